@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* /etc/msce/agent.conf (INI, libinih) plus agent.conf.d/<name>.conf drop-ins in lexical order.
+ * Secrets are given only as file paths; the files are checked (owner-only) when loaded. */
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "proto/msg.h"
+#include "proto/tls.h"
+
+#define AGENT_CONFIG_DEFAULT "/etc/msce/agent.conf"
+
+typedef enum seal_backend {
+        SEAL_AUTO,
+        SEAL_TPM2,
+        SEAL_HOST,
+        _SEAL_BACKEND_MAX,
+        _SEAL_BACKEND_INVALID = -22,
+} seal_backend_t;
+
+typedef struct agent_config {
+        char *path;                /* main file */
+        /* [node] */
+        char *node_id;             /* id = ..., required, printable ASCII <= 255 */
+        bool has_loc;              /* latitude/longitude/altitude = ... */
+        msg_loc_t loc;
+        /* [mef] */
+        char *mef_uri;             /* uri = https://host[:port]/base, required */
+        char *mef_host;            /* parsed; lowercase */
+        char *mef_port;            /* default 443 */
+        char *mef_base;            /* "" or "/path" without trailing slash */
+        tls_mode_t mode;           /* mode = psk|cert */
+        char *psk_identity;        /* psk_identity = KpmID (psk mode, required) */
+        char *psk_file;            /* psk_file = path to Kpm as hex (16..64 bytes), owner-only */
+        char *cert_file;           /* certificate = PEM (cert mode) */
+        char *key_file;            /* key = PEM, owner-only (cert mode) */
+        char *ca_file;             /* trust_anchors = PEM (cert mode, required) */
+        tls_version_t tls_min;     /* tls_min_version = 1.2|1.3 */
+        tls_version_t tls_max;     /* tls_max_version = 1.2|1.3 (testing / interop) */
+        /* [consumer] */
+        char *service_user;        /* user = cse */
+        /* [seal] */
+        seal_backend_t seal_backend; /* backend = auto|tpm2|host */
+        char *tcti;                /* tcti = device:/dev/tpmrm0 */
+        char *pcrs;                /* pcrs = "" (off) or "sha256:0,7" */
+        char *state_dir;           /* state_dir = /var/lib/msce */
+        char *runtime_dir;         /* runtime_dir = /run/msce */
+        /* [leds] kept as strings until hw/leds parses them */
+        char *led_status;          /* status = gpiochip0:17 | name:LED_STATUS [active-low] */
+        char *led_error;
+        /* [timing] (ms unless noted) */
+        unsigned connect_timeout_ms;   /* connect_timeout = 10000 */
+        unsigned exchange_timeout_ms;  /* exchange_timeout = 30000 (protocol section 6) */
+        unsigned backoff_min_ms;       /* backoff_min = 1000 */
+        unsigned backoff_max_ms;       /* backoff_max = 600000 */
+        unsigned rejected_retry_ms;    /* rejected_retry = 3600000 */
+        unsigned initial_delay_max_ms; /* initial_delay_max = 0 */
+        unsigned retry_after_max_s;    /* retry_after_max = 3600 */
+} agent_config_t;
+
+/* Loads defaults, the file (NULL: AGENT_CONFIG_DEFAULT) and <file>.d/<name>.conf, then validates.
+ * -ENOENT/-EACCES/-EINVAL/-EPERM...; err gets "FILE:LINE: [section] key: reason" (or
+ * "FILE: [section] key: reason" for a missing required field). Secret files are checked for
+ * existence, readability and mode (owner-only) but not kept in memory. */
+int agent_config_load(const char *path, agent_config_t *ret, char *err, size_t err_size);
+void agent_config_done(agent_config_t *c);
+
+/* The effective configuration as INI on f (secrets as paths). */
+void agent_config_dump(const agent_config_t *c, FILE *f);
+
+const char *seal_backend_to_string(seal_backend_t b);
+seal_backend_t seal_backend_from_string(const char *s);

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+/* placeholder: not written yet */
+#include "keys/kdf.h"

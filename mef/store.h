@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* The MEF's SQLite store: nodes, targets, enrolments, audit trail. Secrets (each node's Kpm,
+ * each target's PSK, each enrolment's key) are kept AES-256-GCM-encrypted under a master key
+ * file (0400, 32 random bytes); the associated data binds each ciphertext to its row
+ * ("kpm:<nodeID>", "tpsk:<targetID>", "ke:<KeID>") so rows cannot be swapped. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/msg.h"
+
+#define STORE_FP_LEN 64u /* hex SHA-256 */
+
+typedef struct mef_store mef_store_t;
+
+typedef enum node_state {
+        NODE_ACTIVE,
+        NODE_REENROL, /* operator asked: status checks answer "reenrol" */
+        NODE_REVOKED,
+        _NODE_STATE_MAX,
+        _NODE_STATE_INVALID = -22,
+} node_state_t;
+
+typedef enum enrolment_state {
+        ENROLMENT_ACTIVE,
+        ENROLMENT_RETIRED,      /* replaced by a newer enrolment of the node (prev) */
+        ENROLMENT_REVOKED,
+        ENROLMENT_DEREGISTERED, /* 3.3 */
+        _ENROLMENT_STATE_MAX,
+        _ENROLMENT_STATE_INVALID = -22,
+} enrolment_state_t;
+
+const char *node_state_to_string(node_state_t s);
+node_state_t node_state_from_string(const char *s);
+const char *enrolment_state_to_string(enrolment_state_t s);
+enrolment_state_t enrolment_state_from_string(const char *s);
+
+typedef struct store_node {
+        char node_id[MSG_ID_MAX + 1];
+        char kpm_id[MSG_ID_MAX + 1];      /* "" in cert mode */
+        char cert_fp[STORE_FP_LEN + 1];   /* "" in psk mode */
+        char cse_id[MSG_ID_MAX + 1];
+        char cse_base[MSG_URI_MAX + 1];
+        char targets[MSG_TARGETS_MAX][MSG_ID_MAX + 1];
+        size_t n_targets;
+        uint32_t poll;                    /* seconds */
+        uint32_t lifetime;                /* seconds an enrolment is valid */
+        bool ltk_transported;             /* send a generated "ltk" instead of using Ke */
+        node_state_t state;
+        int64_t created;                  /* unix time */
+} store_node_t;
+
+typedef struct store_target {
+        char id[MSG_ID_MAX + 1];
+        char psk_id[MSG_ID_MAX + 1];      /* "" when authenticated by certificate */
+        char cert_fp[STORE_FP_LEN + 1];
+        int64_t created;
+} store_target_t;
+
+typedef struct store_enrolment {
+        char ke_id[MSG_KEID_MAX + 1];
+        char node_id[MSG_ID_MAX + 1];
+        enrolment_state_t state;
+        int64_t created;
+        int64_t exp;                      /* unix time */
+        bool ltk_transported;
+} store_enrolment_t;
+
+/* Opens (and with create, creates the file, the schema and - when missing - the master key
+ * file, 0400). -ENOENT when the database or master key is missing and !create, -EPERM when
+ * the master key file is group/world readable, -EBADMSG when the master key does not open the
+ * store's check value (wrong key file). */
+int store_open(const char *db_path, const char *master_key_path, bool create, mef_store_t **ret);
+mef_store_t *store_close(mef_store_t *s);
+
+/* Nodes. -EEXIST on a duplicate node ID, KpmID or fingerprint; -ENOENT when absent. */
+int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, size_t kpm_len);
+int store_node_get(mef_store_t *s, const char *node_id, store_node_t *ret);
+/* psk lookup: key copied into kpm (caller wipes). */
+int store_node_by_kpm_id(mef_store_t *s, const char *kpm_id, store_node_t *ret, uint8_t kpm[MSG_KEY_MAX],
+                         size_t *ret_kpm_len);
+int store_node_by_cert(mef_store_t *s, const char *fp, store_node_t *ret);
+int store_node_list(mef_store_t *s, store_node_t **ret, size_t *ret_n);
+int store_node_set_state(mef_store_t *s, const char *node_id, node_state_t state);
+/* Removes the node and its enrolments. */
+int store_node_remove(mef_store_t *s, const char *node_id);
+
+/* Targets (IN-CSE, MAF...) that may fetch credentials. */
+int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk, size_t psk_len);
+int store_target_by_psk_id(mef_store_t *s, const char *psk_id, store_target_t *ret, uint8_t psk[MSG_KEY_MAX],
+                           size_t *ret_psk_len);
+int store_target_by_cert(mef_store_t *s, const char *fp, store_target_t *ret);
+int store_target_list(mef_store_t *s, store_target_t **ret, size_t *ret_n);
+int store_target_remove(mef_store_t *s, const char *id);
+
+/* Enrolments. key = the node's Long Term Key for this enrolment (Ke, or the transported ltk). */
+int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_t *key, size_t key_len);
+int store_enrolment_get(mef_store_t *s, const char *ke_id, store_enrolment_t *ret, uint8_t key[MSG_KEY_MAX],
+                        size_t *ret_key_len);
+int store_enrolment_set_state(mef_store_t *s, const char *ke_id, enrolment_state_t state);
+/* Set every ACTIVE enrolment of the node to state (revoke, retire on re-enrol). */
+int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enrolment_state_t state);
+/* node_id NULL: all. Newest first. */
+int store_enrolment_list(mef_store_t *s, const char *node_id, store_enrolment_t **ret, size_t *ret_n);
+
+/* Audit trail: who (peer identity or "cli"), what ("enrol", "status", ...), subject, detail. */
+int store_audit(mef_store_t *s, const char *actor, const char *action, const char *subject, const char *detail);
+
+/* Run several calls as one transaction. */
+int store_begin(mef_store_t *s);
+int store_commit(mef_store_t *s);
+void store_rollback(mef_store_t *s);

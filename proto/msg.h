@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* The JSON messages of protocol section 3 (jansson). Parsers ignore unknown members and
+ * reject wrong types and missing required members with a message naming the member
+ * (written to err, e.g. "msce:profile.keID: missing" or "msce:profile.poll: not an integer").
+ * Parsers never print and never put key bytes in err. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define MSG_ID_MAX 255u      /* nodeID, cseID, target id, kpsaID */
+#define MSG_KEID_MAX 300u    /* 32 hex + '@' + FQDN (253) */
+#define MSG_URI_MAX 1024u
+#define MSG_TARGETS_MAX 16u
+#define MSG_KEY_MIN 16u
+#define MSG_KEY_MAX 64u
+#define MSG_DBG_MAX 512u
+#define MSG_ERR_MAX 256u
+#define MSG_POLL_DEFAULT 86400u
+#define MSG_POLL_MIN 10u
+#define MSG_POLL_MAX (366u * 86400u)
+
+typedef struct msg_loc {
+        double lat, lon, alt; /* lat in [-90,90], lon in [-180,180] */
+        bool has_alt;
+} msg_loc_t;
+
+typedef struct msg_enrol_req {
+        char node_id[MSG_ID_MAX + 1];
+        bool has_loc;
+        msg_loc_t loc;
+        char prev[MSG_KEID_MAX + 1]; /* "" when absent */
+} msg_enrol_req_t;
+
+typedef struct msg_target {
+        char id[MSG_ID_MAX + 1];
+        char kpsa_id[MSG_KEID_MAX + 1];
+} msg_target_t;
+
+typedef struct msg_profile {
+        char cse_id[MSG_ID_MAX + 1];
+        char cse_base[MSG_URI_MAX + 1];
+        char ke_id[MSG_KEID_MAX + 1];
+        char exp[16];   /* as received, basic ISO 8601 */
+        time_t exp_t;   /* parsed */
+        msg_target_t targets[MSG_TARGETS_MAX];
+        size_t n_targets;
+        uint32_t poll;  /* MSG_POLL_DEFAULT when absent */
+        bool has_ltk;
+        uint8_t ltk[MSG_KEY_MAX]; /* secret: msg_profile_wipe() */
+        size_t ltk_len;
+} msg_profile_t;
+
+typedef enum msg_state {
+        MSG_STATE_ACTIVE,
+        MSG_STATE_REENROL,
+        MSG_STATE_REVOKED,
+        _MSG_STATE_MAX,
+        _MSG_STATE_INVALID = -22,
+} msg_state_t;
+
+typedef struct msg_status {
+        char ke_id[MSG_KEID_MAX + 1];
+        msg_state_t state;
+        char exp[16];
+        time_t exp_t;
+        uint32_t poll;
+} msg_status_t;
+
+typedef struct msg_credential {
+        bool status;
+        uint8_t key[MSG_KEY_MAX]; /* secret */
+        size_t key_len;
+        char enrolee_id[MSG_ID_MAX + 1];
+        char lifetime[16];
+        time_t lifetime_t;
+} msg_credential_t;
+
+const char *msg_state_to_string(msg_state_t s);
+msg_state_t msg_state_from_string(const char *s);
+
+/* Formatters return a heap NUL-terminated compact JSON string (caller frees; for profile and
+ * credential the caller must wipe it before freeing: they carry key bytes). */
+int msg_enrol_req_format(const msg_enrol_req_t *m, char **ret);
+int msg_profile_format(const msg_profile_t *m, char **ret);
+int msg_status_format(const msg_status_t *m, char **ret);
+int msg_credential_format(const msg_credential_t *m, char **ret);
+int msg_dbg_format(const char *reason, char **ret);
+
+/* Parsers: body is not NUL-terminated; on error return -EBADMSG (bad JSON, wrong type,
+ * missing member, value out of range) with err filled, -EMSGSIZE when len > 64 KiB.
+ * *ret is only written on success. */
+int msg_enrol_req_parse(const void *body, size_t len, msg_enrol_req_t *ret, char err[MSG_ERR_MAX]);
+int msg_profile_parse(const void *body, size_t len, msg_profile_t *ret, char err[MSG_ERR_MAX]);
+int msg_status_parse(const void *body, size_t len, msg_status_t *ret, char err[MSG_ERR_MAX]);
+int msg_credential_parse(const void *body, size_t len, msg_credential_t *ret, char err[MSG_ERR_MAX]);
+/* The reason of an error body, "" when the body is not {"m2m:dbg": "..."}. Never fails. */
+void msg_dbg_parse(const void *body, size_t len, char out[MSG_DBG_MAX]);
+
+void msg_profile_wipe(msg_profile_t *m);
+void msg_credential_wipe(msg_credential_t *m);

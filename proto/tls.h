@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* TLS on wolfSSL for both ends (protocol section 1). Explicit cipher lists, a version floor,
+ * SNI, PSK (identity = KpmID) or mutual certificates, and the RFC 5705 exporter.
+ * Connections work on non-blocking sockets: each call returns -EAGAIN with the direction
+ * to wait for in tls_conn_want(). */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef enum tls_mode {
+        TLS_MODE_PSK,
+        TLS_MODE_CERT,
+        _TLS_MODE_MAX,
+        _TLS_MODE_INVALID = -22,
+} tls_mode_t;
+
+typedef enum tls_version {
+        TLS_VERSION_1_2 = 12,
+        TLS_VERSION_1_3 = 13,
+} tls_version_t;
+
+const char *tls_mode_to_string(tls_mode_t m);
+tls_mode_t tls_mode_from_string(const char *s);
+
+/* Server side PSK lookup: copy the key for identity into key (at most key_max bytes), return
+ * its length, or 0 to refuse the identity (handshake fails). */
+typedef unsigned (*tls_psk_lookup_t)(void *userdata, const char *identity, uint8_t *key,
+                                     unsigned key_max);
+
+typedef struct tls_config {
+        tls_mode_t mode;
+        tls_version_t min_version;     /* floor: 1.2 (default) or 1.3 */
+        tls_version_t max_version;     /* 0 = 1.3; tests pin 1.2 with this */
+        /* client, psk mode */
+        const char *psk_identity;
+        const uint8_t *psk;            /* 16..64 bytes; copied into the context, wiped on free */
+        size_t psk_len;
+        /* server, psk mode */
+        tls_psk_lookup_t psk_lookup;
+        void *psk_userdata;
+        /* cert mode (both ends): own chain and key (PEM), trust anchors (PEM file) */
+        const char *cert_file;
+        const char *key_file;
+        const char *ca_file;
+} tls_config_t;
+
+typedef struct tls_ctx tls_ctx_t;
+typedef struct tls_conn tls_conn_t;
+
+int tls_ctx_new_client(const tls_config_t *cfg, tls_ctx_t **ret);
+int tls_ctx_new_server(const tls_config_t *cfg, tls_ctx_t **ret);
+tls_ctx_t *tls_ctx_free(tls_ctx_t *ctx);
+
+/* Which suites this wolfSSL build offers for the context (a ':'-list), for diagnostics. */
+const char *tls_ctx_ciphers(const tls_ctx_t *ctx);
+
+/* Client: host is the MEF host; SNI is sent and the certificate name checked unless it is an
+ * IP literal (then no SNI; in cert mode the certificate must name the IP). fd is a connected
+ * socket, owned by the caller. */
+int tls_conn_new_client(tls_ctx_t *ctx, int fd, const char *host, tls_conn_t **ret);
+int tls_conn_new_server(tls_ctx_t *ctx, int fd, tls_conn_t **ret);
+tls_conn_t *tls_conn_free(tls_conn_t *c);
+
+/* 0 when done, -EAGAIN (see tls_conn_want), -EACCES for an authentication failure (unknown
+ * PSK identity, wrong PSK, certificate rejected, name mismatch), -ECONNRESET/-EPIPE when the
+ * peer went away, -EPROTO for any other TLS failure. */
+int tls_conn_handshake(tls_conn_t *c);
+/* Short reads/writes allowed; 0 from read means clean EOF. Negative errno as above. */
+ssize_t tls_conn_read(tls_conn_t *c, void *buf, size_t n);
+ssize_t tls_conn_write(tls_conn_t *c, const void *buf, size_t n);
+/* Send close_notify (best effort, never blocks). */
+void tls_conn_shutdown(tls_conn_t *c);
+/* POLLIN or POLLOUT: what the last -EAGAIN waits for. */
+int tls_conn_want(const tls_conn_t *c);
+
+/* After the handshake. */
+int tls_conn_export(tls_conn_t *c, const char *label, uint8_t *out, size_t len);
+const char *tls_conn_version(const tls_conn_t *c);   /* "TLSv1.3" */
+const char *tls_conn_cipher(const tls_conn_t *c);
+/* Server: the PSK identity the client used (psk mode), NULL otherwise. */
+const char *tls_conn_psk_identity(const tls_conn_t *c);
+/* Server, cert mode: lowercase hex SHA-256 of the client's leaf certificate (DER), 65 bytes. */
+int tls_conn_peer_fingerprint(tls_conn_t *c, char out[65]);
+/* Server: the SNI the client sent, NULL when none. */
+const char *tls_conn_sni(tls_conn_t *c);
+
+/* Blocking helpers with a deadline on CLOCK_MONOTONIC (usec, from now_usec()), using poll()
+ * on the fd: -ETIMEDOUT past the deadline. Used by the one-shot agent and the tests. */
+int tls_conn_handshake_until(tls_conn_t *c, uint64_t deadline);
+int tls_conn_write_all_until(tls_conn_t *c, const void *buf, size_t n, uint64_t deadline);
+ssize_t tls_conn_read_until(tls_conn_t *c, void *buf, size_t n, uint64_t deadline);
+
+/* Connect a non-blocking TCP socket to host:port with a deadline (getaddrinfo, each address in
+ * turn). -EHOSTUNREACH/-ECONNREFUSED/-ETIMEDOUT/-ENOENT (name not resolved). */
+int tcp_connect_until(const char *host, const char *port, uint64_t deadline, int *ret_fd);

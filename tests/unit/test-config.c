@@ -1,0 +1,4 @@
+#include <criterion/criterion.h>
+Test(placeholder, config) {
+        cr_skip_test("not written yet");
+}

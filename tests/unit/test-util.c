@@ -1,0 +1,4 @@
+#include <criterion/criterion.h>
+Test(placeholder, util) {
+        cr_skip_test("not written yet");
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* The four exchanges of protocol section 3 on the MEF side, as functions from an authenticated
+ * request to a response: no sockets here, so they can be tested directly. */
+
+#include <stdint.h>
+
+#include "mef/mef-config.h"
+#include "mef/store.h"
+#include "proto/http.h"
+#include "keys/kdf.h"
+
+/* Who the TLS layer authenticated. */
+typedef struct mef_peer {
+        const char *psk_identity;  /* NULL in cert mode */
+        const char *cert_fp;       /* NULL in psk mode */
+        const char *addr;          /* for the audit trail */
+        const uint8_t *ekm;        /* KDF_EKM_LEN bytes exported from this session */
+} mef_peer_t;
+
+typedef struct mef_response {
+        int status;                 /* HTTP */
+        int rsc;                    /* X-M2M-RSC */
+        char *body;                 /* heap JSON; wiped and freed by mef_response_done */
+        size_t body_len;
+        unsigned retry_after;       /* 0: none */
+} mef_response_t;
+
+int mef_handle(const mef_config_t *cfg, mef_store_t *store, const mef_peer_t *peer,
+               const http_msg_t *req, mef_response_t *ret);
+/* A response for an error found before a request could be handled (400 on bad framing,
+ * 503 when overloaded). */
+int mef_response_error(int status, int rsc, const char *reason, mef_response_t *ret);
+void mef_response_done(mef_response_t *r);
+/* Serialise with the protocol's headers (X-M2M-RSC, X-M2M-RI echoed when given, Content-Type,
+ * Retry-After, Connection: close). */
+int mef_response_format(const mef_response_t *r, const char *request_id, uint8_t **ret, size_t *ret_len);

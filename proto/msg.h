@@ -18,6 +18,8 @@
 #define MSG_KEY_MAX 64u
 #define MSG_DBG_MAX 512u
 #define MSG_ERR_MAX 256u
+#define MSG_BODY_MAX 65536u  /* protocol section 6; larger bodies: -EMSGSIZE */
+#define MSG_DEPTH_MAX 16u    /* nesting of objects/arrays; ours need 4 */
 #define MSG_POLL_DEFAULT 86400u
 #define MSG_POLL_MIN 10u
 #define MSG_POLL_MAX (366u * 86400u)
@@ -82,7 +84,11 @@ const char *msg_state_to_string(msg_state_t s);
 msg_state_t msg_state_from_string(const char *s);
 
 /* Formatters return a heap NUL-terminated compact JSON string (caller frees; for profile and
- * credential the caller must wipe it before freeing: they carry key bytes). */
+ * credential the caller must wipe it before freeing: they carry key bytes), -EINVAL when a
+ * field is out of the range the parser accepts, -ENOMEM. Time fields (exp, lifetime) are
+ * written from the string when it is non-empty, else from the time_t.
+ * A credential with status false carries key/enroleeID/lifetime only when set; with status
+ * true all three are required (TS-0003 8.3: the key is returned on success only). */
 int msg_enrol_req_format(const msg_enrol_req_t *m, char **ret);
 int msg_profile_format(const msg_profile_t *m, char **ret);
 int msg_status_format(const msg_status_t *m, char **ret);
@@ -90,8 +96,9 @@ int msg_credential_format(const msg_credential_t *m, char **ret);
 int msg_dbg_format(const char *reason, char **ret);
 
 /* Parsers: body is not NUL-terminated; on error return -EBADMSG (bad JSON, wrong type,
- * missing member, value out of range) with err filled, -EMSGSIZE when len > 64 KiB.
- * *ret is only written on success. */
+ * missing member, value out of range, nesting deeper than MSG_DEPTH_MAX) with err filled,
+ * -EMSGSIZE when len > MSG_BODY_MAX, -ENOMEM. err may be NULL. *ret is only written on
+ * success. status.exp is required, status.poll optional (MSG_POLL_DEFAULT). */
 int msg_enrol_req_parse(const void *body, size_t len, msg_enrol_req_t *ret, char err[MSG_ERR_MAX]);
 int msg_profile_parse(const void *body, size_t len, msg_profile_t *ret, char err[MSG_ERR_MAX]);
 int msg_status_parse(const void *body, size_t len, msg_status_t *ret, char err[MSG_ERR_MAX]);

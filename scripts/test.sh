@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite (README command 2), as root on Debian 12:
+#   - gcc build with -Werror: suites unit, integration, fuzz (corpus replay)
+#   - clang build with -Werror: compile only (warnings differ between compilers)
+#   - gcc ASan+UBSan build: the same suites, failing on any sanitizer report (LSan reports from
+#     criterion's worker processes do not change exit codes, so a wrapper scans the output)
+# Ends with one line "N passed, N failed, N skipped" over all runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+bash scripts/deps.sh
+
+suites=(--suite unit --suite integration --suite fuzz)
+setup() { # dir, meson args...
+        local dir=$1; shift
+        if [ -f "$dir/build.ninja" ]; then
+                meson setup --reconfigure "$dir" "$@" >/dev/null
+        else
+                meson setup "$dir" "$@" >/dev/null
+        fi
+        ninja -C "$dir"
+}
+
+echo "== gcc -Werror"
+setup build/gcc -Dwerror=true
+echo "== clang -Werror (compile only)"
+CC=clang setup build/clang -Dwerror=true
+echo "== gcc ASan+UBSan"
+setup build/asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+status=0
+echo "== tests (gcc)"
+meson test -C build/gcc "${suites[@]}" --print-errorlogs --num-processes 2 || status=1
+echo "== tests (ASan+UBSan)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+        meson test -C build/asan "${suites[@]}" --print-errorlogs --num-processes 2 \
+        --wrapper "$root/tests/sanitize-wrap.sh" --timeout-multiplier 3 || status=1
+
+python3 - build/gcc build/asan <<'PY'
+import json, sys
+p = f = s = 0
+for d in sys.argv[1:]:
+    with open(f"{d}/meson-logs/testlog.json") as fh:
+        for line in fh:
+            r = json.loads(line)["result"]
+            if r in ("OK", "EXPECTEDFAIL"): p += 1
+            elif r == "SKIP": s += 1
+            else: f += 1
+print(f"{p} passed, {f} failed, {s} skipped")
+PY
+exit $status

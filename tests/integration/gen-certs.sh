@@ -1,0 +1,57 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Test PKI for the TLS tests, EC P-256 throughout:
+#   ca.pem                 trusted CA
+#   server.pem/.key        server cert: DNS:mef.test, IP:127.0.0.1 (signed by ca)
+#   client.pem/.key        client cert: CN=urn:dev:ops:test-node (signed by ca)
+#   client.der             client leaf in DER (its SHA-256 is the expected fingerprint)
+#   rogue-ca.pem           a second, untrusted CA
+#   rogue-server.pem/.key  server cert with the same names, signed by rogue-ca
+# Usage: gen-certs.sh DIR
+set -eu
+
+dir=${1:?usage: gen-certs.sh DIR}
+command -v openssl >/dev/null || { echo "gen-certs.sh: openssl not found" >&2; exit 77; }
+mkdir -p "$dir"
+umask 077
+cd "$dir"
+
+key() {
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null
+        chmod 0600 "$1"
+}
+
+ca() { # name subject
+        key "$1.key"
+        openssl req -x509 -new -key "$1.key" -subj "$2" -days 3650 -sha256 \
+                -addext basicConstraints=critical,CA:TRUE \
+                -addext keyUsage=critical,keyCertSign,cRLSign \
+                -out "$1.pem"
+}
+
+leaf() { # name subject ca extfile-content
+        key "$1.key"
+        openssl req -new -key "$1.key" -subj "$2" -out "$1.csr"
+        printf '%s\n' "$4" >"$1.ext"
+        openssl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -CAcreateserial \
+                -days 3650 -sha256 -extfile "$1.ext" -out "$1.pem" 2>/dev/null
+        rm -f "$1.csr" "$1.ext"
+}
+
+server_ext='basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:mef.test,IP:127.0.0.1'
+client_ext='basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth'
+
+ca ca "/CN=msce test CA"
+leaf server "/CN=mef.test" ca "$server_ext"
+leaf client "/CN=urn:dev:ops:test-node" ca "$client_ext"
+openssl x509 -in client.pem -outform DER -out client.der
+
+ca rogue-ca "/CN=msce rogue CA"
+leaf rogue-server "/CN=mef.test" rogue-ca "$server_ext"
+
+chmod 0644 ./*.pem client.der

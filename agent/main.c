@@ -1,5 +1,159 @@
-#include <stdio.h>
-int main(void) {
-        fprintf(stderr, "not written yet\n");
-        return 1;
+/* SPDX-License-Identifier: MIT */
+/* msce-agent: thin main. --once runs one enrolment and prints the non-secret profile. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include "msce-config.h"
+
+#include "agent/config.h"
+#include "agent/enrol.h"
+#include "agent/exit-codes.h"
+#include "util/util.h"
+
+static void help(void) {
+        printf("Usage: msce-agent --once [--config FILE]\n"
+               "       msce-agent --check-config [--config FILE]\n"
+               "\n"
+               "oneM2M Remote Security Provisioning agent (Msce enrolee).\n"
+               "\n"
+               "  --once            enrol once with the MEF and print the profile (no keys)\n"
+               "  --check-config    validate the configuration and print it as effective INI\n"
+               "  -c, --config FILE configuration file (default %s, plus FILE.d/*.conf)\n"
+               "  -V, --version     print the version\n"
+               "  -h, --help        print this help\n"
+               "\n"
+               "Exit status:\n"
+               "  %d   enrolled (--once) / configuration valid (--check-config)\n"
+               "  %d  usage error\n"
+               "  %d  internal error\n"
+               "  %d  transient failure: MEF unreachable, timeout, overloaded, bad response; retry later\n"
+               "  %d  rejected: the MEF refused the bootstrap credential or the request\n"
+               "  %d  configuration or bootstrap credential missing, invalid or too widely readable\n",
+               AGENT_CONFIG_DEFAULT, AGENT_EXIT_OK, AGENT_EXIT_USAGE, AGENT_EXIT_SOFTWARE, AGENT_EXIT_TRANSIENT,
+               AGENT_EXIT_REJECTED, AGENT_EXIT_CONFIG);
+}
+
+static int outcome_exit(outcome_t o) {
+        switch (o) {
+        case OUTCOME_OK:
+                return AGENT_EXIT_OK;
+        case OUTCOME_TRANSIENT:
+                return AGENT_EXIT_TRANSIENT;
+        case OUTCOME_REJECTED:
+                return AGENT_EXIT_REJECTED;
+        case OUTCOME_CONFIG:
+                return AGENT_EXIT_CONFIG;
+        default:
+                return AGENT_EXIT_SOFTWARE;
+        }
+}
+
+/* The non-secret parts only: never key bytes. */
+static void profile_print(const agent_config_t *cfg, const enrol_result_t *res, const exchange_info_t *info) {
+        const msg_profile_t *p = &res->profile;
+        struct tm tm;
+        char iso[32] = "";
+        if (gmtime_r(&p->exp_t, &tm))
+                strftime(iso, sizeof iso, "%Y-%m-%d %H:%M:%S UTC", &tm);
+
+        printf("enrolled with MEF %s\n", cfg->mef_uri);
+        printf("  node:          %s\n", cfg->node_id);
+        printf("  CSE-ID:        %s\n", p->cse_id);
+        printf("  CSEBase:       %s\n", p->cse_base);
+        printf("  KeID:          %s\n", p->ke_id);
+        printf("  expiry:        %s (%s)\n", iso, p->exp);
+        printf("  poll:          %" PRIu32 " s\n", p->poll);
+        for (size_t i = 0; i < p->n_targets; i++)
+                printf("  target:        %s kpsaID %s\n", p->targets[i].id, p->targets[i].kpsa_id);
+        printf("  long-term key: %s\n", p->has_ltk ? "transported" : "derived (Ke)");
+        printf("  TLS:           %s %s\n", info->tls_version, info->cipher);
+}
+
+static int run_once(const agent_config_t *cfg) {
+        _cleanup_(enrol_result_wipe) enrol_result_t res = {};
+        exchange_info_t info;
+        int r = enrol_run(cfg, NULL, &res, &info);
+        if (r < 0) {
+                char retry[64] = "";
+                if (info.retry_after > 0)
+                        snprintf(retry, sizeof retry, " (the MEF asks to retry after %u s)", info.retry_after);
+                fprintf(stderr, "msce-agent: enrolment with MEF %s failed (%s): %s%s\n", cfg->mef_uri,
+                        outcome_to_string(info.outcome) ?: "unknown", info.reason, retry);
+                return outcome_exit(info.outcome);
+        }
+        profile_print(cfg, &res, &info);
+        if (fflush(stdout) != 0) {
+                fprintf(stderr, "msce-agent: cannot write to stdout: %m\n");
+                return AGENT_EXIT_SOFTWARE;
+        }
+        return AGENT_EXIT_OK;
+}
+
+int main(int argc, char *argv[]) {
+        /* No core dumps or ptrace by other users of our uid: memory holds keys. */
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        /* wolfSSL writes without MSG_NOSIGNAL. */
+        signal(SIGPIPE, SIG_IGN);
+
+        enum { ARG_ONCE = 0x100, ARG_CHECK };
+        static const struct option options[] = {
+                { "once", no_argument, NULL, ARG_ONCE },
+                { "check-config", no_argument, NULL, ARG_CHECK },
+                { "config", required_argument, NULL, 'c' },
+                { "version", no_argument, NULL, 'V' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        const char *config = NULL;
+        bool once = false, check = false;
+        int c;
+        while ((c = getopt_long(argc, argv, "c:Vh", options, NULL)) >= 0) {
+                switch (c) {
+                case ARG_ONCE:
+                        once = true;
+                        break;
+                case ARG_CHECK:
+                        check = true;
+                        break;
+                case 'c':
+                        config = optarg;
+                        break;
+                case 'V':
+                        printf("msce-agent %s\n", PACKAGE_VERSION);
+                        return AGENT_EXIT_OK;
+                case 'h':
+                        help();
+                        return AGENT_EXIT_OK;
+                default:
+                        return AGENT_EXIT_USAGE;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "msce-agent: unexpected argument '%s' (see --help)\n", argv[optind]);
+                return AGENT_EXIT_USAGE;
+        }
+        if (once && check) {
+                fprintf(stderr, "msce-agent: --once and --check-config exclude each other\n");
+                return AGENT_EXIT_USAGE;
+        }
+        if (!once && !check) {
+                fprintf(stderr, "msce-agent: daemon mode is not implemented yet; use --once\n");
+                return AGENT_EXIT_USAGE;
+        }
+
+        _cleanup_(agent_config_done) agent_config_t cfg = {};
+        char err[1024];
+        int r = agent_config_load(config, &cfg, err, sizeof err);
+        if (r < 0) {
+                fprintf(stderr, "msce-agent: %s\n", err[0] ? err : strerror(-r));
+                return r == -ENOMEM ? AGENT_EXIT_SOFTWARE : AGENT_EXIT_CONFIG;
+        }
+        if (check) {
+                agent_config_dump(&cfg, stdout);
+                return fflush(stdout) == 0 ? AGENT_EXIT_OK : AGENT_EXIT_SOFTWARE;
+        }
+        return run_once(&cfg);
 }

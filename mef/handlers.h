@@ -24,8 +24,12 @@ typedef struct mef_response {
         char *body;                 /* heap JSON; wiped and freed by mef_response_done */
         size_t body_len;
         unsigned retry_after;       /* 0: none */
+        const char *allow;          /* static "Allow" value with 405, else NULL */
 } mef_response_t;
 
+/* Always answers: request, authorisation and store errors become error responses (500/5000
+ * with a generic reason for the store). Returns 0 with *ret filled (mef_response_done() it),
+ * or -ENOMEM when not even an error response could be built. Every outcome is audited. */
 int mef_handle(const mef_config_t *cfg, mef_store_t *store, const mef_peer_t *peer,
                const http_msg_t *req, mef_response_t *ret);
 /* A response for an error found before a request could be handled (400 on bad framing,

@@ -1,5 +1,93 @@
-#include <stdio.h>
-int main(void) {
-        fprintf(stderr, "not written yet\n");
-        return 1;
+/* SPDX-License-Identifier: MIT */
+/* msce-mef: thin main. "serve" (the default) runs the MEF; everything else is mef/cli.c. */
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
+#include "msce-config.h"
+
+#include "mef/cli.h"
+#include "mef/log.h"
+#include "mef/mef-config.h"
+#include "mef/server.h"
+#include "mef/store.h"
+#include "util/util.h"
+
+static void store_closep(mef_store_t **s) {
+        store_close(*s);
+}
+
+static int serve(const mef_config_t *cfg) {
+        _cleanup_(store_closep) mef_store_t *store = NULL;
+        int r = store_open(cfg->store_path, cfg->master_key_path, true, &store);
+        if (r == -EBADMSG) {
+                log_error("master key %s does not open store %s", cfg->master_key_path, cfg->store_path);
+                return MEF_EXIT_CONFIG;
+        }
+        if (r == -EPERM) {
+                log_error("master key %s is readable by group or others", cfg->master_key_path);
+                return MEF_EXIT_CONFIG;
+        }
+        if (r < 0) {
+                log_error_errno(r, "Failed to open store %s (master key %s): %m", cfg->store_path,
+                                cfg->master_key_path);
+                return MEF_EXIT_FAILURE;
+        }
+        char err[512] = "";
+        r = mef_server_run(cfg, store, err, sizeof err);
+        if (r < 0) {
+                if (err[0])
+                        log_error_errno(r, "serve: %s", err);
+                else
+                        log_error_errno(r, "serve: %m");
+                return MEF_EXIT_FAILURE;
+        }
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        /* no core dumps or ptrace by peers: this process holds the master key and node keys */
+        (void) prctl(PR_SET_DUMPABLE, 0);
+        /* wolfSSL writes without MSG_NOSIGNAL */
+        signal(SIGPIPE, SIG_IGN);
+        umask(0077);
+
+        mef_cli_globals_t g;
+        if (mef_cli_parse_globals(argc, argv, &g) < 0)
+                return MEF_EXIT_USAGE;
+        if (g.help) {
+                mef_cli_usage(stdout);
+                return 0;
+        }
+        if (g.version) {
+                printf("msce-mef %s\n", PACKAGE_VERSION);
+                return 0;
+        }
+
+        _cleanup_(mef_config_done) mef_config_t cfg = { 0 };
+        char err[512] = "";
+        int r = mef_config_load(g.config_path, &cfg, err, sizeof err);
+        if (r < 0) {
+                if (err[0])
+                        log_error("configuration: %s", err);
+                else
+                        log_error_errno(r, "configuration %s: %m", g.config_path ?: MEF_CONFIG_DEFAULT);
+                return MEF_EXIT_CONFIG;
+        }
+
+        if (g.command >= argc || streq(argv[g.command], "serve")) {
+                if (g.command < argc - 1 && (streq(argv[g.command + 1], "--help") || streq(argv[g.command + 1], "-h"))) {
+                        printf("Usage: msce-mef [--config FILE] serve\n\n"
+                               "Run the MEF: serve the enrolment protocol on [server] listen until SIGTERM.\n"
+                               "Creates the store and its master key when missing.\n");
+                        return 0;
+                }
+                if (g.command < argc - 1) {
+                        fprintf(stderr, "msce-mef: serve: unexpected argument '%s'\nTry 'msce-mef --help'.\n",
+                                argv[g.command + 1]);
+                        return MEF_EXIT_USAGE;
+                }
+                return serve(&cfg);
+        }
+        return mef_cli_run(&cfg, argc, argv);
 }

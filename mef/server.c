@@ -1,3 +1,715 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: not written yet */
+/* msce-mef's TLS server: one sd-event loop, non-blocking sockets, one request per connection,
+ * a deadline on every connection and a bound on how many are in service at once.
+ *
+ * Overload: at most max_connections connections are in service. Up to max_connections/4 + 4
+ * more are accepted as "overflow": they are handshaken and, once their request has been read
+ * (bounded by the same limits and deadlines), answered 503/5000 with Retry-After. Answering
+ * after the request rather than right after the handshake means the client is reading when
+ * the answer comes, and we close a socket with nothing unread in it (no RST eating the 503).
+ * Beyond the overflow the accept source is disabled until a slot frees, so the kernel backlog
+ * holds the rest. Every connection has a deadline (handshake, then request + response), so a
+ * silent or slow client holds a slot for at most that long. */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
 
+#include "keys/kdf.h"
+#include "mef/handlers.h"
+#include "mef/log.h"
+#include "mef/server.h"
+#include "proto/http.h"
+#include "proto/tls.h"
+#include "util/util.h"
+
+#define LISTEN_BACKLOG 128
+#define READ_CHUNK 16384u
+/* Chunked framing adds size lines and a trailer around the 64 KiB body; a request needing
+ * more input than this is refused whatever the parser still expects. */
+#define CHUNK_OVERHEAD 16384u
+#define INPUT_MAX (HTTP_HEAD_MAX + HTTP_BODY_MAX + CHUNK_OVERHEAD)
+#define INPUT_INITIAL 4096u
+/* After the answer, read and discard what the client still sends (close_notify, the rest of
+ * a refused request) for at most this long, so closing does not reset the connection before
+ * the client has read the answer. */
+#define LINGER_USEC (1000u * 1000u)
+#define LINGER_DRAIN_MAX (64u * 1024u)
+#define ACCEPT_BATCH 64
+#define ACCEPT_RETRY_USEC (100u * 1000u)
+#define TIMER_ACCURACY_USEC (10u * 1000u)
+#define LOG_PATH_MAX 96u
+
+typedef enum conn_phase {
+        CONN_HANDSHAKE,
+        CONN_READ,
+        CONN_WRITE,
+        CONN_LINGER,
+} conn_phase_t;
+
+typedef struct server server_t;
+typedef struct conn conn_t;
+
+struct conn {
+        server_t *server;
+        conn_t *prev, *next;
+        int fd;
+        tls_conn_t *tls;
+        sd_event_source *io, *timer;
+        conn_phase_t phase;
+        bool overflow;
+        uint64_t started;                 /* CLOCK_MONOTONIC usec */
+        uint64_t deadline;
+        char addr[INET6_ADDRSTRLEN + 8];
+        /* peer, after the handshake */
+        const char *psk_identity;         /* owned by tls */
+        char cert_fp[STORE_FP_LEN + 1];   /* "" when none */
+        uint8_t ekm[KDF_EKM_LEN];
+        /* request */
+        uint8_t *in;
+        size_t in_len, in_size;
+        http_parser_t parser;
+        /* response: may carry key bytes, wiped as soon as it is sent */
+        uint8_t *out;
+        size_t out_len, out_pos;
+        /* for the exchange log line */
+        char method[8];
+        char path[LOG_PATH_MAX + 1];
+        int status;
+};
+
+struct server {
+        const mef_config_t *cfg;
+        mef_store_t *store;
+        sd_event *event;
+        sd_event_source *accept_source, *accept_retry;
+        int listen_fd;
+        tls_ctx_t *tls;
+        conn_t *conns;
+        unsigned max_serving, max_overflow;
+        unsigned n_serving, n_overflow;
+        bool accept_on;
+        bool accept_backoff; /* fd exhaustion: wait for accept_retry */
+};
+
+static void conn_step(conn_t *c);
+
+/* ---- helpers ---- */
+
+/* Peer-supplied text for a log line: printable ASCII, truncated. */
+static void sanitize(const char *in, char *out, size_t size) {
+        size_t o = 0;
+        for (; in && *in && o + 1 < size; in++)
+                out[o++] = (*in >= 0x20 && *in < 0x7f) ? *in : '?';
+        out[o] = 0;
+}
+
+static const char *peer_name(const conn_t *c, char *buf, size_t size) {
+        if (c->psk_identity) {
+                char id[64];
+                sanitize(c->psk_identity, id, sizeof id);
+                snprintf(buf, size, "psk:%s", id);
+        } else if (c->cert_fp[0])
+                snprintf(buf, size, "cert:%.16s", c->cert_fp);
+        else
+                snprintf(buf, size, "-");
+        return buf;
+}
+
+static void addr_format(const struct sockaddr_storage *sa, char *out, size_t size) {
+        char host[INET6_ADDRSTRLEN] = "?";
+        unsigned port = 0;
+        if (sa->ss_family == AF_INET) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+                inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+                port = ntohs(in->sin_port);
+                snprintf(out, size, "%s:%u", host, port);
+        } else if (sa->ss_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+                inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+                port = ntohs(in6->sin6_port);
+                snprintf(out, size, "[%s]:%u", host, port);
+        } else
+                snprintf(out, size, "?");
+}
+
+static const char *tls_error_str(int r) {
+        switch (r) {
+        case -EACCES:
+                return "authentication failed (unknown identity, wrong key or certificate)";
+        case -ECONNRESET:
+        case -EPIPE:
+                return "peer went away";
+        case -EPROTO:
+                return "protocol error";
+        default:
+                return strerror(-r);
+        }
+}
+
+/* ---- accept gating ---- */
+
+static bool server_has_slot(const server_t *s) {
+        return s->n_serving < s->max_serving || s->n_overflow < s->max_overflow;
+}
+
+static void server_update_accept(server_t *s) {
+        bool on = server_has_slot(s) && !s->accept_backoff;
+        if (on == s->accept_on || !s->accept_source)
+                return;
+        if (sd_event_source_set_enabled(s->accept_source, on ? SD_EVENT_ON : SD_EVENT_OFF) < 0)
+                return;
+        s->accept_on = on;
+        if (!on && !s->accept_backoff)
+                log_warning("%u connections open (limit %u + %u overflow): not accepting until one closes",
+                            s->n_serving + s->n_overflow, s->max_serving, s->max_overflow);
+}
+
+static int on_accept_retry(sd_event_source *src, uint64_t usec, void *userdata) {
+        server_t *s = userdata;
+        s->accept_backoff = false;
+        server_update_accept(s);
+        return 0;
+}
+
+/* ---- connections ---- */
+
+static void conn_free(conn_t *c) {
+        if (!c)
+                return;
+        server_t *s = c->server;
+
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                s->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        if (c->overflow)
+                s->n_overflow--;
+        else
+                s->n_serving--;
+
+        c->io = sd_event_source_disable_unref(c->io);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        tls_conn_free(c->tls);
+        if (c->fd >= 0)
+                close(c->fd);
+        erase(c->ekm, sizeof c->ekm);
+        erase(c->in, c->in_size);
+        free(c->in);
+        erase(c->out, c->out_len);
+        free(c->out);
+        free(c);
+
+        server_update_accept(s);
+}
+
+static void conn_set_deadline(conn_t *c, uint64_t usec_from_now) {
+        c->deadline = now_usec() + usec_from_now;
+        (void) sd_event_source_set_time(c->timer, c->deadline);
+        (void) sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+}
+
+static void conn_log_exchange(const conn_t *c) {
+        char peer[96];
+        unsigned long long ms = (now_usec() - c->started) / 1000u;
+        if (c->status >= 500 && c->status != 503)
+                log_warning("%s %s %s %s -> %d (%llu ms)", peer_name(c, peer, sizeof peer), c->addr,
+                            c->method[0] ? c->method : "-", c->path[0] ? c->path : "-", c->status, ms);
+        else
+                log_info("%s %s %s %s -> %d (%llu ms)", peer_name(c, peer, sizeof peer), c->addr,
+                         c->method[0] ? c->method : "-", c->path[0] ? c->path : "-", c->status, ms);
+}
+
+/* Serialise resp into the output buffer and move on to writing. Consumes resp. */
+static int conn_answer(conn_t *c, mef_response_t *resp, const char *request_id) {
+        int r = mef_response_format(resp, request_id, &c->out, &c->out_len);
+        c->status = resp->status;
+        mef_response_done(resp);
+        if (r < 0) {
+                log_warning("%s: cannot format the response: %s", c->addr, strerror(-r));
+                return r;
+        }
+        c->out_pos = 0;
+        c->phase = CONN_WRITE;
+        return 1;
+}
+
+static int conn_answer_error(conn_t *c, int status, int rsc, const char *reason) {
+        mef_response_t resp;
+        int r = mef_response_error(status, rsc, reason, &resp);
+        if (r < 0)
+                return r;
+        return conn_answer(c, &resp, NULL);
+}
+
+static int conn_handle(conn_t *c, const http_msg_t *msg) {
+        server_t *s = c->server;
+        mef_response_t resp = {};
+        int r;
+
+        snprintf(c->method, sizeof c->method, "%s", msg->method);
+        sanitize(msg->target, c->path, sizeof c->path);
+
+        if (c->overflow) {
+                r = mef_response_error(503, 5000, "overloaded: retry later", &resp);
+                resp.retry_after = s->cfg->retry_after;
+        } else if (!c->psk_identity && !c->cert_fp[0])
+                r = mef_response_error(403, 4103, "client certificate required", &resp);
+        else {
+                mef_peer_t peer = {
+                        .psk_identity = c->psk_identity,
+                        .cert_fp = c->cert_fp[0] ? c->cert_fp : NULL,
+                        .addr = c->addr,
+                        .ekm = c->ekm,
+                };
+                r = mef_handle(s->cfg, s->store, &peer, msg, &resp);
+                if (r < 0)
+                        r = mef_response_error(500, 5000, "internal error", &resp);
+        }
+        /* The EKM served its one purpose (an enrol's Ke). */
+        erase(c->ekm, sizeof c->ekm);
+        if (r < 0)
+                return r;
+        return conn_answer(c, &resp, http_msg_header(msg, "X-M2M-RI"));
+}
+
+/* Grow the input buffer by moving it: the old copy is wiped, not left to realloc. */
+static int conn_grow_input(conn_t *c) {
+        size_t n = MIN(MAX((size_t) INPUT_INITIAL, c->in_size * 2), (size_t) INPUT_MAX);
+        uint8_t *p = malloc(n);
+        if (!p)
+                return -ENOMEM;
+        if (c->in) {
+                memcpy(p, c->in, c->in_len);
+                erase(c->in, c->in_size);
+                free(c->in);
+        }
+        c->in = p;
+        c->in_size = n;
+        return 0;
+}
+
+/* 1: moved on to writing; 0: waiting for input; <0: close. */
+static int conn_read(conn_t *c) {
+        for (;;) {
+                if (c->in_len == c->in_size) {
+                        if (c->in_size >= INPUT_MAX)
+                                return conn_answer_error(c, 413, 4000, "request too large");
+                        int r = conn_grow_input(c);
+                        if (r < 0)
+                                return r;
+                }
+                ssize_t n = tls_conn_read(c->tls, c->in + c->in_len, MIN((size_t) READ_CHUNK, c->in_size - c->in_len));
+                if (n == -EAGAIN)
+                        return 0;
+                if (n < 0) {
+                        log_warning("%s: reading the request: %s", c->addr, tls_error_str((int) n));
+                        return (int) n;
+                }
+                if (n == 0) {
+                        if (c->in_len > 0)
+                                log_warning("%s: connection closed before a complete request (%zu bytes)",
+                                            c->addr, c->in_len);
+                        return -EPIPE;
+                }
+                c->in_len += (size_t) n;
+
+                http_msg_t msg = {};
+                int r = http_parse(&c->parser, c->in, c->in_len, &msg);
+                if (r == 0)
+                        continue;
+                if (r == -EMSGSIZE) {
+                        /* 431 when the head did not end within its limit, else 413 (a body,
+                         * announced or sent, over 64 KiB). */
+                        bool head_ended = memmem(c->in, MIN(c->in_len, (size_t) HTTP_HEAD_MAX), "\r\n\r\n", 4);
+                        return head_ended ? conn_answer_error(c, 413, 4000, "request body over 64 KiB")
+                                          : conn_answer_error(c, 431, 4000, "request head over 8 KiB or 64 headers");
+                }
+                if (r < 0)
+                        return conn_answer_error(c, 400, 4000, "malformed HTTP request");
+                r = conn_handle(c, &msg);
+                http_msg_done(&msg);
+                return r;
+        }
+}
+
+/* 1: everything sent, lingering; 0: waiting; <0: close. */
+static int conn_write(conn_t *c) {
+        while (c->out_pos < c->out_len) {
+                ssize_t n = tls_conn_write(c->tls, c->out + c->out_pos, c->out_len - c->out_pos);
+                if (n == -EAGAIN)
+                        return 0;
+                if (n <= 0) {
+                        log_warning("%s: writing the response: %s", c->addr, tls_error_str(n < 0 ? (int) n : -EPIPE));
+                        return n < 0 ? (int) n : -EPIPE;
+                }
+                c->out_pos += (size_t) n;
+        }
+        conn_log_exchange(c);
+        erase(c->out, c->out_len);
+        free(c->out);
+        c->out = NULL;
+        c->out_len = c->out_pos = 0;
+
+        tls_conn_shutdown(c->tls);
+        (void) shutdown(c->fd, SHUT_WR);
+        c->phase = CONN_LINGER;
+        if (c->deadline > now_usec() + LINGER_USEC)
+                conn_set_deadline(c, LINGER_USEC);
+        return 1;
+}
+
+/* Discard what the client still sends until it closes. 0: waiting; <0: done, close. */
+static int conn_linger(conn_t *c) {
+        uint8_t buf[4096];
+        for (size_t total = 0; total < LINGER_DRAIN_MAX;) {
+                ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (n > 0) {
+                        total += (size_t) n;
+                        continue;
+                }
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                        return 0;
+                return -ECONNRESET; /* EOF or error: done */
+        }
+        return 0;
+}
+
+/* After the handshake: the exporter output and who the peer is. <0: close. */
+static int conn_identify(conn_t *c) {
+        int r = tls_conn_export(c->tls, KDF_EXPORTER_LABEL, c->ekm, KDF_EKM_LEN);
+        if (r < 0) {
+                log_warning("%s: cannot export keying material: %s", c->addr, strerror(-r));
+                return r;
+        }
+        c->psk_identity = tls_conn_psk_identity(c->tls);
+        if (!c->psk_identity && tls_conn_peer_fingerprint(c->tls, c->cert_fp) < 0)
+                c->cert_fp[0] = 0; /* answered 403 once its request is read */
+        c->phase = CONN_READ;
+        conn_set_deadline(c, (uint64_t) c->server->cfg->request_timeout_ms * 1000u);
+        return 1;
+}
+
+static void conn_wait(conn_t *c) {
+        uint32_t events = EPOLLIN;
+        if (c->phase != CONN_LINGER && tls_conn_want(c->tls) == POLLOUT)
+                events = EPOLLOUT;
+        if (sd_event_source_set_io_events(c->io, events) < 0)
+                conn_free(c);
+}
+
+static void conn_step(conn_t *c) {
+        for (;;) {
+                int r;
+                switch (c->phase) {
+                case CONN_HANDSHAKE:
+                        r = tls_conn_handshake(c->tls);
+                        if (r == -EAGAIN)
+                                r = 0;
+                        else if (r < 0)
+                                log_warning("%s: TLS handshake failed: %s", c->addr, tls_error_str(r));
+                        else
+                                r = conn_identify(c);
+                        break;
+                case CONN_READ:
+                        r = conn_read(c);
+                        break;
+                case CONN_WRITE:
+                        r = conn_write(c);
+                        break;
+                case CONN_LINGER:
+                        r = conn_linger(c);
+                        break;
+                default:
+                        r = -EINVAL;
+                }
+                if (r < 0) {
+                        conn_free(c);
+                        return;
+                }
+                if (r == 0) {
+                        conn_wait(c);
+                        return;
+                }
+        }
+}
+
+static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        conn_step(userdata);
+        return 0;
+}
+
+static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        conn_t *c = userdata;
+        static const char *const what[] = {
+                [CONN_HANDSHAKE] = "TLS handshake",
+                [CONN_READ] = "reading the request",
+                [CONN_WRITE] = "writing the response",
+        };
+        if (c->phase != CONN_LINGER)
+                log_warning("%s: timed out %s (%zu bytes received)", c->addr, what[c->phase], c->in_len);
+        conn_free(c);
+        return 0;
+}
+
+static void conn_new(server_t *s, int fd, const struct sockaddr_storage *sa) {
+        conn_t *c = calloc(1, sizeof *c);
+        if (!c) {
+                close(fd);
+                return;
+        }
+        c->server = s;
+        c->fd = fd;
+        c->started = now_usec();
+        addr_format(sa, c->addr, sizeof c->addr);
+        http_parser_init(&c->parser, HTTP_REQUEST);
+        c->overflow = s->n_serving >= s->max_serving;
+        if (c->overflow)
+                s->n_overflow++;
+        else
+                s->n_serving++;
+        c->next = s->conns;
+        if (s->conns)
+                s->conns->prev = c;
+        s->conns = c;
+
+        int r = tls_conn_new_server(s->tls, fd, &c->tls);
+        if (r >= 0)
+                r = sd_event_add_io(s->event, &c->io, fd, EPOLLIN, on_conn_io, c);
+        if (r >= 0)
+                r = sd_event_add_time(s->event, &c->timer, CLOCK_MONOTONIC, 0, TIMER_ACCURACY_USEC,
+                                      on_conn_timer, c);
+        if (r < 0) {
+                log_warning("%s: cannot set up the connection: %s", c->addr, strerror(-r));
+                conn_free(c);
+                return;
+        }
+        conn_set_deadline(c, (uint64_t) s->cfg->handshake_timeout_ms * 1000u);
+        if (c->overflow)
+                log_warning("%s: overloaded (%u in service): will answer 503", c->addr, s->n_serving);
+        conn_step(c);
+}
+
+static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        server_t *s = userdata;
+
+        for (int i = 0; i < ACCEPT_BATCH; i++) {
+                if (!server_has_slot(s))
+                        break;
+                struct sockaddr_storage sa = {};
+                socklen_t salen = sizeof sa;
+                int cfd = accept4(s->listen_fd, (struct sockaddr *) &sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0) {
+                        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                                break;
+                        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM)
+                                continue;
+                        /* Out of fds or memory: the listen socket stays readable, so pause
+                         * instead of spinning. */
+                        log_warning("accept: %m: pausing for %u ms", ACCEPT_RETRY_USEC / 1000u);
+                        s->accept_backoff = true;
+                        if (sd_event_source_set_time_relative(s->accept_retry, ACCEPT_RETRY_USEC) >= 0)
+                                (void) sd_event_source_set_enabled(s->accept_retry, SD_EVENT_ONESHOT);
+                        break;
+                }
+                conn_new(s, cfd, &sa);
+        }
+        server_update_accept(s);
+        return 0;
+}
+
+/* ---- setup ---- */
+
+static unsigned psk_lookup(void *userdata, const char *identity, uint8_t *key, unsigned key_max) {
+        server_t *s = userdata;
+        uint8_t buf[MSG_KEY_MAX];
+        size_t len = 0;
+        unsigned ret = 0;
+
+        /* Cert-mode nodes have an empty KpmID: an empty identity must never match them. */
+        if (!identity || !*identity)
+                return 0;
+        /* Nodes first: a name used both as a KpmID and a target PSK identity is a node's. */
+        store_node_t node;
+        int r = store_node_by_kpm_id(s->store, identity, &node, buf, &len);
+        if (r < 0) {
+                store_target_t target;
+                len = 0;
+                r = store_target_by_psk_id(s->store, identity, &target, buf, &len);
+        }
+        if (r >= 0 && len > 0 && len <= key_max && len <= sizeof buf) {
+                memcpy(key, buf, len);
+                ret = (unsigned) len;
+        }
+        erase(buf, sizeof buf);
+        return ret;
+}
+
+static int listen_open(const mef_config_t *cfg, int *ret_fd, char *err, size_t err_size) {
+        const char *host = cfg->listen_host && *cfg->listen_host && !streq(cfg->listen_host, "*")
+                                   ? cfg->listen_host
+                                   : NULL;
+        struct addrinfo hints = {
+                .ai_family = AF_UNSPEC,
+                .ai_socktype = SOCK_STREAM,
+                .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+        };
+        struct addrinfo *res = NULL;
+        int g = getaddrinfo(host, cfg->listen_port, &hints, &res);
+        if (g != 0) {
+                snprintf(err, err_size, "cannot resolve listen address %s:%s: %s", host ? host : "*",
+                         cfg->listen_port, gai_strerror(g));
+                return -EADDRNOTAVAIL;
+        }
+        int r = -EADDRNOTAVAIL;
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+                int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+                if (fd < 0) {
+                        r = negative_errno();
+                        continue;
+                }
+                int one = 1;
+                if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+                    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+                        r = negative_errno();
+                        close(fd);
+                        continue;
+                }
+                freeaddrinfo(res);
+                *ret_fd = fd;
+                return 0;
+        }
+        freeaddrinfo(res);
+        snprintf(err, err_size, "cannot listen on %s:%s: %s", host ? host : "*", cfg->listen_port, strerror(-r));
+        return r;
+}
+
+static unsigned listen_port(int fd) {
+        struct sockaddr_storage sa = {};
+        socklen_t len = sizeof sa;
+        if (getsockname(fd, (struct sockaddr *) &sa, &len) < 0)
+                return 0;
+        if (sa.ss_family == AF_INET)
+                return ntohs(((struct sockaddr_in *) &sa)->sin_port);
+        if (sa.ss_family == AF_INET6)
+                return ntohs(((struct sockaddr_in6 *) &sa)->sin6_port);
+        return 0;
+}
+
+static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        log_info("received %s: stopping", strsignal((int) si->ssi_signo));
+        return sd_event_exit(sd_event_source_get_event(src), 0);
+}
+
+static void server_done(server_t *s) {
+        while (s->conns)
+                conn_free(s->conns);
+        s->accept_source = sd_event_source_disable_unref(s->accept_source);
+        s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
+        if (s->listen_fd >= 0)
+                close(s->listen_fd);
+        s->listen_fd = -1;
+        s->tls = tls_ctx_free(s->tls);
+        s->event = sd_event_unref(s->event);
+}
+
+static int server_setup(server_t *s, char *err, size_t err_size) {
+        const mef_config_t *cfg = s->cfg;
+        int r;
+
+        tls_config_t tc = {
+                .mode = cfg->cert_file ? TLS_MODE_CERT : TLS_MODE_PSK,
+                .min_version = cfg->tls_min,
+                .psk_lookup = psk_lookup,
+                .psk_userdata = s,
+                .cert_file = cfg->cert_file,
+                .key_file = cfg->key_file,
+                .ca_file = cfg->client_ca_file,
+        };
+        r = tls_ctx_new_server(&tc, &s->tls);
+        if (r < 0) {
+                snprintf(err, err_size, "cannot set up TLS%s%s: %s", cfg->cert_file ? " with " : "",
+                         cfg->cert_file ? cfg->cert_file : "", strerror(-r));
+                return r;
+        }
+
+        r = listen_open(cfg, &s->listen_fd, err, err_size);
+        if (r < 0)
+                return r;
+
+        r = sd_event_new(&s->event);
+        if (r >= 0)
+                r = sd_event_add_io(s->event, &s->accept_source, s->listen_fd, EPOLLIN, on_accept, s);
+        if (r >= 0)
+                r = sd_event_add_time(s->event, &s->accept_retry, CLOCK_MONOTONIC, 0, TIMER_ACCURACY_USEC,
+                                      on_accept_retry, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->accept_retry, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_signal(s->event, NULL, SIGTERM, on_signal, s);
+        if (r >= 0)
+                r = sd_event_add_signal(s->event, NULL, SIGINT, on_signal, s);
+        if (r >= 0)
+                r = sd_event_set_watchdog(s->event, true);
+        if (r < 0) {
+                snprintf(err, err_size, "cannot set up the event loop: %s", strerror(-r));
+                return r;
+        }
+        s->accept_on = true;
+        return 0;
+}
+
+int mef_server_run(const mef_config_t *cfg, mef_store_t *store, char *err, size_t err_size) {
+        if (!cfg || !store || !err || err_size == 0)
+                return -EINVAL;
+        err[0] = 0;
+
+        server_t s = {
+                .cfg = cfg,
+                .store = store,
+                .listen_fd = -1,
+                .max_serving = MAX(cfg->max_connections, 1u),
+                .max_overflow = cfg->max_connections / 4 + 4,
+        };
+        sigset_t mask, old;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        /* sd-event takes these through a signalfd: they must be blocked. */
+        if (sigprocmask(SIG_BLOCK, &mask, &old) < 0) {
+                snprintf(err, err_size, "cannot block signals: %m");
+                return negative_errno();
+        }
+        /* wolfSSL may write to a socket the peer closed. */
+        signal(SIGPIPE, SIG_IGN);
+
+        int r = server_setup(&s, err, err_size);
+        if (r >= 0) {
+                unsigned port = listen_port(s.listen_fd);
+                const char *host = cfg->listen_host && *cfg->listen_host ? cfg->listen_host : "*";
+                bool v6 = strchr(host, ':') != NULL;
+                log_info("listening on %s%s%s:%u (%s mode, TLS >= 1.%d, %u connections + %u overflow)",
+                         v6 ? "[" : "", host, v6 ? "]" : "", port, cfg->cert_file ? "psk+cert" : "psk",
+                         cfg->tls_min == TLS_VERSION_1_3 ? 3 : 2, s.max_serving, s.max_overflow);
+                if (cfg->listen_port && streq(cfg->listen_port, "0")) {
+                        /* Port chosen by the kernel: tell whoever started us (tests). */
+                        printf("listening on %s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "", port);
+                        fflush(stdout);
+                }
+                (void) sd_notify(0, "READY=1\nSTATUS=Serving");
+                r = sd_event_loop(s.event);
+                (void) sd_notify(0, "STOPPING=1");
+                if (r < 0)
+                        snprintf(err, err_size, "event loop failed: %s", strerror(-r));
+        }
+        server_done(&s);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return r < 0 ? r : 0;
+}

@@ -1,3 +1,1086 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: not written yet */
+#include <wolfssl/options.h>
+/* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
+#include "util/util.h"
+
+#include <wolfssl/wolfcrypt/aes.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <time.h>
+
 #include "mef/store.h"
+
+#define NONCE_LEN 12u
+#define TAG_LEN 16u
+#define SEALED_MAX (NONCE_LEN + MSG_KEY_MAX + TAG_LEN)
+#define AAD_MAX (8u + MSG_KEID_MAX + 1u)
+#define SCHEMA_VERSION 1
+/* Encrypted under AAD "check" and kept in meta: a wrong master key fails to open it. */
+#define CHECK_PLAINTEXT "msce-mef master key check v1"
+
+struct mef_store {
+        sqlite3 *db;
+        Aes aes;      /* key schedule of the master key: wiped in store_close */
+        bool aes_ready;
+};
+
+static void stmt_finalizep(sqlite3_stmt **st) {
+        if (*st)
+                sqlite3_finalize(*st);
+}
+#define _cleanup_stmt_ _cleanup_(stmt_finalizep)
+
+static void store_closep(mef_store_t **s) {
+        store_close(*s);
+}
+
+/* SQLite result codes (extended codes are on) to -errno, at the edge. */
+static int sql_errno(int rc) {
+        switch (rc) {
+        case SQLITE_OK:
+        case SQLITE_ROW:
+        case SQLITE_DONE:
+                return 0;
+        case SQLITE_CONSTRAINT_FOREIGNKEY: /* the row refers to a node that does not exist */
+                return -ENOENT;
+        case SQLITE_CONSTRAINT_NOTNULL:
+        case SQLITE_CONSTRAINT_CHECK:
+                return -EINVAL;
+        }
+        switch (rc & 0xff) {
+        case SQLITE_CONSTRAINT:
+                return -EEXIST;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_READONLY:
+                return -EROFS;
+        case SQLITE_CANTOPEN:
+        case SQLITE_PERM:
+        case SQLITE_AUTH:
+                return -EACCES;
+        case SQLITE_TOOBIG:
+                return -E2BIG;
+        default:
+                return -EIO;
+        }
+}
+
+#define BIND(expr)                                      \
+        do {                                            \
+                int _rc_ = (expr);                      \
+                if (_rc_ != SQLITE_OK)                  \
+                        return sql_errno(_rc_);         \
+        } while (0)
+
+static int prepare(mef_store_t *s, const char *sql, sqlite3_stmt **ret) {
+        int rc = sqlite3_prepare_v3(s->db, sql, -1, 0, ret, NULL);
+        return rc == SQLITE_OK ? 0 : sql_errno(rc);
+}
+
+static int step_done(sqlite3_stmt *st) {
+        int rc = sqlite3_step(st);
+        return rc == SQLITE_DONE ? 0 : rc == SQLITE_ROW ? -EIO : sql_errno(rc);
+}
+
+/* SQLITE_ROW -> 1, SQLITE_DONE -> 0. */
+static int step_row(sqlite3_stmt *st) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+                return 1;
+        return rc == SQLITE_DONE ? 0 : sql_errno(rc);
+}
+
+/* Constant SQL only (pragmas, schema, transaction control): nothing is ever built at run time. */
+static int exec_const(mef_store_t *s, const char *sql) {
+        int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+        return rc == SQLITE_OK ? 0 : sql_errno(rc);
+}
+
+static int bind_text_or_null(sqlite3_stmt *st, int i, const char *v) {
+        if (!v || !v[0])
+                return sqlite3_bind_null(st, i);
+        return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+}
+
+/* A TEXT column into a fixed buffer; NULL reads as "". -EBADMSG when it cannot fit (a row
+ * that no writer of this store produces). */
+static int column_text(sqlite3_stmt *st, int i, char *out, size_t size) {
+        const unsigned char *v = sqlite3_column_text(st, i);
+        size_t n = v ? (size_t) sqlite3_column_bytes(st, i) : 0;
+        if (!v && sqlite3_column_type(st, i) != SQLITE_NULL)
+                return -ENOMEM;
+        if (n >= size || (v && memchr(v, 0, n)))
+                return -EBADMSG;
+        if (n)
+                memcpy(out, v, n);
+        out[n] = 0;
+        return 0;
+}
+
+/* ---- states ---- */
+
+static const char *const node_state_table[_NODE_STATE_MAX] = {
+        [NODE_ACTIVE] = "active",
+        [NODE_REENROL] = "reenrol",
+        [NODE_REVOKED] = "revoked",
+};
+
+static const char *const enrolment_state_table[_ENROLMENT_STATE_MAX] = {
+        [ENROLMENT_ACTIVE] = "active",
+        [ENROLMENT_RETIRED] = "retired",
+        [ENROLMENT_REVOKED] = "revoked",
+        [ENROLMENT_DEREGISTERED] = "deregistered",
+};
+
+const char *node_state_to_string(node_state_t s) {
+        return s >= 0 && s < _NODE_STATE_MAX ? node_state_table[s] : NULL;
+}
+
+node_state_t node_state_from_string(const char *s) {
+        for (int i = 0; s && i < _NODE_STATE_MAX; i++)
+                if (streq(s, node_state_table[i]))
+                        return (node_state_t) i;
+        return _NODE_STATE_INVALID;
+}
+
+const char *enrolment_state_to_string(enrolment_state_t s) {
+        return s >= 0 && s < _ENROLMENT_STATE_MAX ? enrolment_state_table[s] : NULL;
+}
+
+enrolment_state_t enrolment_state_from_string(const char *s) {
+        for (int i = 0; s && i < _ENROLMENT_STATE_MAX; i++)
+                if (streq(s, enrolment_state_table[i]))
+                        return (enrolment_state_t) i;
+        return _ENROLMENT_STATE_INVALID;
+}
+
+/* ---- secrets ---- */
+
+static int aad_format(char out[AAD_MAX], const char *prefix, const char *id) {
+        int n = snprintf(out, AAD_MAX, "%s:%s", prefix, id);
+        return n < 0 || (size_t) n >= AAD_MAX ? -EINVAL : 0;
+}
+
+/* nonce || ciphertext || tag, into out (at least n + NONCE_LEN + TAG_LEN bytes). */
+static int secret_seal(mef_store_t *s, const char *aad, const uint8_t *pt, size_t n, uint8_t *out,
+                       size_t *ret_len) {
+        int r = random_bytes(out, NONCE_LEN);
+        if (r < 0)
+                return r;
+        if (wc_AesGcmEncrypt(&s->aes, out + NONCE_LEN, pt, (word32) n, out, NONCE_LEN, out + NONCE_LEN + n,
+                             TAG_LEN, (const byte *) aad, (word32) strlen(aad)) != 0)
+                return -EIO;
+        *ret_len = NONCE_LEN + n + TAG_LEN;
+        return 0;
+}
+
+/* -EBADMSG when the blob does not authenticate under this key and aad. */
+static int secret_open(mef_store_t *s, const char *aad, const void *blob, size_t blob_len, uint8_t *out,
+                       size_t out_size, size_t *ret_len) {
+        const uint8_t *b = blob;
+        if (!b || blob_len < NONCE_LEN + TAG_LEN || blob_len - NONCE_LEN - TAG_LEN > out_size)
+                return -EBADMSG;
+        size_t n = blob_len - NONCE_LEN - TAG_LEN;
+        int r = wc_AesGcmDecrypt(&s->aes, out, b + NONCE_LEN, (word32) n, b, NONCE_LEN, b + NONCE_LEN + n, TAG_LEN,
+                                 (const byte *) aad, (word32) strlen(aad));
+        if (r != 0) {
+                erase(out, n);
+                return r == AES_GCM_AUTH_E ? -EBADMSG : -EIO;
+        }
+        *ret_len = n;
+        return 0;
+}
+
+/* Decrypt a key column (16..64 bytes) into out, which is only written on success. */
+static int column_key(mef_store_t *s, sqlite3_stmt *st, int col, const char *prefix, const char *id,
+                      uint8_t out[MSG_KEY_MAX], size_t *ret_len) {
+        char aad[AAD_MAX];
+        _cleanup_erase_(64) uint8_t key[MSG_KEY_MAX];
+        size_t n;
+        int r = aad_format(aad, prefix, id);
+        if (r < 0)
+                return r;
+        r = secret_open(s, aad, sqlite3_column_blob(st, col), (size_t) sqlite3_column_bytes(st, col), key,
+                        sizeof key, &n);
+        if (r < 0)
+                return r;
+        if (n < MSG_KEY_MIN)
+                return -EBADMSG;
+        memcpy(out, key, n);
+        *ret_len = n;
+        return 0;
+}
+
+static bool key_len_valid(const uint8_t *key, size_t n) {
+        return key && n >= MSG_KEY_MIN && n <= MSG_KEY_MAX;
+}
+
+static bool fp_is_valid(const char *fp) {
+        if (strlen(fp) != STORE_FP_LEN)
+                return false;
+        for (const char *p = fp; *p; p++)
+                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+                        return false;
+        return true;
+}
+
+/* ---- master key and open ---- */
+
+static int mkdir_parents(const char *path) {
+        _cleanup_free_ char *p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        for (char *c = p + 1; *c; c++) {
+                if (*c != '/')
+                        continue;
+                *c = 0;
+                if (mkdir(p, 0700) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *c = '/';
+        }
+        return 0;
+}
+
+static int master_key_read(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]) {
+        _cleanup_secret_ secret_t k = { 0 };
+        int r = secret_file_read(path, STORE_MASTER_KEY_LEN, &k);
+        if (r == -EFBIG || r == -ENODATA)
+                return -EINVAL;
+        if (r < 0)
+                return r;
+        if (k.len != STORE_MASTER_KEY_LEN)
+                return -EINVAL;
+        memcpy(key, k.data, STORE_MASTER_KEY_LEN);
+        return 0;
+}
+
+static int master_key_create(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]) {
+        int r = mkdir_parents(path);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+        if (fd < 0)
+                return negative_errno();
+        r = random_bytes(key, STORE_MASTER_KEY_LEN);
+        if (r == 0 && fchmod(fd, 0400) < 0)
+                r = negative_errno();
+        if (r == 0) {
+                ssize_t n = write(fd, key, STORE_MASTER_KEY_LEN);
+                if (n != (ssize_t) STORE_MASTER_KEY_LEN)
+                        r = n < 0 ? negative_errno() : -EIO;
+        }
+        if (r == 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                erase(key, STORE_MASTER_KEY_LEN);
+                unlink(path);
+        }
+        return r;
+}
+
+static int master_key_load(const char *path, bool create, uint8_t key[STORE_MASTER_KEY_LEN]) {
+        int r = master_key_read(path, key);
+        if (r != -ENOENT || !create)
+                return r;
+        r = master_key_create(path, key);
+        if (r == -EEXIST) /* created by someone else meanwhile */
+                r = master_key_read(path, key);
+        return r;
+}
+
+static const char schema_sql[] =
+        "CREATE TABLE nodes ("
+        " node_id TEXT PRIMARY KEY NOT NULL,"
+        " kpm_id TEXT UNIQUE,"
+        " kpm_enc BLOB,"
+        " cert_fp TEXT UNIQUE,"
+        " cse_id TEXT NOT NULL,"
+        " cse_base TEXT NOT NULL,"
+        " targets TEXT NOT NULL DEFAULT '[]'," /* JSON array of target IDs */
+        " poll INTEGER NOT NULL,"
+        " lifetime INTEGER NOT NULL,"
+        " ltk_transported INTEGER NOT NULL DEFAULT 0,"
+        " state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'reenrol', 'revoked')),"
+        " created INTEGER NOT NULL,"
+        " CHECK ((kpm_id IS NULL) = (kpm_enc IS NULL)),"
+        " CHECK ((kpm_id IS NULL) <> (cert_fp IS NULL)));"
+        "CREATE TABLE targets ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " psk_id TEXT UNIQUE,"
+        " psk_enc BLOB,"
+        " cert_fp TEXT UNIQUE,"
+        " created INTEGER NOT NULL,"
+        " CHECK ((psk_id IS NULL) = (psk_enc IS NULL)),"
+        " CHECK ((psk_id IS NULL) <> (cert_fp IS NULL)));"
+        "CREATE TABLE enrolments ("
+        " ke_id TEXT PRIMARY KEY NOT NULL,"
+        " node_id TEXT NOT NULL REFERENCES nodes(node_id) ON DELETE CASCADE,"
+        " key_enc BLOB NOT NULL,"
+        " ltk_transported INTEGER NOT NULL DEFAULT 0,"
+        " state TEXT NOT NULL CHECK (state IN ('active', 'retired', 'revoked', 'deregistered')),"
+        " created INTEGER NOT NULL,"
+        " exp INTEGER NOT NULL);"
+        "CREATE INDEX enrolments_node ON enrolments(node_id, state);"
+        "CREATE TABLE audit ("
+        " id INTEGER PRIMARY KEY,"
+        " ts INTEGER NOT NULL,"
+        " actor TEXT NOT NULL,"
+        " action TEXT NOT NULL,"
+        " subject TEXT,"
+        " detail TEXT);"
+        "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL);"
+        "PRAGMA user_version = 1;";
+
+static int user_version(mef_store_t *s, int *ret) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "PRAGMA user_version", &st);
+        if (r < 0)
+                return r;
+        r = step_row(st);
+        if (r < 0)
+                return r;
+        *ret = r > 0 ? sqlite3_column_int(st, 0) : 0;
+        return 0;
+}
+
+/* 1 and the blob when the check row exists, 0 when not. */
+static int check_read(mef_store_t *s, uint8_t *blob, size_t size, size_t *ret_len) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT value FROM meta WHERE name = 'check'", &st);
+        if (r < 0)
+                return r;
+        r = step_row(st);
+        if (r <= 0)
+                return r;
+        size_t n = (size_t) sqlite3_column_bytes(st, 0);
+        if (n > size || sqlite3_column_type(st, 0) != SQLITE_BLOB)
+                return -EBADMSG;
+        memcpy(blob, sqlite3_column_blob(st, 0), n);
+        *ret_len = n;
+        return 1;
+}
+
+static int check_write(mef_store_t *s) {
+        uint8_t blob[NONCE_LEN + sizeof(CHECK_PLAINTEXT) + TAG_LEN];
+        size_t n;
+        int r = secret_seal(s, "check", (const uint8_t *) CHECK_PLAINTEXT, strlen(CHECK_PLAINTEXT), blob, &n);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = prepare(s, "INSERT OR REPLACE INTO meta(name, value) VALUES ('check', ?1)", &st);
+        if (r < 0)
+                return r;
+        BIND(sqlite3_bind_blob(st, 1, blob, (int) n, SQLITE_STATIC));
+        return step_done(st);
+}
+
+static int check_verify(mef_store_t *s, const uint8_t *blob, size_t n) {
+        char pt[sizeof(CHECK_PLAINTEXT)];
+        size_t len;
+        int r = secret_open(s, "check", blob, n, (uint8_t *) pt, sizeof pt, &len);
+        if (r < 0)
+                return r;
+        if (len != strlen(CHECK_PLAINTEXT) || memcmp(pt, CHECK_PLAINTEXT, len) != 0)
+                return -EBADMSG;
+        return 0;
+}
+
+static int schema_create(mef_store_t *s) {
+        int r = exec_const(s, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        int v = 0;
+        r = user_version(s, &v); /* again, under the lock: another process may have won */
+        if (r == 0 && v == 0)
+                r = exec_const(s, schema_sql);
+        if (r == 0 && v == 0)
+                r = check_write(s);
+        if (r == 0)
+                r = exec_const(s, "COMMIT");
+        if (r < 0)
+                (void) exec_const(s, "ROLLBACK");
+        return r;
+}
+
+static void umask_restore(mode_t *m) {
+        umask(*m);
+}
+
+int store_open(const char *db_path, const char *master_key_path, bool create, mef_store_t **ret) {
+        if (!db_path || !master_key_path || !ret)
+                return -EINVAL;
+
+        _cleanup_(store_closep) mef_store_t *s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+
+        struct stat st;
+        bool existed = stat(db_path, &st) == 0;
+        if (!existed && (errno != ENOENT || !create))
+                return negative_errno();
+        int r;
+        if (!existed) {
+                r = mkdir_parents(db_path);
+                if (r < 0)
+                        return r;
+        }
+
+        /* Nothing this opens (database, -wal, -shm) is for anyone but the owner. */
+        _cleanup_(umask_restore) mode_t old_umask = umask(0077);
+
+        int rc = sqlite3_open_v2(db_path, &s->db,
+                                 SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_EXRESCODE,
+                                 NULL);
+        if (rc != SQLITE_OK) {
+                if ((rc & 0xff) == SQLITE_CANTOPEN)
+                        return access(db_path, F_OK) < 0 ? -ENOENT : -EACCES;
+                return sql_errno(rc);
+        }
+        if (!existed && chmod(db_path, 0600) < 0)
+                return negative_errno();
+
+        sqlite3_extended_result_codes(s->db, 1);
+        rc = sqlite3_busy_timeout(s->db, 5000);
+        if (rc != SQLITE_OK)
+                return sql_errno(rc);
+        r = exec_const(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
+        if (r < 0)
+                return r;
+
+        int v;
+        r = user_version(s, &v);
+        if (r < 0)
+                return r;
+        if (v > SCHEMA_VERSION)
+                return -EPROTONOSUPPORT; /* written by a newer msce-mef */
+        if (v == 0 && !create)
+                return -ENOENT;          /* a file, but never initialised */
+
+        uint8_t blob[NONCE_LEN + sizeof(CHECK_PLAINTEXT) + TAG_LEN];
+        size_t blob_len = 0;
+        int has_check = 0;
+        if (v > 0) {
+                has_check = check_read(s, blob, sizeof blob, &blob_len);
+                if (has_check < 0)
+                        return has_check;
+        }
+
+        /* A store that already has data never gets a fresh key: that key could not open it. */
+        _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
+        r = master_key_load(master_key_path, create && !has_check, key);
+        if (r < 0)
+                return r;
+        if (wc_AesInit(&s->aes, NULL, INVALID_DEVID) != 0)
+                return -EIO;
+        s->aes_ready = true;
+        if (wc_AesGcmSetKey(&s->aes, key, STORE_MASTER_KEY_LEN) != 0)
+                return -EIO;
+
+        if (has_check)
+                r = check_verify(s, blob, blob_len);
+        else if (v == 0)
+                r = schema_create(s);
+        else
+                r = check_write(s); /* schema without a check row: adopt this key */
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+mef_store_t *store_close(mef_store_t *s) {
+        if (!s)
+                return NULL;
+        if (s->db)
+                sqlite3_close_v2(s->db);
+        if (s->aes_ready)
+                wc_AesFree(&s->aes);
+        erase(s, sizeof *s);
+        free(s);
+        return NULL;
+}
+
+/* ---- transactions ---- */
+
+int store_begin(mef_store_t *s) {
+        return exec_const(s, "BEGIN IMMEDIATE");
+}
+
+int store_commit(mef_store_t *s) {
+        return exec_const(s, "COMMIT");
+}
+
+void store_rollback(mef_store_t *s) {
+        if (s && !sqlite3_get_autocommit(s->db))
+                (void) exec_const(s, "ROLLBACK");
+}
+
+/* ---- nodes ---- */
+
+#define NODE_COLUMNS \
+        "node_id, kpm_id, cert_fp, cse_id, cse_base, targets, poll, lifetime, ltk_transported, state, created"
+
+static int targets_to_json(const store_node_t *n, char **ret) {
+        json_t *a = json_array();
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < n->n_targets; i++)
+                if (json_array_append_new(a, json_string(n->targets[i])) < 0) {
+                        json_decref(a);
+                        return -ENOMEM;
+                }
+        char *s = json_dumps(a, JSON_COMPACT);
+        json_decref(a);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+static int targets_from_json(const char *text, store_node_t *n) {
+        json_t *a = json_loads(text ?: "", JSON_REJECT_DUPLICATES, NULL);
+        int r = 0;
+        if (!json_is_array(a) || json_array_size(a) > MSG_TARGETS_MAX)
+                r = -EBADMSG;
+        for (size_t i = 0; r == 0 && i < json_array_size(a); i++) {
+                const char *t = json_string_value(json_array_get(a, i));
+                if (!t || !id_is_valid(t, MSG_ID_MAX))
+                        r = -EBADMSG;
+                else
+                        snprintf(n->targets[i], sizeof n->targets[i], "%s", t);
+        }
+        if (r == 0)
+                n->n_targets = json_array_size(a);
+        json_decref(a);
+        return r;
+}
+
+/* Columns in NODE_COLUMNS order. */
+static int node_from_row(sqlite3_stmt *st, store_node_t *n) {
+        int r;
+        memset(n, 0, sizeof *n);
+        if ((r = column_text(st, 0, n->node_id, sizeof n->node_id)) < 0 ||
+            (r = column_text(st, 1, n->kpm_id, sizeof n->kpm_id)) < 0 ||
+            (r = column_text(st, 2, n->cert_fp, sizeof n->cert_fp)) < 0 ||
+            (r = column_text(st, 3, n->cse_id, sizeof n->cse_id)) < 0 ||
+            (r = column_text(st, 4, n->cse_base, sizeof n->cse_base)) < 0)
+                return r;
+        r = targets_from_json((const char *) sqlite3_column_text(st, 5), n);
+        if (r < 0)
+                return r;
+        int64_t poll = sqlite3_column_int64(st, 6), lifetime = sqlite3_column_int64(st, 7);
+        if (poll < 0 || poll > UINT32_MAX || lifetime < 0 || lifetime > UINT32_MAX)
+                return -EBADMSG;
+        n->poll = (uint32_t) poll;
+        n->lifetime = (uint32_t) lifetime;
+        n->ltk_transported = sqlite3_column_int(st, 8) != 0;
+        n->state = node_state_from_string((const char *) sqlite3_column_text(st, 9));
+        if (n->state < 0)
+                return -EBADMSG;
+        n->created = sqlite3_column_int64(st, 10);
+        return 0;
+}
+
+static bool node_is_valid(const store_node_t *n, const uint8_t *kpm, size_t kpm_len) {
+        bool psk = n->kpm_id[0] != 0;
+        if (!id_is_valid(n->node_id, MSG_ID_MAX) || !id_is_valid(n->cse_id, MSG_ID_MAX) ||
+            !id_is_valid(n->cse_base, MSG_URI_MAX))
+                return false;
+        if (psk && (!id_is_valid(n->kpm_id, MSG_ID_MAX) || n->cert_fp[0] || !key_len_valid(kpm, kpm_len)))
+                return false;
+        if (!psk && (!fp_is_valid(n->cert_fp) || kpm_len != 0))
+                return false;
+        if (n->n_targets > MSG_TARGETS_MAX)
+                return false;
+        for (size_t i = 0; i < n->n_targets; i++)
+                if (!id_is_valid(n->targets[i], MSG_ID_MAX))
+                        return false;
+        return n->poll >= STORE_POLL_MIN && n->poll <= STORE_POLL_MAX && n->lifetime >= STORE_LIFETIME_MIN &&
+               n->lifetime <= STORE_LIFETIME_MAX && n->state >= 0 && n->state < _NODE_STATE_MAX;
+}
+
+int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, size_t kpm_len) {
+        if (!s || !n || !node_is_valid(n, kpm, kpm_len))
+                return -EINVAL;
+
+        uint8_t blob[SEALED_MAX];
+        size_t blob_len = 0;
+        int r;
+        if (n->kpm_id[0]) {
+                char aad[AAD_MAX];
+                r = aad_format(aad, "kpm", n->node_id);
+                if (r < 0)
+                        return r;
+                r = secret_seal(s, aad, kpm, kpm_len, blob, &blob_len);
+                if (r < 0)
+                        return r;
+        }
+        _cleanup_free_ char *targets = NULL;
+        r = targets_to_json(n, &targets);
+        if (r < 0)
+                return r;
+
+        /* A TLS identity names one peer: a KpmID or fingerprint a target already uses is a
+         * duplicate too. */
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = prepare(s,
+                    "INSERT INTO nodes (" NODE_COLUMNS ", kpm_enc) "
+                    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 "
+                    "WHERE NOT EXISTS (SELECT 1 FROM targets WHERE psk_id = ?2 OR cert_fp = ?3)",
+                    &st);
+        if (r < 0)
+                return r;
+        BIND(sqlite3_bind_text(st, 1, n->node_id, -1, SQLITE_STATIC));
+        BIND(bind_text_or_null(st, 2, n->kpm_id));
+        BIND(bind_text_or_null(st, 3, n->cert_fp));
+        BIND(sqlite3_bind_text(st, 4, n->cse_id, -1, SQLITE_STATIC));
+        BIND(sqlite3_bind_text(st, 5, n->cse_base, -1, SQLITE_STATIC));
+        BIND(sqlite3_bind_text(st, 6, targets, -1, SQLITE_STATIC));
+        BIND(sqlite3_bind_int64(st, 7, n->poll));
+        BIND(sqlite3_bind_int64(st, 8, n->lifetime));
+        BIND(sqlite3_bind_int(st, 9, n->ltk_transported));
+        BIND(sqlite3_bind_text(st, 10, node_state_to_string(n->state), -1, SQLITE_STATIC));
+        BIND(sqlite3_bind_int64(st, 11, n->created > 0 ? n->created : (int64_t) time(NULL)));
+        if (blob_len)
+                BIND(sqlite3_bind_blob(st, 12, blob, (int) blob_len, SQLITE_STATIC));
+        else
+                BIND(sqlite3_bind_null(st, 12));
+        r = step_done(st);
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db) == 1 ? 0 : -EEXIST;
+}
+
+static int node_select_one(mef_store_t *s, const char *sql, const char *arg, store_node_t *ret, uint8_t *kpm,
+                           size_t *ret_kpm_len) {
+        if (!s || !arg || !ret)
+                return -EINVAL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        BIND(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC));
+        r = step_row(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        _cleanup_free_ store_node_t *n = malloc(sizeof *n);
+        if (!n)
+                return -ENOMEM;
+        r = node_from_row(st, n);
+        if (r < 0)
+                return r;
+        if (kpm) {
+                r = column_key(s, st, 11, "kpm", n->node_id, kpm, ret_kpm_len);
+                if (r < 0)
+                        return r;
+        }
+        memcpy(ret, n, sizeof *n);
+        return 0;
+}
+
+int store_node_get(mef_store_t *s, const char *node_id, store_node_t *ret) {
+        return node_select_one(s, "SELECT " NODE_COLUMNS " FROM nodes WHERE node_id = ?1", node_id, ret, NULL,
+                               NULL);
+}
+
+int store_node_by_kpm_id(mef_store_t *s, const char *kpm_id, store_node_t *ret, uint8_t kpm[MSG_KEY_MAX],
+                         size_t *ret_kpm_len) {
+        if (!kpm || !ret_kpm_len)
+                return -EINVAL;
+        return node_select_one(s, "SELECT " NODE_COLUMNS ", kpm_enc FROM nodes WHERE kpm_id = ?1", kpm_id, ret,
+                               kpm, ret_kpm_len);
+}
+
+int store_node_by_cert(mef_store_t *s, const char *fp, store_node_t *ret) {
+        return node_select_one(s, "SELECT " NODE_COLUMNS " FROM nodes WHERE cert_fp = ?1", fp, ret, NULL, NULL);
+}
+
+/* Grow *array (of elem-sized items) to hold one more; returns the new slot. */
+static void *array_push(void **array, size_t *n, size_t *alloc, size_t elem) {
+        if (*n == *alloc) {
+                size_t na = *alloc ? *alloc * 2 : 8;
+                void *p = reallocarray(*array, na, elem);
+                if (!p)
+                        return NULL;
+                *array = p;
+                *alloc = na;
+        }
+        return (uint8_t *) *array + (*n)++ * elem;
+}
+
+int store_node_list(mef_store_t *s, store_node_t **ret, size_t *ret_n) {
+        if (!s || !ret || !ret_n)
+                return -EINVAL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT " NODE_COLUMNS " FROM nodes ORDER BY node_id", &st);
+        if (r < 0)
+                return r;
+        _cleanup_free_ store_node_t *list = NULL;
+        size_t n = 0, alloc = 0;
+        while ((r = step_row(st)) > 0) {
+                store_node_t *e = array_push((void **) &list, &n, &alloc, sizeof *list);
+                if (!e)
+                        return -ENOMEM;
+                r = node_from_row(st, e);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(list);
+        *ret_n = n;
+        return 0;
+}
+
+/* For UPDATE/DELETE by key: -ENOENT when no row matched. */
+static int update_one(mef_store_t *s, const char *sql, const char *a1, const char *a2) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        BIND(sqlite3_bind_text(st, 1, a1, -1, SQLITE_STATIC));
+        if (a2)
+                BIND(sqlite3_bind_text(st, 2, a2, -1, SQLITE_STATIC));
+        r = step_done(st);
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+}
+
+int store_node_set_state(mef_store_t *s, const char *node_id, node_state_t state) {
+        const char *v = node_state_to_string(state);
+        if (!s || !node_id || !v)
+                return -EINVAL;
+        return update_one(s, "UPDATE nodes SET state = ?1 WHERE node_id = ?2", v, node_id);
+}
+
+int store_node_remove(mef_store_t *s, const char *node_id) {
+        if (!s || !node_id)
+                return -EINVAL;
+        /* enrolments go with it: ON DELETE CASCADE */
+        return update_one(s, "DELETE FROM nodes WHERE node_id = ?1", node_id, NULL);
+}
+
+/* ---- targets ---- */
+
+#define TARGET_COLUMNS "id, psk_id, cert_fp, created"
+
+static int target_from_row(sqlite3_stmt *st, store_target_t *t) {
+        int r;
+        memset(t, 0, sizeof *t);
+        if ((r = column_text(st, 0, t->id, sizeof t->id)) < 0 ||
+            (r = column_text(st, 1, t->psk_id, sizeof t->psk_id)) < 0 ||
+            (r = column_text(st, 2, t->cert_fp, sizeof t->cert_fp)) < 0)
+                return r;
+        t->created = sqlite3_column_int64(st, 3);
+        return 0;
+}
+
+int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk, size_t psk_len) {
+        if (!s || !t || !id_is_valid(t->id, MSG_ID_MAX))
+                return -EINVAL;
+        bool is_psk = t->psk_id[0] != 0;
+        if (is_psk && (!id_is_valid(t->psk_id, MSG_ID_MAX) || t->cert_fp[0] || !key_len_valid(psk, psk_len)))
+                return -EINVAL;
+        if (!is_psk && (!fp_is_valid(t->cert_fp) || psk_len != 0))
+                return -EINVAL;
+
+        uint8_t blob[SEALED_MAX];
+        size_t blob_len = 0;
+        int r;
+        if (is_psk) {
+                char aad[AAD_MAX];
+                r = aad_format(aad, "tpsk", t->id);
+                if (r < 0)
+                        return r;
+                r = secret_seal(s, aad, psk, psk_len, blob, &blob_len);
+                if (r < 0)
+                        return r;
+        }
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = prepare(s,
+                    "INSERT INTO targets (" TARGET_COLUMNS ", psk_enc) SELECT ?1, ?2, ?3, ?4, ?5 "
+                    "WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE kpm_id = ?2 OR cert_fp = ?3)",
+                    &st);
+        if (r < 0)
+                return r;
+        BIND(sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC));
+        BIND(bind_text_or_null(st, 2, t->psk_id));
+        BIND(bind_text_or_null(st, 3, t->cert_fp));
+        BIND(sqlite3_bind_int64(st, 4, t->created > 0 ? t->created : (int64_t) time(NULL)));
+        if (blob_len)
+                BIND(sqlite3_bind_blob(st, 5, blob, (int) blob_len, SQLITE_STATIC));
+        else
+                BIND(sqlite3_bind_null(st, 5));
+        r = step_done(st);
+        if (r < 0)
+                return r;
+        return sqlite3_changes(s->db) == 1 ? 0 : -EEXIST;
+}
+
+static int target_select_one(mef_store_t *s, const char *sql, const char *arg, store_target_t *ret, uint8_t *psk,
+                             size_t *ret_psk_len) {
+        if (!s || !arg || !ret)
+                return -EINVAL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, sql, &st);
+        if (r < 0)
+                return r;
+        BIND(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC));
+        r = step_row(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        store_target_t t;
+        r = target_from_row(st, &t);
+        if (r < 0)
+                return r;
+        if (psk) {
+                r = column_key(s, st, 4, "tpsk", t.id, psk, ret_psk_len);
+                if (r < 0)
+                        return r;
+        }
+        *ret = t;
+        return 0;
+}
+
+int store_target_by_psk_id(mef_store_t *s, const char *psk_id, store_target_t *ret, uint8_t psk[MSG_KEY_MAX],
+                           size_t *ret_psk_len) {
+        if (!psk || !ret_psk_len)
+                return -EINVAL;
+        return target_select_one(s, "SELECT " TARGET_COLUMNS ", psk_enc FROM targets WHERE psk_id = ?1", psk_id,
+                                 ret, psk, ret_psk_len);
+}
+
+int store_target_by_cert(mef_store_t *s, const char *fp, store_target_t *ret) {
+        return target_select_one(s, "SELECT " TARGET_COLUMNS " FROM targets WHERE cert_fp = ?1", fp, ret, NULL,
+                                 NULL);
+}
+
+int store_target_list(mef_store_t *s, store_target_t **ret, size_t *ret_n) {
+        if (!s || !ret || !ret_n)
+                return -EINVAL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT " TARGET_COLUMNS " FROM targets ORDER BY id", &st);
+        if (r < 0)
+                return r;
+        _cleanup_free_ store_target_t *list = NULL;
+        size_t n = 0, alloc = 0;
+        while ((r = step_row(st)) > 0) {
+                store_target_t *e = array_push((void **) &list, &n, &alloc, sizeof *list);
+                if (!e)
+                        return -ENOMEM;
+                r = target_from_row(st, e);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(list);
+        *ret_n = n;
+        return 0;
+}
+
+int store_target_remove(mef_store_t *s, const char *id) {
+        if (!s || !id)
+                return -EINVAL;
+        return update_one(s, "DELETE FROM targets WHERE id = ?1", id, NULL);
+}
+
+/* ---- enrolments ---- */
+
+#define ENROLMENT_COLUMNS "ke_id, node_id, state, created, exp, ltk_transported"
+
+static int enrolment_from_row(sqlite3_stmt *st, store_enrolment_t *e) {
+        int r;
+        memset(e, 0, sizeof *e);
+        if ((r = column_text(st, 0, e->ke_id, sizeof e->ke_id)) < 0 ||
+            (r = column_text(st, 1, e->node_id, sizeof e->node_id)) < 0)
+                return r;
+        e->state = enrolment_state_from_string((const char *) sqlite3_column_text(st, 2));
+        if (e->state < 0)
+                return -EBADMSG;
+        e->created = sqlite3_column_int64(st, 3);
+        e->exp = sqlite3_column_int64(st, 4);
+        e->ltk_transported = sqlite3_column_int(st, 5) != 0;
+        return 0;
+}
+
+int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_t *key, size_t key_len) {
+        const char *state = e ? enrolment_state_to_string(e->state) : NULL;
+        if (!s || !e || !state || !id_is_valid(e->ke_id, MSG_KEID_MAX) || !id_is_valid(e->node_id, MSG_ID_MAX) ||
+            !key_len_valid(key, key_len))
+                return -EINVAL;
+
+        char aad[AAD_MAX];
+        uint8_t blob[SEALED_MAX];
+        size_t blob_len;
+        int r = aad_format(aad, "ke", e->ke_id);
+        if (r < 0)
+                return r;
+        r = secret_seal(s, aad, key, key_len, blob, &blob_len);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        r = prepare(s, "INSERT INTO enrolments (" ENROLMENT_COLUMNS ", key_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    &st);
+        if (r < 0)
+                return r;
+        BIND(sqlite3_bind_text(st, 1, e->ke_id, -1, SQLITE_STATIC));
+        BIND(sqlite3_bind_text(st, 2, e->node_id, -1, SQLITE_STATIC));
+        BIND(sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC));
+        BIND(sqlite3_bind_int64(st, 4, e->created > 0 ? e->created : (int64_t) time(NULL)));
+        BIND(sqlite3_bind_int64(st, 5, e->exp));
+        BIND(sqlite3_bind_int(st, 6, e->ltk_transported));
+        BIND(sqlite3_bind_blob(st, 7, blob, (int) blob_len, SQLITE_STATIC));
+        return step_done(st);
+}
+
+int store_enrolment_get(mef_store_t *s, const char *ke_id, store_enrolment_t *ret, uint8_t key[MSG_KEY_MAX],
+                        size_t *ret_key_len) {
+        if (!s || !ke_id || !ret || !key != !ret_key_len)
+                return -EINVAL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT " ENROLMENT_COLUMNS ", key_enc FROM enrolments WHERE ke_id = ?1", &st);
+        if (r < 0)
+                return r;
+        BIND(sqlite3_bind_text(st, 1, ke_id, -1, SQLITE_STATIC));
+        r = step_row(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        store_enrolment_t e;
+        r = enrolment_from_row(st, &e);
+        if (r < 0)
+                return r;
+        if (key) {
+                r = column_key(s, st, 6, "ke", e.ke_id, key, ret_key_len);
+                if (r < 0)
+                        return r;
+        }
+        *ret = e;
+        return 0;
+}
+
+int store_enrolment_set_state(mef_store_t *s, const char *ke_id, enrolment_state_t state) {
+        const char *v = enrolment_state_to_string(state);
+        if (!s || !ke_id || !v)
+                return -EINVAL;
+        return update_one(s, "UPDATE enrolments SET state = ?1 WHERE ke_id = ?2", v, ke_id);
+}
+
+int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enrolment_state_t state) {
+        const char *v = enrolment_state_to_string(state);
+        if (!s || !node_id || !v)
+                return -EINVAL;
+        int r = update_one(s, "UPDATE enrolments SET state = ?1 WHERE node_id = ?2 AND state = 'active'", v,
+                           node_id);
+        return r == -ENOENT ? 0 : r; /* no active enrolment: nothing to do */
+}
+
+int store_enrolment_list(mef_store_t *s, const char *node_id, store_enrolment_t **ret, size_t *ret_n) {
+        if (!s || !ret || !ret_n)
+                return -EINVAL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s,
+                        "SELECT " ENROLMENT_COLUMNS " FROM enrolments WHERE ?1 IS NULL OR node_id = ?1 "
+                        "ORDER BY created DESC, rowid DESC",
+                        &st);
+        if (r < 0)
+                return r;
+        BIND(bind_text_or_null(st, 1, node_id));
+        _cleanup_free_ store_enrolment_t *list = NULL;
+        size_t n = 0, alloc = 0;
+        while ((r = step_row(st)) > 0) {
+                store_enrolment_t *e = array_push((void **) &list, &n, &alloc, sizeof *list);
+                if (!e)
+                        return -ENOMEM;
+                r = enrolment_from_row(st, e);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(list);
+        *ret_n = n;
+        return 0;
+}
+
+/* ---- audit ---- */
+
+/* Length of s cut to at most max bytes, not splitting a UTF-8 sequence. */
+static int truncated_len(const char *s, size_t max) {
+        size_t n = strnlen(s, max + 1);
+        if (n > max) {
+                n = max;
+                while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
+                        n--;
+        }
+        return (int) n;
+}
+
+static int bind_truncated(sqlite3_stmt *st, int i, const char *v, size_t max) {
+        if (!v || !v[0])
+                return sqlite3_bind_null(st, i);
+        return sqlite3_bind_text(st, i, v, truncated_len(v, max), SQLITE_STATIC);
+}
+
+int store_audit(mef_store_t *s, const char *actor, const char *action, const char *subject, const char *detail) {
+        if (!s || !actor || !actor[0] || !action || !action[0])
+                return -EINVAL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "INSERT INTO audit (ts, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)", &st);
+        if (r < 0)
+                return r;
+        BIND(sqlite3_bind_int64(st, 1, (int64_t) time(NULL)));
+        BIND(bind_truncated(st, 2, actor, STORE_AUDIT_ACTOR_MAX));
+        BIND(bind_truncated(st, 3, action, STORE_AUDIT_ACTION_MAX));
+        BIND(bind_truncated(st, 4, subject, STORE_AUDIT_SUBJECT_MAX));
+        BIND(bind_truncated(st, 5, detail, STORE_AUDIT_DETAIL_MAX));
+        return step_done(st);
+}
+
+int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, size_t *ret_n) {
+        if (!s || !ret || !ret_n)
+                return -EINVAL;
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = prepare(s, "SELECT id, ts, actor, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?1",
+                        &st);
+        if (r < 0)
+                return r;
+        BIND(sqlite3_bind_int64(st, 1, limit == 0 || limit > INT64_MAX ? -1 : (int64_t) limit));
+        _cleanup_free_ store_audit_entry_t *list = NULL;
+        size_t n = 0, alloc = 0;
+        while ((r = step_row(st)) > 0) {
+                store_audit_entry_t *e = array_push((void **) &list, &n, &alloc, sizeof *list);
+                if (!e)
+                        return -ENOMEM;
+                memset(e, 0, sizeof *e);
+                e->id = sqlite3_column_int64(st, 0);
+                e->ts = sqlite3_column_int64(st, 1);
+                if ((r = column_text(st, 2, e->actor, sizeof e->actor)) < 0 ||
+                    (r = column_text(st, 3, e->action, sizeof e->action)) < 0 ||
+                    (r = column_text(st, 4, e->subject, sizeof e->subject)) < 0 ||
+                    (r = column_text(st, 5, e->detail, sizeof e->detail)) < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(list);
+        *ret_n = n;
+        return 0;
+}

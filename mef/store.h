@@ -12,6 +12,12 @@
 #include "proto/msg.h"
 
 #define STORE_FP_LEN 64u /* hex SHA-256 */
+#define STORE_MASTER_KEY_LEN 32u
+/* Bounds every writer of a node's poll and lifetime respects (store, configuration, CLI). */
+#define STORE_POLL_MIN MSG_POLL_MIN
+#define STORE_POLL_MAX MSG_POLL_MAX
+#define STORE_LIFETIME_MIN 60u
+#define STORE_LIFETIME_MAX (10u * 366u * 86400u)
 
 typedef struct mef_store mef_store_t;
 
@@ -97,6 +103,7 @@ int store_target_remove(mef_store_t *s, const char *id);
 
 /* Enrolments. key = the node's Long Term Key for this enrolment (Ke, or the transported ltk). */
 int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_t *key, size_t key_len);
+/* key and ret_key_len may both be NULL when only the row is wanted (nothing is decrypted). */
 int store_enrolment_get(mef_store_t *s, const char *ke_id, store_enrolment_t *ret, uint8_t key[MSG_KEY_MAX],
                         size_t *ret_key_len);
 int store_enrolment_set_state(mef_store_t *s, const char *ke_id, enrolment_state_t state);
@@ -107,6 +114,24 @@ int store_enrolment_list(mef_store_t *s, const char *node_id, store_enrolment_t 
 
 /* Audit trail: who (peer identity or "cli"), what ("enrol", "status", ...), subject, detail. */
 int store_audit(mef_store_t *s, const char *actor, const char *action, const char *subject, const char *detail);
+
+/* Fields longer than these are truncated when written (the trail never refuses a row). */
+#define STORE_AUDIT_ACTOR_MAX 255u
+#define STORE_AUDIT_ACTION_MAX 63u
+#define STORE_AUDIT_SUBJECT_MAX 511u
+#define STORE_AUDIT_DETAIL_MAX 1023u
+
+typedef struct store_audit_entry {
+        int64_t id;
+        int64_t ts;                       /* unix time */
+        char actor[STORE_AUDIT_ACTOR_MAX + 1];
+        char action[STORE_AUDIT_ACTION_MAX + 1];
+        char subject[STORE_AUDIT_SUBJECT_MAX + 1]; /* "" when none */
+        char detail[STORE_AUDIT_DETAIL_MAX + 1];   /* "" when none */
+} store_audit_entry_t;
+
+/* The newest limit rows (0: all), newest first. Caller frees *ret. */
+int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, size_t *ret_n);
 
 /* Run several calls as one transaction. */
 int store_begin(mef_store_t *s);

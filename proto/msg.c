@@ -3,7 +3,7 @@
  *
  * Secrets: ltk (profile) and key (credential) travel as base64 strings. When parsing, jansson
  * holds the string in its tree: before every json_decref() we overwrite all string values of
- * the tree in place (json_wipe_decref). json_string_value() returns const only to keep callers
+ * the tree in place (json_wipe_decrefp()). json_string_value() returns const only to keep callers
  * from breaking the string's length bookkeeping; the bytes are jansson's own malloc'd buffer,
  * so erasing them (same length, nothing hashed on values) is safe. What we cannot reach: the
  * lexer's token buffer (lex->saved_text, freed unwiped inside json_loadb) and partial trees
@@ -97,7 +97,11 @@ static int set(json_t *o, const char *name, json_t *v) {
 /* Wraps body as {"<wrapper>": body}, consuming body. */
 static json_t *wrap(const char *wrapper, json_t *body) {
         json_t *root = json_object();
-        if (!root || json_object_set_new(root, wrapper, body) < 0) {
+        if (!root) {
+                json_decref(body);
+                return NULL;
+        }
+        if (json_object_set_new(root, wrapper, body) < 0) {
                 json_decref(root);
                 return NULL;
         }
@@ -359,7 +363,7 @@ static int read_key(json_t *o, const char *path, const char *name, bool required
 int msg_enrol_req_parse(const void *body, size_t len, msg_enrol_req_t *ret, char err[MSG_ERR_MAX]) {
         static const char path[] = "msce:enrolReq";
         _cleanup_json_ json_t *root = NULL;
-        json_t *o, *loc;
+        json_t *o, *loc = NULL;
         msg_enrol_req_t m = {};
         int r;
 
@@ -391,16 +395,23 @@ int msg_enrol_req_parse(const void *body, size_t len, msg_enrol_req_t *ret, char
         return 0;
 }
 
-/* Fewest significant digits that read back as exactly v (jansson's default is 17, which
- * turns 48.8584 into 48.858400000000003). */
+/* Significant digits for jansson's "%.*g": the fewest that read back as exactly v (its
+ * default of 17 turns 48.8584 into 48.858400000000003), raised when that avoids an exponent
+ * (180.0, not 1.8e2). More digits than needed still read back exactly. */
 static int real_digits(double v) {
         char buf[64];
-        for (int p = 1; p < 17; p++) {
+        int p = 1;
+        for (; p < 17; p++) {
                 snprintf(buf, sizeof buf, "%.*g", p, v);
                 if (strtod(buf, NULL) == v)
-                        return p;
+                        break;
         }
-        return 17;
+        for (int q = p; q <= 17; q++) {
+                snprintf(buf, sizeof buf, "%.*g", q, v);
+                if (!strchr(buf, 'e'))
+                        return q;
+        }
+        return p;
 }
 
 static bool field_ok(const char *s, size_t size, str_kind_t k) {
@@ -461,7 +472,7 @@ int msg_profile_parse(const void *body, size_t len, msg_profile_t *ret, char err
         static const char path[] = "msce:profile";
         _cleanup_json_ json_t *root = NULL;
         _cleanup_(msg_profile_wipe) msg_profile_t m = {};
-        json_t *o, *targets;
+        json_t *o, *targets = NULL;
         int r;
 
         r = load(body, len, path, &root, &o, err);
@@ -570,7 +581,7 @@ int msg_status_parse(const void *body, size_t len, msg_status_t *ret, char err[M
         static const char path[] = "msce:status";
         _cleanup_json_ json_t *root = NULL;
         msg_status_t m = {};
-        json_t *o, *v;
+        json_t *o, *v = NULL;
         int r;
 
         r = load(body, len, path, &root, &o, err);
@@ -670,7 +681,7 @@ int msg_dbg_format(const char *reason, char **ret) {
                 return -EINVAL;
         json_t *v = json_string(reason);
         if (!v)
-                return utf8_check_failed(reason);
+                return -EINVAL; /* not UTF-8 (or out of memory: jansson does not say) */
         _cleanup_json_ json_t *root = wrap("m2m:dbg", v);
         if (!root)
                 return -ENOMEM;
@@ -692,6 +703,6 @@ void msg_dbg_parse(const void *body, size_t len, char out[MSG_DBG_MAX]) {
         const char *s = json_string_value(v);
         size_t n = MIN(json_string_length(v), (size_t) MSG_DBG_MAX - 1);
         for (size_t i = 0; i < n; i++)
-                out[i] = s[i] >= 0x20 && s[i] <= 0x7e ? s[i] : '?';
+                out[i] = (unsigned char) s[i] >= 0x20 && (unsigned char) s[i] <= 0x7e ? s[i] : '?';
         out[n] = 0;
 }

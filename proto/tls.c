@@ -1,3 +1,1005 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: not written yet */
+/* TLS on wolfSSL for both ends (protocol section 1). */
+#include <wolfssl/options.h>
+/* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
 #include "proto/tls.h"
+#include "util/util.h"
+
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+/* Index used for our pointers in wolfSSL's ex_data (CTX: tls_ctx_t, SSL: tls_conn_t). */
+#define TLS_EX_IDX 0
+/* wolfSSL's MAX_PSK_ID_LEN; the key limit is MAX_PSK_KEY_LEN = 64, as in the protocol. */
+#define TLS_PSK_ID_MAX 128u
+#define TLS_PSK_MIN 16u
+#define TLS_PSK_MAX 64u
+/* The suite the TLS 1.3 PSK is bound to (SHA-256 hash), both ends. */
+#define TLS13_PSK_SUITE "TLS13-AES128-GCM-SHA256"
+#define TLS_SNI_MAX 255u
+
+/* The protocol's suites in preference order (wolfSSL names). Only those this wolfSSL build
+ * accepts are used: the static PSK suites are missing without WOLFSSL_STATIC_PSK. */
+static const char *const suites_tls13[] = {
+        TLS13_PSK_SUITE,
+        "TLS13-AES256-GCM-SHA384",
+        "TLS13-CHACHA20-POLY1305-SHA256",
+};
+static const char *const suites_psk12[] = {
+        "ECDHE-PSK-AES128-CBC-SHA256", /* TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256: forward secret */
+        "PSK-AES128-GCM-SHA256",       /* TLS_PSK_WITH_AES_128_GCM_SHA256 */
+        "PSK-AES128-CBC-SHA256",       /* TLS_PSK_WITH_AES_128_CBC_SHA256: TS-0003 mandatory */
+};
+static const char *const suites_cert12[] = {
+        "ECDHE-ECDSA-AES128-GCM-SHA256", /* TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 */
+        "ECDHE-ECDSA-AES128-SHA256",     /* TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256: mandatory */
+};
+
+struct tls_ctx {
+        WOLFSSL_CTX *ctx;
+        bool server;
+        bool psk;           /* PSK suites and callbacks configured */
+        bool cert;          /* own certificate loaded */
+        bool verify_peer;   /* trust anchors loaded, peer certificates verified */
+        bool tls13;         /* TLS 1.3 possible */
+        char *psk_identity; /* client */
+        uint8_t psk_key[TLS_PSK_MAX];
+        size_t psk_len;
+        tls_psk_lookup_t psk_lookup; /* server */
+        void *psk_userdata;
+        char ciphers[512];
+};
+
+struct tls_conn {
+        tls_ctx_t *ctx;
+        WOLFSSL *ssl;
+        int fd;
+        short want;
+        int io_errno;        /* last errno from the socket callbacks */
+        bool done;           /* handshake completed and checked */
+        int failed;          /* sticky error after a failed post-handshake check */
+        bool auth_failed;    /* our own verification refused the peer */
+        char host_ip[INET6_ADDRSTRLEN]; /* client: IP literal host, "" for a name */
+        char psk_identity[TLS_PSK_ID_MAX + 1]; /* server: identity the lookup accepted */
+        bool psk_found;
+        char *sni;
+};
+
+static const char *const tls_mode_table[_TLS_MODE_MAX] = {
+        [TLS_MODE_PSK] = "psk",
+        [TLS_MODE_CERT] = "cert",
+};
+
+const char *tls_mode_to_string(tls_mode_t m) {
+        if (m < 0 || m >= _TLS_MODE_MAX)
+                return NULL;
+        return tls_mode_table[m];
+}
+
+tls_mode_t tls_mode_from_string(const char *s) {
+        if (!s)
+                return _TLS_MODE_INVALID;
+        for (int i = 0; i < _TLS_MODE_MAX; i++)
+                if (streq(s, tls_mode_table[i]))
+                        return (tls_mode_t) i;
+        return _TLS_MODE_INVALID;
+}
+
+static pthread_once_t wolfssl_once = PTHREAD_ONCE_INIT;
+static int wolfssl_init_result;
+
+static void wolfssl_init(void) {
+        wolfssl_init_result = wolfSSL_Init() == WOLFSSL_SUCCESS ? 0 : -EIO;
+}
+
+/* ---- socket I/O: recv/send with MSG_NOSIGNAL so a closed peer never raises SIGPIPE ---- */
+
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
+        tls_conn_t *c = userdata;
+        for (;;) {
+                ssize_t n = recv(c->fd, buf, (size_t) sz, 0);
+                if (n > 0)
+                        return (int) n;
+                if (n == 0) {
+                        c->io_errno = ECONNRESET;
+                        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                        return WOLFSSL_CBIO_ERR_WANT_READ;
+                c->io_errno = errno;
+                if (errno == ECONNRESET || errno == EPIPE)
+                        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+                return WOLFSSL_CBIO_ERR_GENERAL;
+        }
+}
+
+static int io_send(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
+        tls_conn_t *c = userdata;
+        for (;;) {
+                ssize_t n = send(c->fd, buf, (size_t) sz, MSG_NOSIGNAL);
+                if (n >= 0)
+                        return (int) n;
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                        return WOLFSSL_CBIO_ERR_WANT_WRITE;
+                c->io_errno = errno;
+                if (errno == ECONNRESET || errno == EPIPE)
+                        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+                return WOLFSSL_CBIO_ERR_GENERAL;
+        }
+}
+
+/* ---- PSK callbacks ---- */
+
+static tls_ctx_t *ssl_tls_ctx(WOLFSSL *ssl) {
+        return wolfSSL_CTX_get_ex_data(wolfSSL_get_SSL_CTX(ssl), TLS_EX_IDX);
+}
+
+static unsigned client_psk_cb(WOLFSSL *ssl, const char *hint, char *identity, unsigned id_max,
+                              unsigned char *key, unsigned key_max) {
+        tls_ctx_t *t = ssl_tls_ctx(ssl);
+        if (!t || !t->psk_identity)
+                return 0;
+        size_t n = strlen(t->psk_identity);
+        if (n > id_max || t->psk_len > key_max)
+                return 0;
+        memcpy(identity, t->psk_identity, n);
+        if (n < id_max)
+                identity[n] = 0;
+        memcpy(key, t->psk_key, t->psk_len);
+        return (unsigned) t->psk_len;
+}
+
+static unsigned client_psk_tls13_cb(WOLFSSL *ssl, const char *hint, char *identity, unsigned id_max,
+                                    unsigned char *key, unsigned key_max, const char **suite) {
+        *suite = TLS13_PSK_SUITE;
+        return client_psk_cb(ssl, hint, identity, id_max, key, key_max);
+}
+
+static unsigned server_psk_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                              unsigned key_max) {
+        tls_ctx_t *t = ssl_tls_ctx(ssl);
+        tls_conn_t *c = wolfSSL_get_ex_data(ssl, TLS_EX_IDX);
+        if (!t || !c || !t->psk_lookup || !identity)
+                return 0;
+        size_t n = strnlen(identity, TLS_PSK_ID_MAX + 1);
+        if (n == 0 || n > TLS_PSK_ID_MAX)
+                return 0;
+        /* The lookup writes straight into wolfSSL's key buffer: no copy of the key here. */
+        unsigned len = t->psk_lookup(t->psk_userdata, identity, key, MIN(key_max, TLS_PSK_MAX));
+        if (len > 0 && len <= MIN(key_max, TLS_PSK_MAX)) {
+                memcpy(c->psk_identity, identity, n + 1);
+                c->psk_found = true;
+                return len;
+        }
+        /* Unknown identity: go on with a random key, so it fails like a wrong key (RFC 4279
+         * section 2: do not reveal which identities exist). wolfSSL 5.5.4 would otherwise
+         * close a TLS 1.2 handshake without any alert, and the client could not tell an
+         * authentication failure from a network error. */
+        erase(key, key_max);
+        if (key_max < 32 || random_bytes(key, 32) < 0)
+                return 0;
+        return 32;
+}
+
+static unsigned server_psk_tls13_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                                    unsigned key_max, const char **suite) {
+        *suite = TLS13_PSK_SUITE;
+        return server_psk_cb(ssl, identity, key, key_max);
+}
+
+/* An iPAddress SAN equal to ip. wolfSSL_check_domain_name and wolfSSL_X509_check_ip_asc
+ * both match IP SANs in this build but also accept a subject CN of "127.0.0.1" with no SAN
+ * at all (measured): RFC 6125 6.2.1 wants the iPAddress SAN only, so compare it here. */
+static bool cert_has_ip_san(WOLFSSL_X509 *x, const char *ip) {
+        uint8_t want[sizeof(struct in6_addr)];
+        int want_len;
+        if (inet_pton(AF_INET, ip, want) == 1)
+                want_len = 4;
+        else if (inet_pton(AF_INET6, ip, want) == 1)
+                want_len = 16;
+        else
+                return false;
+
+        WOLFSSL_GENERAL_NAMES *names = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+        bool found = false;
+        int n = names ? wolfSSL_sk_GENERAL_NAME_num(names) : 0;
+        for (int i = 0; i < n && !found; i++) {
+                WOLFSSL_GENERAL_NAME *gn = wolfSSL_sk_GENERAL_NAME_value(names, i);
+                if (!gn || gn->type != ASN_IP_TYPE || !gn->d.iPAddress)
+                        continue;
+                const unsigned char *data = wolfSSL_ASN1_STRING_get0_data(gn->d.iPAddress);
+                found = data && wolfSSL_ASN1_STRING_length(gn->d.iPAddress) == want_len &&
+                        memcmp(data, want, (size_t) want_len) == 0;
+        }
+        if (names)
+                wolfSSL_GENERAL_NAMES_free(names);
+        return found;
+}
+
+/* Client with an IP literal host: the certificate must carry that IP in its SAN. */
+static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
+        tls_conn_t *c = store ? store->userCtx : NULL;
+        if (!preverify || !c)
+                return preverify;
+        if (c->host_ip[0] && store->error_depth == 0) {
+                if (!store->current_cert || !cert_has_ip_san(store->current_cert, c->host_ip)) {
+                        c->auth_failed = true;
+                        store->error = IPADDR_MISMATCH;
+                        return 0;
+                }
+        }
+        return 1;
+}
+
+/* ---- context ---- */
+
+static bool version_valid(tls_version_t v) {
+        return v == TLS_VERSION_1_2 || v == TLS_VERSION_1_3;
+}
+
+static int path_error(const char *path) {
+        /* Distinguish a missing/unreadable file from bad content. */
+        if (access(path, R_OK) < 0)
+                return -errno;
+        return -EINVAL;
+}
+
+static int ctx_append_suites(tls_ctx_t *t, WOLFSSL_CTX *probe, const char *const *names, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                if (wolfSSL_CTX_set_cipher_list(probe, names[i]) != WOLFSSL_SUCCESS)
+                        continue;
+                size_t used = strlen(t->ciphers);
+                int k = snprintf(t->ciphers + used, sizeof(t->ciphers) - used, "%s%s",
+                                 used ? ":" : "", names[i]);
+                if (k < 0 || (size_t) k >= sizeof(t->ciphers) - used)
+                        return -ENOBUFS;
+        }
+        return 0;
+}
+
+static bool suite_allowed(const char *name) {
+        const char *const *lists[] = { suites_tls13, suites_psk12, suites_cert12 };
+        const size_t sizes[] = { ELEMENTSOF(suites_tls13), ELEMENTSOF(suites_psk12),
+                                 ELEMENTSOF(suites_cert12) };
+        for (size_t l = 0; l < ELEMENTSOF(lists); l++)
+                for (size_t i = 0; i < sizes[l]; i++)
+                        if (streq(name, lists[l][i]))
+                                return true;
+        return false;
+}
+
+/* Pick the suites this build accepts, set them, and read the result back: wolfSSL's
+ * OpenSSL-compatible list parser keeps suites it was not asked for in some cases, and an
+ * integrity-only or NULL suite must never be negotiable. */
+static int ctx_set_ciphers(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
+        WOLFSSL_CTX *probe = wolfSSL_CTX_new(t->server ? wolfSSLv23_server_method()
+                                                       : wolfSSLv23_client_method());
+        if (!probe)
+                return -ENOMEM;
+        int r = 0;
+        if (max == TLS_VERSION_1_3)
+                r = ctx_append_suites(t, probe, suites_tls13, ELEMENTSOF(suites_tls13));
+        if (r == 0 && min == TLS_VERSION_1_2 && t->psk)
+                r = ctx_append_suites(t, probe, suites_psk12, ELEMENTSOF(suites_psk12));
+        if (r == 0 && min == TLS_VERSION_1_2 && t->cert)
+                r = ctx_append_suites(t, probe, suites_cert12, ELEMENTSOF(suites_cert12));
+        wolfSSL_CTX_free(probe);
+        if (r < 0)
+                return r;
+        if (!t->ciphers[0])
+                return -EPROTONOSUPPORT;
+        if (wolfSSL_CTX_set_cipher_list(t->ctx, t->ciphers) != WOLFSSL_SUCCESS)
+                return -EPROTO;
+
+        WOLFSSL *ssl = wolfSSL_new(t->ctx);
+        if (!ssl)
+                return -ENOMEM;
+        WOLF_STACK_OF(WOLFSSL_CIPHER) *sk = wolfSSL_get_ciphers_compat(ssl);
+        int n = sk ? wolfSSL_sk_SSL_CIPHER_num(sk) : 0;
+        for (int i = 0; i < n && r == 0; i++) {
+                const char *name = wolfSSL_CIPHER_get_name(wolfSSL_sk_SSL_CIPHER_value(sk, i));
+                if (!name || !suite_allowed(name))
+                        r = -EPROTO;
+        }
+        if (n <= 0)
+                r = -EPROTO;
+        wolfSSL_free(ssl);
+        return r;
+}
+
+static int ctx_new(const tls_config_t *cfg, bool server, tls_ctx_t **ret) {
+        if (!cfg || !ret)
+                return -EINVAL;
+        pthread_once(&wolfssl_once, wolfssl_init);
+        if (wolfssl_init_result < 0)
+                return wolfssl_init_result;
+
+        tls_version_t min = cfg->min_version ? cfg->min_version : TLS_VERSION_1_2;
+        tls_version_t max = cfg->max_version ? cfg->max_version : TLS_VERSION_1_3;
+        if (!version_valid(min) || !version_valid(max) || min > max)
+                return -EINVAL;
+
+        bool want_psk, want_cert;
+        if (server) {
+                want_psk = cfg->psk_lookup != NULL;
+                want_cert = cfg->cert_file || cfg->key_file;
+                if (!want_psk && !want_cert)
+                        return -EINVAL;
+                if (want_cert && (!cfg->cert_file || !cfg->key_file))
+                        return -EINVAL;
+        } else if (cfg->mode == TLS_MODE_PSK) {
+                want_psk = true;
+                want_cert = false;
+                if (!cfg->psk_identity || !cfg->psk)
+                        return -EINVAL;
+                size_t n = strnlen(cfg->psk_identity, TLS_PSK_ID_MAX + 1);
+                if (n == 0 || n > TLS_PSK_ID_MAX)
+                        return -EINVAL;
+                if (cfg->psk_len < TLS_PSK_MIN || cfg->psk_len > TLS_PSK_MAX)
+                        return -EINVAL;
+        } else if (cfg->mode == TLS_MODE_CERT) {
+                want_psk = false;
+                want_cert = true;
+                if (!cfg->cert_file || !cfg->key_file || !cfg->ca_file)
+                        return -EINVAL;
+        } else
+                return -EINVAL;
+
+        tls_ctx_t *t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        t->server = server;
+        t->psk = want_psk;
+        t->cert = want_cert;
+        t->tls13 = max == TLS_VERSION_1_3;
+
+        int r;
+        WOLFSSL_METHOD *method;
+        if (max == TLS_VERSION_1_2)
+                method = server ? wolfTLSv1_2_server_method() : wolfTLSv1_2_client_method();
+        else
+                method = server ? wolfSSLv23_server_method() : wolfSSLv23_client_method();
+        t->ctx = method ? wolfSSL_CTX_new(method) : NULL;
+        if (!t->ctx) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        if (wolfSSL_CTX_SetMinVersion(t->ctx, min == TLS_VERSION_1_3 ? WOLFSSL_TLSV1_3
+                                                                     : WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
+                r = -EPROTO;
+                goto fail;
+        }
+        if (wolfSSL_CTX_set_ex_data(t->ctx, TLS_EX_IDX, t) != WOLFSSL_SUCCESS) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        wolfSSL_CTX_SetIORecv(t->ctx, io_recv);
+        wolfSSL_CTX_SetIOSend(t->ctx, io_send);
+        /* X25519 first: P-256 is slow and memory hungry in this build. Exception: the wolfSSL
+         * 5.5.4 client fails TLS 1.2 ECDHE-PSK over X25519 (ECC_PEERKEY_ERROR, also against
+         * OpenSSL), so a PSK client lists P-256 first for TLS 1.2 servers and still sends only
+         * an X25519 key share (tls_conn_new_client), which TLS 1.3 servers take without HRR. */
+        int groups[] = { WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1 };
+        size_t n_groups = ELEMENTSOF(groups);
+        if (!server && want_psk) {
+                groups[0] = WOLFSSL_ECC_SECP256R1;
+                groups[1] = WOLFSSL_ECC_X25519;
+                if (!t->tls13)
+                        n_groups = 1;
+        }
+        bool ok = true;
+        if (t->tls13)
+                ok = wolfSSL_CTX_set_groups(t->ctx, groups, (int) n_groups) == WOLFSSL_SUCCESS;
+        else /* set_groups refuses a TLS 1.2-only method */
+                for (size_t i = 0; i < n_groups && ok; i++)
+                        ok = wolfSSL_CTX_UseSupportedCurve(t->ctx, (word16) groups[i]) == WOLFSSL_SUCCESS;
+        if (!ok) {
+                r = -EPROTO;
+                goto fail;
+        }
+        /* One-shot connections: no session cache, no tickets, so no resumption. */
+        wolfSSL_CTX_set_session_cache_mode(t->ctx, WOLFSSL_SESS_CACHE_OFF);
+        if (server) {
+                wolfSSL_CTX_no_ticket_TLSv13(t->ctx);
+                wolfSSL_CTX_NoTicketTLSv12(t->ctx);
+        }
+
+        if (want_psk && server) {
+                t->psk_lookup = cfg->psk_lookup;
+                t->psk_userdata = cfg->psk_userdata;
+                wolfSSL_CTX_set_psk_server_callback(t->ctx, server_psk_cb);
+                wolfSSL_CTX_set_psk_server_tls13_callback(t->ctx, server_psk_tls13_cb);
+        } else if (want_psk) {
+                t->psk_identity = strdup(cfg->psk_identity);
+                if (!t->psk_identity) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                memcpy(t->psk_key, cfg->psk, cfg->psk_len);
+                t->psk_len = cfg->psk_len;
+                wolfSSL_CTX_set_psk_client_callback(t->ctx, client_psk_cb);
+                wolfSSL_CTX_set_psk_client_tls13_callback(t->ctx, client_psk_tls13_cb);
+        }
+
+        if (want_cert) {
+                if (wolfSSL_CTX_use_certificate_chain_file(t->ctx, cfg->cert_file) != WOLFSSL_SUCCESS) {
+                        r = path_error(cfg->cert_file);
+                        goto fail;
+                }
+                if (wolfSSL_CTX_use_PrivateKey_file(t->ctx, cfg->key_file, WOLFSSL_FILETYPE_PEM) !=
+                    WOLFSSL_SUCCESS) {
+                        r = path_error(cfg->key_file);
+                        goto fail;
+                }
+                if (wolfSSL_CTX_check_private_key(t->ctx) != WOLFSSL_SUCCESS) {
+                        r = -EINVAL;
+                        goto fail;
+                }
+        }
+        if (cfg->ca_file && (want_cert || !server)) {
+                if (wolfSSL_CTX_load_verify_locations(t->ctx, cfg->ca_file, NULL) != WOLFSSL_SUCCESS) {
+                        r = path_error(cfg->ca_file);
+                        goto fail;
+                }
+                t->verify_peer = true;
+        }
+
+        if (!server)
+                /* Always verify: in psk mode no anchors are loaded, so a server that answers
+                 * with a certificate instead of the PSK is refused. */
+                wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER, verify_cb);
+        else if (t->verify_peer)
+                /* With a PSK lookup too, PSK handshakes carry no certificates: a cert handshake
+                 * without a client cert completes, and tls_conn_peer_fingerprint says -ENOKEY. */
+                wolfSSL_CTX_set_verify(t->ctx,
+                                       WOLFSSL_VERIFY_PEER |
+                                               (t->psk ? 0 : WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+                                       NULL);
+        else
+                wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_NONE, NULL);
+
+        r = ctx_set_ciphers(t, min, max);
+        if (r < 0)
+                goto fail;
+
+        *ret = t;
+        return 0;
+fail:
+        tls_ctx_free(t);
+        return r;
+}
+
+int tls_ctx_new_client(const tls_config_t *cfg, tls_ctx_t **ret) {
+        return ctx_new(cfg, false, ret);
+}
+
+int tls_ctx_new_server(const tls_config_t *cfg, tls_ctx_t **ret) {
+        return ctx_new(cfg, true, ret);
+}
+
+tls_ctx_t *tls_ctx_free(tls_ctx_t *t) {
+        if (!t)
+                return NULL;
+        if (t->ctx)
+                wolfSSL_CTX_free(t->ctx);
+        erase(t->psk_key, sizeof(t->psk_key));
+        free(t->psk_identity);
+        free(t);
+        return NULL;
+}
+
+const char *tls_ctx_ciphers(const tls_ctx_t *t) {
+        return t ? t->ciphers : NULL;
+}
+
+/* ---- connections ---- */
+
+static int conn_new(tls_ctx_t *t, int fd, tls_conn_t **ret) {
+        tls_conn_t *c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->ctx = t;
+        c->fd = fd;
+        c->ssl = wolfSSL_new(t->ctx);
+        if (!c->ssl) {
+                free(c);
+                return -ENOMEM;
+        }
+        if (wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS ||
+            wolfSSL_set_ex_data(c->ssl, TLS_EX_IDX, c) != WOLFSSL_SUCCESS) {
+                tls_conn_free(c);
+                return -EINVAL;
+        }
+        /* set_fd points the I/O context at its own fd copy; ours carries the error too. */
+        wolfSSL_SetIOReadCtx(c->ssl, c);
+        wolfSSL_SetIOWriteCtx(c->ssl, c);
+        wolfSSL_SetCertCbCtx(c->ssl, c);
+        *ret = c;
+        return 0;
+}
+
+/* IP literal (optionally in brackets, as in a URI) into canonical text; false for a name. */
+static bool host_ip_literal(const char *host, char out[INET6_ADDRSTRLEN]) {
+        unsigned char buf[sizeof(struct in6_addr)];
+        char tmp[INET6_ADDRSTRLEN + 2];
+        size_t n = strlen(host);
+
+        if (inet_pton(AF_INET, host, buf) == 1)
+                return inet_ntop(AF_INET, buf, out, INET6_ADDRSTRLEN) != NULL;
+        if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(tmp)) {
+                memcpy(tmp, host + 1, n - 2);
+                tmp[n - 2] = 0;
+                host = tmp;
+        }
+        if (inet_pton(AF_INET6, host, buf) == 1)
+                return inet_ntop(AF_INET6, buf, out, INET6_ADDRSTRLEN) != NULL;
+        return false;
+}
+
+int tls_conn_new_client(tls_ctx_t *t, int fd, const char *host, tls_conn_t **ret) {
+        if (!t || t->server || fd < 0 || !host || !ret)
+                return -EINVAL;
+        size_t n = strnlen(host, TLS_SNI_MAX + 1);
+        if (n == 0 || n > TLS_SNI_MAX)
+                return -EINVAL;
+
+        tls_conn_t *c;
+        int r = conn_new(t, fd, &c);
+        if (r < 0)
+                return r;
+
+        if (!host_ip_literal(host, c->host_ip)) {
+                c->host_ip[0] = 0;
+                if (wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, host, (unsigned short) n) !=
+                    WOLFSSL_SUCCESS) {
+                        tls_conn_free(c);
+                        return -ENOMEM;
+                }
+                if (t->cert && wolfSSL_check_domain_name(c->ssl, host) != WOLFSSL_SUCCESS) {
+                        tls_conn_free(c);
+                        return -ENOMEM;
+                }
+        }
+        if (t->tls13 && wolfSSL_UseKeyShare(c->ssl, WOLFSSL_ECC_X25519) != WOLFSSL_SUCCESS) {
+                tls_conn_free(c);
+                return -EPROTO;
+        }
+        *ret = c;
+        return 0;
+}
+
+int tls_conn_new_server(tls_ctx_t *t, int fd, tls_conn_t **ret) {
+        if (!t || !t->server || fd < 0 || !ret)
+                return -EINVAL;
+        return conn_new(t, fd, ret);
+}
+
+tls_conn_t *tls_conn_free(tls_conn_t *c) {
+        if (!c)
+                return NULL;
+        if (c->ssl)
+                wolfSSL_free(c->ssl);
+        erase(c->psk_identity, sizeof(c->psk_identity));
+        free(c->sni);
+        free(c);
+        return NULL;
+}
+
+static bool alert_is_auth(int code) {
+        switch (code) {
+        case handshake_failure:
+        case bad_certificate:
+        case unsupported_certificate:
+        case certificate_revoked:
+        case certificate_expired:
+        case certificate_unknown:
+        case unknown_ca:
+        case access_denied:
+        case decrypt_error:
+        case unknown_psk_identity:
+        case certificate_required:
+                return true;
+        default:
+                return false;
+        }
+}
+
+static bool error_is_auth(int e, bool handshake) {
+        switch (e) {
+        /* PSK: unknown identity, wrong key (binder, Finished or, in TLS 1.2, the MAC of the
+         * first protected record fails). After the handshake a bad record is just bad. */
+        case VERIFY_MAC_ERROR:
+        case DECRYPT_ERROR:
+                return handshake;
+        case PSK_KEY_ERROR:
+        case BAD_BINDER:
+        case VERIFY_FINISHED_ERROR:
+        /* certificates */
+        case ASN_NO_SIGNER_E:
+        case ASN_SELF_SIGNED_E:
+        case ASN_SIG_CONFIRM_E:
+        case ASN_SIG_OID_E:
+        case ASN_SIG_KEY_E:
+        case ASN_SIG_HASH_E:
+        case ASN_AFTER_DATE_E:
+        case ASN_BEFORE_DATE_E:
+        case ASN_PATHLEN_SIZE_E:
+        case ASN_PATHLEN_INV_E:
+        case ASN_NAME_INVALID_E:
+        case DOMAIN_NAME_MISMATCH:
+        case IPADDR_MISMATCH:
+        case VERIFY_CERT_ERROR:
+        case VERIFY_SIGN_ERROR:
+        case NO_PEER_CERT:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* The one place wolfSSL errors become errno values. */
+static int conn_error(tls_conn_t *c, int ret, bool reading) {
+        bool handshake = !c->done;
+        int e = wolfSSL_get_error(c->ssl, ret);
+        switch (e) {
+        case WOLFSSL_ERROR_WANT_READ:
+                c->want = POLLIN;
+                return -EAGAIN;
+        case WOLFSSL_ERROR_WANT_WRITE:
+                c->want = POLLOUT;
+                return -EAGAIN;
+        case WOLFSSL_ERROR_ZERO_RETURN:
+                /* close_notify: a clean EOF for read, a failure mid-handshake */
+                return reading ? 0 : -ECONNRESET;
+        default:
+                break;
+        }
+        if (c->auth_failed || error_is_auth(e, handshake))
+                return -EACCES;
+        if (e == FATAL_ERROR) {
+                WOLFSSL_ALERT_HISTORY h = {};
+                if (wolfSSL_get_alert_history(c->ssl, &h) == WOLFSSL_SUCCESS &&
+                    (alert_is_auth(h.last_rx.code) ||
+                     /* TLS 1.2 PSK: the server could not decrypt our Finished: wrong key */
+                     (handshake && h.last_rx.code == bad_record_mac)))
+                        return -EACCES;
+                return -EPROTO;
+        }
+        if (e == WOLFSSL_ERROR_SYSCALL || e == SOCKET_PEER_CLOSED_E || e == SOCKET_ERROR_E ||
+            c->io_errno != 0)
+                return c->io_errno == EPIPE ? -EPIPE : -ECONNRESET;
+        return -EPROTO;
+}
+
+static bool conn_peer_leaf(tls_conn_t *c, const unsigned char **ret_der, int *ret_len) {
+        WOLFSSL_X509_CHAIN *chain = wolfSSL_get_peer_chain(c->ssl);
+        if (!chain || wolfSSL_get_chain_count(chain) < 1)
+                return false;
+        const unsigned char *der = wolfSSL_get_chain_cert(chain, 0);
+        int len = wolfSSL_get_chain_length(chain, 0);
+        if (!der || len <= 0)
+                return false;
+        if (ret_der)
+                *ret_der = der;
+        if (ret_len)
+                *ret_len = len;
+        return true;
+}
+
+static bool conn_is_tls13(tls_conn_t *c) {
+        const char *v = wolfSSL_get_version(c->ssl);
+        return v && streq(v, "TLSv1.3");
+}
+
+/* Which authentication the finished handshake used, checked against what we require. */
+static int conn_post_handshake(tls_conn_t *c) {
+        tls_ctx_t *t = c->ctx;
+        bool tls13 = conn_is_tls13(c);
+        const char *cipher = wolfSSL_get_cipher_name(c->ssl);
+        if (!cipher || !suite_allowed(cipher))
+                return -EPROTO;
+        bool cert_suite = !tls13 && strstr(cipher, "ECDSA");
+        bool peer_cert = conn_peer_leaf(c, NULL, NULL);
+
+        if (!t->server) {
+                if (t->psk) {
+                        /* The PSK, and nothing else, must have authenticated the server. */
+                        if (peer_cert || cert_suite)
+                                return -EACCES;
+                } else if (!peer_cert)
+                        return -EACCES;
+        } else {
+                /* PSK used: the lookup accepted an identity, the suite is the one the TLS 1.3
+                 * PSK is bound to (otherwise wolfSSL fell back to a certificate handshake),
+                 * and no client certificate came with it. */
+                bool psk_used = c->psk_found && !peer_cert &&
+                                (tls13 ? streq(cipher, TLS13_PSK_SUITE) : strstr(cipher, "PSK") != NULL);
+                if (!psk_used) {
+                        c->psk_found = false;
+                        erase(c->psk_identity, sizeof(c->psk_identity));
+                }
+                void *data = NULL;
+                unsigned short n = wolfSSL_SNI_GetRequest(c->ssl, WOLFSSL_SNI_HOST_NAME, &data);
+                if (n > 0 && n <= TLS_SNI_MAX && data && !memchr(data, 0, n)) {
+                        c->sni = strndup(data, n);
+                        if (!c->sni)
+                                return -ENOMEM;
+                }
+        }
+        /* TLS 1.3 PSK must be psk_dhe_ke: an (EC)DHE group was used. */
+        if (tls13 && !peer_cert && (t->server ? c->psk_found : t->psk) &&
+            !wolfSSL_get_curve_name(c->ssl))
+                return -EPROTO;
+        return 0;
+}
+
+/* wolfSSL 5.5.4 aborts on a PSK binder mismatch (wrong key, or an unknown identity, see
+ * server_psk_cb) without the decrypt_error alert RFC 8446 4.2.11 requires, and the client
+ * would see a plain connection reset. The binder is checked before the server sends
+ * anything, so the alert goes out as a plaintext record. */
+static void server_send_decrypt_error(tls_conn_t *c, int ret) {
+        WOLFSSL_ALERT_HISTORY h = {};
+        if (wolfSSL_get_error(c->ssl, ret) != BAD_BINDER)
+                return;
+        if (wolfSSL_get_alert_history(c->ssl, &h) == WOLFSSL_SUCCESS && h.last_tx.code >= 0)
+                return;
+        static const uint8_t alert[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, decrypt_error };
+        (void) send(c->fd, alert, sizeof(alert), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+int tls_conn_handshake(tls_conn_t *c) {
+        if (!c)
+                return -EINVAL;
+        if (c->failed)
+                return c->failed;
+        if (c->done)
+                return 0;
+        int ret = c->ctx->server ? wolfSSL_accept(c->ssl) : wolfSSL_connect(c->ssl);
+        if (ret != WOLFSSL_SUCCESS) {
+                int r = conn_error(c, ret, false);
+                if (r == -EACCES && c->ctx->server)
+                        server_send_decrypt_error(c, ret);
+                if (r != -EAGAIN)
+                        c->failed = r;
+                return r;
+        }
+        int r = conn_post_handshake(c);
+        if (r < 0) {
+                c->failed = r;
+                return r;
+        }
+        c->done = true;
+        return 0;
+}
+
+ssize_t tls_conn_read(tls_conn_t *c, void *buf, size_t n) {
+        if (!c || (!buf && n))
+                return -EINVAL;
+        if (!c->done)
+                return c->failed ? c->failed : -ENOTCONN;
+        if (n == 0)
+                return 0;
+        int ret = wolfSSL_read(c->ssl, buf, (int) MIN(n, (size_t) INT_MAX));
+        if (ret > 0)
+                return ret;
+        return conn_error(c, ret, true);
+}
+
+ssize_t tls_conn_write(tls_conn_t *c, const void *buf, size_t n) {
+        if (!c || (!buf && n))
+                return -EINVAL;
+        if (!c->done)
+                return c->failed ? c->failed : -ENOTCONN;
+        if (n == 0)
+                return 0;
+        int ret = wolfSSL_write(c->ssl, buf, (int) MIN(n, (size_t) INT_MAX));
+        if (ret > 0)
+                return ret;
+        int r = conn_error(c, ret, false);
+        return r == 0 ? -EPIPE : r;
+}
+
+void tls_conn_shutdown(tls_conn_t *c) {
+        if (c && c->done)
+                (void) wolfSSL_shutdown(c->ssl);
+}
+
+int tls_conn_want(const tls_conn_t *c) {
+        return c && c->want ? c->want : POLLIN;
+}
+
+int tls_conn_export(tls_conn_t *c, const char *label, uint8_t *out, size_t len) {
+        if (!c || !label || !label[0] || !out || len == 0 || len > 16 * 1024)
+                return -EINVAL;
+        if (!c->done)
+                return -ENOTCONN;
+        /* No context: RFC 5705 use_context = 0 (protocol section 2). */
+        if (wolfSSL_export_keying_material(c->ssl, out, len, label, strlen(label), NULL, 0, 0) !=
+            WOLFSSL_SUCCESS) {
+                erase(out, len);
+                return -EPROTO;
+        }
+        return 0;
+}
+
+const char *tls_conn_version(const tls_conn_t *c) {
+        return c && c->done ? wolfSSL_get_version(c->ssl) : NULL;
+}
+
+const char *tls_conn_cipher(const tls_conn_t *c) {
+        return c && c->done ? wolfSSL_get_cipher_name(c->ssl) : NULL;
+}
+
+const char *tls_conn_psk_identity(const tls_conn_t *c) {
+        return c && c->done && c->ctx->server && c->psk_found ? c->psk_identity : NULL;
+}
+
+int tls_conn_peer_fingerprint(tls_conn_t *c, char out[65]) {
+        if (!c || !out)
+                return -EINVAL;
+        if (!c->done)
+                return -ENOTCONN;
+        if (!c->ctx->server || !c->ctx->verify_peer)
+                return -ENOKEY;
+        const unsigned char *der;
+        int len;
+        if (!conn_peer_leaf(c, &der, &len))
+                return -ENOKEY;
+        uint8_t digest[WC_SHA256_DIGEST_SIZE];
+        if (wc_Sha256Hash(der, (word32) len, digest) != 0)
+                return -EIO;
+        hex_encode(digest, sizeof(digest), out);
+        return 0;
+}
+
+const char *tls_conn_sni(tls_conn_t *c) {
+        return c && c->done ? c->sni : NULL;
+}
+
+/* ---- blocking helpers ---- */
+
+static int conn_wait(tls_conn_t *c, uint64_t deadline) {
+        for (;;) {
+                uint64_t now = now_usec();
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                int ms = (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT_MAX);
+                struct pollfd p = { .fd = c->fd, .events = (short) tls_conn_want(c) };
+                int r = poll(&p, 1, ms);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (r > 0)
+                        return 0;
+        }
+}
+
+int tls_conn_handshake_until(tls_conn_t *c, uint64_t deadline) {
+        for (;;) {
+                int r = tls_conn_handshake(c);
+                if (r != -EAGAIN)
+                        return r;
+                r = conn_wait(c, deadline);
+                if (r < 0)
+                        return r;
+        }
+}
+
+int tls_conn_write_all_until(tls_conn_t *c, const void *buf, size_t n, uint64_t deadline) {
+        const uint8_t *p = buf;
+        while (n > 0) {
+                ssize_t k = tls_conn_write(c, p, n);
+                if (k == -EAGAIN) {
+                        int r = conn_wait(c, deadline);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (k < 0)
+                        return (int) k;
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+ssize_t tls_conn_read_until(tls_conn_t *c, void *buf, size_t n, uint64_t deadline) {
+        for (;;) {
+                ssize_t k = tls_conn_read(c, buf, n);
+                if (k != -EAGAIN)
+                        return k;
+                int r = conn_wait(c, deadline);
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* ---- TCP ---- */
+
+static int connect_one(const struct addrinfo *ai, uint64_t deadline, int *ret_fd) {
+        _cleanup_close_ int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                                        ai->ai_protocol);
+        if (fd < 0)
+                return -errno;
+        /* Requests and handshake flights are single writes: no reason to wait for ACKs. */
+        int one = 1;
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+                if (errno != EINPROGRESS)
+                        return -errno;
+                for (;;) {
+                        uint64_t now = now_usec();
+                        if (now >= deadline)
+                                return -ETIMEDOUT;
+                        int ms = (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT_MAX);
+                        struct pollfd p = { .fd = fd, .events = POLLOUT };
+                        int r = poll(&p, 1, ms);
+                        if (r < 0 && errno != EINTR)
+                                return -errno;
+                        if (r > 0)
+                                break;
+                }
+                int err = 0;
+                socklen_t len = sizeof(err);
+                if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+                        return -errno;
+                if (err != 0)
+                        return -err;
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int tcp_connect_until(const char *host, const char *port, uint64_t deadline, int *ret_fd) {
+        if (!host || !host[0] || !port || !port[0] || !ret_fd)
+                return -EINVAL;
+        struct addrinfo hints = {
+                .ai_family = AF_UNSPEC,
+                .ai_socktype = SOCK_STREAM,
+                .ai_protocol = IPPROTO_TCP,
+                .ai_flags = AI_NUMERICSERV,
+        };
+        struct addrinfo *res = NULL;
+        int g = getaddrinfo(host, port, &hints, &res);
+        if (g != 0) {
+                switch (g) {
+                case EAI_SYSTEM:
+                        return negative_errno();
+                case EAI_MEMORY:
+                        return -ENOMEM;
+                case EAI_SERVICE:
+                case EAI_BADFLAGS:
+                        return -EINVAL;
+                default:
+                        return -ENOENT;
+                }
+        }
+        int r = -EHOSTUNREACH;
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+                r = connect_one(ai, deadline, ret_fd);
+                if (r == 0 || r == -ETIMEDOUT)
+                        break;
+        }
+        freeaddrinfo(res);
+        if (r == -ENETUNREACH)
+                r = -EHOSTUNREACH;
+        return r;
+}

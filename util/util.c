@@ -67,6 +67,11 @@ int b64_decode(const char *in, size_t in_len, uint8_t *out, size_t out_size, siz
         for (size_t i = 0; i < in_len; i++)
                 if (!(isalnum((unsigned char) in[i]) || in[i] == '+' || in[i] == '/' || in[i] == '='))
                         return -EINVAL;
+        /* '=' only as final padding: wolfSSL stops at the first one and would ignore the rest
+         * ("QUJDRA==QUJD" decoded as 4 bytes). */
+        const char *pad = memchr(in, '=', in_len);
+        if (pad && (pad < in + in_len - 2 || (pad == in + in_len - 2 && in[in_len - 1] != '=')))
+                return -EINVAL;
         if (in_len / 4 * 3 > out_size + 2)
                 return -EMSGSIZE;
         _cleanup_secret_ secret_t tmp = { .data = malloc(in_len / 4 * 3), .len = in_len / 4 * 3 };
@@ -212,17 +217,30 @@ int time_parse_basic(const char *s, time_t *ret) {
             tm.tm_min > 59 || tm.tm_sec > 60)
                 return -EINVAL;
         struct tm check = tm;
+        errno = 0;
         time_t t = timegm(&tm);
-        if (t == (time_t) -1 || tm.tm_mday != check.tm_mday) /* 20270231 normalises: refuse */
+        if (t == (time_t) -1 && errno == EOVERFLOW)
+                return -EINVAL;
+        /* 20270231 or T120060 normalise to another date or time: refuse. (t == -1 alone is
+         * 19691231T235959, a valid time.) */
+        if (tm.tm_year != check.tm_year || tm.tm_mon != check.tm_mon || tm.tm_mday != check.tm_mday ||
+            tm.tm_hour != check.tm_hour || tm.tm_min != check.tm_min || tm.tm_sec != check.tm_sec)
                 return -EINVAL;
         *ret = t;
         return 0;
 }
 
 void time_format_basic(time_t t, char out[16]) {
+        /* "" when t is outside years 0000..9999: gmtime_r() may fail, and strftime() leaves
+         * out unterminated when the text does not fit (and does not pad years below 1000). */
         struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(out, 16, "%Y%m%dT%H%M%S", &tm);
+        out[0] = 0;
+        if (!gmtime_r(&t, &tm) || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
+                return;
+        char buf[64];
+        if (snprintf(buf, sizeof buf, "%04d%02d%02dT%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec) == 15)
+                memcpy(out, buf, 16);
 }
 
 int random_bytes(void *buf, size_t n) {
@@ -255,9 +273,10 @@ int parse_uint(const char *s, unsigned long long max, unsigned long long *ret) {
         for (const char *p = s; *p; p++) {
                 if (!isdigit((unsigned char) *p))
                         return -EINVAL;
-                if (v > (max - (unsigned) (*p - '0')) / 10)
+                unsigned d = (unsigned) (*p - '0');
+                if (d > max || v > (max - d) / 10) /* d > max: max - d would wrap */
                         return -ERANGE;
-                v = v * 10 + (unsigned) (*p - '0');
+                v = v * 10 + d;
         }
         *ret = v;
         return 0;

@@ -1,8 +1,5 @@
-#include <stddef.h>
-#include <stdint.h>
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        (void) data;
-        (void) size;
-        return 0;
-}
+/* SPDX-License-Identifier: MIT */
+/* Fuzzes http_parse() on responses, answers to HEAD included: the same checks as for
+ * requests. */
+#define FUZZ_KIND HTTP_RESPONSE
+#include "fuzz-http-request.c"

@@ -7,10 +7,13 @@
 #   client.der             client leaf in DER (its SHA-256 is the expected fingerprint)
 #   rogue-ca.pem           a second, untrusted CA
 #   rogue-server.pem/.key  server cert with the same names, signed by rogue-ca
-# Usage: gen-certs.sh DIR
+#   cn-ip-server.pem/.key  server cert with CN=127.0.0.1 and no SAN (signed by ca): an IP
+#                          only counts in an iPAddress SAN
+# Usage: gen-certs.sh DIR [STAMP]   (STAMP: a file touched when done, for meson)
 set -eu
 
-dir=${1:?usage: gen-certs.sh DIR}
+dir=${1:?usage: gen-certs.sh DIR [STAMP]}
+stamp=${2:-}
 command -v openssl >/dev/null || { echo "gen-certs.sh: openssl not found" >&2; exit 77; }
 mkdir -p "$dir"
 umask 077
@@ -51,7 +54,15 @@ leaf server "/CN=mef.test" ca "$server_ext"
 leaf client "/CN=urn:dev:ops:test-node" ca "$client_ext"
 openssl x509 -in client.pem -outform DER -out client.der
 
+leaf cn-ip-server "/CN=127.0.0.1" ca 'basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth'
+
 ca rogue-ca "/CN=msce rogue CA"
 leaf rogue-server "/CN=mef.test" rogue-ca "$server_ext"
 
 chmod 0644 ./*.pem client.der
+if [ -n "$stamp" ]; then
+        cd - >/dev/null
+        touch "$stamp"
+fi

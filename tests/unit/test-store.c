@@ -1,4 +1,655 @@
+/* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
-Test(placeholder, store) {
-        cr_skip_test("not written yet");
+#include <fcntl.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include "mef/store.h"
+#include "util/util.h"
+
+static char dir[] = "/tmp/test-store.XXXXXX";
+static char db_path[PATH_MAX], key_path[PATH_MAX];
+
+static void setup(void) {
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(db_path, sizeof db_path, "%s/db/mef.db", dir);
+        snprintf(key_path, sizeof key_path, "%s/keys/master.key", dir);
+}
+
+static void rm_rf(const char *path) {
+        /* the tree is ours and two levels deep: no need for nftw */
+        static const char *const names[] = { "db/mef.db", "db/mef.db-wal", "db/mef.db-shm", "db/mef.db-journal",
+                                             "keys/master.key", "keys/other.key", "db", "keys" };
+        char p[PATH_MAX];
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                snprintf(p, sizeof p, "%s/%s", path, names[i]);
+                if (unlink(p) < 0 && errno == EISDIR)
+                        rmdir(p);
+                rmdir(p);
+        }
+        rmdir(path);
+}
+
+static void teardown(void) {
+        rm_rf(dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+static mef_store_t *open_new(void) {
+        mef_store_t *s = NULL;
+        cr_assert_eq(store_open(db_path, key_path, true, &s), 0);
+        cr_assert_not_null(s);
+        return s;
+}
+
+/* A Kpm nobody would find in a database by chance. */
+static void recognisable_key(uint8_t *k, size_t n, uint8_t seed) {
+        for (size_t i = 0; i < n; i++)
+                k[i] = (uint8_t) (0xA5 ^ (seed + 7 * i));
+}
+
+static store_node_t psk_node(const char *id, const char *kpm_id) {
+        store_node_t n = { .poll = 3600, .lifetime = 86400, .state = NODE_ACTIVE, .n_targets = 2 };
+        snprintf(n.node_id, sizeof n.node_id, "%s", id);
+        snprintf(n.kpm_id, sizeof n.kpm_id, "%s", kpm_id);
+        snprintf(n.cse_id, sizeof n.cse_id, "/mn-%s", id);
+        snprintf(n.cse_base, sizeof n.cse_base, "https://in.example.net:8443/~/in-cse/in-name");
+        snprintf(n.targets[0], sizeof n.targets[0], "/in-cse");
+        snprintf(n.targets[1], sizeof n.targets[1], "/maf-01");
+        return n;
+}
+
+static store_node_t cert_node(const char *id, char c) {
+        store_node_t n = { .poll = 60, .lifetime = 600, .state = NODE_ACTIVE, .ltk_transported = true };
+        snprintf(n.node_id, sizeof n.node_id, "%s", id);
+        memset(n.cert_fp, c, STORE_FP_LEN);
+        n.cert_fp[STORE_FP_LEN] = 0;
+        snprintf(n.cse_id, sizeof n.cse_id, "/mn-%s", id);
+        snprintf(n.cse_base, sizeof n.cse_base, "https://in.example.net/base");
+        return n;
+}
+
+static store_enrolment_t enrolment(const char *ke_id, const char *node_id, int64_t created) {
+        store_enrolment_t e = { .state = ENROLMENT_ACTIVE, .created = created, .exp = created + 86400 };
+        snprintf(e.ke_id, sizeof e.ke_id, "%s", ke_id);
+        snprintf(e.node_id, sizeof e.node_id, "%s", node_id);
+        return e;
+}
+
+/* ---- open, master key ---- */
+
+Test(store, create_modes_and_reopen) {
+        mef_store_t *s = open_new();
+        struct stat st;
+        cr_assert_eq(stat(key_path, &st), 0);
+        cr_assert_eq(st.st_mode & 07777, 0400, "master key mode %o", st.st_mode & 07777);
+        cr_assert_eq(st.st_size, STORE_MASTER_KEY_LEN);
+        char kdir[PATH_MAX];
+        snprintf(kdir, sizeof kdir, "%s/keys", dir);
+        cr_assert_eq(stat(kdir, &st), 0);
+        cr_assert_eq(st.st_mode & 07777, 0700);
+        cr_assert_eq(stat(db_path, &st), 0);
+        cr_assert_eq(st.st_mode & 07777, 0600, "db mode %o", st.st_mode & 07777);
+        cr_assert_eq(store_audit(s, "cli", "init", NULL, NULL), 0);
+        cr_assert_null(store_close(s));
+
+        /* reopen without create, same key */
+        s = NULL;
+        cr_assert_eq(store_open(db_path, key_path, false, &s), 0);
+        store_audit_entry_t *a = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_audit_list(s, 0, &a, &n), 0);
+        cr_assert_eq(n, 1);
+        free(a);
+        store_close(s);
+        store_close(NULL);
+}
+
+Test(store, missing_without_create) {
+        mef_store_t *s = (mef_store_t *) 0x1;
+        cr_assert_eq(store_open(db_path, key_path, false, &s), -ENOENT);
+        cr_assert_eq(s, (mef_store_t *) 0x1, "ret touched on failure");
+        struct stat st;
+        cr_assert_eq(stat(key_path, &st), -1, "nothing created without create");
+}
+
+Test(store, wrong_master_key) {
+        store_close(open_new());
+        /* replace the key with other random bytes */
+        cr_assert_eq(chmod(key_path, 0600), 0);
+        uint8_t k[STORE_MASTER_KEY_LEN];
+        cr_assert_eq(random_bytes(k, sizeof k), 0);
+        int fd = open(key_path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, k, sizeof k), (ssize_t) sizeof k);
+        close(fd);
+        cr_assert_eq(chmod(key_path, 0400), 0);
+        mef_store_t *s = NULL;
+        cr_assert_eq(store_open(db_path, key_path, false, &s), -EBADMSG);
+        cr_assert_eq(store_open(db_path, key_path, true, &s), -EBADMSG);
+        cr_assert_null(s);
+}
+
+Test(store, master_key_group_readable) {
+        store_close(open_new());
+        cr_assert_eq(chmod(key_path, 0440), 0);
+        mef_store_t *s = NULL;
+        cr_assert_eq(store_open(db_path, key_path, false, &s), -EPERM);
+        cr_assert_eq(chmod(key_path, 0404), 0);
+        cr_assert_eq(store_open(db_path, key_path, false, &s), -EPERM);
+        cr_assert_null(s);
+}
+
+Test(store, existing_store_never_gets_a_new_key) {
+        store_close(open_new());
+        cr_assert_eq(unlink(key_path), 0);
+        mef_store_t *s = NULL;
+        cr_assert_eq(store_open(db_path, key_path, true, &s), -ENOENT);
+        struct stat st;
+        cr_assert_eq(stat(key_path, &st), -1, "a key that cannot open the store was created");
+}
+
+Test(store, master_key_wrong_size) {
+        store_close(open_new());
+        cr_assert_eq(chmod(key_path, 0600), 0);
+        cr_assert_eq(truncate(key_path, 16), 0);
+        mef_store_t *s = NULL;
+        cr_assert_eq(store_open(db_path, key_path, false, &s), -EINVAL);
+}
+
+/* ---- states ---- */
+
+Test(store, state_strings) {
+        static const char *const ns[] = { "active", "reenrol", "revoked" };
+        static const char *const es[] = { "active", "retired", "revoked", "deregistered" };
+        for (int i = 0; i < _NODE_STATE_MAX; i++) {
+                cr_assert_str_eq(node_state_to_string(i), ns[i]);
+                cr_assert_eq(node_state_from_string(ns[i]), i);
+        }
+        for (int i = 0; i < _ENROLMENT_STATE_MAX; i++) {
+                cr_assert_str_eq(enrolment_state_to_string(i), es[i]);
+                cr_assert_eq(enrolment_state_from_string(es[i]), i);
+        }
+        cr_assert_null(node_state_to_string(_NODE_STATE_MAX));
+        cr_assert_null(node_state_to_string(-1));
+        cr_assert_eq(node_state_from_string("Active"), _NODE_STATE_INVALID);
+        cr_assert_eq(node_state_from_string(NULL), _NODE_STATE_INVALID);
+        cr_assert_eq(enrolment_state_from_string("retired "), _ENROLMENT_STATE_INVALID);
+        cr_assert_null(enrolment_state_to_string(_ENROLMENT_STATE_MAX));
+}
+
+/* ---- nodes ---- */
+
+Test(store, node_round_trip) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[48], got[MSG_KEY_MAX];
+        size_t len = 0;
+        recognisable_key(kpm, sizeof kpm, 1);
+        store_node_t n = psk_node("urn:dev:ops:1", "kpm-1");
+        cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), 0);
+        store_node_t c = cert_node("urn:dev:ops:2", 'a');
+        cr_assert_eq(store_node_add(s, &c, NULL, 0), 0);
+
+        store_node_t r;
+        cr_assert_eq(store_node_get(s, "urn:dev:ops:1", &r), 0);
+        cr_assert_str_eq(r.node_id, "urn:dev:ops:1");
+        cr_assert_str_eq(r.kpm_id, "kpm-1");
+        cr_assert_str_eq(r.cert_fp, "");
+        cr_assert_str_eq(r.cse_id, "/mn-urn:dev:ops:1");
+        cr_assert_str_eq(r.cse_base, n.cse_base);
+        cr_assert_eq(r.n_targets, 2);
+        cr_assert_str_eq(r.targets[0], "/in-cse");
+        cr_assert_str_eq(r.targets[1], "/maf-01");
+        cr_assert_eq(r.poll, 3600);
+        cr_assert_eq(r.lifetime, 86400);
+        cr_assert_eq(r.state, NODE_ACTIVE);
+        cr_assert(!r.ltk_transported);
+        cr_assert_gt(r.created, 1600000000, "created defaults to now");
+
+        cr_assert_eq(store_node_by_kpm_id(s, "kpm-1", &r, got, &len), 0);
+        cr_assert_str_eq(r.node_id, "urn:dev:ops:1");
+        cr_assert_eq(len, sizeof kpm);
+        cr_assert_arr_eq(got, kpm, sizeof kpm);
+
+        cr_assert_eq(store_node_by_cert(s, c.cert_fp, &r), 0);
+        cr_assert_str_eq(r.node_id, "urn:dev:ops:2");
+        cr_assert_str_eq(r.kpm_id, "");
+        cr_assert_str_eq(r.cert_fp, c.cert_fp);
+        cr_assert_eq(r.n_targets, 0);
+        cr_assert(r.ltk_transported);
+
+        store_node_t untouched = { .poll = 77 };
+        size_t len2 = 5;
+        cr_assert_eq(store_node_get(s, "urn:dev:ops:3", &untouched), -ENOENT);
+        cr_assert_eq(store_node_by_kpm_id(s, "kpm-2", &untouched, got, &len2), -ENOENT);
+        cr_assert_eq(store_node_by_cert(s, "ffff", &untouched), -ENOENT);
+        cr_assert_eq(untouched.poll, 77);
+        cr_assert_eq(len2, 5);
+
+        store_node_t *list = NULL;
+        size_t nl = 0;
+        cr_assert_eq(store_node_list(s, &list, &nl), 0);
+        cr_assert_eq(nl, 2);
+        cr_assert_str_eq(list[0].node_id, "urn:dev:ops:1");
+        cr_assert_str_eq(list[1].node_id, "urn:dev:ops:2");
+        free(list);
+
+        cr_assert_eq(store_node_set_state(s, "urn:dev:ops:1", NODE_REENROL), 0);
+        cr_assert_eq(store_node_get(s, "urn:dev:ops:1", &r), 0);
+        cr_assert_eq(r.state, NODE_REENROL);
+        cr_assert_eq(store_node_set_state(s, "nope", NODE_REVOKED), -ENOENT);
+        cr_assert_eq(store_node_set_state(s, "urn:dev:ops:1", _NODE_STATE_MAX), -EINVAL);
+        store_close(s);
+}
+
+Test(store, node_duplicates) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[16];
+        recognisable_key(kpm, sizeof kpm, 2);
+        store_node_t n = psk_node("n1", "kpm-1");
+        cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), -EEXIST, "same node ID");
+        store_node_t n2 = psk_node("n2", "kpm-1");
+        cr_assert_eq(store_node_add(s, &n2, kpm, sizeof kpm), -EEXIST, "same KpmID");
+        store_node_t c1 = cert_node("c1", 'b'), c2 = cert_node("c2", 'b');
+        cr_assert_eq(store_node_add(s, &c1, NULL, 0), 0);
+        cr_assert_eq(store_node_add(s, &c2, NULL, 0), -EEXIST, "same fingerprint");
+
+        /* one TLS identity names one peer, node or target */
+        store_target_t t = { .id = "/in-cse", .psk_id = "kpm-1" };
+        cr_assert_eq(store_target_add(s, &t, kpm, sizeof kpm), -EEXIST);
+        store_target_t tc = { .id = "/in-cse" };
+        memcpy(tc.cert_fp, c1.cert_fp, sizeof tc.cert_fp);
+        cr_assert_eq(store_target_add(s, &tc, NULL, 0), -EEXIST);
+        store_target_t t2 = { .id = "/in-cse", .psk_id = "in-psk" };
+        cr_assert_eq(store_target_add(s, &t2, kpm, sizeof kpm), 0);
+        store_node_t n3 = psk_node("n3", "in-psk");
+        cr_assert_eq(store_node_add(s, &n3, kpm, sizeof kpm), -EEXIST);
+
+        store_node_t *list = NULL;
+        size_t nl = 0;
+        cr_assert_eq(store_node_list(s, &list, &nl), 0);
+        cr_assert_eq(nl, 2);
+        free(list);
+        store_close(s);
+}
+
+Test(store, node_invalid) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[MSG_KEY_MAX + 1] = { 0 };
+        store_node_t n = psk_node("n1", "kpm-1");
+        cr_assert_eq(store_node_add(s, &n, kpm, 15), -EINVAL, "short Kpm");
+        cr_assert_eq(store_node_add(s, &n, kpm, MSG_KEY_MAX + 1), -EINVAL, "long Kpm");
+        cr_assert_eq(store_node_add(s, &n, NULL, 0), -EINVAL, "psk without Kpm");
+        store_node_t both = n;
+        memset(both.cert_fp, 'a', STORE_FP_LEN);
+        cr_assert_eq(store_node_add(s, &both, kpm, 32), -EINVAL, "psk and cert");
+        store_node_t c = cert_node("c1", 'A');
+        cr_assert_eq(store_node_add(s, &c, NULL, 0), -EINVAL, "uppercase fingerprint");
+        c = cert_node("c1", 'a');
+        c.cert_fp[10] = 0;
+        cr_assert_eq(store_node_add(s, &c, NULL, 0), -EINVAL, "short fingerprint");
+        store_node_t bad = n;
+        strcpy(bad.node_id, "with space");
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL);
+        bad = n;
+        bad.poll = STORE_POLL_MIN - 1;
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL);
+        bad = n;
+        bad.lifetime = STORE_LIFETIME_MAX + 1;
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL);
+        bad = n;
+        bad.n_targets = MSG_TARGETS_MAX + 1;
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL);
+        bad = n;
+        bad.targets[1][0] = 0;
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL, "empty target");
+        bad = n;
+        bad.state = _NODE_STATE_MAX;
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL);
+        /* and the good one still goes in */
+        cr_assert_eq(store_node_add(s, &n, kpm, MSG_KEY_MAX), 0);
+        store_close(s);
+}
+
+Test(store, remove_cascades_enrolments) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32], ke[32];
+        recognisable_key(kpm, sizeof kpm, 3);
+        recognisable_key(ke, sizeof ke, 4);
+        store_node_t a = psk_node("a", "kpm-a"), b = psk_node("b", "kpm-b");
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_node_add(s, &b, kpm, sizeof kpm), 0);
+        store_enrolment_t e1 = enrolment("11@mef", "a", 1000), e2 = enrolment("22@mef", "a", 2000),
+                          e3 = enrolment("33@mef", "b", 3000);
+        cr_assert_eq(store_enrolment_add(s, &e1, ke, sizeof ke), 0);
+        cr_assert_eq(store_enrolment_add(s, &e2, ke, sizeof ke), 0);
+        cr_assert_eq(store_enrolment_add(s, &e3, ke, sizeof ke), 0);
+
+        cr_assert_eq(store_node_remove(s, "a"), 0);
+        cr_assert_eq(store_node_remove(s, "a"), -ENOENT);
+        store_enrolment_t got;
+        cr_assert_eq(store_enrolment_get(s, "11@mef", &got, NULL, NULL), -ENOENT);
+        cr_assert_eq(store_enrolment_get(s, "22@mef", &got, NULL, NULL), -ENOENT);
+        cr_assert_eq(store_enrolment_get(s, "33@mef", &got, NULL, NULL), 0);
+        store_enrolment_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_enrolment_list(s, NULL, &list, &n), 0);
+        cr_assert_eq(n, 1);
+        free(list);
+        /* the KpmID is free again */
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
+        store_close(s);
+}
+
+/* ---- targets ---- */
+
+Test(store, targets) {
+        mef_store_t *s = open_new();
+        uint8_t psk[24], got[MSG_KEY_MAX];
+        size_t len = 0;
+        recognisable_key(psk, sizeof psk, 5);
+        store_target_t t = { .id = "/in-cse", .psk_id = "in-cse-psk", .created = 1700000000 };
+        cr_assert_eq(store_target_add(s, &t, psk, sizeof psk), 0);
+        store_target_t c = { .id = "/maf-01" };
+        memset(c.cert_fp, 'c', STORE_FP_LEN);
+        cr_assert_eq(store_target_add(s, &c, NULL, 0), 0);
+        cr_assert_eq(store_target_add(s, &t, psk, sizeof psk), -EEXIST);
+        store_target_t bad = { .id = "/x", .psk_id = "p" };
+        cr_assert_eq(store_target_add(s, &bad, psk, 8), -EINVAL);
+        store_target_t none = { .id = "/x" };
+        cr_assert_eq(store_target_add(s, &none, NULL, 0), -EINVAL, "neither psk nor cert");
+
+        store_target_t r;
+        cr_assert_eq(store_target_by_psk_id(s, "in-cse-psk", &r, got, &len), 0);
+        cr_assert_str_eq(r.id, "/in-cse");
+        cr_assert_eq(r.created, 1700000000);
+        cr_assert_eq(len, sizeof psk);
+        cr_assert_arr_eq(got, psk, sizeof psk);
+        cr_assert_eq(store_target_by_cert(s, c.cert_fp, &r), 0);
+        cr_assert_str_eq(r.id, "/maf-01");
+        cr_assert_str_eq(r.psk_id, "");
+        cr_assert_eq(store_target_by_psk_id(s, "nope", &r, got, &len), -ENOENT);
+
+        store_target_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_target_list(s, &list, &n), 0);
+        cr_assert_eq(n, 2);
+        cr_assert_str_eq(list[0].id, "/in-cse");
+        cr_assert_str_eq(list[1].id, "/maf-01");
+        free(list);
+        cr_assert_eq(store_target_remove(s, "/in-cse"), 0);
+        cr_assert_eq(store_target_remove(s, "/in-cse"), -ENOENT);
+        cr_assert_eq(store_target_by_psk_id(s, "in-cse-psk", &r, got, &len), -ENOENT);
+        store_close(s);
+}
+
+/* ---- enrolments ---- */
+
+Test(store, enrolments) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32], ke1[32], ke2[64], got[MSG_KEY_MAX];
+        size_t len = 0;
+        recognisable_key(kpm, sizeof kpm, 6);
+        recognisable_key(ke1, sizeof ke1, 7);
+        recognisable_key(ke2, sizeof ke2, 8);
+        store_node_t a = psk_node("a", "kpm-a"), b = psk_node("b", "kpm-b");
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_node_add(s, &b, kpm, sizeof kpm), 0);
+
+        store_enrolment_t e1 = enrolment("0001@mef.example", "a", 1000);
+        store_enrolment_t e2 = enrolment("0002@mef.example", "a", 2000);
+        store_enrolment_t e3 = enrolment("0003@mef.example", "b", 1500);
+        e2.ltk_transported = true;
+        cr_assert_eq(store_enrolment_add(s, &e1, ke1, sizeof ke1), 0);
+        cr_assert_eq(store_enrolment_add(s, &e2, ke2, sizeof ke2), 0);
+        cr_assert_eq(store_enrolment_add(s, &e3, ke1, sizeof ke1), 0);
+        cr_assert_eq(store_enrolment_add(s, &e3, ke1, sizeof ke1), -EEXIST);
+        store_enrolment_t orphan = enrolment("0004@mef.example", "nobody", 1);
+        cr_assert_eq(store_enrolment_add(s, &orphan, ke1, sizeof ke1), -ENOENT, "unknown node");
+        cr_assert_eq(store_enrolment_add(s, &e1, ke1, 8), -EINVAL);
+
+        store_enrolment_t r;
+        cr_assert_eq(store_enrolment_get(s, "0002@mef.example", &r, got, &len), 0);
+        cr_assert_str_eq(r.node_id, "a");
+        cr_assert_eq(r.state, ENROLMENT_ACTIVE);
+        cr_assert_eq(r.created, 2000);
+        cr_assert_eq(r.exp, 2000 + 86400);
+        cr_assert(r.ltk_transported);
+        cr_assert_eq(len, sizeof ke2);
+        cr_assert_arr_eq(got, ke2, sizeof ke2);
+        cr_assert_eq(store_enrolment_get(s, "0002@mef.example", &r, got, NULL), -EINVAL);
+        cr_assert_eq(store_enrolment_get(s, "nope", &r, got, &len), -ENOENT);
+
+        /* newest first */
+        store_enrolment_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_enrolment_list(s, NULL, &list, &n), 0);
+        cr_assert_eq(n, 3);
+        cr_assert_str_eq(list[0].ke_id, "0002@mef.example");
+        cr_assert_str_eq(list[1].ke_id, "0003@mef.example");
+        cr_assert_str_eq(list[2].ke_id, "0001@mef.example");
+        free(list);
+        cr_assert_eq(store_enrolment_list(s, "a", &list, &n), 0);
+        cr_assert_eq(n, 2);
+        cr_assert_str_eq(list[0].ke_id, "0002@mef.example");
+        cr_assert_str_eq(list[1].ke_id, "0001@mef.example");
+        free(list);
+        cr_assert_eq(store_enrolment_list(s, "nobody", &list, &n), 0);
+        cr_assert_eq(n, 0);
+        free(list);
+
+        cr_assert_eq(store_enrolment_set_state(s, "0001@mef.example", ENROLMENT_RETIRED), 0);
+        cr_assert_eq(store_enrolment_set_state(s, "nope", ENROLMENT_RETIRED), -ENOENT);
+        cr_assert_eq(store_enrolment_set_state(s, "0001@mef.example", _ENROLMENT_STATE_MAX), -EINVAL);
+        /* only active ones of that node change */
+        cr_assert_eq(store_enrolment_set_state_for_node(s, "a", ENROLMENT_REVOKED), 0);
+        cr_assert_eq(store_enrolment_get(s, "0001@mef.example", &r, NULL, NULL), 0);
+        cr_assert_eq(r.state, ENROLMENT_RETIRED);
+        cr_assert_eq(store_enrolment_get(s, "0002@mef.example", &r, NULL, NULL), 0);
+        cr_assert_eq(r.state, ENROLMENT_REVOKED);
+        cr_assert_eq(store_enrolment_get(s, "0003@mef.example", &r, NULL, NULL), 0);
+        cr_assert_eq(r.state, ENROLMENT_ACTIVE);
+        cr_assert_eq(store_enrolment_set_state_for_node(s, "nobody", ENROLMENT_REVOKED), 0);
+        cr_assert_eq(store_enrolment_set_state(s, "0003@mef.example", ENROLMENT_DEREGISTERED), 0);
+        cr_assert_eq(store_enrolment_get(s, "0003@mef.example", &r, NULL, NULL), 0);
+        cr_assert_eq(r.state, ENROLMENT_DEREGISTERED);
+        store_close(s);
+}
+
+Test(store, transaction_rollback) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32];
+        recognisable_key(kpm, sizeof kpm, 9);
+        store_node_t a = psk_node("a", "kpm-a"), b = psk_node("b", "kpm-b");
+        cr_assert_eq(store_begin(s), 0);
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_audit(s, "cli", "node-add", "a", NULL), 0);
+        store_rollback(s);
+        store_node_t r;
+        cr_assert_eq(store_node_get(s, "a", &r), -ENOENT);
+        store_audit_entry_t *list = NULL;
+        size_t n = 9;
+        cr_assert_eq(store_audit_list(s, 0, &list, &n), 0);
+        cr_assert_eq(n, 0);
+        free(list);
+        cr_assert_eq(store_begin(s), 0);
+        cr_assert_eq(store_node_add(s, &b, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_commit(s), 0);
+        cr_assert_eq(store_node_get(s, "b", &r), 0);
+        store_rollback(s); /* outside a transaction: harmless */
+        store_close(s);
+}
+
+/* ---- secrets at rest ---- */
+
+static bool file_contains(const char *path, const uint8_t *needle, size_t n) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0;
+        if (file_read_all(path, 64u << 20, &buf, &len) < 0)
+                return false;
+        return len >= n && memmem(buf, len, needle, n) != NULL;
+}
+
+static void assert_nowhere(const uint8_t *needle, size_t n, const char *what) {
+        static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+        char p[PATH_MAX + 16];
+        for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+                snprintf(p, sizeof p, "%s%s", db_path, suffixes[i]);
+                cr_assert(!file_contains(p, needle, n), "%s found in %s", what, p);
+        }
+}
+
+Test(store, no_plaintext_keys_in_database) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32], psk[32], ke[32];
+        memcpy(kpm, "KPM-PLAINTEXT-MUST-NOT-BE-STORED", 32);
+        memcpy(psk, "TARGET-PSK-MUST-NOT-BE-STORED!!!", 32);
+        memcpy(ke, "ENROLMENT-KEY-MUST-NOT-BE-STORED", 32);
+        store_node_t n = psk_node("n", "kpm-n");
+        cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), 0);
+        store_target_t t = { .id = "/in-cse", .psk_id = "in-psk" };
+        cr_assert_eq(store_target_add(s, &t, psk, sizeof psk), 0);
+        store_enrolment_t e = enrolment("abcd@mef", "n", 1000);
+        cr_assert_eq(store_enrolment_add(s, &e, ke, sizeof ke), 0);
+
+        /* the positive control: the scan does find what is stored in clear */
+        uint8_t id[] = "kpm-n";
+        char wal[PATH_MAX + 8];
+        snprintf(wal, sizeof wal, "%s-wal", db_path);
+        cr_assert(file_contains(db_path, id, 5) || file_contains(wal, id, 5), "scan finds nothing at all");
+
+        /* while open (data in the WAL), and after close (checkpointed into the file) */
+        for (int pass = 0; pass < 2; pass++) {
+                assert_nowhere(kpm, 16, "Kpm");
+                assert_nowhere(psk, 16, "target PSK");
+                assert_nowhere(ke, 16, "enrolment key");
+                if (pass == 0)
+                        s = store_close(s);
+        }
+        cr_assert(file_contains(db_path, id, 5), "checkpointed database lacks the KpmID");
+}
+
+static void sql_exec(const char *sql, const void *blob, int blob_len) {
+        sqlite3 *db = NULL;
+        cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        sqlite3_stmt *st = NULL;
+        cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+        if (blob)
+                cr_assert_eq(sqlite3_bind_blob(st, 1, blob, blob_len, SQLITE_TRANSIENT), SQLITE_OK);
+        cr_assert_eq(sqlite3_step(st), SQLITE_DONE, "%s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+}
+
+static int blob_read(const char *sql, uint8_t *out, size_t size) {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+        int n = sqlite3_column_bytes(st, 0);
+        cr_assert_leq((size_t) n, size);
+        memcpy(out, sqlite3_column_blob(st, 0), (size_t) n);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return n;
+}
+
+Test(store, tampered_ciphertext_is_refused) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32], ke[32], got[MSG_KEY_MAX], blob[256];
+        size_t len = 0;
+        recognisable_key(kpm, sizeof kpm, 10);
+        recognisable_key(ke, sizeof ke, 11);
+        store_node_t a = psk_node("a", "kpm-a"), b = psk_node("b", "kpm-b");
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_node_add(s, &b, kpm, sizeof kpm), 0);
+        /* same ID as node b: only the AAD's table prefix tells their blobs apart */
+        store_target_t t = { .id = "b", .psk_id = "in-psk" };
+        cr_assert_eq(store_target_add(s, &t, kpm, sizeof kpm), 0);
+        store_enrolment_t e = enrolment("abcd@mef", "a", 1000);
+        cr_assert_eq(store_enrolment_add(s, &e, ke, sizeof ke), 0);
+        store_node_t r;
+        cr_assert_eq(store_node_by_kpm_id(s, "kpm-a", &r, got, &len), 0);
+
+        /* one flipped ciphertext bit */
+        int n = blob_read("SELECT kpm_enc FROM nodes WHERE node_id = 'a'", blob, sizeof blob);
+        cr_assert_eq(n, 12 + 32 + 16, "nonce || ciphertext || tag");
+        blob[12 + 5] ^= 0x01;
+        sql_exec("UPDATE nodes SET kpm_enc = ?1 WHERE node_id = 'a'", blob, n);
+        store_node_t untouched = { .poll = 42 };
+        len = 7;
+        cr_assert_eq(store_node_by_kpm_id(s, "kpm-a", &untouched, got, &len), -EBADMSG);
+        cr_assert_eq(untouched.poll, 42);
+        cr_assert_eq(len, 7);
+
+        /* a valid blob moved to another row: the AAD binds it to its node */
+        n = blob_read("SELECT kpm_enc FROM nodes WHERE node_id = 'b'", blob, sizeof blob);
+        sql_exec("UPDATE nodes SET kpm_enc = ?1 WHERE node_id = 'a'", blob, n);
+        cr_assert_eq(store_node_by_kpm_id(s, "kpm-a", &r, got, &len), -EBADMSG);
+        cr_assert_eq(store_node_by_kpm_id(s, "kpm-b", &r, got, &len), 0);
+        cr_assert_arr_eq(got, kpm, sizeof kpm);
+        /* or to another table, even to a row with the same ID */
+        sql_exec("UPDATE targets SET psk_enc = ?1", blob, n);
+        store_target_t tr;
+        cr_assert_eq(store_target_by_psk_id(s, "in-psk", &tr, got, &len), -EBADMSG);
+
+        /* truncated blob, tampered tag */
+        n = blob_read("SELECT key_enc FROM enrolments", blob, sizeof blob);
+        blob[n - 1] ^= 0x80;
+        sql_exec("UPDATE enrolments SET key_enc = ?1", blob, n);
+        store_enrolment_t er;
+        cr_assert_eq(store_enrolment_get(s, "abcd@mef", &er, got, &len), -EBADMSG);
+        cr_assert_eq(store_enrolment_get(s, "abcd@mef", &er, NULL, NULL), 0, "the row itself is fine");
+        sql_exec("UPDATE enrolments SET key_enc = ?1", blob, 20);
+        cr_assert_eq(store_enrolment_get(s, "abcd@mef", &er, got, &len), -EBADMSG);
+
+        /* the check value too: the store no longer opens */
+        store_close(s);
+        n = blob_read("SELECT value FROM meta WHERE name = 'check'", blob, sizeof blob);
+        blob[0] ^= 1;
+        sql_exec("UPDATE meta SET value = ?1 WHERE name = 'check'", blob, n);
+        s = NULL;
+        cr_assert_eq(store_open(db_path, key_path, false, &s), -EBADMSG);
+}
+
+/* ---- audit ---- */
+
+Test(store, audit_trail) {
+        mef_store_t *s = open_new();
+        cr_assert_eq(store_audit(s, "cli", "node-add", "urn:dev:1", "psk id=kpm-1"), 0);
+        cr_assert_eq(store_audit(s, "kpm-1", "enrol", "urn:dev:1", NULL), 0);
+        char big[4000];
+        memset(big, 'x', sizeof big - 1);
+        big[sizeof big - 1] = 0;
+        big[STORE_AUDIT_DETAIL_MAX - 1] = (char) 0xc3; /* a 2-byte UTF-8 sequence across the cut */
+        big[STORE_AUDIT_DETAIL_MAX] = (char) 0xa9;
+        cr_assert_eq(store_audit(s, "cli", "status", NULL, big), 0);
+        cr_assert_eq(store_audit(s, "", "x", NULL, NULL), -EINVAL);
+        cr_assert_eq(store_audit(s, "cli", NULL, NULL, NULL), -EINVAL);
+
+        store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_audit_list(s, 0, &list, &n), 0);
+        cr_assert_eq(n, 3);
+        cr_assert_str_eq(list[0].action, "status");
+        cr_assert_str_eq(list[0].subject, "");
+        cr_assert_eq(strlen(list[0].detail), STORE_AUDIT_DETAIL_MAX - 1, "cut before the split sequence");
+        cr_assert_str_eq(list[1].actor, "kpm-1");
+        cr_assert_str_eq(list[1].action, "enrol");
+        cr_assert_str_eq(list[1].detail, "");
+        cr_assert_str_eq(list[2].actor, "cli");
+        cr_assert_str_eq(list[2].subject, "urn:dev:1");
+        cr_assert_str_eq(list[2].detail, "psk id=kpm-1");
+        cr_assert_gt(list[0].id, list[1].id);
+        cr_assert_gt(list[2].ts, 1600000000);
+        free(list);
+        cr_assert_eq(store_audit_list(s, 2, &list, &n), 0);
+        cr_assert_eq(n, 2);
+        cr_assert_str_eq(list[1].action, "enrol");
+        free(list);
+        store_close(s);
 }

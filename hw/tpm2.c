@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: MIT */
+#include <tss2/tss2_esys.h>
+#include <tss2/tss2_mu.h>
+#include <tss2/tss2_tctildr.h>
+
+#include <string.h>
+
+#include "hw/tpm2.h"
+#include "util/util.h"
+
+#define BLOB_VERSION 1u
+#define PCR_MAX 23u
+
+/* Which step failed decides what a TPM error means: a refusal while loading or using the
+ * sealed object is about the blob (another TPM, changed PCRs, altered bytes); the same codes
+ * while creating the primary or a session mean the TPM itself is unhappy. */
+typedef enum step {
+        STEP_SETUP,
+        STEP_BLOB,
+} step_t;
+
+static int rc_to_errno(TSS2_RC rc, step_t step) {
+        if (rc == TSS2_RC_SUCCESS)
+                return 0;
+        TSS2_RC layer = rc & TSS2_RC_LAYER_MASK, base = rc & ~TSS2_RC_LAYER_MASK;
+        if (layer == TSS2_TCTI_RC_LAYER)
+                return base == TSS2_BASE_RC_NO_CONNECTION || base == TSS2_BASE_RC_IO_ERROR ? -ENODEV : -EIO;
+        if (layer != TSS2_TPM_RC_LAYER && layer != TSS2_RESMGR_TPM_RC_LAYER) {
+                /* ESAPI, SAPI, marshalling, resource manager */
+                if (base == TSS2_BASE_RC_MEMORY)
+                        return -ENOMEM;
+                if (base == TSS2_BASE_RC_NO_CONNECTION || base == TSS2_BASE_RC_IO_ERROR)
+                        return -ENODEV;
+                return -EIO;
+        }
+        /* A response code from the TPM (or passed through by a resource manager). */
+        if (base & TPM2_RC_FMT1) {
+                TPM2_RC code = base & (TPM2_RC_FMT1 | 0x3f);
+                if (step == STEP_BLOB || code == TPM2_RC_POLICY_FAIL || code == TPM2_RC_INTEGRITY)
+                        return -EKEYREJECTED;
+                return -EIO;
+        }
+        if ((base & TPM2_RC_WARN) == TPM2_RC_WARN) {
+                TPM2_RC code = base & (TPM2_RC_WARN | 0x7f);
+                if (code == TPM2_RC_RETRY || code == TPM2_RC_YIELDED || code == TPM2_RC_TESTING ||
+                    code == TPM2_RC_NV_RATE || code == TPM2_RC_LOCKOUT)
+                        return -EBUSY;
+                return -EIO;
+        }
+        if (base == TPM2_RC_PCR_CHANGED || base == TPM2_RC_POLICY || base == TPM2_RC_PCR ||
+            (step == STEP_BLOB && base == TPM2_RC_SENSITIVE))
+                return -EKEYREJECTED;
+        return -EIO;
+}
+
+static const struct {
+        const char *name;
+        TPMI_ALG_HASH alg;
+} banks[] = {
+        { "sha1", TPM2_ALG_SHA1 },
+        { "sha256", TPM2_ALG_SHA256 },
+        { "sha384", TPM2_ALG_SHA384 },
+        { "sha512", TPM2_ALG_SHA512 },
+};
+
+/* "<bank>:<n>[,<n>...][+<bank>:...]" -> selection; "" or NULL -> count 0. Strict: no empty
+ * items, no bank named twice. */
+static int pcrs_parse(const char *s, TPML_PCR_SELECTION *ret) {
+        TPML_PCR_SELECTION sel = { 0 };
+        if (!s || !*s) {
+                *ret = sel;
+                return 0;
+        }
+        const char *p = s;
+        for (;;) {
+                size_t n = strcspn(p, ":");
+                if (p[n] != ':' || sel.count >= ELEMENTSOF(banks))
+                        return -EINVAL;
+                TPMI_ALG_HASH alg = TPM2_ALG_NULL;
+                for (size_t i = 0; i < ELEMENTSOF(banks); i++)
+                        if (strlen(banks[i].name) == n && strncmp(p, banks[i].name, n) == 0)
+                                alg = banks[i].alg;
+                if (alg == TPM2_ALG_NULL)
+                        return -EINVAL;
+                for (size_t i = 0; i < sel.count; i++)
+                        if (sel.pcrSelections[i].hash == alg)
+                                return -EINVAL;
+                TPMS_PCR_SELECTION *ps = &sel.pcrSelections[sel.count++];
+                ps->hash = alg;
+                ps->sizeofSelect = 3;
+                p += n + 1;
+                for (;;) {
+                        char num[3];
+                        unsigned long long v;
+                        n = strspn(p, "0123456789");
+                        if (n == 0 || n >= sizeof num)
+                                return -EINVAL;
+                        memcpy(num, p, n);
+                        num[n] = 0;
+                        if (parse_uint(num, PCR_MAX, &v) < 0)
+                                return -EINVAL;
+                        ps->pcrSelect[v / 8] |= (uint8_t) (1u << (v % 8));
+                        p += n;
+                        if (*p != ',')
+                                break;
+                        p++;
+                }
+                if (*p == 0)
+                        break;
+                if (*p != '+')
+                        return -EINVAL;
+                p++;
+        }
+        *ret = sel;
+        return 0;
+}
+
+typedef struct tpm2_ctx {
+        TSS2_TCTI_CONTEXT *tcti;
+        ESYS_CONTEXT *esys;
+        ESYS_TR primary, object, session;
+} tpm2_ctx_t;
+
+static void flush(tpm2_ctx_t *c, ESYS_TR *h) {
+        if (*h != ESYS_TR_NONE)
+                (void) Esys_FlushContext(c->esys, *h);
+        *h = ESYS_TR_NONE;
+}
+
+static void tpm2_ctx_done(tpm2_ctx_t *c) {
+        if (c->esys) {
+                flush(c, &c->session);
+                flush(c, &c->object);
+                flush(c, &c->primary);
+                Esys_Finalize(&c->esys);
+        }
+        if (c->tcti)
+                Tss2_TctiLdr_Finalize(&c->tcti);
+}
+
+static int tpm2_ctx_open(const char *tcti, tpm2_ctx_t *c) {
+        *c = (tpm2_ctx_t) { .primary = ESYS_TR_NONE, .object = ESYS_TR_NONE, .session = ESYS_TR_NONE };
+        TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti && *tcti ? tcti : TPM2_TCTI_DEFAULT, &c->tcti);
+        if (rc != TSS2_RC_SUCCESS) {
+                c->tcti = NULL;
+                return rc == TSS2_TCTI_RC_MEMORY ? -ENOMEM : -ENODEV;
+        }
+        rc = Esys_Initialize(&c->esys, c->tcti, NULL);
+        if (rc != TSS2_RC_SUCCESS) {
+                c->esys = NULL;
+                return rc_to_errno(rc, STEP_SETUP) == -ENOMEM ? -ENOMEM : -ENODEV;
+        }
+        return 0;
+}
+
+/* The storage primary key from the standard ECC P-256 SRK template (TCG Provisioning
+ * Guidance): same owner seed and template, same key, so nothing needs to persist. */
+static int create_primary(tpm2_ctx_t *c) {
+        const TPM2B_SENSITIVE_CREATE sens = { 0 };
+        const TPM2B_PUBLIC tmpl = {
+                .publicArea = {
+                        .type = TPM2_ALG_ECC,
+                        .nameAlg = TPM2_ALG_SHA256,
+                        .objectAttributes = TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT |
+                                            TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                                            TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                                            TPMA_OBJECT_NODA,
+                        .parameters.eccDetail = {
+                                .symmetric = {
+                                        .algorithm = TPM2_ALG_AES,
+                                        .keyBits.aes = 128,
+                                        .mode.aes = TPM2_ALG_CFB,
+                                },
+                                .scheme.scheme = TPM2_ALG_NULL,
+                                .curveID = TPM2_ECC_NIST_P256,
+                                .kdf.scheme = TPM2_ALG_NULL,
+                        },
+                },
+        };
+        const TPM2B_DATA outside = { 0 };
+        const TPML_PCR_SELECTION creation_pcr = { 0 };
+        TPM2B_PUBLIC *out_public = NULL;
+        TPM2B_CREATION_DATA *creation_data = NULL;
+        TPM2B_DIGEST *creation_hash = NULL;
+        TPMT_TK_CREATION *creation_ticket = NULL;
+
+        TSS2_RC rc = Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                                        &sens, &tmpl, &outside, &creation_pcr, &c->primary, &out_public,
+                                        &creation_data, &creation_hash, &creation_ticket);
+        Esys_Free(out_public);
+        Esys_Free(creation_data);
+        Esys_Free(creation_hash);
+        Esys_Free(creation_ticket);
+        if (rc != TSS2_RC_SUCCESS)
+                c->primary = ESYS_TR_NONE;
+        return rc_to_errno(rc, STEP_SETUP);
+}
+
+/* A session salted with the primary (the salt travels encrypted to it, so the session key is
+ * unknown to anyone on the bus), AES-128-CFB parameter encryption in the direction asked. */
+static int start_session(tpm2_ctx_t *c, TPM2_SE type, TPMA_SESSION attrs) {
+        const TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB };
+        TSS2_RC rc = Esys_StartAuthSession(c->esys, c->primary, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                           ESYS_TR_NONE, NULL, type, &sym, TPM2_ALG_SHA256, &c->session);
+        if (rc != TSS2_RC_SUCCESS) {
+                c->session = ESYS_TR_NONE;
+                return rc_to_errno(rc, STEP_SETUP);
+        }
+        rc = Esys_TRSess_SetAttributes(c->esys, c->session, attrs | TPMA_SESSION_CONTINUESESSION, 0xff);
+        return rc_to_errno(rc, STEP_SETUP);
+}
+
+/* PolicyPCR over the current values, computed by the TPM in a trial session. */
+static int policy_digest(tpm2_ctx_t *c, const TPML_PCR_SELECTION *sel, TPM2B_DIGEST *ret) {
+        const TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_NULL };
+        const TPM2B_DIGEST none = { 0 };
+        ESYS_TR trial = ESYS_TR_NONE;
+        TPM2B_DIGEST *digest = NULL;
+
+        TSS2_RC rc = Esys_StartAuthSession(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                           ESYS_TR_NONE, NULL, TPM2_SE_TRIAL, &sym, TPM2_ALG_SHA256, &trial);
+        if (rc != TSS2_RC_SUCCESS)
+                return rc_to_errno(rc, STEP_SETUP);
+        rc = Esys_PolicyPCR(c->esys, trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &none, sel);
+        if (rc == TSS2_RC_SUCCESS)
+                rc = Esys_PolicyGetDigest(c->esys, trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &digest);
+        flush(c, &trial);
+        if (rc != TSS2_RC_SUCCESS)
+                return rc_to_errno(rc, STEP_SETUP);
+        *ret = *digest;
+        Esys_Free(digest);
+        return 0;
+}
+
+int tpm2_probe(const char *tcti) {
+        _cleanup_(tpm2_ctx_done) tpm2_ctx_t c;
+        int r = tpm2_ctx_open(tcti, &c);
+        if (r < 0)
+                return r;
+        TPMI_YES_NO more;
+        TPMS_CAPABILITY_DATA *data = NULL;
+        TSS2_RC rc = Esys_GetCapability(c.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
+                                        TPM2_PT_MANUFACTURER, 1, &more, &data);
+        Esys_Free(data);
+        return rc_to_errno(rc, STEP_SETUP);
+}
+
+static int blob_marshal(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, const TPML_PCR_SELECTION *sel,
+                        uint8_t **ret, size_t *ret_len) {
+        size_t size = 1 + sizeof *pub + sizeof *priv + sizeof *sel, off = 0;
+        _cleanup_free_ uint8_t *buf = malloc(size);
+        if (!buf)
+                return -ENOMEM;
+        buf[off++] = BLOB_VERSION;
+        if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, size, &off) != TSS2_RC_SUCCESS ||
+            Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, size, &off) != TSS2_RC_SUCCESS ||
+            Tss2_MU_TPML_PCR_SELECTION_Marshal(sel, buf, size, &off) != TSS2_RC_SUCCESS)
+                return -EIO;
+        *ret = TAKE_PTR(buf);
+        *ret_len = off;
+        return 0;
+}
+
+static int blob_unmarshal(const uint8_t *blob, size_t len, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv,
+                          TPML_PCR_SELECTION *sel) {
+        size_t off = 1;
+        *pub = (TPM2B_PUBLIC) { 0 };
+        *priv = (TPM2B_PRIVATE) { 0 };
+        *sel = (TPML_PCR_SELECTION) { 0 };
+        if (!blob || len < 1 || blob[0] != BLOB_VERSION)
+                return -EBADMSG;
+        if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, len, &off, pub) != TSS2_RC_SUCCESS ||
+            Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, len, &off, priv) != TSS2_RC_SUCCESS ||
+            Tss2_MU_TPML_PCR_SELECTION_Unmarshal(blob, len, &off, sel) != TSS2_RC_SUCCESS || off != len)
+                return -EBADMSG;
+        /* Only what tpm2_seal() makes: anything else is not ours, whatever the TPM would say. */
+        const TPMT_PUBLIC *p = &pub->publicArea;
+        TPMA_OBJECT need = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT;
+        if (p->type != TPM2_ALG_KEYEDHASH || p->nameAlg != TPM2_ALG_SHA256 ||
+            (p->objectAttributes & need) != need ||
+            (p->objectAttributes & (TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT)) != 0 ||
+            p->parameters.keyedHashDetail.scheme.scheme != TPM2_ALG_NULL || sel->count > ELEMENTSOF(banks))
+                return -EBADMSG;
+        for (size_t i = 0; i < sel->count; i++)
+                if (sel->pcrSelections[i].sizeofSelect != 3)
+                        return -EBADMSG;
+        return 0;
+}
+
+int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t len, uint8_t **ret_blob,
+              size_t *ret_blob_len) {
+        if (!secret || len == 0 || len > TPM2_SECRET_MAX || !ret_blob || !ret_blob_len)
+                return -EINVAL;
+        TPML_PCR_SELECTION sel;
+        int r = pcrs_parse(pcrs, &sel);
+        if (r < 0)
+                return r;
+
+        _cleanup_(tpm2_ctx_done) tpm2_ctx_t c;
+        r = tpm2_ctx_open(tcti, &c);
+        if (r < 0)
+                return r;
+        r = create_primary(&c);
+        if (r < 0)
+                return r;
+
+        TPM2B_PUBLIC tmpl = {
+                .publicArea = {
+                        .type = TPM2_ALG_KEYEDHASH,
+                        .nameAlg = TPM2_ALG_SHA256,
+                        /* noDA: there is no auth value to guess, and a lockout would hit every
+                         * other user of the TPM. */
+                        .objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_NODA,
+                        .parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL,
+                },
+        };
+        if (sel.count > 0) {
+                r = policy_digest(&c, &sel, &tmpl.publicArea.authPolicy);
+                if (r < 0)
+                        return r;
+        } else
+                tmpl.publicArea.objectAttributes |= TPMA_OBJECT_USERWITHAUTH;
+
+        r = start_session(&c, TPM2_SE_HMAC, TPMA_SESSION_DECRYPT);
+        if (r < 0)
+                return r;
+
+        TPM2B_SENSITIVE_CREATE sens = { 0 };
+        sens.sensitive.data.size = (UINT16) len;
+        memcpy(sens.sensitive.data.buffer, secret, len);
+        const TPM2B_DATA outside = { 0 };
+        const TPML_PCR_SELECTION creation_pcr = { 0 };
+        TPM2B_PRIVATE *priv = NULL;
+        TPM2B_PUBLIC *pub = NULL;
+        TPM2B_CREATION_DATA *creation_data = NULL;
+        TPM2B_DIGEST *creation_hash = NULL;
+        TPMT_TK_CREATION *creation_ticket = NULL;
+        TSS2_RC rc = Esys_Create(c.esys, c.primary, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside,
+                                 &creation_pcr, &priv, &pub, &creation_data, &creation_hash, &creation_ticket);
+        erase(&sens, sizeof sens);
+        Esys_Free(creation_data);
+        Esys_Free(creation_hash);
+        Esys_Free(creation_ticket);
+        if (rc == TSS2_RC_SUCCESS)
+                r = blob_marshal(pub, priv, &sel, ret_blob, ret_blob_len);
+        else
+                r = rc_to_errno(rc, STEP_SETUP);
+        Esys_Free(priv);
+        Esys_Free(pub);
+        return r;
+}
+
+int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t *out, size_t out_size,
+                size_t *ret_len) {
+        if (!out || !ret_len)
+                return -EINVAL;
+        TPM2B_PUBLIC pub;
+        TPM2B_PRIVATE priv;
+        TPML_PCR_SELECTION sel;
+        int r = blob_unmarshal(blob, blob_len, &pub, &priv, &sel);
+        if (r < 0)
+                return r;
+
+        _cleanup_(tpm2_ctx_done) tpm2_ctx_t c;
+        r = tpm2_ctx_open(tcti, &c);
+        if (r < 0)
+                return r;
+        r = create_primary(&c);
+        if (r < 0)
+                return r;
+
+        TSS2_RC rc = Esys_Load(c.esys, c.primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub,
+                               &c.object);
+        if (rc != TSS2_RC_SUCCESS) {
+                c.object = ESYS_TR_NONE;
+                return rc_to_errno(rc, STEP_BLOB);
+        }
+        /* The primary is not needed once the object is loaded, but it salts the session. */
+        r = start_session(&c, sel.count > 0 ? TPM2_SE_POLICY : TPM2_SE_HMAC, TPMA_SESSION_ENCRYPT);
+        if (r < 0)
+                return r;
+        flush(&c, &c.primary);
+        if (sel.count > 0) {
+                const TPM2B_DIGEST none = { 0 };
+                rc = Esys_PolicyPCR(c.esys, c.session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &none, &sel);
+                if (rc != TSS2_RC_SUCCESS)
+                        return rc_to_errno(rc, STEP_BLOB);
+        }
+
+        TPM2B_SENSITIVE_DATA *data = NULL;
+        rc = Esys_Unseal(c.esys, c.object, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &data);
+        if (rc != TSS2_RC_SUCCESS)
+                return rc_to_errno(rc, STEP_BLOB);
+        if (data->size > out_size)
+                r = -ENOBUFS;
+        else {
+                memcpy(out, data->buffer, data->size);
+                *ret_len = data->size;
+                r = 0;
+        }
+        erase(data, sizeof *data);
+        Esys_Free(data);
+        return r;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* Sealing a small secret to the TPM 2.0 (tpm2-tss ESAPI). hw/tpm2.c is the real backend,
+ * hw/tpm2-none.c the fallback when built without tss2 (every call returns -EOPNOTSUPP).
+ *
+ * The storage primary key is re-created in the owner hierarchy from the standard ECC P-256
+ * SRK template on every call (same seed, same template: same key), the secret goes into a
+ * keyed-hash data object under it (fixedTPM|fixedParent, no auth value), created and unsealed
+ * through a session salted with the primary (parameter encryption both ways). With pcrs the
+ * object's policy is PolicyPCR over the current values of those PCRs, without it the object
+ * takes userWithAuth. Every transient handle is flushed on every path (swtpm without a
+ * resource manager has 3 object slots).
+ *
+ * Blob format (all of it public, only the TPM that sealed it can load it):
+ *     u8   version = 1
+ *     TPM2B_PUBLIC        marshalled (tss2-mu), the sealed object's public area
+ *     TPM2B_PRIVATE       marshalled, its encrypted private area
+ *     TPML_PCR_SELECTION  marshalled, count 0 when not bound to PCRs
+ * and nothing after it.
+ *
+ * tcti: a tctildr string ("device:/dev/tpmrm0", "swtpm:host=127.0.0.1,port=2321"); NULL or
+ * "" means TPM2_TCTI_DEFAULT. pcrs: "<bank>:<n>[,<n>...][+<bank>:...]" with bank one of
+ * sha1, sha256, sha384, sha512 and n 0..23, e.g. "sha256:0,7"; NULL or "" for no binding.
+ *
+ * Errors: -ENODEV the TCTI does not connect (no TPM), -EINVAL bad arguments or pcrs string,
+ * -EBADMSG a blob that does not parse, -EKEYREJECTED the TPM refuses the blob (another TPM,
+ * another owner seed, changed PCRs, altered blob), -EIO any other TPM failure,
+ * -EOPNOTSUPP built without TPM support. The library writes nothing to the environment; tss2
+ * itself logs to stderr unless TSS2_LOG says otherwise. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TPM2_TCTI_DEFAULT "device:/dev/tpmrm0"
+#define TPM2_SECRET_MAX 128u /* MAX_SYM_DATA: the most a sealed data object holds */
+
+/* 0 when a TPM answers on tcti (a GetCapability round trip). */
+int tpm2_probe(const char *tcti);
+
+/* Seal len (1..TPM2_SECRET_MAX) bytes; *ret_blob is heap memory (not secret) of *ret_blob_len. */
+int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t len, uint8_t **ret_blob,
+              size_t *ret_blob_len);
+
+/* Unseal into out (out_size bytes); -ENOBUFS when the secret is larger than out_size. */
+int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t *out, size_t out_size,
+                size_t *ret_len);

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "mef/log.h"
+
+/* JOURNAL_STREAM=<dev>:<inode> names the stream systemd connected; it is inherited, so only
+ * trust it when it still describes our stderr. */
+static bool stderr_is_journal(void) {
+        static int cached = -1;
+        if (cached >= 0)
+                return cached;
+        cached = 0;
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+        if (e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+            (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino)
+                cached = 1;
+        return cached;
+}
+
+_printf_(2, 0) static void log_va(const char *prefix, const char *fmt, va_list ap) {
+        int saved = errno;
+        char line[2048];
+        size_t n;
+        if (stderr_is_journal())
+                n = (size_t) snprintf(line, sizeof line, "%s", prefix);
+        else
+                n = (size_t) snprintf(line, sizeof line, "msce-mef: ");
+        errno = saved; /* for %m */
+        int m = vsnprintf(line + n, sizeof line - n - 1, fmt, ap);
+        if (m < 0)
+                m = 0;
+        n = MIN(n + (size_t) m, sizeof line - 2);
+        /* One record per line: fold any newline a caller let through. */
+        for (size_t i = 0; i < n; i++)
+                if (line[i] == '\n' || line[i] == '\r')
+                        line[i] = ' ';
+        line[n++] = '\n';
+        for (size_t off = 0; off < n;) {
+                ssize_t w = write(STDERR_FILENO, line + off, n - off);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0)
+                        break;
+                off += (size_t) w;
+        }
+        errno = saved;
+}
+
+#define DEFINE_LOG(name, prefix)                        \
+        void name(const char *fmt, ...) {               \
+                va_list ap;                             \
+                va_start(ap, fmt);                      \
+                log_va(prefix, fmt, ap);                \
+                va_end(ap);                             \
+        }
+DEFINE_LOG(log_info, SD_INFO)
+DEFINE_LOG(log_warning, SD_WARNING)
+DEFINE_LOG(log_error, SD_ERR)
+
+#define DEFINE_LOG_ERRNO(name, prefix)                          \
+        int name(int error, const char *fmt, ...) {             \
+                va_list ap;                                     \
+                int saved = errno;                              \
+                errno = error < 0 ? -error : error;             \
+                va_start(ap, fmt);                              \
+                log_va(prefix, fmt, ap);                        \
+                va_end(ap);                                     \
+                errno = saved;                                  \
+                return error;                                   \
+        }
+DEFINE_LOG_ERRNO(log_error_errno, SD_ERR)
+DEFINE_LOG_ERRNO(log_warning_errno, SD_WARNING)

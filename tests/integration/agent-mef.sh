@@ -1,0 +1,164 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# msce-agent --once against the real msce-mef on loopback (TAP output).
+# Usage: tests/integration/agent-mef.sh BUILDDIR
+# Covers: enrolment (TLS 1.2 and 1.3 pinned, derived and transported Long Term Key), wrong PSK,
+# unknown PSK identity, node ID not matching the PSK, revoked node -> 77; MEF down -> 75;
+# bad configuration -> 78; the Kpm never appears in the agent's output.
+set -u
+
+[ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
+B=$(cd "$1" && pwd) || exit 2
+AGENT=$B/msce-agent
+MEF=$B/msce-mef
+for p in "$AGENT" "$MEF"; do
+        [ -x "$p" ] || { echo "1..0 # SKIP $p not built"; exit 0; }
+done
+
+T=$(mktemp -d /tmp/agent-mef-XXXXXX) || exit 2
+MEF_PID=
+cleanup() {
+        [ -n "$MEF_PID" ] && kill "$MEF_PID" 2>/dev/null && wait "$MEF_PID" 2>/dev/null
+        rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+N=0
+FAILED=0
+ok() { N=$((N + 1)); echo "ok $N - $1"; }
+not_ok() {
+        N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
+        for f in "$T/out" "$T/err"; do [ -s "$f" ] && sed 's/^/#   /' "$f"; done
+        return 0
+}
+
+umask 077
+cat > "$T/mef.conf" <<EOF
+[server]
+listen = 127.0.0.1:0
+fqdn = 127.0.0.1
+base = /msce
+[store]
+path = $T/mef.db
+master_key = $T/master.key
+EOF
+
+mefctl() { "$MEF" --config "$T/mef.conf" "$@" > "$T/mefctl.out" 2>&1 || { cat "$T/mefctl.out" >&2; return 1; }; }
+
+mefctl init || { echo "Bail out! msce-mef init failed"; exit 1; }
+CSE_BASE=https://in.example.net:8443/~/in-cse/in-name
+mefctl node add node-1 --cse-id /mn-cse-1 --cse-base $CSE_BASE --psk-id kpm-1 \
+        --generate-psk "$T/kpm-1.hex" --target /in-cse || { echo "Bail out! node add failed"; exit 1; }
+mefctl node add node-2 --cse-id /mn-cse-2 --cse-base $CSE_BASE --psk-id kpm-2 \
+        --generate-psk "$T/kpm-2.hex" || { echo "Bail out! node add failed"; exit 1; }
+mefctl node add node-3 --cse-id /mn-cse-3 --cse-base $CSE_BASE --psk-id kpm-3 \
+        --generate-psk "$T/kpm-3.hex" --target /in-cse --target /maf-1 --ltk-transported \
+        || { echo "Bail out! node add failed"; exit 1; }
+mefctl node revoke node-2 || { echo "Bail out! node revoke failed"; exit 1; }
+
+"$MEF" --config "$T/mef.conf" serve > "$T/mef.out" 2> "$T/mef.err" &
+MEF_PID=$!
+PORT=
+i=0
+while [ $i -lt 100 ]; do
+        PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/mef.out")
+        [ -n "$PORT" ] && break
+        kill -0 "$MEF_PID" 2>/dev/null || break
+        sleep 0.1
+        i=$((i + 1))
+done
+if [ -z "$PORT" ]; then
+        echo "Bail out! msce-mef did not start"
+        sed 's/^/# /' "$T/mef.err"
+        exit 1
+fi
+
+# Kpm values, in both cases, that must never show up in what the agent prints.
+SECRETS=$(cat "$T"/kpm-*.hex | tr -d '\r')
+SECRETS="$SECRETS
+$(printf '%s\n' "$SECRETS" | tr a-f A-F)"
+
+# conf NAME NODE KPMID KPMFILE [EXTRA [mef] LINES...]
+conf() {
+        name=$1 node=$2 kpmid=$3 kpmfile=$4
+        shift 4
+        {
+                printf '[node]\nid = %s\nlatitude = 48.8584\nlongitude = 2.2945\n' "$node"
+                printf '[mef]\nuri = https://127.0.0.1:%s/msce\npsk_identity = %s\npsk_file = %s\n' \
+                        "$PORT" "$kpmid" "$kpmfile"
+                for l in "$@"; do printf '%s\n' "$l"; done
+                printf '[timing]\nconnect_timeout = 2s\nexchange_timeout = 10s\n'
+        } > "$T/$name.conf"
+}
+
+# agent NAME WANT_EXIT: run --once, check the exit status and that no Kpm leaked.
+agent() {
+        "$AGENT" --once --config "$T/$1.conf" > "$T/out" 2> "$T/err"
+        rc=$?
+        if printf '%s\n' "$SECRETS" | grep -qF -f - "$T/out" "$T/err"; then
+                not_ok "$1: a Kpm appears in the agent's output"
+                return 1
+        fi
+        if [ $rc -ne "$2" ]; then
+                not_ok "$1: exit $rc, expected $2"
+                return 1
+        fi
+        return 0
+}
+
+conf enrol node-1 kpm-1 "$T/kpm-1.hex"
+if agent enrol 0; then
+        if grep -q '^  KeID: *[0-9a-f]\{32\}@127\.0\.0\.1$' "$T/out" &&
+           grep -q '^  target: */in-cse kpsaID ' "$T/out" &&
+           grep -q '^  long-term key: *derived (Ke)$' "$T/out" &&
+           grep -q '^  CSE-ID: */mn-cse-1$' "$T/out"; then
+                ok "enrol: exit 0, profile printed, KeID ends with @127.0.0.1"
+        else
+                not_ok "enrol: profile output"
+        fi
+fi
+
+conf tls12 node-1 kpm-1 "$T/kpm-1.hex" "tls_max_version = 1.2"
+agent tls12 0 && { grep -q '^  TLS: *TLSv1\.2 ' "$T/out" && ok "enrol with TLS 1.2 pinned" || not_ok "tls12: version"; }
+
+conf tls13 node-1 kpm-1 "$T/kpm-1.hex" "tls_min_version = 1.3"
+agent tls13 0 && { grep -q '^  TLS: *TLSv1\.3 ' "$T/out" && ok "enrol with TLS 1.3 pinned" || not_ok "tls13: version"; }
+
+conf ltk node-3 kpm-3 "$T/kpm-3.hex"
+if agent ltk 0; then
+        grep -q '^  long-term key: *transported$' "$T/out" && [ "$(grep -c '^  target:' "$T/out")" -eq 2 ] &&
+                ok "enrol with a transported Long Term Key and two targets" || not_ok "ltk: profile output"
+fi
+
+# A wrong Kpm of the same length for an existing identity.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/wrong.hex"
+echo >> "$T/wrong.hex"
+chmod 0600 "$T/wrong.hex"
+conf wrongpsk node-1 kpm-1 "$T/wrong.hex"
+agent wrongpsk 77 && { grep -q '(rejected)' "$T/err" && ok "wrong PSK: exit 77 (rejected)" || not_ok "wrongpsk: message"; }
+
+conf unknownid node-1 kpm-nobody "$T/kpm-1.hex"
+agent unknownid 77 && ok "unknown PSK identity: exit 77"
+
+conf othernode node-3 kpm-1 "$T/kpm-1.hex"
+agent othernode 77 && ok "node ID not the PSK's node: exit 77"
+
+conf revoked node-2 kpm-2 "$T/kpm-2.hex"
+agent revoked 77 && ok "revoked node: exit 77"
+
+cp "$T/kpm-1.hex" "$T/open.hex"
+chmod 0644 "$T/open.hex"
+conf badmode node-1 kpm-1 "$T/open.hex"
+agent badmode 78 && { grep -q 'psk_file: .*readable by group or others' "$T/err" && ok "Kpm file 0644: exit 78" || not_ok "badmode: message"; }
+
+printf '[node]\nid = node-1\n[mef]\nuri = http://127.0.0.1/\n' > "$T/badconf.conf"
+agent badconf 78 && { grep -q 'badconf.conf:4: \[mef\] uri:' "$T/err" && ok "bad configuration: exit 78 naming file, line and key" || not_ok "badconf: message"; }
+
+kill "$MEF_PID" 2>/dev/null
+wait "$MEF_PID" 2>/dev/null
+MEF_PID=
+agent enrol 75 && { grep -q '(transient)' "$T/err" && ok "MEF down: exit 75 (transient)" || not_ok "mefdown: message"; }
+
+echo "1..$N"
+[ $FAILED -eq 0 ]

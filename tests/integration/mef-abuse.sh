@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# msce-mef's server loop against misbehaving clients (protocol section 6: limits are errors,
+# never a crash, a hang or a partial write). With max_connections = 4 (+ 5 overflow),
+# handshake_timeout = 1 s and request_timeout = 2 s:
+#  1. silent TCP clients beyond every slot do not keep a normal client from being served
+#     once their deadline has passed;
+#  2. handshaken clients filling every service slot: the next one is answered 503 + Retry-After;
+#  3. a TLS client that never sends its request is dropped at the request deadline;
+#  4. garbage instead of a ClientHello is dropped at once;
+#  5. a request head of exactly 8 KiB is served, 8 KiB + 1 is answered 4xx / RSC 4000;
+#  6. a body over 64 KiB is answered 413 / RSC 4000;
+#  7. 100 connect-and-close in a row, and 20 truncated ClientHellos;
+# and the MEF still serves at the end and stops cleanly on SIGTERM.
+# Usage: mef-abuse.sh PATH/TO/msce-mef. Exit 77 (skip) without openssl or python3.
+set -euo pipefail
+
+mef=${1:?usage: mef-abuse.sh PATH/TO/msce-mef}
+command -v openssl >/dev/null || { echo "SKIP: openssl is not installed"; exit 77; }
+command -v python3 >/dev/null || { echo "SKIP: python3 is not installed"; exit 77; }
+
+FQDN=mef.test
+NODE=urn:dev:ops:abuse-1
+
+tmp=$(mktemp -d)
+mef_pid=
+bg_pids=()
+cleanup() {
+        for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+        if [ -n "$mef_pid" ]; then kill "$mef_pid" 2>/dev/null || true; wait "$mef_pid" 2>/dev/null || true; fi
+        rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+        echo "FAIL: $*"
+        echo "--- msce-mef log:"; cat "$tmp/mef.log" 2>/dev/null || true
+        exit 1
+}
+alive() { kill -0 "$mef_pid" 2>/dev/null || fail "msce-mef died ($1)"; }
+
+# MEF_TEST_PORT: a fixed port instead of 0 (the kernel's choice, read back from stdout).
+cat > "$tmp/mef.conf" <<EOF
+[server]
+listen = 127.0.0.1:${MEF_TEST_PORT:-0}
+fqdn = $FQDN
+base = /msce
+
+[store]
+path = $tmp/mef.db
+master_key = $tmp/master.key
+
+[limits]
+max_connections = 4
+handshake_timeout = 1000
+request_timeout = 2000
+retry_after = 7
+EOF
+
+m() { "$mef" --config "$tmp/mef.conf" "$@"; }
+m init >/dev/null
+m target add /in-cse --psk-id in-cse-psk --generate-psk "$tmp/tpsk.hex" >/dev/null
+m node add "$NODE" --cse-id /mn-cse-1 --cse-base https://in.example.net:8443/~/in-cse/in-name \
+        --psk-id kpm-abuse-1 --generate-psk "$tmp/kpm.hex" --target /in-cse >/dev/null
+kpm=$(tr -d '\n' < "$tmp/kpm.hex")
+
+"$mef" --config "$tmp/mef.conf" serve > "$tmp/mef.out" 2> "$tmp/mef.log" &
+mef_pid=$!
+for _ in $(seq 100); do
+        grep -qs 'listening on' "$tmp/mef.out" "$tmp/mef.log" && break
+        alive "start"
+        sleep 0.05
+done
+port=${MEF_TEST_PORT:-$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/mef.out")}
+[ -n "$port" ] || fail "msce-mef did not report its port"
+
+body="{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}"
+# enrol_request [PAD]: an enrol request; PAD bytes of an extra header pad the head.
+enrol_request() {
+        local pad=${1:-0}
+        printf 'POST /msce/enrolments HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: %s\r\nX-M2M-RI: ri-%05d\r\nX-M2M-RVI: 3\r\n' \
+                "$FQDN" "$NODE" "$RANDOM"
+        [ "$pad" -gt 0 ] && printf 'X-Pad: %s\r\n' "$(head -c "$pad" /dev/zero | tr '\0' a)"
+        printf 'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#body}" "$body"
+}
+# tls_send FILE [timeout]: send FILE over TLS 1.3 with the node's PSK, print what comes back.
+tls_send() {
+        timeout "${2:-10}" openssl s_client -connect "127.0.0.1:$port" -psk "$kpm" -psk_identity kpm-abuse-1 \
+                -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -quiet -ign_eof < "$1" 2>/dev/null || true
+}
+status_of() { sed -n 's/^HTTP\/1.1 \([0-9]*\) .*/\1/p' | head -n1; }
+enrol_ok() {
+        enrol_request > "$tmp/ok.req"
+        tls_send "$tmp/ok.req" > "$tmp/ok.out"
+        [ "$(status_of < "$tmp/ok.out")" = 201 ] || fail "$1: a normal enrol was not served: $(cat "$tmp/ok.out")"
+}
+# raw PYTHON-SNIPPET: raw TCP clients (port in PORT).
+raw() { PORT=$port python3 -c "$1"; }
+
+enrol_ok "before"
+echo "ok: normal enrol"
+
+# 1. Silent TCP clients: 4 in service + 5 overflow + 2 more in the backlog.
+raw '
+import os, socket, time
+socks = [socket.create_connection(("127.0.0.1", int(os.environ["PORT"]))) for _ in range(11)]
+time.sleep(4)
+' &
+bg_pids+=($!)
+sleep 0.3
+start=$(date +%s%N)
+enrol_ok "after silent clients"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$ms" -lt 5000 ] || fail "normal client waited ${ms} ms behind silent ones"
+grep -q 'timed out TLS handshake' "$tmp/mef.log" || fail "silent clients were not timed out"
+echo "ok: served ${ms} ms after 11 silent clients took every slot"
+alive "silent clients"
+
+# 2. Handshaken clients in every service slot: the next one gets 503 + Retry-After.
+sleep 1.2 # the silent clients of 1 are gone
+for _ in 1 2 3 4; do
+        (sleep 3 | timeout 5 openssl s_client -connect "127.0.0.1:$port" -psk "$kpm" -psk_identity kpm-abuse-1 \
+                -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -quiet >/dev/null 2>&1 || true) &
+        bg_pids+=($!)
+done
+sleep 0.5
+enrol_request > "$tmp/busy.req"
+tls_send "$tmp/busy.req" > "$tmp/busy.out"
+[ "$(status_of < "$tmp/busy.out")" = 503 ] || fail "overload: expected 503: $(cat "$tmp/busy.out")"
+grep -qi '^Retry-After: 7' "$tmp/busy.out" || fail "503 without Retry-After: 7"
+grep -qi '^X-M2M-RSC: 5000' "$tmp/busy.out" || fail "503 without RSC 5000"
+echo "ok: 503 + Retry-After when every slot is in service"
+
+# 3. Those four never sent a request: dropped at the 2 s request deadline.
+sleep 2
+grep -q 'timed out reading the request' "$tmp/mef.log" || fail "silent TLS clients were not timed out"
+enrol_ok "after silent TLS clients"
+echo "ok: silent TLS clients dropped at the request deadline"
+
+# 4. Garbage instead of a ClientHello: closed at once, no HTTP answer.
+raw '
+import os, socket, time
+for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", os.urandom(65536), b"\x16\x03\x01\xff\xff" + os.urandom(100)):
+    s = socket.create_connection(("127.0.0.1", int(os.environ["PORT"])))
+    s.settimeout(3)
+    t = time.time()
+    try:
+        s.sendall(junk)
+    except OSError:
+        pass
+    got = b""
+    try:
+        while True:
+            d = s.recv(4096)
+            if not d:
+                break
+            got += d
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        raise SystemExit("garbage: connection still open after 3 s")
+    if got.startswith(b"HTTP/"):
+        raise SystemExit("garbage: got an HTTP answer")
+    s.close()
+' || fail "garbage instead of a ClientHello"
+alive "garbage"
+echo "ok: garbage instead of a ClientHello dropped"
+
+# 5. Head limit: exactly 8192 bytes is served, 8193 refused with a 4xx and RSC 4000.
+len=$(enrol_request 1 | sed -n '1,/^\r$/p' | wc -c)
+pad=$((8192 - len + 1)) # the 1-byte pad header line already counted 1 byte of padding
+enrol_request "$pad" > "$tmp/head8k.req"
+[ "$(sed -n '1,/^\r$/p' "$tmp/head8k.req" | wc -c)" -eq 8192 ] || fail "test bug: head is not 8192 bytes"
+tls_send "$tmp/head8k.req" > "$tmp/head8k.out"
+[ "$(status_of < "$tmp/head8k.out")" = 201 ] || fail "8 KiB head: $(head -c 300 "$tmp/head8k.out")"
+enrol_request $((pad + 1)) > "$tmp/head8k1.req"
+tls_send "$tmp/head8k1.req" > "$tmp/head8k1.out"
+st=$(status_of < "$tmp/head8k1.out")
+case "$st" in 4??) ;; *) fail "8 KiB + 1 head: status '$st'";; esac
+grep -qi '^X-M2M-RSC: 4000' "$tmp/head8k1.out" || fail "8 KiB + 1 head without RSC 4000"
+grep -q '"m2m:dbg"' "$tmp/head8k1.out" || fail "8 KiB + 1 head without m2m:dbg"
+echo "ok: 8 KiB head served, 8 KiB + 1 answered $st"
+
+# 6. Body over 64 KiB.
+{
+        printf 'POST /msce/enrolments HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: %s\r\nX-M2M-RI: big\r\nX-M2M-RVI: 3\r\n' "$FQDN" "$NODE"
+        printf 'Content-Type: application/json\r\nContent-Length: 65537\r\n\r\n'
+        head -c 65537 /dev/zero | tr '\0' ' '
+} > "$tmp/big.req"
+tls_send "$tmp/big.req" > "$tmp/big.out"
+st=$(status_of < "$tmp/big.out")
+case "$st" in 4??) ;; *) fail "64 KiB + 1 body: status '$st'";; esac
+grep -qi '^X-M2M-RSC: 4000' "$tmp/big.out" || fail "64 KiB + 1 body without RSC 4000"
+echo "ok: 64 KiB + 1 body answered $st"
+alive "big body"
+
+# 7. 100 connect-and-close, then 20 truncated ClientHellos.
+raw '
+import os, socket
+port = int(os.environ["PORT"])
+for _ in range(100):
+    socket.create_connection(("127.0.0.1", port)).close()
+for _ in range(20):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+    s.close()
+' || fail "connect-and-close"
+alive "connect-and-close"
+echo "ok: 100 connect-and-close and 20 truncated ClientHellos"
+
+enrol_ok "at the end"
+echo "ok: still serving"
+kill -TERM "$mef_pid"
+rc=0; wait "$mef_pid" || rc=$?
+mef_pid=
+[ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
+! grep -q 'Sanitizer' "$tmp/mef.log" || fail "sanitizer report in the log"
+echo "ok: clean stop on SIGTERM"

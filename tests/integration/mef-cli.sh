@@ -1,0 +1,259 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The operator CLI of msce-mef end to end: a temporary configuration and store, every command,
+# table and --json output, exit codes, and no key bytes in any output or in the database.
+# Usage: mef-cli.sh PATH/TO/msce-mef     (exit 0 pass, 1 fail, 77 skip)
+set -euo pipefail
+
+MEF=${1:?usage: $0 PATH/TO/msce-mef}
+[[ -x $MEF ]] || { echo "not executable: $MEF" >&2; exit 1; }
+command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
+HAVE_SQLITE=0; command -v sqlite3 >/dev/null && HAVE_SQLITE=1
+HAVE_OPENSSL=0; command -v openssl >/dev/null && HAVE_OPENSSL=1
+
+T=$(mktemp -d /tmp/mef-cli.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+ALL_OUT=$T/all-output   # everything any command printed, scanned for key bytes at the end
+: >"$ALL_OUT"
+n_checks=0
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { n_checks=$((n_checks + 1)); echo "ok $n_checks - $*"; }
+
+# run WANT_RC ARGS...: runs msce-mef with the test config; output in $OUT, $ERR.
+run() {
+        local want=$1; shift
+        local rc=0
+        "$MEF" --config "$T/mef.conf" "$@" >"$T/out" 2>"$T/err" || rc=$?
+        OUT=$(cat "$T/out"); ERR=$(cat "$T/err")
+        cat "$T/out" "$T/err" >>"$ALL_OUT"
+        if [[ $rc != "$want" ]]; then
+                echo "--- stdout"; echo "$OUT"; echo "--- stderr"; echo "$ERR"
+                fail "msce-mef $* exited $rc, want $want"
+        fi
+}
+
+mode_of() { stat -c %a "$1"; }
+
+cat >"$T/mef.conf" <<EOF
+[server]
+listen = 127.0.0.1:18443
+[store]
+path = $T/state/mef.db
+master_key = $T/keys/master.key
+[defaults]
+poll = 3600
+EOF
+
+# ---- init ----
+run 1 node list
+[[ $ERR == *"msce-mef: open store"*"init"* ]] || fail "node list before init: $ERR"
+ok "commands before init fail and point at init"
+
+run 0 init
+[[ $(mode_of "$T/keys/master.key") == 400 ]] || fail "master key mode $(mode_of "$T/keys/master.key")"
+[[ $(stat -c %s "$T/keys/master.key") == 32 ]] || fail "master key size"
+[[ $(mode_of "$T/keys") == 700 ]] || fail "key directory mode"
+[[ $(mode_of "$T/state/mef.db") == 600 ]] || fail "database mode $(mode_of "$T/state/mef.db")"
+ok "init creates the store 0600 and the master key 0400"
+run 0 --json init
+[[ $(jq -r .created <<<"$OUT") == false ]] || fail "second init: $OUT"
+ok "init is idempotent"
+
+# ---- node add ----
+run 0 node add urn:dev:ops:gw-1 --cse-id /mn-cse-1 --cse-base https://in.example.net:8443/~/in-cse/in-name \
+        --psk-id kpm-gw-1 --generate-psk "$T/gw-1.hex" --target /in-cse --target /maf-01 --lifetime 7200
+[[ $(mode_of "$T/gw-1.hex") == 600 ]] || fail "generated psk file mode"
+KPM_HEX=$(head -n1 "$T/gw-1.hex")
+[[ $KPM_HEX =~ ^[0-9a-f]{64}$ ]] || fail "generated psk file is not 32 bytes of hex"
+[[ $(wc -l <"$T/gw-1.hex") == 1 ]] || fail "generated psk file is not one line"
+[[ $ERR == *"warning: target /in-cse is not registered"* ]] || fail "no warning about unknown target: $ERR"
+ok "node add --generate-psk writes a 0600 hex file"
+
+run 1 node add urn:dev:ops:gw-9 --cse-id /x --cse-base https://x --psk-id kpm-9 --generate-psk "$T/gw-1.hex"
+[[ $ERR == *"exists already"* ]] || fail "overwrote a psk file: $ERR"
+[[ $(head -n1 "$T/gw-1.hex") == "$KPM_HEX" ]] || fail "psk file changed"
+ok "--generate-psk refuses an existing file"
+
+printf '%s\n' "00112233445566778899aabbccddeeff" >"$T/gw-2.hex"; chmod 0644 "$T/gw-2.hex"
+run 1 node add urn:dev:ops:gw-2 --cse-id /mn-cse-2 --cse-base https://x --psk-id kpm-gw-2 --psk-file "$T/gw-2.hex"
+[[ $ERR == *"readable by group or others"* ]] || fail "group-readable psk file: $ERR"
+chmod 0600 "$T/gw-2.hex"
+run 0 --json node add urn:dev:ops:gw-2 --cse-id /mn-cse-2 --cse-base https://x --psk-id kpm-gw-2 \
+        --psk-file "$T/gw-2.hex" --ltk-transported
+[[ $(jq -r '.nodeID + " " + .kpmID + " " + (.ltkTransported|tostring)' <<<"$OUT") == "urn:dev:ops:gw-2 kpm-gw-2 true" ]] ||
+        fail "node add --json: $OUT"
+ok "node add --psk-file (owner-only files only)"
+
+run 1 node add urn:dev:ops:gw-3 --cse-id /mn-cse-3 --cse-base https://x --psk-id kpm-gw-1 --psk-file "$T/gw-2.hex"
+[[ $ERR == *"already in use"* ]] || fail "duplicate KpmID: $ERR"
+run 1 node add urn:dev:ops:gw-1 --cse-id /mn-cse-3 --cse-base https://x --psk-id kpm-new --generate-psk "$T/new.hex"
+[[ ! -e $T/new.hex ]] || fail "a psk file was left for a node that was refused"
+ok "duplicates are refused (exit 1) and leave no key file behind"
+
+if ((HAVE_OPENSSL)); then
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/dev.key" \
+                -out "$T/dev.pem" -subj /CN=gw-c -days 2 2>/dev/null
+        FP=$(openssl x509 -in "$T/dev.pem" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr A-F a-f)
+        run 0 --json node add urn:dev:ops:gw-c --cse-id /mn-cse-c --cse-base https://x --cert "$T/dev.pem"
+        [[ $(jq -r .certFingerprint <<<"$OUT") == "$FP" ]] || fail "fingerprint $(jq -r .certFingerprint <<<"$OUT") != $FP"
+        run 1 node add urn:dev:ops:gw-d --cse-id /mn-cse-d --cse-base https://x \
+                --cert-fp "$(openssl x509 -in "$T/dev.pem" -noout -fingerprint -sha256 | cut -d= -f2)"
+        [[ $ERR == *"already in use"* ]] || fail "same certificate twice: $ERR"
+        ok "node add --cert stores the SHA-256 of the DER, as openssl computes it"
+fi
+
+# ---- node list / show ----
+run 0 node list
+head -n1 <<<"$OUT" | grep -Eq '^NODE_ID +AUTH +IDENTITY +CSE_ID +STATE +POLL +LIFETIME +TARGETS$' ||
+        fail "table header: $(head -n1 <<<"$OUT")"
+grep -Eq '^urn:dev:ops:gw-1 +psk +kpm-gw-1 +/mn-cse-1 +active +3600 +7200 +/in-cse,/maf-01$' <<<"$OUT" ||
+        fail "table row: $OUT"
+ok "node list prints an aligned table with a header"
+
+run 0 --json node list
+jq -e 'length >= 2' <<<"$OUT" >/dev/null || fail "node list --json: $OUT"
+jq -e '.[] | select(.nodeID == "urn:dev:ops:gw-1")
+        | .auth == "psk" and .kpmID == "kpm-gw-1" and .cseID == "/mn-cse-1"
+          and .cseBase == "https://in.example.net:8443/~/in-cse/in-name" and .targets == ["/in-cse", "/maf-01"]
+          and .poll == 3600 and .lifetime == 7200 and .ltkTransported == false and .state == "active"
+          and (.created | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$"))' <<<"$OUT" >/dev/null ||
+        fail "node list --json fields: $OUT"
+run 0 node list --json
+jq -e 'type == "array"' <<<"$OUT" >/dev/null || fail "--json after the command"
+ok "node list --json has every field"
+
+run 0 node show urn:dev:ops:gw-1
+[[ $OUT == *"KpmID kpm-gw-1"* && $OUT == *"State:           active"* ]] || fail "node show: $OUT"
+run 0 --json node show urn:dev:ops:gw-1
+jq -e '.nodeID == "urn:dev:ops:gw-1" and .enrolments == []' <<<"$OUT" >/dev/null || fail "node show --json: $OUT"
+run 1 node show urn:dev:ops:nobody
+[[ $ERR == "msce-mef: node show urn:dev:ops:nobody: no such node" ]] || fail "unknown node: $ERR"
+ok "node show"
+
+# ---- enrolments (rows written as the server would; the CLI has no command to add them) ----
+if ((HAVE_SQLITE)); then
+        sqlite3 "$T/state/mef.db" "INSERT INTO enrolments (ke_id, node_id, key_enc, ltk_transported, state, created, exp)
+                VALUES ('00aa@mef', 'urn:dev:ops:gw-1', x'00', 0, 'retired', 1000, 90000),
+                       ('00bb@mef', 'urn:dev:ops:gw-1', x'00', 0, 'active', 2000, 90000),
+                       ('00cc@mef', 'urn:dev:ops:gw-2', x'00', 1, 'active', 3000, 90000);"
+        run 0 enrolments
+        head -n1 <<<"$OUT" | grep -Eq '^KE_ID +NODE_ID +STATE +CREATED +EXPIRES +LTK$' || fail "enrolments header: $OUT"
+        [[ $(sed -n '2p' <<<"$OUT" | cut -d' ' -f1) == 00cc@mef ]] || fail "enrolments not newest first: $OUT"
+        run 0 --json enrolments urn:dev:ops:gw-1
+        [[ $(jq -r 'map(.keID) | join(",")' <<<"$OUT") == "00bb@mef,00aa@mef" ]] || fail "enrolments NODE: $OUT"
+        run 1 enrolments urn:dev:ops:nobody
+        ok "enrolments lists newest first, all or one node's"
+else
+        echo "# sqlite3 CLI missing: enrolment listing with rows not checked"
+fi
+
+# ---- state changes ----
+run 0 node reenrol urn:dev:ops:gw-1
+run 0 --json node show urn:dev:ops:gw-1
+[[ $(jq -r .state <<<"$OUT") == reenrol ]] || fail "reenrol: $OUT"
+ok "node reenrol"
+
+run 0 node revoke urn:dev:ops:gw-1
+run 0 --json node show urn:dev:ops:gw-1
+[[ $(jq -r .state <<<"$OUT") == revoked ]] || fail "revoke: $OUT"
+if ((HAVE_SQLITE)); then
+        [[ $(jq -r '.enrolments | map(.keID + "=" + .state) | join(",")' <<<"$OUT") == "00bb@mef=revoked,00aa@mef=retired" ]] ||
+                fail "revoke did not revoke (only) the active enrolments: $OUT"
+fi
+ok "node revoke revokes the node and its active enrolments"
+
+run 0 node activate urn:dev:ops:gw-1
+run 0 --json node show urn:dev:ops:gw-1
+[[ $(jq -r .state <<<"$OUT") == active ]] || fail "activate: $OUT"
+ok "node activate"
+
+run 0 node remove urn:dev:ops:gw-1
+run 1 node show urn:dev:ops:gw-1
+run 1 node remove urn:dev:ops:gw-1
+if ((HAVE_SQLITE)); then
+        [[ $(sqlite3 "$T/state/mef.db" "SELECT count(*) FROM enrolments WHERE node_id = 'urn:dev:ops:gw-1'") == 0 ]] ||
+                fail "enrolments survived their node"
+fi
+ok "node remove (and its enrolments)"
+
+# ---- targets ----
+run 0 target add /in-cse --psk-id in-cse-psk --generate-psk "$T/in-cse.hex"
+TPSK_HEX=$(head -n1 "$T/in-cse.hex")
+run 1 target add /maf-01 --psk-id kpm-gw-2 --generate-psk "$T/maf.hex"
+[[ $ERR == *"already in use"* && ! -e $T/maf.hex ]] || fail "target with a node's KpmID: $ERR"
+run 0 target list
+head -n1 <<<"$OUT" | grep -Eq '^TARGET_ID +AUTH +IDENTITY +CREATED$' || fail "target header: $OUT"
+grep -Eq '^/in-cse +psk +in-cse-psk +' <<<"$OUT" || fail "target row: $OUT"
+run 0 --json target list
+jq -e '.[0].id == "/in-cse" and .[0].auth == "psk" and .[0].pskID == "in-cse-psk"' <<<"$OUT" >/dev/null ||
+        fail "target list --json: $OUT"
+run 0 target remove /in-cse
+run 1 target remove /in-cse
+ok "target add/list/remove"
+
+# ---- audit ----
+run 0 audit
+head -n1 <<<"$OUT" | grep -Eq '^ID +TIME +ACTOR +ACTION +SUBJECT +DETAIL$' || fail "audit header: $OUT"
+run 0 --json audit
+for a in init node-add node-reenrol node-revoke node-activate node-remove target-add target-remove; do
+        jq -e --arg a "$a" 'any(.[]; .action == $a and .actor == "cli")' <<<"$OUT" >/dev/null ||
+                fail "no audit row for $a: $OUT"
+done
+[[ $(jq -r '.[0].action' <<<"$OUT") == target-remove ]] || fail "audit not newest first"
+run 0 --json audit --limit 2
+[[ $(jq length <<<"$OUT") == 2 ]] || fail "audit --limit 2: $OUT"
+ok "every change is in the audit trail"
+
+# ---- usage errors: exit 2 ----
+for args in "bogus" "node" "node bogus" "node add" "node add x --cse-id /a" \
+        "node add x --cse-id /a --cse-base b --psk-id k" \
+        "node add x --cse-id /a --cse-base b --psk-id k --psk-file f --cert c" \
+        "node add x --cse-id /a --cse-base b --cert-fp 1234" "node add x --cse-id /a --cse-base b --cert c --poll 5" \
+        "node show" "node show a b" "audit --limit 0" "target add" "--bogus" "node list --bogus" "--config"; do
+        # shellcheck disable=SC2086
+        run 2 $args
+        [[ $ERR == msce-mef:* ]] || fail "usage error message for '$args': $ERR"
+done
+ok "usage errors exit 2"
+
+run 0 node add --help
+[[ $OUT == Usage:*"--psk-file"* ]] || fail "node add --help: $OUT"
+run 0 --help
+[[ $OUT == Usage:* ]] || fail "--help"
+ok "--help"
+
+# ---- configuration errors: exit 78 naming file and line ----
+printf '[server]\nlisten = 127.0.0.1:1\n[limits]\nmax_connections = 0\n' >"$T/bad.conf"
+rc=0; "$MEF" --config "$T/bad.conf" node list >"$T/out" 2>"$T/err" || rc=$?
+[[ $rc == 78 ]] || fail "bad config exit $rc"
+grep -q "$T/bad.conf:4: \[limits\] max_connections" "$T/err" || fail "bad config message: $(cat "$T/err")"
+printf '[store]\nunknown_key = 1\n' >"$T/bad.conf"
+rc=0; "$MEF" --config "$T/bad.conf" node list 2>"$T/err" || rc=$?
+[[ $rc == 78 ]] && grep -q "$T/bad.conf:2: \[store\] unknown_key" "$T/err" || fail "unknown key: $(cat "$T/err")"
+rc=0; "$MEF" --config "$T/missing.conf" node list 2>"$T/err" || rc=$?
+[[ $rc == 78 ]] && grep -q "$T/missing.conf" "$T/err" || fail "missing config: $rc $(cat "$T/err")"
+cat "$T/err" >>"$ALL_OUT"
+ok "configuration errors exit 78 with file:line and key"
+
+# ---- the master key guards the store ----
+chmod 0440 "$T/keys/master.key"
+run 1 node list
+[[ $ERR == *"readable by group or others"* ]] || fail "group-readable master key: $ERR"
+chmod 0400 "$T/keys/master.key"
+cp "$T/keys/master.key" "$T/master.key.bak"
+chmod 0600 "$T/keys/master.key"; head -c 32 /dev/urandom >"$T/keys/master.key"; chmod 0400 "$T/keys/master.key"
+run 1 node list
+[[ $ERR == *"does not open store"* ]] || fail "wrong master key: $ERR"
+ok "a wrong or exposed master key is refused"
+
+# ---- no key bytes anywhere ----
+for hex in "$KPM_HEX" "$TPSK_HEX" 00112233445566778899aabbccddeeff; do
+        ! grep -qi "$hex" "$ALL_OUT" || fail "key $hex appears in the output"
+        for f in "$T/state"/*; do
+                ! grep -qi "$hex" "$f" || fail "key $hex appears as hex in $f"
+        done
+done
+ok "no key bytes in any output or in the database"
+
+echo "PASS: $n_checks checks"

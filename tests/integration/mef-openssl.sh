@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# msce-mef against an independent TLS stack (OpenSSL), for TLS 1.2 and TLS 1.3:
+#  - enrol (3.1) with the node's PSK: the profile's keID must be the first 16 bytes of the
+#    keying material OpenSSL exports (label EXPORTER-oneM2M-Bootstrap, no context, 48 bytes)
+#    "@" the MEF's FQDN;
+#  - status (3.2) of that KeID answers "active";
+#  - fetchCredentials (3.4) with a target's own PSK: the key must be
+#    HMAC-SHA-256(EKM[16..48), "oneM2M Enrolment Key ... derivation" || targetID), computed
+#    here with `openssl dgst`: this checks the MEF's Ke end to end.
+# Usage: mef-openssl.sh PATH/TO/msce-mef. Exit 77 (skip) without openssl.
+set -euo pipefail
+
+mef=${1:?usage: mef-openssl.sh PATH/TO/msce-mef}
+command -v openssl >/dev/null || { echo "SKIP: openssl is not installed"; exit 77; }
+
+FQDN=mef.test
+NODE=urn:dev:ops:openssl-1
+TARGET=/in-cse
+LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
+
+tmp=$(mktemp -d)
+mef_pid=
+cleanup() {
+        if [ -n "$mef_pid" ]; then kill "$mef_pid" 2>/dev/null || true; wait "$mef_pid" 2>/dev/null || true; fi
+        rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail() {
+        echo "FAIL: $*"
+        echo "--- msce-mef log:"; cat "$tmp/mef.log" 2>/dev/null || true
+        exit 1
+}
+
+# MEF_TEST_PORT: a fixed port instead of 0 (the kernel's choice, read back from stdout).
+cat > "$tmp/mef.conf" <<EOF
+[server]
+listen = 127.0.0.1:${MEF_TEST_PORT:-0}
+fqdn = $FQDN
+base = /msce
+
+[store]
+path = $tmp/mef.db
+master_key = $tmp/master.key
+EOF
+
+m() { "$mef" --config "$tmp/mef.conf" "$@"; }
+m init >/dev/null
+m target add "$TARGET" --psk-id in-cse-psk --generate-psk "$tmp/tpsk.hex" >/dev/null
+m target add /maf-1 --psk-id maf-psk --generate-psk "$tmp/maf.hex" >/dev/null
+m node add "$NODE" --cse-id /mn-cse-1 --cse-base https://in.example.net:8443/~/in-cse/in-name \
+        --psk-id kpm-openssl-1 --generate-psk "$tmp/kpm.hex" --target "$TARGET" --target /maf-1 >/dev/null
+kpm=$(tr -d '\n' < "$tmp/kpm.hex")
+tpsk=$(tr -d '\n' < "$tmp/tpsk.hex")
+
+"$mef" --config "$tmp/mef.conf" serve > "$tmp/mef.out" 2> "$tmp/mef.log" &
+mef_pid=$!
+for _ in $(seq 100); do
+        grep -qs 'listening on' "$tmp/mef.out" "$tmp/mef.log" && break
+        kill -0 "$mef_pid" 2>/dev/null || fail "msce-mef exited at start"
+        sleep 0.05
+done
+port=${MEF_TEST_PORT:-$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/mef.out")}
+[ -n "$port" ] || fail "msce-mef did not report its port"
+
+# exchange VERSION PSK IDENTITY REQUEST-FILE: the whole s_client transcript (session summary
+# with the exported keying material, then the HTTP response).
+exchange() {
+        local opts
+        if [ "$1" = 1.2 ]; then opts=(-tls1_2 -cipher ECDHE-PSK-AES128-CBC-SHA256)
+        else opts=(-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256); fi
+        timeout 10 openssl s_client -connect "127.0.0.1:$port" -psk "$2" -psk_identity "$3" "${opts[@]}" \
+                -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 -ign_eof < "$4" 2>&1 || true
+}
+
+# request METHOD TARGET ORIGIN [BODY] > file
+request() {
+        local body=${4:-}
+        printf '%s %s HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: %s\r\nX-M2M-RI: ri-%s\r\nX-M2M-RVI: 3\r\nAccept: application/json\r\n' \
+                "$1" "$2" "$FQDN" "$3" "$RANDOM"
+        if [ -n "$body" ]; then
+                printf 'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#body}" "$body"
+        else
+                printf '\r\n'
+        fi
+}
+
+json_str() { grep -o "\"$1\":\"[^\"]*\"" | head -n1 | cut -d'"' -f4; }
+lower() { tr 'A-F' 'a-f'; }
+
+for version in 1.2 1.3; do
+        request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}" > "$tmp/enrol.req"
+        exchange "$version" "$kpm" kpm-openssl-1 "$tmp/enrol.req" > "$tmp/enrol.out"
+        grep -Eq "Protocol *: TLSv$version|^(New|Reused), TLSv$version," "$tmp/enrol.out" ||
+                fail "TLS $version: not negotiated: $(cat "$tmp/enrol.out")"
+        grep -q '^HTTP/1.1 201 ' "$tmp/enrol.out" || fail "TLS $version: enrol not 201: $(cat "$tmp/enrol.out")"
+        grep -qi '^X-M2M-RSC: 2001' "$tmp/enrol.out" || fail "TLS $version: enrol without RSC 2001"
+        ekm=$(sed -n 's/^ *Keying material: \([0-9A-Fa-f]*\)$/\1/p' "$tmp/enrol.out" | lower)
+        [ ${#ekm} -eq 96 ] || fail "TLS $version: OpenSSL printed no 48-byte keying material"
+        keid=$(json_str keID < "$tmp/enrol.out")
+        [ "$keid" = "${ekm:0:32}@$FQDN" ] || fail "TLS $version: keID $keid is not EKM[0..16) ${ekm:0:32}@$FQDN"
+        kpsa_id=$(json_str kpsaID < "$tmp/enrol.out")
+        [ "$kpsa_id" = "${ekm:0:32}.1@$FQDN" ] || fail "TLS $version: kpsaID $kpsa_id"
+        echo "ok: TLS $version enrol: keID = exporter output ($keid)"
+
+        request GET "/msce/enrolments/$keid" "$keid" > "$tmp/status.req"
+        exchange "$version" "$kpm" kpm-openssl-1 "$tmp/status.req" > "$tmp/status.out"
+        grep -q '"state":"active"' "$tmp/status.out" || fail "TLS $version: status: $(cat "$tmp/status.out")"
+        echo "ok: TLS $version status: active"
+
+        request GET "/msce/fetchCredentials/$keid/tls" "$TARGET" > "$tmp/fetch.req"
+        exchange "$version" "$tpsk" in-cse-psk "$tmp/fetch.req" > "$tmp/fetch.out"
+        grep -q '^HTTP/1.1 200 ' "$tmp/fetch.out" || fail "TLS $version: fetch not 200: $(cat "$tmp/fetch.out")"
+        got=$(json_str key < "$tmp/fetch.out" | base64 -d | od -An -tx1 | tr -d ' \n')
+        want=$(printf '%s%s' "$LABEL" "$TARGET" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:${ekm:32:64}" |
+                sed 's/^.*= *//')
+        [ ${#want} -eq 64 ] || fail "openssl dgst gave no HMAC"
+        [ "$got" = "$want" ] || fail "TLS $version: fetched key $got is not HMAC-SHA-256(Ke, label||$TARGET) $want"
+        echo "ok: TLS $version fetchCredentials: key = HMAC-SHA-256(EKM[16..48), label || $TARGET)"
+done
+
+# A wrong PSK is refused in the handshake: no HTTP answer at all.
+request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}" > "$tmp/enrol.req"
+exchange 1.3 "00112233445566778899aabbccddeeff" kpm-openssl-1 "$tmp/enrol.req" > "$tmp/wrong.out"
+grep -q '^HTTP/1.1' "$tmp/wrong.out" && fail "a wrong PSK got an HTTP answer"
+echo "ok: wrong PSK refused"
+
+kill -TERM "$mef_pid"
+rc=0; wait "$mef_pid" || rc=$?
+mef_pid=
+[ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
+echo "ok: clean stop on SIGTERM"

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "mef/mef-config.h"
+#include "mef/store.h"
+#include "util/util.h"
+
+static char dir[] = "/tmp/test-mef-config.XXXXXX";
+static char conf[PATH_MAX];
+
+static void setup(void) {
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(conf, sizeof conf, "%s/mef.conf", dir);
+}
+
+static void teardown(void) {
+        unlink(conf);
+        rmdir(dir);
+}
+
+TestSuite(mef_config, .init = setup, .fini = teardown);
+
+static void write_conf(const char *text) {
+        FILE *f = fopen(conf, "we");
+        cr_assert_not_null(f);
+        fputs(text, f);
+        fclose(f);
+}
+
+static void load_ok(const char *text, mef_config_t *c) {
+        char err[512] = "";
+        write_conf(text);
+        cr_assert_eq(mef_config_load(conf, c, err, sizeof err), 0, "%s", err);
+}
+
+/* The error must be "FILE:LINE: [section] key: ..." (line 0: "FILE: [section] key: ..."). */
+static void load_fails(const char *text, unsigned line, const char *section_key, const char *reason) {
+        char err[512] = "", want[PATH_MAX + 256];
+        mef_config_t c = { .max_connections = 4242 };
+        write_conf(text);
+        cr_assert_eq(mef_config_load(conf, &c, err, sizeof err), -EINVAL, "accepted:\n%s", text);
+        cr_assert_eq(c.max_connections, 4242, "ret touched on failure");
+        if (line)
+                snprintf(want, sizeof want, "%s:%u: %s: ", conf, line, section_key);
+        else
+                snprintf(want, sizeof want, "%s: %s: ", conf, section_key);
+        cr_assert_eq(strncmp(err, want, strlen(want)), 0, "got '%s', want prefix '%s'", err, want);
+        if (reason)
+                cr_assert_not_null(strstr(err, reason), "'%s' lacks '%s'", err, reason);
+}
+
+static void check_defaults(const mef_config_t *c) {
+        cr_assert_str_eq(c->listen_host, "127.0.0.1");
+        cr_assert_str_eq(c->listen_port, "8443");
+        cr_assert_str_eq(c->fqdn, "127.0.0.1");
+        cr_assert_str_eq(c->base, "/msce");
+        cr_assert_eq(c->tls_min, TLS_VERSION_1_2);
+        cr_assert_null(c->cert_file);
+        cr_assert_null(c->key_file);
+        cr_assert_null(c->client_ca_file);
+        cr_assert_str_eq(c->store_path, MEF_STORE_DEFAULT);
+        cr_assert_str_eq(c->master_key_path, MEF_MASTER_KEY_DEFAULT);
+        cr_assert_eq(c->max_connections, 64);
+        cr_assert_eq(c->handshake_timeout_ms, 5000);
+        cr_assert_eq(c->request_timeout_ms, 10000);
+        cr_assert_eq(c->retry_after, 5);
+        cr_assert_eq(c->default_lifetime, 31536000);
+        cr_assert_eq(c->default_poll, 86400);
+}
+
+Test(mef_config, empty_file_is_defaults) {
+        mef_config_t c = { 0 };
+        load_ok("; nothing\n# at all\n\n", &c);
+        check_defaults(&c);
+        mef_config_done(&c);
+        cr_assert_null(c.listen_host);
+        mef_config_done(&c); /* twice is fine */
+        mef_config_done(NULL);
+}
+
+Test(mef_config, missing_default_file_is_defaults) {
+        struct stat st;
+        if (stat(MEF_CONFIG_DEFAULT, &st) == 0)
+                cr_skip_test(MEF_CONFIG_DEFAULT " exists on this machine");
+        mef_config_t c = { 0 };
+        char err[256] = "";
+        cr_assert_eq(mef_config_load(NULL, &c, err, sizeof err), 0, "%s", err);
+        check_defaults(&c);
+        mef_config_done(&c);
+}
+
+Test(mef_config, missing_explicit_file) {
+        mef_config_t c = { .max_connections = 7 };
+        char err[512] = "", missing[PATH_MAX + 16];
+        snprintf(missing, sizeof missing, "%s/nope.conf", dir);
+        cr_assert_eq(mef_config_load(missing, &c, err, sizeof err), -ENOENT);
+        cr_assert_eq(c.max_connections, 7);
+        cr_assert_not_null(strstr(err, missing), "%s", err);
+}
+
+Test(mef_config, full_file) {
+        mef_config_t c = { 0 };
+        load_ok("[server]\n"
+                "listen = 192.0.2.1:9443\n"
+                "fqdn = MEF.Example.NET\n"
+                "base = /enrol/v1/\n"
+                "[tls]\n"
+                "min_version = 1.3\n"
+                "certificate = /etc/msce/mef.pem\n"
+                "key = /etc/msce/mef.key\n"
+                "client_ca = /etc/msce/devices-ca.pem\n"
+                "[store]\n"
+                "path = /srv/mef/db.sqlite\n"
+                "master_key = /srv/mef/master.key\n"
+                "[limits]\n"
+                "max_connections = 4096\n"
+                "handshake_timeout = 100\n"
+                "request_timeout = 120000\n"
+                "retry_after = 3600\n"
+                "[defaults]\n"
+                "lifetime = 60\n"
+                "poll = 10 ; inline comment\n",
+                &c);
+        cr_assert_str_eq(c.listen_host, "192.0.2.1");
+        cr_assert_str_eq(c.listen_port, "9443");
+        cr_assert_str_eq(c.fqdn, "mef.example.net", "fqdn is lower-cased: KeIDs use it");
+        cr_assert_str_eq(c.base, "/enrol/v1");
+        cr_assert_eq(c.tls_min, TLS_VERSION_1_3);
+        cr_assert_str_eq(c.cert_file, "/etc/msce/mef.pem");
+        cr_assert_str_eq(c.key_file, "/etc/msce/mef.key");
+        cr_assert_str_eq(c.client_ca_file, "/etc/msce/devices-ca.pem");
+        cr_assert_str_eq(c.store_path, "/srv/mef/db.sqlite");
+        cr_assert_str_eq(c.master_key_path, "/srv/mef/master.key");
+        cr_assert_eq(c.max_connections, 4096);
+        cr_assert_eq(c.handshake_timeout_ms, 100);
+        cr_assert_eq(c.request_timeout_ms, 120000);
+        cr_assert_eq(c.retry_after, 3600);
+        cr_assert_eq(c.default_lifetime, 60);
+        cr_assert_eq(c.default_poll, 10);
+        mef_config_done(&c);
+}
+
+Test(mef_config, listen_forms) {
+        mef_config_t c = { 0 };
+        load_ok("[server]\nlisten = [::1]:8443\n", &c);
+        cr_assert_str_eq(c.listen_host, "::1");
+        cr_assert_str_eq(c.listen_port, "8443");
+        cr_assert_str_eq(c.fqdn, "::1", "fqdn defaults to the listen host");
+        mef_config_done(&c);
+        load_ok("[server]\nlisten = MEF.example.net:443\n", &c);
+        cr_assert_str_eq(c.listen_host, "MEF.example.net");
+        cr_assert_str_eq(c.fqdn, "mef.example.net");
+        mef_config_done(&c);
+        load_ok("[server]\nlisten = 0.0.0.0:443\nfqdn = mef.example.net\n", &c);
+        cr_assert_str_eq(c.listen_host, "0.0.0.0");
+        cr_assert_str_eq(c.fqdn, "mef.example.net");
+        mef_config_done(&c);
+        load_ok("[server]\nbase = /\n", &c);
+        cr_assert_str_eq(c.base, "");
+        mef_config_done(&c);
+}
+
+Test(mef_config, bad_listen) {
+        static const char *const bad[] = {
+                "127.0.0.1",      "127.0.0.1:",   ":8443",        "127.0.0.1:0", "127.0.0.1:65536",
+                "::1:8443",       "[::1]8443",    "[::1:8443",    "[]:8443",     "host name:80",
+                "127.0.0.1:+80",  "127.0.0.1:8x",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char text[256];
+                snprintf(text, sizeof text, "[server]\n\nlisten = %s\n", bad[i]);
+                load_fails(text, 3, "[server] listen", "host:port");
+        }
+}
+
+Test(mef_config, errors_name_file_line_and_key) {
+        load_fails("[server]\nfqdn = bad_name!\n", 2, "[server] fqdn", NULL);
+        load_fails("[server]\nbase = msce\n", 2, "[server] base", "absolute path");
+        load_fails("[server]\nbase = /a b\n", 2, "[server] base", NULL);
+        load_fails("[tls]\nmin_version = 1.1\n", 2, "[tls] min_version", "1.2 or 1.3");
+        load_fails("[tls]\ncertificate =\n", 2, "[tls] certificate", "file path");
+        load_fails("[store]\npath = /a\n\n[limits]\n; comment\nretry_after = soon\n", 6, "[limits] retry_after",
+                   "1 to 3600");
+        load_fails("[limits]\nmax_connections = -1\n", 2, "[limits] max_connections", NULL);
+        load_fails("[limits]\nmax_connections = 99999999999999999999\n", 2, "[limits] max_connections", NULL);
+        load_fails("[server]\nbase = /a\nbase = /b\n", 3, "[server] base", "set twice");
+}
+
+Test(mef_config, unknown_keys_and_sections) {
+        load_fails("[server]\nlisten = 127.0.0.1:1\nlisten_port = 8443\n", 3, "[server] listen_port", "unknown key");
+        load_fails("[limits]\nmax_connection = 5\n", 2, "[limits] max_connection", "unknown key");
+        load_fails("\n[serve]\nlisten = 127.0.0.1:1\n", 3, "[serve] listen", "unknown section");
+        load_fails("listen = 127.0.0.1:1\n", 1, "[] listen", "outside of a section");
+        /* keys are case-sensitive, like everything else here */
+        load_fails("[server]\nLISTEN = 127.0.0.1:1\n", 2, "[server] LISTEN", "unknown key");
+}
+
+Test(mef_config, first_error_wins) {
+        load_fails("[limits]\nretry_after = 0\nmax_connections = 0\n", 2, "[limits] retry_after", NULL);
+}
+
+Test(mef_config, syntax_errors) {
+        char err[512] = "", want[PATH_MAX + 32];
+        mef_config_t c = { 0 };
+        write_conf("[server]\nlisten = 127.0.0.1:1\n[tls\n");
+        cr_assert_eq(mef_config_load(conf, &c, err, sizeof err), -EINVAL);
+        snprintf(want, sizeof want, "%s:3: ", conf);
+        cr_assert_eq(strncmp(err, want, strlen(want)), 0, "%s", err);
+
+        write_conf("[server]\njust words\nfqdn = x y\n");
+        cr_assert_eq(mef_config_load(conf, &c, err, sizeof err), -EINVAL);
+        snprintf(want, sizeof want, "%s:2: ", conf);
+        cr_assert_eq(strncmp(err, want, strlen(want)), 0, "%s", err);
+
+        /* a line longer than inih's buffer is refused, not split into two lines */
+        char text[1024];
+        int n = snprintf(text, sizeof text, "[store]\npath = /");
+        memset(text + n, 'a', 400);
+        strcpy(text + n + 400, "\n");
+        write_conf(text);
+        cr_assert_eq(mef_config_load(conf, &c, err, sizeof err), -EINVAL);
+        snprintf(want, sizeof want, "%s:2: ", conf);
+        cr_assert_eq(strncmp(err, want, strlen(want)), 0, "%s", err);
+        cr_assert_not_null(strstr(err, "too long"), "%s", err);
+}
+
+/* Each bound: the limit itself is accepted, one beyond is refused. */
+Test(mef_config, bounds) {
+        static const struct {
+                const char *section, *key;
+                unsigned long long min, max;
+                size_t offset;
+        } b[] = {
+                { "limits", "max_connections", 1, 4096, offsetof(mef_config_t, max_connections) },
+                { "limits", "handshake_timeout", 100, 120000, offsetof(mef_config_t, handshake_timeout_ms) },
+                { "limits", "request_timeout", 100, 120000, offsetof(mef_config_t, request_timeout_ms) },
+                { "limits", "retry_after", 1, 3600, offsetof(mef_config_t, retry_after) },
+                { "defaults", "lifetime", 60, 10ull * 366 * 86400, offsetof(mef_config_t, default_lifetime) },
+                { "defaults", "poll", 10, 366ull * 86400, offsetof(mef_config_t, default_poll) },
+        };
+        cr_assert_eq(b[4].max, STORE_LIFETIME_MAX);
+        cr_assert_eq(b[5].max, STORE_POLL_MAX);
+        for (size_t i = 0; i < ELEMENTSOF(b); i++) {
+                char text[256], sk[64];
+                unsigned long long ok[] = { b[i].min, b[i].max };
+                for (size_t j = 0; j < 2; j++) {
+                        mef_config_t c = { 0 };
+                        snprintf(text, sizeof text, "[%s]\n%s = %llu\n", b[i].section, b[i].key, ok[j]);
+                        load_ok(text, &c);
+                        cr_assert_eq(*(unsigned *) ((char *) &c + b[i].offset), ok[j], "%s", text);
+                        mef_config_done(&c);
+                }
+                snprintf(sk, sizeof sk, "[%s] %s", b[i].section, b[i].key);
+                snprintf(text, sizeof text, "[%s]\n%s = %llu\n", b[i].section, b[i].key, b[i].min - 1);
+                load_fails(text, 2, sk, "expected an integer");
+                snprintf(text, sizeof text, "[%s]\n%s = %llu\n", b[i].section, b[i].key, b[i].max + 1);
+                load_fails(text, 2, sk, "expected an integer");
+        }
+}
+
+Test(mef_config, cross_checks) {
+        load_fails("[tls]\ncertificate = /a.pem\n", 0, "[tls] key", "required");
+        load_fails("[tls]\nkey = /a.key\n", 0, "[tls] certificate", "required");
+        load_fails("[tls]\nclient_ca = /ca.pem\n", 0, "[tls] certificate", "required");
+        load_fails("[server]\nlisten = [::]:443\n", 0, "[server] fqdn", "wildcard");
+        load_fails("[server]\nlisten = 0.0.0.0:443\n", 0, "[server] fqdn", "wildcard");
+        mef_config_t c = { 0 };
+        load_ok("[tls]\ncertificate = /a.pem\nkey = /a.key\n", &c);
+        cr_assert_null(c.client_ca_file);
+        mef_config_done(&c);
+}

@@ -638,7 +638,8 @@ static char *reader(char *str, int num, void *stream) {
         if (n < 0)
                 return NULL;
         s->line++;
-        str[0] = 0;
+        s->indented = false;
+        str[0] = 0; /* a refused line reaches inih as an empty one */
         if (memchr(line, 0, (size_t) n)) {
                 fail(s, -EINVAL, "%s:%u: contains a NUL byte", s->file, s->line);
                 return str;

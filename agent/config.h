@@ -26,9 +26,10 @@ typedef struct agent_config {
         bool has_loc;              /* latitude/longitude/altitude = ... */
         msg_loc_t loc;
         /* [mef] */
-        char *mef_uri;             /* uri = https://host[:port]/base, required */
-        char *mef_host;            /* parsed; lowercase */
-        char *mef_port;            /* default 443 */
+        char *mef_uri;             /* uri = https://host[:port]/base, required; kept canonical
+                                    * (lowercase host, no :443, no trailing slash) */
+        char *mef_host;            /* parsed; lowercase; an IPv6 literal without brackets */
+        char *mef_port;            /* decimal, default 443 */
         char *mef_base;            /* "" or "/path" without trailing slash */
         tls_mode_t mode;           /* mode = psk|cert */
         char *psk_identity;        /* psk_identity = KpmID (psk mode, required) */
@@ -49,14 +50,15 @@ typedef struct agent_config {
         /* [leds] kept as strings until hw/leds parses them */
         char *led_status;          /* status = gpiochip0:17 | name:LED_STATUS [active-low] */
         char *led_error;
-        /* [timing] (ms unless noted) */
+        /* [timing] (ms unless noted). Values: milliseconds, or a number with one suffix of
+         * ms, s, min, h ("1500", "90s", "5min"); the dump uses the largest exact unit. */
         unsigned connect_timeout_ms;   /* connect_timeout = 10000 */
         unsigned exchange_timeout_ms;  /* exchange_timeout = 30000 (protocol section 6) */
         unsigned backoff_min_ms;       /* backoff_min = 1000 */
         unsigned backoff_max_ms;       /* backoff_max = 600000 */
         unsigned rejected_retry_ms;    /* rejected_retry = 3600000 */
         unsigned initial_delay_max_ms; /* initial_delay_max = 0 */
-        unsigned retry_after_max_s;    /* retry_after_max = 3600 */
+        unsigned retry_after_max_s;    /* retry_after_max = 1h (seconds here; whole seconds) */
 } agent_config_t;
 
 /* Loads defaults, the file (NULL: AGENT_CONFIG_DEFAULT) and <file>.d/<name>.conf, then validates.
@@ -66,7 +68,8 @@ typedef struct agent_config {
 int agent_config_load(const char *path, agent_config_t *ret, char *err, size_t err_size);
 void agent_config_done(agent_config_t *c);
 
-/* The effective configuration as INI on f (secrets as paths). */
+/* The effective configuration as INI on f (secrets as paths). Every key is printed, defaults
+ * included, an unset one as "key ="; the output loads back to the same configuration. */
 void agent_config_dump(const agent_config_t *c, FILE *f);
 
 const char *seal_backend_to_string(seal_backend_t b);

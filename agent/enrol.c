@@ -2,6 +2,7 @@
 /* The agent's side of the Msce exchanges (protocol 3.1-3.3). Every exchange is one TCP
  * connection, one TLS handshake, one request and one response, all under one deadline; the
  * result is classified as protocol section 5 says. */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -123,6 +124,16 @@ static int session_ctx(const agent_config_t *cfg, tls_ctx_t **ret, exchange_info
                 r = tls_ctx_new_client(&tc, ret);
                 erase(&tc, sizeof tc);
         } else {
+                /* wolfSSL loads the key whatever its mode: check it is still owner-only. */
+                _cleanup_close_ int fd = open(cfg->key_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                r = fd < 0 ? negative_errno() : secret_fd_check_mode(fd);
+                if (r == -EPERM)
+                        return set_fail(info, OUTCOME_CONFIG, r,
+                                        "%s: [mef] key: %s is readable by group or others (chmod 0600)", cfg->path,
+                                        cfg->key_file);
+                if (r < 0)
+                        return set_fail(info, OUTCOME_CONFIG, r, "%s: [mef] key: cannot read %s: %s", cfg->path,
+                                        cfg->key_file, strerror(-r));
                 tc.cert_file = cfg->cert_file;
                 tc.key_file = cfg->key_file;
                 tc.ca_file = cfg->ca_file;
@@ -168,8 +179,7 @@ static int session_open(const agent_config_t *cfg, session_t *s, uint64_t deadli
 
         r = tls_conn_new_client(s->ctx, s->fd, cfg->mef_host, &s->conn);
         if (r < 0)
-                return set_fail(info, r == -ENOMEM ? OUTCOME_TRANSIENT : OUTCOME_CONFIG, r,
-                                "cannot set up the TLS connection: %s", strerror(-r));
+                return set_fail(info, OUTCOME_TRANSIENT, r, "cannot set up the TLS connection: %s", strerror(-r));
         r = tls_conn_handshake_until(s->conn, deadline);
         if (r == -EACCES && cfg->mode == TLS_MODE_PSK)
                 return set_fail(info, OUTCOME_REJECTED, r,

@@ -21,11 +21,18 @@ typedef enum outcome {
 
 const char *outcome_to_string(outcome_t o);
 
+/* Return values of the three exchanges (negative errno, info->outcome says what to do):
+ *   transient: -EHOSTUNREACH (also: name not resolved), -ECONNREFUSED, -ETIMEDOUT, -ECONNRESET,
+ *              -EPROTO (TLS), -EBUSY (503), -EREMOTEIO (other 5xx), -EBADMSG (truncated or
+ *              malformed response, another request's X-M2M-RI, key confirmation mismatch)
+ *   rejected:  -EACCES (TLS authentication, 403), -ENOENT (404: unknown KeID), -EINVAL (400
+ *              and other 4xx: the MEF refuses what we send)
+ *   config:    whatever the Kpm file or the certificate files gave (-EPERM, -ENOENT, -EINVAL...) */
 typedef struct exchange_info {
         outcome_t outcome;
         int http_status;          /* 0 when no response */
         int rsc;                  /* X-M2M-RSC, 0 when none */
-        unsigned retry_after;     /* seconds, 0 when none */
+        unsigned retry_after;     /* seconds from a 5xx Retry-After, clamped to retry_after_max; 0: none */
         char tls_version[16];
         char cipher[64];
         char reason[512];         /* why it failed (never key bytes) */

@@ -182,16 +182,15 @@ int keyring_install(uid_t service_uid, const keyring_key_t *keys, size_t n) {
         r = persistent_open(service_uid, &persistent);
         if (r < 0)
                 return r;
+        /* A revoked or expired "msce" cannot be described, so it is not found here; the link
+         * below displaces it all the same. */
         r = ring_find_child(persistent, "keyring", KEYRING_NAME, &old);
-        if (r == -ENOKEY)
-                old = 0;
-        else if (r < 0)
-                return r;
-        else {
+        if (r >= 0) {
                 r = ring_pin(old);
                 if (r < 0)
                         return r;
-        }
+        } else if (r != -ENOKEY)
+                return r;
 
         /* Build the complete new keyring where only this thread can reach it. */
         ring = add_key("keyring", KEYRING_NAME, NULL, 0, KEY_SPEC_THREAD_KEYRING);

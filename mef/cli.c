@@ -65,12 +65,11 @@ static int usage_error(const char *cmd, const char *fmt, ...) {
 
 /* getopt's '?' and ':' as a usage error. */
 static int option_error(const char *cmd, int c, char **argv) {
-        const char *opt = argv[optind - 1];
         if (c == ':')
-                return usage_error(cmd, "option '%s' needs a value", opt);
-        if (optopt && (!opt || opt[0] != '-' || opt[1] == '-'))
+                return usage_error(cmd, "option '%s' needs a value", argv[optind - 1]);
+        if (optopt) /* 0 for an unknown long option */
                 return usage_error(cmd, "unknown option '-%c'", optopt);
-        return usage_error(cmd, "unknown option '%s'", opt);
+        return usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
 static void help_print(const char *usage, const char *help) {
@@ -501,7 +500,8 @@ static int parse_seconds(const char *cmd, const char *opt, const char *v, unsign
         return 0;
 }
 
-/* Parse argv of a command with only --help/--json and want positionals. 1: help shown. */
+/* Options of a command that has only --help and --json, and want positionals.
+ * -1 to go on, or the exit status to return now (0 after --help). */
 static int simple_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, int want,
                           const char *what) {
         static const struct option opts[] = { COMMON_OPTIONS, {} };
@@ -511,23 +511,23 @@ static int simple_options(cli_t *c, const char *cmd, const command_t *def, int a
                 switch (o) {
                 case OPT_HELP:
                         help_print(def->usage, def->help);
-                        return 1;
+                        return 0;
                 case OPT_JSON:
                         c->json = true;
                         break;
                 default:
-                        return -option_error(cmd, o, argv);
+                        return option_error(cmd, o, argv);
                 }
         int r = positionals(cmd, argc, argv, want, what);
-        return r ? -r : 0;
+        return r ? r : -1;
 }
 
 /* ---- init ---- */
 
 static int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
         int r = simple_options(c, "init", def, argc, argv, 0, NULL);
-        if (r)
-                return r > 0 ? 0 : -r;
+        if (r >= 0)
+                return r;
         bool existed = access(c->cfg->store_path, F_OK) == 0;
         r = cli_open(c, true);
         if (r)
@@ -733,18 +733,18 @@ static int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
                 return failf("%s %s: %s", cmd, node_id, strerror(-r));
         }
 
-        for (size_t i = 0; i < n->n_targets; i++) {
-                _cleanup_free_ store_target_t *list = NULL;
-                size_t nt = 0;
-                bool found = false;
-                if (store_target_list(c->store, &list, &nt) < 0)
-                        break;
-                for (size_t j = 0; j < nt && !found; j++)
-                        found = streq(list[j].id, n->targets[i]);
-                if (!found)
-                        fprintf(stderr, "msce-mef: warning: target %s is not registered (see 'msce-mef target add')\n",
-                                n->targets[i]);
-        }
+        /* naming a target before it is registered is allowed, but likely a typo */
+        _cleanup_free_ store_target_t *targets = NULL;
+        size_t n_targets = 0;
+        if (n->n_targets && store_target_list(c->store, &targets, &n_targets) == 0)
+                for (size_t i = 0; i < n->n_targets; i++) {
+                        bool found = false;
+                        for (size_t j = 0; j < n_targets && !found; j++)
+                                found = streq(targets[j].id, n->targets[i]);
+                        if (!found)
+                                fprintf(stderr, "msce-mef: warning: target %s is not registered (see 'msce-mef target add')\n",
+                                        n->targets[i]);
+                }
 
         r = store_node_get(c->store, node_id, n);
         if (r < 0)
@@ -759,8 +759,8 @@ static int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
 
 static int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv) {
         int r = simple_options(c, "node list", def, argc, argv, 0, NULL);
-        if (r)
-                return r > 0 ? 0 : -r;
+        if (r >= 0)
+                return r;
         if ((r = cli_open(c, false)))
                 return r;
         _cleanup_free_ store_node_t *list = NULL;
@@ -807,8 +807,8 @@ static int node_get_or_fail(cli_t *c, const char *cmd, const char *node_id, stor
 
 static int cmd_node_show(cli_t *c, const command_t *def, int argc, char **argv) {
         int r = simple_options(c, "node show", def, argc, argv, 1, "NODE_ID");
-        if (r)
-                return r > 0 ? 0 : -r;
+        if (r >= 0)
+                return r;
         if ((r = cli_open(c, false)))
                 return r;
         const char *node_id = argv[optind];
@@ -832,8 +832,8 @@ static int cmd_node_change(cli_t *c, const command_t *def, int argc, char **argv
         if (asprintf(&cmd, "node %s", def->name) < 0)
                 return fail("node", -ENOMEM);
         int r = simple_options(c, cmd, def, argc, argv, 1, "NODE_ID");
-        if (r)
-                return r > 0 ? 0 : -r;
+        if (r >= 0)
+                return r;
         if ((r = cli_open(c, false)))
                 return r;
         const char *node_id = argv[optind];
@@ -981,8 +981,8 @@ static int cmd_target_add(cli_t *c, const command_t *def, int argc, char **argv)
 
 static int cmd_target_list(cli_t *c, const command_t *def, int argc, char **argv) {
         int r = simple_options(c, "target list", def, argc, argv, 0, NULL);
-        if (r)
-                return r > 0 ? 0 : -r;
+        if (r >= 0)
+                return r;
         if ((r = cli_open(c, false)))
                 return r;
         _cleanup_free_ store_target_t *list = NULL;
@@ -1016,8 +1016,8 @@ static int cmd_target_list(cli_t *c, const command_t *def, int argc, char **argv
 static int cmd_target_remove(cli_t *c, const command_t *def, int argc, char **argv) {
         const char *cmd = "target remove";
         int r = simple_options(c, cmd, def, argc, argv, 1, "TARGET_ID");
-        if (r)
-                return r > 0 ? 0 : -r;
+        if (r >= 0)
+                return r;
         if ((r = cli_open(c, false)))
                 return r;
         const char *id = argv[optind];

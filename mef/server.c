@@ -44,6 +44,7 @@
 #define ACCEPT_RETRY_USEC (100u * 1000u)
 #define TIMER_ACCURACY_USEC (10u * 1000u)
 #define LOG_PATH_MAX 96u
+#define PAUSE_LOG_USEC (10u * 1000u * 1000u)
 
 typedef enum conn_phase {
         CONN_HANDSHAKE,
@@ -95,6 +96,7 @@ struct server {
         unsigned n_serving, n_overflow;
         bool accept_on;
         bool accept_backoff; /* fd exhaustion: wait for accept_retry */
+        uint64_t pause_logged;
 };
 
 static void conn_step(conn_t *c);
@@ -165,9 +167,13 @@ static void server_update_accept(server_t *s) {
         if (sd_event_source_set_enabled(s->accept_source, on ? SD_EVENT_ON : SD_EVENT_OFF) < 0)
                 return;
         s->accept_on = on;
-        if (!on && !s->accept_backoff)
+        /* Under sustained overload this flips with every connection: say it every 10 s. */
+        uint64_t now = now_usec();
+        if (!on && !s->accept_backoff && (s->pause_logged == 0 || now - s->pause_logged >= PAUSE_LOG_USEC)) {
+                s->pause_logged = now;
                 log_warning("%u connections open (limit %u + %u overflow): not accepting until one closes",
                             s->n_serving + s->n_overflow, s->max_serving, s->max_overflow);
+        }
 }
 
 static int on_accept_retry(sd_event_source *src, uint64_t usec, void *userdata) {
@@ -413,6 +419,9 @@ static void conn_step(conn_t *c) {
                         r = tls_conn_handshake(c->tls);
                         if (r == -EAGAIN)
                                 r = 0;
+                        else if (r == -ECONNRESET || r == -EPIPE)
+                                /* connect-and-close (port scans, health checks): not a problem */
+                                log_info("%s: closed during the TLS handshake", c->addr);
                         else if (r < 0)
                                 log_warning("%s: TLS handshake failed: %s", c->addr, tls_error_str(r));
                         else

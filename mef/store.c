@@ -435,7 +435,7 @@ int store_open(const char *db_path, const char *master_key_path, bool create, me
         }
 
         /* Nothing this opens (database, -wal, -shm) is for anyone but the owner. */
-        _cleanup_(umask_restore) mode_t old_umask = umask(0077);
+        _cleanup_(umask_restore) _unused_ mode_t old_umask = umask(0077);
 
         int rc = sqlite3_open_v2(db_path, &s->db,
                                  SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_EXRESCODE,

@@ -540,7 +540,7 @@ static int headers_check(const char *const *headers, size_t *size, size_t *count
         return 0;
 }
 
-static char *stpcpy_headers(char *w, const char *const *headers) {
+static char *headers_write(char *w, const char *const *headers) {
         if (!headers)
                 return w;
         for (size_t i = 0; headers[i]; i += 2)
@@ -549,8 +549,8 @@ static char *stpcpy_headers(char *w, const char *const *headers) {
 }
 
 /* start: the start line with its CRLF. content_length: false for messages without one. */
-static int format(const char *start, const char *const *headers, bool content_length,
-                  const void *body, size_t body_len, uint8_t **ret, size_t *ret_len) {
+static int msg_format(const char *start, const char *const *headers, bool content_length,
+                      const void *body, size_t body_len, uint8_t **ret, size_t *ret_len) {
         char cl[64] = "";
         size_t head = strlen(start) + 2, count = 0;
         int r;
@@ -574,7 +574,7 @@ static int format(const char *start, const char *const *headers, bool content_le
         if (!buf)
                 return -ENOMEM;
         char *w = stpcpy((char *) buf, start);
-        w = stpcpy_headers(w, headers);
+        w = headers_write(w, headers);
         w = stpcpy(w, cl);
         w = stpcpy(w, "\r\n");
         if (body_len > 0)
@@ -600,7 +600,7 @@ int http_format_request(const char *method, const char *target, const char *cons
         _cleanup_free_ char *start = NULL;
         if (asprintf(&start, "%s %s HTTP/1.1\r\n", method, target) < 0)
                 return -ENOMEM;
-        return format(start, headers, body_len > 0, body, body_len, ret, ret_len);
+        return msg_format(start, headers, body_len > 0, body, body_len, ret, ret_len);
 }
 
 int http_format_response(int status, const char *const *headers, const void *body,
@@ -611,5 +611,5 @@ int http_format_response(int status, const char *const *headers, const void *bod
         if (status < 100 || status > 599 || (no_body && body_len > 0))
                 return -EINVAL;
         snprintf(start, sizeof(start), "HTTP/1.1 %03d %s\r\n", status, http_reason(status));
-        return format(start, headers, !no_body, body, body_len, ret, ret_len);
+        return msg_format(start, headers, !no_body, body, body_len, ret, ret_len);
 }

@@ -1,10 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # msce-agent --once against the real msce-mef on loopback (TAP output).
-# Usage: tests/integration/agent-mef.sh BUILDDIR
-# Covers: enrolment (TLS 1.2 and 1.3 pinned, derived and transported Long Term Key), wrong PSK,
-# unknown PSK identity, node ID not matching the PSK, revoked node -> 77; MEF down -> 75;
-# bad configuration -> 78; the Kpm never appears in the agent's output.
+# Usage: tests/integration/agent-mef.sh BUILDDIR   (MEF_TEST_PORT=N: listen on N instead of port 0)
+# Covers: enrolment (TLS 1.2 and 1.3 pinned, derived and transported Long Term Key, cert mode),
+# wrong PSK, unknown PSK identity, node ID not matching the PSK, revoked node, untrusted MEF
+# certificate -> 77; MEF down -> 75; bad configuration, Kpm or key file 0644 -> 78; the Kpm
+# never appears in the agent's output.
 set -u
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
@@ -34,14 +35,27 @@ not_ok() {
 }
 
 umask 077
+# Certificates for the cert-mode cases (skipped when they cannot be made).
+CERTS=$T/certs
+if sh "$(dirname "$0")/gen-certs.sh" "$CERTS" > "$T/gen-certs.log" 2>&1; then
+        HAVE_CERTS=1
+        TLS_SECTION="[tls]
+certificate = $CERTS/server.pem
+key = $CERTS/server.key
+client_ca = $CERTS/ca.pem"
+else
+        HAVE_CERTS=0
+        TLS_SECTION=
+fi
 cat > "$T/mef.conf" <<EOF
 [server]
-listen = 127.0.0.1:0
+listen = 127.0.0.1:${MEF_TEST_PORT:-0}
 fqdn = 127.0.0.1
 base = /msce
 [store]
 path = $T/mef.db
 master_key = $T/master.key
+$TLS_SECTION
 EOF
 
 mefctl() { "$MEF" --config "$T/mef.conf" "$@" > "$T/mefctl.out" 2>&1 || { cat "$T/mefctl.out" >&2; return 1; }; }
@@ -56,13 +70,22 @@ mefctl node add node-3 --cse-id /mn-cse-3 --cse-base $CSE_BASE --psk-id kpm-3 \
         --generate-psk "$T/kpm-3.hex" --target /in-cse --target /maf-1 --ltk-transported \
         || { echo "Bail out! node add failed"; exit 1; }
 mefctl node revoke node-2 || { echo "Bail out! node revoke failed"; exit 1; }
+if [ $HAVE_CERTS = 1 ]; then
+        mefctl node add node-c --cse-id /mn-cse-c --cse-base $CSE_BASE --cert "$CERTS/client.pem" \
+                --target /in-cse || { echo "Bail out! node add --cert failed"; exit 1; }
+fi
 
 "$MEF" --config "$T/mef.conf" serve > "$T/mef.out" 2> "$T/mef.err" &
 MEF_PID=$!
 PORT=
 i=0
 while [ $i -lt 100 ]; do
-        PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/mef.out")
+        # With port 0 the MEF prints the port it got on stdout; MEF_TEST_PORT fixes it instead.
+        if [ -n "${MEF_TEST_PORT:-}" ]; then
+                grep -qs 'listening on' "$T/mef.out" "$T/mef.err" && PORT=$MEF_TEST_PORT
+        else
+                PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/mef.out")
+        fi
         [ -n "$PORT" ] && break
         kill -0 "$MEF_PID" 2>/dev/null || break
         sleep 0.1
@@ -146,6 +169,24 @@ agent othernode 77 && ok "node ID not the PSK's node: exit 77"
 
 conf revoked node-2 kpm-2 "$T/kpm-2.hex"
 agent revoked 77 && ok "revoked node: exit 77"
+
+# certconf NAME TRUST_ANCHORS
+certconf() {
+        printf '[node]\nid = node-c\n[mef]\nuri = https://127.0.0.1:%s/msce\nmode = cert\n' "$PORT" > "$T/$1.conf"
+        printf 'certificate = %s\nkey = %s\ntrust_anchors = %s\n' "$CERTS/client.pem" "$CERTS/client.key" "$2" \
+                >> "$T/$1.conf"
+}
+if [ $HAVE_CERTS = 1 ]; then
+        certconf cert "$CERTS/ca.pem"
+        agent cert 0 && { grep -q '^  KeID: *[0-9a-f]\{32\}@127\.0\.0\.1$' "$T/out" && ok "enrol in cert mode" || not_ok "cert: profile output"; }
+        certconf rogueca "$CERTS/rogue-ca.pem"
+        agent rogueca 77 && ok "cert mode, MEF certificate from an untrusted CA: exit 77"
+        chmod 0644 "$CERTS/client.key"
+        agent cert 78 && { grep -q 'key: .*readable by group or others' "$T/err" && ok "cert mode, key file 0644: exit 78" || not_ok "cert key mode: message"; }
+        chmod 0600 "$CERTS/client.key"
+else
+        N=$((N + 1)); echo "ok $N # SKIP cert mode: gen-certs.sh failed"
+fi
 
 cp "$T/kpm-1.hex" "$T/open.hex"
 chmod 0644 "$T/open.hex"

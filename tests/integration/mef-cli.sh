@@ -230,9 +230,11 @@ rc=0; "$MEF" --config "$T/bad.conf" node list >"$T/out" 2>"$T/err" || rc=$?
 grep -q "$T/bad.conf:4: \[limits\] max_connections" "$T/err" || fail "bad config message: $(cat "$T/err")"
 printf '[store]\nunknown_key = 1\n' >"$T/bad.conf"
 rc=0; "$MEF" --config "$T/bad.conf" node list 2>"$T/err" || rc=$?
-[[ $rc == 78 ]] && grep -q "$T/bad.conf:2: \[store\] unknown_key" "$T/err" || fail "unknown key: $(cat "$T/err")"
+[[ $rc == 78 ]] || fail "unknown key exit $rc"
+grep -q "$T/bad.conf:2: \[store\] unknown_key" "$T/err" || fail "unknown key: $(cat "$T/err")"
 rc=0; "$MEF" --config "$T/missing.conf" node list 2>"$T/err" || rc=$?
-[[ $rc == 78 ]] && grep -q "$T/missing.conf" "$T/err" || fail "missing config: $rc $(cat "$T/err")"
+[[ $rc == 78 ]] || fail "missing config exit $rc"
+grep -q "$T/missing.conf" "$T/err" || fail "missing config: $(cat "$T/err")"
 cat "$T/err" >>"$ALL_OUT"
 ok "configuration errors exit 78 with file:line and key"
 

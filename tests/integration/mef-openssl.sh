@@ -6,7 +6,10 @@
 #  - status (3.2) of that KeID answers "active";
 #  - fetchCredentials (3.4) with a target's own PSK: the key must be
 #    HMAC-SHA-256(EKM[16..48), "oneM2M Enrolment Key ... derivation" || targetID), computed
-#    here with `openssl dgst`: this checks the MEF's Ke end to end.
+#    here with `openssl dgst`: this checks the MEF's Ke end to end;
+#  - certificate mode (the same MEF also has a certificate and a client CA): a device
+#    certificate enrols with keID = exporter output, a client without one gets 403/4103;
+#  - a wrong PSK gets no HTTP answer; SIGTERM stops the MEF with status 0.
 # Usage: mef-openssl.sh PATH/TO/msce-mef. Exit 77 (skip) without openssl.
 set -euo pipefail
 
@@ -31,12 +34,31 @@ fail() {
         exit 1
 }
 
+# Certificates for the cert-mode part: a CA, the MEF's certificate, a device certificate
+# (P-256, as TS-0003 10.2.3 mandates ECDSA suites).
+pki() { openssl "$@" 2>/dev/null || fail "openssl $1 failed"; }
+pki ecparam -name prime256v1 -genkey -noout -out "$tmp/ca.key"
+pki req -x509 -new -key "$tmp/ca.key" -subj /CN=msce-test-ca -days 2 -out "$tmp/ca.pem"
+for n in mef dev; do
+        pki ecparam -name prime256v1 -genkey -noout -out "$tmp/$n.key"
+        pki req -new -key "$tmp/$n.key" -subj "/CN=$n" -out "$tmp/$n.csr"
+done
+printf 'subjectAltName=DNS:%s,IP:127.0.0.1\n' "$FQDN" > "$tmp/san"
+pki x509 -req -in "$tmp/mef.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial -days 2 \
+        -extfile "$tmp/san" -out "$tmp/mef.pem"
+pki x509 -req -in "$tmp/dev.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial -days 2 -out "$tmp/dev.pem"
+
 # MEF_TEST_PORT: a fixed port instead of 0 (the kernel's choice, read back from stdout).
 cat > "$tmp/mef.conf" <<EOF
 [server]
 listen = 127.0.0.1:${MEF_TEST_PORT:-0}
 fqdn = $FQDN
 base = /msce
+
+[tls]
+certificate = $tmp/mef.pem
+key = $tmp/mef.key
+client_ca = $tmp/ca.pem
 
 [store]
 path = $tmp/mef.db
@@ -49,6 +71,8 @@ m target add "$TARGET" --psk-id in-cse-psk --generate-psk "$tmp/tpsk.hex" >/dev/
 m target add /maf-1 --psk-id maf-psk --generate-psk "$tmp/maf.hex" >/dev/null
 m node add "$NODE" --cse-id /mn-cse-1 --cse-base https://in.example.net:8443/~/in-cse/in-name \
         --psk-id kpm-openssl-1 --generate-psk "$tmp/kpm.hex" --target "$TARGET" --target /maf-1 >/dev/null
+m node add urn:dev:ops:cert-1 --cse-id /mn-cse-cert-1 --cse-base https://in.example.net:8443/~/in-cse/in-name \
+        --cert "$tmp/dev.pem" --target "$TARGET" >/dev/null
 kpm=$(tr -d '\n' < "$tmp/kpm.hex")
 tpsk=$(tr -d '\n' < "$tmp/tpsk.hex")
 
@@ -117,6 +141,35 @@ for version in 1.2 1.3; do
         [ "$got" = "$want" ] || fail "TLS $version: fetched key $got is not HMAC-SHA-256(Ke, label||$TARGET) $want"
         echo "ok: TLS $version fetchCredentials: key = HMAC-SHA-256(EKM[16..48), label || $TARGET)"
 done
+
+# Certificate mode (the MEF accepts both): the device certificate authenticates the node, the
+# keID is still the exporter output; without a client certificate the answer is 403/4103.
+# cert_exchange VERSION REQUEST-FILE [openssl options...]
+cert_exchange() {
+        local v=$1 req=$2
+        shift 2
+        timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername "$FQDN" -CAfile "$tmp/ca.pem" \
+                -verify_return_error "-tls${v/./_}" -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 \
+                -ign_eof "$@" < "$req" 2>&1 || true
+}
+for version in 1.2 1.3; do
+        request POST /msce/enrolments urn:dev:ops:cert-1 '{"msce:enrolReq": {"nodeID": "urn:dev:ops:cert-1"}}' \
+                > "$tmp/cert.req"
+        cert_exchange "$version" "$tmp/cert.req" -cert "$tmp/dev.pem" -key "$tmp/dev.key" > "$tmp/cert.out"
+        grep -Eq "Protocol *: TLSv$version|^(New|Reused), TLSv$version," "$tmp/cert.out" ||
+                fail "cert TLS $version: not negotiated: $(cat "$tmp/cert.out")"
+        grep -q '^HTTP/1.1 201 ' "$tmp/cert.out" || fail "cert TLS $version: enrol not 201: $(cat "$tmp/cert.out")"
+        ekm=$(sed -n 's/^ *Keying material: \([0-9A-Fa-f]*\)$/\1/p' "$tmp/cert.out" | lower)
+        keid=$(json_str keID < "$tmp/cert.out")
+        [ ${#ekm} -eq 96 ] || fail "cert TLS $version: OpenSSL printed no 48-byte keying material"
+        [ "$keid" = "${ekm:0:32}@$FQDN" ] || fail "cert TLS $version: keID $keid is not EKM[0..16) ${ekm:0:32}@$FQDN"
+        echo "ok: cert TLS $version enrol: keID = exporter output ($keid)"
+done
+cert_exchange 1.3 "$tmp/cert.req" > "$tmp/nocert.out"
+if ! grep -q '^HTTP/1.1 403 ' "$tmp/nocert.out" || ! grep -qi '^X-M2M-RSC: 4103' "$tmp/nocert.out"; then
+        fail "no client certificate: expected 403/4103: $(cat "$tmp/nocert.out")"
+fi
+echo "ok: no client certificate: 403/4103"
 
 # A wrong PSK is refused in the handshake: no HTTP answer at all.
 request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}" > "$tmp/enrol.req"

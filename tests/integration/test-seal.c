@@ -279,7 +279,7 @@ static void teardown(void) {
         rm_rf(state_dir);
 }
 
-TestSuite(seal, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(seal, .init = setup, .fini = teardown);
 
 /* ---- host backend ---- */
 
@@ -671,7 +671,7 @@ Test(seal, tpm2_corrupted_blob_fails_cleanly) {
         cr_assert_eq(seal_load(&o, &q, NULL), 0);
 }
 
-Test(seal, tpm2_no_handle_leaks, .timeout = 300) {
+Test(seal, tpm2_no_handle_leaks) {
         skip_without_swtpm();
         swtpm_start(&tpm_a);
         stored_profile_t p, q;

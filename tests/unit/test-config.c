@@ -426,3 +426,17 @@ Test(config, enums) {
         cr_assert_eq(seal_backend_from_string("nope"), _SEAL_BACKEND_INVALID);
         cr_assert_null(seal_backend_to_string(_SEAL_BACKEND_MAX));
 }
+
+Test(config, error_nul_byte) {
+        char path[PATH_MAX], err[1024], want[PATH_MAX + 64];
+        static const char text[] = "[node]\nid = n1\0x\n";
+        snprintf(path, sizeof path, "%s/agent.conf", dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, text, sizeof text - 1), (ssize_t) sizeof text - 1);
+        close(fd);
+        agent_config_t c;
+        cr_assert_eq(agent_config_load(path, &c, err, sizeof err), -EINVAL);
+        snprintf(want, sizeof want, "%s:2: contains a NUL byte", path);
+        cr_assert_str_eq(err, want);
+}

@@ -9,6 +9,7 @@
 #include "msce-config.h"
 
 #include "agent/config.h"
+#include "agent/custody.h"
 #include "agent/enrol.h"
 #include "agent/exit-codes.h"
 #include "util/util.h"
@@ -51,16 +52,18 @@ static int outcome_exit(outcome_t o) {
         }
 }
 
+static int custody_exit(custody_class_t c) {
+        return c == CUSTODY_CONFIG ? AGENT_EXIT_CONFIG : AGENT_EXIT_TRANSIENT;
+}
+
 /* The non-secret parts only: never key bytes. */
-static void profile_print(const agent_config_t *cfg, const enrol_result_t *res, const exchange_info_t *info) {
-        const msg_profile_t *p = &res->profile;
+static void profile_print(const agent_config_t *cfg, const stored_profile_t *p, seal_method_t method) {
         struct tm tm;
         char iso[32] = "";
         if (gmtime_r(&p->exp_t, &tm))
                 strftime(iso, sizeof iso, "%Y-%m-%d %H:%M:%S UTC", &tm);
 
-        printf("enrolled with MEF %s\n", cfg->mef_uri);
-        printf("  node:          %s\n", cfg->node_id);
+        printf("  node:          %s\n", p->node_id);
         printf("  CSE-ID:        %s\n", p->cse_id);
         printf("  CSEBase:       %s\n", p->cse_base);
         printf("  KeID:          %s\n", p->ke_id);
@@ -68,23 +71,75 @@ static void profile_print(const agent_config_t *cfg, const enrol_result_t *res, 
         printf("  poll:          %" PRIu32 " s\n", p->poll);
         for (size_t i = 0; i < p->n_targets; i++)
                 printf("  target:        %s kpsaID %s\n", p->targets[i].id, p->targets[i].kpsa_id);
-        printf("  long-term key: %s\n", p->has_ltk ? "transported" : "derived (Ke)");
-        printf("  TLS:           %s %s\n", info->tls_version, info->cipher);
+        printf("  sealed:        %s/%s (%s)\n", cfg->state_dir, SEAL_ENVELOPE_NAME,
+               seal_method_to_string(method) ?: "?");
+        printf("  keys:          keyring of user %s\n", cfg->service_user);
 }
 
-static int run_once(const agent_config_t *cfg) {
+/* Restore first (no network); enrol only when there is no usable profile, or when asked to
+ * (reenrol: the restored profile stays in place until the new one is stored). */
+static int run_once(const agent_config_t *cfg, bool reenrol) {
+        _cleanup_close_ int lock = -1;
+        custody_info_t ci;
+        int r = custody_lock(cfg, &lock, &ci);
+        if (r < 0) {
+                fprintf(stderr, "msce-agent: %s\n", ci.reason);
+                return custody_exit(ci.cls);
+        }
+
+        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
+        r = custody_restore(cfg, &p, &ci);
+        if (r == 0 && !reenrol) {
+                printf("restored (KeID %s, no network needed)\n", p.ke_id);
+                profile_print(cfg, &p, ci.method);
+                return fflush(stdout) == 0 ? AGENT_EXIT_OK : AGENT_EXIT_SOFTWARE;
+        }
+        char prev[MSG_KEID_MAX + 1] = "";
+        if (r == 0) {
+                snprintf(prev, sizeof prev, "%s", p.ke_id);
+                fprintf(stderr, "msce-agent: restored KeID %s; re-enrolling as asked\n", prev);
+        } else if (custody_class_wants_enrol(ci.cls)) {
+                fprintf(stderr, "msce-agent: cannot restore (%s): %s; enrolling with MEF %s\n",
+                        custody_class_to_string(ci.cls), ci.reason, cfg->mef_uri);
+                if (ci.cls == CUSTODY_EXPIRED) {
+                        custody_info_t ri;
+                        if (custody_remove(cfg, &ri) < 0)
+                                fprintf(stderr, "msce-agent: removing the expired profile: %s\n", ri.reason);
+                }
+        } else {
+                fprintf(stderr, "msce-agent: cannot restore the sealed profile (%s): %s\n",
+                        custody_class_to_string(ci.cls), ci.reason);
+                return custody_exit(ci.cls);
+        }
+        stored_profile_wipe(&p);
+
         _cleanup_(enrol_result_wipe) enrol_result_t res = {};
         exchange_info_t info;
-        int r = enrol_run(cfg, NULL, &res, &info);
+        r = enrol_run(cfg, prev[0] ? prev : NULL, &res, &info);
         if (r < 0) {
                 char retry[64] = "";
                 if (info.retry_after > 0)
                         snprintf(retry, sizeof retry, " (the MEF asks to retry after %u s)", info.retry_after);
                 fprintf(stderr, "msce-agent: enrolment with MEF %s failed (%s): %s%s\n", cfg->mef_uri,
                         outcome_to_string(info.outcome) ?: "unknown", info.reason, retry);
+                if (prev[0])
+                        fprintf(stderr, "msce-agent: KeID %s stays in place\n", prev);
                 return outcome_exit(info.outcome);
         }
-        profile_print(cfg, &res, &info);
+        r = custody_store(cfg, &res, &p, &ci);
+        if (r < 0) {
+                if (ci.sealed)
+                        fprintf(stderr, "msce-agent: enrolled as KeID %s and sealed the profile, but: %s "
+                                "(the next start installs it)\n", res.profile.ke_id, ci.reason);
+                else
+                        fprintf(stderr, "msce-agent: enrolled as KeID %s, but cannot keep the profile: %s%s\n",
+                                res.profile.ke_id, ci.reason, prev[0] ? "; the previous profile stays in place" : "");
+                return custody_exit(ci.cls);
+        }
+        printf("enrolled with MEF %s\n", cfg->mef_uri);
+        profile_print(cfg, &p, ci.method);
+        printf("  long-term key: %s\n", res.profile.has_ltk ? "transported" : "derived (Ke)");
+        printf("  TLS:           %s %s\n", info.tls_version, info.cipher);
         if (fflush(stdout) != 0) {
                 fprintf(stderr, "msce-agent: cannot write to stdout: %m\n");
                 return AGENT_EXIT_SOFTWARE;
@@ -98,17 +153,18 @@ int main(int argc, char *argv[]) {
         /* wolfSSL writes without MSG_NOSIGNAL. */
         signal(SIGPIPE, SIG_IGN);
 
-        enum { ARG_ONCE = 0x100, ARG_CHECK };
+        enum { ARG_ONCE = 0x100, ARG_CHECK, ARG_REENROL };
         static const struct option options[] = {
                 { "once", no_argument, NULL, ARG_ONCE },
                 { "check-config", no_argument, NULL, ARG_CHECK },
+                { "reenrol", no_argument, NULL, ARG_REENROL },
                 { "config", required_argument, NULL, 'c' },
                 { "version", no_argument, NULL, 'V' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         const char *config = NULL;
-        bool once = false, check = false;
+        bool once = false, check = false, reenrol = false;
         int c;
         while ((c = getopt_long(argc, argv, "c:Vh", options, NULL)) >= 0) {
                 switch (c) {
@@ -117,6 +173,9 @@ int main(int argc, char *argv[]) {
                         break;
                 case ARG_CHECK:
                         check = true;
+                        break;
+                case ARG_REENROL:
+                        reenrol = true;
                         break;
                 case 'c':
                         config = optarg;
@@ -139,6 +198,10 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "msce-agent: --once and --check-config exclude each other\n");
                 return AGENT_EXIT_USAGE;
         }
+        if (reenrol && !once) {
+                fprintf(stderr, "msce-agent: --reenrol needs --once\n");
+                return AGENT_EXIT_USAGE;
+        }
         if (!once && !check) {
                 fprintf(stderr, "msce-agent: daemon mode is not implemented yet; use --once\n");
                 return AGENT_EXIT_USAGE;
@@ -155,5 +218,5 @@ int main(int argc, char *argv[]) {
                 agent_config_dump(&cfg, stdout);
                 return fflush(stdout) == 0 ? AGENT_EXIT_OK : AGENT_EXIT_SOFTWARE;
         }
-        return run_once(&cfg);
+        return run_once(&cfg, reenrol);
 }

@@ -140,7 +140,12 @@ static void tpm2_ctx_done(tpm2_ctx_t *c) {
 
 static int tpm2_ctx_open(const char *tcti, tpm2_ctx_t *c) {
         *c = (tpm2_ctx_t) { .primary = ESYS_TR_NONE, .object = ESYS_TR_NONE, .session = ESYS_TR_NONE };
-        TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti && *tcti ? tcti : TPM2_TCTI_DEFAULT, &c->tcti);
+        if (!tcti || !*tcti)
+                tcti = TPM2_TCTI_DEFAULT;
+        /* No device node, no TPM: say so without tss2 logging its connection errors. */
+        if (strncmp(tcti, "device:", 7) == 0 && tcti[7] && access(tcti + 7, F_OK) < 0)
+                return -ENODEV;
+        TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti, &c->tcti);
         if (rc != TSS2_RC_SUCCESS) {
                 c->tcti = NULL;
                 return rc == TSS2_TCTI_RC_MEMORY ? -ENOMEM : -ENODEV;

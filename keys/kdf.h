@@ -16,10 +16,12 @@
 #define KDF_LABEL_KM "oneM2M Enrolment Key to Master Credential derivation"
 
 /* Split EKM into Ke and KeID = lowercase-hex(EKM[0..16)) "@" lowercase(fqdn).
- * -EINVAL when fqdn is empty or the KeID would not fit keid_size. */
+ * -EINVAL when fqdn is empty, longer than 253, has characters other than [A-Za-z0-9.:-] and
+ * the brackets of an IPv6 literal, or the KeID would not fit keid_size. */
 int kdf_split_ekm(const uint8_t ekm[KDF_EKM_LEN], const char *mef_fqdn, uint8_t ret_ke[KDF_KE_LEN],
                   char *ret_keid, size_t keid_size);
 
-/* Kpsa(target) and Km(maf): HMAC-SHA-256(key, label || id). key is Ke or the transported ltk. */
+/* Kpsa(target) and Km(maf): HMAC-SHA-256(key, label || id). key is Ke or the transported ltk.
+ * -EINVAL unless 16 <= key_len <= 64 and id is 1..1024 printable ASCII characters. */
 int kdf_kpsa(const uint8_t *key, size_t key_len, const char *target_id, uint8_t ret[KDF_KEY_LEN]);
 int kdf_km(const uint8_t *key, size_t key_len, const char *maf_id, uint8_t ret[KDF_KEY_LEN]);

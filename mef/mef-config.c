@@ -96,7 +96,7 @@ static int parse_listen(const char *v, char **ret_host, char **ret_port) {
                 if (!isalnum((unsigned char) host[i]) && !strchr(".-:%_", host[i]))
                         return -EINVAL;
         unsigned long long port;
-        if (parse_uint(colon + 1, 65535, &port) < 0 || port == 0)
+        if (parse_uint(colon + 1, 65535, &port) < 0)
                 return -EINVAL;
         char *h = strndup(host, host_len);
         char *p = strdup(colon + 1);

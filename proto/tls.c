@@ -21,8 +21,9 @@
 
 /* Index used for our pointers in wolfSSL's ex_data (CTX: tls_ctx_t, SSL: tls_conn_t). */
 #define TLS_EX_IDX 0
-/* wolfSSL's MAX_PSK_ID_LEN; the key limit is MAX_PSK_KEY_LEN = 64, as in the protocol. */
-#define TLS_PSK_ID_MAX 128u
+/* Below wolfSSL's MAX_PSK_ID_LEN (128), leaving room for the NUL it expects inside that
+ * length; the key limit is MAX_PSK_KEY_LEN = 64, as in the protocol. */
+#define TLS_PSK_ID_MAX 127u
 #define TLS_PSK_MIN 16u
 #define TLS_PSK_MAX 64u
 /* The suite the TLS 1.3 PSK is bound to (SHA-256 hash), both ends. */
@@ -155,11 +156,9 @@ static unsigned client_psk_cb(WOLFSSL *ssl, const char *hint, char *identity, un
         if (!t || !t->psk_identity)
                 return 0;
         size_t n = strlen(t->psk_identity);
-        if (n > id_max || t->psk_len > key_max)
+        if (n >= id_max || t->psk_len > key_max)
                 return 0;
-        memcpy(identity, t->psk_identity, n);
-        if (n < id_max)
-                identity[n] = 0;
+        memcpy(identity, t->psk_identity, n + 1);
         memcpy(key, t->psk_key, t->psk_len);
         return (unsigned) t->psk_len;
 }
@@ -272,20 +271,18 @@ static int ctx_append_suites(tls_ctx_t *t, WOLFSSL_CTX *probe, const char *const
         return 0;
 }
 
-static bool suite_allowed(const char *name) {
-        const char *const *lists[] = { suites_tls13, suites_psk12, suites_cert12 };
-        const size_t sizes[] = { ELEMENTSOF(suites_tls13), ELEMENTSOF(suites_psk12),
-                                 ELEMENTSOF(suites_cert12) };
-        for (size_t l = 0; l < ELEMENTSOF(lists); l++)
-                for (size_t i = 0; i < sizes[l]; i++)
-                        if (streq(name, lists[l][i]))
-                                return true;
+static bool in_list(const char *list, const char *name) {
+        size_t n = strlen(name);
+        for (const char *p = list; (p = strstr(p, name)); p += n)
+                if ((p == list || p[-1] == ':') && (p[n] == 0 || p[n] == ':'))
+                        return true;
         return false;
 }
 
 /* Pick the suites this build accepts, set them, and read the result back: wolfSSL's
  * OpenSSL-compatible list parser keeps suites it was not asked for in some cases, and an
- * integrity-only or NULL suite must never be negotiable. */
+ * integrity-only or NULL suite must never be negotiable. Only names from the tables above
+ * ever reach the list, and the handshake result is checked against it too. */
 static int ctx_set_ciphers(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
         WOLFSSL_CTX *probe = wolfSSL_CTX_new(t->server ? wolfSSLv23_server_method()
                                                        : wolfSSLv23_client_method());
@@ -313,7 +310,7 @@ static int ctx_set_ciphers(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
         int n = sk ? wolfSSL_sk_SSL_CIPHER_num(sk) : 0;
         for (int i = 0; i < n && r == 0; i++) {
                 const char *name = wolfSSL_CIPHER_get_name(wolfSSL_sk_SSL_CIPHER_value(sk, i));
-                if (!name || !suite_allowed(name))
+                if (!name || !in_list(t->ciphers, name))
                         r = -EPROTO;
         }
         if (n <= 0)
@@ -451,7 +448,7 @@ static int ctx_new(const tls_config_t *cfg, bool server, tls_ctx_t **ret) {
                         goto fail;
                 }
         }
-        if (cfg->ca_file && (want_cert || !server)) {
+        if (cfg->ca_file && want_cert) {
                 if (wolfSSL_CTX_load_verify_locations(t->ctx, cfg->ca_file, NULL) != WOLFSSL_SUCCESS) {
                         r = path_error(cfg->ca_file);
                         goto fail;
@@ -460,8 +457,8 @@ static int ctx_new(const tls_config_t *cfg, bool server, tls_ctx_t **ret) {
         }
 
         if (!server)
-                /* Always verify: in psk mode no anchors are loaded, so a server that answers
-                 * with a certificate instead of the PSK is refused. */
+                /* Always verify: in psk mode no anchors are loaded (ca_file is ignored), so a
+                 * server that answers with a certificate instead of the PSK is refused. */
                 wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER, verify_cb);
         else if (t->verify_peer)
                 /* With a PSK lookup too, PSK handshakes carry no certificates: a cert handshake
@@ -711,7 +708,7 @@ static int conn_post_handshake(tls_conn_t *c) {
         tls_ctx_t *t = c->ctx;
         bool tls13 = conn_is_tls13(c);
         const char *cipher = wolfSSL_get_cipher_name(c->ssl);
-        if (!cipher || !suite_allowed(cipher))
+        if (!cipher || !in_list(t->ciphers, cipher))
                 return -EPROTO;
         bool cert_suite = !tls13 && strstr(cipher, "ECDSA");
         bool peer_cert = conn_peer_leaf(c, NULL, NULL);

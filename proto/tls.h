@@ -26,7 +26,9 @@ const char *tls_mode_to_string(tls_mode_t m);
 tls_mode_t tls_mode_from_string(const char *s);
 
 /* Server side PSK lookup: copy the key for identity into key (at most key_max bytes), return
- * its length, or 0 to refuse the identity (handshake fails). */
+ * its length, or 0 to refuse the identity (handshake fails like a wrong key: the client sees
+ * decrypt_error/bad_record_mac, so identities cannot be probed). It may be called more than
+ * once per handshake. */
 typedef unsigned (*tls_psk_lookup_t)(void *userdata, const char *identity, uint8_t *key,
                                      unsigned key_max);
 
@@ -34,11 +36,14 @@ typedef struct tls_config {
         tls_mode_t mode;
         tls_version_t min_version;     /* floor: 1.2 (default) or 1.3 */
         tls_version_t max_version;     /* 0 = 1.3; tests pin 1.2 with this */
-        /* client, psk mode */
-        const char *psk_identity;
+        /* client, psk mode (ca_file, cert_file, key_file are ignored) */
+        const char *psk_identity;      /* 1..127 bytes */
         const uint8_t *psk;            /* 16..64 bytes; copied into the context, wiped on free */
         size_t psk_len;
-        /* server, psk mode */
+        /* server: mode is not used. PSK suites are offered when psk_lookup is set, certificate
+         * suites when cert_file/key_file are; both may be set. With ca_file and a cert, client
+         * certificates are requested and verified (and required unless psk_lookup is set:
+         * then check tls_conn_psk_identity() or tls_conn_peer_fingerprint()). */
         tls_psk_lookup_t psk_lookup;
         void *psk_userdata;
         /* cert mode (both ends): own chain and key (PEM), trust anchors (PEM file) */
@@ -68,7 +73,8 @@ tls_conn_t *tls_conn_free(tls_conn_t *c);
  * PSK identity, wrong PSK, certificate rejected, name mismatch), -ECONNRESET/-EPIPE when the
  * peer went away, -EPROTO for any other TLS failure. */
 int tls_conn_handshake(tls_conn_t *c);
-/* Short reads/writes allowed; 0 from read means clean EOF. Negative errno as above. */
+/* Short reads/writes allowed; 0 from read means clean EOF (close_notify); EOF without
+ * close_notify is -ECONNRESET. Negative errno as above; -ENOTCONN before the handshake. */
 ssize_t tls_conn_read(tls_conn_t *c, void *buf, size_t n);
 ssize_t tls_conn_write(tls_conn_t *c, const void *buf, size_t n);
 /* Send close_notify (best effort, never blocks). */
@@ -80,9 +86,12 @@ int tls_conn_want(const tls_conn_t *c);
 int tls_conn_export(tls_conn_t *c, const char *label, uint8_t *out, size_t len);
 const char *tls_conn_version(const tls_conn_t *c);   /* "TLSv1.3" */
 const char *tls_conn_cipher(const tls_conn_t *c);
-/* Server: the PSK identity the client used (psk mode), NULL otherwise. */
+/* Server: the PSK identity the client used (psk mode), NULL otherwise, also when the lookup
+ * knew the identity but the handshake ended up without the PSK. */
 const char *tls_conn_psk_identity(const tls_conn_t *c);
-/* Server, cert mode: lowercase hex SHA-256 of the client's leaf certificate (DER), 65 bytes. */
+/* Server, cert mode: lowercase hex SHA-256 of the client's verified leaf certificate (DER),
+ * 65 bytes. -ENOKEY when the client sent none (a PSK handshake, or a server with psk_lookup
+ * whose cert-handshake client had no certificate) and on the client side. */
 int tls_conn_peer_fingerprint(tls_conn_t *c, char out[65]);
 /* Server: the SNI the client sent, NULL when none. */
 const char *tls_conn_sni(tls_conn_t *c);

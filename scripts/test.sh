@@ -33,6 +33,7 @@ echo "== tests (gcc)"
 meson test -C build/gcc "${suites[@]}" --print-errorlogs --num-processes 2 || status=1
 echo "== tests (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build/asan "${suites[@]}" --print-errorlogs --num-processes 2 \
         --wrapper "$root/tests/sanitize-wrap.sh" --timeout-multiplier 3 || status=1

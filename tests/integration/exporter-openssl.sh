@@ -19,8 +19,9 @@ fi
 umask 077
 tmp=$(mktemp -d)
 spid=
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
-        exec 3>&- 2>/dev/null
+        exec 3>&-
         [ -n "$spid" ] && kill "$spid" 2>/dev/null
         rm -rf "$tmp"
 }
@@ -95,7 +96,7 @@ for v in 1.2 1.3; do
         # (a) tls-probe client -> openssl s_server; retry when the random port is taken.
         rm -f "$tmp"/*.out
         started=0
-        for attempt in 1 2 3 4 5; do
+        for _ in 1 2 3 4 5; do
                 port=$(random_port)
                 # shellcheck disable=SC2086
                 timeout 30 openssl s_server -accept "$port" -nocert -psk "$hex" -psk_identity "$id" \
@@ -115,9 +116,14 @@ for v in 1.2 1.3; do
         else
                 timeout 30 "$probe" client 127.0.0.1 "$port" --psk-identity "$id" \
                         --psk-hex-file "$tmp/psk.hex" --tls "$v" >"$tmp/tls-probe-client.out" 2>&1
+                rc=$?
                 wait "$spid"
                 spid=
-                compare "TLS $v tls-probe client / openssl s_server" "$tmp/tls-probe-client.out" "$tmp/s_server.out"
+                if [ $rc -ne 0 ]; then
+                        fail "TLS $v (a): tls-probe client exited with $rc"
+                else
+                        compare "TLS $v tls-probe client / openssl s_server" "$tmp/tls-probe-client.out" "$tmp/s_server.out"
+                fi
         fi
 
         # (b) openssl s_client -> tls-probe server (port 0: it picks and prints one).
@@ -134,9 +140,15 @@ for v in 1.2 1.3; do
                         -keymatexport "$label" -keymatexportlen 48 $copts -ign_eof \
                         </dev/null >"$tmp/s_client.out" 2>&1
                 wait "$spid"
-                compare "TLS $v openssl s_client / tls-probe server" "$tmp/tls-probe-server.out" "$tmp/s_client.out"
+                rc=$?
+                spid=
+                if [ $rc -ne 0 ]; then
+                        fail "TLS $v (b): tls-probe server exited with $rc"
+                else
+                        compare "TLS $v openssl s_client / tls-probe server" "$tmp/tls-probe-server.out" "$tmp/s_client.out"
+                fi
         fi
-        kill "$spid" 2>/dev/null
+        [ -n "$spid" ] && kill "$spid" 2>/dev/null
         spid=
 done
 

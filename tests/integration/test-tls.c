@@ -52,6 +52,14 @@ static unsigned lookup(void *userdata, const char *identity, uint8_t *key, unsig
         return sizeof(good_psk);
 }
 
+/* The raw wolfSSL peers below would otherwise run wolfSSL_Init (from wolfSSL_CTX_new) in
+ * the main thread at the same time as proto/tls does in the server thread. */
+static void suite_init(void) {
+        cr_assert_eq(wolfSSL_Init(), WOLFSSL_SUCCESS);
+}
+
+TestSuite(tls, .init = suite_init);
+
 /* ---- a server thread ---- */
 
 typedef struct peer {
@@ -74,6 +82,7 @@ typedef struct peer {
         int r_fp;
         char echoed[64];
         ssize_t r_read;        /* client with echo: last read result */
+        int raw_certs;         /* raw client: certificates the server sent */
 } peer_t;
 
 static void record(peer_t *p, tls_conn_t *c) {
@@ -284,7 +293,7 @@ static void run_raw_client(peer_t *srv, peer_t *cli) {
         if (cli->r == 0) {
                 snprintf(cli->cipher, sizeof(cli->cipher), "%s", wolfSSL_get_cipher_name(ssl));
                 WOLFSSL_X509_CHAIN *chain = wolfSSL_get_peer_chain(ssl);
-                cli->r_fp = chain ? wolfSSL_get_chain_count(chain) : 0; /* server certs seen */
+                cli->raw_certs = chain ? wolfSSL_get_chain_count(chain) : 0;
                 char buf[16];
                 wolfSSL_read(ssl, buf, sizeof(buf)); /* wait for the server to decide */
         }
@@ -446,6 +455,7 @@ Test(tls, floor_13_both) {
         peer_t s = { .cfg = psk_server(TLS_VERSION_1_3, 0) };
         peer_t c = { .cfg = psk_client(TLS_VERSION_1_3, 0) };
         run_pair(&s, &c);
+        cr_log_info("client %s, server %s", strerror(-c.r), strerror(-s.r));
         cr_assert_eq(c.r, 0);
         cr_assert_str_eq(c.version, "TLSv1.3");
         cr_assert_not(in_list(c.ciphers, "ECDHE-PSK-AES128-CBC-SHA256"), "%s", c.ciphers);
@@ -594,6 +604,7 @@ Test(tls, version_floor_13_vs_server_12) {
         peer_t s = { .cfg = psk_server(0, TLS_VERSION_1_2) };
         peer_t c = { .cfg = psk_client(TLS_VERSION_1_3, 0) };
         run_pair(&s, &c);
+        cr_log_info("client %s, server %s", strerror(-c.r), strerror(-s.r));
         cr_assert_lt(c.r, 0);
         cr_assert_neq(c.r, -EAGAIN);
         cr_assert_lt(s.r, 0);
@@ -603,6 +614,7 @@ Test(tls, integrity_only_server_refused) {
         peer_t s = { .raw_suite = "TLS13-SHA256-SHA256" };
         peer_t c = { .cfg = psk_client(0, 0) };
         run_pair(&s, &c);
+        cr_log_info("client %s", strerror(-c.r));
         cr_assert_lt(c.r, 0, "client accepted %s", c.cipher);
         cr_assert_neq(s.r, 0, "raw server negotiated %s", s.cipher);
 }
@@ -646,7 +658,7 @@ Test(tls, psk_other_suite_not_trusted) {
         peer_t c = { .raw_suite = "TLS13-CHACHA20-POLY1305-SHA256" };
         run_raw_client(&s, &c);
         cr_log_info("server %d cipher %s identity %s, client saw %d certs", s.r, s.cipher,
-                    s.has_identity ? s.identity : "-", c.r_fp);
+                    s.has_identity ? s.identity : "-", c.raw_certs);
         if (s.r == 0) {
                 cr_assert_not(s.has_identity, "identity %s trusted over %s", s.identity, s.cipher);
                 cr_assert_eq(s.r_fp, -ENOKEY);
@@ -692,6 +704,14 @@ Test(tls, config_errors) {
         cfg = psk_client(0, 0);
         cfg.psk_identity = "";
         cr_assert_eq(tls_ctx_new_client(&cfg, &ctx), -EINVAL);
+        char id[129];
+        memset(id, 'a', 128);
+        id[128] = 0;
+        cfg.psk_identity = id;
+        cr_assert_eq(tls_ctx_new_client(&cfg, &ctx), -EINVAL);
+        id[127] = 0;
+        cr_assert_eq(tls_ctx_new_client(&cfg, &ctx), 0);
+        ctx = tls_ctx_free(ctx);
         cfg = (tls_config_t) { .mode = TLS_MODE_CERT, .cert_file = "/nonexistent.pem",
                                .key_file = "/nonexistent.key", .ca_file = "/nonexistent-ca.pem" };
         cr_assert_eq(tls_ctx_new_client(&cfg, &ctx), -ENOENT);

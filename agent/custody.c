@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/* The sealed profile, the keyring and profile.json kept in step (agent/custody.h). */
+#include <dirent.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include "agent/custody.h"
+#include "keys/keyring.h"
+#include "util/util.h"
+
+static const char *const class_table[_CUSTODY_CLASS_MAX] = {
+        [CUSTODY_OK] = "ok",
+        [CUSTODY_ABSENT] = "absent",
+        [CUSTODY_MISMATCH] = "mismatch",
+        [CUSTODY_EXPIRED] = "expired",
+        [CUSTODY_UNUSABLE] = "unusable",
+        [CUSTODY_CONFIG] = "configuration",
+        [CUSTODY_FAILED] = "failed",
+};
+
+const char *custody_class_to_string(custody_class_t c) {
+        if (c < 0 || c >= _CUSTODY_CLASS_MAX)
+                return NULL;
+        return class_table[c];
+}
+
+bool custody_class_wants_enrol(custody_class_t c) {
+        return c == CUSTODY_ABSENT || c == CUSTODY_MISMATCH || c == CUSTODY_EXPIRED || c == CUSTODY_UNUSABLE;
+}
+
+static int _printf_(4, 5) fail(custody_info_t *info, custody_class_t cls, int r, const char *fmt, ...) {
+        info->cls = cls;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(info->reason, sizeof info->reason, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+static void info_init(custody_info_t *info) {
+        *info = (custody_info_t) { .cls = CUSTODY_OK, .method = _SEAL_METHOD_INVALID };
+}
+
+seal_method_t custody_seal_method(const agent_config_t *cfg) {
+        switch (cfg->seal_backend) {
+        case SEAL_TPM2:
+                return SEAL_METHOD_TPM2;
+        case SEAL_HOST:
+                return SEAL_METHOD_HOST;
+        default:
+                return SEAL_METHOD_AUTO;
+        }
+}
+
+static seal_opts_t seal_opts(const agent_config_t *cfg) {
+        return (seal_opts_t) {
+                .state_dir = cfg->state_dir,
+                .method = custody_seal_method(cfg),
+                .tcti = cfg->tcti,
+                .pcrs = cfg->pcrs,
+        };
+}
+
+/* mkdir -p; only the last component gets mode, the parents 0755. */
+static int mkdir_p(const char *path, mode_t mode) {
+        char buf[PATH_MAX];
+        if (snprintf(buf, sizeof buf, "%s", path) >= (int) sizeof buf)
+                return -ENAMETOOLONG;
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *p = '/';
+        }
+        if (mkdir(buf, mode) == 0) {
+                /* Not narrowed by the umask. */
+                if (chmod(buf, mode) < 0)
+                        return negative_errno();
+        } else if (errno != EEXIST)
+                return negative_errno();
+        struct stat st;
+        if (stat(buf, &st) < 0)
+                return negative_errno();
+        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+/* Temporary files a killed writer left behind (file_write_atomic, host.key creation). */
+static void remove_stale_temporaries(const char *dir) {
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return;
+        DIR *d = fdopendir(dfd);
+        if (!d)
+                return;
+        dfd = -1; /* owned by d now */
+        static const char *const prefixes[] = {
+                SEAL_ENVELOPE_NAME ".tmp.", SEAL_HOST_KEY_NAME ".tmp.", CUSTODY_PROFILE_JSON ".tmp.", "state.json.tmp.",
+        };
+        struct dirent *de;
+        while ((de = readdir(d)))
+                for (size_t i = 0; i < ELEMENTSOF(prefixes); i++)
+                        if (strncmp(de->d_name, prefixes[i], strlen(prefixes[i])) == 0)
+                                (void) unlinkat(dirfd(d), de->d_name, 0);
+        closedir(d);
+}
+
+int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info) {
+        custody_info_t dummy;
+        if (!info)
+                info = &dummy;
+        info_init(info);
+        int r = mkdir_p(cfg->state_dir, 0700);
+        if (r < 0)
+                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] state_dir: cannot create %s: %s", cfg->path,
+                            cfg->state_dir, strerror(-r));
+        _cleanup_close_ int fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+                r = negative_errno();
+                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] state_dir: cannot open %s: %s", cfg->path,
+                            cfg->state_dir, strerror(-r));
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                r = errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+                if (r == -EBUSY)
+                        return fail(info, CUSTODY_FAILED, r, "another msce-agent is using the state directory %s",
+                                    cfg->state_dir);
+                return fail(info, CUSTODY_FAILED, r, "cannot lock the state directory %s: %s", cfg->state_dir,
+                            strerror(-r));
+        }
+        remove_stale_temporaries(cfg->state_dir);
+        remove_stale_temporaries(cfg->runtime_dir);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int service_uid(const agent_config_t *cfg, uid_t *ret, custody_info_t *info) {
+        uid_t uid;
+        int r = user_resolve(cfg->service_user, &uid, NULL);
+        if (r == -ESRCH)
+                return fail(info, CUSTODY_CONFIG, r, "%s: [consumer] user: no such user '%s'", cfg->path,
+                            cfg->service_user);
+        if (r < 0)
+                return fail(info, CUSTODY_CONFIG, r, "%s: [consumer] user: cannot resolve '%s': %s", cfg->path,
+                            cfg->service_user, strerror(-r));
+        if (uid == 0)
+                return fail(info, CUSTODY_CONFIG, -EINVAL,
+                            "%s: [consumer] user: '%s' is root; the keys must go to the CSE's own user", cfg->path,
+                            cfg->service_user);
+        *ret = uid;
+        return 0;
+}
+
+static int keyring_fail(const agent_config_t *cfg, uid_t uid, int r, const char *what, custody_info_t *info) {
+        if (r == -EPERM || r == -EACCES)
+                return fail(info, CUSTODY_CONFIG, r,
+                            "cannot %s the keys of user %s (uid %u): %s (the agent needs CAP_SETUID and CAP_SYS_ADMIN)",
+                            what, cfg->service_user, (unsigned) uid, keyring_strerror(r));
+        return fail(info, CUSTODY_FAILED, r, "cannot %s the keys of user %s (uid %u): %s", what, cfg->service_user,
+                    (unsigned) uid, keyring_strerror(r));
+}
+
+/* ltk + one kpsa:<kpsaID> per target. The names live in names[] (no key bytes copied). */
+static int keys_install(const agent_config_t *cfg, uid_t uid, const stored_profile_t *p, custody_info_t *info) {
+        keyring_key_t keys[1 + MSG_TARGETS_MAX];
+        char names[MSG_TARGETS_MAX][sizeof(KEYRING_KPSA) + MSG_KEID_MAX];
+        size_t n = 0;
+        keys[n++] = (keyring_key_t) { .name = KEYRING_LTK, .data = p->ltk, .len = p->ltk_len };
+        for (size_t i = 0; i < p->n_targets && i < MSG_TARGETS_MAX; i++) {
+                snprintf(names[i], sizeof names[i], KEYRING_KPSA "%s", p->targets[i].kpsa_id);
+                keys[n++] = (keyring_key_t) { .name = names[i], .data = p->targets[i].kpsa, .len = PROFILE_KPSA_LEN };
+        }
+        int r = keyring_install(uid, keys, n);
+        if (r == -EINVAL)
+                return fail(info, CUSTODY_FAILED, r,
+                            "the profile's keys cannot be filed for user %s: invalid or duplicate kpsaID", cfg->service_user);
+        if (r < 0)
+                return keyring_fail(cfg, uid, r, "install", info);
+        return 0;
+}
+
+static int profile_json_path(const agent_config_t *cfg, char out[PATH_MAX]) {
+        return snprintf(out, PATH_MAX, "%s/%s", cfg->runtime_dir, CUSTODY_PROFILE_JSON) >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* The non-secret profile for the CSE (docs/cse-integration.md), world-readable. */
+static int profile_json_write(const agent_config_t *cfg, const stored_profile_t *p, custody_info_t *info) {
+        char path[PATH_MAX];
+        int r = profile_json_path(cfg, path);
+        if (r < 0)
+                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] runtime_dir: path too long", cfg->path);
+
+        json_t *targets = json_array();
+        json_t *o = json_object();
+        bool ok = targets && o;
+        for (size_t i = 0; ok && i < p->n_targets; i++)
+                ok = json_array_append_new(targets, json_pack("{s:s, s:s}", "id", p->targets[i].id, "kpsaID",
+                                                              p->targets[i].kpsa_id)) == 0;
+        ok = ok && json_object_set_new(o, "cseID", json_string(p->cse_id)) == 0 &&
+             json_object_set_new(o, "cseBase", json_string(p->cse_base)) == 0 &&
+             json_object_set_new(o, "keID", json_string(p->ke_id)) == 0 &&
+             json_object_set_new(o, "exp", json_string(p->exp)) == 0 &&
+             json_object_set(o, "targets", targets) == 0 &&
+             json_object_set_new(o, "poll", json_integer(p->poll)) == 0;
+        _cleanup_free_ char *text = ok ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(targets);
+        json_decref(o);
+        if (!text)
+                return fail(info, CUSTODY_FAILED, -ENOMEM, "out of memory");
+
+        r = mkdir_p(cfg->runtime_dir, 0755);
+        if (r < 0)
+                return fail(info, CUSTODY_FAILED, r, "cannot create %s: %s", cfg->runtime_dir, strerror(-r));
+        size_t len = strlen(text);
+        text[len] = '\n'; /* replaces the NUL: write len + 1 bytes */
+        r = file_write_atomic(path, text, len + 1, 0644);
+        text[len] = 0;
+        if (r < 0)
+                return fail(info, CUSTODY_FAILED, r, "cannot write %s: %s", path, strerror(-r));
+        return 0;
+}
+
+static int seal_load_fail(const agent_config_t *cfg, int r, custody_info_t *info) {
+        const char *dir = cfg->state_dir;
+        switch (r) {
+        case -ENOENT:
+                return fail(info, CUSTODY_ABSENT, r, "no sealed profile in %s", dir);
+        case -EBADMSG:
+                return fail(info, CUSTODY_UNUSABLE, r, "the sealed profile %s/%s is corrupted or truncated", dir,
+                            SEAL_ENVELOPE_NAME);
+        case -EKEYREJECTED:
+                return fail(info, CUSTODY_UNUSABLE, r,
+                            "the sealed profile %s/%s cannot be opened: its key is not available "
+                            "(another TPM, changed PCRs, or %s gone)",
+                            dir, SEAL_ENVELOPE_NAME, SEAL_HOST_KEY_NAME);
+        case -ENODEV:
+                return fail(info, CUSTODY_UNUSABLE, r,
+                            "the sealed profile %s/%s was sealed by a TPM, and no TPM answers at %s", dir,
+                            SEAL_ENVELOPE_NAME, cfg->tcti);
+        case -EOPNOTSUPP:
+                return fail(info, CUSTODY_UNUSABLE, r,
+                            "the sealed profile %s/%s was sealed by a TPM, and this build has no TPM support", dir,
+                            SEAL_ENVELOPE_NAME);
+        case -EPERM:
+                return fail(info, CUSTODY_CONFIG, r, "%s/%s is readable by group or others (chmod 0400)", dir,
+                            SEAL_HOST_KEY_NAME);
+        default:
+                return fail(info, CUSTODY_FAILED, r, "cannot read the sealed profile in %s: %s", dir, strerror(-r));
+        }
+}
+
+static void format_time(time_t t, char out[32]) {
+        struct tm tm;
+        if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+                snprintf(out, 32, "%lld", (long long) t);
+}
+
+int custody_restore(const agent_config_t *cfg, stored_profile_t *ret_profile, custody_info_t *info) {
+        custody_info_t dummy;
+        if (!info)
+                info = &dummy;
+        info_init(info);
+        if (!cfg)
+                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
+
+        seal_opts_t o = seal_opts(cfg);
+        _cleanup_(stored_profile_wipe) stored_profile_t p;
+        seal_method_t method;
+        int r = seal_load(&o, &p, &method);
+        if (r < 0)
+                return seal_load_fail(cfg, r, info);
+        info->method = method;
+
+        if (profile_is_expired(&p, time(NULL))) {
+                char when[32];
+                format_time(p.exp_t, when);
+                return fail(info, CUSTODY_EXPIRED, -EKEYEXPIRED, "the sealed profile (KeID %s) expired at %s",
+                            p.ke_id, when);
+        }
+        if (!streq(p.node_id, cfg->node_id))
+                return fail(info, CUSTODY_MISMATCH, -ENOENT,
+                            "the sealed profile was obtained for node ID %s, the configuration says %s", p.node_id,
+                            cfg->node_id);
+        if (!streq(p.mef_uri, cfg->mef_uri))
+                return fail(info, CUSTODY_MISMATCH, -ENOENT,
+                            "the sealed profile was obtained from MEF %s, the configuration says %s", p.mef_uri,
+                            cfg->mef_uri);
+
+        uid_t uid;
+        r = service_uid(cfg, &uid, info);
+        if (r < 0)
+                return r;
+        r = keys_install(cfg, uid, &p, info);
+        if (r < 0)
+                return r;
+        r = profile_json_write(cfg, &p, info);
+        if (r < 0) {
+                /* Nothing half-loaded: keys without their profile.json are taken out again. */
+                (void) keyring_remove(uid);
+                return r;
+        }
+        if (ret_profile)
+                *ret_profile = p;
+        return 0;
+}
+
+static int seal_store_fail(const agent_config_t *cfg, int r, custody_info_t *info) {
+        switch (r) {
+        case -ENODEV:
+                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] backend = tpm2, but no TPM answers at %s", cfg->path,
+                            cfg->tcti);
+        case -EOPNOTSUPP:
+                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] backend = tpm2, but this build has no TPM support",
+                            cfg->path);
+        case -EPERM:
+                return fail(info, CUSTODY_CONFIG, r, "%s/%s is readable by group or others (chmod 0400)",
+                            cfg->state_dir, SEAL_HOST_KEY_NAME);
+        case -EBADMSG:
+                return fail(info, CUSTODY_CONFIG, r, "%s/%s is damaged (not 32 bytes); remove it and %s",
+                            cfg->state_dir, SEAL_HOST_KEY_NAME, SEAL_ENVELOPE_NAME);
+        case -EINVAL:
+                return fail(info, CUSTODY_FAILED, r, "the profile cannot be sealed: a field is out of range");
+        default:
+                return fail(info, CUSTODY_FAILED, r, "cannot write the sealed profile in %s: %s", cfg->state_dir,
+                            strerror(-r));
+        }
+}
+
+int custody_store(const agent_config_t *cfg, const enrol_result_t *res, stored_profile_t *ret_profile,
+                  custody_info_t *info) {
+        custody_info_t dummy;
+        if (!info)
+                info = &dummy;
+        info_init(info);
+        if (!cfg || !res)
+                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
+
+        /* Resolve the user before anything is written: a configuration error changes nothing. */
+        uid_t uid;
+        int r = service_uid(cfg, &uid, info);
+        if (r < 0)
+                return r;
+
+        _cleanup_(stored_profile_wipe) stored_profile_t p;
+        r = profile_from_msg(&res->profile, cfg->node_id, cfg->mef_uri, time(NULL), res->ltk, res->ltk_len, &p);
+        if (r < 0)
+                return fail(info, CUSTODY_FAILED, r, "the profile from the MEF cannot be stored: a field is out of range");
+
+        r = mkdir_p(cfg->state_dir, 0700);
+        if (r < 0)
+                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] state_dir: cannot create %s: %s", cfg->path,
+                            cfg->state_dir, strerror(-r));
+        seal_opts_t o = seal_opts(cfg);
+        seal_method_t method;
+        r = seal_store(&o, &p, &method);
+        if (r < 0)
+                return seal_store_fail(cfg, r, info);
+        info->sealed = true;
+        info->method = method;
+
+        r = keys_install(cfg, uid, &p, info);
+        if (r < 0)
+                return r;
+        r = profile_json_write(cfg, &p, info);
+        if (r < 0)
+                return r;
+        if (ret_profile)
+                *ret_profile = p;
+        return 0;
+}
+
+int custody_remove(const agent_config_t *cfg, custody_info_t *info) {
+        custody_info_t dummy;
+        if (!info)
+                info = &dummy;
+        info_init(info);
+        if (!cfg)
+                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
+
+        int ret = 0, r;
+        uid_t uid;
+        r = service_uid(cfg, &uid, info);
+        if (r == 0) {
+                r = keyring_remove(uid);
+                if (r < 0)
+                        ret = keyring_fail(cfg, uid, r, "remove", info);
+        } else
+                ret = r;
+
+        seal_opts_t o = seal_opts(cfg);
+        r = seal_remove(&o);
+        if (r < 0 && r != -ENOENT && ret == 0)
+                ret = fail(info, CUSTODY_FAILED, r, "cannot remove the sealed profile in %s: %s", cfg->state_dir,
+                           strerror(-r));
+
+        char path[PATH_MAX];
+        if (profile_json_path(cfg, path) == 0 && unlink(path) < 0 && errno != ENOENT && ret == 0) {
+                r = negative_errno();
+                ret = fail(info, CUSTODY_FAILED, r, "cannot remove %s: %s", path, strerror(-r));
+        }
+        return ret;
+}
+
+int custody_check(const agent_config_t *cfg, custody_info_t *info) {
+        custody_info_t dummy;
+        if (!info)
+                info = &dummy;
+        info_init(info);
+        uid_t uid;
+        int r = service_uid(cfg, &uid, info);
+        if (r < 0)
+                return r;
+        int32_t serial;
+        r = keyring_find(uid, KEYRING_LTK, &serial);
+        if (r == -ENOKEY || r == -EKEYREVOKED || r == -EKEYEXPIRED)
+                return fail(info, CUSTODY_ABSENT, -ENOKEY, "the keys of user %s are no longer in the keyring",
+                            cfg->service_user);
+        if (r < 0)
+                return keyring_fail(cfg, uid, r, "look up", info);
+        return 0;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* Custody of the provisioning profile: the sealed copy at rest (keys/seal.h), the keys in the
+ * service user's keyring (keys/keyring.h) and the non-secret <runtime_dir>/profile.json, kept in
+ * step. No logging here: every failure comes back with a class (what the caller should do) and
+ * a reason naming the file, user or backend involved, never key bytes. */
+
+#include <stdbool.h>
+
+#include "agent/config.h"
+#include "agent/enrol.h"
+#include "keys/profile.h"
+#include "keys/seal.h"
+
+#define CUSTODY_PROFILE_JSON "profile.json"
+
+typedef enum custody_class {
+        CUSTODY_OK,
+        CUSTODY_ABSENT,   /* restore: no sealed profile: enrol */
+        CUSTODY_MISMATCH, /* restore: the sealed profile is for another node ID or MEF: enrol */
+        CUSTODY_EXPIRED,  /* restore: past its expiry: enrol */
+        CUSTODY_UNUSABLE, /* restore: corrupted, or its key is not available (TPM, host.key): enrol */
+        CUSTODY_CONFIG,   /* service user, privileges, backend or state directory: operator action */
+        CUSTODY_FAILED,   /* file system or keyring failure: retry later */
+        _CUSTODY_CLASS_MAX,
+        _CUSTODY_CLASS_INVALID = -22,
+} custody_class_t;
+
+typedef struct custody_info {
+        custody_class_t cls;
+        bool sealed;          /* store: the new profile is sealed (even when a later step failed) */
+        seal_method_t method; /* the backend of the profile loaded or stored */
+        char reason[512];
+} custody_info_t;
+
+const char *custody_class_to_string(custody_class_t c);
+
+/* true for the restore outcomes that an enrolment fixes. */
+bool custody_class_wants_enrol(custody_class_t c);
+
+/* Take the agent's lock (flock on the state directory, created 0700 when missing): one agent
+ * per state directory. -EBUSY when another agent holds it. ret_fd is the lock; close it to
+ * release (a killed agent releases it too). */
+int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info);
+
+/* Load the sealed profile, check it is not expired and belongs to cfg (node ID and MEF URI),
+ * install its keys for the service user, write profile.json - in that order. On failure nothing
+ * new is left behind (keys installed by this call are removed again when profile.json cannot be
+ * written) and info says why; *ret_profile (may be NULL) holds key bytes: stored_profile_wipe(). */
+int custody_restore(const agent_config_t *cfg, stored_profile_t *ret_profile, custody_info_t *info);
+
+/* Keep a new enrolment: seal it first (when that fails nothing changed: the old sealed profile
+ * and keys stay), then install its keys (replacing the old ones), then profile.json. When a step
+ * after sealing fails, the error is returned with info->sealed set: the next restore completes
+ * it. */
+int custody_store(const agent_config_t *cfg, const enrol_result_t *res, stored_profile_t *ret_profile,
+                  custody_info_t *info);
+
+/* Remove the keys, the sealed profile (and host.key) and profile.json. Every step is tried;
+ * the first error is returned. */
+int custody_remove(const agent_config_t *cfg, custody_info_t *info);
+
+/* Are the keys still in the keyring? 0 yes, -ENOKEY no (reinstall with custody_restore()),
+ * other errors with info. Also keeps the persistent keyring from expiring. */
+int custody_check(const agent_config_t *cfg, custody_info_t *info);
+
+/* The seal backend configured, as keys/seal.h names it. */
+seal_method_t custody_seal_method(const agent_config_t *cfg);

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* Internal seam between hw/leds-gpiod.c and the libgpiod API version: hw/gpio-v1.c for
+ * libgpiod 1.x (bookworm), hw/gpio-v2.c for libgpiod >= 2.0; meson builds exactly one.
+ * One output line per handle, requested with consumer LED_CONSUMER and held until
+ * gpio_line_close(). Values are logical (active-low is applied by the kernel). */
+
+#include "hw/leds.h"
+
+typedef struct gpio_line gpio_line_t;
+
+/* Request the line spec names as an output at logical 0. Negative errno from libgpiod on
+ * failure (see leds_new()); nothing stays open then. */
+int gpio_line_open(const led_spec_t *spec, gpio_line_t **ret);
+
+/* Drive the line to logical value (0 or 1). */
+int gpio_line_set(gpio_line_t *h, int value);
+
+/* Release the line and close its chip. Accepts NULL; returns NULL. */
+gpio_line_t *gpio_line_close(gpio_line_t *h);

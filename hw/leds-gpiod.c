@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+/* State LEDs on libgpiod lines (hw/gpio.h), blinking on sd-event timers. */
+#include <stdlib.h>
+
+#include "hw/gpio.h"
+#include "hw/leds.h"
+#include "util/util.h"
+
+#define USEC_PER_MSEC 1000u
+#define BLINK_ACCURACY_USEC USEC_PER_MSEC /* sd-event's default (250 ms) would smear a 50 ms blink */
+
+enum { LINE_STATUS, LINE_ERROR, _LINE_MAX };
+
+struct leds {
+        sd_event *event;
+        sd_event_source *timer;
+        gpio_line_t *line[_LINE_MAX];
+        int value[_LINE_MAX];   /* last value written, -1 after a failed write */
+        led_pattern_t pattern;
+        int blink;              /* the line the timer toggles */
+        int phase;              /* its current logical value */
+        uint64_t half_usec;     /* on time = off time */
+};
+
+/* Half period of each blinking pattern, 0 for steady ones. */
+static const unsigned half_ms[_LED_PATTERN_MAX] = {
+        [LED_STARTING] = 100,
+        [LED_WAITING] = 1000,
+        [LED_ENROLLING] = 200,
+        [LED_ERROR] = 50,
+};
+
+/* Write only real changes, so a steady pattern costs no syscalls and the line sees no glitch. */
+static int line_write(leds_t *l, int i, int v) {
+        int r;
+
+        if (!l->line[i] || l->value[i] == v)
+                return 0;
+        r = gpio_line_set(l->line[i], v);
+        l->value[i] = r < 0 ? -1 : v;
+        return r;
+}
+
+static int on_blink(sd_event_source *s, uint64_t usec, void *userdata) {
+        leds_t *l = userdata;
+        uint64_t next, now;
+
+        l->phase = !l->phase;
+        (void) line_write(l, l->blink, l->phase); /* best effort: the next edge retries */
+
+        /* Next edge relative to this one's due time, so edges do not drift; after a stall
+         * (the loop was busy) restart from now instead of catching up in a burst. */
+        next = usec + l->half_usec;
+        now = now_usec();
+        if (next <= now)
+                next = now + l->half_usec;
+        if (sd_event_source_set_time(s, next) < 0)
+                return 0;
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+int leds_set(leds_t *l, led_pattern_t p) {
+        int status = 0, error = 0, r, q;
+
+        if (!l)
+                return 0;
+        if (p < 0 || p >= _LED_PATTERN_MAX)
+                return -EINVAL;
+        if (p == l->pattern && l->value[LINE_STATUS] >= 0 && l->value[LINE_ERROR] >= 0)
+                return 0; /* shown already; after a failed write, apply it again */
+
+        l->timer = sd_event_source_disable_unref(l->timer);
+        l->pattern = p;
+        l->half_usec = (uint64_t) half_ms[p] * USEC_PER_MSEC;
+        l->blink = LINE_STATUS;
+
+        if (p == LED_ERROR && l->line[LINE_ERROR]) {
+                l->blink = LINE_ERROR;
+                error = 1;
+        } else if (p != LED_OFF)
+                status = 1;
+        l->phase = 1;
+
+        /* The LED going off first, so both are never lit together. */
+        if (status) {
+                r = line_write(l, LINE_ERROR, error);
+                q = line_write(l, LINE_STATUS, status);
+        } else {
+                r = line_write(l, LINE_STATUS, status);
+                q = line_write(l, LINE_ERROR, error);
+        }
+        if (r >= 0)
+                r = q;
+
+        if (l->half_usec == 0 || !l->line[l->blink])
+                return r;
+
+        q = sd_event_add_time(l->event, &l->timer, CLOCK_MONOTONIC, now_usec() + l->half_usec,
+                              BLINK_ACCURACY_USEC, on_blink, l);
+        if (q < 0)
+                return q;
+        (void) sd_event_source_set_description(l->timer, "leds-blink");
+        return r;
+}
+
+led_pattern_t leds_get(const leds_t *l) {
+        return l ? l->pattern : LED_OFF;
+}
+
+int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_t **ret) {
+        const char *specs[_LINE_MAX] = { status_spec, error_spec };
+        led_spec_t parsed[_LINE_MAX];
+        bool have[_LINE_MAX];
+        leds_t *l;
+        int r;
+
+        if (!e || !ret)
+                return -EINVAL;
+        for (int i = 0; i < _LINE_MAX; i++) {
+                r = leds_parse_spec(specs[i], &parsed[i], NULL);
+                if (r < 0)
+                        return r;
+                have[i] = r > 0;
+        }
+
+        l = calloc(1, sizeof(*l));
+        if (!l)
+                return -ENOMEM;
+        l->event = sd_event_ref(e);
+        l->pattern = LED_OFF;
+
+        for (int i = 0; i < _LINE_MAX; i++) {
+                if (!have[i])
+                        continue;
+                r = gpio_line_open(&parsed[i], &l->line[i]);
+                if (r < 0) {
+                        leds_free(l);
+                        return r;
+                }
+                l->value[i] = 0; /* requested at logical 0 */
+        }
+
+        *ret = l;
+        return 0;
+}
+
+leds_t *leds_free(leds_t *l) {
+        if (!l)
+                return NULL;
+        l->timer = sd_event_source_disable_unref(l->timer);
+        for (int i = 0; i < _LINE_MAX; i++) {
+                /* Explicitly off: whether a released line keeps its value is up to the driver. */
+                (void) line_write(l, i, 0);
+                l->line[i] = gpio_line_close(l->line[i]);
+        }
+        sd_event_unref(l->event);
+        free(l);
+        return NULL;
+}

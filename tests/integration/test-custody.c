@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: MIT */
+/* agent/custody.c against the real kernel keyring and a temporary state directory (root):
+ * store then restore, the restore refusals (absent, expired, another node or MEF, corrupted),
+ * nothing half-loaded when profile.json cannot be written, a configuration error changes
+ * nothing, check/remove, and the lock. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <keyutils.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "agent/custody.h"
+#include "keys/keyring.h"
+#include "util/util.h"
+
+#define CSE_USER "msce-test-cse"
+
+extern char **environ;
+
+static uid_t cse_uid;
+static char dir[64];
+static agent_config_t cfg;
+
+static void user_ensure(const char *name, uid_t *uid) {
+        if (user_resolve(name, uid, NULL) == 0)
+                return;
+        if (access("/usr/sbin/useradd", X_OK) < 0)
+                cr_skip_test("useradd is missing: cannot create test user %s", name);
+        char *argv[] = { "useradd", "--system", "--no-create-home", (char *) name, NULL };
+        pid_t pid;
+        int status;
+        cr_assert_eq(posix_spawn(&pid, "/usr/sbin/useradd", NULL, NULL, argv, environ), 0);
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "useradd %s failed", name);
+        cr_assert_eq(user_resolve(name, uid, NULL), 0);
+}
+
+/* dir + "/" + name */
+static char *path_in(const char *d, const char *name) {
+        char *p;
+        cr_assert_geq(asprintf(&p, "%s/%s", d, name), 0);
+        return p;
+}
+
+static void setup(void) {
+        if (geteuid() != 0)
+                cr_skip_test("needs root (persistent keyring of another user, keyctl_chown)");
+        user_ensure(CSE_USER, &cse_uid);
+        cr_assert_geq(keyctl_join_session_keyring(NULL), 0, "join session: %m");
+        cr_assert_eq(keyring_remove(cse_uid), 0);
+        snprintf(dir, sizeof dir, "/tmp/test-custody-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+        cfg = (agent_config_t) {
+                .path = strdup("/etc/msce/agent.conf"),
+                .node_id = strdup("node-1"),
+                .mef_uri = strdup("https://mef.example.net/msce"),
+                .service_user = strdup(CSE_USER),
+                .seal_backend = SEAL_HOST,
+                .tcti = strdup("device:/dev/null"),
+                .pcrs = strdup(""),
+                .state_dir = path_in(dir, "state"),
+                .runtime_dir = path_in(dir, "run"),
+        };
+}
+
+static void rm_rf(const char *path) {
+        char *argv[] = { "rm", "-rf", (char *) path, NULL };
+        pid_t pid;
+        if (posix_spawn(&pid, "/bin/rm", NULL, NULL, argv, environ) == 0)
+                (void) waitpid(pid, NULL, 0);
+}
+
+static void teardown(void) {
+        if (geteuid() != 0)
+                return;
+        (void) keyring_remove(cse_uid);
+        if (dir[0])
+                rm_rf(dir);
+        agent_config_done(&cfg);
+}
+
+TestSuite(custody, .init = setup, .fini = teardown, .timeout = 60);
+
+/* What enrol_run() would return: a profile with two targets and a 32-byte Ke. */
+static void result_make(enrol_result_t *r, const char *ke_id, time_t exp) {
+        *r = (enrol_result_t) {};
+        msg_profile_t *p = &r->profile;
+        snprintf(p->cse_id, sizeof p->cse_id, "/mn-cse-1");
+        snprintf(p->cse_base, sizeof p->cse_base, "https://in.example.net/~/in-cse");
+        snprintf(p->ke_id, sizeof p->ke_id, "%s", ke_id);
+        p->exp_t = exp;
+        time_format_basic(exp, p->exp);
+        p->poll = 3600;
+        p->n_targets = 2;
+        snprintf(p->targets[0].id, sizeof p->targets[0].id, "/in-cse");
+        snprintf(p->targets[0].kpsa_id, sizeof p->targets[0].kpsa_id, "%s.1", ke_id);
+        snprintf(p->targets[1].id, sizeof p->targets[1].id, "/maf-1");
+        snprintf(p->targets[1].kpsa_id, sizeof p->targets[1].kpsa_id, "%s.2", ke_id);
+        cr_assert_eq(random_bytes(r->ltk, 32), 0);
+        r->ltk_len = 32;
+}
+
+static void store(const char *ke_id, time_t exp) {
+        _cleanup_(enrol_result_wipe) enrol_result_t r;
+        result_make(&r, ke_id, exp);
+        custody_info_t ci;
+        _cleanup_(stored_profile_wipe) stored_profile_t p;
+        int rc = custody_store(&cfg, &r, &p, &ci);
+        cr_assert_eq(rc, 0, "store: %s", ci.reason);
+        cr_assert(ci.sealed);
+        cr_assert_eq(ci.method, SEAL_METHOD_HOST);
+        cr_assert_str_eq(p.ke_id, ke_id);
+        cr_assert_eq(memcmp(p.ltk, r.ltk, 32), 0);
+}
+
+static bool has_key(const char *name) {
+        int32_t serial;
+        return keyring_find(cse_uid, name, &serial) == 0;
+}
+
+static char *profile_json(void) {
+        _cleanup_free_ char *path = path_in(cfg.runtime_dir, "profile.json");
+        char *text = NULL;
+        return file_read_all(path, 65536, &text, NULL) == 0 ? text : NULL;
+}
+
+static char *envelope(size_t *len) {
+        _cleanup_free_ char *path = path_in(cfg.state_dir, "profile.sealed");
+        char *data = NULL;
+        cr_assert_eq(file_read_all(path, 65536, &data, len), 0);
+        return data;
+}
+
+Test(custody, absent) {
+        custody_info_t ci;
+        stored_profile_t p = { .poll = 77 };
+        cr_assert_eq(custody_restore(&cfg, &p, &ci), -ENOENT);
+        cr_assert_eq(ci.cls, CUSTODY_ABSENT);
+        cr_assert(custody_class_wants_enrol(ci.cls));
+        cr_assert(strstr(ci.reason, cfg.state_dir), "%s", ci.reason);
+        cr_assert_eq(p.poll, 77, "ret_profile touched on failure");
+        cr_assert(!has_key("ltk"));
+}
+
+Test(custody, store_then_restore) {
+        time_t exp = time(NULL) + 86400;
+        store("0123456789abcdef0123456789abcdef@mef.example.net", exp);
+        cr_assert(has_key("ltk"));
+        cr_assert(has_key("kpsa:0123456789abcdef0123456789abcdef@mef.example.net.1"));
+        cr_assert(has_key("kpsa:0123456789abcdef0123456789abcdef@mef.example.net.2"));
+
+        /* The keys go; restore brings them back from the sealed profile. */
+        custody_info_t ci;
+        cr_assert_eq(custody_check(&cfg, &ci), 0, "%s", ci.reason);
+        cr_assert_eq(keyring_remove(cse_uid), 0);
+        cr_assert_eq(custody_check(&cfg, &ci), -ENOKEY);
+        cr_assert_eq(ci.cls, CUSTODY_ABSENT);
+
+        _cleanup_(stored_profile_wipe) stored_profile_t p;
+        cr_assert_eq(custody_restore(&cfg, &p, &ci), 0, "%s", ci.reason);
+        cr_assert_eq(ci.method, SEAL_METHOD_HOST);
+        cr_assert_str_eq(p.node_id, "node-1");
+        cr_assert_eq(p.exp_t, exp);
+        cr_assert_eq(p.n_targets, 2);
+        cr_assert(has_key("ltk"));
+        cr_assert_eq(custody_check(&cfg, &ci), 0);
+
+        _cleanup_free_ char *json = profile_json();
+        cr_assert_not_null(json);
+        cr_assert(strstr(json, "\"keID\": \"0123456789abcdef0123456789abcdef@mef.example.net\""), "%s", json);
+        cr_assert(strstr(json, "\"kpsaID\": \"0123456789abcdef0123456789abcdef@mef.example.net.2\""), "%s", json);
+        cr_assert(strstr(json, "\"poll\": 3600"), "%s", json);
+        cr_assert_null(strstr(json, "ltk"), "%s", json);
+        _cleanup_free_ char *path = path_in(cfg.runtime_dir, "profile.json");
+        struct stat st;
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert_eq(st.st_mode & 07777, 0644);
+        cr_assert_eq(stat(cfg.state_dir, &st), 0);
+        cr_assert_eq(st.st_mode & 07777, 0700);
+}
+
+Test(custody, expired) {
+        store("00000000000000000000000000000001@mef.example.net", time(NULL) + 2);
+        cr_assert_eq(keyring_remove(cse_uid), 0);
+        sleep(3);
+        custody_info_t ci;
+        cr_assert_eq(custody_restore(&cfg, NULL, &ci), -EKEYEXPIRED);
+        cr_assert_eq(ci.cls, CUSTODY_EXPIRED);
+        cr_assert(custody_class_wants_enrol(ci.cls));
+        cr_assert(strstr(ci.reason, "expired at"), "%s", ci.reason);
+        cr_assert(!has_key("ltk"), "an expired profile's keys were installed");
+}
+
+Test(custody, other_node_or_mef) {
+        store("00000000000000000000000000000002@mef.example.net", time(NULL) + 86400);
+        cr_assert_eq(keyring_remove(cse_uid), 0);
+        custody_info_t ci;
+
+        free(cfg.node_id);
+        cfg.node_id = strdup("node-2");
+        cr_assert_eq(custody_restore(&cfg, NULL, &ci), -ENOENT);
+        cr_assert_eq(ci.cls, CUSTODY_MISMATCH);
+        cr_assert(strstr(ci.reason, "node ID node-1, the configuration says node-2"), "%s", ci.reason);
+
+        free(cfg.node_id);
+        cfg.node_id = strdup("node-1");
+        free(cfg.mef_uri);
+        cfg.mef_uri = strdup("https://other.example.net/msce");
+        cr_assert_eq(custody_restore(&cfg, NULL, &ci), -ENOENT);
+        cr_assert_eq(ci.cls, CUSTODY_MISMATCH);
+        cr_assert(strstr(ci.reason, "MEF https://mef.example.net/msce"), "%s", ci.reason);
+        cr_assert(!has_key("ltk"));
+}
+
+Test(custody, corrupted) {
+        store("00000000000000000000000000000003@mef.example.net", time(NULL) + 86400);
+        size_t len;
+        _cleanup_free_ char *env = envelope(&len);
+        env[len - 20] ^= 1;
+        _cleanup_free_ char *path = path_in(cfg.state_dir, "profile.sealed");
+        cr_assert_eq(file_write_atomic(path, env, len, 0600), 0);
+        custody_info_t ci;
+        cr_assert_eq(custody_restore(&cfg, NULL, &ci), -EBADMSG);
+        cr_assert_eq(ci.cls, CUSTODY_UNUSABLE);
+        cr_assert(strstr(ci.reason, "corrupted"), "%s", ci.reason);
+
+        /* host.key gone: the envelope cannot be opened. */
+        store("00000000000000000000000000000004@mef.example.net", time(NULL) + 86400);
+        _cleanup_free_ char *key = path_in(cfg.state_dir, "host.key");
+        cr_assert_eq(unlink(key), 0);
+        cr_assert_eq(custody_restore(&cfg, NULL, &ci), -EKEYREJECTED);
+        cr_assert_eq(ci.cls, CUSTODY_UNUSABLE);
+}
+
+Test(custody, nothing_half_loaded) {
+        store("00000000000000000000000000000005@mef.example.net", time(NULL) + 86400);
+        cr_assert_eq(keyring_remove(cse_uid), 0);
+        /* profile.json cannot be written: the runtime directory is a file. */
+        free(cfg.runtime_dir);
+        cfg.runtime_dir = path_in(dir, "not-a-dir");
+        cr_assert_eq(file_write_atomic(cfg.runtime_dir, "x", 1, 0644), 0);
+        custody_info_t ci;
+        stored_profile_t p = { .poll = 77 };
+        cr_assert_lt(custody_restore(&cfg, &p, &ci), 0);
+        cr_assert_eq(ci.cls, CUSTODY_FAILED);
+        cr_assert(strstr(ci.reason, cfg.runtime_dir), "%s", ci.reason);
+        cr_assert(!has_key("ltk"), "keys left without their profile.json");
+        cr_assert_eq(p.poll, 77);
+}
+
+Test(custody, config_error_changes_nothing) {
+        store("00000000000000000000000000000006@mef.example.net", time(NULL) + 86400);
+        size_t len_before;
+        _cleanup_free_ char *before = envelope(&len_before);
+
+        free(cfg.service_user);
+        cfg.service_user = strdup("msce-test-nosuchuser");
+        _cleanup_(enrol_result_wipe) enrol_result_t r;
+        result_make(&r, "00000000000000000000000000000007@mef.example.net", time(NULL) + 86400);
+        custody_info_t ci;
+        cr_assert_eq(custody_store(&cfg, &r, NULL, &ci), -ESRCH);
+        cr_assert_eq(ci.cls, CUSTODY_CONFIG);
+        cr_assert(!ci.sealed);
+        cr_assert(strstr(ci.reason, "[consumer] user: no such user 'msce-test-nosuchuser'"), "%s", ci.reason);
+
+        size_t len_after;
+        _cleanup_free_ char *after = envelope(&len_after);
+        cr_assert_eq(len_before, len_after);
+        cr_assert_eq(memcmp(before, after, len_before), 0, "the sealed profile changed");
+        cr_assert(has_key("ltk"), "the old keys went");
+}
+
+Test(custody, remove) {
+        store("00000000000000000000000000000008@mef.example.net", time(NULL) + 86400);
+        custody_info_t ci;
+        cr_assert_eq(custody_remove(&cfg, &ci), 0, "%s", ci.reason);
+        cr_assert(!has_key("ltk"));
+        _cleanup_free_ char *json = profile_json();
+        cr_assert_null(json);
+        _cleanup_free_ char *path = path_in(cfg.state_dir, "profile.sealed");
+        cr_assert_eq(access(path, F_OK), -1);
+        cr_assert_eq(custody_restore(&cfg, NULL, &ci), -ENOENT);
+        /* Nothing left to remove is fine too. */
+        cr_assert_eq(custody_remove(&cfg, &ci), 0, "%s", ci.reason);
+}
+
+Test(custody, lock) {
+        custody_info_t ci;
+        _cleanup_close_ int a = -1, b = -1;
+        _cleanup_free_ char *stale = path_in(cfg.state_dir, "profile.sealed.tmp.AbCdEf");
+        cr_assert_eq(custody_lock(&cfg, &a, &ci), 0, "%s", ci.reason);
+        cr_assert_eq(file_write_atomic(stale, "x", 1, 0600), 0);
+        /* flock is per open file description: a second open cannot take it. */
+        cr_assert_eq(custody_lock(&cfg, &b, &ci), -EBUSY);
+        cr_assert(strstr(ci.reason, "another msce-agent"), "%s", ci.reason);
+        cr_assert_eq(access(stale, F_OK), 0, "a temporary file removed without the lock");
+        close(TAKE_FD(a));
+        cr_assert_eq(custody_lock(&cfg, &b, &ci), 0, "%s", ci.reason);
+        cr_assert_eq(access(stale, F_OK), -1, "a stale temporary file was left");
+}

@@ -54,9 +54,13 @@ static int chip_request(struct gpiod_chip *chip, unsigned offset, bool active_lo
         *ret = req;
 
 finish:
-        gpiod_request_config_free(req_cfg);
-        gpiod_line_config_free(line_cfg);
-        gpiod_line_settings_free(settings);
+        /* guarded: a NULL argument to a libgpiod 2.x method aborts */
+        if (req_cfg)
+                gpiod_request_config_free(req_cfg);
+        if (line_cfg)
+                gpiod_line_config_free(line_cfg);
+        if (settings)
+                gpiod_line_settings_free(settings);
         return r;
 }
 

@@ -422,9 +422,16 @@ static void conn_step(conn_t *c) {
                         else if (r == -ECONNRESET || r == -EPIPE)
                                 /* connect-and-close (port scans, health checks): not a problem */
                                 log_info("%s: closed during the TLS handshake", c->addr);
-                        else if (r < 0)
+                        else if (r < 0) {
                                 log_warning("%s: TLS handshake failed: %s", c->addr, tls_error_str(r));
-                        else
+                                /* Linger so the client reads our alert: a TLS 1.3 client whose
+                                 * certificate we refused has already sent its Finished, and an
+                                 * abrupt close would turn the alert into a reset (transient). */
+                                (void) shutdown(c->fd, SHUT_WR);
+                                c->phase = CONN_LINGER;
+                                conn_set_deadline(c, LINGER_USEC);
+                                r = 0;
+                        } else
                                 r = conn_identify(c);
                         break;
                 case CONN_READ:

@@ -98,8 +98,10 @@ int leds_set(leds_t *l, led_pattern_t p) {
 
         q = sd_event_add_time(l->event, &l->timer, CLOCK_MONOTONIC, now_usec() + l->half_usec,
                               BLINK_ACCURACY_USEC, on_blink, l);
-        if (q < 0)
+        if (q < 0) {
+                l->pattern = _LED_PATTERN_INVALID; /* so that the next leds_set() tries again */
                 return q;
+        }
         (void) sd_event_source_set_description(l->timer, "leds-blink");
         return r;
 }

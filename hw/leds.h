@@ -65,7 +65,8 @@ int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_
  * line write (the pattern is still switched: later edges retry). */
 int leds_set(leds_t *l, led_pattern_t p);
 
-/* The pattern currently shown (LED_OFF for NULL). */
+/* The pattern currently shown: LED_OFF for NULL, _LED_PATTERN_INVALID after leds_set()
+ * could not start the blink timer (the next leds_set() applies its pattern again). */
 led_pattern_t leds_get(const leds_t *l);
 
 /* Both LEDs off, lines released, timer gone. Accepts NULL; returns NULL. */

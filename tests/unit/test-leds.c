@@ -614,6 +614,17 @@ Test(leds, free_turns_lines_off_releases_and_stops_the_timer) {
         assert_all_released();
 }
 
+Test(leds, timer_failure_is_reported) {
+        open_both();
+        cr_assert_eq(sd_event_exit(fx.e, 0), 0);
+        cr_assert_eq(sd_event_loop(fx.e), 0); /* finished: no new sources */
+        cr_assert_lt(leds_set(fx.l, LED_ENROLLING), 0);
+        cr_assert_eq(leds_get(fx.l), _LED_PATTERN_INVALID);
+        cr_assert_eq(leds_set(fx.l, LED_READY), 0, "a steady pattern needs no timer");
+        cr_assert_eq(leds_get(fx.l), LED_READY);
+        cr_assert_eq(STATUS_LINE->value, 1);
+}
+
 Test(leds, failed_write_is_reported_and_retried) {
         open_both();
         fail_writes = true;

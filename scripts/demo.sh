@@ -2,7 +2,9 @@
 # The main job end to end (README command 1), as root on a fresh Debian 12 machine:
 # install the build dependencies, build, start a local msce-mef on 127.0.0.1 with its default
 # SQLite store layout and a generated bootstrap PSK, run `msce-agent --once` against it and
-# show the non-secret result. Everything lives under .demo/ (re-runnable; removed on a rerun).
+# show the non-secret result; then show the Long Term Key in the kernel keyring, readable by the
+# CSE service's user and refused to another user. Everything but the two demo users
+# (msce-demo-cse, msce-demo-other) lives under .demo/ (re-runnable; removed on a rerun).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -16,8 +18,11 @@ agent=$root/build/release/msce-agent
 
 demo=$root/.demo
 rm -rf "$demo"
-mkdir -p "$demo"/{etc,mef,agent}
-chmod 0700 "$demo"/mef "$demo"/agent
+mkdir -p "$demo"/{etc,mef,agent,state,run}
+chmod 0700 "$demo"/mef "$demo"/agent "$demo"/state
+for u in msce-demo-cse msce-demo-other; do
+        id "$u" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
+done
 
 cat > "$demo/etc/mef.conf" <<CONF
 [server]
@@ -58,6 +63,14 @@ uri = https://127.0.0.1:$port/msce
 mode = psk
 psk_identity = gw-000123
 psk_file = $demo/agent/kpm.hex
+
+[consumer]
+user = msce-demo-cse
+
+[seal]
+backend = auto
+state_dir = $demo/state
+runtime_dir = $demo/run
 CONF
 
 echo "== agent: effective configuration"
@@ -66,3 +79,22 @@ echo "== agent: enrol once"
 "$agent" --once --config "$demo/etc/agent.conf"
 echo "== MEF: enrolments"
 "$mef" --config "$demo/etc/mef.conf" enrolments
+
+# What a CSE service does to get its key (docs/cse-integration.md); only the length is shown.
+read_ltk='keyctl get_persistent @s >/dev/null && ring=$(keyctl search @s keyring msce) &&
+          keyctl pipe "$(keyctl search "$ring" user msce:ltk)" | wc -c'
+echo "== keyring: msce-demo-cse reads msce:ltk"
+n=$(su -s /bin/sh msce-demo-cse -c "keyctl session - /bin/sh -c '$read_ltk'" 2>/dev/null)
+echo "msce-demo-cse read a ${n}-byte Long Term Key"
+[ "${n:-0}" -ge 16 ]
+echo "== keyring: msce-demo-other is refused"
+if out=$(su -s /bin/sh msce-demo-other -c "keyctl session - /bin/sh -c '$read_ltk'" 2>&1); then
+        echo "msce-demo-other could read the key: this must not happen"; exit 1
+fi
+echo "msce-demo-other: ${out##*: }"
+
+echo "== agent again, MEF stopped: the profile is restored from the sealed file, no network"
+kill $mef_pid; wait $mef_pid 2>/dev/null || true
+"$agent" --once --config "$demo/etc/agent.conf"
+echo "== state: the sealed profile, and the host key that seals it when no TPM answers (0400)"
+ls -l "$demo/state"

@@ -96,7 +96,7 @@ s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
                 MEF_PID=$!
                 i=0
                 while [ $i -lt 50 ]; do
-                        got=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/logs/mef.out")
+                        got=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/logs/mef.out" 2> /dev/null)
                         [ -z "$got" ] && [ $want != 0 ] && grep -qs 'listening on' "$T/logs/mef.err" && got=$want
                         if [ -n "$got" ]; then
                                 PORT=$got
@@ -320,6 +320,13 @@ then
         ok "no Kpm and no Long Term Key byte in the state or runtime directories or any output ($(echo $LTKS | wc -w) ltk values)"
 else
         not_ok "key bytes found"
+fi
+
+# 11. Under the sanitizer build: no report from any agent run.
+if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T"/logs/* > "$T/out" 2> /dev/null; then
+        not_ok "sanitizer reports in the agent's output"
+else
+        ok "no sanitizer report in the agent's output"
 fi
 
 echo "1..$N"

@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: MIT
+# Shared setup for bench-enrol.sh and bench-mef-load.sh (sourced, not run): a private msce-mef
+# on 127.0.0.1 port 0 with N psk nodes, and agent configurations for them. The store lives in
+# a directory on the root file system (not tmpfs) so SQLite pays for its syncs as in service.
+# Needs: B (build dir), W (work dir), both absolute. Sets MEF_PID and PORT.
+
+MEF=$B/msce-mef
+AGENT=$B/msce-agent
+MEF_PID=
+PORT=
+CSE_USER=msce-test-cse
+
+bench_stop_mef() {
+        if [ -n "$MEF_PID" ]; then
+                kill "$MEF_PID" 2>/dev/null || true
+                wait "$MEF_PID" 2>/dev/null || true
+        fi
+        MEF_PID=
+}
+
+# bench_mef_init NODES [EXTRA_CONF_LINES]: configuration, store and NODES nodes named node-I
+# with KpmID kpm-I and a 32-byte Kpm in $W/kpm-I.hex (0600), one target each.
+bench_mef_init() {
+        local nodes=$1 extra=${2:-} i
+        cat >"$W/mef.conf" <<EOF
+[server]
+listen = 127.0.0.1:0
+fqdn = 127.0.0.1
+base = /msce
+[store]
+path = $W/mef.db
+master_key = $W/master.key
+$extra
+EOF
+        "$MEF" --config "$W/mef.conf" init >"$W/mefctl.log" 2>&1
+        for ((i = 1; i <= nodes; i++)); do
+                "$MEF" --config "$W/mef.conf" node add "node-$i" --cse-id "/mn-cse-$i" \
+                        --cse-base https://in.example.net:8443/~/in-cse/in-name --psk-id "kpm-$i" \
+                        --generate-psk "$W/kpm-$i.hex" --target /in-cse >>"$W/mefctl.log" 2>&1
+        done
+}
+
+# bench_mef_start [WRAPPER...]: start serve (optionally under e.g. taskset), wait for its port.
+bench_mef_start() {
+        : >"$W/mef.out"
+        "$@" "$MEF" --config "$W/mef.conf" serve >"$W/mef.out" 2>"$W/mef.err" &
+        MEF_PID=$!
+        local i
+        for ((i = 0; i < 100; i++)); do
+                PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$W/mef.out")
+                [ -n "$PORT" ] && return 0
+                kill -0 "$MEF_PID" 2>/dev/null || break
+                sleep 0.05
+        done
+        echo "msce-mef did not start:" >&2
+        cat "$W/mef.err" >&2
+        return 1
+}
+
+# bench_agent_conf FILE NODE_NUMBER STATE_DIR [EXTRA [mef] LINES...]: psk, host-sealed profile
+# for $CSE_USER.
+bench_agent_conf() {
+        local f=$1 n=$2 state=$3 l
+        shift 3
+        {
+                printf '[node]\nid = node-%s\n' "$n"
+                printf '[mef]\nuri = https://127.0.0.1:%s/msce\npsk_identity = kpm-%s\npsk_file = %s\n' \
+                        "$PORT" "$n" "$W/kpm-$n.hex"
+                for l in "$@"; do printf '%s\n' "$l"; done
+                printf '[consumer]\nuser = %s\n' "$CSE_USER"
+                printf '[seal]\nbackend = host\nstate_dir = %s\nruntime_dir = %s\n' "$state" "$W/run"
+                printf '[timing]\nconnect_timeout = 2s\nexchange_timeout = 10s\n'
+        } >"$f"
+}
+
+bench_ensure_cse_user() {
+        id -u "$CSE_USER" >/dev/null 2>&1 || useradd --system --no-create-home "$CSE_USER"
+}
+
+# Take the keys the agent installed out of the CSE user's persistent keyring.
+bench_clear_cse_keys() {
+        keyctl session - sh -c "keyctl get_persistent @s $(id -u "$CSE_USER") >/dev/null &&
+                r=\$(keyctl search @s keyring msce 2>/dev/null) && keyctl revoke \$r && keyctl unlink \$r @s" \
+                >/dev/null 2>&1 || true
+}

@@ -54,6 +54,7 @@ enum {
         K_REJECTED_RETRY,
         K_INITIAL_DELAY_MAX,
         K_RETRY_AFTER_MAX,
+        K_CLOCK_WAIT_MAX,
         _K_MAX,
 };
 
@@ -89,6 +90,7 @@ static const struct {
         [K_REJECTED_RETRY] = { "timing", "rejected_retry" },
         [K_INITIAL_DELAY_MAX] = { "timing", "initial_delay_max" },
         [K_RETRY_AFTER_MAX] = { "timing", "retry_after_max" },
+        [K_CLOCK_WAIT_MAX] = { "timing", "clock_wait_max" },
 };
 
 static const char *const sections[] = { "node", "mef", "consumer", "seal", "leds", "timing" };
@@ -471,6 +473,7 @@ static const timing_limit_t timing_limits[] = {
         TIMING(K_INITIAL_DELAY_MAX, initial_delay_max_ms, 0, 3600000, "0..1h"),
         /* stored in seconds */
         TIMING(K_RETRY_AFTER_MAX, retry_after_max_s, 1000, 86400000, "1s..24h"),
+        TIMING(K_CLOCK_WAIT_MAX, clock_wait_max_ms, 0, 86400000, "0..24h"),
 };
 
 /* Parses one value into c. Returns 0, -ENOMEM, or -EINVAL with *why set. */
@@ -570,7 +573,7 @@ static int key_parse(agent_config_t *c, int k, const char *v, const char **why) 
                 if (*v && !printable(v, 255))
                         return *why = "must be at most 255 printable ASCII characters", -EINVAL;
                 return set_optional(k == K_LED_STATUS ? &c->led_status : &c->led_error, v);
-        case K_CONNECT_TIMEOUT ... K_RETRY_AFTER_MAX: {
+        case K_CONNECT_TIMEOUT ... K_CLOCK_WAIT_MAX: {
                 const timing_limit_t *lim = &timing_limits[k - K_CONNECT_TIMEOUT];
                 unsigned ms;
                 if (duration_parse(v, &ms) < 0)
@@ -912,6 +915,7 @@ static int defaults(agent_config_t *c, const char *path) {
                 .rejected_retry_ms = 3600000,
                 .initial_delay_max_ms = 0,
                 .retry_after_max_s = 3600,
+                .clock_wait_max_ms = 300000,
         };
         c->path = strdup(path);
         c->service_user = strdup("cse");
@@ -1032,6 +1036,7 @@ void agent_config_dump(const agent_config_t *c, FILE *f) {
                 { "rejected_retry", c->rejected_retry_ms },
                 { "initial_delay_max", c->initial_delay_max_ms },
                 { "retry_after_max", c->retry_after_max_s * 1000u },
+                { "clock_wait_max", c->clock_wait_max_ms },
         };
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 duration_format(t[i].ms, d);

@@ -59,6 +59,9 @@ typedef struct agent_config {
         unsigned rejected_retry_ms;    /* rejected_retry = 3600000 */
         unsigned initial_delay_max_ms; /* initial_delay_max = 0 */
         unsigned retry_after_max_s;    /* retry_after_max = 1h (seconds here; whole seconds) */
+        unsigned clock_wait_max_ms;    /* clock_wait_max = 5min: in cert mode, how long to wait for
+                                        * the clock to pass the build time before verifying
+                                        * certificates anyway (0: do not wait) */
 } agent_config_t;
 
 /* Loads defaults, the file (NULL: AGENT_CONFIG_DEFAULT) and <file>.d/<name>.conf, then validates.

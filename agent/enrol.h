@@ -2,9 +2,15 @@
 #pragma once
 /* The agent's client side of the exchanges (protocol 3.1-3.3): connect, TLS, one request,
  * one response, classification (protocol section 5). No logging here: results carry a
- * human-readable reason for the top layer. */
+ * human-readable reason for the top layer.
+ *
+ * An exchange is a non-blocking state machine on an sd-event loop (exchange_*(): name
+ * resolution in a helper thread unless the host is an IP literal, then connect, handshake,
+ * write and read driven by one I/O source and one deadline timer). The blocking enrol_*()
+ * functions run the same code on a private loop. */
 
 #include <stdint.h>
+#include <systemd/sd-event.h>
 
 #include "agent/config.h"
 #include "keys/kdf.h"
@@ -58,3 +64,36 @@ int enrol_status(const agent_config_t *cfg, const char *ke_id, msg_status_t *ret
 int enrol_deregister(const agent_config_t *cfg, const char *ke_id, exchange_info_t *info);
 
 void enrol_result_wipe(enrol_result_t *r);
+
+/* ---- non-blocking ---- */
+
+typedef struct exchange exchange_t;
+
+/* Called once when the exchange ends, with 0 or the negative errno documented above; the
+ * exchange stays valid during the call and the callback may free it. */
+typedef void (*exchange_done_t)(exchange_t *x, int r, void *userdata);
+
+/* Start an exchange on e. cfg must stay valid until the exchange is freed. On success *ret is
+ * the running exchange and done will be called (from the loop, never from here). Failures that
+ * need no network (bootstrap credential, arguments, memory) are returned here instead, with
+ * info filled as by the blocking calls. */
+int exchange_enrol(sd_event *e, const agent_config_t *cfg, const char *prev, exchange_done_t done,
+                   void *userdata, exchange_t **ret, exchange_info_t *info);
+int exchange_status(sd_event *e, const agent_config_t *cfg, const char *ke_id, exchange_done_t done,
+                    void *userdata, exchange_t **ret, exchange_info_t *info);
+int exchange_deregister(sd_event *e, const agent_config_t *cfg, const char *ke_id, exchange_done_t done,
+                        void *userdata, exchange_t **ret, exchange_info_t *info);
+
+/* Cancel (when running) and free: closes the connection, wipes what it held; done is not
+ * called. NULL is fine. Returns NULL. */
+exchange_t *exchange_free(exchange_t *x);
+static inline void exchange_freep(exchange_t **x) {
+        exchange_free(*x);
+}
+
+/* After done: what happened (always), and the results of a successful exchange. */
+const exchange_info_t *exchange_get_info(const exchange_t *x);
+/* Moves the enrolment result out (once): 0, or -ENODATA when there is none. */
+int exchange_take_enrol(exchange_t *x, enrol_result_t *ret);
+/* The status of a successful status check, NULL otherwise. */
+const msg_status_t *exchange_get_status(const exchange_t *x);

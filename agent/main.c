@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* msce-agent: thin main. --once runs one enrolment and prints the non-secret profile. */
+/* msce-agent: thin main. Without options it is the daemon (agent/manager.h); --once restores
+ * or enrols once and prints the non-secret profile; --check-config validates. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -12,25 +13,34 @@
 #include "agent/custody.h"
 #include "agent/enrol.h"
 #include "agent/exit-codes.h"
+#include "agent/manager.h"
 #include "util/util.h"
 
 static void help(void) {
-        printf("Usage: msce-agent --once [--config FILE]\n"
+        printf("Usage: msce-agent [--config FILE]\n"
+               "       msce-agent --once [--reenrol] [--config FILE]\n"
                "       msce-agent --check-config [--config FILE]\n"
                "\n"
-               "oneM2M Remote Security Provisioning agent (Msce enrolee).\n"
+               "oneM2M Remote Security Provisioning agent (Msce enrolee). Without --once or\n"
+               "--check-config it runs as the daemon (systemd Type=notify; SIGHUP reloads the\n"
+               "configuration, SIGUSR1 re-enrols, SIGTERM stops).\n"
                "\n"
-               "  --once            enrol once with the MEF and print the profile (no keys)\n"
+               "  --once            restore the sealed profile, or enrol with the MEF when there is\n"
+               "                    no usable one; hand the keys over and print the profile (no keys)\n"
+               "  --reenrol         with --once: enrol even when the profile restores (the old one\n"
+               "                    stays in place until the new one is stored)\n"
                "  --check-config    validate the configuration and print it as effective INI\n"
                "  -c, --config FILE configuration file (default %s, plus FILE.d/*.conf)\n"
                "  -V, --version     print the version\n"
                "  -h, --help        print this help\n"
                "\n"
                "Exit status:\n"
-               "  %d   enrolled (--once) / configuration valid (--check-config)\n"
+               "  %d   restored or enrolled (--once) / configuration valid (--check-config) /\n"
+               "       stopped by SIGTERM (daemon)\n"
                "  %d  usage error\n"
                "  %d  internal error\n"
-               "  %d  transient failure: MEF unreachable, timeout, overloaded, bad response; retry later\n"
+               "  %d  transient failure: MEF unreachable, timeout, overloaded, bad response, state\n"
+               "       directory or keyring failure; retry later\n"
                "  %d  rejected: the MEF refused the bootstrap credential or the request\n"
                "  %d  configuration or bootstrap credential missing, invalid or too widely readable\n",
                AGENT_CONFIG_DEFAULT, AGENT_EXIT_OK, AGENT_EXIT_USAGE, AGENT_EXIT_SOFTWARE, AGENT_EXIT_TRANSIENT,
@@ -147,6 +157,17 @@ static int run_once(const agent_config_t *cfg, bool reenrol) {
         return AGENT_EXIT_OK;
 }
 
+static int run_daemon(const char *config, agent_config_t *cfg) {
+        _cleanup_(manager_freep) manager_t *m = NULL;
+        char err[1024] = "";
+        int r = manager_new(config, cfg, &m, err, sizeof err);
+        if (r < 0) {
+                fprintf(stderr, "msce-agent: %s\n", err[0] ? err : strerror(-r));
+                return r == -EBUSY ? AGENT_EXIT_TRANSIENT : r == -ENOMEM ? AGENT_EXIT_SOFTWARE : AGENT_EXIT_CONFIG;
+        }
+        return manager_run(m);
+}
+
 int main(int argc, char *argv[]) {
         /* No core dumps or ptrace by other users of our uid: memory holds keys. */
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -202,10 +223,6 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "msce-agent: --reenrol needs --once\n");
                 return AGENT_EXIT_USAGE;
         }
-        if (!once && !check) {
-                fprintf(stderr, "msce-agent: daemon mode is not implemented yet; use --once\n");
-                return AGENT_EXIT_USAGE;
-        }
 
         _cleanup_(agent_config_done) agent_config_t cfg = {};
         char err[1024];
@@ -218,5 +235,7 @@ int main(int argc, char *argv[]) {
                 agent_config_dump(&cfg, stdout);
                 return fflush(stdout) == 0 ? AGENT_EXIT_OK : AGENT_EXIT_SOFTWARE;
         }
-        return run_once(&cfg, reenrol);
+        if (once)
+                return run_once(&cfg, reenrol);
+        return run_daemon(config, &cfg);
 }

@@ -4,6 +4,9 @@
 #   - clang build with -Werror: compile only (warnings differ between compilers)
 #   - gcc ASan+UBSan build: the same suites, failing on any sanitizer report (LSan reports from
 #     criterion's worker processes do not change exit codes, so a wrapper scans the output)
+#   - the .debs (packaging/build-deb.sh: dpkg-buildpackage, then lintian: an error or a warning
+#     fails the run), then suite system in the gcc run: the .debs on a QEMU guest with systemd,
+#     a TPM and gpio-sim (tests/system/; skips on hosts without QEMU)
 # Ends with one line "N passed, N failed, N skipped" over all runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,12 +16,16 @@ bash scripts/deps.sh
 suites=(--suite unit --suite integration --suite fuzz)
 setup() { # dir, meson args...
         local dir=$1; shift
+        local log
+        log=$(mktemp)
         if [ -f "$dir/build.ninja" ]; then
-                meson setup --reconfigure "$dir" "$@" >/dev/null
+                meson setup --reconfigure "$dir" "$@" >"$log" 2>&1 || { cat "$log"; exit 1; }
         else
-                meson setup "$dir" "$@" >/dev/null
+                meson setup "$dir" "$@" >"$log" 2>&1 || { cat "$log"; exit 1; }
         fi
-        ninja -C "$dir"
+        ninja -C "$dir" >"$log" 2>&1 || { cat "$log"; exit 1; }
+        grep -i 'warning' "$log" || true
+        rm -f "$log"
 }
 
 echo "== gcc -Werror"
@@ -29,8 +36,12 @@ echo "== gcc ASan+UBSan"
 setup build/asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 
 status=0
+echo "== .debs (dpkg-buildpackage) and lintian"
+rm -rf build/debs
+packaging/build-deb.sh build/debs || status=1
 echo "== tests (gcc)"
-meson test -C build/gcc "${suites[@]}" --print-errorlogs --num-processes 2 || status=1
+MSCE_DEBS_DIR=$root/build/debs \
+        meson test -C build/gcc "${suites[@]}" --suite system --print-errorlogs --num-processes 2 || status=1
 echo "== tests (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0 \

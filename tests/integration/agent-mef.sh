@@ -1,25 +1,48 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# msce-agent --once against the real msce-mef on loopback (TAP output).
+# msce-agent --once against the real msce-mef on loopback (TAP output), as root: the agent files
+# the keys in the keyring of the service user msce-test-agent (created when missing).
 # Usage: tests/integration/agent-mef.sh BUILDDIR   (MEF_TEST_PORT=N: listen on N instead of port 0)
-# Covers: enrolment (TLS 1.2 and 1.3 pinned, derived and transported Long Term Key, cert mode),
-# wrong PSK, unknown PSK identity, node ID not matching the PSK, revoked node, untrusted MEF
-# certificate -> 77; MEF down -> 75; bad configuration, Kpm or key file 0644 -> 78; the Kpm
-# never appears in the agent's output.
+# Covers: enrolment (psk with TLS 1.2 and 1.3 pinned, derived and transported Long Term Key, cert
+# mode with TLS 1.2 and 1.3 pinned), wrong PSK, unknown PSK identity, node ID not matching the
+# PSK, revoked node, untrusted MEF certificate -> 77; MEF down -> 75; bad configuration, Kpm or
+# key file 0644 -> 78; the Kpm never appears in the agent's output; fetchCredentials returns the
+# Kpsa the agent derived (the service user reads msce:kpsa:<kpsaID> with keyctl, the target
+# fetches its key from the MEF with openssl s_client: equal) and a target not named for the
+# KeID gets 403/4103. Exit 77 (skip) without root or keyctl/su; the fetch part needs openssl.
 set -u
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 B=$(cd "$1" && pwd) || exit 2
 AGENT=$B/msce-agent
 MEF=$B/msce-mef
+# Its own service user: another test's keys must not replace ours before we read them.
+CSE_USER=msce-test-agent
+skip() { echo "SKIP: $1"; exit 77; }
 for p in "$AGENT" "$MEF"; do
-        [ -x "$p" ] || { echo "1..0 # SKIP $p not built"; exit 0; }
+        [ -x "$p" ] || skip "$p not built"
 done
+[ "$(id -u)" = 0 ] || skip "needs root (msce-agent --once files keys in another user's keyring)"
+for c in keyctl su od; do
+        command -v $c > /dev/null 2>&1 || skip "$c is missing"
+done
+# A session keyring of our own (keyctl's "Joined session keyring" on stderr is dropped).
+if [ -z "${MSCE_TEST_SESSION:-}" ]; then
+        MSCE_TEST_SESSION=1 exec keyctl session - /bin/sh -c 'exec 2>&3 3>&-; exec /bin/sh "$0" "$@"' \
+                "$0" "$@" 3>&2 2> /dev/null
+fi
+id -u $CSE_USER > /dev/null 2>&1 || useradd --system --no-create-home $CSE_USER > /dev/null 2>&1 ||
+        skip "cannot create user $CSE_USER"
+CSE_UID=$(id -u $CSE_USER)
 
 T=$(mktemp -d /tmp/agent-mef-XXXXXX) || exit 2
 MEF_PID=
 cleanup() {
         [ -n "$MEF_PID" ] && kill "$MEF_PID" 2>/dev/null && wait "$MEF_PID" 2>/dev/null
+        # Take our keys out of the test user's persistent keyring.
+        keyctl session - sh -c "keyctl get_persistent @s $CSE_UID > /dev/null &&
+                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r @s" \
+                > /dev/null 2>&1
         rm -rf "$T"
 }
 trap cleanup EXIT
@@ -62,6 +85,10 @@ mefctl() { "$MEF" --config "$T/mef.conf" "$@" > "$T/mefctl.out" 2>&1 || { cat "$
 
 mefctl init || { echo "Bail out! msce-mef init failed"; exit 1; }
 CSE_BASE=https://in.example.net:8443/~/in-cse/in-name
+# Targets with their own PSK, for fetchCredentials; /maf-x is named by no node.
+mefctl target add /in-cse --psk-id in-cse-psk --generate-psk "$T/target-in-cse.hex" &&
+        mefctl target add /maf-x --psk-id maf-x-psk --generate-psk "$T/target-maf-x.hex" ||
+        { echo "Bail out! target add failed"; exit 1; }
 mefctl node add node-1 --cse-id /mn-cse-1 --cse-base $CSE_BASE --psk-id kpm-1 \
         --generate-psk "$T/kpm-1.hex" --target /in-cse || { echo "Bail out! node add failed"; exit 1; }
 mefctl node add node-2 --cse-id /mn-cse-2 --cse-base $CSE_BASE --psk-id kpm-2 \
@@ -102,6 +129,13 @@ SECRETS=$(cat "$T"/kpm-*.hex | tr -d '\r')
 SECRETS="$SECRETS
 $(printf '%s\n' "$SECRETS" | tr a-f A-F)"
 
+# custody NAME: where the agent keeps the profile of configuration NAME. Each configuration has
+# its own state directory, so that every case enrols (a sealed profile would be restored).
+custody() {
+        printf '[consumer]\nuser = %s\n[seal]\nbackend = host\nstate_dir = %s\nruntime_dir = %s\n' \
+                $CSE_USER "$T/$1/state" "$T/$1/run"
+}
+
 # conf NAME NODE KPMID KPMFILE [EXTRA [mef] LINES...]
 conf() {
         name=$1 node=$2 kpmid=$3 kpmfile=$4
@@ -112,6 +146,7 @@ conf() {
                         "$PORT" "$kpmid" "$kpmfile"
                 for l in "$@"; do printf '%s\n' "$l"; done
                 printf '[timing]\nconnect_timeout = 2s\nexchange_timeout = 10s\n'
+                custody "$name"
         } > "$T/$name.conf"
 }
 
@@ -141,9 +176,66 @@ if agent enrol 0; then
                 not_ok "enrol: profile output"
         fi
 fi
+# The CSE's recipe of docs/cse-integration.md as USER, in a fresh session keyring: msce:NAME as hex.
+read_key() {
+        su -s /bin/sh "$1" -c 'keyctl session - /bin/sh -s' 2> "$T/keyctl.err" <<KEYCTL
+set -e
+keyctl get_persistent @s > /dev/null
+ring=\$(keyctl search @s keyring msce)
+key=\$(keyctl search "\$ring" user "msce:$2")
+keyctl pipe "\$key" | od -An -tx1 -v | tr -d ' \n'
+KEYCTL
+}
+
+# fetch KEID TARGET PSK-ID PSK-FILE: fetchCredentials as that target, with openssl s_client (the
+# target's test PSK goes on its command line: s_client takes it only there).
+fetch() {
+        printf 'GET /msce/fetchCredentials/%s/tls HTTP/1.1\r\nHost: 127.0.0.1\r\nX-M2M-Origin: %s\r\nX-M2M-RI: fetch-%s\r\nX-M2M-RVI: 3\r\nAccept: application/json\r\n\r\n' \
+                "$1" "$2" "$$" > "$T/fetch.req"
+        timeout 10 openssl s_client -connect "127.0.0.1:$PORT" -tls1_3 -psk "$(tr -d '\n' < "$4")" \
+                -psk_identity "$3" -ign_eof -quiet < "$T/fetch.req" > "$T/fetch.out" 2> /dev/null
+}
+
+# check_fetch WHAT: after an enrolment of a node that names /in-cse (its profile in $T/out), the
+# Kpsa the service user reads from msce:kpsa:<kpsaID> is the key /in-cse fetches from the MEF,
+# and /maf-x, not named, gets 403/4103.
+check_fetch() {
+        keid=$(sed -n 's/^  KeID: *//p' "$T/out")
+        kpsa_id=$(sed -n 's|^  target: */in-cse kpsaID ||p' "$T/out")
+        if ! command -v openssl > /dev/null 2>&1; then
+                N=$((N + 1)); echo "ok $N # SKIP fetchCredentials ($1): openssl is not installed"
+                return
+        fi
+        if [ -z "$keid" ] || [ -z "$kpsa_id" ]; then
+                not_ok "fetchCredentials ($1): no KeID or kpsaID for /in-cse in the agent's output"
+                return
+        fi
+        agent_key=$(read_key $CSE_USER "kpsa:$kpsa_id")
+        fetch "$keid" /in-cse in-cse-psk "$T/target-in-cse.hex"
+        mef_key=$(sed -n 's/.*"key" *: *"\([^"]*\)".*/\1/p' "$T/fetch.out" | base64 -d 2> /dev/null |
+                od -An -tx1 -v | tr -d ' \n')
+        if [ ${#agent_key} -ne 64 ]; then
+                not_ok "$1: $CSE_USER cannot read msce:kpsa:$kpsa_id: $(cat "$T/keyctl.err")"
+        elif ! grep -q '^HTTP/1.1 200 ' "$T/fetch.out" || [ ${#mef_key} -ne 64 ]; then
+                not_ok "$1: fetchCredentials by /in-cse: no 200 with a 32-byte key: $(head -c 600 "$T/fetch.out")"
+        elif [ "$agent_key" != "$mef_key" ]; then
+                not_ok "$1: fetchCredentials by /in-cse returns another key than the Kpsa the agent filed"
+        else
+                ok "$1: fetchCredentials by /in-cse returns the Kpsa $CSE_USER reads from msce:kpsa:$kpsa_id"
+        fi
+        fetch "$keid" /maf-x maf-x-psk "$T/target-maf-x.hex"
+        if grep -q '^HTTP/1.1 403 ' "$T/fetch.out" && grep -qi '^X-M2M-RSC: 4103' "$T/fetch.out" &&
+           ! grep -q '"key"' "$T/fetch.out"; then
+                ok "$1: fetchCredentials by /maf-x, not named for the KeID: 403/4103 without a key"
+        else
+                not_ok "$1: fetchCredentials by /maf-x: $(head -c 600 "$T/fetch.out")"
+        fi
+}
+check_fetch "psk, TLS 1.3, Long Term Key = Ke"
 
 conf tls12 node-1 kpm-1 "$T/kpm-1.hex" "tls_max_version = 1.2"
 agent tls12 0 && { grep -q '^  TLS: *TLSv1\.2 ' "$T/out" && ok "enrol with TLS 1.2 pinned" || not_ok "tls12: version"; }
+check_fetch "psk, TLS 1.2"
 
 conf tls13 node-1 kpm-1 "$T/kpm-1.hex" "tls_min_version = 1.3"
 agent tls13 0 && { grep -q '^  TLS: *TLSv1\.3 ' "$T/out" && ok "enrol with TLS 1.3 pinned" || not_ok "tls13: version"; }
@@ -153,6 +245,7 @@ if agent ltk 0; then
         grep -q '^  long-term key: *transported$' "$T/out" && [ "$(grep -c '^  target:' "$T/out")" -eq 2 ] &&
                 ok "enrol with a transported Long Term Key and two targets" || not_ok "ltk: profile output"
 fi
+check_fetch "transported Long Term Key"
 
 # A wrong Kpm of the same length for an existing identity.
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/wrong.hex"
@@ -170,15 +263,25 @@ agent othernode 77 && ok "node ID not the PSK's node: exit 77"
 conf revoked node-2 kpm-2 "$T/kpm-2.hex"
 agent revoked 77 && ok "revoked node: exit 77"
 
-# certconf NAME TRUST_ANCHORS
+# certconf NAME TRUST_ANCHORS [EXTRA [mef] LINES...]
 certconf() {
-        printf '[node]\nid = node-c\n[mef]\nuri = https://127.0.0.1:%s/msce\nmode = cert\n' "$PORT" > "$T/$1.conf"
-        printf 'certificate = %s\nkey = %s\ntrust_anchors = %s\n' "$CERTS/client.pem" "$CERTS/client.key" "$2" \
-                >> "$T/$1.conf"
+        name=$1 ca=$2
+        shift 2
+        {
+                printf '[node]\nid = node-c\n[mef]\nuri = https://127.0.0.1:%s/msce\nmode = cert\n' "$PORT"
+                printf 'certificate = %s\nkey = %s\ntrust_anchors = %s\n' "$CERTS/client.pem" "$CERTS/client.key" "$ca"
+                for l in "$@"; do printf '%s\n' "$l"; done
+                custody "$name"
+        } > "$T/$name.conf"
 }
 if [ $HAVE_CERTS = 1 ]; then
         certconf cert "$CERTS/ca.pem"
         agent cert 0 && { grep -q '^  KeID: *[0-9a-f]\{32\}@127\.0\.0\.1$' "$T/out" && ok "enrol in cert mode" || not_ok "cert: profile output"; }
+        certconf cert12 "$CERTS/ca.pem" "tls_max_version = 1.2"
+        agent cert12 0 && { grep -q '^  TLS: *TLSv1\.2 .*ECDHE-ECDSA' "$T/out" && ok "enrol in cert mode with TLS 1.2 pinned (ECDHE-ECDSA)" || not_ok "cert12: version or suite"; }
+        check_fetch "cert, TLS 1.2"
+        certconf cert13 "$CERTS/ca.pem" "tls_min_version = 1.3"
+        agent cert13 0 && { grep -q '^  TLS: *TLSv1\.3 ' "$T/out" && ok "enrol in cert mode with TLS 1.3 pinned" || not_ok "cert13: version"; }
         certconf rogueca "$CERTS/rogue-ca.pem"
         agent rogueca 77 && ok "cert mode, MEF certificate from an untrusted CA: exit 77"
         chmod 0644 "$CERTS/client.key"
@@ -199,7 +302,9 @@ agent badconf 78 && { grep -q 'badconf.conf:4: \[mef\] uri:' "$T/err" && ok "bad
 kill "$MEF_PID" 2>/dev/null
 wait "$MEF_PID" 2>/dev/null
 MEF_PID=
-agent enrol 75 && { grep -q '(transient)' "$T/err" && ok "MEF down: exit 75 (transient)" || not_ok "mefdown: message"; }
+# A fresh state directory: with the enrol case's profile it would restore instead of connecting.
+conf mefdown node-1 kpm-1 "$T/kpm-1.hex"
+agent mefdown 75 && { grep -q '(transient)' "$T/err" && ok "MEF down: exit 75 (transient)" || not_ok "mefdown: message"; }
 
 echo "1..$N"
 [ $FAILED -eq 0 ]

@@ -15,7 +15,9 @@ ITER=${2:-250}
 HERE=$(cd "$(dirname "$0")" && pwd)
 AGENT=$B/msce-agent
 MEF=$B/msce-mef
-CSE_USER=msce-test-cse
+# CUSTODY_CSE_USER=another-user isolates the test from others run at the same time outside meson
+# (they share msce-test-cse's keyring).
+CSE_USER=${CUSTODY_CSE_USER:-msce-test-cse}
 OTHER_USER=msce-test-other
 
 skip() { echo "1..0 # SKIP $1"; exit 0; }
@@ -159,15 +161,24 @@ agent() {
 }
 
 # The CSE's recipe from docs/cse-integration.md, run as USER in a fresh session keyring:
-# prints the Long Term Key as hex.
+# prints the Long Term Key as hex (and leaves its serial in $T/serial).
 read_ltk() {
-        su -s /bin/sh "$1" -c 'keyctl session - /bin/sh -s' 2> "$T/err" > "$T/out" <<'EOF'
+        su -s /bin/sh "$1" -c 'keyctl session - /bin/sh -s' 2> "$T/err" > "$T/out.2" <<'EOF'
 set -e
 keyctl get_persistent @s > /dev/null
 ring=$(keyctl search @s keyring msce)
 ltk=$(keyctl search "$ring" user msce:ltk)
+echo "$ltk"
 keyctl pipe "$ltk" | od -An -tx1 -v | tr -d ' \n'
 EOF
+        rc=$?
+        head -n 1 "$T/out.2" > "$T/serial"
+        tail -n +2 "$T/out.2" > "$T/out"
+        return $rc
+}
+# Another USER tries to read the key with that serial, from a fresh session keyring.
+read_serial() {
+        su -s /bin/sh "$1" -c "keyctl session - keyctl pipe $2" 2> "$T/err" > "$T/out"
 }
 
 keid_of() { sed -n 's/^  KeID: *//p' "$T/out"; }
@@ -212,10 +223,13 @@ if read_ltk $CSE_USER && [ "$(wc -c < "$T/out")" -eq 64 ]; then
 else
         not_ok "$CSE_USER cannot read msce:ltk"
 fi
-if read_ltk $OTHER_USER; then
-        not_ok "$OTHER_USER can read msce:ltk"
-elif grep -q 'Required key not available\|Permission denied' "$T/err"; then
-        ok "$OTHER_USER is refused msce:ltk"
+SERIAL=$(cat "$T/serial" 2> /dev/null)
+if [ -z "$SERIAL" ]; then
+        not_ok "no serial of msce:ltk to try as $OTHER_USER"
+elif read_serial $OTHER_USER "$SERIAL"; then
+        not_ok "$OTHER_USER can read $CSE_USER's msce:ltk (key $SERIAL)"
+elif grep -q 'Permission denied' "$T/err"; then
+        ok "$OTHER_USER is refused $CSE_USER's msce:ltk (key $SERIAL): permission denied"
 else
         not_ok "$OTHER_USER: unexpected error"
 fi

@@ -728,7 +728,7 @@ Test(http, format_request_round_trip) {
                 cr_assert_str_eq(m.headers[i / 2].name, headers[i]);
                 cr_assert_str_eq(m.headers[i / 2].value, headers[i + 1]);
         }
-        char cl[16];
+        char cl[32];
         snprintf(cl, sizeof(cl), "%zu", strlen(body));
         cr_assert_str_eq(http_msg_header(&m, "Content-Length"), cl);
         cr_assert_eq(m.body_len, strlen(body));

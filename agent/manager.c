@@ -1,0 +1,871 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon's state machine on sd-event (agent/manager.h). Nothing blocks the loop but the
+ * custody calls (file writes with fsync, the keyring, the TPM: milliseconds); the exchanges
+ * with the MEF run as non-blocking state machines (agent/enrol.h). Every state change updates
+ * STATUS=, state.json and the journal; the important events carry a MESSAGE_ID. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "msce-config.h"
+
+#include "agent/backoff.h"
+#include "agent/custody.h"
+#include "agent/enrol.h"
+#include "agent/exit-codes.h"
+#include "agent/journal.h"
+#include "agent/manager.h"
+#include "agent/message-ids.h"
+#include "util/util.h"
+
+#define USEC_PER_SEC 1000000ull
+#define CLOCK_POLL_USEC USEC_PER_SEC
+#define STATUS_MAX 1024
+
+static const char *const state_table[_STATE_MAX] = {
+        [STATE_START] = "start",
+        [STATE_RESTORE] = "restore",
+        [STATE_WAIT_TIME] = "waiting-for-time",
+        [STATE_ENROL] = "enrol",
+        [STATE_BACKOFF] = "backoff",
+        [STATE_REJECTED] = "rejected",
+        [STATE_READY] = "ready",
+        [STATE_REVOKED] = "revoked",
+        [STATE_STOPPING] = "stopping",
+};
+
+const char *agent_state_to_string(agent_state_t s) {
+        if (s < 0 || s >= _STATE_MAX)
+                return NULL;
+        return state_table[s];
+}
+
+/* What the action timer does when it fires. */
+typedef enum action {
+        ACTION_NONE,
+        ACTION_RESTORE,
+        ACTION_ENROL,
+        ACTION_STATUS,
+} action_t;
+
+struct manager {
+        sd_event *event;
+        char *config_path;
+        agent_config_t cfg;
+        int lock_fd;
+        bool echo;
+
+        agent_state_t state;
+        time_t since;
+        char status[STATUS_MAX];
+        char last_error[512];
+        time_t next_attempt;        /* wall clock of the next action, 0: none */
+
+        bool have_profile;          /* a valid profile is in place (keys in the keyring) */
+        stored_profile_t profile;   /* its non-secret fields: key bytes wiped */
+        seal_method_t backend;
+
+        exchange_t *exchange;
+        bool exchange_is_enrol;
+
+        action_t action;
+        sd_event_source *action_timer;  /* CLOCK_MONOTONIC */
+        sd_event_source *renew_timer;   /* CLOCK_REALTIME: 80% of the lifetime */
+        sd_event_source *expiry_timer;  /* CLOCK_REALTIME: exp */
+        sd_event_source *signals[4];
+
+        unsigned failures;          /* consecutive failed enrolments (transient) */
+        unsigned status_failures;   /* consecutive failed status checks */
+        bool first_attempt;         /* the random initial delay still applies */
+        uint64_t clock_wait_until;  /* monotonic; 0: not waiting */
+        bool ready_sent;
+        bool reloading;
+        bool state_json_failed;     /* say it once */
+};
+
+/* ---- small helpers ---- */
+
+/* Truncating copy (reasons are for humans: a cut one is still useful). */
+static void str_copy(char *dst, size_t size, const char *src) {
+        size_t n = strnlen(src, size - 1);
+        memcpy(dst, src, n);
+        dst[n] = 0;
+}
+
+static void format_duration(uint64_t usec, char out[32]) {
+        uint64_t s = (usec + USEC_PER_SEC - 1) / USEC_PER_SEC;
+        if (usec < USEC_PER_SEC)
+                snprintf(out, 32, "%" PRIu64 " ms", usec / 1000);
+        else if (s % 3600 == 0)
+                snprintf(out, 32, "%" PRIu64 " h", s / 3600);
+        else if (s % 60 == 0 && s >= 600)
+                snprintf(out, 32, "%" PRIu64 " min", s / 60);
+        else if (s < 600)
+                snprintf(out, 32, "%" PRIu64 " s", s);
+        else if (s < 7200)
+                snprintf(out, 32, "%" PRIu64 " min", (s + 59) / 60);
+        else
+                snprintf(out, 32, "%" PRIu64 " h", (s + 1799) / 3600);
+}
+
+static void format_time(time_t t, char out[32]) {
+        struct tm tm;
+        if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+                snprintf(out, 32, "%lld", (long long) t);
+}
+
+static void format_iso(time_t t, char out[32]) {
+        struct tm tm;
+        if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                snprintf(out, 32, "%lld", (long long) t);
+}
+
+static void log_m(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...)
+        _printf_(5, 6);
+static void log_m(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        journal_fields_t f = {
+                .state = agent_state_to_string(m->state),
+                .node_id = m->cfg.node_id,
+                .ke_id = m->have_profile ? m->profile.ke_id : NULL,
+                .mef = m->cfg.mef_uri,
+        };
+        journal_entry(&f, m->echo, priority, message_id, error, "%s", msg);
+}
+
+static void notify(manager_t *m, const char *text) {
+        (void) sd_notify(0, text);
+}
+
+/* <runtime_dir>/state.json, for mscectl and monitoring. */
+static void state_json_write(manager_t *m) {
+        char since[32], next[32] = "", exp[32] = "", path[PATH_MAX];
+        format_iso(m->since, since);
+        if (m->next_attempt > 0)
+                format_iso(m->next_attempt, next);
+        if (m->have_profile)
+                format_iso(m->profile.exp_t, exp);
+        json_t *o = json_object();
+        if (!o)
+                return;
+        bool ok = json_object_set_new(o, "state", json_string(agent_state_to_string(m->state))) == 0 &&
+                  json_object_set_new(o, "status", json_string(m->status)) == 0 &&
+                  json_object_set_new(o, "since", json_string(since)) == 0 &&
+                  json_object_set_new(o, "last_error", m->last_error[0] ? json_string(m->last_error) : json_null()) == 0 &&
+                  json_object_set_new(o, "next_attempt", next[0] ? json_string(next) : json_null()) == 0 &&
+                  json_object_set_new(o, "backend", m->have_profile && seal_method_to_string(m->backend)
+                                                            ? json_string(seal_method_to_string(m->backend))
+                                                            : json_null()) == 0 &&
+                  json_object_set_new(o, "keID", m->have_profile ? json_string(m->profile.ke_id) : json_null()) == 0 &&
+                  json_object_set_new(o, "exp", m->have_profile ? json_string(exp) : json_null()) == 0 &&
+                  json_object_set_new(o, "node", json_string(m->cfg.node_id)) == 0 &&
+                  json_object_set_new(o, "mef", json_string(m->cfg.mef_uri)) == 0 &&
+                  json_object_set_new(o, "pid", json_integer(getpid())) == 0;
+        _cleanup_free_ char *text = ok ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(o);
+        if (!text)
+                return;
+        size_t len = strlen(text);
+        text[len] = '\n';
+        int r = -ENAMETOOLONG;
+        if (snprintf(path, sizeof path, "%s/%s", m->cfg.runtime_dir, MANAGER_STATE_JSON) < (int) sizeof path)
+                r = file_write_atomic(path, text, len + 1, 0644);
+        if (r == -ENOENT) {
+                (void) mkdir(m->cfg.runtime_dir, 0755);
+                r = file_write_atomic(path, text, len + 1, 0644);
+        }
+        if (r < 0 && !m->state_json_failed)
+                log_m(m, LOG_WARNING, NULL, r, "Cannot write %s: %s", path, strerror(-r));
+        m->state_json_failed = r < 0;
+}
+
+/* A state change: STATUS=, state.json, a journal line. */
+static void set_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) _printf_(4, 5);
+static void set_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) {
+        char text[STATUS_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof text, fmt, ap);
+        va_end(ap);
+        if (m->state != s)
+                m->since = time(NULL);
+        m->state = s;
+        str_copy(m->status, sizeof m->status, text);
+        /* state.json first: whoever reacts to STATUS= finds it current. */
+        state_json_write(m);
+        char line[STATUS_MAX + 8];
+        snprintf(line, sizeof line, "STATUS=%s", text);
+        notify(m, line);
+        log_m(m, priority, NULL, 0, "%s", text);
+}
+
+static backoff_params_t backoff_params(const manager_t *m) {
+        return (backoff_params_t) {
+                .min_usec = (uint64_t) m->cfg.backoff_min_ms * 1000u,
+                .max_usec = (uint64_t) m->cfg.backoff_max_ms * 1000u,
+                .retry_after_max_usec = (uint64_t) m->cfg.retry_after_max_s * USEC_PER_SEC,
+        };
+}
+
+static void action_cancel(manager_t *m) {
+        m->action = ACTION_NONE;
+        m->next_attempt = 0;
+        if (m->action_timer)
+                (void) sd_event_source_set_enabled(m->action_timer, SD_EVENT_OFF);
+}
+
+static int on_action(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* Arm the action timer delay from now. */
+static void action_schedule(manager_t *m, action_t a, uint64_t delay) {
+        uint64_t when = now_usec() + delay;
+        int r = 0;
+        if (!m->action_timer)
+                r = sd_event_add_time(m->event, &m->action_timer, CLOCK_MONOTONIC, when, 0, on_action, m);
+        else
+                r = sd_event_source_set_time(m->action_timer, when);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(m->action_timer, SD_EVENT_ONESHOT);
+        if (r < 0) {
+                log_m(m, LOG_ERR, NULL, r, "Cannot arm a timer: %s", strerror(-r));
+                (void) sd_event_exit(m->event, AGENT_EXIT_SOFTWARE);
+                return;
+        }
+        m->action = a;
+        m->next_attempt = time(NULL) + (time_t) ((delay + USEC_PER_SEC - 1) / USEC_PER_SEC);
+}
+
+static void fatal(manager_t *m, int code, int error, const char *fmt, ...) _printf_(4, 5);
+static void fatal(manager_t *m, int code, int error, const char *fmt, ...) {
+        char text[STATUS_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof text, fmt, ap);
+        va_end(ap);
+        str_copy(m->last_error, sizeof m->last_error, text);
+        char line[STATUS_MAX + 32];
+        snprintf(line, sizeof line, "STATUS=%s\nERRNO=%d", text, error < 0 ? -error : 0);
+        str_copy(m->status, sizeof m->status, text);
+        state_json_write(m);
+        notify(m, line);
+        log_m(m, LOG_ERR, NULL, error, "%s", text);
+        (void) sd_event_exit(m->event, code);
+}
+
+static void exchange_cancel(manager_t *m) {
+        m->exchange = exchange_free(m->exchange);
+}
+
+static void timer_disarm(sd_event_source **s) {
+        *s = sd_event_source_disable_unref(*s);
+}
+
+/* ---- the profile in place ---- */
+
+static void profile_forget(manager_t *m) {
+        m->have_profile = false;
+        stored_profile_wipe(&m->profile);
+        timer_disarm(&m->renew_timer);
+        timer_disarm(&m->expiry_timer);
+}
+
+static int on_renew(sd_event_source *s, uint64_t usec, void *userdata);
+static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void realtime_arm(manager_t *m, sd_event_source **s, time_t at, sd_event_time_handler_t h) {
+        uint64_t when = at > 0 ? (uint64_t) at * USEC_PER_SEC : 1;
+        timer_disarm(s);
+        int r = sd_event_add_time(m->event, s, CLOCK_REALTIME, when, USEC_PER_SEC, h, m);
+        if (r < 0) {
+                log_m(m, LOG_ERR, NULL, r, "Cannot arm a timer: %s", strerror(-r));
+                (void) sd_event_exit(m->event, AGENT_EXIT_SOFTWARE);
+        }
+}
+
+/* Keep the non-secret fields of p (wiping its keys) and arm renewal and expiry. */
+static void profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backend) {
+        profile_forget(m);
+        m->profile = *p;
+        stored_profile_wipe(p);
+        erase(m->profile.ltk, sizeof m->profile.ltk);
+        for (size_t i = 0; i < MSG_TARGETS_MAX; i++)
+                erase(m->profile.targets[i].kpsa, sizeof m->profile.targets[i].kpsa);
+        m->have_profile = true;
+        m->backend = backend;
+
+        time_t exp = m->profile.exp_t, obtained = m->profile.obtained;
+        time_t renew = exp > obtained ? obtained + (exp - obtained) / 5 * 4 : exp;
+        time_t now = time(NULL);
+        if (renew <= now && m->first_attempt) {
+                /* Restored past its renewal time: spread a fleet's renewals after an outage. */
+                uint64_t d = backoff_initial((uint64_t) m->cfg.initial_delay_max_ms * 1000u, backoff_random());
+                renew = now + (time_t) (d / USEC_PER_SEC);
+        }
+        realtime_arm(m, &m->renew_timer, renew, on_renew);
+        realtime_arm(m, &m->expiry_timer, exp, on_expiry);
+}
+
+/* ---- READY ---- */
+
+static void ready_status(manager_t *m, const char *extra) {
+        char exp[32], next[32];
+        format_time(m->profile.exp_t, exp);
+        snprintf(next, sizeof next, "%" PRIu32 " s", m->profile.poll);
+        set_state(m, STATE_READY, LOG_INFO, "Ready: KeID %s, expires %s, next check in %s%s", m->profile.ke_id, exp,
+                  next, extra ?: "");
+}
+
+static void go_ready(manager_t *m) {
+        m->failures = 0;
+        m->status_failures = 0;
+        m->first_attempt = false;
+        m->clock_wait_until = 0;
+        m->last_error[0] = 0;
+        action_schedule(m, ACTION_STATUS, (uint64_t) m->profile.poll * USEC_PER_SEC);
+        ready_status(m, NULL);
+        if (!m->ready_sent || m->reloading) {
+                /* The keys are in the keyring (custody_restore/custody_store returned 0). */
+                notify(m, "READY=1");
+                m->ready_sent = true;
+                m->reloading = false;
+        }
+}
+
+/* ---- ENROL ---- */
+
+static void start_enrol(manager_t *m);
+
+static bool error_is_unreachable(int r) {
+        return r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ENETUNREACH || r == -ETIMEDOUT ||
+               r == -ECONNRESET || r == -ECONNABORTED;
+}
+
+/* "; KeID ... stays valid until ..." while a profile is in place. */
+#define VALID_MAX (MSG_KEID_MAX + 80)
+static void still_valid(manager_t *m, char out[VALID_MAX]) {
+        out[0] = 0;
+        if (m->have_profile) {
+                char exp[32];
+                format_time(m->profile.exp_t, exp);
+                snprintf(out, VALID_MAX, " (KeID %s stays in place until %s)", m->profile.ke_id, exp);
+        }
+}
+
+static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
+        char d[32], valid[VALID_MAX];
+        still_valid(m, valid);
+        str_copy(m->last_error, sizeof m->last_error, info->reason);
+        switch (info->outcome) {
+        case OUTCOME_CONFIG:
+                return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", info->reason);
+        case OUTCOME_REJECTED: {
+                uint64_t delay = (uint64_t) m->cfg.rejected_retry_ms * 1000u;
+                format_duration(delay, d);
+                log_m(m, LOG_WARNING, MSCE_MESSAGE_REJECTED, r, "Rejected by MEF %s: %s", m->cfg.mef_uri,
+                      info->reason);
+                action_schedule(m, ACTION_ENROL, delay);
+                return set_state(m, STATE_REJECTED, LOG_WARNING, "Rejected by MEF: %s; retrying in %s%s",
+                                 info->reason, d, valid);
+        }
+        default: {
+                m->failures++;
+                backoff_params_t bp = backoff_params(m);
+                uint64_t delay = info->retry_after > 0 ? backoff_retry_after(&bp, info->retry_after, backoff_random())
+                                                       : backoff_delay(&bp, m->failures, backoff_random());
+                format_duration(delay, d);
+                action_schedule(m, ACTION_ENROL, delay);
+                if (error_is_unreachable(r)) {
+                        char what[64];
+                        snprintf(what, sizeof what, "%s", strerror(-r));
+                        what[0] = (char) tolower((unsigned char) what[0]);
+                        return set_state(m, STATE_BACKOFF, LOG_WARNING, "MEF unreachable (%s); retrying in %s%s", what,
+                                         d, valid);
+                }
+                if (info->retry_after > 0)
+                        return set_state(m, STATE_BACKOFF, LOG_WARNING,
+                                         "MEF busy: %s; retrying in %s as it asked%s", info->reason, d, valid);
+                return set_state(m, STATE_BACKOFF, LOG_WARNING, "Enrolment failed: %s; retrying in %s%s", info->reason,
+                                 d, valid);
+        }
+        }
+}
+
+static void on_enrol_done(exchange_t *x, int r, void *userdata) {
+        manager_t *m = userdata;
+        exchange_info_t info = *exchange_get_info(x);
+        _cleanup_(enrol_result_wipe) enrol_result_t res = {};
+        if (r == 0)
+                r = exchange_take_enrol(x, &res);
+        m->exchange = exchange_free(x);
+        if (r < 0)
+                return enrol_failed(m, r, &info);
+
+        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
+        custody_info_t ci;
+        r = custody_store(&m->cfg, &res, &p, &ci);
+        if (r < 0) {
+                str_copy(m->last_error, sizeof m->last_error, ci.reason);
+                if (ci.cls == CUSTODY_CONFIG)
+                        return fatal(m, AGENT_EXIT_CONFIG, r, "Enrolled as KeID %s, but: %s", res.profile.ke_id,
+                                     ci.reason);
+                m->failures++;
+                backoff_params_t bp = backoff_params(m);
+                uint64_t delay = backoff_delay(&bp, m->failures, backoff_random());
+                char d[32], valid[VALID_MAX];
+                format_duration(delay, d);
+                if (ci.sealed) {
+                        /* The new profile is sealed: restoring it completes the hand-over. */
+                        action_schedule(m, ACTION_RESTORE, delay);
+                        return set_state(m, STATE_BACKOFF, LOG_ERR,
+                                         "Enrolled as KeID %s and sealed the profile, but: %s; retrying in %s",
+                                         res.profile.ke_id, ci.reason, d);
+                }
+                still_valid(m, valid);
+                action_schedule(m, ACTION_ENROL, delay);
+                return set_state(m, STATE_BACKOFF, LOG_ERR, "Enrolled as KeID %s, but cannot keep the profile: %s; "
+                                 "enrolling again in %s%s", res.profile.ke_id, ci.reason, d, valid);
+        }
+        char old[MSG_KEID_MAX + 1] = "";
+        if (m->have_profile)
+                snprintf(old, sizeof old, "%s", m->profile.ke_id);
+        profile_adopt(m, &p, ci.method);
+        char exp[32];
+        format_time(m->profile.exp_t, exp);
+        log_m(m, LOG_INFO, MSCE_MESSAGE_ENROLLED, 0,
+              "Enrolled with MEF %s as KeID %s (expires %s, %zu target%s, %s %s, sealed with %s)%s%s", m->cfg.mef_uri,
+              m->profile.ke_id, exp, m->profile.n_targets, m->profile.n_targets == 1 ? "" : "s", info.tls_version,
+              info.cipher, seal_method_to_string(ci.method) ?: "?", old[0] ? ", replacing KeID " : "", old);
+        go_ready(m);
+}
+
+/* In cert mode the MEF's certificate cannot be checked against a clock that is before the build
+ * time (no RTC, no NTP yet): wait for the time, boundedly. Returns true while waiting. */
+static bool clock_wait(manager_t *m) {
+        if (m->cfg.mode != TLS_MODE_CERT || m->cfg.clock_wait_max_ms == 0 || time(NULL) >= (time_t) MSCE_BUILD_TIME)
+                return false;
+        uint64_t now = now_usec();
+        if (m->clock_wait_until == 0) {
+                m->clock_wait_until = now + (uint64_t) m->cfg.clock_wait_max_ms * 1000u;
+                char build[32], d[32];
+                format_time((time_t) MSCE_BUILD_TIME, build);
+                format_duration((uint64_t) m->cfg.clock_wait_max_ms * 1000u, d);
+                set_state(m, STATE_WAIT_TIME, LOG_NOTICE,
+                          "Waiting for time synchronisation (the clock is before %s; at most %s)", build, d);
+        }
+        if (now < m->clock_wait_until) {
+                action_schedule(m, ACTION_ENROL, CLOCK_POLL_USEC);
+                return true;
+        }
+        if (m->state == STATE_WAIT_TIME)
+                log_m(m, LOG_WARNING, NULL, 0,
+                      "The clock is still before the build time: verifying the MEF certificate anyway");
+        return false;
+}
+
+static void start_enrol(manager_t *m) {
+        action_cancel(m);
+        exchange_cancel(m);
+        if (clock_wait(m))
+                return;
+        if (m->have_profile)
+                set_state(m, STATE_ENROL, LOG_INFO, "Renewing KeID %s with %s", m->profile.ke_id, m->cfg.mef_uri);
+        else
+                set_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s", m->cfg.mef_uri);
+        exchange_info_t info;
+        int r = exchange_enrol(m->event, &m->cfg, m->have_profile ? m->profile.ke_id : NULL, on_enrol_done, m,
+                               &m->exchange, &info);
+        if (r < 0)
+                return enrol_failed(m, r, &info);
+        m->exchange_is_enrol = true;
+}
+
+/* The first attempt after start waits a random 0..initial_delay_max (fleet-wide power-up). */
+static void schedule_enrol(manager_t *m) {
+        uint64_t d = 0;
+        if (m->first_attempt) {
+                m->first_attempt = false;
+                d = backoff_initial((uint64_t) m->cfg.initial_delay_max_ms * 1000u, backoff_random());
+        }
+        if (d == 0)
+                return start_enrol(m);
+        char ds[32];
+        format_duration(d, ds);
+        action_schedule(m, ACTION_ENROL, d);
+        set_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s in %s (random start delay)", m->cfg.mef_uri, ds);
+}
+
+/* ---- RESTORE ---- */
+
+static void go_restore(manager_t *m) {
+        action_cancel(m);
+        exchange_cancel(m);
+        set_state(m, STATE_RESTORE, LOG_INFO, "Restoring the sealed profile from %s", m->cfg.state_dir);
+        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
+        custody_info_t ci;
+        int r = custody_restore(&m->cfg, &p, &ci);
+        if (r == 0) {
+                profile_adopt(m, &p, ci.method);
+                log_m(m, LOG_INFO, MSCE_MESSAGE_RESTORED, 0, "Restored KeID %s from the sealed profile (%s)",
+                      m->profile.ke_id, seal_method_to_string(ci.method) ?: "?");
+                return go_ready(m);
+        }
+        str_copy(m->last_error, sizeof m->last_error, ci.reason);
+        switch (ci.cls) {
+        case CUSTODY_ABSENT:
+                log_m(m, LOG_INFO, NULL, 0, "No sealed profile (%s): enrolling", ci.reason);
+                profile_forget(m);
+                return schedule_enrol(m);
+        case CUSTODY_EXPIRED: {
+                log_m(m, LOG_WARNING, MSCE_MESSAGE_EXPIRED, r, "%s: keys removed, enrolling", ci.reason);
+                custody_info_t ri;
+                if (custody_remove(&m->cfg, &ri) < 0)
+                        log_m(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ri.reason);
+                profile_forget(m);
+                return schedule_enrol(m);
+        }
+        case CUSTODY_MISMATCH:
+        case CUSTODY_UNUSABLE:
+                log_m(m, LOG_WARNING, MSCE_MESSAGE_UNSEAL_FAILED, r, "Cannot use the sealed profile: %s; enrolling",
+                      ci.reason);
+                profile_forget(m);
+                return schedule_enrol(m);
+        case CUSTODY_CONFIG:
+                return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci.reason);
+        default: {
+                m->failures++;
+                backoff_params_t bp = backoff_params(m);
+                uint64_t delay = backoff_delay(&bp, m->failures, backoff_random());
+                char d[32];
+                format_duration(delay, d);
+                action_schedule(m, ACTION_RESTORE, delay);
+                return set_state(m, STATE_BACKOFF, LOG_ERR, "Cannot restore the sealed profile: %s; retrying in %s",
+                                 ci.reason, d);
+        }
+        }
+}
+
+/* ---- status checks while READY ---- */
+
+static void go_revoked(manager_t *m) {
+        action_cancel(m);
+        exchange_cancel(m);
+        char ke_id[MSG_KEID_MAX + 1];
+        snprintf(ke_id, sizeof ke_id, "%s", m->profile.ke_id);
+        custody_info_t ci;
+        int r = custody_remove(&m->cfg, &ci);
+        log_m(m, LOG_WARNING, MSCE_MESSAGE_REVOKED, 0, "MEF %s revoked KeID %s: keys and sealed profile removed%s%s",
+              m->cfg.mef_uri, ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.reason : "");
+        profile_forget(m);
+        snprintf(m->last_error, sizeof m->last_error, "revoked by the MEF");
+        set_state(m, STATE_REVOKED, LOG_WARNING,
+                  "Revoked by MEF %s: keys removed; waiting for an operator (SIGUSR1 or restart)", m->cfg.mef_uri);
+}
+
+static void on_status_done(exchange_t *x, int r, void *userdata) {
+        manager_t *m = userdata;
+        exchange_info_t info = *exchange_get_info(x);
+        msg_status_t st = {};
+        if (r == 0)
+                st = *exchange_get_status(x);
+        m->exchange = exchange_free(x);
+
+        if (r == 0) {
+                m->status_failures = 0;
+                if (st.poll >= MSG_POLL_MIN)
+                        m->profile.poll = st.poll;
+                switch (st.state) {
+                case MSG_STATE_REENROL:
+                        log_m(m, LOG_NOTICE, NULL, 0, "MEF %s asks to re-enrol KeID %s", m->cfg.mef_uri,
+                              m->profile.ke_id);
+                        return start_enrol(m);
+                case MSG_STATE_REVOKED:
+                        return go_revoked(m);
+                default:
+                        m->last_error[0] = 0;
+                        action_schedule(m, ACTION_STATUS, (uint64_t) m->profile.poll * USEC_PER_SEC);
+                        return ready_status(m, NULL);
+                }
+        }
+        if (r == -ENOENT) {
+                log_m(m, LOG_WARNING, NULL, r, "MEF %s no longer knows KeID %s: re-enrolling", m->cfg.mef_uri,
+                      m->profile.ke_id);
+                return start_enrol(m);
+        }
+        if (info.outcome == OUTCOME_CONFIG)
+                return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", info.reason);
+
+        /* The keys stay valid: try again sooner than the poll interval, never later. */
+        str_copy(m->last_error, sizeof m->last_error, info.reason);
+        m->status_failures++;
+        backoff_params_t bp = backoff_params(m);
+        uint64_t poll = (uint64_t) m->profile.poll * USEC_PER_SEC;
+        uint64_t delay = info.retry_after > 0 ? backoff_retry_after(&bp, info.retry_after, backoff_random())
+                                              : backoff_delay(&bp, m->status_failures, backoff_random());
+        delay = MIN(delay, poll);
+        char d[32], extra[700];
+        format_duration(delay, d);
+        if (info.outcome == OUTCOME_REJECTED)
+                log_m(m, LOG_WARNING, MSCE_MESSAGE_REJECTED, r, "MEF %s refused the status check: %s",
+                      m->cfg.mef_uri, info.reason);
+        snprintf(extra, sizeof extra, "; status check failed (%s), retrying in %s", info.reason, d);
+        action_schedule(m, ACTION_STATUS, delay);
+        /* ready_status() would say "next check in <poll>": say the truth instead. */
+        char exp[32];
+        format_time(m->profile.exp_t, exp);
+        set_state(m, STATE_READY, LOG_WARNING, "Ready: KeID %s, expires %s%s", m->profile.ke_id, exp, extra);
+}
+
+static void start_status(manager_t *m) {
+        action_cancel(m);
+        /* The persistent keyring expires when unused (3 days): look the keys up on every poll,
+         * which also refreshes it, and put them back from the sealed profile if they went. */
+        custody_info_t ci;
+        int r = custody_check(&m->cfg, &ci);
+        if (r == -ENOKEY) {
+                log_m(m, LOG_WARNING, NULL, r, "%s: reinstalling them from the sealed profile", ci.reason);
+                _cleanup_(stored_profile_wipe) stored_profile_t p = {};
+                r = custody_restore(&m->cfg, &p, &ci);
+                if (r == 0)
+                        profile_adopt(m, &p, ci.method);
+                else if (ci.cls == CUSTODY_CONFIG)
+                        return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci.reason);
+                else if (custody_class_wants_enrol(ci.cls)) {
+                        log_m(m, LOG_WARNING, MSCE_MESSAGE_UNSEAL_FAILED, r, "Cannot reinstall the keys: %s; enrolling",
+                              ci.reason);
+                        profile_forget(m);
+                        return start_enrol(m);
+                } else
+                        log_m(m, LOG_ERR, NULL, r, "Cannot reinstall the keys: %s", ci.reason);
+        } else if (r < 0)
+                log_m(m, LOG_WARNING, NULL, r, "Cannot check the keyring: %s", ci.reason);
+
+        exchange_info_t info;
+        r = exchange_status(m->event, &m->cfg, m->profile.ke_id, on_status_done, m, &m->exchange, &info);
+        if (r < 0) {
+                /* Nothing was sent: report it like a failed check. */
+                if (info.outcome == OUTCOME_CONFIG)
+                        return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", info.reason);
+                str_copy(m->last_error, sizeof m->last_error, info.reason);
+                log_m(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.reason);
+                action_schedule(m, ACTION_STATUS, (uint64_t) m->cfg.backoff_max_ms * 1000u);
+                return;
+        }
+        m->exchange_is_enrol = false;
+}
+
+/* ---- timers ---- */
+
+static int on_action(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_t *m = userdata;
+        action_t a = m->action;
+        m->action = ACTION_NONE;
+        m->next_attempt = 0;
+        switch (a) {
+        case ACTION_RESTORE:
+                go_restore(m);
+                break;
+        case ACTION_ENROL:
+                start_enrol(m);
+                break;
+        case ACTION_STATUS:
+                if (m->have_profile)
+                        start_status(m);
+                break;
+        default:
+                break;
+        }
+        return 0;
+}
+
+static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_t *m = userdata;
+        if (!m->have_profile || (m->exchange && m->exchange_is_enrol))
+                return 0;
+        if (m->state == STATE_REVOKED)
+                return 0;
+        log_m(m, LOG_INFO, NULL, 0, "KeID %s reached 80%% of its lifetime: renewing", m->profile.ke_id);
+        start_enrol(m);
+        return 0;
+}
+
+static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_t *m = userdata;
+        if (!m->have_profile)
+                return 0;
+        char exp[32];
+        format_time(m->profile.exp_t, exp);
+        log_m(m, LOG_WARNING, MSCE_MESSAGE_EXPIRED, -EKEYEXPIRED,
+              "KeID %s expired at %s without renewal: removing its keys and enrolling", m->profile.ke_id, exp);
+        custody_info_t ci;
+        if (custody_remove(&m->cfg, &ci) < 0)
+                log_m(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ci.reason);
+        profile_forget(m);
+        /* An enrolment under way carries on: it stores a new profile. */
+        if (m->exchange && m->exchange_is_enrol)
+                return 0;
+        m->failures = 0;
+        start_enrol(m);
+        return 0;
+}
+
+/* ---- signals ---- */
+
+static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        manager_t *m = userdata;
+        notify(m, "STOPPING=1");
+        action_cancel(m);
+        exchange_cancel(m);
+        set_state(m, STATE_STOPPING, LOG_INFO, "Stopping (%s)", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        (void) sd_event_exit(m->event, AGENT_EXIT_OK);
+        return 0;
+}
+
+static int on_usr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        manager_t *m = userdata;
+        log_m(m, LOG_NOTICE, NULL, 0, "Re-enrolment requested (SIGUSR1)");
+        m->failures = 0;
+        m->first_attempt = false;
+        start_enrol(m);
+        return 0;
+}
+
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        manager_t *m = userdata;
+        notify(m, "RELOADING=1");
+        log_m(m, LOG_INFO, NULL, 0, "Reloading the configuration (SIGHUP)");
+
+        agent_config_t n = {};
+        char err[1024];
+        int r = agent_config_load(m->config_path, &n, err, sizeof err);
+        _cleanup_close_ int lock = -1;
+        custody_info_t ci;
+        if (r == 0 && !streq(n.state_dir, m->cfg.state_dir) && custody_lock(&n, &lock, &ci) < 0) {
+                snprintf(err, sizeof err, "%s", ci.reason);
+                r = -EBUSY;
+        }
+        if (r < 0) {
+                agent_config_done(&n);
+                log_m(m, LOG_ERR, NULL, r, "Reload failed, keeping the previous configuration: %s",
+                      err[0] ? err : strerror(-r));
+                char line[STATUS_MAX + sizeof err + 64];
+                snprintf(line, sizeof line, "STATUS=%s (reload failed, previous configuration kept: %s)", m->status,
+                         err[0] ? err : strerror(-r));
+                notify(m, line);
+                if (m->ready_sent)
+                        notify(m, "READY=1");
+                return 0;
+        }
+
+        /* The running exchange points into the old configuration: cancel it first. */
+        action_cancel(m);
+        exchange_cancel(m);
+        agent_config_done(&m->cfg);
+        m->cfg = n;
+        if (lock >= 0) {
+                close(m->lock_fd);
+                m->lock_fd = TAKE_FD(lock);
+        }
+        m->failures = 0;
+        m->reloading = true;
+        log_m(m, LOG_INFO, NULL, 0, "Configuration reloaded from %s", m->cfg.path);
+        go_restore(m);
+        if (m->reloading && m->ready_sent) {
+                /* Not READY again at once (enrolling): the reload itself is complete. */
+                notify(m, "READY=1");
+        }
+        m->reloading = false;
+        return 0;
+}
+
+/* ---- life cycle ---- */
+
+int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, char *err, size_t err_size) {
+        _cleanup_(manager_freep) manager_t *m = calloc(1, sizeof *m);
+        if (!m)
+                return -ENOMEM;
+        m->lock_fd = -1;
+        m->cfg = *cfg;
+        *cfg = (agent_config_t) {};
+        m->echo = !journal_stderr_is_journal();
+        m->first_attempt = true;
+        m->since = time(NULL);
+        m->backend = _SEAL_METHOD_INVALID;
+        if (config_path && !(m->config_path = strdup(config_path)))
+                return -ENOMEM;
+
+        custody_info_t ci;
+        int r = custody_lock(&m->cfg, &m->lock_fd, &ci);
+        if (r < 0) {
+                snprintf(err, err_size, "%s", ci.reason);
+                return r;
+        }
+
+        r = sd_event_default(&m->event);
+        if (r < 0) {
+                snprintf(err, err_size, "cannot create the event loop: %s", strerror(-r));
+                return r;
+        }
+        static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+        sigset_t mask;
+        sigemptyset(&mask);
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                sigaddset(&mask, sigs[i]);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return negative_errno();
+        sd_event_signal_handler_t handlers[] = { on_term, on_term, on_hup, on_usr1 };
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++) {
+                r = sd_event_add_signal(m->event, &m->signals[i], sigs[i], handlers[i], m);
+                if (r < 0) {
+                        snprintf(err, err_size, "cannot watch signal %d: %s", sigs[i], strerror(-r));
+                        return r;
+                }
+        }
+        /* WATCHDOG=1 at half of WATCHDOG_USEC when the service manager asks for it. */
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0) {
+                snprintf(err, err_size, "cannot set up the watchdog: %s", strerror(-r));
+                return r;
+        }
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+manager_t *manager_free(manager_t *m) {
+        if (!m)
+                return NULL;
+        m->exchange = exchange_free(m->exchange);
+        m->action_timer = sd_event_source_disable_unref(m->action_timer);
+        m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
+        m->expiry_timer = sd_event_source_disable_unref(m->expiry_timer);
+        for (size_t i = 0; i < ELEMENTSOF(m->signals); i++)
+                m->signals[i] = sd_event_source_disable_unref(m->signals[i]);
+        sd_event_unref(m->event);
+        stored_profile_wipe(&m->profile);
+        agent_config_done(&m->cfg);
+        if (m->lock_fd >= 0)
+                close(m->lock_fd);
+        free(m->config_path);
+        free(m);
+        return NULL;
+}
+
+int manager_run(manager_t *m) {
+        set_state(m, STATE_START, LOG_INFO, "Starting (node %s, MEF %s)", m->cfg.node_id, m->cfg.mef_uri);
+        go_restore(m);
+        int r = sd_event_loop(m->event);
+        if (r < 0) {
+                log_m(m, LOG_ERR, NULL, r, "Event loop failed: %s", strerror(-r));
+                return AGENT_EXIT_SOFTWARE;
+        }
+        return r;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* The daemon: one sd-event loop running the agent's states (architecture.md)
+ *
+ *   START -> RESTORE -> READY, or -> ENROL -> READY; ENROL -> BACKOFF | REJECTED -> ENROL;
+ *   READY -> ENROL (80% of the lifetime, the MEF says reenrol or no longer knows the KeID);
+ *   READY -> REVOKED (the MEF says revoked: keys removed until SIGUSR1 or a restart);
+ *   the expiry passing without renewal removes the keys and enrols.
+ *
+ * with sd_notify (READY=1 once the keys are in the keyring, STATUS= at every change, WATCHDOG=1,
+ * RELOADING=1/READY=1 around SIGHUP, STOPPING=1 on SIGTERM/SIGINT), the journal
+ * (agent/journal.h) and <runtime_dir>/state.json. */
+
+#include "agent/config.h"
+
+typedef enum agent_state {
+        STATE_START,
+        STATE_RESTORE,
+        STATE_WAIT_TIME,
+        STATE_ENROL,
+        STATE_BACKOFF,
+        STATE_REJECTED,
+        STATE_READY,
+        STATE_REVOKED,
+        STATE_STOPPING,
+        _STATE_MAX,
+        _STATE_INVALID = -22,
+} agent_state_t;
+
+const char *agent_state_to_string(agent_state_t s);
+
+#define MANAGER_STATE_JSON "state.json"
+
+typedef struct manager manager_t;
+
+/* Takes over cfg (moved out: *cfg is zeroed) loaded from config_path (NULL: the default; kept
+ * for SIGHUP). Blocks the signals it handles. -EBUSY when another agent holds the state
+ * directory; err says why. */
+int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, char *err, size_t err_size);
+manager_t *manager_free(manager_t *m);
+static inline void manager_freep(manager_t **m) {
+        manager_free(*m);
+}
+
+/* Run until SIGTERM/SIGINT (0) or a fatal error (the exit code, agent/exit-codes.h). */
+int manager_run(manager_t *m);

@@ -1,0 +1,317 @@
+/* SPDX-License-Identifier: MIT */
+/* state.json and profile.json as mscectl reads them (ctl/runtime.h). */
+#include <ctype.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+
+#include "ctl/runtime.h"
+#include "util/util.h"
+
+static int _printf_(3, 4) bad(char *err, size_t err_size, const char *fmt, ...) {
+        if (err && err_size) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(err, err_size, fmt, ap);
+                va_end(ap);
+        }
+        return -EBADMSG;
+}
+
+static int json_parse(const char *text, size_t len, json_t **ret, char *err, size_t err_size) {
+        if (len > CTL_JSON_MAX)
+                return bad(err, err_size, "larger than %u bytes", CTL_JSON_MAX);
+        json_error_t e;
+        json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
+        if (!o)
+                return bad(err, err_size, "not JSON (line %d: %s)", e.line, e.text);
+        if (!json_is_object(o)) {
+                json_decref(o);
+                return bad(err, err_size, "not a JSON object");
+        }
+        *ret = o;
+        return 0;
+}
+
+static bool has_control(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f)
+                        return true;
+        return false;
+}
+
+/* A string member that may be absent or null. strict: control characters are an error
+ * (values that go into an environment file), else they become '?' (values that are printed). */
+static int get_string(json_t *o, const char *key, size_t max, bool strict, char **ret, char *err,
+                      size_t err_size) {
+        json_t *v = json_object_get(o, key);
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_string(v))
+                return bad(err, err_size, "\"%s\" is not a string", key);
+        size_t n = json_string_length(v);
+        const char *s = json_string_value(v);
+        if (n > max)
+                return bad(err, err_size, "\"%s\" is longer than %zu bytes", key, max);
+        if (memchr(s, 0, n))
+                return bad(err, err_size, "\"%s\" contains a NUL", key);
+        if (strict && has_control(s, n))
+                return bad(err, err_size, "\"%s\" contains control characters", key);
+        char *d = strndup(s, n);
+        if (!d)
+                return -ENOMEM;
+        for (char *p = d; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        *p = '?';
+        free(*ret);
+        *ret = d;
+        return 0;
+}
+
+/* A time member: a string (kept as it is), or a non-negative integer (kept in decimal). */
+static int get_time(json_t *o, const char *key, char **ret, char *err, size_t err_size) {
+        json_t *v = json_object_get(o, key);
+        if (v && json_is_integer(v)) {
+                json_int_t i = json_integer_value(v);
+                if (i < 0)
+                        return bad(err, err_size, "\"%s\" is negative", key);
+                char *d;
+                if (asprintf(&d, "%" JSON_INTEGER_FORMAT, i) < 0)
+                        return -ENOMEM;
+                free(*ret);
+                *ret = d;
+                return 0;
+        }
+        return get_string(o, key, 64, false, ret, err, err_size);
+}
+
+int ctl_state_parse(const char *text, size_t len, ctl_state_t *ret, char *err, size_t err_size) {
+        json_auto_t *o = NULL;
+        int r = json_parse(text, len, &o, err, err_size);
+        if (r < 0)
+                return r;
+        _cleanup_(ctl_state_done) ctl_state_t s = {};
+        if ((r = get_string(o, "state", 64, true, &s.state, err, err_size)) < 0 ||
+            (r = get_string(o, "status", CTL_FIELD_MAX, false, &s.status, err, err_size)) < 0 ||
+            (r = get_string(o, "node", MSG_ID_MAX, false, &s.node, err, err_size)) < 0 ||
+            (r = get_string(o, "mef", MSG_URI_MAX, false, &s.mef, err, err_size)) < 0 ||
+            (r = get_time(o, "since", &s.since, err, err_size)) < 0 ||
+            (r = get_string(o, "last_error", CTL_FIELD_MAX, false, &s.last_error, err, err_size)) < 0 ||
+            (r = get_time(o, "next_attempt", &s.next_attempt, err, err_size)) < 0 ||
+            (r = get_string(o, "backend", 64, true, &s.backend, err, err_size)) < 0 ||
+            (r = get_string(o, "keID", MSG_KEID_MAX, true, &s.ke_id, err, err_size)) < 0 ||
+            (r = get_time(o, "exp", &s.exp, err, err_size)) < 0)
+                return r;
+        if (!s.state || !s.state[0])
+                return bad(err, err_size, "\"state\" is missing");
+        json_t *pid = json_object_get(o, "pid");
+        if (pid && !json_is_null(pid)) {
+                if (!json_is_integer(pid) || json_integer_value(pid) <= 0 || json_integer_value(pid) > INT_MAX)
+                        return bad(err, err_size, "\"pid\" is not a process ID");
+                s.pid = (pid_t) json_integer_value(pid);
+        }
+        *ret = s;
+        s = (ctl_state_t) {};
+        return 0;
+}
+
+void ctl_state_done(ctl_state_t *s) {
+        if (!s)
+                return;
+        free(s->state);
+        free(s->status);
+        free(s->node);
+        free(s->mef);
+        free(s->since);
+        free(s->last_error);
+        free(s->next_attempt);
+        free(s->backend);
+        free(s->ke_id);
+        free(s->exp);
+        *s = (ctl_state_t) {};
+}
+
+static int required(const char *v, const char *key, char *err, size_t err_size) {
+        return v && v[0] ? 0 : bad(err, err_size, "\"%s\" is missing", key);
+}
+
+int ctl_profile_parse(const char *text, size_t len, ctl_profile_t *ret, char *err, size_t err_size) {
+        json_auto_t *o = NULL;
+        int r = json_parse(text, len, &o, err, err_size);
+        if (r < 0)
+                return r;
+        _cleanup_(ctl_profile_done) ctl_profile_t p = {};
+        if ((r = get_string(o, "cseID", MSG_ID_MAX, true, &p.cse_id, err, err_size)) < 0 ||
+            (r = get_string(o, "cseBase", MSG_URI_MAX, true, &p.cse_base, err, err_size)) < 0 ||
+            (r = get_string(o, "keID", MSG_KEID_MAX, true, &p.ke_id, err, err_size)) < 0 ||
+            (r = get_string(o, "exp", 15, true, &p.exp, err, err_size)) < 0)
+                return r;
+        if ((r = required(p.cse_id, "cseID", err, err_size)) < 0 ||
+            (r = required(p.cse_base, "cseBase", err, err_size)) < 0 ||
+            (r = required(p.ke_id, "keID", err, err_size)) < 0 || (r = required(p.exp, "exp", err, err_size)) < 0)
+                return r;
+        time_t exp;
+        if (time_parse_basic(p.exp, &exp) < 0)
+                return bad(err, err_size, "\"exp\" is not YYYYMMDDTHHMMSS");
+
+        json_t *targets = json_object_get(o, "targets");
+        if (targets && !json_is_null(targets)) {
+                if (!json_is_array(targets))
+                        return bad(err, err_size, "\"targets\" is not an array");
+                if (json_array_size(targets) > MSG_TARGETS_MAX)
+                        return bad(err, err_size, "more than %u targets", MSG_TARGETS_MAX);
+                size_t i;
+                json_t *t;
+                json_array_foreach(targets, i, t) {
+                        if (!json_is_object(t))
+                                return bad(err, err_size, "target %zu is not an object", i);
+                        ctl_target_t *d = &p.targets[p.n_targets++];
+                        if ((r = get_string(t, "id", MSG_ID_MAX, true, &d->id, err, err_size)) < 0 ||
+                            (r = get_string(t, "kpsaID", MSG_KEID_MAX, true, &d->kpsa_id, err, err_size)) < 0)
+                                return r;
+                        if (!id_is_valid(d->id ?: "", MSG_ID_MAX) || !id_is_valid(d->kpsa_id ?: "", MSG_KEID_MAX))
+                                return bad(err, err_size, "target %zu needs \"id\" and \"kpsaID\" without spaces", i);
+                }
+        }
+        json_t *poll = json_object_get(o, "poll");
+        if (poll && !json_is_null(poll)) {
+                if (!json_is_integer(poll) || json_integer_value(poll) < 0 ||
+                    json_integer_value(poll) > (json_int_t) MSG_POLL_MAX)
+                        return bad(err, err_size, "\"poll\" is not a number of seconds");
+                p.poll = (unsigned) json_integer_value(poll);
+        }
+        *ret = p;
+        p = (ctl_profile_t) {};
+        return 0;
+}
+
+void ctl_profile_done(ctl_profile_t *p) {
+        if (!p)
+                return;
+        free(p->cse_id);
+        free(p->cse_base);
+        free(p->ke_id);
+        free(p->exp);
+        for (size_t i = 0; i < p->n_targets; i++) {
+                free(p->targets[i].id);
+                free(p->targets[i].kpsa_id);
+        }
+        *p = (ctl_profile_t) {};
+}
+
+int ctl_runtime_read(const char *dir, const char *name, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s", dir, name) < 0)
+                return -ENOMEM;
+        return file_read_all(path, CTL_JSON_MAX, ret, ret_len);
+}
+
+int ctl_proc_comm_is(const char *proc_root, pid_t pid, const char *comm) {
+        if (pid <= 0)
+                return -EINVAL;
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%d/comm", proc_root, (int) pid) >= (int) sizeof path)
+                return -ENAMETOOLONG;
+        _cleanup_free_ char *text = NULL;
+        size_t n;
+        int r = file_read_all(path, 64, &text, &n);
+        if (r == -ENOENT || r == -ESRCH)
+                return 0; /* gone */
+        if (r < 0)
+                return r;
+        if (n > 0 && text[n - 1] == '\n')
+                text[--n] = 0;
+        return streq(text, comm);
+}
+
+static bool digits(const char *s, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!isdigit((unsigned char) s[i]))
+                        return false;
+        return true;
+}
+
+static int field(const char *s, size_t n) {
+        int v = 0;
+        for (size_t i = 0; i < n; i++)
+                v = v * 10 + (s[i] - '0');
+        return v;
+}
+
+int ctl_time_parse(const char *s, time_t *ret) {
+        size_t n = strlen(s);
+        if (n >= 1 && n <= 20 && digits(s, n)) {
+                unsigned long long v;
+                if (parse_uint(s, ULLONG_MAX, &v) < 0)
+                        return -EINVAL;
+                if (v > 100000000000ULL) /* past the year 5000 in seconds: microseconds */
+                        v /= 1000000ULL;
+                if (v > (unsigned long long) INT64_MAX)
+                        return -EINVAL;
+                *ret = (time_t) v;
+                return 0;
+        }
+        if (n == 15)
+                return time_parse_basic(s, ret);
+        /* YYYY-MM-DDTHH:MM:SS[Z|+00:00] */
+        if ((n != 19 && n != 20 && n != 25) || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
+            !digits(s + 8, 2) || (s[10] != 'T' && s[10] != ' ') || !digits(s + 11, 2) || s[13] != ':' ||
+            !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
+                return -EINVAL;
+        if ((n == 20 && s[19] != 'Z') || (n == 25 && !streq(s + 19, "+00:00")))
+                return -EINVAL;
+        struct tm tm = {
+                .tm_year = field(s, 4) - 1900,
+                .tm_mon = field(s + 5, 2) - 1,
+                .tm_mday = field(s + 8, 2),
+                .tm_hour = field(s + 11, 2),
+                .tm_min = field(s + 14, 2),
+                .tm_sec = field(s + 17, 2),
+        };
+        struct tm check = tm;
+        time_t t = timegm(&tm);
+        /* timegm() normalizes: a field out of range comes back changed. */
+        if (t == (time_t) -1 || tm.tm_mday != check.tm_mday || tm.tm_mon != check.tm_mon || tm.tm_hour != check.tm_hour ||
+            tm.tm_min != check.tm_min || tm.tm_sec != check.tm_sec)
+                return -EINVAL;
+        *ret = t;
+        return 0;
+}
+
+void ctl_time_format(time_t t, char out[32]) {
+        struct tm tm;
+        if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+                snprintf(out, 32, "@%lld", (long long) t);
+}
+
+void ctl_time_relative(time_t t, time_t now, char out[48]) {
+        bool past = t <= now;
+        unsigned long long d = past ? (unsigned long long) now - (unsigned long long) t
+                                    : (unsigned long long) t - (unsigned long long) now;
+        char span[40];
+        if (d == 0) {
+                snprintf(out, 48, "now");
+                return;
+        }
+        if (d < 60)
+                snprintf(span, sizeof span, "%llus", d);
+        else if (d < 3600) {
+                if (d % 60)
+                        snprintf(span, sizeof span, "%llumin %llus", d / 60, d % 60);
+                else
+                        snprintf(span, sizeof span, "%llumin", d / 60);
+        } else if (d < 86400) {
+                if (d % 3600 / 60)
+                        snprintf(span, sizeof span, "%lluh %llumin", d / 3600, d % 3600 / 60);
+                else
+                        snprintf(span, sizeof span, "%lluh", d / 3600);
+        } else {
+                unsigned long long days = d / 86400, h = d % 86400 / 3600;
+                if (h)
+                        snprintf(span, sizeof span, "%llu day%s %lluh", days, days == 1 ? "" : "s", h);
+                else
+                        snprintf(span, sizeof span, "%llu day%s", days, days == 1 ? "" : "s");
+        }
+        snprintf(out, 48, past ? "%s ago" : "in %s", span);
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* What mscectl reads from the running agent: <runtime_dir>/state.json and profile.json, and
+ * whether the pid named in state.json is still msce-agent. Parsers are pure functions over
+ * bytes with explicit limits; unknown members are ignored (a newer agent may add some). */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "proto/msg.h"
+
+#define CTL_RUNTIME_DIR_DEFAULT "/run/msce"
+#define CTL_STATE_FILE "state.json"
+#define CTL_PROFILE_FILE "profile.json"
+#define CTL_AGENT_COMM "msce-agent"
+#define CTL_JSON_MAX (64u * 1024u)  /* larger files are refused */
+#define CTL_FIELD_MAX 1024u         /* longest string member of state.json */
+
+/* state.json, written by the agent on every state change. */
+typedef struct ctl_state {
+        char *state;        /* required: "ready", "enrol", "backoff", ... (agent/manager.c) */
+        char *status;       /* the agent's STATUS= line */
+        char *node;         /* M2M-Node-ID and MEF URI it works with */
+        char *mef;
+        char *since;        /* times as written: a string, or an integer printed in decimal */
+        char *last_error;   /* control characters replaced by '?' here and in status */
+        char *next_attempt;
+        char *backend;
+        char *ke_id;
+        char *exp;
+        pid_t pid;          /* 0 when absent */
+} ctl_state_t;
+
+typedef struct ctl_target {
+        char *id;
+        char *kpsa_id;
+} ctl_target_t;
+
+/* profile.json: the non-secret profile (docs/cse-integration.md). */
+typedef struct ctl_profile {
+        char *cse_id;       /* required, printable ASCII (no control characters) */
+        char *cse_base;
+        char *ke_id;
+        char *exp;          /* "YYYYMMDDTHHMMSS" */
+        ctl_target_t targets[MSG_TARGETS_MAX];
+        size_t n_targets;
+        unsigned poll;      /* 0 when absent */
+} ctl_profile_t;
+
+/* 0, or -EBADMSG with err saying what is wrong (also for malformed JSON), -ENOMEM.
+ * *ret is written only on success; free with *_done(). */
+int ctl_state_parse(const char *text, size_t len, ctl_state_t *ret, char *err, size_t err_size);
+void ctl_state_done(ctl_state_t *s);
+int ctl_profile_parse(const char *text, size_t len, ctl_profile_t *ret, char *err, size_t err_size);
+void ctl_profile_done(ctl_profile_t *p);
+
+/* Read <dir>/<name> (at most CTL_JSON_MAX bytes). -ENOENT when missing, -EFBIG when larger. */
+int ctl_runtime_read(const char *dir, const char *name, char **ret, size_t *ret_len);
+
+/* 1 when <proc_root>/<pid>/comm is comm, 0 when it is another program or the process is
+ * gone, negative errno for pid <= 0 or an unreadable comm. proc_root is "/proc" outside tests. */
+int ctl_proc_comm_is(const char *proc_root, pid_t pid, const char *comm);
+
+/* A time as state.json or profile.json may carry it: decimal seconds since the epoch (or
+ * microseconds, when larger than 10^11), "YYYYMMDDTHHMMSS", or "YYYY-MM-DDTHH:MM:SS" with an
+ * optional "Z" or "+00:00", all UTC. -EINVAL otherwise. */
+int ctl_time_parse(const char *s, time_t *ret);
+
+/* "2025-11-27 21:30:00 UTC" */
+void ctl_time_format(time_t t, char out[32]);
+/* "3h 2min ago", "in 364 days", "now": the distance from now to t in its two largest units. */
+void ctl_time_relative(time_t t, time_t now, char out[48]);

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# One enrolment on loopback (psk, TLS 1.3, X25519 key share), msce against a bare wolfSSL
+# reference, interleaved in one run (tests/bench/bench-enrol.c says what A..F are), then the
+# peak RSS (VmHWM, via wait4 in peak-rss.c) of msce-agent --once for psk/TLS 1.3 and TLS 1.2.
+# Targets: A within 1.5x of C; peak RSS <= 6 MiB.
+#   meson test -C BUILD --benchmark --suite bench -v enrol
+#   or: tests/bench/bench-enrol.sh BUILD [N]     (N default 200, or $BENCH_N; RSS runs: $BENCH_RSS_N, 5)
+# Needs root (the agent puts keys into the keyring of user msce-test-cse, created when missing).
+set -euo pipefail
+shopt -s inherit_errexit
+
+if [ -z "${MSCE_BENCH_IN_SESSION:-}" ]; then
+        # the agent's keyring work happens in a throwaway session keyring
+        MSCE_BENCH_IN_SESSION=1 exec keyctl session - bash "$0" "$@" 2>&1
+fi
+
+B=$(cd "$1" && pwd)
+n=${2:-${BENCH_N:-200}}
+rss_n=${BENCH_RSS_N:-5}
+[ "$(id -u)" = 0 ] || { echo "needs root (keyring of another user): skipped"; exit 77; }
+
+# /var/tmp: a disk file system on most systems, so the MEF's SQLite and the agent's fsyncs count
+W=$(mktemp -d /var/tmp/msce-bench-enrol-XXXXXX)
+. "$(dirname "$0")/bench-lib.sh"
+cleanup() {
+        bench_stop_mef
+        bench_clear_cse_keys
+        rm -rf "$W"
+}
+trap cleanup EXIT
+
+bench_ensure_cse_user
+bench_mef_init 1
+bench_mef_start
+bench_agent_conf "$W/agent.conf" 1 "$W/state"
+bench_agent_conf "$W/agent12.conf" 1 "$W/state" "tls_max_version = 1.2"
+
+echo "machine: $(nproc) cores, $(uname -r); MEF store on $(df -T "$W" | awk 'NR == 2 { print $2 }')"
+"$B/tests/bench/bench-enrol" compare "$AGENT" "$W/agent.conf" "$W" "$n" "$MEF_PID"
+
+# peak RSS of msce-agent --once: each run enrols (its sealed profile removed first)
+peak() {
+        local i out kib=() rc=0
+        for ((i = 0; i < rss_n; i++)); do
+                [ "$1" = fresh ] && rm -f "$W/state/profile.sealed"
+                out=$("$B/tests/bench/peak-rss" -o "$W/rss.log" "${@:2}") || { rc=1; cat "$W/rss.log"; }
+                kib+=("${out%% *}")
+        done
+        printf '%s\n' "${kib[@]}" | sort -n | awk -v name="$name" '{ a[NR] = $1 } END {
+                printf "  %-48s median %5d KiB (%.2f MiB), max %5d KiB (%.2f MiB)\n", name,
+                        a[int((NR + 1) / 2)], a[int((NR + 1) / 2)] / 1024, a[NR], a[NR] / 1024 }'
+        return $rc
+}
+echo "peak RSS (ru_maxrss of the child, $rss_n runs each; target <= 6 MiB = 6144 KiB)"
+name="msce-agent --once, psk, TLS 1.3 (negotiated)"
+peak fresh "$AGENT" --once -c "$W/agent.conf"
+name="msce-agent --once, psk, TLS 1.2 (pinned)"
+peak fresh "$AGENT" --once -c "$W/agent12.conf"
+name="msce-agent --once --reenrol (restore + enrol), 1.3"
+peak keep "$AGENT" --once --reenrol -c "$W/agent.conf"
+name="msce-agent --once, restore only (no network)"
+peak keep "$AGENT" --once -c "$W/agent.conf"
+name="msce-agent --check-config (floor: start + config)"
+peak keep "$AGENT" --check-config -c "$W/agent.conf"

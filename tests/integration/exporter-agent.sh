@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The real msce-agent against OpenSSL as the MEF's TLS end, TLS 1.2 and 1.3 (TAP output):
+# openssl s_server -psk ... -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 prints the
+# keying material HEX; this script then writes, through s_server's stdin, an HTTP 201 whose
+# profile has keID = lowercase(HEX[0..32)) "@127.0.0.1" and names the target /in-cse. Then:
+#  - RelativeKeID: msce-agent --once accepts it (key confirmation: exit 0) and prints that KeID;
+#  - Ke: the service user reads msce:ltk = HEX[32..96) and msce:kpsa:<kpsaID> =
+#    HMAC-SHA-256(HEX[32..96), "oneM2M Enrolment Key to ... derivation" || "/in-cse"), computed
+#    with openssl dgst.
+# TLS 1.2 uses ECDHE-PSK-AES128-CBC-SHA256: Debian's wolfSSL has no static PSK suites
+# (docs/protocol.md). Usage: exporter-agent.sh BUILDDIR. Exit 77 (skip) without root, openssl,
+# keyctl or su.
+set -u
+
+[ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
+B=$(cd "$1" && pwd) || exit 2
+AGENT=$B/msce-agent
+# Its own service user: another test's keys must not replace ours before we read them.
+CSE_USER=msce-test-export
+FQDN=127.0.0.1
+TARGET=/in-cse
+LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
+
+skip() { echo "SKIP: $1"; exit 77; }
+[ -x "$AGENT" ] || skip "$AGENT not built"
+[ "$(id -u)" = 0 ] || skip "needs root (msce-agent --once files keys in another user's keyring)"
+for c in openssl keyctl su od mkfifo timeout; do
+        command -v $c > /dev/null 2>&1 || skip "$c is missing"
+done
+# A session keyring of our own (keyctl's "Joined session keyring" on stderr is dropped).
+if [ -z "${MSCE_TEST_SESSION:-}" ]; then
+        MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
+                "$0" "$@" 3>&2 2> /dev/null
+fi
+id -u $CSE_USER > /dev/null 2>&1 || useradd --system --no-create-home $CSE_USER > /dev/null 2>&1 ||
+        skip "cannot create user $CSE_USER"
+CSE_UID=$(id -u $CSE_USER)
+
+umask 077
+T=$(mktemp -d /tmp/exporter-agent-XXXXXX) || exit 2
+SPID=
+APID=
+cleanup() {
+        exec 3>&-
+        for p in $SPID $APID; do kill "$p" 2> /dev/null && wait "$p" 2> /dev/null; done
+        keyctl session - sh -c "keyctl get_persistent @s $CSE_UID > /dev/null &&
+                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r @s" \
+                > /dev/null 2>&1
+        rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+N=0
+FAILED=0
+ok() { N=$((N + 1)); echo "ok $N - $1"; }
+not_ok() {
+        N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
+        for f in "$T/s_server.out" "$T/agent.out" "$T/agent.err"; do
+                [ -s "$f" ] && sed "s|^|#   $(basename "$f"): |" "$f"
+        done
+        return 0
+}
+
+# A throwaway test Kpm: on openssl's command line only because s_server takes it there.
+KPM=$(openssl rand -hex 32)
+printf '%s\n' "$KPM" > "$T/kpm.hex"
+ID=kpm-openssl-agent
+# s_server quits on EOF on stdin: give it a FIFO we hold open, and write the response into it.
+mkfifo "$T/in"
+exec 3<> "$T/in"
+
+# The CSE's recipe of docs/cse-integration.md as the service user: msce:NAME as lowercase hex.
+read_key() {
+        su -s /bin/sh $CSE_USER -c 'keyctl session - /bin/sh -s' 2> "$T/keyctl.err" << KEYCTL
+set -e
+keyctl get_persistent @s > /dev/null
+ring=\$(keyctl search @s keyring msce)
+key=\$(keyctl search "\$ring" user "msce:$1")
+keyctl pipe "\$key" | od -An -tx1 -v | tr -d ' \n'
+KEYCTL
+}
+
+# wait_for FILE ERE PID: until FILE has a line matching ERE (10 s), or PID is gone.
+wait_for() {
+        for _ in $(seq 200); do
+                grep -qaE "$2" "$1" 2> /dev/null && return 0
+                kill -0 "$3" 2> /dev/null || return 1
+                sleep 0.05
+        done
+        return 1
+}
+
+# response RI REL-KEID: the 201 with the profile for RelativeKeID REL-KEID (lowercase hex).
+response() {
+        exp=$(date -u -d '+1 year' +%Y%m%dT%H%M%S)
+        body="{\"msce:profile\":{\"cseID\":\"/mn-cse-openssl\",\"cseBase\":\"https://in.example.net:8443/~/in-cse/in-name\",\"keID\":\"$2@$FQDN\",\"exp\":\"$exp\",\"targets\":[{\"id\":\"$TARGET\",\"kpsaID\":\"$2.1@$FQDN\"}],\"poll\":3600}}"
+        printf 'HTTP/1.1 201 Created\r\nX-M2M-RI: %s\r\nX-M2M-RSC: 2001\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' \
+                "$1" "${#body}" "$body"
+}
+
+run() { # VERSION
+        v=$1
+        if [ "$v" = 1.2 ]; then
+                sopts=(-tls1_2 -cipher ECDHE-PSK-AES128-CBC-SHA256)
+                pin="tls_max_version = 1.2"
+        else
+                sopts=(-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256)
+                pin="tls_min_version = 1.3"
+        fi
+        rm -rf "$T/state" "$T/run" "$T"/*.out "$T"/*.err
+        timeout 30 openssl s_server -accept 127.0.0.1:0 -nocert -psk "$KPM" -psk_identity "$ID" \
+                -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 "${sopts[@]}" -naccept 1 \
+                < "$T/in" > "$T/s_server.out" 2>&1 &
+        SPID=$!
+        if ! wait_for "$T/s_server.out" '^ACCEPT' $SPID; then
+                not_ok "TLS $v: openssl s_server did not start"
+                return
+        fi
+        port=$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$T/s_server.out")
+        cat > "$T/agent.conf" << EOF
+[node]
+id = urn:dev:ops:openssl-agent
+[mef]
+uri = https://$FQDN:$port/msce
+psk_identity = $ID
+psk_file = $T/kpm.hex
+$pin
+[consumer]
+user = $CSE_USER
+[seal]
+backend = host
+state_dir = $T/state
+runtime_dir = $T/run
+[timing]
+connect_timeout = 5s
+exchange_timeout = 15s
+EOF
+        "$AGENT" --once -c "$T/agent.conf" > "$T/agent.out" 2> "$T/agent.err" &
+        APID=$!
+        # The keying material is printed after the handshake, the request when it arrives.
+        if ! wait_for "$T/s_server.out" '"msce:enrolReq"' $SPID; then
+                not_ok "TLS $v: no enrolment request reached s_server"
+                return
+        fi
+        ekm=$(sed -n 's/^ *Keying material: *\([0-9A-Fa-f]*\).*$/\1/p' "$T/s_server.out" | tr A-F a-f)
+        ri=$(sed -n 's/^X-M2M-RI: *\([^[:space:]]*\).*$/\1/p' "$T/s_server.out" | head -n 1)
+        if [ ${#ekm} -ne 96 ] || [ -z "$ri" ]; then
+                not_ok "TLS $v: no 48-byte keying material or no X-M2M-RI in s_server's output"
+                return
+        fi
+        rel=${ekm:0:32}
+        ke=${ekm:32:64}
+        # One write: s_server reads it in one piece and sends it on.
+        response "$ri" "$rel" >&3
+        wait $APID
+        rc=$?
+        APID=
+        wait $SPID
+        SPID=
+
+        if [ $rc -ne 0 ]; then
+                not_ok "TLS $v: msce-agent exit $rc (key confirmation against OpenSSL's exporter?)"
+                return
+        fi
+        keid=$(sed -n 's/^  KeID: *//p' "$T/agent.out")
+        tls=$(sed -n 's/^  TLS: *//p' "$T/agent.out")
+        case $tls in
+        "TLSv$v "*) ;;
+        *) not_ok "TLS $v: the agent negotiated '$tls'"; return ;;
+        esac
+        if [ "$keid" = "$rel@$FQDN" ]; then
+                ok "TLS $v ($tls): the agent accepts keID = OpenSSL's EKM[0..16) and prints KeID $keid"
+        else
+                not_ok "TLS $v: the agent prints KeID '$keid', OpenSSL's EKM[0..16) gives $rel@$FQDN"
+        fi
+        ltk=$(read_key ltk)
+        if [ "$ltk" = "$ke" ]; then
+                ok "TLS $v: msce:ltk (Ke) = OpenSSL's EKM[16..48)"
+        else
+                not_ok "TLS $v: msce:ltk is not OpenSSL's EKM[16..48) ($(cat "$T/keyctl.err"))"
+        fi
+        kpsa=$(read_key "kpsa:$rel.1@$FQDN")
+        want=$(printf '%s%s' "$LABEL" "$TARGET" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$ke" |
+                sed 's/^.*= *//')
+        if [ ${#want} -ne 64 ]; then
+                not_ok "TLS $v: openssl dgst gave no HMAC"
+        elif [ "$kpsa" = "$want" ]; then
+                ok "TLS $v: msce:kpsa:$rel.1@$FQDN = HMAC-SHA-256(EKM[16..48), label || $TARGET) by openssl dgst"
+        else
+                not_ok "TLS $v: msce:kpsa:$rel.1@$FQDN is not HMAC-SHA-256(EKM[16..48), label || $TARGET)"
+        fi
+        # Neither the Kpm nor Ke in what the agent printed.
+        if grep -qiF -e "$KPM" -e "$ke" -e "$want" "$T/agent.out" "$T/agent.err"; then
+                not_ok "TLS $v: key bytes in the agent's output"
+        else
+                ok "TLS $v: neither Kpm, Ke nor Kpsa (hex) in the agent's output"
+        fi
+}
+
+run 1.2
+run 1.3
+echo "1..$N"
+[ $FAILED -eq 0 ]

@@ -1,0 +1,715 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Fault matrix (issue 4): the msce-agent daemon (started directly, NOTIFY_SOCKET served by
+# fm-notify.py, which also gives the sender's PID) against the real msce-mef in its own network
+# namespace (veth NET.1 host / NET.2 MEF, the MEF's FQDN NET.2; NET is 192.0.2, or 198.51.100
+# or 203.0.113 when the host itself uses 192.0.2.0/24). Faults: MEF down, MEF killed
+# mid-handshake, 20% loss both ways (nft numgen), 300 ms one-way delay, reset after the
+# handshake, black hole (delay-relay), malformed responses (fake-mef), 503 + Retry-After
+# (max_connections = 1 held by a silent client), revocation and re-enrolment by the operator.
+# Each scenario ends in the documented state (state.json), with the keyring (read as the CSE
+# user, fm-keys.py) and profile.sealed as they must be; READY=1 only once msce:ltk is readable;
+# no moment without msce:ltk during a re-enrolment (a reader loop as the CSE user); WATCHDOG=1
+# in time, STOPPING=1 and exit 0 on SIGTERM.
+# Output is TAP-like; exit 0 pass, 1 fail, 77 skip.
+#   usage: fault-matrix.sh BUILDDIR [SCENARIO...]     (SCENARIO: 1..10; default all)
+#          fault-matrix.sh --once BUILDDIR            (framework smoke test with msce-agent --once)
+# FM_KEEP=1 keeps the work directory.
+set -u
+
+ONCE=0
+if [ "${1:-}" = --once ]; then
+        ONCE=1
+        shift
+fi
+[ $# -ge 1 ] || { echo "usage: $0 [--once] BUILDDIR [SCENARIO...]" >&2; exit 2; }
+B=$(cd "$1" && pwd) || exit 2
+shift
+ONLY=" $* "
+[ $# -eq 0 ] && ONLY=" 1 2 3 4 5 6 7 8 9 10 "
+HERE=$(cd "$(dirname "$0")" && pwd)
+AGENT=$B/msce-agent
+MEF=$B/msce-mef
+RELAY=$B/tests/integration/delay-relay
+FAKE_MEF=$B/tests/integration/fake-mef
+# The CSE user whose keyring the agent fills. FM_CSE_USER=another-user isolates the matrix from
+# other tests run at the same time outside meson (they share msce-test-cse's keyring).
+CSE_USER=${FM_CSE_USER:-msce-test-cse}
+PY=/usr/bin/python3
+
+skip() { echo "1..0 # SKIP $1"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, nft, keyring of another user)"
+for p in "$AGENT" "$MEF" "$RELAY"; do [ -x "$p" ] || skip "$p not built"; done
+command -v ip > /dev/null 2>&1 || skip "no ip (iproute2)"
+command -v nft > /dev/null 2>&1 || skip "no nft (nftables)"
+for c in keyctl jq; do command -v $c > /dev/null 2>&1 || skip "$c is missing"; done
+[ -x $PY ] || skip "$PY is missing"
+if [ $ONCE = 0 ]; then
+        # The daemon is msce-agent without --once (ExecStart= in msce-agent.service).
+        "$AGENT" --help 2>&1 | grep -qiE 'daemon|NOTIFY_SOCKET|sd_notify|READY=1' ||
+                skip "msce-agent has no daemon mode yet (its --help mentions none)"
+fi
+# A session keyring of our own: nothing leaks into or from the caller's.
+if [ -z "${MSCE_FM_SESSION:-}" ]; then
+        MSCE_FM_SESSION=1 exec keyctl session - /bin/sh -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
+                "$0" $([ $ONCE = 1 ] && echo --once) "$B" "$@" 3>&2 2> /dev/null
+fi
+id -u $CSE_USER > /dev/null 2>&1 || useradd --system --no-create-home $CSE_USER > /dev/null 2>&1 ||
+        skip "cannot create user $CSE_USER"
+CSE_UID=$(id -u $CSE_USER)
+
+START=$(date +%s)
+BUDGET=280      # seconds for the whole matrix (meson's timeout is 600)
+NS=msce-fm-$$
+VH=fmh$$        # veth, host side (NET.1)
+VM=fmm$$        # veth, MEF side (NET.2)
+# The documentation networks, the first one this machine does not use itself (on some hosts
+# 192.0.2.0/24 is the real uplink, with the default gateway at 192.0.2.1).
+NET=
+for n in 192.0.2 198.51.100 203.0.113; do
+        ip -4 -o addr show | grep -q " inet $n\." && continue
+        ip -4 route show | grep -q "^$n\.\| via $n\." && continue
+        NET=$n
+        break
+done
+[ -n "$NET" ] || skip "192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24 are all in use on this host"
+MEF_IP=$NET.2
+PORT=8443       # what the agent connects to: the MEF, or the relay in front of it
+MEF_BEHIND=8444 # the MEF's port when the relay is in front
+T=$(mktemp -d /tmp/fault-matrix-XXXXXX) || exit 2
+chmod 0755 "$T"
+PIDS_MEF= PID_RELAY= PID_AGENT= PID_NOTIFY= PID_WATCH= PID_HOLD= PID_FAKE=
+
+# stop_pid PID [SIGNAL]: signal it, wait at most 5 s, then SIGKILL. (stderr: bash's "Killed").
+stop_pid() {
+        [ -n "${1:-}" ] || return 0
+        kill -"${2:-TERM}" "$1" 2> /dev/null || { wait "$1" 2> /dev/null; return 0; }
+        for _ in $(seq 50); do
+                kill -0 "$1" 2> /dev/null || break
+                sleep 0.1
+        done
+        kill -KILL "$1" 2> /dev/null
+        wait "$1" 2> /dev/null
+        return 0
+} 2> /dev/null
+keyring_clear() { # take our keys out of the test user's persistent keyring
+        keyctl session - sh -c "p=\$(keyctl get_persistent @s $CSE_UID) &&
+                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
+                > /dev/null 2>&1
+        return 0
+}
+cleanup() {
+        for p in $PID_AGENT $PID_WATCH $PID_NOTIFY $PID_HOLD $PID_FAKE $PID_RELAY $PIDS_MEF; do stop_pid "$p"; done
+        ip netns del "$NS" 2> /dev/null
+        ip link del "$VH" 2> /dev/null
+        keyring_clear
+        if [ "${FM_KEEP:-0}" = 1 ]; then echo "# kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+N=0
+FAILED=0
+CUR=     # the current scenario's directory, for the logs a failure shows
+ok() { N=$((N + 1)); echo "ok $N - $1"; }
+not_ok() {
+        N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
+        if [ -n "$CUR" ]; then
+                for f in "$CUR"/agent.log "$CUR"/notify.log "$CUR"/state.last "$T"/relay.err "$CUR"/extra.log; do
+                        [ -s "$f" ] && { echo "#   --- $f (last 25 lines)"; tail -n 25 "$f" | sed 's/^/#   /'; }
+                done
+        fi
+        return 0
+}
+check() { # check DESCRIPTION COMMAND...: ok when the command succeeds
+        local d=$1
+        shift
+        if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+over_budget() { [ $(($(date +%s) - START)) -gt $BUDGET ]; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll every 0.1 s; on timeout not_ok naming what did
+# not happen, and return 1.
+wait_for() {
+        local limit=$1 d=$2 i=0
+        shift 2
+        while [ $i -lt $((limit * 10)) ]; do
+                "$@" && return 0
+                if over_budget; then
+                        not_ok "$d: the matrix ran out of its ${BUDGET}s budget while waiting"
+                        return 1
+                fi
+                sleep 0.1
+                i=$((i + 1))
+        done
+        not_ok "$d: not within ${limit}s"
+        return 1
+}
+
+# ---- network namespace ----
+ip netns add "$NS" || skip "cannot create a network namespace"
+if ! { ip link add "$VH" type veth peer name "$VM" &&
+       ip link set "$VM" netns "$NS" &&
+       ip addr add $NET.1/24 dev "$VH" && ip link set "$VH" up &&
+       ip -n "$NS" addr add $MEF_IP/24 dev "$VM" && ip -n "$NS" link set "$VM" up &&
+       ip -n "$NS" link set lo up; }; then
+        echo "Bail out! cannot set up the veth pair"
+        exit 1
+fi
+in_ns() { ip netns exec "$NS" "$@"; } # not for &: $! would be a subshell
+
+# Loss on the veth only (not on the namespace's loopback).
+loss_on() {
+        in_ns nft -f - <<EOF
+table inet fm {
+        chain in { type filter hook input priority 0; iifname "$VM" numgen random mod 100 < $1 counter drop; }
+        chain out { type filter hook output priority 0; oifname "$VM" numgen random mod 100 < $1 counter drop; }
+}
+EOF
+}
+loss_off() { in_ns nft delete table inet fm 2> /dev/null; return 0; }
+loss_dropped() { in_ns nft list table inet fm 2> /dev/null | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }'; }
+
+# ---- MEF ----
+umask 077
+mef_conf() { # mef_conf PORT [EXTRA LINES for [limits]]
+        cat > "$T/mef.conf" <<EOF
+[server]
+listen = $MEF_IP:$1
+fqdn = $MEF_IP
+base = /msce
+[store]
+path = $T/mef.db
+master_key = $T/master.key
+[limits]
+handshake_timeout = 30000
+${2:-}
+EOF
+}
+mef_conf $PORT
+mefctl() { "$MEF" --config "$T/mef.conf" "$@" > "$T/mefctl.out" 2>&1 || { sed 's/^/# /' "$T/mefctl.out"; return 1; }; }
+mefctl init || { echo "Bail out! msce-mef init failed"; exit 1; }
+CSE_BASE=https://in.example.net:8443/~/in-cse/in-name
+for n in 1 2 3 4 5 6 7 8 9 10 11; do
+        mefctl node add node-$n --cse-id /mn-cse-$n --cse-base $CSE_BASE --psk-id kpm-$n \
+                --generate-psk "$T/kpm-$n.hex" --target /in-cse --poll 10 || { echo "Bail out! node add failed"; exit 1; }
+done
+
+# mef_start PORT [EXTRA [limits] LINES]: the MEF in the namespace on MEF_IP:PORT.
+MEF_PID=
+MEF_STARTS=0
+mef_start() {
+        mef_conf "$@"
+        MEF_STARTS=$((MEF_STARTS + 1))
+        MEF_ERR=$T/mef-$MEF_STARTS.err
+        ip netns exec "$NS" "$MEF" --config "$T/mef.conf" serve > /dev/null 2> "$MEF_ERR" &
+        MEF_PID=$!
+        PIDS_MEF="$PIDS_MEF $MEF_PID"
+        for _ in $(seq 100); do
+                grep -qs "listening on $MEF_IP:$1 " "$MEF_ERR" && return 0
+                kill -0 $MEF_PID 2> /dev/null || break
+                sleep 0.05
+        done
+        echo "# msce-mef did not start:"
+        tail -n 5 "$MEF_ERR" | sed 's/^/#   /'
+        return 1
+}
+mef_stop() { # mef_stop [SIGNAL]
+        stop_pid "$MEF_PID" "${1:-TERM}"
+        MEF_PID=
+}
+
+# ---- relay (in the namespace: the agent must reach MEF_IP for the KeID to match) ----
+RELAY_MODE=$T/relay.mode
+relay_mode() { echo "$*" > "$RELAY_MODE.tmp" && mv "$RELAY_MODE.tmp" "$RELAY_MODE"; }
+relay_start() { # relay_start [TARGET HOST:PORT]
+        relay_mode pass
+        : > "$T/relay.out"
+        ip netns exec "$NS" "$RELAY" --listen $MEF_IP:$PORT --connect "${1:-$MEF_IP:$MEF_BEHIND}" --mode-file "$RELAY_MODE" \
+                > "$T/relay.out" 2>> "$T/relay.err" &
+        PID_RELAY=$!
+        for _ in $(seq 100); do
+                grep -qs "^listening on $MEF_IP:$PORT\$" "$T/relay.out" && return 0
+                sleep 0.05
+        done
+        return 1
+}
+relay_stop() { stop_pid "$PID_RELAY"; PID_RELAY=; }
+relay_count() { grep -c " $1" "$T/relay.err" 2> /dev/null; } # relay_count EVENT: how many so far
+
+# topology direct|relay [EXTRA MEF LINES]: the agent's port is the MEF itself, or the relay.
+topology() {
+        mef_stop
+        relay_stop
+        if [ "$1" = direct ]; then
+                mef_start $PORT "${2:-}"
+        else
+                mef_start $MEF_BEHIND "${2:-}" && relay_start
+        fi
+}
+
+# ---- agent ----
+# scenario_begin N TITLE [EXTRA [timing] LINES]: a fresh state and runtime directory, config
+# with short timeouts, empty keyring.
+scenario_begin() {
+        SN=$1
+        CUR=$T/s$1
+        mkdir -p "$CUR/state" "$CUR/run"
+        chmod 0755 "$CUR/run"
+        echo "# --- scenario $1: $2"
+        cat > "$CUR/agent.conf" <<EOF
+[node]
+id = node-$1
+[mef]
+uri = https://$MEF_IP:$PORT/msce
+psk_identity = kpm-$1
+psk_file = $T/kpm-$1.hex
+[consumer]
+user = $CSE_USER
+[seal]
+backend = host
+state_dir = $CUR/state
+runtime_dir = $CUR/run
+[timing]
+connect_timeout = 2s
+exchange_timeout = 5s
+backoff_min = 300ms
+backoff_max = 2s
+initial_delay_max = 0
+${3:-}
+EOF
+        keyring_clear
+        SCEN_START=$(date +%s)
+}
+
+WATCHDOG_SEC=5 # as strict as the unit's ratio: WatchdogSec=30s = the default exchange_timeout
+
+agent_start() {
+        : > "$CUR/notify.log"
+        $PY "$HERE/fm-notify.py" "$CUR/notify.sock" "$CUR/notify.log" 2>> "$CUR/extra.log" &
+        PID_NOTIFY=$!
+        $PY "$HERE/fm-keys.py" $CSE_USER watch > "$CUR/watch.log" 2>> "$CUR/extra.log" &
+        PID_WATCH=$!
+        for _ in $(seq 50); do
+                [ -S "$CUR/notify.sock" ] && grep -qs '^[0-9.]* [0-9]* \(absent\|present\)' "$CUR/watch.log" && break
+                sleep 0.05
+        done
+        NOTIFY_SOCKET=$CUR/notify.sock WATCHDOG_USEC=$((WATCHDOG_SEC * 1000000)) \
+                "$AGENT" --config "$CUR/agent.conf" > "$CUR/agent.log" 2>&1 &
+        PID_AGENT=$!
+}
+# CLOCK_MONOTONIC of the agent's first notification (its start).
+agent_t0() { awk -v p="$PID_AGENT" '$2 == p { print $1; exit }' "$CUR/notify.log"; }
+
+# agent_stop: SIGTERM, expect exit 0 and STOPPING=1; WATCHDOG=1 never further apart than
+# WATCHDOG_USEC (from READY=1, when systemd starts counting).
+agent_stop() {
+        local rc gap
+        if [ -z "$PID_AGENT" ]; then return 0; fi
+        if ! kill -0 "$PID_AGENT" 2> /dev/null; then
+                wait "$PID_AGENT"
+                rc=$?
+                not_ok "s$SN: the agent was not running any more at the end (exit $rc)"
+        else
+                kill -TERM "$PID_AGENT"
+                for _ in $(seq 100); do kill -0 "$PID_AGENT" 2> /dev/null || break; sleep 0.05; done
+                if kill -0 "$PID_AGENT" 2> /dev/null; then
+                        not_ok "s$SN: the agent did not stop within 5 s of SIGTERM"
+                        kill -KILL "$PID_AGENT"
+                fi
+                wait "$PID_AGENT"
+                rc=$?
+                # the longest silence from READY=1 to STOPPING=1, and the pings in it
+                gap=$(awk '$3 == "READY=1" && !t { t = $1; next }
+                           ($3 == "WATCHDOG=1" || $3 == "STOPPING=1") && t { if ($1 - t > g) g = $1 - t; t = $1; n += $3 == "WATCHDOG=1" }
+                           $3 == "STOPPING=1" { exit } END { printf "%.1f %d", g, n }' "$CUR/notify.log")
+                pings=${gap#* }
+                gap=${gap% *}
+                if [ $rc -ne 0 ] || ! notified STOPPING=1; then
+                        not_ok "s$SN: SIGTERM: exit $rc (want 0), STOPPING=1 $(grep -c ' STOPPING=1$' "$CUR/notify.log") times"
+                elif ! awk -v g="$gap" -v w=$WATCHDOG_SEC 'BEGIN { exit !(g < w) }'; then
+                        not_ok "s$SN: ${gap}s without WATCHDOG=1 after READY=1 (WATCHDOG_USEC=${WATCHDOG_SEC}s)"
+                elif notified READY=1; then
+                        ok "s$SN: SIGTERM: STOPPING=1, exit 0; from READY=1 on: $pings WATCHDOG=1, longest silence ${gap}s (< WATCHDOG_USEC ${WATCHDOG_SEC}s)"
+                else
+                        ok "s$SN: SIGTERM: STOPPING=1, exit 0 (never READY: the watchdog was not armed)"
+                fi
+        fi
+        PID_AGENT=
+        stop_pid "$PID_WATCH"
+        PID_WATCH=
+        stop_pid "$PID_NOTIFY"
+        PID_NOTIFY=
+}
+
+state_json() { cat "$CUR/run/state.json" 2> /dev/null; }
+field() { state_json | jq -r ".$1 // empty" 2> /dev/null; }
+state_is() { # state_is STATE...: state.json says one of them (and keep it for the logs)
+        local s
+        state_json > "$CUR/state.last" 2> /dev/null
+        s=$(field state)
+        for w in "$@"; do [ "${s,,}" = "${w,,}" ] && return 0; done
+        return 1
+}
+notified() { grep -q " $1\$" "$CUR/notify.log" 2> /dev/null; }          # notified FIELD=VALUE
+status_matches() { grep -E ' STATUS=' "$CUR/notify.log" 2> /dev/null | grep -qiE "$1"; }
+sealed() { [ -s "$CUR/state/profile.sealed" ]; }
+keys_list() { $PY "$HERE/fm-keys.py" $CSE_USER list > "$CUR/keys.out" 2>&1; } # 0 keys, 1 none, 2 bad
+keys_present() { keys_list && grep -q ' msce:ltk$' "$CUR/keys.out"; }
+keys_absent() { keys_list; [ $? -eq 1 ]; }
+
+# The documented READY: state.json READY, READY=1 sent by the agent's PID, the key readable by
+# the CSE user, profile.sealed in place; and READY=1 was not sent while the key was missing.
+expect_ready() { # expect_ready TIMEOUT WHAT
+        wait_for "$1" "s$SN: $2: state READY and READY=1" sh -c '
+                jq -e "(.state | ascii_upcase) == \"READY\"" "$0/run/state.json" > /dev/null 2>&1 && grep -q " READY=1\$" "$0/notify.log"' \
+                "$CUR" || return 1
+        local pid
+        pid=$(awk '$3 == "READY=1" { print $2; exit }' "$CUR/notify.log")
+        if [ "$pid" != "$PID_AGENT" ]; then
+                not_ok "s$SN: READY=1 came from PID $pid, not the agent ($PID_AGENT)"
+                return 1
+        fi
+        if ! keys_present; then
+                not_ok "s$SN: READY but $CSE_USER cannot read msce:ltk ($(head -n 3 "$CUR/keys.out" | tr '\n' ' '))"
+                return 1
+        fi
+        if ! sealed; then
+                not_ok "s$SN: READY but no profile.sealed"
+                return 1
+        fi
+        if [ "$(field pid)" != "$PID_AGENT" ] || [ -z "$(field keID)" ] || [ -z "$(field exp)" ]; then
+                not_ok "s$SN: READY but state.json lacks pid/keID/exp: $(state_json | tr -d '\n')"
+                return 1
+        fi
+        return 0
+}
+
+# After the watcher stopped: READY=1 was not received before a check that still found no key.
+ready_after_key() {
+        local ready last_absent
+        ready=$(awk '$3 == "READY=1" { print $1; exit }' "$CUR/notify.log")
+        last_absent=$(sed -n 's/^last_absent_before_present //p' "$CUR/watch.log")
+        [ -n "$ready" ] && [ -n "$last_absent" ] || { echo "#   no READY=1 ($ready) or watcher summary ($last_absent)"; return 1; }
+        awk -v r="$ready" -v a="$last_absent" 'BEGIN { exit !(a <= r) }' && return 0
+        echo "#   READY=1 received at $ready, msce:ltk still missing in a check started at $last_absent"
+        return 1
+}
+
+# Nothing of an enrolment stored: no key, no sealed profile.
+expect_nothing_stored() { # WHAT
+        if sealed; then not_ok "s$SN: $1: profile.sealed exists"; return 1; fi
+        if ! keys_absent; then not_ok "s$SN: $1: keys in the keyring: $(tr '\n' ' ' < "$CUR/keys.out")"; return 1; fi
+        if notified READY=1; then not_ok "s$SN: $1: READY=1 was sent"; return 1; fi
+        return 0
+}
+
+run() { case "$ONLY" in *" $1 "*) return 0 ;; esac; return 1; }
+
+# ================= --once: the framework against msce-agent --once =================
+if [ $ONCE = 1 ]; then
+        once() { # once N WANT_EXIT DESCRIPTION
+                "$AGENT" --once --config "$CUR/agent.conf" > "$CUR/agent.log" 2>&1
+                local rc=$?
+                [ $rc -eq "$2" ] && ok "--once s$1: $3 (exit $rc)" || not_ok "--once s$1: $3: exit $rc, want $2"
+        }
+        topology direct && mef_stop
+        scenario_begin 1 "MEF down"
+        once 1 75 "MEF down: transient"
+        mef_start $PORT
+        once 1 0 "MEF up: enrolled"
+        keys_present && sealed && ok "--once s1: key readable by $CSE_USER, profile sealed" || not_ok "--once s1: keys/sealed"
+        scenario_begin 3 "20% loss"
+        loss_on 20
+        for _ in 1 2 3 4 5; do "$AGENT" --once --config "$CUR/agent.conf" > "$CUR/agent.log" 2>&1 && break; done
+        [ $? -eq 0 ] && ok "--once s3: enrolled through 20% loss within 5 tries ($(loss_dropped) packets dropped)" ||
+                not_ok "--once s3: loss"
+        loss_off
+        topology relay
+        scenario_begin 4 "300 ms delay"
+        relay_mode delay 300
+        t0=$(date +%s%N)
+        once 4 0 "300 ms each way"
+        ms=$((($(date +%s%N) - t0) / 1000000))
+        [ $ms -ge 1200 ] && ok "--once s4: took ${ms} ms (>= 4 x 300 ms)" || not_ok "--once s4: took only ${ms} ms"
+        scenario_begin 5 "reset after the handshake"
+        relay_mode reset-flight 2
+        once 5 75 "reset after the handshake: transient"
+        grep -q 'reset after [0-9]* server bytes (flight 2)' "$T/relay.err" && ok "--once s5: the relay reset at flight 2" ||
+                not_ok "--once s5: no reset in the relay log"
+        scenario_begin 6 "black hole" "exchange_timeout = 2s"
+        relay_mode blackhole
+        once 6 75 "black hole: transient"
+        grep -qi 'tim' "$CUR/agent.log" && ok "--once s6: the error says timeout" || not_ok "--once s6: error text"
+        expect_nothing_stored "--once black hole" && ok "--once s6: nothing stored"
+        relay_mode pass
+        topology relay "max_connections = 1
+retry_after = 3"
+        scenario_begin 8 "503"
+        $PY -c 'import socket, time; s = socket.create_connection(("'$MEF_IP'", '$MEF_BEHIND')); time.sleep(60)' &
+        PID_HOLD=$!
+        sleep 0.3
+        once 8 75 "503 while max_connections is held"
+        grep -q 'retry after 3 s' "$CUR/agent.log" && ok "--once s8: Retry-After 3 reported" || not_ok "--once s8: Retry-After"
+        stop_pid "$PID_HOLD"
+        PID_HOLD=
+        once 8 0 "slot free again: enrolled"
+        echo "1..$N"
+        [ $FAILED -eq 0 ]
+        exit
+fi
+
+# ================= the daemon =================
+
+# 1. MEF down at start, then up.
+if run 1; then
+        topology direct && mef_stop
+        scenario_begin 1 "MEF down at start, then up"
+        agent_start
+        if wait_for 10 "s1: BACKOFF while the MEF is down" state_is BACKOFF; then
+                sleep 1.5 # a few more attempts
+                status_matches 'retry' && ok "s1: BACKOFF, STATUS= says retrying" ||
+                        not_ok "s1: no STATUS= says retrying: $(grep STATUS= "$CUR/notify.log" | tail -n 3 | tr '\n' '|')"
+                [ -n "$(field last_error)" ] && [ -n "$(field next_attempt)" ] &&
+                        ok "s1: state.json has last_error ($(field last_error)) and next_attempt" ||
+                        not_ok "s1: state.json lacks last_error or next_attempt"
+                expect_nothing_stored "MEF down" && ok "s1: nothing stored, no READY=1 while the MEF is down"
+        fi
+        mef_start $PORT
+        expect_ready 15 "MEF up" && ok "s1: READY after the MEF came up, msce:ltk readable by $CSE_USER, profile sealed"
+        agent_stop
+        check "s1: READY=1 only after msce:ltk was readable" ready_after_key
+fi
+
+# 2. MEF killed -9 while the agent is in a handshake held open by the relay, then restarted.
+if run 2; then
+        topology relay
+        scenario_begin 2 "MEF kill -9 mid-handshake, restarted" "exchange_timeout = 10s"
+        relay_mode delay 1000
+        first=$(relay_count "s2c first data")
+        agent_start
+        if wait_for 10 "s2: the MEF answered the ClientHello (relay holding it)" \
+                sh -c '[ $(grep -c " s2c first data" "$0") -gt "$1" ]' "$T/relay.err" "$first"; then
+                mef_stop KILL
+                ok "s2: msce-mef killed -9 while its ServerHello was held in the relay"
+                sleep 0.5
+                relay_mode pass
+                mef_start $MEF_BEHIND || not_ok "s2: msce-mef did not restart"
+                expect_ready 20 "after the MEF restart" && ok "s2: READY after the MEF restart"
+                status_matches 'retry' && ok "s2: the interrupted handshake was retried (STATUS= says retrying)" ||
+                        not_ok "s2: no retry in STATUS="
+        fi
+        agent_stop
+fi
+
+# 3. 20% loss both ways.
+if run 3; then
+        topology direct
+        scenario_begin 3 "20% packet loss both ways"
+        loss_on 20
+        agent_start
+        expect_ready 60 "through 20% loss" && ok "s3: READY through 20% loss both ways ($(loss_dropped) packets dropped)"
+        loss_off
+        agent_stop
+        check "s3: READY=1 only after msce:ltk was readable" ready_after_key
+fi
+
+# 4. 300 ms one-way delay.
+if run 4; then
+        topology relay
+        scenario_begin 4 "300 ms one-way delay"
+        relay_mode delay 300
+        agent_start
+        if expect_ready 20 "through 300 ms delay"; then
+                t=$(awk -v t0="$(agent_t0)" '$3 == "READY=1" { printf "%.2f", $1 - t0; exit }' "$CUR/notify.log")
+                awk -v t="$t" 'BEGIN { exit !(t >= 1.2) }' && ok "s4: READY through 300 ms each way (READY=1 after ${t}s)" ||
+                        not_ok "s4: READY=1 after ${t}s: too fast for 4 x 300 ms, was the delay in effect?"
+        fi
+        relay_mode pass
+        agent_stop
+fi
+
+# 5. Reset after the handshake: transient until the relay passes traffic again.
+if run 5; then
+        topology relay
+        scenario_begin 5 "connection reset after the handshake"
+        relay_mode reset-flight 2
+        r0=$(relay_count "reset after")
+        agent_start
+        if wait_for 15 "s5: two resets after the handshake" \
+                sh -c '[ $(grep -c " reset after [0-9]* server bytes (flight 2)" "$0") -ge $(($1 + 2)) ]' "$T/relay.err" "$r0"; then
+                wait_for 5 "s5: BACKOFF after a reset" state_is BACKOFF ENROL &&
+                        expect_nothing_stored "reset" &&
+                        ok "s5: resets after the handshake: transient ($(field state), last_error: $(field last_error)), nothing stored"
+        fi
+        relay_mode pass
+        expect_ready 15 "after the relay passes traffic again" && ok "s5: READY once the relay passes traffic again"
+        agent_stop
+fi
+
+# 6. An MEF that never answers.
+if run 6; then
+        topology relay
+        scenario_begin 6 "MEF never answers (black hole)" "exchange_timeout = 3s"
+        relay_mode blackhole
+        agent_start
+        if wait_for 15 "s6: BACKOFF with last_error saying timeout" sh -c '
+                jq -e "((.state | ascii_upcase) == \"BACKOFF\") and (.last_error | test(\"tim\"; \"i\"))" "$0/run/state.json" > /dev/null 2>&1' "$CUR"; then
+                ok "s6: exchange timed out: BACKOFF, last_error: $(field last_error)"
+                expect_nothing_stored "black hole" && ok "s6: nothing stored"
+        fi
+        relay_mode pass
+        agent_stop
+fi
+
+# 7. Malformed responses (fake-mef, on the namespace's loopback behind the relay, its KeIDs for
+# MEF_IP): every one is transient (protocol section 5), BACKOFF, nothing stored; then a valid
+# answer is enrolled.
+FAKE_PORT=8445
+fake_start() { # fake_start SCENARIO COUNT
+        ip netns exec "$NS" "$FAKE_MEF" "$1" --psk-identity kpm-7 --psk-hex-file "$T/kpm-7.hex" --fqdn $MEF_IP \
+                --base /msce --port $FAKE_PORT -n "$2" > "$CUR/fake.out" 2>> "$CUR/extra.log" &
+        PID_FAKE=$!
+        for _ in $(seq 100); do
+                grep -qs "^port=$FAKE_PORT\$" "$CUR/fake.out" && return 0
+                kill -0 $PID_FAKE 2> /dev/null || break
+                sleep 0.05
+        done
+        return 1
+}
+if run 7; then
+        mef_stop
+        relay_stop
+        scenario_begin 7 "malformed responses (fake-mef)" "backoff_min = 1s"
+        if [ ! -x "$FAKE_MEF" ]; then
+                N=$((N + 1)); echo "ok $N # SKIP s7: $FAKE_MEF not built"
+        elif relay_start 127.0.0.1:$FAKE_PORT; then
+                agent_start
+                for scen in bad-json wrong-keid truncated garbage no-rsc rsc-mismatch error-500; do
+                        over_budget && break
+                        failed0=$(grep -c ' STATUS=Enrolment failed: ' "$CUR/notify.log")
+                        if ! fake_start $scen 2; then
+                                not_ok "s7: fake-mef $scen did not start"
+                                continue
+                        fi
+                        # fake-mef exits once it has answered two attempts.
+                        wait_for 15 "s7: fake-mef $scen answered two attempts" sh -c '! kill -0 $0 2> /dev/null' $PID_FAKE
+                        stop_pid "$PID_FAKE"
+                        PID_FAKE=
+                        wait_for 5 "s7: $scen: two failed enrolments in STATUS=" sh -c \
+                                '[ $(grep -c " STATUS=Enrolment failed: " "$0") -ge $(($1 + 2)) ]' "$CUR/notify.log" "$failed0" ||
+                                continue
+                        why=$(grep ' STATUS=Enrolment failed: ' "$CUR/notify.log" | tail -n 1 | sed 's/.*STATUS=Enrolment failed: //; s/; retrying in .*//')
+                        state_is BACKOFF ENROL && expect_nothing_stored "$scen" &&
+                                ok "s7: $scen: transient, $(field state), nothing stored ($why)" ||
+                                { state_is BACKOFF ENROL || not_ok "s7: $scen: state $(field state), want BACKOFF"; }
+                done
+                if fake_start valid 1; then
+                        expect_ready 15 "fake-mef valid after the malformed ones" &&
+                                ok "s7: a valid answer after the malformed ones: READY"
+                        stop_pid "$PID_FAKE"
+                        PID_FAKE=
+                else
+                        not_ok "s7: fake-mef valid did not start"
+                fi
+                agent_stop
+        else
+                not_ok "s7: the relay did not start"
+        fi
+        relay_stop
+fi
+
+# 8. 503 with Retry-After: 3 (max_connections = 1, held by a silent client).
+if run 8; then
+        topology relay "max_connections = 1
+retry_after = 3"
+        scenario_begin 8 "503 with Retry-After: 3"
+        # The silent client takes the only slot (the MEF's handshake deadline is 30 s).
+        $PY -c 'import socket, time; s = socket.create_connection(("'$MEF_IP'", '$MEF_BEHIND')); time.sleep(60)' &
+        PID_HOLD=$!
+        sleep 0.3
+        a0=$(relay_count accepted)
+        agent_start
+        if wait_for 10 "s8: BACKOFF after the 503" state_is BACKOFF; then
+                wait_s=$(state_json | jq -r '(.next_attempt | fromdateiso8601) - (.since | fromdateiso8601)' 2> /dev/null)
+                na=$(field next_attempt)
+                since=$(field since)
+                stop_pid "$PID_HOLD"
+                PID_HOLD=
+                if expect_ready 15 "after the 503"; then
+                        # The attempts as the relay saw them: the second not before 3 s after the
+                        # first (backoff_max is 2 s, so only Retry-After can explain the wait).
+                        gap=$(awk -v n="$a0" '/ accepted / { if (++c == n + 1) a = $1; if (c == n + 2) { print $1 - a; exit } }' "$T/relay.err")
+                        awk -v g="${gap:-0}" 'BEGIN { exit !(g >= 2.95) }' &&
+                                ok "s8: next attempt ${gap}s after the 503 (Retry-After: 3, backoff_max 2s), then READY" ||
+                                not_ok "s8: next attempt ${gap:-never}s after the 503 (want >= 3)"
+                        [ "${wait_s:-0}" -ge 3 ] 2> /dev/null &&
+                                ok "s8: state.json in BACKOFF: next_attempt $na, ${wait_s}s after since $since" ||
+                                not_ok "s8: state.json next_attempt $na is ${wait_s:-?}s after since $since (want >= 3)"
+                fi
+        fi
+        stop_pid "$PID_HOLD"
+        PID_HOLD=
+        agent_stop
+fi
+
+# 9. Revoked while READY.
+if run 9; then
+        topology direct
+        scenario_begin 9 "revoked by the operator while READY (poll 10 s)"
+        agent_start
+        if expect_ready 15 "first enrolment"; then
+                mefctl node revoke node-9 || not_ok "s9: msce-mef node revoke"
+                if wait_for 30 "s9: REVOKED after the next status check" state_is REVOKED; then
+                        keys_absent && ! sealed && ok "s9: REVOKED: keys removed from the keyring, profile.sealed removed" ||
+                                not_ok "s9: REVOKED but keys ($(tr '\n' ' ' < "$CUR/keys.out")) or profile.sealed remain"
+                        status_matches 'revoked' && ok "s9: STATUS= says revoked" || not_ok "s9: STATUS= does not say revoked"
+                fi
+        fi
+        agent_stop
+fi
+
+# 10. Re-enrolment asked by the MEF: new KeID, no moment without a key.
+if run 10; then
+        topology direct
+        scenario_begin 10 "re-enrolment asked by the MEF while READY"
+        agent_start
+        if expect_ready 15 "first enrolment"; then
+                keid1=$(field keID)
+                ltk1=$(awk '$2 == "msce:ltk" { print $1 }' "$CUR/keys.out")
+                mefctl node reenrol node-10 || not_ok "s10: msce-mef node reenrol"
+                if wait_for 30 "s10: a new KeID after the next status check" sh -c '
+                        jq -e "(.state | ascii_upcase) == \"READY\" and .keID != \"$1\"" "$0/run/state.json" > /dev/null 2>&1' "$CUR" "$keid1"; then
+                        keys_present
+                        ltk2=$(awk '$2 == "msce:ltk" { print $1 }' "$CUR/keys.out")
+                        [ -n "$ltk2" ] && [ "$ltk2" != "$ltk1" ] && [ "$(grep -c ' msce:ltk$' "$CUR/keys.out")" = 1 ] &&
+                                ok "s10: READY with KeID $(field keID) (was $keid1): msce:ltk $ltk2 replaced $ltk1" ||
+                                not_ok "s10: keyring after re-enrolment: $(tr '\n' ' ' < "$CUR/keys.out") (old ltk $ltk1)"
+                fi
+        fi
+        agent_stop
+        s=$(grep '^summary ' "$CUR/watch.log")
+        case "$s" in
+        *" absent_after_present=0 "*" read_failures=0 "*) ok "s10: the CSE user's reader never missed msce:ltk during the swap ($s)" ;;
+        *) not_ok "s10: the CSE user's reader missed msce:ltk: $s" ;;
+        esac
+fi
+
+# No Kpm in anything the agents printed.
+if cat "$T"/kpm-*.hex | tr -d '\r' | sed '/^$/d' | grep -qiF -f - "$T"/s*/agent.log "$T"/s*/notify.log 2> /dev/null; then
+        not_ok "a Kpm appears in the agent's output"
+else
+        ok "no Kpm in any agent output or notification"
+fi
+
+# Under a sanitizer build: no report from any agent.
+if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T"/s*/agent.log "$T"/mef-*.err "$T"/relay.err \
+        "$T"/s*/extra.log > "$T/san.out" 2> /dev/null; then
+        not_ok "sanitizer reports in: $(tr '\n' ' ' < "$T/san.out")"
+else
+        ok "no sanitizer report from the agents, msce-mef, fake-mef or the relay"
+fi
+
+echo "1..$N"
+echo "# matrix took $(($(date +%s) - START)) s"
+[ $FAILED -eq 0 ]

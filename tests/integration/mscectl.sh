@@ -1,0 +1,412 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# mscectl against a fake runtime directory and a real msce-mef on loopback (TAP output).
+# Usage: tests/integration/mscectl.sh BUILDDIR
+# Covers: status (ready, not running, no state, malformed, --json), profile (JSON, --env read
+# back by sh, none), reprovision (SIGUSR1 reaches a process named msce-agent, never another
+# one), check (all OK against the MEF; wrong Kpm, MEF down, unresolvable MEF, Kpm file 0644,
+# a secret the agent's user cannot read), and as root after a real enrolment: the keys check
+# reads the key as the CSE user, factory-reset (refused without --yes, removes keys, sealed
+# profile and profile.json, --deregister with the MEF).
+set -u
+
+[ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
+B=$(cd "$1" && pwd) || exit 2
+CTL=$B/ctl/mscectl
+AGENT=$B/msce-agent
+MEF=$B/msce-mef
+CSE_USER=msce-test-ctl
+AGENT_USER_TEST=msce-test-ctl-agent # the daemon runs as this user, as msce-agent.service runs it as msce
+skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+for p in "$CTL" "$AGENT" "$MEF"; do [ -x "$p" ] || skip_all "$p not built"; done
+for c in jq sleep; do command -v $c > /dev/null 2>&1 || skip_all "$c is missing"; done
+
+ROOT=0
+if [ "$(id -u)" = 0 ] && command -v keyctl > /dev/null 2>&1; then
+        ROOT=1
+        # A session keyring of our own (the agent --once links keyrings into it).
+        if [ -z "${MSCE_TEST_SESSION:-}" ]; then
+                MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
+                        "$0" "$@" 3>&2 2> /dev/null
+        fi
+        for u in $CSE_USER $AGENT_USER_TEST; do
+                id -u $u > /dev/null 2>&1 || useradd --system --no-create-home $u > /dev/null 2>&1 || ROOT=0
+        done
+        command -v setpriv > /dev/null 2>&1 || ROOT=0
+fi
+
+T=$(mktemp -d /tmp/test-mscectl-XXXXXX) || exit 2
+chmod 0755 "$T"
+MEF_PID=
+FAKE_PID=
+DAEMON_PID=
+cleanup() {
+        [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2> /dev/null && wait "$DAEMON_PID" 2> /dev/null
+        [ -n "$MEF_PID" ] && kill "$MEF_PID" 2> /dev/null && wait "$MEF_PID" 2> /dev/null
+        [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2> /dev/null && wait "$FAKE_PID" 2> /dev/null
+        if [ $ROOT = 1 ]; then
+                keyctl session - sh -c "keyctl get_persistent @s $(id -u $CSE_USER) > /dev/null &&
+                        r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r @s" \
+                        > /dev/null 2>&1
+        fi
+        rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+N=0
+FAILED=0
+ok() { N=$((N + 1)); echo "ok $N - $1"; }
+skip() { N=$((N + 1)); echo "ok $N # SKIP $1"; }
+not_ok() {
+        N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
+        for f in "$T/out" "$T/err"; do [ -s "$f" ] && sed 's/^/#   /' "$f"; done
+        return 0
+}
+# run WANT_EXIT ARGS...: mscectl with output in $T/out and $T/err
+run() {
+        local want=$1; shift
+        "$CTL" "$@" > "$T/out" 2> "$T/err"
+        RC=$?
+        [ $RC -eq "$want" ] || { not_ok "mscectl $*: exit $RC, expected $want"; return 1; }
+}
+has() { grep -qE -- "$1" "$T/out"; }
+
+umask 077
+
+# ---- status, profile, reprovision against a fake runtime directory ----
+RT=$T/run
+mkdir -m 0755 "$RT"
+# A process whose comm is msce-agent, standing in for the agent.
+cp "$(command -v sleep)" "$T/msce-agent"
+"$T/msce-agent" 600 &
+FAKE_PID=$!
+PROFILE='{
+  "cseID": "/mn-cse-1",
+  "cseBase": "https://in.example.net:8443/~/in-cse/in-name",
+  "keID": "00112233445566778899aabbccddeeff@mef.example.net",
+  "exp": "20991127T203000",
+  "targets": [{"id": "/in-cse", "kpsaID": "k1@mef.example.net"}, {"id": "/maf-1", "kpsaID": "it'"'"'s@mef"}],
+  "poll": 3600
+}'
+printf '%s\n' "$PROFILE" > "$RT/profile.json"
+state() { # STATE PID
+        printf '{"state":"%s","since":"20261127T203000","last_error":null,"next_attempt":null,"backend":"host","keID":"00112233445566778899aabbccddeeff@mef.example.net","exp":"20991127T203000","pid":%s}\n' \
+                "$1" "$2" > "$RT/state.json"
+}
+
+rm -f "$RT/state.json"
+if run 4 --runtime-dir "$RT" status; then
+        has '^msce-agent: no state' && ok "status without state.json: exit 4" || not_ok "status no state: output"
+fi
+
+state ready $FAKE_PID
+if run 0 --runtime-dir "$RT" status; then
+        if has '^msce-agent: ready$' && has "Process: $FAKE_PID \(running\)" &&
+           has 'State: since 2026-11-27 20:30:00 UTC' && has 'CSE-ID: /mn-cse-1$' &&
+           has "Targets: /in-cse \(kpsaID k1@mef.example.net\)" && has "/maf-1 \(kpsaID it's@mef\)" &&
+           has 'Expires: 2099-11-27 20:30:00 UTC \(in '; then
+                ok "status: running and ready: exit 0, state and profile shown"
+        else
+                not_ok "status ready: output"
+        fi
+fi
+
+if run 0 --runtime-dir "$RT" status --json; then
+        if jq -e --argjson pid $FAKE_PID '.running == true and .state.pid == $pid and
+                .profile.targets[1].kpsaID == "it'"'"'s@mef"' "$T/out" > /dev/null; then
+                ok "status --json: state, profile and running"
+        else
+                not_ok "status --json: content"
+        fi
+fi
+
+state enrolling $FAKE_PID
+run 3 --runtime-dir "$RT" status && { has '^msce-agent: enrolling$' && ok "status: running, not ready: exit 3" || not_ok "status enrolling: output"; }
+
+# A pid that is not msce-agent (this shell) counts as not running.
+state ready $$
+if run 3 --runtime-dir "$RT" status; then
+        has '^msce-agent: not running, last state ready$' && has "Process: $$ \(gone\)" &&
+                ok "status: pid of another program: not running, exit 3" || not_ok "status other pid: output"
+fi
+run 3 --runtime-dir "$RT" status --json && { jq -e '.running == false' "$T/out" > /dev/null &&
+        ok "status --json: running false" || not_ok "status --json not running"; }
+
+printf '{"state": 42}\n' > "$RT/state.json"
+run 1 --runtime-dir "$RT" status && { grep -q 'state.json: "state" is not a string' "$T/err" &&
+        ok "status: malformed state.json: exit 1 naming the problem" || not_ok "status malformed: message"; }
+
+if run 0 --runtime-dir "$RT" profile; then
+        if [ "$(jq -S . "$T/out")" = "$(printf '%s\n' "$PROFILE" | jq -S .)" ]; then
+                ok "profile: the JSON of profile.json"
+        else
+                not_ok "profile: JSON differs"
+        fi
+fi
+
+if run 0 --runtime-dir "$RT" profile --env; then
+        # Read the lines back as sh and as EnvironmentFile= would, and compare with the JSON.
+        got=$(sh -c '. "$1"; printf "%s|%s|%s|%s|%s|%s|%s" "$MSCE_CSE_ID" "$MSCE_CSE_BASE" "$MSCE_KEID" \
+                "$MSCE_EXP" "$MSCE_POLL" "$MSCE_TARGET_IDS" "$MSCE_KPSA_IDS"' sh "$T/out")
+        want=$(printf '%s\n' "$PROFILE" | jq -r '[.cseID, .cseBase, .keID, .exp, (.poll | tostring),
+                ([.targets[].id] | join(" ")), ([.targets[].kpsaID] | join(" "))] | join("|")')
+        if [ "$got" = "$want" ] && [ "$(wc -l < "$T/out")" -eq 7 ]; then
+                ok "profile --env: 7 lines that sh reads back to the profile's values"
+        else
+                not_ok "profile --env: got '$got', want '$want'"
+        fi
+fi
+
+rm -f "$RT/profile.json"
+run 4 --runtime-dir "$RT" profile && ok "profile without profile.json: exit 4"
+run 4 --runtime-dir "$RT" profile --env && ok "profile --env without profile.json: exit 4"
+
+# reprovision: SIGUSR1 to the agent named in state.json, never to another program.
+sleep 600 &
+OTHER=$!
+state ready $OTHER
+run 3 --runtime-dir "$RT" reprovision && { kill -0 $OTHER 2> /dev/null &&
+        ok "reprovision: pid of another program: exit 3, not signalled" || not_ok "reprovision signalled another program"; }
+kill $OTHER 2> /dev/null; wait $OTHER 2> /dev/null
+state ready $FAKE_PID
+exec 3>&2 2> /dev/null # bash reports the job killed by the signal: not an error here
+if run 0 --runtime-dir "$RT" reprovision; then
+        wait $FAKE_PID
+        st=$?
+        exec 2>&3
+        FAKE_PID=
+        [ $st -eq $((128 + $(kill -l USR1))) ] && ok "reprovision: msce-agent got SIGUSR1" ||
+                not_ok "reprovision: fake agent ended with $st"
+fi
+exec 2>&3 3>&-
+run 3 --runtime-dir "$RT" reprovision && ok "reprovision: agent gone: exit 3"
+run 2 --runtime-dir "$RT" frobnicate && ok "unknown command: exit 2"
+run 2 --runtime-dir "$RT" status --bogus && ok "unknown option: exit 2"
+
+# ---- check against a real msce-mef ----
+# Every check below must leave the caller's session keyring as it was (compared further down).
+[ $ROOT = 1 ] && keyctl show @s > "$T/session.before" 2>&1
+cat > "$T/mef.conf" <<EOF
+[server]
+listen = 127.0.0.1:0
+fqdn = 127.0.0.1
+[store]
+path = $T/mef.db
+master_key = $T/master.key
+EOF
+mefctl() { "$MEF" --config "$T/mef.conf" "$@" > "$T/mefctl.out" 2>&1 || { cat "$T/mefctl.out" >&2; return 1; }; }
+mefctl init || { echo "Bail out! msce-mef init failed"; exit 1; }
+mefctl node add node-1 --cse-id /mn-cse-1 --cse-base https://in.example.net/~/in-cse/in-name --psk-id kpm-1 \
+        --generate-psk "$T/kpm-1.hex" --target /in-cse || { echo "Bail out! node add failed"; exit 1; }
+"$MEF" --config "$T/mef.conf" serve > "$T/mef.out" 2> "$T/mef.err" &
+MEF_PID=$!
+PORT=
+for _ in $(seq 100); do
+        PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/mef.out")
+        [ -n "$PORT" ] && break
+        kill -0 $MEF_PID 2> /dev/null || break
+        sleep 0.1
+done
+[ -n "$PORT" ] || { echo "Bail out! msce-mef did not start"; sed 's/^/# /' "$T/mef.err"; exit 1; }
+
+if [ $ROOT = 1 ]; then AGENT_USER=root; SERVICE_USER=$CSE_USER; else AGENT_USER=$(id -un); SERVICE_USER=$(id -un); fi
+# conf NAME URI KPMFILE
+conf() {
+        cat > "$T/$1.conf" <<EOF
+[node]
+id = node-1
+[mef]
+uri = $2
+psk_identity = kpm-1
+psk_file = $3
+[consumer]
+user = $SERVICE_USER
+[seal]
+backend = host
+state_dir = $T/state
+runtime_dir = $RT
+[timing]
+connect_timeout = 2s
+exchange_timeout = 5s
+EOF
+}
+conf good "https://127.0.0.1:$PORT/msce" "$T/kpm-1.hex"
+if run 0 --config "$T/good.conf" check --agent-user $AGENT_USER; then
+        if has '^OK    configuration: ' && has '^OK    MEF connection: 127\.0\.0\.1 port' &&
+           has '^OK    MEF TLS: TLSv1\.[23] .* \(psk mode\)$' && has '^WARN  \[mef\] psk_file: .* hidden from msce-agent.service \(PrivateTmp=yes\)' &&
+           has '^OK    \[seal\] backend: host' && ! has '^FAIL'; then
+                ok "check: configuration, credential, MEF reachable, TLS handshake with the Kpm: exit 0"
+        else
+                not_ok "check good: findings"
+        fi
+fi
+
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/wrong.hex"
+conf wrong "https://127.0.0.1:$PORT/msce" "$T/wrong.hex"
+run 1 --config "$T/wrong.conf" check --agent-user $AGENT_USER && {
+        has '^FAIL  MEF TLS: authentication failed \(psk mode\)$' && has '^      fix: psk_identity and psk_file' &&
+                ok "check: wrong Kpm: FAIL with a fix, exit 1" || not_ok "check wrong Kpm: findings"; }
+run 0 --config "$T/wrong.conf" check --no-network --agent-user $AGENT_USER && { ! has '^[A-Z]+ +MEF' &&
+        ok "check --no-network: no MEF findings" || not_ok "check --no-network: output"; }
+
+conf unresolvable "https://mef.msce-test.invalid/msce" "$T/kpm-1.hex"
+run 1 --config "$T/unresolvable.conf" check --agent-user $AGENT_USER && {
+        has '^FAIL  MEF name: mef\.msce-test\.invalid does not resolve' && ! has 'MEF connection' &&
+                ok "check: unresolvable MEF name: FAIL, no connection attempted" || not_ok "check unresolvable: findings"; }
+
+cp "$T/kpm-1.hex" "$T/open.hex"
+chmod 0644 "$T/open.hex"
+conf open "https://127.0.0.1:$PORT/msce" "$T/open.hex"
+run 1 --config "$T/open.conf" check --agent-user $AGENT_USER && {
+        has '^FAIL  configuration: .*psk_file: .*readable by group or others' &&
+                ok "check: Kpm file 0644: configuration FAIL, exit 1" || not_ok "check 0644: findings"; }
+
+# Hardware findings (this machine may have neither a TPM nor GPIO at /dev/*9).
+{ cat "$T/good.conf"; printf '[leds]\nstatus = gpiochip9:3\nerror = bogus\n'; } |
+        sed 's/^backend = host$/backend = tpm2\ntcti = device:\/dev\/tpmrm9/' > "$T/hw.conf"
+if run 1 --config "$T/hw.conf" check --no-network --agent-user $AGENT_USER; then
+        if has '^FAIL  TPM: none answers on device:/dev/tpmrm9' && has '^FAIL  \[leds\] error: bogus: ' &&
+           has '^      fix: write gpiochipN:OFFSET' && has '^FAIL  \[leds\] status: (/dev/gpiochip9: No such file|.*no LED support)'; then
+                ok "check: backend tpm2 without a TPM, a missing GPIO chip and a bad LED spec: FAIL each"
+        else
+                not_ok "check hardware: findings"
+        fi
+fi
+sed -i 's/^backend = tpm2$/backend = auto/' "$T/hw.conf"
+run 1 --config "$T/hw.conf" check --no-network --agent-user $AGENT_USER && {
+        has '^WARN  TPM: none answers on device:/dev/tpmrm9: the profile is sealed with the host key' &&
+                ok "check: backend auto without a TPM: WARN, host key" || not_ok "check auto: findings"; }
+
+if [ $ROOT = 1 ]; then
+        # The agent's user (here: the CSE test user) cannot read a root-owned 0600 Kpm.
+        run 1 --config "$T/good.conf" check --no-network --agent-user $CSE_USER && {
+                has "^FAIL  \[mef\] psk_file: .* not readable by the agent's user $CSE_USER \(owner root" &&
+                has "^      fix: chown $CSE_USER: $T/kpm-1.hex" &&
+                        ok "check: secret not readable by the agent's user: FAIL with chown fix" ||
+                        not_ok "check agent user: findings"; }
+else
+        skip "secret not readable by the agent's user: needs root"
+fi
+
+# ---- as root: keys, factory-reset ----
+if [ $ROOT = 1 ]; then
+        mkdir -m 0700 "$T/state"
+        keyctl session - "$AGENT" --once --config "$T/good.conf" > "$T/agent.out" 2>&1 || { sed 's/^/# /' "$T/agent.out"; echo "Bail out! enrolment failed"; exit 1; }
+        KEID=$(jq -r .keID "$RT/profile.json")
+        if run 0 --config "$T/good.conf" check --no-network --agent-user root; then
+                has "^OK    keys: 2 filed; $CSE_USER reads msce:ltk \(32 bytes\)$" &&
+                has "^OK    sealed profile: KeID $KEID, expires .*host backend$" &&
+                        ok "check after enrolment: the CSE user reads its key; the sealed profile opens" ||
+                        not_ok "check keys: findings"
+        fi
+        # mscectl check must not leave the CSE's keyring linked into the caller's session (the
+        # agent ran in sessions of its own).
+        keyctl show @s > "$T/session.after" 2>&1
+        cmp -s "$T/session.before" "$T/session.after" && ok "check: nothing linked into the caller's session keyring" ||
+                not_ok "check changed the caller's session keyring"
+
+        run 0 --config "$T/good.conf" profile && { jq -e --arg k "$KEID" '.keID == $k' "$T/out" > /dev/null &&
+                ok "profile: written by the agent, read by mscectl" || not_ok "profile after enrolment"; }
+
+        run 2 --config "$T/good.conf" factory-reset < /dev/null && {
+                grep -q 'refusing without --yes' "$T/err" && [ -f "$RT/profile.json" ] &&
+                        ok "factory-reset without --yes, no terminal: exit 2, nothing removed" ||
+                        not_ok "factory-reset without --yes"; }
+
+        if run 0 --config "$T/good.conf" factory-reset --yes; then
+                ls "$T/state" > "$T/state.ls"
+                if [ ! -e "$RT/profile.json" ] && [ ! -s "$T/state.ls" ] &&
+                   "$CTL" --config "$T/good.conf" check --no-network --agent-user root | grep -q "^WARN  keys: none filed for $CSE_USER"; then
+                        ok "factory-reset --yes: keys, sealed profile, host key and profile.json gone"
+                else
+                        not_ok "factory-reset: something is left ($(cat "$T/state.ls"))"
+                fi
+        fi
+
+        keyctl session - "$AGENT" --once --config "$T/good.conf" > "$T/agent.out" 2>&1 || { sed 's/^/# /' "$T/agent.out"; echo "Bail out! enrolment failed"; exit 1; }
+        KEID=$(jq -r .keID "$RT/profile.json")
+        if run 0 --config "$T/good.conf" factory-reset --deregister --yes; then
+                if has "^Deregistered KeID $KEID with MEF https://127\.0\.0\.1:$PORT/msce\.$" && [ ! -e "$RT/profile.json" ] &&
+                   "$MEF" --config "$T/mef.conf" audit | grep -q deregister; then
+                        ok "factory-reset --deregister: the MEF saw the deregistration, the profile is gone"
+                else
+                        not_ok "factory-reset --deregister: output or MEF audit"
+                fi
+        fi
+        run 0 --config "$T/good.conf" factory-reset --deregister --yes && { has '^Nothing to deregister' &&
+                ok "factory-reset --deregister without a profile: nothing to deregister, exit 0" ||
+                not_ok "factory-reset twice: output"; }
+
+        # The real daemon, run as msce-agent.service runs it: an unprivileged user with exactly
+        # CAP_SETUID and CAP_SYS_ADMIN, owning its state and runtime directories and its Kpm.
+        # Then status, reprovision and factory-reset while it runs, and SIGTERM.
+        install -o $AGENT_USER_TEST -m 0600 "$T/kpm-1.hex" "$T/kpm-agent.hex"
+        sed "s|^psk_file = .*|psk_file = $T/kpm-agent.hex|" "$T/good.conf" > "$T/daemon.conf"
+        chown -R $AGENT_USER_TEST: "$T/state" "$RT"
+        # The configuration itself must be readable by the agent's user.
+        run 1 --config "$T/daemon.conf" check --no-network --agent-user $AGENT_USER_TEST && {
+                has "^FAIL  configuration: $T/daemon.conf is not readable by the agent's user $AGENT_USER_TEST" &&
+                        ok "check: configuration file not readable by the agent's user: FAIL" ||
+                        not_ok "check unreadable configuration: findings"; }
+        chmod 0644 "$T/daemon.conf"
+        if run 0 --config "$T/daemon.conf" check --no-network --agent-user $AGENT_USER_TEST; then
+                ! has '^FAIL' && has "^OK    \[seal\] state_dir: $T/state \(owner $AGENT_USER_TEST, mode 0700\)" &&
+                        ok "check for an unprivileged agent user: its files are in order" || not_ok "check agent user: findings"
+        fi
+        CAPS=-all,+setuid,+sys_admin
+        keyctl session - setpriv --reuid=$AGENT_USER_TEST --regid=$AGENT_USER_TEST --init-groups --inh-caps=$CAPS \
+                --ambient-caps=$CAPS --bounding-set=$CAPS "$AGENT" --config "$T/daemon.conf" > "$T/daemon.out" 2>&1 &
+        DAEMON_PID=$!
+        wait_state() { # JQ-FILTER over state.json and profile.json (as .s and .p)
+                for _ in $(seq 150); do
+                        jq -en --slurpfile s "$RT/state.json" --slurpfile p "$RT/profile.json" \
+                                "\$s[0] as \$s | \$p[0] as \$p | $1" > /dev/null 2>&1 && return 0
+                        sleep 0.1
+                done
+                sed 's/^/# daemon: /' "$T/daemon.out"
+                return 1
+        }
+        if wait_state "\$s.state == \"ready\" and \$s.pid == $DAEMON_PID"; then
+                run 0 --config "$T/daemon.conf" status && {
+                        has '^msce-agent: ready$' && has "Process: $DAEMON_PID \(running\)" && has '^ +Node: node-1$' &&
+                        has '^ +Status: ' && has '^ +CSE-ID: /mn-cse-1$' &&
+                                ok "daemon as an unprivileged user with CAP_SETUID and CAP_SYS_ADMIN: ready; status exit 0" || not_ok "status daemon: output"; }
+                KEID=$(jq -r .keID "$RT/profile.json")
+                if run 0 --config "$T/daemon.conf" reprovision; then
+                        wait_state "\$s.state == \"ready\" and \$p.keID != \"$KEID\" and \$s.keID == \$p.keID" &&
+                                ok "reprovision: the daemon enrolled again (new KeID)" || not_ok "reprovision: no new KeID"
+                fi
+                KEID=$(jq -r .keID "$RT/profile.json")
+                if run 0 --config "$T/daemon.conf" factory-reset --yes; then
+                        has "^Asked msce-agent \(pid $DAEMON_PID\) to enrol again\.$" &&
+                        wait_state "\$s.state == \"ready\" and \$p.keID != \"$KEID\" and \$s.keID == \$p.keID" &&
+                                ok "factory-reset while the daemon runs: removed, and it enrolled again" ||
+                                not_ok "factory-reset while running"
+                fi
+                kill -TERM $DAEMON_PID
+                wait $DAEMON_PID
+                st=$?
+                DAEMON_PID=
+                run 3 --config "$T/daemon.conf" status && { [ $st -eq 0 ] && has '^msce-agent: not running, last state stopping$' &&
+                        ok "status after SIGTERM: not running, last state stopping, exit 3" ||
+                        not_ok "status after SIGTERM (daemon exit $st)"; }
+        else
+                not_ok "the daemon did not become ready"
+                kill $DAEMON_PID 2> /dev/null; wait $DAEMON_PID 2> /dev/null; DAEMON_PID=
+        fi
+else
+        for t in "check reads the key as the CSE user" "check leaves the session keyring alone" "profile after enrolment" \
+                 "factory-reset without --yes" "factory-reset --yes" "factory-reset --deregister" "factory-reset twice" \
+                 "check configuration readable" "check for the agent user" "status of the daemon" "reprovision of the daemon" "factory-reset of the daemon" "status after SIGTERM"; do
+                skip "$t: needs root and keyctl"
+        done
+fi
+
+kill $MEF_PID 2> /dev/null; wait $MEF_PID 2> /dev/null; MEF_PID=
+run 1 --config "$T/good.conf" check --agent-user $AGENT_USER && {
+        has '^FAIL  MEF connection: 127\.0\.0\.1 port [0-9]+: Connection refused' &&
+                ok "check: MEF down: FAIL connection refused" || not_ok "check MEF down: findings"; }
+
+echo "1..$N"
+[ $FAILED -eq 0 ]

@@ -1,0 +1,201 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The systemd units and the files installed beside them (TAP output; exit 77 when
+# systemd-analyze is missing).
+# Usage: tests/integration/units.sh SRCDIR BUILDDIR
+# Covers: systemd-analyze verify of both units (ExecStart pointed at the build's binaries, the
+# Documentation= man pages from the build when scdoc made them); systemd-analyze security
+# --offline=true: overall exposure at most 2.5 for each; sysusers.d and tmpfiles.d applied to a
+# scratch root (users, group memberships, owners, modes); where meson installs everything;
+# etc/agent.conf shows every key of the effective configuration with its default and loads when
+# uncommented; etc/mef.conf names every key of mef/mef-config.c and loads when uncommented.
+set -u
+
+[ $# -eq 2 ] || { echo "usage: $0 SRCDIR BUILDDIR" >&2; exit 2; }
+S=$(cd "$1" && pwd) || exit 2
+B=$(cd "$2" && pwd) || exit 2
+EXPOSURE_MAX=2.5
+command -v systemd-analyze > /dev/null 2>&1 || { echo "1..0 # SKIP systemd-analyze is missing"; exit 77; }
+for p in "$B/msce-agent" "$B/msce-mef"; do
+        [ -x "$p" ] || { echo "1..0 # SKIP $p not built"; exit 77; }
+done
+
+T=$(mktemp -d /tmp/test-units-XXXXXX) || exit 2
+trap 'rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM
+
+N=0
+FAILED=0
+ok() { N=$((N + 1)); echo "ok $N - $1"; }
+skip() { N=$((N + 1)); echo "ok $N # SKIP $1"; }
+not_ok() {
+        N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
+        [ -s "$T/out" ] && sed 's/^/#   /' "$T/out"
+        return 0
+}
+
+# ---- units ----
+MAN=--man=no
+if [ -f "$B/docs/msce-agent.8" ] && command -v man > /dev/null 2>&1; then
+        mkdir -p "$T/man/man5" "$T/man/man8"
+        cp "$B"/docs/*.8 "$T/man/man8/" && cp "$B"/docs/*.5 "$T/man/man5/" && MAN=--man=yes
+fi
+export MANPATH=$T/man
+mkdir "$T/units"
+for u in msce-agent.service msce-mef.service; do
+        src=$B/systemd/$u
+        [ -f "$src" ] || { not_ok "$u: not configured in $B/systemd"; continue; }
+        # The unit as installed, but starting the binaries of this build (verify wants them).
+        sed -E "s|^ExecStart=[^ ]*/(msce-[a-z]+)|ExecStart=$B/\1|" "$src" > "$T/units/$u"
+        if systemd-analyze verify $MAN "$T/units/$u" > "$T/out" 2>&1 && ! [ -s "$T/out" ]; then
+                ok "$u: systemd-analyze verify is clean ($MAN)"
+        else
+                not_ok "$u: systemd-analyze verify"
+        fi
+        systemd-analyze security --offline=true --no-pager "$T/units/$u" > "$T/out" 2>&1
+        level=$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p' "$T/out")
+        if [ -n "$level" ] && awk -v l="$level" -v m=$EXPOSURE_MAX 'BEGIN { exit !(l <= m) }'; then
+                ok "$u: exposure $level <= $EXPOSURE_MAX"
+        else
+                not_ok "$u: exposure '${level:-?}' (at most $EXPOSURE_MAX)"
+        fi
+done
+
+# The contract that the rest of the project relies on (architecture.md, "systemd contract").
+U=$T/units/msce-agent.service
+missing=
+for l in Type=notify NotifyAccess=main 'WatchdogSec=' Restart=on-failure RestartPreventExitStatus=78 \
+         StateDirectory=msce StateDirectoryMode=0700 RuntimeDirectory=msce RuntimeDirectoryPreserve=yes \
+         ConfigurationDirectory=msce ProtectSystem=strict NoNewPrivileges=yes DevicePolicy=closed \
+         'DeviceAllow=char-gpiochip rw' 'CapabilityBoundingSet=CAP_SETUID CAP_SYS_ADMIN' \
+         SystemCallFilter=@system-service 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' User=msce; do
+        grep -qx -- "$l.*" "$U" || missing="$missing $l"
+done
+grep -q '^PrivateUsers=' "$U" && missing="$missing (PrivateUsers= must not be set)"
+[ -z "$missing" ] && ok "msce-agent.service: the systemd contract" || { : > "$T/out"; not_ok "msce-agent.service lacks:$missing"; }
+
+# ---- sysusers.d, tmpfiles.d ----
+if command -v systemd-sysusers > /dev/null && command -v systemd-tmpfiles > /dev/null; then
+        R=$T/root
+        mkdir -p "$R/etc" "$R/var/lib" "$R/run"
+        if systemd-sysusers --root="$R" "$S/systemd/msce-agent.sysusers" "$S/systemd/msce-mef.sysusers" > "$T/out" 2>&1 &&
+           grep -q '^msce:[^:]*:[0-9]*:[0-9]*:[^:]*:/var/lib/msce:' "$R/etc/passwd" &&
+           grep -q '^msce-mef:' "$R/etc/passwd" && grep -qE '^tss:[^:]*:[0-9]+:(.*,)?msce(,|$)' "$R/etc/group" &&
+           grep -qE '^gpio:[^:]*:[0-9]+:(.*,)?msce(,|$)' "$R/etc/group"; then
+                ok "sysusers.d: users msce and msce-mef; msce in groups tss and gpio"
+        else
+                cat "$R/etc/passwd" "$R/etc/group" >> "$T/out" 2> /dev/null
+                not_ok "sysusers.d"
+        fi
+        uid() { sed -n "s/^$1:[^:]*:\([0-9]*\):.*/\1/p" "$R/etc/passwd"; }
+        if systemd-tmpfiles --root="$R" --create "$S/systemd/msce-agent.tmpfiles" "$S/systemd/msce-mef.tmpfiles" \
+                > "$T/out" 2>&1; then
+                got=$(stat -c '%n %a %u' "$R/var/lib/msce" "$R/run/msce" "$R/var/lib/msce-mef" | sed "s|^$R||")
+                want="/var/lib/msce 700 $(uid msce)
+/run/msce 755 $(uid msce)
+/var/lib/msce-mef 700 $(uid msce-mef)"
+                [ "$got" = "$want" ] && ok "tmpfiles.d: /var/lib/msce 0700, /run/msce 0755, /var/lib/msce-mef 0700" ||
+                        { echo "$got" > "$T/out"; not_ok "tmpfiles.d: modes or owners"; }
+        else
+                not_ok "tmpfiles.d"
+        fi
+else
+        skip "sysusers.d: systemd-sysusers missing"
+        skip "tmpfiles.d: systemd-tmpfiles missing"
+fi
+
+# ---- install locations (meson's introspection: nothing is installed) ----
+if command -v jq > /dev/null && [ -f "$B/meson-info/intro-installed.json" ]; then
+        jq -r 'to_entries[] | .value' "$B/meson-info/intro-installed.json" > "$T/installed"
+        missing=
+        for f in systemd/system/msce-agent.service systemd/system/msce-mef.service sysusers.d/msce-agent.conf \
+                 sysusers.d/msce-mef.conf tmpfiles.d/msce-agent.conf tmpfiles.d/msce-mef.conf \
+                 udev/rules.d/60-msce.rules /msce/agent.conf /msce/mef.conf bin/mscectl; do
+                grep -q -- "$f\$" "$T/installed" || missing="$missing $f"
+        done
+        [ -f "$S/systemd/msce.catalog" ] && { grep -q 'catalog/msce.catalog$' "$T/installed" || missing="$missing msce.catalog"; }
+        if [ "$MAN" = --man=yes ]; then
+                for f in man8/msce-agent.8 man8/mscectl.8 man8/msce-mef.8 man5/msce-agent.conf.5; do
+                        grep -q -- "$f\$" "$T/installed" || missing="$missing $f"
+                done
+        fi
+        [ -z "$missing" ] && ok "meson installs units, sysusers.d, tmpfiles.d, udev rules, configurations, man pages" ||
+                { cp "$T/installed" "$T/out"; not_ok "not installed:$missing"; }
+else
+        skip "install locations: jq or meson-info missing"
+fi
+
+# ---- etc/agent.conf ----
+# ini_keys FILE [commented]: "section.key=value" for every key (commented: only "#key = ..." lines)
+ini_keys() {
+        awk -v commented="${2:-}" '
+                /^\[[a-z]+\]$/ { sec = substr($0, 2, length($0) - 2); next }
+                commented && /^#[a-z_]+ =/ { line = substr($0, 2) }
+                !commented && /^[a-z_]+ =/ { line = $0 }
+                line != "" {
+                        k = line; sub(/ =.*/, "", k); v = line; sub(/^[a-z_]+ =[ ]?/, "", v)
+                        print sec "." k "=" v; line = ""
+                }' "$1"
+}
+printf '00112233445566778899aabbccddeeff\n' > "$T/kpm.hex"
+chmod 0600 "$T/kpm.hex"
+REQUIRED="node.id=node-1
+mef.uri=https://mef.example.net/msce
+mef.psk_identity=kpm-1
+mef.psk_file=$T/kpm.hex"
+printf '[node]\nid = node-1\n[mef]\nuri = https://mef.example.net/msce\npsk_identity = kpm-1\npsk_file = %s\n' \
+        "$T/kpm.hex" > "$T/min.conf"
+if "$B/msce-agent" --check-config --config "$T/min.conf" > "$T/min.dump" 2> "$T/out"; then
+        ini_keys "$T/min.dump" > "$T/effective"
+        ini_keys "$S/etc/agent.conf" commented > "$T/example"
+        : > "$T/out"
+        while IFS= read -r kv; do
+                k=${kv%%=*}
+                grep -q "^$k=" "$T/example" || { echo "$k is not in etc/agent.conf" >> "$T/out"; continue; }
+                printf '%s\n' "$REQUIRED" | grep -q "^$k=" && continue
+                grep -qxF -- "$kv" "$T/example" || echo "$(grep "^$k=" "$T/example") but the default is $kv" >> "$T/out"
+        done < "$T/effective"
+        while IFS= read -r kv; do
+                grep -q "^${kv%%=*}=" "$T/effective" || echo "${kv%%=*} in etc/agent.conf is not a key" >> "$T/out"
+        done < "$T/example"
+        [ -s "$T/out" ] && not_ok "etc/agent.conf: keys and defaults" ||
+                ok "etc/agent.conf: every key, each with the default the agent uses ($(wc -l < "$T/effective") keys)"
+
+        # Uncommented, with the required keys filled in, it loads to the same configuration.
+        sed -E 's/^#([a-z_]+ =)/\1/' "$S/etc/agent.conf" | awk -v req="$REQUIRED" '
+                BEGIN { n = split(req, r, "\n"); for (i = 1; i <= n; i++) { split(r[i], p, "="); v = r[i]; sub(/^[^=]*=/, "", v); val[p[1]] = v } }
+                /^\[[a-z]+\]$/ { sec = substr($0, 2, length($0) - 2) }
+                /^[a-z_]+ =/ { k = $0; sub(/ =.*/, "", k); if ((sec "." k) in val) { print k " = " val[sec "." k]; next } }
+                { print }' > "$T/full.conf"
+        if "$B/msce-agent" --check-config --config "$T/full.conf" > "$T/full.dump" 2> "$T/out" &&
+           cmp -s "$T/min.dump" "$T/full.dump"; then
+                ok "etc/agent.conf uncommented loads, to the same configuration as the defaults"
+        else
+                diff "$T/min.dump" "$T/full.dump" >> "$T/out"
+                not_ok "etc/agent.conf uncommented"
+        fi
+else
+        not_ok "msce-agent --check-config of a minimal configuration"
+        skip "etc/agent.conf uncommented: no minimal configuration"
+fi
+
+# ---- etc/mef.conf ----
+sed -n 's/^ *{ "\([a-z]*\)", "\([a-z_]*\)", KEY_.*/\1.\2/p' "$S/mef/mef-config.c" > "$T/mef.keys"
+ini_keys "$S/etc/mef.conf" commented | sed 's/=.*//' > "$T/mef.example"
+: > "$T/out"
+[ -s "$T/mef.keys" ] || echo "no keys found in mef/mef-config.c" > "$T/out"
+while read -r k; do grep -qx "$k" "$T/mef.example" || echo "$k is not in etc/mef.conf" >> "$T/out"; done < "$T/mef.keys"
+while read -r k; do grep -qx "$k" "$T/mef.keys" || echo "$k in etc/mef.conf is not a key" >> "$T/out"; done < "$T/mef.example"
+[ -s "$T/out" ] && not_ok "etc/mef.conf: keys" || ok "etc/mef.conf: every key of mef/mef-config.c ($(wc -l < "$T/mef.keys") keys)"
+# Uncommented (empty optional values dropped, the store in the scratch directory) it loads.
+sed -E -e 's/^#([a-z_]+ =)/\1/' -e '/^[a-z_]+ =$/d' \
+        -e "s|^path = .*|path = $T/mef.db|" -e "s|^master_key = .*|master_key = $T/master.key|" \
+        "$S/etc/mef.conf" > "$T/mef.conf"
+if "$B/msce-mef" --config "$T/mef.conf" init > "$T/out" 2>&1 && [ -f "$T/master.key" ]; then
+        ok "etc/mef.conf uncommented loads (msce-mef init)"
+else
+        not_ok "etc/mef.conf uncommented"
+fi
+
+echo "1..$N"
+[ $FAILED -eq 0 ]

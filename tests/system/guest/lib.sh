@@ -1,0 +1,88 @@
+# Helpers and fixed names for the guest test (sourced by systest.sh).
+
+NODE=urn:dev:ops:msce-systest-0001
+PSK_ID=systest-kpm
+CSE_USER=msce-systest-cse
+OTHER_USER=msce-systest-other
+MEF_URI=https://127.0.0.1:8443/msce
+# agent/message-ids.h (fixed forever)
+ID_ENROLLED=2606ed3f512648db851c350a30b0459f
+ID_RESTORED=73a291f16a924c6f9b4b436007f9155a
+export TPM2TOOLS_TCTI=device:/dev/tpmrm0
+
+result() { # PASS|FAIL|SKIP name [why]
+        local line="$1 $2${3:+: $3}"
+        echo "$line" >> "$RESULTS"
+        echo "RESULT $line"
+}
+pass() { result PASS "$1" "${2:-}"; }
+fail() { result FAIL "$1" "$2"; }
+skip() { result SKIP "$1" "$2"; }
+# check NAME COMMAND...: PASS when the command succeeds, else FAIL with its output's last line
+check() {
+        local name=$1 out rc
+        shift
+        out=$("$@" 2>&1)
+        rc=$?
+        [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/    /'
+        if [ $rc = 0 ]; then pass "$name"; else fail "$name" "exit $rc: $(printf '%s' "$out" | tail -n1)"; fi
+        return $rc
+}
+# wait_until SECONDS COMMAND...: poll every 0.2 s
+wait_until() {
+        local end=$((SECONDS + $1))
+        shift
+        until "$@" > /dev/null 2>&1; do
+                [ $SECONDS -ge $end ] && return 1
+                sleep 0.2
+        done
+}
+now_usec() { echo "${EPOCHREALTIME/./}"; }
+prop() { systemctl show -P "$2" "$1"; }
+is_active() { [ "$(systemctl is-active "$1")" = active ]; }
+agent_state() { jq -r '.state // empty' /run/msce/state.json 2> /dev/null; }
+agent_state_is() { [ "$(agent_state)" = "$1" ]; }
+status_ready() { prop msce-agent.service StatusText | grep -q '^Ready'; }
+status_not_ready() { ! status_ready; }
+
+# The stand-in CSE's key read (docs/cse-integration.md, "Shell"): prints "msce:ltk: N bytes".
+CSE_READ='set -e
+keyctl get_persistent @s > /dev/null
+ring=$(keyctl search @s keyring msce)
+ltk=$(keyctl search "$ring" user msce:ltk)
+echo "msce:ltk: $(keyctl pipe "$ltk" | wc -c) bytes"'
+# as USER in a fresh session keyring (nothing inherited from root's session)
+read_key_as() { runuser -u "$1" -- keyctl session - /bin/sh -c "$CSE_READ"; }
+
+# LED sampling: the gpio-sim line's "value" attribute (what the line drives) every ~20 ms,
+# as "usec value" lines, until killed.
+led_value_path() { echo "$(cat /run/msce-systest/sim 2> /dev/null)/sim_gpio0/value"; }
+led_sampler() { # FILE
+        local v x
+        v=$(led_value_path)
+        while :; do
+                read -r x < "$v" || x=?
+                echo "${EPOCHREALTIME/./} $x"
+                sleep 0.02
+        done > "$1"
+}
+# led_analyse FILE FROM TO: transitions and the median time between them in [FROM, TO) (usec)
+# -> "samples N transitions T ones O median_half_period_ms M" (mawk: no asort, hence sort -n)
+led_analyse() {
+        local stats med
+        stats=$(awk -v from="$2" -v to="$3" '
+                $1 >= from && $1 < to && ($2 == 0 || $2 == 1) {
+                        n++; if ($2 == 1) ones++
+                        if (n > 1 && $2 != last) t++
+                        last = $2
+                }
+                END { printf "samples %d transitions %d ones %d", n, t, ones }' "$1")
+        med=$(awk -v from="$2" -v to="$3" '
+                $1 >= from && $1 < to && ($2 == 0 || $2 == 1) {
+                        if (n++ && $2 != last) { if (lt) print int(($1 - lt) / 1000); lt = $1 }
+                        last = $2
+                }' "$1" | sort -n | awk '{ a[NR] = $1 } END { print NR ? a[int((NR + 1) / 2)] : 0 }')
+        echo "$stats median_half_period_ms $med"
+}
+# first journal entry of this boot with MESSAGE_ID $1 from msce-agent, as JSON ("" if none)
+journal_entry() { journalctl -b -u msce-agent.service -o json "MESSAGE_ID=$1" 2> /dev/null | head -n1; }

@@ -1,0 +1,322 @@
+# Boot 1: install, configure, enrol against the local MEF, check (sourced by systest.sh).
+
+install_packages() {
+        echo "== install the .debs (no network: every Depends must be in the image)"
+        check "dpkg -i msce-agent and msce-mef" dpkg -i "$IN"/debs/msce-agent_*.deb "$IN"/debs/msce-mef_*.deb || return 1
+        check "sysusers: users msce and msce-mef exist" sh -c 'id msce && id msce-mef'
+        local groups
+        groups=$(id -nG msce 2> /dev/null)
+        case " $groups " in
+        *" tss "*) case " $groups " in *" gpio "*) groups=ok ;; esac ;;
+        esac
+        [ "$groups" = ok ] && pass "sysusers: msce is in groups tss and gpio" ||
+                fail "sysusers: msce is in groups tss and gpio" "groups: '$groups'"
+        local en act
+        en=$(systemctl is-enabled msce-agent.service 2>&1)
+        act=$(systemctl is-active msce-agent.service 2>&1)
+        if [ "$en" = enabled ] && [ "$act" != active ]; then
+                pass "msce-agent enabled but not started by the installation"
+        else
+                fail "msce-agent enabled but not started by the installation" "is-enabled $en, is-active $act"
+        fi
+        en=$(systemctl is-enabled msce-mef.service 2>&1)
+        [ "$en" = disabled ] && pass "msce-mef not enabled by the installation" ||
+                fail "msce-mef not enabled by the installation" "is-enabled $en"
+        check "tmpfiles: /var/lib/msce is 0700 msce" sh -c '[ "$(stat -c "%a %U" /var/lib/msce)" = "700 msce" ]'
+        check "journal catalog installed (journalctl --list-catalog)" \
+                sh -c "journalctl --list-catalog | grep -qi $ID_ENROLLED"
+        check "/etc/msce/agent.conf is a conffile" sh -c "dpkg-query -W -f '\${Conffiles}' msce-agent | grep -q /etc/msce/agent.conf"
+}
+
+# A simulated GPIO chip with the LED lines (a oneshot unit: at every boot before msce-agent).
+setup_gpio_sim() {
+        echo "== gpio-sim chip with lines MSCE_STATUS and MSCE_ERROR"
+        cat > /usr/local/sbin/msce-systest-gpiosim <<'EOF'
+#!/bin/sh
+set -e
+modprobe gpio-sim
+mountpoint -q /sys/kernel/config || mount -t configfs none /sys/kernel/config
+c=/sys/kernel/config/gpio-sim/msce-systest
+if [ ! -e "$c/live" ]; then
+        mkdir -p "$c/bank0/line0" "$c/bank0/line1"
+        echo 4 > "$c/bank0/num_lines"
+        echo msce-systest > "$c/bank0/label"
+        echo MSCE_STATUS > "$c/bank0/line0/name"
+        echo MSCE_ERROR > "$c/bank0/line1/name"
+        echo 1 > "$c/live"
+fi
+mkdir -p /run/msce-systest
+chip=$(cat "$c/bank0/chip_name")
+echo "$chip" > /run/msce-systest/chip
+echo "/sys/devices/platform/$(cat "$c/dev_name")/$chip" > /run/msce-systest/sim
+udevadm settle --timeout=10 || true
+EOF
+        chmod 0755 /usr/local/sbin/msce-systest-gpiosim
+        cat > /etc/systemd/system/msce-systest-gpiosim.service <<'EOF'
+[Unit]
+Description=msce system test: simulated GPIO chip for the state LEDs
+After=systemd-udevd.service
+Before=msce-agent.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/msce-systest-gpiosim
+
+[Install]
+WantedBy=msce-agent.service
+EOF
+        systemctl daemon-reload
+        check "gpio-sim chip created (modprobe gpio-sim, configfs)" systemctl start msce-systest-gpiosim.service
+}
+
+# The chip existed before the installation: the package's udev rule must still reach it.
+check_device_access() {
+        local chip
+        chip=$(cat /run/msce-systest/chip 2> /dev/null)
+        check "udev rule applied on installation: /dev/$chip is group gpio, 0660" \
+                sh -c "[ \"\$(stat -c '%G %a' /dev/$chip)\" = 'gpio 660' ] || { stat -c '%G %a' /dev/$chip; false; }"
+        check "/dev/tpmrm0 is group tss (tpm-udev), the agent's group" \
+                sh -c "[ \"\$(stat -c '%G' /dev/tpmrm0)\" = tss ]"
+        # from the next boot on, before msce-agent starts
+        systemctl enable msce-systest-gpiosim.service 2>&1
+}
+
+setup_mef() {
+        echo "== msce-mef: store, one node with a generated bootstrap PSK"
+        cat > /etc/msce/mef.conf <<EOF
+[server]
+listen = 127.0.0.1:8443
+base = /msce
+EOF
+        check "msce-mef init (as msce-mef)" runuser -u msce-mef -- msce-mef init
+        rm -f /var/lib/msce-mef/kpm.hex
+        check "msce-mef node add (as msce-mef)" runuser -u msce-mef -- msce-mef node add "$NODE" \
+                --cse-id /mn-cse-systest --cse-base https://in.example.net:8443/~/in-cse/in-name \
+                --psk-id "$PSK_ID" --generate-psk /var/lib/msce-mef/kpm.hex --target /in-cse
+        # the agent's copy of the factory PSK: owned by the agent's user, 0600
+        install -o msce -g msce -m 0600 /var/lib/msce-mef/kpm.hex /etc/msce/kpm.hex
+        rm -f /var/lib/msce-mef/kpm.hex
+}
+
+setup_agent() {
+        echo "== msce-agent configuration"
+        cat > /etc/msce/agent.conf <<EOF
+[node]
+id = $NODE
+
+[mef]
+uri = $MEF_URI
+mode = psk
+psk_identity = $PSK_ID
+psk_file = /etc/msce/kpm.hex
+
+[consumer]
+user = $CSE_USER
+
+[seal]
+backend = auto
+
+[leds]
+status = name:MSCE_STATUS
+error = name:MSCE_ERROR
+
+[timing]
+connect_timeout = 2s
+backoff_min = 500ms
+backoff_max = 2s
+EOF
+        check "msce-agent --check-config (as msce)" runuser -u msce -- msce-agent --check-config
+}
+
+setup_cse() {
+        echo "== stand-in CSE service (user $CSE_USER) ordered after msce-agent by the documented drop-in"
+        for u in "$CSE_USER" "$OTHER_USER"; do
+                id "$u" > /dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
+        done
+        printf '#!/bin/sh\n%s\n' "$CSE_READ" > /usr/local/bin/msce-systest-cse
+        chmod 0755 /usr/local/bin/msce-systest-cse
+        cat > /etc/systemd/system/msce-systest-cse.service <<EOF
+[Unit]
+Description=msce system test: stand-in CSE reading its key from the keyring
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+User=$CSE_USER
+ExecStart=/usr/local/bin/msce-systest-cse
+
+[Install]
+WantedBy=multi-user.target
+EOF
+        mkdir -p /etc/systemd/system/msce-systest-cse.service.d
+        local example=/usr/share/doc/msce-agent/examples/cse-wait-for-msce.conf
+        if [ -f "$example" ]; then
+                cp "$example" /etc/systemd/system/msce-systest-cse.service.d/50-msce.conf
+                pass "CSE drop-in example shipped in msce-agent ($example)"
+        else
+                fail "CSE drop-in example shipped in msce-agent" "$example is missing"
+                printf '[Unit]\nRequires=msce-agent.service\nAfter=msce-agent.service\n' \
+                        > /etc/systemd/system/msce-systest-cse.service.d/50-msce.conf
+        fi
+        systemctl daemon-reload
+        systemctl enable msce-systest-cse.service 2>&1
+}
+
+# Start the agent with the MEF down (it retries: the LED blinks), then bring the MEF up: it
+# enrols and becomes ready (the LED stays on).
+enrol() {
+        echo "== enrolment"
+        local led=$STATE/led-1.txt t_start t_mef sampler
+        systemctl stop msce-mef.service
+        led_sampler "$led" &
+        sampler=$!
+        t_start=$(now_usec)
+        systemctl start --no-block msce-agent.service
+        sleep 4
+        echo "    agent before the MEF is up: $(systemctl is-active msce-agent.service), state '$(agent_state)', status '$(prop msce-agent.service StatusText)'"
+        t_mef=$(now_usec)
+        check "msce-mef.service starts (Type=notify)" systemctl start msce-mef.service
+        if wait_until 90 is_active msce-agent.service; then
+                pass "systemctl start msce-agent: active once the MEF answers"
+        else
+                fail "systemctl start msce-agent: active once the MEF answers" \
+                        "is-active $(systemctl is-active msce-agent.service), status '$(prop msce-agent.service StatusText)'"
+        fi
+        sleep 3
+        kill "$sampler" 2> /dev/null
+        wait "$sampler" 2> /dev/null
+        local st
+        st=$(prop msce-agent.service StatusText)
+        status_ready && pass "StatusText is Ready ($st)" || fail "StatusText is Ready" "StatusText '$st'"
+
+        # journal: the enrolled entry with its MESSAGE_ID and the MSCE_* fields
+        local e
+        e=$(journal_entry "$ID_ENROLLED")
+        if [ -z "$e" ]; then
+                fail "journal: enrolled entry (MESSAGE_ID=$ID_ENROLLED)" "no such entry; last lines: $(journalctl -b -u msce-agent -o cat | tail -n3 | tr '\n' '|')"
+        elif echo "$e" | jq -e --arg n "$NODE" --arg mef "$MEF_URI" \
+                '.MSCE_NODE_ID == $n and .MSCE_MEF == $mef and (.MSCE_KEID | length > 0) and (.MSCE_STATE | length > 0)' > /dev/null; then
+                pass "journal: enrolled entry with MESSAGE_ID and MSCE_NODE_ID/MSCE_KEID/MSCE_MEF/MSCE_STATE"
+        else
+                fail "journal: enrolled entry with MSCE_* fields" "$(echo "$e" | jq -c '{MESSAGE, MSCE_NODE_ID, MSCE_KEID, MSCE_MEF, MSCE_STATE}')"
+        fi
+        check "journalctl -x shows the catalog text for it" \
+                sh -c "journalctl -b -u msce-agent.service -x MESSAGE_ID=$ID_ENROLLED | grep -q 'Enrolled with the MEF'"
+
+        # LEDs: the agent holds its lines; blinking before ready, solid on once ready
+        local chip
+        chip=$(cat /run/msce-systest/chip 2> /dev/null)
+        gpioinfo "$chip" 2>&1 | head -n 3 | sed 's/^/    /'
+        check "the agent holds its LED lines (gpioinfo: consumer msce-agent)" \
+                sh -c "gpioinfo $chip | grep MSCE_STATUS | grep -q '\"msce-agent\"'"
+        local t_ready
+        t_ready=$(echo "$e" | jq -r '.__REALTIME_TIMESTAMP // empty' 2> /dev/null)
+        if [ ! -s "$led" ] || [ -z "$t_ready" ]; then
+                fail "LED: blinks before ready, solid on when ready" "no samples or no ready time"
+        else
+                local before after
+                before=$(led_analyse "$led" "$t_start" "$t_ready")
+                after=$(led_analyse "$led" $((t_ready + 300000)) 99999999999999999)
+                echo "    LED before ready: $before"
+                echo "    LED after ready:  $after"
+                echo "    (MEF started $(((t_mef - t_start) / 1000)) ms after the agent, ready after $(((t_ready - t_start) / 1000)) ms)"
+                set -- $before
+                [ "$4" -ge 2 ] && pass "LED blinks while not ready ($4 transitions, median half-period $8 ms)" ||
+                        fail "LED blinks while not ready" "$before"
+                set -- $after
+                [ "$2" -ge 20 ] && [ "$4" = 0 ] && [ "$6" = "$2" ] &&
+                        pass "LED solid on when ready ($2 samples, all 1)" ||
+                        fail "LED solid on when ready" "$after"
+        fi
+}
+
+check_sealed() {
+        echo "== sealed profile"
+        local j
+        j=$(mscectl status --json 2>&1)
+        echo "$j" | sed 's/^/    /'
+        if echo "$j" | jq -e '.running == true and .state.state == "ready" and .state.backend == "tpm2"' > /dev/null 2>&1; then
+                pass "mscectl status --json: running, ready, backend tpm2"
+        else
+                fail "mscectl status --json: running, ready, backend tpm2" "$(echo "$j" | jq -c '{running, state: .state.state, backend: .state.backend}' 2>&1 | tail -n1)"
+        fi
+        check "profile sealed in /var/lib/msce, no host key (TPM, not the fallback)" \
+                sh -c 'ls -l /var/lib/msce; [ -s /var/lib/msce/profile.sealed ] && [ ! -e /var/lib/msce/host.key ]'
+        check "mscectl status exits 0 (running and ready)" mscectl status
+}
+
+check_keys() {
+        echo "== keys in the keyring"
+        check "stand-in CSE unit (User=$CSE_USER) starts" systemctl start msce-systest-cse.service
+        local out
+        out=$(journalctl -b -u msce-systest-cse.service -o cat | grep 'msce:ltk:' | tail -n1)
+        case $out in
+        "msce:ltk: 32 bytes") pass "CSE user reads its key with keyctl ($out)" ;;
+        *) fail "CSE user reads its key with keyctl" "journal says '$out'" ;;
+        esac
+        if out=$(read_key_as "$OTHER_USER" 2>&1); then
+                fail "another user is refused the key" "$OTHER_USER read: $out"
+        else
+                pass "another user is refused the key ($(echo "$out" | tail -n1))"
+        fi
+        check "CSE user reads its key in a fresh session (runuser + keyctl session)" read_key_as "$CSE_USER"
+}
+
+check_reload() {
+        echo "== systemctl reload"
+        local pid0 pid1 cursor st
+        pid0=$(prop msce-agent.service MainPID)
+        cursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
+        check "systemctl reload msce-agent" systemctl reload msce-agent.service
+        pid1=$(prop msce-agent.service MainPID)
+        wait_until 20 status_ready
+        st=$(prop msce-agent.service StatusText)
+        if is_active msce-agent.service && [ "$pid0" = "$pid1" ] && status_ready &&
+                journalctl -u msce-agent.service --after-cursor="$cursor" -o cat | grep -q 'Configuration reloaded'; then
+                pass "reload: same process, configuration reloaded, Ready again"
+        else
+                fail "reload: same process, configuration reloaded, Ready again" "pid $pid0 -> $pid1, status '$st'"
+        fi
+        # a broken drop-in: the reload fails and the previous configuration stays in force
+        mkdir -p /etc/msce/agent.conf.d
+        printf '[timing]\nbackoff_min = banana\n' > /etc/msce/agent.conf.d/99-systest-broken.conf
+        systemctl reload msce-agent.service
+        sleep 1
+        st=$(prop msce-agent.service StatusText)
+        if is_active msce-agent.service && [ "$(prop msce-agent.service MainPID)" = "$pid0" ] &&
+                echo "$st" | grep -q 'reload failed'; then
+                pass "reload with a broken drop-in: still active, previous configuration kept ($st)"
+        else
+                fail "reload with a broken drop-in: still active, previous configuration kept" \
+                        "is-active $(systemctl is-active msce-agent.service), status '$st'"
+        fi
+        rm -f /etc/msce/agent.conf.d/99-systest-broken.conf
+        systemctl reload msce-agent.service
+        wait_until 20 status_ready
+        status_ready && pass "reload after fixing the drop-in: Ready" ||
+                fail "reload after fixing the drop-in: Ready" "status '$(prop msce-agent.service StatusText)'"
+}
+
+prepare_reboot() {
+        echo "== prepare the reboot: MEF disabled and stopped"
+        systemctl disable --now msce-mef.service 2>&1
+        check "msce-agent still enabled for the next boot" sh -c '[ "$(systemctl is-enabled msce-agent.service)" = enabled ]'
+        mscectl status --json 2> /dev/null | jq -r '.state.keID // empty' > "$STATE/keid-1"
+        echo 2 > "$STATE/phase"
+        sync
+}
+
+run_phase() {
+        setup_gpio_sim
+        install_packages || { fail "boot 1" "the packages did not install: nothing else to test"; return; }
+        check_device_access
+        setup_mef
+        setup_agent
+        setup_cse
+        enrol
+        check_sealed
+        check_keys
+        check_reload
+        prepare_reboot
+}

@@ -1,0 +1,121 @@
+#!/bin/bash
+# Build the system-test guest: Debian 12 minbase + systemd + the packages in packages.txt, the
+# newest bookworm kernel with an out-of-tree gpio-sim module, and a oneshot unit that runs the
+# test script shipped with each run. Result in OUTDIR: vmlinuz, initrd.img, rootfs.ext4 (raw,
+# sparse) and packages.list (what is installed, for the host's dependency check).
+# Usage: build.sh WORKDIR OUTDIR      (root; WORKDIR is scratch space, removed by the caller)
+set -euo pipefail
+work=${1:?usage: build.sh WORKDIR OUTDIR}
+out=${2:?usage: build.sh WORKDIR OUTDIR}
+here=$(cd "$(dirname "$0")" && pwd)
+root=$work/rootfs
+image_size=${MSCE_SYSTEM_IMAGE_SIZE:-2G}
+
+# The host's own Debian mirrors, from its deb822 .sources or a classic sources.list.
+host_uris() {
+        { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ for (i = 2; i <= NF; i++) print $i }' || true
+          grep -hs '^deb ' /etc/apt/sources.list | awk '{ print $2 }' || true; } | awk '!seen[$0]++'
+}
+mirror=${MSCE_SYSTEM_MIRROR:-$(host_uris | grep -E '/debian/?$' | head -n1)}
+mirror=${mirror:-http://deb.debian.org/debian}
+security=${MSCE_SYSTEM_SECURITY_MIRROR:-$(host_uris | grep -E '/debian-security/?$' | head -n1)}
+security=${security:-http://deb.debian.org/debian-security}
+
+t0=$SECONDS
+tick() { echo "TIMING image $1: $((SECONDS - t0))s"; }
+
+mkdir -p "$root" "$out"
+debootstrap --variant=minbase bookworm "$root" "$mirror" > "$work/debootstrap.log" 2>&1 ||
+        { tail -n 30 "$work/debootstrap.log"; exit 1; }
+tick debootstrap
+
+cat > "$root/etc/apt/sources.list" <<EOF
+deb $mirror bookworm main
+deb $mirror bookworm-updates main
+deb $security bookworm-security main
+EOF
+# small initrd (virtio-blk + ext4), configured before the kernel is installed so it is built once
+mkdir -p "$root/etc/initramfs-tools/conf.d" "$root/etc/initramfs-tools/hooks"
+echo 'MODULES=list' > "$root/etc/initramfs-tools/conf.d/msce-systest"
+install -m 0755 "$here/initramfs-hook" "$root/etc/initramfs-tools/hooks/msce-systest"
+# no documentation, man pages or locales in the guest, but msce's own (the CSE drop-in example)
+cat > "$root/etc/dpkg/dpkg.cfg.d/msce-systest-nodoc" <<'EOF'
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/msce*
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/locale/*
+path-exclude=/usr/share/info/*
+EOF
+
+mounts=()
+cleanup() {
+        local i
+        for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}"; done
+}
+trap cleanup EXIT
+for m in proc sys dev dev/pts; do
+        mount --bind "/$m" "$root/$m"
+        mounts+=("$root/$m")
+done
+
+in_guest() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"; }
+apt_get() { in_guest apt-get -q -y -o Dpkg::Use-Pty=0 "$@"; }
+
+packages=$(grep -v '^#' "$here/packages.txt" | xargs)
+apt_get update > "$work/apt.log"
+apt_get full-upgrade >> "$work/apt.log"
+apt_get install --no-install-recommends $packages >> "$work/apt.log" ||
+        { tail -n 30 "$work/apt.log"; exit 1; }
+tick packages
+
+# gpio-sim for exactly the installed kernel, from the same source version
+kver=$(ls "$root/lib/modules" | sort -V | tail -n1)
+# the binary version: the signed image's source version (6.1.192+2) names no linux-source
+srcver=$(in_guest dpkg-query -W -f '${Version}' "linux-image-$kver")
+series=$(echo "$kver" | cut -d. -f1-2)   # 6.1.0-56-amd64 -> 6.1
+build_deps="gcc make linux-headers-$kver linux-source-$series"
+apt_get install --no-install-recommends gcc make "linux-headers-$kver" "linux-source-$series=$srcver" >> "$work/apt.log" ||
+        { tail -n 30 "$work/apt.log"; exit 1; }
+mkdir -p "$root/tmp/gpio-sim"
+cp "$here/gpio-sim/"* "$root/tmp/gpio-sim/"
+in_guest /tmp/gpio-sim/build.sh "$kver"
+rm -rf "$root/tmp/gpio-sim"
+apt_get purge $build_deps >> "$work/apt.log"
+apt_get autoremove --purge >> "$work/apt.log"
+apt_get clean
+tick gpio-sim
+
+# drop driver trees a headless virtio guest never loads: a smaller image is faster to create
+kmod=$root/lib/modules/$kver/kernel
+rm -rf "$kmod/drivers/gpu" "$kmod/drivers/net/wireless" "$kmod/drivers/net/ethernet" \
+       "$kmod/drivers/media" "$kmod/drivers/infiniband" "$kmod/drivers/staging" \
+       "$kmod/drivers/bluetooth" "$kmod/drivers/isdn" "$kmod/drivers/iio" "$kmod/drivers/scsi" \
+       "$kmod/drivers/hid" "$kmod/drivers/input/touchscreen" "$kmod/sound" "$kmod/net/wireless" \
+       "$kmod/net/mac80211" "$kmod/net/bluetooth" "$kmod/fs/ocfs2" "$kmod/fs/xfs" "$kmod/fs/btrfs"
+in_guest depmod -a "$kver"
+
+# guest configuration: root on virtio-blk, 9p shares in (read-only) and out, the test unit
+echo msce-systest > "$root/etc/hostname"
+cat > "$root/etc/fstab" <<'EOF'
+/dev/vda  /         ext4  rw,errors=remount-ro                            0 1
+in        /mnt/in   9p    trans=virtio,version=9p2000.L,msize=262144,ro,nofail  0 0
+out       /mnt/out  9p    trans=virtio,version=9p2000.L,msize=262144,rw,nofail  0 0
+EOF
+mkdir -p "$root/mnt/in" "$root/mnt/out" "$root/var/log/journal"
+install -m 0755 "$here/msce-systest-launch" "$root/usr/local/sbin/msce-systest-launch"
+install -m 0644 "$here/msce-systest.service" "$root/etc/systemd/system/msce-systest.service"
+in_guest systemctl enable msce-systest.service
+in_guest systemctl mask apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer \
+        e2scrub_all.timer fstrim.timer systemd-tmpfiles-clean.timer
+in_guest systemctl set-default multi-user.target
+in_guest passwd -d root > /dev/null       # passwordless root on the serial console, for debugging
+in_guest dpkg-query -W -f '${Package} ${Version} ${Provides}\n' > "$out/packages.list"
+
+cleanup
+mounts=()
+cp "$root/boot/vmlinuz-$kver" "$out/vmlinuz"
+cp "$root/boot/initrd.img-$kver" "$out/initrd.img"
+echo "$kver" > "$out/kernel-version"
+mkfs.ext4 -q -L msce-systest -d "$root" "$out/rootfs.ext4" "$image_size"
+tick total

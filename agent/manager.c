@@ -22,6 +22,7 @@
 #include "agent/journal.h"
 #include "agent/manager.h"
 #include "agent/message-ids.h"
+#include "hw/leds.h"
 #include "util/util.h"
 
 #define USEC_PER_SEC 1000000ull
@@ -79,6 +80,7 @@ struct manager {
         sd_event_source *renew_timer;   /* CLOCK_REALTIME: 80% of the lifetime */
         sd_event_source *expiry_timer;  /* CLOCK_REALTIME: exp */
         sd_event_source *signals[4];
+        leds_t *leds;               /* NULL without [leds] configured */
 
         unsigned failures;          /* consecutive failed enrolments (transient) */
         unsigned status_failures;   /* consecutive failed status checks */
@@ -189,7 +191,39 @@ static void state_json_write(manager_t *m) {
         m->state_json_failed = r < 0;
 }
 
-/* A state change: STATUS=, state.json, a journal line. */
+static led_pattern_t state_led(agent_state_t s) {
+        switch (s) {
+        case STATE_START:
+        case STATE_RESTORE:
+                return LED_STARTING;
+        case STATE_WAIT_TIME:
+        case STATE_BACKOFF:
+                return LED_WAITING;
+        case STATE_ENROL:
+                return LED_ENROLLING;
+        case STATE_READY:
+                return LED_READY;
+        case STATE_REJECTED:
+        case STATE_REVOKED:
+                return LED_ERROR;
+        default:
+                return LED_OFF;
+        }
+}
+
+/* The LEDs are an aid to the installer: when they cannot be driven the agent carries on. */
+static void leds_setup(manager_t *m) {
+        m->leds = leds_free(m->leds);
+        if (!(m->cfg.led_status && *m->cfg.led_status) && !(m->cfg.led_error && *m->cfg.led_error))
+                return;
+        int r = leds_new(m->event, m->cfg.led_status, m->cfg.led_error, &m->leds);
+        if (r < 0)
+                log_m(m, LOG_WARNING, NULL, r, "Cannot drive the LEDs ([leds] status = %s, error = %s): %s",
+                      m->cfg.led_status ?: "", m->cfg.led_error ?: "",
+                      r == -EOPNOTSUPP ? "this build has no libgpiod" : strerror(-r));
+}
+
+/* A state change: STATUS=, state.json, the LEDs, a journal line. */
 static void set_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) _printf_(4, 5);
 static void set_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) {
         char text[STATUS_MAX];
@@ -203,6 +237,7 @@ static void set_state(manager_t *m, agent_state_t s, int priority, const char *f
         str_copy(m->status, sizeof m->status, text);
         /* state.json first: whoever reacts to STATUS= finds it current. */
         state_json_write(m);
+        (void) leds_set(m->leds, state_led(s));
         char line[STATUS_MAX + 8];
         snprintf(line, sizeof line, "STATUS=%s", text);
         notify(m, line);
@@ -257,6 +292,7 @@ static void fatal(manager_t *m, int code, int error, const char *fmt, ...) {
         snprintf(line, sizeof line, "STATUS=%s\nERRNO=%d", text, error < 0 ? -error : 0);
         str_copy(m->status, sizeof m->status, text);
         state_json_write(m);
+        (void) leds_set(m->leds, LED_ERROR);
         notify(m, line);
         log_m(m, LOG_ERR, NULL, error, "%s", text);
         (void) sd_event_exit(m->event, code);
@@ -769,8 +805,12 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         /* The running exchange points into the old configuration: cancel it first. */
         action_cancel(m);
         exchange_cancel(m);
+        bool leds_changed = !streq(m->cfg.led_status ?: "", n.led_status ?: "") ||
+                            !streq(m->cfg.led_error ?: "", n.led_error ?: "");
         agent_config_done(&m->cfg);
         m->cfg = n;
+        if (leds_changed)
+                leds_setup(m);
         if (lock >= 0) {
                 close(m->lock_fd);
                 m->lock_fd = TAKE_FD(lock);
@@ -830,6 +870,7 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
                         return r;
                 }
         }
+        leds_setup(m);
         /* WATCHDOG=1 at half of WATCHDOG_USEC when the service manager asks for it. */
         r = sd_event_set_watchdog(m->event, true);
         if (r < 0) {
@@ -849,6 +890,7 @@ manager_t *manager_free(manager_t *m) {
         m->expiry_timer = sd_event_source_disable_unref(m->expiry_timer);
         for (size_t i = 0; i < ELEMENTSOF(m->signals); i++)
                 m->signals[i] = sd_event_source_disable_unref(m->signals[i]);
+        m->leds = leds_free(m->leds);
         sd_event_unref(m->event);
         stored_profile_wipe(&m->profile);
         agent_config_done(&m->cfg);

@@ -16,7 +16,7 @@
 #   meson test -C BUILD --benchmark --suite bench -v agent-ready
 #   or: tests/bench/bench-agent-ready.sh BUILD [SECONDS]   (default 120 or $BENCH_SECONDS;
 #       restart runs: $BENCH_N, default 20)
-# Needs root (the agents file keys for msce-test-cse and msce-test-other, created when missing).
+# Needs root (the agents file keys for msce-test-bench and msce-test-bench2, created when missing).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -40,7 +40,9 @@ W=$(mktemp -d /var/tmp/msce-bench-ready-XXXXXX)
 R=$W
 if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then R=$(mktemp -d /dev/shm/msce-bench-ready-XXXXXX); fi
 . "$(dirname "$0")/bench-lib.sh"
-CSE2=msce-test-other
+# CSE users of its own: other tests file keys for msce-test-cse (created when missing)
+CSE_USER=msce-test-bench
+CSE2=msce-test-bench2
 cleanup() {
         bench_stop_mef
         bench_clear_cse_keys

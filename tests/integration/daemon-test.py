@@ -380,6 +380,36 @@ def main_scenario(tmp, mef, kpm, figures):
     tap(j is not None and kpsa_name(keid3) in (cse_keys()[0] or []),
         "the MEF says reenrol at a status check: a new KeID is in the keyring", "\n".join(a.texts(start)))
 
+    # The keys vanish from the keyring (as when the persistent keyring expires unused): the next
+    # poll puts them back from the sealed profile, same KeID.
+    remove_keys()
+    gone = cse_keys() == (None, None)
+    start = len(a.messages)
+    j = a.wait_for(lambda m: m.startswith("STATUS=Ready: KeID"), 15, start)
+    names, _ = cse_keys()
+    log = open(os.path.join(tmp, "agent.log")).read()
+    tap(gone and j is not None and keid_of(a.messages[j][1]) == keid3 and names and kpsa_name(keid3) in names
+        and "are no longer in the keyring: reinstalling them from the sealed profile" in log,
+        "keys removed behind the agent's back: reinstalled from the sealed profile at the next poll",
+        "\n".join(a.texts(start)) + f"\n{names}")
+
+    # The MEF forgets the KeID (another enrolment of the node retires it): 404 at the next
+    # status check, and the agent enrols again.
+    other = os.path.join(tmp, "other.conf")
+    write_conf(other, mef.port, os.path.join(tmp, "state-other"), os.path.join(tmp, "run-other"),
+               kpm_file=kpm["1"])
+    p = run(AGENT, "--once", "-c", other)
+    m_x = re.search(r"^  KeID: +(\S+)$", p.stdout, re.M)
+    keid_x = m_x.group(1) if m_x else None
+    start = len(a.messages)
+    j = a.wait_for(lambda m: m.startswith("STATUS=Ready: KeID") and keid_of(m) not in (keid3, keid_x), 15, start)
+    keid4 = keid_of(a.messages[j][1]) if j is not None else None
+    log = open(os.path.join(tmp, "agent.log")).read()
+    tap(p.returncode == 0 and keid_x and j is not None and f"no longer knows KeID {keid3}: re-enrolling" in log
+        and kpsa_name(keid4) in (cse_keys()[0] or []),
+        "the MEF no longer knows the KeID (404): re-enrolled, the new keys in the keyring",
+        p.stdout + p.stderr + "\n".join(a.texts(start)))
+
     # Revocation at the next status check: keys, sealed profile and profile.json go.
     mef.ctl("node", "activate", "node-1")
     mef.ctl("node", "revoke", "node-1")
@@ -464,7 +494,8 @@ def backoff_scenario(tmp, mef, kpm):
     state = os.path.join(tmp, "state-backoff")
     run_dir = os.path.join(tmp, "run-backoff")
     conf = os.path.join(tmp, "backoff.conf")
-    write_conf(conf, port, state, run_dir, kpm_file=kpm["1"])
+    # A LED on a chip that does not exist: said once, and no reason to stop.
+    write_conf(conf, port, state, run_dir, kpm_file=kpm["1"], extra="[leds]\nstatus = gpiochip99:17\n")
     remove_keys()
     a = Agent(tmp, conf)
     i = a.wait_for(lambda m: m.startswith("STATUS=MEF unreachable"), 5)
@@ -481,6 +512,9 @@ def backoff_scenario(tmp, mef, kpm):
     j = a.wait_for(lambda m: m == "READY=1", 10)
     tap(j is not None and cse_keys()[1] is not None, "the MEF back: enrolled, READY=1", "\n".join(a.texts()))
     a.stop()
+    log = open(os.path.join(tmp, "agent.log")).read()
+    tap(log.count("Cannot drive the LEDs ([leds] status = gpiochip99:17") == 1,
+        "a LED that cannot be driven: one warning, the agent carries on")
 
 
 def rejected_scenario(tmp, mef, kpm):

@@ -116,7 +116,7 @@ static int mode_read(const char *path, conn_t *c) {
         unsigned long long v = 0;
         if (n == 2 && parse_uint(arg, 86400000ull, &v) < 0)
                 return -EINVAL;
-        if (n >= 1 && streq(word, "pass") && n == 1)
+        if (n == 1 && streq(word, "pass"))
                 c->mode = MODE_PASS;
         else if (n == 2 && streq(word, "delay")) {
                 c->mode = MODE_DELAY;

@@ -32,9 +32,10 @@ AGENT=$B/msce-agent
 MEF=$B/msce-mef
 RELAY=$B/tests/integration/delay-relay
 FAKE_MEF=$B/tests/integration/fake-mef
-# The CSE user whose keyring the agent fills. FM_CSE_USER=another-user isolates the matrix from
-# other tests run at the same time outside meson (they share msce-test-cse's keyring).
-CSE_USER=${FM_CSE_USER:-msce-test-cse}
+# The CSE user whose keyring the agent fills: one of its own (created when missing), so that
+# other tests filing keys for msce-test-cse at the same time (another build directory's meson
+# run) cannot change what this one finds. FM_CSE_USER overrides it.
+CSE_USER=${FM_CSE_USER:-msce-test-fm}
 PY=/usr/bin/python3
 
 skip() { echo "1..0 # SKIP $1"; exit 77; }

@@ -26,6 +26,21 @@ install_packages() {
         check "journal catalog installed (journalctl --list-catalog)" \
                 sh -c "journalctl --list-catalog | grep -qi $ID_ENROLLED"
         check "/etc/msce/agent.conf is a conffile" sh -c "dpkg-query -W -f '\${Conffiles}' msce-agent | grep -q /etc/msce/agent.conf"
+        # the shipped agent.conf has every key commented out: a start must fail with EX_CONFIG
+        # (78), name the missing field, and not loop (RestartPreventExitStatus=78)
+        systemctl start msce-agent.service > /dev/null 2>&1
+        sleep 1
+        local code restarts msg
+        code=$(prop msce-agent.service ExecMainStatus)
+        restarts=$(prop msce-agent.service NRestarts)
+        msg=$(journalctl -b -u msce-agent.service -o cat -p err | tail -n1)
+        if [ "$(systemctl is-active msce-agent.service)" = failed ] && [ "$code" = 78 ] && [ "$restarts" = 0 ]; then
+                pass "unconfigured agent fails with exit 78, no restart loop ($msg)"
+        else
+                fail "unconfigured agent fails with exit 78, no restart loop" \
+                        "is-active $(systemctl is-active msce-agent.service), exit $code, restarts $restarts, '$msg'"
+        fi
+        systemctl reset-failed msce-agent.service 2> /dev/null
 }
 
 # A simulated GPIO chip with the LED lines (a oneshot unit: at every boot before msce-agent).

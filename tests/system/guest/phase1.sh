@@ -33,7 +33,7 @@ install_packages() {
         local code restarts msg
         code=$(prop msce-agent.service ExecMainStatus)
         restarts=$(prop msce-agent.service NRestarts)
-        msg=$(journalctl -b -u msce-agent.service -o cat -p err | tail -n1)
+        msg=$(journalctl -b _COMM=msce-agent -o cat -p err | tail -n1)
         if [ "$(systemctl is-active msce-agent.service)" = failed ] && [ "$code" = 78 ] && [ "$restarts" = 0 ]; then
                 pass "unconfigured agent fails with exit 78, no restart loop ($msg)"
         else

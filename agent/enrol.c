@@ -170,6 +170,11 @@ static unsigned retry_after_parse(const char *s, unsigned max) {
 static int response_check(const agent_config_t *cfg, const request_t *req, const http_msg_t *m, const char *ri,
                           exchange_info_t *info) {
         info->http_status = m->status;
+        /* We never send Expect: 100-continue and the protocol has one response per request:
+         * an interim response is a broken MEF, not something to wait past. */
+        if (m->status < 200)
+                return set_fail(info, OUTCOME_TRANSIENT, -EBADMSG, "malformed response: unexpected interim response %d",
+                                m->status);
         const char *echo = http_msg_header(m, "X-M2M-RI");
         if (!echo || !streq(echo, ri))
                 return set_fail(info, OUTCOME_TRANSIENT, -EBADMSG,

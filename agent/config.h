@@ -47,9 +47,10 @@ typedef struct agent_config {
         char *pcrs;                /* pcrs = "" (off) or "sha256:0,7" */
         char *state_dir;           /* state_dir = /var/lib/msce */
         char *runtime_dir;         /* runtime_dir = /run/msce */
-        /* [leds] kept as strings until hw/leds parses them */
-        char *led_status;          /* status = gpiochip0:17 | name:LED_STATUS [active-low] */
-        char *led_error;
+        /* [leds] kept as strings (printable, <= 255) until hw/leds parses them (hw/leds.h):
+         * "gpiochipN:OFFSET[:active-low]" or "name:LINE_NAME[:active-low]", e.g. "gpiochip0:17" */
+        char *led_status;          /* status = gpiochip0:17 */
+        char *led_error;           /* error = name:LED_ERR:active-low */
         /* [timing] (ms unless noted). Values: milliseconds, or a number with one suffix of
          * ms, s, min, h ("1500", "90s", "5min"); the dump uses the largest exact unit. */
         unsigned connect_timeout_ms;   /* connect_timeout = 10000 */

@@ -3,6 +3,7 @@
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_tctildr.h>
 
+#include <dlfcn.h>
 #include <string.h>
 
 #include "hw/tpm2.h"
@@ -115,42 +116,134 @@ static int pcrs_parse(const char *s, TPML_PCR_SELECTION *ret) {
         return 0;
 }
 
+/* tpm2-tss is mapped only while an operation runs (systemd's dlopen_tpm2(), but closed again
+ * afterwards): libtss2-esys pulls in libcrypto, megabytes of RSS a READY agent has no use for.
+ * Missing libraries mean the same as a build without TPM support: -EOPNOTSUPP. libtss2-mu
+ * (libc only) is loaded first, for the blob; esys and tctildr only once a TPM may be there.
+ * Note: libcrypto.so.3 is linked -z nodelete, so once esys has been loaded it stays mapped. */
+typedef struct tss2 {
+        void *mu_dl, *tctildr_dl, *esys_dl;
+        typeof(&Tss2_MU_TPM2B_PUBLIC_Marshal) Tss2_MU_TPM2B_PUBLIC_Marshal;
+        typeof(&Tss2_MU_TPM2B_PUBLIC_Unmarshal) Tss2_MU_TPM2B_PUBLIC_Unmarshal;
+        typeof(&Tss2_MU_TPM2B_PRIVATE_Marshal) Tss2_MU_TPM2B_PRIVATE_Marshal;
+        typeof(&Tss2_MU_TPM2B_PRIVATE_Unmarshal) Tss2_MU_TPM2B_PRIVATE_Unmarshal;
+        typeof(&Tss2_MU_TPML_PCR_SELECTION_Marshal) Tss2_MU_TPML_PCR_SELECTION_Marshal;
+        typeof(&Tss2_MU_TPML_PCR_SELECTION_Unmarshal) Tss2_MU_TPML_PCR_SELECTION_Unmarshal;
+        typeof(&Tss2_TctiLdr_Initialize) Tss2_TctiLdr_Initialize;
+        typeof(&Tss2_TctiLdr_Finalize) Tss2_TctiLdr_Finalize;
+        typeof(&Esys_Initialize) Esys_Initialize;
+        typeof(&Esys_Finalize) Esys_Finalize;
+        typeof(&Esys_Free) Esys_Free;
+        typeof(&Esys_FlushContext) Esys_FlushContext;
+        typeof(&Esys_GetCapability) Esys_GetCapability;
+        typeof(&Esys_CreatePrimary) Esys_CreatePrimary;
+        typeof(&Esys_StartAuthSession) Esys_StartAuthSession;
+        typeof(&Esys_TRSess_SetAttributes) Esys_TRSess_SetAttributes;
+        typeof(&Esys_PolicyPCR) Esys_PolicyPCR;
+        typeof(&Esys_PolicyGetDigest) Esys_PolicyGetDigest;
+        typeof(&Esys_Create) Esys_Create;
+        typeof(&Esys_Load) Esys_Load;
+        typeof(&Esys_Unseal) Esys_Unseal;
+} tss2_t;
+
+#define DLSYM(t, dl, sym)                                                \
+        ({                                                               \
+                (t)->sym = (typeof((t)->sym)) dlsym((t)->dl, #sym);      \
+                (t)->sym != NULL;                                        \
+        })
+
+static void tss2_done(tss2_t *t) {
+        if (t->esys_dl)
+                dlclose(t->esys_dl);
+        if (t->tctildr_dl)
+                dlclose(t->tctildr_dl);
+        if (t->mu_dl)
+                dlclose(t->mu_dl);
+        *t = (tss2_t) { 0 };
+}
+
+static int tss2_load_mu(tss2_t *t) {
+        if (t->mu_dl)
+                return 0;
+        t->mu_dl = dlopen("libtss2-mu.so.0", RTLD_NOW | RTLD_LOCAL);
+        if (!t->mu_dl)
+                return -EOPNOTSUPP;
+        if (!DLSYM(t, mu_dl, Tss2_MU_TPM2B_PUBLIC_Marshal) || !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PUBLIC_Unmarshal) ||
+            !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PRIVATE_Marshal) || !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PRIVATE_Unmarshal) ||
+            !DLSYM(t, mu_dl, Tss2_MU_TPML_PCR_SELECTION_Marshal) ||
+            !DLSYM(t, mu_dl, Tss2_MU_TPML_PCR_SELECTION_Unmarshal))
+                return -EOPNOTSUPP;
+        return 0;
+}
+
+static int tss2_load_esys(tss2_t *t) {
+        int r = tss2_load_mu(t);
+        if (r < 0)
+                return r;
+        t->tctildr_dl = dlopen("libtss2-tctildr.so.0", RTLD_NOW | RTLD_LOCAL);
+        if (!t->tctildr_dl)
+                return -EOPNOTSUPP;
+        if (!DLSYM(t, tctildr_dl, Tss2_TctiLdr_Initialize) || !DLSYM(t, tctildr_dl, Tss2_TctiLdr_Finalize))
+                return -EOPNOTSUPP;
+        t->esys_dl = dlopen("libtss2-esys.so.0", RTLD_NOW | RTLD_LOCAL);
+        if (!t->esys_dl)
+                return -EOPNOTSUPP;
+        if (!DLSYM(t, esys_dl, Esys_Initialize) || !DLSYM(t, esys_dl, Esys_Finalize) || !DLSYM(t, esys_dl, Esys_Free) ||
+            !DLSYM(t, esys_dl, Esys_FlushContext) || !DLSYM(t, esys_dl, Esys_GetCapability) ||
+            !DLSYM(t, esys_dl, Esys_CreatePrimary) || !DLSYM(t, esys_dl, Esys_StartAuthSession) ||
+            !DLSYM(t, esys_dl, Esys_TRSess_SetAttributes) || !DLSYM(t, esys_dl, Esys_PolicyPCR) ||
+            !DLSYM(t, esys_dl, Esys_PolicyGetDigest) || !DLSYM(t, esys_dl, Esys_Create) ||
+            !DLSYM(t, esys_dl, Esys_Load) || !DLSYM(t, esys_dl, Esys_Unseal))
+                return -EOPNOTSUPP;
+        return 0;
+}
+
 typedef struct tpm2_ctx {
+        tss2_t t;
         TSS2_TCTI_CONTEXT *tcti;
         ESYS_CONTEXT *esys;
         ESYS_TR primary, object, session;
 } tpm2_ctx_t;
 
+#define TPM2_CTX_NULL \
+        ((tpm2_ctx_t) { .primary = ESYS_TR_NONE, .object = ESYS_TR_NONE, .session = ESYS_TR_NONE })
+
 static void flush(tpm2_ctx_t *c, ESYS_TR *h) {
         if (*h != ESYS_TR_NONE)
-                (void) Esys_FlushContext(c->esys, *h);
+                (void) c->t.Esys_FlushContext(c->esys, *h);
         *h = ESYS_TR_NONE;
 }
 
+/* Every path ends here: TPM handles flushed, contexts finalized, libraries unmapped. */
 static void tpm2_ctx_done(tpm2_ctx_t *c) {
         if (c->esys) {
                 flush(c, &c->session);
                 flush(c, &c->object);
                 flush(c, &c->primary);
-                Esys_Finalize(&c->esys);
+                c->t.Esys_Finalize(&c->esys);
         }
         if (c->tcti)
-                Tss2_TctiLdr_Finalize(&c->tcti);
+                c->t.Tss2_TctiLdr_Finalize(&c->tcti);
+        tss2_done(&c->t);
 }
 
+/* c starts as TPM2_CTX_NULL (its libmu may already be loaded). */
 static int tpm2_ctx_open(const char *tcti, tpm2_ctx_t *c) {
-        *c = (tpm2_ctx_t) { .primary = ESYS_TR_NONE, .object = ESYS_TR_NONE, .session = ESYS_TR_NONE };
         if (!tcti || !*tcti)
                 tcti = TPM2_TCTI_DEFAULT;
-        /* No device node, no TPM: say so without tss2 logging its connection errors. */
+        /* No device node, no TPM: say so without tss2 logging its connection errors, and
+         * without mapping libcrypto (it would stay, see above) on a gateway without a TPM. */
         if (strncmp(tcti, "device:", 7) == 0 && tcti[7] && access(tcti + 7, F_OK) < 0)
                 return -ENODEV;
-        TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti, &c->tcti);
+        int r = tss2_load_esys(&c->t);
+        if (r < 0)
+                return r;
+        TSS2_RC rc = c->t.Tss2_TctiLdr_Initialize(tcti, &c->tcti);
         if (rc != TSS2_RC_SUCCESS) {
                 c->tcti = NULL;
                 return rc == TSS2_TCTI_RC_MEMORY ? -ENOMEM : -ENODEV;
         }
-        rc = Esys_Initialize(&c->esys, c->tcti, NULL);
+        rc = c->t.Esys_Initialize(&c->esys, c->tcti, NULL);
         if (rc != TSS2_RC_SUCCESS) {
                 c->esys = NULL;
                 return rc_to_errno(rc, STEP_SETUP) == -ENOMEM ? -ENOMEM : -ENODEV;
@@ -189,13 +282,13 @@ static int create_primary(tpm2_ctx_t *c) {
         TPM2B_DIGEST *creation_hash = NULL;
         TPMT_TK_CREATION *creation_ticket = NULL;
 
-        TSS2_RC rc = Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
-                                        &sens, &tmpl, &outside, &creation_pcr, &c->primary, &out_public,
-                                        &creation_data, &creation_hash, &creation_ticket);
-        Esys_Free(out_public);
-        Esys_Free(creation_data);
-        Esys_Free(creation_hash);
-        Esys_Free(creation_ticket);
+        TSS2_RC rc = c->t.Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                             ESYS_TR_NONE, &sens, &tmpl, &outside, &creation_pcr, &c->primary,
+                                             &out_public, &creation_data, &creation_hash, &creation_ticket);
+        c->t.Esys_Free(out_public);
+        c->t.Esys_Free(creation_data);
+        c->t.Esys_Free(creation_hash);
+        c->t.Esys_Free(creation_ticket);
         if (rc != TSS2_RC_SUCCESS)
                 c->primary = ESYS_TR_NONE;
         return rc_to_errno(rc, STEP_SETUP);
@@ -205,13 +298,13 @@ static int create_primary(tpm2_ctx_t *c) {
  * unknown to anyone on the bus), AES-128-CFB parameter encryption in the direction asked. */
 static int start_session(tpm2_ctx_t *c, TPM2_SE type, TPMA_SESSION attrs) {
         const TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB };
-        TSS2_RC rc = Esys_StartAuthSession(c->esys, c->primary, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                           ESYS_TR_NONE, NULL, type, &sym, TPM2_ALG_SHA256, &c->session);
+        TSS2_RC rc = c->t.Esys_StartAuthSession(c->esys, c->primary, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                                ESYS_TR_NONE, NULL, type, &sym, TPM2_ALG_SHA256, &c->session);
         if (rc != TSS2_RC_SUCCESS) {
                 c->session = ESYS_TR_NONE;
                 return rc_to_errno(rc, STEP_SETUP);
         }
-        rc = Esys_TRSess_SetAttributes(c->esys, c->session, attrs | TPMA_SESSION_CONTINUESESSION, 0xff);
+        rc = c->t.Esys_TRSess_SetAttributes(c->esys, c->session, attrs | TPMA_SESSION_CONTINUESESSION, 0xff);
         return rc_to_errno(rc, STEP_SETUP);
 }
 
@@ -222,61 +315,61 @@ static int policy_digest(tpm2_ctx_t *c, const TPML_PCR_SELECTION *sel, TPM2B_DIG
         ESYS_TR trial = ESYS_TR_NONE;
         TPM2B_DIGEST *digest = NULL;
 
-        TSS2_RC rc = Esys_StartAuthSession(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                           ESYS_TR_NONE, NULL, TPM2_SE_TRIAL, &sym, TPM2_ALG_SHA256, &trial);
+        TSS2_RC rc = c->t.Esys_StartAuthSession(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                                ESYS_TR_NONE, NULL, TPM2_SE_TRIAL, &sym, TPM2_ALG_SHA256, &trial);
         if (rc != TSS2_RC_SUCCESS)
                 return rc_to_errno(rc, STEP_SETUP);
-        rc = Esys_PolicyPCR(c->esys, trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &none, sel);
+        rc = c->t.Esys_PolicyPCR(c->esys, trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &none, sel);
         if (rc == TSS2_RC_SUCCESS)
-                rc = Esys_PolicyGetDigest(c->esys, trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &digest);
+                rc = c->t.Esys_PolicyGetDigest(c->esys, trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &digest);
         flush(c, &trial);
         if (rc != TSS2_RC_SUCCESS)
                 return rc_to_errno(rc, STEP_SETUP);
         *ret = *digest;
-        Esys_Free(digest);
+        c->t.Esys_Free(digest);
         return 0;
 }
 
 int tpm2_probe(const char *tcti) {
-        _cleanup_(tpm2_ctx_done) tpm2_ctx_t c;
+        _cleanup_(tpm2_ctx_done) tpm2_ctx_t c = TPM2_CTX_NULL;
         int r = tpm2_ctx_open(tcti, &c);
         if (r < 0)
                 return r;
         TPMI_YES_NO more;
         TPMS_CAPABILITY_DATA *data = NULL;
-        TSS2_RC rc = Esys_GetCapability(c.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
-                                        TPM2_PT_MANUFACTURER, 1, &more, &data);
-        Esys_Free(data);
+        TSS2_RC rc = c.t.Esys_GetCapability(c.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                            TPM2_CAP_TPM_PROPERTIES, TPM2_PT_MANUFACTURER, 1, &more, &data);
+        c.t.Esys_Free(data);
         return rc_to_errno(rc, STEP_SETUP);
 }
 
-static int blob_marshal(const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv, const TPML_PCR_SELECTION *sel,
-                        uint8_t **ret, size_t *ret_len) {
+static int blob_marshal(const tss2_t *t, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
+                        const TPML_PCR_SELECTION *sel, uint8_t **ret, size_t *ret_len) {
         size_t size = 1 + sizeof *pub + sizeof *priv + sizeof *sel, off = 0;
         _cleanup_free_ uint8_t *buf = malloc(size);
         if (!buf)
                 return -ENOMEM;
         buf[off++] = BLOB_VERSION;
-        if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, size, &off) != TSS2_RC_SUCCESS ||
-            Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, size, &off) != TSS2_RC_SUCCESS ||
-            Tss2_MU_TPML_PCR_SELECTION_Marshal(sel, buf, size, &off) != TSS2_RC_SUCCESS)
+        if (t->Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, size, &off) != TSS2_RC_SUCCESS ||
+            t->Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, size, &off) != TSS2_RC_SUCCESS ||
+            t->Tss2_MU_TPML_PCR_SELECTION_Marshal(sel, buf, size, &off) != TSS2_RC_SUCCESS)
                 return -EIO;
         *ret = TAKE_PTR(buf);
         *ret_len = off;
         return 0;
 }
 
-static int blob_unmarshal(const uint8_t *blob, size_t len, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv,
-                          TPML_PCR_SELECTION *sel) {
+static int blob_unmarshal(const tss2_t *t, const uint8_t *blob, size_t len, TPM2B_PUBLIC *pub,
+                          TPM2B_PRIVATE *priv, TPML_PCR_SELECTION *sel) {
         size_t off = 1;
         *pub = (TPM2B_PUBLIC) { 0 };
         *priv = (TPM2B_PRIVATE) { 0 };
         *sel = (TPML_PCR_SELECTION) { 0 };
         if (!blob || len < 1 || blob[0] != BLOB_VERSION)
                 return -EBADMSG;
-        if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, len, &off, pub) != TSS2_RC_SUCCESS ||
-            Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, len, &off, priv) != TSS2_RC_SUCCESS ||
-            Tss2_MU_TPML_PCR_SELECTION_Unmarshal(blob, len, &off, sel) != TSS2_RC_SUCCESS || off != len)
+        if (t->Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, len, &off, pub) != TSS2_RC_SUCCESS ||
+            t->Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, len, &off, priv) != TSS2_RC_SUCCESS ||
+            t->Tss2_MU_TPML_PCR_SELECTION_Unmarshal(blob, len, &off, sel) != TSS2_RC_SUCCESS || off != len)
                 return -EBADMSG;
         /* Only what tpm2_seal() makes: anything else is not ours, whatever the TPM would say. */
         const TPMT_PUBLIC *p = &pub->publicArea;
@@ -301,7 +394,7 @@ int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t 
         if (r < 0)
                 return r;
 
-        _cleanup_(tpm2_ctx_done) tpm2_ctx_t c;
+        _cleanup_(tpm2_ctx_done) tpm2_ctx_t c = TPM2_CTX_NULL;
         r = tpm2_ctx_open(tcti, &c);
         if (r < 0)
                 return r;
@@ -340,18 +433,19 @@ int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t 
         TPM2B_CREATION_DATA *creation_data = NULL;
         TPM2B_DIGEST *creation_hash = NULL;
         TPMT_TK_CREATION *creation_ticket = NULL;
-        TSS2_RC rc = Esys_Create(c.esys, c.primary, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl, &outside,
-                                 &creation_pcr, &priv, &pub, &creation_data, &creation_hash, &creation_ticket);
+        TSS2_RC rc = c.t.Esys_Create(c.esys, c.primary, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
+                                     &outside, &creation_pcr, &priv, &pub, &creation_data, &creation_hash,
+                                     &creation_ticket);
         erase(&sens, sizeof sens);
-        Esys_Free(creation_data);
-        Esys_Free(creation_hash);
-        Esys_Free(creation_ticket);
+        c.t.Esys_Free(creation_data);
+        c.t.Esys_Free(creation_hash);
+        c.t.Esys_Free(creation_ticket);
         if (rc == TSS2_RC_SUCCESS)
-                r = blob_marshal(pub, priv, &sel, ret_blob, ret_blob_len);
+                r = blob_marshal(&c.t, pub, priv, &sel, ret_blob, ret_blob_len);
         else
                 r = rc_to_errno(rc, STEP_SETUP);
-        Esys_Free(priv);
-        Esys_Free(pub);
+        c.t.Esys_Free(priv);
+        c.t.Esys_Free(pub);
         return r;
 }
 
@@ -359,14 +453,17 @@ int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t 
                 size_t *ret_len) {
         if (!out || !ret_len)
                 return -EINVAL;
+        _cleanup_(tpm2_ctx_done) tpm2_ctx_t c = TPM2_CTX_NULL;
+        int r = tss2_load_mu(&c.t);
+        if (r < 0)
+                return r;
         TPM2B_PUBLIC pub;
         TPM2B_PRIVATE priv;
         TPML_PCR_SELECTION sel;
-        int r = blob_unmarshal(blob, blob_len, &pub, &priv, &sel);
+        r = blob_unmarshal(&c.t, blob, blob_len, &pub, &priv, &sel);
         if (r < 0)
                 return r;
 
-        _cleanup_(tpm2_ctx_done) tpm2_ctx_t c;
         r = tpm2_ctx_open(tcti, &c);
         if (r < 0)
                 return r;
@@ -374,8 +471,8 @@ int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t 
         if (r < 0)
                 return r;
 
-        TSS2_RC rc = Esys_Load(c.esys, c.primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub,
-                               &c.object);
+        TSS2_RC rc = c.t.Esys_Load(c.esys, c.primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub,
+                                   &c.object);
         if (rc != TSS2_RC_SUCCESS) {
                 c.object = ESYS_TR_NONE;
                 return rc_to_errno(rc, STEP_BLOB);
@@ -387,13 +484,13 @@ int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t 
         flush(&c, &c.primary);
         if (sel.count > 0) {
                 const TPM2B_DIGEST none = { 0 };
-                rc = Esys_PolicyPCR(c.esys, c.session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &none, &sel);
+                rc = c.t.Esys_PolicyPCR(c.esys, c.session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &none, &sel);
                 if (rc != TSS2_RC_SUCCESS)
                         return rc_to_errno(rc, STEP_BLOB);
         }
 
         TPM2B_SENSITIVE_DATA *data = NULL;
-        rc = Esys_Unseal(c.esys, c.object, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &data);
+        rc = c.t.Esys_Unseal(c.esys, c.object, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &data);
         if (rc != TSS2_RC_SUCCESS)
                 return rc_to_errno(rc, STEP_BLOB);
         if (data->size > out_size)
@@ -404,6 +501,6 @@ int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t 
                 r = 0;
         }
         erase(data, sizeof *data);
-        Esys_Free(data);
+        c.t.Esys_Free(data);
         return r;
 }

@@ -9,6 +9,7 @@
 # Needs root (the agent puts keys into the keyring of user msce-test-cse, created when missing).
 set -euo pipefail
 shopt -s inherit_errexit
+trap 'echo "bench-enrol.sh: failed at line $LINENO" >&2' ERR
 
 if [ -z "${MSCE_BENCH_IN_SESSION:-}" ]; then
         # the agent's keyring work happens in a throwaway session keyring
@@ -41,25 +42,31 @@ echo "machine: $(nproc) cores, $(uname -r); MEF store on $(df -T "$W" | awk 'NR 
 
 # peak RSS of msce-agent --once: each run enrols (its sealed profile removed first)
 peak() {
-        local i out kib=() rc=0
+        local name=$1 mode=$2 i out kib=() rc=0
+        shift 2
         for ((i = 0; i < rss_n; i++)); do
-                [ "$1" = fresh ] && rm -f "$W/state/profile.sealed"
-                out=$("$B/tests/bench/peak-rss" -o "$W/rss.log" "${@:2}") || { rc=1; cat "$W/rss.log"; }
+                [ "$mode" = fresh ] && rm -f "$W/state/profile.sealed"
+                out=$("$B/tests/bench/peak-rss" -o "$W/rss.log" "$@") || { rc=1; cat "$W/rss.log"; }
                 kib+=("${out%% *}")
         done
         printf '%s\n' "${kib[@]}" | sort -n | awk -v name="$name" '{ a[NR] = $1 } END {
-                printf "  %-48s median %5d KiB (%.2f MiB), max %5d KiB (%.2f MiB)\n", name,
-                        a[int((NR + 1) / 2)], a[int((NR + 1) / 2)] / 1024, a[NR], a[NR] / 1024 }'
+                printf "  %-52s median %5d KiB (%.2f MiB), max %5d KiB\n", name,
+                        a[int((NR + 1) / 2)], a[int((NR + 1) / 2)] / 1024, a[NR] }'
         return $rc
 }
+# what one run's memory is made of, by mapping (smaps when it exits)
+breakdown() {
+        local mode=$1
+        shift
+        [ "$mode" = fresh ] && rm -f "$W/state/profile.sealed"
+        "$B/tests/bench/peak-rss" -m -o "$W/rss.log" "$@" | sed -n 's/^  /    /p'
+}
 echo "peak RSS (ru_maxrss of the child, $rss_n runs each; target <= 6 MiB = 6144 KiB)"
-name="msce-agent --once, psk, TLS 1.3 (negotiated)"
-peak fresh "$AGENT" --once -c "$W/agent.conf"
-name="msce-agent --once, psk, TLS 1.2 (pinned)"
-peak fresh "$AGENT" --once -c "$W/agent12.conf"
-name="msce-agent --once --reenrol (restore + enrol), 1.3"
-peak keep "$AGENT" --once --reenrol -c "$W/agent.conf"
-name="msce-agent --once, restore only (no network)"
-peak keep "$AGENT" --once -c "$W/agent.conf"
-name="msce-agent --check-config (floor: start + config)"
-peak keep "$AGENT" --check-config -c "$W/agent.conf"
+peak "msce-agent --once, psk, TLS 1.3 (negotiated)" fresh "$AGENT" --once -c "$W/agent.conf"
+breakdown fresh "$AGENT" --once -c "$W/agent.conf"
+peak "msce-agent --once, psk, TLS 1.2 (pinned)" fresh "$AGENT" --once -c "$W/agent12.conf"
+breakdown fresh "$AGENT" --once -c "$W/agent12.conf"
+peak "msce-agent --once --reenrol (restore + enrol), TLS 1.3" keep "$AGENT" --once --reenrol -c "$W/agent.conf"
+peak "msce-agent --once, restore only (no network)" keep "$AGENT" --once -c "$W/agent.conf"
+peak "msce-agent --check-config (floor: start + config)" keep "$AGENT" --check-config -c "$W/agent.conf"
+breakdown keep "$AGENT" --check-config -c "$W/agent.conf"

@@ -32,11 +32,12 @@ path = $W/mef.db
 master_key = $W/master.key
 $extra
 EOF
-        "$MEF" --config "$W/mef.conf" init >"$W/mefctl.log" 2>&1
+        "$MEF" --config "$W/mef.conf" init >"$W/mefctl.log" 2>&1 || { cat "$W/mefctl.log" >&2; return 1; }
         for ((i = 1; i <= nodes; i++)); do
                 "$MEF" --config "$W/mef.conf" node add "node-$i" --cse-id "/mn-cse-$i" \
                         --cse-base https://in.example.net:8443/~/in-cse/in-name --psk-id "kpm-$i" \
-                        --generate-psk "$W/kpm-$i.hex" --target /in-cse >>"$W/mefctl.log" 2>&1
+                        --generate-psk "$W/kpm-$i.hex" --target /in-cse >>"$W/mefctl.log" 2>&1 ||
+                        { cat "$W/mefctl.log" >&2; return 1; }
         done
 }
 
@@ -46,7 +47,7 @@ bench_mef_start() {
         "$@" "$MEF" --config "$W/mef.conf" serve >"$W/mef.out" 2>"$W/mef.err" &
         MEF_PID=$!
         local i
-        for ((i = 0; i < 100; i++)); do
+        for ((i = 0; i < 200; i++)); do
                 PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$W/mef.out")
                 [ -n "$PORT" ] && return 0
                 kill -0 "$MEF_PID" 2>/dev/null || break
@@ -79,7 +80,7 @@ bench_ensure_cse_user() {
 
 # Take the keys the agent installed out of the CSE user's persistent keyring.
 bench_clear_cse_keys() {
-        keyctl session - sh -c "keyctl get_persistent @s $(id -u "$CSE_USER") >/dev/null &&
-                r=\$(keyctl search @s keyring msce 2>/dev/null) && keyctl revoke \$r && keyctl unlink \$r @s" \
+        keyctl session - sh -c "p=\$(keyctl get_persistent @s $(id -u "$CSE_USER")) &&
+                r=\$(keyctl search @s keyring msce 2>/dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
                 >/dev/null 2>&1 || true
 }

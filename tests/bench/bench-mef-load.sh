@@ -11,6 +11,7 @@
 #   ($BENCH_SECONDS default 10, $BENCH_ROUNDS 2, $BENCH_CONNS 64, $BENCH_PROCS 1 generator processes)
 set -euo pipefail
 shopt -s inherit_errexit
+trap 'echo "bench-mef-load.sh: failed at line $LINENO" >&2' ERR
 
 B=$(cd "$1" && pwd)
 secs=${2:-${BENCH_SECONDS:-10}}

@@ -36,8 +36,8 @@ CSE_UID=$(id -u $CSE_USER)
 T=$(mktemp -d /tmp/agent-abuse-XXXXXX) || exit 2
 FAKE_PID=
 keyring_remove() {
-        keyctl session - sh -c "keyctl get_persistent @s $CSE_UID > /dev/null &&
-                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r @s" \
+        keyctl session - sh -c "p=\$(keyctl get_persistent @s $CSE_UID) &&
+                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
                 > /dev/null 2>&1
         return 0
 }

@@ -220,8 +220,8 @@ def cse_keys(user=CSE_USER):
 def remove_keys(user=CSE_USER):
     uid = int(run("id", "-u", user).stdout)
     subprocess.run(["keyctl", "session", "-", "sh", "-c",
-                    f"keyctl get_persistent @s {uid} > /dev/null && r=$(keyctl search @s keyring msce) && "
-                    "keyctl revoke $r && keyctl unlink $r @s"], capture_output=True, timeout=30)
+                    f"p=$(keyctl get_persistent @s {uid}) && r=$(keyctl search @s keyring msce) && "
+                    "keyctl revoke $r && keyctl unlink $r $p"], capture_output=True, timeout=30)
 
 
 def write_conf(path, port, state, run_dir, node="node-1", kpm_file=None, extra="", user=CSE_USER):

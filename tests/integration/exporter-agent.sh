@@ -44,8 +44,8 @@ APID=
 cleanup() {
         exec 3>&-
         for p in $SPID $APID; do kill "$p" 2> /dev/null && wait "$p" 2> /dev/null; done
-        keyctl session - sh -c "keyctl get_persistent @s $CSE_UID > /dev/null &&
-                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r @s" \
+        keyctl session - sh -c "p=\$(keyctl get_persistent @s $CSE_UID) &&
+                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
                 > /dev/null 2>&1
         rm -rf "$T"
 }

@@ -45,8 +45,8 @@ cleanup() {
         [ -n "$MEF_PID" ] && kill "$MEF_PID" 2> /dev/null && wait "$MEF_PID" 2> /dev/null
         [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2> /dev/null && wait "$FAKE_PID" 2> /dev/null
         if [ $ROOT = 1 ]; then
-                keyctl session - sh -c "keyctl get_persistent @s $(id -u $CSE_USER) > /dev/null &&
-                        r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r @s" \
+                keyctl session - sh -c "p=\$(keyctl get_persistent @s $(id -u $CSE_USER)) &&
+                        r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
                         > /dev/null 2>&1
         fi
         rm -rf "$T"

@@ -43,8 +43,8 @@ MEF_PID=
 cleanup() {
         [ -n "$MEF_PID" ] && kill "$MEF_PID" 2> /dev/null && wait "$MEF_PID" 2> /dev/null
         # Take our keys out of the test user's persistent keyring.
-        keyctl session - sh -c "keyctl get_persistent @s $(id -u $CSE_USER) > /dev/null &&
-                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r @s" \
+        keyctl session - sh -c "p=\$(keyctl get_persistent @s $(id -u $CSE_USER)) &&
+                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
                 > /dev/null 2>&1
         rm -rf "$T"
 }

@@ -268,6 +268,50 @@ Test(config, error_backoff_order) {
                     "@DIR@/agent.conf:8: [timing] backoff_min: backoff_min is above backoff_max");
 }
 
+/* [timing] clock_wait_max: 0..24h, 0 meaning "do not wait" (the default 5min is in the golden
+ * dumps). One millisecond past the bound is refused with file, line and key. */
+Test(config, clock_wait_max) {
+        check_error(BASE "[timing]\nclock_wait_max = 25h\n", -EINVAL,
+                    "@DIR@/agent.conf:8: [timing] clock_wait_max: out of range (0..24h)");
+        check_error(BASE "[timing]\nclock_wait_max = 86400001\n", -EINVAL,
+                    "@DIR@/agent.conf:8: [timing] clock_wait_max: out of range (0..24h)");
+        check_error(BASE "[timing]\n\nclock_wait_max = -1s\n", -EINVAL,
+                    "@DIR@/agent.conf:9: [timing] clock_wait_max: not a duration (milliseconds, or a number with ms, s, min or h)");
+
+        static const struct {
+                const char *value;
+                unsigned ms;
+                const char *dumped;
+        } cases[] = {
+                { "0", 0, "clock_wait_max = 0\n" },
+                { "24h", 86400000u, "clock_wait_max = 24h\n" },
+                { "86400000ms", 86400000u, "clock_wait_max = 24h\n" },
+                { "90s", 90000u, "clock_wait_max = 90s\n" },
+                { "1500", 1500u, "clock_wait_max = 1500ms\n" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char text[512], conf[PATH_MAX], err[1024];
+                snprintf(text, sizeof text, BASE "[timing]\nclock_wait_max = %s\n", cases[i].value);
+                write_file("agent.conf", text, 0644, conf);
+                agent_config_t c;
+                cr_assert_eq(agent_config_load(conf, &c, err, sizeof err), 0, "%s: %s", cases[i].value, err);
+                cr_assert_eq(c.clock_wait_max_ms, cases[i].ms, "%s: %u ms", cases[i].value, c.clock_wait_max_ms);
+                _cleanup_free_ char *d = dump(&c);
+                cr_assert(strstr(d, cases[i].dumped), "%s: dump lacks %s", cases[i].value, cases[i].dumped);
+                agent_config_done(&c);
+        }
+
+        /* Not given: the default; an empty value is not a duration (no silent reset). */
+        char conf[PATH_MAX], err[1024];
+        write_file("agent.conf", BASE, 0644, conf);
+        agent_config_t c;
+        cr_assert_eq(agent_config_load(conf, &c, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(c.clock_wait_max_ms, 300000u);
+        agent_config_done(&c);
+        check_error(BASE "[timing]\nclock_wait_max =\n", -EINVAL,
+                    "@DIR@/agent.conf:8: [timing] clock_wait_max: not a duration (milliseconds, or a number with ms, s, min or h)");
+}
+
 Test(config, error_unknown_key_and_section) {
         check_error(BASE "[node]\ncolour = blue\n", -EINVAL, "@DIR@/agent.conf:8: [node] colour: unknown key");
         check_error(BASE "[nodes]\n", -EINVAL, "@DIR@/agent.conf:7: [nodes]: unknown section");

@@ -27,14 +27,15 @@ install_packages() {
                 sh -c "journalctl --list-catalog | grep -qi $ID_ENROLLED"
         check "/etc/msce/agent.conf is a conffile" sh -c "dpkg-query -W -f '\${Conffiles}' msce-agent | grep -q /etc/msce/agent.conf"
         # the shipped agent.conf has every key commented out: a start must fail with EX_CONFIG
-        # (78), name the missing field, and not loop (RestartPreventExitStatus=78)
+        # (78), name the missing field in the journal, and not loop (RestartPreventExitStatus=78)
         systemctl start msce-agent.service > /dev/null 2>&1
         sleep 1
         local code restarts msg
         code=$(prop msce-agent.service ExecMainStatus)
         restarts=$(prop msce-agent.service NRestarts)
-        msg=$(journalctl -b _COMM=msce-agent -o cat -p err | tail -n1)
-        if [ "$(systemctl is-active msce-agent.service)" = failed ] && [ "$code" = 78 ] && [ "$restarts" = 0 ]; then
+        msg=$(journalctl -b _COMM=msce-agent -o cat | tail -n1)
+        if [ "$(systemctl is-active msce-agent.service)" = failed ] && [ "$code" = 78 ] && [ "$restarts" = 0 ] &&
+                echo "$msg" | grep -q '\[node\] id'; then
                 pass "unconfigured agent fails with exit 78, no restart loop ($msg)"
         else
                 fail "unconfigured agent fails with exit 78, no restart loop" \
@@ -188,7 +189,7 @@ enrol() {
         sampler=$!
         t_start=$(now_usec)
         systemctl start --no-block msce-agent.service
-        sleep 4
+        sleep 6
         echo "    agent before the MEF is up: $(systemctl is-active msce-agent.service), state '$(agent_state)', status '$(prop msce-agent.service StatusText)'"
         t_mef=$(now_usec)
         check "msce-mef.service starts (Type=notify)" systemctl start msce-mef.service

@@ -9,6 +9,9 @@
 
 #include "msce-config.h"
 
+#include <systemd/sd-daemon.h>
+
+#include "agent/journal.h"
 #include "agent/config.h"
 #include "agent/custody.h"
 #include "agent/enrol.h"
@@ -157,12 +160,18 @@ static int run_once(const agent_config_t *cfg, bool reenrol) {
         return AGENT_EXIT_OK;
 }
 
+/* Fatal start-up errors: at err priority when stderr is the journal, so that
+ * `journalctl -p err -u msce-agent` says why the unit exited 78. */
+static void fatal(const char *msg) {
+        fprintf(stderr, "%smsce-agent: %s\n", journal_stderr_is_journal() ? SD_ERR : "", msg);
+}
+
 static int run_daemon(const char *config, agent_config_t *cfg) {
         _cleanup_(manager_freep) manager_t *m = NULL;
         char err[1024] = "";
         int r = manager_new(config, cfg, &m, err, sizeof err);
         if (r < 0) {
-                fprintf(stderr, "msce-agent: %s\n", err[0] ? err : strerror(-r));
+                fatal(err[0] ? err : strerror(-r));
                 return r == -EBUSY ? AGENT_EXIT_TRANSIENT : r == -ENOMEM ? AGENT_EXIT_SOFTWARE : AGENT_EXIT_CONFIG;
         }
         return manager_run(m);
@@ -228,7 +237,7 @@ int main(int argc, char *argv[]) {
         char err[1024];
         int r = agent_config_load(config, &cfg, err, sizeof err);
         if (r < 0) {
-                fprintf(stderr, "msce-agent: %s\n", err[0] ? err : strerror(-r));
+                fatal(err[0] ? err : strerror(-r));
                 return r == -ENOMEM ? AGENT_EXIT_SOFTWARE : AGENT_EXIT_CONFIG;
         }
         if (check) {

@@ -49,11 +49,17 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build/asan "${suites[@]}" --print-errorlogs --num-processes 2 \
         --wrapper "$root/tests/sanitize-wrap.sh" --timeout-multiplier 3 || status=1
 
-python3 - build/gcc build/asan <<'PY'
+python3 - build/gcc/meson-logs/testlog.json build/asan/meson-logs/testlog-sanitize-wrap.sh.json <<'PY'
 import json, sys
 p = f = s = 0
-for d in sys.argv[1:]:
-    with open(f"{d}/meson-logs/testlog.json") as fh:
+for log in sys.argv[1:]:
+    try:
+        fh = open(log)
+    except OSError as e:
+        print(f"no test log {log}: {e}")
+        f += 1
+        continue
+    with fh:
         for line in fh:
             r = json.loads(line)["result"]
             if r in ("OK", "EXPECTEDFAIL"): p += 1

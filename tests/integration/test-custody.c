@@ -14,7 +14,7 @@
 #include "keys/keyring.h"
 #include "util/util.h"
 
-#define CSE_USER "msce-test-cse"
+#define CSE_USER "msce-test-custody"  /* its own: tests running beside it file keys for others */
 
 extern char **environ;
 

@@ -297,6 +297,10 @@ static const char *request_check(const http_msg_t *req, bool needs_body, char *b
 /* The authenticated peer as an enrolee node: -ENOENT when it is none. */
 static int peer_node(const exchange_t *ex, store_node_t *ret) {
         const mef_peer_t *p = ex->peer;
+        if (p->psk_identity && *p->psk_identity && p->node && streq(p->node->kpm_id, p->psk_identity)) {
+                *ret = *p->node;
+                return 0;
+        }
         if (p->psk_identity && *p->psk_identity) {
                 uint8_t kpm[MSG_KEY_MAX];
                 size_t kpm_len = 0;

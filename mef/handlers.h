@@ -16,6 +16,8 @@ typedef struct mef_peer {
         const char *cert_fp;       /* NULL in psk mode */
         const char *addr;          /* for the audit trail */
         const uint8_t *ekm;        /* KDF_EKM_LEN bytes exported from this session */
+        const store_node_t *node;  /* the node found for psk_identity in this handshake, or NULL:
+                                    * then the handlers look it up */
 } mef_peer_t;
 
 typedef struct mef_response {

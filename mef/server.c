@@ -9,7 +9,9 @@
  * the answer comes, and we close a socket with nothing unread in it (no RST eating the 503).
  * Beyond the overflow the accept source is disabled until a slot frees, so the kernel backlog
  * holds the rest. Every connection has a deadline (handshake, then request + response), so a
- * silent or slow client holds a slot for at most that long. */
+ * silent or slow client holds a slot for at most that long. A connection that has been answered
+ * (or refused in the handshake) and only lingers for the client to close gives its slot back;
+ * at most max_connections linger at once, beyond that one is closed right away. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -64,6 +66,7 @@ struct conn {
         sd_event_source *io, *timer;
         conn_phase_t phase;
         bool overflow;
+        bool lingering;                   /* counted in n_lingering, not in a slot */
         uint64_t started;                 /* CLOCK_MONOTONIC usec */
         uint64_t deadline;
         char addr[INET6_ADDRSTRLEN + 8];
@@ -71,6 +74,10 @@ struct conn {
         const char *psk_identity;         /* owned by tls */
         char cert_fp[STORE_FP_LEN + 1];   /* "" when none */
         uint8_t ekm[KDF_EKM_LEN];
+        /* the node the PSK lookup found for this handshake: the handlers need not look it up
+         * (and decrypt its Kpm) again */
+        store_node_t node;
+        bool has_node;
         /* request */
         uint8_t *in;
         size_t in_len, in_size;
@@ -94,6 +101,7 @@ struct server {
         conn_t *conns;
         unsigned max_serving, max_overflow;
         unsigned n_serving, n_overflow;
+        unsigned n_lingering, max_lingering;
         bool accept_on;
         bool accept_backoff; /* fd exhaustion: wait for accept_retry */
         uint64_t pause_logged;
@@ -196,7 +204,9 @@ static void conn_free(conn_t *c) {
                 s->conns = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        if (c->overflow)
+        if (c->lingering)
+                s->n_lingering--;
+        else if (c->overflow)
                 s->n_overflow--;
         else
                 s->n_serving--;
@@ -214,6 +224,23 @@ static void conn_free(conn_t *c) {
         free(c);
 
         server_update_accept(s);
+}
+
+/* Nothing more to send: wait for the client to close, off the slot count, so the next client
+ * need not wait for this one's FIN. -ENOBUFS when too many linger already: close now. */
+static int conn_enter_linger(conn_t *c) {
+        server_t *s = c->server;
+        if (s->n_lingering >= s->max_lingering)
+                return -ENOBUFS;
+        if (c->overflow)
+                s->n_overflow--;
+        else
+                s->n_serving--;
+        s->n_lingering++;
+        c->lingering = true;
+        c->phase = CONN_LINGER;
+        server_update_accept(s);
+        return 0;
 }
 
 static void conn_set_deadline(conn_t *c, uint64_t usec_from_now) {
@@ -274,6 +301,7 @@ static int conn_handle(conn_t *c, const http_msg_t *msg) {
                         .cert_fp = c->cert_fp[0] ? c->cert_fp : NULL,
                         .addr = c->addr,
                         .ekm = c->ekm,
+                        .node = c->has_node ? &c->node : NULL,
                 };
                 r = mef_handle(s->cfg, s->store, &peer, msg, &resp);
                 if (r < 0)
@@ -366,7 +394,9 @@ static int conn_write(conn_t *c) {
 
         tls_conn_shutdown(c->tls);
         (void) shutdown(c->fd, SHUT_WR);
-        c->phase = CONN_LINGER;
+        int r = conn_enter_linger(c);
+        if (r < 0)
+                return r;
         if (c->deadline > now_usec() + LINGER_USEC)
                 conn_set_deadline(c, LINGER_USEC);
         return 1;
@@ -428,9 +458,9 @@ static void conn_step(conn_t *c) {
                                  * certificate we refused has already sent its Finished, and an
                                  * abrupt close would turn the alert into a reset (transient). */
                                 (void) shutdown(c->fd, SHUT_WR);
-                                c->phase = CONN_LINGER;
-                                conn_set_deadline(c, LINGER_USEC);
-                                r = 0;
+                                r = conn_enter_linger(c);
+                                if (r >= 0)
+                                        conn_set_deadline(c, LINGER_USEC);
                         } else
                                 r = conn_identify(c);
                         break;
@@ -497,8 +527,10 @@ static void conn_new(server_t *s, int fd, const struct sockaddr_storage *sa) {
         s->conns = c;
 
         int r = tls_conn_new_server(s->tls, fd, &c->tls);
-        if (r >= 0)
+        if (r >= 0) {
+                tls_conn_set_userdata(c->tls, c); /* psk_lookup keeps the node in c */
                 r = sd_event_add_io(s->event, &c->io, fd, EPOLLIN, on_conn_io, c);
+        }
         if (r >= 0)
                 r = sd_event_add_time(s->event, &c->timer, CLOCK_MONOTONIC, 0, TIMER_ACCURACY_USEC,
                                       on_conn_timer, c);
@@ -543,8 +575,12 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 
 /* ---- setup ---- */
 
+/* userdata: the conn_t (tls_conn_set_userdata). */
 static unsigned psk_lookup(void *userdata, const char *identity, uint8_t *key, unsigned key_max) {
-        server_t *s = userdata;
+        conn_t *c = userdata;
+        if (!c)
+                return 0;
+        server_t *s = c->server;
         uint8_t buf[MSG_KEY_MAX];
         size_t len = 0;
         unsigned ret = 0;
@@ -555,6 +591,9 @@ static unsigned psk_lookup(void *userdata, const char *identity, uint8_t *key, u
         /* Nodes first: a name used both as a KpmID and a target PSK identity is a node's. */
         store_node_t node;
         int r = store_node_by_kpm_id(s->store, identity, &node, buf, &len);
+        c->has_node = r >= 0;
+        if (c->has_node)
+                c->node = node;
         if (r < 0) {
                 store_target_t target;
                 len = 0;
@@ -644,7 +683,7 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 .mode = cfg->cert_file ? TLS_MODE_CERT : TLS_MODE_PSK,
                 .min_version = cfg->tls_min,
                 .psk_lookup = psk_lookup,
-                .psk_userdata = s,
+                .psk_userdata = NULL, /* each connection sets its own */
                 .cert_file = cfg->cert_file,
                 .key_file = cfg->key_file,
                 .ca_file = cfg->client_ca_file,
@@ -693,6 +732,7 @@ int mef_server_run(const mef_config_t *cfg, mef_store_t *store, char *err, size_
                 .listen_fd = -1,
                 .max_serving = MAX(cfg->max_connections, 1u),
                 .max_overflow = cfg->max_connections / 4 + 4,
+                .max_lingering = MAX(cfg->max_connections, 1u),
         };
         sigset_t mask, old;
         sigemptyset(&mask);

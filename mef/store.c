@@ -22,17 +22,43 @@
 /* Encrypted under AAD "check" and kept in meta: a wrong master key fails to open it. */
 #define CHECK_PLAINTEXT "msce-mef master key check v1"
 
+/* Prepared once per store (the SQL texts are constants, keyed by their address): parsing them
+ * again on every call was most of the store's CPU time under load. */
+#define STMT_CACHE_MAX 32
+
+typedef struct stmt_slot {
+        const char *sql;
+        sqlite3_stmt *st;
+        bool busy; /* handed out: a nested use of the same SQL prepares its own */
+} stmt_slot_t;
+
 struct mef_store {
         sqlite3 *db;
+        stmt_slot_t cache[STMT_CACHE_MAX];
+        size_t n_cache;
         Aes aes;      /* key schedule of the master key: wiped in store_close */
         bool aes_ready;
 };
 
-static void stmt_finalizep(sqlite3_stmt **st) {
-        if (*st)
-                sqlite3_finalize(*st);
+/* A statement in use: a cached one goes back to its slot, reset and unbound; any other is
+ * finalized. */
+typedef struct stmt_ref {
+        sqlite3_stmt *st;
+        stmt_slot_t *slot; /* NULL when not cached */
+} stmt_ref_t;
+
+static void stmt_releasep(stmt_ref_t *ref) {
+        if (!ref->st)
+                return;
+        if (ref->slot) {
+                sqlite3_reset(ref->st);
+                sqlite3_clear_bindings(ref->st);
+                ref->slot->busy = false;
+        } else
+                sqlite3_finalize(ref->st);
+        *ref = (stmt_ref_t) {};
 }
-#define _cleanup_stmt_ _cleanup_(stmt_finalizep)
+#define _cleanup_stmt_ _cleanup_(stmt_releasep)
 
 static void store_closep(mef_store_t **s) {
         store_close(*s);
@@ -81,9 +107,31 @@ static int sql_errno(int rc) {
                         return sql_errno(_rc_);         \
         } while (0)
 
-static int prepare(mef_store_t *s, const char *sql, sqlite3_stmt **ret) {
-        int rc = sqlite3_prepare_v3(s->db, sql, -1, 0, ret, NULL);
-        return rc == SQLITE_OK ? 0 : sql_errno(rc);
+/* sql must be a string literal (its address is the cache key). */
+static int prepare(mef_store_t *s, const char *sql, stmt_ref_t *ret) {
+        stmt_slot_t *slot = NULL;
+        for (size_t i = 0; i < s->n_cache; i++)
+                if (s->cache[i].sql == sql) {
+                        slot = &s->cache[i];
+                        break;
+                }
+        if (slot && !slot->busy) {
+                slot->busy = true;
+                *ret = (stmt_ref_t) { .st = slot->st, .slot = slot };
+                return 0;
+        }
+        bool cache = !slot && s->n_cache < STMT_CACHE_MAX;
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v3(s->db, sql, -1, cache ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sql_errno(rc);
+        if (cache) {
+                slot = &s->cache[s->n_cache++];
+                *slot = (stmt_slot_t) { .sql = sql, .st = st, .busy = true };
+                *ret = (stmt_ref_t) { .st = st, .slot = slot };
+        } else
+                *ret = (stmt_ref_t) { .st = st };
+        return 0;
 }
 
 static int step_done(sqlite3_stmt *st) {
@@ -341,10 +389,11 @@ static const char schema_sql[] =
         "PRAGMA user_version = 1;";
 
 static int user_version(mef_store_t *s, int *ret) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s, "PRAGMA user_version", &st);
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s, "PRAGMA user_version", &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         r = step_row(st);
         if (r < 0)
                 return r;
@@ -354,10 +403,11 @@ static int user_version(mef_store_t *s, int *ret) {
 
 /* 1 and the blob when the check row exists, 0 when not. */
 static int check_read(mef_store_t *s, uint8_t *blob, size_t size, size_t *ret_len) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT value FROM meta WHERE name = 'check'", &st);
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s, "SELECT value FROM meta WHERE name = 'check'", &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         r = step_row(st);
         if (r <= 0)
                 return r;
@@ -375,10 +425,11 @@ static int check_write(mef_store_t *s) {
         int r = secret_seal(s, "check", (const uint8_t *) CHECK_PLAINTEXT, strlen(CHECK_PLAINTEXT), blob, &n);
         if (r < 0)
                 return r;
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        r = prepare(s, "INSERT OR REPLACE INTO meta(name, value) VALUES ('check', ?1)", &st);
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        r = prepare(s, "INSERT OR REPLACE INTO meta(name, value) VALUES ('check', ?1)", &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         BIND(sqlite3_bind_blob(st, 1, blob, (int) n, SQLITE_STATIC));
         return step_done(st);
 }
@@ -501,6 +552,8 @@ int store_open(const char *db_path, const char *master_key_path, bool create, me
 mef_store_t *store_close(mef_store_t *s) {
         if (!s)
                 return NULL;
+        for (size_t i = 0; i < s->n_cache; i++)
+                sqlite3_finalize(s->cache[i].st);
         if (s->db)
                 sqlite3_close_v2(s->db);
         if (s->aes_ready)
@@ -632,14 +685,15 @@ int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, si
 
         /* A TLS identity names one peer: a KpmID or fingerprint a target already uses is a
          * duplicate too. */
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
         r = prepare(s,
                     "INSERT INTO nodes (" NODE_COLUMNS ", kpm_enc) "
                     "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 "
                     "WHERE NOT EXISTS (SELECT 1 FROM targets WHERE psk_id = ?2 OR cert_fp = ?3)",
-                    &st);
+                    &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         BIND(sqlite3_bind_text(st, 1, n->node_id, -1, SQLITE_STATIC));
         BIND(bind_text_or_null(st, 2, n->kpm_id));
         BIND(bind_text_or_null(st, 3, n->cert_fp));
@@ -665,10 +719,11 @@ static int node_select_one(mef_store_t *s, const char *sql, const char *arg, sto
                            size_t *ret_kpm_len) {
         if (!s || !arg || !ret)
                 return -EINVAL;
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s, sql, &st);
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s, sql, &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         BIND(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC));
         r = step_row(st);
         if (r < 0)
@@ -723,10 +778,11 @@ static void *array_push(void **array, size_t *n, size_t *alloc, size_t elem) {
 int store_node_list(mef_store_t *s, store_node_t **ret, size_t *ret_n) {
         if (!s || !ret || !ret_n)
                 return -EINVAL;
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT " NODE_COLUMNS " FROM nodes ORDER BY node_id", &st);
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s, "SELECT " NODE_COLUMNS " FROM nodes ORDER BY node_id", &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         _cleanup_free_ store_node_t *list = NULL;
         size_t n = 0, alloc = 0;
         while ((r = step_row(st)) > 0) {
@@ -746,10 +802,11 @@ int store_node_list(mef_store_t *s, store_node_t **ret, size_t *ret_n) {
 
 /* For UPDATE/DELETE by key: -ENOENT when no row matched. */
 static int update_one(mef_store_t *s, const char *sql, const char *a1, const char *a2) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s, sql, &st);
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s, sql, &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         BIND(sqlite3_bind_text(st, 1, a1, -1, SQLITE_STATIC));
         if (a2)
                 BIND(sqlite3_bind_text(st, 2, a2, -1, SQLITE_STATIC));
@@ -809,13 +866,14 @@ int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk
                 if (r < 0)
                         return r;
         }
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
         r = prepare(s,
                     "INSERT INTO targets (" TARGET_COLUMNS ", psk_enc) SELECT ?1, ?2, ?3, ?4, ?5 "
                     "WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE kpm_id = ?2 OR cert_fp = ?3)",
-                    &st);
+                    &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         BIND(sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC));
         BIND(bind_text_or_null(st, 2, t->psk_id));
         BIND(bind_text_or_null(st, 3, t->cert_fp));
@@ -834,10 +892,11 @@ static int target_select_one(mef_store_t *s, const char *sql, const char *arg, s
                              size_t *ret_psk_len) {
         if (!s || !arg || !ret)
                 return -EINVAL;
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s, sql, &st);
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s, sql, &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         BIND(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC));
         r = step_row(st);
         if (r < 0)
@@ -873,10 +932,11 @@ int store_target_by_cert(mef_store_t *s, const char *fp, store_target_t *ret) {
 int store_target_list(mef_store_t *s, store_target_t **ret, size_t *ret_n) {
         if (!s || !ret || !ret_n)
                 return -EINVAL;
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT " TARGET_COLUMNS " FROM targets ORDER BY id", &st);
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s, "SELECT " TARGET_COLUMNS " FROM targets ORDER BY id", &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         _cleanup_free_ store_target_t *list = NULL;
         size_t n = 0, alloc = 0;
         while ((r = step_row(st)) > 0) {
@@ -934,11 +994,12 @@ int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_
         r = secret_seal(s, aad, key, key_len, blob, &blob_len);
         if (r < 0)
                 return r;
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
         r = prepare(s, "INSERT INTO enrolments (" ENROLMENT_COLUMNS ", key_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    &st);
+                    &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         BIND(sqlite3_bind_text(st, 1, e->ke_id, -1, SQLITE_STATIC));
         BIND(sqlite3_bind_text(st, 2, e->node_id, -1, SQLITE_STATIC));
         BIND(sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC));
@@ -953,10 +1014,11 @@ int store_enrolment_get(mef_store_t *s, const char *ke_id, store_enrolment_t *re
                         size_t *ret_key_len) {
         if (!s || !ke_id || !ret || !key != !ret_key_len)
                 return -EINVAL;
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s, "SELECT " ENROLMENT_COLUMNS ", key_enc FROM enrolments WHERE ke_id = ?1", &st);
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s, "SELECT " ENROLMENT_COLUMNS ", key_enc FROM enrolments WHERE ke_id = ?1", &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         BIND(sqlite3_bind_text(st, 1, ke_id, -1, SQLITE_STATIC));
         r = step_row(st);
         if (r < 0)
@@ -987,21 +1049,44 @@ int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enro
         const char *v = enrolment_state_to_string(state);
         if (!s || !node_id || !v)
                 return -EINVAL;
-        int r = update_one(s, "UPDATE enrolments SET state = ?1 WHERE node_id = ?2 AND state = 'active'", v,
-                           node_id);
-        return r == -ENOENT ? 0 : r; /* no active enrolment: nothing to do */
+        if (state == ENROLMENT_ACTIVE)
+                return 0; /* active rows stay active: nothing to do */
+        /* Find each active row through the index, then update it by primary key: an UPDATE of the
+         * column its own index scan runs on makes SQLite build an ephemeral table (3-4x slower). */
+        for (;;) {
+                char ke_id[MSG_KEID_MAX + 1];
+                {
+                        _cleanup_stmt_ stmt_ref_t ref = {};
+                        int r = prepare(s,
+                                        "SELECT ke_id FROM enrolments WHERE node_id = ?1 AND state = 'active' LIMIT 1",
+                                        &ref);
+                        if (r < 0)
+                                return r;
+                        BIND(sqlite3_bind_text(ref.st, 1, node_id, -1, SQLITE_STATIC));
+                        r = step_row(ref.st);
+                        if (r <= 0)
+                                return r; /* 0: no active enrolment left */
+                        r = column_text(ref.st, 0, ke_id, sizeof ke_id);
+                        if (r < 0)
+                                return r;
+                }
+                int r = update_one(s, "UPDATE enrolments SET state = ?1 WHERE ke_id = ?2", v, ke_id);
+                if (r < 0)
+                        return r; /* -ENOENT too: the row just read is gone, not expected in a transaction */
+        }
 }
 
 int store_enrolment_list(mef_store_t *s, const char *node_id, store_enrolment_t **ret, size_t *ret_n) {
         if (!s || !ret || !ret_n)
                 return -EINVAL;
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
         int r = prepare(s,
                         "SELECT " ENROLMENT_COLUMNS " FROM enrolments WHERE ?1 IS NULL OR node_id = ?1 "
                         "ORDER BY created DESC, rowid DESC",
-                        &st);
+                        &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         BIND(bind_text_or_null(st, 1, node_id));
         _cleanup_free_ store_enrolment_t *list = NULL;
         size_t n = 0, alloc = 0;
@@ -1042,10 +1127,11 @@ static int bind_truncated(sqlite3_stmt *st, int i, const char *v, size_t max) {
 int store_audit(mef_store_t *s, const char *actor, const char *action, const char *subject, const char *detail) {
         if (!s || !actor || !actor[0] || !action || !action[0])
                 return -EINVAL;
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r = prepare(s, "INSERT INTO audit (ts, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)", &st);
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s, "INSERT INTO audit (ts, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)", &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         BIND(sqlite3_bind_int64(st, 1, (int64_t) time(NULL)));
         BIND(bind_truncated(st, 2, actor, STORE_AUDIT_ACTOR_MAX));
         BIND(bind_truncated(st, 3, action, STORE_AUDIT_ACTION_MAX));
@@ -1057,11 +1143,12 @@ int store_audit(mef_store_t *s, const char *actor, const char *action, const cha
 int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, size_t *ret_n) {
         if (!s || !ret || !ret_n)
                 return -EINVAL;
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
         int r = prepare(s, "SELECT id, ts, actor, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?1",
-                        &st);
+                        &ref);
         if (r < 0)
                 return r;
+        sqlite3_stmt *st = ref.st;
         BIND(sqlite3_bind_int64(st, 1, limit == 0 || limit > INT64_MAX ? -1 : (int64_t) limit));
         _cleanup_free_ store_audit_entry_t *list = NULL;
         size_t n = 0, alloc = 0;

@@ -75,6 +75,7 @@ struct tls_conn {
         char psk_identity[TLS_PSK_ID_MAX + 1]; /* server: identity the lookup accepted */
         bool psk_found;
         char *sni;
+        void *userdata;      /* server: for the PSK lookup, NULL = the context's */
 };
 
 static const char *const tls_mode_table[_TLS_MODE_MAX] = {
@@ -179,7 +180,8 @@ static unsigned server_psk_cb(WOLFSSL *ssl, const char *identity, unsigned char 
         if (n == 0 || n > TLS_PSK_ID_MAX)
                 return 0;
         /* The lookup writes straight into wolfSSL's key buffer: no copy of the key here. */
-        unsigned len = t->psk_lookup(t->psk_userdata, identity, key, MIN(key_max, TLS_PSK_MAX));
+        unsigned len = t->psk_lookup(c->userdata ? c->userdata : t->psk_userdata, identity, key,
+                                     MIN(key_max, TLS_PSK_MAX));
         if (len > 0 && len <= MIN(key_max, TLS_PSK_MAX)) {
                 memcpy(c->psk_identity, identity, n + 1);
                 c->psk_found = true;
@@ -283,7 +285,7 @@ static bool in_list(const char *list, const char *name) {
  * OpenSSL-compatible list parser keeps suites it was not asked for in some cases, and an
  * integrity-only or NULL suite must never be negotiable. Only names from the tables above
  * ever reach the list, and the handshake result is checked against it too. */
-static int ctx_set_ciphers(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
+static int ctx_set_ciphers_probe(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
         WOLFSSL_CTX *probe = wolfSSL_CTX_new(t->server ? wolfSSLv23_server_method()
                                                        : wolfSSLv23_client_method());
         if (!probe)
@@ -317,6 +319,57 @@ static int ctx_set_ciphers(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
                 r = -EPROTO;
         wolfSSL_free(ssl);
         return r;
+}
+
+/* The validated list depends only on the library and these inputs: probing builds a context
+ * and a connection, so it is done once per combination and process, not per context. */
+typedef struct cipher_cache_entry {
+        bool valid, server, psk, cert;
+        tls_version_t min, max;
+        char ciphers[sizeof(((tls_ctx_t *) NULL)->ciphers)];
+} cipher_cache_entry_t;
+
+static cipher_cache_entry_t cipher_cache[16];
+static pthread_mutex_t cipher_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool cipher_cache_match(const cipher_cache_entry_t *e, const tls_ctx_t *t, tls_version_t min,
+                               tls_version_t max) {
+        return e->valid && e->server == t->server && e->psk == t->psk && e->cert == t->cert && e->min == min &&
+               e->max == max;
+}
+
+static int ctx_set_ciphers(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
+        bool hit = false;
+        pthread_mutex_lock(&cipher_cache_lock);
+        for (size_t i = 0; i < ELEMENTSOF(cipher_cache) && !hit; i++)
+                if (cipher_cache_match(&cipher_cache[i], t, min, max)) {
+                        memcpy(t->ciphers, cipher_cache[i].ciphers, sizeof t->ciphers);
+                        hit = true;
+                }
+        pthread_mutex_unlock(&cipher_cache_lock);
+        if (hit)
+                return wolfSSL_CTX_set_cipher_list(t->ctx, t->ciphers) == WOLFSSL_SUCCESS ? 0 : -EPROTO;
+
+        t->ciphers[0] = 0;
+        int r = ctx_set_ciphers_probe(t, min, max);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&cipher_cache_lock);
+        for (size_t i = 0; i < ELEMENTSOF(cipher_cache); i++) {
+                cipher_cache_entry_t *e = &cipher_cache[i];
+                if (cipher_cache_match(e, t, min, max))
+                        break; /* another thread was first */
+                if (!e->valid) {
+                        *e = (cipher_cache_entry_t) {
+                                .valid = true, .server = t->server, .psk = t->psk, .cert = t->cert,
+                                .min = min, .max = max,
+                        };
+                        memcpy(e->ciphers, t->ciphers, sizeof e->ciphers);
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&cipher_cache_lock);
+        return 0;
 }
 
 static int ctx_new(const tls_config_t *cfg, bool server, tls_ctx_t **ret) {
@@ -584,6 +637,11 @@ int tls_conn_new_server(tls_ctx_t *t, int fd, tls_conn_t **ret) {
         if (!t || !t->server || fd < 0 || !ret)
                 return -EINVAL;
         return conn_new(t, fd, ret);
+}
+
+void tls_conn_set_userdata(tls_conn_t *c, void *userdata) {
+        if (c)
+                c->userdata = userdata;
 }
 
 tls_conn_t *tls_conn_free(tls_conn_t *c) {

@@ -28,7 +28,8 @@ tls_mode_t tls_mode_from_string(const char *s);
 /* Server side PSK lookup: copy the key for identity into key (at most key_max bytes), return
  * its length, or 0 to refuse the identity (handshake fails like a wrong key: the client sees
  * decrypt_error/bad_record_mac, so identities cannot be probed). It may be called more than
- * once per handshake. */
+ * once per handshake. userdata is the connection's (tls_conn_set_userdata) when set, else
+ * the config's psk_userdata. */
 typedef unsigned (*tls_psk_lookup_t)(void *userdata, const char *identity, uint8_t *key,
                                      unsigned key_max);
 
@@ -68,6 +69,9 @@ const char *tls_ctx_ciphers(const tls_ctx_t *ctx);
 int tls_conn_new_client(tls_ctx_t *ctx, int fd, const char *host, tls_conn_t **ret);
 int tls_conn_new_server(tls_ctx_t *ctx, int fd, tls_conn_t **ret);
 tls_conn_t *tls_conn_free(tls_conn_t *c);
+/* Server: what the PSK lookup gets as userdata for this connection instead of the config's
+ * psk_userdata (so it can keep what it looked up with the connection); NULL restores that. */
+void tls_conn_set_userdata(tls_conn_t *c, void *userdata);
 
 /* 0 when done, -EAGAIN (see tls_conn_want), -EACCES for an authentication failure (unknown
  * PSK identity, wrong PSK, certificate rejected, name mismatch), -ECONNRESET/-EPIPE when the

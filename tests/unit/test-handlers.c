@@ -106,6 +106,9 @@ enum {
         BAD_RVI = 1 << 5,
 };
 
+/* What the server's PSK lookup found in the handshake (mef_peer_t.node); NULL: none. */
+static const store_node_t *call_node;
+
 static void call(const char *psk_id, const uint8_t *ekm, const char *method, const char *target,
                  const char *origin, const char *body, unsigned flags, mef_response_t *resp) {
         http_msg_t m = { .kind = HTTP_REQUEST };
@@ -132,7 +135,7 @@ static void call(const char *psk_id, const uint8_t *ekm, const char *method, con
                 m.body_len = strlen(body);
         }
 #undef HDR
-        mef_peer_t peer = { .psk_identity = psk_id, .addr = "192.0.2.1:4711", .ekm = ekm };
+        mef_peer_t peer = { .psk_identity = psk_id, .addr = "192.0.2.1:4711", .ekm = ekm, .node = call_node };
         cr_assert_eq(mef_handle(&cfg, store, &peer, &m, resp), 0);
 }
 
@@ -268,6 +271,27 @@ Test(handlers, enrol_revoked_node) {
         call(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 0, &r);
         expect_error(&r, 403, 4103, "revoked");
         mef_response_done(&r);
+}
+
+/* The node the handshake found is used as is (not looked up again) when it is the PSK
+ * identity's, and ignored when it is another identity's. */
+Test(handlers, peer_node_from_handshake) {
+        mef_response_t r;
+        char body[512];
+        store_node_t n;
+        cr_assert_eq(store_node_get(store, NODE1, &n), 0);
+        cr_assert_eq(n.state, NODE_ACTIVE);
+        n.state = NODE_REVOKED; /* the store still says active */
+        call_node = &n;
+        enrol_body(NODE1, NULL, body, sizeof body);
+        call(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 0, &r);
+        expect_error(&r, 403, 4103, "revoked");
+        mef_response_done(&r);
+
+        snprintf(n.kpm_id, sizeof n.kpm_id, "someone-else");
+        msg_profile_t p;
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+        call_node = NULL;
 }
 
 Test(handlers, enrol_bad_json) {

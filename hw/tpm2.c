@@ -117,10 +117,10 @@ static int pcrs_parse(const char *s, TPML_PCR_SELECTION *ret) {
 }
 
 /* tpm2-tss is mapped only while an operation runs (systemd's dlopen_tpm2(), but closed again
- * afterwards): libtss2-esys pulls in libcrypto, megabytes of RSS a READY agent has no use for.
- * Missing libraries mean the same as a build without TPM support: -EOPNOTSUPP. libtss2-mu
- * (libc only) is loaded first, for the blob; esys and tctildr only once a TPM may be there.
- * Note: libcrypto.so.3 is linked -z nodelete, so once esys has been loaded it stays mapped. */
+ * afterwards): a READY agent has no use for its megabytes of RSS. Missing libraries mean the
+ * same as a build without TPM support: -EOPNOTSUPP. Loaded in steps, cheapest first: mu (libc
+ * only) for the blob, tctildr to reach the TPM, and esys only once a TPM answers, because esys
+ * pulls in libcrypto.so.3, which is linked -z nodelete: once mapped, it stays until exit. */
 typedef struct tss2 {
         void *mu_dl, *tctildr_dl, *esys_dl;
         typeof(&Tss2_MU_TPM2B_PUBLIC_Marshal) Tss2_MU_TPM2B_PUBLIC_Marshal;
@@ -176,15 +176,16 @@ static int tss2_load_mu(tss2_t *t) {
         return 0;
 }
 
-static int tss2_load_esys(tss2_t *t) {
-        int r = tss2_load_mu(t);
-        if (r < 0)
-                return r;
+static int tss2_load_tctildr(tss2_t *t) {
         t->tctildr_dl = dlopen("libtss2-tctildr.so.0", RTLD_NOW | RTLD_LOCAL);
         if (!t->tctildr_dl)
                 return -EOPNOTSUPP;
         if (!DLSYM(t, tctildr_dl, Tss2_TctiLdr_Initialize) || !DLSYM(t, tctildr_dl, Tss2_TctiLdr_Finalize))
                 return -EOPNOTSUPP;
+        return 0;
+}
+
+static int tss2_load_esys(tss2_t *t) {
         t->esys_dl = dlopen("libtss2-esys.so.0", RTLD_NOW | RTLD_LOCAL);
         if (!t->esys_dl)
                 return -EOPNOTSUPP;
@@ -231,11 +232,13 @@ static void tpm2_ctx_done(tpm2_ctx_t *c) {
 static int tpm2_ctx_open(const char *tcti, tpm2_ctx_t *c) {
         if (!tcti || !*tcti)
                 tcti = TPM2_TCTI_DEFAULT;
-        /* No device node, no TPM: say so without tss2 logging its connection errors, and
-         * without mapping libcrypto (it would stay, see above) on a gateway without a TPM. */
+        /* No device node, no TPM: say so without tss2 logging its connection errors. */
         if (strncmp(tcti, "device:", 7) == 0 && tcti[7] && access(tcti + 7, F_OK) < 0)
                 return -ENODEV;
-        int r = tss2_load_esys(&c->t);
+        int r = tss2_load_mu(&c->t);
+        if (r < 0)
+                return r;
+        r = tss2_load_tctildr(&c->t);
         if (r < 0)
                 return r;
         TSS2_RC rc = c->t.Tss2_TctiLdr_Initialize(tcti, &c->tcti);
@@ -243,6 +246,11 @@ static int tpm2_ctx_open(const char *tcti, tpm2_ctx_t *c) {
                 c->tcti = NULL;
                 return rc == TSS2_TCTI_RC_MEMORY ? -ENOMEM : -ENODEV;
         }
+        /* Only now esys, and with it libcrypto (which then stays, see above): a gateway
+         * whose TPM is absent or not ours to open never maps it. */
+        r = tss2_load_esys(&c->t);
+        if (r < 0)
+                return r;
         rc = c->t.Esys_Initialize(&c->esys, c->tcti, NULL);
         if (rc != TSS2_RC_SUCCESS) {
                 c->esys = NULL;

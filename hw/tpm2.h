@@ -25,8 +25,11 @@
  * Errors: -ENODEV the TCTI does not connect (no TPM), -EINVAL bad arguments or pcrs string,
  * -EBADMSG a blob that does not parse, -EKEYREJECTED the TPM refuses the blob (another TPM,
  * another owner seed, changed PCRs, altered blob), -EIO any other TPM failure,
- * -EOPNOTSUPP built without TPM support. The library writes nothing to the environment; tss2
- * itself logs to stderr unless TSS2_LOG says otherwise. */
+ * -EOPNOTSUPP built without TPM support, or the tpm2-tss libraries (libtss2-esys, -tctildr,
+ * -mu) are not installed: hw/tpm2.c dlopen()s them for each call and closes them after it.
+ * When libtss2-esys alone is missing and no TPM answers either, -ENODEV comes first (it is
+ * loaded only once a TPM answers, as it maps libcrypto for good). The library writes nothing
+ * to the environment; tss2 itself logs to stderr unless TSS2_LOG says otherwise. */
 
 #include <stddef.h>
 #include <stdint.h>

@@ -75,6 +75,32 @@ static void rbuf_done(rbuf_t *b) {
         *b = (rbuf_t) {};
 }
 
+/* Kpm file format: hex of 16..64 bytes, one optional line end. Bad content is -EINVAL;
+ * -EPERM when the file is readable by group or others; other errors from reading it. */
+int kpm_read(const char *path, uint8_t key[MSG_KEY_MAX], size_t *ret_len) {
+        _cleanup_secret_ secret_t sec = {};
+        char hex[2 * MSG_KEY_MAX + 3];
+        int r = secret_file_read(path, sizeof hex - 1, &sec);
+        if (r < 0)
+                return r;
+        size_t n = sec.len;
+        if (n > 0 && sec.data[n - 1] == '\n')
+                n--;
+        if (n > 0 && sec.data[n - 1] == '\r')
+                n--;
+        memcpy(hex, sec.data, n);
+        hex[n] = 0;
+        _cleanup_erase_(64) uint8_t buf[MSG_KEY_MAX];
+        size_t len = 0;
+        r = memchr(hex, 0, n) ? -EINVAL : hex_decode(hex, buf, sizeof buf, &len);
+        erase(hex, sizeof hex);
+        if (r < 0 || len < MSG_KEY_MIN)
+                return -EINVAL;
+        memcpy(key, buf, len);
+        *ret_len = len;
+        return 0;
+}
+
 /* The TLS client context from the configuration. The Kpm is read here, at exchange time, into
  * a wiped buffer and copied into the context (which wipes it on free). */
 static int session_ctx(const agent_config_t *cfg, tls_ctx_t **ret, exchange_info_t *info) {
@@ -85,32 +111,21 @@ static int session_ctx(const agent_config_t *cfg, tls_ctx_t **ret, exchange_info
         };
         int r;
         if (cfg->mode == TLS_MODE_PSK) {
-                _cleanup_secret_ secret_t sec = {};
                 _cleanup_erase_(64) uint8_t kpm[MSG_KEY_MAX];
-                char hex[2 * MSG_KEY_MAX + 3];
                 size_t len = 0;
 
-                r = secret_file_read(cfg->psk_file, sizeof hex - 1, &sec);
+                r = kpm_read(cfg->psk_file, kpm, &len);
                 if (r == -EPERM)
                         return set_fail(info, OUTCOME_CONFIG, r,
                                         "%s: [mef] psk_file: %s is readable by group or others (chmod 0600)",
                                         cfg->path, cfg->psk_file);
+                if (r == -EINVAL)
+                        return set_fail(info, OUTCOME_CONFIG, r,
+                                        "%s: [mef] psk_file: %s does not hold a 16..64 byte Kpm as hex",
+                                        cfg->path, cfg->psk_file);
                 if (r < 0)
                         return set_fail(info, OUTCOME_CONFIG, r, "%s: [mef] psk_file: cannot read %s: %s",
                                         cfg->path, cfg->psk_file, strerror(-r));
-                size_t n = sec.len;
-                if (n > 0 && sec.data[n - 1] == '\n')
-                        n--;
-                if (n > 0 && sec.data[n - 1] == '\r')
-                        n--;
-                memcpy(hex, sec.data, n);
-                hex[n] = 0;
-                r = memchr(hex, 0, n) ? -EINVAL : hex_decode(hex, kpm, sizeof kpm, &len);
-                erase(hex, sizeof hex);
-                if (r < 0 || len < MSG_KEY_MIN)
-                        return set_fail(info, OUTCOME_CONFIG, -EINVAL,
-                                        "%s: [mef] psk_file: %s does not hold a 16..64 byte Kpm as hex",
-                                        cfg->path, cfg->psk_file);
                 tc.psk_identity = cfg->psk_identity;
                 tc.psk = kpm;
                 tc.psk_len = len;

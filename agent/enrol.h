@@ -65,6 +65,10 @@ int enrol_deregister(const agent_config_t *cfg, const char *ke_id, exchange_info
 
 void enrol_result_wipe(enrol_result_t *r);
 
+/* Reads the Kpm (hex, 16..64 bytes, one optional line end) from path into key. -EINVAL for bad
+ * content, -EPERM when group or others may read the file, else the error reading it. */
+int kpm_read(const char *path, uint8_t key[MSG_KEY_MAX], size_t *ret_len);
+
 /* ---- non-blocking ---- */
 
 typedef struct exchange exchange_t;

@@ -19,6 +19,7 @@
 
 #include "agent/config.h"
 #include "agent/custody.h"
+#include "agent/enrol.h"
 #include "ctl/check.h"
 #include "ctl/runtime.h"
 #include "hw/leds.h"
@@ -473,31 +474,6 @@ static int check_dns(checker_t *c, const agent_config_t *cfg) {
                         (void) getnameinfo(p->ai_addr, p->ai_addrlen, addr, sizeof addr, NULL, 0, NI_NUMERICHOST);
         freeaddrinfo(ai);
         report(c, L_OK, NULL, "MEF name: %s resolves to %s%s", cfg->mef_host, addr, n > 1 ? " (and more)" : "");
-        return 0;
-}
-
-/* The Kpm as agent/enrol.c reads it: hex, 16..64 bytes, one optional line end. */
-static int kpm_read(const char *path, uint8_t key[MSG_KEY_MAX], size_t *ret_len) {
-        _cleanup_secret_ secret_t sec = {};
-        char hex[2 * MSG_KEY_MAX + 3];
-        int r = secret_file_read(path, sizeof hex - 1, &sec);
-        if (r < 0)
-                return r;
-        size_t n = sec.len;
-        if (n > 0 && sec.data[n - 1] == '\n')
-                n--;
-        if (n > 0 && sec.data[n - 1] == '\r')
-                n--;
-        memcpy(hex, sec.data, n);
-        hex[n] = 0;
-        size_t len = 0;
-        r = memchr(hex, 0, n) ? -EINVAL : hex_decode(hex, key, MSG_KEY_MAX, &len);
-        erase(hex, sizeof hex);
-        if (r == 0 && len < MSG_KEY_MIN)
-                r = -EINVAL;
-        if (r < 0)
-                return r;
-        *ret_len = len;
         return 0;
 }
 

@@ -180,7 +180,8 @@ static void jset(json_t *o, const char *k, json_t *v, bool *ok) {
                 *ok = false;
 }
 
-static json_t *node_json(const store_node_t *n) {
+static json_t *node_json(const void *row) {
+        const store_node_t *n = row;
         json_t *o = json_object(), *t = json_array();
         bool ok = o && t;
         for (size_t i = 0; ok && i < n->n_targets; i++)
@@ -213,7 +214,8 @@ static json_t *node_json(const store_node_t *n) {
         return o;
 }
 
-static json_t *target_json(const store_target_t *t) {
+static json_t *target_json(const void *row) {
+        const store_target_t *t = row;
         json_t *o = json_object();
         bool ok = o != NULL;
         if (!ok)
@@ -234,7 +236,8 @@ static json_t *target_json(const store_target_t *t) {
         return o;
 }
 
-static json_t *enrolment_json(const store_enrolment_t *e) {
+static json_t *enrolment_json(const void *row) {
+        const store_enrolment_t *e = row;
         json_t *o = json_object();
         bool ok = o != NULL;
         if (!ok)
@@ -252,14 +255,32 @@ static json_t *enrolment_json(const store_enrolment_t *e) {
         return o;
 }
 
-static json_t *enrolments_json(const store_enrolment_t *list, size_t n) {
+/* A JSON array of the n items (each size bytes) of list; NULL when out of memory. */
+static json_t *json_array_of(const void *list, size_t n, size_t size, json_t *(*to_json)(const void *row)) {
         json_t *a = json_array();
         for (size_t i = 0; a && i < n; i++)
-                if (json_array_append_new(a, enrolment_json(&list[i])) < 0) {
+                if (json_array_append_new(a, to_json((const uint8_t *) list + i * size)) < 0) {
                         json_decref(a);
                         return NULL;
                 }
         return a;
+}
+
+static json_t *enrolments_json(const store_enrolment_t *list, size_t n) {
+        return json_array_of(list, n, sizeof *list, enrolment_json);
+}
+
+/* {"removed": id} for the remove commands. */
+static int removed_print(const char *id) {
+        json_t *o = json_object();
+        bool ok = o != NULL;
+        if (o)
+                jset(o, "removed", json_string(id), &ok);
+        if (!ok) {
+                json_decref(o);
+                o = NULL;
+        }
+        return json_print(o) ? MEF_EXIT_FAILURE : 0;
 }
 
 static int enrolments_table(const store_enrolment_t *list, size_t n) {
@@ -311,6 +332,15 @@ static int cli_audit_commit(cli_t *c, const char *action, const char *subject, c
         if (r < 0)
                 store_rollback(c->store);
         return r;
+}
+
+/* Finish a change that returned r after store_begin(): roll it back, or commit it with its audit row. */
+static int cli_change_end(cli_t *c, int r, const char *action, const char *subject, const char *detail) {
+        if (r < 0) {
+                store_rollback(c->store);
+                return r;
+        }
+        return cli_audit_commit(c, action, subject, detail);
 }
 
 /* ---- key material from files ---- */
@@ -476,11 +506,56 @@ static void credential_detail(const credential_t *cr, char *buf, size_t size) {
                 snprintf(buf, size, "cert fp=%s", cr->cert_fp);
 }
 
+/* A failed node add or target add: a generated key file opens nothing, so it goes. */
+static int credential_add_failed(const char *cmd, const char *id, const credential_t *cr, int r, const char *in_use) {
+        if (cr->generated)
+                unlink(cr->generated);
+        if (r == -EEXIST)
+                return failf("%s %s: %s already in use", cmd, id, in_use);
+        return failf("%s %s: %s", cmd, id, strerror(-r));
+}
+
+static void credential_added_print(const char *what, const char *id, const char *detail, const credential_t *cr,
+                                   const char *key_name, const char *key_hint) {
+        printf("Added %s %s (%s).\n", what, id, detail);
+        if (cr->generated)
+                printf("Wrote its %s to %s%s.\n", key_name, cr->generated, key_hint);
+}
+
 /* ---- option parsing ---- */
 
 #define OPT_HELP 'h'
 #define OPT_JSON 0x100
 #define COMMON_OPTIONS { "help", no_argument, NULL, OPT_HELP }, { "json", no_argument, NULL, OPT_JSON }
+#define CREDENTIAL_OPTIONS                                  \
+        { "psk-id", required_argument, NULL, 'k' },         \
+        { "psk-file", required_argument, NULL, 'f' },       \
+        { "generate-psk", required_argument, NULL, 'g' },   \
+        { "cert", required_argument, NULL, 'c' },           \
+        { "cert-fp", required_argument, NULL, 'F' }
+
+/* Takes the CREDENTIAL_OPTIONS option o into co; false when o is not one of them. */
+static bool credential_option(credential_opts_t *co, int o, const char *arg) {
+        switch (o) {
+        case 'k':
+                co->psk_id = arg;
+                return true;
+        case 'f':
+                co->psk_file = arg;
+                return true;
+        case 'g':
+                co->generate_psk = arg;
+                return true;
+        case 'c':
+                co->cert = arg;
+                return true;
+        case 'F':
+                co->cert_fp = arg;
+                return true;
+        default:
+                return false;
+        }
+}
 
 /* The positional arguments after getopt; want = how many exactly. */
 static int positionals(const char *cmd, int argc, char **argv, int want, const char *what) {
@@ -605,11 +680,7 @@ static int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
                 COMMON_OPTIONS,
                 { "cse-id", required_argument, NULL, 'i' },
                 { "cse-base", required_argument, NULL, 'b' },
-                { "psk-id", required_argument, NULL, 'k' },
-                { "psk-file", required_argument, NULL, 'f' },
-                { "generate-psk", required_argument, NULL, 'g' },
-                { "cert", required_argument, NULL, 'c' },
-                { "cert-fp", required_argument, NULL, 'F' },
+                CREDENTIAL_OPTIONS,
                 { "target", required_argument, NULL, 't' },
                 { "poll", required_argument, NULL, 'p' },
                 { "lifetime", required_argument, NULL, 'l' },
@@ -642,21 +713,6 @@ static int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
                 case 'b':
                         cse_base = optarg;
                         break;
-                case 'k':
-                        co.psk_id = optarg;
-                        break;
-                case 'f':
-                        co.psk_file = optarg;
-                        break;
-                case 'g':
-                        co.generate_psk = optarg;
-                        break;
-                case 'c':
-                        co.cert = optarg;
-                        break;
-                case 'F':
-                        co.cert_fp = optarg;
-                        break;
                 case 't':
                         if (!id_is_valid(optarg, MSG_ID_MAX))
                                 return usage_error(cmd, "--target: expected 1..%u printable ASCII characters",
@@ -681,7 +737,8 @@ static int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
                         n->ltk_transported = true;
                         break;
                 default:
-                        return option_error(cmd, o, argv);
+                        if (!credential_option(&co, o, optarg))
+                                return option_error(cmd, o, argv);
                 }
         if ((r = positionals(cmd, argc, argv, 1, "NODE_ID")))
                 return r;
@@ -718,20 +775,11 @@ static int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
         char detail[512];
         credential_detail(&cr, detail, sizeof detail);
         r = store_begin(c->store);
-        if (r == 0) {
-                r = store_node_add(c->store, n, cr.key_len ? cr.key : NULL, cr.key_len);
-                if (r < 0)
-                        store_rollback(c->store);
-                else
-                        r = cli_audit_commit(c, "node-add", node_id, detail);
-        }
-        if (r < 0) {
-                if (cr.generated)
-                        unlink(cr.generated); /* a key that opens nothing */
-                if (r == -EEXIST)
-                        return failf("%s %s: node ID, KpmID or certificate already in use", cmd, node_id);
-                return failf("%s %s: %s", cmd, node_id, strerror(-r));
-        }
+        if (r == 0)
+                r = cli_change_end(c, store_node_add(c->store, n, cr.key_len ? cr.key : NULL, cr.key_len), "node-add",
+                                   node_id, detail);
+        if (r < 0)
+                return credential_add_failed(cmd, node_id, &cr, r, "node ID, KpmID or certificate");
 
         /* naming a target before it is registered is allowed, but likely a typo */
         _cleanup_free_ store_target_t *targets = NULL;
@@ -751,9 +799,8 @@ static int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
                 return fail(cmd, r);
         if (c->json)
                 return node_print(c, n, NULL, 0);
-        printf("Added node %s (%s).\n", node_id, detail);
-        if (cr.generated)
-                printf("Wrote its Kpm to %s: install it on the device as the agent's psk_file.\n", cr.generated);
+        credential_added_print("node", node_id, detail, &cr, "Kpm",
+                               ": install it on the device as the agent's psk_file");
         return 0;
 }
 
@@ -768,15 +815,8 @@ static int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv) 
         r = store_node_list(c->store, &list, &n);
         if (r < 0)
                 return fail("node list", r);
-        if (c->json) {
-                json_t *a = json_array();
-                for (size_t i = 0; a && i < n; i++)
-                        if (json_array_append_new(a, node_json(&list[i])) < 0) {
-                                json_decref(a);
-                                a = NULL;
-                        }
-                return json_print(a) ? MEF_EXIT_FAILURE : 0;
-        }
+        if (c->json)
+                return json_print(json_array_of(list, n, sizeof *list, node_json)) ? MEF_EXIT_FAILURE : 0;
         _cleanup_(table_free) table_t t = { .n_cols = 8 };
         r = table_row(&t, "NODE_ID", "AUTH", "IDENTITY", "CSE_ID", "STATE", "POLL", "LIFETIME", "TARGETS");
         for (size_t i = 0; r == 0 && i < n; i++) {
@@ -861,26 +901,14 @@ static int cmd_node_change(cli_t *c, const command_t *def, int argc, char **argv
                 if (r == 0 && to == NODE_REVOKED && !streq(def->name, "remove"))
                         /* its keys stop working now, not at their expiry */
                         r = store_enrolment_set_state_for_node(c->store, node_id, ENROLMENT_REVOKED);
-                if (r < 0)
-                        store_rollback(c->store);
-                else
-                        r = cli_audit_commit(c, action, node_id, detail[0] ? detail : NULL);
+                r = cli_change_end(c, r, action, node_id, detail[0] ? detail : NULL);
         }
         if (r < 0)
                 return failf("%s %s: %s", cmd, node_id, strerror(-r));
 
         if (streq(def->name, "remove")) {
-                if (c->json) {
-                        json_t *o = json_object();
-                        bool ok = o != NULL;
-                        if (o)
-                                jset(o, "removed", json_string(node_id), &ok);
-                        if (!ok) {
-                                json_decref(o);
-                                o = NULL;
-                        }
-                        return json_print(o) ? MEF_EXIT_FAILURE : 0;
-                }
+                if (c->json)
+                        return removed_print(node_id);
                 printf("Removed node %s and its enrolments.\n", node_id);
                 return 0;
         }
@@ -898,11 +926,7 @@ static int cmd_node_change(cli_t *c, const command_t *def, int argc, char **argv
 static int cmd_target_add(cli_t *c, const command_t *def, int argc, char **argv) {
         static const struct option opts[] = {
                 COMMON_OPTIONS,
-                { "psk-id", required_argument, NULL, 'k' },
-                { "psk-file", required_argument, NULL, 'f' },
-                { "generate-psk", required_argument, NULL, 'g' },
-                { "cert", required_argument, NULL, 'c' },
-                { "cert-fp", required_argument, NULL, 'F' },
+                CREDENTIAL_OPTIONS,
                 {}
         };
         const char *cmd = "target add";
@@ -917,23 +941,9 @@ static int cmd_target_add(cli_t *c, const command_t *def, int argc, char **argv)
                 case OPT_JSON:
                         c->json = true;
                         break;
-                case 'k':
-                        co.psk_id = optarg;
-                        break;
-                case 'f':
-                        co.psk_file = optarg;
-                        break;
-                case 'g':
-                        co.generate_psk = optarg;
-                        break;
-                case 'c':
-                        co.cert = optarg;
-                        break;
-                case 'F':
-                        co.cert_fp = optarg;
-                        break;
                 default:
-                        return option_error(cmd, o, argv);
+                        if (!credential_option(&co, o, optarg))
+                                return option_error(cmd, o, argv);
                 }
         if ((r = positionals(cmd, argc, argv, 1, "TARGET_ID")))
                 return r;
@@ -957,25 +967,14 @@ static int cmd_target_add(cli_t *c, const command_t *def, int argc, char **argv)
         char detail[512];
         credential_detail(&cr, detail, sizeof detail);
         r = store_begin(c->store);
-        if (r == 0) {
-                r = store_target_add(c->store, &t, cr.key_len ? cr.key : NULL, cr.key_len);
-                if (r < 0)
-                        store_rollback(c->store);
-                else
-                        r = cli_audit_commit(c, "target-add", id, detail);
-        }
-        if (r < 0) {
-                if (cr.generated)
-                        unlink(cr.generated);
-                if (r == -EEXIST)
-                        return failf("%s %s: target ID, PSK identity or certificate already in use", cmd, id);
-                return failf("%s %s: %s", cmd, id, strerror(-r));
-        }
+        if (r == 0)
+                r = cli_change_end(c, store_target_add(c->store, &t, cr.key_len ? cr.key : NULL, cr.key_len),
+                                   "target-add", id, detail);
+        if (r < 0)
+                return credential_add_failed(cmd, id, &cr, r, "target ID, PSK identity or certificate");
         if (c->json)
                 return json_print(target_json(&t)) ? MEF_EXIT_FAILURE : 0;
-        printf("Added target %s (%s).\n", id, detail);
-        if (cr.generated)
-                printf("Wrote its PSK to %s.\n", cr.generated);
+        credential_added_print("target", id, detail, &cr, "PSK", "");
         return 0;
 }
 
@@ -990,15 +989,8 @@ static int cmd_target_list(cli_t *c, const command_t *def, int argc, char **argv
         r = store_target_list(c->store, &list, &n);
         if (r < 0)
                 return fail("target list", r);
-        if (c->json) {
-                json_t *a = json_array();
-                for (size_t i = 0; a && i < n; i++)
-                        if (json_array_append_new(a, target_json(&list[i])) < 0) {
-                                json_decref(a);
-                                a = NULL;
-                        }
-                return json_print(a) ? MEF_EXIT_FAILURE : 0;
-        }
+        if (c->json)
+                return json_print(json_array_of(list, n, sizeof *list, target_json)) ? MEF_EXIT_FAILURE : 0;
         _cleanup_(table_free) table_t t = { .n_cols = 4 };
         r = table_row(&t, "TARGET_ID", "AUTH", "IDENTITY", "CREATED");
         for (size_t i = 0; r == 0 && i < n; i++) {
@@ -1023,27 +1015,14 @@ static int cmd_target_remove(cli_t *c, const command_t *def, int argc, char **ar
         const char *id = argv[optind];
         r = store_begin(c->store);
         if (r == 0) {
-                r = store_target_remove(c->store, id);
-                if (r < 0)
-                        store_rollback(c->store);
-                else
-                        r = cli_audit_commit(c, "target-remove", id, NULL);
+                r = cli_change_end(c, store_target_remove(c->store, id), "target-remove", id, NULL);
         }
         if (r == -ENOENT)
                 return failf("%s %s: no such target", cmd, id);
         if (r < 0)
                 return failf("%s %s: %s", cmd, id, strerror(-r));
-        if (c->json) {
-                json_t *o = json_object();
-                bool ok = o != NULL;
-                if (o)
-                        jset(o, "removed", json_string(id), &ok);
-                if (!ok) {
-                        json_decref(o);
-                        o = NULL;
-                }
-                return json_print(o) ? MEF_EXIT_FAILURE : 0;
-        }
+        if (c->json)
+                return removed_print(id);
         printf("Removed target %s.\n", id);
         return 0;
 }

@@ -268,6 +268,92 @@ static int column_key(mef_store_t *s, sqlite3_stmt *st, int col, const char *pre
         return 0;
 }
 
+/* Seal key under the AAD prefix:id into blob (SEALED_MAX bytes). */
+static int key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n,
+                    uint8_t blob[SEALED_MAX], size_t *ret_len) {
+        char aad[AAD_MAX];
+        int r = aad_format(aad, prefix, id);
+        if (r < 0)
+                return r;
+        return secret_seal(s, aad, key, n, blob, ret_len);
+}
+
+/* How one table's rows decode; its secret is sealed to aad_prefix and the row's id (at id_offset
+ * in the decoded struct), in column key_col of a query that selects it. */
+typedef struct row_type {
+        int (*decode)(sqlite3_stmt *st, void *out);
+        size_t size;
+        size_t id_offset;
+        const char *aad_prefix;
+        int key_col;
+} row_type_t;
+
+/* The row sql selects with ?1 = arg, decoded into ret; with key, also its secret. ret and key
+ * are only written on success; -ENOENT when no row matches. */
+static int select_one(mef_store_t *s, const row_type_t *type, const char *sql, const char *arg, void *ret,
+                      uint8_t *key, size_t *ret_key_len) {
+        if (!s || !arg || !ret)
+                return -EINVAL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s, sql, &ref);
+        if (r < 0)
+                return r;
+        sqlite3_stmt *st = ref.st;
+        BIND(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC));
+        r = step_row(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        _cleanup_free_ uint8_t *row = malloc(type->size);
+        if (!row)
+                return -ENOMEM;
+        r = type->decode(st, row);
+        if (r < 0)
+                return r;
+        if (key) {
+                r = column_key(s, st, type->key_col, type->aad_prefix, (const char *) row + type->id_offset, key,
+                               ret_key_len);
+                if (r < 0)
+                        return r;
+        }
+        memcpy(ret, row, type->size);
+        return 0;
+}
+
+/* Grow *array (of elem-sized items) to hold one more; returns the new slot. */
+static void *array_push(void **array, size_t *n, size_t *alloc, size_t elem) {
+        if (*n == *alloc) {
+                size_t na = *alloc ? *alloc * 2 : 8;
+                void *p = reallocarray(*array, na, elem);
+                if (!p)
+                        return NULL;
+                *array = p;
+                *alloc = na;
+        }
+        return (uint8_t *) *array + (*n)++ * elem;
+}
+
+/* Every row of the prepared and bound st, decoded into a new array. */
+static int select_all(sqlite3_stmt *st, const row_type_t *type, void **ret, size_t *ret_n) {
+        _cleanup_free_ void *list = NULL;
+        size_t n = 0, alloc = 0;
+        int r;
+        while ((r = step_row(st)) > 0) {
+                void *e = array_push(&list, &n, &alloc, type->size);
+                if (!e)
+                        return -ENOMEM;
+                r = type->decode(st, e);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(list);
+        *ret_n = n;
+        return 0;
+}
+
 static bool key_len_valid(const uint8_t *key, size_t n) {
         return key && n >= MSG_KEY_MIN && n <= MSG_KEY_MAX;
 }
@@ -619,7 +705,8 @@ static int targets_from_json(const char *text, store_node_t *n) {
 }
 
 /* Columns in NODE_COLUMNS order. */
-static int node_from_row(sqlite3_stmt *st, store_node_t *n) {
+static int node_from_row(sqlite3_stmt *st, void *out) {
+        store_node_t *n = out;
         int r;
         memset(n, 0, sizeof *n);
         if ((r = column_text(st, 0, n->node_id, sizeof n->node_id)) < 0 ||
@@ -643,6 +730,10 @@ static int node_from_row(sqlite3_stmt *st, store_node_t *n) {
         n->created = sqlite3_column_int64(st, 10);
         return 0;
 }
+
+static const row_type_t node_row = {
+        node_from_row, sizeof(store_node_t), offsetof(store_node_t, node_id), "kpm", 11,
+};
 
 static bool node_is_valid(const store_node_t *n, const uint8_t *kpm, size_t kpm_len) {
         bool psk = n->kpm_id[0] != 0;
@@ -670,11 +761,7 @@ int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, si
         size_t blob_len = 0;
         int r;
         if (n->kpm_id[0]) {
-                char aad[AAD_MAX];
-                r = aad_format(aad, "kpm", n->node_id);
-                if (r < 0)
-                        return r;
-                r = secret_seal(s, aad, kpm, kpm_len, blob, &blob_len);
+                r = key_seal(s, "kpm", n->node_id, kpm, kpm_len, blob, &blob_len);
                 if (r < 0)
                         return r;
         }
@@ -715,38 +802,8 @@ int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, si
         return sqlite3_changes(s->db) == 1 ? 0 : -EEXIST;
 }
 
-static int node_select_one(mef_store_t *s, const char *sql, const char *arg, store_node_t *ret, uint8_t *kpm,
-                           size_t *ret_kpm_len) {
-        if (!s || !arg || !ret)
-                return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, sql, &ref);
-        if (r < 0)
-                return r;
-        sqlite3_stmt *st = ref.st;
-        BIND(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC));
-        r = step_row(st);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -ENOENT;
-        _cleanup_free_ store_node_t *n = malloc(sizeof *n);
-        if (!n)
-                return -ENOMEM;
-        r = node_from_row(st, n);
-        if (r < 0)
-                return r;
-        if (kpm) {
-                r = column_key(s, st, 11, "kpm", n->node_id, kpm, ret_kpm_len);
-                if (r < 0)
-                        return r;
-        }
-        memcpy(ret, n, sizeof *n);
-        return 0;
-}
-
 int store_node_get(mef_store_t *s, const char *node_id, store_node_t *ret) {
-        return node_select_one(s, "SELECT " NODE_COLUMNS " FROM nodes WHERE node_id = ?1", node_id, ret, NULL,
+        return select_one(s, &node_row, "SELECT " NODE_COLUMNS " FROM nodes WHERE node_id = ?1", node_id, ret, NULL,
                                NULL);
 }
 
@@ -754,25 +811,12 @@ int store_node_by_kpm_id(mef_store_t *s, const char *kpm_id, store_node_t *ret, 
                          size_t *ret_kpm_len) {
         if (!kpm || !ret_kpm_len)
                 return -EINVAL;
-        return node_select_one(s, "SELECT " NODE_COLUMNS ", kpm_enc FROM nodes WHERE kpm_id = ?1", kpm_id, ret,
+        return select_one(s, &node_row, "SELECT " NODE_COLUMNS ", kpm_enc FROM nodes WHERE kpm_id = ?1", kpm_id, ret,
                                kpm, ret_kpm_len);
 }
 
 int store_node_by_cert(mef_store_t *s, const char *fp, store_node_t *ret) {
-        return node_select_one(s, "SELECT " NODE_COLUMNS " FROM nodes WHERE cert_fp = ?1", fp, ret, NULL, NULL);
-}
-
-/* Grow *array (of elem-sized items) to hold one more; returns the new slot. */
-static void *array_push(void **array, size_t *n, size_t *alloc, size_t elem) {
-        if (*n == *alloc) {
-                size_t na = *alloc ? *alloc * 2 : 8;
-                void *p = reallocarray(*array, na, elem);
-                if (!p)
-                        return NULL;
-                *array = p;
-                *alloc = na;
-        }
-        return (uint8_t *) *array + (*n)++ * elem;
+        return select_one(s, &node_row, "SELECT " NODE_COLUMNS " FROM nodes WHERE cert_fp = ?1", fp, ret, NULL, NULL);
 }
 
 int store_node_list(mef_store_t *s, store_node_t **ret, size_t *ret_n) {
@@ -783,21 +827,11 @@ int store_node_list(mef_store_t *s, store_node_t **ret, size_t *ret_n) {
         if (r < 0)
                 return r;
         sqlite3_stmt *st = ref.st;
-        _cleanup_free_ store_node_t *list = NULL;
-        size_t n = 0, alloc = 0;
-        while ((r = step_row(st)) > 0) {
-                store_node_t *e = array_push((void **) &list, &n, &alloc, sizeof *list);
-                if (!e)
-                        return -ENOMEM;
-                r = node_from_row(st, e);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(list);
-        *ret_n = n;
-        return 0;
+        void *list = NULL;
+        r = select_all(st, &node_row, &list, ret_n);
+        if (r == 0)
+                *ret = list;
+        return r;
 }
 
 /* For UPDATE/DELETE by key: -ENOENT when no row matched. */
@@ -834,7 +868,8 @@ int store_node_remove(mef_store_t *s, const char *node_id) {
 
 #define TARGET_COLUMNS "id, psk_id, cert_fp, created"
 
-static int target_from_row(sqlite3_stmt *st, store_target_t *t) {
+static int target_from_row(sqlite3_stmt *st, void *out) {
+        store_target_t *t = out;
         int r;
         memset(t, 0, sizeof *t);
         if ((r = column_text(st, 0, t->id, sizeof t->id)) < 0 ||
@@ -844,6 +879,10 @@ static int target_from_row(sqlite3_stmt *st, store_target_t *t) {
         t->created = sqlite3_column_int64(st, 3);
         return 0;
 }
+
+static const row_type_t target_row = {
+        target_from_row, sizeof(store_target_t), offsetof(store_target_t, id), "tpsk", 4,
+};
 
 int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk, size_t psk_len) {
         if (!s || !t || !id_is_valid(t->id, MSG_ID_MAX))
@@ -858,11 +897,7 @@ int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk
         size_t blob_len = 0;
         int r;
         if (is_psk) {
-                char aad[AAD_MAX];
-                r = aad_format(aad, "tpsk", t->id);
-                if (r < 0)
-                        return r;
-                r = secret_seal(s, aad, psk, psk_len, blob, &blob_len);
+                r = key_seal(s, "tpsk", t->id, psk, psk_len, blob, &blob_len);
                 if (r < 0)
                         return r;
         }
@@ -888,44 +923,16 @@ int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk
         return sqlite3_changes(s->db) == 1 ? 0 : -EEXIST;
 }
 
-static int target_select_one(mef_store_t *s, const char *sql, const char *arg, store_target_t *ret, uint8_t *psk,
-                             size_t *ret_psk_len) {
-        if (!s || !arg || !ret)
-                return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, sql, &ref);
-        if (r < 0)
-                return r;
-        sqlite3_stmt *st = ref.st;
-        BIND(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC));
-        r = step_row(st);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -ENOENT;
-        store_target_t t;
-        r = target_from_row(st, &t);
-        if (r < 0)
-                return r;
-        if (psk) {
-                r = column_key(s, st, 4, "tpsk", t.id, psk, ret_psk_len);
-                if (r < 0)
-                        return r;
-        }
-        *ret = t;
-        return 0;
-}
-
 int store_target_by_psk_id(mef_store_t *s, const char *psk_id, store_target_t *ret, uint8_t psk[MSG_KEY_MAX],
                            size_t *ret_psk_len) {
         if (!psk || !ret_psk_len)
                 return -EINVAL;
-        return target_select_one(s, "SELECT " TARGET_COLUMNS ", psk_enc FROM targets WHERE psk_id = ?1", psk_id,
+        return select_one(s, &target_row, "SELECT " TARGET_COLUMNS ", psk_enc FROM targets WHERE psk_id = ?1", psk_id,
                                  ret, psk, ret_psk_len);
 }
 
 int store_target_by_cert(mef_store_t *s, const char *fp, store_target_t *ret) {
-        return target_select_one(s, "SELECT " TARGET_COLUMNS " FROM targets WHERE cert_fp = ?1", fp, ret, NULL,
+        return select_one(s, &target_row, "SELECT " TARGET_COLUMNS " FROM targets WHERE cert_fp = ?1", fp, ret, NULL,
                                  NULL);
 }
 
@@ -937,21 +944,11 @@ int store_target_list(mef_store_t *s, store_target_t **ret, size_t *ret_n) {
         if (r < 0)
                 return r;
         sqlite3_stmt *st = ref.st;
-        _cleanup_free_ store_target_t *list = NULL;
-        size_t n = 0, alloc = 0;
-        while ((r = step_row(st)) > 0) {
-                store_target_t *e = array_push((void **) &list, &n, &alloc, sizeof *list);
-                if (!e)
-                        return -ENOMEM;
-                r = target_from_row(st, e);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(list);
-        *ret_n = n;
-        return 0;
+        void *list = NULL;
+        r = select_all(st, &target_row, &list, ret_n);
+        if (r == 0)
+                *ret = list;
+        return r;
 }
 
 int store_target_remove(mef_store_t *s, const char *id) {
@@ -964,7 +961,8 @@ int store_target_remove(mef_store_t *s, const char *id) {
 
 #define ENROLMENT_COLUMNS "ke_id, node_id, state, created, exp, ltk_transported"
 
-static int enrolment_from_row(sqlite3_stmt *st, store_enrolment_t *e) {
+static int enrolment_from_row(sqlite3_stmt *st, void *out) {
+        store_enrolment_t *e = out;
         int r;
         memset(e, 0, sizeof *e);
         if ((r = column_text(st, 0, e->ke_id, sizeof e->ke_id)) < 0 ||
@@ -979,19 +977,19 @@ static int enrolment_from_row(sqlite3_stmt *st, store_enrolment_t *e) {
         return 0;
 }
 
+static const row_type_t enrolment_row = {
+        enrolment_from_row, sizeof(store_enrolment_t), offsetof(store_enrolment_t, ke_id), "ke", 6,
+};
+
 int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_t *key, size_t key_len) {
         const char *state = e ? enrolment_state_to_string(e->state) : NULL;
         if (!s || !e || !state || !id_is_valid(e->ke_id, MSG_KEID_MAX) || !id_is_valid(e->node_id, MSG_ID_MAX) ||
             !key_len_valid(key, key_len))
                 return -EINVAL;
 
-        char aad[AAD_MAX];
         uint8_t blob[SEALED_MAX];
         size_t blob_len;
-        int r = aad_format(aad, "ke", e->ke_id);
-        if (r < 0)
-                return r;
-        r = secret_seal(s, aad, key, key_len, blob, &blob_len);
+        int r = key_seal(s, "ke", e->ke_id, key, key_len, blob, &blob_len);
         if (r < 0)
                 return r;
         _cleanup_stmt_ stmt_ref_t ref = {};
@@ -1014,28 +1012,8 @@ int store_enrolment_get(mef_store_t *s, const char *ke_id, store_enrolment_t *re
                         size_t *ret_key_len) {
         if (!s || !ke_id || !ret || !key != !ret_key_len)
                 return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, "SELECT " ENROLMENT_COLUMNS ", key_enc FROM enrolments WHERE ke_id = ?1", &ref);
-        if (r < 0)
-                return r;
-        sqlite3_stmt *st = ref.st;
-        BIND(sqlite3_bind_text(st, 1, ke_id, -1, SQLITE_STATIC));
-        r = step_row(st);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -ENOENT;
-        store_enrolment_t e;
-        r = enrolment_from_row(st, &e);
-        if (r < 0)
-                return r;
-        if (key) {
-                r = column_key(s, st, 6, "ke", e.ke_id, key, ret_key_len);
-                if (r < 0)
-                        return r;
-        }
-        *ret = e;
-        return 0;
+        return select_one(s, &enrolment_row, "SELECT " ENROLMENT_COLUMNS ", key_enc FROM enrolments WHERE ke_id = ?1",
+                          ke_id, ret, key, ret_key_len);
 }
 
 int store_enrolment_set_state(mef_store_t *s, const char *ke_id, enrolment_state_t state) {
@@ -1088,21 +1066,11 @@ int store_enrolment_list(mef_store_t *s, const char *node_id, store_enrolment_t 
                 return r;
         sqlite3_stmt *st = ref.st;
         BIND(bind_text_or_null(st, 1, node_id));
-        _cleanup_free_ store_enrolment_t *list = NULL;
-        size_t n = 0, alloc = 0;
-        while ((r = step_row(st)) > 0) {
-                store_enrolment_t *e = array_push((void **) &list, &n, &alloc, sizeof *list);
-                if (!e)
-                        return -ENOMEM;
-                r = enrolment_from_row(st, e);
-                if (r < 0)
-                        return r;
-        }
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(list);
-        *ret_n = n;
-        return 0;
+        void *list = NULL;
+        r = select_all(st, &enrolment_row, &list, ret_n);
+        if (r == 0)
+                *ret = list;
+        return r;
 }
 
 /* ---- audit ---- */

@@ -455,23 +455,31 @@ static int handle_enrol(const exchange_t *ex, mef_response_t *ret) {
         return 0;
 }
 
+/* 3.2 and 3.3: the peer must be a node, and the KeID one of its enrolments. 1 when found; 0
+ * when *ret already holds the error answer. */
+static int peer_enrolment(const exchange_t *ex, const route_t *rt, store_node_t *node, store_enrolment_t *e,
+                          mef_response_t *ret) {
+        int r = peer_node(ex, node);
+        if (r == -ENOENT)
+                return fail(ex, rt->ke_id, ret, 403, 4103, "peer is not an enrolee node");
+        if (r < 0)
+                return fail_internal(ex, rt->ke_id, ret, r, "node lookup");
+        r = node_enrolment(ex, node, rt->ke_id, e);
+        if (r == -ENOENT)
+                return fail(ex, rt->ke_id, ret, 404, 4004, "unknown KeID");
+        if (r < 0)
+                return fail_internal(ex, rt->ke_id, ret, r, "enrolment lookup");
+        return 1;
+}
+
 /* ---- 3.2 status ---- */
 
 static int handle_status(const exchange_t *ex, const route_t *rt, mef_response_t *ret) {
         store_node_t node;
         store_enrolment_t e;
-        int r;
-
-        r = peer_node(ex, &node);
-        if (r == -ENOENT)
-                return fail(ex, rt->ke_id, ret, 403, 4103, "peer is not an enrolee node");
-        if (r < 0)
-                return fail_internal(ex, rt->ke_id, ret, r, "node lookup");
-        r = node_enrolment(ex, &node, rt->ke_id, &e);
-        if (r == -ENOENT)
-                return fail(ex, rt->ke_id, ret, 404, 4004, "unknown KeID");
-        if (r < 0)
-                return fail_internal(ex, rt->ke_id, ret, r, "enrolment lookup");
+        int r = peer_enrolment(ex, rt, &node, &e, ret);
+        if (r <= 0)
+                return r;
 
         msg_state_t state;
         if (node.state == NODE_REVOKED || e.state == ENROLMENT_REVOKED)
@@ -506,18 +514,9 @@ static int handle_status(const exchange_t *ex, const route_t *rt, mef_response_t
 static int handle_deregister(const exchange_t *ex, const route_t *rt, mef_response_t *ret) {
         store_node_t node;
         store_enrolment_t e;
-        int r;
-
-        r = peer_node(ex, &node);
-        if (r == -ENOENT)
-                return fail(ex, rt->ke_id, ret, 403, 4103, "peer is not an enrolee node");
-        if (r < 0)
-                return fail_internal(ex, rt->ke_id, ret, r, "node lookup");
-        r = node_enrolment(ex, &node, rt->ke_id, &e);
-        if (r == -ENOENT)
-                return fail(ex, rt->ke_id, ret, 404, 4004, "unknown KeID");
-        if (r < 0)
-                return fail_internal(ex, rt->ke_id, ret, r, "enrolment lookup");
+        int r = peer_enrolment(ex, rt, &node, &e, ret);
+        if (r <= 0)
+                return r;
         if (e.state == ENROLMENT_RETIRED || e.state == ENROLMENT_DEREGISTERED)
                 return fail(ex, rt->ke_id, ret, 404, 4004, "unknown KeID (%s)", enrolment_state_to_string(e.state));
 

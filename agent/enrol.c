@@ -888,6 +888,21 @@ static int loop_wait(sd_event *e, exchange_t *x, const waiter_t *w, exchange_inf
         return w->r;
 }
 
+typedef int (*exchange_start_t)(sd_event *e, const agent_config_t *cfg, const char *arg, exchange_done_t done,
+                                void *userdata, exchange_t **ret, exchange_info_t *info);
+
+/* The blocking API: the same exchange on a private loop. *ret_x is the finished exchange. */
+static int run_blocking(exchange_start_t start, const agent_config_t *cfg, const char *arg, sd_event **ret_e,
+                        exchange_t **ret_x, exchange_info_t *info) {
+        waiter_t w = {};
+        int r = loop_new(ret_e, info);
+        if (r >= 0)
+                r = start(*ret_e, cfg, arg, waiter_done, &w, ret_x, info);
+        if (r >= 0)
+                r = loop_wait(*ret_e, *ret_x, &w, info);
+        return r;
+}
+
 int enrol_run(const agent_config_t *cfg, const char *prev, enrol_result_t *ret, exchange_info_t *info) {
         exchange_info_t dummy;
         if (!info)
@@ -896,12 +911,7 @@ int enrol_run(const agent_config_t *cfg, const char *prev, enrol_result_t *ret, 
                 return args_fail(info, -EINVAL, "invalid arguments");
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(exchange_freep) exchange_t *x = NULL;
-        waiter_t w = {};
-        int r = loop_new(&e, info);
-        if (r >= 0)
-                r = exchange_enrol(e, cfg, prev, waiter_done, &w, &x, info);
-        if (r >= 0)
-                r = loop_wait(e, x, &w, info);
+        int r = run_blocking(exchange_enrol, cfg, prev, &e, &x, info);
         if (r < 0)
                 return r;
         return exchange_take_enrol(x, ret);
@@ -915,12 +925,7 @@ int enrol_status(const agent_config_t *cfg, const char *ke_id, msg_status_t *ret
                 return args_fail(info, -EINVAL, "invalid arguments");
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(exchange_freep) exchange_t *x = NULL;
-        waiter_t w = {};
-        int r = loop_new(&e, info);
-        if (r >= 0)
-                r = exchange_status(e, cfg, ke_id, waiter_done, &w, &x, info);
-        if (r >= 0)
-                r = loop_wait(e, x, &w, info);
+        int r = run_blocking(exchange_status, cfg, ke_id, &e, &x, info);
         if (r < 0)
                 return r;
         *ret = x->status;
@@ -933,13 +938,7 @@ int enrol_deregister(const agent_config_t *cfg, const char *ke_id, exchange_info
                 info = &dummy;
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(exchange_freep) exchange_t *x = NULL;
-        waiter_t w = {};
-        int r = loop_new(&e, info);
-        if (r >= 0)
-                r = exchange_deregister(e, cfg, ke_id, waiter_done, &w, &x, info);
-        if (r >= 0)
-                r = loop_wait(e, x, &w, info);
-        return r;
+        return run_blocking(exchange_deregister, cfg, ke_id, &e, &x, info);
 }
 
 void enrol_result_wipe(enrol_result_t *r) {

@@ -63,6 +63,8 @@ typedef struct agent_config {
         unsigned clock_wait_max_ms;    /* clock_wait_max = 5min: in cert mode, how long to wait for
                                         * the clock to pass the build time before verifying
                                         * certificates anyway (0: do not wait) */
+        bool isolate;                  /* not from the file: the daemon sets it, so that sealing
+                                        * and unsealing run in a child process (keys/seal.h) */
 } agent_config_t;
 
 /* Loads defaults, the file (NULL: AGENT_CONFIG_DEFAULT) and <file>.d/<name>.conf, then validates.

@@ -62,6 +62,7 @@ static seal_opts_t seal_opts(const agent_config_t *cfg) {
                 .method = custody_seal_method(cfg),
                 .tcti = cfg->tcti,
                 .pcrs = cfg->pcrs,
+                .isolate = cfg->isolate,
         };
 }
 
@@ -331,13 +332,13 @@ static int seal_store_fail(const agent_config_t *cfg, int r, custody_info_t *inf
         }
 }
 
-int custody_store(const agent_config_t *cfg, const enrol_result_t *res, stored_profile_t *ret_profile,
-                  custody_info_t *info) {
+int custody_store_profile(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
+                          custody_info_t *info) {
         custody_info_t dummy;
         if (!info)
                 info = &dummy;
         info_init(info);
-        if (!cfg || !res)
+        if (!cfg || !profile)
                 return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
 
         /* Resolve the user before anything is written: a configuration error changes nothing. */
@@ -346,32 +347,42 @@ int custody_store(const agent_config_t *cfg, const enrol_result_t *res, stored_p
         if (r < 0)
                 return r;
 
-        _cleanup_(stored_profile_wipe) stored_profile_t p;
-        r = profile_from_msg(&res->profile, cfg->node_id, cfg->mef_uri, time(NULL), res->ltk, res->ltk_len, &p);
-        if (r < 0)
-                return fail(info, CUSTODY_FAILED, r, "the profile from the MEF cannot be stored: a field is out of range");
-
         r = mkdir_p(cfg->state_dir, 0700);
         if (r < 0)
                 return fail(info, CUSTODY_CONFIG, r, "%s: [seal] state_dir: cannot create %s: %s", cfg->path,
                             cfg->state_dir, strerror(-r));
         seal_opts_t o = seal_opts(cfg);
         seal_method_t method;
-        r = seal_store(&o, &p, &method);
+        r = seal_store(&o, profile, &method);
         if (r < 0)
                 return seal_store_fail(cfg, r, info);
         info->sealed = true;
         info->method = method;
 
-        r = keys_install(cfg, uid, &p, info);
+        r = keys_install(cfg, uid, profile, info);
         if (r < 0)
                 return r;
-        r = profile_json_write(cfg, &p, info);
+        r = profile_json_write(cfg, profile, info);
         if (r < 0)
                 return r;
         if (ret_profile)
-                *ret_profile = p;
+                *ret_profile = *profile;
         return 0;
+}
+
+int custody_store(const agent_config_t *cfg, const enrol_result_t *res, stored_profile_t *ret_profile,
+                  custody_info_t *info) {
+        custody_info_t dummy;
+        if (!info)
+                info = &dummy;
+        info_init(info);
+        if (!cfg || !res)
+                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
+        _cleanup_(stored_profile_wipe) stored_profile_t p;
+        int r = profile_from_msg(&res->profile, cfg->node_id, cfg->mef_uri, time(NULL), res->ltk, res->ltk_len, &p);
+        if (r < 0)
+                return fail(info, CUSTODY_FAILED, r, "the profile from the MEF cannot be stored: a field is out of range");
+        return custody_store_profile(cfg, &p, ret_profile, info);
 }
 
 int custody_remove(const agent_config_t *cfg, custody_info_t *info) {

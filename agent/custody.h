@@ -55,6 +55,9 @@ int custody_restore(const agent_config_t *cfg, stored_profile_t *ret_profile, cu
  * it. */
 int custody_store(const agent_config_t *cfg, const enrol_result_t *res, stored_profile_t *ret_profile,
                   custody_info_t *info);
+/* The same for a profile already derived from the enrolment (profile_from_msg()). */
+int custody_store_profile(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
+                          custody_info_t *info);
 
 /* Remove the keys, the sealed profile (and host.key) and profile.json. Every step is tried;
  * the first error is returned. */

@@ -22,6 +22,7 @@
 #include "agent/journal.h"
 #include "agent/manager.h"
 #include "agent/message-ids.h"
+#include "agent/worker.h"
 #include "hw/leds.h"
 #include "util/util.h"
 
@@ -72,7 +73,7 @@ struct manager {
         stored_profile_t profile;   /* its non-secret fields: key bytes wiped */
         seal_method_t backend;
 
-        exchange_t *exchange;
+        worker_t *exchange;
         bool exchange_is_enrol;
 
         action_t action;
@@ -299,7 +300,7 @@ static void fatal(manager_t *m, int code, int error, const char *fmt, ...) {
 }
 
 static void exchange_cancel(manager_t *m) {
-        m->exchange = exchange_free(m->exchange);
+        m->exchange = worker_free(m->exchange);
 }
 
 static void timer_disarm(sd_event_source **s) {
@@ -436,23 +437,23 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
         }
 }
 
-static void on_enrol_done(exchange_t *x, int r, void *userdata) {
+static void on_enrol_done(worker_t *x, int r, void *userdata) {
         manager_t *m = userdata;
-        exchange_info_t info = *exchange_get_info(x);
-        _cleanup_(enrol_result_wipe) enrol_result_t res = {};
+        exchange_info_t info = *worker_get_info(x);
+        _cleanup_(stored_profile_wipe) stored_profile_t res = {};
         if (r == 0)
-                r = exchange_take_enrol(x, &res);
-        m->exchange = exchange_free(x);
+                r = worker_take_profile(x, &res);
+        m->exchange = worker_free(x);
         if (r < 0)
                 return enrol_failed(m, r, &info);
 
         _cleanup_(stored_profile_wipe) stored_profile_t p = {};
         custody_info_t ci;
-        r = custody_store(&m->cfg, &res, &p, &ci);
+        r = custody_store_profile(&m->cfg, &res, &p, &ci);
         if (r < 0) {
                 str_copy(m->last_error, sizeof m->last_error, ci.reason);
                 if (ci.cls == CUSTODY_CONFIG)
-                        return fatal(m, AGENT_EXIT_CONFIG, r, "Enrolled as KeID %s, but: %s", res.profile.ke_id,
+                        return fatal(m, AGENT_EXIT_CONFIG, r, "Enrolled as KeID %s, but: %s", res.ke_id,
                                      ci.reason);
                 m->failures++;
                 backoff_params_t bp = backoff_params(m);
@@ -464,12 +465,12 @@ static void on_enrol_done(exchange_t *x, int r, void *userdata) {
                         action_schedule(m, ACTION_RESTORE, delay);
                         return set_state(m, STATE_BACKOFF, LOG_ERR,
                                          "Enrolled as KeID %s and sealed the profile, but: %s; retrying in %s",
-                                         res.profile.ke_id, ci.reason, d);
+                                         res.ke_id, ci.reason, d);
                 }
                 still_valid(m, valid);
                 action_schedule(m, ACTION_ENROL, delay);
                 return set_state(m, STATE_BACKOFF, LOG_ERR, "Enrolled as KeID %s, but cannot keep the profile: %s; "
-                                 "enrolling again in %s%s", res.profile.ke_id, ci.reason, d, valid);
+                                 "enrolling again in %s%s", res.ke_id, ci.reason, d, valid);
         }
         char old[MSG_KEID_MAX + 1] = "";
         if (m->have_profile)
@@ -518,8 +519,8 @@ static void start_enrol(manager_t *m) {
         else
                 set_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s", m->cfg.mef_uri);
         exchange_info_t info;
-        int r = exchange_enrol(m->event, &m->cfg, m->have_profile ? m->profile.ke_id : NULL, on_enrol_done, m,
-                               &m->exchange, &info);
+        int r = worker_start(m->event, &m->cfg, WORKER_ENROL, m->have_profile ? m->profile.ke_id : NULL,
+                             on_enrol_done, m, &m->exchange, &info);
         if (r < 0)
                 return enrol_failed(m, r, &info);
         m->exchange_is_enrol = true;
@@ -607,13 +608,13 @@ static void go_revoked(manager_t *m) {
                   "Revoked by MEF %s: keys removed; waiting for an operator (SIGUSR1 or restart)", m->cfg.mef_uri);
 }
 
-static void on_status_done(exchange_t *x, int r, void *userdata) {
+static void on_status_done(worker_t *x, int r, void *userdata) {
         manager_t *m = userdata;
-        exchange_info_t info = *exchange_get_info(x);
+        exchange_info_t info = *worker_get_info(x);
         msg_status_t st = {};
         if (r == 0)
-                st = *exchange_get_status(x);
-        m->exchange = exchange_free(x);
+                st = *worker_get_status(x);
+        m->exchange = worker_free(x);
 
         if (r == 0) {
                 m->status_failures = 0;
@@ -686,7 +687,7 @@ static void start_status(manager_t *m) {
                 log_m(m, LOG_WARNING, NULL, r, "Cannot check the keyring: %s", ci.reason);
 
         exchange_info_t info;
-        r = exchange_status(m->event, &m->cfg, m->profile.ke_id, on_status_done, m, &m->exchange, &info);
+        r = worker_start(m->event, &m->cfg, WORKER_STATUS, m->profile.ke_id, on_status_done, m, &m->exchange, &info);
         if (r < 0) {
                 /* Nothing was sent: report it like a failed check. */
                 if (info.outcome == OUTCOME_CONFIG)
@@ -809,6 +810,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                             !streq(m->cfg.led_error ?: "", n.led_error ?: "");
         agent_config_done(&m->cfg);
         m->cfg = n;
+        m->cfg.isolate = true;
         if (leds_changed)
                 leds_setup(m);
         if (lock >= 0) {
@@ -836,6 +838,8 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
         m->lock_fd = -1;
         m->cfg = *cfg;
         *cfg = (agent_config_t) {};
+        /* Sealing and unsealing in a child: the TPM libraries never load into the daemon. */
+        m->cfg.isolate = true;
         m->echo = !journal_stderr_is_journal();
         m->first_attempt = true;
         m->since = time(NULL);
@@ -884,7 +888,7 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
 manager_t *manager_free(manager_t *m) {
         if (!m)
                 return NULL;
-        m->exchange = exchange_free(m->exchange);
+        m->exchange = worker_free(m->exchange);
         m->action_timer = sd_event_source_disable_unref(m->action_timer);
         m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
         m->expiry_timer = sd_event_source_disable_unref(m->expiry_timer);

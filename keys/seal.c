@@ -10,6 +10,7 @@
 
 #include "hw/tpm2.h"
 #include "keys/seal.h"
+#include "util/child.h"
 
 #define MAGIC "MSCE"
 #define ENVELOPE_VERSION 1u
@@ -177,7 +178,7 @@ static int opts_check(const seal_opts_t *o) {
         return 0;
 }
 
-int seal_store(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *ret_method) {
+static int seal_store_here(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *ret_method) {
         char path[PATH_MAX];
         int r = opts_check(o);
         if (r < 0)
@@ -244,7 +245,7 @@ int seal_store(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *r
         return 0;
 }
 
-int seal_load(const seal_opts_t *o, stored_profile_t *ret, seal_method_t *ret_method) {
+static int seal_load_here(const seal_opts_t *o, stored_profile_t *ret, seal_method_t *ret_method) {
         char path[PATH_MAX];
         int r = opts_check(o);
         if (r < 0)
@@ -328,4 +329,87 @@ int seal_remove(const seal_opts_t *o) {
         if (dfd < 0 || fsync(dfd) < 0)
                 return negative_errno();
         return removed;
+}
+
+/* ---- in a child process (seal_opts_t.isolate) ----
+ * The payload is one byte, the method used, and for a load the profile as profile_serialize()
+ * writes it: the parent reads it back with the strict profile_parse(). */
+
+_Static_assert(1 + PROFILE_SERIALIZED_MAX <= CHILD_PAYLOAD_MAX, "a profile fits in a child's reply");
+
+typedef struct seal_job {
+        const seal_opts_t *o;
+        const stored_profile_t *p; /* store */
+} seal_job_t;
+
+static int child_store(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
+        seal_job_t *j = userdata;
+        seal_method_t m = SEAL_METHOD_AUTO;
+        int r = seal_store_here(j->o, j->p, &m);
+        out[0] = (uint8_t) m;
+        *out_len = 1;
+        return r;
+}
+
+static int child_load(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
+        seal_job_t *j = userdata;
+        _cleanup_(stored_profile_wipe) stored_profile_t p;
+        seal_method_t m = SEAL_METHOD_AUTO;
+        int r = seal_load_here(j->o, &p, &m);
+        if (r < 0)
+                return r;
+        _cleanup_secret_ secret_t s = {};
+        r = profile_serialize(&p, &s);
+        if (r < 0)
+                return r;
+        if (s.len + 1 > max)
+                return -EOVERFLOW;
+        out[0] = (uint8_t) m;
+        memcpy(out + 1, s.data, s.len);
+        *out_len = s.len + 1;
+        return 0;
+}
+
+static bool method_valid(uint8_t m) {
+        return m == SEAL_METHOD_TPM2 || m == SEAL_METHOD_HOST;
+}
+
+int seal_store(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *ret_method) {
+        if (!o || !o->isolate)
+                return seal_store_here(o, p, ret_method);
+        seal_job_t j = { .o = o, .p = p };
+        uint8_t out[1];
+        size_t len = 0;
+        int r = child_run(child_store, &j, out, sizeof out, &len);
+        if (r < 0)
+                return r;
+        if (len != 1 || !method_valid(out[0]))
+                return -EBADMSG;
+        if (ret_method)
+                *ret_method = (seal_method_t) out[0];
+        return 0;
+}
+
+int seal_load(const seal_opts_t *o, stored_profile_t *ret, seal_method_t *ret_method) {
+        if (!o || !o->isolate)
+                return seal_load_here(o, ret, ret_method);
+        if (!ret)
+                return -EINVAL;
+        seal_job_t j = { .o = o };
+        _cleanup_secret_ secret_t buf = { .data = malloc(1 + PROFILE_SERIALIZED_MAX),
+                                          .len = 1 + PROFILE_SERIALIZED_MAX };
+        if (!buf.data)
+                return -ENOMEM;
+        size_t len = 0;
+        int r = child_run(child_load, &j, buf.data, buf.len, &len);
+        if (r < 0)
+                return r;
+        if (len < 2 || !method_valid(buf.data[0]))
+                return -EBADMSG;
+        r = profile_parse(buf.data + 1, len - 1, ret);
+        if (r < 0)
+                return r;
+        if (ret_method)
+                *ret_method = (seal_method_t) buf.data[0];
+        return 0;
 }

@@ -102,6 +102,10 @@ complete=1
 for boot in 1 2; do
         grep -q '^END' "$workdir/out/results-$boot.txt" 2> /dev/null || complete=0
 done
+if ls "$workdir"/out/measure-*.txt > /dev/null 2>&1; then
+        echo "---- measured in the guest (a record for the benchmarks, not a check)"
+        sed 's/^/MEASURE /' "$workdir"/out/measure-*.txt
+fi
 echo "---- $n_pass passed, $n_fail failed, $n_skip skipped$([ $complete = 1 ] || echo ', guest run INCOMPLETE') in $((SECONDS - t_start)) s"
 if [ "$n_fail" = 0 ] && [ $complete = 1 ]; then
         [ "${MSCE_SYSTEM_KEEP:-0}" = 1 ] || rm -rf --one-file-system "$workdir"

@@ -92,3 +92,20 @@ led_analyse() {
 }
 # first journal entry of this boot with MESSAGE_ID $1 from msce-agent, as JSON ("" if none)
 journal_entry() { journalctl -b -u msce-agent.service -o json "MESSAGE_ID=$1" 2> /dev/null | head -n1; }
+
+# measure LABEL: the running agent's memory, for the benchmark record (never a check): VmRSS,
+# RssFile/RssAnon, Pss and Private from smaps_rollup, the unit's cgroup memory.current, and the
+# kernel it was read on. One line in OUT/measure-<boot>.txt, printed by the host.
+measure() {
+        local pid rollup
+        pid=$(prop msce-agent.service MainPID)
+        [ "${pid:-0}" != 0 ] || { echo "$1: agent not running" >> "$OUT/measure-$phase.txt"; return 0; }
+        rollup=$(awk '/^(Pss|Private_Clean|Private_Dirty):/ { v[$1] = $2 }
+                END { printf "Pss %d KiB, Private %d KiB", v["Pss:"], v["Private_Clean:"] + v["Private_Dirty:"] }' \
+                "/proc/$pid/smaps_rollup")
+        printf '%s (kernel %s): %s, %s, %s, cgroup memory.current %s KiB\n' "$1" "$(uname -r)" \
+                "$(awk '/^VmRSS:/ { print "VmRSS " $2 " KiB" }' "/proc/$pid/status")" \
+                "$(awk '/^Rss(File|Anon):/ { printf "%s %d KiB ", $1, $2 }' "/proc/$pid/status" | sed 's/: / /g; s/ $//')" \
+                "$rollup" "$(($(cat /sys/fs/cgroup/system.slice/msce-agent.service/memory.current) / 1024))" \
+                >> "$OUT/measure-$phase.txt"
+}

@@ -333,6 +333,7 @@ run_phase() {
         enrol
         check_sealed
         check_keys
+        measure "boot 1, READY after enrolling (psk, TLS 1.3)"
         check_reload
         prepare_reboot
 }

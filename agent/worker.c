@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/* The daemon's exchanges, each in a child process (agent/worker.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/worker.h"
+#include "util/child.h"
+#include "util/util.h"
+
+/* Beyond the exchange's own deadline (enforced in the child), the time the child may take to
+ * start, derive and reply before it is killed. */
+#define WORKER_GRACE_USEC (5u * 1000000u)
+
+_Static_assert(sizeof(exchange_info_t) + PROFILE_SERIALIZED_MAX <= CHILD_PAYLOAD_MAX, "an enrol reply fits");
+_Static_assert(sizeof(exchange_info_t) + sizeof(msg_status_t) <= CHILD_PAYLOAD_MAX, "a status reply fits");
+
+struct worker {
+        worker_op_t op;
+        const agent_config_t *cfg;
+        char arg[MSG_KEID_MAX + 1]; /* prev KeID or the KeID to check; "" for none */
+        child_t child;
+        sd_event_source *io;
+        sd_event_source *timer;
+        worker_done_t done;
+        void *userdata;
+        exchange_info_t info;
+        msg_status_t status;
+        stored_profile_t profile; /* secret */
+        bool has_profile, has_status;
+};
+
+/* ---- in the child ---- */
+
+static int child_exchange(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
+        worker_t *w = userdata;
+        exchange_info_t info = {};
+        const char *arg = w->arg[0] ? w->arg : NULL;
+        size_t len = sizeof info;
+        int r;
+        if (w->op == WORKER_ENROL) {
+                _cleanup_(enrol_result_wipe) enrol_result_t res = {};
+                r = enrol_run(w->cfg, arg, &res, &info);
+                if (r == 0) {
+                        _cleanup_(stored_profile_wipe) stored_profile_t p;
+                        _cleanup_secret_ secret_t s = {};
+                        r = profile_from_msg(&res.profile, w->cfg->node_id, w->cfg->mef_uri, time(NULL), res.ltk,
+                                             res.ltk_len, &p);
+                        if (r == 0)
+                                r = profile_serialize(&p, &s);
+                        if (r < 0) {
+                                info.outcome = OUTCOME_TRANSIENT;
+                                snprintf(info.reason, sizeof info.reason,
+                                         "the profile from the MEF cannot be kept: a field is out of range");
+                        } else {
+                                memcpy(out + sizeof info, s.data, s.len);
+                                len += s.len;
+                        }
+                }
+        } else {
+                msg_status_t st = {};
+                r = enrol_status(w->cfg, arg, &st, &info);
+                if (r == 0) {
+                        memcpy(out + sizeof info, &st, sizeof st);
+                        len += sizeof st;
+                }
+        }
+        memcpy(out, &info, sizeof info);
+        *out_len = len;
+        return r;
+}
+
+/* ---- the reply ---- */
+
+static bool terminated(const char *s, size_t size) {
+        return memchr(s, 0, size) != NULL;
+}
+
+int worker_reply_parse(worker_op_t op, int result, const uint8_t *buf, size_t len, exchange_info_t *info,
+                       msg_status_t *status, stored_profile_t *profile) {
+        if (op < 0 || op >= _WORKER_OP_MAX || !buf || !info || result > 0 || result < -4095)
+                return -EBADMSG;
+        exchange_info_t i;
+        if (len < sizeof i)
+                return -EBADMSG;
+        memcpy(&i, buf, sizeof i);
+        if (!terminated(i.tls_version, sizeof i.tls_version) || !terminated(i.cipher, sizeof i.cipher) ||
+            !terminated(i.reason, sizeof i.reason) || i.outcome < 0 || i.outcome >= _OUTCOME_MAX ||
+            i.http_status < 0 || i.http_status > 999 || i.rsc < 0 || i.rsc > 9999 ||
+            (result == 0) != (i.outcome == OUTCOME_OK))
+                return -EBADMSG;
+        buf += sizeof i;
+        len -= sizeof i;
+        if (result < 0) {
+                if (len != 0)
+                        return -EBADMSG;
+        } else if (op == WORKER_STATUS) {
+                msg_status_t st;
+                if (!status || len != sizeof st)
+                        return -EBADMSG;
+                memcpy(&st, buf, sizeof st);
+                if (!terminated(st.ke_id, sizeof st.ke_id) || !id_is_valid(st.ke_id, MSG_KEID_MAX) ||
+                    !terminated(st.exp, sizeof st.exp) || st.state < 0 || st.state >= _MSG_STATE_MAX ||
+                    (st.poll != 0 && (st.poll < MSG_POLL_MIN || st.poll > MSG_POLL_MAX)))
+                        return -EBADMSG;
+                *status = st;
+        } else {
+                if (!profile)
+                        return -EBADMSG;
+                int r = profile_parse(buf, len, profile);
+                if (r < 0)
+                        return r;
+        }
+        *info = i;
+        return 0;
+}
+
+/* ---- in the daemon ---- */
+
+static void worker_finish(worker_t *w, int r) {
+        w->io = sd_event_source_disable_unref(w->io);
+        w->timer = sd_event_source_disable_unref(w->timer);
+        /* last: the callback may free w */
+        w->done(w, r, w->userdata);
+}
+
+static void _printf_(2, 3) fail(exchange_info_t *info, const char *fmt, ...) {
+        *info = (exchange_info_t) { .outcome = OUTCOME_TRANSIENT };
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(info->reason, sizeof info->reason, fmt, ap);
+        va_end(ap);
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        worker_t *w = userdata;
+        _cleanup_secret_ secret_t buf = { .data = malloc(CHILD_PAYLOAD_MAX), .len = CHILD_PAYLOAD_MAX };
+        if (!buf.data) {
+                child_abort(&w->child);
+                fail(&w->info, "%s", "out of memory reading the exchange's result");
+                worker_finish(w, -ENOMEM);
+                return 0;
+        }
+        int result = 0;
+        size_t len = 0;
+        int r = child_collect(&w->child, &result, buf.data, buf.len, &len);
+        if (r == -EAGAIN)
+                return 0;
+        if (r == 0) {
+                r = worker_reply_parse(w->op, result, buf.data, len, &w->info, &w->status, &w->profile);
+                if (r == 0) {
+                        w->has_status = w->op == WORKER_STATUS && result == 0;
+                        w->has_profile = w->op == WORKER_ENROL && result == 0;
+                        worker_finish(w, result);
+                        return 0;
+                }
+                fail(&w->info, "%s", "the exchange process sent a malformed result");
+        } else if (r == -ECHILD) {
+                char why[96];
+                child_describe(&w->child, why, sizeof why);
+                fail(&w->info, "the exchange process %s without a result", why);
+        } else
+                fail(&w->info, "the exchange process sent a malformed result (%s)", strerror(-r));
+        worker_finish(w, r == 0 ? -EBADMSG : r);
+        return 0;
+}
+
+static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        worker_t *w = userdata;
+        child_abort(&w->child);
+        fail(&w->info, "%s", "the exchange process did not finish in time and was stopped");
+        worker_finish(w, -ETIMEDOUT);
+        return 0;
+}
+
+int worker_start(sd_event *e, const agent_config_t *cfg, worker_op_t op, const char *arg, worker_done_t done,
+                 void *userdata, worker_t **ret, exchange_info_t *info) {
+        exchange_info_t dummy;
+        if (!info)
+                info = &dummy;
+        if (!e || !cfg || op < 0 || op >= _WORKER_OP_MAX || !done || !ret || (op == WORKER_STATUS && !arg) ||
+            (arg && strlen(arg) > MSG_KEID_MAX)) {
+                fail(info, "%s", "invalid arguments");
+                info->outcome = OUTCOME_CONFIG;
+                return -EINVAL;
+        }
+        _cleanup_(worker_freep) worker_t *w = calloc(1, sizeof *w);
+        if (!w) {
+                fail(info, "%s", "out of memory");
+                return -ENOMEM;
+        }
+        *w = (worker_t) { .op = op, .cfg = cfg, .child = CHILD_NULL, .done = done, .userdata = userdata };
+        if (arg)
+                snprintf(w->arg, sizeof w->arg, "%s", arg);
+        int r = child_spawn(child_exchange, w, &w->child);
+        if (r < 0) {
+                fail(info, "cannot start the exchange process: %s", strerror(-r));
+                return r;
+        }
+        uint64_t limit = (uint64_t) cfg->exchange_timeout_ms * 1000u + WORKER_GRACE_USEC;
+        r = sd_event_add_io(e, &w->io, w->child.fd, EPOLLIN, on_io, w);
+        if (r >= 0)
+                r = sd_event_add_time_relative(e, &w->timer, CLOCK_MONOTONIC, limit, 0, on_timeout, w);
+        if (r < 0) {
+                fail(info, "cannot watch the exchange process: %s", strerror(-r));
+                return r;
+        }
+        *ret = TAKE_PTR(w);
+        return 0;
+}
+
+worker_t *worker_free(worker_t *w) {
+        if (!w)
+                return NULL;
+        w->io = sd_event_source_disable_unref(w->io);
+        w->timer = sd_event_source_disable_unref(w->timer);
+        child_abort(&w->child);
+        stored_profile_wipe(&w->profile);
+        erase(w, sizeof *w);
+        free(w);
+        return NULL;
+}
+
+worker_op_t worker_get_op(const worker_t *w) {
+        return w ? w->op : _WORKER_OP_INVALID;
+}
+
+const exchange_info_t *worker_get_info(const worker_t *w) {
+        return &w->info;
+}
+
+int worker_take_profile(worker_t *w, stored_profile_t *ret) {
+        if (!w || !ret || !w->has_profile)
+                return -ENODATA;
+        *ret = w->profile;
+        stored_profile_wipe(&w->profile);
+        w->has_profile = false;
+        return 0;
+}
+
+const msg_status_t *worker_get_status(const worker_t *w) {
+        return w && w->has_status ? &w->status : NULL;
+}

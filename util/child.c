@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/* Work in a short-lived, less privileged child process (util/child.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/child.h"
+#include "util/macro.h"
+
+#define CHILD_MAGIC 0x6d736365u /* "msce" */
+
+typedef struct reply_header {
+        uint32_t magic;
+        int32_t result;
+} reply_header_t;
+
+/* The capabilities the agent holds for the keyring hand-over: no use to network or TPM code. */
+static const int dropped_caps[] = { CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP };
+
+static void drop_privileges(void) {
+        for (size_t i = 0; i < ELEMENTSOF(dropped_caps); i++)
+                (void) prctl(PR_CAPBSET_DROP, dropped_caps[i], 0, 0, 0); /* EPERM without CAP_SETPCAP */
+        (void) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[2] = {};
+        if (syscall(SYS_capget, &h, d) == 0) {
+                for (size_t i = 0; i < ELEMENTSOF(dropped_caps); i++) {
+                        uint32_t bit = 1u << (dropped_caps[i] % 32);
+                        unsigned w = (unsigned) dropped_caps[i] / 32;
+                        d[w].effective &= ~bit;
+                        d[w].permitted &= ~bit;
+                        d[w].inheritable &= ~bit;
+                }
+                (void) syscall(SYS_capset, &h, d);
+        }
+        (void) prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+static _Noreturn void child_main(int fd, pid_t parent, child_fn_t fn, void *userdata) {
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+                _exit(EXIT_FAILURE);
+        sigset_t none;
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        if (fd != 3) {
+                if (dup2(fd, 3) < 0)
+                        _exit(EXIT_FAILURE);
+                fd = 3;
+        }
+        (void) close_range(4, ~0u, 0);
+        drop_privileges();
+
+        size_t cap = sizeof(reply_header_t) + CHILD_PAYLOAD_MAX;
+        uint8_t *buf = calloc(1, cap);
+        if (!buf)
+                _exit(EXIT_FAILURE);
+        size_t len = 0;
+        int r = fn(userdata, buf + sizeof(reply_header_t), CHILD_PAYLOAD_MAX, &len);
+        if (len > CHILD_PAYLOAD_MAX)
+                len = 0, r = -EOVERFLOW;
+        reply_header_t h = { .magic = CHILD_MAGIC, .result = r };
+        memcpy(buf, &h, sizeof h);
+        ssize_t n = send(fd, buf, sizeof h + len, MSG_NOSIGNAL);
+        erase(buf, cap);
+        _exit(n == (ssize_t) (sizeof h + len) ? EXIT_SUCCESS : EXIT_FAILURE);
+}
+
+int child_spawn(child_fn_t fn, void *userdata, child_t *ret) {
+        if (!fn || !ret)
+                return -EINVAL;
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+                return negative_errno();
+        /* The reply must fit in the socket buffer: the child sends it in one message. */
+        int sz = (int) (sizeof(reply_header_t) + CHILD_PAYLOAD_MAX) * 2;
+        (void) setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid < 0) {
+                int r = negative_errno();
+                close(sv[0]);
+                close(sv[1]);
+                return r;
+        }
+        if (pid == 0) {
+                close(sv[0]);
+                child_main(sv[1], parent, fn, userdata);
+        }
+        close(sv[1]);
+        int fl = fcntl(sv[0], F_GETFL);
+        if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0) {
+                int r = negative_errno();
+                child_t c = { .pid = pid, .fd = sv[0] };
+                child_abort(&c);
+                return r;
+        }
+        *ret = (child_t) { .pid = pid, .fd = sv[0], .status = 0 };
+        return 0;
+}
+
+static void reap(child_t *c) {
+        if (c->pid > 0) {
+                int st = 0;
+                while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR)
+                        ;
+                c->status = st;
+                c->pid = 0;
+        }
+        if (c->fd >= 0) {
+                close(c->fd);
+                c->fd = -1;
+        }
+}
+
+void child_abort(child_t *c) {
+        if (!c)
+                return;
+        if (c->pid > 0)
+                (void) kill(c->pid, SIGKILL);
+        reap(c);
+}
+
+int child_collect(child_t *c, int *ret_result, uint8_t *payload, size_t max, size_t *ret_len) {
+        if (!c || c->fd < 0 || !ret_result || (max > 0 && !payload) || !ret_len)
+                return -EINVAL;
+        max = MIN(max, (size_t) CHILD_PAYLOAD_MAX);
+        size_t cap = sizeof(reply_header_t) + max + 1; /* +1: a longer reply shows as truncated */
+        uint8_t *buf = calloc(1, cap);
+        if (!buf)
+                return -ENOMEM;
+        ssize_t n = recv(c->fd, buf, cap, MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+                free(buf);
+                return -EAGAIN;
+        }
+        int r;
+        reply_header_t h;
+        if (n <= 0) {
+                r = -ECHILD; /* ended (or the socket failed) without a reply */
+                child_abort(c);
+        } else if ((size_t) n < sizeof h || (size_t) n > cap - 1 ||
+                   (memcpy(&h, buf, sizeof h), h.magic != CHILD_MAGIC) || h.result > 0 || h.result < -4095) {
+                r = -EMSGSIZE;
+                child_abort(c);
+        } else {
+                *ret_result = h.result;
+                *ret_len = (size_t) n - sizeof h;
+                if (*ret_len > 0)
+                        memcpy(payload, buf + sizeof h, *ret_len);
+                reap(c); /* it exits right after sending */
+                r = 0;
+        }
+        erase(buf, cap);
+        free(buf);
+        return r;
+}
+
+void child_describe(const child_t *c, char *buf, size_t size) {
+        if (WIFSIGNALED(c->status))
+                snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(c->status), strsignal(WTERMSIG(c->status)));
+        else if (WIFEXITED(c->status))
+                snprintf(buf, size, "exited with %d", WEXITSTATUS(c->status));
+        else
+                snprintf(buf, size, "ended");
+}
+
+int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_t *ret_len) {
+        child_t c = CHILD_NULL;
+        int r = child_spawn(fn, userdata, &c);
+        if (r < 0)
+                return r;
+        for (;;) {
+                int result;
+                r = child_collect(&c, &result, payload, max, ret_len);
+                if (r == 0)
+                        return result;
+                if (r != -EAGAIN)
+                        return r;
+                struct pollfd p = { .fd = c.fd, .events = POLLIN };
+                if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+                        r = negative_errno();
+                        child_abort(&c);
+                        return r;
+                }
+        }
+}

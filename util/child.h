@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* Work done in a short-lived child process (fork, no exec): what it touches - TLS, HTTP and
+ * JSON parsing of network input, the TPM libraries and the libcrypto they load - never maps
+ * into the long-lived daemon, and its heap goes away when it exits. The child:
+ *   - dies with its parent (PR_SET_PDEATHSIG SIGKILL);
+ *   - has the default signal mask and dispositions back (the daemon blocks its signals for
+ *     sd-event), and no file descriptors but 0-2 and its reply socket;
+ *   - loses the daemon's privileged capabilities (CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, also
+ *     from the ambient and bounding sets) and runs with no_new_privs; file access rights stay;
+ *   - sends exactly one reply: an int result and a payload of at most CHILD_PAYLOAD_MAX bytes, in
+ *     one SOCK_SEQPACKET message, then _exit()s.
+ * The caller validates the payload like any other input: the child parsed untrusted bytes. */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CHILD_PAYLOAD_MAX 16384u
+
+/* Runs in the child. Writes at most max bytes to out and sets *out_len; returns 0 or a
+ * negative errno (passed to the parent as the result). out is wiped after sending. */
+typedef int (*child_fn_t)(void *userdata, uint8_t *out, size_t max, size_t *out_len);
+
+typedef struct child {
+        pid_t pid;
+        int fd;     /* the parent's end: readable when the reply (or EOF) is there; nonblocking */
+        int status; /* waitpid() status once reaped (pid is then 0), for saying why it ended */
+} child_t;
+
+#define CHILD_NULL ((child_t) { .pid = 0, .fd = -1, .status = 0 })
+
+/* Fork and run fn in the child. On success *ret holds the running child. */
+int child_spawn(child_fn_t fn, void *userdata, child_t *ret);
+
+/* Read the reply and reap the child. Returns 0 with *ret_result (fn's return value) and the
+ * payload (at most max bytes, *ret_len) or -EAGAIN when nothing is there yet (fd not readable
+ * yet; the child still runs), or -ECHILD when the child ended without a reply (crash, kill)
+ * and -EMSGSIZE for a reply of the wrong shape: then the child is killed and reaped too. */
+int child_collect(child_t *c, int *ret_result, uint8_t *payload, size_t max, size_t *ret_len);
+
+/* Kill (SIGKILL) and reap a child still running, close the fd. Idempotent. */
+void child_abort(child_t *c);
+
+/* "exited with 3", "killed by signal 11": for a reason text. */
+void child_describe(const child_t *c, char *buf, size_t size);
+
+/* spawn + wait + collect, blocking. Returns fn's result, or -ECHILD/-EMSGSIZE as above. */
+int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_t *ret_len);

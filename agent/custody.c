@@ -8,7 +8,9 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "agent/crypto.h"
 #include "agent/custody.h"
+#include "agent/sealing.h"
 #include "keys/keyring.h"
 #include "util/util.h"
 
@@ -62,7 +64,6 @@ static seal_opts_t seal_opts(const agent_config_t *cfg) {
                 .method = custody_seal_method(cfg),
                 .tcti = cfg->tcti,
                 .pcrs = cfg->pcrs,
-                .isolate = cfg->isolate,
         };
 }
 
@@ -226,8 +227,27 @@ static int profile_json_write(const agent_config_t *cfg, const stored_profile_t 
         return 0;
 }
 
-static int seal_load_fail(const agent_config_t *cfg, int r, custody_info_t *info) {
+/* The crypto module missing or foreign, or the child doing the work lost: for both directions. */
+static int sealing_fail(int r, const char *err, const char *what, custody_info_t *info) {
+        switch (r) {
+        case -ELIBACC:
+        case -ELIBBAD:
+                return fail(info, CUSTODY_CONFIG, r, "%s (reinstall msce-agent)", err);
+        case -ECHILD:
+        case -EMSGSIZE:
+                return fail(info, CUSTODY_FAILED, r, "the process %s the profile ended without a result", what);
+        case -ETIMEDOUT:
+                return fail(info, CUSTODY_FAILED, r, "%s the profile did not finish in time (is the TPM answering?)",
+                            what);
+        default:
+                return 0;
+        }
+}
+
+static int seal_load_fail(const agent_config_t *cfg, int r, const char *err, custody_info_t *info) {
         const char *dir = cfg->state_dir;
+        if (sealing_fail(r, err, "unsealing", info) < 0)
+                return r;
         switch (r) {
         case -ENOENT:
                 return fail(info, CUSTODY_ABSENT, r, "no sealed profile in %s", dir);
@@ -272,9 +292,10 @@ int custody_restore(const agent_config_t *cfg, stored_profile_t *ret_profile, cu
         seal_opts_t o = seal_opts(cfg);
         _cleanup_(stored_profile_wipe) stored_profile_t p;
         seal_method_t method;
-        int r = seal_load(&o, &p, &method);
+        char err[256] = "";
+        int r = sealing_load(&o, cfg->isolate, &p, &method, err, sizeof err);
         if (r < 0)
-                return seal_load_fail(cfg, r, info);
+                return seal_load_fail(cfg, r, err, info);
         info->method = method;
 
         if (profile_is_expired(&p, time(NULL))) {
@@ -310,7 +331,9 @@ int custody_restore(const agent_config_t *cfg, stored_profile_t *ret_profile, cu
         return 0;
 }
 
-static int seal_store_fail(const agent_config_t *cfg, int r, custody_info_t *info) {
+static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, custody_info_t *info) {
+        if (sealing_fail(r, err, "sealing", info) < 0)
+                return r;
         switch (r) {
         case -ENODEV:
                 return fail(info, CUSTODY_CONFIG, r, "%s: [seal] backend = tpm2, but no TPM answers at %s", cfg->path,
@@ -353,9 +376,10 @@ int custody_store_profile(const agent_config_t *cfg, const stored_profile_t *pro
                             cfg->state_dir, strerror(-r));
         seal_opts_t o = seal_opts(cfg);
         seal_method_t method;
-        r = seal_store(&o, profile, &method);
+        char err[256] = "";
+        r = sealing_store(&o, cfg->isolate, profile, &method, err, sizeof err);
         if (r < 0)
-                return seal_store_fail(cfg, r, info);
+                return seal_store_fail(cfg, r, err, info);
         info->sealed = true;
         info->method = method;
 
@@ -378,8 +402,13 @@ int custody_store(const agent_config_t *cfg, const enrol_result_t *res, stored_p
         info_init(info);
         if (!cfg || !res)
                 return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
+        const crypto_ops_t *ops;
+        char err[256] = "";
+        int r = crypto_ops_get(&ops, err, sizeof err);
+        if (r < 0)
+                return sealing_fail(r, err, "", info);
         _cleanup_(stored_profile_wipe) stored_profile_t p;
-        int r = profile_from_msg(&res->profile, cfg->node_id, cfg->mef_uri, time(NULL), res->ltk, res->ltk_len, &p);
+        r = ops->profile_from_msg(&res->profile, cfg->node_id, cfg->mef_uri, time(NULL), res->ltk, res->ltk_len, &p);
         if (r < 0)
                 return fail(info, CUSTODY_FAILED, r, "the profile from the MEF cannot be stored: a field is out of range");
         return custody_store_profile(cfg, &p, ret_profile, info);
@@ -422,7 +451,7 @@ int custody_check(const agent_config_t *cfg, custody_info_t *info) {
         if (!info)
                 info = &dummy;
         info_init(info);
-        uid_t uid;
+        uid_t uid = 0;
         int r = service_uid(cfg, &uid, info);
         if (r < 0)
                 return r;

@@ -27,19 +27,6 @@
 #define RESPONSE_BUF_MAX (HTTP_HEAD_MAX + HTTP_BODY_MAX + 16384u)
 #define READ_STEP 4096u
 
-static const char *const outcome_table[_OUTCOME_MAX] = {
-        [OUTCOME_OK] = "ok",
-        [OUTCOME_TRANSIENT] = "transient",
-        [OUTCOME_REJECTED] = "rejected",
-        [OUTCOME_CONFIG] = "configuration",
-};
-
-const char *outcome_to_string(outcome_t o) {
-        if (o < 0 || o >= _OUTCOME_MAX)
-                return NULL;
-        return outcome_table[o];
-}
-
 static int _printf_(4, 5) set_fail(exchange_info_t *info, outcome_t o, int r, const char *fmt, ...) {
         info->outcome = o;
         va_list ap;
@@ -939,9 +926,4 @@ int enrol_deregister(const agent_config_t *cfg, const char *ke_id, exchange_info
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(exchange_freep) exchange_t *x = NULL;
         return run_blocking(exchange_deregister, cfg, ke_id, &e, &x, info);
-}
-
-void enrol_result_wipe(enrol_result_t *r) {
-        if (r)
-                explicit_bzero(r, sizeof *r);
 }

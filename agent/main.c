@@ -13,6 +13,7 @@
 
 #include "agent/journal.h"
 #include "agent/config.h"
+#include "agent/crypto.h"
 #include "agent/custody.h"
 #include "agent/enrol.h"
 #include "agent/exit-codes.h"
@@ -128,7 +129,14 @@ static int run_once(const agent_config_t *cfg, bool reenrol) {
 
         _cleanup_(enrol_result_wipe) enrol_result_t res = {};
         exchange_info_t info;
-        r = enrol_run(cfg, prev[0] ? prev : NULL, &res, &info);
+        const crypto_ops_t *ops;
+        char err[256];
+        r = crypto_ops_get(&ops, err, sizeof err);
+        if (r < 0) {
+                fprintf(stderr, "msce-agent: %s\n", err);
+                return AGENT_EXIT_CONFIG;
+        }
+        r = ops->enrol_run(cfg, prev[0] ? prev : NULL, &res, &info);
         if (r < 0) {
                 char retry[64] = "";
                 if (info.retry_after > 0)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/crypto.h"
 #include "agent/worker.h"
 #include "util/child.h"
 #include "util/util.h"
@@ -39,14 +40,17 @@ static int child_exchange(void *userdata, uint8_t *out, size_t max, size_t *out_
         exchange_info_t info = {};
         const char *arg = w->arg[0] ? w->arg : NULL;
         size_t len = sizeof info;
-        int r;
-        if (w->op == WORKER_ENROL) {
+        const crypto_ops_t *ops;
+        int r = crypto_ops_get(&ops, info.reason, sizeof info.reason);
+        if (r < 0) {
+                info.outcome = OUTCOME_CONFIG;
+        } else if (w->op == WORKER_ENROL) {
                 _cleanup_(enrol_result_wipe) enrol_result_t res = {};
-                r = enrol_run(w->cfg, arg, &res, &info);
+                r = ops->enrol_run(w->cfg, arg, &res, &info);
                 if (r == 0) {
                         _cleanup_(stored_profile_wipe) stored_profile_t p;
                         _cleanup_secret_ secret_t s = {};
-                        r = profile_from_msg(&res.profile, w->cfg->node_id, w->cfg->mef_uri, time(NULL), res.ltk,
+                        r = ops->profile_from_msg(&res.profile, w->cfg->node_id, w->cfg->mef_uri, time(NULL), res.ltk,
                                              res.ltk_len, &p);
                         if (r == 0)
                                 r = profile_serialize(&p, &s);
@@ -61,11 +65,17 @@ static int child_exchange(void *userdata, uint8_t *out, size_t max, size_t *out_
                 }
         } else {
                 msg_status_t st = {};
-                r = enrol_status(w->cfg, arg, &st, &info);
+                r = ops->enrol_status(w->cfg, arg, &st, &info);
                 if (r == 0) {
                         memcpy(out + sizeof info, &st, sizeof st);
                         len += sizeof st;
                 }
+        }
+        /* The reply must be consistent (worker_reply_parse): a failure is never "ok". */
+        if (r < 0 && info.outcome == OUTCOME_OK) {
+                info.outcome = OUTCOME_TRANSIENT;
+                if (!info.reason[0])
+                        snprintf(info.reason, sizeof info.reason, "%s", strerror(-r));
         }
         memcpy(out, &info, sizeof info);
         *out_len = len;

@@ -2,7 +2,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "keys/kdf.h"
 #include "keys/profile.h"
 
 /* Printable ASCII 0x21..0x7e, min..max bytes, no NUL: the rule for every string field. */
@@ -53,8 +52,8 @@ static int profile_validate(const stored_profile_t *p) {
         return 0;
 }
 
-int profile_from_msg(const msg_profile_t *m, const char *node_id, const char *mef_uri, time_t obtained,
-                     const uint8_t *ltk, size_t ltk_len, stored_profile_t *ret) {
+int profile_from_msg_fields(const msg_profile_t *m, const char *node_id, const char *mef_uri, time_t obtained,
+                            const uint8_t *ltk, size_t ltk_len, stored_profile_t *ret) {
         if (!m || !node_id || !mef_uri || !ltk || !ret)
                 return -EINVAL;
         if (strlen(node_id) > MSG_ID_MAX || strlen(mef_uri) > MSG_URI_MAX || ltk_len < MSG_KEY_MIN ||
@@ -81,9 +80,6 @@ int profile_from_msg(const msg_profile_t *m, const char *node_id, const char *me
         for (size_t i = 0; i < m->n_targets; i++) {
                 snprintf(p.targets[i].id, sizeof p.targets[i].id, "%s", m->targets[i].id);
                 snprintf(p.targets[i].kpsa_id, sizeof p.targets[i].kpsa_id, "%s", m->targets[i].kpsa_id);
-                int r = kdf_kpsa(ltk, ltk_len, p.targets[i].id, p.targets[i].kpsa);
-                if (r < 0)
-                        return r;
         }
         int r = profile_validate(&p);
         if (r < 0)

@@ -10,7 +10,6 @@
 
 #include "hw/tpm2.h"
 #include "keys/seal.h"
-#include "util/child.h"
 
 #define MAGIC "MSCE"
 #define ENVELOPE_VERSION 1u
@@ -23,23 +22,6 @@
 #define HOST_WRAP_LEN (NONCE_LEN + SEAL_DEK_LEN + TAG_LEN)
 #define HOST_WRAP_AAD "msce host.key v1"
 #define ENVELOPE_MAX (HEADER_LEN + SEAL_BLOB_MAX + PROFILE_SERIALIZED_MAX + TAG_LEN)
-
-static const char *const method_names[_SEAL_METHOD_MAX] = {
-        [SEAL_METHOD_AUTO] = "auto",
-        [SEAL_METHOD_TPM2] = "tpm2",
-        [SEAL_METHOD_HOST] = "host",
-};
-
-const char *seal_method_to_string(seal_method_t m) {
-        return m >= 0 && m < _SEAL_METHOD_MAX ? method_names[m] : NULL;
-}
-
-seal_method_t seal_method_from_string(const char *s) {
-        for (int i = 0; s && i < _SEAL_METHOD_MAX; i++)
-                if (streq(s, method_names[i]))
-                        return (seal_method_t) i;
-        return _SEAL_METHOD_INVALID;
-}
 
 static int path_join(const char *dir, const char *name, char out[PATH_MAX]) {
         if (snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
@@ -178,7 +160,7 @@ static int opts_check(const seal_opts_t *o) {
         return 0;
 }
 
-static int seal_store_here(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *ret_method) {
+int seal_store(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *ret_method) {
         char path[PATH_MAX];
         int r = opts_check(o);
         if (r < 0)
@@ -245,7 +227,7 @@ static int seal_store_here(const seal_opts_t *o, const stored_profile_t *p, seal
         return 0;
 }
 
-static int seal_load_here(const seal_opts_t *o, stored_profile_t *ret, seal_method_t *ret_method) {
+int seal_load(const seal_opts_t *o, stored_profile_t *ret, seal_method_t *ret_method) {
         char path[PATH_MAX];
         int r = opts_check(o);
         if (r < 0)
@@ -305,111 +287,5 @@ static int seal_load_here(const seal_opts_t *o, stored_profile_t *ret, seal_meth
         *ret = p;
         if (ret_method)
                 *ret_method = method;
-        return 0;
-}
-
-int seal_remove(const seal_opts_t *o) {
-        char path[PATH_MAX], key[PATH_MAX];
-        int r = opts_check(o);
-        if (r < 0)
-                return r;
-        if (path_join(o->state_dir, SEAL_ENVELOPE_NAME, path) < 0 ||
-            path_join(o->state_dir, SEAL_HOST_KEY_NAME, key) < 0)
-                return -ENAMETOOLONG;
-
-        bool removed = true;
-        if (unlink(path) < 0) {
-                if (errno != ENOENT)
-                        return negative_errno();
-                removed = false;
-        }
-        if (unlink(key) < 0 && errno != ENOENT)
-                return negative_errno();
-        _cleanup_close_ int dfd = open(o->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) < 0)
-                return negative_errno();
-        return removed;
-}
-
-/* ---- in a child process (seal_opts_t.isolate) ----
- * The payload is one byte, the method used, and for a load the profile as profile_serialize()
- * writes it: the parent reads it back with the strict profile_parse(). */
-
-_Static_assert(1 + PROFILE_SERIALIZED_MAX <= CHILD_PAYLOAD_MAX, "a profile fits in a child's reply");
-
-typedef struct seal_job {
-        const seal_opts_t *o;
-        const stored_profile_t *p; /* store */
-} seal_job_t;
-
-static int child_store(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
-        seal_job_t *j = userdata;
-        seal_method_t m = SEAL_METHOD_AUTO;
-        int r = seal_store_here(j->o, j->p, &m);
-        out[0] = (uint8_t) m;
-        *out_len = 1;
-        return r;
-}
-
-static int child_load(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
-        seal_job_t *j = userdata;
-        _cleanup_(stored_profile_wipe) stored_profile_t p;
-        seal_method_t m = SEAL_METHOD_AUTO;
-        int r = seal_load_here(j->o, &p, &m);
-        if (r < 0)
-                return r;
-        _cleanup_secret_ secret_t s = {};
-        r = profile_serialize(&p, &s);
-        if (r < 0)
-                return r;
-        if (s.len + 1 > max)
-                return -EOVERFLOW;
-        out[0] = (uint8_t) m;
-        memcpy(out + 1, s.data, s.len);
-        *out_len = s.len + 1;
-        return 0;
-}
-
-static bool method_valid(uint8_t m) {
-        return m == SEAL_METHOD_TPM2 || m == SEAL_METHOD_HOST;
-}
-
-int seal_store(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *ret_method) {
-        if (!o || !o->isolate)
-                return seal_store_here(o, p, ret_method);
-        seal_job_t j = { .o = o, .p = p };
-        uint8_t out[1];
-        size_t len = 0;
-        int r = child_run(child_store, &j, out, sizeof out, &len);
-        if (r < 0)
-                return r;
-        if (len != 1 || !method_valid(out[0]))
-                return -EBADMSG;
-        if (ret_method)
-                *ret_method = (seal_method_t) out[0];
-        return 0;
-}
-
-int seal_load(const seal_opts_t *o, stored_profile_t *ret, seal_method_t *ret_method) {
-        if (!o || !o->isolate)
-                return seal_load_here(o, ret, ret_method);
-        if (!ret)
-                return -EINVAL;
-        seal_job_t j = { .o = o };
-        _cleanup_secret_ secret_t buf = { .data = malloc(1 + PROFILE_SERIALIZED_MAX),
-                                          .len = 1 + PROFILE_SERIALIZED_MAX };
-        if (!buf.data)
-                return -ENOMEM;
-        size_t len = 0;
-        int r = child_run(child_load, &j, buf.data, buf.len, &len);
-        if (r < 0)
-                return r;
-        if (len < 2 || !method_valid(buf.data[0]))
-                return -EBADMSG;
-        r = profile_parse(buf.data + 1, len - 1, ret);
-        if (r < 0)
-                return r;
-        if (ret_method)
-                *ret_method = (seal_method_t) buf.data[0];
         return 0;
 }

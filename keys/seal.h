@@ -33,7 +33,6 @@
  * configuration change does not lose the profile); the caller may store again to move it. */
 
 #include <errno.h>
-#include <stdbool.h>
 #include <stdint.h>
 
 #include "keys/profile.h"
@@ -57,9 +56,6 @@ typedef struct seal_opts {
         seal_method_t method;
         const char *tcti;       /* NULL: TPM2_TCTI_DEFAULT */
         const char *pcrs;       /* NULL or "": no PCR binding; "sha256:0,7" (tpm2 only) */
-        bool isolate;           /* store and load in a child process (util/child.h): the TPM
-                                 * libraries and libcrypto never load into the caller; a load's
-                                 * profile comes back through profile_parse() */
 } seal_opts_t;
 
 const char *seal_method_to_string(seal_method_t m);     /* "auto", "tpm2", "host" */

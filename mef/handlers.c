@@ -332,7 +332,7 @@ static int peer_target(const exchange_t *ex, store_target_t *ret) {
  * node cannot probe for the KeIDs of others. */
 static int node_enrolment(const exchange_t *ex, const store_node_t *node, const char *ke_id,
                           store_enrolment_t *ret) {
-        store_enrolment_t e;
+        store_enrolment_t e = {};
         int r = store_enrolment_get(ex->store, ke_id, &e, NULL, NULL); /* the row only: no key */
         if (r < 0)
                 return r;
@@ -476,7 +476,7 @@ static int peer_enrolment(const exchange_t *ex, const route_t *rt, store_node_t 
 
 static int handle_status(const exchange_t *ex, const route_t *rt, mef_response_t *ret) {
         store_node_t node;
-        store_enrolment_t e;
+        store_enrolment_t e = {};
         int r = peer_enrolment(ex, rt, &node, &e, ret);
         if (r <= 0)
                 return r;
@@ -513,7 +513,7 @@ static int handle_status(const exchange_t *ex, const route_t *rt, mef_response_t
 
 static int handle_deregister(const exchange_t *ex, const route_t *rt, mef_response_t *ret) {
         store_node_t node;
-        store_enrolment_t e;
+        store_enrolment_t e = {};
         int r = peer_enrolment(ex, rt, &node, &e, ret);
         if (r <= 0)
                 return r;
@@ -572,7 +572,7 @@ static int handle_fetch(const exchange_t *ex, const route_t *rt, mef_response_t 
                 return fail(ex, rt->ke_id, ret, 400, 4000, "suid: 1..%u characters of [A-Za-z0-9_-] expected",
                             SUID_MAX);
 
-        store_enrolment_t e;
+        store_enrolment_t e = {};
         _cleanup_erase_(64) uint8_t key[MSG_KEY_MAX];
         size_t key_len = 0;
         r = store_enrolment_get(ex->store, rt->ke_id, &e, key, &key_len);

@@ -581,7 +581,7 @@ int msg_status_parse(const void *body, size_t len, msg_status_t *ret, char err[M
         static const char path[] = "msce:status";
         _cleanup_json_ json_t *root = NULL;
         msg_status_t m = {};
-        json_t *o, *v = NULL;
+        json_t *o = NULL, *v = NULL;
         int r;
 
         r = load(body, len, path, &root, &o, err);

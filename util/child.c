@@ -5,6 +5,7 @@
 #include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/child.h"
@@ -27,23 +29,45 @@ typedef struct reply_header {
 /* The capabilities the agent holds for the keyring hand-over: no use to network or TPM code. */
 static const int dropped_caps[] = { CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, CAP_SETPCAP };
 
-static void drop_privileges(void) {
+/* Fails (and the child gives up) when the capabilities are still there afterwards: a seccomp
+ * filter that refuses capset() must not leave the network-facing child privileged. */
+static int drop_privileges(void) {
         for (size_t i = 0; i < ELEMENTSOF(dropped_caps); i++)
                 (void) prctl(PR_CAPBSET_DROP, dropped_caps[i], 0, 0, 0); /* EPERM without CAP_SETPCAP */
         (void) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
         struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
         struct __user_cap_data_struct d[2] = {};
-        if (syscall(SYS_capget, &h, d) == 0) {
-                for (size_t i = 0; i < ELEMENTSOF(dropped_caps); i++) {
-                        uint32_t bit = 1u << (dropped_caps[i] % 32);
-                        unsigned w = (unsigned) dropped_caps[i] / 32;
-                        d[w].effective &= ~bit;
-                        d[w].permitted &= ~bit;
-                        d[w].inheritable &= ~bit;
-                }
-                (void) syscall(SYS_capset, &h, d);
+        if (syscall(SYS_capget, &h, d) < 0)
+                return -errno;
+        uint32_t mask[2] = { 0, 0 };
+        for (size_t i = 0; i < ELEMENTSOF(dropped_caps); i++)
+                mask[dropped_caps[i] / 32] |= 1u << (dropped_caps[i] % 32);
+        bool held = false;
+        for (unsigned w = 0; w < 2; w++) {
+                held = held || (d[w].permitted & mask[w]) || (d[w].effective & mask[w]) || (d[w].inheritable & mask[w]);
+                d[w].effective &= ~mask[w];
+                d[w].permitted &= ~mask[w];
+                d[w].inheritable &= ~mask[w];
         }
-        (void) prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if (held && syscall(SYS_capset, &h, d) < 0)
+                return -errno;
+        if (syscall(SYS_capget, &h, d) < 0)
+                return -errno;
+        for (unsigned w = 0; w < 2; w++)
+                if ((d[w].permitted | d[w].effective) & mask[w])
+                        return -EPERM;
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Everything but 0-2 and 3 (the reply socket). */
+static void close_others(void) {
+        if (close_range(4, ~0u, 0) == 0)
+                return;
+        long max = sysconf(_SC_OPEN_MAX);
+        for (long fd = 4; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+                (void) close((int) fd);
 }
 
 static _Noreturn void child_main(int fd, pid_t parent, child_fn_t fn, void *userdata) {
@@ -57,8 +81,9 @@ static _Noreturn void child_main(int fd, pid_t parent, child_fn_t fn, void *user
                         _exit(EXIT_FAILURE);
                 fd = 3;
         }
-        (void) close_range(4, ~0u, 0);
-        drop_privileges();
+        close_others();
+        if (drop_privileges() < 0)
+                _exit(EXIT_FAILURE);
 
         size_t cap = sizeof(reply_header_t) + CHILD_PAYLOAD_MAX;
         uint8_t *buf = calloc(1, cap);
@@ -106,6 +131,12 @@ int child_spawn(child_fn_t fn, void *userdata, child_t *ret) {
         }
         *ret = (child_t) { .pid = pid, .fd = sv[0], .status = 0 };
         return 0;
+}
+
+static uint64_t now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
 }
 
 static void reap(child_t *c) {
@@ -174,11 +205,12 @@ void child_describe(const child_t *c, char *buf, size_t size) {
                 snprintf(buf, size, "ended");
 }
 
-int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_t *ret_len) {
+int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_t *ret_len, unsigned timeout_ms) {
         child_t c = CHILD_NULL;
         int r = child_spawn(fn, userdata, &c);
         if (r < 0)
                 return r;
+        uint64_t deadline = timeout_ms ? now_ms() + timeout_ms : 0;
         for (;;) {
                 int result;
                 r = child_collect(&c, &result, payload, max, ret_len);
@@ -186,8 +218,17 @@ int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_
                         return result;
                 if (r != -EAGAIN)
                         return r;
+                int wait = -1;
+                if (deadline) {
+                        uint64_t now = now_ms();
+                        if (now >= deadline) {
+                                child_abort(&c);
+                                return -ETIMEDOUT;
+                        }
+                        wait = (int) MIN(deadline - now, (uint64_t) INT32_MAX);
+                }
                 struct pollfd p = { .fd = c.fd, .events = POLLIN };
-                if (poll(&p, 1, -1) < 0 && errno != EINTR) {
+                if (poll(&p, 1, wait) < 0 && errno != EINTR) {
                         r = negative_errno();
                         child_abort(&c);
                         return r;

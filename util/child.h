@@ -4,10 +4,13 @@
  * JSON parsing of network input, the TPM libraries and the libcrypto they load - never maps
  * into the long-lived daemon, and its heap goes away when it exits. The child:
  *   - dies with its parent (PR_SET_PDEATHSIG SIGKILL);
- *   - has the default signal mask and dispositions back (the daemon blocks its signals for
- *     sd-event), and no file descriptors but 0-2 and its reply socket;
- *   - loses the daemon's privileged capabilities (CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID, also
- *     from the ambient and bounding sets) and runs with no_new_privs; file access rights stay;
+ *   - has an empty signal mask (the daemon blocks its signals for sd-event; the dispositions are
+ *     inherited: SIGPIPE stays ignored, as wolfSSL writes without MSG_NOSIGNAL), and no file
+ *     descriptors but 0-2 and its reply socket;
+ *   - loses the daemon's privileged capabilities (CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID,
+ *     CAP_SETPCAP, also from the ambient and, where allowed, the bounding set) and runs with
+ *     no_new_privs; file access rights stay. When that cannot be done (a seccomp filter refusing
+ *     capset()), the child exits without a reply rather than run privileged;
  *   - sends exactly one reply: an int result and a payload of at most CHILD_PAYLOAD_MAX bytes, in
  *     one SOCK_SEQPACKET message, then _exit()s.
  * The caller validates the payload like any other input: the child parsed untrusted bytes. */
@@ -45,5 +48,6 @@ void child_abort(child_t *c);
 /* "exited with 3", "killed by signal 11": for a reason text. */
 void child_describe(const child_t *c, char *buf, size_t size);
 
-/* spawn + wait + collect, blocking. Returns fn's result, or -ECHILD/-EMSGSIZE as above. */
-int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_t *ret_len);
+/* spawn + wait + collect, blocking. Returns fn's result, or -ECHILD/-EMSGSIZE as above, or
+ * -ETIMEDOUT (the child killed) when timeout_ms (0: none) passed first. */
+int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_t *ret_len, unsigned timeout_ms);

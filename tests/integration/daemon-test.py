@@ -247,6 +247,42 @@ backoff_max = 2s
 {extra}""")
 
 
+
+def maps_has(pid, names):
+    """The mapped objects of pid whose file name contains one of names."""
+    found = set()
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            path = line.split()[-1]
+            found.update(n for n in names if n in os.path.basename(path))
+    return sorted(found)
+
+
+def children_of(pid):
+    kids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    # "pid (comm) state ppid ...": comm may hold spaces, split after the last ')'
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def proc_status(pid):
+    d = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            d[k] = v.strip()
+    return d
+
+
+CRYPTO_LIBS = ["libwolfssl", "libcrypto", "libtss2", "msce-agent-crypto"]
+
 def seq_matches(msgs, patterns):
     """msgs match the regular expressions in order, one each, nothing else."""
     if len(msgs) != len(patterns):
@@ -316,6 +352,10 @@ def main_scenario(tmp, mef, kpm, figures):
         "state.json: state ready, keID, backend host, pid, since, next_attempt", st)
     prof = json.load(open(os.path.join(run_dir, "profile.json")))
     tap(prof.get("keID") == keid1, "profile.json names the same KeID")
+    mapped = maps_has(a.pid, CRYPTO_LIBS)
+    tap(not mapped and not children_of(a.pid),
+        "READY after enrolling: the daemon maps no crypto library (the exchange and sealing ran in "
+        "child processes, now gone)", f"mapped: {mapped}, children: {children_of(a.pid)}")
 
     # SIGHUP with a valid configuration: RELOADING=1 ... READY=1.
     start = len(a.messages)
@@ -696,6 +736,15 @@ def hang_scenario(tmp, kpm):
     while not conns and time.monotonic() < end:
         time.sleep(0.01)
     time.sleep(0.3)  # the ClientHello is out, nothing comes back
+    kids = children_of(a.pid)
+    kid = proc_status(kids[0]) if len(kids) == 1 else {}
+    cap_eff = int(kid.get("CapEff", "0"), 16)
+    dropped = (1 << 21) | (1 << 7) | (1 << 6)  # CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID
+    tap(len(kids) == 1 and kid.get("NoNewPrivs") == "1" and cap_eff & dropped == 0 and
+        "libwolfssl" in maps_has(kids[0], CRYPTO_LIBS) and not maps_has(a.pid, CRYPTO_LIBS),
+        "mid-handshake: the TLS runs in one child process with no_new_privs and without CAP_SYS_ADMIN, "
+        "CAP_SETUID, CAP_SETGID; the daemon maps no crypto library",
+        f"children {kids}, NoNewPrivs {kid.get('NoNewPrivs')}, CapEff {kid.get('CapEff')}")
     t = time.monotonic()
     start = len(a.messages)
     a.signal(signal.SIGTERM)
@@ -708,6 +757,8 @@ def hang_scenario(tmp, kpm):
     tap(i is not None and conns and rc == 0 and took < 1.0 and "STOPPING=1" in a.texts(start),
         f"SIGTERM in the middle of a TLS handshake: STOPPING=1 and exit 0 in {took * 1000:.0f} ms",
         f"exit {rc}\n" + "\n".join(a.texts()))
+    tap(bool(kids) and not any(os.path.exists(f"/proc/{k}") for k in kids),
+        "after SIGTERM the exchange's child process is gone too", f"children were {kids}")
     a.stop()
     srv.close()
     for c in conns:

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "agent/sealing.h"
 #include "hw/tpm2.h"
 #include "keys/seal.h"
 #include "util/util.h"
@@ -460,6 +461,96 @@ Test(seal, tpm2_unavailable_falls_back) {
         cr_assert(r == -ENODEV || r == -EOPNOTSUPP, "probe of a missing device: %d", r);
 }
 
+/* ---- in a child process (agent/sealing.h, isolate) ----
+ * The same envelope as in-process sealing; results and errors come back through the child. */
+
+static int store_isolated(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *m) {
+        char err[256] = "";
+        return sealing_store(o, true, p, m, err, sizeof err);
+}
+
+static int load_isolated(const seal_opts_t *o, stored_profile_t *q, seal_method_t *m) {
+        char err[256] = "";
+        return sealing_load(o, true, q, m, err, sizeof err);
+}
+
+Test(seal, isolated_host_round_trip) {
+        seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_HOST };
+        stored_profile_t p, q;
+        seal_method_t m = SEAL_METHOD_AUTO;
+        fill(&p, "/mn-cse-iso", 3);
+
+        cr_assert_eq(load_isolated(&o, &q, &m), -ENOENT);
+        cr_assert_eq(store_isolated(&o, &p, &m), 0);
+        cr_assert_eq(m, SEAL_METHOD_HOST);
+        m = SEAL_METHOD_AUTO;
+        memset(&q, 0, sizeof q);
+        cr_assert_eq(load_isolated(&o, &q, &m), 0);
+        cr_assert_eq(m, SEAL_METHOD_HOST);
+        cr_assert(same_profile(&p, &q));
+        cr_assert_eq(count_entries(state_dir), 2);
+        cr_assert_not(dir_contains(state_dir, p.ltk, p.ltk_len));
+
+        /* what the child wrote opens in-process, and the other way round */
+        memset(&q, 0, sizeof q);
+        cr_assert_eq(seal_load(&o, &q, &m), 0);
+        cr_assert(same_profile(&p, &q));
+        stored_profile_t p2;
+        fill(&p2, "/mn-cse-plain", 1);
+        cr_assert_eq(seal_store(&o, &p2, NULL), 0);
+        cr_assert_eq(load_isolated(&o, &q, NULL), 0);
+        cr_assert(same_profile(&p2, &q));
+
+        /* errors pass through the child unchanged */
+        p2.ltk_len = 3;
+        cr_assert_eq(store_isolated(&o, &p2, NULL), -EINVAL);
+        cr_assert_eq(load_isolated(&o, &q, NULL), 0, "the invalid store left the envelope alone");
+        char key[PATH_MAX];
+        path_in(state_dir, SEAL_HOST_KEY_NAME, key);
+        cr_assert_eq(chmod(key, 0444), 0);
+        cr_assert_eq(load_isolated(&o, &q, NULL), -EPERM);
+        cr_assert_eq(unlink(key), 0);
+        memset(&q, 0x5a, sizeof q);
+        cr_assert_eq(load_isolated(&o, &q, NULL), -EKEYREJECTED);
+        cr_assert_eq(((uint8_t *) &q)[0], 0x5a, "ret written on failure");
+        cr_assert_eq(load_isolated(&(seal_opts_t) { .state_dir = NULL }, &q, NULL), -EINVAL);
+}
+
+Test(seal, isolated_corrupted_envelope_rejected) {
+        seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_HOST };
+        stored_profile_t p, q;
+        fill(&p, "/mn-cse-iso", 2);
+        cr_assert_eq(store_isolated(&o, &p, NULL), 0);
+        _cleanup_free_ char *orig = NULL;
+        size_t len;
+        envelope_read(&orig, &len);
+        _cleanup_free_ char *buf = malloc(len + 1);
+
+        /* a child per load: every 5th byte (header, blob, ciphertext, tag) and the last one */
+        for (size_t k = 0; k <= len / 5; k++) {
+                size_t i = k < len / 5 ? k * 5 : len - 1;
+                memcpy(buf, orig, len);
+                buf[i] ^= 0x20;
+                envelope_write(buf, len);
+                memset(&q, 0x5a, sizeof q);
+                cr_assert_eq(load_isolated(&o, &q, NULL), -EBADMSG, "flipped byte %zu", i);
+                cr_assert_eq(((uint8_t *) &q)[0], 0x5a, "ret written on failure");
+        }
+        const size_t cuts[] = { 0, 3, 27, 28, len / 2, len - 1 };
+        for (size_t k = 0; k < ELEMENTSOF(cuts); k++) {
+                envelope_write(orig, cuts[k]);
+                cr_assert_eq(load_isolated(&o, &q, NULL), -EBADMSG, "truncated to %zu", cuts[k]);
+        }
+        memcpy(buf, orig, len);
+        buf[len] = 0;
+        envelope_write(buf, len + 1);
+        cr_assert_eq(load_isolated(&o, &q, NULL), -EBADMSG, "one byte too many");
+
+        envelope_write(orig, len);
+        cr_assert_eq(load_isolated(&o, &q, NULL), 0);
+        cr_assert(same_profile(&p, &q));
+}
+
 /* ---- ENOSPC in a private mount namespace ---- */
 
 enum {
@@ -708,4 +799,49 @@ Test(seal, tpm2_no_handle_leaks) {
         char *sessions[] = { "tpm2_getcap", "-T", tpm_a.tcti, "handles-loaded-session", NULL };
         cr_assert_eq(run(sessions, out, sizeof out), 0);
         cr_assert_eq(out[strspn(out, " \n")], 0, "sessions left: %s", out);
+}
+
+Test(seal, isolated_tpm2) {
+        skip_without_swtpm();
+        swtpm_start(&tpm_a);
+        seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_TPM2, .tcti = tpm_a.tcti, .pcrs = "sha256:0" };
+        stored_profile_t p, q;
+        seal_method_t m = SEAL_METHOD_AUTO;
+        fill(&p, "/mn-cse-iso-tpm", 4);
+        cr_assert_eq(store_isolated(&o, &p, &m), 0);
+        cr_assert_eq(m, SEAL_METHOD_TPM2);
+        m = SEAL_METHOD_AUTO;
+        cr_assert_eq(load_isolated(&o, &q, &m), 0);
+        cr_assert_eq(m, SEAL_METHOD_TPM2);
+        cr_assert(same_profile(&p, &q));
+        cr_assert_eq(count_entries(state_dir), 1, "tpm2 needs no host.key");
+        /* in-process opens the child's envelope */
+        memset(&q, 0, sizeof q);
+        cr_assert_eq(seal_load(&o, &q, NULL), 0);
+        cr_assert(same_profile(&p, &q));
+
+        /* altered: refused by the TPM or the parser, in the child */
+        _cleanup_free_ char *orig = NULL;
+        size_t len;
+        envelope_read(&orig, &len);
+        _cleanup_free_ char *buf = malloc(len);
+        const size_t at[] = { 0, 5, 40, len - 20, len - 1 };
+        for (size_t k = 0; k < ELEMENTSOF(at); k++) {
+                memcpy(buf, orig, len);
+                buf[at[k]] ^= 0x41;
+                envelope_write(buf, len);
+                memset(&q, 0x5a, sizeof q);
+                int r = load_isolated(&o, &q, NULL);
+                cr_assert(r == -EBADMSG || r == -EKEYREJECTED, "flipped byte %zu: %d", at[k], r);
+                cr_assert_eq(((uint8_t *) &q)[0], 0x5a, "ret written on failure");
+        }
+        envelope_write(orig, len);
+        cr_assert_eq(load_isolated(&o, &q, NULL), 0);
+
+        /* no TPM answering */
+        char closed[64];
+        snprintf(closed, sizeof closed, "swtpm:host=127.0.0.1,port=%d", free_port_pair());
+        o.tcti = closed;
+        cr_assert_eq(load_isolated(&o, &q, NULL), -ENODEV);
+        cr_assert_eq(store_isolated(&o, &p, NULL), -ENODEV);
 }

@@ -109,3 +109,16 @@ measure() {
                 "$rollup" "$(($(cat /sys/fs/cgroup/system.slice/msce-agent.service/memory.current) / 1024))" \
                 >> "$OUT/measure-$phase.txt"
 }
+
+# check_no_crypto_mapped WHEN: the daemon maps no crypto library; sealing, unsealing and the
+# exchanges ran in child processes (docs/architecture.md, "The agent's processes").
+check_no_crypto_mapped() {
+        local pid mapped
+        pid=$(prop msce-agent.service MainPID)
+        mapped=$(grep -oE '(libwolfssl|libcrypto|libtss2|msce-agent-crypto)[^ ]*' "/proc/$pid/maps" 2> /dev/null | sort -u | tr '\n' ' ')
+        if [ "${pid:-0}" != 0 ] && [ -r "/proc/$pid/maps" ] && [ -z "$mapped" ]; then
+                pass "$1: the daemon maps no crypto library (TPM and TLS work ran in child processes)"
+        else
+                fail "$1: the daemon maps no crypto library" "pid ${pid:-none}, mapped: ${mapped:-?}"
+        fi
+}

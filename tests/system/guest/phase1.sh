@@ -334,6 +334,7 @@ run_phase() {
         check_sealed
         check_keys
         measure "boot 1, READY after enrolling (psk, TLS 1.3)"
+        check_no_crypto_mapped "after enrolling and sealing with the TPM"
         check_reload
         prepare_reboot
 }

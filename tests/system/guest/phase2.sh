@@ -103,6 +103,7 @@ check_factory_reset() {
 run_phase() {
         check_offline_restore
         measure "boot 2, READY after the offline restore (tpm2)"
+        check_no_crypto_mapped "after the TPM restore"
         check_cse_after_agent
         check_led_restored
         check_factory_reset

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/* Sealing through the crypto table, optionally in a child process (agent/sealing.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/crypto.h"
+#include "agent/sealing.h"
+#include "util/child.h"
+
+/* A TPM that stops answering must not hold the daemon's loop for good; an ECC P-256 primary
+ * plus one seal or unseal takes well under a second on real TPMs. */
+#define SEALING_TIMEOUT_MS 20000u
+
+_Static_assert(1 + PROFILE_SERIALIZED_MAX <= CHILD_PAYLOAD_MAX, "a profile fits in a child's reply");
+
+typedef struct job {
+        const seal_opts_t *o;
+        const stored_profile_t *p; /* store */
+} job_t;
+
+static int child_store(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
+        job_t *j = userdata;
+        const crypto_ops_t *ops;
+        int r = crypto_ops_get(&ops, NULL, 0);
+        if (r < 0)
+                return r;
+        seal_method_t m = SEAL_METHOD_AUTO;
+        r = ops->seal_store(j->o, j->p, &m);
+        out[0] = (uint8_t) m;
+        *out_len = 1;
+        return r;
+}
+
+static int child_load(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
+        job_t *j = userdata;
+        const crypto_ops_t *ops;
+        int r = crypto_ops_get(&ops, NULL, 0);
+        if (r < 0)
+                return r;
+        _cleanup_(stored_profile_wipe) stored_profile_t p;
+        seal_method_t m = SEAL_METHOD_AUTO;
+        r = ops->seal_load(j->o, &p, &m);
+        if (r < 0)
+                return r;
+        _cleanup_secret_ secret_t s = {};
+        r = profile_serialize(&p, &s);
+        if (r < 0)
+                return r;
+        if (s.len + 1 > max)
+                return -EOVERFLOW;
+        out[0] = (uint8_t) m;
+        memcpy(out + 1, s.data, s.len);
+        *out_len = s.len + 1;
+        return 0;
+}
+
+static bool method_valid(uint8_t m) {
+        return m == SEAL_METHOD_TPM2 || m == SEAL_METHOD_HOST;
+}
+
+/* The module's load error is reported from here: the child's text does not come back. */
+static int ops_check(char *err, size_t err_size) {
+        const crypto_ops_t *ops;
+        return crypto_ops_get(&ops, err, err_size);
+}
+
+int sealing_store(const seal_opts_t *o, bool isolate, const stored_profile_t *p, seal_method_t *ret_method,
+                  char *err, size_t err_size) {
+        const crypto_ops_t *ops;
+        if (!isolate) {
+                int r = crypto_ops_get(&ops, err, err_size);
+                return r < 0 ? r : ops->seal_store(o, p, ret_method);
+        }
+        job_t j = { .o = o, .p = p };
+        uint8_t out[1];
+        size_t len = 0;
+        int r = child_run(child_store, &j, out, sizeof out, &len, SEALING_TIMEOUT_MS);
+        if (r == -ELIBACC || r == -ELIBBAD)
+                (void) ops_check(err, err_size);
+        if (r < 0)
+                return r;
+        if (len != 1 || !method_valid(out[0]))
+                return -EBADMSG;
+        if (ret_method)
+                *ret_method = (seal_method_t) out[0];
+        return 0;
+}
+
+int sealing_load(const seal_opts_t *o, bool isolate, stored_profile_t *ret, seal_method_t *ret_method, char *err,
+                 size_t err_size) {
+        const crypto_ops_t *ops;
+        if (!ret)
+                return -EINVAL;
+        if (!isolate) {
+                int r = crypto_ops_get(&ops, err, err_size);
+                return r < 0 ? r : ops->seal_load(o, ret, ret_method);
+        }
+        job_t j = { .o = o };
+        _cleanup_secret_ secret_t buf = { .data = malloc(1 + PROFILE_SERIALIZED_MAX),
+                                          .len = 1 + PROFILE_SERIALIZED_MAX };
+        if (!buf.data)
+                return -ENOMEM;
+        size_t len = 0;
+        int r = child_run(child_load, &j, buf.data, buf.len, &len, SEALING_TIMEOUT_MS);
+        if (r == -ELIBACC || r == -ELIBBAD)
+                (void) ops_check(err, err_size);
+        if (r < 0)
+                return r;
+        if (len < 2 || !method_valid(buf.data[0]))
+                return -EBADMSG;
+        r = profile_parse(buf.data + 1, len - 1, ret);
+        if (r < 0)
+                return r;
+        if (ret_method)
+                *ret_method = (seal_method_t) buf.data[0];
+        return 0;
+}

@@ -29,7 +29,7 @@ static void *module_open(char *err, size_t err_size) {
 open:;
         void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (!h)
-                snprintf(err, err_size, "cannot load %s: %s", path, dlerror());
+                snprintf(err, err_size, "cannot load the crypto module: %s", dlerror());
         return h;
 }
 

@@ -58,7 +58,7 @@ seal_method_t custody_seal_method(const agent_config_t *cfg) {
         }
 }
 
-static seal_opts_t seal_opts(const agent_config_t *cfg) {
+seal_opts_t custody_seal_opts(const agent_config_t *cfg) {
         return (seal_opts_t) {
                 .state_dir = cfg->state_dir,
                 .method = custody_seal_method(cfg),
@@ -281,6 +281,51 @@ static void format_time(time_t t, char out[32]) {
                 snprintf(out, 32, "%lld", (long long) t);
 }
 
+int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, stored_profile_t *p,
+                           seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info) {
+        custody_info_t dummy;
+        if (!info)
+                info = &dummy;
+        info_init(info);
+        if (!cfg || !p)
+                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
+        if (r < 0)
+                return seal_load_fail(cfg, r, err ?: "", info);
+        info->method = method;
+
+        if (profile_is_expired(p, time(NULL))) {
+                char when[32];
+                format_time(p->exp_t, when);
+                return fail(info, CUSTODY_EXPIRED, -EKEYEXPIRED, "the sealed profile (KeID %s) expired at %s",
+                            p->ke_id, when);
+        }
+        if (!streq(p->node_id, cfg->node_id))
+                return fail(info, CUSTODY_MISMATCH, -ENOENT,
+                            "the sealed profile was obtained for node ID %s, the configuration says %s", p->node_id,
+                            cfg->node_id);
+        if (!streq(p->mef_uri, cfg->mef_uri))
+                return fail(info, CUSTODY_MISMATCH, -ENOENT,
+                            "the sealed profile was obtained from MEF %s, the configuration says %s", p->mef_uri,
+                            cfg->mef_uri);
+
+        uid_t uid;
+        r = service_uid(cfg, &uid, info);
+        if (r < 0)
+                return r;
+        r = keys_install(cfg, uid, p, info);
+        if (r < 0)
+                return r;
+        r = profile_json_write(cfg, p, info);
+        if (r < 0) {
+                /* Nothing half-loaded: keys without their profile.json are taken out again. */
+                (void) keyring_remove(uid);
+                return r;
+        }
+        if (ret_profile)
+                *ret_profile = *p;
+        return 0;
+}
+
 int custody_restore(const agent_config_t *cfg, stored_profile_t *ret_profile, custody_info_t *info) {
         custody_info_t dummy;
         if (!info)
@@ -288,47 +333,12 @@ int custody_restore(const agent_config_t *cfg, stored_profile_t *ret_profile, cu
         info_init(info);
         if (!cfg)
                 return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
-
-        seal_opts_t o = seal_opts(cfg);
-        _cleanup_(stored_profile_wipe) stored_profile_t p;
-        seal_method_t method;
+        seal_opts_t o = custody_seal_opts(cfg);
+        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
+        seal_method_t method = _SEAL_METHOD_INVALID;
         char err[256] = "";
         int r = sealing_load(&o, cfg->isolate, &p, &method, err, sizeof err);
-        if (r < 0)
-                return seal_load_fail(cfg, r, err, info);
-        info->method = method;
-
-        if (profile_is_expired(&p, time(NULL))) {
-                char when[32];
-                format_time(p.exp_t, when);
-                return fail(info, CUSTODY_EXPIRED, -EKEYEXPIRED, "the sealed profile (KeID %s) expired at %s",
-                            p.ke_id, when);
-        }
-        if (!streq(p.node_id, cfg->node_id))
-                return fail(info, CUSTODY_MISMATCH, -ENOENT,
-                            "the sealed profile was obtained for node ID %s, the configuration says %s", p.node_id,
-                            cfg->node_id);
-        if (!streq(p.mef_uri, cfg->mef_uri))
-                return fail(info, CUSTODY_MISMATCH, -ENOENT,
-                            "the sealed profile was obtained from MEF %s, the configuration says %s", p.mef_uri,
-                            cfg->mef_uri);
-
-        uid_t uid;
-        r = service_uid(cfg, &uid, info);
-        if (r < 0)
-                return r;
-        r = keys_install(cfg, uid, &p, info);
-        if (r < 0)
-                return r;
-        r = profile_json_write(cfg, &p, info);
-        if (r < 0) {
-                /* Nothing half-loaded: keys without their profile.json are taken out again. */
-                (void) keyring_remove(uid);
-                return r;
-        }
-        if (ret_profile)
-                *ret_profile = p;
-        return 0;
+        return custody_restore_finish(cfg, r, err, &p, method, ret_profile, info);
 }
 
 static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, custody_info_t *info) {
@@ -355,34 +365,42 @@ static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, cu
         }
 }
 
-int custody_store_profile(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
-                          custody_info_t *info) {
+int custody_store_begin(const agent_config_t *cfg, custody_info_t *info) {
+        custody_info_t dummy;
+        if (!info)
+                info = &dummy;
+        info_init(info);
+        if (!cfg)
+                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
+        /* Resolve the user before anything is written: a configuration error changes nothing. */
+        uid_t uid;
+        int r = service_uid(cfg, &uid, info);
+        if (r < 0)
+                return r;
+        r = mkdir_p(cfg->state_dir, 0700);
+        if (r < 0)
+                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] state_dir: cannot create %s: %s", cfg->path,
+                            cfg->state_dir, strerror(-r));
+        return 0;
+}
+
+int custody_store_finish(const agent_config_t *cfg, int r, const char *err, const stored_profile_t *profile,
+                         seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info) {
         custody_info_t dummy;
         if (!info)
                 info = &dummy;
         info_init(info);
         if (!cfg || !profile)
                 return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
-
-        /* Resolve the user before anything is written: a configuration error changes nothing. */
-        uid_t uid;
-        int r = service_uid(cfg, &uid, info);
         if (r < 0)
-                return r;
-
-        r = mkdir_p(cfg->state_dir, 0700);
-        if (r < 0)
-                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] state_dir: cannot create %s: %s", cfg->path,
-                            cfg->state_dir, strerror(-r));
-        seal_opts_t o = seal_opts(cfg);
-        seal_method_t method;
-        char err[256] = "";
-        r = sealing_store(&o, cfg->isolate, profile, &method, err, sizeof err);
-        if (r < 0)
-                return seal_store_fail(cfg, r, err, info);
+                return seal_store_fail(cfg, r, err ?: "", info);
         info->sealed = true;
         info->method = method;
 
+        uid_t uid;
+        r = service_uid(cfg, &uid, info);
+        if (r < 0)
+                return r;
         r = keys_install(cfg, uid, profile, info);
         if (r < 0)
                 return r;
@@ -392,6 +410,20 @@ int custody_store_profile(const agent_config_t *cfg, const stored_profile_t *pro
         if (ret_profile)
                 *ret_profile = *profile;
         return 0;
+}
+
+int custody_store_profile(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
+                          custody_info_t *info) {
+        int r = custody_store_begin(cfg, info);
+        if (r < 0)
+                return r;
+        if (!profile)
+                return custody_store_finish(cfg, -EINVAL, NULL, NULL, _SEAL_METHOD_INVALID, NULL, info);
+        seal_opts_t o = custody_seal_opts(cfg);
+        seal_method_t method = _SEAL_METHOD_INVALID;
+        char err[256] = "";
+        r = sealing_store(&o, cfg->isolate, profile, &method, err, sizeof err);
+        return custody_store_finish(cfg, r, err, profile, method, ret_profile, info);
 }
 
 int custody_store(const agent_config_t *cfg, const enrol_result_t *res, stored_profile_t *ret_profile,
@@ -432,7 +464,7 @@ int custody_remove(const agent_config_t *cfg, custody_info_t *info) {
         } else
                 ret = r;
 
-        seal_opts_t o = seal_opts(cfg);
+        seal_opts_t o = custody_seal_opts(cfg);
         r = seal_remove(&o);
         if (r < 0 && r != -ENOENT && ret == 0)
                 ret = fail(info, CUSTODY_FAILED, r, "cannot remove the sealed profile in %s: %s", cfg->state_dir,

@@ -49,6 +49,11 @@ int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info);
  * written) and info says why; *ret_profile (may be NULL) holds key bytes: stored_profile_wipe(). */
 int custody_restore(const agent_config_t *cfg, stored_profile_t *ret_profile, custody_info_t *info);
 
+/* custody_restore() in two halves, for a caller that unseals asynchronously (agent/sealing.h):
+ * finish takes what sealing_load() gave (r, err, the profile and method) and does the rest. */
+int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, stored_profile_t *p,
+                           seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info);
+
 /* Keep a new enrolment: seal it first (when that fails nothing changed: the old sealed profile
  * and keys stay), then install its keys (replacing the old ones), then profile.json. When a step
  * after sealing fails, the error is returned with info->sealed set: the next restore completes
@@ -58,6 +63,15 @@ int custody_store(const agent_config_t *cfg, const enrol_result_t *res, stored_p
 /* The same for a profile already derived from the enrolment (profile_from_msg()). */
 int custody_store_profile(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
                           custody_info_t *info);
+/* custody_store_profile() in halves around an asynchronous sealing_store(): begin checks the
+ * service user and creates the state directory (nothing is written when it fails); finish takes
+ * the sealing's result. */
+int custody_store_begin(const agent_config_t *cfg, custody_info_t *info);
+int custody_store_finish(const agent_config_t *cfg, int r, const char *err, const stored_profile_t *profile,
+                         seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info);
+
+/* The seal options for cfg (pointers into cfg). */
+seal_opts_t custody_seal_opts(const agent_config_t *cfg);
 
 /* Remove the keys, the sealed profile (and host.key) and profile.json. Every step is tried;
  * the first error is returned. */

@@ -22,6 +22,7 @@
 #include "agent/journal.h"
 #include "agent/manager.h"
 #include "agent/message-ids.h"
+#include "agent/sealing.h"
 #include "agent/worker.h"
 #include "hw/leds.h"
 #include "util/util.h"
@@ -56,6 +57,12 @@ typedef enum action {
         ACTION_STATUS,
 } action_t;
 
+typedef enum sealing_kind {
+        SEALING_RESTORE,   /* at start, reload, after a failure to keep a new profile */
+        SEALING_REINSTALL, /* the keys went from the keyring: put them back, then the status check */
+        SEALING_STORE,     /* a new enrolment */
+} sealing_kind_t;
+
 struct manager {
         sd_event *event;
         char *config_path;
@@ -75,6 +82,11 @@ struct manager {
 
         worker_t *exchange;
         bool exchange_is_enrol;
+        /* A seal or unseal in its child (agent/sealing.h); at most one, never beside an exchange. */
+        sealing_t *sealing;
+        sealing_kind_t sealing_kind;
+        stored_profile_t pending;   /* SEALING_STORE: the profile being sealed (secret) */
+        exchange_info_t pending_info; /* SEALING_STORE: the enrolment's exchange */
 
         action_t action;
         sd_event_source *action_timer;  /* CLOCK_MONOTONIC */
@@ -301,6 +313,22 @@ static void fatal(manager_t *m, int code, int error, const char *fmt, ...) {
 
 static void exchange_cancel(manager_t *m) {
         m->exchange = worker_free(m->exchange);
+        m->sealing = sealing_free(m->sealing);
+        stored_profile_wipe(&m->pending);
+}
+
+/* An enrolment is under way: its exchange, or the sealing of what it brought. */
+static bool enrol_in_progress(const manager_t *m) {
+        return (m->exchange && m->exchange_is_enrol) || (m->sealing && m->sealing_kind == SEALING_STORE);
+}
+
+/* A reload (SIGHUP) is complete once its restore has settled: say READY=1 again if it was. */
+static void reload_settle(manager_t *m) {
+        if (!m->reloading)
+                return;
+        m->reloading = false;
+        if (m->ready_sent)
+                notify(m, "READY=1");
 }
 
 static void timer_disarm(sd_event_source **s) {
@@ -437,6 +465,10 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
         }
 }
 
+static void on_stored(sealing_t *s, int r, void *userdata);
+static void store_done(manager_t *m, int r, stored_profile_t *res, const custody_info_t *ci_in,
+                       const exchange_info_t *einfo);
+
 static void on_enrol_done(worker_t *x, int r, void *userdata) {
         manager_t *m = userdata;
         exchange_info_t info = *worker_get_info(x);
@@ -447,41 +479,73 @@ static void on_enrol_done(worker_t *x, int r, void *userdata) {
         if (r < 0)
                 return enrol_failed(m, r, &info);
 
-        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
         custody_info_t ci;
-        r = custody_store_profile(&m->cfg, &res, &p, &ci);
+        r = custody_store_begin(&m->cfg, &ci);
+        if (r == 0) {
+                seal_opts_t o = custody_seal_opts(&m->cfg);
+                r = sealing_start(m->event, &o, &res, on_stored, m, &m->sealing);
+                if (r == 0) {
+                        m->sealing_kind = SEALING_STORE;
+                        m->pending = res;
+                        m->pending_info = info;
+                        return;
+                }
+                (void) custody_store_finish(&m->cfg, r, NULL, &res, _SEAL_METHOD_INVALID, NULL, &ci);
+        }
+        store_done(m, r, &res, &ci, &info);
+}
+
+static void on_stored(sealing_t *s, int r, void *userdata) {
+        manager_t *m = userdata;
+        seal_method_t method = _SEAL_METHOD_INVALID;
+        char err[256] = "";
+        r = sealing_result(s, NULL, &method, err, sizeof err);
+        m->sealing = sealing_free(s);
+        _cleanup_(stored_profile_wipe) stored_profile_t res = m->pending;
+        stored_profile_wipe(&m->pending);
+        exchange_info_t info = m->pending_info;
+        custody_info_t ci;
+        r = custody_store_finish(&m->cfg, r, err, &res, method, NULL, &ci);
+        store_done(m, r, &res, &ci, &info);
+}
+
+/* The end of an enrolment: res is the new profile, r and ci what keeping it gave. */
+static void store_done(manager_t *m, int r, stored_profile_t *res, const custody_info_t *ci_in,
+                       const exchange_info_t *einfo) {
+        custody_info_t ci_copy = *ci_in, *ci = &ci_copy;
+        exchange_info_t info = *einfo;
         if (r < 0) {
-                str_copy(m->last_error, sizeof m->last_error, ci.reason);
-                if (ci.cls == CUSTODY_CONFIG)
-                        return fatal(m, AGENT_EXIT_CONFIG, r, "Enrolled as KeID %s, but: %s", res.ke_id,
-                                     ci.reason);
+                str_copy(m->last_error, sizeof m->last_error, ci->reason);
+                if (ci->cls == CUSTODY_CONFIG)
+                        return fatal(m, AGENT_EXIT_CONFIG, r, "Enrolled as KeID %s, but: %s", res->ke_id,
+                                     ci->reason);
                 m->failures++;
                 backoff_params_t bp = backoff_params(m);
                 uint64_t delay = backoff_delay(&bp, m->failures, backoff_random());
                 char d[32], valid[VALID_MAX];
                 format_duration(delay, d);
-                if (ci.sealed) {
+                if (ci->sealed) {
                         /* The new profile is sealed: restoring it completes the hand-over. */
                         action_schedule(m, ACTION_RESTORE, delay);
                         return set_state(m, STATE_BACKOFF, LOG_ERR,
                                          "Enrolled as KeID %s and sealed the profile, but: %s; retrying in %s",
-                                         res.ke_id, ci.reason, d);
+                                         res->ke_id, ci->reason, d);
                 }
                 still_valid(m, valid);
                 action_schedule(m, ACTION_ENROL, delay);
                 return set_state(m, STATE_BACKOFF, LOG_ERR, "Enrolled as KeID %s, but cannot keep the profile: %s; "
-                                 "enrolling again in %s%s", res.ke_id, ci.reason, d, valid);
+                                 "enrolling again in %s%s", res->ke_id, ci->reason, d, valid);
         }
         char old[MSG_KEID_MAX + 1] = "";
         if (m->have_profile)
                 snprintf(old, sizeof old, "%s", m->profile.ke_id);
-        profile_adopt(m, &p, ci.method);
+        profile_adopt(m, res, ci->method);
         char exp[32];
         format_time(m->profile.exp_t, exp);
         log_m(m, LOG_INFO, MSCE_MESSAGE_ENROLLED, 0,
               "Enrolled with MEF %s as KeID %s (expires %s, %zu target%s, %s %s, sealed with %s)%s%s", m->cfg.mef_uri,
               m->profile.ke_id, exp, m->profile.n_targets, m->profile.n_targets == 1 ? "" : "s", info.tls_version,
-              info.cipher, seal_method_to_string(ci.method) ?: "?", old[0] ? ", replacing KeID " : "", old);
+              info.cipher, seal_method_to_string(ci->method) ?: "?", old[0] ? ", replacing KeID " : "", old);
         go_ready(m);
 }
 
@@ -543,39 +607,81 @@ static void schedule_enrol(manager_t *m) {
 
 /* ---- RESTORE ---- */
 
+static void on_unsealed(sealing_t *s, int r, void *userdata);
+static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci_in);
+static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci);
+
+/* Unseal in a child; kind says what follows (on_unsealed). */
+static void unseal_start(manager_t *m, sealing_kind_t kind) {
+        seal_opts_t o = custody_seal_opts(&m->cfg);
+        int r = sealing_start(m->event, &o, NULL, on_unsealed, m, &m->sealing);
+        if (r == 0) {
+                m->sealing_kind = kind;
+                return;
+        }
+        stored_profile_t p = {};
+        custody_info_t ci;
+        r = custody_restore_finish(&m->cfg, r, NULL, &p, _SEAL_METHOD_INVALID, NULL, &ci);
+        if (kind == SEALING_REINSTALL)
+                return reinstall_done(m, r, &p, &ci);
+        restore_done(m, r, &p, &ci);
+}
+
+static void on_unsealed(sealing_t *s, int r, void *userdata) {
+        manager_t *m = userdata;
+        sealing_kind_t kind = m->sealing_kind;
+        _cleanup_(stored_profile_wipe) stored_profile_t loaded = {}, p = {};
+        seal_method_t method = _SEAL_METHOD_INVALID;
+        char err[256] = "";
+        r = sealing_result(s, &loaded, &method, err, sizeof err);
+        m->sealing = sealing_free(s);
+        custody_info_t ci;
+        r = custody_restore_finish(&m->cfg, r, err, &loaded, method, &p, &ci);
+        if (kind == SEALING_REINSTALL)
+                return reinstall_done(m, r, &p, &ci);
+        restore_done(m, r, &p, &ci);
+}
+
 static void go_restore(manager_t *m) {
         action_cancel(m);
         exchange_cancel(m);
         set_state(m, STATE_RESTORE, LOG_INFO, "Restoring the sealed profile from %s", m->cfg.state_dir);
-        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
-        custody_info_t ci;
-        int r = custody_restore(&m->cfg, &p, &ci);
+        unseal_start(m, SEALING_RESTORE);
+}
+
+static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci_in) {
+        custody_info_t ci = *ci_in;
+        /* every way out settles a reload (reload_settle): it is complete with what restoring led to */
         if (r == 0) {
-                profile_adopt(m, &p, ci.method);
+                profile_adopt(m, p, ci.method);
                 log_m(m, LOG_INFO, MSCE_MESSAGE_RESTORED, 0, "Restored KeID %s from the sealed profile (%s)",
                       m->profile.ke_id, seal_method_to_string(ci.method) ?: "?");
-                return go_ready(m);
+                go_ready(m);
+                return reload_settle(m);
         }
         str_copy(m->last_error, sizeof m->last_error, ci.reason);
         switch (ci.cls) {
         case CUSTODY_ABSENT:
                 log_m(m, LOG_INFO, NULL, 0, "No sealed profile (%s): enrolling", ci.reason);
                 profile_forget(m);
-                return schedule_enrol(m);
+                schedule_enrol(m);
+                return reload_settle(m);
         case CUSTODY_EXPIRED: {
                 log_m(m, LOG_WARNING, MSCE_MESSAGE_EXPIRED, r, "%s: keys removed, enrolling", ci.reason);
                 custody_info_t ri;
                 if (custody_remove(&m->cfg, &ri) < 0)
                         log_m(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ri.reason);
                 profile_forget(m);
-                return schedule_enrol(m);
+                schedule_enrol(m);
+                return reload_settle(m);
         }
         case CUSTODY_MISMATCH:
         case CUSTODY_UNUSABLE:
                 log_m(m, LOG_WARNING, MSCE_MESSAGE_UNSEAL_FAILED, r, "Cannot use the sealed profile: %s; enrolling",
                       ci.reason);
                 profile_forget(m);
-                return schedule_enrol(m);
+                schedule_enrol(m);
+                return reload_settle(m);
         case CUSTODY_CONFIG:
                 return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci.reason);
         default: {
@@ -585,8 +691,9 @@ static void go_restore(manager_t *m) {
                 char d[32];
                 format_duration(delay, d);
                 action_schedule(m, ACTION_RESTORE, delay);
-                return set_state(m, STATE_BACKOFF, LOG_ERR, "Cannot restore the sealed profile: %s; retrying in %s",
-                                 ci.reason, d);
+                set_state(m, STATE_BACKOFF, LOG_ERR, "Cannot restore the sealed profile: %s; retrying in %s",
+                          ci.reason, d);
+                return reload_settle(m);
         }
         }
 }
@@ -662,6 +769,8 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
         set_state(m, STATE_READY, LOG_WARNING, "Ready: KeID %s, expires %s%s", m->profile.ke_id, exp, extra);
 }
 
+static void status_exchange(manager_t *m);
+
 static void start_status(manager_t *m) {
         action_cancel(m);
         /* The persistent keyring expires when unused (3 days): look the keys up on every poll,
@@ -670,24 +779,31 @@ static void start_status(manager_t *m) {
         int r = custody_check(&m->cfg, &ci);
         if (r == -ENOKEY) {
                 log_m(m, LOG_WARNING, NULL, r, "%s: reinstalling them from the sealed profile", ci.reason);
-                _cleanup_(stored_profile_wipe) stored_profile_t p = {};
-                r = custody_restore(&m->cfg, &p, &ci);
-                if (r == 0)
-                        profile_adopt(m, &p, ci.method);
-                else if (ci.cls == CUSTODY_CONFIG)
-                        return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci.reason);
-                else if (custody_class_wants_enrol(ci.cls)) {
-                        log_m(m, LOG_WARNING, MSCE_MESSAGE_UNSEAL_FAILED, r, "Cannot reinstall the keys: %s; enrolling",
-                              ci.reason);
-                        profile_forget(m);
-                        return start_enrol(m);
-                } else
-                        log_m(m, LOG_ERR, NULL, r, "Cannot reinstall the keys: %s", ci.reason);
-        } else if (r < 0)
+                return unseal_start(m, SEALING_REINSTALL);
+        }
+        if (r < 0)
                 log_m(m, LOG_WARNING, NULL, r, "Cannot check the keyring: %s", ci.reason);
+        status_exchange(m);
+}
 
+static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
+        if (r == 0)
+                profile_adopt(m, p, ci->method);
+        else if (ci->cls == CUSTODY_CONFIG)
+                return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci->reason);
+        else if (custody_class_wants_enrol(ci->cls)) {
+                log_m(m, LOG_WARNING, MSCE_MESSAGE_UNSEAL_FAILED, r, "Cannot reinstall the keys: %s; enrolling",
+                      ci->reason);
+                profile_forget(m);
+                return start_enrol(m);
+        } else
+                log_m(m, LOG_ERR, NULL, r, "Cannot reinstall the keys: %s", ci->reason);
+        status_exchange(m);
+}
+
+static void status_exchange(manager_t *m) {
         exchange_info_t info;
-        r = worker_start(m->event, &m->cfg, WORKER_STATUS, m->profile.ke_id, on_status_done, m, &m->exchange, &info);
+        int r = worker_start(m->event, &m->cfg, WORKER_STATUS, m->profile.ke_id, on_status_done, m, &m->exchange, &info);
         if (r < 0) {
                 /* Nothing was sent: report it like a failed check. */
                 if (info.outcome == OUTCOME_CONFIG)
@@ -726,7 +842,7 @@ static int on_action(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_t *m = userdata;
-        if (!m->have_profile || (m->exchange && m->exchange_is_enrol))
+        if (!m->have_profile || enrol_in_progress(m))
                 return 0;
         if (m->state == STATE_REVOKED)
                 return 0;
@@ -748,7 +864,7 @@ static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
                 log_m(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ci.reason);
         profile_forget(m);
         /* An enrolment under way carries on: it stores a new profile. */
-        if (m->exchange && m->exchange_is_enrol)
+        if (enrol_in_progress(m))
                 return 0;
         m->failures = 0;
         start_enrol(m);
@@ -820,12 +936,9 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         m->failures = 0;
         m->reloading = true;
         log_m(m, LOG_INFO, NULL, 0, "Configuration reloaded from %s", m->cfg.path);
+        /* READY=1 follows when the restore has settled (reload_settle), even when it leads to an
+         * enrolment: the reload itself is complete then. */
         go_restore(m);
-        if (m->reloading && m->ready_sent) {
-                /* Not READY again at once (enrolling): the reload itself is complete. */
-                notify(m, "READY=1");
-        }
-        m->reloading = false;
         return 0;
 }
 
@@ -889,6 +1002,8 @@ manager_t *manager_free(manager_t *m) {
         if (!m)
                 return NULL;
         m->exchange = worker_free(m->exchange);
+        m->sealing = sealing_free(m->sealing);
+        stored_profile_wipe(&m->pending);
         m->action_timer = sd_event_source_disable_unref(m->action_timer);
         m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
         m->expiry_timer = sd_event_source_disable_unref(m->expiry_timer);

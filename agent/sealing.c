@@ -65,6 +65,20 @@ static int ops_check(char *err, size_t err_size) {
         return crypto_ops_get(&ops, err, err_size);
 }
 
+/* The child's reply: the method byte, and for a load the serialized profile. */
+static int reply_parse(bool load, const uint8_t *buf, size_t len, stored_profile_t *ret, seal_method_t *ret_method) {
+        if (len < 1 || !method_valid(buf[0]) || (load ? len < 2 : len != 1))
+                return -EBADMSG;
+        if (load) {
+                int r = profile_parse(buf + 1, len - 1, ret);
+                if (r < 0)
+                        return r;
+        }
+        if (ret_method)
+                *ret_method = (seal_method_t) buf[0];
+        return 0;
+}
+
 int sealing_store(const seal_opts_t *o, bool isolate, const stored_profile_t *p, seal_method_t *ret_method,
                   char *err, size_t err_size) {
         const crypto_ops_t *ops;
@@ -80,11 +94,7 @@ int sealing_store(const seal_opts_t *o, bool isolate, const stored_profile_t *p,
                 (void) ops_check(err, err_size);
         if (r < 0)
                 return r;
-        if (len != 1 || !method_valid(out[0]))
-                return -EBADMSG;
-        if (ret_method)
-                *ret_method = (seal_method_t) out[0];
-        return 0;
+        return reply_parse(false, out, len, NULL, ret_method);
 }
 
 int sealing_load(const seal_opts_t *o, bool isolate, stored_profile_t *ret, seal_method_t *ret_method, char *err,
@@ -107,12 +117,105 @@ int sealing_load(const seal_opts_t *o, bool isolate, stored_profile_t *ret, seal
                 (void) ops_check(err, err_size);
         if (r < 0)
                 return r;
-        if (len < 2 || !method_valid(buf.data[0]))
-                return -EBADMSG;
-        r = profile_parse(buf.data + 1, len - 1, ret);
+        return reply_parse(true, buf.data, len, ret, ret_method);
+}
+
+/* ---- on an event loop ---- */
+
+struct sealing {
+        bool load;
+        child_t child;
+        sd_event_source *io, *timer;
+        sealing_done_t done;
+        void *userdata;
+        int r;
+        stored_profile_t profile; /* secret: a load's result */
+        seal_method_t method;
+};
+
+static void sealing_finish(sealing_t *s, int r) {
+        s->io = sd_event_source_disable_unref(s->io);
+        s->timer = sd_event_source_disable_unref(s->timer);
+        s->r = r;
+        s->done(s, r, s->userdata); /* last: may free s */
+}
+
+static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        sealing_t *s = userdata;
+        _cleanup_secret_ secret_t buf = { .data = malloc(1 + PROFILE_SERIALIZED_MAX),
+                                          .len = 1 + PROFILE_SERIALIZED_MAX };
+        if (!buf.data) {
+                child_abort(&s->child);
+                sealing_finish(s, -ENOMEM);
+                return 0;
+        }
+        int result = 0;
+        size_t len = 0;
+        int r = child_collect(&s->child, &result, buf.data, buf.len, &len);
+        if (r == -EAGAIN)
+                return 0;
+        if (r == 0 && result == 0)
+                r = reply_parse(s->load, buf.data, len, &s->profile, &s->method);
+        else if (r == 0)
+                r = result;
+        sealing_finish(s, r);
+        return 0;
+}
+
+static int on_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+        sealing_t *s = userdata;
+        child_abort(&s->child);
+        sealing_finish(s, -ETIMEDOUT);
+        return 0;
+}
+
+int sealing_start(sd_event *e, const seal_opts_t *o, const stored_profile_t *p, sealing_done_t done, void *userdata,
+                  sealing_t **ret) {
+        if (!e || !o || !done || !ret)
+                return -EINVAL;
+        _cleanup_(sealing_freep) sealing_t *s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        *s = (sealing_t) { .load = !p, .child = CHILD_NULL, .done = done, .userdata = userdata,
+                           .method = _SEAL_METHOD_INVALID };
+        /* the child takes its copy of o and p when it is forked: they need not outlive this call */
+        job_t j = { .o = o, .p = p };
+        int r = child_spawn(p ? child_store : child_load, &j, &s->child);
         if (r < 0)
                 return r;
-        if (ret_method)
-                *ret_method = (seal_method_t) buf.data[0];
+        r = sd_event_add_io(e, &s->io, s->child.fd, EPOLLIN, on_io, s);
+        if (r >= 0)
+                r = sd_event_add_time_relative(e, &s->timer, CLOCK_MONOTONIC, SEALING_TIMEOUT_MS * 1000ull, 0,
+                                               on_timeout, s);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(s);
         return 0;
+}
+
+int sealing_result(sealing_t *s, stored_profile_t *ret, seal_method_t *ret_method, char *err, size_t err_size) {
+        if (!s)
+                return -EINVAL;
+        if (s->r == -ELIBACC || s->r == -ELIBBAD)
+                (void) ops_check(err, err_size);
+        if (s->r < 0)
+                return s->r;
+        if (ret_method)
+                *ret_method = s->method;
+        if (s->load && ret) {
+                *ret = s->profile;
+                stored_profile_wipe(&s->profile);
+        }
+        return 0;
+}
+
+sealing_t *sealing_free(sealing_t *s) {
+        if (!s)
+                return NULL;
+        s->io = sd_event_source_disable_unref(s->io);
+        s->timer = sd_event_source_disable_unref(s->timer);
+        child_abort(&s->child);
+        stored_profile_wipe(&s->profile);
+        free(s);
+        return NULL;
 }

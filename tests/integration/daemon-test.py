@@ -283,6 +283,18 @@ def proc_status(pid):
 
 CRYPTO_LIBS = ["libwolfssl", "libcrypto", "libtss2", "msce-agent-crypto"]
 
+def silent_accept(srv, conns):
+    """Accept connections on srv in a thread, keep them in conns, never answer."""
+    def acceptor():
+        try:
+            while True:
+                conns.append(srv.accept()[0])
+        except OSError:
+            pass
+
+    threading.Thread(target=acceptor, daemon=True).start()
+
+
 def seq_matches(msgs, patterns):
     """msgs match the regular expressions in order, one each, nothing else."""
     if len(msgs) != len(patterns):
@@ -718,15 +730,7 @@ def hang_scenario(tmp, kpm):
     srv.listen(8)
     port = srv.getsockname()[1]
     conns = []
-
-    def acceptor():
-        try:
-            while True:
-                conns.append(srv.accept()[0])
-        except OSError:
-            pass
-
-    threading.Thread(target=acceptor, daemon=True).start()
+    silent_accept(srv, conns)
     conf = os.path.join(tmp, "hang.conf")
     write_conf(conf, port, os.path.join(tmp, "state-hang"), os.path.join(tmp, "run-hang"), kpm_file=kpm["1"],
                extra="exchange_timeout = 60s\n")
@@ -762,6 +766,60 @@ def hang_scenario(tmp, kpm):
     a.stop()
     srv.close()
     for c in conns:
+        c.close()
+
+
+def tpm_hang_scenario(tmp, mef, kpm):
+    # Sealing runs in a child on the loop: a TPM that never answers (a listener that accepts and
+    # stays silent) holds neither the watchdog nor SIGTERM.
+    cfg_h = os.path.join(build, "msce-config.h")
+    if "#define HAVE_TPM2 1" not in open(cfg_h).read():
+        tap(True, "# SKIP a TPM that never answers: this build has no TPM support")
+        return
+    lsn, conns = [], []
+    for _ in range(50):  # two consecutive free ports: the swtpm TCTI's command and control ports
+        a, b = socket.socket(), socket.socket()
+        try:
+            a.bind(("127.0.0.1", 0))
+            b.bind(("127.0.0.1", a.getsockname()[1] + 1))
+            lsn = [a, b]
+            break
+        except OSError:
+            a.close()
+            b.close()
+    port = lsn[0].getsockname()[1]
+    for l in lsn:
+        l.listen(8)
+        silent_accept(l, conns)
+    conf = os.path.join(tmp, "tpmhang.conf")
+    write_conf(conf, mef.port, os.path.join(tmp, "state-tpmhang"), os.path.join(tmp, "run-tpmhang"),
+               kpm_file=kpm["1"])
+    with open(conf) as f:
+        text = f.read().replace("backend = host", f"backend = tpm2\ntcti = swtpm:host=127.0.0.1,port={port}")
+    with open(conf, "w") as f:
+        f.write(text)
+    a = Agent(tmp, conf, watchdog_usec=400000)
+    end = time.monotonic() + 15
+    while not conns and time.monotonic() < end and a.proc.poll() is None:
+        a.pump(0.05)
+    start = len(a.messages)
+    a.drain(1.0)
+    pings = sum(1 for m in a.texts(start, watchdog=True) if m == "WATCHDOG=1")
+    kids = children_of(a.pid)
+    t = time.monotonic()
+    a.signal(signal.SIGTERM)
+    try:
+        rc = a.proc.wait(2)
+    except subprocess.TimeoutExpired:
+        rc = None
+    took = time.monotonic() - t
+    tap(conns and len(kids) == 1 and pings >= 3 and rc == 0 and took < 1.0 and
+        not any(os.path.exists(f"/proc/{k}") for k in kids),
+        f"a TPM that never answers while sealing: the watchdog goes on ({pings} pings in 1 s), "
+        f"SIGTERM exits in {took * 1000:.0f} ms, the sealing child is gone",
+        f"connections {len(conns)}, children {kids}, exit {rc}\n" + "\n".join(a.texts()))
+    a.stop()
+    for c in conns + lsn:
         c.close()
 
 
@@ -930,6 +988,7 @@ def main():
         resolver_scenario(tmp, mef, kpm)
         clock_scenario(tmp, mef, kpm)
         hang_scenario(tmp, kpm)
+        tpm_hang_scenario(tmp, mef, kpm)
         journal_scenario(tmp, mef, kpm)
         catalog_check()
         slow.join()

@@ -244,6 +244,20 @@ Test(child, collect_while_running_then_abort) {
         child_abort(&c);
 }
 
+Test(child, run_timeout_kills_the_child) {
+        uint8_t got[16];
+        size_t len = 55;
+        uint64_t t0 = now_usec();
+        cr_assert_eq(child_run(fn_sleep, NULL, got, sizeof got, &len, 150), -ETIMEDOUT);
+        uint64_t took = now_usec() - t0;
+        cr_assert(took >= 150000 && took < 2000000, "took %llu us", (unsigned long long) took);
+        cr_assert_eq(len, 55, "no reply taken");
+        /* reaped: no child of ours is left (the sleeper would run 30 s) */
+        errno = 0;
+        cr_assert_eq(waitpid(-1, NULL, WNOHANG), -1);
+        cr_assert_eq(errno, ECHILD);
+}
+
 /* ---- what the child is left with ---- */
 
 typedef struct fd_report {

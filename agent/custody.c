@@ -187,7 +187,7 @@ static int keys_install(const agent_config_t *cfg, uid_t uid, const stored_profi
 }
 
 static int profile_json_path(const agent_config_t *cfg, char out[PATH_MAX]) {
-        return snprintf(out, PATH_MAX, "%s/%s", cfg->runtime_dir, CUSTODY_PROFILE_JSON) >= PATH_MAX ? -ENAMETOOLONG : 0;
+        return path_join(cfg->runtime_dir, CUSTODY_PROFILE_JSON, out);
 }
 
 /* The non-secret profile for the CSE (docs/cse-integration.md), world-readable. */
@@ -414,11 +414,11 @@ int custody_store_finish(const agent_config_t *cfg, int r, const char *err, cons
 
 int custody_store_profile(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
                           custody_info_t *info) {
+        if (!profile) /* finish says "invalid arguments" */
+                return custody_store_finish(cfg, 0, NULL, NULL, _SEAL_METHOD_INVALID, NULL, info);
         int r = custody_store_begin(cfg, info);
         if (r < 0)
                 return r;
-        if (!profile)
-                return custody_store_finish(cfg, -EINVAL, NULL, NULL, _SEAL_METHOD_INVALID, NULL, info);
         seal_opts_t o = custody_seal_opts(cfg);
         seal_method_t method = _SEAL_METHOD_INVALID;
         char err[256] = "";

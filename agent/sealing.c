@@ -124,8 +124,7 @@ int sealing_load(const seal_opts_t *o, bool isolate, stored_profile_t *ret, seal
 
 struct sealing {
         bool load;
-        child_t child;
-        sd_event_source *io, *timer;
+        child_watch_t *watch;
         sealing_done_t done;
         void *userdata;
         int r;
@@ -133,40 +132,12 @@ struct sealing {
         seal_method_t method;
 };
 
-static void sealing_finish(sealing_t *s, int r) {
-        s->io = sd_event_source_disable_unref(s->io);
-        s->timer = sd_event_source_disable_unref(s->timer);
+static void on_child(child_watch_t *watch, int r, int result, const uint8_t *payload, size_t len, void *userdata) {
+        sealing_t *s = userdata;
+        if (r == 0)
+                r = result < 0 ? result : reply_parse(s->load, payload, len, &s->profile, &s->method);
         s->r = r;
         s->done(s, r, s->userdata); /* last: may free s */
-}
-
-static int on_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
-        sealing_t *s = userdata;
-        _cleanup_secret_ secret_t buf = { .data = malloc(1 + PROFILE_SERIALIZED_MAX),
-                                          .len = 1 + PROFILE_SERIALIZED_MAX };
-        if (!buf.data) {
-                child_abort(&s->child);
-                sealing_finish(s, -ENOMEM);
-                return 0;
-        }
-        int result = 0;
-        size_t len = 0;
-        int r = child_collect(&s->child, &result, buf.data, buf.len, &len);
-        if (r == -EAGAIN)
-                return 0;
-        if (r == 0 && result == 0)
-                r = reply_parse(s->load, buf.data, len, &s->profile, &s->method);
-        else if (r == 0)
-                r = result;
-        sealing_finish(s, r);
-        return 0;
-}
-
-static int on_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
-        sealing_t *s = userdata;
-        child_abort(&s->child);
-        sealing_finish(s, -ETIMEDOUT);
-        return 0;
 }
 
 int sealing_start(sd_event *e, const seal_opts_t *o, const stored_profile_t *p, sealing_done_t done, void *userdata,
@@ -176,17 +147,11 @@ int sealing_start(sd_event *e, const seal_opts_t *o, const stored_profile_t *p, 
         _cleanup_(sealing_freep) sealing_t *s = calloc(1, sizeof *s);
         if (!s)
                 return -ENOMEM;
-        *s = (sealing_t) { .load = !p, .child = CHILD_NULL, .done = done, .userdata = userdata,
-                           .method = _SEAL_METHOD_INVALID };
+        *s = (sealing_t) { .load = !p, .done = done, .userdata = userdata, .method = _SEAL_METHOD_INVALID };
         /* the child takes its copy of o and p when it is forked: they need not outlive this call */
         job_t j = { .o = o, .p = p };
-        int r = child_spawn(p ? child_store : child_load, &j, &s->child);
-        if (r < 0)
-                return r;
-        r = sd_event_add_io(e, &s->io, s->child.fd, EPOLLIN, on_io, s);
-        if (r >= 0)
-                r = sd_event_add_time_relative(e, &s->timer, CLOCK_MONOTONIC, SEALING_TIMEOUT_MS * 1000ull, 0,
-                                               on_timeout, s);
+        int r = child_watch_start(e, p ? child_store : child_load, &j, SEALING_TIMEOUT_MS * 1000ull, on_child, s,
+                                  &s->watch);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(s);
@@ -212,9 +177,7 @@ int sealing_result(sealing_t *s, stored_profile_t *ret, seal_method_t *ret_metho
 sealing_t *sealing_free(sealing_t *s) {
         if (!s)
                 return NULL;
-        s->io = sd_event_source_disable_unref(s->io);
-        s->timer = sd_event_source_disable_unref(s->timer);
-        child_abort(&s->child);
+        s->watch = child_watch_free(s->watch);
         stored_profile_wipe(&s->profile);
         free(s);
         return NULL;

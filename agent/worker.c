@@ -22,9 +22,7 @@ struct worker {
         worker_op_t op;
         const agent_config_t *cfg;
         char arg[MSG_KEID_MAX + 1]; /* prev KeID or the KeID to check; "" for none */
-        child_t child;
-        sd_event_source *io;
-        sd_event_source *timer;
+        child_watch_t *watch;
         worker_done_t done;
         void *userdata;
         exchange_info_t info;
@@ -129,13 +127,6 @@ int worker_reply_parse(worker_op_t op, int result, const uint8_t *buf, size_t le
 
 /* ---- in the daemon ---- */
 
-static void worker_finish(worker_t *w, int r) {
-        w->io = sd_event_source_disable_unref(w->io);
-        w->timer = sd_event_source_disable_unref(w->timer);
-        /* last: the callback may free w */
-        w->done(w, r, w->userdata);
-}
-
 static void _printf_(2, 3) fail(exchange_info_t *info, const char *fmt, ...) {
         *info = (exchange_info_t) { .outcome = OUTCOME_TRANSIENT };
         va_list ap;
@@ -144,45 +135,28 @@ static void _printf_(2, 3) fail(exchange_info_t *info, const char *fmt, ...) {
         va_end(ap);
 }
 
-static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static void on_child(child_watch_t *watch, int r, int result, const uint8_t *payload, size_t len, void *userdata) {
         worker_t *w = userdata;
-        _cleanup_secret_ secret_t buf = { .data = malloc(CHILD_PAYLOAD_MAX), .len = CHILD_PAYLOAD_MAX };
-        if (!buf.data) {
-                child_abort(&w->child);
-                fail(&w->info, "%s", "out of memory reading the exchange's result");
-                worker_finish(w, -ENOMEM);
-                return 0;
-        }
-        int result = 0;
-        size_t len = 0;
-        int r = child_collect(&w->child, &result, buf.data, buf.len, &len);
-        if (r == -EAGAIN)
-                return 0;
         if (r == 0) {
-                r = worker_reply_parse(w->op, result, buf.data, len, &w->info, &w->status, &w->profile);
+                r = worker_reply_parse(w->op, result, payload, len, &w->info, &w->status, &w->profile);
                 if (r == 0) {
                         w->has_status = w->op == WORKER_STATUS && result == 0;
                         w->has_profile = w->op == WORKER_ENROL && result == 0;
-                        worker_finish(w, result);
-                        return 0;
+                        return w->done(w, result, w->userdata);
                 }
                 fail(&w->info, "%s", "the exchange process sent a malformed result");
+                r = -EBADMSG;
         } else if (r == -ECHILD) {
                 char why[96];
-                child_describe(&w->child, why, sizeof why);
+                child_watch_describe(watch, why, sizeof why);
                 fail(&w->info, "the exchange process %s without a result", why);
-        } else
+        } else if (r == -ETIMEDOUT)
+                fail(&w->info, "%s", "the exchange process did not finish in time and was stopped");
+        else if (r == -ENOMEM)
+                fail(&w->info, "%s", "out of memory reading the exchange's result");
+        else
                 fail(&w->info, "the exchange process sent a malformed result (%s)", strerror(-r));
-        worker_finish(w, r == 0 ? -EBADMSG : r);
-        return 0;
-}
-
-static int on_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        worker_t *w = userdata;
-        child_abort(&w->child);
-        fail(&w->info, "%s", "the exchange process did not finish in time and was stopped");
-        worker_finish(w, -ETIMEDOUT);
-        return 0;
+        w->done(w, r, w->userdata); /* last: may free w */
 }
 
 int worker_start(sd_event *e, const agent_config_t *cfg, worker_op_t op, const char *arg, worker_done_t done,
@@ -201,20 +175,13 @@ int worker_start(sd_event *e, const agent_config_t *cfg, worker_op_t op, const c
                 fail(info, "%s", "out of memory");
                 return -ENOMEM;
         }
-        *w = (worker_t) { .op = op, .cfg = cfg, .child = CHILD_NULL, .done = done, .userdata = userdata };
+        *w = (worker_t) { .op = op, .cfg = cfg, .done = done, .userdata = userdata };
         if (arg)
                 snprintf(w->arg, sizeof w->arg, "%s", arg);
-        int r = child_spawn(child_exchange, w, &w->child);
+        uint64_t limit = (uint64_t) cfg->exchange_timeout_ms * 1000u + WORKER_GRACE_USEC;
+        int r = child_watch_start(e, child_exchange, w, limit, on_child, w, &w->watch);
         if (r < 0) {
                 fail(info, "cannot start the exchange process: %s", strerror(-r));
-                return r;
-        }
-        uint64_t limit = (uint64_t) cfg->exchange_timeout_ms * 1000u + WORKER_GRACE_USEC;
-        r = sd_event_add_io(e, &w->io, w->child.fd, EPOLLIN, on_io, w);
-        if (r >= 0)
-                r = sd_event_add_time_relative(e, &w->timer, CLOCK_MONOTONIC, limit, 0, on_timeout, w);
-        if (r < 0) {
-                fail(info, "cannot watch the exchange process: %s", strerror(-r));
                 return r;
         }
         *ret = TAKE_PTR(w);
@@ -224,9 +191,7 @@ int worker_start(sd_event *e, const agent_config_t *cfg, worker_op_t op, const c
 worker_t *worker_free(worker_t *w) {
         if (!w)
                 return NULL;
-        w->io = sd_event_source_disable_unref(w->io);
-        w->timer = sd_event_source_disable_unref(w->timer);
-        child_abort(&w->child);
+        w->watch = child_watch_free(w->watch);
         stored_profile_wipe(&w->profile);
         erase(w, sizeof *w);
         free(w);

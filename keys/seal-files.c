@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "keys/seal.h"
+#include "util/util.h"
 
 static const char *const method_names[_SEAL_METHOD_MAX] = {
         [SEAL_METHOD_AUTO] = "auto",
@@ -23,12 +24,6 @@ seal_method_t seal_method_from_string(const char *s) {
                 if (streq(s, method_names[i]))
                         return (seal_method_t) i;
         return _SEAL_METHOD_INVALID;
-}
-
-static int path_join(const char *dir, const char *name, char out[PATH_MAX]) {
-        if (snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
-                return -ENAMETOOLONG;
-        return 0;
 }
 
 int seal_remove(const seal_opts_t *o) {

@@ -10,6 +10,7 @@
 
 #include "hw/tpm2.h"
 #include "keys/seal.h"
+#include "util/util.h"
 
 #define MAGIC "MSCE"
 #define ENVELOPE_VERSION 1u
@@ -22,12 +23,6 @@
 #define HOST_WRAP_LEN (NONCE_LEN + SEAL_DEK_LEN + TAG_LEN)
 #define HOST_WRAP_AAD "msce host.key v1"
 #define ENVELOPE_MAX (HEADER_LEN + SEAL_BLOB_MAX + PROFILE_SERIALIZED_MAX + TAG_LEN)
-
-static int path_join(const char *dir, const char *name, char out[PATH_MAX]) {
-        if (snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
-                return -ENAMETOOLONG;
-        return 0;
-}
 
 static void put_be32(uint8_t *p, uint32_t v) {
         p[0] = (uint8_t) (v >> 24);

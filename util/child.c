@@ -235,3 +235,76 @@ int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_
                 }
         }
 }
+
+/* ---- on an event loop ---- */
+
+struct child_watch {
+        child_t child;
+        sd_event_source *io, *timer;
+        child_watch_done_t done;
+        void *userdata;
+};
+
+static void watch_finish(child_watch_t *w, int r, int result, const uint8_t *payload, size_t len) {
+        w->io = sd_event_source_disable_unref(w->io);
+        w->timer = sd_event_source_disable_unref(w->timer);
+        w->done(w, r, result, payload, len, w->userdata); /* last: may free w */
+}
+
+static int on_watch_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        child_watch_t *w = userdata;
+        _cleanup_secret_ secret_t buf = { .data = malloc(CHILD_PAYLOAD_MAX), .len = CHILD_PAYLOAD_MAX };
+        if (!buf.data) {
+                child_abort(&w->child);
+                watch_finish(w, -ENOMEM, 0, NULL, 0);
+                return 0;
+        }
+        int result = 0;
+        size_t len = 0;
+        int r = child_collect(&w->child, &result, buf.data, buf.len, &len);
+        if (r != -EAGAIN)
+                watch_finish(w, r, result, r == 0 ? buf.data : NULL, r == 0 ? len : 0);
+        return 0;
+}
+
+static int on_watch_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        child_watch_t *w = userdata;
+        child_abort(&w->child);
+        watch_finish(w, -ETIMEDOUT, 0, NULL, 0);
+        return 0;
+}
+
+int child_watch_start(sd_event *e, child_fn_t fn, void *fn_userdata, uint64_t timeout_usec, child_watch_done_t done,
+                      void *userdata, child_watch_t **ret) {
+        if (!e || !fn || !done || !ret)
+                return -EINVAL;
+        child_watch_t *w = calloc(1, sizeof *w);
+        if (!w)
+                return -ENOMEM;
+        *w = (child_watch_t) { .child = CHILD_NULL, .done = done, .userdata = userdata };
+        int r = child_spawn(fn, fn_userdata, &w->child);
+        if (r >= 0)
+                r = sd_event_add_io(e, &w->io, w->child.fd, EPOLLIN, on_watch_io, w);
+        if (r >= 0)
+                r = sd_event_add_time_relative(e, &w->timer, CLOCK_MONOTONIC, timeout_usec, 0, on_watch_timeout, w);
+        if (r < 0) {
+                child_watch_free(w);
+                return r;
+        }
+        *ret = w;
+        return 0;
+}
+
+child_watch_t *child_watch_free(child_watch_t *w) {
+        if (!w)
+                return NULL;
+        w->io = sd_event_source_disable_unref(w->io);
+        w->timer = sd_event_source_disable_unref(w->timer);
+        child_abort(&w->child);
+        free(w);
+        return NULL;
+}
+
+void child_watch_describe(const child_watch_t *w, char *buf, size_t size) {
+        child_describe(&w->child, buf, size);
+}

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <systemd/sd-event.h>
 
 #define CHILD_PAYLOAD_MAX 16384u
 
@@ -51,3 +52,17 @@ void child_describe(const child_t *c, char *buf, size_t size);
 /* spawn + wait + collect, blocking. Returns fn's result, or -ECHILD/-EMSGSIZE as above, or
  * -ETIMEDOUT (the child killed) when timeout_ms (0: none) passed first. */
 int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_t *ret_len, unsigned timeout_ms);
+
+/* A child watched on an sd-event loop, for a caller that must not block. done runs once, from
+ * the loop: r is 0 with the reply (result, and the payload, valid during the call only, wiped
+ * after), -ECHILD or -EMSGSIZE as child_collect() says, -ETIMEDOUT when timeout_usec passed
+ * first (the child is killed), or -ENOMEM. done may free the watch. */
+typedef struct child_watch child_watch_t;
+typedef void (*child_watch_done_t)(child_watch_t *w, int r, int result, const uint8_t *payload, size_t len,
+                                   void *userdata);
+int child_watch_start(sd_event *e, child_fn_t fn, void *fn_userdata, uint64_t timeout_usec, child_watch_done_t done,
+                      void *userdata, child_watch_t **ret);
+/* Kills a child still running. NULL is fine. Returns NULL. */
+child_watch_t *child_watch_free(child_watch_t *w);
+/* child_describe() of the watched child, once it ended. */
+void child_watch_describe(const child_watch_t *w, char *buf, size_t size);

@@ -244,3 +244,9 @@ uint64_t now_usec(void) {
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
+
+int path_join(const char *dir, const char *name, char out[PATH_MAX]) {
+        if (snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
+                return -ENAMETOOLONG;
+        return 0;
+}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
-
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +30,8 @@ int file_read_all(const char *path, size_t max, char **ret, size_t *ret_len);
 
 /* Write data atomically: temp file in the same directory, fsync, rename, fsync dir. */
 int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* "dir/name" into out; -ENAMETOOLONG when it does not fit in PATH_MAX. */
+int path_join(const char *dir, const char *name, char out[PATH_MAX]);
 
 /* oneM2M basic ISO 8601 UTC: "YYYYMMDDTHHMMSS". */
 int time_parse_basic(const char *s, time_t *ret);

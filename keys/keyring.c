@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <keyutils.h>
+#include <linux/membarrier.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "keys/keyring.h"
 #include "util/util.h"
@@ -163,6 +166,16 @@ static int ring_pin(key_serial_t ring) {
         return keyctl_link(ring, KEY_SPEC_PROCESS_KEYRING) < 0 ? negative_errno() : 0;
 }
 
+/* A keyring search runs under rcu_read_lock(), and a search that started before our link may still
+ * walk the displaced "msce": revoking its keys then makes that search fail with EKEYREVOKED (a
+ * revoked key of the searched type sets the search's error) although the new keys are in place.
+ * membarrier(MEMBARRIER_CMD_GLOBAL) is synchronize_rcu(): when it returns, every such search has
+ * finished. It is refused with nohz_full (EINVAL) and skipped on one CPU; a reader may then see
+ * the gap, and the retry docs/cse-integration.md asks of every CSE covers it. */
+static void searches_drain(void) {
+        (void) syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0);
+}
+
 static int ring_retire(key_serial_t ring) {
         int r = ring_purge(ring);
         (void) keyctl_unlink(ring, KEY_SPEC_PROCESS_KEYRING); /* works on revoked keys too */
@@ -214,9 +227,12 @@ int keyring_install(uid_t service_uid, const keyring_key_t *keys, size_t n) {
                 goto fail;
         }
         (void) keyctl_unlink(ring, KEY_SPEC_THREAD_KEYRING);
+        if (old <= 0)
+                return 0;
 
-        /* Only now retire the old keys: nobody can find them any more. */
-        return old > 0 ? ring_retire(old) : 0;
+        /* Only now retire the old keys: no search can reach them any more. */
+        searches_drain();
+        return ring_retire(old);
 
 fail:
         (void) ring_purge(ring);

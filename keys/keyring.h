@@ -40,8 +40,9 @@ typedef struct keyring_key {
 /* Replace the keys of service_uid with exactly keys[0..n): one "ltk" and any number of distinct
  * "kpsa:<id>". A complete new "msce" keyring is built in the caller's thread keyring, then linked
  * into the persistent keyring, which displaces the old "msce" link in one step (readers see the
- * old or the new keyring, never none); then every key of the old keyring and the old keyring are
- * revoked and unlinked (the caller's thread and process keyrings serve as staging; nothing stays
+ * old or the new keyring, never none); then, once every search that may still walk the old
+ * keyring has finished (an RCU grace period, a few ms), every key of the old keyring and the old
+ * keyring are revoked and unlinked (the caller's thread and process keyrings serve as staging; nothing stays
  * there). On failure the old keys stay in place and nothing new is left behind; only when the old
  * keys cannot all be revoked are the new ones in place and the error returned nonetheless.
  * -EINVAL: bad uid (0 or -1: the contract cannot hold for root), names, lengths, duplicates, no

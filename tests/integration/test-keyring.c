@@ -382,7 +382,7 @@ Test(keyring, replaces_a_revoked_keyring) {
 typedef struct reader_stats {
         atomic_int stop, started;
         atomic_long ok, search_enokey, search_other, read_retired, read_other, mismatch, max_run;
-        atomic_int last_errno;
+        atomic_int search_errno, read_errno; /* the last of each */
         uint8_t ltk[2][32];
 } reader_stats_t;
 
@@ -398,7 +398,7 @@ static int child_reader(const void *userdata) {
                 long k = keyctl_search(KEY_SPEC_SESSION_KEYRING, "user", KEYRING_PREFIX KEYRING_LTK, 0);
                 if (k < 0) {
                         atomic_fetch_add(errno == ENOKEY ? &st->search_enokey : &st->search_other, 1);
-                        atomic_store(&st->last_errno, errno);
+                        atomic_store(&st->search_errno, errno);
                         run++;
                         continue;
                 }
@@ -407,7 +407,7 @@ static int child_reader(const void *userdata) {
                         /* Found, then retired before the read: the CSE retries the search. */
                         bool retired = errno == EKEYREVOKED || errno == ENOKEY;
                         atomic_fetch_add(retired ? &st->read_retired : &st->read_other, 1);
-                        atomic_store(&st->last_errno, errno);
+                        atomic_store(&st->read_errno, errno);
                         run++;
                         continue;
                 }
@@ -501,16 +501,19 @@ Test(keyring, replacement_has_no_gap) {
 
         cr_log_info("%d replacements over %.1f ms (%.0f us per install); reader: %ld reads ok, %ld search ENOKEY, "
                     "%ld other search errors, %ld retired between search and read, %ld other read errors, "
-                    "%ld wrong bytes, longest failure run %ld, last errno %d",
+                    "%ld wrong bytes, longest failure run %ld, last search errno %d, last read errno %d",
                     REPLACEMENTS, (t2 - t1) / 1000.0, (double) spent / REPLACEMENTS, atomic_load(&st->ok),
                     atomic_load(&st->search_enokey), atomic_load(&st->search_other),
                     atomic_load(&st->read_retired), atomic_load(&st->read_other), atomic_load(&st->mismatch),
-                    atomic_load(&st->max_run), atomic_load(&st->last_errno));
+                    atomic_load(&st->max_run), atomic_load(&st->search_errno), atomic_load(&st->read_errno));
         cr_assert_eq(failed, 0, "install failed: %s", keyring_strerror(failed));
         cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "reader failed");
         cr_assert_gt(atomic_load(&st->ok), 0, "the reader never read");
         cr_assert_eq(atomic_load(&st->search_enokey), 0, "the key was missing during a replacement");
-        cr_assert_eq(atomic_load(&st->search_other), 0);
+        /* Was seen as 1 in 60 runs under load before keyring_install waited for an RCU grace
+         * period before revoking: EKEYREVOKED from a search still walking the displaced ring. */
+        cr_assert_eq(atomic_load(&st->search_other), 0, "a search failed during a replacement: %s",
+                     strerror(atomic_load(&st->search_errno)));
         cr_assert_eq(atomic_load(&st->read_other), 0);
         cr_assert_eq(atomic_load(&st->mismatch), 0);
         /* A read can lose the race with the revocation that follows a replacement; searching

@@ -550,16 +550,45 @@ def backoff_scenario(tmp, mef, kpm):
     write_conf(conf, port, state, run_dir, kpm_file=kpm["1"], extra="[leds]\nstatus = gpiochip99:17\n")
     remove_keys()
     a = Agent(tmp, conf)
-    i = a.wait_for(lambda m: m.startswith("STATUS=MEF unreachable"), 5)
-    a.drain(2.5)
-    fails = [m for m in a.texts() if m.startswith("STATUS=MEF unreachable")]
+    # Three failed attempts, however long each takes (backoff 200 ms .. 2 s, slower under ASan).
+    unreachable = lambda: [m for m in a.texts() if m.startswith("STATUS=MEF unreachable")]
+    i = a.wait_for(lambda m: m.startswith("STATUS=MEF unreachable"), 10)
+    deadline = time.monotonic() + 30
+    while len(unreachable()) < 3 and time.monotonic() < deadline:
+        a.pump(0.05)
+    fails = unreachable()
     tap(i is not None and re.fullmatch(r"STATUS=MEF unreachable \(connection refused\); retrying in \d+ ms", fails[0])
         and len(fails) >= 3 and "READY=1" not in a.texts(),
         f"MEF down: STATUS 'MEF unreachable (connection refused); retrying in ...', {len(fails)} attempts, "
-        "no READY=1", "\n".join(a.texts()))
-    st = state_json(run_dir)
-    tap(st is not None and st["state"] == "backoff" and "Connection refused" in (st["last_error"] or "")
-        and st["next_attempt"] is not None, "state.json: backoff, last_error, next_attempt", st)
+        "no READY=1", "\n".join(f"{t:.3f} {m}" for t, m in a.messages))
+    # state.json changes with every attempt (enrol, then backoff): each snapshot must be whole and
+    # consistent with its state, and the backoff one must show up (the agent spends most of its
+    # time there). The retry that follows a backoff keeps last_error and clears next_attempt.
+    snaps, bad, st = [], [], None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with open(os.path.join(run_dir, "state.json")) as f:
+                text = f.read()
+        except OSError as e:
+            bad.append(f"unreadable: {e}")
+            break
+        try:
+            cur = json.loads(text)
+        except ValueError:
+            bad.append(f"not JSON (torn write?): {text!r}")
+            break
+        snaps.append((round(time.monotonic() - a.t0, 3), cur["state"], cur["next_attempt"], cur["last_error"]))
+        if (cur["state"] == "backoff") != (cur["next_attempt"] is not None) or \
+                cur["state"] not in ("enrol", "backoff") or "Connection refused" not in (cur["last_error"] or ""):
+            bad.append(f"inconsistent: {cur}")
+            break
+        if cur["state"] == "backoff":
+            st = cur
+            break
+        time.sleep(0.01)  # poll interval, not a wait for an outcome
+    tap(st is not None and not bad, "state.json: backoff, last_error, next_attempt; every snapshot consistent",
+        "\n".join(bad + [str(x) for x in snaps[-20:]]))
     mef.start()
     j = a.wait_for(lambda m: m == "READY=1", 10)
     tap(j is not None and cse_keys()[1] is not None, "the MEF back: enrolled, READY=1", "\n".join(a.texts()))

@@ -20,6 +20,7 @@
 #include "agent/enrol.h"
 #include "agent/resolve.h"
 #include "proto/http.h"
+#include "proto/ids.h"
 #include "proto/tls.h"
 #include "util/util.h"
 
@@ -233,9 +234,9 @@ static int target_set(request_t *req, const agent_config_t *cfg, const char *ke_
         return 0;
 }
 
-/* KeIDs go into a path: printable, no path or query syntax. */
+/* KeIDs go into a path: a valid KeID has no path or query syntax. */
 static bool ke_id_ok(const char *s) {
-        return s && id_is_valid(s, MSG_KEID_MAX) && !strpbrk(s, "/?#%");
+        return ids_check_ke_id(s, NULL) == 0;
 }
 
 static void info_init(exchange_info_t *info) {
@@ -809,11 +810,11 @@ static int enrol_complete(exchange_t *x, const http_msg_t *m) {
         if (r < 0)
                 return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "malformed profile: %s", err);
         if (!streq(res.profile.ke_id, ke_id))
-                return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "key confirmation failed: MEF sent keID %s, derived %s",
-                            res.profile.ke_id, ke_id);
+                /* not quoted: the MEF's value is what went wrong, ours is what it should be */
+                return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG,
+                            "key confirmation failed: msce:profile.keID is not the KeID derived here (%s)", ke_id);
         if (res.profile.exp_t <= time(NULL))
-                return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "malformed profile: already expired (exp %s)",
-                            res.profile.exp);
+                return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "malformed profile: msce:profile.exp: in the past");
 
         if (res.profile.has_ltk) {
                 memcpy(res.ltk, res.profile.ltk, res.profile.ltk_len);
@@ -825,8 +826,8 @@ static int enrol_complete(exchange_t *x, const http_msg_t *m) {
         for (size_t i = 0; i < res.profile.n_targets; i++) {
                 r = kdf_kpsa(res.ltk, res.ltk_len, res.profile.targets[i].id, res.kpsa[i]);
                 if (r < 0)
-                        return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "cannot derive Kpsa for target %s",
-                                    res.profile.targets[i].id);
+                        return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG,
+                                    "cannot derive Kpsa for msce:profile.targets[%zu]", i);
         }
         memcpy(&x->enrol, &res, sizeof res);
         x->has_enrol = true;
@@ -840,7 +841,8 @@ static int status_complete(exchange_t *x, const http_msg_t *m) {
         if (r < 0)
                 return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "malformed status: %s", err);
         if (!streq(st.ke_id, x->origin))
-                return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "status for another KeID (%s)", st.ke_id);
+                return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG,
+                            "malformed status: msce:status.keID is not the KeID asked about");
         x->status = st;
         x->has_status = true;
         return 0;

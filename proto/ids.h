@@ -19,11 +19,9 @@
 #define IDS_HOST_MAX 253       /* RFC 1035 text form without the final dot */
 #define IDS_REL_ID_MAX 64      /* the hex relative part of a KeID or kpsaID (ours: 32) */
 #define IDS_KPSA_N_MAX 999     /* the ".<n>" of a kpsaID */
-#define IDS_KE_ID_MAX 318      /* IDS_REL_ID_MAX + "@" + IDS_HOST_MAX */
-#define IDS_KPSA_ID_MAX 322    /* IDS_REL_ID_MAX + ".999" + "@" + IDS_HOST_MAX */
+#define IDS_KE_ID_MAX 300      /* in all (ours: 32 + 1 + the MEF's FQDN) */
+#define IDS_KPSA_ID_MAX 300
 #define IDS_CSE_BASE_MAX 1024
-_Static_assert(IDS_KE_ID_MAX == IDS_REL_ID_MAX + 1 + IDS_HOST_MAX, "KeID length");
-_Static_assert(IDS_KPSA_ID_MAX == IDS_REL_ID_MAX + 4 + 1 + IDS_HOST_MAX, "kpsaID length");
 
 /* SP-relative CSE-ID: "/" then 1..254 of the RFC 3986 unreserved characters A-Z a-z 0-9 - . _ ~,
  * no further "/", not "." or "..". */
@@ -48,10 +46,11 @@ int ids_check_host(const char *s, const char **ret_why);
 int ids_check_host_lower(const char *s, const char **ret_why);
 
 /* KeID: 1..64 lower-case hex digits (RelativeKeID; the protocol's is 32), "@", a lower-case
- * host (ids_check_host_lower). */
+ * host (ids_check_host_lower); at most 300 characters in all. */
 int ids_check_ke_id(const char *s, const char **ret_why);
 
-/* kpsaID: as a KeID, with an optional ".<n>" (n = 1..999, no leading zero) after the hex. */
+/* kpsaID: as a KeID, with an optional ".<n>" (n = 1..999, no leading zero) after the hex; at
+ * most 300 characters in all. */
 int ids_check_kpsa_id(const char *s, const char **ret_why);
 
 /* cseBase: an absolute URI (RFC 3986) of at most 1024 characters with scheme http, https, coap,

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "agent/backoff.h"
 #include "agent/enrol.h"
 #include "agent/resolve.h"
 #include "proto/http.h"
@@ -161,14 +162,6 @@ static int rsc_parse(const char *s) {
         return (int) v;
 }
 
-/* Retry-After in seconds (the HTTP-date form is not used by the MEF: 0), clamped. */
-static unsigned retry_after_parse(const char *s, unsigned max) {
-        unsigned long long v;
-        if (!s || strlen(s) > 10 || parse_uint(s, UINT32_MAX, &v) < 0)
-                return 0;
-        return (unsigned) MIN(v, (unsigned long long) max);
-}
-
 /* Check the response belongs to our request and map its status to an outcome. */
 static int response_check(const agent_config_t *cfg, const request_t *req, const http_msg_t *m, const char *ri,
                           exchange_info_t *info) {
@@ -206,7 +199,10 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
                 return set_fail(info, OUTCOME_TRANSIENT, -EBADMSG, "unexpected answer to the %s: %s", req->what,
                                 answer);
         case 5:
-                info->retry_after = retry_after_parse(http_msg_header(m, "Retry-After"), cfg->retry_after_max_s);
+                /* any length, clamped to retry_after_max; not in seconds: the normal backoff */
+                info->has_retry_after = retry_after_parse(http_msg_header(m, "Retry-After"), cfg->retry_after_max_s,
+                                                          &info->retry_after, &info->retry_after_capped,
+                                                          info->retry_after_sent) > 0;
                 return set_fail(info, OUTCOME_TRANSIENT, m->status == 503 ? -EBUSY : -EREMOTEIO, "%s", answer);
         case 4:
                 if (m->status == 403)
@@ -330,6 +326,10 @@ static void x_release(exchange_t *x) {
 
 /* The end: release, then tell the owner (who may free x: nothing may follow). */
 static void x_finish(exchange_t *x, int r) {
+        if (r < 0)
+                x->info.stage = x->phase <= PHASE_CONNECT ? EXCHANGE_STAGE_CONNECT :
+                                x->phase == PHASE_HANDSHAKE ? EXCHANGE_STAGE_TLS :
+                                x->phase <= PHASE_READ ? EXCHANGE_STAGE_RESPONSE : EXCHANGE_STAGE_NONE;
         x->phase = PHASE_DONE;
         x_release(x);
         if (r == 0)

@@ -96,7 +96,9 @@ int worker_reply_parse(worker_op_t op, int result, const uint8_t *buf, size_t le
                 return -EBADMSG;
         memcpy(&i, buf, sizeof i);
         if (!terminated(i.tls_version, sizeof i.tls_version) || !terminated(i.cipher, sizeof i.cipher) ||
-            !terminated(i.reason, sizeof i.reason) || i.outcome < 0 || i.outcome >= _OUTCOME_MAX ||
+            !terminated(i.reason, sizeof i.reason) ||
+            !terminated(i.retry_after_sent, sizeof i.retry_after_sent) || i.outcome < 0 || i.outcome >= _OUTCOME_MAX ||
+            i.stage < 0 || i.stage >= _EXCHANGE_STAGE_MAX ||
             i.http_status < 0 || i.http_status > 999 || i.rsc < 0 || i.rsc > 9999 ||
             (result == 0) != (i.outcome == OUTCOME_OK))
                 return -EBADMSG;

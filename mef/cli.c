@@ -464,7 +464,7 @@ static int credential_check(const char *cmd, const credential_opts_t *o) {
         if (!o->psk_id && (o->psk_file || o->generate_psk))
                 return usage_error(cmd, "--psk-file and --generate-psk need --psk-id");
         if (o->psk_id && !id_is_valid(o->psk_id, MSG_ID_MAX))
-                return usage_error(cmd, "--psk-id: expected 1..%u printable ASCII characters", MSG_ID_MAX);
+                return usage_error(cmd, "--psk-id: expected 1..%u printable ASCII characters without spaces", MSG_ID_MAX);
         if (o->cert_fp) {
                 char fp[STORE_FP_LEN + 1];
                 if (cert_fp_normalise(o->cert_fp, fp) < 0)

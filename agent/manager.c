@@ -477,7 +477,8 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
                         char what[64];
                         snprintf(what, sizeof what, "%s", strerror(-r));
                         what[0] = (char) tolower((unsigned char) what[0]);
-                        /* TCP and TLS up, only the answer missing: the MEF is reachable */
+                        /* Only a failed resolution or connect makes the MEF "unreachable": past
+                         * the connect, STATUS says which step failed (state.json has the reason). */
                         if (info->stage == EXCHANGE_STAGE_CONNECT)
                                 return set_state(m, STATE_BACKOFF, LOG_WARNING, "MEF unreachable (%s); retrying in %s%s",
                                                  what, d, valid);

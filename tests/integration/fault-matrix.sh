@@ -558,6 +558,14 @@ if run 6; then
                 jq -e "((.state | ascii_upcase) == \"BACKOFF\") and (.last_error | test(\"tim\"; \"i\"))" "$0/run/state.json" > /dev/null 2>&1' "$CUR"; then
                 ok "s6: exchange timed out: BACKOFF, last_error: $(field last_error)"
                 expect_nothing_stored "black hole" && ok "s6: nothing stored"
+                # TCP is accepted (by the relay), the handshake gets no answer: STATUS= names the
+                # TLS handshake, not "MEF unreachable".
+                st=$(grep ' STATUS=' "$CUR/notify.log" | grep -v 'STATUS=Enrolling\|STATUS=Starting\|STATUS=Restoring' | tail -n 1)
+                case $st in
+                *"STATUS=TLS handshake with the MEF failed (TLS handshake timed out); retrying in "*)
+                        ok "s6: STATUS= says the TLS handshake failed: ${st#*STATUS=}" ;;
+                *) not_ok "s6: STATUS= for a black hole after connect: ${st#*STATUS=}" ;;
+                esac
         fi
         relay_mode pass
         agent_stop

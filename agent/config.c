@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "agent/config.h"
+#include "proto/ids.h"
 #include "util/util.h"
 
 #define URI_MAX 1024u
@@ -293,30 +294,6 @@ static bool pcrs_ok(const char *s) {
         }
 }
 
-static bool dns_name_ok(const char *h) {
-        size_t n = strlen(h);
-        if (n == 0 || n > 253)
-                return false;
-        const char *label = h;
-        for (;;) {
-                size_t l = strcspn(label, ".");
-                if (l == 0 || l > 63 || label[0] == '-' || label[l - 1] == '-')
-                        return false;
-                for (size_t i = 0; i < l; i++)
-                        if (!(isalnum((unsigned char) label[i]) || label[i] == '-'))
-                                return false;
-                if (label[l] == 0) {
-                        /* An all-numeric last label is an IPv4 address or nothing. */
-                        if (strspn(label, "0123456789") == l) {
-                                struct in_addr a;
-                                return inet_pton(AF_INET, h, &a) == 1;
-                        }
-                        return true;
-                }
-                label += l + 1;
-        }
-}
-
 static bool path_char_ok(char c) {
         return isalnum((unsigned char) c) || strchr("-._~!$&'()*+,;=:@%/", c);
 }
@@ -374,7 +351,8 @@ static int uri_parse(const char *uri, uri_parts_t *ret, const char **why) {
                         return -ENOMEM;
                 for (char *p = u.host; *p; p++)
                         *p = (char) tolower((unsigned char) *p);
-                if (!dns_name_ok(u.host))
+                /* the host becomes the KeID's MEF-FQDN: the KeID rules apply */
+                if (ids_check_host(u.host, NULL) < 0)
                         return *why = "invalid host (a DNS name, an IPv4 address or [IPv6])", -EINVAL;
                 if (colon)
                         port = colon + 1;
@@ -481,8 +459,8 @@ static int key_parse(agent_config_t *c, int k, const char *v, const char **why) 
         int r;
         switch (k) {
         case K_NODE_ID:
-                if (!id_is_valid(v, MSG_ID_MAX))
-                        return *why = "must be 1..255 printable ASCII characters without spaces", -EINVAL;
+                if (ids_check_node_id(v, why) < 0)
+                        return -EINVAL; /* *why: the M2M-Node-ID rule it breaks */
                 return set_string(&c->node_id, v);
         case K_LATITUDE:
         case K_LONGITUDE:

@@ -17,9 +17,11 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "agent/backoff.h"
 #include "agent/enrol.h"
 #include "agent/resolve.h"
 #include "proto/http.h"
+#include "proto/ids.h"
 #include "proto/tls.h"
 #include "util/util.h"
 
@@ -160,14 +162,6 @@ static int rsc_parse(const char *s) {
         return (int) v;
 }
 
-/* Retry-After in seconds (the HTTP-date form is not used by the MEF: 0), clamped. */
-static unsigned retry_after_parse(const char *s, unsigned max) {
-        unsigned long long v;
-        if (!s || strlen(s) > 10 || parse_uint(s, UINT32_MAX, &v) < 0)
-                return 0;
-        return (unsigned) MIN(v, (unsigned long long) max);
-}
-
 /* Check the response belongs to our request and map its status to an outcome. */
 static int response_check(const agent_config_t *cfg, const request_t *req, const http_msg_t *m, const char *ri,
                           exchange_info_t *info) {
@@ -205,7 +199,10 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
                 return set_fail(info, OUTCOME_TRANSIENT, -EBADMSG, "unexpected answer to the %s: %s", req->what,
                                 answer);
         case 5:
-                info->retry_after = retry_after_parse(http_msg_header(m, "Retry-After"), cfg->retry_after_max_s);
+                /* any length, clamped to retry_after_max; not in seconds: the normal backoff */
+                info->has_retry_after = retry_after_parse(http_msg_header(m, "Retry-After"), cfg->retry_after_max_s,
+                                                          &info->retry_after, &info->retry_after_capped,
+                                                          info->retry_after_sent) > 0;
                 return set_fail(info, OUTCOME_TRANSIENT, m->status == 503 ? -EBUSY : -EREMOTEIO, "%s", answer);
         case 4:
                 if (m->status == 403)
@@ -233,9 +230,9 @@ static int target_set(request_t *req, const agent_config_t *cfg, const char *ke_
         return 0;
 }
 
-/* KeIDs go into a path: printable, no path or query syntax. */
+/* KeIDs go into a path: a valid KeID has no path or query syntax. */
 static bool ke_id_ok(const char *s) {
-        return s && id_is_valid(s, MSG_KEID_MAX) && !strpbrk(s, "/?#%");
+        return ids_check_ke_id(s, NULL) == 0;
 }
 
 static void info_init(exchange_info_t *info) {
@@ -329,6 +326,10 @@ static void x_release(exchange_t *x) {
 
 /* The end: release, then tell the owner (who may free x: nothing may follow). */
 static void x_finish(exchange_t *x, int r) {
+        if (r < 0)
+                x->info.stage = x->phase <= PHASE_CONNECT ? EXCHANGE_STAGE_CONNECT :
+                                x->phase == PHASE_HANDSHAKE ? EXCHANGE_STAGE_TLS :
+                                x->phase <= PHASE_READ ? EXCHANGE_STAGE_RESPONSE : EXCHANGE_STAGE_NONE;
         x->phase = PHASE_DONE;
         x_release(x);
         if (r == 0)
@@ -809,11 +810,11 @@ static int enrol_complete(exchange_t *x, const http_msg_t *m) {
         if (r < 0)
                 return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "malformed profile: %s", err);
         if (!streq(res.profile.ke_id, ke_id))
-                return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "key confirmation failed: MEF sent keID %s, derived %s",
-                            res.profile.ke_id, ke_id);
+                /* not quoted: the MEF's value is what went wrong, ours is what it should be */
+                return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG,
+                            "key confirmation failed: msce:profile.keID is not the KeID derived here (%s)", ke_id);
         if (res.profile.exp_t <= time(NULL))
-                return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "malformed profile: already expired (exp %s)",
-                            res.profile.exp);
+                return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "malformed profile: msce:profile.exp: in the past");
 
         if (res.profile.has_ltk) {
                 memcpy(res.ltk, res.profile.ltk, res.profile.ltk_len);
@@ -825,8 +826,8 @@ static int enrol_complete(exchange_t *x, const http_msg_t *m) {
         for (size_t i = 0; i < res.profile.n_targets; i++) {
                 r = kdf_kpsa(res.ltk, res.ltk_len, res.profile.targets[i].id, res.kpsa[i]);
                 if (r < 0)
-                        return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "cannot derive Kpsa for target %s",
-                                    res.profile.targets[i].id);
+                        return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG,
+                                    "cannot derive Kpsa for msce:profile.targets[%zu]", i);
         }
         memcpy(&x->enrol, &res, sizeof res);
         x->has_enrol = true;
@@ -840,7 +841,8 @@ static int status_complete(exchange_t *x, const http_msg_t *m) {
         if (r < 0)
                 return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "malformed status: %s", err);
         if (!streq(st.ke_id, x->origin))
-                return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "status for another KeID (%s)", st.ke_id);
+                return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG,
+                            "malformed status: msce:status.keID is not the KeID asked about");
         x->status = st;
         x->has_status = true;
         return 0;

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "agent/backoff.h"
 #include "agent/config.h"
 #include "keys/kdf.h"
 #include "proto/msg.h"
@@ -27,6 +28,16 @@ typedef enum outcome {
 
 const char *outcome_to_string(outcome_t o);
 
+/* How far an exchange got before it failed: the daemon's STATUS tells "cannot connect" from "TLS
+ * failed" from "no response in time". */
+typedef enum exchange_stage {
+        EXCHANGE_STAGE_NONE,       /* no network needed yet, or the response arrived */
+        EXCHANGE_STAGE_CONNECT,    /* name resolution or TCP connect */
+        EXCHANGE_STAGE_TLS,        /* the TLS handshake */
+        EXCHANGE_STAGE_RESPONSE,   /* sending the request or waiting for the response */
+        _EXCHANGE_STAGE_MAX,
+} exchange_stage_t;
+
 /* Return values of the three exchanges (negative errno, info->outcome says what to do):
  *   transient: -EHOSTUNREACH (also: name not resolved), -ECONNREFUSED, -ETIMEDOUT, -ECONNRESET,
  *              -EPROTO (TLS), -EBUSY (503), -EREMOTEIO (other 5xx), -EBADMSG (truncated or
@@ -36,9 +47,13 @@ const char *outcome_to_string(outcome_t o);
  *   config:    whatever the Kpm file or the certificate files gave (-EPERM, -ENOENT, -EINVAL...) */
 typedef struct exchange_info {
         outcome_t outcome;
+        exchange_stage_t stage;   /* where a failure happened */
         int http_status;          /* 0 when no response */
         int rsc;                  /* X-M2M-RSC, 0 when none */
-        unsigned retry_after;     /* seconds from a 5xx Retry-After, clamped to retry_after_max; 0: none */
+        bool has_retry_after;     /* a 5xx carried a Retry-After in seconds (retry_after_parse()) */
+        bool retry_after_capped;  /* ... above retry_after_max */
+        unsigned retry_after;     /* ... in seconds, clamped to retry_after_max (0 is "now") */
+        char retry_after_sent[RETRY_AFTER_SENT_MAX]; /* what the MEF sent, for messages; "" when none */
         char tls_version[16];
         char cipher[64];
         char reason[512];         /* why it failed (never key bytes) */

@@ -138,9 +138,10 @@ static int run_once(const agent_config_t *cfg, bool reenrol) {
         }
         r = ops->enrol_run(cfg, prev[0] ? prev : NULL, &res, &info);
         if (r < 0) {
-                char retry[64] = "";
-                if (info.retry_after > 0)
-                        snprintf(retry, sizeof retry, " (the MEF asks to retry after %u s)", info.retry_after);
+                char retry[RETRY_AFTER_SENT_MAX + 64] = "";
+                if (info.retry_after_sent[0])
+                        snprintf(retry, sizeof retry, " (%s%s)", info.retry_after_sent,
+                                 !info.has_retry_after ? ": ignored" : info.retry_after_capped ? ", capped at [timing] retry_after_max" : "");
                 fprintf(stderr, "msce-agent: enrolment with MEF %s failed (%s): %s%s\n", cfg->mef_uri,
                         outcome_to_string(info.outcome) ?: "unknown", info.reason, retry);
                 if (prev[0])

@@ -415,6 +415,20 @@ static bool error_is_unreachable(int r) {
                r == -ECONNRESET || r == -ECONNABORTED;
 }
 
+/* A transient network failure by where it happened, for STATUS; NULL for other failures. */
+static const char *network_failure(int r, const exchange_info_t *info) {
+        if (!error_is_unreachable(r))
+                return NULL;
+        switch (info->stage) {
+        case EXCHANGE_STAGE_TLS:
+                return "TLS failed";
+        case EXCHANGE_STAGE_RESPONSE:
+                return r == -ETIMEDOUT ? "no response in time" : "connection lost before the response";
+        default:
+                return "cannot connect";
+        }
+}
+
 /* "; KeID ... stays valid until ..." while a profile is in place. */
 #define VALID_MAX (MSG_KEID_MAX + 80)
 static void still_valid(manager_t *m, char out[VALID_MAX]) {
@@ -424,6 +438,15 @@ static void still_valid(manager_t *m, char out[VALID_MAX]) {
                 format_time(m->profile.exp_t, exp);
                 snprintf(out, VALID_MAX, " (KeID %s stays in place until %s)", m->profile.ke_id, exp);
         }
+}
+
+/* "503, Retry-After 999999999999 s, capped at 1 h" from what the MEF sent (a 5xx). */
+static void retry_after_note(const manager_t *m, const exchange_info_t *info, char *out, size_t size) {
+        char cap[32] = "";
+        if (info->has_retry_after && info->retry_after_capped)
+                format_duration((uint64_t) m->cfg.retry_after_max_s * USEC_PER_SEC, cap);
+        snprintf(out, size, "%d, %s%s%s", info->http_status, info->retry_after_sent,
+                 !info->has_retry_after ? ": ignored" : cap[0] ? ", capped at " : "", cap);
 }
 
 static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
@@ -445,20 +468,34 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
         default: {
                 m->failures++;
                 backoff_params_t bp = backoff_params(m);
-                uint64_t delay = info->retry_after > 0 ? backoff_retry_after(&bp, info->retry_after, backoff_random())
+                uint64_t delay = info->has_retry_after ? backoff_retry_after(&bp, info->retry_after, backoff_random())
                                                        : backoff_delay(&bp, m->failures, backoff_random());
                 format_duration(delay, d);
                 action_schedule(m, ACTION_ENROL, delay);
-                if (error_is_unreachable(r)) {
+                const char *net = network_failure(r, info);
+                if (net) {
                         char what[64];
                         snprintf(what, sizeof what, "%s", strerror(-r));
                         what[0] = (char) tolower((unsigned char) what[0]);
-                        return set_state(m, STATE_BACKOFF, LOG_WARNING, "MEF unreachable (%s); retrying in %s%s", what,
-                                         d, valid);
+                        /* Only a failed resolution or connect makes the MEF "unreachable": past
+                         * the connect, STATUS says which step failed (state.json has the reason). */
+                        if (info->stage == EXCHANGE_STAGE_CONNECT)
+                                return set_state(m, STATE_BACKOFF, LOG_WARNING, "MEF unreachable (%s); retrying in %s%s",
+                                                 what, d, valid);
+                        return set_state(m, STATE_BACKOFF, LOG_WARNING, "%s (%s); retrying in %s%s",
+                                         info->stage == EXCHANGE_STAGE_TLS ? "TLS handshake with the MEF failed" :
+                                         r == -ETIMEDOUT ? "No response from the MEF in time" :
+                                                           "MEF connection lost before the response",
+                                         info->reason, d, valid);
                 }
-                if (info->retry_after > 0)
-                        return set_state(m, STATE_BACKOFF, LOG_WARNING,
-                                         "MEF busy: %s; retrying in %s as it asked%s", info->reason, d, valid);
+                if (info->retry_after_sent[0]) {
+                        char note[RETRY_AFTER_SENT_MAX + 64];
+                        retry_after_note(m, info, note, sizeof note);
+                        return set_state(m, STATE_BACKOFF, LOG_WARNING, "MEF %s (%s); retrying in %s%s%s",
+                                         info->http_status == 503 ? "busy" : "failed", note, d,
+                                         info->has_retry_after && !info->retry_after_capped ? " as it asked" : "",
+                                         valid);
+                }
                 return set_state(m, STATE_BACKOFF, LOG_WARNING, "Enrolment failed: %s; retrying in %s%s", info->reason,
                                  d, valid);
         }
@@ -753,15 +790,22 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
         m->status_failures++;
         backoff_params_t bp = backoff_params(m);
         uint64_t poll = (uint64_t) m->profile.poll * USEC_PER_SEC;
-        uint64_t delay = info.retry_after > 0 ? backoff_retry_after(&bp, info.retry_after, backoff_random())
+        uint64_t delay = info.has_retry_after ? backoff_retry_after(&bp, info.retry_after, backoff_random())
                                               : backoff_delay(&bp, m->status_failures, backoff_random());
         delay = MIN(delay, poll);
-        char d[32], extra[700];
+        char d[32], extra[800], note[RETRY_AFTER_SENT_MAX + 64] = "";
         format_duration(delay, d);
+        if (info.retry_after_sent[0]) {
+                char n[RETRY_AFTER_SENT_MAX + 48];
+                retry_after_note(m, &info, n, sizeof n);
+                snprintf(note, sizeof note, "; %s", n);
+        }
         if (info.outcome == OUTCOME_REJECTED)
                 log_m(m, LOG_WARNING, MSCE_MESSAGE_REJECTED, r, "MEF %s refused the status check: %s",
                       m->cfg.mef_uri, info.reason);
-        snprintf(extra, sizeof extra, "; status check failed (%s), retrying in %s", info.reason, d);
+        const char *net = network_failure(r, &info);
+        snprintf(extra, sizeof extra, "; status check failed (%s%s%s%s), retrying in %s", net ?: "", net ? ": " : "",
+                 info.reason, note, d);
         action_schedule(m, ACTION_STATUS, delay);
         /* ready_status() would say "next check in <poll>": say the truth instead. */
         char exp[32];

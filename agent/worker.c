@@ -8,6 +8,7 @@
 
 #include "agent/crypto.h"
 #include "agent/worker.h"
+#include "proto/ids.h"
 #include "util/child.h"
 #include "util/util.h"
 
@@ -95,7 +96,9 @@ int worker_reply_parse(worker_op_t op, int result, const uint8_t *buf, size_t le
                 return -EBADMSG;
         memcpy(&i, buf, sizeof i);
         if (!terminated(i.tls_version, sizeof i.tls_version) || !terminated(i.cipher, sizeof i.cipher) ||
-            !terminated(i.reason, sizeof i.reason) || i.outcome < 0 || i.outcome >= _OUTCOME_MAX ||
+            !terminated(i.reason, sizeof i.reason) ||
+            !terminated(i.retry_after_sent, sizeof i.retry_after_sent) || i.outcome < 0 || i.outcome >= _OUTCOME_MAX ||
+            i.stage < 0 || i.stage >= _EXCHANGE_STAGE_MAX ||
             i.http_status < 0 || i.http_status > 999 || i.rsc < 0 || i.rsc > 9999 ||
             (result == 0) != (i.outcome == OUTCOME_OK))
                 return -EBADMSG;
@@ -109,7 +112,7 @@ int worker_reply_parse(worker_op_t op, int result, const uint8_t *buf, size_t le
                 if (!status || len != sizeof st)
                         return -EBADMSG;
                 memcpy(&st, buf, sizeof st);
-                if (!terminated(st.ke_id, sizeof st.ke_id) || !id_is_valid(st.ke_id, MSG_KEID_MAX) ||
+                if (!terminated(st.ke_id, sizeof st.ke_id) || ids_check_ke_id(st.ke_id, NULL) < 0 ||
                     !terminated(st.exp, sizeof st.exp) || st.state < 0 || st.state >= _MSG_STATE_MAX ||
                     (st.poll != 0 && (st.poll < MSG_POLL_MIN || st.poll > MSG_POLL_MAX)))
                         return -EBADMSG;

@@ -6,28 +6,20 @@
 #include <ctype.h>
 
 #include "keys/kdf.h"
+#include "proto/ids.h"
 #include "util/util.h"
 
-/* DNS names are at most 253 characters; an IPv6 literal in brackets is far shorter. */
-#define KDF_FQDN_MAX 253u
 /* IDs are restricted to printable ASCII (protocol section 2); bound them generously. */
 #define KDF_ID_MAX 1024u
-
-static bool fqdn_char_ok(char c) {
-        return isalnum((unsigned char) c) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']';
-}
 
 int kdf_split_ekm(const uint8_t ekm[KDF_EKM_LEN], const char *mef_fqdn, uint8_t ret_ke[KDF_KE_LEN],
                   char *ret_keid, size_t keid_size) {
         if (!ekm || !mef_fqdn || !ret_ke || !ret_keid)
                 return -EINVAL;
 
-        size_t n = strnlen(mef_fqdn, KDF_FQDN_MAX + 1);
-        if (n == 0 || n > KDF_FQDN_MAX)
+        if (ids_check_host(mef_fqdn, NULL) < 0)
                 return -EINVAL;
-        for (size_t i = 0; i < n; i++)
-                if (!fqdn_char_ok(mef_fqdn[i]))
-                        return -EINVAL;
+        size_t n = strlen(mef_fqdn);
         /* hex(16 bytes) "@" fqdn NUL */
         if (2 * KDF_REL_KEID_LEN + 1 + n + 1 > keid_size)
                 return -EINVAL;

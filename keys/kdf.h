@@ -16,8 +16,8 @@
 #define KDF_LABEL_KM "oneM2M Enrolment Key to Master Credential derivation"
 
 /* Split EKM into Ke and KeID = lowercase-hex(EKM[0..16)) "@" lowercase(fqdn).
- * -EINVAL when fqdn is empty, longer than 253, has characters other than [A-Za-z0-9.:-] and
- * the brackets of an IPv6 literal, or the KeID would not fit keid_size. */
+ * -EINVAL when fqdn is not a host name or IP address (ids_check_host: an IPv6 address without
+ * brackets) or the KeID would not fit keid_size. */
 int kdf_split_ekm(const uint8_t ekm[KDF_EKM_LEN], const char *mef_fqdn, uint8_t ret_ke[KDF_KE_LEN],
                   char *ret_keid, size_t keid_size);
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "keys/keyring.h"
+#include "proto/ids.h"
 #include "util/util.h"
 
 /* Keys and the "msce" keyring alike: the possessor (the agent, and the CSE once it has linked its
@@ -124,7 +125,7 @@ static int key_validate(const keyring_key_t *k) {
                 return k->len >= KEYRING_LTK_MIN && k->len <= KEYRING_LTK_MAX ? 1 : -EINVAL;
         if (strncmp(k->name, KEYRING_KPSA, strlen(KEYRING_KPSA)) != 0 ||
             strnlen(k->name, KEYRING_DESC_MAX) >= KEYRING_DESC_MAX ||
-            !id_is_valid(k->name + strlen(KEYRING_KPSA), KEYRING_KPSA_ID_MAX))
+            ids_check_kpsa_id(k->name + strlen(KEYRING_KPSA), NULL) < 0)
                 return -EINVAL;
         return k->len == KEYRING_KPSA_LEN ? 0 : -EINVAL;
 }

@@ -23,7 +23,8 @@
 #define KEYRING_PREFIX "msce:"      /* every key description starts with it */
 #define KEYRING_LTK "ltk"           /* name of the Long Term Key */
 #define KEYRING_KPSA "kpsa:"        /* prefix of the name of a Kpsa, before the kpsaID */
-#define KEYRING_KPSA_ID_MAX 300u    /* printable ASCII without space (id_is_valid) */
+#define KEYRING_KPSA_ID_MAX 300u    /* a kpsaID (ids_check_kpsa_id), so a description holds no
+                                     * path, space or control characters */
 #define KEYRING_LTK_MIN 16u
 #define KEYRING_LTK_MAX 64u
 #define KEYRING_KPSA_LEN 32u

@@ -3,6 +3,14 @@
 #include <string.h>
 
 #include "keys/profile.h"
+#include "proto/ids.h"
+
+typedef int (*id_check_t)(const char *s, const char **ret_why);
+
+/* NUL-terminated s passes check (NULL: no grammar beyond the printable rule). */
+static bool id_ok(const char *s, id_check_t check) {
+        return !check || check(s, NULL) == 0;
+}
 
 /* Printable ASCII 0x21..0x7e, min..max bytes, no NUL: the rule for every string field. */
 static bool field_is_valid(const char *s, size_t len, size_t min, size_t max) {
@@ -38,7 +46,9 @@ static int profile_validate(const stored_profile_t *p) {
             !cstr_is_valid(p->mef_uri, sizeof p->mef_uri, 1, MSG_URI_MAX) ||
             !cstr_is_valid(p->cse_id, sizeof p->cse_id, 1, MSG_ID_MAX) ||
             !cstr_is_valid(p->cse_base, sizeof p->cse_base, 1, MSG_URI_MAX) ||
-            !cstr_is_valid(p->ke_id, sizeof p->ke_id, 1, MSG_KEID_MAX) ||
+            !cstr_is_valid(p->ke_id, sizeof p->ke_id, 1, MSG_KEID_MAX) || !id_ok(p->node_id, ids_check_node_id) ||
+            !id_ok(p->cse_id, ids_check_cse_id) || !id_ok(p->cse_base, ids_check_cse_base) ||
+            !id_ok(p->ke_id, ids_check_ke_id) ||
             strnlen(p->exp, sizeof p->exp) != 15 || !exp_is_valid(p->exp, 15, NULL))
                 return -EINVAL;
         if (p->poll < MSG_POLL_MIN || p->poll > MSG_POLL_MAX || p->obtained < 0)
@@ -47,7 +57,8 @@ static int profile_validate(const stored_profile_t *p) {
                 return -EINVAL;
         for (size_t i = 0; i < p->n_targets; i++)
                 if (!cstr_is_valid(p->targets[i].id, sizeof p->targets[i].id, 1, MSG_ID_MAX) ||
-                    !cstr_is_valid(p->targets[i].kpsa_id, sizeof p->targets[i].kpsa_id, 1, MSG_KEID_MAX))
+                    !cstr_is_valid(p->targets[i].kpsa_id, sizeof p->targets[i].kpsa_id, 1, MSG_KEID_MAX) ||
+                    !id_ok(p->targets[i].id, ids_check_target_id) || !id_ok(p->targets[i].kpsa_id, ids_check_kpsa_id))
                         return -EINVAL;
         return 0;
 }
@@ -177,8 +188,9 @@ static bool get_be(reader_t *r, size_t n, uint64_t *ret) {
         return true;
 }
 
-/* A str field into out (size max+1), checked against min..max and the character rule. */
-static bool get_str(reader_t *r, char *out, size_t min, size_t max) {
+/* A str field into out (size max+1), checked against min..max, the character rule and, when
+ * check is set, the identifier grammar (proto/ids.h). */
+static bool get_str(reader_t *r, char *out, size_t min, size_t max, id_check_t check) {
         uint64_t n;
         if (!get_be(r, 2, &n) || n < min || n > max || n > r->len - r->off)
                 return false;
@@ -187,7 +199,7 @@ static bool get_str(reader_t *r, char *out, size_t min, size_t max) {
         memcpy(out, r->buf + r->off, n);
         out[n] = 0;
         r->off += n;
-        return true;
+        return id_ok(out, check);
 }
 
 int profile_parse(const uint8_t *buf, size_t len, stored_profile_t *ret) {
@@ -202,9 +214,10 @@ int profile_parse(const uint8_t *buf, size_t len, stored_profile_t *ret) {
 
         if (!get_be(&rd, 1, &v) || v != PROFILE_VERSION)
                 return -EBADMSG;
-        if (!get_str(&rd, p.node_id, 1, MSG_ID_MAX) || !get_str(&rd, p.mef_uri, 1, MSG_URI_MAX) ||
-            !get_str(&rd, p.cse_id, 1, MSG_ID_MAX) || !get_str(&rd, p.cse_base, 1, MSG_URI_MAX) ||
-            !get_str(&rd, p.ke_id, 1, MSG_KEID_MAX) || !get_str(&rd, p.exp, 15, 15) ||
+        if (!get_str(&rd, p.node_id, 1, MSG_ID_MAX, ids_check_node_id) || !get_str(&rd, p.mef_uri, 1, MSG_URI_MAX, NULL) ||
+            !get_str(&rd, p.cse_id, 1, MSG_ID_MAX, ids_check_cse_id) ||
+            !get_str(&rd, p.cse_base, 1, MSG_URI_MAX, ids_check_cse_base) ||
+            !get_str(&rd, p.ke_id, 1, MSG_KEID_MAX, ids_check_ke_id) || !get_str(&rd, p.exp, 15, 15, NULL) ||
             !exp_is_valid(p.exp, 15, &p.exp_t))
                 return -EBADMSG;
         if (!get_be(&rd, 4, &v) || v < MSG_POLL_MIN || v > MSG_POLL_MAX)
@@ -220,8 +233,8 @@ int profile_parse(const uint8_t *buf, size_t len, stored_profile_t *ret) {
                 return -EBADMSG;
         p.n_targets = v;
         for (size_t i = 0; i < p.n_targets; i++)
-                if (!get_str(&rd, p.targets[i].id, 1, MSG_ID_MAX) ||
-                    !get_str(&rd, p.targets[i].kpsa_id, 1, MSG_KEID_MAX) ||
+                if (!get_str(&rd, p.targets[i].id, 1, MSG_ID_MAX, ids_check_target_id) ||
+                    !get_str(&rd, p.targets[i].kpsa_id, 1, MSG_KEID_MAX, ids_check_kpsa_id) ||
                     !get(&rd, p.targets[i].kpsa, PROFILE_KPSA_LEN))
                         return -EBADMSG;
         if (rd.off != rd.len)

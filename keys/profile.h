@@ -8,11 +8,11 @@
  * optional fields, so one profile has exactly one encoding):
  *
  *     u8   version        = 1
- *     str  node_id        printable ASCII, 1..MSG_ID_MAX
+ *     str  node_id        an M2M-Node-ID (proto/ids.h), 1..MSG_ID_MAX
  *     str  mef_uri        printable ASCII, 1..MSG_URI_MAX
- *     str  cse_id         printable ASCII, 1..MSG_ID_MAX
- *     str  cse_base       printable ASCII, 1..MSG_URI_MAX
- *     str  ke_id          printable ASCII, 1..MSG_KEID_MAX
+ *     str  cse_id         a CSE-ID, 1..MSG_ID_MAX
+ *     str  cse_base       a cseBase URI, 1..MSG_URI_MAX
+ *     str  ke_id          a KeID, 1..MSG_KEID_MAX
  *     str  exp            exactly 15 bytes, "YYYYMMDDTHHMMSS" (valid date, UTC)
  *     u32  poll           MSG_POLL_MIN..MSG_POLL_MAX seconds
  *     u64  obtained       wall clock seconds since the epoch when the profile was obtained
@@ -21,8 +21,8 @@
  *     ltk_len bytes       the Long Term Key (Ke, or the transported ltk)
  *     u8   n_targets      0..MSG_TARGETS_MAX
  *     n_targets times:
- *       str  id           printable ASCII, 1..MSG_ID_MAX
- *       str  kpsa_id      printable ASCII, 1..MSG_KEID_MAX
+ *       str  id           a target ID, 1..MSG_ID_MAX
+ *       str  kpsa_id      a kpsaID, 1..MSG_KEID_MAX
  *       32 bytes          Kpsa(id)
  *
  * where str = u16 length + that many bytes (no terminator). Nothing may follow the last

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "mef/cli.h"
+#include "proto/ids.h"
 #include "mef/store.h"
 
 #define ACTOR "cli"
@@ -463,7 +464,7 @@ static int credential_check(const char *cmd, const credential_opts_t *o) {
         if (!o->psk_id && (o->psk_file || o->generate_psk))
                 return usage_error(cmd, "--psk-file and --generate-psk need --psk-id");
         if (o->psk_id && !id_is_valid(o->psk_id, MSG_ID_MAX))
-                return usage_error(cmd, "--psk-id: expected 1..%u printable ASCII characters", MSG_ID_MAX);
+                return usage_error(cmd, "--psk-id: expected 1..%u printable ASCII characters without spaces", MSG_ID_MAX);
         if (o->cert_fp) {
                 char fp[STORE_FP_LEN + 1];
                 if (cert_fp_normalise(o->cert_fp, fp) < 0)
@@ -512,6 +513,8 @@ static int credential_add_failed(const char *cmd, const char *id, const credenti
                 unlink(cr->generated);
         if (r == -EEXIST)
                 return failf("%s %s: %s already in use", cmd, id, in_use);
+        if (r == -EADDRINUSE) /* only nodes have a CSE-ID */
+                return failf("%s %s: --cse-id: CSE-ID already assigned to another node", cmd, id);
         return failf("%s %s: %s", cmd, id, strerror(-r));
 }
 
@@ -695,7 +698,7 @@ static int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
         n->lifetime = c->cfg->default_lifetime;
         n->state = NODE_ACTIVE;
         credential_opts_t co = { 0 };
-        const char *cse_id = NULL, *cse_base = NULL;
+        const char *cse_id = NULL, *cse_base = NULL, *why = NULL;
         int o, r;
 
         optind = 0;
@@ -714,9 +717,8 @@ static int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
                         cse_base = optarg;
                         break;
                 case 't':
-                        if (!id_is_valid(optarg, MSG_ID_MAX))
-                                return usage_error(cmd, "--target: expected 1..%u printable ASCII characters",
-                                                   MSG_ID_MAX);
+                        if (ids_check_target_id(optarg, &why) < 0)
+                                return usage_error(cmd, "--target: %s", why);
                         for (size_t i = 0; i < n->n_targets; i++)
                                 if (streq(n->targets[i], optarg))
                                         return usage_error(cmd, "--target %s given twice", optarg);
@@ -743,15 +745,14 @@ static int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
         if ((r = positionals(cmd, argc, argv, 1, "NODE_ID")))
                 return r;
         const char *node_id = argv[optind];
-        if (!id_is_valid(node_id, MSG_ID_MAX))
-                return usage_error(cmd, "NODE_ID: expected 1..%u printable ASCII characters", MSG_ID_MAX);
+        if (ids_check_node_id(node_id, &why) < 0)
+                return usage_error(cmd, "NODE_ID: %s", why);
         if (!cse_id || !cse_base)
                 return usage_error(cmd, "missing %s", !cse_id ? "--cse-id" : "--cse-base");
-        if (!id_is_valid(cse_id, MSG_ID_MAX))
-                return usage_error(cmd, "--cse-id: expected 1..%u printable ASCII characters", MSG_ID_MAX);
-        if (!id_is_valid(cse_base, MSG_URI_MAX))
-                return usage_error(cmd, "--cse-base: expected a URI of 1..%u printable ASCII characters",
-                                   MSG_URI_MAX);
+        if (ids_check_cse_id(cse_id, &why) < 0)
+                return usage_error(cmd, "--cse-id: %s", why);
+        if (ids_check_cse_base(cse_base, &why) < 0)
+                return usage_error(cmd, "--cse-base: %s", why);
         if ((r = credential_check(cmd, &co)))
                 return r;
         snprintf(n->node_id, sizeof n->node_id, "%s", node_id);
@@ -765,6 +766,8 @@ static int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
         store_node_t existing;
         if (store_node_get(c->store, node_id, &existing) == 0)
                 return failf("%s %s: node exists already", cmd, node_id);
+        if (store_node_by_cse_id(c->store, cse_id, &existing) == 0)
+                return failf("%s %s: --cse-id: CSE-ID already assigned to node %s", cmd, node_id, existing.node_id);
 
         _cleanup_(credential_done) credential_t cr = { 0 };
         if ((r = credential_load(&co, &cr)))
@@ -948,8 +951,9 @@ static int cmd_target_add(cli_t *c, const command_t *def, int argc, char **argv)
         if ((r = positionals(cmd, argc, argv, 1, "TARGET_ID")))
                 return r;
         const char *id = argv[optind];
-        if (!id_is_valid(id, MSG_ID_MAX))
-                return usage_error(cmd, "TARGET_ID: expected 1..%u printable ASCII characters", MSG_ID_MAX);
+        const char *why = NULL;
+        if (ids_check_target_id(id, &why) < 0)
+                return usage_error(cmd, "TARGET_ID: %s", why);
         if ((r = credential_check(cmd, &co)))
                 return r;
         if ((r = cli_open(c, false)))

@@ -420,7 +420,12 @@ static int handle_enrol(const exchange_t *ex, mef_response_t *ret) {
         char *out = NULL;
         r = msg_profile_format(&p, &out);
         if (r < 0)
-                return fail_internal(ex, e.ke_id, ret, r, "profile formatting");
+                /* -EINVAL: a node added before the identifier rules (proto/ids.h) holds a CSE-ID,
+                 * cseBase or target ID the agent would refuse */
+                return fail_internal(ex, e.ke_id, ret, r,
+                                     r == -EINVAL ? "profile formatting (an identifier of the node breaks the "
+                                                    "rules of docs/protocol.md: msce-mef node show)"
+                                                  : "profile formatting");
         mef_response_t resp;
         respond_ok(&resp, 201, 2001, out);
 

@@ -4,6 +4,7 @@
 #include <limits.h>
 
 #include "mef/mef-config.h"
+#include "proto/ids.h"
 #include "mef/store.h"
 #include "util/util.h"
 
@@ -112,16 +113,6 @@ static int parse_listen(const char *v, char **ret_host, char **ret_port) {
         return 0;
 }
 
-static bool fqdn_is_valid(const char *v) {
-        size_t n = strlen(v);
-        if (n == 0 || n > FQDN_MAX)
-                return false;
-        for (const char *p = v; *p; p++)
-                if (!isalnum((unsigned char) *p) && !strchr(".-:", *p))
-                        return false;
-        return true;
-}
-
 static char *ascii_lower(char *s) {
         for (char *p = s; *p; p++)
                 *p = (char) tolower((unsigned char) *p);
@@ -182,8 +173,9 @@ static const char *apply(parse_ctx_t *c, const key_def_t *k, const char *value, 
                 return r < 0 ? "expected host:port or [ipv6]:port, port 1..65535" : NULL;
         }
         case KEY_FQDN:
-                if (!fqdn_is_valid(value))
-                        return "expected a host name or address of at most 253 characters";
+                /* it becomes the host part of every KeID: the KeID rules apply */
+                if (ids_check_host(value, NULL) < 0)
+                        return "expected a host name (RFC 1123) or an IP address (IPv6 without brackets)";
                 c->fqdn_set = true;
                 break;
         case KEY_BASE:
@@ -291,6 +283,9 @@ static void validate(parse_ctx_t *c) {
         else if (!c->fqdn_set && host_is_wildcard(cfg->listen_host))
                 /* KeIDs name the MEF by the host the agents were given: a wildcard is none */
                 mef_config_error(c, 0, "server", "fqdn", "required when listen is a wildcard address");
+        else if (!c->fqdn_set && ids_check_host(cfg->listen_host, NULL) < 0)
+                /* the default is the listen host, which may be no KeID host (a zone index) */
+                mef_config_error(c, 0, "server", "fqdn", "required when the listen host is not a host name or IP address");
 }
 
 void mef_config_done(mef_config_t *c) {

@@ -770,13 +770,25 @@ int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, si
         if (r < 0)
                 return r;
 
+        /* A CSE-ID names one CSE: assigned to another node, it is refused (-EADDRINUSE). The
+         * schema has no UNIQUE on cse_id (stores created before this check would need an
+         * upgrade): the check is here, and again in the INSERT, so it holds without a
+         * transaction too. */
+        store_node_t other;
+        r = store_node_by_cse_id(s, n->cse_id, &other);
+        if (r == 0 && !streq(other.node_id, n->node_id))
+                return -EADDRINUSE;
+        if (r < 0 && r != -ENOENT)
+                return r;
+
         /* A TLS identity names one peer: a KpmID or fingerprint a target already uses is a
          * duplicate too. */
         _cleanup_stmt_ stmt_ref_t ref = {};
         r = prepare(s,
                     "INSERT INTO nodes (" NODE_COLUMNS ", kpm_enc) "
                     "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 "
-                    "WHERE NOT EXISTS (SELECT 1 FROM targets WHERE psk_id = ?2 OR cert_fp = ?3)",
+                    "WHERE NOT EXISTS (SELECT 1 FROM targets WHERE psk_id = ?2 OR cert_fp = ?3) "
+                    "AND NOT EXISTS (SELECT 1 FROM nodes WHERE cse_id = ?4)",
                     &ref);
         if (r < 0)
                 return r;
@@ -813,6 +825,11 @@ int store_node_by_kpm_id(mef_store_t *s, const char *kpm_id, store_node_t *ret, 
                 return -EINVAL;
         return select_one(s, &node_row, "SELECT " NODE_COLUMNS ", kpm_enc FROM nodes WHERE kpm_id = ?1", kpm_id, ret,
                                kpm, ret_kpm_len);
+}
+
+int store_node_by_cse_id(mef_store_t *s, const char *cse_id, store_node_t *ret) {
+        return select_one(s, &node_row, "SELECT " NODE_COLUMNS " FROM nodes WHERE cse_id = ?1 ORDER BY node_id LIMIT 1",
+                          cse_id, ret, NULL, NULL);
 }
 
 int store_node_by_cert(mef_store_t *s, const char *fp, store_node_t *ret) {

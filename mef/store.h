@@ -81,13 +81,16 @@ typedef struct store_enrolment {
 int store_open(const char *db_path, const char *master_key_path, bool create, mef_store_t **ret);
 mef_store_t *store_close(mef_store_t *s);
 
-/* Nodes. -EEXIST on a duplicate node ID, KpmID or fingerprint; -ENOENT when absent. */
+/* Nodes. -EEXIST on a duplicate node ID, KpmID or fingerprint, -EADDRINUSE when the CSE-ID
+ * is assigned to another node already (store_node_by_cse_id() says which); -ENOENT when absent. */
 int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, size_t kpm_len);
 int store_node_get(mef_store_t *s, const char *node_id, store_node_t *ret);
 /* psk lookup: key copied into kpm (caller wipes). */
 int store_node_by_kpm_id(mef_store_t *s, const char *kpm_id, store_node_t *ret, uint8_t kpm[MSG_KEY_MAX],
                          size_t *ret_kpm_len);
 int store_node_by_cert(mef_store_t *s, const char *fp, store_node_t *ret);
+/* The node the CSE-ID is assigned to (the first by node ID should old data hold several). */
+int store_node_by_cse_id(mef_store_t *s, const char *cse_id, store_node_t *ret);
 int store_node_list(mef_store_t *s, store_node_t **ret, size_t *ret_n);
 int store_node_set_state(mef_store_t *s, const char *node_id, node_state_t state);
 /* Removes the node and its enrolments. */

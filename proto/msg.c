@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdarg.h>
 
+#include "proto/ids.h"
 #include "proto/msg.h"
 #include "util/util.h"
 
@@ -226,26 +227,49 @@ static int load(const void *body, size_t len, const char *wrapper, json_t **ret_
 /* ---- field readers: 0 absent (optional), 1 present, -EBADMSG ---- */
 
 typedef enum str_kind {
-        STR_ID,   /* 1..MSG_ID_MAX printable ASCII */
-        STR_KEID, /* 1..MSG_KEID_MAX printable ASCII with '@' */
-        STR_URI,  /* 1..MSG_URI_MAX printable ASCII */
+        STR_NODE_ID,   /* M2M-Node-ID (proto/ids.h) */
+        STR_CSE_ID,    /* SP-relative CSE-ID */
+        STR_TARGET_ID, /* enrolment target ID */
+        STR_KEID,      /* KeID */
+        STR_KPSA_ID,   /* kpsaID */
+        STR_URI,       /* cseBase */
 } str_kind_t;
 
 static size_t str_kind_max(str_kind_t k) {
-        return k == STR_ID ? MSG_ID_MAX : k == STR_KEID ? MSG_KEID_MAX : MSG_URI_MAX;
+        switch (k) {
+        case STR_KEID:
+        case STR_KPSA_ID:
+                return MSG_KEID_MAX;
+        case STR_URI:
+                return MSG_URI_MAX;
+        default:
+                return MSG_ID_MAX;
+        }
 }
 
-/* Why s (n bytes) is not a valid value of kind k, or NULL. */
+_Static_assert(MSG_ID_MAX == IDS_NODE_ID_MAX && MSG_ID_MAX == IDS_CSE_ID_MAX && MSG_ID_MAX == IDS_TARGET_ID_MAX,
+               "one bound for the IDs");
+_Static_assert(MSG_KEID_MAX == IDS_KE_ID_MAX && MSG_KEID_MAX == IDS_KPSA_ID_MAX, "one bound for KeID and kpsaID");
+_Static_assert(MSG_URI_MAX == IDS_CSE_BASE_MAX, "one bound for cseBase");
+
+/* Why s (n bytes) is not a valid value of kind k, or NULL. A static string, never the value. */
 static const char *str_problem(const char *s, size_t n, str_kind_t k) {
+        static int (*const check[])(const char *, const char **) = {
+                [STR_NODE_ID] = ids_check_node_id,
+                [STR_CSE_ID] = ids_check_cse_id,
+                [STR_TARGET_ID] = ids_check_target_id,
+                [STR_KEID] = ids_check_ke_id,
+                [STR_KPSA_ID] = ids_check_kpsa_id,
+                [STR_URI] = ids_check_cse_base,
+        };
+        const char *why = NULL;
         if (n == 0)
                 return "empty";
         if (n > str_kind_max(k))
                 return "too long";
-        if (strlen(s) != n || !id_is_valid(s, str_kind_max(k)))
-                return "not printable ASCII";
-        if (k == STR_KEID && !strchr(s, '@'))
-                return "not a KeID (no '@')";
-        return NULL;
+        if (strlen(s) != n)
+                return "contains a NUL character";
+        return check[k](s, &why) < 0 ? why : NULL;
 }
 
 static int get(json_t *o, const char *path, const char *name, bool required, json_t **ret, char *err) {
@@ -370,7 +394,7 @@ int msg_enrol_req_parse(const void *body, size_t len, msg_enrol_req_t *ret, char
         r = load(body, len, path, &root, &o, err);
         if (r < 0)
                 return r;
-        r = read_str(o, path, "nodeID", true, STR_ID, m.node_id, err);
+        r = read_str(o, path, "nodeID", true, STR_NODE_ID, m.node_id, err);
         if (r < 0)
                 return r;
         r = get(o, path, "loc", false, &loc, err);
@@ -422,7 +446,7 @@ static bool field_ok(const char *s, size_t size, str_kind_t k) {
 int msg_enrol_req_format(const msg_enrol_req_t *m, char **ret) {
         int precision = 1;
 
-        if (!m || !ret || !field_ok(m->node_id, sizeof m->node_id, STR_ID))
+        if (!m || !ret || !field_ok(m->node_id, sizeof m->node_id, STR_NODE_ID))
                 return -EINVAL;
         if (m->prev[0] && !field_ok(m->prev, sizeof m->prev, STR_KEID))
                 return -EINVAL;
@@ -462,9 +486,9 @@ static int read_target(json_t *t, size_t i, msg_target_t *ret, char *err) {
         snprintf(path, sizeof path, "msce:profile.targets[%zu]", i);
         if (!json_is_object(t))
                 return fail(err, path, "not an object");
-        int r = read_str(t, path, "id", true, STR_ID, ret->id, err);
+        int r = read_str(t, path, "id", true, STR_TARGET_ID, ret->id, err);
         if (r >= 0)
-                r = read_str(t, path, "kpsaID", true, STR_KEID, ret->kpsa_id, err);
+                r = read_str(t, path, "kpsaID", true, STR_KPSA_ID, ret->kpsa_id, err);
         return r;
 }
 
@@ -478,7 +502,7 @@ int msg_profile_parse(const void *body, size_t len, msg_profile_t *ret, char err
         r = load(body, len, path, &root, &o, err);
         if (r < 0)
                 return r;
-        if ((r = read_str(o, path, "cseID", true, STR_ID, m.cse_id, err)) < 0 ||
+        if ((r = read_str(o, path, "cseID", true, STR_CSE_ID, m.cse_id, err)) < 0 ||
             (r = read_str(o, path, "cseBase", true, STR_URI, m.cse_base, err)) < 0 ||
             (r = read_str(o, path, "keID", true, STR_KEID, m.ke_id, err)) < 0 ||
             (r = read_time(o, path, "exp", true, m.exp, &m.exp_t, err)) < 0)
@@ -533,15 +557,15 @@ static json_t *key_string(const uint8_t *key, size_t len) {
 int msg_profile_format(const msg_profile_t *m, char **ret) {
         char exp[16];
 
-        if (!m || !ret || !field_ok(m->cse_id, sizeof m->cse_id, STR_ID) ||
+        if (!m || !ret || !field_ok(m->cse_id, sizeof m->cse_id, STR_CSE_ID) ||
             !field_ok(m->cse_base, sizeof m->cse_base, STR_URI) ||
             !field_ok(m->ke_id, sizeof m->ke_id, STR_KEID) || time_field(m->exp, m->exp_t, exp) < 0 ||
             m->n_targets > MSG_TARGETS_MAX || m->poll < MSG_POLL_MIN || m->poll > MSG_POLL_MAX ||
             (m->has_ltk && (m->ltk_len < MSG_KEY_MIN || m->ltk_len > MSG_KEY_MAX)))
                 return -EINVAL;
         for (size_t i = 0; i < m->n_targets; i++)
-                if (!field_ok(m->targets[i].id, sizeof m->targets[i].id, STR_ID) ||
-                    !field_ok(m->targets[i].kpsa_id, sizeof m->targets[i].kpsa_id, STR_KEID))
+                if (!field_ok(m->targets[i].id, sizeof m->targets[i].id, STR_TARGET_ID) ||
+                    !field_ok(m->targets[i].kpsa_id, sizeof m->targets[i].kpsa_id, STR_KPSA_ID))
                         return -EINVAL;
 
         _cleanup_json_ json_t *root = NULL;
@@ -636,7 +660,7 @@ int msg_credential_parse(const void *body, size_t len, msg_credential_t *ret, ch
         /* On success (status true) everything is required; a failure may carry less. */
         if ((r = read_bool(o, path, "status", &m.status, err)) < 0 ||
             (r = read_key(o, path, "key", m.status, m.key, &m.key_len, err)) < 0 ||
-            (r = read_str(o, path, "enroleeID", m.status, STR_ID, m.enrolee_id, err)) < 0 ||
+            (r = read_str(o, path, "enroleeID", m.status, STR_CSE_ID, m.enrolee_id, err)) < 0 ||
             (r = read_time(o, path, "lifetime", m.status, m.lifetime, &m.lifetime_t, err)) < 0)
                 return r;
         *ret = m;
@@ -652,7 +676,7 @@ int msg_credential_format(const msg_credential_t *m, char **ret) {
         bool has_id = m->status || m->enrolee_id[0];
         bool has_lifetime = m->status || m->lifetime[0] || m->lifetime_t != 0;
         if ((has_key && (m->key_len < MSG_KEY_MIN || m->key_len > MSG_KEY_MAX)) ||
-            (has_id && !field_ok(m->enrolee_id, sizeof m->enrolee_id, STR_ID)) ||
+            (has_id && !field_ok(m->enrolee_id, sizeof m->enrolee_id, STR_CSE_ID)) ||
             (has_lifetime && time_field(m->lifetime, m->lifetime_t, lifetime) < 0))
                 return -EINVAL;
 

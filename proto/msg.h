@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#define MSG_ID_MAX 255u      /* nodeID, cseID, target id, kpsaID */
-#define MSG_KEID_MAX 300u    /* 32 hex + '@' + FQDN (253) */
+#define MSG_ID_MAX 255u      /* nodeID, cseID, target id (grammars: proto/ids.h) */
+#define MSG_KEID_MAX 300u    /* KeID and kpsaID: 32 hex (+ .n) + '@' + FQDN (253) */
 #define MSG_URI_MAX 1024u
 #define MSG_TARGETS_MAX 16u
 #define MSG_KEY_MIN 16u

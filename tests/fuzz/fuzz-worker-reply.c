@@ -34,7 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check_terminated(info.tls_version, sizeof info.tls_version);
         check_terminated(info.cipher, sizeof info.cipher);
         check_terminated(info.reason, sizeof info.reason);
-        if (info.outcome < 0 || info.outcome >= _OUTCOME_MAX || (result == 0) != (info.outcome == OUTCOME_OK))
+        check_terminated(info.retry_after_sent, sizeof info.retry_after_sent);
+        if (info.outcome < 0 || info.outcome >= _OUTCOME_MAX || (result == 0) != (info.outcome == OUTCOME_OK) ||
+            info.stage < 0 || info.stage >= _EXCHANGE_STAGE_MAX)
                 abort();
         if (result < 0)
                 return 0;

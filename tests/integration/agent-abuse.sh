@@ -156,6 +156,9 @@ EOF
         sed -n "s|https://127\.0\.0\.1:$port/msce|<MEF>|g; s|$T/$name/|<DIR>/|g; s/^msce-agent: //p" "$T/err" \
                 > "$T/reasons"
         reason=$(grep -m1 -E "$keyword" "$T/reasons")
+        # Values from the MEF are not quoted (the malformed identifiers of the scenarios).
+        grep -qF -e 'etc/passwd' -e 'reboot' -e '../..' -e 'mn-781' -e 'mn 781' -e 'in.example.net' "$T/reasons" &&
+                problem "the reason quotes a value the MEF sent"
         if [ "$want" -ne 0 ]; then
                 [ -n "$reason" ] || problem "no 'msce-agent: ...' line matching /$keyword/"
                 [ -e "$state/profile.sealed" ] && problem "profile.sealed written"
@@ -224,8 +227,12 @@ scenario no-cseid             75    'cseID: missing'
 scenario poll-string          75    'poll: not an integer'
 scenario too-many-targets     75    'targets: too many'
 scenario ltk-8                75    'ltk: wrong length'
-scenario expired              75    'already expired'
-scenario busy-503             75    '503.*retry after 7 s'
+scenario expired              75    'exp: in the past'
+scenario busy-503             75    '503.*\(Retry-After 7 s\)$'
+scenario busy-503-huge        75    '503.*\(Retry-After 999999999999 s, capped at \[timing\] retry_after_max\)$'
+scenario busy-503-30-digits   75    '503.*\(Retry-After of 30 digits, capped at \[timing\] retry_after_max\)$'
+scenario busy-503-zero        75    '503.*\(Retry-After 0 s\)$'
+scenario busy-503-date        75    '503.*\(Retry-After not in seconds: ignored\)$'
 scenario error-500            75    '500 Internal Server Error'
 scenario forbidden-403        77    '403.*node blocked by fake-mef'
 scenario bad-request-400      77    '400.*fake-mef refuses this request'
@@ -235,6 +242,14 @@ scenario silent               75    'timed out'
 scenario drip                 75    'timed out'
 scenario extra-bytes          75    'malformed HTTP|after the response'
 scenario continue-100         75    'interim response'
+# Malformed identifiers: a malformed response (transient), the member and the rule named.
+scenario cseid-shell          75    "msce:profile\.cseID: not a CSE-ID \('/' and A-Z a-z 0-9 - \. _ ~\)"
+scenario cseid-no-slash       75    "msce:profile\.cseID: not an SP-relative CSE-ID \(must start with '/'\)"
+scenario cseid-space          75    'msce:profile\.cseID: contains a space'
+scenario target-traversal     75    "msce:profile\.targets\[0\]\.id: '\.' or '\.\.' segment"
+scenario kpsaid-passwd        75    "msce:profile\.targets\[0\]\.kpsaID: not a kpsaID \(lower-case hex, optional \.<n>, '@', a host name\)"
+scenario csebase-no-uri       75    'msce:profile\.cseBase: not an absolute URI with scheme http, https'
+scenario keid-upper           75    "msce:profile\.keID: not a KeID \(lower-case hex, '@', a host name\)"
 
 echo "1..$N"
 [ $FAILED -eq 0 ]

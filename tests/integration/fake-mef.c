@@ -16,6 +16,7 @@
  * that gives up early is no error), 1 when a handshake or the request was not what an agent
  * sends, 2 on usage errors. */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
@@ -73,6 +74,17 @@ typedef enum scenario_id {
         S_DRIP,
         S_EXTRA_BYTES,
         S_CONTINUE_100,
+        S_CSEID_SHELL,
+        S_CSEID_NO_SLASH,
+        S_CSEID_SPACE,
+        S_TARGET_TRAVERSAL,
+        S_KPSAID_PASSWD,
+        S_CSEBASE_NO_URI,
+        S_KEID_UPPER,
+        S_BUSY_503_HUGE,
+        S_BUSY_503_30_DIGITS,
+        S_BUSY_503_ZERO,
+        S_BUSY_503_DATE,
         _S_MAX,
 } scenario_id_t;
 
@@ -122,6 +134,17 @@ static const struct {
         [S_DRIP] = { "drip", "the valid response at one byte per 100 ms", SEND_DRIP },
         [S_EXTRA_BYTES] = { "extra-bytes", "a valid response followed by more bytes in the same record", SEND_ALL },
         [S_CONTINUE_100] = { "continue-100", "HTTP/1.1 100 Continue, then nothing", SEND_THEN_HOLD },
+        [S_CSEID_SHELL] = { "cseid-shell", "cseID /mn-$(id)`id`;reboot", SEND_ALL },
+        [S_CSEID_NO_SLASH] = { "cseid-no-slash", "cseID mn-781 (not SP-relative)", SEND_ALL },
+        [S_CSEID_SPACE] = { "cseid-space", "cseID with a space", SEND_ALL },
+        [S_TARGET_TRAVERSAL] = { "target-traversal", "target id /in-cse/../../x", SEND_ALL },
+        [S_KPSAID_PASSWD] = { "kpsaid-passwd", "kpsaID ../../../../etc/passwd@mef", SEND_ALL },
+        [S_CSEBASE_NO_URI] = { "csebase-no-uri", "cseBase in.example.net (no scheme)", SEND_ALL },
+        [S_KEID_UPPER] = { "keid-upper", "the right keID in upper case", SEND_ALL },
+        [S_BUSY_503_HUGE] = { "busy-503-huge", "503/5000 with Retry-After: 999999999999", SEND_ALL },
+        [S_BUSY_503_30_DIGITS] = { "busy-503-30-digits", "503/5000 with a 30-digit Retry-After", SEND_ALL },
+        [S_BUSY_503_ZERO] = { "busy-503-zero", "503/5000 with Retry-After: 0", SEND_ALL },
+        [S_BUSY_503_DATE] = { "busy-503-date", "503/5000 with Retry-After as an HTTP-date", SEND_ALL },
 };
 
 typedef struct fake {
@@ -216,6 +239,9 @@ static void _printf_(2, 3) buf_printf(buf_t *b, const char *fmt, ...) {
 typedef struct prof {
         const char *ke_id;   /* NULL: the right one */
         bool no_cse_id;
+        const char *cse_id;  /* NULL: /mn-cse-fake */
+        const char *cse_base; /* NULL: CSE_BASE */
+        const char *target_id, *kpsa_id; /* of the first target; NULL: the right ones */
         const char *poll;    /* raw JSON value; NULL: 3600 */
         unsigned n_targets;
         size_t ltk_len;      /* 0: Ke is the Long Term Key (no ltk member) */
@@ -228,14 +254,21 @@ static void profile_body(buf_t *b, const fake_t *f, exch_t *e, const prof_t *p) 
         time_format_basic(time(NULL) + (p->expired ? -3600 : 365 * 86400), exp);
         buf_printf(b, "{\"msce:profile\":{");
         if (!p->no_cse_id)
-                buf_printf(b, "\"cseID\":\"/mn-cse-fake\",");
-        buf_printf(b, "\"cseBase\":\"%s\",\"keID\":\"%s\",\"exp\":\"%s\",\"poll\":%s", CSE_BASE,
+                buf_printf(b, "\"cseID\":\"%s\",", p->cse_id ?: "/mn-cse-fake");
+        buf_printf(b, "\"cseBase\":\"%s\",\"keID\":\"%s\",\"exp\":\"%s\",\"poll\":%s", p->cse_base ?: CSE_BASE,
                    p->ke_id ?: e->ke_id, exp, p->poll ?: "3600");
         if (p->n_targets > 0) {
                 buf_printf(b, ",\"targets\":[");
-                for (unsigned i = 0; i < p->n_targets; i++)
-                        buf_printf(b, "%s{\"id\":\"/target-%u\",\"kpsaID\":\"%s.%u@%s\"}", i ? "," : "", i + 1,
-                                   e->rel, i + 1, f->fqdn);
+                for (unsigned i = 0; i < p->n_targets; i++) {
+                        if (i == 0 && p->target_id)
+                                buf_printf(b, "{\"id\":\"%s\",", p->target_id);
+                        else
+                                buf_printf(b, "%s{\"id\":\"/target-%u\",", i ? "," : "", i + 1);
+                        if (i == 0 && p->kpsa_id)
+                                buf_printf(b, "\"kpsaID\":\"%s\"}", p->kpsa_id);
+                        else
+                                buf_printf(b, "\"kpsaID\":\"%s.%u@%s\"}", e->rel, i + 1, f->fqdn);
+                }
                 buf_printf(b, "]");
         }
         if (p->ltk_len > 0) {
@@ -435,6 +468,41 @@ static int build(const fake_t *f, exch_t *e, buf_t *out, prof_t *ret_prof) {
                 r = (resp_t) { .status = 503, .reason = "Service Unavailable", .rsc = "5000",
                                .extra = "Retry-After: 7\r\n" };
                 dbg_body(&body, "fake-mef is overloaded");
+                break;
+        case S_BUSY_503_HUGE:
+        case S_BUSY_503_30_DIGITS:
+        case S_BUSY_503_ZERO:
+        case S_BUSY_503_DATE:
+                r = (resp_t) { .status = 503, .reason = "Service Unavailable", .rsc = "5000",
+                               .extra = f->scenario == S_BUSY_503_HUGE ? "Retry-After: 999999999999\r\n" :
+                                        f->scenario == S_BUSY_503_30_DIGITS ? "Retry-After: 123456789012345678901234567890\r\n" :
+                                        f->scenario == S_BUSY_503_ZERO ? "Retry-After: 0\r\n" :
+                                        "Retry-After: Fri, 31 Dec 2099 23:59:59 GMT\r\n" };
+                dbg_body(&body, "fake-mef is overloaded");
+                break;
+        case S_CSEID_SHELL:
+                p.cse_id = "/mn-$(id)`id`;reboot";
+                break;
+        case S_CSEID_NO_SLASH:
+                p.cse_id = "mn-781";
+                break;
+        case S_CSEID_SPACE:
+                p.cse_id = "/mn 781";
+                break;
+        case S_TARGET_TRAVERSAL:
+                p.target_id = "/in-cse/../../x";
+                break;
+        case S_KPSAID_PASSWD:
+                p.kpsa_id = "../../../../etc/passwd@mef";
+                break;
+        case S_CSEBASE_NO_URI:
+                p.cse_base = "in.example.net";
+                break;
+        case S_KEID_UPPER:
+                snprintf(keid, sizeof keid, "%s", e->ke_id);
+                for (char *c = keid; *c; c++)
+                        *c = (char) toupper((unsigned char) *c);
+                p.ke_id = keid;
                 break;
         case S_ERROR_500:
                 r = (resp_t) { .status = 500, .reason = "Internal Server Error", .rsc = "5000" };

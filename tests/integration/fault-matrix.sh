@@ -558,6 +558,14 @@ if run 6; then
                 jq -e "((.state | ascii_upcase) == \"BACKOFF\") and (.last_error | test(\"tim\"; \"i\"))" "$0/run/state.json" > /dev/null 2>&1' "$CUR"; then
                 ok "s6: exchange timed out: BACKOFF, last_error: $(field last_error)"
                 expect_nothing_stored "black hole" && ok "s6: nothing stored"
+                # TCP is accepted (by the relay), the handshake gets no answer: STATUS= names the
+                # TLS handshake, not "MEF unreachable".
+                st=$(grep ' STATUS=' "$CUR/notify.log" | grep -v 'STATUS=Enrolling\|STATUS=Starting\|STATUS=Restoring' | tail -n 1)
+                case $st in
+                *"STATUS=TLS handshake with the MEF failed (TLS handshake timed out); retrying in "*)
+                        ok "s6: STATUS= says the TLS handshake failed: ${st#*STATUS=}" ;;
+                *) not_ok "s6: STATUS= for a black hole after connect: ${st#*STATUS=}" ;;
+                esac
         fi
         relay_mode pass
         agent_stop
@@ -581,7 +589,8 @@ fake_start() { # fake_start SCENARIO COUNT
 if run 7; then
         mef_stop
         relay_stop
-        scenario_begin 7 "malformed responses (fake-mef)" "backoff_min = 1s"
+        scenario_begin 7 "malformed responses (fake-mef)" "backoff_min = 1s
+retry_after_max = 2s"
         if [ ! -x "$FAKE_MEF" ]; then
                 N=$((N + 1)); echo "ok $N # SKIP s7: $FAKE_MEF not built"
         elif relay_start 127.0.0.1:$FAKE_PORT; then
@@ -605,6 +614,33 @@ if run 7; then
                                 ok "s7: $scen: transient, $(field state), nothing stored ($why)" ||
                                 { state_is BACKOFF ENROL || not_ok "s7: $scen: state $(field state), want BACKOFF"; }
                 done
+                # A Retry-After of 12 digits is clamped to retry_after_max, and STATUS= says both.
+                if ! over_budget && fake_start busy-503-huge 1; then
+                        wait_for 15 "s7: busy-503-huge: STATUS= says what the MEF sent and what the agent does" sh -c \
+                                'grep -qE " STATUS=MEF busy \(503, Retry-After 999999999999 s, capped at 2 ?s\); retrying in 2 ?s$" "$0"' \
+                                "$CUR/notify.log" &&
+                                ok "s7: busy-503-huge: $(grep ' STATUS=MEF busy' "$CUR/notify.log" | tail -n 1 | sed 's/.*STATUS=//')"
+                        stop_pid "$PID_FAKE"
+                        PID_FAKE=
+                fi
+                # TCP and TLS up, the request sent, no answer: STATUS= and state.json say "no
+                # response in time", not "MEF unreachable" (exchange_timeout = 5s).
+                if ! over_budget && fake_start silent 1; then
+                        if wait_for 15 "s7: silent: STATUS= says no response in time" sh -c \
+                                'grep -q " STATUS=No response from the MEF in time (timed out waiting for the response); retrying in " "$0"' \
+                                "$CUR/notify.log"; then
+                                le=$(field last_error)
+                                if grep ' STATUS=' "$CUR/notify.log" | tail -n 1 | grep -q 'MEF unreachable'; then
+                                        not_ok "s7: silent: STATUS= says unreachable"
+                                elif [ "$le" != "timed out waiting for the response" ]; then
+                                        not_ok "s7: silent: state.json last_error: $le"
+                                else
+                                        ok "s7: silent MEF: STATUS= 'No response from the MEF in time', last_error '$le'"
+                                fi
+                        fi
+                        stop_pid "$PID_FAKE"
+                        PID_FAKE=
+                fi
                 if fake_start valid 1; then
                         expect_ready 15 "fake-mef valid after the malformed ones" &&
                                 ok "s7: a valid answer after the malformed ones: READY"

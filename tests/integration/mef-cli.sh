@@ -177,6 +177,44 @@ if ((HAVE_SQLITE)); then
 fi
 ok "node remove (and its enrolments)"
 
+# ---- identifiers: each kind by its grammar (docs/protocol.md), the rule named, nothing stored ----
+# idcheck WANT_RC RULE ARGS...: the command fails with RULE in its message and writes no PSK file.
+idcheck() {
+        local want=$1 rule=$2; shift 2
+        rm -f "$T/id.hex"
+        run "$want" "$@" --psk-id kpm-id-check --generate-psk "$T/id.hex"
+        [[ $ERR == *"$rule"* ]] || fail "$*: '$ERR' does not name '$rule'"
+        [[ ! -e $T/id.hex ]] || fail "$*: wrote a PSK file"
+}
+B=https://in.example.net:8443/~/in-cse/in-name
+idcheck 2 "--cse-id: not an SP-relative CSE-ID (must start with '/')" node add urn:dev:ops:gw-x --cse-id mn-781 --cse-base $B
+idcheck 2 "--cse-id: not a CSE-ID ('/' and A-Z a-z 0-9 - . _ ~)" \
+        node add urn:dev:ops:gw-x --cse-id '/mn-$(id)`id`;reboot' --cse-base $B
+idcheck 2 "--cse-id: not a CSE-ID ('/' inside)" node add urn:dev:ops:gw-x --cse-id /in-cse/../../x --cse-base $B
+idcheck 2 "--cse-id: contains a space" node add urn:dev:ops:gw-x --cse-id '/mn 1' --cse-base $B
+idcheck 2 "--cse-base: not an absolute URI with scheme http, https" \
+        node add urn:dev:ops:gw-x --cse-id /mn-cse-x --cse-base in.example.net
+idcheck 2 "--cse-base: user information not allowed" \
+        node add urn:dev:ops:gw-x --cse-id /mn-cse-x --cse-base https://u:p@in.example.net/x
+idcheck 2 "NODE_ID: contains a space" node add 'gw 1' --cse-id /mn-cse-x --cse-base $B
+idcheck 2 "NODE_ID: not an M2M-Node-ID (contains '/')" node add ../../etc/passwd --cse-id /mn-cse-x --cse-base $B
+idcheck 2 "NODE_ID: not a URN" node add urn:x:1 --cse-id /mn-cse-x --cse-base $B
+idcheck 2 "--target: '.' or '..' segment" \
+        node add urn:dev:ops:gw-x --cse-id /mn-cse-x --cse-base $B --target /in-cse/../../x
+idcheck 2 "--target: not an SP-relative target ID (must start with '/')" \
+        node add urn:dev:ops:gw-x --cse-id /mn-cse-x --cse-base $B --target in-cse
+idcheck 2 "TARGET_ID: not an SP-relative target ID (must start with '/')" target add in-cse
+idcheck 2 "TARGET_ID: more than two segments" target add /in-cse/a/b
+# a CSE-ID names one CSE: another node's is refused, naming that node (the operator's own data)
+idcheck 1 "--cse-id: CSE-ID already assigned to node urn:dev:ops:gw-2" \
+        node add urn:dev:ops:gw-x --cse-id /mn-cse-2 --cse-base $B
+run 0 --json node list
+jq -e 'all(.[]; .nodeID != "urn:dev:ops:gw-x") and ([.[] | select(.cseID == "/mn-cse-2")] | length) == 1' \
+        <<<"$OUT" >/dev/null || fail "a refused node was stored: $OUT"
+run 0 --json target list
+jq -e 'length == 0' <<<"$OUT" >/dev/null || fail "a refused target was stored: $OUT"
+ok "malformed identifiers and a CSE-ID already assigned are refused with the rule named"
+
 # ---- targets ----
 run 0 target add /in-cse --psk-id in-cse-psk --generate-psk "$T/in-cse.hex"
 TPSK_HEX=$(head -n1 "$T/in-cse.hex")

@@ -94,9 +94,12 @@ static void result_make(enrol_result_t *r, const char *ke_id, time_t exp) {
         p->poll = 3600;
         p->n_targets = 2;
         snprintf(p->targets[0].id, sizeof p->targets[0].id, "/in-cse");
-        snprintf(p->targets[0].kpsa_id, sizeof p->targets[0].kpsa_id, "%s.1", ke_id);
+        /* kpsaID = <RelativeKeID>.<n>@<fqdn> (docs/protocol.md) */
+        const char *at = strchr(ke_id, '@');
+        cr_assert_not_null(at);
+        snprintf(p->targets[0].kpsa_id, sizeof p->targets[0].kpsa_id, "%.*s.1%s", (int) (at - ke_id), ke_id, at);
         snprintf(p->targets[1].id, sizeof p->targets[1].id, "/maf-1");
-        snprintf(p->targets[1].kpsa_id, sizeof p->targets[1].kpsa_id, "%s.2", ke_id);
+        snprintf(p->targets[1].kpsa_id, sizeof p->targets[1].kpsa_id, "%.*s.2%s", (int) (at - ke_id), ke_id, at);
         cr_assert_eq(random_bytes(r->ltk, 32), 0);
         r->ltk_len = 32;
 }
@@ -147,8 +150,8 @@ Test(custody, store_then_restore) {
         time_t exp = time(NULL) + 86400;
         store("0123456789abcdef0123456789abcdef@mef.example.net", exp);
         cr_assert(has_key("ltk"));
-        cr_assert(has_key("kpsa:0123456789abcdef0123456789abcdef@mef.example.net.1"));
-        cr_assert(has_key("kpsa:0123456789abcdef0123456789abcdef@mef.example.net.2"));
+        cr_assert(has_key("kpsa:0123456789abcdef0123456789abcdef.1@mef.example.net"));
+        cr_assert(has_key("kpsa:0123456789abcdef0123456789abcdef.2@mef.example.net"));
 
         /* The keys go; restore brings them back from the sealed profile. */
         custody_info_t ci;
@@ -169,7 +172,7 @@ Test(custody, store_then_restore) {
         _cleanup_free_ char *json = profile_json();
         cr_assert_not_null(json);
         cr_assert(strstr(json, "\"keID\": \"0123456789abcdef0123456789abcdef@mef.example.net\""), "%s", json);
-        cr_assert(strstr(json, "\"kpsaID\": \"0123456789abcdef0123456789abcdef@mef.example.net.2\""), "%s", json);
+        cr_assert(strstr(json, "\"kpsaID\": \"0123456789abcdef0123456789abcdef.2@mef.example.net\""), "%s", json);
         cr_assert(strstr(json, "\"poll\": 3600"), "%s", json);
         cr_assert_null(strstr(json, "ltk"), "%s", json);
         _cleanup_free_ char *path = path_in(cfg.runtime_dir, "profile.json");

@@ -85,6 +85,17 @@ typedef struct keyset {
         size_t n;
 } keyset_t;
 
+/* A kpsaID of len characters (proto/ids.h): hex 'a's, '@', a host of up to 253 characters in
+ * labels of 63; valid up to KEYRING_KPSA_ID_MAX. */
+static void long_kpsa_id(char *out, size_t len) {
+        size_t host = len >= 255 ? 253 : len - 2, rel = len - 1 - host;
+        memset(out, 'a', len);
+        out[rel] = '@';
+        for (size_t i = 63; i < host - 1; i += 64)
+                out[rel + 1 + i] = '.';
+        out[len] = '\0';
+}
+
 static void keyset_make(keyset_t *s, const char *const *kpsa_ids, size_t n_kpsa) {
         cr_assert_leq(n_kpsa, 3);
         cr_assert_eq(random_bytes(s->ltk, sizeof(s->ltk)), 0);
@@ -233,12 +244,10 @@ Test(keyring, rejects_bad_input_and_files_nothing) {
         setup();
         uint8_t k32[32] = { 1 }, k65[65] = { 0 };
         char id301[KEYRING_DESC_MAX], id300[KEYRING_DESC_MAX];
-        memset(id301, 'x', sizeof(id301));
         strcpy(id301, KEYRING_KPSA);
-        memset(id301 + 5, 'i', 301);
-        id301[5 + 301] = '\0';
-        strcpy(id300, id301);
-        id300[5 + 300] = '\0';
+        long_kpsa_id(id301 + 5, 301);
+        strcpy(id300, KEYRING_KPSA);
+        long_kpsa_id(id300 + 5, 300);
 
         const struct {
                 keyring_key_t keys[2];
@@ -252,6 +261,8 @@ Test(keyring, rejects_bad_input_and_files_nothing) {
                 { { { "ltk", k32, 32 }, { "kpsa:a b", k32, 32 } }, 2 },    /* space */
                 { { { "ltk", k32, 32 }, { "kpsa:\x01", k32, 32 } }, 2 },   /* control */
                 { { { "ltk", k32, 32 }, { "kpsa:", k32, 32 } }, 2 },       /* empty id */
+                { { { "ltk", k32, 32 }, { "kpsa:../../../../etc/passwd@mef", k32, 32 } }, 2 }, /* not a kpsaID */
+                { { { "ltk", k32, 32 }, { "kpsa:a@MEF", k32, 32 } }, 2 },  /* upper-case host */
                 { { { "ltk", k32, 32 }, { id301, k32, 32 } }, 2 },         /* 301 chars */
                 { { { "ltk", k32, 32 }, { "other", k32, 32 } }, 2 },       /* unknown name */
                 { { { "ltk", NULL, 32 } }, 1 },                            /* no data */
@@ -625,8 +636,7 @@ Test(keyring, quota_exhaustion_is_edquot_and_keeps_old_keys) {
         /* A kpsa with the longest kpsaID (a 310-byte description) cannot fit 100 more bytes. */
         char big[KEYRING_DESC_MAX];
         strcpy(big, KEYRING_KPSA);
-        memset(big + 5, 'q', KEYRING_KPSA_ID_MAX);
-        big[5 + KEYRING_KPSA_ID_MAX] = '\0';
+        long_kpsa_id(big + 5, KEYRING_KPSA_ID_MAX);
         keyset_t b;
         const char *const ids[] = { big + 5 };
         keyset_make(&b, ids, 1);

@@ -37,7 +37,7 @@ static void fill(stored_profile_t *p, const char *cse_id, size_t n_targets) {
         p->n_targets = n_targets;
         for (size_t i = 0; i < n_targets; i++) {
                 snprintf(p->targets[i].id, sizeof p->targets[i].id, "/target-%zu", i);
-                snprintf(p->targets[i].kpsa_id, sizeof p->targets[i].kpsa_id, "k%zu@mef.example.net", i);
+                snprintf(p->targets[i].kpsa_id, sizeof p->targets[i].kpsa_id, "3f2a.%zu@mef.example.net", i + 1);
                 cr_assert_eq(random_bytes(p->targets[i].kpsa, PROFILE_KPSA_LEN), 0);
         }
 }

@@ -2,6 +2,7 @@
 /* Retry delays: bounds of the full jitter, the cap, the Retry-After clamp, the initial delay,
  * and that the jitter is actually spread (uniform enough) rather than a constant. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <limits.h>
 
 #include "agent/backoff.h"
@@ -141,4 +142,45 @@ Test(backoff, initial) {
 Test(backoff, random_differs) {
         uint64_t a = backoff_random(), b = backoff_random(), c = backoff_random();
         cr_assert(a != b || b != c, "three equal random values");
+}
+
+/* The field value: any number of digits, clamped to the maximum, and what was sent kept for the
+ * messages. */
+static void ra_ok(const char *v, unsigned max, unsigned want_s, bool want_capped, const char *want_sent) {
+        unsigned s = 12345;
+        bool capped = !want_capped;
+        char sent[RETRY_AFTER_SENT_MAX];
+        cr_assert_eq(retry_after_parse(v, max, &s, &capped, sent), 1, "%s", v);
+        cr_assert_eq(s, want_s, "%s: %u s", v, s);
+        cr_assert_eq(capped, want_capped, "%s", v);
+        cr_assert_str_eq(sent, want_sent);
+}
+
+Test(backoff, retry_after_parse) {
+        ra_ok("120", 3600, 120, false, "Retry-After 120 s");
+        ra_ok("3600", 3600, 3600, false, "Retry-After 3600 s");
+        ra_ok("3601", 3600, 3600, true, "Retry-After 3601 s");
+        ra_ok("0", 3600, 0, false, "Retry-After 0 s");
+        ra_ok("000", 3600, 0, false, "Retry-After 0 s");
+        ra_ok("0007", 3600, 7, false, "Retry-After 7 s");
+        /* more than 10 digits: clamped, not ignored (it used to fall back to the normal backoff) */
+        ra_ok("999999999999", 3600, 3600, true, "Retry-After 999999999999 s");
+        ra_ok("4294967296", 3600, 3600, true, "Retry-After 4294967296 s");
+        ra_ok("18446744073709551615", 86400, 86400, true, "Retry-After 18446744073709551615 s");
+        ra_ok("18446744073709551616", 86400, 86400, true, "Retry-After of 20 digits");
+        ra_ok("123456789012345678901234567890", 3600, 3600, true, "Retry-After of 30 digits");
+        ra_ok("000000000000000000000000000005", 3600, 5, false, "Retry-After 5 s");
+
+        unsigned s = 77;
+        bool capped = true;
+        char sent[RETRY_AFTER_SENT_MAX] = "x";
+        cr_assert_eq(retry_after_parse(NULL, 3600, &s, &capped, sent), 0);
+        cr_assert_str_eq(sent, "");
+        static const char *const bad[] = { "", "Fri, 31 Dec 1999 23:59:59 GMT", "-1", "+5", "1.5", "5 ", " 5", "0x10" };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                cr_assert_eq(retry_after_parse(bad[i], 3600, &s, &capped, sent), -EINVAL, "%s", bad[i]);
+                cr_assert_str_eq(sent, "Retry-After not in seconds");
+        }
+        cr_assert_eq(s, 77, "untouched unless parsed");
+        cr_assert(capped);
 }

@@ -364,7 +364,12 @@ Test(config, error_missing_required) {
         check_error("[node]\nid = n1\n", -EINVAL, "@DIR@/agent.conf: [mef] uri: required");
         check_error("[node]\nid = n1\n[mef]\nuri = https://mef.example\npsk_file = @DIR@/kpm.hex\n", -EINVAL,
                     "@DIR@/agent.conf: [mef] psk_identity: required (mode = psk)");
-        check_error(BASE "[node]\nid =\n", -EINVAL, "@DIR@/agent.conf:8: [node] id: must be 1..255 printable ASCII characters without spaces");
+        check_error(BASE "[node]\nid =\n", -EINVAL, "@DIR@/agent.conf:8: [node] id: empty");
+        check_error(BASE "[node]\nid = node 1\n", -EINVAL, "@DIR@/agent.conf:8: [node] id: contains a space");
+        check_error(BASE "[node]\nid = ../../x\n", -EINVAL,
+                    "@DIR@/agent.conf:8: [node] id: not an M2M-Node-ID (contains '/')");
+        check_error(BASE "[node]\nid = urn:x:1\n", -EINVAL,
+                    "@DIR@/agent.conf:8: [node] id: not a URN (urn:<NID>:<NSS>, NID 2..32 letters, digits, '-')");
         check_error(BASE "[mef]\nmode = x509\n", -EINVAL, "@DIR@/agent.conf:8: [mef] mode: must be psk or cert");
 }
 

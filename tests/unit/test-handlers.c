@@ -309,6 +309,35 @@ Test(handlers, enrol_bad_json) {
         mef_response_done(&r);
 }
 
+/* A nodeID against the M2M-Node-ID grammar is a malformed request (400), with the rule named and
+ * the value not quoted; a prev that is no KeID too. Nothing is stored. */
+Test(handlers, enrol_malformed_identifiers) {
+        static const struct {
+                const char *body, *dbg;
+        } cases[] = {
+                { "{\"msce:enrolReq\": {\"nodeID\": \"../../etc/passwd\"}}",
+                  "msce:enrolReq.nodeID: not an M2M-Node-ID (contains '/')" },
+                { "{\"msce:enrolReq\": {\"nodeID\": \"node 1\"}}", "msce:enrolReq.nodeID: contains a space" },
+                { "{\"msce:enrolReq\": {\"nodeID\": \"urn:x:1\"}}", "msce:enrolReq.nodeID: not a URN" },
+                { "{\"msce:enrolReq\": {\"nodeID\": \"$(reboot)\"}}", "msce:enrolReq.nodeID: not an M2M-Node-ID" },
+                { "{\"msce:enrolReq\": {\"nodeID\": \"" NODE1 "\", \"prev\": \"../x@mef\"}}",
+                  "msce:enrolReq.prev: not a KeID (lower-case hex, '@', a host name)" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                mef_response_t r;
+                call(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, cases[i].body, 0, &r);
+                expect_error(&r, 400, 4000, cases[i].dbg);
+                cr_assert_null(memmem(r.body, r.body_len, "passwd", 6));
+                cr_assert_null(memmem(r.body, r.body_len, "reboot", 6));
+                mef_response_done(&r);
+        }
+        store_enrolment_t *list = NULL;
+        size_t n = 99;
+        cr_assert_eq(store_enrolment_list(store, NODE1, &list, &n), 0);
+        cr_assert_eq(n, 0, "nothing stored");
+        free(list);
+}
+
 Test(handlers, missing_headers) {
         static const struct {
                 unsigned flag;

@@ -97,8 +97,12 @@ Test(kdf, split_ekm_ip_literals) {
         char keid[KDF_KEID_MAX];
         cr_assert_eq(kdf_split_ekm(ekm, "127.0.0.1", ke, keid, sizeof(keid)), 0);
         cr_assert_str_eq(keid, "00000000000000000000000000000000@127.0.0.1");
-        cr_assert_eq(kdf_split_ekm(ekm, "[FE80::1]", ke, keid, sizeof(keid)), 0);
-        cr_assert_str_eq(keid, "00000000000000000000000000000000@[fe80::1]");
+        /* IPv6 without brackets, as the agent keeps the host of its URI (proto/ids.h) */
+        cr_assert_eq(kdf_split_ekm(ekm, "FE80::1", ke, keid, sizeof(keid)), 0);
+        cr_assert_str_eq(keid, "00000000000000000000000000000000@fe80::1");
+        cr_assert_eq(kdf_split_ekm(ekm, "[fe80::1]", ke, keid, sizeof(keid)), -EINVAL);
+        cr_assert_eq(kdf_split_ekm(ekm, "fe80::1%eth0", ke, keid, sizeof(keid)), -EINVAL);
+        cr_assert_eq(kdf_split_ekm(ekm, "1.2.3.999", ke, keid, sizeof(keid)), -EINVAL);
 }
 
 Test(kdf, split_ekm_limits) {
@@ -110,6 +114,8 @@ Test(kdf, split_ekm_limits) {
         cr_assert_eq(kdf_split_ekm(ekm, "mef example", ke, keid, sizeof(keid)), -EINVAL);
         cr_assert_eq(kdf_split_ekm(ekm, "mef/x", ke, keid, sizeof(keid)), -EINVAL);
         cr_assert_eq(kdf_split_ekm(ekm, "mef@x", ke, keid, sizeof(keid)), -EINVAL);
+        cr_assert_eq(kdf_split_ekm(ekm, "-mef.example", ke, keid, sizeof(keid)), -EINVAL);
+        cr_assert_eq(kdf_split_ekm(ekm, "mef..example", ke, keid, sizeof(keid)), -EINVAL);
         cr_assert_eq(kdf_split_ekm(ekm, "m\xc3\xa9" "f", ke, keid, sizeof(keid)), -EINVAL);
         cr_assert_eq(kdf_split_ekm(ekm, NULL, ke, keid, sizeof(keid)), -EINVAL);
         cr_assert_eq(keid[0], 'x', "KeID touched on failure");

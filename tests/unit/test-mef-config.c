@@ -177,6 +177,8 @@ Test(mef_config, bad_listen) {
 
 Test(mef_config, errors_name_file_line_and_key) {
         load_fails("[server]\nfqdn = bad_name!\n", 2, "[server] fqdn", NULL);
+        load_fails("[server]\nfqdn = -mef.example\n", 2, "[server] fqdn", "host name (RFC 1123)");
+        load_fails("[server]\nfqdn = [::1]\n", 2, "[server] fqdn", "IPv6 without brackets");
         load_fails("[server]\nbase = msce\n", 2, "[server] base", "absolute path");
         load_fails("[server]\nbase = /a b\n", 2, "[server] base", NULL);
         load_fails("[tls]\nmin_version = 1.1\n", 2, "[tls] min_version", "1.2 or 1.3");
@@ -266,6 +268,9 @@ Test(mef_config, cross_checks) {
         load_fails("[tls]\nclient_ca = /ca.pem\n", 0, "[tls] certificate", "required");
         load_fails("[server]\nlisten = [::]:443\n", 0, "[server] fqdn", "wildcard");
         load_fails("[server]\nlisten = 0.0.0.0:443\n", 0, "[server] fqdn", "wildcard");
+        /* the listen host is the default fqdn: it must be a KeID host then */
+        load_fails("[server]\nlisten = [fe80::1%eth0]:443\n", 0, "[server] fqdn", "not a host name or IP address");
+        load_fails("[server]\nlisten = in_x:443\n", 0, "[server] fqdn", "not a host name or IP address");
         mef_config_t c = { 0 };
         load_ok("[tls]\ncertificate = /a.pem\nkey = /a.key\n", &c);
         cr_assert_null(c.client_ca_file);

@@ -183,19 +183,6 @@ static void expect_ok(const char *path, const char *value, const char *check) {
                 cr_assert_not_null(strstr(json, check), "%s = %.60s: '%s' not in %s", path, value, check, json);
 }
 
-/* A JSON string literal of n printable chars with an '@' in the middle (a valid KeID shape). */
-static char *string_of(size_t n) {
-        char *s = malloc(n + 3);
-        cr_assert_not_null(s);
-        s[0] = '"';
-        memset(s + 1, 'k', n);
-        if (n)
-                s[1 + n / 2] = '@';
-        s[n + 1] = '"';
-        s[n + 2] = 0;
-        return s;
-}
-
 /* A JSON string literal with the base64 of n bytes. */
 static char *key_of(size_t n) {
         uint8_t k[128];
@@ -374,7 +361,7 @@ Test(round_trip, profile) {
         m.n_targets = MSG_TARGETS_MAX;
         for (size_t i = 0; i < MSG_TARGETS_MAX; i++) {
                 snprintf(m.targets[i].id, sizeof m.targets[i].id, "/target-%zu", i);
-                snprintf(m.targets[i].kpsa_id, sizeof m.targets[i].kpsa_id, "kpsa.%zu@mef.example.net", i);
+                snprintf(m.targets[i].kpsa_id, sizeof m.targets[i].kpsa_id, "abcd.%zu@mef.example.net", i + 1);
         }
         profile_round_trip(&m);
         m.has_ltk = true;
@@ -669,40 +656,77 @@ Test(json, body_not_nul_terminated) {
 
 /* ---- limits ---- */
 
+/* A JSON string literal holding a valid value of n characters for the identifier rule of kind
+ * (proto/ids.h): 'a's, with what the grammar needs. */
+typedef enum vkind {
+        V_NODE,   /* M2M-Node-ID */
+        V_CSE,    /* CSE-ID, target ID */
+        V_URI,    /* cseBase */
+        V_KEID,   /* KeID, kpsaID */
+} vkind_t;
+
+static char *valid_of(vkind_t k, size_t n) {
+        char *s = malloc(n + 3);
+        cr_assert_not_null(s);
+        s[0] = '"';
+        memset(s + 1, 'a', n);
+        s[n + 1] = '"';
+        s[n + 2] = 0;
+        char *v = s + 1;
+        if (k == V_CSE)
+                v[0] = '/';
+        else if (k == V_URI)
+                memcpy(v, "https://h/", 10);
+        else if (k == V_KEID) {
+                /* hex "@" host: the host as long as it may be (253), labels of 63 */
+                size_t host = MIN(n - 2, (size_t) 253), rel = n - 1 - host;
+                v[rel] = '@';
+                for (size_t i = 63; i < host - 1; i += 64)
+                        v[rel + 1 + i] = '.';
+        }
+        return s;
+}
+
 Test(limits, strings) {
         static const struct {
                 const char *path;
                 size_t max;
-                bool keid;
+                vkind_t kind;
+                const char *bad, *why; /* a value against the grammar, and the reason given */
         } cases[] = {
-                { "msce:enrolReq.nodeID", MSG_ID_MAX, false },
-                { "msce:enrolReq.prev", MSG_KEID_MAX, true },
-                { "msce:profile.cseID", MSG_ID_MAX, false },
-                { "msce:profile.cseBase", MSG_URI_MAX, false },
-                { "msce:profile.keID", MSG_KEID_MAX, true },
-                { "msce:profile.targets[0].id", MSG_ID_MAX, false },
-                { "msce:profile.targets[0].kpsaID", MSG_KEID_MAX, true },
-                { "msce:status.keID", MSG_KEID_MAX, true },
-                { "msce:credential.enroleeID", MSG_ID_MAX, false },
+                { "msce:enrolReq.nodeID", MSG_ID_MAX, V_NODE, "\"-x\"",
+                  "not an M2M-Node-ID (must start with a letter or a digit)" },
+                { "msce:enrolReq.prev", MSG_KEID_MAX, V_KEID, "\"3f2a9c0d4e5b6a7980a1b2c3d4e5f601\"",
+                  "not a KeID (lower-case hex, '@', a host name)" },
+                { "msce:profile.cseID", MSG_ID_MAX, V_CSE, "\"mn-781\"",
+                  "not an SP-relative CSE-ID (must start with '/')" },
+                { "msce:profile.cseBase", MSG_URI_MAX, V_URI, "\"in.example.net\"",
+                  "not an absolute URI with scheme http, https, coap, coaps, mqtt, mqtts, ws or wss" },
+                { "msce:profile.keID", MSG_KEID_MAX, V_KEID, "\"3F2A@mef\"",
+                  "not a KeID (lower-case hex, '@', a host name)" },
+                { "msce:profile.targets[0].id", MSG_ID_MAX, V_CSE, "\"/in-cse/../../x\"", "'.' or '..' segment" },
+                { "msce:profile.targets[0].kpsaID", MSG_KEID_MAX, V_KEID, "\"../../../../etc/passwd@mef\"",
+                  "not a kpsaID (lower-case hex, optional .<n>, '@', a host name)" },
+                { "msce:status.keID", MSG_KEID_MAX, V_KEID, "\"3f2a@MEF\"",
+                  "not a KeID: the part after '@' is not a lower-case host name or IP address" },
+                { "msce:credential.enroleeID", MSG_ID_MAX, V_CSE, "\"/mn-$(id)`id`;reboot\"",
+                  "not a CSE-ID ('/' and A-Z a-z 0-9 - . _ ~)" },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 const char *p = cases[i].path;
                 char reason[64];
-                _cleanup_free_ char *at_max = string_of(cases[i].max), *over = string_of(cases[i].max + 1),
-                                    *one = string_of(1);
+                _cleanup_free_ char *at_max = valid_of(cases[i].kind, cases[i].max),
+                                    *over = valid_of(cases[i].kind, cases[i].max + 1);
                 expect_ok(p, at_max, at_max);
                 snprintf(reason, sizeof reason, "too long (max %zu)", cases[i].max);
                 expect_error(p, over, reason);
-                expect_ok(p, one, one); /* "@": 1 char, and a KeID by our rule */
                 expect_error(p, "\"\"", "empty");
-                expect_error(p, "\"a b@c\"", "not printable ASCII");
-                expect_error(p, "\"a\\tb@c\"", "not printable ASCII");
-                expect_error(p, "\"a\\u007fb@c\"", "not printable ASCII");
-                expect_error(p, "\"caf\\u00e9@c\"", "not printable ASCII");
-                if (cases[i].keid)
-                        expect_error(p, "\"3f2a9c0d4e5b6a7980a1b2c3d4e5f601\"", "not a KeID (no '@')");
-                else
-                        expect_ok(p, "\"no-at-sign\"", "\"no-at-sign\"");
+                /* the shared rules come first, and say what they are */
+                expect_error(p, "\"/a b@c\"", "contains a space");
+                expect_error(p, "\"/a\\tb@c\"", "contains a control character");
+                expect_error(p, "\"/a\\u007fb@c\"", "contains a control character");
+                expect_error(p, "\"/caf\\u00e9@c\"", "contains a non-ASCII character");
+                expect_error(p, cases[i].bad, cases[i].why);
         }
 }
 
@@ -785,7 +809,7 @@ Test(limits, targets) {
                 char targets[4096] = "[";
                 for (size_t i = 0; i < n; i++) {
                         char t[64];
-                        snprintf(t, sizeof t, "%s{\"id\":\"/t%zu\",\"kpsaID\":\"k%zu@mef\"}", i ? "," : "", i, i);
+                        snprintf(t, sizeof t, "%s{\"id\":\"/t%zu\",\"kpsaID\":\"a.%zu@mef\"}", i ? "," : "", i, i + 1);
                         strcat(targets, t);
                 }
                 strcat(targets, "]");
@@ -804,7 +828,8 @@ Test(limits, targets) {
                 erase(json, strlen(json));
         }
         /* the error names the element */
-        expect_error("msce:profile.targets[0].kpsaID", "\"no-at\"", "not a KeID (no '@')");
+        expect_error("msce:profile.targets[0].kpsaID", "\"no-at\"",
+                     "not a kpsaID (lower-case hex, optional .<n>, '@', a host name)");
         _cleanup_free_ char *body = mutate(profile_example, "msce:profile.targets",
                                            "[{\"id\":\"/a\",\"kpsaID\":\"a@b\"},{\"id\":\"/b\",\"kpsaID\":\"a@b\"},"
                                            "{\"id\":\"/c\",\"kpsaID\":\"" "0123456789012345678901234567890123456789"
@@ -1028,7 +1053,7 @@ Test(format, rejects_invalid_structs) {
         memset(e.node_id, 'a', sizeof e.node_id); /* unterminated */
         cr_assert_eq(msg_enrol_req_format(&e, &json), -EINVAL);
 
-        msg_profile_t p = { .cse_id = "/c", .cse_base = "u", .ke_id = "a@b", .exp = "20271127T203000", .poll = 3600 };
+        msg_profile_t p = { .cse_id = "/c", .cse_base = "https://u", .ke_id = "a@b", .exp = "20271127T203000", .poll = 3600 };
         cr_assert_eq(msg_profile_format(&p, &json), 0);
         free(TAKE_PTR(json));
         p.poll = 0;

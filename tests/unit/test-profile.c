@@ -21,7 +21,7 @@ static void fill(stored_profile_t *p, size_t n_targets) {
         p->n_targets = n_targets;
         for (size_t i = 0; i < n_targets; i++) {
                 snprintf(p->targets[i].id, sizeof p->targets[i].id, "/target-%zu", i);
-                snprintf(p->targets[i].kpsa_id, sizeof p->targets[i].kpsa_id, "rel%zu@mef.example.net", i);
+                snprintf(p->targets[i].kpsa_id, sizeof p->targets[i].kpsa_id, "3f2a.%zu@mef.example.net", i + 1);
                 memset(p->targets[i].kpsa, (int) (0x10 + i), PROFILE_KPSA_LEN);
         }
 }
@@ -175,10 +175,57 @@ Test(profile, serialize_checks_limits) {
         strcpy(p.targets[0].kpsa_id, "has space@x");
         cr_assert_eq(profile_serialize(&p, &s), -EINVAL);
 
+        /* the identifier grammars (proto/ids.h): nothing a keyring name could misuse */
+        static const struct {
+                size_t off;
+                const char *v;
+        } bad[] = {
+                { offsetof(stored_profile_t, cse_id), "mn-781" },
+                { offsetof(stored_profile_t, cse_id), "/mn-$(id)`id`;reboot" },
+                { offsetof(stored_profile_t, cse_base), "in.example.net" },
+                { offsetof(stored_profile_t, ke_id), "3F2A@mef" },
+                { offsetof(stored_profile_t, node_id), "../x" },
+                { offsetof(stored_profile_t, targets[0].id), "/in-cse/../../x" },
+                { offsetof(stored_profile_t, targets[0].kpsa_id), "../../../../etc/passwd@mef" },
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+                fill(&p, 1);
+                strcpy((char *) &p + bad[i].off, bad[i].v);
+                cr_assert_eq(profile_serialize(&p, &s), -EINVAL, "%s", bad[i].v);
+        }
+
         fill(&p, 1);
         p.obtained = -1;
         cr_assert_eq(profile_serialize(&p, &s), -EINVAL);
         cr_assert_null(s.data);
+}
+
+/* A KeID (and kpsaID) of len characters: hex 'a's, '@', a 253-character host in labels of 63. */
+static void long_id(char *out, size_t len) {
+        size_t host = 253, rel = len - 1 - host;
+        memset(out, 'a', len);
+        out[rel] = '@';
+        for (size_t i = 63; i < host - 1; i += 64)
+                out[rel + 1 + i] = '.';
+        out[len] = 0;
+}
+
+/* The parser holds the identifiers to their grammar too (a sealed profile of an older version,
+ * or a tampered one, does not reach the keyring with them). */
+Test(profile, parser_checks_identifiers) {
+        static const char *const fields[] = { "/mn-cse-000123", "/target-0", "3f2a.1@mef.example.net",
+                                              "urn:dev:ops:0004A3-MNGW-000123" };
+        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+                stored_profile_t p, q;
+                _cleanup_secret_ secret_t s = { 0 };
+                fill(&p, 1);
+                cr_assert_eq(profile_serialize(&p, &s), 0);
+                cr_assert_eq(profile_parse(s.data, s.len, &q), 0);
+                uint8_t *at = memmem(s.data, s.len, fields[i], strlen(fields[i]));
+                cr_assert_not_null(at, "%s", fields[i]);
+                at[0] = '.'; /* same length, printable: only the grammar is broken */
+                cr_assert_eq(profile_parse(s.data, s.len, &q), -EBADMSG, "%s", fields[i]);
+        }
 }
 
 Test(profile, maximal_profile_fits_bound) {
@@ -190,17 +237,18 @@ Test(profile, maximal_profile_fits_bound) {
         memset(p.mef_uri, 'u', MSG_URI_MAX);
         p.mef_uri[MSG_URI_MAX] = 0;
         memset(p.cse_id, 'c', MSG_ID_MAX);
+        p.cse_id[0] = '/';
         p.cse_id[MSG_ID_MAX] = 0;
         memset(p.cse_base, 'b', MSG_URI_MAX);
+        memcpy(p.cse_base, "https://b/", 10);
         p.cse_base[MSG_URI_MAX] = 0;
-        memset(p.ke_id, 'k', MSG_KEID_MAX);
-        p.ke_id[MSG_KEID_MAX] = 0;
+        long_id(p.ke_id, MSG_KEID_MAX);
         p.ltk_len = MSG_KEY_MAX;
         for (size_t i = 0; i < MSG_TARGETS_MAX; i++) {
                 memset(p.targets[i].id, 'i', MSG_ID_MAX);
+                p.targets[i].id[0] = '/';
                 p.targets[i].id[MSG_ID_MAX] = 0;
-                memset(p.targets[i].kpsa_id, 'j', MSG_KEID_MAX);
-                p.targets[i].kpsa_id[MSG_KEID_MAX] = 0;
+                long_id(p.targets[i].kpsa_id, MSG_KEID_MAX);
         }
         cr_assert_eq(profile_serialize(&p, &s), 0);
         cr_assert_eq(s.len, PROFILE_SERIALIZED_MAX);

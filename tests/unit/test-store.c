@@ -276,6 +276,30 @@ Test(store, node_duplicates) {
         store_close(s);
 }
 
+Test(store, cse_id_assigned_once) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[16];
+        recognisable_key(kpm, sizeof kpm, 3);
+        store_node_t n1 = psk_node("n1", "kpm-1"), n2 = psk_node("n2", "kpm-2"), c = cert_node("c1", 'c');
+        cr_assert_eq(store_node_add(s, &n1, kpm, sizeof kpm), 0);
+        snprintf(n2.cse_id, sizeof n2.cse_id, "%s", n1.cse_id);
+        cr_assert_eq(store_node_add(s, &n2, kpm, sizeof kpm), -EADDRINUSE, "the CSE-ID of n1");
+        snprintf(c.cse_id, sizeof c.cse_id, "%s", n1.cse_id);
+        cr_assert_eq(store_node_add(s, &c, NULL, 0), -EADDRINUSE, "the CSE-ID of n1, for a cert node");
+        /* which node holds it */
+        store_node_t found;
+        cr_assert_eq(store_node_by_cse_id(s, "/mn-n1", &found), 0);
+        cr_assert_str_eq(found.node_id, "n1");
+        cr_assert_eq(store_node_by_cse_id(s, "/mn-n2", &found), -ENOENT);
+        /* case matters: CSE-IDs are compared as they are */
+        snprintf(n2.cse_id, sizeof n2.cse_id, "/MN-N1");
+        cr_assert_eq(store_node_add(s, &n2, kpm, sizeof kpm), 0);
+        /* once n1 is gone its CSE-ID is free again */
+        cr_assert_eq(store_node_remove(s, "n1"), 0);
+        cr_assert_eq(store_node_add(s, &c, NULL, 0), 0);
+        store_close(s);
+}
+
 Test(store, node_invalid) {
         mef_store_t *s = open_new();
         uint8_t kpm[MSG_KEY_MAX + 1] = { 0 };

@@ -57,7 +57,7 @@ static void fill_profile(stored_profile_t *p) {
         p->n_targets = 2;
         for (size_t i = 0; i < p->n_targets; i++) {
                 snprintf(p->targets[i].id, sizeof p->targets[i].id, "/target-%zu", i);
-                snprintf(p->targets[i].kpsa_id, sizeof p->targets[i].kpsa_id, "rel%zu@mef.example.net", i);
+                snprintf(p->targets[i].kpsa_id, sizeof p->targets[i].kpsa_id, "3f2a.%zu@mef.example.net", i + 1);
                 memset(p->targets[i].kpsa, (int) (0x10 + i), PROFILE_KPSA_LEN);
         }
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,8 @@ int peer_parse_args(int argc, char **argv, peer_opts_t *o) {
                 .node = "urn:dev:ops:interop",
                 .base = "/msce",
         };
+        /* a peer that hangs up mid-handshake must not kill us before we print why */
+        signal(SIGPIPE, SIG_IGN);
         if (argc < 2)
                 return usage("server or client?");
         if (strcmp(argv[1], "server") == 0)

@@ -109,10 +109,10 @@ static const char *kex_name(gnutls_session_t s, bool tls13) {
 }
 
 int main(int argc, char **argv) {
-        if (peer_parse_args(argc, argv, &opts) < 0)
-                return 2;
         printf("LIB GnuTLS %s\n", gnutls_check_version(NULL));
         fflush(stdout);
+        if (peer_parse_args(argc, argv, &opts) < 0)
+                return 2;
 
         char prio[512];
         priority(prio, sizeof prio);
@@ -181,6 +181,8 @@ int main(int argc, char **argv) {
                 r = gnutls_handshake(s);
         while (r == GNUTLS_E_INTERRUPTED || (r < 0 && !gnutls_error_is_fatal(r) && r != GNUTLS_E_AGAIN));
         if (r < 0) {
+                /* as gnutls-serv and gnutls-cli do: tell the peer why */
+                (void) gnutls_alert_send_appropriate(s, r);
                 const char *alert = r == GNUTLS_E_FATAL_ALERT_RECEIVED || r == GNUTLS_E_WARNING_ALERT_RECEIVED
                                             ? gnutls_alert_get_name(gnutls_alert_get(s))
                                             : NULL;

@@ -336,8 +336,10 @@ cell_gw() { # PEER AUTH PEER-OPTS
 }
 
 # ---- run ----
+declare -A LIBS
 for peer in "${PEERS[@]}"; do
-        VERSIONS+=("$peer: $("$B/tests/integration/peer-$peer" 2>/dev/null | sed -n 's/^LIB //p')")
+        LIBS[$peer]=$("$B/tests/integration/peer-$peer" 2> /dev/null | sed -n 's/^LIB //p' | awk '{ print $1, $2 }')
+        VERSIONS+=("${LIBS[$peer]}")
 done
 # the library msce is linked with, as the module loads it
 WOLF=$(dpkg-query -W -f '${Version}' libwolfssl35 2> /dev/null || echo unknown)
@@ -366,17 +368,19 @@ while IFS=';' read -r peers side auth popts extra expect xrc xmsg fix; do
                         sed 's/^/#   peer: /' "$T/peer.out" | head -n 20
                         [ $side = mef ] && sed 's/^/#   agent: /' "$T/agent.err" | head -n 10
                 fi
-                ROWS+=("$(printf '%-62s | %-84s | expect %-12s got %-12s | %-3s | %-17s | %s' "$name" \
-                        "${NEG#ok }" "$expect/$xrc" "$RESULT" "$RC" "$verdict" "$MSG")")
+                neg=${NEG#ok }
+                neg=${neg% peer-cert=no}
+                ROWS+=("$(printf '%-50s | %-14s | %-80s | %-15s | %-12s | %-3s | %-16s | %s' "${name#$peer }" \
+                        "${LIBS[$peer]}" "$neg" "$expect/$xrc" "$RESULT" "$RC" "$verdict" "$MSG")")
                 echo "${ROWS[-1]}"
         done
 done < <(grep -v -e '^ *$' -e '^#' <<< "$EXPECT")
 elapsed=$((($(date +%s%N) - start) / 1000000))
 
 echo
-echo "Interoperability matrix (msce with wolfSSL $WOLF; ${VERSIONS[*]}); $((${#ROWS[@]})) cells in $elapsed ms"
-printf '%-62s | %-84s | %-36s | %-3s | %-17s | %s\n' "cell (peer side auth peer-options)" "negotiated (peer's view)" \
-        "result" "rc" "verdict" "message"
+echo "Interoperability matrix: msce with wolfSSL $WOLF against $(IFS=,; echo "${VERSIONS[*]}" | sed 's/,/, /g'); ${#ROWS[@]} cells in $elapsed ms"
+printf '%-50s | %-14s | %-80s | %-15s | %-12s | %-3s | %-16s | %s\n' "cell (side auth peer-options)" "peer" \
+        "negotiated (the peer's view)" "expected/rc" "result" "rc" "verdict" "message"
 printf '%s\n' "${ROWS[@]}"
 echo "$N_FAIL of ${#ROWS[@]} cells deviate"
 [ $N_FAIL -eq 0 ]

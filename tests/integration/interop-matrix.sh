@@ -49,6 +49,7 @@ all    ;mef;psk           ;-V 1.2 -s psk-cbc               ;-                   
 all    ;mef;psk           ;-V 1.2 -s psk-gcm               ;-                    ;incompatible;76;failed \(incompatible\): .*offer                                   ;b
 all    ;mef;psk           ;-V 1.2 -s psk-cbc,psk-gcm       ;-                    ;incompatible;76;failed \(incompatible\): .*offer                                   ;b
 all    ;mef;psk           ;-V 1.2 -s ecdhe-psk-cbc         ;tls_max_version = 1.2;enrolled    ;0 ;TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256                                  ;
+all    ;mef;psk           ;-V 1.2 -s ecdhe-psk-cbc -g x25519;tls_max_version = 1.2;incompatible;76;failed \(incompatible\): .*offer                                  ;b
 all    ;mef;psk           ;-V 1.3                          ;-                    ;enrolled    ;0 ;TLS_AES_128_GCM_SHA256 group=(x25519|X25519) kex=psk_dhe_ke hrr=no      ;g
 all    ;mef;psk           ;-V 1.3 -g p256                  ;-                    ;enrolled    ;0 ;TLS_AES_128_GCM_SHA256 group=(secp256r1|SECP256R1) kex=psk_dhe_ke hrr=yes;
 all    ;mef;psk           ;-V 1.3 -g x25519                ;-                    ;enrolled    ;0 ;TLS_AES_128_GCM_SHA256 group=(x25519|X25519) kex=psk_dhe_ke hrr=no      ;

@@ -60,7 +60,7 @@ server() {
         "$B/tests/integration/peer-$1" server $2 -i kpm-bench -p "$W/kpm.hex" > "$W/server.out" 2>&1 &
         SPID=$!
         for ((i = 0; i < 400; i++)); do
-                PORT=$(sed -n 's/^PORT //p' "$W/server.out")
+                PORT=$(sed -n 's/^PORT //p' "$W/server.out" 2> /dev/null || true)
                 [ -n "$PORT" ] && return 0
                 sleep 0.01
         done

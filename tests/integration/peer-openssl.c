@@ -142,10 +142,10 @@ static void print_handshake(SSL *ssl) {
 }
 
 int main(int argc, char **argv) {
-        if (peer_parse_args(argc, argv, &opts) < 0)
-                return 2;
         printf("LIB %s\n", OpenSSL_version(OPENSSL_VERSION));
         fflush(stdout);
+        if (peer_parse_args(argc, argv, &opts) < 0)
+                return 2;
         SSL_CTX *ctx = ctx_new();
         if (!ctx)
                 return setup_error("cannot set up the context");

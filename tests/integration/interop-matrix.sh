@@ -37,13 +37,15 @@ set -u
 #             order (GnuTLS) picks psk_ke and the agent gives up after the handshake
 #         g = the agent lists P-256 before X25519 in supported_groups: a server that follows the
 #             client's order (GnuTLS) asks for P-256 with a HelloRetryRequest
+#         x = wolfSSL 5.5.4's client fails TLS 1.2 ECDHE-PSK over X25519 (proto/tls.c): may remain
+#             after a
 #         w = the peer refuses a wrong key or unknown identity with an alert (illegal_parameter) or
 #             none at all, which the agent takes for a protocol error (transient, 75)
 EXPECT=$(cat <<'EOF'
 # peers;side;auth        ;peer options                    ;agent                ;expect      ;rc;message or negotiation (ERE)                                     ;fix
 all    ;mef;psk           ;-V 1.2 -s ecdhe-psk-cbc         ;-                    ;enrolled    ;0 ;TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256 .*kex=ecdhe-psk                    ;a
 all    ;mef;psk           ;-V 1.2 -s ecdhe-psk-cbc -g p256 ;-                    ;enrolled    ;0 ;TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256 group=(secp256r1|SECP256R1)      ;a
-all    ;mef;psk           ;-V 1.2 -s ecdhe-psk-cbc -g x25519;-                   ;enrolled    ;0 ;TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256 group=(x25519|X25519)            ;a
+all    ;mef;psk           ;-V 1.2 -s ecdhe-psk-cbc -g x25519;-                   ;enrolled    ;0 ;TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256 group=(x25519|X25519)            ;a,x
 all    ;mef;psk           ;-V 1.2                          ;-                    ;enrolled    ;0 ;TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256                                  ;a
 all    ;mef;psk           ;-V 1.2 -s psk-cbc               ;-                    ;incompatible;76;failed \(incompatible\): .*offer                                   ;b
 all    ;mef;psk           ;-V 1.2 -s psk-gcm               ;-                    ;incompatible;76;failed \(incompatible\): .*offer                                   ;b
@@ -273,7 +275,7 @@ cell_mef() { # PEER AUTH PEER-OPTS AGENT-EXTRA
         fi
         mapfile -t got < <(read_keys "$rel.1@127.0.0.1")
         if [ "${got[0]:-}" != "$ke" ]; then
-                RESULT=mismatch; MSG="msce:ltk != peer's EKM[16..48) ($(head -c 200 "$T/keyctl.err"))"; return
+                RESULT=mismatch; MSG="msce:ltk != peer's EKM[16..48) ($(grep -v '^Joined' "$T/keyctl.err" | head -c 200))"; return
         fi
         if [ "${got[1]:-}" != "$kpsa" ] || [ "$kpsa" != "$(hmac "$ke" "$LABEL$TARGET")" ]; then
                 RESULT=mismatch; MSG="msce:kpsa:$rel.1@127.0.0.1 != peer's HMAC-SHA-256(Ke, label || $TARGET)"; return
@@ -365,7 +367,8 @@ while IFS=';' read -r peers side auth popts extra expect xrc xmsg fix; do
                 fi
                 if [ $verdict = FAIL ]; then
                         N_FAIL=$((N_FAIL + 1))
-                        [ -n "$fix" ] && verdict="FAIL(awaits $fix)"
+                        # a wrong key is never excused by a pending fix
+                        case $RESULT in mismatch | leak | error) ;; *) [ -n "$fix" ] && verdict="FAIL(awaits $fix)" ;; esac
                         sed 's/^/#   peer: /' "$T/peer.out" | head -n 20
                         [ $side = mef ] && sed 's/^/#   agent: /' "$T/agent.err" | head -n 10
                 fi

@@ -119,8 +119,8 @@ int main(int argc, char **argv) {
         gnutls_psk_server_credentials_t psk_srv = NULL;
         gnutls_psk_client_credentials_t psk_cli = NULL;
         gnutls_certificate_credentials_t xcred = NULL;
-        gnutls_session_t s;
-        int r;
+        gnutls_session_t s = NULL;
+        int r, lfd = -1, fd = -1;
         if ((r = gnutls_init(&s, opts.server ? GNUTLS_SERVER : GNUTLS_CLIENT)) < 0)
                 goto setup;
         const char *err_pos = NULL;
@@ -167,15 +167,15 @@ int main(int argc, char **argv) {
         gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_POST, hook);
         gnutls_handshake_set_timeout(s, 20000);
 
-        int lfd = -1, fd;
         if (opts.server) {
-                if ((lfd = peer_listen()) < 0)
-                        return 2;
-                fd = peer_accept(lfd);
+                if ((lfd = peer_listen()) >= 0)
+                        fd = peer_accept(lfd);
         } else
                 fd = peer_connect(opts.port);
-        if (fd < 0)
-                return 2;
+        if (fd < 0) {
+                r = 2;
+                goto out;
+        }
         gnutls_transport_set_int(s, fd);
         do
                 r = gnutls_handshake(s);
@@ -187,7 +187,8 @@ int main(int argc, char **argv) {
                                             ? gnutls_alert_get_name(gnutls_alert_get(s))
                                             : NULL;
                 printf("HANDSHAKE failed %s alert-received=%s\n", gnutls_strerror(r), alert ? alert : "none");
-                return 1;
+                r = 1;
+                goto out;
         }
         bool tls13 = gnutls_protocol_get_version(s) == GNUTLS_TLS1_3;
         gnutls_group_t g = gnutls_group_get(s);
@@ -199,17 +200,29 @@ int main(int argc, char **argv) {
         fflush(stdout);
 
         uint8_t ekm[PEER_EKM_LEN];
-        if ((r = gnutls_prf_rfc5705(s, strlen(PEER_LABEL), PEER_LABEL, 0, NULL, sizeof ekm, (char *) ekm)) < 0)
-                goto setup;
-        if (peer_print_keys(&opts, ekm, hmac_sha256) < 0)
-                return 2;
+        if ((r = gnutls_prf_rfc5705(s, strlen(PEER_LABEL), PEER_LABEL, 0, NULL, sizeof ekm, (char *) ekm)) < 0) {
+                fprintf(stderr, "peer-gnutls: exporter: %s\n", gnutls_strerror(r));
+                r = 2;
+                goto out;
+        }
+        if (peer_print_keys(&opts, ekm, hmac_sha256) < 0) {
+                r = 2;
+                goto out;
+        }
         peer_io_t io = { .tls = s, .read = io_read, .write = io_write };
         r = opts.server ? peer_serve(&opts, &io, ekm) : peer_request(&opts, &io);
         (void) gnutls_bye(s, GNUTLS_SHUT_WR);
-        close(fd);
+        goto out;
+setup:
+        fprintf(stderr, "peer-gnutls: %s (priority %s)\n", gnutls_strerror(r), prio);
+        r = 2;
+out:
+        if (fd >= 0)
+                close(fd);
         if (lfd >= 0)
                 close(lfd);
-        gnutls_deinit(s);
+        if (s)
+                gnutls_deinit(s);
         if (psk_srv)
                 gnutls_psk_free_server_credentials(psk_srv);
         if (psk_cli)
@@ -217,7 +230,4 @@ int main(int argc, char **argv) {
         if (xcred)
                 gnutls_certificate_free_credentials(xcred);
         return r;
-setup:
-        fprintf(stderr, "peer-gnutls: %s (priority %s)\n", gnutls_strerror(r), prio);
-        return 2;
 }

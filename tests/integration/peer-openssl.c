@@ -171,20 +171,26 @@ int main(int argc, char **argv) {
                 printf("HANDSHAKE failed %s alert-sent=%s alert-received=%s\n",
                        e ? ERR_reason_error_string(e) : "connection closed", alert_sent[0] ? alert_sent : "none",
                        alert_rcvd[0] ? alert_rcvd : "none");
-                return 1;
+                r = 1;
+                goto out;
         }
         print_handshake(ssl);
         uint8_t ekm[PEER_EKM_LEN];
-        if (SSL_export_keying_material(ssl, ekm, sizeof ekm, PEER_LABEL, strlen(PEER_LABEL), NULL, 0, 0) != 1)
-                return setup_error("exporter");
-        if (peer_print_keys(&opts, ekm, hmac_sha256) < 0)
-                return 2;
+        if (SSL_export_keying_material(ssl, ekm, sizeof ekm, PEER_LABEL, strlen(PEER_LABEL), NULL, 0, 0) != 1) {
+                r = setup_error("exporter");
+                goto out;
+        }
+        if (peer_print_keys(&opts, ekm, hmac_sha256) < 0) {
+                r = 2;
+                goto out;
+        }
         peer_io_t io = { .tls = ssl, .read = io_read, .write = io_write };
         r = opts.server ? peer_serve(&opts, &io, ekm) : peer_request(&opts, &io);
         if (r == 3 && (alert_rcvd[0] || alert_sent[0]))
                 printf("ALERT sent=%s received=%s\n", alert_sent[0] ? alert_sent : "none",
                        alert_rcvd[0] ? alert_rcvd : "none");
         (void) SSL_shutdown(ssl);
+out:
         SSL_free(ssl);
         close(fd);
         if (lfd >= 0)

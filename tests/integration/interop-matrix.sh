@@ -308,14 +308,17 @@ cell_gw() { # PEER AUTH PEER-OPTS
         status=$(field STATUS "$T/peer.out")
         if [ $RC -ne 0 ] || [ "${status%% *}" != 201 ]; then
                 RESULT=refused
-                # the MEF's line about this connection (it logs the failure when the peer is gone)
-                wait_for "$T/mef.log" "127\.0\.0\.1:[0-9]+" $MEF_PID > /dev/null
-                local i
+                # the MEF's line about this connection's failure (logged when it gives up on it; an
+                # earlier cell's exchange line may come in between)
+                local i line=
                 for ((i = 0; i < 100; i++)); do
-                        [ "$(wc -l < "$T/mef.log")" -gt "$log0" ] && break
+                        line=$(tail -n +$((log0 + 1)) "$T/mef.log" |
+                                grep -m1 -E ': (TLS handshake failed|closed during|reading the request|timed out|writing)')
+                        [ -n "$line" ] && break
                         sleep 0.05
                 done
-                MSG="MEF: $(tail -n +$((log0 + 1)) "$T/mef.log" | head -n 1 | sed 's/^.*127\.0\.0\.1:[0-9]*: //')"
+                MSG="MEF: ${line:-(nothing logged)}"
+                MSG=$(sed 's/MEF: .*127\.0\.0\.1:[0-9]*: /MEF: /' <<< "$MSG")
                 [ -n "$status" ] && MSG="$MSG; HTTP $status"
                 return
         fi

@@ -16,7 +16,7 @@
 # mef), or the peer's failure and the MEF's log line (side gw).
 # Prints the matrix (cell, peer library, negotiated, result, exit, message) and fails when a cell
 # deviates from EXPECT below. Usage: interop-matrix.sh BUILDDIR [CELL-ERE] (only matching cells).
-# Exit 77 (skip) without root, keyctl, su, jq, the test certificates or any peer.
+# Exit 77 (skip) without root, keyctl, su, jq, openssl, the test certificates or any peer.
 set -u
 
 # ---- expectations: one cell a line, ";"-separated; easy to adjust --------------------------------
@@ -106,7 +106,7 @@ GW_FQDN=mef.test
 skip() { echo "SKIP: $1"; exit 77; }
 [ -x "$AGENT" ] && [ -x "$MEF" ] || skip "msce-agent or msce-mef not built"
 [ "$(id -u)" = 0 ] || skip "needs root (msce-agent --once files keys in another user's keyring)"
-for c in keyctl su od jq base64 timeout; do
+for c in keyctl su od jq base64 timeout openssl; do
         command -v $c > /dev/null 2>&1 || skip "$c is missing"
 done
 [ -f "$CERTS/ca.pem" ] && [ -f "$CERTS/client-rsa.pem" ] || skip "no test certificates in $CERTS (gen-certs.sh)"
@@ -166,8 +166,8 @@ field() { sed -n "s/^$1 //p" "$2" | head -n 1; }
 
 # ---- credentials ----
 KPM_ID=msce-test-interop-kpm
-openssl rand -hex 32 > "$T/kpm.hex" 2> /dev/null || head -c 32 /dev/urandom | od -An -tx1 -v | tr -d ' \n' > "$T/kpm.hex"
-head -c 32 /dev/urandom | od -An -tx1 -v | tr -d ' \n' > "$T/wrong.hex"
+openssl rand -hex 32 > "$T/kpm.hex"
+openssl rand -hex 32 > "$T/wrong.hex"
 KPM=$(tr -d '\n' < "$T/kpm.hex")
 
 # The CSE's recipe of docs/cse-integration.md as the service user: msce:ltk and msce:kpsa:ID, hex.

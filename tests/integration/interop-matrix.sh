@@ -34,7 +34,8 @@ set -u
 #         a = agent with default versions against a TLS 1.2-only server (fix in flight, proto/tls.c)
 #         b = outcome "incompatible", exit 76, for no shared suite/version/group/psk mode (in flight)
 #         k = the agent offers psk_ke (first) besides psk_dhe_ke: a server that follows the client's
-#             order (GnuTLS) picks psk_ke and the agent gives up after the handshake
+#             order (GnuTLS) picks psk_ke, and wolfSSL 5.5.4's client then fails the handshake
+#             (AES-GCM authentication error on the server's first encrypted record)
 #         g = the agent lists P-256 before X25519 in supported_groups: a server that follows the
 #             client's order (GnuTLS) asks for P-256 with a HelloRetryRequest
 #         x = wolfSSL 5.5.4's client fails TLS 1.2 ECDHE-PSK over X25519 (proto/tls.c): may remain

@@ -183,10 +183,12 @@ int main(int argc, char **argv) {
         if (r < 0) {
                 /* as gnutls-serv and gnutls-cli do: tell the peer why */
                 (void) gnutls_alert_send_appropriate(s, r);
-                const char *alert = r == GNUTLS_E_FATAL_ALERT_RECEIVED || r == GNUTLS_E_WARNING_ALERT_RECEIVED
-                                            ? gnutls_alert_get_name(gnutls_alert_get(s))
-                                            : NULL;
-                printf("HANDSHAKE failed %s alert-received=%s\n", gnutls_strerror(r), alert ? alert : "none");
+                bool rcvd = r == GNUTLS_E_FATAL_ALERT_RECEIVED || r == GNUTLS_E_WARNING_ALERT_RECEIVED;
+                int level, sent = rcvd ? -1 : gnutls_error_to_alert(r, &level);
+                const char *alert = rcvd ? gnutls_alert_get_name(gnutls_alert_get(s)) : NULL;
+                printf("HANDSHAKE failed %s alert-sent=%s alert-received=%s\n", gnutls_strerror(r),
+                       sent >= 0 ? gnutls_alert_get_name((gnutls_alert_description_t) sent) : "none",
+                       alert ? alert : "none");
                 r = 1;
                 goto out;
         }

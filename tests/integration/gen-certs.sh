@@ -5,6 +5,7 @@
 #   server.pem/.key        server cert: DNS:mef.test, IP:127.0.0.1 (signed by ca)
 #   client.pem/.key        client cert: CN=urn:dev:ops:test-node (signed by ca)
 #   client.der             client leaf in DER (its SHA-256 is the expected fingerprint)
+#   client-rsa.pem/.key    client cert with an RSA-2048 key: CN=urn:dev:ops:test-node-rsa (signed by ca)
 #   rogue-ca.pem           a second, untrusted CA
 #   rogue-server.pem/.key  server cert with the same names, signed by rogue-ca
 #   cn-ip-server.pem/.key  server cert with CN=127.0.0.1 and no SAN (signed by ca): an IP
@@ -32,8 +33,8 @@ ca() { # name subject
                 -out "$1.pem"
 }
 
-leaf() { # name subject ca extfile-content
-        key "$1.key"
+leaf() { # name subject ca extfile-content [key-function]
+        ${5:-key} "$1.key"
         openssl req -new -key "$1.key" -subj "$2" -out "$1.csr"
         printf '%s\n' "$4" >"$1.ext"
         openssl x509 -req -in "$1.csr" -CA "$3.pem" -CAkey "$3.key" -CAcreateserial \
@@ -53,6 +54,11 @@ ca ca "/CN=msce test CA"
 leaf server "/CN=mef.test" ca "$server_ext"
 leaf client "/CN=urn:dev:ops:test-node" ca "$client_ext"
 openssl x509 -in client.pem -outform DER -out client.der
+rsa_key() {
+        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null
+        chmod 0600 "$1"
+}
+leaf client-rsa "/CN=urn:dev:ops:test-node-rsa" ca "$client_ext" rsa_key
 
 leaf cn-ip-server "/CN=127.0.0.1" ca 'basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature

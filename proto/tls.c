@@ -9,6 +9,8 @@
 
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/openssl/ec.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
@@ -70,8 +72,8 @@ struct tls_ctx {
         bool tls13;         /* TLS 1.3 possible */
         bool min13;         /* TLS 1.3 only */
         bool p256_only;     /* client: P-256 is the only group offered */
-        tls_ctx_t *fallback; /* client, psk, TLS 1.2..1.3: the TLS 1.2-only context for
-                              * tls_conn_retry() (see tls_conn_handshake) */
+        tls_ctx_t *fallback; /* client, psk: the context for tls_conn_retry() after retry_on */
+        int retry_on;        /* the wolfSSL error after a TLS 1.2 ServerHello that asks for it */
         char *psk_identity; /* client */
         uint8_t psk_key[TLS_PSK_MAX];
         size_t psk_len;
@@ -89,7 +91,7 @@ struct tls_conn {
         int io_errno;        /* last errno from the socket callbacks */
         bool done;           /* handshake completed and checked */
         bool retry;          /* client: -ENOPROTOOPT returned, tls_conn_retry() expected */
-        bool fallback;       /* client: this is the TLS 1.2-only second connection */
+        tls_ctx_t *cur;      /* client: the context of this attempt (ctx, or a fallback) */
         tls_wire_t wire;     /* client: what the server's first records said */
         bool received;       /* the peer sent something */
         bool second_flight;  /* we sent something after that (TLS 1.2: our ClientKeyExchange) */
@@ -432,12 +434,10 @@ static void ctx_describe_offer(tls_ctx_t *t, tls_version_t min, tls_version_t ma
         }
         if (p < end)
                 snprintf(p, (size_t) (end - p), "; groups %s",
-                         t->p256_only ? "P-256"
-                         : t->psk && !t->server && min != max ? "X25519, P-256 (P-256 alone on a TLS 1.2 retry)"
-                                                             : "X25519, P-256");
+                         t->p256_only ? "P-256" : "X25519, P-256");
 }
 
-static int ctx_new(const tls_config_t *cfg, bool server, tls_ctx_t **ret) {
+static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx_t **ret) {
         if (!cfg || !ret)
                 return -EINVAL;
         pthread_once(&wolfssl_once, wolfssl_init);
@@ -508,18 +508,29 @@ static int ctx_new(const tls_config_t *cfg, bool server, tls_ctx_t **ret) {
         wolfSSL_CTX_SetIOSend(t->ctx, io_send);
         /* X25519 first, P-256 second (so that P-256-only peers still work, through a
          * HelloRetryRequest in TLS 1.3); a client sends an X25519 key share only
-         * (tls_conn_new_client): P-256 is slow and memory hungry in this build. Exception: a
-         * TLS 1.2-only psk client offers P-256 alone, because wolfSSL 5.5.4 reads an ECDHE-PSK
-         * ServerKeyExchange as P-256 unless an X25519 key was made earlier in the handshake
-         * (src/internal.c DoServerKeyExchange, ecdhe_psk_kea case: ssl->ecdhCurveOID is not
-         * set from the message, unlike the ECDHE-ECDSA case), so X25519 fails there with
-         * ECC_PEERKEY_ERROR (docs/protocol.md). */
+         * (tls_conn_new_client): P-256 is slow and memory hungry in this build. TLS 1.2 psk:
+         * wolfSSL 5.5.4 reads an ECDHE-PSK ServerKeyExchange in the curve of
+         * ssl->ecdhCurveOID, not the one the message names (src/internal.c
+         * DoServerKeyExchange, ecdhe_psk_kea case; the ECDHE-ECDSA case sets it), so the
+         * TLS 1.2 psk context fixes it to X25519 and a server that picks P-256 fails with
+         * ECC_PEERKEY_ERROR: then the P-256-only context takes over (tls_conn_retry,
+         * docs/protocol.md). */
         int groups[] = { WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1 };
         size_t n_groups = ELEMENTSOF(groups);
-        if (!server && want_psk && !t->tls13) {
+        if (!server && want_psk && !t->tls13 && p256_only) {
                 groups[0] = WOLFSSL_ECC_SECP256R1;
                 n_groups = 1;
                 t->p256_only = true;
+        } else if (!server && want_psk && !t->tls13) {
+                /* wolfSSL copies the context's ecdhCurveOID into each connection; the only
+                 * public setter is the OpenSSL-compatible SSL_CTX_set_tmp_ecdh, which takes
+                 * nothing but the group's curve_oid from its EC_KEY. */
+                static WOLFSSL_EC_GROUP x25519_group = { .curve_idx = -1, .curve_oid = ECC_X25519_OID };
+                static WOLFSSL_EC_KEY x25519_key = { .group = &x25519_group };
+                if (wolfSSL_SSL_CTX_set_tmp_ecdh(t->ctx, &x25519_key) != WOLFSSL_SUCCESS) {
+                        r = -EPROTO;
+                        goto fail;
+                }
         }
         bool ok = true;
         if (t->tls13)
@@ -597,16 +608,21 @@ static int ctx_new(const tls_config_t *cfg, bool server, tls_ctx_t **ret) {
                 goto fail;
         ctx_describe_offer(t, min, max);
 
-        /* wolfSSL 5.5.4 cannot go on when a TLS 1.2 server answers a TLS 1.3 ClientHello that
-         * offered a PSK (tls_conn_handshake): the TLS 1.2-only context for the second try. */
+        /* The contexts tls_conn_retry() moves to (conn_error says when): wolfSSL 5.5.4 cannot
+         * go on when a TLS 1.2 server answers a TLS 1.3 ClientHello that offered a PSK, and a
+         * TLS 1.2 psk connection reads the server's group as X25519 (above). */
         if (!server && want_psk && min == TLS_VERSION_1_2 && max == TLS_VERSION_1_3) {
                 tls_config_t c12 = *cfg;
                 c12.max_version = TLS_VERSION_1_2;
-                r = ctx_new(&c12, false, &t->fallback);
+                r = ctx_new(&c12, false, false, &t->fallback);
                 erase(&c12, sizeof c12);
-                if (r < 0)
-                        goto fail;
+                t->retry_on = VERSION_ERROR;
+        } else if (!server && want_psk && max == TLS_VERSION_1_2 && !p256_only) {
+                r = ctx_new(cfg, false, true, &t->fallback);
+                t->retry_on = ECC_PEERKEY_ERROR;
         }
+        if (r < 0)
+                goto fail;
 
         *ret = t;
         return 0;
@@ -616,11 +632,11 @@ fail:
 }
 
 int tls_ctx_new_client(const tls_config_t *cfg, tls_ctx_t **ret) {
-        return ctx_new(cfg, false, ret);
+        return ctx_new(cfg, false, false, ret);
 }
 
 int tls_ctx_new_server(const tls_config_t *cfg, tls_ctx_t **ret) {
-        return ctx_new(cfg, true, ret);
+        return ctx_new(cfg, true, false, ret);
 }
 
 tls_ctx_t *tls_ctx_free(tls_ctx_t *t) {
@@ -667,7 +683,7 @@ static int conn_new(tls_ctx_t *t, int fd, tls_conn_t **ret) {
         tls_conn_t *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        c->ctx = t;
+        c->ctx = c->cur = t;
         int r = conn_attach(c, t->ctx, fd);
         if (r < 0) {
                 tls_conn_free(c);
@@ -734,16 +750,15 @@ int tls_conn_new_client(tls_ctx_t *t, int fd, const char *host, tls_conn_t **ret
 int tls_conn_retry(tls_conn_t *c, int fd) {
         if (!c || !c->retry || fd < 0)
                 return -EINVAL;
-        tls_ctx_t *t12 = c->ctx->fallback;
+        c->cur = c->cur->fallback;
         wolfSSL_free(c->ssl);
         c->ssl = NULL;
         c->retry = false;
-        c->fallback = true;
         c->failed = 0;
         c->io_errno = 0;
         c->want = 0;
         c->auth_failed = false;
-        int r = conn_attach(c, t12->ctx, fd);
+        int r = conn_attach(c, c->cur->ctx, fd);
         if (r == 0)
                 r = conn_client_setup(c, c->host, false);
         if (r < 0)
@@ -795,11 +810,14 @@ static int conn_error(tls_conn_t *c, int ret, bool reading) {
         /* wolfSSL 5.5.4 cannot go on when a TLS 1.2 server answers a ClientHello that offered
          * TLS 1.3 and a PSK (docs/protocol.md): the binder computation set ssl->options.tls1_3,
          * which nothing clears on the downgrade, so DoTls13HandShakeMsgType derives TLS 1.3
-         * keys after the ServerHello and DeriveKeyMsg fails with VERSION_ERROR. When the
-         * ServerHello really is TLS 1.2 and carries no downgrade sentinel, the caller connects
-         * again and tls_conn_retry() speaks TLS 1.2 only, once. */
-        if (handshake && !t->server && t->fallback && !c->fallback && e == VERSION_ERROR &&
-            c->wire.server_hello && c->wire.version == 0x0303 && !tls_wire_downgrade_sentinel(&c->wire)) {
+         * keys after the ServerHello and DeriveKeyMsg fails with VERSION_ERROR. And a TLS 1.2
+         * psk connection reads a P-256 ServerKeyExchange as X25519: ECC_PEERKEY_ERROR (see
+         * ctx_new). When the ServerHello really is TLS 1.2 and carries no downgrade sentinel,
+         * the caller connects again and tls_conn_retry() goes on with the next context:
+         * TLS 1.2 only, then P-256 only; at most two retries, before any credential is sent
+         * (the TLS 1.2 identity goes in our ClientKeyExchange). */
+        if (handshake && !t->server && c->cur->fallback && e == c->cur->retry_on && c->wire.server_hello &&
+            c->wire.version == 0x0303 && !tls_wire_downgrade_sentinel(&c->wire)) {
                 c->retry = true;
                 return -ENOPROTOOPT;
         }
@@ -821,7 +839,7 @@ static int conn_error(tls_conn_t *c, int ret, bool reading) {
                 .server_hello = c->wire.server_hello || c->wire.hello_retry,
                 .version = c->wire.server_hello ? c->wire.version : 0,
                 .min_version = t->min13 ? 0x0304 : 0x0303,
-                .psk13_offered = !t->server && t->psk && t->tls13 && !c->fallback,
+                .psk13_offered = !t->server && t->psk && t->tls13 && c->cur == t,
                 .second_flight = c->second_flight,
         };
         int r = tls_classify_failure(&f);
@@ -899,7 +917,7 @@ static int conn_post_handshake(tls_conn_t *c) {
          * (CompleteServerHello), but not for DOWNGRD 01 on the TLS 1.2-only retry, where a
          * server that supports TLS 1.3 proves that its TLS 1.2 answer to the first one was
          * not its own. */
-        if (!t->server && !tls13 && (t->tls13 || c->fallback) && tls_wire_downgrade_sentinel(&c->wire))
+        if (!t->server && !tls13 && t->tls13 && tls_wire_downgrade_sentinel(&c->wire))
                 return -EPROTO;
         return 0;
 }

@@ -202,7 +202,7 @@ def main():
         ("psk, TLS 1.3 only", "psk", "localhost", "tls_min_version = 1.3", [0x0304],
          [TLS13_AES128], [X25519, P256], [X25519]),
         ("psk, TLS 1.2 only", "psk", "127.0.0.1", "tls_max_version = 1.2", None,
-         [ECDHE_PSK_AES128_CBC], [P256], None),
+         [ECDHE_PSK_AES128_CBC], [X25519, P256], None),
         ("cert, default versions", "cert", "localhost", "", [0x0304, 0x0303],
          [TLS13_AES128, ECDHE_ECDSA_AES128_GCM, ECDHE_ECDSA_AES128_CBC], [X25519, P256], [X25519]),
         ("cert, TLS 1.2 only", "cert", "127.0.0.1", "tls_max_version = 1.2", None,

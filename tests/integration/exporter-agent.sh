@@ -164,10 +164,12 @@ run() { # SERVER-VERSIONS(1.2|1.3|dual) MODE(psk|cert) [PIN-LINE]: enrol, then c
                 sopts+=(-nocert -psk "$KPM" -psk_identity "$ID" -cipher ECDHE-PSK-AES128-CBC-SHA256
                         -ciphersuites TLS_AES_128_GCM_SHA256)
         fi
+        [ -n "${SGROUPS:-}" ] && sopts+=(-groups "$SGROUPS")
         want=$v
         [ "$v" = dual ] && want=1.3
-        v="$v $mode${3:+ ($3)}"
-        if ! start_server "${sopts[@]}" -naccept 2; then
+        v="$v $mode${3:+ ($3)}${SGROUPS:+ (MEF groups $SGROUPS)}"
+        # Up to three connections: TLS 1.3 offer, TLS 1.2 retry, P-256 retry (docs/protocol.md).
+        if ! start_server "${sopts[@]}" -naccept 3; then
                 not_ok "TLS $v: openssl s_server did not start"
                 return
         fi
@@ -240,7 +242,7 @@ run() { # SERVER-VERSIONS(1.2|1.3|dual) MODE(psk|cert) [PIN-LINE]: enrol, then c
 refuse() {
         name=$1 want_rc=$2 ere=$3
         shift 3
-        if ! start_server -nocert -psk "$KPM" -psk_identity "$ID" -naccept 2 "$@"; then
+        if ! start_server -nocert -psk "$KPM" -psk_identity "$ID" -naccept 3 "$@"; then
                 not_ok "$name: openssl s_server did not start"
                 return
         fi
@@ -266,11 +268,14 @@ run 1.2 psk
 run 1.3 psk
 run dual psk
 run 1.2 psk "tls_max_version = 1.2"
+SGROUPS=P-256 run 1.2 psk
+SGROUPS=P-256 run 1.2 psk "tls_max_version = 1.2"
+SGROUPS=P-256 run 1.3 psk
 run 1.2 cert
 run 1.3 cert
 run dual cert
 
-OFFER='TLS 1.2-1.3 \(1\.3: PSK with \(EC\)DHE\); suites TLS_AES_128_GCM_SHA256, TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256; groups X25519, P-256 \(P-256 alone on a TLS 1\.2 retry\)'
+OFFER='TLS 1.2-1.3 \(1\.3: PSK with \(EC\)DHE\); suites TLS_AES_128_GCM_SHA256, TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256; groups X25519, P-256'
 NONE="failed \(incompatible\): TLS: the MEF accepted none of what this agent offers \($OFFER\)"
 # Before its ServerHello, handshake_failure from a TLS 1.2 server without a shared suite is the
 # same as from a TLS 1.3 server that does not know the identity: both are named.

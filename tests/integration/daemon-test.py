@@ -923,7 +923,7 @@ def catalog_check():
     bad = [name for name, i in ids if i not in entries or not re.search(r"^Subject: \S", entries[i], re.M)
            or "\nDefined-By: msce\n" not in entries[i] or "\nDocumentation: " not in entries[i]
            or len(entries[i].split("\n\n", 1)[-1].strip()) < 100]
-    ok = len(ids) == 6 and len(set(i for _, i in ids)) == 6 and set(entries) == set(i for _, i in ids) and not bad
+    ok = len(ids) == 7 and len(set(i for _, i in ids)) == 7 and set(entries) == set(i for _, i in ids) and not bad
     listed = ""
     if shutil.which("journalctl"):
         r = tempfile.mkdtemp(prefix="daemon-test-catalog-")

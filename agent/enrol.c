@@ -278,6 +278,7 @@ struct exchange {
         bool connecting;
         int fd;
         tls_conn_t *conn;
+        bool tls_retry;             /* a new connection for tls_conn_retry() (-ENOPROTOOPT) */
         sd_event_source *io, *timer, *defer;
 
         uint8_t *out;               /* the request */
@@ -457,10 +458,30 @@ static int step_handshake(exchange_t *x) {
                 r = tls_conn_new_client(x->ctx, x->fd, cfg->mef_host, &x->conn);
                 if (r < 0)
                         return FAIL(x, OUTCOME_TRANSIENT, r, "cannot set up the TLS connection: %s", strerror(-r));
+        } else if (x->tls_retry) {
+                x->tls_retry = false;
+                r = tls_conn_retry(x->conn, x->fd);
+                if (r < 0)
+                        return FAIL(x, OUTCOME_TRANSIENT, r, "cannot set up the TLS connection: %s", strerror(-r));
         }
         r = tls_conn_handshake(x->conn);
         if (r == -EAGAIN)
                 return x_wait(x, tls_conn_want(x->conn));
+        if (r == -ENOPROTOOPT) {
+                /* The MEF chose TLS 1.2: once more over a new connection, TLS 1.2 only. */
+                x_close_fd(x);
+                x->tls_retry = true;
+                x->phase = PHASE_CONNECT;
+                return 1;
+        }
+        if (r == -EPROTONOSUPPORT)
+                return FAIL(x, OUTCOME_INCOMPATIBLE, r, "TLS: the MEF accepted none of what this agent offers (%s)",
+                            tls_ctx_offer(x->ctx));
+        if (r == -ENOKEY)
+                return FAIL(x, OUTCOME_INCOMPATIBLE, r,
+                            "TLS: the MEF accepted none of what this agent offers (%s), or it does not know PSK "
+                            "identity %s (before its ServerHello a TLS 1.3 MEF says both the same way)",
+                            tls_ctx_offer(x->ctx), cfg->psk_identity);
         if (r == -EACCES && cfg->mode == TLS_MODE_PSK)
                 return FAIL(x, OUTCOME_REJECTED, r,
                             "TLS authentication failed: the MEF refused PSK identity %s, or the keys differ",

@@ -22,6 +22,7 @@ typedef enum outcome {
         OUTCOME_TRANSIENT,   /* retry with backoff */
         OUTCOME_REJECTED,    /* credential refused: slow retry */
         OUTCOME_CONFIG,      /* configuration or bootstrap credential unusable */
+        OUTCOME_INCOMPATIBLE, /* no common TLS version, suite or group: slow retry */
         _OUTCOME_MAX,
         _OUTCOME_INVALID = -22,
 } outcome_t;
@@ -44,7 +45,9 @@ typedef enum exchange_stage {
  *              malformed response, another request's X-M2M-RI, key confirmation mismatch)
  *   rejected:  -EACCES (TLS authentication, 403), -ENOENT (404: unknown KeID), -EINVAL (400
  *              and other 4xx: the MEF refuses what we send)
- *   config:    whatever the Kpm file or the certificate files gave (-EPERM, -ENOENT, -EINVAL...) */
+ *   config:    whatever the Kpm file or the certificate files gave (-EPERM, -ENOENT, -EINVAL...)
+ *   incompatible: -EPROTONOSUPPORT (no common TLS version, suite or group), -ENOKEY (that, or
+ *              an unknown TLS 1.3 PSK identity: the MEF's alert does not say which) */
 typedef struct exchange_info {
         outcome_t outcome;
         exchange_stage_t stage;   /* where a failure happened */

@@ -45,10 +45,12 @@ static void help(void) {
                "  %d  internal error\n"
                "  %d  transient failure: MEF unreachable, timeout, overloaded, bad response, state\n"
                "       directory or keyring failure; retry later\n"
+               "  %d  incompatible: the MEF accepted none of the TLS versions, suites or groups\n"
+               "       offered\n"
                "  %d  rejected: the MEF refused the bootstrap credential or the request\n"
                "  %d  configuration or bootstrap credential missing, invalid or too widely readable\n",
                AGENT_CONFIG_DEFAULT, AGENT_EXIT_OK, AGENT_EXIT_USAGE, AGENT_EXIT_SOFTWARE, AGENT_EXIT_TRANSIENT,
-               AGENT_EXIT_REJECTED, AGENT_EXIT_CONFIG);
+               AGENT_EXIT_INCOMPATIBLE, AGENT_EXIT_REJECTED, AGENT_EXIT_CONFIG);
 }
 
 static int outcome_exit(outcome_t o) {
@@ -59,6 +61,8 @@ static int outcome_exit(outcome_t o) {
                 return AGENT_EXIT_TRANSIENT;
         case OUTCOME_REJECTED:
                 return AGENT_EXIT_REJECTED;
+        case OUTCOME_INCOMPATIBLE:
+                return AGENT_EXIT_INCOMPATIBLE;
         case OUTCOME_CONFIG:
                 return AGENT_EXIT_CONFIG;
         default:

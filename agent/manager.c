@@ -38,6 +38,7 @@ static const char *const state_table[_STATE_MAX] = {
         [STATE_ENROL] = "enrol",
         [STATE_BACKOFF] = "backoff",
         [STATE_REJECTED] = "rejected",
+        [STATE_INCOMPATIBLE] = "incompatible",
         [STATE_READY] = "ready",
         [STATE_REVOKED] = "revoked",
         [STATE_STOPPING] = "stopping",
@@ -219,6 +220,8 @@ static led_pattern_t state_led(agent_state_t s) {
         case STATE_REJECTED:
         case STATE_REVOKED:
                 return LED_ERROR;
+        case STATE_INCOMPATIBLE:
+                return LED_INCOMPATIBLE;
         default:
                 return LED_OFF;
         }
@@ -456,14 +459,17 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
         switch (info->outcome) {
         case OUTCOME_CONFIG:
                 return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", info->reason);
-        case OUTCOME_REJECTED: {
+        case OUTCOME_REJECTED:
+        case OUTCOME_INCOMPATIBLE: { /* retrying sooner cannot help either */
+                bool incompatible = info->outcome == OUTCOME_INCOMPATIBLE;
+                const char *what = incompatible ? "Incompatible with" : "Rejected by";
                 uint64_t delay = (uint64_t) m->cfg.rejected_retry_ms * 1000u;
                 format_duration(delay, d);
-                log_m(m, LOG_WARNING, MSCE_MESSAGE_REJECTED, r, "Rejected by MEF %s: %s", m->cfg.mef_uri,
-                      info->reason);
+                log_m(m, LOG_WARNING, incompatible ? MSCE_MESSAGE_INCOMPATIBLE : MSCE_MESSAGE_REJECTED, r,
+                      "%s MEF %s: %s", what, m->cfg.mef_uri, info->reason);
                 action_schedule(m, ACTION_ENROL, delay);
-                return set_state(m, STATE_REJECTED, LOG_WARNING, "Rejected by MEF: %s; retrying in %s%s",
-                                 info->reason, d, valid);
+                return set_state(m, incompatible ? STATE_INCOMPATIBLE : STATE_REJECTED, LOG_WARNING,
+                                 "%s MEF: %s; retrying in %s%s", what, info->reason, d, valid);
         }
         default: {
                 m->failures++;
@@ -803,6 +809,9 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
         if (info.outcome == OUTCOME_REJECTED)
                 log_m(m, LOG_WARNING, MSCE_MESSAGE_REJECTED, r, "MEF %s refused the status check: %s",
                       m->cfg.mef_uri, info.reason);
+        else if (info.outcome == OUTCOME_INCOMPATIBLE)
+                log_m(m, LOG_WARNING, MSCE_MESSAGE_INCOMPATIBLE, r, "MEF %s is incompatible: %s", m->cfg.mef_uri,
+                      info.reason);
         const char *net = network_failure(r, &info);
         snprintf(extra, sizeof extra, "; status check failed (%s%s%s%s), retrying in %s", net ?: "", net ? ": " : "",
                  info.reason, note, d);

@@ -2,7 +2,8 @@
 #pragma once
 /* The daemon: one sd-event loop running the agent's states (architecture.md)
  *
- *   START -> RESTORE -> READY, or -> ENROL -> READY; ENROL -> BACKOFF | REJECTED -> ENROL;
+ *   START -> RESTORE -> READY, or -> ENROL -> READY; ENROL -> BACKOFF | REJECTED | INCOMPATIBLE
+ *   -> ENROL;
  *   READY -> ENROL (80% of the lifetime, the MEF says reenrol or no longer knows the KeID);
  *   READY -> REVOKED (the MEF says revoked: keys removed until SIGUSR1 or a restart);
  *   the expiry passing without renewal removes the keys and enrols.
@@ -20,6 +21,7 @@ typedef enum agent_state {
         STATE_ENROL,
         STATE_BACKOFF,
         STATE_REJECTED,
+        STATE_INCOMPATIBLE,
         STATE_READY,
         STATE_REVOKED,
         STATE_STOPPING,

@@ -9,6 +9,7 @@ static const char *const outcome_table[_OUTCOME_MAX] = {
         [OUTCOME_TRANSIENT] = "transient",
         [OUTCOME_REJECTED] = "rejected",
         [OUTCOME_CONFIG] = "configuration",
+        [OUTCOME_INCOMPATIBLE] = "incompatible",
 };
 
 const char *outcome_to_string(outcome_t o) {

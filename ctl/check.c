@@ -538,6 +538,15 @@ static void check_mef(checker_t *c, const agent_config_t *cfg) {
                        "MEF TLS: authentication failed (%s mode)", cfg->mode == TLS_MODE_PSK ? "psk" : "cert");
                 return;
         }
+        if (r == -EPROTONOSUPPORT || r == -ENOKEY) {
+                /* Not the credential: nothing in common (docs/protocol.md "Handshake failures"). */
+                report(c, L_FAIL,
+                       r == -ENOKEY ? "the MEF must offer one of these, and know psk_identity (its alert does not say which is missing)"
+                                    : "the MEF must offer one of these; check tls_min_version and tls_max_version",
+                       "MEF TLS: incompatible: the MEF accepted none of %s%s", tls_ctx_offer(ctx),
+                       r == -ENOKEY ? ", or does not know the PSK identity" : "");
+                return;
+        }
         if (r < 0) {
                 report(c, L_FAIL, "is this an msce MEF? check tls_min_version and tls_max_version",
                        "MEF TLS: handshake failed: %s", strerror(-r));
@@ -578,7 +587,8 @@ static void check_agent(checker_t *c, const char *runtime_dir) {
         }
         if (strcaseeq(s.state, "ready"))
                 report(c, L_OK, NULL, "agent: running (pid %d), ready", (int) s.pid);
-        else if (strcaseeq(s.state, "rejected") || strcaseeq(s.state, "revoked") || strcaseeq(s.state, "failed"))
+        else if (strcaseeq(s.state, "rejected") || strcaseeq(s.state, "incompatible") || strcaseeq(s.state, "revoked") ||
+                 strcaseeq(s.state, "failed"))
                 report(c, L_FAIL, "see mscectl status and journalctl -u msce-agent", "agent: running (pid %d), %s: %s",
                        (int) s.pid, s.state, s.last_error ?: "no reason given");
         else

@@ -28,6 +28,7 @@ static const unsigned half_ms[_LED_PATTERN_MAX] = {
         [LED_WAITING] = 1000,
         [LED_ENROLLING] = 200,
         [LED_ERROR] = 50,
+        [LED_INCOMPATIBLE] = 500,
 };
 
 /* Write only real changes, so a steady pattern costs no syscalls and the line sees no glitch. */
@@ -75,7 +76,7 @@ int leds_set(leds_t *l, led_pattern_t p) {
         l->half_usec = (uint64_t) half_ms[p] * USEC_PER_MSEC;
         l->blink = LINE_STATUS;
 
-        if (p == LED_ERROR && l->line[LINE_ERROR]) {
+        if ((p == LED_ERROR || p == LED_INCOMPATIBLE) && l->line[LINE_ERROR]) {
                 l->blink = LINE_ERROR;
                 error = 1;
         } else if (p != LED_OFF)

@@ -4,7 +4,7 @@
  * hw/gpio.h seam), hw/leds-none.c is the fallback when built without libgpiod.
  *
  * Two LEDs, each optional: the status LED shows the agent's state, the error LED lights up
- * for rejected / revoked / failed. Blinking runs on sd-event timers (CLOCK_MONOTONIC, 1 ms
+ * for rejected / revoked / failed (fast) and incompatible (slow). Blinking runs on sd-event timers (CLOCK_MONOTONIC, 1 ms
  * accuracy), so it only advances while the event loop dispatches. The line requests are held
  * for as long as the leds_t lives (a released gpio-sim line falls back to its pull value).
  *
@@ -34,6 +34,9 @@ typedef enum led_pattern {
         LED_READY,     /* status: solid on */
         LED_ERROR,     /* error: rapid blink 50/50 ms, status off; without an error LED the
                         * status LED blinks 50/50 instead, so one LED still shows a failure */
+        LED_INCOMPATIBLE, /* error: slow blink 500/500 ms, status off (no common TLS version, suite
+                           * or group with the MEF: a firmware or MEF configuration matter, not a
+                           * credential); without an error LED the status LED blinks 500/500 */
         _LED_PATTERN_MAX,
         _LED_PATTERN_INVALID = -EINVAL,
 } led_pattern_t;

@@ -3,14 +3,19 @@
 #include <wolfssl/options.h>
 /* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
 #include "proto/tls.h"
+#include "proto/tls-classify.h"
+#include "proto/tls-wire.h"
 #include "util/util.h"
 
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
+#include <wolfssl/openssl/ec.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -30,21 +35,32 @@
 #define TLS13_PSK_SUITE "TLS13-AES128-GCM-SHA256"
 #define TLS_SNI_MAX 255u
 
-/* The protocol's suites in preference order (wolfSSL names). Only those this wolfSSL build
- * accepts are used: the static PSK suites are missing without WOLFSSL_STATIC_PSK. */
-static const char *const suites_tls13[] = {
-        TLS13_PSK_SUITE,
-        "TLS13-AES256-GCM-SHA384",
-        "TLS13-CHACHA20-POLY1305-SHA256",
+/* The protocol's suites in preference order (wolfSSL name, IANA name for messages). Only
+ * those this wolfSSL build accepts are used: the static PSK suites are missing without
+ * WOLFSSL_STATIC_PSK. A client offers the first TLS 1.3 suite only (docs/protocol.md); the
+ * MEF accepts all three, for clients that prefer another. */
+typedef struct suite {
+        const char *name;
+        const char *iana;
+} suite_t;
+
+static const suite_t suites_tls13[] = {
+        { TLS13_PSK_SUITE, "TLS_AES_128_GCM_SHA256" },
+        { "TLS13-AES256-GCM-SHA384", "TLS_AES_256_GCM_SHA384" },
+        { "TLS13-CHACHA20-POLY1305-SHA256", "TLS_CHACHA20_POLY1305_SHA256" },
 };
-static const char *const suites_psk12[] = {
-        "ECDHE-PSK-AES128-CBC-SHA256", /* TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256: forward secret */
-        "PSK-AES128-GCM-SHA256",       /* TLS_PSK_WITH_AES_128_GCM_SHA256 */
-        "PSK-AES128-CBC-SHA256",       /* TLS_PSK_WITH_AES_128_CBC_SHA256: TS-0003 mandatory */
+#define CLIENT_TLS13_SUITES 1
+static const suite_t suites_psk12[] = {
+        /* forward secret */
+        { "ECDHE-PSK-AES128-CBC-SHA256", "TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256" },
+        { "PSK-AES128-GCM-SHA256", "TLS_PSK_WITH_AES_128_GCM_SHA256" },
+        /* TS-0003 mandatory */
+        { "PSK-AES128-CBC-SHA256", "TLS_PSK_WITH_AES_128_CBC_SHA256" },
 };
-static const char *const suites_cert12[] = {
-        "ECDHE-ECDSA-AES128-GCM-SHA256", /* TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 */
-        "ECDHE-ECDSA-AES128-SHA256",     /* TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256: mandatory */
+static const suite_t suites_cert12[] = {
+        { "ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" },
+        /* mandatory */
+        { "ECDHE-ECDSA-AES128-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256" },
 };
 
 struct tls_ctx {
@@ -54,12 +70,17 @@ struct tls_ctx {
         bool cert;          /* own certificate loaded */
         bool verify_peer;   /* trust anchors loaded, peer certificates verified */
         bool tls13;         /* TLS 1.3 possible */
+        bool min13;         /* TLS 1.3 only */
+        bool p256_only;     /* client: P-256 is the only group offered */
+        tls_ctx_t *fallback; /* client, psk: the context for tls_conn_retry() after retry_on */
+        int retry_on;        /* the wolfSSL error after a TLS 1.2 ServerHello that asks for it */
         char *psk_identity; /* client */
         uint8_t psk_key[TLS_PSK_MAX];
         size_t psk_len;
         tls_psk_lookup_t psk_lookup; /* server */
         void *psk_userdata;
         char ciphers[512];
+        char offer[512];    /* what a client offers, for messages (tls_ctx_offer) */
 };
 
 struct tls_conn {
@@ -69,12 +90,18 @@ struct tls_conn {
         short want;
         int io_errno;        /* last errno from the socket callbacks */
         bool done;           /* handshake completed and checked */
+        bool retry;          /* client: -ENOPROTOOPT returned, tls_conn_retry() expected */
+        tls_ctx_t *cur;      /* client: the context of this attempt (ctx, or a fallback) */
+        tls_wire_t wire;     /* client: what the server's first records said */
+        bool received;       /* the peer sent something */
+        bool second_flight;  /* we sent something after that (TLS 1.2: our ClientKeyExchange) */
         int failed;          /* sticky error after a failed post-handshake check */
         bool auth_failed;    /* our own verification refused the peer */
         char host_ip[INET6_ADDRSTRLEN]; /* client: IP literal host, "" for a name */
         char psk_identity[TLS_PSK_ID_MAX + 1]; /* server: identity the lookup accepted */
         bool psk_found;
         char *sni;
+        char *host;          /* client: for the retry */
         void *userdata;      /* server: for the PSK lookup, NULL = the context's */
 };
 
@@ -111,8 +138,12 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
         tls_conn_t *c = userdata;
         for (;;) {
                 ssize_t n = recv(c->fd, buf, (size_t) sz, 0);
-                if (n > 0)
+                if (n > 0) {
+                        c->received = true;
+                        if (!c->ctx->server && !c->wire.done)
+                                tls_wire_feed(&c->wire, (const uint8_t *) buf, (size_t) n);
                         return (int) n;
+                }
                 if (n == 0) {
                         c->io_errno = ECONNRESET;
                         return WOLFSSL_CBIO_ERR_CONN_CLOSE;
@@ -132,8 +163,10 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
         tls_conn_t *c = userdata;
         for (;;) {
                 ssize_t n = send(c->fd, buf, (size_t) sz, MSG_NOSIGNAL);
-                if (n >= 0)
+                if (n >= 0) {
+                        c->second_flight |= c->received;
                         return (int) n;
+                }
                 if (errno == EINTR)
                         continue;
                 if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -260,13 +293,13 @@ static int path_error(const char *path) {
         return -EINVAL;
 }
 
-static int ctx_append_suites(tls_ctx_t *t, WOLFSSL_CTX *probe, const char *const *names, size_t n) {
+static int ctx_append_suites(tls_ctx_t *t, WOLFSSL_CTX *probe, const suite_t *suites, size_t n) {
         for (size_t i = 0; i < n; i++) {
-                if (wolfSSL_CTX_set_cipher_list(probe, names[i]) != WOLFSSL_SUCCESS)
+                if (wolfSSL_CTX_set_cipher_list(probe, suites[i].name) != WOLFSSL_SUCCESS)
                         continue;
                 size_t used = strlen(t->ciphers);
                 int k = snprintf(t->ciphers + used, sizeof(t->ciphers) - used, "%s%s",
-                                 used ? ":" : "", names[i]);
+                                 used ? ":" : "", suites[i].name);
                 if (k < 0 || (size_t) k >= sizeof(t->ciphers) - used)
                         return -ENOBUFS;
         }
@@ -292,7 +325,8 @@ static int ctx_set_ciphers_probe(tls_ctx_t *t, tls_version_t min, tls_version_t 
                 return -ENOMEM;
         int r = 0;
         if (max == TLS_VERSION_1_3)
-                r = ctx_append_suites(t, probe, suites_tls13, ELEMENTSOF(suites_tls13));
+                r = ctx_append_suites(t, probe, suites_tls13,
+                                      t->server ? ELEMENTSOF(suites_tls13) : CLIENT_TLS13_SUITES);
         if (r == 0 && min == TLS_VERSION_1_2 && t->psk)
                 r = ctx_append_suites(t, probe, suites_psk12, ELEMENTSOF(suites_psk12));
         if (r == 0 && min == TLS_VERSION_1_2 && t->cert)
@@ -372,7 +406,38 @@ static int ctx_set_ciphers(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
         return 0;
 }
 
-static int ctx_new(const tls_config_t *cfg, bool server, tls_ctx_t **ret) {
+static const char *suite_iana(const char *name) {
+        const suite_t *tables[] = { suites_tls13, suites_psk12, suites_cert12 };
+        const size_t sizes[] = { ELEMENTSOF(suites_tls13), ELEMENTSOF(suites_psk12), ELEMENTSOF(suites_cert12) };
+        for (size_t i = 0; i < ELEMENTSOF(tables); i++)
+                for (size_t j = 0; j < sizes[i]; j++)
+                        if (streq(tables[i][j].name, name))
+                                return tables[i][j].iana;
+        return name;
+}
+
+/* "TLS 1.2-1.3; suites TLS_AES_128_GCM_SHA256, ...; groups X25519, P-256" */
+static void ctx_describe_offer(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
+        char *p = t->offer, *end = t->offer + sizeof t->offer;
+        p += snprintf(p, (size_t) (end - p), "%s", min == max ? (min == TLS_VERSION_1_3 ? "TLS 1.3" : "TLS 1.2")
+                                                             : "TLS 1.2-1.3");
+        if (t->psk && max == TLS_VERSION_1_3 && p < end)
+                p += snprintf(p, (size_t) (end - p), " (1.3: PSK with (EC)DHE)");
+        const char *sep = "; suites ";
+        for (const char *s = t->ciphers; *s && p < end;) {
+                size_t n = strcspn(s, ":");
+                char name[64];
+                snprintf(name, sizeof name, "%.*s", (int) MIN(n, sizeof name - 1), s);
+                p += snprintf(p, (size_t) (end - p), "%s%s", sep, suite_iana(name));
+                sep = ", ";
+                s += n + (s[n] == ':');
+        }
+        if (p < end)
+                snprintf(p, (size_t) (end - p), "; groups %s",
+                         t->p256_only ? "P-256" : "X25519, P-256");
+}
+
+static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx_t **ret) {
         if (!cfg || !ret)
                 return -EINVAL;
         pthread_once(&wolfssl_once, wolfssl_init);
@@ -417,6 +482,7 @@ static int ctx_new(const tls_config_t *cfg, bool server, tls_ctx_t **ret) {
         t->psk = want_psk;
         t->cert = want_cert;
         t->tls13 = max == TLS_VERSION_1_3;
+        t->min13 = min == TLS_VERSION_1_3;
 
         int r;
         WOLFSSL_METHOD *method;
@@ -440,17 +506,31 @@ static int ctx_new(const tls_config_t *cfg, bool server, tls_ctx_t **ret) {
         }
         wolfSSL_CTX_SetIORecv(t->ctx, io_recv);
         wolfSSL_CTX_SetIOSend(t->ctx, io_send);
-        /* X25519 first: P-256 is slow and memory hungry in this build. Exception: the wolfSSL
-         * 5.5.4 client fails TLS 1.2 ECDHE-PSK over X25519 (ECC_PEERKEY_ERROR, also against
-         * OpenSSL), so a PSK client lists P-256 first for TLS 1.2 servers and still sends only
-         * an X25519 key share (tls_conn_new_client), which TLS 1.3 servers take without HRR. */
+        /* X25519 first, P-256 second (so that P-256-only peers still work, through a
+         * HelloRetryRequest in TLS 1.3); a client sends an X25519 key share only
+         * (tls_conn_new_client): P-256 is slow and memory hungry in this build. TLS 1.2 psk:
+         * wolfSSL 5.5.4 reads an ECDHE-PSK ServerKeyExchange in the curve of
+         * ssl->ecdhCurveOID, not the one the message names (src/internal.c
+         * DoServerKeyExchange, ecdhe_psk_kea case; the ECDHE-ECDSA case sets it), so the
+         * TLS 1.2 psk context fixes it to X25519 and a server that picks P-256 fails with
+         * ECC_PEERKEY_ERROR: then the P-256-only context takes over (tls_conn_retry,
+         * docs/protocol.md). */
         int groups[] = { WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1 };
         size_t n_groups = ELEMENTSOF(groups);
-        if (!server && want_psk) {
+        if (!server && want_psk && !t->tls13 && p256_only) {
                 groups[0] = WOLFSSL_ECC_SECP256R1;
-                groups[1] = WOLFSSL_ECC_X25519;
-                if (!t->tls13)
-                        n_groups = 1;
+                n_groups = 1;
+                t->p256_only = true;
+        } else if (!server && want_psk && !t->tls13) {
+                /* wolfSSL copies the context's ecdhCurveOID into each connection; the only
+                 * public setter is the OpenSSL-compatible SSL_CTX_set_tmp_ecdh, which takes
+                 * nothing but the group's curve_oid from its EC_KEY. */
+                static WOLFSSL_EC_GROUP x25519_group = { .curve_idx = -1, .curve_oid = ECC_X25519_OID };
+                static WOLFSSL_EC_KEY x25519_key = { .group = &x25519_group };
+                if (wolfSSL_SSL_CTX_set_tmp_ecdh(t->ctx, &x25519_key) != WOLFSSL_SUCCESS) {
+                        r = -EPROTO;
+                        goto fail;
+                }
         }
         bool ok = true;
         if (t->tls13)
@@ -526,6 +606,23 @@ static int ctx_new(const tls_config_t *cfg, bool server, tls_ctx_t **ret) {
         r = ctx_set_ciphers(t, min, max);
         if (r < 0)
                 goto fail;
+        ctx_describe_offer(t, min, max);
+
+        /* The contexts tls_conn_retry() moves to (conn_error says when): wolfSSL 5.5.4 cannot
+         * go on when a TLS 1.2 server answers a TLS 1.3 ClientHello that offered a PSK, and a
+         * TLS 1.2 psk connection reads the server's group as X25519 (above). */
+        if (!server && want_psk && min == TLS_VERSION_1_2 && max == TLS_VERSION_1_3) {
+                tls_config_t c12 = *cfg;
+                c12.max_version = TLS_VERSION_1_2;
+                r = ctx_new(&c12, false, false, &t->fallback);
+                erase(&c12, sizeof c12);
+                t->retry_on = VERSION_ERROR;
+        } else if (!server && want_psk && max == TLS_VERSION_1_2 && !p256_only) {
+                r = ctx_new(cfg, false, true, &t->fallback);
+                t->retry_on = ECC_PEERKEY_ERROR;
+        }
+        if (r < 0)
+                goto fail;
 
         *ret = t;
         return 0;
@@ -535,11 +632,11 @@ fail:
 }
 
 int tls_ctx_new_client(const tls_config_t *cfg, tls_ctx_t **ret) {
-        return ctx_new(cfg, false, ret);
+        return ctx_new(cfg, false, false, ret);
 }
 
 int tls_ctx_new_server(const tls_config_t *cfg, tls_ctx_t **ret) {
-        return ctx_new(cfg, true, ret);
+        return ctx_new(cfg, true, false, ret);
 }
 
 tls_ctx_t *tls_ctx_free(tls_ctx_t *t) {
@@ -547,6 +644,7 @@ tls_ctx_t *tls_ctx_free(tls_ctx_t *t) {
                 return NULL;
         if (t->ctx)
                 wolfSSL_CTX_free(t->ctx);
+        tls_ctx_free(t->fallback);
         erase(t->psk_key, sizeof(t->psk_key));
         free(t->psk_identity);
         free(t);
@@ -557,28 +655,40 @@ const char *tls_ctx_ciphers(const tls_ctx_t *t) {
         return t ? t->ciphers : NULL;
 }
 
+const char *tls_ctx_offer(const tls_ctx_t *t) {
+        return t ? t->offer : NULL;
+}
+
 /* ---- connections ---- */
+
+/* A WOLFSSL from wctx on fd for c. */
+static int conn_attach(tls_conn_t *c, WOLFSSL_CTX *wctx, int fd) {
+        c->fd = fd;
+        c->ssl = wolfSSL_new(wctx);
+        if (!c->ssl)
+                return -ENOMEM;
+        if (wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS ||
+            wolfSSL_set_ex_data(c->ssl, TLS_EX_IDX, c) != WOLFSSL_SUCCESS)
+                return -EINVAL;
+        /* set_fd points the I/O context at its own fd copy; ours carries the error too. */
+        wolfSSL_SetIOReadCtx(c->ssl, c);
+        wolfSSL_SetIOWriteCtx(c->ssl, c);
+        wolfSSL_SetCertCbCtx(c->ssl, c);
+        tls_wire_init(&c->wire);
+        c->received = c->second_flight = false;
+        return 0;
+}
 
 static int conn_new(tls_ctx_t *t, int fd, tls_conn_t **ret) {
         tls_conn_t *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        c->ctx = t;
-        c->fd = fd;
-        c->ssl = wolfSSL_new(t->ctx);
-        if (!c->ssl) {
-                free(c);
-                return -ENOMEM;
-        }
-        if (wolfSSL_set_fd(c->ssl, fd) != WOLFSSL_SUCCESS ||
-            wolfSSL_set_ex_data(c->ssl, TLS_EX_IDX, c) != WOLFSSL_SUCCESS) {
+        c->ctx = c->cur = t;
+        int r = conn_attach(c, t->ctx, fd);
+        if (r < 0) {
                 tls_conn_free(c);
-                return -EINVAL;
+                return r;
         }
-        /* set_fd points the I/O context at its own fd copy; ours carries the error too. */
-        wolfSSL_SetIOReadCtx(c->ssl, c);
-        wolfSSL_SetIOWriteCtx(c->ssl, c);
-        wolfSSL_SetCertCbCtx(c->ssl, c);
         *ret = c;
         return 0;
 }
@@ -601,6 +711,21 @@ static bool host_ip_literal(const char *host, char out[INET6_ADDRSTRLEN]) {
         return false;
 }
 
+/* SNI, name check and key share of a client connection (host checked by the caller). */
+static int conn_client_setup(tls_conn_t *c, const char *host, bool tls13) {
+        if (!host_ip_literal(host, c->host_ip)) {
+                c->host_ip[0] = 0;
+                if (wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, host, (unsigned short) strlen(host)) !=
+                    WOLFSSL_SUCCESS)
+                        return -ENOMEM;
+                if (c->ctx->cert && wolfSSL_check_domain_name(c->ssl, host) != WOLFSSL_SUCCESS)
+                        return -ENOMEM;
+        }
+        if (tls13 && wolfSSL_UseKeyShare(c->ssl, WOLFSSL_ECC_X25519) != WOLFSSL_SUCCESS)
+                return -EPROTO;
+        return 0;
+}
+
 int tls_conn_new_client(tls_ctx_t *t, int fd, const char *host, tls_conn_t **ret) {
         if (!t || t->server || fd < 0 || !host || !ret)
                 return -EINVAL;
@@ -612,25 +737,33 @@ int tls_conn_new_client(tls_ctx_t *t, int fd, const char *host, tls_conn_t **ret
         int r = conn_new(t, fd, &c);
         if (r < 0)
                 return r;
-
-        if (!host_ip_literal(host, c->host_ip)) {
-                c->host_ip[0] = 0;
-                if (wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, host, (unsigned short) n) !=
-                    WOLFSSL_SUCCESS) {
-                        tls_conn_free(c);
-                        return -ENOMEM;
-                }
-                if (t->cert && wolfSSL_check_domain_name(c->ssl, host) != WOLFSSL_SUCCESS) {
-                        tls_conn_free(c);
-                        return -ENOMEM;
-                }
-        }
-        if (t->tls13 && wolfSSL_UseKeyShare(c->ssl, WOLFSSL_ECC_X25519) != WOLFSSL_SUCCESS) {
+        c->host = strdup(host);
+        r = c->host ? conn_client_setup(c, host, t->tls13) : -ENOMEM;
+        if (r < 0) {
                 tls_conn_free(c);
-                return -EPROTO;
+                return r;
         }
         *ret = c;
         return 0;
+}
+
+int tls_conn_retry(tls_conn_t *c, int fd) {
+        if (!c || !c->retry || fd < 0)
+                return -EINVAL;
+        c->cur = c->cur->fallback;
+        wolfSSL_free(c->ssl);
+        c->ssl = NULL;
+        c->retry = false;
+        c->failed = 0;
+        c->io_errno = 0;
+        c->want = 0;
+        c->auth_failed = false;
+        int r = conn_attach(c, c->cur->ctx, fd);
+        if (r == 0)
+                r = conn_client_setup(c, c->host, false);
+        if (r < 0)
+                c->failed = r;
+        return r;
 }
 
 int tls_conn_new_server(tls_ctx_t *t, int fd, tls_conn_t **ret) {
@@ -651,60 +784,9 @@ tls_conn_t *tls_conn_free(tls_conn_t *c) {
                 wolfSSL_free(c->ssl);
         erase(c->psk_identity, sizeof(c->psk_identity));
         free(c->sni);
+        free(c->host);
         free(c);
         return NULL;
-}
-
-static bool alert_is_auth(int code) {
-        switch (code) {
-        case handshake_failure:
-        case bad_certificate:
-        case unsupported_certificate:
-        case certificate_revoked:
-        case certificate_expired:
-        case certificate_unknown:
-        case unknown_ca:
-        case access_denied:
-        case decrypt_error:
-        case unknown_psk_identity:
-        case certificate_required:
-                return true;
-        default:
-                return false;
-        }
-}
-
-static bool error_is_auth(int e, bool handshake) {
-        switch (e) {
-        /* PSK: unknown identity, wrong key (binder, Finished or, in TLS 1.2, the MAC of the
-         * first protected record fails). After the handshake a bad record is just bad. */
-        case VERIFY_MAC_ERROR:
-        case DECRYPT_ERROR:
-                return handshake;
-        case PSK_KEY_ERROR:
-        case BAD_BINDER:
-        case VERIFY_FINISHED_ERROR:
-        /* certificates */
-        case ASN_NO_SIGNER_E:
-        case ASN_SELF_SIGNED_E:
-        case ASN_SIG_CONFIRM_E:
-        case ASN_SIG_OID_E:
-        case ASN_SIG_KEY_E:
-        case ASN_SIG_HASH_E:
-        case ASN_AFTER_DATE_E:
-        case ASN_BEFORE_DATE_E:
-        case ASN_PATHLEN_SIZE_E:
-        case ASN_PATHLEN_INV_E:
-        case ASN_NAME_INVALID_E:
-        case DOMAIN_NAME_MISMATCH:
-        case IPADDR_MISMATCH:
-        case VERIFY_CERT_ERROR:
-        case VERIFY_SIGN_ERROR:
-        case NO_PEER_CERT:
-                return true;
-        default:
-                return false;
-        }
 }
 
 /* The one place wolfSSL errors become errno values. */
@@ -724,17 +806,45 @@ static int conn_error(tls_conn_t *c, int ret, bool reading) {
         default:
                 break;
         }
-        if (c->auth_failed || error_is_auth(e, handshake))
-                return -EACCES;
-        if (e == FATAL_ERROR) {
-                WOLFSSL_ALERT_HISTORY h = {};
-                if (wolfSSL_get_alert_history(c->ssl, &h) == WOLFSSL_SUCCESS &&
-                    (alert_is_auth(h.last_rx.code) ||
-                     /* TLS 1.2 PSK: the server could not decrypt our Finished: wrong key */
-                     (handshake && h.last_rx.code == bad_record_mac)))
-                        return -EACCES;
-                return -EPROTO;
+        tls_ctx_t *t = c->ctx;
+        /* wolfSSL 5.5.4 cannot go on when a TLS 1.2 server answers a ClientHello that offered
+         * TLS 1.3 and a PSK (docs/protocol.md): the binder computation set ssl->options.tls1_3,
+         * which nothing clears on the downgrade, so DoTls13HandShakeMsgType derives TLS 1.3
+         * keys after the ServerHello and DeriveKeyMsg fails with VERSION_ERROR. And a TLS 1.2
+         * psk connection reads a P-256 ServerKeyExchange as X25519: ECC_PEERKEY_ERROR (see
+         * ctx_new). When the ServerHello really is TLS 1.2 and carries no downgrade sentinel,
+         * the caller connects again and tls_conn_retry() goes on with the next context:
+         * TLS 1.2 only, then P-256 only; at most two retries, before any credential is sent
+         * (the TLS 1.2 identity goes in our ClientKeyExchange). */
+        if (handshake && !t->server && c->cur->fallback && e == c->cur->retry_on && c->wire.server_hello &&
+            c->wire.version == 0x0303 && !tls_wire_downgrade_sentinel(&c->wire)) {
+                c->retry = true;
+                return -ENOPROTOOPT;
         }
+        /* A TLS 1.3 server that chose psk_ke (pre_shared_key without key_share): wolfSSL 5.5.4
+         * offers it (src/tls.c TLSX_PopulateExtensions), then fails to decrypt the server's
+         * next flight (measured with GnuTLS 3.7.9, which takes the client's first mode). */
+        if (handshake && !t->server && c->wire.server_hello && c->wire.version == 0x0304 &&
+            c->wire.pre_shared_key && !c->wire.key_share)
+                return -EPROTONOSUPPORT;
+        WOLFSSL_ALERT_HISTORY h = {};
+        if (wolfSSL_get_alert_history(c->ssl, &h) != WOLFSSL_SUCCESS)
+                h.last_rx.code = -1;
+        tls_failure_t f = {
+                .error = e,
+                .alert_rx = h.last_rx.code,
+                .handshake = handshake,
+                .client = !t->server,
+                .own_verify_failed = c->auth_failed,
+                .server_hello = c->wire.server_hello || c->wire.hello_retry,
+                .version = c->wire.server_hello ? c->wire.version : 0,
+                .min_version = t->min13 ? 0x0304 : 0x0303,
+                .psk13_offered = !t->server && t->psk && t->tls13 && c->cur == t,
+                .second_flight = c->second_flight,
+        };
+        int r = tls_classify_failure(&f);
+        if (r < 0)
+                return r;
         if (e == WOLFSSL_ERROR_SYSCALL || e == SOCKET_PEER_CLOSED_E || e == SOCKET_ERROR_E ||
             c->io_errno != 0)
                 return c->io_errno == EPIPE ? -EPIPE : -ECONNRESET;
@@ -796,9 +906,18 @@ static int conn_post_handshake(tls_conn_t *c) {
                                 return -ENOMEM;
                 }
         }
-        /* TLS 1.3 PSK must be psk_dhe_ke: an (EC)DHE group was used. */
+        /* TLS 1.3 PSK must be psk_dhe_ke: an (EC)DHE group was used. wolfSSL 5.5.4 always
+         * lists psk_ke too (src/tls.c TLSX_PopulateExtensions): a client refuses a server
+         * that chose it (no key_share in its ServerHello), before sending anything. */
         if (tls13 && !peer_cert && (t->server ? c->psk_found : t->psk) &&
-            !wolfSSL_get_curve_name(c->ssl))
+            (!wolfSSL_get_curve_name(c->ssl) || (!t->server && c->wire.server_hello && !c->wire.key_share)))
+                return t->server ? -EPROTO : -EPROTONOSUPPORT;
+        /* RFC 8446 4.1.3: a client that offered TLS 1.3 refuses a TLS 1.2 ServerHello whose
+         * Random says the server can do better. wolfSSL checks this on the first connection
+         * (CompleteServerHello), but not for DOWNGRD 01 on the TLS 1.2-only retry, where a
+         * server that supports TLS 1.3 proves that its TLS 1.2 answer to the first one was
+         * not its own. */
+        if (!t->server && !tls13 && t->tls13 && tls_wire_downgrade_sentinel(&c->wire))
                 return -EPROTO;
         return 0;
 }
@@ -946,9 +1065,40 @@ static int conn_wait(tls_conn_t *c, uint64_t deadline) {
         }
 }
 
+static int connect_one(const struct addrinfo *ai, uint64_t deadline, int *ret_fd);
+
+/* The TLS 1.2 retry of tls_conn_handshake, on a new connection to the same address, which
+ * then replaces the caller's socket under the same fd number. */
+static int conn_reconnect(tls_conn_t *c, uint64_t deadline) {
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof sa;
+        if (getpeername(c->fd, (struct sockaddr *) &sa, &len) < 0)
+                return -errno;
+        struct addrinfo ai = {
+                .ai_family = sa.ss_family,
+                .ai_socktype = SOCK_STREAM,
+                .ai_protocol = IPPROTO_TCP,
+                .ai_addrlen = len,
+                .ai_addr = (struct sockaddr *) &sa,
+        };
+        _cleanup_close_ int fd = -1;
+        int r = connect_one(&ai, deadline, &fd);
+        if (r < 0)
+                return r;
+        if (dup3(fd, c->fd, O_CLOEXEC) < 0)
+                return -errno;
+        return tls_conn_retry(c, c->fd);
+}
+
 int tls_conn_handshake_until(tls_conn_t *c, uint64_t deadline) {
         for (;;) {
                 int r = tls_conn_handshake(c);
+                if (r == -ENOPROTOOPT) {
+                        r = conn_reconnect(c, deadline);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 if (r != -EAGAIN)
                         return r;
                 r = conn_wait(c, deadline);

@@ -62,6 +62,9 @@ tls_ctx_t *tls_ctx_free(tls_ctx_t *ctx);
 
 /* Which suites this wolfSSL build offers for the context (a ':'-list), for diagnostics. */
 const char *tls_ctx_ciphers(const tls_ctx_t *ctx);
+/* Client: what it offers, for messages: "TLS 1.2-1.3 (1.3: PSK with (EC)DHE); suites
+ * TLS_AES_128_GCM_SHA256, ...; groups X25519, P-256". */
+const char *tls_ctx_offer(const tls_ctx_t *ctx);
 
 /* Client: host is the MEF host; SNI is sent and the certificate name checked unless it is an
  * IP literal (then no SNI; in cert mode the certificate must name the IP). fd is a connected
@@ -75,8 +78,22 @@ void tls_conn_set_userdata(tls_conn_t *c, void *userdata);
 
 /* 0 when done, -EAGAIN (see tls_conn_want), -EACCES for an authentication failure (unknown
  * PSK identity, wrong PSK, certificate rejected, name mismatch), -ECONNRESET/-EPIPE when the
- * peer went away, -EPROTO for any other TLS failure. */
+ * peer went away, -EPROTO for any other TLS failure. A client also gets:
+ *   -EPROTONOSUPPORT  no common version, suite or group (tls_ctx_offer() says what we offered),
+ *                     or a TLS 1.3 server that chose PSK without (EC)DHE;
+ *   -ENOKEY           the server aborted before its ServerHello with handshake_failure after a
+ *                     TLS 1.3 PSK offer: no common version, suite or group, or an unknown PSK
+ *                     identity - the wire does not say which;
+ *   -ENOPROTOOPT      (psk mode, TLS 1.2 and 1.3 allowed) the server chose TLS 1.2, which
+ *                     wolfSSL 5.5.4 cannot continue after a TLS 1.3 PSK offer: connect again to
+ *                     the same address and call tls_conn_retry() (tls_conn_handshake_until
+ *                     does this itself). Never twice for one connection.
+ * Classes as in docs/protocol.md "Handshake failures". */
 int tls_conn_handshake(tls_conn_t *c);
+/* After -ENOPROTOOPT: continue with a TLS 1.2-only handshake on fd, a new connection to the
+ * same address (owned by the caller, like the first). The RFC 8446 downgrade sentinel is
+ * checked: a server that shows it supports TLS 1.3 fails it with -EPROTO. */
+int tls_conn_retry(tls_conn_t *c, int fd);
 /* Short reads/writes allowed; 0 from read means clean EOF (close_notify); EOF without
  * close_notify is -ECONNRESET. Negative errno as above; -ENOTCONN before the handshake. */
 ssize_t tls_conn_read(tls_conn_t *c, void *buf, size_t n);
@@ -101,7 +118,9 @@ int tls_conn_peer_fingerprint(tls_conn_t *c, char out[65]);
 const char *tls_conn_sni(tls_conn_t *c);
 
 /* Blocking helpers with a deadline on CLOCK_MONOTONIC (usec, from now_usec()), using poll()
- * on the fd: -ETIMEDOUT past the deadline. Used by the one-shot agent and the tests. */
+ * on the fd: -ETIMEDOUT past the deadline. Used by mscectl and the tests. The handshake does
+ * the TLS 1.2 retry (-ENOPROTOOPT above) itself: it connects to the peer address again and
+ * puts the new socket in place of the old one under the same fd number (dup3). */
 int tls_conn_handshake_until(tls_conn_t *c, uint64_t deadline);
 int tls_conn_write_all_until(tls_conn_t *c, const void *buf, size_t n, uint64_t deadline);
 ssize_t tls_conn_read_until(tls_conn_t *c, void *buf, size_t n, uint64_t deadline);

@@ -629,6 +629,44 @@ def rejected_scenario(tmp, mef, kpm):
     a.stop()
 
 
+def incompatible_scenario(tmp, kpm):
+    """A TLS 1.2 MEF whose only suite this wolfSSL lacks: state incompatible, slow retry."""
+    if not shutil.which("openssl"):
+        tap(True, "# SKIP incompatible: no openssl")
+        return
+    port = free_port()
+    srv = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-quiet", "-nocert",
+                            "-tls1_2", "-cipher", "PSK-AES128-CBC-SHA256", "-psk", open(kpm["1"]).read().strip(),
+                            "-psk_identity", "kpm-1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+    try:
+        # -quiet prints nothing when ready: wait for the port to accept.
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        state = os.path.join(tmp, "state-incompatible")
+        run_dir = os.path.join(tmp, "run-incompatible")
+        conf = os.path.join(tmp, "incompatible.conf")
+        write_conf(conf, port, state, run_dir, kpm_file=kpm["1"])
+        a = Agent(tmp, conf)
+        i = a.wait_for(lambda m: m.startswith("STATUS=Incompatible with MEF"), 10)
+        tap(i is not None and "the MEF accepted none of what this agent offers (TLS 1.2-1.3" in a.messages[i][1]
+            and "retrying in 1 h" in a.messages[i][1],
+            "TLS 1.2 MEF with TLS_PSK_WITH_AES_128_CBC_SHA256 only: STATUS 'Incompatible with MEF: TLS: the MEF "
+            "accepted none of what this agent offers (...); retrying in 1 h'", "\n".join(a.texts()))
+        st = state_json(run_dir)
+        tap(st is not None and st["state"] == "incompatible" and "accepted none" in (st["last_error"] or "")
+            and st["next_attempt"] is not None, "state.json: incompatible, last_error, next_attempt", st)
+        a.stop()
+    finally:
+        srv.kill()
+        srv.wait()
+
+
 def resolver_scenario(tmp, mef, kpm):
     # A host name goes through the resolver thread; the MEF calls itself 127.0.0.1, so the key
     # confirmation fails (transient) after a complete exchange.
@@ -952,7 +990,7 @@ def catalog_check():
     bad = [name for name, i in ids if i not in entries or not re.search(r"^Subject: \S", entries[i], re.M)
            or "\nDefined-By: msce\n" not in entries[i] or "\nDocumentation: " not in entries[i]
            or len(entries[i].split("\n\n", 1)[-1].strip()) < 100]
-    ok = len(ids) == 6 and len(set(i for _, i in ids)) == 6 and set(entries) == set(i for _, i in ids) and not bad
+    ok = len(ids) == 7 and len(set(i for _, i in ids)) == 7 and set(entries) == set(i for _, i in ids) and not bad
     listed = ""
     if shutil.which("journalctl"):
         r = tempfile.mkdtemp(prefix="daemon-test-catalog-")
@@ -1014,6 +1052,7 @@ def main():
         restore_scenario(tmp, mef, conf, state, run_dir, figures)
         backoff_scenario(tmp, mef, kpm)
         rejected_scenario(tmp, mef, kpm)
+        incompatible_scenario(tmp, kpm)
         resolver_scenario(tmp, mef, kpm)
         clock_scenario(tmp, mef, kpm)
         hang_scenario(tmp, kpm)

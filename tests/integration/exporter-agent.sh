@@ -9,8 +9,12 @@
 #    HMAC-SHA-256(HEX[32..96), "oneM2M Enrolment Key to ... derivation" || "/in-cse"), computed
 #    with openssl dgst.
 # TLS 1.2 uses ECDHE-PSK-AES128-CBC-SHA256: Debian's wolfSSL has no static PSK suites
-# (docs/protocol.md). Usage: exporter-agent.sh BUILDDIR. Exit 77 (skip) without root, openssl,
-# keyctl or su.
+# (docs/protocol.md). The agent runs with its default versions (TLS 1.2..1.3) against a TLS
+# 1.2-only, a TLS 1.3-only and a dual-version s_server, in psk and in cert mode (ECDSA; the test
+# PKI of gen-certs.sh in MSCE_TEST_CERTS), plus once pinned to TLS 1.2 (issue 10: a TLS 1.2-only
+# MEF was unreachable with the defaults). Then MEFs it has nothing in common with, or that
+# refuse the key: exit status and message (docs/protocol.md "Handshake failures").
+# Usage: exporter-agent.sh BUILDDIR. Exit 77 (skip) without root, openssl, keyctl or su.
 set -u
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
@@ -100,33 +104,35 @@ response() {
                 "$1" "${#body}" "$body"
 }
 
-run() { # VERSION
-        v=$1
-        if [ "$v" = 1.2 ]; then
-                sopts=(-tls1_2 -cipher ECDHE-PSK-AES128-CBC-SHA256)
-                pin="tls_max_version = 1.2"
-        else
-                sopts=(-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256)
-                pin="tls_min_version = 1.3"
-        fi
+# start_server SERVER-OPTIONS...: s_server (its port in $port) for one connection, or two when
+# the agent's first is refused and it must retry over TLS 1.2 only.
+start_server() {
         rm -rf "$T/state" "$T/run" "$T"/*.out "$T"/*.err
-        timeout 30 openssl s_server -accept 127.0.0.1:0 -nocert -psk "$KPM" -psk_identity "$ID" \
-                -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 "${sopts[@]}" -naccept 1 \
-                < "$T/in" > "$T/s_server.out" 2>&1 &
+        timeout 30 openssl s_server -accept 127.0.0.1:0 -keymatexport EXPORTER-oneM2M-Bootstrap \
+                -keymatexportlen 48 "$@" < "$T/in" > "$T/s_server.out" 2>&1 &
         SPID=$!
-        if ! wait_for "$T/s_server.out" '^ACCEPT' $SPID; then
-                not_ok "TLS $v: openssl s_server did not start"
-                return
-        fi
+        wait_for "$T/s_server.out" '^ACCEPT' $SPID || return 1
         port=$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$T/s_server.out")
+}
+
+# agent_conf MODE [EXTRA-LINE]: the agent's configuration for the server on $port.
+agent_conf() {
+        if [ "$1" = cert ]; then
+                cred="mode = cert
+certificate = $CERTS/client.pem
+key = $CERTS/client.key
+trust_anchors = $CERTS/ca.pem"
+        else
+                cred="psk_identity = $ID
+psk_file = $T/kpm.hex"
+        fi
         cat > "$T/agent.conf" << EOF
 [node]
 id = urn:dev:ops:openssl-agent
 [mef]
 uri = https://$FQDN:$port/msce
-psk_identity = $ID
-psk_file = $T/kpm.hex
-$pin
+$cred
+$2
 [consumer]
 user = $CSE_USER
 [seal]
@@ -137,6 +143,37 @@ runtime_dir = $T/run
 connect_timeout = 5s
 exchange_timeout = 15s
 EOF
+}
+
+run() { # SERVER-VERSIONS(1.2|1.3|dual) MODE(psk|cert) [PIN-LINE]: enrol, then check the keys
+        v=$1
+        mode=$2
+        case $v in
+        1.2) sopts=(-tls1_2) ;;
+        1.3) sopts=(-tls1_3) ;;
+        *) sopts=() ;;
+        esac
+        if [ "$mode" = cert ]; then
+                if [ -z "$CERTS" ]; then
+                        ok "# SKIP TLS $v cert: no test PKI (MSCE_TEST_CERTS)"
+                        return
+                fi
+                sopts+=(-cert "$CERTS/server.pem" -key "$CERTS/server.key" -CAfile "$CERTS/ca.pem" -Verify 1
+                        -cipher ECDHE-ECDSA-AES128-SHA256 -ciphersuites TLS_AES_128_GCM_SHA256)
+        else
+                sopts+=(-nocert -psk "$KPM" -psk_identity "$ID" -cipher ECDHE-PSK-AES128-CBC-SHA256
+                        -ciphersuites TLS_AES_128_GCM_SHA256)
+        fi
+        [ -n "${SGROUPS:-}" ] && sopts+=(-groups "$SGROUPS")
+        want=$v
+        [ "$v" = dual ] && want=1.3
+        v="$v $mode${3:+ ($3)}${SGROUPS:+ (MEF groups $SGROUPS)}"
+        # Up to three connections: TLS 1.3 offer, TLS 1.2 retry, P-256 retry (docs/protocol.md).
+        if ! start_server "${sopts[@]}" -naccept 3; then
+                not_ok "TLS $v: openssl s_server did not start"
+                return
+        fi
+        agent_conf "$mode" "${3:-}"
         "$AGENT" --once -c "$T/agent.conf" > "$T/agent.out" 2> "$T/agent.err" &
         APID=$!
         # The keying material is printed after the handshake, the request when it arrives.
@@ -157,6 +194,7 @@ EOF
         wait $APID
         rc=$?
         APID=
+        kill $SPID 2> /dev/null
         wait $SPID
         SPID=
 
@@ -167,7 +205,7 @@ EOF
         keid=$(sed -n 's/^  KeID: *//p' "$T/agent.out")
         tls=$(sed -n 's/^  TLS: *//p' "$T/agent.out")
         case $tls in
-        "TLSv$v "*) ;;
+        "TLSv$want "*) ;;
         *) not_ok "TLS $v: the agent negotiated '$tls'"; return ;;
         esac
         if [ "$keid" = "$rel@$FQDN" ]; then
@@ -199,7 +237,69 @@ EOF
         fi
 }
 
-run 1.2
-run 1.3
+# refuse NAME EXIT ERE SERVER-OPTIONS...: a psk agent with the default versions against an
+# s_server it cannot agree with: exit status EXIT and a message matching ERE.
+refuse() {
+        name=$1 want_rc=$2 ere=$3
+        shift 3
+        if ! start_server -nocert -psk "$KPM" -psk_identity "$ID" -naccept 3 "$@"; then
+                not_ok "$name: openssl s_server did not start"
+                return
+        fi
+        agent_conf psk "${PIN:-}"
+        "$AGENT" --once -c "$T/agent.conf" > "$T/agent.out" 2> "$T/agent.err"
+        rc=$?
+        kill $SPID 2> /dev/null
+        wait $SPID
+        SPID=
+        if [ $rc -ne "$want_rc" ]; then
+                not_ok "$name: msce-agent exit $rc, want $want_rc"
+        elif ! grep -qE "$ere" "$T/agent.err"; then
+                not_ok "$name: the message does not match /$ere/"
+        else
+                ok "$name: exit $rc"
+        fi
+}
+
+CERTS=${MSCE_TEST_CERTS:-}
+[ -n "$CERTS" ] && [ -r "$CERTS/client.key" ] || CERTS=
+
+run 1.2 psk
+run 1.3 psk
+run dual psk
+run 1.2 psk "tls_max_version = 1.2"
+SGROUPS=P-256 run 1.2 psk
+SGROUPS=P-256 run 1.2 psk "tls_max_version = 1.2"
+SGROUPS=P-256 run 1.3 psk
+run 1.2 cert
+run 1.3 cert
+run dual cert
+
+OFFER='TLS 1.2-1.3 \(1\.3: PSK with \(EC\)DHE\); suites TLS_AES_128_GCM_SHA256, TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256; groups X25519, P-256'
+NONE="failed \(incompatible\): TLS: the MEF accepted none of what this agent offers \($OFFER\)"
+# Before its ServerHello, handshake_failure from a TLS 1.2 server without a shared suite is the
+# same as from a TLS 1.3 server that does not know the identity: both are named.
+EITHER="$NONE, or it does not know PSK identity $ID \(before its ServerHello a TLS 1.3 MEF says both the same way\)$"
+refuse "TLS 1.2 MEF with TLS_PSK_WITH_AES_128_CBC_SHA256 only" 76 "$EITHER" -tls1_2 -cipher PSK-AES128-CBC-SHA256
+refuse "TLS 1.3 MEF with TLS_AES_256_GCM_SHA384 only" 76 "$EITHER" -tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384
+refuse "TLS 1.3 MEF with group P-384 only" 76 "$EITHER" -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -groups P-384
+# TLS 1.2 ECDHE-PSK without a shared group: OpenSSL aborts after its ServerHello, before the
+# identity is sent: not the credential, and nothing else to name.
+refuse "TLS 1.2 MEF with group P-384 only" 76 "$NONE$" -tls1_2 -cipher ECDHE-PSK-AES128-CBC-SHA256 -groups P-384
+# A TLS 1.3-only MEF and an agent pinned to TLS 1.2: protocol_version.
+PIN="tls_max_version = 1.2" refuse "TLS 1.3 MEF, agent pinned to TLS 1.2" 76 \
+        "failed \(incompatible\): TLS: the MEF accepted none of what this agent offers \(TLS 1\.2; " \
+        -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256
+# Another key at the MEF: still rejected (77), over TLS 1.2 (bad_record_mac) and TLS 1.3.
+KPM_AGENT=$KPM
+KPM=$(openssl rand -hex 32)
+refuse "TLS 1.2 MEF with another Kpm" 77 \
+        "failed \(rejected\): TLS authentication failed: the MEF refused PSK identity $ID, or the keys differ" \
+        -tls1_2 -cipher ECDHE-PSK-AES128-CBC-SHA256
+refuse "TLS 1.3 MEF with another Kpm" 77 \
+        "failed \(rejected\): TLS authentication failed: the MEF refused PSK identity $ID, or the keys differ" \
+        -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256
+KPM=$KPM_AGENT
 echo "1..$N"
+
 [ $FAILED -eq 0 ]

@@ -4,7 +4,8 @@
 # Usage: tests/integration/mscectl.sh BUILDDIR
 # Covers: status (ready, not running, no state, malformed, --json), profile (JSON, --env read
 # back by sh, none), reprovision (SIGUSR1 reaches a process named msce-agent, never another
-# one), check (all OK against the MEF; wrong Kpm, MEF down, unresolvable MEF, Kpm file 0644,
+# one), check (all OK against the MEF; wrong Kpm, MEF down, unresolvable MEF, no common TLS suite
+# (openssl s_server), Kpm file 0644,
 # a secret the agent's user cannot read), and as root after a real enrolment: the keys check
 # reads the key as the CSE user, factory-reset (refused without --yes, removes keys, sealed
 # profile and profile.json, --deregister with the MEF).
@@ -401,6 +402,33 @@ else
                  "check configuration readable" "check for the agent user" "status of the daemon" "reprovision of the daemon" "factory-reset of the daemon" "status after SIGTERM"; do
                 skip "$t: needs root and keyctl"
         done
+fi
+
+# A MEF with no suite in common (OpenSSL, TLS 1.2 with TLS_PSK_WITH_AES_128_CBC_SHA256 only): not
+# the credential, and the finding lists what the agent offers.
+if command -v openssl > /dev/null; then
+        mkfifo "$T/s_in"
+        exec 4<> "$T/s_in"
+        openssl s_server -accept 127.0.0.1:0 -nocert -psk "$(cat "$T/kpm-1.hex")" -psk_identity kpm-1 -tls1_2 \
+                -cipher PSK-AES128-CBC-SHA256 < "$T/s_in" > "$T/s_server.out" 2>&1 &
+        S_PID=$!
+        SPORT=
+        for _ in $(seq 100); do
+                SPORT=$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$T/s_server.out")
+                [ -n "$SPORT" ] && break
+                kill -0 $S_PID 2> /dev/null || break
+                sleep 0.1
+        done
+        conf nosuite "https://127.0.0.1:$SPORT/msce" "$T/kpm-1.hex"
+        run 1 --config "$T/nosuite.conf" check --agent-user $AGENT_USER && {
+                has '^FAIL  MEF TLS: incompatible: the MEF accepted none of TLS 1\.2-1\.3 .*suites TLS_AES_128_GCM_SHA256, TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256; groups X25519, P-256, or does not know the PSK identity$' &&
+                        ! has 'authentication failed' &&
+                        ok "check: a MEF without a common suite: FAIL incompatible, with what the agent offers" ||
+                        not_ok "check incompatible: findings"; }
+        kill $S_PID 2> /dev/null; wait $S_PID 2> /dev/null
+        exec 4>&-
+else
+        skip "check incompatible: no openssl"
 fi
 
 kill $MEF_PID 2> /dev/null; wait $MEF_PID 2> /dev/null; MEF_PID=

@@ -525,6 +525,28 @@ Test(leds, error_without_error_led_blinks_status) {
         assert_blink(STATUS_LINE, fx.t0, 0, 50, 1, 6);
 }
 
+Test(leds, incompatible_blinks_error_led_500ms_and_turns_status_off) {
+        open_both();
+        cr_assert_eq(leds_set(fx.l, LED_READY), 0);
+        n_events = 0;
+
+        show(LED_INCOMPATIBLE, 750);
+        assert_blink(ERROR_LINE, fx.t0, 0, 500, 1, 2); /* on at 0, off at 500 */
+        assert_blink(STATUS_LINE, fx.t0, 0, 0, 0, 1);  /* one write: off */
+        cr_assert_eq(events[0].line, STATUS_LINE, "status goes off before the error LED lights");
+
+        /* from there to ERROR: the same LED, the fast pattern */
+        n_events = 0;
+        show(LED_ERROR, 125);
+        assert_blink(ERROR_LINE, fx.t0, 0, 50, 1, 3); /* off since 500 ms: on at 0, off at 50, on at 100 */
+}
+
+Test(leds, incompatible_without_error_led_blinks_status_500ms) {
+        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", NULL, &fx.l), 0);
+        show(LED_INCOMPATIBLE, 750);
+        assert_blink(STATUS_LINE, fx.t0, 0, 500, 1, 2);
+}
+
 Test(leds, switching_cancels_the_old_timer) {
         action_t to_ready = {}, to_starting = {};
 

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: MIT */
+/* proto/tls-classify.c: every row of docs/protocol.md "Handshake failures", and
+ * proto/tls-wire.c: what the server's first records say (ServerHello, HelloRetryRequest,
+ * alerts, the downgrade sentinel), fed whole and byte by byte. */
+#include <wolfssl/options.h>
+/* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
+#include "util/util.h"
+
+#include <criterion/criterion.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
+#include "proto/tls-classify.h"
+#include "proto/tls-wire.h"
+
+#define TLS12 0x0303
+#define TLS13 0x0304
+
+/* A client failure during the handshake: alert a (or -1) after error e. */
+static tls_failure_t client(int e, int a) {
+        return (tls_failure_t) { .error = e, .alert_rx = a, .handshake = true, .client = true, .min_version = TLS12 };
+}
+
+Test(tls_classify, openssl_and_gnutls_rows) {
+        tls_failure_t f;
+
+        /* TLS 1.2 MEF, no shared suite (OpenSSL and GnuTLS): handshake_failure before the
+         * ServerHello. After a TLS 1.3 PSK offer the same as an unknown TLS 1.3 identity. */
+        f = client(FATAL_ERROR, handshake_failure);
+        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
+        f.psk13_offered = true;
+        cr_assert_eq(tls_classify_failure(&f), -ENOKEY);
+
+        /* TLS 1.3 MEF: unknown identity without a certificate, no common suite or group:
+         * handshake_failure before the ServerHello (OpenSSL, GnuTLS). */
+        f = client(FATAL_ERROR, handshake_failure);
+        f.psk13_offered = true;
+        cr_assert_eq(tls_classify_failure(&f), -ENOKEY);
+
+        /* cert mode, TLS 1.3 offered without PSK: no common suite or group. */
+        f = client(FATAL_ERROR, handshake_failure);
+        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
+
+        /* TLS 1.2 ECDHE-PSK, no common group: OpenSSL aborts after its ServerHello, before
+         * our ClientKeyExchange. */
+        f = client(FATAL_ERROR, handshake_failure);
+        f.server_hello = true;
+        f.version = TLS12;
+        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
+        /* ... after it: the credential. */
+        f.second_flight = true;
+        cr_assert_eq(tls_classify_failure(&f), -EACCES);
+        /* TLS 1.3, after the ServerHello (encrypted alert): the credential. */
+        f = client(FATAL_ERROR, handshake_failure);
+        f.server_hello = true;
+        f.version = TLS13;
+        cr_assert_eq(tls_classify_failure(&f), -EACCES);
+
+        /* No common version: protocol_version (OpenSSL), insufficient_security. */
+        f = client(FATAL_ERROR, protocol_version);
+        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
+        f.psk13_offered = true;
+        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
+        f = client(FATAL_ERROR, insufficient_security);
+        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
+
+        /* TLS 1.2 wrong key or unknown identity (OpenSSL, GnuTLS): bad_record_mac after the
+         * ServerHello; unknown_psk_identity from others. */
+        f = client(FATAL_ERROR, bad_record_mac);
+        f.server_hello = true;
+        f.version = TLS12;
+        f.second_flight = true;
+        cr_assert_eq(tls_classify_failure(&f), -EACCES);
+        f.alert_rx = unknown_psk_identity;
+        cr_assert_eq(tls_classify_failure(&f), -EACCES);
+        f.alert_rx = decrypt_error; /* msce-mef, RFC 8446 4.2.11 */
+        cr_assert_eq(tls_classify_failure(&f), -EACCES);
+
+        /* TLS 1.3 wrong key or unknown identity: illegal_parameter before the ServerHello
+         * (OpenSSL 3.0 and GnuTLS 3.7 on a binder that does not verify). */
+        f = client(FATAL_ERROR, illegal_parameter);
+        f.psk13_offered = true;
+        cr_assert_eq(tls_classify_failure(&f), -EACCES);
+        /* without a PSK offer, or later: a protocol error */
+        f.psk13_offered = false;
+        cr_assert_eq(tls_classify_failure(&f), -EPROTO);
+        f = client(FATAL_ERROR, illegal_parameter);
+        f.psk13_offered = true;
+        f.server_hello = true;
+        f.version = TLS13;
+        cr_assert_eq(tls_classify_failure(&f), -EPROTO);
+
+        /* certificates */
+        int cert_alerts[] = { bad_certificate, unsupported_certificate, certificate_revoked, certificate_expired,
+                              certificate_unknown, unknown_ca, access_denied, certificate_required };
+        for (size_t i = 0; i < ELEMENTSOF(cert_alerts); i++) {
+                f = client(FATAL_ERROR, cert_alerts[i]);
+                f.server_hello = true;
+                f.version = TLS13;
+                cr_assert_eq(tls_classify_failure(&f), -EACCES, "alert %d", cert_alerts[i]);
+        }
+        /* anything else the MEF says is a protocol error */
+        f = client(FATAL_ERROR, decode_error);
+        cr_assert_eq(tls_classify_failure(&f), -EPROTO);
+        f = client(FATAL_ERROR, internal_error);
+        cr_assert_eq(tls_classify_failure(&f), -EPROTO);
+}
+
+Test(tls_classify, local_errors) {
+        tls_failure_t f;
+
+        /* our own checks of the peer */
+        int auth[] = { VERIFY_MAC_ERROR, DECRYPT_ERROR, PSK_KEY_ERROR, BAD_BINDER, VERIFY_FINISHED_ERROR,
+                       ASN_NO_SIGNER_E, ASN_AFTER_DATE_E, DOMAIN_NAME_MISMATCH, IPADDR_MISMATCH, VERIFY_CERT_ERROR,
+                       NO_PEER_CERT };
+        for (size_t i = 0; i < ELEMENTSOF(auth); i++) {
+                f = client(auth[i], -1);
+                cr_assert_eq(tls_classify_failure(&f), -EACCES, "error %d", auth[i]);
+        }
+        f = client(0, -1);
+        f.own_verify_failed = true;
+        cr_assert_eq(tls_classify_failure(&f), -EACCES);
+        /* a bad record after the handshake is not an authentication failure */
+        f = client(VERIFY_MAC_ERROR, -1);
+        f.handshake = false;
+        cr_assert_eq(tls_classify_failure(&f), 0);
+
+        /* a server below our floor: wolfSSL's VERSION_ERROR after its ServerHello */
+        f = client(VERSION_ERROR, -1);
+        f.server_hello = true;
+        f.version = 0x0302;
+        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
+        f.version = TLS12;
+        f.min_version = TLS13;
+        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
+        /* ... a TLS 1.2 server with a TLS 1.2 floor is no version problem */
+        f.min_version = TLS12;
+        cr_assert_eq(tls_classify_failure(&f), 0);
+        /* I/O and anything else: not classified here */
+        f = client(SOCKET_ERROR_E, -1);
+        cr_assert_eq(tls_classify_failure(&f), 0);
+        f = client(MATCH_SUITE_ERROR, -1);
+        cr_assert_eq(tls_classify_failure(&f), 0);
+}
+
+Test(tls_classify, server_side_unchanged) {
+        tls_failure_t f = { .error = FATAL_ERROR, .alert_rx = handshake_failure, .handshake = true };
+        cr_assert_eq(tls_classify_failure(&f), -EACCES);
+        f.alert_rx = bad_record_mac;
+        cr_assert_eq(tls_classify_failure(&f), -EACCES);
+        f.alert_rx = protocol_version;
+        cr_assert_eq(tls_classify_failure(&f), -EPROTO);
+        f = (tls_failure_t) { .error = BAD_BINDER, .handshake = true };
+        cr_assert_eq(tls_classify_failure(&f), -EACCES);
+}
+
+/* ---- tls-wire ---- */
+
+static size_t put16(uint8_t *p, unsigned v) {
+        p[0] = (uint8_t) (v >> 8);
+        p[1] = (uint8_t) v;
+        return 2;
+}
+
+/* A ServerHello record: version (legacy), random, suite, extensions as given. */
+static size_t server_hello(uint8_t *out, unsigned legacy, const uint8_t random[32], unsigned suite,
+                           const uint8_t *ext, size_t ext_len) {
+        uint8_t body[512];
+        size_t n = 0;
+        n += put16(body + n, legacy);
+        memcpy(body + n, random, 32);
+        n += 32;
+        body[n++] = 32; /* session id */
+        memset(body + n, 0xab, 32);
+        n += 32;
+        n += put16(body + n, suite);
+        body[n++] = 0;
+        if (ext) {
+                n += put16(body + n, (unsigned) ext_len);
+                memcpy(body + n, ext, ext_len);
+                n += ext_len;
+        }
+        size_t k = 0;
+        out[k++] = 22;
+        out[k++] = 3;
+        out[k++] = 3;
+        k += put16(out + k, (unsigned) (n + 4));
+        out[k++] = 2;
+        out[k++] = 0;
+        k += put16(out + k, (unsigned) n);
+        memcpy(out + k, body, n);
+        return k + n;
+}
+
+static const uint8_t ext13[] = { 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04,                   /* supported_versions */
+                                 0x00, 0x33, 0x00, 0x06, 0x00, 0x1d, 0x00, 0x02, 1, 2, /* key_share */
+                                 0x00, 0x29, 0x00, 0x02, 0x00, 0x00 };                 /* pre_shared_key */
+static const uint8_t ext13_psk_ke[] = { 0x00, 0x2b, 0x00, 0x02, 0x03, 0x04, 0x00, 0x29, 0x00, 0x02, 0x00, 0x00 };
+static const uint8_t ext12[] = { 0xff, 0x01, 0x00, 0x01, 0x00, 0x00, 0x17, 0x00, 0x00 };
+
+static void feed_both_ways(const uint8_t *rec, size_t n, tls_wire_t *whole, tls_wire_t *bytewise) {
+        tls_wire_init(whole);
+        tls_wire_feed(whole, rec, n);
+        tls_wire_init(bytewise);
+        for (size_t i = 0; i < n; i++)
+                tls_wire_feed(bytewise, rec + i, 1);
+        cr_assert_eq(whole->server_hello, bytewise->server_hello);
+        cr_assert_eq(whole->version, bytewise->version);
+        cr_assert_eq(whole->alert, bytewise->alert);
+        cr_assert_eq(whole->key_share, bytewise->key_share);
+}
+
+Test(tls_wire, server_hellos) {
+        uint8_t rec[600], random[32];
+        tls_wire_t w, b;
+        memset(random, 0x11, sizeof random);
+
+        size_t n = server_hello(rec, TLS12, random, 0x1301, ext13, sizeof ext13);
+        feed_both_ways(rec, n, &w, &b);
+        cr_assert(w.server_hello && w.done);
+        cr_assert_eq(w.version, TLS13);
+        cr_assert_eq(w.suite, 0x1301);
+        cr_assert(w.key_share && w.pre_shared_key);
+        cr_assert_not(tls_wire_downgrade_sentinel(&w));
+
+        n = server_hello(rec, TLS12, random, 0x1301, ext13_psk_ke, sizeof ext13_psk_ke);
+        feed_both_ways(rec, n, &w, &b);
+        cr_assert(w.pre_shared_key && !w.key_share, "psk_ke: a PSK without key_share");
+
+        n = server_hello(rec, TLS12, random, 0xc037, ext12, sizeof ext12);
+        feed_both_ways(rec, n, &w, &b);
+        cr_assert_eq(w.version, TLS12);
+        cr_assert_not(tls_wire_downgrade_sentinel(&w));
+        /* no extensions at all */
+        n = server_hello(rec, TLS12, random, 0xc037, NULL, 0);
+        feed_both_ways(rec, n, &w, &b);
+        cr_assert(w.server_hello);
+        cr_assert_eq(w.version, TLS12);
+}
+
+Test(tls_wire, downgrade_sentinel) {
+        uint8_t rec[600], random[32];
+        tls_wire_t w, b;
+        memset(random, 0x22, sizeof random);
+        memcpy(random + 24, "DOWNGRD\x01", 8);
+        size_t n = server_hello(rec, TLS12, random, 0xc037, ext12, sizeof ext12);
+        feed_both_ways(rec, n, &w, &b);
+        cr_assert(tls_wire_downgrade_sentinel(&w));
+        random[31] = 0;
+        n = server_hello(rec, TLS12, random, 0xc037, ext12, sizeof ext12);
+        feed_both_ways(rec, n, &w, &b);
+        cr_assert(tls_wire_downgrade_sentinel(&w));
+        random[31] = 2;
+        n = server_hello(rec, TLS12, random, 0xc037, ext12, sizeof ext12);
+        feed_both_ways(rec, n, &w, &b);
+        cr_assert_not(tls_wire_downgrade_sentinel(&w));
+        /* in a TLS 1.3 ServerHello it means nothing */
+        random[31] = 1;
+        n = server_hello(rec, TLS12, random, 0x1301, ext13, sizeof ext13);
+        feed_both_ways(rec, n, &w, &b);
+        cr_assert_not(tls_wire_downgrade_sentinel(&w));
+}
+
+Test(tls_wire, hello_retry_then_server_hello) {
+        static const uint8_t hrr[32] = { 0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c,
+                                         0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb,
+                                         0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c };
+        static const uint8_t ccs[] = { 20, 3, 3, 0, 1, 1 };
+        uint8_t rec[1400], random[32];
+        memset(random, 0x33, sizeof random);
+        size_t n = server_hello(rec, TLS12, hrr, 0x1301, ext13, sizeof ext13);
+        memcpy(rec + n, ccs, sizeof ccs);
+        n += sizeof ccs;
+        n += server_hello(rec + n, TLS12, random, 0x1301, ext13, sizeof ext13);
+        tls_wire_t w, b;
+        feed_both_ways(rec, n, &w, &b);
+        cr_assert(w.hello_retry && w.server_hello);
+        cr_assert_eq(w.random[0], 0x33);
+}
+
+Test(tls_wire, alerts_and_garbage) {
+        static const uint8_t alert[] = { 21, 3, 3, 0, 2, 2, 40 };
+        tls_wire_t w, b;
+        feed_both_ways(alert, sizeof alert, &w, &b);
+        cr_assert_eq(w.alert, 40);
+        cr_assert_not(w.server_hello);
+        cr_assert(w.done);
+
+        static const uint8_t http[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
+        feed_both_ways(http, sizeof http - 1, &w, &b);
+        cr_assert(w.done && !w.server_hello && w.alert == -1);
+
+        /* a truncated ServerHello and a bad extension block teach nothing */
+        uint8_t rec[600], random[32] = {};
+        size_t n = server_hello(rec, TLS12, random, 0x1301, ext13, sizeof ext13);
+        tls_wire_init(&w);
+        tls_wire_feed(&w, rec, n - 1);
+        cr_assert_not(w.server_hello);
+        cr_assert_not(w.done);
+        rec[n - 3] = 0xff; /* pre_shared_key: a length beyond the extension block */
+        feed_both_ways(rec, n, &w, &b);
+        cr_assert_not(w.server_hello);
+}

@@ -477,11 +477,20 @@ static int step_handshake(exchange_t *x) {
         if (r == -EPROTONOSUPPORT)
                 return FAIL(x, OUTCOME_INCOMPATIBLE, r, "TLS: the MEF accepted none of what this agent offers (%s)",
                             tls_ctx_offer(x->ctx));
+        if (r == -EPROTOTYPE)
+                return FAIL(x, OUTCOME_INCOMPATIBLE, r,
+                            "TLS: the MEF chose TLS 1.3 PSK without (EC)DHE (psk_ke), which this agent refuses: "
+                            "the MEF must prefer psk_dhe_ke");
         if (r == -ENOKEY)
                 return FAIL(x, OUTCOME_INCOMPATIBLE, r,
                             "TLS: the MEF accepted none of what this agent offers (%s), or it does not know PSK "
                             "identity %s (before its ServerHello a TLS 1.3 MEF says both the same way)",
                             tls_ctx_offer(x->ctx), cfg->psk_identity);
+        if (r == -EREMOTEIO)
+                return FAIL(x, OUTCOME_TRANSIENT, r,
+                            "TLS: the MEF aborted the handshake with internal_error before choosing parameters: a "
+                            "fault at the MEF, or (as GnuTLS-based MEFs say it) it does not know PSK identity %s",
+                            cfg->psk_identity);
         if (r == -EACCES && cfg->mode == TLS_MODE_PSK)
                 return FAIL(x, OUTCOME_REJECTED, r,
                             "TLS authentication failed: the MEF refused PSK identity %s, or the keys differ",

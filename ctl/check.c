@@ -547,6 +547,16 @@ static void check_mef(checker_t *c, const agent_config_t *cfg) {
                        r == -ENOKEY ? ", or does not know the PSK identity" : "");
                 return;
         }
+        if (r == -EREMOTEIO) {
+                report(c, L_FAIL, "check the MEF's log; a GnuTLS-based MEF says this when it does not know psk_identity",
+                       "MEF TLS: the MEF aborted the handshake with internal_error");
+                return;
+        }
+        if (r == -EPROTOTYPE) {
+                report(c, L_FAIL, "the MEF must prefer TLS 1.3 PSK with (EC)DHE (psk_dhe_ke) over psk_ke",
+                       "MEF TLS: incompatible: the MEF chose TLS 1.3 PSK without (EC)DHE");
+                return;
+        }
         if (r < 0) {
                 report(c, L_FAIL, "is this an msce MEF? check tls_min_version and tls_max_version",
                        "MEF TLS: handshake failed: %s", strerror(-r));

@@ -87,6 +87,10 @@ static int classify_alert(const tls_failure_t *f) {
         case bad_record_mac:
                 /* TLS 1.2 PSK: the server could not decrypt our Finished: wrong key */
                 return f->handshake ? -EACCES : -EPROTO;
+        case internal_error:
+                /* GnuTLS 3.7 answers an unknown TLS 1.3 PSK identity with internal_error before
+                 * its ServerHello (measured); it may also be a real fault: transient, said so. */
+                return f->handshake && !f->server_hello && f->psk13_offered ? -EREMOTEIO : -EPROTO;
         case illegal_parameter:
                 /* OpenSSL 3.0 answers a TLS 1.3 PSK binder that does not verify (wrong key)
                  * with illegal_parameter before its ServerHello (measured). */

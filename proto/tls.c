@@ -826,7 +826,7 @@ static int conn_error(tls_conn_t *c, int ret, bool reading) {
          * next flight (measured with GnuTLS 3.7.9, which takes the client's first mode). */
         if (handshake && !t->server && c->wire.server_hello && c->wire.version == 0x0304 &&
             c->wire.pre_shared_key && !c->wire.key_share)
-                return -EPROTONOSUPPORT;
+                return -EPROTOTYPE;
         WOLFSSL_ALERT_HISTORY h = {};
         if (wolfSSL_get_alert_history(c->ssl, &h) != WOLFSSL_SUCCESS)
                 h.last_rx.code = -1;
@@ -911,7 +911,7 @@ static int conn_post_handshake(tls_conn_t *c) {
          * that chose it (no key_share in its ServerHello), before sending anything. */
         if (tls13 && !peer_cert && (t->server ? c->psk_found : t->psk) &&
             (!wolfSSL_get_curve_name(c->ssl) || (!t->server && c->wire.server_hello && !c->wire.key_share)))
-                return t->server ? -EPROTO : -EPROTONOSUPPORT;
+                return t->server ? -EPROTO : -EPROTOTYPE;
         /* RFC 8446 4.1.3: a client that offered TLS 1.3 refuses a TLS 1.2 ServerHello whose
          * Random says the server can do better. wolfSSL checks this on the first connection
          * (CompleteServerHello), but not for DOWNGRD 01 on the TLS 1.2-only retry, where a

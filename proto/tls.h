@@ -79,11 +79,14 @@ void tls_conn_set_userdata(tls_conn_t *c, void *userdata);
 /* 0 when done, -EAGAIN (see tls_conn_want), -EACCES for an authentication failure (unknown
  * PSK identity, wrong PSK, certificate rejected, name mismatch), -ECONNRESET/-EPIPE when the
  * peer went away, -EPROTO for any other TLS failure. A client also gets:
- *   -EPROTONOSUPPORT  no common version, suite or group (tls_ctx_offer() says what we offered),
- *                     or a TLS 1.3 server that chose PSK without (EC)DHE;
+ *   -EPROTONOSUPPORT  no common version, suite or group (tls_ctx_offer() says what we offered);
+ *   -EPROTOTYPE       a TLS 1.3 server chose PSK without (EC)DHE (psk_ke), which wolfSSL 5.5.4
+ *                     lists in every ClientHello but we refuse;
  *   -ENOKEY           the server aborted before its ServerHello with handshake_failure after a
  *                     TLS 1.3 PSK offer: no common version, suite or group, or an unknown PSK
  *                     identity - the wire does not say which;
+ *   -EREMOTEIO        the server aborted before its ServerHello with internal_error after a
+ *                     TLS 1.3 PSK offer: a fault at the MEF, or (GnuTLS) an unknown identity;
  *   -ENOPROTOOPT      (psk mode, TLS 1.2 and 1.3 allowed) the server chose TLS 1.2, which
  *                     wolfSSL 5.5.4 cannot continue after a TLS 1.3 PSK offer: connect again to
  *                     the same address and call tls_conn_retry() (tls_conn_handshake_until

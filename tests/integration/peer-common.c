@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -181,16 +182,60 @@ int peer_listen(void) {
         return fd;
 }
 
+static volatile sig_atomic_t stop_requested;
+
+static void on_term(int sig) {
+        (void) sig;
+        stop_requested = 1;
+}
+
+/* Waits for the connection's child; SIGTERM only makes us stop accepting, never cuts a child
+ * short (its output must be complete when the test reads it). */
+static int child_wait(pid_t pid) {
+        int st;
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return 2;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 2;
+}
+
+/* As an MEF would, a server takes a new connection after a failed handshake (the client may
+ * retry, e.g. msce-agent's TLS 1.2 retry): each connection but the last runs in a child, and
+ * we go on only when it failed its handshake (exit 1). SIGTERM (the test is done with us)
+ * ends the wait for another connection. */
 int peer_accept(int lfd) {
+        struct sigaction sa = { .sa_handler = on_term }; /* no SA_RESTART: accept() returns */
+        (void) sigaction(SIGTERM, &sa, NULL);
         struct timeval tv = { .tv_sec = IO_TIMEOUT_SEC };
         (void) setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) {
-                perror("peer: accept");
-                return -1;
+        int last = 1;
+        for (int attempt = 1; !stop_requested; attempt++) {
+                int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        perror("peer: accept");
+                        return -1;
+                }
+                set_timeouts(fd);
+                if (attempt == PEER_ACCEPT_MAX)
+                        return fd;
+                fflush(stdout);
+                pid_t pid = fork();
+                if (pid < 0) {
+                        perror("peer: fork");
+                        return -1;
+                }
+                if (pid == 0) {
+                        signal(SIGTERM, SIG_DFL);
+                        return fd;
+                }
+                close(fd);
+                last = child_wait(pid);
+                if (last != 1)
+                        exit(last);
         }
-        set_timeouts(fd);
-        return fd;
+        exit(last);
 }
 
 int peer_connect(const char *port) {

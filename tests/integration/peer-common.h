@@ -82,7 +82,10 @@ typedef int (*peer_hmac_sha256_t)(const uint8_t *key, size_t key_len, const void
 
 int peer_parse_args(int argc, char **argv, peer_opts_t *o);
 int peer_listen(void);                      /* prints PORT n; returns the listening fd */
-int peer_accept(int lfd);                   /* with a 20 s receive/send timeout */
+#define PEER_ACCEPT_MAX 3
+/* With a 20 s receive/send timeout; up to PEER_ACCEPT_MAX connections, a new one after each
+ * failed handshake (see peer-common.c); exits instead of returning when done. */
+int peer_accept(int lfd);
 int peer_connect(const char *port);
 void peer_hex(const uint8_t *b, size_t n, char *out);
 /* Print EKM, KEID, KE and KPSA (HMAC-SHA-256(Ke, label || target) by the library). */

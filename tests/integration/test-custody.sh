@@ -80,37 +80,33 @@ mefctl node add node-1 --cse-id /mn-cse-1 --cse-base $CSE_BASE --psk-id kpm-1 \
 mefctl node add node-2 --cse-id /mn-cse-2 --cse-base $CSE_BASE --psk-id kpm-2 \
         --generate-psk "$T/kpm-2.hex" || { echo "Bail out! node add failed"; exit 1; }
 
-# The MEF on port 0 when its configuration takes it (it prints the port), else on a free high
-# port; the port is kept across restarts.
+# The MEF on port 0 the first time (it binds, then prints the port it got); a restart asks for
+# the same port again, as the agents' configurations name it. No port is chosen before it is
+# bound: a free port looked up here could be taken by another process before the MEF binds it.
 PORT=
 mef_start() {
-        for attempt in 1 2 3 4 5 6; do
-                if [ -z "$PORT" ] && [ $attempt -eq 1 ]; then
-                        want=0
-                elif [ -n "$PORT" ] && [ $attempt -eq 1 ]; then
-                        want=$PORT
-                else
-                        want=$(python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-                fi
+        want=${PORT:-0}
+        for attempt in 1 2 3; do
                 sed "s/@PORT@/$want/" "$T/mef.conf.in" > "$T/mef.conf"
                 "$MEF" --config "$T/mef.conf" serve > "$T/logs/mef.out" 2> "$T/logs/mef.err" &
                 MEF_PID=$!
-                i=0
-                while [ $i -lt 50 ]; do
+                end=$(($(date +%s) + 30)) # a deadline for a hang, not a speed requirement
+                while [ "$(date +%s)" -lt $end ]; do
                         got=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/logs/mef.out" 2> /dev/null)
-                        [ -z "$got" ] && [ $want != 0 ] && grep -qs 'listening on' "$T/logs/mef.err" && got=$want
+                        [ -z "$got" ] && [ "$want" != 0 ] && grep -qs 'listening on' "$T/logs/mef.err" && got=$want
                         if [ -n "$got" ]; then
                                 PORT=$got
                                 return 0
                         fi
                         kill -0 "$MEF_PID" 2> /dev/null || break
                         sleep 0.1
-                        i=$((i + 1))
                 done
+                echo "# msce-mef did not start on port $want (attempt $attempt):"
+                sed 's/^/#   /' "$T/logs/mef.err"
                 kill "$MEF_PID" 2> /dev/null
                 wait "$MEF_PID" 2> /dev/null
                 MEF_PID=
+                sleep 1
         done
         return 1
 }

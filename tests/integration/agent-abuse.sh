@@ -17,8 +17,8 @@ set -u
 B=$(cd "$1" && pwd) || exit 2
 AGENT=$B/msce-agent
 FAKE=$B/tests/integration/fake-mef
-# Its own service user: the check that nothing was filed must not see another test's keys.
-CSE_USER=msce-test-abuse
+# Its own service user (created below, per run): the check that nothing was filed must not see
+# another test's keys.
 TIMEOUT_S=2       # silent, drip: the exchange timeout under test
 OTHER_TIMEOUT_S=30 # the others: a deadline for hangs only
 HOLD_TIMEOUT_S=60  # valid-hold: longer than fake-mef's 30 s hold
@@ -34,8 +34,10 @@ if [ -z "${MSCE_TEST_SESSION:-}" ]; then
         MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
                 "$0" "$@" 3>&2 2> /dev/null
 fi
-id -u $CSE_USER > /dev/null 2>&1 || useradd --system --no-create-home $CSE_USER > /dev/null 2>&1 ||
-        skip "cannot create user $CSE_USER"
+# A user of this run's own (msce-t<PID>-abuse, see test-user.sh): not shared with a run of
+# the same test in another build directory or worktree.
+TEST_USER_SH=$(cd "$(dirname "$0")" && pwd)/test-user.sh
+CSE_USER=$(sh "$TEST_USER_SH" add $$ abuse) || skip "cannot create a test user"
 CSE_UID=$(id -u $CSE_USER)
 
 T=$(mktemp -d /tmp/agent-abuse-XXXXXX) || exit 2
@@ -53,6 +55,7 @@ keyring_present() {
 cleanup() {
         [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2> /dev/null && wait "$FAKE_PID" 2> /dev/null
         keyring_remove
+        sh "$TEST_USER_SH" del "$CSE_USER"
         rm -rf "$T"
 }
 trap cleanup EXIT

@@ -15,8 +15,11 @@ B=$(cd "$1" && pwd) || exit 2
 CTL=$B/ctl/mscectl
 AGENT=$B/msce-agent
 MEF=$B/msce-mef
-CSE_USER=msce-test-ctl
-AGENT_USER_TEST=msce-test-ctl-agent # the daemon runs as this user, as msce-agent.service runs it as msce
+# As root, two users of this run's own (test-user.sh: msce-t<PID>-ctl, msce-t<PID>-ctlagent):
+# CSE_USER, and AGENT_USER_TEST that the daemon runs as, as msce-agent.service runs it as msce.
+CSE_USER=
+AGENT_USER_TEST=
+TEST_USER_SH=$(cd "$(dirname "$0")" && pwd)/test-user.sh
 skip_all() { echo "1..0 # SKIP $1"; exit 0; }
 for p in "$CTL" "$AGENT" "$MEF"; do [ -x "$p" ] || skip_all "$p not built"; done
 for c in jq sleep; do command -v $c > /dev/null 2>&1 || skip_all "$c is missing"; done
@@ -29,9 +32,8 @@ if [ "$(id -u)" = 0 ] && command -v keyctl > /dev/null 2>&1; then
                 MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
                         "$0" "$@" 3>&2 2> /dev/null
         fi
-        for u in $CSE_USER $AGENT_USER_TEST; do
-                id -u $u > /dev/null 2>&1 || useradd --system --no-create-home $u > /dev/null 2>&1 || ROOT=0
-        done
+        CSE_USER=$(sh "$TEST_USER_SH" add $$ ctl) || ROOT=0
+        AGENT_USER_TEST=$(sh "$TEST_USER_SH" add $$ ctlagent) || ROOT=0
         command -v setpriv > /dev/null 2>&1 || ROOT=0
 fi
 
@@ -49,6 +51,7 @@ cleanup() {
                         r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
                         > /dev/null 2>&1
         fi
+        [ -n "$CSE_USER$AGENT_USER_TEST" ] && sh "$TEST_USER_SH" del $CSE_USER $AGENT_USER_TEST
         rm -rf "$T"
 }
 trap cleanup EXIT

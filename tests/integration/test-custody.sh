@@ -15,10 +15,12 @@ ITER=${2:-250}
 HERE=$(cd "$(dirname "$0")" && pwd)
 AGENT=$B/msce-agent
 MEF=$B/msce-mef
-# CUSTODY_CSE_USER=another-user isolates the test from others run at the same time outside meson
-# (they share msce-test-cse's keyring).
-CSE_USER=${CUSTODY_CSE_USER:-msce-test-cse}
-OTHER_USER=msce-test-other
+# Two users of this run's own (test-user.sh: msce-t<PID>-cse, msce-t<PID>-other), so that a run
+# of the same test in another build directory or worktree cannot touch their keyrings.
+# CUSTODY_CSE_USER=an-existing-user uses that one instead of the first.
+CSE_USER=
+OTHER_USER=
+TEST_USER_SH=$HERE/test-user.sh
 
 skip() { echo "1..0 # SKIP $1"; exit 0; }
 [ "$(id -u)" = 0 ] || skip "needs root (keyring, other users)"
@@ -32,10 +34,13 @@ if [ -z "${MSCE_TEST_SESSION:-}" ]; then
         MSCE_TEST_SESSION=1 exec keyctl session - /bin/sh -c 'exec 2>&3 3>&-; exec /bin/sh "$0" "$@"' \
                 "$0" "$@" 3>&2 2> /dev/null
 fi
-for u in $CSE_USER $OTHER_USER; do
-        id -u $u > /dev/null 2>&1 || useradd --system --no-create-home $u > /dev/null 2>&1 ||
-                skip "cannot create user $u"
-done
+if [ -n "${CUSTODY_CSE_USER:-}" ]; then
+        id -u "$CUSTODY_CSE_USER" > /dev/null 2>&1 || skip "no user $CUSTODY_CSE_USER"
+else
+        CSE_USER=$(sh "$TEST_USER_SH" add $$ cse) || skip "cannot create a test user"
+fi
+OTHER_USER=$(sh "$TEST_USER_SH" add $$ other) || { sh "$TEST_USER_SH" del $CSE_USER; skip "cannot create a test user"; }
+CSE_USER=${CUSTODY_CSE_USER:-$CSE_USER}
 
 T=$(mktemp -d /tmp/test-custody-XXXXXX) || exit 2
 chmod 0755 "$T"
@@ -46,6 +51,7 @@ cleanup() {
         keyctl session - sh -c "p=\$(keyctl get_persistent @s $(id -u $CSE_USER)) &&
                 r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
                 > /dev/null 2>&1
+        if [ -n "${CUSTODY_CSE_USER:-}" ]; then sh "$TEST_USER_SH" del $OTHER_USER; else sh "$TEST_USER_SH" del $CSE_USER $OTHER_USER; fi
         rm -rf "$T"
 }
 trap cleanup EXIT

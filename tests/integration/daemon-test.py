@@ -29,8 +29,13 @@ import time
 # Linux's SO_TIMESTAMP (= SCM_TIMESTAMP, struct timeval): Python 3.11 does not name it.
 SO_TIMESTAMP = getattr(socket, "SO_TIMESTAMP", 29)
 
-CSE_USER = "msce-test-daemon"
-EXPIRY_USER = "msce-test-expiry"
+# Users of this run's own (test-user.sh: msce-t<PID>-daemon, msce-t<PID>-expiry; PID the
+# first process of the run, passed on through the keyctl session re-exec): a run of this test
+# in another build directory or worktree at the same time never shares their keyrings.
+TEST_USER_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test-user.sh")
+RUN_PID = os.environ.setdefault("DAEMON_TEST_PID", str(os.getpid()))
+CSE_USER = f"msce-t{RUN_PID}-daemon"
+EXPIRY_USER = f"msce-t{RUN_PID}-expiry"
 
 build = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
 AGENT = os.path.join(build or ".", "msce-agent")
@@ -1030,9 +1035,9 @@ def main():
     for c in ("keyctl", "su", "unshare", "mount", "od"):
         if not shutil.which(c):
             skip_all(f"{c} is missing")
-    for u in (CSE_USER, EXPIRY_USER):
+    for u, tag in ((CSE_USER, "daemon"), (EXPIRY_USER, "expiry")):
         if run("id", "-u", u).returncode != 0 and \
-                run("useradd", "--system", "--no-create-home", u).returncode != 0:
+                run("sh", TEST_USER_SH, "add", RUN_PID, tag).stdout.strip() != u:
             skip_all(f"cannot create user {u}")
     # A session keyring of our own.
     if not os.environ.get("MSCE_TEST_SESSION"):
@@ -1077,6 +1082,7 @@ def main():
     finally:
         mef.stop()
         remove_keys()
+        run("sh", TEST_USER_SH, "del", CSE_USER, EXPIRY_USER)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"1..{n_tests}")
     sys.exit(1 if n_failed else 0)

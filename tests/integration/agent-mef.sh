@@ -109,7 +109,7 @@ fi
 MEF_PID=$!
 PORT=
 i=0
-while [ $i -lt 100 ]; do
+while [ $i -lt 300 ]; do # 30 s: a deadline for a hang
         # With port 0 the MEF prints the port it got on stdout; MEF_TEST_PORT fixes it instead.
         if [ -n "${MEF_TEST_PORT:-}" ]; then
                 grep -qs 'listening on' "$T/mef.out" "$T/mef.err" && PORT=$MEF_TEST_PORT

@@ -84,9 +84,9 @@ keyctl pipe "\$key" | od -An -tx1 -v | tr -d ' \n'
 KEYCTL
 }
 
-# wait_for FILE ERE PID: until FILE has a line matching ERE (10 s), or PID is gone.
+# wait_for FILE ERE PID: until FILE has a line matching ERE (30 s), or PID is gone.
 wait_for() {
-        for _ in $(seq 200); do
+        for _ in $(seq 600); do # 30 s: a deadline for a hang
                 grep -qaE "$2" "$1" 2> /dev/null && return 0
                 kill -0 "$3" 2> /dev/null || return 1
                 sleep 0.05

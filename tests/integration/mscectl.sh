@@ -205,7 +205,7 @@ mefctl node add node-1 --cse-id /mn-cse-1 --cse-base https://in.example.net/~/in
 "$MEF" --config "$T/mef.conf" serve > "$T/mef.out" 2> "$T/mef.err" &
 MEF_PID=$!
 PORT=
-for _ in $(seq 100); do
+for _ in $(seq 300); do # 30 s: a deadline for a hang
         PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/mef.out")
         [ -n "$PORT" ] && break
         kill -0 $MEF_PID 2> /dev/null || break
@@ -362,7 +362,7 @@ if [ $ROOT = 1 ]; then
                 --ambient-caps=$CAPS --bounding-set=$CAPS "$AGENT" --config "$T/daemon.conf" > "$T/daemon.out" 2>&1 &
         DAEMON_PID=$!
         wait_state() { # JQ-FILTER over state.json and profile.json (as .s and .p)
-                for _ in $(seq 150); do
+                for _ in $(seq 300); do # 30 s: a deadline for a hang
                         jq -en --slurpfile s "$RT/state.json" --slurpfile p "$RT/profile.json" \
                                 "\$s[0] as \$s | \$p[0] as \$p | $1" > /dev/null 2>&1 && return 0
                         sleep 0.1

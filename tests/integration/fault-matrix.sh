@@ -307,8 +307,11 @@ agent_start() {
         PID_NOTIFY=$!
         $PY "$HERE/fm-keys.py" $CSE_USER watch > "$CUR/watch.log" 2>> "$CUR/extra.log" &
         PID_WATCH=$!
+        # Both listening, the key watcher with its first observation ("T0 T1 absent|present ..."),
+        # before the agent starts. (The pattern had "[0-9]*" for T1, which never matched the
+        # seconds.micro of fm-keys.py: every start waited out the whole loop, 2.5 s.)
         for _ in $(seq 600); do # 30 s: a deadline for a hang
-                [ -S "$CUR/notify.sock" ] && grep -qs '^[0-9.]* [0-9]* \(absent\|present\)' "$CUR/watch.log" && break
+                [ -S "$CUR/notify.sock" ] && grep -qs '^[0-9.]* [0-9.]* \(absent\|present\)' "$CUR/watch.log" && break
                 sleep 0.05
         done
         NOTIFY_SOCKET=$CUR/notify.sock WATCHDOG_USEC=$((WATCHDOG_SEC * 1000000)) \

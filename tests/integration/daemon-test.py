@@ -266,7 +266,7 @@ state_dir = {state}
 runtime_dir = {run_dir}
 [timing]
 connect_timeout = 2s
-exchange_timeout = 5s
+exchange_timeout = 30s
 backoff_min = 200ms
 backoff_max = 2s
 {extra}""")

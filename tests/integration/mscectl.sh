@@ -231,7 +231,7 @@ state_dir = $T/state
 runtime_dir = $RT
 [timing]
 connect_timeout = 2s
-exchange_timeout = 5s
+exchange_timeout = 30s
 EOF
 }
 conf good "https://127.0.0.1:$PORT/msce" "$T/kpm-1.hex"

@@ -73,9 +73,9 @@ for i in range(iterations):
     kill_once(i, window)
 # The calibration was made under the load of its moment, and the load changes (other tests,
 # other builds): until the kills have landed on both sides of the store, move the window
-# towards the side that was missed (a bounded number of extra kills, not a time limit).
+# towards the side that was missed (at most ITERATIONS more kills, not a time limit).
 extra = 0
-while (same == 0 or changed == 0) and extra < 10 * iterations:
+while (same == 0 or changed == 0) and extra < iterations:
     window = window * 1.5 if changed == 0 else window * 0.7
     kill_once(iterations + extra, window)
     extra += 1

@@ -82,7 +82,15 @@ wait_until() {
 }
 log_count() { grep -c -- "$1" "$tmp/mef.log" 2>/dev/null || true; } # log_count ERE
 log_has() { [ "$(log_count "$1")" -ge "${2:-1}" ]; }                  # log_has ERE [N]
-mef_listening() { alive start; grep -qs "listening on" "$tmp/mef.out" "$tmp/mef.log"; }
+# the port this MEF reports (MEF_TEST_PORT: its log says it listens), empty until then
+mef_port() {
+        if [ -n "${MEF_TEST_PORT:-}" ]; then
+                grep -qs "listening on" "$tmp/mef.log" && echo "$MEF_TEST_PORT"
+        else
+                sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/mef.out" 2>/dev/null
+        fi
+}
+mef_listening() { alive start; port=$(mef_port); [ -n "$port" ]; }
 
 # mef_start [TIMEOUT_MS]: a fresh MEF (the old one stopped), its log in mef.log (the previous
 # ones kept as mef.log.N), port from its stdout.
@@ -93,14 +101,16 @@ mef_start() {
                 wait "$mef_pid" 2>/dev/null || true
                 mef_pid=
         fi
+        # The previous MEF's files go first: its "listening on" line must not be taken for this
+        # one's (the new redirections truncate them only once the background job has started).
         if [ -e "$tmp/mef.log" ]; then mv "$tmp/mef.log" "$tmp/mef.log.$starts"; fi
+        rm -f "$tmp/mef.out"
         starts=$((starts + 1))
         mef_conf "${1:-1000}"
         "$mef" --config "$tmp/mef.conf" serve > "$tmp/mef.out" 2> "$tmp/mef.log" &
         mef_pid=$!
-        wait_until "msce-mef start" mef_listening
-        port=${MEF_TEST_PORT:-$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/mef.out")}
-        [ -n "$port" ] || fail "msce-mef did not report its port"
+        port=
+        wait_until "msce-mef start (reporting its port)" mef_listening
 }
 mef_start 1000
 

@@ -372,8 +372,8 @@ int __wrap_sd_event_add_time(sd_event *e, sd_event_source **ret, clockid_t clock
         *v = (vtimer_t) { .source = s, .callback = callback, .userdata = userdata, .due = usec };
         if (ret)
                 *ret = sd_event_source_ref(s);
-        else
-                cr_assert_geq(sd_event_source_set_floating(sd_event_source_ref(s), 1), 0);
+        else /* the loop's, as sd_event_add_time(NULL) makes it; set_floating takes its own ref */
+                cr_assert_geq(sd_event_source_set_floating(s, 1), 0);
         return r;
 }
 

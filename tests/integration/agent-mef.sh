@@ -16,8 +16,8 @@ set -u
 B=$(cd "$1" && pwd) || exit 2
 AGENT=$B/msce-agent
 MEF=$B/msce-mef
-# Its own service user: another test's keys must not replace ours before we read them.
-CSE_USER=msce-test-agent
+# Its own service user (created below, per run): another test's keys must not replace ours
+# before we read them.
 skip() { echo "SKIP: $1"; exit 77; }
 for p in "$AGENT" "$MEF"; do
         [ -x "$p" ] || skip "$p not built"
@@ -31,8 +31,10 @@ if [ -z "${MSCE_TEST_SESSION:-}" ]; then
         MSCE_TEST_SESSION=1 exec keyctl session - /bin/sh -c 'exec 2>&3 3>&-; exec /bin/sh "$0" "$@"' \
                 "$0" "$@" 3>&2 2> /dev/null
 fi
-id -u $CSE_USER > /dev/null 2>&1 || useradd --system --no-create-home $CSE_USER > /dev/null 2>&1 ||
-        skip "cannot create user $CSE_USER"
+# A user of this run's own (msce-t<PID>-agent, see test-user.sh): not shared with a run of
+# the same test in another build directory or worktree.
+TEST_USER_SH=$(cd "$(dirname "$0")" && pwd)/test-user.sh
+CSE_USER=$(sh "$TEST_USER_SH" add $$ agent) || skip "cannot create a test user"
 CSE_UID=$(id -u $CSE_USER)
 
 T=$(mktemp -d /tmp/agent-mef-XXXXXX) || exit 2
@@ -43,6 +45,7 @@ cleanup() {
         keyctl session - sh -c "p=\$(keyctl get_persistent @s $CSE_UID) &&
                 r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
                 > /dev/null 2>&1
+        sh "$TEST_USER_SH" del "$CSE_USER"
         rm -rf "$T"
 }
 trap cleanup EXIT
@@ -106,7 +109,7 @@ fi
 MEF_PID=$!
 PORT=
 i=0
-while [ $i -lt 100 ]; do
+while [ $i -lt 300 ]; do # 30 s: a deadline for a hang
         # With port 0 the MEF prints the port it got on stdout; MEF_TEST_PORT fixes it instead.
         if [ -n "${MEF_TEST_PORT:-}" ]; then
                 grep -qs 'listening on' "$T/mef.out" "$T/mef.err" && PORT=$MEF_TEST_PORT

@@ -20,8 +20,7 @@ set -u
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 B=$(cd "$1" && pwd) || exit 2
 AGENT=$B/msce-agent
-# Its own service user: another test's keys must not replace ours before we read them.
-CSE_USER=msce-test-export
+# Its own service user (created below, per run): another test's keys must not replace ours.
 FQDN=127.0.0.1
 TARGET=/in-cse
 LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
@@ -37,8 +36,10 @@ if [ -z "${MSCE_TEST_SESSION:-}" ]; then
         MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
                 "$0" "$@" 3>&2 2> /dev/null
 fi
-id -u $CSE_USER > /dev/null 2>&1 || useradd --system --no-create-home $CSE_USER > /dev/null 2>&1 ||
-        skip "cannot create user $CSE_USER"
+# A user of this run's own (msce-t<PID>-export, see test-user.sh): not shared with a run of
+# the same test in another build directory or worktree.
+TEST_USER_SH=$(cd "$(dirname "$0")" && pwd)/test-user.sh
+CSE_USER=$(sh "$TEST_USER_SH" add $$ export) || skip "cannot create a test user"
 CSE_UID=$(id -u $CSE_USER)
 
 umask 077
@@ -51,6 +52,7 @@ cleanup() {
         keyctl session - sh -c "p=\$(keyctl get_persistent @s $CSE_UID) &&
                 r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
                 > /dev/null 2>&1
+        sh "$TEST_USER_SH" del "$CSE_USER"
         rm -rf "$T"
 }
 trap cleanup EXIT
@@ -86,9 +88,9 @@ keyctl pipe "\$key" | od -An -tx1 -v | tr -d ' \n'
 KEYCTL
 }
 
-# wait_for FILE ERE PID: until FILE has a line matching ERE (10 s), or PID is gone.
+# wait_for FILE ERE PID: until FILE has a line matching ERE (30 s), or PID is gone.
 wait_for() {
-        for _ in $(seq 200); do
+        for _ in $(seq 600); do # 30 s: a deadline for a hang
                 grep -qaE "$2" "$1" 2> /dev/null && return 0
                 kill -0 "$3" 2> /dev/null || return 1
                 sleep 0.05

@@ -67,18 +67,14 @@ compare() { # name probe-output openssl-output
         fi
 }
 
-random_port() {
-        n=$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')
-        echo $((20000 + n % 40000))
-}
-
-wait_for() { # file pattern pid
-        i=0
-        while [ $i -lt 100 ]; do
+# wait_for FILE PATTERN PID: until FILE has a line matching PATTERN, or PID is gone (a 30 s
+# deadline for a hang only; the poll itself is every 50 ms).
+wait_for() {
+        end=$(($(date +%s) + 30))
+        while [ "$(date +%s)" -lt $end ]; do
                 grep -q "$2" "$1" 2>/dev/null && return 0
                 kill -0 "$3" 2>/dev/null || return 1
                 sleep 0.05
-                i=$((i + 1))
         done
         return 1
 }
@@ -93,24 +89,24 @@ for v in 1.2 1.3; do
                 copts="-tls1_3"
         fi
 
-        # (a) tls-probe client -> openssl s_server; retry when the random port is taken.
+        # (a) tls-probe client -> openssl s_server on port 0: it binds, then prints the port
+        # it got ("ACCEPT 127.0.0.1:PORT").
         rm -f "$tmp"/*.out
         started=0
-        for _ in 1 2 3 4 5; do
-                port=$(random_port)
-                # shellcheck disable=SC2086
-                timeout 30 openssl s_server -accept "$port" -nocert -psk "$hex" -psk_identity "$id" \
-                        -keymatexport "$label" -keymatexportlen 48 $sopts -naccept 1 \
-                        <"$tmp/in" >"$tmp/s_server.out" 2>&1 &
-                spid=$!
-                if wait_for "$tmp/s_server.out" ACCEPT "$spid"; then
-                        started=1
-                        break
-                fi
+        # shellcheck disable=SC2086
+        timeout 30 openssl s_server -accept 127.0.0.1:0 -nocert -psk "$hex" -psk_identity "$id" \
+                -keymatexport "$label" -keymatexportlen 48 $sopts -naccept 1 \
+                <"$tmp/in" >"$tmp/s_server.out" 2>&1 &
+        spid=$!
+        if wait_for "$tmp/s_server.out" '^ACCEPT' "$spid"; then
+                port=$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$tmp/s_server.out")
+                [ -n "$port" ] && started=1
+        fi
+        if [ $started -eq 0 ]; then
                 kill "$spid" 2>/dev/null
                 wait "$spid" 2>/dev/null
                 spid=
-        done
+        fi
         if [ $started -eq 0 ]; then
                 fail "TLS $v (a): openssl s_server did not start"
         else

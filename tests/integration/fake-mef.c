@@ -645,11 +645,13 @@ static int request_read(const fake_t *f, tls_conn_t *c, exch_t *e) {
 }
 
 /* Wait until the peer closes (or deadline): keeps the connection open for silent scenarios,
- * and lets the agent read everything before we close. */
-static void drain(tls_conn_t *c, uint64_t deadline) {
+ * and lets the agent read everything before we close. -ETIMEDOUT: the deadline came first. */
+static ssize_t drain(tls_conn_t *c, uint64_t deadline) {
         char buf[512];
-        while (tls_conn_read_until(c, buf, sizeof buf, deadline) > 0)
+        ssize_t n;
+        while ((n = tls_conn_read_until(c, buf, sizeof buf, deadline)) > 0)
                 ;
+        return n;
 }
 
 static int send_bytes(tls_conn_t *c, const buf_t *out, delivery_t how) {
@@ -707,8 +709,13 @@ static int serve_tls(const fake_t *f, tls_ctx_t *ctx, int fd) {
          * test: not an error here. */
         fprintf(stderr, "fake-mef: %s: %zu bytes to send%s%s\n", scenarios[f->scenario].name, out.len,
                 w < 0 ? ", sending stopped: " : "", w < 0 ? strerror(-w) : "");
-        if (how == SEND_THEN_HOLD)
-                drain(c, now_usec() + HOLD_TIMEOUT_USEC);
+        if (how == SEND_THEN_HOLD) {
+                /* what agent-abuse.sh checks: the agent closed first, without waiting for us */
+                ssize_t d = drain(c, now_usec() + HOLD_TIMEOUT_USEC);
+                fprintf(stderr, "fake-mef: hold: %s\n",
+                        d == -ETIMEDOUT ? "the connection was still open at the hold deadline"
+                                        : "the agent closed the connection");
+        }
         else if (w == 0) {
                 tls_conn_shutdown(c);
                 drain(c, now_usec() + IO_TIMEOUT_USEC);

@@ -32,10 +32,12 @@ AGENT=$B/msce-agent
 MEF=$B/msce-mef
 RELAY=$B/tests/integration/delay-relay
 FAKE_MEF=$B/tests/integration/fake-mef
-# The CSE user whose keyring the agent fills: one of its own (created when missing), so that
-# other tests filing keys for msce-test-cse at the same time (another build directory's meson
-# run) cannot change what this one finds. FM_CSE_USER overrides it.
-CSE_USER=${FM_CSE_USER:-msce-test-fm}
+# The CSE user whose keyring the agent fills: one of this run's own (test-user.sh:
+# msce-t<PID>-fm), so that other tests, or this one run from another build directory or
+# worktree at the same time, cannot change what this one finds. FM_CSE_USER=an-existing-user
+# uses that one instead.
+CSE_USER=
+TEST_USER_SH=$HERE/test-user.sh
 PY=/usr/bin/python3
 
 skip() { echo "1..0 # SKIP $1"; exit 77; }
@@ -55,17 +57,28 @@ if [ -z "${MSCE_FM_SESSION:-}" ]; then
         MSCE_FM_SESSION=1 exec keyctl session - /bin/sh -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
                 "$0" $([ $ONCE = 1 ] && echo --once) "$B" "$@" 3>&2 2> /dev/null
 fi
-id -u $CSE_USER > /dev/null 2>&1 || useradd --system --no-create-home $CSE_USER > /dev/null 2>&1 ||
-        skip "cannot create user $CSE_USER"
+if [ -n "${FM_CSE_USER:-}" ]; then
+        CSE_USER=$FM_CSE_USER
+        id -u $CSE_USER > /dev/null 2>&1 || skip "no user $CSE_USER"
+else
+        CSE_USER=$(sh "$TEST_USER_SH" add $$ fm) || skip "cannot create a test user"
+fi
 CSE_UID=$(id -u $CSE_USER)
 
 START=$(date +%s)
-BUDGET=280      # seconds for the whole matrix (meson's timeout is 600)
+# Seconds for the whole matrix, a deadline for hangs (meson's timeout is 600 s, 1800 s in the
+# ASan build): ~100 s on an idle machine, three times that under ASan and load.
+BUDGET=${FM_BUDGET:-540}
 NS=msce-fm-$$
 VH=fmh$$        # veth, host side (NET.1)
 VM=fmm$$        # veth, MEF side (NET.2)
 # The documentation networks, the first one this machine does not use itself (on some hosts
 # 192.0.2.0/24 is the real uplink, with the default gateway at 192.0.2.1).
+# The host side of the veth is on the host: two runs at once (the gcc and ASan builds, two
+# worktrees) must not pick the same network. Choosing and configuring it is done under a lock,
+# so the next run sees the address this one took.
+exec 9> /run/lock/msce-fault-matrix.lock
+flock -w 300 9 || skip "another fault-matrix run holds /run/lock/msce-fault-matrix.lock"
 NET=
 for n in 192.0.2 198.51.100 203.0.113; do
         ip -4 -o addr show | grep -q " inet $n\." && continue
@@ -104,6 +117,7 @@ cleanup() {
         ip netns del "$NS" 2> /dev/null
         ip link del "$VH" 2> /dev/null
         keyring_clear
+        [ -n "${FM_CSE_USER:-}" ] || sh "$TEST_USER_SH" del "$CSE_USER"
         if [ "${FM_KEEP:-0}" = 1 ]; then echo "# kept $T"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
@@ -157,6 +171,8 @@ if ! { ip link add "$VH" type veth peer name "$VM" &&
         echo "Bail out! cannot set up the veth pair"
         exit 1
 fi
+flock -u 9
+exec 9>&-
 in_ns() { ip netns exec "$NS" "$@"; } # not for &: $! would be a subshell
 
 # Loss on the veth only (not on the namespace's loopback).
@@ -206,7 +222,7 @@ mef_start() {
         ip netns exec "$NS" "$MEF" --config "$T/mef.conf" serve > /dev/null 2> "$MEF_ERR" &
         MEF_PID=$!
         PIDS_MEF="$PIDS_MEF $MEF_PID"
-        for _ in $(seq 100); do
+        for _ in $(seq 600); do # 30 s: a deadline for a hang
                 grep -qs "listening on $MEF_IP:$1 " "$MEF_ERR" && return 0
                 kill -0 $MEF_PID 2> /dev/null || break
                 sleep 0.05
@@ -229,7 +245,7 @@ relay_start() { # relay_start [TARGET HOST:PORT]
         ip netns exec "$NS" "$RELAY" --listen $MEF_IP:$PORT --connect "${1:-$MEF_IP:$MEF_BEHIND}" --mode-file "$RELAY_MODE" \
                 > "$T/relay.out" 2>> "$T/relay.err" &
         PID_RELAY=$!
-        for _ in $(seq 100); do
+        for _ in $(seq 600); do # 30 s: a deadline for a hang
                 grep -qs "^listening on $MEF_IP:$PORT\$" "$T/relay.out" && return 0
                 sleep 0.05
         done
@@ -291,8 +307,11 @@ agent_start() {
         PID_NOTIFY=$!
         $PY "$HERE/fm-keys.py" $CSE_USER watch > "$CUR/watch.log" 2>> "$CUR/extra.log" &
         PID_WATCH=$!
-        for _ in $(seq 50); do
-                [ -S "$CUR/notify.sock" ] && grep -qs '^[0-9.]* [0-9]* \(absent\|present\)' "$CUR/watch.log" && break
+        # Both listening, the key watcher with its first observation ("T0 T1 absent|present ..."),
+        # before the agent starts. (The pattern had "[0-9]*" for T1, which never matched the
+        # seconds.micro of fm-keys.py: every start waited out the whole loop, 2.5 s.)
+        for _ in $(seq 600); do # 30 s: a deadline for a hang
+                [ -S "$CUR/notify.sock" ] && grep -qs '^[0-9.]* [0-9.]* \(absent\|present\)' "$CUR/watch.log" && break
                 sleep 0.05
         done
         NOTIFY_SOCKET=$CUR/notify.sock WATCHDOG_USEC=$((WATCHDOG_SEC * 1000000)) \
@@ -313,9 +332,9 @@ agent_stop() {
                 not_ok "s$SN: the agent was not running any more at the end (exit $rc)"
         else
                 kill -TERM "$PID_AGENT"
-                for _ in $(seq 100); do kill -0 "$PID_AGENT" 2> /dev/null || break; sleep 0.05; done
+                for _ in $(seq 600); do kill -0 "$PID_AGENT" 2> /dev/null || break; sleep 0.05; done
                 if kill -0 "$PID_AGENT" 2> /dev/null; then
-                        not_ok "s$SN: the agent did not stop within 5 s of SIGTERM"
+                        not_ok "s$SN: the agent did not stop within 30 s of SIGTERM"
                         kill -KILL "$PID_AGENT"
                 fi
                 wait "$PID_AGENT"
@@ -345,18 +364,34 @@ agent_stop() {
 
 state_json() { cat "$CUR/run/state.json" 2> /dev/null; }
 field() { state_json | jq -r ".$1 // empty" 2> /dev/null; }
-state_is() { # state_is STATE...: state.json says one of them (and keep it for the logs)
+last_field() { jq -r ".$1 // empty" "$CUR/state.last" 2> /dev/null; } # from state_is's snapshot
+state_is() { # state_is STATE...: state.json says one of them (one read, kept for the logs)
         local s
         state_json > "$CUR/state.last" 2> /dev/null
-        s=$(field state)
+        s=$(last_field state)
         for w in "$@"; do [ "${s,,}" = "${w,,}" ] && return 0; done
         return 1
 }
+# In BACKOFF with last_error and next_attempt, in one snapshot (between attempts the agent is in
+# ENROL, where next_attempt is null: never judge a state.json read at some other moment).
+backoff_complete() { state_is BACKOFF && [ -n "$(last_field last_error)" ] && [ -n "$(last_field next_attempt)" ]; }
+retries_at_least() { [ "$(grep -c ' STATUS=.*retrying' "$CUR/notify.log" 2> /dev/null)" -ge "$1" ]; }
 notified() { grep -q " $1\$" "$CUR/notify.log" 2> /dev/null; }          # notified FIELD=VALUE
 status_matches() { grep -E ' STATUS=' "$CUR/notify.log" 2> /dev/null | grep -qiE "$1"; }
 sealed() { [ -s "$CUR/state/profile.sealed" ]; }
 keys_list() { $PY "$HERE/fm-keys.py" $CSE_USER list > "$CUR/keys.out" 2>&1; } # 0 keys, 1 none, 2 bad
 keys_present() { keys_list && grep -q ' msce:ltk$' "$CUR/keys.out"; }
+# hold_slot: a silent client connected to the MEF (not through the relay) in PID_HOLD; returns
+# once it is connected (instead of a fixed 0.3 s), so any later client queues behind it.
+hold_slot() {
+        rm -f "$CUR/hold.ready"
+        $PY -c 'import socket, sys, time
+s = socket.create_connection(("'$MEF_IP'", '$MEF_BEHIND'))
+open(sys.argv[1], "w").close()
+time.sleep(60)' "$CUR/hold.ready" &
+        PID_HOLD=$!
+        wait_for 30 "s8: the silent client connected" test -e "$CUR/hold.ready"
+}
 keys_absent() { keys_list; [ $? -eq 1 ]; }
 
 # The documented READY: state.json READY, READY=1 sent by the agent's PID, the key readable by
@@ -447,9 +482,7 @@ if [ $ONCE = 1 ]; then
         topology relay "max_connections = 1
 retry_after = 3"
         scenario_begin 8 "503"
-        $PY -c 'import socket, time; s = socket.create_connection(("'$MEF_IP'", '$MEF_BEHIND')); time.sleep(60)' &
-        PID_HOLD=$!
-        sleep 0.3
+        hold_slot
         once 8 75 "503 while max_connections is held"
         grep -q 'retry after 3 s' "$CUR/agent.log" && ok "--once s8: Retry-After 3 reported" || not_ok "--once s8: Retry-After"
         stop_pid "$PID_HOLD"
@@ -467,13 +500,12 @@ if run 1; then
         topology direct && mef_stop
         scenario_begin 1 "MEF down at start, then up"
         agent_start
-        if wait_for 10 "s1: BACKOFF while the MEF is down" state_is BACKOFF; then
-                sleep 1.5 # a few more attempts
-                status_matches 'retry' && ok "s1: BACKOFF, STATUS= says retrying" ||
-                        not_ok "s1: no STATUS= says retrying: $(grep STATUS= "$CUR/notify.log" | tail -n 3 | tr '\n' '|')"
-                [ -n "$(field last_error)" ] && [ -n "$(field next_attempt)" ] &&
-                        ok "s1: state.json has last_error ($(field last_error)) and next_attempt" ||
-                        not_ok "s1: state.json lacks last_error or next_attempt"
+        if wait_for 30 "s1: BACKOFF while the MEF is down" state_is BACKOFF; then
+                # a few more attempts: three failed ones (not a fixed 1.5 s)
+                wait_for 30 "s1: three attempts while the MEF is down" retries_at_least 3 &&
+                        ok "s1: BACKOFF, STATUS= says retrying"
+                wait_for 30 "s1: state.json in BACKOFF with last_error and next_attempt" backoff_complete &&
+                        ok "s1: state.json has last_error ($(last_field last_error)) and next_attempt"
                 expect_nothing_stored "MEF down" && ok "s1: nothing stored, no READY=1 while the MEF is down"
         fi
         mef_start $PORT
@@ -493,7 +525,8 @@ if run 2; then
                 sh -c '[ $(grep -c " s2c first data" "$0") -gt "$1" ]' "$T/relay.err" "$first"; then
                 mef_stop KILL
                 ok "s2: msce-mef killed -9 while its ServerHello was held in the relay"
-                sleep 0.5
+                # the interrupted attempt has failed (instead of a fixed 0.5 s)
+                wait_for 30 "s2: the interrupted attempt failed" retries_at_least 1
                 relay_mode pass
                 mef_start $MEF_BEHIND || not_ok "s2: msce-mef did not restart"
                 expect_ready 20 "after the MEF restart" && ok "s2: READY after the MEF restart"
@@ -579,7 +612,7 @@ fake_start() { # fake_start SCENARIO COUNT
         ip netns exec "$NS" "$FAKE_MEF" "$1" --psk-identity kpm-7 --psk-hex-file "$T/kpm-7.hex" --fqdn $MEF_IP \
                 --base /msce --port $FAKE_PORT -n "$2" > "$CUR/fake.out" 2>> "$CUR/extra.log" &
         PID_FAKE=$!
-        for _ in $(seq 100); do
+        for _ in $(seq 600); do # 30 s: a deadline for a hang
                 grep -qs "^port=$FAKE_PORT\$" "$CUR/fake.out" && return 0
                 kill -0 $PID_FAKE 2> /dev/null || break
                 sleep 0.05
@@ -662,9 +695,7 @@ if run 8; then
 retry_after = 3"
         scenario_begin 8 "503 with Retry-After: 3"
         # The silent client takes the only slot (the MEF's handshake deadline is 30 s).
-        $PY -c 'import socket, time; s = socket.create_connection(("'$MEF_IP'", '$MEF_BEHIND')); time.sleep(60)' &
-        PID_HOLD=$!
-        sleep 0.3
+        hold_slot
         a0=$(relay_count accepted)
         agent_start
         if wait_for 10 "s8: BACKOFF after the 503" state_is BACKOFF; then

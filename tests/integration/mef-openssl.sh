@@ -78,7 +78,7 @@ tpsk=$(tr -d '\n' < "$tmp/tpsk.hex")
 
 "$mef" --config "$tmp/mef.conf" serve > "$tmp/mef.out" 2> "$tmp/mef.log" &
 mef_pid=$!
-for _ in $(seq 100); do
+for _ in $(seq 600); do # 30 s: a deadline for a hang
         grep -qs 'listening on' "$tmp/mef.out" "$tmp/mef.log" && break
         kill -0 "$mef_pid" 2>/dev/null || fail "msce-mef exited at start"
         sleep 0.05

@@ -16,8 +16,11 @@ B=$(cd "$1" && pwd) || exit 2
 CTL=$B/ctl/mscectl
 AGENT=$B/msce-agent
 MEF=$B/msce-mef
-CSE_USER=msce-test-ctl
-AGENT_USER_TEST=msce-test-ctl-agent # the daemon runs as this user, as msce-agent.service runs it as msce
+# As root, two users of this run's own (test-user.sh: msce-t<PID>-ctl, msce-t<PID>-ctlagent):
+# CSE_USER, and AGENT_USER_TEST that the daemon runs as, as msce-agent.service runs it as msce.
+CSE_USER=
+AGENT_USER_TEST=
+TEST_USER_SH=$(cd "$(dirname "$0")" && pwd)/test-user.sh
 skip_all() { echo "1..0 # SKIP $1"; exit 0; }
 for p in "$CTL" "$AGENT" "$MEF"; do [ -x "$p" ] || skip_all "$p not built"; done
 for c in jq sleep; do command -v $c > /dev/null 2>&1 || skip_all "$c is missing"; done
@@ -30,9 +33,8 @@ if [ "$(id -u)" = 0 ] && command -v keyctl > /dev/null 2>&1; then
                 MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
                         "$0" "$@" 3>&2 2> /dev/null
         fi
-        for u in $CSE_USER $AGENT_USER_TEST; do
-                id -u $u > /dev/null 2>&1 || useradd --system --no-create-home $u > /dev/null 2>&1 || ROOT=0
-        done
+        CSE_USER=$(sh "$TEST_USER_SH" add $$ ctl) || ROOT=0
+        AGENT_USER_TEST=$(sh "$TEST_USER_SH" add $$ ctlagent) || ROOT=0
         command -v setpriv > /dev/null 2>&1 || ROOT=0
 fi
 
@@ -50,6 +52,7 @@ cleanup() {
                         r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
                         > /dev/null 2>&1
         fi
+        [ -n "$CSE_USER$AGENT_USER_TEST" ] && sh "$TEST_USER_SH" del $CSE_USER $AGENT_USER_TEST
         rm -rf "$T"
 }
 trap cleanup EXIT
@@ -203,7 +206,7 @@ mefctl node add node-1 --cse-id /mn-cse-1 --cse-base https://in.example.net/~/in
 "$MEF" --config "$T/mef.conf" serve > "$T/mef.out" 2> "$T/mef.err" &
 MEF_PID=$!
 PORT=
-for _ in $(seq 100); do
+for _ in $(seq 300); do # 30 s: a deadline for a hang
         PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/mef.out")
         [ -n "$PORT" ] && break
         kill -0 $MEF_PID 2> /dev/null || break
@@ -229,7 +232,7 @@ state_dir = $T/state
 runtime_dir = $RT
 [timing]
 connect_timeout = 2s
-exchange_timeout = 5s
+exchange_timeout = 30s
 EOF
 }
 conf good "https://127.0.0.1:$PORT/msce" "$T/kpm-1.hex"
@@ -360,7 +363,7 @@ if [ $ROOT = 1 ]; then
                 --ambient-caps=$CAPS --bounding-set=$CAPS "$AGENT" --config "$T/daemon.conf" > "$T/daemon.out" 2>&1 &
         DAEMON_PID=$!
         wait_state() { # JQ-FILTER over state.json and profile.json (as .s and .p)
-                for _ in $(seq 150); do
+                for _ in $(seq 300); do # 30 s: a deadline for a hang
                         jq -en --slurpfile s "$RT/state.json" --slurpfile p "$RT/profile.json" \
                                 "\$s[0] as \$s | \$p[0] as \$p | $1" > /dev/null 2>&1 && return 0
                         sleep 0.1

@@ -47,7 +47,10 @@ current = KEID.search(out).group(1)
 
 same = changed = 0
 start = time.monotonic()
-for i in range(iterations):
+
+
+def kill_once(i, window):
+    global same, changed, current
     p = subprocess.Popen([agent, "--once", "--reenrol", "-c", conf], stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     time.sleep(random.uniform(0, window))
@@ -64,6 +67,20 @@ for i in range(iterations):
     else:
         changed += 1
     current = keid
+
+
+for i in range(iterations):
+    kill_once(i, window)
+# The calibration was made under the load of its moment, and the load changes (other tests,
+# other builds): until the kills have landed on both sides of the store, move the window
+# towards the side that was missed (at most ITERATIONS more kills, not a time limit).
+extra = 0
+while (same == 0 or changed == 0) and extra < iterations:
+    window = window * 1.5 if changed == 0 else window * 0.7
+    kill_once(iterations + extra, window)
+    extra += 1
+if extra:
+    print(f"# {extra} more kills, the window moved to 0..{window * 1000:.0f} ms")
 
 leftovers = [f for f in os.listdir(state) if ".tmp." in f]
 if leftovers:

@@ -14,13 +14,22 @@
 #include "keys/keyring.h"
 #include "util/util.h"
 
-#define CSE_USER "msce-test-custody"  /* its own: tests running beside it file keys for others */
-
 extern char **environ;
 
+/* A user of each test's own, msce-t<PID>-custody (as tests/integration/test-user.sh names them,
+ * whose sweep also removes one a crashed test left): not shared with any other test, nor with
+ * this one run from another build directory or worktree. Removed again in teardown. */
+static char cse_user[32];
+static bool cse_user_created;
 static uid_t cse_uid;
 static char dir[64];
 static agent_config_t cfg;
+
+static void spawn_wait(const char *path, char *const argv[]) {
+        pid_t pid;
+        if (posix_spawn(&pid, path, NULL, NULL, argv, environ) == 0)
+                (void) waitpid(pid, NULL, 0);
+}
 
 static void user_ensure(const char *name, uid_t *uid) {
         if (user_resolve(name, uid, NULL) == 0)
@@ -34,6 +43,7 @@ static void user_ensure(const char *name, uid_t *uid) {
         cr_assert_eq(waitpid(pid, &status, 0), pid);
         cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "useradd %s failed", name);
         cr_assert_eq(user_resolve(name, uid, NULL), 0);
+        cse_user_created = true;
 }
 
 /* dir + "/" + name */
@@ -46,7 +56,8 @@ static char *path_in(const char *d, const char *name) {
 static void setup(void) {
         if (geteuid() != 0)
                 cr_skip_test("needs root (persistent keyring of another user, keyctl_chown)");
-        user_ensure(CSE_USER, &cse_uid);
+        snprintf(cse_user, sizeof cse_user, "msce-t%d-custody", (int) getpid());
+        user_ensure(cse_user, &cse_uid);
         cr_assert_geq(keyctl_join_session_keyring(NULL), 0, "join session: %m");
         cr_assert_eq(keyring_remove(cse_uid), 0);
         snprintf(dir, sizeof dir, "/tmp/test-custody-XXXXXX");
@@ -55,7 +66,7 @@ static void setup(void) {
                 .path = strdup("/etc/msce/agent.conf"),
                 .node_id = strdup("node-1"),
                 .mef_uri = strdup("https://mef.example.net/msce"),
-                .service_user = strdup(CSE_USER),
+                .service_user = strdup(cse_user),
                 .seal_backend = SEAL_HOST,
                 .tcti = strdup("device:/dev/null"),
                 .pcrs = strdup(""),
@@ -78,6 +89,15 @@ static void teardown(void) {
         if (dir[0])
                 rm_rf(dir);
         agent_config_done(&cfg);
+        if (cse_user_created) {
+                /* a later user may get this uid, and with it its persistent keyring: empty it */
+                key_serial_t p = keyctl_get_persistent(cse_uid, KEY_SPEC_SESSION_KEYRING);
+                if (p >= 0)
+                        (void) keyctl_clear(p);
+                char *argv[] = { "userdel", cse_user, NULL };
+                spawn_wait("/usr/sbin/userdel", argv);
+                cse_user_created = false;
+        }
 }
 
 TestSuite(custody, .init = setup, .fini = teardown, .timeout = 60);
@@ -184,9 +204,12 @@ Test(custody, store_then_restore) {
 }
 
 Test(custody, expired) {
-        store("00000000000000000000000000000001@mef.example.net", time(NULL) + 2);
+        time_t exp = time(NULL) + 2;
+        store("00000000000000000000000000000001@mef.example.net", exp);
         cr_assert_eq(keyring_remove(cse_uid), 0);
-        sleep(3);
+        /* until the wall clock is past exp (not a fixed sleep: a slow store can take longer) */
+        while (time(NULL) <= exp)
+                usleep(20000);
         custody_info_t ci;
         cr_assert_eq(custody_restore(&cfg, NULL, &ci), -EKEYEXPIRED);
         cr_assert_eq(ci.cls, CUSTODY_EXPIRED);

@@ -15,10 +15,12 @@ ITER=${2:-250}
 HERE=$(cd "$(dirname "$0")" && pwd)
 AGENT=$B/msce-agent
 MEF=$B/msce-mef
-# CUSTODY_CSE_USER=another-user isolates the test from others run at the same time outside meson
-# (they share msce-test-cse's keyring).
-CSE_USER=${CUSTODY_CSE_USER:-msce-test-cse}
-OTHER_USER=msce-test-other
+# Two users of this run's own (test-user.sh: msce-t<PID>-cse, msce-t<PID>-other), so that a run
+# of the same test in another build directory or worktree cannot touch their keyrings.
+# CUSTODY_CSE_USER=an-existing-user uses that one instead of the first.
+CSE_USER=
+OTHER_USER=
+TEST_USER_SH=$HERE/test-user.sh
 
 skip() { echo "1..0 # SKIP $1"; exit 0; }
 [ "$(id -u)" = 0 ] || skip "needs root (keyring, other users)"
@@ -32,10 +34,13 @@ if [ -z "${MSCE_TEST_SESSION:-}" ]; then
         MSCE_TEST_SESSION=1 exec keyctl session - /bin/sh -c 'exec 2>&3 3>&-; exec /bin/sh "$0" "$@"' \
                 "$0" "$@" 3>&2 2> /dev/null
 fi
-for u in $CSE_USER $OTHER_USER; do
-        id -u $u > /dev/null 2>&1 || useradd --system --no-create-home $u > /dev/null 2>&1 ||
-                skip "cannot create user $u"
-done
+if [ -n "${CUSTODY_CSE_USER:-}" ]; then
+        id -u "$CUSTODY_CSE_USER" > /dev/null 2>&1 || skip "no user $CUSTODY_CSE_USER"
+else
+        CSE_USER=$(sh "$TEST_USER_SH" add $$ cse) || skip "cannot create a test user"
+fi
+OTHER_USER=$(sh "$TEST_USER_SH" add $$ other) || { sh "$TEST_USER_SH" del $CSE_USER; skip "cannot create a test user"; }
+CSE_USER=${CUSTODY_CSE_USER:-$CSE_USER}
 
 T=$(mktemp -d /tmp/test-custody-XXXXXX) || exit 2
 chmod 0755 "$T"
@@ -46,6 +51,7 @@ cleanup() {
         keyctl session - sh -c "p=\$(keyctl get_persistent @s $(id -u $CSE_USER)) &&
                 r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
                 > /dev/null 2>&1
+        if [ -n "${CUSTODY_CSE_USER:-}" ]; then sh "$TEST_USER_SH" del $OTHER_USER; else sh "$TEST_USER_SH" del $CSE_USER $OTHER_USER; fi
         rm -rf "$T"
 }
 trap cleanup EXIT
@@ -80,37 +86,33 @@ mefctl node add node-1 --cse-id /mn-cse-1 --cse-base $CSE_BASE --psk-id kpm-1 \
 mefctl node add node-2 --cse-id /mn-cse-2 --cse-base $CSE_BASE --psk-id kpm-2 \
         --generate-psk "$T/kpm-2.hex" || { echo "Bail out! node add failed"; exit 1; }
 
-# The MEF on port 0 when its configuration takes it (it prints the port), else on a free high
-# port; the port is kept across restarts.
+# The MEF on port 0 the first time (it binds, then prints the port it got); a restart asks for
+# the same port again, as the agents' configurations name it. No port is chosen before it is
+# bound: a free port looked up here could be taken by another process before the MEF binds it.
 PORT=
 mef_start() {
-        for attempt in 1 2 3 4 5 6; do
-                if [ -z "$PORT" ] && [ $attempt -eq 1 ]; then
-                        want=0
-                elif [ -n "$PORT" ] && [ $attempt -eq 1 ]; then
-                        want=$PORT
-                else
-                        want=$(python3 -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-                fi
+        want=${PORT:-0}
+        for attempt in 1 2 3; do
                 sed "s/@PORT@/$want/" "$T/mef.conf.in" > "$T/mef.conf"
                 "$MEF" --config "$T/mef.conf" serve > "$T/logs/mef.out" 2> "$T/logs/mef.err" &
                 MEF_PID=$!
-                i=0
-                while [ $i -lt 50 ]; do
+                end=$(($(date +%s) + 30)) # a deadline for a hang, not a speed requirement
+                while [ "$(date +%s)" -lt $end ]; do
                         got=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/logs/mef.out" 2> /dev/null)
-                        [ -z "$got" ] && [ $want != 0 ] && grep -qs 'listening on' "$T/logs/mef.err" && got=$want
+                        [ -z "$got" ] && [ "$want" != 0 ] && grep -qs 'listening on' "$T/logs/mef.err" && got=$want
                         if [ -n "$got" ]; then
                                 PORT=$got
                                 return 0
                         fi
                         kill -0 "$MEF_PID" 2> /dev/null || break
                         sleep 0.1
-                        i=$((i + 1))
                 done
+                echo "# msce-mef did not start on port $want (attempt $attempt):"
+                sed 's/^/#   /' "$T/logs/mef.err"
                 kill "$MEF_PID" 2> /dev/null
                 wait "$MEF_PID" 2> /dev/null
                 MEF_PID=
+                sleep 1
         done
         return 1
 }

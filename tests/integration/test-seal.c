@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The sealed profile against the real things: files on disk, a full filesystem in a private
- * mount namespace, and swtpm instances (one per test, on free loopback ports). */
+ * mount namespace, and swtpm instances (one per test, on AF_UNIX sockets in its own directory). */
 #include <criterion/criterion.h>
 
 #include <arpa/inet.h>
@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -174,44 +175,47 @@ static int run(char *const argv[], char *out, size_t out_size) {
 
 typedef struct swtpm {
         pid_t pid;
-        int port;
         char dir[64];
-        char tcti[64];
+        char tcti[96];
 } swtpm_t;
 
 static swtpm_t tpm_a, tpm_b;
 
-static bool port_free(int port) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        bool ok = bind(fd, (struct sockaddr *) &sa, sizeof sa) == 0;
-        close(fd);
-        return ok;
-}
-
-/* A port P from the kernel with P+1 free as well. */
-static int free_port_pair(void) {
+/* Two TCP sockets bound on 127.0.0.1:P and P+1 (the swtpm TCTI's command and control ports),
+ * P from the kernel. They stay bound for as long as the test needs the ports: a port number
+ * that is looked up, closed and handed on can be taken by any other process in between. */
+static int bound_pair(int fds[2]) {
         for (int attempt = 0; attempt < 100; attempt++) {
-                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                fds[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                cr_assert(fds[0] >= 0 && fds[1] >= 0);
                 struct sockaddr_in sa = { .sin_family = AF_INET };
                 socklen_t sl = sizeof sa;
                 sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-                cr_assert_eq(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
-                cr_assert_eq(getsockname(fd, (struct sockaddr *) &sa, &sl), 0);
+                cr_assert_eq(bind(fds[0], (struct sockaddr *) &sa, sizeof sa), 0);
+                cr_assert_eq(getsockname(fds[0], (struct sockaddr *) &sa, &sl), 0);
                 int port = ntohs(sa.sin_port);
-                close(fd);
-                if (port < 65535 && port_free(port) && port_free(port + 1))
+                sa.sin_port = htons((uint16_t) (port + 1));
+                if (port < 65535 && bind(fds[1], (struct sockaddr *) &sa, sizeof sa) == 0)
                         return port;
+                close(fds[0]);
+                close(fds[1]);
         }
         cr_assert_fail("no free port pair");
         return -1;
 }
 
-static bool tcp_connects(int port) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t) port) };
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+/* A port pair where nothing answers: bound, never listening (a connect is refused), for the
+ * rest of this test process. */
+static int closed_port_pair(void) {
+        int fds[2];
+        return bound_pair(fds);
+}
+
+static bool unix_connects(const char *path) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
         bool ok = connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0;
         close(fd);
         return ok;
@@ -234,22 +238,28 @@ static void skip_without_swtpm(void) {
 }
 
 static void swtpm_start(swtpm_t *t) {
-        char pidfile[96], state[96], server[96], ctrl[96];
+        char pidfile[96], state[96], server[160], ctrl[160];
         strcpy(t->dir, "/tmp/msce-swtpm-XXXXXX");
         cr_assert_not_null(mkdtemp(t->dir));
-        t->port = free_port_pair();
+        /* AF_UNIX sockets in the test's own directory (the swtpm TCTI's path=, control socket
+         * PATH.ctrl): no TCP port to choose, so nothing another process could take first */
+        char sock[sizeof t->dir + 8], ctrl_path[sizeof sock + 8];
+        snprintf(sock, sizeof sock, "%s/tpm", t->dir);
+        snprintf(ctrl_path, sizeof ctrl_path, "%s.ctrl", sock);
         snprintf(pidfile, sizeof pidfile, "file=%s/pid", t->dir);
         snprintf(state, sizeof state, "dir=%s", t->dir);
-        snprintf(server, sizeof server, "type=tcp,port=%d,bindaddr=127.0.0.1", t->port);
-        snprintf(ctrl, sizeof ctrl, "type=tcp,port=%d,bindaddr=127.0.0.1", t->port + 1);
-        snprintf(t->tcti, sizeof t->tcti, "swtpm:host=127.0.0.1,port=%d", t->port);
+        snprintf(server, sizeof server, "type=unixio,path=%s", sock);
+        snprintf(ctrl, sizeof ctrl, "type=unixio,path=%s", ctrl_path);
+        snprintf(t->tcti, sizeof t->tcti, "swtpm:path=%s", sock);
         char *argv[] = { "swtpm", "socket", "--tpm2", "--server", server, "--ctrl", ctrl, "--tpmstate", state,
                          "--flags", "not-need-init,startup-clear", "--daemon", "--pid", pidfile, NULL };
         cr_assert_eq(run(argv, NULL, 0), 0, "swtpm did not start");
 
+        /* a deadline for a hang, not a speed requirement: 30 s however loaded the machine */
         char p[PATH_MAX];
         path_in(t->dir, "pid", p);
-        for (int i = 0; i < 200; i++) {
+        uint64_t end = now_usec() + 30 * 1000000ULL;
+        while (now_usec() < end) {
                 _cleanup_free_ char *buf = NULL;
                 unsigned long long v;
                 if (file_read_all(p, 32, &buf, NULL) == 0) {
@@ -257,17 +267,18 @@ static void swtpm_start(swtpm_t *t) {
                         if (parse_uint(buf, INT32_MAX, &v) == 0 && v > 1)
                                 t->pid = (pid_t) v;
                 }
-                if (t->pid > 0 && tcp_connects(t->port))
+                if (t->pid > 0 && unix_connects(sock) && unix_connects(ctrl_path))
                         return;
                 usleep(10000);
         }
-        cr_assert_fail("swtpm on port %d does not answer", t->port);
+        cr_assert_fail("swtpm on %s does not answer after 30 s", sock);
 }
 
 static void swtpm_stop(swtpm_t *t) {
         if (t->pid > 0) {
                 kill(t->pid, SIGTERM);
-                for (int i = 0; i < 200 && kill(t->pid, 0) == 0; i++)
+                uint64_t end = now_usec() + 10 * 1000000ULL;
+                while (kill(t->pid, 0) == 0 && now_usec() < end)
                         usleep(10000);
                 if (kill(t->pid, 0) == 0)
                         kill(t->pid, SIGKILL);
@@ -442,7 +453,7 @@ Test(seal, host_key_problems) {
 /* No TPM answering (a closed port), whatever the build: tpm2 is refused, auto falls back. */
 Test(seal, tpm2_unavailable_falls_back) {
         char closed[64];
-        snprintf(closed, sizeof closed, "swtpm:host=127.0.0.1,port=%d", free_port_pair());
+        snprintf(closed, sizeof closed, "swtpm:host=127.0.0.1,port=%d", closed_port_pair());
         seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_TPM2, .tcti = closed };
         stored_profile_t p, q;
         seal_method_t m;
@@ -727,7 +738,7 @@ Test(seal, auto_picks_backend) {
 
         /* a closed port: nothing answers */
         char closed[64];
-        int port = free_port_pair();
+        int port = closed_port_pair();
         snprintf(closed, sizeof closed, "swtpm:host=127.0.0.1,port=%d", port);
         cr_assert_eq(tpm2_probe(closed), -ENODEV);
         o.tcti = closed;
@@ -840,7 +851,7 @@ Test(seal, isolated_tpm2) {
 
         /* no TPM answering */
         char closed[64];
-        snprintf(closed, sizeof closed, "swtpm:host=127.0.0.1,port=%d", free_port_pair());
+        snprintf(closed, sizeof closed, "swtpm:host=127.0.0.1,port=%d", closed_port_pair());
         o.tcti = closed;
         cr_assert_eq(load_isolated(&o, &q, NULL), -ENODEV);
         cr_assert_eq(store_isolated(&o, &p, NULL), -ENODEV);

@@ -213,7 +213,7 @@ static int fn_sleep(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
         /* bounded, so a child that outlives a failed test goes away by itself */
         for (int i = 0; i < 300; i++)
                 (void) usleep(100000);
-        return -ETIMEDOUT;
+        return -ENOTRECOVERABLE; /* not -ETIMEDOUT: child_run's own timeout must be told apart */
 }
 
 Test(child, collect_while_running_then_abort) {
@@ -249,8 +249,10 @@ Test(child, run_timeout_kills_the_child) {
         size_t len = 55;
         uint64_t t0 = now_usec();
         cr_assert_eq(child_run(fn_sleep, NULL, got, sizeof got, &len, 150), -ETIMEDOUT);
+        /* Not before the timeout. No upper bound (a loaded machine may take long): -ETIMEDOUT
+         * can only be child_run's own, the sleeper ends with another error after 30 s. */
         uint64_t took = now_usec() - t0;
-        cr_assert(took >= 150000 && took < 2000000, "took %llu us", (unsigned long long) took);
+        cr_assert(took >= 150000, "took %llu us", (unsigned long long) took);
         cr_assert_eq(len, 55, "no reply taken");
         /* reaped: no child of ours is left (the sleeper would run 30 s) */
         errno = 0;
@@ -448,8 +450,10 @@ Test(child, dies_with_parent) {
         if (mid == 0) {
                 child_t c = CHILD_NULL;
                 pid_t gpid = child_spawn(fn_sleep, (void *) ready, &c) == 0 ? c.pid : -1;
-                /* wait until the grandchild runs fn: past its PR_SET_PDEATHSIG */
-                for (int i = 0; gpid > 0 && !*ready && i < 2000; i++)
+                /* wait until the grandchild runs fn: past its PR_SET_PDEATHSIG (a deadline
+                 * for a hang only: 20 s, however loaded the machine) */
+                uint64_t end = now_usec() + 20 * 1000000ULL;
+                while (gpid > 0 && !*ready && now_usec() < end)
                         (void) usleep(1000);
                 (void) !write(pfd[1], &gpid, sizeof gpid);
                 _exit(0);
@@ -463,16 +467,17 @@ Test(child, dies_with_parent) {
         cr_assert_gt(gpid, 0, "the intermediate could not spawn");
         cr_assert_eq(*ready, 1, "the grandchild never ran");
 
+        /* The SIGKILL is sent when the parent exits; reaping it may take a while on a loaded
+         * machine: 20 s is a deadline for "never", not a speed requirement. (fn_sleep itself
+         * would end after 30 s, and then not by SIGKILL.) */
         pid_t w = 0;
-        for (int i = 0; i < 200 && w == 0; i++) {
-                w = waitpid(gpid, &st, WNOHANG);
-                if (w == 0)
-                        (void) usleep(10000);
-        }
+        uint64_t end = now_usec() + 20 * 1000000ULL;
+        while ((w = waitpid(gpid, &st, WNOHANG)) == 0 && now_usec() < end)
+                (void) usleep(10000);
         if (w == 0) {
                 (void) kill(gpid, SIGKILL);
                 (void) waitpid(gpid, &st, 0);
-                cr_assert_fail("the child outlived its parent by 2 s");
+                cr_assert_fail("the child outlived its parent by 20 s");
         }
         cr_assert_eq(w, gpid);
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %#x", st);

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* hw/leds: the spec parser, and the patterns over time on a real sd-event loop with libgpiod
  * replaced at link time (-Wl,--wrap=gpiod_..., see tests/unit/meson.build): the fakes below
- * model two chips and record every line write with its CLOCK_MONOTONIC time. Without
- * libgpiod the fallback is tested instead. */
+ * model two chips and record every line write with its time. Time is virtual: now_usec(),
+ * sd_event_add_time() and sd_event_source_set_time() are wrapped too, the test advances a
+ * virtual CLOCK_MONOTONIC from one timer to the next and sd-event dispatches each at once, so
+ * every edge is checked to the microsecond and no result depends on the machine's speed or
+ * load. Without libgpiod the fallback is tested instead. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 
@@ -166,7 +169,7 @@ Test(leds_none, configured_led_is_not_supported) {
 /* ---- fake libgpiod (v1 API) ---- */
 #include <gpiod.h>
 
-#define TOLERANCE_USEC (15 * 1000)
+#define TOLERANCE_USEC 1 /* virtual time: every edge exactly when due */
 #define MSEC 1000u
 
 struct gpiod_chip {
@@ -311,6 +314,95 @@ static void assert_all_released(void) {
         }
 }
 
+/* ---- virtual time ---- */
+
+/* now_usec() for hw/leds and for this file: vnow. Each timer that hw/leds (or this test) adds
+ * is a real sd-event source, kept far in the future; its due time is virtual. run_until()
+ * takes the earliest enabled one, moves vnow there, makes the real source due at once and
+ * lets sd-event dispatch it: the handler is called with the virtual due time, as sd-event
+ * would call it with the scheduled time. */
+uint64_t __real_now_usec(void);
+uint64_t __wrap_now_usec(void);
+int __real_sd_event_add_time(sd_event *e, sd_event_source **ret, clockid_t clock, uint64_t usec, uint64_t accuracy,
+                             sd_event_time_handler_t callback, void *userdata);
+int __wrap_sd_event_add_time(sd_event *e, sd_event_source **ret, clockid_t clock, uint64_t usec, uint64_t accuracy,
+                             sd_event_time_handler_t callback, void *userdata);
+int __real_sd_event_source_set_time(sd_event_source *s, uint64_t usec);
+int __wrap_sd_event_source_set_time(sd_event_source *s, uint64_t usec);
+
+typedef struct vtimer {
+        sd_event_source *source; /* a reference of ours */
+        sd_event_time_handler_t callback;
+        void *userdata;
+        uint64_t due; /* virtual */
+        bool fired;
+} vtimer_t;
+
+static uint64_t vnow;
+static vtimer_t vtimers[64];
+static size_t n_vtimers;
+
+static uint64_t far_future(void) {
+        return __real_now_usec() + 86400ULL * 1000000ULL;
+}
+
+uint64_t __wrap_now_usec(void) {
+        return vnow;
+}
+
+static int vtimer_dispatch(sd_event_source *s, uint64_t usec, void *userdata) {
+        vtimer_t *v = userdata;
+        (void) usec;
+        v->fired = true;
+        /* back to the far future unless the handler sets a new time */
+        cr_assert_geq(__real_sd_event_source_set_time(s, far_future()), 0);
+        return v->callback(s, v->due, v->userdata);
+}
+
+int __wrap_sd_event_add_time(sd_event *e, sd_event_source **ret, clockid_t clock, uint64_t usec, uint64_t accuracy,
+                             sd_event_time_handler_t callback, void *userdata) {
+        cr_assert_eq(clock, CLOCK_MONOTONIC);
+        cr_assert_lt(n_vtimers, ELEMENTSOF(vtimers));
+        vtimer_t *v = &vtimers[n_vtimers];
+        sd_event_source *s = NULL;
+        int r = __real_sd_event_add_time(e, &s, clock, far_future(), accuracy, vtimer_dispatch, v);
+        if (r < 0)
+                return r;
+        n_vtimers++;
+        *v = (vtimer_t) { .source = s, .callback = callback, .userdata = userdata, .due = usec };
+        if (ret)
+                *ret = sd_event_source_ref(s);
+        else /* the loop's, as sd_event_add_time(NULL) makes it; set_floating takes its own ref */
+                cr_assert_geq(sd_event_source_set_floating(s, 1), 0);
+        return r;
+}
+
+int __wrap_sd_event_source_set_time(sd_event_source *s, uint64_t usec) {
+        for (size_t i = 0; i < n_vtimers; i++)
+                if (vtimers[i].source == s) {
+                        vtimers[i].due = usec;
+                        return 0;
+                }
+        return __real_sd_event_source_set_time(s, usec);
+}
+
+static void vclock_init(void) {
+        vnow = __real_now_usec();
+        n_vtimers = 0;
+}
+
+/* Before the loop goes: drop our references (a floating source must not outlive its loop). */
+static void vclock_done(void) {
+        for (size_t i = 0; i < n_vtimers; i++)
+                vtimers[i].source = sd_event_source_unref(vtimers[i].source);
+        n_vtimers = 0;
+}
+
+/* The loop is busy elsewhere for usec: no timer runs meanwhile. */
+static void vclock_stall(uint64_t usec) {
+        vnow += usec;
+}
+
 /* ---- event loop helpers ---- */
 
 typedef struct action {
@@ -335,12 +427,32 @@ static void at(sd_event *e, uint64_t t0, unsigned ms, action_t *a) {
         cr_assert_eq(sd_event_add_time(e, NULL, CLOCK_MONOTONIC, t0 + ms * MSEC, 1, on_action, a), 0);
 }
 
-/* Dispatch the loop until t0 + ms (without sd_event_exit(), so the loop can run again). */
+/* Dispatch the loop until t0 + ms of virtual time: every timer due before then, in order,
+ * each at its due time (or at once, when the loop "was busy" past it). */
 static void run_until(sd_event *e, uint64_t t0, unsigned ms) {
-        uint64_t end = t0 + ms * MSEC, now;
+        uint64_t end = t0 + ms * MSEC;
 
-        while ((now = now_usec()) < end)
-                cr_assert_geq(sd_event_run(e, end - now), 0);
+        for (;;) {
+                vtimer_t *next = NULL;
+                for (size_t i = 0; i < n_vtimers; i++) {
+                        int enabled = SD_EVENT_OFF;
+                        cr_assert_geq(sd_event_source_get_enabled(vtimers[i].source, &enabled), 0);
+                        if (enabled != SD_EVENT_OFF && vtimers[i].due < end && (!next || vtimers[i].due < next->due))
+                                next = &vtimers[i];
+                }
+                if (!next)
+                        break;
+                if (next->due > vnow)
+                        vnow = next->due;
+                next->fired = false;
+                cr_assert_geq(__real_sd_event_source_set_time(next->source, 1), 0); /* due now */
+                /* sd-event sees it due at its next iteration; a deadline against a hang only */
+                for (int i = 0; i < 100000 && !next->fired; i++)
+                        cr_assert_geq(sd_event_run(e, 10 * 1000), 0);
+                cr_assert(next->fired, "sd-event did not dispatch a timer that was due");
+        }
+        if (end > vnow)
+                vnow = end;
 }
 
 static size_t line_events(struct gpiod_line *line, event_t *out, size_t max) {
@@ -388,11 +500,13 @@ static fixture_t fx;
 
 static void setup(void) {
         fake_init();
+        vclock_init();
         cr_assert_eq(sd_event_new(&fx.e), 0);
 }
 
 static void teardown(void) {
         fx.l = leds_free(fx.l);
+        vclock_done();
         fx.e = sd_event_unref(fx.e);
 }
 
@@ -596,12 +710,12 @@ Test(leds, stalled_loop_resyncs_without_a_burst) {
         open_both();
         fx.t0 = now_usec();
         cr_assert_eq(leds_set(fx.l, LED_ENROLLING), 0);
-        usleep(650 * MSEC); /* the loop is busy elsewhere: edges at 200, 400 and 600 ms are missed */
+        vclock_stall(650 * MSEC); /* the loop is busy elsewhere: edges at 200, 400 and 600 ms are missed */
         run_until(fx.e, fx.t0, 1000);
         /* on at 0, the late edge off at ~650, then 200 ms from there: on at ~850; no catch-up */
         cr_assert_eq(n_events, 3);
         cr_assert(events[1].value == 0 && events[2].value == 1);
-        cr_assert_geq(events[1].t - fx.t0, 650 * MSEC);
+        cr_assert_eq(events[1].t - fx.t0, 650 * MSEC);
         cr_assert(llabs((long long) (events[2].t - events[1].t) - 200000) < TOLERANCE_USEC);
 }
 

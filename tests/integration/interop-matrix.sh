@@ -100,7 +100,6 @@ ONLY=${2:-}
 AGENT=$B/msce-agent
 MEF=$B/msce-mef
 CERTS=${MSCE_TEST_CERTS:-$B/tests/integration/certs}
-CSE_USER=msce-test-interop-cse
 LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
 TARGET=/in-cse
 GW_FQDN=mef.test
@@ -123,8 +122,10 @@ if [ -z "${MSCE_TEST_SESSION:-}" ]; then
         MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
                 "$0" "$@" 3>&2 2> /dev/null
 fi
-id -u $CSE_USER > /dev/null 2>&1 || useradd --system --no-create-home $CSE_USER > /dev/null 2>&1 ||
-        skip "cannot create user $CSE_USER"
+# A user of this run's own (msce-t<PID>-interop, see test-user.sh): not shared with a run of
+# the same test in another build directory or worktree.
+TEST_USER_SH=$(cd "$(dirname "$0")" && pwd)/test-user.sh
+CSE_USER=$(sh "$TEST_USER_SH" add $$ interop) || skip "cannot create a test user"
 CSE_UID=$(id -u $CSE_USER)
 
 umask 077
@@ -136,6 +137,7 @@ cleanup() {
         keyctl session - sh -c "p=\$(keyctl get_persistent @s $CSE_UID) &&
                 r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
                 > /dev/null 2>&1
+        sh "$TEST_USER_SH" del "$CSE_USER"
         rm -rf "$T"
 }
 trap cleanup EXIT

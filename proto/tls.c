@@ -76,6 +76,7 @@ struct tls_conn {
         bool psk_found;
         char *sni;
         void *userdata;      /* server: for the PSK lookup, NULL = the context's */
+        uint64_t bytes_in;   /* received from the socket so far */
 };
 
 static const char *const tls_mode_table[_TLS_MODE_MAX] = {
@@ -111,8 +112,10 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
         tls_conn_t *c = userdata;
         for (;;) {
                 ssize_t n = recv(c->fd, buf, (size_t) sz, 0);
-                if (n > 0)
+                if (n > 0) {
+                        c->bytes_in += (uint64_t) n;
                         return (int) n;
+                }
                 if (n == 0) {
                         c->io_errno = ECONNRESET;
                         return WOLFSSL_CBIO_ERR_CONN_CLOSE;
@@ -642,6 +645,10 @@ int tls_conn_new_server(tls_ctx_t *t, int fd, tls_conn_t **ret) {
 void tls_conn_set_userdata(tls_conn_t *c, void *userdata) {
         if (c)
                 c->userdata = userdata;
+}
+
+uint64_t tls_conn_bytes_received(const tls_conn_t *c) {
+        return c ? c->bytes_in : 0;
 }
 
 tls_conn_t *tls_conn_free(tls_conn_t *c) {

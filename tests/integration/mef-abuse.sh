@@ -2,8 +2,9 @@
 # msce-mef's server loop against misbehaving clients (protocol section 6: limits are errors,
 # never a crash, a hang or a partial write). With max_connections = 4 (+ 5 overflow),
 # handshake_timeout = 1 s and request_timeout = 2 s:
-#  1. silent TCP clients beyond every slot do not keep a normal client from being served
-#     once their deadline has passed;
+#  1. silent TCP clients beyond every slot (from the client's own address, over its bound of
+#     8 unauthenticated connections) do not keep a normal client from being served: the
+#     silent ones give way;
 #  2. handshaken clients filling every service slot: the next one is answered 503 + Retry-After;
 #  3. a TLS client that never sends its request is dropped at the request deadline;
 #  4. garbage instead of a ClientHello is dropped at once;
@@ -110,14 +111,10 @@ bg_pids+=($!)
 for _ in $(seq 100); do [ -e "$tmp/silent.ready" ] && break; sleep 0.05; done
 [ -e "$tmp/silent.ready" ] || fail "silent clients did not connect"
 sleep 0.1 # let the MEF accept them
-start=$(date +%s%N)
 enrol_ok "after silent clients"
-ms=$(( ($(date +%s%N) - start) / 1000000 ))
-[ "$ms" -lt 5000 ] || fail "normal client waited ${ms} ms behind silent ones"
-# Served at once would mean the silent ones did not take every slot: the bound is not enforced.
-[ "$ms" -ge 300 ] || fail "normal client served after ${ms} ms: were the slots bounded?"
-grep -q 'timed out TLS handshake' "$tmp/mef.log" || fail "silent clients were not timed out"
-echo "ok: served ${ms} ms after 11 silent clients took every slot"
+# The silent ones beyond the bound of 8 per source were closed to make room.
+grep -q 'without a byte to make room' "$tmp/mef.log" || fail "silent clients over the bound were not evicted"
+echo "ok: served while 11 silent clients held their sockets"
 alive "silent clients"
 
 # 2. Handshaken clients in every service slot: the next one gets 503 + Retry-After.
@@ -135,9 +132,9 @@ grep -qi '^Retry-After: 7' "$tmp/busy.out" || fail "503 without Retry-After: 7"
 grep -qi '^X-M2M-RSC: 5000' "$tmp/busy.out" || fail "503 without RSC 5000"
 echo "ok: 503 + Retry-After when every slot is in service"
 
-# 3. Those four never sent a request: dropped at the 2 s request deadline.
+# 3. Those four never sent a request: dropped at the 2 s request deadline (logged with the
+# other events from 127.0.0.1 within 10 s: checked in the log at the end).
 sleep 2
-grep -q 'timed out reading the request' "$tmp/mef.log" || fail "silent TLS clients were not timed out"
 enrol_ok "after silent TLS clients"
 echo "ok: silent TLS clients dropped at the request deadline"
 
@@ -226,3 +223,8 @@ mef_pid=
 [ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
 ! grep -q 'Sanitizer' "$tmp/mef.log" || fail "sanitizer report in the log"
 echo "ok: clean stop on SIGTERM"
+# The events of 3 were logged on their own or counted in a summary (written at the latest on
+# SIGTERM).
+grep -Eq 'timed out reading the request|[0-9]+ timed out' "$tmp/mef.log" ||
+        fail "silent TLS clients were not timed out"
+echo "ok: the request deadline is in the log"

@@ -99,14 +99,13 @@ admission_entry_t *admission_victim(const admission_t *a, const source_key_t *ke
                 return oldest_of(a, s);
         if (a->count < a->max_total)
                 return NULL;
-        /* Full: anyone's oldest idle connection, else the largest source's oldest. */
+        /* Full: the largest source gives up one of its own. A gateway's source holds one or a
+         * few: an attacker must come from about max_total / max_per_source sources or more
+         * before it is its turn. */
         const admission_source_t *largest = NULL;
         for (unsigned i = 0; i < a->n_slots; i++)
                 if (!largest || a->sources[i].count > largest->count)
                         largest = &a->sources[i];
-        for (admission_entry_t *e = a->oldest; e; e = e->next)
-                if (e->idle)
-                        return e;
         return oldest_of(a, largest);
 }
 

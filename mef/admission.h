@@ -7,10 +7,9 @@
  * authenticated ones, which it never evicts. A new connection is never refused for want of
  * room in this pool: an older one goes instead (admission_victim), chosen so that a gateway's
  * handshake under way goes last:
- *  - a source at its bound gives up one of its own: its oldest connection that has sent
- *    nothing yet, else its oldest;
- *  - a full pool gives up the oldest connection that has sent nothing yet, else the oldest
- *    connection of the source holding the most.
+ *  - a source at its bound gives up one of its own;
+ *  - a full pool makes the source holding the most give up one of its own;
+ * and a source gives up its oldest connection that has sent nothing yet, else its oldest.
  * A source is an IPv4 address or an IPv6 /64 (an IPv4-mapped IPv6 address is its IPv4 one).
  * Bookkeeping only (no I/O, no clock): each connection embeds an admission_entry_t; age is
  * the order of admission_add(). The cost of each call is linear in max_total at most. */

@@ -24,6 +24,7 @@
  * through mef/logbook.h: per source and overall bounded. Exchanges of authenticated peers are
  * logged each. */
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -63,6 +64,8 @@
 #define LOG_PATH_MAX 96u
 #define PAUSE_LOG_USEC (10u * 1000u * 1000u)
 #define FD_SPARE 32u /* listen socket, store, event loop, logs */
+/* Idle this long after the last connection: give the heap that a burst grew back. */
+#define TRIM_USEC (1000u * 1000u)
 
 typedef enum conn_phase {
         CONN_HANDSHAKE,
@@ -131,6 +134,7 @@ struct server {
         admission_t *unauth;
         logbook_t *logbook;
         sd_event_source *logbook_timer;
+        sd_event_source *trim_timer;
         unsigned max_serving, max_overflow;
         unsigned n_serving, n_overflow;
         unsigned n_lingering, max_lingering;
@@ -312,6 +316,17 @@ static void conn_free(conn_t *c) {
         free(c);
 
         server_update_accept(s);
+        /* Nothing open: once that has lasted TRIM_USEC, hand freed heap back (a flood of
+         * handshakes grows it by megabytes that glibc would keep). */
+        if (!s->conns && s->trim_timer && sd_event_source_set_time_relative(s->trim_timer, TRIM_USEC) >= 0)
+                (void) sd_event_source_set_enabled(s->trim_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_trim_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        server_t *s = userdata;
+        if (!s->conns)
+                (void) malloc_trim(0);
+        return 0;
 }
 
 /* Nothing more to send: wait for the client to close, off the slot count, so the next client
@@ -851,6 +866,7 @@ static void server_done(server_t *s) {
                 s->logbook = logbook_free(s->logbook);
         }
         s->logbook_timer = sd_event_source_disable_unref(s->logbook_timer);
+        s->trim_timer = sd_event_source_disable_unref(s->trim_timer);
         s->unauth = admission_free(s->unauth);
         if (s->listen_fd >= 0)
                 close(s->listen_fd);
@@ -905,6 +921,10 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                                       on_logbook_timer, s);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->logbook_timer, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time(s->event, &s->trim_timer, CLOCK_MONOTONIC, 0, 100u * 1000u, on_trim_timer, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->trim_timer, SD_EVENT_OFF);
         if (r >= 0)
                 r = sd_event_add_signal(s->event, NULL, SIGTERM, on_signal, s);
         if (r >= 0)

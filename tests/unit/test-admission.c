@@ -96,39 +96,35 @@ Test(admission, victims) {
         admission_entry_t att[3] = {}, att2[2] = {}, gw = {};
         source_key_t attacker = v4("198.51.100.1"), attacker2 = v4("198.51.100.2"), gateway = v4("192.0.2.1");
 
-        /* a gateway's handshake is under way among idle attackers: they go first, oldest first */
         cr_assert_eq(admission_add(a, &att[0], &attacker), 0);
         cr_assert_eq(admission_add(a, &gw, &gateway), 0);
-        admission_mark_active(&gw);
         cr_assert_eq(admission_add(a, &att[1], &attacker), 0);
         cr_assert_eq(admission_add(a, &att[2], &attacker), 0);
         cr_assert_eq(admission_add(a, &att2[0], &attacker2), 0);
         cr_assert_eq(admission_add(a, &att2[1], &attacker2), 0);
+        /* full, all idle: the largest source's oldest, never the gateway's, older as it is */
         cr_assert_eq(admission_victim(a, K("203.0.113.9")), &att[0]);
-        /* the attacker at its bound gives up its own oldest idle, never the gateway's */
+        /* within a source, those that have sent nothing go first */
         admission_mark_active(&att[0]);
-        cr_assert_eq(admission_victim(a, &attacker), &att[1]);
-        /* full, the oldest idle anywhere */
         cr_assert_eq(admission_victim(a, K("203.0.113.9")), &att[1]);
-        /* all under way: the largest source's oldest, not the gateway (older than most) */
-        for (int i = 0; i < 3; i++)
-                admission_mark_active(&att[i]);
-        for (int i = 0; i < 2; i++)
-                admission_mark_active(&att2[i]);
-        cr_assert_eq(admission_victim(a, K("203.0.113.9")), &att[0]);
-        admission_remove(a, &att[0]);
-        admission_remove(a, &att[1]);
-        /* attacker 1 and 2: 1 and 2 left; the gateway 1: attacker2 is the largest */
+        /* a source at its bound gives up its own, even with the pool not full */
+        admission_remove(a, &att2[1]);
         cr_assert_null(admission_victim(a, K("203.0.113.9")));
-        admission_entry_t n1 = {};
-        cr_assert_eq(admission_add(a, &n1, K("203.0.113.9")), 0);
-        admission_mark_active(&n1);
-        cr_assert_null(admission_victim(a, K("203.0.113.10")));
-        admission_entry_t n2 = {};
-        cr_assert_eq(admission_add(a, &n2, K("203.0.113.10")), 0);
-        cr_assert_eq(admission_victim(a, K("203.0.113.11")), &n2, "idle first, even the youngest");
-        admission_mark_active(&n2);
-        cr_assert_eq(admission_victim(a, K("203.0.113.11")), &att2[0], "then the largest source's oldest");
+        cr_assert_eq(admission_victim(a, &attacker), &att[1]);
+        admission_mark_active(&att[1]);
+        admission_mark_active(&att[2]);
+        cr_assert_eq(admission_victim(a, &attacker), &att[0], "all under way: its oldest");
+        cr_assert_eq(admission_victim(a, &gateway), NULL);
+        /* a gateway's source at its bound (behind one address with others): its own oldest idle */
+        admission_entry_t g2 = {}, g3 = {};
+        admission_mark_active(&gw);
+        cr_assert_eq(admission_add(a, &g2, &gateway), 0);
+        cr_assert_eq(admission_add(a, &g3, &gateway), -ENOBUFS, "full");
+        admission_remove(a, &att[2]);
+        cr_assert_eq(admission_add(a, &g3, &gateway), 0);
+        cr_assert_eq(admission_victim(a, &gateway), &g2, "idle before the one under way");
+        /* full, sources of 2, 3 and 1: the one of 3 */
+        cr_assert_eq(admission_victim(a, K("203.0.113.9")), &g2);
         admission_free(a);
 }
 

@@ -7,7 +7,7 @@
 #include "util/util.h"
 
 #define WINDOW_DEFAULT_USEC (10u * 1000u * 1000u)
-#define MAX_LINES_DEFAULT 20u
+#define MAX_LINES_DEFAULT 10u
 #define MAX_SOURCES_DEFAULT 256u
 #define SOURCE_MAX 64u
 #define IDENTITY_MAX 40u /* shown; longer ones are cut */

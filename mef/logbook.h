@@ -34,7 +34,7 @@ typedef enum logbook_kind {
 
 typedef struct logbook_config {
         uint64_t window_usec; /* 0: 10 s */
-        unsigned max_lines;   /* per window, all sources; 0: 20 */
+        unsigned max_lines;   /* per window, all sources; 0: 10 */
         unsigned max_sources; /* tracked at once; 0: 256 */
 } logbook_config_t;
 

@@ -6,9 +6,9 @@
  * - Unauthenticated (mef/admission.h): from accept until the handshake shows a PSK identity or
  *   a client certificate (and for good when it shows neither), at most max_unauthenticated,
  *   max_unauthenticated_per_source of them per source. A new connection is never refused for
- *   want of room there: an older unauthenticated one is closed instead, one that has sent
- *   nothing first. The first byte must come within first_byte_timeout, the whole handshake
- *   within handshake_timeout.
+ *   want of room there: an older unauthenticated one is closed instead (from the source
+ *   holding the most, one that has sent nothing first). The first byte must come within
+ *   first_byte_timeout, the whole handshake within handshake_timeout.
  * - Authenticated: at most max_connections in service. Up to max_connections/4 + 4 more are
  *   "overflow": once their request has been read (bounded by the same limits and deadlines),
  *   they are answered 503/5000 with Retry-After. Answering after the request rather than right
@@ -141,7 +141,7 @@ struct server {
         uint64_t first_byte_usec, handshake_usec;
         bool accept_on;
         bool accept_backoff; /* fd exhaustion: wait for accept_retry */
-        uint64_t pause_logged;
+        uint64_t pause_logged, backoff_logged;
 };
 
 static void conn_step(conn_t *c);
@@ -736,7 +736,11 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
                                 continue;
                         /* Out of fds or memory: the listen socket stays readable, so pause
                          * instead of spinning. */
-                        log_warning("accept: %m: pausing for %u ms", ACCEPT_RETRY_USEC / 1000u);
+                        uint64_t now = now_usec();
+                        if (s->backoff_logged == 0 || now - s->backoff_logged >= PAUSE_LOG_USEC) {
+                                s->backoff_logged = now;
+                                log_warning("accept: %m: pausing for %u ms", ACCEPT_RETRY_USEC / 1000u);
+                        }
                         s->accept_backoff = true;
                         if (sd_event_source_set_time_relative(s->accept_retry, ACCEPT_RETRY_USEC) >= 0)
                                 (void) sd_event_source_set_enabled(s->accept_retry, SD_EVENT_ONESHOT);

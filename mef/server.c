@@ -222,8 +222,12 @@ static void server_logbook_arm(server_t *s) {
 
 static int on_logbook_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         server_t *s = userdata;
+        logbook_stats_t st;
         logbook_flush(s->logbook, now_usec());
         server_logbook_arm(s);
+        logbook_get_stats(s->logbook, &st);
+        (void) sd_notifyf(0, "STATUS=Serving: %u in service, %u unauthenticated; %llu failures counted in log summaries",
+                          s->n_serving, admission_count(s->unauth), (unsigned long long) st.aggregated);
         return 0;
 }
 
@@ -866,7 +870,12 @@ static void server_done(server_t *s) {
         s->accept_source = sd_event_source_disable_unref(s->accept_source);
         s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
         if (s->logbook) {
+                logbook_stats_t st;
                 logbook_drain(s->logbook, now_usec()); /* say what was counted and not yet said */
+                logbook_get_stats(s->logbook, &st);
+                if (st.aggregated > 0)
+                        log_info("%llu connection failures were counted in log summaries rather than logged each",
+                                 (unsigned long long) st.aggregated);
                 s->logbook = logbook_free(s->logbook);
         }
         s->logbook_timer = sd_event_source_disable_unref(s->logbook_timer);
@@ -982,6 +991,11 @@ int mef_server_run(const mef_config_t *cfg, mef_store_t *store, char *err, size_
                          cfg->tls_min == TLS_VERSION_1_3 ? 3 : 2, s.max_serving, s.max_overflow,
                          cfg->max_unauthenticated, MIN(cfg->max_unauthenticated_per_source, cfg->max_unauthenticated),
                          cfg->listen_backlog);
+                unsigned long long somaxconn = 0;
+                _cleanup_fclose_ FILE *f = fopen("/proc/sys/net/core/somaxconn", "re");
+                if (f && fscanf(f, "%llu", &somaxconn) == 1 && somaxconn < cfg->listen_backlog)
+                        log_info("listen_backlog %u is capped at net.core.somaxconn = %llu", cfg->listen_backlog,
+                                 somaxconn);
                 if (cfg->listen_port && streq(cfg->listen_port, "0")) {
                         /* Port chosen by the kernel: tell whoever started us (tests). */
                         printf("listening on %s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "", port);

@@ -8,8 +8,10 @@
 #  2. handshaken clients filling every service slot: the next one is answered 503 + Retry-After;
 #  3. a TLS client that never sends its request is dropped at the request deadline;
 #  4. garbage instead of a ClientHello is dropped at once;
+#  4b. a partial ClientHello is cut at the handshake deadline, the log saying its 11 bytes;
 #  5. a request head of exactly 8 KiB is served, 8 KiB + 1 is answered 4xx / RSC 4000 and
-#     the connection closed (well before the request deadline);
+#     the connection closed (well before the request deadline); 65 headers in a short head
+#     are answered 431;
 #  6. a body over 64 KiB is answered 4xx / RSC 4000 and the connection closed;
 #  7. 100 connect-and-close in a row, and 20 truncated ClientHellos;
 # and the MEF still serves at the end and stops cleanly on SIGTERM.
@@ -167,6 +169,26 @@ for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", os.urandom(65536), b"\x16\x03
 alive "garbage"
 echo "ok: garbage instead of a ClientHello dropped"
 
+# 4b. The start of a ClientHello, then silence (from an address of its own, so that its line
+# is not folded into a summary): cut at the handshake deadline, the log says how far it got.
+raw '
+import os, socket, time
+s = socket.socket()
+s.bind(("127.0.0.5", 0))
+s.connect(("127.0.0.1", int(os.environ["PORT"])))
+s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+s.settimeout(5)
+try:
+    d = s.recv(100)
+except socket.timeout:
+    raise SystemExit("partial ClientHello: still open after 5 s")
+except ConnectionResetError:
+    pass
+' || fail "partial ClientHello"
+grep -q '127.0.0.5:[0-9]*: timed out TLS handshake (11 bytes received)' "$tmp/mef.log" ||
+        fail "handshake timeout without the bytes received"
+echo "ok: a partial ClientHello is cut at the handshake deadline, with its 11 bytes in the log"
+
 # 5. Head limit: exactly 8192 bytes is served, 8193 refused with a 4xx and RSC 4000.
 len=$(enrol_request 1 | sed -n '1,/^\r$/p' | wc -c)
 pad=$((8192 - len + 1)) # the 1-byte pad header line already counted 1 byte of padding
@@ -184,6 +206,17 @@ case "$st" in 4??) ;; *) fail "8 KiB + 1 head: status '$st'";; esac
 grep -qi '^X-M2M-RSC: 4000' "$tmp/head8k1.out" || fail "8 KiB + 1 head without RSC 4000"
 grep -q '"m2m:dbg"' "$tmp/head8k1.out" || fail "8 KiB + 1 head without m2m:dbg"
 echo "ok: 8 KiB head served, 8 KiB + 1 answered $st"
+
+# 5b. 65 headers in a small head: the header limit (431), not the body's (413).
+{
+        printf 'POST /msce/enrolments HTTP/1.1\r\nHost: %s\r\nContent-Length: 2\r\n' "$FQDN"
+        for i in $(seq 63); do printf 'X-%d: %d\r\n' "$i" "$i"; done
+        printf '\r\n{}'
+} > "$tmp/headers65.req"
+tls_send "$tmp/headers65.req" > "$tmp/headers65.out"
+st=$(status_of < "$tmp/headers65.out")
+[ "$st" = 431 ] || fail "65 headers in $(wc -c < "$tmp/headers65.req") bytes: status '$st', want 431"
+echo "ok: 65 headers in $(wc -c < "$tmp/headers65.req") bytes answered 431"
 
 # 6. Body over 64 KiB.
 {

@@ -12,6 +12,7 @@ struct admission_source {
 
 struct admission {
         unsigned max_total, max_per_source;
+        uint64_t idle_grace;
         unsigned count;
         unsigned n_slots;              /* slots in use or used before: the scan bound */
         admission_entry_t *oldest, *youngest;
@@ -55,7 +56,7 @@ static bool key_eq(const source_key_t *a, const source_key_t *b) {
         return a->family == b->family && memcmp(a->addr, b->addr, sizeof a->addr) == 0;
 }
 
-int admission_new(unsigned max_total, unsigned max_per_source, admission_t **ret) {
+int admission_new(unsigned max_total, unsigned max_per_source, uint64_t idle_grace, admission_t **ret) {
         if (max_total == 0 || max_per_source == 0 || max_per_source > max_total || !ret)
                 return -EINVAL;
         admission_t *a = calloc(1, sizeof *a + (size_t) max_total * sizeof a->sources[0]);
@@ -63,6 +64,7 @@ int admission_new(unsigned max_total, unsigned max_per_source, admission_t **ret
                 return -ENOMEM;
         a->max_total = max_total;
         a->max_per_source = max_per_source;
+        a->idle_grace = idle_grace;
         *ret = a;
         return 0;
 }
@@ -93,10 +95,24 @@ static admission_entry_t *oldest_of(const admission_t *a, const admission_source
         return first;
 }
 
-admission_entry_t *admission_victim(const admission_t *a, const source_key_t *key) {
+/* The oldest entry of s that has been idle for idle_grace, NULL when none has. */
+static admission_entry_t *oldest_silent_of(const admission_t *a, const admission_source_t *s, uint64_t now) {
+        for (admission_entry_t *e = a->oldest; e; e = e->next)
+                if (e->source == s && e->idle)
+                        return now - e->since >= a->idle_grace ? e : NULL;
+        return NULL;
+}
+
+admission_entry_t *admission_victim(const admission_t *a, const source_key_t *key, uint64_t now) {
         const admission_source_t *s = source_find(a, key);
-        if (s && s->count >= a->max_per_source)
-                return oldest_of(a, s);
+        if (s && s->count >= a->max_per_source) {
+                admission_entry_t *e = oldest_silent_of(a, s, now);
+                if (e)
+                        return e;
+                /* Handshakes under way, or connections just accepted whose ClientHello is on
+                 * its way: many gateways behind one address (NAT) look like this. They stay
+                 * unless the pool is full. */
+        }
         if (a->count < a->max_total)
                 return NULL;
         /* Full: the largest source gives up one of its own. A gateway's source holds one or a
@@ -109,11 +125,11 @@ admission_entry_t *admission_victim(const admission_t *a, const source_key_t *ke
         return oldest_of(a, largest);
 }
 
-int admission_add(admission_t *a, admission_entry_t *e, const source_key_t *key) {
+int admission_add(admission_t *a, admission_entry_t *e, const source_key_t *key, uint64_t now) {
         if (e->source)
                 return -EALREADY;
         admission_source_t *s = source_find(a, key);
-        if (a->count >= a->max_total || (s && s->count >= a->max_per_source))
+        if (a->count >= a->max_total || (s && s->count >= a->max_per_source && oldest_silent_of(a, s, now)))
                 return -ENOBUFS;
         if (!s) {
                 /* a free slot exists: fewer sources than entries, and count < max_total */
@@ -127,7 +143,7 @@ int admission_add(admission_t *a, admission_entry_t *e, const source_key_t *key)
         }
         s->count++;
         a->count++;
-        *e = (admission_entry_t) { .prev = a->youngest, .source = s, .idle = true };
+        *e = (admission_entry_t) { .prev = a->youngest, .source = s, .since = now, .idle = true };
         if (a->youngest)
                 a->youngest->next = e;
         else

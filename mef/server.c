@@ -4,11 +4,12 @@
  *
  * Two pools, so that nobody without a credential can keep a gateway from enrolling:
  * - Unauthenticated (mef/admission.h): from accept until the handshake shows a PSK identity or
- *   a client certificate (and for good when it shows neither), at most max_unauthenticated,
- *   max_unauthenticated_per_source of them per source. A new connection is never refused for
- *   want of room there: an older unauthenticated one is closed instead (from the source
- *   holding the most, one that has sent nothing first). The first byte must come within
- *   first_byte_timeout, the whole handshake within handshake_timeout.
+ *   a client certificate (and for good when it shows neither), at most max_unauthenticated;
+ *   a source over max_unauthenticated_per_source gives up those silent for IDLE_GRACE_USEC.
+ *   A new connection is never refused for want of room there: an older unauthenticated one
+ *   is closed instead (from the source holding the most, one that has sent nothing first).
+ *   The first byte must come within first_byte_timeout, the whole handshake within
+ *   handshake_timeout.
  * - Authenticated: at most max_connections in service. Up to max_connections/4 + 4 more are
  *   "overflow": once their request has been read (bounded by the same limits and deadlines),
  *   they are answered 503/5000 with Retry-After. Answering after the request rather than right
@@ -66,6 +67,9 @@
 #define FD_SPARE 32u /* listen socket, store, event loop, logs */
 /* Idle this long after the last connection: give the heap that a burst grew back. */
 #define TRIM_USEC (1000u * 1000u)
+/* A source over max_unauthenticated_per_source gives up connections that have sent nothing
+ * for this long: a gateway's ClientHello follows its connect within milliseconds. */
+#define IDLE_GRACE_USEC (250u * 1000u)
 
 typedef enum conn_phase {
         CONN_HANDSHAKE,
@@ -666,7 +670,7 @@ static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
 /* Room in the unauthenticated pool for a connection from src: older unauthenticated ones go. */
 static void server_make_room(server_t *s, const source_key_t *src) {
         admission_entry_t *e;
-        while ((e = admission_victim(s->unauth, src))) {
+        while ((e = admission_victim(s->unauth, src, now_usec()))) {
                 conn_t *v = (conn_t *) ((char *) e - offsetof(conn_t, admission));
                 unsigned same = admission_count_source(s->unauth, &v->source);
                 conn_note(v, LOGBOOK_EVICTED, LOG_INFO,
@@ -696,7 +700,7 @@ static void conn_new(server_t *s, int fd, const struct sockaddr_storage *sa) {
         source_key_format(&src, c->source_name, sizeof c->source_name);
         http_parser_init(&c->parser, HTTP_REQUEST);
         c->pool = POOL_UNAUTHENTICATED;
-        if (admission_add(s->unauth, &c->admission, &src) < 0) {
+        if (admission_add(s->unauth, &c->admission, &src, c->started) < 0) {
                 free(c); /* cannot happen: room was made */
                 close(fd);
                 return;
@@ -913,7 +917,8 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 return r;
 
         r = admission_new(cfg->max_unauthenticated,
-                          MIN(cfg->max_unauthenticated_per_source, cfg->max_unauthenticated), &s->unauth);
+                          MIN(cfg->max_unauthenticated_per_source, cfg->max_unauthenticated), IDLE_GRACE_USEC,
+                          &s->unauth);
         if (r >= 0)
                 r = logbook_new(NULL, logbook_sink, s, &s->logbook);
         if (r < 0) {

@@ -230,7 +230,8 @@ static int on_logbook_timer(sd_event_source *src, uint64_t usec, void *userdata)
         logbook_flush(s->logbook, now_usec());
         server_logbook_arm(s);
         logbook_get_stats(s->logbook, &st);
-        (void) sd_notifyf(0, "STATUS=Serving: %u in service, %u unauthenticated; %llu failures counted in log summaries",
+        (void) sd_notifyf(0,
+                          "STATUS=Serving: %u in service, %u unauthenticated; %llu failures counted in log summaries",
                           s->n_serving, admission_count(s->unauth), (unsigned long long) st.aggregated);
         return 0;
 }
@@ -645,7 +646,8 @@ static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         case CONN_HANDSHAKE: {
                 uint64_t got = tls_conn_bytes_received(c->tls);
                 if (got == 0)
-                        conn_note(c, LOGBOOK_TIMEOUT, LOG_INFO, "timed out waiting for a ClientHello (nothing within %llu ms)",
+                        conn_note(c, LOGBOOK_TIMEOUT, LOG_INFO,
+                                  "timed out waiting for a ClientHello (nothing within %llu ms)",
                                   (unsigned long long) (MIN(s->first_byte_usec, s->handshake_usec) / 1000u));
                 else
                         conn_note(c, LOGBOOK_TIMEOUT, LOG_WARNING, "timed out TLS handshake (%llu bytes received)",

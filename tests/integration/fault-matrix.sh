@@ -6,7 +6,8 @@
 # or 203.0.113 when the host itself uses 192.0.2.0/24). Faults: MEF down, MEF killed
 # mid-handshake, 20% loss both ways (nft numgen), 300 ms one-way delay, reset after the
 # handshake, black hole (delay-relay), malformed responses (fake-mef), 503 + Retry-After
-# (max_connections = 1 held by a silent client), revocation and re-enrolment by the operator.
+# (max_connections = 1 held by a client that authenticated and sends nothing), revocation and
+# re-enrolment by the operator.
 # Each scenario ends in the documented state (state.json), with the keyring (read as the CSE
 # user, fm-keys.py) and profile.sealed as they must be; READY=1 only once msce:ltk is readable;
 # no moment without msce:ltk during a re-enrolment (a reader loop as the CSE user); WATCHDOG=1
@@ -43,6 +44,7 @@ skip() { echo "1..0 # SKIP $1"; exit 77; }
 for p in "$AGENT" "$MEF" "$RELAY"; do [ -x "$p" ] || skip "$p not built"; done
 command -v ip > /dev/null 2>&1 || skip "no ip (iproute2)"
 command -v nft > /dev/null 2>&1 || skip "no nft (nftables)"
+command -v openssl > /dev/null 2>&1 || skip "no openssl (the client holding the MEF's only slot in 8)"
 for c in keyctl jq; do command -v $c > /dev/null 2>&1 || skip "$c is missing"; done
 [ -x $PY ] || skip "$PY is missing"
 if [ $ONCE = 0 ]; then
@@ -195,6 +197,15 @@ for n in 1 2 3 4 5 6 7 8 9 10 11; do
         mefctl node add node-$n --cse-id /mn-cse-$n --cse-base $CSE_BASE --psk-id kpm-$n \
                 --generate-psk "$T/kpm-$n.hex" --target /in-cse --poll 10 || { echo "Bail out! node add failed"; exit 1; }
 done
+
+# hold_slot: a client that authenticates (node-11's PSK) and then sends nothing holds the MEF's
+# only service slot until request_timeout; a silent TCP client cannot, connections without a
+# credential being kept apart. Sets PID_HOLD.
+hold_slot() {
+        openssl s_client -connect $MEF_IP:$MEF_BEHIND -psk "$(tr -d '\n' < "$T/kpm-11.hex")" -psk_identity kpm-11 \
+                -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -quiet < /dev/null > /dev/null 2>&1 &
+        PID_HOLD=$!
+}
 
 # mef_start PORT [EXTRA [limits] LINES]: the MEF in the namespace on MEF_IP:PORT.
 MEF_PID=
@@ -445,11 +456,11 @@ if [ $ONCE = 1 ]; then
         expect_nothing_stored "--once black hole" && ok "--once s6: nothing stored"
         relay_mode pass
         topology relay "max_connections = 1
-retry_after = 3"
+retry_after = 3
+request_timeout = 30000"
         scenario_begin 8 "503"
-        $PY -c 'import socket, time; s = socket.create_connection(("'$MEF_IP'", '$MEF_BEHIND')); time.sleep(60)' &
-        PID_HOLD=$!
-        sleep 0.3
+        hold_slot
+        sleep 0.5
         once 8 75 "503 while max_connections is held"
         grep -q 'retry after 3 s' "$CUR/agent.log" && ok "--once s8: Retry-After 3 reported" || not_ok "--once s8: Retry-After"
         stop_pid "$PID_HOLD"
@@ -620,15 +631,15 @@ if run 7; then
         relay_stop
 fi
 
-# 8. 503 with Retry-After: 3 (max_connections = 1, held by a silent client).
+# 8. 503 with Retry-After: 3 (max_connections = 1, held by an authenticated client).
 if run 8; then
         topology relay "max_connections = 1
-retry_after = 3"
+retry_after = 3
+request_timeout = 30000"
         scenario_begin 8 "503 with Retry-After: 3"
-        # The silent client takes the only slot (the MEF's handshake deadline is 30 s).
-        $PY -c 'import socket, time; s = socket.create_connection(("'$MEF_IP'", '$MEF_BEHIND')); time.sleep(60)' &
-        PID_HOLD=$!
-        sleep 0.3
+        # The authenticated client that sends nothing takes the only slot (request deadline 30 s).
+        hold_slot
+        sleep 0.5
         a0=$(relay_count accepted)
         agent_start
         if wait_for 10 "s8: BACKOFF after the 503" state_is BACKOFF; then

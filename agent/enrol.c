@@ -556,7 +556,7 @@ static int step_read(exchange_t *x) {
                 int r = http_parse(&x->parser, b->data, b->len, &m);
                 if (r == 1)
                         break;
-                if (r == -EMSGSIZE)
+                if (r == -EMSGSIZE || r == -EFBIG)
                         return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "response exceeds the protocol limits");
                 if (r < 0)
                         return FAIL(x, OUTCOME_TRANSIENT, -EBADMSG, "malformed HTTP response");

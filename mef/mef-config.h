@@ -19,7 +19,15 @@ typedef struct mef_config {
         char *client_ca_file;
         char *store_path;            /* [store] path, master_key */
         char *master_key_path;
-        unsigned max_connections;    /* [limits] max_connections = 64 */
+        unsigned max_connections;    /* [limits] max_connections = 64 (authenticated peers) */
+        /* [limits] max_unauthenticated = 64: connections without a credential yet (handshake
+         * under way, or done without one), apart from max_connections; of them at most
+         * max_unauthenticated_per_source = 8 (capped at max_unauthenticated) per IPv4 address
+         * or IPv6 /64 */
+        unsigned max_unauthenticated;
+        unsigned max_unauthenticated_per_source;
+        unsigned first_byte_timeout_ms; /* [limits] first_byte_timeout = 2000 (capped at handshake_timeout) */
+        unsigned listen_backlog;     /* [limits] listen_backlog = 512 (the kernel caps it at somaxconn) */
         unsigned handshake_timeout_ms; /* [limits] handshake_timeout = 5000 */
         unsigned request_timeout_ms;   /* [limits] request_timeout = 10000 */
         unsigned retry_after;          /* [limits] retry_after = 5 (seconds, sent with 503) */

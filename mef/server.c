@@ -2,35 +2,52 @@
 /* msce-mef's TLS server: one sd-event loop, non-blocking sockets, one request per connection,
  * a deadline on every connection and a bound on how many are in service at once.
  *
- * Overload: at most max_connections connections are in service. Up to max_connections/4 + 4
- * more are accepted as "overflow": they are handshaken and, once their request has been read
- * (bounded by the same limits and deadlines), answered 503/5000 with Retry-After. Answering
- * after the request rather than right after the handshake means the client is reading when
- * the answer comes, and we close a socket with nothing unread in it (no RST eating the 503).
- * Beyond the overflow the accept source is disabled until a slot frees, so the kernel backlog
- * holds the rest. Every connection has a deadline (handshake, then request + response), so a
- * silent or slow client holds a slot for at most that long. A connection that has been answered
- * (or refused in the handshake) and only lingers for the client to close gives its slot back;
- * at most max_connections linger at once, beyond that one is closed right away. */
+ * Two pools, so that nobody without a credential can keep a gateway from enrolling:
+ * - Unauthenticated (mef/admission.h): from accept until the handshake shows a PSK identity or
+ *   a client certificate (and for good when it shows neither), at most max_unauthenticated;
+ *   a source over max_unauthenticated_per_source gives up those silent for IDLE_GRACE_USEC.
+ *   A new connection is never refused for want of room there: an older unauthenticated one
+ *   is closed instead (from the source holding the most, one that has sent nothing first).
+ *   The first byte must come within first_byte_timeout, the whole handshake within
+ *   handshake_timeout.
+ * - Authenticated: at most max_connections in service. Up to max_connections/4 + 4 more are
+ *   "overflow": once their request has been read (bounded by the same limits and deadlines),
+ *   they are answered 503/5000 with Retry-After. Answering after the request rather than right
+ *   after the handshake means the client is reading when the answer comes, and we close a
+ *   socket with nothing unread in it (no RST eating the 503). With service and overflow full,
+ *   the accept source is disabled until a slot frees, so the kernel backlog (listen_backlog)
+ *   holds the rest.
+ * Every connection has a deadline (handshake, then request + response), so a silent or slow
+ * client holds a slot for at most that long. A connection that has been answered (or refused
+ * in the handshake) and only lingers for the client to close gives its slot back; at most
+ * max_connections linger at once, beyond that one is closed right away.
+ * What unauthenticated peers can cause (failed handshakes, timeouts, evictions, 503s) is logged
+ * through mef/logbook.h: per source and overall bounded. Exchanges of authenticated peers are
+ * logged each. */
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
 #include "keys/kdf.h"
+#include "mef/admission.h"
 #include "mef/handlers.h"
 #include "mef/log.h"
+#include "mef/logbook.h"
 #include "mef/server.h"
 #include "proto/http.h"
 #include "proto/tls.h"
 #include "util/util.h"
 
-#define LISTEN_BACKLOG 128
 #define READ_CHUNK 16384u
 /* Chunked framing adds size lines and a trailer around the 64 KiB body; a request needing
  * more input than this is refused whatever the parser still expects. */
@@ -47,6 +64,12 @@
 #define TIMER_ACCURACY_USEC (10u * 1000u)
 #define LOG_PATH_MAX 96u
 #define PAUSE_LOG_USEC (10u * 1000u * 1000u)
+#define FD_SPARE 32u /* listen socket, store, event loop, logs */
+/* Idle this long after the last connection: give the heap that a burst grew back. */
+#define TRIM_USEC (1000u * 1000u)
+/* A source over max_unauthenticated_per_source gives up connections that have sent nothing
+ * for this long: a gateway's ClientHello follows its connect within milliseconds. */
+#define IDLE_GRACE_USEC (250u * 1000u)
 
 typedef enum conn_phase {
         CONN_HANDSHAKE,
@@ -54,6 +77,16 @@ typedef enum conn_phase {
         CONN_WRITE,
         CONN_LINGER,
 } conn_phase_t;
+
+/* Which count a connection is in. */
+typedef enum conn_pool {
+        POOL_UNAUTHENTICATED, /* in server.unauth (admission) */
+        POOL_SERVING,         /* n_serving */
+        POOL_OVERFLOW,        /* n_overflow: answered 503 */
+        POOL_LINGER,          /* n_lingering */
+} conn_pool_t;
+
+#define IDENTITY_LOG_MAX 64u
 
 typedef struct server server_t;
 typedef struct conn conn_t;
@@ -65,11 +98,14 @@ struct conn {
         tls_conn_t *tls;
         sd_event_source *io, *timer;
         conn_phase_t phase;
-        bool overflow;
-        bool lingering;                   /* counted in n_lingering, not in a slot */
+        conn_pool_t pool;
+        admission_entry_t admission;      /* while POOL_UNAUTHENTICATED */
         uint64_t started;                 /* CLOCK_MONOTONIC usec */
         uint64_t deadline;
         char addr[INET6_ADDRSTRLEN + 8];
+        source_key_t source;
+        char source_name[SOURCE_KEY_STRLEN]; /* what the logbook counts under */
+        char identity_tried[IDENTITY_LOG_MAX + 1]; /* last PSK identity looked up, sanitized */
         /* peer, after the handshake */
         const char *psk_identity;         /* owned by tls */
         char cert_fp[STORE_FP_LEN + 1];   /* "" when none */
@@ -99,12 +135,17 @@ struct server {
         int listen_fd;
         tls_ctx_t *tls;
         conn_t *conns;
+        admission_t *unauth;
+        logbook_t *logbook;
+        sd_event_source *logbook_timer;
+        sd_event_source *trim_timer;
         unsigned max_serving, max_overflow;
         unsigned n_serving, n_overflow;
         unsigned n_lingering, max_lingering;
+        uint64_t first_byte_usec, handshake_usec;
         bool accept_on;
         bool accept_backoff; /* fd exhaustion: wait for accept_retry */
-        uint64_t pause_logged;
+        uint64_t pause_logged, backoff_logged;
 };
 
 static void conn_step(conn_t *c);
@@ -162,6 +203,53 @@ static const char *tls_error_str(int r) {
         }
 }
 
+/* ---- bounded logging (mef/logbook.h) ---- */
+
+static void logbook_sink(void *userdata, int priority, const char *line) {
+        if (priority <= LOG_WARNING)
+                log_warning("%s", line);
+        else
+                log_info("%s", line);
+}
+
+static void server_logbook_arm(server_t *s) {
+        uint64_t next = logbook_next(s->logbook);
+        if (!s->logbook_timer)
+                return;
+        if (next == UINT64_MAX) {
+                (void) sd_event_source_set_enabled(s->logbook_timer, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time(s->logbook_timer, MAX(next, 1u));
+        (void) sd_event_source_set_enabled(s->logbook_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_logbook_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        server_t *s = userdata;
+        logbook_stats_t st;
+        logbook_flush(s->logbook, now_usec());
+        server_logbook_arm(s);
+        logbook_get_stats(s->logbook, &st);
+        (void) sd_notifyf(0,
+                          "STATUS=Serving: %u in service, %u unauthenticated; %llu failures counted in log summaries",
+                          s->n_serving, admission_count(s->unauth), (unsigned long long) st.aggregated);
+        return 0;
+}
+
+/* A line about a connection that anyone reaching the port can cause: "ADDR: what", counted
+ * per source, with the PSK identity it tried when there was one. */
+_printf_(4, 5) static void conn_note(const conn_t *c, logbook_kind_t kind, int priority, const char *fmt, ...) {
+        char what[512];
+        va_list ap;
+        va_start(ap, fmt);
+        (void) vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        server_t *s = c->server;
+        logbook_note(s->logbook, now_usec(), c->source_name, kind, c->identity_tried[0] ? c->identity_tried : NULL,
+                     priority, "%s: %s", c->addr, what);
+        server_logbook_arm(s);
+}
+
 /* ---- accept gating ---- */
 
 static bool server_has_slot(const server_t *s) {
@@ -193,6 +281,24 @@ static int on_accept_retry(sd_event_source *src, uint64_t usec, void *userdata) 
 
 /* ---- connections ---- */
 
+static void conn_pool_leave(conn_t *c) {
+        server_t *s = c->server;
+        switch (c->pool) {
+        case POOL_UNAUTHENTICATED:
+                admission_remove(s->unauth, &c->admission);
+                break;
+        case POOL_SERVING:
+                s->n_serving--;
+                break;
+        case POOL_OVERFLOW:
+                s->n_overflow--;
+                break;
+        case POOL_LINGER:
+                s->n_lingering--;
+                break;
+        }
+}
+
 static void conn_free(conn_t *c) {
         if (!c)
                 return;
@@ -204,12 +310,7 @@ static void conn_free(conn_t *c) {
                 s->conns = c->next;
         if (c->next)
                 c->next->prev = c->prev;
-        if (c->lingering)
-                s->n_lingering--;
-        else if (c->overflow)
-                s->n_overflow--;
-        else
-                s->n_serving--;
+        conn_pool_leave(c);
 
         c->io = sd_event_source_disable_unref(c->io);
         c->timer = sd_event_source_disable_unref(c->timer);
@@ -224,6 +325,17 @@ static void conn_free(conn_t *c) {
         free(c);
 
         server_update_accept(s);
+        /* Nothing open: once that has lasted TRIM_USEC, hand freed heap back (a flood of
+         * handshakes grows it by megabytes that glibc would keep). */
+        if (!s->conns && s->trim_timer && sd_event_source_set_time_relative(s->trim_timer, TRIM_USEC) >= 0)
+                (void) sd_event_source_set_enabled(s->trim_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_trim_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        server_t *s = userdata;
+        if (!s->conns)
+                (void) malloc_trim(0);
+        return 0;
 }
 
 /* Nothing more to send: wait for the client to close, off the slot count, so the next client
@@ -232,27 +344,40 @@ static int conn_enter_linger(conn_t *c) {
         server_t *s = c->server;
         if (s->n_lingering >= s->max_lingering)
                 return -ENOBUFS;
-        if (c->overflow)
-                s->n_overflow--;
-        else
-                s->n_serving--;
+        conn_pool_leave(c);
         s->n_lingering++;
-        c->lingering = true;
+        c->pool = POOL_LINGER;
         c->phase = CONN_LINGER;
         server_update_accept(s);
         return 0;
 }
 
-static void conn_set_deadline(conn_t *c, uint64_t usec_from_now) {
-        c->deadline = now_usec() + usec_from_now;
+static void conn_set_deadline_at(conn_t *c, uint64_t at) {
+        c->deadline = at;
         (void) sd_event_source_set_time(c->timer, c->deadline);
         (void) sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+}
+
+static void conn_set_deadline(conn_t *c, uint64_t usec_from_now) {
+        conn_set_deadline_at(c, now_usec() + usec_from_now);
+}
+
+static bool conn_authenticated(const conn_t *c) {
+        return c->psk_identity || c->cert_fp[0];
 }
 
 static void conn_log_exchange(const conn_t *c) {
         char peer[96];
         unsigned long long ms = (now_usec() - c->started) / 1000u;
-        if (c->status >= 500 && c->status != 503)
+        /* Exchanges of authenticated peers are each logged (enrolments among them); what the
+         * others get (403, 400, 431...) and 503s are counted per source. */
+        if (c->status == 503 || !conn_authenticated(c)) {
+                conn_note(c, c->status == 503 ? LOGBOOK_OVERLOADED : LOGBOOK_REQUEST_FAILED, LOG_INFO,
+                          "%s %s %s -> %d (%llu ms)", peer_name(c, peer, sizeof peer),
+                          c->method[0] ? c->method : "-", c->path[0] ? c->path : "-", c->status, ms);
+                return;
+        }
+        if (c->status >= 500)
                 log_warning("%s %s %s %s -> %d (%llu ms)", peer_name(c, peer, sizeof peer), c->addr,
                             c->method[0] ? c->method : "-", c->path[0] ? c->path : "-", c->status, ms);
         else
@@ -290,7 +415,7 @@ static int conn_handle(conn_t *c, const http_msg_t *msg) {
         snprintf(c->method, sizeof c->method, "%s", msg->method);
         sanitize(msg->target, c->path, sizeof c->path);
 
-        if (c->overflow) {
+        if (c->pool == POOL_OVERFLOW) {
                 r = mef_response_error(503, 5000, "overloaded: retry later", &resp);
                 resp.retry_after = s->cfg->retry_after;
         } else if (!c->psk_identity && !c->cert_fp[0])
@@ -344,13 +469,14 @@ static int conn_read(conn_t *c) {
                 if (n == -EAGAIN)
                         return 0;
                 if (n < 0) {
-                        log_warning("%s: reading the request: %s", c->addr, tls_error_str((int) n));
+                        conn_note(c, LOGBOOK_REQUEST_FAILED, LOG_WARNING, "reading the request: %s",
+                                  tls_error_str((int) n));
                         return (int) n;
                 }
                 if (n == 0) {
                         if (c->in_len > 0)
-                                log_warning("%s: connection closed before a complete request (%zu bytes)",
-                                            c->addr, c->in_len);
+                                conn_note(c, LOGBOOK_REQUEST_FAILED, LOG_WARNING,
+                                          "connection closed before a complete request (%zu bytes)", c->in_len);
                         return -EPIPE;
                 }
                 c->in_len += (size_t) n;
@@ -359,13 +485,11 @@ static int conn_read(conn_t *c) {
                 int r = http_parse(&c->parser, c->in, c->in_len, &msg);
                 if (r == 0)
                         continue;
-                if (r == -EMSGSIZE) {
-                        /* 431 when the head did not end within its limit, else 413 (a body,
-                         * announced or sent, over 64 KiB). */
-                        bool head_ended = memmem(c->in, MIN(c->in_len, (size_t) HTTP_HEAD_MAX), "\r\n\r\n", 4);
-                        return head_ended ? conn_answer_error(c, 413, 4000, "request body over 64 KiB")
-                                          : conn_answer_error(c, 431, 4000, "request head over 8 KiB or 64 headers");
-                }
+                if (r == -EFBIG)
+                        return conn_answer_error(c, 413, 4000, "request body over 64 KiB");
+                if (r == -EMSGSIZE)
+                        return conn_answer_error(c, 431, 4000,
+                                                 "request head over 8 KiB, over 64 headers or target too long");
                 if (r < 0)
                         return conn_answer_error(c, 400, 4000, "malformed HTTP request");
                 r = conn_handle(c, &msg);
@@ -381,7 +505,8 @@ static int conn_write(conn_t *c) {
                 if (n == -EAGAIN)
                         return 0;
                 if (n <= 0) {
-                        log_warning("%s: writing the response: %s", c->addr, tls_error_str(n < 0 ? (int) n : -EPIPE));
+                        conn_note(c, LOGBOOK_REQUEST_FAILED, LOG_WARNING, "writing the response: %s",
+                                  tls_error_str(n < 0 ? (int) n : -EPIPE));
                         return n < 0 ? (int) n : -EPIPE;
                 }
                 c->out_pos += (size_t) n;
@@ -427,7 +552,22 @@ static int conn_identify(conn_t *c) {
         }
         c->psk_identity = tls_conn_psk_identity(c->tls);
         if (!c->psk_identity && tls_conn_peer_fingerprint(c->tls, c->cert_fp) < 0)
-                c->cert_fp[0] = 0; /* answered 403 once its request is read */
+                c->cert_fp[0] = 0; /* answered 403 once its request is read: stays unauthenticated */
+        if (conn_authenticated(c)) {
+                /* Served from max_connections, which no unauthenticated connection takes. */
+                server_t *s = c->server;
+                conn_pool_leave(c);
+                if (s->n_serving < s->max_serving) {
+                        c->pool = POOL_SERVING;
+                        s->n_serving++;
+                } else {
+                        c->pool = POOL_OVERFLOW;
+                        s->n_overflow++;
+                        conn_note(c, LOGBOOK_OVERLOADED, LOG_WARNING, "overloaded (%u in service): will answer 503",
+                                  s->n_serving);
+                }
+                server_update_accept(s);
+        }
         c->phase = CONN_READ;
         conn_set_deadline(c, (uint64_t) c->server->cfg->request_timeout_ms * 1000u);
         return 1;
@@ -447,13 +587,20 @@ static void conn_step(conn_t *c) {
                 switch (c->phase) {
                 case CONN_HANDSHAKE:
                         r = tls_conn_handshake(c->tls);
+                        if (c->admission.idle && tls_conn_bytes_received(c->tls) > 0) {
+                                /* under way: the whole handshake deadline now */
+                                admission_mark_active(&c->admission);
+                                conn_set_deadline_at(c, c->started + c->server->handshake_usec);
+                        }
                         if (r == -EAGAIN)
                                 r = 0;
                         else if (r == -ECONNRESET || r == -EPIPE)
                                 /* connect-and-close (port scans, health checks): not a problem */
-                                log_info("%s: closed during the TLS handshake", c->addr);
+                                conn_note(c, LOGBOOK_CLOSED, LOG_INFO, "closed during the TLS handshake");
                         else if (r < 0) {
-                                log_warning("%s: TLS handshake failed: %s", c->addr, tls_error_str(r));
+                                conn_note(c, LOGBOOK_HANDSHAKE_FAILED, LOG_WARNING, "TLS handshake failed: %s%s%s",
+                                          tls_error_str(r), c->identity_tried[0] ? ", identity " : "",
+                                          c->identity_tried);
                                 /* Linger so the client reads our alert: a TLS 1.3 client whose
                                  * certificate we refused has already sent its Finished, and an
                                  * abrupt close would turn the alert into a reset (transient). */
@@ -494,18 +641,54 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
 
 static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         conn_t *c = userdata;
-        static const char *const what[] = {
-                [CONN_HANDSHAKE] = "TLS handshake",
-                [CONN_READ] = "reading the request",
-                [CONN_WRITE] = "writing the response",
-        };
-        if (c->phase != CONN_LINGER)
-                log_warning("%s: timed out %s (%zu bytes received)", c->addr, what[c->phase], c->in_len);
+        server_t *s = c->server;
+        switch (c->phase) {
+        case CONN_HANDSHAKE: {
+                uint64_t got = tls_conn_bytes_received(c->tls);
+                if (got == 0)
+                        conn_note(c, LOGBOOK_TIMEOUT, LOG_INFO,
+                                  "timed out waiting for a ClientHello (nothing within %llu ms)",
+                                  (unsigned long long) (MIN(s->first_byte_usec, s->handshake_usec) / 1000u));
+                else
+                        conn_note(c, LOGBOOK_TIMEOUT, LOG_WARNING, "timed out TLS handshake (%llu bytes received)",
+                                  (unsigned long long) got);
+                break;
+        }
+        case CONN_READ:
+                conn_note(c, LOGBOOK_TIMEOUT, LOG_WARNING, "timed out reading the request (%zu bytes received)",
+                          c->in_len);
+                break;
+        case CONN_WRITE:
+                conn_note(c, LOGBOOK_TIMEOUT, LOG_WARNING, "timed out writing the response (%zu of %zu bytes sent)",
+                          c->out_pos, c->out_len);
+                break;
+        case CONN_LINGER:
+                break;
+        }
         conn_free(c);
         return 0;
 }
 
+/* Room in the unauthenticated pool for a connection from src: older unauthenticated ones go. */
+static void server_make_room(server_t *s, const source_key_t *src) {
+        admission_entry_t *e;
+        while ((e = admission_victim(s->unauth, src, now_usec()))) {
+                conn_t *v = (conn_t *) ((char *) e - offsetof(conn_t, admission));
+                unsigned same = admission_count_source(s->unauth, &v->source);
+                conn_note(v, LOGBOOK_EVICTED, LOG_INFO,
+                          "closed after %llu ms %s to make room (%u unauthenticated connections, %u from %s)",
+                          (unsigned long long) ((now_usec() - v->started) / 1000u),
+                          e->idle ? "without a byte" : "in the handshake", admission_count(s->unauth), same,
+                          v->source_name);
+                conn_free(v);
+        }
+}
+
 static void conn_new(server_t *s, int fd, const struct sockaddr_storage *sa) {
+        source_key_t src;
+        source_key_from_sockaddr(sa, &src);
+        server_make_room(s, &src);
+
         conn_t *c = calloc(1, sizeof *c);
         if (!c) {
                 close(fd);
@@ -514,13 +697,16 @@ static void conn_new(server_t *s, int fd, const struct sockaddr_storage *sa) {
         c->server = s;
         c->fd = fd;
         c->started = now_usec();
+        c->source = src;
         addr_format(sa, c->addr, sizeof c->addr);
+        source_key_format(&src, c->source_name, sizeof c->source_name);
         http_parser_init(&c->parser, HTTP_REQUEST);
-        c->overflow = s->n_serving >= s->max_serving;
-        if (c->overflow)
-                s->n_overflow++;
-        else
-                s->n_serving++;
+        c->pool = POOL_UNAUTHENTICATED;
+        if (admission_add(s->unauth, &c->admission, &src, c->started) < 0) {
+                free(c); /* cannot happen: room was made */
+                close(fd);
+                return;
+        }
         c->next = s->conns;
         if (s->conns)
                 s->conns->prev = c;
@@ -539,9 +725,8 @@ static void conn_new(server_t *s, int fd, const struct sockaddr_storage *sa) {
                 conn_free(c);
                 return;
         }
-        conn_set_deadline(c, (uint64_t) s->cfg->handshake_timeout_ms * 1000u);
-        if (c->overflow)
-                log_warning("%s: overloaded (%u in service): will answer 503", c->addr, s->n_serving);
+        /* The first byte of the ClientHello soon; then the whole handshake from accept. */
+        conn_set_deadline_at(c, c->started + MIN(s->first_byte_usec, s->handshake_usec));
         conn_step(c);
 }
 
@@ -561,7 +746,11 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
                                 continue;
                         /* Out of fds or memory: the listen socket stays readable, so pause
                          * instead of spinning. */
-                        log_warning("accept: %m: pausing for %u ms", ACCEPT_RETRY_USEC / 1000u);
+                        uint64_t now = now_usec();
+                        if (s->backoff_logged == 0 || now - s->backoff_logged >= PAUSE_LOG_USEC) {
+                                s->backoff_logged = now;
+                                log_warning("accept: %m: pausing for %u ms", ACCEPT_RETRY_USEC / 1000u);
+                        }
                         s->accept_backoff = true;
                         if (sd_event_source_set_time_relative(s->accept_retry, ACCEPT_RETRY_USEC) >= 0)
                                 (void) sd_event_source_set_enabled(s->accept_retry, SD_EVENT_ONESHOT);
@@ -588,6 +777,8 @@ static unsigned psk_lookup(void *userdata, const char *identity, uint8_t *key, u
         /* Cert-mode nodes have an empty KpmID: an empty identity must never match them. */
         if (!identity || !*identity)
                 return 0;
+        /* for the log when the handshake fails: identities are not secret */
+        sanitize(identity, c->identity_tried, sizeof c->identity_tried);
         /* Nodes first: a name used both as a KpmID and a target PSK identity is a node's. */
         store_node_t node;
         int r = store_node_by_kpm_id(s->store, identity, &node, buf, &len);
@@ -632,7 +823,7 @@ static int listen_open(const mef_config_t *cfg, int *ret_fd, char *err, size_t e
                 }
                 int one = 1;
                 if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-                    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
+                    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, (int) cfg->listen_backlog) < 0) {
                         r = negative_errno();
                         close(fd);
                         continue;
@@ -658,6 +849,22 @@ static unsigned listen_port(int fd) {
         return 0;
 }
 
+/* Every connection the limits allow must find an fd: raise the soft limit towards the hard one
+ * (systemd's default soft limit is 1024). Failing that, accept pauses on EMFILE as before. */
+static void raise_fd_limit(unsigned need) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need)
+                return;
+        rlim_t want = rl.rlim_max == RLIM_INFINITY ? need : MIN((rlim_t) need, rl.rlim_max);
+        if (want > rl.rlim_cur) {
+                rl.rlim_cur = want;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (want < need)
+                log_warning("open file limit %llu is below the %u that the connection limits may need",
+                            (unsigned long long) want, need);
+}
+
 static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
         log_info("received %s: stopping", strsignal((int) si->ssi_signo));
         return sd_event_exit(sd_event_source_get_event(src), 0);
@@ -668,6 +875,18 @@ static void server_done(server_t *s) {
                 conn_free(s->conns);
         s->accept_source = sd_event_source_disable_unref(s->accept_source);
         s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
+        if (s->logbook) {
+                logbook_stats_t st;
+                logbook_drain(s->logbook, now_usec()); /* say what was counted and not yet said */
+                logbook_get_stats(s->logbook, &st);
+                if (st.aggregated > 0)
+                        log_info("%llu connection failures were counted in log summaries rather than logged each",
+                                 (unsigned long long) st.aggregated);
+                s->logbook = logbook_free(s->logbook);
+        }
+        s->logbook_timer = sd_event_source_disable_unref(s->logbook_timer);
+        s->trim_timer = sd_event_source_disable_unref(s->trim_timer);
+        s->unauth = admission_free(s->unauth);
         if (s->listen_fd >= 0)
                 close(s->listen_fd);
         s->listen_fd = -1;
@@ -699,6 +918,16 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
         if (r < 0)
                 return r;
 
+        r = admission_new(cfg->max_unauthenticated,
+                          MIN(cfg->max_unauthenticated_per_source, cfg->max_unauthenticated), IDLE_GRACE_USEC,
+                          &s->unauth);
+        if (r >= 0)
+                r = logbook_new(NULL, logbook_sink, s, &s->logbook);
+        if (r < 0) {
+                snprintf(err, err_size, "cannot set up the connection pools: %s", strerror(-r));
+                return r;
+        }
+
         r = sd_event_new(&s->event);
         if (r >= 0)
                 r = sd_event_add_io(s->event, &s->accept_source, s->listen_fd, EPOLLIN, on_accept, s);
@@ -707,6 +936,15 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                                       on_accept_retry, s);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->accept_retry, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time(s->event, &s->logbook_timer, CLOCK_MONOTONIC, 0, TIMER_ACCURACY_USEC,
+                                      on_logbook_timer, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->logbook_timer, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time(s->event, &s->trim_timer, CLOCK_MONOTONIC, 0, 100u * 1000u, on_trim_timer, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->trim_timer, SD_EVENT_OFF);
         if (r >= 0)
                 r = sd_event_add_signal(s->event, NULL, SIGTERM, on_signal, s);
         if (r >= 0)
@@ -733,6 +971,8 @@ int mef_server_run(const mef_config_t *cfg, mef_store_t *store, char *err, size_
                 .max_serving = MAX(cfg->max_connections, 1u),
                 .max_overflow = cfg->max_connections / 4 + 4,
                 .max_lingering = MAX(cfg->max_connections, 1u),
+                .first_byte_usec = (uint64_t) cfg->first_byte_timeout_ms * 1000u,
+                .handshake_usec = (uint64_t) cfg->handshake_timeout_ms * 1000u,
         };
         sigset_t mask, old;
         sigemptyset(&mask);
@@ -746,14 +986,23 @@ int mef_server_run(const mef_config_t *cfg, mef_store_t *store, char *err, size_
         /* wolfSSL may write to a socket the peer closed. */
         signal(SIGPIPE, SIG_IGN);
 
+        raise_fd_limit(s.max_serving + s.max_overflow + s.max_lingering + cfg->max_unauthenticated + FD_SPARE);
         int r = server_setup(&s, err, err_size);
         if (r >= 0) {
                 unsigned port = listen_port(s.listen_fd);
                 const char *host = cfg->listen_host && *cfg->listen_host ? cfg->listen_host : "*";
                 bool v6 = strchr(host, ':') != NULL;
-                log_info("listening on %s%s%s:%u (%s mode, TLS >= 1.%d, %u connections + %u overflow)",
+                log_info("listening on %s%s%s:%u (%s mode, TLS >= 1.%d, %u connections + %u overflow, "
+                         "%u unauthenticated, %u per source, backlog %u)",
                          v6 ? "[" : "", host, v6 ? "]" : "", port, cfg->cert_file ? "psk+cert" : "psk",
-                         cfg->tls_min == TLS_VERSION_1_3 ? 3 : 2, s.max_serving, s.max_overflow);
+                         cfg->tls_min == TLS_VERSION_1_3 ? 3 : 2, s.max_serving, s.max_overflow,
+                         cfg->max_unauthenticated, MIN(cfg->max_unauthenticated_per_source, cfg->max_unauthenticated),
+                         cfg->listen_backlog);
+                unsigned long long somaxconn = 0;
+                _cleanup_fclose_ FILE *f = fopen("/proc/sys/net/core/somaxconn", "re");
+                if (f && fscanf(f, "%llu", &somaxconn) == 1 && somaxconn < cfg->listen_backlog)
+                        log_info("listen_backlog %u is capped at net.core.somaxconn = %llu", cfg->listen_backlog,
+                                 somaxconn);
                 if (cfg->listen_port && streq(cfg->listen_port, "0")) {
                         /* Port chosen by the kernel: tell whoever started us (tests). */
                         printf("listening on %s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "", port);

@@ -153,14 +153,14 @@ static int content_length_parse(const char *s, size_t n, size_t *ret) {
 }
 
 /* chunk-size [ BWS ";" anything ] (without CRLF). The size is bounded as its digits come, so
- * it cannot overflow: more than room - body_seen is -EMSGSIZE. */
+ * it cannot overflow: more than room - body_seen is -EFBIG. */
 static int chunk_line_parse(const char *s, size_t n, size_t room, size_t *ret_size) {
         size_t i = 0, v = 0;
 
         for (; i < n && hexval(s[i]) >= 0; i++) {
                 v = v * 16 + (size_t) hexval(s[i]);
                 if (v > room)
-                        return -EMSGSIZE;
+                        return -EFBIG;
         }
         if (i == 0)
                 return -EBADMSG;
@@ -232,7 +232,7 @@ static int head_line(http_parser_t *p, const char *s, size_t n) {
                 if (p->chunked || (p->has_content_length && v != p->content_length))
                         return -EBADMSG;
                 if (!p->no_body && v > HTTP_BODY_MAX)
-                        return -EMSGSIZE;
+                        return -EFBIG;
                 p->has_content_length = true;
                 p->content_length = v;
         } else if (name_is(s, name_len, "Transfer-Encoding")) {
@@ -299,6 +299,8 @@ static int advance(http_parser_t *p, const uint8_t *buf, size_t len) {
                                       MIN(p->line_start + HTTP_CHUNK_LINE_MAX,
                                           p->head_len + HTTP_CHUNKED_WIRE_MAX),
                                       &end);
+                        if (r == -EMSGSIZE)
+                                return -EFBIG; /* body framing: the size line or the wire limit */
                         if (r <= 0)
                                 return r;
                         r = chunk_line_parse(s + p->line_start, end - p->line_start - 2,
@@ -312,7 +314,7 @@ static int advance(http_parser_t *p, const uint8_t *buf, size_t len) {
                         }
                         /* the data and its CRLF must fit in the chunked wire limit */
                         if (end + size + 2 > p->head_len + HTTP_CHUNKED_WIRE_MAX)
-                                return -EMSGSIZE;
+                                return -EFBIG;
                         p->body_seen += size;
                         p->chunk_end = end + size;
                         p->state = STATE_CHUNK_DATA;

@@ -74,8 +74,10 @@ void http_parser_init(http_parser_t *p, http_kind_t kind);
 /* Feed the whole input received so far (buf grows between calls; bytes already given are
  * not changed). Returns 0 when more input is needed, 1 when a complete message was parsed
  * into *ret (caller owns it: http_msg_done()), or a negative errno:
- *   -EMSGSIZE  head over HTTP_HEAD_MAX, body over HTTP_BODY_MAX, too many headers, target too
- *              long, chunk-size line or chunked wire size or trailers over their limits
+ *   -EMSGSIZE  head over HTTP_HEAD_MAX, too many headers, target too long, trailers over
+ *              HTTP_HEAD_MAX (a server answers 431)
+ *   -EFBIG     body over HTTP_BODY_MAX (announced or sent), chunk-size line or chunked wire
+ *              size over their limits (a server answers 413)
  *   -EBADMSG   malformed (bad start line, bad header, bad or conflicting Content-Length,
  *              bad chunk size, bytes after the message, unsupported Transfer-Encoding)
  *   -ENOMEM

@@ -103,6 +103,7 @@ struct tls_conn {
         char *sni;
         char *host;          /* client: for the retry */
         void *userdata;      /* server: for the PSK lookup, NULL = the context's */
+        uint64_t bytes_in;   /* received from the socket so far */
 };
 
 static const char *const tls_mode_table[_TLS_MODE_MAX] = {
@@ -142,6 +143,7 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
                         c->received = true;
                         if (!c->ctx->server && !c->wire.done)
                                 tls_wire_feed(&c->wire, (const uint8_t *) buf, (size_t) n);
+                        c->bytes_in += (uint64_t) n;
                         return (int) n;
                 }
                 if (n == 0) {
@@ -775,6 +777,10 @@ int tls_conn_new_server(tls_ctx_t *t, int fd, tls_conn_t **ret) {
 void tls_conn_set_userdata(tls_conn_t *c, void *userdata) {
         if (c)
                 c->userdata = userdata;
+}
+
+uint64_t tls_conn_bytes_received(const tls_conn_t *c) {
+        return c ? c->bytes_in : 0;
 }
 
 tls_conn_t *tls_conn_free(tls_conn_t *c) {

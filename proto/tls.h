@@ -105,6 +105,9 @@ ssize_t tls_conn_write(tls_conn_t *c, const void *buf, size_t n);
 void tls_conn_shutdown(tls_conn_t *c);
 /* POLLIN or POLLOUT: what the last -EAGAIN waits for. */
 int tls_conn_want(const tls_conn_t *c);
+/* Bytes read from the socket so far (TLS records, the handshake included): a server tells
+ * a silent client from one whose handshake is under way, and says how far it got. */
+uint64_t tls_conn_bytes_received(const tls_conn_t *c);
 
 /* After the handshake. */
 int tls_conn_export(tls_conn_t *c, const char *label, uint8_t *out, size_t len);

@@ -6,7 +6,8 @@
 # or 203.0.113 when the host itself uses 192.0.2.0/24). Faults: MEF down, MEF killed
 # mid-handshake, 20% loss both ways (nft numgen), 300 ms one-way delay, reset after the
 # handshake, black hole (delay-relay), malformed responses (fake-mef), 503 + Retry-After
-# (max_connections = 1 held by a silent client), revocation and re-enrolment by the operator.
+# (max_connections = 1 held by a client that authenticated and sends nothing), revocation and
+# re-enrolment by the operator.
 # Each scenario ends in the documented state (state.json), with the keyring (read as the CSE
 # user, fm-keys.py) and profile.sealed as they must be; READY=1 only once msce:ltk is readable;
 # no moment without msce:ltk during a re-enrolment (a reader loop as the CSE user); WATCHDOG=1
@@ -45,6 +46,7 @@ skip() { echo "1..0 # SKIP $1"; exit 77; }
 for p in "$AGENT" "$MEF" "$RELAY"; do [ -x "$p" ] || skip "$p not built"; done
 command -v ip > /dev/null 2>&1 || skip "no ip (iproute2)"
 command -v nft > /dev/null 2>&1 || skip "no nft (nftables)"
+command -v openssl > /dev/null 2>&1 || skip "no openssl (the client holding the MEF's only slot in 8)"
 for c in keyctl jq; do command -v $c > /dev/null 2>&1 || skip "$c is missing"; done
 [ -x $PY ] || skip "$PY is missing"
 if [ $ONCE = 0 ]; then
@@ -212,6 +214,9 @@ for n in 1 2 3 4 5 6 7 8 9 10 11; do
                 --generate-psk "$T/kpm-$n.hex" --target /in-cse --poll 10 || { echo "Bail out! node add failed"; exit 1; }
 done
 
+# hold_slot: a client that authenticates (node-11's PSK) and then sends nothing holds the MEF's
+# only service slot until request_timeout; a silent TCP client cannot, connections without a
+# credential being kept apart. Sets PID_HOLD.
 # mef_start PORT [EXTRA [limits] LINES]: the MEF in the namespace on MEF_IP:PORT.
 MEF_PID=
 MEF_STARTS=0
@@ -383,14 +388,13 @@ keys_list() { $PY "$HERE/fm-keys.py" $CSE_USER list > "$CUR/keys.out" 2>&1; } # 
 keys_present() { keys_list && grep -q ' msce:ltk$' "$CUR/keys.out"; }
 # hold_slot: a silent client connected to the MEF (not through the relay) in PID_HOLD; returns
 # once it is connected (instead of a fixed 0.3 s), so any later client queues behind it.
+# An authenticated client (node-11's PSK) that sends no request holds the MEF's one service
+# slot (max_connections = 1); unauthenticated connections have a pool of their own and would not.
 hold_slot() {
-        rm -f "$CUR/hold.ready"
-        $PY -c 'import socket, sys, time
-s = socket.create_connection(("'$MEF_IP'", '$MEF_BEHIND'))
-open(sys.argv[1], "w").close()
-time.sleep(60)' "$CUR/hold.ready" &
+        openssl s_client -connect $MEF_IP:$MEF_BEHIND -psk "$(tr -d '\n' < "$T/kpm-11.hex")" -psk_identity kpm-11 \
+                -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -brief -ign_eof < /dev/null > "$CUR/hold.out" 2>&1 &
         PID_HOLD=$!
-        wait_for 30 "s8: the silent client connected" test -e "$CUR/hold.ready"
+        wait_for 30 "s8: the holding client completed its handshake" grep -q "CONNECTION ESTABLISHED" "$CUR/hold.out"
 }
 keys_absent() { keys_list; [ $? -eq 1 ]; }
 
@@ -480,7 +484,8 @@ if [ $ONCE = 1 ]; then
         expect_nothing_stored "--once black hole" && ok "--once s6: nothing stored"
         relay_mode pass
         topology relay "max_connections = 1
-retry_after = 3"
+retry_after = 3
+request_timeout = 30000"
         scenario_begin 8 "503"
         hold_slot
         once 8 75 "503 while max_connections is held"
@@ -689,12 +694,13 @@ retry_after_max = 2s"
         relay_stop
 fi
 
-# 8. 503 with Retry-After: 3 (max_connections = 1, held by a silent client).
+# 8. 503 with Retry-After: 3 (max_connections = 1, held by an authenticated client).
 if run 8; then
         topology relay "max_connections = 1
-retry_after = 3"
+retry_after = 3
+request_timeout = 30000"
         scenario_begin 8 "503 with Retry-After: 3"
-        # The silent client takes the only slot (the MEF's handshake deadline is 30 s).
+        # The authenticated client that sends nothing takes the only slot (request deadline 30 s).
         hold_slot
         a0=$(relay_count accepted)
         agent_start

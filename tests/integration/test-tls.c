@@ -941,6 +941,33 @@ Test(tls, handshake_deadline) {
         tls_ctx_free(ctx);
 }
 
+/* The server counts what it read: nothing, then a partial ClientHello's 11 bytes. */
+Test(tls, bytes_received) {
+        char port[8];
+        _cleanup_close_ int lfd = listen_any(port);
+        _cleanup_close_ int fd = -1;
+        cr_assert_eq(tcp_connect_until("127.0.0.1", port, now_usec() + TIMEOUT_USEC, &fd), 0);
+        _cleanup_close_ int afd = accept_one(lfd);
+        cr_assert_geq(afd, 0);
+        tls_ctx_t *ctx = NULL;
+        tls_config_t cfg = psk_server(0, 0);
+        cr_assert_eq(tls_ctx_new_server(&cfg, &ctx), 0);
+        tls_conn_t *c = NULL;
+        cr_assert_eq(tls_conn_new_server(ctx, afd, &c), 0);
+        cr_assert_eq(tls_conn_bytes_received(c), 0);
+        cr_assert_eq(tls_conn_handshake(c), -EAGAIN);
+        cr_assert_eq(tls_conn_bytes_received(c), 0);
+        static const uint8_t hello[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03 };
+        cr_assert_eq(write(fd, hello, sizeof hello), (ssize_t) sizeof hello);
+        struct pollfd pfd = { .fd = afd, .events = POLLIN };
+        cr_assert_eq(poll(&pfd, 1, 5000), 1);
+        cr_assert_eq(tls_conn_handshake(c), -EAGAIN);
+        cr_assert_eq(tls_conn_bytes_received(c), sizeof hello);
+        cr_assert_eq(tls_conn_bytes_received(NULL), 0);
+        tls_conn_free(c);
+        tls_ctx_free(ctx);
+}
+
 /* Peer closes mid-handshake: no SIGPIPE, an errno. */
 Test(tls, peer_closes) {
         char port[8];

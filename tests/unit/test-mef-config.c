@@ -63,6 +63,10 @@ static void check_defaults(const mef_config_t *c) {
         cr_assert_str_eq(c->store_path, MEF_STORE_DEFAULT);
         cr_assert_str_eq(c->master_key_path, MEF_MASTER_KEY_DEFAULT);
         cr_assert_eq(c->max_connections, 64);
+        cr_assert_eq(c->max_unauthenticated, 64);
+        cr_assert_eq(c->max_unauthenticated_per_source, 8);
+        cr_assert_eq(c->listen_backlog, 512);
+        cr_assert_eq(c->first_byte_timeout_ms, 2000);
         cr_assert_eq(c->handshake_timeout_ms, 5000);
         cr_assert_eq(c->request_timeout_ms, 10000);
         cr_assert_eq(c->retry_after, 5);
@@ -116,6 +120,10 @@ Test(mef_config, full_file) {
                 "master_key = /srv/mef/master.key\n"
                 "[limits]\n"
                 "max_connections = 4096\n"
+                "max_unauthenticated = 300\n"
+                "max_unauthenticated_per_source = 3\n"
+                "listen_backlog = 2048\n"
+                "first_byte_timeout = 750\n"
                 "handshake_timeout = 100\n"
                 "request_timeout = 120000\n"
                 "retry_after = 3600\n"
@@ -134,6 +142,10 @@ Test(mef_config, full_file) {
         cr_assert_str_eq(c.store_path, "/srv/mef/db.sqlite");
         cr_assert_str_eq(c.master_key_path, "/srv/mef/master.key");
         cr_assert_eq(c.max_connections, 4096);
+        cr_assert_eq(c.max_unauthenticated, 300);
+        cr_assert_eq(c.max_unauthenticated_per_source, 3);
+        cr_assert_eq(c.listen_backlog, 2048);
+        cr_assert_eq(c.first_byte_timeout_ms, 750, "kept as given; the server caps it at handshake_timeout");
         cr_assert_eq(c.handshake_timeout_ms, 100);
         cr_assert_eq(c.request_timeout_ms, 120000);
         cr_assert_eq(c.retry_after, 3600);
@@ -193,6 +205,11 @@ Test(mef_config, errors_name_file_line_and_key) {
 Test(mef_config, unknown_keys_and_sections) {
         load_fails("[server]\nlisten = 127.0.0.1:1\nlisten_port = 8443\n", 3, "[server] listen_port", "unknown key");
         load_fails("[limits]\nmax_connection = 5\n", 2, "[limits] max_connection", "unknown key");
+        load_fails("[limits]\nlisten_backlog = 512\nmax_unauthenticated = 0\n", 3, "[limits] max_unauthenticated",
+                   "expected an integer from 1 to 4096");
+        load_fails("[limits]\nfirst_byte_timeout = 1s\n", 2, "[limits] first_byte_timeout", "ms");
+        load_fails("[limits]\nlisten_backlog = 8\n", 2, "[limits] listen_backlog", "from 16 to 65535");
+        load_fails("[server]\nlisten_backlog = 512\n", 2, "[server] listen_backlog", "unknown key");
         load_fails("\n[serve]\nlisten = 127.0.0.1:1\n", 3, "[serve] listen", "unknown section");
         load_fails("listen = 127.0.0.1:1\n", 1, "[] listen", "outside of a section");
         /* keys are case-sensitive, like everything else here */
@@ -236,14 +253,19 @@ Test(mef_config, bounds) {
                 size_t offset;
         } b[] = {
                 { "limits", "max_connections", 1, 4096, offsetof(mef_config_t, max_connections) },
+                { "limits", "max_unauthenticated", 1, 4096, offsetof(mef_config_t, max_unauthenticated) },
+                { "limits", "max_unauthenticated_per_source", 1, 4096,
+                  offsetof(mef_config_t, max_unauthenticated_per_source) },
+                { "limits", "listen_backlog", 16, 65535, offsetof(mef_config_t, listen_backlog) },
+                { "limits", "first_byte_timeout", 100, 120000, offsetof(mef_config_t, first_byte_timeout_ms) },
                 { "limits", "handshake_timeout", 100, 120000, offsetof(mef_config_t, handshake_timeout_ms) },
                 { "limits", "request_timeout", 100, 120000, offsetof(mef_config_t, request_timeout_ms) },
                 { "limits", "retry_after", 1, 3600, offsetof(mef_config_t, retry_after) },
                 { "defaults", "lifetime", 60, 10ull * 366 * 86400, offsetof(mef_config_t, default_lifetime) },
                 { "defaults", "poll", 10, 366ull * 86400, offsetof(mef_config_t, default_poll) },
         };
-        cr_assert_eq(b[4].max, STORE_LIFETIME_MAX);
-        cr_assert_eq(b[5].max, STORE_POLL_MAX);
+        cr_assert_eq(b[8].max, STORE_LIFETIME_MAX);
+        cr_assert_eq(b[9].max, STORE_POLL_MAX);
         for (size_t i = 0; i < ELEMENTSOF(b); i++) {
                 char text[256], sk[64];
                 unsigned long long ok[] = { b[i].min, b[i].max };

@@ -157,9 +157,10 @@ silent_pid=$!
 bg_pids+=($silent_pid)
 wait_until "silent clients connecting" test -e "$tmp/silent.ready"
 enrol_ok "after silent clients"
-grep -Eq 'without a byte to make room|timed out waiting for a ClientHello' "$tmp/mef.log" ||
-        fail "silent clients were neither evicted nor timed out"
-echo "ok: served while 11 silent clients held their sockets"
+# and they do not stay: evicted to make room, or closed at the first-byte deadline (1 s here)
+wait_until "silent clients evicted or timed out" \
+        grep -Eq 'without a byte to make room|timed out waiting for a ClientHello' "$tmp/mef.log"
+echo "ok: served while 11 silent clients held their sockets; they were closed"
 alive "silent clients"
 kill "$silent_pid" 2>/dev/null || true
 wait "$silent_pid" 2>/dev/null || true
@@ -189,7 +190,8 @@ grep -qi '^X-M2M-RSC: 5000' "$tmp/busy.out" || fail "503 without RSC 5000"
 echo "ok: 503 + Retry-After when every slot is in service"
 
 # 3. Those four never sent a request: dropped at the 2 s request deadline.
-wait_until "silent TLS clients timed out" log_has 'timed out reading the request' 4
+# Each client's exit shows that the MEF closed it (its log folds the events of one address into
+# a line per 10 s: the log is checked at the end).
 for p in "${held[@]}"; do
         rc=0
         wait "$p" || rc=$?
@@ -316,8 +318,8 @@ mef_pid=
 [ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
 ! grep -q 'Sanitizer' "$tmp/mef.log" || fail "sanitizer report in the log"
 echo "ok: clean stop on SIGTERM"
-# The events of 3 were logged on their own or counted in a summary (written at the latest on
-# SIGTERM).
-grep -Eq 'timed out reading the request|[0-9]+ timed out' "$tmp/mef.log" ||
+# The events of 3 were logged on their own or counted in a summary (written at the latest when
+# that MEF stopped: its log is mef.log.2 now).
+grep -Eq 'timed out reading the request|[0-9]+ timed out' "$tmp/mef.log.2" ||
         fail "silent TLS clients were not timed out"
 echo "ok: the request deadline is in the log"

@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -695,20 +696,21 @@ def incompatible_scenario(tmp, kpm):
     if not shutil.which("openssl"):
         tap(True, "# SKIP incompatible: no openssl")
         return
-    port = free_port()
-    srv = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-quiet", "-nocert",
+    # Port 0: s_server prints "ACCEPT 127.0.0.1:PORT" once it listens (not with -quiet).
+    srv = subprocess.Popen(["openssl", "s_server", "-accept", "127.0.0.1:0", "-nocert",
                             "-tls1_2", "-cipher", "PSK-AES128-CBC-SHA256", "-psk", open(kpm["1"]).read().strip(),
                             "-psk_identity", "kpm-1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT)
     try:
-        # -quiet prints nothing when ready: wait for the port to accept.
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        port, out, end = None, b"", time.monotonic() + 30
+        while port is None and time.monotonic() < end and srv.poll() is None:
+            if select.select([srv.stdout], [], [], 0.1)[0]:
+                out += os.read(srv.stdout.fileno(), 4096)
+                m = re.search(rb"^ACCEPT 127\.0\.0\.1:(\d+)$", out, re.M)
+                port = int(m.group(1)) if m else None
+        if port is None:
+            tap(False, "incompatible: openssl s_server did not start")
+            return
         state = os.path.join(tmp, "state-incompatible")
         run_dir = os.path.join(tmp, "run-incompatible")
         conf = os.path.join(tmp, "incompatible.conf")

@@ -16,7 +16,8 @@ cache=${MSCE_ROOTFS_CACHE:-/var/cache/msce-rootfs}
 
 key=$( { echo "$release $arch"; grep -v '^#' "$pkglist" | sed '/^$/d' | LC_ALL=C sort; cat "$0"; } |
        sha256sum | cut -c1-16)
-name=$release-$arch
+# one cache entry per list: the cross-build lists share release and architecture
+name=$release-$arch-$(basename "$pkglist" .txt)
 dir=$cache/$name-$key
 mkdir -p "$cache"
 exec 9> "$cache/lock-$name"
@@ -37,11 +38,12 @@ security=${MSCE_SECURITY_MIRROR:-$(host_uris | grep -E '/debian-security/?$' | h
 security=${security:-http://deb.debian.org/debian-security}
 
 tmp=$cache/build-$name-$key
-if grep -q " $tmp" /proc/self/mounts; then
-        echo "stale mounts under $tmp: unmount them first" >&2
+if grep -q " $cache/build-$name-" /proc/self/mounts; then
+        echo "stale mounts under $cache/build-$name-*: unmount them first" >&2
         exit 1
 fi
-rm -rf --one-file-system "$tmp"
+# a failed build's leftovers (the lock is held: no other build of this name runs)
+rm -rf --one-file-system "$cache/build-$name"-*
 mkdir -p "$tmp"
 log=$tmp.log
 echo "building the $release/$arch root filesystem $dir (a few minutes; log $log)" >&2

@@ -53,10 +53,19 @@ if [ "$arch" != "$(dpkg --print-architecture)" ]; then
         # a foreign architecture's maintainer scripts run under qemu-user (binfmt_misc)
         foreign=(--arch "$arch")
 fi
-if ! debootstrap --variant=minbase "${foreign[@]}" "$release" "$tmp" "$mirror" > "$log" 2>&1; then
-        tail -n 30 "$log" >&2
-        exit 1
-fi
+# the mirror here drops connections now and then (seen: "Failed getting release file"):
+# three attempts, each from scratch
+for attempt in 1 2 3; do
+        debootstrap --variant=minbase "${foreign[@]}" "$release" "$tmp" "$mirror" >> "$log" 2>&1 && break
+        if [ $attempt = 3 ]; then
+                tail -n 30 "$log" >&2
+                exit 1
+        fi
+        echo "debootstrap attempt $attempt failed, retrying" | tee -a "$log" >&2
+        rm -rf --one-file-system "$tmp"
+        mkdir -p "$tmp"
+        sleep $((attempt * 10))
+done
 echo "TIMING rootfs $name debootstrap: $((SECONDS - t0)) s" >&2
 cat > "$tmp/etc/apt/sources.list" <<EOS
 deb $mirror $release main

@@ -11,7 +11,9 @@ cache=${MSCE_SYSTEM_CACHE:-/var/cache/msce-system-test}
 # MSCE_SYSTEM_RELEASE (default bookworm): the guest's Debian release, part of the key and name
 release=${MSCE_SYSTEM_RELEASE:-bookworm}
 key=$("$here/image-key.sh")
-dir=$cache/image-$release-$key
+# guest-*, not image-*: checkouts from before the release parameter remove every image-* but
+# their own, and this one must not remove theirs either (one cache, several branches at once)
+dir=$cache/guest-$release-$key
 mkdir -p "$cache"
 
 # one builder at a time; a second caller waits and then finds the image
@@ -37,10 +39,8 @@ if [ ! -f "$dir/rootfs.ext4" ]; then
         rm -rf --one-file-system "$tmp/work"
         mv "$tmp/out" "$dir"
         rmdir "$tmp"
-        for old in "$cache"/image-"$release"-*; do
+        for old in "$cache"/guest-"$release"-*; do
                 [ "$old" = "$dir" ] || rm -rf "$old"
         done
-        # images named before the release was part of the name were bookworm ones
-        [ "$release" != bookworm ] || rm -rf "$cache"/image-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]
 fi
 echo "$dir"

@@ -34,7 +34,7 @@ free_mb() { df -Pm "$1" | awk 'NR == 2 { print $4 }'; }
 release=${MSCE_SYSTEM_RELEASE:-bookworm}
 export MSCE_SYSTEM_RELEASE=$release
 key=$("$here/image-key.sh")
-if [ ! -f "$cache/image-$release-$key/rootfs.ext4" ]; then
+if [ ! -f "$cache/guest-$release-$key/rootfs.ext4" ]; then
         [ "$(free_mb "$cache")" -ge 3072 ] || skip "less than 3 GiB free in $cache to build the guest image"
         mirror_host=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ print $2 }' |
                       grep -E '/debian/?$' | head -n1 | sed -E 's,^[a-z]+://([^/:]+).*,\1,')

@@ -1134,7 +1134,8 @@ int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, si
         if (r < 0)
                 return r;
         sqlite3_stmt *st = ref.st;
-        BIND(sqlite3_bind_int64(st, 1, limit == 0 || limit > INT64_MAX ? -1 : (int64_t) limit));
+        uint64_t l = limit; /* a 64-bit compare: size_t is 32 bits on armhf (-Wtype-limits) */
+        BIND(sqlite3_bind_int64(st, 1, l == 0 || l > INT64_MAX ? -1 : (int64_t) l));
         _cleanup_free_ store_audit_entry_t *list = NULL;
         size_t n = 0, alloc = 0;
         while ((r = step_row(st)) > 0) {

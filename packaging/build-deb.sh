@@ -6,7 +6,8 @@
 #
 # Usage: packaging/build-deb.sh OUTDIR [--no-lintian]
 # Environment: DEB_BUILD_OPTIONS (default "nocheck parallel=<cpus>": scripts/test.sh runs the
-# tests itself; set it to "parallel=N" to run the unit suite inside the package build).
+# tests itself; set it to "parallel=N" to run the unit suite inside the package build);
+# MSCE_DEB_HOST_ARCH: cross-build for that architecture (packaging/build-cross.sh sets it).
 # Exit 0 when the build succeeded and lintian reported no error and no warning.
 set -euo pipefail
 out=${1:?usage: build-deb.sh OUTDIR [--no-lintian]}
@@ -32,7 +33,9 @@ export DEB_BUILD_OPTIONS=${DEB_BUILD_OPTIONS:-nocheck parallel=$(nproc)}
 profiles=()
 case " $DEB_BUILD_OPTIONS " in *" nocheck "*) profiles=(-Pnocheck) ;; esac
 t0=$SECONDS
-(cd "$tree" && dpkg-buildpackage -us -uc -b "${profiles[@]}") > "$scratch/build.log" 2>&1 || {
+host_arch=()
+[ -n "${MSCE_DEB_HOST_ARCH:-}" ] && host_arch=(--host-arch "$MSCE_DEB_HOST_ARCH")
+(cd "$tree" && dpkg-buildpackage -us -uc -b "${host_arch[@]}" "${profiles[@]}") > "$scratch/build.log" 2>&1 || {
         cp "$scratch/build.log" "$out/build.log"
         tail -n 60 "$scratch/build.log"
         echo "dpkg-buildpackage failed" >&2

@@ -104,6 +104,9 @@ struct tls_conn {
         char *host;          /* client: for the retry */
         void *userdata;      /* server: for the PSK lookup, NULL = the context's */
         uint64_t bytes_in;   /* received from the socket so far */
+        bool sent_any;       /* anything written to the socket yet */
+        uint8_t held_alert[7]; /* server: a plaintext fatal alert as the first record, held */
+        bool alert_held;       /* back until the handshake result is known (io_send) */
 };
 
 static const char *const tls_mode_table[_TLS_MODE_MAX] = {
@@ -161,8 +164,25 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
         }
 }
 
+/* A TLS plaintext record holding one fatal alert: type 21, version 3.x, length 2, level 2. */
+static bool record_is_fatal_alert(const char *buf, int sz) {
+        const uint8_t *b = (const uint8_t *) buf;
+        return sz == 7 && b[0] == 0x15 && b[1] == 0x03 && b[3] == 0x00 && b[4] == 0x02 && b[5] == 0x02;
+}
+
 static int io_send(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
         tls_conn_t *c = userdata;
+        /* A server whose first record is a fatal alert is refusing the ClientHello; which alert
+         * the peer sees is decided in tls_conn_handshake() (server_send_decrypt_error), once
+         * wolfSSL has returned its error. */
+        if (c->ctx->server && !c->done && !c->sent_any && !c->alert_held &&
+            record_is_fatal_alert(buf, sz)) {
+                memcpy(c->held_alert, buf, sizeof(c->held_alert));
+                c->alert_held = true;
+                return sz;
+        }
+        if (sz > 0)
+                c->sent_any = true;
         for (;;) {
                 ssize_t n = send(c->fd, buf, (size_t) sz, MSG_NOSIGNAL);
                 if (n >= 0) {
@@ -550,6 +570,16 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
                 wolfSSL_CTX_no_ticket_TLSv13(t->ctx);
                 wolfSSL_CTX_NoTicketTLSv12(t->ctx);
         }
+#if HAVE_WOLFSSL_CTX_ONLY_DHE_PSK
+        /* TLS 1.3 PSK is psk_dhe_ke only: offer (client) and accept (server) nothing else, so a
+         * psk_ke-only peer fails the handshake on both sides. Without this call (wolfSSL < 5.6,
+         * Debian 12) a psk_ke handshake completes at the TLS layer and is refused afterwards
+         * (conn_post_handshake), which only this side sees. */
+        if (want_psk && t->tls13 && wolfSSL_CTX_only_dhe_psk(t->ctx) < 0) { /* 0 on success */
+                r = -EPROTO;
+                goto fail;
+        }
+#endif
 
         if (want_psk && server) {
                 t->psk_lookup = cfg->psk_lookup;
@@ -812,6 +842,10 @@ static int conn_error(tls_conn_t *c, int ret, bool reading) {
         default:
                 break;
         }
+        /* The lookup accepted the identity, so this is not about the key: wolfSSL 5.6+ reports
+         * a client without psk_dhe_ke (refused by wolfSSL_CTX_only_dhe_psk) this way. */
+        if (e == PSK_KEY_ERROR && c->ctx->server && c->psk_found)
+                return -EPROTO;
         tls_ctx_t *t = c->ctx;
         /* wolfSSL 5.5.4 cannot go on when a TLS 1.2 server answers a ClientHello that offered
          * TLS 1.3 and a PSK (docs/protocol.md): the binder computation set ssl->options.tls1_3,
@@ -928,18 +962,24 @@ static int conn_post_handshake(tls_conn_t *c) {
         return 0;
 }
 
-/* wolfSSL 5.5.4 aborts on a PSK binder mismatch (wrong key, or an unknown identity, see
- * server_psk_cb) without the decrypt_error alert RFC 8446 4.2.11 requires, and the client
- * would see a plain connection reset. The binder is checked before the server sends
- * anything, so the alert goes out as a plaintext record. */
+/* A PSK binder mismatch (wrong key, or an unknown identity, see server_psk_cb) must abort the
+ * handshake with decrypt_error (RFC 8446 6.2), which the client reads as "credential refused".
+ * wolfSSL gets this wrong in two ways: 5.5.4 (Debian 12) sends no alert at all, so the
+ * client sees a plain connection reset; 5.7.2 (Debian 13) sends illegal_parameter, which the
+ * client must take for a protocol error. The binder is checked before the server sends
+ * anything, so the alert is a plaintext record; io_send() holds such a first alert back, and
+ * here it becomes decrypt_error on a binder failure or goes out unchanged otherwise. */
 static void server_send_decrypt_error(tls_conn_t *c, int ret) {
-        WOLFSSL_ALERT_HISTORY h = {};
-        if (wolfSSL_get_error(c->ssl, ret) != BAD_BINDER)
-                return;
-        if (wolfSSL_get_alert_history(c->ssl, &h) == WOLFSSL_SUCCESS && h.last_tx.code >= 0)
-                return;
         static const uint8_t alert[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, decrypt_error };
-        (void) send(c->fd, alert, sizeof(alert), MSG_NOSIGNAL | MSG_DONTWAIT);
+        const uint8_t *rec = c->held_alert;
+        bool held = c->alert_held;
+        c->alert_held = false;
+        if (wolfSSL_get_error(c->ssl, ret) == BAD_BINDER && (held || !c->sent_any))
+                rec = alert;
+        else if (!held)
+                return;
+        c->sent_any = true;
+        (void) send(c->fd, rec, sizeof(alert), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 int tls_conn_handshake(tls_conn_t *c) {
@@ -952,7 +992,7 @@ int tls_conn_handshake(tls_conn_t *c) {
         int ret = c->ctx->server ? wolfSSL_accept(c->ssl) : wolfSSL_connect(c->ssl);
         if (ret != WOLFSSL_SUCCESS) {
                 int r = conn_error(c, ret, false);
-                if (r == -EACCES && c->ctx->server)
+                if (r != -EAGAIN && c->ctx->server)
                         server_send_decrypt_error(c, ret);
                 if (r != -EAGAIN)
                         c->failed = r;

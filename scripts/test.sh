@@ -7,6 +7,11 @@
 #   - the .debs (packaging/build-deb.sh: dpkg-buildpackage, then lintian: an error or a warning
 #     fails the run), then suite system in the gcc run: the .debs on a QEMU guest with systemd,
 #     a TPM and gpio-sim (tests/system/; skips on hosts without QEMU)
+#   - Debian 13 (trixie), before the system suite: gcc and clang with -Werror, the unit,
+#     integration and fuzz suites and the trixie .debs with lintian, in a cached trixie root
+#     filesystem through chroot (scripts/test-release.sh trixie; MSCE_RELEASES="" skips it).
+#     The system suite then runs a Debian 12 guest with the host's .debs and a Debian 13 guest
+#     with the trixie ones (libgpiod 2 on gpio-sim).
 # Ends with one line "N passed, N failed, N skipped" over all runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +44,17 @@ status=0
 echo "== .debs (dpkg-buildpackage) and lintian"
 rm -rf build/debs
 packaging/build-deb.sh build/debs || status=1
+releases=${MSCE_RELEASES-trixie}
+logs=()
+for release in $releases; do
+        echo "== Debian $release (scripts/test-release.sh $release)"
+        t0=$SECONDS
+        rm -f "build/$release/gcc/meson-logs/testlog.json"
+        scripts/test-release.sh "$release" || status=1
+        echo "[$release] stage: $((SECONDS - t0)) s"
+        logs+=("build/$release/gcc/meson-logs/testlog.json")
+done
+
 echo "== tests (gcc)"
 MSCE_DEBS_DIR=$root/build/debs \
         meson test -C build/gcc "${suites[@]}" --suite system --print-errorlogs --num-processes 2 || status=1
@@ -49,7 +65,8 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build/asan "${suites[@]}" --print-errorlogs --num-processes 2 \
         --wrapper "$root/tests/sanitize-wrap.sh" --timeout-multiplier 3 || status=1
 
-python3 - build/gcc/meson-logs/testlog.json build/asan/meson-logs/testlog-sanitize-wrap.sh.json <<'PY'
+logs+=(build/gcc/meson-logs/testlog.json build/asan/meson-logs/testlog-sanitize-wrap.sh.json)
+python3 - "${logs[@]}" <<'PY'
 import json, sys
 p = f = s = 0
 for log in sys.argv[1:]:

@@ -344,6 +344,9 @@ agent_stop() {
                 fi
                 wait "$PID_AGENT"
                 rc=$?
+                # STOPPING=1 was sent before the exit, but the listener may not have logged it
+                # yet (seen under load): wait for it, boundedly, before reading the log
+                for _ in $(seq 100); do notified STOPPING=1 && break; sleep 0.05; done
                 # the longest silence from READY=1 to STOPPING=1, and the pings in it
                 gap=$(awk '$3 == "READY=1" && !t { t = $1; next }
                            ($3 == "WATCHDOG=1" || $3 == "STOPPING=1") && t { if ($1 - t > g) g = $1 - t; t = $1; n += $3 == "WATCHDOG=1" }

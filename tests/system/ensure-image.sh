@@ -1,5 +1,6 @@
 #!/bin/bash
-# Print the directory of the cached guest image, building it first when missing.
+# Print the directory of the cached guest image of MSCE_SYSTEM_RELEASE (default bookworm),
+# building it first when missing.
 # The cache lives outside the checkout (MSCE_SYSTEM_CACHE, default /var/cache/msce-system-test)
 # and is keyed by a hash of everything under image/: changing any of those files rebuilds it.
 # Older images are removed once a new one is built. Exit 0 with the path on stdout, else 1.
@@ -7,8 +8,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${MSCE_SYSTEM_CACHE:-/var/cache/msce-system-test}
 
-key=$(cd "$here/image" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
-dir=$cache/image-$key
+# MSCE_SYSTEM_RELEASE (default bookworm): the guest's Debian release, part of the key and name
+release=${MSCE_SYSTEM_RELEASE:-bookworm}
+key=$("$here/image-key.sh")
+# guest-*, not image-*: checkouts from before the release parameter remove every image-* but
+# their own, and this one must not remove theirs either (one cache, several branches at once)
+dir=$cache/guest-$release-$key
 mkdir -p "$cache"
 
 # one builder at a time; a second caller waits and then finds the image
@@ -25,7 +30,7 @@ if [ ! -f "$dir/rootfs.ext4" ]; then
         mkdir -p "$tmp"
         echo "building the guest image $dir (a few minutes)" >&2
         mkdir -p "$tmp/out"
-        if ! "$here/image/build.sh" "$tmp/work" "$tmp/out" > "$tmp/out/build.log" 2>&1; then
+        if ! MSCE_SYSTEM_RELEASE=$release "$here/image/build.sh" "$tmp/work" "$tmp/out" > "$tmp/out/build.log" 2>&1; then
                 tail -n 40 "$tmp/out/build.log" >&2
                 echo "image build failed; logs in $tmp/out/build.log and $tmp/work" >&2
                 exit 1
@@ -34,7 +39,7 @@ if [ ! -f "$dir/rootfs.ext4" ]; then
         rm -rf --one-file-system "$tmp/work"
         mv "$tmp/out" "$dir"
         rmdir "$tmp"
-        for old in "$cache"/image-*; do
+        for old in "$cache"/guest-"$release"-*; do
                 [ "$old" = "$dir" ] || rm -rf "$old"
         done
 fi

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The system test: the msce .debs installed on a Debian 12 guest with real systemd, a TPM 2.0
+# The system test: the msce .debs installed on a Debian guest (12, or MSCE_SYSTEM_RELEASE) with real systemd, a TPM 2.0
 # (swtpm) and a simulated GPIO chip (gpio-sim), under QEMU TCG. Two boots of the same disk:
 # boot 1 installs, configures and enrols against a local msce-mef; boot 2 (MEF disabled) must
 # restore the TPM-sealed profile offline. The guest writes "PASS name" / "FAIL name: why" /
@@ -7,7 +7,10 @@
 #
 # Usage: tests/system/system-test.sh [WORKDIR]
 # Environment:
-#   MSCE_DEBS_DIR       the .debs to test (else packaging/build-deb.sh builds them into WORKDIR)
+#   MSCE_SYSTEM_RELEASE the guest's Debian release: bookworm (default) or trixie
+#   MSCE_DEBS_DIR       the bookworm .debs to test (else packaging/build-deb.sh builds them into
+#                       WORKDIR); another release's come from build/RELEASE/debs
+#                       (scripts/test-release.sh RELEASE)
 #   MSCE_SYSTEM_CACHE   guest image cache (default /var/cache/msce-system-test)
 #   MSCE_SYSTEM_KEEP=1  keep WORKDIR (console logs, journals) even when everything passed
 # Exit: 0 all checks passed, 1 a check failed (or the VM did not finish), 77 this host cannot
@@ -28,8 +31,10 @@ for tool in qemu-system-x86_64 qemu-img swtpm debootstrap mkfs.ext4 flock; do
 done
 mkdir -p "$cache" 2> /dev/null || skip "cannot create the image cache $cache"
 free_mb() { df -Pm "$1" | awk 'NR == 2 { print $4 }'; }
-key=$(cd "$here/image" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
-if [ ! -f "$cache/image-$key/rootfs.ext4" ]; then
+release=${MSCE_SYSTEM_RELEASE:-bookworm}
+export MSCE_SYSTEM_RELEASE=$release
+key=$("$here/image-key.sh")
+if [ ! -f "$cache/guest-$release-$key/rootfs.ext4" ]; then
         [ "$(free_mb "$cache")" -ge 3072 ] || skip "less than 3 GiB free in $cache to build the guest image"
         mirror_host=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ print $2 }' |
                       grep -E '/debian/?$' | head -n1 | sed -E 's,^[a-z]+://([^/:]+).*,\1,')
@@ -52,6 +57,12 @@ echo "workdir: $workdir"
 
 # ---- the .debs under test
 debs=${MSCE_DEBS_DIR:-}
+if [ "$release" != bookworm ]; then
+        # the .debs scripts/test-release.sh built in that release's root filesystem
+        debs=$src/build/$release/debs
+        ls "$debs"/msce-agent_*.deb > /dev/null 2>&1 ||
+                skip "no $release .debs in $debs: scripts/test-release.sh $release builds them"
+fi
 if [ -z "$debs" ]; then
         command -v dpkg-buildpackage > /dev/null && command -v dh > /dev/null ||
                 skip "MSCE_DEBS_DIR is not set and dpkg-dev/debhelper are missing to build the .debs"

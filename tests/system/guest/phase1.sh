@@ -223,9 +223,11 @@ enrol() {
         # LEDs: the agent holds its lines; blinking before ready, solid on once ready
         local chip
         chip=$(cat /run/msce-systest/chip 2> /dev/null)
-        gpioinfo "$chip" 2>&1 | head -n 3 | sed 's/^/    /'
+        # libgpiod 2's gpioinfo (Debian 13) names the chip with -c; 1.6's takes it as an argument
+        gpioinfo_chip() { if gpioinfo --version 2>&1 | grep -q ' v1\.'; then gpioinfo "$1"; else gpioinfo -c "$1"; fi; }
+        gpioinfo_chip "$chip" 2>&1 | head -n 3 | sed 's/^/    /'
         check "the agent holds its LED lines (gpioinfo: consumer msce-agent)" \
-                sh -c "gpioinfo $chip | grep MSCE_STATUS | grep -q '\"msce-agent\"'"
+                bash -c "$(declare -f gpioinfo_chip); gpioinfo_chip $chip | grep MSCE_STATUS | grep -q '\"msce-agent\"'"
         local t_ready
         t_ready=$(echo "$e" | jq -r '.__REALTIME_TIMESTAMP // empty' 2> /dev/null)
         if [ ! -s "$led" ] || [ -z "$t_ready" ]; then

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Build the system-test guest: Debian 12 minbase + systemd + the packages in packages.txt, the
-# newest bookworm kernel with an out-of-tree gpio-sim module, and a oneshot unit that runs the
+# Build the system-test guest: Debian RELEASE (MSCE_SYSTEM_RELEASE, default bookworm) minbase +
+# systemd + the packages in packages.txt (bookworm) or packages-RELEASE.txt, the newest kernel
+# of that release with an out-of-tree gpio-sim module, and a oneshot unit that runs the
 # test script shipped with each run. Result in OUTDIR: vmlinuz, initrd.img, rootfs.ext4 (raw,
 # sparse) and packages.list (what is installed, for the host's dependency check).
 # Usage: build.sh WORKDIR OUTDIR      (root; WORKDIR is scratch space, removed by the caller)
@@ -8,6 +9,9 @@ set -euo pipefail
 work=${1:?usage: build.sh WORKDIR OUTDIR}
 out=${2:?usage: build.sh WORKDIR OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
+release=${MSCE_SYSTEM_RELEASE:-bookworm}
+pkglist=$here/packages.txt
+[ "$release" = bookworm ] || pkglist=$here/packages-$release.txt
 root=$work/rootfs
 image_size=${MSCE_SYSTEM_IMAGE_SIZE:-2G}
 
@@ -25,14 +29,14 @@ t0=$SECONDS
 tick() { echo "TIMING image $1: $((SECONDS - t0))s"; }
 
 mkdir -p "$root" "$out"
-debootstrap --variant=minbase bookworm "$root" "$mirror" > "$work/debootstrap.log" 2>&1 ||
+debootstrap --variant=minbase "$release" "$root" "$mirror" > "$work/debootstrap.log" 2>&1 ||
         { tail -n 30 "$work/debootstrap.log"; exit 1; }
 tick debootstrap
 
 cat > "$root/etc/apt/sources.list" <<EOF
-deb $mirror bookworm main
-deb $mirror bookworm-updates main
-deb $security bookworm-security main
+deb $mirror $release main
+deb $mirror $release-updates main
+deb $security $release-security main
 EOF
 # small initrd (virtio-blk + ext4), configured before the kernel is installed so it is built once
 mkdir -p "$root/etc/initramfs-tools/conf.d" "$root/etc/initramfs-tools/hooks"
@@ -62,7 +66,7 @@ in_guest() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
         DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"; }
 apt_get() { in_guest apt-get -q -y -o Dpkg::Use-Pty=0 "$@"; }
 
-packages=$(grep -v '^#' "$here/packages.txt" | xargs)
+packages=$(grep -v '^#' "$pkglist" | xargs)
 apt_get update > "$work/apt.log"
 apt_get full-upgrade >> "$work/apt.log"
 apt_get install --no-install-recommends $packages >> "$work/apt.log" ||

@@ -1,0 +1,115 @@
+#!/bin/bash
+# Print the directory of a cached Debian root filesystem for RELEASE (bookworm, trixie) and
+# ARCH (a Debian architecture; default the host's), with the packages of PKGLIST installed
+# (name:ARCH entries add that architecture first, for multiarch cross-build dependencies),
+# building it first when missing. The cache lives outside the checkout (MSCE_ROOTFS_CACHE,
+# default /var/cache/msce-rootfs) and is keyed by a hash of its inputs: the release, the
+# architecture, the package list and this script. Changing any of them builds a new one; older
+# ones for the same release and architecture are removed once it is built.
+# Callers never change the cached tree: they run in an overlay on top of it (scripts/chroot.sh).
+# Usage: scripts/rootfs.sh RELEASE ARCH PKGLIST       (root; exit 0 with the path on stdout)
+set -euo pipefail
+release=${1:?usage: rootfs.sh RELEASE ARCH PKGLIST}
+arch=${2:-$(dpkg --print-architecture)}
+pkglist=${3:?usage: rootfs.sh RELEASE ARCH PKGLIST}
+cache=${MSCE_ROOTFS_CACHE:-/var/cache/msce-rootfs}
+
+key=$( { echo "$release $arch"; grep -v '^#' "$pkglist" | sed '/^$/d' | LC_ALL=C sort; cat "$0"; } |
+       sha256sum | cut -c1-16)
+# one cache entry per list: the cross-build lists share release and architecture
+name=$release-$arch-$(basename "$pkglist" .txt)
+dir=$cache/$name-$key
+mkdir -p "$cache"
+exec 9> "$cache/lock-$name"
+flock 9
+if [ -f "$dir/.complete" ]; then
+        echo "$dir"
+        exit 0
+fi
+
+# The host's own Debian mirrors, from its deb822 .sources or a classic sources.list.
+host_uris() {
+        { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ for (i = 2; i <= NF; i++) print $i }' || true
+          grep -hs '^deb ' /etc/apt/sources.list | awk '{ print $2 }' || true; } | awk '!seen[$0]++'
+}
+mirror=${MSCE_MIRROR:-$(host_uris | grep -E '/debian/?$' | head -n1)}
+mirror=${mirror:-http://deb.debian.org/debian}
+security=${MSCE_SECURITY_MIRROR:-$(host_uris | grep -E '/debian-security/?$' | head -n1)}
+security=${security:-http://deb.debian.org/debian-security}
+
+tmp=$cache/build-$name-$key
+if grep -q " $cache/build-$name-" /proc/self/mounts; then
+        echo "stale mounts under $cache/build-$name-*: unmount them first" >&2
+        exit 1
+fi
+# a failed build's leftovers (the lock is held: no other build of this name runs)
+rm -rf --one-file-system "$cache/build-$name"-*
+mkdir -p "$tmp"
+log=$tmp.log
+echo "building the $release/$arch root filesystem $dir (a few minutes; log $log)" >&2
+t0=$SECONDS
+foreign=()
+if [ "$arch" != "$(dpkg --print-architecture)" ]; then
+        # a foreign architecture's maintainer scripts run under qemu-user (binfmt_misc)
+        foreign=(--arch "$arch")
+fi
+# the mirror here drops connections now and then (seen: "Failed getting release file"):
+# three attempts, each from scratch
+for attempt in 1 2 3; do
+        debootstrap --variant=minbase "${foreign[@]}" "$release" "$tmp" "$mirror" >> "$log" 2>&1 && break
+        if [ $attempt = 3 ]; then
+                tail -n 30 "$log" >&2
+                exit 1
+        fi
+        echo "debootstrap attempt $attempt failed, retrying" | tee -a "$log" >&2
+        rm -rf --one-file-system "$tmp"
+        mkdir -p "$tmp"
+        sleep $((attempt * 10))
+done
+echo "TIMING rootfs $name debootstrap: $((SECONDS - t0)) s" >&2
+cat > "$tmp/etc/apt/sources.list" <<EOS
+deb $mirror $release main
+deb $mirror $release-updates main
+deb $security $release-security main
+EOS
+# no documentation, man pages or locales: a build and test root, not a system to read
+cat > "$tmp/etc/dpkg/dpkg.cfg.d/msce-nodoc" <<'EOS'
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/locale/*
+path-exclude=/usr/share/info/*
+EOS
+mounts=()
+cleanup() {
+        local i
+        for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}"; done
+        mounts=()
+}
+trap cleanup EXIT
+for m in proc sys dev dev/pts; do
+        mount --bind "/$m" "$tmp/$m"
+        mounts+=("$tmp/$m")
+done
+in_root() { chroot "$tmp" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+        DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"; }
+apt_get() { in_root apt-get -q -y -o Dpkg::Use-Pty=0 -o Acquire::Retries=3 "$@" >> "$log" 2>&1 || { tail -n 30 "$log" >&2; exit 1; }; }
+packages=$(grep -v '^#' "$pkglist" | xargs)
+# name:ARCH entries (multiarch -dev packages for a cross build) need that architecture first
+for a in $(printf '%s\n' $packages | sed -n 's/^[^:]*:\([a-z0-9]*\)$/\1/p' | sort -u); do
+        [ "$a" = "$arch" ] || in_root dpkg --add-architecture "$a"
+done
+apt_get update --error-on=any
+apt_get full-upgrade
+apt_get install --no-install-recommends $packages
+apt_get clean
+in_root dpkg-query -W -f '${Package} ${Version} ${Provides}\n' > "$tmp/packages.list"
+cleanup
+echo "TIMING rootfs $name total: $((SECONDS - t0)) s" >&2
+touch "$tmp/.complete"
+mv "$tmp" "$dir"
+mv "$log" "$dir.log"
+for old in "$cache/$name"-*; do
+        case $old in "$dir"|"$dir.log") ;; *) rm -rf --one-file-system "$old" ;; esac
+done
+echo "$dir"

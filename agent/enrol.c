@@ -163,6 +163,12 @@ static int rsc_parse(const char *s) {
 }
 
 /* Check the response belongs to our request and map its status to an outcome. */
+/* Does the m2m:dbg reason start with "<hint>:"? */
+static bool dbg_hint_is(const char *dbg, const char *hint) {
+        size_t n = strlen(hint);
+        return strncmp(dbg, hint, n) == 0 && dbg[n] == ':';
+}
+
 static int response_check(const agent_config_t *cfg, const request_t *req, const http_msg_t *m, const char *ri,
                           exchange_info_t *info) {
         info->http_status = m->status;
@@ -205,13 +211,33 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
                                                           info->retry_after_sent) > 0;
                 return set_fail(info, OUTCOME_TRANSIENT, m->status == 503 ? -EBUSY : -EREMOTEIO, "%s", answer);
         case 4:
-                if (m->status == 403)
+                if (m->status == 403) {
+                        /* The MEF's hint first (docs/protocol.md, "Why the MEF refused"), in words. */
+                        if (dbg_hint_is(dbg, MSG_HINT_NODE_UNREGISTERED))
+                                return set_fail(info, OUTCOME_REJECTED, -EACCES,
+                                                "node %s is not registered at this MEF with this credential "
+                                                "(check [node] id and %s): %s", cfg->node_id,
+                                                cfg->mode == TLS_MODE_PSK ? "psk_identity" : "certificate", answer);
+                        if (dbg_hint_is(dbg, MSG_HINT_NODE_REVOKED))
+                                return set_fail(info, OUTCOME_REJECTED, -EACCES,
+                                                "node %s is revoked at this MEF (ask its operator to reinstate it): %s",
+                                                cfg->node_id, answer);
+                        if (dbg_hint_is(dbg, MSG_HINT_NOT_ENROLEE))
+                                return set_fail(info, OUTCOME_REJECTED, -EACCES,
+                                                "the MEF does not know this credential as a node's (check %s): %s",
+                                                cfg->mode == TLS_MODE_PSK ? "psk_identity" : "certificate", answer);
                         return set_fail(info, OUTCOME_REJECTED, -EACCES, "%s", answer);
+                }
+                if (m->status == 404 && req->ekm)
+                        /* An enrolment: the MEF has no enrolment resource there, the URI's base
+                         * path is wrong. The same request will always fail: configuration. */
+                        return set_fail(info, OUTCOME_CONFIG, -ENOENT,
+                                        "%s: [mef] uri: %s has no enrolment resource, is the base path right? (%s)",
+                                        cfg->path, cfg->mef_uri, answer);
                 if (m->status == 404)
                         /* For a status check or deregistration: the MEF no longer knows the KeID
-                         * (the caller re-enrols). For an enrolment: the URI's base is wrong. */
-                        return set_fail(info, OUTCOME_REJECTED, -ENOENT, "%s%s", answer,
-                                        req->ekm ? " (check [mef] uri)" : "");
+                         * (the caller re-enrols). */
+                        return set_fail(info, OUTCOME_REJECTED, -ENOENT, "%s", answer);
                 /* 400 and the other 4xx: the MEF refuses what we send. The same request will be
                  * refused again, so retrying fast cannot help: slow retry, shown distinctly. */
                 return set_fail(info, OUTCOME_REJECTED, -EINVAL, "%s", answer);

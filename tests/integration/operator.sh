@@ -1,0 +1,221 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The gateway side for operators (issue 15) against the real msce-mef on loopback (TAP output),
+# as root:
+#   - everything local is checked before anything is sent: for a [consumer] user that is root,
+#     missing or the agent's own user, a state or runtime directory that is a file, not
+#     writable or writable by others, and [seal] backend = tpm2 without the TPM device,
+#     --check-config exits 78 and msce-agent --once exits 78 without one enrolment reaching the
+#     MEF (msce-mef enrolments --json counted before and after);
+#   - the MEF's refusals say what they mean: a node ID not registered with the credential, a
+#     revoked node (m2m:dbg hints), a wrong base path is a configuration error (78), not
+#     "rejected";
+#   - the Kpm from a systemd credential ($CREDENTIALS_DIRECTORY/msce.kpm, psk_credential).
+# Usage: tests/integration/operator.sh BUILDDIR. Its own users msce-test-ops-cse and
+# msce-test-ops-agent. Exit 77 (skip) without root, keyctl, jq or setpriv.
+set -u
+
+[ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
+B=$(cd "$1" && pwd) || exit 2
+AGENT=$B/msce-agent
+MEF=$B/msce-mef
+CTL=$B/ctl/mscectl
+CSE_USER=msce-test-ops-cse
+AGENT_USER=msce-test-ops-agent
+skip() { echo "1..0 # SKIP $1"; exit 0; }
+for p in "$AGENT" "$MEF" "$CTL"; do [ -x "$p" ] || skip "$p not built"; done
+[ "$(id -u)" = 0 ] || skip "needs root (msce-agent --once files keys in another user's keyring)"
+for c in keyctl jq setpriv; do command -v $c > /dev/null 2>&1 || skip "$c is missing"; done
+if [ -z "${MSCE_TEST_SESSION:-}" ]; then
+        MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
+                "$0" "$@" 3>&2 2> /dev/null
+fi
+for u in $CSE_USER $AGENT_USER; do
+        id -u $u > /dev/null 2>&1 || useradd --system --no-create-home $u > /dev/null 2>&1 || skip "cannot create user $u"
+done
+CSE_UID=$(id -u $CSE_USER)
+
+T=$(mktemp -d /tmp/msce-test-ops-XXXXXX) || exit 2
+chmod 0755 "$T"
+MEF_PID=
+cleanup() {
+        [ -n "$MEF_PID" ] && kill "$MEF_PID" 2> /dev/null && wait "$MEF_PID" 2> /dev/null
+        keyctl session - sh -c "p=\$(keyctl get_persistent @s $CSE_UID) &&
+                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
+                > /dev/null 2>&1
+        rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+N=0
+FAILED=0
+ok() { N=$((N + 1)); echo "ok $N - $1"; }
+not_ok() {
+        N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
+        for f in "$T/out" "$T/err"; do [ -s "$f" ] && sed 's/^/#   /' "$f"; done
+        return 0
+}
+
+umask 077
+cat > "$T/mef.conf" <<EOF
+[server]
+listen = 127.0.0.1:0
+fqdn = 127.0.0.1
+base = /msce
+[store]
+path = $T/mef.db
+master_key = $T/master.key
+EOF
+mefctl() { "$MEF" --config "$T/mef.conf" "$@" > "$T/mefctl.out" 2>&1 || { cat "$T/mefctl.out" >&2; return 1; }; }
+mefctl init || { echo "Bail out! msce-mef init failed"; exit 1; }
+CSE_BASE=https://in.example.net:8443/~/in-cse/in-name
+for i in 1 2; do
+        mefctl node add node-$i --cse-id /mn-cse-$i --cse-base $CSE_BASE --psk-id kpm-$i \
+                --generate-psk "$T/kpm-$i.hex" || { echo "Bail out! node add failed"; exit 1; }
+done
+mefctl node revoke node-2 || { echo "Bail out! node revoke failed"; exit 1; }
+
+"$MEF" --config "$T/mef.conf" serve > "$T/mef.out" 2> "$T/mef.err" &
+MEF_PID=$!
+PORT=
+# Wait for the port it prints (a condition, bounded only by the test's timeout).
+while [ -z "$PORT" ]; do
+        PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/mef.out")
+        [ -n "$PORT" ] && break
+        kill -0 "$MEF_PID" 2> /dev/null || { echo "Bail out! msce-mef did not start"; sed 's/^/# /' "$T/mef.err"; exit 1; }
+        sleep 0.1
+done
+
+enrolments() { "$MEF" --config "$T/mef.conf" enrolments --json | jq length; }
+
+# conf NAME NODE KPMID [LINES...]: a configuration whose custody lines can be replaced by LINES
+# ([consumer] and [seal] sections given in full).
+conf() {
+        local name=$1 node=$2 kpmid=$3
+        shift 3
+        {
+                printf '[node]\nid = %s\n' "$node"
+                printf '[mef]\nuri = https://127.0.0.1:%s/msce\npsk_identity = %s\npsk_file = %s\n' \
+                        "$PORT" "$kpmid" "$T/$kpmid.hex"
+                printf '[timing]\nconnect_timeout = 10s\nexchange_timeout = 30s\n'
+                if [ $# -gt 0 ]; then
+                        for l in "$@"; do printf '%s\n' "$l"; done
+                else
+                        printf '[consumer]\nuser = %s\n[seal]\nbackend = host\nstate_dir = %s\nruntime_dir = %s\n' \
+                                $CSE_USER "$T/$name/state" "$T/$name/run"
+                fi
+        } > "$T/$name.conf"
+}
+
+# refused NAME GREP WHAT: --check-config and --once both exit 78 naming GREP, and no enrolment
+# reaches the MEF.
+refused() {
+        local name=$1 pattern=$2 what=$3 before after rc1 rc2
+        before=$(enrolments)
+        "$AGENT" --check-config --config "$T/$name.conf" > "$T/out" 2> "$T/err"
+        rc1=$?
+        if [ $rc1 -ne 78 ] || ! grep -q -- "$pattern" "$T/err"; then
+                not_ok "$what: --check-config exit $rc1, expected 78 naming '$pattern'"
+                return
+        fi
+        "$AGENT" --once --config "$T/$name.conf" > "$T/out" 2> "$T/err"
+        rc2=$?
+        after=$(enrolments)
+        if [ $rc2 -ne 78 ] || ! grep -q -- "$pattern" "$T/err"; then
+                not_ok "$what: --once exit $rc2, expected 78 naming '$pattern'"
+        elif [ "$before" != "$after" ]; then
+                not_ok "$what: --once exit 78, but $((after - before)) enrolment(s) reached the MEF"
+        else
+                ok "$what: --check-config and --once exit 78 ($(head -n1 "$T/err" | cut -c1-120)), no enrolment at the MEF"
+        fi
+}
+
+custody_of() { # NAME USER: custody lines with another [consumer] user
+        printf '[consumer]\nuser = %s\n[seal]\nbackend = host\nstate_dir = %s\nruntime_dir = %s\n' "$2" \
+                "$T/$1/state" "$T/$1/run"
+}
+
+# ---- 1. everything local is checked before anything is sent ----
+conf root node-1 kpm-1 "$(custody_of root root)"
+refused root "\[consumer\] user: 'root' is root" "[consumer] user = root"
+conf nouser node-1 kpm-1 "$(custody_of nouser msce-test-ops-no-such-user)"
+refused nouser "\[consumer\] user: no such user 'msce-test-ops-no-such-user'" "[consumer] user that does not exist"
+
+mkdir -p "$T/statefile"
+: > "$T/statefile/state"
+conf statefile node-1 kpm-1 "$(custody_of statefile $CSE_USER)"
+refused statefile "\[seal\] state_dir: .*is not a directory" "state_dir is a file"
+
+mkdir -p "$T/runfile"
+: > "$T/runfile/run"
+conf runfile node-1 kpm-1 "$(custody_of runfile $CSE_USER)"
+refused runfile "\[seal\] runtime_dir: .*is not a directory" "runtime_dir is a file"
+
+mkdir -p "$T/openstate/state"
+chmod 0777 "$T/openstate/state"
+conf openstate node-1 kpm-1 "$(custody_of openstate $CSE_USER)"
+refused openstate "\[seal\] state_dir: .*writable by group or others" "state_dir writable by others"
+
+mkdir -p "$T/cseowned/state"
+chown $CSE_USER "$T/cseowned/state"
+conf cseowned node-1 kpm-1 "$(custody_of cseowned $CSE_USER)"
+refused cseowned "\[seal\] state_dir: .*belongs to uid $CSE_UID" "state_dir owned by the CSE's user"
+
+conf notpm node-1 kpm-1 "[consumer]
+user = $CSE_USER
+[seal]
+backend = tpm2
+tcti = device:$T/no-such-tpm
+state_dir = $T/notpm/state
+runtime_dir = $T/notpm/run"
+refused notpm "backend = tpm2, but the TPM $T/no-such-tpm is missing" "backend = tpm2 without the TPM device"
+
+# The agent's own user as the CSE's: --check-config as that user (it reads its own copy of the Kpm).
+mkdir -m 0700 "$T/own" && cp "$T/kpm-1.hex" "$T/own/kpm.hex" && chown -R $AGENT_USER "$T/own"
+conf own node-1 kpm-1 "$(custody_of own $AGENT_USER)"
+sed -i "s|^psk_file = .*|psk_file = $T/own/kpm.hex|" "$T/own.conf"
+chmod 0644 "$T/own.conf"
+setpriv --reuid=$AGENT_USER --regid="$(id -g $AGENT_USER)" --clear-groups "$AGENT" --check-config \
+        --config "$T/own.conf" > "$T/out" 2> "$T/err"
+rc=$?
+[ $rc -eq 78 ] && grep -q "\[consumer\] user: '$AGENT_USER' is the agent's own user" "$T/err" &&
+        ok "[consumer] user = the agent's own user: --check-config exits 78" ||
+        not_ok "[consumer] user = the agent's own user: exit $rc"
+
+# --syntax-only takes a configuration for another machine.
+"$AGENT" --check-config --syntax-only --config "$T/nouser.conf" > "$T/out" 2> "$T/err" &&
+        ok "--check-config --syntax-only does not look up the user" || not_ok "--syntax-only: exit $?"
+
+# A good configuration still enrols (once).
+conf good node-1 kpm-1
+before=$(enrolments)
+"$AGENT" --once --config "$T/good.conf" > "$T/out" 2> "$T/err"
+rc=$?
+after=$(enrolments)
+[ $rc -eq 0 ] && [ $((after - before)) -eq 1 ] && ok "a good configuration: --once enrols, one enrolment at the MEF" ||
+        not_ok "good: exit $rc, $((after - before)) enrolments"
+
+# ---- 4. truthful MEF answers ----
+conf unregistered node-9 kpm-1
+"$AGENT" --once --config "$T/unregistered.conf" > "$T/out" 2> "$T/err"
+rc=$?
+[ $rc -eq 77 ] && grep -q "node node-9 is not registered at this MEF with this credential (check \[node\] id and psk_identity)" "$T/err" &&
+        grep -q "RSC 4103" "$T/err" && ok "unregistered node ID: exit 77, 'node node-9 is not registered at this MEF'" ||
+        not_ok "unregistered: exit $rc"
+
+conf revoked node-2 kpm-2
+"$AGENT" --once --config "$T/revoked.conf" > "$T/out" 2> "$T/err"
+rc=$?
+[ $rc -eq 77 ] && grep -q "node node-2 is revoked at this MEF" "$T/err" && grep -q "RSC 4103" "$T/err" &&
+        ok "revoked node: exit 77, 'node node-2 is revoked at this MEF'" || not_ok "revoked: exit $rc"
+
+conf basepath node-1 kpm-1
+sed -i "s|/msce$|/wrong|" "$T/basepath.conf"
+"$AGENT" --once --config "$T/basepath.conf" > "$T/out" 2> "$T/err"
+rc=$?
+[ $rc -eq 78 ] && grep -q "(configuration)" "$T/err" && grep -q "\[mef\] uri: .*has no enrolment resource" "$T/err" &&
+        ok "wrong base path: exit 78 (configuration), not rejected" || not_ok "basepath: exit $rc"
+
+echo "1..$N"
+[ $FAILED -eq 0 ]

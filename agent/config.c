@@ -116,6 +116,7 @@ typedef struct load_state {
         unsigned error_line;
         char *err;
         size_t err_size;
+        unsigned flags;     /* AGENT_CONFIG_* */
 } load_state_t;
 
 static void _printf_(3, 4) fail(load_state_t *s, int error, const char *fmt, ...) {
@@ -870,6 +871,8 @@ static int validate(load_state_t *s) {
         c->has_loc = o[K_LATITUDE].line && o[K_LONGITUDE].line;
         c->loc.has_alt = c->has_loc && o[K_ALTITUDE].line;
 
+        if (s->flags & AGENT_CONFIG_NO_SECRETS)
+                return 0;
         if (c->mode == TLS_MODE_PSK)
                 return check_psk_file(s);
         int r = check_key_file(s);
@@ -907,6 +910,10 @@ static int defaults(agent_config_t *c, const char *path) {
 }
 
 int agent_config_load(const char *path, agent_config_t *ret, char *err, size_t err_size) {
+        return agent_config_load_flags(path, 0, ret, err, err_size);
+}
+
+int agent_config_load_flags(const char *path, unsigned flags, agent_config_t *ret, char *err, size_t err_size) {
         char dummy[1];
         if (!err || err_size == 0) {
                 err = dummy;
@@ -919,7 +926,7 @@ int agent_config_load(const char *path, agent_config_t *ret, char *err, size_t e
                 path = AGENT_CONFIG_DEFAULT;
 
         _cleanup_(agent_config_done) agent_config_t c = {};
-        load_state_t s = { .c = &c, .err = err, .err_size = err_size };
+        load_state_t s = { .c = &c, .err = err, .err_size = err_size, .flags = flags };
         int r = defaults(&c, path);
         if (r < 0) {
                 snprintf(err, err_size, "%s: out of memory", path);

@@ -72,6 +72,11 @@ typedef struct agent_config {
  * "FILE: [section] key: reason" for a missing required field). Secret files are checked for
  * existence, readability and mode (owner-only) but not kept in memory. */
 int agent_config_load(const char *path, agent_config_t *ret, char *err, size_t err_size);
+/* The same with flags: AGENT_CONFIG_NO_SECRETS skips reading the credential files (psk_file,
+ * key, certificate, trust_anchors), for readers that need no secret, e.g. mscectl status as
+ * any user. */
+#define AGENT_CONFIG_NO_SECRETS 1u
+int agent_config_load_flags(const char *path, unsigned flags, agent_config_t *ret, char *err, size_t err_size);
 void agent_config_done(agent_config_t *c);
 
 /* The effective configuration as INI on f (secrets as paths). Every key is printed, defaults

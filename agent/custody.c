@@ -161,7 +161,8 @@ static int service_uid(const agent_config_t *cfg, uid_t *ret, custody_info_t *in
 }
 
 /* A directory the agent keeps files in: see custody_preflight(). */
-static int dir_preflight(const agent_config_t *cfg, const char *key, const char *dir, custody_info_t *info) {
+static int dir_preflight(const agent_config_t *cfg, const char *agent_user, const char *key, const char *dir,
+                         custody_info_t *info) {
         struct stat st;
         if (stat(dir, &st) < 0) {
                 int r = negative_errno();
@@ -208,15 +209,19 @@ static int dir_preflight(const agent_config_t *cfg, const char *key, const char 
                 return fail(info, CUSTODY_CONFIG, -EPERM, "%s: [seal] %s: %s is writable by group or others (mode %04o; chmod go-w)",
                             cfg->path, key, dir, (unsigned) (st.st_mode & 07777));
         uid_t agent = (uid_t) -1;
-        (void) user_resolve(CUSTODY_AGENT_USER, &agent, NULL);
+        (void) user_resolve(agent_user, &agent, NULL);
         if (st.st_uid != geteuid() && st.st_uid != 0 && st.st_uid != agent)
                 return fail(info, CUSTODY_CONFIG, -EPERM,
                             "%s: [seal] %s: %s belongs to uid %u, not to the agent (%s) or root", cfg->path, key, dir,
-                            (unsigned) st.st_uid, CUSTODY_AGENT_USER);
+                            (unsigned) st.st_uid, agent_user);
         return 0;
 }
 
 int custody_preflight(const agent_config_t *cfg, custody_info_t *info) {
+        return custody_preflight_as(cfg, NULL, info);
+}
+
+int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, custody_info_t *info) {
         custody_info_t dummy;
         if (!info)
                 info = &dummy;
@@ -227,16 +232,18 @@ int custody_preflight(const agent_config_t *cfg, custody_info_t *info) {
         int r = service_uid(cfg, &uid, info);
         if (r < 0)
                 return r;
+        if (!agent_user)
+                agent_user = CUSTODY_AGENT_USER;
         uid_t agent = (uid_t) -1;
-        (void) user_resolve(CUSTODY_AGENT_USER, &agent, NULL);
+        (void) user_resolve(agent_user, &agent, NULL);
         if (uid == geteuid() || uid == agent)
                 return fail(info, CUSTODY_CONFIG, -EINVAL,
                             "%s: [consumer] user: '%s' is the agent's own user; the keys must go to the CSE's own user",
                             cfg->path, cfg->service_user);
-        r = dir_preflight(cfg, "state_dir", cfg->state_dir, info);
+        r = dir_preflight(cfg, agent_user, "state_dir", cfg->state_dir, info);
         if (r < 0)
                 return r;
-        r = dir_preflight(cfg, "runtime_dir", cfg->runtime_dir, info);
+        r = dir_preflight(cfg, agent_user, "runtime_dir", cfg->runtime_dir, info);
         if (r < 0)
                 return r;
         if (cfg->seal_backend == SEAL_TPM2) {

@@ -50,6 +50,9 @@ bool custody_class_wants_enrol(custody_class_t c);
  * device: TCTI, the device node. Creates and changes nothing. CUSTODY_CONFIG and a reason of
  * the form "FILE: [section] key: ..." on failure. */
 int custody_preflight(const agent_config_t *cfg, custody_info_t *info);
+/* The same for an agent that runs as agent_user (NULL: CUSTODY_AGENT_USER), e.g. for mscectl
+ * check --agent-user. */
+int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, custody_info_t *info);
 
 /* Take the agent's lock (flock on the state directory, created 0700 when missing): one agent
  * per state directory. -EBUSY when another agent holds it. ret_fd is the lock; close it to

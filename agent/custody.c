@@ -246,6 +246,11 @@ int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, cust
         r = dir_preflight(cfg, agent_user, "runtime_dir", cfg->runtime_dir, info);
         if (r < 0)
                 return r;
+        if (cfg->mode == TLS_MODE_PSK && !cfg->kpm_path && !cfg->check_only)
+                return fail(info, CUSTODY_CONFIG, -ENOKEY,
+                            "%s: [mef] psk_credential: the Kpm is the systemd credential %s (%s), which only "
+                            "msce-agent.service receives; set [mef] psk_file, or start the agent through systemd",
+                            cfg->path, cfg->psk_credential, cfg->kpm_credstore ?: "?");
         if (cfg->seal_backend == SEAL_TPM2) {
 #if !HAVE_TPM2
                 return fail(info, CUSTODY_CONFIG, -EOPNOTSUPP,

@@ -103,18 +103,24 @@ static int session_ctx(const agent_config_t *cfg, tls_ctx_t **ret, exchange_info
                 _cleanup_erase_(64) uint8_t kpm[MSG_KEY_MAX];
                 size_t len = 0;
 
-                r = kpm_read(cfg->psk_file, kpm, &len);
+                if (!cfg->kpm_path)
+                        return set_fail(info, OUTCOME_CONFIG, -ENOKEY,
+                                        "%s: [mef] psk_credential: the Kpm is the systemd credential %s, which only "
+                                        "msce-agent.service receives", cfg->path, cfg->psk_credential);
+                r = kpm_read(cfg->kpm_path, kpm, &len);
+                /* The credential when systemd passed one (agent/config.h), else psk_file. */
+                const char *key = cfg->psk_file && streq(cfg->kpm_path, cfg->psk_file) ? "psk_file" : "psk_credential";
                 if (r == -EPERM)
                         return set_fail(info, OUTCOME_CONFIG, r,
-                                        "%s: [mef] psk_file: %s is readable by group or others (chmod 0600)",
-                                        cfg->path, cfg->psk_file);
+                                        "%s: [mef] %s: %s is readable by group or others (chmod 0600)",
+                                        cfg->path, key, cfg->kpm_path);
                 if (r == -EINVAL)
                         return set_fail(info, OUTCOME_CONFIG, r,
-                                        "%s: [mef] psk_file: %s does not hold a 16..64 byte Kpm as hex",
-                                        cfg->path, cfg->psk_file);
+                                        "%s: [mef] %s: %s does not hold a 16..64 byte Kpm as hex",
+                                        cfg->path, key, cfg->kpm_path);
                 if (r < 0)
-                        return set_fail(info, OUTCOME_CONFIG, r, "%s: [mef] psk_file: cannot read %s: %s",
-                                        cfg->path, cfg->psk_file, strerror(-r));
+                        return set_fail(info, OUTCOME_CONFIG, r, "%s: [mef] %s: cannot read %s: %s",
+                                        cfg->path, key, cfg->kpm_path, strerror(-r));
                 tc.psk_identity = cfg->psk_identity;
                 tc.psk = kpm;
                 tc.psk_len = len;

@@ -269,6 +269,7 @@ int main(int argc, char *argv[]) {
          * active KeID at the MEF that no gateway holds. */
         custody_info_t ci;
         /* The daemon checks the same at its start, where it can say so in STATUS= and state.json. */
+        cfg.check_only = check;
         r = syntax_only || (!check && !once) ? 0 : custody_preflight(&cfg, &ci);
         if (r < 0) {
                 fatal(ci.reason);

@@ -236,7 +236,14 @@ static void check_config_files(checker_t *c, const agent_config_t *cfg) {
 
 static void check_credentials(checker_t *c, const agent_config_t *cfg) {
         if (cfg->mode == TLS_MODE_PSK) {
-                check_file(c, "[mef] psk_file", cfg->psk_file, true);
+                if (cfg->kpm_path && cfg->psk_file && streq(cfg->kpm_path, cfg->psk_file))
+                        check_file(c, "[mef] psk_file", cfg->psk_file, true);
+                else if (cfg->kpm_path)
+                        report(c, L_OK, NULL, "[mef] psk_credential: the Kpm from the systemd credential %s",
+                               cfg->kpm_path);
+                else
+                        report(c, L_OK, NULL, "[mef] psk_credential: %s, passed to msce-agent.service by systemd",
+                               cfg->kpm_credstore);
                 return;
         }
         check_file(c, "[mef] key", cfg->key_file, true);
@@ -574,7 +581,7 @@ static void check_mef(checker_t *c, const agent_config_t *cfg) {
         if (cfg->mode == TLS_MODE_PSK) {
                 _cleanup_erase_(64) uint8_t kpm[MSG_KEY_MAX];
                 size_t len = 0;
-                r = kpm_read(cfg->psk_file, kpm, &len);
+                r = cfg->kpm_path ? kpm_read(cfg->kpm_path, kpm, &len) : -ENOKEY;
                 if (r < 0) {
                         report(c, L_FAIL, "see the [mef] psk_file finding above", "MEF TLS: cannot read the Kpm from %s: %s",
                                cfg->psk_file, strerror(-r));
@@ -735,8 +742,9 @@ static void check_profile(checker_t *c, const char *runtime_dir) {
                 report(c, L_OK, NULL, "profile: KeID %s, expires %s (%s)", p.ke_id, when, rel);
 }
 
-static void check_preflight(checker_t *c, const agent_config_t *cfg) {
+static void check_preflight(checker_t *c, agent_config_t *cfg) {
         custody_info_t ci;
+        cfg->check_only = true; /* a Kpm only in the credential store is msce-agent.service's */
         if (custody_preflight_as(cfg, c->user, &ci) < 0)
                 report(c, L_FAIL, "correct what the message names; msce-agent --check-config says the same",
                        "preflight: %s", ci.reason);

@@ -217,6 +217,45 @@ rc=$?
 [ $rc -eq 78 ] && grep -q "(configuration)" "$T/err" && grep -q "\[mef\] uri: .*has no enrolment resource" "$T/err" &&
         ok "wrong base path: exit 78 (configuration), not rejected" || not_ok "basepath: exit $rc"
 
+# ---- 3. the Kpm through systemd credentials ----
+CRED=$T/credentials
+mkdir -m 0700 "$CRED"
+cp "$T/kpm-1.hex" "$CRED/msce.kpm"
+chmod 0400 "$CRED/msce.kpm"
+# A wrong Kpm in psk_file: the credential comes first.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/wrong.hex"
+chmod 0600 "$T/wrong.hex"
+conf cred node-1 kpm-1
+sed -i "s|^psk_file = .*|psk_file = $T/wrong.hex|" "$T/cred.conf"
+CREDENTIALS_DIRECTORY=$CRED "$AGENT" --once --config "$T/cred.conf" > "$T/out" 2> "$T/err"
+rc=$?
+[ $rc -eq 0 ] && ok "\$CREDENTIALS_DIRECTORY/msce.kpm comes before psk_file: enrolled" || not_ok "credential first: exit $rc"
+# Without psk_file at all.
+conf credonly node-1 kpm-1
+sed -i "/^psk_file = /d" "$T/credonly.conf"
+CREDENTIALS_DIRECTORY=$CRED "$AGENT" --check-config --config "$T/credonly.conf" > "$T/out" 2> "$T/err" &&
+        grep -qx "psk_credential = msce.kpm" "$T/out" && grep -qx "psk_file =" "$T/out" &&
+        ok "--check-config with the Kpm only as a credential" || not_ok "credential only: --check-config"
+# The blank fallback of msce-agent.service (SetCredential=msce.kpm:\n): psk_file then, or 78.
+printf '\n' > "$T/blank"
+mkdir -m 0700 "$T/blankcred" && cp "$T/blank" "$T/blankcred/msce.kpm" && chmod 0400 "$T/blankcred/msce.kpm"
+conf blankcred node-1 kpm-1
+CREDENTIALS_DIRECTORY=$T/blankcred "$AGENT" --once --config "$T/blankcred.conf" > "$T/out" 2> "$T/err"
+rc=$?
+[ $rc -eq 0 ] && ok "a blank credential (the unit's fallback): psk_file is used" || not_ok "blank credential: exit $rc"
+before=$(enrolments)
+CREDENTIALS_DIRECTORY=$T/blankcred "$AGENT" --once --config "$T/credonly.conf" > "$T/out" 2> "$T/err"
+rc=$?
+[ $rc -eq 78 ] && grep -q "\[mef\] psk_file: required (mode = psk) when systemd passes no credential msce.kpm" "$T/err" &&
+        [ "$(enrolments)" = "$before" ] &&
+        ok "no credential and no psk_file: exit 78, nothing sent" || not_ok "no credential, no psk_file: exit $rc"
+# A credential that does not hold a Kpm: 78 naming psk_credential.
+mkdir -m 0700 "$T/badcred" && echo "not hex" > "$T/badcred/msce.kpm" && chmod 0400 "$T/badcred/msce.kpm"
+CREDENTIALS_DIRECTORY=$T/badcred "$AGENT" --check-config --config "$T/credonly.conf" > "$T/out" 2> "$T/err"
+rc=$?
+[ $rc -eq 78 ] && grep -q "\[mef\] psk_credential: $T/badcred/msce.kpm does not hold the Kpm as hex" "$T/err" &&
+        ok "a credential without a Kpm: --check-config exits 78 naming psk_credential" || not_ok "bad credential: exit $rc"
+
 # ---- 2. mscectl on par with aziotctl ----
 # run WANT ARGS...: mscectl, output in $T/out and $T/err
 run() {

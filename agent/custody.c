@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "msce-config.h"
 
@@ -214,6 +215,38 @@ static int dir_preflight(const agent_config_t *cfg, const char *agent_user, cons
                 return fail(info, CUSTODY_CONFIG, -EPERM,
                             "%s: [seal] %s: %s belongs to uid %u, not to the agent (%s) or root", cfg->path, key, dir,
                             (unsigned) st.st_uid, agent_user);
+        return 0;
+}
+
+/* The nearest existing directory of path (path itself when it exists). */
+static int space_free(const char *path, uint64_t *ret) {
+        char p[PATH_MAX];
+        if (snprintf(p, sizeof p, "%s", path) >= (int) sizeof p)
+                return -ENAMETOOLONG;
+        struct statvfs sv;
+        while (statvfs(p, &sv) < 0) {
+                char *slash = strrchr(p, '/');
+                if (errno != ENOENT || !slash || slash == p)
+                        return negative_errno();
+                *slash = 0;
+        }
+        *ret = (uint64_t) sv.f_bavail * sv.f_frsize;
+        return 0;
+}
+
+int custody_space_check(const agent_config_t *cfg, custody_info_t *info) {
+        custody_info_t dummy;
+        if (!info)
+                info = &dummy;
+        info_init(info);
+        const char *dirs[] = { cfg->state_dir, cfg->runtime_dir };
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                uint64_t avail;
+                if (space_free(dirs[i], &avail) == 0 && avail < CUSTODY_SPACE_MIN)
+                        return fail(info, CUSTODY_FAILED, -ENOSPC,
+                                    "no space left in %s (%llu bytes free, %u needed to keep a profile)", dirs[i],
+                                    (unsigned long long) avail, CUSTODY_SPACE_MIN);
+        }
         return 0;
 }
 

@@ -38,6 +38,9 @@ const char *custody_class_to_string(custody_class_t c);
 /* true for the restore outcomes that an enrolment fixes. */
 bool custody_class_wants_enrol(custody_class_t c);
 
+/* The free space custody_space_check() wants in the state and runtime directories. */
+#define CUSTODY_SPACE_MIN (16u * 1024u)
+
 /* The user msce-agent.service runs as (User=): never a valid [consumer] user. */
 #define CUSTODY_AGENT_USER "msce"
 
@@ -53,6 +56,11 @@ int custody_preflight(const agent_config_t *cfg, custody_info_t *info);
 /* The same for an agent that runs as agent_user (NULL: CUSTODY_AGENT_USER), e.g. for mscectl
  * check --agent-user. */
 int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, custody_info_t *info);
+
+/* Right before an enrolment: CUSTODY_FAILED (-ENOSPC, retry later) when the state or runtime
+ * directory has less than CUSTODY_SPACE_MIN bytes free, so that no enrolment is made whose
+ * profile could not be written. A restore needs no such room. */
+int custody_space_check(const agent_config_t *cfg, custody_info_t *info);
 
 /* Take the agent's lock (flock on the state directory, created 0700 when missing): one agent
  * per state directory. -EBUSY when another agent holds it. ret_fd is the lock; close it to

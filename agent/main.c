@@ -134,6 +134,12 @@ static int run_once(const agent_config_t *cfg, bool reenrol) {
                 return custody_exit(ci.cls);
         }
         stored_profile_wipe(&p);
+        r = custody_space_check(cfg, &ci);
+        if (r < 0) {
+                fprintf(stderr, "msce-agent: not enrolling: %s%s\n", ci.reason,
+                        prev[0] ? "; the previous profile stays in place" : "");
+                return custody_exit(ci.cls);
+        }
 
         _cleanup_(enrol_result_wipe) enrol_result_t res = {};
         exchange_info_t info;

@@ -623,10 +623,38 @@ static bool clock_wait(manager_t *m) {
         return false;
 }
 
+/* Before each enrolment, what keeping its profile needs (custody_preflight()): an enrolment
+ * whose profile cannot be kept leaves a KeID at the MEF that no gateway holds. False when it
+ * cannot start now (the daemon stops, or backs off for a full disk). */
+static bool enrol_preflight(manager_t *m) {
+        custody_info_t ci;
+        int r = custody_preflight(&m->cfg, &ci);
+        if (r == 0)
+                r = custody_space_check(&m->cfg, &ci);
+        if (r == 0)
+                return true;
+        str_copy(m->last_error, sizeof m->last_error, ci.reason);
+        if (ci.cls == CUSTODY_CONFIG) {
+                fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci.reason);
+                return false;
+        }
+        m->failures++;
+        backoff_params_t bp = backoff_params(m);
+        uint64_t delay = backoff_delay(&bp, m->failures, backoff_random());
+        char d[32], valid[VALID_MAX];
+        format_duration(delay, d);
+        still_valid(m, valid);
+        action_schedule(m, ACTION_ENROL, delay);
+        set_state(m, STATE_BACKOFF, LOG_ERR, "Not enrolling: %s; retrying in %s%s", ci.reason, d, valid);
+        return false;
+}
+
 static void start_enrol(manager_t *m) {
         action_cancel(m);
         exchange_cancel(m);
         if (clock_wait(m))
+                return;
+        if (!enrol_preflight(m))
                 return;
         if (m->have_profile)
                 set_state(m, STATE_ENROL, LOG_INFO, "Renewing KeID %s with %s", m->profile.ke_id, m->cfg.mef_uri);

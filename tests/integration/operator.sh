@@ -183,6 +183,18 @@ rc=$?
         ok "[consumer] user = the agent's own user: --check-config exits 78" ||
         not_ok "[consumer] user = the agent's own user: exit $rc"
 
+# A full state directory: no enrolment is made whose profile could not be written (75).
+mkdir -p "$T/full/state"
+conf full node-1 kpm-1
+before=$(enrolments)
+unshare -m --propagation private sh -c 'mount -t tmpfs -o size=16k,mode=0700 tmpfs "$1" &&
+        dd if=/dev/zero of="$1/filler" bs=1k count=64 2> /dev/null; "$2" --once --config "$3"' sh \
+        "$T/full/state" "$AGENT" "$T/full.conf" > "$T/out" 2> "$T/err"
+rc=$?
+[ $rc -eq 75 ] && grep -q "not enrolling: no space left in $T/full/state" "$T/err" && [ "$(enrolments)" = "$before" ] &&
+        ok "state directory full: --once exits 75 before enrolling, no enrolment at the MEF" ||
+        not_ok "state directory full: exit $rc, $(($(enrolments) - before)) enrolment(s)"
+
 # --syntax-only takes a configuration for another machine.
 "$AGENT" --check-config --syntax-only --config "$T/nouser.conf" > "$T/out" 2> "$T/err" &&
         ok "--check-config --syntax-only does not look up the user" || not_ok "--syntax-only: exit $?"

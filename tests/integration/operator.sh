@@ -171,6 +171,22 @@ state_dir = $T/notpm/state
 runtime_dir = $T/notpm/run"
 refused notpm "backend = tpm2, but the TPM $T/no-such-tpm is missing" "backend = tpm2 without the TPM device"
 
+# A TPM behind a socket TCTI that does not answer (port 1 is closed): found out before the
+# enrolment, as --once must seal what it gets.
+conf swtpm node-1 kpm-1 "[consumer]
+user = $CSE_USER
+[seal]
+backend = tpm2
+tcti = swtpm:host=127.0.0.1,port=1
+state_dir = $T/swtpm/state
+runtime_dir = $T/swtpm/run"
+before=$(enrolments)
+"$AGENT" --once --config "$T/swtpm.conf" > "$T/out" 2> "$T/err"
+rc=$?
+[ $rc -eq 78 ] && grep -q "not enrolling: .*backend = tpm2, but no TPM answers at swtpm:host=127.0.0.1,port=1" "$T/err" &&
+        [ "$(enrolments)" = "$before" ] && ok "backend = tpm2, no TPM answering a socket TCTI: --once exits 78, no enrolment" ||
+        not_ok "tpm2 swtpm not answering: exit $rc, $(($(enrolments) - before)) enrolment(s)"
+
 # The agent's own user as the CSE's: --check-config as that user (it reads its own copy of the Kpm).
 mkdir -m 0700 "$T/own" && cp "$T/kpm-1.hex" "$T/own/kpm.hex" && chown -R $AGENT_USER "$T/own"
 conf own node-1 kpm-1 "$(custody_of own $AGENT_USER)"

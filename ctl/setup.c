@@ -176,6 +176,11 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
                 return fail(err, err_size, negative_errno(), "cannot create %s: %m", dropin_dir);
         }
 
+        /* Declared before the first goto: the cleanups must not be jumped over. */
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(agent_config_done) agent_config_t cfg = {};
+        char why[1024] = "";
+        custody_info_t ci;
         saved_t old_dropin = {}, old_kpm = {};
         r = saved_take(&old_dropin, dropin);
         if (r == 0)
@@ -197,7 +202,6 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
                 goto undo;
         }
 
-        _cleanup_free_ char *text = NULL;
         if (asprintf(&text,
                      "# Written by mscectl setup (quick setup); msce-agent.conf(5).\n"
                      "[node]\nid = %s\n"
@@ -218,14 +222,11 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
         }
 
         /* What the agent will see, checked as msce-agent --check-config checks it. */
-        _cleanup_(agent_config_done) agent_config_t cfg = {};
-        char why[1024] = "";
         r = agent_config_load(config, &cfg, why, sizeof why);
         if (r < 0) {
                 fail(err, err_size, r, "refused, as msce-agent --check-config would: %s", why[0] ? why : strerror(-r));
                 goto undo;
         }
-        custody_info_t ci;
         cfg.check_only = true;
         r = custody_preflight_as(&cfg, agent_user, &ci);
         if (r < 0) {

@@ -10,7 +10,6 @@ static const crypto_ops_t ops = {
         .profile_from_msg = profile_from_msg,
         .seal_store = seal_store,
         .seal_load = seal_load,
-        .tpm2_probe = tpm2_probe,
 };
 
 /* The module's only exported symbol (crypto-module.map). */

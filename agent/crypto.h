@@ -12,7 +12,6 @@
 #include "agent/enrol.h"
 #include "keys/profile.h"
 #include "keys/seal.h"
-#include "hw/tpm2.h"
 
 #define CRYPTO_MODULE_NAME "msce-agent-crypto.so"
 #define CRYPTO_ENTRY "msce_crypto_ops_v1"
@@ -25,7 +24,6 @@ typedef struct crypto_ops {
                                 const uint8_t *ltk, size_t ltk_len, stored_profile_t *ret);
         int (*seal_store)(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *ret_method);
         int (*seal_load)(const seal_opts_t *o, stored_profile_t *ret, seal_method_t *ret_method);
-        int (*tpm2_probe)(const char *tcti); /* hw/tpm2.h */
 } crypto_ops_t;
 
 /* The table, or -ELIBACC (the module cannot be loaded) / -ELIBBAD (it is not the module this

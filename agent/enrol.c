@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "agent/backoff.h"
+#include "hw/tpm2.h"
 #include "agent/enrol.h"
 #include "agent/resolve.h"
 #include "proto/http.h"
@@ -958,8 +959,22 @@ int enrol_run(const agent_config_t *cfg, const char *prev, enrol_result_t *ret, 
         exchange_info_t dummy;
         if (!info)
                 info = &dummy;
-        if (!ret)
+        if (!ret || !cfg)
                 return args_fail(info, -EINVAL, "invalid arguments");
+        /* backend = tpm2: a TPM must answer before the enrolment, or its profile could not be
+         * sealed and the KeID would stay active at the MEF with no gateway holding it
+         * (custody_preflight() checks a device: TCTI's node only). In the worker child for the
+         * daemon, in the process for --once: the TPM libraries are loaded here anyway. */
+        if (cfg->seal_backend == SEAL_TPM2) {
+                (void) setenv("TSS2_LOG", "all+none", 0);
+                int p = tpm2_probe(cfg->tcti);
+                if (p < 0) {
+                        info_init(info);
+                        return set_fail(info, OUTCOME_CONFIG, p, "not enrolling: %s: [seal] backend = tpm2, but %s%s",
+                                        cfg->path, p == -EOPNOTSUPP ? "this build has no TPM support" : "no TPM answers at ",
+                                        p == -EOPNOTSUPP ? "" : cfg->tcti);
+                }
+        }
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(exchange_freep) exchange_t *x = NULL;
         int r = run_blocking(exchange_enrol, cfg, prev, &e, &x, info);

@@ -150,18 +150,6 @@ static int run_once(const agent_config_t *cfg, bool reenrol) {
                 fprintf(stderr, "msce-agent: %s\n", err);
                 return AGENT_EXIT_CONFIG;
         }
-        /* backend = tpm2: a TPM must answer before an enrolment, or its profile cannot be
-         * sealed (custody_preflight() checks only a device: TCTI's node). */
-        if (cfg->seal_backend == SEAL_TPM2) {
-                (void) setenv("TSS2_LOG", "all+none", 0);
-                r = ops->tpm2_probe(cfg->tcti);
-                if (r < 0) {
-                        fprintf(stderr, "msce-agent: not enrolling: %s: [seal] backend = tpm2, but %s%s\n", cfg->path,
-                                r == -EOPNOTSUPP ? "this build has no TPM support" : "no TPM answers at ",
-                                r == -EOPNOTSUPP ? "" : cfg->tcti);
-                        return AGENT_EXIT_CONFIG;
-                }
-        }
         r = ops->enrol_run(cfg, prev[0] ? prev : NULL, &res, &info);
         if (r < 0) {
                 char retry[RETRY_AFTER_SENT_MAX + 64] = "";

@@ -187,6 +187,18 @@ rc=$?
         [ "$(enrolments)" = "$before" ] && ok "backend = tpm2, no TPM answering a socket TCTI: --once exits 78, no enrolment" ||
         not_ok "tpm2 swtpm not answering: exit $rc, $(($(enrolments) - before)) enrolment(s)"
 
+# The same for the daemon: the worker probes the TPM before the enrolment; the daemon stops in
+# configuration-error (78) with no enrolment at the MEF.
+before=$(enrolments)
+"$AGENT" --config "$T/swtpm.conf" > "$T/out" 2> "$T/err" &
+wait $!
+rc=$?
+st=$(jq -r '.state + " " + (.last_error // "")' "$T/swtpm/run/state.json" 2> /dev/null)
+[ $rc -eq 78 ] && [ "$(enrolments)" = "$before" ] && case $st in
+        "configuration-error "*"no TPM answers at swtpm:host=127.0.0.1,port=1"*) true ;; *) false ;; esac &&
+        ok "daemon, backend = tpm2, no TPM answering: exit 78, state.json configuration-error, no enrolment" ||
+        not_ok "daemon tpm2 swtpm not answering: exit $rc, state '$st', $(($(enrolments) - before)) enrolment(s)"
+
 # The agent's own user as the CSE's: --check-config as that user (it reads its own copy of the Kpm).
 mkdir -m 0700 "$T/own" && cp "$T/kpm-1.hex" "$T/own/kpm.hex" && chown -R $AGENT_USER "$T/own"
 conf own node-1 kpm-1 "$(custody_of own $AGENT_USER)"

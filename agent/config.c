@@ -35,6 +35,7 @@ enum {
         K_MEF_MODE,
         K_PSK_IDENTITY,
         K_PSK_FILE,
+        K_PSK_CREDENTIAL,
         K_CERTIFICATE,
         K_KEY,
         K_TRUST_ANCHORS,
@@ -71,6 +72,7 @@ static const struct {
         [K_MEF_MODE] = { "mef", "mode" },
         [K_PSK_IDENTITY] = { "mef", "psk_identity" },
         [K_PSK_FILE] = { "mef", "psk_file" },
+        [K_PSK_CREDENTIAL] = { "mef", "psk_credential" },
         [K_CERTIFICATE] = { "mef", "certificate" },
         [K_KEY] = { "mef", "key" },
         [K_TRUST_ANCHORS] = { "mef", "trust_anchors" },
@@ -116,6 +118,7 @@ typedef struct load_state {
         unsigned error_line;
         char *err;
         size_t err_size;
+        unsigned flags;     /* AGENT_CONFIG_* */
 } load_state_t;
 
 static void _printf_(3, 4) fail(load_state_t *s, int error, const char *fmt, ...) {
@@ -259,6 +262,17 @@ static bool user_name_ok(const char *s) {
 }
 
 /* "" (PCR binding off) or "<bank>:<n>[,<n>...]" with PCRs 0..23, e.g. "sha256:0,7". */
+/* A systemd credential name: a file name in $CREDENTIALS_DIRECTORY. */
+static bool credential_name_ok(const char *s) {
+        size_t n = strlen(s);
+        if (n == 0 || n > 255 || streq(s, ".") || streq(s, ".."))
+                return false;
+        for (const char *p = s; *p; p++)
+                if (!isalnum((unsigned char) *p) && !strchr("_.-", *p))
+                        return false;
+        return true;
+}
+
 static bool pcrs_ok(const char *s) {
         if (!*s)
                 return true;
@@ -517,6 +531,10 @@ static int key_parse(agent_config_t *c, int k, const char *v, const char **why) 
                         return *why = "must be an absolute path", -EINVAL;
                 return set_optional(field, v);
         }
+        case K_PSK_CREDENTIAL:
+                if (*v && !credential_name_ok(v))
+                        return *why = "must be a credential name (1..255 of A-Z a-z 0-9 _ . -, not . or ..)", -EINVAL;
+                return set_string(&c->psk_credential, v);
         case K_TLS_MIN:
         case K_TLS_MAX:
                 if (tls_version_parse(v, k == K_TLS_MIN ? &c->tls_min : &c->tls_max) < 0)
@@ -752,18 +770,17 @@ static int regular_file_check(const char *path) {
         return S_ISREG(st.st_mode) ? 0 : -EBADFD;
 }
 
-static int check_psk_file(load_state_t *s) {
-        const char *path = s->c->psk_file;
+static int check_psk_file(load_state_t *s, int k, const char *path) {
         _cleanup_secret_ secret_t sec = {};
         int r = regular_file_check(path);
         if (r == 0)
                 r = secret_file_read(path, PSK_FILE_MAX, &sec);
         if (r == -EFBIG) {
-                fail_key(s, -EINVAL, K_PSK_FILE, "%s is too large (the Kpm is 16..64 bytes as hex)", path);
+                fail_key(s, -EINVAL, k, "%s is too large (the Kpm is 16..64 bytes as hex)", path);
                 return -EINVAL;
         }
         if (r < 0) {
-                fail_key(s, r, K_PSK_FILE, "%s %s", path, file_error(r));
+                fail_key(s, r, k, "%s %s", path, file_error(r));
                 return r;
         }
         size_t len = sec.len;
@@ -772,7 +789,7 @@ static int check_psk_file(load_state_t *s) {
         if (len > 0 && sec.data[len - 1] == '\r')
                 len--;
         if (len / 2 > MSG_KEY_MAX) {
-                fail_key(s, -EINVAL, K_PSK_FILE, "%s: the Kpm is longer than %u bytes", path, MSG_KEY_MAX);
+                fail_key(s, -EINVAL, k, "%s: the Kpm is longer than %u bytes", path, MSG_KEY_MAX);
                 return -EINVAL;
         }
         char hex[PSK_FILE_MAX + 1];
@@ -785,11 +802,11 @@ static int check_psk_file(load_state_t *s) {
         erase(hex, sizeof hex);
         erase(key, sizeof key);
         if (r < 0) {
-                fail_key(s, -EINVAL, K_PSK_FILE, "%s does not hold the Kpm as hex", path);
+                fail_key(s, -EINVAL, k, "%s does not hold the Kpm as hex", path);
                 return -EINVAL;
         }
         if (klen < MSG_KEY_MIN) {
-                fail_key(s, -EINVAL, K_PSK_FILE, "%s: the Kpm is %zu bytes, at least %u are needed", path, klen,
+                fail_key(s, -EINVAL, k, "%s: the Kpm is %zu bytes, at least %u are needed", path, klen,
                          MSG_KEY_MIN);
                 return -EINVAL;
         }
@@ -829,6 +846,52 @@ static int check_pem_file(load_state_t *s, int k, const char *path) {
         return 0;
 }
 
+/* $CREDENTIALS_DIRECTORY/<psk_credential> when it is there and not empty: *ret (NULL when not). */
+static int credential_find(const agent_config_t *c, char **ret) {
+        *ret = NULL;
+        const char *dir = getenv("CREDENTIALS_DIRECTORY");
+        if (!dir || !*dir || !c->psk_credential || !*c->psk_credential)
+                return 0;
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s", dir, c->psk_credential) < 0)
+                return -ENOMEM;
+        /* Blank (msce-agent.service's SetCredential= fallback is a newline): none. */
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return 0;
+        if (S_ISREG(st.st_mode) && st.st_size <= 2) {
+                _cleanup_free_ char *text = NULL;
+                if (file_read_all(path, 2, &text, NULL) < 0 || strspn(text, "\r\n") == strlen(text))
+                        return 0;
+        }
+        *ret = TAKE_PTR(path);
+        return 0;
+}
+
+/* The credential in systemd's credential store, where LoadCredentialEncrypted= finds it. */
+static int credstore_find(const agent_config_t *c, char **ret) {
+        static const char *const dirs[] = {
+                "/etc/credstore.encrypted", "/run/credstore.encrypted", "/usr/lib/credstore.encrypted",
+                "/etc/credstore",           "/run/credstore",           "/usr/lib/credstore",
+        };
+        *ret = NULL;
+        if (!c->psk_credential || !*c->psk_credential)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/%s", dirs[i], c->psk_credential) < 0)
+                        return -ENOMEM;
+                /* /etc/credstore* are root's (0700): another user cannot see into them, and
+                 * takes a credential there as given (the service gets the blank fallback and
+                 * says so at its start when it is not). */
+                if (access(path, F_OK) == 0 || errno == EACCES) {
+                        *ret = TAKE_PTR(path);
+                        return 0;
+                }
+        }
+        return 0;
+}
+
 static int validate(load_state_t *s) {
         agent_config_t *c = s->c;
         origin_t *o = s->origin;
@@ -850,11 +913,21 @@ static int validate(load_state_t *s) {
         if (c->backoff_min_ms > c->backoff_max_ms)
                 fail_key(s, -EINVAL, o[K_BACKOFF_MIN].line ? K_BACKOFF_MIN : K_BACKOFF_MAX,
                          "backoff_min is above backoff_max");
+        /* The Kpm: the systemd credential when the service manager passes one (not empty:
+         * msce-agent.service's SetCredential= fallback is empty), else psk_file. */
+        _cleanup_free_ char *credential = NULL;
+        if (c->mode == TLS_MODE_PSK && credential_find(c, &credential) < 0)
+                return fail(s, -ENOMEM, "%s: out of memory", c->path), -ENOMEM;
         if (c->mode == TLS_MODE_PSK) {
                 if (!c->psk_identity)
                         fail_key(s, -EINVAL, K_PSK_IDENTITY, "required (mode = psk)");
-                if (!c->psk_file)
-                        fail_key(s, -EINVAL, K_PSK_FILE, "required (mode = psk)");
+                /* Outside the service (an operator's --check-config, mscectl check) the credential
+                 * is only in the credential store: valid, read when systemd starts the agent. */
+                if (!c->psk_file && !credential && credstore_find(c, &c->kpm_credstore) < 0)
+                        return fail(s, -ENOMEM, "%s: out of memory", c->path), -ENOMEM;
+                if (!c->psk_file && !credential && !c->kpm_credstore)
+                        fail_key(s, -EINVAL, K_PSK_FILE, "required (mode = psk) when systemd passes no credential %s",
+                                 c->psk_credential[0] ? c->psk_credential : "(psk_credential is empty)");
         } else {
                 if (!c->cert_file)
                         fail_key(s, -EINVAL, K_CERTIFICATE, "required (mode = cert)");
@@ -870,8 +943,18 @@ static int validate(load_state_t *s) {
         c->has_loc = o[K_LATITUDE].line && o[K_LONGITUDE].line;
         c->loc.has_alt = c->has_loc && o[K_ALTITUDE].line;
 
+        bool from_credential = credential;
+        if (c->mode == TLS_MODE_PSK && c->kpm_credstore && !c->psk_file && !credential)
+                return 0; /* nothing to read here */
+        if (c->mode == TLS_MODE_PSK) {
+                c->kpm_path = credential ? TAKE_PTR(credential) : strdup(c->psk_file);
+                if (!c->kpm_path)
+                        return fail(s, -ENOMEM, "%s: out of memory", c->path), -ENOMEM;
+        }
+        if (s->flags & AGENT_CONFIG_NO_SECRETS)
+                return 0;
         if (c->mode == TLS_MODE_PSK)
-                return check_psk_file(s);
+                return check_psk_file(s, from_credential ? K_PSK_CREDENTIAL : K_PSK_FILE, c->kpm_path);
         int r = check_key_file(s);
         if (r == 0)
                 r = check_pem_file(s, K_CERTIFICATE, c->cert_file);
@@ -897,16 +980,21 @@ static int defaults(agent_config_t *c, const char *path) {
         };
         c->path = strdup(path);
         c->service_user = strdup("cse");
+        c->psk_credential = strdup(AGENT_PSK_CREDENTIAL_DEFAULT);
         c->tcti = strdup("device:/dev/tpmrm0");
         c->pcrs = strdup("");
         c->state_dir = strdup("/var/lib/msce");
         c->runtime_dir = strdup("/run/msce");
-        if (!c->path || !c->service_user || !c->tcti || !c->pcrs || !c->state_dir || !c->runtime_dir)
+        if (!c->path || !c->service_user || !c->psk_credential || !c->tcti || !c->pcrs || !c->state_dir || !c->runtime_dir)
                 return -ENOMEM;
         return 0;
 }
 
 int agent_config_load(const char *path, agent_config_t *ret, char *err, size_t err_size) {
+        return agent_config_load_flags(path, 0, ret, err, err_size);
+}
+
+int agent_config_load_flags(const char *path, unsigned flags, agent_config_t *ret, char *err, size_t err_size) {
         char dummy[1];
         if (!err || err_size == 0) {
                 err = dummy;
@@ -919,7 +1007,7 @@ int agent_config_load(const char *path, agent_config_t *ret, char *err, size_t e
                 path = AGENT_CONFIG_DEFAULT;
 
         _cleanup_(agent_config_done) agent_config_t c = {};
-        load_state_t s = { .c = &c, .err = err, .err_size = err_size };
+        load_state_t s = { .c = &c, .err = err, .err_size = err_size, .flags = flags };
         int r = defaults(&c, path);
         if (r < 0) {
                 snprintf(err, err_size, "%s: out of memory", path);
@@ -944,7 +1032,7 @@ void agent_config_done(agent_config_t *c) {
                 return;
         char **strings[] = {
                 &c->path, &c->node_id, &c->mef_uri, &c->mef_host, &c->mef_port, &c->mef_base,
-                &c->psk_identity, &c->psk_file, &c->cert_file, &c->key_file, &c->ca_file,
+                &c->psk_identity, &c->psk_file, &c->psk_credential, &c->kpm_path, &c->kpm_credstore, &c->cert_file, &c->key_file, &c->ca_file,
                 &c->service_user, &c->tcti, &c->pcrs, &c->state_dir, &c->runtime_dir,
                 &c->led_status, &c->led_error,
         };
@@ -982,6 +1070,7 @@ void agent_config_dump(const agent_config_t *c, FILE *f) {
         kv(f, "mode", c->mode == TLS_MODE_CERT ? "cert" : "psk");
         kv(f, "psk_identity", c->psk_identity);
         kv(f, "psk_file", c->psk_file);
+        kv(f, "psk_credential", c->psk_credential);
         kv(f, "certificate", c->cert_file);
         kv(f, "key", c->key_file);
         kv(f, "trust_anchors", c->ca_file);

@@ -10,6 +10,7 @@
 #include "proto/tls.h"
 
 #define AGENT_CONFIG_DEFAULT "/etc/msce/agent.conf"
+#define AGENT_PSK_CREDENTIAL_DEFAULT "msce.kpm" /* LoadCredentialEncrypted= of msce-agent.service */
 
 typedef enum seal_backend {
         SEAL_AUTO,
@@ -34,6 +35,14 @@ typedef struct agent_config {
         tls_mode_t mode;           /* mode = psk|cert */
         char *psk_identity;        /* psk_identity = KpmID (psk mode, required) */
         char *psk_file;            /* psk_file = path to Kpm as hex (16..64 bytes), owner-only */
+        char *psk_credential;      /* psk_credential = msce.kpm: the systemd credential holding the
+                                    * Kpm; $CREDENTIALS_DIRECTORY/<it>, when there and not empty,
+                                    * comes before psk_file; "" off */
+        char *kpm_path;            /* not from the file: where the Kpm is read from (the credential
+                                    * or psk_file; psk mode). NULL when the Kpm is only in systemd's
+                                    * credential store (kpm_credstore): msce-agent.service passes it,
+                                    * any other start cannot enrol (custody_preflight() says so) */
+        char *kpm_credstore;       /* the credential found in /etc/credstore.encrypted/... */
         char *cert_file;           /* certificate = PEM (cert mode) */
         char *key_file;            /* key = PEM, owner-only (cert mode) */
         char *ca_file;             /* trust_anchors = PEM (cert mode, required) */
@@ -63,6 +72,8 @@ typedef struct agent_config {
         unsigned clock_wait_max_ms;    /* clock_wait_max = 5min: in cert mode, how long to wait for
                                         * the clock to pass the build time before verifying
                                         * certificates anyway (0: do not wait) */
+        bool check_only;               /* not from the file: msce-agent --check-config, mscectl: a Kpm
+                                        * only in the credential store is fine (nothing is sent) */
         bool isolate;                  /* not from the file: the daemon sets it, so that sealing
                                         * and unsealing run in a child process (keys/seal.h) */
 } agent_config_t;
@@ -72,6 +83,11 @@ typedef struct agent_config {
  * "FILE: [section] key: reason" for a missing required field). Secret files are checked for
  * existence, readability and mode (owner-only) but not kept in memory. */
 int agent_config_load(const char *path, agent_config_t *ret, char *err, size_t err_size);
+/* The same with flags: AGENT_CONFIG_NO_SECRETS skips reading the credential files (psk_file,
+ * key, certificate, trust_anchors), for readers that need no secret, e.g. mscectl status as
+ * any user. */
+#define AGENT_CONFIG_NO_SECRETS 1u
+int agent_config_load_flags(const char *path, unsigned flags, agent_config_t *ret, char *err, size_t err_size);
 void agent_config_done(agent_config_t *c);
 
 /* The effective configuration as INI on f (secrets as paths). Every key is printed, defaults

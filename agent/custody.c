@@ -7,6 +7,9 @@
 #include <stdarg.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include "msce-config.h"
 
 #include "agent/crypto.h"
 #include "agent/custody.h"
@@ -155,6 +158,149 @@ static int service_uid(const agent_config_t *cfg, uid_t *ret, custody_info_t *in
                             "%s: [consumer] user: '%s' is root; the keys must go to the CSE's own user", cfg->path,
                             cfg->service_user);
         *ret = uid;
+        return 0;
+}
+
+/* A directory the agent keeps files in: see custody_preflight(). */
+static int dir_preflight(const agent_config_t *cfg, const char *agent_user, const char *key, const char *dir,
+                         custody_info_t *info) {
+        struct stat st;
+        if (stat(dir, &st) < 0) {
+                int r = negative_errno();
+                if (r != -ENOENT)
+                        return fail(info, CUSTODY_CONFIG, r, "%s: [seal] %s: %s: %s", cfg->path, key, dir, strerror(-r));
+                /* Missing: the nearest existing parent must let us create it. */
+                char parent[PATH_MAX];
+                if (snprintf(parent, sizeof parent, "%s", dir) >= (int) sizeof parent)
+                        return fail(info, CUSTODY_CONFIG, -ENAMETOOLONG, "%s: [seal] %s: path too long", cfg->path, key);
+                for (;;) {
+                        char *slash = strrchr(parent, '/');
+                        if (!slash)
+                                return fail(info, CUSTODY_CONFIG, -EINVAL, "%s: [seal] %s: %s is not an absolute path",
+                                            cfg->path, key, dir);
+                        if (slash == parent)
+                                slash[1] = 0;
+                        else
+                                *slash = 0;
+                        if (stat(parent, &st) == 0)
+                                break;
+                        if (errno != ENOENT || streq(parent, "/"))
+                                return fail(info, CUSTODY_CONFIG, negative_errno(), "%s: [seal] %s: %s: %m", cfg->path,
+                                            key, parent);
+                }
+                if (!S_ISDIR(st.st_mode))
+                        return fail(info, CUSTODY_CONFIG, -ENOTDIR, "%s: [seal] %s: cannot create %s: %s is not a directory",
+                                    cfg->path, key, dir, parent);
+                if (faccessat(AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS) < 0) {
+                        int e = errno;
+                        return fail(info, CUSTODY_CONFIG, -e, "%s: [seal] %s: cannot create %s: %s: %s", cfg->path, key,
+                                    dir, parent, strerror(e));
+                }
+                return 0;
+        }
+        if (!S_ISDIR(st.st_mode))
+                return fail(info, CUSTODY_CONFIG, -ENOTDIR, "%s: [seal] %s: %s is not a directory", cfg->path, key, dir);
+        if (faccessat(AT_FDCWD, dir, R_OK | W_OK | X_OK, AT_EACCESS) < 0) {
+                int e = errno;
+                return fail(info, CUSTODY_CONFIG, -e, "%s: [seal] %s: %s is not writable by uid %u: %s (owner uid %u, mode %04o)",
+                            cfg->path, key, dir, (unsigned) geteuid(), strerror(e), (unsigned) st.st_uid,
+                            (unsigned) (st.st_mode & 07777));
+        }
+        if (st.st_mode & 0022)
+                return fail(info, CUSTODY_CONFIG, -EPERM, "%s: [seal] %s: %s is writable by group or others (mode %04o; chmod go-w)",
+                            cfg->path, key, dir, (unsigned) (st.st_mode & 07777));
+        uid_t agent = (uid_t) -1;
+        (void) user_resolve(agent_user, &agent, NULL);
+        if (st.st_uid != geteuid() && st.st_uid != 0 && st.st_uid != agent)
+                return fail(info, CUSTODY_CONFIG, -EPERM,
+                            "%s: [seal] %s: %s belongs to uid %u, not to the agent (%s) or root", cfg->path, key, dir,
+                            (unsigned) st.st_uid, agent_user);
+        return 0;
+}
+
+/* The nearest existing directory of path (path itself when it exists). */
+static int space_free(const char *path, uint64_t *ret) {
+        char p[PATH_MAX];
+        if (snprintf(p, sizeof p, "%s", path) >= (int) sizeof p)
+                return -ENAMETOOLONG;
+        struct statvfs sv;
+        while (statvfs(p, &sv) < 0) {
+                char *slash = strrchr(p, '/');
+                if (errno != ENOENT || !slash || slash == p)
+                        return negative_errno();
+                *slash = 0;
+        }
+        *ret = (uint64_t) sv.f_bavail * sv.f_frsize;
+        return 0;
+}
+
+int custody_space_check(const agent_config_t *cfg, custody_info_t *info) {
+        custody_info_t dummy;
+        if (!info)
+                info = &dummy;
+        info_init(info);
+        const char *dirs[] = { cfg->state_dir, cfg->runtime_dir };
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                uint64_t avail;
+                if (space_free(dirs[i], &avail) == 0 && avail < CUSTODY_SPACE_MIN)
+                        return fail(info, CUSTODY_FAILED, -ENOSPC,
+                                    "no space left in %s (%llu bytes free, %u needed to keep a profile)", dirs[i],
+                                    (unsigned long long) avail, CUSTODY_SPACE_MIN);
+        }
+        return 0;
+}
+
+int custody_preflight(const agent_config_t *cfg, custody_info_t *info) {
+        return custody_preflight_as(cfg, NULL, info);
+}
+
+int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, custody_info_t *info) {
+        custody_info_t dummy;
+        if (!info)
+                info = &dummy;
+        info_init(info);
+        if (!cfg)
+                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
+        uid_t uid;
+        int r = service_uid(cfg, &uid, info);
+        if (r < 0)
+                return r;
+        if (!agent_user)
+                agent_user = CUSTODY_AGENT_USER;
+        uid_t agent = (uid_t) -1;
+        (void) user_resolve(agent_user, &agent, NULL);
+        if (uid == geteuid() || uid == agent)
+                return fail(info, CUSTODY_CONFIG, -EINVAL,
+                            "%s: [consumer] user: '%s' is the agent's own user; the keys must go to the CSE's own user",
+                            cfg->path, cfg->service_user);
+        r = dir_preflight(cfg, agent_user, "state_dir", cfg->state_dir, info);
+        if (r < 0)
+                return r;
+        r = dir_preflight(cfg, agent_user, "runtime_dir", cfg->runtime_dir, info);
+        if (r < 0)
+                return r;
+        if (cfg->mode == TLS_MODE_PSK && !cfg->kpm_path && !cfg->check_only)
+                return fail(info, CUSTODY_CONFIG, -ENOKEY,
+                            "%s: [mef] psk_credential: the Kpm is the systemd credential %s (%s), which only "
+                            "msce-agent.service receives; set [mef] psk_file, or start the agent through systemd",
+                            cfg->path, cfg->psk_credential, cfg->kpm_credstore ?: "?");
+        if (cfg->seal_backend == SEAL_TPM2) {
+#if !HAVE_TPM2
+                return fail(info, CUSTODY_CONFIG, -EOPNOTSUPP,
+                            "%s: [seal] backend = tpm2, but this build has no TPM support", cfg->path);
+#else
+                const char *dev = NULL;
+                if (!cfg->tcti || !cfg->tcti[0])
+                        dev = "/dev/tpmrm0";
+                else if (strncmp(cfg->tcti, "device:", 7) == 0)
+                        dev = cfg->tcti[7] ? cfg->tcti + 7 : "/dev/tpmrm0";
+                if (dev && faccessat(AT_FDCWD, dev, R_OK | W_OK, AT_EACCESS) < 0) {
+                        int e = errno;
+                        return fail(info, CUSTODY_CONFIG, -e, "%s: [seal] backend = tpm2, but the TPM %s is %s", cfg->path,
+                                    dev, e == ENOENT ? "missing (no TPM, or its driver is not loaded)" : strerror(e));
+                }
+#endif
+        }
         return 0;
 }
 

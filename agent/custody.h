@@ -38,6 +38,30 @@ const char *custody_class_to_string(custody_class_t c);
 /* true for the restore outcomes that an enrolment fixes. */
 bool custody_class_wants_enrol(custody_class_t c);
 
+/* The free space custody_space_check() wants in the state and runtime directories. */
+#define CUSTODY_SPACE_MIN (16u * 1024u)
+
+/* The user msce-agent.service runs as (User=): never a valid [consumer] user. */
+#define CUSTODY_AGENT_USER "msce"
+
+/* Everything local an enrolment depends on, checked before anything is sent to the MEF (an
+ * enrolment whose profile cannot be kept leaves an orphan KeID at the MEF): the service user
+ * (exists, not root, not the agent's own user: CUSTODY_AGENT_USER or the effective uid), the
+ * state and runtime directories (a directory the agent can write and that group and others
+ * cannot, owned by the agent, msce or root; or a missing one whose nearest existing parent the
+ * agent can write), and with [seal] backend = tpm2 a build with TPM support and, for a
+ * device: TCTI, the device node. Creates and changes nothing. CUSTODY_CONFIG and a reason of
+ * the form "FILE: [section] key: ..." on failure. */
+int custody_preflight(const agent_config_t *cfg, custody_info_t *info);
+/* The same for an agent that runs as agent_user (NULL: CUSTODY_AGENT_USER), e.g. for mscectl
+ * check --agent-user. */
+int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, custody_info_t *info);
+
+/* Right before an enrolment: CUSTODY_FAILED (-ENOSPC, retry later) when the state or runtime
+ * directory has less than CUSTODY_SPACE_MIN bytes free, so that no enrolment is made whose
+ * profile could not be written. A restore needs no such room. */
+int custody_space_check(const agent_config_t *cfg, custody_info_t *info);
+
 /* Take the agent's lock (flock on the state directory, created 0700 when missing): one agent
  * per state directory. -EBUSY when another agent holds it. ret_fd is the lock; close it to
  * release (a killed agent releases it too). */

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "agent/backoff.h"
+#include "hw/tpm2.h"
 #include "agent/enrol.h"
 #include "agent/resolve.h"
 #include "proto/http.h"
@@ -103,18 +104,24 @@ static int session_ctx(const agent_config_t *cfg, tls_ctx_t **ret, exchange_info
                 _cleanup_erase_(64) uint8_t kpm[MSG_KEY_MAX];
                 size_t len = 0;
 
-                r = kpm_read(cfg->psk_file, kpm, &len);
+                if (!cfg->kpm_path)
+                        return set_fail(info, OUTCOME_CONFIG, -ENOKEY,
+                                        "%s: [mef] psk_credential: the Kpm is the systemd credential %s, which only "
+                                        "msce-agent.service receives", cfg->path, cfg->psk_credential);
+                r = kpm_read(cfg->kpm_path, kpm, &len);
+                /* The credential when systemd passed one (agent/config.h), else psk_file. */
+                const char *key = cfg->psk_file && streq(cfg->kpm_path, cfg->psk_file) ? "psk_file" : "psk_credential";
                 if (r == -EPERM)
                         return set_fail(info, OUTCOME_CONFIG, r,
-                                        "%s: [mef] psk_file: %s is readable by group or others (chmod 0600)",
-                                        cfg->path, cfg->psk_file);
+                                        "%s: [mef] %s: %s is readable by group or others (chmod 0600)",
+                                        cfg->path, key, cfg->kpm_path);
                 if (r == -EINVAL)
                         return set_fail(info, OUTCOME_CONFIG, r,
-                                        "%s: [mef] psk_file: %s does not hold a 16..64 byte Kpm as hex",
-                                        cfg->path, cfg->psk_file);
+                                        "%s: [mef] %s: %s does not hold a 16..64 byte Kpm as hex",
+                                        cfg->path, key, cfg->kpm_path);
                 if (r < 0)
-                        return set_fail(info, OUTCOME_CONFIG, r, "%s: [mef] psk_file: cannot read %s: %s",
-                                        cfg->path, cfg->psk_file, strerror(-r));
+                        return set_fail(info, OUTCOME_CONFIG, r, "%s: [mef] %s: cannot read %s: %s",
+                                        cfg->path, key, cfg->kpm_path, strerror(-r));
                 tc.psk_identity = cfg->psk_identity;
                 tc.psk = kpm;
                 tc.psk_len = len;
@@ -163,6 +170,12 @@ static int rsc_parse(const char *s) {
 }
 
 /* Check the response belongs to our request and map its status to an outcome. */
+/* Does the m2m:dbg reason start with "<hint>:"? */
+static bool dbg_hint_is(const char *dbg, const char *hint) {
+        size_t n = strlen(hint);
+        return strncmp(dbg, hint, n) == 0 && dbg[n] == ':';
+}
+
 static int response_check(const agent_config_t *cfg, const request_t *req, const http_msg_t *m, const char *ri,
                           exchange_info_t *info) {
         info->http_status = m->status;
@@ -205,13 +218,33 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
                                                           info->retry_after_sent) > 0;
                 return set_fail(info, OUTCOME_TRANSIENT, m->status == 503 ? -EBUSY : -EREMOTEIO, "%s", answer);
         case 4:
-                if (m->status == 403)
+                if (m->status == 403) {
+                        /* The MEF's hint first (docs/protocol.md, "Why the MEF refused"), in words. */
+                        if (dbg_hint_is(dbg, MSG_HINT_NODE_UNREGISTERED))
+                                return set_fail(info, OUTCOME_REJECTED, -EACCES,
+                                                "node %s is not registered at this MEF with this credential "
+                                                "(check [node] id and %s): %s", cfg->node_id,
+                                                cfg->mode == TLS_MODE_PSK ? "psk_identity" : "certificate", answer);
+                        if (dbg_hint_is(dbg, MSG_HINT_NODE_REVOKED))
+                                return set_fail(info, OUTCOME_REJECTED, -EACCES,
+                                                "node %s is revoked at this MEF (ask its operator to reinstate it): %s",
+                                                cfg->node_id, answer);
+                        if (dbg_hint_is(dbg, MSG_HINT_NOT_ENROLEE))
+                                return set_fail(info, OUTCOME_REJECTED, -EACCES,
+                                                "the MEF does not know this credential as a node's (check %s): %s",
+                                                cfg->mode == TLS_MODE_PSK ? "psk_identity" : "certificate", answer);
                         return set_fail(info, OUTCOME_REJECTED, -EACCES, "%s", answer);
+                }
+                if (m->status == 404 && req->ekm)
+                        /* An enrolment: the MEF has no enrolment resource there, the URI's base
+                         * path is wrong. The same request will always fail: configuration. */
+                        return set_fail(info, OUTCOME_CONFIG, -ENOENT,
+                                        "%s: [mef] uri: %s has no enrolment resource, is the base path right? (%s)",
+                                        cfg->path, cfg->mef_uri, answer);
                 if (m->status == 404)
                         /* For a status check or deregistration: the MEF no longer knows the KeID
-                         * (the caller re-enrols). For an enrolment: the URI's base is wrong. */
-                        return set_fail(info, OUTCOME_REJECTED, -ENOENT, "%s%s", answer,
-                                        req->ekm ? " (check [mef] uri)" : "");
+                         * (the caller re-enrols). */
+                        return set_fail(info, OUTCOME_REJECTED, -ENOENT, "%s", answer);
                 /* 400 and the other 4xx: the MEF refuses what we send. The same request will be
                  * refused again, so retrying fast cannot help: slow retry, shown distinctly. */
                 return set_fail(info, OUTCOME_REJECTED, -EINVAL, "%s", answer);
@@ -926,8 +959,22 @@ int enrol_run(const agent_config_t *cfg, const char *prev, enrol_result_t *ret, 
         exchange_info_t dummy;
         if (!info)
                 info = &dummy;
-        if (!ret)
+        if (!ret || !cfg)
                 return args_fail(info, -EINVAL, "invalid arguments");
+        /* backend = tpm2: a TPM must answer before the enrolment, or its profile could not be
+         * sealed and the KeID would stay active at the MEF with no gateway holding it
+         * (custody_preflight() checks a device: TCTI's node only). In the worker child for the
+         * daemon, in the process for --once: the TPM libraries are loaded here anyway. */
+        if (cfg->seal_backend == SEAL_TPM2) {
+                (void) setenv("TSS2_LOG", "all+none", 0);
+                int p = tpm2_probe(cfg->tcti);
+                if (p < 0) {
+                        info_init(info);
+                        return set_fail(info, OUTCOME_CONFIG, p, "not enrolling: %s: [seal] backend = tpm2, but %s%s",
+                                        cfg->path, p == -EOPNOTSUPP ? "this build has no TPM support" : "no TPM answers at ",
+                                        p == -EOPNOTSUPP ? "" : cfg->tcti);
+                }
+        }
         _cleanup_(sd_event_unrefp) sd_event *e = NULL;
         _cleanup_(exchange_freep) exchange_t *x = NULL;
         int r = run_blocking(exchange_enrol, cfg, prev, &e, &x, info);

@@ -23,7 +23,7 @@
 static void help(void) {
         printf("Usage: msce-agent [--config FILE]\n"
                "       msce-agent --once [--reenrol] [--config FILE]\n"
-               "       msce-agent --check-config [--config FILE]\n"
+               "       msce-agent --check-config [--syntax-only] [--config FILE]\n"
                "\n"
                "oneM2M Remote Security Provisioning agent (Msce enrolee). Without --once or\n"
                "--check-config it runs as the daemon (systemd Type=notify; SIGHUP reloads the\n"
@@ -33,7 +33,11 @@ static void help(void) {
                "                    no usable one; hand the keys over and print the profile (no keys)\n"
                "  --reenrol         with --once: enrol even when the profile restores (the old one\n"
                "                    stays in place until the new one is stored)\n"
-               "  --check-config    validate the configuration and print it as effective INI\n"
+               "  --check-config    validate the configuration and what it names locally (the CSE's\n"
+               "                    user, the state and runtime directories, the TPM, the\n"
+               "                    bootstrap credential) and print it as effective INI\n"
+               "  --syntax-only     with --check-config: the file and the credential files only, not\n"
+               "                    the user, directories and TPM (a configuration for another machine)\n"
                "  -c, --config FILE configuration file (default %s, plus FILE.d/*.conf)\n"
                "  -V, --version     print the version\n"
                "  -h, --help        print this help\n"
@@ -130,6 +134,12 @@ static int run_once(const agent_config_t *cfg, bool reenrol) {
                 return custody_exit(ci.cls);
         }
         stored_profile_wipe(&p);
+        r = custody_space_check(cfg, &ci);
+        if (r < 0) {
+                fprintf(stderr, "msce-agent: not enrolling: %s%s\n", ci.reason,
+                        prev[0] ? "; the previous profile stays in place" : "");
+                return custody_exit(ci.cls);
+        }
 
         _cleanup_(enrol_result_wipe) enrol_result_t res = {};
         exchange_info_t info;
@@ -196,18 +206,19 @@ int main(int argc, char *argv[]) {
         /* wolfSSL writes without MSG_NOSIGNAL. */
         signal(SIGPIPE, SIG_IGN);
 
-        enum { ARG_ONCE = 0x100, ARG_CHECK, ARG_REENROL };
+        enum { ARG_ONCE = 0x100, ARG_CHECK, ARG_REENROL, ARG_SYNTAX_ONLY };
         static const struct option options[] = {
                 { "once", no_argument, NULL, ARG_ONCE },
                 { "check-config", no_argument, NULL, ARG_CHECK },
                 { "reenrol", no_argument, NULL, ARG_REENROL },
+                { "syntax-only", no_argument, NULL, ARG_SYNTAX_ONLY },
                 { "config", required_argument, NULL, 'c' },
                 { "version", no_argument, NULL, 'V' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         const char *config = NULL;
-        bool once = false, check = false, reenrol = false;
+        bool once = false, check = false, reenrol = false, syntax_only = false;
         int c;
         while ((c = getopt_long(argc, argv, "c:Vh", options, NULL)) >= 0) {
                 switch (c) {
@@ -219,6 +230,9 @@ int main(int argc, char *argv[]) {
                         break;
                 case ARG_REENROL:
                         reenrol = true;
+                        break;
+                case ARG_SYNTAX_ONLY:
+                        syntax_only = true;
                         break;
                 case 'c':
                         config = optarg;
@@ -241,6 +255,10 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "msce-agent: --once and --check-config exclude each other\n");
                 return AGENT_EXIT_USAGE;
         }
+        if (syntax_only && !check) {
+                fprintf(stderr, "msce-agent: --syntax-only needs --check-config\n");
+                return AGENT_EXIT_USAGE;
+        }
         if (reenrol && !once) {
                 fprintf(stderr, "msce-agent: --reenrol needs --once\n");
                 return AGENT_EXIT_USAGE;
@@ -252,6 +270,16 @@ int main(int argc, char *argv[]) {
         if (r < 0) {
                 fatal(err[0] ? err : strerror(-r));
                 return r == -ENOMEM ? AGENT_EXIT_SOFTWARE : AGENT_EXIT_CONFIG;
+        }
+        /* Everything local first: an enrolment whose profile cannot be kept would leave an
+         * active KeID at the MEF that no gateway holds. */
+        custody_info_t ci;
+        /* The daemon checks the same at its start, where it can say so in STATUS= and state.json. */
+        cfg.check_only = check;
+        r = syntax_only || (!check && !once) ? 0 : custody_preflight(&cfg, &ci);
+        if (r < 0) {
+                fatal(ci.reason);
+                return ci.cls == CUSTODY_CONFIG ? AGENT_EXIT_CONFIG : AGENT_EXIT_SOFTWARE;
         }
         if (check) {
                 agent_config_dump(&cfg, stdout);

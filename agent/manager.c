@@ -42,6 +42,7 @@ static const char *const state_table[_STATE_MAX] = {
         [STATE_READY] = "ready",
         [STATE_REVOKED] = "revoked",
         [STATE_STOPPING] = "stopping",
+        [STATE_CONFIG_ERROR] = "configuration-error",
 };
 
 const char *agent_state_to_string(agent_state_t s) {
@@ -75,6 +76,7 @@ struct manager {
         time_t since;
         char status[STATUS_MAX];
         char last_error[512];
+        char preflight_error[512]; /* custody_preflight() refused the configuration at start */
         time_t next_attempt;        /* wall clock of the next action, 0: none */
 
         bool have_profile;          /* a valid profile is in place (keys in the keyring) */
@@ -219,6 +221,7 @@ static led_pattern_t state_led(agent_state_t s) {
                 return LED_READY;
         case STATE_REJECTED:
         case STATE_REVOKED:
+        case STATE_CONFIG_ERROR:
                 return LED_ERROR;
         case STATE_INCOMPATIBLE:
                 return LED_INCOMPATIBLE;
@@ -304,6 +307,10 @@ static void fatal(manager_t *m, int code, int error, const char *fmt, ...) {
         vsnprintf(text, sizeof text, fmt, ap);
         va_end(ap);
         str_copy(m->last_error, sizeof m->last_error, text);
+        if (m->state != STATE_CONFIG_ERROR)
+                m->since = time(NULL);
+        m->state = STATE_CONFIG_ERROR;
+        m->next_attempt = 0;
         char line[STATUS_MAX + 32];
         snprintf(line, sizeof line, "STATUS=%s\nERRNO=%d", text, error < 0 ? -error : 0);
         str_copy(m->status, sizeof m->status, text);
@@ -616,10 +623,38 @@ static bool clock_wait(manager_t *m) {
         return false;
 }
 
+/* Before each enrolment, what keeping its profile needs (custody_preflight()): an enrolment
+ * whose profile cannot be kept leaves a KeID at the MEF that no gateway holds. False when it
+ * cannot start now (the daemon stops, or backs off for a full disk). */
+static bool enrol_preflight(manager_t *m) {
+        custody_info_t ci;
+        int r = custody_preflight(&m->cfg, &ci);
+        if (r == 0)
+                r = custody_space_check(&m->cfg, &ci);
+        if (r == 0)
+                return true;
+        str_copy(m->last_error, sizeof m->last_error, ci.reason);
+        if (ci.cls == CUSTODY_CONFIG) {
+                fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci.reason);
+                return false;
+        }
+        m->failures++;
+        backoff_params_t bp = backoff_params(m);
+        uint64_t delay = backoff_delay(&bp, m->failures, backoff_random());
+        char d[32], valid[VALID_MAX];
+        format_duration(delay, d);
+        still_valid(m, valid);
+        action_schedule(m, ACTION_ENROL, delay);
+        set_state(m, STATE_BACKOFF, LOG_ERR, "Not enrolling: %s; retrying in %s%s", ci.reason, d, valid);
+        return false;
+}
+
 static void start_enrol(manager_t *m) {
         action_cancel(m);
         exchange_cancel(m);
         if (clock_wait(m))
+                return;
+        if (!enrol_preflight(m))
                 return;
         if (m->have_profile)
                 set_state(m, STATE_ENROL, LOG_INFO, "Renewing KeID %s with %s", m->profile.ke_id, m->cfg.mef_uri);
@@ -955,12 +990,22 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         int r = agent_config_load(m->config_path, &n, err, sizeof err);
         _cleanup_close_ int lock = -1;
         custody_info_t ci;
+        if (r == 0 && custody_preflight(&n, &ci) < 0) {
+                snprintf(err, sizeof err, "%s", ci.reason);
+                r = -EINVAL;
+        }
         if (r == 0 && !streq(n.state_dir, m->cfg.state_dir) && custody_lock(&n, &lock, &ci) < 0) {
                 snprintf(err, sizeof err, "%s", ci.reason);
                 r = -EBUSY;
         }
         if (r < 0) {
                 agent_config_done(&n);
+                /* state.json says it too: last_error, for mscectl status. */
+                char refused[sizeof err + 64];
+                snprintf(refused, sizeof refused, "reload refused, previous configuration kept: %s",
+                         err[0] ? err : strerror(-r));
+                str_copy(m->last_error, sizeof m->last_error, refused);
+                state_json_write(m);
                 log_m(m, LOG_ERR, NULL, r, "Reload failed, keeping the previous configuration: %s",
                       err[0] ? err : strerror(-r));
                 char line[STATUS_MAX + sizeof err + 64];
@@ -1013,11 +1058,18 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
         if (config_path && !(m->config_path = strdup(config_path)))
                 return -ENOMEM;
 
+        /* Everything local before anything is sent (msce-agent --check-config checks the same):
+         * manager_run() stops with it, in STATUS= and state.json. Nothing is created then. */
         custody_info_t ci;
-        int r = custody_lock(&m->cfg, &m->lock_fd, &ci);
-        if (r < 0) {
-                snprintf(err, err_size, "%s", ci.reason);
-                return r;
+        int r = custody_preflight(&m->cfg, &ci);
+        if (r < 0)
+                str_copy(m->preflight_error, sizeof m->preflight_error, ci.reason);
+        else {
+                r = custody_lock(&m->cfg, &m->lock_fd, &ci);
+                if (r < 0) {
+                        snprintf(err, err_size, "%s", ci.reason);
+                        return r;
+                }
         }
 
         r = sd_event_default(&m->event);
@@ -1075,7 +1127,10 @@ manager_t *manager_free(manager_t *m) {
 
 int manager_run(manager_t *m) {
         set_state(m, STATE_START, LOG_INFO, "Starting (node %s, MEF %s)", m->cfg.node_id, m->cfg.mef_uri);
-        go_restore(m);
+        if (m->preflight_error[0])
+                fatal(m, AGENT_EXIT_CONFIG, -EINVAL, "Configuration error: %s", m->preflight_error);
+        else
+                go_restore(m);
         int r = sd_event_loop(m->event);
         if (r < 0) {
                 log_m(m, LOG_ERR, NULL, r, "Event loop failed: %s", strerror(-r));

@@ -25,6 +25,7 @@ typedef enum agent_state {
         STATE_READY,
         STATE_REVOKED,
         STATE_STOPPING,
+        STATE_CONFIG_ERROR, /* the daemon exits 78: configuration or bootstrap credential unusable */
         _STATE_MAX,
         _STATE_INVALID = -22,
 } agent_state_t;

@@ -16,6 +16,7 @@
 #if HAVE_GPIOD && CTL_GPIOD_V1
 #include <gpiod.h>
 #endif
+#include <jansson.h>
 
 #include "agent/config.h"
 #include "agent/custody.h"
@@ -40,6 +41,10 @@ typedef enum level {
 typedef struct checker {
         FILE *f;
         unsigned fails;
+        unsigned warns;
+        const ctl_check_opts_t *o;
+        const char *id;   /* the check running now (ctl_check_list()) */
+        json_t *results;  /* --output json: the findings, printed at the end */
         /* the agent's identity, for permission checks */
         const char *user;
         uid_t uid;
@@ -47,18 +52,81 @@ typedef struct checker {
         size_t n_groups;
 } checker_t;
 
+/* Every check, in the order they run: "mscectl check-list", --dont-run ID. */
+static const struct {
+        const char *id;
+        const char *description;
+} check_table[] = {
+        { "config", "the configuration loads (as msce-agent --check-config --syntax-only)" },
+        { "agent-user", "the user msce-agent.service runs as exists, and its groups" },
+        { "config-files", "the configuration files are readable by the agent's user" },
+        { "credentials", "the bootstrap credential files: regular, owner-only, readable by the agent's user" },
+        { "clock", "the clock is past this build and synchronized" },
+        { "state-dir", "[seal] state_dir: a directory the agent can write" },
+        { "runtime-dir", "[seal] runtime_dir: a directory the agent can write" },
+        { "preflight", "what msce-agent checks before it enrols: the CSE's user, the directories, the TPM" },
+        { "consumer", "[consumer] user exists and reads the keys filed for it (root: the keys too)" },
+        { "tpm", "[seal] backend: the TPM answers and the agent's user may open it" },
+        { "sealed-profile", "the sealed profile opens, is this configuration's and has not expired" },
+        { "leds", "[leds] status and error name GPIO lines the agent's user may drive" },
+        { "mef", "the MEF resolves, accepts a TCP connection and the TLS handshake with the credential" },
+        { "agent", "msce-agent runs, and its state is not rejected, revoked, incompatible or failed" },
+        { "profile", "the profile handed to the CSE (profile.json) has not expired" },
+};
+
+static bool check_wanted(const checker_t *c, const char *id) {
+        for (size_t i = 0; i < c->o->n_dont_run; i++)
+                if (streq(c->o->dont_run[i], id))
+                        return false;
+        return true;
+}
+
+bool ctl_check_known(const char *id) {
+        for (size_t i = 0; i < ELEMENTSOF(check_table); i++)
+                if (streq(check_table[i].id, id))
+                        return true;
+        return false;
+}
+
+int ctl_check_list(bool json, FILE *f) {
+        if (!json) {
+                for (size_t i = 0; i < ELEMENTSOF(check_table); i++)
+                        fprintf(f, "%-15s %s\n", check_table[i].id, check_table[i].description);
+                return 0;
+        }
+        json_auto_t *a = json_array();
+        for (size_t i = 0; a && i < ELEMENTSOF(check_table); i++)
+                if (json_array_append_new(a, json_pack("{s:s, s:s}", "id", check_table[i].id, "description",
+                                                       check_table[i].description)) < 0)
+                        return -ENOMEM;
+        if (!a || json_dumpf(a, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
+                return -ENOMEM;
+        fputc('\n', f);
+        return 0;
+}
+
 static void _printf_(4, 5) report(checker_t *c, level_t l, const char *fix, const char *fmt, ...) {
         static const char *const label[] = { "OK", "WARN", "FAIL" };
-        fprintf(c->f, "%-5s ", label[l]);
+        static const char *const result[] = { "ok", "warning", "failed" };
+        char msg[2048];
         va_list ap;
         va_start(ap, fmt);
-        vfprintf(c->f, fmt, ap);
+        vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        fputc('\n', c->f);
-        if (l != L_OK && fix)
-                fprintf(c->f, "      fix: %s\n", fix);
         if (l == L_FAIL)
                 c->fails++;
+        else if (l == L_WARN)
+                c->warns++;
+        if (c->results) {
+                json_t *o = json_pack("{s:s, s:s, s:s, s:s?}", "id", c->id ?: "", "result", result[l], "message", msg,
+                                      "fix", l != L_OK ? fix : NULL);
+                if (o)
+                        (void) json_array_append_new(c->results, o);
+                return;
+        }
+        fprintf(c->f, "%-5s %s\n", label[l], msg);
+        if (l != L_OK && fix)
+                fprintf(c->f, "      fix: %s\n", fix);
 }
 
 bool ctl_access_ok(uid_t owner, gid_t group, mode_t mode, uid_t uid, const gid_t *groups, size_t n, int want) {
@@ -168,7 +236,14 @@ static void check_config_files(checker_t *c, const agent_config_t *cfg) {
 
 static void check_credentials(checker_t *c, const agent_config_t *cfg) {
         if (cfg->mode == TLS_MODE_PSK) {
-                check_file(c, "[mef] psk_file", cfg->psk_file, true);
+                if (cfg->kpm_path && cfg->psk_file && streq(cfg->kpm_path, cfg->psk_file))
+                        check_file(c, "[mef] psk_file", cfg->psk_file, true);
+                else if (cfg->kpm_path)
+                        report(c, L_OK, NULL, "[mef] psk_credential: the Kpm from the systemd credential %s",
+                               cfg->kpm_path);
+                else
+                        report(c, L_OK, NULL, "[mef] psk_credential: %s, passed to msce-agent.service by systemd",
+                               cfg->kpm_credstore);
                 return;
         }
         check_file(c, "[mef] key", cfg->key_file, true);
@@ -396,8 +471,8 @@ static void check_sealed(checker_t *c, const agent_config_t *cfg) {
         ctl_time_format(p.exp_t, when);
         ctl_time_relative(p.exp_t, time(NULL), rel);
         if (profile_is_expired(&p, time(NULL)))
-                report(c, L_WARN, "start msce-agent: it enrols again", "sealed profile: KeID %s expired %s (%s)", p.ke_id,
-                       when, rel);
+                report(c, L_FAIL, "start msce-agent (systemctl restart msce-agent): it enrols again",
+                       "sealed profile: KeID %s expired %s (%s)", p.ke_id, when, rel);
         else if (!streq(p.node_id, cfg->node_id) || !streq(p.mef_uri, cfg->mef_uri))
                 report(c, L_WARN, "nothing: the agent enrols again with this configuration",
                        "sealed profile: for node %s at %s, not this configuration's", p.node_id, p.mef_uri);
@@ -506,7 +581,7 @@ static void check_mef(checker_t *c, const agent_config_t *cfg) {
         if (cfg->mode == TLS_MODE_PSK) {
                 _cleanup_erase_(64) uint8_t kpm[MSG_KEY_MAX];
                 size_t len = 0;
-                r = kpm_read(cfg->psk_file, kpm, &len);
+                r = cfg->kpm_path ? kpm_read(cfg->kpm_path, kpm, &len) : -ENOKEY;
                 if (r < 0) {
                         report(c, L_FAIL, "see the [mef] psk_file finding above", "MEF TLS: cannot read the Kpm from %s: %s",
                                cfg->psk_file, strerror(-r));
@@ -591,6 +666,11 @@ static void check_agent(checker_t *c, const char *runtime_dir) {
                 report(c, L_WARN, NULL, "agent: %s/%s: %s", runtime_dir, CTL_STATE_FILE, err);
                 return;
         }
+        if (strcaseeq(s.state, "configuration-error")) {
+                report(c, L_FAIL, "correct the configuration (msce-agent --check-config), then systemctl restart msce-agent",
+                       "agent: stopped on a configuration error: %s", s.last_error ?: "no reason given");
+                return;
+        }
         if (s.pid <= 0 || ctl_proc_comm_is("/proc", s.pid, CTL_AGENT_COMM) != 1) {
                 report(c, L_WARN, "systemctl start msce-agent", "agent: not running (last state %s)", s.state);
                 return;
@@ -627,8 +707,78 @@ static void agent_identity(checker_t *c, const char *user) {
         report(c, L_OK, NULL, "agent user: %s (uid %u, %d group%s)", user, (unsigned) c->uid, n, n == 1 ? "" : "s");
 }
 
+/* profile.json, the CSE's view: an expired one means the CSE holds keys no longer valid. */
+static void check_profile(checker_t *c, const char *runtime_dir) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r = ctl_runtime_read(runtime_dir, CTL_PROFILE_FILE, &text, &len);
+        if (r == -ENOENT) {
+                report(c, L_WARN, "start msce-agent: it enrols with the MEF", "profile: no %s/%s (not enrolled)",
+                       runtime_dir, CTL_PROFILE_FILE);
+                return;
+        }
+        _cleanup_(ctl_profile_done) ctl_profile_t p = {};
+        char err[256] = "";
+        if (r == 0)
+                r = ctl_profile_parse(text, len, &p, err, sizeof err);
+        if (r < 0) {
+                report(c, L_FAIL, "restart msce-agent: it writes the file again", "profile: %s/%s: %s", runtime_dir,
+                       CTL_PROFILE_FILE, err[0] ? err : strerror(-r));
+                return;
+        }
+        time_t t, now = time(NULL);
+        char when[32], rel[48];
+        if (ctl_time_parse(p.exp, &t) < 0) {
+                report(c, L_FAIL, "restart msce-agent: it writes the file again", "profile: KeID %s: expiry %s does not parse",
+                       p.ke_id, p.exp);
+                return;
+        }
+        ctl_time_format(t, when);
+        ctl_time_relative(t, now, rel);
+        if (t <= now)
+                report(c, L_FAIL, "see mscectl status; systemctl restart msce-agent enrols again",
+                       "profile: KeID %s expired %s (%s): the CSE's keys are no longer valid", p.ke_id, when, rel);
+        else
+                report(c, L_OK, NULL, "profile: KeID %s, expires %s (%s)", p.ke_id, when, rel);
+}
+
+static void check_preflight(checker_t *c, agent_config_t *cfg) {
+        custody_info_t ci;
+        cfg->check_only = true; /* a Kpm only in the credential store is msce-agent.service's */
+        if (custody_preflight_as(cfg, c->user, &ci) < 0)
+                report(c, L_FAIL, "correct what the message names; msce-agent --check-config says the same",
+                       "preflight: %s", ci.reason);
+        else
+                report(c, L_OK, NULL, "preflight: what msce-agent checks before it enrols passes");
+}
+
+#define RUN(c, check_id, call)                       \
+        do {                                         \
+                if (check_wanted((c), (check_id))) { \
+                        (c)->id = (check_id);        \
+                        call;                        \
+                }                                    \
+        } while (0)
+
+static unsigned check_result(checker_t *c) {
+        unsigned bad = c->fails + (c->o->warnings_as_errors ? c->warns : 0);
+        if (c->results) {
+                json_auto_t *out = json_pack("{s:O, s:{s:i, s:i, s:i}, s:b}", "checks", c->results, "summary", "ok",
+                                             (int) (json_array_size(c->results) - c->fails - c->warns), "warning",
+                                             (int) c->warns, "failed", (int) c->fails, "passed", bad == 0);
+                if (out)
+                        (void) json_dumpf(out, c->f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+                fputc('\n', c->f);
+                json_decref(c->results);
+                c->results = NULL;
+        }
+        return bad;
+}
+
 unsigned ctl_check_run(const ctl_check_opts_t *o, FILE *f) {
-        checker_t c = { .f = f };
+        checker_t c = { .f = f, .o = o, .id = "config" };
+        if (o->json && !(c.results = json_array()))
+                return 1;
         _cleanup_(agent_config_done) agent_config_t cfg = {};
         char err[1024] = "";
         int r = agent_config_load(o->config, &cfg, err, sizeof err);
@@ -637,26 +787,29 @@ unsigned ctl_check_run(const ctl_check_opts_t *o, FILE *f) {
                        r == -EACCES && geteuid() != 0 ? "run mscectl check as root"
                                                       : "correct what the message names (msce-agent.conf(5))",
                        "configuration: %s", err[0] ? err : strerror(-r));
-                return c.fails;
+                return check_result(&c);
         }
         report(&c, L_OK, NULL, "configuration: %s is valid", cfg.path);
 
         /* tss2 logs to stderr unless told otherwise; the findings say it better. */
         (void) setenv("TSS2_LOG", "all+none", 0);
 
+        /* The agent's identity is needed by the permission checks: always looked up. */
+        c.id = "agent-user";
         agent_identity(&c, o->agent_user ?: CTL_AGENT_USER);
-        check_config_files(&c, &cfg);
-        check_credentials(&c, &cfg);
-        check_clock(&c);
-        check_dir(&c, "[seal] state_dir", cfg.state_dir, "/var/lib/msce", 0700);
-        check_dir(&c, "[seal] runtime_dir", cfg.runtime_dir, "/run/msce", 0755);
-        check_service_user(&c, &cfg);
-        check_tpm(&c, &cfg);
-        check_sealed(&c, &cfg);
-        check_led(&c, "status", cfg.led_status);
-        check_led(&c, "error", cfg.led_error);
+        RUN(&c, "config-files", check_config_files(&c, &cfg));
+        RUN(&c, "credentials", check_credentials(&c, &cfg));
+        RUN(&c, "clock", check_clock(&c));
+        RUN(&c, "state-dir", check_dir(&c, "[seal] state_dir", cfg.state_dir, "/var/lib/msce", 0700));
+        RUN(&c, "runtime-dir", check_dir(&c, "[seal] runtime_dir", cfg.runtime_dir, "/run/msce", 0755));
+        RUN(&c, "preflight", check_preflight(&c, &cfg));
+        RUN(&c, "consumer", check_service_user(&c, &cfg));
+        RUN(&c, "tpm", check_tpm(&c, &cfg));
+        RUN(&c, "sealed-profile", check_sealed(&c, &cfg));
+        RUN(&c, "leds", check_led(&c, "status", cfg.led_status); check_led(&c, "error", cfg.led_error));
         if (o->network)
-                check_mef(&c, &cfg);
-        check_agent(&c, o->runtime_dir ?: cfg.runtime_dir);
-        return c.fails;
+                RUN(&c, "mef", check_mef(&c, &cfg));
+        RUN(&c, "agent", check_agent(&c, o->runtime_dir ?: cfg.runtime_dir));
+        RUN(&c, "profile", check_profile(&c, o->runtime_dir ?: cfg.runtime_dir));
+        return check_result(&c);
 }

@@ -19,10 +19,19 @@ typedef struct ctl_check_opts {
         const char *agent_user;  /* the user the agent runs as; NULL: CTL_AGENT_USER */
         const char *runtime_dir; /* NULL: [seal] runtime_dir of the configuration */
         bool network;            /* resolve, connect and handshake with the MEF */
+        bool json;               /* --output json: {"checks": [{id, result, message, fix}], ...} */
+        bool warnings_as_errors; /* count WARN findings as failures */
+        char **dont_run;         /* check ids to skip (ctl_check_list()) */
+        size_t n_dont_run;
 } ctl_check_opts_t;
 
-/* Returns the number of FAIL findings (0: the agent has what it needs). */
+/* Returns the number of FAIL findings (with warnings_as_errors, plus the WARN ones; 0: the
+ * agent has what it needs). */
 unsigned ctl_check_run(const ctl_check_opts_t *o, FILE *f);
+
+/* The checks, id and what each looks at, as text lines or a JSON array. */
+int ctl_check_list(bool json, FILE *f);
+bool ctl_check_known(const char *id);
 
 /* Plain permission bits, no capabilities (the agent has no CAP_DAC_*): may uid, member of
  * groups[0..n), open a file of owner, group and mode for want (R_OK, W_OK, X_OK or'ed)? */

@@ -14,12 +14,15 @@
 #include "ctl/check.h"
 #include "ctl/env.h"
 #include "ctl/runtime.h"
+#include "ctl/setup.h"
 #include "keys/seal.h"
 #include "util/util.h"
 
 #define EXIT_USAGE 2
 #define EXIT_NOT_RUNNING 3 /* status: not running or not ready; reprovision: not running */
 #define EXIT_NO_DATA 4     /* status: no state.json; profile: no profile.json */
+#define EXIT_CONFIG 11     /* setup: refused, as msce-agent --check-config would */
+#define EXIT_EXPIRED 10    /* profile --env: the profile expired (as status: ctl_health_exit()) */
 
 typedef struct globals {
         const char *config;      /* --config */
@@ -32,13 +35,21 @@ static void help(void) {
                "Operate msce-agent, the oneM2M security provisioning agent.\n"
                "\n"
                "Commands:\n"
-               "  status [--json]             the agent's state and the non-secret profile\n"
-               "  check [--no-network] [--agent-user USER]\n"
+               "  status [--json]             the agent's state and the non-secret profile; any user\n"
+               "  check [--no-network] [--agent-user USER] [--output text|json]\n"
+               "        [--warnings-as-errors] [--dont-run ID[,ID...]]\n"
                "                              check what the agent needs; as root for every check\n"
+               "  check-list [--output text|json]\n"
+               "                              the checks that check runs, with their ids\n"
                "  reprovision                 make the running agent enrol again now\n"
                "  factory-reset [--deregister] [--yes]\n"
                "                              remove the keys, the sealed profile and profile.json\n"
                "  profile [--env]             the non-secret profile as JSON, or as NAME='value' lines\n"
+               "  setup --node-id ID --mef-uri URI --psk-identity KPMID --kpm-file FILE|-\n"
+               "        [--user CSE_USER] [--agent-user USER]\n"
+               "                              quick setup: install the Kpm and a drop-in, checked\n"
+               "  logs [-f] [-n N] [--since TIME] [--file JOURNAL] [--output text|json] [--dry-run]\n"
+               "                              the agent's journal, explained (journalctl -x)\n"
                "\n"
                "Options:\n"
                "  -c, --config FILE      agent configuration (default %s)\n"
@@ -47,12 +58,16 @@ static void help(void) {
                "  -h, --help             show this help\n"
                "  -V, --version          show the version\n"
                "\n"
-               "Exit status:\n"
-               "  0  success (status: running and ready; check: nothing failed)\n"
+               "Exit status (status: one per state, mscectl(8)):\n"
+               "  0  success (status: READY; check: nothing failed)\n"
                "  1  failure (check: at least one FAIL)\n"
                "  2  usage error\n"
-               "  3  the agent is not running (status: or not ready)\n"
-               "  4  nothing to show: no state.json (status) or no profile.json (profile)\n",
+               "  3  status: NOT RUNNING; reprovision: the agent is not running\n"
+               "  4  nothing to show: no state.json (status) or no profile.json (profile)\n"
+               "  5  status: starting, restoring, enrolling, waiting for the time or stopping\n"
+               "  6  status: BACKOFF    7  REJECTED    8  REVOKED    9  INCOMPATIBLE\n"
+               "  10 status: EXPIRED; profile --env: the profile expired\n"
+               "  11 status: CONFIGURATION ERROR; setup: refused as msce-agent --check-config would\n",
                AGENT_CONFIG_DEFAULT, CTL_RUNTIME_DIR_DEFAULT);
 }
 
@@ -76,17 +91,19 @@ static int config_load(const globals_t *g, agent_config_t *cfg) {
         return r;
 }
 
-/* --runtime-dir, else the configuration's (quietly falling back to the default when the
- * default configuration cannot be read, e.g. by a user who may not read its secrets). */
+/* --runtime-dir, else the configuration's [seal] runtime_dir. Reading it needs no secret (the
+ * credential files are not opened), so any user may; a configuration that does not load leaves
+ * the default, said on stderr when the configuration was named (--config). */
 static int runtime_dir_get(const globals_t *g, char **ret) {
         if (g->runtime_dir) {
                 *ret = strdup(g->runtime_dir);
                 return *ret ? 0 : -ENOMEM;
         }
         _cleanup_(agent_config_done) agent_config_t cfg = {};
-        int r = g->config ? config_load(g, &cfg) : agent_config_load(NULL, &cfg, NULL, 0);
+        char err[1024] = "";
+        int r = agent_config_load_flags(g->config, AGENT_CONFIG_NO_SECRETS, &cfg, err, sizeof err);
         if (r < 0 && g->config)
-                return r;
+                fprintf(stderr, "mscectl: %s; reading %s\n", err[0] ? err : strerror(-r), CTL_RUNTIME_DIR_DEFAULT);
         *ret = strdup(r == 0 ? cfg.runtime_dir : CTL_RUNTIME_DIR_DEFAULT);
         return *ret ? 0 : -ENOMEM;
 }
@@ -158,7 +175,7 @@ static void print_time(const char *label, const char *prefix, const char *raw) {
         print_field(label, buf);
 }
 
-static int status_json(const char *dir, const ctl_state_t *s, bool running) {
+static int status_json(const char *dir, const ctl_state_t *s, bool running, const char *label, int code) {
         json_auto_t *out = json_object();
         if (!out)
                 return -ENOMEM;
@@ -174,12 +191,21 @@ static int status_json(const char *dir, const ctl_state_t *s, bool running) {
                 if (json_object_set_new(out, keys[i], v ?: json_null()) < 0)
                         return -ENOMEM;
         }
-        if (json_object_set_new(out, "running", json_boolean(s && running)) < 0)
+        if (json_object_set_new(out, "running", json_boolean(s && running)) < 0 ||
+            json_object_set_new(out, "health", json_string(label)) < 0 ||
+            json_object_set_new(out, "exit", json_integer(code)) < 0)
                 return -ENOMEM;
         if (json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
                 return -EIO;
         putchar('\n');
         return 0;
+}
+
+/* Has the profile expired? From state.json's exp, else profile.json's; false when neither says. */
+static bool profile_expired(const ctl_state_t *s, const ctl_profile_t *p, time_t now) {
+        const char *exp = s && s->exp ? s->exp : p ? p->exp : NULL;
+        time_t t;
+        return exp && ctl_time_parse(exp, &t) == 0 && t <= now;
 }
 
 static int cmd_status(const globals_t *g, int argc, char **argv) {
@@ -204,15 +230,22 @@ static int cmd_status(const globals_t *g, int argc, char **argv) {
         if (have_state < 0 || have_profile < 0)
                 return EXIT_FAILURE;
         bool running = have_state && agent_running(&s);
-        int ret = !have_state ? EXIT_NO_DATA : running && streq(s.state, "ready") ? EXIT_SUCCESS : EXIT_NOT_RUNNING;
+        bool expired = profile_expired(have_state ? &s : NULL, have_profile ? &p : NULL, time(NULL));
+        ctl_health_t h = ctl_health_of(have_state ? s.state : NULL, running, expired);
+        char buf[32];
+        const char *label = ctl_health_label(h, have_state ? s.state : NULL, buf);
+        int ret = ctl_health_exit(h);
 
         if (json)
-                return status_json(dir, have_state ? &s : NULL, running) < 0 ? EXIT_FAILURE : ret;
+                return status_json(dir, have_state ? &s : NULL, running, label, ret) < 0 ? EXIT_FAILURE : ret;
 
         if (!have_state) {
-                printf("msce-agent: no state (no %s/%s: not started since boot)\n", dir, CTL_STATE_FILE);
+                printf("msce-agent: NO STATE (no %s/%s: not started since boot)\n", dir, CTL_STATE_FILE);
         } else {
-                printf("msce-agent: %s%s\n", running ? "" : "not running, last state ", s.state);
+                if (h == CTL_HEALTH_NOT_RUNNING || (!running && h == CTL_HEALTH_CONFIG))
+                        printf("msce-agent: %s (last state %s)\n", label, s.state);
+                else
+                        printf("msce-agent: %s\n", label);
                 print_field("Status", s.status);
                 print_time("State", running ? "since " : "reported since ", s.since);
                 if (s.pid > 0) {
@@ -227,7 +260,7 @@ static int cmd_status(const globals_t *g, int argc, char **argv) {
                 print_time("Next attempt", "", s.next_attempt);
         }
         print_field("KeID", have_state && s.ke_id ? s.ke_id : have_profile ? p.ke_id : NULL);
-        print_time("Expires", "", have_state && s.exp ? s.exp : have_profile ? p.exp : NULL);
+        print_time("Expires", expired ? "EXPIRED " : "", have_state && s.exp ? s.exp : have_profile ? p.exp : NULL);
         if (have_profile) {
                 print_field("CSE-ID", p.cse_id);
                 print_field("CSEBase", p.cse_base);
@@ -266,6 +299,11 @@ static int cmd_profile(const globals_t *g, int argc, char **argv) {
                 fprintf(stderr, "mscectl: no %s/%s: the agent has not enrolled\n", dir, CTL_PROFILE_FILE);
                 return EXIT_NO_DATA;
         }
+        if (env && profile_expired(NULL, &p, time(NULL))) {
+                fprintf(stderr, "mscectl: %s/%s: the profile (KeID %s) expired at %s; its keys are no longer "
+                        "valid (see mscectl status)\n", dir, CTL_PROFILE_FILE, p.ke_id, p.exp);
+                return EXIT_EXPIRED;
+        }
         if (env) {
                 r = ctl_profile_env(&p, stdout);
                 if (r < 0) {
@@ -281,14 +319,29 @@ static int cmd_profile(const globals_t *g, int argc, char **argv) {
         return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* --output text|json: 0 text, 1 json, -1 (printed) neither. */
+static int output_parse(const char *cmd, const char *v) {
+        if (streq(v, "text"))
+                return 0;
+        if (streq(v, "json"))
+                return 1;
+        usage_error("%s: --output: '%s' is neither text nor json", cmd, v);
+        return -1;
+}
+
 static int cmd_check(const globals_t *g, int argc, char **argv) {
         static const struct option opts[] = {
                 { "no-network", no_argument, NULL, 'n' },
                 { "agent-user", required_argument, NULL, 'u' },
+                { "output", required_argument, NULL, 'o' },
+                { "warnings-as-errors", no_argument, NULL, 'w' },
+                { "dont-run", required_argument, NULL, 'd' },
                 {},
         };
         ctl_check_opts_t co = { .config = g->config, .runtime_dir = g->runtime_dir, .network = true };
-        int o;
+        char *skip[64];
+        co.dont_run = skip;
+        int o, j;
         while ((o = getopt_long(argc, argv, "+:", opts, NULL)) >= 0)
                 switch (o) {
                 case 'n':
@@ -296,6 +349,24 @@ static int cmd_check(const globals_t *g, int argc, char **argv) {
                         break;
                 case 'u':
                         co.agent_user = optarg;
+                        break;
+                case 'o':
+                        if ((j = output_parse("check", optarg)) < 0)
+                                return EXIT_USAGE;
+                        co.json = j;
+                        break;
+                case 'w':
+                        co.warnings_as_errors = true;
+                        break;
+                case 'd':
+                        /* a comma-separated list or the option repeated */
+                        for (char *tok = strtok(optarg, ","); tok; tok = strtok(NULL, ",")) {
+                                if (!ctl_check_known(tok))
+                                        return usage_error("check: --dont-run: no check '%s' (see mscectl check-list)", tok);
+                                if (co.n_dont_run == ELEMENTSOF(skip))
+                                        return usage_error("check: --dont-run: too many");
+                                skip[co.n_dont_run++] = tok;
+                        }
                         break;
                 default:
                         return usage_error("check: %s '%s'", o == ':' ? "option needs a value:" : "unknown option",
@@ -310,6 +381,23 @@ static int cmd_check(const globals_t *g, int argc, char **argv) {
         if (fflush(stdout) != 0)
                 return EXIT_FAILURE;
         return fails ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+static int cmd_check_list(const globals_t *g, int argc, char **argv) {
+        static const struct option opts[] = { { "output", required_argument, NULL, 'o' }, {} };
+        int o, json = 0;
+        while ((o = getopt_long(argc, argv, "+:", opts, NULL)) >= 0) {
+                if (o != 'o')
+                        return usage_error("check-list: %s '%s'", o == ':' ? "option needs a value:" : "unknown option",
+                                           argv[optind - 1]);
+                if ((json = output_parse("check-list", optarg)) < 0)
+                        return EXIT_USAGE;
+        }
+        if (optind < argc)
+                return usage_error("check-list: unexpected argument '%s'", argv[optind]);
+        if (ctl_check_list(json, stdout) < 0 || fflush(stdout) != 0)
+                return EXIT_FAILURE;
+        return EXIT_SUCCESS;
 }
 
 /* The pid of the running agent from state.json, 0 when none runs. */
@@ -452,6 +540,118 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
         return EXIT_SUCCESS;
 }
 
+static int cmd_setup(const globals_t *g, int argc, char **argv) {
+        enum { O_NODE = 0x100, O_URI, O_PSK_ID, O_KPM, O_USER, O_AGENT_USER };
+        static const struct option opts[] = {
+                { "node-id", required_argument, NULL, O_NODE },
+                { "mef-uri", required_argument, NULL, O_URI },
+                { "psk-identity", required_argument, NULL, O_PSK_ID },
+                { "kpm-file", required_argument, NULL, O_KPM },
+                { "user", required_argument, NULL, O_USER },
+                { "agent-user", required_argument, NULL, O_AGENT_USER },
+                {},
+        };
+        ctl_setup_opts_t so = { .config = g->config };
+        int o;
+        while ((o = getopt_long(argc, argv, "+:", opts, NULL)) >= 0)
+                switch (o) {
+                case O_NODE:
+                        so.node_id = optarg;
+                        break;
+                case O_URI:
+                        so.mef_uri = optarg;
+                        break;
+                case O_PSK_ID:
+                        so.psk_identity = optarg;
+                        break;
+                case O_KPM:
+                        so.kpm_file = optarg;
+                        break;
+                case O_USER:
+                        so.cse_user = optarg;
+                        break;
+                case O_AGENT_USER:
+                        so.agent_user = optarg;
+                        break;
+                default:
+                        return usage_error("setup: %s '%s'", o == ':' ? "option needs a value:" : "unknown option",
+                                           argv[optind - 1]);
+                }
+        if (optind < argc)
+                return usage_error("setup: unexpected argument '%s'", argv[optind]);
+        if (!so.node_id || !so.mef_uri || !so.psk_identity || !so.kpm_file)
+                return usage_error("setup: --node-id, --mef-uri, --psk-identity and --kpm-file are required");
+        char err[1536] = "", dropin[PATH_MAX], kpm[PATH_MAX];
+        int r = ctl_setup_run(&so, err, sizeof err, dropin, kpm);
+        if (r < 0) {
+                fprintf(stderr, "mscectl: setup: %s\nmscectl: setup: nothing was changed\n", err);
+                return r == -EINVAL || r == -ENOENT || r == -ESRCH || r == -EPERM || r == -EACCES || r == -ENOTDIR
+                               ? EXIT_CONFIG
+                               : EXIT_FAILURE;
+        }
+        printf("Wrote %s (the node and the MEF) and %s (the Kpm, readable by %s only).\n"
+               "Start the agent: systemctl enable --now msce-agent; then mscectl status.\n",
+               dropin, kpm, so.agent_user ?: CTL_AGENT_USER);
+        return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static int cmd_logs(const globals_t *g, int argc, char **argv) {
+        enum { O_SINCE = 0x100, O_FILE, O_OUTPUT, O_DRY_RUN };
+        static const struct option opts[] = {
+                { "follow", no_argument, NULL, 'f' },
+                { "lines", required_argument, NULL, 'n' },
+                { "since", required_argument, NULL, O_SINCE },
+                { "file", required_argument, NULL, O_FILE },
+                { "output", required_argument, NULL, O_OUTPUT },
+                { "dry-run", no_argument, NULL, O_DRY_RUN },
+                {},
+        };
+        ctl_logs_opts_t lo = {};
+        bool dry_run = false;
+        int o, j;
+        while ((o = getopt_long(argc, argv, "+:fn:", opts, NULL)) >= 0)
+                switch (o) {
+                case 'f':
+                        lo.follow = true;
+                        break;
+                case 'n':
+                        lo.lines = optarg;
+                        break;
+                case O_SINCE:
+                        lo.since = optarg;
+                        break;
+                case O_FILE:
+                        lo.file = optarg;
+                        break;
+                case O_OUTPUT:
+                        if ((j = output_parse("logs", optarg)) < 0)
+                                return EXIT_USAGE;
+                        lo.json = j;
+                        break;
+                case O_DRY_RUN:
+                        dry_run = true;
+                        break;
+                default:
+                        return usage_error("logs: %s '%s'", o == ':' ? "option needs a value:" : "unknown option",
+                                           argv[optind - 1]);
+                }
+        if (optind < argc)
+                return usage_error("logs: unexpected argument '%s'", argv[optind]);
+        const char *av[24];
+        if (ctl_logs_argv(&lo, av, ELEMENTSOF(av)) < 0)
+                return EXIT_FAILURE;
+        if (dry_run) {
+                for (size_t i = 0; av[i]; i++)
+                        printf("%s%s", i ? " " : "", av[i]);
+                putchar('\n');
+                return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        }
+        fflush(stdout);
+        execvp(av[0], (char *const *) av);
+        fprintf(stderr, "mscectl: logs: cannot run %s: %m\n", av[0]);
+        return EXIT_FAILURE;
+}
+
 int main(int argc, char *argv[]) {
         /* factory-reset and check handle keys (the Kpm for the handshake, a key read in a child). */
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -495,9 +695,12 @@ int main(int argc, char *argv[]) {
         } commands[] = {
                 { "status", cmd_status },
                 { "check", cmd_check },
+                { "check-list", cmd_check_list },
                 { "reprovision", cmd_reprovision },
                 { "factory-reset", cmd_factory_reset },
                 { "profile", cmd_profile },
+                { "setup", cmd_setup },
+                { "logs", cmd_logs },
         };
         char **av = argv + optind;
         int ac = argc - optind;

@@ -315,3 +315,71 @@ void ctl_time_relative(time_t t, time_t now, char out[48]) {
         }
         snprintf(out, 48, past ? "%s ago" : "in %s", span);
 }
+
+static bool state_is(const char *state, const char *name) {
+        return state && strcasecmp(state, name) == 0;
+}
+
+ctl_health_t ctl_health_of(const char *state, bool running, bool expired) {
+        if (!state)
+                return CTL_HEALTH_NO_STATE;
+        /* The agent exits on a configuration error: its last state says why. */
+        if (state_is(state, "configuration-error"))
+                return CTL_HEALTH_CONFIG;
+        if (!running)
+                return CTL_HEALTH_NOT_RUNNING;
+        /* The refusals say why the profile could not be renewed: they come first. */
+        if (state_is(state, "revoked"))
+                return CTL_HEALTH_REVOKED;
+        if (state_is(state, "rejected"))
+                return CTL_HEALTH_REJECTED;
+        if (state_is(state, "incompatible"))
+                return CTL_HEALTH_INCOMPATIBLE;
+        if (expired)
+                return CTL_HEALTH_EXPIRED;
+        if (state_is(state, "ready"))
+                return CTL_HEALTH_READY;
+        if (state_is(state, "backoff"))
+                return CTL_HEALTH_BACKOFF;
+        return CTL_HEALTH_BUSY;
+}
+
+const char *ctl_health_label(ctl_health_t h, const char *state, char buf[32]) {
+        static const char *const labels[_CTL_HEALTH_MAX] = {
+                [CTL_HEALTH_READY] = "READY",
+                [CTL_HEALTH_NOT_RUNNING] = "NOT RUNNING",
+                [CTL_HEALTH_NO_STATE] = "NO STATE",
+                [CTL_HEALTH_BACKOFF] = "BACKOFF",
+                [CTL_HEALTH_REJECTED] = "REJECTED",
+                [CTL_HEALTH_REVOKED] = "REVOKED",
+                [CTL_HEALTH_INCOMPATIBLE] = "INCOMPATIBLE",
+                [CTL_HEALTH_EXPIRED] = "EXPIRED",
+                [CTL_HEALTH_CONFIG] = "CONFIGURATION ERROR",
+        };
+        if (h < 0 || h >= _CTL_HEALTH_MAX)
+                return "UNKNOWN";
+        if (h != CTL_HEALTH_BUSY)
+                return labels[h];
+        static const char *const busy[][2] = {
+                { "start", "STARTING" }, { "restore", "RESTORING" }, { "enrol", "ENROLLING" },
+                { "waiting-for-time", "WAITING FOR THE TIME" }, { "stopping", "STOPPING" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(busy); i++)
+                if (state_is(state, busy[i][0]))
+                        return busy[i][1];
+        size_t n = 0;
+        for (; state && state[n] && n < 31; n++)
+                buf[n] = (char) toupper((unsigned char) state[n]);
+        buf[n] = 0;
+        return n ? buf : "UNKNOWN";
+}
+
+int ctl_health_exit(ctl_health_t h) {
+        static const int codes[_CTL_HEALTH_MAX] = {
+                [CTL_HEALTH_READY] = 0,   [CTL_HEALTH_NOT_RUNNING] = 3, [CTL_HEALTH_NO_STATE] = 4,
+                [CTL_HEALTH_BUSY] = 5,    [CTL_HEALTH_BACKOFF] = 6,     [CTL_HEALTH_REJECTED] = 7,
+                [CTL_HEALTH_REVOKED] = 8, [CTL_HEALTH_INCOMPATIBLE] = 9, [CTL_HEALTH_EXPIRED] = 10,
+                [CTL_HEALTH_CONFIG] = 11,
+        };
+        return h >= 0 && h < _CTL_HEALTH_MAX ? codes[h] : 1;
+}

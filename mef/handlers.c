@@ -351,7 +351,7 @@ static int handle_enrol(const exchange_t *ex, mef_response_t *ret) {
 
         r = peer_node(ex, &node);
         if (r == -ENOENT)
-                return fail(ex, origin, ret, 403, 4103, "peer is not an enrolee node");
+                return fail(ex, origin, ret, 403, 4103, MSG_HINT_NOT_ENROLEE ": peer is not an enrolee node");
         if (r < 0)
                 return fail_internal(ex, origin, ret, r, "node lookup");
 
@@ -365,12 +365,18 @@ static int handle_enrol(const exchange_t *ex, mef_response_t *ret) {
                 return fail(ex, node.node_id, ret, 400, 4000, "%s",
                             err[0] ? err : r == -EMSGSIZE ? "body: too large" : "msce:enrolReq: malformed");
 
+        /* The m2m:dbg reasons of a 403 start with a stable hint the agent matches (docs/protocol.md,
+         * "Why the MEF refused"). */
+        /* Whether the node ID sent exists at all is not said: a holder of one Kpm must not learn
+         * which other node IDs are registered. */
         if (!streq(origin, node.node_id))
-                return fail(ex, node.node_id, ret, 403, 4103, "X-M2M-Origin: not the authenticated node");
+                return fail(ex, node.node_id, ret, 403, 4103,
+                            MSG_HINT_NODE_UNREGISTERED ": X-M2M-Origin: node not registered at this MEF with this credential");
         if (!streq(req.node_id, node.node_id))
-                return fail(ex, node.node_id, ret, 403, 4103, "msce:enrolReq.nodeID: not the authenticated node");
+                return fail(ex, node.node_id, ret, 403, 4103,
+                            MSG_HINT_NODE_UNREGISTERED ": msce:enrolReq.nodeID: node not registered at this MEF with this credential");
         if (node.state == NODE_REVOKED)
-                return fail(ex, node.node_id, ret, 403, 4103, "enrolment blocked: node revoked");
+                return fail(ex, node.node_id, ret, 403, 4103, MSG_HINT_NODE_REVOKED ": enrolment blocked: node revoked");
         if (!ex->peer->ekm)
                 return fail_internal(ex, node.node_id, ret, -EINVAL, "no exported keying material");
 
@@ -466,7 +472,7 @@ static int peer_enrolment(const exchange_t *ex, const route_t *rt, store_node_t 
                           mef_response_t *ret) {
         int r = peer_node(ex, node);
         if (r == -ENOENT)
-                return fail(ex, rt->ke_id, ret, 403, 4103, "peer is not an enrolee node");
+                return fail(ex, rt->ke_id, ret, 403, 4103, MSG_HINT_NOT_ENROLEE ": peer is not an enrolee node");
         if (r < 0)
                 return fail_internal(ex, rt->ke_id, ret, r, "node lookup");
         r = node_enrolment(ex, node, rt->ke_id, e);

@@ -17,6 +17,11 @@
 #define MSG_KEY_MIN 16u
 #define MSG_KEY_MAX 64u
 #define MSG_DBG_MAX 512u
+/* Stable hints that start the MEF's m2m:dbg reason of a 403 ("<hint>: <text>"), for the agent
+ * to say what the refusal means (docs/protocol.md, "Why the MEF refused"). */
+#define MSG_HINT_NODE_UNREGISTERED "node-unregistered" /* the node ID sent is not the credential's node */
+#define MSG_HINT_NODE_REVOKED "node-revoked"           /* the node is revoked at the MEF */
+#define MSG_HINT_NOT_ENROLEE "not-enrolee"             /* the credential is not an enrolee node's */
 #define MSG_ERR_MAX 256u
 #define MSG_BODY_MAX 65536u  /* protocol section 6; larger bodies: -EMSGSIZE */
 #define MSG_DEPTH_MAX 16u    /* nesting of objects/arrays; ours need 4 */

@@ -447,6 +447,11 @@ def main_scenario(tmp, mef, kpm, figures):
         and a.proc.poll() is None and cse_keys()[1] == ltk1,
         "SIGHUP with a bad configuration: STATUS names the error, READY=1, keeps running with its keys",
         "\n".join(msgs))
+    # state.json says it too (written before RELOADING's READY=1), for mscectl status.
+    st = state_json(run_dir)
+    tap(st is not None and st.get("state") == "ready" and "reload refused" in (st.get("last_error") or "")
+        and "backoff_min: not a duration" in (st.get("last_error") or ""),
+        "SIGHUP with a bad configuration: state.json last_error says the reload was refused", st)
     with open(conf, "w") as f:
         f.write(good)
 
@@ -688,6 +693,10 @@ def rejected_scenario(tmp, mef, kpm):
     a.wait_for(lambda m: "no such user 'msce-test-nosuchuser'" in m, 5)
     tap(rc == 78 and any("no such user 'msce-test-nosuchuser'" in m for m in a.texts()),
         "an unknown service user: exit 78 with a STATUS naming it", f"exit {rc}\n" + "\n".join(a.texts()))
+    st = state_json(run_dir)
+    tap(st is not None and st["state"] == "configuration-error" and "no such user" in (st["last_error"] or "")
+        and not os.path.exists(os.path.join(tmp, "state-nouser")),
+        "an unknown service user: checked before anything is sent or created; state.json: configuration-error", st)
     a.stop()
 
 

@@ -101,12 +101,12 @@ state() { # STATE PID
 
 rm -f "$RT/state.json"
 if run 4 --runtime-dir "$RT" status; then
-        has '^msce-agent: no state' && ok "status without state.json: exit 4" || not_ok "status no state: output"
+        has '^msce-agent: NO STATE' && ok "status without state.json: exit 4" || not_ok "status no state: output"
 fi
 
 state ready $FAKE_PID
 if run 0 --runtime-dir "$RT" status; then
-        if has '^msce-agent: ready$' && has "Process: $FAKE_PID \(running\)" &&
+        if has '^msce-agent: READY$' && has "Process: $FAKE_PID \(running\)" &&
            has 'State: since 2026-11-27 20:30:00 UTC' && has 'CSE-ID: /mn-cse-1$' &&
            has "Targets: /in-cse \(kpsaID k1@mef.example.net\)" && has "/maf-1 \(kpsaID it's@mef\)" &&
            has 'Expires: 2099-11-27 20:30:00 UTC \(in '; then
@@ -126,12 +126,12 @@ if run 0 --runtime-dir "$RT" status --json; then
 fi
 
 state enrolling $FAKE_PID
-run 3 --runtime-dir "$RT" status && { has '^msce-agent: enrolling$' && ok "status: running, not ready: exit 3" || not_ok "status enrolling: output"; }
+run 5 --runtime-dir "$RT" status && { has '^msce-agent: ENROLLING$' && ok "status: running, enrolling: exit 5" || not_ok "status enrolling: output"; }
 
 # A pid that is not msce-agent (this shell) counts as not running.
 state ready $$
 if run 3 --runtime-dir "$RT" status; then
-        has '^msce-agent: not running, last state ready$' && has "Process: $$ \(gone\)" &&
+        has '^msce-agent: NOT RUNNING \(last state ready\)$' && has "Process: $$ \(gone\)" &&
                 ok "status: pid of another program: not running, exit 3" || not_ok "status other pid: output"
 fi
 run 3 --runtime-dir "$RT" status --json && { jq -e '.running == false' "$T/out" > /dev/null &&
@@ -373,7 +373,7 @@ if [ $ROOT = 1 ]; then
         }
         if wait_state "\$s.state == \"ready\" and \$s.pid == $DAEMON_PID"; then
                 run 0 --config "$T/daemon.conf" status && {
-                        has '^msce-agent: ready$' && has "Process: $DAEMON_PID \(running\)" && has '^ +Node: node-1$' &&
+                        has '^msce-agent: READY$' && has "Process: $DAEMON_PID \(running\)" && has '^ +Node: node-1$' &&
                         has '^ +Status: ' && has '^ +CSE-ID: /mn-cse-1$' &&
                                 ok "daemon as an unprivileged user with CAP_SETUID and CAP_SYS_ADMIN: ready; status exit 0" || not_ok "status daemon: output"; }
                 KEID=$(jq -r .keID "$RT/profile.json")
@@ -392,7 +392,7 @@ if [ $ROOT = 1 ]; then
                 wait $DAEMON_PID
                 st=$?
                 DAEMON_PID=
-                run 3 --config "$T/daemon.conf" status && { [ $st -eq 0 ] && has '^msce-agent: not running, last state stopping$' &&
+                run 3 --config "$T/daemon.conf" status && { [ $st -eq 0 ] && has '^msce-agent: NOT RUNNING \(last state stopping\)$' &&
                         ok "status after SIGTERM: not running, last state stopping, exit 3" ||
                         not_ok "status after SIGTERM (daemon exit $st)"; }
         else

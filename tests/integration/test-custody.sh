@@ -282,7 +282,8 @@ else
 fi
 cat "$T/out" "$T/err" > "$T/logs/crash"
 
-# 9. ENOSPC in the state directory: a clear error, exit 75, the old profile still restores.
+# 9. ENOSPC in the state directory: a clear error before any enrolment (none is made that could
+# not be kept), exit 75, the old profile still restores.
 SMALL=$T/small
 mkdir "$SMALL"
 conf small node-1 "$SMALL/state"
@@ -300,7 +301,7 @@ EOF
 unshare -m --propagation private sh "$T/enospc.sh" > "$T/out" 2> "$T/err"
 cat "$T"/enospc-*.out "$T"/enospc-*.err > "$T/logs/enospc" 2> /dev/null
 if grep -q '^first=0$' "$T/out" && grep -q '^reenrol=75$' "$T/out" && grep -q '^restore=0$' "$T/out" &&
-   grep -q "cannot write the sealed profile in $SMALL/state: No space left on device" "$T/enospc-2.err" &&
+   grep -q "not enrolling: no space left in $SMALL/state" "$T/enospc-2.err" &&
    grep -q 'the previous profile stays in place' "$T/enospc-2.err" &&
    grep -q '^restored ' "$T/enospc-3.out"; then
         ok "ENOSPC in the state directory: exit 75 naming it, and the old profile restores"

@@ -145,7 +145,8 @@ mef.psk_identity=kpm-1
 mef.psk_file=$T/kpm.hex"
 printf '[node]\nid = node-1\n[mef]\nuri = https://mef.example.net/msce\npsk_identity = kpm-1\npsk_file = %s\n' \
         "$T/kpm.hex" > "$T/min.conf"
-if "$B/msce-agent" --check-config --config "$T/min.conf" > "$T/min.dump" 2> "$T/out"; then
+# --syntax-only: the default [consumer] user cse need not exist on this machine.
+if "$B/msce-agent" --check-config --syntax-only --config "$T/min.conf" > "$T/min.dump" 2> "$T/out"; then
         ini_keys "$T/min.dump" > "$T/effective"
         ini_keys "$S/etc/agent.conf" commented > "$T/example"
         : > "$T/out"
@@ -167,7 +168,7 @@ if "$B/msce-agent" --check-config --config "$T/min.conf" > "$T/min.dump" 2> "$T/
                 /^\[[a-z]+\]$/ { sec = substr($0, 2, length($0) - 2) }
                 /^[a-z_]+ =/ { k = $0; sub(/ =.*/, "", k); if ((sec "." k) in val) { print k " = " val[sec "." k]; next } }
                 { print }' > "$T/full.conf"
-        if "$B/msce-agent" --check-config --config "$T/full.conf" > "$T/full.dump" 2> "$T/out" &&
+        if "$B/msce-agent" --check-config --syntax-only --config "$T/full.conf" > "$T/full.dump" 2> "$T/out" &&
            cmp -s "$T/min.dump" "$T/full.dump"; then
                 ok "etc/agent.conf uncommented loads, to the same configuration as the defaults"
         else

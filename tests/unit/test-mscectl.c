@@ -10,6 +10,7 @@
 #include "ctl/check.h"
 #include "ctl/env.h"
 #include "ctl/runtime.h"
+#include "ctl/setup.h"
 #include "util/util.h"
 
 static int state_parse(const char *json, ctl_state_t *s, char *err) {
@@ -447,4 +448,45 @@ Test(access, permission_bits) {
         /* directories need x */
         cr_expect(ctl_access_ok(997, 997, 040700, 997, groups, 2, R_OK | W_OK | X_OK));
         cr_expect(!ctl_access_ok(997, 997, 040600, 997, groups, 2, R_OK | W_OK | X_OK));
+}
+
+Test(health, per_state) {
+        char buf[32];
+        cr_assert_eq(ctl_health_of(NULL, false, false), CTL_HEALTH_NO_STATE);
+        cr_assert_eq(ctl_health_of("ready", true, false), CTL_HEALTH_READY);
+        cr_assert_eq(ctl_health_of("ready", false, false), CTL_HEALTH_NOT_RUNNING);
+        cr_assert_eq(ctl_health_of("ready", true, true), CTL_HEALTH_EXPIRED);
+        cr_assert_eq(ctl_health_of("backoff", true, false), CTL_HEALTH_BACKOFF);
+        cr_assert_eq(ctl_health_of("backoff", true, true), CTL_HEALTH_EXPIRED);
+        /* the refusals say why the profile could not be renewed: before EXPIRED */
+        cr_assert_eq(ctl_health_of("rejected", true, true), CTL_HEALTH_REJECTED);
+        cr_assert_eq(ctl_health_of("revoked", true, false), CTL_HEALTH_REVOKED);
+        cr_assert_eq(ctl_health_of("incompatible", true, false), CTL_HEALTH_INCOMPATIBLE);
+        /* the agent exits on a configuration error */
+        cr_assert_eq(ctl_health_of("configuration-error", false, false), CTL_HEALTH_CONFIG);
+        cr_assert_eq(ctl_health_of("enrol", true, false), CTL_HEALTH_BUSY);
+        cr_assert_str_eq(ctl_health_label(CTL_HEALTH_BUSY, "enrol", buf), "ENROLLING");
+        cr_assert_str_eq(ctl_health_label(CTL_HEALTH_BUSY, "something-new", buf), "SOMETHING-NEW");
+        cr_assert_str_eq(ctl_health_label(CTL_HEALTH_EXPIRED, "ready", buf), "EXPIRED");
+        int codes[_CTL_HEALTH_MAX];
+        for (int h = 0; h < _CTL_HEALTH_MAX; h++) {
+                codes[h] = ctl_health_exit(h);
+                for (int k = 0; k < h; k++)
+                        cr_assert_neq(codes[h], codes[k], "exit codes %d and %d are equal", h, k);
+                cr_assert(codes[h] != 1 && codes[h] != 2, "1 and 2 are failure and usage");
+        }
+        cr_assert_eq(ctl_health_exit(CTL_HEALTH_READY), 0);
+}
+
+Test(logs, argv) {
+        const char *av[24];
+        ctl_logs_opts_t o = { .follow = true, .lines = "10", .file = "/x/system.journal" };
+        cr_assert_eq(ctl_logs_argv(&o, av, 24), 0);
+        const char *want[] = { "journalctl", "--unit=msce-agent.service", "--catalog", "--no-pager",
+                               "--file=/x/system.journal", "--follow", "--lines", "10", NULL };
+        for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+                cr_assert_eq(av[i] == NULL, want[i] == NULL);
+        for (size_t i = 0; want[i]; i++)
+                cr_assert_str_eq(av[i], want[i]);
+        cr_assert_eq(ctl_logs_argv(&o, av, 4), -E2BIG);
 }

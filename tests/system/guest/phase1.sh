@@ -316,6 +316,48 @@ check_reload() {
                 fail "reload after fixing the drop-in: Ready" "status '$(prop msce-agent.service StatusText)'"
 }
 
+# The Kpm as a systemd credential (docs/configuration.md, "Factory provisioning"): until now
+# /etc/credstore.encrypted/msce.kpm was missing and the unit ran on the blank SetCredential=
+# fallback with psk_file; now seal the Kpm to the TPM with systemd-creds, take psk_file away
+# and enrol again: only the credential can have provided the Kpm.
+check_credential() {
+        echo "== the Kpm as a systemd credential (LoadCredentialEncrypted=msce.kpm, TPM2)"
+        local cred=/run/credentials/msce-agent.service/msce.kpm keid0 keid1
+        check "without /etc/credstore.encrypted/msce.kpm the unit started on the blank fallback" \
+                sh -c "[ -f $cred ] && [ \"\$(stat -c %s $cred)\" -le 2 ]"
+        mkdir -p -m 0700 /etc/credstore.encrypted
+        if ! systemd-creds encrypt --tpm2-device=auto --name=msce.kpm /etc/msce/kpm.hex \
+                /etc/credstore.encrypted/msce.kpm 2>&1; then
+                fail "systemd-creds encrypt --tpm2-device=auto (the factory step)" "see the guest log"
+                return
+        fi
+        pass "systemd-creds encrypt --tpm2-device=auto (the factory step)"
+        mkdir -p /etc/msce/agent.conf.d
+        printf '[mef]\npsk_file =\n' > /etc/msce/agent.conf.d/90-systest-credential.conf
+        check "msce-agent --check-config with the Kpm only in the credential store (as msce)" \
+                runuser -u msce -- msce-agent --check-config
+        keid0=$(mscectl status --json 2> /dev/null | jq -r '.state.keID // empty')
+        check "systemctl restart msce-agent" systemctl restart msce-agent.service
+        wait_until 60 status_ready
+        check "the decrypted credential is in \$CREDENTIALS_DIRECTORY ($cred, 0400 msce)" \
+                sh -c "[ \"\$(stat -c '%a %U' $cred)\" = '400 msce' ] && [ \"\$(stat -c %s $cred)\" -gt 2 ]"
+        check "mscectl reprovision" mscectl reprovision
+        wait_until 90 sh -c "k=\$(mscectl status --json 2> /dev/null | jq -r '.state.keID // empty'); [ -n \"\$k\" ] && [ \"\$k\" != '$keid0' ] && mscectl status > /dev/null"
+        keid1=$(mscectl status --json 2> /dev/null | jq -r '.state.keID // empty')
+        if [ -n "$keid1" ] && [ "$keid1" != "$keid0" ] && status_ready; then
+                pass "enrolled again with the Kpm from the TPM-sealed credential alone (KeID $keid1)"
+        else
+                fail "enrolled again with the Kpm from the TPM-sealed credential alone" \
+                        "KeID '$keid0' -> '$keid1', status '$(prop msce-agent.service StatusText)'"
+        fi
+        check "mscectl logs shows the catalog text of the enrolment" \
+                sh -c "mscectl logs -n 200 | grep -q 'Enrolled with the MEF: keys handed to the CSE'"
+        # back to psk_file for the reboot and phase 2
+        rm -f /etc/msce/agent.conf.d/90-systest-credential.conf /etc/credstore.encrypted/msce.kpm
+        systemctl restart msce-agent.service
+        wait_until 60 status_ready
+}
+
 prepare_reboot() {
         echo "== prepare the reboot: MEF disabled and stopped"
         systemctl disable --now msce-mef.service 2>&1
@@ -330,13 +372,15 @@ run_phase() {
         install_packages || { fail "boot 1" "the packages did not install: nothing else to test"; return; }
         check_device_access
         setup_mef
-        setup_agent
+        # the CSE's user first: msce-agent --check-config checks it exists
         setup_cse
+        setup_agent
         enrol
         check_sealed
         check_keys
         measure "boot 1, READY after enrolling (psk, TLS 1.3)"
         check_no_crypto_mapped "after enrolling and sealing with the TPM"
         check_reload
+        check_credential
         prepare_reboot
 }

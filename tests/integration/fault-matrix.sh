@@ -339,6 +339,10 @@ agent_stop() {
                 fi
                 wait "$PID_AGENT"
                 rc=$?
+                # fm-notify.py writes what the agent sent when it gets round to reading it: on a
+                # loaded machine, after the agent has exited. The datagrams are queued by now:
+                # wait until STOPPING=1 is in the log (30 s for a listener that hangs).
+                for _ in $(seq 600); do notified STOPPING=1 && break; sleep 0.05; done
                 # the longest silence from READY=1 to STOPPING=1, and the pings in it
                 gap=$(awk '$3 == "READY=1" && !t { t = $1; next }
                            ($3 == "WATCHDOG=1" || $3 == "STOPPING=1") && t { if ($1 - t > g) g = $1 - t; t = $1; n += $3 == "WATCHDOG=1" }

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Fault matrix (issue 4): the msce-agent daemon (started directly, NOTIFY_SOCKET served by
 # fm-notify.py, which also gives the sender's PID) against the real msce-mef in its own network
-# namespace (veth NET.1 host / NET.2 MEF, the MEF's FQDN NET.2; NET is 192.0.2, or 198.51.100
-# or 203.0.113 when the host itself uses 192.0.2.0/24). Faults: MEF down, MEF killed
+# namespace (a veth pair on a /30 of 192.0.2.0/24, or of 198.51.100.0/24 or 203.0.113.0/24 when
+# the host itself uses 192.0.2.0/24: HOST_IP on the host, MEF_IP, also the MEF's FQDN, in the
+# namespace; each run at once takes another /30). Faults: MEF down, MEF killed
 # mid-handshake, 20% loss both ways (nft numgen), 300 ms one-way delay, reset after the
 # handshake, black hole (delay-relay), malformed responses (fake-mef), 503 + Retry-After
 # (max_connections = 1 held by a client that authenticated and sends nothing), revocation and
@@ -72,24 +73,30 @@ START=$(date +%s)
 # ASan build): ~100 s on an idle machine, three times that under ASan and load.
 BUDGET=${FM_BUDGET:-540}
 NS=msce-fm-$$
-VH=fmh$$        # veth, host side (NET.1)
-VM=fmm$$        # veth, MEF side (NET.2)
+VH=fmh$$        # veth, host side (HOST_IP)
+VM=fmm$$        # veth, MEF side (MEF_IP)
 # The documentation networks, the first one this machine does not use itself (on some hosts
 # 192.0.2.0/24 is the real uplink, with the default gateway at 192.0.2.1).
 # The host side of the veth is on the host: two runs at once (the gcc and ASan builds, two
 # worktrees) must not pick the same network. Choosing and configuring it is done under a lock,
-# so the next run sees the address this one took.
+# so the next run sees the address this one took; each run takes a /30 of its own (a /24 each
+# allowed three runs at once: a fourth skipped).
 exec 9> /run/lock/msce-fault-matrix.lock
 flock -w 300 9 || skip "another fault-matrix run holds /run/lock/msce-fault-matrix.lock"
-NET=
+HOST_IP=
+MEF_IP=
 for n in 192.0.2 198.51.100 203.0.113; do
-        ip -4 -o addr show | grep -q " inet $n\." && continue
-        ip -4 route show | grep -q "^$n\.\| via $n\." && continue
-        NET=$n
-        break
+        # the host's own use of the network (not the veths, fmh*, of fault-matrix runs)
+        ip -4 -o addr show | grep -v '^[0-9]*: fmh[0-9]* ' | grep -q " inet $n\." && continue
+        ip -4 route show | grep -v ' dev fmh[0-9]* ' | grep -q "^$n\.\| via $n\." && continue
+        for o in $(seq 0 4 252); do
+                ip -4 -o addr show | grep -q " inet $n\.$((o + 1))/\| inet $n\.$((o + 2))/" && continue
+                HOST_IP=$n.$((o + 1))
+                MEF_IP=$n.$((o + 2))
+                break 2
+        done
 done
-[ -n "$NET" ] || skip "192.0.2.0/24, 198.51.100.0/24 and 203.0.113.0/24 are all in use on this host"
-MEF_IP=$NET.2
+[ -n "$MEF_IP" ] || skip "no free /30 in 192.0.2.0/24, 198.51.100.0/24 or 203.0.113.0/24 on this host"
 PORT=8443       # what the agent connects to: the MEF, or the relay in front of it
 MEF_BEHIND=8444 # the MEF's port when the relay is in front
 T=$(mktemp -d /tmp/fault-matrix-XXXXXX) || exit 2
@@ -167,8 +174,8 @@ wait_for() {
 ip netns add "$NS" || skip "cannot create a network namespace"
 if ! { ip link add "$VH" type veth peer name "$VM" &&
        ip link set "$VM" netns "$NS" &&
-       ip addr add $NET.1/24 dev "$VH" && ip link set "$VH" up &&
-       ip -n "$NS" addr add $MEF_IP/24 dev "$VM" && ip -n "$NS" link set "$VM" up &&
+       ip addr add $HOST_IP/30 dev "$VH" && ip link set "$VH" up &&
+       ip -n "$NS" addr add $MEF_IP/30 dev "$VM" && ip -n "$NS" link set "$VM" up &&
        ip -n "$NS" link set lo up; }; then
         echo "Bail out! cannot set up the veth pair"
         exit 1
@@ -344,9 +351,10 @@ agent_stop() {
                 fi
                 wait "$PID_AGENT"
                 rc=$?
-                # STOPPING=1 was sent before the exit, but the listener may not have logged it
-                # yet (seen under load): wait for it, boundedly, before reading the log
-                for _ in $(seq 100); do notified STOPPING=1 && break; sleep 0.05; done
+                # fm-notify.py writes what the agent sent when it gets round to reading it: on a
+                # loaded machine, after the agent has exited. The datagrams are queued by now:
+                # wait until STOPPING=1 is in the log (30 s for a listener that hangs).
+                for _ in $(seq 600); do notified STOPPING=1 && break; sleep 0.05; done
                 # the longest silence from READY=1 to STOPPING=1, and the pings in it
                 gap=$(awk '$3 == "READY=1" && !t { t = $1; next }
                            ($3 == "WATCHDOG=1" || $3 == "STOPPING=1") && t { if ($1 - t > g) g = $1 - t; t = $1; n += $3 == "WATCHDOG=1" }

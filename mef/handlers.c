@@ -700,15 +700,24 @@ int mef_handle(const mef_config_t *cfg, mef_store_t *store, const mef_peer_t *pe
         if (bad)
                 return fail(&ex, subject, ret, 400, 4000, "%s", bad);
 
+        mef_exchange_t what;
         switch (rt.kind) {
         case ROUTE_ENROLMENTS:
-                return handle_enrol(&ex, ret);
+                what = MEF_EXCHANGE_ENROL;
+                r = handle_enrol(&ex, ret);
+                break;
         case ROUTE_ENROLMENT:
-                if (streq(req->method, "DELETE"))
-                        return handle_deregister(&ex, &rt, ret);
-                return handle_status(&ex, &rt, ret);
+                what = streq(req->method, "DELETE") ? MEF_EXCHANGE_DEREGISTER : MEF_EXCHANGE_STATUS;
+                r = what == MEF_EXCHANGE_DEREGISTER ? handle_deregister(&ex, &rt, ret) : handle_status(&ex, &rt, ret);
+                break;
         case ROUTE_FETCH:
-                return handle_fetch(&ex, &rt, ret);
+                what = MEF_EXCHANGE_FETCH;
+                r = handle_fetch(&ex, &rt, ret);
+                break;
+        default:
+                return -EINVAL;
         }
-        return -EINVAL;
+        if (r >= 0)
+                ret->exchange = what;
+        return r;
 }

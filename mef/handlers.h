@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "mef/mef-config.h"
+#include "mef/metrics.h"
 #include "mef/store.h"
 #include "proto/http.h"
 #include "keys/kdf.h"
@@ -27,6 +28,7 @@ typedef struct mef_response {
         size_t body_len;
         unsigned retry_after;       /* 0: none */
         const char *allow;          /* static "Allow" value with 405, else NULL */
+        mef_exchange_t exchange;    /* what was asked, once routed (metrics) */
 } mef_response_t;
 
 /* Always answers: request, authorisation and store errors become error responses (500/5000

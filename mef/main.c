@@ -9,12 +9,17 @@
 #include "mef/cli.h"
 #include "mef/log.h"
 #include "mef/mef-config.h"
+#include "mef/metrics.h"
 #include "mef/server.h"
 #include "mef/store.h"
 #include "util/util.h"
 
 static void store_closep(mef_store_t **s) {
         store_close(*s);
+}
+
+static void metrics_freep(mef_metrics_t **m) {
+        mef_metrics_free(*m);
 }
 
 static int serve(const mef_config_t *cfg) {
@@ -33,8 +38,17 @@ static int serve(const mef_config_t *cfg) {
                                 cfg->master_key_path);
                 return MEF_EXIT_FAILURE;
         }
+        /* Before any worker is forked: the counters are shared (mef/metrics.h). */
+        _cleanup_(metrics_freep) mef_metrics_t *metrics = NULL;
+        if (cfg->metrics_host) {
+                r = mef_metrics_new(&metrics);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to set up metrics: %m");
+                        return MEF_EXIT_FAILURE;
+                }
+        }
         char err[512] = "";
-        r = mef_server_run(cfg, store, err, sizeof err);
+        r = mef_server_run(cfg, store, metrics, err, sizeof err);
         if (r < 0) {
                 if (err[0])
                         log_error_errno(r, "serve: %s", err);

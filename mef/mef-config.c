@@ -140,7 +140,7 @@ typedef struct key_def {
 #define FIELD(f) offsetof(mef_config_t, f)
 
 static const key_def_t keys[] = {
-        { "server", "listen", KEY_LISTEN, 0, 0, 0, NULL },
+        { "server", "listen", KEY_LISTEN, FIELD(listen_host), 0, 0, NULL },
         { "server", "fqdn", KEY_FQDN, FIELD(fqdn), 0, 0, NULL },
         { "server", "base", KEY_BASE, FIELD(base), 0, 0, NULL },
         { "tls", "min_version", KEY_TLS_VERSION, FIELD(tls_min), 0, 0, NULL },
@@ -158,6 +158,7 @@ static const key_def_t keys[] = {
         { "limits", "request_timeout", KEY_UINT, FIELD(request_timeout_ms), MS_MIN, MS_MAX, " ms" },
         { "limits", "retry_after", KEY_UINT, FIELD(retry_after), 1, 3600, " s" },
         { "defaults", "lifetime", KEY_UINT, FIELD(default_lifetime), STORE_LIFETIME_MIN, STORE_LIFETIME_MAX, " s" },
+        { "metrics", "listen", KEY_LISTEN, FIELD(metrics_host), 0, 0, NULL },
         { "defaults", "poll", KEY_UINT, FIELD(default_poll), STORE_POLL_MIN, STORE_POLL_MAX, " s" },
 };
 
@@ -171,7 +172,9 @@ static const char *apply(parse_ctx_t *c, const key_def_t *k, const char *value, 
 
         switch (k->kind) {
         case KEY_LISTEN: {
-                int r = parse_listen(value, &cfg->listen_host, &cfg->listen_port);
+                /* the port field follows the host field (mef_config_t) */
+                char **host = (char **) (base + k->offset);
+                int r = parse_listen(value, host, host + 1);
                 if (r == -ENOMEM)
                         return "out of memory";
                 return r < 0 ? "expected host:port or [ipv6]:port, port 1..65535" : NULL;
@@ -308,6 +311,8 @@ void mef_config_done(mef_config_t *c) {
         free(c->client_ca_file);
         free(c->store_path);
         free(c->master_key_path);
+        free(c->metrics_host);
+        free(c->metrics_port);
         *c = (mef_config_t) { 0 };
 }
 

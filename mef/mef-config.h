@@ -10,7 +10,7 @@
 
 typedef struct mef_config {
         char *listen_host;           /* [server] listen = host:port, default 127.0.0.1:8443 */
-        char *listen_port;
+        char *listen_port;           /* follows listen_host: the loader sets both */
         char *fqdn;                  /* [server] fqdn: used in KeID/kpsaID; default: listen host */
         char *base;                  /* [server] base = /msce (the path of the MEF URI) */
         tls_version_t tls_min;       /* [tls] min_version = 1.2|1.3 */
@@ -33,6 +33,8 @@ typedef struct mef_config {
         unsigned retry_after;          /* [limits] retry_after = 5 (seconds, sent with 503) */
         unsigned default_lifetime;   /* [defaults] lifetime = 31536000 (node add default) */
         unsigned default_poll;       /* [defaults] poll = 86400 */
+        char *metrics_host;          /* [metrics] listen = host:port; NULL (default): no metrics */
+        char *metrics_port;          /* follows metrics_host */
 } mef_config_t;
 
 /* Defaults, then the file when it exists (path NULL: MEF_CONFIG_DEFAULT; a missing default

@@ -41,8 +41,10 @@
 #include "keys/kdf.h"
 #include "mef/admission.h"
 #include "mef/handlers.h"
+#include "mef/listen.h"
 #include "mef/log.h"
 #include "mef/logbook.h"
+#include "mef/metrics-http.h"
 #include "mef/server.h"
 #include "proto/http.h"
 #include "proto/tls.h"
@@ -125,11 +127,14 @@ struct conn {
         char method[8];
         char path[LOG_PATH_MAX + 1];
         int status;
+        mef_exchange_t exchange;
 };
 
 struct server {
         const mef_config_t *cfg;
         mef_store_t *store;
+        mef_metrics_t *metrics;           /* NULL: not counted */
+        metrics_http_t *metrics_http;     /* NULL: [metrics] listen unset */
         sd_event *event;
         sd_event_source *accept_source, *accept_retry;
         int listen_fd;
@@ -311,6 +316,7 @@ static void conn_free(conn_t *c) {
         if (c->next)
                 c->next->prev = c->prev;
         conn_pool_leave(c);
+        mef_metrics_connections(s->metrics, -1);
 
         c->io = sd_event_source_disable_unref(c->io);
         c->timer = sd_event_source_disable_unref(c->timer);
@@ -368,7 +374,9 @@ static bool conn_authenticated(const conn_t *c) {
 
 static void conn_log_exchange(const conn_t *c) {
         char peer[96];
-        unsigned long long ms = (now_usec() - c->started) / 1000u;
+        uint64_t usec = now_usec() - c->started;
+        unsigned long long ms = usec / 1000u;
+        mef_metrics_request(c->server->metrics, c->exchange, c->status, usec);
         /* Exchanges of authenticated peers are each logged (enrolments among them); what the
          * others get (403, 400, 431...) and 503s are counted per source. */
         if (c->status == 503 || !conn_authenticated(c)) {
@@ -389,6 +397,7 @@ static void conn_log_exchange(const conn_t *c) {
 static int conn_answer(conn_t *c, mef_response_t *resp, const char *request_id) {
         int r = mef_response_format(resp, request_id, &c->out, &c->out_len);
         c->status = resp->status;
+        c->exchange = resp->exchange;
         mef_response_done(resp);
         if (r < 0) {
                 log_warning("%s: cannot format the response: %s", c->addr, strerror(-r));
@@ -428,7 +437,9 @@ static int conn_handle(conn_t *c, const http_msg_t *msg) {
                         .ekm = c->ekm,
                         .node = c->has_node ? &c->node : NULL,
                 };
+                uint64_t t0 = now_usec();
                 r = mef_handle(s->cfg, s->store, &peer, msg, &resp);
+                mef_metrics_store(s->metrics, now_usec() - t0);
                 if (r < 0)
                         r = mef_response_error(500, 5000, "internal error", &resp);
         }
@@ -594,10 +605,14 @@ static void conn_step(conn_t *c) {
                         }
                         if (r == -EAGAIN)
                                 r = 0;
-                        else if (r == -ECONNRESET || r == -EPIPE)
+                        else if (r == -ECONNRESET || r == -EPIPE) {
                                 /* connect-and-close (port scans, health checks): not a problem */
+                                mef_metrics_failure(c->server->metrics, MEF_FAIL_CLOSED);
                                 conn_note(c, LOGBOOK_CLOSED, LOG_INFO, "closed during the TLS handshake");
-                        else if (r < 0) {
+                        } else if (r < 0) {
+                                mef_metrics_failure(c->server->metrics, r == -EACCES  ? MEF_FAIL_AUTH
+                                                                        : r == -EPROTO ? MEF_FAIL_PROTOCOL
+                                                                                       : MEF_FAIL_HANDSHAKE_OTHER);
                                 conn_note(c, LOGBOOK_HANDSHAKE_FAILED, LOG_WARNING, "TLS handshake failed: %s%s%s",
                                           tls_error_str(r), c->identity_tried[0] ? ", identity " : "",
                                           c->identity_tried);
@@ -645,6 +660,7 @@ static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         switch (c->phase) {
         case CONN_HANDSHAKE: {
                 uint64_t got = tls_conn_bytes_received(c->tls);
+                mef_metrics_failure(s->metrics, got == 0 ? MEF_FAIL_NO_CLIENT_HELLO : MEF_FAIL_HANDSHAKE_TIMEOUT);
                 if (got == 0)
                         conn_note(c, LOGBOOK_TIMEOUT, LOG_INFO,
                                   "timed out waiting for a ClientHello (nothing within %llu ms)",
@@ -655,10 +671,12 @@ static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
                 break;
         }
         case CONN_READ:
+                mef_metrics_failure(s->metrics, MEF_FAIL_REQUEST_TIMEOUT);
                 conn_note(c, LOGBOOK_TIMEOUT, LOG_WARNING, "timed out reading the request (%zu bytes received)",
                           c->in_len);
                 break;
         case CONN_WRITE:
+                mef_metrics_failure(s->metrics, MEF_FAIL_REQUEST_TIMEOUT);
                 conn_note(c, LOGBOOK_TIMEOUT, LOG_WARNING, "timed out writing the response (%zu of %zu bytes sent)",
                           c->out_pos, c->out_len);
                 break;
@@ -675,6 +693,7 @@ static void server_make_room(server_t *s, const source_key_t *src) {
         while ((e = admission_victim(s->unauth, src, now_usec()))) {
                 conn_t *v = (conn_t *) ((char *) e - offsetof(conn_t, admission));
                 unsigned same = admission_count_source(s->unauth, &v->source);
+                mef_metrics_failure(s->metrics, MEF_FAIL_EVICTED);
                 conn_note(v, LOGBOOK_EVICTED, LOG_INFO,
                           "closed after %llu ms %s to make room (%u unauthenticated connections, %u from %s)",
                           (unsigned long long) ((now_usec() - v->started) / 1000u),
@@ -711,6 +730,7 @@ static void conn_new(server_t *s, int fd, const struct sockaddr_storage *sa) {
         if (s->conns)
                 s->conns->prev = c;
         s->conns = c;
+        mef_metrics_connections(s->metrics, +1);
 
         int r = tls_conn_new_server(s->tls, fd, &c->tls);
         if (r >= 0) {
@@ -798,57 +818,6 @@ static unsigned psk_lookup(void *userdata, const char *identity, uint8_t *key, u
         return ret;
 }
 
-static int listen_open(const mef_config_t *cfg, int *ret_fd, char *err, size_t err_size) {
-        const char *host = cfg->listen_host && *cfg->listen_host && !streq(cfg->listen_host, "*")
-                                   ? cfg->listen_host
-                                   : NULL;
-        struct addrinfo hints = {
-                .ai_family = AF_UNSPEC,
-                .ai_socktype = SOCK_STREAM,
-                .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-        };
-        struct addrinfo *res = NULL;
-        int g = getaddrinfo(host, cfg->listen_port, &hints, &res);
-        if (g != 0) {
-                snprintf(err, err_size, "cannot resolve listen address %s:%s: %s", host ? host : "*",
-                         cfg->listen_port, gai_strerror(g));
-                return -EADDRNOTAVAIL;
-        }
-        int r = -EADDRNOTAVAIL;
-        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-                int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-                if (fd < 0) {
-                        r = negative_errno();
-                        continue;
-                }
-                int one = 1;
-                if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-                    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, (int) cfg->listen_backlog) < 0) {
-                        r = negative_errno();
-                        close(fd);
-                        continue;
-                }
-                freeaddrinfo(res);
-                *ret_fd = fd;
-                return 0;
-        }
-        freeaddrinfo(res);
-        snprintf(err, err_size, "cannot listen on %s:%s: %s", host ? host : "*", cfg->listen_port, strerror(-r));
-        return r;
-}
-
-static unsigned listen_port(int fd) {
-        struct sockaddr_storage sa = {};
-        socklen_t len = sizeof sa;
-        if (getsockname(fd, (struct sockaddr *) &sa, &len) < 0)
-                return 0;
-        if (sa.ss_family == AF_INET)
-                return ntohs(((struct sockaddr_in *) &sa)->sin_port);
-        if (sa.ss_family == AF_INET6)
-                return ntohs(((struct sockaddr_in6 *) &sa)->sin6_port);
-        return 0;
-}
-
 /* Every connection the limits allow must find an fd: raise the soft limit towards the hard one
  * (systemd's default soft limit is 1024). Failing that, accept pauses on EMFILE as before. */
 static void raise_fd_limit(unsigned need) {
@@ -887,11 +856,17 @@ static void server_done(server_t *s) {
         s->logbook_timer = sd_event_source_disable_unref(s->logbook_timer);
         s->trim_timer = sd_event_source_disable_unref(s->trim_timer);
         s->unauth = admission_free(s->unauth);
+        s->metrics_http = metrics_http_free(s->metrics_http);
         if (s->listen_fd >= 0)
                 close(s->listen_fd);
         s->listen_fd = -1;
         s->tls = tls_ctx_free(s->tls);
         s->event = sd_event_unref(s->event);
+}
+
+static int store_gauges(void *userdata, store_counts_t *ret) {
+        server_t *s = userdata;
+        return store_counts(s->store, (int64_t) time(NULL), ret);
 }
 
 static int server_setup(server_t *s, char *err, size_t err_size) {
@@ -914,7 +889,7 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 return r;
         }
 
-        r = listen_open(cfg, &s->listen_fd, err, err_size);
+        r = mef_listen(cfg->listen_host, cfg->listen_port, cfg->listen_backlog, false, &s->listen_fd, err, err_size);
         if (r < 0)
                 return r;
 
@@ -955,11 +930,18 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 snprintf(err, err_size, "cannot set up the event loop: %s", strerror(-r));
                 return r;
         }
+        if (cfg->metrics_host && s->metrics) {
+                r = metrics_http_new(s->event, cfg->metrics_host, cfg->metrics_port, s->metrics, store_gauges, s,
+                                     &s->metrics_http, err, err_size);
+                if (r < 0)
+                        return r;
+        }
         s->accept_on = true;
         return 0;
 }
 
-int mef_server_run(const mef_config_t *cfg, mef_store_t *store, char *err, size_t err_size) {
+int mef_server_run(const mef_config_t *cfg, mef_store_t *store, mef_metrics_t *metrics, char *err,
+                   size_t err_size) {
         if (!cfg || !store || !err || err_size == 0)
                 return -EINVAL;
         err[0] = 0;
@@ -967,6 +949,7 @@ int mef_server_run(const mef_config_t *cfg, mef_store_t *store, char *err, size_
         server_t s = {
                 .cfg = cfg,
                 .store = store,
+                .metrics = metrics,
                 .listen_fd = -1,
                 .max_serving = MAX(cfg->max_connections, 1u),
                 .max_overflow = cfg->max_connections / 4 + 4,
@@ -989,7 +972,7 @@ int mef_server_run(const mef_config_t *cfg, mef_store_t *store, char *err, size_
         raise_fd_limit(s.max_serving + s.max_overflow + s.max_lingering + cfg->max_unauthenticated + FD_SPARE);
         int r = server_setup(&s, err, err_size);
         if (r >= 0) {
-                unsigned port = listen_port(s.listen_fd);
+                unsigned port = mef_listen_port(s.listen_fd);
                 const char *host = cfg->listen_host && *cfg->listen_host ? cfg->listen_host : "*";
                 bool v6 = strchr(host, ':') != NULL;
                 log_info("listening on %s%s%s:%u (%s mode, TLS >= 1.%d, %u connections + %u overflow, "
@@ -1007,6 +990,16 @@ int mef_server_run(const mef_config_t *cfg, mef_store_t *store, char *err, size_
                         /* Port chosen by the kernel: tell whoever started us (tests). */
                         printf("listening on %s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "", port);
                         fflush(stdout);
+                }
+                if (s.metrics_http) {
+                        const char *mh = cfg->metrics_host;
+                        bool mv6 = strchr(mh, ':') != NULL;
+                        unsigned mport = metrics_http_port(s.metrics_http);
+                        log_info("metrics on http://%s%s%s:%u/metrics", mv6 ? "[" : "", mh, mv6 ? "]" : "", mport);
+                        if (streq(cfg->metrics_port, "0")) {
+                                printf("metrics on %s%s%s:%u\n", mv6 ? "[" : "", mh, mv6 ? "]" : "", mport);
+                                fflush(stdout);
+                        }
                 }
                 (void) sd_notify(0, "READY=1\nSTATUS=Serving");
                 r = sd_event_loop(s.event);

@@ -3,9 +3,11 @@
 /* msce-mef's TLS server on one sd-event loop. */
 
 #include "mef/mef-config.h"
+#include "mef/metrics.h"
 #include "mef/store.h"
 
-/* Serve until SIGTERM/SIGINT. Sends READY=1 through sd_notify once listening. The store stays
- * owned by the caller. Returns 0 on a clean stop, negative errno on setup failure; err gets a
+/* Serve until SIGTERM/SIGINT. Sends READY=1 through sd_notify once listening. The store and
+ * metrics (NULL: not counted, no metrics listener) stay owned by the caller. Returns 0 on a clean stop, negative errno on setup failure; err gets a
  * human-readable reason for the top layer to log. */
-int mef_server_run(const mef_config_t *cfg, mef_store_t *store, char *err, size_t err_size);
+int mef_server_run(const mef_config_t *cfg, mef_store_t *store, mef_metrics_t *metrics, char *err,
+                   size_t err_size);

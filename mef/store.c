@@ -881,6 +881,30 @@ int store_node_remove(mef_store_t *s, const char *node_id) {
         return update_one(s, "DELETE FROM nodes WHERE node_id = ?1", node_id, NULL);
 }
 
+int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret) {
+        if (!s || !ret)
+                return -EINVAL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s,
+                        "SELECT (SELECT count(*) FROM nodes),"
+                        " (SELECT count(*) FROM enrolments WHERE state = 'active' AND exp > ?1),"
+                        " (SELECT count(*) FROM enrolments WHERE state = 'active' AND exp <= ?1)",
+                        &ref);
+        if (r < 0)
+                return r;
+        sqlite3_stmt *st = ref.st;
+        BIND(sqlite3_bind_int64(st, 1, now));
+        r = step_row(st);
+        if (r <= 0)
+                return r < 0 ? r : -EIO;
+        *ret = (store_counts_t) {
+                .nodes = (uint64_t) sqlite3_column_int64(st, 0),
+                .enrolments_active = (uint64_t) sqlite3_column_int64(st, 1),
+                .enrolments_expired = (uint64_t) sqlite3_column_int64(st, 2),
+        };
+        return 0;
+}
+
 /* ---- targets ---- */
 
 #define TARGET_COLUMNS "id, psk_id, cert_fp, created"

@@ -136,6 +136,14 @@ typedef struct store_audit_entry {
 /* The newest limit rows (0: all), newest first. Caller frees *ret. */
 int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, size_t *ret_n);
 
+/* Fleet figures (metrics): nodes, and active enrolments before and after their expiry at now. */
+typedef struct store_counts {
+        uint64_t nodes;
+        uint64_t enrolments_active;
+        uint64_t enrolments_expired;
+} store_counts_t;
+int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret);
+
 /* Run several calls as one transaction. */
 int store_begin(mef_store_t *s);
 int store_commit(mef_store_t *s);

@@ -9,7 +9,10 @@
 #    here with `openssl dgst`: this checks the MEF's Ke end to end;
 #  - certificate mode (the same MEF also has a certificate and a client CA): a device
 #    certificate enrols with keID = exporter output, a client without one gets 403/4103;
-#  - a wrong PSK gets no HTTP answer; SIGTERM stops the MEF with status 0.
+#  - a wrong PSK gets no HTTP answer; SIGTERM stops the MEF with status 0;
+#  - the metrics listener ([metrics] listen): counters at zero before, then moved by exactly
+#    the traffic above (enrolments, status checks, fetches, handshake failures, gauges), no
+#    node identity in them, 404/405 for anything but GET /metrics.
 # Usage: mef-openssl.sh PATH/TO/msce-mef. Exit 77 (skip) without openssl.
 set -euo pipefail
 
@@ -63,6 +66,9 @@ client_ca = $tmp/ca.pem
 [store]
 path = $tmp/mef.db
 master_key = $tmp/master.key
+
+[metrics]
+listen = 127.0.0.1:0
 EOF
 
 m() { "$mef" --config "$tmp/mef.conf" "$@"; }
@@ -85,6 +91,31 @@ for _ in $(seq 600); do # 30 s: a deadline for a hang
 done
 port=${MEF_TEST_PORT:-$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/mef.out")}
 [ -n "$port" ] || fail "msce-mef did not report its port"
+mport=$(sed -n 's/^metrics on .*:\([0-9]*\)$/\1/p' "$tmp/mef.out")
+[ -n "$mport" ] || fail "msce-mef did not report its metrics port"
+
+# scrape [METHOD [PATH]]: the raw HTTP answer of the metrics listener (bash's /dev/tcp).
+scrape() {
+        exec 3<>"/dev/tcp/127.0.0.1/$mport" || fail "cannot connect to the metrics port"
+        printf '%s %s HTTP/1.1\r\nHost: localhost\r\n\r\n' "${1:-GET}" "${2:-/metrics}" >&3
+        timeout 10 cat <&3 || fail "metrics answer did not end"
+        exec 3<&-
+}
+# metric FILE 'NAME{LABELS}': its value (fails when absent)
+metric() {
+        local v
+        v=$(grep -v "^#" "$1" | grep -F "$2 " | head -n1 | awk '{print $NF}')
+        [ -n "$v" ] || fail "metric $2 is missing: $(cat "$1")"
+        echo "$v"
+}
+scrape > "$tmp/m0.txt"
+grep -q '^HTTP/1.1 200 ' "$tmp/m0.txt" || fail "metrics: not 200: $(cat "$tmp/m0.txt")"
+grep -qi '^Content-Type: text/plain; version=0.0.4' "$tmp/m0.txt" || fail "metrics: not the Prometheus text type"
+[ "$(metric "$tmp/m0.txt" 'msce_mef_requests_total{exchange="enrol",code="201"}')" = 0 ] ||
+        fail "metrics: enrolments before any"
+[ "$(metric "$tmp/m0.txt" 'msce_mef_nodes')" = 2 ] || fail "metrics: msce_mef_nodes is not 2"
+[ "$(metric "$tmp/m0.txt" 'msce_mef_enrolments{state="active"}')" = 0 ] || fail "metrics: active enrolments before any"
+echo "ok: metrics before traffic: 200, text format 0.0.4, counters at 0, 2 nodes"
 
 # exchange VERSION PSK IDENTITY REQUEST-FILE: the whole s_client transcript (session summary
 # with the exported keying material, then the HTTP response).
@@ -176,6 +207,38 @@ request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\": \"$NODE\
 exchange 1.3 "00112233445566778899aabbccddeeff" kpm-openssl-1 "$tmp/enrol.req" > "$tmp/wrong.out"
 grep -q '^HTTP/1.1' "$tmp/wrong.out" && fail "a wrong PSK got an HTTP answer"
 echo "ok: wrong PSK refused"
+
+# The traffic above, counted: 4 enrolments (psk and cert, TLS 1.2 and 1.3), 2 status checks,
+# 2 fetches, one 403 and one handshake refused for its PSK. Connections close after their
+# linger: wait for the gauge to come back to 0 (bounded), then read everything from one scrape.
+for _ in $(seq 200); do
+        scrape > "$tmp/m1.txt"
+        [ "$(metric "$tmp/m1.txt" msce_mef_connections_open)" = 0 ] && break
+        sleep 0.05
+done
+check() { # 'NAME{LABELS}' WANT
+        local got
+        got=$(metric "$tmp/m1.txt" "$1")
+        [ "$got" = "$2" ] || fail "metrics: $1 is $got, expected $2"
+}
+check 'msce_mef_requests_total{exchange="enrol",code="201"}' 4
+check 'msce_mef_requests_total{exchange="status",code="200"}' 2
+check 'msce_mef_requests_total{exchange="fetch",code="200"}' 2
+check 'msce_mef_requests_total{exchange="other",code="403"}' 1
+check 'msce_mef_request_duration_seconds_count{exchange="enrol"}' 4
+check 'msce_mef_request_duration_seconds_bucket{exchange="enrol",le="+Inf"}' 4
+check 'msce_mef_connection_failures_total{reason="authentication"}' 1
+check 'msce_mef_connections_open' 0
+check 'msce_mef_enrolments{state="active"}' 2
+check 'msce_mef_enrolments{state="expired"}' 0
+[ "$(metric "$tmp/m1.txt" msce_mef_store_duration_seconds_count)" -ge 8 ] || fail "metrics: store durations not counted"
+grep -qF -e "$NODE" -e cert-1 -e kpm-openssl "$tmp/m1.txt" && fail "metrics name a node"
+echo "ok: metrics after traffic: 4 enrolments, 2 status, 2 fetches, 1 403, 1 PSK refused, 2 active, 0 open"
+scrape GET /other > "$tmp/m404.txt"
+grep -q '^HTTP/1.1 404 ' "$tmp/m404.txt" || fail "metrics: GET /other not 404"
+scrape POST /metrics > "$tmp/m405.txt"
+grep -q '^HTTP/1.1 405 ' "$tmp/m405.txt" || fail "metrics: POST /metrics not 405"
+echo "ok: metrics listener: 404 elsewhere, 405 for POST"
 
 kill -TERM "$mef_pid"
 rc=0; wait "$mef_pid" || rc=$?

@@ -174,6 +174,22 @@ Test(mef_config, listen_forms) {
         mef_config_done(&c);
 }
 
+/* [metrics] listen: off unless set; the same host:port forms as [server] listen. */
+Test(mef_config, metrics_listen) {
+        mef_config_t c = { 0 };
+        load_ok("", &c);
+        cr_assert_null(c.metrics_host);
+        cr_assert_null(c.metrics_port);
+        mef_config_done(&c);
+        load_ok("[metrics]\nlisten = 127.0.0.1:9465\n", &c);
+        cr_assert_str_eq(c.metrics_host, "127.0.0.1");
+        cr_assert_str_eq(c.metrics_port, "9465");
+        cr_assert_str_eq(c.listen_port, "8443", "the gateways' port is unchanged");
+        mef_config_done(&c);
+        load_fails("[metrics]\nlisten = 9465\n", 2, "[metrics] listen", "host:port");
+        load_fails("[metrics]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n", 3, "[metrics] listen", "set twice");
+}
+
 Test(mef_config, bad_listen) {
         static const char *const bad[] = {
                 "127.0.0.1",      "127.0.0.1:",   ":8443",        "127.0.0.1:65536",

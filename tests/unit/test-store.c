@@ -677,3 +677,32 @@ Test(store, audit_trail) {
         free(list);
         store_close(s);
 }
+
+/* The metrics gauges: an active enrolment past its exp counts as expired, other states not at all. */
+Test(store, counts_active_and_expired) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32], ke[32];
+        recognisable_key(kpm, sizeof kpm, 5);
+        recognisable_key(ke, sizeof ke, 6);
+        store_node_t a = psk_node("a", "kpm-a"), b = psk_node("b", "kpm-b"), c = psk_node("c", "kpm-c");
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_node_add(s, &b, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_node_add(s, &c, kpm, sizeof kpm), 0);
+        store_enrolment_t live = enrolment("11@mef", "a", 10000), old = enrolment("22@mef", "b", 1000),
+                          retired = enrolment("33@mef", "c", 10000);
+        retired.state = ENROLMENT_RETIRED;
+        cr_assert_eq(store_enrolment_add(s, &live, ke, sizeof ke), 0);
+        cr_assert_eq(store_enrolment_add(s, &old, ke, sizeof ke), 0);
+        cr_assert_eq(store_enrolment_add(s, &retired, ke, sizeof ke), 0);
+        store_counts_t n;
+        /* old expires at 1000 + 86400, live at 10000 + 86400 */
+        cr_assert_eq(store_counts(s, 1000 + 86400, &n), 0);
+        cr_assert_eq(n.nodes, 3);
+        cr_assert_eq(n.enrolments_active, 1);
+        cr_assert_eq(n.enrolments_expired, 1);
+        cr_assert_eq(store_counts(s, 0, &n), 0);
+        cr_assert_eq(n.enrolments_active, 2);
+        cr_assert_eq(n.enrolments_expired, 0);
+        cr_assert_eq(store_counts(NULL, 0, &n), -EINVAL);
+        store_close(s);
+}

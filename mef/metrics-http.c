@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/* A scrape is small and rare: each connection reads one request head (at most HEAD_MAX
+ * bytes, within DEADLINE_USEC), gets the whole answer written as the socket takes it, and is
+ * closed. Beyond MAX_CONNS at once the newest is closed unanswered, so the metrics port can
+ * never take resources from the gateways' port. */
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include "mef/listen.h"
+#include "mef/metrics-http.h"
+#include "proto/http.h"
+#include "util/util.h"
+
+#define MAX_CONNS 4u
+#define HEAD_MAX 4096u
+#define DEADLINE_USEC (2u * 1000u * 1000u)
+#define TIMER_ACCURACY_USEC (10u * 1000u)
+
+typedef struct mconn mconn_t;
+
+struct metrics_http {
+        sd_event *event;
+        sd_event_source *accept_source;
+        int fd;
+        mef_metrics_t *metrics;
+        mef_store_gauges_fn gauges;
+        void *userdata;
+        mconn_t *conns;
+        unsigned n_conns;
+};
+
+struct mconn {
+        metrics_http_t *h;
+        mconn_t *prev, *next;
+        int fd;
+        sd_event_source *io, *timer;
+        uint8_t in[HEAD_MAX];
+        size_t in_len;
+        http_parser_t parser;
+        uint8_t *out;
+        size_t out_len, out_pos;
+};
+
+static void mconn_free(mconn_t *c) {
+        metrics_http_t *h = c->h;
+        if (c->prev)
+                c->prev->next = c->next;
+        else
+                h->conns = c->next;
+        if (c->next)
+                c->next->prev = c->prev;
+        h->n_conns--;
+        c->io = sd_event_source_disable_unref(c->io);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        if (c->fd >= 0)
+                close(c->fd);
+        free(c->out);
+        free(c);
+}
+
+static int answer(mconn_t *c, int status, const char *content_type, const char *body, size_t body_len) {
+        const char *headers[] = { "Content-Type", content_type, "Connection", "close", NULL };
+        int r = http_format_response(status, headers, body, body_len, &c->out, &c->out_len);
+        if (r < 0)
+                return r;
+        c->out_pos = 0;
+        return sd_event_source_set_io_events(c->io, EPOLLOUT);
+}
+
+static int respond(mconn_t *c, const http_msg_t *req) {
+        metrics_http_t *h = c->h;
+        if (!streq(req->target, "/metrics"))
+                return answer(c, 404, "text/plain", "try /metrics\n", 13);
+        if (!streq(req->method, "GET"))
+                return answer(c, 405, "text/plain", "GET only\n", 9);
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r = mef_metrics_render(h->metrics, h->gauges, h->userdata, &text, &len);
+        if (r < 0)
+                return answer(c, 500, "text/plain", "cannot render metrics\n", 22);
+        return answer(c, 200, "text/plain; version=0.0.4", text, len);
+}
+
+/* >0: keep going, 0: wait, <0: close. */
+static int mconn_read(mconn_t *c) {
+        if (c->in_len == sizeof c->in)
+                return answer(c, 431, "text/plain", "request head too large\n", 23) < 0 ? -EIO : 1;
+        ssize_t n = recv(c->fd, c->in + c->in_len, sizeof c->in - c->in_len, 0);
+        if (n < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+        if (n == 0)
+                return -ECONNRESET;
+        c->in_len += (size_t) n;
+        http_msg_t req = {};
+        int r = http_parse(&c->parser, c->in, c->in_len, &req);
+        if (r == 0)
+                return 1;
+        if (r < 0)
+                r = answer(c, r == -EMSGSIZE ? 431 : 400, "text/plain", "bad request\n", 12);
+        else {
+                r = respond(c, &req);
+                http_msg_done(&req);
+        }
+        return r < 0 ? r : 0;
+}
+
+static int on_mconn_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        mconn_t *c = userdata;
+        int r;
+        if (!c->out) {
+                while ((r = mconn_read(c)) > 0 && !c->out)
+                        ;
+                if (r < 0 || !c->out) {
+                        if (r < 0)
+                                mconn_free(c);
+                        return 0;
+                }
+        }
+        while (c->out_pos < c->out_len) {
+                ssize_t n = send(c->fd, c->out + c->out_pos, c->out_len - c->out_pos, MSG_NOSIGNAL);
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                return 0;
+                        break;
+                }
+                c->out_pos += (size_t) n;
+        }
+        mconn_free(c);
+        return 0;
+}
+
+static int on_mconn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        mconn_free(userdata);
+        return 0;
+}
+
+static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        metrics_http_t *h = userdata;
+        for (;;) {
+                int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (cfd < 0)
+                        return 0; /* EAGAIN, or out of fds: the next scrape retries */
+                if (h->n_conns >= MAX_CONNS) {
+                        close(cfd);
+                        continue;
+                }
+                mconn_t *c = calloc(1, sizeof *c);
+                if (!c) {
+                        close(cfd);
+                        continue;
+                }
+                c->h = h;
+                c->fd = cfd;
+                http_parser_init(&c->parser, HTTP_REQUEST);
+                c->next = h->conns;
+                if (h->conns)
+                        h->conns->prev = c;
+                h->conns = c;
+                h->n_conns++;
+                int r = sd_event_add_io(h->event, &c->io, cfd, EPOLLIN, on_mconn_io, c);
+                if (r >= 0)
+                        r = sd_event_add_time_relative(h->event, &c->timer, CLOCK_MONOTONIC, DEADLINE_USEC,
+                                                       TIMER_ACCURACY_USEC, on_mconn_timer, c);
+                if (r < 0)
+                        mconn_free(c);
+        }
+}
+
+int metrics_http_new(sd_event *event, const char *host, const char *port, mef_metrics_t *m,
+                     mef_store_gauges_fn gauges, void *userdata, metrics_http_t **ret, char *err,
+                     size_t err_size) {
+        metrics_http_t *h = calloc(1, sizeof *h);
+        if (!h)
+                return -ENOMEM;
+        *h = (metrics_http_t) {
+                .event = sd_event_ref(event),
+                .fd = -1,
+                .metrics = m,
+                .gauges = gauges,
+                .userdata = userdata,
+        };
+        int r = mef_listen(host, port, 16, true, &h->fd, err, err_size);
+        if (r >= 0) {
+                r = sd_event_add_io(event, &h->accept_source, h->fd, EPOLLIN, on_accept, h);
+                if (r < 0)
+                        snprintf(err, err_size, "cannot watch the metrics socket: %s", strerror(-r));
+        }
+        if (r < 0) {
+                metrics_http_free(h);
+                return r;
+        }
+        *ret = h;
+        return 0;
+}
+
+unsigned metrics_http_port(const metrics_http_t *h) {
+        return h ? mef_listen_port(h->fd) : 0;
+}
+
+metrics_http_t *metrics_http_free(metrics_http_t *h) {
+        if (!h)
+                return NULL;
+        while (h->conns)
+                mconn_free(h->conns);
+        h->accept_source = sd_event_source_disable_unref(h->accept_source);
+        if (h->fd >= 0)
+                close(h->fd);
+        sd_event_unref(h->event);
+        free(h);
+        return NULL;
+}

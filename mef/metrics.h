@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* msce-mef's counters, gauges and histograms, rendered in the Prometheus text format (0.0.4).
+ * They live in one shared anonymous mapping with atomic updates, so that worker processes
+ * forked after mef_metrics_new() count into the same figures and any of them can answer a
+ * scrape. Nothing here holds a node's identity or a key: labels are fixed sets. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mef/store.h"
+
+typedef struct mef_metrics mef_metrics_t;
+
+typedef enum mef_exchange {
+        MEF_EXCHANGE_OTHER,      /* refused before routing: 400, 403, 404, 503 on overflow... */
+        MEF_EXCHANGE_ENROL,
+        MEF_EXCHANGE_STATUS,
+        MEF_EXCHANGE_DEREGISTER,
+        MEF_EXCHANGE_FETCH,
+        _MEF_EXCHANGE_MAX,
+} mef_exchange_t;
+
+/* Connections that ended before an authenticated request was answered. */
+typedef enum mef_conn_failure {
+        MEF_FAIL_AUTH,           /* unknown PSK identity, wrong key or certificate */
+        MEF_FAIL_PROTOCOL,       /* TLS protocol error, no common version or suite */
+        MEF_FAIL_HANDSHAKE_OTHER,
+        MEF_FAIL_NO_CLIENT_HELLO, /* nothing within first_byte_timeout */
+        MEF_FAIL_HANDSHAKE_TIMEOUT,
+        MEF_FAIL_REQUEST_TIMEOUT, /* reading the request or writing the answer */
+        MEF_FAIL_EVICTED,        /* unauthenticated, closed to make room */
+        MEF_FAIL_CLOSED,         /* the peer closed during the handshake */
+        _MEF_FAIL_MAX,
+} mef_conn_failure_t;
+
+/* What a scrape asks the store for (mef_metrics_render's callback); -errno leaves it out. */
+typedef int (*mef_store_gauges_fn)(void *userdata, store_counts_t *ret);
+
+int mef_metrics_new(mef_metrics_t **ret);
+mef_metrics_t *mef_metrics_free(mef_metrics_t *m);
+
+/* Each accepts m == NULL (metrics off) and does nothing then. */
+void mef_metrics_request(mef_metrics_t *m, mef_exchange_t ex, int http_status, uint64_t usec);
+void mef_metrics_store(mef_metrics_t *m, uint64_t usec);
+void mef_metrics_failure(mef_metrics_t *m, mef_conn_failure_t f);
+void mef_metrics_connections(mef_metrics_t *m, int delta);
+
+/* The exposition text into a heap buffer (NUL-terminated, *ret_len without the NUL). */
+int mef_metrics_render(const mef_metrics_t *m, mef_store_gauges_fn gauges, void *userdata, char **ret,
+                       size_t *ret_len);

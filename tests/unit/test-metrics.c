@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mef/metrics.h"
+#include "util/util.h"
+
+static char *render(const mef_metrics_t *m, mef_store_gauges_fn gauges) {
+        char *text = NULL;
+        size_t len = 0;
+        cr_assert_eq(mef_metrics_render(m, gauges, NULL, &text, &len), 0);
+        cr_assert_eq(strlen(text), len);
+        return text;
+}
+
+/* The value of the sample line "NAME VALUE" (exact name with labels), or -1. */
+static double sample(const char *text, const char *name) {
+        size_t n = strlen(name);
+        for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                if (strncmp(p, name, n) == 0 && p[n] == ' ')
+                        return strtod(p + n + 1, NULL);
+        return -1;
+}
+
+Test(metrics, counts_by_exchange_and_status) {
+        mef_metrics_t *m = NULL;
+        cr_assert_eq(mef_metrics_new(&m), 0);
+        mef_metrics_request(m, MEF_EXCHANGE_ENROL, 201, 3000);
+        mef_metrics_request(m, MEF_EXCHANGE_ENROL, 201, 3000);
+        mef_metrics_request(m, MEF_EXCHANGE_ENROL, 503, 10);
+        mef_metrics_request(m, MEF_EXCHANGE_STATUS, 418, 10); /* not in the fixed set: "other" */
+        mef_metrics_failure(m, MEF_FAIL_AUTH);
+        mef_metrics_connections(m, +3);
+        mef_metrics_connections(m, -1);
+        _cleanup_free_ char *t = render(m, NULL);
+        cr_assert_eq(sample(t, "msce_mef_requests_total{exchange=\"enrol\",code=\"201\"}"), 2);
+        cr_assert_eq(sample(t, "msce_mef_requests_total{exchange=\"enrol\",code=\"503\"}"), 1);
+        cr_assert_eq(sample(t, "msce_mef_requests_total{exchange=\"status\",code=\"other\"}"), 1);
+        cr_assert_eq(sample(t, "msce_mef_requests_total{exchange=\"fetch\",code=\"200\"}"), 0);
+        cr_assert_eq(sample(t, "msce_mef_connection_failures_total{reason=\"authentication\"}"), 1);
+        cr_assert_eq(sample(t, "msce_mef_connections_open"), 2);
+        /* no store callback: no store gauges */
+        cr_assert_null(strstr(t, "msce_mef_nodes"));
+        mef_metrics_free(m);
+}
+
+Test(metrics, histogram_buckets_are_cumulative) {
+        mef_metrics_t *m = NULL;
+        cr_assert_eq(mef_metrics_new(&m), 0);
+        mef_metrics_store(m, 1000);     /* on the 1 ms bound: in le="0.001" */
+        mef_metrics_store(m, 1001);     /* just above: le="0.0025" */
+        mef_metrics_store(m, 60000000); /* a minute: only +Inf */
+        _cleanup_free_ char *t = render(m, NULL);
+        cr_assert_eq(sample(t, "msce_mef_store_duration_seconds_bucket{le=\"0.001\"}"), 1);
+        cr_assert_eq(sample(t, "msce_mef_store_duration_seconds_bucket{le=\"0.0025\"}"), 2);
+        cr_assert_eq(sample(t, "msce_mef_store_duration_seconds_bucket{le=\"10\"}"), 2);
+        cr_assert_eq(sample(t, "msce_mef_store_duration_seconds_bucket{le=\"+Inf\"}"), 3);
+        cr_assert_eq(sample(t, "msce_mef_store_duration_seconds_count"), 3);
+        cr_assert_float_eq(sample(t, "msce_mef_store_duration_seconds_sum"), 60.002001, 1e-6);
+        mef_metrics_free(m);
+}
+
+/* Workers are forked after mef_metrics_new(): what a child counts, the parent renders. */
+Test(metrics, shared_with_forked_workers) {
+        mef_metrics_t *m = NULL;
+        cr_assert_eq(mef_metrics_new(&m), 0);
+        pid_t pids[2];
+        for (int i = 0; i < 2; i++) {
+                pids[i] = fork();
+                cr_assert_geq(pids[i], 0);
+                if (pids[i] == 0) {
+                        for (int k = 0; k < 1000; k++)
+                                mef_metrics_request(m, MEF_EXCHANGE_FETCH, 200, 5);
+                        _exit(0);
+                }
+        }
+        for (int i = 0; i < 2; i++) {
+                int st;
+                cr_assert_eq(waitpid(pids[i], &st, 0), pids[i]);
+                cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        }
+        _cleanup_free_ char *t = render(m, NULL);
+        cr_assert_eq(sample(t, "msce_mef_requests_total{exchange=\"fetch\",code=\"200\"}"), 2000);
+        cr_assert_eq(sample(t, "msce_mef_request_duration_seconds_count{exchange=\"fetch\"}"), 2000);
+        mef_metrics_free(m);
+}
+
+static int gauges_ok(void *userdata, store_counts_t *ret) {
+        *ret = (store_counts_t) { .nodes = 7, .enrolments_active = 5, .enrolments_expired = 2 };
+        return 0;
+}
+
+static int gauges_fail(void *userdata, store_counts_t *ret) {
+        return -EBUSY;
+}
+
+Test(metrics, store_gauges_or_none) {
+        mef_metrics_t *m = NULL;
+        cr_assert_eq(mef_metrics_new(&m), 0);
+        _cleanup_free_ char *t = render(m, gauges_ok);
+        cr_assert_eq(sample(t, "msce_mef_nodes"), 7);
+        cr_assert_eq(sample(t, "msce_mef_enrolments{state=\"active\"}"), 5);
+        cr_assert_eq(sample(t, "msce_mef_enrolments{state=\"expired\"}"), 2);
+        _cleanup_free_ char *t2 = render(m, gauges_fail);
+        /* a store that cannot answer leaves its gauges out rather than reporting 0 */
+        cr_assert_null(strstr(t2, "msce_mef_nodes"));
+        cr_assert_geq(sample(t2, "msce_mef_connections_open"), 0);
+        mef_metrics_free(m);
+}
+
+Test(metrics, off_is_a_no_op) {
+        mef_metrics_request(NULL, MEF_EXCHANGE_ENROL, 201, 1);
+        mef_metrics_store(NULL, 1);
+        mef_metrics_failure(NULL, MEF_FAIL_AUTH);
+        mef_metrics_connections(NULL, 1);
+        char *t = NULL;
+        size_t len;
+        cr_assert_eq(mef_metrics_render(NULL, NULL, NULL, &t, &len), -EINVAL);
+}

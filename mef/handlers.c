@@ -462,6 +462,8 @@ static int handle_enrol(const exchange_t *ex, mef_response_t *ret) {
                 mef_response_done(&resp);
                 return fail_internal(ex, e.ke_id, ret, r, "storing the enrolment");
         }
+        snprintf(resp.node_id, sizeof resp.node_id, "%s", node.node_id);
+        snprintf(resp.ke_id, sizeof resp.ke_id, "%s", e.ke_id);
         *ret = resp;
         return 0;
 }
@@ -517,6 +519,7 @@ static int handle_status(const exchange_t *ex, const route_t *rt, mef_response_t
                 return fail_internal(ex, rt->ke_id, ret, r, "status formatting");
         (void) audit(ex, rt->ke_id, 200, "state=%s", msg_state_to_string(state));
         respond_ok(ret, 200, 2000, out);
+        snprintf(ret->node_id, sizeof ret->node_id, "%s", node.node_id);
         return 0;
 }
 
@@ -548,6 +551,7 @@ static int handle_deregister(const exchange_t *ex, const route_t *rt, mef_respon
                 (void) audit(ex, rt->ke_id, 200, "node=%s deregister of a revoked enrolment: kept revoked",
                              node.node_id);
         respond_ok(ret, 200, 2002, NULL);
+        snprintf(ret->node_id, sizeof ret->node_id, "%s", node.node_id);
         return 0;
 }
 
@@ -633,6 +637,7 @@ static int handle_fetch(const exchange_t *ex, const route_t *rt, mef_response_t 
                 mef_response_done(&resp);
                 return fail_internal(ex, rt->ke_id, ret, r, "audit");
         }
+        snprintf(resp.node_id, sizeof resp.node_id, "%s", node.node_id);
         *ret = resp;
         return 0;
 }
@@ -717,7 +722,10 @@ int mef_handle(const mef_config_t *cfg, mef_store_t *store, const mef_peer_t *pe
         default:
                 return -EINVAL;
         }
-        if (r >= 0)
+        if (r >= 0) {
                 ret->exchange = what;
+                if (!ret->ke_id[0] && rt.kind != ROUTE_ENROLMENTS)
+                        snprintf(ret->ke_id, sizeof ret->ke_id, "%s", rt.ke_id);
+        }
         return r;
 }

@@ -28,7 +28,10 @@ typedef struct mef_response {
         size_t body_len;
         unsigned retry_after;       /* 0: none */
         const char *allow;          /* static "Allow" value with 405, else NULL */
-        mef_exchange_t exchange;    /* what was asked, once routed (metrics) */
+        mef_exchange_t exchange;    /* what was asked, once routed (metrics, log) */
+        /* for the log entry, when known: the node and its enrolment */
+        char node_id[MSG_ID_MAX + 1];
+        char ke_id[MSG_KEID_MAX + 1];
 } mef_response_t;
 
 /* Always answers: request, authorisation and store errors become error responses (500/5000

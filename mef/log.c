@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "mef/log.h"
+#include "util/journal-send.h"
 
 /* JOURNAL_STREAM=<dev>:<inode> names the stream systemd connected; it is inherited, so only
  * trust it when it still describes our stderr. */
@@ -75,3 +76,26 @@ DEFINE_LOG(log_error, SD_ERR)
         }
 DEFINE_LOG_ERRNO(log_error_errno, SD_ERR)
 DEFINE_LOG_ERRNO(log_warning_errno, SD_WARNING)
+
+void log_event(const mef_log_fields_t *f, int priority, const char *fmt, ...) {
+        static const char *const prefixes[] = { SD_EMERG, SD_ALERT, SD_CRIT, SD_ERR,
+                                                SD_WARNING, SD_NOTICE, SD_INFO, SD_DEBUG };
+        va_list ap;
+        va_start(ap, fmt);
+        if (!stderr_is_journal() || !f) {
+                log_va(prefixes[priority & 7], fmt, ap);
+                va_end(ap);
+                return;
+        }
+        char msg[2048], status[16] = "";
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        if (f->status > 0)
+                snprintf(status, sizeof status, "%d", f->status);
+        const char *const kv[] = {
+                "MESSAGE_ID", f->message_id, "MSCE_NODE_ID", f->node_id,   "MSCE_KEID", f->ke_id,
+                "MSCE_IDENTITY", f->identity, "MSCE_PEER", f->peer,       "MSCE_EXCHANGE", f->exchange,
+                "MSCE_OUTCOME", f->outcome,   "MSCE_HTTP_STATUS", status, NULL,
+        };
+        (void) journal_send(priority & 7, "msce-mef", msg, kv);
+}

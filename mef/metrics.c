@@ -52,6 +52,10 @@ static const char *const failure_names[_MEF_FAIL_MAX] = {
         [MEF_FAIL_CLOSED] = "closed_in_handshake",
 };
 
+const char *mef_exchange_to_string(mef_exchange_t e) {
+        return e >= 0 && e < _MEF_EXCHANGE_MAX ? exchange_names[e] : NULL;
+}
+
 int mef_metrics_new(mef_metrics_t **ret) {
         void *p = mmap(NULL, sizeof(mef_metrics_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED)

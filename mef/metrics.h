@@ -20,6 +20,7 @@ typedef enum mef_exchange {
         MEF_EXCHANGE_FETCH,
         _MEF_EXCHANGE_MAX,
 } mef_exchange_t;
+const char *mef_exchange_to_string(mef_exchange_t e);
 
 /* Connections that ended before an authenticated request was answered. */
 typedef enum mef_conn_failure {

@@ -44,6 +44,7 @@
 #include "mef/listen.h"
 #include "mef/log.h"
 #include "mef/logbook.h"
+#include "mef/message-ids.h"
 #include "mef/metrics-http.h"
 #include "mef/server.h"
 #include "proto/http.h"
@@ -128,6 +129,8 @@ struct conn {
         char path[LOG_PATH_MAX + 1];
         int status;
         mef_exchange_t exchange;
+        char node_id[MSG_ID_MAX + 1];
+        char ke_id[MSG_KEID_MAX + 1];
 };
 
 struct server {
@@ -372,6 +375,38 @@ static bool conn_authenticated(const conn_t *c) {
         return c->psk_identity || c->cert_fp[0];
 }
 
+/* The exchange's journal entry: a MESSAGE_ID for what an operator looks for. */
+static void conn_log_event(const conn_t *c, const char *peer, unsigned long long ms) {
+        const char *outcome = "ok", *id = NULL;
+        int priority = LOG_INFO;
+        if (c->status >= 500) {
+                outcome = "failed";
+                id = MEF_MESSAGE_FAILED;
+                priority = LOG_WARNING;
+        } else if (c->status >= 400) {
+                outcome = "refused";
+                id = MEF_MESSAGE_REFUSED;
+        } else if (c->exchange == MEF_EXCHANGE_ENROL) {
+                outcome = "enrolled";
+                id = MEF_MESSAGE_ENROLLED;
+        } else if (c->exchange == MEF_EXCHANGE_FETCH)
+                id = MEF_MESSAGE_FETCHED;
+        else if (c->exchange == MEF_EXCHANGE_DEREGISTER)
+                id = MEF_MESSAGE_DEREGISTERED;
+        mef_log_fields_t f = {
+                .message_id = id,
+                .node_id = c->node_id,
+                .ke_id = c->ke_id,
+                .identity = peer,
+                .peer = c->addr,
+                .exchange = mef_exchange_to_string(c->exchange),
+                .outcome = outcome,
+                .status = c->status,
+        };
+        log_event(&f, priority, "%s %s %s %s -> %d (%llu ms)", peer, c->addr, c->method[0] ? c->method : "-",
+                  c->path[0] ? c->path : "-", c->status, ms);
+}
+
 static void conn_log_exchange(const conn_t *c) {
         char peer[96];
         uint64_t usec = now_usec() - c->started;
@@ -385,12 +420,7 @@ static void conn_log_exchange(const conn_t *c) {
                           c->method[0] ? c->method : "-", c->path[0] ? c->path : "-", c->status, ms);
                 return;
         }
-        if (c->status >= 500)
-                log_warning("%s %s %s %s -> %d (%llu ms)", peer_name(c, peer, sizeof peer), c->addr,
-                            c->method[0] ? c->method : "-", c->path[0] ? c->path : "-", c->status, ms);
-        else
-                log_info("%s %s %s %s -> %d (%llu ms)", peer_name(c, peer, sizeof peer), c->addr,
-                         c->method[0] ? c->method : "-", c->path[0] ? c->path : "-", c->status, ms);
+        conn_log_event(c, peer_name(c, peer, sizeof peer), ms);
 }
 
 /* Serialise resp into the output buffer and move on to writing. Consumes resp. */
@@ -398,6 +428,8 @@ static int conn_answer(conn_t *c, mef_response_t *resp, const char *request_id) 
         int r = mef_response_format(resp, request_id, &c->out, &c->out_len);
         c->status = resp->status;
         c->exchange = resp->exchange;
+        snprintf(c->node_id, sizeof c->node_id, "%s", resp->node_id);
+        snprintf(c->ke_id, sizeof c->ke_id, "%s", resp->ke_id);
         mef_response_done(resp);
         if (r < 0) {
                 log_warning("%s: cannot format the response: %s", c->addr, strerror(-r));
@@ -975,7 +1007,8 @@ int mef_server_run(const mef_config_t *cfg, mef_store_t *store, mef_metrics_t *m
                 unsigned port = mef_listen_port(s.listen_fd);
                 const char *host = cfg->listen_host && *cfg->listen_host ? cfg->listen_host : "*";
                 bool v6 = strchr(host, ':') != NULL;
-                log_info("listening on %s%s%s:%u (%s mode, TLS >= 1.%d, %u connections + %u overflow, "
+                log_event(&(mef_log_fields_t) { .message_id = MEF_MESSAGE_STARTED }, LOG_INFO,
+                          "listening on %s%s%s:%u (%s mode, TLS >= 1.%d, %u connections + %u overflow, "
                          "%u unauthenticated, %u per source, backlog %u)",
                          v6 ? "[" : "", host, v6 ? "]" : "", port, cfg->cert_file ? "psk+cert" : "psk",
                          cfg->tls_min == TLS_VERSION_1_3 ? 3 : 2, s.max_serving, s.max_overflow,

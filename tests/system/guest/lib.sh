@@ -7,6 +7,7 @@ OTHER_USER=msce-systest-other
 MEF_URI=https://127.0.0.1:8443/msce
 # agent/message-ids.h (fixed forever)
 ID_ENROLLED=2606ed3f512648db851c350a30b0459f
+ID_MEF_ENROLLED=5bf0bbfa4c5848f9a223f2089188fed7 # mef/message-ids.h
 ID_RESTORED=73a291f16a924c6f9b4b436007f9155a
 export TPM2TOOLS_TCTI=device:/dev/tpmrm0
 

@@ -219,6 +219,18 @@ enrol() {
         fi
         check "journalctl -x shows the catalog text for it" \
                 sh -c "journalctl -b -u msce-agent.service -x MESSAGE_ID=$ID_ENROLLED | grep -q 'Enrolled with the MEF'"
+        # the MEF's side of it: its structured entry names the same node and KeID
+        local me keid
+        keid=$(echo "$e" | jq -r '.MSCE_KEID // empty' 2> /dev/null)
+        me=$(journalctl -b -u msce-mef.service -o json "MESSAGE_ID=$ID_MEF_ENROLLED" 2> /dev/null | tail -n1)
+        if [ -n "$me" ] && echo "$me" | jq -e --arg n "$NODE" --arg k "$keid" \
+                '.MSCE_NODE_ID == $n and .MSCE_KEID == $k and .MSCE_OUTCOME == "enrolled" and .MSCE_EXCHANGE == "enrol" and .MSCE_HTTP_STATUS == "201"' > /dev/null; then
+                pass "journal: msce-mef's enrolled entry (MESSAGE_ID, MSCE_NODE_ID, MSCE_KEID, MSCE_OUTCOME)"
+        else
+                fail "journal: msce-mef's enrolled entry with MSCE_* fields" "${me:-no such entry}"
+        fi
+        check "journalctl -x shows msce-mef's catalog text" \
+                sh -c "journalctl -b -u msce-mef.service -x MESSAGE_ID=$ID_MEF_ENROLLED | grep -q 'and was given KeID'"
 
         # LEDs: the agent holds its lines; blinking before ready, solid on once ready
         local chip

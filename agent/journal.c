@@ -10,15 +10,6 @@
 
 #define FIELDS_MAX 10
 
-bool journal_stderr_is_journal(void) {
-        const char *e = getenv("JOURNAL_STREAM");
-        unsigned long long dev, ino;
-        struct stat st;
-        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
-                return false;
-        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
-}
-
 static void field(struct iovec *iov, size_t *n, char **mem, const char *fmt, ...) _printf_(4, 5);
 static void field(struct iovec *iov, size_t *n, char **mem, const char *fmt, ...) {
         va_list ap;

@@ -14,33 +14,13 @@
 #include "mef/cli-internal.h"
 
 #define PSK_GENERATED_LEN 32u
-#define PSK_FILE_MAX (2u * MSG_KEY_MAX + 1u) /* hex and one newline */
 
 /* ---- key material from files ---- */
 
-/* Kpm as hex on one line (16..64 bytes), owner-only file. */
+/* Kpm as hex on one line (16..64 bytes), owner-only file; any bad content is -EINVAL. */
 static int psk_file_read(const char *path, uint8_t key[MSG_KEY_MAX], size_t *ret_len) {
-        _cleanup_secret_ secret_t s = { 0 };
-        int r = secret_file_read(path, PSK_FILE_MAX, &s);
-        if (r == -EFBIG || r == -ENODATA)
-                return -EINVAL;
-        if (r < 0)
-                return r;
-        size_t n = s.len;
-        if (s.data[n - 1] == '\n')
-                n--;
-        _cleanup_erase_(64) uint8_t buf[MSG_KEY_MAX];
-        char hex[PSK_FILE_MAX + 1];
-        memcpy(hex, s.data, n);
-        hex[n] = 0;
-        size_t len = 0;
-        r = hex_decode(hex, buf, sizeof buf, &len);
-        erase(hex, sizeof hex);
-        if (r < 0 || len < MSG_KEY_MIN)
-                return -EINVAL;
-        memcpy(key, buf, len);
-        *ret_len = len;
-        return 0;
+        int r = secret_hex_file_read(path, MSG_KEY_MIN, MSG_KEY_MAX, key, ret_len);
+        return r == -EFBIG || r == -ENODATA ? -EINVAL : r;
 }
 
 /* 32 random bytes as hex into a new owner-only file; refuses an existing one. */
@@ -55,9 +35,7 @@ static int psk_file_generate(const char *path, uint8_t key[PSK_GENERATED_LEN]) {
         if (r == 0) {
                 hex_encode(key, PSK_GENERATED_LEN, hex);
                 hex[2 * PSK_GENERATED_LEN] = '\n';
-                ssize_t n = write(fd, hex, sizeof hex - 1);
-                if (n != (ssize_t) sizeof hex - 1)
-                        r = n < 0 ? negative_errno() : -EIO;
+                r = write_all(fd, hex, sizeof hex - 1);
         }
         erase(hex, sizeof hex);
         if (r == 0 && fsync(fd) < 0)

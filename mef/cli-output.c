@@ -16,10 +16,10 @@ static char *printable(const char *s) {
 }
 
 void cli_time_format(int64_t t, char out[32]) {
-        struct tm tm;
-        time_t tt = (time_t) t;
-        if (t <= 0 || !gmtime_r(&tt, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        if (t <= 0)
                 snprintf(out, 32, "-");
+        else
+                time_format_iso((time_t) t, out);
 }
 
 void cli_table_free(cli_table_t *t) {

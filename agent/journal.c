@@ -4,17 +4,8 @@
 #include <sys/stat.h>
 
 #include "agent/journal.h"
-#include "util/journal-send.h"
+#include "util/journal.h"
 #include "util/util.h"
-
-bool journal_stderr_is_journal(void) {
-        const char *e = getenv("JOURNAL_STREAM");
-        unsigned long long dev, ino;
-        struct stat st;
-        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
-                return false;
-        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
-}
 
 void journal_entry(const journal_fields_t *f, bool echo, int priority, const char *message_id, int error,
                    const char *fmt, ...) {

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <syslog.h>
 
+#include "util/journal.h"
 #include "util/macro.h"
 
 typedef struct journal_fields {
@@ -20,6 +21,3 @@ typedef struct journal_fields {
 /* error: a negative errno sent as ERRNO= (0: none). message_id: NULL or 32 hex digits. */
 void journal_entry(const journal_fields_t *f, bool echo, int priority, const char *message_id, int error,
                    const char *fmt, ...) _printf_(6, 7);
-
-/* true when stderr is connected to journald (JOURNAL_STREAM names its device and inode). */
-bool journal_stderr_is_journal(void);

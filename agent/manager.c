@@ -27,7 +27,6 @@
 #include "hw/leds.h"
 #include "util/util.h"
 
-#define USEC_PER_SEC 1000000ull
 #define CLOCK_POLL_USEC USEC_PER_SEC
 #define STATUS_MAX 1024
 

@@ -8,6 +8,7 @@
 #include <sys/eventfd.h>
 
 #include "agent/resolve.h"
+#include "util/net.h"
 #include "util/util.h"
 
 typedef struct job {
@@ -32,22 +33,6 @@ static const struct addrinfo hints_tcp = {
         .ai_flags = AI_NUMERICSERV,
 };
 
-static int gai_to_errno(int g) {
-        switch (g) {
-        case 0:
-                return 0;
-        case EAI_SYSTEM:
-                return negative_errno();
-        case EAI_MEMORY:
-                return -ENOMEM;
-        case EAI_SERVICE:
-        case EAI_BADFLAGS:
-                return -EINVAL;
-        default:
-                return -ENOENT;
-        }
-}
-
 static void job_unref(job_t *j) {
         if (!j || atomic_fetch_sub(&j->refs, 1) != 1)
                 return;
@@ -63,7 +48,7 @@ static void job_unref(job_t *j) {
 static void *job_run(void *p) {
         job_t *j = p;
         struct addrinfo *res = NULL;
-        int r = gai_to_errno(getaddrinfo(j->host, j->port, &hints_tcp, &res));
+        int r = gai_error_to_errno(getaddrinfo(j->host, j->port, &hints_tcp, &res));
         j->res = r == 0 ? res : NULL;
         j->r = r;
         /* The eventfd write orders the stores above before the loop's read. */

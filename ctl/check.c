@@ -254,8 +254,8 @@ static void check_credentials(checker_t *c, const agent_config_t *cfg) {
 static void check_clock(checker_t *c) {
         time_t now = time(NULL), built = (time_t) MSCE_BUILD_TIME;
         char a[32], b[32];
-        ctl_time_format(now, a);
-        ctl_time_format(built, b);
+        time_format_utc(now, a);
+        time_format_utc(built, b);
         if (now < built) {
                 report(c, L_FAIL, "set the clock: timedatectl set-ntp true (or date -s)",
                        "clock: %s is before this build (%s): certificates and expiry cannot be checked", a, b);
@@ -468,7 +468,7 @@ static void check_sealed(checker_t *c, const agent_config_t *cfg) {
                 return;
         }
         char when[32], rel[48];
-        ctl_time_format(p.exp_t, when);
+        time_format_utc(p.exp_t, when);
         ctl_time_relative(p.exp_t, time(NULL), rel);
         if (profile_is_expired(&p, time(NULL)))
                 report(c, L_FAIL, "start msce-agent (systemctl restart msce-agent): it enrols again",
@@ -733,7 +733,7 @@ static void check_profile(checker_t *c, const char *runtime_dir) {
                        p.ke_id, p.exp);
                 return;
         }
-        ctl_time_format(t, when);
+        time_format_utc(t, when);
         ctl_time_relative(t, now, rel);
         if (t <= now)
                 report(c, L_FAIL, "see mscectl status; systemctl restart msce-agent enrols again",

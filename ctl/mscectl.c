@@ -167,7 +167,7 @@ static void print_time(const char *label, const char *prefix, const char *raw) {
         time_t t;
         char buf[160], when[32], rel[48];
         if (ctl_time_parse(raw, &t) == 0) {
-                ctl_time_format(t, when);
+                time_format_utc(t, when);
                 ctl_time_relative(t, time(NULL), rel);
                 snprintf(buf, sizeof buf, "%s%s (%s)", prefix, when, rel);
         } else

@@ -279,12 +279,6 @@ int ctl_time_parse(const char *s, time_t *ret) {
         return 0;
 }
 
-void ctl_time_format(time_t t, char out[32]) {
-        struct tm tm;
-        if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-                snprintf(out, 32, "@%lld", (long long) t);
-}
-
 void ctl_time_relative(time_t t, time_t now, char out[48]) {
         bool past = t <= now;
         unsigned long long d = past ? (unsigned long long) now - (unsigned long long) t

@@ -68,8 +68,6 @@ int ctl_proc_comm_is(const char *proc_root, pid_t pid, const char *comm);
  * optional "Z" or "+00:00", all UTC. -EINVAL otherwise. */
 int ctl_time_parse(const char *s, time_t *ret);
 
-/* "2025-11-27 21:30:00 UTC" */
-void ctl_time_format(time_t t, char out[32]);
 /* "3h 2min ago", "in 364 days", "now": the distance from now to t in its two largest units. */
 void ctl_time_relative(time_t t, time_t now, char out[48]);
 

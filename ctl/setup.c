@@ -45,15 +45,10 @@ static int kpm_load(int fd, char out[KPM_HEX_MAX + 1], size_t *ret_len) {
                         return -EFBIG;
                 }
         }
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-                n--;
-        buf[n] = 0;
         uint8_t key[MSG_KEY_MAX];
         size_t klen = 0;
-        int r = n == 0 ? -ENODATA : memchr(buf, 0, n) ? -EINVAL : hex_decode(buf, key, sizeof key, &klen);
+        int r = hex_key_parse(buf, n, MSG_KEY_MIN, MSG_KEY_MAX, key, &klen);
         erase(buf, sizeof buf);
-        if (r == 0 && (klen < MSG_KEY_MIN || klen > MSG_KEY_MAX))
-                r = -EINVAL;
         if (r == 0) {
                 hex_encode(key, klen, out);
                 out[2 * klen] = '\n';

@@ -6,7 +6,6 @@
 #include "hw/leds.h"
 #include "util/util.h"
 
-#define USEC_PER_MSEC 1000u
 #define BLINK_ACCURACY_USEC USEC_PER_MSEC /* sd-event's default (250 ms) would smear a 50 ms blink */
 
 enum { LINE_STATUS, LINE_ERROR, _LINE_MAX };

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "keys/seal.h"
+#include "util/string-table.h"
 #include "util/util.h"
 
 static const char *const method_names[_SEAL_METHOD_MAX] = {
@@ -15,16 +16,7 @@ static const char *const method_names[_SEAL_METHOD_MAX] = {
         [SEAL_METHOD_HOST] = "host",
 };
 
-const char *seal_method_to_string(seal_method_t m) {
-        return m >= 0 && m < _SEAL_METHOD_MAX ? method_names[m] : NULL;
-}
-
-seal_method_t seal_method_from_string(const char *s) {
-        for (int i = 0; s && i < _SEAL_METHOD_MAX; i++)
-                if (streq(s, method_names[i]))
-                        return (seal_method_t) i;
-        return _SEAL_METHOD_INVALID;
-}
+DEFINE_STRING_TABLE(seal_method, seal_method_t, method_names)
 
 int seal_remove(const seal_opts_t *o) {
         char path[PATH_MAX], key[PATH_MAX];

@@ -57,21 +57,6 @@ static int gcm(bool encrypt, const uint8_t key[32], const uint8_t nonce[NONCE_LE
         return r == AES_GCM_AUTH_E ? -EBADMSG : -EIO;
 }
 
-static int write_full(int fd, const void *data, size_t len) {
-        const uint8_t *p = data;
-        while (len) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 /* Read host.key; with create, make it first when missing. It appears complete or not at all:
  * written to a temporary file, fsynced, then link()ed, which fails rather than replace a key
  * that another writer put there first. */
@@ -109,7 +94,7 @@ static int host_key_get(const char *state_dir, bool create, uint8_t ret[HOST_KEY
                 if (r == 0)
                         r = random_bytes(key, sizeof key);
                 if (r == 0)
-                        r = write_full(fd, key, sizeof key);
+                        r = write_all(fd, key, sizeof key);
                 if (r == 0 && fsync(fd) < 0)
                         r = negative_errno();
                 if (r == 0 && link(tmp, path) < 0 && errno != EEXIST)

@@ -150,16 +150,6 @@ static int fail_internal(const exchange_t *ex, const char *subject, mef_response
 
 /* ---- routing ---- */
 
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* Percent-decode one path segment: %XX only ('+' is literal in a path). A bad escape or an
  * escaped NUL is -EINVAL, a result longer than out_size - 1 -EMSGSIZE. */
 static int segment_decode(const char *s, size_t n, char *out, size_t out_size) {
@@ -169,7 +159,7 @@ static int segment_decode(const char *s, size_t n, char *out, size_t out_size) {
                 if (c == '%') {
                         if (n - i < 3)
                                 return -EINVAL;
-                        int hi = unhex(s[i + 1]), lo = unhex(s[i + 2]);
+                        int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
                         if (hi < 0 || lo < 0 || (hi | lo) == 0)
                                 return -EINVAL;
                         c = (char) (hi << 4 | lo);

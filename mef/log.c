@@ -5,21 +5,13 @@
 #include <systemd/sd-daemon.h>
 
 #include "mef/log.h"
-#include "util/journal-send.h"
+#include "util/journal.h"
 
-/* JOURNAL_STREAM=<dev>:<inode> names the stream systemd connected; it is inherited, so only
- * trust it when it still describes our stderr. */
+/* Asked once: the answer does not change while the process runs. */
 static bool stderr_is_journal(void) {
         static int cached = -1;
-        if (cached >= 0)
-                return cached;
-        cached = 0;
-        const char *e = getenv("JOURNAL_STREAM");
-        unsigned long long dev, ino;
-        struct stat st;
-        if (e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
-            (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino)
-                cached = 1;
+        if (cached < 0)
+                cached = journal_stderr_is_journal();
         return cached;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <wolfssl/options.h>
 /* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
+#include "util/string-table.h"
 #include "util/util.h"
 
 #include <wolfssl/wolfcrypt/aes.h>
@@ -189,27 +190,8 @@ static const char *const enrolment_state_table[_ENROLMENT_STATE_MAX] = {
         [ENROLMENT_DEREGISTERED] = "deregistered",
 };
 
-const char *node_state_to_string(node_state_t s) {
-        return s >= 0 && s < _NODE_STATE_MAX ? node_state_table[s] : NULL;
-}
-
-node_state_t node_state_from_string(const char *s) {
-        for (int i = 0; s && i < _NODE_STATE_MAX; i++)
-                if (streq(s, node_state_table[i]))
-                        return (node_state_t) i;
-        return _NODE_STATE_INVALID;
-}
-
-const char *enrolment_state_to_string(enrolment_state_t s) {
-        return s >= 0 && s < _ENROLMENT_STATE_MAX ? enrolment_state_table[s] : NULL;
-}
-
-enrolment_state_t enrolment_state_from_string(const char *s) {
-        for (int i = 0; s && i < _ENROLMENT_STATE_MAX; i++)
-                if (streq(s, enrolment_state_table[i]))
-                        return (enrolment_state_t) i;
-        return _ENROLMENT_STATE_INVALID;
-}
+DEFINE_STRING_TABLE(node_state, node_state_t, node_state_table)
+DEFINE_STRING_TABLE(enrolment_state, enrolment_state_t, enrolment_state_table)
 
 /* ---- secrets ---- */
 

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "proto/http.h"
+#include "util/hex.h"
 #include "util/macro.h"
 
 enum {
@@ -64,16 +65,6 @@ static bool is_method(const char *s, size_t n) {
 /* origin-form: '/' then visible ASCII only. */
 static bool is_target_char(unsigned char c) {
         return c > 0x20 && c < 0x7f;
-}
-
-static int hexval(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
 }
 
 /* "METHOD SP /target SP HTTP/1.1" (without CRLF). */
@@ -157,8 +148,8 @@ static int content_length_parse(const char *s, size_t n, size_t *ret) {
 static int chunk_line_parse(const char *s, size_t n, size_t room, size_t *ret_size) {
         size_t i = 0, v = 0;
 
-        for (; i < n && hexval(s[i]) >= 0; i++) {
-                v = v * 16 + (size_t) hexval(s[i]);
+        for (; i < n && hex_digit(s[i]) >= 0; i++) {
+                v = v * 16 + (size_t) hex_digit(s[i]);
                 if (v > room)
                         return -EFBIG;
         }
@@ -365,8 +356,8 @@ static void chunks_copy(const http_parser_t *p, const uint8_t *buf, uint8_t *out
 
         for (;;) {
                 size_t size = 0;
-                for (; hexval(s[at]) >= 0; at++)
-                        size = size * 16 + (size_t) hexval(s[at]);
+                for (; hex_digit(s[at]) >= 0; at++)
+                        size = size * 16 + (size_t) hex_digit(s[at]);
                 at = (const uint8_t *) memchr(buf + at, '\n', p->msg_len - at) - buf + 1;
                 if (size == 0)
                         break;

@@ -19,6 +19,7 @@
 
 #include "proto/ids.h"
 #include "proto/msg.h"
+#include "util/string-table.h"
 #include "util/util.h"
 
 static const char *const state_names[_MSG_STATE_MAX] = {
@@ -27,20 +28,7 @@ static const char *const state_names[_MSG_STATE_MAX] = {
         [MSG_STATE_REVOKED] = "revoked",
 };
 
-const char *msg_state_to_string(msg_state_t s) {
-        if (s < 0 || s >= _MSG_STATE_MAX)
-                return NULL;
-        return state_names[s];
-}
-
-msg_state_t msg_state_from_string(const char *s) {
-        if (!s)
-                return _MSG_STATE_INVALID;
-        for (int i = 0; i < _MSG_STATE_MAX; i++)
-                if (streq(s, state_names[i]))
-                        return (msg_state_t) i;
-        return _MSG_STATE_INVALID;
-}
+DEFINE_STRING_TABLE(msg_state, msg_state_t, state_names)
 
 /* ---- jansson helpers ---- */
 

@@ -5,6 +5,7 @@
 #include "proto/tls.h"
 #include "proto/tls-classify.h"
 #include "proto/tls-wire.h"
+#include "util/net.h"
 #include "util/util.h"
 
 #include <wolfssl/ssl.h>
@@ -1230,19 +1231,8 @@ int tcp_connect_until(const char *host, const char *port, uint64_t deadline, int
         };
         struct addrinfo *res = NULL;
         int g = getaddrinfo(host, port, &hints, &res);
-        if (g != 0) {
-                switch (g) {
-                case EAI_SYSTEM:
-                        return negative_errno();
-                case EAI_MEMORY:
-                        return -ENOMEM;
-                case EAI_SERVICE:
-                case EAI_BADFLAGS:
-                        return -EINVAL;
-                default:
-                        return -ENOENT;
-                }
-        }
+        if (g != 0)
+                return gai_error_to_errno(g);
         int r = -EHOSTUNREACH;
         for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
                 r = connect_one(ai, deadline, ret_fd);

@@ -471,21 +471,12 @@ static int compare(const char *agent, const char *conf, const char *workdir, uns
 
 static int bare_client(const char *port_s, const char *keyfile) {
         unsigned long long port;
-        _cleanup_secret_ secret_t sec = {};
         size_t len = 0;
         if (parse_uint(port_s, 65535, &port) < 0 || port == 0)
                 return 2;
-        int r = secret_file_read(keyfile, 2 * BARE_KEY_LEN + 2, &sec);
-        if (r < 0 || sec.len < 2 * BARE_KEY_LEN)
+        if (secret_hex_file_read(keyfile, BARE_KEY_LEN, BARE_KEY_LEN, bare_key, &len) < 0)
                 return 1;
-        char hex[2 * BARE_KEY_LEN + 1];
-        memcpy(hex, sec.data, 2 * BARE_KEY_LEN);
-        hex[2 * BARE_KEY_LEN] = 0;
-        r = hex_decode(hex, bare_key, sizeof bare_key, &len);
-        erase(hex, sizeof hex);
-        if (r < 0 || len != BARE_KEY_LEN)
-                return 1;
-        r = bare_exchange(NULL, (uint16_t) port);
+        int r = bare_exchange(NULL, (uint16_t) port);
         erase(bare_key, sizeof bare_key);
         return r < 0;
 }

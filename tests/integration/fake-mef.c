@@ -771,24 +771,6 @@ static int listen_on(const char *port, int *ret_fd) {
         return 0;
 }
 
-static int read_psk_hex(const char *path, fake_t *f) {
-        _cleanup_secret_ secret_t s = {};
-        int r = secret_file_read(path, 2 * MSG_KEY_MAX + 2, &s);
-        if (r < 0)
-                return r;
-        size_t n = s.len;
-        while (n > 0 && (s.data[n - 1] == '\n' || s.data[n - 1] == '\r'))
-                n--;
-        char hex[2 * MSG_KEY_MAX + 3];
-        memcpy(hex, s.data, n);
-        hex[n] = 0;
-        r = memchr(hex, 0, n) ? -EINVAL : hex_decode(hex, f->psk, sizeof f->psk, &f->psk_len);
-        erase(hex, sizeof hex);
-        if (r == 0 && f->psk_len < MSG_KEY_MIN)
-                r = -EINVAL;
-        return r;
-}
-
 static int usage(void) {
         fprintf(stderr, "usage: fake-mef SCENARIO --psk-identity ID --psk-hex-file FILE [--fqdn HOST] [--base /msce]\n"
                         "                [--port N] [-n COUNT] [--secrets-out FILE]\n"
@@ -857,7 +839,7 @@ int main(int argc, char **argv) {
                 return 2;
         }
 
-        int r = read_psk_hex(psk_file, &f);
+        int r = secret_hex_file_read(psk_file, MSG_KEY_MIN, MSG_KEY_MAX, f.psk, &f.psk_len);
         if (r < 0) {
                 fprintf(stderr, "fake-mef: %s: %s\n", psk_file, strerror(-r));
                 return 2;

@@ -264,21 +264,13 @@ static int wrongpsk(unsigned procs, unsigned seconds) {
 }
 
 static int enrol(const char *node, const char *psk_id, const char *kpm_file) {
-        _cleanup_secret_ secret_t sec = {};
         uint8_t kpm[64];
         size_t kpm_len = 0;
-        int r = secret_file_read(kpm_file, 1024, &sec);
+        int r = secret_hex_file_read(kpm_file, 1, sizeof kpm, kpm, &kpm_len);
         if (r < 0) {
                 fprintf(stderr, "%s: %s\n", kpm_file, strerror(-r));
                 return 2;
         }
-        char hex[160] = "";
-        snprintf(hex, sizeof hex, "%.*s", (int) MIN(sec.len, sizeof hex - 1), (const char *) sec.data);
-        hex[strcspn(hex, "\r\n")] = 0;
-        r = hex_decode(hex, kpm, sizeof kpm, &kpm_len);
-        erase(hex, sizeof hex);
-        if (r < 0)
-                return 2;
         uint64_t t0 = now_usec(), deadline = t0 + 30u * 1000000u;
         tls_config_t cfg = {
                 .mode = TLS_MODE_PSK,

@@ -33,25 +33,6 @@ static unsigned probe_lookup(void *userdata, const char *identity, uint8_t *key,
         return (unsigned) p->psk_len;
 }
 
-static int read_psk_hex(const char *path, probe_t *p) {
-        _cleanup_secret_ secret_t s = {};
-        int r = secret_file_read(path, 256, &s);
-        if (r < 0)
-                return r;
-        /* hex text, optionally followed by a newline */
-        size_t n = s.len;
-        while (n > 0 && (s.data[n - 1] == '\n' || s.data[n - 1] == '\r'))
-                n--;
-        char hex[257];
-        if (n >= sizeof(hex))
-                return -EINVAL;
-        memcpy(hex, s.data, n);
-        hex[n] = 0;
-        r = hex_decode(hex, p->psk, sizeof(p->psk), &p->psk_len);
-        erase(hex, sizeof(hex));
-        return r;
-}
-
 static int report(tls_conn_t *c) {
         uint8_t ekm[KDF_EKM_LEN];
         char hex[2 * KDF_EKM_LEN + 1];
@@ -154,7 +135,7 @@ int main(int argc, char **argv) {
         if ((server && nargs != 2) || (!server && nargs != 3))
                 return usage();
 
-        int r = read_psk_hex(psk_file, &p);
+        int r = secret_hex_file_read(psk_file, 1, sizeof p.psk, p.psk, &p.psk_len);
         if (r < 0) {
                 fprintf(stderr, "tls-probe: %s: %s\n", psk_file, strerror(-r));
                 return 1;

@@ -402,12 +402,6 @@ Test(time, parse) {
         }
 }
 
-Test(time, format) {
-        char out[32];
-        ctl_time_format(1795811400, out);
-        cr_expect_str_eq(out, "2026-11-27 20:30:00 UTC");
-}
-
 Test(time, relative) {
         static const struct {
                 long long delta; /* t - now */

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/* enrolments: the keys the MEF issued (never the keys themselves). */
+#include "mef/cli-internal.h"
+
+static json_t *enrolment_json(const void *row) {
+        const store_enrolment_t *e = row;
+        json_t *o = json_object();
+        bool ok = o != NULL;
+        if (!ok)
+                return NULL;
+        cli_jset(o, "keID", json_string(e->ke_id), &ok);
+        cli_jset(o, "nodeID", json_string(e->node_id), &ok);
+        cli_jset(o, "state", json_string(enrolment_state_to_string(e->state)), &ok);
+        cli_jset(o, "created", cli_jtime(e->created), &ok);
+        cli_jset(o, "exp", cli_jtime(e->exp), &ok);
+        cli_jset(o, "ltkTransported", json_boolean(e->ltk_transported), &ok);
+        if (!ok) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+json_t *cli_enrolments_json(const store_enrolment_t *list, size_t n) {
+        return cli_json_array(list, n, sizeof *list, enrolment_json);
+}
+
+int cli_enrolments_table(const store_enrolment_t *list, size_t n) {
+        _cleanup_(cli_table_free) cli_table_t t = { .n_cols = 6 };
+        int r = cli_table_row(&t, "KE_ID", "NODE_ID", "STATE", "CREATED", "EXPIRES", "LTK");
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                char created[32], exp[32];
+                cli_time_format(list[i].created, created);
+                cli_time_format(list[i].exp, exp);
+                r = cli_table_row(&t, list[i].ke_id, list[i].node_id, enrolment_state_to_string(list[i].state),
+                              created, exp, list[i].ltk_transported ? "transported" : "Ke");
+        }
+        if (r < 0)
+                return cli_fail("table", r);
+        cli_table_print(&t);
+        return 0;
+}
+
+/* ---- enrolments, audit ---- */
+
+int cmd_enrolments(cli_t *c, const command_t *def, int argc, char **argv) {
+        static const struct option opts[] = { COMMON_OPTIONS, {} };
+        const char *cmd = "enrolments";
+        int o, r;
+        optind = 0;
+        while ((o = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
+                switch (o) {
+                case OPT_HELP:
+                        cli_help_print(def->usage, def->help);
+                        return 0;
+                case OPT_JSON:
+                        c->json = true;
+                        break;
+                default:
+                        return cli_option_error(cmd, o, argv);
+                }
+        if (argc - optind > 1)
+                return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+        const char *node_id = argc > optind ? argv[optind] : NULL;
+        if ((r = cli_open(c, false)))
+                return r;
+        if (node_id) {
+                _cleanup_free_ store_node_t *n = calloc(1, sizeof *n);
+                if (!n)
+                        return cli_fail(cmd, -ENOMEM);
+                if ((r = cli_node_get(c, cmd, node_id, n)))
+                        return r;
+        }
+        _cleanup_free_ store_enrolment_t *list = NULL;
+        size_t n = 0;
+        r = store_enrolment_list(c->store, node_id, &list, &n);
+        if (r < 0)
+                return cli_fail(cmd, r);
+        if (c->json)
+                return cli_json_print(cli_enrolments_json(list, n)) ? MEF_EXIT_FAILURE : 0;
+        return cli_enrolments_table(list, n);
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* What the files of msce-mef's command line (mef/cli*.c) share; mef/cli.h is its interface.
+ * The cli_fail* and usage helpers print "msce-mef: ..." to stderr and return the exit status. */
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "util/util.h"
+#include "mef/cli.h"
+#include "mef/store.h"
+#include "proto/msg.h"
+
+#define ACTOR "cli"
+
+typedef struct cli {
+        const mef_config_t *cfg;
+        bool json;
+        mef_store_t *store;
+} cli_t;
+
+typedef struct command {
+        const char *name;
+        const char *usage; /* after "Usage: msce-mef " */
+        const char *help;
+} command_t;
+
+/* ---- messages (cli.c) ---- */
+int cli_fail(const char *what, int r);
+int cli_failf(const char *fmt, ...) _printf_(1, 2);
+int cli_usage_error(const char *cmd, const char *fmt, ...) _printf_(2, 3);
+/* getopt's '?' and ':' as a usage error. */
+int cli_option_error(const char *cmd, int c, char **argv);
+void cli_help_print(const char *usage, const char *help);
+
+/* ---- the store (cli.c) ---- */
+int cli_open(cli_t *c, bool create);
+/* Finish a change that returned r after store_begin(): roll it back, or commit it with its audit row. */
+int cli_change_end(cli_t *c, int r, const char *action, const char *subject, const char *detail);
+
+/* ---- options (cli.c) ---- */
+#define OPT_HELP 'h'
+#define OPT_JSON 0x100
+#define COMMON_OPTIONS { "help", no_argument, NULL, OPT_HELP }, { "json", no_argument, NULL, OPT_JSON }
+#define CREDENTIAL_OPTIONS                                  \
+        { "psk-id", required_argument, NULL, 'k' },         \
+        { "psk-file", required_argument, NULL, 'f' },       \
+        { "generate-psk", required_argument, NULL, 'g' },   \
+        { "cert", required_argument, NULL, 'c' },           \
+        { "cert-fp", required_argument, NULL, 'F' }
+
+/* The positional arguments after getopt; want = how many exactly. */
+int cli_positionals(const char *cmd, int argc, char **argv, int want, const char *what);
+int cli_parse_seconds(const char *cmd, const char *opt, const char *v, unsigned min, unsigned max, uint32_t *ret);
+/* Options of a command that has only --help and --json, and want positionals.
+ * -1 to go on, or the exit status to return now (0 after --help). */
+int cli_simple_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, int want,
+                       const char *what);
+
+/* ---- output (cli-output.c) ---- */
+/* "YYYY-MM-DDTHH:MM:SSZ", or "-" for no time. */
+void cli_time_format(int64_t t, char out[32]);
+
+typedef struct cli_table {
+        size_t n_cols, n_cells, alloc;
+        char **cells;
+} cli_table_t;
+void cli_table_free(cli_table_t *t);
+/* n_cols values; NULL or "" prints "-", control bytes '?'. */
+int cli_table_row(cli_table_t *t, ...);
+void cli_table_print(const cli_table_t *t);
+
+json_t *cli_jstr(const char *s);
+json_t *cli_jtime(int64_t t);
+/* Prints and releases j; NULL (out of memory) is an error. */
+int cli_json_print(json_t *j);
+/* Each json_object_set_new reports failure through this. */
+void cli_jset(json_t *o, const char *k, json_t *v, bool *ok);
+/* A JSON array of the n items (each size bytes) of list; NULL when out of memory. */
+json_t *cli_json_array(const void *list, size_t n, size_t size, json_t *(*to_json)(const void *row));
+/* {"removed": id} for the remove commands. */
+int cli_removed_print(const char *id);
+
+/* ---- credentials (cli-keys.c) ---- */
+/* The credential options node add and target add share. */
+typedef struct credential_opts {
+        const char *psk_id, *psk_file, *generate_psk, *cert, *cert_fp;
+} credential_opts_t;
+
+typedef struct credential {
+        char psk_id[MSG_ID_MAX + 1];
+        char cert_fp[STORE_FP_LEN + 1];
+        uint8_t key[MSG_KEY_MAX]; /* secret: credential_done */
+        size_t key_len;
+        const char *generated; /* file written: removed when the change fails */
+} credential_t;
+
+/* Takes the CREDENTIAL_OPTIONS option o into co; false when o is not one of them. */
+bool credential_option(credential_opts_t *co, int o, const char *arg);
+int credential_check(const char *cmd, const credential_opts_t *o);
+/* Reads, generates or computes the credential; the generated file is created last. */
+int credential_load(const credential_opts_t *o, credential_t *cr);
+void credential_done(credential_t *cr);
+void credential_detail(const credential_t *cr, char *buf, size_t size);
+/* A failed node add or target add: a generated key file opens nothing, so it goes. */
+int credential_add_failed(const char *cmd, const char *id, const credential_t *cr, int r, const char *in_use);
+void credential_added_print(const char *what, const char *id, const char *detail, const credential_t *cr,
+                            const char *key_name, const char *key_hint);
+
+/* ---- nodes, enrolments (cli-nodes.c, cli-enrolments.c) ---- */
+int cli_node_get(cli_t *c, const char *cmd, const char *node_id, store_node_t *ret);
+json_t *cli_enrolments_json(const store_enrolment_t *list, size_t n);
+int cli_enrolments_table(const store_enrolment_t *list, size_t n);
+
+/* ---- the commands ---- */
+int cmd_init(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_node_show(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_node_change(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_target_add(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_target_list(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_target_remove(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_enrolments(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv);

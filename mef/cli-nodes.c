@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/* node add, list, show, remove, reenrol, revoke, activate. */
+#include <inttypes.h>
+
+#include "mef/cli-internal.h"
+#include "proto/ids.h"
+
+static json_t *node_json(const void *row) {
+        const store_node_t *n = row;
+        json_t *o = json_object(), *t = json_array();
+        bool ok = o && t;
+        for (size_t i = 0; ok && i < n->n_targets; i++)
+                ok = json_array_append_new(t, json_string(n->targets[i])) == 0;
+        if (!ok) {
+                json_decref(o);
+                json_decref(t);
+                return NULL;
+        }
+        cli_jset(o, "nodeID", json_string(n->node_id), &ok);
+        if (n->kpm_id[0]) {
+                cli_jset(o, "auth", json_string("psk"), &ok);
+                cli_jset(o, "kpmID", json_string(n->kpm_id), &ok);
+        } else {
+                cli_jset(o, "auth", json_string("cert"), &ok);
+                cli_jset(o, "certFingerprint", json_string(n->cert_fp), &ok);
+        }
+        cli_jset(o, "cseID", json_string(n->cse_id), &ok);
+        cli_jset(o, "cseBase", json_string(n->cse_base), &ok);
+        cli_jset(o, "targets", t, &ok);
+        cli_jset(o, "poll", json_integer(n->poll), &ok);
+        cli_jset(o, "lifetime", json_integer(n->lifetime), &ok);
+        cli_jset(o, "ltkTransported", json_boolean(n->ltk_transported), &ok);
+        cli_jset(o, "state", json_string(node_state_to_string(n->state)), &ok);
+        cli_jset(o, "created", cli_jtime(n->created), &ok);
+        if (!ok) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
+}
+
+/* ---- node ---- */
+
+static int node_print(cli_t *c, const store_node_t *n, const store_enrolment_t *enr, size_t n_enr) {
+        if (c->json) {
+                json_t *o = node_json(n);
+                if (o && enr && json_object_set_new(o, "enrolments", cli_enrolments_json(enr, n_enr)) < 0) {
+                        json_decref(o);
+                        o = NULL;
+                }
+                return cli_json_print(o) ? MEF_EXIT_FAILURE : 0;
+        }
+        char created[32], targets[MSG_TARGETS_MAX * (MSG_ID_MAX + 2) + 1] = "";
+        cli_time_format(n->created, created);
+        for (size_t i = 0; i < n->n_targets; i++) {
+                if (i)
+                        strcat(targets, ", ");
+                strcat(targets, n->targets[i]);
+        }
+        printf("Node ID:         %s\n", n->node_id);
+        if (n->kpm_id[0])
+                printf("Authentication:  psk, KpmID %s\n", n->kpm_id);
+        else
+                printf("Authentication:  cert, SHA-256 %s\n", n->cert_fp);
+        printf("CSE-ID:          %s\n", n->cse_id);
+        printf("CSEBase:         %s\n", n->cse_base);
+        printf("Targets:         %s\n", n->n_targets ? targets : "-");
+        printf("Poll:            %" PRIu32 " s\n", n->poll);
+        printf("Lifetime:        %" PRIu32 " s\n", n->lifetime);
+        printf("LTK transported: %s\n", n->ltk_transported ? "yes" : "no");
+        printf("State:           %s\n", node_state_to_string(n->state));
+        printf("Created:         %s\n", created);
+        if (enr) {
+                printf("Enrolments:      %zu\n", n_enr);
+                if (n_enr) {
+                        putchar('\n');
+                        return cli_enrolments_table(enr, n_enr);
+                }
+        }
+        return 0;
+}
+
+int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
+        static const struct option opts[] = {
+                COMMON_OPTIONS,
+                { "cse-id", required_argument, NULL, 'i' },
+                { "cse-base", required_argument, NULL, 'b' },
+                CREDENTIAL_OPTIONS,
+                { "target", required_argument, NULL, 't' },
+                { "poll", required_argument, NULL, 'p' },
+                { "lifetime", required_argument, NULL, 'l' },
+                { "ltk-transported", no_argument, NULL, 'L' },
+                {}
+        };
+        const char *cmd = "node add";
+        _cleanup_free_ store_node_t *n = calloc(1, sizeof *n);
+        if (!n)
+                return cli_fail(cmd, -ENOMEM);
+        n->poll = c->cfg->default_poll;
+        n->lifetime = c->cfg->default_lifetime;
+        n->state = NODE_ACTIVE;
+        credential_opts_t co = { 0 };
+        const char *cse_id = NULL, *cse_base = NULL, *why = NULL;
+        int o, r;
+
+        optind = 0;
+        while ((o = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
+                switch (o) {
+                case OPT_HELP:
+                        cli_help_print(def->usage, def->help);
+                        return 0;
+                case OPT_JSON:
+                        c->json = true;
+                        break;
+                case 'i':
+                        cse_id = optarg;
+                        break;
+                case 'b':
+                        cse_base = optarg;
+                        break;
+                case 't':
+                        if (ids_check_target_id(optarg, &why) < 0)
+                                return cli_usage_error(cmd, "--target: %s", why);
+                        for (size_t i = 0; i < n->n_targets; i++)
+                                if (streq(n->targets[i], optarg))
+                                        return cli_usage_error(cmd, "--target %s given twice", optarg);
+                        if (n->n_targets >= MSG_TARGETS_MAX)
+                                return cli_usage_error(cmd, "at most %u --target", MSG_TARGETS_MAX);
+                        snprintf(n->targets[n->n_targets++], sizeof n->targets[0], "%s", optarg);
+                        break;
+                case 'p':
+                        if ((r = cli_parse_seconds(cmd, "--poll", optarg, STORE_POLL_MIN, STORE_POLL_MAX, &n->poll)))
+                                return r;
+                        break;
+                case 'l':
+                        if ((r = cli_parse_seconds(cmd, "--lifetime", optarg, STORE_LIFETIME_MIN, STORE_LIFETIME_MAX,
+                                               &n->lifetime)))
+                                return r;
+                        break;
+                case 'L':
+                        n->ltk_transported = true;
+                        break;
+                default:
+                        if (!credential_option(&co, o, optarg))
+                                return cli_option_error(cmd, o, argv);
+                }
+        if ((r = cli_positionals(cmd, argc, argv, 1, "NODE_ID")))
+                return r;
+        const char *node_id = argv[optind];
+        if (ids_check_node_id(node_id, &why) < 0)
+                return cli_usage_error(cmd, "NODE_ID: %s", why);
+        if (!cse_id || !cse_base)
+                return cli_usage_error(cmd, "missing %s", !cse_id ? "--cse-id" : "--cse-base");
+        if (ids_check_cse_id(cse_id, &why) < 0)
+                return cli_usage_error(cmd, "--cse-id: %s", why);
+        if (ids_check_cse_base(cse_base, &why) < 0)
+                return cli_usage_error(cmd, "--cse-base: %s", why);
+        if ((r = credential_check(cmd, &co)))
+                return r;
+        snprintf(n->node_id, sizeof n->node_id, "%s", node_id);
+        snprintf(n->cse_id, sizeof n->cse_id, "%s", cse_id);
+        snprintf(n->cse_base, sizeof n->cse_base, "%s", cse_base);
+
+        if ((r = cli_open(c, false)))
+                return r;
+        /* The KpmID or fingerprint of an existing row is caught by the store; checking here
+         * first keeps --generate-psk from writing a file for nothing in the common case. */
+        store_node_t existing;
+        if (store_node_get(c->store, node_id, &existing) == 0)
+                return cli_failf("%s %s: node exists already", cmd, node_id);
+        if (store_node_by_cse_id(c->store, cse_id, &existing) == 0)
+                return cli_failf("%s %s: --cse-id: CSE-ID already assigned to node %s", cmd, node_id, existing.node_id);
+
+        _cleanup_(credential_done) credential_t cr = { 0 };
+        if ((r = credential_load(&co, &cr)))
+                return r;
+        memcpy(n->kpm_id, cr.psk_id, sizeof n->kpm_id);
+        memcpy(n->cert_fp, cr.cert_fp, sizeof n->cert_fp);
+
+        char detail[512];
+        credential_detail(&cr, detail, sizeof detail);
+        r = store_begin(c->store);
+        if (r == 0)
+                r = cli_change_end(c, store_node_add(c->store, n, cr.key_len ? cr.key : NULL, cr.key_len), "node-add",
+                                   node_id, detail);
+        if (r < 0)
+                return credential_add_failed(cmd, node_id, &cr, r, "node ID, KpmID or certificate");
+
+        /* naming a target before it is registered is allowed, but likely a typo */
+        _cleanup_free_ store_target_t *targets = NULL;
+        size_t n_targets = 0;
+        if (n->n_targets && store_target_list(c->store, &targets, &n_targets) == 0)
+                for (size_t i = 0; i < n->n_targets; i++) {
+                        bool found = false;
+                        for (size_t j = 0; j < n_targets && !found; j++)
+                                found = streq(targets[j].id, n->targets[i]);
+                        if (!found)
+                                fprintf(stderr, "msce-mef: warning: target %s is not registered (see 'msce-mef target add')\n",
+                                        n->targets[i]);
+                }
+
+        r = store_node_get(c->store, node_id, n);
+        if (r < 0)
+                return cli_fail(cmd, r);
+        if (c->json)
+                return node_print(c, n, NULL, 0);
+        credential_added_print("node", node_id, detail, &cr, "Kpm",
+                               ": install it on the device as the agent's psk_file");
+        return 0;
+}
+
+int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv) {
+        int r = cli_simple_options(c, "node list", def, argc, argv, 0, NULL);
+        if (r >= 0)
+                return r;
+        if ((r = cli_open(c, false)))
+                return r;
+        _cleanup_free_ store_node_t *list = NULL;
+        size_t n = 0;
+        r = store_node_list(c->store, &list, &n);
+        if (r < 0)
+                return cli_fail("node list", r);
+        if (c->json)
+                return cli_json_print(cli_json_array(list, n, sizeof *list, node_json)) ? MEF_EXIT_FAILURE : 0;
+        _cleanup_(cli_table_free) cli_table_t t = { .n_cols = 8 };
+        r = cli_table_row(&t, "NODE_ID", "AUTH", "IDENTITY", "CSE_ID", "STATE", "POLL", "LIFETIME", "TARGETS");
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                const store_node_t *e = &list[i];
+                char poll[16], lifetime[16], targets[MSG_TARGETS_MAX * (MSG_ID_MAX + 1) + 1] = "";
+                snprintf(poll, sizeof poll, "%" PRIu32, e->poll);
+                snprintf(lifetime, sizeof lifetime, "%" PRIu32, e->lifetime);
+                for (size_t j = 0; j < e->n_targets; j++) {
+                        if (j)
+                                strcat(targets, ",");
+                        strcat(targets, e->targets[j]);
+                }
+                r = cli_table_row(&t, e->node_id, e->kpm_id[0] ? "psk" : "cert", e->kpm_id[0] ? e->kpm_id : e->cert_fp,
+                              e->cse_id, node_state_to_string(e->state), poll, lifetime, targets);
+        }
+        if (r < 0)
+                return cli_fail("node list", r);
+        cli_table_print(&t);
+        return 0;
+}
+
+int cli_node_get(cli_t *c, const char *cmd, const char *node_id, store_node_t *ret) {
+        int r = store_node_get(c->store, node_id, ret);
+        if (r == -ENOENT)
+                return cli_failf("%s %s: no such node", cmd, node_id);
+        return r < 0 ? cli_failf("%s %s: %s", cmd, node_id, strerror(-r)) : 0;
+}
+
+int cmd_node_show(cli_t *c, const command_t *def, int argc, char **argv) {
+        int r = cli_simple_options(c, "node show", def, argc, argv, 1, "NODE_ID");
+        if (r >= 0)
+                return r;
+        if ((r = cli_open(c, false)))
+                return r;
+        const char *node_id = argv[optind];
+        _cleanup_free_ store_node_t *n = calloc(1, sizeof *n);
+        if (!n)
+                return cli_fail("node show", -ENOMEM);
+        if ((r = cli_node_get(c, "node show", node_id, n)))
+                return r;
+        _cleanup_free_ store_enrolment_t *enr = NULL;
+        size_t n_enr = 0;
+        r = store_enrolment_list(c->store, node_id, &enr, &n_enr);
+        if (r < 0)
+                return cli_fail("node show", r);
+        static const store_enrolment_t none;
+        return node_print(c, n, enr ?: &none, n_enr);
+}
+
+/* remove, reenrol, revoke, activate: NODE_ID only. */
+int cmd_node_change(cli_t *c, const command_t *def, int argc, char **argv) {
+        _cleanup_free_ char *cmd = NULL;
+        if (asprintf(&cmd, "node %s", def->name) < 0)
+                return cli_fail("node", -ENOMEM);
+        int r = cli_simple_options(c, cmd, def, argc, argv, 1, "NODE_ID");
+        if (r >= 0)
+                return r;
+        if ((r = cli_open(c, false)))
+                return r;
+        const char *node_id = argv[optind];
+        _cleanup_free_ store_node_t *n = calloc(1, sizeof *n);
+        if (!n)
+                return cli_fail(cmd, -ENOMEM);
+        if ((r = cli_node_get(c, cmd, node_id, n)))
+                return r;
+
+        char action[32], detail[64] = "";
+        snprintf(action, sizeof action, "node-%s", def->name);
+        node_state_t to = streq(def->name, "reenrol") ? NODE_REENROL
+                        : streq(def->name, "revoke")  ? NODE_REVOKED
+                                                      : NODE_ACTIVE;
+        if (!streq(def->name, "remove"))
+                snprintf(detail, sizeof detail, "state %s -> %s", node_state_to_string(n->state),
+                         node_state_to_string(to));
+
+        r = store_begin(c->store);
+        if (r == 0) {
+                if (streq(def->name, "remove"))
+                        r = store_node_remove(c->store, node_id);
+                else
+                        r = store_node_set_state(c->store, node_id, to);
+                if (r == 0 && to == NODE_REVOKED && !streq(def->name, "remove"))
+                        /* its keys stop working now, not at their expiry */
+                        r = store_enrolment_set_state_for_node(c->store, node_id, ENROLMENT_REVOKED);
+                r = cli_change_end(c, r, action, node_id, detail[0] ? detail : NULL);
+        }
+        if (r < 0)
+                return cli_failf("%s %s: %s", cmd, node_id, strerror(-r));
+
+        if (streq(def->name, "remove")) {
+                if (c->json)
+                        return cli_removed_print(node_id);
+                printf("Removed node %s and its enrolments.\n", node_id);
+                return 0;
+        }
+        r = store_node_get(c->store, node_id, n);
+        if (r < 0)
+                return cli_fail(cmd, r);
+        if (c->json)
+                return node_print(c, n, NULL, 0);
+        printf("Node %s: %s.\n", node_id, detail);
+        return 0;
+}

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "util/macro.h"
+#include "util/fs.h"
+
+/* ---- files ---- */
+
+static char dir[] = "/tmp/test-fs.XXXXXX";
+
+static void dir_setup(void) {
+        cr_assert_not_null(mkdtemp(dir));
+}
+
+static void dir_teardown(void) {
+        DIR *d = opendir(dir);
+        if (d) {
+                struct dirent *e;
+                while ((e = readdir(d))) {
+                        char p[PATH_MAX];
+                        if (e->d_name[0] == '.')
+                                continue;
+                        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+                        unlink(p);
+                }
+                closedir(d);
+        }
+        rmdir(dir);
+}
+
+static void write_file(const char *name, const void *data, size_t len, mode_t mode, char path[PATH_MAX]) {
+        snprintf(path, PATH_MAX, "%s/%s", dir, name);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, data, len), (ssize_t) len);
+        cr_assert_eq(fchmod(fd, mode), 0);
+}
+
+static unsigned count_entries(void) {
+        unsigned n = 0;
+        DIR *d = opendir(dir);
+        cr_assert_not_null(d);
+        struct dirent *e;
+        while ((e = readdir(d)))
+                if (!streq(e->d_name, ".") && !streq(e->d_name, ".."))
+                        n++;
+        closedir(d);
+        return n;
+}
+
+TestSuite(files, .init = dir_setup, .fini = dir_teardown);
+
+Test(files, secret_refuses_wide_modes) {
+        static const mode_t modes[] = { 0640, 0604, 0644, 0620, 0602, 0610, 0601, 0666 };
+        char path[PATH_MAX];
+        for (size_t i = 0; i < ELEMENTSOF(modes); i++) {
+                secret_t s = { .data = (unsigned char *) "sentinel", .len = 8 };
+                write_file("key", "0123456789abcdef", 16, modes[i], path);
+                cr_assert_eq(secret_file_read(path, 64, &s), -EPERM, "mode %o accepted", modes[i]);
+                cr_assert_eq(s.len, 8, "ret touched on failure");
+        }
+        _cleanup_secret_ secret_t ok = {};
+        write_file("key", "0123456789abcdef", 16, 0400, path);
+        cr_assert_eq(secret_file_read(path, 64, &ok), 0);
+        cr_assert_eq(ok.len, 16);
+}
+
+Test(files, secret_sizes) {
+        char path[PATH_MAX];
+        static const char data[] = "0123456789abcdef\n"; /* 17 bytes, newline kept */
+        secret_t s = {};
+
+        write_file("key", data, 17, 0600, path);
+        cr_assert_eq(secret_file_read(path, 16, &s), -EFBIG);
+        cr_assert_null(s.data);
+        cr_assert_eq(secret_file_read(path, 17, &s), 0);
+        cr_assert_eq(s.len, 17);
+        cr_assert_arr_eq(s.data, data, 17);
+        secret_done(&s);
+        cr_assert_null(s.data);
+        cr_assert_eq(secret_file_read(path, 4096, &s), 0);
+        cr_assert_eq(s.len, 17);
+        secret_done(&s);
+
+        write_file("empty", "", 0, 0600, path);
+        cr_assert_eq(secret_file_read(path, 16, &s), -ENODATA);
+
+        snprintf(path, sizeof path, "%s/missing", dir);
+        cr_assert_eq(secret_file_read(path, 16, &s), -ENOENT);
+        cr_assert_eq(secret_file_read(dir, 16, &s), -EBADFD, "a directory is not a secret file");
+}
+
+Test(files, secret_binary) {
+        char path[PATH_MAX];
+        uint8_t data[64];
+        for (size_t i = 0; i < sizeof data; i++)
+                data[i] = (uint8_t) (255 - i * 3);
+        data[10] = 0;
+        write_file("bin", data, sizeof data, 0600, path);
+        _cleanup_secret_ secret_t s = {};
+        cr_assert_eq(secret_file_read(path, 64, &s), 0);
+        cr_assert_eq(s.len, 64);
+        cr_assert_arr_eq(s.data, data, 64);
+}
+
+Test(files, read_all) {
+        char path[PATH_MAX];
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0;
+        write_file("text", "hello\n", 6, 0644, path);
+        cr_assert_eq(file_read_all(path, 5, &buf, &n), -EFBIG);
+        cr_assert_null(buf);
+        cr_assert_eq(file_read_all(path, 6, &buf, &n), 0);
+        cr_assert_eq(n, 6);
+        cr_assert_str_eq(buf, "hello\n");
+}
+
+Test(files, write_atomic) {
+        char path[PATH_MAX];
+        struct stat st;
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0;
+
+        snprintf(path, sizeof path, "%s/state", dir);
+        cr_assert_eq(file_write_atomic(path, "first", 5, 0640), 0);
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert_eq(st.st_mode & 07777, 0640);
+        cr_assert_eq(file_read_all(path, 100, &buf, &n), 0);
+        cr_assert_str_eq(buf, "first");
+        free(TAKE_PTR(buf));
+
+        /* replace, with another mode */
+        cr_assert_eq(file_write_atomic(path, "second!", 7, 0600), 0);
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert_eq(st.st_mode & 07777, 0600);
+        cr_assert_eq(file_read_all(path, 100, &buf, &n), 0);
+        cr_assert_eq(n, 7);
+        cr_assert_str_eq(buf, "second!");
+        cr_assert_eq(count_entries(), 1, "temporary file left behind");
+
+        /* empty content is a valid write */
+        cr_assert_eq(file_write_atomic(path, "", 0, 0600), 0);
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert_eq(st.st_size, 0);
+        cr_assert_eq(count_entries(), 1);
+}
+
+Test(files, write_atomic_failure_leaves_nothing) {
+        char path[PATH_MAX];
+        /* rename onto a non-empty directory fails after the temp file was written */
+        snprintf(path, sizeof path, "%s/sub", dir);
+        cr_assert_eq(mkdir(path, 0700), 0);
+        char inner[PATH_MAX];
+        snprintf(inner, sizeof inner, "%s/sub/x", dir);
+        cr_assert_eq(file_write_atomic(inner, "x", 1, 0600), 0);
+        cr_assert_lt(file_write_atomic(path, "data", 4, 0600), 0);
+        cr_assert_eq(count_entries(), 1, "temporary file left behind");
+        unlink(inner);
+        rmdir(path);
+
+        snprintf(path, sizeof path, "%s/missing/state", dir);
+        cr_assert_eq(file_write_atomic(path, "data", 4, 0600), -ENOENT);
+        cr_assert_eq(count_entries(), 0);
+}
+
+
+Test(files, secret_hex) {
+        char path[PATH_MAX];
+        uint8_t k[16];
+        size_t n = 0;
+        write_file("k1", "000102030405060708090a0b0c0d0e0f\n", 33, 0600, path);
+        cr_assert_eq(secret_hex_file_read(path, 16, 16, k, &n), 0);
+        cr_assert_eq(n, 16);
+        cr_assert_eq(k[15], 15);
+        write_file("k2", "000102030405060708090a0b0c0d0e0f\n", 33, 0644, path);
+        cr_assert_eq(secret_hex_file_read(path, 16, 16, k, &n), -EPERM);
+        write_file("k3", "0001", 4, 0600, path);
+        cr_assert_eq(secret_hex_file_read(path, 16, 16, k, &n), -EINVAL);
+        write_file("k4", "", 0, 0600, path);
+        cr_assert_eq(secret_hex_file_read(path, 16, 16, k, &n), -ENODATA);
+        char big[100];
+        memset(big, 'a', sizeof big);
+        write_file("k5", big, sizeof big, 0600, path);
+        cr_assert_eq(secret_hex_file_read(path, 16, 16, k, &n), -EFBIG);
+}
+
+Test(files, write_all_pipe) {
+        int p[2];
+        signal(SIGPIPE, SIG_IGN); /* this test's own process */
+        cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+        cr_assert_eq(write_all(p[1], "abc", 3), 0);
+        char buf[4] = "";
+        cr_assert_eq(read(p[0], buf, sizeof buf), 3);
+        cr_assert_str_eq(buf, "abc");
+        close(p[0]);
+        cr_assert_eq(write_all(p[1], "x", 1), -EPIPE, "a closed reader is an error, not a loop");
+        close(p[1]);
+}

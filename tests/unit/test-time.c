@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+#include <criterion/criterion.h>
+#include <unistd.h>
+
+#include "util/macro.h"
+#include "util/time.h"
+
+/* ---- time ---- */
+
+Test(time, parse_valid) {
+        time_t t = 0;
+        cr_assert_eq(time_parse_basic("20271127T203000", &t), 0);
+        cr_assert_eq(t, 1827347400);
+        cr_assert_eq(time_parse_basic("19700101T000000", &t), 0);
+        cr_assert_eq(t, 0);
+        cr_assert_eq(time_parse_basic("19691231T235959", &t), 0);
+        cr_assert_eq(t, -1);
+        cr_assert_eq(time_parse_basic("20280229T000000", &t), 0, "leap day");
+        cr_assert_eq(t, 1835395200);
+        cr_assert_eq(time_parse_basic("99991231T235959", &t), 0);
+        cr_assert_eq(t, 253402300799);
+        cr_assert_eq(time_parse_basic("20000229T120000", &t), 0, "2000 is a leap year");
+}
+
+Test(time, parse_invalid) {
+        static const char *const bad[] = {
+                "20270230T000000", /* Feb 30 */
+                "20270229T000000", /* not a leap year */
+                "21000229T000000", /* 2100 is not a leap year */
+                "20270431T000000", /* April 31 */
+                "20271301T000000", /* month 13 */
+                "20270001T000000", /* month 0 */
+                "20270100T000000", /* day 0 */
+                "20270132T000000", /* day 32 */
+                "20270101T240000", /* hour 24 */
+                "20270101T126000", /* minute 60 */
+                "20270101T120060", /* second 60 would normalise to 12:01:00 */
+                "20271231T235960",
+                "20270101T12000",  /* 14 chars */
+                "20270101T1200000",
+                "2027-01-01T12:00",
+                "20270101t120000", "20270101 120000", "20270101Z120000",
+                "2027O101T120000", /* letter O */
+                "20270101T12000a", "+0270101T120000", "-0270101T120000", " 0270101T120000",
+                "",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                time_t t = 42;
+                cr_assert_eq(time_parse_basic(bad[i], &t), -EINVAL, "'%s' accepted", bad[i]);
+                cr_assert_eq(t, 42);
+        }
+}
+
+Test(time, round_trip) {
+        static const time_t ts[] = { 0, -1, 1, 59, 951782400, 1827347400, 1835395200, 253402300799, -62167219200 };
+        for (size_t i = 0; i < ELEMENTSOF(ts); i++) {
+                char s[16];
+                time_t t = 42;
+                time_format_basic(ts[i], s);
+                cr_assert_eq(strlen(s), 15, "%lld -> '%s'", (long long) ts[i], s);
+                cr_assert_eq(time_parse_basic(s, &t), 0, "'%s'", s);
+                cr_assert_eq(t, ts[i]);
+        }
+        char s[16];
+        time_format_basic(1827347400, s);
+        cr_assert_str_eq(s, "20271127T203000");
+        time_format_basic(-62167219200, s);
+        cr_assert_str_eq(s, "00000101T000000");
+}
+
+Test(time, format_out_of_range) {
+        char s[16];
+        memset(s, 'x', sizeof s);
+        time_format_basic(253402300800, s); /* year 10000 */
+        cr_assert_str_eq(s, "");
+        memset(s, 'x', sizeof s);
+        time_format_basic(-62167219201, s); /* year -1 */
+        cr_assert_str_eq(s, "");
+}
+
+
+Test(time, format_utc_iso) {
+        char out[TIME_TEXT_MAX];
+        time_format_utc(1795811400, out);
+        cr_expect_str_eq(out, "2026-11-27 20:30:00 UTC");
+        time_format_iso(1795811400, out);
+        cr_expect_str_eq(out, "2026-11-27T20:30:00Z");
+        time_format_utc(0, out);
+        cr_expect_str_eq(out, "1970-01-01 00:00:00 UTC");
+        time_format_iso((time_t) 1 << 60, out); /* no year of four digits */
+        cr_expect_eq(out[0], '@');
+}
+
+Test(time, monotonic) {
+        usec_t t1 = now_usec();
+        usleep(2000);
+        usec_t t2 = now_usec();
+        cr_assert_geq(t2 - t1, 2 * USEC_PER_MSEC);
+}

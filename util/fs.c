@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <libgen.h>
+#include <sys/stat.h>
+
+#include "util/fs.h"
+#include "util/hex.h"
+
+int secret_fd_check_mode(int fd) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if (st.st_mode & (S_IRWXG | S_IRWXO))
+                return -EPERM;
+        return 0;
+}
+
+int secret_file_read(const char *path, size_t max, secret_t *ret) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        int r = secret_fd_check_mode(fd);
+        if (r < 0)
+                return r;
+        _cleanup_secret_ secret_t s = { .data = malloc(max + 1), .len = 0 };
+        if (!s.data)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(fd, s.data + s.len, max + 1 - s.len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        break;
+                s.len += (size_t) n;
+                if (s.len > max)
+                        return -EFBIG;
+        }
+        if (s.len == 0)
+                return -ENODATA;
+        *ret = s;
+        s.data = NULL;
+        s.len = 0;
+        return 0;
+}
+
+int secret_hex_file_read(const char *path, size_t min, size_t max, uint8_t *key, size_t *ret_len) {
+        _cleanup_secret_ secret_t s = {};
+        int r = secret_file_read(path, 2 * max + 2, &s);
+        if (r < 0)
+                return r;
+        return hex_key_parse((const char *) s.data, s.len, min, max, key, ret_len);
+}
+
+int file_read_all(const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        _cleanup_free_ char *buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        size_t len = 0;
+        for (;;) {
+                ssize_t n = read(fd, buf + len, max + 1 - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > max)
+                        return -EFBIG;
+        }
+        buf[len] = 0;
+        if (ret_len)
+                *ret_len = len;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int write_all(int fd, const void *data, size_t len) {
+        const uint8_t *p = data;
+        while (len) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode) {
+        char tmp[PATH_MAX], dir[PATH_MAX];
+        if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int) sizeof tmp)
+                return -ENAMETOOLONG;
+        snprintf(dir, sizeof dir, "%s", path);
+        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        int r = 0;
+        if (fchmod(fd, mode) < 0)
+                r = negative_errno();
+        if (r == 0)
+                r = write_all(fd, data, len);
+        if (r == 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r == 0 && rename(tmp, path) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                unlink(tmp);
+                return r;
+        }
+        _cleanup_close_ int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int path_join(const char *dir, const char *name, char out[PATH_MAX]) {
+        if (snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
+                return -ENAMETOOLONG;
+        return 0;
+}

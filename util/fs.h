@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* Files: secrets read only from owner-only files, small files whole, atomic writes. */
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/macro.h"
+
+/* Read a secret file (at most max bytes) into a wiped-on-free buffer.
+ * -EPERM when the file is readable by group or others, -EFBIG when larger than max,
+ * -ENODATA when empty. A trailing newline is not stripped: secrets are raw bytes unless
+ * the caller decodes them. */
+int secret_file_read(const char *path, size_t max, secret_t *ret);
+/* Same check on an open fd: 0 when only the owner may read. */
+int secret_fd_check_mode(int fd);
+/* A key of min..max bytes kept as hex on one line in an owner-only file (a Kpm, a PSK):
+ * secret_file_read() then hex_key_parse(). Errors as theirs (-EFBIG when the file is much
+ * larger than such a key could be). */
+int secret_hex_file_read(const char *path, size_t min, size_t max, uint8_t *key, size_t *ret_len);
+
+/* Read a whole small file (non-secret) into a NUL-terminated heap string. */
+int file_read_all(const char *path, size_t max, char **ret, size_t *ret_len);
+/* Write all of data, again after EINTR and short writes. */
+int write_all(int fd, const void *data, size_t len);
+/* Write data atomically: temp file in the same directory, fsync, rename, fsync dir. */
+int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* "dir/name" into out; -ENAMETOOLONG when it does not fit in PATH_MAX. */
+int path_join(const char *dir, const char *name, char out[PATH_MAX]);

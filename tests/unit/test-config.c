@@ -490,3 +490,22 @@ Test(config, error_nul_byte) {
         snprintf(want, sizeof want, "%s:2: contains a NUL byte", path);
         cr_assert_str_eq(err, want);
 }
+
+/* The fuzzers' entry point: one file's text from memory, nothing else read. */
+Test(config, parse_buffer) {
+        static const char text[] = "[node]\nid = n1\n[mef]\nuri = https://mef.example\npsk_identity = k\n"
+                                   "psk_file = /nonexistent/kpm.hex\n[timing]\nbackoff_min = 2s\n";
+        agent_config_t c;
+        char err[1024];
+        cr_assert_eq(agent_config_parse_buffer("mem.conf", text, sizeof text - 1, AGENT_CONFIG_NO_SECRETS, &c, err,
+                                               sizeof err),
+                     0, "%s", err);
+        cr_assert_eq(c.backoff_min_usec, 2000000u);
+        cr_assert_str_eq(c.path, "mem.conf");
+        agent_config_done(&c);
+        static const char nul[] = "[node]\nid = n\0 1\n";
+        cr_assert_eq(agent_config_parse_buffer("mem.conf", nul, sizeof nul - 1, AGENT_CONFIG_NO_SECRETS, &c, err,
+                                               sizeof err),
+                     -EINVAL);
+        cr_assert_str_eq(err, "mem.conf:2: contains a NUL byte");
+}

@@ -301,3 +301,20 @@ Test(mef_config, cross_checks) {
         cr_assert_null(c.client_ca_file);
         mef_config_done(&c);
 }
+
+/* The line rules of util/ini.h, which the MEF loader shares with agent.conf since issue 11. */
+Test(mef_config, shared_line_rules) {
+        load_fails("[server]\nbase = /a\n  fqdn = mef.example\n", 3, "[server] base",
+                   "continuation lines are not supported");
+        load_fails("[server] base = /a\n", 1, "[server]", "text after the section header");
+        char err[512] = "";
+        mef_config_t c = { 0 };
+        static const char nul[] = "[server]\nbase = /a\0b\n";
+        cr_assert_eq(mef_config_parse_buffer("mem.conf", nul, sizeof nul - 1, &c, err, sizeof err), -EINVAL);
+        cr_assert_str_eq(err, "mem.conf:2: contains a NUL byte");
+        static const char ok[] = "[server]\r\nfqdn = MEF.example ; the name in KeIDs\r\n[limits]\nretry_after: 7\n";
+        cr_assert_eq(mef_config_parse_buffer("mem.conf", ok, sizeof ok - 1, &c, err, sizeof err), 0, "%s", err);
+        cr_assert_str_eq(c.fqdn, "mef.example");
+        cr_assert_eq(c.retry_after, 7);
+        mef_config_done(&c);
+}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
-/* /etc/msce/agent.conf (INI, libinih) plus agent.conf.d/<name>.conf drop-ins in lexical order.
+/* /etc/msce/agent.conf (INI, util/ini.h) plus agent.conf.d/<name>.conf drop-ins in lexical order.
  * Secrets are given only as file paths; the files are checked (owner-only) when loaded. */
 
 #include <stdbool.h>
@@ -8,6 +8,7 @@
 
 #include "proto/msg.h"
 #include "proto/tls.h"
+#include "util/parse.h"
 
 #define AGENT_CONFIG_DEFAULT "/etc/msce/agent.conf"
 #define AGENT_PSK_CREDENTIAL_DEFAULT "msce.kpm" /* LoadCredentialEncrypted= of msce-agent.service */
@@ -60,16 +61,16 @@ typedef struct agent_config {
          * "gpiochipN:OFFSET[:active-low]" or "name:LINE_NAME[:active-low]", e.g. "gpiochip0:17" */
         char *led_status;          /* status = gpiochip0:17 */
         char *led_error;           /* error = name:LED_ERR:active-low */
-        /* [timing] (ms unless noted). Values: milliseconds, or a number with one suffix of
-         * ms, s, min, h ("1500", "90s", "5min"); the dump uses the largest exact unit. */
-        unsigned connect_timeout_ms;   /* connect_timeout = 10000 */
-        unsigned exchange_timeout_ms;  /* exchange_timeout = 30000 (protocol section 6) */
-        unsigned backoff_min_ms;       /* backoff_min = 1000 */
-        unsigned backoff_max_ms;       /* backoff_max = 600000 */
-        unsigned rejected_retry_ms;    /* rejected_retry = 3600000 */
-        unsigned initial_delay_max_ms; /* initial_delay_max = 0 */
-        unsigned retry_after_max_s;    /* retry_after_max = 1h (seconds here; whole seconds) */
-        unsigned clock_wait_max_ms;    /* clock_wait_max = 5min: in cert mode, how long to wait for
+        /* [timing]. Values: milliseconds, or a number with one suffix of ms, s, min, h ("1500",
+         * "90s", "5min"); the dump uses the largest exact unit. */
+        usec_t connect_timeout_usec;   /* connect_timeout = 10s */
+        usec_t exchange_timeout_usec;  /* exchange_timeout = 30s (protocol section 6) */
+        usec_t backoff_min_usec;       /* backoff_min = 1s */
+        usec_t backoff_max_usec;       /* backoff_max = 10min */
+        usec_t rejected_retry_usec;    /* rejected_retry = 1h */
+        usec_t initial_delay_max_usec; /* initial_delay_max = 0 */
+        usec_t retry_after_max_usec;   /* retry_after_max = 1h (whole seconds) */
+        usec_t clock_wait_max_usec;    /* clock_wait_max = 5min: in cert mode, how long to wait for
                                         * the clock to pass the build time before verifying
                                         * certificates anyway (0: do not wait) */
         bool check_only;               /* not from the file: msce-agent --check-config, mscectl: a Kpm
@@ -88,6 +89,11 @@ int agent_config_load(const char *path, agent_config_t *ret, char *err, size_t e
  * any user. */
 #define AGENT_CONFIG_NO_SECRETS 1u
 int agent_config_load_flags(const char *path, unsigned flags, agent_config_t *ret, char *err, size_t err_size);
+/* The same from the text of one file in memory (len bytes, NULs included; no drop-ins), named
+ * name in errors: the fuzzers' entry point (with AGENT_CONFIG_NO_SECRETS nothing is read from
+ * the disk but the credential directories' listings). */
+int agent_config_parse_buffer(const char *name, const char *data, size_t len, unsigned flags, agent_config_t *ret,
+                              char *err, size_t err_size);
 void agent_config_done(agent_config_t *c);
 
 /* The effective configuration as INI on f (secrets as paths). Every key is printed, defaults

@@ -213,7 +213,7 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
                                 answer);
         case 5:
                 /* any length, clamped to retry_after_max; not in seconds: the normal backoff */
-                info->has_retry_after = retry_after_parse(http_msg_header(m, "Retry-After"), cfg->retry_after_max_s,
+                info->has_retry_after = retry_after_parse(http_msg_header(m, "Retry-After"), (unsigned) (cfg->retry_after_max_usec / 1000000u),
                                                           &info->retry_after, &info->retry_after_capped,
                                                           info->retry_after_sent) > 0;
                 return set_fail(info, OUTCOME_TRANSIENT, m->status == 503 ? -EBUSY : -EREMOTEIO, "%s", answer);
@@ -734,8 +734,8 @@ static int exchange_new(sd_event *e, const agent_config_t *cfg, kind_t kind, exc
 static int exchange_begin(exchange_t *x) {
         const agent_config_t *cfg = x->cfg;
         uint64_t now = now_usec();
-        x->deadline = now + (uint64_t) cfg->exchange_timeout_ms * 1000u;
-        x->connect_deadline = MIN(x->deadline, now + (uint64_t) cfg->connect_timeout_ms * 1000u);
+        x->deadline = now + cfg->exchange_timeout_usec;
+        x->connect_deadline = MIN(x->deadline, now + cfg->connect_timeout_usec);
 
         uint8_t rnd[8];
         int r = random_bytes(rnd, sizeof rnd);

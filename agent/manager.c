@@ -264,9 +264,9 @@ static void set_state(manager_t *m, agent_state_t s, int priority, const char *f
 
 static backoff_params_t backoff_params(const manager_t *m) {
         return (backoff_params_t) {
-                .min_usec = (uint64_t) m->cfg.backoff_min_ms * 1000u,
-                .max_usec = (uint64_t) m->cfg.backoff_max_ms * 1000u,
-                .retry_after_max_usec = (uint64_t) m->cfg.retry_after_max_s * USEC_PER_SEC,
+                .min_usec = m->cfg.backoff_min_usec,
+                .max_usec = m->cfg.backoff_max_usec,
+                .retry_after_max_usec = m->cfg.retry_after_max_usec,
         };
 }
 
@@ -382,7 +382,7 @@ static void profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backe
         time_t now = time(NULL);
         if (renew <= now && m->first_attempt) {
                 /* Restored past its renewal time: spread a fleet's renewals after an outage. */
-                uint64_t d = backoff_initial((uint64_t) m->cfg.initial_delay_max_ms * 1000u, backoff_random());
+                uint64_t d = backoff_initial(m->cfg.initial_delay_max_usec, backoff_random());
                 renew = now + (time_t) (d / USEC_PER_SEC);
         }
         realtime_arm(m, &m->renew_timer, renew, on_renew);
@@ -453,7 +453,7 @@ static void still_valid(manager_t *m, char out[VALID_MAX]) {
 static void retry_after_note(const manager_t *m, const exchange_info_t *info, char *out, size_t size) {
         char cap[32] = "";
         if (info->has_retry_after && info->retry_after_capped)
-                format_duration((uint64_t) m->cfg.retry_after_max_s * USEC_PER_SEC, cap);
+                format_duration(m->cfg.retry_after_max_usec, cap);
         snprintf(out, size, "%d, %s%s%s", info->http_status, info->retry_after_sent,
                  !info->has_retry_after ? ": ignored" : cap[0] ? ", capped at " : "", cap);
 }
@@ -469,7 +469,7 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
         case OUTCOME_INCOMPATIBLE: { /* retrying sooner cannot help either */
                 bool incompatible = info->outcome == OUTCOME_INCOMPATIBLE;
                 const char *what = incompatible ? "Incompatible with" : "Rejected by";
-                uint64_t delay = (uint64_t) m->cfg.rejected_retry_ms * 1000u;
+                uint64_t delay = m->cfg.rejected_retry_usec;
                 format_duration(delay, d);
                 log_m(m, LOG_WARNING, incompatible ? MSCE_MESSAGE_INCOMPATIBLE : MSCE_MESSAGE_REJECTED, r,
                       "%s MEF %s: %s", what, m->cfg.mef_uri, info->reason);
@@ -601,14 +601,14 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
 /* In cert mode the MEF's certificate cannot be checked against a clock that is before the build
  * time (no RTC, no NTP yet): wait for the time, boundedly. Returns true while waiting. */
 static bool clock_wait(manager_t *m) {
-        if (m->cfg.mode != TLS_MODE_CERT || m->cfg.clock_wait_max_ms == 0 || time(NULL) >= (time_t) MSCE_BUILD_TIME)
+        if (m->cfg.mode != TLS_MODE_CERT || m->cfg.clock_wait_max_usec == 0 || time(NULL) >= (time_t) MSCE_BUILD_TIME)
                 return false;
         uint64_t now = now_usec();
         if (m->clock_wait_until == 0) {
-                m->clock_wait_until = now + (uint64_t) m->cfg.clock_wait_max_ms * 1000u;
+                m->clock_wait_until = now + m->cfg.clock_wait_max_usec;
                 char build[32], d[32];
                 format_time((time_t) MSCE_BUILD_TIME, build);
-                format_duration((uint64_t) m->cfg.clock_wait_max_ms * 1000u, d);
+                format_duration(m->cfg.clock_wait_max_usec, d);
                 set_state(m, STATE_WAIT_TIME, LOG_NOTICE,
                           "Waiting for time synchronisation (the clock is before %s; at most %s)", build, d);
         }
@@ -672,7 +672,7 @@ static void schedule_enrol(manager_t *m) {
         uint64_t d = 0;
         if (m->first_attempt) {
                 m->first_attempt = false;
-                d = backoff_initial((uint64_t) m->cfg.initial_delay_max_ms * 1000u, backoff_random());
+                d = backoff_initial(m->cfg.initial_delay_max_usec, backoff_random());
         }
         if (d == 0)
                 return start_enrol(m);
@@ -897,7 +897,7 @@ static void status_exchange(manager_t *m) {
                         return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", info.reason);
                 str_copy(m->last_error, sizeof m->last_error, info.reason);
                 log_m(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.reason);
-                action_schedule(m, ACTION_STATUS, (uint64_t) m->cfg.backoff_max_ms * 1000u);
+                action_schedule(m, ACTION_STATUS, m->cfg.backoff_max_usec);
                 return;
         }
         m->exchange_is_enrol = false;

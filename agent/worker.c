@@ -181,7 +181,7 @@ int worker_start(sd_event *e, const agent_config_t *cfg, worker_op_t op, const c
         *w = (worker_t) { .op = op, .cfg = cfg, .done = done, .userdata = userdata };
         if (arg)
                 snprintf(w->arg, sizeof w->arg, "%s", arg);
-        uint64_t limit = (uint64_t) cfg->exchange_timeout_ms * 1000u + WORKER_GRACE_USEC;
+        uint64_t limit = cfg->exchange_timeout_usec + WORKER_GRACE_USEC;
         int r = child_watch_start(e, child_exchange, w, limit, on_child, w, &w->watch);
         if (r < 0) {
                 fail(info, "cannot start the exchange process: %s", strerror(-r));

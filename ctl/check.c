@@ -564,7 +564,7 @@ static void check_mef(checker_t *c, const agent_config_t *cfg) {
         if (check_dns(c, cfg) < 0)
                 return;
         _cleanup_close_ int fd = -1;
-        int r = tcp_connect_until(cfg->mef_host, cfg->mef_port, now_usec() + cfg->connect_timeout_ms * 1000ULL, &fd);
+        int r = tcp_connect_until(cfg->mef_host, cfg->mef_port, now_usec() + cfg->connect_timeout_usec, &fd);
         if (r < 0) {
                 report(c, L_FAIL, "is the MEF running and reachable? check [mef] uri, routes and firewalls",
                        "MEF connection: %s port %s: %s", cfg->mef_host, cfg->mef_port, strerror(-r));
@@ -605,7 +605,7 @@ static void check_mef(checker_t *c, const agent_config_t *cfg) {
         _cleanup_(tls_conn_freep) tls_conn_t *conn = NULL;
         r = tls_conn_new_client(ctx, fd, cfg->mef_host, &conn);
         if (r == 0)
-                r = tls_conn_handshake_until(conn, now_usec() + cfg->exchange_timeout_ms * 1000ULL);
+                r = tls_conn_handshake_until(conn, now_usec() + cfg->exchange_timeout_usec);
         if (r == -EACCES) {
                 report(c, L_FAIL,
                        cfg->mode == TLS_MODE_PSK ? "psk_identity and psk_file must be the KpmID and Kpm of this node at the MEF"

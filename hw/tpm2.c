@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "hw/tpm2.h"
+#include "util/parse.h"
 #include "util/util.h"
 
 #define BLOB_VERSION 1u
-#define PCR_MAX 23u
 
 /* Which step failed decides what a TPM error means: a refusal while loading or using the
  * sealed object is about the blob (another TPM, changed PCRs, altered bytes); the same codes
@@ -54,63 +54,26 @@ static int rc_to_errno(TSS2_RC rc, step_t step) {
         return -EIO;
 }
 
-static const struct {
-        const char *name;
-        TPMI_ALG_HASH alg;
-} banks[] = {
-        { "sha1", TPM2_ALG_SHA1 },
-        { "sha256", TPM2_ALG_SHA256 },
-        { "sha384", TPM2_ALG_SHA384 },
-        { "sha512", TPM2_ALG_SHA512 },
+static const TPMI_ALG_HASH bank_algs[_PCR_BANK_MAX] = {
+        [PCR_BANK_SHA1] = TPM2_ALG_SHA1,
+        [PCR_BANK_SHA256] = TPM2_ALG_SHA256,
+        [PCR_BANK_SHA384] = TPM2_ALG_SHA384,
+        [PCR_BANK_SHA512] = TPM2_ALG_SHA512,
 };
 
-/* "<bank>:<n>[,<n>...][+<bank>:...]" -> selection; "" or NULL -> count 0. Strict: no empty
- * items, no bank named twice. */
+/* The configuration's PCR list (util/parse.h) as a TPM selection; "" or NULL -> count 0. */
 static int pcrs_parse(const char *s, TPML_PCR_SELECTION *ret) {
-        TPML_PCR_SELECTION sel = { 0 };
-        if (!s || !*s) {
-                *ret = sel;
-                return 0;
-        }
-        const char *p = s;
-        for (;;) {
-                size_t n = strcspn(p, ":");
-                if (p[n] != ':' || sel.count >= ELEMENTSOF(banks))
-                        return -EINVAL;
-                TPMI_ALG_HASH alg = TPM2_ALG_NULL;
-                for (size_t i = 0; i < ELEMENTSOF(banks); i++)
-                        if (strlen(banks[i].name) == n && strncmp(p, banks[i].name, n) == 0)
-                                alg = banks[i].alg;
-                if (alg == TPM2_ALG_NULL)
-                        return -EINVAL;
-                for (size_t i = 0; i < sel.count; i++)
-                        if (sel.pcrSelections[i].hash == alg)
-                                return -EINVAL;
-                TPMS_PCR_SELECTION *ps = &sel.pcrSelections[sel.count++];
-                ps->hash = alg;
+        pcr_list_t l;
+        int r = pcr_list_parse(s ?: "", &l, NULL);
+        if (r < 0)
+                return r;
+        TPML_PCR_SELECTION sel = { .count = (UINT32) l.n };
+        for (size_t i = 0; i < l.n; i++) {
+                TPMS_PCR_SELECTION *ps = &sel.pcrSelections[i];
+                ps->hash = bank_algs[l.sel[i].bank];
                 ps->sizeofSelect = 3;
-                p += n + 1;
-                for (;;) {
-                        char num[3];
-                        unsigned long long v;
-                        n = strspn(p, "0123456789");
-                        if (n == 0 || n >= sizeof num)
-                                return -EINVAL;
-                        memcpy(num, p, n);
-                        num[n] = 0;
-                        if (parse_uint(num, PCR_MAX, &v) < 0)
-                                return -EINVAL;
-                        ps->pcrSelect[v / 8] |= (uint8_t) (1u << (v % 8));
-                        p += n;
-                        if (*p != ',')
-                                break;
-                        p++;
-                }
-                if (*p == 0)
-                        break;
-                if (*p != '+')
-                        return -EINVAL;
-                p++;
+                for (unsigned b = 0; b < 3; b++)
+                        ps->pcrSelect[b] = (uint8_t) (l.sel[i].mask >> (8 * b));
         }
         *ret = sel;
         return 0;
@@ -385,7 +348,7 @@ static int blob_unmarshal(const tss2_t *t, const uint8_t *blob, size_t len, TPM2
         if (p->type != TPM2_ALG_KEYEDHASH || p->nameAlg != TPM2_ALG_SHA256 ||
             (p->objectAttributes & need) != need ||
             (p->objectAttributes & (TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT)) != 0 ||
-            p->parameters.keyedHashDetail.scheme.scheme != TPM2_ALG_NULL || sel->count > ELEMENTSOF(banks))
+            p->parameters.keyedHashDetail.scheme.scheme != TPM2_ALG_NULL || sel->count > ELEMENTSOF(bank_algs))
                 return -EBADMSG;
         for (size_t i = 0; i < sel->count; i++)
                 if (sel->pcrSelections[i].sizeofSelect != 3)

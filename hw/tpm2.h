@@ -19,8 +19,8 @@
  * and nothing after it.
  *
  * tcti: a tctildr string ("device:/dev/tpmrm0", "swtpm:host=127.0.0.1,port=2321"); NULL or
- * "" means TPM2_TCTI_DEFAULT. pcrs: "<bank>:<n>[,<n>...][+<bank>:...]" with bank one of
- * sha1, sha256, sha384, sha512 and n 0..23, e.g. "sha256:0,7"; NULL or "" for no binding.
+ * "" means TPM2_TCTI_DEFAULT. pcrs: util/parse.h's PCR list,
+ * "<bank>:<n>[,<n>...][+<bank>:...]", e.g. "sha256:0,7"; NULL or "" for no binding.
  *
  * Errors: -ENODEV the TCTI does not connect (no TPM), -EINVAL bad arguments or pcrs string,
  * -EBADMSG a blob that does not parse, -EKEYREJECTED the TPM refuses the blob (another TPM,

@@ -1,82 +1,32 @@
 /* SPDX-License-Identifier: MIT */
+/* msce-mef configuration: the key table (util/ini.h reads the file by it), then the checks that
+ * span keys. */
 #include <ctype.h>
-#include <ini.h>
-#include <limits.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "mef/mef-config.h"
-#include "proto/ids.h"
 #include "mef/store.h"
+#include "proto/ids.h"
+#include "util/ini-types.h"
 #include "util/util.h"
 
 #define FQDN_MAX 253u
 #define BASE_MAX 255u
-#define MS_MIN 100u
-#define MS_MAX 120000u
 
-typedef struct parse_ctx {
-        const char *path;
-        FILE *f;
-        unsigned line;        /* of the line inih handles now */
-        bool at_line_start;   /* the previous read ended a line */
-        mef_config_t *cfg;
-        bool fqdn_set;
-        unsigned error_line;  /* 0: no error yet */
-        char *err;
-        size_t err_size;
-        unsigned seen[32];    /* line each known key was set on (duplicates are errors) */
-} parse_ctx_t;
-
-static void mef_config_error(parse_ctx_t *c, unsigned line, const char *section, const char *key,
-                             const char *reason) {
-        if (c->error_line)
-                return; /* the first error is the one reported */
-        c->error_line = line ?: UINT_MAX;
-        if (!c->err || !c->err_size)
-                return;
-        char where[32] = "";
-        if (line)
-                snprintf(where, sizeof where, ":%u", line);
-        if (section)
-                snprintf(c->err, c->err_size, "%s%s: [%s] %s: %s", c->path, where, section, key, reason);
-        else
-                snprintf(c->err, c->err_size, "%s%s: %s", c->path, where, reason);
+/* host:port or [ipv6]:port into the host field at the key's offset and the port field that
+ * follows it (listen_host/listen_port, metrics_host/metrics_port). */
+static char **listen_fields(const void *base, const ini_key_t *k) {
+        return (char **) ((char *) base + k->offset);
 }
 
-/* fgets for inih that counts lines itself: the handler has no line number in this build. */
-static char *reader(char *str, int num, void *stream) {
-        parse_ctx_t *c = stream;
-        if (!fgets(str, num, c->f))
-                return NULL;
-        if (c->at_line_start)
-                c->line++;
-        size_t n = strlen(str);
-        c->at_line_start = n > 0 && str[n - 1] == '\n';
-        if (!c->at_line_start && !feof(c->f)) {
-                /* inih would parse the rest as another line: refuse it instead */
-                char reason[64];
-                snprintf(reason, sizeof reason, "line too long (at most %d characters)", num - 2);
-                mef_config_error(c, c->line, NULL, NULL, reason);
-                return NULL;
-        }
-        return str;
-}
-
-static int set_string(char **field, const char *value) {
-        char *s = strdup(value);
-        if (!s)
-                return -ENOMEM;
-        free(*field);
-        *field = s;
-        return 0;
-}
-
-static bool path_is_valid(const char *v) {
-        return v[0] && strlen(v) < PATH_MAX;
-}
-
-static int parse_listen(const char *v, char **ret_host, char **ret_port) {
+static int listen_parse(void *base, const ini_key_t *k, const char *v, char why[INI_WHY_MAX]) {
+        char **hp = listen_fields(base, k);
         const char *host, *colon;
         size_t host_len;
+        snprintf(why, INI_WHY_MAX, "expected host:port or [ipv6]:port, port 1..65535");
         if (v[0] == '[') {
                 const char *close = strchr(v, ']');
                 if (!close || close[1] != ':')
@@ -106,213 +56,119 @@ static int parse_listen(const char *v, char **ret_host, char **ret_port) {
                 free(p);
                 return -ENOMEM;
         }
-        free(*ret_host);
-        free(*ret_port);
-        *ret_host = h;
-        *ret_port = p;
+        free(hp[0]);
+        free(hp[1]);
+        hp[0] = h;
+        hp[1] = p;
         return 0;
 }
 
-static char *ascii_lower(char *s) {
-        for (char *p = s; *p; p++)
-                *p = (char) tolower((unsigned char) *p);
-        return s;
+static void listen_print(const void *base, const ini_key_t *k, char *buf, size_t size) {
+        char **hp = listen_fields(base, k);
+        if (!hp[0]) {
+                snprintf(buf, size, "%s", "");
+                return;
+        }
+        bool v6 = strchr(hp[0], ':');
+        snprintf(buf, size, "%s%s%s:%s", v6 ? "[" : "", hp[0], v6 ? "]" : "", hp[1] ?: "");
 }
 
-typedef enum key_kind {
-        KEY_LISTEN,
-        KEY_FQDN,
-        KEY_BASE,
-        KEY_TLS_VERSION,
-        KEY_PATH,
-        KEY_UINT,
-} key_kind_t;
+static void listen_done(void *base, const ini_key_t *k) {
+        char **hp = listen_fields(base, k);
+        free(hp[0]);
+        free(hp[1]);
+        hp[0] = hp[1] = NULL;
+}
 
-typedef struct key_def {
-        const char *section;
-        const char *name;
-        key_kind_t kind;
-        size_t offset;          /* of the field in mef_config_t */
-        unsigned min, max;      /* KEY_UINT */
-        const char *unit;
-} key_def_t;
+static const ini_type_t listen_type = { listen_parse, listen_print, listen_done };
 
-#define FIELD(f) offsetof(mef_config_t, f)
+/* it becomes the host part of every KeID: the KeID rules apply */
+static int fqdn_check(const char *s, const char **ret_why) {
+        if (ids_check_host(s, NULL) == 0)
+                return 0;
+        *ret_why = "expected a host name (RFC 1123) or an IP address (IPv6 without brackets)";
+        return -EINVAL;
+}
 
-static const key_def_t keys[] = {
-        { "server", "listen", KEY_LISTEN, FIELD(listen_host), 0, 0, NULL },
-        { "server", "fqdn", KEY_FQDN, FIELD(fqdn), 0, 0, NULL },
-        { "server", "base", KEY_BASE, FIELD(base), 0, 0, NULL },
-        { "tls", "min_version", KEY_TLS_VERSION, FIELD(tls_min), 0, 0, NULL },
-        { "tls", "certificate", KEY_PATH, FIELD(cert_file), 0, 0, NULL },
-        { "tls", "key", KEY_PATH, FIELD(key_file), 0, 0, NULL },
-        { "tls", "client_ca", KEY_PATH, FIELD(client_ca_file), 0, 0, NULL },
-        { "store", "path", KEY_PATH, FIELD(store_path), 0, 0, NULL },
-        { "store", "master_key", KEY_PATH, FIELD(master_key_path), 0, 0, NULL },
-        { "limits", "max_connections", KEY_UINT, FIELD(max_connections), 1, 4096, "" },
-        { "limits", "max_unauthenticated", KEY_UINT, FIELD(max_unauthenticated), 1, 4096, "" },
-        { "limits", "max_unauthenticated_per_source", KEY_UINT, FIELD(max_unauthenticated_per_source), 1, 4096, "" },
-        { "limits", "listen_backlog", KEY_UINT, FIELD(listen_backlog), 16, 65535, "" },
-        { "limits", "first_byte_timeout", KEY_UINT, FIELD(first_byte_timeout_ms), MS_MIN, MS_MAX, " ms" },
-        { "limits", "handshake_timeout", KEY_UINT, FIELD(handshake_timeout_ms), MS_MIN, MS_MAX, " ms" },
-        { "limits", "request_timeout", KEY_UINT, FIELD(request_timeout_ms), MS_MIN, MS_MAX, " ms" },
-        { "limits", "retry_after", KEY_UINT, FIELD(retry_after), 1, 3600, " s" },
-        { "defaults", "lifetime", KEY_UINT, FIELD(default_lifetime), STORE_LIFETIME_MIN, STORE_LIFETIME_MAX, " s" },
-        { "metrics", "listen", KEY_LISTEN, FIELD(metrics_host), 0, 0, NULL },
-        { "defaults", "poll", KEY_UINT, FIELD(default_poll), STORE_POLL_MIN, STORE_POLL_MAX, " s" },
+static int base_check(const char *v, const char **ret_why) {
+        if (v[0] == '/' && strlen(v) <= BASE_MAX && id_is_valid(v, BASE_MAX) && !strpbrk(v, "?#%"))
+                return 0;
+        *ret_why = "expected an absolute path such as /msce";
+        return -EINVAL;
+}
+
+/* "/msce/" and "/msce" name one base */
+static void base_normalize(char *s) {
+        size_t n = strlen(s);
+        while (n > 0 && s[n - 1] == '/')
+                s[--n] = 0;
+}
+
+#define F(f) offsetof(mef_config_t, f)
+#define STRING(...) (&(const ini_string_t) { __VA_ARGS__ })
+#define UINT(lo, hi, unit) (&(const ini_uint_t) { lo, hi, unit })
+#define FILE_PATH STRING(ini_check_file_path)
+static const int tls_versions[] = { TLS_VERSION_1_2, TLS_VERSION_1_3 };
+
+static const ini_key_t keys[] = {
+        { "server", "listen", &listen_type, F(listen_host), "127.0.0.1:8443" },
+        { "server", "fqdn", &ini_type_string, F(fqdn), NULL, STRING(fqdn_check, ini_ascii_lower) },
+        { "server", "base", &ini_type_string, F(base), "/msce", STRING(base_check, base_normalize) },
+        { "tls", "min_version", &ini_type_enum, F(tls_min), "1.2",
+          &(const ini_enum_t) { (const char *const[]) { "1.2", "1.3" }, tls_versions, 2 } },
+        { "tls", "certificate", &ini_type_string, F(cert_file), NULL, FILE_PATH },
+        { "tls", "key", &ini_type_string, F(key_file), NULL, FILE_PATH },
+        { "tls", "client_ca", &ini_type_string, F(client_ca_file), NULL, FILE_PATH },
+        { "store", "path", &ini_type_string, F(store_path), MEF_STORE_DEFAULT, FILE_PATH },
+        { "store", "master_key", &ini_type_string, F(master_key_path), MEF_MASTER_KEY_DEFAULT, FILE_PATH },
+        { "limits", "max_connections", &ini_type_uint, F(max_connections), "64", UINT(1, 4096, "") },
+        { "limits", "max_unauthenticated", &ini_type_uint, F(max_unauthenticated), "64", UINT(1, 4096, "") },
+        { "limits", "max_unauthenticated_per_source", &ini_type_uint, F(max_unauthenticated_per_source), "8",
+          UINT(1, 4096, "") },
+        { "limits", "listen_backlog", &ini_type_uint, F(listen_backlog), "512", UINT(16, 65535, "") },
+        { "limits", "first_byte_timeout", &ini_type_msec, F(first_byte_timeout_usec), "2000", UINT(100, 120000, " ms") },
+        { "limits", "handshake_timeout", &ini_type_msec, F(handshake_timeout_usec), "5000", UINT(100, 120000, " ms") },
+        { "limits", "request_timeout", &ini_type_msec, F(request_timeout_usec), "10000", UINT(100, 120000, " ms") },
+        { "limits", "retry_after", &ini_type_uint, F(retry_after), "5", UINT(1, 3600, " s") },
+        { "defaults", "lifetime", &ini_type_uint, F(default_lifetime), "31536000",
+          UINT(STORE_LIFETIME_MIN, STORE_LIFETIME_MAX, " s") },
+        { "metrics", "listen", &listen_type, F(metrics_host), NULL },
+        { "defaults", "poll", &ini_type_uint, F(default_poll), "86400" /* MSG_POLL_DEFAULT */, UINT(STORE_POLL_MIN, STORE_POLL_MAX, " s") },
 };
-
-_Static_assert(ELEMENTSOF(keys) <= ELEMENTSOF(((parse_ctx_t *) NULL)->seen), "seen[] too small");
-
-/* NULL to accept, or a reason (possibly formatted into buf). */
-static const char *apply(parse_ctx_t *c, const key_def_t *k, const char *value, char *buf, size_t size) {
-        mef_config_t *cfg = c->cfg;
-        char *base = (char *) cfg;
-        unsigned long long u;
-
-        switch (k->kind) {
-        case KEY_LISTEN: {
-                /* the port field follows the host field (mef_config_t) */
-                char **host = (char **) (base + k->offset);
-                int r = parse_listen(value, host, host + 1);
-                if (r == -ENOMEM)
-                        return "out of memory";
-                return r < 0 ? "expected host:port or [ipv6]:port, port 1..65535" : NULL;
-        }
-        case KEY_FQDN:
-                /* it becomes the host part of every KeID: the KeID rules apply */
-                if (ids_check_host(value, NULL) < 0)
-                        return "expected a host name (RFC 1123) or an IP address (IPv6 without brackets)";
-                c->fqdn_set = true;
-                break;
-        case KEY_BASE:
-                if (value[0] != '/' || strlen(value) > BASE_MAX || !id_is_valid(value, BASE_MAX) ||
-                    strpbrk(value, "?#%"))
-                        return "expected an absolute path such as /msce";
-                break;
-        case KEY_TLS_VERSION:
-                if (streq(value, "1.2"))
-                        cfg->tls_min = TLS_VERSION_1_2;
-                else if (streq(value, "1.3"))
-                        cfg->tls_min = TLS_VERSION_1_3;
-                else
-                        return "expected 1.2 or 1.3";
-                return NULL;
-        case KEY_PATH:
-                if (!path_is_valid(value))
-                        return "expected a file path";
-                break;
-        case KEY_UINT:
-                if (parse_uint(value, UINT_MAX, &u) < 0 || u < k->min || u > k->max) {
-                        snprintf(buf, size, "expected an integer from %u to %u%s", k->min, k->max, k->unit);
-                        return buf;
-                }
-                *(unsigned *) (base + k->offset) = (unsigned) u;
-                return NULL;
-        }
-
-        /* string fields */
-        char **field = (char **) (base + k->offset);
-        if (set_string(field, value) < 0)
-                return "out of memory";
-        if (k->kind == KEY_FQDN)
-                ascii_lower(*field);
-        if (k->kind == KEY_BASE) {
-                size_t n = strlen(*field);
-                while (n > 0 && (*field)[n - 1] == '/') /* "/msce/" and "/msce" name one base */
-                        (*field)[--n] = 0;
-        }
-        return NULL;
-}
-
-static int handler(void *user, const char *section, const char *name, const char *value) {
-        parse_ctx_t *c = user;
-        bool section_known = false;
-        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-                if (!streq(section, keys[i].section))
-                        continue;
-                section_known = true;
-                if (!streq(name, keys[i].name))
-                        continue;
-                if (c->seen[i]) {
-                        char reason[64];
-                        snprintf(reason, sizeof reason, "set twice (first on line %u)", c->seen[i]);
-                        mef_config_error(c, c->line, section, name, reason);
-                        return 0;
-                }
-                c->seen[i] = c->line;
-                char buf[96];
-                const char *reason = apply(c, &keys[i], value, buf, sizeof buf);
-                if (reason) {
-                        mef_config_error(c, c->line, section, name, reason);
-                        return 0;
-                }
-                return 1;
-        }
-        mef_config_error(c, c->line, section, name,
-                         section_known ? "unknown key" : section[0] ? "unknown section" : "key outside of a section");
-        return 0;
-}
-
-static int defaults(mef_config_t *c) {
-        *c = (mef_config_t) {
-                .listen_host = strdup("127.0.0.1"),
-                .listen_port = strdup("8443"),
-                .base = strdup("/msce"),
-                .tls_min = TLS_VERSION_1_2,
-                .store_path = strdup(MEF_STORE_DEFAULT),
-                .master_key_path = strdup(MEF_MASTER_KEY_DEFAULT),
-                .max_connections = 64,
-                .max_unauthenticated = 64,
-                .max_unauthenticated_per_source = 8,
-                .listen_backlog = 512,
-                .first_byte_timeout_ms = 2000,
-                .handshake_timeout_ms = 5000,
-                .request_timeout_ms = 10000,
-                .retry_after = 5,
-                .default_lifetime = 31536000,
-                .default_poll = MSG_POLL_DEFAULT,
-        };
-        if (!c->listen_host || !c->listen_port || !c->base || !c->store_path || !c->master_key_path)
-                return -ENOMEM;
-        return 0;
-}
 
 static bool host_is_wildcard(const char *h) {
         return streq(h, "0.0.0.0") || streq(h, "::") || streq(h, "0:0:0:0:0:0:0:0");
 }
 
 /* Checks that involve more than one key; reported against the file (no line). */
-static void validate(parse_ctx_t *c) {
-        mef_config_t *cfg = c->cfg;
+static int validate(ini_t *ini, mef_config_t *cfg) {
+        bool fqdn_set = ini_is_set(ini, F(fqdn));
         if (cfg->key_file && !cfg->cert_file)
-                mef_config_error(c, 0, "tls", "certificate", "required when key is set");
-        else if (cfg->cert_file && !cfg->key_file)
-                mef_config_error(c, 0, "tls", "key", "required when certificate is set");
-        else if (cfg->client_ca_file && !cfg->cert_file)
-                mef_config_error(c, 0, "tls", "certificate", "required when client_ca is set");
-        else if (!c->fqdn_set && host_is_wildcard(cfg->listen_host))
+                return ini_fail_key(ini, -EINVAL, F(cert_file), "required when key is set");
+        if (cfg->cert_file && !cfg->key_file)
+                return ini_fail_key(ini, -EINVAL, F(key_file), "required when certificate is set");
+        if (cfg->client_ca_file && !cfg->cert_file)
+                return ini_fail_key(ini, -EINVAL, F(cert_file), "required when client_ca is set");
+        if (!fqdn_set && host_is_wildcard(cfg->listen_host))
                 /* KeIDs name the MEF by the host the agents were given: a wildcard is none */
-                mef_config_error(c, 0, "server", "fqdn", "required when listen is a wildcard address");
-        else if (!c->fqdn_set && ids_check_host(cfg->listen_host, NULL) < 0)
+                return ini_fail_key(ini, -EINVAL, F(fqdn), "required when listen is a wildcard address");
+        if (!fqdn_set && ids_check_host(cfg->listen_host, NULL) < 0)
                 /* the default is the listen host, which may be no KeID host (a zone index) */
-                mef_config_error(c, 0, "server", "fqdn", "required when the listen host is not a host name or IP address");
+                return ini_fail_key(ini, -EINVAL, F(fqdn),
+                                    "required when the listen host is not a host name or IP address");
+        if (!cfg->fqdn) {
+                cfg->fqdn = strdup(cfg->listen_host);
+                if (!cfg->fqdn)
+                        return -ENOMEM;
+                ini_ascii_lower(cfg->fqdn);
+        }
+        return 0;
 }
 
 void mef_config_done(mef_config_t *c) {
         if (!c)
                 return;
-        free(c->listen_host);
-        free(c->listen_port);
-        free(c->fqdn);
-        free(c->base);
-        free(c->cert_file);
-        free(c->key_file);
-        free(c->client_ca_file);
-        free(c->store_path);
-        free(c->master_key_path);
-        free(c->metrics_host);
-        free(c->metrics_port);
+        ini_fields_done(keys, ELEMENTSOF(keys), c);
         *c = (mef_config_t) { 0 };
 }
 
@@ -320,66 +176,38 @@ static void mef_config_donep(mef_config_t *c) {
         mef_config_done(c);
 }
 
-int mef_config_load(const char *path, mef_config_t *ret, char *err, size_t err_size) {
-        bool explicit = path != NULL;
-        const char *p = path ?: MEF_CONFIG_DEFAULT;
+static ini_t *ini_freep(ini_t **p) {
+        return ini_free(*p);
+}
+
+/* Defaults, then data (when not NULL) or the file at path (when it exists or explicit). */
+static int load(const char *path, bool explicit, const char *data, size_t len, mef_config_t *ret, char *err,
+                size_t err_size) {
         if (!ret)
                 return -EINVAL;
-        if (err && err_size)
-                err[0] = 0;
-
         _cleanup_(mef_config_donep) mef_config_t cfg = { 0 };
-        int r = defaults(&cfg);
+        _cleanup_(ini_freep) ini_t *ini = NULL;
+        int r = ini_new(keys, ELEMENTSOF(keys), &cfg, path, INI_KEYS_ONCE, err, err_size, &ini);
         if (r < 0)
                 return r;
-
-        parse_ctx_t c = {
-                .path = p,
-                .at_line_start = true,
-                .cfg = &cfg,
-                .err = err,
-                .err_size = err_size,
-        };
-
-        _cleanup_fclose_ FILE *f = fopen(p, "re");
-        if (!f && (errno != ENOENT || explicit)) {
-                r = negative_errno();
-                if (err && err_size)
-                        snprintf(err, err_size, "%s: %s", p, strerror(-r));
+        if (data)
+                r = ini_parse_buffer(ini, path, data, len);
+        else if (explicit || access(path, F_OK) == 0 || errno != ENOENT)
+                r = ini_parse_file(ini, path);
+        if (r == 0)
+                r = validate(ini, &cfg);
+        if (r < 0)
                 return r;
-        }
-        if (f) {
-                c.f = f;
-                int line = ini_parse_stream(reader, &c, handler, &c);
-                if (line == -2)
-                        return -ENOMEM;
-                if (line > 0 && (!c.error_line || (unsigned) line < c.error_line)) {
-                        /* inih's own syntax error comes before any error of ours */
-                        c.error_line = 0;
-                        mef_config_error(&c, (unsigned) line, NULL, NULL,
-                                         "syntax error (expected [section] or key = value)");
-                }
-                if (ferror(f) && !c.error_line) {
-                        if (err && err_size)
-                                snprintf(err, err_size, "%s: read error", p);
-                        return -EIO;
-                }
-                if (line != 0 && !c.error_line)
-                        mef_config_error(&c, line > 0 ? (unsigned) line : 0, NULL, NULL, "parse error");
-        }
-        if (!c.error_line)
-                validate(&c);
-        if (c.error_line)
-                return -EINVAL;
-
-        if (!cfg.fqdn) {
-                cfg.fqdn = strdup(cfg.listen_host);
-                if (!cfg.fqdn)
-                        return -ENOMEM;
-                ascii_lower(cfg.fqdn);
-        }
-
         *ret = cfg;
         cfg = (mef_config_t) { 0 };
         return 0;
+}
+
+int mef_config_load(const char *path, mef_config_t *ret, char *err, size_t err_size) {
+        return load(path ?: MEF_CONFIG_DEFAULT, path != NULL, NULL, 0, ret, err, err_size);
+}
+
+int mef_config_parse_buffer(const char *name, const char *data, size_t len, mef_config_t *ret, char *err,
+                            size_t err_size) {
+        return load(name, true, data ?: "", data ? len : 0, ret, err, err_size);
 }

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
-/* /etc/msce/mef.conf (INI, libinih). */
+/* /etc/msce/mef.conf (INI, util/ini.h). */
+
+#include <stddef.h>
 
 #include "proto/tls.h"
+#include "util/parse.h"
 
 #define MEF_CONFIG_DEFAULT "/etc/msce/mef.conf"
 #define MEF_STORE_DEFAULT "/var/lib/msce-mef/mef.db"
@@ -26,10 +29,10 @@ typedef struct mef_config {
          * or IPv6 /64 */
         unsigned max_unauthenticated;
         unsigned max_unauthenticated_per_source;
-        unsigned first_byte_timeout_ms; /* [limits] first_byte_timeout = 2000 (capped at handshake_timeout) */
+        usec_t first_byte_timeout_usec; /* [limits] first_byte_timeout = 2000 ms (capped at handshake_timeout) */
         unsigned listen_backlog;     /* [limits] listen_backlog = 512 (the kernel caps it at somaxconn) */
-        unsigned handshake_timeout_ms; /* [limits] handshake_timeout = 5000 */
-        unsigned request_timeout_ms;   /* [limits] request_timeout = 10000 */
+        usec_t handshake_timeout_usec; /* [limits] handshake_timeout = 5000 ms */
+        usec_t request_timeout_usec;   /* [limits] request_timeout = 10000 ms */
         unsigned retry_after;          /* [limits] retry_after = 5 (seconds, sent with 503) */
         unsigned default_lifetime;   /* [defaults] lifetime = 31536000 (node add default) */
         unsigned default_poll;       /* [defaults] poll = 86400 */
@@ -40,4 +43,8 @@ typedef struct mef_config {
 /* Defaults, then the file when it exists (path NULL: MEF_CONFIG_DEFAULT; a missing default
  * file is fine, a missing explicit one is -ENOENT). On error err names file, line and field. */
 int mef_config_load(const char *path, mef_config_t *ret, char *err, size_t err_size);
+/* The same from the text of a file in memory (len bytes, NULs included), named name in errors:
+ * the fuzzers' entry point. */
+int mef_config_parse_buffer(const char *name, const char *data, size_t len, mef_config_t *ret, char *err,
+                            size_t err_size);
 void mef_config_done(mef_config_t *c);

@@ -612,7 +612,7 @@ static int conn_identify(conn_t *c) {
                 server_update_accept(s);
         }
         c->phase = CONN_READ;
-        conn_set_deadline(c, (uint64_t) c->server->cfg->request_timeout_ms * 1000u);
+        conn_set_deadline(c, c->server->cfg->request_timeout_usec);
         return 1;
 }
 
@@ -986,8 +986,8 @@ int mef_server_run(const mef_config_t *cfg, mef_store_t *store, mef_metrics_t *m
                 .max_serving = MAX(cfg->max_connections, 1u),
                 .max_overflow = cfg->max_connections / 4 + 4,
                 .max_lingering = MAX(cfg->max_connections, 1u),
-                .first_byte_usec = (uint64_t) cfg->first_byte_timeout_ms * 1000u,
-                .handshake_usec = (uint64_t) cfg->handshake_timeout_ms * 1000u,
+                .first_byte_usec = cfg->first_byte_timeout_usec,
+                .handshake_usec = cfg->handshake_timeout_usec,
         };
         sigset_t mask, old;
         sigemptyset(&mask);

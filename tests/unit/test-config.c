@@ -166,8 +166,8 @@ Test(config, parsed_fields) {
         cr_assert_float_eq(c.loc.lat, -33.5, 1e-12);
         cr_assert_float_eq(c.loc.lon, 151.25, 1e-12);
         cr_assert_eq(c.mode, TLS_MODE_PSK);
-        cr_assert_eq(c.connect_timeout_ms, 120000u);
-        cr_assert_eq(c.retry_after_max_s, 90u);
+        cr_assert_eq(c.connect_timeout_usec, 120000000u);
+        cr_assert_eq(c.retry_after_max_usec, 90000000u);
         cr_assert_eq(c.tls_min, TLS_VERSION_1_2);
         cr_assert_eq(c.tls_max, TLS_VERSION_1_3);
         agent_config_done(&c);
@@ -216,7 +216,7 @@ Test(config, dropins_override_in_lexical_order) {
         cr_assert_eq(agent_config_load(conf, &c, err, sizeof err), 0, "%s", err);
         cr_assert_str_eq(c.node_id, "from-20");
         cr_assert_eq(c.seal_backend, SEAL_HOST);
-        cr_assert_eq(c.backoff_max_ms, 3600000u);
+        cr_assert_eq(c.backoff_max_usec, 3600000000u);
         cr_assert_str_eq(c.path, conf);
         agent_config_done(&c);
 
@@ -295,7 +295,8 @@ Test(config, clock_wait_max) {
                 write_file("agent.conf", text, 0644, conf);
                 agent_config_t c;
                 cr_assert_eq(agent_config_load(conf, &c, err, sizeof err), 0, "%s: %s", cases[i].value, err);
-                cr_assert_eq(c.clock_wait_max_ms, cases[i].ms, "%s: %u ms", cases[i].value, c.clock_wait_max_ms);
+                cr_assert_eq(c.clock_wait_max_usec, cases[i].ms * 1000ull, "%s: %llu us", cases[i].value,
+                             (unsigned long long) c.clock_wait_max_usec);
                 _cleanup_free_ char *d = dump(&c);
                 cr_assert(strstr(d, cases[i].dumped), "%s: dump lacks %s", cases[i].value, cases[i].dumped);
                 agent_config_done(&c);
@@ -306,7 +307,7 @@ Test(config, clock_wait_max) {
         write_file("agent.conf", BASE, 0644, conf);
         agent_config_t c;
         cr_assert_eq(agent_config_load(conf, &c, err, sizeof err), 0, "%s", err);
-        cr_assert_eq(c.clock_wait_max_ms, 300000u);
+        cr_assert_eq(c.clock_wait_max_usec, 300000000u);
         agent_config_done(&c);
         check_error(BASE "[timing]\nclock_wait_max =\n", -EINVAL,
                     "@DIR@/agent.conf:8: [timing] clock_wait_max: not a duration (milliseconds, or a number with ms, s, min or h)");
@@ -488,4 +489,23 @@ Test(config, error_nul_byte) {
         cr_assert_eq(agent_config_load(path, &c, err, sizeof err), -EINVAL);
         snprintf(want, sizeof want, "%s:2: contains a NUL byte", path);
         cr_assert_str_eq(err, want);
+}
+
+/* The fuzzers' entry point: one file's text from memory, nothing else read. */
+Test(config, parse_buffer) {
+        static const char text[] = "[node]\nid = n1\n[mef]\nuri = https://mef.example\npsk_identity = k\n"
+                                   "psk_file = /nonexistent/kpm.hex\n[timing]\nbackoff_min = 2s\n";
+        agent_config_t c;
+        char err[1024];
+        cr_assert_eq(agent_config_parse_buffer("mem.conf", text, sizeof text - 1, AGENT_CONFIG_NO_SECRETS, &c, err,
+                                               sizeof err),
+                     0, "%s", err);
+        cr_assert_eq(c.backoff_min_usec, 2000000u);
+        cr_assert_str_eq(c.path, "mem.conf");
+        agent_config_done(&c);
+        static const char nul[] = "[node]\nid = n\0 1\n";
+        cr_assert_eq(agent_config_parse_buffer("mem.conf", nul, sizeof nul - 1, AGENT_CONFIG_NO_SECRETS, &c, err,
+                                               sizeof err),
+                     -EINVAL);
+        cr_assert_str_eq(err, "mem.conf:2: contains a NUL byte");
 }

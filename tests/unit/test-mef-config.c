@@ -66,9 +66,9 @@ static void check_defaults(const mef_config_t *c) {
         cr_assert_eq(c->max_unauthenticated, 64);
         cr_assert_eq(c->max_unauthenticated_per_source, 8);
         cr_assert_eq(c->listen_backlog, 512);
-        cr_assert_eq(c->first_byte_timeout_ms, 2000);
-        cr_assert_eq(c->handshake_timeout_ms, 5000);
-        cr_assert_eq(c->request_timeout_ms, 10000);
+        cr_assert_eq(c->first_byte_timeout_usec, 2000000);
+        cr_assert_eq(c->handshake_timeout_usec, 5000000);
+        cr_assert_eq(c->request_timeout_usec, 10000000);
         cr_assert_eq(c->retry_after, 5);
         cr_assert_eq(c->default_lifetime, 31536000);
         cr_assert_eq(c->default_poll, 86400);
@@ -145,9 +145,9 @@ Test(mef_config, full_file) {
         cr_assert_eq(c.max_unauthenticated, 300);
         cr_assert_eq(c.max_unauthenticated_per_source, 3);
         cr_assert_eq(c.listen_backlog, 2048);
-        cr_assert_eq(c.first_byte_timeout_ms, 750, "kept as given; the server caps it at handshake_timeout");
-        cr_assert_eq(c.handshake_timeout_ms, 100);
-        cr_assert_eq(c.request_timeout_ms, 120000);
+        cr_assert_eq(c.first_byte_timeout_usec, 750000, "kept as given; the server caps it at handshake_timeout");
+        cr_assert_eq(c.handshake_timeout_usec, 100000);
+        cr_assert_eq(c.request_timeout_usec, 120000000);
         cr_assert_eq(c.retry_after, 3600);
         cr_assert_eq(c.default_lifetime, 60);
         cr_assert_eq(c.default_poll, 10);
@@ -226,8 +226,8 @@ Test(mef_config, unknown_keys_and_sections) {
         load_fails("[limits]\nfirst_byte_timeout = 1s\n", 2, "[limits] first_byte_timeout", "ms");
         load_fails("[limits]\nlisten_backlog = 8\n", 2, "[limits] listen_backlog", "from 16 to 65535");
         load_fails("[server]\nlisten_backlog = 512\n", 2, "[server] listen_backlog", "unknown key");
-        load_fails("\n[serve]\nlisten = 127.0.0.1:1\n", 3, "[serve] listen", "unknown section");
-        load_fails("listen = 127.0.0.1:1\n", 1, "[] listen", "outside of a section");
+        load_fails("\n[serve]\nlisten = 127.0.0.1:1\n", 2, "[serve]", "unknown section");
+        load_fails("listen = 127.0.0.1:1\n", 1, "listen", "outside of any section");
         /* keys are case-sensitive, like everything else here */
         load_fails("[server]\nLISTEN = 127.0.0.1:1\n", 2, "[server] LISTEN", "unknown key");
 }
@@ -267,15 +267,16 @@ Test(mef_config, bounds) {
                 const char *section, *key;
                 unsigned long long min, max;
                 size_t offset;
+                bool usec; /* a usec_t field given in ms */
         } b[] = {
                 { "limits", "max_connections", 1, 4096, offsetof(mef_config_t, max_connections) },
                 { "limits", "max_unauthenticated", 1, 4096, offsetof(mef_config_t, max_unauthenticated) },
                 { "limits", "max_unauthenticated_per_source", 1, 4096,
                   offsetof(mef_config_t, max_unauthenticated_per_source) },
                 { "limits", "listen_backlog", 16, 65535, offsetof(mef_config_t, listen_backlog) },
-                { "limits", "first_byte_timeout", 100, 120000, offsetof(mef_config_t, first_byte_timeout_ms) },
-                { "limits", "handshake_timeout", 100, 120000, offsetof(mef_config_t, handshake_timeout_ms) },
-                { "limits", "request_timeout", 100, 120000, offsetof(mef_config_t, request_timeout_ms) },
+                { "limits", "first_byte_timeout", 100, 120000, offsetof(mef_config_t, first_byte_timeout_usec), true },
+                { "limits", "handshake_timeout", 100, 120000, offsetof(mef_config_t, handshake_timeout_usec), true },
+                { "limits", "request_timeout", 100, 120000, offsetof(mef_config_t, request_timeout_usec), true },
                 { "limits", "retry_after", 1, 3600, offsetof(mef_config_t, retry_after) },
                 { "defaults", "lifetime", 60, 10ull * 366 * 86400, offsetof(mef_config_t, default_lifetime) },
                 { "defaults", "poll", 10, 366ull * 86400, offsetof(mef_config_t, default_poll) },
@@ -289,7 +290,9 @@ Test(mef_config, bounds) {
                         mef_config_t c = { 0 };
                         snprintf(text, sizeof text, "[%s]\n%s = %llu\n", b[i].section, b[i].key, ok[j]);
                         load_ok(text, &c);
-                        cr_assert_eq(*(unsigned *) ((char *) &c + b[i].offset), ok[j], "%s", text);
+                        const void *field = (char *) &c + b[i].offset;
+                        unsigned long long got = b[i].usec ? *(const usec_t *) field / 1000 : *(const unsigned *) field;
+                        cr_assert_eq(got, ok[j], "%s", text);
                         mef_config_done(&c);
                 }
                 snprintf(sk, sizeof sk, "[%s] %s", b[i].section, b[i].key);
@@ -312,5 +315,22 @@ Test(mef_config, cross_checks) {
         mef_config_t c = { 0 };
         load_ok("[tls]\ncertificate = /a.pem\nkey = /a.key\n", &c);
         cr_assert_null(c.client_ca_file);
+        mef_config_done(&c);
+}
+
+/* The line rules of util/ini.h, which the MEF loader shares with agent.conf since issue 11. */
+Test(mef_config, shared_line_rules) {
+        load_fails("[server]\nbase = /a\n  fqdn = mef.example\n", 3, "[server] base",
+                   "continuation lines are not supported");
+        load_fails("[server] base = /a\n", 1, "[server]", "text after the section header");
+        char err[512] = "";
+        mef_config_t c = { 0 };
+        static const char nul[] = "[server]\nbase = /a\0b\n";
+        cr_assert_eq(mef_config_parse_buffer("mem.conf", nul, sizeof nul - 1, &c, err, sizeof err), -EINVAL);
+        cr_assert_str_eq(err, "mem.conf:2: contains a NUL byte");
+        static const char ok[] = "[server]\r\nfqdn = MEF.example ; the name in KeIDs\r\n[limits]\nretry_after: 7\n";
+        cr_assert_eq(mef_config_parse_buffer("mem.conf", ok, sizeof ok - 1, &c, err, sizeof err), 0, "%s", err);
+        cr_assert_str_eq(c.fqdn, "mef.example");
+        cr_assert_eq(c.retry_after, 7);
         mef_config_done(&c);
 }

@@ -649,6 +649,12 @@ mef_store_t *store_close(mef_store_t *s) {
         return NULL;
 }
 
+int store_set_busy_timeout(mef_store_t *s, unsigned ms) {
+        if (!s || ms > INT32_MAX)
+                return -EINVAL;
+        return sql_errno(sqlite3_busy_timeout(s->db, (int) ms));
+}
+
 /* ---- transactions ---- */
 
 int store_begin(mef_store_t *s) {

@@ -5,6 +5,7 @@
  * file (0400, 32 random bytes); the associated data binds each ciphertext to its row
  * ("kpm:<nodeID>", "tpsk:<targetID>", "ke:<KeID>") so rows cannot be swapped. */
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,6 +81,9 @@ typedef struct store_enrolment {
  * store's check value (wrong key file). */
 int store_open(const char *db_path, const char *master_key_path, bool create, mef_store_t **ret);
 mef_store_t *store_close(mef_store_t *s);
+/* How long a call waits for another writer's lock before it fails with -EBUSY (store_open()
+ * sets 5000 ms: the CLI; the server's connections wait less, see mef/store-queue.h). */
+int store_set_busy_timeout(mef_store_t *s, unsigned ms);
 
 /* Nodes. -EEXIST on a duplicate node ID, KpmID or fingerprint, -EADDRINUSE when the CSE-ID
  * is assigned to another node already (store_node_by_cse_id() says which); -ENOENT when absent. */
@@ -135,6 +139,12 @@ typedef struct store_audit_entry {
 
 /* The newest limit rows (0: all), newest first. Caller frees *ret. */
 int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, size_t *ret_n);
+
+/* -EBUSY (locked past the busy timeout) and the errors of a database that went away
+ * (-ECONNREFUSED, -ENOTCONN, -ETIMEDOUT, -ECONNRESET): worth a retry later (503). */
+static inline bool store_error_is_transient(int r) {
+        return r == -EBUSY || r == -ECONNREFUSED || r == -ENOTCONN || r == -ETIMEDOUT || r == -ECONNRESET;
+}
 
 /* Run several calls as one transaction. */
 int store_begin(mef_store_t *s);

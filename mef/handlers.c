@@ -141,9 +141,18 @@ _printf_(6, 7) static int fail(const exchange_t *ex, const char *subject, mef_re
         return mef_response_error(status, rsc, reason, ret);
 }
 
-/* Internal errors: the audit trail gets the cause, the peer a generic reason. */
+/* Internal errors: the audit trail gets the cause, the peer a generic reason. A store that is
+ * locked or unreachable is a passing state: 503 with Retry-After, and no audit row (writing it
+ * would wait for the same store; the server logs the 503). Nothing was changed: the failed call
+ * rolled back. */
 static int fail_internal(const exchange_t *ex, const char *subject, mef_response_t *ret, int error,
                          const char *what) {
+        if (store_error_is_transient(error)) {
+                int r = mef_response_error(503, 5000, "store busy: retry later", ret);
+                if (r >= 0)
+                        ret->retry_after = ex->cfg->retry_after;
+                return r;
+        }
         (void) audit(ex, subject, 500, "internal error: %s: %s", what, strerror(error < 0 ? -error : error));
         return mef_response_error(500, 5000, "internal error", ret);
 }

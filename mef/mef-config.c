@@ -121,6 +121,8 @@ static const ini_key_t keys[] = {
         { "tls", "client_ca", &ini_type_string, F(client_ca_file), NULL, FILE_PATH },
         { "store", "path", &ini_type_string, F(store_path), MEF_STORE_DEFAULT, FILE_PATH },
         { "store", "master_key", &ini_type_string, F(master_key_path), MEF_MASTER_KEY_DEFAULT, FILE_PATH },
+        { "store", "threads", &ini_type_uint, F(store_threads), "2", UINT(1, 64, "") },
+        { "store", "busy_timeout", &ini_type_msec, F(store_busy_timeout_usec), "1000", UINT(10, 60000, " ms") },
         { "limits", "max_connections", &ini_type_uint, F(max_connections), "64", UINT(1, 4096, "") },
         { "limits", "max_unauthenticated", &ini_type_uint, F(max_unauthenticated), "64", UINT(1, 4096, "") },
         { "limits", "max_unauthenticated_per_source", &ini_type_uint, F(max_unauthenticated_per_source), "8",

@@ -22,6 +22,11 @@ typedef struct mef_config {
         char *client_ca_file;
         char *store_path;            /* [store] path, master_key */
         char *master_key_path;
+        /* [store] threads = 2: store connections serving requests off the event loop;
+         * [store] busy_timeout = 1000 (ms): how long a request waits for a locked database
+         * before it is answered 503 with Retry-After */
+        unsigned store_threads;
+        usec_t store_busy_timeout_usec;
         unsigned max_connections;    /* [limits] max_connections = 64 (authenticated peers) */
         /* [limits] max_unauthenticated = 64: connections without a credential yet (handshake
          * under way, or done without one), apart from max_connections; of them at most

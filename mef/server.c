@@ -47,6 +47,7 @@
 #include "mef/message-ids.h"
 #include "mef/metrics-http.h"
 #include "mef/server.h"
+#include "mef/store-queue.h"
 #include "proto/http.h"
 #include "proto/tls.h"
 #include "util/util.h"
@@ -73,10 +74,12 @@
 /* A source over max_unauthenticated_per_source gives up connections that have sent nothing
  * for this long: a gateway's ClientHello follows its connect within milliseconds. */
 #define IDLE_GRACE_USEC (250u * 1000u)
+#define LOOP_BUSY_TIMEOUT_MS 100u
 
 typedef enum conn_phase {
         CONN_HANDSHAKE,
         CONN_READ,
+        CONN_STORE, /* a store thread handles the request: no I/O meanwhile */
         CONN_WRITE,
         CONN_LINGER,
 } conn_phase_t;
@@ -93,6 +96,7 @@ typedef enum conn_pool {
 
 typedef struct server server_t;
 typedef struct conn conn_t;
+typedef struct exchange_job exchange_job_t;
 
 struct conn {
         server_t *server;
@@ -131,11 +135,30 @@ struct conn {
         mef_exchange_t exchange;
         char node_id[MSG_ID_MAX + 1];
         char ke_id[MSG_KEID_MAX + 1];
+        exchange_job_t *job;              /* while CONN_STORE */
+};
+
+/* A request on its way through a store thread. It owns copies of all it needs, so that the
+ * connection may go (deadline, eviction, shutdown) while a thread still works on it. */
+struct exchange_job {
+        store_job_t job;
+        conn_t *conn;                     /* NULL once the connection is gone */
+        const mef_config_t *cfg;
+        http_msg_t msg;
+        char *psk_identity;
+        char cert_fp[STORE_FP_LEN + 1];
+        char addr[INET6_ADDRSTRLEN + 8];
+        uint8_t ekm[KDF_EKM_LEN];
+        store_node_t node;
+        bool has_node;
+        mef_metrics_t *metrics;
+        mef_response_t resp;
 };
 
 struct server {
         const mef_config_t *cfg;
-        mef_store_t *store;
+        mef_store_t *store;               /* the loop's own: PSK lookups in the handshake */
+        store_queue_t *queue;             /* the rest */
         mef_metrics_t *metrics;           /* NULL: not counted */
         metrics_http_t *metrics_http;     /* NULL: [metrics] listen unset */
         sd_event *event;
@@ -151,6 +174,7 @@ struct server {
         unsigned n_serving, n_overflow;
         unsigned n_lingering, max_lingering;
         uint64_t first_byte_usec, handshake_usec;
+        uint64_t busy_usec; /* a request queued for longer than the store may wait: 503 */
         bool accept_on;
         bool accept_backoff; /* fd exhaustion: wait for accept_retry */
         uint64_t pause_logged, backoff_logged;
@@ -320,6 +344,8 @@ static void conn_free(conn_t *c) {
                 c->next->prev = c->prev;
         conn_pool_leave(c);
         mef_metrics_connections(s->metrics, -1);
+        if (c->job)
+                c->job->conn = NULL; /* its thread finishes; the job frees itself */
 
         c->io = sd_event_source_disable_unref(c->io);
         c->timer = sd_event_source_disable_unref(c->timer);
@@ -448,7 +474,105 @@ static int conn_answer_error(conn_t *c, int status, int rsc, const char *reason)
         return conn_answer(c, &resp, NULL);
 }
 
-static int conn_handle(conn_t *c, const http_msg_t *msg) {
+static void exchange_job_free(exchange_job_t *j) {
+        erase(j->ekm, sizeof j->ekm);
+        erase(&j->node, sizeof j->node);
+        free(j->psk_identity);
+        http_msg_done(&j->msg);
+        mef_response_done(&j->resp);
+        free(j);
+}
+
+/* In a store thread. */
+static int exchange_job_run(store_job_t *job, mef_store_t *store) {
+        exchange_job_t *j = (exchange_job_t *) job;
+        mef_peer_t peer = {
+                .psk_identity = j->psk_identity,
+                .cert_fp = j->cert_fp[0] ? j->cert_fp : NULL,
+                .addr = j->addr,
+                .ekm = j->ekm,
+                .node = j->has_node ? &j->node : NULL,
+        };
+        uint64_t t0 = now_usec();
+        int r = mef_handle(j->cfg, store, &peer, &j->msg, &j->resp);
+        mef_metrics_store(j->metrics, now_usec() - t0); /* atomic: fine from a store thread */
+        erase(j->ekm, sizeof j->ekm);
+        return r;
+}
+
+/* Back in the loop. */
+static void exchange_job_done(store_job_t *job, int r) {
+        exchange_job_t *j = (exchange_job_t *) job;
+        conn_t *c = j->conn;
+        if (!c) {
+                exchange_job_free(j);
+                return;
+        }
+        c->job = NULL;
+        mef_response_t resp = {};
+        if (r >= 0) {
+                resp = j->resp;
+                j->resp = (mef_response_t) {};
+        } else if (r == -ETIME) {
+                /* queued behind a slow store until its deadline */
+                r = mef_response_error(503, 5000, "store busy: retry later", &resp);
+                resp.retry_after = c->server->cfg->retry_after;
+        } else
+                r = mef_response_error(500, 5000, "internal error", &resp);
+        if (r >= 0)
+                r = conn_answer(c, &resp, http_msg_header(&j->msg, "X-M2M-RI"));
+        exchange_job_free(j);
+        if (r < 0 || sd_event_source_set_enabled(c->io, SD_EVENT_ON) < 0) {
+                conn_free(c);
+                return;
+        }
+        conn_step(c);
+}
+
+/* Hands the request to a store thread: 0, the answer comes through exchange_job_done(). The
+ * message moves into the job. */
+static int conn_submit(conn_t *c, http_msg_t *msg) {
+        server_t *s = c->server;
+        exchange_job_t *j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        *j = (exchange_job_t) {
+                .job = {
+                        .run = exchange_job_run,
+                        .done = exchange_job_done,
+                        /* not started by then: 503 rather than an answer the client may not wait for */
+                        .deadline = MIN(c->deadline, now_usec() + s->busy_usec),
+                },
+                .conn = c,
+                .cfg = s->cfg,
+                .metrics = s->metrics,
+                .msg = *msg,
+                .has_node = c->has_node,
+        };
+        *msg = (http_msg_t) {};
+        if (c->psk_identity && !(j->psk_identity = strdup(c->psk_identity))) {
+                exchange_job_free(j);
+                return -ENOMEM;
+        }
+        memcpy(j->cert_fp, c->cert_fp, sizeof j->cert_fp);
+        memcpy(j->addr, c->addr, sizeof j->addr);
+        memcpy(j->ekm, c->ekm, sizeof j->ekm);
+        if (c->has_node)
+                j->node = c->node;
+        int r = store_queue_submit(s->queue, &j->job);
+        if (r < 0) {
+                *msg = j->msg; /* back to the caller, for the 503 */
+                j->msg = (http_msg_t) {};
+                exchange_job_free(j);
+                return r;
+        }
+        c->job = j;
+        c->phase = CONN_STORE;
+        return 0;
+}
+
+/* 1: answered, writing; 0: in a store thread; <0: close. */
+static int conn_handle(conn_t *c, http_msg_t *msg) {
         server_t *s = c->server;
         mef_response_t resp = {};
         int r;
@@ -462,18 +586,16 @@ static int conn_handle(conn_t *c, const http_msg_t *msg) {
         } else if (!c->psk_identity && !c->cert_fp[0])
                 r = mef_response_error(403, 4103, "client certificate required", &resp);
         else {
-                mef_peer_t peer = {
-                        .psk_identity = c->psk_identity,
-                        .cert_fp = c->cert_fp[0] ? c->cert_fp : NULL,
-                        .addr = c->addr,
-                        .ekm = c->ekm,
-                        .node = c->has_node ? &c->node : NULL,
-                };
-                uint64_t t0 = now_usec();
-                r = mef_handle(s->cfg, s->store, &peer, msg, &resp);
-                mef_metrics_store(s->metrics, now_usec() - t0);
-                if (r < 0)
-                        r = mef_response_error(500, 5000, "internal error", &resp);
+                r = conn_submit(c, msg);
+                if (r >= 0) {
+                        erase(c->ekm, sizeof c->ekm);
+                        return 0;
+                }
+                if (r == -EAGAIN) {
+                        /* every store thread busy and the queue full */
+                        r = mef_response_error(503, 5000, "store busy: retry later", &resp);
+                        resp.retry_after = s->cfg->retry_after;
+                }
         }
         /* The EKM served its one purpose (an enrol's Ke). */
         erase(c->ekm, sizeof c->ekm);
@@ -617,6 +739,12 @@ static int conn_identify(conn_t *c) {
 }
 
 static void conn_wait(conn_t *c) {
+        if (c->phase == CONN_STORE) {
+                /* TLS holds what the client may still send: read it after the answer. */
+                if (sd_event_source_set_enabled(c->io, SD_EVENT_OFF) < 0)
+                        conn_free(c);
+                return;
+        }
         uint32_t events = EPOLLIN;
         if (c->phase != CONN_LINGER && tls_conn_want(c->tls) == POLLOUT)
                 events = EPOLLOUT;
@@ -660,6 +788,9 @@ static void conn_step(conn_t *c) {
                         break;
                 case CONN_READ:
                         r = conn_read(c);
+                        break;
+                case CONN_STORE:
+                        r = 0;
                         break;
                 case CONN_WRITE:
                         r = conn_write(c);
@@ -706,6 +837,10 @@ static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
                 mef_metrics_failure(s->metrics, MEF_FAIL_REQUEST_TIMEOUT);
                 conn_note(c, LOGBOOK_TIMEOUT, LOG_WARNING, "timed out reading the request (%zu bytes received)",
                           c->in_len);
+                break;
+        case CONN_STORE:
+                mef_metrics_failure(s->metrics, MEF_FAIL_REQUEST_TIMEOUT);
+                conn_note(c, LOGBOOK_TIMEOUT, LOG_WARNING, "timed out waiting for the store");
                 break;
         case CONN_WRITE:
                 mef_metrics_failure(s->metrics, MEF_FAIL_REQUEST_TIMEOUT);
@@ -874,6 +1009,7 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
 static void server_done(server_t *s) {
         while (s->conns)
                 conn_free(s->conns);
+        s->queue = store_queue_free(s->queue); /* waits for the requests under way */
         s->accept_source = sd_event_source_disable_unref(s->accept_source);
         s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
         if (s->logbook) {
@@ -962,6 +1098,18 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 snprintf(err, err_size, "cannot set up the event loop: %s", strerror(-r));
                 return r;
         }
+
+        /* The loop's own store connection only looks up PSKs in handshakes: reads, which a
+         * writer's lock does not hold up in WAL mode; bounded all the same. */
+        r = store_set_busy_timeout(s->store, (unsigned) MIN(cfg->store_busy_timeout_usec / 1000u, (usec_t) LOOP_BUSY_TIMEOUT_MS));
+        if (r >= 0)
+                r = store_queue_new(s->event, cfg->store_path, cfg->master_key_path, cfg->store_threads,
+                                    s->max_serving, (unsigned) (cfg->store_busy_timeout_usec / 1000u), &s->queue);
+        if (r < 0) {
+                snprintf(err, err_size, "cannot open the store's connections for its %u threads: %s",
+                         cfg->store_threads, strerror(-r));
+                return r;
+        }
         if (cfg->metrics_host && s->metrics) {
                 r = metrics_http_new(s->event, cfg->metrics_host, cfg->metrics_port, s->metrics, store_gauges, s,
                                      &s->metrics_http, err, err_size);
@@ -988,6 +1136,7 @@ int mef_server_run(const mef_config_t *cfg, mef_store_t *store, mef_metrics_t *m
                 .max_lingering = MAX(cfg->max_connections, 1u),
                 .first_byte_usec = cfg->first_byte_timeout_usec,
                 .handshake_usec = cfg->handshake_timeout_usec,
+                .busy_usec = cfg->store_busy_timeout_usec,
         };
         sigset_t mask, old;
         sigemptyset(&mask);

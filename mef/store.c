@@ -9,55 +9,34 @@
 
 #include <fcntl.h>
 #include <jansson.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "mef/store-db.h"
 #include "mef/store.h"
 
 #define NONCE_LEN 12u
 #define TAG_LEN 16u
 #define SEALED_MAX (NONCE_LEN + MSG_KEY_MAX + TAG_LEN)
 #define AAD_MAX (8u + MSG_KEID_MAX + 1u)
-#define SCHEMA_VERSION 1
 /* Encrypted under AAD "check" and kept in meta: a wrong master key fails to open it. */
 #define CHECK_PLAINTEXT "msce-mef master key check v1"
 
-/* Prepared once per store (the SQL texts are constants, keyed by their address): parsing them
- * again on every call was most of the store's CPU time under load. */
-#define STMT_CACHE_MAX 32
-
-typedef struct stmt_slot {
-        const char *sql;
-        sqlite3_stmt *st;
-        bool busy; /* handed out: a nested use of the same SQL prepares its own */
-} stmt_slot_t;
-
 struct mef_store {
-        sqlite3 *db;
-        stmt_slot_t cache[STMT_CACHE_MAX];
-        size_t n_cache;
+        db_t *d;
         Aes aes;      /* key schedule of the master key: wiped in store_close */
         bool aes_ready;
 };
 
-/* A statement in use: a cached one goes back to its slot, reset and unbound; any other is
- * finalized. */
+/* A statement in use, given back when it goes out of scope. */
 typedef struct stmt_ref {
-        sqlite3_stmt *st;
-        stmt_slot_t *slot; /* NULL when not cached */
+        db_stmt_t *st;
 } stmt_ref_t;
 
 static void stmt_releasep(stmt_ref_t *ref) {
-        if (!ref->st)
-                return;
-        if (ref->slot) {
-                sqlite3_reset(ref->st);
-                sqlite3_clear_bindings(ref->st);
-                ref->slot->busy = false;
-        } else
-                sqlite3_finalize(ref->st);
-        *ref = (stmt_ref_t) {};
+        if (ref->st)
+                DB_OPS(ref->st)->release(ref->st);
+        ref->st = NULL;
 }
 #define _cleanup_stmt_ _cleanup_(stmt_releasep)
 
@@ -65,108 +44,42 @@ static void store_closep(mef_store_t **s) {
         store_close(*s);
 }
 
-/* SQLite result codes (extended codes are on) to -errno, at the edge. */
-static int sql_errno(int rc) {
-        switch (rc) {
-        case SQLITE_OK:
-        case SQLITE_ROW:
-        case SQLITE_DONE:
-                return 0;
-        case SQLITE_CONSTRAINT_FOREIGNKEY: /* the row refers to a node that does not exist */
-                return -ENOENT;
-        case SQLITE_CONSTRAINT_NOTNULL:
-        case SQLITE_CONSTRAINT_CHECK:
-                return -EINVAL;
-        }
-        switch (rc & 0xff) {
-        case SQLITE_CONSTRAINT:
-                return -EEXIST;
-        case SQLITE_BUSY:
-        case SQLITE_LOCKED:
-                return -EBUSY;
-        case SQLITE_FULL:
-                return -ENOSPC;
-        case SQLITE_NOMEM:
-                return -ENOMEM;
-        case SQLITE_READONLY:
-                return -EROFS;
-        case SQLITE_CANTOPEN:
-        case SQLITE_PERM:
-        case SQLITE_AUTH:
-                return -EACCES;
-        case SQLITE_TOOBIG:
-                return -E2BIG;
-        default:
-                return -EIO;
-        }
-}
-
-#define BIND(expr)                                      \
-        do {                                            \
-                int _rc_ = (expr);                      \
-                if (_rc_ != SQLITE_OK)                  \
-                        return sql_errno(_rc_);         \
+#define BIND(expr)                              \
+        do {                                    \
+                int _r_ = (expr);               \
+                if (_r_ < 0)                    \
+                        return _r_;             \
         } while (0)
 
 /* sql must be a string literal (its address is the cache key). */
 static int prepare(mef_store_t *s, const char *sql, stmt_ref_t *ret) {
-        stmt_slot_t *slot = NULL;
-        for (size_t i = 0; i < s->n_cache; i++)
-                if (s->cache[i].sql == sql) {
-                        slot = &s->cache[i];
-                        break;
-                }
-        if (slot && !slot->busy) {
-                slot->busy = true;
-                *ret = (stmt_ref_t) { .st = slot->st, .slot = slot };
-                return 0;
-        }
-        bool cache = !slot && s->n_cache < STMT_CACHE_MAX;
-        sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v3(s->db, sql, -1, cache ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL);
-        if (rc != SQLITE_OK)
-                return sql_errno(rc);
-        if (cache) {
-                slot = &s->cache[s->n_cache++];
-                *slot = (stmt_slot_t) { .sql = sql, .st = st, .busy = true };
-                *ret = (stmt_ref_t) { .st = st, .slot = slot };
-        } else
-                *ret = (stmt_ref_t) { .st = st };
-        return 0;
+        return s->d->ops->prepare(s->d, sql, &ret->st);
 }
 
-static int step_done(sqlite3_stmt *st) {
-        int rc = sqlite3_step(st);
-        return rc == SQLITE_DONE ? 0 : rc == SQLITE_ROW ? -EIO : sql_errno(rc);
+static int step_done(db_stmt_t *st) {
+        int r = db_step(st);
+        return r > 0 ? -EIO : r;
 }
 
-/* SQLITE_ROW -> 1, SQLITE_DONE -> 0. */
-static int step_row(sqlite3_stmt *st) {
-        int rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW)
-                return 1;
-        return rc == SQLITE_DONE ? 0 : sql_errno(rc);
+/* A row -> 1, done -> 0. */
+static int step_row(db_stmt_t *st) {
+        return db_step(st);
 }
 
-/* Constant SQL only (pragmas, schema, transaction control): nothing is ever built at run time. */
+/* Constant SQL only (schema, transaction control): nothing is ever built at run time. */
 static int exec_const(mef_store_t *s, const char *sql) {
-        int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-        return rc == SQLITE_OK ? 0 : sql_errno(rc);
+        return s->d->ops->exec(s->d, sql);
 }
 
-static int bind_text_or_null(sqlite3_stmt *st, int i, const char *v) {
-        if (!v || !v[0])
-                return sqlite3_bind_null(st, i);
-        return sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+static int bind_text_or_null(db_stmt_t *st, int i, const char *v) {
+        return db_bind_text(st, i, v && v[0] ? v : NULL, -1);
 }
 
 /* A TEXT column into a fixed buffer; NULL reads as "". -EBADMSG when it cannot fit (a row
  * that no writer of this store produces). */
-static int column_text(sqlite3_stmt *st, int i, char *out, size_t size) {
-        const unsigned char *v = sqlite3_column_text(st, i);
-        size_t n = v ? (size_t) sqlite3_column_bytes(st, i) : 0;
-        if (!v && sqlite3_column_type(st, i) != SQLITE_NULL)
-                return -ENOMEM;
+static int column_text(db_stmt_t *st, int i, char *out, size_t size) {
+        size_t n;
+        const char *v = db_column_text(st, i, &n);
         if (n >= size || (v && memchr(v, 0, n)))
                 return -EBADMSG;
         if (n)
@@ -190,6 +103,12 @@ static const char *const enrolment_state_table[_ENROLMENT_STATE_MAX] = {
         [ENROLMENT_DEREGISTERED] = "deregistered",
 };
 
+static const char *const backend_table[_STORE_BACKEND_MAX] = {
+        [STORE_BACKEND_SQLITE] = "sqlite",
+        [STORE_BACKEND_POSTGRESQL] = "postgresql",
+};
+
+DEFINE_STRING_TABLE(store_backend, store_backend_t, backend_table)
 DEFINE_STRING_TABLE(node_state, node_state_t, node_state_table)
 DEFINE_STRING_TABLE(enrolment_state, enrolment_state_t, enrolment_state_table)
 
@@ -231,7 +150,7 @@ static int secret_open(mef_store_t *s, const char *aad, const void *blob, size_t
 }
 
 /* Decrypt a key column (16..64 bytes) into out, which is only written on success. */
-static int column_key(mef_store_t *s, sqlite3_stmt *st, int col, const char *prefix, const char *id,
+static int column_key(mef_store_t *s, db_stmt_t *st, int col, const char *prefix, const char *id,
                       uint8_t out[MSG_KEY_MAX], size_t *ret_len) {
         char aad[AAD_MAX];
         _cleanup_erase_(64) uint8_t key[MSG_KEY_MAX];
@@ -239,8 +158,9 @@ static int column_key(mef_store_t *s, sqlite3_stmt *st, int col, const char *pre
         int r = aad_format(aad, prefix, id);
         if (r < 0)
                 return r;
-        r = secret_open(s, aad, sqlite3_column_blob(st, col), (size_t) sqlite3_column_bytes(st, col), key,
-                        sizeof key, &n);
+        size_t blob_len;
+        const void *blob = db_column_blob(st, col, &blob_len);
+        r = secret_open(s, aad, blob, blob_len, key, sizeof key, &n);
         if (r < 0)
                 return r;
         if (n < MSG_KEY_MIN)
@@ -263,7 +183,7 @@ static int key_seal(mef_store_t *s, const char *prefix, const char *id, const ui
 /* How one table's rows decode; its secret is sealed to aad_prefix and the row's id (at id_offset
  * in the decoded struct), in column key_col of a query that selects it. */
 typedef struct row_type {
-        int (*decode)(sqlite3_stmt *st, void *out);
+        int (*decode)(db_stmt_t *st, void *out);
         size_t size;
         size_t id_offset;
         const char *aad_prefix;
@@ -280,8 +200,8 @@ static int select_one(mef_store_t *s, const row_type_t *type, const char *sql, c
         int r = prepare(s, sql, &ref);
         if (r < 0)
                 return r;
-        sqlite3_stmt *st = ref.st;
-        BIND(sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC));
+        db_stmt_t *st = ref.st;
+        BIND(db_bind_text(st, 1, arg, -1));
         r = step_row(st);
         if (r < 0)
                 return r;
@@ -317,7 +237,7 @@ static void *array_push(void **array, size_t *n, size_t *alloc, size_t elem) {
 }
 
 /* Every row of the prepared and bound st, decoded into a new array. */
-static int select_all(sqlite3_stmt *st, const row_type_t *type, void **ret, size_t *ret_n) {
+static int select_all(db_stmt_t *st, const row_type_t *type, void **ret, size_t *ret_n) {
         _cleanup_free_ void *list = NULL;
         size_t n = 0, alloc = 0;
         int r;
@@ -351,7 +271,7 @@ static bool fp_is_valid(const char *fp) {
 
 /* ---- master key and open ---- */
 
-static int mkdir_parents(const char *path) {
+int store_mkdir_parents(const char *path) {
         _cleanup_free_ char *p = strdup(path);
         if (!p)
                 return -ENOMEM;
@@ -380,7 +300,7 @@ static int master_key_read(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]) 
 }
 
 static int master_key_create(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]) {
-        int r = mkdir_parents(path);
+        int r = store_mkdir_parents(path);
         if (r < 0)
                 return r;
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
@@ -413,76 +333,21 @@ static int master_key_load(const char *path, bool create, uint8_t key[STORE_MAST
         return r;
 }
 
-static const char schema_sql[] =
-        "CREATE TABLE nodes ("
-        " node_id TEXT PRIMARY KEY NOT NULL,"
-        " kpm_id TEXT UNIQUE,"
-        " kpm_enc BLOB,"
-        " cert_fp TEXT UNIQUE,"
-        " cse_id TEXT NOT NULL,"
-        " cse_base TEXT NOT NULL,"
-        " targets TEXT NOT NULL DEFAULT '[]'," /* JSON array of target IDs */
-        " poll INTEGER NOT NULL,"
-        " lifetime INTEGER NOT NULL,"
-        " ltk_transported INTEGER NOT NULL DEFAULT 0,"
-        " state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'reenrol', 'revoked')),"
-        " created INTEGER NOT NULL,"
-        " CHECK ((kpm_id IS NULL) = (kpm_enc IS NULL)),"
-        " CHECK ((kpm_id IS NULL) <> (cert_fp IS NULL)));"
-        "CREATE TABLE targets ("
-        " id TEXT PRIMARY KEY NOT NULL,"
-        " psk_id TEXT UNIQUE,"
-        " psk_enc BLOB,"
-        " cert_fp TEXT UNIQUE,"
-        " created INTEGER NOT NULL,"
-        " CHECK ((psk_id IS NULL) = (psk_enc IS NULL)),"
-        " CHECK ((psk_id IS NULL) <> (cert_fp IS NULL)));"
-        "CREATE TABLE enrolments ("
-        " ke_id TEXT PRIMARY KEY NOT NULL,"
-        " node_id TEXT NOT NULL REFERENCES nodes(node_id) ON DELETE CASCADE,"
-        " key_enc BLOB NOT NULL,"
-        " ltk_transported INTEGER NOT NULL DEFAULT 0,"
-        " state TEXT NOT NULL CHECK (state IN ('active', 'retired', 'revoked', 'deregistered')),"
-        " created INTEGER NOT NULL,"
-        " exp INTEGER NOT NULL);"
-        "CREATE INDEX enrolments_node ON enrolments(node_id, state);"
-        "CREATE TABLE audit ("
-        " id INTEGER PRIMARY KEY,"
-        " ts INTEGER NOT NULL,"
-        " actor TEXT NOT NULL,"
-        " action TEXT NOT NULL,"
-        " subject TEXT,"
-        " detail TEXT);"
-        "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL);"
-        "PRAGMA user_version = 1;";
-
-static int user_version(mef_store_t *s, int *ret) {
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, "PRAGMA user_version", &ref);
-        if (r < 0)
-                return r;
-        sqlite3_stmt *st = ref.st;
-        r = step_row(st);
-        if (r < 0)
-                return r;
-        *ret = r > 0 ? sqlite3_column_int(st, 0) : 0;
-        return 0;
-}
-
 /* 1 and the blob when the check row exists, 0 when not. */
 static int check_read(mef_store_t *s, uint8_t *blob, size_t size, size_t *ret_len) {
         _cleanup_stmt_ stmt_ref_t ref = {};
         int r = prepare(s, "SELECT value FROM meta WHERE name = 'check'", &ref);
         if (r < 0)
                 return r;
-        sqlite3_stmt *st = ref.st;
+        db_stmt_t *st = ref.st;
         r = step_row(st);
         if (r <= 0)
                 return r;
-        size_t n = (size_t) sqlite3_column_bytes(st, 0);
-        if (n > size || sqlite3_column_type(st, 0) != SQLITE_BLOB)
+        size_t n;
+        const void *v = db_column_blob(st, 0, &n);
+        if (!v || n > size)
                 return -EBADMSG;
-        memcpy(blob, sqlite3_column_blob(st, 0), n);
+        memcpy(blob, v, n);
         *ret_len = n;
         return 1;
 }
@@ -494,11 +359,14 @@ static int check_write(mef_store_t *s) {
         if (r < 0)
                 return r;
         _cleanup_stmt_ stmt_ref_t ref = {};
-        r = prepare(s, "INSERT OR REPLACE INTO meta(name, value) VALUES ('check', ?1)", &ref);
+        r = prepare(s,
+                    "INSERT INTO meta (name, value) VALUES ('check', ?1) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    &ref);
         if (r < 0)
                 return r;
-        sqlite3_stmt *st = ref.st;
-        BIND(sqlite3_bind_blob(st, 1, blob, (int) n, SQLITE_STATIC));
+        db_stmt_t *st = ref.st;
+        BIND(db_bind_blob(st, 1, blob, n));
         return step_done(st);
 }
 
@@ -513,76 +381,61 @@ static int check_verify(mef_store_t *s, const uint8_t *blob, size_t n) {
         return 0;
 }
 
-static int schema_create(mef_store_t *s) {
-        int r = exec_const(s, "BEGIN IMMEDIATE");
+/* ---- schema and open ---- */
+
+/* Under the engine's exclusive lock, from whatever version is there (another process may just
+ * have migrated) to the newest. */
+static int schema_migrate(mef_store_t *s, int *ret_from, int *ret_to) {
+        const db_ops_t *ops = s->d->ops;
+        int r = ops->begin_exclusive(s->d);
         if (r < 0)
                 return r;
-        int v = 0;
-        r = user_version(s, &v); /* again, under the lock: another process may have won */
-        if (r == 0 && v == 0)
-                r = exec_const(s, schema_sql);
-        if (r == 0 && v == 0)
-                r = check_write(s);
+        int v = 0, from;
+        r = ops->schema_version(s->d, &v);
+        if (r == 0 && v > ops->n_migrations)
+                r = -EPROTONOSUPPORT;
+        from = v;
+        for (; r == 0 && v < ops->n_migrations; v++) {
+                r = exec_const(s, ops->migrations[v]);
+                if (r == 0)
+                        r = ops->set_schema_version(s->d, v + 1);
+        }
         if (r == 0)
                 r = exec_const(s, "COMMIT");
-        if (r < 0)
-                (void) exec_const(s, "ROLLBACK");
-        return r;
-}
-
-static void umask_restore(mode_t *m) {
-        umask(*m);
-}
-
-int store_open(const char *db_path, const char *master_key_path, bool create, mef_store_t **ret) {
-        if (!db_path || !master_key_path || !ret)
-                return -EINVAL;
-
-        _cleanup_(store_closep) mef_store_t *s = calloc(1, sizeof *s);
-        if (!s)
-                return -ENOMEM;
-
-        struct stat st;
-        bool existed = stat(db_path, &st) == 0;
-        if (!existed && (errno != ENOENT || !create))
-                return negative_errno();
-        int r;
-        if (!existed) {
-                r = mkdir_parents(db_path);
-                if (r < 0)
-                        return r;
-        }
-
-        /* Nothing this opens (database, -wal, -shm) is for anyone but the owner. */
-        _cleanup_(umask_restore) _unused_ mode_t old_umask = umask(0077);
-
-        int rc = sqlite3_open_v2(db_path, &s->db,
-                                 SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_EXRESCODE,
-                                 NULL);
-        if (rc != SQLITE_OK) {
-                if ((rc & 0xff) == SQLITE_CANTOPEN)
-                        return access(db_path, F_OK) < 0 ? -ENOENT : -EACCES;
-                return sql_errno(rc);
-        }
-        if (!existed && chmod(db_path, 0600) < 0)
-                return negative_errno();
-
-        sqlite3_extended_result_codes(s->db, 1);
-        rc = sqlite3_busy_timeout(s->db, 5000);
-        if (rc != SQLITE_OK)
-                return sql_errno(rc);
-        r = exec_const(s, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
-        if (r < 0)
+        if (r < 0) {
+                store_rollback(s);
                 return r;
+        }
+        if (ret_from)
+                *ret_from = from;
+        if (ret_to)
+                *ret_to = v;
+        return 0;
+}
+
+/* Takes d. */
+static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, mef_store_t **ret) {
+        _cleanup_(store_closep) mef_store_t *s = calloc(1, sizeof *s);
+        if (!s) {
+                d->ops->close(d);
+                return -ENOMEM;
+        }
+        s->d = d;
+        bool create = flags & STORE_OPEN_CREATE;
+        _Static_assert(STORE_SCHEMA_VERSION > 0, "");
+        if (d->ops->n_migrations != STORE_SCHEMA_VERSION)
+                return -EINVAL; /* both engines move in step */
 
         int v;
-        r = user_version(s, &v);
+        int r = d->ops->schema_version(d, &v);
         if (r < 0)
                 return r;
-        if (v > SCHEMA_VERSION)
+        if (v > STORE_SCHEMA_VERSION)
                 return -EPROTONOSUPPORT; /* written by a newer msce-mef */
         if (v == 0 && !create)
-                return -ENOENT;          /* a file, but never initialised */
+                return -ENOENT;          /* a database, but never initialised */
+        if (v > 0 && v < STORE_SCHEMA_VERSION && !(flags & (STORE_OPEN_CREATE | STORE_OPEN_MIGRATE)))
+                return -ESTALE;          /* older: msce-mef migrate */
 
         uint8_t blob[NONCE_LEN + sizeof(CHECK_PLAINTEXT) + TAG_LEN];
         size_t blob_len = 0;
@@ -606,10 +459,14 @@ int store_open(const char *db_path, const char *master_key_path, bool create, me
 
         if (has_check)
                 r = check_verify(s, blob, blob_len);
-        else if (v == 0)
-                r = schema_create(s);
-        else
-                r = check_write(s); /* schema without a check row: adopt this key */
+        if (r == 0 && v < STORE_SCHEMA_VERSION)
+                r = schema_migrate(s, NULL, NULL);
+        if (r == 0 && !has_check) {
+                /* A new store, or a schema without a check row: adopt this key - unless another
+                 * process just created the store with its own. */
+                has_check = check_read(s, blob, sizeof blob, &blob_len);
+                r = has_check < 0 ? has_check : has_check ? check_verify(s, blob, blob_len) : check_write(s);
+        }
         if (r < 0)
                 return r;
 
@@ -617,13 +474,44 @@ int store_open(const char *db_path, const char *master_key_path, bool create, me
         return 0;
 }
 
+int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret) {
+        if (!loc || !master_key_path || !ret)
+                return -EINVAL;
+        db_t *d = NULL;
+        int r;
+        switch (loc->backend) {
+        case STORE_BACKEND_SQLITE:
+                r = db_sqlite_open(loc->path, flags & STORE_OPEN_CREATE, &d);
+                break;
+        case STORE_BACKEND_POSTGRESQL:
+                r = db_pg_open(loc, &d);
+                break;
+        default:
+                return -EINVAL;
+        }
+        if (r < 0)
+                return r;
+        return store_open_db(d, master_key_path, flags, ret);
+}
+
+int store_open(const char *db_path, const char *master_key_path, bool create, mef_store_t **ret) {
+        if (!db_path)
+                return -EINVAL;
+        store_location_t loc = { .backend = STORE_BACKEND_SQLITE, .path = db_path };
+        return store_open_at(&loc, master_key_path, create ? STORE_OPEN_CREATE : 0, ret);
+}
+
+int store_migrate(mef_store_t *s, int *ret_from, int *ret_to) {
+        if (!s)
+                return -EINVAL;
+        return schema_migrate(s, ret_from, ret_to);
+}
+
 mef_store_t *store_close(mef_store_t *s) {
         if (!s)
                 return NULL;
-        for (size_t i = 0; i < s->n_cache; i++)
-                sqlite3_finalize(s->cache[i].st);
-        if (s->db)
-                sqlite3_close_v2(s->db);
+        if (s->d)
+                s->d->ops->close(s->d);
         if (s->aes_ready)
                 wc_AesFree(&s->aes);
         erase(s, sizeof *s);
@@ -631,18 +519,30 @@ mef_store_t *store_close(mef_store_t *s) {
         return NULL;
 }
 
+int store_set_busy_timeout(mef_store_t *s, unsigned ms) {
+        if (!s)
+                return -EINVAL;
+        return s->d->ops->set_busy_timeout(s->d, ms);
+}
+
 /* ---- transactions ---- */
 
 int store_begin(mef_store_t *s) {
-        return exec_const(s, "BEGIN IMMEDIATE");
+        if (!s)
+                return -EINVAL;
+        /* SQLite: the write lock now, not at the first write (no upgrade deadlock). PostgreSQL:
+         * rows are locked as they are written, the node's first (enrolment_lock_node). */
+        return exec_const(s, s->d->ops->dialect == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN");
 }
 
 int store_commit(mef_store_t *s) {
+        if (!s)
+                return -EINVAL;
         return exec_const(s, "COMMIT");
 }
 
 void store_rollback(mef_store_t *s) {
-        if (s && !sqlite3_get_autocommit(s->db))
+        if (s && s->d->ops->in_transaction(s->d))
                 (void) exec_const(s, "ROLLBACK");
 }
 
@@ -687,7 +587,7 @@ static int targets_from_json(const char *text, store_node_t *n) {
 }
 
 /* Columns in NODE_COLUMNS order. */
-static int node_from_row(sqlite3_stmt *st, void *out) {
+static int node_from_row(db_stmt_t *st, void *out) {
         store_node_t *n = out;
         int r;
         memset(n, 0, sizeof *n);
@@ -697,19 +597,19 @@ static int node_from_row(sqlite3_stmt *st, void *out) {
             (r = column_text(st, 3, n->cse_id, sizeof n->cse_id)) < 0 ||
             (r = column_text(st, 4, n->cse_base, sizeof n->cse_base)) < 0)
                 return r;
-        r = targets_from_json((const char *) sqlite3_column_text(st, 5), n);
+        r = targets_from_json(db_column_str(st, 5), n);
         if (r < 0)
                 return r;
-        int64_t poll = sqlite3_column_int64(st, 6), lifetime = sqlite3_column_int64(st, 7);
+        int64_t poll = db_column_int64(st, 6), lifetime = db_column_int64(st, 7);
         if (poll < 0 || poll > UINT32_MAX || lifetime < 0 || lifetime > UINT32_MAX)
                 return -EBADMSG;
         n->poll = (uint32_t) poll;
         n->lifetime = (uint32_t) lifetime;
-        n->ltk_transported = sqlite3_column_int(st, 8) != 0;
-        n->state = node_state_from_string((const char *) sqlite3_column_text(st, 9));
+        n->ltk_transported = (int) db_column_int64(st, 8) != 0;
+        n->state = node_state_from_string(db_column_str(st, 9));
         if (n->state < 0)
                 return -EBADMSG;
-        n->created = sqlite3_column_int64(st, 10);
+        n->created = db_column_int64(st, 10);
         return 0;
 }
 
@@ -774,26 +674,26 @@ int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, si
                     &ref);
         if (r < 0)
                 return r;
-        sqlite3_stmt *st = ref.st;
-        BIND(sqlite3_bind_text(st, 1, n->node_id, -1, SQLITE_STATIC));
+        db_stmt_t *st = ref.st;
+        BIND(db_bind_text(st, 1, n->node_id, -1));
         BIND(bind_text_or_null(st, 2, n->kpm_id));
         BIND(bind_text_or_null(st, 3, n->cert_fp));
-        BIND(sqlite3_bind_text(st, 4, n->cse_id, -1, SQLITE_STATIC));
-        BIND(sqlite3_bind_text(st, 5, n->cse_base, -1, SQLITE_STATIC));
-        BIND(sqlite3_bind_text(st, 6, targets, -1, SQLITE_STATIC));
-        BIND(sqlite3_bind_int64(st, 7, n->poll));
-        BIND(sqlite3_bind_int64(st, 8, n->lifetime));
-        BIND(sqlite3_bind_int(st, 9, n->ltk_transported));
-        BIND(sqlite3_bind_text(st, 10, node_state_to_string(n->state), -1, SQLITE_STATIC));
-        BIND(sqlite3_bind_int64(st, 11, n->created > 0 ? n->created : (int64_t) time(NULL)));
+        BIND(db_bind_text(st, 4, n->cse_id, -1));
+        BIND(db_bind_text(st, 5, n->cse_base, -1));
+        BIND(db_bind_text(st, 6, targets, -1));
+        BIND(db_bind_int64(st, 7, n->poll));
+        BIND(db_bind_int64(st, 8, n->lifetime));
+        BIND(db_bind_int64(st, 9, n->ltk_transported));
+        BIND(db_bind_text(st, 10, node_state_to_string(n->state), -1));
+        BIND(db_bind_int64(st, 11, n->created > 0 ? n->created : (int64_t) time(NULL)));
         if (blob_len)
-                BIND(sqlite3_bind_blob(st, 12, blob, (int) blob_len, SQLITE_STATIC));
+                BIND(db_bind_blob(st, 12, blob, blob_len));
         else
-                BIND(sqlite3_bind_null(st, 12));
+                BIND(db_bind_text(st, 12, NULL, 0));
         r = step_done(st);
         if (r < 0)
                 return r;
-        return sqlite3_changes(s->db) == 1 ? 0 : -EEXIST;
+        return s->d->ops->changes(s->d) == 1 ? 0 : -EEXIST;
 }
 
 int store_node_get(mef_store_t *s, const char *node_id, store_node_t *ret) {
@@ -825,7 +725,7 @@ int store_node_list(mef_store_t *s, store_node_t **ret, size_t *ret_n) {
         int r = prepare(s, "SELECT " NODE_COLUMNS " FROM nodes ORDER BY node_id", &ref);
         if (r < 0)
                 return r;
-        sqlite3_stmt *st = ref.st;
+        db_stmt_t *st = ref.st;
         void *list = NULL;
         r = select_all(st, &node_row, &list, ret_n);
         if (r == 0)
@@ -839,14 +739,14 @@ static int update_one(mef_store_t *s, const char *sql, const char *a1, const cha
         int r = prepare(s, sql, &ref);
         if (r < 0)
                 return r;
-        sqlite3_stmt *st = ref.st;
-        BIND(sqlite3_bind_text(st, 1, a1, -1, SQLITE_STATIC));
+        db_stmt_t *st = ref.st;
+        BIND(db_bind_text(st, 1, a1, -1));
         if (a2)
-                BIND(sqlite3_bind_text(st, 2, a2, -1, SQLITE_STATIC));
+                BIND(db_bind_text(st, 2, a2, -1));
         r = step_done(st);
         if (r < 0)
                 return r;
-        return sqlite3_changes(s->db) > 0 ? 0 : -ENOENT;
+        return s->d->ops->changes(s->d) > 0 ? 0 : -ENOENT;
 }
 
 int store_node_set_state(mef_store_t *s, const char *node_id, node_state_t state) {
@@ -891,7 +791,7 @@ int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret) {
 
 #define TARGET_COLUMNS "id, psk_id, cert_fp, created"
 
-static int target_from_row(sqlite3_stmt *st, void *out) {
+static int target_from_row(db_stmt_t *st, void *out) {
         store_target_t *t = out;
         int r;
         memset(t, 0, sizeof *t);
@@ -899,7 +799,7 @@ static int target_from_row(sqlite3_stmt *st, void *out) {
             (r = column_text(st, 1, t->psk_id, sizeof t->psk_id)) < 0 ||
             (r = column_text(st, 2, t->cert_fp, sizeof t->cert_fp)) < 0)
                 return r;
-        t->created = sqlite3_column_int64(st, 3);
+        t->created = db_column_int64(st, 3);
         return 0;
 }
 
@@ -931,19 +831,19 @@ int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk
                     &ref);
         if (r < 0)
                 return r;
-        sqlite3_stmt *st = ref.st;
-        BIND(sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC));
+        db_stmt_t *st = ref.st;
+        BIND(db_bind_text(st, 1, t->id, -1));
         BIND(bind_text_or_null(st, 2, t->psk_id));
         BIND(bind_text_or_null(st, 3, t->cert_fp));
-        BIND(sqlite3_bind_int64(st, 4, t->created > 0 ? t->created : (int64_t) time(NULL)));
+        BIND(db_bind_int64(st, 4, t->created > 0 ? t->created : (int64_t) time(NULL)));
         if (blob_len)
-                BIND(sqlite3_bind_blob(st, 5, blob, (int) blob_len, SQLITE_STATIC));
+                BIND(db_bind_blob(st, 5, blob, blob_len));
         else
-                BIND(sqlite3_bind_null(st, 5));
+                BIND(db_bind_text(st, 5, NULL, 0));
         r = step_done(st);
         if (r < 0)
                 return r;
-        return sqlite3_changes(s->db) == 1 ? 0 : -EEXIST;
+        return s->d->ops->changes(s->d) == 1 ? 0 : -EEXIST;
 }
 
 int store_target_by_psk_id(mef_store_t *s, const char *psk_id, store_target_t *ret, uint8_t psk[MSG_KEY_MAX],
@@ -966,7 +866,7 @@ int store_target_list(mef_store_t *s, store_target_t **ret, size_t *ret_n) {
         int r = prepare(s, "SELECT " TARGET_COLUMNS " FROM targets ORDER BY id", &ref);
         if (r < 0)
                 return r;
-        sqlite3_stmt *st = ref.st;
+        db_stmt_t *st = ref.st;
         void *list = NULL;
         r = select_all(st, &target_row, &list, ret_n);
         if (r == 0)
@@ -984,19 +884,19 @@ int store_target_remove(mef_store_t *s, const char *id) {
 
 #define ENROLMENT_COLUMNS "ke_id, node_id, state, created, exp, ltk_transported"
 
-static int enrolment_from_row(sqlite3_stmt *st, void *out) {
+static int enrolment_from_row(db_stmt_t *st, void *out) {
         store_enrolment_t *e = out;
         int r;
         memset(e, 0, sizeof *e);
         if ((r = column_text(st, 0, e->ke_id, sizeof e->ke_id)) < 0 ||
             (r = column_text(st, 1, e->node_id, sizeof e->node_id)) < 0)
                 return r;
-        e->state = enrolment_state_from_string((const char *) sqlite3_column_text(st, 2));
+        e->state = enrolment_state_from_string(db_column_str(st, 2));
         if (e->state < 0)
                 return -EBADMSG;
-        e->created = sqlite3_column_int64(st, 3);
-        e->exp = sqlite3_column_int64(st, 4);
-        e->ltk_transported = sqlite3_column_int(st, 5) != 0;
+        e->created = db_column_int64(st, 3);
+        e->exp = db_column_int64(st, 4);
+        e->ltk_transported = (int) db_column_int64(st, 5) != 0;
         return 0;
 }
 
@@ -1020,14 +920,14 @@ int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_
                     &ref);
         if (r < 0)
                 return r;
-        sqlite3_stmt *st = ref.st;
-        BIND(sqlite3_bind_text(st, 1, e->ke_id, -1, SQLITE_STATIC));
-        BIND(sqlite3_bind_text(st, 2, e->node_id, -1, SQLITE_STATIC));
-        BIND(sqlite3_bind_text(st, 3, state, -1, SQLITE_STATIC));
-        BIND(sqlite3_bind_int64(st, 4, e->created > 0 ? e->created : (int64_t) time(NULL)));
-        BIND(sqlite3_bind_int64(st, 5, e->exp));
-        BIND(sqlite3_bind_int(st, 6, e->ltk_transported));
-        BIND(sqlite3_bind_blob(st, 7, blob, (int) blob_len, SQLITE_STATIC));
+        db_stmt_t *st = ref.st;
+        BIND(db_bind_text(st, 1, e->ke_id, -1));
+        BIND(db_bind_text(st, 2, e->node_id, -1));
+        BIND(db_bind_text(st, 3, state, -1));
+        BIND(db_bind_int64(st, 4, e->created > 0 ? e->created : (int64_t) time(NULL)));
+        BIND(db_bind_int64(st, 5, e->exp));
+        BIND(db_bind_int64(st, 6, e->ltk_transported));
+        BIND(db_bind_blob(st, 7, blob, blob_len));
         return step_done(st);
 }
 
@@ -1052,6 +952,20 @@ int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enro
                 return -EINVAL;
         if (state == ENROLMENT_ACTIVE)
                 return 0; /* active rows stay active: nothing to do */
+        /* PostgreSQL: two instances enrolling one node at once each retire what they see and
+         * insert their own; holding the node's row until commit makes the second wait and then
+         * see (and retire) the first's. SQLite: BEGIN IMMEDIATE serialises writers already. Either
+         * way the unique index enrolments_one_active backs it. */
+        if (s->d->ops->dialect == DB_POSTGRESQL && s->d->ops->in_transaction(s->d)) {
+                _cleanup_stmt_ stmt_ref_t ref = {};
+                int r = prepare(s, "SELECT node_id FROM nodes WHERE node_id = ?1 FOR UPDATE", &ref);
+                if (r < 0)
+                        return r;
+                BIND(db_bind_text(ref.st, 1, node_id, -1));
+                r = step_row(ref.st);
+                if (r < 0)
+                        return r;
+        }
         /* Find each active row through the index, then update it by primary key: an UPDATE of the
          * column its own index scan runs on makes SQLite build an ephemeral table (3-4x slower). */
         for (;;) {
@@ -1063,7 +977,7 @@ int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enro
                                         &ref);
                         if (r < 0)
                                 return r;
-                        BIND(sqlite3_bind_text(ref.st, 1, node_id, -1, SQLITE_STATIC));
+                        BIND(db_bind_text(ref.st, 1, node_id, -1));
                         r = step_row(ref.st);
                         if (r <= 0)
                                 return r; /* 0: no active enrolment left */
@@ -1087,7 +1001,7 @@ int store_enrolment_list(mef_store_t *s, const char *node_id, store_enrolment_t 
                         &ref);
         if (r < 0)
                 return r;
-        sqlite3_stmt *st = ref.st;
+        db_stmt_t *st = ref.st;
         BIND(bind_text_or_null(st, 1, node_id));
         void *list = NULL;
         r = select_all(st, &enrolment_row, &list, ret_n);
@@ -1109,10 +1023,10 @@ static int truncated_len(const char *s, size_t max) {
         return (int) n;
 }
 
-static int bind_truncated(sqlite3_stmt *st, int i, const char *v, size_t max) {
+static int bind_truncated(db_stmt_t *st, int i, const char *v, size_t max) {
         if (!v || !v[0])
-                return sqlite3_bind_null(st, i);
-        return sqlite3_bind_text(st, i, v, truncated_len(v, max), SQLITE_STATIC);
+                return db_bind_text(st, i, NULL, 0);
+        return db_bind_text(st, i, v, truncated_len(v, max));
 }
 
 int store_audit(mef_store_t *s, const char *actor, const char *action, const char *subject, const char *detail) {
@@ -1122,8 +1036,8 @@ int store_audit(mef_store_t *s, const char *actor, const char *action, const cha
         int r = prepare(s, "INSERT INTO audit (ts, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)", &ref);
         if (r < 0)
                 return r;
-        sqlite3_stmt *st = ref.st;
-        BIND(sqlite3_bind_int64(st, 1, (int64_t) time(NULL)));
+        db_stmt_t *st = ref.st;
+        BIND(db_bind_int64(st, 1, (int64_t) time(NULL)));
         BIND(bind_truncated(st, 2, actor, STORE_AUDIT_ACTOR_MAX));
         BIND(bind_truncated(st, 3, action, STORE_AUDIT_ACTION_MAX));
         BIND(bind_truncated(st, 4, subject, STORE_AUDIT_SUBJECT_MAX));
@@ -1139,9 +1053,9 @@ int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, si
                         &ref);
         if (r < 0)
                 return r;
-        sqlite3_stmt *st = ref.st;
+        db_stmt_t *st = ref.st;
         uint64_t l = limit; /* a 64-bit compare: size_t is 32 bits on armhf (-Wtype-limits) */
-        BIND(sqlite3_bind_int64(st, 1, l == 0 || l > INT64_MAX ? -1 : (int64_t) l));
+        BIND(db_bind_int64(st, 1, l == 0 || l > INT64_MAX ? INT64_MAX : (int64_t) l));
         _cleanup_free_ store_audit_entry_t *list = NULL;
         size_t n = 0, alloc = 0;
         while ((r = step_row(st)) > 0) {
@@ -1149,8 +1063,8 @@ int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, si
                 if (!e)
                         return -ENOMEM;
                 memset(e, 0, sizeof *e);
-                e->id = sqlite3_column_int64(st, 0);
-                e->ts = sqlite3_column_int64(st, 1);
+                e->id = db_column_int64(st, 0);
+                e->ts = db_column_int64(st, 1);
                 if ((r = column_text(st, 2, e->actor, sizeof e->actor)) < 0 ||
                     (r = column_text(st, 3, e->action, sizeof e->action)) < 0 ||
                     (r = column_text(st, 4, e->subject, sizeof e->subject)) < 0 ||

@@ -5,6 +5,7 @@
  * file (0400, 32 random bytes); the associated data binds each ciphertext to its row
  * ("kpm:<nodeID>", "tpsk:<targetID>", "ke:<KeID>") so rows cannot be swapped. */
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,12 +75,49 @@ typedef struct store_enrolment {
         bool ltk_transported;
 } store_enrolment_t;
 
-/* Opens (and with create, creates the file, the schema and - when missing - the master key
- * file, 0400). -ENOENT when the database or master key is missing and !create, -EPERM when
- * the master key file is group/world readable, -EBADMSG when the master key does not open the
- * store's check value (wrong key file). */
+/* The schema this msce-mef writes; `msce-mef migrate` brings an older one to it. */
+#define STORE_SCHEMA_VERSION 2
+
+typedef enum store_backend {
+        STORE_BACKEND_SQLITE,
+        STORE_BACKEND_POSTGRESQL,
+        _STORE_BACKEND_MAX,
+        _STORE_BACKEND_INVALID = -22,
+} store_backend_t;
+
+const char *store_backend_to_string(store_backend_t b);
+store_backend_t store_backend_from_string(const char *s);
+
+/* Where the store is: a SQLite file, or a PostgreSQL database. */
+typedef struct store_location {
+        store_backend_t backend;
+        const char *path;            /* SQLite */
+        const char *uri;             /* PostgreSQL: a libpq URI or key=value string, no password */
+        const char *password_file;   /* PostgreSQL: the password, owner-only (0600/0400); NULL: none */
+} store_location_t;
+
+enum {
+        STORE_OPEN_CREATE = 1 << 0,  /* create what is missing, migrate an older schema */
+        STORE_OPEN_MIGRATE = 1 << 1, /* accept an older schema (store_migrate() follows) */
+};
+
+/* Opens (and with STORE_OPEN_CREATE, creates the SQLite file, the schema and - when missing -
+ * the master key file, 0400). -ENOENT when the database, its schema or the master key is
+ * missing and not created, -EPERM when the master key file (or the password file) is
+ * group/world readable, -EBADMSG when the master key does not open the store's check value
+ * (wrong key file), -EPROTONOSUPPORT when the schema is newer than this msce-mef, -ESTALE when
+ * it is older (without CREATE or MIGRATE), -EOPNOTSUPP for PostgreSQL in a build without libpq,
+ * -EINVAL for a URI that carries a password. */
+int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret);
+/* SQLite at db_path; create: STORE_OPEN_CREATE. */
 int store_open(const char *db_path, const char *master_key_path, bool create, mef_store_t **ret);
 mef_store_t *store_close(mef_store_t *s);
+/* Brings the schema to STORE_SCHEMA_VERSION under the engine's exclusive lock; the versions
+ * before and after. */
+int store_migrate(mef_store_t *s, int *ret_from, int *ret_to);
+/* How long a call waits for another writer's lock before it fails with -EBUSY (store_open()
+ * sets 5000 ms: the CLI; the server's connections wait less, see mef/store-queue.h). */
+int store_set_busy_timeout(mef_store_t *s, unsigned ms);
 
 /* Nodes. -EEXIST on a duplicate node ID, KpmID or fingerprint, -EADDRINUSE when the CSE-ID
  * is assigned to another node already (store_node_by_cse_id() says which); -ENOENT when absent. */
@@ -143,6 +181,12 @@ typedef struct store_counts {
         uint64_t enrolments_expired;
 } store_counts_t;
 int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret);
+
+/* -EBUSY (locked past the busy timeout) and the errors of a database that went away
+ * (-ECONNREFUSED, -ENOTCONN, -ETIMEDOUT, -ECONNRESET): worth a retry later (503). */
+static inline bool store_error_is_transient(int r) {
+        return r == -EBUSY || r == -ECONNREFUSED || r == -ENOTCONN || r == -ETIMEDOUT || r == -ECONNRESET;
+}
 
 /* Run several calls as one transaction. */
 int store_begin(mef_store_t *s);

@@ -348,6 +348,7 @@ Test(store, remove_cascades_enrolments) {
         cr_assert_eq(store_node_add(s, &b, kpm, sizeof kpm), 0);
         store_enrolment_t e1 = enrolment("11@mef", "a", 1000), e2 = enrolment("22@mef", "a", 2000),
                           e3 = enrolment("33@mef", "b", 3000);
+        e1.state = ENROLMENT_RETIRED; /* one active enrolment per node */
         cr_assert_eq(store_enrolment_add(s, &e1, ke, sizeof ke), 0);
         cr_assert_eq(store_enrolment_add(s, &e2, ke, sizeof ke), 0);
         cr_assert_eq(store_enrolment_add(s, &e3, ke, sizeof ke), 0);
@@ -428,6 +429,9 @@ Test(store, enrolments) {
         store_enrolment_t e3 = enrolment("0003@mef.example", "b", 1500);
         e2.ltk_transported = true;
         cr_assert_eq(store_enrolment_add(s, &e1, ke1, sizeof ke1), 0);
+        /* at most one active enrolment per node, whoever writes */
+        cr_assert_eq(store_enrolment_add(s, &e2, ke2, sizeof ke2), -EEXIST);
+        cr_assert_eq(store_enrolment_set_state(s, "0001@mef.example", ENROLMENT_RETIRED), 0);
         cr_assert_eq(store_enrolment_add(s, &e2, ke2, sizeof ke2), 0);
         cr_assert_eq(store_enrolment_add(s, &e3, ke1, sizeof ke1), 0);
         cr_assert_eq(store_enrolment_add(s, &e3, ke1, sizeof ke1), -EEXIST);

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* What mef/store.c needs of a database engine: statements with numbered parameters (?1, ?2...
+ * in the SQL text, which every backend accepts), rows, transactions and a schema version. The
+ * store's logic (validation, sealing, the queries) is written once against this; the engines
+ * are mef/store-sqlite.c and mef/store-pg.c. Not for use outside mef/store*.c. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct db db_t;
+typedef struct db_stmt db_stmt_t;
+
+typedef enum db_dialect {
+        DB_SQLITE,
+        DB_POSTGRESQL,
+} db_dialect_t;
+
+typedef struct db_ops {
+        db_dialect_t dialect;
+        /* sql must be a string literal: its address keys the backend's statement cache. */
+        int (*prepare)(db_t *d, const char *sql, db_stmt_t **ret);
+        /* Back to the cache (reset, unbound) or freed. NULL is fine. */
+        void (*release)(db_stmt_t *st);
+        /* v NULL: SQL NULL; len < 0: strlen(v). The values stay the caller's until step. */
+        int (*bind_text)(db_stmt_t *st, int i, const char *v, int len);
+        int (*bind_int64)(db_stmt_t *st, int i, int64_t v);
+        int (*bind_blob)(db_stmt_t *st, int i, const void *p, size_t n);
+        /* 1: a row; 0: done; <0: -errno. */
+        int (*step)(db_stmt_t *st);
+        /* NULL for SQL NULL (*ret_len 0); valid until the next step or release. */
+        const char *(*column_text)(db_stmt_t *st, int i, size_t *ret_len);
+        int64_t (*column_int64)(db_stmt_t *st, int i);
+        const void *(*column_blob)(db_stmt_t *st, int i, size_t *ret_len);
+        /* Rows the last INSERT/UPDATE/DELETE of the connection changed. */
+        int64_t (*changes)(db_t *d);
+        /* Constant SQL without parameters, possibly several statements. */
+        int (*exec)(db_t *d, const char *sql);
+        bool (*in_transaction)(db_t *d);
+        /* Start a transaction that takes the write lock (SQLite) / the migration lock (PG). */
+        int (*begin_exclusive)(db_t *d);
+        int (*schema_version)(db_t *d, int *ret);    /* 0: an empty database */
+        int (*set_schema_version)(db_t *d, int v);   /* inside the migration's transaction */
+        int (*set_busy_timeout)(db_t *d, unsigned ms);
+        void (*close)(db_t *d);
+        /* Schema migrations: migrations[v - 1] takes the schema from v - 1 to v. */
+        const char *const *migrations;
+        int n_migrations;
+} db_ops_t;
+
+/* Every backend's connection and statement start with their ops. */
+struct db {
+        const db_ops_t *ops;
+};
+#define DB_OPS(st) (*(const db_ops_t *const *) (st))
+
+static inline int db_bind_text(db_stmt_t *st, int i, const char *v, int len) {
+        return DB_OPS(st)->bind_text(st, i, v, len);
+}
+static inline int db_bind_int64(db_stmt_t *st, int i, int64_t v) {
+        return DB_OPS(st)->bind_int64(st, i, v);
+}
+static inline int db_bind_blob(db_stmt_t *st, int i, const void *p, size_t n) {
+        return DB_OPS(st)->bind_blob(st, i, p, n);
+}
+static inline int db_step(db_stmt_t *st) {
+        return DB_OPS(st)->step(st);
+}
+static inline const char *db_column_text(db_stmt_t *st, int i, size_t *ret_len) {
+        return DB_OPS(st)->column_text(st, i, ret_len);
+}
+static inline const char *db_column_str(db_stmt_t *st, int i) {
+        size_t n;
+        return DB_OPS(st)->column_text(st, i, &n);
+}
+static inline int64_t db_column_int64(db_stmt_t *st, int i) {
+        return DB_OPS(st)->column_int64(st, i);
+}
+static inline const void *db_column_blob(db_stmt_t *st, int i, size_t *ret_len) {
+        return DB_OPS(st)->column_blob(st, i, ret_len);
+}
+
+/* mef/store.c: the directories above path, 0700, for the database and the master key. */
+int store_mkdir_parents(const char *path);
+
+typedef struct store_location store_location_t;
+
+int db_sqlite_open(const char *path, bool create, db_t **ret);
+/* -EOPNOTSUPP when built without libpq. */
+int db_pg_open(const store_location_t *loc, db_t **ret);

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/* Jobs go from the loop to the threads through `queued` (bounded), and back through `finished`
+ * and the eventfd. One mutex guards both lists: jobs are few and short next to a store call. */
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include "mef/store-queue.h"
+#include "util/util.h"
+
+typedef struct worker {
+        store_queue_t *queue;
+        pthread_t thread;
+        bool started;
+        mef_store_t *store;
+} worker_t;
+
+struct store_queue {
+        pthread_mutex_t lock;
+        pthread_cond_t wake;
+        store_job_t *queued, **queued_tail;
+        store_job_t *finished, **finished_tail;
+        unsigned n_queued, max_queued;
+        bool stopping;
+        int efd;
+        sd_event_source *source;
+        worker_t *workers;
+        unsigned n_workers;
+};
+
+static void list_append(store_job_t ***tail, store_job_t *j) {
+        j->next = NULL;
+        **tail = j;
+        *tail = &j->next;
+}
+
+static store_job_t *list_take_all(store_job_t **head, store_job_t ***tail) {
+        store_job_t *all = *head;
+        *head = NULL;
+        *tail = head;
+        return all;
+}
+
+static void *worker_main(void *userdata) {
+        worker_t *w = userdata;
+        store_queue_t *q = w->queue;
+
+        pthread_mutex_lock(&q->lock);
+        for (;;) {
+                while (!q->queued && !q->stopping)
+                        pthread_cond_wait(&q->wake, &q->lock);
+                if (q->stopping)
+                        break;
+                store_job_t *j = q->queued;
+                q->queued = j->next;
+                if (!q->queued)
+                        q->queued_tail = &q->queued;
+                q->n_queued--;
+                pthread_mutex_unlock(&q->lock);
+
+                /* Waited past its deadline (the store was slow for those before it): its client
+                 * is better served by a quick 503 than by a late answer. */
+                if (j->deadline != 0 && now_usec() >= j->deadline)
+                        j->result = -ETIME;
+                else
+                        j->result = j->run(j, w->store);
+
+                pthread_mutex_lock(&q->lock);
+                bool wake = !q->finished;
+                list_append(&q->finished_tail, j);
+                if (wake) {
+                        uint64_t one = 1;
+                        (void) !write(q->efd, &one, sizeof one);
+                }
+        }
+        pthread_mutex_unlock(&q->lock);
+        return NULL;
+}
+
+static void jobs_done(store_job_t *j, int override) {
+        while (j) {
+                store_job_t *next = j->next;
+                j->done(j, override ? override : j->result);
+                j = next;
+        }
+}
+
+static int on_finished(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        store_queue_t *q = userdata;
+        uint64_t n;
+        (void) !read(q->efd, &n, sizeof n);
+        pthread_mutex_lock(&q->lock);
+        store_job_t *all = list_take_all(&q->finished, &q->finished_tail);
+        pthread_mutex_unlock(&q->lock);
+        jobs_done(all, 0);
+        return 0;
+}
+
+int store_queue_new(sd_event *event, const char *db_path, const char *master_key_path, unsigned threads,
+                    unsigned max_queued, unsigned busy_timeout_ms, store_queue_t **ret) {
+        if (!event || !db_path || !master_key_path || threads == 0 || max_queued == 0 || !ret)
+                return -EINVAL;
+        store_queue_t *q = calloc(1, sizeof *q);
+        if (!q)
+                return -ENOMEM;
+        pthread_mutex_init(&q->lock, NULL);
+        pthread_cond_init(&q->wake, NULL);
+        q->queued_tail = &q->queued;
+        q->finished_tail = &q->finished;
+        q->max_queued = max_queued;
+        q->efd = -1;
+
+        int r = 0;
+        q->workers = calloc(threads, sizeof *q->workers);
+        if (!q->workers)
+                r = -ENOMEM;
+        for (unsigned i = 0; r >= 0 && i < threads; i++, q->n_workers++) {
+                q->workers[i].queue = q;
+                r = store_open(db_path, master_key_path, false, &q->workers[i].store);
+                if (r >= 0)
+                        r = store_set_busy_timeout(q->workers[i].store, busy_timeout_ms);
+        }
+        if (r >= 0) {
+                q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+                if (q->efd < 0)
+                        r = negative_errno();
+        }
+        if (r >= 0)
+                r = sd_event_add_io(event, &q->source, q->efd, EPOLLIN, on_finished, q);
+        for (unsigned i = 0; r >= 0 && i < q->n_workers; i++) {
+                r = -pthread_create(&q->workers[i].thread, NULL, worker_main, &q->workers[i]);
+                q->workers[i].started = r >= 0;
+        }
+        if (r < 0) {
+                store_queue_free(q);
+                return r;
+        }
+        *ret = q;
+        return 0;
+}
+
+store_queue_t *store_queue_free(store_queue_t *q) {
+        if (!q)
+                return NULL;
+        pthread_mutex_lock(&q->lock);
+        q->stopping = true;
+        pthread_cond_broadcast(&q->wake);
+        pthread_mutex_unlock(&q->lock);
+        for (unsigned i = 0; i < q->n_workers; i++) {
+                if (q->workers[i].started)
+                        pthread_join(q->workers[i].thread, NULL);
+                store_close(q->workers[i].store);
+        }
+        free(q->workers);
+        /* The threads are gone: no lock needed. Finished jobs get their result, the rest none. */
+        jobs_done(list_take_all(&q->finished, &q->finished_tail), 0);
+        jobs_done(list_take_all(&q->queued, &q->queued_tail), -ECANCELED);
+        q->source = sd_event_source_disable_unref(q->source);
+        if (q->efd >= 0)
+                close(q->efd);
+        pthread_cond_destroy(&q->wake);
+        pthread_mutex_destroy(&q->lock);
+        free(q);
+        return NULL;
+}
+
+int store_queue_submit(store_queue_t *q, store_job_t *j) {
+        if (!q || !j || !j->run || !j->done)
+                return -EINVAL;
+        pthread_mutex_lock(&q->lock);
+        if (q->n_queued >= q->max_queued) {
+                pthread_mutex_unlock(&q->lock);
+                return -EAGAIN;
+        }
+        list_append(&q->queued_tail, j);
+        q->n_queued++;
+        pthread_cond_signal(&q->wake);
+        pthread_mutex_unlock(&q->lock);
+        return 0;
+}

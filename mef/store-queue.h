@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* The store, off the event loop: a few threads, each with its own store connection, take jobs
+ * from a bounded queue and hand the results back through an eventfd watched by sd-event. A
+ * locked database or a slow disk then holds up the requests that need the store (each bounded
+ * by the store's busy timeout, then -EBUSY) while handshakes and other connections go on. */
+
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "mef/store.h"
+
+typedef struct store_queue store_queue_t;
+typedef struct store_job store_job_t;
+
+struct store_job {
+        /* In a store thread: the job's work on that thread's store. */
+        int (*run)(store_job_t *j, mef_store_t *store);
+        /* In the loop, exactly once: r is what run() returned, -ETIME when the job was still
+         * queued at its deadline (run() not called), -ECANCELED when the queue is freed first. */
+        void (*done)(store_job_t *j, int r);
+        uint64_t deadline; /* CLOCK_MONOTONIC usec; 0: none */
+        /* private */
+        store_job_t *next;
+        int result;
+};
+
+/* Opens one store connection per thread (db_path, master_key_path as store_open(), never
+ * creating), each with busy_timeout_ms. */
+int store_queue_new(sd_event *event, const char *db_path, const char *master_key_path, unsigned threads,
+                    unsigned max_queued, unsigned busy_timeout_ms, store_queue_t **ret);
+/* Waits for the jobs being run, then calls done() of every job not yet done. */
+store_queue_t *store_queue_free(store_queue_t *q);
+/* -EAGAIN when max_queued jobs wait already: answer 503 without the store. */
+int store_queue_submit(store_queue_t *q, store_job_t *j);

@@ -1,0 +1,327 @@
+/* SPDX-License-Identifier: MIT */
+/* The SQLite engine of the store (mef/store-db.h): one file, WAL mode, prepared statements
+ * cached per connection. */
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include "mef/store-db.h"
+#include "util/util.h"
+
+/* Prepared once per connection (the SQL texts are constants, keyed by their address): parsing
+ * them again on every call was most of the store's CPU time under load. */
+#define STMT_CACHE_MAX 32
+
+typedef struct sqlite_db sqlite_db_t;
+
+struct db_stmt {
+        const db_ops_t *ops; /* first: DB_OPS() */
+        sqlite_db_t *db;
+        const char *sql;
+        sqlite3_stmt *st;
+        bool cached;
+        bool busy; /* handed out: a nested use of the same SQL prepares its own */
+};
+
+struct sqlite_db {
+        db_t base;
+        sqlite3 *db;
+        db_stmt_t cache[STMT_CACHE_MAX];
+        size_t n_cache;
+};
+
+/* SQLite result codes (extended codes are on) to -errno, at the edge. */
+static int sql_errno(int rc) {
+        switch (rc) {
+        case SQLITE_OK:
+        case SQLITE_ROW:
+        case SQLITE_DONE:
+                return 0;
+        case SQLITE_CONSTRAINT_FOREIGNKEY: /* the row refers to a node that does not exist */
+                return -ENOENT;
+        case SQLITE_CONSTRAINT_NOTNULL:
+        case SQLITE_CONSTRAINT_CHECK:
+                return -EINVAL;
+        }
+        switch (rc & 0xff) {
+        case SQLITE_CONSTRAINT:
+                return -EEXIST;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_READONLY:
+                return -EROFS;
+        case SQLITE_CANTOPEN:
+        case SQLITE_PERM:
+        case SQLITE_AUTH:
+                return -EACCES;
+        case SQLITE_TOOBIG:
+                return -E2BIG;
+        default:
+                return -EIO;
+        }
+}
+
+static int lite_prepare(db_t *d, const char *sql, db_stmt_t **ret) {
+        sqlite_db_t *l = (sqlite_db_t *) d;
+        db_stmt_t *slot = NULL;
+        for (size_t i = 0; i < l->n_cache; i++)
+                if (l->cache[i].sql == sql) {
+                        slot = &l->cache[i];
+                        break;
+                }
+        if (slot && !slot->busy) {
+                slot->busy = true;
+                *ret = slot;
+                return 0;
+        }
+        bool cache = !slot && l->n_cache < STMT_CACHE_MAX;
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v3(l->db, sql, -1, cache ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sql_errno(rc);
+        if (cache) {
+                slot = &l->cache[l->n_cache++];
+                *slot = (db_stmt_t) { .ops = d->ops, .db = l, .sql = sql, .st = st, .cached = true, .busy = true };
+        } else {
+                slot = malloc(sizeof *slot);
+                if (!slot) {
+                        sqlite3_finalize(st);
+                        return -ENOMEM;
+                }
+                *slot = (db_stmt_t) { .ops = d->ops, .db = l, .sql = sql, .st = st };
+        }
+        *ret = slot;
+        return 0;
+}
+
+static void lite_release(db_stmt_t *st) {
+        if (!st)
+                return;
+        if (st->cached) {
+                sqlite3_reset(st->st);
+                sqlite3_clear_bindings(st->st);
+                st->busy = false;
+        } else {
+                sqlite3_finalize(st->st);
+                free(st);
+        }
+}
+
+static int lite_bind_text(db_stmt_t *st, int i, const char *v, int len) {
+        if (!v)
+                return sql_errno(sqlite3_bind_null(st->st, i));
+        return sql_errno(sqlite3_bind_text(st->st, i, v, len, SQLITE_STATIC));
+}
+
+static int lite_bind_int64(db_stmt_t *st, int i, int64_t v) {
+        return sql_errno(sqlite3_bind_int64(st->st, i, v));
+}
+
+static int lite_bind_blob(db_stmt_t *st, int i, const void *p, size_t n) {
+        if (n > INT32_MAX)
+                return -E2BIG;
+        return sql_errno(sqlite3_bind_blob(st->st, i, p, (int) n, SQLITE_STATIC));
+}
+
+static int lite_step(db_stmt_t *st) {
+        int rc = sqlite3_step(st->st);
+        if (rc == SQLITE_ROW)
+                return 1;
+        return rc == SQLITE_DONE ? 0 : sql_errno(rc);
+}
+
+static const char *lite_column_text(db_stmt_t *st, int i, size_t *ret_len) {
+        const char *v = (const char *) sqlite3_column_text(st->st, i);
+        *ret_len = v ? (size_t) sqlite3_column_bytes(st->st, i) : 0;
+        return v;
+}
+
+static int64_t lite_column_int64(db_stmt_t *st, int i) {
+        return sqlite3_column_int64(st->st, i);
+}
+
+static const void *lite_column_blob(db_stmt_t *st, int i, size_t *ret_len) {
+        if (sqlite3_column_type(st->st, i) != SQLITE_BLOB) {
+                *ret_len = 0;
+                return NULL;
+        }
+        const void *p = sqlite3_column_blob(st->st, i);
+        *ret_len = p ? (size_t) sqlite3_column_bytes(st->st, i) : 0;
+        return p;
+}
+
+static int64_t lite_changes(db_t *d) {
+        return sqlite3_changes64(((sqlite_db_t *) d)->db);
+}
+
+static int lite_exec(db_t *d, const char *sql) {
+        return sql_errno(sqlite3_exec(((sqlite_db_t *) d)->db, sql, NULL, NULL, NULL));
+}
+
+static bool lite_in_transaction(db_t *d) {
+        return !sqlite3_get_autocommit(((sqlite_db_t *) d)->db);
+}
+
+static int lite_begin_exclusive(db_t *d) {
+        return lite_exec(d, "BEGIN IMMEDIATE");
+}
+
+static int lite_schema_version(db_t *d, int *ret) {
+        db_stmt_t *st;
+        int r = lite_prepare(d, "PRAGMA user_version", &st);
+        if (r < 0)
+                return r;
+        r = lite_step(st);
+        if (r >= 0)
+                *ret = r > 0 ? (int) lite_column_int64(st, 0) : 0;
+        lite_release(st);
+        return r < 0 ? r : 0;
+}
+
+static int lite_set_schema_version(db_t *d, int v) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v); /* a number: PRAGMA takes no parameter */
+        return lite_exec(d, sql);
+}
+
+static int lite_set_busy_timeout(db_t *d, unsigned ms) {
+        if (ms > INT32_MAX)
+                return -EINVAL;
+        return sql_errno(sqlite3_busy_timeout(((sqlite_db_t *) d)->db, (int) ms));
+}
+
+static void lite_close(db_t *d) {
+        sqlite_db_t *l = (sqlite_db_t *) d;
+        if (!l)
+                return;
+        for (size_t i = 0; i < l->n_cache; i++)
+                sqlite3_finalize(l->cache[i].st);
+        if (l->db)
+                sqlite3_close_v2(l->db);
+        free(l);
+}
+
+static const char *const lite_migrations[] = {
+        /* 1: the first schema */
+        "CREATE TABLE nodes ("
+        " node_id TEXT PRIMARY KEY NOT NULL,"
+        " kpm_id TEXT UNIQUE,"
+        " kpm_enc BLOB,"
+        " cert_fp TEXT UNIQUE,"
+        " cse_id TEXT NOT NULL,"
+        " cse_base TEXT NOT NULL,"
+        " targets TEXT NOT NULL DEFAULT '[]'," /* JSON array of target IDs */
+        " poll INTEGER NOT NULL,"
+        " lifetime INTEGER NOT NULL,"
+        " ltk_transported INTEGER NOT NULL DEFAULT 0,"
+        " state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'reenrol', 'revoked')),"
+        " created INTEGER NOT NULL,"
+        " CHECK ((kpm_id IS NULL) = (kpm_enc IS NULL)),"
+        " CHECK ((kpm_id IS NULL) <> (cert_fp IS NULL)));"
+        "CREATE TABLE targets ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " psk_id TEXT UNIQUE,"
+        " psk_enc BLOB,"
+        " cert_fp TEXT UNIQUE,"
+        " created INTEGER NOT NULL,"
+        " CHECK ((psk_id IS NULL) = (psk_enc IS NULL)),"
+        " CHECK ((psk_id IS NULL) <> (cert_fp IS NULL)));"
+        "CREATE TABLE enrolments ("
+        " ke_id TEXT PRIMARY KEY NOT NULL,"
+        " node_id TEXT NOT NULL REFERENCES nodes(node_id) ON DELETE CASCADE,"
+        " key_enc BLOB NOT NULL,"
+        " ltk_transported INTEGER NOT NULL DEFAULT 0,"
+        " state TEXT NOT NULL CHECK (state IN ('active', 'retired', 'revoked', 'deregistered')),"
+        " created INTEGER NOT NULL,"
+        " exp INTEGER NOT NULL);"
+        "CREATE INDEX enrolments_node ON enrolments(node_id, state);"
+        "CREATE TABLE audit ("
+        " id INTEGER PRIMARY KEY,"
+        " ts INTEGER NOT NULL,"
+        " actor TEXT NOT NULL,"
+        " action TEXT NOT NULL,"
+        " subject TEXT,"
+        " detail TEXT);"
+        "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL);",
+        /* 2: at most one active enrolment per node, whoever writes */
+        "CREATE UNIQUE INDEX enrolments_one_active ON enrolments(node_id) WHERE state = 'active';",
+};
+
+static const db_ops_t lite_ops = {
+        .dialect = DB_SQLITE,
+        .prepare = lite_prepare,
+        .release = lite_release,
+        .bind_text = lite_bind_text,
+        .bind_int64 = lite_bind_int64,
+        .bind_blob = lite_bind_blob,
+        .step = lite_step,
+        .column_text = lite_column_text,
+        .column_int64 = lite_column_int64,
+        .column_blob = lite_column_blob,
+        .changes = lite_changes,
+        .exec = lite_exec,
+        .in_transaction = lite_in_transaction,
+        .begin_exclusive = lite_begin_exclusive,
+        .schema_version = lite_schema_version,
+        .set_schema_version = lite_set_schema_version,
+        .set_busy_timeout = lite_set_busy_timeout,
+        .close = lite_close,
+        .migrations = lite_migrations,
+        .n_migrations = (int) ELEMENTSOF(lite_migrations),
+};
+
+static void lite_closep(sqlite_db_t **l) {
+        lite_close(&(*l)->base);
+}
+
+static void umask_restore(mode_t *m) {
+        umask(*m);
+}
+
+int db_sqlite_open(const char *path, bool create, db_t **ret) {
+        if (!path || !ret)
+                return -EINVAL;
+        _cleanup_(lite_closep) sqlite_db_t *l = calloc(1, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        l->base.ops = &lite_ops;
+
+        struct stat st;
+        bool existed = stat(path, &st) == 0;
+        if (!existed && (errno != ENOENT || !create))
+                return negative_errno();
+        int r;
+        if (!existed) {
+                r = store_mkdir_parents(path);
+                if (r < 0)
+                        return r;
+        }
+
+        /* Nothing this opens (database, -wal, -shm) is for anyone but the owner. */
+        _cleanup_(umask_restore) _unused_ mode_t old_umask = umask(0077);
+
+        int rc = sqlite3_open_v2(path, &l->db,
+                                 SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_EXRESCODE,
+                                 NULL);
+        if (rc != SQLITE_OK) {
+                if ((rc & 0xff) == SQLITE_CANTOPEN)
+                        return access(path, F_OK) < 0 ? -ENOENT : -EACCES;
+                return sql_errno(rc);
+        }
+        if (!existed && chmod(path, 0600) < 0)
+                return negative_errno();
+
+        sqlite3_extended_result_codes(l->db, 1);
+        rc = sqlite3_busy_timeout(l->db, 5000);
+        if (rc != SQLITE_OK)
+                return sql_errno(rc);
+        r = lite_exec(&l->base, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
+        if (r < 0)
+                return r;
+        *ret = &TAKE_PTR(l)->base;
+        return 0;
+}

@@ -11,15 +11,16 @@
 #include "mef/mef-config.h"
 #include "mef/server.h"
 #include "mef/store.h"
+#include "mef/workers.h"
 #include "util/util.h"
 
 static void store_closep(mef_store_t **s) {
         store_close(*s);
 }
 
-static int serve(const mef_config_t *cfg) {
-        _cleanup_(store_closep) mef_store_t *store = NULL;
-        int r = store_open(cfg->store_path, cfg->master_key_path, true, &store);
+/* Opens (creating when missing) the store: 0, or the exit status after saying why not. */
+static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
+        int r = store_open(cfg->store_path, cfg->master_key_path, true, ret);
         if (r == -EBADMSG) {
                 log_error("master key %s does not open store %s", cfg->master_key_path, cfg->store_path);
                 return MEF_EXIT_CONFIG;
@@ -33,6 +34,14 @@ static int serve(const mef_config_t *cfg) {
                                 cfg->master_key_path);
                 return MEF_EXIT_FAILURE;
         }
+        return 0;
+}
+
+static int serve(const mef_config_t *cfg) {
+        _cleanup_(store_closep) mef_store_t *store = NULL;
+        int r = serve_open_store(cfg, &store);
+        if (r != 0)
+                return r;
         char err[512] = "";
         r = mef_server_run(cfg, store, err, sizeof err);
         if (r < 0) {
@@ -87,7 +96,13 @@ int main(int argc, char **argv) {
                                 argv[g.command + 1]);
                         return MEF_EXIT_USAGE;
                 }
-                return serve(&cfg);
+                if (cfg.workers == 1)
+                        return serve(&cfg);
+                /* create or check the store once, before the workers open their own connections */
+                mef_store_t *store = NULL;
+                r = serve_open_store(&cfg, &store);
+                store_close(store);
+                return r != 0 ? r : mef_workers_run(&cfg, serve);
         }
         return mef_cli_run(&cfg, argc, argv);
 }

@@ -126,6 +126,7 @@ typedef enum key_kind {
         KEY_TLS_VERSION,
         KEY_PATH,
         KEY_UINT,
+        KEY_WORKERS,
 } key_kind_t;
 
 typedef struct key_def {
@@ -143,6 +144,7 @@ static const key_def_t keys[] = {
         { "server", "listen", KEY_LISTEN, 0, 0, 0, NULL },
         { "server", "fqdn", KEY_FQDN, FIELD(fqdn), 0, 0, NULL },
         { "server", "base", KEY_BASE, FIELD(base), 0, 0, NULL },
+        { "server", "workers", KEY_WORKERS, FIELD(workers), 1, 256, "" },
         { "tls", "min_version", KEY_TLS_VERSION, FIELD(tls_min), 0, 0, NULL },
         { "tls", "certificate", KEY_PATH, FIELD(cert_file), 0, 0, NULL },
         { "tls", "key", KEY_PATH, FIELD(key_file), 0, 0, NULL },
@@ -199,6 +201,17 @@ static const char *apply(parse_ctx_t *c, const key_def_t *k, const char *value, 
                 if (!path_is_valid(value))
                         return "expected a file path";
                 break;
+        case KEY_WORKERS:
+                if (streq(value, "auto")) {
+                        cfg->workers = 0;
+                        return NULL;
+                }
+                if (parse_uint(value, UINT_MAX, &u) < 0 || u < k->min || u > k->max) {
+                        snprintf(buf, size, "expected auto or an integer from %u to %u", k->min, k->max);
+                        return buf;
+                }
+                cfg->workers = (unsigned) u;
+                return NULL;
         case KEY_UINT:
                 if (parse_uint(value, UINT_MAX, &u) < 0 || u < k->min || u > k->max) {
                         snprintf(buf, size, "expected an integer from %u to %u%s", k->min, k->max, k->unit);
@@ -256,6 +269,7 @@ static int defaults(mef_config_t *c) {
                 .listen_host = strdup("127.0.0.1"),
                 .listen_port = strdup("8443"),
                 .base = strdup("/msce"),
+                .workers = 1,
                 .tls_min = TLS_VERSION_1_2,
                 .store_path = strdup(MEF_STORE_DEFAULT),
                 .master_key_path = strdup(MEF_MASTER_KEY_DEFAULT),

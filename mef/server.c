@@ -822,7 +822,9 @@ static int listen_open(const mef_config_t *cfg, int *ret_fd, char *err, size_t e
                         continue;
                 }
                 int one = 1;
+                /* with workers, each has its own socket on the address (mef/workers.c) */
                 if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+                    (cfg->workers != 1 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
                     bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, (int) cfg->listen_backlog) < 0) {
                         r = negative_errno();
                         close(fd);

@@ -12,19 +12,16 @@
 #include "mef/metrics.h"
 #include "mef/server.h"
 #include "mef/store.h"
+#include "mef/workers.h"
 #include "util/util.h"
 
 static void store_closep(mef_store_t **s) {
         store_close(*s);
 }
 
-static void metrics_freep(mef_metrics_t **m) {
-        mef_metrics_free(*m);
-}
-
-static int serve(const mef_config_t *cfg) {
-        _cleanup_(store_closep) mef_store_t *store = NULL;
-        int r = store_open(cfg->store_path, cfg->master_key_path, true, &store);
+/* Opens (creating when missing) the store: 0, or the exit status after saying why not. */
+static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
+        int r = store_open(cfg->store_path, cfg->master_key_path, true, ret);
         if (r == -EBADMSG) {
                 log_error("master key %s does not open store %s", cfg->master_key_path, cfg->store_path);
                 return MEF_EXIT_CONFIG;
@@ -38,15 +35,17 @@ static int serve(const mef_config_t *cfg) {
                                 cfg->master_key_path);
                 return MEF_EXIT_FAILURE;
         }
-        /* Before any worker is forked: the counters are shared (mef/metrics.h). */
-        _cleanup_(metrics_freep) mef_metrics_t *metrics = NULL;
-        if (cfg->metrics_host) {
-                r = mef_metrics_new(&metrics);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to set up metrics: %m");
-                        return MEF_EXIT_FAILURE;
-                }
-        }
+        return 0;
+}
+
+/* Made before any worker is forked: they all count into it (mef/metrics.h). NULL: off. */
+static mef_metrics_t *metrics;
+
+static int serve(const mef_config_t *cfg) {
+        _cleanup_(store_closep) mef_store_t *store = NULL;
+        int r = serve_open_store(cfg, &store);
+        if (r != 0)
+                return r;
         char err[512] = "";
         r = mef_server_run(cfg, store, metrics, err, sizeof err);
         if (r < 0) {
@@ -101,7 +100,20 @@ int main(int argc, char **argv) {
                                 argv[g.command + 1]);
                         return MEF_EXIT_USAGE;
                 }
-                return serve(&cfg);
+                if (cfg.metrics_host) {
+                        r = mef_metrics_new(&metrics);
+                        if (r < 0) {
+                                log_error_errno(r, "Failed to set up metrics: %m");
+                                return MEF_EXIT_FAILURE;
+                        }
+                }
+                if (cfg.workers == 1)
+                        return serve(&cfg);
+                /* create or check the store once, before the workers open their own connections */
+                mef_store_t *store = NULL;
+                r = serve_open_store(&cfg, &store);
+                store_close(store);
+                return r != 0 ? r : mef_workers_run(&cfg, serve);
         }
         return mef_cli_run(&cfg, argc, argv);
 }

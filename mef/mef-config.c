@@ -104,6 +104,28 @@ static void base_normalize(char *s) {
                 s[--n] = 0;
 }
 
+/* workers = auto (stored as 0: as many as CPUs, mef/workers.h) or 1..256 */
+static int workers_parse(void *base, const ini_key_t *k, const char *v, char why[INI_WHY_MAX]) {
+        if (streq(v, "auto")) {
+                *INI_FIELD(base, k, unsigned) = 0;
+                return 0;
+        }
+        int r = ini_type_uint.parse(base, k, v, why);
+        if (r == -EINVAL)
+                snprintf(why, INI_WHY_MAX, "expected auto or an integer from 1 to 256");
+        return r;
+}
+
+static void workers_print(const void *base, const ini_key_t *k, char *buf, size_t size) {
+        unsigned w = *INI_CFIELD(base, k, unsigned);
+        if (w == 0)
+                snprintf(buf, size, "auto");
+        else
+                snprintf(buf, size, "%u", w);
+}
+
+static const ini_type_t workers_type = { workers_parse, workers_print, NULL };
+
 #define F(f) offsetof(mef_config_t, f)
 #define STRING(...) (&(const ini_string_t) { __VA_ARGS__ })
 #define UINT(lo, hi, unit) (&(const ini_uint_t) { lo, hi, unit })
@@ -114,6 +136,7 @@ static const ini_key_t keys[] = {
         { "server", "listen", &listen_type, F(listen_host), "127.0.0.1:8443" },
         { "server", "fqdn", &ini_type_string, F(fqdn), NULL, STRING(fqdn_check, ini_ascii_lower) },
         { "server", "base", &ini_type_string, F(base), "/msce", STRING(base_check, base_normalize) },
+        { "server", "workers", &workers_type, F(workers), "1", UINT(1, 256, "") },
         { "tls", "min_version", &ini_type_enum, F(tls_min), "1.2",
           &(const ini_enum_t) { (const char *const[]) { "1.2", "1.3" }, tls_versions, 2 } },
         { "tls", "certificate", &ini_type_string, F(cert_file), NULL, FILE_PATH },

@@ -1057,7 +1057,9 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 return r;
         }
 
-        r = mef_listen(cfg->listen_host, cfg->listen_port, cfg->listen_backlog, false, &s->listen_fd, err, err_size);
+        /* with workers, each has its own socket on the address (mef/workers.c) */
+        r = mef_listen(cfg->listen_host, cfg->listen_port, cfg->listen_backlog, cfg->workers != 1, &s->listen_fd, err,
+                       err_size);
         if (r < 0)
                 return r;
 

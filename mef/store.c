@@ -774,15 +774,15 @@ int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret) {
                         &ref);
         if (r < 0)
                 return r;
-        sqlite3_stmt *st = ref.st;
-        BIND(sqlite3_bind_int64(st, 1, now));
+        db_stmt_t *st = ref.st;
+        BIND(db_bind_int64(st, 1, now));
         r = step_row(st);
         if (r <= 0)
                 return r < 0 ? r : -EIO;
         *ret = (store_counts_t) {
-                .nodes = (uint64_t) sqlite3_column_int64(st, 0),
-                .enrolments_active = (uint64_t) sqlite3_column_int64(st, 1),
-                .enrolments_expired = (uint64_t) sqlite3_column_int64(st, 2),
+                .nodes = (uint64_t) db_column_int64(st, 0),
+                .enrolments_active = (uint64_t) db_column_int64(st, 1),
+                .enrolments_expired = (uint64_t) db_column_int64(st, 2),
         };
         return 0;
 }

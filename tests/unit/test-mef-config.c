@@ -72,6 +72,7 @@ static void check_defaults(const mef_config_t *c) {
         cr_assert_eq(c->retry_after, 5);
         cr_assert_eq(c->default_lifetime, 31536000);
         cr_assert_eq(c->default_poll, 86400);
+        cr_assert_eq(c->workers, 1);
 }
 
 Test(mef_config, empty_file_is_defaults) {
@@ -301,6 +302,19 @@ Test(mef_config, bounds) {
                 snprintf(text, sizeof text, "[%s]\n%s = %llu\n", b[i].section, b[i].key, b[i].max + 1);
                 load_fails(text, 2, sk, "expected an integer");
         }
+}
+
+Test(mef_config, workers) {
+        mef_config_t c = { 0 };
+        load_ok("[server]\nworkers = auto\n", &c);
+        cr_assert_eq(c.workers, 0);
+        mef_config_done(&c);
+        load_ok("[server]\nworkers = 256\n", &c);
+        cr_assert_eq(c.workers, 256);
+        mef_config_done(&c);
+        load_fails("[server]\nworkers = 0\n", 2, "[server] workers", "expected auto or an integer from 1 to 256");
+        load_fails("[server]\nworkers = 257\n", 2, "[server] workers", "expected auto");
+        load_fails("[server]\nworkers = all\n", 2, "[server] workers", "expected auto");
 }
 
 Test(mef_config, cross_checks) {

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker supervisor. Workers report to it as they would to systemd: their sd_notify goes to
+ * a private datagram socket (NOTIFY_SOCKET set in the child), so the server code is the same with
+ * one process or many, and the supervisor alone talks to systemd (NotifyAccess=main). */
+#include <netdb.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "mef/cli.h"
+#include "mef/log.h"
+#include "mef/workers.h"
+#include "util/util.h"
+
+#define WORKERS_MAX 256u
+#define RESTART_MIN_USEC (100u * 1000u)
+#define RESTART_MAX_USEC (10u * 1000u * 1000u)
+#define RESTART_RESET_USEC (30u * 1000u * 1000u) /* a worker that ran this long starts the backoff afresh */
+
+typedef struct supervisor supervisor_t;
+
+typedef struct worker {
+        supervisor_t *sup;
+        unsigned index;
+        pid_t pid;               /* 0 when not running */
+        bool ready;
+        uint64_t started;
+        unsigned failures;       /* deaths in a row, for the restart delay */
+        sd_event_source *child;
+        sd_event_source *restart;
+} worker_t;
+
+struct supervisor {
+        const mef_config_t *cfg;
+        mef_config_t wcfg;       /* what the workers get: cfg with the port resolved */
+        char port[8];
+        mef_worker_fn_t fn;
+        sd_event *event;
+        int notify_fd;
+        int reserve_fd;          /* holds a kernel-chosen port while workers (re)bind it */
+        char notify_path[sizeof(((struct sockaddr_un *) NULL)->sun_path) + 1];
+        worker_t *workers;
+        unsigned n;
+        bool announced, stopping;
+        int status;              /* exit status */
+};
+
+unsigned mef_workers_count(const mef_config_t *cfg) {
+        if (cfg->workers > 0)
+                return MIN(cfg->workers, WORKERS_MAX);
+        cpu_set_t set;
+        if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+                return MIN((unsigned) CPU_COUNT(&set), WORKERS_MAX);
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n > 0 ? MIN((unsigned) n, WORKERS_MAX) : 1;
+}
+
+/* Port 0: bind (without listening) a SO_REUSEPORT socket to let the kernel pick the port, and
+ * keep it bound so that the port stays ours while workers come and go. */
+static int port_reserve(supervisor_t *s) {
+        const char *host = s->cfg->listen_host && *s->cfg->listen_host && !streq(s->cfg->listen_host, "*")
+                                   ? s->cfg->listen_host
+                                   : NULL;
+        struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                                  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+        struct addrinfo *res = NULL;
+        if (getaddrinfo(host, "0", &hints, &res) != 0)
+                return -EADDRNOTAVAIL;
+        int r = -EADDRNOTAVAIL;
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+                int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol), one = 1;
+                struct sockaddr_storage sa;
+                socklen_t len = sizeof sa;
+                if (fd < 0)
+                        continue;
+                if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+                    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+                    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || getsockname(fd, (struct sockaddr *) &sa, &len) < 0) {
+                        r = negative_errno();
+                        close(fd);
+                        continue;
+                }
+                unsigned port = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *) &sa)->sin6_port)
+                                                         : ntohs(((struct sockaddr_in *) &sa)->sin_port);
+                snprintf(s->port, sizeof s->port, "%u", port);
+                s->reserve_fd = fd;
+                r = 0;
+                break;
+        }
+        freeaddrinfo(res);
+        return r;
+}
+
+/* An autobound abstract datagram socket that passes the sender's credentials. */
+static int notify_open(supervisor_t *s) {
+        s->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (s->notify_fd < 0)
+                return negative_errno();
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        socklen_t len = sizeof sa;
+        int one = 1;
+        if (bind(s->notify_fd, (struct sockaddr *) &sa, sizeof(sa_family_t)) < 0 ||
+            getsockname(s->notify_fd, (struct sockaddr *) &sa, &len) < 0 ||
+            setsockopt(s->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0)
+                return negative_errno();
+        size_t n = len - offsetof(struct sockaddr_un, sun_path);
+        if (n < 2 || n >= sizeof s->notify_path || sa.sun_path[0] != 0)
+                return -EINVAL;
+        s->notify_path[0] = '@';
+        memcpy(s->notify_path + 1, sa.sun_path + 1, n - 1);
+        s->notify_path[n] = 0;
+        return 0;
+}
+
+static worker_t *worker_by_pid(supervisor_t *s, pid_t pid) {
+        for (unsigned i = 0; i < s->n; i++)
+                if (s->workers[i].pid == pid && pid > 0)
+                        return &s->workers[i];
+        return NULL;
+}
+
+static unsigned workers_running(const supervisor_t *s) {
+        unsigned n = 0;
+        for (unsigned i = 0; i < s->n; i++)
+                n += s->workers[i].pid > 0;
+        return n;
+}
+
+static void supervisor_stop(supervisor_t *s, int status) {
+        if (!s->stopping) {
+                s->stopping = true;
+                s->status = status;
+                (void) sd_notify(0, "STOPPING=1");
+        }
+        for (unsigned i = 0; i < s->n; i++) {
+                worker_t *w = &s->workers[i];
+                w->restart = sd_event_source_disable_unref(w->restart);
+                if (w->pid > 0)
+                        (void) kill(w->pid, SIGTERM);
+        }
+        if (workers_running(s) == 0)
+                (void) sd_event_exit(s->event, 0);
+}
+
+static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata);
+
+static int worker_spawn(worker_t *w) {
+        supervisor_t *s = w->sup;
+        pid_t parent = getpid();
+        pid_t pid = fork();
+        if (pid < 0)
+                return negative_errno();
+        if (pid == 0) {
+                /* the worker dies with the supervisor, whatever kills it */
+                if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+                        _exit(MEF_EXIT_FAILURE);
+                close(s->notify_fd);
+                if (s->reserve_fd >= 0)
+                        close(s->reserve_fd);
+                /* the supervisor pings systemd's watchdog; the worker reports to the supervisor */
+                if (setenv("NOTIFY_SOCKET", s->notify_path, 1) < 0)
+                        _exit(MEF_EXIT_FAILURE);
+                (void) unsetenv("WATCHDOG_PID");
+                (void) unsetenv("WATCHDOG_USEC");
+                _exit(s->fn(&s->wcfg));
+        }
+        w->pid = pid;
+        w->ready = false;
+        w->started = now_usec();
+        int r = sd_event_add_child(s->event, &w->child, pid, WEXITED, on_child, w);
+        if (r < 0) {
+                (void) kill(pid, SIGKILL);
+                (void) waitpid(pid, NULL, 0);
+                w->pid = 0;
+        }
+        return r;
+}
+
+static int on_restart(sd_event_source *src, uint64_t usec, void *userdata) {
+        worker_t *w = userdata;
+        w->restart = sd_event_source_disable_unref(w->restart);
+        int r = worker_spawn(w);
+        if (r < 0) {
+                log_error_errno(r, "cannot restart worker %u: %m", w->index + 1);
+                supervisor_stop(w->sup, MEF_EXIT_FAILURE);
+        }
+        return 0;
+}
+
+static void exit_describe(const siginfo_t *si, char *buf, size_t size) {
+        if (si->si_code == CLD_EXITED)
+                snprintf(buf, size, "exited with status %d", si->si_status);
+        else
+                snprintf(buf, size, "was killed by SIG%s", sigabbrev_np(si->si_status) ?: "?");
+}
+
+static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata) {
+        worker_t *w = userdata;
+        supervisor_t *s = w->sup;
+        char how[64];
+        bool was_ready = w->ready;
+        exit_describe(si, how, sizeof how);
+        w->child = sd_event_source_disable_unref(w->child);
+        w->pid = 0;
+        w->ready = false;
+        if (s->stopping) {
+                if (si->si_code != CLD_EXITED || si->si_status != 0)
+                        log_warning("worker %u %s while stopping", w->index + 1, how);
+                if (workers_running(s) == 0)
+                        (void) sd_event_exit(s->event, 0);
+                return 0;
+        }
+        if (!s->announced) {
+                /* a worker that cannot start (port taken, store unreadable) fails the service */
+                log_error("worker %u %s before all workers were listening: stopping", w->index + 1, how);
+                supervisor_stop(s, si->si_code == CLD_EXITED && si->si_status != 0 ? si->si_status : MEF_EXIT_FAILURE);
+                return 0;
+        }
+        uint64_t now = now_usec();
+        if (now - w->started >= RESTART_RESET_USEC)
+                w->failures = 0;
+        uint64_t delay = MIN(RESTART_MIN_USEC << MIN(w->failures, 16u), (uint64_t) RESTART_MAX_USEC);
+        w->failures++;
+        log_warning("worker %u (pid %d) %s%s: restarting it in %llu ms", w->index + 1, (int) si->si_pid, how,
+                    was_ready ? "" : " before it was listening", (unsigned long long) (delay / 1000u));
+        int r = sd_event_add_time(s->event, &w->restart, CLOCK_MONOTONIC, now + delay, 0, on_restart, w);
+        if (r < 0) {
+                log_error_errno(r, "cannot schedule the restart of worker %u: %m", w->index + 1);
+                supervisor_stop(s, MEF_EXIT_FAILURE);
+        }
+        return 0;
+}
+
+static void announce(supervisor_t *s) {
+        if (s->announced)
+                return;
+        for (unsigned i = 0; i < s->n; i++)
+                if (!s->workers[i].ready)
+                        return;
+        s->announced = true;
+        const char *host = s->cfg->listen_host && *s->cfg->listen_host ? s->cfg->listen_host : "*";
+        bool v6 = strchr(host, ':') != NULL;
+        log_info("%u workers listening on %s%s%s:%s", s->n, v6 ? "[" : "", host, v6 ? "]" : "", s->wcfg.listen_port);
+        if (s->reserve_fd >= 0) {
+                /* the port was chosen by the kernel: tell whoever started us (tests), as serve does */
+                printf("listening on %s%s%s:%s\n", v6 ? "[" : "", host, v6 ? "]" : "", s->wcfg.listen_port);
+                fflush(stdout);
+        }
+        (void) sd_notifyf(0, "READY=1\nSTATUS=Serving with %u workers", s->n);
+}
+
+/* A worker's sd_notify datagram: READY=1 is all we act on. */
+static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        supervisor_t *s = userdata;
+        for (;;) {
+                char buf[4096];
+                union {
+                        struct cmsghdr h;
+                        uint8_t b[CMSG_SPACE(sizeof(struct ucred))];
+                } ctl = {};
+                struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf - 1 };
+                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof ctl };
+                ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+                if (n < 0)
+                        return 0; /* EAGAIN, or nothing we can do about it */
+                buf[n] = 0;
+                const struct ucred *cred = NULL;
+                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+                            c->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
+                                cred = (const struct ucred *) CMSG_DATA(c);
+                worker_t *w = cred ? worker_by_pid(s, cred->pid) : NULL;
+                if (!w)
+                        continue;
+                for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                        if (streq(line, "READY=1"))
+                                w->ready = true;
+                if (w->ready)
+                        announce(s);
+        }
+}
+
+static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        supervisor_t *s = userdata;
+        log_info("received %s: stopping %u workers", strsignal((int) si->ssi_signo), workers_running(s));
+        supervisor_stop(s, s->stopping ? s->status : 0);
+        return 0;
+}
+
+static void supervisor_done(supervisor_t *s) {
+        for (unsigned i = 0; s->workers && i < s->n; i++) {
+                worker_t *w = &s->workers[i];
+                w->restart = sd_event_source_disable_unref(w->restart);
+                w->child = sd_event_source_disable_unref(w->child);
+                if (w->pid > 0) {
+                        (void) kill(w->pid, SIGKILL);
+                        (void) waitpid(w->pid, NULL, 0);
+                }
+        }
+        free(s->workers);
+        s->event = sd_event_unref(s->event);
+        if (s->notify_fd >= 0)
+                close(s->notify_fd);
+        if (s->reserve_fd >= 0)
+                close(s->reserve_fd);
+}
+
+static int supervisor_setup(supervisor_t *s) {
+        int r;
+        if (s->cfg->listen_port && streq(s->cfg->listen_port, "0")) {
+                r = port_reserve(s);
+                if (r < 0)
+                        return log_error_errno(r, "cannot choose a port on %s: %m", s->cfg->listen_host);
+                s->wcfg.listen_port = s->port;
+        }
+        r = notify_open(s);
+        if (r < 0)
+                return log_error_errno(r, "cannot open the workers' notification socket: %m");
+        s->workers = calloc(s->n, sizeof *s->workers);
+        if (!s->workers)
+                return log_error_errno(-ENOMEM, "cannot start workers: %m");
+        r = sd_event_new(&s->event);
+        if (r >= 0)
+                r = sd_event_add_signal(s->event, NULL, SIGTERM, on_signal, s);
+        if (r >= 0)
+                r = sd_event_add_signal(s->event, NULL, SIGINT, on_signal, s);
+        if (r >= 0)
+                r = sd_event_add_io(s->event, NULL, s->notify_fd, EPOLLIN, on_notify, s);
+        if (r >= 0)
+                r = sd_event_set_watchdog(s->event, true);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up the supervisor's event loop: %m");
+        for (unsigned i = 0; i < s->n; i++) {
+                s->workers[i] = (worker_t) { .sup = s, .index = i };
+                r = worker_spawn(&s->workers[i]);
+                if (r < 0)
+                        return log_error_errno(r, "cannot start worker %u: %m", i + 1);
+        }
+        return 0;
+}
+
+int mef_workers_run(const mef_config_t *cfg, mef_worker_fn_t fn) {
+        supervisor_t s = {
+                .cfg = cfg,
+                .wcfg = *cfg,
+                .fn = fn,
+                .notify_fd = -1,
+                .reserve_fd = -1,
+                .n = mef_workers_count(cfg),
+        };
+        sigset_t mask, old;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGCHLD);
+        /* sd-event takes these through a signalfd and waitid: they must be blocked (workers
+         * inherit the mask; the server blocks SIGTERM/SIGINT itself and never forks) */
+        if (sigprocmask(SIG_BLOCK, &mask, &old) < 0)
+                return log_error_errno(negative_errno(), "cannot block signals: %m"), MEF_EXIT_FAILURE;
+        int r = supervisor_setup(&s);
+        if (r < 0)
+                supervisor_stop(&s, MEF_EXIT_FAILURE);
+        if (workers_running(&s) > 0) {
+                r = sd_event_loop(s.event);
+                if (r < 0) {
+                        log_error_errno(r, "supervisor event loop failed: %m");
+                        s.status = MEF_EXIT_FAILURE;
+                }
+        }
+        supervisor_done(&s);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return s.status;
+}

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# msce-mef at fleet scale (issue 13), SQLite store on the root file system:
+#  1. power-on storm: $BENCH_STORM_GATEWAYS (10000) gateways powering on within
+#     $BENCH_STORM_SPREAD (10) s against workers = auto, each enrolling, checking its status and
+#     having its Kpsa fetched by the target (msce-loadgen): enrolled, lost, time to the last
+#     enrolment, latency percentiles;
+#  2. scaling: enrolments/s with workers = 1 and workers = 2 ($BENCH_SECONDS each, 64
+#     connections, msce-loadgen --duration with 2 processes, on the same cores);
+#  3. memory: VmRSS/VmHWM of each worker with $BENCH_STORE_NODES (100000) nodes in the store
+#     while 1000 connections are in flight ($BENCH_MEM_CONNS).
+# The gateways come from one loopback address: the per-source admission limit is raised to the
+# global one (real gateways come from many addresses). Backoff as msce-agent's but capped at
+# $BENCH_BACKOFF_MAX ms (30000) so that the run ends in minutes.
+#   meson test -C BUILD --benchmark --suite bench -v mef-fleet
+#   or: tests/bench/bench-mef-fleet.sh BUILD [PARTS]   (PARTS: any of storm scale memory)
+set -euo pipefail
+shopt -s inherit_errexit
+trap 'echo "bench-mef-fleet.sh: failed at line $LINENO" >&2' ERR
+
+B=$(cd "$1" && pwd)
+parts=${2:-storm scale memory}
+storm_n=${BENCH_STORM_GATEWAYS:-10000}
+spread=${BENCH_STORM_SPREAD:-10}
+store_n=${BENCH_STORE_NODES:-100000}
+secs=${BENCH_SECONDS:-10}
+mem_conns=${BENCH_MEM_CONNS:-1000}
+backoff_max=${BENCH_BACKOFF_MAX:-30000}
+MEF=$B/msce-mef
+LOADGEN=$B/msce-loadgen
+NODES=$B/tests/bench/bench-nodes
+
+W=$(mktemp -d /var/tmp/msce-bench-fleet-XXXXXX)
+MEF_PID=
+stop_mef() {
+        if [ -n "$MEF_PID" ]; then
+                kill "$MEF_PID" 2>/dev/null || true
+                wait "$MEF_PID" 2>/dev/null || true
+        fi
+        MEF_PID=
+}
+trap 'stop_mef; rm -rf "$W"' EXIT
+
+# store NAME NODES: a store with NODES nodes and the target /in-cse; $W/NAME.gateways, $W/targets.
+store() {
+        local name=$1 n=$2 t0
+        t0=$(date +%s.%N)
+        "$NODES" "$W/$name.db" "$W/master.key" "$n" "$W/$name.gateways"
+        conf "$name" 1 64 >/dev/null
+        (umask 077 && rm -f "$W/in.hex" &&
+                "$MEF" --config "$W/mef.conf" target add /in-cse --psk-id in-cse-psk --generate-psk "$W/in.hex" >/dev/null &&
+                printf '/in-cse in-cse-psk %s\n' "$(cat "$W/in.hex")" >"$W/targets")
+        echo "store $name: $n nodes in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }') s"
+}
+
+# conf STORE WORKERS MAX_CONNECTIONS
+conf() {
+        local unauth=$(($3 > 64 ? $3 : 64))
+        cat >"$W/mef.conf" <<EOF
+[server]
+listen = 127.0.0.1:0
+fqdn = 127.0.0.1
+workers = $2
+[store]
+path = $W/$1.db
+master_key = $W/master.key
+[limits]
+max_connections = $3
+max_unauthenticated = $unauth
+max_unauthenticated_per_source = $unauth
+EOF
+}
+
+start_mef() {
+        : >"$W/mef.out"
+        "$MEF" --config "$W/mef.conf" serve >"$W/mef.out" 2>"$W/mef.err" &
+        MEF_PID=$!
+        PORT=
+        local i
+        for ((i = 0; i < 600; i++)); do
+                PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$W/mef.out")
+                [ -n "$PORT" ] && return 0
+                kill -0 "$MEF_PID" 2>/dev/null || break
+                sleep 0.05
+        done
+        echo "msce-mef did not start:" >&2
+        cat "$W/mef.err" >&2
+        return 1
+}
+
+# The serving processes: the workers, or msce-mef itself with one worker.
+server_pids() {
+        local kids
+        kids=$(pgrep -P "$MEF_PID" || true)
+        echo "${kids:-$MEF_PID}"
+}
+
+echo "machine: $(nproc) cores, $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [[ " $parts " == *" storm "* ]]; then
+        store storm "$storm_n"
+        conf storm auto 256
+        start_mef
+        echo "storm: $storm_n gateways within $spread s, workers = auto ($(server_pids | wc -w) workers)," \
+                "max_connections 256 per worker, backoff 1 s .. $((backoff_max / 1000)) s"
+        rc=0
+        nice -n 0 "$LOADGEN" --gateways "$W/storm.gateways" --targets "$W/targets" --spread "$spread" \
+                --backoff-max "$backoff_max" --timeout 1800 "https://127.0.0.1:$PORT/msce" | sed 's/^/  /' || rc=$?
+        echo "  msce-loadgen exit $rc; 503 answers logged by the MEF: $(grep -c ' -> 503' "$W/mef.err" || true)"
+        stop_mef
+fi
+
+if [[ " $parts " == *" scale "* ]]; then
+        [ -f "$W/storm.db" ] || store storm 1000
+        declare -A rate
+        for workers in 1 2; do
+                conf storm "$workers" 64
+                start_mef
+                pids=()
+                for p in $(server_pids); do pids+=(--server-pid "$p"); done
+                line=$("$LOADGEN" --gateways "$W/storm.gateways" --count 64 --duration "$secs" --concurrency 64 \
+                        --procs 2 --exchange-timeout 10 "${pids[@]}" "https://127.0.0.1:$PORT/msce" | head -1)
+                echo "  workers $workers: $line"
+                rate[$workers]=$(awk '{ print $2 }' <<<"$line")
+                stop_mef
+        done
+        awk -v a="${rate[1]}" -v b="${rate[2]}" 'BEGIN { printf "scaling: 2 workers %.0f/s vs 1 worker %.0f/s: x%.2f\n", b, a, b / a }'
+fi
+
+if [[ " $parts " == *" memory "* ]]; then
+        store memory "$store_n"
+        conf memory auto "$mem_conns"
+        start_mef
+        "$LOADGEN" --gateways "$W/memory.gateways" --count "$mem_conns" --duration "$secs" \
+                --concurrency "$mem_conns" --exchange-timeout 30 "https://127.0.0.1:$PORT/msce" | sed 's/^/  /' &
+        lg=$!
+        # sample while the load runs: the highest VmRSS seen, and VmHWM at the end
+        declare -A peak
+        end=$((SECONDS + secs + 1))
+        while ((SECONDS < end)); do
+                for p in $(server_pids); do
+                        rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
+                        ((rss > ${peak[$p]:-0})) && peak[$p]=$rss
+                done
+                sleep 0.5
+        done
+        wait "$lg" || true
+        for p in $(server_pids); do
+                hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$p/status")
+                echo "memory: worker pid $p with $store_n nodes, $mem_conns connections in flight:" \
+                        "VmRSS peak sampled $((${peak[$p]:-0} / 1024)) MiB, VmHWM $((hwm / 1024)) MiB (limit 64 MiB)"
+        done
+        stop_mef
+fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,133 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# msce-loadgen against a local msce-mef (issue 13): 200 gateways all at once against two
+# workers (none lost, every one enrolled, status-checked and its Kpsa fetched by the target);
+# 20 concurrent enrolments of one node across the workers leave exactly one active enrolment;
+# a MEF with one connection slot answers 503 + Retry-After and the gateways wait and still all
+# enrol; a gateway with a wrong key is counted as lost (exit 1); a dead worker is restarted.
+# Usage: loadgen.sh BUILD_DIR     (exit 0 pass, 1 fail)
+set -euo pipefail
+
+B=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
+MEF=$B/msce-mef
+LOADGEN=$B/msce-loadgen
+N=${LOADGEN_TEST_GATEWAYS:-200}
+
+T=$(mktemp -d /tmp/msce-loadgen.XXXXXX)
+MEF_PID=
+stop_mef() {
+        if [[ -n $MEF_PID ]]; then
+                kill "$MEF_PID" 2>/dev/null || true
+                wait "$MEF_PID" 2>/dev/null || true
+        fi
+        MEF_PID=
+}
+trap 'stop_mef; rm -rf "$T"' EXIT
+n_checks=0
+fail() {
+        echo "FAIL: $*" >&2
+        [[ -f $T/mef.err ]] && tail -20 "$T/mef.err" >&2
+        exit 1
+}
+ok() { n_checks=$((n_checks + 1)); echo "ok $n_checks - $*"; }
+
+# conf EXTRA_SERVER_LINES EXTRA_LIMITS_LINES
+conf() {
+        cat >"$T/mef.conf" <<EOF
+[server]
+listen = 127.0.0.1:0
+fqdn = 127.0.0.1
+$1
+[store]
+path = $T/mef.db
+master_key = $T/master.key
+[limits]
+max_unauthenticated = 512
+max_unauthenticated_per_source = 512
+$2
+EOF
+}
+
+start_mef() {
+        : >"$T/mef.out"
+        "$MEF" --config "$T/mef.conf" serve >"$T/mef.out" 2>"$T/mef.err" &
+        MEF_PID=$!
+        PORT=
+        local i
+        for ((i = 0; i < 400; i++)); do
+                PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/mef.out")
+                [[ -n $PORT ]] && return 0
+                kill -0 "$MEF_PID" 2>/dev/null || break
+                sleep 0.05
+        done
+        fail "msce-mef did not start"
+}
+
+loadgen() {
+        local rc=0
+        "$LOADGEN" "$@" "https://127.0.0.1:$PORT/msce" >"$T/lg.out" 2>"$T/lg.err" || rc=$?
+        cat "$T/lg.out" "$T/lg.err"
+        return $rc
+}
+
+conf "workers = 2" ""
+"$MEF" --config "$T/mef.conf" init >/dev/null
+(
+        umask 077
+        "$MEF" --config "$T/mef.conf" target add /in-cse --psk-id in-cse-psk --generate-psk "$T/in.hex" >/dev/null
+        printf '/in-cse in-cse-psk %s\n' "$(cat "$T/in.hex")" >"$T/targets"
+        for ((i = 1; i <= N; i++)); do
+                "$MEF" --config "$T/mef.conf" node add "node-$i" --cse-id "/mn-cse-$i" \
+                        --cse-base https://in.example.net:8443/~/in-cse/in-name --psk-id "kpm-$i" \
+                        --generate-psk "$T/kpm-$i.hex" --target /in-cse >/dev/null
+                printf 'node-%s kpm-%s %s\n' "$i" "$i" "$(cat "$T/kpm-$i.hex")"
+        done >"$T/gateways"
+        for ((i = 1; i <= 20; i++)); do head -1 "$T/gateways"; done >"$T/same-node"
+        sed -n 2p "$T/gateways" | sed 's/ [0-9a-f]*$/ 000102030405060708090a0b0c0d0e0f/' >"$T/wrong-key"
+)
+ok "$N nodes and a target in the store"
+
+start_mef
+[[ $(pgrep -c -P "$MEF_PID") == 2 ]] || fail "expected 2 workers under pid $MEF_PID"
+ok "msce-mef with 2 workers listening on port $PORT"
+
+loadgen --gateways "$T/gateways" --targets "$T/targets" --backoff-max 2000 --timeout 120 ||
+        fail "msce-loadgen lost gateways"
+grep -q "^gateways $N  enrolled $N  complete $N  lost 0 " "$T/lg.out" || fail "not all $N gateways completed"
+grep -q "fetch $N " "$T/lg.out" || fail "expected one credential fetch per gateway"
+ok "$N gateways at once: all enrolled, status checked and fetched, 0 lost"
+
+# Concurrent enrolments of one node over both workers: the store's transaction keeps one active.
+loadgen --gateways "$T/same-node" --backoff-max 2000 --timeout 120 || fail "concurrent enrolments of one node"
+active=$("$MEF" --config "$T/mef.conf" enrolments node-1 | awk '$2 == "node-1" && $3 == "active"' | wc -l)
+[[ $active == 1 ]] || fail "node-1 has $active active enrolments after 20 concurrent enrolments"
+ok "20 concurrent enrolments of one node leave exactly one active enrolment"
+
+rc=0
+loadgen --gateways "$T/wrong-key" --timeout 30 || rc=$?
+[[ $rc == 1 ]] || fail "a gateway with a wrong key: exit $rc, want 1"
+grep -q "lost 1  rejected 1" "$T/lg.out" && grep -q "tls-auth 1" "$T/lg.out" || fail "wrong key not reported"
+ok "a gateway with a wrong key is lost and reported as tls-auth (exit 1)"
+
+victim=$(pgrep -P "$MEF_PID" | head -1)
+kill -9 "$victim"
+for ((i = 0; i < 400; i++)); do
+        grep -q "restarting it" "$T/mef.err" && [[ $(pgrep -c -P "$MEF_PID") == 2 ]] && break
+        sleep 0.05
+done
+[[ $(pgrep -c -P "$MEF_PID") == 2 ]] || fail "the killed worker was not restarted"
+loadgen --gateways "$T/gateways" --count 20 --backoff-max 2000 --timeout 120 || fail "after a worker restart"
+ok "a worker killed with SIGKILL is restarted and the MEF serves on"
+stop_mef
+
+# One connection slot and Retry-After 1: gateways are told 503 and wait before they retry.
+conf "" $'max_connections = 1\nretry_after = 1'
+start_mef
+loadgen --gateways "$T/gateways" --count 20 --backoff-max 2000 --timeout 120 || fail "lost gateways under 503"
+waits=$(sed -n 's/.*waits on Retry-After \([0-9]*\)$/\1/p' "$T/lg.out")
+busy=$(grep -o '503 [0-9]*' "$T/lg.out" | awk '{ print $2 }')
+[[ ${waits:-0} -gt 0 && ${busy:-0} -gt 0 ]] || fail "expected 503 answers and waits on Retry-After"
+grep -q "^gateways 20  enrolled 20  complete 20  lost 0 " "$T/lg.out" || fail "not all 20 gateways completed"
+ok "503 + Retry-After: $busy answers, $waits waits, all 20 gateways enrolled"
+stop_mef
+echo "1..$n_checks"

@@ -37,7 +37,7 @@ mode_of() { stat -c %a "$1"; }
 
 cat >"$T/mef.conf" <<EOF
 [server]
-listen = 127.0.0.1:18443
+listen = 127.0.0.1:0
 [store]
 path = $T/state/mef.db
 master_key = $T/keys/master.key

@@ -11,8 +11,8 @@
 #     revoked node (m2m:dbg hints), a wrong base path is a configuration error (78), not
 #     "rejected";
 #   - the Kpm from a systemd credential ($CREDENTIALS_DIRECTORY/msce.kpm, psk_credential).
-# Usage: tests/integration/operator.sh BUILDDIR. Its own users msce-test-ops-cse and
-# msce-test-ops-agent. Exit 77 (skip) without root, keyctl, jq or setpriv.
+# Usage: tests/integration/operator.sh BUILDDIR. Users of this run's own (test-user.sh:
+# msce-t<PID>-opscse, msce-t<PID>-opsagent), removed again at the end. Exit 77 (skip) without root, keyctl, jq or setpriv.
 set -u
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
@@ -20,8 +20,9 @@ B=$(cd "$1" && pwd) || exit 2
 AGENT=$B/msce-agent
 MEF=$B/msce-mef
 CTL=$B/ctl/mscectl
-CSE_USER=msce-test-ops-cse
-AGENT_USER=msce-test-ops-agent
+CSE_USER=
+AGENT_USER=
+TEST_USER_SH=$(cd "$(dirname "$0")" && pwd)/test-user.sh
 skip() { echo "1..0 # SKIP $1"; exit 0; }
 for p in "$AGENT" "$MEF" "$CTL"; do [ -x "$p" ] || skip "$p not built"; done
 [ "$(id -u)" = 0 ] || skip "needs root (msce-agent --once files keys in another user's keyring)"
@@ -30,9 +31,8 @@ if [ -z "${MSCE_TEST_SESSION:-}" ]; then
         MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
                 "$0" "$@" 3>&2 2> /dev/null
 fi
-for u in $CSE_USER $AGENT_USER; do
-        id -u $u > /dev/null 2>&1 || useradd --system --no-create-home $u > /dev/null 2>&1 || skip "cannot create user $u"
-done
+CSE_USER=$(sh "$TEST_USER_SH" add $$ opscse) || skip "cannot create a test user"
+AGENT_USER=$(sh "$TEST_USER_SH" add $$ opsagent) || { sh "$TEST_USER_SH" del $CSE_USER; skip "cannot create a test user"; }
 CSE_UID=$(id -u $CSE_USER)
 
 T=$(mktemp -d /tmp/msce-test-ops-XXXXXX) || exit 2
@@ -43,6 +43,7 @@ cleanup() {
         keyctl session - sh -c "p=\$(keyctl get_persistent @s $CSE_UID) &&
                 r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
                 > /dev/null 2>&1
+        sh "$TEST_USER_SH" del $CSE_USER $AGENT_USER
         rm -rf "$T"
 }
 trap cleanup EXIT

@@ -38,6 +38,15 @@ wait_until() {
                 sleep 0.2
         done
 }
+# await SECONDS WHAT COMMAND...: wait_until, and on a timeout say what was awaited (the check
+# that follows reads the state once more and fails with what it found)
+await() {
+        local secs=$1 what=$2
+        shift 2
+        wait_until "$secs" "$@" && return 0
+        echo "    timed out after $secs s awaiting $what"
+        return 1
+}
 now_usec() { echo "${EPOCHREALTIME/./}"; }
 prop() { systemctl show -P "$2" "$1"; }
 is_active() { [ "$(systemctl is-active "$1")" = active ]; }
@@ -45,6 +54,8 @@ agent_state() { jq -r '.state // empty' /run/msce/state.json 2> /dev/null; }
 agent_state_is() { [ "$(agent_state)" = "$1" ]; }
 status_ready() { prop msce-agent.service StatusText | grep -q '^Ready'; }
 status_not_ready() { ! status_ready; }
+status_has() { prop msce-agent.service StatusText | grep -q "$1"; }
+is_failed() { [ "$(systemctl is-active "$1")" = failed ]; }
 
 # The stand-in CSE's key read (docs/cse-integration.md, "Shell"): prints "msce:ltk: N bytes".
 CSE_READ='set -e
@@ -73,6 +84,13 @@ led_sampler() { # FILE
                 read -r -t 0.02 -u "$fd" _
         done > "$1"
 }
+# led_seen FILE FROM SAMPLES TRANSITIONS: the sampler has recorded at least SAMPLES samples and
+# TRANSITIONS changes of the line from FROM (usec) on
+led_seen() {
+        awk -v from="$2" -v ns="$3" -v nt="$4" '
+                $1 >= from && ($2 == 0 || $2 == 1) { n++; if (n > 1 && $2 != last) t++; last = $2 }
+                END { exit !(n >= ns && t >= nt) }' "$1"
+}
 # led_analyse FILE FROM TO: transitions and the median time between them in [FROM, TO) (usec)
 # -> "samples N transitions T ones O median_half_period_ms M" (mawk: no asort, hence sort -n)
 led_analyse() {
@@ -93,6 +111,14 @@ led_analyse() {
 }
 # first journal entry of this boot with MESSAGE_ID $1 from msce-agent, as JSON ("" if none)
 journal_entry() { journalctl -b -u msce-agent.service -o json "MESSAGE_ID=$1" 2> /dev/null | head -n1; }
+journal_has() { [ -n "$(journal_entry "$1")" ]; }
+# journal_grep UNIT PATTERN [journalctl args]: a line of UNIT's journal this boot matches (journald
+# stores what a unit wrote a little after the unit has moved on)
+journal_grep() {
+        local unit=$1 pattern=$2
+        shift 2
+        journalctl -b -u "$unit" -o cat "$@" 2> /dev/null | grep -q "$pattern"
+}
 
 # measure LABEL: the running agent's memory, for the benchmark record (never a check): VmRSS,
 # RssFile/RssAnon, Pss and Private from smaps_rollup, the unit's cgroup memory.current, and the

@@ -29,7 +29,9 @@ install_packages() {
         # the shipped agent.conf has every key commented out: a start must fail with EX_CONFIG
         # (78), name the missing field in the journal, and not loop (RestartPreventExitStatus=78)
         systemctl start msce-agent.service > /dev/null 2>&1
-        sleep 1
+        # failed, not activating: a restart would show as activating (auto-restart) instead
+        await 30 "msce-agent.service to be failed" is_failed msce-agent.service
+        await 10 "the agent's last line in the journal" journal_grep msce-agent.service '\[node\] id'
         local code restarts msg
         code=$(prop msce-agent.service ExecMainStatus)
         restarts=$(prop msce-agent.service NRestarts)
@@ -189,7 +191,8 @@ enrol() {
         sampler=$!
         t_start=$(now_usec)
         systemctl start --no-block msce-agent.service
-        sleep 6
+        # the agent retrying with the MEF down, and the LED blinking meanwhile
+        await 60 "the LED to blink (3 transitions) while the MEF is down" led_seen "$led" "$t_start" 1 3
         echo "    agent before the MEF is up: $(systemctl is-active msce-agent.service), state '$(agent_state)', status '$(prop msce-agent.service StatusText)'"
         t_mef=$(now_usec)
         check "msce-mef.service starts (Type=notify)" systemctl start msce-mef.service
@@ -199,16 +202,20 @@ enrol() {
                 fail "systemctl start msce-agent: active once the MEF answers" \
                         "is-active $(systemctl is-active msce-agent.service), status '$(prop msce-agent.service StatusText)'"
         fi
-        sleep 3
+        # the LED once ready: 25 samples from 300 ms after the enrolled entry (its time) on
+        local e t_ready
+        await 30 "the enrolled entry in the journal (MESSAGE_ID=$ID_ENROLLED)" journal_has "$ID_ENROLLED"
+        e=$(journal_entry "$ID_ENROLLED")
+        t_ready=$(echo "$e" | jq -r '.__REALTIME_TIMESTAMP // empty' 2> /dev/null)
+        [ -n "$t_ready" ] && await 30 "25 LED samples after ready" led_seen "$led" $((t_ready + 300000)) 25 0
         kill "$sampler" 2> /dev/null
         wait "$sampler" 2> /dev/null
         local st
+        await 20 "StatusText Ready" status_ready
         st=$(prop msce-agent.service StatusText)
         status_ready && pass "StatusText is Ready ($st)" || fail "StatusText is Ready" "StatusText '$st'"
 
         # journal: the enrolled entry with its MESSAGE_ID and the MSCE_* fields
-        local e
-        e=$(journal_entry "$ID_ENROLLED")
         if [ -z "$e" ]; then
                 fail "journal: enrolled entry (MESSAGE_ID=$ID_ENROLLED)" "no such entry; last lines: $(journalctl -b -u msce-agent -o cat | tail -n3 | tr '\n' '|')"
         elif echo "$e" | jq -e --arg n "$NODE" --arg mef "$MEF_URI" \
@@ -240,8 +247,6 @@ enrol() {
         gpioinfo_chip "$chip" 2>&1 | head -n 3 | sed 's/^/    /'
         check "the agent holds its LED lines (gpioinfo: consumer msce-agent)" \
                 bash -c "$(declare -f gpioinfo_chip); gpioinfo_chip $chip | grep MSCE_STATUS | grep -q '\"msce-agent\"'"
-        local t_ready
-        t_ready=$(echo "$e" | jq -r '.__REALTIME_TIMESTAMP // empty' 2> /dev/null)
         if [ ! -s "$led" ] || [ -z "$t_ready" ]; then
                 fail "LED: blinks before ready, solid on when ready" "no samples or no ready time"
         else
@@ -279,6 +284,7 @@ check_sealed() {
 check_keys() {
         echo "== keys in the keyring"
         check "stand-in CSE unit (User=$CSE_USER) starts" systemctl start msce-systest-cse.service
+        await 10 "the CSE unit's line in the journal" journal_grep msce-systest-cse.service 'msce:ltk:'
         local out
         out=$(journalctl -b -u msce-systest-cse.service -o cat | grep 'msce:ltk:' | tail -n1)
         case $out in
@@ -300,7 +306,9 @@ check_reload() {
         cursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
         check "systemctl reload msce-agent" systemctl reload msce-agent.service
         pid1=$(prop msce-agent.service MainPID)
-        wait_until 20 status_ready
+        await 20 "StatusText Ready" status_ready
+        await 10 "'Configuration reloaded' in the journal" \
+                journal_grep msce-agent.service 'Configuration reloaded' --after-cursor="$cursor"
         st=$(prop msce-agent.service StatusText)
         if is_active msce-agent.service && [ "$pid0" = "$pid1" ] && status_ready &&
                 journalctl -u msce-agent.service --after-cursor="$cursor" -o cat | grep -q 'Configuration reloaded'; then
@@ -312,7 +320,7 @@ check_reload() {
         mkdir -p /etc/msce/agent.conf.d
         printf '[timing]\nbackoff_min = banana\n' > /etc/msce/agent.conf.d/99-systest-broken.conf
         systemctl reload msce-agent.service
-        sleep 1
+        await 20 "StatusText 'reload failed'" status_has 'reload failed'
         st=$(prop msce-agent.service StatusText)
         if is_active msce-agent.service && [ "$(prop msce-agent.service MainPID)" = "$pid0" ] &&
                 echo "$st" | grep -q 'reload failed'; then
@@ -323,7 +331,7 @@ check_reload() {
         fi
         rm -f /etc/msce/agent.conf.d/99-systest-broken.conf
         systemctl reload msce-agent.service
-        wait_until 20 status_ready
+        await 20 "StatusText Ready" status_ready
         status_ready && pass "reload after fixing the drop-in: Ready" ||
                 fail "reload after fixing the drop-in: Ready" "status '$(prop msce-agent.service StatusText)'"
 }
@@ -362,6 +370,8 @@ check_credential() {
                 fail "enrolled again with the Kpm from the TPM-sealed credential alone" \
                         "KeID '$keid0' -> '$keid1', status '$(prop msce-agent.service StatusText)'"
         fi
+        await 10 "the enrolment's catalog text in mscectl logs" \
+                sh -c "mscectl logs -n 200 | grep -q 'Enrolled with the MEF: keys handed to the CSE'"
         check "mscectl logs shows the catalog text of the enrolment" \
                 sh -c "mscectl logs -n 200 | grep -q 'Enrolled with the MEF: keys handed to the CSE'"
         # back to psk_file for the reboot and phase 2

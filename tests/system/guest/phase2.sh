@@ -14,6 +14,7 @@ check_offline_restore() {
         status_ready && pass "StatusText is Ready offline ($(prop msce-agent.service StatusText))" ||
                 fail "StatusText is Ready offline" "StatusText '$(prop msce-agent.service StatusText)'"
         local e
+        await 10 "the restored entry in the journal (MESSAGE_ID=$ID_RESTORED)" journal_has "$ID_RESTORED"
         e=$(journal_entry "$ID_RESTORED")
         if [ -n "$e" ] && [ -z "$(journal_entry "$ID_ENROLLED")" ]; then
                 pass "journal: restored from the sealed profile (MESSAGE_ID=$ID_RESTORED), no enrolment this boot"
@@ -46,6 +47,7 @@ check_cse_after_agent() {
                         "cse $(systemctl is-active msce-systest-cse.service) at $cse_start, agent ready at $agent_ready"
         fi
         local out
+        await 10 "the CSE unit's line in the journal" journal_grep msce-systest-cse.service 'msce:ltk:'
         out=$(journalctl -b -u msce-systest-cse.service -o cat | grep 'msce:ltk:' | tail -n1)
         [ "$out" = "msce:ltk: 32 bytes" ] && pass "CSE read its key at boot ($out)" ||
                 fail "CSE read its key at boot" "journal says '$out'"
@@ -60,7 +62,7 @@ check_led_restored() {
         t0=$(now_usec)
         led_sampler "$led" &
         sampler=$!
-        sleep 2
+        await 30 "25 LED samples" led_seen "$led" "$t0" 25 0
         kill "$sampler" 2> /dev/null
         wait "$sampler" 2> /dev/null
         set -- $(led_analyse "$led" "$t0" 99999999999999999)

@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check(r == 0);
         check(c.node_id && c.mef_uri && c.mef_host && c.mef_port && c.mef_base);
         check(c.mode == TLS_MODE_PSK || c.mode == TLS_MODE_CERT);
-        check(c.tls_min <= c.tls_max && c.backoff_min_ms <= c.backoff_max_ms);
+        check(c.tls_min <= c.tls_max && c.backoff_min_usec <= c.backoff_max_usec);
         check(c.mode != TLS_MODE_PSK || c.psk_identity);
         check(c.mode != TLS_MODE_CERT || (c.cert_file && c.key_file && c.ca_file));
         check(c.mef_base[0] == 0 || (c.mef_base[0] == '/' && c.mef_base[strlen(c.mef_base) - 1] != '/'));

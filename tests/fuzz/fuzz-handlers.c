@@ -49,7 +49,7 @@ static char tmpdir[64];
 static mef_store_t *store;
 static sqlite3 *db; /* our own connection: snapshot and reset */
 static mef_config_t cfg;
-static store_node_t nodes[4];
+static store_node_t nodes[5];
 
 #define check(x)                 \
         do {                     \
@@ -134,6 +134,9 @@ static void setup(void) {
         add_node(1, "kpm-2", NULL, false, NODE_ACTIVE);
         add_node(2, "kpm-3", NULL, true, NODE_ACTIVE);
         add_node(3, NULL, FP_NODE4, false, NODE_ACTIVE);
+        /* holds only an expired enrolment: a node has at most one active one (the store's
+         * unique index), and enrolling retires the one before */
+        add_node(4, "kpm-5", NULL, false, NODE_ACTIVE);
         store_target_t t = { .id = "/in-cse", .psk_id = "in-psk" };
         uint8_t psk[32];
         memset(psk, 0x33, sizeof psk);
@@ -148,7 +151,7 @@ static void setup(void) {
         enrol(0, 4); /* retires variant 0 */
         enrol(0, 5);
         store_enrolment_t old = { .ke_id = "0000000000000000000000000000000a@" FQDN,
-                                  .node_id = "urn:dev:ops:node-1", .created = 1, .exp = 2 };
+                                  .node_id = "urn:dev:ops:node-5", .created = 1, .exp = 2 };
         uint8_t key[32] = {};
         check(store_enrolment_add(store, &old, key, sizeof key) == 0); /* expired */
         check(store_node_set_state(store, nodes[1].node_id, NODE_REENROL) == 0);

@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check(c.base[0] == '/' || c.base[0] == 0);
         check(!c.key_file == !c.cert_file && (!c.client_ca_file || c.cert_file));
         check(c.tls_min == TLS_VERSION_1_2 || c.tls_min == TLS_VERSION_1_3);
-        check(c.max_connections > 0 && c.handshake_timeout_ms > 0 && c.request_timeout_ms > 0);
+        check(c.max_connections > 0 && c.handshake_timeout_usec > 0 && c.request_timeout_usec > 0);
         mef_config_done(&c);
         return 0;
 }

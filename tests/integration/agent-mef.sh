@@ -41,19 +41,8 @@ else
         HAVE_CERTS=0
         TLS_SECTION=
 fi
-cat > "$T/mef.conf.in" <<EOF
-[server]
-listen = 127.0.0.1:@PORT@
-fqdn = 127.0.0.1
-base = /msce
-[store]
-path = $T/mef.db
-master_key = $T/master.key
-$TLS_SECTION
-EOF
-
 PORT=${MEF_TEST_PORT:-}
-mef_configure "$T/mef.conf.in"
+mef_conf "$TLS_SECTION"
 mefctl init || { bail "msce-mef init failed"; }
 CSE_BASE=https://in.example.net:8443/~/in-cse/in-name
 # Targets with their own PSK, for fetchCredentials; /maf-x is named by no node.
@@ -127,17 +116,6 @@ if agent enrol 0; then
                 not_ok "enrol: profile output"
         fi
 fi
-# The CSE's recipe of docs/cse-integration.md as USER, in a fresh session keyring: msce:NAME as hex.
-read_key() {
-        su -s /bin/sh "$1" -c 'keyctl session - /bin/sh -s' 2> "$T/keyctl.err" <<KEYCTL
-set -e
-keyctl get_persistent @s > /dev/null
-ring=\$(keyctl search @s keyring msce)
-key=\$(keyctl search "\$ring" user "msce:$2")
-keyctl pipe "\$key" | od -An -tx1 -v | tr -d ' \n'
-KEYCTL
-}
-
 # fetch KEID TARGET PSK-ID PSK-FILE: fetchCredentials as that target, with openssl s_client (the
 # target's test PSK goes on its command line: s_client takes it only there).
 fetch() {

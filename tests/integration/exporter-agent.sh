@@ -52,15 +52,7 @@ mkfifo "$T/in"
 exec 3<> "$T/in"
 
 # The CSE's recipe of docs/cse-integration.md as the service user: msce:NAME as lowercase hex.
-read_key() {
-        su -s /bin/sh $CSE_USER -c 'keyctl session - /bin/sh -s' 2> "$T/keyctl.err" << KEYCTL
-set -e
-keyctl get_persistent @s > /dev/null
-ring=\$(keyctl search @s keyring msce)
-key=\$(keyctl search "\$ring" user "msce:$1")
-keyctl pipe "\$key" | od -An -tx1 -v | tr -d ' \n'
-KEYCTL
-}
+key_of() { read_key "$CSE_USER" "$1"; }
 
 # response RI REL-KEID: the 201 with the profile for RelativeKeID REL-KEID (lowercase hex).
 response() {
@@ -179,13 +171,13 @@ run() { # SERVER-VERSIONS(1.2|1.3|dual) MODE(psk|cert) [PIN-LINE]: enrol, then c
         else
                 not_ok "TLS $v: the agent prints KeID '$keid', OpenSSL's EKM[0..16) gives $rel@$FQDN"
         fi
-        ltk=$(read_key ltk)
+        ltk=$(key_of ltk)
         if [ "$ltk" = "$ke" ]; then
                 ok "TLS $v: msce:ltk (Ke) = OpenSSL's EKM[16..48)"
         else
                 not_ok "TLS $v: msce:ltk is not OpenSSL's EKM[16..48) ($(cat "$T/keyctl.err"))"
         fi
-        kpsa=$(read_key "kpsa:$rel.1@$FQDN")
+        kpsa=$(key_of "kpsa:$rel.1@$FQDN")
         want=$(printf '%s%s' "$LABEL" "$TARGET" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$ke" |
                 sed 's/^.*= *//')
         if [ ${#want} -ne 64 ]; then

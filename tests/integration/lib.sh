@@ -13,7 +13,7 @@
 #              test_user TAG: a system user of this run's own, msce-t<PID>-TAG (test-user.sh),
 #              removed at exit with its persistent keyring; own_session "$@": re-run the script
 #              in a session keyring of its own; keyring_clear UID: our keys out of that user's
-#              persistent keyring.
+#              persistent keyring; read_key USER NAME: msce:NAME as that user reads it (hex).
 #   waiting    wait_for SECONDS COMMAND...: poll every 0.1 s until the command succeeds, false
 #              after SECONDS (a deadline for a hang, never a speed requirement); wait_line
 #              SECONDS FILE ERE [PID]: until FILE has such a line (or PID is gone).
@@ -21,6 +21,7 @@
 #              first time: the MEF binds, then prints the port it got; later the same port
 #              again), sets PORT and MEF_PID, the logs in LOGDIR/mef.{out,err}; mef_stop;
 #              mef_configure CONF_IN writes MEF_CONF (CONF_IN without .in) before a start;
+#              mef_conf [LINES...] writes the usual $T/mef.conf.in and configures it;
 #              mefctl ARGS...: msce-mef ARGS with MEF_CONF, its output in $T/mefctl.out,
 #              shown as comments on failure. No port is chosen before it is bound: a free
 #              port looked up first could be taken by another process meanwhile.
@@ -132,6 +133,19 @@ test_user_cleanup() { # keys out of its keyring, then the user
         at_exit "keyring_clear \$(id -u $1 2> /dev/null || echo none); sh \"\$TEST_USER_SH\" del $1"
 }
 
+# read_key USER NAME: what a CSE does (docs/cse-integration.md), as USER in a session keyring
+# of its own: msce:NAME from USER's persistent keyring, as lowercase hex on stdout. keyctl's
+# errors go to $T/keyctl.err.
+read_key() {
+        su -s /bin/sh "$1" -c 'keyctl session - /bin/sh -s' 2> "$T/keyctl.err" << KEYCTL
+set -e
+keyctl get_persistent @s > /dev/null
+ring=\$(keyctl search @s keyring msce)
+key=\$(keyctl search "\$ring" user "msce:$2")
+keyctl pipe "\$key" | od -An -tx1 -v | tr -d ' \n'
+KEYCTL
+}
+
 # ---- waiting ----
 
 wait_for() {
@@ -163,6 +177,16 @@ mef_started() { # true once it listens (lib_got: the port) or is gone (lib_got e
                 lib_got=$lib_want
         fi
         [ -n "$lib_got" ] || ! kill -0 "$MEF_PID" 2> /dev/null
+}
+# mef_conf [LINES...]: $T/mef.conf.in as most tests want it (loopback, port @PORT@, FQDN
+# 127.0.0.1, base /msce, the store in $T), the LINES after it; then mef_configure.
+mef_conf() {
+        {
+                printf '[server]\nlisten = 127.0.0.1:@PORT@\nfqdn = 127.0.0.1\nbase = /msce\n'
+                printf '[store]\npath = %s/mef.db\nmaster_key = %s/master.key\n' "$T" "$T"
+                for l in "$@"; do printf '%s\n' "$l"; done
+        } > "$T/mef.conf.in"
+        mef_configure "$T/mef.conf.in"
 }
 mef_configure() { # mef_configure CONF_IN: MEF_CONF (CONF_IN without .in), @PORT@ as PORT or 0
         MEF_CONF_IN=$1

@@ -35,16 +35,7 @@ tmpdir msce-test-ops
 chmod 0755 "$T"
 
 umask 077
-cat > "$T/mef.conf.in" <<EOF
-[server]
-listen = 127.0.0.1:@PORT@
-fqdn = 127.0.0.1
-base = /msce
-[store]
-path = $T/mef.db
-master_key = $T/master.key
-EOF
-mef_configure "$T/mef.conf.in"
+mef_conf
 mefctl init || bail "msce-mef init failed"
 CSE_BASE=https://in.example.net:8443/~/in-cse/in-name
 for i in 1 2; do

@@ -39,16 +39,7 @@ chmod 0755 "$T"
 
 umask 077
 mkdir "$T/logs"
-cat > "$T/mef.conf.in" <<EOF
-[server]
-listen = 127.0.0.1:@PORT@
-fqdn = 127.0.0.1
-base = /msce
-[store]
-path = $T/mef.db
-master_key = $T/master.key
-EOF
-mef_configure "$T/mef.conf.in"
+mef_conf
 mefctl init || bail "msce-mef init failed"
 CSE_BASE=https://in.example.net:8443/~/in-cse/in-name
 mefctl node add node-1 --cse-id /mn-cse-1 --cse-base $CSE_BASE --psk-id kpm-1 \

@@ -12,14 +12,8 @@ int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv) {
         unsigned long long limit = 0;
         int o, r;
         optind = 0;
-        while ((o = getopt_long(argc, argv, ":hn:", opts, NULL)) >= 0)
+        while ((o = cli_next_option(c, def, argc, argv, ":hn:", opts)) >= 0)
                 switch (o) {
-                case OPT_HELP:
-                        cli_help_print(def->usage, def->help);
-                        return 0;
-                case OPT_JSON:
-                        c->json = true;
-                        break;
                 case 'n':
                         if (parse_uint(optarg, AUDIT_LIMIT_MAX, &limit) < 0 || limit == 0)
                                 return cli_usage_error(cmd, "--limit: expected a number from 1 to %u", AUDIT_LIMIT_MAX);
@@ -27,6 +21,8 @@ int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv) {
                 default:
                         return cli_option_error(cmd, o, argv);
                 }
+        if (o == CLI_OPT_HELP)
+                return 0;
         if ((r = cli_positionals(cmd, argc, argv, 0, NULL)))
                 return r;
         if ((r = cli_open(c, false)))
@@ -57,7 +53,7 @@ int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv) {
                                 a = NULL;
                         }
                 }
-                return cli_json_print(a) ? MEF_EXIT_FAILURE : 0;
+                return cli_json_print(a);
         }
         _cleanup_(cli_table_free) cli_table_t t = { .n_cols = 6 };
         r = cli_table_row(&t, "ID", "TIME", "ACTOR", "ACTION", "SUBJECT", "DETAIL");
@@ -67,8 +63,5 @@ int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv) {
                 cli_time_format(list[i].ts, ts);
                 r = cli_table_row(&t, id, ts, list[i].actor, list[i].action, list[i].subject, list[i].detail);
         }
-        if (r < 0)
-                return cli_fail(cmd, r);
-        cli_table_print(&t);
-        return 0;
+        return cli_table_print(&t, r, cmd);
 }

@@ -35,40 +35,24 @@ int cli_enrolments_table(const store_enrolment_t *list, size_t n) {
                 r = cli_table_row(&t, list[i].ke_id, list[i].node_id, enrolment_state_to_string(list[i].state),
                               created, exp, list[i].ltk_transported ? "transported" : "Ke");
         }
-        if (r < 0)
-                return cli_fail("table", r);
-        cli_table_print(&t);
-        return 0;
+        return cli_table_print(&t, r, "table");
 }
 
 /* ---- enrolments, audit ---- */
 
 int cmd_enrolments(cli_t *c, const command_t *def, int argc, char **argv) {
-        static const struct option opts[] = { COMMON_OPTIONS, {} };
         const char *cmd = "enrolments";
-        int o, r;
-        optind = 0;
-        while ((o = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
-                switch (o) {
-                case OPT_HELP:
-                        cli_help_print(def->usage, def->help);
-                        return 0;
-                case OPT_JSON:
-                        c->json = true;
-                        break;
-                default:
-                        return cli_option_error(cmd, o, argv);
-                }
+        int r = cli_common_options(c, cmd, def, argc, argv);
+        if (r >= 0)
+                return r;
         if (argc - optind > 1)
                 return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
         const char *node_id = argc > optind ? argv[optind] : NULL;
         if ((r = cli_open(c, false)))
                 return r;
         if (node_id) {
-                _cleanup_free_ store_node_t *n = calloc(1, sizeof *n);
-                if (!n)
-                        return cli_fail(cmd, -ENOMEM);
-                if ((r = cli_node_get(c, cmd, node_id, n)))
+                _cleanup_free_ store_node_t *n = NULL;
+                if ((r = cli_node_get(c, cmd, node_id, &n)))
                         return r;
         }
         _cleanup_free_ store_enrolment_t *list = NULL;
@@ -77,6 +61,6 @@ int cmd_enrolments(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0)
                 return cli_fail(cmd, r);
         if (c->json)
-                return cli_json_print(cli_enrolments_json(list, n)) ? MEF_EXIT_FAILURE : 0;
+                return cli_json_print(cli_enrolments_json(list, n));
         return cli_enrolments_table(list, n);
 }

@@ -53,10 +53,19 @@ int cli_change_end(cli_t *c, int r, const char *action, const char *subject, con
 /* The positional arguments after getopt; want = how many exactly. */
 int cli_positionals(const char *cmd, int argc, char **argv, int want, const char *what);
 int cli_parse_seconds(const char *cmd, const char *opt, const char *v, unsigned min, unsigned max, uint32_t *ret);
-/* Options of a command that has only --help and --json, and want positionals.
- * -1 to go on, or the exit status to return now (0 after --help). */
+/* The next option of the command's own, --help and --json taken care of: as getopt_long(),
+ * -1 at the end, CLI_OPT_HELP once --help has been printed (the command returns 0). */
+#define CLI_OPT_HELP (-2)
+int cli_next_option(cli_t *c, const command_t *def, int argc, char **argv, const char *shortopts,
+                    const struct option *opts);
+/* The options of a command that has only --help and --json; the simple one also wants that
+ * many positionals, and _begin opens the store too. Each returns -1 to go on, or the exit
+ * status to return now (0 after --help). */
+int cli_common_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv);
 int cli_simple_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, int want,
                        const char *what);
+int cli_simple_begin(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, int want,
+                     const char *what);
 
 /* ---- output (cli-output.c) ---- */
 /* "YYYY-MM-DDTHH:MM:SSZ", or "-" for no time. */
@@ -69,7 +78,8 @@ typedef struct cli_table {
 void cli_table_free(cli_table_t *t);
 /* n_cols values; NULL or "" prints "-", control bytes '?'. */
 int cli_table_row(cli_table_t *t, ...);
-void cli_table_print(const cli_table_t *t);
+/* Prints t, or the error r that stopped filling it (what failed: what); the exit status. */
+int cli_table_print(const cli_table_t *t, int r, const char *what);
 
 json_t *cli_jstr(const char *s);
 json_t *cli_jtime(int64_t t);
@@ -109,7 +119,8 @@ void credential_added_print(const char *what, const char *id, const char *detail
                             const char *key_name, const char *key_hint);
 
 /* ---- nodes, enrolments (cli-nodes.c, cli-enrolments.c) ---- */
-int cli_node_get(cli_t *c, const char *cmd, const char *node_id, store_node_t *ret);
+/* The node, in a new buffer; an error (printed) when there is none: the exit status. */
+int cli_node_get(cli_t *c, const char *cmd, const char *node_id, store_node_t **ret);
 json_t *cli_enrolments_json(const store_enrolment_t *list, size_t n);
 int cli_enrolments_table(const store_enrolment_t *list, size_t n);
 

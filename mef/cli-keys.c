@@ -213,7 +213,7 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
                         json_decref(o);
                         o = NULL;
                 }
-                return cli_json_print(o) ? MEF_EXIT_FAILURE : 0;
+                return cli_json_print(o);
         }
         if (existed)
                 printf("Store %s exists already; master key %s opens it.\n", c->cfg->store_path,

@@ -48,7 +48,7 @@ static int node_print(cli_t *c, const store_node_t *n, const store_enrolment_t *
                         json_decref(o);
                         o = NULL;
                 }
-                return cli_json_print(o) ? MEF_EXIT_FAILURE : 0;
+                return cli_json_print(o);
         }
         char created[32], targets[MSG_TARGETS_MAX * (MSG_ID_MAX + 2) + 1] = "";
         cli_time_format(n->created, created);
@@ -104,14 +104,8 @@ int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
         int o, r;
 
         optind = 0;
-        while ((o = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
+        while ((o = cli_next_option(c, def, argc, argv, ":h", opts)) >= 0)
                 switch (o) {
-                case OPT_HELP:
-                        cli_help_print(def->usage, def->help);
-                        return 0;
-                case OPT_JSON:
-                        c->json = true;
-                        break;
                 case 'i':
                         cse_id = optarg;
                         break;
@@ -144,6 +138,8 @@ int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
                         if (!credential_option(&co, o, optarg))
                                 return cli_option_error(cmd, o, argv);
                 }
+        if (o == CLI_OPT_HELP)
+                return 0;
         if ((r = cli_positionals(cmd, argc, argv, 1, "NODE_ID")))
                 return r;
         const char *node_id = argv[optind];
@@ -210,10 +206,8 @@ int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
 }
 
 int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv) {
-        int r = cli_simple_options(c, "node list", def, argc, argv, 0, NULL);
+        int r = cli_simple_begin(c, "node list", def, argc, argv, 0, NULL);
         if (r >= 0)
-                return r;
-        if ((r = cli_open(c, false)))
                 return r;
         _cleanup_free_ store_node_t *list = NULL;
         size_t n = 0;
@@ -221,7 +215,7 @@ int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0)
                 return cli_fail("node list", r);
         if (c->json)
-                return cli_json_print(cli_json_array(list, n, sizeof *list, node_json)) ? MEF_EXIT_FAILURE : 0;
+                return cli_json_print(cli_json_array(list, n, sizeof *list, node_json));
         _cleanup_(cli_table_free) cli_table_t t = { .n_cols = 8 };
         r = cli_table_row(&t, "NODE_ID", "AUTH", "IDENTITY", "CSE_ID", "STATE", "POLL", "LIFETIME", "TARGETS");
         for (size_t i = 0; r == 0 && i < n; i++) {
@@ -237,30 +231,27 @@ int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv) {
                 r = cli_table_row(&t, e->node_id, e->kpm_id[0] ? "psk" : "cert", e->kpm_id[0] ? e->kpm_id : e->cert_fp,
                               e->cse_id, node_state_to_string(e->state), poll, lifetime, targets);
         }
+        return cli_table_print(&t, r, "node list");
+}
+
+int cli_node_get(cli_t *c, const char *cmd, const char *node_id, store_node_t **ret) {
+        _cleanup_free_ store_node_t *n = calloc(1, sizeof *n);
+        int r = n ? store_node_get(c->store, node_id, n) : -ENOMEM;
+        if (r == -ENOENT)
+                return cli_failf("%s %s: no such node", cmd, node_id);
         if (r < 0)
-                return cli_fail("node list", r);
-        cli_table_print(&t);
+                return cli_failf("%s %s: %s", cmd, node_id, strerror(-r));
+        *ret = TAKE_PTR(n);
         return 0;
 }
 
-int cli_node_get(cli_t *c, const char *cmd, const char *node_id, store_node_t *ret) {
-        int r = store_node_get(c->store, node_id, ret);
-        if (r == -ENOENT)
-                return cli_failf("%s %s: no such node", cmd, node_id);
-        return r < 0 ? cli_failf("%s %s: %s", cmd, node_id, strerror(-r)) : 0;
-}
-
 int cmd_node_show(cli_t *c, const command_t *def, int argc, char **argv) {
-        int r = cli_simple_options(c, "node show", def, argc, argv, 1, "NODE_ID");
+        int r = cli_simple_begin(c, "node show", def, argc, argv, 1, "NODE_ID");
         if (r >= 0)
                 return r;
-        if ((r = cli_open(c, false)))
-                return r;
         const char *node_id = argv[optind];
-        _cleanup_free_ store_node_t *n = calloc(1, sizeof *n);
-        if (!n)
-                return cli_fail("node show", -ENOMEM);
-        if ((r = cli_node_get(c, "node show", node_id, n)))
+        _cleanup_free_ store_node_t *n = NULL;
+        if ((r = cli_node_get(c, "node show", node_id, &n)))
                 return r;
         _cleanup_free_ store_enrolment_t *enr = NULL;
         size_t n_enr = 0;
@@ -276,16 +267,12 @@ int cmd_node_change(cli_t *c, const command_t *def, int argc, char **argv) {
         _cleanup_free_ char *cmd = NULL;
         if (asprintf(&cmd, "node %s", def->name) < 0)
                 return cli_fail("node", -ENOMEM);
-        int r = cli_simple_options(c, cmd, def, argc, argv, 1, "NODE_ID");
+        int r = cli_simple_begin(c, cmd, def, argc, argv, 1, "NODE_ID");
         if (r >= 0)
                 return r;
-        if ((r = cli_open(c, false)))
-                return r;
         const char *node_id = argv[optind];
-        _cleanup_free_ store_node_t *n = calloc(1, sizeof *n);
-        if (!n)
-                return cli_fail(cmd, -ENOMEM);
-        if ((r = cli_node_get(c, cmd, node_id, n)))
+        _cleanup_free_ store_node_t *n = NULL;
+        if ((r = cli_node_get(c, cmd, node_id, &n)))
                 return r;
 
         char action[32], detail[64] = "";

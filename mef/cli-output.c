@@ -55,7 +55,9 @@ int cli_table_row(cli_table_t *t, ...) {
         return r;
 }
 
-void cli_table_print(const cli_table_t *t) {
+int cli_table_print(const cli_table_t *t, int r, const char *what) {
+        if (r < 0)
+                return cli_fail(what, r);
         size_t width[16] = { 0 };
         for (size_t i = 0; i < t->n_cells; i++)
                 width[i % t->n_cols] = MAX(width[i % t->n_cols], strlen(t->cells[i]));
@@ -66,6 +68,7 @@ void cli_table_print(const cli_table_t *t) {
                 else
                         printf("%-*s  ", (int) width[col], t->cells[i]);
         }
+        return 0;
 }
 
 json_t *cli_jstr(const char *s) {
@@ -124,5 +127,5 @@ int cli_removed_print(const char *id) {
                 json_decref(o);
                 o = NULL;
         }
-        return cli_json_print(o) ? MEF_EXIT_FAILURE : 0;
+        return cli_json_print(o);
 }

@@ -37,18 +37,14 @@ int cmd_target_add(cli_t *c, const command_t *def, int argc, char **argv) {
         credential_opts_t co = { 0 };
         int o, r;
         optind = 0;
-        while ((o = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
+        while ((o = cli_next_option(c, def, argc, argv, ":h", opts)) >= 0)
                 switch (o) {
-                case OPT_HELP:
-                        cli_help_print(def->usage, def->help);
-                        return 0;
-                case OPT_JSON:
-                        c->json = true;
-                        break;
                 default:
                         if (!credential_option(&co, o, optarg))
                                 return cli_option_error(cmd, o, argv);
                 }
+        if (o == CLI_OPT_HELP)
+                return 0;
         if ((r = cli_positionals(cmd, argc, argv, 1, "TARGET_ID")))
                 return r;
         const char *id = argv[optind];
@@ -78,16 +74,14 @@ int cmd_target_add(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0)
                 return credential_add_failed(cmd, id, &cr, r, "target ID, PSK identity or certificate");
         if (c->json)
-                return cli_json_print(target_json(&t)) ? MEF_EXIT_FAILURE : 0;
+                return cli_json_print(target_json(&t));
         credential_added_print("target", id, detail, &cr, "PSK", "");
         return 0;
 }
 
 int cmd_target_list(cli_t *c, const command_t *def, int argc, char **argv) {
-        int r = cli_simple_options(c, "target list", def, argc, argv, 0, NULL);
+        int r = cli_simple_begin(c, "target list", def, argc, argv, 0, NULL);
         if (r >= 0)
-                return r;
-        if ((r = cli_open(c, false)))
                 return r;
         _cleanup_free_ store_target_t *list = NULL;
         size_t n = 0;
@@ -95,7 +89,7 @@ int cmd_target_list(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0)
                 return cli_fail("target list", r);
         if (c->json)
-                return cli_json_print(cli_json_array(list, n, sizeof *list, target_json)) ? MEF_EXIT_FAILURE : 0;
+                return cli_json_print(cli_json_array(list, n, sizeof *list, target_json));
         _cleanup_(cli_table_free) cli_table_t t = { .n_cols = 4 };
         r = cli_table_row(&t, "TARGET_ID", "AUTH", "IDENTITY", "CREATED");
         for (size_t i = 0; r == 0 && i < n; i++) {
@@ -104,18 +98,13 @@ int cmd_target_list(cli_t *c, const command_t *def, int argc, char **argv) {
                 r = cli_table_row(&t, list[i].id, list[i].psk_id[0] ? "psk" : "cert",
                               list[i].psk_id[0] ? list[i].psk_id : list[i].cert_fp, created);
         }
-        if (r < 0)
-                return cli_fail("target list", r);
-        cli_table_print(&t);
-        return 0;
+        return cli_table_print(&t, r, "target list");
 }
 
 int cmd_target_remove(cli_t *c, const command_t *def, int argc, char **argv) {
         const char *cmd = "target remove";
-        int r = cli_simple_options(c, cmd, def, argc, argv, 1, "TARGET_ID");
+        int r = cli_simple_begin(c, cmd, def, argc, argv, 1, "TARGET_ID");
         if (r >= 0)
-                return r;
-        if ((r = cli_open(c, false)))
                 return r;
         const char *id = argv[optind];
         r = store_begin(c->store);

@@ -109,25 +109,44 @@ int cli_parse_seconds(const char *cmd, const char *opt, const char *v, unsigned 
         return 0;
 }
 
-/* Options of a command that has only --help and --json, and want cli_positionals.
- * -1 to go on, or the exit status to return now (0 after --help). */
-int cli_simple_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, int want,
-                          const char *what) {
-        static const struct option opts[] = { COMMON_OPTIONS, {} };
-        int o;
-        optind = 0;
-        while ((o = getopt_long(argc, argv, ":h", opts, NULL)) >= 0)
-                switch (o) {
-                case OPT_HELP:
+int cli_next_option(cli_t *c, const command_t *def, int argc, char **argv, const char *shortopts,
+                    const struct option *opts) {
+        for (;;) {
+                int o = getopt_long(argc, argv, shortopts, opts, NULL);
+                if (o == OPT_HELP) {
                         cli_help_print(def->usage, def->help);
-                        return 0;
-                case OPT_JSON:
-                        c->json = true;
-                        break;
-                default:
-                        return cli_option_error(cmd, o, argv);
+                        return CLI_OPT_HELP;
                 }
-        int r = cli_positionals(cmd, argc, argv, want, what);
+                if (o != OPT_JSON)
+                        return o;
+                c->json = true;
+        }
+}
+
+int cli_common_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv) {
+        static const struct option opts[] = { COMMON_OPTIONS, {} };
+        optind = 0;
+        int o = cli_next_option(c, def, argc, argv, ":h", opts);
+        if (o == CLI_OPT_HELP)
+                return 0;
+        return o >= 0 ? cli_option_error(cmd, o, argv) : -1;
+}
+
+int cli_simple_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, int want,
+                       const char *what) {
+        int r = cli_common_options(c, cmd, def, argc, argv);
+        if (r >= 0)
+                return r;
+        r = cli_positionals(cmd, argc, argv, want, what);
+        return r ? r : -1;
+}
+
+int cli_simple_begin(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, int want,
+                     const char *what) {
+        int r = cli_simple_options(c, cmd, def, argc, argv, want, what);
+        if (r >= 0)
+                return r;
+        r = cli_open(c, false);
         return r ? r : -1;
 }
 

@@ -6,6 +6,25 @@
 #include "util/fs.h"
 #include "util/hex.h"
 
+/* All of fd into buf (max + 1 bytes of room); -EFBIG when there is more than max. *len counts
+ * what buf holds at every return, also on failure: for a secret, what its owner wipes. */
+static int read_max(int fd, uint8_t *buf, size_t max, size_t *len) {
+        *len = 0;
+        for (;;) {
+                ssize_t n = read(fd, buf + *len, max + 1 - *len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        return 0;
+                *len += (size_t) n;
+                if (*len > max)
+                        return -EFBIG;
+        }
+}
+
 int secret_fd_check_mode(int fd) {
         struct stat st;
         if (fstat(fd, &st) < 0)
@@ -27,19 +46,9 @@ int secret_file_read(const char *path, size_t max, secret_t *ret) {
         _cleanup_secret_ secret_t s = { .data = malloc(max + 1), .len = 0 };
         if (!s.data)
                 return -ENOMEM;
-        for (;;) {
-                ssize_t n = read(fd, s.data + s.len, max + 1 - s.len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (n == 0)
-                        break;
-                s.len += (size_t) n;
-                if (s.len > max)
-                        return -EFBIG;
-        }
+        r = read_max(fd, s.data, max, &s.len);
+        if (r < 0)
+                return r;
         if (s.len == 0)
                 return -ENODATA;
         *ret = s;
@@ -64,19 +73,9 @@ int file_read_all(const char *path, size_t max, char **ret, size_t *ret_len) {
         if (!buf)
                 return -ENOMEM;
         size_t len = 0;
-        for (;;) {
-                ssize_t n = read(fd, buf + len, max + 1 - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > max)
-                        return -EFBIG;
-        }
+        int r = read_max(fd, (uint8_t *) buf, max, &len);
+        if (r < 0)
+                return r;
         buf[len] = 0;
         if (ret_len)
                 *ret_len = len;

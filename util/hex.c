@@ -20,10 +20,8 @@ int hex_digit(char c) {
         return -1;
 }
 
-int hex_decode(const char *in, uint8_t *out, size_t out_size, size_t *ret_len) {
-        size_t n = strlen(in);
-        if (n % 2 || n / 2 > out_size)
-                return -EINVAL;
+/* n hex digits (n even, n / 2 <= room in out) into out; wiped on failure. */
+static int decode(const char *in, size_t n, uint8_t *out) {
         for (size_t i = 0; i < n / 2; i++) {
                 int hi = hex_digit(in[2 * i]), lo = hex_digit(in[2 * i + 1]);
                 if (hi < 0 || lo < 0) {
@@ -32,6 +30,13 @@ int hex_decode(const char *in, uint8_t *out, size_t out_size, size_t *ret_len) {
                 }
                 out[i] = (uint8_t) (hi << 4 | lo);
         }
+        return 0;
+}
+
+int hex_decode(const char *in, uint8_t *out, size_t out_size, size_t *ret_len) {
+        size_t n = strlen(in);
+        if (n % 2 || n / 2 > out_size || decode(in, n, out) < 0)
+                return -EINVAL;
         *ret_len = n / 2;
         return 0;
 }
@@ -41,16 +46,8 @@ int hex_key_parse(const char *text, size_t n, size_t min, size_t max, uint8_t *k
                 n--;
         if (n == 0)
                 return -ENODATA;
-        if (n % 2 || n / 2 < min || n / 2 > max)
+        if (n % 2 || n / 2 < min || n / 2 > max || decode(text, n, key) < 0)
                 return -EINVAL;
-        for (size_t i = 0; i < n / 2; i++) {
-                int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
-                if (hi < 0 || lo < 0) {
-                        erase(key, i);
-                        return -EINVAL;
-                }
-                key[i] = (uint8_t) (hi << 4 | lo);
-        }
         *ret_len = n / 2;
         return 0;
 }

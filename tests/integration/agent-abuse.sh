@@ -10,7 +10,7 @@
 # answer (fake-mef sees it close first; the exchange timeout is 60 s there); no sanitizer
 # report. Root (keyring of another user). No timed assertion: every other scenario runs with
 # a 30 s exchange timeout, so that a loaded machine cannot turn a success into a timeout.
-# Usage: agent-abuse.sh BUILDDIR. Exit 77 (skip) when something it needs is missing.
+# Usage: agent-abuse.sh BUILDDIR. Skipped (TAP) when something it needs is missing.
 set -u
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
@@ -23,58 +23,31 @@ TIMEOUT_S=2       # silent, drip: the exchange timeout under test
 OTHER_TIMEOUT_S=30 # the others: a deadline for hangs only
 HOLD_TIMEOUT_S=60  # valid-hold: longer than fake-mef's 30 s hold
 
-skip() { echo "SKIP: $1"; exit 77; }
-[ "$(id -u)" = 0 ] || skip "needs root (the service user's keyring)"
-for p in "$AGENT" "$FAKE"; do [ -x "$p" ] || skip "$p not built"; done
-for c in keyctl su od base64 timeout; do
-        command -v $c > /dev/null 2>&1 || skip "$c is missing"
-done
-# A session keyring of our own (keyctl's "Joined session keyring" on stderr is dropped).
-if [ -z "${MSCE_TEST_SESSION:-}" ]; then
-        MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
-                "$0" "$@" 3>&2 2> /dev/null
-fi
-# A user of this run's own (msce-t<PID>-abuse, see test-user.sh): not shared with a run of
-# the same test in another build directory or worktree.
-TEST_USER_SH=$(cd "$(dirname "$0")" && pwd)/test-user.sh
-CSE_USER=$(sh "$TEST_USER_SH" add $$ abuse) || skip "cannot create a test user"
+. "$(dirname "$0")/lib.sh"
+need_root "the service user's keyring"
+need_exec "$AGENT" "$FAKE"
+need_cmds keyctl su od base64 timeout
+own_session "$@"
+# A user of this run's own (msce-t<PID>-abuse): not shared with a run of the same test in
+# another build directory or worktree.
+CSE_USER=$(test_user abuse) || skip_all "cannot create a test user"
+test_user_cleanup $CSE_USER
 CSE_UID=$(id -u $CSE_USER)
 
-T=$(mktemp -d /tmp/agent-abuse-XXXXXX) || exit 2
+tmpdir agent-abuse
 FAKE_PID=
-keyring_remove() {
-        keyctl session - sh -c "p=\$(keyctl get_persistent @s $CSE_UID) &&
-                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
-                > /dev/null 2>&1
-        return 0
-}
+at_exit 'stop_pid "$FAKE_PID"'
 keyring_present() {
         keyctl session - sh -c "keyctl get_persistent @s $CSE_UID > /dev/null && keyctl search @s keyring msce" \
                 > /dev/null 2>&1
 }
-cleanup() {
-        [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2> /dev/null && wait "$FAKE_PID" 2> /dev/null
-        keyring_remove
-        sh "$TEST_USER_SH" del "$CSE_USER"
-        rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-N=0
-FAILED=0
-ok() { N=$((N + 1)); echo "ok $N - $1"; }
-not_ok() {
-        N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
-        for f in "$T/out" "$T/err" "$T/fake.err"; do [ -s "$f" ] && sed "s|^|#   $(basename "$f"): |" "$f"; done
-        return 0
-}
+LIB_SHOW="$T/out $T/err $T/fake.err"
 
 umask 077
 od -An -N32 -tx1 /dev/urandom | tr -d ' \n' > "$T/kpm.hex"
 echo >> "$T/kpm.hex"
 KPM=$(tr -d '\n' < "$T/kpm.hex")
-keyring_remove
+keyring_clear $CSE_UID
 
 # The CSE's recipe from docs/cse-integration.md, as the service user in a fresh session keyring:
 # the Long Term Key as lowercase hex on stdout.
@@ -185,7 +158,7 @@ EOF
                 got_ltk=$(read_ltk)
                 [ -n "$want_ltk" ] && [ "$got_ltk" = "$want_ltk" ] ||
                         problem "$CSE_USER does not read the ltk fake-mef derived from msce:ltk"
-                keyring_remove
+                keyring_clear $CSE_UID
         fi
         # The exchange timeout bounds silent and dripping MEFs (a hang is the 60 s KILL above,
         # "killed by signal"), never early; after a complete answer the agent does not wait for
@@ -266,5 +239,4 @@ scenario kpsaid-passwd        75    "msce:profile\.targets\[0\]\.kpsaID: not a k
 scenario csebase-no-uri       75    'msce:profile\.cseBase: not an absolute URI with scheme http, https'
 scenario keid-upper           75    "msce:profile\.keID: not a KeID \(lower-case hex, '@', a host name\)"
 
-echo "1..$N"
-[ $FAILED -eq 0 ]
+tap_done

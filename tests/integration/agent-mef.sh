@@ -9,56 +9,24 @@
 # key file 0644 -> 78; the Kpm never appears in the agent's output; fetchCredentials returns the
 # Kpsa the agent derived (the service user reads msce:kpsa:<kpsaID> with keyctl, the target
 # fetches its key from the MEF with openssl s_client: equal) and a target not named for the
-# KeID gets 403/4103. Exit 77 (skip) without root or keyctl/su; the fetch part needs openssl.
+# KeID gets 403/4103. Skipped (TAP) without root or keyctl/su; the fetch part needs openssl.
 set -u
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
 B=$(cd "$1" && pwd) || exit 2
 AGENT=$B/msce-agent
 MEF=$B/msce-mef
-# Its own service user (created below, per run): another test's keys must not replace ours
-# before we read them.
-skip() { echo "SKIP: $1"; exit 77; }
-for p in "$AGENT" "$MEF"; do
-        [ -x "$p" ] || skip "$p not built"
-done
-[ "$(id -u)" = 0 ] || skip "needs root (msce-agent --once files keys in another user's keyring)"
-for c in keyctl su od; do
-        command -v $c > /dev/null 2>&1 || skip "$c is missing"
-done
-# A session keyring of our own (keyctl's "Joined session keyring" on stderr is dropped).
-if [ -z "${MSCE_TEST_SESSION:-}" ]; then
-        MSCE_TEST_SESSION=1 exec keyctl session - /bin/sh -c 'exec 2>&3 3>&-; exec /bin/sh "$0" "$@"' \
-                "$0" "$@" 3>&2 2> /dev/null
-fi
-# A user of this run's own (msce-t<PID>-agent, see test-user.sh): not shared with a run of
-# the same test in another build directory or worktree.
-TEST_USER_SH=$(cd "$(dirname "$0")" && pwd)/test-user.sh
-CSE_USER=$(sh "$TEST_USER_SH" add $$ agent) || skip "cannot create a test user"
+. "$(dirname "$0")/lib.sh"
+need_exec "$AGENT" "$MEF"
+need_root "msce-agent --once files keys in another user's keyring"
+need_cmds keyctl su od
+own_session "$@"
+# Its own service user (msce-t<PID>-agent): another test's keys must not replace ours before we
+# read them, nor a run of the same test in another build directory or worktree.
+CSE_USER=$(test_user agent) || skip_all "cannot create a test user"
+test_user_cleanup $CSE_USER
 CSE_UID=$(id -u $CSE_USER)
-
-T=$(mktemp -d /tmp/agent-mef-XXXXXX) || exit 2
-MEF_PID=
-cleanup() {
-        [ -n "$MEF_PID" ] && kill "$MEF_PID" 2>/dev/null && wait "$MEF_PID" 2>/dev/null
-        # Take our keys out of the test user's persistent keyring.
-        keyctl session - sh -c "p=\$(keyctl get_persistent @s $CSE_UID) &&
-                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
-                > /dev/null 2>&1
-        sh "$TEST_USER_SH" del "$CSE_USER"
-        rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-N=0
-FAILED=0
-ok() { N=$((N + 1)); echo "ok $N - $1"; }
-not_ok() {
-        N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
-        for f in "$T/out" "$T/err"; do [ -s "$f" ] && sed 's/^/#   /' "$f"; done
-        return 0
-}
+tmpdir agent-mef
 
 umask 077
 # Certificates for the cert-mode cases (skipped when they cannot be made).
@@ -73,59 +41,28 @@ else
         HAVE_CERTS=0
         TLS_SECTION=
 fi
-cat > "$T/mef.conf" <<EOF
-[server]
-listen = 127.0.0.1:${MEF_TEST_PORT:-0}
-fqdn = 127.0.0.1
-base = /msce
-[store]
-path = $T/mef.db
-master_key = $T/master.key
-$TLS_SECTION
-EOF
-
-mefctl() { "$MEF" --config "$T/mef.conf" "$@" > "$T/mefctl.out" 2>&1 || { cat "$T/mefctl.out" >&2; return 1; }; }
-
-mefctl init || { echo "Bail out! msce-mef init failed"; exit 1; }
+PORT=${MEF_TEST_PORT:-}
+mef_conf "$TLS_SECTION"
+mefctl init || { bail "msce-mef init failed"; }
 CSE_BASE=https://in.example.net:8443/~/in-cse/in-name
 # Targets with their own PSK, for fetchCredentials; /maf-x is named by no node.
 mefctl target add /in-cse --psk-id in-cse-psk --generate-psk "$T/target-in-cse.hex" &&
         mefctl target add /maf-x --psk-id maf-x-psk --generate-psk "$T/target-maf-x.hex" ||
-        { echo "Bail out! target add failed"; exit 1; }
+        bail "target add failed"
 mefctl node add node-1 --cse-id /mn-cse-1 --cse-base $CSE_BASE --psk-id kpm-1 \
-        --generate-psk "$T/kpm-1.hex" --target /in-cse || { echo "Bail out! node add failed"; exit 1; }
+        --generate-psk "$T/kpm-1.hex" --target /in-cse || bail "node add failed"
 mefctl node add node-2 --cse-id /mn-cse-2 --cse-base $CSE_BASE --psk-id kpm-2 \
-        --generate-psk "$T/kpm-2.hex" || { echo "Bail out! node add failed"; exit 1; }
+        --generate-psk "$T/kpm-2.hex" || bail "node add failed"
 mefctl node add node-3 --cse-id /mn-cse-3 --cse-base $CSE_BASE --psk-id kpm-3 \
         --generate-psk "$T/kpm-3.hex" --target /in-cse --target /maf-1 --ltk-transported \
-        || { echo "Bail out! node add failed"; exit 1; }
-mefctl node revoke node-2 || { echo "Bail out! node revoke failed"; exit 1; }
+        || bail "node add failed"
+mefctl node revoke node-2 || bail "node revoke failed"
 if [ $HAVE_CERTS = 1 ]; then
         mefctl node add node-c --cse-id /mn-cse-c --cse-base $CSE_BASE --cert "$CERTS/client.pem" \
-                --target /in-cse || { echo "Bail out! node add --cert failed"; exit 1; }
+                --target /in-cse || bail "node add --cert failed"
 fi
 
-"$MEF" --config "$T/mef.conf" serve > "$T/mef.out" 2> "$T/mef.err" &
-MEF_PID=$!
-PORT=
-i=0
-while [ $i -lt 300 ]; do # 30 s: a deadline for a hang
-        # With port 0 the MEF prints the port it got on stdout; MEF_TEST_PORT fixes it instead.
-        if [ -n "${MEF_TEST_PORT:-}" ]; then
-                grep -qs 'listening on' "$T/mef.out" "$T/mef.err" && PORT=$MEF_TEST_PORT
-        else
-                PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/mef.out")
-        fi
-        [ -n "$PORT" ] && break
-        kill -0 "$MEF_PID" 2>/dev/null || break
-        sleep 0.1
-        i=$((i + 1))
-done
-if [ -z "$PORT" ]; then
-        echo "Bail out! msce-mef did not start"
-        sed 's/^/# /' "$T/mef.err"
-        exit 1
-fi
+mef_start "$T/mef.conf.in" || bail "msce-mef did not start" "$T/mef.err"
 
 # Kpm values, in both cases, that must never show up in what the agent prints.
 SECRETS=$(cat "$T"/kpm-*.hex | tr -d '\r')
@@ -179,17 +116,6 @@ if agent enrol 0; then
                 not_ok "enrol: profile output"
         fi
 fi
-# The CSE's recipe of docs/cse-integration.md as USER, in a fresh session keyring: msce:NAME as hex.
-read_key() {
-        su -s /bin/sh "$1" -c 'keyctl session - /bin/sh -s' 2> "$T/keyctl.err" <<KEYCTL
-set -e
-keyctl get_persistent @s > /dev/null
-ring=\$(keyctl search @s keyring msce)
-key=\$(keyctl search "\$ring" user "msce:$2")
-keyctl pipe "\$key" | od -An -tx1 -v | tr -d ' \n'
-KEYCTL
-}
-
 # fetch KEID TARGET PSK-ID PSK-FILE: fetchCredentials as that target, with openssl s_client (the
 # target's test PSK goes on its command line: s_client takes it only there).
 fetch() {
@@ -302,12 +228,9 @@ agent badmode 78 && { grep -q 'psk_file: .*readable by group or others' "$T/err"
 printf '[node]\nid = node-1\n[mef]\nuri = http://127.0.0.1/\n' > "$T/badconf.conf"
 agent badconf 78 && { grep -q 'badconf.conf:4: \[mef\] uri:' "$T/err" && ok "bad configuration: exit 78 naming file, line and key" || not_ok "badconf: message"; }
 
-kill "$MEF_PID" 2>/dev/null
-wait "$MEF_PID" 2>/dev/null
-MEF_PID=
+mef_stop
 # A fresh state directory: with the enrol case's profile it would restore instead of connecting.
 conf mefdown node-1 kpm-1 "$T/kpm-1.hex"
 agent mefdown 75 && { grep -q '(transient)' "$T/err" && ok "MEF down: exit 75 (transient)" || not_ok "mefdown: message"; }
 
-echo "1..$N"
-[ $FAILED -eq 0 ]
+tap_done

@@ -14,7 +14,7 @@
 # PKI of gen-certs.sh in MSCE_TEST_CERTS), plus once pinned to TLS 1.2 (issue 10: a TLS 1.2-only
 # MEF was unreachable with the defaults). Then MEFs it has nothing in common with, or that
 # refuse the key: exit status and message (docs/protocol.md "Handshake failures").
-# Usage: exporter-agent.sh BUILDDIR. Exit 77 (skip) without root, openssl, keyctl or su.
+# Usage: exporter-agent.sh BUILDDIR. Skipped (TAP) without root, openssl, keyctl or su.
 set -u
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
@@ -25,49 +25,23 @@ FQDN=127.0.0.1
 TARGET=/in-cse
 LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
 
-skip() { echo "SKIP: $1"; exit 77; }
-[ -x "$AGENT" ] || skip "$AGENT not built"
-[ "$(id -u)" = 0 ] || skip "needs root (msce-agent --once files keys in another user's keyring)"
-for c in openssl keyctl su od mkfifo timeout; do
-        command -v $c > /dev/null 2>&1 || skip "$c is missing"
-done
-# A session keyring of our own (keyctl's "Joined session keyring" on stderr is dropped).
-if [ -z "${MSCE_TEST_SESSION:-}" ]; then
-        MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
-                "$0" "$@" 3>&2 2> /dev/null
-fi
-# A user of this run's own (msce-t<PID>-export, see test-user.sh): not shared with a run of
-# the same test in another build directory or worktree.
-TEST_USER_SH=$(cd "$(dirname "$0")" && pwd)/test-user.sh
-CSE_USER=$(sh "$TEST_USER_SH" add $$ export) || skip "cannot create a test user"
+. "$(dirname "$0")/lib.sh"
+need_exec "$AGENT"
+need_root "msce-agent --once files keys in another user's keyring"
+need_cmds openssl keyctl su od mkfifo timeout
+own_session "$@"
+# A user of this run's own (msce-t<PID>-export): not shared with a run of the same test in
+# another build directory or worktree.
+CSE_USER=$(test_user export) || skip_all "cannot create a test user"
+test_user_cleanup $CSE_USER
 CSE_UID=$(id -u $CSE_USER)
 
 umask 077
-T=$(mktemp -d /tmp/exporter-agent-XXXXXX) || exit 2
+tmpdir exporter-agent
 SPID=
 APID=
-cleanup() {
-        exec 3>&-
-        for p in $SPID $APID; do kill "$p" 2> /dev/null && wait "$p" 2> /dev/null; done
-        keyctl session - sh -c "p=\$(keyctl get_persistent @s $CSE_UID) &&
-                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
-                > /dev/null 2>&1
-        sh "$TEST_USER_SH" del "$CSE_USER"
-        rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-N=0
-FAILED=0
-ok() { N=$((N + 1)); echo "ok $N - $1"; }
-not_ok() {
-        N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
-        for f in "$T/s_server.out" "$T/agent.out" "$T/agent.err"; do
-                [ -s "$f" ] && sed "s|^|#   $(basename "$f"): |" "$f"
-        done
-        return 0
-}
+at_exit 'exec 3>&-; stop_pid "$SPID"; stop_pid "$APID"'
+LIB_SHOW="$T/s_server.out $T/agent.out $T/agent.err"
 
 # A throwaway test Kpm: on openssl's command line only because s_server takes it there.
 KPM=$(openssl rand -hex 32)
@@ -78,25 +52,7 @@ mkfifo "$T/in"
 exec 3<> "$T/in"
 
 # The CSE's recipe of docs/cse-integration.md as the service user: msce:NAME as lowercase hex.
-read_key() {
-        su -s /bin/sh $CSE_USER -c 'keyctl session - /bin/sh -s' 2> "$T/keyctl.err" << KEYCTL
-set -e
-keyctl get_persistent @s > /dev/null
-ring=\$(keyctl search @s keyring msce)
-key=\$(keyctl search "\$ring" user "msce:$1")
-keyctl pipe "\$key" | od -An -tx1 -v | tr -d ' \n'
-KEYCTL
-}
-
-# wait_for FILE ERE PID: until FILE has a line matching ERE (30 s), or PID is gone.
-wait_for() {
-        for _ in $(seq 600); do # 30 s: a deadline for a hang
-                grep -qaE "$2" "$1" 2> /dev/null && return 0
-                kill -0 "$3" 2> /dev/null || return 1
-                sleep 0.05
-        done
-        return 1
-}
+key_of() { read_key "$CSE_USER" "$1"; }
 
 # response RI REL-KEID: the 201 with the profile for RelativeKeID REL-KEID (lowercase hex).
 response() {
@@ -113,7 +69,7 @@ start_server() {
         timeout 30 openssl s_server -accept 127.0.0.1:0 -keymatexport EXPORTER-oneM2M-Bootstrap \
                 -keymatexportlen 48 "$@" < "$T/in" > "$T/s_server.out" 2>&1 &
         SPID=$!
-        wait_for "$T/s_server.out" '^ACCEPT' $SPID || return 1
+        wait_line 30 "$T/s_server.out" '^ACCEPT' $SPID || return 1
         port=$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$T/s_server.out")
 }
 
@@ -179,7 +135,7 @@ run() { # SERVER-VERSIONS(1.2|1.3|dual) MODE(psk|cert) [PIN-LINE]: enrol, then c
         "$AGENT" --once -c "$T/agent.conf" > "$T/agent.out" 2> "$T/agent.err" &
         APID=$!
         # The keying material is printed after the handshake, the request when it arrives.
-        if ! wait_for "$T/s_server.out" '"msce:enrolReq"' $SPID; then
+        if ! wait_line 30 "$T/s_server.out" '"msce:enrolReq"' $SPID; then
                 not_ok "TLS $v: no enrolment request reached s_server"
                 return
         fi
@@ -215,13 +171,13 @@ run() { # SERVER-VERSIONS(1.2|1.3|dual) MODE(psk|cert) [PIN-LINE]: enrol, then c
         else
                 not_ok "TLS $v: the agent prints KeID '$keid', OpenSSL's EKM[0..16) gives $rel@$FQDN"
         fi
-        ltk=$(read_key ltk)
+        ltk=$(key_of ltk)
         if [ "$ltk" = "$ke" ]; then
                 ok "TLS $v: msce:ltk (Ke) = OpenSSL's EKM[16..48)"
         else
                 not_ok "TLS $v: msce:ltk is not OpenSSL's EKM[16..48) ($(cat "$T/keyctl.err"))"
         fi
-        kpsa=$(read_key "kpsa:$rel.1@$FQDN")
+        kpsa=$(key_of "kpsa:$rel.1@$FQDN")
         want=$(printf '%s%s' "$LABEL" "$TARGET" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$ke" |
                 sed 's/^.*= *//')
         if [ ${#want} -ne 64 ]; then
@@ -302,6 +258,4 @@ refuse "TLS 1.3 MEF with another Kpm" 77 \
         "failed \(rejected\): TLS authentication failed: the MEF refused PSK identity $ID, or the keys differ" \
         -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256
 KPM=$KPM_AGENT
-echo "1..$N"
-
-[ $FAILED -eq 0 ]
+tap_done

@@ -3,7 +3,7 @@
 # The TLS exporter of proto/tls (through tls-probe) against OpenSSL's, TLS 1.2 and 1.3, both
 # directions: (a) tls-probe client -> openssl s_server, (b) openssl s_client -> tls-probe
 # server. Both ends must print the same 48-byte EXPORTER-oneM2M-Bootstrap value (RFC 5705,
-# no context). Usage: exporter-openssl.sh PATH-TO-TLS-PROBE. Exit 77 (skip) without openssl.
+# no context). Usage: exporter-openssl.sh PATH-TO-TLS-PROBE (TAP). Skipped without openssl.
 set -u
 
 probe=${1:-}
@@ -11,21 +11,14 @@ if [ -z "$probe" ] || [ ! -x "$probe" ]; then
         echo "usage: exporter-openssl.sh PATH-TO-TLS-PROBE" >&2
         exit 99
 fi
-if ! command -v openssl >/dev/null 2>&1; then
-        echo "SKIP: openssl not found"
-        exit 77
-fi
+. "$(dirname "$0")/lib.sh"
+need_cmds openssl
 
 umask 077
-tmp=$(mktemp -d)
+tmpdir exporter-openssl
+tmp=$T
 spid=
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-        exec 3>&-
-        [ -n "$spid" ] && kill "$spid" 2>/dev/null
-        rm -rf "$tmp"
-}
-trap cleanup EXIT
+at_exit 'exec 3>&-; stop_pid "$spid"'
 
 label=EXPORTER-oneM2M-Bootstrap
 id=urn:dev:ops:kpm-probe
@@ -36,16 +29,14 @@ printf '%s\n' "$hex" >"$tmp/psk.hex"
 mkfifo "$tmp/in"
 exec 3<>"$tmp/in"
 
-failed=0
-
-fail() {
-        echo "FAIL: $*"
+LIB_SHOW= # bad shows them all
+bad() { # a failed case, with every output of it
+        not_ok "$*"
         for f in "$tmp"/*.out; do
                 [ -f "$f" ] || continue
-                echo "---- $(basename "$f")"
-                sed 's/^/    /' "$f"
+                echo "# ---- $(basename "$f")"
+                sed 's/^/#     /' "$f"
         done
-        failed=1
 }
 
 probe_ekm() { sed -n 's/.*ekm=\([0-9a-fA-F]*\).*/\1/p' "$1" | head -n 1 | tr a-f A-F; }
@@ -55,28 +46,16 @@ compare() { # name probe-output openssl-output
         a=$(probe_ekm "$2")
         b=$(openssl_ekm "$3")
         if [ -z "$a" ]; then
-                fail "$1: tls-probe printed no ekm"
+                bad "$1: tls-probe printed no ekm"
         elif [ -z "$b" ]; then
-                fail "$1: openssl printed no keying material"
+                bad "$1: openssl printed no keying material"
         elif [ ${#a} -ne 96 ]; then
-                fail "$1: ekm is ${#a} hex digits, not 96"
+                bad "$1: ekm is ${#a} hex digits, not 96"
         elif [ "$a" != "$b" ]; then
-                fail "$1: exporter mismatch: tls-probe $a, openssl $b"
+                bad "$1: exporter mismatch: tls-probe $a, openssl $b"
         else
-                echo "ok $1: $(sed -n 's/ ekm=.*//p' "$2" | head -n 1) ekm=$a"
+                ok "$1: $(sed -n 's/ ekm=.*//p' "$2" | head -n 1) ekm=$a"
         fi
-}
-
-# wait_for FILE PATTERN PID: until FILE has a line matching PATTERN, or PID is gone (a 30 s
-# deadline for a hang only; the poll itself is every 50 ms).
-wait_for() {
-        end=$(($(date +%s) + 30))
-        while [ "$(date +%s)" -lt $end ]; do
-                grep -q "$2" "$1" 2>/dev/null && return 0
-                kill -0 "$3" 2>/dev/null || return 1
-                sleep 0.05
-        done
-        return 1
 }
 
 for v in 1.2 1.3; do
@@ -98,7 +77,7 @@ for v in 1.2 1.3; do
                 -keymatexport "$label" -keymatexportlen 48 $sopts -naccept 1 \
                 <"$tmp/in" >"$tmp/s_server.out" 2>&1 &
         spid=$!
-        if wait_for "$tmp/s_server.out" '^ACCEPT' "$spid"; then
+        if wait_line 30 "$tmp/s_server.out" '^ACCEPT' "$spid"; then
                 port=$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$tmp/s_server.out")
                 [ -n "$port" ] && started=1
         fi
@@ -108,7 +87,7 @@ for v in 1.2 1.3; do
                 spid=
         fi
         if [ $started -eq 0 ]; then
-                fail "TLS $v (a): openssl s_server did not start"
+                bad "TLS $v (a): openssl s_server did not start"
         else
                 timeout 30 "$probe" client 127.0.0.1 "$port" --psk-identity "$id" \
                         --psk-hex-file "$tmp/psk.hex" --tls "$v" >"$tmp/tls-probe-client.out" 2>&1
@@ -116,7 +95,7 @@ for v in 1.2 1.3; do
                 wait "$spid"
                 spid=
                 if [ $rc -ne 0 ]; then
-                        fail "TLS $v (a): tls-probe client exited with $rc"
+                        bad "TLS $v (a): tls-probe client exited with $rc"
                 else
                         compare "TLS $v tls-probe client / openssl s_server" "$tmp/tls-probe-client.out" "$tmp/s_server.out"
                 fi
@@ -127,8 +106,8 @@ for v in 1.2 1.3; do
         timeout 30 "$probe" server 0 --psk-identity "$id" --psk-hex-file "$tmp/psk.hex" --tls "$v" \
                 >"$tmp/tls-probe-server.out" 2>&1 &
         spid=$!
-        if ! wait_for "$tmp/tls-probe-server.out" '^port=' "$spid"; then
-                fail "TLS $v (b): tls-probe server did not start"
+        if ! wait_line 30 "$tmp/tls-probe-server.out" '^port=' "$spid"; then
+                bad "TLS $v (b): tls-probe server did not start"
         else
                 port=$(sed -n 's/^port=//p' "$tmp/tls-probe-server.out")
                 # shellcheck disable=SC2086
@@ -139,7 +118,7 @@ for v in 1.2 1.3; do
                 rc=$?
                 spid=
                 if [ $rc -ne 0 ]; then
-                        fail "TLS $v (b): tls-probe server exited with $rc"
+                        bad "TLS $v (b): tls-probe server exited with $rc"
                 else
                         compare "TLS $v openssl s_client / tls-probe server" "$tmp/tls-probe-server.out" "$tmp/s_client.out"
                 fi
@@ -148,4 +127,4 @@ for v in 1.2 1.3; do
         spid=
 done
 
-exit $failed
+tap_done

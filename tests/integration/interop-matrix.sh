@@ -16,7 +16,7 @@
 # mef), or the peer's failure and the MEF's log line (side gw).
 # Prints the matrix (cell, peer library, negotiated, result, exit, message) and fails when a cell
 # deviates from EXPECT below. Usage: interop-matrix.sh BUILDDIR [CELL-ERE] (only matching cells).
-# Exit 77 (skip) without root, keyctl, su, jq, openssl, the test certificates or any peer.
+# TAP, a test per cell. Skipped without root, keyctl, su, jq, openssl, the test certificates or any peer.
 set -u
 
 # ---- expectations: one cell a line, ";"-separated; easy to adjust --------------------------------
@@ -104,55 +104,32 @@ LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
 TARGET=/in-cse
 GW_FQDN=mef.test
 
-skip() { echo "SKIP: $1"; exit 77; }
-[ -x "$AGENT" ] && [ -x "$MEF" ] || skip "msce-agent or msce-mef not built"
-[ "$(id -u)" = 0 ] || skip "needs root (msce-agent --once files keys in another user's keyring)"
-for c in keyctl su od jq base64 timeout openssl; do
-        command -v $c > /dev/null 2>&1 || skip "$c is missing"
-done
-[ -f "$CERTS/ca.pem" ] && [ -f "$CERTS/client-rsa.pem" ] || skip "no test certificates in $CERTS (gen-certs.sh)"
+. "$(dirname "$0")/lib.sh"
+need_exec "$AGENT" "$MEF"
+need_root "msce-agent --once files keys in another user's keyring"
+need_cmds keyctl su od jq base64 timeout openssl
+[ -f "$CERTS/ca.pem" ] && [ -f "$CERTS/client-rsa.pem" ] || skip_all "no test certificates in $CERTS (gen-certs.sh)"
 PEERS=()
 for p in openssl gnutls; do
         if [ -x "$B/tests/integration/peer-$p" ]; then PEERS+=("$p")
         else echo "# peer-$p not built (library missing at configure time): its cells are skipped"; fi
 done
-[ ${#PEERS[@]} -gt 0 ] || skip "no peer built (needs libssl-dev or libgnutls28-dev)"
-# A session keyring of our own (keyctl's "Joined session keyring" on stderr is dropped).
-if [ -z "${MSCE_TEST_SESSION:-}" ]; then
-        MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
-                "$0" "$@" 3>&2 2> /dev/null
-fi
-# A user of this run's own (msce-t<PID>-interop, see test-user.sh): not shared with a run of
-# the same test in another build directory or worktree.
-TEST_USER_SH=$(cd "$(dirname "$0")" && pwd)/test-user.sh
-CSE_USER=$(sh "$TEST_USER_SH" add $$ interop) || skip "cannot create a test user"
+[ ${#PEERS[@]} -gt 0 ] || skip_all "no peer built (needs libssl-dev or libgnutls28-dev)"
+own_session "$@"
+# A user of this run's own (msce-t<PID>-interop): not shared with a run of the same test in
+# another build directory or worktree.
+CSE_USER=$(test_user interop) || skip_all "cannot create a test user"
+test_user_cleanup $CSE_USER
 CSE_UID=$(id -u $CSE_USER)
 
 umask 077
-T=$(mktemp -d /tmp/msce-test-interop-XXXXXX) || exit 2
+tmpdir msce-test-interop
+LIB_SHOW= # a failed cell shows the peer's and the agent's output itself
 PPID_=
-MEF_PID=
-cleanup() {
-        for p in $PPID_ $MEF_PID; do kill "$p" 2> /dev/null && wait "$p" 2> /dev/null; done
-        keyctl session - sh -c "p=\$(keyctl get_persistent @s $CSE_UID) &&
-                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
-                > /dev/null 2>&1
-        sh "$TEST_USER_SH" del "$CSE_USER"
-        rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+at_exit 'stop_pid "$PPID_"'
 
-# wait_for FILE ERE PID: until FILE has a line matching ERE (20 s), or PID is gone.
-wait_for() {
-        local i
-        for ((i = 0; i < 400; i++)); do
-                grep -qaE "$2" "$1" 2> /dev/null && return 0
-                kill -0 "$3" 2> /dev/null || { grep -qaE "$2" "$1" 2> /dev/null; return; }
-                sleep 0.05
-        done
-        return 1
-}
+# wait_for_line FILE ERE PID: until FILE has a line matching ERE (20 s), or PID is gone.
+wait_for_line() { wait_line 20 "$@"; }
 # reap PID: wait up to 5 s for PID to exit by itself, then kill it; the exit status in $?
 reap() {
         local i
@@ -192,7 +169,7 @@ KEYCTL
 }
 
 # ---- the MEF for side gw: psk and cert nodes, the target /in-cse with its own PSK ----
-mef_start() {
+mef_setup() {
         cat > "$T/mef.conf" << EOF
 [server]
 listen = 127.0.0.1:0
@@ -221,15 +198,13 @@ EOF
 # mef_serve: a fresh msce-mef process on the same store, for one cell: its log caps failure
 # lines per source and overall per 10 s (bounded logs), and a cell must find its own line.
 mef_serve() {
-        if [ -n "$MEF_PID" ]; then
-                kill "$MEF_PID" 2> /dev/null
-                wait "$MEF_PID" 2> /dev/null
-        fi
+        [ -n "$MEF_PID" ] || at_exit 'stop_pid "$MEF_PID"'
+        stop_pid "$MEF_PID"
         # the previous process's output goes first: its port must not be read for this one's
         rm -f "$T/mef.out" "$T/mef.log"
         "$MEF" --config "$T/mef.conf" serve > "$T/mef.out" 2> "$T/mef.log" &
         MEF_PID=$!
-        wait_for "$T/mef.out" '^listening on ' $MEF_PID || { cat "$T/mef.log"; return 1; }
+        wait_for_line "$T/mef.out" '^listening on ' $MEF_PID || { cat "$T/mef.log"; return 1; }
         MEF_PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/mef.out")
 }
 
@@ -258,7 +233,7 @@ cell_mef() { # PEER AUTH PEER-OPTS AGENT-EXTRA
         # shellcheck disable=SC2086
         "$B/tests/integration/peer-$peer" server $popts "${cred[@]}" > "$T/peer.out" 2>&1 &
         PPID_=$!
-        if ! wait_for "$T/peer.out" '^PORT [0-9]+$' $PPID_; then
+        if ! wait_for_line "$T/peer.out" '^PORT [0-9]+$' $PPID_; then
                 NEG=-; RESULT=error; RC=-; MSG="the peer did not start: $(tr '\n' ' ' < "$T/peer.out")"
                 reap $PPID_; PPID_=
                 return
@@ -374,7 +349,7 @@ done
 WOLF=$(dpkg-query -W -f '${Version}' libwolfssl35 2> /dev/null || echo unknown)
 echo "# msce: wolfSSL $WOLF (Debian package); peers: ${VERSIONS[*]}"
 
-mef_start || { echo "FAIL: msce-mef did not start"; exit 1; }
+mef_setup || bail "msce-mef did not start" "$T/mef.log"
 start=$(date +%s%N)
 while IFS=';' read -r peers side auth popts extra expect xrc xmsg fix; do
         peers=$(echo $peers); side=$(echo $side); auth=$(echo $auth); popts=$(echo $popts)
@@ -399,6 +374,7 @@ while IFS=';' read -r peers side auth popts extra expect xrc xmsg fix; do
                 elif [ "$expect" = enrolled ] && ! grep -qE -- "$xmsg" <<< "$NEG"; then verdict=FAIL; MSG="negotiated not /$xmsg/; $MSG"
                 elif [ "$expect" != enrolled ] && ! grep -qE -- "$xmsg" <<< "$MSG"; then verdict=FAIL; MSG="message not /$xmsg/: $MSG"
                 fi
+                if [ $verdict = PASS ]; then ok "$name"; else not_ok "$name: $RESULT, exit $RC: $MSG"; fi
                 if [ $verdict = FAIL ]; then
                         N_FAIL=$((N_FAIL + 1))
                         # a wrong key is never excused by a pending fix
@@ -410,15 +386,17 @@ while IFS=';' read -r peers side auth popts extra expect xrc xmsg fix; do
                 neg=${neg% peer-cert=no}
                 ROWS+=("$(printf '%-50s | %-14s | %-80s | %-15s | %-12s | %-3s | %-16s | %s' "${name#$peer }" \
                         "${LIBS[$peer]}" "$neg" "$expect/$xrc" "$RESULT" "$RC" "$verdict" "$MSG")")
-                echo "${ROWS[-1]}"
+                echo "# ${ROWS[-1]}"
         done
 done < <(grep -v -e '^ *$' -e '^#' <<< "$EXPECT")
 elapsed=$((($(date +%s%N) - start) / 1000000))
 
-echo
-echo "Interoperability matrix: msce with wolfSSL $WOLF against $(IFS=,; echo "${VERSIONS[*]}" | sed 's/,/, /g'); ${#ROWS[@]} cells in $elapsed ms"
-printf '%-50s | %-14s | %-80s | %-15s | %-12s | %-3s | %-16s | %s\n' "cell (side auth peer-options)" "peer" \
-        "negotiated (the peer's view)" "expected/rc" "result" "rc" "verdict" "message"
-printf '%s\n' "${ROWS[@]}"
-echo "$N_FAIL of ${#ROWS[@]} cells deviate"
-[ $N_FAIL -eq 0 ]
+{
+        echo
+        echo "Interoperability matrix: msce with wolfSSL $WOLF against $(IFS=,; echo "${VERSIONS[*]}" | sed 's/,/, /g'); ${#ROWS[@]} cells in $elapsed ms"
+        printf '%-50s | %-14s | %-80s | %-15s | %-12s | %-3s | %-16s | %s\n' "cell (side auth peer-options)" "peer" \
+                "negotiated (the peer's view)" "expected/rc" "result" "rc" "verdict" "message"
+        printf '%s\n' "${ROWS[@]}"
+        echo "$N_FAIL of ${#ROWS[@]} cells deviate"
+} | sed 's/^/# /'
+tap_done

@@ -17,29 +17,25 @@
 #  7. 100 connect-and-close in a row, and 20 truncated ClientHellos;
 # and the MEF still serves at the end and stops cleanly on SIGTERM. No fixed sleeps: every wait
 # is for a line in the MEF's log or a client's output, with a 30 s deadline against hangs.
-# Usage: mef-abuse.sh PATH/TO/msce-mef. Exit 77 (skip) without openssl or python3.
+# Usage: mef-abuse.sh PATH/TO/msce-mef (TAP). Skipped without openssl or python3.
 set -euo pipefail
 
 mef=${1:?usage: mef-abuse.sh PATH/TO/msce-mef}
-command -v openssl >/dev/null || { echo "SKIP: openssl is not installed"; exit 77; }
-command -v python3 >/dev/null || { echo "SKIP: python3 is not installed"; exit 77; }
+. "$(dirname "$0")/lib.sh"
+need_cmds openssl python3
 
 FQDN=mef.test
 NODE=urn:dev:ops:abuse-1
 
-tmp=$(mktemp -d)
+tmpdir mef-abuse
+tmp=$T
 mef_pid=
 bg_pids=()
-cleanup() {
-        for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
-        if [ -n "$mef_pid" ]; then kill "$mef_pid" 2>/dev/null || true; wait "$mef_pid" 2>/dev/null || true; fi
-        rm -rf "$tmp"
-}
-trap cleanup EXIT
+at_exit 'for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done; stop_pid "$mef_pid"'
 fail() {
-        echo "FAIL: $*"
-        echo "--- msce-mef log:"; cat "$tmp/mef.log" 2>/dev/null || true
-        exit 1
+        not_ok "$*"
+        echo "# msce-mef log:"; sed 's/^/#   /' "$tmp/mef.log" 2>/dev/null || true
+        tap_done
 }
 alive() { kill -0 "$mef_pid" 2>/dev/null || fail "msce-mef died ($1)"; }
 
@@ -72,15 +68,11 @@ m node add "$NODE" --cse-id /mn-cse-1 --cse-base https://in.example.net:8443/~/i
         --psk-id kpm-abuse-1 --generate-psk "$tmp/kpm.hex" --target /in-cse >/dev/null
 kpm=$(tr -d '\n' < "$tmp/kpm.hex")
 
-# wait_until DESCRIPTION COMMAND...: poll every 50 ms; 30 s is a deadline for a hang, never a
-# speed requirement.
+# wait_until DESCRIPTION COMMAND...: 30 s is a deadline for a hang, never a speed requirement.
 wait_until() {
-        local what=$1 end=$(($(date +%s) + 30))
+        local what=$1
         shift
-        until "$@"; do
-                [ "$(date +%s)" -lt $end ] || fail "$what: not after 30 s"
-                sleep 0.05
-        done
+        wait_for 30 "$@" || fail "$what: not after 30 s"
 }
 log_count() { grep -c -- "$1" "$tmp/mef.log" 2>/dev/null || true; } # log_count ERE
 log_has() { [ "$(log_count "$1")" -ge "${2:-1}" ]; }                  # log_has ERE [N]
@@ -94,10 +86,10 @@ mef_port() {
 }
 mef_listening() { alive start; port=$(mef_port); [ -n "$port" ]; }
 
-# mef_start [TIMEOUT_MS]: a fresh MEF (the old one stopped), its log in mef.log (the previous
+# mef_restart [TIMEOUT_MS]: a fresh MEF (the old one stopped), its log in mef.log (the previous
 # ones kept as mef.log.N), port from its stdout.
 starts=0
-mef_start() {
+mef_restart() {
         if [ -n "$mef_pid" ]; then
                 kill "$mef_pid" 2>/dev/null || true
                 wait "$mef_pid" 2>/dev/null || true
@@ -114,7 +106,7 @@ mef_start() {
         port=
         wait_until "msce-mef start (reporting its port)" mef_listening
 }
-mef_start 1000
+mef_restart 1000
 
 body="{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}"
 # enrol_request [PAD]: an enrol request; PAD bytes of an extra header pad the head.
@@ -143,7 +135,7 @@ enrol_ok() {
 raw() { PORT=$port python3 -c "$1"; } # env: PORT (and READY where used)
 
 enrol_ok "before"
-echo "ok: normal enrol"
+ok "normal enrol"
 
 # 1. Silent TCP clients: 4 in service + 5 overflow + 2 more in the backlog, held until killed.
 # (python3 itself in the background, not the raw function: $! must be its pid, to kill it)
@@ -160,7 +152,7 @@ enrol_ok "after silent clients"
 # and they do not stay: evicted to make room, or closed at the first-byte deadline (1 s here)
 wait_until "silent clients evicted or timed out" \
         grep -Eq 'without a byte to make room|timed out waiting for a ClientHello' "$tmp/mef.log"
-echo "ok: served while 11 silent clients held their sockets; they were closed"
+ok "served while 11 silent clients held their sockets; they were closed"
 alive "silent clients"
 kill "$silent_pid" 2>/dev/null || true
 wait "$silent_pid" 2>/dev/null || true
@@ -168,7 +160,7 @@ wait "$silent_pid" 2>/dev/null || true
 # 2. Handshaken clients in every service slot (a fresh MEF: nothing left of 1): the next one
 # gets 503 + Retry-After. The clients read a FIFO that we hold open: they never send a request
 # and never see EOF on stdin, until the MEF drops them (3.).
-mef_start 1000
+mef_restart 1000
 mkfifo "$tmp/hold"
 exec 7<>"$tmp/hold"
 held=()
@@ -187,7 +179,7 @@ tls_send "$tmp/busy.req" > "$tmp/busy.out"
 [ "$(status_of < "$tmp/busy.out")" = 503 ] || fail "overload: expected 503: $(cat "$tmp/busy.out")"
 grep -qi '^Retry-After: 7' "$tmp/busy.out" || fail "503 without Retry-After: 7"
 grep -qi '^X-M2M-RSC: 5000' "$tmp/busy.out" || fail "503 without RSC 5000"
-echo "ok: 503 + Retry-After when every slot is in service"
+ok "503 + Retry-After when every slot is in service"
 
 # 3. Those four never sent a request: dropped at the 2 s request deadline.
 # Each client's exit shows that the MEF closed it (its log folds the events of one address into
@@ -199,7 +191,7 @@ for p in "${held[@]}"; do
 done
 exec 7>&-
 enrol_ok "after silent TLS clients"
-echo "ok: silent TLS clients dropped at the request deadline"
+ok "silent TLS clients dropped at the request deadline"
 
 # 4b. The start of a ClientHello, then silence (from an address of its own, so that its line
 # is not folded into a summary): cut at the 1 s handshake deadline (this MEF's, before the
@@ -220,11 +212,11 @@ except ConnectionResetError:
 ' || fail "partial ClientHello"
 grep -q '127.0.0.5:[0-9]*: timed out TLS handshake (11 bytes received)' "$tmp/mef.log" ||
         fail "handshake timeout without the bytes received"
-echo "ok: a partial ClientHello is cut at the handshake deadline, with its 11 bytes in the log"
+ok "a partial ClientHello is cut at the handshake deadline, with its 11 bytes in the log"
 
 # 4.-7. on a MEF with 60 s deadlines: a connection it closes here is closed for what was sent,
 # not by a deadline (the clients give up after 30 s, and say so).
-mef_start 60000
+mef_restart 60000
 
 # 4. Garbage instead of a ClientHello: closed at once, no HTTP answer.
 raw '
@@ -253,7 +245,7 @@ for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", os.urandom(65536), b"\x16\x03
     s.close()
 ' || fail "garbage instead of a ClientHello"
 alive "garbage"
-echo "ok: garbage instead of a ClientHello dropped"
+ok "garbage instead of a ClientHello dropped"
 
 # 5. Head limit: exactly 8192 bytes is served, 8193 refused with a 4xx and RSC 4000.
 len=$(enrol_request 1 | sed -n '1,/^\r$/p' | wc -c)
@@ -269,7 +261,7 @@ st=$(status_of < "$tmp/head8k1.out")
 case "$st" in 4??) ;; *) fail "8 KiB + 1 head: status '$st'";; esac
 grep -qi '^X-M2M-RSC: 4000' "$tmp/head8k1.out" || fail "8 KiB + 1 head without RSC 4000"
 grep -q '"m2m:dbg"' "$tmp/head8k1.out" || fail "8 KiB + 1 head without m2m:dbg"
-echo "ok: 8 KiB head served, 8 KiB + 1 answered $st"
+ok "8 KiB head served, 8 KiB + 1 answered $st"
 
 # 5b. 65 headers in a small head: the header limit (431), not the body's (413).
 {
@@ -280,7 +272,7 @@ echo "ok: 8 KiB head served, 8 KiB + 1 answered $st"
 tls_send "$tmp/headers65.req" > "$tmp/headers65.out"
 st=$(status_of < "$tmp/headers65.out")
 [ "$st" = 431 ] || fail "65 headers in $(wc -c < "$tmp/headers65.req") bytes: status '$st', want 431"
-echo "ok: 65 headers in $(wc -c < "$tmp/headers65.req") bytes answered 431"
+ok "65 headers in $(wc -c < "$tmp/headers65.req") bytes answered 431"
 
 # 6. Body over 64 KiB.
 {
@@ -293,7 +285,7 @@ tls_send "$tmp/big.req" 30 > "$tmp/big.out"
 st=$(status_of < "$tmp/big.out")
 case "$st" in 4??) ;; *) fail "64 KiB + 1 body: status '$st'";; esac
 grep -qi '^X-M2M-RSC: 4000' "$tmp/big.out" || fail "64 KiB + 1 body without RSC 4000"
-echo "ok: 64 KiB + 1 body answered $st"
+ok "64 KiB + 1 body answered $st"
 alive "big body"
 
 # 7. 100 connect-and-close, then 20 truncated ClientHellos.
@@ -308,18 +300,19 @@ for _ in range(20):
     s.close()
 ' || fail "connect-and-close"
 alive "connect-and-close"
-echo "ok: 100 connect-and-close and 20 truncated ClientHellos"
+ok "100 connect-and-close and 20 truncated ClientHellos"
 
 enrol_ok "at the end"
-echo "ok: still serving"
+ok "still serving"
 kill -TERM "$mef_pid"
 rc=0; wait "$mef_pid" || rc=$?
 mef_pid=
 [ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
 ! grep -q 'Sanitizer' "$tmp/mef.log" || fail "sanitizer report in the log"
-echo "ok: clean stop on SIGTERM"
+ok "clean stop on SIGTERM"
 # The events of 3 were logged on their own or counted in a summary (written at the latest when
 # that MEF stopped: its log is mef.log.2 now).
 grep -Eq 'timed out reading the request|[0-9]+ timed out' "$tmp/mef.log.2" ||
         fail "silent TLS clients were not timed out"
-echo "ok: the request deadline is in the log"
+ok "the request deadline is in the log"
+tap_done

@@ -12,7 +12,7 @@
 # the attacks, RSS back within 4 MiB of it (checked until a deadline; not under ASan), the
 # log under LOG_LINES_MAX lines (it was 160,000 lines for the garbage row alone), no key in it.
 # Latency is not asserted here: tests/bench/bench-mef-attack.sh measures it.
-# Usage: mef-attack.sh PATH/TO/msce-mef PATH/TO/mef-attack. Exit 77 (skip) when 127.0.2.1
+# Usage: mef-attack.sh PATH/TO/msce-mef PATH/TO/mef-attack. Skipped (TAP) when 127.0.2.1
 # cannot be bound (no loopback /8).
 set -euo pipefail
 
@@ -23,58 +23,48 @@ LOG_LINES_MAX=150
 NODE=msce-test-attack-node
 PSK_ID=msce-test-attack-kpm
 
+. "$(dirname "$0")/lib.sh"
 python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.2.1", 0))' 2>/dev/null ||
-        { echo "SKIP: cannot bind 127.0.2.1 (loopback is not a /8 here)"; exit 77; }
+        skip_all "cannot bind 127.0.2.1 (loopback is not a /8 here)"
 
-tmp=$(mktemp -d /tmp/msce-test-attack-XXXXXX)
-mef_pid=
+tmpdir msce-test-attack
+tmp=$T
 bg_pids=()
-cleanup() {
-        for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done
-        if [ -n "$mef_pid" ]; then kill "$mef_pid" 2>/dev/null || true; wait "$mef_pid" 2>/dev/null || true; fi
-        rm -rf "$tmp"
-}
-trap cleanup EXIT
+at_exit 'for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done'
 fail() {
-        echo "FAIL: $*"
-        echo "--- msce-mef log (last 60 lines of $(wc -l < "$tmp/mef.log")):"; tail -n 60 "$tmp/mef.log" 2>/dev/null || true
-        exit 1
+        not_ok "$*"
+        echo "# msce-mef log (last 60 lines of $(wc -l < "$tmp/mef.err")):"; tail -n 60 "$tmp/mef.err" 2>/dev/null | sed 's/^/#   /'
+        tap_done
 }
-alive() { kill -0 "$mef_pid" 2>/dev/null || fail "msce-mef died ($1)"; }
+alive() { kill -0 "$MEF_PID" 2>/dev/null || fail "msce-mef died ($1)"; }
 
-cat > "$tmp/mef.conf" <<EOF
+cat > "$tmp/mef.conf.in" <<EOF
 [server]
-listen = 127.0.0.1:0
+listen = 127.0.0.1:@PORT@
 fqdn = 127.0.0.1
 [store]
 path = $tmp/mef.db
 master_key = $tmp/master.key
 EOF
+mef_configure "$tmp/mef.conf.in"
 m() { "$mef" --config "$tmp/mef.conf" "$@"; }
 m init >/dev/null
 m target add /msce-test-attack-in --psk-id msce-test-attack-in --generate-psk "$tmp/tpsk.hex" >/dev/null
 m node add "$NODE" --cse-id /msce-test-attack-mn --cse-base https://in.example.net:8443/~/in-cse/in-name \
         --psk-id "$PSK_ID" --generate-psk "$tmp/kpm.hex" --target /msce-test-attack-in >/dev/null
 
-"$mef" --config "$tmp/mef.conf" serve > "$tmp/mef.out" 2> "$tmp/mef.log" &
-mef_pid=$!
-port=
-for _ in $(seq 200); do
-        port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$tmp/mef.out")
-        [ -n "$port" ] && break
-        alive "start"
-        sleep 0.05
-done
-[ -n "$port" ] || fail "msce-mef did not report its port"
+MEF=$mef
+mef_start "$tmp/mef.conf.in" || fail "msce-mef did not start"
+port=$PORT
 
 enrol() { "$attack" enrol "$port" "$NODE" "$PSK_ID" "$tmp/kpm.hex"; }
-fds() { find "/proc/$mef_pid/fd" -mindepth 1 -maxdepth 1 | wc -l; }
-rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$mef_pid/status"; }
+fds() { find "/proc/$MEF_PID/fd" -mindepth 1 -maxdepth 1 | wc -l; }
+rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$MEF_PID/status"; }
 
 out=$(enrol) || fail "enrolment before any attack: $out"
 out=$(enrol) || fail "enrolment before any attack: $out"
 fds0=$(fds) rss0=$(rss_kib)
-echo "ok: enrolments served; $fds0 fds, RSS $rss0 KiB"
+ok "enrolments served; $fds0 fds, RSS $rss0 KiB"
 
 # row NAME MODE N SOURCES: the attacker for ROW_SECONDS, three enrolments once it is at work.
 row() {
@@ -90,7 +80,7 @@ row() {
         done
         wait "$apid" || fail "$name: the attacker failed: $(cat "$tmp/$name.out")"
         alive "$name"
-        echo "ok: $name: 3 enrolments 201 (${res[*]}) while the attacker: $(cat "$tmp/$name.out")"
+        ok "$name: 3 enrolments 201 (${res[*]}) while the attacker: $(cat "$tmp/$name.out")"
 }
 
 row hold hold 1000 8
@@ -102,7 +92,7 @@ row wrongpsk wrongpsk 4 4
 # Everything the attackers opened goes away (handshake and request deadlines, lingering).
 # Under ASan freed memory stays in its quarantine: RSS is only reported there.
 rss_slack=4096
-grep -q libasan "/proc/$mef_pid/maps" && rss_slack=1000000000
+grep -q libasan "/proc/$MEF_PID/maps" && rss_slack=1000000000
 back=0
 for _ in $(seq 150); do
         f=$(fds) r=$(rss_kib)
@@ -110,17 +100,18 @@ for _ in $(seq 150); do
         sleep 0.1
 done
 [ "$back" = 1 ] || fail "after the attacks: $(fds) fds (before: $fds0), RSS $(rss_kib) KiB (before: $rss0)"
-echo "ok: $(fds) fds (before: $fds0), RSS $(rss_kib) KiB (before: $rss0)"
+ok "$(fds) fds (before: $fds0), RSS $(rss_kib) KiB (before: $rss0)"
 out=$(enrol) || fail "enrolment after the attacks: $out"
 
-kill -TERM "$mef_pid"
-rc=0; wait "$mef_pid" || rc=$?
-mef_pid=
+kill -TERM "$MEF_PID"
+rc=0; wait "$MEF_PID" || rc=$?
+MEF_PID=
 [ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
-lines=$(wc -l < "$tmp/mef.log")
+lines=$(wc -l < "$tmp/mef.err")
 [ "$lines" -le "$LOG_LINES_MAX" ] || fail "$lines log lines (at most $LOG_LINES_MAX)"
-grep -q 'in the last' "$tmp/mef.log" || fail "no summary line: were the failures counted?"
+grep -q 'in the last' "$tmp/mef.err" || fail "no summary line: were the failures counted?"
 kpm=$(tr -d '\n' < "$tmp/kpm.hex")
-! grep -qi "$kpm" "$tmp/mef.log" || fail "the node's key is in the log"
-! grep -q 'Sanitizer' "$tmp/mef.log" || fail "sanitizer report in the log"
-echo "ok: $lines log lines; no key; clean stop"
+! grep -qi "$kpm" "$tmp/mef.err" || fail "the node's key is in the log"
+! grep -q 'Sanitizer' "$tmp/mef.err" || fail "sanitizer report in the log"
+ok "$lines log lines; no key; clean stop"
+tap_done

@@ -2,23 +2,19 @@
 # SPDX-License-Identifier: MIT
 # The operator CLI of msce-mef end to end: a temporary configuration and store, every command,
 # table and --json output, exit codes, and no key bytes in any output or in the database.
-# Usage: mef-cli.sh PATH/TO/msce-mef     (exit 0 pass, 1 fail, 77 skip)
+# Usage: mef-cli.sh PATH/TO/msce-mef     (TAP; stops at the first failure)
 set -euo pipefail
 
 MEF=${1:?usage: $0 PATH/TO/msce-mef}
-[[ -x $MEF ]] || { echo "not executable: $MEF" >&2; exit 1; }
-command -v jq >/dev/null || { echo "SKIP: jq is not installed"; exit 77; }
+. "$(dirname "$0")/lib.sh"
+need_exec "$MEF"
+need_cmds jq
 HAVE_SQLITE=0; command -v sqlite3 >/dev/null && HAVE_SQLITE=1
 HAVE_OPENSSL=0; command -v openssl >/dev/null && HAVE_OPENSSL=1
 
-T=$(mktemp -d /tmp/mef-cli.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+tmpdir mef-cli
 ALL_OUT=$T/all-output   # everything any command printed, scanned for key bytes at the end
 : >"$ALL_OUT"
-n_checks=0
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-ok() { n_checks=$((n_checks + 1)); echo "ok $n_checks - $*"; }
 
 # run WANT_RC ARGS...: runs msce-mef with the test config; output in $OUT, $ERR.
 run() {
@@ -28,7 +24,7 @@ run() {
         OUT=$(cat "$T/out"); ERR=$(cat "$T/err")
         cat "$T/out" "$T/err" >>"$ALL_OUT"
         if [[ $rc != "$want" ]]; then
-                echo "--- stdout"; echo "$OUT"; echo "--- stderr"; echo "$ERR"
+                { echo "--- stdout"; echo "$OUT"; echo "--- stderr"; echo "$ERR"; } | sed "s|^|# |"
                 fail "msce-mef $* exited $rc, want $want"
         fi
 }
@@ -296,4 +292,4 @@ for hex in "$KPM_HEX" "$TPSK_HEX" 00112233445566778899aabbccddeeff; do
 done
 ok "no key bytes in any output or in the database"
 
-echo "PASS: $n_checks checks"
+tap_done

@@ -13,28 +13,24 @@
 #  - the metrics listener ([metrics] listen): counters at zero before, then moved by exactly
 #    the traffic above (enrolments, status checks, fetches, handshake failures, gauges), no
 #    node identity in them, 404/405 for anything but GET /metrics.
-# Usage: mef-openssl.sh PATH/TO/msce-mef. Exit 77 (skip) without openssl.
+# Usage: mef-openssl.sh PATH/TO/msce-mef (TAP). Skipped without openssl.
 set -euo pipefail
 
 mef=${1:?usage: mef-openssl.sh PATH/TO/msce-mef}
-command -v openssl >/dev/null || { echo "SKIP: openssl is not installed"; exit 77; }
+. "$(dirname "$0")/lib.sh"
+need_cmds openssl
 
 FQDN=mef.test
 NODE=urn:dev:ops:openssl-1
 TARGET=/in-cse
 LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
 
-tmp=$(mktemp -d)
-mef_pid=
-cleanup() {
-        if [ -n "$mef_pid" ]; then kill "$mef_pid" 2>/dev/null || true; wait "$mef_pid" 2>/dev/null || true; fi
-        rm -rf "$tmp"
-}
-trap cleanup EXIT
+tmpdir mef-openssl
+tmp=$T
 fail() {
-        echo "FAIL: $*"
-        echo "--- msce-mef log:"; cat "$tmp/mef.log" 2>/dev/null || true
-        exit 1
+        not_ok "$*"
+        echo "# msce-mef log:"; sed 's/^/#   /' "$tmp/mef.err" 2>/dev/null || true
+        tap_done
 }
 
 # Certificates for the cert-mode part: a CA, the MEF's certificate, a device certificate
@@ -52,9 +48,9 @@ pki x509 -req -in "$tmp/mef.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreat
 pki x509 -req -in "$tmp/dev.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial -days 2 -out "$tmp/dev.pem"
 
 # MEF_TEST_PORT: a fixed port instead of 0 (the kernel's choice, read back from stdout).
-cat > "$tmp/mef.conf" <<EOF
+cat > "$tmp/mef.conf.in" <<EOF
 [server]
-listen = 127.0.0.1:${MEF_TEST_PORT:-0}
+listen = 127.0.0.1:@PORT@
 fqdn = $FQDN
 base = /msce
 
@@ -71,6 +67,8 @@ master_key = $tmp/master.key
 listen = 127.0.0.1:0
 EOF
 
+PORT=${MEF_TEST_PORT:-}
+mef_configure "$tmp/mef.conf.in"
 m() { "$mef" --config "$tmp/mef.conf" "$@"; }
 m init >/dev/null
 m target add "$TARGET" --psk-id in-cse-psk --generate-psk "$tmp/tpsk.hex" >/dev/null
@@ -82,17 +80,11 @@ m node add urn:dev:ops:cert-1 --cse-id /mn-cse-cert-1 --cse-base https://in.exam
 kpm=$(tr -d '\n' < "$tmp/kpm.hex")
 tpsk=$(tr -d '\n' < "$tmp/tpsk.hex")
 
-"$mef" --config "$tmp/mef.conf" serve > "$tmp/mef.out" 2> "$tmp/mef.log" &
-mef_pid=$!
-for _ in $(seq 600); do # 30 s: a deadline for a hang
-        grep -qs 'listening on' "$tmp/mef.out" "$tmp/mef.log" && break
-        kill -0 "$mef_pid" 2>/dev/null || fail "msce-mef exited at start"
-        sleep 0.05
-done
-port=${MEF_TEST_PORT:-$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/mef.out")}
-[ -n "$port" ] || fail "msce-mef did not report its port"
+MEF=$mef
+mef_start "$tmp/mef.conf.in" || fail "msce-mef did not start"
+port=$PORT
+wait_line 10 "$tmp/mef.out" '^metrics on ' || fail "msce-mef did not report its metrics port"
 mport=$(sed -n 's/^metrics on .*:\([0-9]*\)$/\1/p' "$tmp/mef.out")
-[ -n "$mport" ] || fail "msce-mef did not report its metrics port"
 
 # scrape [METHOD [PATH]]: the raw HTTP answer of the metrics listener (bash's /dev/tcp).
 scrape() {
@@ -115,7 +107,7 @@ grep -qi '^Content-Type: text/plain; version=0.0.4' "$tmp/m0.txt" || fail "metri
         fail "metrics: enrolments before any"
 [ "$(metric "$tmp/m0.txt" 'msce_mef_nodes')" = 2 ] || fail "metrics: msce_mef_nodes is not 2"
 [ "$(metric "$tmp/m0.txt" 'msce_mef_enrolments{state="active"}')" = 0 ] || fail "metrics: active enrolments before any"
-echo "ok: metrics before traffic: 200, text format 0.0.4, counters at 0, 2 nodes"
+ok "metrics before traffic: 200, text format 0.0.4, counters at 0, 2 nodes"
 
 # exchange VERSION PSK IDENTITY REQUEST-FILE: the whole s_client transcript (session summary
 # with the exported keying material, then the HTTP response).
@@ -155,12 +147,12 @@ for version in 1.2 1.3; do
         [ "$keid" = "${ekm:0:32}@$FQDN" ] || fail "TLS $version: keID $keid is not EKM[0..16) ${ekm:0:32}@$FQDN"
         kpsa_id=$(json_str kpsaID < "$tmp/enrol.out")
         [ "$kpsa_id" = "${ekm:0:32}.1@$FQDN" ] || fail "TLS $version: kpsaID $kpsa_id"
-        echo "ok: TLS $version enrol: keID = exporter output ($keid)"
+        ok "TLS $version enrol: keID = exporter output ($keid)"
 
         request GET "/msce/enrolments/$keid" "$keid" > "$tmp/status.req"
         exchange "$version" "$kpm" kpm-openssl-1 "$tmp/status.req" > "$tmp/status.out"
         grep -q '"state":"active"' "$tmp/status.out" || fail "TLS $version: status: $(cat "$tmp/status.out")"
-        echo "ok: TLS $version status: active"
+        ok "TLS $version status: active"
 
         request GET "/msce/fetchCredentials/$keid/tls" "$TARGET" > "$tmp/fetch.req"
         exchange "$version" "$tpsk" in-cse-psk "$tmp/fetch.req" > "$tmp/fetch.out"
@@ -170,7 +162,7 @@ for version in 1.2 1.3; do
                 sed 's/^.*= *//')
         [ ${#want} -eq 64 ] || fail "openssl dgst gave no HMAC"
         [ "$got" = "$want" ] || fail "TLS $version: fetched key $got is not HMAC-SHA-256(Ke, label||$TARGET) $want"
-        echo "ok: TLS $version fetchCredentials: key = HMAC-SHA-256(EKM[16..48), label || $TARGET)"
+        ok "TLS $version fetchCredentials: key = HMAC-SHA-256(EKM[16..48), label || $TARGET)"
 done
 
 # Certificate mode (the MEF accepts both): the device certificate authenticates the node, the
@@ -194,54 +186,54 @@ for version in 1.2 1.3; do
         keid=$(json_str keID < "$tmp/cert.out")
         [ ${#ekm} -eq 96 ] || fail "cert TLS $version: OpenSSL printed no 48-byte keying material"
         [ "$keid" = "${ekm:0:32}@$FQDN" ] || fail "cert TLS $version: keID $keid is not EKM[0..16) ${ekm:0:32}@$FQDN"
-        echo "ok: cert TLS $version enrol: keID = exporter output ($keid)"
+        ok "cert TLS $version enrol: keID = exporter output ($keid)"
 done
 cert_exchange 1.3 "$tmp/cert.req" > "$tmp/nocert.out"
 if ! grep -q '^HTTP/1.1 403 ' "$tmp/nocert.out" || ! grep -qi '^X-M2M-RSC: 4103' "$tmp/nocert.out"; then
         fail "no client certificate: expected 403/4103: $(cat "$tmp/nocert.out")"
 fi
-echo "ok: no client certificate: 403/4103"
+ok "no client certificate: 403/4103"
 
 # A wrong PSK is refused in the handshake: no HTTP answer at all.
 request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}" > "$tmp/enrol.req"
 exchange 1.3 "00112233445566778899aabbccddeeff" kpm-openssl-1 "$tmp/enrol.req" > "$tmp/wrong.out"
 grep -q '^HTTP/1.1' "$tmp/wrong.out" && fail "a wrong PSK got an HTTP answer"
-echo "ok: wrong PSK refused"
+ok "wrong PSK refused"
 
 # The traffic above, counted: 4 enrolments (psk and cert, TLS 1.2 and 1.3), 2 status checks,
 # 2 fetches, one 403 and one handshake refused for its PSK. Connections close after their
 # linger: wait for the gauge to come back to 0 (bounded), then read everything from one scrape.
-for _ in $(seq 200); do
+connections_closed() {
         scrape > "$tmp/m1.txt"
-        [ "$(metric "$tmp/m1.txt" msce_mef_connections_open)" = 0 ] && break
-        sleep 0.05
-done
-check() { # 'NAME{LABELS}' WANT
+        [ "$(metric "$tmp/m1.txt" msce_mef_connections_open)" = 0 ]
+}
+wait_for 10 connections_closed || fail "metrics: connections still open: $(grep connections_open "$tmp/m1.txt")"
+want_metric() { # 'NAME{LABELS}' WANT
         local got
         got=$(metric "$tmp/m1.txt" "$1")
         [ "$got" = "$2" ] || fail "metrics: $1 is $got, expected $2"
 }
-check 'msce_mef_requests_total{exchange="enrol",code="201"}' 4
-check 'msce_mef_requests_total{exchange="status",code="200"}' 2
-check 'msce_mef_requests_total{exchange="fetch",code="200"}' 2
-check 'msce_mef_requests_total{exchange="other",code="403"}' 1
-check 'msce_mef_request_duration_seconds_count{exchange="enrol"}' 4
-check 'msce_mef_request_duration_seconds_bucket{exchange="enrol",le="+Inf"}' 4
-check 'msce_mef_connection_failures_total{reason="authentication"}' 1
-check 'msce_mef_connections_open' 0
-check 'msce_mef_enrolments{state="active"}' 2
-check 'msce_mef_enrolments{state="expired"}' 0
+want_metric 'msce_mef_requests_total{exchange="enrol",code="201"}' 4
+want_metric 'msce_mef_requests_total{exchange="status",code="200"}' 2
+want_metric 'msce_mef_requests_total{exchange="fetch",code="200"}' 2
+want_metric 'msce_mef_requests_total{exchange="other",code="403"}' 1
+want_metric 'msce_mef_request_duration_seconds_count{exchange="enrol"}' 4
+want_metric 'msce_mef_request_duration_seconds_bucket{exchange="enrol",le="+Inf"}' 4
+want_metric 'msce_mef_connection_failures_total{reason="authentication"}' 1
+want_metric 'msce_mef_enrolments{state="active"}' 2
+want_metric 'msce_mef_enrolments{state="expired"}' 0
 [ "$(metric "$tmp/m1.txt" msce_mef_store_duration_seconds_count)" -ge 8 ] || fail "metrics: store durations not counted"
 grep -qF -e "$NODE" -e cert-1 -e kpm-openssl "$tmp/m1.txt" && fail "metrics name a node"
-echo "ok: metrics after traffic: 4 enrolments, 2 status, 2 fetches, 1 403, 1 PSK refused, 2 active, 0 open"
+ok "metrics after traffic: 4 enrolments, 2 status, 2 fetches, 1 403, 1 PSK refused, 2 active, 0 open"
 scrape GET /other > "$tmp/m404.txt"
 grep -q '^HTTP/1.1 404 ' "$tmp/m404.txt" || fail "metrics: GET /other not 404"
 scrape POST /metrics > "$tmp/m405.txt"
 grep -q '^HTTP/1.1 405 ' "$tmp/m405.txt" || fail "metrics: POST /metrics not 405"
-echo "ok: metrics listener: 404 elsewhere, 405 for POST"
+ok "metrics listener: 404 elsewhere, 405 for POST"
 
-kill -TERM "$mef_pid"
-rc=0; wait "$mef_pid" || rc=$?
-mef_pid=
+kill -TERM "$MEF_PID"
+rc=0; wait "$MEF_PID" || rc=$?
+MEF_PID=
 [ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
-echo "ok: clean stop on SIGTERM"
+ok "clean stop on SIGTERM"
+tap_done

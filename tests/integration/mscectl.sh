@@ -16,57 +16,29 @@ B=$(cd "$1" && pwd) || exit 2
 CTL=$B/ctl/mscectl
 AGENT=$B/msce-agent
 MEF=$B/msce-mef
-# As root, two users of this run's own (test-user.sh: msce-t<PID>-ctl, msce-t<PID>-ctlagent):
-# CSE_USER, and AGENT_USER_TEST that the daemon runs as, as msce-agent.service runs it as msce.
+. "$(dirname "$0")/lib.sh"
+need_exec "$CTL" "$AGENT" "$MEF"
+need_cmds jq sleep
+
+# As root, two users of this run's own (msce-t<PID>-ctl, msce-t<PID>-ctlagent): CSE_USER, and
+# AGENT_USER_TEST that the daemon runs as, as msce-agent.service runs it as msce.
 CSE_USER=
 AGENT_USER_TEST=
-TEST_USER_SH=$(cd "$(dirname "$0")" && pwd)/test-user.sh
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
-for p in "$CTL" "$AGENT" "$MEF"; do [ -x "$p" ] || skip_all "$p not built"; done
-for c in jq sleep; do command -v $c > /dev/null 2>&1 || skip_all "$c is missing"; done
-
 ROOT=0
 if [ "$(id -u)" = 0 ] && command -v keyctl > /dev/null 2>&1; then
         ROOT=1
-        # A session keyring of our own (the agent --once links keyrings into it).
-        if [ -z "${MSCE_TEST_SESSION:-}" ]; then
-                MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
-                        "$0" "$@" 3>&2 2> /dev/null
-        fi
-        CSE_USER=$(sh "$TEST_USER_SH" add $$ ctl) || ROOT=0
-        AGENT_USER_TEST=$(sh "$TEST_USER_SH" add $$ ctlagent) || ROOT=0
+        own_session "$@" # the agent --once links keyrings into it
+        if CSE_USER=$(test_user ctl); then test_user_cleanup $CSE_USER; else ROOT=0; fi
+        if AGENT_USER_TEST=$(test_user ctlagent); then test_user_cleanup $AGENT_USER_TEST; else ROOT=0; fi
         command -v setpriv > /dev/null 2>&1 || ROOT=0
 fi
 
-T=$(mktemp -d /tmp/test-mscectl-XXXXXX) || exit 2
+tmpdir test-mscectl
 chmod 0755 "$T"
-MEF_PID=
 FAKE_PID=
 DAEMON_PID=
-cleanup() {
-        [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2> /dev/null && wait "$DAEMON_PID" 2> /dev/null
-        [ -n "$MEF_PID" ] && kill "$MEF_PID" 2> /dev/null && wait "$MEF_PID" 2> /dev/null
-        [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2> /dev/null && wait "$FAKE_PID" 2> /dev/null
-        if [ $ROOT = 1 ]; then
-                keyctl session - sh -c "p=\$(keyctl get_persistent @s $(id -u $CSE_USER)) &&
-                        r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
-                        > /dev/null 2>&1
-        fi
-        [ -n "$CSE_USER$AGENT_USER_TEST" ] && sh "$TEST_USER_SH" del $CSE_USER $AGENT_USER_TEST
-        rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+at_exit 'stop_pid "$FAKE_PID"; stop_pid "$DAEMON_PID"'
 
-N=0
-FAILED=0
-ok() { N=$((N + 1)); echo "ok $N - $1"; }
-skip() { N=$((N + 1)); echo "ok $N # SKIP $1"; }
-not_ok() {
-        N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
-        for f in "$T/out" "$T/err"; do [ -s "$f" ] && sed 's/^/#   /' "$f"; done
-        return 0
-}
 # run WANT_EXIT ARGS...: mscectl with output in $T/out and $T/err
 run() {
         local want=$1; shift
@@ -191,28 +163,19 @@ run 2 --runtime-dir "$RT" status --bogus && ok "unknown option: exit 2"
 # ---- check against a real msce-mef ----
 # Every check below must leave the caller's session keyring as it was (compared further down).
 [ $ROOT = 1 ] && keyctl show @s > "$T/session.before" 2>&1
-cat > "$T/mef.conf" <<EOF
+cat > "$T/mef.conf.in" <<EOF
 [server]
-listen = 127.0.0.1:0
+listen = 127.0.0.1:@PORT@
 fqdn = 127.0.0.1
 [store]
 path = $T/mef.db
 master_key = $T/master.key
 EOF
-mefctl() { "$MEF" --config "$T/mef.conf" "$@" > "$T/mefctl.out" 2>&1 || { cat "$T/mefctl.out" >&2; return 1; }; }
-mefctl init || { echo "Bail out! msce-mef init failed"; exit 1; }
+mef_configure "$T/mef.conf.in"
+mefctl init || bail "msce-mef init failed"
 mefctl node add node-1 --cse-id /mn-cse-1 --cse-base https://in.example.net/~/in-cse/in-name --psk-id kpm-1 \
-        --generate-psk "$T/kpm-1.hex" --target /in-cse || { echo "Bail out! node add failed"; exit 1; }
-"$MEF" --config "$T/mef.conf" serve > "$T/mef.out" 2> "$T/mef.err" &
-MEF_PID=$!
-PORT=
-for _ in $(seq 300); do # 30 s: a deadline for a hang
-        PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/mef.out")
-        [ -n "$PORT" ] && break
-        kill -0 $MEF_PID 2> /dev/null || break
-        sleep 0.1
-done
-[ -n "$PORT" ] || { echo "Bail out! msce-mef did not start"; sed 's/^/# /' "$T/mef.err"; exit 1; }
+        --generate-psk "$T/kpm-1.hex" --target /in-cse || bail "node add failed"
+mef_start "$T/mef.conf.in" || bail "msce-mef did not start" "$T/mef.err"
 
 if [ $ROOT = 1 ]; then AGENT_USER=root; SERVICE_USER=$CSE_USER; else AGENT_USER=$(id -un); SERVICE_USER=$(id -un); fi
 # conf NAME URI KPMFILE
@@ -434,10 +397,9 @@ else
         skip "check incompatible: no openssl"
 fi
 
-kill $MEF_PID 2> /dev/null; wait $MEF_PID 2> /dev/null; MEF_PID=
+mef_stop
 run 1 --config "$T/good.conf" check --agent-user $AGENT_USER && {
         has '^FAIL  MEF connection: 127\.0\.0\.1 port [0-9]+: Connection refused' &&
                 ok "check: MEF down: FAIL connection refused" || not_ok "check MEF down: findings"; }
 
-echo "1..$N"
-[ $FAILED -eq 0 ]
+tap_done

@@ -11,8 +11,8 @@
 #     revoked node (m2m:dbg hints), a wrong base path is a configuration error (78), not
 #     "rejected";
 #   - the Kpm from a systemd credential ($CREDENTIALS_DIRECTORY/msce.kpm, psk_credential).
-# Usage: tests/integration/operator.sh BUILDDIR. Users of this run's own (test-user.sh:
-# msce-t<PID>-opscse, msce-t<PID>-opsagent), removed again at the end. Exit 77 (skip) without root, keyctl, jq or setpriv.
+# Usage: tests/integration/operator.sh BUILDDIR. Users of this run's own (msce-t<PID>-opscse and
+# msce-t<PID>-opsagent). Skipped (TAP) without root, keyctl, jq or setpriv.
 set -u
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
@@ -20,73 +20,31 @@ B=$(cd "$1" && pwd) || exit 2
 AGENT=$B/msce-agent
 MEF=$B/msce-mef
 CTL=$B/ctl/mscectl
-CSE_USER=
-AGENT_USER=
-TEST_USER_SH=$(cd "$(dirname "$0")" && pwd)/test-user.sh
-skip() { echo "1..0 # SKIP $1"; exit 0; }
-for p in "$AGENT" "$MEF" "$CTL"; do [ -x "$p" ] || skip "$p not built"; done
-[ "$(id -u)" = 0 ] || skip "needs root (msce-agent --once files keys in another user's keyring)"
-for c in keyctl jq setpriv; do command -v $c > /dev/null 2>&1 || skip "$c is missing"; done
-if [ -z "${MSCE_TEST_SESSION:-}" ]; then
-        MSCE_TEST_SESSION=1 exec keyctl session - /bin/bash -c 'exec 2>&3 3>&-; exec /bin/bash "$0" "$@"' \
-                "$0" "$@" 3>&2 2> /dev/null
-fi
-CSE_USER=$(sh "$TEST_USER_SH" add $$ opscse) || skip "cannot create a test user"
-AGENT_USER=$(sh "$TEST_USER_SH" add $$ opsagent) || { sh "$TEST_USER_SH" del $CSE_USER; skip "cannot create a test user"; }
+. "$(dirname "$0")/lib.sh"
+need_exec "$AGENT" "$MEF" "$CTL"
+need_root "msce-agent --once files keys in another user's keyring"
+need_cmds keyctl jq setpriv
+own_session "$@"
+CSE_USER=$(test_user opscse) || skip_all "cannot create a test user"
+test_user_cleanup $CSE_USER
+AGENT_USER=$(test_user opsagent) || skip_all "cannot create a test user"
+test_user_cleanup $AGENT_USER
 CSE_UID=$(id -u $CSE_USER)
 
-T=$(mktemp -d /tmp/msce-test-ops-XXXXXX) || exit 2
+tmpdir msce-test-ops
 chmod 0755 "$T"
-MEF_PID=
-cleanup() {
-        [ -n "$MEF_PID" ] && kill "$MEF_PID" 2> /dev/null && wait "$MEF_PID" 2> /dev/null
-        keyctl session - sh -c "p=\$(keyctl get_persistent @s $CSE_UID) &&
-                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
-                > /dev/null 2>&1
-        sh "$TEST_USER_SH" del $CSE_USER $AGENT_USER
-        rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-N=0
-FAILED=0
-ok() { N=$((N + 1)); echo "ok $N - $1"; }
-not_ok() {
-        N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
-        for f in "$T/out" "$T/err"; do [ -s "$f" ] && sed 's/^/#   /' "$f"; done
-        return 0
-}
 
 umask 077
-cat > "$T/mef.conf" <<EOF
-[server]
-listen = 127.0.0.1:0
-fqdn = 127.0.0.1
-base = /msce
-[store]
-path = $T/mef.db
-master_key = $T/master.key
-EOF
-mefctl() { "$MEF" --config "$T/mef.conf" "$@" > "$T/mefctl.out" 2>&1 || { cat "$T/mefctl.out" >&2; return 1; }; }
-mefctl init || { echo "Bail out! msce-mef init failed"; exit 1; }
+mef_conf
+mefctl init || bail "msce-mef init failed"
 CSE_BASE=https://in.example.net:8443/~/in-cse/in-name
 for i in 1 2; do
         mefctl node add node-$i --cse-id /mn-cse-$i --cse-base $CSE_BASE --psk-id kpm-$i \
-                --generate-psk "$T/kpm-$i.hex" || { echo "Bail out! node add failed"; exit 1; }
+                --generate-psk "$T/kpm-$i.hex" || bail "node add failed"
 done
-mefctl node revoke node-2 || { echo "Bail out! node revoke failed"; exit 1; }
+mefctl node revoke node-2 || bail "node revoke failed"
 
-"$MEF" --config "$T/mef.conf" serve > "$T/mef.out" 2> "$T/mef.err" &
-MEF_PID=$!
-PORT=
-# Wait for the port it prints (a condition, bounded only by the test's timeout).
-while [ -z "$PORT" ]; do
-        PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/mef.out")
-        [ -n "$PORT" ] && break
-        kill -0 "$MEF_PID" 2> /dev/null || { echo "Bail out! msce-mef did not start"; sed 's/^/# /' "$T/mef.err"; exit 1; }
-        sleep 0.1
-done
+mef_start "$T/mef.conf.in" || bail "msce-mef did not start" "$T/mef.err"
 
 enrolments() { "$MEF" --config "$T/mef.conf" enrolments --json | jq length; }
 
@@ -424,5 +382,4 @@ chmod 0600 "$T/kpm-1.hex"
 
 kill $FAKE_PID 2> /dev/null; wait $FAKE_PID 2> /dev/null
 
-echo "1..$N"
-[ $FAILED -eq 0 ]
+tap_done

@@ -18,110 +18,38 @@ MEF=$B/msce-mef
 # Two users of this run's own (test-user.sh: msce-t<PID>-cse, msce-t<PID>-other), so that a run
 # of the same test in another build directory or worktree cannot touch their keyrings.
 # CUSTODY_CSE_USER=an-existing-user uses that one instead of the first.
-CSE_USER=
-OTHER_USER=
-TEST_USER_SH=$HERE/test-user.sh
-
-skip() { echo "1..0 # SKIP $1"; exit 0; }
-[ "$(id -u)" = 0 ] || skip "needs root (keyring, other users)"
-for p in "$AGENT" "$MEF"; do [ -x "$p" ] || skip "$p not built"; done
-for c in keyctl python3 su unshare mount od; do
-        command -v $c > /dev/null 2>&1 || skip "$c is missing"
-done
-# A session keyring of our own: nothing leaks into or from the caller's.
-if [ -z "${MSCE_TEST_SESSION:-}" ]; then
-        # keyctl says "Joined session keyring" on stderr: only that is dropped.
-        MSCE_TEST_SESSION=1 exec keyctl session - /bin/sh -c 'exec 2>&3 3>&-; exec /bin/sh "$0" "$@"' \
-                "$0" "$@" 3>&2 2> /dev/null
-fi
+. "$HERE/lib.sh"
+need_root "keyring, other users"
+need_exec "$AGENT" "$MEF"
+need_cmds keyctl python3 su unshare mount od
+own_session "$@"
 if [ -n "${CUSTODY_CSE_USER:-}" ]; then
-        id -u "$CUSTODY_CSE_USER" > /dev/null 2>&1 || skip "no user $CUSTODY_CSE_USER"
+        id -u "$CUSTODY_CSE_USER" > /dev/null 2>&1 || skip_all "no user $CUSTODY_CSE_USER"
+        CSE_USER=$CUSTODY_CSE_USER
+        at_exit 'keyring_clear $(id -u $CSE_USER)'
 else
-        CSE_USER=$(sh "$TEST_USER_SH" add $$ cse) || skip "cannot create a test user"
+        CSE_USER=$(test_user cse) || skip_all "cannot create a test user"
+        test_user_cleanup $CSE_USER
 fi
-OTHER_USER=$(sh "$TEST_USER_SH" add $$ other) || { sh "$TEST_USER_SH" del $CSE_USER; skip "cannot create a test user"; }
-CSE_USER=${CUSTODY_CSE_USER:-$CSE_USER}
+OTHER_USER=$(test_user other) || skip_all "cannot create a test user"
+test_user_cleanup $OTHER_USER
 
-T=$(mktemp -d /tmp/test-custody-XXXXXX) || exit 2
+tmpdir test-custody
 chmod 0755 "$T"
-MEF_PID=
-cleanup() {
-        [ -n "$MEF_PID" ] && kill "$MEF_PID" 2> /dev/null && wait "$MEF_PID" 2> /dev/null
-        # Take our keys out of the test user's persistent keyring.
-        keyctl session - sh -c "p=\$(keyctl get_persistent @s $(id -u $CSE_USER)) &&
-                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
-                > /dev/null 2>&1
-        if [ -n "${CUSTODY_CSE_USER:-}" ]; then sh "$TEST_USER_SH" del $OTHER_USER; else sh "$TEST_USER_SH" del $CSE_USER $OTHER_USER; fi
-        rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-N=0
-FAILED=0
-ok() { N=$((N + 1)); echo "ok $N - $1"; }
-not_ok() {
-        N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
-        for f in "$T/out" "$T/err"; do [ -s "$f" ] && sed 's/^/#   /' "$f"; done
-        return 0
-}
 
 umask 077
 mkdir "$T/logs"
-cat > "$T/mef.conf.in" <<EOF
-[server]
-listen = 127.0.0.1:@PORT@
-fqdn = 127.0.0.1
-base = /msce
-[store]
-path = $T/mef.db
-master_key = $T/master.key
-EOF
-sed 's/@PORT@/8443/' "$T/mef.conf.in" > "$T/mef.conf"
-mefctl() { "$MEF" --config "$T/mef.conf" "$@" > "$T/mefctl.out" 2>&1 || { sed 's/^/# /' "$T/mefctl.out"; return 1; }; }
-mefctl init || { echo "Bail out! msce-mef init failed"; exit 1; }
+mef_conf
+mefctl init || bail "msce-mef init failed"
 CSE_BASE=https://in.example.net:8443/~/in-cse/in-name
 mefctl node add node-1 --cse-id /mn-cse-1 --cse-base $CSE_BASE --psk-id kpm-1 \
-        --generate-psk "$T/kpm-1.hex" --target /in-cse --target /maf-1 || { echo "Bail out! node add failed"; exit 1; }
+        --generate-psk "$T/kpm-1.hex" --target /in-cse --target /maf-1 || bail "node add failed"
 mefctl node add node-2 --cse-id /mn-cse-2 --cse-base $CSE_BASE --psk-id kpm-2 \
-        --generate-psk "$T/kpm-2.hex" || { echo "Bail out! node add failed"; exit 1; }
+        --generate-psk "$T/kpm-2.hex" || bail "node add failed"
 
-# The MEF on port 0 the first time (it binds, then prints the port it got); a restart asks for
-# the same port again, as the agents' configurations name it. No port is chosen before it is
-# bound: a free port looked up here could be taken by another process before the MEF binds it.
-PORT=
-mef_start() {
-        want=${PORT:-0}
-        for attempt in 1 2 3; do
-                sed "s/@PORT@/$want/" "$T/mef.conf.in" > "$T/mef.conf"
-                "$MEF" --config "$T/mef.conf" serve > "$T/logs/mef.out" 2> "$T/logs/mef.err" &
-                MEF_PID=$!
-                end=$(($(date +%s) + 30)) # a deadline for a hang, not a speed requirement
-                while [ "$(date +%s)" -lt $end ]; do
-                        got=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/logs/mef.out" 2> /dev/null)
-                        [ -z "$got" ] && [ "$want" != 0 ] && grep -qs 'listening on' "$T/logs/mef.err" && got=$want
-                        if [ -n "$got" ]; then
-                                PORT=$got
-                                return 0
-                        fi
-                        kill -0 "$MEF_PID" 2> /dev/null || break
-                        sleep 0.1
-                done
-                echo "# msce-mef did not start on port $want (attempt $attempt):"
-                sed 's/^/#   /' "$T/logs/mef.err"
-                kill "$MEF_PID" 2> /dev/null
-                wait "$MEF_PID" 2> /dev/null
-                MEF_PID=
-                sleep 1
-        done
-        return 1
-}
-mef_stop() {
-        kill "$MEF_PID" 2> /dev/null
-        wait "$MEF_PID" 2> /dev/null
-        MEF_PID=
-}
-mef_start || { echo "Bail out! msce-mef did not start"; sed 's/^/# /' "$T/logs/mef.err"; exit 1; }
+# The MEF on port 0 the first time; a restart asks for the same port again, as the agents'
+# configurations name it (lib.sh mef_start).
+mef_start "$T/mef.conf.in" "$T/logs" || bail "msce-mef did not start" "$T/logs/mef.err"
 
 # conf NAME NODE STATE_DIR: a host-sealed agent configuration.
 conf() {
@@ -237,7 +165,7 @@ else
 fi
 
 # 5. A corrupted envelope: said so, then re-enrolled.
-mef_start || { echo "Bail out! msce-mef did not restart"; exit 1; }
+mef_start "$T/mef.conf.in" "$T/logs" || bail "msce-mef did not restart" "$T/logs/mef.err"
 python3 - "$STATE/profile.sealed" <<'EOF'
 import sys
 p = sys.argv[1]
@@ -346,5 +274,4 @@ else
         ok "no sanitizer report in the agent's output"
 fi
 
-echo "1..$N"
-[ $FAILED -eq 0 ]
+tap_done

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# The systemd units and the files installed beside them (TAP output; exit 77 when
+# The systemd units and the files installed beside them (TAP output; skipped when
 # systemd-analyze is missing).
 # Usage: tests/integration/units.sh SRCDIR BUILDDIR
 # Covers: systemd-analyze verify of both units (ExecStart pointed at the build's binaries, the
@@ -15,24 +15,11 @@ set -u
 S=$(cd "$1" && pwd) || exit 2
 B=$(cd "$2" && pwd) || exit 2
 EXPOSURE_MAX=2.5
-command -v systemd-analyze > /dev/null 2>&1 || { echo "1..0 # SKIP systemd-analyze is missing"; exit 77; }
-for p in "$B/msce-agent" "$B/msce-mef"; do
-        [ -x "$p" ] || { echo "1..0 # SKIP $p not built"; exit 77; }
-done
-
-T=$(mktemp -d /tmp/test-units-XXXXXX) || exit 2
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
-
-N=0
-FAILED=0
-ok() { N=$((N + 1)); echo "ok $N - $1"; }
-skip() { N=$((N + 1)); echo "ok $N # SKIP $1"; }
-not_ok() {
-        N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
-        [ -s "$T/out" ] && sed 's/^/#   /' "$T/out"
-        return 0
-}
+. "$(dirname "$0")/lib.sh"
+need_cmds systemd-analyze
+need_exec "$B/msce-agent" "$B/msce-mef"
+tmpdir test-units
+LIB_SHOW=$T/out
 
 # ---- units ----
 MAN=--man=no
@@ -198,5 +185,4 @@ else
         not_ok "etc/mef.conf uncommented"
 fi
 
-echo "1..$N"
-[ $FAILED -eq 0 ]
+tap_done

@@ -1,0 +1,225 @@
+# SPDX-License-Identifier: MIT
+# The harness the integration scripts share (POSIX sh; bash sources it too). A script starts
+#         . "$(dirname "$0")/lib.sh"
+# and then has:
+#   TAP        ok, not_ok, skip (one test), check DESCRIPTION COMMAND..., bail, skip_all (the
+#              whole script: "1..0 # SKIP", exit 0), tap_done (the plan, exit 1 on a failure),
+#              fail MESSAGE (not_ok and tap_done: for scripts that stop at the first failure).
+#              meson runs every script with protocol: 'tap'.
+#   needs      need_root WHY, need_cmds CMD..., need_exec PATH...: skip_all when missing.
+#   cleanup    at_exit COMMAND: run at exit, last registered first, whatever ended the script
+#              (also INT, TERM, HUP). The commands are evaluated then, with the values of then.
+#   names      tmpdir NAME: T, a fresh mktemp directory (removed at exit unless KEEP=1);
+#              test_user TAG: a system user of this run's own, msce-t<PID>-TAG (test-user.sh),
+#              removed at exit with its persistent keyring; own_session "$@": re-run the script
+#              in a session keyring of its own; keyring_clear UID: our keys out of that user's
+#              persistent keyring; read_key USER NAME: msce:NAME as that user reads it (hex).
+#   waiting    wait_for SECONDS COMMAND...: poll every 0.1 s until the command succeeds, false
+#              after SECONDS (a deadline for a hang, never a speed requirement); wait_line
+#              SECONDS FILE ERE [PID]: until FILE has such a line (or PID is gone).
+#   MEF        mef_start CONF_IN [LOGDIR]: msce-mef serve with CONF_IN's @PORT@ set to PORT (0 the
+#              first time: the MEF binds, then prints the port it got; later the same port
+#              again), sets PORT and MEF_PID, the logs in LOGDIR/mef.{out,err}; mef_stop;
+#              mef_configure CONF_IN writes MEF_CONF (CONF_IN without .in) before a start;
+#              mef_conf [LINES...] writes the usual $T/mef.conf.in and configures it;
+#              mefctl ARGS...: msce-mef ARGS with MEF_CONF, its output in $T/mefctl.out,
+#              shown as comments on failure. No port is chosen before it is bound: a free
+#              port looked up first could be taken by another process meanwhile.
+# not_ok shows the files named in LIB_SHOW (default "$T/out $T/err") as TAP comments.
+
+LIB_HERE=$(cd "$(dirname "$0")" && pwd)
+TEST_USER_SH=$LIB_HERE/test-user.sh
+N=0
+FAILED=0
+LIB_AT_EXIT=
+LIB_USERS=
+
+# ---- TAP ----
+
+ok() { N=$((N + 1)); echo "ok $N - $1"; }
+not_ok() {
+        N=$((N + 1))
+        FAILED=$((FAILED + 1))
+        echo "not ok $N - $1"
+        for f in ${LIB_SHOW-${T:+$T/out $T/err}}; do
+                [ -s "$f" ] && sed "s|^|#   $(basename "$f"): |" "$f"
+        done
+        return 0
+}
+skip() { N=$((N + 1)); echo "ok $N # SKIP $1"; }
+check() { # check DESCRIPTION COMMAND...: ok when the command succeeds
+        lib_d=$1
+        shift
+        if "$@"; then ok "$lib_d"; else not_ok "$lib_d"; fi
+}
+bail() { # bail REASON [FILE...]: stop here; the files are shown as comments
+        echo "Bail out! $1"
+        shift
+        for f in "$@"; do [ -s "$f" ] && sed 's/^/# /' "$f"; done
+        exit 1
+}
+skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+fail() { not_ok "$*"; tap_done; } # a fail-fast script's failed check: stop there
+tap_done() {
+        echo "1..$N"
+        [ "$FAILED" = 0 ] && exit 0
+        exit 1
+}
+
+# ---- needs ----
+
+need_root() { [ "$(id -u)" = 0 ] || skip_all "needs root ($1)"; }
+need_cmds() { for c in "$@"; do command -v "$c" > /dev/null 2>&1 || skip_all "$c is missing"; done; }
+need_exec() { for p in "$@"; do [ -x "$p" ] || skip_all "$p not built"; done; }
+
+# ---- cleanup ----
+
+at_exit() {
+        LIB_AT_EXIT="$1
+$LIB_AT_EXIT"
+}
+lib_exit() {
+        lib_rc=$?
+        trap - EXIT
+        set +e
+        while IFS= read -r lib_cmd; do
+                [ -n "$lib_cmd" ] && eval "$lib_cmd"
+        done << EOF
+$LIB_AT_EXIT
+EOF
+        exit $lib_rc
+}
+trap lib_exit EXIT
+trap 'exit 1' INT TERM HUP
+
+# stop_pid PID [SIGNAL]: signal it, wait at most 5 s, then SIGKILL; reaped. Empty PID: nothing.
+stop_pid() {
+        [ -n "${1:-}" ] || return 0
+        kill -"${2:-TERM}" "$1" 2> /dev/null || { wait "$1" 2> /dev/null || :; return 0; }
+        wait_for 5 lib_gone "$1" || kill -KILL "$1" 2> /dev/null
+        wait "$1" 2> /dev/null || : # its status: a signal, as asked
+        return 0
+}
+lib_gone() { ! kill -0 "$1" 2> /dev/null; }
+
+# ---- names of this run's own ----
+
+tmpdir() {
+        T=$(mktemp -d "/tmp/$1-XXXXXX") || exit 2
+        at_exit 'if [ "${KEEP:-0}" = 1 ]; then echo "# kept $T"; else rm -rf "$T"; fi'
+}
+
+# A session keyring of our own: nothing leaks into or from the caller's (keyctl's "Joined
+# session keyring" on stderr is dropped). Call before anything else is set up, with "$@".
+own_session() {
+        [ -n "${MSCE_TEST_SESSION:-}" ] && return 0
+        lib_sh=/bin/sh
+        [ -n "${BASH_VERSION:-}" ] && lib_sh=/bin/bash
+        MSCE_TEST_SESSION=1 exec keyctl session - "$lib_sh" -c 'exec 2>&3 3>&-; exec "$0" "$@"' \
+                "$lib_sh" "$0" "$@" 3>&2 2> /dev/null
+}
+
+keyring_clear() { # keyring_clear UID: take our keys out of that user's persistent keyring
+        keyctl session - sh -c "p=\$(keyctl get_persistent @s $1) &&
+                r=\$(keyctl search @s keyring msce 2> /dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
+                > /dev/null 2>&1
+        return 0
+}
+
+# test_user TAG: prints the name; false when it cannot be made. Call as U=$(test_user TAG) ||
+# ...; then at_exit is registered by test_user_cleanup U (a subshell cannot register it).
+test_user() { sh "$TEST_USER_SH" add $$ "$1"; }
+test_user_cleanup() { # keys out of its keyring, then the user
+        at_exit "keyring_clear \$(id -u $1 2> /dev/null || echo none); sh \"\$TEST_USER_SH\" del $1"
+}
+
+# read_key USER NAME: what a CSE does (docs/cse-integration.md), as USER in a session keyring
+# of its own: msce:NAME from USER's persistent keyring, as lowercase hex on stdout. keyctl's
+# errors go to $T/keyctl.err.
+read_key() {
+        su -s /bin/sh "$1" -c 'keyctl session - /bin/sh -s' 2> "$T/keyctl.err" << KEYCTL
+set -e
+keyctl get_persistent @s > /dev/null
+ring=\$(keyctl search @s keyring msce)
+key=\$(keyctl search "\$ring" user "msce:$2")
+keyctl pipe "\$key" | od -An -tx1 -v | tr -d ' \n'
+KEYCTL
+}
+
+# ---- waiting ----
+
+wait_for() {
+        lib_end=$(($(date +%s) + $1))
+        shift
+        while ! "$@"; do
+                [ "$(date +%s)" -lt $lib_end ] || return 1
+                sleep 0.1
+        done
+}
+
+# wait_line SECONDS FILE ERE [PID]: until FILE has a line matching ERE; false after SECONDS or
+# as soon as PID (a server writing FILE) is gone without writing it.
+wait_line() {
+        lib_s=$1
+        shift
+        wait_for "$lib_s" lib_line_or_gone "$@" || :
+        grep -qaE -- "$2" "$1" 2> /dev/null
+}
+lib_line_or_gone() { grep -qaE -- "$2" "$1" 2> /dev/null || { [ -n "${3:-}" ] && ! kill -0 "$3" 2> /dev/null; }; }
+
+# ---- the MEF ----
+
+MEF_PID=
+PORT=
+mef_started() { # true once it listens (lib_got: the port) or is gone (lib_got empty)
+        lib_got=$(sed -n 's/^listening on [0-9.]*:\([0-9][0-9]*\)$/\1/p' "$MEF_LOGS/mef.out" 2> /dev/null)
+        if [ -z "$lib_got" ] && [ "$lib_want" != 0 ] && grep -qs 'listening on' "$MEF_LOGS/mef.err"; then
+                lib_got=$lib_want
+        fi
+        [ -n "$lib_got" ] || ! kill -0 "$MEF_PID" 2> /dev/null
+}
+# mef_conf [LINES...]: $T/mef.conf.in as most tests want it (loopback, port @PORT@, FQDN
+# 127.0.0.1, base /msce, the store in $T), the LINES after it; then mef_configure.
+mef_conf() {
+        {
+                printf '[server]\nlisten = 127.0.0.1:@PORT@\nfqdn = 127.0.0.1\nbase = /msce\n'
+                printf '[store]\npath = %s/mef.db\nmaster_key = %s/master.key\n' "$T" "$T"
+                for l in "$@"; do printf '%s\n' "$l"; done
+        } > "$T/mef.conf.in"
+        mef_configure "$T/mef.conf.in"
+}
+mef_configure() { # mef_configure CONF_IN: MEF_CONF (CONF_IN without .in), @PORT@ as PORT or 0
+        MEF_CONF_IN=$1
+        MEF_CONF=${MEF_CONF_IN%.in}
+        sed "s/@PORT@/${PORT:-0}/" "$MEF_CONF_IN" > "$MEF_CONF"
+}
+mef_start() { # mef_start CONF_IN [LOGDIR]
+        MEF_LOGS=${2:-$T}
+        lib_want=${PORT:-0}
+        for lib_attempt in 1 2 3; do
+                mef_configure "$1"
+                "$MEF" --config "$MEF_CONF" serve > "$MEF_LOGS/mef.out" 2> "$MEF_LOGS/mef.err" &
+                MEF_PID=$!
+                [ "$lib_attempt" != 1 ] || at_exit 'stop_pid "$MEF_PID"'
+                wait_for 30 mef_started || :
+                if [ -n "$lib_got" ]; then
+                        PORT=$lib_got
+                        return 0
+                fi
+                echo "# msce-mef did not start on port $lib_want (attempt $lib_attempt):"
+                sed 's/^/#   /' "$MEF_LOGS/mef.err"
+                stop_pid "$MEF_PID"
+                MEF_PID=
+                # a fixed port that another process took meanwhile may be free again
+                [ "$lib_want" != 0 ] || return 1
+                sleep 1
+        done
+        return 1
+}
+mef_stop() { # mef_stop [SIGNAL]
+        stop_pid "$MEF_PID" "${1:-TERM}"
+        MEF_PID=
+}
+mefctl() {
+        "$MEF" --config "$MEF_CONF" "$@" > "$T/mefctl.out" 2>&1 || { sed 's/^/# /' "$T/mefctl.out"; return 1; }
+}

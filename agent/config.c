@@ -84,7 +84,7 @@ static const ini_key_t keys[] = {
         { "mef", "tls_min_version", &ini_type_enum, F(tls_min), "1.2", ENUM(tls_versions, "1.2", "1.3") },
         { "mef", "tls_max_version", &ini_type_enum, F(tls_max), "1.3", ENUM(tls_versions, "1.2", "1.3") },
         { "consumer", "user", &ini_type_string, F(service_user), "cse", STRING(user_name_check) },
-        { "seal", "backend", &ini_type_enum, F(seal_backend), "auto", ENUM(NULL, "auto", "tpm2", "host") },
+        { "seal", "backend", &ini_type_enum, F(seal_backend), "auto", &(const ini_enum_t) { seal_backend_table, NULL, _SEAL_BACKEND_MAX } },
         { "seal", "tcti", &ini_type_string, F(tcti), "device:/dev/tpmrm0", STRING(ini_check_printable) },
         { "seal", "pcrs", &ini_type_string, F(pcrs), "", STRING(pcr_list_check) },
         { "seal", "state_dir", &ini_type_string, F(state_dir), "/var/lib/msce", STRING(ini_check_absolute_path) },

@@ -392,6 +392,16 @@ int ini_parse_dropins(ini_t *ini, const char *path, size_t max) {
         return r;
 }
 
+bool ini_value_ok(const char *v) {
+        size_t n = v ? strlen(v) : 0;
+        if (n == 0 || n > INI_LINE_MAX || *v == ' ' || v[n - 1] == ' ')
+                return false;
+        for (const char *p = v; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f || *p == ';' || *p == '#')
+                        return false;
+        return true;
+}
+
 void ini_fields_done(const ini_key_t *keys, size_t n, void *base) {
         if (!base)
                 return;

@@ -90,6 +90,10 @@ int ini_fail(ini_t *ini, int error, const char *fmt, ...) __attribute__((format(
 /* The first error recorded, 0 when none. */
 int ini_error(const ini_t *ini);
 
+/* Whether v, written as "key = v", reads back as v: 1..INI_LINE_MAX printable characters, not
+ * starting or ending with a blank (the reader trims them), no ';' or '#' (comments). */
+bool ini_value_ok(const char *v);
+
 /* Frees every field of the table in the struct at base (each type's done); NULL is fine. */
 void ini_fields_done(const ini_key_t *keys, size_t n, void *base);
 /* Every key of the table, by section in table order, as "key = value" ("key =" when empty). */

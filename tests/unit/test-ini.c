@@ -160,6 +160,18 @@ Test(ini, line_rules) {
         toy_done(&t);
 }
 
+Test(ini, value_ok) {
+        cr_assert(ini_value_ok("urn:dev:ops:gw-1"));
+        cr_assert(ini_value_ok("a b"));
+        static const char *const bad[] = { NULL, "", " a", "a ", "a;b", "a#b", "a\tb", "a\nb", "a\x7f" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                cr_assert(!ini_value_ok(bad[i]), "%zu", i);
+        char big[INI_LINE_MAX + 2];
+        memset(big, 'x', sizeof big - 1);
+        big[sizeof big - 1] = 0;
+        cr_assert(!ini_value_ok(big));
+}
+
 Test(ini, sections_reopen_keys_last_wins) {
         char err[512] = "";
         toy_t t;

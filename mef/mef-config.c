@@ -162,6 +162,10 @@ void mef_config_done(mef_config_t *c) {
         *c = (mef_config_t) { 0 };
 }
 
+void mef_config_dump(const mef_config_t *c, FILE *f) {
+        ini_dump(keys, ELEMENTSOF(keys), c, f);
+}
+
 static void mef_config_donep(mef_config_t *c) {
         mef_config_done(c);
 }

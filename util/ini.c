@@ -424,8 +424,10 @@ void ini_dump(const ini_key_t *keys, size_t n, const void *base, FILE *f) {
                                 continue;
                         char value[1024] = "";
                         keys[j].type->print(base, &keys[j], value, sizeof value);
-                        /* "key =" for an empty value: no trailing blank in golden files */
-                        fprintf(f, "%s =%s%s\n", keys[j].name, value[0] ? " " : "", value);
+                        /* "key =" for an empty value: no trailing blank in golden files; a
+                         * comment where an empty value would not read back (unset, no default) */
+                        bool comment = !value[0] && !keys[j].def && !(keys[j].flags & INI_EMPTY_UNSETS);
+                        fprintf(f, "%s%s =%s%s\n", comment ? "# " : "", keys[j].name, value[0] ? " " : "", value);
                 }
         }
 }

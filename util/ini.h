@@ -96,5 +96,7 @@ bool ini_value_ok(const char *v);
 
 /* Frees every field of the table in the struct at base (each type's done); NULL is fine. */
 void ini_fields_done(const ini_key_t *keys, size_t n, void *base);
-/* Every key of the table, by section in table order, as "key = value" ("key =" when empty). */
+/* Every key of the table, by section in table order, as "key = value" ("key =" when empty, and
+ * "# key =" when empty would not read back: a key unset that has no default and no
+ * INI_EMPTY_UNSETS). The output reads back to the same struct. */
 void ini_dump(const ini_key_t *keys, size_t n, const void *base, FILE *f);

@@ -170,10 +170,6 @@ static void mef_config_donep(mef_config_t *c) {
         mef_config_done(c);
 }
 
-static ini_t *ini_freep(ini_t **p) {
-        return ini_free(*p);
-}
-
 /* Defaults, then data (when not NULL) or the file at path (when it exists or explicit). */
 static int load(const char *path, bool explicit, const char *data, size_t len, mef_config_t *ret, char *err,
                 size_t err_size) {

@@ -66,6 +66,9 @@ typedef struct ini ini_t;
 int ini_new(const ini_key_t *keys, size_t n, void *base, const char *path, unsigned flags, char *err,
             size_t err_size, ini_t **ret);
 ini_t *ini_free(ini_t *ini);
+static inline void ini_freep(ini_t **p) {
+        ini_free(*p);
+}
 
 /* Parses one file's text: name is used in errors. -EINVAL (syntax or value; err says where),
  * -ENOMEM. After an error the loader refuses further input with the same error. */

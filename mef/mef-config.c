@@ -95,6 +95,14 @@ static void base_normalize(char *s) {
                 s[--n] = 0;
 }
 
+/* The root is kept as "" and printed as "/" (an empty base is no value). */
+static void base_print(const void *base, const ini_key_t *k, char *buf, size_t size) {
+        const char *v = *INI_CFIELD(base, k, char *);
+        snprintf(buf, size, "%s", v && *v ? v : "/");
+}
+
+static const ini_type_t base_type = { ini_string_parse, base_print, ini_string_done };
+
 #define F(f) offsetof(mef_config_t, f)
 #define STRING(...) (&(const ini_string_t) { __VA_ARGS__ })
 #define UINT(lo, hi, unit) (&(const ini_uint_t) { lo, hi, unit })
@@ -104,7 +112,7 @@ static const int tls_versions[] = { TLS_VERSION_1_2, TLS_VERSION_1_3 };
 static const ini_key_t keys[] = {
         { "server", "listen", &listen_type, F(listen_host), "127.0.0.1:8443" },
         { "server", "fqdn", &ini_type_string, F(fqdn), NULL, STRING(fqdn_check, ini_ascii_lower) },
-        { "server", "base", &ini_type_string, F(base), "/msce", STRING(base_check, base_normalize) },
+        { "server", "base", &base_type, F(base), "/msce", STRING(base_check, base_normalize) },
         { "tls", "min_version", &ini_type_enum, F(tls_min), "1.2",
           &(const ini_enum_t) { (const char *const[]) { "1.2", "1.3" }, tls_versions, 2 } },
         { "tls", "certificate", &ini_type_string, F(cert_file), NULL, FILE_PATH },

@@ -24,7 +24,7 @@ static int set_string(char **field, const char *value) {
         return 0;
 }
 
-static void string_done(void *base, const ini_key_t *k) {
+void ini_string_done(void *base, const ini_key_t *k) {
         char **field = INI_FIELD(base, k, char *);
         free(*field);
         *field = NULL;
@@ -35,7 +35,7 @@ static void string_print(const void *base, const ini_key_t *k, char *buf, size_t
         snprintf(buf, size, "%s", v ?: "");
 }
 
-static int string_parse(void *base, const ini_key_t *k, const char *value, char why[INI_WHY_MAX]) {
+int ini_string_parse(void *base, const ini_key_t *k, const char *value, char why[INI_WHY_MAX]) {
         const ini_string_t *a = k->arg;
         const char *reason = NULL;
         if (a && a->check && a->check(value, &reason) < 0)
@@ -47,7 +47,7 @@ static int string_parse(void *base, const ini_key_t *k, const char *value, char 
         return r;
 }
 
-const ini_type_t ini_type_string = { string_parse, string_print, string_done };
+const ini_type_t ini_type_string = { ini_string_parse, string_print, ini_string_done };
 
 static int uint_get(const ini_key_t *k, const char *value, char why[INI_WHY_MAX], unsigned *ret) {
         const ini_uint_t *a = k->arg;

@@ -325,6 +325,16 @@ Test(mef_config, dump_round_trip) {
         free(d2);
         mef_config_done(&c);
         mef_config_done(&c2);
+
+        /* the root base is kept as "" and dumped as "/" */
+        load_ok("[server]\nbase = /\n", &c);
+        cr_assert_str_eq(c.base, "");
+        f = open_memstream(&d1, &n1);
+        mef_config_dump(&c, f);
+        fclose(f);
+        cr_assert_not_null(strstr(d1, "\nbase = /\n"), "%s", d1);
+        free(d1);
+        mef_config_done(&c);
 }
 
 /* The line rules of util/ini.h, which the MEF loader shares with agent.conf since issue 11. */

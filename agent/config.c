@@ -84,7 +84,7 @@ static const ini_key_t keys[] = {
         { "mef", "tls_min_version", &ini_type_enum, F(tls_min), "1.2", ENUM(tls_versions, "1.2", "1.3") },
         { "mef", "tls_max_version", &ini_type_enum, F(tls_max), "1.3", ENUM(tls_versions, "1.2", "1.3") },
         { "consumer", "user", &ini_type_string, F(service_user), "cse", STRING(user_name_check) },
-        { "seal", "backend", &ini_type_enum, F(seal_backend), "auto", ENUM(NULL, "auto", "tpm2", "host") },
+        { "seal", "backend", &ini_type_enum, F(seal_backend), "auto", &(const ini_enum_t) { seal_backend_table, NULL, _SEAL_BACKEND_MAX } },
         { "seal", "tcti", &ini_type_string, F(tcti), "device:/dev/tpmrm0", STRING(ini_check_printable) },
         { "seal", "pcrs", &ini_type_string, F(pcrs), "", STRING(pcr_list_check) },
         { "seal", "state_dir", &ini_type_string, F(state_dir), "/var/lib/msce", STRING(ini_check_absolute_path) },
@@ -134,28 +134,22 @@ static int regular_file_check(const char *path) {
         return S_ISREG(st.st_mode) ? 0 : -EBADFD;
 }
 
-static int check_psk_file(ini_t *s, size_t k, const char *path) {
+static int check_psk_file(ini_t *ini, size_t k, const char *path) {
         _cleanup_secret_ secret_t sec = {};
         int r = regular_file_check(path);
         if (r == 0)
                 r = secret_file_read(path, PSK_FILE_MAX, &sec);
-        if (r == -EFBIG) {
-                ini_fail_key(s, -EINVAL, k, "%s is too large (the Kpm is 16..64 bytes as hex)", path);
-                return -EINVAL;
-        }
-        if (r < 0) {
-                ini_fail_key(s, r, k, "%s %s", path, file_error(r));
-                return r;
-        }
+        if (r == -EFBIG)
+                return ini_fail_key(ini, -EINVAL, k, "%s is too large (the Kpm is 16..64 bytes as hex)", path);
+        if (r < 0)
+                return ini_fail_key(ini, r, k, "%s %s", path, file_error(r));
         size_t len = sec.len;
         if (len > 0 && sec.data[len - 1] == '\n')
                 len--;
         if (len > 0 && sec.data[len - 1] == '\r')
                 len--;
-        if (len / 2 > MSG_KEY_MAX) {
-                ini_fail_key(s, -EINVAL, k, "%s: the Kpm is longer than %u bytes", path, MSG_KEY_MAX);
-                return -EINVAL;
-        }
+        if (len / 2 > MSG_KEY_MAX)
+                return ini_fail_key(ini, -EINVAL, k, "%s: the Kpm is longer than %u bytes", path, MSG_KEY_MAX);
         char hex[PSK_FILE_MAX + 1];
         uint8_t key[MSG_KEY_MAX];
         size_t klen = 0;
@@ -165,47 +159,35 @@ static int check_psk_file(ini_t *s, size_t k, const char *path) {
         r = memchr(hex, 0, len) ? -EINVAL : hex_decode(hex, key, sizeof key, &klen);
         erase(hex, sizeof hex);
         erase(key, sizeof key);
-        if (r < 0) {
-                ini_fail_key(s, -EINVAL, k, "%s does not hold the Kpm as hex", path);
-                return -EINVAL;
-        }
-        if (klen < MSG_KEY_MIN) {
-                ini_fail_key(s, -EINVAL, k, "%s: the Kpm is %zu bytes, at least %u are needed", path, klen,
-                         MSG_KEY_MIN);
-                return -EINVAL;
-        }
+        if (r < 0)
+                return ini_fail_key(ini, -EINVAL, k, "%s does not hold the Kpm as hex", path);
+        if (klen < MSG_KEY_MIN)
+                return ini_fail_key(ini, -EINVAL, k, "%s: the Kpm is %zu bytes, at least %u are needed", path, klen,
+                                    MSG_KEY_MIN);
         return 0;
 }
 
-static int check_key_file(ini_t *s, const char *path) {
+static int check_key_file(ini_t *ini, const char *path) {
         _cleanup_secret_ secret_t sec = {};
         int r = regular_file_check(path);
         if (r == 0)
                 r = secret_file_read(path, PEM_FILE_MAX, &sec);
-        if (r < 0) {
-                ini_fail_key(s, r, F(key_file), "%s %s", path, file_error(r));
-                return r;
-        }
-        if (!memmem(sec.data, sec.len, "-----BEGIN ", 11) || !memmem(sec.data, sec.len, "PRIVATE KEY-----", 16)) {
-                ini_fail_key(s, -EINVAL, F(key_file), "%s is not a PEM private key", path);
-                return -EINVAL;
-        }
+        if (r < 0)
+                return ini_fail_key(ini, r, F(key_file), "%s %s", path, file_error(r));
+        if (!memmem(sec.data, sec.len, "-----BEGIN ", 11) || !memmem(sec.data, sec.len, "PRIVATE KEY-----", 16))
+                return ini_fail_key(ini, -EINVAL, F(key_file), "%s is not a PEM private key", path);
         return 0;
 }
 
-static int check_pem_file(ini_t *s, size_t k, const char *path) {
+static int check_pem_file(ini_t *ini, size_t k, const char *path) {
         _cleanup_free_ char *data = NULL;
         int r = regular_file_check(path);
         if (r == 0)
                 r = file_read_all(path, PEM_FILE_MAX, &data, NULL);
-        if (r < 0) {
-                ini_fail_key(s, r, k, "%s %s", path, file_error(r));
-                return r;
-        }
-        if (!strstr(data, "-----BEGIN CERTIFICATE-----")) {
-                ini_fail_key(s, -EINVAL, k, "%s holds no PEM certificate", path);
-                return -EINVAL;
-        }
+        if (r < 0)
+                return ini_fail_key(ini, r, k, "%s %s", path, file_error(r));
+        if (!strstr(data, "-----BEGIN CERTIFICATE-----"))
+                return ini_fail_key(ini, -EINVAL, k, "%s holds no PEM certificate", path);
         return 0;
 }
 
@@ -255,54 +237,56 @@ static int credstore_find(const agent_config_t *c, char **ret) {
         return 0;
 }
 
-static int validate(ini_t *s, agent_config_t *c, unsigned flags) {
+static int validate(ini_t *ini, agent_config_t *c, unsigned flags) {
 
         if (!c->node_id)
-                ini_fail_key(s, -EINVAL, F(node_id), "required");
+                ini_fail_key(ini, -EINVAL, F(node_id), "required");
         if (!c->mef_uri)
-                ini_fail_key(s, -EINVAL, F(mef_uri), "required");
-        if (ini_is_set(s, F(loc.lat)) && !ini_is_set(s, F(loc.lon)))
-                ini_fail_key(s, -EINVAL, F(loc.lat), "longitude is missing (give both or neither)");
-        if (ini_is_set(s, F(loc.lon)) && !ini_is_set(s, F(loc.lat)))
-                ini_fail_key(s, -EINVAL, F(loc.lon), "latitude is missing (give both or neither)");
-        if (ini_is_set(s, F(loc.alt)) && !ini_is_set(s, F(loc.lat)))
-                ini_fail_key(s, -EINVAL, F(loc.alt), "needs latitude and longitude");
+                ini_fail_key(ini, -EINVAL, F(mef_uri), "required");
+        if (ini_is_set(ini, F(loc.lat)) && !ini_is_set(ini, F(loc.lon)))
+                ini_fail_key(ini, -EINVAL, F(loc.lat), "longitude is missing (give both or neither)");
+        if (ini_is_set(ini, F(loc.lon)) && !ini_is_set(ini, F(loc.lat)))
+                ini_fail_key(ini, -EINVAL, F(loc.lon), "latitude is missing (give both or neither)");
+        if (ini_is_set(ini, F(loc.alt)) && !ini_is_set(ini, F(loc.lat)))
+                ini_fail_key(ini, -EINVAL, F(loc.alt), "needs latitude and longitude");
         if (c->tls_min > c->tls_max)
-                ini_fail_key(s, -EINVAL, ini_is_set(s, F(tls_min)) ? F(tls_min) : F(tls_max),
-                         "tls_min_version %s is above tls_max_version %s", tls_version_str(c->tls_min),
-                         tls_version_str(c->tls_max));
+                ini_fail_key(ini, -EINVAL, ini_is_set(ini, F(tls_min)) ? F(tls_min) : F(tls_max),
+                             "tls_min_version %s is above tls_max_version %s", tls_version_str(c->tls_min),
+                             tls_version_str(c->tls_max));
         if (c->backoff_min_usec > c->backoff_max_usec)
-                ini_fail_key(s, -EINVAL, ini_is_set(s, F(backoff_min_usec)) ? F(backoff_min_usec) : F(backoff_max_usec),
-                         "backoff_min is above backoff_max");
+                ini_fail_key(ini, -EINVAL,
+                             ini_is_set(ini, F(backoff_min_usec)) ? F(backoff_min_usec) : F(backoff_max_usec),
+                             "backoff_min is above backoff_max");
         /* The Kpm: the systemd credential when the service manager passes one (not empty:
          * msce-agent.service's SetCredential= fallback is empty), else psk_file. */
         _cleanup_free_ char *credential = NULL;
         if (c->mode == TLS_MODE_PSK && credential_find(c, &credential) < 0)
-                return ini_fail(s, -ENOMEM, "out of memory");
+                return ini_fail(ini, -ENOMEM, "out of memory");
         if (c->mode == TLS_MODE_PSK) {
                 if (!c->psk_identity)
-                        ini_fail_key(s, -EINVAL, F(psk_identity), "required (mode = psk)");
+                        ini_fail_key(ini, -EINVAL, F(psk_identity), "required (mode = psk)");
                 /* Outside the service (an operator's --check-config, mscectl check) the credential
                  * is only in the credential store: valid, read when systemd starts the agent. */
                 if (!c->psk_file && !credential && credstore_find(c, &c->kpm_credstore) < 0)
-                        return ini_fail(s, -ENOMEM, "out of memory");
+                        return ini_fail(ini, -ENOMEM, "out of memory");
                 if (!c->psk_file && !credential && !c->kpm_credstore)
-                        ini_fail_key(s, -EINVAL, F(psk_file), "required (mode = psk) when systemd passes no credential %s",
-                                 c->psk_credential[0] ? c->psk_credential : "(psk_credential is empty)");
+                        ini_fail_key(ini, -EINVAL, F(psk_file),
+                                     "required (mode = psk) when systemd passes no credential %s",
+                                     c->psk_credential[0] ? c->psk_credential : "(psk_credential is empty)");
         } else {
                 if (!c->cert_file)
-                        ini_fail_key(s, -EINVAL, F(cert_file), "required (mode = cert)");
+                        ini_fail_key(ini, -EINVAL, F(cert_file), "required (mode = cert)");
                 if (!c->key_file)
-                        ini_fail_key(s, -EINVAL, F(key_file), "required (mode = cert)");
+                        ini_fail_key(ini, -EINVAL, F(key_file), "required (mode = cert)");
                 if (!c->ca_file)
-                        ini_fail_key(s, -EINVAL, F(ca_file), "required (mode = cert)");
+                        ini_fail_key(ini, -EINVAL, F(ca_file), "required (mode = cert)");
         }
-        if (ini_error(s) < 0)
-                return ini_error(s);
+        if (ini_error(ini) < 0)
+                return ini_error(ini);
 
         /* An unset coordinate is 0 in the struct: loc is complete only with both. */
-        c->has_loc = ini_is_set(s, F(loc.lat)) && ini_is_set(s, F(loc.lon));
-        c->loc.has_alt = c->has_loc && ini_is_set(s, F(loc.alt));
+        c->has_loc = ini_is_set(ini, F(loc.lat)) && ini_is_set(ini, F(loc.lon));
+        c->loc.has_alt = c->has_loc && ini_is_set(ini, F(loc.alt));
 
         bool from_credential = credential;
         if (c->mode == TLS_MODE_PSK && c->kpm_credstore && !c->psk_file && !credential)
@@ -310,26 +294,22 @@ static int validate(ini_t *s, agent_config_t *c, unsigned flags) {
         if (c->mode == TLS_MODE_PSK) {
                 c->kpm_path = credential ? TAKE_PTR(credential) : strdup(c->psk_file);
                 if (!c->kpm_path)
-                        return ini_fail(s, -ENOMEM, "out of memory");
+                        return ini_fail(ini, -ENOMEM, "out of memory");
         }
         if (flags & AGENT_CONFIG_NO_SECRETS)
                 return 0;
         if (c->mode == TLS_MODE_PSK)
-                return check_psk_file(s, from_credential ? F(psk_credential) : F(psk_file), c->kpm_path);
-        int r = check_key_file(s, c->key_file);
+                return check_psk_file(ini, from_credential ? F(psk_credential) : F(psk_file), c->kpm_path);
+        int r = check_key_file(ini, c->key_file);
         if (r == 0)
-                r = check_pem_file(s, F(cert_file), c->cert_file);
+                r = check_pem_file(ini, F(cert_file), c->cert_file);
         if (r == 0)
-                r = check_pem_file(s, F(ca_file), c->ca_file);
+                r = check_pem_file(ini, F(ca_file), c->ca_file);
         return r;
 }
 
 int agent_config_load(const char *path, agent_config_t *ret, char *err, size_t err_size) {
         return agent_config_load_flags(path, 0, ret, err, err_size);
-}
-
-static ini_t *ini_freep(ini_t **p) {
-        return ini_free(*p);
 }
 
 /* Defaults, then data (when not NULL) or the file at path and its drop-ins, then the checks. */

@@ -12,6 +12,7 @@
 #include "ctl/check.h"
 #include "ctl/setup.h"
 #include "proto/msg.h"
+#include "util/ini.h"
 #include "util/util.h"
 
 #define KPM_HEX_MAX (2 * MSG_KEY_MAX + 2) /* hex, CR LF */
@@ -98,17 +99,6 @@ static void saved_done(saved_t *s) {
                 free(s->data);
         }
         s->data = NULL;
-}
-
-/* Values written into the INI: printable, no line breaks, not starting or ending with blanks
- * (the loader trims them), no ';' or '#' that could start a comment. */
-static bool ini_value_ok(const char *v) {
-        if (!v || !*v || *v == ' ' || v[strlen(v) - 1] == ' ')
-                return false;
-        for (const char *p = v; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f || *p == ';' || *p == '#')
-                        return false;
-        return true;
 }
 
 int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *ret_dropin, char *ret_kpm) {

@@ -126,6 +126,14 @@ static void workers_print(const void *base, const ini_key_t *k, char *buf, size_
 
 static const ini_type_t workers_type = { workers_parse, workers_print, NULL };
 
+/* The root is kept as "" and printed as "/" (an empty base is no value). */
+static void base_print(const void *base, const ini_key_t *k, char *buf, size_t size) {
+        const char *v = *INI_CFIELD(base, k, char *);
+        snprintf(buf, size, "%s", v && *v ? v : "/");
+}
+
+static const ini_type_t base_type = { ini_string_parse, base_print, ini_string_done };
+
 #define F(f) offsetof(mef_config_t, f)
 #define STRING(...) (&(const ini_string_t) { __VA_ARGS__ })
 #define UINT(lo, hi, unit) (&(const ini_uint_t) { lo, hi, unit })
@@ -135,7 +143,7 @@ static const int tls_versions[] = { TLS_VERSION_1_2, TLS_VERSION_1_3 };
 static const ini_key_t keys[] = {
         { "server", "listen", &listen_type, F(listen_host), "127.0.0.1:8443" },
         { "server", "fqdn", &ini_type_string, F(fqdn), NULL, STRING(fqdn_check, ini_ascii_lower) },
-        { "server", "base", &ini_type_string, F(base), "/msce", STRING(base_check, base_normalize) },
+        { "server", "base", &base_type, F(base), "/msce", STRING(base_check, base_normalize) },
         { "server", "workers", &workers_type, F(workers), "1", UINT(1, 256, "") },
         { "tls", "min_version", &ini_type_enum, F(tls_min), "1.2",
           &(const ini_enum_t) { (const char *const[]) { "1.2", "1.3" }, tls_versions, 2 } },
@@ -197,12 +205,12 @@ void mef_config_done(mef_config_t *c) {
         *c = (mef_config_t) { 0 };
 }
 
-static void mef_config_donep(mef_config_t *c) {
-        mef_config_done(c);
+void mef_config_dump(const mef_config_t *c, FILE *f) {
+        ini_dump(keys, ELEMENTSOF(keys), c, f);
 }
 
-static ini_t *ini_freep(ini_t **p) {
-        return ini_free(*p);
+static void mef_config_donep(mef_config_t *c) {
+        mef_config_done(c);
 }
 
 /* Defaults, then data (when not NULL) or the file at path (when it exists or explicit). */

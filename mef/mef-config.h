@@ -3,6 +3,7 @@
 /* /etc/msce/mef.conf (INI, util/ini.h). */
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "proto/tls.h"
 #include "util/parse.h"
@@ -54,3 +55,5 @@ int mef_config_load(const char *path, mef_config_t *ret, char *err, size_t err_s
 int mef_config_parse_buffer(const char *name, const char *data, size_t len, mef_config_t *ret, char *err,
                             size_t err_size);
 void mef_config_done(mef_config_t *c);
+/* Every key as INI on f, defaults included; the output loads back to the same configuration. */
+void mef_config_dump(const mef_config_t *c, FILE *f);

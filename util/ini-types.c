@@ -9,6 +9,12 @@
 #include "util/ini-types.h"
 #include "util/util.h"
 
+/* -EINVAL with reason in why. */
+static int refuse(char why[INI_WHY_MAX], const char *reason) {
+        snprintf(why, INI_WHY_MAX, "%s", reason);
+        return -EINVAL;
+}
+
 static int set_string(char **field, const char *value) {
         char *d = strdup(value);
         if (!d)
@@ -18,7 +24,7 @@ static int set_string(char **field, const char *value) {
         return 0;
 }
 
-static void string_done(void *base, const ini_key_t *k) {
+void ini_string_done(void *base, const ini_key_t *k) {
         char **field = INI_FIELD(base, k, char *);
         free(*field);
         *field = NULL;
@@ -29,13 +35,11 @@ static void string_print(const void *base, const ini_key_t *k, char *buf, size_t
         snprintf(buf, size, "%s", v ?: "");
 }
 
-static int string_parse(void *base, const ini_key_t *k, const char *value, char why[INI_WHY_MAX]) {
+int ini_string_parse(void *base, const ini_key_t *k, const char *value, char why[INI_WHY_MAX]) {
         const ini_string_t *a = k->arg;
         const char *reason = NULL;
-        if (a && a->check && a->check(value, &reason) < 0) {
-                snprintf(why, INI_WHY_MAX, "%s", reason ?: "invalid value");
-                return -EINVAL;
-        }
+        if (a && a->check && a->check(value, &reason) < 0)
+                return refuse(why, reason ?: "invalid value");
         char **field = INI_FIELD(base, k, char *);
         int r = set_string(field, value);
         if (r == 0 && a && a->normalize)
@@ -43,7 +47,7 @@ static int string_parse(void *base, const ini_key_t *k, const char *value, char 
         return r;
 }
 
-const ini_type_t ini_type_string = { string_parse, string_print, string_done };
+const ini_type_t ini_type_string = { ini_string_parse, string_print, ini_string_done };
 
 static int uint_get(const ini_key_t *k, const char *value, char why[INI_WHY_MAX], unsigned *ret) {
         const ini_uint_t *a = k->arg;
@@ -83,18 +87,12 @@ const ini_type_t ini_type_msec = { msec_parse, msec_print, NULL };
 static int duration_parse_row(void *base, const ini_key_t *k, const char *value, char why[INI_WHY_MAX]) {
         const ini_duration_t *a = k->arg;
         usec_t u;
-        if (duration_parse(value, &u) < 0) {
-                snprintf(why, INI_WHY_MAX, "not a duration (milliseconds, or a number with ms, s, min or h)");
-                return -EINVAL;
-        }
-        if (u < a->min || u > a->max) {
-                snprintf(why, INI_WHY_MAX, "%s", a->range);
-                return -EINVAL;
-        }
-        if (a->whole_seconds && u % 1000000u) {
-                snprintf(why, INI_WHY_MAX, "must be a whole number of seconds");
-                return -EINVAL;
-        }
+        if (duration_parse(value, &u) < 0)
+                return refuse(why, "not a duration (milliseconds, or a number with ms, s, min or h)");
+        if (u < a->min || u > a->max)
+                return refuse(why, a->range);
+        if (a->whole_seconds && u % 1000000u)
+                return refuse(why, "must be a whole number of seconds");
         *INI_FIELD(base, k, usec_t) = u;
         return 0;
 }
@@ -138,14 +136,10 @@ const ini_type_t ini_type_enum = { enum_parse, enum_print, NULL };
 int ini_double_parse(void *base, const ini_key_t *k, const char *value, char why[INI_WHY_MAX]) {
         const ini_double_t *a = k->arg;
         double d;
-        if (double_parse(value, &d) < 0) {
-                snprintf(why, INI_WHY_MAX, "not a decimal number");
-                return -EINVAL;
-        }
-        if (d < a->min || d > a->max) {
-                snprintf(why, INI_WHY_MAX, "%s", a->range);
-                return -EINVAL;
-        }
+        if (double_parse(value, &d) < 0)
+                return refuse(why, "not a decimal number");
+        if (d < a->min || d > a->max)
+                return refuse(why, a->range);
         *INI_FIELD(base, k, double) = d;
         return 0;
 }

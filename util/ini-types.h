@@ -12,6 +12,8 @@ typedef struct ini_string {
         void (*normalize)(char *s);
 } ini_string_t;
 extern const ini_type_t ini_type_string;
+int ini_string_parse(void *base, const ini_key_t *k, const char *value, char why[INI_WHY_MAX]);
+void ini_string_done(void *base, const ini_key_t *k);
 
 /* unsigned: a decimal integer min..max; unit (" ms", " s" or "") follows max in errors. */
 typedef struct ini_uint {

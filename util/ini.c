@@ -36,49 +36,41 @@ struct ini {
         size_t err_size;
 };
 
-/* "PATH: reason"; keeps the first error. */
-static _printf_(4, 0) int vfail_path(ini_t *ini, int error, const char *path, const char *fmt, va_list ap) {
+/* Keeps the first error, as "FILE: reason" or, with a line, "FILE:LINE: reason". */
+static int record(ini_t *ini, int error, const char *file, unsigned line, const char *reason) {
         if (ini->error < 0)
                 return ini->error;
         ini->error = error;
-        if (ini->err_size > 0) {
-                char reason[INI_WHY_MAX + 256];
-                vsnprintf(reason, sizeof reason, fmt, ap);
-                snprintf(ini->err, ini->err_size, "%s: %s", path, reason);
-        }
+        if (ini->err_size > 0 && line > 0)
+                snprintf(ini->err, ini->err_size, "%s:%u: %s", file, line, reason);
+        else if (ini->err_size > 0)
+                snprintf(ini->err, ini->err_size, "%s: %s", file, reason);
         return error;
 }
 
+#define REASON(buf, fmt)                               \
+        char buf[INI_WHY_MAX + 256];                   \
+        do {                                           \
+                va_list ap;                            \
+                va_start(ap, fmt);                     \
+                vsnprintf(buf, sizeof buf, fmt, ap);   \
+                va_end(ap);                            \
+        } while (0)
+
 static _printf_(4, 5) int fail_path(ini_t *ini, int error, const char *path, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vfail_path(ini, error, path, fmt, ap);
-        va_end(ap);
-        return r;
+        REASON(reason, fmt);
+        return record(ini, error, path, 0, reason);
 }
 
 int ini_fail(ini_t *ini, int error, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        int r = vfail_path(ini, error, ini->path, fmt, ap);
-        va_end(ap);
-        return r;
+        REASON(reason, fmt);
+        return record(ini, error, ini->path, 0, reason);
 }
 
-/* "FILE:LINE: " then the reason. */
+/* In the file being read. */
 static _printf_(4, 5) int fail_at(ini_t *ini, int error, unsigned line, const char *fmt, ...) {
-        char reason[INI_WHY_MAX + 256];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(reason, sizeof reason, fmt, ap);
-        va_end(ap);
-        const char *file = ini->n_files > 0 ? ini->files[ini->n_files - 1] : ini->path;
-        if (ini->error < 0)
-                return ini->error;
-        ini->error = error;
-        if (ini->err_size > 0)
-                snprintf(ini->err, ini->err_size, "%s:%u: %s", file, line, reason);
-        return error;
+        REASON(reason, fmt);
+        return record(ini, error, ini->files[ini->n_files - 1], line, reason);
 }
 
 static size_t row_at(const ini_t *ini, size_t offset) {
@@ -102,23 +94,12 @@ int ini_fail_key(ini_t *ini, int error, size_t offset, const char *fmt, ...) {
         size_t i = row_at(ini, offset);
         if (i == SIZE_MAX)
                 return ini_fail(ini, error, "no such key (a bug)");
-        char reason[INI_WHY_MAX + 256];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(reason, sizeof reason, fmt, ap);
-        va_end(ap);
+        REASON(reason, fmt);
         const ini_key_t *k = &ini->keys[i];
         const origin_t *o = &ini->origin[i];
-        if (o->line > 0) {
-                if (ini->error < 0)
-                        return ini->error;
-                ini->error = error;
-                if (ini->err_size > 0)
-                        snprintf(ini->err, ini->err_size, "%s:%u: [%s] %s: %s", o->file, o->line, k->section,
-                                 k->name, reason);
-                return error;
-        }
-        return ini_fail(ini, error, "[%s] %s: %s", k->section, k->name, reason);
+        char where[INI_WHY_MAX + 512];
+        snprintf(where, sizeof where, "[%s] %s: %s", k->section, k->name, reason);
+        return record(ini, error, o->line > 0 ? o->file : ini->path, o->line, where);
 }
 
 int ini_error(const ini_t *ini) {
@@ -392,6 +373,16 @@ int ini_parse_dropins(ini_t *ini, const char *path, size_t max) {
         return r;
 }
 
+bool ini_value_ok(const char *v) {
+        size_t n = v ? strlen(v) : 0;
+        if (n == 0 || n > INI_LINE_MAX || *v == ' ' || v[n - 1] == ' ')
+                return false;
+        for (const char *p = v; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f || *p == ';' || *p == '#')
+                        return false;
+        return true;
+}
+
 void ini_fields_done(const ini_key_t *keys, size_t n, void *base) {
         if (!base)
                 return;
@@ -414,8 +405,10 @@ void ini_dump(const ini_key_t *keys, size_t n, const void *base, FILE *f) {
                                 continue;
                         char value[1024] = "";
                         keys[j].type->print(base, &keys[j], value, sizeof value);
-                        /* "key =" for an empty value: no trailing blank in golden files */
-                        fprintf(f, "%s =%s%s\n", keys[j].name, value[0] ? " " : "", value);
+                        /* "key =" for an empty value: no trailing blank in golden files; a
+                         * comment where an empty value would not read back (unset, no default) */
+                        bool comment = !value[0] && !keys[j].def && !(keys[j].flags & INI_EMPTY_UNSETS);
+                        fprintf(f, "%s%s =%s%s\n", comment ? "# " : "", keys[j].name, value[0] ? " " : "", value);
                 }
         }
 }

@@ -66,6 +66,9 @@ typedef struct ini ini_t;
 int ini_new(const ini_key_t *keys, size_t n, void *base, const char *path, unsigned flags, char *err,
             size_t err_size, ini_t **ret);
 ini_t *ini_free(ini_t *ini);
+static inline void ini_freep(ini_t **p) {
+        ini_free(*p);
+}
 
 /* Parses one file's text: name is used in errors. -EINVAL (syntax or value; err says where),
  * -ENOMEM. After an error the loader refuses further input with the same error. */
@@ -90,7 +93,13 @@ int ini_fail(ini_t *ini, int error, const char *fmt, ...) __attribute__((format(
 /* The first error recorded, 0 when none. */
 int ini_error(const ini_t *ini);
 
+/* Whether v, written as "key = v", reads back as v: 1..INI_LINE_MAX printable characters, not
+ * starting or ending with a blank (the reader trims them), no ';' or '#' (comments). */
+bool ini_value_ok(const char *v);
+
 /* Frees every field of the table in the struct at base (each type's done); NULL is fine. */
 void ini_fields_done(const ini_key_t *keys, size_t n, void *base);
-/* Every key of the table, by section in table order, as "key = value" ("key =" when empty). */
+/* Every key of the table, by section in table order, as "key = value" ("key =" when empty, and
+ * "# key =" when empty would not read back: a key unset that has no default and no
+ * INI_EMPTY_UNSETS). The output reads back to the same struct. */
 void ini_dump(const ini_key_t *keys, size_t n, const void *base, FILE *f);

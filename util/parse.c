@@ -91,11 +91,11 @@ void double_format(double v, char out[32]) {
 }
 
 bool printable_ok(const char *s, size_t max) {
-        size_t n = 0;
-        for (; s[n]; n++)
-                if ((unsigned char) s[n] < 0x20 || (unsigned char) s[n] > 0x7e)
-                        return false;
-        return n >= 1 && n <= max;
+        const char *p = s;
+        while ((unsigned char) *p >= 0x20 && (unsigned char) *p <= 0x7e)
+                p++;
+        size_t n = (size_t) (p - s);
+        return *p == 0 && n >= 1 && n <= max;
 }
 
 int path_check(const char *s, unsigned flags, const char **ret_why) {

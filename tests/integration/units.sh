@@ -168,7 +168,7 @@ else
 fi
 
 # ---- etc/mef.conf ----
-sed -n 's/^ *{ "\([a-z]*\)", "\([a-z_]*\)", KEY_.*/\1.\2/p' "$S/mef/mef-config.c" > "$T/mef.keys"
+sed -n 's/^ *{ "\([a-z]*\)", "\([a-z_]*\)", &[a-z_]*,.*/\1.\2/p' "$S/mef/mef-config.c" > "$T/mef.keys"
 ini_keys "$S/etc/mef.conf" commented | sed 's/=.*//' > "$T/mef.example"
 : > "$T/out"
 [ -s "$T/mef.keys" ] || echo "no keys found in mef/mef-config.c" > "$T/out"

@@ -50,6 +50,11 @@ static int parse(const char *text, size_t len, unsigned flags, toy_t *t, char *e
         return r;
 }
 
+static void parse_ok(const char *text, size_t len, unsigned flags, toy_t *t) {
+        char err[512] = "";
+        cr_assert_eq(parse(text, len, flags, t, err, sizeof err), 0, "%s", err);
+}
+
 static void fails(const char *text, unsigned flags, const char *want) {
         char err[512] = "";
         toy_t t;
@@ -69,9 +74,8 @@ static char *dump(const toy_t *t) {
 }
 
 Test(ini, defaults_values_and_dump_round_trip) {
-        char err[512] = "";
         toy_t t;
-        cr_assert_eq(parse("", 0, 0, &t, err, sizeof err), 0, "%s", err);
+        parse_ok("", 0, 0, &t);
         cr_assert_str_eq(t.name, "def");
         cr_assert_null(t.opt);
         cr_assert_eq(t.count, 3);
@@ -84,7 +88,7 @@ Test(ini, defaults_values_and_dump_round_trip) {
 
         const char text[] = "\xef\xbb\xbf# comment\r\n[b]\r\n; another\ncount: 7 ;inline\nwait = 90s\n"
                             "x = -0.25\n\n[a]\nname = n;1\nopt = /o\ncolour = blue\n";
-        cr_assert_eq(parse(text, sizeof text - 1, 0, &t, err, sizeof err), 0, "%s", err);
+        parse_ok(text, sizeof text - 1, 0, &t);
         cr_assert_str_eq(t.name, "n;1");
         cr_assert_str_eq(t.opt, "/o");
         cr_assert_eq(t.count, 7);
@@ -93,17 +97,16 @@ Test(ini, defaults_values_and_dump_round_trip) {
         cr_assert_float_eq(t.x, -0.25, 1e-12);
         _cleanup_free_ char *d1 = dump(&t);
         toy_done(&t);
-        cr_assert_eq(parse(d1, strlen(d1), INI_KEYS_ONCE, &t, err, sizeof err), 0, "%s", err);
+        parse_ok(d1, strlen(d1), INI_KEYS_ONCE, &t);
         _cleanup_free_ char *d2 = dump(&t);
         cr_assert_str_eq(d1, d2);
         toy_done(&t);
 }
 
 Test(ini, empty_values) {
-        char err[512] = "";
         toy_t t;
         const char text[] = "[a]\nopt = /o\nopt =\n[b]\nx = 1\nx =\n";
-        cr_assert_eq(parse(text, sizeof text - 1, 0, &t, err, sizeof err), 0, "%s", err);
+        parse_ok(text, sizeof text - 1, 0, &t);
         cr_assert_null(t.opt);
         cr_assert_float_eq(t.x, 0, 1e-12);
         toy_done(&t);
@@ -147,7 +150,7 @@ Test(ini, line_rules) {
         int n = snprintf(line, sizeof line, "[a]\nname = ");
         memset(line + n, 'x', INI_LINE_MAX - 7);
         strcpy(line + n + INI_LINE_MAX - 7, "\r\n");
-        cr_assert_eq(parse(line, strlen(line), 0, &t, err, sizeof err), 0, "%s", err);
+        parse_ok(line, strlen(line), 0, &t);
         cr_assert_eq(strlen(t.name), INI_LINE_MAX - 7);
         toy_done(&t);
         strcpy(line + n + INI_LINE_MAX - 7, "y\n");
@@ -157,11 +160,23 @@ Test(ini, line_rules) {
         toy_done(&t);
 }
 
+Test(ini, value_ok) {
+        cr_assert(ini_value_ok("urn:dev:ops:gw-1"));
+        cr_assert(ini_value_ok("a b"));
+        static const char *const bad[] = { NULL, "", " a", "a ", "a;b", "a#b", "a\tb", "a\nb", "a\x7f" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                cr_assert(!ini_value_ok(bad[i]), "%zu", i);
+        char big[INI_LINE_MAX + 2];
+        memset(big, 'x', sizeof big - 1);
+        big[sizeof big - 1] = 0;
+        cr_assert(!ini_value_ok(big));
+}
+
 Test(ini, sections_reopen_keys_last_wins) {
         char err[512] = "";
         toy_t t;
         const char text[] = "[a]\nname = one\n[b]\ncount = 2\n[a]\nname = two\n";
-        cr_assert_eq(parse(text, sizeof text - 1, 0, &t, err, sizeof err), 0, "%s", err);
+        parse_ok(text, sizeof text - 1, 0, &t);
         cr_assert_str_eq(t.name, "two");
         toy_done(&t);
         cr_assert_eq(parse(text, sizeof text - 1, INI_KEYS_ONCE, &t, err, sizeof err), -EINVAL);

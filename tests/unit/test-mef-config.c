@@ -332,6 +332,41 @@ Test(mef_config, cross_checks) {
         mef_config_done(&c);
 }
 
+/* The dump (from the key table) loads back to the same configuration. */
+Test(mef_config, dump_round_trip) {
+        mef_config_t c = { 0 }, c2 = { 0 };
+        load_ok("[server]\nlisten = [::1]:8443\nbase = /a/b/\n[tls]\ncertificate = /c.pem\nkey = /k.pem\n"
+                "[limits]\nfirst_byte_timeout = 750\n[defaults]\npoll = 600\n",
+                &c);
+        char *d1 = NULL, *d2 = NULL;
+        size_t n1 = 0, n2 = 0;
+        FILE *f = open_memstream(&d1, &n1);
+        mef_config_dump(&c, f);
+        fclose(f);
+        cr_assert_not_null(strstr(d1, "[server]\nlisten = [::1]:8443\nfqdn = ::1\nbase = /a/b\n"), "%s", d1);
+        cr_assert_not_null(strstr(d1, "first_byte_timeout = 750\n"), "%s", d1);
+        cr_assert_not_null(strstr(d1, "# client_ca =\n"), "%s", d1);
+        load_ok(d1, &c2);
+        f = open_memstream(&d2, &n2);
+        mef_config_dump(&c2, f);
+        fclose(f);
+        cr_assert_str_eq(d1, d2);
+        free(d1);
+        free(d2);
+        mef_config_done(&c);
+        mef_config_done(&c2);
+
+        /* the root base is kept as "" and dumped as "/" */
+        load_ok("[server]\nbase = /\n", &c);
+        cr_assert_str_eq(c.base, "");
+        f = open_memstream(&d1, &n1);
+        mef_config_dump(&c, f);
+        fclose(f);
+        cr_assert_not_null(strstr(d1, "\nbase = /\n"), "%s", d1);
+        free(d1);
+        mef_config_done(&c);
+}
+
 /* The line rules of util/ini.h, which the MEF loader shares with agent.conf since issue 11. */
 Test(mef_config, shared_line_rules) {
         load_fails("[server]\nbase = /a\n  fqdn = mef.example\n", 3, "[server] base",

@@ -128,3 +128,4 @@ int cmd_target_list(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_target_remove(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_enrolments(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_prune(cli_t *c, const command_t *def, int argc, char **argv);

@@ -199,6 +199,10 @@ static const struct {
         { NULL, "audit", cmd_audit, "audit [--limit N]",
           "Show the audit trail, newest first: every change by this CLI and every exchange the server\n"
           "handled. --limit N shows the newest N rows only.\n" },
+        { NULL, "prune", cmd_prune, "prune",
+          "Remove audit rows, and enrolments that no longer serve, older than [audit] keep (default 90d):\n"
+          "what the serving MEF does at start and every hour. Status checks are not audit rows: each\n"
+          "node counts its own (node show).\n" },
 };
 
 static void group_usage(FILE *f, const char *group) {
@@ -223,7 +227,8 @@ void mef_cli_usage(FILE *f) {
                 "                             manage the nodes allowed to enrol\n"
                 "  target add|list|remove ... manage enrolment targets (IN-CSE, MAF)\n"
                 "  enrolments [NODE_ID]       list enrolments, newest first\n"
-                "  audit [--limit N]          show the audit trail, newest first\n\n"
+                "  audit [--limit N]          show the audit trail, newest first\n"
+                "  prune                      remove what is older than [audit] keep\n\n"
                 "Options:\n"
                 "  -c, --config FILE  configuration (default " MEF_CONFIG_DEFAULT ")\n"
                 "      --json         print JSON instead of tables\n"

@@ -65,3 +65,31 @@ int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv) {
         }
         return cli_table_print(&t, r, cmd);
 }
+
+/* prune: what the serving MEF does every hour ([audit] keep), now. */
+int cmd_prune(cli_t *c, const command_t *def, int argc, char **argv) {
+        int r = cli_simple_options(c, "prune", def, argc, argv, 0, NULL);
+        if (r >= 0)
+                return r;
+        if (c->cfg->audit_keep_usec == 0)
+                return cli_failf("prune: [audit] keep = forever: nothing is pruned");
+        if ((r = cli_open(c, false)))
+                return r;
+        char keep[32], detail[128];
+        duration_format(c->cfg->audit_keep_usec, keep);
+        store_pruned_t p;
+        r = store_prune(c->store, (int64_t) time(NULL) - (int64_t) (c->cfg->audit_keep_usec / 1000000u), &p);
+        if (r < 0)
+                return cli_failf("prune: %s", strerror(-r));
+        snprintf(detail, sizeof detail, "older than %s: %llu audit rows, %llu spent enrolments", keep,
+                 (unsigned long long) p.audit, (unsigned long long) p.enrolments);
+        (void) store_audit(c->store, cli_actor(), "prune", "-", detail);
+        if (c->json) {
+                json_t *o = json_pack("{s:I, s:I, s:s}", "audit", (json_int_t) p.audit, "enrolments",
+                                      (json_int_t) p.enrolments, "keep", keep);
+                return cli_json_print(o) ? MEF_EXIT_FAILURE : 0;
+        }
+        printf("Pruned %llu audit rows and %llu spent enrolments older than %s.\n", (unsigned long long) p.audit,
+               (unsigned long long) p.enrolments, keep);
+        return 0;
+}

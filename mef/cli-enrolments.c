@@ -10,7 +10,7 @@ static json_t *enrolment_json(const void *row) {
                 return NULL;
         cli_jset(o, "keID", json_string(e->ke_id), &ok);
         cli_jset(o, "nodeID", json_string(e->node_id), &ok);
-        cli_jset(o, "state", json_string(enrolment_state_to_string(e->state)), &ok);
+        cli_jset(o, "state", json_string(cli_enrolment_state(e)), &ok);
         cli_jset(o, "created", cli_jtime(e->created), &ok);
         cli_jset(o, "exp", cli_jtime(e->exp), &ok);
         cli_jset(o, "ltkTransported", json_boolean(e->ltk_transported), &ok);
@@ -19,6 +19,12 @@ static json_t *enrolment_json(const void *row) {
                 return NULL;
         }
         return o;
+}
+
+const char *cli_enrolment_state(const store_enrolment_t *e) {
+        if (e->state == ENROLMENT_ACTIVE && e->exp <= (int64_t) time(NULL))
+                return "expired";
+        return enrolment_state_to_string(e->state);
 }
 
 json_t *cli_enrolments_json(const store_enrolment_t *list, size_t n) {
@@ -32,7 +38,7 @@ int cli_enrolments_table(const store_enrolment_t *list, size_t n) {
                 char created[32], exp[32];
                 cli_time_format(list[i].created, created);
                 cli_time_format(list[i].exp, exp);
-                r = cli_table_row(&t, list[i].ke_id, list[i].node_id, enrolment_state_to_string(list[i].state),
+                r = cli_table_row(&t, list[i].ke_id, list[i].node_id, cli_enrolment_state(&list[i]),
                               created, exp, list[i].ltk_transported ? "transported" : "Ke");
         }
         return cli_table_print(&t, r, "table");

@@ -12,7 +12,9 @@
 #include "mef/store.h"
 #include "proto/msg.h"
 
-#define ACTOR "cli"
+/* The audit trail's actor of a command: "cli:<user>", the Unix user who ran it (through sudo,
+ * the user who called sudo: SUDO_USER, as root only). */
+const char *cli_actor(void);
 
 typedef struct cli {
         const mef_config_t *cfg;
@@ -68,6 +70,8 @@ int cli_simple_begin(cli_t *c, const char *cmd, const command_t *def, int argc, 
                      const char *what);
 
 /* ---- output (cli-output.c) ---- */
+/* An enrolment's state as the operator needs it: "expired" for an active one past its exp. */
+const char *cli_enrolment_state(const store_enrolment_t *e);
 /* "YYYY-MM-DDTHH:MM:SSZ", or "-" for no time. */
 void cli_time_format(int64_t t, char out[32]);
 
@@ -135,3 +139,4 @@ int cmd_target_list(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_target_remove(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_enrolments(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_prune(cli_t *c, const command_t *def, int argc, char **argv);

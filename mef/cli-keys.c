@@ -197,7 +197,7 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r)
                 return r;
         if (!existed) {
-                r = store_audit(c->store, ACTOR, "init", c->cfg->store_path, NULL);
+                r = store_audit(c->store, cli_actor(), "init", c->cfg->store_path, NULL);
                 if (r < 0)
                         return cli_fail("audit", r);
         }

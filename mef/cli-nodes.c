@@ -32,6 +32,8 @@ static json_t *node_json(const void *row) {
         cli_jset(o, "ltkTransported", json_boolean(n->ltk_transported), &ok);
         cli_jset(o, "state", json_string(node_state_to_string(n->state)), &ok);
         cli_jset(o, "created", cli_jtime(n->created), &ok);
+        cli_jset(o, "lastSeen", cli_jtime(n->last_seen), &ok);
+        cli_jset(o, "statusChecks", json_integer((json_int_t) n->status_checks), &ok);
         if (!ok) {
                 json_decref(o);
                 return NULL;
@@ -70,6 +72,9 @@ static int node_print(cli_t *c, const store_node_t *n, const store_enrolment_t *
         printf("LTK transported: %s\n", n->ltk_transported ? "yes" : "no");
         printf("State:           %s\n", node_state_to_string(n->state));
         printf("Created:         %s\n", created);
+        char seen[32];
+        cli_time_format(n->last_seen, seen);
+        printf("Status checks:   %" PRIu64 " (last %s)\n", n->status_checks, n->last_seen ? seen : "never");
         if (enr) {
                 printf("Enrolments:      %zu\n", n_enr);
                 if (n_enr) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* msce-mef's command line: messages, option helpers, the store, and the command table. */
 #include <getopt.h>
+#include <pwd.h>
 #include <stdarg.h>
 
 #include "mef/cli-internal.h"
@@ -70,9 +71,24 @@ int cli_open(cli_t *c, bool create) {
         }
 }
 
+const char *cli_actor(void) {
+        static char actor[STORE_AUDIT_ACTOR_MAX + 1];
+        if (actor[0])
+                return actor;
+        const char *sudo = getuid() == 0 ? getenv("SUDO_USER") : NULL;
+        struct passwd *pw = getpwuid(getuid());
+        if (sudo && *sudo && id_is_valid(sudo, 64))
+                snprintf(actor, sizeof actor, "cli:%s (sudo)", sudo);
+        else if (pw && pw->pw_name)
+                snprintf(actor, sizeof actor, "cli:%s", pw->pw_name);
+        else
+                snprintf(actor, sizeof actor, "cli:uid %u", (unsigned) getuid());
+        return actor;
+}
+
 /* Run a change and its audit row as one transaction. */
 static int cli_audit_commit(cli_t *c, const char *action, const char *subject, const char *detail) {
-        int r = store_audit(c->store, ACTOR, action, subject, detail);
+        int r = store_audit(c->store, cli_actor(), action, subject, detail);
         if (r == 0)
                 r = store_commit(c->store);
         if (r < 0)
@@ -202,6 +218,10 @@ static const struct {
         { NULL, "audit", cmd_audit, "audit [--limit N]",
           "Show the audit trail, newest first: every change by this CLI and every exchange the server\n"
           "handled. --limit N shows the newest N rows only.\n" },
+        { NULL, "prune", cmd_prune, "prune",
+          "Remove audit rows, and enrolments that no longer serve, older than [audit] keep (default 90d):\n"
+          "what the serving MEF does at start and every hour. Status checks are not audit rows: each\n"
+          "node counts its own (node show).\n" },
 };
 
 static void group_usage(FILE *f, const char *group) {
@@ -226,7 +246,8 @@ void mef_cli_usage(FILE *f) {
                 "                             manage the nodes allowed to enrol\n"
                 "  target add|list|remove ... manage enrolment targets (IN-CSE, MAF)\n"
                 "  enrolments [NODE_ID]       list enrolments, newest first\n"
-                "  audit [--limit N]          show the audit trail, newest first\n\n"
+                "  audit [--limit N]          show the audit trail, newest first\n"
+                "  prune                      remove what is older than [audit] keep\n\n"
                 "Options:\n"
                 "  -c, --config FILE  configuration (default " MEF_CONFIG_DEFAULT ")\n"
                 "      --json         print JSON instead of tables\n"

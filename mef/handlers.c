@@ -516,7 +516,9 @@ static int handle_status(const exchange_t *ex, const route_t *rt, mef_response_t
         r = msg_status_format(&s, &out);
         if (r < 0)
                 return fail_internal(ex, rt->ke_id, ret, r, "status formatting");
-        (void) audit(ex, rt->ke_id, 200, "state=%s", msg_state_to_string(state));
+        /* Tallied on the node (last seen, count) rather than an audit row each: a fleet polls
+         * daily, and the trail is for changes. Best effort: the answer stands either way. */
+        (void) store_node_seen(ex->store, node.node_id, (int64_t) ex->now);
         respond_ok(ret, 200, 2000, out);
         snprintf(ret->node_id, sizeof ret->node_id, "%s", node.node_id);
         return 0;

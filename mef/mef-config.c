@@ -134,6 +134,27 @@ static void base_print(const void *base, const ini_key_t *k, char *buf, size_t s
 
 static const ini_type_t base_type = { ini_string_parse, base_print, ini_string_done };
 
+/* keep = forever (stored as 0: nothing is pruned) or a duration */
+static int keep_parse(void *base, const ini_key_t *k, const char *v, char why[INI_WHY_MAX]) {
+        if (streq(v, "forever")) {
+                *INI_FIELD(base, k, usec_t) = 0;
+                return 0;
+        }
+        int r = ini_type_duration.parse(base, k, v, why);
+        if (r == -EINVAL && !why[0])
+                snprintf(why, INI_WHY_MAX, "expected forever or a duration such as 90d");
+        return r;
+}
+
+static void keep_print(const void *base, const ini_key_t *k, char *buf, size_t size) {
+        if (*INI_CFIELD(base, k, usec_t) == 0)
+                snprintf(buf, size, "forever");
+        else
+                ini_type_duration.print(base, k, buf, size);
+}
+
+static const ini_type_t keep_type = { keep_parse, keep_print, NULL };
+
 #define F(f) offsetof(mef_config_t, f)
 #define STRING(...) (&(const ini_string_t) { __VA_ARGS__ })
 #define UINT(lo, hi, unit) (&(const ini_uint_t) { lo, hi, unit })
@@ -166,6 +187,8 @@ static const ini_key_t keys[] = {
         { "defaults", "lifetime", &ini_type_uint, F(default_lifetime), "31536000",
           UINT(STORE_LIFETIME_MIN, STORE_LIFETIME_MAX, " s") },
         { "metrics", "listen", &listen_type, F(metrics_host), NULL },
+        { "audit", "keep", &keep_type, F(audit_keep_usec), "90d",
+          &(const ini_duration_t) { 86400ull * 1000000, 36500ull * 86400 * 1000000, "out of range (1d..36500d)", true } },
         { "defaults", "poll", &ini_type_uint, F(default_poll), "86400" /* MSG_POLL_DEFAULT */, UINT(STORE_POLL_MIN, STORE_POLL_MAX, " s") },
 };
 

@@ -43,6 +43,9 @@ typedef struct mef_config {
         unsigned retry_after;          /* [limits] retry_after = 5 (seconds, sent with 503) */
         unsigned default_lifetime;   /* [defaults] lifetime = 31536000 (node add default) */
         unsigned default_poll;       /* [defaults] poll = 86400 */
+        /* [audit] keep = 90d: audit rows and spent enrolments older than that are pruned;
+         * forever (0): nothing is */
+        usec_t audit_keep_usec;
         char *metrics_host;          /* [metrics] listen = host:port; NULL (default): no metrics */
         char *metrics_port;          /* follows metrics_host */
 } mef_config_t;

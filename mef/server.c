@@ -46,6 +46,7 @@
 #include "mef/logbook.h"
 #include "mef/message-ids.h"
 #include "mef/metrics-http.h"
+#include "mef/retention.h"
 #include "mef/server.h"
 #include "mef/store-queue.h"
 #include "proto/http.h"
@@ -159,6 +160,7 @@ struct server {
         const mef_config_t *cfg;
         mef_store_t *store;               /* the loop's own: PSK lookups in the handshake */
         store_queue_t *queue;             /* the rest */
+        retention_t *retention;           /* NULL: [audit] keep unset */
         mef_metrics_t *metrics;           /* NULL: not counted */
         metrics_http_t *metrics_http;     /* NULL: [metrics] listen unset */
         sd_event *event;
@@ -1009,6 +1011,7 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
 static void server_done(server_t *s) {
         while (s->conns)
                 conn_free(s->conns);
+        s->retention = retention_free(s->retention);
         s->queue = store_queue_free(s->queue); /* waits for the requests under way */
         s->accept_source = sd_event_source_disable_unref(s->accept_source);
         s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
@@ -1111,6 +1114,13 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 snprintf(err, err_size, "cannot open the store's connections for its %u threads: %s",
                          cfg->store_threads, strerror(-r));
                 return r;
+        }
+        if (cfg->audit_keep_usec > 0) {
+                r = retention_new(s->event, s->queue, cfg->audit_keep_usec, &s->retention);
+                if (r < 0) {
+                        snprintf(err, err_size, "cannot set up pruning: %s", strerror(-r));
+                        return r;
+                }
         }
         if (cfg->metrics_host && s->metrics) {
                 r = metrics_http_new(s->event, cfg->metrics_host, cfg->metrics_port, s->metrics, store_gauges, s,

@@ -483,6 +483,11 @@ static const char *const pg_migrations[] = {
         "CREATE TABLE meta (name TEXT COLLATE \"C\" PRIMARY KEY NOT NULL, value BYTEA NOT NULL);",
         /* 2 */
         "CREATE UNIQUE INDEX enrolments_one_active ON enrolments(node_id) WHERE state = 'active';",
+        /* 3 */
+        "ALTER TABLE nodes ADD COLUMN last_seen BIGINT NOT NULL DEFAULT 0;"
+        "ALTER TABLE nodes ADD COLUMN status_checks BIGINT NOT NULL DEFAULT 0;"
+        "CREATE INDEX audit_ts ON audit(ts);"
+        "CREATE INDEX enrolments_exp ON enrolments(exp) WHERE state <> 'active';",
 };
 
 static const db_ops_t pg_ops = {

@@ -249,6 +249,11 @@ static const char *const lite_migrations[] = {
         "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL);",
         /* 2: at most one active enrolment per node, whoever writes */
         "CREATE UNIQUE INDEX enrolments_one_active ON enrolments(node_id) WHERE state = 'active';",
+        /* 3: status checks tallied per node instead of an audit row each; pruning by age */
+        "ALTER TABLE nodes ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE nodes ADD COLUMN status_checks INTEGER NOT NULL DEFAULT 0;"
+        "CREATE INDEX audit_ts ON audit(ts);"
+        "CREATE INDEX enrolments_exp ON enrolments(exp) WHERE state <> 'active';",
 };
 
 static const db_ops_t lite_ops = {

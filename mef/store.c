@@ -550,6 +550,8 @@ void store_rollback(mef_store_t *s) {
 
 #define NODE_COLUMNS \
         "node_id, kpm_id, cert_fp, cse_id, cse_base, targets, poll, lifetime, ltk_transported, state, created"
+/* What a read gets: the written columns, then the status-check tally (schema 3). */
+#define NODE_SELECT NODE_COLUMNS ", last_seen, status_checks"
 
 static int targets_to_json(const store_node_t *n, char **ret) {
         json_t *a = json_array();
@@ -610,11 +612,13 @@ static int node_from_row(db_stmt_t *st, void *out) {
         if (n->state < 0)
                 return -EBADMSG;
         n->created = db_column_int64(st, 10);
+        n->last_seen = db_column_int64(st, 11);
+        n->status_checks = (uint64_t) db_column_int64(st, 12);
         return 0;
 }
 
 static const row_type_t node_row = {
-        node_from_row, sizeof(store_node_t), offsetof(store_node_t, node_id), "kpm", 11,
+        node_from_row, sizeof(store_node_t), offsetof(store_node_t, node_id), "kpm", 13,
 };
 
 static bool node_is_valid(const store_node_t *n, const uint8_t *kpm, size_t kpm_len) {
@@ -697,7 +701,7 @@ int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, si
 }
 
 int store_node_get(mef_store_t *s, const char *node_id, store_node_t *ret) {
-        return select_one(s, &node_row, "SELECT " NODE_COLUMNS " FROM nodes WHERE node_id = ?1", node_id, ret, NULL,
+        return select_one(s, &node_row, "SELECT " NODE_SELECT " FROM nodes WHERE node_id = ?1", node_id, ret, NULL,
                                NULL);
 }
 
@@ -705,24 +709,24 @@ int store_node_by_kpm_id(mef_store_t *s, const char *kpm_id, store_node_t *ret, 
                          size_t *ret_kpm_len) {
         if (!kpm || !ret_kpm_len)
                 return -EINVAL;
-        return select_one(s, &node_row, "SELECT " NODE_COLUMNS ", kpm_enc FROM nodes WHERE kpm_id = ?1", kpm_id, ret,
+        return select_one(s, &node_row, "SELECT " NODE_SELECT ", kpm_enc FROM nodes WHERE kpm_id = ?1", kpm_id, ret,
                                kpm, ret_kpm_len);
 }
 
 int store_node_by_cse_id(mef_store_t *s, const char *cse_id, store_node_t *ret) {
-        return select_one(s, &node_row, "SELECT " NODE_COLUMNS " FROM nodes WHERE cse_id = ?1 ORDER BY node_id LIMIT 1",
+        return select_one(s, &node_row, "SELECT " NODE_SELECT " FROM nodes WHERE cse_id = ?1 ORDER BY node_id LIMIT 1",
                           cse_id, ret, NULL, NULL);
 }
 
 int store_node_by_cert(mef_store_t *s, const char *fp, store_node_t *ret) {
-        return select_one(s, &node_row, "SELECT " NODE_COLUMNS " FROM nodes WHERE cert_fp = ?1", fp, ret, NULL, NULL);
+        return select_one(s, &node_row, "SELECT " NODE_SELECT " FROM nodes WHERE cert_fp = ?1", fp, ret, NULL, NULL);
 }
 
 int store_node_list(mef_store_t *s, store_node_t **ret, size_t *ret_n) {
         if (!s || !ret || !ret_n)
                 return -EINVAL;
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, "SELECT " NODE_COLUMNS " FROM nodes ORDER BY node_id", &ref);
+        int r = prepare(s, "SELECT " NODE_SELECT " FROM nodes ORDER BY node_id", &ref);
         if (r < 0)
                 return r;
         db_stmt_t *st = ref.st;
@@ -784,6 +788,59 @@ int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret) {
                 .enrolments_active = (uint64_t) db_column_int64(st, 1),
                 .enrolments_expired = (uint64_t) db_column_int64(st, 2),
         };
+        return 0;
+}
+
+int store_node_seen(mef_store_t *s, const char *node_id, int64_t now) {
+        if (!s || !node_id)
+                return -EINVAL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s, "UPDATE nodes SET last_seen = ?2, status_checks = status_checks + 1 WHERE node_id = ?1",
+                        &ref);
+        if (r < 0)
+                return r;
+        db_stmt_t *st = ref.st;
+        BIND(db_bind_text(st, 1, node_id, -1));
+        BIND(db_bind_int64(st, 2, now));
+        r = step_done(st);
+        if (r < 0)
+                return r;
+        return s->d->ops->changes(s->d) == 1 ? 0 : -ENOENT;
+}
+
+/* One DELETE with a cut-off, counting what it removed. */
+static int delete_before(mef_store_t *s, const char *sql, int64_t before, uint64_t *ret_n) {
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s, sql, &ref);
+        if (r < 0)
+                return r;
+        BIND(db_bind_int64(ref.st, 1, before));
+        r = step_done(ref.st);
+        if (r < 0)
+                return r;
+        *ret_n = (uint64_t) s->d->ops->changes(s->d);
+        return 0;
+}
+
+int store_prune(mef_store_t *s, int64_t before, store_pruned_t *ret) {
+        if (!s || !ret)
+                return -EINVAL;
+        store_pruned_t p = {};
+        int r = store_begin(s);
+        if (r >= 0)
+                r = delete_before(s, "DELETE FROM audit WHERE ts < ?1", before, &p.audit);
+        /* An enrolment that no longer serves (retired, revoked, deregistered) and has expired:
+         * its KeID answers 404 like any unknown one, which is what it gets anyway once expired. */
+        if (r >= 0)
+                r = delete_before(s, "DELETE FROM enrolments WHERE state <> 'active' AND exp < ?1", before,
+                                  &p.enrolments);
+        if (r >= 0)
+                r = store_commit(s);
+        if (r < 0) {
+                store_rollback(s);
+                return r;
+        }
+        *ret = p;
         return 0;
 }
 

@@ -57,6 +57,8 @@ typedef struct store_node {
         bool ltk_transported;             /* send a generated "ltk" instead of using Ke */
         node_state_t state;
         int64_t created;                  /* unix time */
+        int64_t last_seen;                /* its last status check (0: none); not written by add */
+        uint64_t status_checks;           /* how many; counted here, not one audit row each */
 } store_node_t;
 
 typedef struct store_target {
@@ -76,7 +78,7 @@ typedef struct store_enrolment {
 } store_enrolment_t;
 
 /* The schema this msce-mef writes; `msce-mef migrate` brings an older one to it. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 typedef enum store_backend {
         STORE_BACKEND_SQLITE,
@@ -187,6 +189,16 @@ int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret);
 static inline bool store_error_is_transient(int r) {
         return r == -EBUSY || r == -ECONNREFUSED || r == -ENOTCONN || r == -ETIMEDOUT || r == -ECONNRESET;
 }
+
+/* A status check by the node: last_seen = now, status_checks + 1. -ENOENT for no such node. */
+int store_node_seen(mef_store_t *s, const char *node_id, int64_t now);
+
+/* Retention: audit rows older than before, and enrolments that no longer serve (not active)
+ * whose exp is before it, go in one transaction. */
+typedef struct store_pruned {
+        uint64_t audit, enrolments;
+} store_pruned_t;
+int store_prune(mef_store_t *s, int64_t before, store_pruned_t *ret);
 
 /* Run several calls as one transaction. */
 int store_begin(mef_store_t *s);

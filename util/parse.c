@@ -37,6 +37,7 @@ int duration_parse(const char *s, usec_t *ret) {
                 usec_t usec;
         } units[] = {
                 { "", 1000 }, { "ms", 1000 }, { "s", 1000000 }, { "min", 60000000 }, { "h", 3600000000ull },
+                { "d", 86400000000ull },
         };
         for (size_t i = 0; i < ELEMENTSOF(units); i++)
                 if (streq(s + digits, units[i].suffix)) {

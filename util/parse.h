@@ -11,8 +11,8 @@
 
 typedef uint64_t usec_t;
 
-/* A duration: plain milliseconds, or a number with one suffix of ms, s, min, h ("1500", "90s",
- * "5min"); at most 10 digits. */
+/* A duration: plain milliseconds, or a number with one suffix of ms, s, min, h, d ("1500",
+ * "90s", "5min", "90d"); at most 10 digits. */
 int duration_parse(const char *s, usec_t *ret);
 /* The largest of h, min, s, ms that represents usec exactly ("0" for 0), so that it parses back;
  * sub-millisecond rest is dropped. */

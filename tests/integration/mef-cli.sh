@@ -138,8 +138,12 @@ if ((HAVE_SQLITE)); then
         [[ $(sed -n '2p' <<<"$OUT" | cut -d' ' -f1) == 00cc@mef ]] || fail "enrolments not newest first: $OUT"
         run 0 --json enrolments urn:dev:ops:gw-1
         [[ $(jq -r 'map(.keID) | join(",")' <<<"$OUT") == "00bb@mef,00aa@mef" ]] || fail "enrolments NODE: $OUT"
+        # active but past exp (1970 here): shown as expired, not active
+        [[ $(jq -r 'map(.state) | join(",")' <<<"$OUT") == "expired,retired" ]] || fail "expired enrolment state: $OUT"
+        run 0 enrolments urn:dev:ops:gw-1
+        grep -Eq '^00bb@mef +urn:dev:ops:gw-1 +expired ' <<<"$OUT" || fail "expired not in the table: $OUT"
         run 1 enrolments urn:dev:ops:nobody
-        ok "enrolments lists newest first, all or one node's"
+        ok "enrolments lists newest first, all or one node's, an expired one as expired"
 else
         echo "# sqlite3 CLI missing: enrolment listing with rows not checked"
 fi
@@ -230,14 +234,17 @@ ok "target add/list/remove"
 run 0 audit
 head -n1 <<<"$OUT" | grep -Eq '^ID +TIME +ACTOR +ACTION +SUBJECT +DETAIL$' || fail "audit header: $OUT"
 run 0 --json audit
+# the actor is the Unix user who ran the command (SUDO_USER's when run through sudo)
+me=$(id -un)
+[ "$(id -u)" = 0 ] && [ -n "${SUDO_USER:-}" ] && me="$SUDO_USER (sudo)"
 for a in init node-add node-reenrol node-revoke node-activate node-remove target-add target-remove; do
-        jq -e --arg a "$a" 'any(.[]; .action == $a and .actor == "cli")' <<<"$OUT" >/dev/null ||
-                fail "no audit row for $a: $OUT"
+        jq -e --arg a "$a" --arg u "cli:$me" 'any(.[]; .action == $a and .actor == $u)' <<<"$OUT" >/dev/null ||
+                fail "no audit row for $a by cli:$me: $OUT"
 done
 [[ $(jq -r '.[0].action' <<<"$OUT") == target-remove ]] || fail "audit not newest first"
 run 0 --json audit --limit 2
 [[ $(jq length <<<"$OUT") == 2 ]] || fail "audit --limit 2: $OUT"
-ok "every change is in the audit trail"
+ok "every change is in the audit trail, with the Unix user as actor"
 
 # ---- usage errors: exit 2 ----
 for args in "bogus" "node" "node bogus" "node add" "node add x --cse-id /a" \

@@ -191,6 +191,22 @@ Test(mef_config, metrics_listen) {
         load_fails("[metrics]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n", 3, "[metrics] listen", "set twice");
 }
 
+/* [audit] keep: a duration of 1d..36500d (90d by default), or forever. */
+Test(mef_config, audit_keep) {
+        mef_config_t c = { 0 };
+        load_ok("", &c);
+        cr_assert_eq(c.audit_keep_usec, 90ull * 86400 * 1000000);
+        mef_config_done(&c);
+        load_ok("[audit]\nkeep = 400d\n", &c);
+        cr_assert_eq(c.audit_keep_usec, 400ull * 86400 * 1000000);
+        mef_config_done(&c);
+        load_ok("[audit]\nkeep = forever\n", &c);
+        cr_assert_eq(c.audit_keep_usec, 0);
+        mef_config_done(&c);
+        load_fails("[audit]\nkeep = 1h\n", 2, "[audit] keep", "1d..36500d");
+        load_fails("[audit]\nkeep = always\n", 2, "[audit] keep", NULL);
+}
+
 Test(mef_config, bad_listen) {
         static const char *const bad[] = {
                 "127.0.0.1",      "127.0.0.1:",   ":8443",        "127.0.0.1:65536",

@@ -19,6 +19,7 @@ Test(duration, parse_and_format) {
                 { "0", 0, "0" },           { "1500", 1500000, "1500ms" }, { "1000ms", 1000000, "1s" },
                 { "90s", 90000000, "90s" }, { "5min", 300000000, "5min" },  { "120min", 7200000000ull, "2h" },
                 { "24h", 86400000000ull, "24h" }, { "999999h", 999999ull * 3600000000ull, "999999h" },
+                { "90d", 90ull * 86400000000ull, "2160h" }, /* printed in hours: dumps stay as they were */
         };
         for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
                 usec_t u = 1;
@@ -28,7 +29,7 @@ Test(duration, parse_and_format) {
                 duration_format(u, out);
                 cr_assert_str_eq(out, ok[i].out);
         }
-        static const char *const bad[] = { "", "s", "1 s", " 1", "1.5s", "-1", "1d", "1sec", "10000000000", "1S", "0x10", "9999999999h" };
+        static const char *const bad[] = { "", "s", "1 s", " 1", "1.5s", "-1", "1D", "1sec", "10000000000", "1S", "0x10", "9999999999h", "9999999999d" };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
                 usec_t u = 7;
                 cr_assert_lt(duration_parse(bad[i], &u), 0, "%s", bad[i]);

@@ -710,3 +710,69 @@ Test(store, counts_active_and_expired) {
         cr_assert_eq(store_counts(NULL, 0, &n), -EINVAL);
         store_close(s);
 }
+
+/* Status checks are a tally on the node (schema 3), not rows. */
+Test(store, node_seen_counts) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32];
+        recognisable_key(kpm, sizeof kpm, 7);
+        store_node_t a = psk_node("a", "kpm-a"), got;
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_node_get(s, "a", &got), 0);
+        cr_assert_eq(got.status_checks, 0);
+        cr_assert_eq(got.last_seen, 0);
+        for (int i = 1; i <= 365; i++)
+                cr_assert_eq(store_node_seen(s, "a", 1000 + 86400 * i), 0);
+        cr_assert_eq(store_node_get(s, "a", &got), 0);
+        cr_assert_eq(got.status_checks, 365);
+        cr_assert_eq(got.last_seen, 1000 + 86400 * 365);
+        cr_assert_eq(store_node_seen(s, "nobody", 1), -ENOENT);
+        /* a year of daily polls wrote nothing to the trail */
+        store_audit_entry_t *list = NULL;
+        size_t n = 9;
+        cr_assert_eq(store_audit_list(s, 0, &list, &n), 0);
+        cr_assert_eq(n, 0);
+        free(list);
+        store_close(s);
+}
+
+/* Retention: old audit rows and spent enrolments go; active ones (expired or not) and those
+ * still in their lifetime stay. */
+Test(store, prune_by_age) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32], ke[32];
+        recognisable_key(kpm, sizeof kpm, 8);
+        recognisable_key(ke, sizeof ke, 9);
+        store_node_t a = psk_node("a", "kpm-a"), b = psk_node("b", "kpm-b");
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_node_add(s, &b, kpm, sizeof kpm), 0);
+        store_enrolment_t old_retired = enrolment("11@mef", "a", 100), live = enrolment("22@mef", "a", 100),
+                          new_revoked = enrolment("33@mef", "b", 100000);
+        old_retired.state = ENROLMENT_RETIRED;
+        new_revoked.state = ENROLMENT_REVOKED;
+        cr_assert_eq(store_enrolment_add(s, &old_retired, ke, sizeof ke), 0);
+        cr_assert_eq(store_enrolment_add(s, &live, ke, sizeof ke), 0); /* active, expired at 86500 */
+        cr_assert_eq(store_enrolment_add(s, &new_revoked, ke, sizeof ke), 0);
+        for (int i = 0; i < 5; i++)
+                cr_assert_eq(store_audit(s, "cli:root", "node-add", "a", "x"), 0);
+
+        store_pruned_t p;
+        /* nothing before 0 */
+        cr_assert_eq(store_prune(s, 0, &p), 0);
+        cr_assert_eq(p.audit, 0);
+        cr_assert_eq(p.enrolments, 0);
+        /* the audit rows are from now; the retired enrolment expired at 86500 */
+        cr_assert_eq(store_prune(s, 100000, &p), 0);
+        cr_assert_eq(p.audit, 0);
+        cr_assert_eq(p.enrolments, 1);
+        store_enrolment_t got;
+        cr_assert_eq(store_enrolment_get(s, "11@mef", &got, NULL, NULL), -ENOENT);
+        cr_assert_eq(store_enrolment_get(s, "22@mef", &got, NULL, NULL), 0);
+        cr_assert_eq(store_enrolment_get(s, "33@mef", &got, NULL, NULL), 0);
+        /* everything up to a day ahead: the audit rows go too, the revoked one expires at 186400 */
+        cr_assert_eq(store_prune(s, (int64_t) time(NULL) + 86400, &p), 0);
+        cr_assert_eq(p.audit, 5);
+        cr_assert_eq(p.enrolments, 1);
+        cr_assert_eq(store_enrolment_get(s, "22@mef", &got, NULL, NULL), 0, "active enrolments are never pruned");
+        store_close(s);
+}

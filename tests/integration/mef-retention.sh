@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Retention ([audit] keep): a serving msce-mef prunes at start (then hourly, in a store thread)
+# the audit rows older than keep and the enrolments that no longer serve whose lifetime ended
+# before it; active enrolments (expired or not) and recent rows stay. "msce-mef prune" does the
+# same on demand; keep = forever keeps everything. Rows are written with sqlite3 as a year of
+# operation would have left them.
+# Usage: mef-retention.sh PATH/TO/msce-mef (TAP). Skipped without the sqlite3 CLI.
+set -euo pipefail
+mef=${1:?usage: mef-retention.sh PATH/TO/msce-mef}
+. "$(dirname "$0")/lib.sh"
+need_cmds sqlite3
+tmpdir mef-retention
+tmp=$T
+MEF=$mef
+LIB_SHOW="$T/mef.err $T/out"
+
+conf() { # KEEP
+        cat > "$tmp/mef.conf.in" <<EOC
+[server]
+listen = 127.0.0.1:@PORT@
+fqdn = mef.test
+
+[store]
+path = $tmp/mef.db
+master_key = $tmp/master.key
+
+[audit]
+keep = $1
+EOC
+        mef_configure "$tmp/mef.conf.in"
+}
+m() { "$mef" --config "$tmp/mef.conf" "$@"; }
+q() { sqlite3 "$tmp/mef.db" "$1"; }
+
+conf 90d
+m init > /dev/null
+m node add urn:dev:ops:ret-1 --cse-id /mn-ret-1 --cse-base https://in.example.net/base \
+        --psk-id kpm-ret-1 --generate-psk "$tmp/kpm.hex" > /dev/null
+now=$(date +%s)
+old=$((now - 100 * 86400)) recent=$((now - 86400))
+# 1000 rows from 100 days ago, 10 from yesterday; a retired enrolment that expired 100 days ago,
+# an active one that did too (still the node's: never pruned), a revoked one still in its lifetime
+q "WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < 1000)
+   INSERT INTO audit (ts, actor, action, subject, detail) SELECT $old, 'psk:kpm-ret-1', 'enrol', 'k', '201' FROM i;
+   WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < 10)
+   INSERT INTO audit (ts, actor, action, subject, detail) SELECT $recent, 'cli:x', 'node-add', 's', 'd' FROM i;
+   INSERT INTO enrolments (ke_id, node_id, key_enc, ltk_transported, state, created, exp) VALUES
+     ('00aa@mef.test', 'urn:dev:ops:ret-1', x'00', 0, 'retired', $((old - 86400)), $old),
+     ('00bb@mef.test', 'urn:dev:ops:ret-1', x'00', 0, 'active', $((old - 86400)), $old),
+     ('00cc@mef.test', 'urn:dev:ops:ret-1', x'00', 0, 'revoked', $recent, $((now + 86400)));"
+before=$(q "SELECT count(*) FROM audit")
+[ "$before" -ge 1010 ] || fail "seeding: $before audit rows"
+ok "a store as a year of operation leaves it: $before audit rows, 3 enrolments"
+
+mef_start "$tmp/mef.conf.in" || fail "msce-mef did not start"
+wait_line 30 "$tmp/mef.err" 'retention: pruned' "$MEF_PID" || fail "no pruning at start"
+grep -q 'retention: pruned 1000 audit rows and 1 spent enrolments older than 2160h' "$tmp/mef.err" ||
+        fail "pruning at start: $(grep retention "$tmp/mef.err")"
+ok "serving msce-mef pruned at start: 1000 old audit rows, 1 spent enrolment"
+[ "$(q "SELECT count(*) FROM audit WHERE ts < $((now - 90 * 86400))")" = 0 ] || fail "old audit rows left"
+[ "$(q "SELECT count(*) FROM audit WHERE ts = $recent")" = 10 ] || fail "recent audit rows pruned"
+[ "$(q "SELECT group_concat(ke_id) FROM (SELECT ke_id FROM enrolments ORDER BY ke_id)")" = "00bb@mef.test,00cc@mef.test" ] ||
+        fail "enrolments after pruning: $(q 'SELECT ke_id, state FROM enrolments')"
+ok "recent rows, the active (expired) and the revoked-in-lifetime enrolments stay"
+mef_stop
+out=$(m prune) || fail "msce-mef prune failed"
+[ "$out" = "Pruned 0 audit rows and 0 spent enrolments older than 2160h." ] || fail "prune: $out"
+m --json audit --limit 1 | grep -q '"action": *"prune"' || fail "prune not audited: $(m --json audit --limit 1)"
+ok "msce-mef prune: nothing left to prune, and audited"
+
+conf forever
+q "INSERT INTO audit (ts, actor, action, subject, detail) VALUES ($old, 'x', 'y', 'z', 'w');"
+if m prune > "$tmp/out" 2>&1; then fail "prune with keep = forever succeeded"; fi
+grep -q 'keep = forever: nothing is pruned' "$tmp/out" || fail "prune with keep = forever: $(cat "$tmp/out")"
+[ "$(q "SELECT count(*) FROM audit WHERE ts = $old")" = 1 ] || fail "keep = forever pruned"
+ok "[audit] keep = forever keeps everything"
+tap_done

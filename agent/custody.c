@@ -12,6 +12,7 @@
 #include "msce-config.h"
 
 #include "agent/crypto.h"
+#include "agent/credential.h"
 #include "agent/custody.h"
 #include "agent/sealing.h"
 #include "keys/keyring.h"
@@ -48,26 +49,6 @@ static int _printf_(4, 5) fail(custody_info_t *info, custody_class_t cls, int r,
 
 static void info_init(custody_info_t *info) {
         *info = (custody_info_t) { .cls = CUSTODY_OK, .method = _SEAL_METHOD_INVALID };
-}
-
-seal_method_t custody_seal_method(const agent_config_t *cfg) {
-        switch (cfg->seal_backend) {
-        case SEAL_TPM2:
-                return SEAL_METHOD_TPM2;
-        case SEAL_HOST:
-                return SEAL_METHOD_HOST;
-        default:
-                return SEAL_METHOD_AUTO;
-        }
-}
-
-seal_opts_t custody_seal_opts(const agent_config_t *cfg) {
-        return (seal_opts_t) {
-                .state_dir = cfg->state_dir,
-                .method = custody_seal_method(cfg),
-                .tcti = cfg->tcti,
-                .pcrs = cfg->pcrs,
-        };
 }
 
 /* mkdir -p; only the last component gets mode, the parents 0755. */
@@ -479,7 +460,7 @@ int custody_restore(const agent_config_t *cfg, stored_profile_t *ret_profile, cu
         info_init(info);
         if (!cfg)
                 return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
-        seal_opts_t o = custody_seal_opts(cfg);
+        seal_opts_t o = credential_seal_opts(cfg);
         _cleanup_(stored_profile_wipe) stored_profile_t p = {};
         seal_method_t method = _SEAL_METHOD_INVALID;
         char err[256] = "";
@@ -558,38 +539,18 @@ int custody_store_finish(const agent_config_t *cfg, int r, const char *err, cons
         return 0;
 }
 
-int custody_store_profile(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
-                          custody_info_t *info) {
+int custody_store(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
+                  custody_info_t *info) {
         if (!profile) /* finish says "invalid arguments" */
                 return custody_store_finish(cfg, 0, NULL, NULL, _SEAL_METHOD_INVALID, NULL, info);
         int r = custody_store_begin(cfg, info);
         if (r < 0)
                 return r;
-        seal_opts_t o = custody_seal_opts(cfg);
+        seal_opts_t o = credential_seal_opts(cfg);
         seal_method_t method = _SEAL_METHOD_INVALID;
         char err[256] = "";
         r = sealing_store(&o, cfg->isolate, profile, &method, err, sizeof err);
         return custody_store_finish(cfg, r, err, profile, method, ret_profile, info);
-}
-
-int custody_store(const agent_config_t *cfg, const enrol_result_t *res, stored_profile_t *ret_profile,
-                  custody_info_t *info) {
-        custody_info_t dummy;
-        if (!info)
-                info = &dummy;
-        info_init(info);
-        if (!cfg || !res)
-                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
-        const crypto_ops_t *ops;
-        char err[256] = "";
-        int r = crypto_ops_get(&ops, err, sizeof err);
-        if (r < 0)
-                return sealing_fail(r, err, "", info);
-        _cleanup_(stored_profile_wipe) stored_profile_t p;
-        r = ops->profile_from_msg(&res->profile, cfg->node_id, cfg->mef_uri, time(NULL), res->ltk, res->ltk_len, &p);
-        if (r < 0)
-                return fail(info, CUSTODY_FAILED, r, "the profile from the MEF cannot be stored: a field is out of range");
-        return custody_store_profile(cfg, &p, ret_profile, info);
 }
 
 int custody_remove(const agent_config_t *cfg, custody_info_t *info) {
@@ -610,7 +571,7 @@ int custody_remove(const agent_config_t *cfg, custody_info_t *info) {
         } else
                 ret = r;
 
-        seal_opts_t o = custody_seal_opts(cfg);
+        seal_opts_t o = credential_seal_opts(cfg);
         r = seal_remove(&o);
         if (r < 0 && r != -ENOENT && ret == 0)
                 ret = fail(info, CUSTODY_FAILED, r, "cannot remove the sealed profile in %s: %s", cfg->state_dir,

@@ -82,20 +82,14 @@ int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, st
  * and keys stay), then install its keys (replacing the old ones), then profile.json. When a step
  * after sealing fails, the error is returned with info->sealed set: the next restore completes
  * it. */
-int custody_store(const agent_config_t *cfg, const enrol_result_t *res, stored_profile_t *ret_profile,
+int custody_store(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
                   custody_info_t *info);
-/* The same for a profile already derived from the enrolment (profile_from_msg()). */
-int custody_store_profile(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
-                          custody_info_t *info);
-/* custody_store_profile() in halves around an asynchronous sealing_store(): begin checks the
+/* custody_store() in halves around an asynchronous sealing_store(): begin checks the
  * service user and creates the state directory (nothing is written when it fails); finish takes
  * the sealing's result. */
 int custody_store_begin(const agent_config_t *cfg, custody_info_t *info);
 int custody_store_finish(const agent_config_t *cfg, int r, const char *err, const stored_profile_t *profile,
                          seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info);
-
-/* The seal options for cfg (pointers into cfg). */
-seal_opts_t custody_seal_opts(const agent_config_t *cfg);
 
 /* Remove the keys, the sealed profile (and host.key) and profile.json. Every step is tried;
  * the first error is returned. */
@@ -104,6 +98,3 @@ int custody_remove(const agent_config_t *cfg, custody_info_t *info);
 /* Are the keys still in the keyring? 0 yes, -ENOKEY no (reinstall with custody_restore()),
  * other errors with info. Also keeps the persistent keyring from expiring. */
 int custody_check(const agent_config_t *cfg, custody_info_t *info);
-
-/* The seal backend configured, as keys/seal.h names it. */
-seal_method_t custody_seal_method(const agent_config_t *cfg);

@@ -141,7 +141,7 @@ static int run_once(const agent_config_t *cfg, bool reenrol) {
                 return custody_exit(ci.cls);
         }
 
-        _cleanup_(enrol_result_wipe) enrol_result_t res = {};
+        _cleanup_(stored_profile_wipe) stored_profile_t res;
         exchange_info_t info;
         const crypto_ops_t *ops;
         char err[256];
@@ -166,15 +166,15 @@ static int run_once(const agent_config_t *cfg, bool reenrol) {
         if (r < 0) {
                 if (ci.sealed)
                         fprintf(stderr, "msce-agent: enrolled as KeID %s and sealed the profile, but: %s "
-                                "(the next start installs it)\n", res.profile.ke_id, ci.reason);
+                                "(the next start installs it)\n", res.ke_id, ci.reason);
                 else
                         fprintf(stderr, "msce-agent: enrolled as KeID %s, but cannot keep the profile: %s%s\n",
-                                res.profile.ke_id, ci.reason, prev[0] ? "; the previous profile stays in place" : "");
+                                res.ke_id, ci.reason, prev[0] ? "; the previous profile stays in place" : "");
                 return custody_exit(ci.cls);
         }
         printf("enrolled with MEF %s\n", cfg->mef_uri);
         profile_print(cfg, &p, ci.method);
-        printf("  long-term key: %s\n", res.profile.has_ltk ? "transported" : "derived (Ke)");
+        printf("  long-term key: %s\n", info.ltk_transported ? "transported" : "derived (Ke)");
         printf("  TLS:           %s %s\n", info.tls_version, info.cipher);
         if (fflush(stdout) != 0) {
                 fprintf(stderr, "msce-agent: cannot write to stdout: %m\n");

@@ -16,6 +16,7 @@
 #include "msce-config.h"
 
 #include "agent/backoff.h"
+#include "agent/credential.h"
 #include "agent/custody.h"
 #include "agent/enrol.h"
 #include "agent/exit-codes.h"
@@ -532,7 +533,7 @@ static void on_enrol_done(worker_t *x, int r, void *userdata) {
         custody_info_t ci;
         r = custody_store_begin(&m->cfg, &ci);
         if (r == 0) {
-                seal_opts_t o = custody_seal_opts(&m->cfg);
+                seal_opts_t o = credential_seal_opts(&m->cfg);
                 r = sealing_start(m->event, &o, &res, on_stored, m, &m->sealing);
                 if (r == 0) {
                         m->sealing_kind = SEALING_STORE;
@@ -691,7 +692,7 @@ static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custo
 
 /* Unseal in a child; kind says what follows (on_unsealed). */
 static void unseal_start(manager_t *m, sealing_kind_t kind) {
-        seal_opts_t o = custody_seal_opts(&m->cfg);
+        seal_opts_t o = credential_seal_opts(&m->cfg);
         int r = sealing_start(m->event, &o, NULL, on_unsealed, m, &m->sealing);
         if (r == 0) {
                 m->sealing_kind = kind;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The parts of agent/enrol.h that need no crypto library (msce-agent links without one). */
-#include <string.h>
+#include <stdarg.h>
+#include <stdio.h>
 
-#include "agent/enrol.h"
+#include "agent/outcome.h"
 
 static const char *const outcome_table[_OUTCOME_MAX] = {
         [OUTCOME_OK] = "ok",
@@ -18,7 +18,11 @@ const char *outcome_to_string(outcome_t o) {
         return outcome_table[o];
 }
 
-void enrol_result_wipe(enrol_result_t *r) {
-        if (r)
-                explicit_bzero(r, sizeof *r);
+int exchange_fail(exchange_info_t *info, outcome_t o, int r, const char *fmt, ...) {
+        info->outcome = o;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(info->reason, sizeof info->reason, fmt, ap);
+        va_end(ap);
+        return r;
 }

@@ -44,15 +44,11 @@ static int child_exchange(void *userdata, uint8_t *out, size_t max, size_t *out_
         if (r < 0) {
                 info.outcome = OUTCOME_CONFIG;
         } else if (w->op == WORKER_ENROL) {
-                _cleanup_(enrol_result_wipe) enrol_result_t res = {};
-                r = ops->enrol_run(w->cfg, arg, &res, &info);
+                _cleanup_(stored_profile_wipe) stored_profile_t p;
+                r = ops->enrol_run(w->cfg, arg, &p, &info);
                 if (r == 0) {
-                        _cleanup_(stored_profile_wipe) stored_profile_t p;
                         _cleanup_secret_ secret_t s = {};
-                        r = ops->profile_from_msg(&res.profile, w->cfg->node_id, w->cfg->mef_uri, time(NULL), res.ltk,
-                                             res.ltk_len, &p);
-                        if (r == 0)
-                                r = profile_serialize(&p, &s);
+                        r = profile_serialize(&p, &s);
                         if (r < 0) {
                                 info.outcome = OUTCOME_TRANSIENT;
                                 snprintf(info.reason, sizeof info.reason,

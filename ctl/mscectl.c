@@ -9,6 +9,7 @@
 #include "msce-config.h"
 
 #include "agent/config.h"
+#include "agent/credential.h"
 #include "agent/custody.h"
 #include "agent/enrol.h"
 #include "ctl/check.h"
@@ -447,12 +448,7 @@ static bool confirm(const agent_config_t *cfg) {
 /* The KeID to deregister: from the sealed profile, else from profile.json. 0 with ret set,
  * -ENOENT when there is none (not enrolled). */
 static int current_ke_id(const agent_config_t *cfg, char ret[MSG_KEID_MAX + 1]) {
-        seal_opts_t so = {
-                .state_dir = cfg->state_dir,
-                .method = custody_seal_method(cfg),
-                .tcti = cfg->tcti,
-                .pcrs = cfg->pcrs,
-        };
+        seal_opts_t so = credential_seal_opts(cfg);
         _cleanup_(stored_profile_wipe) stored_profile_t p = {};
         if (seal_load(&so, &p, NULL) == 0) {
                 snprintf(ret, MSG_KEID_MAX + 1, "%s", p.ke_id);

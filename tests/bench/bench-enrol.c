@@ -322,7 +322,7 @@ static void record(series_t *s, int r, uint64_t us, uint64_t cpu_ns, bool measur
         } while (0)
 
 static int enrol_once(const agent_config_t *cfg, char *tls, size_t tls_size) {
-        _cleanup_(enrol_result_wipe) enrol_result_t res = {};
+        _cleanup_(stored_profile_wipe) stored_profile_t res;
         exchange_info_t info;
         static unsigned reported;
         int r = enrol_run(cfg, NULL, &res, &info);

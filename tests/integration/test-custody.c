@@ -103,9 +103,8 @@ static void teardown(void) {
 TestSuite(custody, .init = setup, .fini = teardown, .timeout = 60);
 
 /* What enrol_run() would return: a profile with two targets and a 32-byte Ke. */
-static void result_make(enrol_result_t *r, const char *ke_id, time_t exp) {
-        *r = (enrol_result_t) {};
-        msg_profile_t *p = &r->profile;
+static void result_make(stored_profile_t *r, const char *ke_id, time_t exp) {
+        msg_profile_t m = {}, *p = &m;
         snprintf(p->cse_id, sizeof p->cse_id, "/mn-cse-1");
         snprintf(p->cse_base, sizeof p->cse_base, "https://in.example.net/~/in-cse");
         snprintf(p->ke_id, sizeof p->ke_id, "%s", ke_id);
@@ -120,12 +119,16 @@ static void result_make(enrol_result_t *r, const char *ke_id, time_t exp) {
         snprintf(p->targets[0].kpsa_id, sizeof p->targets[0].kpsa_id, "%.*s.1%s", (int) (at - ke_id), ke_id, at);
         snprintf(p->targets[1].id, sizeof p->targets[1].id, "/maf-1");
         snprintf(p->targets[1].kpsa_id, sizeof p->targets[1].kpsa_id, "%.*s.2%s", (int) (at - ke_id), ke_id, at);
-        cr_assert_eq(random_bytes(r->ltk, 32), 0);
-        r->ltk_len = 32;
+        uint8_t ltk[32];
+        cr_assert_eq(random_bytes(ltk, sizeof ltk), 0);
+        cr_assert_eq(profile_from_msg(&m, cfg.node_id, cfg.mef_uri, time(NULL), ltk, sizeof ltk, r), 0);
+        for (size_t i = 0; i < r->n_targets; i++)
+                cr_assert_eq(random_bytes(r->targets[i].kpsa, sizeof r->targets[i].kpsa), 0);
+        erase(ltk, sizeof ltk);
 }
 
 static void store(const char *ke_id, time_t exp) {
-        _cleanup_(enrol_result_wipe) enrol_result_t r;
+        _cleanup_(stored_profile_wipe) stored_profile_t r;
         result_make(&r, ke_id, exp);
         custody_info_t ci;
         _cleanup_(stored_profile_wipe) stored_profile_t p;
@@ -282,7 +285,7 @@ Test(custody, config_error_changes_nothing) {
 
         free(cfg.service_user);
         cfg.service_user = strdup("msce-test-nosuchuser");
-        _cleanup_(enrol_result_wipe) enrol_result_t r;
+        _cleanup_(stored_profile_wipe) stored_profile_t r;
         result_make(&r, "00000000000000000000000000000007@mef.example.net", time(NULL) + 86400);
         custody_info_t ci;
         cr_assert_eq(custody_store(&cfg, &r, NULL, &ci), -ESRCH);

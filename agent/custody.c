@@ -453,21 +453,6 @@ int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, st
         return 0;
 }
 
-int custody_restore(const agent_config_t *cfg, stored_profile_t *ret_profile, custody_info_t *info) {
-        custody_info_t dummy;
-        if (!info)
-                info = &dummy;
-        info_init(info);
-        if (!cfg)
-                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
-        seal_opts_t o = credential_seal_opts(cfg);
-        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
-        seal_method_t method = _SEAL_METHOD_INVALID;
-        char err[256] = "";
-        int r = sealing_load(&o, cfg->isolate, &p, &method, err, sizeof err);
-        return custody_restore_finish(cfg, r, err, &p, method, ret_profile, info);
-}
-
 static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, custody_info_t *info) {
         if (sealing_fail(r, err, "sealing", info) < 0)
                 return r;
@@ -537,20 +522,6 @@ int custody_store_finish(const agent_config_t *cfg, int r, const char *err, cons
         if (ret_profile)
                 *ret_profile = *profile;
         return 0;
-}
-
-int custody_store(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
-                  custody_info_t *info) {
-        if (!profile) /* finish says "invalid arguments" */
-                return custody_store_finish(cfg, 0, NULL, NULL, _SEAL_METHOD_INVALID, NULL, info);
-        int r = custody_store_begin(cfg, info);
-        if (r < 0)
-                return r;
-        seal_opts_t o = credential_seal_opts(cfg);
-        seal_method_t method = _SEAL_METHOD_INVALID;
-        char err[256] = "";
-        r = sealing_store(&o, cfg->isolate, profile, &method, err, sizeof err);
-        return custody_store_finish(cfg, r, err, profile, method, ret_profile, info);
 }
 
 int custody_remove(const agent_config_t *cfg, custody_info_t *info) {

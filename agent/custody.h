@@ -67,26 +67,21 @@ int custody_space_check(const agent_config_t *cfg, custody_info_t *info);
  * release (a killed agent releases it too). */
 int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info);
 
-/* Load the sealed profile, check it is not expired and belongs to cfg (node ID and MEF URI),
- * install its keys for the service user, write profile.json - in that order. On failure nothing
- * new is left behind (keys installed by this call are removed again when profile.json cannot be
- * written) and info says why; *ret_profile (may be NULL) holds key bytes: stored_profile_wipe(). */
-int custody_restore(const agent_config_t *cfg, stored_profile_t *ret_profile, custody_info_t *info);
-
-/* custody_restore() in two halves, for a caller that unseals asynchronously (agent/sealing.h):
- * finish takes what sealing_load() gave (r, err, the profile and method) and does the rest. */
+/* Restoring the sealed profile, around an asynchronous unseal (agent/sealing.h): finish takes
+ * what the unseal gave (r, err, the profile and method), checks the profile is not expired and
+ * belongs to cfg (node ID and MEF URI), installs its keys for the service user and writes
+ * profile.json - in that order. On failure nothing new is left behind (keys installed by this
+ * call are removed again when profile.json cannot be written) and info says why;
+ * *ret_profile (may be NULL) holds key bytes: stored_profile_wipe(). */
 int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, stored_profile_t *p,
                            seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info);
 
-/* Keep a new enrolment: seal it first (when that fails nothing changed: the old sealed profile
- * and keys stay), then install its keys (replacing the old ones), then profile.json. When a step
- * after sealing fails, the error is returned with info->sealed set: the next restore completes
- * it. */
-int custody_store(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
-                  custody_info_t *info);
-/* custody_store() in halves around an asynchronous sealing_store(): begin checks the
- * service user and creates the state directory (nothing is written when it fails); finish takes
- * the sealing's result. */
+/* Keeping a new enrolment, around an asynchronous seal (agent/sealing.h): begin checks the
+ * service user and creates the state directory (nothing is written when it fails); finish
+ * takes the sealing's result. The seal comes first (when it fails nothing changed: the old
+ * sealed profile and keys stay), then the keys are installed (replacing the old ones), then
+ * profile.json. When a step after sealing fails, the error is returned with info->sealed set:
+ * the next restore completes it. */
 int custody_store_begin(const agent_config_t *cfg, custody_info_t *info);
 int custody_store_finish(const agent_config_t *cfg, int r, const char *err, const stored_profile_t *profile,
                          seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info);
@@ -95,6 +90,6 @@ int custody_store_finish(const agent_config_t *cfg, int r, const char *err, cons
  * the first error is returned. */
 int custody_remove(const agent_config_t *cfg, custody_info_t *info);
 
-/* Are the keys still in the keyring? 0 yes, -ENOKEY no (reinstall with custody_restore()),
+/* Are the keys still in the keyring? 0 yes, -ENOKEY no (reinstall from the sealed profile),
  * other errors with info. Also keeps the persistent keyring from expiring. */
 int custody_check(const agent_config_t *cfg, custody_info_t *info);

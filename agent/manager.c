@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The daemon's state machine on sd-event (agent/manager.h). Nothing blocks the loop but the
- * custody calls (file writes with fsync, the keyring, the TPM: milliseconds); the exchanges
- * with the MEF run as non-blocking state machines (agent/enrol.h). Every state change updates
+/* The daemon's state machine on sd-event (agent/manager.h), also for --once. Nothing blocks
+ * the loop but the custody calls (file writes with fsync, the keyring: milliseconds): the
+ * exchanges with the MEF (agent/worker.h) and every seal and unseal, the TPM's included
+ * (agent/sealing.h), run in child processes the loop waits for. Every state change updates
  * STATUS=, state.json and the journal; the important events carry a MESSAGE_ID. */
 #include <ctype.h>
 #include <inttypes.h>
@@ -72,6 +73,7 @@ struct manager {
         agent_config_t cfg;
         int lock_fd;
         bool echo;
+        bool once, reenrol;         /* manager_set_once() */
 
         agent_state_t state;
         time_t since;
@@ -148,6 +150,8 @@ static void format_iso(time_t t, char out[32]) {
 static void log_m(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...)
         _printf_(5, 6);
 static void log_m(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...) {
+        if (m->once)
+                return;
         char msg[1024];
         va_list ap;
         va_start(ap, fmt);
@@ -163,11 +167,14 @@ static void log_m(manager_t *m, int priority, const char *message_id, int error,
 }
 
 static void notify(manager_t *m, const char *text) {
-        (void) sd_notify(0, text);
+        if (!m->once)
+                (void) sd_notify(0, text);
 }
 
 /* <runtime_dir>/state.json, for mscectl and monitoring. */
 static void state_json_write(manager_t *m) {
+        if (m->once)
+                return;
         char since[32], next[32] = "", exp[32] = "", path[PATH_MAX];
         format_iso(m->since, since);
         if (m->next_attempt > 0)
@@ -308,6 +315,8 @@ static void fatal(manager_t *m, int code, int error, const char *fmt, ...) {
         vsnprintf(text, sizeof text, fmt, ap);
         va_end(ap);
         str_copy(m->last_error, sizeof m->last_error, text);
+        if (m->once)
+                fprintf(stderr, "msce-agent: %s\n", text);
         if (m->state != STATE_CONFIG_ERROR)
                 m->since = time(NULL);
         m->state = STATE_CONFIG_ERROR;
@@ -344,6 +353,78 @@ static void reload_settle(manager_t *m) {
 
 static void timer_disarm(sd_event_source **s) {
         *s = sd_event_source_disable_unref(*s);
+}
+
+/* ---- --once: the run ends where the states settle (manager_set_once()) ---- */
+
+static int outcome_exit(outcome_t o) {
+        switch (o) {
+        case OUTCOME_OK:
+                return AGENT_EXIT_OK;
+        case OUTCOME_TRANSIENT:
+                return AGENT_EXIT_TRANSIENT;
+        case OUTCOME_REJECTED:
+                return AGENT_EXIT_REJECTED;
+        case OUTCOME_INCOMPATIBLE:
+                return AGENT_EXIT_INCOMPATIBLE;
+        case OUTCOME_CONFIG:
+                return AGENT_EXIT_CONFIG;
+        default:
+                return AGENT_EXIT_SOFTWARE;
+        }
+}
+
+static int custody_exit(custody_class_t c) {
+        return c == CUSTODY_CONFIG ? AGENT_EXIT_CONFIG : AGENT_EXIT_TRANSIENT;
+}
+
+static void once_end(manager_t *m, int code) {
+        action_cancel(m);
+        (void) sd_event_exit(m->event, code);
+}
+
+/* A line on stderr (the caller's terminal or script), then the exit with code. */
+static void once_exit(manager_t *m, int code, const char *fmt, ...) _printf_(3, 4);
+static void once_exit(manager_t *m, int code, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("msce-agent: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+        once_end(m, code);
+}
+
+/* The profile in place, non-secret parts only: never key bytes. Then the exit. */
+static void once_print(manager_t *m, const exchange_info_t *enrolled) {
+        const stored_profile_t *p = &m->profile;
+        char exp[32];
+        format_time(p->exp_t, exp);
+        printf("  node:          %s\n", p->node_id);
+        printf("  CSE-ID:        %s\n", p->cse_id);
+        printf("  CSEBase:       %s\n", p->cse_base);
+        printf("  KeID:          %s\n", p->ke_id);
+        printf("  expiry:        %s (%s)\n", exp, p->exp);
+        printf("  poll:          %" PRIu32 " s\n", p->poll);
+        for (size_t i = 0; i < p->n_targets; i++)
+                printf("  target:        %s kpsaID %s\n", p->targets[i].id, p->targets[i].kpsa_id);
+        printf("  sealed:        %s/%s (%s)\n", m->cfg.state_dir, SEAL_ENVELOPE_NAME,
+               seal_method_to_string(m->backend) ?: "?");
+        printf("  keys:          keyring of user %s\n", m->cfg.service_user);
+        if (enrolled) {
+                printf("  long-term key: %s\n", enrolled->ltk_transported ? "transported" : "derived (Ke)");
+                printf("  TLS:           %s %s\n", enrolled->tls_version, enrolled->cipher);
+        }
+        if (fflush(stdout) != 0)
+                return once_exit(m, AGENT_EXIT_SOFTWARE, "cannot write to stdout: %m");
+        once_end(m, AGENT_EXIT_OK);
+}
+
+void manager_set_once(manager_t *m, bool reenrol) {
+        m->once = true;
+        m->reenrol = reenrol;
+        m->first_attempt = false;
+        m->leds = leds_free(m->leds);
 }
 
 /* ---- the profile in place ---- */
@@ -462,6 +543,18 @@ static void retry_after_note(const manager_t *m, const exchange_info_t *info, ch
 
 static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
         char d[32], valid[VALID_MAX];
+        if (m->once) {
+                char retry[RETRY_AFTER_SENT_MAX + 64] = "";
+                if (info->retry_after_sent[0])
+                        snprintf(retry, sizeof retry, " (%s%s)", info->retry_after_sent,
+                                 !info->has_retry_after ? ": ignored" :
+                                 info->retry_after_capped ? ", capped at [timing] retry_after_max" : "");
+                fprintf(stderr, "msce-agent: enrolment with MEF %s failed (%s): %s%s\n", m->cfg.mef_uri,
+                        outcome_to_string(info->outcome) ?: "unknown", info->reason, retry);
+                if (m->have_profile)
+                        fprintf(stderr, "msce-agent: KeID %s stays in place\n", m->profile.ke_id);
+                return once_end(m, outcome_exit(info->outcome));
+        }
         still_valid(m, valid);
         str_copy(m->last_error, sizeof m->last_error, info->reason);
         switch (info->outcome) {
@@ -565,6 +658,12 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
                        const exchange_info_t *einfo) {
         custody_info_t ci_copy = *ci_in, *ci = &ci_copy;
         exchange_info_t info = *einfo;
+        if (r < 0 && m->once && ci->sealed)
+                return once_exit(m, custody_exit(ci->cls), "enrolled as KeID %s and sealed the profile, but: %s "
+                                 "(the next start installs it)", res->ke_id, ci->reason);
+        if (r < 0 && m->once)
+                return once_exit(m, custody_exit(ci->cls), "enrolled as KeID %s, but cannot keep the profile: %s%s",
+                                 res->ke_id, ci->reason, m->have_profile ? "; the previous profile stays in place" : "");
         if (r < 0) {
                 str_copy(m->last_error, sizeof m->last_error, ci->reason);
                 if (ci->cls == CUSTODY_CONFIG)
@@ -591,6 +690,10 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
         if (m->have_profile)
                 snprintf(old, sizeof old, "%s", m->profile.ke_id);
         profile_adopt(m, res, ci->method);
+        if (m->once) {
+                printf("enrolled with MEF %s\n", m->cfg.mef_uri);
+                return once_print(m, &info);
+        }
         char exp[32];
         format_time(m->profile.exp_t, exp);
         log_m(m, LOG_INFO, MSCE_MESSAGE_ENROLLED, 0,
@@ -603,7 +706,8 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
 /* In cert mode the MEF's certificate cannot be checked against a clock that is before the build
  * time (no RTC, no NTP yet): wait for the time, boundedly. Returns true while waiting. */
 static bool clock_wait(manager_t *m) {
-        if (m->cfg.mode != TLS_MODE_CERT || m->cfg.clock_wait_max_ms == 0 || time(NULL) >= (time_t) MSCE_BUILD_TIME)
+        if (m->once || m->cfg.mode != TLS_MODE_CERT || m->cfg.clock_wait_max_ms == 0 ||
+            time(NULL) >= (time_t) MSCE_BUILD_TIME)
                 return false;
         uint64_t now = now_usec();
         if (m->clock_wait_until == 0) {
@@ -637,6 +741,11 @@ static bool enrol_preflight(manager_t *m) {
         str_copy(m->last_error, sizeof m->last_error, ci.reason);
         if (ci.cls == CUSTODY_CONFIG) {
                 fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci.reason);
+                return false;
+        }
+        if (m->once) {
+                once_exit(m, custody_exit(ci.cls), "not enrolling: %s%s", ci.reason,
+                          m->have_profile ? "; the previous profile stays in place" : "");
                 return false;
         }
         m->failures++;
@@ -731,6 +840,15 @@ static void go_restore(manager_t *m) {
 static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci_in) {
         custody_info_t ci = *ci_in;
         /* every way out settles a reload (reload_settle): it is complete with what restoring led to */
+        if (r == 0 && m->once) {
+                profile_adopt(m, p, ci.method);
+                if (!m->reenrol) {
+                        printf("restored (KeID %s, no network needed)\n", m->profile.ke_id);
+                        return once_print(m, NULL);
+                }
+                fprintf(stderr, "msce-agent: restored KeID %s; re-enrolling as asked\n", m->profile.ke_id);
+                return start_enrol(m);
+        }
         if (r == 0) {
                 profile_adopt(m, p, ci.method);
                 log_m(m, LOG_INFO, MSCE_MESSAGE_RESTORED, 0, "Restored KeID %s from the sealed profile (%s)",
@@ -739,6 +857,12 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                 return reload_settle(m);
         }
         str_copy(m->last_error, sizeof m->last_error, ci.reason);
+        if (m->once && custody_class_wants_enrol(ci.cls))
+                fprintf(stderr, "msce-agent: cannot restore (%s): %s; enrolling with MEF %s\n",
+                        custody_class_to_string(ci.cls), ci.reason, m->cfg.mef_uri);
+        if (m->once && ci.cls != CUSTODY_CONFIG && !custody_class_wants_enrol(ci.cls))
+                return once_exit(m, custody_exit(ci.cls), "cannot restore the sealed profile (%s): %s",
+                                 custody_class_to_string(ci.cls), ci.reason);
         switch (ci.cls) {
         case CUSTODY_ABSENT:
                 log_m(m, LOG_INFO, NULL, 0, "No sealed profile (%s): enrolling", ci.reason);
@@ -1025,7 +1149,6 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                             !streq(m->cfg.led_error ?: "", n.led_error ?: "");
         agent_config_done(&m->cfg);
         m->cfg = n;
-        m->cfg.isolate = true;
         if (leds_changed)
                 leds_setup(m);
         if (lock >= 0) {
@@ -1050,8 +1173,6 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
         m->lock_fd = -1;
         m->cfg = *cfg;
         *cfg = (agent_config_t) {};
-        /* Sealing and unsealing in a child: the TPM libraries never load into the daemon. */
-        m->cfg.isolate = true;
         m->echo = !journal_stderr_is_journal();
         m->first_attempt = true;
         m->since = time(NULL);

@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "agent/credential.h"
 #include "agent/custody.h"
+#include "tests/integration/sealing-loop.h"
 #include "keys/keyring.h"
 #include "util/util.h"
 
@@ -98,6 +100,28 @@ static void teardown(void) {
                 spawn_wait("/usr/sbin/userdel", argv);
                 cse_user_created = false;
         }
+}
+
+/* Restore and store as the manager does them: custody's halves around a seal in a child. */
+static int custody_restore(const agent_config_t *c, stored_profile_t *ret, custody_info_t *ci) {
+        seal_opts_t o = credential_seal_opts(c);
+        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
+        seal_method_t m = _SEAL_METHOD_INVALID;
+        char err[256] = "";
+        int r = sealing_run(&o, NULL, &p, &m, err, sizeof err);
+        return custody_restore_finish(c, r, err, &p, m, ret, ci);
+}
+
+static int custody_store(const agent_config_t *c, const stored_profile_t *p, stored_profile_t *ret,
+                         custody_info_t *ci) {
+        int r = custody_store_begin(c, ci);
+        if (r < 0)
+                return r;
+        seal_opts_t o = credential_seal_opts(c);
+        seal_method_t m = _SEAL_METHOD_INVALID;
+        char err[256] = "";
+        r = sealing_run(&o, p, NULL, &m, err, sizeof err);
+        return custody_store_finish(c, r, err, p, m, ret, ci);
 }
 
 TestSuite(custody, .init = setup, .fini = teardown, .timeout = 60);

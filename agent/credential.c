@@ -43,23 +43,23 @@ int credential_tls_ctx(const agent_config_t *cfg, tls_ctx_t **ret, exchange_info
                 size_t len = 0;
 
                 if (!cfg->kpm_path)
-                        return exchange_fail(info, OUTCOME_CONFIG, -ENOKEY,
-                                             "%s: [mef] psk_credential: the Kpm is the systemd credential %s, which only "
-                                             "msce-agent.service receives", cfg->path, cfg->psk_credential);
+                        return failure_set(&info->failure, OUTCOME_CONFIG, -ENOKEY,
+                                           "%s: [mef] psk_credential: the Kpm is the systemd credential %s, which only "
+                                           "msce-agent.service receives", cfg->path, cfg->psk_credential);
                 r = kpm_read(cfg->kpm_path, kpm, &len);
                 /* The credential when systemd passed one (agent/config.h), else psk_file. */
                 const char *key = cfg->psk_file && streq(cfg->kpm_path, cfg->psk_file) ? "psk_file" : "psk_credential";
                 if (r == -EPERM)
-                        return exchange_fail(info, OUTCOME_CONFIG, r,
-                                             "%s: [mef] %s: %s is readable by group or others (chmod 0600)",
-                                             cfg->path, key, cfg->kpm_path);
+                        return failure_set(&info->failure, OUTCOME_CONFIG, r,
+                                           "%s: [mef] %s: %s is readable by group or others (chmod 0600)",
+                                           cfg->path, key, cfg->kpm_path);
                 if (r == -EINVAL)
-                        return exchange_fail(info, OUTCOME_CONFIG, r,
-                                             "%s: [mef] %s: %s does not hold a 16..64 byte Kpm as hex",
-                                             cfg->path, key, cfg->kpm_path);
+                        return failure_set(&info->failure, OUTCOME_CONFIG, r,
+                                           "%s: [mef] %s: %s does not hold a 16..64 byte Kpm as hex",
+                                           cfg->path, key, cfg->kpm_path);
                 if (r < 0)
-                        return exchange_fail(info, OUTCOME_CONFIG, r, "%s: [mef] %s: cannot read %s: %s",
-                                             cfg->path, key, cfg->kpm_path, strerror(-r));
+                        return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [mef] %s: cannot read %s: %s",
+                                           cfg->path, key, cfg->kpm_path, strerror(-r));
                 tc.psk_identity = cfg->psk_identity;
                 tc.psk = kpm;
                 tc.psk_len = len;
@@ -70,23 +70,23 @@ int credential_tls_ctx(const agent_config_t *cfg, tls_ctx_t **ret, exchange_info
                 _cleanup_close_ int fd = open(cfg->key_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
                 r = fd < 0 ? negative_errno() : secret_fd_check_mode(fd);
                 if (r == -EPERM)
-                        return exchange_fail(info, OUTCOME_CONFIG, r,
-                                             "%s: [mef] key: %s is readable by group or others (chmod 0600)", cfg->path,
-                                             cfg->key_file);
+                        return failure_set(&info->failure, OUTCOME_CONFIG, r,
+                                           "%s: [mef] key: %s is readable by group or others (chmod 0600)", cfg->path,
+                                           cfg->key_file);
                 if (r < 0)
-                        return exchange_fail(info, OUTCOME_CONFIG, r, "%s: [mef] key: cannot read %s: %s", cfg->path,
-                                             cfg->key_file, strerror(-r));
+                        return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [mef] key: cannot read %s: %s", cfg->path,
+                                           cfg->key_file, strerror(-r));
                 tc.cert_file = cfg->cert_file;
                 tc.key_file = cfg->key_file;
                 tc.ca_file = cfg->ca_file;
                 r = tls_ctx_new_client(&tc, ret);
         }
         if (r == -ENOMEM)
-                return exchange_fail(info, OUTCOME_TRANSIENT, r, "out of memory setting up TLS");
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "out of memory setting up TLS");
         if (r < 0)
-                return exchange_fail(info, OUTCOME_CONFIG, r,
-                                     cfg->mode == TLS_MODE_PSK ? "%s: [mef]: cannot set up TLS with the PSK: %s"
+                return failure_set(&info->failure, OUTCOME_CONFIG, r,
+                                   cfg->mode == TLS_MODE_PSK ? "%s: [mef]: cannot set up TLS with the PSK: %s"
                                                           : "%s: [mef]: cannot load certificate, key or trust anchors: %s",
-                                     cfg->path, strerror(-r));
+                                   cfg->path, strerror(-r));
         return 0;
 }

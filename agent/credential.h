@@ -12,7 +12,7 @@
 /* The TLS client context for cfg. In psk mode the Kpm is read now (hex, 16..64 bytes, one
  * optional line end, owner-only) into a wiped buffer and copied into the context, which wipes
  * it on free; in cert mode the key file must be owner-only too. A negative errno with
- * info->outcome (CONFIG, TRANSIENT for -ENOMEM) and info->reason naming file and key. */
+ * info->failure (CONFIG, TRANSIENT for -ENOMEM) with a reason naming file and key. */
 int credential_tls_ctx(const agent_config_t *cfg, tls_ctx_t **ret, exchange_info_t *info);
 
 /* The seal options for cfg (pointers into cfg). */

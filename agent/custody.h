@@ -3,40 +3,25 @@
 /* Custody of the provisioning profile: the sealed copy at rest (keys/seal.h), the keys in the
  * service user's keyring (keys/keyring.h) and the non-secret <runtime_dir>/profile.json, kept in
  * step. No logging here: every failure comes back with a class (what the caller should do) and
- * a reason naming the file, user or backend involved, never key bytes. */
+ * a reason naming the file, user or backend involved, never key bytes (agent/outcome.h). */
 
 #include <stdbool.h>
 
 #include "agent/config.h"
-#include "agent/enrol.h"
+#include "agent/outcome.h"
 #include "keys/profile.h"
 #include "keys/seal.h"
 
 #define CUSTODY_PROFILE_JSON "profile.json"
 
-typedef enum custody_class {
-        CUSTODY_OK,
-        CUSTODY_ABSENT,   /* restore: no sealed profile: enrol */
-        CUSTODY_MISMATCH, /* restore: the sealed profile is for another node ID or MEF: enrol */
-        CUSTODY_EXPIRED,  /* restore: past its expiry: enrol */
-        CUSTODY_UNUSABLE, /* restore: corrupted, or its key is not available (TPM, host.key): enrol */
-        CUSTODY_CONFIG,   /* service user, privileges, backend or state directory: operator action */
-        CUSTODY_FAILED,   /* file system or keyring failure: retry later */
-        _CUSTODY_CLASS_MAX,
-        _CUSTODY_CLASS_INVALID = -22,
-} custody_class_t;
-
+/* What a custody call did: its failure (agent/outcome.h; the restore classes ABSENT,
+ * MISMATCH, EXPIRED, UNUSABLE, else CONFIG or FAILED), and for a store whether the new profile
+ * is sealed. Every call needs one. */
 typedef struct custody_info {
-        custody_class_t cls;
+        failure_t failure;
         bool sealed;          /* store: the new profile is sealed (even when a later step failed) */
         seal_method_t method; /* the backend of the profile loaded or stored */
-        char reason[512];
 } custody_info_t;
-
-const char *custody_class_to_string(custody_class_t c);
-
-/* true for the restore outcomes that an enrolment fixes. */
-bool custody_class_wants_enrol(custody_class_t c);
 
 /* The free space custody_space_check() wants in the state and runtime directories. */
 #define CUSTODY_SPACE_MIN (16u * 1024u)
@@ -50,14 +35,14 @@ bool custody_class_wants_enrol(custody_class_t c);
  * state and runtime directories (a directory the agent can write and that group and others
  * cannot, owned by the agent, msce or root; or a missing one whose nearest existing parent the
  * agent can write), and with [seal] backend = tpm2 a build with TPM support and, for a
- * device: TCTI, the device node. Creates and changes nothing. CUSTODY_CONFIG and a reason of
+ * device: TCTI, the device node. Creates and changes nothing. OUTCOME_CONFIG and a reason of
  * the form "FILE: [section] key: ..." on failure. */
 int custody_preflight(const agent_config_t *cfg, custody_info_t *info);
 /* The same for an agent that runs as agent_user (NULL: CUSTODY_AGENT_USER), e.g. for mscectl
  * check --agent-user. */
 int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, custody_info_t *info);
 
-/* Right before an enrolment: CUSTODY_FAILED (-ENOSPC, retry later) when the state or runtime
+/* Right before an enrolment: OUTCOME_FAILED (-ENOSPC, retry later) when the state or runtime
  * directory has less than CUSTODY_SPACE_MIN bytes free, so that no enrolment is made whose
  * profile could not be written. A restore needs no such room. */
 int custody_space_check(const agent_config_t *cfg, custody_info_t *info);

@@ -61,21 +61,21 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
         /* We never send Expect: 100-continue and the protocol has one response per request:
          * an interim response is a broken MEF, not something to wait past. */
         if (m->status < 200)
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG, "malformed response: unexpected interim response %d",
-                                     m->status);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "malformed response: unexpected interim response %d",
+                                   m->status);
         const char *echo = http_msg_header(m, "X-M2M-RI");
         if (!echo || !streq(echo, ri))
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG,
-                                     "response for another request (X-M2M-RI %s, expected %s)",
-                                     echo ? "does not match" : "missing", ri);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG,
+                                   "response for another request (X-M2M-RI %s, expected %s)",
+                                   echo ? "does not match" : "missing", ri);
         int rsc = rsc_parse(http_msg_header(m, "X-M2M-RSC"));
         if (rsc < 0)
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG, "malformed response: %s X-M2M-RSC (HTTP %d)",
-                                     http_msg_header(m, "X-M2M-RSC") ? "invalid" : "no", m->status);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "malformed response: %s X-M2M-RSC (HTTP %d)",
+                                   http_msg_header(m, "X-M2M-RSC") ? "invalid" : "no", m->status);
         info->rsc = rsc;
         if (rsc / 1000 != m->status / 100)
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG,
-                                     "malformed response: X-M2M-RSC %d does not match HTTP status %d", rsc, m->status);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG,
+                                   "malformed response: X-M2M-RSC %d does not match HTTP status %d", rsc, m->status);
 
         if (m->status == req->want_status && rsc == req->want_rsc)
                 return 0;
@@ -88,48 +88,48 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
 
         switch (m->status / 100) {
         case 2:
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG, "unexpected answer to the %s: %s", req->what,
-                                     answer);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "unexpected answer to the %s: %s", req->what,
+                                   answer);
         case 5:
                 /* any length, clamped to retry_after_max; not in seconds: the normal backoff */
                 info->has_retry_after = retry_after_parse(http_msg_header(m, "Retry-After"), cfg->retry_after_max_s,
                                                           &info->retry_after, &info->retry_after_capped,
                                                           info->retry_after_sent) > 0;
-                return exchange_fail(info, OUTCOME_TRANSIENT, m->status == 503 ? -EBUSY : -EREMOTEIO, "%s", answer);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, m->status == 503 ? -EBUSY : -EREMOTEIO, "%s", answer);
         case 4:
                 if (m->status == 403) {
                         /* The MEF's hint first (docs/protocol.md, "Why the MEF refused"), in words. */
                         if (dbg_hint_is(dbg, MSG_HINT_NODE_UNREGISTERED))
-                                return exchange_fail(info, OUTCOME_REJECTED, -EACCES,
-                                                     "node %s is not registered at this MEF with this credential "
-                                                     "(check [node] id and %s): %s", cfg->node_id,
-                                                     cfg->mode == TLS_MODE_PSK ? "psk_identity" : "certificate", answer);
+                                return failure_set(&info->failure, OUTCOME_REJECTED, -EACCES,
+                                                   "node %s is not registered at this MEF with this credential "
+                                                   "(check [node] id and %s): %s", cfg->node_id,
+                                                   cfg->mode == TLS_MODE_PSK ? "psk_identity" : "certificate", answer);
                         if (dbg_hint_is(dbg, MSG_HINT_NODE_REVOKED))
-                                return exchange_fail(info, OUTCOME_REJECTED, -EACCES,
-                                                     "node %s is revoked at this MEF (ask its operator to reinstate it): %s",
-                                                     cfg->node_id, answer);
+                                return failure_set(&info->failure, OUTCOME_REJECTED, -EACCES,
+                                                   "node %s is revoked at this MEF (ask its operator to reinstate it): %s",
+                                                   cfg->node_id, answer);
                         if (dbg_hint_is(dbg, MSG_HINT_NOT_ENROLEE))
-                                return exchange_fail(info, OUTCOME_REJECTED, -EACCES,
-                                                     "the MEF does not know this credential as a node's (check %s): %s",
-                                                     cfg->mode == TLS_MODE_PSK ? "psk_identity" : "certificate", answer);
-                        return exchange_fail(info, OUTCOME_REJECTED, -EACCES, "%s", answer);
+                                return failure_set(&info->failure, OUTCOME_REJECTED, -EACCES,
+                                                   "the MEF does not know this credential as a node's (check %s): %s",
+                                                   cfg->mode == TLS_MODE_PSK ? "psk_identity" : "certificate", answer);
+                        return failure_set(&info->failure, OUTCOME_REJECTED, -EACCES, "%s", answer);
                 }
                 if (m->status == 404 && req->ekm)
                         /* An enrolment: the MEF has no enrolment resource there, the URI's base
                          * path is wrong. The same request will always fail: configuration. */
-                        return exchange_fail(info, OUTCOME_CONFIG, -ENOENT,
-                                             "%s: [mef] uri: %s has no enrolment resource, is the base path right? (%s)",
-                                             cfg->path, cfg->mef_uri, answer);
+                        return failure_set(&info->failure, OUTCOME_CONFIG, -ENOENT,
+                                           "%s: [mef] uri: %s has no enrolment resource, is the base path right? (%s)",
+                                           cfg->path, cfg->mef_uri, answer);
                 if (m->status == 404)
                         /* For a status check or deregistration: the MEF no longer knows the KeID
                          * (the caller re-enrols). */
-                        return exchange_fail(info, OUTCOME_REJECTED, -ENOENT, "%s", answer);
+                        return failure_set(&info->failure, OUTCOME_REJECTED, -ENOENT, "%s", answer);
                 /* 400 and the other 4xx: the MEF refuses what we send. The same request will be
                  * refused again, so retrying fast cannot help: slow retry, shown distinctly. */
-                return exchange_fail(info, OUTCOME_REJECTED, -EINVAL, "%s", answer);
+                return failure_set(&info->failure, OUTCOME_REJECTED, -EINVAL, "%s", answer);
         default:
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG, "unexpected answer to the %s: %s", req->what,
-                                     answer);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "unexpected answer to the %s: %s", req->what,
+                                   answer);
         }
 }
 
@@ -138,7 +138,7 @@ static int target_set(request_t *req, const agent_config_t *cfg, const char *ke_
         int n = snprintf(req->target, sizeof req->target, "%s/enrolments%s%s", cfg->mef_base, ke_id ? "/" : "",
                          ke_id ?: "");
         if (n < 0 || (size_t) n >= sizeof req->target)
-                return exchange_fail(info, OUTCOME_CONFIG, -ENAMETOOLONG, "request target too long");
+                return failure_set(&info->failure, OUTCOME_CONFIG, -ENAMETOOLONG, "request target too long");
         return 0;
 }
 
@@ -183,43 +183,43 @@ static int network_fail(const agent_config_t *cfg, const tls_ctx_t *ctx, exchang
                 /* -ENOENT is reserved for 404 (unknown KeID): a name that does not resolve is a
                  * network problem like any other. */
                 if (r == -ENOENT)
-                        return exchange_fail(info, OUTCOME_TRANSIENT, -EHOSTUNREACH, "cannot resolve %s", cfg->mef_host);
+                        return failure_set(&info->failure, OUTCOME_TRANSIENT, -EHOSTUNREACH, "cannot resolve %s", cfg->mef_host);
                 if (r == -ETIMEDOUT)
-                        return exchange_fail(info, OUTCOME_TRANSIENT, r, "connecting to %s port %s timed out",
-                                             cfg->mef_host, cfg->mef_port);
-                return exchange_fail(info, OUTCOME_TRANSIENT, r, "cannot connect to %s port %s: %s", cfg->mef_host,
-                                     cfg->mef_port, strerror(-r));
+                        return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "connecting to %s port %s timed out",
+                                           cfg->mef_host, cfg->mef_port);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "cannot connect to %s port %s: %s", cfg->mef_host,
+                                   cfg->mef_port, strerror(-r));
         }
         switch (r) {
         case -ETIMEDOUT:
-                return exchange_fail(info, OUTCOME_TRANSIENT, r, "TLS handshake timed out");
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "TLS handshake timed out");
         case -EPROTONOSUPPORT:
-                return exchange_fail(info, OUTCOME_INCOMPATIBLE, r,
-                                     "TLS: the MEF accepted none of what this agent offers (%s)", tls_ctx_offer(ctx));
+                return failure_set(&info->failure, OUTCOME_INCOMPATIBLE, r,
+                                   "TLS: the MEF accepted none of what this agent offers (%s)", tls_ctx_offer(ctx));
         case -EPROTOTYPE:
-                return exchange_fail(info, OUTCOME_INCOMPATIBLE, r,
-                                     "TLS: the MEF chose TLS 1.3 PSK without (EC)DHE (psk_ke), which this agent refuses: "
-                                     "the MEF must prefer psk_dhe_ke");
+                return failure_set(&info->failure, OUTCOME_INCOMPATIBLE, r,
+                                   "TLS: the MEF chose TLS 1.3 PSK without (EC)DHE (psk_ke), which this agent refuses: "
+                                   "the MEF must prefer psk_dhe_ke");
         case -ENOKEY:
-                return exchange_fail(info, OUTCOME_INCOMPATIBLE, r,
-                                     "TLS: the MEF accepted none of what this agent offers (%s), or it does not know PSK "
-                                     "identity %s (before its ServerHello a TLS 1.3 MEF says both the same way)",
-                                     tls_ctx_offer(ctx), cfg->psk_identity);
+                return failure_set(&info->failure, OUTCOME_INCOMPATIBLE, r,
+                                   "TLS: the MEF accepted none of what this agent offers (%s), or it does not know PSK "
+                                   "identity %s (before its ServerHello a TLS 1.3 MEF says both the same way)",
+                                   tls_ctx_offer(ctx), cfg->psk_identity);
         case -EREMOTEIO:
-                return exchange_fail(info, OUTCOME_TRANSIENT, r,
-                                     "TLS: the MEF aborted the handshake with internal_error before choosing parameters: a "
-                                     "fault at the MEF, or (as GnuTLS-based MEFs say it) it does not know PSK identity %s",
-                                     cfg->psk_identity);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, r,
+                                   "TLS: the MEF aborted the handshake with internal_error before choosing parameters: a "
+                                   "fault at the MEF, or (as GnuTLS-based MEFs say it) it does not know PSK identity %s",
+                                   cfg->psk_identity);
         case -EACCES:
                 if (cfg->mode == TLS_MODE_PSK)
-                        return exchange_fail(info, OUTCOME_REJECTED, r,
-                                             "TLS authentication failed: the MEF refused PSK identity %s, or the keys "
-                                             "differ", cfg->psk_identity);
-                return exchange_fail(info, OUTCOME_REJECTED, r,
-                                     "TLS authentication failed: the MEF refused our certificate, or its own did not verify "
-                                     "against %s", cfg->ca_file);
+                        return failure_set(&info->failure, OUTCOME_REJECTED, r,
+                                           "TLS authentication failed: the MEF refused PSK identity %s, or the keys "
+                                           "differ", cfg->psk_identity);
+                return failure_set(&info->failure, OUTCOME_REJECTED, r,
+                                   "TLS authentication failed: the MEF refused our certificate, or its own did not verify "
+                                   "against %s", cfg->ca_file);
         default:
-                return exchange_fail(info, OUTCOME_TRANSIENT, r, "TLS handshake failed: %s", strerror(-r));
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "TLS handshake failed: %s", strerror(-r));
         }
 }
 
@@ -227,28 +227,28 @@ static int network_fail(const agent_config_t *cfg, const tls_ctx_t *ctx, exchang
 static int response_fail(int r, exchange_info_t *info) {
         switch (r) {
         case -ETIMEDOUT:
-                return exchange_fail(info, OUTCOME_TRANSIENT, r, "timed out waiting for the response");
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "timed out waiting for the response");
         case -EMSGSIZE:
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG, "response exceeds the protocol limits");
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "response exceeds the protocol limits");
         case -EBADMSG:
-                return exchange_fail(info, OUTCOME_TRANSIENT, r, "malformed HTTP response");
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "malformed HTTP response");
         case -ENODATA:
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG, "the MEF closed the connection without a response");
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "the MEF closed the connection without a response");
         case -EPIPE:
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG, "truncated response");
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "truncated response");
         default:
-                return exchange_fail(info, OUTCOME_TRANSIENT, r, "reading the response failed: %s", strerror(-r));
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "reading the response failed: %s", strerror(-r));
         }
 }
 
 /* One exchange: 0 with *ret the response that req expects, else a negative errno with info. */
 static int exchange(const agent_config_t *cfg, request_t *req, http_msg_t *ret, exchange_info_t *info) {
-        *info = (exchange_info_t) { .outcome = OUTCOME_OK };
+        *info = (exchange_info_t) { .failure = FAILURE_NULL };
         req->cfg = cfg;
         uint8_t rnd[8];
         int r = random_bytes(rnd, sizeof rnd);
         if (r < 0)
-                return exchange_fail(info, OUTCOME_TRANSIENT, r, "cannot get random bytes: %s", strerror(-r));
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "cannot get random bytes: %s", strerror(-r));
         hex_encode(rnd, sizeof rnd, req->ri);
 
         _cleanup_(tls_ctx_freep) tls_ctx_t *ctx = NULL;
@@ -271,10 +271,10 @@ static int exchange(const agent_config_t *cfg, request_t *req, http_msg_t *ret, 
         if (r < 0 && req->error < 0) {
                 r = req->error;
                 if (req->export_failed)
-                        return exchange_fail(info, OUTCOME_TRANSIENT, r, "cannot export keying material: %s", strerror(-r));
+                        return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "cannot export keying material: %s", strerror(-r));
                 if (r == -ENOMEM)
-                        return exchange_fail(info, OUTCOME_TRANSIENT, r, "out of memory");
-                return exchange_fail(info, OUTCOME_CONFIG, r, "cannot format the request: %s", strerror(-r));
+                        return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "out of memory");
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "cannot format the request: %s", strerror(-r));
         }
         if (r < 0 && stage != EXCHANGE_STAGE_RESPONSE)
                 return network_fail(cfg, ctx, stage, r, info);
@@ -293,20 +293,20 @@ static int enrol_complete(const agent_config_t *cfg, const request_t *req, const
         char ke_id[KDF_KEID_MAX + 1];
         int r = kdf_split_ekm(req->ekm_bytes, cfg->mef_host, ke, ke_id, sizeof ke_id);
         if (r < 0)
-                return exchange_fail(info, OUTCOME_CONFIG, r, "cannot derive the KeID for host %s", cfg->mef_host);
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "cannot derive the KeID for host %s", cfg->mef_host);
 
         /* may hold a transported ltk: wiped on every path */
         _cleanup_(msg_profile_wipe) msg_profile_t mp = {};
         char err[MSG_ERR_MAX];
         r = msg_profile_parse(m->body, m->body_len, &mp, err);
         if (r < 0)
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG, "malformed profile: %s", err);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "malformed profile: %s", err);
         if (!streq(mp.ke_id, ke_id))
                 /* not quoted: the MEF's value is what went wrong, ours is what it should be */
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG,
-                                     "key confirmation failed: msce:profile.keID is not the KeID derived here (%s)", ke_id);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG,
+                                   "key confirmation failed: msce:profile.keID is not the KeID derived here (%s)", ke_id);
         if (mp.exp_t <= time(NULL))
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG, "malformed profile: msce:profile.exp: in the past");
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "malformed profile: msce:profile.exp: in the past");
 
         _cleanup_(stored_profile_wipe) stored_profile_t p;
         info->ltk_transported = mp.has_ltk;
@@ -315,21 +315,18 @@ static int enrol_complete(const agent_config_t *cfg, const request_t *req, const
         for (size_t i = 0; r >= 0 && i < p.n_targets; i++)
                 r = kdf_kpsa(p.ltk, p.ltk_len, p.targets[i].id, p.targets[i].kpsa);
         if (r < 0)
-                return exchange_fail(info, OUTCOME_TRANSIENT, r,
-                                     "the profile from the MEF cannot be kept: a field is out of range");
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, r,
+                                   "the profile from the MEF cannot be kept: a field is out of range");
         *ret = p;
         return 0;
 }
 
 int enrol_run(const agent_config_t *cfg, const char *prev, stored_profile_t *ret, exchange_info_t *info) {
-        exchange_info_t dummy;
-        if (!info)
-                info = &dummy;
-        *info = (exchange_info_t) { .outcome = OUTCOME_OK };
+        *info = (exchange_info_t) { .failure = FAILURE_NULL };
         if (!ret || !cfg)
-                return exchange_fail(info, OUTCOME_CONFIG, -EINVAL, "invalid arguments");
+                return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL, "invalid arguments");
         if (prev && !ke_id_ok(prev))
-                return exchange_fail(info, OUTCOME_CONFIG, -EINVAL, "invalid previous KeID");
+                return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL, "invalid previous KeID");
         /* backend = tpm2: a TPM must answer before the enrolment, or its profile could not be
          * sealed and the KeID would stay active at the MEF with no gateway holding it
          * (custody_preflight() checks a device: TCTI's node only). */
@@ -337,10 +334,10 @@ int enrol_run(const agent_config_t *cfg, const char *prev, stored_profile_t *ret
                 (void) setenv("TSS2_LOG", "all+none", 0);
                 int p = tpm2_probe(cfg->tcti);
                 if (p < 0)
-                        return exchange_fail(info, OUTCOME_CONFIG, p,
-                                             "not enrolling: %s: [seal] backend = tpm2, but %s%s", cfg->path,
-                                             p == -EOPNOTSUPP ? "this build has no TPM support" : "no TPM answers at ",
-                                             p == -EOPNOTSUPP ? "" : cfg->tcti);
+                        return failure_set(&info->failure, OUTCOME_CONFIG, p,
+                                           "not enrolling: %s: [seal] backend = tpm2, but %s%s", cfg->path,
+                                           p == -EOPNOTSUPP ? "this build has no TPM support" : "no TPM answers at ",
+                                           p == -EOPNOTSUPP ? "" : cfg->tcti);
         }
         msg_enrol_req_t er = { .has_loc = cfg->has_loc, .loc = cfg->loc };
         snprintf(er.node_id, sizeof er.node_id, "%s", cfg->node_id);
@@ -349,8 +346,8 @@ int enrol_run(const agent_config_t *cfg, const char *prev, stored_profile_t *ret
         _cleanup_free_ char *body = NULL;
         int r = msg_enrol_req_format(&er, &body);
         if (r < 0)
-                return exchange_fail(info, r == -ENOMEM ? OUTCOME_TRANSIENT : OUTCOME_CONFIG, r,
-                                     "cannot format the enrolment request: %s", strerror(-r));
+                return failure_set(&info->failure, r == -ENOMEM ? OUTCOME_TRANSIENT : OUTCOME_CONFIG, r,
+                                   "cannot format the enrolment request: %s", strerror(-r));
         _cleanup_(request_wipe) request_t req = {
                 .method = "POST",
                 .what = "enrolment",
@@ -367,16 +364,16 @@ int enrol_run(const agent_config_t *cfg, const char *prev, stored_profile_t *ret
         if (r >= 0)
                 r = enrol_complete(cfg, &req, &m, ret, info);
         if (r >= 0)
-                info->outcome = OUTCOME_OK;
+                info->failure.outcome = OUTCOME_OK;
         return r;
 }
 
 /* A status check or deregistration of ke_id: 0 with *ret the response. */
 static int exchange_keid(const agent_config_t *cfg, bool status, const char *ke_id, http_msg_t *ret,
                          exchange_info_t *info) {
-        *info = (exchange_info_t) { .outcome = OUTCOME_OK };
+        *info = (exchange_info_t) { .failure = FAILURE_NULL };
         if (!cfg || !ke_id_ok(ke_id))
-                return exchange_fail(info, OUTCOME_CONFIG, -EINVAL, "invalid arguments");
+                return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL, "invalid arguments");
         request_t req = {
                 .method = status ? "GET" : "DELETE",
                 .what = status ? "status check" : "deregistration",
@@ -389,9 +386,6 @@ static int exchange_keid(const agent_config_t *cfg, bool status, const char *ke_
 }
 
 int enrol_status(const agent_config_t *cfg, const char *ke_id, msg_status_t *ret, exchange_info_t *info) {
-        exchange_info_t dummy;
-        if (!info)
-                info = &dummy;
         _cleanup_(http_msg_done) http_msg_t m = {};
         int r = exchange_keid(cfg, true, ke_id, &m, info);
         if (r < 0)
@@ -400,18 +394,15 @@ int enrol_status(const agent_config_t *cfg, const char *ke_id, msg_status_t *ret
         char err[MSG_ERR_MAX];
         r = msg_status_parse(m.body, m.body_len, &st, err);
         if (r < 0)
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG, "malformed status: %s", err);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "malformed status: %s", err);
         if (!streq(st.ke_id, ke_id))
-                return exchange_fail(info, OUTCOME_TRANSIENT, -EBADMSG,
-                                     "malformed status: msce:status.keID is not the KeID asked about");
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG,
+                                   "malformed status: msce:status.keID is not the KeID asked about");
         *ret = st;
         return 0;
 }
 
 int enrol_deregister(const agent_config_t *cfg, const char *ke_id, exchange_info_t *info) {
-        exchange_info_t dummy;
-        if (!info)
-                info = &dummy;
         _cleanup_(http_msg_done) http_msg_t m = {};
         return exchange_keid(cfg, false, ke_id, &m, info);
 }

@@ -151,8 +151,8 @@ int main(int argc, char *argv[]) {
         cfg.check_only = check;
         r = syntax_only || (!check && !once) ? 0 : custody_preflight(&cfg, &ci);
         if (r < 0) {
-                fatal(ci.reason);
-                return ci.cls == CUSTODY_CONFIG ? AGENT_EXIT_CONFIG : AGENT_EXIT_SOFTWARE;
+                fatal(ci.failure.reason);
+                return ci.failure.outcome == OUTCOME_CONFIG ? AGENT_EXIT_CONFIG : AGENT_EXIT_SOFTWARE;
         }
         if (check) {
                 agent_config_dump(&cfg, stdout);

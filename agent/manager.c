@@ -215,24 +215,20 @@ static void state_json_write(manager_t *m) {
         m->state_json_failed = r < 0;
 }
 
+/* The LEDs of the states a failure does not lead to (those are in class_actions[]). */
 static led_pattern_t state_led(agent_state_t s) {
         switch (s) {
         case STATE_START:
         case STATE_RESTORE:
                 return LED_STARTING;
         case STATE_WAIT_TIME:
-        case STATE_BACKOFF:
                 return LED_WAITING;
         case STATE_ENROL:
                 return LED_ENROLLING;
         case STATE_READY:
                 return LED_READY;
-        case STATE_REJECTED:
         case STATE_REVOKED:
-        case STATE_CONFIG_ERROR:
                 return LED_ERROR;
-        case STATE_INCOMPATIBLE:
-                return LED_INCOMPATIBLE;
         default:
                 return LED_OFF;
         }
@@ -251,6 +247,20 @@ static void leds_setup(manager_t *m) {
 }
 
 /* A state change: STATUS=, state.json, the LEDs, a journal line. */
+static void state_enter(manager_t *m, agent_state_t s, led_pattern_t led, int priority, const char *text) {
+        if (m->state != s)
+                m->since = time(NULL);
+        m->state = s;
+        str_copy(m->status, sizeof m->status, text);
+        /* state.json first: whoever reacts to STATUS= finds it current. */
+        state_json_write(m);
+        (void) leds_set(m->leds, led);
+        char line[STATUS_MAX + 8];
+        snprintf(line, sizeof line, "STATUS=%s", text);
+        notify(m, line);
+        log_m(m, priority, NULL, 0, "%s", text);
+}
+
 static void set_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) _printf_(4, 5);
 static void set_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) {
         char text[STATUS_MAX];
@@ -258,17 +268,7 @@ static void set_state(manager_t *m, agent_state_t s, int priority, const char *f
         va_start(ap, fmt);
         vsnprintf(text, sizeof text, fmt, ap);
         va_end(ap);
-        if (m->state != s)
-                m->since = time(NULL);
-        m->state = s;
-        str_copy(m->status, sizeof m->status, text);
-        /* state.json first: whoever reacts to STATUS= finds it current. */
-        state_json_write(m);
-        (void) leds_set(m->leds, state_led(s));
-        char line[STATUS_MAX + 8];
-        snprintf(line, sizeof line, "STATUS=%s", text);
-        notify(m, line);
-        log_m(m, priority, NULL, 0, "%s", text);
+        state_enter(m, s, state_led(s), priority, text);
 }
 
 static backoff_params_t backoff_params(const manager_t *m) {
@@ -355,28 +355,74 @@ static void timer_disarm(sd_event_source **s) {
         *s = sd_event_source_disable_unref(*s);
 }
 
-/* ---- --once: the run ends where the states settle (manager_set_once()) ---- */
+/* ---- what a failure leads to: one row per class (agent/outcome.h) ---- */
 
-static int outcome_exit(outcome_t o) {
-        switch (o) {
-        case OUTCOME_OK:
-                return AGENT_EXIT_OK;
-        case OUTCOME_TRANSIENT:
-                return AGENT_EXIT_TRANSIENT;
-        case OUTCOME_REJECTED:
-                return AGENT_EXIT_REJECTED;
-        case OUTCOME_INCOMPATIBLE:
-                return AGENT_EXIT_INCOMPATIBLE;
-        case OUTCOME_CONFIG:
-                return AGENT_EXIT_CONFIG;
-        default:
-                return AGENT_EXIT_SOFTWARE;
+typedef enum delay_kind {
+        DELAY_NONE,    /* no retry to wait for: an enrolment fixes it, or the run ends */
+        DELAY_BACKOFF, /* capped exponential with jitter, or the MEF's Retry-After */
+        DELAY_SLOW,    /* [timing] rejected_retry: retrying sooner cannot help */
+} delay_kind_t;
+
+typedef struct class_action {
+        agent_state_t state;    /* the state a failure of this class leads to */
+        delay_kind_t delay;     /* before the retry */
+        int priority;           /* of its journal lines */
+        led_pattern_t led;
+        int exit_code;          /* --once ends with it; the daemon too in STATE_CONFIG_ERROR */
+        const char *message_id; /* of its journal line, NULL: none */
+} class_action_t;
+
+static const class_action_t class_actions[_OUTCOME_MAX] = {
+        [OUTCOME_OK] =           { STATE_READY,        DELAY_NONE,    LOG_INFO,    LED_READY,        AGENT_EXIT_OK, NULL },
+        [OUTCOME_TRANSIENT] =    { STATE_BACKOFF,      DELAY_BACKOFF, LOG_WARNING, LED_WAITING,      AGENT_EXIT_TRANSIENT, NULL },
+        [OUTCOME_FAILED] =       { STATE_BACKOFF,      DELAY_BACKOFF, LOG_ERR,     LED_WAITING,      AGENT_EXIT_TRANSIENT, NULL },
+        [OUTCOME_REJECTED] =     { STATE_REJECTED,     DELAY_SLOW,    LOG_WARNING, LED_ERROR,        AGENT_EXIT_REJECTED,
+                                   MSCE_MESSAGE_REJECTED },
+        [OUTCOME_INCOMPATIBLE] = { STATE_INCOMPATIBLE, DELAY_SLOW,    LOG_WARNING, LED_INCOMPATIBLE, AGENT_EXIT_INCOMPATIBLE,
+                                   MSCE_MESSAGE_INCOMPATIBLE },
+        [OUTCOME_CONFIG] =       { STATE_CONFIG_ERROR, DELAY_NONE,    LOG_ERR,     LED_ERROR,        AGENT_EXIT_CONFIG, NULL },
+        [OUTCOME_ABSENT] =       { STATE_ENROL,        DELAY_NONE,    LOG_INFO,    LED_ENROLLING,    AGENT_EXIT_TRANSIENT, NULL },
+        [OUTCOME_MISMATCH] =     { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, LED_ENROLLING,    AGENT_EXIT_TRANSIENT,
+                                   MSCE_MESSAGE_UNSEAL_FAILED },
+        [OUTCOME_EXPIRED] =      { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, LED_ENROLLING,    AGENT_EXIT_TRANSIENT,
+                                   MSCE_MESSAGE_EXPIRED },
+        [OUTCOME_UNUSABLE] =     { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, LED_ENROLLING,    AGENT_EXIT_TRANSIENT,
+                                   MSCE_MESSAGE_UNSEAL_FAILED },
+};
+
+static const class_action_t *class_action(outcome_t o) {
+        return o >= 0 && o < _OUTCOME_MAX ? &class_actions[o] : &class_actions[OUTCOME_FAILED];
+}
+
+/* The delay before retrying a failure of class a (counter: its consecutive failures; info: a
+ * 5xx's Retry-After, may be NULL), formatted into d. */
+static uint64_t class_delay(manager_t *m, const class_action_t *a, const exchange_info_t *info, unsigned *counter,
+                            char d[32]) {
+        uint64_t delay = 0;
+        if (a->delay == DELAY_SLOW)
+                delay = (uint64_t) m->cfg.rejected_retry_ms * 1000u;
+        else if (a->delay == DELAY_BACKOFF) {
+                (*counter)++;
+                backoff_params_t bp = backoff_params(m);
+                delay = info && info->has_retry_after ? backoff_retry_after(&bp, info->retry_after, backoff_random())
+                                                      : backoff_delay(&bp, *counter, backoff_random());
         }
+        format_duration(delay, d);
+        return delay;
 }
 
-static int custody_exit(custody_class_t c) {
-        return c == CUSTODY_CONFIG ? AGENT_EXIT_CONFIG : AGENT_EXIT_TRANSIENT;
+/* Enter the state of a's class (STATUS=, state.json, its LED, a journal line). */
+static void class_enter(manager_t *m, const class_action_t *a, const char *fmt, ...) _printf_(3, 4);
+static void class_enter(manager_t *m, const class_action_t *a, const char *fmt, ...) {
+        char text[STATUS_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof text, fmt, ap);
+        va_end(ap);
+        state_enter(m, a->state, a->led, a->priority, text);
 }
+
+/* ---- --once: the run ends where the states settle (manager_set_once()) ---- */
 
 static void once_end(manager_t *m, int code) {
         action_cancel(m);
@@ -542,7 +588,8 @@ static void retry_after_note(const manager_t *m, const exchange_info_t *info, ch
 }
 
 static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
-        char d[32], valid[VALID_MAX];
+        const failure_t *f = &info->failure;
+        const class_action_t *a = class_action(f->outcome);
         if (m->once) {
                 char retry[RETRY_AFTER_SENT_MAX + 64] = "";
                 if (info->retry_after_sent[0])
@@ -550,63 +597,46 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
                                  !info->has_retry_after ? ": ignored" :
                                  info->retry_after_capped ? ", capped at [timing] retry_after_max" : "");
                 fprintf(stderr, "msce-agent: enrolment with MEF %s failed (%s): %s%s\n", m->cfg.mef_uri,
-                        outcome_to_string(info->outcome) ?: "unknown", info->reason, retry);
+                        outcome_to_string(f->outcome) ?: "unknown", f->reason, retry);
                 if (m->have_profile)
                         fprintf(stderr, "msce-agent: KeID %s stays in place\n", m->profile.ke_id);
-                return once_end(m, outcome_exit(info->outcome));
+                return once_end(m, a->exit_code);
         }
+        str_copy(m->last_error, sizeof m->last_error, f->reason);
+        if (a->state == STATE_CONFIG_ERROR)
+                return fatal(m, a->exit_code, r, "Configuration error: %s", f->reason);
+        char d[32], valid[VALID_MAX];
         still_valid(m, valid);
-        str_copy(m->last_error, sizeof m->last_error, info->reason);
-        switch (info->outcome) {
-        case OUTCOME_CONFIG:
-                return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", info->reason);
-        case OUTCOME_REJECTED:
-        case OUTCOME_INCOMPATIBLE: { /* retrying sooner cannot help either */
-                bool incompatible = info->outcome == OUTCOME_INCOMPATIBLE;
-                const char *what = incompatible ? "Incompatible with" : "Rejected by";
-                uint64_t delay = (uint64_t) m->cfg.rejected_retry_ms * 1000u;
-                format_duration(delay, d);
-                log_m(m, LOG_WARNING, incompatible ? MSCE_MESSAGE_INCOMPATIBLE : MSCE_MESSAGE_REJECTED, r,
-                      "%s MEF %s: %s", what, m->cfg.mef_uri, info->reason);
-                action_schedule(m, ACTION_ENROL, delay);
-                return set_state(m, incompatible ? STATE_INCOMPATIBLE : STATE_REJECTED, LOG_WARNING,
-                                 "%s MEF: %s; retrying in %s%s", what, info->reason, d, valid);
+        uint64_t delay = class_delay(m, a, info, &m->failures, d);
+        action_schedule(m, ACTION_ENROL, delay);
+        if (a->delay == DELAY_SLOW) {
+                const char *what = f->outcome == OUTCOME_INCOMPATIBLE ? "Incompatible with" : "Rejected by";
+                log_m(m, a->priority, a->message_id, r, "%s MEF %s: %s", what, m->cfg.mef_uri, f->reason);
+                return class_enter(m, a, "%s MEF: %s; retrying in %s%s", what, f->reason, d, valid);
         }
-        default: {
-                m->failures++;
-                backoff_params_t bp = backoff_params(m);
-                uint64_t delay = info->has_retry_after ? backoff_retry_after(&bp, info->retry_after, backoff_random())
-                                                       : backoff_delay(&bp, m->failures, backoff_random());
-                format_duration(delay, d);
-                action_schedule(m, ACTION_ENROL, delay);
-                const char *net = network_failure(r, info);
-                if (net) {
-                        char what[64];
-                        snprintf(what, sizeof what, "%s", strerror(-r));
-                        what[0] = (char) tolower((unsigned char) what[0]);
-                        /* Only a failed resolution or connect makes the MEF "unreachable": past
-                         * the connect, STATUS says which step failed (state.json has the reason). */
-                        if (info->stage == EXCHANGE_STAGE_CONNECT)
-                                return set_state(m, STATE_BACKOFF, LOG_WARNING, "MEF unreachable (%s); retrying in %s%s",
-                                                 what, d, valid);
-                        return set_state(m, STATE_BACKOFF, LOG_WARNING, "%s (%s); retrying in %s%s",
-                                         info->stage == EXCHANGE_STAGE_TLS ? "TLS handshake with the MEF failed" :
-                                         r == -ETIMEDOUT ? "No response from the MEF in time" :
-                                                           "MEF connection lost before the response",
-                                         info->reason, d, valid);
-                }
-                if (info->retry_after_sent[0]) {
-                        char note[RETRY_AFTER_SENT_MAX + 64];
-                        retry_after_note(m, info, note, sizeof note);
-                        return set_state(m, STATE_BACKOFF, LOG_WARNING, "MEF %s (%s); retrying in %s%s%s",
-                                         info->http_status == 503 ? "busy" : "failed", note, d,
-                                         info->has_retry_after && !info->retry_after_capped ? " as it asked" : "",
-                                         valid);
-                }
-                return set_state(m, STATE_BACKOFF, LOG_WARNING, "Enrolment failed: %s; retrying in %s%s", info->reason,
-                                 d, valid);
+        const char *net = network_failure(r, info);
+        if (net) {
+                char what[64];
+                snprintf(what, sizeof what, "%s", strerror(-r));
+                what[0] = (char) tolower((unsigned char) what[0]);
+                /* Only a failed resolution or connect makes the MEF "unreachable": past the
+                 * connect, STATUS says which step failed (state.json has the reason). */
+                if (info->stage == EXCHANGE_STAGE_CONNECT)
+                        return class_enter(m, a, "MEF unreachable (%s); retrying in %s%s", what, d, valid);
+                return class_enter(m, a, "%s (%s); retrying in %s%s",
+                                   info->stage == EXCHANGE_STAGE_TLS ? "TLS handshake with the MEF failed" :
+                                   r == -ETIMEDOUT ? "No response from the MEF in time" :
+                                                     "MEF connection lost before the response",
+                                   f->reason, d, valid);
         }
+        if (info->retry_after_sent[0]) {
+                char note[RETRY_AFTER_SENT_MAX + 64];
+                retry_after_note(m, info, note, sizeof note);
+                return class_enter(m, a, "MEF %s (%s); retrying in %s%s%s", info->http_status == 503 ? "busy" : "failed",
+                                   note, d, info->has_retry_after && !info->retry_after_capped ? " as it asked" : "",
+                                   valid);
         }
+        class_enter(m, a, "Enrolment failed: %s; retrying in %s%s", f->reason, d, valid);
 }
 
 static void on_stored(sealing_t *s, int r, void *userdata);
@@ -659,32 +689,28 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
         custody_info_t ci_copy = *ci_in, *ci = &ci_copy;
         exchange_info_t info = *einfo;
         if (r < 0 && m->once && ci->sealed)
-                return once_exit(m, custody_exit(ci->cls), "enrolled as KeID %s and sealed the profile, but: %s "
-                                 "(the next start installs it)", res->ke_id, ci->reason);
+                return once_exit(m, class_action(ci->failure.outcome)->exit_code, "enrolled as KeID %s and sealed the profile, but: %s "
+                                 "(the next start installs it)", res->ke_id, ci->failure.reason);
         if (r < 0 && m->once)
-                return once_exit(m, custody_exit(ci->cls), "enrolled as KeID %s, but cannot keep the profile: %s%s",
-                                 res->ke_id, ci->reason, m->have_profile ? "; the previous profile stays in place" : "");
+                return once_exit(m, class_action(ci->failure.outcome)->exit_code, "enrolled as KeID %s, but cannot keep the profile: %s%s",
+                                 res->ke_id, ci->failure.reason, m->have_profile ? "; the previous profile stays in place" : "");
         if (r < 0) {
-                str_copy(m->last_error, sizeof m->last_error, ci->reason);
-                if (ci->cls == CUSTODY_CONFIG)
-                        return fatal(m, AGENT_EXIT_CONFIG, r, "Enrolled as KeID %s, but: %s", res->ke_id,
-                                     ci->reason);
-                m->failures++;
-                backoff_params_t bp = backoff_params(m);
-                uint64_t delay = backoff_delay(&bp, m->failures, backoff_random());
+                const class_action_t *a = class_action(ci->failure.outcome);
+                str_copy(m->last_error, sizeof m->last_error, ci->failure.reason);
+                if (a->state == STATE_CONFIG_ERROR)
+                        return fatal(m, a->exit_code, r, "Enrolled as KeID %s, but: %s", res->ke_id, ci->failure.reason);
                 char d[32], valid[VALID_MAX];
-                format_duration(delay, d);
+                uint64_t delay = class_delay(m, a, NULL, &m->failures, d);
                 if (ci->sealed) {
                         /* The new profile is sealed: restoring it completes the hand-over. */
                         action_schedule(m, ACTION_RESTORE, delay);
-                        return set_state(m, STATE_BACKOFF, LOG_ERR,
-                                         "Enrolled as KeID %s and sealed the profile, but: %s; retrying in %s",
-                                         res->ke_id, ci->reason, d);
+                        return class_enter(m, a, "Enrolled as KeID %s and sealed the profile, but: %s; retrying in %s",
+                                           res->ke_id, ci->failure.reason, d);
                 }
                 still_valid(m, valid);
                 action_schedule(m, ACTION_ENROL, delay);
-                return set_state(m, STATE_BACKOFF, LOG_ERR, "Enrolled as KeID %s, but cannot keep the profile: %s; "
-                                 "enrolling again in %s%s", res->ke_id, ci->reason, d, valid);
+                return class_enter(m, a, "Enrolled as KeID %s, but cannot keep the profile: %s; enrolling again in %s%s",
+                                   res->ke_id, ci->failure.reason, d, valid);
         }
         char old[MSG_KEID_MAX + 1] = "";
         if (m->have_profile)
@@ -738,24 +764,20 @@ static bool enrol_preflight(manager_t *m) {
                 r = custody_space_check(&m->cfg, &ci);
         if (r == 0)
                 return true;
-        str_copy(m->last_error, sizeof m->last_error, ci.reason);
-        if (ci.cls == CUSTODY_CONFIG) {
-                fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci.reason);
-                return false;
-        }
-        if (m->once) {
-                once_exit(m, custody_exit(ci.cls), "not enrolling: %s%s", ci.reason,
+        const class_action_t *a = class_action(ci.failure.outcome);
+        str_copy(m->last_error, sizeof m->last_error, ci.failure.reason);
+        if (a->state == STATE_CONFIG_ERROR)
+                fatal(m, a->exit_code, r, "Configuration error: %s", ci.failure.reason);
+        else if (m->once)
+                once_exit(m, a->exit_code, "not enrolling: %s%s", ci.failure.reason,
                           m->have_profile ? "; the previous profile stays in place" : "");
-                return false;
+        else {
+                char d[32], valid[VALID_MAX];
+                uint64_t delay = class_delay(m, a, NULL, &m->failures, d);
+                still_valid(m, valid);
+                action_schedule(m, ACTION_ENROL, delay);
+                class_enter(m, a, "Not enrolling: %s; retrying in %s%s", ci.failure.reason, d, valid);
         }
-        m->failures++;
-        backoff_params_t bp = backoff_params(m);
-        uint64_t delay = backoff_delay(&bp, m->failures, backoff_random());
-        char d[32], valid[VALID_MAX];
-        format_duration(delay, d);
-        still_valid(m, valid);
-        action_schedule(m, ACTION_ENROL, delay);
-        set_state(m, STATE_BACKOFF, LOG_ERR, "Not enrolling: %s; retrying in %s%s", ci.reason, d, valid);
         return false;
 }
 
@@ -856,49 +878,38 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                 go_ready(m);
                 return reload_settle(m);
         }
-        str_copy(m->last_error, sizeof m->last_error, ci.reason);
-        if (m->once && custody_class_wants_enrol(ci.cls))
-                fprintf(stderr, "msce-agent: cannot restore (%s): %s; enrolling with MEF %s\n",
-                        custody_class_to_string(ci.cls), ci.reason, m->cfg.mef_uri);
-        if (m->once && ci.cls != CUSTODY_CONFIG && !custody_class_wants_enrol(ci.cls))
-                return once_exit(m, custody_exit(ci.cls), "cannot restore the sealed profile (%s): %s",
-                                 custody_class_to_string(ci.cls), ci.reason);
-        switch (ci.cls) {
-        case CUSTODY_ABSENT:
-                log_m(m, LOG_INFO, NULL, 0, "No sealed profile (%s): enrolling", ci.reason);
-                profile_forget(m);
-                schedule_enrol(m);
-                return reload_settle(m);
-        case CUSTODY_EXPIRED: {
-                log_m(m, LOG_WARNING, MSCE_MESSAGE_EXPIRED, r, "%s: keys removed, enrolling", ci.reason);
+        const failure_t *f = &ci.failure;
+        const class_action_t *a = class_action(f->outcome);
+        str_copy(m->last_error, sizeof m->last_error, f->reason);
+        if (a->state == STATE_CONFIG_ERROR)
+                return fatal(m, a->exit_code, r, "Configuration error: %s", f->reason);
+        if (m->once && a->state != STATE_ENROL)
+                return once_exit(m, a->exit_code, "cannot restore the sealed profile (%s): %s",
+                                 outcome_to_string(f->outcome), f->reason);
+        if (a->state == STATE_ENROL) {
+                /* what an enrolment fixes */
+                if (m->once)
+                        fprintf(stderr, "msce-agent: cannot restore (%s): %s; enrolling with MEF %s\n",
+                                outcome_to_string(f->outcome), f->reason, m->cfg.mef_uri);
+                if (f->outcome == OUTCOME_ABSENT)
+                        log_m(m, a->priority, a->message_id, 0, "No sealed profile (%s): enrolling", f->reason);
+                else if (f->outcome == OUTCOME_EXPIRED)
+                        log_m(m, a->priority, a->message_id, r, "%s: keys removed, enrolling", f->reason);
+                else
+                        log_m(m, a->priority, a->message_id, r, "Cannot use the sealed profile: %s; enrolling",
+                              f->reason);
                 custody_info_t ri;
-                if (custody_remove(&m->cfg, &ri) < 0)
-                        log_m(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ri.reason);
+                if (f->outcome == OUTCOME_EXPIRED && custody_remove(&m->cfg, &ri) < 0)
+                        log_m(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ri.failure.reason);
                 profile_forget(m);
                 schedule_enrol(m);
                 return reload_settle(m);
         }
-        case CUSTODY_MISMATCH:
-        case CUSTODY_UNUSABLE:
-                log_m(m, LOG_WARNING, MSCE_MESSAGE_UNSEAL_FAILED, r, "Cannot use the sealed profile: %s; enrolling",
-                      ci.reason);
-                profile_forget(m);
-                schedule_enrol(m);
-                return reload_settle(m);
-        case CUSTODY_CONFIG:
-                return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci.reason);
-        default: {
-                m->failures++;
-                backoff_params_t bp = backoff_params(m);
-                uint64_t delay = backoff_delay(&bp, m->failures, backoff_random());
-                char d[32];
-                format_duration(delay, d);
-                action_schedule(m, ACTION_RESTORE, delay);
-                set_state(m, STATE_BACKOFF, LOG_ERR, "Cannot restore the sealed profile: %s; retrying in %s",
-                          ci.reason, d);
-                return reload_settle(m);
-        }
-        }
+        char d[32];
+        uint64_t delay = class_delay(m, a, NULL, &m->failures, d);
+        action_schedule(m, ACTION_RESTORE, delay);
+        class_enter(m, a, "Cannot restore the sealed profile: %s; retrying in %s", f->reason, d);
+        reload_settle(m);
 }
 
 /* ---- status checks while READY ---- */
@@ -911,7 +922,7 @@ static void go_revoked(manager_t *m) {
         custody_info_t ci;
         int r = custody_remove(&m->cfg, &ci);
         log_m(m, LOG_WARNING, MSCE_MESSAGE_REVOKED, 0, "MEF %s revoked KeID %s: keys and sealed profile removed%s%s",
-              m->cfg.mef_uri, ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.reason : "");
+              m->cfg.mef_uri, ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
         profile_forget(m);
         snprintf(m->last_error, sizeof m->last_error, "revoked by the MEF");
         set_state(m, STATE_REVOKED, LOG_WARNING,
@@ -948,11 +959,13 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                       m->profile.ke_id);
                 return start_enrol(m);
         }
-        if (info.outcome == OUTCOME_CONFIG)
-                return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", info.reason);
+        const class_action_t *a = class_action(info.failure.outcome);
+        if (a->state == STATE_CONFIG_ERROR)
+                return fatal(m, a->exit_code, r, "Configuration error: %s", info.failure.reason);
 
-        /* The keys stay valid: try again sooner than the poll interval, never later. */
-        str_copy(m->last_error, sizeof m->last_error, info.reason);
+        /* The keys stay valid (READY, whatever the class): try again sooner than the poll
+         * interval, never later. */
+        str_copy(m->last_error, sizeof m->last_error, info.failure.reason);
         m->status_failures++;
         backoff_params_t bp = backoff_params(m);
         uint64_t poll = (uint64_t) m->profile.poll * USEC_PER_SEC;
@@ -966,15 +979,15 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                 retry_after_note(m, &info, n, sizeof n);
                 snprintf(note, sizeof note, "; %s", n);
         }
-        if (info.outcome == OUTCOME_REJECTED)
-                log_m(m, LOG_WARNING, MSCE_MESSAGE_REJECTED, r, "MEF %s refused the status check: %s",
-                      m->cfg.mef_uri, info.reason);
-        else if (info.outcome == OUTCOME_INCOMPATIBLE)
-                log_m(m, LOG_WARNING, MSCE_MESSAGE_INCOMPATIBLE, r, "MEF %s is incompatible: %s", m->cfg.mef_uri,
-                      info.reason);
+        if (info.failure.outcome == OUTCOME_REJECTED)
+                log_m(m, a->priority, a->message_id, r, "MEF %s refused the status check: %s", m->cfg.mef_uri,
+                      info.failure.reason);
+        else if (info.failure.outcome == OUTCOME_INCOMPATIBLE)
+                log_m(m, a->priority, a->message_id, r, "MEF %s is incompatible: %s", m->cfg.mef_uri,
+                      info.failure.reason);
         const char *net = network_failure(r, &info);
         snprintf(extra, sizeof extra, "; status check failed (%s%s%s%s), retrying in %s", net ?: "", net ? ": " : "",
-                 info.reason, note, d);
+                 info.failure.reason, note, d);
         action_schedule(m, ACTION_STATUS, delay);
         /* ready_status() would say "next check in <poll>": say the truth instead. */
         char exp[32];
@@ -991,26 +1004,27 @@ static void start_status(manager_t *m) {
         custody_info_t ci;
         int r = custody_check(&m->cfg, &ci);
         if (r == -ENOKEY) {
-                log_m(m, LOG_WARNING, NULL, r, "%s: reinstalling them from the sealed profile", ci.reason);
+                log_m(m, LOG_WARNING, NULL, r, "%s: reinstalling them from the sealed profile", ci.failure.reason);
                 return unseal_start(m, SEALING_REINSTALL);
         }
         if (r < 0)
-                log_m(m, LOG_WARNING, NULL, r, "Cannot check the keyring: %s", ci.reason);
+                log_m(m, LOG_WARNING, NULL, r, "Cannot check the keyring: %s", ci.failure.reason);
         status_exchange(m);
 }
 
 static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
+        const class_action_t *a = class_action(ci->failure.outcome);
         if (r == 0)
                 profile_adopt(m, p, ci->method);
-        else if (ci->cls == CUSTODY_CONFIG)
-                return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci->reason);
-        else if (custody_class_wants_enrol(ci->cls)) {
+        else if (a->state == STATE_CONFIG_ERROR)
+                return fatal(m, a->exit_code, r, "Configuration error: %s", ci->failure.reason);
+        else if (a->state == STATE_ENROL) {
                 log_m(m, LOG_WARNING, MSCE_MESSAGE_UNSEAL_FAILED, r, "Cannot reinstall the keys: %s; enrolling",
-                      ci->reason);
+                      ci->failure.reason);
                 profile_forget(m);
                 return start_enrol(m);
         } else
-                log_m(m, LOG_ERR, NULL, r, "Cannot reinstall the keys: %s", ci->reason);
+                log_m(m, LOG_ERR, NULL, r, "Cannot reinstall the keys: %s", ci->failure.reason);
         status_exchange(m);
 }
 
@@ -1019,10 +1033,11 @@ static void status_exchange(manager_t *m) {
         int r = worker_start(m->event, &m->cfg, WORKER_STATUS, m->profile.ke_id, on_status_done, m, &m->exchange, &info);
         if (r < 0) {
                 /* Nothing was sent: report it like a failed check. */
-                if (info.outcome == OUTCOME_CONFIG)
-                        return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", info.reason);
-                str_copy(m->last_error, sizeof m->last_error, info.reason);
-                log_m(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.reason);
+                const class_action_t *a = class_action(info.failure.outcome);
+                if (a->state == STATE_CONFIG_ERROR)
+                        return fatal(m, a->exit_code, r, "Configuration error: %s", info.failure.reason);
+                str_copy(m->last_error, sizeof m->last_error, info.failure.reason);
+                log_m(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.failure.reason);
                 action_schedule(m, ACTION_STATUS, (uint64_t) m->cfg.backoff_max_ms * 1000u);
                 return;
         }
@@ -1074,7 +1089,7 @@ static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
               "KeID %s expired at %s without renewal: removing its keys and enrolling", m->profile.ke_id, exp);
         custody_info_t ci;
         if (custody_remove(&m->cfg, &ci) < 0)
-                log_m(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ci.reason);
+                log_m(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ci.failure.reason);
         profile_forget(m);
         /* An enrolment under way carries on: it stores a new profile. */
         if (enrol_in_progress(m))
@@ -1116,11 +1131,11 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         _cleanup_close_ int lock = -1;
         custody_info_t ci;
         if (r == 0 && custody_preflight(&n, &ci) < 0) {
-                snprintf(err, sizeof err, "%s", ci.reason);
+                snprintf(err, sizeof err, "%s", ci.failure.reason);
                 r = -EINVAL;
         }
         if (r == 0 && !streq(n.state_dir, m->cfg.state_dir) && custody_lock(&n, &lock, &ci) < 0) {
-                snprintf(err, sizeof err, "%s", ci.reason);
+                snprintf(err, sizeof err, "%s", ci.failure.reason);
                 r = -EBUSY;
         }
         if (r < 0) {
@@ -1185,11 +1200,11 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
         custody_info_t ci;
         int r = custody_preflight(&m->cfg, &ci);
         if (r < 0)
-                str_copy(m->preflight_error, sizeof m->preflight_error, ci.reason);
+                str_copy(m->preflight_error, sizeof m->preflight_error, ci.failure.reason);
         else {
                 r = custody_lock(&m->cfg, &m->lock_fd, &ci);
                 if (r < 0) {
-                        snprintf(err, err_size, "%s", ci.reason);
+                        snprintf(err, err_size, "%s", ci.failure.reason);
                         return r;
                 }
         }

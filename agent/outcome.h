@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
-/* What the caller of an exchange should do about its result (protocol section 5), and the
- * record of an exchange that carries it, with the reason in words for the top layer. */
+/* The agent's one error contract: a failure is a class (what the caller should do: the
+ * manager's table maps it to the next state, delay, log priority, LED pattern and exit code),
+ * the negative errno and a reason in words for the top layer (never key bytes), all set by
+ * failure_set(). Exchanges (protocol section 5) and custody (restore, store) fill it. */
 
 #include <stdbool.h>
 
@@ -11,17 +13,37 @@
 
 typedef enum outcome {
         OUTCOME_OK,
-        OUTCOME_TRANSIENT,   /* retry with backoff */
-        OUTCOME_REJECTED,    /* credential refused: slow retry */
-        OUTCOME_CONFIG,      /* configuration or bootstrap credential unusable */
+        OUTCOME_TRANSIENT,    /* the exchange failed: retry with backoff */
+        OUTCOME_REJECTED,     /* credential refused: slow retry */
+        OUTCOME_CONFIG,       /* configuration, bootstrap credential, service user, privileges,
+                               * backend or state directory: operator action */
         OUTCOME_INCOMPATIBLE, /* no common TLS version, suite or group: slow retry */
+        OUTCOME_ABSENT,       /* restore: no sealed profile: enrol */
+        OUTCOME_MISMATCH,     /* restore: the sealed profile is for another node ID or MEF: enrol */
+        OUTCOME_EXPIRED,      /* restore: past its expiry: enrol */
+        OUTCOME_UNUSABLE,     /* restore: corrupted, or its key is not available (TPM, host.key): enrol */
+        OUTCOME_FAILED,       /* a local failure (file system, keyring, a sealing process): retry later */
         _OUTCOME_MAX,
         _OUTCOME_INVALID = -22,
 } outcome_t;
 
 const char *outcome_to_string(outcome_t o);
 
-/* Return values of the three exchanges (negative errno, info->outcome says what to do):
+/* true for the restore outcomes that an enrolment fixes. */
+bool outcome_wants_enrol(outcome_t o);
+
+typedef struct failure {
+        outcome_t outcome;  /* OUTCOME_OK: no failure */
+        int error;          /* the negative errno returned with it, 0 */
+        char reason[512];   /* why (never key bytes), "" */
+} failure_t;
+
+#define FAILURE_NULL ((failure_t) { .outcome = OUTCOME_OK })
+
+/* The one setter: outcome, error = r and the reason (printf-style); returns r. */
+int failure_set(failure_t *f, outcome_t o, int r, const char *fmt, ...) _printf_(4, 5);
+
+/* Return values of the three exchanges (negative errno, info->failure says what to do):
  *   transient: -EHOSTUNREACH (also: name not resolved), -ECONNREFUSED, -ETIMEDOUT, -ECONNRESET,
  *              -EPROTO (TLS), -EBUSY (503), -EREMOTEIO (other 5xx), -EBADMSG (truncated or
  *              malformed response, another request's X-M2M-RI, key confirmation mismatch)
@@ -31,7 +53,7 @@ const char *outcome_to_string(outcome_t o);
  *   incompatible: -EPROTONOSUPPORT (no common TLS version, suite or group), -ENOKEY (that, or
  *              an unknown TLS 1.3 PSK identity: the MEF's alert does not say which) */
 typedef struct exchange_info {
-        outcome_t outcome;
+        failure_t failure;
         exchange_stage_t stage;   /* where a failure happened */
         int http_status;          /* 0 when no response */
         int rsc;                  /* X-M2M-RSC, 0 when none */
@@ -42,8 +64,4 @@ typedef struct exchange_info {
         char tls_version[16];
         char cipher[64];
         bool ltk_transported;     /* enrolment: the MEF sent the Long Term Key (else it is Ke) */
-        char reason[512];         /* why it failed (never key bytes) */
 } exchange_info_t;
-
-/* The one setter for a failure: sets outcome and reason (printf-style), returns r. */
-int exchange_fail(exchange_info_t *info, outcome_t o, int r, const char *fmt, ...) _printf_(4, 5);

@@ -560,7 +560,7 @@ static void check_mef(checker_t *c, const agent_config_t *cfg) {
         exchange_info_t info;
         r = credential_tls_ctx(cfg, &ctx, &info);
         if (r < 0) {
-                report(c, L_FAIL, "check the [mef] credential files", "MEF TLS: cannot set up TLS: %s", info.reason);
+                report(c, L_FAIL, "check the [mef] credential files", "MEF TLS: cannot set up TLS: %s", info.failure.reason);
                 return;
         }
         _cleanup_(tls_conn_freep) tls_conn_t *conn = NULL;
@@ -708,7 +708,7 @@ static void check_preflight(checker_t *c, agent_config_t *cfg) {
         cfg->check_only = true; /* a Kpm only in the credential store is msce-agent.service's */
         if (custody_preflight_as(cfg, c->user, &ci) < 0)
                 report(c, L_FAIL, "correct what the message names; msce-agent --check-config says the same",
-                       "preflight: %s", ci.reason);
+                       "preflight: %s", ci.failure.reason);
         else
                 report(c, L_OK, NULL, "preflight: what msce-agent checks before it enrols passes");
 }

@@ -496,7 +496,7 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
         custody_info_t ci;
         int r = custody_lock(&cfg, &lock, &ci);
         if (r < 0 && r != -EBUSY) {
-                fprintf(stderr, "mscectl: %s\n", ci.reason);
+                fprintf(stderr, "mscectl: %s\n", ci.failure.reason);
                 return EXIT_FAILURE;
         }
         pid_t agent = r == -EBUSY ? running_pid(g->runtime_dir ?: cfg.runtime_dir) : 0;
@@ -512,7 +512,7 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
                                 fprintf(stderr,
                                         "mscectl: deregistering KeID %s with MEF %s failed (%s): %s\n"
                                         "mscectl: nothing was removed; retry, or reset without --deregister\n",
-                                        ke_id, cfg.mef_uri, outcome_to_string(info.outcome) ?: "unknown", info.reason);
+                                        ke_id, cfg.mef_uri, outcome_to_string(info.failure.outcome) ?: "unknown", info.failure.reason);
                                 return EXIT_FAILURE;
                         }
                         printf("Deregistered KeID %s with MEF %s.\n", ke_id, cfg.mef_uri);
@@ -520,7 +520,7 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
         }
         r = custody_remove(&cfg, &ci);
         if (r < 0) {
-                fprintf(stderr, "mscectl: factory-reset: %s\n", ci.reason);
+                fprintf(stderr, "mscectl: factory-reset: %s\n", ci.failure.reason);
                 return EXIT_FAILURE;
         }
         printf("Removed the keys of user %s, the sealed profile in %s and %s/%s.\n", cfg.service_user, cfg.state_dir,

@@ -327,7 +327,7 @@ static int enrol_once(const agent_config_t *cfg, char *tls, size_t tls_size) {
         static unsigned reported;
         int r = enrol_run(cfg, NULL, &res, &info);
         if (r < 0 && reported++ < 3)
-                fprintf(stderr, "enrol_run: %s\n", info.reason);
+                fprintf(stderr, "enrol_run: %s\n", info.failure.reason);
         else if (!tls[0])
                 snprintf(tls, tls_size, "%s %s", info.tls_version, info.cipher);
         return r;

@@ -4,7 +4,7 @@
 #include <criterion/criterion.h>
 
 #include "keys/kdf.h"
-#include "proto/tls.h"
+#include "proto/exchange.h"
 #include "util/util.h"
 
 #include <wolfssl/ssl.h>

@@ -16,6 +16,7 @@
 
 #include "mef/cli.h"
 #include "proto/ids.h"
+#include "mef/store-open.h"
 #include "mef/store.h"
 
 #define ACTOR "cli"
@@ -302,27 +303,37 @@ static int enrolments_table(const store_enrolment_t *list, size_t n) {
 
 /* ---- store ---- */
 
-static int cli_open(cli_t *c, bool create) {
-        int r = store_open(c->cfg->store_path, c->cfg->master_key_path, create, &c->store);
+static int cli_open_flags(cli_t *c, unsigned flags) {
+        const char *name = mef_store_name(c->cfg);
+        int r = mef_store_open(c->cfg, flags, &c->store);
         switch (r) {
         case 0:
                 return 0;
         case -ENOENT:
-                return failf("open store %s (master key %s): %s (run 'msce-mef init' first)", c->cfg->store_path,
+                return failf("open store %s (master key %s): %s (run 'msce-mef init' first)", name,
                              c->cfg->master_key_path, strerror(ENOENT));
         case -EPERM:
-                return failf("master key %s: readable by group or others (chmod 0400 it)",
+                return failf("master key %s or password file: readable by group or others (chmod 0400 it)",
                              c->cfg->master_key_path);
         case -EBADMSG:
-                return failf("master key %s: does not open store %s (wrong key file)", c->cfg->master_key_path,
-                             c->cfg->store_path);
+                return failf("master key %s: does not open store %s (wrong key file)", c->cfg->master_key_path, name);
         case -EINVAL:
-                return failf("master key %s: not %u bytes", c->cfg->master_key_path, STORE_MASTER_KEY_LEN);
+                return failf("master key %s: not %u bytes, or [store] uri carries a password", c->cfg->master_key_path,
+                             STORE_MASTER_KEY_LEN);
         case -EPROTONOSUPPORT:
-                return failf("open store %s: written by a newer msce-mef", c->cfg->store_path);
+                return failf("open store %s: schema written by a newer msce-mef (this one knows version %d)", name,
+                             STORE_SCHEMA_VERSION);
+        case -ESTALE:
+                return failf("open store %s: schema older than this msce-mef: run 'msce-mef migrate'", name);
+        case -EOPNOTSUPP:
+                return failf("open store %s: this msce-mef is built without PostgreSQL support", name);
         default:
-                return failf("open store %s: %s", c->cfg->store_path, strerror(-r));
+                return failf("open store %s: %s", name, strerror(-r));
         }
+}
+
+static int cli_open(cli_t *c, bool create) {
+        return cli_open_flags(c, create ? STORE_OPEN_CREATE : 0);
 }
 
 /* Run a change and its audit row as one transaction. */
@@ -598,6 +609,30 @@ static int simple_options(cli_t *c, const char *cmd, const command_t *def, int a
                 }
         int r = positionals(cmd, argc, argv, want, what);
         return r ? r : -1;
+}
+
+/* ---- migrate ---- */
+
+static int cmd_migrate(cli_t *c, const command_t *def, int argc, char **argv) {
+        int r = simple_options(c, "migrate", def, argc, argv, 0, NULL);
+        if (r >= 0)
+                return r;
+        r = cli_open_flags(c, STORE_OPEN_MIGRATE);
+        if (r)
+                return r;
+        int from, to;
+        r = store_migrate(c->store, &from, &to);
+        if (r < 0)
+                return fail("migrate", r);
+        if (from != to) {
+                char detail[64];
+                snprintf(detail, sizeof detail, "schema %d -> %d", from, to);
+                (void) store_audit(c->store, ACTOR, "migrate", mef_store_name(c->cfg), detail);
+        }
+        printf("%s: schema version %d%s\n", mef_store_name(c->cfg), to, from == to ? " (up to date)" : "");
+        if (from != to)
+                printf("migrated from version %d\n", from);
+        return 0;
 }
 
 /* ---- init ---- */
@@ -1158,6 +1193,9 @@ static const struct {
 } commands[] = {
         { NULL, "init", cmd_init, "init",
           "Create the store and its master key (0400) as configured in [store]. Harmless when they exist.\n" },
+        { NULL, "migrate", cmd_migrate, "migrate",
+          "Bring the store's schema to this msce-mef's version (serve and init do it too). Refused when\n"
+          "the schema is newer than this msce-mef.\n" },
         { "node", "add", cmd_node_add,
           "node add NODE_ID --cse-id ID --cse-base URI\n"
           "        (--psk-id KPMID (--psk-file FILE | --generate-psk FILE) | --cert FILE.pem | --cert-fp HEX)\n"

@@ -10,6 +10,7 @@
 #include "mef/log.h"
 #include "mef/mef-config.h"
 #include "mef/server.h"
+#include "mef/store-open.h"
 #include "mef/store.h"
 #include "util/util.h"
 
@@ -19,9 +20,9 @@ static void store_closep(mef_store_t **s) {
 
 static int serve(const mef_config_t *cfg) {
         _cleanup_(store_closep) mef_store_t *store = NULL;
-        int r = store_open(cfg->store_path, cfg->master_key_path, true, &store);
+        int r = mef_store_open(cfg, STORE_OPEN_CREATE, &store);
         if (r == -EBADMSG) {
-                log_error("master key %s does not open store %s", cfg->master_key_path, cfg->store_path);
+                log_error("master key %s does not open store %s", cfg->master_key_path, mef_store_name(cfg));
                 return MEF_EXIT_CONFIG;
         }
         if (r == -EPERM) {
@@ -29,7 +30,7 @@ static int serve(const mef_config_t *cfg) {
                 return MEF_EXIT_CONFIG;
         }
         if (r < 0) {
-                log_error_errno(r, "Failed to open store %s (master key %s): %m", cfg->store_path,
+                log_error_errno(r, "Failed to open store %s (master key %s): %m", mef_store_name(cfg),
                                 cfg->master_key_path);
                 return MEF_EXIT_FAILURE;
         }

@@ -126,6 +126,8 @@ typedef enum key_kind {
         KEY_TLS_VERSION,
         KEY_PATH,
         KEY_UINT,
+        KEY_STORE_BACKEND,
+        KEY_STORE_URI,
 } key_kind_t;
 
 typedef struct key_def {
@@ -149,6 +151,9 @@ static const key_def_t keys[] = {
         { "tls", "client_ca", KEY_PATH, FIELD(client_ca_file), 0, 0, NULL },
         { "store", "path", KEY_PATH, FIELD(store_path), 0, 0, NULL },
         { "store", "master_key", KEY_PATH, FIELD(master_key_path), 0, 0, NULL },
+        { "store", "backend", KEY_STORE_BACKEND, FIELD(store_backend), 0, 0, NULL },
+        { "store", "uri", KEY_STORE_URI, FIELD(store_uri), 0, 0, NULL },
+        { "store", "password_file", KEY_PATH, FIELD(store_password_file), 0, 0, NULL },
         { "store", "threads", KEY_UINT, FIELD(store_threads), 1, 64, "" },
         { "store", "busy_timeout", KEY_UINT, FIELD(store_busy_timeout_ms), 10, 60000, " ms" },
         { "limits", "max_connections", KEY_UINT, FIELD(max_connections), 1, 4096, "" },
@@ -164,6 +169,18 @@ static const key_def_t keys[] = {
 };
 
 _Static_assert(ELEMENTSOF(keys) <= ELEMENTSOF(((parse_ctx_t *) NULL)->seen), "seen[] too small");
+
+/* user:password@ in a URI, or a password= key. */
+static bool uri_has_password(const char *v) {
+        if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0) {
+                const char *auth = strstr(v, "://") + 3;
+                size_t n = strcspn(auth, "/?");
+                const char *at = memchr(auth, '@', n);
+                if (at && memchr(auth, ':', (size_t) (at - auth)))
+                        return true;
+        }
+        return strstr(v, "password=") != NULL;
+}
 
 /* NULL to accept, or a reason (possibly formatted into buf). */
 static const char *apply(parse_ctx_t *c, const key_def_t *k, const char *value, char *buf, size_t size) {
@@ -208,6 +225,21 @@ static const char *apply(parse_ctx_t *c, const key_def_t *k, const char *value, 
                 }
                 *(unsigned *) (base + k->offset) = (unsigned) u;
                 return NULL;
+        case KEY_STORE_BACKEND: {
+                store_backend_t b = store_backend_from_string(value);
+                if (b < 0)
+                        return "expected sqlite or postgresql";
+                cfg->store_backend = b;
+                return NULL;
+        }
+        case KEY_STORE_URI:
+                /* libpq checks the rest when it connects; a password here would sit in a file
+                 * many can read: it goes in password_file */
+                if (!*value || strlen(value) > 1024 || strpbrk(value, "\r\n"))
+                        return "expected a PostgreSQL connection URI (postgresql://...) or key=value string";
+                if (uri_has_password(value))
+                        return "must not carry a password: put it in password_file";
+                break;
         }
 
         /* string fields */
@@ -292,6 +324,8 @@ static void validate(parse_ctx_t *c) {
                 mef_config_error(c, 0, "tls", "key", "required when certificate is set");
         else if (cfg->client_ca_file && !cfg->cert_file)
                 mef_config_error(c, 0, "tls", "certificate", "required when client_ca is set");
+        else if (cfg->store_backend == STORE_BACKEND_POSTGRESQL && !cfg->store_uri)
+                mef_config_error(c, 0, "store", "uri", "required when backend is postgresql");
         else if (!c->fqdn_set && host_is_wildcard(cfg->listen_host))
                 /* KeIDs name the MEF by the host the agents were given: a wildcard is none */
                 mef_config_error(c, 0, "server", "fqdn", "required when listen is a wildcard address");
@@ -312,6 +346,8 @@ void mef_config_done(mef_config_t *c) {
         free(c->client_ca_file);
         free(c->store_path);
         free(c->master_key_path);
+        free(c->store_uri);
+        free(c->store_password_file);
         *c = (mef_config_t) { 0 };
 }
 

@@ -1093,8 +1093,8 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
          * writer's lock does not hold up in WAL mode; bounded all the same. */
         r = store_set_busy_timeout(s->store, MIN(cfg->store_busy_timeout_ms, LOOP_BUSY_TIMEOUT_MS));
         if (r >= 0)
-                r = store_queue_new(s->event, cfg->store_path, cfg->master_key_path, cfg->store_threads,
-                                    s->max_serving, cfg->store_busy_timeout_ms, &s->queue);
+                r = store_queue_new(s->event, cfg, cfg->store_threads, s->max_serving, cfg->store_busy_timeout_ms,
+                                    &s->queue);
         if (r < 0) {
                 snprintf(err, err_size, "cannot open the store's connections for its %u threads: %s",
                          cfg->store_threads, strerror(-r));

@@ -43,6 +43,7 @@
 #include "mef/handlers.h"
 #include "mef/log.h"
 #include "mef/logbook.h"
+#include "mef/psk-cache.h"
 #include "mef/server.h"
 #include "mef/store-queue.h"
 #include "proto/http.h"
@@ -152,6 +153,7 @@ struct server {
         const mef_config_t *cfg;
         mef_store_t *store;               /* the loop's own: PSK lookups in the handshake */
         store_queue_t *queue;             /* the rest */
+        psk_cache_t *psks;                /* for handshakes while the store is unreachable */
         sd_event *event;
         sd_event_source *accept_source, *accept_retry;
         int listen_fd;
@@ -917,12 +919,20 @@ static unsigned psk_lookup(void *userdata, const char *identity, uint8_t *key, u
         c->has_node = r >= 0;
         if (c->has_node)
                 c->node = node;
-        if (r < 0) {
+        if (r < 0 && !store_error_is_transient(r)) {
                 store_target_t target;
                 len = 0;
                 r = store_target_by_psk_id(s->store, identity, &target, buf, &len);
         }
-        if (r >= 0 && len > 0 && len <= key_max && len <= sizeof buf) {
+        if (r >= 0)
+                psk_cache_put(s->psks, identity, buf, len, now_usec());
+        else if (store_error_is_transient(r))
+                /* the store is away: a PSK it gave before completes the handshake, and the
+                 * request that follows is answered 503 (the handlers need the store) */
+                len = psk_cache_get(s->psks, identity, buf, now_usec());
+        else
+                psk_cache_drop(s->psks, identity);
+        if (len > 0 && len <= key_max && len <= sizeof buf) {
                 memcpy(key, buf, len);
                 ret = (unsigned) len;
         }
@@ -1006,6 +1016,7 @@ static void server_done(server_t *s) {
         while (s->conns)
                 conn_free(s->conns);
         s->queue = store_queue_free(s->queue); /* waits for the requests under way */
+        s->psks = psk_cache_free(s->psks);
         s->accept_source = sd_event_source_disable_unref(s->accept_source);
         s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
         if (s->logbook) {
@@ -1092,6 +1103,8 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
         /* The loop's own store connection only looks up PSKs in handshakes: reads, which a
          * writer's lock does not hold up in WAL mode; bounded all the same. */
         r = store_set_busy_timeout(s->store, MIN(cfg->store_busy_timeout_ms, LOOP_BUSY_TIMEOUT_MS));
+        if (r >= 0)
+                r = psk_cache_new(&s->psks);
         if (r >= 0)
                 r = store_queue_new(s->event, cfg, cfg->store_threads, s->max_serving, cfg->store_busy_timeout_ms,
                                     &s->queue);

@@ -1248,6 +1248,7 @@ void mef_cli_usage(FILE *f) {
                 "Commands:\n"
                 "  serve                      run the MEF (the default)\n"
                 "  init                       create the store and its master key\n"
+                "  migrate                    bring the store's schema to this version\n"
                 "  node add|list|show|remove|reenrol|revoke|activate ...\n"
                 "                             manage the nodes allowed to enrol\n"
                 "  target add|list|remove ... manage enrolment targets (IN-CSE, MAF)\n"

@@ -29,6 +29,10 @@ static int serve(const mef_config_t *cfg) {
                 log_error("master key %s is readable by group or others", cfg->master_key_path);
                 return MEF_EXIT_CONFIG;
         }
+        if (r == -EPROTONOSUPPORT) {
+                log_error("store %s: schema written by a newer msce-mef", mef_store_name(cfg));
+                return MEF_EXIT_FAILURE;
+        }
         if (r < 0) {
                 log_error_errno(r, "Failed to open store %s (master key %s): %m", mef_store_name(cfg),
                                 cfg->master_key_path);

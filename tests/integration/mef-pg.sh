@@ -188,4 +188,6 @@ echo "ok: nothing lost: $rows_before enrolments kept, the one after recovery add
 for p in "${pids[@]}"; do kill -TERM "$p"; done
 for p in "${pids[@]}"; do rc=0; wait "$p" || rc=$?; [ "$rc" = 0 ] || fail "msce-mef exited $rc on SIGTERM"; done
 pids=()
+# the sanitizer build: reports from the servers land in their logs
+! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmp"/mef-*.log || fail "sanitizer report in a msce-mef log"
 echo "ok: clean stop"

@@ -185,6 +185,50 @@ active=$(m enrolments "$NODE" | grep -c ' active ' || true)
 [ "$active" = 1 ] || fail "$active active enrolments at the end"
 echo "ok: nothing lost: $rows_before enrolments kept, the one after recovery added, one active"
 
+# kill -9 of one instance under load: GATEWAYS gateways enrol at once, each starting on one
+# instance and moving to the other when it gets no answer (or 503); a gets SIGKILL while they
+# run. Every gateway must end enrolled, with exactly one active enrolment per node.
+GATEWAYS=12
+for i in $(seq "$GATEWAYS"); do
+        m node add "urn:dev:ops:gw-$i" --cse-id "/mn-cse-gw-$i" --cse-base https://in.example.net:8443/~/in-cse/in-name \
+                --psk-id "kpm-gw-$i" --generate-psk "$tmp/gw-$i.hex" >/dev/null || fail "node add gw-$i"
+done
+gateway() { # I: enrol, trying the instances in turn; prints the attempts it took
+        local i=$1 n attempt key
+        key=$(tr -d '\n' < "$tmp/gw-$i.hex")
+        n=$([ $((i % 2)) = 0 ] && echo a || echo b)
+        for attempt in $(seq 40); do
+                if [ "$(request POST /msce/enrolments "urn:dev:ops:gw-$i" \
+                        "{\"msce:enrolReq\": {\"nodeID\": \"urn:dev:ops:gw-$i\"}}" |
+                        exchange "$n" "$key" "kpm-gw-$i" | http_status)" = 201 ]; then
+                        echo "$attempt" > "$tmp/gw-$i.done"
+                        return 0
+                fi
+                n=$([ "$n" = a ] && echo b || echo a)
+                sleep 0.1
+        done
+        return 1
+}
+gw_pids=()
+for i in $(seq "$GATEWAYS"); do gateway "$i" & gw_pids+=($!); done
+# in the middle of it: once the first gateway is through
+for _ in $(seq 600); do compgen -G "$tmp/gw-*.done" >/dev/null && break; sleep 0.02; done
+kill -9 "${pids[0]}"
+wait "${pids[0]}" 2>/dev/null || true
+killed=${pids[0]}
+pids=("${pids[1]}")
+failed=0
+for p in "${gw_pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+[ "$failed" = 0 ] || fail "$failed of $GATEWAYS gateways did not enrol after instance a was killed"
+retried=0
+for i in $(seq "$GATEWAYS"); do
+        [ "$(cat "$tmp/gw-$i.done")" -gt 1 ] && retried=$((retried + 1))
+        active=$(m enrolments "urn:dev:ops:gw-$i" | grep -c ' active ' || true)
+        [ "$active" = 1 ] || fail "gw-$i: $active active enrolments: $(m enrolments "urn:dev:ops:gw-$i")"
+done
+kill -0 "$killed" 2>/dev/null && fail "instance a survived SIGKILL"
+echo "ok: kill -9 of one instance under load: $GATEWAYS gateways enrolled ($retried after moving to the other), one active enrolment each"
+
 for p in "${pids[@]}"; do kill -TERM "$p"; done
 for p in "${pids[@]}"; do rc=0; wait "$p" || rc=$?; [ "$rc" = 0 ] || fail "msce-mef exited $rc on SIGTERM"; done
 pids=()

@@ -260,11 +260,11 @@ static int exchange(const agent_config_t *cfg, request_t *req, http_msg_t *ret, 
                 .ctx = ctx,
                 .host = cfg->mef_host,
                 .port = cfg->mef_port,
-                .deadline = now + (uint64_t) cfg->exchange_timeout_ms * 1000u,
+                .deadline = now + cfg->exchange_timeout_usec,
                 .request = request_build,
                 .userdata = req,
         };
-        spec.connect_deadline = MIN(spec.deadline, now + (uint64_t) cfg->connect_timeout_ms * 1000u);
+        spec.connect_deadline = MIN(spec.deadline, now + cfg->connect_timeout_usec);
         exchange_stage_t stage;
         r = exchange_run(&spec, ret, &stage, info->tls_version, info->cipher);
         info->stage = stage;

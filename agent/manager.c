@@ -399,7 +399,7 @@ static uint64_t class_delay(manager_t *m, const class_action_t *a, const exchang
                             char d[32]) {
         uint64_t delay = 0;
         if (a->delay == DELAY_SLOW)
-                delay = (uint64_t) m->cfg.rejected_retry_ms * 1000u;
+                delay = m->cfg.rejected_retry_usec;
         else if (a->delay == DELAY_BACKOFF) {
                 (*counter)++;
                 backoff_params_t bp = backoff_params(m);
@@ -731,7 +731,7 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
 /* In cert mode the MEF's certificate cannot be checked against a clock that is before the build
  * time (no RTC, no NTP yet): wait for the time, boundedly. Returns true while waiting. */
 static bool clock_wait(manager_t *m) {
-        if (m->once || m->cfg.mode != TLS_MODE_CERT || m->cfg.clock_wait_max_ms == 0 ||
+        if (m->once || m->cfg.mode != TLS_MODE_CERT || m->cfg.clock_wait_max_usec == 0 ||
             time(NULL) >= (time_t) MSCE_BUILD_TIME)
                 return false;
         uint64_t now = now_usec();
@@ -1037,7 +1037,7 @@ static void status_exchange(manager_t *m) {
                         return fatal(m, a->exit_code, r, "Configuration error: %s", info.failure.reason);
                 str_copy(m->last_error, sizeof m->last_error, info.failure.reason);
                 log_m(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.failure.reason);
-                action_schedule(m, ACTION_STATUS, (uint64_t) m->cfg.backoff_max_ms * 1000u);
+                action_schedule(m, ACTION_STATUS, m->cfg.backoff_max_usec);
                 return;
         }
         m->exchange_is_enrol = false;

@@ -155,6 +155,34 @@ static void keep_print(const void *base, const ini_key_t *k, char *buf, size_t s
 
 static const ini_type_t keep_type = { keep_parse, keep_print, NULL };
 
+/* user:password@ in a URI, or a password= key. */
+static bool uri_has_password(const char *v) {
+        if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0) {
+                const char *auth = strstr(v, "://") + 3;
+                size_t n = strcspn(auth, "/?");
+                const char *at = memchr(auth, '@', n);
+                if (at && memchr(auth, ':', (size_t) (at - auth)))
+                        return true;
+        }
+        return strstr(v, "password=") != NULL;
+}
+
+/* libpq checks the rest when it connects; a password here would sit in a file many can read:
+ * it goes in password_file */
+static int uri_check(const char *v, const char **ret_why) {
+        if (!*v || strlen(v) > 1024 || strpbrk(v, "\r\n")) {
+                *ret_why = "expected a PostgreSQL connection URI (postgresql://...) or key=value string";
+                return -EINVAL;
+        }
+        if (uri_has_password(v)) {
+                *ret_why = "must not carry a password: put it in password_file";
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static const int store_backends[] = { STORE_BACKEND_SQLITE, STORE_BACKEND_POSTGRESQL };
+
 #define F(f) offsetof(mef_config_t, f)
 #define STRING(...) (&(const ini_string_t) { __VA_ARGS__ })
 #define UINT(lo, hi, unit) (&(const ini_uint_t) { lo, hi, unit })
@@ -171,7 +199,11 @@ static const ini_key_t keys[] = {
         { "tls", "certificate", &ini_type_string, F(cert_file), NULL, FILE_PATH },
         { "tls", "key", &ini_type_string, F(key_file), NULL, FILE_PATH },
         { "tls", "client_ca", &ini_type_string, F(client_ca_file), NULL, FILE_PATH },
+        { "store", "backend", &ini_type_enum, F(store_backend), "sqlite",
+          &(const ini_enum_t) { (const char *const[]) { "sqlite", "postgresql" }, store_backends, 2 } },
         { "store", "path", &ini_type_string, F(store_path), MEF_STORE_DEFAULT, FILE_PATH },
+        { "store", "uri", &ini_type_string, F(store_uri), NULL, STRING(uri_check) },
+        { "store", "password_file", &ini_type_string, F(store_password_file), NULL, FILE_PATH },
         { "store", "master_key", &ini_type_string, F(master_key_path), MEF_MASTER_KEY_DEFAULT, FILE_PATH },
         { "store", "threads", &ini_type_uint, F(store_threads), "2", UINT(1, 64, "") },
         { "store", "busy_timeout", &ini_type_msec, F(store_busy_timeout_usec), "1000", UINT(10, 60000, " ms") },
@@ -203,6 +235,8 @@ static int validate(ini_t *ini, mef_config_t *cfg) {
                 return ini_fail_key(ini, -EINVAL, F(cert_file), "required when key is set");
         if (cfg->cert_file && !cfg->key_file)
                 return ini_fail_key(ini, -EINVAL, F(key_file), "required when certificate is set");
+        if (cfg->store_backend == STORE_BACKEND_POSTGRESQL && !cfg->store_uri)
+                return ini_fail_key(ini, -EINVAL, F(store_uri), "required when backend is postgresql");
         if (cfg->client_ca_file && !cfg->cert_file)
                 return ini_fail_key(ini, -EINVAL, F(cert_file), "required when client_ca is set");
         if (!fqdn_set && host_is_wildcard(cfg->listen_host))

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "mef/store.h"
 #include "proto/tls.h"
 #include "util/parse.h"
 
@@ -22,8 +23,11 @@ typedef struct mef_config {
         char *cert_file;             /* [tls] certificate, key, client_ca: cert mode */
         char *key_file;
         char *client_ca_file;
-        char *store_path;            /* [store] path, master_key */
+        store_backend_t store_backend; /* [store] backend = sqlite|postgresql */
+        char *store_path;            /* [store] path (SQLite), master_key */
         char *master_key_path;
+        char *store_uri;             /* [store] uri (PostgreSQL; never with a password) */
+        char *store_password_file;   /* [store] password_file: the database password, 0600 */
         /* [store] threads = 2: store connections serving requests off the event loop;
          * [store] busy_timeout = 1000 (ms): how long a request waits for a locked database
          * before it is answered 503 with Retry-After */

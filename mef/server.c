@@ -47,6 +47,7 @@
 #include "mef/message-ids.h"
 #include "mef/metrics-http.h"
 #include "mef/retention.h"
+#include "mef/psk-cache.h"
 #include "mef/server.h"
 #include "mef/store-queue.h"
 #include "proto/http.h"
@@ -163,6 +164,7 @@ struct server {
         retention_t *retention;           /* NULL: [audit] keep unset */
         mef_metrics_t *metrics;           /* NULL: not counted */
         metrics_http_t *metrics_http;     /* NULL: [metrics] listen unset */
+        psk_cache_t *psks;                /* for handshakes while the store is unreachable */
         sd_event *event;
         sd_event_source *accept_source, *accept_retry;
         int listen_fd;
@@ -974,12 +976,20 @@ static unsigned psk_lookup(void *userdata, const char *identity, uint8_t *key, u
         c->has_node = r >= 0;
         if (c->has_node)
                 c->node = node;
-        if (r < 0) {
+        if (r < 0 && !store_error_is_transient(r)) {
                 store_target_t target;
                 len = 0;
                 r = store_target_by_psk_id(s->store, identity, &target, buf, &len);
         }
-        if (r >= 0 && len > 0 && len <= key_max && len <= sizeof buf) {
+        if (r >= 0)
+                psk_cache_put(s->psks, identity, buf, len, now_usec());
+        else if (store_error_is_transient(r))
+                /* the store is away: a PSK it gave before completes the handshake, and the
+                 * request that follows is answered 503 (the handlers need the store) */
+                len = psk_cache_get(s->psks, identity, buf, now_usec());
+        else
+                psk_cache_drop(s->psks, identity);
+        if (len > 0 && len <= key_max && len <= sizeof buf) {
                 memcpy(key, buf, len);
                 ret = (unsigned) len;
         }
@@ -1013,6 +1023,7 @@ static void server_done(server_t *s) {
                 conn_free(s->conns);
         s->retention = retention_free(s->retention);
         s->queue = store_queue_free(s->queue); /* waits for the requests under way */
+        s->psks = psk_cache_free(s->psks);
         s->accept_source = sd_event_source_disable_unref(s->accept_source);
         s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
         if (s->logbook) {
@@ -1108,8 +1119,10 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
          * writer's lock does not hold up in WAL mode; bounded all the same. */
         r = store_set_busy_timeout(s->store, (unsigned) MIN(cfg->store_busy_timeout_usec / 1000u, (usec_t) LOOP_BUSY_TIMEOUT_MS));
         if (r >= 0)
-                r = store_queue_new(s->event, cfg->store_path, cfg->master_key_path, cfg->store_threads,
-                                    s->max_serving, (unsigned) (cfg->store_busy_timeout_usec / 1000u), &s->queue);
+                r = psk_cache_new(&s->psks);
+        if (r >= 0)
+                r = store_queue_new(s->event, cfg, cfg->store_threads, s->max_serving, (unsigned) (cfg->store_busy_timeout_usec / 1000u),
+                                    &s->queue);
         if (r < 0) {
                 snprintf(err, err_size, "cannot open the store's connections for its %u threads: %s",
                          cfg->store_threads, strerror(-r));

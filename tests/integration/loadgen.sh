@@ -94,7 +94,16 @@ ok "msce-mef with 2 workers listening on port $PORT"
 loadgen --gateways "$T/gateways" --targets "$T/targets" --backoff-max 2000 --timeout 120 ||
         fail "msce-loadgen lost gateways"
 grep -q "^gateways $N  enrolled $N  complete $N  lost 0 " "$T/lg.out" || fail "not all $N gateways completed"
-grep -q "fetch $N " "$T/lg.out" || fail "expected one credential fetch per gateway"
+# exchanges count every attempt; those answered 503 (store threads or the MEF busy: retried after
+# Retry-After) are the failures. What succeeded: one enrol, status and fetch per gateway.
+ex=$(sed -n 's/^exchanges enrol \([0-9]*\)  status \([0-9]*\)  fetch \([0-9]*\) .*/\1 \2 \3/p' "$T/lg.out")
+read -r n_enrol n_status n_fetch <<<"$ex"
+# "failures by class: 503 24, tls-auth 1" (or "none"): the count is each item's last word
+n_failed=$(sed -n 's/^failures by class: //p' "$T/lg.out" | awk -F, '{ n = 0; for (i = 1; i <= NF; i++) { k = split($i, w, " "); if (w[k] ~ /^[0-9]+$/) n += w[k] } print n }')
+[[ -n $n_enrol ]] || fail "no exchange counts: $(cat "$T/lg.out")"
+(( n_enrol >= N && n_status >= N && n_fetch >= N )) || fail "fewer exchanges than gateways: $ex"
+(( n_enrol + n_status + n_fetch - ${n_failed:-0} == 3 * N )) ||
+        fail "expected one successful enrol, status and fetch per gateway: $ex, failed ${n_failed:-0}"
 ok "$N gateways at once: all enrolled, status checked and fetched, 0 lost"
 
 # Concurrent enrolments of one node over both workers: the store's transaction keeps one active.

@@ -119,6 +119,41 @@ static char *ascii_lower(char *s) {
         return s;
 }
 
+/* "N per DURATION" (DURATION: a number with s, min, h or d; "1min" or "1 min"), or "0" (off). */
+static int parse_rate(const char *v, unsigned *ret_n, unsigned *ret_window_s) {
+        static const struct {
+                const char *unit;
+                unsigned s;
+        } units[] = { { "s", 1 }, { "min", 60 }, { "h", 3600 }, { "d", 86400 } };
+        unsigned long long n, w;
+        char num[16], dur[32], unit[8] = "", rest;
+        if (streq(v, "0")) {
+                *ret_n = *ret_window_s = 0;
+                return 0;
+        }
+        int k = sscanf(v, "%15s per %31s %7s %c", num, dur, unit, &rest);
+        if ((k != 2 && k != 3) || parse_uint(num, 1000000, &n) < 0 || n < 1)
+                return -EINVAL;
+        size_t digits = strspn(dur, "0123456789");
+        if (!unit[0])
+                snprintf(unit, sizeof unit, "%s", dur + digits);
+        else if (dur[digits])
+                return -EINVAL;
+        dur[digits] = 0;
+        if (parse_uint(dur, 1000000, &w) < 0)
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                if (streq(unit, units[i].unit)) {
+                        w *= units[i].s;
+                        if (w < 1 || w > 7u * 86400u)
+                                return -ERANGE;
+                        *ret_n = (unsigned) n;
+                        *ret_window_s = (unsigned) w;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
 typedef enum key_kind {
         KEY_LISTEN,
         KEY_FQDN,
@@ -126,6 +161,7 @@ typedef enum key_kind {
         KEY_TLS_VERSION,
         KEY_PATH,
         KEY_UINT,
+        KEY_RATE,
 } key_kind_t;
 
 typedef struct key_def {
@@ -157,6 +193,7 @@ static const key_def_t keys[] = {
         { "limits", "handshake_timeout", KEY_UINT, FIELD(handshake_timeout_ms), MS_MIN, MS_MAX, " ms" },
         { "limits", "request_timeout", KEY_UINT, FIELD(request_timeout_ms), MS_MIN, MS_MAX, " ms" },
         { "limits", "retry_after", KEY_UINT, FIELD(retry_after), 1, 3600, " s" },
+        { "limits", "enrolments_per_node", KEY_RATE, FIELD(enrolments_per_node), 0, 0, NULL },
         { "defaults", "lifetime", KEY_UINT, FIELD(default_lifetime), STORE_LIFETIME_MIN, STORE_LIFETIME_MAX, " s" },
         { "defaults", "poll", KEY_UINT, FIELD(default_poll), STORE_POLL_MIN, STORE_POLL_MAX, " s" },
 };
@@ -205,6 +242,10 @@ static const char *apply(parse_ctx_t *c, const key_def_t *k, const char *value, 
                         return buf;
                 }
                 *(unsigned *) (base + k->offset) = (unsigned) u;
+                return NULL;
+        case KEY_RATE:
+                if (parse_rate(value, &cfg->enrolments_per_node, &cfg->enrolment_window_s) < 0)
+                        return "expected \"N per DURATION\" (N 1..1000000, DURATION 1s..7d: s, min, h, d) or 0 (off)";
                 return NULL;
         }
 
@@ -267,6 +308,8 @@ static int defaults(mef_config_t *c) {
                 .handshake_timeout_ms = 5000,
                 .request_timeout_ms = 10000,
                 .retry_after = 5,
+                .enrolments_per_node = 20,
+                .enrolment_window_s = 60,
                 .default_lifetime = 31536000,
                 .default_poll = MSG_POLL_DEFAULT,
         };

@@ -31,6 +31,10 @@ typedef struct mef_config {
         unsigned handshake_timeout_ms; /* [limits] handshake_timeout = 5000 */
         unsigned request_timeout_ms;   /* [limits] request_timeout = 10000 */
         unsigned retry_after;          /* [limits] retry_after = 5 (seconds, sent with 503) */
+        /* [limits] enrolments_per_node = 20 per 1min: enrolments of one node in a window that
+         * opens with its first; more get 429 + Retry-After ("0": no limit, both 0) */
+        unsigned enrolments_per_node;
+        unsigned enrolment_window_s;
         unsigned default_lifetime;   /* [defaults] lifetime = 31536000 (node add default) */
         unsigned default_poll;       /* [defaults] poll = 86400 */
 } mef_config_t;

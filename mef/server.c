@@ -61,6 +61,9 @@
 #define LINGER_DRAIN_MAX (64u * 1024u)
 #define ACCEPT_BATCH 64
 #define ACCEPT_RETRY_USEC (100u * 1000u)
+/* Nodes the enrolment rate limit remembers at once (about 300 bytes each at most): past it,
+ * the node whose window opened first is forgotten. */
+#define ENROL_LIMIT_NODES 16384u
 #define TIMER_ACCURACY_USEC (10u * 1000u)
 #define LOG_PATH_MAX 96u
 #define PAUSE_LOG_USEC (10u * 1000u * 1000u)
@@ -136,6 +139,7 @@ struct server {
         tls_ctx_t *tls;
         conn_t *conns;
         admission_t *unauth;
+        ratelimit_t *enrol_limit; /* NULL: [limits] enrolments_per_node = 0 */
         logbook_t *logbook;
         sd_event_source *logbook_timer;
         sd_event_source *trim_timer;
@@ -427,6 +431,7 @@ static int conn_handle(conn_t *c, const http_msg_t *msg) {
                         .addr = c->addr,
                         .ekm = c->ekm,
                         .node = c->has_node ? &c->node : NULL,
+                        .enrol_limit = s->enrol_limit,
                 };
                 r = mef_handle(s->cfg, s->store, &peer, msg, &resp);
                 if (r < 0)
@@ -887,6 +892,7 @@ static void server_done(server_t *s) {
         s->logbook_timer = sd_event_source_disable_unref(s->logbook_timer);
         s->trim_timer = sd_event_source_disable_unref(s->trim_timer);
         s->unauth = admission_free(s->unauth);
+        s->enrol_limit = ratelimit_free(s->enrol_limit);
         if (s->listen_fd >= 0)
                 close(s->listen_fd);
         s->listen_fd = -1;
@@ -921,6 +927,9 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
         r = admission_new(cfg->max_unauthenticated,
                           MIN(cfg->max_unauthenticated_per_source, cfg->max_unauthenticated), IDLE_GRACE_USEC,
                           &s->unauth);
+        if (r >= 0 && cfg->enrolments_per_node > 0)
+                r = ratelimit_new(cfg->enrolments_per_node, (uint64_t) cfg->enrolment_window_s * 1000000u,
+                                  ENROL_LIMIT_NODES, &s->enrol_limit);
         if (r >= 0)
                 r = logbook_new(NULL, logbook_sink, s, &s->logbook);
         if (r < 0) {

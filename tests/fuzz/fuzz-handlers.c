@@ -85,7 +85,7 @@ static void add_node(size_t i, const char *kpm_id, const char *fp, bool ltk, nod
 
 /* An enrolment through the handlers themselves, as the agent does it. */
 static void enrol(size_t node, unsigned variant) {
-        char body[256];
+        char body[512];
         uint8_t ekm[KDF_EKM_LEN];
         ekm_fill(ekm, variant);
         snprintf(body, sizeof body, "{\"msce:enrolReq\": {\"nodeID\": \"%s\"}}", nodes[node].node_id);

@@ -68,6 +68,23 @@ static void remove_stale_temporaries(const char *dir) {
         closedir(d);
 }
 
+/* The lock, waiting up to LOCK_WAIT_USEC for it: an agent killed a moment ago may have left a
+ * child process that was forked with the lock's descriptor and has not yet closed it (util/child.c
+ * closes it first thing, and PR_SET_PDEATHSIG ends it), and such a leftover must not make the next
+ * agent give up. Another live agent still holds it after that: -1 with errno EWOULDBLOCK. */
+#define LOCK_WAIT_USEC (2u * 1000u * 1000u)
+#define LOCK_POLL_USEC (20u * 1000u)
+static int lock_wait(int fd) {
+        uint64_t end = now_usec() + LOCK_WAIT_USEC;
+        for (;;) {
+                if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+                        return 0;
+                if (errno != EWOULDBLOCK || now_usec() >= end)
+                        return -1;
+                (void) usleep(LOCK_POLL_USEC);
+        }
+}
+
 int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info) {
         info_init(info);
         int r = mkdir_p(cfg->state_dir, 0700);
@@ -80,7 +97,7 @@ int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info) {
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] state_dir: cannot open %s: %s", cfg->path,
                                    cfg->state_dir, strerror(-r));
         }
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (lock_wait(fd) < 0) {
                 r = errno == EWOULDBLOCK ? -EBUSY : negative_errno();
                 if (r == -EBUSY)
                         return failure_set(&info->failure, OUTCOME_FAILED, r, "another msce-agent is using the state directory %s",

@@ -45,6 +45,10 @@ typedef struct mef_config {
         usec_t handshake_timeout_usec; /* [limits] handshake_timeout = 5000 ms */
         usec_t request_timeout_usec;   /* [limits] request_timeout = 10000 ms */
         unsigned retry_after;          /* [limits] retry_after = 5 (seconds, sent with 503) */
+        /* [limits] enrolments_per_node = 20 per 1min: enrolments of one node in a window that
+         * opens with its first; more get 429 + Retry-After ("0": no limit, both 0) */
+        unsigned enrolments_per_node;
+        unsigned enrolment_window_s;  /* follows enrolments_per_node: the loader sets both */
         unsigned default_lifetime;   /* [defaults] lifetime = 31536000 (node add default) */
         unsigned default_poll;       /* [defaults] poll = 86400 */
         /* [audit] keep = 90d: audit rows and spent enrolments older than that are pruned;

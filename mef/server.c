@@ -67,6 +67,9 @@
 #define LINGER_DRAIN_MAX (64u * 1024u)
 #define ACCEPT_BATCH 64
 #define ACCEPT_RETRY_USEC (100u * 1000u)
+/* Nodes the enrolment rate limit remembers at once (about 300 bytes each at most): past it,
+ * the node whose window opened first is forgotten. */
+#define ENROL_LIMIT_NODES 16384u
 #define TIMER_ACCURACY_USEC (10u * 1000u)
 #define LOG_PATH_MAX 96u
 #define PAUSE_LOG_USEC (10u * 1000u * 1000u)
@@ -154,6 +157,7 @@ struct exchange_job {
         store_node_t node;
         bool has_node;
         mef_metrics_t *metrics;
+        ratelimit_t *enrol_limit;         /* thread-safe, shared */
         mef_response_t resp;
 };
 
@@ -171,6 +175,7 @@ struct server {
         tls_ctx_t *tls;
         conn_t *conns;
         admission_t *unauth;
+        ratelimit_t *enrol_limit; /* NULL: [limits] enrolments_per_node = 0 */
         logbook_t *logbook;
         sd_event_source *logbook_timer;
         sd_event_source *trim_timer;
@@ -496,6 +501,7 @@ static int exchange_job_run(store_job_t *job, mef_store_t *store) {
                 .addr = j->addr,
                 .ekm = j->ekm,
                 .node = j->has_node ? &j->node : NULL,
+                .enrol_limit = j->enrol_limit,
         };
         uint64_t t0 = now_usec();
         int r = mef_handle(j->cfg, store, &peer, &j->msg, &j->resp);
@@ -550,6 +556,7 @@ static int conn_submit(conn_t *c, http_msg_t *msg) {
                 .conn = c,
                 .cfg = s->cfg,
                 .metrics = s->metrics,
+                .enrol_limit = s->enrol_limit,
                 .msg = *msg,
                 .has_node = c->has_node,
         };
@@ -1039,6 +1046,7 @@ static void server_done(server_t *s) {
         s->trim_timer = sd_event_source_disable_unref(s->trim_timer);
         s->unauth = admission_free(s->unauth);
         s->metrics_http = metrics_http_free(s->metrics_http);
+        s->enrol_limit = ratelimit_free(s->enrol_limit);
         if (s->listen_fd >= 0)
                 close(s->listen_fd);
         s->listen_fd = -1;
@@ -1080,6 +1088,9 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
         r = admission_new(cfg->max_unauthenticated,
                           MIN(cfg->max_unauthenticated_per_source, cfg->max_unauthenticated), IDLE_GRACE_USEC,
                           &s->unauth);
+        if (r >= 0 && cfg->enrolments_per_node > 0)
+                r = ratelimit_new(cfg->enrolments_per_node, (uint64_t) cfg->enrolment_window_s * 1000000u,
+                                  ENROL_LIMIT_NODES, &s->enrol_limit);
         if (r >= 0)
                 r = logbook_new(NULL, logbook_sink, s, &s->logbook);
         if (r < 0) {

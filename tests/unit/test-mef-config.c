@@ -428,3 +428,34 @@ Test(mef_config, store_keys) {
         load_fails("[store]\nthreads = 0\n", 2, "[store] threads", NULL);
         load_fails("[store]\nbusy_timeout = 5\n", 2, "[store] busy_timeout", NULL);
 }
+
+/* [limits] enrolments_per_node = N per DURATION, or 0. */
+Test(mef_config, enrolments_per_node) {
+        mef_config_t c;
+        load_ok("", &c);
+        cr_assert_eq(c.enrolments_per_node, 20);
+        cr_assert_eq(c.enrolment_window_s, 60);
+        mef_config_done(&c);
+        static const struct {
+                const char *v;
+                unsigned n, w;
+        } ok[] = {
+                { "3 per 1h", 3, 3600 },  { "3 per 1 h", 3, 3600 }, { "1 per 30s", 1, 30 },
+                { "100 per 7d", 100, 604800 }, { "5  per  2min", 5, 120 }, { "0", 0, 0 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                char text[128];
+                snprintf(text, sizeof text, "[limits]\nenrolments_per_node = %s\n", ok[i].v);
+                load_ok(text, &c);
+                cr_assert_eq(c.enrolments_per_node, ok[i].n, "%s", ok[i].v);
+                cr_assert_eq(c.enrolment_window_s, ok[i].w, "%s", ok[i].v);
+                mef_config_done(&c);
+        }
+        static const char *const bad[] = { "3", "3 per", "3 per 1", "3 per 1 week", "0 per 1h", "-1 per 1h",
+                                           "3 per 8d", "3 per 0s", "3 per 1h x", "3 every 1h", "3 per 1hh" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char text[128];
+                snprintf(text, sizeof text, "[limits]\nenrolments_per_node = %s\n", bad[i]);
+                load_fails(text, 2, "[limits] enrolments_per_node", "N per DURATION");
+        }
+}

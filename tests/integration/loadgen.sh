@@ -19,6 +19,8 @@ stop_mef() {
         if [[ -n $MEF_PID ]]; then
                 kill "$MEF_PID" 2>/dev/null || true
                 wait "$MEF_PID" 2>/dev/null || true
+                # the sanitizer build's reports from the workers, for tests/sanitize-wrap.sh
+                grep -E -A30 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/mef.err" >&2 || true
         fi
         MEF_PID=
 }
@@ -66,7 +68,8 @@ start_mef() {
 loadgen() {
         local rc=0
         "$LOADGEN" "$@" "https://127.0.0.1:$PORT/msce" >"$T/lg.out" 2>"$T/lg.err" || rc=$?
-        cat "$T/lg.out" "$T/lg.err"
+        cat "$T/lg.out"
+        cat "$T/lg.err" >&2
         return $rc
 }
 

@@ -144,7 +144,7 @@ static uint64_t cpu_ns_self_and_children(void) {
                ((uint64_t) (a.ru_utime.tv_usec + a.ru_stime.tv_usec + b.ru_utime.tv_usec + b.ru_stime.tv_usec)) * 1000u;
 }
 
-/* CPU time of a process in ns (all its threads), from /proc/PID/schedstat; 0 when unknown. */
+/* CPU time of a (single-threaded) process in ns, from /proc/PID/schedstat; 0 when unknown. */
 static uint64_t task_cpu_ns(pid_t pid) {
         char path[64];
         unsigned long long ns = 0;

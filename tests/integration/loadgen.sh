@@ -4,7 +4,8 @@
 # workers (none lost, every one enrolled, status-checked and its Kpsa fetched by the target);
 # 10 concurrent enrolments of one node across the workers leave exactly one active enrolment;
 # a MEF with one connection slot answers 503 + Retry-After and the gateways wait and still all
-# enrol; a gateway with a wrong key is counted as lost (exit 1); a dead worker is restarted.
+# enrol; a gateway with a wrong key is counted as lost (exit 1); a dead worker is restarted, and so
+# is one that stops pinging the watchdog; READY=1 comes from the supervisor once all listen.
 # Usage: loadgen.sh BUILD_DIR     (exit 0 pass, 1 fail)
 set -euo pipefail
 
@@ -158,4 +159,27 @@ print(got, "workers:", len(kids), "exit:", rc)
 sys.exit(0 if ok else 1)
 EOF
 ok "READY=1 once both workers listen, STOPPING=1 and exit 0 on SIGTERM"
+
+# Under systemd's watchdog (3 s here), a worker that stops pinging the supervisor is killed and
+# restarted: SIGSTOP stands for a worker stuck in a loop.
+: >"$T/mef.out"
+WATCHDOG_USEC=3000000 bash -c 'export WATCHDOG_PID=$$; exec "$0" "$@"' "$MEF" --config "$T/mef.conf" serve \
+        >"$T/mef.out" 2>"$T/mef.err" &
+MEF_PID=$!
+for ((i = 0; i < 400; i++)); do
+        grep -q '^listening on' "$T/mef.out" && break
+        sleep 0.05
+done
+stuck=$(pgrep -P "$MEF_PID" | head -1)
+[[ -n $stuck ]] || fail "no worker under the watchdog"
+kill -STOP "$stuck"
+for ((i = 0; i < 400; i++)); do
+        grep -q "pid $stuck) sent no watchdog ping" "$T/mef.err" && [[ $(pgrep -c -P "$MEF_PID") == 2 ]] &&
+                ! kill -0 "$stuck" 2>/dev/null && break
+        sleep 0.05
+done
+grep -q "pid $stuck) sent no watchdog ping" "$T/mef.err" || fail "a stopped worker was not killed by the watchdog"
+[[ $(pgrep -c -P "$MEF_PID") == 2 ]] || fail "the worker killed by the watchdog was not restarted"
+ok "a worker that stops pinging the watchdog is killed and restarted"
+stop_mef
 echo "1..$n_checks"

@@ -395,6 +395,7 @@ Test(tls, psk_tls13) {
 
 /* ---- issue 10: TLS 1.2-only MEFs with the default versions, and the downgrade guard ---- */
 
+#if WOLFSSL_55
 /* wolfSSL 5.5.4 cannot continue a handshake in which a TLS 1.2 server answers a TLS 1.3 PSK
  * ClientHello: the client connects again for a TLS 1.2-only handshake (docs/protocol.md). The
  * server thread serves two connections; the first fails. */
@@ -416,6 +417,7 @@ static void run_pair_twice(peer_t *srv, peer_t *cli) {
         pthread_join(th, NULL);
         close(srv->lfd);
 }
+#endif
 
 Test(tls, psk_default_versions_tls12_server) {
         peer_t s = { .cfg = psk_server(0, TLS_VERSION_1_2), .echo = true };

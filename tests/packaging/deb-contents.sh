@@ -12,12 +12,7 @@
 # Usage: deb-contents.sh SOURCEDIR      (the .debs in MSCE_DEBS_DIR; exit 77 without them)
 set -euo pipefail
 src=${1:?usage: deb-contents.sh SOURCEDIR}
-skip() { echo "SKIP: $1"; exit 77; }
-debs=${MSCE_DEBS_DIR:-}
-[ -n "$debs" ] || skip "MSCE_DEBS_DIR is not set (scripts/test.sh sets it; packaging/build-deb.sh DIR builds them)"
-agent=$(ls "$debs"/msce-agent_*.deb 2> /dev/null | head -n1)
-mef=$(ls "$debs"/msce-mef_*.deb 2> /dev/null | head -n1)
-[ -n "$agent" ] && [ -n "$mef" ] || skip "no msce-agent or msce-mef .deb in $debs"
+. "$(dirname "$0")/lib.sh"
 command -v dpkg-deb > /dev/null || skip "dpkg-deb is missing"
 spec=$src/packaging/rpm/msce.spec
 preset=$src/packaging/rpm/msce.preset

@@ -10,12 +10,7 @@
 # 1000-1001 to two outside uids nobody has.
 # Usage: deb-purge.sh      (the .debs in MSCE_DEBS_DIR; exit 77 without them, root or keyctl)
 set -euo pipefail
-skip() { echo "SKIP: $1"; exit 77; }
-debs=${MSCE_DEBS_DIR:-}
-[ -n "$debs" ] || skip "MSCE_DEBS_DIR is not set (scripts/test.sh sets it; packaging/build-deb.sh DIR builds them)"
-agent_deb=$(ls "$debs"/msce-agent_*.deb 2> /dev/null | head -n1)
-mef_deb=$(ls "$debs"/msce-mef_*.deb 2> /dev/null | head -n1)
-[ -n "$agent_deb" ] && [ -n "$mef_deb" ] || skip "no msce-agent or msce-mef .deb in $debs"
+. "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip "needs root (a user namespace with two uids mapped)"
 for c in keyctl unshare dpkg-deb; do command -v $c > /dev/null || skip "$c is missing"; done
 
@@ -23,8 +18,8 @@ T=$(mktemp -d /tmp/msce-test-deb-purge.XXXXXX)
 pid=
 cleanup() { [ -z "$pid" ] || kill "$pid" 2> /dev/null || true; rm -rf "$T"; }
 trap cleanup EXIT
-dpkg-deb -e "$agent_deb" "$T/agent"
-dpkg-deb -e "$mef_deb" "$T/mef"
+dpkg-deb -e "$agent" "$T/agent"
+dpkg-deb -e "$mef" "$T/mef"
 [ -f "$T/agent/postrm" ] || { echo "FAIL: msce-agent has no postrm"; exit 1; }
 [ -f "$T/mef/postrm" ] || { echo "FAIL: msce-mef has no postrm"; exit 1; }
 

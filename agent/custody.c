@@ -68,6 +68,9 @@ static void remove_stale_temporaries(const char *dir) {
         closedir(d);
 }
 
+#define LOCK_WAIT_TRIES 40u
+#define LOCK_WAIT_USEC 25000u
+
 int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info) {
         info_init(info);
         int r = mkdir_p(cfg->state_dir, 0700);
@@ -80,13 +83,20 @@ int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info) {
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] state_dir: cannot open %s: %s", cfg->path,
                                    cfg->state_dir, strerror(-r));
         }
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        /* The agent's children inherit the lock's descriptor for the moment between their fork
+         * and closing it (util/child.h): a killed agent's child may hold it until it dies too,
+         * which PR_SET_PDEATHSIG makes a matter of milliseconds. Wait that long, boundedly. */
+        for (unsigned i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
                 r = errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+                if (r == -EBUSY && i < LOCK_WAIT_TRIES) {
+                        (void) usleep(LOCK_WAIT_USEC);
+                        continue;
+                }
                 if (r == -EBUSY)
-                        return failure_set(&info->failure, OUTCOME_FAILED, r, "another msce-agent is using the state directory %s",
-                                           cfg->state_dir);
-                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot lock the state directory %s: %s", cfg->state_dir,
-                                   strerror(-r));
+                        return failure_set(&info->failure, OUTCOME_FAILED, r,
+                                           "another msce-agent is using the state directory %s", cfg->state_dir);
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot lock the state directory %s: %s",
+                                   cfg->state_dir, strerror(-r));
         }
         remove_stale_temporaries(cfg->state_dir);
         remove_stale_temporaries(cfg->runtime_dir);

@@ -4,6 +4,7 @@
  * to what happens next. */
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -467,7 +468,13 @@ static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custo
 /* Unseal in a child; kind says what follows (on_unsealed). */
 static void unseal_start(manager_t *m, sealing_kind_t kind) {
         seal_opts_t o = credential_seal_opts(&m->cfg);
-        int r = sealing_start(m->event, &o, NULL, on_unsealed, m, &m->sealing);
+        /* Nothing sealed (a first start): what the child would say, without one. */
+        char path[PATH_MAX];
+        int r = path_join(m->cfg.state_dir, SEAL_ENVELOPE_NAME, path);
+        if (r == 0 && access(path, F_OK) < 0 && errno == ENOENT)
+                r = -ENOENT;
+        else
+                r = sealing_start(m->event, &o, NULL, on_unsealed, m, &m->sealing);
         if (r == 0) {
                 m->sealing_kind = kind;
                 return;

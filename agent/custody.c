@@ -68,22 +68,8 @@ static void remove_stale_temporaries(const char *dir) {
         closedir(d);
 }
 
-/* The lock, waiting up to LOCK_WAIT_USEC for it: an agent killed a moment ago may have left a
- * child process that was forked with the lock's descriptor and has not yet closed it (util/child.c
- * closes it first thing, and PR_SET_PDEATHSIG ends it), and such a leftover must not make the next
- * agent give up. Another live agent still holds it after that: -1 with errno EWOULDBLOCK. */
-#define LOCK_WAIT_USEC (2u * 1000u * 1000u)
-#define LOCK_POLL_USEC (20u * 1000u)
-static int lock_wait(int fd) {
-        uint64_t end = now_usec() + LOCK_WAIT_USEC;
-        for (;;) {
-                if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-                        return 0;
-                if (errno != EWOULDBLOCK || now_usec() >= end)
-                        return -1;
-                (void) usleep(LOCK_POLL_USEC);
-        }
-}
+#define LOCK_WAIT_TRIES 40u
+#define LOCK_WAIT_USEC 25000u
 
 int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info) {
         info_init(info);
@@ -97,13 +83,20 @@ int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info) {
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] state_dir: cannot open %s: %s", cfg->path,
                                    cfg->state_dir, strerror(-r));
         }
-        if (lock_wait(fd) < 0) {
+        /* The agent's children inherit the lock's descriptor for the moment between their fork
+         * and closing it (util/child.h): a killed agent's child may hold it until it dies too,
+         * which PR_SET_PDEATHSIG makes a matter of milliseconds. Wait that long, boundedly. */
+        for (unsigned i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
                 r = errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+                if (r == -EBUSY && i < LOCK_WAIT_TRIES) {
+                        (void) usleep(LOCK_WAIT_USEC);
+                        continue;
+                }
                 if (r == -EBUSY)
-                        return failure_set(&info->failure, OUTCOME_FAILED, r, "another msce-agent is using the state directory %s",
-                                           cfg->state_dir);
-                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot lock the state directory %s: %s", cfg->state_dir,
-                                   strerror(-r));
+                        return failure_set(&info->failure, OUTCOME_FAILED, r,
+                                           "another msce-agent is using the state directory %s", cfg->state_dir);
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot lock the state directory %s: %s",
+                                   cfg->state_dir, strerror(-r));
         }
         remove_stale_temporaries(cfg->state_dir);
         remove_stale_temporaries(cfg->runtime_dir);

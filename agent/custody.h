@@ -48,7 +48,8 @@ int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, cust
 int custody_space_check(const agent_config_t *cfg, custody_info_t *info);
 
 /* Take the agent's lock (flock on the state directory, created 0700 when missing): one agent
- * per state directory. -EBUSY when another agent holds it. ret_fd is the lock; close it to
+ * per state directory. -EBUSY when another agent holds it for 1 s (the child processes of a
+ * killed agent hold it until they die, which takes milliseconds). ret_fd is the lock; close it to
  * release (a killed agent releases it too). */
 int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info);
 

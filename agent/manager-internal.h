@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* Inside agent/manager.h, which is the entry point: the manager's state (struct manager) and
+ * what its three files give each other. agent/manager.c: the loop, signals, reload and life
+ * cycle; agent/states.c: the states and their transitions, with the table from failure class
+ * to what happens next; agent/report.c: what the agent tells the outside (STATUS=, state.json,
+ * the journal, the LEDs, the output of --once). */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+#include <time.h>
+
+#include "agent/config.h"
+#include "agent/custody.h"
+#include "agent/enrol.h"
+#include "agent/manager.h"
+#include "agent/sealing.h"
+#include "agent/worker.h"
+#include "hw/leds.h"
+#include "util/macro.h"
+
+#define CLOCK_POLL_USEC USEC_PER_SEC
+#define STATUS_MAX 1024
+
+typedef enum action {
+        ACTION_NONE,
+        ACTION_RESTORE,
+        ACTION_ENROL,
+        ACTION_STATUS,
+} action_t;
+
+typedef enum sealing_kind {
+        SEALING_RESTORE,   /* at start, reload, after a failure to keep a new profile */
+        SEALING_REINSTALL, /* the keys went from the keyring: put them back, then the status check */
+        SEALING_STORE,     /* a new enrolment */
+} sealing_kind_t;
+
+struct manager {
+        sd_event *event;
+        char *config_path;
+        agent_config_t cfg;
+        int lock_fd;
+        bool echo;
+        bool once, reenrol;         /* manager_set_once() */
+
+        agent_state_t state;
+        time_t since;
+        char status[STATUS_MAX];
+        char last_error[512];
+        char preflight_error[512]; /* custody_preflight() refused the configuration at start */
+        time_t next_attempt;        /* wall clock of the next action, 0: none */
+
+        bool have_profile;          /* a valid profile is in place (keys in the keyring) */
+        stored_profile_t profile;   /* its non-secret fields: key bytes wiped */
+        seal_method_t backend;
+
+        worker_t *exchange;
+        bool exchange_is_enrol;
+        /* A seal or unseal in its child (agent/sealing.h); at most one, never beside an exchange. */
+        sealing_t *sealing;
+        sealing_kind_t sealing_kind;
+        stored_profile_t pending;   /* SEALING_STORE: the profile being sealed (secret) */
+        exchange_info_t pending_info; /* SEALING_STORE: the enrolment's exchange */
+
+        action_t action;
+        sd_event_source *action_timer;  /* CLOCK_MONOTONIC */
+        sd_event_source *renew_timer;   /* CLOCK_REALTIME: 80% of the lifetime */
+        sd_event_source *expiry_timer;  /* CLOCK_REALTIME: exp */
+        sd_event_source *signals[4];
+        leds_t *leds;               /* NULL without [leds] configured */
+
+        unsigned failures;          /* consecutive failed enrolments (transient) */
+        unsigned status_failures;   /* consecutive failed status checks */
+        bool first_attempt;         /* the random initial delay still applies */
+        uint64_t clock_wait_until;  /* monotonic; 0: not waiting */
+        bool ready_sent;
+        bool reloading;
+        bool state_json_failed;     /* say it once */
+};
+
+/* ---- agent/report.c ---- */
+
+/* Truncating copy (reasons are for humans: a cut one is still useful). */
+void report_copy(char *dst, size_t size, const char *src);
+void report_duration(uint64_t usec, char out[32]);
+void report_time(time_t t, char out[32]);
+/* A journal line (and stderr when that is not the journal); nothing with --once. */
+void report_log(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...) _printf_(5, 6);
+void report_notify(manager_t *m, const char *text);
+/* <runtime_dir>/state.json, for mscectl and monitoring. */
+void report_state_json(manager_t *m);
+void report_leds_setup(manager_t *m);
+/* A state change: STATUS=, state.json, the LEDs, a journal line. report_set_state() takes the
+ * LED pattern of the state. */
+void report_state(manager_t *m, agent_state_t s, led_pattern_t led, int priority, const char *text);
+void report_set_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) _printf_(4, 5);
+/* CONFIGURATION-ERROR: say why everywhere, then leave the loop with code. */
+void report_fatal(manager_t *m, int code, int error, const char *fmt, ...) _printf_(4, 5);
+/* --once: end the run with code (after a line on stderr), or print the profile in place (with
+ * what the enrolment did, NULL after a restore) and end with 0. */
+void report_once_end(manager_t *m, int code);
+void report_once_exit(manager_t *m, int code, const char *fmt, ...) _printf_(3, 4);
+void report_once_print(manager_t *m, const exchange_info_t *enrolled);
+
+/* ---- agent/manager.c ---- */
+
+void manager_action_cancel(manager_t *m);
+/* Arm the action timer delay from now. */
+void manager_action_schedule(manager_t *m, action_t a, uint64_t delay);
+/* The timers: the action timer, renewal at 80% of the lifetime, expiry. */
+int manager_on_action(sd_event_source *s, uint64_t usec, void *userdata);
+int manager_on_renew(sd_event_source *s, uint64_t usec, void *userdata);
+int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* ---- agent/states.c ---- */
+
+/* Cancel the running exchange or sealing. */
+void states_cancel(manager_t *m);
+void states_restore(manager_t *m);
+void states_enrol(manager_t *m);
+void states_status(manager_t *m);
+/* An enrolment is under way: its exchange, or the sealing of what it brought. */
+bool states_enrol_in_progress(const manager_t *m);
+/* No profile in place any more: its non-secret copy and its timers go. */
+void states_profile_forget(manager_t *m);

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/* What the agent tells the outside (agent/manager-internal.h): STATUS=, state.json, the journal,
+ * the LEDs, and the output of --once. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+
+#include "msce-config.h"
+
+#include "agent/manager-internal.h"
+#include "agent/exit-codes.h"
+#include "agent/journal.h"
+#include "util/util.h"
+
+/* ---- small helpers ---- */
+
+/* Truncating copy (reasons are for humans: a cut one is still useful). */
+void report_copy(char *dst, size_t size, const char *src) {
+        size_t n = strnlen(src, size - 1);
+        memcpy(dst, src, n);
+        dst[n] = 0;
+}
+
+void report_duration(uint64_t usec, char out[32]) {
+        uint64_t s = (usec + USEC_PER_SEC - 1) / USEC_PER_SEC;
+        if (usec < USEC_PER_SEC)
+                snprintf(out, 32, "%" PRIu64 " ms", usec / 1000);
+        else if (s % 3600 == 0)
+                snprintf(out, 32, "%" PRIu64 " h", s / 3600);
+        else if (s % 60 == 0 && s >= 600)
+                snprintf(out, 32, "%" PRIu64 " min", s / 60);
+        else if (s < 600)
+                snprintf(out, 32, "%" PRIu64 " s", s);
+        else if (s < 7200)
+                snprintf(out, 32, "%" PRIu64 " min", (s + 59) / 60);
+        else
+                snprintf(out, 32, "%" PRIu64 " h", (s + 1799) / 3600);
+}
+
+void report_time(time_t t, char out[32]) {
+        struct tm tm;
+        if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+                snprintf(out, 32, "%lld", (long long) t);
+}
+
+static void format_iso(time_t t, char out[32]) {
+        struct tm tm;
+        if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                snprintf(out, 32, "%lld", (long long) t);
+}
+
+void report_log(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...) {
+        if (m->once)
+                return;
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        journal_fields_t f = {
+                .state = agent_state_to_string(m->state),
+                .node_id = m->cfg.node_id,
+                .ke_id = m->have_profile ? m->profile.ke_id : NULL,
+                .mef = m->cfg.mef_uri,
+        };
+        journal_entry(&f, m->echo, priority, message_id, error, "%s", msg);
+}
+
+void report_notify(manager_t *m, const char *text) {
+        if (!m->once)
+                (void) sd_notify(0, text);
+}
+
+/* <runtime_dir>/state.json, for mscectl and monitoring. */
+void report_state_json(manager_t *m) {
+        if (m->once)
+                return;
+        char since[32], next[32] = "", exp[32] = "", path[PATH_MAX];
+        format_iso(m->since, since);
+        if (m->next_attempt > 0)
+                format_iso(m->next_attempt, next);
+        if (m->have_profile)
+                format_iso(m->profile.exp_t, exp);
+        json_t *o = json_object();
+        if (!o)
+                return;
+        bool ok = json_object_set_new(o, "state", json_string(agent_state_to_string(m->state))) == 0 &&
+                  json_object_set_new(o, "status", json_string(m->status)) == 0 &&
+                  json_object_set_new(o, "since", json_string(since)) == 0 &&
+                  json_object_set_new(o, "last_error", m->last_error[0] ? json_string(m->last_error) : json_null()) == 0 &&
+                  json_object_set_new(o, "next_attempt", next[0] ? json_string(next) : json_null()) == 0 &&
+                  json_object_set_new(o, "backend", m->have_profile && seal_method_to_string(m->backend)
+                                                            ? json_string(seal_method_to_string(m->backend))
+                                                            : json_null()) == 0 &&
+                  json_object_set_new(o, "keID", m->have_profile ? json_string(m->profile.ke_id) : json_null()) == 0 &&
+                  json_object_set_new(o, "exp", m->have_profile ? json_string(exp) : json_null()) == 0 &&
+                  json_object_set_new(o, "node", json_string(m->cfg.node_id)) == 0 &&
+                  json_object_set_new(o, "mef", json_string(m->cfg.mef_uri)) == 0 &&
+                  json_object_set_new(o, "pid", json_integer(getpid())) == 0;
+        _cleanup_free_ char *text = ok ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(o);
+        if (!text)
+                return;
+        size_t len = strlen(text);
+        text[len] = '\n';
+        int r = -ENAMETOOLONG;
+        if (snprintf(path, sizeof path, "%s/%s", m->cfg.runtime_dir, MANAGER_STATE_JSON) < (int) sizeof path)
+                r = file_write_atomic(path, text, len + 1, 0644);
+        if (r == -ENOENT) {
+                (void) mkdir(m->cfg.runtime_dir, 0755);
+                r = file_write_atomic(path, text, len + 1, 0644);
+        }
+        if (r < 0 && !m->state_json_failed)
+                report_log(m, LOG_WARNING, NULL, r, "Cannot write %s: %s", path, strerror(-r));
+        m->state_json_failed = r < 0;
+}
+
+/* The LEDs of the states a failure does not lead to (those are in class_actions[]). */
+static led_pattern_t report_state_led(agent_state_t s) {
+        switch (s) {
+        case STATE_START:
+        case STATE_RESTORE:
+                return LED_STARTING;
+        case STATE_WAIT_TIME:
+                return LED_WAITING;
+        case STATE_ENROL:
+                return LED_ENROLLING;
+        case STATE_READY:
+                return LED_READY;
+        case STATE_REVOKED:
+                return LED_ERROR;
+        default:
+                return LED_OFF;
+        }
+}
+
+/* The LEDs are an aid to the installer: when they cannot be driven the agent carries on. */
+void report_leds_setup(manager_t *m) {
+        m->leds = leds_free(m->leds);
+        if (!(m->cfg.led_status && *m->cfg.led_status) && !(m->cfg.led_error && *m->cfg.led_error))
+                return;
+        int r = leds_new(m->event, m->cfg.led_status, m->cfg.led_error, &m->leds);
+        if (r < 0)
+                report_log(m, LOG_WARNING, NULL, r, "Cannot drive the LEDs ([leds] status = %s, error = %s): %s",
+                           m->cfg.led_status ?: "", m->cfg.led_error ?: "",
+                           r == -EOPNOTSUPP ? "this build has no libgpiod" : strerror(-r));
+}
+
+/* A state change: STATUS=, state.json, the LEDs, a journal line. */
+void report_state(manager_t *m, agent_state_t s, led_pattern_t led, int priority, const char *text) {
+        if (m->state != s)
+                m->since = time(NULL);
+        m->state = s;
+        report_copy(m->status, sizeof m->status, text);
+        /* state.json first: whoever reacts to STATUS= finds it current. */
+        report_state_json(m);
+        (void) leds_set(m->leds, led);
+        char line[STATUS_MAX + 8];
+        snprintf(line, sizeof line, "STATUS=%s", text);
+        report_notify(m, line);
+        report_log(m, priority, NULL, 0, "%s", text);
+}
+
+void report_set_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) {
+        char text[STATUS_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof text, fmt, ap);
+        va_end(ap);
+        report_state(m, s, report_state_led(s), priority, text);
+}
+
+void report_fatal(manager_t *m, int code, int error, const char *fmt, ...) {
+        char text[STATUS_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof text, fmt, ap);
+        va_end(ap);
+        report_copy(m->last_error, sizeof m->last_error, text);
+        if (m->once)
+                fprintf(stderr, "msce-agent: %s\n", text);
+        if (m->state != STATE_CONFIG_ERROR)
+                m->since = time(NULL);
+        m->state = STATE_CONFIG_ERROR;
+        m->next_attempt = 0;
+        char line[STATUS_MAX + 32];
+        snprintf(line, sizeof line, "STATUS=%s\nERRNO=%d", text, error < 0 ? -error : 0);
+        report_copy(m->status, sizeof m->status, text);
+        report_state_json(m);
+        (void) leds_set(m->leds, LED_ERROR);
+        report_notify(m, line);
+        report_log(m, LOG_ERR, NULL, error, "%s", text);
+        (void) sd_event_exit(m->event, code);
+}
+
+/* ---- --once: the run ends where the states settle (manager_set_once()) ---- */
+
+void report_once_end(manager_t *m, int code) {
+        manager_action_cancel(m);
+        (void) sd_event_exit(m->event, code);
+}
+
+/* A line on stderr (the caller's terminal or script), then the exit with code. */
+void report_once_exit(manager_t *m, int code, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("msce-agent: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+        report_once_end(m, code);
+}
+
+/* The profile in place, non-secret parts only: never key bytes. Then the exit. */
+void report_once_print(manager_t *m, const exchange_info_t *enrolled) {
+        const stored_profile_t *p = &m->profile;
+        char exp[32];
+        report_time(p->exp_t, exp);
+        printf("  node:          %s\n", p->node_id);
+        printf("  CSE-ID:        %s\n", p->cse_id);
+        printf("  CSEBase:       %s\n", p->cse_base);
+        printf("  KeID:          %s\n", p->ke_id);
+        printf("  expiry:        %s (%s)\n", exp, p->exp);
+        printf("  poll:          %" PRIu32 " s\n", p->poll);
+        for (size_t i = 0; i < p->n_targets; i++)
+                printf("  target:        %s kpsaID %s\n", p->targets[i].id, p->targets[i].kpsa_id);
+        printf("  sealed:        %s/%s (%s)\n", m->cfg.state_dir, SEAL_ENVELOPE_NAME,
+               seal_method_to_string(m->backend) ?: "?");
+        printf("  keys:          keyring of user %s\n", m->cfg.service_user);
+        if (enrolled) {
+                printf("  long-term key: %s\n", enrolled->ltk_transported ? "transported" : "derived (Ke)");
+                printf("  TLS:           %s %s\n", enrolled->tls_version, enrolled->cipher);
+        }
+        if (fflush(stdout) != 0)
+                return report_once_exit(m, AGENT_EXIT_SOFTWARE, "cannot write to stdout: %m");
+        report_once_end(m, AGENT_EXIT_OK);
+}

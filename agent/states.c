@@ -1,0 +1,695 @@
+/* SPDX-License-Identifier: MIT */
+/* The agent's states and their transitions (agent/manager-internal.h): restore, enrol and keep,
+ * READY with its status checks and renewal, revoked; and the one table from a failure's class
+ * to what happens next. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "msce-config.h"
+
+#include "agent/manager-internal.h"
+#include "agent/backoff.h"
+#include "agent/credential.h"
+#include "agent/exit-codes.h"
+#include "agent/journal.h"
+#include "agent/message-ids.h"
+#include "util/util.h"
+
+static backoff_params_t states_backoff_params(const manager_t *m) {
+        return (backoff_params_t) {
+                .min_usec = m->cfg.backoff_min_usec,
+                .max_usec = m->cfg.backoff_max_usec,
+                .retry_after_max_usec = m->cfg.retry_after_max_usec,
+        };
+}
+
+void states_cancel(manager_t *m) {
+        m->exchange = worker_free(m->exchange);
+        m->sealing = sealing_free(m->sealing);
+        stored_profile_wipe(&m->pending);
+}
+
+/* An enrolment is under way: its exchange, or the sealing of what it brought. */
+bool states_enrol_in_progress(const manager_t *m) {
+        return (m->exchange && m->exchange_is_enrol) || (m->sealing && m->sealing_kind == SEALING_STORE);
+}
+
+/* A reload (SIGHUP) is complete once its restore has settled: say READY=1 again if it was. */
+static void reload_settle(manager_t *m) {
+        if (!m->reloading)
+                return;
+        m->reloading = false;
+        if (m->ready_sent)
+                report_notify(m, "READY=1");
+}
+
+static void timer_disarm(sd_event_source **s) {
+        *s = sd_event_source_disable_unref(*s);
+}
+
+/* ---- what a failure leads to: one row per class (agent/outcome.h) ---- */
+
+typedef enum delay_kind {
+        DELAY_NONE,    /* no retry to wait for: an enrolment fixes it, or the run ends */
+        DELAY_BACKOFF, /* capped exponential with jitter, or the MEF's Retry-After */
+        DELAY_SLOW,    /* [timing] rejected_retry: retrying sooner cannot help */
+} delay_kind_t;
+
+typedef struct class_action {
+        agent_state_t state;    /* the state a failure of this class leads to */
+        delay_kind_t delay;     /* before the retry */
+        int priority;           /* of its journal lines */
+        led_pattern_t led;
+        int exit_code;          /* --once ends with it; the daemon too in STATE_CONFIG_ERROR */
+        const char *message_id; /* of its journal line, NULL: none */
+} class_action_t;
+
+static const class_action_t class_actions[_OUTCOME_MAX] = {
+        /*                          state               delay          priority     LED               exit code */
+        [OUTCOME_OK] =           { STATE_READY,        DELAY_NONE,    LOG_INFO,    LED_READY,        AGENT_EXIT_OK },
+        [OUTCOME_TRANSIENT] =    { STATE_BACKOFF,      DELAY_BACKOFF, LOG_WARNING, LED_WAITING,      AGENT_EXIT_TRANSIENT },
+        [OUTCOME_FAILED] =       { STATE_BACKOFF,      DELAY_BACKOFF, LOG_ERR,     LED_WAITING,      AGENT_EXIT_TRANSIENT },
+        [OUTCOME_REJECTED] =     { STATE_REJECTED,     DELAY_SLOW,    LOG_WARNING, LED_ERROR,        AGENT_EXIT_REJECTED,
+                                   MSCE_MESSAGE_REJECTED },
+        [OUTCOME_INCOMPATIBLE] = { STATE_INCOMPATIBLE, DELAY_SLOW,    LOG_WARNING, LED_INCOMPATIBLE, AGENT_EXIT_INCOMPATIBLE,
+                                   MSCE_MESSAGE_INCOMPATIBLE },
+        [OUTCOME_CONFIG] =       { STATE_CONFIG_ERROR, DELAY_NONE,    LOG_ERR,     LED_ERROR,        AGENT_EXIT_CONFIG },
+        [OUTCOME_ABSENT] =       { STATE_ENROL,        DELAY_NONE,    LOG_INFO,    LED_ENROLLING,    AGENT_EXIT_TRANSIENT },
+        [OUTCOME_MISMATCH] =     { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, LED_ENROLLING,    AGENT_EXIT_TRANSIENT,
+                                   MSCE_MESSAGE_UNSEAL_FAILED },
+        [OUTCOME_EXPIRED] =      { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, LED_ENROLLING,    AGENT_EXIT_TRANSIENT,
+                                   MSCE_MESSAGE_EXPIRED },
+        [OUTCOME_UNUSABLE] =     { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, LED_ENROLLING,    AGENT_EXIT_TRANSIENT,
+                                   MSCE_MESSAGE_UNSEAL_FAILED },
+};
+
+static const class_action_t *class_action(outcome_t o) {
+        return o >= 0 && o < _OUTCOME_MAX ? &class_actions[o] : &class_actions[OUTCOME_FAILED];
+}
+
+/* The delay before retrying a failure of class a (counter: its consecutive failures; info: a
+ * 5xx's Retry-After, may be NULL), formatted into d. */
+static uint64_t class_delay(manager_t *m, const class_action_t *a, const exchange_info_t *info, unsigned *counter,
+                            char d[32]) {
+        uint64_t delay = 0;
+        if (a->delay == DELAY_SLOW)
+                delay = m->cfg.rejected_retry_usec;
+        else if (a->delay == DELAY_BACKOFF) {
+                (*counter)++;
+                backoff_params_t bp = states_backoff_params(m);
+                delay = info && info->has_retry_after ? backoff_retry_after(&bp, info->retry_after, backoff_random())
+                                                      : backoff_delay(&bp, *counter, backoff_random());
+        }
+        report_duration(delay, d);
+        return delay;
+}
+
+/* Enter the state of a's class (STATUS=, state.json, its LED, a journal line). */
+static void class_enter(manager_t *m, const class_action_t *a, const char *fmt, ...) _printf_(3, 4);
+static void class_enter(manager_t *m, const class_action_t *a, const char *fmt, ...) {
+        char text[STATUS_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof text, fmt, ap);
+        va_end(ap);
+        report_state(m, a->state, a->led, a->priority, text);
+}
+
+/* ---- the profile in place ---- */
+
+void states_profile_forget(manager_t *m) {
+        m->have_profile = false;
+        stored_profile_wipe(&m->profile);
+        timer_disarm(&m->renew_timer);
+        timer_disarm(&m->expiry_timer);
+}
+
+
+static void realtime_arm(manager_t *m, sd_event_source **s, time_t at, sd_event_time_handler_t h) {
+        uint64_t when = at > 0 ? (uint64_t) at * USEC_PER_SEC : 1;
+        timer_disarm(s);
+        int r = sd_event_add_time(m->event, s, CLOCK_REALTIME, when, USEC_PER_SEC, h, m);
+        if (r < 0) {
+                report_log(m, LOG_ERR, NULL, r, "Cannot arm a timer: %s", strerror(-r));
+                (void) sd_event_exit(m->event, AGENT_EXIT_SOFTWARE);
+        }
+}
+
+/* Keep the non-secret fields of p (wiping its keys) and arm renewal and expiry. */
+static void profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backend) {
+        states_profile_forget(m);
+        m->profile = *p;
+        stored_profile_wipe(p);
+        erase(m->profile.ltk, sizeof m->profile.ltk);
+        for (size_t i = 0; i < MSG_TARGETS_MAX; i++)
+                erase(m->profile.targets[i].kpsa, sizeof m->profile.targets[i].kpsa);
+        m->have_profile = true;
+        m->backend = backend;
+
+        time_t exp = m->profile.exp_t, obtained = m->profile.obtained;
+        time_t renew = exp > obtained ? obtained + (exp - obtained) / 5 * 4 : exp;
+        time_t now = time(NULL);
+        if (renew <= now && m->first_attempt) {
+                /* Restored past its renewal time: spread a fleet's renewals after an outage. */
+                uint64_t d = backoff_initial(m->cfg.initial_delay_max_usec, backoff_random());
+                renew = now + (time_t) (d / USEC_PER_SEC);
+        }
+        realtime_arm(m, &m->renew_timer, renew, manager_on_renew);
+        realtime_arm(m, &m->expiry_timer, exp, manager_on_expiry);
+}
+
+/* ---- READY ---- */
+
+static void ready_status(manager_t *m, const char *extra) {
+        char exp[32], next[32];
+        report_time(m->profile.exp_t, exp);
+        snprintf(next, sizeof next, "%" PRIu32 " s", m->profile.poll);
+        report_set_state(m, STATE_READY, LOG_INFO, "Ready: KeID %s, expires %s, next check in %s%s", m->profile.ke_id, exp,
+                         next, extra ?: "");
+}
+
+static void go_ready(manager_t *m) {
+        m->failures = 0;
+        m->status_failures = 0;
+        m->first_attempt = false;
+        m->clock_wait_until = 0;
+        m->last_error[0] = 0;
+        manager_action_schedule(m, ACTION_STATUS, (uint64_t) m->profile.poll * USEC_PER_SEC);
+        ready_status(m, NULL);
+        if (!m->ready_sent || m->reloading) {
+                /* The keys are in the keyring (custody_restore/custody_store returned 0). */
+                report_notify(m, "READY=1");
+                m->ready_sent = true;
+                m->reloading = false;
+        }
+}
+
+/* ---- ENROL ---- */
+
+static bool error_is_unreachable(int r) {
+        return r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ENETUNREACH || r == -ETIMEDOUT ||
+               r == -ECONNRESET || r == -ECONNABORTED;
+}
+
+/* A transient network failure by where it happened, for STATUS; NULL for other failures. */
+static const char *network_failure(int r, const exchange_info_t *info) {
+        if (!error_is_unreachable(r))
+                return NULL;
+        switch (info->stage) {
+        case EXCHANGE_STAGE_TLS:
+                return "TLS failed";
+        case EXCHANGE_STAGE_RESPONSE:
+                return r == -ETIMEDOUT ? "no response in time" : "connection lost before the response";
+        default:
+                return "cannot connect";
+        }
+}
+
+/* "; KeID ... stays valid until ..." while a profile is in place. */
+#define VALID_MAX (MSG_KEID_MAX + 80)
+static void still_valid(manager_t *m, char out[VALID_MAX]) {
+        out[0] = 0;
+        if (m->have_profile) {
+                char exp[32];
+                report_time(m->profile.exp_t, exp);
+                snprintf(out, VALID_MAX, " (KeID %s stays in place until %s)", m->profile.ke_id, exp);
+        }
+}
+
+/* "503, Retry-After 999999999999 s, capped at 1 h" from what the MEF sent (a 5xx). */
+static void retry_after_note(const manager_t *m, const exchange_info_t *info, char *out, size_t size) {
+        char cap[32] = "";
+        if (info->has_retry_after && info->retry_after_capped)
+                report_duration(m->cfg.retry_after_max_usec, cap);
+        snprintf(out, size, "%d, %s%s%s", info->http_status, info->retry_after_sent,
+                 !info->has_retry_after ? ": ignored" : cap[0] ? ", capped at " : "", cap);
+}
+
+static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
+        const failure_t *f = &info->failure;
+        const class_action_t *a = class_action(f->outcome);
+        if (m->once) {
+                char retry[RETRY_AFTER_SENT_MAX + 64] = "";
+                if (info->retry_after_sent[0])
+                        snprintf(retry, sizeof retry, " (%s%s)", info->retry_after_sent,
+                                 !info->has_retry_after ? ": ignored" :
+                                 info->retry_after_capped ? ", capped at [timing] retry_after_max" : "");
+                fprintf(stderr, "msce-agent: enrolment with MEF %s failed (%s): %s%s\n", m->cfg.mef_uri,
+                        outcome_to_string(f->outcome) ?: "unknown", f->reason, retry);
+                if (m->have_profile)
+                        fprintf(stderr, "msce-agent: KeID %s stays in place\n", m->profile.ke_id);
+                return report_once_end(m, a->exit_code);
+        }
+        report_copy(m->last_error, sizeof m->last_error, f->reason);
+        if (a->state == STATE_CONFIG_ERROR)
+                return report_fatal(m, a->exit_code, r, "Configuration error: %s", f->reason);
+        char d[32], valid[VALID_MAX];
+        still_valid(m, valid);
+        uint64_t delay = class_delay(m, a, info, &m->failures, d);
+        manager_action_schedule(m, ACTION_ENROL, delay);
+        if (a->delay == DELAY_SLOW) {
+                const char *what = f->outcome == OUTCOME_INCOMPATIBLE ? "Incompatible with" : "Rejected by";
+                report_log(m, a->priority, a->message_id, r, "%s MEF %s: %s", what, m->cfg.mef_uri, f->reason);
+                return class_enter(m, a, "%s MEF: %s; retrying in %s%s", what, f->reason, d, valid);
+        }
+        const char *net = network_failure(r, info);
+        if (net) {
+                char what[64];
+                snprintf(what, sizeof what, "%s", strerror(-r));
+                what[0] = (char) tolower((unsigned char) what[0]);
+                /* Only a failed resolution or connect makes the MEF "unreachable": past the
+                 * connect, STATUS says which step failed (state.json has the reason). */
+                if (info->stage == EXCHANGE_STAGE_CONNECT)
+                        return class_enter(m, a, "MEF unreachable (%s); retrying in %s%s", what, d, valid);
+                return class_enter(m, a, "%s (%s); retrying in %s%s",
+                                   info->stage == EXCHANGE_STAGE_TLS ? "TLS handshake with the MEF failed" :
+                                   r == -ETIMEDOUT ? "No response from the MEF in time" :
+                                                     "MEF connection lost before the response",
+                                   f->reason, d, valid);
+        }
+        if (info->retry_after_sent[0]) {
+                char note[RETRY_AFTER_SENT_MAX + 64];
+                retry_after_note(m, info, note, sizeof note);
+                return class_enter(m, a, "MEF %s (%s); retrying in %s%s%s", info->http_status == 503 ? "busy" : "failed",
+                                   note, d, info->has_retry_after && !info->retry_after_capped ? " as it asked" : "",
+                                   valid);
+        }
+        class_enter(m, a, "Enrolment failed: %s; retrying in %s%s", f->reason, d, valid);
+}
+
+static void on_stored(sealing_t *s, int r, void *userdata);
+static void store_done(manager_t *m, int r, stored_profile_t *res, const custody_info_t *ci_in,
+                       const exchange_info_t *einfo);
+
+static void on_enrol_done(worker_t *x, int r, void *userdata) {
+        manager_t *m = userdata;
+        exchange_info_t info = *worker_get_info(x);
+        _cleanup_(stored_profile_wipe) stored_profile_t res = {};
+        if (r == 0)
+                r = worker_take_profile(x, &res);
+        m->exchange = worker_free(x);
+        if (r < 0)
+                return enrol_failed(m, r, &info);
+
+        custody_info_t ci;
+        r = custody_store_begin(&m->cfg, &ci);
+        if (r == 0) {
+                seal_opts_t o = credential_seal_opts(&m->cfg);
+                r = sealing_start(m->event, &o, &res, on_stored, m, &m->sealing);
+                if (r == 0) {
+                        m->sealing_kind = SEALING_STORE;
+                        m->pending = res;
+                        m->pending_info = info;
+                        return;
+                }
+                (void) custody_store_finish(&m->cfg, r, NULL, &res, _SEAL_METHOD_INVALID, NULL, &ci);
+        }
+        store_done(m, r, &res, &ci, &info);
+}
+
+static void on_stored(sealing_t *s, int r, void *userdata) {
+        manager_t *m = userdata;
+        seal_method_t method = _SEAL_METHOD_INVALID;
+        char err[256] = "";
+        r = sealing_result(s, NULL, &method, err, sizeof err);
+        m->sealing = sealing_free(s);
+        _cleanup_(stored_profile_wipe) stored_profile_t res = m->pending;
+        stored_profile_wipe(&m->pending);
+        exchange_info_t info = m->pending_info;
+        custody_info_t ci;
+        r = custody_store_finish(&m->cfg, r, err, &res, method, NULL, &ci);
+        store_done(m, r, &res, &ci, &info);
+}
+
+/* The end of an enrolment: res is the new profile, r and ci what keeping it gave. */
+static void store_done(manager_t *m, int r, stored_profile_t *res, const custody_info_t *ci_in,
+                       const exchange_info_t *einfo) {
+        custody_info_t ci_copy = *ci_in, *ci = &ci_copy;
+        exchange_info_t info = *einfo;
+        int code = class_action(ci->failure.outcome)->exit_code;
+        if (r < 0 && m->once && ci->sealed)
+                return report_once_exit(m, code, "enrolled as KeID %s and sealed the profile, but: %s "
+                                        "(the next start installs it)", res->ke_id, ci->failure.reason);
+        if (r < 0 && m->once)
+                return report_once_exit(m, code, "enrolled as KeID %s, but cannot keep the profile: %s%s", res->ke_id,
+                                        ci->failure.reason,
+                                        m->have_profile ? "; the previous profile stays in place" : "");
+        if (r < 0) {
+                const class_action_t *a = class_action(ci->failure.outcome);
+                report_copy(m->last_error, sizeof m->last_error, ci->failure.reason);
+                if (a->state == STATE_CONFIG_ERROR)
+                        return report_fatal(m, a->exit_code, r, "Enrolled as KeID %s, but: %s", res->ke_id,
+                                            ci->failure.reason);
+                char d[32], valid[VALID_MAX];
+                uint64_t delay = class_delay(m, a, NULL, &m->failures, d);
+                if (ci->sealed) {
+                        /* The new profile is sealed: restoring it completes the hand-over. */
+                        manager_action_schedule(m, ACTION_RESTORE, delay);
+                        return class_enter(m, a, "Enrolled as KeID %s and sealed the profile, but: %s; retrying in %s",
+                                           res->ke_id, ci->failure.reason, d);
+                }
+                still_valid(m, valid);
+                manager_action_schedule(m, ACTION_ENROL, delay);
+                return class_enter(m, a, "Enrolled as KeID %s, but cannot keep the profile: %s; enrolling again in %s%s",
+                                   res->ke_id, ci->failure.reason, d, valid);
+        }
+        char old[MSG_KEID_MAX + 1] = "";
+        if (m->have_profile)
+                snprintf(old, sizeof old, "%s", m->profile.ke_id);
+        profile_adopt(m, res, ci->method);
+        if (m->once) {
+                printf("enrolled with MEF %s\n", m->cfg.mef_uri);
+                return report_once_print(m, &info);
+        }
+        char exp[32];
+        report_time(m->profile.exp_t, exp);
+        report_log(m, LOG_INFO, MSCE_MESSAGE_ENROLLED, 0,
+                   "Enrolled with MEF %s as KeID %s (expires %s, %zu target%s, %s %s, sealed with %s)%s%s", m->cfg.mef_uri,
+                   m->profile.ke_id, exp, m->profile.n_targets, m->profile.n_targets == 1 ? "" : "s", info.tls_version,
+                   info.cipher, seal_method_to_string(ci->method) ?: "?", old[0] ? ", replacing KeID " : "", old);
+        go_ready(m);
+}
+
+/* In cert mode the MEF's certificate cannot be checked against a clock that is before the build
+ * time (no RTC, no NTP yet): wait for the time, boundedly. Returns true while waiting. */
+static bool clock_wait(manager_t *m) {
+        if (m->once || m->cfg.mode != TLS_MODE_CERT || m->cfg.clock_wait_max_usec == 0 ||
+            time(NULL) >= (time_t) MSCE_BUILD_TIME)
+                return false;
+        uint64_t now = now_usec();
+        if (m->clock_wait_until == 0) {
+                m->clock_wait_until = now + m->cfg.clock_wait_max_usec;
+                char build[32], d[32];
+                report_time((time_t) MSCE_BUILD_TIME, build);
+                report_duration(m->cfg.clock_wait_max_usec, d);
+                report_set_state(m, STATE_WAIT_TIME, LOG_NOTICE,
+                                 "Waiting for time synchronisation (the clock is before %s; at most %s)", build, d);
+        }
+        if (now < m->clock_wait_until) {
+                manager_action_schedule(m, ACTION_ENROL, CLOCK_POLL_USEC);
+                return true;
+        }
+        if (m->state == STATE_WAIT_TIME)
+                report_log(m, LOG_WARNING, NULL, 0,
+                           "The clock is still before the build time: verifying the MEF certificate anyway");
+        return false;
+}
+
+/* Before each enrolment, what keeping its profile needs (custody_preflight()): an enrolment
+ * whose profile cannot be kept leaves a KeID at the MEF that no gateway holds. False when it
+ * cannot start now (the daemon stops, or backs off for a full disk). */
+static bool enrol_preflight(manager_t *m) {
+        custody_info_t ci;
+        int r = custody_preflight(&m->cfg, &ci);
+        if (r == 0)
+                r = custody_space_check(&m->cfg, &ci);
+        if (r == 0)
+                return true;
+        const class_action_t *a = class_action(ci.failure.outcome);
+        report_copy(m->last_error, sizeof m->last_error, ci.failure.reason);
+        if (a->state == STATE_CONFIG_ERROR)
+                report_fatal(m, a->exit_code, r, "Configuration error: %s", ci.failure.reason);
+        else if (m->once)
+                report_once_exit(m, a->exit_code, "not enrolling: %s%s", ci.failure.reason,
+                                 m->have_profile ? "; the previous profile stays in place" : "");
+        else {
+                char d[32], valid[VALID_MAX];
+                uint64_t delay = class_delay(m, a, NULL, &m->failures, d);
+                still_valid(m, valid);
+                manager_action_schedule(m, ACTION_ENROL, delay);
+                class_enter(m, a, "Not enrolling: %s; retrying in %s%s", ci.failure.reason, d, valid);
+        }
+        return false;
+}
+
+void states_enrol(manager_t *m) {
+        manager_action_cancel(m);
+        states_cancel(m);
+        if (clock_wait(m))
+                return;
+        if (!enrol_preflight(m))
+                return;
+        if (m->have_profile)
+                report_set_state(m, STATE_ENROL, LOG_INFO, "Renewing KeID %s with %s", m->profile.ke_id, m->cfg.mef_uri);
+        else
+                report_set_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s", m->cfg.mef_uri);
+        exchange_info_t info;
+        int r = worker_start(m->event, &m->cfg, WORKER_ENROL, m->have_profile ? m->profile.ke_id : NULL,
+                             on_enrol_done, m, &m->exchange, &info);
+        if (r < 0)
+                return enrol_failed(m, r, &info);
+        m->exchange_is_enrol = true;
+}
+
+/* The first attempt after start waits a random 0..initial_delay_max (fleet-wide power-up). */
+static void schedule_enrol(manager_t *m) {
+        uint64_t d = 0;
+        if (m->first_attempt) {
+                m->first_attempt = false;
+                d = backoff_initial(m->cfg.initial_delay_max_usec, backoff_random());
+        }
+        if (d == 0)
+                return states_enrol(m);
+        char ds[32];
+        report_duration(d, ds);
+        manager_action_schedule(m, ACTION_ENROL, d);
+        report_set_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s in %s (random start delay)", m->cfg.mef_uri, ds);
+}
+
+/* ---- RESTORE ---- */
+
+static void on_unsealed(sealing_t *s, int r, void *userdata);
+static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci_in);
+static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci);
+
+/* Unseal in a child; kind says what follows (on_unsealed). */
+static void unseal_start(manager_t *m, sealing_kind_t kind) {
+        seal_opts_t o = credential_seal_opts(&m->cfg);
+        /* Nothing sealed (a first start): what the child would say, without one. */
+        char path[PATH_MAX];
+        int r = path_join(m->cfg.state_dir, SEAL_ENVELOPE_NAME, path);
+        if (r == 0 && access(path, F_OK) < 0 && errno == ENOENT)
+                r = -ENOENT;
+        else
+                r = sealing_start(m->event, &o, NULL, on_unsealed, m, &m->sealing);
+        if (r == 0) {
+                m->sealing_kind = kind;
+                return;
+        }
+        stored_profile_t p = {};
+        custody_info_t ci;
+        r = custody_restore_finish(&m->cfg, r, NULL, &p, _SEAL_METHOD_INVALID, NULL, &ci);
+        if (kind == SEALING_REINSTALL)
+                return reinstall_done(m, r, &p, &ci);
+        restore_done(m, r, &p, &ci);
+}
+
+static void on_unsealed(sealing_t *s, int r, void *userdata) {
+        manager_t *m = userdata;
+        sealing_kind_t kind = m->sealing_kind;
+        _cleanup_(stored_profile_wipe) stored_profile_t loaded = {}, p = {};
+        seal_method_t method = _SEAL_METHOD_INVALID;
+        char err[256] = "";
+        r = sealing_result(s, &loaded, &method, err, sizeof err);
+        m->sealing = sealing_free(s);
+        custody_info_t ci;
+        r = custody_restore_finish(&m->cfg, r, err, &loaded, method, &p, &ci);
+        if (kind == SEALING_REINSTALL)
+                return reinstall_done(m, r, &p, &ci);
+        restore_done(m, r, &p, &ci);
+}
+
+void states_restore(manager_t *m) {
+        manager_action_cancel(m);
+        states_cancel(m);
+        report_set_state(m, STATE_RESTORE, LOG_INFO, "Restoring the sealed profile from %s", m->cfg.state_dir);
+        unseal_start(m, SEALING_RESTORE);
+}
+
+static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci_in) {
+        custody_info_t ci = *ci_in;
+        /* every way out settles a reload (reload_settle): it is complete with what restoring led to */
+        if (r == 0 && m->once) {
+                profile_adopt(m, p, ci.method);
+                if (!m->reenrol) {
+                        printf("restored (KeID %s, no network needed)\n", m->profile.ke_id);
+                        return report_once_print(m, NULL);
+                }
+                fprintf(stderr, "msce-agent: restored KeID %s; re-enrolling as asked\n", m->profile.ke_id);
+                return states_enrol(m);
+        }
+        if (r == 0) {
+                profile_adopt(m, p, ci.method);
+                report_log(m, LOG_INFO, MSCE_MESSAGE_RESTORED, 0, "Restored KeID %s from the sealed profile (%s)",
+                           m->profile.ke_id, seal_method_to_string(ci.method) ?: "?");
+                go_ready(m);
+                return reload_settle(m);
+        }
+        const failure_t *f = &ci.failure;
+        const class_action_t *a = class_action(f->outcome);
+        report_copy(m->last_error, sizeof m->last_error, f->reason);
+        if (a->state == STATE_CONFIG_ERROR)
+                return report_fatal(m, a->exit_code, r, "Configuration error: %s", f->reason);
+        if (m->once && a->state != STATE_ENROL)
+                return report_once_exit(m, a->exit_code, "cannot restore the sealed profile (%s): %s",
+                                        outcome_to_string(f->outcome), f->reason);
+        if (a->state == STATE_ENROL) {
+                /* what an enrolment fixes */
+                if (m->once)
+                        fprintf(stderr, "msce-agent: cannot restore (%s): %s; enrolling with MEF %s\n",
+                                outcome_to_string(f->outcome), f->reason, m->cfg.mef_uri);
+                if (f->outcome == OUTCOME_ABSENT)
+                        report_log(m, a->priority, a->message_id, 0, "No sealed profile (%s): enrolling", f->reason);
+                else if (f->outcome == OUTCOME_EXPIRED)
+                        report_log(m, a->priority, a->message_id, r, "%s: keys removed, enrolling", f->reason);
+                else
+                        report_log(m, a->priority, a->message_id, r, "Cannot use the sealed profile: %s; enrolling",
+                                   f->reason);
+                custody_info_t ri;
+                if (f->outcome == OUTCOME_EXPIRED && custody_remove(&m->cfg, &ri) < 0)
+                        report_log(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ri.failure.reason);
+                states_profile_forget(m);
+                schedule_enrol(m);
+                return reload_settle(m);
+        }
+        char d[32];
+        uint64_t delay = class_delay(m, a, NULL, &m->failures, d);
+        manager_action_schedule(m, ACTION_RESTORE, delay);
+        class_enter(m, a, "Cannot restore the sealed profile: %s; retrying in %s", f->reason, d);
+        reload_settle(m);
+}
+
+/* ---- status checks while READY ---- */
+
+static void go_revoked(manager_t *m) {
+        manager_action_cancel(m);
+        states_cancel(m);
+        char ke_id[MSG_KEID_MAX + 1];
+        snprintf(ke_id, sizeof ke_id, "%s", m->profile.ke_id);
+        custody_info_t ci;
+        int r = custody_remove(&m->cfg, &ci);
+        report_log(m, LOG_WARNING, MSCE_MESSAGE_REVOKED, 0, "MEF %s revoked KeID %s: keys and sealed profile removed%s%s",
+                   m->cfg.mef_uri, ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
+        states_profile_forget(m);
+        snprintf(m->last_error, sizeof m->last_error, "revoked by the MEF");
+        report_set_state(m, STATE_REVOKED, LOG_WARNING,
+                         "Revoked by MEF %s: keys removed; waiting for an operator (SIGUSR1 or restart)", m->cfg.mef_uri);
+}
+
+static void on_status_done(worker_t *x, int r, void *userdata) {
+        manager_t *m = userdata;
+        exchange_info_t info = *worker_get_info(x);
+        msg_status_t st = {};
+        if (r == 0)
+                st = *worker_get_status(x);
+        m->exchange = worker_free(x);
+
+        if (r == 0) {
+                m->status_failures = 0;
+                if (st.poll >= MSG_POLL_MIN)
+                        m->profile.poll = st.poll;
+                switch (st.state) {
+                case MSG_STATE_REENROL:
+                        report_log(m, LOG_NOTICE, NULL, 0, "MEF %s asks to re-enrol KeID %s", m->cfg.mef_uri,
+                                   m->profile.ke_id);
+                        return states_enrol(m);
+                case MSG_STATE_REVOKED:
+                        return go_revoked(m);
+                default:
+                        m->last_error[0] = 0;
+                        manager_action_schedule(m, ACTION_STATUS, (uint64_t) m->profile.poll * USEC_PER_SEC);
+                        return ready_status(m, NULL);
+                }
+        }
+        if (r == -ENOENT) {
+                report_log(m, LOG_WARNING, NULL, r, "MEF %s no longer knows KeID %s: re-enrolling", m->cfg.mef_uri,
+                           m->profile.ke_id);
+                return states_enrol(m);
+        }
+        const class_action_t *a = class_action(info.failure.outcome);
+        if (a->state == STATE_CONFIG_ERROR)
+                return report_fatal(m, a->exit_code, r, "Configuration error: %s", info.failure.reason);
+
+        /* The keys stay valid (READY, whatever the class): try again sooner than the poll
+         * interval, never later. */
+        report_copy(m->last_error, sizeof m->last_error, info.failure.reason);
+        m->status_failures++;
+        backoff_params_t bp = states_backoff_params(m);
+        uint64_t poll = (uint64_t) m->profile.poll * USEC_PER_SEC;
+        uint64_t delay = info.has_retry_after ? backoff_retry_after(&bp, info.retry_after, backoff_random())
+                                              : backoff_delay(&bp, m->status_failures, backoff_random());
+        delay = MIN(delay, poll);
+        char d[32], extra[800], note[RETRY_AFTER_SENT_MAX + 64] = "";
+        report_duration(delay, d);
+        if (info.retry_after_sent[0]) {
+                char n[RETRY_AFTER_SENT_MAX + 48];
+                retry_after_note(m, &info, n, sizeof n);
+                snprintf(note, sizeof note, "; %s", n);
+        }
+        if (info.failure.outcome == OUTCOME_REJECTED)
+                report_log(m, a->priority, a->message_id, r, "MEF %s refused the status check: %s", m->cfg.mef_uri,
+                           info.failure.reason);
+        else if (info.failure.outcome == OUTCOME_INCOMPATIBLE)
+                report_log(m, a->priority, a->message_id, r, "MEF %s is incompatible: %s", m->cfg.mef_uri,
+                           info.failure.reason);
+        const char *net = network_failure(r, &info);
+        snprintf(extra, sizeof extra, "; status check failed (%s%s%s%s), retrying in %s", net ?: "", net ? ": " : "",
+                 info.failure.reason, note, d);
+        manager_action_schedule(m, ACTION_STATUS, delay);
+        /* ready_status() would say "next check in <poll>": say the truth instead. */
+        char exp[32];
+        report_time(m->profile.exp_t, exp);
+        report_set_state(m, STATE_READY, LOG_WARNING, "Ready: KeID %s, expires %s%s", m->profile.ke_id, exp, extra);
+}
+
+static void status_exchange(manager_t *m);
+
+void states_status(manager_t *m) {
+        manager_action_cancel(m);
+        /* The persistent keyring expires when unused (3 days): look the keys up on every poll,
+         * which also refreshes it, and put them back from the sealed profile if they went. */
+        custody_info_t ci;
+        int r = custody_check(&m->cfg, &ci);
+        if (r == -ENOKEY) {
+                report_log(m, LOG_WARNING, NULL, r, "%s: reinstalling them from the sealed profile", ci.failure.reason);
+                return unseal_start(m, SEALING_REINSTALL);
+        }
+        if (r < 0)
+                report_log(m, LOG_WARNING, NULL, r, "Cannot check the keyring: %s", ci.failure.reason);
+        status_exchange(m);
+}
+
+static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
+        const class_action_t *a = class_action(ci->failure.outcome);
+        if (r == 0)
+                profile_adopt(m, p, ci->method);
+        else if (a->state == STATE_CONFIG_ERROR)
+                return report_fatal(m, a->exit_code, r, "Configuration error: %s", ci->failure.reason);
+        else if (a->state == STATE_ENROL) {
+                report_log(m, LOG_WARNING, MSCE_MESSAGE_UNSEAL_FAILED, r, "Cannot reinstall the keys: %s; enrolling",
+                           ci->failure.reason);
+                states_profile_forget(m);
+                return states_enrol(m);
+        } else
+                report_log(m, LOG_ERR, NULL, r, "Cannot reinstall the keys: %s", ci->failure.reason);
+        status_exchange(m);
+}
+
+static void status_exchange(manager_t *m) {
+        exchange_info_t info;
+        int r = worker_start(m->event, &m->cfg, WORKER_STATUS, m->profile.ke_id, on_status_done, m, &m->exchange, &info);
+        if (r < 0) {
+                /* Nothing was sent: report it like a failed check. */
+                const class_action_t *a = class_action(info.failure.outcome);
+                if (a->state == STATE_CONFIG_ERROR)
+                        return report_fatal(m, a->exit_code, r, "Configuration error: %s", info.failure.reason);
+                report_copy(m->last_error, sizeof m->last_error, info.failure.reason);
+                report_log(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.failure.reason);
+                manager_action_schedule(m, ACTION_STATUS, m->cfg.backoff_max_usec);
+                return;
+        }
+        m->exchange_is_enrol = false;
+}

@@ -1,0 +1,628 @@
+/* SPDX-License-Identifier: MIT */
+/* TLS contexts on wolfSSL for both ends (proto/tls.h, protocol section 1): library set-up,
+ * versions and suites, PSK and certificates with their callbacks, and the socket I/O callbacks
+ * every connection of a context uses. */
+#include <wolfssl/options.h>
+/* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
+#include "proto/tls-internal.h"
+#include "proto/tls-classify.h"
+#include "proto/tls-wire.h"
+#include "util/util.h"
+
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/openssl/ec.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+static const suite_t suites_tls13[] = {
+        { TLS13_PSK_SUITE, "TLS_AES_128_GCM_SHA256" },
+        { "TLS13-AES256-GCM-SHA384", "TLS_AES_256_GCM_SHA384" },
+        { "TLS13-CHACHA20-POLY1305-SHA256", "TLS_CHACHA20_POLY1305_SHA256" },
+};
+#define CLIENT_TLS13_SUITES 1
+static const suite_t suites_psk12[] = {
+        /* forward secret */
+        { "ECDHE-PSK-AES128-CBC-SHA256", "TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256" },
+        { "PSK-AES128-GCM-SHA256", "TLS_PSK_WITH_AES_128_GCM_SHA256" },
+        /* TS-0003 mandatory */
+        { "PSK-AES128-CBC-SHA256", "TLS_PSK_WITH_AES_128_CBC_SHA256" },
+};
+static const suite_t suites_cert12[] = {
+        { "ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" },
+        /* mandatory */
+        { "ECDHE-ECDSA-AES128-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256" },
+};
+
+static const char *const tls_mode_table[_TLS_MODE_MAX] = {
+        [TLS_MODE_PSK] = "psk",
+        [TLS_MODE_CERT] = "cert",
+};
+
+const char *tls_mode_to_string(tls_mode_t m) {
+        if (m < 0 || m >= _TLS_MODE_MAX)
+                return NULL;
+        return tls_mode_table[m];
+}
+
+tls_mode_t tls_mode_from_string(const char *s) {
+        if (!s)
+                return _TLS_MODE_INVALID;
+        for (int i = 0; i < _TLS_MODE_MAX; i++)
+                if (streq(s, tls_mode_table[i]))
+                        return (tls_mode_t) i;
+        return _TLS_MODE_INVALID;
+}
+
+static pthread_once_t wolfssl_once = PTHREAD_ONCE_INIT;
+static int wolfssl_init_result;
+
+static void wolfssl_init(void) {
+        wolfssl_init_result = wolfSSL_Init() == WOLFSSL_SUCCESS ? 0 : -EIO;
+}
+
+/* ---- socket I/O: recv/send with MSG_NOSIGNAL so a closed peer never raises SIGPIPE ---- */
+
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
+        tls_conn_t *c = userdata;
+        for (;;) {
+                ssize_t n = recv(c->fd, buf, (size_t) sz, 0);
+                if (n > 0) {
+                        c->received = true;
+                        if (!c->ctx->server && !c->wire.done)
+                                tls_wire_feed(&c->wire, (const uint8_t *) buf, (size_t) n);
+                        c->bytes_in += (uint64_t) n;
+                        return (int) n;
+                }
+                if (n == 0) {
+                        c->io_errno = ECONNRESET;
+                        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                        return WOLFSSL_CBIO_ERR_WANT_READ;
+                c->io_errno = errno;
+                if (errno == ECONNRESET || errno == EPIPE)
+                        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+                return WOLFSSL_CBIO_ERR_GENERAL;
+        }
+}
+
+/* A TLS plaintext record holding one fatal alert: type 21, version 3.x, length 2, level 2. */
+static bool record_is_fatal_alert(const char *buf, int sz) {
+        const uint8_t *b = (const uint8_t *) buf;
+        return sz == 7 && b[0] == 0x15 && b[1] == 0x03 && b[3] == 0x00 && b[4] == 0x02 && b[5] == 0x02;
+}
+
+static int io_send(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
+        tls_conn_t *c = userdata;
+        /* A server whose first record is a fatal alert is refusing the ClientHello; which alert
+         * the peer sees is decided in tls_conn_handshake() (server_send_decrypt_error), once
+         * wolfSSL has returned its error. */
+        if (c->ctx->server && !c->done && !c->sent_any && !c->alert_held &&
+            record_is_fatal_alert(buf, sz)) {
+                memcpy(c->held_alert, buf, sizeof(c->held_alert));
+                c->alert_held = true;
+                return sz;
+        }
+        if (sz > 0)
+                c->sent_any = true;
+        for (;;) {
+                ssize_t n = send(c->fd, buf, (size_t) sz, MSG_NOSIGNAL);
+                if (n >= 0) {
+                        c->second_flight |= c->received;
+                        return (int) n;
+                }
+                if (errno == EINTR)
+                        continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                        return WOLFSSL_CBIO_ERR_WANT_WRITE;
+                c->io_errno = errno;
+                if (errno == ECONNRESET || errno == EPIPE)
+                        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+                return WOLFSSL_CBIO_ERR_GENERAL;
+        }
+}
+
+/* ---- PSK callbacks ---- */
+
+static tls_ctx_t *ssl_tls_ctx(WOLFSSL *ssl) {
+        return wolfSSL_CTX_get_ex_data(wolfSSL_get_SSL_CTX(ssl), TLS_EX_IDX);
+}
+
+static unsigned client_psk_cb(WOLFSSL *ssl, const char *hint, char *identity, unsigned id_max,
+                              unsigned char *key, unsigned key_max) {
+        tls_ctx_t *t = ssl_tls_ctx(ssl);
+        if (!t || !t->psk_identity)
+                return 0;
+        size_t n = strlen(t->psk_identity);
+        if (n >= id_max || t->psk_len > key_max)
+                return 0;
+        memcpy(identity, t->psk_identity, n + 1);
+        memcpy(key, t->psk_key, t->psk_len);
+        return (unsigned) t->psk_len;
+}
+
+static unsigned client_psk_tls13_cb(WOLFSSL *ssl, const char *hint, char *identity, unsigned id_max,
+                                    unsigned char *key, unsigned key_max, const char **suite) {
+        *suite = TLS13_PSK_SUITE;
+        return client_psk_cb(ssl, hint, identity, id_max, key, key_max);
+}
+
+static unsigned server_psk_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                              unsigned key_max) {
+        tls_ctx_t *t = ssl_tls_ctx(ssl);
+        tls_conn_t *c = wolfSSL_get_ex_data(ssl, TLS_EX_IDX);
+        if (!t || !c || !t->psk_lookup || !identity)
+                return 0;
+        size_t n = strnlen(identity, TLS_PSK_ID_MAX + 1);
+        if (n == 0 || n > TLS_PSK_ID_MAX)
+                return 0;
+        /* The lookup writes straight into wolfSSL's key buffer: no copy of the key here. */
+        unsigned len = t->psk_lookup(c->userdata ? c->userdata : t->psk_userdata, identity, key,
+                                     MIN(key_max, TLS_PSK_MAX));
+        if (len > 0 && len <= MIN(key_max, TLS_PSK_MAX)) {
+                memcpy(c->psk_identity, identity, n + 1);
+                c->psk_found = true;
+                return len;
+        }
+        /* Unknown identity: go on with a random key, so it fails like a wrong key (RFC 4279
+         * section 2: do not reveal which identities exist). wolfSSL 5.5.4 would otherwise
+         * close a TLS 1.2 handshake without any alert, and the client could not tell an
+         * authentication failure from a network error. */
+        erase(key, key_max);
+        if (key_max < 32 || random_bytes(key, 32) < 0)
+                return 0;
+        return 32;
+}
+
+static unsigned server_psk_tls13_cb(WOLFSSL *ssl, const char *identity, unsigned char *key,
+                                    unsigned key_max, const char **suite) {
+        *suite = TLS13_PSK_SUITE;
+        return server_psk_cb(ssl, identity, key, key_max);
+}
+
+/* An iPAddress SAN equal to ip. wolfSSL_check_domain_name and wolfSSL_X509_check_ip_asc
+ * both match IP SANs in this build but also accept a subject CN of "127.0.0.1" with no SAN
+ * at all (measured): RFC 6125 6.2.1 wants the iPAddress SAN only, so compare it here. */
+static bool cert_has_ip_san(WOLFSSL_X509 *x, const char *ip) {
+        uint8_t want[sizeof(struct in6_addr)];
+        int want_len;
+        if (inet_pton(AF_INET, ip, want) == 1)
+                want_len = 4;
+        else if (inet_pton(AF_INET6, ip, want) == 1)
+                want_len = 16;
+        else
+                return false;
+
+        WOLFSSL_GENERAL_NAMES *names = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+        bool found = false;
+        int n = names ? wolfSSL_sk_GENERAL_NAME_num(names) : 0;
+        for (int i = 0; i < n && !found; i++) {
+                WOLFSSL_GENERAL_NAME *gn = wolfSSL_sk_GENERAL_NAME_value(names, i);
+                if (!gn || gn->type != ASN_IP_TYPE || !gn->d.iPAddress)
+                        continue;
+                const unsigned char *data = wolfSSL_ASN1_STRING_get0_data(gn->d.iPAddress);
+                found = data && wolfSSL_ASN1_STRING_length(gn->d.iPAddress) == want_len &&
+                        memcmp(data, want, (size_t) want_len) == 0;
+        }
+        if (names)
+                wolfSSL_GENERAL_NAMES_free(names);
+        return found;
+}
+
+/* Client with an IP literal host: the certificate must carry that IP in its SAN. */
+static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
+        tls_conn_t *c = store ? store->userCtx : NULL;
+        if (!preverify || !c)
+                return preverify;
+        if (c->host_ip[0] && store->error_depth == 0) {
+                if (!store->current_cert || !cert_has_ip_san(store->current_cert, c->host_ip)) {
+                        c->auth_failed = true;
+                        store->error = IPADDR_MISMATCH;
+                        return 0;
+                }
+        }
+        return 1;
+}
+
+/* ---- context ---- */
+
+static bool version_valid(tls_version_t v) {
+        return v == TLS_VERSION_1_2 || v == TLS_VERSION_1_3;
+}
+
+static int path_error(const char *path) {
+        /* Distinguish a missing/unreadable file from bad content. */
+        if (access(path, R_OK) < 0)
+                return -errno;
+        return -EINVAL;
+}
+
+static int ctx_append_suites(tls_ctx_t *t, WOLFSSL_CTX *probe, const suite_t *suites, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                if (wolfSSL_CTX_set_cipher_list(probe, suites[i].name) != WOLFSSL_SUCCESS)
+                        continue;
+                size_t used = strlen(t->ciphers);
+                int k = snprintf(t->ciphers + used, sizeof(t->ciphers) - used, "%s%s",
+                                 used ? ":" : "", suites[i].name);
+                if (k < 0 || (size_t) k >= sizeof(t->ciphers) - used)
+                        return -ENOBUFS;
+        }
+        return 0;
+}
+
+bool tls_in_list(const char *list, const char *name) {
+        size_t n = strlen(name);
+        for (const char *p = list; (p = strstr(p, name)); p += n)
+                if ((p == list || p[-1] == ':') && (p[n] == 0 || p[n] == ':'))
+                        return true;
+        return false;
+}
+
+/* Pick the suites this build accepts, set them, and read the result back: wolfSSL's
+ * OpenSSL-compatible list parser keeps suites it was not asked for in some cases, and an
+ * integrity-only or NULL suite must never be negotiable. Only names from the tables above
+ * ever reach the list, and the handshake result is checked against it too. */
+static int ctx_set_ciphers_probe(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
+        WOLFSSL_CTX *probe = wolfSSL_CTX_new(t->server ? wolfSSLv23_server_method()
+                                                       : wolfSSLv23_client_method());
+        if (!probe)
+                return -ENOMEM;
+        int r = 0;
+        if (max == TLS_VERSION_1_3)
+                r = ctx_append_suites(t, probe, suites_tls13,
+                                      t->server ? ELEMENTSOF(suites_tls13) : CLIENT_TLS13_SUITES);
+        if (r == 0 && min == TLS_VERSION_1_2 && t->psk)
+                r = ctx_append_suites(t, probe, suites_psk12, ELEMENTSOF(suites_psk12));
+        if (r == 0 && min == TLS_VERSION_1_2 && t->cert)
+                r = ctx_append_suites(t, probe, suites_cert12, ELEMENTSOF(suites_cert12));
+        wolfSSL_CTX_free(probe);
+        if (r < 0)
+                return r;
+        if (!t->ciphers[0])
+                return -EPROTONOSUPPORT;
+        if (wolfSSL_CTX_set_cipher_list(t->ctx, t->ciphers) != WOLFSSL_SUCCESS)
+                return -EPROTO;
+
+        WOLFSSL *ssl = wolfSSL_new(t->ctx);
+        if (!ssl)
+                return -ENOMEM;
+        WOLF_STACK_OF(WOLFSSL_CIPHER) *sk = wolfSSL_get_ciphers_compat(ssl);
+        int n = sk ? wolfSSL_sk_SSL_CIPHER_num(sk) : 0;
+        for (int i = 0; i < n && r == 0; i++) {
+                const char *name = wolfSSL_CIPHER_get_name(wolfSSL_sk_SSL_CIPHER_value(sk, i));
+                if (!name || !tls_in_list(t->ciphers, name))
+                        r = -EPROTO;
+        }
+        if (n <= 0)
+                r = -EPROTO;
+        wolfSSL_free(ssl);
+        return r;
+}
+
+/* The validated list depends only on the library and these inputs: probing builds a context
+ * and a connection, so it is done once per combination and process, not per context. */
+typedef struct cipher_cache_entry {
+        bool valid, server, psk, cert;
+        tls_version_t min, max;
+        char ciphers[sizeof(((tls_ctx_t *) NULL)->ciphers)];
+} cipher_cache_entry_t;
+
+static cipher_cache_entry_t cipher_cache[16];
+static pthread_mutex_t cipher_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool cipher_cache_match(const cipher_cache_entry_t *e, const tls_ctx_t *t, tls_version_t min,
+                               tls_version_t max) {
+        return e->valid && e->server == t->server && e->psk == t->psk && e->cert == t->cert && e->min == min &&
+               e->max == max;
+}
+
+static int ctx_set_ciphers(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
+        bool hit = false;
+        pthread_mutex_lock(&cipher_cache_lock);
+        for (size_t i = 0; i < ELEMENTSOF(cipher_cache) && !hit; i++)
+                if (cipher_cache_match(&cipher_cache[i], t, min, max)) {
+                        memcpy(t->ciphers, cipher_cache[i].ciphers, sizeof t->ciphers);
+                        hit = true;
+                }
+        pthread_mutex_unlock(&cipher_cache_lock);
+        if (hit)
+                return wolfSSL_CTX_set_cipher_list(t->ctx, t->ciphers) == WOLFSSL_SUCCESS ? 0 : -EPROTO;
+
+        t->ciphers[0] = 0;
+        int r = ctx_set_ciphers_probe(t, min, max);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&cipher_cache_lock);
+        for (size_t i = 0; i < ELEMENTSOF(cipher_cache); i++) {
+                cipher_cache_entry_t *e = &cipher_cache[i];
+                if (cipher_cache_match(e, t, min, max))
+                        break; /* another thread was first */
+                if (!e->valid) {
+                        *e = (cipher_cache_entry_t) {
+                                .valid = true, .server = t->server, .psk = t->psk, .cert = t->cert,
+                                .min = min, .max = max,
+                        };
+                        memcpy(e->ciphers, t->ciphers, sizeof e->ciphers);
+                        break;
+                }
+        }
+        pthread_mutex_unlock(&cipher_cache_lock);
+        return 0;
+}
+
+static const char *suite_iana(const char *name) {
+        const suite_t *tables[] = { suites_tls13, suites_psk12, suites_cert12 };
+        const size_t sizes[] = { ELEMENTSOF(suites_tls13), ELEMENTSOF(suites_psk12), ELEMENTSOF(suites_cert12) };
+        for (size_t i = 0; i < ELEMENTSOF(tables); i++)
+                for (size_t j = 0; j < sizes[i]; j++)
+                        if (streq(tables[i][j].name, name))
+                                return tables[i][j].iana;
+        return name;
+}
+
+/* "TLS 1.2-1.3; suites TLS_AES_128_GCM_SHA256, ...; groups X25519, P-256" */
+static void ctx_describe_offer(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
+        char *p = t->offer, *end = t->offer + sizeof t->offer;
+        p += snprintf(p, (size_t) (end - p), "%s", min == max ? (min == TLS_VERSION_1_3 ? "TLS 1.3" : "TLS 1.2")
+                                                             : "TLS 1.2-1.3");
+        if (t->psk && max == TLS_VERSION_1_3 && p < end)
+                p += snprintf(p, (size_t) (end - p), " (1.3: PSK with (EC)DHE)");
+        const char *sep = "; suites ";
+        for (const char *s = t->ciphers; *s && p < end;) {
+                size_t n = strcspn(s, ":");
+                char name[64];
+                snprintf(name, sizeof name, "%.*s", (int) MIN(n, sizeof name - 1), s);
+                p += snprintf(p, (size_t) (end - p), "%s%s", sep, suite_iana(name));
+                sep = ", ";
+                s += n + (s[n] == ':');
+        }
+        if (p < end)
+                snprintf(p, (size_t) (end - p), "; groups %s",
+                         t->p256_only ? "P-256" : "X25519, P-256");
+}
+
+static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx_t **ret) {
+        if (!cfg || !ret)
+                return -EINVAL;
+        pthread_once(&wolfssl_once, wolfssl_init);
+        if (wolfssl_init_result < 0)
+                return wolfssl_init_result;
+
+        tls_version_t min = cfg->min_version ? cfg->min_version : TLS_VERSION_1_2;
+        tls_version_t max = cfg->max_version ? cfg->max_version : TLS_VERSION_1_3;
+        if (!version_valid(min) || !version_valid(max) || min > max)
+                return -EINVAL;
+
+        bool want_psk, want_cert;
+        if (server) {
+                want_psk = cfg->psk_lookup != NULL;
+                want_cert = cfg->cert_file || cfg->key_file;
+                if (!want_psk && !want_cert)
+                        return -EINVAL;
+                if (want_cert && (!cfg->cert_file || !cfg->key_file))
+                        return -EINVAL;
+        } else if (cfg->mode == TLS_MODE_PSK) {
+                want_psk = true;
+                want_cert = false;
+                if (!cfg->psk_identity || !cfg->psk)
+                        return -EINVAL;
+                size_t n = strnlen(cfg->psk_identity, TLS_PSK_ID_MAX + 1);
+                if (n == 0 || n > TLS_PSK_ID_MAX)
+                        return -EINVAL;
+                if (cfg->psk_len < TLS_PSK_MIN || cfg->psk_len > TLS_PSK_MAX)
+                        return -EINVAL;
+        } else if (cfg->mode == TLS_MODE_CERT) {
+                want_psk = false;
+                want_cert = true;
+                if (!cfg->cert_file || !cfg->key_file || !cfg->ca_file)
+                        return -EINVAL;
+        } else
+                return -EINVAL;
+
+        tls_ctx_t *t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        t->server = server;
+        t->psk = want_psk;
+        t->cert = want_cert;
+        t->tls13 = max == TLS_VERSION_1_3;
+        t->min13 = min == TLS_VERSION_1_3;
+
+        int r;
+        WOLFSSL_METHOD *method;
+        if (max == TLS_VERSION_1_2)
+                method = server ? wolfTLSv1_2_server_method() : wolfTLSv1_2_client_method();
+        else
+                method = server ? wolfSSLv23_server_method() : wolfSSLv23_client_method();
+        t->ctx = method ? wolfSSL_CTX_new(method) : NULL;
+        if (!t->ctx) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        if (wolfSSL_CTX_SetMinVersion(t->ctx, min == TLS_VERSION_1_3 ? WOLFSSL_TLSV1_3
+                                                                     : WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
+                r = -EPROTO;
+                goto fail;
+        }
+        if (wolfSSL_CTX_set_ex_data(t->ctx, TLS_EX_IDX, t) != WOLFSSL_SUCCESS) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        wolfSSL_CTX_SetIORecv(t->ctx, io_recv);
+        wolfSSL_CTX_SetIOSend(t->ctx, io_send);
+        /* X25519 first, P-256 second (so that P-256-only peers still work, through a
+         * HelloRetryRequest in TLS 1.3); a client sends an X25519 key share only
+         * (tls_conn_new_client): P-256 is slow and memory hungry in this build. TLS 1.2 psk:
+         * wolfSSL 5.5.4 reads an ECDHE-PSK ServerKeyExchange in the curve of
+         * ssl->ecdhCurveOID, not the one the message names (src/internal.c
+         * DoServerKeyExchange, ecdhe_psk_kea case; the ECDHE-ECDSA case sets it), so the
+         * TLS 1.2 psk context fixes it to X25519 and a server that picks P-256 fails with
+         * ECC_PEERKEY_ERROR: then the P-256-only context takes over (tls_conn_retry,
+         * docs/protocol.md). */
+        int groups[] = { WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1 };
+        size_t n_groups = ELEMENTSOF(groups);
+        if (!server && want_psk && !t->tls13 && p256_only) {
+                groups[0] = WOLFSSL_ECC_SECP256R1;
+                n_groups = 1;
+                t->p256_only = true;
+        } else if (!server && want_psk && !t->tls13) {
+                /* wolfSSL copies the context's ecdhCurveOID into each connection; the only
+                 * public setter is the OpenSSL-compatible SSL_CTX_set_tmp_ecdh, which takes
+                 * nothing but the group's curve_oid from its EC_KEY. */
+                static WOLFSSL_EC_GROUP x25519_group = { .curve_idx = -1, .curve_oid = ECC_X25519_OID };
+                static WOLFSSL_EC_KEY x25519_key = { .group = &x25519_group };
+                if (wolfSSL_SSL_CTX_set_tmp_ecdh(t->ctx, &x25519_key) != WOLFSSL_SUCCESS) {
+                        r = -EPROTO;
+                        goto fail;
+                }
+        }
+        bool ok = true;
+        if (t->tls13)
+                ok = wolfSSL_CTX_set_groups(t->ctx, groups, (int) n_groups) == WOLFSSL_SUCCESS;
+        else /* set_groups refuses a TLS 1.2-only method */
+                for (size_t i = 0; i < n_groups && ok; i++)
+                        ok = wolfSSL_CTX_UseSupportedCurve(t->ctx, (word16) groups[i]) == WOLFSSL_SUCCESS;
+        if (!ok) {
+                r = -EPROTO;
+                goto fail;
+        }
+        /* One-shot connections: no session cache, no tickets, so no resumption. */
+        wolfSSL_CTX_set_session_cache_mode(t->ctx, WOLFSSL_SESS_CACHE_OFF);
+        if (server) {
+                wolfSSL_CTX_no_ticket_TLSv13(t->ctx);
+                wolfSSL_CTX_NoTicketTLSv12(t->ctx);
+        }
+#if HAVE_WOLFSSL_CTX_ONLY_DHE_PSK
+        /* TLS 1.3 PSK is psk_dhe_ke only: offer (client) and accept (server) nothing else, so a
+         * psk_ke-only peer fails the handshake on both sides. Without this call (wolfSSL < 5.6,
+         * Debian 12) a psk_ke handshake completes at the TLS layer and is refused afterwards
+         * (conn_post_handshake), which only this side sees. */
+        if (want_psk && t->tls13 && wolfSSL_CTX_only_dhe_psk(t->ctx) < 0) { /* 0 on success */
+                r = -EPROTO;
+                goto fail;
+        }
+#endif
+
+        if (want_psk && server) {
+                t->psk_lookup = cfg->psk_lookup;
+                t->psk_userdata = cfg->psk_userdata;
+                wolfSSL_CTX_set_psk_server_callback(t->ctx, server_psk_cb);
+                wolfSSL_CTX_set_psk_server_tls13_callback(t->ctx, server_psk_tls13_cb);
+        } else if (want_psk) {
+                t->psk_identity = strdup(cfg->psk_identity);
+                if (!t->psk_identity) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                memcpy(t->psk_key, cfg->psk, cfg->psk_len);
+                t->psk_len = cfg->psk_len;
+                wolfSSL_CTX_set_psk_client_callback(t->ctx, client_psk_cb);
+                wolfSSL_CTX_set_psk_client_tls13_callback(t->ctx, client_psk_tls13_cb);
+        }
+
+        if (want_cert) {
+                if (wolfSSL_CTX_use_certificate_chain_file(t->ctx, cfg->cert_file) != WOLFSSL_SUCCESS) {
+                        r = path_error(cfg->cert_file);
+                        goto fail;
+                }
+                if (wolfSSL_CTX_use_PrivateKey_file(t->ctx, cfg->key_file, WOLFSSL_FILETYPE_PEM) !=
+                    WOLFSSL_SUCCESS) {
+                        r = path_error(cfg->key_file);
+                        goto fail;
+                }
+                if (wolfSSL_CTX_check_private_key(t->ctx) != WOLFSSL_SUCCESS) {
+                        r = -EINVAL;
+                        goto fail;
+                }
+        }
+        if (cfg->ca_file && want_cert) {
+                if (wolfSSL_CTX_load_verify_locations(t->ctx, cfg->ca_file, NULL) != WOLFSSL_SUCCESS) {
+                        r = path_error(cfg->ca_file);
+                        goto fail;
+                }
+                t->verify_peer = true;
+        }
+
+        if (!server)
+                /* Always verify: in psk mode no anchors are loaded (ca_file is ignored), so a
+                 * server that answers with a certificate instead of the PSK is refused. */
+                wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_PEER, verify_cb);
+        else if (t->verify_peer)
+                /* With a PSK lookup too, PSK handshakes carry no certificates: a cert handshake
+                 * without a client cert completes, and tls_conn_peer_fingerprint says -ENOKEY. */
+                wolfSSL_CTX_set_verify(t->ctx,
+                                       WOLFSSL_VERIFY_PEER |
+                                               (t->psk ? 0 : WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+                                       NULL);
+        else
+                wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_NONE, NULL);
+
+        r = ctx_set_ciphers(t, min, max);
+        if (r < 0)
+                goto fail;
+        ctx_describe_offer(t, min, max);
+
+        /* The contexts tls_conn_retry() moves to (conn_error says when): wolfSSL 5.5.4 cannot
+         * go on when a TLS 1.2 server answers a TLS 1.3 ClientHello that offered a PSK, and a
+         * TLS 1.2 psk connection reads the server's group as X25519 (above). */
+        if (!server && want_psk && min == TLS_VERSION_1_2 && max == TLS_VERSION_1_3) {
+                tls_config_t c12 = *cfg;
+                c12.max_version = TLS_VERSION_1_2;
+                r = ctx_new(&c12, false, false, &t->fallback);
+                erase(&c12, sizeof c12);
+                t->retry_on = VERSION_ERROR;
+        } else if (!server && want_psk && max == TLS_VERSION_1_2 && !p256_only) {
+                r = ctx_new(cfg, false, true, &t->fallback);
+                t->retry_on = ECC_PEERKEY_ERROR;
+        }
+        if (r < 0)
+                goto fail;
+
+        *ret = t;
+        return 0;
+fail:
+        tls_ctx_free(t);
+        return r;
+}
+
+int tls_ctx_new_client(const tls_config_t *cfg, tls_ctx_t **ret) {
+        return ctx_new(cfg, false, false, ret);
+}
+
+int tls_ctx_new_server(const tls_config_t *cfg, tls_ctx_t **ret) {
+        return ctx_new(cfg, true, false, ret);
+}
+
+tls_ctx_t *tls_ctx_free(tls_ctx_t *t) {
+        if (!t)
+                return NULL;
+        if (t->ctx)
+                wolfSSL_CTX_free(t->ctx);
+        tls_ctx_free(t->fallback);
+        erase(t->psk_key, sizeof(t->psk_key));
+        free(t->psk_identity);
+        free(t);
+        return NULL;
+}
+
+const char *tls_ctx_ciphers(const tls_ctx_t *t) {
+        return t ? t->ciphers : NULL;
+}
+
+const char *tls_ctx_offer(const tls_ctx_t *t) {
+        return t ? t->offer : NULL;
+}

@@ -70,20 +70,25 @@ static void job_init(test_job_t *t, uint64_t deadline) {
                         cr_assert_geq(sd_event_run(event, 100000), 0);  \
         } while (0)
 
+/* A queue of one thread with max_queued places, that thread busy with a (until released). */
+static store_queue_t *queue_busy(sd_event **ret_e, unsigned max_queued, test_job_t *a) {
+        cr_assert_eq(sd_event_new(ret_e), 0);
+        store_queue_t *q = NULL;
+        cr_assert_eq(store_queue_new(*ret_e, &cfg, 1, max_queued, 1000, &q), 0);
+        job_init(a, 0);
+        cr_assert_eq(store_queue_submit(q, &a->job), 0);
+        while (!atomic_load(&a->running)) /* the only thread has it */
+                usleep(1000);
+        return q;
+}
+
 Test(store_queue, bounded_cancel_and_done) {
         sd_event *e = NULL;
-        cr_assert_eq(sd_event_new(&e), 0);
-        store_queue_t *q = NULL;
-        cr_assert_eq(store_queue_new(e, &cfg, 1, 2, 1000, &q), 0);
-
         test_job_t a, b, c, d;
-        job_init(&a, 0);
+        store_queue_t *q = queue_busy(&e, 2, &a);
         job_init(&b, 0);
         job_init(&c, 0);
         job_init(&d, 0);
-        cr_assert_eq(store_queue_submit(q, &a.job), 0);
-        while (!atomic_load(&a.running)) /* the only thread has it */
-                usleep(1000);
         cr_assert_eq(store_queue_submit(q, &b.job), 0);
         cr_assert_eq(store_queue_submit(q, &c.job), 0);
         cr_assert_eq(store_queue_submit(q, &d.job), -EAGAIN, "queue bound");
@@ -104,15 +109,9 @@ Test(store_queue, bounded_cancel_and_done) {
 
 Test(store_queue, overdue_job_is_not_run) {
         sd_event *e = NULL;
-        cr_assert_eq(sd_event_new(&e), 0);
-        store_queue_t *q = NULL;
-        cr_assert_eq(store_queue_new(e, &cfg, 1, 4, 1000, &q), 0);
         test_job_t a, late;
-        job_init(&a, 0);
+        store_queue_t *q = queue_busy(&e, 4, &a);
         job_init(&late, now_usec() + 1000); /* 1 ms: long gone once a lets go */
-        cr_assert_eq(store_queue_submit(q, &a.job), 0);
-        while (!atomic_load(&a.running))
-                usleep(1000);
         cr_assert_eq(store_queue_submit(q, &late.job), 0);
         usleep(5000);
         atomic_store(&late.release, true);
@@ -126,15 +125,9 @@ Test(store_queue, overdue_job_is_not_run) {
 
 Test(store_queue, free_finishes_every_job) {
         sd_event *e = NULL;
-        cr_assert_eq(sd_event_new(&e), 0);
-        store_queue_t *q = NULL;
-        cr_assert_eq(store_queue_new(e, &cfg, 1, 4, 1000, &q), 0);
         test_job_t a, b;
-        job_init(&a, 0);
+        store_queue_t *q = queue_busy(&e, 4, &a);
         job_init(&b, 0);
-        cr_assert_eq(store_queue_submit(q, &a.job), 0);
-        while (!atomic_load(&a.running))
-                usleep(1000);
         cr_assert_eq(store_queue_submit(q, &b.job), 0);
         atomic_store(&b.release, true); /* should a thread still take it */
         atomic_store(&a.release, true);

@@ -179,11 +179,37 @@ echo "ok: under load: $total status checks, $n503 answered 503 + Retry-After, th
 
 enrol b > "$tmp/enrol4.out"
 [ "$(http_status < "$tmp/enrol4.out")" = 201 ] || fail "enrol after recovery: $(cat "$tmp/enrol4.out")"
+keid4=$(json_str keID < "$tmp/enrol4.out")
 rows_after=$(m enrolments | grep -c '@' || true)
 [ "$rows_after" = $((rows_before + 1)) ] || fail "enrolments before $rows_before, after $rows_after (expected one more)"
 active=$(m enrolments "$NODE" | grep -c ' active ' || true)
 [ "$active" = 1 ] || fail "$active active enrolments at the end"
 echo "ok: nothing lost: $rows_before enrolments kept, the one after recovery added, one active"
+
+# The database gone silent (its processes stopped: no refusal, no answer): every exchange with
+# it is bounded, so requests get 503 + Retry-After rather than waiting for TCP timeouts, and the
+# handshakes go on; thawed, both instances serve again by themselves.
+thaw() { "$MSCE_TEST_PG_CTL" thaw 2>/dev/null || true; }
+trap 'thaw; cleanup' EXIT
+"$MSCE_TEST_PG_CTL" freeze || fail "pg freeze"
+t0=$(ms)
+for n in a b; do
+        s=$(status $n "$keid4" | tee "$tmp/frozen-$n.out" | http_status)
+        [ "$s" = 503 ] || { thaw; fail "status on $n with the database frozen: $(cat "$tmp/frozen-$n.out")"; }
+        grep -qi '^Retry-After: 3' "$tmp/frozen-$n.out" || { thaw; fail "503 on $n without Retry-After"; }
+done
+t1=$(ms)
+"$MSCE_TEST_PG_CTL" thaw || fail "pg thaw"
+recovered=
+for _ in $(seq 300); do # 30 s
+        if [ "$(status a "$keid4" | http_status)" = 200 ] && [ "$(status b "$keid4" | http_status)" = 200 ]; then
+                recovered=$(ms)
+                break
+        fi
+        sleep 0.1
+done
+[ -n "$recovered" ] || fail "the instances did not recover within 30 s of the database's thaw"
+echo "ok: database frozen: both instances answered 503 + Retry-After ($((t1 - t0)) ms for both), serve again $((recovered - t1)) ms after the thaw"
 
 # kill -9 of one instance under load: GATEWAYS gateways enrol at once, each starting on one
 # instance and moving to the other when it gets no answer (or 503); a gets SIGKILL while they

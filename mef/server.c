@@ -579,6 +579,8 @@ static int conn_submit(conn_t *c, http_msg_t *msg) {
         }
         c->job = j;
         c->phase = CONN_STORE;
+        /* not started by its deadline: taken back and answered 503 (on_conn_timer) */
+        (void) sd_event_source_set_time(c->timer, MIN(j->job.deadline, c->deadline));
         return 0;
 }
 
@@ -828,9 +830,37 @@ static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *user
         return 0;
 }
 
+/* A request still queued when the store may no longer keep it waiting (every store thread held
+ * up by a slow disk or a database gone silent): 503 now. 1: answered; 0: a thread has it. */
+static int conn_store_overdue(conn_t *c) {
+        server_t *s = c->server;
+        if (!c->job || store_queue_cancel(s->queue, &c->job->job) < 0)
+                return 0;
+        exchange_job_t *j = TAKE_PTR(c->job);
+        mef_response_t resp;
+        int r = mef_response_error(503, 5000, "store busy: retry later", &resp);
+        if (r >= 0) {
+                resp.retry_after = s->cfg->retry_after;
+                r = conn_answer(c, &resp, http_msg_header(&j->msg, "X-M2M-RI"));
+        }
+        exchange_job_free(j);
+        conn_set_deadline_at(c, c->deadline);
+        if (r < 0 || sd_event_source_set_enabled(c->io, SD_EVENT_ON) < 0) {
+                conn_free(c);
+                return 1;
+        }
+        conn_step(c);
+        return 1;
+}
+
 static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         conn_t *c = userdata;
         server_t *s = c->server;
+        if (c->phase == CONN_STORE && now_usec() < c->deadline) {
+                if (conn_store_overdue(c) == 0)
+                        conn_set_deadline_at(c, c->deadline); /* being run: the request's own deadline */
+                return 0;
+        }
         switch (c->phase) {
         case CONN_HANDSHAKE: {
                 uint64_t got = tls_conn_bytes_received(c->tls);

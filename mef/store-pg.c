@@ -4,8 +4,12 @@
  * int8, bytea) so that INSERT ... SELECT ?1 ... infers nothing; results come as text (bytea as
  * \x hex). A connection that broke is re-established on the next call outside a transaction, at
  * most once per RECONNECT_USEC, so a database that is gone costs each call little: the caller
- * answers 503 (store_error_is_transient()). */
+ * answers 503 (store_error_is_transient()). Every exchange with the server, connecting included,
+ * is bounded (pg_bound_usec()): a server that went silent (its host gone, its processes
+ * stopped) costs a call that long, not the TCP timeouts, and the connection is dropped. */
 #include <libpq-fe.h>
+#include <limits.h>
+#include <poll.h>
 
 #include "mef/store-db.h"
 #include "mef/store.h"
@@ -44,8 +48,11 @@ struct db_stmt {
 struct pg_db {
         db_t base;
         PGconn *conn;
-        char *conninfo;
+        char *conninfo;       /* the URI */
         char *password;       /* wiped on close */
+        bool connecting;      /* conn: a connection attempt under way (PQconnectPoll) */
+        PostgresPollingStatusType poll;
+        uint64_t connect_started;
         unsigned lock_timeout_ms;
         uint64_t last_connect;
         int64_t changes;
@@ -79,29 +86,150 @@ static int pg_errno(pg_db_t *p, const PGresult *res) {
         return -EIO;
 }
 
-static int pg_set_lock_timeout(pg_db_t *p) {
-        char sql[64];
-        /* a number; SET takes no parameter */
-        snprintf(sql, sizeof sql, "SET lock_timeout = %u", p->lock_timeout_ms);
-        PGresult *res = PQexec(p->conn, sql);
-        int r = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : pg_errno(p, res);
+/* One exchange with the server: twice the lock timeout (a lock wait ends in an error before),
+ * at least 200 ms. */
+static uint64_t pg_bound_usec(const pg_db_t *p) {
+        return MAX(2ull * p->lock_timeout_ms, 200ull) * 1000u;
+}
+
+static void pg_drop(pg_db_t *p) {
+        PQfinish(p->conn);
+        p->conn = NULL;
+        p->connecting = false;
+}
+
+/* 0 when the socket is ready for events, -ETIMEDOUT at the deadline. */
+static int pg_wait(PGconn *c, short events, uint64_t deadline) {
+        uint64_t now = now_usec();
+        if (now >= deadline)
+                return -ETIMEDOUT;
+        struct pollfd pfd = { .fd = PQsocket(c), .events = events };
+        if (pfd.fd < 0)
+                return -ECONNRESET;
+        int n = poll(&pfd, 1, (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT_MAX));
+        if (n < 0)
+                return errno == EINTR ? 0 : negative_errno();
+        return n == 0 ? -ETIMEDOUT : 0;
+}
+
+/* The results of what was just sent: the first that failed, else the last. NULL with *ret_r
+ * when the server did not answer in time or the connection broke (then it is dropped). */
+static PGresult *pg_collect(pg_db_t *p, int *ret_r) {
+        uint64_t deadline = now_usec() + pg_bound_usec(p);
+        PGresult *keep = NULL;
+        for (;;) {
+                while (PQisBusy(p->conn)) {
+                        int r = pg_wait(p->conn, POLLIN, deadline);
+                        if (r == 0 && !PQconsumeInput(p->conn))
+                                r = -ECONNRESET;
+                        if (r < 0) {
+                                PQclear(keep);
+                                pg_drop(p);
+                                *ret_r = r == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
+                                return NULL;
+                        }
+                }
+                PGresult *res = PQgetResult(p->conn);
+                if (!res)
+                        break;
+                if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR)
+                        PQclear(res);
+                else {
+                        PQclear(keep);
+                        keep = res;
+                }
+        }
+        if (!keep)
+                *ret_r = -EIO;
+        return keep;
+}
+
+/* Constant SQL, possibly several statements: 0 or -errno. */
+static int pg_run(pg_db_t *p, const char *sql) {
+        if (!PQsendQuery(p->conn, sql)) {
+                int r = pg_errno(p, NULL);
+                if (r == -ECONNRESET)
+                        pg_drop(p);
+                return r;
+        }
+        int r = 0;
+        PGresult *res = pg_collect(p, &r);
+        if (!res)
+                return r;
+        ExecStatusType status = PQresultStatus(res);
+        r = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? 0 : pg_errno(p, res);
         PQclear(res);
         return r;
 }
 
+static int pg_set_lock_timeout(pg_db_t *p) {
+        char sql[64];
+        /* a number; SET takes no parameter */
+        snprintf(sql, sizeof sql, "SET lock_timeout = %u", p->lock_timeout_ms);
+        return pg_run(p, sql);
+}
+
+/* Connect without blocking for longer than one bound: an attempt that has not finished by then
+ * goes on at the next call, given up after CONNECT_TIMEOUT. */
+static int pg_connect(pg_db_t *p) {
+        if (!p->connecting) {
+                const char *keys[] = { "tcp_user_timeout", "application_name", "dbname",
+                                       p->password ? "password" : NULL, NULL };
+                const char *values[] = { TCP_USER_TIMEOUT, "msce-mef", p->conninfo, p->password, NULL };
+                p->conn = PQconnectStartParams(keys, values, 1);
+                if (!p->conn)
+                        return -ENOMEM;
+                if (PQstatus(p->conn) == CONNECTION_BAD) {
+                        pg_drop(p);
+                        return -ECONNREFUSED;
+                }
+                p->connecting = true;
+                p->poll = PGRES_POLLING_WRITING;
+                p->connect_started = now_usec();
+        }
+        uint64_t deadline = now_usec() + pg_bound_usec(p);
+        for (;;) {
+                int r;
+                switch (p->poll) {
+                case PGRES_POLLING_OK:
+                        p->connecting = false;
+                        /* Statements are not prepared server-side: nothing else to restore. */
+                        return pg_set_lock_timeout(p) < 0 ? -ECONNREFUSED : 0;
+                case PGRES_POLLING_READING:
+                        r = pg_wait(p->conn, POLLIN, deadline);
+                        break;
+                case PGRES_POLLING_WRITING:
+                        r = pg_wait(p->conn, POLLOUT, deadline);
+                        break;
+                default:
+                        pg_drop(p);
+                        return -ECONNREFUSED;
+                }
+                if (r == -ETIMEDOUT) {
+                        if (now_usec() - p->connect_started >= strtoull(CONNECT_TIMEOUT, NULL, 10) * 1000000u)
+                                pg_drop(p); /* start afresh next time */
+                        return -ECONNREFUSED;
+                }
+                if (r < 0) {
+                        pg_drop(p);
+                        return -ECONNREFUSED;
+                }
+                p->poll = PQconnectPoll(p->conn);
+        }
+}
+
 /* The connection, re-established when it broke (not inside a transaction: that one is lost). */
 static int pg_ensure(pg_db_t *p) {
-        if (PQstatus(p->conn) == CONNECTION_OK)
+        if (p->conn && !p->connecting && PQstatus(p->conn) == CONNECTION_OK)
                 return 0;
-        uint64_t now = now_usec();
-        if (p->last_connect != 0 && now - p->last_connect < RECONNECT_USEC)
-                return -ECONNREFUSED;
-        p->last_connect = now;
-        PQreset(p->conn);
-        if (PQstatus(p->conn) != CONNECTION_OK)
-                return -ECONNREFUSED;
-        /* Statements are not prepared server-side: nothing else to restore. */
-        return pg_set_lock_timeout(p);
+        if (!p->connecting) {
+                pg_drop(p);
+                uint64_t now = now_usec();
+                if (p->last_connect != 0 && now - p->last_connect < RECONNECT_USEC)
+                        return -ECONNREFUSED;
+                p->last_connect = now;
+        }
+        return pg_connect(p);
 }
 
 /* ?N -> $N outside quotes. */
@@ -262,8 +390,16 @@ static int pg_step(db_stmt_t *st) {
                 int r = pg_ensure(p);
                 if (r < 0)
                         return r;
-                st->res = PQexecParams(p->conn, st->sql, st->n_params, st->types, st->values, st->lengths,
-                                       st->formats, 0);
+                if (!PQsendQueryParams(p->conn, st->sql, st->n_params, st->types, st->values, st->lengths,
+                                       st->formats, 0)) {
+                        r = pg_errno(p, NULL);
+                        if (r == -ECONNRESET)
+                                pg_drop(p);
+                        return r;
+                }
+                st->res = pg_collect(p, &r);
+                if (!st->res)
+                        return r;
                 ExecStatusType status = PQresultStatus(st->res);
                 if (status == PGRES_COMMAND_OK) {
                         const char *t = PQcmdTuples(st->res);
@@ -343,15 +479,14 @@ static int pg_exec(db_t *d, const char *sql) {
         int r = pg_ensure(p);
         if (r < 0)
                 return r;
-        PGresult *res = PQexec(p->conn, sql);
-        ExecStatusType status = PQresultStatus(res);
-        r = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? 0 : pg_errno(p, res);
-        PQclear(res);
-        return r;
+        return pg_run(p, sql);
 }
 
 static bool pg_in_transaction(db_t *d) {
-        PGTransactionStatusType t = PQtransactionStatus(((pg_db_t *) d)->conn);
+        pg_db_t *p = (pg_db_t *) d;
+        if (!p->conn || p->connecting)
+                return false;
+        PGTransactionStatusType t = PQtransactionStatus(p->conn);
         return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
 }
 
@@ -545,6 +680,9 @@ int db_pg_open(const store_location_t *loc, db_t **ret) {
                 return -ENOMEM;
         p->base.ops = &pg_ops;
         p->lock_timeout_ms = 5000;
+        p->conninfo = strdup(loc->uri);
+        if (!p->conninfo)
+                return -ENOMEM;
         if (loc->password_file) {
                 _cleanup_secret_ secret_t pw = { 0 };
                 r = secret_file_read(loc->password_file, 1024, &pw);

@@ -14,6 +14,7 @@ typedef struct worker {
         pthread_t thread;
         bool started;
         mef_store_t *store;
+        unsigned busy_ms; /* what the store's busy timeout is set to now */
 } worker_t;
 
 struct store_queue {
@@ -22,6 +23,7 @@ struct store_queue {
         store_job_t *queued, **queued_tail;
         store_job_t *finished, **finished_tail;
         unsigned n_queued, max_queued;
+        unsigned busy_ms;
         bool stopping;
         int efd;
         sd_event_source *source;
@@ -61,10 +63,21 @@ static void *worker_main(void *userdata) {
 
                 /* Waited past its deadline (the store was slow for those before it): its client
                  * is better served by a quick 503 than by a late answer. */
-                if (j->deadline != 0 && now_usec() >= j->deadline)
+                uint64_t now = now_usec();
+                if (j->deadline != 0 && now >= j->deadline)
                         j->result = -ETIME;
-                else
+                else {
+                        /* What time the job has left is all the store may wait for a lock: a
+                         * request is answered within busy_timeout of its arrival, however long it
+                         * queued. Set again only on a real change (PostgreSQL: a round trip). */
+                        unsigned want = j->deadline ? (unsigned) MIN((j->deadline - now + 999) / 1000, q->busy_ms)
+                                                    : q->busy_ms;
+                        if (want * 10 < w->busy_ms * 9 || want * 10 > w->busy_ms * 11) {
+                                if (store_set_busy_timeout(w->store, MAX(want, 1u)) >= 0)
+                                        w->busy_ms = want;
+                        }
                         j->result = j->run(j, w->store);
+                }
 
                 pthread_mutex_lock(&q->lock);
                 bool wake = !q->finished;
@@ -109,6 +122,7 @@ int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, 
         q->queued_tail = &q->queued;
         q->finished_tail = &q->finished;
         q->max_queued = max_queued;
+        q->busy_ms = busy_timeout_ms;
         q->efd = -1;
 
         int r = 0;
@@ -120,6 +134,7 @@ int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, 
                 r = mef_store_open(cfg, 0, &q->workers[i].store);
                 if (r >= 0)
                         r = store_set_busy_timeout(q->workers[i].store, busy_timeout_ms);
+                q->workers[i].busy_ms = busy_timeout_ms;
         }
         if (r >= 0) {
                 q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -178,4 +193,23 @@ int store_queue_submit(store_queue_t *q, store_job_t *j) {
         pthread_cond_signal(&q->wake);
         pthread_mutex_unlock(&q->lock);
         return 0;
+}
+
+int store_queue_cancel(store_queue_t *q, store_job_t *j) {
+        if (!q || !j)
+                return -EINVAL;
+        int r = -EBUSY;
+        pthread_mutex_lock(&q->lock);
+        for (store_job_t **p = &q->queued; *p; p = &(*p)->next)
+                if (*p == j) {
+                        *p = j->next;
+                        if (q->queued_tail == &j->next)
+                                q->queued_tail = p;
+                        q->n_queued--;
+                        j->next = NULL;
+                        r = 0;
+                        break;
+                }
+        pthread_mutex_unlock(&q->lock);
+        return r;
 }

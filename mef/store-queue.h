@@ -34,3 +34,6 @@ int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, 
 store_queue_t *store_queue_free(store_queue_t *q);
 /* -EAGAIN when max_queued jobs wait already: answer 503 without the store. */
 int store_queue_submit(store_queue_t *q, store_job_t *j);
+/* Takes back a job no thread has started (every thread held up by a slow disk or a database
+ * gone silent): 0, and done() will not be called; -EBUSY when it is being run or is done. */
+int store_queue_cancel(store_queue_t *q, store_job_t *j);

@@ -5,7 +5,7 @@
 # authentication (scram-sha-256). No system service is touched. The command gets:
 #   MSCE_TEST_PG_URI            postgresql:///msce?host=DIR&user=msce (no password)
 #   MSCE_TEST_PG_PASSWORD_FILE  the password, 0600
-#   MSCE_TEST_PG_CTL            "stop" | "start": a script that stops or starts this server
+#   MSCE_TEST_PG_CTL            a script: stop | start | freeze | thaw (SIGSTOP/SIGCONT) this server
 # Usage: pg-run.sh COMMAND [ARGS...]. Exit 77 (skip) without PostgreSQL's server binaries.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: pg-run.sh COMMAND [ARGS...]" >&2; exit 2; }
@@ -51,12 +51,19 @@ rm -f "$dir/password"
 
 cat > "$dir/ctl" <<EOF
 #!/bin/sh
-# stop | start this run's PostgreSQL
+# stop | start | freeze | thaw this run's PostgreSQL (freeze: SIGSTOP to its postmaster and
+# its children, by their process IDs: a database host gone silent)
+pids() {
+        pm=\$(head -n1 "$dir/data/postmaster.pid")
+        echo "\$pm" \$(ps -o pid= --ppid "\$pm")
+}
 case "\$1" in
+freeze) exec kill -STOP \$(pids) ;;
+thaw) exec kill -CONT \$(pids) ;;
 stop) exec ${as[*]} "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop ;;
 start) exec ${as[*]} "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         -o "-k $dir -c listen_addresses='' -c max_connections=200" start ;;
-*) echo "usage: \$0 stop|start" >&2; exit 2 ;;
+*) echo "usage: \$0 stop|start|freeze|thaw" >&2; exit 2 ;;
 esac
 EOF
 chmod 0755 "$dir/ctl"

@@ -89,6 +89,17 @@ http_status() { sed -n 's/^HTTP\/1.1 \([0-9]*\) .*/\1/p' | head -n1; }
 json_str() { grep -o "\"$1\":\"[^\"]*\"" | head -n1 | cut -d'"' -f4; }
 enrol() { request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}" | exchange "$1" "$kpm" kpm-pg-1; }
 status() { request GET "/msce/enrolments/$2" "$2" | exchange "$1" "$kpm" kpm-pg-1; }
+# wait_served KEID: until both instances answer its status 200 (30 s at most); prints when
+wait_served() {
+        for _ in $(seq 300); do
+                if [ "$(status a "$1" | http_status)" = 200 ] && [ "$(status b "$1" | http_status)" = 200 ]; then
+                        ms
+                        return 0
+                fi
+                sleep 0.1
+        done
+        return 1
+}
 fetch() { request GET "/msce/fetchCredentials/$2/tls" "$TARGET" | exchange "$1" "$tpsk" in-cse-psk; }
 
 enrol a > "$tmp/enrol1.out"
@@ -158,15 +169,7 @@ echo "ok: database stopped: status and enrol answered 503 + Retry-After by both 
 
 "$MSCE_TEST_PG_CTL" start >/dev/null || fail "pg_ctl start"
 started=$(ms)
-recovered=
-for _ in $(seq 300); do # 30 s
-        if [ "$(status a "$keid3" | http_status)" = 200 ] && [ "$(status b "$keid3" | http_status)" = 200 ]; then
-                recovered=$(ms)
-                break
-        fi
-        sleep 0.1
-done
-[ -n "$recovered" ] || fail "the instances did not recover within 30 s of the database's return"
+recovered=$(wait_served "$keid3") || fail "the instances did not recover within 30 s of the database's return"
 kill "$load_pid"; wait "$load_pid" 2>/dev/null || true; load_pid=
 for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null || fail "an instance exited"; done
 echo "ok: database back: both instances serve again $((recovered - started)) ms after it started (down $((started - stopped)) ms), same processes"
@@ -179,11 +182,29 @@ echo "ok: under load: $total status checks, $n503 answered 503 + Retry-After, th
 
 enrol b > "$tmp/enrol4.out"
 [ "$(http_status < "$tmp/enrol4.out")" = 201 ] || fail "enrol after recovery: $(cat "$tmp/enrol4.out")"
+keid4=$(json_str keID < "$tmp/enrol4.out")
 rows_after=$(m enrolments | grep -c '@' || true)
 [ "$rows_after" = $((rows_before + 1)) ] || fail "enrolments before $rows_before, after $rows_after (expected one more)"
 active=$(m enrolments "$NODE" | grep -c ' active ' || true)
 [ "$active" = 1 ] || fail "$active active enrolments at the end"
 echo "ok: nothing lost: $rows_before enrolments kept, the one after recovery added, one active"
+
+# The database gone silent (its processes stopped: no refusal, no answer): every exchange with
+# it is bounded, so requests get 503 + Retry-After rather than waiting for TCP timeouts, and the
+# handshakes go on; thawed, both instances serve again by themselves.
+thaw() { "$MSCE_TEST_PG_CTL" thaw 2>/dev/null || true; }
+trap 'thaw; cleanup' EXIT
+"$MSCE_TEST_PG_CTL" freeze || fail "pg freeze"
+t0=$(ms)
+for n in a b; do
+        s=$(status $n "$keid4" | tee "$tmp/frozen-$n.out" | http_status)
+        [ "$s" = 503 ] || { thaw; fail "status on $n with the database frozen: $(cat "$tmp/frozen-$n.out")"; }
+        grep -qi '^Retry-After: 3' "$tmp/frozen-$n.out" || { thaw; fail "503 on $n without Retry-After"; }
+done
+t1=$(ms)
+"$MSCE_TEST_PG_CTL" thaw || fail "pg thaw"
+recovered=$(wait_served "$keid4") || fail "the instances did not recover within 30 s of the database's thaw"
+echo "ok: database frozen: both instances answered 503 + Retry-After ($((t1 - t0)) ms for both), serve again $((recovered - t1)) ms after the thaw"
 
 # kill -9 of one instance under load: GATEWAYS gateways enrol at once, each starting on one
 # instance and moving to the other when it gets no answer (or 503); a gets SIGKILL while they

@@ -40,6 +40,7 @@ fqdn = $FQDN
 path = $tmp/mef.db
 master_key = $tmp/master.key
 busy_timeout = $BUSY_MS
+threads = 1
 
 [limits]
 retry_after = 7
@@ -103,11 +104,20 @@ grep -Eq 'Protocol *: TLSv1.3|^(New|Reused), TLSv1.3' "$tmp/handshake.out" || fa
 grep -q "^HTTP/1.1" "$tmp/locked.out" && { cat "$tmp/locked.out"; fail "the enrolment was answered before the other handshake completed"; }
 echo "ok: a handshake completes in $((t2 - t1)) ms while an enrolment waits for the locked store"
 
+# More behind it, queued for the one store thread: not kept waiting past busy_timeout either.
+queued=()
+for i in 1 2 3; do exchange "$kpm" kpm-lock-1 "$tmp/enrol.req" > "$tmp/queued-$i.out" & queued+=($!); done
 wait "$enrol_pid"
 t3=$(ms)
 grep -q '^HTTP/1.1 503 ' "$tmp/locked.out" || fail "enrol under the lock: not 503: $(cat "$tmp/locked.out")"
 grep -qi '^Retry-After: 7' "$tmp/locked.out" || fail "503 without Retry-After: 7"
 echo "ok: enrolment under the lock: 503 + Retry-After after $((t3 - t0)) ms (busy_timeout $BUSY_MS ms)"
+for p in "${queued[@]}"; do wait "$p"; done
+t4=$(ms)
+for i in 1 2 3; do
+        grep -q '^HTTP/1.1 503 ' "$tmp/queued-$i.out" || fail "queued enrol $i: not 503: $(cat "$tmp/queued-$i.out")"
+done
+echo "ok: 3 more enrolments queued behind it (one store thread): 503 + Retry-After, all within $((t4 - t0)) ms"
 
 exec 3>&-
 wait "$lock_pid" || fail "the lock holder failed"

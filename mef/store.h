@@ -78,7 +78,7 @@ typedef struct store_enrolment {
 } store_enrolment_t;
 
 /* The schema this msce-mef writes; `msce-mef migrate` brings an older one to it. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 typedef enum store_backend {
         STORE_BACKEND_SQLITE,

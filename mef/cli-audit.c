@@ -4,6 +4,20 @@
 
 #include "mef/cli-internal.h"
 
+static int audit_option(const char *cmd, int o, const char *arg, cli_page_t *p, void *userdata) {
+        switch (o) {
+        case 'n': /* -n N: the short form of --limit */
+                return cli_page_option(cmd, OPT_LIMIT, arg, p);
+        case 'a':
+                p->page.action = arg;
+                return 0;
+        case OPT_STATE:
+                return cli_usage_error(cmd, "--state: audit rows have none (--action filters them)");
+        default:
+                return -1;
+        }
+}
+
 int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv) {
         static const struct option opts[] = {
                 COMMON_OPTIONS, PAGE_OPTIONS, { "action", required_argument, NULL, 'a' }, {}
@@ -11,22 +25,9 @@ int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv) {
         const char *cmd = "audit";
         cli_page_t p = { .page.state = -1 };
         char last[24] = "";
-        int o, r;
-        optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, ":hn:", opts)) >= 0) {
-                if (o == 'n') /* -n N: the old short form of --limit */
-                        o = OPT_LIMIT;
-                if (o == 'a')
-                        p.page.action = optarg;
-                else if (o == OPT_STATE)
-                        return cli_usage_error(cmd, "--state: audit rows have none (--action filters them)");
-                else if ((r = cli_page_option(cmd, o, optarg, &p)) > 0)
-                        return r;
-                else if (r < 0)
-                        return cli_option_error(cmd, o, argv);
-        }
-        if (o == CLI_OPT_HELP)
-                return 0;
+        int r = cli_page_options(c, cmd, def, argc, argv, &p, opts, audit_option, NULL);
+        if (r >= 0)
+                return r;
         if ((r = cli_positionals(cmd, argc, argv, 0, NULL)))
                 return r;
         if (p.page.after) {

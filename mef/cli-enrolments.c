@@ -47,19 +47,11 @@ int cli_enrolments_table(const store_enrolment_t *list, size_t n) {
 /* ---- enrolments, audit ---- */
 
 int cmd_enrolments(cli_t *c, const command_t *def, int argc, char **argv) {
-        static const struct option opts[] = { COMMON_OPTIONS, PAGE_OPTIONS, {} };
         const char *cmd = "enrolments";
         cli_page_t p = { .page.state = -1 };
-        int o, r;
-        optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, ":h", opts)) >= 0)
-                if ((r = cli_page_option(cmd, o, optarg, &p)) >= 0) {
-                        if (r)
-                                return r;
-                } else
-                        return cli_option_error(cmd, o, argv);
-        if (o == CLI_OPT_HELP)
-                return 0;
+        int r = cli_page_options(c, cmd, def, argc, argv, &p, NULL, NULL, NULL);
+        if (r >= 0)
+                return r;
         if (argc - optind > 1)
                 return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
         const char *node_id = argc > optind ? argv[optind] : NULL;

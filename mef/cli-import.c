@@ -593,6 +593,15 @@ static int node_export_one(const store_node_t *n, bool csv) {
         return 0;
 }
 
+static int export_option(const char *cmd, int o, const char *arg, cli_page_t *p, void *userdata) {
+        if (o != 'f')
+                return -1;
+        if (!streq(arg, "csv") && !streq(arg, "jsonl"))
+                return cli_usage_error(cmd, "--format: expected csv or jsonl");
+        *(bool *) userdata = streq(arg, "csv");
+        return 0;
+}
+
 int cmd_node_export(cli_t *c, const command_t *def, int argc, char **argv) {
         static const struct option opts[] = {
                 COMMON_OPTIONS, PAGE_OPTIONS, { "format", required_argument, NULL, 'f' }, {}
@@ -600,23 +609,11 @@ int cmd_node_export(cli_t *c, const command_t *def, int argc, char **argv) {
         const char *cmd = "node export";
         cli_page_t p = { .page.state = -1 };
         bool csv = false;
-        int o, r;
-        optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, ":hf:", opts)) >= 0)
-                if (o == 'f') {
-                        if (!streq(optarg, "csv") && !streq(optarg, "jsonl"))
-                                return cli_usage_error(cmd, "--format: expected csv or jsonl");
-                        csv = streq(optarg, "csv");
-                } else if ((r = cli_page_option(cmd, o, optarg, &p)) > 0)
-                        return r;
-                else if (r < 0)
-                        return cli_option_error(cmd, o, argv);
-        if (o == CLI_OPT_HELP)
-                return 0;
-        if ((r = cli_positionals(cmd, argc, argv, 0, NULL)))
+        int r = cli_page_options(c, cmd, def, argc, argv, &p, opts, export_option, &csv);
+        if (r >= 0)
                 return r;
-        if (p.state && (p.page.state = node_state_from_string(p.state)) < 0)
-                return cli_usage_error(cmd, "--state: expected active, reenrol or revoked");
+        if ((r = cli_positionals(cmd, argc, argv, 0, NULL)) || (r = cli_page_node_state(cmd, &p)))
+                return r;
         if ((r = cli_open(c, false)))
                 return r;
         if (csv)

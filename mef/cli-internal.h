@@ -68,10 +68,18 @@ int cli_change_end(cli_t *c, int r, const char *action, const char *subject, con
 typedef struct cli_page {
         store_page_t page;
         const char *state; /* as given: each command maps it */
-        bool quiet;
 } cli_page_t;
 /* Takes PAGE_OPTIONS option o into p: 0, the exit status of a usage error, or -1 when o is not one. */
 int cli_page_option(const char *cmd, int o, const char *arg, cli_page_t *p);
+/* A command's own option o besides the paging ones: 0 taken, >0 the exit status, -1 not its. */
+typedef int (*cli_extra_option_t)(const char *cmd, int o, const char *arg, cli_page_t *p, void *userdata);
+/* The options of a listing command: opts (NULL: only COMMON_OPTIONS and PAGE_OPTIONS; short
+ * options -n, -f, -a may be among them), the paging ones into p, the others to extra. -1 to go
+ * on, or the exit status to return now (0 after --help). */
+int cli_page_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, cli_page_t *p,
+                     const struct option *opts, cli_extra_option_t extra, void *userdata);
+/* --state as a node state into p->page.state: 0, or the exit status of a usage error. */
+int cli_page_node_state(const char *cmd, cli_page_t *p);
 /* After a page of n rows whose last key is last: tells how to go on when the page was full. */
 void cli_page_next(const cli_page_t *p, size_t n, const char *last);
 

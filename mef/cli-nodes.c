@@ -214,23 +214,13 @@ int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
 }
 
 int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv) {
-        static const struct option opts[] = { COMMON_OPTIONS, PAGE_OPTIONS, {} };
         const char *cmd = "node list";
         cli_page_t p = { .page.state = -1 };
-        int o, r;
-        optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, ":h", opts)) >= 0)
-                if ((r = cli_page_option(cmd, o, optarg, &p)) >= 0) {
-                        if (r)
-                                return r;
-                } else
-                        return cli_option_error(cmd, o, argv);
-        if (o == CLI_OPT_HELP)
-                return 0;
-        if ((r = cli_positionals(cmd, argc, argv, 0, NULL)))
+        int r = cli_page_options(c, cmd, def, argc, argv, &p, NULL, NULL, NULL);
+        if (r >= 0)
                 return r;
-        if (p.state && (p.page.state = node_state_from_string(p.state)) < 0)
-                return cli_usage_error(cmd, "--state: expected active, reenrol or revoked");
+        if ((r = cli_positionals(cmd, argc, argv, 0, NULL)) || (r = cli_page_node_state(cmd, &p)))
+                return r;
         if ((r = cli_open(c, false)))
                 return r;
         _cleanup_free_ store_node_t *list = NULL;

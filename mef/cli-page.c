@@ -53,8 +53,31 @@ int cli_page_option(const char *cmd, int o, const char *arg, cli_page_t *p) {
         }
 }
 
+int cli_page_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, cli_page_t *p,
+                     const struct option *opts, cli_extra_option_t extra, void *userdata) {
+        static const struct option page_opts[] = { COMMON_OPTIONS, PAGE_OPTIONS, {} };
+        int o, r;
+        optind = 0;
+        while ((o = cli_next_option(c, def, argc, argv, opts ? ":hn:f:a:" : ":h", opts ?: page_opts)) >= 0) {
+                r = extra ? extra(cmd, o, optarg, p, userdata) : -1;
+                if (r < 0)
+                        r = cli_page_option(cmd, o, optarg, p);
+                if (r > 0)
+                        return r;
+                if (r < 0)
+                        return cli_option_error(cmd, o, argv);
+        }
+        return o == CLI_OPT_HELP ? 0 : -1;
+}
+
+int cli_page_node_state(const char *cmd, cli_page_t *p) {
+        if (p->state && (p->page.state = node_state_from_string(p->state)) < 0)
+                return cli_usage_error(cmd, "--state: expected active, reenrol or revoked");
+        return 0;
+}
+
 void cli_page_next(const cli_page_t *p, size_t n, const char *last) {
         /* a full page: there may be more; where to go on, on stderr so stdout stays the list */
-        if (p->page.limit && n == p->page.limit && last && !p->quiet)
+        if (p->page.limit && n == p->page.limit && last)
                 fprintf(stderr, "msce-mef: more may follow: --after %s\n", last);
 }

@@ -723,18 +723,8 @@ int store_node_by_cert(mef_store_t *s, const char *fp, store_node_t *ret) {
 }
 
 int store_node_list(mef_store_t *s, store_node_t **ret, size_t *ret_n) {
-        if (!s || !ret || !ret_n)
-                return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, "SELECT " NODE_SELECT " FROM nodes ORDER BY node_id", &ref);
-        if (r < 0)
-                return r;
-        db_stmt_t *st = ref.st;
-        void *list = NULL;
-        r = select_all(st, &node_row, &list, ret_n);
-        if (r == 0)
-                *ret = list;
-        return r;
+        static const store_page_t all = { .state = -1 };
+        return store_node_page(s, &all, ret, ret_n);
 }
 
 /* For UPDATE/DELETE by key: -ENOENT when no row matched. */
@@ -1124,22 +1114,8 @@ int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enro
 }
 
 int store_enrolment_list(mef_store_t *s, const char *node_id, store_enrolment_t **ret, size_t *ret_n) {
-        if (!s || !ret || !ret_n)
-                return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s,
-                        "SELECT " ENROLMENT_COLUMNS " FROM enrolments WHERE ?1 IS NULL OR node_id = ?1 "
-                        "ORDER BY created DESC, rowid DESC",
-                        &ref);
-        if (r < 0)
-                return r;
-        db_stmt_t *st = ref.st;
-        BIND(bind_text_or_null(st, 1, node_id));
-        void *list = NULL;
-        r = select_all(st, &enrolment_row, &list, ret_n);
-        if (r == 0)
-                *ret = list;
-        return r;
+        static const store_page_t all = { .state = -1 };
+        return store_enrolment_page(s, node_id, &all, ret, ret_n);
 }
 
 /* ---- enrolments: pages (bulk lifecycle) ---- */
@@ -1253,17 +1229,8 @@ static int audit_rows(db_stmt_t *st, store_audit_entry_t **ret, size_t *ret_n) {
 }
 
 int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, size_t *ret_n) {
-        if (!s || !ret || !ret_n)
-                return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, "SELECT id, ts, actor, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?1",
-                        &ref);
-        if (r < 0)
-                return r;
-        db_stmt_t *st = ref.st;
-        uint64_t l = limit; /* a 64-bit compare: size_t is 32 bits on armhf (-Wtype-limits) */
-        BIND(db_bind_int64(st, 1, l == 0 || l > INT64_MAX ? INT64_MAX : (int64_t) l));
-        return audit_rows(st, ret, ret_n);
+        store_page_t p = { .state = -1, .limit = limit };
+        return store_audit_page(s, &p, ret, ret_n);
 }
 
 /* ---- audit: pages (bulk lifecycle) ---- */

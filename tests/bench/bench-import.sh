@@ -41,9 +41,9 @@ timed() {
 echo "rows:                $rows ($(du -k "$work/nodes.csv" | cut -f1) KiB of CSV)"
 echo "import --dry-run:    $(timed m node import --dry-run "$work/nodes.csv") s"
 echo "import:              $(timed m node import "$work/nodes.csv") s   ($(cat "$work/out"))"
-echo "store size:          $(du -k "$work/mef.db" | cut -f1) KiB ($(stat -c %s "$work/mef.db") bytes, $(ls "$work" | grep -c 'mef.db') file(s))"
+echo "store size:          $(du -ck "$work"/mef.db* | tail -1 | cut -f1) KiB (mef.db and any -wal/-shm)"
 echo "re-import:           $(timed m node import "$work/nodes.csv") s   ($(cat "$work/out"))"
 echo "export (jsonl):      $(timed m node export) s   ($(wc -l < "$work/out") rows)"
 echo "page of 100 (mid):   $(timed m node list --limit 100 --after urn:dev:ops:bench-050000) s"
 echo "node list (all):     $(timed m node list) s"
-echo "peak RSS (import again, dry run): $( { /usr/bin/time -f %M "$mef" --config "$work/mef.conf" node import --dry-run "$work/nodes.csv" > /dev/null; } 2>&1 | tail -1) KiB"
+command -v /usr/bin/time > /dev/null && echo "peak RSS (dry run, again): $( { /usr/bin/time -f %M "$mef" --config "$work/mef.conf" node import --dry-run "$work/nodes.csv" > /dev/null; } 2>&1 | tail -1) KiB" || true

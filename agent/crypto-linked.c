@@ -7,7 +7,6 @@ static const crypto_ops_t ops = {
         .size = sizeof(crypto_ops_t),
         .enrol_run = enrol_run,
         .enrol_status = enrol_status,
-        .profile_from_msg = profile_from_msg,
         .seal_store = seal_store,
         .seal_load = seal_load,
 };

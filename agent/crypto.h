@@ -18,10 +18,8 @@
 
 typedef struct crypto_ops {
         size_t size; /* sizeof(crypto_ops_t) of the side that built the table */
-        int (*enrol_run)(const agent_config_t *cfg, const char *prev, enrol_result_t *ret, exchange_info_t *info);
+        int (*enrol_run)(const agent_config_t *cfg, const char *prev, stored_profile_t *ret, exchange_info_t *info);
         int (*enrol_status)(const agent_config_t *cfg, const char *ke_id, msg_status_t *ret, exchange_info_t *info);
-        int (*profile_from_msg)(const msg_profile_t *m, const char *node_id, const char *mef_uri, time_t obtained,
-                                const uint8_t *ltk, size_t ltk_len, stored_profile_t *ret);
         int (*seal_store)(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *ret_method);
         int (*seal_load)(const seal_opts_t *o, stored_profile_t *ret, seal_method_t *ret_method);
 } crypto_ops_t;

@@ -12,62 +12,15 @@
 #include "msce-config.h"
 
 #include "agent/crypto.h"
+#include "agent/credential.h"
 #include "agent/custody.h"
 #include "agent/sealing.h"
 #include "keys/keyring.h"
 #include "util/util.h"
 
-static const char *const class_table[_CUSTODY_CLASS_MAX] = {
-        [CUSTODY_OK] = "ok",
-        [CUSTODY_ABSENT] = "absent",
-        [CUSTODY_MISMATCH] = "mismatch",
-        [CUSTODY_EXPIRED] = "expired",
-        [CUSTODY_UNUSABLE] = "unusable",
-        [CUSTODY_CONFIG] = "configuration",
-        [CUSTODY_FAILED] = "failed",
-};
-
-const char *custody_class_to_string(custody_class_t c) {
-        if (c < 0 || c >= _CUSTODY_CLASS_MAX)
-                return NULL;
-        return class_table[c];
-}
-
-bool custody_class_wants_enrol(custody_class_t c) {
-        return c == CUSTODY_ABSENT || c == CUSTODY_MISMATCH || c == CUSTODY_EXPIRED || c == CUSTODY_UNUSABLE;
-}
-
-static int _printf_(4, 5) fail(custody_info_t *info, custody_class_t cls, int r, const char *fmt, ...) {
-        info->cls = cls;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(info->reason, sizeof info->reason, fmt, ap);
-        va_end(ap);
-        return r;
-}
-
+/* Every entry point starts here: info is required (the caller acts on it). */
 static void info_init(custody_info_t *info) {
-        *info = (custody_info_t) { .cls = CUSTODY_OK, .method = _SEAL_METHOD_INVALID };
-}
-
-seal_method_t custody_seal_method(const agent_config_t *cfg) {
-        switch (cfg->seal_backend) {
-        case SEAL_TPM2:
-                return SEAL_METHOD_TPM2;
-        case SEAL_HOST:
-                return SEAL_METHOD_HOST;
-        default:
-                return SEAL_METHOD_AUTO;
-        }
-}
-
-seal_opts_t custody_seal_opts(const agent_config_t *cfg) {
-        return (seal_opts_t) {
-                .state_dir = cfg->state_dir,
-                .method = custody_seal_method(cfg),
-                .tcti = cfg->tcti,
-                .pcrs = cfg->pcrs,
-        };
+        *info = (custody_info_t) { .failure = FAILURE_NULL, .method = _SEAL_METHOD_INVALID };
 }
 
 /* mkdir -p; only the last component gets mode, the parents 0755. */
@@ -115,28 +68,42 @@ static void remove_stale_temporaries(const char *dir) {
         closedir(d);
 }
 
+/* The lock, waiting up to LOCK_WAIT_USEC for it: an agent killed a moment ago may have left a
+ * child process that was forked with the lock's descriptor and has not yet closed it (util/child.c
+ * closes it first thing, and PR_SET_PDEATHSIG ends it), and such a leftover must not make the next
+ * agent give up. Another live agent still holds it after that: -1 with errno EWOULDBLOCK. */
+#define LOCK_WAIT_USEC (2u * 1000u * 1000u)
+#define LOCK_POLL_USEC (20u * 1000u)
+static int lock_wait(int fd) {
+        uint64_t end = now_usec() + LOCK_WAIT_USEC;
+        for (;;) {
+                if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+                        return 0;
+                if (errno != EWOULDBLOCK || now_usec() >= end)
+                        return -1;
+                (void) usleep(LOCK_POLL_USEC);
+        }
+}
+
 int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info) {
-        custody_info_t dummy;
-        if (!info)
-                info = &dummy;
         info_init(info);
         int r = mkdir_p(cfg->state_dir, 0700);
         if (r < 0)
-                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] state_dir: cannot create %s: %s", cfg->path,
-                            cfg->state_dir, strerror(-r));
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] state_dir: cannot create %s: %s", cfg->path,
+                                   cfg->state_dir, strerror(-r));
         _cleanup_close_ int fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
                 r = negative_errno();
-                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] state_dir: cannot open %s: %s", cfg->path,
-                            cfg->state_dir, strerror(-r));
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] state_dir: cannot open %s: %s", cfg->path,
+                                   cfg->state_dir, strerror(-r));
         }
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (lock_wait(fd) < 0) {
                 r = errno == EWOULDBLOCK ? -EBUSY : negative_errno();
                 if (r == -EBUSY)
-                        return fail(info, CUSTODY_FAILED, r, "another msce-agent is using the state directory %s",
-                                    cfg->state_dir);
-                return fail(info, CUSTODY_FAILED, r, "cannot lock the state directory %s: %s", cfg->state_dir,
-                            strerror(-r));
+                        return failure_set(&info->failure, OUTCOME_FAILED, r, "another msce-agent is using the state directory %s",
+                                           cfg->state_dir);
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot lock the state directory %s: %s", cfg->state_dir,
+                                   strerror(-r));
         }
         remove_stale_temporaries(cfg->state_dir);
         remove_stale_temporaries(cfg->runtime_dir);
@@ -148,15 +115,15 @@ static int service_uid(const agent_config_t *cfg, uid_t *ret, custody_info_t *in
         uid_t uid;
         int r = user_resolve(cfg->service_user, &uid, NULL);
         if (r == -ESRCH)
-                return fail(info, CUSTODY_CONFIG, r, "%s: [consumer] user: no such user '%s'", cfg->path,
-                            cfg->service_user);
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [consumer] user: no such user '%s'", cfg->path,
+                                   cfg->service_user);
         if (r < 0)
-                return fail(info, CUSTODY_CONFIG, r, "%s: [consumer] user: cannot resolve '%s': %s", cfg->path,
-                            cfg->service_user, strerror(-r));
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [consumer] user: cannot resolve '%s': %s", cfg->path,
+                                   cfg->service_user, strerror(-r));
         if (uid == 0)
-                return fail(info, CUSTODY_CONFIG, -EINVAL,
-                            "%s: [consumer] user: '%s' is root; the keys must go to the CSE's own user", cfg->path,
-                            cfg->service_user);
+                return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL,
+                                   "%s: [consumer] user: '%s' is root; the keys must go to the CSE's own user", cfg->path,
+                                   cfg->service_user);
         *ret = uid;
         return 0;
 }
@@ -168,16 +135,16 @@ static int dir_preflight(const agent_config_t *cfg, const char *agent_user, cons
         if (stat(dir, &st) < 0) {
                 int r = negative_errno();
                 if (r != -ENOENT)
-                        return fail(info, CUSTODY_CONFIG, r, "%s: [seal] %s: %s: %s", cfg->path, key, dir, strerror(-r));
+                        return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] %s: %s: %s", cfg->path, key, dir, strerror(-r));
                 /* Missing: the nearest existing parent must let us create it. */
                 char parent[PATH_MAX];
                 if (snprintf(parent, sizeof parent, "%s", dir) >= (int) sizeof parent)
-                        return fail(info, CUSTODY_CONFIG, -ENAMETOOLONG, "%s: [seal] %s: path too long", cfg->path, key);
+                        return failure_set(&info->failure, OUTCOME_CONFIG, -ENAMETOOLONG, "%s: [seal] %s: path too long", cfg->path, key);
                 for (;;) {
                         char *slash = strrchr(parent, '/');
                         if (!slash)
-                                return fail(info, CUSTODY_CONFIG, -EINVAL, "%s: [seal] %s: %s is not an absolute path",
-                                            cfg->path, key, dir);
+                                return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL, "%s: [seal] %s: %s is not an absolute path",
+                                                   cfg->path, key, dir);
                         if (slash == parent)
                                 slash[1] = 0;
                         else
@@ -185,36 +152,36 @@ static int dir_preflight(const agent_config_t *cfg, const char *agent_user, cons
                         if (stat(parent, &st) == 0)
                                 break;
                         if (errno != ENOENT || streq(parent, "/"))
-                                return fail(info, CUSTODY_CONFIG, negative_errno(), "%s: [seal] %s: %s: %m", cfg->path,
-                                            key, parent);
+                                return failure_set(&info->failure, OUTCOME_CONFIG, negative_errno(), "%s: [seal] %s: %s: %m", cfg->path,
+                                                   key, parent);
                 }
                 if (!S_ISDIR(st.st_mode))
-                        return fail(info, CUSTODY_CONFIG, -ENOTDIR, "%s: [seal] %s: cannot create %s: %s is not a directory",
-                                    cfg->path, key, dir, parent);
+                        return failure_set(&info->failure, OUTCOME_CONFIG, -ENOTDIR, "%s: [seal] %s: cannot create %s: %s is not a directory",
+                                           cfg->path, key, dir, parent);
                 if (faccessat(AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS) < 0) {
                         int e = errno;
-                        return fail(info, CUSTODY_CONFIG, -e, "%s: [seal] %s: cannot create %s: %s: %s", cfg->path, key,
-                                    dir, parent, strerror(e));
+                        return failure_set(&info->failure, OUTCOME_CONFIG, -e, "%s: [seal] %s: cannot create %s: %s: %s", cfg->path, key,
+                                           dir, parent, strerror(e));
                 }
                 return 0;
         }
         if (!S_ISDIR(st.st_mode))
-                return fail(info, CUSTODY_CONFIG, -ENOTDIR, "%s: [seal] %s: %s is not a directory", cfg->path, key, dir);
+                return failure_set(&info->failure, OUTCOME_CONFIG, -ENOTDIR, "%s: [seal] %s: %s is not a directory", cfg->path, key, dir);
         if (faccessat(AT_FDCWD, dir, R_OK | W_OK | X_OK, AT_EACCESS) < 0) {
                 int e = errno;
-                return fail(info, CUSTODY_CONFIG, -e, "%s: [seal] %s: %s is not writable by uid %u: %s (owner uid %u, mode %04o)",
-                            cfg->path, key, dir, (unsigned) geteuid(), strerror(e), (unsigned) st.st_uid,
-                            (unsigned) (st.st_mode & 07777));
+                return failure_set(&info->failure, OUTCOME_CONFIG, -e, "%s: [seal] %s: %s is not writable by uid %u: %s (owner uid %u, mode %04o)",
+                                   cfg->path, key, dir, (unsigned) geteuid(), strerror(e), (unsigned) st.st_uid,
+                                   (unsigned) (st.st_mode & 07777));
         }
         if (st.st_mode & 0022)
-                return fail(info, CUSTODY_CONFIG, -EPERM, "%s: [seal] %s: %s is writable by group or others (mode %04o; chmod go-w)",
-                            cfg->path, key, dir, (unsigned) (st.st_mode & 07777));
+                return failure_set(&info->failure, OUTCOME_CONFIG, -EPERM, "%s: [seal] %s: %s is writable by group or others (mode %04o; chmod go-w)",
+                                   cfg->path, key, dir, (unsigned) (st.st_mode & 07777));
         uid_t agent = (uid_t) -1;
         (void) user_resolve(agent_user, &agent, NULL);
         if (st.st_uid != geteuid() && st.st_uid != 0 && st.st_uid != agent)
-                return fail(info, CUSTODY_CONFIG, -EPERM,
-                            "%s: [seal] %s: %s belongs to uid %u, not to the agent (%s) or root", cfg->path, key, dir,
-                            (unsigned) st.st_uid, agent_user);
+                return failure_set(&info->failure, OUTCOME_CONFIG, -EPERM,
+                                   "%s: [seal] %s: %s belongs to uid %u, not to the agent (%s) or root", cfg->path, key, dir,
+                                   (unsigned) st.st_uid, agent_user);
         return 0;
 }
 
@@ -235,17 +202,14 @@ static int space_free(const char *path, uint64_t *ret) {
 }
 
 int custody_space_check(const agent_config_t *cfg, custody_info_t *info) {
-        custody_info_t dummy;
-        if (!info)
-                info = &dummy;
         info_init(info);
         const char *dirs[] = { cfg->state_dir, cfg->runtime_dir };
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 uint64_t avail;
                 if (space_free(dirs[i], &avail) == 0 && avail < CUSTODY_SPACE_MIN)
-                        return fail(info, CUSTODY_FAILED, -ENOSPC,
-                                    "no space left in %s (%llu bytes free, %u needed to keep a profile)", dirs[i],
-                                    (unsigned long long) avail, CUSTODY_SPACE_MIN);
+                        return failure_set(&info->failure, OUTCOME_FAILED, -ENOSPC,
+                                           "no space left in %s (%llu bytes free, %u needed to keep a profile)", dirs[i],
+                                           (unsigned long long) avail, CUSTODY_SPACE_MIN);
         }
         return 0;
 }
@@ -255,12 +219,9 @@ int custody_preflight(const agent_config_t *cfg, custody_info_t *info) {
 }
 
 int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, custody_info_t *info) {
-        custody_info_t dummy;
-        if (!info)
-                info = &dummy;
         info_init(info);
         if (!cfg)
-                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
+                return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
         uid_t uid;
         int r = service_uid(cfg, &uid, info);
         if (r < 0)
@@ -270,9 +231,9 @@ int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, cust
         uid_t agent = (uid_t) -1;
         (void) user_resolve(agent_user, &agent, NULL);
         if (uid == geteuid() || uid == agent)
-                return fail(info, CUSTODY_CONFIG, -EINVAL,
-                            "%s: [consumer] user: '%s' is the agent's own user; the keys must go to the CSE's own user",
-                            cfg->path, cfg->service_user);
+                return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL,
+                                   "%s: [consumer] user: '%s' is the agent's own user; the keys must go to the CSE's own user",
+                                   cfg->path, cfg->service_user);
         r = dir_preflight(cfg, agent_user, "state_dir", cfg->state_dir, info);
         if (r < 0)
                 return r;
@@ -280,14 +241,14 @@ int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, cust
         if (r < 0)
                 return r;
         if (cfg->mode == TLS_MODE_PSK && !cfg->kpm_path && !cfg->check_only)
-                return fail(info, CUSTODY_CONFIG, -ENOKEY,
-                            "%s: [mef] psk_credential: the Kpm is the systemd credential %s (%s), which only "
-                            "msce-agent.service receives; set [mef] psk_file, or start the agent through systemd",
-                            cfg->path, cfg->psk_credential, cfg->kpm_credstore ?: "?");
+                return failure_set(&info->failure, OUTCOME_CONFIG, -ENOKEY,
+                                   "%s: [mef] psk_credential: the Kpm is the systemd credential %s (%s), which only "
+                                   "msce-agent.service receives; set [mef] psk_file, or start the agent through systemd",
+                                   cfg->path, cfg->psk_credential, cfg->kpm_credstore ?: "?");
         if (cfg->seal_backend == SEAL_TPM2) {
 #if !HAVE_TPM2
-                return fail(info, CUSTODY_CONFIG, -EOPNOTSUPP,
-                            "%s: [seal] backend = tpm2, but this build has no TPM support", cfg->path);
+                return failure_set(&info->failure, OUTCOME_CONFIG, -EOPNOTSUPP,
+                                   "%s: [seal] backend = tpm2, but this build has no TPM support", cfg->path);
 #else
                 const char *dev = NULL;
                 if (!cfg->tcti || !cfg->tcti[0])
@@ -296,8 +257,8 @@ int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, cust
                         dev = cfg->tcti[7] ? cfg->tcti + 7 : "/dev/tpmrm0";
                 if (dev && faccessat(AT_FDCWD, dev, R_OK | W_OK, AT_EACCESS) < 0) {
                         int e = errno;
-                        return fail(info, CUSTODY_CONFIG, -e, "%s: [seal] backend = tpm2, but the TPM %s is %s", cfg->path,
-                                    dev, e == ENOENT ? "missing (no TPM, or its driver is not loaded)" : strerror(e));
+                        return failure_set(&info->failure, OUTCOME_CONFIG, -e, "%s: [seal] backend = tpm2, but the TPM %s is %s", cfg->path,
+                                           dev, e == ENOENT ? "missing (no TPM, or its driver is not loaded)" : strerror(e));
                 }
 #endif
         }
@@ -306,11 +267,11 @@ int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, cust
 
 static int keyring_fail(const agent_config_t *cfg, uid_t uid, int r, const char *what, custody_info_t *info) {
         if (r == -EPERM || r == -EACCES)
-                return fail(info, CUSTODY_CONFIG, r,
-                            "cannot %s the keys of user %s (uid %u): %s (the agent needs CAP_SETUID and CAP_SYS_ADMIN)",
-                            what, cfg->service_user, (unsigned) uid, keyring_strerror(r));
-        return fail(info, CUSTODY_FAILED, r, "cannot %s the keys of user %s (uid %u): %s", what, cfg->service_user,
-                    (unsigned) uid, keyring_strerror(r));
+                return failure_set(&info->failure, OUTCOME_CONFIG, r,
+                                   "cannot %s the keys of user %s (uid %u): %s (the agent needs CAP_SETUID and CAP_SYS_ADMIN)",
+                                   what, cfg->service_user, (unsigned) uid, keyring_strerror(r));
+        return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot %s the keys of user %s (uid %u): %s", what, cfg->service_user,
+                           (unsigned) uid, keyring_strerror(r));
 }
 
 /* ltk + one kpsa:<kpsaID> per target. The names live in names[] (no key bytes copied). */
@@ -325,8 +286,8 @@ static int keys_install(const agent_config_t *cfg, uid_t uid, const stored_profi
         }
         int r = keyring_install(uid, keys, n);
         if (r == -EINVAL)
-                return fail(info, CUSTODY_FAILED, r,
-                            "the profile's keys cannot be filed for user %s: invalid or duplicate kpsaID", cfg->service_user);
+                return failure_set(&info->failure, OUTCOME_FAILED, r,
+                                   "the profile's keys cannot be filed for user %s: invalid or duplicate kpsaID", cfg->service_user);
         if (r < 0)
                 return keyring_fail(cfg, uid, r, "install", info);
         return 0;
@@ -341,7 +302,7 @@ static int profile_json_write(const agent_config_t *cfg, const stored_profile_t 
         char path[PATH_MAX];
         int r = profile_json_path(cfg, path);
         if (r < 0)
-                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] runtime_dir: path too long", cfg->path);
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] runtime_dir: path too long", cfg->path);
 
         json_t *targets = json_array();
         json_t *o = json_object();
@@ -359,17 +320,17 @@ static int profile_json_write(const agent_config_t *cfg, const stored_profile_t 
         json_decref(targets);
         json_decref(o);
         if (!text)
-                return fail(info, CUSTODY_FAILED, -ENOMEM, "out of memory");
+                return failure_set(&info->failure, OUTCOME_FAILED, -ENOMEM, "out of memory");
 
         r = mkdir_p(cfg->runtime_dir, 0755);
         if (r < 0)
-                return fail(info, CUSTODY_FAILED, r, "cannot create %s: %s", cfg->runtime_dir, strerror(-r));
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot create %s: %s", cfg->runtime_dir, strerror(-r));
         size_t len = strlen(text);
         text[len] = '\n'; /* replaces the NUL: write len + 1 bytes */
         r = file_write_atomic(path, text, len + 1, 0644);
         text[len] = 0;
         if (r < 0)
-                return fail(info, CUSTODY_FAILED, r, "cannot write %s: %s", path, strerror(-r));
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot write %s: %s", path, strerror(-r));
         return 0;
 }
 
@@ -378,13 +339,13 @@ static int sealing_fail(int r, const char *err, const char *what, custody_info_t
         switch (r) {
         case -ELIBACC:
         case -ELIBBAD:
-                return fail(info, CUSTODY_CONFIG, r, "%s (reinstall msce-agent)", err);
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s (reinstall msce-agent)", err);
         case -ECHILD:
         case -EMSGSIZE:
-                return fail(info, CUSTODY_FAILED, r, "the process %s the profile ended without a result", what);
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "the process %s the profile ended without a result", what);
         case -ETIMEDOUT:
-                return fail(info, CUSTODY_FAILED, r, "%s the profile did not finish in time (is the TPM answering?)",
-                            what);
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "%s the profile did not finish in time (is the TPM answering?)",
+                                   what);
         default:
                 return 0;
         }
@@ -396,28 +357,28 @@ static int seal_load_fail(const agent_config_t *cfg, int r, const char *err, cus
                 return r;
         switch (r) {
         case -ENOENT:
-                return fail(info, CUSTODY_ABSENT, r, "no sealed profile in %s", dir);
+                return failure_set(&info->failure, OUTCOME_ABSENT, r, "no sealed profile in %s", dir);
         case -EBADMSG:
-                return fail(info, CUSTODY_UNUSABLE, r, "the sealed profile %s/%s is corrupted or truncated", dir,
-                            SEAL_ENVELOPE_NAME);
+                return failure_set(&info->failure, OUTCOME_UNUSABLE, r, "the sealed profile %s/%s is corrupted or truncated", dir,
+                                   SEAL_ENVELOPE_NAME);
         case -EKEYREJECTED:
-                return fail(info, CUSTODY_UNUSABLE, r,
-                            "the sealed profile %s/%s cannot be opened: its key is not available "
-                            "(another TPM, changed PCRs, or %s gone)",
-                            dir, SEAL_ENVELOPE_NAME, SEAL_HOST_KEY_NAME);
+                return failure_set(&info->failure, OUTCOME_UNUSABLE, r,
+                                   "the sealed profile %s/%s cannot be opened: its key is not available "
+                                   "(another TPM, changed PCRs, or %s gone)",
+                                   dir, SEAL_ENVELOPE_NAME, SEAL_HOST_KEY_NAME);
         case -ENODEV:
-                return fail(info, CUSTODY_UNUSABLE, r,
-                            "the sealed profile %s/%s was sealed by a TPM, and no TPM answers at %s", dir,
-                            SEAL_ENVELOPE_NAME, cfg->tcti);
+                return failure_set(&info->failure, OUTCOME_UNUSABLE, r,
+                                   "the sealed profile %s/%s was sealed by a TPM, and no TPM answers at %s", dir,
+                                   SEAL_ENVELOPE_NAME, cfg->tcti);
         case -EOPNOTSUPP:
-                return fail(info, CUSTODY_UNUSABLE, r,
-                            "the sealed profile %s/%s was sealed by a TPM, and this build has no TPM support", dir,
-                            SEAL_ENVELOPE_NAME);
+                return failure_set(&info->failure, OUTCOME_UNUSABLE, r,
+                                   "the sealed profile %s/%s was sealed by a TPM, and this build has no TPM support", dir,
+                                   SEAL_ENVELOPE_NAME);
         case -EPERM:
-                return fail(info, CUSTODY_CONFIG, r, "%s/%s is readable by group or others (chmod 0400)", dir,
-                            SEAL_HOST_KEY_NAME);
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s/%s is readable by group or others (chmod 0400)", dir,
+                                   SEAL_HOST_KEY_NAME);
         default:
-                return fail(info, CUSTODY_FAILED, r, "cannot read the sealed profile in %s: %s", dir, strerror(-r));
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot read the sealed profile in %s: %s", dir, strerror(-r));
         }
 }
 
@@ -429,12 +390,9 @@ static void format_time(time_t t, char out[32]) {
 
 int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, stored_profile_t *p,
                            seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info) {
-        custody_info_t dummy;
-        if (!info)
-                info = &dummy;
         info_init(info);
         if (!cfg || !p)
-                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
+                return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
         if (r < 0)
                 return seal_load_fail(cfg, r, err ?: "", info);
         info->method = method;
@@ -442,17 +400,17 @@ int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, st
         if (profile_is_expired(p, time(NULL))) {
                 char when[32];
                 format_time(p->exp_t, when);
-                return fail(info, CUSTODY_EXPIRED, -EKEYEXPIRED, "the sealed profile (KeID %s) expired at %s",
-                            p->ke_id, when);
+                return failure_set(&info->failure, OUTCOME_EXPIRED, -EKEYEXPIRED, "the sealed profile (KeID %s) expired at %s",
+                                   p->ke_id, when);
         }
         if (!streq(p->node_id, cfg->node_id))
-                return fail(info, CUSTODY_MISMATCH, -ENOENT,
-                            "the sealed profile was obtained for node ID %s, the configuration says %s", p->node_id,
-                            cfg->node_id);
+                return failure_set(&info->failure, OUTCOME_MISMATCH, -ENOENT,
+                                   "the sealed profile was obtained for node ID %s, the configuration says %s", p->node_id,
+                                   cfg->node_id);
         if (!streq(p->mef_uri, cfg->mef_uri))
-                return fail(info, CUSTODY_MISMATCH, -ENOENT,
-                            "the sealed profile was obtained from MEF %s, the configuration says %s", p->mef_uri,
-                            cfg->mef_uri);
+                return failure_set(&info->failure, OUTCOME_MISMATCH, -ENOENT,
+                                   "the sealed profile was obtained from MEF %s, the configuration says %s", p->mef_uri,
+                                   cfg->mef_uri);
 
         uid_t uid;
         r = service_uid(cfg, &uid, info);
@@ -472,52 +430,34 @@ int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, st
         return 0;
 }
 
-int custody_restore(const agent_config_t *cfg, stored_profile_t *ret_profile, custody_info_t *info) {
-        custody_info_t dummy;
-        if (!info)
-                info = &dummy;
-        info_init(info);
-        if (!cfg)
-                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
-        seal_opts_t o = custody_seal_opts(cfg);
-        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
-        seal_method_t method = _SEAL_METHOD_INVALID;
-        char err[256] = "";
-        int r = sealing_load(&o, cfg->isolate, &p, &method, err, sizeof err);
-        return custody_restore_finish(cfg, r, err, &p, method, ret_profile, info);
-}
-
 static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, custody_info_t *info) {
         if (sealing_fail(r, err, "sealing", info) < 0)
                 return r;
         switch (r) {
         case -ENODEV:
-                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] backend = tpm2, but no TPM answers at %s", cfg->path,
-                            cfg->tcti);
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] backend = tpm2, but no TPM answers at %s", cfg->path,
+                                   cfg->tcti);
         case -EOPNOTSUPP:
-                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] backend = tpm2, but this build has no TPM support",
-                            cfg->path);
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] backend = tpm2, but this build has no TPM support",
+                                   cfg->path);
         case -EPERM:
-                return fail(info, CUSTODY_CONFIG, r, "%s/%s is readable by group or others (chmod 0400)",
-                            cfg->state_dir, SEAL_HOST_KEY_NAME);
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s/%s is readable by group or others (chmod 0400)",
+                                   cfg->state_dir, SEAL_HOST_KEY_NAME);
         case -EBADMSG:
-                return fail(info, CUSTODY_CONFIG, r, "%s/%s is damaged (not 32 bytes); remove it and %s",
-                            cfg->state_dir, SEAL_HOST_KEY_NAME, SEAL_ENVELOPE_NAME);
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s/%s is damaged (not 32 bytes); remove it and %s",
+                                   cfg->state_dir, SEAL_HOST_KEY_NAME, SEAL_ENVELOPE_NAME);
         case -EINVAL:
-                return fail(info, CUSTODY_FAILED, r, "the profile cannot be sealed: a field is out of range");
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "the profile cannot be sealed: a field is out of range");
         default:
-                return fail(info, CUSTODY_FAILED, r, "cannot write the sealed profile in %s: %s", cfg->state_dir,
-                            strerror(-r));
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot write the sealed profile in %s: %s", cfg->state_dir,
+                                   strerror(-r));
         }
 }
 
 int custody_store_begin(const agent_config_t *cfg, custody_info_t *info) {
-        custody_info_t dummy;
-        if (!info)
-                info = &dummy;
         info_init(info);
         if (!cfg)
-                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
+                return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
         /* Resolve the user before anything is written: a configuration error changes nothing. */
         uid_t uid;
         int r = service_uid(cfg, &uid, info);
@@ -525,19 +465,16 @@ int custody_store_begin(const agent_config_t *cfg, custody_info_t *info) {
                 return r;
         r = mkdir_p(cfg->state_dir, 0700);
         if (r < 0)
-                return fail(info, CUSTODY_CONFIG, r, "%s: [seal] state_dir: cannot create %s: %s", cfg->path,
-                            cfg->state_dir, strerror(-r));
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] state_dir: cannot create %s: %s", cfg->path,
+                                   cfg->state_dir, strerror(-r));
         return 0;
 }
 
 int custody_store_finish(const agent_config_t *cfg, int r, const char *err, const stored_profile_t *profile,
                          seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info) {
-        custody_info_t dummy;
-        if (!info)
-                info = &dummy;
         info_init(info);
         if (!cfg || !profile)
-                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
+                return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
         if (r < 0)
                 return seal_store_fail(cfg, r, err ?: "", info);
         info->sealed = true;
@@ -558,47 +495,10 @@ int custody_store_finish(const agent_config_t *cfg, int r, const char *err, cons
         return 0;
 }
 
-int custody_store_profile(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
-                          custody_info_t *info) {
-        if (!profile) /* finish says "invalid arguments" */
-                return custody_store_finish(cfg, 0, NULL, NULL, _SEAL_METHOD_INVALID, NULL, info);
-        int r = custody_store_begin(cfg, info);
-        if (r < 0)
-                return r;
-        seal_opts_t o = custody_seal_opts(cfg);
-        seal_method_t method = _SEAL_METHOD_INVALID;
-        char err[256] = "";
-        r = sealing_store(&o, cfg->isolate, profile, &method, err, sizeof err);
-        return custody_store_finish(cfg, r, err, profile, method, ret_profile, info);
-}
-
-int custody_store(const agent_config_t *cfg, const enrol_result_t *res, stored_profile_t *ret_profile,
-                  custody_info_t *info) {
-        custody_info_t dummy;
-        if (!info)
-                info = &dummy;
-        info_init(info);
-        if (!cfg || !res)
-                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
-        const crypto_ops_t *ops;
-        char err[256] = "";
-        int r = crypto_ops_get(&ops, err, sizeof err);
-        if (r < 0)
-                return sealing_fail(r, err, "", info);
-        _cleanup_(stored_profile_wipe) stored_profile_t p;
-        r = ops->profile_from_msg(&res->profile, cfg->node_id, cfg->mef_uri, time(NULL), res->ltk, res->ltk_len, &p);
-        if (r < 0)
-                return fail(info, CUSTODY_FAILED, r, "the profile from the MEF cannot be stored: a field is out of range");
-        return custody_store_profile(cfg, &p, ret_profile, info);
-}
-
 int custody_remove(const agent_config_t *cfg, custody_info_t *info) {
-        custody_info_t dummy;
-        if (!info)
-                info = &dummy;
         info_init(info);
         if (!cfg)
-                return fail(info, CUSTODY_FAILED, -EINVAL, "invalid arguments");
+                return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
 
         int ret = 0, r;
         uid_t uid;
@@ -610,24 +510,21 @@ int custody_remove(const agent_config_t *cfg, custody_info_t *info) {
         } else
                 ret = r;
 
-        seal_opts_t o = custody_seal_opts(cfg);
+        seal_opts_t o = credential_seal_opts(cfg);
         r = seal_remove(&o);
         if (r < 0 && r != -ENOENT && ret == 0)
-                ret = fail(info, CUSTODY_FAILED, r, "cannot remove the sealed profile in %s: %s", cfg->state_dir,
-                           strerror(-r));
+                ret = failure_set(&info->failure, OUTCOME_FAILED, r, "cannot remove the sealed profile in %s: %s", cfg->state_dir,
+                                  strerror(-r));
 
         char path[PATH_MAX];
         if (profile_json_path(cfg, path) == 0 && unlink(path) < 0 && errno != ENOENT && ret == 0) {
                 r = negative_errno();
-                ret = fail(info, CUSTODY_FAILED, r, "cannot remove %s: %s", path, strerror(-r));
+                ret = failure_set(&info->failure, OUTCOME_FAILED, r, "cannot remove %s: %s", path, strerror(-r));
         }
         return ret;
 }
 
 int custody_check(const agent_config_t *cfg, custody_info_t *info) {
-        custody_info_t dummy;
-        if (!info)
-                info = &dummy;
         info_init(info);
         uid_t uid = 0;
         int r = service_uid(cfg, &uid, info);
@@ -636,8 +533,8 @@ int custody_check(const agent_config_t *cfg, custody_info_t *info) {
         int32_t serial;
         r = keyring_find(uid, KEYRING_LTK, &serial);
         if (r == -ENOKEY || r == -EKEYREVOKED || r == -EKEYEXPIRED)
-                return fail(info, CUSTODY_ABSENT, -ENOKEY, "the keys of user %s are no longer in the keyring",
-                            cfg->service_user);
+                return failure_set(&info->failure, OUTCOME_ABSENT, -ENOKEY, "the keys of user %s are no longer in the keyring",
+                                   cfg->service_user);
         if (r < 0)
                 return keyring_fail(cfg, uid, r, "look up", info);
         return 0;

@@ -3,40 +3,25 @@
 /* Custody of the provisioning profile: the sealed copy at rest (keys/seal.h), the keys in the
  * service user's keyring (keys/keyring.h) and the non-secret <runtime_dir>/profile.json, kept in
  * step. No logging here: every failure comes back with a class (what the caller should do) and
- * a reason naming the file, user or backend involved, never key bytes. */
+ * a reason naming the file, user or backend involved, never key bytes (agent/outcome.h). */
 
 #include <stdbool.h>
 
 #include "agent/config.h"
-#include "agent/enrol.h"
+#include "agent/outcome.h"
 #include "keys/profile.h"
 #include "keys/seal.h"
 
 #define CUSTODY_PROFILE_JSON "profile.json"
 
-typedef enum custody_class {
-        CUSTODY_OK,
-        CUSTODY_ABSENT,   /* restore: no sealed profile: enrol */
-        CUSTODY_MISMATCH, /* restore: the sealed profile is for another node ID or MEF: enrol */
-        CUSTODY_EXPIRED,  /* restore: past its expiry: enrol */
-        CUSTODY_UNUSABLE, /* restore: corrupted, or its key is not available (TPM, host.key): enrol */
-        CUSTODY_CONFIG,   /* service user, privileges, backend or state directory: operator action */
-        CUSTODY_FAILED,   /* file system or keyring failure: retry later */
-        _CUSTODY_CLASS_MAX,
-        _CUSTODY_CLASS_INVALID = -22,
-} custody_class_t;
-
+/* What a custody call did: its failure (agent/outcome.h; the restore classes ABSENT,
+ * MISMATCH, EXPIRED, UNUSABLE, else CONFIG or FAILED), and for a store whether the new profile
+ * is sealed. Every call needs one. */
 typedef struct custody_info {
-        custody_class_t cls;
+        failure_t failure;
         bool sealed;          /* store: the new profile is sealed (even when a later step failed) */
         seal_method_t method; /* the backend of the profile loaded or stored */
-        char reason[512];
 } custody_info_t;
-
-const char *custody_class_to_string(custody_class_t c);
-
-/* true for the restore outcomes that an enrolment fixes. */
-bool custody_class_wants_enrol(custody_class_t c);
 
 /* The free space custody_space_check() wants in the state and runtime directories. */
 #define CUSTODY_SPACE_MIN (16u * 1024u)
@@ -50,14 +35,14 @@ bool custody_class_wants_enrol(custody_class_t c);
  * state and runtime directories (a directory the agent can write and that group and others
  * cannot, owned by the agent, msce or root; or a missing one whose nearest existing parent the
  * agent can write), and with [seal] backend = tpm2 a build with TPM support and, for a
- * device: TCTI, the device node. Creates and changes nothing. CUSTODY_CONFIG and a reason of
+ * device: TCTI, the device node. Creates and changes nothing. OUTCOME_CONFIG and a reason of
  * the form "FILE: [section] key: ..." on failure. */
 int custody_preflight(const agent_config_t *cfg, custody_info_t *info);
 /* The same for an agent that runs as agent_user (NULL: CUSTODY_AGENT_USER), e.g. for mscectl
  * check --agent-user. */
 int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, custody_info_t *info);
 
-/* Right before an enrolment: CUSTODY_FAILED (-ENOSPC, retry later) when the state or runtime
+/* Right before an enrolment: OUTCOME_FAILED (-ENOSPC, retry later) when the state or runtime
  * directory has less than CUSTODY_SPACE_MIN bytes free, so that no enrolment is made whose
  * profile could not be written. A restore needs no such room. */
 int custody_space_check(const agent_config_t *cfg, custody_info_t *info);
@@ -67,43 +52,29 @@ int custody_space_check(const agent_config_t *cfg, custody_info_t *info);
  * release (a killed agent releases it too). */
 int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info);
 
-/* Load the sealed profile, check it is not expired and belongs to cfg (node ID and MEF URI),
- * install its keys for the service user, write profile.json - in that order. On failure nothing
- * new is left behind (keys installed by this call are removed again when profile.json cannot be
- * written) and info says why; *ret_profile (may be NULL) holds key bytes: stored_profile_wipe(). */
-int custody_restore(const agent_config_t *cfg, stored_profile_t *ret_profile, custody_info_t *info);
-
-/* custody_restore() in two halves, for a caller that unseals asynchronously (agent/sealing.h):
- * finish takes what sealing_load() gave (r, err, the profile and method) and does the rest. */
+/* Restoring the sealed profile, around an asynchronous unseal (agent/sealing.h): finish takes
+ * what the unseal gave (r, err, the profile and method), checks the profile is not expired and
+ * belongs to cfg (node ID and MEF URI), installs its keys for the service user and writes
+ * profile.json - in that order. On failure nothing new is left behind (keys installed by this
+ * call are removed again when profile.json cannot be written) and info says why;
+ * *ret_profile (may be NULL) holds key bytes: stored_profile_wipe(). */
 int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, stored_profile_t *p,
                            seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info);
 
-/* Keep a new enrolment: seal it first (when that fails nothing changed: the old sealed profile
- * and keys stay), then install its keys (replacing the old ones), then profile.json. When a step
- * after sealing fails, the error is returned with info->sealed set: the next restore completes
- * it. */
-int custody_store(const agent_config_t *cfg, const enrol_result_t *res, stored_profile_t *ret_profile,
-                  custody_info_t *info);
-/* The same for a profile already derived from the enrolment (profile_from_msg()). */
-int custody_store_profile(const agent_config_t *cfg, const stored_profile_t *profile, stored_profile_t *ret_profile,
-                          custody_info_t *info);
-/* custody_store_profile() in halves around an asynchronous sealing_store(): begin checks the
- * service user and creates the state directory (nothing is written when it fails); finish takes
- * the sealing's result. */
+/* Keeping a new enrolment, around an asynchronous seal (agent/sealing.h): begin checks the
+ * service user and creates the state directory (nothing is written when it fails); finish
+ * takes the sealing's result. The seal comes first (when it fails nothing changed: the old
+ * sealed profile and keys stay), then the keys are installed (replacing the old ones), then
+ * profile.json. When a step after sealing fails, the error is returned with info->sealed set:
+ * the next restore completes it. */
 int custody_store_begin(const agent_config_t *cfg, custody_info_t *info);
 int custody_store_finish(const agent_config_t *cfg, int r, const char *err, const stored_profile_t *profile,
                          seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info);
-
-/* The seal options for cfg (pointers into cfg). */
-seal_opts_t custody_seal_opts(const agent_config_t *cfg);
 
 /* Remove the keys, the sealed profile (and host.key) and profile.json. Every step is tried;
  * the first error is returned. */
 int custody_remove(const agent_config_t *cfg, custody_info_t *info);
 
-/* Are the keys still in the keyring? 0 yes, -ENOKEY no (reinstall with custody_restore()),
+/* Are the keys still in the keyring? 0 yes, -ENOKEY no (reinstall from the sealed profile),
  * other errors with info. Also keeps the persistent keyring from expiring. */
 int custody_check(const agent_config_t *cfg, custody_info_t *info);
-
-/* The seal backend configured, as keys/seal.h names it. */
-seal_method_t custody_seal_method(const agent_config_t *cfg);

@@ -1,11 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* msce-agent: thin main. Without options it is the daemon (agent/manager.h); --once restores
- * or enrols once and prints the non-secret profile; --check-config validates. */
+/* msce-agent: thin main. Without options it is the daemon (agent/manager.h); --once runs the
+ * same states until they settle and prints the non-secret profile; --check-config validates. */
 #include <getopt.h>
-#include <inttypes.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <time.h>
 
 #include "msce-config.h"
 
@@ -13,9 +11,7 @@
 
 #include "agent/journal.h"
 #include "agent/config.h"
-#include "agent/crypto.h"
 #include "agent/custody.h"
-#include "agent/enrol.h"
 #include "agent/exit-codes.h"
 #include "agent/manager.h"
 #include "util/util.h"
@@ -57,139 +53,14 @@ static void help(void) {
                AGENT_EXIT_INCOMPATIBLE, AGENT_EXIT_REJECTED, AGENT_EXIT_CONFIG);
 }
 
-static int outcome_exit(outcome_t o) {
-        switch (o) {
-        case OUTCOME_OK:
-                return AGENT_EXIT_OK;
-        case OUTCOME_TRANSIENT:
-                return AGENT_EXIT_TRANSIENT;
-        case OUTCOME_REJECTED:
-                return AGENT_EXIT_REJECTED;
-        case OUTCOME_INCOMPATIBLE:
-                return AGENT_EXIT_INCOMPATIBLE;
-        case OUTCOME_CONFIG:
-                return AGENT_EXIT_CONFIG;
-        default:
-                return AGENT_EXIT_SOFTWARE;
-        }
-}
-
-static int custody_exit(custody_class_t c) {
-        return c == CUSTODY_CONFIG ? AGENT_EXIT_CONFIG : AGENT_EXIT_TRANSIENT;
-}
-
-/* The non-secret parts only: never key bytes. */
-static void profile_print(const agent_config_t *cfg, const stored_profile_t *p, seal_method_t method) {
-        struct tm tm;
-        char iso[32] = "";
-        if (gmtime_r(&p->exp_t, &tm))
-                strftime(iso, sizeof iso, "%Y-%m-%d %H:%M:%S UTC", &tm);
-
-        printf("  node:          %s\n", p->node_id);
-        printf("  CSE-ID:        %s\n", p->cse_id);
-        printf("  CSEBase:       %s\n", p->cse_base);
-        printf("  KeID:          %s\n", p->ke_id);
-        printf("  expiry:        %s (%s)\n", iso, p->exp);
-        printf("  poll:          %" PRIu32 " s\n", p->poll);
-        for (size_t i = 0; i < p->n_targets; i++)
-                printf("  target:        %s kpsaID %s\n", p->targets[i].id, p->targets[i].kpsa_id);
-        printf("  sealed:        %s/%s (%s)\n", cfg->state_dir, SEAL_ENVELOPE_NAME,
-               seal_method_to_string(method) ?: "?");
-        printf("  keys:          keyring of user %s\n", cfg->service_user);
-}
-
-/* Restore first (no network); enrol only when there is no usable profile, or when asked to
- * (reenrol: the restored profile stays in place until the new one is stored). */
-static int run_once(const agent_config_t *cfg, bool reenrol) {
-        _cleanup_close_ int lock = -1;
-        custody_info_t ci;
-        int r = custody_lock(cfg, &lock, &ci);
-        if (r < 0) {
-                fprintf(stderr, "msce-agent: %s\n", ci.reason);
-                return custody_exit(ci.cls);
-        }
-
-        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
-        r = custody_restore(cfg, &p, &ci);
-        if (r == 0 && !reenrol) {
-                printf("restored (KeID %s, no network needed)\n", p.ke_id);
-                profile_print(cfg, &p, ci.method);
-                return fflush(stdout) == 0 ? AGENT_EXIT_OK : AGENT_EXIT_SOFTWARE;
-        }
-        char prev[MSG_KEID_MAX + 1] = "";
-        if (r == 0) {
-                snprintf(prev, sizeof prev, "%s", p.ke_id);
-                fprintf(stderr, "msce-agent: restored KeID %s; re-enrolling as asked\n", prev);
-        } else if (custody_class_wants_enrol(ci.cls)) {
-                fprintf(stderr, "msce-agent: cannot restore (%s): %s; enrolling with MEF %s\n",
-                        custody_class_to_string(ci.cls), ci.reason, cfg->mef_uri);
-                if (ci.cls == CUSTODY_EXPIRED) {
-                        custody_info_t ri;
-                        if (custody_remove(cfg, &ri) < 0)
-                                fprintf(stderr, "msce-agent: removing the expired profile: %s\n", ri.reason);
-                }
-        } else {
-                fprintf(stderr, "msce-agent: cannot restore the sealed profile (%s): %s\n",
-                        custody_class_to_string(ci.cls), ci.reason);
-                return custody_exit(ci.cls);
-        }
-        stored_profile_wipe(&p);
-        r = custody_space_check(cfg, &ci);
-        if (r < 0) {
-                fprintf(stderr, "msce-agent: not enrolling: %s%s\n", ci.reason,
-                        prev[0] ? "; the previous profile stays in place" : "");
-                return custody_exit(ci.cls);
-        }
-
-        _cleanup_(enrol_result_wipe) enrol_result_t res = {};
-        exchange_info_t info;
-        const crypto_ops_t *ops;
-        char err[256];
-        r = crypto_ops_get(&ops, err, sizeof err);
-        if (r < 0) {
-                fprintf(stderr, "msce-agent: %s\n", err);
-                return AGENT_EXIT_CONFIG;
-        }
-        r = ops->enrol_run(cfg, prev[0] ? prev : NULL, &res, &info);
-        if (r < 0) {
-                char retry[RETRY_AFTER_SENT_MAX + 64] = "";
-                if (info.retry_after_sent[0])
-                        snprintf(retry, sizeof retry, " (%s%s)", info.retry_after_sent,
-                                 !info.has_retry_after ? ": ignored" : info.retry_after_capped ? ", capped at [timing] retry_after_max" : "");
-                fprintf(stderr, "msce-agent: enrolment with MEF %s failed (%s): %s%s\n", cfg->mef_uri,
-                        outcome_to_string(info.outcome) ?: "unknown", info.reason, retry);
-                if (prev[0])
-                        fprintf(stderr, "msce-agent: KeID %s stays in place\n", prev);
-                return outcome_exit(info.outcome);
-        }
-        r = custody_store(cfg, &res, &p, &ci);
-        if (r < 0) {
-                if (ci.sealed)
-                        fprintf(stderr, "msce-agent: enrolled as KeID %s and sealed the profile, but: %s "
-                                "(the next start installs it)\n", res.profile.ke_id, ci.reason);
-                else
-                        fprintf(stderr, "msce-agent: enrolled as KeID %s, but cannot keep the profile: %s%s\n",
-                                res.profile.ke_id, ci.reason, prev[0] ? "; the previous profile stays in place" : "");
-                return custody_exit(ci.cls);
-        }
-        printf("enrolled with MEF %s\n", cfg->mef_uri);
-        profile_print(cfg, &p, ci.method);
-        printf("  long-term key: %s\n", res.profile.has_ltk ? "transported" : "derived (Ke)");
-        printf("  TLS:           %s %s\n", info.tls_version, info.cipher);
-        if (fflush(stdout) != 0) {
-                fprintf(stderr, "msce-agent: cannot write to stdout: %m\n");
-                return AGENT_EXIT_SOFTWARE;
-        }
-        return AGENT_EXIT_OK;
-}
-
 /* Fatal start-up errors: at err priority when stderr is the journal, so that
  * `journalctl -p err -u msce-agent` says why the unit exited 78. */
 static void fatal(const char *msg) {
         fprintf(stderr, "%smsce-agent: %s\n", journal_stderr_is_journal() ? SD_ERR : "", msg);
 }
 
-static int run_daemon(const char *config, agent_config_t *cfg) {
+/* The daemon, or with once its run until the states settle (manager_set_once()). */
+static int run(const char *config, agent_config_t *cfg, bool once, bool reenrol) {
         _cleanup_(manager_freep) manager_t *m = NULL;
         char err[1024] = "";
         int r = manager_new(config, cfg, &m, err, sizeof err);
@@ -197,6 +68,8 @@ static int run_daemon(const char *config, agent_config_t *cfg) {
                 fatal(err[0] ? err : strerror(-r));
                 return r == -EBUSY ? AGENT_EXIT_TRANSIENT : r == -ENOMEM ? AGENT_EXIT_SOFTWARE : AGENT_EXIT_CONFIG;
         }
+        if (once)
+                manager_set_once(m, reenrol);
         return manager_run(m);
 }
 
@@ -278,14 +151,12 @@ int main(int argc, char *argv[]) {
         cfg.check_only = check;
         r = syntax_only || (!check && !once) ? 0 : custody_preflight(&cfg, &ci);
         if (r < 0) {
-                fatal(ci.reason);
-                return ci.cls == CUSTODY_CONFIG ? AGENT_EXIT_CONFIG : AGENT_EXIT_SOFTWARE;
+                fatal(ci.failure.reason);
+                return ci.failure.outcome == OUTCOME_CONFIG ? AGENT_EXIT_CONFIG : AGENT_EXIT_SOFTWARE;
         }
         if (check) {
                 agent_config_dump(&cfg, stdout);
                 return fflush(stdout) == 0 ? AGENT_EXIT_OK : AGENT_EXIT_SOFTWARE;
         }
-        if (once)
-                return run_once(&cfg, reenrol);
-        return run_daemon(config, &cfg);
+        return run(config, &cfg, once, reenrol);
 }

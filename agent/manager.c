@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The daemon's state machine on sd-event (agent/manager.h). Nothing blocks the loop but the
- * custody calls (file writes with fsync, the keyring, the TPM: milliseconds); the exchanges
- * with the MEF run as non-blocking state machines (agent/enrol.h). Every state change updates
+/* The daemon's state machine on sd-event (agent/manager.h), also for --once. Nothing blocks
+ * the loop but the custody calls (file writes with fsync, the keyring: milliseconds): the
+ * exchanges with the MEF (agent/worker.h) and every seal and unseal, the TPM's included
+ * (agent/sealing.h), run in child processes the loop waits for. Every state change updates
  * STATUS=, state.json and the journal; the important events carry a MESSAGE_ID. */
 #include <ctype.h>
 #include <inttypes.h>
@@ -16,6 +17,7 @@
 #include "msce-config.h"
 
 #include "agent/backoff.h"
+#include "agent/credential.h"
 #include "agent/custody.h"
 #include "agent/enrol.h"
 #include "agent/exit-codes.h"
@@ -70,6 +72,7 @@ struct manager {
         agent_config_t cfg;
         int lock_fd;
         bool echo;
+        bool once, reenrol;         /* manager_set_once() */
 
         agent_state_t state;
         time_t since;
@@ -146,6 +149,8 @@ static void format_iso(time_t t, char out[32]) {
 static void log_m(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...)
         _printf_(5, 6);
 static void log_m(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...) {
+        if (m->once)
+                return;
         char msg[1024];
         va_list ap;
         va_start(ap, fmt);
@@ -161,11 +166,14 @@ static void log_m(manager_t *m, int priority, const char *message_id, int error,
 }
 
 static void notify(manager_t *m, const char *text) {
-        (void) sd_notify(0, text);
+        if (!m->once)
+                (void) sd_notify(0, text);
 }
 
 /* <runtime_dir>/state.json, for mscectl and monitoring. */
 static void state_json_write(manager_t *m) {
+        if (m->once)
+                return;
         char since[32], next[32] = "", exp[32] = "", path[PATH_MAX];
         format_iso(m->since, since);
         if (m->next_attempt > 0)
@@ -206,24 +214,20 @@ static void state_json_write(manager_t *m) {
         m->state_json_failed = r < 0;
 }
 
+/* The LEDs of the states a failure does not lead to (those are in class_actions[]). */
 static led_pattern_t state_led(agent_state_t s) {
         switch (s) {
         case STATE_START:
         case STATE_RESTORE:
                 return LED_STARTING;
         case STATE_WAIT_TIME:
-        case STATE_BACKOFF:
                 return LED_WAITING;
         case STATE_ENROL:
                 return LED_ENROLLING;
         case STATE_READY:
                 return LED_READY;
-        case STATE_REJECTED:
         case STATE_REVOKED:
-        case STATE_CONFIG_ERROR:
                 return LED_ERROR;
-        case STATE_INCOMPATIBLE:
-                return LED_INCOMPATIBLE;
         default:
                 return LED_OFF;
         }
@@ -242,6 +246,20 @@ static void leds_setup(manager_t *m) {
 }
 
 /* A state change: STATUS=, state.json, the LEDs, a journal line. */
+static void state_enter(manager_t *m, agent_state_t s, led_pattern_t led, int priority, const char *text) {
+        if (m->state != s)
+                m->since = time(NULL);
+        m->state = s;
+        str_copy(m->status, sizeof m->status, text);
+        /* state.json first: whoever reacts to STATUS= finds it current. */
+        state_json_write(m);
+        (void) leds_set(m->leds, led);
+        char line[STATUS_MAX + 8];
+        snprintf(line, sizeof line, "STATUS=%s", text);
+        notify(m, line);
+        log_m(m, priority, NULL, 0, "%s", text);
+}
+
 static void set_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) _printf_(4, 5);
 static void set_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) {
         char text[STATUS_MAX];
@@ -249,17 +267,7 @@ static void set_state(manager_t *m, agent_state_t s, int priority, const char *f
         va_start(ap, fmt);
         vsnprintf(text, sizeof text, fmt, ap);
         va_end(ap);
-        if (m->state != s)
-                m->since = time(NULL);
-        m->state = s;
-        str_copy(m->status, sizeof m->status, text);
-        /* state.json first: whoever reacts to STATUS= finds it current. */
-        state_json_write(m);
-        (void) leds_set(m->leds, state_led(s));
-        char line[STATUS_MAX + 8];
-        snprintf(line, sizeof line, "STATUS=%s", text);
-        notify(m, line);
-        log_m(m, priority, NULL, 0, "%s", text);
+        state_enter(m, s, state_led(s), priority, text);
 }
 
 static backoff_params_t backoff_params(const manager_t *m) {
@@ -306,6 +314,8 @@ static void fatal(manager_t *m, int code, int error, const char *fmt, ...) {
         vsnprintf(text, sizeof text, fmt, ap);
         va_end(ap);
         str_copy(m->last_error, sizeof m->last_error, text);
+        if (m->once)
+                fprintf(stderr, "msce-agent: %s\n", text);
         if (m->state != STATE_CONFIG_ERROR)
                 m->since = time(NULL);
         m->state = STATE_CONFIG_ERROR;
@@ -342,6 +352,124 @@ static void reload_settle(manager_t *m) {
 
 static void timer_disarm(sd_event_source **s) {
         *s = sd_event_source_disable_unref(*s);
+}
+
+/* ---- what a failure leads to: one row per class (agent/outcome.h) ---- */
+
+typedef enum delay_kind {
+        DELAY_NONE,    /* no retry to wait for: an enrolment fixes it, or the run ends */
+        DELAY_BACKOFF, /* capped exponential with jitter, or the MEF's Retry-After */
+        DELAY_SLOW,    /* [timing] rejected_retry: retrying sooner cannot help */
+} delay_kind_t;
+
+typedef struct class_action {
+        agent_state_t state;    /* the state a failure of this class leads to */
+        delay_kind_t delay;     /* before the retry */
+        int priority;           /* of its journal lines */
+        led_pattern_t led;
+        int exit_code;          /* --once ends with it; the daemon too in STATE_CONFIG_ERROR */
+        const char *message_id; /* of its journal line, NULL: none */
+} class_action_t;
+
+static const class_action_t class_actions[_OUTCOME_MAX] = {
+        [OUTCOME_OK] =           { STATE_READY,        DELAY_NONE,    LOG_INFO,    LED_READY,        AGENT_EXIT_OK, NULL },
+        [OUTCOME_TRANSIENT] =    { STATE_BACKOFF,      DELAY_BACKOFF, LOG_WARNING, LED_WAITING,      AGENT_EXIT_TRANSIENT, NULL },
+        [OUTCOME_FAILED] =       { STATE_BACKOFF,      DELAY_BACKOFF, LOG_ERR,     LED_WAITING,      AGENT_EXIT_TRANSIENT, NULL },
+        [OUTCOME_REJECTED] =     { STATE_REJECTED,     DELAY_SLOW,    LOG_WARNING, LED_ERROR,        AGENT_EXIT_REJECTED,
+                                   MSCE_MESSAGE_REJECTED },
+        [OUTCOME_INCOMPATIBLE] = { STATE_INCOMPATIBLE, DELAY_SLOW,    LOG_WARNING, LED_INCOMPATIBLE, AGENT_EXIT_INCOMPATIBLE,
+                                   MSCE_MESSAGE_INCOMPATIBLE },
+        [OUTCOME_CONFIG] =       { STATE_CONFIG_ERROR, DELAY_NONE,    LOG_ERR,     LED_ERROR,        AGENT_EXIT_CONFIG, NULL },
+        [OUTCOME_ABSENT] =       { STATE_ENROL,        DELAY_NONE,    LOG_INFO,    LED_ENROLLING,    AGENT_EXIT_TRANSIENT, NULL },
+        [OUTCOME_MISMATCH] =     { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, LED_ENROLLING,    AGENT_EXIT_TRANSIENT,
+                                   MSCE_MESSAGE_UNSEAL_FAILED },
+        [OUTCOME_EXPIRED] =      { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, LED_ENROLLING,    AGENT_EXIT_TRANSIENT,
+                                   MSCE_MESSAGE_EXPIRED },
+        [OUTCOME_UNUSABLE] =     { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, LED_ENROLLING,    AGENT_EXIT_TRANSIENT,
+                                   MSCE_MESSAGE_UNSEAL_FAILED },
+};
+
+static const class_action_t *class_action(outcome_t o) {
+        return o >= 0 && o < _OUTCOME_MAX ? &class_actions[o] : &class_actions[OUTCOME_FAILED];
+}
+
+/* The delay before retrying a failure of class a (counter: its consecutive failures; info: a
+ * 5xx's Retry-After, may be NULL), formatted into d. */
+static uint64_t class_delay(manager_t *m, const class_action_t *a, const exchange_info_t *info, unsigned *counter,
+                            char d[32]) {
+        uint64_t delay = 0;
+        if (a->delay == DELAY_SLOW)
+                delay = m->cfg.rejected_retry_usec;
+        else if (a->delay == DELAY_BACKOFF) {
+                (*counter)++;
+                backoff_params_t bp = backoff_params(m);
+                delay = info && info->has_retry_after ? backoff_retry_after(&bp, info->retry_after, backoff_random())
+                                                      : backoff_delay(&bp, *counter, backoff_random());
+        }
+        format_duration(delay, d);
+        return delay;
+}
+
+/* Enter the state of a's class (STATUS=, state.json, its LED, a journal line). */
+static void class_enter(manager_t *m, const class_action_t *a, const char *fmt, ...) _printf_(3, 4);
+static void class_enter(manager_t *m, const class_action_t *a, const char *fmt, ...) {
+        char text[STATUS_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof text, fmt, ap);
+        va_end(ap);
+        state_enter(m, a->state, a->led, a->priority, text);
+}
+
+/* ---- --once: the run ends where the states settle (manager_set_once()) ---- */
+
+static void once_end(manager_t *m, int code) {
+        action_cancel(m);
+        (void) sd_event_exit(m->event, code);
+}
+
+/* A line on stderr (the caller's terminal or script), then the exit with code. */
+static void once_exit(manager_t *m, int code, const char *fmt, ...) _printf_(3, 4);
+static void once_exit(manager_t *m, int code, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs("msce-agent: ", stderr);
+        vfprintf(stderr, fmt, ap);
+        fputc('\n', stderr);
+        va_end(ap);
+        once_end(m, code);
+}
+
+/* The profile in place, non-secret parts only: never key bytes. Then the exit. */
+static void once_print(manager_t *m, const exchange_info_t *enrolled) {
+        const stored_profile_t *p = &m->profile;
+        char exp[32];
+        format_time(p->exp_t, exp);
+        printf("  node:          %s\n", p->node_id);
+        printf("  CSE-ID:        %s\n", p->cse_id);
+        printf("  CSEBase:       %s\n", p->cse_base);
+        printf("  KeID:          %s\n", p->ke_id);
+        printf("  expiry:        %s (%s)\n", exp, p->exp);
+        printf("  poll:          %" PRIu32 " s\n", p->poll);
+        for (size_t i = 0; i < p->n_targets; i++)
+                printf("  target:        %s kpsaID %s\n", p->targets[i].id, p->targets[i].kpsa_id);
+        printf("  sealed:        %s/%s (%s)\n", m->cfg.state_dir, SEAL_ENVELOPE_NAME,
+               seal_method_to_string(m->backend) ?: "?");
+        printf("  keys:          keyring of user %s\n", m->cfg.service_user);
+        if (enrolled) {
+                printf("  long-term key: %s\n", enrolled->ltk_transported ? "transported" : "derived (Ke)");
+                printf("  TLS:           %s %s\n", enrolled->tls_version, enrolled->cipher);
+        }
+        if (fflush(stdout) != 0)
+                return once_exit(m, AGENT_EXIT_SOFTWARE, "cannot write to stdout: %m");
+        once_end(m, AGENT_EXIT_OK);
+}
+
+void manager_set_once(manager_t *m, bool reenrol) {
+        m->once = true;
+        m->reenrol = reenrol;
+        m->first_attempt = false;
+        m->leds = leds_free(m->leds);
 }
 
 /* ---- the profile in place ---- */
@@ -459,59 +587,55 @@ static void retry_after_note(const manager_t *m, const exchange_info_t *info, ch
 }
 
 static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
+        const failure_t *f = &info->failure;
+        const class_action_t *a = class_action(f->outcome);
+        if (m->once) {
+                char retry[RETRY_AFTER_SENT_MAX + 64] = "";
+                if (info->retry_after_sent[0])
+                        snprintf(retry, sizeof retry, " (%s%s)", info->retry_after_sent,
+                                 !info->has_retry_after ? ": ignored" :
+                                 info->retry_after_capped ? ", capped at [timing] retry_after_max" : "");
+                fprintf(stderr, "msce-agent: enrolment with MEF %s failed (%s): %s%s\n", m->cfg.mef_uri,
+                        outcome_to_string(f->outcome) ?: "unknown", f->reason, retry);
+                if (m->have_profile)
+                        fprintf(stderr, "msce-agent: KeID %s stays in place\n", m->profile.ke_id);
+                return once_end(m, a->exit_code);
+        }
+        str_copy(m->last_error, sizeof m->last_error, f->reason);
+        if (a->state == STATE_CONFIG_ERROR)
+                return fatal(m, a->exit_code, r, "Configuration error: %s", f->reason);
         char d[32], valid[VALID_MAX];
         still_valid(m, valid);
-        str_copy(m->last_error, sizeof m->last_error, info->reason);
-        switch (info->outcome) {
-        case OUTCOME_CONFIG:
-                return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", info->reason);
-        case OUTCOME_REJECTED:
-        case OUTCOME_INCOMPATIBLE: { /* retrying sooner cannot help either */
-                bool incompatible = info->outcome == OUTCOME_INCOMPATIBLE;
-                const char *what = incompatible ? "Incompatible with" : "Rejected by";
-                uint64_t delay = m->cfg.rejected_retry_usec;
-                format_duration(delay, d);
-                log_m(m, LOG_WARNING, incompatible ? MSCE_MESSAGE_INCOMPATIBLE : MSCE_MESSAGE_REJECTED, r,
-                      "%s MEF %s: %s", what, m->cfg.mef_uri, info->reason);
-                action_schedule(m, ACTION_ENROL, delay);
-                return set_state(m, incompatible ? STATE_INCOMPATIBLE : STATE_REJECTED, LOG_WARNING,
-                                 "%s MEF: %s; retrying in %s%s", what, info->reason, d, valid);
+        uint64_t delay = class_delay(m, a, info, &m->failures, d);
+        action_schedule(m, ACTION_ENROL, delay);
+        if (a->delay == DELAY_SLOW) {
+                const char *what = f->outcome == OUTCOME_INCOMPATIBLE ? "Incompatible with" : "Rejected by";
+                log_m(m, a->priority, a->message_id, r, "%s MEF %s: %s", what, m->cfg.mef_uri, f->reason);
+                return class_enter(m, a, "%s MEF: %s; retrying in %s%s", what, f->reason, d, valid);
         }
-        default: {
-                m->failures++;
-                backoff_params_t bp = backoff_params(m);
-                uint64_t delay = info->has_retry_after ? backoff_retry_after(&bp, info->retry_after, backoff_random())
-                                                       : backoff_delay(&bp, m->failures, backoff_random());
-                format_duration(delay, d);
-                action_schedule(m, ACTION_ENROL, delay);
-                const char *net = network_failure(r, info);
-                if (net) {
-                        char what[64];
-                        snprintf(what, sizeof what, "%s", strerror(-r));
-                        what[0] = (char) tolower((unsigned char) what[0]);
-                        /* Only a failed resolution or connect makes the MEF "unreachable": past
-                         * the connect, STATUS says which step failed (state.json has the reason). */
-                        if (info->stage == EXCHANGE_STAGE_CONNECT)
-                                return set_state(m, STATE_BACKOFF, LOG_WARNING, "MEF unreachable (%s); retrying in %s%s",
-                                                 what, d, valid);
-                        return set_state(m, STATE_BACKOFF, LOG_WARNING, "%s (%s); retrying in %s%s",
-                                         info->stage == EXCHANGE_STAGE_TLS ? "TLS handshake with the MEF failed" :
-                                         r == -ETIMEDOUT ? "No response from the MEF in time" :
-                                                           "MEF connection lost before the response",
-                                         info->reason, d, valid);
-                }
-                if (info->retry_after_sent[0]) {
-                        char note[RETRY_AFTER_SENT_MAX + 64];
-                        retry_after_note(m, info, note, sizeof note);
-                        return set_state(m, STATE_BACKOFF, LOG_WARNING, "MEF %s (%s); retrying in %s%s%s",
-                                         info->http_status == 503 ? "busy" : "failed", note, d,
-                                         info->has_retry_after && !info->retry_after_capped ? " as it asked" : "",
-                                         valid);
-                }
-                return set_state(m, STATE_BACKOFF, LOG_WARNING, "Enrolment failed: %s; retrying in %s%s", info->reason,
-                                 d, valid);
+        const char *net = network_failure(r, info);
+        if (net) {
+                char what[64];
+                snprintf(what, sizeof what, "%s", strerror(-r));
+                what[0] = (char) tolower((unsigned char) what[0]);
+                /* Only a failed resolution or connect makes the MEF "unreachable": past the
+                 * connect, STATUS says which step failed (state.json has the reason). */
+                if (info->stage == EXCHANGE_STAGE_CONNECT)
+                        return class_enter(m, a, "MEF unreachable (%s); retrying in %s%s", what, d, valid);
+                return class_enter(m, a, "%s (%s); retrying in %s%s",
+                                   info->stage == EXCHANGE_STAGE_TLS ? "TLS handshake with the MEF failed" :
+                                   r == -ETIMEDOUT ? "No response from the MEF in time" :
+                                                     "MEF connection lost before the response",
+                                   f->reason, d, valid);
         }
+        if (info->retry_after_sent[0]) {
+                char note[RETRY_AFTER_SENT_MAX + 64];
+                retry_after_note(m, info, note, sizeof note);
+                return class_enter(m, a, "MEF %s (%s); retrying in %s%s%s", info->http_status == 503 ? "busy" : "failed",
+                                   note, d, info->has_retry_after && !info->retry_after_capped ? " as it asked" : "",
+                                   valid);
         }
+        class_enter(m, a, "Enrolment failed: %s; retrying in %s%s", f->reason, d, valid);
 }
 
 static void on_stored(sealing_t *s, int r, void *userdata);
@@ -531,7 +655,7 @@ static void on_enrol_done(worker_t *x, int r, void *userdata) {
         custody_info_t ci;
         r = custody_store_begin(&m->cfg, &ci);
         if (r == 0) {
-                seal_opts_t o = custody_seal_opts(&m->cfg);
+                seal_opts_t o = credential_seal_opts(&m->cfg);
                 r = sealing_start(m->event, &o, &res, on_stored, m, &m->sealing);
                 if (r == 0) {
                         m->sealing_kind = SEALING_STORE;
@@ -563,32 +687,38 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
                        const exchange_info_t *einfo) {
         custody_info_t ci_copy = *ci_in, *ci = &ci_copy;
         exchange_info_t info = *einfo;
+        if (r < 0 && m->once && ci->sealed)
+                return once_exit(m, class_action(ci->failure.outcome)->exit_code, "enrolled as KeID %s and sealed the profile, but: %s "
+                                 "(the next start installs it)", res->ke_id, ci->failure.reason);
+        if (r < 0 && m->once)
+                return once_exit(m, class_action(ci->failure.outcome)->exit_code, "enrolled as KeID %s, but cannot keep the profile: %s%s",
+                                 res->ke_id, ci->failure.reason, m->have_profile ? "; the previous profile stays in place" : "");
         if (r < 0) {
-                str_copy(m->last_error, sizeof m->last_error, ci->reason);
-                if (ci->cls == CUSTODY_CONFIG)
-                        return fatal(m, AGENT_EXIT_CONFIG, r, "Enrolled as KeID %s, but: %s", res->ke_id,
-                                     ci->reason);
-                m->failures++;
-                backoff_params_t bp = backoff_params(m);
-                uint64_t delay = backoff_delay(&bp, m->failures, backoff_random());
+                const class_action_t *a = class_action(ci->failure.outcome);
+                str_copy(m->last_error, sizeof m->last_error, ci->failure.reason);
+                if (a->state == STATE_CONFIG_ERROR)
+                        return fatal(m, a->exit_code, r, "Enrolled as KeID %s, but: %s", res->ke_id, ci->failure.reason);
                 char d[32], valid[VALID_MAX];
-                format_duration(delay, d);
+                uint64_t delay = class_delay(m, a, NULL, &m->failures, d);
                 if (ci->sealed) {
                         /* The new profile is sealed: restoring it completes the hand-over. */
                         action_schedule(m, ACTION_RESTORE, delay);
-                        return set_state(m, STATE_BACKOFF, LOG_ERR,
-                                         "Enrolled as KeID %s and sealed the profile, but: %s; retrying in %s",
-                                         res->ke_id, ci->reason, d);
+                        return class_enter(m, a, "Enrolled as KeID %s and sealed the profile, but: %s; retrying in %s",
+                                           res->ke_id, ci->failure.reason, d);
                 }
                 still_valid(m, valid);
                 action_schedule(m, ACTION_ENROL, delay);
-                return set_state(m, STATE_BACKOFF, LOG_ERR, "Enrolled as KeID %s, but cannot keep the profile: %s; "
-                                 "enrolling again in %s%s", res->ke_id, ci->reason, d, valid);
+                return class_enter(m, a, "Enrolled as KeID %s, but cannot keep the profile: %s; enrolling again in %s%s",
+                                   res->ke_id, ci->failure.reason, d, valid);
         }
         char old[MSG_KEID_MAX + 1] = "";
         if (m->have_profile)
                 snprintf(old, sizeof old, "%s", m->profile.ke_id);
         profile_adopt(m, res, ci->method);
+        if (m->once) {
+                printf("enrolled with MEF %s\n", m->cfg.mef_uri);
+                return once_print(m, &info);
+        }
         char exp[32];
         format_time(m->profile.exp_t, exp);
         log_m(m, LOG_INFO, MSCE_MESSAGE_ENROLLED, 0,
@@ -601,7 +731,8 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
 /* In cert mode the MEF's certificate cannot be checked against a clock that is before the build
  * time (no RTC, no NTP yet): wait for the time, boundedly. Returns true while waiting. */
 static bool clock_wait(manager_t *m) {
-        if (m->cfg.mode != TLS_MODE_CERT || m->cfg.clock_wait_max_usec == 0 || time(NULL) >= (time_t) MSCE_BUILD_TIME)
+        if (m->once || m->cfg.mode != TLS_MODE_CERT || m->cfg.clock_wait_max_usec == 0 ||
+            time(NULL) >= (time_t) MSCE_BUILD_TIME)
                 return false;
         uint64_t now = now_usec();
         if (m->clock_wait_until == 0) {
@@ -632,19 +763,20 @@ static bool enrol_preflight(manager_t *m) {
                 r = custody_space_check(&m->cfg, &ci);
         if (r == 0)
                 return true;
-        str_copy(m->last_error, sizeof m->last_error, ci.reason);
-        if (ci.cls == CUSTODY_CONFIG) {
-                fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci.reason);
-                return false;
+        const class_action_t *a = class_action(ci.failure.outcome);
+        str_copy(m->last_error, sizeof m->last_error, ci.failure.reason);
+        if (a->state == STATE_CONFIG_ERROR)
+                fatal(m, a->exit_code, r, "Configuration error: %s", ci.failure.reason);
+        else if (m->once)
+                once_exit(m, a->exit_code, "not enrolling: %s%s", ci.failure.reason,
+                          m->have_profile ? "; the previous profile stays in place" : "");
+        else {
+                char d[32], valid[VALID_MAX];
+                uint64_t delay = class_delay(m, a, NULL, &m->failures, d);
+                still_valid(m, valid);
+                action_schedule(m, ACTION_ENROL, delay);
+                class_enter(m, a, "Not enrolling: %s; retrying in %s%s", ci.failure.reason, d, valid);
         }
-        m->failures++;
-        backoff_params_t bp = backoff_params(m);
-        uint64_t delay = backoff_delay(&bp, m->failures, backoff_random());
-        char d[32], valid[VALID_MAX];
-        format_duration(delay, d);
-        still_valid(m, valid);
-        action_schedule(m, ACTION_ENROL, delay);
-        set_state(m, STATE_BACKOFF, LOG_ERR, "Not enrolling: %s; retrying in %s%s", ci.reason, d, valid);
         return false;
 }
 
@@ -690,7 +822,7 @@ static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custo
 
 /* Unseal in a child; kind says what follows (on_unsealed). */
 static void unseal_start(manager_t *m, sealing_kind_t kind) {
-        seal_opts_t o = custody_seal_opts(&m->cfg);
+        seal_opts_t o = credential_seal_opts(&m->cfg);
         int r = sealing_start(m->event, &o, NULL, on_unsealed, m, &m->sealing);
         if (r == 0) {
                 m->sealing_kind = kind;
@@ -729,6 +861,15 @@ static void go_restore(manager_t *m) {
 static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci_in) {
         custody_info_t ci = *ci_in;
         /* every way out settles a reload (reload_settle): it is complete with what restoring led to */
+        if (r == 0 && m->once) {
+                profile_adopt(m, p, ci.method);
+                if (!m->reenrol) {
+                        printf("restored (KeID %s, no network needed)\n", m->profile.ke_id);
+                        return once_print(m, NULL);
+                }
+                fprintf(stderr, "msce-agent: restored KeID %s; re-enrolling as asked\n", m->profile.ke_id);
+                return start_enrol(m);
+        }
         if (r == 0) {
                 profile_adopt(m, p, ci.method);
                 log_m(m, LOG_INFO, MSCE_MESSAGE_RESTORED, 0, "Restored KeID %s from the sealed profile (%s)",
@@ -736,43 +877,38 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                 go_ready(m);
                 return reload_settle(m);
         }
-        str_copy(m->last_error, sizeof m->last_error, ci.reason);
-        switch (ci.cls) {
-        case CUSTODY_ABSENT:
-                log_m(m, LOG_INFO, NULL, 0, "No sealed profile (%s): enrolling", ci.reason);
-                profile_forget(m);
-                schedule_enrol(m);
-                return reload_settle(m);
-        case CUSTODY_EXPIRED: {
-                log_m(m, LOG_WARNING, MSCE_MESSAGE_EXPIRED, r, "%s: keys removed, enrolling", ci.reason);
+        const failure_t *f = &ci.failure;
+        const class_action_t *a = class_action(f->outcome);
+        str_copy(m->last_error, sizeof m->last_error, f->reason);
+        if (a->state == STATE_CONFIG_ERROR)
+                return fatal(m, a->exit_code, r, "Configuration error: %s", f->reason);
+        if (m->once && a->state != STATE_ENROL)
+                return once_exit(m, a->exit_code, "cannot restore the sealed profile (%s): %s",
+                                 outcome_to_string(f->outcome), f->reason);
+        if (a->state == STATE_ENROL) {
+                /* what an enrolment fixes */
+                if (m->once)
+                        fprintf(stderr, "msce-agent: cannot restore (%s): %s; enrolling with MEF %s\n",
+                                outcome_to_string(f->outcome), f->reason, m->cfg.mef_uri);
+                if (f->outcome == OUTCOME_ABSENT)
+                        log_m(m, a->priority, a->message_id, 0, "No sealed profile (%s): enrolling", f->reason);
+                else if (f->outcome == OUTCOME_EXPIRED)
+                        log_m(m, a->priority, a->message_id, r, "%s: keys removed, enrolling", f->reason);
+                else
+                        log_m(m, a->priority, a->message_id, r, "Cannot use the sealed profile: %s; enrolling",
+                              f->reason);
                 custody_info_t ri;
-                if (custody_remove(&m->cfg, &ri) < 0)
-                        log_m(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ri.reason);
+                if (f->outcome == OUTCOME_EXPIRED && custody_remove(&m->cfg, &ri) < 0)
+                        log_m(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ri.failure.reason);
                 profile_forget(m);
                 schedule_enrol(m);
                 return reload_settle(m);
         }
-        case CUSTODY_MISMATCH:
-        case CUSTODY_UNUSABLE:
-                log_m(m, LOG_WARNING, MSCE_MESSAGE_UNSEAL_FAILED, r, "Cannot use the sealed profile: %s; enrolling",
-                      ci.reason);
-                profile_forget(m);
-                schedule_enrol(m);
-                return reload_settle(m);
-        case CUSTODY_CONFIG:
-                return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci.reason);
-        default: {
-                m->failures++;
-                backoff_params_t bp = backoff_params(m);
-                uint64_t delay = backoff_delay(&bp, m->failures, backoff_random());
-                char d[32];
-                format_duration(delay, d);
-                action_schedule(m, ACTION_RESTORE, delay);
-                set_state(m, STATE_BACKOFF, LOG_ERR, "Cannot restore the sealed profile: %s; retrying in %s",
-                          ci.reason, d);
-                return reload_settle(m);
-        }
-        }
+        char d[32];
+        uint64_t delay = class_delay(m, a, NULL, &m->failures, d);
+        action_schedule(m, ACTION_RESTORE, delay);
+        class_enter(m, a, "Cannot restore the sealed profile: %s; retrying in %s", f->reason, d);
+        reload_settle(m);
 }
 
 /* ---- status checks while READY ---- */
@@ -785,7 +921,7 @@ static void go_revoked(manager_t *m) {
         custody_info_t ci;
         int r = custody_remove(&m->cfg, &ci);
         log_m(m, LOG_WARNING, MSCE_MESSAGE_REVOKED, 0, "MEF %s revoked KeID %s: keys and sealed profile removed%s%s",
-              m->cfg.mef_uri, ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.reason : "");
+              m->cfg.mef_uri, ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
         profile_forget(m);
         snprintf(m->last_error, sizeof m->last_error, "revoked by the MEF");
         set_state(m, STATE_REVOKED, LOG_WARNING,
@@ -822,11 +958,13 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                       m->profile.ke_id);
                 return start_enrol(m);
         }
-        if (info.outcome == OUTCOME_CONFIG)
-                return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", info.reason);
+        const class_action_t *a = class_action(info.failure.outcome);
+        if (a->state == STATE_CONFIG_ERROR)
+                return fatal(m, a->exit_code, r, "Configuration error: %s", info.failure.reason);
 
-        /* The keys stay valid: try again sooner than the poll interval, never later. */
-        str_copy(m->last_error, sizeof m->last_error, info.reason);
+        /* The keys stay valid (READY, whatever the class): try again sooner than the poll
+         * interval, never later. */
+        str_copy(m->last_error, sizeof m->last_error, info.failure.reason);
         m->status_failures++;
         backoff_params_t bp = backoff_params(m);
         uint64_t poll = (uint64_t) m->profile.poll * USEC_PER_SEC;
@@ -840,15 +978,15 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                 retry_after_note(m, &info, n, sizeof n);
                 snprintf(note, sizeof note, "; %s", n);
         }
-        if (info.outcome == OUTCOME_REJECTED)
-                log_m(m, LOG_WARNING, MSCE_MESSAGE_REJECTED, r, "MEF %s refused the status check: %s",
-                      m->cfg.mef_uri, info.reason);
-        else if (info.outcome == OUTCOME_INCOMPATIBLE)
-                log_m(m, LOG_WARNING, MSCE_MESSAGE_INCOMPATIBLE, r, "MEF %s is incompatible: %s", m->cfg.mef_uri,
-                      info.reason);
+        if (info.failure.outcome == OUTCOME_REJECTED)
+                log_m(m, a->priority, a->message_id, r, "MEF %s refused the status check: %s", m->cfg.mef_uri,
+                      info.failure.reason);
+        else if (info.failure.outcome == OUTCOME_INCOMPATIBLE)
+                log_m(m, a->priority, a->message_id, r, "MEF %s is incompatible: %s", m->cfg.mef_uri,
+                      info.failure.reason);
         const char *net = network_failure(r, &info);
         snprintf(extra, sizeof extra, "; status check failed (%s%s%s%s), retrying in %s", net ?: "", net ? ": " : "",
-                 info.reason, note, d);
+                 info.failure.reason, note, d);
         action_schedule(m, ACTION_STATUS, delay);
         /* ready_status() would say "next check in <poll>": say the truth instead. */
         char exp[32];
@@ -865,26 +1003,27 @@ static void start_status(manager_t *m) {
         custody_info_t ci;
         int r = custody_check(&m->cfg, &ci);
         if (r == -ENOKEY) {
-                log_m(m, LOG_WARNING, NULL, r, "%s: reinstalling them from the sealed profile", ci.reason);
+                log_m(m, LOG_WARNING, NULL, r, "%s: reinstalling them from the sealed profile", ci.failure.reason);
                 return unseal_start(m, SEALING_REINSTALL);
         }
         if (r < 0)
-                log_m(m, LOG_WARNING, NULL, r, "Cannot check the keyring: %s", ci.reason);
+                log_m(m, LOG_WARNING, NULL, r, "Cannot check the keyring: %s", ci.failure.reason);
         status_exchange(m);
 }
 
 static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
+        const class_action_t *a = class_action(ci->failure.outcome);
         if (r == 0)
                 profile_adopt(m, p, ci->method);
-        else if (ci->cls == CUSTODY_CONFIG)
-                return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", ci->reason);
-        else if (custody_class_wants_enrol(ci->cls)) {
+        else if (a->state == STATE_CONFIG_ERROR)
+                return fatal(m, a->exit_code, r, "Configuration error: %s", ci->failure.reason);
+        else if (a->state == STATE_ENROL) {
                 log_m(m, LOG_WARNING, MSCE_MESSAGE_UNSEAL_FAILED, r, "Cannot reinstall the keys: %s; enrolling",
-                      ci->reason);
+                      ci->failure.reason);
                 profile_forget(m);
                 return start_enrol(m);
         } else
-                log_m(m, LOG_ERR, NULL, r, "Cannot reinstall the keys: %s", ci->reason);
+                log_m(m, LOG_ERR, NULL, r, "Cannot reinstall the keys: %s", ci->failure.reason);
         status_exchange(m);
 }
 
@@ -893,10 +1032,11 @@ static void status_exchange(manager_t *m) {
         int r = worker_start(m->event, &m->cfg, WORKER_STATUS, m->profile.ke_id, on_status_done, m, &m->exchange, &info);
         if (r < 0) {
                 /* Nothing was sent: report it like a failed check. */
-                if (info.outcome == OUTCOME_CONFIG)
-                        return fatal(m, AGENT_EXIT_CONFIG, r, "Configuration error: %s", info.reason);
-                str_copy(m->last_error, sizeof m->last_error, info.reason);
-                log_m(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.reason);
+                const class_action_t *a = class_action(info.failure.outcome);
+                if (a->state == STATE_CONFIG_ERROR)
+                        return fatal(m, a->exit_code, r, "Configuration error: %s", info.failure.reason);
+                str_copy(m->last_error, sizeof m->last_error, info.failure.reason);
+                log_m(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.failure.reason);
                 action_schedule(m, ACTION_STATUS, m->cfg.backoff_max_usec);
                 return;
         }
@@ -948,7 +1088,7 @@ static int on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
               "KeID %s expired at %s without renewal: removing its keys and enrolling", m->profile.ke_id, exp);
         custody_info_t ci;
         if (custody_remove(&m->cfg, &ci) < 0)
-                log_m(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ci.reason);
+                log_m(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ci.failure.reason);
         profile_forget(m);
         /* An enrolment under way carries on: it stores a new profile. */
         if (enrol_in_progress(m))
@@ -990,11 +1130,11 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         _cleanup_close_ int lock = -1;
         custody_info_t ci;
         if (r == 0 && custody_preflight(&n, &ci) < 0) {
-                snprintf(err, sizeof err, "%s", ci.reason);
+                snprintf(err, sizeof err, "%s", ci.failure.reason);
                 r = -EINVAL;
         }
         if (r == 0 && !streq(n.state_dir, m->cfg.state_dir) && custody_lock(&n, &lock, &ci) < 0) {
-                snprintf(err, sizeof err, "%s", ci.reason);
+                snprintf(err, sizeof err, "%s", ci.failure.reason);
                 r = -EBUSY;
         }
         if (r < 0) {
@@ -1023,7 +1163,6 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                             !streq(m->cfg.led_error ?: "", n.led_error ?: "");
         agent_config_done(&m->cfg);
         m->cfg = n;
-        m->cfg.isolate = true;
         if (leds_changed)
                 leds_setup(m);
         if (lock >= 0) {
@@ -1048,8 +1187,6 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
         m->lock_fd = -1;
         m->cfg = *cfg;
         *cfg = (agent_config_t) {};
-        /* Sealing and unsealing in a child: the TPM libraries never load into the daemon. */
-        m->cfg.isolate = true;
         m->echo = !journal_stderr_is_journal();
         m->first_attempt = true;
         m->since = time(NULL);
@@ -1062,11 +1199,11 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
         custody_info_t ci;
         int r = custody_preflight(&m->cfg, &ci);
         if (r < 0)
-                str_copy(m->preflight_error, sizeof m->preflight_error, ci.reason);
+                str_copy(m->preflight_error, sizeof m->preflight_error, ci.failure.reason);
         else {
                 r = custody_lock(&m->cfg, &m->lock_fd, &ci);
                 if (r < 0) {
-                        snprintf(err, err_size, "%s", ci.reason);
+                        snprintf(err, err_size, "%s", ci.failure.reason);
                         return r;
                 }
         }

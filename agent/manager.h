@@ -45,5 +45,12 @@ static inline void manager_freep(manager_t **m) {
         manager_free(*m);
 }
 
+/* msce-agent --once: the same states, but the run ends when they settle: READY (the profile
+ * restored, or enrolled and kept: printed on stdout, no keys) exits 0; the first failure exits
+ * with its class's code (agent/exit-codes.h) and a line on stderr. No random start delay, no
+ * clock wait, no LEDs, no journal, no state.json. reenrol: enrol even when the profile
+ * restores (it stays in place until the new one is kept). Call before manager_run(). */
+void manager_set_once(manager_t *m, bool reenrol);
+
 /* Run until SIGTERM/SIGINT (0) or a fatal error (the exit code, agent/exit-codes.h). */
 int manager_run(manager_t *m);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The parts of agent/enrol.h that need no crypto library (msce-agent links without one). */
-#include <string.h>
+#include <stdarg.h>
+#include <stdio.h>
 
-#include "agent/enrol.h"
+#include "agent/outcome.h"
 
 static const char *const outcome_table[_OUTCOME_MAX] = {
         [OUTCOME_OK] = "ok",
@@ -10,6 +10,11 @@ static const char *const outcome_table[_OUTCOME_MAX] = {
         [OUTCOME_REJECTED] = "rejected",
         [OUTCOME_CONFIG] = "configuration",
         [OUTCOME_INCOMPATIBLE] = "incompatible",
+        [OUTCOME_ABSENT] = "absent",
+        [OUTCOME_MISMATCH] = "mismatch",
+        [OUTCOME_EXPIRED] = "expired",
+        [OUTCOME_UNUSABLE] = "unusable",
+        [OUTCOME_FAILED] = "failed",
 };
 
 const char *outcome_to_string(outcome_t o) {
@@ -18,7 +23,16 @@ const char *outcome_to_string(outcome_t o) {
         return outcome_table[o];
 }
 
-void enrol_result_wipe(enrol_result_t *r) {
-        if (r)
-                explicit_bzero(r, sizeof *r);
+bool outcome_wants_enrol(outcome_t o) {
+        return o == OUTCOME_ABSENT || o == OUTCOME_MISMATCH || o == OUTCOME_EXPIRED || o == OUTCOME_UNUSABLE;
+}
+
+int failure_set(failure_t *f, outcome_t o, int r, const char *fmt, ...) {
+        f->outcome = o;
+        f->error = r;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(f->reason, sizeof f->reason, fmt, ap);
+        va_end(ap);
+        return r;
 }

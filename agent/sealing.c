@@ -79,47 +79,6 @@ static int reply_parse(bool load, const uint8_t *buf, size_t len, stored_profile
         return 0;
 }
 
-int sealing_store(const seal_opts_t *o, bool isolate, const stored_profile_t *p, seal_method_t *ret_method,
-                  char *err, size_t err_size) {
-        const crypto_ops_t *ops;
-        if (!isolate) {
-                int r = crypto_ops_get(&ops, err, err_size);
-                return r < 0 ? r : ops->seal_store(o, p, ret_method);
-        }
-        job_t j = { .o = o, .p = p };
-        uint8_t out[1];
-        size_t len = 0;
-        int r = child_run(child_store, &j, out, sizeof out, &len, SEALING_TIMEOUT_MS);
-        if (r == -ELIBACC || r == -ELIBBAD)
-                (void) ops_check(err, err_size);
-        if (r < 0)
-                return r;
-        return reply_parse(false, out, len, NULL, ret_method);
-}
-
-int sealing_load(const seal_opts_t *o, bool isolate, stored_profile_t *ret, seal_method_t *ret_method, char *err,
-                 size_t err_size) {
-        const crypto_ops_t *ops;
-        if (!ret)
-                return -EINVAL;
-        if (!isolate) {
-                int r = crypto_ops_get(&ops, err, err_size);
-                return r < 0 ? r : ops->seal_load(o, ret, ret_method);
-        }
-        job_t j = { .o = o };
-        _cleanup_secret_ secret_t buf = { .data = malloc(1 + PROFILE_SERIALIZED_MAX),
-                                          .len = 1 + PROFILE_SERIALIZED_MAX };
-        if (!buf.data)
-                return -ENOMEM;
-        size_t len = 0;
-        int r = child_run(child_load, &j, buf.data, buf.len, &len, SEALING_TIMEOUT_MS);
-        if (r == -ELIBACC || r == -ELIBBAD)
-                (void) ops_check(err, err_size);
-        if (r < 0)
-                return r;
-        return reply_parse(true, buf.data, len, ret, ret_method);
-}
-
 /* ---- on an event loop ---- */
 
 struct sealing {

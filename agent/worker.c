@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The daemon's exchanges, each in a child process (agent/worker.h). */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,23 +39,18 @@ static int child_exchange(void *userdata, uint8_t *out, size_t max, size_t *out_
         const char *arg = w->arg[0] ? w->arg : NULL;
         size_t len = sizeof info;
         const crypto_ops_t *ops;
-        int r = crypto_ops_get(&ops, info.reason, sizeof info.reason);
+        int r = crypto_ops_get(&ops, info.failure.reason, sizeof info.failure.reason);
         if (r < 0) {
-                info.outcome = OUTCOME_CONFIG;
+                info.failure.outcome = OUTCOME_CONFIG;
         } else if (w->op == WORKER_ENROL) {
-                _cleanup_(enrol_result_wipe) enrol_result_t res = {};
-                r = ops->enrol_run(w->cfg, arg, &res, &info);
+                _cleanup_(stored_profile_wipe) stored_profile_t p;
+                r = ops->enrol_run(w->cfg, arg, &p, &info);
                 if (r == 0) {
-                        _cleanup_(stored_profile_wipe) stored_profile_t p;
                         _cleanup_secret_ secret_t s = {};
-                        r = ops->profile_from_msg(&res.profile, w->cfg->node_id, w->cfg->mef_uri, time(NULL), res.ltk,
-                                             res.ltk_len, &p);
-                        if (r == 0)
-                                r = profile_serialize(&p, &s);
+                        r = profile_serialize(&p, &s);
                         if (r < 0) {
-                                info.outcome = OUTCOME_TRANSIENT;
-                                snprintf(info.reason, sizeof info.reason,
-                                         "the profile from the MEF cannot be kept: a field is out of range");
+                                failure_set(&info.failure, OUTCOME_TRANSIENT, r,
+                                            "the profile from the MEF cannot be kept: a field is out of range");
                         } else {
                                 memcpy(out + sizeof info, s.data, s.len);
                                 len += s.len;
@@ -71,10 +65,10 @@ static int child_exchange(void *userdata, uint8_t *out, size_t max, size_t *out_
                 }
         }
         /* The reply must be consistent (worker_reply_parse): a failure is never "ok". */
-        if (r < 0 && info.outcome == OUTCOME_OK) {
-                info.outcome = OUTCOME_TRANSIENT;
-                if (!info.reason[0])
-                        snprintf(info.reason, sizeof info.reason, "%s", strerror(-r));
+        if (r < 0 && info.failure.outcome == OUTCOME_OK) {
+                info.failure.outcome = OUTCOME_TRANSIENT;
+                if (!info.failure.reason[0])
+                        snprintf(info.failure.reason, sizeof info.failure.reason, "%s", strerror(-r));
         }
         memcpy(out, &info, sizeof info);
         *out_len = len;
@@ -96,11 +90,12 @@ int worker_reply_parse(worker_op_t op, int result, const uint8_t *buf, size_t le
                 return -EBADMSG;
         memcpy(&i, buf, sizeof i);
         if (!terminated(i.tls_version, sizeof i.tls_version) || !terminated(i.cipher, sizeof i.cipher) ||
-            !terminated(i.reason, sizeof i.reason) ||
-            !terminated(i.retry_after_sent, sizeof i.retry_after_sent) || i.outcome < 0 || i.outcome >= _OUTCOME_MAX ||
+            !terminated(i.failure.reason, sizeof i.failure.reason) ||
+            !terminated(i.retry_after_sent, sizeof i.retry_after_sent) || i.failure.outcome < 0 ||
+            i.failure.outcome > OUTCOME_INCOMPATIBLE ||
             i.stage < 0 || i.stage >= _EXCHANGE_STAGE_MAX ||
             i.http_status < 0 || i.http_status > 999 || i.rsc < 0 || i.rsc > 9999 ||
-            (result == 0) != (i.outcome == OUTCOME_OK))
+            (result == 0) != (i.failure.outcome == OUTCOME_OK))
                 return -EBADMSG;
         buf += sizeof i;
         len -= sizeof i;
@@ -130,63 +125,59 @@ int worker_reply_parse(worker_op_t op, int result, const uint8_t *buf, size_t le
 
 /* ---- in the daemon ---- */
 
-static void _printf_(2, 3) fail(exchange_info_t *info, const char *fmt, ...) {
-        *info = (exchange_info_t) { .outcome = OUTCOME_TRANSIENT };
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(info->reason, sizeof info->reason, fmt, ap);
-        va_end(ap);
-}
-
 static void on_child(child_watch_t *watch, int r, int result, const uint8_t *payload, size_t len, void *userdata) {
         worker_t *w = userdata;
         if (r == 0) {
                 r = worker_reply_parse(w->op, result, payload, len, &w->info, &w->status, &w->profile);
                 if (r == 0) {
+                        w->info.failure.error = result;
                         w->has_status = w->op == WORKER_STATUS && result == 0;
                         w->has_profile = w->op == WORKER_ENROL && result == 0;
                         return w->done(w, result, w->userdata);
                 }
-                fail(&w->info, "%s", "the exchange process sent a malformed result");
                 r = -EBADMSG;
-        } else if (r == -ECHILD) {
-                char why[96];
+        }
+        /* No usable reply: a transient failure of its own. */
+        w->info = (exchange_info_t) {};
+        failure_t *f = &w->info.failure;
+        char why[96];
+        switch (r) {
+        case -EBADMSG:
+                failure_set(f, OUTCOME_TRANSIENT, r, "%s", "the exchange process sent a malformed result");
+                break;
+        case -ECHILD:
                 child_watch_describe(watch, why, sizeof why);
-                fail(&w->info, "the exchange process %s without a result", why);
-        } else if (r == -ETIMEDOUT)
-                fail(&w->info, "%s", "the exchange process did not finish in time and was stopped");
-        else if (r == -ENOMEM)
-                fail(&w->info, "%s", "out of memory reading the exchange's result");
-        else
-                fail(&w->info, "the exchange process sent a malformed result (%s)", strerror(-r));
+                failure_set(f, OUTCOME_TRANSIENT, r, "the exchange process %s without a result", why);
+                break;
+        case -ETIMEDOUT:
+                failure_set(f, OUTCOME_TRANSIENT, r, "%s", "the exchange process did not finish in time and was stopped");
+                break;
+        case -ENOMEM:
+                failure_set(f, OUTCOME_TRANSIENT, r, "%s", "out of memory reading the exchange's result");
+                break;
+        default:
+                failure_set(f, OUTCOME_TRANSIENT, r, "the exchange process sent a malformed result (%s)", strerror(-r));
+        }
         w->done(w, r, w->userdata); /* last: may free w */
 }
 
 int worker_start(sd_event *e, const agent_config_t *cfg, worker_op_t op, const char *arg, worker_done_t done,
                  void *userdata, worker_t **ret, exchange_info_t *info) {
-        exchange_info_t dummy;
-        if (!info)
-                info = &dummy;
+        *info = (exchange_info_t) {};
         if (!e || !cfg || op < 0 || op >= _WORKER_OP_MAX || !done || !ret || (op == WORKER_STATUS && !arg) ||
-            (arg && strlen(arg) > MSG_KEID_MAX)) {
-                fail(info, "%s", "invalid arguments");
-                info->outcome = OUTCOME_CONFIG;
-                return -EINVAL;
-        }
+            (arg && strlen(arg) > MSG_KEID_MAX))
+                return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL, "%s", "invalid arguments");
         _cleanup_(worker_freep) worker_t *w = calloc(1, sizeof *w);
-        if (!w) {
-                fail(info, "%s", "out of memory");
-                return -ENOMEM;
-        }
+        if (!w)
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -ENOMEM, "%s", "out of memory");
         *w = (worker_t) { .op = op, .cfg = cfg, .done = done, .userdata = userdata };
         if (arg)
                 snprintf(w->arg, sizeof w->arg, "%s", arg);
         uint64_t limit = cfg->exchange_timeout_usec + WORKER_GRACE_USEC;
         int r = child_watch_start(e, child_exchange, w, limit, on_child, w, &w->watch);
-        if (r < 0) {
-                fail(info, "cannot start the exchange process: %s", strerror(-r));
-                return r;
-        }
+        if (r < 0)
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "cannot start the exchange process: %s",
+                                   strerror(-r));
         *ret = TAKE_PTR(w);
         return 0;
 }

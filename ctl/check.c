@@ -13,21 +13,19 @@
 #include <sys/stat.h>
 #include <sys/timex.h>
 #include <sys/wait.h>
-#if HAVE_GPIOD && CTL_GPIOD_V1
-#include <gpiod.h>
-#endif
 #include <jansson.h>
 
 #include "agent/config.h"
+#include "agent/credential.h"
 #include "agent/custody.h"
-#include "agent/enrol.h"
 #include "ctl/check.h"
 #include "ctl/runtime.h"
+#include "hw/gpio.h"
 #include "hw/leds.h"
 #include "hw/tpm2.h"
 #include "keys/keyring.h"
 #include "keys/seal.h"
-#include "proto/tls.h"
+#include "proto/exchange.h"
 #include "util/util.h"
 
 #define GROUPS_MAX 64
@@ -444,12 +442,7 @@ static void check_tpm(checker_t *c, const agent_config_t *cfg) {
 }
 
 static void check_sealed(checker_t *c, const agent_config_t *cfg) {
-        seal_opts_t so = {
-                .state_dir = cfg->state_dir,
-                .method = custody_seal_method(cfg),
-                .tcti = cfg->tcti,
-                .pcrs = cfg->pcrs,
-        };
+        seal_opts_t so = credential_seal_opts(cfg);
         _cleanup_(stored_profile_wipe) stored_profile_t p = {};
         seal_method_t m;
         int r = seal_load(&so, &p, &m);
@@ -506,21 +499,20 @@ static void check_led(checker_t *c, const char *key, const char *spec) {
                 check_device(c, what, path, devfix);
                 return;
         }
-#if CTL_GPIOD_V1
-        errno = 0;
-        struct gpiod_line *line = gpiod_line_find(ls.name);
-        if (!line) {
-                report(c, L_FAIL, "gpioinfo lists the line names", "%s: no GPIO line is named %s%s%s", what, ls.name,
-                       errno ? ": " : "", errno ? strerror(errno) : "");
+        char chip[32];
+        r = gpio_line_chip(ls.name, chip, sizeof chip);
+        if (r == -EOPNOTSUPP) {
+                report(c, L_WARN, "gpioinfo lists the line names", "%s: line name %s not checked with this libgpiod",
+                       what, ls.name);
                 return;
         }
-        snprintf(path, sizeof path, "/dev/%s", gpiod_chip_name(gpiod_line_get_chip(line)));
-        gpiod_line_close_chip(line);
+        if (r < 0) {
+                report(c, L_FAIL, "gpioinfo lists the line names", "%s: no GPIO line is named %s%s%s", what, ls.name,
+                       r != -ENOENT ? ": " : "", r != -ENOENT ? strerror(-r) : "");
+                return;
+        }
+        snprintf(path, sizeof path, "/dev/%s", chip);
         check_device(c, what, path, devfix);
-#else
-        report(c, L_WARN, "gpioinfo lists the line names", "%s: line name %s not checked with this libgpiod", what,
-               ls.name);
-#endif
 #endif
 }
 
@@ -552,14 +544,6 @@ static int check_dns(checker_t *c, const agent_config_t *cfg) {
         return 0;
 }
 
-static void tls_ctx_freep(tls_ctx_t **p) {
-        tls_ctx_free(*p);
-}
-
-static void tls_conn_freep(tls_conn_t **p) {
-        tls_conn_free(*p);
-}
-
 static void check_mef(checker_t *c, const agent_config_t *cfg) {
         if (check_dns(c, cfg) < 0)
                 return;
@@ -572,34 +556,11 @@ static void check_mef(checker_t *c, const agent_config_t *cfg) {
         }
         report(c, L_OK, NULL, "MEF connection: %s port %s", cfg->mef_host, cfg->mef_port);
 
-        tls_config_t tc = {
-                .mode = cfg->mode,
-                .min_version = cfg->tls_min,
-                .max_version = cfg->tls_max,
-        };
         _cleanup_(tls_ctx_freep) tls_ctx_t *ctx = NULL;
-        if (cfg->mode == TLS_MODE_PSK) {
-                _cleanup_erase_(64) uint8_t kpm[MSG_KEY_MAX];
-                size_t len = 0;
-                r = cfg->kpm_path ? kpm_read(cfg->kpm_path, kpm, &len) : -ENOKEY;
-                if (r < 0) {
-                        report(c, L_FAIL, "see the [mef] psk_file finding above", "MEF TLS: cannot read the Kpm from %s: %s",
-                               cfg->psk_file, strerror(-r));
-                        return;
-                }
-                tc.psk_identity = cfg->psk_identity;
-                tc.psk = kpm;
-                tc.psk_len = len;
-                r = tls_ctx_new_client(&tc, &ctx);
-                erase(&tc, sizeof tc);
-        } else {
-                tc.cert_file = cfg->cert_file;
-                tc.key_file = cfg->key_file;
-                tc.ca_file = cfg->ca_file;
-                r = tls_ctx_new_client(&tc, &ctx);
-        }
+        exchange_info_t info;
+        r = credential_tls_ctx(cfg, &ctx, &info);
         if (r < 0) {
-                report(c, L_FAIL, "check the [mef] credential files", "MEF TLS: cannot set up TLS: %s", strerror(-r));
+                report(c, L_FAIL, "check the [mef] credential files", "MEF TLS: cannot set up TLS: %s", info.failure.reason);
                 return;
         }
         _cleanup_(tls_conn_freep) tls_conn_t *conn = NULL;
@@ -747,7 +708,7 @@ static void check_preflight(checker_t *c, agent_config_t *cfg) {
         cfg->check_only = true; /* a Kpm only in the credential store is msce-agent.service's */
         if (custody_preflight_as(cfg, c->user, &ci) < 0)
                 report(c, L_FAIL, "correct what the message names; msce-agent --check-config says the same",
-                       "preflight: %s", ci.reason);
+                       "preflight: %s", ci.failure.reason);
         else
                 report(c, L_OK, NULL, "preflight: what msce-agent checks before it enrols passes");
 }

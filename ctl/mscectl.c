@@ -9,6 +9,7 @@
 #include "msce-config.h"
 
 #include "agent/config.h"
+#include "agent/credential.h"
 #include "agent/custody.h"
 #include "agent/enrol.h"
 #include "ctl/check.h"
@@ -447,12 +448,7 @@ static bool confirm(const agent_config_t *cfg) {
 /* The KeID to deregister: from the sealed profile, else from profile.json. 0 with ret set,
  * -ENOENT when there is none (not enrolled). */
 static int current_ke_id(const agent_config_t *cfg, char ret[MSG_KEID_MAX + 1]) {
-        seal_opts_t so = {
-                .state_dir = cfg->state_dir,
-                .method = custody_seal_method(cfg),
-                .tcti = cfg->tcti,
-                .pcrs = cfg->pcrs,
-        };
+        seal_opts_t so = credential_seal_opts(cfg);
         _cleanup_(stored_profile_wipe) stored_profile_t p = {};
         if (seal_load(&so, &p, NULL) == 0) {
                 snprintf(ret, MSG_KEID_MAX + 1, "%s", p.ke_id);
@@ -500,7 +496,7 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
         custody_info_t ci;
         int r = custody_lock(&cfg, &lock, &ci);
         if (r < 0 && r != -EBUSY) {
-                fprintf(stderr, "mscectl: %s\n", ci.reason);
+                fprintf(stderr, "mscectl: %s\n", ci.failure.reason);
                 return EXIT_FAILURE;
         }
         pid_t agent = r == -EBUSY ? running_pid(g->runtime_dir ?: cfg.runtime_dir) : 0;
@@ -516,7 +512,7 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
                                 fprintf(stderr,
                                         "mscectl: deregistering KeID %s with MEF %s failed (%s): %s\n"
                                         "mscectl: nothing was removed; retry, or reset without --deregister\n",
-                                        ke_id, cfg.mef_uri, outcome_to_string(info.outcome) ?: "unknown", info.reason);
+                                        ke_id, cfg.mef_uri, outcome_to_string(info.failure.outcome) ?: "unknown", info.failure.reason);
                                 return EXIT_FAILURE;
                         }
                         printf("Deregistered KeID %s with MEF %s.\n", ke_id, cfg.mef_uri);
@@ -524,7 +520,7 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
         }
         r = custody_remove(&cfg, &ci);
         if (r < 0) {
-                fprintf(stderr, "mscectl: factory-reset: %s\n", ci.reason);
+                fprintf(stderr, "mscectl: factory-reset: %s\n", ci.failure.reason);
                 return EXIT_FAILURE;
         }
         printf("Removed the keys of user %s, the sealed profile in %s and %s/%s.\n", cfg.service_user, cfg.state_dir,

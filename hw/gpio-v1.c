@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* hw/gpio.h on the libgpiod 1.x API (Debian 12 ships 1.6.3). */
 #include <gpiod.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "hw/gpio.h"
@@ -57,6 +58,16 @@ int gpio_line_open(const led_spec_t *spec, gpio_line_t **ret) {
 int gpio_line_set(gpio_line_t *h, int value) {
         if (gpiod_line_set_value(h->line, !!value) < 0)
                 return negative_errno();
+        return 0;
+}
+
+int gpio_line_chip(const char *name, char *chip, size_t size) {
+        errno = 0;
+        struct gpiod_line *line = gpiod_line_find(name);
+        if (!line)
+                return errno == 0 ? -ENOENT : negative_errno();
+        snprintf(chip, size, "%s", gpiod_chip_name(gpiod_line_get_chip(line)));
+        gpiod_line_close_chip(line);
         return 0;
 }
 

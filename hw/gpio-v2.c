@@ -153,3 +153,7 @@ gpio_line_t *gpio_line_close(gpio_line_t *h) {
         free(h);
         return NULL;
 }
+
+int gpio_line_chip(const char *name, char *chip, size_t size) {
+        return -EOPNOTSUPP;
+}

@@ -18,3 +18,8 @@ int gpio_line_set(gpio_line_t *h, int value);
 
 /* Release the line and close its chip. Accepts NULL; returns NULL. */
 gpio_line_t *gpio_line_close(gpio_line_t *h);
+
+/* The chip ("gpiochip0") that has a line called name, for mscectl check: 0, -ENOENT when no
+ * line has that name, another negative errno from libgpiod, or -EOPNOTSUPP where this
+ * libgpiod cannot search by name. */
+int gpio_line_chip(const char *name, char *chip, size_t size);

@@ -79,11 +79,12 @@ static int pcrs_parse(const char *s, TPML_PCR_SELECTION *ret) {
         return 0;
 }
 
-/* tpm2-tss is mapped only while an operation runs (systemd's dlopen_tpm2(), but closed again
- * afterwards): a READY agent has no use for its megabytes of RSS. Missing libraries mean the
- * same as a build without TPM support: -EOPNOTSUPP. Loaded in steps, cheapest first: mu (libc
- * only) for the blob, tctildr to reach the TPM, and esys only once a TPM answers, because esys
- * pulls in libcrypto.so.3, which is linked -z nodelete: once mapped, it stays until exit. */
+/* tpm2-tss is loaded on first use and stays (systemd's dlopen_tpm2()): this runs only in
+ * short-lived processes (the agent's crypto children, mscectl, tests), never in the daemon.
+ * Missing libraries mean the same as a build without TPM support: -EOPNOTSUPP. Loaded in
+ * steps, cheapest first: mu (libc only) for the blob, tctildr to reach the TPM, and esys only
+ * once a TPM answers, because esys pulls in libcrypto.so.3: a process on a gateway without a
+ * TPM never maps it. */
 typedef struct tss2 {
         void *mu_dl, *tctildr_dl, *esys_dl;
         typeof(&Tss2_MU_TPM2B_PUBLIC_Marshal) Tss2_MU_TPM2B_PUBLIC_Marshal;
@@ -115,14 +116,13 @@ typedef struct tss2 {
                 (t)->sym != NULL;                                        \
         })
 
-static void tss2_done(tss2_t *t) {
-        if (t->esys_dl)
-                dlclose(t->esys_dl);
-        if (t->tctildr_dl)
-                dlclose(t->tctildr_dl);
-        if (t->mu_dl)
-                dlclose(t->mu_dl);
-        *t = (tss2_t) { 0 };
+static tss2_t tss;
+
+/* A library without every symbol is unloaded again: the next call fails the same way. */
+static int tss2_unload(void **dl) {
+        dlclose(*dl);
+        *dl = NULL;
+        return -EOPNOTSUPP;
 }
 
 static int tss2_load_mu(tss2_t *t) {
@@ -135,20 +135,24 @@ static int tss2_load_mu(tss2_t *t) {
             !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PRIVATE_Marshal) || !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PRIVATE_Unmarshal) ||
             !DLSYM(t, mu_dl, Tss2_MU_TPML_PCR_SELECTION_Marshal) ||
             !DLSYM(t, mu_dl, Tss2_MU_TPML_PCR_SELECTION_Unmarshal))
-                return -EOPNOTSUPP;
+                return tss2_unload(&t->mu_dl);
         return 0;
 }
 
 static int tss2_load_tctildr(tss2_t *t) {
+        if (t->tctildr_dl)
+                return 0;
         t->tctildr_dl = dlopen("libtss2-tctildr.so.0", RTLD_NOW | RTLD_LOCAL);
         if (!t->tctildr_dl)
                 return -EOPNOTSUPP;
         if (!DLSYM(t, tctildr_dl, Tss2_TctiLdr_Initialize) || !DLSYM(t, tctildr_dl, Tss2_TctiLdr_Finalize))
-                return -EOPNOTSUPP;
+                return tss2_unload(&t->tctildr_dl);
         return 0;
 }
 
 static int tss2_load_esys(tss2_t *t) {
+        if (t->esys_dl)
+                return 0;
         t->esys_dl = dlopen("libtss2-esys.so.0", RTLD_NOW | RTLD_LOCAL);
         if (!t->esys_dl)
                 return -EOPNOTSUPP;
@@ -158,12 +162,11 @@ static int tss2_load_esys(tss2_t *t) {
             !DLSYM(t, esys_dl, Esys_TRSess_SetAttributes) || !DLSYM(t, esys_dl, Esys_PolicyPCR) ||
             !DLSYM(t, esys_dl, Esys_PolicyGetDigest) || !DLSYM(t, esys_dl, Esys_Create) ||
             !DLSYM(t, esys_dl, Esys_Load) || !DLSYM(t, esys_dl, Esys_Unseal))
-                return -EOPNOTSUPP;
+                return tss2_unload(&t->esys_dl);
         return 0;
 }
 
 typedef struct tpm2_ctx {
-        tss2_t t;
         TSS2_TCTI_CONTEXT *tcti;
         ESYS_CONTEXT *esys;
         ESYS_TR primary, object, session;
@@ -174,21 +177,20 @@ typedef struct tpm2_ctx {
 
 static void flush(tpm2_ctx_t *c, ESYS_TR *h) {
         if (*h != ESYS_TR_NONE)
-                (void) c->t.Esys_FlushContext(c->esys, *h);
+                (void) tss.Esys_FlushContext(c->esys, *h);
         *h = ESYS_TR_NONE;
 }
 
-/* Every path ends here: TPM handles flushed, contexts finalized, libraries unmapped. */
+/* Every path ends here: TPM handles flushed, contexts finalized. */
 static void tpm2_ctx_done(tpm2_ctx_t *c) {
         if (c->esys) {
                 flush(c, &c->session);
                 flush(c, &c->object);
                 flush(c, &c->primary);
-                c->t.Esys_Finalize(&c->esys);
+                tss.Esys_Finalize(&c->esys);
         }
         if (c->tcti)
-                c->t.Tss2_TctiLdr_Finalize(&c->tcti);
-        tss2_done(&c->t);
+                tss.Tss2_TctiLdr_Finalize(&c->tcti);
 }
 
 /* c starts as TPM2_CTX_NULL (its libmu may already be loaded). */
@@ -198,23 +200,23 @@ static int tpm2_ctx_open(const char *tcti, tpm2_ctx_t *c) {
         /* No device node, no TPM: say so without tss2 logging its connection errors. */
         if (strncmp(tcti, "device:", 7) == 0 && tcti[7] && access(tcti + 7, F_OK) < 0)
                 return -ENODEV;
-        int r = tss2_load_mu(&c->t);
+        int r = tss2_load_mu(&tss);
         if (r < 0)
                 return r;
-        r = tss2_load_tctildr(&c->t);
+        r = tss2_load_tctildr(&tss);
         if (r < 0)
                 return r;
-        TSS2_RC rc = c->t.Tss2_TctiLdr_Initialize(tcti, &c->tcti);
+        TSS2_RC rc = tss.Tss2_TctiLdr_Initialize(tcti, &c->tcti);
         if (rc != TSS2_RC_SUCCESS) {
                 c->tcti = NULL;
                 return rc == TSS2_TCTI_RC_MEMORY ? -ENOMEM : -ENODEV;
         }
         /* Only now esys, and with it libcrypto (which then stays, see above): a gateway
          * whose TPM is absent or not ours to open never maps it. */
-        r = tss2_load_esys(&c->t);
+        r = tss2_load_esys(&tss);
         if (r < 0)
                 return r;
-        rc = c->t.Esys_Initialize(&c->esys, c->tcti, NULL);
+        rc = tss.Esys_Initialize(&c->esys, c->tcti, NULL);
         if (rc != TSS2_RC_SUCCESS) {
                 c->esys = NULL;
                 return rc_to_errno(rc, STEP_SETUP) == -ENOMEM ? -ENOMEM : -ENODEV;
@@ -253,13 +255,13 @@ static int create_primary(tpm2_ctx_t *c) {
         TPM2B_DIGEST *creation_hash = NULL;
         TPMT_TK_CREATION *creation_ticket = NULL;
 
-        TSS2_RC rc = c->t.Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+        TSS2_RC rc = tss.Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                                              ESYS_TR_NONE, &sens, &tmpl, &outside, &creation_pcr, &c->primary,
                                              &out_public, &creation_data, &creation_hash, &creation_ticket);
-        c->t.Esys_Free(out_public);
-        c->t.Esys_Free(creation_data);
-        c->t.Esys_Free(creation_hash);
-        c->t.Esys_Free(creation_ticket);
+        tss.Esys_Free(out_public);
+        tss.Esys_Free(creation_data);
+        tss.Esys_Free(creation_hash);
+        tss.Esys_Free(creation_ticket);
         if (rc != TSS2_RC_SUCCESS)
                 c->primary = ESYS_TR_NONE;
         return rc_to_errno(rc, STEP_SETUP);
@@ -269,13 +271,13 @@ static int create_primary(tpm2_ctx_t *c) {
  * unknown to anyone on the bus), AES-128-CFB parameter encryption in the direction asked. */
 static int start_session(tpm2_ctx_t *c, TPM2_SE type, TPMA_SESSION attrs) {
         const TPMT_SYM_DEF sym = { .algorithm = TPM2_ALG_AES, .keyBits.aes = 128, .mode.aes = TPM2_ALG_CFB };
-        TSS2_RC rc = c->t.Esys_StartAuthSession(c->esys, c->primary, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+        TSS2_RC rc = tss.Esys_StartAuthSession(c->esys, c->primary, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
                                                 ESYS_TR_NONE, NULL, type, &sym, TPM2_ALG_SHA256, &c->session);
         if (rc != TSS2_RC_SUCCESS) {
                 c->session = ESYS_TR_NONE;
                 return rc_to_errno(rc, STEP_SETUP);
         }
-        rc = c->t.Esys_TRSess_SetAttributes(c->esys, c->session, attrs | TPMA_SESSION_CONTINUESESSION, 0xff);
+        rc = tss.Esys_TRSess_SetAttributes(c->esys, c->session, attrs | TPMA_SESSION_CONTINUESESSION, 0xff);
         return rc_to_errno(rc, STEP_SETUP);
 }
 
@@ -286,18 +288,18 @@ static int policy_digest(tpm2_ctx_t *c, const TPML_PCR_SELECTION *sel, TPM2B_DIG
         ESYS_TR trial = ESYS_TR_NONE;
         TPM2B_DIGEST *digest = NULL;
 
-        TSS2_RC rc = c->t.Esys_StartAuthSession(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+        TSS2_RC rc = tss.Esys_StartAuthSession(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
                                                 ESYS_TR_NONE, NULL, TPM2_SE_TRIAL, &sym, TPM2_ALG_SHA256, &trial);
         if (rc != TSS2_RC_SUCCESS)
                 return rc_to_errno(rc, STEP_SETUP);
-        rc = c->t.Esys_PolicyPCR(c->esys, trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &none, sel);
+        rc = tss.Esys_PolicyPCR(c->esys, trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &none, sel);
         if (rc == TSS2_RC_SUCCESS)
-                rc = c->t.Esys_PolicyGetDigest(c->esys, trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &digest);
+                rc = tss.Esys_PolicyGetDigest(c->esys, trial, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &digest);
         flush(c, &trial);
         if (rc != TSS2_RC_SUCCESS)
                 return rc_to_errno(rc, STEP_SETUP);
         *ret = *digest;
-        c->t.Esys_Free(digest);
+        tss.Esys_Free(digest);
         return 0;
 }
 
@@ -308,9 +310,9 @@ int tpm2_probe(const char *tcti) {
                 return r;
         TPMI_YES_NO more;
         TPMS_CAPABILITY_DATA *data = NULL;
-        TSS2_RC rc = c.t.Esys_GetCapability(c.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+        TSS2_RC rc = tss.Esys_GetCapability(c.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
                                             TPM2_CAP_TPM_PROPERTIES, TPM2_PT_MANUFACTURER, 1, &more, &data);
-        c.t.Esys_Free(data);
+        tss.Esys_Free(data);
         return rc_to_errno(rc, STEP_SETUP);
 }
 
@@ -404,19 +406,19 @@ int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t 
         TPM2B_CREATION_DATA *creation_data = NULL;
         TPM2B_DIGEST *creation_hash = NULL;
         TPMT_TK_CREATION *creation_ticket = NULL;
-        TSS2_RC rc = c.t.Esys_Create(c.esys, c.primary, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
+        TSS2_RC rc = tss.Esys_Create(c.esys, c.primary, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
                                      &outside, &creation_pcr, &priv, &pub, &creation_data, &creation_hash,
                                      &creation_ticket);
         erase(&sens, sizeof sens);
-        c.t.Esys_Free(creation_data);
-        c.t.Esys_Free(creation_hash);
-        c.t.Esys_Free(creation_ticket);
+        tss.Esys_Free(creation_data);
+        tss.Esys_Free(creation_hash);
+        tss.Esys_Free(creation_ticket);
         if (rc == TSS2_RC_SUCCESS)
-                r = blob_marshal(&c.t, pub, priv, &sel, ret_blob, ret_blob_len);
+                r = blob_marshal(&tss, pub, priv, &sel, ret_blob, ret_blob_len);
         else
                 r = rc_to_errno(rc, STEP_SETUP);
-        c.t.Esys_Free(priv);
-        c.t.Esys_Free(pub);
+        tss.Esys_Free(priv);
+        tss.Esys_Free(pub);
         return r;
 }
 
@@ -425,13 +427,13 @@ int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t 
         if (!out || !ret_len)
                 return -EINVAL;
         _cleanup_(tpm2_ctx_done) tpm2_ctx_t c = TPM2_CTX_NULL;
-        int r = tss2_load_mu(&c.t);
+        int r = tss2_load_mu(&tss);
         if (r < 0)
                 return r;
         TPM2B_PUBLIC pub;
         TPM2B_PRIVATE priv;
         TPML_PCR_SELECTION sel;
-        r = blob_unmarshal(&c.t, blob, blob_len, &pub, &priv, &sel);
+        r = blob_unmarshal(&tss, blob, blob_len, &pub, &priv, &sel);
         if (r < 0)
                 return r;
 
@@ -442,7 +444,7 @@ int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t 
         if (r < 0)
                 return r;
 
-        TSS2_RC rc = c.t.Esys_Load(c.esys, c.primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub,
+        TSS2_RC rc = tss.Esys_Load(c.esys, c.primary, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub,
                                    &c.object);
         if (rc != TSS2_RC_SUCCESS) {
                 c.object = ESYS_TR_NONE;
@@ -455,13 +457,13 @@ int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t 
         flush(&c, &c.primary);
         if (sel.count > 0) {
                 const TPM2B_DIGEST none = { 0 };
-                rc = c.t.Esys_PolicyPCR(c.esys, c.session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &none, &sel);
+                rc = tss.Esys_PolicyPCR(c.esys, c.session, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &none, &sel);
                 if (rc != TSS2_RC_SUCCESS)
                         return rc_to_errno(rc, STEP_BLOB);
         }
 
         TPM2B_SENSITIVE_DATA *data = NULL;
-        rc = c.t.Esys_Unseal(c.esys, c.object, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &data);
+        rc = tss.Esys_Unseal(c.esys, c.object, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &data);
         if (rc != TSS2_RC_SUCCESS)
                 return rc_to_errno(rc, STEP_BLOB);
         if (data->size > out_size)
@@ -472,6 +474,6 @@ int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t 
                 r = 0;
         }
         erase(data, sizeof *data);
-        c.t.Esys_Free(data);
+        tss.Esys_Free(data);
         return r;
 }

@@ -63,8 +63,8 @@ static int profile_validate(const stored_profile_t *p) {
         return 0;
 }
 
-int profile_from_msg_fields(const msg_profile_t *m, const char *node_id, const char *mef_uri, time_t obtained,
-                            const uint8_t *ltk, size_t ltk_len, stored_profile_t *ret) {
+int profile_from_msg(const msg_profile_t *m, const char *node_id, const char *mef_uri, time_t obtained,
+                     const uint8_t *ltk, size_t ltk_len, stored_profile_t *ret) {
         if (!m || !node_id || !mef_uri || !ltk || !ret)
                 return -EINVAL;
         if (strlen(node_id) > MSG_ID_MAX || strlen(mef_uri) > MSG_URI_MAX || ltk_len < MSG_KEY_MIN ||

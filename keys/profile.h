@@ -66,14 +66,12 @@ typedef struct stored_profile {
         size_t n_targets;
 } stored_profile_t;
 
-/* Fill *ret from a received profile: copies the non-secret fields, the given Long Term Key
- * (Ke, or m->ltk when the MEF transported one: the caller decides) and derives Kpsa for every
- * target (keys/kdf.h). -EINVAL when a field is out of the range profile_parse() accepts. */
+/* Fill *ret from a received profile: copies the non-secret fields and the given Long Term Key
+ * (Ke, or m->ltk when the MEF transported one: the caller decides). The Kpsa are left zero: the
+ * enrolment derives them (agent/enrol.c, keys/kdf.h). -EINVAL when a field is out of the range
+ * profile_parse() accepts. */
 int profile_from_msg(const msg_profile_t *m, const char *node_id, const char *mef_uri, time_t obtained,
                      const uint8_t *ltk, size_t ltk_len, stored_profile_t *ret);
-/* The same without the Kpsa (left zero): keys/profile-derive.c adds them. */
-int profile_from_msg_fields(const msg_profile_t *m, const char *node_id, const char *mef_uri, time_t obtained,
-                            const uint8_t *ltk, size_t ltk_len, stored_profile_t *ret);
 
 /* Serialize into a wiped-on-free buffer. -EINVAL when a field is out of range (the same checks
  * as the parser, so what is written can always be read back), -ENOMEM. */

@@ -83,6 +83,7 @@ struct lg {
         size_t n_gws;
         unsigned in_flight;
         gw_t *queue_head, *queue_tail;
+        bool pumping;
         size_t finished;                 /* gateways done, rejected or lost */
         uint64_t start, win_start, win_end;
         unsigned long long ri;
@@ -153,8 +154,12 @@ static void gw_finish(gw_t *g) {
                 (void) sd_event_exit(lg->event, 0);
 }
 
-/* A slot freed: start the next queued gateway. */
+/* A slot freed: start the next queued gateways. Not reentered: a start that fails at once
+ * (no fd left) frees its slot again, and the loop here goes on rather than recursing. */
 static void queue_pump(lg_t *lg) {
+        if (lg->pumping)
+                return;
+        lg->pumping = true;
         while (lg->queue_head && (lg->opt->concurrency == 0 || lg->in_flight < lg->opt->concurrency)) {
                 gw_t *g = lg->queue_head;
                 lg->queue_head = g->queue_next;
@@ -164,6 +169,7 @@ static void queue_pump(lg_t *lg) {
                 g->queue_next = NULL;
                 gw_begin(g);
         }
+        lg->pumping = false;
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata);

@@ -144,7 +144,7 @@ static uint64_t cpu_ns_self_and_children(void) {
                ((uint64_t) (a.ru_utime.tv_usec + a.ru_stime.tv_usec + b.ru_utime.tv_usec + b.ru_stime.tv_usec)) * 1000u;
 }
 
-/* CPU time of a process in ns (all its threads), from /proc/PID/schedstat; 0 when unknown. */
+/* CPU time of a (single-threaded) process in ns, from /proc/PID/schedstat; 0 when unknown. */
 static uint64_t task_cpu_ns(pid_t pid) {
         char path[64];
         unsigned long long ns = 0;
@@ -319,7 +319,7 @@ int main(int argc, char **argv) {
         }
         if (count)
                 n_gws = count;
-        if (duration == 0 && procs > n_gws)
+        if (procs > n_gws)
                 procs = n_gws;
         if (duration > 0 && conc == 0)
                 conc = 64;
@@ -341,7 +341,7 @@ int main(int argc, char **argv) {
         uint64_t cpu0 = cpu_ns_self_and_children(), t0 = now_usec(), srv0 = 0, srv1 = 0, ts0 = 0, ts1 = 0;
         pid_t children[PROCS_MAX];
         for (unsigned p = 0; p < procs; p++) {
-                /* process p takes gateways p, p + procs, ...: a contiguous share is simpler */
+                /* process p takes a contiguous share of the gateways (sustained: cycling over it) */
                 size_t first = p * (n_gws / procs) + MIN((size_t) p, n_gws % procs);
                 size_t share = n_gws / procs + (p < n_gws % procs);
                 lg_options_t o = {
@@ -349,8 +349,8 @@ int main(int argc, char **argv) {
                         .port = port,
                         .base = base,
                         .fqdn = fqdn_lower,
-                        .gateways = gws + (duration ? 0 : first),
-                        .n_gateways = duration ? n_gws : share,
+                        .gateways = gws + first,
+                        .n_gateways = share,
                         .targets = tgs,
                         .n_targets = n_tgs,
                         .spread_usec = spread * 1000000u,

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 
 #include "mef/cli-internal.h"
+#include "mef/store-open.h"
 
 /* ---- messages ---- */
 
@@ -48,38 +49,74 @@ void cli_help_print(const char *usage, const char *help) {
 
 /* ---- store ---- */
 
-int cli_open(cli_t *c, bool create) {
-        int r = store_open(c->cfg->store_path, c->cfg->master_key_path, create, &c->store);
+static int cli_open_flags(cli_t *c, unsigned flags) {
+        const char *name = mef_store_name(c->cfg);
+        int r = mef_store_open(c->cfg, flags, &c->store);
         switch (r) {
         case 0:
                 return 0;
         case -ENOENT:
                 /* A store with data whose key is gone: init would not (and must not) make a new
-                 * key for it, so pointing at init again would loop. */
-                if (access(c->cfg->store_path, F_OK) == 0 && access(c->cfg->master_key_path, F_OK) < 0 &&
-                    errno == ENOENT)
+                 * key for it, so pointing at init again would loop. With CREATE this is the only
+                 * -ENOENT; without, a SQLite file that exists tells it apart from no store. */
+                if (access(c->cfg->master_key_path, F_OK) < 0 && errno == ENOENT &&
+                    ((flags & STORE_OPEN_CREATE) ||
+                     (c->cfg->store_backend == STORE_BACKEND_SQLITE && access(c->cfg->store_path, F_OK) == 0)))
                         return cli_failf("master key %s is missing, but store %s exists: its keys are sealed under "
                                          "that master key and nothing else opens them. Put the key file back "
                                          "(from your backup, 0400, owned by the MEF's user); 'msce-mef init' does "
                                          "not replace the key of an existing store. Without the key, move the store "
                                          "aside, run 'msce-mef init' and add every node and target again (their "
                                          "agents re-enrol).",
-                                         c->cfg->master_key_path, c->cfg->store_path);
-                return cli_failf("open store %s (master key %s): %s (run 'msce-mef init' first)", c->cfg->store_path,
-                             c->cfg->master_key_path, strerror(ENOENT));
+                                         c->cfg->master_key_path, name);
+                return cli_failf("open store %s (master key %s): %s (run 'msce-mef init' first)", name,
+                                 c->cfg->master_key_path, strerror(ENOENT));
         case -EPERM:
-                return cli_failf("master key %s: readable by group or others (chmod 0400 it)",
-                             c->cfg->master_key_path);
+                return cli_failf("master key %s or password file: readable by group or others (chmod 0400 it)",
+                                 c->cfg->master_key_path);
         case -EBADMSG:
-                return cli_failf("master key %s: does not open store %s (wrong key file)", c->cfg->master_key_path,
-                             c->cfg->store_path);
+                return cli_failf("master key %s: does not open store %s (wrong key file)", c->cfg->master_key_path, name);
         case -EINVAL:
-                return cli_failf("master key %s: not %u bytes", c->cfg->master_key_path, STORE_MASTER_KEY_LEN);
+                return cli_failf("master key %s: not %u bytes, or [store] uri carries a password",
+                                 c->cfg->master_key_path, STORE_MASTER_KEY_LEN);
         case -EPROTONOSUPPORT:
-                return cli_failf("open store %s: written by a newer msce-mef", c->cfg->store_path);
+                return cli_failf("open store %s: schema written by a newer msce-mef (this one knows version %d)", name,
+                                 STORE_SCHEMA_VERSION);
+        case -ESTALE:
+                return cli_failf("open store %s: schema older than this msce-mef: run 'msce-mef migrate'", name);
+        case -EOPNOTSUPP:
+                return cli_failf("open store %s: this msce-mef is built without PostgreSQL support", name);
         default:
-                return cli_failf("open store %s: %s", c->cfg->store_path, strerror(-r));
+                return cli_failf("open store %s: %s", name, strerror(-r));
         }
+}
+
+int cli_open(cli_t *c, bool create) {
+        return cli_open_flags(c, create ? STORE_OPEN_CREATE : 0);
+}
+
+/* ---- migrate ---- */
+
+static int cmd_migrate(cli_t *c, const command_t *def, int argc, char **argv) {
+        int r = cli_simple_options(c, "migrate", def, argc, argv, 0, NULL);
+        if (r >= 0)
+                return r;
+        r = cli_open_flags(c, STORE_OPEN_MIGRATE);
+        if (r)
+                return r;
+        int from, to;
+        r = store_migrate(c->store, &from, &to);
+        if (r < 0)
+                return cli_fail("migrate", r);
+        if (from != to) {
+                char detail[64];
+                snprintf(detail, sizeof detail, "schema %d -> %d", from, to);
+                (void) store_audit(c->store, cli_actor(), "migrate", mef_store_name(c->cfg), detail);
+        }
+        printf("%s: schema version %d%s\n", mef_store_name(c->cfg), to, from == to ? " (up to date)" : "");
+        if (from != to)
+                printf("migrated from version %d\n", from);
+        return 0;
 }
 
 const char *cli_actor(void) {
@@ -245,6 +282,9 @@ static const struct {
           "Show the audit trail, newest first: every change by this CLI and every exchange the server\n"
           "handled.\n\n"
           "  --action A            rows of this action only (node-add, node-import, enrol, ...)\n" PAGE_HELP },
+        { NULL, "migrate", cmd_migrate, "migrate",
+          "Bring the store's schema to this msce-mef's version (serve and init do it too). Refused when\n"
+          "the schema is newer than this msce-mef.\n" },
         { NULL, "prune", cmd_prune, "prune",
           "Remove audit rows, and enrolments that no longer serve, older than [audit] keep (default 90d):\n"
           "what the serving MEF does at start and every hour. Status checks are not audit rows: each\n"
@@ -274,7 +314,8 @@ void mef_cli_usage(FILE *f) {
                 "  target add|list|remove ... manage enrolment targets (IN-CSE, MAF)\n"
                 "  enrolments [NODE_ID]       list enrolments, newest first (--limit/--after pages)\n"
                 "  audit [--limit N]          show the audit trail, newest first (--limit/--after pages)\n"
-                "  prune                      remove what is older than [audit] keep\n\n"
+                "  prune                      remove what is older than [audit] keep\n"
+                "  migrate                    bring the store's schema to this version\n\n"
                 "Options:\n"
                 "  -c, --config FILE  configuration (default " MEF_CONFIG_DEFAULT ")\n"
                 "      --json         print JSON instead of tables\n"

@@ -343,6 +343,33 @@ static int node_enrolment(const exchange_t *ex, const store_node_t *node, const 
 
 /* ---- 3.1 enrol ---- */
 
+/* [limits] enrolments_per_node: 1 with *ret the 429 + Retry-After, 0 when the node may enrol.
+ * Only the window's first refusal is audited: a node enrolling in a loop adds one audit row
+ * per window, not one per attempt. */
+static int enrol_limit_check(const exchange_t *ex, const store_node_t *node, mef_response_t *ret) {
+        if (!ex->peer->enrol_limit)
+                return 0;
+        bool first = false;
+        int r = ratelimit_take(ex->peer->enrol_limit, node->node_id, now_usec(), &first);
+        if (r < 0) {
+                r = fail_internal(ex, node->node_id, ret, r, "enrolment rate limit");
+                return r < 0 ? r : 1;
+        }
+        if (r == 0)
+                return 0;
+        if (first)
+                (void) audit(ex, node->node_id, 429,
+                             "enrolment rate limit: more than %u in %u s, refused for %d s (not recorded again "
+                             "in this window)",
+                             ex->cfg->enrolments_per_node, ex->cfg->enrolment_window_s, r);
+        unsigned retry = (unsigned) r;
+        r = mef_response_error(429, 4000, "too many enrolments of this node: retry later", ret);
+        if (r < 0)
+                return r;
+        ret->retry_after = retry;
+        return 1;
+}
+
 static int handle_enrol(const exchange_t *ex, mef_response_t *ret) {
         const char *origin = http_msg_header(ex->req, "X-M2M-Origin");
         store_node_t node;
@@ -376,6 +403,9 @@ static int handle_enrol(const exchange_t *ex, mef_response_t *ret) {
                             MSG_HINT_NODE_UNREGISTERED ": msce:enrolReq.nodeID: node not registered at this MEF with this credential");
         if (node.state == NODE_REVOKED)
                 return fail(ex, node.node_id, ret, 403, 4103, MSG_HINT_NODE_REVOKED ": enrolment blocked: node revoked");
+        r = enrol_limit_check(ex, &node, ret);
+        if (r != 0)
+                return r < 0 ? r : 0;
         if (!ex->peer->ekm)
                 return fail_internal(ex, node.node_id, ret, -EINVAL, "no exported keying material");
 

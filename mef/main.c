@@ -11,6 +11,7 @@
 #include "mef/mef-config.h"
 #include "mef/metrics.h"
 #include "mef/server.h"
+#include "mef/store-open.h"
 #include "mef/store.h"
 #include "mef/workers.h"
 #include "util/util.h"
@@ -21,17 +22,21 @@ static void store_closep(mef_store_t **s) {
 
 /* Opens (creating when missing) the store: 0, or the exit status after saying why not. */
 static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
-        int r = store_open(cfg->store_path, cfg->master_key_path, true, ret);
+        int r = mef_store_open(cfg, STORE_OPEN_CREATE, ret);
         if (r == -EBADMSG) {
-                log_error("master key %s does not open store %s", cfg->master_key_path, cfg->store_path);
+                log_error("master key %s does not open store %s", cfg->master_key_path, mef_store_name(cfg));
                 return MEF_EXIT_CONFIG;
         }
         if (r == -EPERM) {
                 log_error("master key %s is readable by group or others", cfg->master_key_path);
                 return MEF_EXIT_CONFIG;
         }
+        if (r == -EPROTONOSUPPORT) {
+                log_error("store %s: schema written by a newer msce-mef", mef_store_name(cfg));
+                return MEF_EXIT_FAILURE;
+        }
         if (r < 0) {
-                log_error_errno(r, "Failed to open store %s (master key %s): %m", cfg->store_path,
+                log_error_errno(r, "Failed to open store %s (master key %s): %m", mef_store_name(cfg),
                                 cfg->master_key_path);
                 return MEF_EXIT_FAILURE;
         }

@@ -155,6 +155,95 @@ static void keep_print(const void *base, const ini_key_t *k, char *buf, size_t s
 
 static const ini_type_t keep_type = { keep_parse, keep_print, NULL };
 
+/* user:password@ in a URI, or a password= key. */
+static bool uri_has_password(const char *v) {
+        if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0) {
+                const char *auth = strstr(v, "://") + 3;
+                size_t n = strcspn(auth, "/?");
+                const char *at = memchr(auth, '@', n);
+                if (at && memchr(auth, ':', (size_t) (at - auth)))
+                        return true;
+        }
+        return strstr(v, "password=") != NULL;
+}
+
+/* libpq checks the rest when it connects; a password here would sit in a file many can read:
+ * it goes in password_file */
+static int uri_check(const char *v, const char **ret_why) {
+        if (!*v || strlen(v) > 1024 || strpbrk(v, "\r\n")) {
+                *ret_why = "expected a PostgreSQL connection URI (postgresql://...) or key=value string";
+                return -EINVAL;
+        }
+        if (uri_has_password(v)) {
+                *ret_why = "must not carry a password: put it in password_file";
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static const int store_backends[] = { STORE_BACKEND_SQLITE, STORE_BACKEND_POSTGRESQL };
+
+/* "N per DURATION" (DURATION: a number with s, min, h or d; "1min" or "1 min"), or "0" (off). */
+static int parse_rate(const char *v, unsigned *ret_n, unsigned *ret_window_s) {
+        static const struct {
+                const char *unit;
+                unsigned s;
+        } units[] = { { "s", 1 }, { "min", 60 }, { "h", 3600 }, { "d", 86400 } };
+        unsigned long long n, w;
+        char num[16], dur[32], unit[8] = "", rest;
+        if (streq(v, "0")) {
+                *ret_n = *ret_window_s = 0;
+                return 0;
+        }
+        int k = sscanf(v, "%15s per %31s %7s %c", num, dur, unit, &rest);
+        if ((k != 2 && k != 3) || parse_uint(num, 1000000, &n) < 0 || n < 1)
+                return -EINVAL;
+        size_t digits = strspn(dur, "0123456789");
+        if (!unit[0])
+                snprintf(unit, sizeof unit, "%s", dur + digits);
+        else if (dur[digits])
+                return -EINVAL;
+        dur[digits] = 0;
+        if (parse_uint(dur, 1000000, &w) < 0)
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                if (streq(unit, units[i].unit)) {
+                        w *= units[i].s;
+                        if (w < 1 || w > 7u * 86400u)
+                                return -ERANGE;
+                        *ret_n = (unsigned) n;
+                        *ret_window_s = (unsigned) w;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+/* enrolments_per_node into the count at the key's offset and the window (s) that follows it */
+static int rate_parse(void *base, const ini_key_t *k, const char *v, char why[INI_WHY_MAX]) {
+        unsigned *f = INI_FIELD(base, k, unsigned);
+        if (parse_rate(v, &f[0], &f[1]) < 0) {
+                snprintf(why, INI_WHY_MAX, "expected \"N per DURATION\" (N 1..1000000, DURATION 1s..7d: s, min, h, d) or 0 (off)");
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static void rate_print(const void *base, const ini_key_t *k, char *buf, size_t size) {
+        const unsigned *f = INI_CFIELD(base, k, unsigned);
+        if (f[0] == 0)
+                snprintf(buf, size, "0");
+        else if (f[1] % 86400 == 0)
+                snprintf(buf, size, "%u per %ud", f[0], f[1] / 86400);
+        else if (f[1] % 3600 == 0)
+                snprintf(buf, size, "%u per %uh", f[0], f[1] / 3600);
+        else if (f[1] % 60 == 0)
+                snprintf(buf, size, "%u per %umin", f[0], f[1] / 60);
+        else
+                snprintf(buf, size, "%u per %us", f[0], f[1]);
+}
+
+static const ini_type_t rate_type = { rate_parse, rate_print, NULL };
+
 #define F(f) offsetof(mef_config_t, f)
 #define STRING(...) (&(const ini_string_t) { __VA_ARGS__ })
 #define UINT(lo, hi, unit) (&(const ini_uint_t) { lo, hi, unit })
@@ -171,7 +260,11 @@ static const ini_key_t keys[] = {
         { "tls", "certificate", &ini_type_string, F(cert_file), NULL, FILE_PATH },
         { "tls", "key", &ini_type_string, F(key_file), NULL, FILE_PATH },
         { "tls", "client_ca", &ini_type_string, F(client_ca_file), NULL, FILE_PATH },
+        { "store", "backend", &ini_type_enum, F(store_backend), "sqlite",
+          &(const ini_enum_t) { (const char *const[]) { "sqlite", "postgresql" }, store_backends, 2 } },
         { "store", "path", &ini_type_string, F(store_path), MEF_STORE_DEFAULT, FILE_PATH },
+        { "store", "uri", &ini_type_string, F(store_uri), NULL, STRING(uri_check) },
+        { "store", "password_file", &ini_type_string, F(store_password_file), NULL, FILE_PATH },
         { "store", "master_key", &ini_type_string, F(master_key_path), MEF_MASTER_KEY_DEFAULT, FILE_PATH },
         { "store", "threads", &ini_type_uint, F(store_threads), "2", UINT(1, 64, "") },
         { "store", "busy_timeout", &ini_type_msec, F(store_busy_timeout_usec), "1000", UINT(10, 60000, " ms") },
@@ -183,6 +276,7 @@ static const ini_key_t keys[] = {
         { "limits", "first_byte_timeout", &ini_type_msec, F(first_byte_timeout_usec), "2000", UINT(100, 120000, " ms") },
         { "limits", "handshake_timeout", &ini_type_msec, F(handshake_timeout_usec), "5000", UINT(100, 120000, " ms") },
         { "limits", "request_timeout", &ini_type_msec, F(request_timeout_usec), "10000", UINT(100, 120000, " ms") },
+        { "limits", "enrolments_per_node", &rate_type, F(enrolments_per_node), "20 per 1min" },
         { "limits", "retry_after", &ini_type_uint, F(retry_after), "5", UINT(1, 3600, " s") },
         { "defaults", "lifetime", &ini_type_uint, F(default_lifetime), "31536000",
           UINT(STORE_LIFETIME_MIN, STORE_LIFETIME_MAX, " s") },
@@ -203,6 +297,8 @@ static int validate(ini_t *ini, mef_config_t *cfg) {
                 return ini_fail_key(ini, -EINVAL, F(cert_file), "required when key is set");
         if (cfg->cert_file && !cfg->key_file)
                 return ini_fail_key(ini, -EINVAL, F(key_file), "required when certificate is set");
+        if (cfg->store_backend == STORE_BACKEND_POSTGRESQL && !cfg->store_uri)
+                return ini_fail_key(ini, -EINVAL, F(store_uri), "required when backend is postgresql");
         if (cfg->client_ca_file && !cfg->cert_file)
                 return ini_fail_key(ini, -EINVAL, F(cert_file), "required when client_ca is set");
         if (!fqdn_set && host_is_wildcard(cfg->listen_host))

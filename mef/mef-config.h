@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "mef/store.h"
 #include "proto/tls.h"
 #include "util/parse.h"
 
@@ -22,8 +23,11 @@ typedef struct mef_config {
         char *cert_file;             /* [tls] certificate, key, client_ca: cert mode */
         char *key_file;
         char *client_ca_file;
-        char *store_path;            /* [store] path, master_key */
+        store_backend_t store_backend; /* [store] backend = sqlite|postgresql */
+        char *store_path;            /* [store] path (SQLite), master_key */
         char *master_key_path;
+        char *store_uri;             /* [store] uri (PostgreSQL; never with a password) */
+        char *store_password_file;   /* [store] password_file: the database password, 0600 */
         /* [store] threads = 2: store connections serving requests off the event loop;
          * [store] busy_timeout = 1000 (ms): how long a request waits for a locked database
          * before it is answered 503 with Retry-After */
@@ -41,6 +45,10 @@ typedef struct mef_config {
         usec_t handshake_timeout_usec; /* [limits] handshake_timeout = 5000 ms */
         usec_t request_timeout_usec;   /* [limits] request_timeout = 10000 ms */
         unsigned retry_after;          /* [limits] retry_after = 5 (seconds, sent with 503) */
+        /* [limits] enrolments_per_node = 20 per 1min: enrolments of one node in a window that
+         * opens with its first; more get 429 + Retry-After ("0": no limit, both 0) */
+        unsigned enrolments_per_node;
+        unsigned enrolment_window_s;  /* follows enrolments_per_node: the loader sets both */
         unsigned default_lifetime;   /* [defaults] lifetime = 31536000 (node add default) */
         unsigned default_poll;       /* [defaults] poll = 86400 */
         /* [audit] keep = 90d: audit rows and spent enrolments older than that are pruned;

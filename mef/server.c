@@ -47,6 +47,7 @@
 #include "mef/message-ids.h"
 #include "mef/metrics-http.h"
 #include "mef/retention.h"
+#include "mef/psk-cache.h"
 #include "mef/server.h"
 #include "mef/store-queue.h"
 #include "proto/http.h"
@@ -66,6 +67,9 @@
 #define LINGER_DRAIN_MAX (64u * 1024u)
 #define ACCEPT_BATCH 64
 #define ACCEPT_RETRY_USEC (100u * 1000u)
+/* Nodes the enrolment rate limit remembers at once (about 300 bytes each at most): past it,
+ * the node whose window opened first is forgotten. */
+#define ENROL_LIMIT_NODES 16384u
 #define TIMER_ACCURACY_USEC (10u * 1000u)
 #define LOG_PATH_MAX 96u
 #define PAUSE_LOG_USEC (10u * 1000u * 1000u)
@@ -153,6 +157,7 @@ struct exchange_job {
         store_node_t node;
         bool has_node;
         mef_metrics_t *metrics;
+        ratelimit_t *enrol_limit;         /* thread-safe, shared */
         mef_response_t resp;
 };
 
@@ -163,12 +168,14 @@ struct server {
         retention_t *retention;           /* NULL: [audit] keep unset */
         mef_metrics_t *metrics;           /* NULL: not counted */
         metrics_http_t *metrics_http;     /* NULL: [metrics] listen unset */
+        psk_cache_t *psks;                /* for handshakes while the store is unreachable */
         sd_event *event;
         sd_event_source *accept_source, *accept_retry;
         int listen_fd;
         tls_ctx_t *tls;
         conn_t *conns;
         admission_t *unauth;
+        ratelimit_t *enrol_limit; /* NULL: [limits] enrolments_per_node = 0 */
         logbook_t *logbook;
         sd_event_source *logbook_timer;
         sd_event_source *trim_timer;
@@ -494,6 +501,7 @@ static int exchange_job_run(store_job_t *job, mef_store_t *store) {
                 .addr = j->addr,
                 .ekm = j->ekm,
                 .node = j->has_node ? &j->node : NULL,
+                .enrol_limit = j->enrol_limit,
         };
         uint64_t t0 = now_usec();
         int r = mef_handle(j->cfg, store, &peer, &j->msg, &j->resp);
@@ -548,6 +556,7 @@ static int conn_submit(conn_t *c, http_msg_t *msg) {
                 .conn = c,
                 .cfg = s->cfg,
                 .metrics = s->metrics,
+                .enrol_limit = s->enrol_limit,
                 .msg = *msg,
                 .has_node = c->has_node,
         };
@@ -974,12 +983,20 @@ static unsigned psk_lookup(void *userdata, const char *identity, uint8_t *key, u
         c->has_node = r >= 0;
         if (c->has_node)
                 c->node = node;
-        if (r < 0) {
+        if (r < 0 && !store_error_is_transient(r)) {
                 store_target_t target;
                 len = 0;
                 r = store_target_by_psk_id(s->store, identity, &target, buf, &len);
         }
-        if (r >= 0 && len > 0 && len <= key_max && len <= sizeof buf) {
+        if (r >= 0)
+                psk_cache_put(s->psks, identity, buf, len, now_usec());
+        else if (store_error_is_transient(r))
+                /* the store is away: a PSK it gave before completes the handshake, and the
+                 * request that follows is answered 503 (the handlers need the store) */
+                len = psk_cache_get(s->psks, identity, buf, now_usec());
+        else
+                psk_cache_drop(s->psks, identity);
+        if (len > 0 && len <= key_max && len <= sizeof buf) {
                 memcpy(key, buf, len);
                 ret = (unsigned) len;
         }
@@ -1013,6 +1030,7 @@ static void server_done(server_t *s) {
                 conn_free(s->conns);
         s->retention = retention_free(s->retention);
         s->queue = store_queue_free(s->queue); /* waits for the requests under way */
+        s->psks = psk_cache_free(s->psks);
         s->accept_source = sd_event_source_disable_unref(s->accept_source);
         s->accept_retry = sd_event_source_disable_unref(s->accept_retry);
         if (s->logbook) {
@@ -1028,6 +1046,7 @@ static void server_done(server_t *s) {
         s->trim_timer = sd_event_source_disable_unref(s->trim_timer);
         s->unauth = admission_free(s->unauth);
         s->metrics_http = metrics_http_free(s->metrics_http);
+        s->enrol_limit = ratelimit_free(s->enrol_limit);
         if (s->listen_fd >= 0)
                 close(s->listen_fd);
         s->listen_fd = -1;
@@ -1069,6 +1088,9 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
         r = admission_new(cfg->max_unauthenticated,
                           MIN(cfg->max_unauthenticated_per_source, cfg->max_unauthenticated), IDLE_GRACE_USEC,
                           &s->unauth);
+        if (r >= 0 && cfg->enrolments_per_node > 0)
+                r = ratelimit_new(cfg->enrolments_per_node, (uint64_t) cfg->enrolment_window_s * 1000000u,
+                                  ENROL_LIMIT_NODES, &s->enrol_limit);
         if (r >= 0)
                 r = logbook_new(NULL, logbook_sink, s, &s->logbook);
         if (r < 0) {
@@ -1108,8 +1130,10 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
          * writer's lock does not hold up in WAL mode; bounded all the same. */
         r = store_set_busy_timeout(s->store, (unsigned) MIN(cfg->store_busy_timeout_usec / 1000u, (usec_t) LOOP_BUSY_TIMEOUT_MS));
         if (r >= 0)
-                r = store_queue_new(s->event, cfg->store_path, cfg->master_key_path, cfg->store_threads,
-                                    s->max_serving, (unsigned) (cfg->store_busy_timeout_usec / 1000u), &s->queue);
+                r = psk_cache_new(&s->psks);
+        if (r >= 0)
+                r = store_queue_new(s->event, cfg, cfg->store_threads, s->max_serving, (unsigned) (cfg->store_busy_timeout_usec / 1000u),
+                                    &s->queue);
         if (r < 0) {
                 snprintf(err, err_size, "cannot open the store's connections for its %u threads: %s",
                          cfg->store_threads, strerror(-r));

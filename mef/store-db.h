@@ -26,7 +26,7 @@ typedef struct db_ops {
         /* v NULL: SQL NULL; len < 0: strlen(v). The values stay the caller's until step. */
         int (*bind_text)(db_stmt_t *st, int i, const char *v, int len);
         int (*bind_int64)(db_stmt_t *st, int i, int64_t v);
-        int (*bind_blob)(db_stmt_t *st, int i, const void *p, size_t n);
+        int (*bind_blob)(db_stmt_t *st, int i, const void *p, size_t n); /* p NULL: SQL NULL */
         /* 1: a row; 0: done; <0: -errno. */
         int (*step)(db_stmt_t *st);
         /* NULL for SQL NULL (*ret_len 0); valid until the next step or release. */

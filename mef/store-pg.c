@@ -517,7 +517,8 @@ static const db_ops_t pg_ops = {
 };
 
 static void pg_closep(pg_db_t **p) {
-        pg_close(&(*p)->base);
+        if (*p)
+                pg_close(&(*p)->base);
 }
 
 /* The password belongs in its own file, never in the configuration. */
@@ -555,9 +556,13 @@ int db_pg_open(const store_location_t *loc, db_t **ret) {
                 size_t n = pw.len;
                 while (n > 0 && (pw.data[n - 1] == '\n' || pw.data[n - 1] == '\r'))
                         n--;
-                p->password = strndup((const char *) pw.data, n);
+                if (memchr(pw.data, 0, n))
+                        return -EINVAL;
+                p->password = malloc(n + 1); /* not strndup: the secret has no NUL to stop at */
                 if (!p->password)
                         return -ENOMEM;
+                memcpy(p->password, pw.data, n);
+                p->password[n] = 0;
         }
         /* dbname holds the URI (expand_dbname); what it sets wins over the defaults after it */
         const char *keys[] = { "connect_timeout", "tcp_user_timeout", "application_name", "dbname",

@@ -5,6 +5,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+#include "mef/store-open.h"
 #include "mef/store-queue.h"
 #include "util/util.h"
 
@@ -96,9 +97,9 @@ static int on_finished(sd_event_source *src, int fd, uint32_t revents, void *use
         return 0;
 }
 
-int store_queue_new(sd_event *event, const char *db_path, const char *master_key_path, unsigned threads,
-                    unsigned max_queued, unsigned busy_timeout_ms, store_queue_t **ret) {
-        if (!event || !db_path || !master_key_path || threads == 0 || max_queued == 0 || !ret)
+int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, unsigned max_queued,
+                    unsigned busy_timeout_ms, store_queue_t **ret) {
+        if (!event || !cfg || threads == 0 || max_queued == 0 || !ret)
                 return -EINVAL;
         store_queue_t *q = calloc(1, sizeof *q);
         if (!q)
@@ -116,7 +117,7 @@ int store_queue_new(sd_event *event, const char *db_path, const char *master_key
                 r = -ENOMEM;
         for (unsigned i = 0; r >= 0 && i < threads; i++, q->n_workers++) {
                 q->workers[i].queue = q;
-                r = store_open(db_path, master_key_path, false, &q->workers[i].store);
+                r = mef_store_open(cfg, 0, &q->workers[i].store);
                 if (r >= 0)
                         r = store_set_busy_timeout(q->workers[i].store, busy_timeout_ms);
         }

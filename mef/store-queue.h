@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
+#include "mef/mef-config.h"
 #include "mef/store.h"
 
 typedef struct store_queue store_queue_t;
@@ -25,10 +26,10 @@ struct store_job {
         int result;
 };
 
-/* Opens one store connection per thread (db_path, master_key_path as store_open(), never
- * creating), each with busy_timeout_ms. */
-int store_queue_new(sd_event *event, const char *db_path, const char *master_key_path, unsigned threads,
-                    unsigned max_queued, unsigned busy_timeout_ms, store_queue_t **ret);
+/* Opens one store connection per thread ([store] in cfg, never creating), each with
+ * busy_timeout_ms. */
+int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, unsigned max_queued,
+                    unsigned busy_timeout_ms, store_queue_t **ret);
 /* Waits for the jobs being run, then calls done() of every job not yet done. */
 store_queue_t *store_queue_free(store_queue_t *q);
 /* -EAGAIN when max_queued jobs wait already: answer 503 without the store. */

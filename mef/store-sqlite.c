@@ -283,7 +283,8 @@ static const db_ops_t lite_ops = {
 };
 
 static void lite_closep(sqlite_db_t **l) {
-        lite_close(&(*l)->base);
+        if (*l)
+                lite_close(&(*l)->base);
 }
 
 static void umask_restore(mode_t *m) {

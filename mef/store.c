@@ -459,8 +459,8 @@ static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, m
 
         if (has_check)
                 r = check_verify(s, blob, blob_len);
-        if (r == 0 && v < STORE_SCHEMA_VERSION)
-                r = schema_migrate(s, NULL, NULL);
+        if (r == 0 && v < STORE_SCHEMA_VERSION && create)
+                r = schema_migrate(s, NULL, NULL); /* MIGRATE: store_migrate() follows */
         if (r == 0 && !has_check) {
                 /* A new store, or a schema without a check row: adopt this key - unless another
                  * process just created the store with its own. */
@@ -693,7 +693,7 @@ int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, si
         if (blob_len)
                 BIND(db_bind_blob(st, 12, blob, blob_len));
         else
-                BIND(db_bind_text(st, 12, NULL, 0));
+                BIND(db_bind_blob(st, 12, NULL, 0));
         r = step_done(st);
         if (r < 0)
                 return r;
@@ -961,7 +961,7 @@ int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk
         if (blob_len)
                 BIND(db_bind_blob(st, 5, blob, blob_len));
         else
-                BIND(db_bind_text(st, 5, NULL, 0));
+                BIND(db_bind_blob(st, 5, NULL, 0));
         r = step_done(st);
         if (r < 0)
                 return r;

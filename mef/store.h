@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
-/* The MEF's SQLite store: nodes, targets, enrolments, audit trail. Secrets (each node's Kpm,
+/* The MEF's store, on SQLite or PostgreSQL (mef/store-db.h: the same logic and semantics on both):
+ * nodes, targets, enrolments, audit trail. Secrets (each node's Kpm,
  * each target's PSK, each enrolment's key) are kept AES-256-GCM-encrypted under a master key
  * file (0400, 32 random bytes); the associated data binds each ciphertext to its row
  * ("kpm:<nodeID>", "tpsk:<targetID>", "ke:<KeID>") so rows cannot be swapped. */

@@ -30,6 +30,7 @@ typedef struct worker {
         pid_t pid;               /* 0 when not running */
         bool ready;
         uint64_t started;
+        uint64_t last_ping;      /* WATCHDOG=1, when the watchdog is on */
         unsigned failures;       /* deaths in a row, for the restart delay */
         sd_event_source *child;
         sd_event_source *restart;
@@ -46,6 +47,7 @@ struct supervisor {
         char notify_path[sizeof(((struct sockaddr_un *) NULL)->sun_path) + 1];
         worker_t *workers;
         unsigned n;
+        uint64_t watchdog_usec;  /* systemd's, passed on to the workers; 0: off */
         bool announced, stopping;
         int status;              /* exit status */
 };
@@ -162,16 +164,22 @@ static int worker_spawn(worker_t *w) {
                 close(s->notify_fd);
                 if (s->reserve_fd >= 0)
                         close(s->reserve_fd);
-                /* the supervisor pings systemd's watchdog; the worker reports to the supervisor */
-                if (setenv("NOTIFY_SOCKET", s->notify_path, 1) < 0)
+                /* the supervisor pings systemd's watchdog; the worker pings the supervisor */
+                char pid_s[16], usec_s[24];
+                snprintf(pid_s, sizeof pid_s, "%d", (int) getpid());
+                snprintf(usec_s, sizeof usec_s, "%llu", (unsigned long long) s->watchdog_usec);
+                if (setenv("NOTIFY_SOCKET", s->notify_path, 1) < 0 ||
+                    (s->watchdog_usec > 0 && (setenv("WATCHDOG_PID", pid_s, 1) < 0 || setenv("WATCHDOG_USEC", usec_s, 1) < 0)))
                         _exit(MEF_EXIT_FAILURE);
-                (void) unsetenv("WATCHDOG_PID");
-                (void) unsetenv("WATCHDOG_USEC");
+                if (s->watchdog_usec == 0) {
+                        (void) unsetenv("WATCHDOG_PID");
+                        (void) unsetenv("WATCHDOG_USEC");
+                }
                 _exit(s->fn(&s->wcfg));
         }
         w->pid = pid;
         w->ready = false;
-        w->started = now_usec();
+        w->started = w->last_ping = now_usec();
         int r = sd_event_add_child(s->event, &w->child, pid, WEXITED, on_child, w);
         if (r < 0) {
                 (void) kill(pid, SIGKILL);
@@ -280,9 +288,28 @@ static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userd
                 for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
                         if (streq(line, "READY=1"))
                                 w->ready = true;
+                        else if (streq(line, "WATCHDOG=1"))
+                                w->last_ping = now_usec();
                 if (w->ready)
                         announce(s);
         }
+}
+
+/* A worker that stopped pinging (stuck in a loop, or stopped) is killed: on_child restarts it. */
+static int on_watchdog_check(sd_event_source *src, uint64_t usec, void *userdata) {
+        supervisor_t *s = userdata;
+        uint64_t now = now_usec();
+        for (unsigned i = 0; i < s->n && !s->stopping; i++) {
+                worker_t *w = &s->workers[i];
+                if (w->pid > 0 && now - w->last_ping > s->watchdog_usec) {
+                        log_error("worker %u (pid %d) sent no watchdog ping in %llu ms: killing it", w->index + 1,
+                                  (int) w->pid, (unsigned long long) ((now - w->last_ping) / 1000u));
+                        (void) kill(w->pid, SIGKILL);
+                        w->last_ping = now; /* once */
+                }
+        }
+        (void) sd_event_source_set_time(src, now + s->watchdog_usec / 2);
+        return 0;
 }
 
 static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
@@ -333,6 +360,17 @@ static int supervisor_setup(supervisor_t *s) {
                 r = sd_event_add_io(s->event, NULL, s->notify_fd, EPOLLIN, on_notify, s);
         if (r >= 0)
                 r = sd_event_set_watchdog(s->event, true);
+        if (r >= 0 && sd_watchdog_enabled(false, &s->watchdog_usec) > 0 && s->watchdog_usec > 0) {
+                sd_event_source *check = NULL;
+                r = sd_event_add_time_relative(s->event, &check, CLOCK_MONOTONIC, s->watchdog_usec / 2, 0,
+                                               on_watchdog_check, s);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(check, SD_EVENT_ON);
+                if (r >= 0)
+                        r = sd_event_source_set_floating(check, true);
+                sd_event_source_unref(check);
+        } else
+                s->watchdog_usec = 0;
         if (r < 0)
                 return log_error_errno(r, "cannot set up the supervisor's event loop: %m");
         for (unsigned i = 0; i < s->n; i++) {

@@ -59,6 +59,9 @@ typedef struct tls_conn tls_conn_t;
 int tls_ctx_new_client(const tls_config_t *cfg, tls_ctx_t **ret);
 int tls_ctx_new_server(const tls_config_t *cfg, tls_ctx_t **ret);
 tls_ctx_t *tls_ctx_free(tls_ctx_t *ctx);
+static inline void tls_ctx_freep(tls_ctx_t **p) {
+        tls_ctx_free(*p);
+}
 
 /* Which suites this wolfSSL build offers for the context (a ':'-list), for diagnostics. */
 const char *tls_ctx_ciphers(const tls_ctx_t *ctx);
@@ -72,6 +75,9 @@ const char *tls_ctx_offer(const tls_ctx_t *ctx);
 int tls_conn_new_client(tls_ctx_t *ctx, int fd, const char *host, tls_conn_t **ret);
 int tls_conn_new_server(tls_ctx_t *ctx, int fd, tls_conn_t **ret);
 tls_conn_t *tls_conn_free(tls_conn_t *c);
+static inline void tls_conn_freep(tls_conn_t **p) {
+        tls_conn_free(*p);
+}
 /* Server: what the PSK lookup gets as userdata for this connection instead of the config's
  * psk_userdata (so it can keep what it looked up with the connection); NULL restores that. */
 void tls_conn_set_userdata(tls_conn_t *c, void *userdata);
@@ -120,17 +126,7 @@ const char *tls_conn_psk_identity(const tls_conn_t *c);
  * 65 bytes. -ENOKEY when the client sent none (a PSK handshake, or a server with psk_lookup
  * whose cert-handshake client had no certificate) and on the client side. */
 int tls_conn_peer_fingerprint(tls_conn_t *c, char out[65]);
+/* The socket the connection uses (a new one after the TLS 1.2 retry). */
+int tls_conn_fd(const tls_conn_t *c);
 /* Server: the SNI the client sent, NULL when none. */
 const char *tls_conn_sni(tls_conn_t *c);
-
-/* Blocking helpers with a deadline on CLOCK_MONOTONIC (usec, from now_usec()), using poll()
- * on the fd: -ETIMEDOUT past the deadline. Used by mscectl and the tests. The handshake does
- * the TLS 1.2 retry (-ENOPROTOOPT above) itself: it connects to the peer address again and
- * puts the new socket in place of the old one under the same fd number (dup3). */
-int tls_conn_handshake_until(tls_conn_t *c, uint64_t deadline);
-int tls_conn_write_all_until(tls_conn_t *c, const void *buf, size_t n, uint64_t deadline);
-ssize_t tls_conn_read_until(tls_conn_t *c, void *buf, size_t n, uint64_t deadline);
-
-/* Connect a non-blocking TCP socket to host:port with a deadline (getaddrinfo, each address in
- * turn). -EHOSTUNREACH/-ECONNREFUSED/-ETIMEDOUT/-ENOENT (name not resolved). */
-int tcp_connect_until(const char *host, const char *port, uint64_t deadline, int *ret_fd);

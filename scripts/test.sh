@@ -5,14 +5,15 @@
 #   - gcc ASan+UBSan build: the same suites, failing on any sanitizer report (LSan reports from
 #     criterion's worker processes do not change exit codes, so a wrapper scans the output)
 #   - the .debs (packaging/build-deb.sh: dpkg-buildpackage, then lintian: an error or a warning
-#     fails the run), then suite system in the gcc run: the .debs on a QEMU guest with systemd,
-#     a TPM and gpio-sim (tests/system/; skips on hosts without QEMU)
-#   - with MSCE_RELEASES=trixie, Debian 13 before the system suite: gcc and clang with -Werror,
-#     the unit, integration and fuzz suites and the trixie .debs with lintian, in a cached trixie
-#     root filesystem through chroot (scripts/test-release.sh trixie). The system suite then runs
-#     a Debian 12 guest with the host's .debs and a Debian 13 guest with the trixie ones
-#     (libgpiod 2 on gpio-sim; it skips without them). Not in the default run yet: the TLS tests
-#     added since (ClientHello, interop matrix) still assume wolfSSL 5.5.4 (docs/platforms.md).
+#     fails the run), then suites packaging and system in the gcc run: what the .debs hold and
+#     do on purge, the rpm with its %check and rpmlint (tests/packaging/), and the .debs on a
+#     QEMU guest with systemd, a TPM and gpio-sim (tests/system/; skips on hosts without QEMU)
+#   - Debian 13 (trixie) before those: gcc and clang with -Werror, the unit, integration, fuzz
+#     and packaging suites and the trixie .debs with lintian, in a cached trixie root filesystem
+#     through chroot (scripts/test-release.sh trixie; wolfSSL 5.7, docs/interop.md). The system
+#     suite then runs a Debian 12 guest with the host's .debs and a Debian 13 guest with the
+#     trixie ones (libgpiod 2 on gpio-sim). MSCE_RELEASES lists the releases (default trixie;
+#     MSCE_RELEASES= runs Debian 12 alone).
 # Ends with one line "N passed, N failed, N skipped" over all runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,7 +46,7 @@ status=0
 echo "== .debs (dpkg-buildpackage) and lintian"
 rm -rf build/debs
 packaging/build-deb.sh build/debs || status=1
-releases=${MSCE_RELEASES-}
+releases=${MSCE_RELEASES-trixie}
 logs=()
 for release in $releases; do
         echo "== Debian $release (scripts/test-release.sh $release)"
@@ -58,7 +59,7 @@ done
 
 echo "== tests (gcc)"
 MSCE_DEBS_DIR=$root/build/debs \
-        meson test -C build/gcc "${suites[@]}" --suite system --print-errorlogs --num-processes 2 || status=1
+        meson test -C build/gcc "${suites[@]}" --suite packaging --suite system --print-errorlogs --num-processes 2 || status=1
 echo "== tests (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0 \

@@ -71,17 +71,19 @@ static void close_others(void) {
 }
 
 static _Noreturn void child_main(int fd, pid_t parent, child_fn_t fn, void *userdata) {
-        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
-                _exit(EXIT_FAILURE);
-        sigset_t none;
-        sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        /* The parent's descriptors go first: one of them holds the agent's state-directory lock,
+         * which a child must not keep once its parent is gone (agent/custody.c). */
         if (fd != 3) {
                 if (dup2(fd, 3) < 0)
                         _exit(EXIT_FAILURE);
                 fd = 3;
         }
         close_others();
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+                _exit(EXIT_FAILURE);
+        sigset_t none;
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
         if (drop_privileges() < 0)
                 _exit(EXIT_FAILURE);
 

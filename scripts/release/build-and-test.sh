@@ -2,7 +2,8 @@
 # Inside a release root filesystem (scripts/test-release.sh runs it there through
 # scripts/chroot.sh, with the checkout at /src): the same build and test steps scripts/test.sh
 # runs on the host, in build/RELEASE/:
-#   - gcc with -Werror: suites unit, integration, fuzz (corpus replay)
+#   - gcc with -Werror: suites unit, integration, fuzz (corpus replay), and packaging with this
+#     release's .debs (the rpm test skips: no rpmbuild here)
 #   - clang with -Werror: compile only
 #   - the .debs of this release (packaging/build-deb.sh, lintian with errors and warnings fatal)
 #     into build/RELEASE/debs, for the system test's guest of this release
@@ -43,6 +44,7 @@ packaging/build-deb.sh "$b/debs" || status=1
 echo "[$release] .debs: $((SECONDS - t0)) s"
 echo "== [$release] tests (gcc)"
 t0=$SECONDS
-meson test -C "$b/gcc" "${suites[@]}" --print-errorlogs --num-processes 2 || status=1
+MSCE_DEBS_DIR=/src/$b/debs meson test -C "$b/gcc" "${suites[@]}" --suite packaging --print-errorlogs --num-processes 2 ||
+        status=1
 echo "[$release] tests: $((SECONDS - t0)) s"
 exit $status

@@ -322,12 +322,12 @@ static void record(series_t *s, int r, uint64_t us, uint64_t cpu_ns, bool measur
         } while (0)
 
 static int enrol_once(const agent_config_t *cfg, char *tls, size_t tls_size) {
-        _cleanup_(enrol_result_wipe) enrol_result_t res = {};
+        _cleanup_(stored_profile_wipe) stored_profile_t res;
         exchange_info_t info;
         static unsigned reported;
         int r = enrol_run(cfg, NULL, &res, &info);
         if (r < 0 && reported++ < 3)
-                fprintf(stderr, "enrol_run: %s\n", info.reason);
+                fprintf(stderr, "enrol_run: %s\n", info.failure.reason);
         else if (!tls[0])
                 snprintf(tls, tls_size, "%s %s", info.tls_version, info.cipher);
         return r;

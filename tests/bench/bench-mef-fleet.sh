@@ -9,6 +9,10 @@
 #     connections, msce-loadgen --duration with 2 processes, on the same cores);
 #  3. memory: VmRSS/VmHWM of each worker with $BENCH_STORE_NODES (100000) nodes in the store
 #     while 1000 connections are in flight ($BENCH_MEM_CONNS).
+# The generator keeps at most $BENCH_STORM_CONCURRENCY (256) connections in flight over 2
+# processes: a real fleet has a CPU per gateway, a generator sharing the MEF's 2 cores does not,
+# and unbounded it starves every handshake into the MEF's timeouts (measured: 863 enrolments
+# in 5 minutes). Gateways wait in the generator for a slot; power-on to enrolled includes it.
 # The gateways come from one loopback address: the per-source admission limit is raised to the
 # global one (real gateways come from many addresses). Backoff as msce-agent's but capped at
 # $BENCH_BACKOFF_MAX ms (30000) so that the run ends in minutes.
@@ -26,27 +30,26 @@ store_n=${BENCH_STORE_NODES:-100000}
 secs=${BENCH_SECONDS:-10}
 mem_conns=${BENCH_MEM_CONNS:-1000}
 backoff_max=${BENCH_BACKOFF_MAX:-30000}
-MEF=$B/msce-mef
+storm_conc=${BENCH_STORM_CONCURRENCY:-256}
 LOADGEN=$B/msce-loadgen
 NODES=$B/tests/bench/bench-nodes
 
 W=$(mktemp -d /var/tmp/msce-bench-fleet-XXXXXX)
-MEF_PID=
-stop_mef() {
-        if [ -n "$MEF_PID" ]; then
-                kill "$MEF_PID" 2>/dev/null || true
-                wait "$MEF_PID" 2>/dev/null || true
-        fi
-        MEF_PID=
-}
-trap 'stop_mef; rm -rf "$W"' EXIT
+. "$(dirname "$0")/bench-lib.sh"
+trap 'bench_stop_mef; rm -rf "$W"' EXIT
 
 # store NAME NODES: a store with NODES nodes and the target /in-cse; $W/NAME.gateways, $W/targets.
+# The store's duplicate CSE-ID check scans the nodes table (no index on cse_id): bulk creation
+# is quadratic (44,000 nodes in 14 minutes here). The bench adds an index of its own first.
 store() {
         local name=$1 n=$2 t0
         t0=$(date +%s.%N)
+        conf "$name" 1 64
+        "$MEF" --config "$W/mef.conf" init >/dev/null
+        if command -v sqlite3 >/dev/null; then
+                sqlite3 "$W/$name.db" "CREATE INDEX IF NOT EXISTS bench_nodes_cse_id ON nodes(cse_id);"
+        fi
         "$NODES" "$W/$name.db" "$W/master.key" "$n" "$W/$name.gateways"
-        conf "$name" 1 64 >/dev/null
         (umask 077 && rm -f "$W/in.hex" &&
                 "$MEF" --config "$W/mef.conf" target add /in-cse --psk-id in-cse-psk --generate-psk "$W/in.hex" >/dev/null &&
                 printf '/in-cse in-cse-psk %s\n' "$(cat "$W/in.hex")" >"$W/targets")
@@ -71,23 +74,6 @@ max_unauthenticated_per_source = $unauth
 EOF
 }
 
-start_mef() {
-        : >"$W/mef.out"
-        "$MEF" --config "$W/mef.conf" serve >"$W/mef.out" 2>"$W/mef.err" &
-        MEF_PID=$!
-        PORT=
-        local i
-        for ((i = 0; i < 600; i++)); do
-                PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$W/mef.out")
-                [ -n "$PORT" ] && return 0
-                kill -0 "$MEF_PID" 2>/dev/null || break
-                sleep 0.05
-        done
-        echo "msce-mef did not start:" >&2
-        cat "$W/mef.err" >&2
-        return 1
-}
-
 # The serving processes: the workers, or msce-mef itself with one worker.
 server_pids() {
         local kids
@@ -100,14 +86,15 @@ echo "machine: $(nproc) cores, $(uname -r); load average before: $(cut -d' ' -f1
 if [[ " $parts " == *" storm "* ]]; then
         store storm "$storm_n"
         conf storm auto 256
-        start_mef
+        bench_mef_start
         echo "storm: $storm_n gateways within $spread s, workers = auto ($(server_pids | wc -w) workers)," \
-                "max_connections 256 per worker, backoff 1 s .. $((backoff_max / 1000)) s"
+                "max_connections 256 per worker, backoff 1 s .. $((backoff_max / 1000)) s, at most $storm_conc" \
+                "connections in flight"
         rc=0
         nice -n 0 "$LOADGEN" --gateways "$W/storm.gateways" --targets "$W/targets" --spread "$spread" \
-                --backoff-max "$backoff_max" --timeout 1800 "https://127.0.0.1:$PORT/msce" | sed 's/^/  /' || rc=$?
+                --concurrency "$storm_conc" --procs 2 --backoff-max "$backoff_max" --timeout 1800 "https://127.0.0.1:$PORT/msce" | sed 's/^/  /' || rc=$?
         echo "  msce-loadgen exit $rc; 503 answers logged by the MEF: $(grep -c ' -> 503' "$W/mef.err" || true)"
-        stop_mef
+        bench_stop_mef
 fi
 
 if [[ " $parts " == *" scale "* ]]; then
@@ -115,14 +102,14 @@ if [[ " $parts " == *" scale "* ]]; then
         declare -A rate
         for workers in 1 2; do
                 conf storm "$workers" 64
-                start_mef
+                bench_mef_start
                 pids=()
                 for p in $(server_pids); do pids+=(--server-pid "$p"); done
                 line=$("$LOADGEN" --gateways "$W/storm.gateways" --count 64 --duration "$secs" --concurrency 64 \
                         --procs 2 --exchange-timeout 10 "${pids[@]}" "https://127.0.0.1:$PORT/msce" | head -1)
                 echo "  workers $workers: $line"
                 rate[$workers]=$(awk '{ print $2 }' <<<"$line")
-                stop_mef
+                bench_stop_mef
         done
         awk -v a="${rate[1]}" -v b="${rate[2]}" 'BEGIN { printf "scaling: 2 workers %.0f/s vs 1 worker %.0f/s: x%.2f\n", b, a, b / a }'
 fi
@@ -130,7 +117,7 @@ fi
 if [[ " $parts " == *" memory "* ]]; then
         store memory "$store_n"
         conf memory auto "$mem_conns"
-        start_mef
+        bench_mef_start
         "$LOADGEN" --gateways "$W/memory.gateways" --count "$mem_conns" --duration "$secs" \
                 --concurrency "$mem_conns" --exchange-timeout 30 "https://127.0.0.1:$PORT/msce" | sed 's/^/  /' &
         lg=$!
@@ -150,6 +137,6 @@ if [[ " $parts " == *" memory "* ]]; then
                 echo "memory: worker pid $p with $store_n nodes, $mem_conns connections in flight:" \
                         "VmRSS peak sampled $((${peak[$p]:-0} / 1024)) MiB, VmHWM $((hwm / 1024)) MiB (limit 64 MiB)"
         done
-        stop_mef
+        bench_stop_mef
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

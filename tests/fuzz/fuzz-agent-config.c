@@ -8,17 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-util.h"
 #include "agent/config.h"
-#include "memfile.h"
 #include "util/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define check(x)                 \
-        do {                     \
-                if (!(x))        \
-                        abort(); \
-        } while (0)
 
 /* The dump as a heap string. */
 static char *dump(const agent_config_t *c, size_t *ret_len) {

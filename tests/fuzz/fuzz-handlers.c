@@ -11,7 +11,6 @@
  * no 500 from a well-formed store but for an enrolment that cannot be stored. After each input the
  * tables are put back from a snapshot taken by a second connection, so inputs stay independent. */
 #include <errno.h>
-#include <ftw.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz-util.h"
 #include "keys/kdf.h"
 #include "mef/handlers.h"
 #include "mef/store.h"
@@ -51,21 +51,11 @@ static sqlite3 *db; /* our own connection: snapshot and reset */
 static mef_config_t cfg;
 static store_node_t nodes[5];
 
-#define check(x)                 \
-        do {                     \
-                if (!(x))        \
-                        abort(); \
-        } while (0)
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
 
 static void cleanup(void) {
         store = store_close(store);
         sqlite3_close(db);
-        if (tmpdir[0])
-                nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+        fuzz_rm_tree(tmpdir);
 }
 
 static void exec_sql(const char *sql) {
@@ -95,7 +85,7 @@ static void add_node(size_t i, const char *kpm_id, const char *fp, bool ltk, nod
 
 /* An enrolment through the handlers themselves, as the agent does it. */
 static void enrol(size_t node, unsigned variant) {
-        char body[256];
+        char body[512];
         uint8_t ekm[KDF_EKM_LEN];
         ekm_fill(ekm, variant);
         snprintf(body, sizeof body, "{\"msce:enrolReq\": {\"nodeID\": \"%s\"}}", nodes[node].node_id);

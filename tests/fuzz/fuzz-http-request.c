@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fuzz-util.h"
 #include "proto/http.h"
 #include "util/macro.h"
 
@@ -18,11 +19,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define check(x)                           \
-        do {                               \
-                if (!(x))                  \
-                        abort();           \
-        } while (0)
 
 static void msg_check(const http_msg_t *m, http_kind_t kind) {
         check(m->kind == kind);

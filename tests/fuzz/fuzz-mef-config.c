@@ -7,18 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "memfile.h"
+#include "fuzz-util.h"
 #include "mef/mef-config.h"
 #include "proto/ids.h"
 #include "util/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define check(x)                 \
-        do {                     \
-                if (!(x))        \
-                        abort(); \
-        } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char err[512] = "";

@@ -11,7 +11,6 @@
  * deterministic. Cert mode uses a self-signed P-256 certificate made with openssl(1) at start
  * (skipped, psk only, when openssl is missing). */
 #include <errno.h>
-#include <ftw.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fuzz-util.h"
 #include "proto/tls.h"
 #include "util/util.h"
 
@@ -38,21 +38,11 @@ static tls_ctx_t *ctxs[8];
 static bool have_certs;
 static char dir[64], cert[96], key[96];
 
-#define check(x)                 \
-        do {                     \
-                if (!(x))        \
-                        abort(); \
-        } while (0)
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
 
 static void cleanup(void) {
         for (size_t i = 0; i < ELEMENTSOF(ctxs); i++)
                 ctxs[i] = tls_ctx_free(ctxs[i]);
-        if (dir[0])
-                nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+        fuzz_rm_tree(dir);
 }
 
 static unsigned lookup(void *userdata, const char *identity, uint8_t *out, unsigned key_max) {

@@ -33,9 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         check_terminated(info.tls_version, sizeof info.tls_version);
         check_terminated(info.cipher, sizeof info.cipher);
-        check_terminated(info.reason, sizeof info.reason);
+        check_terminated(info.failure.reason, sizeof info.failure.reason);
         check_terminated(info.retry_after_sent, sizeof info.retry_after_sent);
-        if (info.outcome < 0 || info.outcome >= _OUTCOME_MAX || (result == 0) != (info.outcome == OUTCOME_OK) ||
+        if (info.failure.outcome < 0 || info.failure.outcome >= _OUTCOME_MAX || (result == 0) != (info.failure.outcome == OUTCOME_OK) ||
             info.stage < 0 || info.stage >= _EXCHANGE_STAGE_MAX)
                 abort();
         if (result < 0)

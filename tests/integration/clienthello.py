@@ -11,7 +11,9 @@ The agent then fails (transient, 75); its retries are not looked at. (The TLS 1.
 TLS 1.2 ServerHello uses the context of "TLS 1.2 only" below.)
 
 Usage: clienthello.py BUILDDIR. Exit 77 (skip) without root or keyctl. Certificate cases need
-MSCE_TEST_CERTS (the test PKI of gen-certs.sh) and are skipped without it.
+MSCE_TEST_CERTS (the test PKI of gen-certs.sh) and are skipped without it. What differs between
+wolfSSL releases follows MSCE_WOLFSSL_VERSION (set by meson; pkg-config otherwise): up to 5.5.4
+(Debian 12) or newer (Debian 13's 5.7.2; docs/interop.md, "wolfSSL 5.5 and 5.7").
 """
 import os
 import shutil
@@ -133,6 +135,20 @@ def parse_client_hello(body):
     return ch
 
 
+def wolfssl_version():
+    v = os.environ.get("MSCE_WOLFSSL_VERSION")
+    if not v:
+        try:
+            v = subprocess.run(["pkg-config", "--modversion", "wolfssl"], capture_output=True, text=True,
+                               check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return None
+    try:
+        return tuple(int(x) for x in v.split(".")[:3])
+    except ValueError:
+        return None
+
+
 def capture(agent, tmp, mode, host, extra, certs):
     """Run msce-agent --once against a listener that reads one ClientHello; return it parsed."""
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -175,6 +191,12 @@ def main():
     if os.geteuid() != 0 or not shutil.which("keyctl") or not os.access(agent, os.X_OK):
         print("1..0 # SKIP needs root, keyctl and %s" % agent)
         return 77
+    wolf = wolfssl_version()
+    if wolf is None:
+        print("1..0 # SKIP the wolfSSL version is unknown (MSCE_WOLFSSL_VERSION, pkg-config)")
+        return 77
+    wolf55 = wolf <= (5, 5, 4)
+    print("# wolfSSL %s: expectations for %s" % (".".join(map(str, wolf)), "5.5.4" if wolf55 else "5.7"))
     certs = os.environ.get("MSCE_TEST_CERTS", "")
     if not os.access(os.path.join(certs, "client.key"), os.R_OK):
         certs = ""
@@ -219,9 +241,15 @@ def main():
             check("%s: a ClientHello arrives and parses" % name, False, str(e))
             continue
         fmt = lambda v: "[%s]" % ", ".join("0x%04x" % x for x in v) if v is not None else "none"
+        print("# %s: cipher suites as sent %s, psk_key_exchange_modes %s" % (name, fmt(ch["suites"]), ch.get("psk_modes")))
         check("%s: legacy_version 0x0303" % name, ch["legacy_version"] == 0x0303, "0x%04x" % ch["legacy_version"])
         # TLS_EMPTY_RENEGOTIATION_INFO_SCSV (0x00ff) is a signal, not a suite (RFC 5746).
-        offered = [s for s in ch["suites"] if s != 0x00FF]
+        # wolfSSL 5.7.2 ends a TLS 1.3-only list with 0x0000 (TLS_NULL_WITH_NULL_NULL, which no
+        # server may select; 5.5.4 sends nothing there, measured): not an offer either.
+        offered = [s for s in ch["suites"] if s != 0x00FF and (wolf55 or s != 0x0000 or versions != [0x0304])]
+        if not wolf55 and versions == [0x0304]:
+            check("%s: 0x0000 at the end of the list (wolfSSL 5.7)" % name, ch["suites"][-1:] == [0x0000],
+                  fmt(ch["suites"]))
         check("%s: cipher suites %s" % (name, fmt(suites)), offered == suites, fmt(ch["suites"]))
         check("%s: supported_versions %s" % (name, fmt(versions)), ch.get("versions") == versions,
               fmt(ch.get("versions")))
@@ -239,9 +267,14 @@ def main():
             print("# %s: signature_algorithms %s" % (name, fmt(ch.get("sigalgs"))))
         if mode == "psk" and versions:
             # wolfSSL 5.5.4 always lists psk_ke before psk_dhe_ke (docs/protocol.md): the agent
-            # refuses a server that picks psk_ke (test-tls psk_ke_only_server_refused).
-            check("%s: psk_key_exchange_modes psk_ke, psk_dhe_ke (wolfSSL 5.5.4)" % name,
-                  ch.get("psk_modes") == [PSK_KE, PSK_DHE_KE], str(ch.get("psk_modes")))
+            # refuses a server that picks psk_ke (test-tls psk_ke_only_server_refused). 5.6 and
+            # later offer psk_dhe_ke alone (wolfSSL_CTX_only_dhe_psk, HAVE_WOLFSSL_CTX_ONLY_DHE_PSK).
+            if wolf55:
+                check("%s: psk_key_exchange_modes psk_ke, psk_dhe_ke (wolfSSL 5.5.4)" % name,
+                      ch.get("psk_modes") == [PSK_KE, PSK_DHE_KE], str(ch.get("psk_modes")))
+            else:
+                check("%s: psk_key_exchange_modes psk_dhe_ke only (wolfSSL 5.7)" % name,
+                      ch.get("psk_modes") == [PSK_DHE_KE], str(ch.get("psk_modes")))
             check("%s: pre_shared_key with identity %s, the last extension" % (name, ID),
                   ch.get("psk_ids") == [ID] and ch.get("pre_shared_key_last"), str(ch.get("psk_ids")))
         else:

@@ -29,7 +29,7 @@
 #include "keys/kdf.h"
 #include "proto/http.h"
 #include "proto/msg.h"
-#include "proto/tls.h"
+#include "proto/exchange.h"
 #include "util/util.h"
 
 #define IO_TIMEOUT_USEC (10 * 1000 * 1000ULL)   /* handshake, request, normal answer */

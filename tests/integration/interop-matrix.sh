@@ -20,7 +20,10 @@
 set -u
 
 # ---- expectations: one cell a line, ";"-separated; easy to adjust --------------------------------
-# peers:  all, openssl or gnutls (a peer-specific line replaces nothing: name cells apart)
+# peers:  all, openssl or gnutls (a peer-specific line replaces nothing: name cells apart), with
+#         /5.5 or /5.7 when the cell holds only for the wolfSSL msce is built with: 5.5 = up to
+#         5.5.4 (Debian 12), 5.7 = newer (Debian 13's 5.7.2; the versions between are not
+#         measured). From MSCE_WOLFSSL_VERSION (meson: the wolfssl dependency's version).
 # side:   mef (peer = server, agent = client) or gw (peer = client, msce-mef = server)
 # auth:   psk | psk-wrong-key | psk-unknown-id | cert-ecdsa | cert-rsa
 # peer:   the peer's options (peer-common.h): -V versions, -s TLS 1.2 suites, -g groups, -k TLS 1.3
@@ -35,7 +38,10 @@ set -u
 #         FAIL(awaits NOTE) when such a cell deviates from its expectation:
 #         k = wolfSSL 5.5.4 lists psk_ke (first) besides psk_dhe_ke in every TLS 1.3 PSK offer and no
 #             option removes it; a server that follows the client's order (GnuTLS with plain PSK
-#             allowed) picks psk_ke, which the agent refuses as incompatible (docs/protocol.md)
+#             allowed) picks psk_ke, which the agent refuses as incompatible (docs/protocol.md).
+#             wolfSSL 5.7 offers psk_dhe_ke alone (wolfSSL_CTX_only_dhe_psk): those servers take
+#             it, and a psk_ke-only server can only abort the handshake, which the agent cannot
+#             tell from a refused key (its message names both)
 #         u = a TLS 1.3 server that does not know the identity says so only ambiguously: OpenSSL
 #             with handshake_failure before its ServerHello (also "nothing in common"), GnuTLS with
 #             internal_error; the agent's message names both possibilities
@@ -53,15 +59,19 @@ all    ;mef;psk           ;-V 1.2 -s ecdhe-psk-cbc -g x25519;tls_max_version = 1
 all    ;mef;psk           ;-V 1.3                          ;-                    ;enrolled    ;0 ;TLS_AES_128_GCM_SHA256 group=(x25519|X25519) kex=psk_dhe_ke hrr=no      ;
 all    ;mef;psk           ;-V 1.3 -g p256                  ;-                    ;enrolled    ;0 ;TLS_AES_128_GCM_SHA256 group=(secp256r1|SECP256R1) kex=psk_dhe_ke hrr=yes;
 all    ;mef;psk           ;-V 1.3 -g x25519                ;-                    ;enrolled    ;0 ;TLS_AES_128_GCM_SHA256 group=(x25519|X25519) kex=psk_dhe_ke hrr=no      ;
-gnutls ;mef;psk           ;-V 1.3 -k ke                    ;-                    ;incompatible;76;failed \(incompatible\): .*without \(EC\)DHE \(psk_ke\)                 ;k
+gnutls/5.5;mef;psk        ;-V 1.3 -k ke                    ;-                    ;incompatible;76;failed \(incompatible\): .*without \(EC\)DHE \(psk_ke\)                 ;k
+gnutls/5.7;mef;psk        ;-V 1.3 -k ke                    ;-                    ;rejected    ;77;failed \(rejected\): .*or it allows TLS 1.3 PSK only without \(EC\)DHE  ;k
 openssl;mef;psk           ;-V 1.3 -k dhe,ke                ;-                    ;enrolled    ;0 ;kex=psk_dhe_ke                                                         ;
-gnutls ;mef;psk           ;-V 1.3 -k dhe,ke                ;-                    ;incompatible;76;failed \(incompatible\): .*without \(EC\)DHE \(psk_ke\)                 ;k
+gnutls/5.5;mef;psk        ;-V 1.3 -k dhe,ke                ;-                    ;incompatible;76;failed \(incompatible\): .*without \(EC\)DHE \(psk_ke\)                 ;k
+gnutls/5.7;mef;psk        ;-V 1.3 -k dhe,ke                ;-                    ;enrolled    ;0 ;TLS_AES_128_GCM_SHA256 .*kex=psk_dhe_ke                                ;
 all    ;mef;psk           ;-V 1.3                          ;tls_max_version = 1.2;incompatible;76;failed \(incompatible\): .*offer                                   ;
 openssl;mef;psk           ;-V 1.2-1.3                      ;-                    ;enrolled    ;0 ;TLSv?1.3 TLS_AES_128_GCM_SHA256 .*kex=psk_dhe_ke                       ;
-gnutls ;mef;psk           ;-V 1.2-1.3                      ;-                    ;incompatible;76;failed \(incompatible\): .*without \(EC\)DHE \(psk_ke\)                 ;k
+gnutls/5.5;mef;psk        ;-V 1.2-1.3                      ;-                    ;incompatible;76;failed \(incompatible\): .*without \(EC\)DHE \(psk_ke\)                 ;k
+gnutls/5.7;mef;psk        ;-V 1.2-1.3                      ;-                    ;enrolled    ;0 ;TLSv?1.3 TLS_AES_128_GCM_SHA256 .*kex=psk_dhe_ke                       ;
 all    ;mef;psk           ;-V 1.2-1.3 -s ecdhe-psk-cbc     ;-                    ;enrolled    ;0 ;TLSv?1.3 TLS_AES_128_GCM_SHA256 group=(x25519|X25519) kex=psk_dhe_ke hrr=no;
 openssl;mef;psk           ;-V 1.2-1.3 -g p256              ;-                    ;enrolled    ;0 ;TLSv?1.3 .*kex=psk_dhe_ke hrr=yes                                      ;
-gnutls ;mef;psk           ;-V 1.2-1.3 -g p256              ;-                    ;incompatible;76;failed \(incompatible\): .*without \(EC\)DHE \(psk_ke\)                 ;k
+gnutls/5.5;mef;psk        ;-V 1.2-1.3 -g p256              ;-                    ;incompatible;76;failed \(incompatible\): .*without \(EC\)DHE \(psk_ke\)                 ;k
+gnutls/5.7;mef;psk        ;-V 1.2-1.3 -g p256              ;-                    ;enrolled    ;0 ;TLSv?1.3 .*kex=psk_dhe_ke hrr=yes                                      ;
 all    ;mef;psk-wrong-key ;-V 1.3                          ;-                    ;rejected    ;77;failed \(rejected\): TLS authentication failed                     ;
 openssl;mef;psk-unknown-id;-V 1.3                          ;-                    ;incompatible;76;failed \(incompatible\): .*or it does not know PSK identity         ;u
 gnutls ;mef;psk-unknown-id;-V 1.3                          ;-                    ;transient   ;75;failed \(transient\): .*internal_error.*does not know PSK identity  ;u
@@ -80,7 +90,8 @@ all    ;gw ;psk           ;-V 1.2 -s psk-gcm               ;-                   
 all    ;gw ;psk           ;-V 1.3                          ;-                    ;enrolled    ;0 ;TLS_AES_128_GCM_SHA256 group=(x25519|X25519) kex=psk_dhe_ke hrr=no      ;
 all    ;gw ;psk           ;-V 1.3 -g p256                  ;-                    ;enrolled    ;0 ;TLS_AES_128_GCM_SHA256 group=(secp256r1|SECP256R1) kex=psk_dhe_ke       ;
 all    ;gw ;psk           ;-V 1.3 -g p256,x25519           ;-                    ;enrolled    ;0 ;kex=psk_dhe_ke                                                         ;
-gnutls ;gw ;psk           ;-V 1.3 -k ke                    ;-                    ;refused     ;3 ;TLS handshake failed                                                   ;
+gnutls/5.5;gw ;psk        ;-V 1.3 -k ke                    ;-                    ;refused     ;3 ;TLS handshake failed                                                   ;
+gnutls/5.7;gw ;psk        ;-V 1.3 -k ke                    ;-                    ;refused     ;1 ;TLS handshake failed: protocol error                                   ;
 all    ;gw ;psk           ;-V 1.3 -k dhe,ke                ;-                    ;enrolled    ;0 ;kex=psk_dhe_ke                                                         ;
 all    ;gw ;psk           ;-V 1.2-1.3                      ;-                    ;enrolled    ;0 ;TLSv?1.3 TLS_AES_128_GCM_SHA256 .*kex=psk_dhe_ke                       ;
 all    ;gw ;psk-wrong-key ;-V 1.3                          ;-                    ;refused     ;1 ;TLS handshake failed: authentication failed                            ;
@@ -345,9 +356,14 @@ for peer in "${PEERS[@]}"; do
         LIBS[$peer]=$("$B/tests/integration/peer-$peer" 2> /dev/null | sed -n 's/^LIB //p' | awk '{ print $1, $2 }')
         VERSIONS+=("${LIBS[$peer]}")
 done
-# the library msce is linked with, as the module loads it
-WOLF=$(dpkg-query -W -f '${Version}' libwolfssl35 2> /dev/null || echo unknown)
-echo "# msce: wolfSSL $WOLF (Debian package); peers: ${VERSIONS[*]}"
+# the wolfSSL msce is built with (meson sets it; by hand: pkg-config), for the /5.5 and /5.7 cells
+WOLF=${MSCE_WOLFSSL_VERSION:-$(pkg-config --modversion wolfssl 2> /dev/null || echo unknown)}
+case $WOLF in
+[0-4].* | 5.[0-4].* | 5.5.[0-4]) WOLF_SERIES=5.5 ;;
+unknown) skip "the wolfSSL version is unknown (MSCE_WOLFSSL_VERSION, pkg-config)" ;;
+*) WOLF_SERIES=5.7 ;;
+esac
+echo "# msce: wolfSSL $WOLF (cells for $WOLF_SERIES); peers: ${VERSIONS[*]}"
 
 mef_setup || bail "msce-mef did not start" "$T/mef.log"
 start=$(date +%s%N)
@@ -356,7 +372,8 @@ while IFS=';' read -r peers side auth popts extra expect xrc xmsg fix; do
         extra=$(echo "$extra" | sed 's/^ *//; s/ *$//'); expect=$(echo $expect); xrc=$(echo $xrc)
         xmsg=$(echo "$xmsg" | sed 's/^ *//; s/ *$//'); fix=$(echo $fix)
         for peer in "${PEERS[@]}"; do
-                [ "$peers" = all ] || [ "$peers" = "$peer" ] || continue
+                case $peers in */*) [ "${peers#*/}" = "$WOLF_SERIES" ] || continue ;; esac
+                [ "${peers%/*}" = all ] || [ "${peers%/*}" = "$peer" ] || continue
                 name="$peer $side $auth $popts"
                 [ "$extra" != - ] && name="$name; agent $extra"
                 [ -n "$ONLY" ] && ! grep -qE -- "$ONLY" <<< "$name" && continue

@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: MIT
 # msce-loadgen against a local msce-mef (issue 13): 200 gateways all at once against two
 # workers (none lost, every one enrolled, status-checked and its Kpsa fetched by the target);
-# 20 concurrent enrolments of one node across the workers leave exactly one active enrolment;
+# 10 concurrent enrolments of one node across the workers leave exactly one active enrolment;
 # a MEF with one connection slot answers 503 + Retry-After and the gateways wait and still all
-# enrol; a gateway with a wrong key is counted as lost (exit 1); a dead worker is restarted.
+# enrol; a gateway with a wrong key is counted as lost (exit 1); a dead worker is restarted, and so
+# is one that stops pinging the watchdog; READY=1 comes from the supervisor once all listen.
 # Usage: loadgen.sh BUILD_DIR     (exit 0 pass, 1 fail)
 set -euo pipefail
 
@@ -12,6 +13,7 @@ B=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 MEF=$B/msce-mef
 LOADGEN=$B/msce-loadgen
 N=${LOADGEN_TEST_GATEWAYS:-200}
+N20=$((N < 20 ? N : 20))
 
 T=$(mktemp -d /tmp/msce-loadgen.XXXXXX)
 MEF_PID=
@@ -19,6 +21,8 @@ stop_mef() {
         if [[ -n $MEF_PID ]]; then
                 kill "$MEF_PID" 2>/dev/null || true
                 wait "$MEF_PID" 2>/dev/null || true
+                # the sanitizer build's reports from the workers, for tests/sanitize-wrap.sh
+                grep -E -A30 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/mef.err" >&2 || true
         fi
         MEF_PID=
 }
@@ -66,7 +70,8 @@ start_mef() {
 loadgen() {
         local rc=0
         "$LOADGEN" "$@" "https://127.0.0.1:$PORT/msce" >"$T/lg.out" 2>"$T/lg.err" || rc=$?
-        cat "$T/lg.out" "$T/lg.err"
+        cat "$T/lg.out"
+        cat "$T/lg.err" >&2
         return $rc
 }
 
@@ -82,7 +87,7 @@ conf "workers = 2" ""
                         --generate-psk "$T/kpm-$i.hex" --target /in-cse >/dev/null
                 printf 'node-%s kpm-%s %s\n' "$i" "$i" "$(cat "$T/kpm-$i.hex")"
         done >"$T/gateways"
-        for ((i = 1; i <= 20; i++)); do head -1 "$T/gateways"; done >"$T/same-node"
+        for ((i = 1; i <= 10; i++)); do head -1 "$T/gateways"; done >"$T/same-node"
         sed -n 2p "$T/gateways" | sed 's/ [0-9a-f]*$/ 000102030405060708090a0b0c0d0e0f/' >"$T/wrong-key"
 )
 ok "$N nodes and a target in the store"
@@ -94,14 +99,23 @@ ok "msce-mef with 2 workers listening on port $PORT"
 loadgen --gateways "$T/gateways" --targets "$T/targets" --backoff-max 2000 --timeout 120 ||
         fail "msce-loadgen lost gateways"
 grep -q "^gateways $N  enrolled $N  complete $N  lost 0 " "$T/lg.out" || fail "not all $N gateways completed"
-grep -q "fetch $N " "$T/lg.out" || fail "expected one credential fetch per gateway"
+# exchanges count every attempt; those answered 503 (store threads or the MEF busy: retried after
+# Retry-After) are the failures. What succeeded: one enrol, status and fetch per gateway.
+ex=$(sed -n 's/^exchanges enrol \([0-9]*\)  status \([0-9]*\)  fetch \([0-9]*\) .*/\1 \2 \3/p' "$T/lg.out")
+read -r n_enrol n_status n_fetch <<<"$ex"
+# "failures by class: 503 24, tls-auth 1" (or "none"): the count is each item's last word
+n_failed=$(sed -n 's/^failures by class: //p' "$T/lg.out" | awk -F, '{ n = 0; for (i = 1; i <= NF; i++) { k = split($i, w, " "); if (w[k] ~ /^[0-9]+$/) n += w[k] } print n }')
+[[ -n $n_enrol ]] || fail "no exchange counts: $(cat "$T/lg.out")"
+(( n_enrol >= N && n_status >= N && n_fetch >= N )) || fail "fewer exchanges than gateways: $ex"
+(( n_enrol + n_status + n_fetch - ${n_failed:-0} == 3 * N )) ||
+        fail "expected one successful enrol, status and fetch per gateway: $ex, failed ${n_failed:-0}"
 ok "$N gateways at once: all enrolled, status checked and fetched, 0 lost"
 
 # Concurrent enrolments of one node over both workers: the store's transaction keeps one active.
 loadgen --gateways "$T/same-node" --backoff-max 2000 --timeout 120 || fail "concurrent enrolments of one node"
 active=$("$MEF" --config "$T/mef.conf" enrolments node-1 | awk '$2 == "node-1" && $3 == "active"' | wc -l)
-[[ $active == 1 ]] || fail "node-1 has $active active enrolments after 20 concurrent enrolments"
-ok "20 concurrent enrolments of one node leave exactly one active enrolment"
+[[ $active == 1 ]] || fail "node-1 has $active active enrolments after 10 concurrent enrolments"
+ok "10 concurrent enrolments of one node leave exactly one active enrolment"
 
 rc=0
 loadgen --gateways "$T/wrong-key" --timeout 30 || rc=$?
@@ -116,18 +130,63 @@ for ((i = 0; i < 400; i++)); do
         sleep 0.05
 done
 [[ $(pgrep -c -P "$MEF_PID") == 2 ]] || fail "the killed worker was not restarted"
-loadgen --gateways "$T/gateways" --count 20 --backoff-max 2000 --timeout 120 || fail "after a worker restart"
+loadgen --gateways "$T/gateways" --count "$N20" --backoff-max 2000 --timeout 120 || fail "after a worker restart"
 ok "a worker killed with SIGKILL is restarted and the MEF serves on"
 stop_mef
 
 # One connection slot and Retry-After 1: gateways are told 503 and wait before they retry.
 conf "" $'max_connections = 1\nretry_after = 1'
 start_mef
-loadgen --gateways "$T/gateways" --count 20 --backoff-max 2000 --timeout 120 || fail "lost gateways under 503"
+loadgen --gateways "$T/gateways" --count "$N20" --backoff-max 2000 --timeout 120 || fail "lost gateways under 503"
 waits=$(sed -n 's/.*waits on Retry-After \([0-9]*\)$/\1/p' "$T/lg.out")
 busy=$(grep -o '503 [0-9]*' "$T/lg.out" | awk '{ print $2 }')
 [[ ${waits:-0} -gt 0 && ${busy:-0} -gt 0 ]] || fail "expected 503 answers and waits on Retry-After"
-grep -q "^gateways 20  enrolled 20  complete 20  lost 0 " "$T/lg.out" || fail "not all 20 gateways completed"
-ok "503 + Retry-After: $busy answers, $waits waits, all 20 gateways enrolled"
+grep -q "^gateways $N20  enrolled $N20  complete $N20  lost 0 " "$T/lg.out" || fail "not all $N20 gateways completed"
+ok "503 + Retry-After: $busy answers, $waits waits, all $N20 gateways enrolled"
+stop_mef
+
+# systemd's view: one READY=1 from the supervisor once both workers listen, STOPPING=1 on SIGTERM.
+conf "workers = 2" ""
+python3 - "$MEF" "$T/mef.conf" "$T/notify.sock" <<'EOF' || fail "sd_notify from the supervisor"
+import os, socket, subprocess, sys
+mef, conf, path = sys.argv[1:]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+s.settimeout(60)
+p = subprocess.Popen([mef, "--config", conf, "serve"], env=dict(os.environ, NOTIFY_SOCKET=path),
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+got = [s.recv(4096).decode()]
+kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+p.terminate()
+while "STOPPING=1" not in got[-1]:
+        got.append(s.recv(4096).decode())
+rc = p.wait()
+ok = got[0].startswith("READY=1") and len(kids) == 2 and rc == 0 and len(got) == 2
+print(got, "workers:", len(kids), "exit:", rc)
+sys.exit(0 if ok else 1)
+EOF
+ok "READY=1 once both workers listen, STOPPING=1 and exit 0 on SIGTERM"
+
+# Under systemd's watchdog (3 s here), a worker that stops pinging the supervisor is killed and
+# restarted: SIGSTOP stands for a worker stuck in a loop.
+: >"$T/mef.out"
+WATCHDOG_USEC=3000000 bash -c 'export WATCHDOG_PID=$$; exec "$0" "$@"' "$MEF" --config "$T/mef.conf" serve \
+        >"$T/mef.out" 2>"$T/mef.err" &
+MEF_PID=$!
+for ((i = 0; i < 400; i++)); do
+        grep -q '^listening on' "$T/mef.out" && break
+        sleep 0.05
+done
+stuck=$(pgrep -P "$MEF_PID" | head -1)
+[[ -n $stuck ]] || fail "no worker under the watchdog"
+kill -STOP "$stuck"
+for ((i = 0; i < 400; i++)); do
+        grep -q "pid $stuck) sent no watchdog ping" "$T/mef.err" && [[ $(pgrep -c -P "$MEF_PID") == 2 ]] &&
+                ! kill -0 "$stuck" 2>/dev/null && break
+        sleep 0.05
+done
+grep -q "pid $stuck) sent no watchdog ping" "$T/mef.err" || fail "a stopped worker was not killed by the watchdog"
+[[ $(pgrep -c -P "$MEF_PID") == 2 ]] || fail "the worker killed by the watchdog was not restarted"
+ok "a worker that stops pinging the watchdog is killed and restarted"
 stop_mef
 echo "1..$n_checks"

@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 
 #include "proto/http.h"
-#include "proto/tls.h"
+#include "proto/exchange.h"
 #include "util/util.h"
 
 #define N_MAX 4096u

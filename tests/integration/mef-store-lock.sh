@@ -124,4 +124,6 @@ kill -TERM "$mef_pid"
 rc=0; wait "$mef_pid" || rc=$?
 mef_pid=
 [ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
+# the sanitizer build: reports from the server land in its log
+! grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmp/mef.log" || fail "sanitizer report in the msce-mef log"
 echo "ok: clean stop"

@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "agent/credential.h"
 #include "agent/custody.h"
+#include "tests/integration/sealing-loop.h"
 #include "keys/keyring.h"
 #include "util/util.h"
 
@@ -100,12 +102,33 @@ static void teardown(void) {
         }
 }
 
+/* Restore and store as the manager does them: custody's halves around a seal in a child. */
+static int custody_restore(const agent_config_t *c, stored_profile_t *ret, custody_info_t *ci) {
+        seal_opts_t o = credential_seal_opts(c);
+        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
+        seal_method_t m = _SEAL_METHOD_INVALID;
+        char err[256] = "";
+        int r = sealing_run(&o, NULL, &p, &m, err, sizeof err);
+        return custody_restore_finish(c, r, err, &p, m, ret, ci);
+}
+
+static int custody_store(const agent_config_t *c, const stored_profile_t *p, stored_profile_t *ret,
+                         custody_info_t *ci) {
+        int r = custody_store_begin(c, ci);
+        if (r < 0)
+                return r;
+        seal_opts_t o = credential_seal_opts(c);
+        seal_method_t m = _SEAL_METHOD_INVALID;
+        char err[256] = "";
+        r = sealing_run(&o, p, NULL, &m, err, sizeof err);
+        return custody_store_finish(c, r, err, p, m, ret, ci);
+}
+
 TestSuite(custody, .init = setup, .fini = teardown, .timeout = 60);
 
 /* What enrol_run() would return: a profile with two targets and a 32-byte Ke. */
-static void result_make(enrol_result_t *r, const char *ke_id, time_t exp) {
-        *r = (enrol_result_t) {};
-        msg_profile_t *p = &r->profile;
+static void result_make(stored_profile_t *r, const char *ke_id, time_t exp) {
+        msg_profile_t m = {}, *p = &m;
         snprintf(p->cse_id, sizeof p->cse_id, "/mn-cse-1");
         snprintf(p->cse_base, sizeof p->cse_base, "https://in.example.net/~/in-cse");
         snprintf(p->ke_id, sizeof p->ke_id, "%s", ke_id);
@@ -120,17 +143,21 @@ static void result_make(enrol_result_t *r, const char *ke_id, time_t exp) {
         snprintf(p->targets[0].kpsa_id, sizeof p->targets[0].kpsa_id, "%.*s.1%s", (int) (at - ke_id), ke_id, at);
         snprintf(p->targets[1].id, sizeof p->targets[1].id, "/maf-1");
         snprintf(p->targets[1].kpsa_id, sizeof p->targets[1].kpsa_id, "%.*s.2%s", (int) (at - ke_id), ke_id, at);
-        cr_assert_eq(random_bytes(r->ltk, 32), 0);
-        r->ltk_len = 32;
+        uint8_t ltk[32];
+        cr_assert_eq(random_bytes(ltk, sizeof ltk), 0);
+        cr_assert_eq(profile_from_msg(&m, cfg.node_id, cfg.mef_uri, time(NULL), ltk, sizeof ltk, r), 0);
+        for (size_t i = 0; i < r->n_targets; i++)
+                cr_assert_eq(random_bytes(r->targets[i].kpsa, sizeof r->targets[i].kpsa), 0);
+        erase(ltk, sizeof ltk);
 }
 
 static void store(const char *ke_id, time_t exp) {
-        _cleanup_(enrol_result_wipe) enrol_result_t r;
+        _cleanup_(stored_profile_wipe) stored_profile_t r;
         result_make(&r, ke_id, exp);
         custody_info_t ci;
         _cleanup_(stored_profile_wipe) stored_profile_t p;
         int rc = custody_store(&cfg, &r, &p, &ci);
-        cr_assert_eq(rc, 0, "store: %s", ci.reason);
+        cr_assert_eq(rc, 0, "store: %s", ci.failure.reason);
         cr_assert(ci.sealed);
         cr_assert_eq(ci.method, SEAL_METHOD_HOST);
         cr_assert_str_eq(p.ke_id, ke_id);
@@ -159,9 +186,9 @@ Test(custody, absent) {
         custody_info_t ci;
         stored_profile_t p = { .poll = 77 };
         cr_assert_eq(custody_restore(&cfg, &p, &ci), -ENOENT);
-        cr_assert_eq(ci.cls, CUSTODY_ABSENT);
-        cr_assert(custody_class_wants_enrol(ci.cls));
-        cr_assert(strstr(ci.reason, cfg.state_dir), "%s", ci.reason);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_ABSENT);
+        cr_assert(outcome_wants_enrol(ci.failure.outcome));
+        cr_assert(strstr(ci.failure.reason, cfg.state_dir), "%s", ci.failure.reason);
         cr_assert_eq(p.poll, 77, "ret_profile touched on failure");
         cr_assert(!has_key("ltk"));
 }
@@ -175,13 +202,13 @@ Test(custody, store_then_restore) {
 
         /* The keys go; restore brings them back from the sealed profile. */
         custody_info_t ci;
-        cr_assert_eq(custody_check(&cfg, &ci), 0, "%s", ci.reason);
+        cr_assert_eq(custody_check(&cfg, &ci), 0, "%s", ci.failure.reason);
         cr_assert_eq(keyring_remove(cse_uid), 0);
         cr_assert_eq(custody_check(&cfg, &ci), -ENOKEY);
-        cr_assert_eq(ci.cls, CUSTODY_ABSENT);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_ABSENT);
 
         _cleanup_(stored_profile_wipe) stored_profile_t p;
-        cr_assert_eq(custody_restore(&cfg, &p, &ci), 0, "%s", ci.reason);
+        cr_assert_eq(custody_restore(&cfg, &p, &ci), 0, "%s", ci.failure.reason);
         cr_assert_eq(ci.method, SEAL_METHOD_HOST);
         cr_assert_str_eq(p.node_id, "node-1");
         cr_assert_eq(p.exp_t, exp);
@@ -212,9 +239,9 @@ Test(custody, expired) {
                 usleep(20000);
         custody_info_t ci;
         cr_assert_eq(custody_restore(&cfg, NULL, &ci), -EKEYEXPIRED);
-        cr_assert_eq(ci.cls, CUSTODY_EXPIRED);
-        cr_assert(custody_class_wants_enrol(ci.cls));
-        cr_assert(strstr(ci.reason, "expired at"), "%s", ci.reason);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_EXPIRED);
+        cr_assert(outcome_wants_enrol(ci.failure.outcome));
+        cr_assert(strstr(ci.failure.reason, "expired at"), "%s", ci.failure.reason);
         cr_assert(!has_key("ltk"), "an expired profile's keys were installed");
 }
 
@@ -226,16 +253,16 @@ Test(custody, other_node_or_mef) {
         free(cfg.node_id);
         cfg.node_id = strdup("node-2");
         cr_assert_eq(custody_restore(&cfg, NULL, &ci), -ENOENT);
-        cr_assert_eq(ci.cls, CUSTODY_MISMATCH);
-        cr_assert(strstr(ci.reason, "node ID node-1, the configuration says node-2"), "%s", ci.reason);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_MISMATCH);
+        cr_assert(strstr(ci.failure.reason, "node ID node-1, the configuration says node-2"), "%s", ci.failure.reason);
 
         free(cfg.node_id);
         cfg.node_id = strdup("node-1");
         free(cfg.mef_uri);
         cfg.mef_uri = strdup("https://other.example.net/msce");
         cr_assert_eq(custody_restore(&cfg, NULL, &ci), -ENOENT);
-        cr_assert_eq(ci.cls, CUSTODY_MISMATCH);
-        cr_assert(strstr(ci.reason, "MEF https://mef.example.net/msce"), "%s", ci.reason);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_MISMATCH);
+        cr_assert(strstr(ci.failure.reason, "MEF https://mef.example.net/msce"), "%s", ci.failure.reason);
         cr_assert(!has_key("ltk"));
 }
 
@@ -248,15 +275,15 @@ Test(custody, corrupted) {
         cr_assert_eq(file_write_atomic(path, env, len, 0600), 0);
         custody_info_t ci;
         cr_assert_eq(custody_restore(&cfg, NULL, &ci), -EBADMSG);
-        cr_assert_eq(ci.cls, CUSTODY_UNUSABLE);
-        cr_assert(strstr(ci.reason, "corrupted"), "%s", ci.reason);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_UNUSABLE);
+        cr_assert(strstr(ci.failure.reason, "corrupted"), "%s", ci.failure.reason);
 
         /* host.key gone: the envelope cannot be opened. */
         store("00000000000000000000000000000004@mef.example.net", time(NULL) + 86400);
         _cleanup_free_ char *key = path_in(cfg.state_dir, "host.key");
         cr_assert_eq(unlink(key), 0);
         cr_assert_eq(custody_restore(&cfg, NULL, &ci), -EKEYREJECTED);
-        cr_assert_eq(ci.cls, CUSTODY_UNUSABLE);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_UNUSABLE);
 }
 
 Test(custody, nothing_half_loaded) {
@@ -269,8 +296,8 @@ Test(custody, nothing_half_loaded) {
         custody_info_t ci;
         stored_profile_t p = { .poll = 77 };
         cr_assert_lt(custody_restore(&cfg, &p, &ci), 0);
-        cr_assert_eq(ci.cls, CUSTODY_FAILED);
-        cr_assert(strstr(ci.reason, cfg.runtime_dir), "%s", ci.reason);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_FAILED);
+        cr_assert(strstr(ci.failure.reason, cfg.runtime_dir), "%s", ci.failure.reason);
         cr_assert(!has_key("ltk"), "keys left without their profile.json");
         cr_assert_eq(p.poll, 77);
 }
@@ -282,13 +309,13 @@ Test(custody, config_error_changes_nothing) {
 
         free(cfg.service_user);
         cfg.service_user = strdup("msce-test-nosuchuser");
-        _cleanup_(enrol_result_wipe) enrol_result_t r;
+        _cleanup_(stored_profile_wipe) stored_profile_t r;
         result_make(&r, "00000000000000000000000000000007@mef.example.net", time(NULL) + 86400);
         custody_info_t ci;
         cr_assert_eq(custody_store(&cfg, &r, NULL, &ci), -ESRCH);
-        cr_assert_eq(ci.cls, CUSTODY_CONFIG);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_CONFIG);
         cr_assert(!ci.sealed);
-        cr_assert(strstr(ci.reason, "[consumer] user: no such user 'msce-test-nosuchuser'"), "%s", ci.reason);
+        cr_assert(strstr(ci.failure.reason, "[consumer] user: no such user 'msce-test-nosuchuser'"), "%s", ci.failure.reason);
 
         size_t len_after;
         _cleanup_free_ char *after = envelope(&len_after);
@@ -300,7 +327,7 @@ Test(custody, config_error_changes_nothing) {
 Test(custody, remove) {
         store("00000000000000000000000000000008@mef.example.net", time(NULL) + 86400);
         custody_info_t ci;
-        cr_assert_eq(custody_remove(&cfg, &ci), 0, "%s", ci.reason);
+        cr_assert_eq(custody_remove(&cfg, &ci), 0, "%s", ci.failure.reason);
         cr_assert(!has_key("ltk"));
         _cleanup_free_ char *json = profile_json();
         cr_assert_null(json);
@@ -308,20 +335,20 @@ Test(custody, remove) {
         cr_assert_eq(access(path, F_OK), -1);
         cr_assert_eq(custody_restore(&cfg, NULL, &ci), -ENOENT);
         /* Nothing left to remove is fine too. */
-        cr_assert_eq(custody_remove(&cfg, &ci), 0, "%s", ci.reason);
+        cr_assert_eq(custody_remove(&cfg, &ci), 0, "%s", ci.failure.reason);
 }
 
 Test(custody, lock) {
         custody_info_t ci;
         _cleanup_close_ int a = -1, b = -1;
         _cleanup_free_ char *stale = path_in(cfg.state_dir, "profile.sealed.tmp.AbCdEf");
-        cr_assert_eq(custody_lock(&cfg, &a, &ci), 0, "%s", ci.reason);
+        cr_assert_eq(custody_lock(&cfg, &a, &ci), 0, "%s", ci.failure.reason);
         cr_assert_eq(file_write_atomic(stale, "x", 1, 0600), 0);
         /* flock is per open file description: a second open cannot take it. */
         cr_assert_eq(custody_lock(&cfg, &b, &ci), -EBUSY);
-        cr_assert(strstr(ci.reason, "another msce-agent"), "%s", ci.reason);
+        cr_assert(strstr(ci.failure.reason, "another msce-agent"), "%s", ci.failure.reason);
         cr_assert_eq(access(stale, F_OK), 0, "a temporary file removed without the lock");
         close(TAKE_FD(a));
-        cr_assert_eq(custody_lock(&cfg, &b, &ci), 0, "%s", ci.reason);
+        cr_assert_eq(custody_lock(&cfg, &b, &ci), 0, "%s", ci.failure.reason);
         cr_assert_eq(access(stale, F_OK), -1, "a stale temporary file was left");
 }

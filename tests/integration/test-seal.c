@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 
 #include "agent/sealing.h"
+#include "tests/integration/sealing-loop.h"
 #include "hw/tpm2.h"
 #include "keys/seal.h"
 #include "util/util.h"
@@ -477,12 +478,14 @@ Test(seal, tpm2_unavailable_falls_back) {
 
 static int store_isolated(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *m) {
         char err[256] = "";
-        return sealing_store(o, true, p, m, err, sizeof err);
+        return sealing_run(o, p, NULL, m, err, sizeof err);
 }
 
 static int load_isolated(const seal_opts_t *o, stored_profile_t *q, seal_method_t *m) {
         char err[256] = "";
-        return sealing_load(o, true, q, m, err, sizeof err);
+        if (!q)
+                return -EINVAL;
+        return sealing_run(o, NULL, q, m, err, sizeof err);
 }
 
 Test(seal, isolated_host_round_trip) {

@@ -4,10 +4,11 @@
 #include <criterion/criterion.h>
 
 #include "keys/kdf.h"
-#include "proto/tls.h"
+#include "proto/exchange.h"
 #include "util/util.h"
 
 #include <wolfssl/ssl.h>
+#include <wolfssl/version.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
@@ -19,6 +20,10 @@
 #include <sys/socket.h>
 
 #define IDENTITY "urn:dev:ops:kpm-0001"
+/* Where wolfSSL releases behave differently, the expectation follows the one this is built
+ * with: up to 5.5.4 (Debian 12), or newer (measured with Debian 13's 5.7.2; the versions between
+ * are not). docs/interop.md, "wolfSSL 5.5 and 5.7". */
+#define WOLFSSL_55 (LIBWOLFSSL_VERSION_HEX <= 0x05005004)
 #define TIMEOUT_USEC (30 * 1000 * 1000ULL) /* a deadline for hangs, however loaded the machine */
 
 static const uint8_t good_psk[32] = {
@@ -390,6 +395,7 @@ Test(tls, psk_tls13) {
 
 /* ---- issue 10: TLS 1.2-only MEFs with the default versions, and the downgrade guard ---- */
 
+#if WOLFSSL_55
 /* wolfSSL 5.5.4 cannot continue a handshake in which a TLS 1.2 server answers a TLS 1.3 PSK
  * ClientHello: the client connects again for a TLS 1.2-only handshake (docs/protocol.md). The
  * server thread serves two connections; the first fails. */
@@ -411,13 +417,20 @@ static void run_pair_twice(peer_t *srv, peer_t *cli) {
         pthread_join(th, NULL);
         close(srv->lfd);
 }
+#endif
 
 Test(tls, psk_default_versions_tls12_server) {
         peer_t s = { .cfg = psk_server(0, TLS_VERSION_1_2), .echo = true };
         peer_t c = { .cfg = psk_client(0, 0), .echo = true };
+#if WOLFSSL_55
         run_pair_twice(&s, &c);
         cr_assert_eq(c.r, 0, "client: %s", strerror(-c.r));
         cr_assert_lt(s.first_r, 0, "the first connection cannot complete (wolfSSL 5.5.4)");
+#else
+        /* wolfSSL 5.7 completes the downgraded handshake itself: one connection, no retry. */
+        run_pair(&s, &c);
+        cr_assert_eq(c.r, 0, "client: %s", strerror(-c.r));
+#endif
         cr_assert_eq(s.r, 0, "server: %s", strerror(-s.r));
         cr_assert_str_eq(c.version, "TLSv1.2");
         cr_assert_str_eq(c.cipher, "ECDHE-PSK-AES128-CBC-SHA256");
@@ -460,6 +473,7 @@ static size_t forged_server_hello(uint8_t out[128], bool sentinel) {
 typedef struct forger {
         peer_t *p;      /* then our server for a second connection, when set */
         bool sentinel;
+        bool once;      /* no second connection expected */
         int r;
 } forger_t;
 
@@ -479,7 +493,7 @@ static void *forger_thread(void *arg) {
         }
         lingering_close(fd);
         close(fd);
-        if (!f->sentinel)
+        if (!f->sentinel && !f->once)
                 server_body(f->p);
         wc_ecc_fp_free();
         return NULL;
@@ -515,6 +529,17 @@ Test(tls, downgrade_sentinel_no_retry) {
  * the retry, which wolfSSL's TLS 1.2-only client does not check: the client must. */
 Test(tls, downgrade_sentinel_on_retry) {
         peer_t s = { .cfg = psk_server(0, 0) };
+#if !WOLFSSL_55
+        /* wolfSSL 5.7 goes on with a TLS 1.2 ServerHello itself, so the client never retries
+         * (and wolfSSL checks the sentinel there: downgrade_sentinel_no_retry). The forged one
+         * leads nowhere: the forger closes, the client fails, without connecting again. */
+        forger_t once = { .p = &s, .once = true };
+        peer_t c1 = { .cfg = psk_client(0, 0) };
+        run_forger(&once, &c1);
+        cr_assert_eq(once.r, 0);
+        cr_assert_lt(c1.r, 0, "client: %s", c1.version);
+        cr_assert_eq(s.first_r, 0, "the client connected again");
+#else
         forger_t f = { .p = &s };
         peer_t c = { .cfg = psk_client(0, 0) };
         run_forger(&f, &c);
@@ -524,6 +549,7 @@ Test(tls, downgrade_sentinel_on_retry) {
          * the sentinel, before sending anything. */
         cr_assert_eq(s.r, 0, "server: %s", strerror(-s.r));
         cr_assert_str_eq(s.version, "TLSv1.2");
+#endif
 }
 
 /* Nothing in common: -EPROTONOSUPPORT, with what the client offered to say so. */
@@ -792,11 +818,18 @@ Test(tls, psk_ke_only_server_refused) {
         peer_t s = { .raw_suite = "TLS13-AES128-GCM-SHA256", .raw_no_dhe = true };
         peer_t c = { .cfg = psk_client(0, 0) };
         run_pair(&s, &c);
+#if WOLFSSL_55
         /* wolfSSL 5.5.4 fails here (AES-GCM auth error on the server's flight); the client
          * sees in the ServerHello that the server chose psk_ke (pre_shared_key without
          * key_share) and says the MEF is incompatible; were the handshake to complete, the
          * psk_dhe_ke check after it says the same. */
         cr_assert_eq(c.r, -EPROTOTYPE, "client: %s", strerror(-c.r));
+#else
+        /* wolfSSL 5.7 offers psk_dhe_ke alone: the server finds no mode in common and aborts
+         * before its ServerHello with illegal_parameter, which is also what OpenSSL says for a
+         * binder that does not verify: a refused credential (the agent's message names both). */
+        cr_assert_eq(c.r, -EACCES, "client: %s", strerror(-c.r));
+#endif
         cr_assert_neq(s.r, 0);
 }
 

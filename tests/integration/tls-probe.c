@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 
 #include "keys/kdf.h"
-#include "proto/tls.h"
+#include "proto/exchange.h"
 #include "util/util.h"
 
 #define PROBE_TIMEOUT_USEC (15 * 1000 * 1000ULL)

@@ -399,3 +399,63 @@ Test(mef_config, shared_line_rules) {
         cr_assert_eq(c.retry_after, 7);
         mef_config_done(&c);
 }
+
+Test(mef_config, store_keys) {
+        mef_config_t c;
+        load_ok("", &c);
+        cr_assert_eq(c.store_backend, STORE_BACKEND_SQLITE);
+        cr_assert_eq(c.store_threads, 2);
+        cr_assert_eq(c.store_busy_timeout_usec, 1000000);
+        cr_assert_null(c.store_uri);
+        cr_assert_null(c.store_password_file);
+        mef_config_done(&c);
+
+        load_ok("[store]\nbackend = postgresql\nuri = postgresql://mef@db.example.net/msce?sslmode=verify-full\n"
+                "password_file = /etc/msce/db.password\nthreads = 4\nbusy_timeout = 250\n",
+                &c);
+        cr_assert_eq(c.store_backend, STORE_BACKEND_POSTGRESQL);
+        cr_assert_str_eq(c.store_uri, "postgresql://mef@db.example.net/msce?sslmode=verify-full");
+        cr_assert_str_eq(c.store_password_file, "/etc/msce/db.password");
+        cr_assert_eq(c.store_threads, 4);
+        cr_assert_eq(c.store_busy_timeout_usec, 250000);
+        mef_config_done(&c);
+
+        load_fails("[store]\nbackend = mysql\n", 2, "[store] backend", "sqlite or postgresql");
+        load_fails("[store]\nbackend = postgresql\n", 0, "[store] uri", "required");
+        /* the password has a file of its own */
+        load_fails("[store]\nuri = postgresql://mef:secret@db/msce\n", 2, "[store] uri", "password_file");
+        load_fails("[store]\nuri = host=db user=mef password=secret\n", 2, "[store] uri", "password_file");
+        load_fails("[store]\nthreads = 0\n", 2, "[store] threads", NULL);
+        load_fails("[store]\nbusy_timeout = 5\n", 2, "[store] busy_timeout", NULL);
+}
+
+/* [limits] enrolments_per_node = N per DURATION, or 0. */
+Test(mef_config, enrolments_per_node) {
+        mef_config_t c;
+        load_ok("", &c);
+        cr_assert_eq(c.enrolments_per_node, 20);
+        cr_assert_eq(c.enrolment_window_s, 60);
+        mef_config_done(&c);
+        static const struct {
+                const char *v;
+                unsigned n, w;
+        } ok[] = {
+                { "3 per 1h", 3, 3600 },  { "3 per 1 h", 3, 3600 }, { "1 per 30s", 1, 30 },
+                { "100 per 7d", 100, 604800 }, { "5  per  2min", 5, 120 }, { "0", 0, 0 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                char text[128];
+                snprintf(text, sizeof text, "[limits]\nenrolments_per_node = %s\n", ok[i].v);
+                load_ok(text, &c);
+                cr_assert_eq(c.enrolments_per_node, ok[i].n, "%s", ok[i].v);
+                cr_assert_eq(c.enrolment_window_s, ok[i].w, "%s", ok[i].v);
+                mef_config_done(&c);
+        }
+        static const char *const bad[] = { "3", "3 per", "3 per 1", "3 per 1 week", "0 per 1h", "-1 per 1h",
+                                           "3 per 8d", "3 per 0s", "3 per 1h x", "3 every 1h", "3 per 1hh" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char text[128];
+                snprintf(text, sizeof text, "[limits]\nenrolments_per_node = %s\n", bad[i]);
+                load_fails(text, 2, "[limits] enrolments_per_node", "N per DURATION");
+        }
+}

@@ -2,19 +2,106 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#if HAVE_LIBPQ
+#include <libpq-fe.h>
+#endif
 
 #include "mef/store.h"
 #include "util/util.h"
 
+/* With MSCE_TEST_PG_URI (tests/pg-run.sh), every test runs on that PostgreSQL database instead
+ * of a SQLite file: the same semantics are asserted on both engines. */
 static char dir[] = "/tmp/test-store.XXXXXX";
 static char db_path[PATH_MAX], key_path[PATH_MAX];
+static const char *pg_uri, *pg_password_file;
+
+#if HAVE_LIBPQ
+static PGconn *pg_connect(void) {
+        char pw[256] = "";
+        FILE *f = fopen(pg_password_file, "re");
+        cr_assert_not_null(f);
+        cr_assert_not_null(fgets(pw, sizeof pw, f));
+        fclose(f);
+        pw[strcspn(pw, "\n")] = 0;
+        const char *keys[] = { "dbname", "password", NULL }, *values[] = { pg_uri, pw, NULL };
+        PGconn *c = PQconnectdbParams(keys, values, 1);
+        erase(pw, sizeof pw);
+        cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+        return c;
+}
+
+/* ?N in sql stands for $N; blob (bytea) is parameter 1. */
+static void pg_exec(const char *sql, const void *blob, int blob_len) {
+        char q[512];
+        snprintf(q, sizeof q, "%s", sql);
+        for (char *p = q; (p = strchr(p, '?'));)
+                *p = '$';
+        PGconn *c = pg_connect();
+        const char *values[] = { blob };
+        int lengths[] = { blob_len }, formats[] = { 1 };
+        PGresult *res = blob ? PQexecParams(c, q, 1, NULL, values, lengths, formats, 1) : PQexec(c, q);
+        cr_assert(PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", q,
+                  PQerrorMessage(c));
+        PQclear(res);
+        PQfinish(c);
+}
+
+static int pg_blob_read(const char *sql, uint8_t *out, size_t size) {
+        PGconn *c = pg_connect();
+        PGresult *res = PQexecParams(c, sql, 0, NULL, NULL, NULL, NULL, 1);
+        cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+        cr_assert_eq(PQntuples(res), 1);
+        int n = PQgetlength(res, 0, 0);
+        cr_assert_leq((size_t) n, size);
+        memcpy(out, PQgetvalue(res, 0, 0), (size_t) n);
+        PQclear(res);
+        PQfinish(c);
+        return n;
+}
+
+/* Every row of every table as text (bytea as \x hex). */
+static char *pg_dump_text(void) {
+        PGconn *c = pg_connect();
+        PGresult *res = PQexec(c, "SELECT coalesce(string_agg(x, '|'), '') FROM ("
+                                  " SELECT t::text AS x FROM nodes t UNION ALL SELECT t::text FROM targets t"
+                                  " UNION ALL SELECT t::text FROM enrolments t UNION ALL SELECT t::text FROM meta t"
+                                  " UNION ALL SELECT t::text FROM audit t) q");
+        cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+        char *text = strdup(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        PQfinish(c);
+        return text;
+}
+#endif
 
 static void setup(void) {
         cr_assert_not_null(mkdtemp(dir));
         snprintf(db_path, sizeof db_path, "%s/db/mef.db", dir);
         snprintf(key_path, sizeof key_path, "%s/keys/master.key", dir);
+        pg_uri = getenv("MSCE_TEST_PG_URI");
+        pg_password_file = getenv("MSCE_TEST_PG_PASSWORD_FILE");
+        if (pg_uri) {
+#if HAVE_LIBPQ
+                /* an empty database for each test */
+                pg_exec("SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public", NULL, 0);
+#else
+                cr_skip_test("MSCE_TEST_PG_URI given to a build without libpq");
+#endif
+        }
+}
+
+/* store_open() on the engine under test. */
+static int open_db(unsigned flags, mef_store_t **ret) {
+        if (pg_uri) {
+                store_location_t loc = { .backend = STORE_BACKEND_POSTGRESQL, .uri = pg_uri,
+                                         .password_file = pg_password_file };
+                return store_open_at(&loc, key_path, flags, ret);
+        }
+        store_location_t loc = { .backend = STORE_BACKEND_SQLITE, .path = db_path };
+        return store_open_at(&loc, key_path, flags, ret);
 }
 
 static void rm_rf(const char *path) {
@@ -39,7 +126,7 @@ TestSuite(store, .init = setup, .fini = teardown);
 
 static mef_store_t *open_new(void) {
         mef_store_t *s = NULL;
-        cr_assert_eq(store_open(db_path, key_path, true, &s), 0);
+        cr_assert_eq(open_db(STORE_OPEN_CREATE, &s), 0);
         cr_assert_not_null(s);
         return s;
 }
@@ -90,14 +177,16 @@ Test(store, create_modes_and_reopen) {
         snprintf(kdir, sizeof kdir, "%s/keys", dir);
         cr_assert_eq(stat(kdir, &st), 0);
         cr_assert_eq(st.st_mode & 07777, 0700);
-        cr_assert_eq(stat(db_path, &st), 0);
-        cr_assert_eq(st.st_mode & 07777, 0600, "db mode %o", st.st_mode & 07777);
+        if (!pg_uri) {
+                cr_assert_eq(stat(db_path, &st), 0);
+                cr_assert_eq(st.st_mode & 07777, 0600, "db mode %o", st.st_mode & 07777);
+        }
         cr_assert_eq(store_audit(s, "cli", "init", NULL, NULL), 0);
         cr_assert_null(store_close(s));
 
         /* reopen without create, same key */
         s = NULL;
-        cr_assert_eq(store_open(db_path, key_path, false, &s), 0);
+        cr_assert_eq(open_db(0, &s), 0);
         store_audit_entry_t *a = NULL;
         size_t n = 0;
         cr_assert_eq(store_audit_list(s, 0, &a, &n), 0);
@@ -109,7 +198,7 @@ Test(store, create_modes_and_reopen) {
 
 Test(store, missing_without_create) {
         mef_store_t *s = (mef_store_t *) 0x1;
-        cr_assert_eq(store_open(db_path, key_path, false, &s), -ENOENT);
+        cr_assert_eq(open_db(0, &s), -ENOENT);
         cr_assert_eq(s, (mef_store_t *) 0x1, "ret touched on failure");
         struct stat st;
         cr_assert_eq(stat(key_path, &st), -1, "nothing created without create");
@@ -127,8 +216,8 @@ Test(store, wrong_master_key) {
         close(fd);
         cr_assert_eq(chmod(key_path, 0400), 0);
         mef_store_t *s = NULL;
-        cr_assert_eq(store_open(db_path, key_path, false, &s), -EBADMSG);
-        cr_assert_eq(store_open(db_path, key_path, true, &s), -EBADMSG);
+        cr_assert_eq(open_db(0, &s), -EBADMSG);
+        cr_assert_eq(open_db(STORE_OPEN_CREATE, &s), -EBADMSG);
         cr_assert_null(s);
 }
 
@@ -136,9 +225,9 @@ Test(store, master_key_group_readable) {
         store_close(open_new());
         cr_assert_eq(chmod(key_path, 0440), 0);
         mef_store_t *s = NULL;
-        cr_assert_eq(store_open(db_path, key_path, false, &s), -EPERM);
+        cr_assert_eq(open_db(0, &s), -EPERM);
         cr_assert_eq(chmod(key_path, 0404), 0);
-        cr_assert_eq(store_open(db_path, key_path, false, &s), -EPERM);
+        cr_assert_eq(open_db(0, &s), -EPERM);
         cr_assert_null(s);
 }
 
@@ -146,7 +235,7 @@ Test(store, existing_store_never_gets_a_new_key) {
         store_close(open_new());
         cr_assert_eq(unlink(key_path), 0);
         mef_store_t *s = NULL;
-        cr_assert_eq(store_open(db_path, key_path, true, &s), -ENOENT);
+        cr_assert_eq(open_db(STORE_OPEN_CREATE, &s), -ENOENT);
         struct stat st;
         cr_assert_eq(stat(key_path, &st), -1, "a key that cannot open the store was created");
 }
@@ -156,7 +245,7 @@ Test(store, master_key_wrong_size) {
         cr_assert_eq(chmod(key_path, 0600), 0);
         cr_assert_eq(truncate(key_path, 16), 0);
         mef_store_t *s = NULL;
-        cr_assert_eq(store_open(db_path, key_path, false, &s), -EINVAL);
+        cr_assert_eq(open_db(0, &s), -EINVAL);
 }
 
 /* ---- states ---- */
@@ -530,6 +619,17 @@ static void assert_nowhere(const uint8_t *needle, size_t n, const char *what) {
         }
 }
 
+#if HAVE_LIBPQ
+/* PostgreSQL: the rows as text, bytea in hex: neither the bytes nor their hex may show. */
+static void pg_assert_nowhere(const char *text, const uint8_t *needle, size_t n, const char *what) {
+        char hex[2 * 32 + 1];
+        cr_assert_leq(n, 32u);
+        hex_encode(needle, n, hex);
+        cr_assert_null(memmem(text, strlen(text), needle, n), "%s found in the database", what);
+        cr_assert_null(strstr(text, hex), "%s found (hex) in the database", what);
+}
+#endif
+
 Test(store, no_plaintext_keys_in_database) {
         mef_store_t *s = open_new();
         uint8_t kpm[32], psk[32], ke[32];
@@ -543,6 +643,17 @@ Test(store, no_plaintext_keys_in_database) {
         store_enrolment_t e = enrolment("abcd@mef", "n", 1000);
         cr_assert_eq(store_enrolment_add(s, &e, ke, sizeof ke), 0);
 
+        if (pg_uri) {
+#if HAVE_LIBPQ
+                store_close(s);
+                _cleanup_free_ char *text = pg_dump_text();
+                cr_assert_not_null(strstr(text, "kpm-n"), "the positive control: a KpmID is stored in clear");
+                pg_assert_nowhere(text, kpm, 16, "Kpm");
+                pg_assert_nowhere(text, psk, 16, "target PSK");
+                pg_assert_nowhere(text, ke, 16, "enrolment key");
+#endif
+                return;
+        }
         /* the positive control: the scan does find what is stored in clear */
         uint8_t id[] = "kpm-n";
         char wal[PATH_MAX + 8];
@@ -561,6 +672,12 @@ Test(store, no_plaintext_keys_in_database) {
 }
 
 static void sql_exec(const char *sql, const void *blob, int blob_len) {
+#if HAVE_LIBPQ
+        if (pg_uri) {
+                pg_exec(sql, blob, blob_len);
+                return;
+        }
+#endif
         sqlite3 *db = NULL;
         cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
         sqlite3_stmt *st = NULL;
@@ -573,6 +690,10 @@ static void sql_exec(const char *sql, const void *blob, int blob_len) {
 }
 
 static int blob_read(const char *sql, uint8_t *out, size_t size) {
+#if HAVE_LIBPQ
+        if (pg_uri)
+                return pg_blob_read(sql, out, size);
+#endif
         sqlite3 *db = NULL;
         sqlite3_stmt *st = NULL;
         cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
@@ -641,7 +762,110 @@ Test(store, tampered_ciphertext_is_refused) {
         blob[0] ^= 1;
         sql_exec("UPDATE meta SET value = ?1 WHERE name = 'check'", blob, n);
         s = NULL;
-        cr_assert_eq(store_open(db_path, key_path, false, &s), -EBADMSG);
+        cr_assert_eq(open_db(0, &s), -EBADMSG);
+}
+
+/* ---- schema versions ---- */
+
+Test(store, schema_newer_is_refused_older_is_migrated) {
+        mef_store_t *s = open_new();
+        store_close(s);
+        s = NULL;
+        sql_exec(pg_uri ? "UPDATE msce_schema SET version = 99" : "PRAGMA user_version = 99", NULL, 0);
+        cr_assert_eq(open_db(0, &s), -EPROTONOSUPPORT);
+        cr_assert_eq(open_db(STORE_OPEN_CREATE, &s), -EPROTONOSUPPORT);
+        cr_assert_eq(open_db(STORE_OPEN_MIGRATE, &s), -EPROTONOSUPPORT);
+        cr_assert_null(s);
+
+        /* back to version 1: the one-active-enrolment index is what 2 added, the status tally and
+         * the pruning indexes what 3 added, the bulk import and paging indexes 4 */
+        sql_exec(pg_uri ? "UPDATE msce_schema SET version = 1" : "PRAGMA user_version = 1", NULL, 0);
+        sql_exec("DROP INDEX enrolments_one_active", NULL, 0);
+        sql_exec("DROP INDEX audit_ts", NULL, 0);
+        sql_exec("DROP INDEX enrolments_exp", NULL, 0);
+        sql_exec("DROP INDEX nodes_cse_id", NULL, 0);
+        sql_exec("DROP INDEX enrolments_created", NULL, 0);
+        sql_exec("ALTER TABLE nodes DROP COLUMN last_seen", NULL, 0);
+        sql_exec("ALTER TABLE nodes DROP COLUMN status_checks", NULL, 0);
+        cr_assert_eq(open_db(0, &s), -ESTALE);
+        cr_assert_null(s);
+        cr_assert_eq(open_db(STORE_OPEN_MIGRATE, &s), 0);
+        int from = -1, to = -1;
+        cr_assert_eq(store_migrate(s, &from, &to), 0);
+        cr_assert_eq(from, 1);
+        cr_assert_eq(to, STORE_SCHEMA_VERSION);
+        cr_assert_eq(store_migrate(s, &from, &to), 0, "again: nothing to do");
+        cr_assert_eq(from, STORE_SCHEMA_VERSION);
+        store_close(s);
+        s = NULL;
+        cr_assert_eq(open_db(0, &s), 0);
+        store_close(s);
+}
+
+/* ---- one active enrolment per node, whoever writes ---- */
+
+#define RACE_ROUNDS 40
+
+typedef struct racer {
+        int id;
+        int enrolled;
+} racer_t;
+
+/* What an enrolment does (mef/handlers.c): retire the node's active enrolment, add one. */
+static void *race_enrol(void *userdata) {
+        racer_t *rc = userdata;
+        mef_store_t *s = NULL;
+        if (open_db(0, &s) < 0)
+                return NULL;
+        uint8_t ke[32];
+        recognisable_key(ke, sizeof ke, (uint8_t) rc->id);
+        for (int i = 0; i < RACE_ROUNDS; i++) {
+                char ke_id[64];
+                snprintf(ke_id, sizeof ke_id, "%d-%d@mef", rc->id, i);
+                store_enrolment_t e = enrolment(ke_id, "racy", 1000 + i);
+                int r = store_begin(s);
+                if (r == 0)
+                        r = store_enrolment_set_state_for_node(s, "racy", ENROLMENT_RETIRED);
+                if (r == 0)
+                        r = store_enrolment_add(s, &e, ke, sizeof ke);
+                if (r == 0)
+                        r = store_commit(s);
+                if (r < 0)
+                        store_rollback(s); /* busy: as the server would answer 503 */
+                else
+                        rc->enrolled++;
+        }
+        store_close(s);
+        return NULL;
+}
+
+Test(store, racing_enrolments_leave_one_active) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32];
+        recognisable_key(kpm, sizeof kpm, 12);
+        store_node_t n = psk_node("racy", "kpm-racy");
+        cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), 0);
+        racer_t racers[4];
+        pthread_t t[4];
+        for (int i = 0; i < 4; i++) {
+                racers[i] = (racer_t) { .id = i + 1 };
+                cr_assert_eq(pthread_create(&t[i], NULL, race_enrol, &racers[i]), 0);
+        }
+        int total = 0;
+        for (int i = 0; i < 4; i++) {
+                pthread_join(t[i], NULL);
+                total += racers[i].enrolled;
+        }
+        cr_assert_gt(total, 0, "no enrolment went through");
+        store_enrolment_t *list = NULL;
+        size_t count = 0, active = 0;
+        cr_assert_eq(store_enrolment_list(s, "racy", &list, &count), 0);
+        for (size_t i = 0; i < count; i++)
+                active += list[i].state == ENROLMENT_ACTIVE;
+        free(list);
+        cr_assert_eq(count, (size_t) total, "every committed enrolment is stored");
+        cr_assert_eq(active, 1u, "%zu active enrolments after %d racing ones", active, total);
+        store_close(s);
 }
 
 /* ---- audit ---- */

@@ -12,7 +12,7 @@
 static exchange_info_t info_ok(void) {
         exchange_info_t i;
         memset(&i, 0, sizeof i);
-        i.outcome = OUTCOME_OK;
+        i.failure.outcome = OUTCOME_OK;
         i.http_status = 200;
         i.rsc = 2000;
         strcpy(i.tls_version, "TLSv1.3");
@@ -22,11 +22,11 @@ static exchange_info_t info_ok(void) {
 
 static exchange_info_t info_fail(void) {
         exchange_info_t i = info_ok();
-        i.outcome = OUTCOME_REJECTED;
+        i.failure.outcome = OUTCOME_REJECTED;
         i.http_status = 403;
         i.rsc = 4103;
         i.retry_after = 0;
-        strcpy(i.reason, "the MEF refused the credential");
+        strcpy(i.failure.reason, "the MEF refused the credential");
         return i;
 }
 
@@ -90,13 +90,13 @@ static void assert_rejected(worker_op_t op, int result, const uint8_t *buf, size
 }
 
 static void assert_info_eq(const exchange_info_t *a, const exchange_info_t *b) {
-        cr_assert_eq(a->outcome, b->outcome);
+        cr_assert_eq(a->failure.outcome, b->failure.outcome);
         cr_assert_eq(a->http_status, b->http_status);
         cr_assert_eq(a->rsc, b->rsc);
         cr_assert_eq(a->retry_after, b->retry_after);
         cr_assert_str_eq(a->tls_version, b->tls_version);
         cr_assert_str_eq(a->cipher, b->cipher);
-        cr_assert_str_eq(a->reason, b->reason);
+        cr_assert_str_eq(a->failure.reason, b->failure.reason);
 }
 
 /* ---- accepted ---- */
@@ -177,7 +177,7 @@ Test(worker, failure_reply) {
         /* status and profile may be NULL for a failure */
         cr_assert_eq(worker_reply_parse(WORKER_ENROL, -ETIMEDOUT, b, len, &out, NULL, NULL), 0);
         /* a transient failure with a Retry-After */
-        in.outcome = OUTCOME_TRANSIENT;
+        in.failure.outcome = OUTCOME_TRANSIENT;
         in.http_status = 503;
         in.retry_after = 120;
         memcpy(b, &in, sizeof in);
@@ -223,7 +223,7 @@ Test(worker, unterminated_strings) {
                         memset(in.cipher, 'B', sizeof in.cipher);
                         break;
                 default:
-                        memset(in.reason, 'C', sizeof in.reason);
+                        memset(in.failure.reason, 'C', sizeof in.failure.reason);
                 }
                 size_t len;
                 _cleanup_free_ uint8_t *b = reply(&in, NULL, 0, &len);
@@ -231,7 +231,7 @@ Test(worker, unterminated_strings) {
                 /* the terminator in the last byte is enough */
                 b[(field == 0 ? offsetof(exchange_info_t, tls_version) + sizeof in.tls_version
                    : field == 1 ? offsetof(exchange_info_t, cipher) + sizeof in.cipher
-                                : offsetof(exchange_info_t, reason) + sizeof in.reason) - 1] = 0;
+                                : offsetof(exchange_info_t, failure.reason) + sizeof in.failure.reason) - 1] = 0;
                 exchange_info_t out;
                 cr_assert_eq(worker_reply_parse(WORKER_STATUS, -EACCES, b, len, &out, NULL, NULL), 0, "field %d",
                              field);
@@ -256,16 +256,16 @@ Test(worker, info_values_out_of_range) {
                 exchange_info_t in = info_fail();
                 switch (k) {
                 case 0:
-                        in.outcome = _OUTCOME_MAX;
+                        in.failure.outcome = _OUTCOME_MAX;
                         break;
                 case 1:
-                        in.outcome = (outcome_t) -1;
+                        in.failure.outcome = (outcome_t) -1;
                         break;
                 case 2:
-                        in.outcome = OUTCOME_OK;
+                        in.failure.outcome = OUTCOME_OK;
                         break;
                 case 3:
-                        in.outcome = OUTCOME_TRANSIENT;
+                        in.failure.outcome = OUTCOME_TRANSIENT;
                         break;
                 case 4:
                         in.http_status = 1000;
@@ -288,7 +288,7 @@ Test(worker, info_values_out_of_range) {
         exchange_info_t in = info_fail(), out;
         in.http_status = 999;
         in.rsc = 9999;
-        in.outcome = OUTCOME_CONFIG;
+        in.failure.outcome = OUTCOME_CONFIG;
         size_t len;
         _cleanup_free_ uint8_t *b = reply(&in, NULL, 0, &len);
         cr_assert_eq(worker_reply_parse(WORKER_ENROL, -EPERM, b, len, &out, NULL, NULL), 0);
@@ -305,7 +305,7 @@ Test(worker, result_and_op_out_of_range) {
         assert_rejected(_WORKER_OP_INVALID, -EACCES, b, len, "op invalid");
 
         /* result > 0 with an otherwise well-formed status reply (outcome not OK, as for a failure) */
-        in.outcome = OUTCOME_TRANSIENT;
+        in.failure.outcome = OUTCOME_TRANSIENT;
         msg_status_t st = status_ok();
         _cleanup_free_ uint8_t *s = reply(&in, &st, sizeof st, &len);
         assert_rejected(WORKER_STATUS, 1, s, len, "result > 0 with a status");

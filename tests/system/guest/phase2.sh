@@ -102,6 +102,27 @@ check_factory_reset() {
         check "after factory-reset: the CSE user reads its new key" read_key_as "$CSE_USER"
 }
 
+# ---- packaging (issue 15): purging the packages, the last check of the last boot ----
+# apt purges both packages (offline: removal only); their state directories must go, and the
+# CSE user must find no key any more: the msce-agent postrm clears the keyring.
+check_purge() {
+        echo "== apt purge msce-agent msce-mef"
+        check "the CSE user reads its key before the purge" read_key_as "$CSE_USER"
+        systemctl stop msce-systest-cse.service 2> /dev/null
+        check "apt-get purge msce-agent msce-mef" \
+                env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q -o Dpkg::Use-Pty=0 msce-agent msce-mef
+        local d
+        for d in /var/lib/msce /run/msce /var/lib/msce-mef; do
+                [ ! -e "$d" ] && pass "purge: $d removed" || fail "purge: $d removed" "$(ls -A "$d" 2>&1 | tr '\n' ' ')"
+        done
+        local out
+        if out=$(read_key_as "$CSE_USER" 2>&1); then
+                fail "purge: the CSE user has no key any more" "read: $out"
+        else
+                pass "purge: the CSE user has no key any more ($(echo "$out" | tail -n1))"
+        fi
+}
+
 run_phase() {
         check_offline_restore
         measure "boot 2, READY after the offline restore (tpm2)"
@@ -109,5 +130,6 @@ run_phase() {
         check_cse_after_agent
         check_led_restored
         check_factory_reset
+        check_purge
         echo done > "$STATE/phase"
 }

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* The PSKs the handshakes last found in the store, so that while the database is unreachable a
+ * known gateway still completes its handshake and is answered 503 with Retry-After (which its
+ * agent retries on) rather than a handshake failure. Only used when the store fails with a
+ * transient error; a PSK the store no longer has is dropped at once. Bounded (PSK_CACHE_SIZE
+ * entries, the least recently used go), keys wiped when replaced and on free. Revocation is
+ * not the cache's business: the request handlers read the node from the store. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/msg.h"
+
+#define PSK_CACHE_SIZE 4096u
+
+typedef struct psk_cache psk_cache_t;
+
+int psk_cache_new(psk_cache_t **ret);
+psk_cache_t *psk_cache_free(psk_cache_t *c);
+void psk_cache_put(psk_cache_t *c, const char *identity, const uint8_t *key, size_t len, uint64_t now);
+/* The key's length (copied into key), 0 when unknown. */
+size_t psk_cache_get(psk_cache_t *c, const char *identity, uint8_t key[MSG_KEY_MAX], uint64_t now);
+void psk_cache_drop(psk_cache_t *c, const char *identity);

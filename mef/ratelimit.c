@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/* A flat table searched by a hash of the key first: enrolments are rare next to what each
+ * one costs (a handshake, a store write), so a scan of a few thousand entries is cheap and
+ * needs no rehashing or tombstones. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mef/ratelimit.h"
+#include "util/util.h"
+
+typedef struct entry {
+        uint64_t hash;
+        char *key;          /* NULL: free slot */
+        uint64_t opened;    /* the window's first event */
+        unsigned count;     /* events in the window, refused ones not counted */
+        bool refused;       /* a refusal was reported in this window */
+} entry_t;
+
+struct ratelimit {
+        pthread_mutex_t lock; /* the MEF's store threads call it at once */
+        unsigned limit;
+        uint64_t window;
+        size_t max_keys, n_keys;
+        entry_t *entries;
+};
+
+/* FNV-1a */
+static uint64_t key_hash(const char *s) {
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (; *s; s++)
+                h = (h ^ (uint8_t) *s) * 0x100000001b3ull;
+        return h;
+}
+
+int ratelimit_new(unsigned limit, uint64_t window, size_t max_keys, ratelimit_t **ret) {
+        if (limit < 1 || window < 1 || max_keys < 1 || !ret)
+                return -EINVAL;
+        _cleanup_free_ ratelimit_t *rl = calloc(1, sizeof *rl);
+        if (!rl)
+                return -ENOMEM;
+        rl->entries = calloc(max_keys, sizeof *rl->entries);
+        if (!rl->entries)
+                return -ENOMEM;
+        pthread_mutex_init(&rl->lock, NULL);
+        rl->limit = limit;
+        rl->window = window;
+        rl->max_keys = max_keys;
+        *ret = TAKE_PTR(rl);
+        return 0;
+}
+
+ratelimit_t *ratelimit_free(ratelimit_t *rl) {
+        if (!rl)
+                return NULL;
+        for (size_t i = 0; i < rl->max_keys; i++)
+                free(rl->entries[i].key);
+        free(rl->entries);
+        pthread_mutex_destroy(&rl->lock);
+        free(rl);
+        return NULL;
+}
+
+size_t ratelimit_size(ratelimit_t *rl) {
+        if (!rl)
+                return 0;
+        pthread_mutex_lock(&rl->lock);
+        size_t n = rl->n_keys;
+        pthread_mutex_unlock(&rl->lock);
+        return n;
+}
+
+static bool window_open(const ratelimit_t *rl, const entry_t *e, uint64_t now) {
+        return now >= e->opened && now - e->opened < rl->window;
+}
+
+/* A slot for a new key: a free one, else the key whose window opened first (all windows are
+ * equally long: a closed one, when there is one, is that one). */
+static entry_t *slot_pick(ratelimit_t *rl) {
+        entry_t *oldest = NULL;
+        for (size_t i = 0; i < rl->max_keys; i++) {
+                entry_t *e = &rl->entries[i];
+                if (!e->key)
+                        return e;
+                if (!oldest || e->opened < oldest->opened)
+                        oldest = e;
+        }
+        return oldest;
+}
+
+static int take_locked(ratelimit_t *rl, const char *key, uint64_t now, bool *ret_first) {
+        uint64_t h = key_hash(key);
+        entry_t *e = NULL;
+        for (size_t i = 0; i < rl->max_keys && !e; i++)
+                if (rl->entries[i].key && rl->entries[i].hash == h && streq(rl->entries[i].key, key))
+                        e = &rl->entries[i];
+        if (!e) {
+                char *copy = strdup(key);
+                if (!copy)
+                        return -ENOMEM;
+                e = slot_pick(rl);
+                if (!e->key)
+                        rl->n_keys++;
+                free(e->key);
+                *e = (entry_t) { .hash = h, .key = copy, .opened = now };
+        } else if (!window_open(rl, e, now))
+                *e = (entry_t) { .hash = e->hash, .key = e->key, .opened = now };
+
+        if (e->count < rl->limit) {
+                e->count++;
+                return 0;
+        }
+        if (ret_first)
+                *ret_first = !e->refused;
+        e->refused = true;
+        uint64_t left = e->opened + rl->window - now; /* > 0: the window is open */
+        uint64_t s = (left + 999999u) / 1000000u;
+        return (int) MIN(MAX(s, (uint64_t) 1), (uint64_t) INT32_MAX);
+}
+
+int ratelimit_take(ratelimit_t *rl, const char *key, uint64_t now, bool *ret_first) {
+        if (!rl || !key)
+                return -EINVAL;
+        pthread_mutex_lock(&rl->lock);
+        int r = take_locked(rl, key, now, ret_first);
+        pthread_mutex_unlock(&rl->lock);
+        return r;
+}

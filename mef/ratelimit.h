@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* The per-node enrolment rate limit ([limits] enrolments_per_node = N per WINDOW): at most
+ * limit events per key in a fixed window that opens with the key's first event and lasts
+ * window usec. In memory (a restart forgets) and bounded to max_keys keys: when the table is
+ * full, the key whose window opened first gives way (closed, or the next to close). Bookkeeping only (no I/O); callers pass CLOCK_MONOTONIC
+ * usec, tests a clock of their own. The cost of a call is linear in max_keys at most.
+ * Thread-safe: the MEF's store threads share one. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ratelimit ratelimit_t;
+
+/* limit >= 1, window >= 1 usec, max_keys >= 1. */
+int ratelimit_new(unsigned limit, uint64_t window, size_t max_keys, ratelimit_t **ret);
+ratelimit_t *ratelimit_free(ratelimit_t *rl);
+
+/* Counts an event for key at now. 0: allowed. A positive number: refused, the seconds until
+ * the key's window closes (rounded up, at least 1: the Retry-After); *ret_first (may be NULL)
+ * is then true for the first refusal in this window only, the one worth recording.
+ * -ENOMEM. */
+int ratelimit_take(ratelimit_t *rl, const char *key, uint64_t now, bool *ret_first);
+/* Keys in the table (tests). */
+size_t ratelimit_size(ratelimit_t *rl);

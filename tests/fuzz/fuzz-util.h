@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* What several fuzz targets need: an abort that libFuzzer reports, a temporary tree removed at
+ * exit, and a file holding the input for loaders that read a path. */
+#include <ftw.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define check(x)                 \
+        do {                     \
+                if (!(x))        \
+                        abort(); \
+        } while (0)
+
+static inline int fuzz_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+/* Removes dir and all below it; "" is left alone. */
+static inline void fuzz_rm_tree(const char *dir) {
+        if (dir[0])
+                (void) nftw(dir, fuzz_rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The configuration loaders read a path: the fuzz input goes into a memfd, which they open as
+ * /proc/self/fd/N (a regular file, no disk, no drop-in directory next to it). */
+/* The path of a memfd now holding exactly data[0..size); aborts when the memfd cannot be
+ * made or written. */
+static inline const char *memfile_set(const void *data, size_t size) {
+        static int fd = -1;
+        static char path[64];
+        if (fd < 0) {
+                fd = memfd_create("fuzz-config", MFD_CLOEXEC);
+                if (fd < 0)
+                        abort();
+                snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        }
+        if (ftruncate(fd, 0) < 0 || (size > 0 && pwrite(fd, data, size, 0) != (ssize_t) size))
+                abort();
+        return path;
+}

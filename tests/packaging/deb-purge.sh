@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# What purging the .debs does (issue 15, packaging): the maintainer scripts of the built
+# packages, run as "postrm purge", remove /var/lib/msce and /run/msce (msce-agent) and
+# /var/lib/msce-mef (msce-mef), and unlink the agent's "msce" keyring from the persistent
+# keyring of the CSE's user, leaving other keyrings alone.
+# The scripts run in a user and mount namespace of their own: /var/lib and /run are fresh tmpfs
+# there, and persistent keyrings are per user namespace, so neither this machine's state nor
+# another test's keys are within their reach. The namespace maps its uid 0 to root and its uids
+# 1000-1001 to two outside uids nobody has.
+# Usage: deb-purge.sh      (the .debs in MSCE_DEBS_DIR; exit 77 without them, root or keyctl)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || skip "needs root (a user namespace with two uids mapped)"
+for c in keyctl unshare dpkg-deb; do command -v $c > /dev/null || skip "$c is missing"; done
+# the kernel refuses a user namespace to a chrooted process (the Debian 13 stage runs in one)
+unshare --user true 2> /dev/null || skip "no user namespace here (unshare --user: $(unshare --user true 2>&1 | tail -n1))"
+
+T=$(mktemp -d /tmp/msce-test-deb-purge.XXXXXX)
+pid=
+cleanup() { [ -z "$pid" ] || kill "$pid" 2> /dev/null || true; rm -rf "$T"; }
+trap cleanup EXIT
+dpkg-deb -e "$agent" "$T/agent"
+dpkg-deb -e "$mef" "$T/mef"
+[ -f "$T/agent/postrm" ] || { echo "FAIL: msce-agent has no postrm"; exit 1; }
+[ -f "$T/mef/postrm" ] || { echo "FAIL: msce-mef has no postrm"; exit 1; }
+
+# Inside: tmpfs /var/lib and /run, the state the packages leave, keys as the agent files them
+# (a keyring "msce" in uid 1000's persistent keyring) and a keyring of someone else (uid 1001),
+# then both postrm scripts with "purge", then what is left.
+cat > "$T/inside.sh" <<'EOS'
+set -eu
+T=$1
+mount -t tmpfs tmpfs /var/lib
+mount -t tmpfs tmpfs /run
+mkdir -p /var/lib/msce /run/msce /var/lib/msce-mef /var/lib/other
+echo sealed > /var/lib/msce/profile.sealed
+echo x > /run/msce/state.json
+echo db > /var/lib/msce-mef/mef.db
+keyctl session - sh -c '
+        p=$(keyctl get_persistent @s 1000)
+        r=$(keyctl newring msce "$p")
+        keyctl add user msce:ltk not-a-real-key "$r" > /dev/null
+        keyctl add user msce:kpsa:k1 not-a-real-key "$r" > /dev/null
+        q=$(keyctl get_persistent @s 1001)
+        keyctl newring other "$q" > /dev/null' 2> /dev/null
+sh "$T/agent/postrm" purge
+sh "$T/mef/postrm" purge
+rings() { keyctl session - sh -c 'for k in $(keyctl rlist $(keyctl get_persistent @s '"$1"')); do keyctl rdescribe $k; echo; done' 2> /dev/null | sed -n 's/.*;//p' | sort | tr '\n' ' '; }
+echo "LEFT $(cd /var/lib && ls | sort | tr '\n' ' ')| run: $(ls /run | tr '\n' ' ')| uid1000: $(rings 1000)| uid1001: $(rings 1001)"
+EOS
+
+base=$((2100000000 + ($$ % 100000) * 2))
+mkfifo "$T/go"
+unshare --user --mount --propagation private -- bash -c 'read -r _ < "$1"; exec bash "$2/inside.sh" "$2"' _ "$T/go" "$T" \
+        > "$T/out" 2>&1 &
+pid=$!
+# uid 0 stays root (the scripts' own uid); 1000-1001 map to unused uids. Wait (bounded) until
+# unshare has made the namespace: the child then blocks on the fifo.
+ours=$(readlink /proc/self/ns/user)
+for _ in $(seq 100); do
+        ns=$(readlink /proc/$pid/ns/user 2> /dev/null) || { echo "FAIL: unshare exited"; cat "$T/out"; exit 1; }
+        [ "$ns" = "$ours" ] || break
+        sleep 0.05
+done
+[ "$ns" != "$ours" ] || { echo "FAIL: no user namespace after 5 s"; exit 1; }
+# a map is written in one write(2): dd, not the shell's line by line printf
+map=$(printf '0 0 1\n1000 %d 2' "$base")
+dd of=/proc/$pid/uid_map bs=4096 status=none <<< "$map"
+echo deny > /proc/$pid/setgroups
+dd of=/proc/$pid/gid_map bs=4096 status=none <<< "$map"
+echo go > "$T/go"
+rc=0
+wait $pid || rc=$?
+pid=
+cat "$T/out"
+[ $rc = 0 ] || { echo "FAIL: the scripts in the namespace exited $rc"; exit 1; }
+left=$(sed -n 's/^LEFT //p' "$T/out")
+status=0
+check() { if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "FAIL: $1: '$2', expected '$3'"; status=1; fi; }
+check "/var/lib after purge: msce and msce-mef gone, other state kept" "$(echo "$left" | cut -d'|' -f1)" "other "
+check "/run after purge: msce gone" "$(echo "$left" | cut -d'|' -f2)" " run: "
+check "the agent's keyring unlinked from the CSE user's persistent keyring" "$(echo "$left" | cut -d'|' -f3)" " uid1000: "
+check "another keyring left alone" "$(echo "$left" | cut -d'|' -f4)" " uid1001: other "
+exit $status

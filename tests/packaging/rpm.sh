@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The rpm (issue 16): packaging/build-rpm.sh builds it from this checkout with
+# packaging/rpm/msce.spec (its %check runs the unit suite) and fails unless rpmlint is clean;
+# then every file both the .rpms and the .debs (MSCE_DEBS_DIR) ship has the same mode in both.
+# On Debian, rpmbuild runs with --nodeps: the spec's BuildRequires name rpm packages.
+# Usage: rpm.sh SOURCEDIR         (exit 77 without rpmbuild or rpmlint)
+set -euo pipefail
+src=${1:?usage: rpm.sh SOURCEDIR}
+skip() { echo "SKIP: $1"; exit 77; }
+for c in rpmbuild rpmlint rpm; do command -v $c > /dev/null || skip "$c is missing (Debian: apt install rpm rpmlint)"; done
+
+T=$(mktemp -d /tmp/msce-test-rpm.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+"$src/packaging/build-rpm.sh" "$T/rpms" > "$T/out" 2>&1 || { cat "$T/out"; echo "FAIL: build-rpm.sh (rpmbuild, %check or rpmlint)"; exit 1; }
+grep -E 'rpmbuild: |checked;' "$T/out"
+status=0
+if grep -q 'Executing(%check)' "$T/rpms/build.log" && grep -qE '^Ok: +[1-9]' "$T/rpms/build.log"; then
+        echo "ok - %check ran the unit suite ($(grep -E '^Ok: ' "$T/rpms/build.log" | tr -s ' '))"
+else
+        echo "FAIL: %check did not run the unit suite"; status=1
+fi
+
+debs=${MSCE_DEBS_DIR:-}
+if [ -z "$debs" ] || ! ls "$debs"/msce-agent_*.deb > /dev/null 2>&1; then
+        echo "ok - modes not compared: no .debs (MSCE_DEBS_DIR) # SKIP"
+        exit $status
+fi
+# mode and path of each regular file and directory; the rpm's paths in the .deb's spelling
+# (the multiarch libdir, and the .deb's lintian overrides and copyright have no rpm
+# counterpart, nor the rpm's licenses and build-id links: they are simply not in both)
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+for r in "$T"/rpms/*.rpm; do
+        rpm -qlvp "$r" | awk '$1 !~ /^l/ { print $1, $NF }'
+done | sed "s, /usr/lib64/, /usr/lib/$multiarch/," | sort -k2 > "$T/rpm.modes"
+for d in "$debs"/msce-agent_*.deb "$debs"/msce-mef_*.deb; do
+        dpkg-deb -c "$d" | awk '$1 !~ /^l/ { print $1, $6 }' | sed 's, \./, /,; s,/$,,'
+done | sort -k2 > "$T/deb.modes"
+join -1 2 -2 2 "$T/rpm.modes" "$T/deb.modes" > "$T/both"
+n=$(wc -l < "$T/both")
+diff=$(awk '$2 != $3' "$T/both")
+if [ "$n" -ge 20 ] && [ -z "$diff" ]; then
+        echo "ok - the same mode in the .rpm and the .deb for the $n paths both ship"
+else
+        echo "FAIL: modes differ between .rpm and .deb ($n paths in both):"; echo "$diff"; status=1
+fi
+for f in /usr/bin/msce-agent /usr/bin/mscectl /usr/bin/msce-mef "/usr/lib/$multiarch/msce/msce-agent-crypto.so" \
+         /etc/msce/agent.conf /etc/msce/agent.conf.d/20-device.conf /etc/msce/mef.conf; do
+        grep -q "^$f " "$T/both" || { echo "FAIL: $f is not in both"; status=1; }
+done
+exit $status

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Run a command against a PostgreSQL of its own: initdb + pg_ctl in a mktemp directory, as an
+# unprivileged user (as root: a user made for this run and removed after it; otherwise the
+# caller), on a unix socket in that directory only (listen_addresses = ''), password
+# authentication (scram-sha-256). No system service is touched. The command gets:
+#   MSCE_TEST_PG_URI            postgresql:///msce?host=DIR&user=msce (no password)
+#   MSCE_TEST_PG_PASSWORD_FILE  the password, 0600
+#   MSCE_TEST_PG_CTL            "stop" | "start": a script that stops or starts this server
+# Usage: pg-run.sh COMMAND [ARGS...]. Exit 77 (skip) without PostgreSQL's server binaries.
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: pg-run.sh COMMAND [ARGS...]" >&2; exit 2; }
+
+bindir=$(pg_config --bindir 2>/dev/null || true)
+if [ ! -x "$bindir/initdb" ]; then
+        bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
+fi
+[ -x "$bindir/initdb" ] && [ -x "$bindir/pg_ctl" ] ||
+        { echo "SKIP: PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql"; exit 77; }
+
+dir=$(mktemp -d /tmp/msce-pg.XXXXXX)
+user=
+as=()
+cleanup() {
+        if [ -f "$dir/data/postmaster.pid" ]; then
+                "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+        fi
+        rm -rf "$dir"
+        [ -n "$user" ] && userdel "$user" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+if [ "$(id -u)" = 0 ]; then
+        # initdb refuses root: a user of this run's own
+        user=msce-pg-$(basename "$dir" | cut -d. -f2 | tr 'A-Z' 'a-z')
+        useradd --system --no-create-home --home-dir "$dir" --shell /usr/sbin/nologin "$user" ||
+                { echo "SKIP: cannot create a user to run PostgreSQL as"; exit 77; }
+        chown "$user" "$dir"
+        as=(runuser -u "$user" --)
+fi
+chmod 0711 "$dir" # the socket is reached through it
+
+# The password: for the server (initdb --pwfile, read by its user) and for the command (0600).
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/password"
+chmod 0600 "$dir/password"
+[ -n "$user" ] && chown "$user" "$dir/password"
+cp "$dir/password" "$dir/client-password"
+chmod 0600 "$dir/client-password"
+"${as[@]}" "$bindir/initdb" -D "$dir/data" -U msce --pwfile="$dir/password" --auth=scram-sha-256 \
+        --no-locale -E UTF8 >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log"; echo "FAIL: initdb"; exit 1; }
+rm -f "$dir/password"
+
+cat > "$dir/ctl" <<EOF
+#!/bin/sh
+# stop | start this run's PostgreSQL
+case "\$1" in
+stop) exec ${as[*]} "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop ;;
+start) exec ${as[*]} "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-k $dir -c listen_addresses='' -c max_connections=200" start ;;
+*) echo "usage: \$0 stop|start" >&2; exit 2 ;;
+esac
+EOF
+chmod 0755 "$dir/ctl"
+"$dir/ctl" start >/dev/null || { cat "$dir/server.log"; echo "FAIL: pg_ctl start"; exit 1; }
+
+# the database the tests use, created through the same password (a .pgpass file, not the environment)
+printf '*:*:*:msce:%s\n' "$(cat "$dir/client-password")" > "$dir/pgpass"
+chmod 0600 "$dir/pgpass"
+PGPASSFILE="$dir/pgpass" "$bindir/psql" -h "$dir" -U msce -d postgres -qAt -c 'CREATE DATABASE msce' >/dev/null ||
+        { echo "FAIL: CREATE DATABASE"; exit 1; }
+rm -f "$dir/pgpass"
+
+export MSCE_TEST_PG_URI="postgresql:///msce?host=$dir&user=msce"
+export MSCE_TEST_PG_PASSWORD_FILE="$dir/client-password"
+export MSCE_TEST_PG_CTL="$dir/ctl"
+export MSCE_TEST_PG_BINDIR="$bindir"
+rc=0
+"$@" || rc=$?
+exit "$rc"

@@ -4,34 +4,49 @@
 
 #include "mef/cli-internal.h"
 
-#define AUDIT_LIMIT_MAX 1000000u
+static int audit_option(const char *cmd, int o, const char *arg, cli_page_t *p, void *userdata) {
+        switch (o) {
+        case 'n': /* -n N: the short form of --limit */
+                return cli_page_option(cmd, OPT_LIMIT, arg, p);
+        case 'a':
+                p->page.action = arg;
+                return 0;
+        case OPT_STATE:
+                return cli_usage_error(cmd, "--state: audit rows have none (--action filters them)");
+        default:
+                return -1;
+        }
+}
 
 int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv) {
-        static const struct option opts[] = { COMMON_OPTIONS, { "limit", required_argument, NULL, 'n' }, {} };
+        static const struct option opts[] = {
+                COMMON_OPTIONS, PAGE_OPTIONS, { "action", required_argument, NULL, 'a' }, {}
+        };
         const char *cmd = "audit";
-        unsigned long long limit = 0;
-        int o, r;
-        optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, ":hn:", opts)) >= 0)
-                switch (o) {
-                case 'n':
-                        if (parse_uint(optarg, AUDIT_LIMIT_MAX, &limit) < 0 || limit == 0)
-                                return cli_usage_error(cmd, "--limit: expected a number from 1 to %u", AUDIT_LIMIT_MAX);
-                        break;
-                default:
-                        return cli_option_error(cmd, o, argv);
-                }
-        if (o == CLI_OPT_HELP)
-                return 0;
+        cli_page_t p = { .page.state = -1 };
+        char last[24] = "";
+        int r = cli_page_options(c, cmd, def, argc, argv, &p, opts, audit_option, NULL);
+        if (r >= 0)
+                return r;
         if ((r = cli_positionals(cmd, argc, argv, 0, NULL)))
                 return r;
+        if (p.page.after) {
+                unsigned long long id;
+                if (parse_uint(p.page.after, INT64_MAX, &id) < 0 || id == 0)
+                        return cli_usage_error(cmd, "--after: expected an audit row's ID");
+                p.page.after_id = (int64_t) id;
+                p.page.after = NULL;
+        }
         if ((r = cli_open(c, false)))
                 return r;
         _cleanup_free_ store_audit_entry_t *list = NULL;
         size_t n = 0;
-        r = store_audit_list(c->store, (size_t) limit, &list, &n);
+        r = store_audit_page(c->store, &p.page, &list, &n);
         if (r < 0)
                 return cli_fail(cmd, r);
+        if (n)
+                snprintf(last, sizeof last, "%" PRId64, list[n - 1].id);
+        cli_page_next(&p, n, last);
         if (c->json) {
                 json_t *a = json_array();
                 for (size_t i = 0; a && i < n; i++) {

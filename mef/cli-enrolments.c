@@ -48,12 +48,22 @@ int cli_enrolments_table(const store_enrolment_t *list, size_t n) {
 
 int cmd_enrolments(cli_t *c, const command_t *def, int argc, char **argv) {
         const char *cmd = "enrolments";
-        int r = cli_common_options(c, cmd, def, argc, argv);
+        cli_page_t p = { .page.state = -1 };
+        int r = cli_page_options(c, cmd, def, argc, argv, &p, NULL, NULL, NULL);
         if (r >= 0)
                 return r;
         if (argc - optind > 1)
                 return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
         const char *node_id = argc > optind ? argv[optind] : NULL;
+        if (p.state) {
+                /* as shown: "active" is active and not past its exp, "expired" active past it */
+                bool expired = streq(p.state, "expired");
+                p.page.state = expired ? ENROLMENT_ACTIVE : enrolment_state_from_string(p.state);
+                if (p.page.state < 0)
+                        return cli_usage_error(cmd, "--state: expected active, expired, retired, revoked or deregistered");
+                if (p.page.state == ENROLMENT_ACTIVE)
+                        p.page.expired = expired ? 1 : -1;
+        }
         if ((r = cli_open(c, false)))
                 return r;
         if (node_id) {
@@ -63,9 +73,12 @@ int cmd_enrolments(cli_t *c, const command_t *def, int argc, char **argv) {
         }
         _cleanup_free_ store_enrolment_t *list = NULL;
         size_t n = 0;
-        r = store_enrolment_list(c->store, node_id, &list, &n);
+        r = store_enrolment_page(c->store, node_id, &p.page, &list, &n);
+        if (r == -ENOENT)
+                return cli_failf("%s: --after %s: no such enrolment", cmd, p.page.after);
         if (r < 0)
                 return cli_fail(cmd, r);
+        cli_page_next(&p, n, n ? list[n - 1].ke_id : NULL);
         if (c->json)
                 return cli_json_print(cli_enrolments_json(list, n));
         return cli_enrolments_table(list, n);

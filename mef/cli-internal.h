@@ -52,6 +52,37 @@ int cli_change_end(cli_t *c, int r, const char *action, const char *subject, con
         { "cert", required_argument, NULL, 'c' },           \
         { "cert-fp", required_argument, NULL, 'F' }
 
+/* Keyset paging (cli-page.c): --state S --since T --limit N --after KEY on the list commands. */
+#define OPT_STATE 0x101
+#define OPT_SINCE 0x102
+#define OPT_LIMIT 0x103
+#define OPT_AFTER 0x104
+#define PAGE_OPTIONS                                                                                \
+        { "state", required_argument, NULL, OPT_STATE }, { "since", required_argument, NULL, OPT_SINCE }, \
+        { "limit", required_argument, NULL, OPT_LIMIT }, { "after", required_argument, NULL, OPT_AFTER }
+#define PAGE_HELP                                                                                        \
+        "  --limit N             at most N rows; a full page ends with the --after to give for the next\n" \
+        "  --after KEY           the rows after KEY, the last row of the previous page\n"                \
+        "  --since T             created (audit: logged) at or after T: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or\n" \
+        "                        a duration back from now (7d)\n"
+typedef struct cli_page {
+        store_page_t page;
+        const char *state; /* as given: each command maps it */
+} cli_page_t;
+/* Takes PAGE_OPTIONS option o into p: 0, the exit status of a usage error, or -1 when o is not one. */
+int cli_page_option(const char *cmd, int o, const char *arg, cli_page_t *p);
+/* A command's own option o besides the paging ones: 0 taken, >0 the exit status, -1 not its. */
+typedef int (*cli_extra_option_t)(const char *cmd, int o, const char *arg, cli_page_t *p, void *userdata);
+/* The options of a listing command: opts (NULL: only COMMON_OPTIONS and PAGE_OPTIONS; short
+ * options -n, -f, -a may be among them), the paging ones into p, the others to extra. -1 to go
+ * on, or the exit status to return now (0 after --help). */
+int cli_page_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, cli_page_t *p,
+                     const struct option *opts, cli_extra_option_t extra, void *userdata);
+/* --state as a node state into p->page.state: 0, or the exit status of a usage error. */
+int cli_page_node_state(const char *cmd, cli_page_t *p);
+/* After a page of n rows whose last key is last: tells how to go on when the page was full. */
+void cli_page_next(const cli_page_t *p, size_t n, const char *last);
+
 /* The positional arguments after getopt; want = how many exactly. */
 int cli_positionals(const char *cmd, int argc, char **argv, int want, const char *what);
 int cli_parse_seconds(const char *cmd, const char *opt, const char *v, unsigned min, unsigned max, uint32_t *ret);
@@ -113,6 +144,8 @@ typedef struct credential {
 /* Takes the CREDENTIAL_OPTIONS option o into co; false when o is not one of them. */
 bool credential_option(credential_opts_t *co, int o, const char *arg);
 int credential_check(const char *cmd, const credential_opts_t *o);
+/* "AB:CD:..." (openssl x509 -fingerprint) or plain hex, to lowercase hex; -EINVAL otherwise. */
+int cli_cert_fp_normalise(const char *in, char out[STORE_FP_LEN + 1]);
 /* Reads, generates or computes the credential; the generated file is created last. */
 int credential_load(const credential_opts_t *o, credential_t *cr);
 void credential_done(credential_t *cr);
@@ -125,6 +158,7 @@ void credential_added_print(const char *what, const char *id, const char *detail
 /* ---- nodes, enrolments (cli-nodes.c, cli-enrolments.c) ---- */
 /* The node, in a new buffer; an error (printed) when there is none: the exit status. */
 int cli_node_get(cli_t *c, const char *cmd, const char *node_id, store_node_t **ret);
+json_t *cli_node_json(const void *row);
 json_t *cli_enrolments_json(const store_enrolment_t *list, size_t n);
 int cli_enrolments_table(const store_enrolment_t *list, size_t n);
 
@@ -134,6 +168,9 @@ int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_node_show(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_node_change(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_node_import(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_node_export(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_node_revoke(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_target_add(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_target_list(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_target_remove(cli_t *c, const command_t *def, int argc, char **argv);

@@ -64,7 +64,7 @@ static int cert_fingerprint(const char *path, char out[STORE_FP_LEN + 1]) {
 }
 
 /* "AB:CD:..." (openssl x509 -fingerprint) or plain hex, to lowercase hex. */
-static int cert_fp_normalise(const char *in, char out[STORE_FP_LEN + 1]) {
+int cli_cert_fp_normalise(const char *in, char out[STORE_FP_LEN + 1]) {
         size_t n = 0;
         for (const char *p = in; *p; p++) {
                 if (*p == ':')
@@ -104,7 +104,7 @@ int credential_check(const char *cmd, const credential_opts_t *o) {
                 return cli_usage_error(cmd, "--psk-id: expected 1..%u printable ASCII characters without spaces", MSG_ID_MAX);
         if (o->cert_fp) {
                 char fp[STORE_FP_LEN + 1];
-                if (cert_fp_normalise(o->cert_fp, fp) < 0)
+                if (cli_cert_fp_normalise(o->cert_fp, fp) < 0)
                         return cli_usage_error(cmd, "--cert-fp: expected a SHA-256 fingerprint (64 hex digits)");
         }
         return 0;
@@ -134,7 +134,7 @@ int credential_load(const credential_opts_t *o, credential_t *cr) {
                         return cli_failf("certificate %s: not a PEM certificate", o->cert);
                 return r < 0 ? cli_failf("certificate %s: %s", o->cert, strerror(-r)) : 0;
         }
-        return cert_fp_normalise(o->cert_fp, cr->cert_fp) < 0 ? MEF_EXIT_USAGE : 0;
+        return cli_cert_fp_normalise(o->cert_fp, cr->cert_fp) < 0 ? MEF_EXIT_USAGE : 0;
 }
 
 void credential_detail(const credential_t *cr, char *buf, size_t size) {

@@ -5,7 +5,7 @@
 #include "mef/cli-internal.h"
 #include "proto/ids.h"
 
-static json_t *node_json(const void *row) {
+json_t *cli_node_json(const void *row) {
         const store_node_t *n = row;
         json_t *o = json_object(), *t = json_array();
         bool ok = o && t;
@@ -45,7 +45,7 @@ static json_t *node_json(const void *row) {
 
 static int node_print(cli_t *c, const store_node_t *n, const store_enrolment_t *enr, size_t n_enr) {
         if (c->json) {
-                json_t *o = node_json(n);
+                json_t *o = cli_node_json(n);
                 if (o && enr && json_object_set_new(o, "enrolments", cli_enrolments_json(enr, n_enr)) < 0) {
                         json_decref(o);
                         o = NULL;
@@ -184,8 +184,11 @@ int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r == 0)
                 r = cli_change_end(c, store_node_add(c->store, n, cr.key_len ? cr.key : NULL, cr.key_len), "node-add",
                                    node_id, detail);
+        const char *field = "node ID, KpmID or certificate";
+        if ((r == -EEXIST || r == -EADDRINUSE) && store_node_conflict(c->store, n, &field) > 0)
+                r = -EEXIST; /* named now, whichever it was */
         if (r < 0)
-                return credential_add_failed(cmd, node_id, &cr, r, "node ID, KpmID or certificate");
+                return credential_add_failed(cmd, node_id, &cr, r, field);
 
         /* naming a target before it is registered is allowed, but likely a typo */
         _cleanup_free_ store_target_t *targets = NULL;
@@ -211,16 +214,23 @@ int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
 }
 
 int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv) {
-        int r = cli_simple_begin(c, "node list", def, argc, argv, 0, NULL);
+        const char *cmd = "node list";
+        cli_page_t p = { .page.state = -1 };
+        int r = cli_page_options(c, cmd, def, argc, argv, &p, NULL, NULL, NULL);
         if (r >= 0)
+                return r;
+        if ((r = cli_positionals(cmd, argc, argv, 0, NULL)) || (r = cli_page_node_state(cmd, &p)))
+                return r;
+        if ((r = cli_open(c, false)))
                 return r;
         _cleanup_free_ store_node_t *list = NULL;
         size_t n = 0;
-        r = store_node_list(c->store, &list, &n);
+        r = store_node_page(c->store, &p.page, &list, &n);
         if (r < 0)
-                return cli_fail("node list", r);
+                return cli_fail(cmd, r);
+        cli_page_next(&p, n, n ? list[n - 1].node_id : NULL);
         if (c->json)
-                return cli_json_print(cli_json_array(list, n, sizeof *list, node_json));
+                return cli_json_print(cli_json_array(list, n, sizeof *list, cli_node_json));
         _cleanup_(cli_table_free) cli_table_t t = { .n_cols = 8 };
         r = cli_table_row(&t, "NODE_ID", "AUTH", "IDENTITY", "CSE_ID", "STATE", "POLL", "LIFETIME", "TARGETS");
         for (size_t i = 0; r == 0 && i < n; i++) {
@@ -236,7 +246,7 @@ int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv) {
                 r = cli_table_row(&t, e->node_id, e->kpm_id[0] ? "psk" : "cert", e->kpm_id[0] ? e->kpm_id : e->cert_fp,
                               e->cse_id, node_state_to_string(e->state), poll, lifetime, targets);
         }
-        return cli_table_print(&t, r, "node list");
+        return cli_table_print(&t, r, cmd);
 }
 
 int cli_node_get(cli_t *c, const char *cmd, const char *node_id, store_node_t **ret) {

@@ -56,6 +56,19 @@ static int cli_open_flags(cli_t *c, unsigned flags) {
         case 0:
                 return 0;
         case -ENOENT:
+                /* A store with data whose key is gone: init would not (and must not) make a new
+                 * key for it, so pointing at init again would loop. With CREATE this is the only
+                 * -ENOENT; without, a SQLite file that exists tells it apart from no store. */
+                if (access(c->cfg->master_key_path, F_OK) < 0 && errno == ENOENT &&
+                    ((flags & STORE_OPEN_CREATE) ||
+                     (c->cfg->store_backend == STORE_BACKEND_SQLITE && access(c->cfg->store_path, F_OK) == 0)))
+                        return cli_failf("master key %s is missing, but store %s exists: its keys are sealed under "
+                                         "that master key and nothing else opens them. Put the key file back "
+                                         "(from your backup, 0400, owned by the MEF's user); 'msce-mef init' does "
+                                         "not replace the key of an existing store. Without the key, move the store "
+                                         "aside, run 'msce-mef init' and add every node and target again (their "
+                                         "agents re-enrol).",
+                                         c->cfg->master_key_path, name);
                 return cli_failf("open store %s (master key %s): %s (run 'msce-mef init' first)", name,
                                  c->cfg->master_key_path, strerror(ENOENT));
         case -EPERM:
@@ -233,14 +246,28 @@ static const struct {
           "  --lifetime S          how long an enrolment is valid (default from [defaults] lifetime)\n"
           "  --ltk-transported     send a generated Long Term Key (\"ltk\") instead of using Ke\n"
           "Keys are only read from or written to files, never given on the command line.\n" },
-        { "node", "list", cmd_node_list, "node list", "List the nodes.\n" },
+        { "node", "list", cmd_node_list, "node list [--state S] [--since T] [--limit N] [--after NODE_ID]",
+          "List the nodes by node ID.\n\n"
+          "  --state S             active, reenrol or revoked only\n" PAGE_HELP },
+        { "node", "import", cmd_node_import, "node import [--dry-run] FILE",
+          "Add the nodes of FILE, CSV with a header row or JSON Lines (see msce-mef(8)), in one\n"
+          "transaction: every bad row is reported with its line number and nothing is imported\n"
+          "unless all are good. A node that exists with the same fields (and Kpm) is left as it is,\n"
+          "so importing a file again changes nothing; one that differs is a bad row.\n\n"
+          "  --dry-run             check every row against the store, change nothing\n" },
+        { "node", "export", cmd_node_export,
+          "node export [--format jsonl|csv] [--state S] [--since T] [--limit N] [--after NODE_ID]",
+          "Print the nodes as node import reads them (JSON Lines, or CSV with a header row). No key\n"
+          "is ever exported: a psk node's row has its kpmID only, its Kpm stays in the factory's files.\n" },
         { "node", "show", cmd_node_show, "node show NODE_ID", "Show a node and its enrolments.\n" },
         { "node", "remove", cmd_node_change, "node remove NODE_ID", "Remove a node and all its enrolments.\n" },
         { "node", "reenrol", cmd_node_change, "node reenrol NODE_ID",
           "Ask the node to enrol again: its next status check answers \"reenrol\".\n" },
-        { "node", "revoke", cmd_node_change, "node revoke NODE_ID",
+        { "node", "revoke", cmd_node_revoke, "node revoke (NODE_ID | --from FILE)",
           "Revoke the node and its active enrolments: status checks answer \"revoked\" and its agent\n"
-          "removes its keys; new enrolments are refused until 'node activate'.\n" },
+          "removes its keys; new enrolments are refused until 'node activate'.\n\n"
+          "  --from FILE           every node of FILE, in one transaction: one node ID a line, or an\n"
+          "                        import or export file (its nodeID); an unknown node revokes none\n" },
         { "node", "activate", cmd_node_change, "node activate NODE_ID",
           "Put a node back to state active (after reenrol or revoke).\n" },
         { "target", "add", cmd_target_add,
@@ -248,11 +275,13 @@ static const struct {
           "Allow an enrolment target (IN-CSE, MAF) to fetch the credentials of nodes that name it.\n\n" CREDENTIAL_HELP },
         { "target", "list", cmd_target_list, "target list", "List the enrolment targets.\n" },
         { "target", "remove", cmd_target_remove, "target remove TARGET_ID", "Remove an enrolment target.\n" },
-        { NULL, "enrolments", cmd_enrolments, "enrolments [NODE_ID]",
-          "List enrolments (of one node, or all), newest first. Keys are never shown.\n" },
-        { NULL, "audit", cmd_audit, "audit [--limit N]",
+        { NULL, "enrolments", cmd_enrolments, "enrolments [--state S] [--since T] [--limit N] [--after KEID] [NODE_ID]",
+          "List enrolments (of one node, or all), newest first. Keys are never shown.\n\n"
+          "  --state S             active, expired, retired, revoked or deregistered only\n" PAGE_HELP },
+        { NULL, "audit", cmd_audit, "audit [--action A] [--since T] [--limit N] [--after ID]",
           "Show the audit trail, newest first: every change by this CLI and every exchange the server\n"
-          "handled. --limit N shows the newest N rows only.\n" },
+          "handled.\n\n"
+          "  --action A            rows of this action only (node-add, node-import, enrol, ...)\n" PAGE_HELP },
         { NULL, "migrate", cmd_migrate, "migrate",
           "Bring the store's schema to this msce-mef's version (serve and init do it too). Refused when\n"
           "the schema is newer than this msce-mef.\n" },
@@ -280,11 +309,11 @@ void mef_cli_usage(FILE *f) {
                 "Commands:\n"
                 "  serve                      run the MEF (the default)\n"
                 "  init                       create the store and its master key\n"
-                "  node add|list|show|remove|reenrol|revoke|activate ...\n"
+                "  node add|list|show|import|export|remove|reenrol|revoke|activate ...\n"
                 "                             manage the nodes allowed to enrol\n"
                 "  target add|list|remove ... manage enrolment targets (IN-CSE, MAF)\n"
-                "  enrolments [NODE_ID]       list enrolments, newest first\n"
-                "  audit [--limit N]          show the audit trail, newest first\n"
+                "  enrolments [NODE_ID]       list enrolments, newest first (--limit/--after pages)\n"
+                "  audit [--limit N]          show the audit trail, newest first (--limit/--after pages)\n"
                 "  prune                      remove what is older than [audit] keep\n"
                 "  migrate                    bring the store's schema to this version\n\n"
                 "Options:\n"

@@ -623,6 +623,9 @@ static const char *const pg_migrations[] = {
         "ALTER TABLE nodes ADD COLUMN status_checks BIGINT NOT NULL DEFAULT 0;"
         "CREATE INDEX audit_ts ON audit(ts);"
         "CREATE INDEX enrolments_exp ON enrolments(exp) WHERE state <> 'active';",
+        /* 4: bulk import and paging: the CSE-ID check of every node add, enrolments newest first */
+        ("CREATE INDEX nodes_cse_id ON nodes(cse_id);"
+         "CREATE INDEX enrolments_created ON enrolments(created, rowid);"),
 };
 
 static const db_ops_t pg_ops = {

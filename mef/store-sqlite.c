@@ -254,6 +254,9 @@ static const char *const lite_migrations[] = {
         "ALTER TABLE nodes ADD COLUMN status_checks INTEGER NOT NULL DEFAULT 0;"
         "CREATE INDEX audit_ts ON audit(ts);"
         "CREATE INDEX enrolments_exp ON enrolments(exp) WHERE state <> 'active';",
+        /* 4: bulk import and paging: the CSE-ID check of every node add, enrolments newest first */
+        ("CREATE INDEX nodes_cse_id ON nodes(cse_id);"
+         "CREATE INDEX enrolments_created ON enrolments(created);"),
 };
 
 static const db_ops_t lite_ops = {

@@ -723,18 +723,8 @@ int store_node_by_cert(mef_store_t *s, const char *fp, store_node_t *ret) {
 }
 
 int store_node_list(mef_store_t *s, store_node_t **ret, size_t *ret_n) {
-        if (!s || !ret || !ret_n)
-                return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, "SELECT " NODE_SELECT " FROM nodes ORDER BY node_id", &ref);
-        if (r < 0)
-                return r;
-        db_stmt_t *st = ref.st;
-        void *list = NULL;
-        r = select_all(st, &node_row, &list, ret_n);
-        if (r == 0)
-                *ret = list;
-        return r;
+        static const store_page_t all = { .state = -1 };
+        return store_node_page(s, &all, ret, ret_n);
 }
 
 /* For UPDATE/DELETE by key: -ENOENT when no row matched. */
@@ -841,6 +831,81 @@ int store_prune(mef_store_t *s, int64_t before, store_pruned_t *ret) {
                 return r;
         }
         *ret = p;
+        return 0;
+}
+
+/* ---- nodes: pages and conflicts (bulk lifecycle) ---- */
+
+static uint64_t page_limit(size_t limit) {
+        uint64_t l = limit; /* a 64-bit compare: size_t is 32 bits on armhf (-Wtype-limits) */
+        return l == 0 || l > INT64_MAX ? INT64_MAX : l;
+}
+
+int store_node_page(mef_store_t *s, const store_page_t *p, store_node_t **ret, size_t *ret_n) {
+        if (!s || !p || !ret || !ret_n)
+                return -EINVAL;
+        const char *state = NULL;
+        if (p->state >= 0 && !(state = node_state_to_string((node_state_t) p->state)))
+                return -EINVAL;
+        /* keyset: the primary key's index walks from after, whatever the table holds */
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s,
+                        "SELECT " NODE_SELECT " FROM nodes WHERE (?1 IS NULL OR node_id > ?1) "
+                        "AND (?2 IS NULL OR state = ?2) AND created >= ?3 ORDER BY node_id LIMIT ?4",
+                        &ref);
+        if (r < 0)
+                return r;
+        db_stmt_t *st = ref.st;
+        BIND(bind_text_or_null(st, 1, p->after));
+        BIND(bind_text_or_null(st, 2, state));
+        BIND(db_bind_int64(st, 3, p->since));
+        BIND(db_bind_int64(st, 4, (int64_t) page_limit(p->limit)));
+        void *list = NULL;
+        r = select_all(st, &node_row, &list, ret_n);
+        if (r == 0)
+                *ret = list;
+        return r;
+}
+
+/* 1 when sql (?1 = arg, ?2 = not_node) finds a row. */
+static int row_exists(mef_store_t *s, const char *sql, const char *arg, const char *not_node) {
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s, sql, &ref);
+        if (r < 0)
+                return r;
+        BIND(db_bind_text(ref.st, 1, arg, -1));
+        BIND(db_bind_text(ref.st, 2, not_node, -1));
+        return step_row(ref.st);
+}
+
+int store_node_conflict(mef_store_t *s, const store_node_t *n, const char **ret_field) {
+        if (!s || !n || !ret_field)
+                return -EINVAL;
+        static const struct {
+                size_t offset;
+                const char *field, *sql;
+        } checks[] = {
+                { offsetof(store_node_t, node_id), "node ID", "SELECT 1 FROM nodes WHERE node_id = ?1 AND ?2 IS NOT NULL" },
+                { offsetof(store_node_t, kpm_id), "KpmID",
+                  "SELECT 1 FROM nodes WHERE kpm_id = ?1 AND node_id <> ?2 UNION ALL "
+                  "SELECT 1 FROM targets WHERE psk_id = ?1" },
+                { offsetof(store_node_t, cert_fp), "certificate",
+                  "SELECT 1 FROM nodes WHERE cert_fp = ?1 AND node_id <> ?2 UNION ALL "
+                  "SELECT 1 FROM targets WHERE cert_fp = ?1" },
+                { offsetof(store_node_t, cse_id), "CSE-ID", "SELECT 1 FROM nodes WHERE cse_id = ?1 AND node_id <> ?2" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(checks); i++) {
+                const char *v = (const char *) n + checks[i].offset;
+                if (!v[0])
+                        continue;
+                int r = row_exists(s, checks[i].sql, v, n->node_id);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        *ret_field = checks[i].field;
+                        return 1;
+                }
+        }
         return 0;
 }
 
@@ -1049,17 +1114,53 @@ int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enro
 }
 
 int store_enrolment_list(mef_store_t *s, const char *node_id, store_enrolment_t **ret, size_t *ret_n) {
-        if (!s || !ret || !ret_n)
+        static const store_page_t all = { .state = -1 };
+        return store_enrolment_page(s, node_id, &all, ret, ret_n);
+}
+
+/* ---- enrolments: pages (bulk lifecycle) ---- */
+
+int store_enrolment_page(mef_store_t *s, const char *node_id, const store_page_t *p, store_enrolment_t **ret,
+                         size_t *ret_n) {
+        if (!s || !p || !ret || !ret_n)
                 return -EINVAL;
+        const char *state = NULL;
+        if (p->state >= 0 && !(state = enrolment_state_to_string((enrolment_state_t) p->state)))
+                return -EINVAL;
+        /* Newest first as store_enrolment_list(): the cursor is the KeID of the last row shown,
+         * its (created, rowid) the position to go on from. */
+        int64_t created = INT64_MAX, rowid = INT64_MAX;
+        int r;
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s,
-                        "SELECT " ENROLMENT_COLUMNS " FROM enrolments WHERE ?1 IS NULL OR node_id = ?1 "
-                        "ORDER BY created DESC, rowid DESC",
-                        &ref);
+        if (p->after) {
+                r = prepare(s, "SELECT created, rowid FROM enrolments WHERE ke_id = ?1", &ref);
+                if (r < 0)
+                        return r;
+                BIND(db_bind_text(ref.st, 1, p->after, -1));
+                r = step_row(ref.st);
+                if (r <= 0)
+                        return r < 0 ? r : -ENOENT;
+                created = db_column_int64(ref.st, 0);
+                rowid = db_column_int64(ref.st, 1);
+                stmt_releasep(&ref);
+        }
+        r = prepare(s,
+                    "SELECT " ENROLMENT_COLUMNS " FROM enrolments WHERE (created < ?1 OR (created = ?1 AND rowid < ?2)) "
+                    "AND (?3 IS NULL OR node_id = ?3) AND (?4 IS NULL OR state = ?4) AND created >= ?5 "
+                    "AND (?6 = 0 OR (?6 > 0 AND exp <= ?7) OR (?6 < 0 AND exp > ?7)) "
+                    "ORDER BY created DESC, rowid DESC LIMIT ?8",
+                    &ref);
         if (r < 0)
                 return r;
         db_stmt_t *st = ref.st;
-        BIND(bind_text_or_null(st, 1, node_id));
+        BIND(db_bind_int64(st, 1, created));
+        BIND(db_bind_int64(st, 2, rowid));
+        BIND(bind_text_or_null(st, 3, node_id));
+        BIND(bind_text_or_null(st, 4, state));
+        BIND(db_bind_int64(st, 5, p->since));
+        BIND(db_bind_int64(st, 6, p->expired));
+        BIND(db_bind_int64(st, 7, p->now > 0 ? p->now : (int64_t) time(NULL)));
+        BIND(db_bind_int64(st, 8, (int64_t) page_limit(p->limit)));
         void *list = NULL;
         r = select_all(st, &enrolment_row, &list, ret_n);
         if (r == 0)
@@ -1102,17 +1203,9 @@ int store_audit(mef_store_t *s, const char *actor, const char *action, const cha
         return step_done(st);
 }
 
-int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, size_t *ret_n) {
-        if (!s || !ret || !ret_n)
-                return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, "SELECT id, ts, actor, action, subject, detail FROM audit ORDER BY id DESC LIMIT ?1",
-                        &ref);
-        if (r < 0)
-                return r;
-        db_stmt_t *st = ref.st;
-        uint64_t l = limit; /* a 64-bit compare: size_t is 32 bits on armhf (-Wtype-limits) */
-        BIND(db_bind_int64(st, 1, l == 0 || l > INT64_MAX ? INT64_MAX : (int64_t) l));
+/* The rows of the prepared and bound audit query st. */
+static int audit_rows(db_stmt_t *st, store_audit_entry_t **ret, size_t *ret_n) {
+        int r;
         _cleanup_free_ store_audit_entry_t *list = NULL;
         size_t n = 0, alloc = 0;
         while ((r = step_row(st)) > 0) {
@@ -1133,4 +1226,29 @@ int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, si
         *ret = TAKE_PTR(list);
         *ret_n = n;
         return 0;
+}
+
+int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, size_t *ret_n) {
+        store_page_t p = { .state = -1, .limit = limit };
+        return store_audit_page(s, &p, ret, ret_n);
+}
+
+/* ---- audit: pages (bulk lifecycle) ---- */
+
+int store_audit_page(mef_store_t *s, const store_page_t *p, store_audit_entry_t **ret, size_t *ret_n) {
+        if (!s || !p || !ret || !ret_n || p->after_id < 0)
+                return -EINVAL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        int r = prepare(s,
+                        "SELECT id, ts, actor, action, subject, detail FROM audit WHERE (?1 = 0 OR id < ?1) "
+                        "AND ts >= ?2 AND (?3 IS NULL OR action = ?3) ORDER BY id DESC LIMIT ?4",
+                        &ref);
+        if (r < 0)
+                return r;
+        db_stmt_t *st = ref.st;
+        BIND(db_bind_int64(st, 1, p->after_id));
+        BIND(db_bind_int64(st, 2, p->since));
+        BIND(bind_text_or_null(st, 3, p->action));
+        BIND(db_bind_int64(st, 4, (int64_t) page_limit(p->limit)));
+        return audit_rows(st, ret, ret_n);
 }

@@ -79,7 +79,7 @@ typedef struct store_enrolment {
 } store_enrolment_t;
 
 /* The schema this msce-mef writes; `msce-mef migrate` brings an older one to it. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 typedef enum store_backend {
         STORE_BACKEND_SQLITE,
@@ -205,3 +205,28 @@ int store_prune(mef_store_t *s, int64_t before, store_pruned_t *ret);
 int store_begin(mef_store_t *s);
 int store_commit(mef_store_t *s);
 void store_rollback(mef_store_t *s);
+
+/* ---- Bulk lifecycle: keyset pages (issue 14) ----
+ * One page of a list in that list's order: the rows after the cursor (the key of the previous
+ * page's last row), at most limit (0: all), matching the filters. Each page is one indexed
+ * query; nothing is read into memory beyond the page. */
+typedef struct store_page {
+        const char *after;    /* nodes: a node ID (ascending); enrolments: a KeID (newest first); NULL: from the start */
+        int64_t after_id;     /* audit: an id (newest first); 0: from the start */
+        size_t limit;
+        int state;            /* a node_state_t / enrolment_state_t; -1: any */
+        int64_t since;        /* created (audit: ts) at or after this unix time; 0: any */
+        int expired;          /* enrolments: 1 only exp <= now, -1 only exp > now, 0 either */
+        int64_t now;          /* for expired; 0: time(NULL) */
+        const char *action;   /* audit: this action only; NULL: any */
+} store_page_t;
+int store_node_page(mef_store_t *s, const store_page_t *p, store_node_t **ret, size_t *ret_n);
+/* node_id NULL: every node's. -ENOENT when p->after names no enrolment. */
+int store_enrolment_page(mef_store_t *s, const char *node_id, const store_page_t *p, store_enrolment_t **ret,
+                         size_t *ret_n);
+int store_audit_page(mef_store_t *s, const store_page_t *p, store_audit_entry_t **ret, size_t *ret_n);
+
+/* After store_node_add() failed with -EEXIST or -EADDRINUSE: which field of n another row holds
+ * ("node ID", "KpmID", "certificate" or "CSE-ID"; a KpmID or certificate may be a target's).
+ * 1 and *ret_field, or 0 when none does (any more). */
+int store_node_conflict(mef_store_t *s, const store_node_t *n, const char **ret_field);

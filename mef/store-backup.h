@@ -37,5 +37,7 @@ int store_restore_finish(mef_store_t *s);
  * file again (key_refresh). -EEXIST when "<key path>.new" exists (an interrupted rekey: see
  * msce-mef(8)). ret_n: how many secrets were re-encrypted. */
 int store_rekey(mef_store_t *s, uint64_t *ret_n);
+/* Whether key opens the check value blob (meta's, as a dump has it): 0, or -EBADMSG. */
+int store_key_opens_check(const uint8_t key[STORE_MASTER_KEY_LEN], const uint8_t *blob, size_t n);
 /* "<key path>.new" into out (PATH_MAX). */
 int store_rekey_pending_path(const char *key_path, char *out, size_t size);

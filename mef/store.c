@@ -1191,15 +1191,7 @@ static int key_refresh(mef_store_t *s) {
         const char *paths[] = { s->key_path, pending };
         for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
                 _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
-                if (master_key_read(paths[i], key) < 0)
-                        continue;
-                mef_store_t t = { 0 };
-                if (wc_AesInit(&t.aes, NULL, INVALID_DEVID) != 0)
-                        return -EIO;
-                int ok = wc_AesGcmSetKey(&t.aes, key, STORE_MASTER_KEY_LEN) == 0 && check_verify(&t, blob, n) == 0;
-                wc_AesFree(&t.aes);
-                erase(&t, sizeof t);
-                if (!ok)
+                if (master_key_read(paths[i], key) < 0 || store_key_opens_check(key, blob, n) < 0)
                         continue;
                 if (wc_AesGcmSetKey(&s->aes, key, STORE_MASTER_KEY_LEN) != 0)
                         return -EIO;
@@ -1647,4 +1639,16 @@ int store_rekey(mef_store_t *s, uint64_t *ret_n) {
         if (ret_n)
                 *ret_n = count;
         return 0;
+}
+
+int store_key_opens_check(const uint8_t key[STORE_MASTER_KEY_LEN], const uint8_t *blob, size_t n) {
+        if (!key || !blob)
+                return -EINVAL;
+        mef_store_t t = { 0 };
+        if (wc_AesInit(&t.aes, NULL, INVALID_DEVID) != 0)
+                return -EIO;
+        int r = wc_AesGcmSetKey(&t.aes, key, STORE_MASTER_KEY_LEN) == 0 ? check_verify(&t, blob, n) : -EIO;
+        wc_AesFree(&t.aes);
+        erase(&t, sizeof t);
+        return r;
 }

@@ -104,19 +104,22 @@ typedef struct backup_writer {
 } backup_writer_t;
 
 /* A new file of the backup: 0600 whatever the umask, never an existing one. */
+/* path is set once the file exists: what a failed backup removes, never a file it did not create. */
 static int backup_file_create(const char *dir, const char *name, char path[PATH_MAX]) {
-        int r = path_join(dir, name, path);
+        char p[PATH_MAX];
+        int r = path_join(dir, name, p);
         if (r < 0)
                 return r;
-        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
         if (fd < 0)
                 return negative_errno();
         if (fchmod(fd, 0600) < 0) {
                 r = negative_errno();
                 close(fd);
-                unlink(path);
+                unlink(p);
                 return r;
         }
+        memcpy(path, p, sizeof p);
         return fd;
 }
 

@@ -17,6 +17,7 @@
 #include "mef/backup.h"
 #include "mef/cli-internal.h"
 #include "mef/store-backup.h"
+#include "mef/store-open.h"
 
 typedef struct passphrase {
         char text[BACKUP_PASSPHRASE_MAX + 3];
@@ -231,7 +232,7 @@ static int backup_write(cli_t *c, const char *dir, const passphrase_t *pass, uin
         w->m.version = BACKUP_FORMAT_VERSION;
         w->m.schema = STORE_SCHEMA_VERSION;
         w->m.created = (int64_t) time(NULL);
-        snprintf(w->m.backend, sizeof w->m.backend, "%s", store_backend_to_string(STORE_BACKEND_SQLITE));
+        snprintf(w->m.backend, sizeof w->m.backend, "%s", store_backend_to_string(c->cfg->store_backend));
         _cleanup_free_ char *manifest = NULL;
         r = backup_manifest_format(&w->m, &manifest);
         /* last: a directory with a manifest is a complete backup */
@@ -306,7 +307,7 @@ int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0)
                 return cli_fail("audit", r);
         printf("Backed up %s to %s: %s, %" PRIu64 " audit rows; the master key wrapped under the passphrase.\n",
-               c->cfg->store_path, dir, detail, w.m.rows[3]);
+               mef_store_name(c->cfg), dir, detail, w.m.rows[3]);
         return 0;
 }
 
@@ -490,7 +491,7 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         if (in_use > 0 && !force)
                 return cli_failf("restore %s: store %s is not empty (%" PRIu64 " nodes, targets and enrolments): "
                                  "--force replaces them",
-                                 dir, c->cfg->store_path, in_use);
+                                 dir, mef_store_name(c->cfg), in_use);
 
         uint64_t rows[STORE_DUMP_TABLES_MAX] = {};
         r = store_begin(c->store);
@@ -514,7 +515,7 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         r = cli_change_end(c, r, "restore", dir, detail);
         if (r < 0)
                 return cli_fail("restore", r);
-        printf("Restored %s into %s: %s, %" PRIu64 " audit rows.\n", dir, c->cfg->store_path, detail, rows[3]);
+        printf("Restored %s into %s: %s, %" PRIu64 " audit rows.\n", dir, mef_store_name(c->cfg), detail, rows[3]);
         return 0;
 }
 

@@ -7,7 +7,8 @@
 #  - "msce-mef rekey" on the serving MEF (same process, traffic going on): the key file
 #    changes, and enrolments, status checks and credential fetches keep being served;
 #  - "msce-mef restore" into a fresh MEF, which then enrols the same gateway with its Kpm and
-#    serves the backed-up enrolment's credentials to the same target (the same key).
+#    serves the backed-up enrolment's credentials to the same target (the same key), and is
+#    rekeyed while serving too. Under tests/pg-run.sh that MEF is on PostgreSQL (SQLite -> PG).
 # Usage: mef-backup.sh PATH/TO/msce-mef (TAP). Skipped without openssl.
 set -euo pipefail
 mef=${1:?usage: mef-backup.sh PATH/TO/msce-mef}
@@ -21,20 +22,24 @@ FQDN=mef.test
 NODE=urn:dev:ops:backup-1
 TARGET=/in-cse
 
-conf() { # DIR: a MEF with its store in DIR
+conf() { # DIR [postgresql]: a MEF with its store in DIR, or on the PostgreSQL of tests/pg-run.sh
         mkdir -p "$1"
-        cat > "$1/mef.conf.in" <<EOF
-[server]
-listen = 127.0.0.1:@PORT@
-fqdn = $FQDN
-base = /msce
-
-[store]
-path = $1/mef.db
-master_key = $1/master.key
-EOF
+        {
+                printf '[server]\nlisten = 127.0.0.1:@PORT@\nfqdn = %s\nbase = /msce\n\n[store]\n' "$FQDN"
+                if [ "${2:-}" = postgresql ]; then
+                        printf 'backend = postgresql\nuri = %s\npassword_file = %s\n' "$MSCE_TEST_PG_URI" \
+                                "$MSCE_TEST_PG_PASSWORD_FILE"
+                else
+                        printf 'path = %s/mef.db\n' "$1"
+                fi
+                printf 'master_key = %s/master.key\n' "$1"
+        } > "$1/mef.conf.in"
         PORT= mef_configure "$1/mef.conf.in"
 }
+# Under tests/pg-run.sh (MSCE_TEST_PG_URI) the backup of the SQLite MEF is restored into one on
+# PostgreSQL: the move from one engine to the other.
+b_backend=sqlite
+[ -z "${MSCE_TEST_PG_URI:-}" ] || b_backend=postgresql
 a() { "$mef" --config "$tmp/a/mef.conf" "$@"; }
 b() { "$mef" --config "$tmp/b/mef.conf" "$@"; }
 
@@ -129,7 +134,7 @@ if a backup "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/again.out" 2>&1; the
 cmp -s "$tmp/bk/manifest.json" "$tmp/manifest.before" && [ -s "$tmp/bk/store.jsonl" ] || fail "the existing backup was damaged"
 ok "a second backup into the same directory is refused (files never overwritten)"
 
-conf "$tmp/b"
+conf "$tmp/b" "$b_backend"
 if b restore "$tmp/bk" --passphrase-file "$tmp/wrong" > "$tmp/wrong.out" 2>&1; then fail "restore with a wrong passphrase"; fi
 grep -q 'wrong passphrase' "$tmp/wrong.out" || fail "wrong passphrase message: $(cat "$tmp/wrong.out")"
 [ ! -e "$tmp/b/master.key" ] && [ ! -e "$tmp/b/mef.db" ] || fail "a refused restore wrote files"
@@ -171,7 +176,7 @@ grep -q '^Restored .* 1 nodes, 1 targets, 1 enrolments' "$tmp/restore.out" || fa
 if b restore "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/twice.out" 2>&1; then fail "restore into a non-empty store"; fi
 grep -q 'not empty' "$tmp/twice.out" || fail "restore twice: $(cat "$tmp/twice.out")"
 b restore "$tmp/bk" --passphrase-file "$tmp/pass" --force > /dev/null || fail "restore --force"
-ok "restore into a fresh MEF; a non-empty store needs --force"
+ok "restore into a fresh MEF ($b_backend); a non-empty store needs --force"
 
 mef_start "$tmp/b/mef.conf.in" || fail "restored msce-mef did not start"
 port=$PORT
@@ -180,5 +185,11 @@ status_active "$keid" || fail "restored MEF: status: $(cat "$tmp/status.out")"
 keid3=$(enrol "$tmp/enrol3.out")
 status_active "$keid3" || fail "restored MEF: status of the new enrolment"
 ok "restored MEF serves the same gateway: status, the target's fetch (same key), a new enrolment"
+key3=$(fetch "$keid3")
+b rekey > "$tmp/rekey-b.out" || fail "rekey of the restored MEF: $(cat "$tmp/rekey-b.out")"
+[ "$(fetch "$keid3")" = "$key3" ] || fail "restored MEF after its rekey: the enrolment's key differs"
+keid4=$(enrol "$tmp/enrol4.out")
+status_active "$keid4" || fail "restored MEF after its rekey: status of the new enrolment"
+ok "rekey on the restored MEF ($b_backend) while it serves: fetch, enrol and status after"
 mef_stop
 tap_done

@@ -49,6 +49,18 @@ static json_t *hex_json(const uint8_t *p, size_t n) {
         return json_string(hex);
 }
 
+/* o (taken) as indented JSON text. */
+static int json_take_text(json_t *o, char **ret) {
+        if (!o)
+                return -ENOMEM;
+        char *text = json_dumps(o, JSON_INDENT(2));
+        json_decref(o);
+        if (!text)
+                return -ENOMEM;
+        *ret = text;
+        return 0;
+}
+
 int backup_key_wrap(const uint8_t key[STORE_MASTER_KEY_LEN], const char *pass, size_t pass_len, uint32_t iterations,
                     char **ret) {
         if (!key || !pass || !ret || iterations < BACKUP_KDF_ITERATIONS_MIN || iterations > BACKUP_KDF_ITERATIONS_MAX)
@@ -74,14 +86,7 @@ int backup_key_wrap(const uint8_t key[STORE_MASTER_KEY_LEN], const char *pass, s
                               "iterations", (json_int_t) iterations, "salt", hex_json(salt, sizeof salt), "cipher",
                               WRAP_CIPHER, "nonce", hex_json(nonce, sizeof nonce), "sealed",
                               hex_json(sealed, sizeof sealed));
-        if (!o)
-                return -ENOMEM;
-        char *text = json_dumps(o, JSON_INDENT(2));
-        json_decref(o);
-        if (!text)
-                return -ENOMEM;
-        *ret = text;
-        return 0;
+        return json_take_text(o, ret);
 }
 
 /* A hex string member of exactly n bytes. */
@@ -157,14 +162,7 @@ int backup_manifest_format(const backup_manifest_t *m, char **ret) {
                        : NULL;
         json_decref(rows);
         json_decref(files);
-        if (!o)
-                return -ENOMEM;
-        char *text = json_dumps(o, JSON_INDENT(2));
-        json_decref(o);
-        if (!text)
-                return -ENOMEM;
-        *ret = text;
-        return 0;
+        return json_take_text(o, ret);
 }
 
 /* A non-negative integer member up to max. */

@@ -1403,8 +1403,9 @@ static int restore_secret_check(mef_store_t *s, const dump_table_t *t, json_t *r
         int r = restore_blob(v, blob, &n);
         if (r == 0)
                 r = aad_format(aad, t->aad_prefix, json_string_value(json_object_get(row, t->cols[0].name)));
-        if (r == 0)
-                r = secret_open(s, aad, blob, n, pt, sizeof pt, &len);
+        if (r < 0)
+                return -EBADMSG;
+        r = secret_open(s, aad, blob, n, pt, sizeof pt, &len);
         if (r == 0)
                 erase(pt, len);
         return r == -EBADMSG ? -EKEYREJECTED : r;
@@ -1432,8 +1433,9 @@ int store_restore_row(mef_store_t *s, const char *table, json_t *row) {
                 if (!streq(json_string_value(json_object_get(row, "name")), "check"))
                         return -EBADMSG;
                 r = restore_blob(json_object_get(row, "value"), blob, &n);
-                if (r == 0)
-                        r = check_verify(s, blob, n);
+                if (r < 0)
+                        return r;
+                r = check_verify(s, blob, n);
                 return r == -EBADMSG ? -EKEYREJECTED : r;
         }
         if (t->aad_prefix) {

@@ -70,16 +70,17 @@ request() { # METHOD TARGET ORIGIN [BODY]
 }
 json_str() { grep -o "\"$1\":\"[^\"]*\"" | head -n1 | cut -d'"' -f4; }
 request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}" > "$tmp/enrol.req"
-enrol() { # OUT: a 201 with a keID, or fail
+# (not in $(...): a fail there would only leave the subshell)
+enrol() { # OUT: a 201; its keID in $got
         exchange "$kpm" kpm-backup-1 "$tmp/enrol.req" > "$1"
         grep -q '^HTTP/1.1 201 ' "$1" || fail "enrol not 201: $(cat "$1")"
-        json_str keID < "$1"
+        got=$(json_str keID < "$1")
 }
-fetch() { # KEID: the key the target fetches, as hex
+fetch() { # KEID: the key the target fetches, as hex in $got
         request GET "/msce/fetchCredentials/$1/tls" "$TARGET" > "$tmp/fetch.req"
         exchange "$tpsk" in-cse-psk "$tmp/fetch.req" > "$tmp/fetch.out"
         grep -q '^HTTP/1.1 200 ' "$tmp/fetch.out" || fail "fetch of $1 not 200: $(cat "$tmp/fetch.out")"
-        json_str key < "$tmp/fetch.out" | base64 -d | od -An -tx1 -v | tr -d ' \n'
+        got=$(json_str key < "$tmp/fetch.out" | base64 -d | od -An -tx1 -v | tr -d ' \n')
 }
 status_active() { # KEID
         request GET "/msce/enrolments/$1" "$1" > "$tmp/status.req"
@@ -90,8 +91,10 @@ status_active() { # KEID
 mef_start "$tmp/a/mef.conf.in" || fail "msce-mef did not start"
 port=$PORT
 pid_a=$MEF_PID
-keid=$(enrol "$tmp/enrol1.out")
-key1=$(fetch "$keid")
+enrol "$tmp/enrol1.out"
+keid=$got
+fetch "$keid"
+key1=$got
 [ ${#key1} -eq 64 ] || fail "fetched key: $key1"
 ok "serving MEF: enrolled $keid, the target fetched its key"
 
@@ -158,12 +161,14 @@ grep -q '3 secrets re-encrypted' "$tmp/rekey.out" || fail "rekey: $(cat "$tmp/re
 ok "rekey: 3 secrets re-encrypted, a new key file (0400)"
 n=$(grep -c . "$tmp/traffic.log")
 wait_for 30 traffic_seen $((n + 2)) || fail "traffic stopped after the rekey"
-[ "$(fetch "$keid")" = "$key1" ] || fail "after rekey: fetched another key"
+fetch "$keid"
+[ "$got" = "$key1" ] || fail "after rekey: fetched another key"
 touch "$tmp/traffic.stop"
 wait "$traffic_pid" || :
 grep -q bad "$tmp/traffic.log" && fail "status checks failed during backup/rekey: $(sort "$tmp/traffic.log" | uniq -c)"
 # a new enrolment retires $keid: the status traffic on it has stopped
-keid2=$(enrol "$tmp/enrol2.out")
+enrol "$tmp/enrol2.out"
+keid2=$got
 status_active "$keid2" || fail "after rekey: status of $keid2: $(cat "$tmp/status.out")"
 [ "$MEF_PID" = "$pid_a" ] && kill -0 "$pid_a" || fail "the MEF restarted"
 ok "the same MEF process served through backup and rekey: $(grep -c ok "$tmp/traffic.log") status checks, fetch and enrol after"
@@ -178,17 +183,23 @@ grep -q 'not empty' "$tmp/twice.out" || fail "restore twice: $(cat "$tmp/twice.o
 b restore "$tmp/bk" --passphrase-file "$tmp/pass" --force > /dev/null || fail "restore --force"
 ok "restore into a fresh MEF ($b_backend); a non-empty store needs --force"
 
+PORT=
 mef_start "$tmp/b/mef.conf.in" || fail "restored msce-mef did not start"
 port=$PORT
-[ "$(fetch "$keid")" = "$key1" ] || fail "restored MEF: the enrolment's key differs"
+fetch "$keid"
+[ "$got" = "$key1" ] || fail "restored MEF: the enrolment's key differs: '$got', not $key1: $(cat "$tmp/fetch.out")"
 status_active "$keid" || fail "restored MEF: status: $(cat "$tmp/status.out")"
-keid3=$(enrol "$tmp/enrol3.out")
+enrol "$tmp/enrol3.out"
+keid3=$got
 status_active "$keid3" || fail "restored MEF: status of the new enrolment"
 ok "restored MEF serves the same gateway: status, the target's fetch (same key), a new enrolment"
-key3=$(fetch "$keid3")
+fetch "$keid3"
+key3=$got
 b rekey > "$tmp/rekey-b.out" || fail "rekey of the restored MEF: $(cat "$tmp/rekey-b.out")"
-[ "$(fetch "$keid3")" = "$key3" ] || fail "restored MEF after its rekey: the enrolment's key differs"
-keid4=$(enrol "$tmp/enrol4.out")
+fetch "$keid3"
+[ "$got" = "$key3" ] || fail "restored MEF after its rekey: the enrolment's key differs"
+enrol "$tmp/enrol4.out"
+keid4=$got
 status_active "$keid4" || fail "restored MEF after its rekey: status of the new enrolment"
 ok "rekey on the restored MEF ($b_backend) while it serves: fetch, enrol and status after"
 mef_stop

@@ -341,7 +341,7 @@ static int file_verify(const char *dir, const char *name, uint64_t size, const c
         return total == size && streq(hex, sha) ? 0 : -EBADMSG;
 }
 
-/* The master key file: created from the backup's key, or already holding that key. */
+/* The master key file: created from the backup's key (1), or already holding that key (0). */
 static int restore_key_file(const char *path, const uint8_t key[STORE_MASTER_KEY_LEN]) {
         _cleanup_secret_ secret_t s = { 0 };
         int r = secret_file_read(path, STORE_MASTER_KEY_LEN, &s);
@@ -357,7 +357,7 @@ static int restore_key_file(const char *path, const uint8_t key[STORE_MASTER_KEY
                 r = negative_errno();
         if (r < 0)
                 unlink(path);
-        return r;
+        return r < 0 ? r : 1;
 }
 
 static int restore_rows(cli_t *c, const char *dir, const backup_manifest_t *m, uint64_t rows[STORE_DUMP_TABLES_MAX]) {
@@ -474,7 +474,8 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
                 return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_KEY,
                                  r == -EBADMSG ? "not a wrapped master key" : strerror(-r));
 
-        r = restore_key_file(c->cfg->master_key_path, key);
+        int created = restore_key_file(c->cfg->master_key_path, key);
+        r = created;
         if (r == -EEXIST)
                 return cli_failf("restore %s: master key %s exists and is not the backup's: restore into a fresh "
                                  "MEF (move the old store and key aside first)",
@@ -482,8 +483,12 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0)
                 return cli_failf("restore %s: master key %s: %s", dir, c->cfg->master_key_path, strerror(-r));
         r = cli_open(c, true);
-        if (r)
+        if (r) {
+                /* a store with data under another key: the key file written here opens nothing */
+                if (created > 0)
+                        unlink(c->cfg->master_key_path);
                 return r;
+        }
         uint64_t in_use;
         r = store_rows_in_use(c->store, &in_use);
         if (r < 0)

@@ -175,6 +175,17 @@ ok "the same MEF process served through backup and rekey: $(grep -c ok "$tmp/tra
 a --json audit --limit 5 | grep -q '"action": *"rekey"' || fail "rekey not audited"
 mef_stop
 
+# a store whose own key is lost: the backup's key does not open it, and is not left beside it
+conf "$tmp/c"
+"$mef" --config "$tmp/c/mef.conf" init > /dev/null
+rm -f "$tmp/c/master.key"
+if "$mef" --config "$tmp/c/mef.conf" restore "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/c.out" 2>&1; then
+        fail "restore into a store of another key"
+fi
+grep -q 'does not open store' "$tmp/c.out" || fail "restore into a store of another key: $(cat "$tmp/c.out")"
+[ ! -e "$tmp/c/master.key" ] || fail "restore left the backup's key beside a store it does not open"
+ok "restore into a store of another key: refused, no key file left behind"
+
 b restore "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/restore.out" 2>&1 || fail "restore: $(cat "$tmp/restore.out")"
 grep -q '^Restored .* 1 nodes, 1 targets, 1 enrolments' "$tmp/restore.out" || fail "restore: $(cat "$tmp/restore.out")"
 [ "$(stat -c %a "$tmp/b/master.key")" = 400 ] || fail "restored key file mode"

@@ -177,3 +177,6 @@ int cmd_target_remove(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_enrolments(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv);
 int cmd_prune(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv);
+int cmd_rekey(cli_t *c, const command_t *def, int argc, char **argv);

@@ -289,6 +289,20 @@ static const struct {
           "Remove audit rows, and enrolments that no longer serve, older than [audit] keep (default 90d):\n"
           "what the serving MEF does at start and every hour. Status checks are not audit rows: each\n"
           "node counts its own (node show).\n" },
+        { NULL, "backup", cmd_backup, "backup DIR [--passphrase-file FILE] [--kdf-iterations N]",
+          "Write a consistent backup of the store into DIR (created 0700 if missing; its files are created\n"
+          "0600 and never overwritten) while the MEF serves: every row, secrets still encrypted under the\n"
+          "master key, the master key wrapped under a passphrase (PBKDF2-HMAC-SHA256, AES-256-GCM), and a\n"
+          "manifest. The passphrase is read from FILE (owner-only, one line) or asked on the terminal.\n"
+          "  --kdf-iterations N   PBKDF2 iterations (default 600000)\n" },
+        { NULL, "restore", cmd_restore, "restore DIR [--passphrase-file FILE] [--force]",
+          "Restore a backup into the configured store: checks the manifest, unwraps the master key into\n"
+          "[store] master_key (which must be absent or hold that key) and writes every row in one\n"
+          "transaction. Refuses a store with nodes, targets or enrolments unless --force (which replaces\n"
+          "them). Stop the MEF of that store first.\n" },
+        { NULL, "rekey", cmd_rekey, "rekey",
+          "Rotate the master key while the MEF serves: every secret is re-encrypted under a new key in one\n"
+          "transaction and the key file replaced; a serving msce-mef reads the new key by itself.\n" },
 };
 
 static void group_usage(FILE *f, const char *group) {
@@ -315,7 +329,9 @@ void mef_cli_usage(FILE *f) {
                 "  enrolments [NODE_ID]       list enrolments, newest first (--limit/--after pages)\n"
                 "  audit [--limit N]          show the audit trail, newest first (--limit/--after pages)\n"
                 "  prune                      remove what is older than [audit] keep\n"
-                "  migrate                    bring the store's schema to this version\n\n"
+                "  migrate                    bring the store's schema to this version\n"
+                "  backup DIR | restore DIR   a backup (master key wrapped) and its restore\n"
+                "  rekey                      rotate the master key while serving\n\n"
                 "Options:\n"
                 "  -c, --config FILE  configuration (default " MEF_CONFIG_DEFAULT ")\n"
                 "      --json         print JSON instead of tables\n"

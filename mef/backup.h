@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* The files of an msce-mef backup directory, without the store: the master key wrapped under a
+ * passphrase (PBKDF2-HMAC-SHA256, AES-256-GCM) and the manifest. Both parsers take untrusted
+ * input (a backup may come from anywhere) and have limits; tests/fuzz/fuzz-backup.c. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mef/store-backup.h"
+#include "mef/store.h"
+
+#define BACKUP_FORMAT "msce-mef-backup"
+#define BACKUP_FORMAT_VERSION 1
+#define BACKUP_FILE_STORE "store.jsonl"
+#define BACKUP_FILE_KEY "master-key.json"
+#define BACKUP_FILE_MANIFEST "manifest.json"
+
+#define BACKUP_KDF_ITERATIONS 600000u /* OWASP 2023 for PBKDF2-HMAC-SHA256 */
+#define BACKUP_KDF_ITERATIONS_MIN 100000u
+#define BACKUP_KDF_ITERATIONS_MAX 10000000u
+#define BACKUP_PASSPHRASE_MIN 8u
+#define BACKUP_PASSPHRASE_MAX 1024u
+#define BACKUP_SMALL_FILE_MAX (64u * 1024u) /* manifest, wrapped key */
+#define BACKUP_LINE_MAX (64u * 1024u)       /* a row of store.jsonl */
+
+/* The wrapped key as JSON text (caller frees). */
+int backup_key_wrap(const uint8_t key[STORE_MASTER_KEY_LEN], const char *pass, size_t pass_len, uint32_t iterations,
+                    char **ret);
+/* -EBADMSG when text is not a wrapped key, -EKEYREJECTED when the passphrase does not open it. */
+int backup_key_unwrap(const char *text, size_t len, const char *pass, size_t pass_len,
+                      uint8_t key[STORE_MASTER_KEY_LEN]);
+
+enum { BACKUP_STORE, BACKUP_KEY, _BACKUP_FILES };
+extern const char *const backup_file_names[_BACKUP_FILES];
+
+typedef struct backup_manifest {
+        int version;
+        int schema;
+        int64_t created;
+        char backend[16];
+        uint64_t rows[STORE_DUMP_TABLES_MAX]; /* in store_dump_tables order */
+        struct {
+                uint64_t size;
+                char sha256[65];
+        } files[_BACKUP_FILES];
+} backup_manifest_t;
+
+int backup_manifest_format(const backup_manifest_t *m, char **ret);
+/* -EBADMSG for anything but a manifest this msce-mef writes; -EPROTONOSUPPORT for a newer
+ * format version. */
+int backup_manifest_parse(const char *text, size_t len, backup_manifest_t *ret);
+
+/* A line of store.jsonl: {"table": ..., "row": {...}}. table and row belong to *ret_root (json_decref it). */
+int backup_line_parse(const char *text, size_t len, const char **ret_table, json_t **ret_row, json_t **ret_root);

@@ -1,0 +1,558 @@
+/* SPDX-License-Identifier: MIT */
+/* backup, restore and rekey: a consistent logical dump of the store with its master key wrapped
+ * under a passphrase, its restore into a fresh store, and master key rotation while serving. */
+#include <wolfssl/options.h>
+/* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
+#include "util/util.h"
+
+#include <wolfssl/wolfcrypt/hash.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+
+#include "mef/backup.h"
+#include "mef/cli-internal.h"
+#include "mef/store-backup.h"
+#include "mef/store-open.h"
+
+typedef struct passphrase {
+        char text[BACKUP_PASSPHRASE_MAX + 3];
+        size_t len;
+} passphrase_t;
+
+static void passphrase_done(passphrase_t *p) {
+        erase(p, sizeof *p);
+}
+
+/* One line from the terminal, not echoed. */
+static int tty_read_line(int fd, const char *prompt, passphrase_t *p) {
+        struct termios old, quiet;
+        if (tcgetattr(fd, &old) < 0)
+                return negative_errno();
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t) ECHO;
+        if (tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
+                return negative_errno();
+        int r = write_all(fd, prompt, strlen(prompt));
+        p->len = 0;
+        for (char ch; r == 0;) {
+                ssize_t n = read(fd, &ch, 1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0 || ch == '\n')
+                        break;
+                if (p->len >= sizeof p->text - 1)
+                        r = -E2BIG;
+                else
+                        p->text[p->len++] = ch;
+        }
+        (void) tcsetattr(fd, TCSAFLUSH, &old);
+        (void) write_all(fd, "\n", 1);
+        return r;
+}
+
+/* From an owner-only file (one line), or asked on the terminal (twice when confirm). Never from
+ * argv or the environment. Prints its own error. */
+static int passphrase_get(const char *file, bool confirm, passphrase_t *p) {
+        if (file) {
+                _cleanup_secret_ secret_t s = { 0 };
+                int r = secret_file_read(file, BACKUP_PASSPHRASE_MAX + 2, &s);
+                if (r == -EPERM)
+                        return cli_failf("passphrase file %s: readable by group or others (chmod 0600 it)", file);
+                if (r == -EFBIG)
+                        return cli_failf("passphrase file %s: longer than %u bytes", file, BACKUP_PASSPHRASE_MAX);
+                if (r < 0 && r != -ENODATA)
+                        return cli_failf("passphrase file %s: %s", file, strerror(-r));
+                p->len = r < 0 ? 0 : s.len;
+                memcpy(p->text, s.data, p->len);
+                if (p->len && p->text[p->len - 1] == '\n')
+                        p->len--;
+                if (p->len && p->text[p->len - 1] == '\r')
+                        p->len--;
+        } else {
+                _cleanup_close_ int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        return cli_failf("no --passphrase-file given and no terminal to ask for the passphrase on");
+                int r = tty_read_line(fd, "Backup passphrase: ", p);
+                if (r == 0 && confirm) {
+                        _cleanup_(passphrase_done) passphrase_t again = {};
+                        r = tty_read_line(fd, "Again: ", &again);
+                        if (r == 0 && (again.len != p->len || memcmp(again.text, p->text, p->len) != 0))
+                                return cli_failf("the passphrases differ");
+                }
+                if (r < 0)
+                        return cli_failf("passphrase: %s", strerror(-r));
+        }
+        if (p->len < BACKUP_PASSPHRASE_MIN || p->len > BACKUP_PASSPHRASE_MAX)
+                return cli_failf("passphrase: expected %u to %u bytes", BACKUP_PASSPHRASE_MIN, BACKUP_PASSPHRASE_MAX);
+        return 0;
+}
+
+/* ---- backup ---- */
+
+typedef struct backup_writer {
+        const char *dir;
+        int fd;
+        wc_Sha256 sha;
+        uint64_t size;
+        backup_manifest_t m;
+        uint8_t check[256];
+        size_t check_len;
+} backup_writer_t;
+
+/* A new file of the backup: 0600 whatever the umask, never an existing one. */
+/* path is set once the file exists: what a failed backup removes, never a file it did not create. */
+static int backup_file_create(const char *dir, const char *name, char path[PATH_MAX]) {
+        char p[PATH_MAX];
+        int r = path_join(dir, name, p);
+        if (r < 0)
+                return r;
+        int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        if (fd < 0)
+                return negative_errno();
+        if (fchmod(fd, 0600) < 0) {
+                r = negative_errno();
+                close(fd);
+                unlink(p);
+                return r;
+        }
+        memcpy(path, p, sizeof p);
+        return fd;
+}
+
+static int sha256_hex_final(wc_Sha256 *sha, char out[65]) {
+        uint8_t h[WC_SHA256_DIGEST_SIZE];
+        if (wc_Sha256Final(sha, h) != 0)
+                return -EIO;
+        hex_encode(h, sizeof h, out);
+        return 0;
+}
+
+static int dump_row(const char *table, json_t *row, void *userdata) {
+        backup_writer_t *w = userdata;
+        for (size_t i = 0; i < STORE_DUMP_TABLES_MAX; i++)
+                if (streq(store_dump_tables[i], table))
+                        w->m.rows[i]++;
+        if (streq(table, "meta")) { /* the check value: the key wrapped must open it */
+                const char *hex = json_string_value(json_object_get(row, "value"));
+                if (!hex || hex_decode(hex, w->check, sizeof w->check, &w->check_len) < 0)
+                        return -EBADMSG;
+        }
+        json_t *line = json_pack("{s:s, s:O}", "table", table, "row", row);
+        char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+        json_decref(line);
+        if (!text)
+                return -ENOMEM;
+        size_t n = strlen(text);
+        text[n] = '\n'; /* replaces the NUL: written by length */
+        int r = write_all(w->fd, text, n + 1);
+        if (r == 0 && wc_Sha256Update(&w->sha, (const byte *) text, (word32) (n + 1)) != 0)
+                r = -EIO;
+        w->size += n + 1;
+        free(text);
+        return r;
+}
+
+/* The key the dump's check value opens: the key file's, or - a rekey between its commit and its
+ * rename - the pending one's. */
+static int backup_key_read(const cli_t *c, const backup_writer_t *w, uint8_t key[STORE_MASTER_KEY_LEN]) {
+        char pending[PATH_MAX];
+        int r = store_rekey_pending_path(c->cfg->master_key_path, pending, sizeof pending);
+        if (r < 0)
+                return r;
+        const char *paths[] = { c->cfg->master_key_path, pending };
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
+                _cleanup_secret_ secret_t s = { 0 };
+                if (secret_file_read(paths[i], STORE_MASTER_KEY_LEN, &s) < 0 || s.len != STORE_MASTER_KEY_LEN ||
+                    store_key_opens_check(s.data, w->check, w->check_len) < 0)
+                        continue;
+                memcpy(key, s.data, STORE_MASTER_KEY_LEN);
+                return 0;
+        }
+        return -EKEYREJECTED;
+}
+
+static int file_write_hashed(const char *dir, const char *name, const char *text, uint64_t *ret_size,
+                             char sha[65], char path[PATH_MAX]) {
+        int fd = backup_file_create(dir, name, path);
+        if (fd < 0)
+                return fd;
+        size_t n = strlen(text);
+        int r = write_all(fd, text, n);
+        if (r == 0 && fsync(fd) < 0)
+                r = negative_errno();
+        close(fd);
+        if (r == 0 && sha) {
+                uint8_t h[WC_SHA256_DIGEST_SIZE];
+                r = wc_Sha256Hash((const byte *) text, (word32) n, h) == 0 ? 0 : -EIO;
+                hex_encode(h, sizeof h, sha);
+        }
+        if (ret_size)
+                *ret_size = n;
+        return r;
+}
+
+static int backup_write(cli_t *c, const char *dir, const passphrase_t *pass, uint32_t iterations,
+                        backup_writer_t *w, char paths[3][PATH_MAX]) {
+        int r = wc_InitSha256(&w->sha) == 0 ? 0 : -EIO;
+        if (r < 0)
+                return cli_fail("sha256", r);
+        w->fd = backup_file_create(dir, BACKUP_FILE_STORE, paths[0]);
+        if (w->fd < 0)
+                return cli_failf("backup %s: %s: %s", dir, BACKUP_FILE_STORE, strerror(-w->fd));
+        r = store_dump(c->store, dump_row, w);
+        if (r == 0 && fsync(w->fd) < 0)
+                r = negative_errno();
+        close(w->fd);
+        if (r == 0)
+                r = sha256_hex_final(&w->sha, w->m.files[BACKUP_STORE].sha256);
+        wc_Sha256Free(&w->sha);
+        if (r < 0)
+                return cli_failf("backup %s: reading the store: %s", dir, strerror(-r));
+        w->m.files[BACKUP_STORE].size = w->size;
+
+        _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
+        r = backup_key_read(c, w, key);
+        if (r < 0)
+                return cli_failf("backup %s: master key %s does not open the store just read (a rekey ran "
+                                 "meanwhile?): run the backup again",
+                                 dir, c->cfg->master_key_path);
+        _cleanup_free_ char *wrapped = NULL;
+        r = backup_key_wrap(key, pass->text, pass->len, iterations, &wrapped);
+        if (r == 0)
+                r = file_write_hashed(dir, BACKUP_FILE_KEY, wrapped, &w->m.files[BACKUP_KEY].size,
+                                      w->m.files[BACKUP_KEY].sha256, paths[1]);
+        if (r < 0)
+                return cli_failf("backup %s: %s: %s", dir, BACKUP_FILE_KEY, strerror(-r));
+
+        w->m.version = BACKUP_FORMAT_VERSION;
+        w->m.schema = STORE_SCHEMA_VERSION;
+        w->m.created = (int64_t) time(NULL);
+        snprintf(w->m.backend, sizeof w->m.backend, "%s", store_backend_to_string(c->cfg->store_backend));
+        _cleanup_free_ char *manifest = NULL;
+        r = backup_manifest_format(&w->m, &manifest);
+        /* last: a directory with a manifest is a complete backup */
+        if (r == 0)
+                r = file_write_hashed(dir, BACKUP_FILE_MANIFEST, manifest, NULL, NULL, paths[2]);
+        if (r == 0) {
+                _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (dfd < 0 || fsync(dfd) < 0)
+                        r = negative_errno();
+        }
+        if (r < 0)
+                return cli_failf("backup %s: %s: %s", dir, BACKUP_FILE_MANIFEST, strerror(-r));
+        return 0;
+}
+
+int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
+        static const struct option opts[] = {
+                COMMON_OPTIONS,
+                { "passphrase-file", required_argument, NULL, 'p' },
+                { "kdf-iterations", required_argument, NULL, 'i' },
+                {},
+        };
+        const char *pass_file = NULL;
+        uint32_t iterations = BACKUP_KDF_ITERATIONS;
+        int o;
+        optind = 0;
+        while ((o = cli_next_option(c, def, argc, argv, ":h", opts)) >= 0)
+                switch (o) {
+                case 'p':
+                        pass_file = optarg;
+                        break;
+                case 'i': {
+                        unsigned long long u;
+                        if (parse_uint(optarg, BACKUP_KDF_ITERATIONS_MAX, &u) < 0 || u < BACKUP_KDF_ITERATIONS_MIN)
+                                return cli_usage_error("backup", "--kdf-iterations: expected %u to %u",
+                                                       BACKUP_KDF_ITERATIONS_MIN, BACKUP_KDF_ITERATIONS_MAX);
+                        iterations = (uint32_t) u;
+                        break;
+                }
+                default:
+                        return cli_option_error("backup", o, argv);
+                }
+        if (o == CLI_OPT_HELP)
+                return 0;
+        int r = cli_positionals("backup", argc, argv, 1, "DIR");
+        if (r)
+                return r;
+        const char *dir = argv[optind];
+        _cleanup_(passphrase_done) passphrase_t pass = {};
+        r = passphrase_get(pass_file, true, &pass);
+        if (r)
+                return r;
+        r = cli_open(c, false);
+        if (r)
+                return r;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return cli_failf("backup %s: %s", dir, strerror(errno));
+
+        backup_writer_t w = { .dir = dir, .fd = -1 };
+        char paths[3][PATH_MAX] = {};
+        r = backup_write(c, dir, &pass, iterations, &w, paths);
+        if (r) {
+                for (size_t i = 0; i < ELEMENTSOF(paths); i++)
+                        if (paths[i][0])
+                                unlink(paths[i]);
+                return r;
+        }
+        char detail[128];
+        snprintf(detail, sizeof detail, "%" PRIu64 " nodes, %" PRIu64 " targets, %" PRIu64 " enrolments",
+                 w.m.rows[0], w.m.rows[1], w.m.rows[2]);
+        r = store_audit(c->store, cli_actor(), "backup", dir, detail);
+        if (r < 0)
+                return cli_fail("audit", r);
+        printf("Backed up %s to %s: %s, %" PRIu64 " audit rows; the master key wrapped under the passphrase.\n",
+               mef_store_name(c->cfg), dir, detail, w.m.rows[3]);
+        return 0;
+}
+
+/* ---- restore ---- */
+
+/* The file's size and SHA-256 as the manifest says. */
+static int file_verify(const char *dir, const char *name, uint64_t size, const char *sha) {
+        char path[PATH_MAX];
+        int r = path_join(dir, name, path);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno();
+        wc_Sha256 h;
+        if (wc_InitSha256(&h) != 0)
+                return -EIO;
+        uint64_t total = 0;
+        uint8_t buf[16384];
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof buf)) > 0) {
+                total += (uint64_t) n;
+                if (wc_Sha256Update(&h, buf, (word32) n) != 0)
+                        n = -1;
+        }
+        char hex[65];
+        r = n < 0 ? -EIO : sha256_hex_final(&h, hex);
+        wc_Sha256Free(&h);
+        if (r < 0)
+                return r;
+        return total == size && streq(hex, sha) ? 0 : -EBADMSG;
+}
+
+/* The master key file: created from the backup's key (1), or already holding that key (0). */
+static int restore_key_file(const char *path, const uint8_t key[STORE_MASTER_KEY_LEN]) {
+        _cleanup_secret_ secret_t s = { 0 };
+        int r = secret_file_read(path, STORE_MASTER_KEY_LEN, &s);
+        if (r == 0)
+                return s.len == STORE_MASTER_KEY_LEN && memcmp(s.data, key, STORE_MASTER_KEY_LEN) == 0 ? 0 : -EEXIST;
+        if (r != -ENOENT)
+                return r;
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+        if (fd < 0)
+                return negative_errno();
+        r = fchmod(fd, 0400) < 0 ? negative_errno() : write_all(fd, key, STORE_MASTER_KEY_LEN);
+        if (r == 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r < 0)
+                unlink(path);
+        return r < 0 ? r : 1;
+}
+
+static int restore_rows(cli_t *c, const char *dir, const backup_manifest_t *m, uint64_t rows[STORE_DUMP_TABLES_MAX]) {
+        char path[PATH_MAX];
+        int r = path_join(dir, BACKUP_FILE_STORE, path);
+        if (r < 0)
+                return cli_fail(dir, r);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_STORE, strerror(errno));
+        _cleanup_free_ char *line = NULL;
+        size_t alloc = 0;
+        ssize_t n;
+        unsigned long lineno = 0;
+        r = 0;
+        while (r == 0 && (n = getline(&line, &alloc, f)) > 0) {
+                lineno++;
+                const char *table = NULL;
+                json_t *row = NULL, *root = NULL;
+                r = backup_line_parse(line, (size_t) n, &table, &row, &root);
+                if (r == 0)
+                        r = store_restore_row(c->store, table, row);
+                for (size_t i = 0; r == 0 && i < STORE_DUMP_TABLES_MAX; i++)
+                        if (streq(store_dump_tables[i], table))
+                                rows[i]++;
+                json_decref(root);
+        }
+        fclose(f);
+        if (r == -EKEYREJECTED)
+                return cli_failf("restore %s: %s line %lu: a secret the master key in the backup does not open",
+                                 dir, BACKUP_FILE_STORE, lineno);
+        if (r < 0)
+                return cli_failf("restore %s: %s line %lu: %s", dir, BACKUP_FILE_STORE, lineno,
+                                 r == -EBADMSG || r == -EINVAL ? "not a row of this schema" : strerror(-r));
+        if (memcmp(rows, m->rows, sizeof m->rows) != 0)
+                return cli_failf("restore %s: %s holds other row counts than the manifest", dir, BACKUP_FILE_STORE);
+        return 0;
+}
+
+int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
+        static const struct option opts[] = {
+                COMMON_OPTIONS,
+                { "passphrase-file", required_argument, NULL, 'p' },
+                { "force", no_argument, NULL, 'f' },
+                {},
+        };
+        const char *pass_file = NULL;
+        bool force = false;
+        int o;
+        optind = 0;
+        while ((o = cli_next_option(c, def, argc, argv, ":hf", opts)) >= 0)
+                switch (o) {
+                case 'p':
+                        pass_file = optarg;
+                        break;
+                case 'f':
+                        force = true;
+                        break;
+                default:
+                        return cli_option_error("restore", o, argv);
+                }
+        if (o == CLI_OPT_HELP)
+                return 0;
+        int r = cli_positionals("restore", argc, argv, 1, "DIR");
+        if (r)
+                return r;
+        const char *dir = argv[optind];
+
+        char path[PATH_MAX];
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        r = path_join(dir, BACKUP_FILE_MANIFEST, path);
+        if (r == 0)
+                r = file_read_all(path, BACKUP_SMALL_FILE_MAX, &text, &len);
+        if (r < 0)
+                return cli_failf("restore %s: %s: %s (not a complete backup)", dir, BACKUP_FILE_MANIFEST,
+                                 strerror(-r));
+        backup_manifest_t m;
+        r = backup_manifest_parse(text, len, &m);
+        if (r == -EPROTONOSUPPORT)
+                return cli_failf("restore %s: written by a newer msce-mef (backup format)", dir);
+        if (r < 0)
+                return cli_failf("restore %s: %s: not a backup manifest", dir, BACKUP_FILE_MANIFEST);
+        if (m.schema != STORE_SCHEMA_VERSION)
+                return cli_failf("restore %s: store schema %d, this msce-mef writes %d: restore with the msce-mef "
+                                 "that wrote it, then upgrade",
+                                 dir, m.schema, STORE_SCHEMA_VERSION);
+        for (size_t i = 0; i < _BACKUP_FILES; i++) {
+                r = file_verify(dir, backup_file_names[i], m.files[i].size, m.files[i].sha256);
+                if (r < 0)
+                        return cli_failf("restore %s: %s: %s", dir, backup_file_names[i],
+                                         r == -EBADMSG ? "size or SHA-256 differs from the manifest (damaged)"
+                                                       : strerror(-r));
+        }
+        free(text);
+        text = NULL;
+        r = path_join(dir, BACKUP_FILE_KEY, path);
+        if (r == 0)
+                r = file_read_all(path, BACKUP_SMALL_FILE_MAX, &text, &len);
+        if (r < 0)
+                return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_KEY, strerror(-r));
+
+        _cleanup_(passphrase_done) passphrase_t pass = {};
+        r = passphrase_get(pass_file, false, &pass);
+        if (r)
+                return r;
+        _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
+        r = backup_key_unwrap(text, len, pass.text, pass.len, key);
+        if (r == -EKEYREJECTED)
+                return cli_failf("restore %s: wrong passphrase: it does not open the master key in %s (nothing "
+                                 "was changed)",
+                                 dir, BACKUP_FILE_KEY);
+        if (r < 0)
+                return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_KEY,
+                                 r == -EBADMSG ? "not a wrapped master key" : strerror(-r));
+
+        int created = restore_key_file(c->cfg->master_key_path, key);
+        r = created;
+        if (r == -EEXIST)
+                return cli_failf("restore %s: master key %s exists and is not the backup's: restore into a fresh "
+                                 "MEF (move the old store and key aside first)",
+                                 dir, c->cfg->master_key_path);
+        if (r < 0)
+                return cli_failf("restore %s: master key %s: %s", dir, c->cfg->master_key_path, strerror(-r));
+        r = cli_open(c, true);
+        if (r) {
+                /* a store with data under another key: the key file written here opens nothing */
+                if (created > 0)
+                        unlink(c->cfg->master_key_path);
+                return r;
+        }
+        uint64_t in_use;
+        r = store_rows_in_use(c->store, &in_use);
+        if (r < 0)
+                return cli_fail("restore", r);
+        if (in_use > 0 && !force)
+                return cli_failf("restore %s: store %s is not empty (%" PRIu64 " nodes, targets and enrolments): "
+                                 "--force replaces them",
+                                 dir, mef_store_name(c->cfg), in_use);
+
+        uint64_t rows[STORE_DUMP_TABLES_MAX] = {};
+        r = store_begin(c->store);
+        if (r < 0)
+                return cli_fail("restore", r);
+        if (force)
+                r = store_restore_clear(c->store);
+        if (r < 0) {
+                store_rollback(c->store);
+                return cli_fail("restore", r);
+        }
+        r = restore_rows(c, dir, &m, rows);
+        if (r) {
+                store_rollback(c->store);
+                return r;
+        }
+        r = store_restore_finish(c->store);
+        char detail[128];
+        snprintf(detail, sizeof detail, "%" PRIu64 " nodes, %" PRIu64 " targets, %" PRIu64 " enrolments", rows[0],
+                 rows[1], rows[2]);
+        r = cli_change_end(c, r, "restore", dir, detail);
+        if (r < 0)
+                return cli_fail("restore", r);
+        printf("Restored %s into %s: %s, %" PRIu64 " audit rows.\n", dir, mef_store_name(c->cfg), detail, rows[3]);
+        return 0;
+}
+
+/* ---- rekey ---- */
+
+int cmd_rekey(cli_t *c, const command_t *def, int argc, char **argv) {
+        int r = cli_simple_begin(c, "rekey", def, argc, argv, 0, NULL);
+        if (r >= 0)
+                return r;
+        char pending[PATH_MAX];
+        r = store_rekey_pending_path(c->cfg->master_key_path, pending, sizeof pending);
+        if (r < 0)
+                return cli_fail(c->cfg->master_key_path, r);
+        uint64_t n = 0;
+        r = store_rekey(c->store, &n);
+        if (r == -EEXIST)
+                return cli_failf("rekey: %s exists: an earlier rekey stopped. If the store opens with %s, remove "
+                                 "%s; if not, move it over %s",
+                                 pending, c->cfg->master_key_path, pending, c->cfg->master_key_path);
+        if (r < 0 && access(pending, F_OK) == 0)
+                return cli_failf("rekey: %s: the store is re-encrypted but the new key is still at %s: move it "
+                                 "over %s",
+                                 strerror(-r), pending, c->cfg->master_key_path);
+        if (r < 0)
+                return cli_failf("rekey: %s (nothing was changed)", strerror(-r));
+        char detail[64];
+        snprintf(detail, sizeof detail, "%" PRIu64 " secrets", n);
+        r = store_audit(c->store, cli_actor(), "rekey", c->cfg->master_key_path, detail);
+        if (r < 0)
+                return cli_fail("audit", r);
+        printf("Rotated the master key %s: %" PRIu64 " secrets re-encrypted. A serving msce-mef picks the new "
+               "key up by itself; backups made before keep their own wrapped key.\n",
+               c->cfg->master_key_path, n);
+        return 0;
+}

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* Backup, restore and master key rotation at the store level (the end of mef/store.c): a
+ * backend-neutral logical dump of every table as JSON rows, secrets as their ciphertext under
+ * the master key, read in one read transaction (a consistent snapshot while the MEF serves). */
+#include <jansson.h>
+
+#include "mef/store.h"
+
+/* The tables a dump holds, in the order a restore writes them (parents first). */
+#define STORE_DUMP_TABLES_MAX 5u
+extern const char *const store_dump_tables[STORE_DUMP_TABLES_MAX];
+
+/* Called for each row: its table and its columns as a JSON object (blobs as hex, SQL NULL as
+ * null). A negative return stops the dump with it. */
+typedef int (*store_dump_fn_t)(const char *table, json_t *row, void *userdata);
+/* Every row of every table in one read transaction (SQLite: a WAL snapshot; PostgreSQL:
+ * REPEATABLE READ READ ONLY); writers go on meanwhile. */
+int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata);
+
+/* The number of nodes, targets and enrolments: 0 for a store a restore may write into. */
+int store_rows_in_use(mef_store_t *s, uint64_t *ret);
+/* In a transaction (store_begin): remove every node, target, enrolment and audit row. */
+int store_restore_clear(mef_store_t *s);
+/* In a transaction: one row of a dump. Its columns are checked against the table's, and each
+ * secret must open under this store's master key (-EKEYREJECTED when not: the dump belongs to
+ * another key). -EBADMSG for a row that does not fit the table, -EINVAL for an unknown table;
+ * the engine's constraint errors otherwise. Rows of table meta are checked, not written. */
+int store_restore_row(mef_store_t *s, const char *table, json_t *row);
+/* In the transaction, after the rows: what the engine needs after explicit ids (PostgreSQL's
+ * audit identity sequence). */
+int store_restore_finish(mef_store_t *s);
+
+/* A new master key: written to "<key path>.new" (0400, the old file's owner), every secret
+ * re-encrypted under it and the check value replaced in one transaction, then the file
+ * renamed over the key path. Serving processes notice the new check value and read the key
+ * file again (key_refresh). -EEXIST when "<key path>.new" exists (an interrupted rekey: see
+ * msce-mef(8)). ret_n: how many secrets were re-encrypted. */
+int store_rekey(mef_store_t *s, uint64_t *ret_n);
+/* Whether key opens the check value blob (meta's, as a dump has it): 0, or -EBADMSG. */
+int store_key_opens_check(const uint8_t key[STORE_MASTER_KEY_LEN], const uint8_t *blob, size_t n);
+/* "<key path>.new" into out (PATH_MAX). */
+int store_rekey_pending_path(const char *key_path, char *out, size_t size);

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Backups that restore, and master key rotation, on a serving msce-mef (issue 14 part 2):
+#  - "msce-mef backup" while the MEF serves and a client keeps checking status: files 0600 in a
+#    0700 directory, neither the node's Kpm, the target's PSK nor the master key in it (as hex
+#    or as raw bytes), a manifest;
+#  - a wrong passphrase is refused with a clear message and changes nothing;
+#  - "msce-mef rekey" on the serving MEF (same process, traffic going on): the key file
+#    changes, and enrolments, status checks and credential fetches keep being served;
+#  - "msce-mef restore" into a fresh MEF, which then enrols the same gateway with its Kpm and
+#    serves the backed-up enrolment's credentials to the same target (the same key), and is
+#    rekeyed while serving too. Under tests/pg-run.sh that MEF is on PostgreSQL (SQLite -> PG).
+# Usage: mef-backup.sh PATH/TO/msce-mef (TAP). Skipped without openssl.
+set -euo pipefail
+mef=${1:?usage: mef-backup.sh PATH/TO/msce-mef}
+. "$(dirname "$0")/lib.sh"
+need_cmds openssl od
+tmpdir mef-backup
+tmp=$T
+MEF=$mef
+LIB_SHOW="$T/mef.err"
+FQDN=mef.test
+NODE=urn:dev:ops:backup-1
+TARGET=/in-cse
+
+conf() { # DIR [postgresql]: a MEF with its store in DIR, or on the PostgreSQL of tests/pg-run.sh
+        mkdir -p "$1"
+        {
+                printf '[server]\nlisten = 127.0.0.1:@PORT@\nfqdn = %s\nbase = /msce\n\n[store]\n' "$FQDN"
+                if [ "${2:-}" = postgresql ]; then
+                        printf 'backend = postgresql\nuri = %s\npassword_file = %s\n' "$MSCE_TEST_PG_URI" \
+                                "$MSCE_TEST_PG_PASSWORD_FILE"
+                else
+                        printf 'path = %s/mef.db\n' "$1"
+                fi
+                printf 'master_key = %s/master.key\n' "$1"
+        } > "$1/mef.conf.in"
+        PORT= mef_configure "$1/mef.conf.in"
+}
+# Under tests/pg-run.sh (MSCE_TEST_PG_URI) the backup of the SQLite MEF is restored into one on
+# PostgreSQL: the move from one engine to the other.
+b_backend=sqlite
+[ -z "${MSCE_TEST_PG_URI:-}" ] || b_backend=postgresql
+a() { "$mef" --config "$tmp/a/mef.conf" "$@"; }
+b() { "$mef" --config "$tmp/b/mef.conf" "$@"; }
+
+conf "$tmp/a"
+a init > /dev/null
+a target add "$TARGET" --psk-id in-cse-psk --generate-psk "$tmp/tpsk.hex" > /dev/null
+a node add "$NODE" --cse-id /mn-backup-1 --cse-base https://in.example.net/base \
+        --psk-id kpm-backup-1 --generate-psk "$tmp/kpm.hex" --target "$TARGET" > /dev/null
+kpm=$(tr -d '\n' < "$tmp/kpm.hex")
+tpsk=$(tr -d '\n' < "$tmp/tpsk.hex")
+printf 'a long backup passphrase\n' > "$tmp/pass"
+printf 'not the passphrase\n' > "$tmp/wrong"
+chmod 0600 "$tmp/pass" "$tmp/wrong"
+
+exchange() { # PSK IDENTITY REQUEST-FILE: the s_client transcript
+        timeout 10 openssl s_client -connect "127.0.0.1:$port" -psk "$1" -psk_identity "$2" -tls1_3 \
+                -ciphersuites TLS_AES_128_GCM_SHA256 -ign_eof < "$3" 2>&1 || true
+}
+request() { # METHOD TARGET ORIGIN [BODY]
+        local body=${4:-}
+        printf '%s %s HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: %s\r\nX-M2M-RI: ri-%s\r\nX-M2M-RVI: 3\r\nAccept: application/json\r\n' \
+                "$1" "$2" "$FQDN" "$3" "$RANDOM"
+        if [ -n "$body" ]; then
+                printf 'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#body}" "$body"
+        else
+                printf '\r\n'
+        fi
+}
+json_str() { grep -o "\"$1\":\"[^\"]*\"" | head -n1 | cut -d'"' -f4; }
+request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}" > "$tmp/enrol.req"
+# (not in $(...): a fail there would only leave the subshell)
+enrol() { # OUT: a 201; its keID in $got
+        exchange "$kpm" kpm-backup-1 "$tmp/enrol.req" > "$1"
+        grep -q '^HTTP/1.1 201 ' "$1" || fail "enrol not 201: $(cat "$1")"
+        got=$(json_str keID < "$1")
+}
+fetch() { # KEID: the key the target fetches, as hex in $got
+        request GET "/msce/fetchCredentials/$1/tls" "$TARGET" > "$tmp/fetch.req"
+        exchange "$tpsk" in-cse-psk "$tmp/fetch.req" > "$tmp/fetch.out"
+        grep -q '^HTTP/1.1 200 ' "$tmp/fetch.out" || fail "fetch of $1 not 200: $(cat "$tmp/fetch.out")"
+        got=$(json_str key < "$tmp/fetch.out" | base64 -d | od -An -tx1 -v | tr -d ' \n')
+}
+status_active() { # KEID
+        request GET "/msce/enrolments/$1" "$1" > "$tmp/status.req"
+        exchange "$kpm" kpm-backup-1 "$tmp/status.req" > "$tmp/status.out"
+        grep -q '"state":"active"' "$tmp/status.out"
+}
+
+mef_start "$tmp/a/mef.conf.in" || fail "msce-mef did not start"
+port=$PORT
+pid_a=$MEF_PID
+enrol "$tmp/enrol1.out"
+keid=$got
+fetch "$keid"
+key1=$got
+[ ${#key1} -eq 64 ] || fail "fetched key: $key1"
+ok "serving MEF: enrolled $keid, the target fetched its key"
+
+# Traffic while the backup and the rekey run: status checks in a loop, each line "ok"/"bad".
+traffic() {
+        local req="$tmp/traffic.req"
+        request GET "/msce/enrolments/$keid" "$keid" > "$req"
+        while [ ! -e "$tmp/traffic.stop" ]; do
+                if exchange "$kpm" kpm-backup-1 "$req" | grep -q '"state":"active"'; then echo ok; else echo bad; fi
+        done > "$tmp/traffic.log"
+}
+traffic &
+traffic_pid=$!
+at_exit 'touch "$tmp/traffic.stop"; stop_pid "$traffic_pid"'
+traffic_seen() { [ "$(grep -c . "$tmp/traffic.log" 2> /dev/null || echo 0)" -ge "$1" ]; }
+wait_for 30 traffic_seen 2 || fail "no traffic"
+
+a backup "$tmp/bk" --passphrase-file "$tmp/pass" --kdf-iterations 100000 > "$tmp/backup.out" ||
+        fail "backup failed: $(cat "$tmp/backup.out")"
+grep -q '^Backed up .* 1 nodes, 1 targets, 1 enrolments' "$tmp/backup.out" || fail "backup: $(cat "$tmp/backup.out")"
+[ "$(stat -c %a "$tmp/bk")" = 700 ] || fail "backup directory mode $(stat -c %a "$tmp/bk")"
+for f in manifest.json master-key.json store.jsonl; do
+        [ "$(stat -c %a "$tmp/bk/$f")" = 600 ] || fail "$f mode $(stat -c %a "$tmp/bk/$f")"
+done
+[ "$(ls "$tmp/bk" | wc -l)" = 3 ] || fail "backup files: $(ls "$tmp/bk")"
+ok "backup while serving under traffic: 3 files, 0600, directory 0700"
+
+hexof() { od -An -tx1 -v "$1" | tr -d ' \n'; }
+mkey=$(hexof "$tmp/a/master.key")
+for f in "$tmp"/bk/*; do
+        dump=$(hexof "$f")
+        for secret in "$kpm" "$tpsk" "$mkey"; do
+                grep -qiF "$secret" "$f" && fail "a secret as hex in $f"
+                case $dump in *"$secret"*) fail "a secret as raw bytes in $f" ;; esac
+        done
+done
+ok "no Kpm, PSK or master key bytes in the backup, neither as hex nor raw"
+cp "$tmp/bk/manifest.json" "$tmp/manifest.before"
+if a backup "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/again.out" 2>&1; then fail "backup over a backup succeeded"; fi
+cmp -s "$tmp/bk/manifest.json" "$tmp/manifest.before" && [ -s "$tmp/bk/store.jsonl" ] || fail "the existing backup was damaged"
+ok "a second backup into the same directory is refused (files never overwritten)"
+
+conf "$tmp/b" "$b_backend"
+if b restore "$tmp/bk" --passphrase-file "$tmp/wrong" > "$tmp/wrong.out" 2>&1; then fail "restore with a wrong passphrase"; fi
+grep -q 'wrong passphrase' "$tmp/wrong.out" || fail "wrong passphrase message: $(cat "$tmp/wrong.out")"
+[ ! -e "$tmp/b/master.key" ] && [ ! -e "$tmp/b/mef.db" ] || fail "a refused restore wrote files"
+ok "wrong passphrase refused with a clear message, nothing written"
+
+cp "$tmp/bk/manifest.json" "$tmp/manifest.ok"
+sed -i 's/"enrolments": 1/"enrolments": 2/' "$tmp/bk/manifest.json"
+if b restore "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/bad.out" 2>&1; then fail "restore with a wrong manifest"; fi
+cp "$tmp/manifest.ok" "$tmp/bk/manifest.json"
+grep -q 'other row counts than the manifest' "$tmp/bad.out" || fail "bad manifest: $(cat "$tmp/bad.out")"
+b enrolments > /dev/null
+[ "$(b --json enrolments | grep -c keID || true)" = 0 ] || fail "a refused restore left rows"
+ok "a manifest that does not match the rows: refused, no row written"
+
+old_key=$mkey
+a rekey > "$tmp/rekey.out" || fail "rekey: $(cat "$tmp/rekey.out")"
+grep -q '3 secrets re-encrypted' "$tmp/rekey.out" || fail "rekey: $(cat "$tmp/rekey.out")"
+[ "$(hexof "$tmp/a/master.key")" != "$old_key" ] || fail "rekey: the key file did not change"
+[ "$(stat -c %a "$tmp/a/master.key")" = 400 ] || fail "rekey: key file mode $(stat -c %a "$tmp/a/master.key")"
+[ ! -e "$tmp/a/master.key.new" ] || fail "rekey left master.key.new"
+ok "rekey: 3 secrets re-encrypted, a new key file (0400)"
+n=$(grep -c . "$tmp/traffic.log")
+wait_for 30 traffic_seen $((n + 2)) || fail "traffic stopped after the rekey"
+fetch "$keid"
+[ "$got" = "$key1" ] || fail "after rekey: fetched another key"
+touch "$tmp/traffic.stop"
+wait "$traffic_pid" || :
+grep -q bad "$tmp/traffic.log" && fail "status checks failed during backup/rekey: $(sort "$tmp/traffic.log" | uniq -c)"
+# a new enrolment retires $keid: the status traffic on it has stopped
+enrol "$tmp/enrol2.out"
+keid2=$got
+status_active "$keid2" || fail "after rekey: status of $keid2: $(cat "$tmp/status.out")"
+[ "$MEF_PID" = "$pid_a" ] && kill -0 "$pid_a" || fail "the MEF restarted"
+ok "the same MEF process served through backup and rekey: $(grep -c ok "$tmp/traffic.log") status checks, fetch and enrol after"
+a --json audit --limit 5 | grep -q '"action": *"rekey"' || fail "rekey not audited"
+mef_stop
+
+# a store whose own key is lost: the backup's key does not open it, and is not left beside it
+conf "$tmp/c"
+"$mef" --config "$tmp/c/mef.conf" init > /dev/null
+rm -f "$tmp/c/master.key"
+if "$mef" --config "$tmp/c/mef.conf" restore "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/c.out" 2>&1; then
+        fail "restore into a store of another key"
+fi
+grep -q 'does not open store' "$tmp/c.out" || fail "restore into a store of another key: $(cat "$tmp/c.out")"
+[ ! -e "$tmp/c/master.key" ] || fail "restore left the backup's key beside a store it does not open"
+ok "restore into a store of another key: refused, no key file left behind"
+
+b restore "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/restore.out" 2>&1 || fail "restore: $(cat "$tmp/restore.out")"
+grep -q '^Restored .* 1 nodes, 1 targets, 1 enrolments' "$tmp/restore.out" || fail "restore: $(cat "$tmp/restore.out")"
+[ "$(stat -c %a "$tmp/b/master.key")" = 400 ] || fail "restored key file mode"
+if b restore "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/twice.out" 2>&1; then fail "restore into a non-empty store"; fi
+grep -q 'not empty' "$tmp/twice.out" || fail "restore twice: $(cat "$tmp/twice.out")"
+b restore "$tmp/bk" --passphrase-file "$tmp/pass" --force > /dev/null || fail "restore --force"
+ok "restore into a fresh MEF ($b_backend); a non-empty store needs --force"
+
+PORT=
+mef_start "$tmp/b/mef.conf.in" || fail "restored msce-mef did not start"
+port=$PORT
+fetch "$keid"
+[ "$got" = "$key1" ] || fail "restored MEF: the enrolment's key differs: '$got', not $key1: $(cat "$tmp/fetch.out")"
+status_active "$keid" || fail "restored MEF: status: $(cat "$tmp/status.out")"
+enrol "$tmp/enrol3.out"
+keid3=$got
+status_active "$keid3" || fail "restored MEF: status of the new enrolment"
+ok "restored MEF serves the same gateway: status, the target's fetch (same key), a new enrolment"
+fetch "$keid3"
+key3=$got
+b rekey > "$tmp/rekey-b.out" || fail "rekey of the restored MEF: $(cat "$tmp/rekey-b.out")"
+fetch "$keid3"
+[ "$got" = "$key3" ] || fail "restored MEF after its rekey: the enrolment's key differs"
+enrol "$tmp/enrol4.out"
+keid4=$got
+status_active "$keid4" || fail "restored MEF after its rekey: status of the new enrolment"
+ok "rekey on the restored MEF ($b_backend) while it serves: fetch, enrol and status after"
+mef_stop
+tap_done

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/* The files of a backup without the store (mef/backup.h): the master key wrapped under a
+ * passphrase round-trips, a wrong passphrase is told apart from a damaged file, and the
+ * manifest and row parsers refuse anything but what msce-mef writes, within their limits. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "mef/backup.h"
+#include "util/util.h"
+
+#define PASS "a long backup passphrase"
+#define ITER BACKUP_KDF_ITERATIONS_MIN
+
+static const uint8_t key[STORE_MASTER_KEY_LEN] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                                   17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32 };
+
+static int unwrap(const char *text, const char *pass, uint8_t out[STORE_MASTER_KEY_LEN]) {
+        return backup_key_unwrap(text, strlen(text), pass, strlen(pass), out);
+}
+
+/* text with member name set to v (a JSON value), as a new string */
+static char *with_member(const char *text, const char *name, json_t *v) {
+        json_t *o = json_loads(text, 0, NULL);
+        cr_assert_not_null(o);
+        if (v)
+                json_object_set_new(o, name, v);
+        else
+                json_object_del(o, name);
+        char *s = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        return s;
+}
+
+Test(backup, wrap_round_trip_and_wrong_passphrase) {
+        _cleanup_free_ char *w = NULL;
+        cr_assert_eq(backup_key_wrap(key, PASS, strlen(PASS), ITER, &w), 0);
+        cr_assert_null(strstr(w, "0102030405"), "key bytes in the clear");
+        uint8_t out[STORE_MASTER_KEY_LEN] = {};
+        cr_assert_eq(unwrap(w, PASS, out), 0);
+        cr_assert_arr_eq(out, key, sizeof key);
+        memset(out, 0, sizeof out);
+        cr_assert_eq(unwrap(w, "a long backup passphrasE", out), -EKEYREJECTED);
+        cr_assert_eq(unwrap(w, "short", out), -EKEYREJECTED);
+        uint8_t zero[STORE_MASTER_KEY_LEN] = {};
+        cr_assert_arr_eq(out, zero, sizeof zero, "a failed unwrap wrote the key");
+
+        /* two wraps of one key differ (salt, nonce) */
+        _cleanup_free_ char *w2 = NULL;
+        cr_assert_eq(backup_key_wrap(key, PASS, strlen(PASS), ITER, &w2), 0);
+        cr_assert_str_neq(w, w2);
+        /* another valid iteration count derives another key: refused as a wrong passphrase */
+        _cleanup_free_ char *it = with_member(w, "iterations", json_integer(ITER + 1));
+        cr_assert_eq(unwrap(it, PASS, out), -EKEYREJECTED);
+}
+
+Test(backup, wrap_refuses_bad_arguments) {
+        char *w = NULL;
+        cr_assert_eq(backup_key_wrap(key, "short", 5, ITER, &w), -EINVAL);
+        cr_assert_eq(backup_key_wrap(key, PASS, strlen(PASS), ITER - 1, &w), -EINVAL);
+        cr_assert_eq(backup_key_wrap(key, PASS, strlen(PASS), BACKUP_KDF_ITERATIONS_MAX + 1, &w), -EINVAL);
+        cr_assert_null(w);
+}
+
+Test(backup, unwrap_refuses_damaged_files) {
+        _cleanup_free_ char *w = NULL;
+        cr_assert_eq(backup_key_wrap(key, PASS, strlen(PASS), ITER, &w), 0);
+        uint8_t out[STORE_MASTER_KEY_LEN];
+        struct {
+                const char *name;
+                json_t *v;
+        } bad[] = {
+                { "iterations", json_integer(ITER - 1) },
+                { "iterations", json_integer(BACKUP_KDF_ITERATIONS_MAX + 1) },
+                { "iterations", json_string("100000") },
+                { "kdf", json_string("scrypt") },
+                { "cipher", json_string("aes-128-gcm") },
+                { "format", json_string("something else") },
+                { "salt", json_string("00") },
+                { "salt", json_string("zz112233445566778899aabbccddeeff") },
+                { "nonce", json_string("00112233445566778899aabb00") },
+                { "sealed", json_null() },
+                { "extra", json_true() },
+                { "salt", NULL },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *t = with_member(w, bad[i].name, bad[i].v);
+                cr_assert_eq(unwrap(t, PASS, out), -EBADMSG, "%s: %s", bad[i].name, t);
+        }
+        const char *junk[] = { "", "[]", "{", "null", "{\"format\": 1}" };
+        for (size_t i = 0; i < ELEMENTSOF(junk); i++)
+                cr_assert_eq(unwrap(junk[i], PASS, out), -EBADMSG, "%s", junk[i]);
+        /* a flipped bit in the sealed key: the tag fails */
+        json_t *o = json_loads(w, 0, NULL);
+        char sealed[200];
+        snprintf(sealed, sizeof sealed, "%s", json_string_value(json_object_get(o, "sealed")));
+        json_decref(o);
+        sealed[0] = sealed[0] == '0' ? '1' : '0';
+        _cleanup_free_ char *t = with_member(w, "sealed", json_string(sealed));
+        cr_assert_eq(unwrap(t, PASS, out), -EKEYREJECTED);
+        /* too large */
+        size_t n = BACKUP_SMALL_FILE_MAX + 1;
+        _cleanup_free_ char *big = malloc(n);
+        memset(big, ' ', n);
+        cr_assert_eq(backup_key_unwrap(big, n, PASS, strlen(PASS), out), -EBADMSG);
+}
+
+static backup_manifest_t sample(void) {
+        backup_manifest_t m = { .version = BACKUP_FORMAT_VERSION, .schema = 3, .created = 1796314309 };
+        snprintf(m.backend, sizeof m.backend, "sqlite");
+        for (size_t i = 0; i < STORE_DUMP_TABLES_MAX; i++)
+                m.rows[i] = i * 1000 + 7;
+        for (size_t i = 0; i < _BACKUP_FILES; i++) {
+                m.files[i].size = 100 + i;
+                memset(m.files[i].sha256, 'a' + (int) i, 64);
+        }
+        return m;
+}
+
+Test(backup, manifest_round_trip) {
+        backup_manifest_t m = sample(), got;
+        _cleanup_free_ char *t = NULL;
+        cr_assert_eq(backup_manifest_format(&m, &t), 0);
+        cr_assert_eq(backup_manifest_parse(t, strlen(t), &got), 0);
+        cr_assert_eq(memcmp(&m, &got, sizeof m), 0);
+}
+
+Test(backup, manifest_refuses_what_msce_does_not_write) {
+        backup_manifest_t m = sample(), got;
+        _cleanup_free_ char *t = NULL;
+        cr_assert_eq(backup_manifest_format(&m, &t), 0);
+        struct {
+                const char *name;
+                json_t *v;
+                int want;
+        } bad[] = {
+                { "version", json_integer(2), -EPROTONOSUPPORT },
+                { "version", json_integer(0), -EBADMSG },
+                { "version", json_string("1"), -EBADMSG },
+                { "schema", json_integer(-1), -EBADMSG },
+                { "created", json_real(1.5), -EBADMSG },
+                { "backend", json_string("mysql"), -EBADMSG },
+                { "format", json_string("tar"), -EBADMSG },
+                { "rows", json_pack("{s:i}", "nodes", 1), -EBADMSG },
+                { "rows", json_pack("{s:i, s:i, s:i, s:i, s:i}", "nodes", -1, "targets", 0, "enrolments", 0, "audit",
+                                    0, "meta", 1), -EBADMSG },
+                { "rows", json_pack("{s:i, s:i, s:i, s:i, s:i}", "nodes", 0, "targets", 0, "enrolments", 0, "audit",
+                                    0, "other", 1), -EBADMSG },
+                { "files", json_pack("{s:{s:i, s:s}, s:{s:i, s:s}}", "store.jsonl", "size", 1, "sha256", "00",
+                                     "master-key.json", "size", 1, "sha256", "00"), -EBADMSG },
+                { "files", json_array(), -EBADMSG },
+                { "extra", json_true(), -EBADMSG },
+                { "files", NULL, -EBADMSG },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *b = with_member(t, bad[i].name, bad[i].v);
+                cr_assert_eq(backup_manifest_parse(b, strlen(b), &got), bad[i].want, "%s: %s", bad[i].name, b);
+        }
+        const char *junk[] = { "", "[]", "{}", "{\"format\": \"msce-mef-backup\"}", "\"x\"" };
+        for (size_t i = 0; i < ELEMENTSOF(junk); i++)
+                cr_assert_eq(backup_manifest_parse(junk[i], strlen(junk[i]), &got), -EBADMSG, "%s", junk[i]);
+        /* uppercase hex is not what msce writes */
+        memset(m.files[0].sha256, 'A', 64);
+        _cleanup_free_ char *up = NULL;
+        cr_assert_eq(backup_manifest_format(&m, &up), 0);
+        cr_assert_eq(backup_manifest_parse(up, strlen(up), &got), -EBADMSG);
+}
+
+Test(backup, line_parse) {
+        const char *table;
+        json_t *row, *root;
+        const char *good = "{\"table\":\"nodes\",\"row\":{\"node_id\":\"x\"}}";
+        cr_assert_eq(backup_line_parse(good, strlen(good), &table, &row, &root), 0);
+        cr_assert_str_eq(table, "nodes");
+        cr_assert(json_is_object(row));
+        json_decref(root);
+        const char *bad[] = {
+                "", "{}", "{\"table\":\"nodes\"}", "{\"table\":1,\"row\":{}}", "{\"table\":\"nodes\",\"row\":[]}",
+                "{\"table\":\"nodes\",\"row\":{},\"x\":1}", "{\"table\":\"a\",\"table\":\"b\",\"row\":{}}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                cr_assert_eq(backup_line_parse(bad[i], strlen(bad[i]), &table, &row, &root), -EBADMSG, "%s", bad[i]);
+        cr_assert_eq(backup_line_parse(good, BACKUP_LINE_MAX + 1, &table, &row, &root), -EBADMSG);
+}

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/* The store's backup functions (mef/store-backup.h) on SQLite: a dump restores into a fresh
+ * store with the same key and gives back the same secrets; restore_row refuses rows that do not
+ * fit their table and secrets of another key; a rekey through one handle is picked up by another
+ * handle on the same store, for reads and for new secrets, and the old key no longer opens it. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+
+#include "mef/store-backup.h"
+#include "util/util.h"
+
+static char dir[] = "/tmp/test-store-backup.XXXXXX";
+static char path_a[PATH_MAX], path_b[PATH_MAX], key_a[PATH_MAX], key_b[PATH_MAX];
+
+static void setup(void) {
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(path_a, sizeof path_a, "%s/a.db", dir);
+        snprintf(path_b, sizeof path_b, "%s/b.db", dir);
+        snprintf(key_a, sizeof key_a, "%s/a.key", dir);
+        snprintf(key_b, sizeof key_b, "%s/b.key", dir);
+}
+
+static void teardown(void) {
+        const char *names[] = { "a.db", "a.db-wal", "a.db-shm", "b.db", "b.db-wal", "b.db-shm", "a.key", "b.key",
+                                "a.key.new" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                char p[PATH_MAX];
+                snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+                unlink(p);
+        }
+        rmdir(dir);
+}
+
+TestSuite(store_backup, .init = setup, .fini = teardown);
+
+static const uint8_t kpm[32] = { 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab,
+                                 0xac, 0xad, 0xae, 0xaf, 0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6,
+                                 0xb7, 0xb8, 0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf, 0xc0 };
+static const uint8_t ke[32] = { 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+                                8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8 };
+
+static mef_store_t *open_store(const char *db, const char *key) {
+        mef_store_t *s = NULL;
+        cr_assert_eq(store_open(db, key, true, &s), 0);
+        return s;
+}
+
+static void populate(mef_store_t *s) {
+        store_node_t n = { .node_id = "urn:dev:ops:sb-1", .kpm_id = "kpm-sb-1", .cse_id = "/mn-sb-1",
+                           .cse_base = "https://in.example.net/base", .poll = 3600, .lifetime = 86400,
+                           .n_targets = 1, .targets = { "/in-cse" } };
+        cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), 0);
+        store_target_t t = { .id = "/in-cse", .psk_id = "tpsk-sb" };
+        cr_assert_eq(store_target_add(s, &t, ke, 16), 0);
+        store_enrolment_t e = { .ke_id = "00112233445566778899aabbccddeeff@mef.test", .node_id = "urn:dev:ops:sb-1",
+                                .state = ENROLMENT_ACTIVE, .exp = 4102444800 };
+        cr_assert_eq(store_enrolment_add(s, &e, ke, sizeof ke), 0);
+        cr_assert_eq(store_audit(s, "cli:test", "node-add", "urn:dev:ops:sb-1", NULL), 0);
+}
+
+static void assert_secrets(mef_store_t *s) {
+        store_node_t n;
+        uint8_t k[MSG_KEY_MAX];
+        size_t len;
+        cr_assert_eq(store_node_by_kpm_id(s, "kpm-sb-1", &n, k, &len), 0);
+        cr_assert_eq(len, sizeof kpm);
+        cr_assert_arr_eq(k, kpm, sizeof kpm);
+        store_enrolment_t e;
+        cr_assert_eq(store_enrolment_get(s, "00112233445566778899aabbccddeeff@mef.test", &e, k, &len), 0);
+        cr_assert_arr_eq(k, ke, sizeof ke);
+        store_target_t t;
+        cr_assert_eq(store_target_by_psk_id(s, "tpsk-sb", &t, k, &len), 0);
+        cr_assert_eq(len, 16);
+}
+
+typedef struct rows {
+        size_t n;
+        char *table[64];
+        json_t *row[64];
+} rows_t;
+
+static int collect(const char *table, json_t *row, void *userdata) {
+        rows_t *r = userdata;
+        cr_assert_lt(r->n, ELEMENTSOF(r->row));
+        r->table[r->n] = strdup(table);
+        r->row[r->n++] = json_deep_copy(row);
+        return 0;
+}
+
+static void rows_free(rows_t *r) {
+        for (size_t i = 0; i < r->n; i++) {
+                free(r->table[i]);
+                json_decref(r->row[i]);
+        }
+}
+
+static void copy_file(const char *from, const char *to) {
+        _cleanup_secret_ secret_t k = { 0 };
+        cr_assert_eq(secret_file_read(from, 64, &k), 0);
+        int fd = open(to, O_WRONLY | O_CREAT | O_EXCL, 0400);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write_all(fd, k.data, k.len), 0);
+        close(fd);
+}
+
+static int restore_all(mef_store_t *s, rows_t *r) {
+        int ret = store_begin(s);
+        for (size_t i = 0; ret == 0 && i < r->n; i++)
+                ret = store_restore_row(s, r->table[i], r->row[i]);
+        if (ret == 0)
+                ret = store_restore_finish(s);
+        if (ret == 0)
+                return store_commit(s);
+        store_rollback(s);
+        return ret;
+}
+
+Test(store_backup, dump_restores_with_the_same_secrets) {
+        mef_store_t *a = open_store(path_a, key_a);
+        populate(a);
+        rows_t r = { 0 };
+        cr_assert_eq(store_dump(a, collect, &r), 0);
+        /* nodes, targets, enrolments, 1 audit row, the check value */
+        cr_assert_eq(r.n, 5);
+        cr_assert_str_eq(r.table[4], "meta");
+        for (size_t i = 0; i < r.n; i++) {
+                char *t = json_dumps(r.row[i], JSON_COMPACT);
+                cr_assert_null(strstr(t, "a1a2a3a4"), "Kpm in the clear: %s", t);
+                cr_assert_null(strstr(t, "07070707"), "Ke in the clear: %s", t);
+                free(t);
+        }
+
+        copy_file(key_a, key_b);
+        mef_store_t *b = open_store(path_b, key_b);
+        uint64_t in_use;
+        cr_assert_eq(store_rows_in_use(b, &in_use), 0);
+        cr_assert_eq(in_use, 0);
+        cr_assert_eq(restore_all(b, &r), 0);
+        assert_secrets(b);
+        cr_assert_eq(store_rows_in_use(b, &in_use), 0);
+        cr_assert_eq(in_use, 3);
+        /* again: duplicates are refused, the transaction leaves the store as it was */
+        cr_assert_lt(restore_all(b, &r), 0);
+        cr_assert_eq(store_begin(b), 0);
+        cr_assert_eq(store_restore_clear(b), 0);
+        cr_assert_eq(store_commit(b), 0);
+        cr_assert_eq(restore_all(b, &r), 0);
+        assert_secrets(b);
+        store_close(b);
+        store_close(a);
+        rows_free(&r);
+}
+
+Test(store_backup, restore_refuses_rows_that_do_not_fit) {
+        mef_store_t *a = open_store(path_a, key_a);
+        populate(a);
+        rows_t r = { 0 };
+        cr_assert_eq(store_dump(a, collect, &r), 0);
+        mef_store_t *b = open_store(path_b, key_b); /* its own key */
+        cr_assert_eq(store_begin(b), 0);
+        /* every secret and the check value belong to a's key */
+        cr_assert_eq(store_restore_row(b, "nodes", r.row[0]), -EKEYREJECTED);
+        cr_assert_eq(store_restore_row(b, "enrolments", r.row[2]), -EKEYREJECTED);
+        cr_assert_eq(store_restore_row(b, "meta", r.row[4]), -EKEYREJECTED);
+        cr_assert_eq(store_restore_row(b, "nosuch", r.row[0]), -EINVAL);
+        cr_assert_eq(store_restore_row(b, "targets", r.row[0]), -EBADMSG);
+        json_t *audit = json_deep_copy(r.row[3]);
+        json_object_set_new(audit, "ts", json_string("yesterday"));
+        cr_assert_eq(store_restore_row(b, "audit", audit), -EBADMSG);
+        json_object_set_new(audit, "ts", json_integer(1));
+        json_object_set_new(audit, "extra", json_integer(1));
+        cr_assert_eq(store_restore_row(b, "audit", audit), -EBADMSG);
+        json_object_del(audit, "extra");
+        json_object_set_new(audit, "actor", json_null());
+        cr_assert_eq(store_restore_row(b, "audit", audit), -EBADMSG);
+        json_object_set_new(audit, "actor", json_stringn("a\0b", 3));
+        cr_assert_eq(store_restore_row(b, "audit", audit), -EBADMSG);
+        json_object_set_new(audit, "actor", json_string("cli:x"));
+        cr_assert_eq(store_restore_row(b, "audit", audit), 0);
+        json_decref(audit);
+        json_t *node = json_deep_copy(r.row[0]);
+        json_object_set_new(node, "kpm_enc", json_string("zz"));
+        cr_assert_eq(store_restore_row(b, "nodes", node), -EBADMSG);
+        json_decref(node);
+        store_rollback(b);
+        store_close(b);
+        store_close(a);
+        rows_free(&r);
+}
+
+Test(store_backup, rekey_is_picked_up_by_another_handle) {
+        mef_store_t *a = open_store(path_a, key_a);
+        populate(a);
+        mef_store_t *serving = open_store(path_a, key_a);
+        assert_secrets(serving);
+        _cleanup_secret_ secret_t old = { 0 };
+        cr_assert_eq(secret_file_read(key_a, 64, &old), 0);
+
+        uint64_t n = 0;
+        cr_assert_eq(store_rekey(a, &n), 0);
+        cr_assert_eq(n, 3);
+        _cleanup_secret_ secret_t now = { 0 };
+        cr_assert_eq(secret_file_read(key_a, 64, &now), 0);
+        cr_assert_eq(now.len, 32);
+        cr_assert_neq(memcmp(old.data, now.data, 32), 0);
+        struct stat st;
+        cr_assert_eq(stat(key_a, &st), 0);
+        cr_assert_eq(st.st_mode & 0777, 0400);
+        char pending[PATH_MAX];
+        cr_assert_eq(store_rekey_pending_path(key_a, pending, sizeof pending), 0);
+        cr_assert_eq(access(pending, F_OK), -1);
+
+        /* the serving handle still holds the old key: it reads the new one on its own */
+        assert_secrets(serving);
+        assert_secrets(a);
+        /* a secret it seals now is under the new key: the rekeying handle reads it */
+        store_node_t n2 = { .node_id = "urn:dev:ops:sb-2", .kpm_id = "kpm-sb-2", .cse_id = "/mn-sb-2",
+                            .cse_base = "https://in.example.net/base", .poll = 3600, .lifetime = 86400 };
+        cr_assert_eq(store_node_add(serving, &n2, ke, sizeof ke), 0);
+        store_node_t got;
+        uint8_t k[MSG_KEY_MAX];
+        size_t len;
+        cr_assert_eq(store_node_by_kpm_id(a, "kpm-sb-2", &got, k, &len), 0);
+        cr_assert_arr_eq(k, ke, sizeof ke);
+
+        /* the old key no longer opens the store */
+        int fd = open(key_b, O_WRONLY | O_CREAT | O_EXCL, 0400);
+        cr_assert_eq(write_all(fd, old.data, 32), 0);
+        close(fd);
+        mef_store_t *stale = NULL;
+        cr_assert_eq(store_open(path_a, key_b, false, &stale), -EBADMSG);
+        /* an interrupted rekey's file is refused, and nothing changes */
+        fd = open(pending, O_WRONLY | O_CREAT | O_EXCL, 0400);
+        close(fd);
+        cr_assert_eq(store_rekey(a, &n), -EEXIST);
+        unlink(pending);
+        assert_secrets(serving);
+        store_close(serving);
+        store_close(a);
+}

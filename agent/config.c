@@ -10,6 +10,7 @@
 #include "agent/config.h"
 #include "proto/ids.h"
 #include "util/ini-types.h"
+#include "util/string-table.h"
 #include "util/util.h"
 
 #define PSK_FILE_MAX (2u * MSG_KEY_MAX + 2u) /* hex plus "\r\n" */
@@ -22,18 +23,7 @@ static const char *const seal_backend_table[_SEAL_BACKEND_MAX] = {
         [SEAL_HOST] = "host",
 };
 
-const char *seal_backend_to_string(seal_backend_t b) {
-        if (b < 0 || b >= _SEAL_BACKEND_MAX)
-                return NULL;
-        return seal_backend_table[b];
-}
-
-seal_backend_t seal_backend_from_string(const char *s) {
-        for (int i = 0; s && i < _SEAL_BACKEND_MAX; i++)
-                if (streq(s, seal_backend_table[i]))
-                        return (seal_backend_t) i;
-        return _SEAL_BACKEND_INVALID;
-}
+DEFINE_STRING_TABLE(seal_backend, seal_backend_t, seal_backend_table)
 
 static const char *tls_version_str(tls_version_t v) {
         return v == TLS_VERSION_1_2 ? "1.2" : "1.3";

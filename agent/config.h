@@ -75,8 +75,6 @@ typedef struct agent_config {
                                         * certificates anyway (0: do not wait) */
         bool check_only;               /* not from the file: msce-agent --check-config, mscectl: a Kpm
                                         * only in the credential store is fine (nothing is sent) */
-        bool isolate;                  /* not from the file: the daemon sets it, so that sealing
-                                        * and unsealing run in a child process (keys/seal.h) */
 } agent_config_t;
 
 /* Loads defaults, the file (NULL: AGENT_CONFIG_DEFAULT) and <file>.d/<name>.conf, then validates.

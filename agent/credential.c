@@ -5,32 +5,6 @@
 #include "agent/credential.h"
 #include "util/util.h"
 
-/* Kpm file format: hex of 16..64 bytes, one optional line end. Bad content is -EINVAL;
- * -EPERM when the file is readable by group or others; other errors from reading it. */
-static int kpm_read(const char *path, uint8_t key[MSG_KEY_MAX], size_t *ret_len) {
-        _cleanup_secret_ secret_t sec = {};
-        char hex[2 * MSG_KEY_MAX + 3];
-        int r = secret_file_read(path, sizeof hex - 1, &sec);
-        if (r < 0)
-                return r;
-        size_t n = sec.len;
-        if (n > 0 && sec.data[n - 1] == '\n')
-                n--;
-        if (n > 0 && sec.data[n - 1] == '\r')
-                n--;
-        memcpy(hex, sec.data, n);
-        hex[n] = 0;
-        _cleanup_erase_(64) uint8_t buf[MSG_KEY_MAX];
-        size_t len = 0;
-        r = memchr(hex, 0, n) ? -EINVAL : hex_decode(hex, buf, sizeof buf, &len);
-        erase(hex, sizeof hex);
-        if (r < 0 || len < MSG_KEY_MIN)
-                return -EINVAL;
-        memcpy(key, buf, len);
-        *ret_len = len;
-        return 0;
-}
-
 int credential_tls_ctx(const agent_config_t *cfg, tls_ctx_t **ret, exchange_info_t *info) {
         tls_config_t tc = {
                 .mode = cfg->mode,
@@ -46,7 +20,7 @@ int credential_tls_ctx(const agent_config_t *cfg, tls_ctx_t **ret, exchange_info
                         return failure_set(&info->failure, OUTCOME_CONFIG, -ENOKEY,
                                            "%s: [mef] psk_credential: the Kpm is the systemd credential %s, which only "
                                            "msce-agent.service receives", cfg->path, cfg->psk_credential);
-                r = kpm_read(cfg->kpm_path, kpm, &len);
+                r = secret_hex_file_read(cfg->kpm_path, MSG_KEY_MIN, MSG_KEY_MAX, kpm, &len);
                 /* The credential when systemd passed one (agent/config.h), else psk_file. */
                 const char *key = cfg->psk_file && streq(cfg->kpm_path, cfg->psk_file) ? "psk_file" : "psk_credential";
                 if (r == -EPERM)

@@ -375,12 +375,6 @@ static int seal_load_fail(const agent_config_t *cfg, int r, const char *err, cus
         }
 }
 
-static void format_time(time_t t, char out[32]) {
-        struct tm tm;
-        if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-                snprintf(out, 32, "%lld", (long long) t);
-}
-
 int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, stored_profile_t *p,
                            seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info) {
         info_init(info);
@@ -392,7 +386,7 @@ int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, st
 
         if (profile_is_expired(p, time(NULL))) {
                 char when[32];
-                format_time(p->exp_t, when);
+                time_format_utc(p->exp_t, when);
                 return failure_set(&info->failure, OUTCOME_EXPIRED, -EKEYEXPIRED, "the sealed profile (KeID %s) expired at %s",
                                    p->ke_id, when);
         }

@@ -84,7 +84,6 @@ struct manager {
 /* Truncating copy (reasons are for humans: a cut one is still useful). */
 void report_copy(char *dst, size_t size, const char *src);
 void report_duration(uint64_t usec, char out[32]);
-void report_time(time_t t, char out[32]);
 /* A journal line (and stderr when that is not the journal); nothing with --once. */
 void report_log(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...) _printf_(5, 6);
 void report_notify(manager_t *m, const char *text);

@@ -22,6 +22,7 @@
 #include "agent/journal.h"
 #include "agent/manager-internal.h"
 #include "agent/message-ids.h"
+#include "util/string-table.h"
 #include "util/util.h"
 
 static const char *const state_table[_STATE_MAX] = {
@@ -38,11 +39,7 @@ static const char *const state_table[_STATE_MAX] = {
         [STATE_CONFIG_ERROR] = "configuration-error",
 };
 
-const char *agent_state_to_string(agent_state_t s) {
-        if (s < 0 || s >= _STATE_MAX)
-                return NULL;
-        return state_table[s];
-}
+DEFINE_STRING_TABLE_TO_STRING(agent_state, agent_state_t, state_table)
 
 
 void manager_set_once(manager_t *m, bool reenrol) {
@@ -118,7 +115,7 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         if (!m->have_profile)
                 return 0;
         char exp[32];
-        report_time(m->profile.exp_t, exp);
+        time_format_utc(m->profile.exp_t, exp);
         report_log(m, LOG_WARNING, MSCE_MESSAGE_EXPIRED, -EKEYEXPIRED,
                    "KeID %s expired at %s without renewal: removing its keys and enrolling", m->profile.ke_id, exp);
         custody_info_t ci;

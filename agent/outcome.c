@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "agent/outcome.h"
+#include "util/string-table.h"
 
 static const char *const outcome_table[_OUTCOME_MAX] = {
         [OUTCOME_OK] = "ok",
@@ -17,11 +18,7 @@ static const char *const outcome_table[_OUTCOME_MAX] = {
         [OUTCOME_FAILED] = "failed",
 };
 
-const char *outcome_to_string(outcome_t o) {
-        if (o < 0 || o >= _OUTCOME_MAX)
-                return NULL;
-        return outcome_table[o];
-}
+DEFINE_STRING_TABLE_TO_STRING(outcome, outcome_t, outcome_table)
 
 bool outcome_wants_enrol(outcome_t o) {
         return o == OUTCOME_ABSENT || o == OUTCOME_MISMATCH || o == OUTCOME_EXPIRED || o == OUTCOME_UNUSABLE;

@@ -41,18 +41,6 @@ void report_duration(uint64_t usec, char out[32]) {
                 snprintf(out, 32, "%" PRIu64 " h", (s + 1799) / 3600);
 }
 
-void report_time(time_t t, char out[32]) {
-        struct tm tm;
-        if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-                snprintf(out, 32, "%lld", (long long) t);
-}
-
-static void format_iso(time_t t, char out[32]) {
-        struct tm tm;
-        if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                snprintf(out, 32, "%lld", (long long) t);
-}
-
 void report_log(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...) {
         if (m->once)
                 return;
@@ -80,11 +68,11 @@ void report_state_json(manager_t *m) {
         if (m->once)
                 return;
         char since[32], next[32] = "", exp[32] = "", path[PATH_MAX];
-        format_iso(m->since, since);
+        time_format_iso(m->since, since);
         if (m->next_attempt > 0)
-                format_iso(m->next_attempt, next);
+                time_format_iso(m->next_attempt, next);
         if (m->have_profile)
-                format_iso(m->profile.exp_t, exp);
+                time_format_iso(m->profile.exp_t, exp);
         json_t *o = json_object();
         if (!o)
                 return;
@@ -219,7 +207,7 @@ void report_once_exit(manager_t *m, int code, const char *fmt, ...) {
 void report_once_print(manager_t *m, const exchange_info_t *enrolled) {
         const stored_profile_t *p = &m->profile;
         char exp[32];
-        report_time(p->exp_t, exp);
+        time_format_utc(p->exp_t, exp);
         printf("  node:          %s\n", p->node_id);
         printf("  CSE-ID:        %s\n", p->cse_id);
         printf("  CSEBase:       %s\n", p->cse_base);

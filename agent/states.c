@@ -165,7 +165,7 @@ static void profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backe
 
 static void ready_status(manager_t *m, const char *extra) {
         char exp[32], next[32];
-        report_time(m->profile.exp_t, exp);
+        time_format_utc(m->profile.exp_t, exp);
         snprintf(next, sizeof next, "%" PRIu32 " s", m->profile.poll);
         report_set_state(m, STATE_READY, LOG_INFO, "Ready: KeID %s, expires %s, next check in %s%s", m->profile.ke_id, exp,
                          next, extra ?: "");
@@ -214,7 +214,7 @@ static void still_valid(manager_t *m, char out[VALID_MAX]) {
         out[0] = 0;
         if (m->have_profile) {
                 char exp[32];
-                report_time(m->profile.exp_t, exp);
+                time_format_utc(m->profile.exp_t, exp);
                 snprintf(out, VALID_MAX, " (KeID %s stays in place until %s)", m->profile.ke_id, exp);
         }
 }
@@ -365,7 +365,7 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
                 return report_once_print(m, &info);
         }
         char exp[32];
-        report_time(m->profile.exp_t, exp);
+        time_format_utc(m->profile.exp_t, exp);
         report_log(m, LOG_INFO, MSCE_MESSAGE_ENROLLED, 0,
                    "Enrolled with MEF %s as KeID %s (expires %s, %zu target%s, %s %s, sealed with %s)%s%s", m->cfg.mef_uri,
                    m->profile.ke_id, exp, m->profile.n_targets, m->profile.n_targets == 1 ? "" : "s", info.tls_version,
@@ -383,7 +383,7 @@ static bool clock_wait(manager_t *m) {
         if (m->clock_wait_until == 0) {
                 m->clock_wait_until = now + m->cfg.clock_wait_max_usec;
                 char build[32], d[32];
-                report_time((time_t) MSCE_BUILD_TIME, build);
+                time_format_utc((time_t) MSCE_BUILD_TIME, build);
                 report_duration(m->cfg.clock_wait_max_usec, d);
                 report_set_state(m, STATE_WAIT_TIME, LOG_NOTICE,
                                  "Waiting for time synchronisation (the clock is before %s; at most %s)", build, d);
@@ -641,7 +641,7 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
         manager_action_schedule(m, ACTION_STATUS, delay);
         /* ready_status() would say "next check in <poll>": say the truth instead. */
         char exp[32];
-        report_time(m->profile.exp_t, exp);
+        time_format_utc(m->profile.exp_t, exp);
         report_set_state(m, STATE_READY, LOG_WARNING, "Ready: KeID %s, expires %s%s", m->profile.ke_id, exp, extra);
 }
 

@@ -7,6 +7,7 @@
 #include "proto/tls-internal.h"
 #include "proto/tls-classify.h"
 #include "proto/tls-wire.h"
+#include "util/string-table.h"
 #include "util/util.h"
 
 #include <wolfssl/ssl.h>
@@ -50,20 +51,7 @@ static const char *const tls_mode_table[_TLS_MODE_MAX] = {
         [TLS_MODE_CERT] = "cert",
 };
 
-const char *tls_mode_to_string(tls_mode_t m) {
-        if (m < 0 || m >= _TLS_MODE_MAX)
-                return NULL;
-        return tls_mode_table[m];
-}
-
-tls_mode_t tls_mode_from_string(const char *s) {
-        if (!s)
-                return _TLS_MODE_INVALID;
-        for (int i = 0; i < _TLS_MODE_MAX; i++)
-                if (streq(s, tls_mode_table[i]))
-                        return (tls_mode_t) i;
-        return _TLS_MODE_INVALID;
-}
+DEFINE_STRING_TABLE(tls_mode, tls_mode_t, tls_mode_table)
 
 static pthread_once_t wolfssl_once = PTHREAD_ONCE_INIT;
 static int wolfssl_init_result;

@@ -18,6 +18,7 @@
 
 #include "util/child.h"
 #include "util/macro.h"
+#include "util/time.h"
 
 #define CHILD_MAGIC 0x6d736365u /* "msce" */
 
@@ -135,12 +136,6 @@ int child_spawn(child_fn_t fn, void *userdata, child_t *ret) {
         return 0;
 }
 
-static uint64_t now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000u + (uint64_t) ts.tv_nsec / 1000000u;
-}
-
 static void reap(child_t *c) {
         if (c->pid > 0) {
                 int st = 0;
@@ -212,7 +207,8 @@ int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_
         int r = child_spawn(fn, userdata, &c);
         if (r < 0)
                 return r;
-        uint64_t deadline = timeout_ms ? now_ms() + timeout_ms : 0;
+        /* in usec: a deadline in whole ms would expire up to 1 ms early */
+        uint64_t deadline = timeout_ms ? now_usec() + (uint64_t) timeout_ms * 1000u : 0;
         for (;;) {
                 int result;
                 r = child_collect(&c, &result, payload, max, ret_len);
@@ -222,12 +218,12 @@ int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_
                         return r;
                 int wait = -1;
                 if (deadline) {
-                        uint64_t now = now_ms();
+                        uint64_t now = now_usec();
                         if (now >= deadline) {
                                 child_abort(&c);
                                 return -ETIMEDOUT;
                         }
-                        wait = (int) MIN(deadline - now, (uint64_t) INT32_MAX);
+                        wait = (int) MIN((deadline - now + 999u) / 1000u, (uint64_t) INT32_MAX);
                 }
                 struct pollfd p = { .fd = c.fd, .events = POLLIN };
                 if (poll(&p, 1, wait) < 0 && errno != EINTR) {

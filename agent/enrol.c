@@ -86,7 +86,9 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
         snprintf(answer, sizeof answer, "MEF answered %d %s (RSC %d)%s%s", m->status, http_reason(m->status) ?: "",
                  rsc, dbg[0] ? ": " : "", dbg);
 
-        switch (m->status / 100) {
+        /* 429 (the MEF's per-node enrolment rate limit): transient, after its Retry-After, as
+         * for a 5xx - not a refusal of the credential. */
+        switch (m->status == 429 ? 5 : m->status / 100) {
         case 2:
                 return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "unexpected answer to the %s: %s", req->what,
                                    answer);
@@ -95,7 +97,8 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
                 info->has_retry_after = retry_after_parse(http_msg_header(m, "Retry-After"), (unsigned) (cfg->retry_after_max_usec / 1000000u),
                                                           &info->retry_after, &info->retry_after_capped,
                                                           info->retry_after_sent) > 0;
-                return failure_set(&info->failure, OUTCOME_TRANSIENT, m->status == 503 ? -EBUSY : -EREMOTEIO, "%s", answer);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT,
+                                   m->status == 503 || m->status == 429 ? -EBUSY : -EREMOTEIO, "%s", answer);
         case 4:
                 if (m->status == 403) {
                         /* The MEF's hint first (docs/protocol.md, "Why the MEF refused"), in words. */

@@ -65,6 +65,7 @@ typedef enum scenario_id {
         S_LTK_8,
         S_EXPIRED,
         S_BUSY_503,
+        S_RATE_429,
         S_ERROR_500,
         S_FORBIDDEN_403,
         S_BAD_REQUEST_400,
@@ -125,6 +126,7 @@ static const struct {
         [S_LTK_8] = { "ltk-8", "profile with an 8-byte ltk", SEND_ALL },
         [S_EXPIRED] = { "expired", "profile whose exp has passed", SEND_ALL },
         [S_BUSY_503] = { "busy-503", "503/5000 with Retry-After: 7", SEND_ALL },
+        [S_RATE_429] = { "rate-429", "429/4000 with Retry-After: 9 (msce-mef's per-node enrolment rate limit)", SEND_ALL },
         [S_ERROR_500] = { "error-500", "500/5000", SEND_ALL },
         [S_FORBIDDEN_403] = { "forbidden-403", "403/4103 with m2m:dbg", SEND_ALL },
         [S_BAD_REQUEST_400] = { "bad-request-400", "400/4000 with m2m:dbg", SEND_ALL },
@@ -468,6 +470,11 @@ static int build(const fake_t *f, exch_t *e, buf_t *out, prof_t *ret_prof) {
                 r = (resp_t) { .status = 503, .reason = "Service Unavailable", .rsc = "5000",
                                .extra = "Retry-After: 7\r\n" };
                 dbg_body(&body, "fake-mef is overloaded");
+                break;
+        case S_RATE_429:
+                r = (resp_t) { .status = 429, .reason = "Too Many Requests", .rsc = "4000",
+                               .extra = "Retry-After: 9\r\n" };
+                dbg_body(&body, "enrolment rate limit: retry later");
                 break;
         case S_BUSY_503_HUGE:
         case S_BUSY_503_30_DIGITS:

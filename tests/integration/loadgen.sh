@@ -48,6 +48,9 @@ master_key = $T/master.key
 [limits]
 max_unauthenticated = 512
 max_unauthenticated_per_source = 512
+# 20 gateways enrol one node at once, and retry after 503s: the per-node rate limit (20 a
+# minute by default) would refuse the retries (429) and lose them
+enrolments_per_node = 0
 $2
 EOF
 }

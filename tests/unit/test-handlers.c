@@ -108,6 +108,8 @@ enum {
 
 /* What the server's PSK lookup found in the handshake (mef_peer_t.node); NULL: none. */
 static const store_node_t *call_node;
+/* The server's enrolment rate limit (mef_peer_t.enrol_limit); NULL: none. */
+static ratelimit_t *call_limit;
 
 static void call(const char *psk_id, const uint8_t *ekm, const char *method, const char *target,
                  const char *origin, const char *body, unsigned flags, mef_response_t *resp) {
@@ -135,7 +137,8 @@ static void call(const char *psk_id, const uint8_t *ekm, const char *method, con
                 m.body_len = strlen(body);
         }
 #undef HDR
-        mef_peer_t peer = { .psk_identity = psk_id, .addr = "192.0.2.1:4711", .ekm = ekm, .node = call_node };
+        mef_peer_t peer = { .psk_identity = psk_id, .addr = "192.0.2.1:4711", .ekm = ekm, .node = call_node,
+                            .enrol_limit = call_limit };
         cr_assert_eq(mef_handle(&cfg, store, &peer, &m, resp), 0);
 }
 
@@ -769,4 +772,42 @@ Test(handlers, response_format) {
                 http_msg_done(&m);
                 free(out);
         }
+}
+
+/* [limits] enrolments_per_node: past the limit a node gets 429 + Retry-After with nothing
+ * stored, another node still enrols, and one audit row records the window's refusals. */
+Test(handlers, enrol_rate_limit) {
+        msg_profile_t p;
+        mef_response_t r;
+        char body[1024];
+        cr_assert_eq(ratelimit_new(2, 60u * 1000000u, 16, &call_limit), 0);
+        cfg.enrolments_per_node = 2;
+        cfg.enrolment_window_s = 60;
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+        enrol(KPM1, NODE1, ekm2, NULL, &p);
+        enrol_body(NODE1, NULL, body, sizeof body);
+        for (int i = 0; i < 3; i++) {
+                call(KPM1, ekm3, "POST", "/msce/enrolments", NODE1, body, 0, &r);
+                expect_error(&r, 429, 4000, "too many enrolments");
+                cr_assert(r.retry_after >= 1 && r.retry_after <= 60, "Retry-After %u", r.retry_after);
+                mef_response_done(&r);
+        }
+        store_enrolment_t e;
+        char keid[MSG_KEID_MAX + 1];
+        uint8_t ke[KDF_KE_LEN];
+        keid_of(ekm3, keid, ke);
+        cr_assert_eq(store_enrolment_get(store, keid, &e, NULL, NULL), -ENOENT, "a refused enrolment was stored");
+        enrol(KPM2, NODE2, ekm3, NULL, &p);
+
+        store_audit_entry_t *list = NULL;
+        size_t n = 0, refusals = 0;
+        cr_assert_eq(store_audit_list(store, 0, &list, &n), 0);
+        for (size_t i = 0; i < n; i++)
+                if (strncmp(list[i].detail, "429 ", 4) == 0) {
+                        refusals++;
+                        cr_assert_str_eq(list[i].subject, NODE1);
+                }
+        free(list);
+        cr_assert_eq(refusals, 1, "%zu audit rows for the refusals of one window", refusals);
+        call_limit = ratelimit_free(call_limit);
 }

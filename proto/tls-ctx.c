@@ -252,6 +252,37 @@ static int ctx_append_suites(tls_ctx_t *t, WOLFSSL_CTX *probe, const suite_t *su
         return 0;
 }
 
+/* Exactly the suites of a ':'-list, by their two bytes. wolfSSL_CTX_set_cipher_list() in an
+ * OpenSSL-compatible build treats a list of TLS 1.3 suites only as OpenSSL does (the TLS 1.3
+ * suites are another setting), and wolfSSL 5.7.2 as Debian 13 builds it (HAVE_NULL_CIPHER) then
+ * keeps its default TLS 1.3 suites next to ours on a TLS 1.3-only context with a certificate:
+ * TLS13-SHA256-SHA256 and TLS13-SHA384-SHA384, integrity only, no encryption. The byte form
+ * takes the list as given. */
+static int ctx_set_suites(WOLFSSL_CTX *ctx, const char *list) {
+        uint8_t bytes[2 * 64];
+        size_t n = 0;
+        char name[64];
+        for (const char *p = list; *p;) {
+                size_t len = strcspn(p, ":");
+                if (len == 0 || len >= sizeof name || n + 2 > sizeof bytes)
+                        return -EINVAL;
+                memcpy(name, p, len);
+                name[len] = 0;
+                byte b0, b1;
+                int flags = 0;
+                if (wolfSSL_get_cipher_suite_from_name(name, &b0, &b1, &flags) != 0)
+                        return -EPROTO;
+                bytes[n++] = b0;
+                bytes[n++] = b1;
+                p += len;
+                if (*p == ':')
+                        p++;
+        }
+        if (n == 0)
+                return -EINVAL;
+        return wolfSSL_CTX_set_cipher_list_bytes(ctx, bytes, (int) n) == WOLFSSL_SUCCESS ? 0 : -EPROTO;
+}
+
 bool tls_in_list(const char *list, const char *name) {
         size_t n = strlen(name);
         for (const char *p = list; (p = strstr(p, name)); p += n)
@@ -282,7 +313,7 @@ static int ctx_set_ciphers_probe(tls_ctx_t *t, tls_version_t min, tls_version_t 
                 return r;
         if (!t->ciphers[0])
                 return -EPROTONOSUPPORT;
-        if (wolfSSL_CTX_set_cipher_list(t->ctx, t->ciphers) != WOLFSSL_SUCCESS)
+        if (ctx_set_suites(t->ctx, t->ciphers) < 0)
                 return -EPROTO;
 
         WOLFSSL *ssl = wolfSSL_new(t->ctx);
@@ -328,7 +359,7 @@ static int ctx_set_ciphers(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
                 }
         pthread_mutex_unlock(&cipher_cache_lock);
         if (hit)
-                return wolfSSL_CTX_set_cipher_list(t->ctx, t->ciphers) == WOLFSSL_SUCCESS ? 0 : -EPROTO;
+                return ctx_set_suites(t->ctx, t->ciphers);
 
         t->ciphers[0] = 0;
         int r = ctx_set_ciphers_probe(t, min, max);

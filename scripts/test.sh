@@ -13,8 +13,7 @@
 #     through chroot (scripts/test-release.sh trixie; wolfSSL 5.7, docs/interop.md). The system
 #     suite then runs a Debian 12 guest with the host's .debs and a Debian 13 guest with the
 #     trixie ones (libgpiod 2 on gpio-sim). MSCE_RELEASES lists the releases: none by default
-#     again (MSCE_RELEASES=trixie runs it) while a Debian 13 finding is open
-#     (docs/platforms.md, "Open on Debian 13").
+#     (MSCE_RELEASES=trixie runs it): docs/platforms.md, "The Debian 13 stage".
 # Ends with one line "N passed, N failed, N skipped" over all runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "proto/exchange.h"
+#include "util/net.h"
 #include "util/util.h"
 
 /* Head + body limits of protocol section 6, plus room for chunk framing. */
@@ -73,19 +74,8 @@ int tcp_connect_until(const char *host, const char *port, uint64_t deadline, int
         };
         struct addrinfo *res = NULL;
         int g = getaddrinfo(host, port, &hints, &res);
-        if (g != 0) {
-                switch (g) {
-                case EAI_SYSTEM:
-                        return negative_errno();
-                case EAI_MEMORY:
-                        return -ENOMEM;
-                case EAI_SERVICE:
-                case EAI_BADFLAGS:
-                        return -EINVAL;
-                default:
-                        return -ENOENT;
-                }
-        }
+        if (g != 0)
+                return gai_error_to_errno(g);
         int r = -EHOSTUNREACH;
         for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
                 r = connect_one(ai, deadline, ret_fd);

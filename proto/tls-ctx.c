@@ -259,28 +259,19 @@ static int ctx_append_suites(tls_ctx_t *t, WOLFSSL_CTX *probe, const suite_t *su
  * TLS13-SHA256-SHA256 and TLS13-SHA384-SHA384, integrity only, no encryption. The byte form
  * takes the list as given. */
 static int ctx_set_suites(WOLFSSL_CTX *ctx, const char *list) {
-        uint8_t bytes[2 * 64];
+        char copy[sizeof(((tls_ctx_t *) NULL)->ciphers)], *save = NULL;
+        uint8_t bytes[128];
         size_t n = 0;
-        char name[64];
-        for (const char *p = list; *p;) {
-                size_t len = strcspn(p, ":");
-                if (len == 0 || len >= sizeof name || n + 2 > sizeof bytes)
-                        return -EINVAL;
-                memcpy(name, p, len);
-                name[len] = 0;
+        snprintf(copy, sizeof copy, "%s", list);
+        for (char *name = strtok_r(copy, ":", &save); name; name = strtok_r(NULL, ":", &save)) {
                 byte b0, b1;
                 int flags = 0;
-                if (wolfSSL_get_cipher_suite_from_name(name, &b0, &b1, &flags) != 0)
+                if (n + 2 > sizeof bytes || wolfSSL_get_cipher_suite_from_name(name, &b0, &b1, &flags) != 0)
                         return -EPROTO;
                 bytes[n++] = b0;
                 bytes[n++] = b1;
-                p += len;
-                if (*p == ':')
-                        p++;
         }
-        if (n == 0)
-                return -EINVAL;
-        return wolfSSL_CTX_set_cipher_list_bytes(ctx, bytes, (int) n) == WOLFSSL_SUCCESS ? 0 : -EPROTO;
+        return n > 0 && wolfSSL_CTX_set_cipher_list_bytes(ctx, bytes, (int) n) == WOLFSSL_SUCCESS ? 0 : -EPROTO;
 }
 
 bool tls_in_list(const char *list, const char *name) {

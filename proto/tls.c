@@ -342,13 +342,19 @@ int tls_conn_handshake(tls_conn_t *c) {
         return 0;
 }
 
-ssize_t tls_conn_read(tls_conn_t *c, void *buf, size_t n) {
+/* Before a read or write: 1 to go on, else what to return (0 for nothing to move). */
+static ssize_t conn_io_ready(const tls_conn_t *c, const void *buf, size_t n) {
         if (!c || (!buf && n))
                 return -EINVAL;
         if (!c->done)
                 return c->failed ? c->failed : -ENOTCONN;
-        if (n == 0)
-                return 0;
+        return n > 0;
+}
+
+ssize_t tls_conn_read(tls_conn_t *c, void *buf, size_t n) {
+        ssize_t ready = conn_io_ready(c, buf, n);
+        if (ready <= 0)
+                return ready;
         int ret = wolfSSL_read(c->ssl, buf, (int) MIN(n, (size_t) INT_MAX));
         if (ret > 0)
                 return ret;
@@ -356,12 +362,9 @@ ssize_t tls_conn_read(tls_conn_t *c, void *buf, size_t n) {
 }
 
 ssize_t tls_conn_write(tls_conn_t *c, const void *buf, size_t n) {
-        if (!c || (!buf && n))
-                return -EINVAL;
-        if (!c->done)
-                return c->failed ? c->failed : -ENOTCONN;
-        if (n == 0)
-                return 0;
+        ssize_t ready = conn_io_ready(c, buf, n);
+        if (ready <= 0)
+                return ready;
         int ret = wolfSSL_write(c->ssl, buf, (int) MIN(n, (size_t) INT_MAX));
         if (ret > 0)
                 return ret;

@@ -2,29 +2,33 @@
 /* A scrape is small and rare: each connection reads one request head (at most HEAD_MAX
  * bytes, within DEADLINE_USEC), gets the whole answer written as the socket takes it, and is
  * closed. Beyond MAX_CONNS at once the newest is closed unanswered, so the metrics port can
- * never take resources from the gateways' port. */
+ * never take resources from the gateways' port. The store's gauges are counted by a store
+ * thread like any request's work (COUNT scans must not stall the loop); a store that does not
+ * answer within GAUGES_WAIT_USEC leaves them out of that scrape. */
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "mef/listen.h"
 #include "mef/metrics-http.h"
 #include "proto/http.h"
+#include "util/time.h"
 #include "util/util.h"
 
 #define MAX_CONNS 4u
 #define HEAD_MAX 4096u
 #define DEADLINE_USEC (2u * 1000u * 1000u)
 #define TIMER_ACCURACY_USEC (10u * 1000u)
+#define GAUGES_WAIT_USEC (1000u * 1000u)
 
 typedef struct mconn mconn_t;
+typedef struct gauges_job gauges_job_t;
 
 struct metrics_http {
         sd_event *event;
         sd_event_source *accept_source;
         int fd;
         mef_metrics_t *metrics;
-        mef_store_gauges_fn gauges;
-        void *userdata;
+        store_queue_t *queue;
         mconn_t *conns;
         unsigned n_conns;
 };
@@ -39,6 +43,13 @@ struct mconn {
         http_parser_t parser;
         uint8_t *out;
         size_t out_len, out_pos;
+        gauges_job_t *job; /* the store's gauges being counted */
+};
+
+struct gauges_job {
+        store_job_t job;
+        mconn_t *c; /* NULL once the connection is gone: done() only frees */
+        store_counts_t counts;
 };
 
 static void mconn_free(mconn_t *c) {
@@ -50,6 +61,12 @@ static void mconn_free(mconn_t *c) {
         if (c->next)
                 c->next->prev = c->prev;
         h->n_conns--;
+        if (c->job) {
+                if (store_queue_cancel(h->queue, &c->job->job) >= 0)
+                        free(c->job);
+                else
+                        c->job->c = NULL; /* being run: its done() frees it */
+        }
         c->io = sd_event_source_disable_unref(c->io);
         c->timer = sd_event_source_disable_unref(c->timer);
         if (c->fd >= 0)
@@ -64,7 +81,33 @@ static int answer(mconn_t *c, int status, const char *content_type, const char *
         if (r < 0)
                 return r;
         c->out_pos = 0;
-        return sd_event_source_set_io_events(c->io, EPOLLOUT);
+        r = sd_event_source_set_io_events(c->io, EPOLLOUT);
+        return r < 0 ? r : sd_event_source_set_enabled(c->io, SD_EVENT_ON);
+}
+
+static int answer_metrics(mconn_t *c, const store_counts_t *gauges) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r = mef_metrics_render(c->h->metrics, gauges, &text, &len);
+        if (r < 0)
+                return answer(c, 500, "text/plain", "cannot render metrics\n", 22);
+        return answer(c, 200, "text/plain; version=0.0.4", text, len);
+}
+
+static int gauges_run(store_job_t *job, mef_store_t *store) {
+        gauges_job_t *j = (gauges_job_t *) job;
+        return store_counts(store, (int64_t) time(NULL), &j->counts);
+}
+
+static void gauges_done(store_job_t *job, int r) {
+        gauges_job_t *j = (gauges_job_t *) job;
+        mconn_t *c = j->c;
+        if (c) {
+                c->job = NULL;
+                if (answer_metrics(c, r >= 0 ? &j->counts : NULL) < 0)
+                        mconn_free(c);
+        }
+        free(j);
 }
 
 static int respond(mconn_t *c, const http_msg_t *req) {
@@ -73,12 +116,19 @@ static int respond(mconn_t *c, const http_msg_t *req) {
                 return answer(c, 404, "text/plain", "try /metrics\n", 13);
         if (!streq(req->method, "GET"))
                 return answer(c, 405, "text/plain", "GET only\n", 9);
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        int r = mef_metrics_render(h->metrics, h->gauges, h->userdata, &text, &len);
-        if (r < 0)
-                return answer(c, 500, "text/plain", "cannot render metrics\n", 22);
-        return answer(c, 200, "text/plain; version=0.0.4", text, len);
+        if (!h->queue)
+                return answer_metrics(c, NULL);
+        gauges_job_t *j = calloc(1, sizeof *j);
+        if (!j)
+                return answer_metrics(c, NULL);
+        j->job = (store_job_t) { .run = gauges_run, .done = gauges_done, .deadline = now_usec() + GAUGES_WAIT_USEC };
+        j->c = c;
+        if (store_queue_submit(h->queue, &j->job) < 0) {
+                free(j);
+                return answer_metrics(c, NULL); /* the store is saturated: counters only */
+        }
+        c->job = j;
+        return sd_event_source_set_enabled(c->io, SD_EVENT_OFF); /* nothing more to read */
 }
 
 /* >0: keep going, 0: wait, <0: close. */
@@ -167,8 +217,7 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 }
 
 int metrics_http_new(sd_event *event, const char *host, const char *port, mef_metrics_t *m,
-                     mef_store_gauges_fn gauges, void *userdata, metrics_http_t **ret, char *err,
-                     size_t err_size) {
+                     store_queue_t *queue, metrics_http_t **ret, char *err, size_t err_size) {
         metrics_http_t *h = calloc(1, sizeof *h);
         if (!h)
                 return -ENOMEM;
@@ -176,8 +225,7 @@ int metrics_http_new(sd_event *event, const char *host, const char *port, mef_me
                 .event = sd_event_ref(event),
                 .fd = -1,
                 .metrics = m,
-                .gauges = gauges,
-                .userdata = userdata,
+                .queue = queue,
         };
         int r = mef_listen(host, port, 16, true, &h->fd, err, err_size);
         if (r >= 0) {

@@ -163,8 +163,7 @@ static void put_histogram(out_t *o, const char *name, const char *label, const h
         put(o, "%s_count%s%s%s %llu\n", name, open, label, close, (unsigned long long) get(&h->count));
 }
 
-int mef_metrics_render(const mef_metrics_t *m, mef_store_gauges_fn gauges, void *userdata, char **ret,
-                       size_t *ret_len) {
+int mef_metrics_render(const mef_metrics_t *m, const store_counts_t *g, char **ret, size_t *ret_len) {
         if (!m || !ret || !ret_len)
                 return -EINVAL;
         out_t o = { .size = 8192 };
@@ -211,17 +210,16 @@ int mef_metrics_render(const mef_metrics_t *m, mef_store_gauges_fn gauges, void 
                 "msce_mef_connections_open %lld\n",
             (long long) __atomic_load_n(&m->connections, __ATOMIC_RELAXED));
 
-        store_counts_t g;
-        if (gauges && gauges(userdata, &g) >= 0) {
+        if (g) {
                 put(&o, "# HELP msce_mef_nodes Nodes registered in the store.\n"
                         "# TYPE msce_mef_nodes gauge\n"
                         "msce_mef_nodes %llu\n",
-                    (unsigned long long) g.nodes);
+                    (unsigned long long) g->nodes);
                 put(&o, "# HELP msce_mef_enrolments Current enrolments (one per node at most), by state.\n"
                         "# TYPE msce_mef_enrolments gauge\n"
                         "msce_mef_enrolments{state=\"active\"} %llu\n"
                         "msce_mef_enrolments{state=\"expired\"} %llu\n",
-                    (unsigned long long) g.enrolments_active, (unsigned long long) g.enrolments_expired);
+                    (unsigned long long) g->enrolments_active, (unsigned long long) g->enrolments_expired);
         }
         if (o.error) {
                 free(o.buf);

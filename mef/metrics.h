@@ -35,9 +35,6 @@ typedef enum mef_conn_failure {
         _MEF_FAIL_MAX,
 } mef_conn_failure_t;
 
-/* What a scrape asks the store for (mef_metrics_render's callback); -errno leaves it out. */
-typedef int (*mef_store_gauges_fn)(void *userdata, store_counts_t *ret);
-
 int mef_metrics_new(mef_metrics_t **ret);
 mef_metrics_t *mef_metrics_free(mef_metrics_t *m);
 
@@ -47,6 +44,7 @@ void mef_metrics_store(mef_metrics_t *m, uint64_t usec);
 void mef_metrics_failure(mef_metrics_t *m, mef_conn_failure_t f);
 void mef_metrics_connections(mef_metrics_t *m, int delta);
 
-/* The exposition text into a heap buffer (NUL-terminated, *ret_len without the NUL). */
-int mef_metrics_render(const mef_metrics_t *m, mef_store_gauges_fn gauges, void *userdata, char **ret,
-                       size_t *ret_len);
+/* The exposition text into a heap buffer (NUL-terminated, *ret_len without the NUL). gauges:
+ * what the store counted for this scrape; NULL (the store could not answer) leaves the store's
+ * gauges out rather than reporting 0. */
+int mef_metrics_render(const mef_metrics_t *m, const store_counts_t *gauges, char **ret, size_t *ret_len);

@@ -1084,11 +1084,6 @@ static void server_done(server_t *s) {
         s->event = sd_event_unref(s->event);
 }
 
-static int store_gauges(void *userdata, store_counts_t *ret) {
-        server_t *s = userdata;
-        return store_counts(s->store, (int64_t) time(NULL), ret);
-}
-
 static int server_setup(server_t *s, char *err, size_t err_size) {
         const mef_config_t *cfg = s->cfg;
         int r;
@@ -1177,7 +1172,7 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 }
         }
         if (cfg->metrics_host && s->metrics) {
-                r = metrics_http_new(s->event, cfg->metrics_host, cfg->metrics_port, s->metrics, store_gauges, s,
+                r = metrics_http_new(s->event, cfg->metrics_host, cfg->metrics_port, s->metrics, s->queue,
                                      &s->metrics_http, err, err_size);
                 if (r < 0)
                         return r;

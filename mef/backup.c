@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The master key wrapped under a passphrase, and the manifest of a backup (mef/backup.h). */
+/* The master key wrapped under a passphrase, and the manifest of a backup (mef/backup.h); the
+ * wrap for a recipient key is in backup-recipient.c. */
 #include <wolfssl/options.h>
 /* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
 #include "util/util.h"
@@ -11,46 +12,81 @@
 
 #include <jansson.h>
 
+#include "mef/backup-internal.h"
 #include "mef/backup.h"
 
 #define SALT_LEN 16u
-#define NONCE_LEN 12u
-#define TAG_LEN 16u
-#define WRAP_AAD "msce-mef backup master key v1"
+#define NONCE_LEN BACKUP_NONCE_LEN
+#define TAG_LEN BACKUP_TAG_LEN
+#define WRAP_AAD BACKUP_WRAP_AAD
 #define WRAP_KDF "pbkdf2-hmac-sha256"
-#define WRAP_CIPHER "aes-256-gcm"
+#define WRAP_CIPHER BACKUP_WRAP_CIPHER
 
 const char *const backup_file_names[_BACKUP_FILES] = {
         [BACKUP_STORE] = BACKUP_FILE_STORE,
         [BACKUP_KEY] = BACKUP_FILE_KEY,
 };
 
-static int kek_derive(const char *pass, size_t pass_len, const uint8_t *salt, uint32_t iterations, Aes *aes) {
-        _cleanup_erase_(32) uint8_t kek[32];
+static int kek_derive(const char *pass, size_t pass_len, const uint8_t *salt, uint32_t iterations,
+                      uint8_t kek[BACKUP_KEK_LEN]) {
         if (pass_len < BACKUP_PASSPHRASE_MIN || pass_len > BACKUP_PASSPHRASE_MAX)
                 return -EINVAL;
-        if (wc_PBKDF2(kek, (const byte *) pass, (int) pass_len, salt, SALT_LEN, (int) iterations, sizeof kek,
+        if (wc_PBKDF2(kek, (const byte *) pass, (int) pass_len, salt, SALT_LEN, (int) iterations, BACKUP_KEK_LEN,
                       WC_SHA256) != 0)
                 return -EIO;
+        return 0;
+}
+
+static int gcm_key(const uint8_t kek[BACKUP_KEK_LEN], Aes *aes) {
         if (wc_AesInit(aes, NULL, INVALID_DEVID) != 0)
                 return -EIO;
-        if (wc_AesGcmSetKey(aes, kek, sizeof kek) != 0) {
+        if (wc_AesGcmSetKey(aes, kek, BACKUP_KEK_LEN) != 0) {
                 wc_AesFree(aes);
                 return -EIO;
         }
         return 0;
 }
 
-static json_t *hex_json(const uint8_t *p, size_t n) {
-        char hex[2 * 64 + 1];
-        if (n > 64)
+int wrap_seal(const uint8_t kek[BACKUP_KEK_LEN], const uint8_t key[STORE_MASTER_KEY_LEN],
+              const uint8_t nonce[BACKUP_NONCE_LEN], uint8_t sealed[BACKUP_SEALED_LEN]) {
+        Aes aes;
+        int r = gcm_key(kek, &aes);
+        if (r < 0)
+                return r;
+        if (wc_AesGcmEncrypt(&aes, sealed, key, STORE_MASTER_KEY_LEN, nonce, BACKUP_NONCE_LEN,
+                             sealed + STORE_MASTER_KEY_LEN, TAG_LEN, (const byte *) WRAP_AAD, strlen(WRAP_AAD)) != 0)
+                r = -EIO;
+        wc_AesFree(&aes);
+        erase(&aes, sizeof aes);
+        return r;
+}
+
+int wrap_open(const uint8_t kek[BACKUP_KEK_LEN], const uint8_t sealed[BACKUP_SEALED_LEN],
+              const uint8_t nonce[BACKUP_NONCE_LEN], uint8_t key[STORE_MASTER_KEY_LEN]) {
+        _cleanup_erase_(32) uint8_t out[STORE_MASTER_KEY_LEN];
+        Aes aes;
+        int r = gcm_key(kek, &aes);
+        if (r < 0)
+                return r;
+        int e = wc_AesGcmDecrypt(&aes, out, sealed, STORE_MASTER_KEY_LEN, nonce, BACKUP_NONCE_LEN,
+                                 sealed + STORE_MASTER_KEY_LEN, TAG_LEN, (const byte *) WRAP_AAD, strlen(WRAP_AAD));
+        wc_AesFree(&aes);
+        erase(&aes, sizeof aes);
+        if (e != 0)
+                return e == AES_GCM_AUTH_E ? -EKEYREJECTED : -EIO;
+        memcpy(key, out, sizeof out);
+        return 0;
+}
+
+json_t *hex_json(const uint8_t *p, size_t n) {
+        char hex[2 * 128 + 1];
+        if (n > 128)
                 return NULL;
         hex_encode(p, n, hex);
         return json_string(hex);
 }
 
-/* o (taken) as indented JSON text. */
-static int json_take_text(json_t *o, char **ret) {
+int json_take_text(json_t *o, char **ret) {
         if (!o)
                 return -ENOMEM;
         char *text = json_dumps(o, JSON_INDENT(2));
@@ -65,21 +101,15 @@ int backup_key_wrap(const uint8_t key[STORE_MASTER_KEY_LEN], const char *pass, s
                     char **ret) {
         if (!key || !pass || !ret || iterations < BACKUP_KDF_ITERATIONS_MIN || iterations > BACKUP_KDF_ITERATIONS_MAX)
                 return -EINVAL;
-        uint8_t salt[SALT_LEN], nonce[NONCE_LEN], sealed[STORE_MASTER_KEY_LEN + TAG_LEN];
+        uint8_t salt[SALT_LEN], nonce[NONCE_LEN], sealed[BACKUP_SEALED_LEN];
+        _cleanup_erase_(32) uint8_t kek[BACKUP_KEK_LEN];
         int r = random_bytes(salt, sizeof salt);
         if (r == 0)
                 r = random_bytes(nonce, sizeof nonce);
-        if (r < 0)
-                return r;
-        Aes aes;
-        r = kek_derive(pass, pass_len, salt, iterations, &aes);
-        if (r < 0)
-                return r;
-        if (wc_AesGcmEncrypt(&aes, sealed, key, STORE_MASTER_KEY_LEN, nonce, sizeof nonce, sealed + STORE_MASTER_KEY_LEN,
-                             TAG_LEN, (const byte *) WRAP_AAD, strlen(WRAP_AAD)) != 0)
-                r = -EIO;
-        wc_AesFree(&aes);
-        erase(&aes, sizeof aes);
+        if (r == 0)
+                r = kek_derive(pass, pass_len, salt, iterations, kek);
+        if (r == 0)
+                r = wrap_seal(kek, key, nonce, sealed);
         if (r < 0)
                 return r;
         json_t *o = json_pack("{s:s, s:s, s:I, s:o, s:s, s:o, s:o}", "format", BACKUP_FORMAT " key", "kdf", WRAP_KDF,
@@ -89,8 +119,7 @@ int backup_key_wrap(const uint8_t key[STORE_MASTER_KEY_LEN], const char *pass, s
         return json_take_text(o, ret);
 }
 
-/* A hex string member of exactly n bytes. */
-static int hex_member(json_t *o, const char *name, uint8_t *out, size_t n) {
+int hex_member(json_t *o, const char *name, uint8_t *out, size_t n) {
         json_t *v = json_object_get(o, name);
         size_t len;
         if (!json_is_string(v) || json_string_length(v) != 2 * n || hex_decode(json_string_value(v), out, n, &len) < 0 ||
@@ -99,12 +128,12 @@ static int hex_member(json_t *o, const char *name, uint8_t *out, size_t n) {
         return 0;
 }
 
-static bool string_member_is(json_t *o, const char *name, const char *want) {
+bool string_member_is(json_t *o, const char *name, const char *want) {
         const char *v = json_string_value(json_object_get(o, name));
         return v && streq(v, want);
 }
 
-static json_t *json_parse_limited(const char *text, size_t len) {
+json_t *json_parse_limited(const char *text, size_t len) {
         if (!text || len > BACKUP_SMALL_FILE_MAX)
                 return NULL;
         return json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
@@ -115,7 +144,7 @@ int backup_key_unwrap(const char *text, size_t len, const char *pass, size_t pas
         if (!pass || !key)
                 return -EINVAL;
         json_t *o = json_parse_limited(text, len);
-        uint8_t salt[SALT_LEN], nonce[NONCE_LEN], sealed[STORE_MASTER_KEY_LEN + TAG_LEN];
+        uint8_t salt[SALT_LEN], nonce[NONCE_LEN], sealed[BACKUP_SEALED_LEN];
         json_t *it = json_object_get(o, "iterations");
         int r = 0;
         if (!json_is_object(o) || json_object_size(o) != 7 || !string_member_is(o, "format", BACKUP_FORMAT " key") ||
@@ -130,19 +159,9 @@ int backup_key_unwrap(const char *text, size_t len, const char *pass, size_t pas
                 return r;
         if (pass_len < BACKUP_PASSPHRASE_MIN || pass_len > BACKUP_PASSPHRASE_MAX)
                 return -EKEYREJECTED; /* no passphrase of that length wraps a key */
-        Aes aes;
-        r = kek_derive(pass, pass_len, salt, iterations, &aes);
-        if (r < 0)
-                return r;
-        _cleanup_erase_(32) uint8_t out[STORE_MASTER_KEY_LEN];
-        int e = wc_AesGcmDecrypt(&aes, out, sealed, STORE_MASTER_KEY_LEN, nonce, sizeof nonce,
-                                 sealed + STORE_MASTER_KEY_LEN, TAG_LEN, (const byte *) WRAP_AAD, strlen(WRAP_AAD));
-        wc_AesFree(&aes);
-        erase(&aes, sizeof aes);
-        if (e != 0)
-                return e == AES_GCM_AUTH_E ? -EKEYREJECTED : -EIO;
-        memcpy(key, out, sizeof out);
-        return 0;
+        _cleanup_erase_(32) uint8_t kek[BACKUP_KEK_LEN];
+        r = kek_derive(pass, pass_len, salt, iterations, kek);
+        return r < 0 ? r : wrap_open(kek, sealed, nonce, key);
 }
 
 int backup_manifest_format(const backup_manifest_t *m, char **ret) {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /* The files of an msce-mef backup directory, without the store: the master key wrapped under a
- * passphrase (PBKDF2-HMAC-SHA256, AES-256-GCM) and the manifest. Both parsers take untrusted
+ * passphrase (PBKDF2-HMAC-SHA256, AES-256-GCM) or for a recipient's P-256 public key (ECDH,
+ * HKDF-SHA256, AES-256-GCM), and the manifest. Both parsers take untrusted
  * input (a backup may come from anywhere) and have limits; tests/fuzz/fuzz-backup.c. */
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +30,23 @@ int backup_key_wrap(const uint8_t key[STORE_MASTER_KEY_LEN], const char *pass, s
 /* -EBADMSG when text is not a wrapped key, -EKEYREJECTED when the passphrase does not open it. */
 int backup_key_unwrap(const char *text, size_t len, const char *pass, size_t pass_len,
                       uint8_t key[STORE_MASTER_KEY_LEN]);
+
+/* For a recipient: pem is its public key (SubjectPublicKeyInfo, "PUBLIC KEY"); -EINVAL when it
+ * is not a P-256 key. The backup host never holds what opens the backup. */
+int backup_key_wrap_recipient(const uint8_t key[STORE_MASTER_KEY_LEN], const char *pem, size_t pem_len, char **ret);
+/* pem: the recipient's private key (SEC1 or PKCS#8). -EBADMSG when text is not a key wrapped for a
+ * recipient, -EINVAL when pem is not a P-256 private key, -EKEYREJECTED when it is not the
+ * recipient's (or the wrap was tampered with). */
+int backup_key_unwrap_identity(const char *text, size_t len, const char *pem, size_t pem_len,
+                               uint8_t key[STORE_MASTER_KEY_LEN]);
+/* The SHA-256 of a public key's SubjectPublicKeyInfo DER, in hex (what `openssl pkey -pubin
+ * -outform DER | sha256sum` prints): how backups name their recipient. */
+int backup_recipient_fingerprint(const char *pem, size_t len, char hex[65]);
+
+enum { BACKUP_WRAP_PASSPHRASE = 1, BACKUP_WRAP_RECIPIENT = 2 };
+/* How a wrapped key file is wrapped (for a recipient: its fingerprint into recipient_hex when not
+ * NULL); -EBADMSG when it is neither. */
+int backup_key_kind(const char *text, size_t len, char recipient_hex[65]);
 
 enum { BACKUP_STORE, BACKUP_KEY, _BACKUP_FILES };
 extern const char *const backup_file_names[_BACKUP_FILES];

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* backup, restore and rekey: a consistent logical dump of the store with its master key wrapped
- * under a passphrase, its restore into a fresh store, and master key rotation while serving. */
+ * under a passphrase or for a recipient's public key, its restore into a fresh store, and master
+ * key rotation while serving. */
 #include <wolfssl/options.h>
 /* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
 #include "util/util.h"
@@ -90,6 +91,21 @@ static int passphrase_get(const char *file, bool confirm, passphrase_t *p) {
         if (p->len < BACKUP_PASSPHRASE_MIN || p->len > BACKUP_PASSPHRASE_MAX)
                 return cli_failf("passphrase: expected %u to %u bytes", BACKUP_PASSPHRASE_MIN, BACKUP_PASSPHRASE_MAX);
         return 0;
+}
+
+/* How the master key is wrapped: for the recipient's public key when pem is set, else under
+ * the passphrase. */
+typedef struct key_wrap {
+        passphrase_t pass;
+        uint32_t iterations;
+        char *pem;
+        size_t pem_len;
+        char recipient[65]; /* its fingerprint */
+} key_wrap_t;
+
+static void key_wrap_done(key_wrap_t *w) {
+        free(w->pem);
+        erase(w, sizeof *w);
 }
 
 /* ---- backup ---- */
@@ -196,8 +212,8 @@ static int file_write_hashed(const char *dir, const char *name, const char *text
         return r;
 }
 
-static int backup_write(cli_t *c, const char *dir, const passphrase_t *pass, uint32_t iterations,
-                        backup_writer_t *w, char paths[3][PATH_MAX]) {
+static int backup_write(cli_t *c, const char *dir, const key_wrap_t *kw, backup_writer_t *w,
+                        char paths[3][PATH_MAX]) {
         int r = wc_InitSha256(&w->sha) == 0 ? 0 : -EIO;
         if (r < 0)
                 return cli_fail("sha256", r);
@@ -222,7 +238,8 @@ static int backup_write(cli_t *c, const char *dir, const passphrase_t *pass, uin
                                  "meanwhile?): run the backup again",
                                  dir, c->cfg->master_key_path);
         _cleanup_free_ char *wrapped = NULL;
-        r = backup_key_wrap(key, pass->text, pass->len, iterations, &wrapped);
+        r = kw->pem ? backup_key_wrap_recipient(key, kw->pem, kw->pem_len, &wrapped)
+                    : backup_key_wrap(key, kw->pass.text, kw->pass.len, kw->iterations, &wrapped);
         if (r == 0)
                 r = file_write_hashed(dir, BACKUP_FILE_KEY, wrapped, &w->m.files[BACKUP_KEY].size,
                                       w->m.files[BACKUP_KEY].sha256, paths[1]);
@@ -253,10 +270,11 @@ int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
                 COMMON_OPTIONS,
                 { "passphrase-file", required_argument, NULL, 'p' },
                 { "kdf-iterations", required_argument, NULL, 'i' },
+                { "recipient", required_argument, NULL, 'r' },
                 {},
         };
-        const char *pass_file = NULL;
-        uint32_t iterations = BACKUP_KDF_ITERATIONS;
+        const char *pass_file = NULL, *recipient = NULL;
+        _cleanup_(key_wrap_done) key_wrap_t kw = { .iterations = BACKUP_KDF_ITERATIONS };
         int o;
         optind = 0;
         while ((o = cli_next_option(c, def, argc, argv, ":h", opts)) >= 0)
@@ -264,12 +282,15 @@ int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
                 case 'p':
                         pass_file = optarg;
                         break;
+                case 'r':
+                        recipient = optarg;
+                        break;
                 case 'i': {
                         unsigned long long u;
                         if (parse_uint(optarg, BACKUP_KDF_ITERATIONS_MAX, &u) < 0 || u < BACKUP_KDF_ITERATIONS_MIN)
                                 return cli_usage_error("backup", "--kdf-iterations: expected %u to %u",
                                                        BACKUP_KDF_ITERATIONS_MIN, BACKUP_KDF_ITERATIONS_MAX);
-                        iterations = (uint32_t) u;
+                        kw.iterations = (uint32_t) u;
                         break;
                 }
                 default:
@@ -281,10 +302,20 @@ int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r)
                 return r;
         const char *dir = argv[optind];
-        _cleanup_(passphrase_done) passphrase_t pass = {};
-        r = passphrase_get(pass_file, true, &pass);
-        if (r)
-                return r;
+        if (recipient && pass_file)
+                return cli_usage_error("backup", "--recipient and --passphrase-file: one or the other");
+        if (recipient) {
+                r = file_read_all(recipient, 8192, &kw.pem, &kw.pem_len);
+                if (r < 0)
+                        return cli_failf("recipient %s: %s", recipient, strerror(-r));
+                if (backup_recipient_fingerprint(kw.pem, kw.pem_len, kw.recipient) < 0)
+                        return cli_failf("recipient %s: not a P-256 public key in PEM (openssl pkey -pubout)",
+                                         recipient);
+        } else {
+                r = passphrase_get(pass_file, true, &kw.pass);
+                if (r)
+                        return r;
+        }
         r = cli_open(c, false);
         if (r)
                 return r;
@@ -293,7 +324,7 @@ int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
 
         backup_writer_t w = { .dir = dir, .fd = -1 };
         char paths[3][PATH_MAX] = {};
-        r = backup_write(c, dir, &pass, iterations, &w, paths);
+        r = backup_write(c, dir, &kw, &w, paths);
         if (r) {
                 for (size_t i = 0; i < ELEMENTSOF(paths); i++)
                         if (paths[i][0])
@@ -306,8 +337,9 @@ int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
         r = store_audit(c->store, cli_actor(), "backup", dir, detail);
         if (r < 0)
                 return cli_fail("audit", r);
-        printf("Backed up %s to %s: %s, %" PRIu64 " audit rows; the master key wrapped under the passphrase.\n",
-               mef_store_name(c->cfg), dir, detail, w.m.rows[3]);
+        printf("Backed up %s to %s: %s, %" PRIu64 " audit rows; the master key wrapped %s%s.\n",
+               mef_store_name(c->cfg), dir, detail, w.m.rows[3],
+               kw.pem ? "for recipient key SHA256:" : "under the passphrase", kw.pem ? kw.recipient : "");
         return 0;
 }
 
@@ -397,14 +429,63 @@ static int restore_rows(cli_t *c, const char *dir, const backup_manifest_t *m, u
         return 0;
 }
 
+/* The master key out of the backup's wrapped key file, with what the wrap asks for: the
+ * passphrase, or the recipient's private key (an owner-only file). Prints its own error. */
+static int restore_key_unwrap(const char *dir, const char *text, size_t len, const char *pass_file,
+                              const char *identity, uint8_t key[STORE_MASTER_KEY_LEN]) {
+        char recipient[65];
+        int kind = backup_key_kind(text, len, recipient);
+        if (kind < 0)
+                return cli_failf("restore %s: %s: not a wrapped master key", dir, BACKUP_FILE_KEY);
+        if (kind == BACKUP_WRAP_RECIPIENT && (!identity || pass_file))
+                return cli_failf("restore %s: the master key is wrapped for recipient key SHA256:%s: give its "
+                                 "private key with --identity FILE",
+                                 dir, recipient);
+        if (kind == BACKUP_WRAP_PASSPHRASE && identity)
+                return cli_failf("restore %s: the master key is wrapped under a passphrase, not for a recipient "
+                                 "key: drop --identity",
+                                 dir);
+        int r;
+        if (kind == BACKUP_WRAP_RECIPIENT) {
+                _cleanup_secret_ secret_t pem = { 0 };
+                r = secret_file_read(identity, 8192, &pem);
+                if (r == -EPERM)
+                        return cli_failf("identity %s: readable by group or others (chmod 0600 it)", identity);
+                if (r < 0)
+                        return cli_failf("identity %s: %s", identity, strerror(-r));
+                r = backup_key_unwrap_identity(text, len, (const char *) pem.data, pem.len, key);
+                if (r == -EINVAL)
+                        return cli_failf("identity %s: not a P-256 private key in PEM", identity);
+                if (r == -EKEYREJECTED)
+                        return cli_failf("restore %s: identity %s is not recipient key SHA256:%s (nothing was "
+                                         "changed)",
+                                         dir, identity, recipient);
+        } else {
+                _cleanup_(passphrase_done) passphrase_t pass = {};
+                r = passphrase_get(pass_file, false, &pass);
+                if (r)
+                        return r;
+                r = backup_key_unwrap(text, len, pass.text, pass.len, key);
+                if (r == -EKEYREJECTED)
+                        return cli_failf("restore %s: wrong passphrase: it does not open the master key in %s "
+                                         "(nothing was changed)",
+                                         dir, BACKUP_FILE_KEY);
+        }
+        if (r < 0)
+                return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_KEY,
+                                 r == -EBADMSG ? "not a wrapped master key" : strerror(-r));
+        return 0;
+}
+
 int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         static const struct option opts[] = {
                 COMMON_OPTIONS,
                 { "passphrase-file", required_argument, NULL, 'p' },
+                { "identity", required_argument, NULL, 'I' },
                 { "force", no_argument, NULL, 'f' },
                 {},
         };
-        const char *pass_file = NULL;
+        const char *pass_file = NULL, *identity = NULL;
         bool force = false;
         int o;
         optind = 0;
@@ -412,6 +493,9 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
                 switch (o) {
                 case 'p':
                         pass_file = optarg;
+                        break;
+                case 'I':
+                        identity = optarg;
                         break;
                 case 'f':
                         force = true;
@@ -460,19 +544,10 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0)
                 return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_KEY, strerror(-r));
 
-        _cleanup_(passphrase_done) passphrase_t pass = {};
-        r = passphrase_get(pass_file, false, &pass);
+        _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
+        r = restore_key_unwrap(dir, text, len, pass_file, identity, key);
         if (r)
                 return r;
-        _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
-        r = backup_key_unwrap(text, len, pass.text, pass.len, key);
-        if (r == -EKEYREJECTED)
-                return cli_failf("restore %s: wrong passphrase: it does not open the master key in %s (nothing "
-                                 "was changed)",
-                                 dir, BACKUP_FILE_KEY);
-        if (r < 0)
-                return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_KEY,
-                                 r == -EBADMSG ? "not a wrapped master key" : strerror(-r));
 
         int created = restore_key_file(c->cfg->master_key_path, key);
         r = created;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The files of a backup without the store (mef/backup.h): the master key wrapped under a
- * passphrase round-trips, a wrong passphrase is told apart from a damaged file, and the
+ * passphrase or for a recipient key round-trips, a wrong passphrase or identity is told apart from
+ * a damaged file, and the
  * manifest and row parsers refuse anything but what msce-mef writes, within their limits. */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -114,6 +115,115 @@ static backup_manifest_t sample(void) {
                 memset(m.files[i].sha256, 'a' + (int) i, 64);
         }
         return m;
+}
+
+/* Keys made with OpenSSL (`openssl ecparam -genkey`, `openssl pkcs8 -topk8`, `openssl genpkey`):
+ * A in SEC1 and PKCS#8, B another P-256 key, C a P-384 public key. */
+static const char a_sec1[] =
+        "-----BEGIN EC PRIVATE KEY-----\n"
+        "MHcCAQEEIDe2nwGNGYY/EAB6zvVbkh7gOnqoyYKMFAX3+IAIVsJ9oAoGCCqGSM49\n"
+        "AwEHoUQDQgAECvscNwnWBroise+5DLnNAWTzSuLJC+A3rHHmO1RdjMvz/knMG/nS\n"
+        "/1nSSUt6utj+ouPoA6swbwKwzDmm3yrhUg==\n"
+        "-----END EC PRIVATE KEY-----\n";
+static const char a_pkcs8[] =
+        "-----BEGIN PRIVATE KEY-----\n"
+        "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgN7afAY0Zhj8QAHrO\n"
+        "9VuSHuA6eqjJgowUBff4gAhWwn2hRANCAAQK+xw3CdYGuiKx77kMuc0BZPNK4skL\n"
+        "4DesceY7VF2My/P+Scwb+dL/WdJJS3q62P6i4+gDqzBvArDMOabfKuFS\n"
+        "-----END PRIVATE KEY-----\n";
+static const char a_pub[] =
+        "-----BEGIN PUBLIC KEY-----\n"
+        "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAECvscNwnWBroise+5DLnNAWTzSuLJ\n"
+        "C+A3rHHmO1RdjMvz/knMG/nS/1nSSUt6utj+ouPoA6swbwKwzDmm3yrhUg==\n"
+        "-----END PUBLIC KEY-----\n";
+static const char b_pkcs8[] =
+        "-----BEGIN PRIVATE KEY-----\n"
+        "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgggppYyCihDJqVHz5\n"
+        "idDvTUIpg4a4WauuoROHrgnPOgehRANCAARZhyD6HUzBVZkDQ+7PYXJEcwBxErll\n"
+        "V6H2nE+rl/kc4wRcg2T78cpWFiNDn5fsnY7NDRPwq/bGe/awlMyCmIPp\n"
+        "-----END PRIVATE KEY-----\n";
+static const char c_pub_p384[] =
+        "-----BEGIN PUBLIC KEY-----\n"
+        "MHYwEAYHKoZIzj0CAQYFK4EEACIDYgAEmQsHfnMCLBOg1yRSLtLmHnzInWDwQeYT\n"
+        "dQDN8l27fVFinNNsYYCj4dRNZq4LBazjbzULKdr8is/SSPEy4qrER6IVK1rQEbML\n"
+        "WZYBhHPmVQKqROAfuZAjCLOtsjACSvgT\n"
+        "-----END PUBLIC KEY-----\n";
+/* `openssl pkey -pubin -in a_pub -outform DER | sha256sum` */
+#define A_FINGERPRINT "a25e73000cc0d015cfdd704ee5b6cebd0b1f5634519838f346d112c9891b4f34"
+
+static int unwrap_id(const char *text, const char *pem, uint8_t out[STORE_MASTER_KEY_LEN]) {
+        return backup_key_unwrap_identity(text, strlen(text), pem, strlen(pem), out);
+}
+
+Test(backup, recipient_round_trip_and_wrong_identity) {
+        char fpr[65];
+        cr_assert_eq(backup_recipient_fingerprint(a_pub, strlen(a_pub), fpr), 0);
+        cr_assert_str_eq(fpr, A_FINGERPRINT);
+        _cleanup_free_ char *w = NULL;
+        cr_assert_eq(backup_key_wrap_recipient(key, a_pub, strlen(a_pub), &w), 0);
+        cr_assert_null(strstr(w, "0102030405"), "key bytes in the clear");
+        cr_assert_not_null(strstr(w, A_FINGERPRINT));
+        char kind_fpr[65] = "";
+        cr_assert_eq(backup_key_kind(w, strlen(w), kind_fpr), BACKUP_WRAP_RECIPIENT);
+        cr_assert_str_eq(kind_fpr, A_FINGERPRINT);
+
+        uint8_t out[STORE_MASTER_KEY_LEN] = {}, zero[STORE_MASTER_KEY_LEN] = {};
+        cr_assert_eq(unwrap_id(w, a_sec1, out), 0);
+        cr_assert_arr_eq(out, key, sizeof key);
+        memset(out, 0, sizeof out);
+        cr_assert_eq(unwrap_id(w, a_pkcs8, out), 0);
+        cr_assert_arr_eq(out, key, sizeof key);
+        memset(out, 0, sizeof out);
+        cr_assert_eq(unwrap_id(w, b_pkcs8, out), -EKEYREJECTED);
+        cr_assert_eq(unwrap_id(w, a_pub, out), -EINVAL, "a public key is no identity");
+        cr_assert_arr_eq(out, zero, sizeof zero, "a failed unwrap wrote the key");
+        /* a recipient wrap is no passphrase wrap, and the other way round */
+        cr_assert_eq(unwrap(w, PASS, out), -EBADMSG);
+        _cleanup_free_ char *p = NULL;
+        cr_assert_eq(backup_key_wrap(key, PASS, strlen(PASS), ITER, &p), 0);
+        cr_assert_eq(backup_key_kind(p, strlen(p), NULL), BACKUP_WRAP_PASSPHRASE);
+        cr_assert_eq(unwrap_id(p, a_sec1, out), -EBADMSG);
+        /* two wraps of one key differ (ephemeral key, nonce) */
+        _cleanup_free_ char *w2 = NULL;
+        cr_assert_eq(backup_key_wrap_recipient(key, a_pub, strlen(a_pub), &w2), 0);
+        cr_assert_str_neq(w, w2);
+}
+
+Test(backup, recipient_refuses_other_keys_and_damage) {
+        char fpr[65];
+        char *w = NULL;
+        cr_assert_eq(backup_recipient_fingerprint(c_pub_p384, strlen(c_pub_p384), fpr), -EINVAL);
+        cr_assert_eq(backup_key_wrap_recipient(key, c_pub_p384, strlen(c_pub_p384), &w), -EINVAL);
+        cr_assert_eq(backup_key_wrap_recipient(key, "not a key", 9, &w), -EINVAL);
+        cr_assert_null(w);
+        cr_assert_eq(backup_key_kind("{}", 2, NULL), -EBADMSG);
+
+        _cleanup_free_ char *good = NULL;
+        cr_assert_eq(backup_key_wrap_recipient(key, a_pub, strlen(a_pub), &good), 0);
+        uint8_t out[STORE_MASTER_KEY_LEN] = {};
+        /* a point that is not on the curve is refused before any ECDH with it */
+        char off_curve[2 * 65 + 1];
+        memset(off_curve, '1', sizeof off_curve - 1);
+        off_curve[0] = '0', off_curve[1] = '4', off_curve[sizeof off_curve - 1] = 0;
+        _cleanup_free_ char *bad_point = with_member(good, "ephemeral", json_string(off_curve));
+        cr_assert_eq(unwrap_id(bad_point, a_sec1, out), -EBADMSG);
+        /* a sealed byte changed: the tag does not hold */
+        json_t *o = json_loads(good, 0, NULL);
+        char sealed[2 * 48 + 1];
+        snprintf(sealed, sizeof sealed, "%s", json_string_value(json_object_get(o, "sealed")));
+        json_decref(o);
+        sealed[0] = sealed[0] == '0' ? '1' : '0';
+        _cleanup_free_ char *bad_seal = with_member(good, "sealed", json_string(sealed));
+        cr_assert_eq(unwrap_id(bad_seal, a_sec1, out), -EKEYREJECTED);
+        /* a member more, a member less, another KEM */
+        _cleanup_free_ char *extra = with_member(good, "extra", json_true());
+        cr_assert_eq(unwrap_id(extra, a_sec1, out), -EBADMSG);
+        _cleanup_free_ char *less = with_member(good, "nonce", NULL);
+        cr_assert_eq(unwrap_id(less, a_sec1, out), -EBADMSG);
+        _cleanup_free_ char *kem = with_member(good, "kem", json_string("ecdh-p384"));
+        cr_assert_eq(unwrap_id(kem, a_sec1, out), -EBADMSG);
+        uint8_t zero[STORE_MASTER_KEY_LEN] = {};
+        cr_assert_arr_eq(out, zero, sizeof zero);
 }
 
 Test(backup, manifest_round_trip) {

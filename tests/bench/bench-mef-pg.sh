@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# msce-mef on PostgreSQL against SQLite (issue 13), run under tests/pg-run.sh (a PostgreSQL of
+# its own, fsync on, beside the SQLite file on the same disk):
+#  1. rate: enrolments/s with workers = 1 on each engine, $BENCH_ROUNDS (2) rounds alternating
+#     SQLite and PostgreSQL so that load from elsewhere falls on both, $BENCH_SECONDS (10) s
+#     each, 64 connections from msce-loadgen --duration (2 processes); the PostgreSQL rate as a
+#     share of SQLite's (target: at least 70 %);
+#  2. storm: $BENCH_STORM_GATEWAYS (10000) gateways powering on within $BENCH_STORM_SPREAD
+#     (10) s against workers = auto on PostgreSQL, as bench-mef-fleet.sh does on SQLite.
+# The PostgreSQL store is the SQLite one moved over with msce-mef backup + restore (the nodes
+# are made by bench-nodes straight into SQLite).
+#   meson test -C BUILD --benchmark --suite bench -v mef-pg
+#   or: tests/pg-run.sh tests/bench/bench-mef-pg.sh BUILD [PARTS]   (PARTS: any of rate storm)
+set -euo pipefail
+shopt -s inherit_errexit
+trap 'echo "bench-mef-pg.sh: failed at line $LINENO" >&2' ERR
+: "${MSCE_TEST_PG_URI:?run under tests/pg-run.sh}"
+
+B=$(cd "$1" && pwd)
+parts=${2:-rate storm}
+rounds=${BENCH_ROUNDS:-2}
+secs=${BENCH_SECONDS:-10}
+storm_n=${BENCH_STORM_GATEWAYS:-10000}
+spread=${BENCH_STORM_SPREAD:-10}
+storm_conc=${BENCH_STORM_CONCURRENCY:-256}
+backoff_max=${BENCH_BACKOFF_MAX:-30000}
+LOADGEN=$B/msce-loadgen
+NODES=$B/tests/bench/bench-nodes
+
+W=$(mktemp -d /var/tmp/msce-bench-pg-XXXXXX)
+. "$(dirname "$0")/bench-lib.sh"
+trap 'bench_stop_mef; rm -rf "$W"' EXIT
+
+# conf ENGINE WORKERS MAX_CONNECTIONS
+conf() {
+        local unauth=$(($3 > 64 ? $3 : 64))
+        {
+                printf '[server]\nlisten = 127.0.0.1:0\nfqdn = 127.0.0.1\nworkers = %s\n[store]\n' "$2"
+                if [ "$1" = postgresql ]; then
+                        printf 'backend = postgresql\nuri = %s\npassword_file = %s\nmaster_key = %s/pg.key\n' \
+                                "$MSCE_TEST_PG_URI" "$MSCE_TEST_PG_PASSWORD_FILE" "$W"
+                else
+                        printf 'path = %s/sqlite.db\nmaster_key = %s/sqlite.key\n' "$W" "$W"
+                fi
+                printf '[limits]\nmax_connections = %s\nmax_unauthenticated = %s\n' "$3" "$unauth"
+                printf 'max_unauthenticated_per_source = %s\nenrolments_per_node = 0\n' "$unauth"
+        } > "$W/mef.conf"
+}
+
+# stores N: N nodes and the target /in-cse in SQLite (bench-nodes), then the same in
+# PostgreSQL through a backup and a restore; $W/gateways, $W/targets.
+stores() {
+        local n=$1 t0
+        t0=$(date +%s.%N)
+        conf sqlite 1 64
+        "$MEF" --config "$W/mef.conf" init > /dev/null
+        "$NODES" "$W/sqlite.db" "$W/sqlite.key" "$n" "$W/gateways"
+        (umask 077 && "$MEF" --config "$W/mef.conf" target add /in-cse --psk-id in-cse-psk \
+                --generate-psk "$W/in.hex" > /dev/null && printf '/in-cse in-cse-psk %s\n' "$(cat "$W/in.hex")" > "$W/targets")
+        (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$W/pass")
+        "$MEF" --config "$W/mef.conf" backup --passphrase-file "$W/pass" --kdf-iterations 100000 "$W/bk" > /dev/null
+        conf postgresql 1 64
+        "$MEF" --config "$W/mef.conf" restore --passphrase-file "$W/pass" "$W/bk" > /dev/null
+        echo "stores: $n nodes in SQLite and in PostgreSQL in" \
+                "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }') s"
+}
+
+echo "machine: $(nproc) cores, $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+stores "$([[ " $parts " == *" storm "* ]] && echo "$storm_n" || echo 1000)"
+
+if [[ " $parts " == *" rate "* ]]; then
+        declare -A sum
+        for ((round = 1; round <= rounds; round++)); do
+                for engine in sqlite postgresql; do
+                        conf "$engine" 1 64
+                        bench_mef_start
+                        line=$("$LOADGEN" --gateways "$W/gateways" --count 64 --duration "$secs" --concurrency 64 \
+                                --procs 2 --exchange-timeout 10 --server-pid "$MEF_PID" \
+                                "https://127.0.0.1:$PORT/msce" | head -1)
+                        echo "  round $round, $engine: $line"
+                        sum[$engine]=$(awk -v s="${sum[$engine]:-0}" -v l="$line" 'BEGIN { split(l, f, " "); print s + f[2] }')
+                        bench_stop_mef
+                done
+        done
+        awk -v s="${sum[sqlite]}" -v p="${sum[postgresql]}" -v n="$rounds" 'BEGIN {
+                printf "rate: PostgreSQL %.0f/s vs SQLite %.0f/s (mean of %d rounds): %.0f %% (target at least 70 %%)\n",
+                        p / n, s / n, n, 100 * p / s }'
+fi
+
+if [[ " $parts " == *" storm "* ]]; then
+        conf postgresql auto 256
+        bench_mef_start
+        echo "storm on PostgreSQL: $storm_n gateways within $spread s, workers = auto ($(pgrep -P "$MEF_PID" | wc -l) workers)," \
+                "backoff 1 s .. $((backoff_max / 1000)) s, at most $storm_conc connections in flight"
+        rc=0
+        "$LOADGEN" --gateways "$W/gateways" --targets "$W/targets" --spread "$spread" --concurrency "$storm_conc" \
+                --procs 2 --backoff-max "$backoff_max" --timeout 1800 "https://127.0.0.1:$PORT/msce" | sed 's/^/  /' || rc=$?
+        echo "  msce-loadgen exit $rc; 503 answers logged by the MEF: $(grep -c ' -> 503' "$W/mef.err" || true)"
+        bench_stop_mef
+fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -26,15 +26,13 @@ int store_audit(mef_store_t *s, const char *actor, const char *action, const cha
         if (!s || !actor || !actor[0] || !action || !action[0])
                 return -EINVAL;
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, "INSERT INTO audit (ts, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)", &ref);
-        if (r < 0)
-                return r;
+        TRY(prepare(s, "INSERT INTO audit (ts, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)", &ref));
         db_stmt_t *st = ref.st;
-        BIND(db_bind_int64(st, 1, (int64_t) time(NULL)));
-        BIND(bind_truncated(st, 2, actor, STORE_AUDIT_ACTOR_MAX));
-        BIND(bind_truncated(st, 3, action, STORE_AUDIT_ACTION_MAX));
-        BIND(bind_truncated(st, 4, subject, STORE_AUDIT_SUBJECT_MAX));
-        BIND(bind_truncated(st, 5, detail, STORE_AUDIT_DETAIL_MAX));
+        TRY(db_bind_int64(st, 1, (int64_t) time(NULL)));
+        TRY(bind_truncated(st, 2, actor, STORE_AUDIT_ACTOR_MAX));
+        TRY(bind_truncated(st, 3, action, STORE_AUDIT_ACTION_MAX));
+        TRY(bind_truncated(st, 4, subject, STORE_AUDIT_SUBJECT_MAX));
+        TRY(bind_truncated(st, 5, detail, STORE_AUDIT_DETAIL_MAX));
         return step_done(st);
 }
 
@@ -74,32 +72,26 @@ int store_audit_page(mef_store_t *s, const store_page_t *p, store_audit_entry_t 
         if (!s || !p || !ret || !ret_n || p->after_id < 0)
                 return -EINVAL;
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s,
-                        "SELECT id, ts, actor, action, subject, detail FROM audit WHERE (?1 = 0 OR id < ?1) "
-                        "AND ts >= ?2 AND (?3 IS NULL OR action = ?3) ORDER BY id DESC LIMIT ?4",
-                        &ref);
-        if (r < 0)
-                return r;
+        TRY(prepare(s,
+                    "SELECT id, ts, actor, action, subject, detail FROM audit WHERE (?1 = 0 OR id < ?1) "
+                    "AND ts >= ?2 AND (?3 IS NULL OR action = ?3) ORDER BY id DESC LIMIT ?4",
+                    &ref));
         db_stmt_t *st = ref.st;
-        BIND(db_bind_int64(st, 1, p->after_id));
-        BIND(db_bind_int64(st, 2, p->since));
-        BIND(bind_text_or_null(st, 3, p->action));
-        BIND(db_bind_int64(st, 4, (int64_t) page_limit(p->limit)));
+        TRY(db_bind_int64(st, 1, p->after_id));
+        TRY(db_bind_int64(st, 2, p->since));
+        TRY(bind_text_or_null(st, 3, p->action));
+        TRY(db_bind_int64(st, 4, (int64_t) page_limit(p->limit)));
         return audit_rows(st, ret, ret_n);
 }
-
-/* ---- backup, restore, rekey (mef/store-backup.h) ---- */
 
 /* ---- retention ---- */
 
 /* One DELETE with a cut-off, counting what it removed. */
 static int delete_before(mef_store_t *s, const char *sql, int64_t before, uint64_t *ret_n) {
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, sql, &ref);
-        if (r < 0)
-                return r;
-        BIND(db_bind_int64(ref.st, 1, before));
-        r = step_done(ref.st);
+        TRY(prepare(s, sql, &ref));
+        TRY(db_bind_int64(ref.st, 1, before));
+        int r = step_done(ref.st);
         if (r < 0)
                 return r;
         *ret_n = (uint64_t) s->d->ops->changes(s->d);

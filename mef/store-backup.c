@@ -117,9 +117,8 @@ static json_t *dump_column(db_stmt_t *st, int i, dump_type_t type) {
 
 static int dump_table(mef_store_t *s, const dump_table_t *t, store_dump_fn_t fn, void *userdata) {
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, t->select, &ref);
-        if (r < 0)
-                return r;
+        TRY(prepare(s, t->select, &ref));
+        int r;
         while ((r = step_row(ref.st)) > 0) {
                 json_t *row = json_object();
                 if (!row)
@@ -158,13 +157,11 @@ int store_rows_in_use(mef_store_t *s, uint64_t *ret) {
         if (!s || !ret)
                 return -EINVAL;
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s,
-                        "SELECT (SELECT count(*) FROM nodes) + (SELECT count(*) FROM targets)"
-                        " + (SELECT count(*) FROM enrolments)",
-                        &ref);
-        if (r < 0)
-                return r;
-        r = step_row(ref.st);
+        TRY(prepare(s,
+                    "SELECT (SELECT count(*) FROM nodes) + (SELECT count(*) FROM targets)"
+                    " + (SELECT count(*) FROM enrolments)",
+                    &ref));
+        int r = step_row(ref.st);
         if (r <= 0)
                 return r < 0 ? r : -EIO;
         *ret = (uint64_t) db_column_int64(ref.st, 0);
@@ -245,32 +242,30 @@ int store_restore_row(mef_store_t *s, const char *table, json_t *row) {
                         return r;
         }
         _cleanup_stmt_ stmt_ref_t ref = {};
-        r = prepare(s, t->insert, &ref);
-        if (r < 0)
-                return r;
+        TRY(prepare(s, t->insert, &ref));
         uint8_t blobs[2][DUMP_BLOB_MAX]; /* bound values stay valid until the step */
         int nb = 0;
         for (int i = 0; i < t->n_cols; i++) {
                 json_t *v = json_object_get(row, t->cols[i].name);
                 if (json_is_null(v)) {
-                        BIND(db_bind_text(ref.st, i + 1, NULL, 0));
+                        TRY(db_bind_text(ref.st, i + 1, NULL, 0));
                         continue;
                 }
                 switch (t->cols[i].type) {
                 case DUMP_INT:
-                        BIND(db_bind_int64(ref.st, i + 1, json_integer_value(v)));
+                        TRY(db_bind_int64(ref.st, i + 1, json_integer_value(v)));
                         break;
                 case DUMP_TEXT:
                         if (strlen(json_string_value(v)) != json_string_length(v))
                                 return -EBADMSG; /* an embedded NUL */
-                        BIND(db_bind_text(ref.st, i + 1, json_string_value(v), (int) json_string_length(v)));
+                        TRY(db_bind_text(ref.st, i + 1, json_string_value(v), (int) json_string_length(v)));
                         break;
                 case DUMP_BLOB: {
                         size_t n;
                         if (nb >= (int) ELEMENTSOF(blobs))
                                 return -EBADMSG;
-                        BIND(restore_blob(v, blobs[nb], &n));
-                        BIND(db_bind_blob(ref.st, i + 1, blobs[nb], n));
+                        TRY(restore_blob(v, blobs[nb], &n));
+                        TRY(db_bind_blob(ref.st, i + 1, blobs[nb], n));
                         nb++;
                         break;
                 }
@@ -300,9 +295,8 @@ static int rekey_table(mef_store_t *s, mef_store_t *next, const dump_table_t *t,
         size_t n = 0, alloc = 0;
         {
                 _cleanup_stmt_ stmt_ref_t ref = {};
-                int r = prepare(s, t->select_secrets, &ref);
-                if (r < 0)
-                        return r;
+                TRY(prepare(s, t->select_secrets, &ref));
+                int r;
                 while ((r = step_row(ref.st)) > 0) {
                         sealed_row_t *e = store_array_push((void **) &rows, &n, &alloc, sizeof *rows);
                         if (!e)
@@ -330,11 +324,9 @@ static int rekey_table(mef_store_t *s, mef_store_t *next, const dump_table_t *t,
                 if (r < 0)
                         return r;
                 _cleanup_stmt_ stmt_ref_t ref = {};
-                r = prepare(s, t->update_secret, &ref);
-                if (r < 0)
-                        return r;
-                BIND(db_bind_text(ref.st, 1, rows[i].id, -1));
-                BIND(db_bind_blob(ref.st, 2, rows[i].blob, rows[i].len));
+                TRY(prepare(s, t->update_secret, &ref));
+                TRY(db_bind_text(ref.st, 1, rows[i].id, -1));
+                TRY(db_bind_blob(ref.st, 2, rows[i].blob, rows[i].len));
                 r = step_done(ref.st);
                 if (r < 0)
                         return r;

@@ -38,18 +38,16 @@ int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_
         if (r < 0)
                 return r;
         _cleanup_stmt_ stmt_ref_t ref = {};
-        r = prepare(s, "INSERT INTO enrolments (" ENROLMENT_COLUMNS ", key_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    &ref);
-        if (r < 0)
-                return r;
+        TRY(prepare(s, "INSERT INTO enrolments (" ENROLMENT_COLUMNS ", key_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    &ref));
         db_stmt_t *st = ref.st;
-        BIND(db_bind_text(st, 1, e->ke_id, -1));
-        BIND(db_bind_text(st, 2, e->node_id, -1));
-        BIND(db_bind_text(st, 3, state, -1));
-        BIND(db_bind_int64(st, 4, e->created > 0 ? e->created : (int64_t) time(NULL)));
-        BIND(db_bind_int64(st, 5, e->exp));
-        BIND(db_bind_int64(st, 6, e->ltk_transported));
-        BIND(db_bind_blob(st, 7, blob, blob_len));
+        TRY(db_bind_text(st, 1, e->ke_id, -1));
+        TRY(db_bind_text(st, 2, e->node_id, -1));
+        TRY(db_bind_text(st, 3, state, -1));
+        TRY(db_bind_int64(st, 4, e->created > 0 ? e->created : (int64_t) time(NULL)));
+        TRY(db_bind_int64(st, 5, e->exp));
+        TRY(db_bind_int64(st, 6, e->ltk_transported));
+        TRY(db_bind_blob(st, 7, blob, blob_len));
         return step_done(st);
 }
 
@@ -81,11 +79,9 @@ int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enro
          * way the unique index enrolments_one_active backs it. */
         if (s->d->ops->dialect == DB_POSTGRESQL && s->d->ops->in_transaction(s->d)) {
                 _cleanup_stmt_ stmt_ref_t ref = {};
-                int r = prepare(s, "SELECT node_id FROM nodes WHERE node_id = ?1 FOR UPDATE", &ref);
-                if (r < 0)
-                        return r;
-                BIND(db_bind_text(ref.st, 1, node_id, -1));
-                r = step_row(ref.st);
+                TRY(prepare(s, "SELECT node_id FROM nodes WHERE node_id = ?1 FOR UPDATE", &ref));
+                TRY(db_bind_text(ref.st, 1, node_id, -1));
+                int r = step_row(ref.st);
                 if (r < 0)
                         return r;
         }
@@ -95,13 +91,11 @@ int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enro
                 char ke_id[MSG_KEID_MAX + 1];
                 {
                         _cleanup_stmt_ stmt_ref_t ref = {};
-                        int r = prepare(s,
-                                        "SELECT ke_id FROM enrolments WHERE node_id = ?1 AND state = 'active' LIMIT 1",
-                                        &ref);
-                        if (r < 0)
-                                return r;
-                        BIND(db_bind_text(ref.st, 1, node_id, -1));
-                        r = step_row(ref.st);
+                        TRY(prepare(s,
+                                    "SELECT ke_id FROM enrolments WHERE node_id = ?1 AND state = 'active' LIMIT 1",
+                                    &ref));
+                        TRY(db_bind_text(ref.st, 1, node_id, -1));
+                        int r = step_row(ref.st);
                         if (r <= 0)
                                 return r; /* 0: no active enrolment left */
                         r = store_column_text(ref.st, 0, ke_id, sizeof ke_id);
@@ -134,10 +128,8 @@ int store_enrolment_page(mef_store_t *s, const char *node_id, const store_page_t
         int r;
         _cleanup_stmt_ stmt_ref_t ref = {};
         if (p->after) {
-                r = prepare(s, "SELECT created, rowid FROM enrolments WHERE ke_id = ?1", &ref);
-                if (r < 0)
-                        return r;
-                BIND(db_bind_text(ref.st, 1, p->after, -1));
+                TRY(prepare(s, "SELECT created, rowid FROM enrolments WHERE ke_id = ?1", &ref));
+                TRY(db_bind_text(ref.st, 1, p->after, -1));
                 r = step_row(ref.st);
                 if (r <= 0)
                         return r < 0 ? r : -ENOENT;
@@ -145,23 +137,21 @@ int store_enrolment_page(mef_store_t *s, const char *node_id, const store_page_t
                 rowid = db_column_int64(ref.st, 1);
                 stmt_releasep(&ref);
         }
-        r = prepare(s,
+        TRY(prepare(s,
                     "SELECT " ENROLMENT_COLUMNS " FROM enrolments WHERE (created < ?1 OR (created = ?1 AND rowid < ?2)) "
                     "AND (?3 IS NULL OR node_id = ?3) AND (?4 IS NULL OR state = ?4) AND created >= ?5 "
                     "AND (?6 = 0 OR (?6 > 0 AND exp <= ?7) OR (?6 < 0 AND exp > ?7)) "
                     "ORDER BY created DESC, rowid DESC LIMIT ?8",
-                    &ref);
-        if (r < 0)
-                return r;
+                    &ref));
         db_stmt_t *st = ref.st;
-        BIND(db_bind_int64(st, 1, created));
-        BIND(db_bind_int64(st, 2, rowid));
-        BIND(bind_text_or_null(st, 3, node_id));
-        BIND(bind_text_or_null(st, 4, state));
-        BIND(db_bind_int64(st, 5, p->since));
-        BIND(db_bind_int64(st, 6, p->expired));
-        BIND(db_bind_int64(st, 7, p->now > 0 ? p->now : (int64_t) time(NULL)));
-        BIND(db_bind_int64(st, 8, (int64_t) page_limit(p->limit)));
+        TRY(db_bind_int64(st, 1, created));
+        TRY(db_bind_int64(st, 2, rowid));
+        TRY(bind_text_or_null(st, 3, node_id));
+        TRY(bind_text_or_null(st, 4, state));
+        TRY(db_bind_int64(st, 5, p->since));
+        TRY(db_bind_int64(st, 6, p->expired));
+        TRY(db_bind_int64(st, 7, p->now > 0 ? p->now : (int64_t) time(NULL)));
+        TRY(db_bind_int64(st, 8, (int64_t) page_limit(p->limit)));
         void *list = NULL;
         r = store_select_all(st, &enrolment_row, &list, ret_n);
         if (r == 0)

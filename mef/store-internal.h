@@ -50,7 +50,7 @@ static inline void stmt_releasep(stmt_ref_t *ref) {
 }
 #define _cleanup_stmt_ _cleanup_(stmt_releasep)
 
-#define BIND(expr)                              \
+#define TRY(expr)                              \
         do {                                    \
                 int _r_ = (expr);               \
                 if (_r_ < 0)                    \

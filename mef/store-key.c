@@ -73,13 +73,11 @@ int store_master_key_load(const char *path, bool create, uint8_t key[STORE_MASTE
  * sees its row). */
 static int check_select(mef_store_t *s, bool for_share, uint8_t *blob, size_t size, size_t *ret_len) {
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s,
-                        for_share ? "SELECT value FROM meta WHERE name = 'check' FOR SHARE"
-                                  : "SELECT value FROM meta WHERE name = 'check'",
-                        &ref);
-        if (r < 0)
-                return r;
-        r = step_row(ref.st);
+        TRY(prepare(s,
+                    for_share ? "SELECT value FROM meta WHERE name = 'check' FOR SHARE"
+                              : "SELECT value FROM meta WHERE name = 'check'",
+                    &ref));
+        int r = step_row(ref.st);
         if (r <= 0)
                 return r;
         size_t n;
@@ -102,14 +100,12 @@ int store_check_write(mef_store_t *s) {
         if (r < 0)
                 return r;
         _cleanup_stmt_ stmt_ref_t ref = {};
-        r = prepare(s,
+        TRY(prepare(s,
                     "INSERT INTO meta (name, value) VALUES ('check', ?1) "
                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    &ref);
-        if (r < 0)
-                return r;
+                    &ref));
         db_stmt_t *st = ref.st;
-        BIND(db_bind_blob(st, 1, blob, n));
+        TRY(db_bind_blob(st, 1, blob, n));
         return step_done(st);
 }
 

@@ -128,27 +128,25 @@ int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, si
         /* A TLS identity names one peer: a KpmID or fingerprint a target already uses is a
          * duplicate too. */
         _cleanup_stmt_ stmt_ref_t ref = {};
-        r = prepare(s,
+        TRY(prepare(s,
                     "INSERT INTO nodes (" NODE_COLUMNS ", kpm_enc) "
                     "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 "
                     "WHERE NOT EXISTS (SELECT 1 FROM targets WHERE psk_id = ?2 OR cert_fp = ?3) "
                     "AND NOT EXISTS (SELECT 1 FROM nodes WHERE cse_id = ?4)",
-                    &ref);
-        if (r < 0)
-                return r;
+                    &ref));
         db_stmt_t *st = ref.st;
-        BIND(db_bind_text(st, 1, n->node_id, -1));
-        BIND(bind_text_or_null(st, 2, n->kpm_id));
-        BIND(bind_text_or_null(st, 3, n->cert_fp));
-        BIND(db_bind_text(st, 4, n->cse_id, -1));
-        BIND(db_bind_text(st, 5, n->cse_base, -1));
-        BIND(db_bind_text(st, 6, targets, -1));
-        BIND(db_bind_int64(st, 7, n->poll));
-        BIND(db_bind_int64(st, 8, n->lifetime));
-        BIND(db_bind_int64(st, 9, n->ltk_transported));
-        BIND(db_bind_text(st, 10, node_state_to_string(n->state), -1));
-        BIND(db_bind_int64(st, 11, n->created > 0 ? n->created : (int64_t) time(NULL)));
-        BIND(store_bind_sealed(st, 12, blob, blob_len));
+        TRY(db_bind_text(st, 1, n->node_id, -1));
+        TRY(bind_text_or_null(st, 2, n->kpm_id));
+        TRY(bind_text_or_null(st, 3, n->cert_fp));
+        TRY(db_bind_text(st, 4, n->cse_id, -1));
+        TRY(db_bind_text(st, 5, n->cse_base, -1));
+        TRY(db_bind_text(st, 6, targets, -1));
+        TRY(db_bind_int64(st, 7, n->poll));
+        TRY(db_bind_int64(st, 8, n->lifetime));
+        TRY(db_bind_int64(st, 9, n->ltk_transported));
+        TRY(db_bind_text(st, 10, node_state_to_string(n->state), -1));
+        TRY(db_bind_int64(st, 11, n->created > 0 ? n->created : (int64_t) time(NULL)));
+        TRY(store_bind_sealed(st, 12, blob, blob_len));
         return store_insert_one(s, st);
 }
 
@@ -199,16 +197,14 @@ int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret) {
         if (!s || !ret)
                 return -EINVAL;
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s,
-                        "SELECT (SELECT count(*) FROM nodes),"
-                        " (SELECT count(*) FROM enrolments WHERE state = 'active' AND exp > ?1),"
-                        " (SELECT count(*) FROM enrolments WHERE state = 'active' AND exp <= ?1)",
-                        &ref);
-        if (r < 0)
-                return r;
+        TRY(prepare(s,
+                    "SELECT (SELECT count(*) FROM nodes),"
+                    " (SELECT count(*) FROM enrolments WHERE state = 'active' AND exp > ?1),"
+                    " (SELECT count(*) FROM enrolments WHERE state = 'active' AND exp <= ?1)",
+                    &ref));
         db_stmt_t *st = ref.st;
-        BIND(db_bind_int64(st, 1, now));
-        r = step_row(st);
+        TRY(db_bind_int64(st, 1, now));
+        int r = step_row(st);
         if (r <= 0)
                 return r < 0 ? r : -EIO;
         *ret = (store_counts_t) {
@@ -223,14 +219,11 @@ int store_node_seen(mef_store_t *s, const char *node_id, int64_t now) {
         if (!s || !node_id)
                 return -EINVAL;
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, "UPDATE nodes SET last_seen = ?2, status_checks = status_checks + 1 WHERE node_id = ?1",
-                        &ref);
-        if (r < 0)
-                return r;
+        TRY(prepare(s, "UPDATE nodes SET last_seen = ?2, status_checks = status_checks + 1 WHERE node_id = ?1", &ref));
         db_stmt_t *st = ref.st;
-        BIND(db_bind_text(st, 1, node_id, -1));
-        BIND(db_bind_int64(st, 2, now));
-        r = step_done(st);
+        TRY(db_bind_text(st, 1, node_id, -1));
+        TRY(db_bind_int64(st, 2, now));
+        int r = step_done(st);
         if (r < 0)
                 return r;
         return s->d->ops->changes(s->d) == 1 ? 0 : -ENOENT;
@@ -246,19 +239,17 @@ int store_node_page(mef_store_t *s, const store_page_t *p, store_node_t **ret, s
                 return -EINVAL;
         /* keyset: the primary key's index walks from after, whatever the table holds */
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s,
-                        "SELECT " NODE_SELECT " FROM nodes WHERE (?1 IS NULL OR node_id > ?1) "
-                        "AND (?2 IS NULL OR state = ?2) AND created >= ?3 ORDER BY node_id LIMIT ?4",
-                        &ref);
-        if (r < 0)
-                return r;
+        TRY(prepare(s,
+                    "SELECT " NODE_SELECT " FROM nodes WHERE (?1 IS NULL OR node_id > ?1) "
+                    "AND (?2 IS NULL OR state = ?2) AND created >= ?3 ORDER BY node_id LIMIT ?4",
+                    &ref));
         db_stmt_t *st = ref.st;
-        BIND(bind_text_or_null(st, 1, p->after));
-        BIND(bind_text_or_null(st, 2, state));
-        BIND(db_bind_int64(st, 3, p->since));
-        BIND(db_bind_int64(st, 4, (int64_t) page_limit(p->limit)));
+        TRY(bind_text_or_null(st, 1, p->after));
+        TRY(bind_text_or_null(st, 2, state));
+        TRY(db_bind_int64(st, 3, p->since));
+        TRY(db_bind_int64(st, 4, (int64_t) page_limit(p->limit)));
         void *list = NULL;
-        r = store_select_all(st, &node_row, &list, ret_n);
+        int r = store_select_all(st, &node_row, &list, ret_n);
         if (r == 0)
                 *ret = list;
         return r;
@@ -267,11 +258,9 @@ int store_node_page(mef_store_t *s, const store_page_t *p, store_node_t **ret, s
 /* 1 when sql (?1 = arg, ?2 = not_node) finds a row. */
 static int row_exists(mef_store_t *s, const char *sql, const char *arg, const char *not_node) {
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, sql, &ref);
-        if (r < 0)
-                return r;
-        BIND(db_bind_text(ref.st, 1, arg, -1));
-        BIND(db_bind_text(ref.st, 2, not_node, -1));
+        TRY(prepare(s, sql, &ref));
+        TRY(db_bind_text(ref.st, 1, arg, -1));
+        TRY(db_bind_text(ref.st, 2, not_node, -1));
         return step_row(ref.st);
 }
 

@@ -18,12 +18,10 @@ int store_select_one(mef_store_t *s, const row_type_t *type, const char *sql, co
         if (!s || !arg || !ret)
                 return -EINVAL;
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, sql, &ref);
-        if (r < 0)
-                return r;
+        TRY(prepare(s, sql, &ref));
         db_stmt_t *st = ref.st;
-        BIND(db_bind_text(st, 1, arg, -1));
-        r = step_row(st);
+        TRY(db_bind_text(st, 1, arg, -1));
+        int r = step_row(st);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -77,14 +75,12 @@ int store_select_all(db_stmt_t *st, const row_type_t *type, void **ret, size_t *
 
 int store_update_one(mef_store_t *s, const char *sql, const char *a1, const char *a2) {
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, sql, &ref);
-        if (r < 0)
-                return r;
+        TRY(prepare(s, sql, &ref));
         db_stmt_t *st = ref.st;
-        BIND(db_bind_text(st, 1, a1, -1));
+        TRY(db_bind_text(st, 1, a1, -1));
         if (a2)
-                BIND(db_bind_text(st, 2, a2, -1));
-        r = step_done(st);
+                TRY(db_bind_text(st, 2, a2, -1));
+        int r = step_done(st);
         if (r < 0)
                 return r;
         return s->d->ops->changes(s->d) > 0 ? 0 : -ENOENT;

@@ -40,18 +40,16 @@ int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk
                         return r;
         }
         _cleanup_stmt_ stmt_ref_t ref = {};
-        r = prepare(s,
+        TRY(prepare(s,
                     "INSERT INTO targets (" TARGET_COLUMNS ", psk_enc) SELECT ?1, ?2, ?3, ?4, ?5 "
                     "WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE kpm_id = ?2 OR cert_fp = ?3)",
-                    &ref);
-        if (r < 0)
-                return r;
+                    &ref));
         db_stmt_t *st = ref.st;
-        BIND(db_bind_text(st, 1, t->id, -1));
-        BIND(bind_text_or_null(st, 2, t->psk_id));
-        BIND(bind_text_or_null(st, 3, t->cert_fp));
-        BIND(db_bind_int64(st, 4, t->created > 0 ? t->created : (int64_t) time(NULL)));
-        BIND(store_bind_sealed(st, 5, blob, blob_len));
+        TRY(db_bind_text(st, 1, t->id, -1));
+        TRY(bind_text_or_null(st, 2, t->psk_id));
+        TRY(bind_text_or_null(st, 3, t->cert_fp));
+        TRY(db_bind_int64(st, 4, t->created > 0 ? t->created : (int64_t) time(NULL)));
+        TRY(store_bind_sealed(st, 5, blob, blob_len));
         return store_insert_one(s, st);
 }
 
@@ -72,12 +70,9 @@ int store_target_list(mef_store_t *s, store_target_t **ret, size_t *ret_n) {
         if (!s || !ret || !ret_n)
                 return -EINVAL;
         _cleanup_stmt_ stmt_ref_t ref = {};
-        int r = prepare(s, "SELECT " TARGET_COLUMNS " FROM targets ORDER BY id", &ref);
-        if (r < 0)
-                return r;
-        db_stmt_t *st = ref.st;
+        TRY(prepare(s, "SELECT " TARGET_COLUMNS " FROM targets ORDER BY id", &ref));
         void *list = NULL;
-        r = store_select_all(st, &target_row, &list, ret_n);
+        int r = store_select_all(ref.st, &target_row, &list, ret_n);
         if (r == 0)
                 *ret = list;
         return r;

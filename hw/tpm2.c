@@ -125,45 +125,44 @@ static int tss2_unload(void **dl) {
         return -EOPNOTSUPP;
 }
 
-static int tss2_load_mu(tss2_t *t) {
-        if (t->mu_dl)
+/* soname into *dl, once: 1 when just opened (its symbols to resolve), 0 when it was already,
+ * -EOPNOTSUPP when it cannot be. */
+static int tss2_open(void **dl, const char *soname) {
+        if (*dl)
                 return 0;
-        t->mu_dl = dlopen("libtss2-mu.so.0", RTLD_NOW | RTLD_LOCAL);
-        if (!t->mu_dl)
-                return -EOPNOTSUPP;
-        if (!DLSYM(t, mu_dl, Tss2_MU_TPM2B_PUBLIC_Marshal) || !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PUBLIC_Unmarshal) ||
-            !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PRIVATE_Marshal) || !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PRIVATE_Unmarshal) ||
-            !DLSYM(t, mu_dl, Tss2_MU_TPML_PCR_SELECTION_Marshal) ||
-            !DLSYM(t, mu_dl, Tss2_MU_TPML_PCR_SELECTION_Unmarshal))
+        *dl = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+        return *dl ? 1 : -EOPNOTSUPP;
+}
+
+static int tss2_load_mu(tss2_t *t) {
+        int r = tss2_open(&t->mu_dl, "libtss2-mu.so.0");
+        if (r > 0 &&
+            (!DLSYM(t, mu_dl, Tss2_MU_TPM2B_PUBLIC_Marshal) || !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PUBLIC_Unmarshal) ||
+             !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PRIVATE_Marshal) || !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PRIVATE_Unmarshal) ||
+             !DLSYM(t, mu_dl, Tss2_MU_TPML_PCR_SELECTION_Marshal) ||
+             !DLSYM(t, mu_dl, Tss2_MU_TPML_PCR_SELECTION_Unmarshal)))
                 return tss2_unload(&t->mu_dl);
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 static int tss2_load_tctildr(tss2_t *t) {
-        if (t->tctildr_dl)
-                return 0;
-        t->tctildr_dl = dlopen("libtss2-tctildr.so.0", RTLD_NOW | RTLD_LOCAL);
-        if (!t->tctildr_dl)
-                return -EOPNOTSUPP;
-        if (!DLSYM(t, tctildr_dl, Tss2_TctiLdr_Initialize) || !DLSYM(t, tctildr_dl, Tss2_TctiLdr_Finalize))
+        int r = tss2_open(&t->tctildr_dl, "libtss2-tctildr.so.0");
+        if (r > 0 && (!DLSYM(t, tctildr_dl, Tss2_TctiLdr_Initialize) || !DLSYM(t, tctildr_dl, Tss2_TctiLdr_Finalize)))
                 return tss2_unload(&t->tctildr_dl);
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 static int tss2_load_esys(tss2_t *t) {
-        if (t->esys_dl)
-                return 0;
-        t->esys_dl = dlopen("libtss2-esys.so.0", RTLD_NOW | RTLD_LOCAL);
-        if (!t->esys_dl)
-                return -EOPNOTSUPP;
-        if (!DLSYM(t, esys_dl, Esys_Initialize) || !DLSYM(t, esys_dl, Esys_Finalize) || !DLSYM(t, esys_dl, Esys_Free) ||
-            !DLSYM(t, esys_dl, Esys_FlushContext) || !DLSYM(t, esys_dl, Esys_GetCapability) ||
-            !DLSYM(t, esys_dl, Esys_CreatePrimary) || !DLSYM(t, esys_dl, Esys_StartAuthSession) ||
-            !DLSYM(t, esys_dl, Esys_TRSess_SetAttributes) || !DLSYM(t, esys_dl, Esys_PolicyPCR) ||
-            !DLSYM(t, esys_dl, Esys_PolicyGetDigest) || !DLSYM(t, esys_dl, Esys_Create) ||
-            !DLSYM(t, esys_dl, Esys_Load) || !DLSYM(t, esys_dl, Esys_Unseal))
+        int r = tss2_open(&t->esys_dl, "libtss2-esys.so.0");
+        if (r > 0 &&
+            (!DLSYM(t, esys_dl, Esys_Initialize) || !DLSYM(t, esys_dl, Esys_Finalize) ||
+             !DLSYM(t, esys_dl, Esys_Free) || !DLSYM(t, esys_dl, Esys_FlushContext) ||
+             !DLSYM(t, esys_dl, Esys_GetCapability) || !DLSYM(t, esys_dl, Esys_CreatePrimary) ||
+             !DLSYM(t, esys_dl, Esys_StartAuthSession) || !DLSYM(t, esys_dl, Esys_TRSess_SetAttributes) ||
+             !DLSYM(t, esys_dl, Esys_PolicyPCR) || !DLSYM(t, esys_dl, Esys_PolicyGetDigest) ||
+             !DLSYM(t, esys_dl, Esys_Create) || !DLSYM(t, esys_dl, Esys_Load) || !DLSYM(t, esys_dl, Esys_Unseal)))
                 return tss2_unload(&t->esys_dl);
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 typedef struct tpm2_ctx {

@@ -9,15 +9,22 @@ static bool strcaseeq(const char *a, const char *b) {
         return strcasecmp(a, b) == 0;
 }
 
+/* dir/file into *ret; -ENOENT reported as a warning: "<topic>: no dir/file (<absent>)" and fix. */
+static int runtime_read(checker_t *c, const char *dir, const char *file, const char *topic, const char *absent,
+                        const char *fix, char **ret, size_t *ret_len) {
+        int r = ctl_runtime_read(dir, file, ret, ret_len);
+        if (r == -ENOENT)
+                check_report(c, L_WARN, fix, "%s: no %s/%s (%s)", topic, dir, file, absent);
+        return r;
+}
+
 void check_agent(checker_t *c, const char *runtime_dir) {
         _cleanup_free_ char *text = NULL;
         size_t len;
-        int r = ctl_runtime_read(runtime_dir, CTL_STATE_FILE, &text, &len);
-        if (r == -ENOENT) {
-                check_report(c, L_WARN, "systemctl start msce-agent", "agent: no %s/%s (not started since boot)",
-                             runtime_dir, CTL_STATE_FILE);
+        int r = runtime_read(c, runtime_dir, CTL_STATE_FILE, "agent", "not started since boot",
+                             "systemctl start msce-agent", &text, &len);
+        if (r == -ENOENT)
                 return;
-        }
         if (r < 0) {
                 check_report(c, L_WARN, NULL, "agent: %s/%s: %s", runtime_dir, CTL_STATE_FILE, strerror(-r));
                 return;
@@ -56,12 +63,10 @@ void check_agent(checker_t *c, const char *runtime_dir) {
 void check_profile(checker_t *c, const char *runtime_dir) {
         _cleanup_free_ char *text = NULL;
         size_t len;
-        int r = ctl_runtime_read(runtime_dir, CTL_PROFILE_FILE, &text, &len);
-        if (r == -ENOENT) {
-                check_report(c, L_WARN, "start msce-agent: it enrols with the MEF", "profile: no %s/%s (not enrolled)",
-                             runtime_dir, CTL_PROFILE_FILE);
+        int r = runtime_read(c, runtime_dir, CTL_PROFILE_FILE, "profile", "not enrolled",
+                             "start msce-agent: it enrols with the MEF", &text, &len);
+        if (r == -ENOENT)
                 return;
-        }
         _cleanup_(ctl_profile_done) ctl_profile_t p = {};
         char err[256] = "";
         if (r == 0)

@@ -25,20 +25,22 @@ bool check_agent_can(const checker_t *c, const struct stat *st, int want) {
         return ctl_access_ok(st->st_uid, st->st_gid, st->st_mode, c->uid, c->groups, c->n_groups, want);
 }
 
+/* name, or id as a number when it has none */
+static const char *name_or_id(const char *name, unsigned id, char buf[32]) {
+        if (name)
+                return name;
+        snprintf(buf, 32, "%u", id);
+        return buf;
+}
+
 const char *check_user_name(uid_t uid, char buf[32]) {
         struct passwd *pw = getpwuid(uid);
-        if (pw)
-                return pw->pw_name;
-        snprintf(buf, 32, "%u", (unsigned) uid);
-        return buf;
+        return name_or_id(pw ? pw->pw_name : NULL, (unsigned) uid, buf);
 }
 
 const char *check_group_name(gid_t gid, char buf[32]) {
         struct group *gr = getgrgid(gid);
-        if (gr)
-                return gr->gr_name;
-        snprintf(buf, 32, "%u", (unsigned) gid);
-        return buf;
+        return name_or_id(gr ? gr->gr_name : NULL, (unsigned) gid, buf);
 }
 
 static bool path_under(const char *path, const char *dir) {

@@ -61,17 +61,24 @@ static bool profile_expired(const ctl_state_t *s, const ctl_profile_t *p, time_t
         return exp && ctl_time_parse(exp, &t) == 0 && t <= now;
 }
 
-int cmd_status(const globals_t *g, int argc, char **argv) {
-        static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, {} };
-        bool json = false;
+/* The command's one option, --name, into *ret_set: 0, or EXIT_USAGE (printed). */
+static int flag_parse(const char *cmd, const char *name, int argc, char **argv, bool *ret_set) {
+        const struct option opts[] = { { name, no_argument, NULL, 'f' }, {} };
         int o;
         while ((o = getopt_long(argc, argv, "+:", opts, NULL)) >= 0) {
-                if (o != 'j')
-                        return option_error("status", o, argv);
-                json = true;
+                if (o != 'f')
+                        return option_error(cmd, o, argv);
+                *ret_set = true;
         }
         if (optind < argc)
-                return usage_error("status: unexpected argument '%s'", argv[optind]);
+                return usage_error("%s: unexpected argument '%s'", cmd, argv[optind]);
+        return 0;
+}
+
+int cmd_status(const globals_t *g, int argc, char **argv) {
+        bool json = false;
+        if (flag_parse("status", "json", argc, argv, &json) != 0)
+                return EXIT_USAGE;
 
         _cleanup_free_ char *dir = NULL;
         if (runtime_dir_get(g, &dir) < 0)
@@ -130,16 +137,9 @@ int cmd_status(const globals_t *g, int argc, char **argv) {
 }
 
 int cmd_profile(const globals_t *g, int argc, char **argv) {
-        static const struct option opts[] = { { "env", no_argument, NULL, 'e' }, {} };
         bool env = false;
-        int o;
-        while ((o = getopt_long(argc, argv, "+:", opts, NULL)) >= 0) {
-                if (o != 'e')
-                        return option_error("profile", o, argv);
-                env = true;
-        }
-        if (optind < argc)
-                return usage_error("profile: unexpected argument '%s'", argv[optind]);
+        if (flag_parse("profile", "env", argc, argv, &env) != 0)
+                return EXIT_USAGE;
 
         _cleanup_free_ char *dir = NULL, *text = NULL;
         if (runtime_dir_get(g, &dir) < 0)

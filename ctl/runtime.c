@@ -86,6 +86,19 @@ static int get_time(json_t *o, const char *key, char **ret, char *err, size_t er
         return get_string(o, key, 64, false, ret, err, err_size);
 }
 
+/* An integer member in [min, max] that may be absent or null (*ret untouched); what: what
+ * it is not otherwise ("a process ID"). */
+static int get_int(json_t *o, const char *key, json_int_t min, json_int_t max, const char *what, json_int_t *ret,
+                   char *err, size_t err_size) {
+        json_t *v = json_object_get(o, key);
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+                return bad(err, err_size, "\"%s\" is not %s", key, what);
+        *ret = json_integer_value(v);
+        return 0;
+}
+
 int ctl_state_parse(const char *text, size_t len, ctl_state_t *ret, char *err, size_t err_size) {
         json_auto_t *o = NULL;
         int r = json_parse(text, len, &o, err, err_size);
@@ -105,12 +118,11 @@ int ctl_state_parse(const char *text, size_t len, ctl_state_t *ret, char *err, s
                 return r;
         if (!s.state || !s.state[0])
                 return bad(err, err_size, "\"state\" is missing");
-        json_t *pid = json_object_get(o, "pid");
-        if (pid && !json_is_null(pid)) {
-                if (!json_is_integer(pid) || json_integer_value(pid) <= 0 || json_integer_value(pid) > INT_MAX)
-                        return bad(err, err_size, "\"pid\" is not a process ID");
-                s.pid = (pid_t) json_integer_value(pid);
-        }
+        json_int_t pid = 0;
+        r = get_int(o, "pid", 1, INT_MAX, "a process ID", &pid, err, err_size);
+        if (r < 0)
+                return r;
+        s.pid = (pid_t) pid;
         *ret = s;
         s = (ctl_state_t) {};
         return 0;
@@ -174,13 +186,11 @@ int ctl_profile_parse(const char *text, size_t len, ctl_profile_t *ret, char *er
                                 return bad(err, err_size, "target %zu needs \"id\" and \"kpsaID\" without spaces", i);
                 }
         }
-        json_t *poll = json_object_get(o, "poll");
-        if (poll && !json_is_null(poll)) {
-                if (!json_is_integer(poll) || json_integer_value(poll) < 0 ||
-                    json_integer_value(poll) > (json_int_t) MSG_POLL_MAX)
-                        return bad(err, err_size, "\"poll\" is not a number of seconds");
-                p.poll = (unsigned) json_integer_value(poll);
-        }
+        json_int_t poll = 0;
+        r = get_int(o, "poll", 0, MSG_POLL_MAX, "a number of seconds", &poll, err, err_size);
+        if (r < 0)
+                return r;
+        p.poll = (unsigned) poll;
         *ret = p;
         p = (ctl_profile_t) {};
         return 0;

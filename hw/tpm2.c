@@ -165,6 +165,22 @@ static int tss2_load_esys(tss2_t *t) {
         return r < 0 ? r : 0;
 }
 
+/* What creating an object returns beside it, unused here: the creation data, its hash and ticket;
+ * and the creation's fixed inputs (no outside info, no creation PCRs). */
+typedef struct creation {
+        TPM2B_CREATION_DATA *data;
+        TPM2B_DIGEST *hash;
+        TPMT_TK_CREATION *ticket;
+} creation_t;
+static const TPM2B_DATA creation_outside = { 0 };
+static const TPML_PCR_SELECTION creation_pcr = { 0 };
+
+static void creation_free(creation_t *cr) {
+        tss.Esys_Free(cr->data);
+        tss.Esys_Free(cr->hash);
+        tss.Esys_Free(cr->ticket);
+}
+
 typedef struct tpm2_ctx {
         TSS2_TCTI_CONTEXT *tcti;
         ESYS_CONTEXT *esys;
@@ -247,20 +263,14 @@ static int create_primary(tpm2_ctx_t *c) {
                         },
                 },
         };
-        const TPM2B_DATA outside = { 0 };
-        const TPML_PCR_SELECTION creation_pcr = { 0 };
         TPM2B_PUBLIC *out_public = NULL;
-        TPM2B_CREATION_DATA *creation_data = NULL;
-        TPM2B_DIGEST *creation_hash = NULL;
-        TPMT_TK_CREATION *creation_ticket = NULL;
+        creation_t cr = {};
 
         TSS2_RC rc = tss.Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                             ESYS_TR_NONE, &sens, &tmpl, &outside, &creation_pcr, &c->primary,
-                                             &out_public, &creation_data, &creation_hash, &creation_ticket);
+                                             ESYS_TR_NONE, &sens, &tmpl, &creation_outside, &creation_pcr, &c->primary,
+                                             &out_public, &cr.data, &cr.hash, &cr.ticket);
         tss.Esys_Free(out_public);
-        tss.Esys_Free(creation_data);
-        tss.Esys_Free(creation_hash);
-        tss.Esys_Free(creation_ticket);
+        creation_free(&cr);
         if (rc != TSS2_RC_SUCCESS)
                 c->primary = ESYS_TR_NONE;
         return rc_to_errno(rc, STEP_SETUP);
@@ -398,20 +408,13 @@ int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t 
         TPM2B_SENSITIVE_CREATE sens = { 0 };
         sens.sensitive.data.size = (UINT16) len;
         memcpy(sens.sensitive.data.buffer, secret, len);
-        const TPM2B_DATA outside = { 0 };
-        const TPML_PCR_SELECTION creation_pcr = { 0 };
         TPM2B_PRIVATE *priv = NULL;
         TPM2B_PUBLIC *pub = NULL;
-        TPM2B_CREATION_DATA *creation_data = NULL;
-        TPM2B_DIGEST *creation_hash = NULL;
-        TPMT_TK_CREATION *creation_ticket = NULL;
+        creation_t cr = {};
         TSS2_RC rc = tss.Esys_Create(c.esys, c.primary, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
-                                     &outside, &creation_pcr, &priv, &pub, &creation_data, &creation_hash,
-                                     &creation_ticket);
+                                     &creation_outside, &creation_pcr, &priv, &pub, &cr.data, &cr.hash, &cr.ticket);
         erase(&sens, sizeof sens);
-        tss.Esys_Free(creation_data);
-        tss.Esys_Free(creation_hash);
-        tss.Esys_Free(creation_ticket);
+        creation_free(&cr);
         if (rc == TSS2_RC_SUCCESS)
                 r = blob_marshal(&tss, pub, priv, &sel, ret_blob, ret_blob_len);
         else

@@ -48,11 +48,8 @@ static int audit_rows(db_stmt_t *st, store_audit_entry_t **ret, size_t *ret_n) {
                 memset(e, 0, sizeof *e);
                 e->id = db_column_int64(st, 0);
                 e->ts = db_column_int64(st, 1);
-                if ((r = store_column_text(st, 2, e->actor, sizeof e->actor)) < 0 ||
-                    (r = store_column_text(st, 3, e->action, sizeof e->action)) < 0 ||
-                    (r = store_column_text(st, 4, e->subject, sizeof e->subject)) < 0 ||
-                    (r = store_column_text(st, 5, e->detail, sizeof e->detail)) < 0)
-                        return r;
+                TRY(store_column_texts(st, 2, 4, TEXT_BUF(e->actor), TEXT_BUF(e->action), TEXT_BUF(e->subject),
+                                       TEXT_BUF(e->detail)));
         }
         if (r < 0)
                 return r;

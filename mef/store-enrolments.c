@@ -8,11 +8,8 @@
 
 static int enrolment_from_row(db_stmt_t *st, void *out) {
         store_enrolment_t *e = out;
-        int r;
         memset(e, 0, sizeof *e);
-        if ((r = store_column_text(st, 0, e->ke_id, sizeof e->ke_id)) < 0 ||
-            (r = store_column_text(st, 1, e->node_id, sizeof e->node_id)) < 0)
-                return r;
+        TRY(store_column_texts(st, 0, 2, TEXT_BUF(e->ke_id), TEXT_BUF(e->node_id)));
         e->state = enrolment_state_from_string(db_column_str(st, 2));
         if (e->state < 0)
                 return -EBADMSG;

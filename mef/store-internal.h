@@ -95,6 +95,9 @@ static inline bool key_len_valid(const uint8_t *key, size_t n) {
 /* A TEXT column into a fixed buffer; NULL reads as "". -EBADMSG when it cannot fit (a row
  * that no writer of this store produces). */
 int store_column_text(db_stmt_t *st, int i, char *out, size_t size);
+/* Columns first, first + 1... into n such buffers, given as TEXT_BUF(buf) each. */
+int store_column_texts(db_stmt_t *st, int first, int n, ...);
+#define TEXT_BUF(buf) (buf), sizeof(buf)
 
 /* How one table's rows decode; its secret is sealed to aad_prefix and the row's id (at id_offset
  * in the decoded struct), in column key_col of a query that selects it. */

@@ -49,15 +49,10 @@ static int targets_from_json(const char *text, store_node_t *n) {
 /* Columns in NODE_COLUMNS order. */
 static int node_from_row(db_stmt_t *st, void *out) {
         store_node_t *n = out;
-        int r;
         memset(n, 0, sizeof *n);
-        if ((r = store_column_text(st, 0, n->node_id, sizeof n->node_id)) < 0 ||
-            (r = store_column_text(st, 1, n->kpm_id, sizeof n->kpm_id)) < 0 ||
-            (r = store_column_text(st, 2, n->cert_fp, sizeof n->cert_fp)) < 0 ||
-            (r = store_column_text(st, 3, n->cse_id, sizeof n->cse_id)) < 0 ||
-            (r = store_column_text(st, 4, n->cse_base, sizeof n->cse_base)) < 0)
-                return r;
-        r = targets_from_json(db_column_str(st, 5), n);
+        TRY(store_column_texts(st, 0, 5, TEXT_BUF(n->node_id), TEXT_BUF(n->kpm_id), TEXT_BUF(n->cert_fp),
+                               TEXT_BUF(n->cse_id), TEXT_BUF(n->cse_base)));
+        int r = targets_from_json(db_column_str(st, 5), n);
         if (r < 0)
                 return r;
         int64_t poll = db_column_int64(st, 6), lifetime = db_column_int64(st, 7);

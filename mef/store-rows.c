@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Statements and rows: what every table's file reads and writes with. */
+#include <stdarg.h>
+
 #include "mef/store-internal.h"
 
 int store_column_text(db_stmt_t *st, int i, char *out, size_t size) {
@@ -11,6 +13,19 @@ int store_column_text(db_stmt_t *st, int i, char *out, size_t size) {
                 memcpy(out, v, n);
         out[n] = 0;
         return 0;
+}
+
+int store_column_texts(db_stmt_t *st, int first, int n, ...) {
+        va_list ap;
+        int r = 0;
+        va_start(ap, n);
+        for (int i = 0; r >= 0 && i < n; i++) {
+                char *out = va_arg(ap, char *);
+                size_t size = va_arg(ap, size_t);
+                r = store_column_text(st, first + i, out, size);
+        }
+        va_end(ap);
+        return r;
 }
 
 int store_select_one(mef_store_t *s, const row_type_t *type, const char *sql, const char *arg, void *ret,

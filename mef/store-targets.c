@@ -8,12 +8,8 @@
 
 static int target_from_row(db_stmt_t *st, void *out) {
         store_target_t *t = out;
-        int r;
         memset(t, 0, sizeof *t);
-        if ((r = store_column_text(st, 0, t->id, sizeof t->id)) < 0 ||
-            (r = store_column_text(st, 1, t->psk_id, sizeof t->psk_id)) < 0 ||
-            (r = store_column_text(st, 2, t->cert_fp, sizeof t->cert_fp)) < 0)
-                return r;
+        TRY(store_column_texts(st, 0, 3, TEXT_BUF(t->id), TEXT_BUF(t->psk_id), TEXT_BUF(t->cert_fp)));
         t->created = db_column_int64(st, 3);
         return 0;
 }

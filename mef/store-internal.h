@@ -150,6 +150,6 @@ int store_secret_open(mef_store_t *s, const char *aad, const void *blob, size_t 
 /* Decrypt a key column (16..64 bytes) into out, which is only written on success. */
 int store_column_key(mef_store_t *s, db_stmt_t *st, int col, const char *prefix, const char *id,
                      uint8_t out[MSG_KEY_MAX], size_t *ret_len);
-/* Seal key under the AAD prefix:id into blob (SEALED_MAX bytes). */
+/* Seal key under the AAD prefix:id into blob (SEALED_MAX bytes); n 0 (none): *ret_len 0. */
 int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n,
                    uint8_t blob[SEALED_MAX], size_t *ret_len);

@@ -229,6 +229,10 @@ int store_column_key(mef_store_t *s, db_stmt_t *st, int col, const char *prefix,
 
 int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n,
                    uint8_t blob[SEALED_MAX], size_t *ret_len) {
+        if (n == 0) {
+                *ret_len = 0;
+                return 0;
+        }
         char aad[AAD_MAX];
         int r = store_aad_format(aad, prefix, id);
         if (r < 0)

@@ -97,15 +97,10 @@ int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, si
                 return -EINVAL;
 
         uint8_t blob[SEALED_MAX];
-        size_t blob_len = 0;
-        int r;
-        if (n->kpm_id[0]) {
-                r = store_key_seal(s, "kpm", n->node_id, kpm, kpm_len, blob, &blob_len);
-                if (r < 0)
-                        return r;
-        }
+        size_t blob_len;
+        TRY(store_key_seal(s, "kpm", n->node_id, kpm, kpm_len, blob, &blob_len)); /* cert mode: none */
         _cleanup_free_ char *targets = NULL;
-        r = targets_to_json(n, &targets);
+        int r = targets_to_json(n, &targets);
         if (r < 0)
                 return r;
 

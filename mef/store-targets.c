@@ -28,13 +28,8 @@ int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk
                 return -EINVAL;
 
         uint8_t blob[SEALED_MAX];
-        size_t blob_len = 0;
-        int r;
-        if (is_psk) {
-                r = store_key_seal(s, "tpsk", t->id, psk, psk_len, blob, &blob_len);
-                if (r < 0)
-                        return r;
-        }
+        size_t blob_len;
+        TRY(store_key_seal(s, "tpsk", t->id, psk, psk_len, blob, &blob_len)); /* cert mode: none */
         _cleanup_stmt_ stmt_ref_t ref = {};
         TRY(prepare(s,
                     "INSERT INTO targets (" TARGET_COLUMNS ", psk_enc) SELECT ?1, ?2, ?3, ?4, ?5 "

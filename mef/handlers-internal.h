@@ -59,6 +59,6 @@ int handler_node_enrolment(const exchange_t *ex, const store_node_t *node, const
 /* ---- the exchanges: handlers-enrol.c (3.1), handlers-status.c (3.2, 3.3), handlers-fetch.c (3.4) ---- */
 
 int handler_enrol(const exchange_t *ex, mef_response_t *ret);
-int handler_status(const exchange_t *ex, const route_t *rt, mef_response_t *ret);
-int handler_deregister(const exchange_t *ex, const route_t *rt, mef_response_t *ret);
+/* 3.2 status, or with deregister 3.3 */
+int handler_enrolment(const exchange_t *ex, const route_t *rt, bool deregister, mef_response_t *ret);
 int handler_fetch(const exchange_t *ex, const route_t *rt, mef_response_t *ret);

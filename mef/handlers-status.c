@@ -22,61 +22,52 @@ static int peer_enrolment(const exchange_t *ex, const route_t *rt, store_node_t 
 
 /* ---- 3.2 status ---- */
 
-int handler_status(const exchange_t *ex, const route_t *rt, mef_response_t *ret) {
-        store_node_t node;
-        store_enrolment_t e = {};
-        int r = peer_enrolment(ex, rt, &node, &e, ret);
-        if (r <= 0)
-                return r;
-
+static int status_answer(const exchange_t *ex, const route_t *rt, const store_node_t *node,
+                         const store_enrolment_t *e, mef_response_t *ret) {
         msg_state_t state;
         const char *why;
-        if (node.state == NODE_REVOKED || e.state == ENROLMENT_REVOKED)
+        if (node->state == NODE_REVOKED || e->state == ENROLMENT_REVOKED)
                 state = MSG_STATE_REVOKED;
-        else if ((why = handler_enrolment_unusable(&e, ex->now)))
+        else if ((why = handler_enrolment_unusable(e, ex->now)))
                 return handler_unknown_keid(ex, rt->ke_id, ret, why);
-        else if (node.state == NODE_REENROL)
+        else if (node->state == NODE_REENROL)
                 state = MSG_STATE_REENROL;
         else
                 state = MSG_STATE_ACTIVE;
 
         msg_status_t s = {
                 .state = state,
-                .exp_t = (time_t) e.exp,
-                .poll = node.poll > 0 ? node.poll : ex->cfg->default_poll,
+                .exp_t = (time_t) e->exp,
+                .poll = node->poll > 0 ? node->poll : ex->cfg->default_poll,
         };
-        snprintf(s.ke_id, sizeof s.ke_id, "%s", e.ke_id);
+        snprintf(s.ke_id, sizeof s.ke_id, "%s", e->ke_id);
         time_format_basic(s.exp_t, s.exp);
         char *out = NULL;
-        r = msg_status_format(&s, &out);
+        int r = msg_status_format(&s, &out);
         if (r < 0)
                 return handler_fail_internal(ex, rt->ke_id, ret, r, "status formatting");
         /* Tallied on the node (last seen, count) rather than an audit row each: a fleet polls
          * daily, and the trail is for changes. Best effort: the answer stands either way. */
-        (void) store_node_seen(ex->store, node.node_id, (int64_t) ex->now);
+        (void) store_node_seen(ex->store, node->node_id, (int64_t) ex->now);
         handler_respond_ok(ret, 200, 2000, out);
-        snprintf(ret->node_id, sizeof ret->node_id, "%s", node.node_id);
+        snprintf(ret->node_id, sizeof ret->node_id, "%s", node->node_id);
         return 0;
 }
 
 /* ---- 3.3 deregister ---- */
 
-int handler_deregister(const exchange_t *ex, const route_t *rt, mef_response_t *ret) {
-        store_node_t node;
-        store_enrolment_t e = {};
-        int r = peer_enrolment(ex, rt, &node, &e, ret);
-        if (r <= 0)
-                return r;
-        if (e.state == ENROLMENT_RETIRED || e.state == ENROLMENT_DEREGISTERED)
-                return handler_unknown_keid(ex, rt->ke_id, ret, enrolment_state_to_string(e.state));
+static int deregister_answer(const exchange_t *ex, const route_t *rt, const store_node_t *node,
+                             const store_enrolment_t *e, mef_response_t *ret) {
+        if (e->state == ENROLMENT_RETIRED || e->state == ENROLMENT_DEREGISTERED)
+                return handler_unknown_keid(ex, rt->ke_id, ret, enrolment_state_to_string(e->state));
 
         /* A revoked enrolment stays revoked: the operator's record is not the device's to erase. */
-        if (e.state == ENROLMENT_ACTIVE) {
-                r = store_begin(ex->store);
+        if (e->state == ENROLMENT_ACTIVE) {
+                int r = store_begin(ex->store);
                 if (r >= 0)
                         r = store_enrolment_set_state(ex->store, rt->ke_id, ENROLMENT_DEREGISTERED);
                 if (r >= 0)
-                        r = handler_audit(ex, rt->ke_id, 200, "node=%s deregistered", node.node_id);
+                        r = handler_audit(ex, rt->ke_id, 200, "node=%s deregistered", node->node_id);
                 if (r >= 0)
                         r = store_commit(ex->store);
                 if (r < 0) {
@@ -85,8 +76,17 @@ int handler_deregister(const exchange_t *ex, const route_t *rt, mef_response_t *
                 }
         } else
                 (void) handler_audit(ex, rt->ke_id, 200, "node=%s deregister of a revoked enrolment: kept revoked",
-                                     node.node_id);
+                                     node->node_id);
         handler_respond_ok(ret, 200, 2002, NULL);
-        snprintf(ret->node_id, sizeof ret->node_id, "%s", node.node_id);
+        snprintf(ret->node_id, sizeof ret->node_id, "%s", node->node_id);
         return 0;
+}
+
+int handler_enrolment(const exchange_t *ex, const route_t *rt, bool deregister, mef_response_t *ret) {
+        store_node_t node;
+        store_enrolment_t e = {};
+        int r = peer_enrolment(ex, rt, &node, &e, ret);
+        if (r <= 0)
+                return r;
+        return deregister ? deregister_answer(ex, rt, &node, &e, ret) : status_answer(ex, rt, &node, &e, ret);
 }

@@ -248,7 +248,7 @@ int mef_handle(const mef_config_t *cfg, mef_store_t *store, const mef_peer_t *pe
                 break;
         case ROUTE_ENROLMENT:
                 what = streq(req->method, "DELETE") ? MEF_EXCHANGE_DEREGISTER : MEF_EXCHANGE_STATUS;
-                r = what == MEF_EXCHANGE_DEREGISTER ? handler_deregister(&ex, &rt, ret) : handler_status(&ex, &rt, ret);
+                r = handler_enrolment(&ex, &rt, what == MEF_EXCHANGE_DEREGISTER, ret);
                 break;
         case ROUTE_FETCH:
                 what = MEF_EXCHANGE_FETCH;

@@ -340,19 +340,7 @@ static int rekey_key_write(const char *old_path, const char *path, const uint8_t
         struct stat st;
         if (stat(old_path, &st) < 0)
                 return negative_errno();
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
-        if (fd < 0)
-                return negative_errno();
-        int r = 0;
-        if (fchmod(fd, 0400) < 0 || (geteuid() == 0 && fchown(fd, st.st_uid, st.st_gid) < 0))
-                r = negative_errno();
-        if (r == 0)
-                r = write_all(fd, key, STORE_MASTER_KEY_LEN);
-        if (r == 0 && fsync(fd) < 0)
-                r = negative_errno();
-        if (r < 0)
-                unlink(path);
-        return r;
+        return store_key_file_create(path, key, &st);
 }
 
 static int fsync_parent(const char *path) {

@@ -10,6 +10,8 @@
 
 #include <wolfssl/wolfcrypt/aes.h>
 
+#include <sys/stat.h>
+
 #include "mef/store-db.h"
 #include "mef/store.h"
 
@@ -129,6 +131,9 @@ bool store_fp_is_valid(const char *fp);
 
 /* The key into s's key schedule (initialised on first use). */
 int store_key_use(mef_store_t *s, const uint8_t key[STORE_MASTER_KEY_LEN]);
+/* key into a new file at path (0400; -EEXIST when there is one), synced, removed again on
+ * failure; as root owned like owner when given. */
+int store_key_file_create(const char *path, const uint8_t key[STORE_MASTER_KEY_LEN], const struct stat *owner);
 /* The key file at path; with create, a new random one (0400) when there is none. */
 int store_master_key_load(const char *path, bool create, uint8_t key[STORE_MASTER_KEY_LEN]);
 /* 1 and the blob when meta's check row exists, 0 when not. */

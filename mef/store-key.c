@@ -32,27 +32,30 @@ static int master_key_read(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]) 
         return 0;
 }
 
-static int master_key_create(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]) {
-        int r = store_mkdir_parents(path);
-        if (r < 0)
-                return r;
+int store_key_file_create(const char *path, const uint8_t key[STORE_MASTER_KEY_LEN], const struct stat *owner) {
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
         if (fd < 0)
                 return negative_errno();
-        r = random_bytes(key, STORE_MASTER_KEY_LEN);
-        if (r == 0 && fchmod(fd, 0400) < 0)
+        int r = 0;
+        if (fchmod(fd, 0400) < 0 || (owner && geteuid() == 0 && fchown(fd, owner->st_uid, owner->st_gid) < 0))
                 r = negative_errno();
-        if (r == 0) {
-                ssize_t n = write(fd, key, STORE_MASTER_KEY_LEN);
-                if (n != (ssize_t) STORE_MASTER_KEY_LEN)
-                        r = n < 0 ? negative_errno() : -EIO;
-        }
+        if (r == 0)
+                r = write_all(fd, key, STORE_MASTER_KEY_LEN);
         if (r == 0 && fsync(fd) < 0)
                 r = negative_errno();
-        if (r < 0) {
-                erase(key, STORE_MASTER_KEY_LEN);
+        if (r < 0)
                 unlink(path);
-        }
+        return r;
+}
+
+static int master_key_create(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]) {
+        int r = store_mkdir_parents(path);
+        if (r == 0)
+                r = random_bytes(key, STORE_MASTER_KEY_LEN);
+        if (r == 0)
+                r = store_key_file_create(path, key, NULL);
+        if (r < 0)
+                erase(key, STORE_MASTER_KEY_LEN);
         return r;
 }
 

@@ -276,6 +276,12 @@ static int create_primary(tpm2_ctx_t *c) {
         return rc_to_errno(rc, STEP_SETUP);
 }
 
+/* The TPM on tcti and the primary key every seal and unseal works under. */
+static int tpm2_ctx_open_primary(const char *tcti, tpm2_ctx_t *c) {
+        int r = tpm2_ctx_open(tcti, c);
+        return r < 0 ? r : create_primary(c);
+}
+
 /* A session salted with the primary (the salt travels encrypted to it, so the session key is
  * unknown to anyone on the bus), AES-128-CFB parameter encryption in the direction asked. */
 static int start_session(tpm2_ctx_t *c, TPM2_SE type, TPMA_SESSION attrs) {
@@ -377,10 +383,7 @@ int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t 
                 return r;
 
         _cleanup_(tpm2_ctx_done) tpm2_ctx_t c = TPM2_CTX_NULL;
-        r = tpm2_ctx_open(tcti, &c);
-        if (r < 0)
-                return r;
-        r = create_primary(&c);
+        r = tpm2_ctx_open_primary(tcti, &c);
         if (r < 0)
                 return r;
 
@@ -439,10 +442,7 @@ int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t 
         if (r < 0)
                 return r;
 
-        r = tpm2_ctx_open(tcti, &c);
-        if (r < 0)
-                return r;
-        r = create_primary(&c);
+        r = tpm2_ctx_open_primary(tcti, &c);
         if (r < 0)
                 return r;
 

@@ -248,6 +248,49 @@ static int backup_write(cli_t *c, const char *dir, const passphrase_t *pass, uin
         return 0;
 }
 
+/* What backup and restore are told: each takes the options its opts name, then DIR. */
+typedef struct backup_args {
+        const char *dir;
+        const char *pass_file;
+        uint32_t iterations;
+        bool force;
+} backup_args_t;
+
+/* As cli_simple_options(): -1 to go on with *ret, or the exit status to return now. */
+static int backup_args_parse(cli_t *c, const char *cmd, const command_t *def, const char *shortopts,
+                             const struct option *opts, int argc, char **argv, backup_args_t *ret) {
+        backup_args_t a = { .iterations = BACKUP_KDF_ITERATIONS };
+        int o;
+        optind = 0;
+        while ((o = cli_next_option(c, def, argc, argv, shortopts, opts)) >= 0)
+                switch (o) {
+                case 'p':
+                        a.pass_file = optarg;
+                        break;
+                case 'i': {
+                        unsigned long long u;
+                        if (parse_uint(optarg, BACKUP_KDF_ITERATIONS_MAX, &u) < 0 || u < BACKUP_KDF_ITERATIONS_MIN)
+                                return cli_usage_error(cmd, "--kdf-iterations: expected %u to %u",
+                                                       BACKUP_KDF_ITERATIONS_MIN, BACKUP_KDF_ITERATIONS_MAX);
+                        a.iterations = (uint32_t) u;
+                        break;
+                }
+                case 'f':
+                        a.force = true;
+                        break;
+                default:
+                        return cli_option_error(cmd, o, argv);
+                }
+        if (o == CLI_OPT_HELP)
+                return 0;
+        int r = cli_positionals(cmd, argc, argv, 1, "DIR");
+        if (r)
+                return r;
+        a.dir = argv[optind];
+        *ret = a;
+        return -1;
+}
+
 int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
         static const struct option opts[] = {
                 COMMON_OPTIONS,
@@ -255,34 +298,13 @@ int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
                 { "kdf-iterations", required_argument, NULL, 'i' },
                 {},
         };
-        const char *pass_file = NULL;
-        uint32_t iterations = BACKUP_KDF_ITERATIONS;
-        int o;
-        optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, ":h", opts)) >= 0)
-                switch (o) {
-                case 'p':
-                        pass_file = optarg;
-                        break;
-                case 'i': {
-                        unsigned long long u;
-                        if (parse_uint(optarg, BACKUP_KDF_ITERATIONS_MAX, &u) < 0 || u < BACKUP_KDF_ITERATIONS_MIN)
-                                return cli_usage_error("backup", "--kdf-iterations: expected %u to %u",
-                                                       BACKUP_KDF_ITERATIONS_MIN, BACKUP_KDF_ITERATIONS_MAX);
-                        iterations = (uint32_t) u;
-                        break;
-                }
-                default:
-                        return cli_option_error("backup", o, argv);
-                }
-        if (o == CLI_OPT_HELP)
-                return 0;
-        int r = cli_positionals("backup", argc, argv, 1, "DIR");
-        if (r)
+        backup_args_t a;
+        int r = backup_args_parse(c, "backup", def, ":h", opts, argc, argv, &a);
+        if (r >= 0)
                 return r;
-        const char *dir = argv[optind];
+        const char *dir = a.dir;
         _cleanup_(passphrase_done) passphrase_t pass = {};
-        r = passphrase_get(pass_file, true, &pass);
+        r = passphrase_get(a.pass_file, true, &pass);
         if (r)
                 return r;
         r = cli_open(c, false);
@@ -293,7 +315,7 @@ int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
 
         backup_writer_t w = { .dir = dir, .fd = -1 };
         char paths[3][PATH_MAX] = {};
-        r = backup_write(c, dir, &pass, iterations, &w, paths);
+        r = backup_write(c, dir, &pass, a.iterations, &w, paths);
         if (r) {
                 for (size_t i = 0; i < ELEMENTSOF(paths); i++)
                         if (paths[i][0])
@@ -404,27 +426,11 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
                 { "force", no_argument, NULL, 'f' },
                 {},
         };
-        const char *pass_file = NULL;
-        bool force = false;
-        int o;
-        optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, ":hf", opts)) >= 0)
-                switch (o) {
-                case 'p':
-                        pass_file = optarg;
-                        break;
-                case 'f':
-                        force = true;
-                        break;
-                default:
-                        return cli_option_error("restore", o, argv);
-                }
-        if (o == CLI_OPT_HELP)
-                return 0;
-        int r = cli_positionals("restore", argc, argv, 1, "DIR");
-        if (r)
+        backup_args_t a;
+        int r = backup_args_parse(c, "restore", def, ":hf", opts, argc, argv, &a);
+        if (r >= 0)
                 return r;
-        const char *dir = argv[optind];
+        const char *dir = a.dir;
 
         char path[PATH_MAX];
         _cleanup_free_ char *text = NULL;
@@ -461,7 +467,7 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
                 return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_KEY, strerror(-r));
 
         _cleanup_(passphrase_done) passphrase_t pass = {};
-        r = passphrase_get(pass_file, false, &pass);
+        r = passphrase_get(a.pass_file, false, &pass);
         if (r)
                 return r;
         _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
@@ -493,7 +499,7 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         r = store_rows_in_use(c->store, &in_use);
         if (r < 0)
                 return cli_fail("restore", r);
-        if (in_use > 0 && !force)
+        if (in_use > 0 && !a.force)
                 return cli_failf("restore %s: store %s is not empty (%" PRIu64 " nodes, targets and enrolments): "
                                  "--force replaces them",
                                  dir, mef_store_name(c->cfg), in_use);
@@ -502,7 +508,7 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         r = store_begin(c->store);
         if (r < 0)
                 return cli_fail("restore", r);
-        if (force)
+        if (a.force)
                 r = store_restore_clear(c->store);
         if (r < 0) {
                 store_rollback(c->store);

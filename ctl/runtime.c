@@ -99,6 +99,22 @@ static int get_int(json_t *o, const char *key, json_int_t min, json_int_t max, c
         return 0;
 }
 
+void ctl_state_done(ctl_state_t *s) {
+        if (!s)
+                return;
+        free(s->state);
+        free(s->status);
+        free(s->node);
+        free(s->mef);
+        free(s->since);
+        free(s->last_error);
+        free(s->next_attempt);
+        free(s->backend);
+        free(s->ke_id);
+        free(s->exp);
+        *s = (ctl_state_t) {};
+}
+
 int ctl_state_parse(const char *text, size_t len, ctl_state_t *ret, char *err, size_t err_size) {
         json_auto_t *o = NULL;
         int r = json_parse(text, len, &o, err, err_size);
@@ -128,24 +144,22 @@ int ctl_state_parse(const char *text, size_t len, ctl_state_t *ret, char *err, s
         return 0;
 }
 
-void ctl_state_done(ctl_state_t *s) {
-        if (!s)
-                return;
-        free(s->state);
-        free(s->status);
-        free(s->node);
-        free(s->mef);
-        free(s->since);
-        free(s->last_error);
-        free(s->next_attempt);
-        free(s->backend);
-        free(s->ke_id);
-        free(s->exp);
-        *s = (ctl_state_t) {};
-}
-
 static int required(const char *v, const char *key, char *err, size_t err_size) {
         return v && v[0] ? 0 : bad(err, err_size, "\"%s\" is missing", key);
+}
+
+void ctl_profile_done(ctl_profile_t *p) {
+        if (!p)
+                return;
+        free(p->cse_id);
+        free(p->cse_base);
+        free(p->ke_id);
+        free(p->exp);
+        for (size_t i = 0; i < p->n_targets; i++) {
+                free(p->targets[i].id);
+                free(p->targets[i].kpsa_id);
+        }
+        *p = (ctl_profile_t) {};
 }
 
 int ctl_profile_parse(const char *text, size_t len, ctl_profile_t *ret, char *err, size_t err_size) {
@@ -194,20 +208,6 @@ int ctl_profile_parse(const char *text, size_t len, ctl_profile_t *ret, char *er
         *ret = p;
         p = (ctl_profile_t) {};
         return 0;
-}
-
-void ctl_profile_done(ctl_profile_t *p) {
-        if (!p)
-                return;
-        free(p->cse_id);
-        free(p->cse_base);
-        free(p->ke_id);
-        free(p->exp);
-        for (size_t i = 0; i < p->n_targets; i++) {
-                free(p->targets[i].id);
-                free(p->targets[i].kpsa_id);
-        }
-        *p = (ctl_profile_t) {};
 }
 
 int ctl_runtime_read(const char *dir, const char *name, char **ret, size_t *ret_len) {

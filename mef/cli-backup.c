@@ -256,13 +256,28 @@ typedef struct backup_args {
         bool force;
 } backup_args_t;
 
-/* As cli_simple_options(): -1 to go on with *ret, or the exit status to return now. */
-static int backup_args_parse(cli_t *c, const char *cmd, const command_t *def, const char *shortopts,
-                             const struct option *opts, int argc, char **argv, backup_args_t *ret) {
+/* The options of backup, or with restore of restore. As cli_simple_options(): -1 to go on with
+ * *ret, or the exit status to return now. */
+static int backup_args_parse(cli_t *c, const command_t *def, bool restore, int argc, char **argv,
+                             backup_args_t *ret) {
+        static const struct option backup_opts[] = {
+                COMMON_OPTIONS,
+                { "passphrase-file", required_argument, NULL, 'p' },
+                { "kdf-iterations", required_argument, NULL, 'i' },
+                {},
+        };
+        static const struct option restore_opts[] = {
+                COMMON_OPTIONS,
+                { "passphrase-file", required_argument, NULL, 'p' },
+                { "force", no_argument, NULL, 'f' },
+                {},
+        };
+        const char *cmd = restore ? "restore" : "backup";
         backup_args_t a = { .iterations = BACKUP_KDF_ITERATIONS };
         int o;
         optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, shortopts, opts)) >= 0)
+        const struct option *opts = restore ? restore_opts : backup_opts;
+        while ((o = cli_next_option(c, def, argc, argv, restore ? ":hf" : ":h", opts)) >= 0)
                 switch (o) {
                 case 'p':
                         a.pass_file = optarg;
@@ -292,14 +307,8 @@ static int backup_args_parse(cli_t *c, const char *cmd, const command_t *def, co
 }
 
 int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                { "passphrase-file", required_argument, NULL, 'p' },
-                { "kdf-iterations", required_argument, NULL, 'i' },
-                {},
-        };
         backup_args_t a;
-        int r = backup_args_parse(c, "backup", def, ":h", opts, argc, argv, &a);
+        int r = backup_args_parse(c, def, false, argc, argv, &a);
         if (r >= 0)
                 return r;
         const char *dir = a.dir;
@@ -420,14 +429,8 @@ static int restore_rows(cli_t *c, const char *dir, const backup_manifest_t *m, u
 }
 
 int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                { "passphrase-file", required_argument, NULL, 'p' },
-                { "force", no_argument, NULL, 'f' },
-                {},
-        };
         backup_args_t a;
-        int r = backup_args_parse(c, "restore", def, ":hf", opts, argc, argv, &a);
+        int r = backup_args_parse(c, def, true, argc, argv, &a);
         if (r >= 0)
                 return r;
         const char *dir = a.dir;

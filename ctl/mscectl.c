@@ -14,21 +14,11 @@
 #include "agent/enrol.h"
 #include "ctl/check.h"
 #include "ctl/env.h"
+#include "ctl/mscectl.h"
 #include "ctl/runtime.h"
 #include "ctl/setup.h"
 #include "keys/seal.h"
 #include "util/util.h"
-
-#define EXIT_USAGE 2
-#define EXIT_NOT_RUNNING 3 /* status: not running or not ready; reprovision: not running */
-#define EXIT_NO_DATA 4     /* status: no state.json; profile: no profile.json */
-#define EXIT_CONFIG 11     /* setup: refused, as msce-agent --check-config would */
-#define EXIT_EXPIRED 10    /* profile --env: the profile expired (as status: ctl_health_exit()) */
-
-typedef struct globals {
-        const char *config;      /* --config */
-        const char *runtime_dir; /* --runtime-dir */
-} globals_t;
 
 static void help(void) {
         printf("Usage: mscectl [--config FILE] [--runtime-dir DIR] COMMAND [OPTIONS]\n"
@@ -72,8 +62,7 @@ static void help(void) {
                AGENT_CONFIG_DEFAULT, CTL_RUNTIME_DIR_DEFAULT);
 }
 
-static int usage_error(const char *fmt, ...) _printf_(1, 2);
-static int usage_error(const char *fmt, ...) {
+int usage_error(const char *fmt, ...) {
         va_list ap;
         va_start(ap, fmt);
         fputs("mscectl: ", stderr);
@@ -81,6 +70,12 @@ static int usage_error(const char *fmt, ...) {
         va_end(ap);
         fputs("\nTry 'mscectl --help'.\n", stderr);
         return EXIT_USAGE;
+}
+
+/* getopt_long() returned o (':' or '?') for the option at argv[optind - 1] of cmd ("" for none). */
+int option_error(const char *cmd, int o, char **argv) {
+        return usage_error("%s%s%s '%s'", cmd, cmd[0] ? ": " : "", o == ':' ? "option needs a value:" : "unknown option",
+                           argv[optind - 1]);
 }
 
 /* The configuration, when one is needed: an explicit --config must load. */
@@ -95,7 +90,7 @@ static int config_load(const globals_t *g, agent_config_t *cfg) {
 /* --runtime-dir, else the configuration's [seal] runtime_dir. Reading it needs no secret (the
  * credential files are not opened), so any user may; a configuration that does not load leaves
  * the default, said on stderr when the configuration was named (--config). */
-static int runtime_dir_get(const globals_t *g, char **ret) {
+int runtime_dir_get(const globals_t *g, char **ret) {
         if (g->runtime_dir) {
                 *ret = strdup(g->runtime_dir);
                 return *ret ? 0 : -ENOMEM;
@@ -109,215 +104,54 @@ static int runtime_dir_get(const globals_t *g, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-/* state.json: 1 loaded, 0 absent, negative errno (printed). */
-static int state_load(const char *dir, ctl_state_t *ret) {
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        int r = ctl_runtime_read(dir, CTL_STATE_FILE, &text, &len);
+/* dir/file's text: 1 read, 0 absent, negative errno (printed). */
+static int runtime_text(const char *dir, const char *file, char **ret, size_t *ret_len) {
+        int r = ctl_runtime_read(dir, file, ret, ret_len);
         if (r == -ENOENT)
                 return 0;
         if (r < 0) {
-                fprintf(stderr, "mscectl: %s/%s: %s\n", dir, CTL_STATE_FILE, strerror(-r));
-                return r;
-        }
-        char err[256];
-        r = ctl_state_parse(text, len, ret, err, sizeof err);
-        if (r < 0) {
-                fprintf(stderr, "mscectl: %s/%s: %s\n", dir, CTL_STATE_FILE, r == -ENOMEM ? strerror(ENOMEM) : err);
+                fprintf(stderr, "mscectl: %s/%s: %s\n", dir, file, strerror(-r));
                 return r;
         }
         return 1;
 }
 
-/* profile.json as text and parsed: 1 loaded, 0 absent, negative errno (printed). */
-static int profile_load(const char *dir, char **ret_text, ctl_profile_t *ret) {
+/* A parser's failure r with its reason err, printed; returns r. */
+static int parse_failed(const char *dir, const char *file, int r, const char *err) {
+        fprintf(stderr, "mscectl: %s/%s: %s\n", dir, file, r == -ENOMEM ? strerror(ENOMEM) : err);
+        return r;
+}
+
+/* state.json: 1 loaded, 0 absent, negative errno (printed). */
+int state_load(const char *dir, ctl_state_t *ret) {
         _cleanup_free_ char *text = NULL;
         size_t len;
-        int r = ctl_runtime_read(dir, CTL_PROFILE_FILE, &text, &len);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0) {
-                fprintf(stderr, "mscectl: %s/%s: %s\n", dir, CTL_PROFILE_FILE, strerror(-r));
+        int r = runtime_text(dir, CTL_STATE_FILE, &text, &len);
+        if (r <= 0)
                 return r;
-        }
+        char err[256];
+        r = ctl_state_parse(text, len, ret, err, sizeof err);
+        return r < 0 ? parse_failed(dir, CTL_STATE_FILE, r, err) : 1;
+}
+
+/* profile.json as text and parsed: 1 loaded, 0 absent, negative errno (printed). */
+int profile_load(const char *dir, char **ret_text, ctl_profile_t *ret) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        int r = runtime_text(dir, CTL_PROFILE_FILE, &text, &len);
+        if (r <= 0)
+                return r;
         char err[256];
         r = ctl_profile_parse(text, len, ret, err, sizeof err);
-        if (r < 0) {
-                fprintf(stderr, "mscectl: %s/%s: %s\n", dir, CTL_PROFILE_FILE, r == -ENOMEM ? strerror(ENOMEM) : err);
-                return r;
-        }
+        if (r < 0)
+                return parse_failed(dir, CTL_PROFILE_FILE, r, err);
         if (ret_text)
                 *ret_text = TAKE_PTR(text);
         return 1;
 }
 
-static bool agent_running(const ctl_state_t *s) {
+bool agent_running(const ctl_state_t *s) {
         return s->pid > 0 && ctl_proc_comm_is("/proc", s->pid, CTL_AGENT_COMM) == 1;
-}
-
-/* "        Label: value"; an empty label continues the field above. */
-static void print_field(const char *label, const char *value) {
-        if (value && value[0])
-                printf("%13s%s %s\n", label, label[0] ? ":" : " ", value);
-}
-
-/* A time as "2025-11-27 21:30:00 UTC (3h ago)", or as written when it does not parse. */
-static void print_time(const char *label, const char *prefix, const char *raw) {
-        if (!raw)
-                return;
-        time_t t;
-        char buf[160], when[32], rel[48];
-        if (ctl_time_parse(raw, &t) == 0) {
-                time_format_utc(t, when);
-                ctl_time_relative(t, time(NULL), rel);
-                snprintf(buf, sizeof buf, "%s%s (%s)", prefix, when, rel);
-        } else
-                snprintf(buf, sizeof buf, "%s%s", prefix, raw);
-        print_field(label, buf);
-}
-
-static int status_json(const char *dir, const ctl_state_t *s, bool running, const char *label, int code) {
-        json_auto_t *out = json_object();
-        if (!out)
-                return -ENOMEM;
-        const char *files[] = { CTL_STATE_FILE, CTL_PROFILE_FILE };
-        const char *keys[] = { "state", "profile" };
-        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-                _cleanup_free_ char *text = NULL;
-                size_t len;
-                json_t *v = NULL;
-                /* Both were parsed (validated) already; a file replaced meanwhile shows as null. */
-                if (ctl_runtime_read(dir, files[i], &text, &len) == 0)
-                        v = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-                if (json_object_set_new(out, keys[i], v ?: json_null()) < 0)
-                        return -ENOMEM;
-        }
-        if (json_object_set_new(out, "running", json_boolean(s && running)) < 0 ||
-            json_object_set_new(out, "health", json_string(label)) < 0 ||
-            json_object_set_new(out, "exit", json_integer(code)) < 0)
-                return -ENOMEM;
-        if (json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
-                return -EIO;
-        putchar('\n');
-        return 0;
-}
-
-/* Has the profile expired? From state.json's exp, else profile.json's; false when neither says. */
-static bool profile_expired(const ctl_state_t *s, const ctl_profile_t *p, time_t now) {
-        const char *exp = s && s->exp ? s->exp : p ? p->exp : NULL;
-        time_t t;
-        return exp && ctl_time_parse(exp, &t) == 0 && t <= now;
-}
-
-static int cmd_status(const globals_t *g, int argc, char **argv) {
-        static const struct option opts[] = { { "json", no_argument, NULL, 'j' }, {} };
-        bool json = false;
-        int o;
-        while ((o = getopt_long(argc, argv, "+:", opts, NULL)) >= 0) {
-                if (o != 'j')
-                        return usage_error("status: unknown option '%s'", argv[optind - 1]);
-                json = true;
-        }
-        if (optind < argc)
-                return usage_error("status: unexpected argument '%s'", argv[optind]);
-
-        _cleanup_free_ char *dir = NULL;
-        if (runtime_dir_get(g, &dir) < 0)
-                return EXIT_FAILURE;
-        _cleanup_(ctl_state_done) ctl_state_t s = {};
-        _cleanup_(ctl_profile_done) ctl_profile_t p = {};
-        int have_state = state_load(dir, &s);
-        int have_profile = profile_load(dir, NULL, &p);
-        if (have_state < 0 || have_profile < 0)
-                return EXIT_FAILURE;
-        bool running = have_state && agent_running(&s);
-        bool expired = profile_expired(have_state ? &s : NULL, have_profile ? &p : NULL, time(NULL));
-        ctl_health_t h = ctl_health_of(have_state ? s.state : NULL, running, expired);
-        char buf[32];
-        const char *label = ctl_health_label(h, have_state ? s.state : NULL, buf);
-        int ret = ctl_health_exit(h);
-
-        if (json)
-                return status_json(dir, have_state ? &s : NULL, running, label, ret) < 0 ? EXIT_FAILURE : ret;
-
-        if (!have_state) {
-                printf("msce-agent: NO STATE (no %s/%s: not started since boot)\n", dir, CTL_STATE_FILE);
-        } else {
-                if (h == CTL_HEALTH_NOT_RUNNING || (!running && h == CTL_HEALTH_CONFIG))
-                        printf("msce-agent: %s (last state %s)\n", label, s.state);
-                else
-                        printf("msce-agent: %s\n", label);
-                print_field("Status", s.status);
-                print_time("State", running ? "since " : "reported since ", s.since);
-                if (s.pid > 0) {
-                        char pid[64];
-                        snprintf(pid, sizeof pid, "%d (%s)", (int) s.pid, running ? "running" : "gone");
-                        print_field("Process", pid);
-                }
-                print_field("Node", s.node);
-                print_field("MEF", s.mef);
-                print_field("Sealing", s.backend);
-                print_field("Last error", s.last_error);
-                print_time("Next attempt", "", s.next_attempt);
-        }
-        print_field("KeID", have_state && s.ke_id ? s.ke_id : have_profile ? p.ke_id : NULL);
-        print_time("Expires", expired ? "EXPIRED " : "", have_state && s.exp ? s.exp : have_profile ? p.exp : NULL);
-        if (have_profile) {
-                print_field("CSE-ID", p.cse_id);
-                print_field("CSEBase", p.cse_base);
-                for (size_t i = 0; i < p.n_targets; i++) {
-                        char t[2 * MSG_KEID_MAX + 32];
-                        snprintf(t, sizeof t, "%s (kpsaID %s)", p.targets[i].id, p.targets[i].kpsa_id);
-                        print_field(i == 0 ? "Targets" : "", t);
-                }
-                if (p.poll)
-                        printf("%13s: %u s\n", "Poll", p.poll);
-        } else
-                print_field("Profile", "none (not enrolled)");
-        return fflush(stdout) == 0 ? ret : EXIT_FAILURE;
-}
-
-static int cmd_profile(const globals_t *g, int argc, char **argv) {
-        static const struct option opts[] = { { "env", no_argument, NULL, 'e' }, {} };
-        bool env = false;
-        int o;
-        while ((o = getopt_long(argc, argv, "+:", opts, NULL)) >= 0) {
-                if (o != 'e')
-                        return usage_error("profile: unknown option '%s'", argv[optind - 1]);
-                env = true;
-        }
-        if (optind < argc)
-                return usage_error("profile: unexpected argument '%s'", argv[optind]);
-
-        _cleanup_free_ char *dir = NULL, *text = NULL;
-        if (runtime_dir_get(g, &dir) < 0)
-                return EXIT_FAILURE;
-        _cleanup_(ctl_profile_done) ctl_profile_t p = {};
-        int r = profile_load(dir, &text, &p);
-        if (r < 0)
-                return EXIT_FAILURE;
-        if (r == 0) {
-                fprintf(stderr, "mscectl: no %s/%s: the agent has not enrolled\n", dir, CTL_PROFILE_FILE);
-                return EXIT_NO_DATA;
-        }
-        if (env && profile_expired(NULL, &p, time(NULL))) {
-                fprintf(stderr, "mscectl: %s/%s: the profile (KeID %s) expired at %s; its keys are no longer "
-                        "valid (see mscectl status)\n", dir, CTL_PROFILE_FILE, p.ke_id, p.exp);
-                return EXIT_EXPIRED;
-        }
-        if (env) {
-                r = ctl_profile_env(&p, stdout);
-                if (r < 0) {
-                        fprintf(stderr, "mscectl: %s/%s: %s\n", dir, CTL_PROFILE_FILE, strerror(-r));
-                        return EXIT_FAILURE;
-                }
-        } else {
-                json_auto_t *j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
-                if (!j || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
-                        return EXIT_FAILURE;
-                putchar('\n');
-        }
-        return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 /* --output text|json: 0 text, 1 json, -1 (printed) neither. */
@@ -370,8 +204,7 @@ static int cmd_check(const globals_t *g, int argc, char **argv) {
                         }
                         break;
                 default:
-                        return usage_error("check: %s '%s'", o == ':' ? "option needs a value:" : "unknown option",
-                                           argv[optind - 1]);
+                        return option_error("check", o, argv);
                 }
         if (optind < argc)
                 return usage_error("check: unexpected argument '%s'", argv[optind]);
@@ -389,8 +222,7 @@ static int cmd_check_list(const globals_t *g, int argc, char **argv) {
         int o, json = 0;
         while ((o = getopt_long(argc, argv, "+:", opts, NULL)) >= 0) {
                 if (o != 'o')
-                        return usage_error("check-list: %s '%s'", o == ':' ? "option needs a value:" : "unknown option",
-                                           argv[optind - 1]);
+                        return option_error("check-list", o, argv);
                 if ((json = output_parse("check-list", optarg)) < 0)
                         return EXIT_USAGE;
         }
@@ -479,7 +311,7 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
                         yes = true;
                         break;
                 default:
-                        return usage_error("factory-reset: unknown option '%s'", argv[optind - 1]);
+                        return option_error("factory-reset", o, argv);
                 }
         if (optind < argc)
                 return usage_error("factory-reset: unexpected argument '%s'", argv[optind]);
@@ -570,8 +402,7 @@ static int cmd_setup(const globals_t *g, int argc, char **argv) {
                         so.agent_user = optarg;
                         break;
                 default:
-                        return usage_error("setup: %s '%s'", o == ':' ? "option needs a value:" : "unknown option",
-                                           argv[optind - 1]);
+                        return option_error("setup", o, argv);
                 }
         if (optind < argc)
                 return usage_error("setup: unexpected argument '%s'", argv[optind]);
@@ -628,8 +459,7 @@ static int cmd_logs(const globals_t *g, int argc, char **argv) {
                         dry_run = true;
                         break;
                 default:
-                        return usage_error("logs: %s '%s'", o == ':' ? "option needs a value:" : "unknown option",
-                                           argv[optind - 1]);
+                        return option_error("logs", o, argv);
                 }
         if (optind < argc)
                 return usage_error("logs: unexpected argument '%s'", argv[optind]);
@@ -679,8 +509,7 @@ int main(int argc, char *argv[]) {
                         printf("mscectl %s\n", PACKAGE_VERSION);
                         return EXIT_SUCCESS;
                 default:
-                        return usage_error("%s '%s'", o == ':' ? "option needs a value:" : "unknown option",
-                                           argv[optind - 1]);
+                        return option_error("", o, argv);
                 }
         if (optind >= argc)
                 return usage_error("missing command");

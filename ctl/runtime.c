@@ -86,33 +86,16 @@ static int get_time(json_t *o, const char *key, char **ret, char *err, size_t er
         return get_string(o, key, 64, false, ret, err, err_size);
 }
 
-int ctl_state_parse(const char *text, size_t len, ctl_state_t *ret, char *err, size_t err_size) {
-        json_auto_t *o = NULL;
-        int r = json_parse(text, len, &o, err, err_size);
-        if (r < 0)
-                return r;
-        _cleanup_(ctl_state_done) ctl_state_t s = {};
-        if ((r = get_string(o, "state", 64, true, &s.state, err, err_size)) < 0 ||
-            (r = get_string(o, "status", CTL_FIELD_MAX, false, &s.status, err, err_size)) < 0 ||
-            (r = get_string(o, "node", MSG_ID_MAX, false, &s.node, err, err_size)) < 0 ||
-            (r = get_string(o, "mef", MSG_URI_MAX, false, &s.mef, err, err_size)) < 0 ||
-            (r = get_time(o, "since", &s.since, err, err_size)) < 0 ||
-            (r = get_string(o, "last_error", CTL_FIELD_MAX, false, &s.last_error, err, err_size)) < 0 ||
-            (r = get_time(o, "next_attempt", &s.next_attempt, err, err_size)) < 0 ||
-            (r = get_string(o, "backend", 64, true, &s.backend, err, err_size)) < 0 ||
-            (r = get_string(o, "keID", MSG_KEID_MAX, true, &s.ke_id, err, err_size)) < 0 ||
-            (r = get_time(o, "exp", &s.exp, err, err_size)) < 0)
-                return r;
-        if (!s.state || !s.state[0])
-                return bad(err, err_size, "\"state\" is missing");
-        json_t *pid = json_object_get(o, "pid");
-        if (pid && !json_is_null(pid)) {
-                if (!json_is_integer(pid) || json_integer_value(pid) <= 0 || json_integer_value(pid) > INT_MAX)
-                        return bad(err, err_size, "\"pid\" is not a process ID");
-                s.pid = (pid_t) json_integer_value(pid);
-        }
-        *ret = s;
-        s = (ctl_state_t) {};
+/* An integer member in [min, max] that may be absent or null (*ret untouched); what: what
+ * it is not otherwise ("a process ID"). */
+static int get_int(json_t *o, const char *key, json_int_t min, json_int_t max, const char *what, json_int_t *ret,
+                   char *err, size_t err_size) {
+        json_t *v = json_object_get(o, key);
+        if (!v || json_is_null(v))
+                return 0;
+        if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+                return bad(err, err_size, "\"%s\" is not %s", key, what);
+        *ret = json_integer_value(v);
         return 0;
 }
 
@@ -132,8 +115,51 @@ void ctl_state_done(ctl_state_t *s) {
         *s = (ctl_state_t) {};
 }
 
+int ctl_state_parse(const char *text, size_t len, ctl_state_t *ret, char *err, size_t err_size) {
+        json_auto_t *o = NULL;
+        int r = json_parse(text, len, &o, err, err_size);
+        if (r < 0)
+                return r;
+        _cleanup_(ctl_state_done) ctl_state_t s = {};
+        if ((r = get_string(o, "state", 64, true, &s.state, err, err_size)) < 0 ||
+            (r = get_string(o, "status", CTL_FIELD_MAX, false, &s.status, err, err_size)) < 0 ||
+            (r = get_string(o, "node", MSG_ID_MAX, false, &s.node, err, err_size)) < 0 ||
+            (r = get_string(o, "mef", MSG_URI_MAX, false, &s.mef, err, err_size)) < 0 ||
+            (r = get_time(o, "since", &s.since, err, err_size)) < 0 ||
+            (r = get_string(o, "last_error", CTL_FIELD_MAX, false, &s.last_error, err, err_size)) < 0 ||
+            (r = get_time(o, "next_attempt", &s.next_attempt, err, err_size)) < 0 ||
+            (r = get_string(o, "backend", 64, true, &s.backend, err, err_size)) < 0 ||
+            (r = get_string(o, "keID", MSG_KEID_MAX, true, &s.ke_id, err, err_size)) < 0 ||
+            (r = get_time(o, "exp", &s.exp, err, err_size)) < 0)
+                return r;
+        if (!s.state || !s.state[0])
+                return bad(err, err_size, "\"state\" is missing");
+        json_int_t pid = 0;
+        r = get_int(o, "pid", 1, INT_MAX, "a process ID", &pid, err, err_size);
+        if (r < 0)
+                return r;
+        s.pid = (pid_t) pid;
+        *ret = s;
+        s = (ctl_state_t) {};
+        return 0;
+}
+
 static int required(const char *v, const char *key, char *err, size_t err_size) {
         return v && v[0] ? 0 : bad(err, err_size, "\"%s\" is missing", key);
+}
+
+void ctl_profile_done(ctl_profile_t *p) {
+        if (!p)
+                return;
+        free(p->cse_id);
+        free(p->cse_base);
+        free(p->ke_id);
+        free(p->exp);
+        for (size_t i = 0; i < p->n_targets; i++) {
+                free(p->targets[i].id);
+                free(p->targets[i].kpsa_id);
+        }
+        *p = (ctl_profile_t) {};
 }
 
 int ctl_profile_parse(const char *text, size_t len, ctl_profile_t *ret, char *err, size_t err_size) {
@@ -174,30 +200,14 @@ int ctl_profile_parse(const char *text, size_t len, ctl_profile_t *ret, char *er
                                 return bad(err, err_size, "target %zu needs \"id\" and \"kpsaID\" without spaces", i);
                 }
         }
-        json_t *poll = json_object_get(o, "poll");
-        if (poll && !json_is_null(poll)) {
-                if (!json_is_integer(poll) || json_integer_value(poll) < 0 ||
-                    json_integer_value(poll) > (json_int_t) MSG_POLL_MAX)
-                        return bad(err, err_size, "\"poll\" is not a number of seconds");
-                p.poll = (unsigned) json_integer_value(poll);
-        }
+        json_int_t poll = 0;
+        r = get_int(o, "poll", 0, MSG_POLL_MAX, "a number of seconds", &poll, err, err_size);
+        if (r < 0)
+                return r;
+        p.poll = (unsigned) poll;
         *ret = p;
         p = (ctl_profile_t) {};
         return 0;
-}
-
-void ctl_profile_done(ctl_profile_t *p) {
-        if (!p)
-                return;
-        free(p->cse_id);
-        free(p->cse_base);
-        free(p->ke_id);
-        free(p->exp);
-        for (size_t i = 0; i < p->n_targets; i++) {
-                free(p->targets[i].id);
-                free(p->targets[i].kpsa_id);
-        }
-        *p = (ctl_profile_t) {};
 }
 
 int ctl_runtime_read(const char *dir, const char *name, char **ret, size_t *ret_len) {

@@ -125,45 +125,60 @@ static int tss2_unload(void **dl) {
         return -EOPNOTSUPP;
 }
 
-static int tss2_load_mu(tss2_t *t) {
-        if (t->mu_dl)
+/* soname into *dl, once: 1 when just opened (its symbols to resolve), 0 when it was already,
+ * -EOPNOTSUPP when it cannot be. */
+static int tss2_open(void **dl, const char *soname) {
+        if (*dl)
                 return 0;
-        t->mu_dl = dlopen("libtss2-mu.so.0", RTLD_NOW | RTLD_LOCAL);
-        if (!t->mu_dl)
-                return -EOPNOTSUPP;
-        if (!DLSYM(t, mu_dl, Tss2_MU_TPM2B_PUBLIC_Marshal) || !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PUBLIC_Unmarshal) ||
-            !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PRIVATE_Marshal) || !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PRIVATE_Unmarshal) ||
-            !DLSYM(t, mu_dl, Tss2_MU_TPML_PCR_SELECTION_Marshal) ||
-            !DLSYM(t, mu_dl, Tss2_MU_TPML_PCR_SELECTION_Unmarshal))
+        *dl = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+        return *dl ? 1 : -EOPNOTSUPP;
+}
+
+static int tss2_load_mu(tss2_t *t) {
+        int r = tss2_open(&t->mu_dl, "libtss2-mu.so.0");
+        if (r > 0 &&
+            (!DLSYM(t, mu_dl, Tss2_MU_TPM2B_PUBLIC_Marshal) || !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PUBLIC_Unmarshal) ||
+             !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PRIVATE_Marshal) || !DLSYM(t, mu_dl, Tss2_MU_TPM2B_PRIVATE_Unmarshal) ||
+             !DLSYM(t, mu_dl, Tss2_MU_TPML_PCR_SELECTION_Marshal) ||
+             !DLSYM(t, mu_dl, Tss2_MU_TPML_PCR_SELECTION_Unmarshal)))
                 return tss2_unload(&t->mu_dl);
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 static int tss2_load_tctildr(tss2_t *t) {
-        if (t->tctildr_dl)
-                return 0;
-        t->tctildr_dl = dlopen("libtss2-tctildr.so.0", RTLD_NOW | RTLD_LOCAL);
-        if (!t->tctildr_dl)
-                return -EOPNOTSUPP;
-        if (!DLSYM(t, tctildr_dl, Tss2_TctiLdr_Initialize) || !DLSYM(t, tctildr_dl, Tss2_TctiLdr_Finalize))
+        int r = tss2_open(&t->tctildr_dl, "libtss2-tctildr.so.0");
+        if (r > 0 && (!DLSYM(t, tctildr_dl, Tss2_TctiLdr_Initialize) || !DLSYM(t, tctildr_dl, Tss2_TctiLdr_Finalize)))
                 return tss2_unload(&t->tctildr_dl);
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 static int tss2_load_esys(tss2_t *t) {
-        if (t->esys_dl)
-                return 0;
-        t->esys_dl = dlopen("libtss2-esys.so.0", RTLD_NOW | RTLD_LOCAL);
-        if (!t->esys_dl)
-                return -EOPNOTSUPP;
-        if (!DLSYM(t, esys_dl, Esys_Initialize) || !DLSYM(t, esys_dl, Esys_Finalize) || !DLSYM(t, esys_dl, Esys_Free) ||
-            !DLSYM(t, esys_dl, Esys_FlushContext) || !DLSYM(t, esys_dl, Esys_GetCapability) ||
-            !DLSYM(t, esys_dl, Esys_CreatePrimary) || !DLSYM(t, esys_dl, Esys_StartAuthSession) ||
-            !DLSYM(t, esys_dl, Esys_TRSess_SetAttributes) || !DLSYM(t, esys_dl, Esys_PolicyPCR) ||
-            !DLSYM(t, esys_dl, Esys_PolicyGetDigest) || !DLSYM(t, esys_dl, Esys_Create) ||
-            !DLSYM(t, esys_dl, Esys_Load) || !DLSYM(t, esys_dl, Esys_Unseal))
+        int r = tss2_open(&t->esys_dl, "libtss2-esys.so.0");
+        if (r > 0 &&
+            (!DLSYM(t, esys_dl, Esys_Initialize) || !DLSYM(t, esys_dl, Esys_Finalize) ||
+             !DLSYM(t, esys_dl, Esys_Free) || !DLSYM(t, esys_dl, Esys_FlushContext) ||
+             !DLSYM(t, esys_dl, Esys_GetCapability) || !DLSYM(t, esys_dl, Esys_CreatePrimary) ||
+             !DLSYM(t, esys_dl, Esys_StartAuthSession) || !DLSYM(t, esys_dl, Esys_TRSess_SetAttributes) ||
+             !DLSYM(t, esys_dl, Esys_PolicyPCR) || !DLSYM(t, esys_dl, Esys_PolicyGetDigest) ||
+             !DLSYM(t, esys_dl, Esys_Create) || !DLSYM(t, esys_dl, Esys_Load) || !DLSYM(t, esys_dl, Esys_Unseal)))
                 return tss2_unload(&t->esys_dl);
-        return 0;
+        return r < 0 ? r : 0;
+}
+
+/* What creating an object returns beside it, unused here: the creation data, its hash and ticket;
+ * and the creation's fixed inputs (no outside info, no creation PCRs). */
+typedef struct creation {
+        TPM2B_CREATION_DATA *data;
+        TPM2B_DIGEST *hash;
+        TPMT_TK_CREATION *ticket;
+} creation_t;
+static const TPM2B_DATA creation_outside = { 0 };
+static const TPML_PCR_SELECTION creation_pcr = { 0 };
+
+static void creation_free(creation_t *cr) {
+        tss.Esys_Free(cr->data);
+        tss.Esys_Free(cr->hash);
+        tss.Esys_Free(cr->ticket);
 }
 
 typedef struct tpm2_ctx {
@@ -248,23 +263,23 @@ static int create_primary(tpm2_ctx_t *c) {
                         },
                 },
         };
-        const TPM2B_DATA outside = { 0 };
-        const TPML_PCR_SELECTION creation_pcr = { 0 };
         TPM2B_PUBLIC *out_public = NULL;
-        TPM2B_CREATION_DATA *creation_data = NULL;
-        TPM2B_DIGEST *creation_hash = NULL;
-        TPMT_TK_CREATION *creation_ticket = NULL;
+        creation_t cr = {};
 
         TSS2_RC rc = tss.Esys_CreatePrimary(c->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                             ESYS_TR_NONE, &sens, &tmpl, &outside, &creation_pcr, &c->primary,
-                                             &out_public, &creation_data, &creation_hash, &creation_ticket);
+                                             ESYS_TR_NONE, &sens, &tmpl, &creation_outside, &creation_pcr, &c->primary,
+                                             &out_public, &cr.data, &cr.hash, &cr.ticket);
         tss.Esys_Free(out_public);
-        tss.Esys_Free(creation_data);
-        tss.Esys_Free(creation_hash);
-        tss.Esys_Free(creation_ticket);
+        creation_free(&cr);
         if (rc != TSS2_RC_SUCCESS)
                 c->primary = ESYS_TR_NONE;
         return rc_to_errno(rc, STEP_SETUP);
+}
+
+/* The TPM on tcti and the primary key every seal and unseal works under. */
+static int tpm2_ctx_open_primary(const char *tcti, tpm2_ctx_t *c) {
+        int r = tpm2_ctx_open(tcti, c);
+        return r < 0 ? r : create_primary(c);
 }
 
 /* A session salted with the primary (the salt travels encrypted to it, so the session key is
@@ -368,10 +383,7 @@ int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t 
                 return r;
 
         _cleanup_(tpm2_ctx_done) tpm2_ctx_t c = TPM2_CTX_NULL;
-        r = tpm2_ctx_open(tcti, &c);
-        if (r < 0)
-                return r;
-        r = create_primary(&c);
+        r = tpm2_ctx_open_primary(tcti, &c);
         if (r < 0)
                 return r;
 
@@ -399,20 +411,13 @@ int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t 
         TPM2B_SENSITIVE_CREATE sens = { 0 };
         sens.sensitive.data.size = (UINT16) len;
         memcpy(sens.sensitive.data.buffer, secret, len);
-        const TPM2B_DATA outside = { 0 };
-        const TPML_PCR_SELECTION creation_pcr = { 0 };
         TPM2B_PRIVATE *priv = NULL;
         TPM2B_PUBLIC *pub = NULL;
-        TPM2B_CREATION_DATA *creation_data = NULL;
-        TPM2B_DIGEST *creation_hash = NULL;
-        TPMT_TK_CREATION *creation_ticket = NULL;
+        creation_t cr = {};
         TSS2_RC rc = tss.Esys_Create(c.esys, c.primary, c.session, ESYS_TR_NONE, ESYS_TR_NONE, &sens, &tmpl,
-                                     &outside, &creation_pcr, &priv, &pub, &creation_data, &creation_hash,
-                                     &creation_ticket);
+                                     &creation_outside, &creation_pcr, &priv, &pub, &cr.data, &cr.hash, &cr.ticket);
         erase(&sens, sizeof sens);
-        tss.Esys_Free(creation_data);
-        tss.Esys_Free(creation_hash);
-        tss.Esys_Free(creation_ticket);
+        creation_free(&cr);
         if (rc == TSS2_RC_SUCCESS)
                 r = blob_marshal(&tss, pub, priv, &sel, ret_blob, ret_blob_len);
         else
@@ -437,10 +442,7 @@ int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t 
         if (r < 0)
                 return r;
 
-        r = tpm2_ctx_open(tcti, &c);
-        if (r < 0)
-                return r;
-        r = create_primary(&c);
+        r = tpm2_ctx_open_primary(tcti, &c);
         if (r < 0)
                 return r;
 

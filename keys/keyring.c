@@ -49,6 +49,13 @@ static int key_describe(key_serial_t k, char **ret_buf, const char **ret_desc) {
         return 0;
 }
 
+/* A key of a ring's list: 1 with its type (in *ret_buf) and description, 0 when it is gone
+ * meanwhile or not ours to see (to be skipped), -ENOMEM. */
+static int ring_describe(key_serial_t k, char **ret_buf, const char **ret_desc) {
+        int r = key_describe(k, ret_buf, ret_desc);
+        return r == -ENOMEM ? r : r == 0;
+}
+
 static int ring_read(key_serial_t ring, key_serial_t **ret, size_t *ret_n) {
         void *buf = NULL;
         long len = keyctl_read_alloc(ring, &buf);
@@ -69,12 +76,10 @@ static int ring_find_child(key_serial_t ring, const char *type, const char *desc
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *buf = NULL;
                 const char *d;
-                r = key_describe(ids[i], &buf, &d);
-                if (r == -ENOMEM)
+                r = ring_describe(ids[i], &buf, &d);
+                if (r < 0)
                         return r;
-                if (r < 0) /* gone meanwhile, or not ours to see */
-                        continue;
-                if (streq(buf, type) && streq(d, desc)) {
+                if (r > 0 && streq(buf, type) && streq(d, desc)) {
                         *ret = ids[i];
                         return 0;
                 }
@@ -329,10 +334,10 @@ int keyring_list(uid_t service_uid, char ***ret_names) {
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *buf = NULL;
                 const char *d;
-                r = key_describe(ids[i], &buf, &d);
-                if (r == -ENOMEM)
+                r = ring_describe(ids[i], &buf, &d);
+                if (r < 0)
                         return r;
-                if (r < 0 || !streq(buf, "user"))
+                if (r == 0 || !streq(buf, "user"))
                         continue;
                 names[m] = strdup(d);
                 if (!names[m])

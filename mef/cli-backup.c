@@ -265,54 +265,92 @@ static int backup_write(cli_t *c, const char *dir, const key_wrap_t *kw, backup_
         return 0;
 }
 
-int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
-        static const struct option opts[] = {
+/* What backup and restore are told: each takes the options its opts name, then DIR. */
+typedef struct backup_args {
+        const char *dir;
+        const char *pass_file;
+        const char *recipient; /* backup: the public key file */
+        const char *identity;  /* restore: the private key file */
+        uint32_t iterations;
+        bool force;
+} backup_args_t;
+
+/* The options of backup, or with restore of restore. As cli_simple_options(): -1 to go on with
+ * *ret, or the exit status to return now. */
+static int backup_args_parse(cli_t *c, const command_t *def, bool restore, int argc, char **argv,
+                             backup_args_t *ret) {
+        static const struct option backup_opts[] = {
                 COMMON_OPTIONS,
                 { "passphrase-file", required_argument, NULL, 'p' },
                 { "kdf-iterations", required_argument, NULL, 'i' },
                 { "recipient", required_argument, NULL, 'r' },
                 {},
         };
-        const char *pass_file = NULL, *recipient = NULL;
-        _cleanup_(key_wrap_done) key_wrap_t kw = { .iterations = BACKUP_KDF_ITERATIONS };
+        static const struct option restore_opts[] = {
+                COMMON_OPTIONS,
+                { "passphrase-file", required_argument, NULL, 'p' },
+                { "identity", required_argument, NULL, 'I' },
+                { "force", no_argument, NULL, 'f' },
+                {},
+        };
+        const char *cmd = restore ? "restore" : "backup";
+        backup_args_t a = { .iterations = BACKUP_KDF_ITERATIONS };
         int o;
         optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, ":h", opts)) >= 0)
+        const struct option *opts = restore ? restore_opts : backup_opts;
+        while ((o = cli_next_option(c, def, argc, argv, restore ? ":hf" : ":h", opts)) >= 0)
                 switch (o) {
                 case 'p':
-                        pass_file = optarg;
+                        a.pass_file = optarg;
                         break;
                 case 'r':
-                        recipient = optarg;
+                        a.recipient = optarg;
+                        break;
+                case 'I':
+                        a.identity = optarg;
                         break;
                 case 'i': {
                         unsigned long long u;
                         if (parse_uint(optarg, BACKUP_KDF_ITERATIONS_MAX, &u) < 0 || u < BACKUP_KDF_ITERATIONS_MIN)
-                                return cli_usage_error("backup", "--kdf-iterations: expected %u to %u",
+                                return cli_usage_error(cmd, "--kdf-iterations: expected %u to %u",
                                                        BACKUP_KDF_ITERATIONS_MIN, BACKUP_KDF_ITERATIONS_MAX);
-                        kw.iterations = (uint32_t) u;
+                        a.iterations = (uint32_t) u;
                         break;
                 }
+                case 'f':
+                        a.force = true;
+                        break;
                 default:
-                        return cli_option_error("backup", o, argv);
+                        return cli_option_error(cmd, o, argv);
                 }
         if (o == CLI_OPT_HELP)
                 return 0;
-        int r = cli_positionals("backup", argc, argv, 1, "DIR");
+        int r = cli_positionals(cmd, argc, argv, 1, "DIR");
         if (r)
                 return r;
-        const char *dir = argv[optind];
-        if (recipient && pass_file)
+        a.dir = argv[optind];
+        *ret = a;
+        return -1;
+}
+
+int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
+        backup_args_t a;
+        int r = backup_args_parse(c, def, false, argc, argv, &a);
+        if (r >= 0)
+                return r;
+        const char *dir = a.dir;
+        _cleanup_(key_wrap_done) key_wrap_t kw = { .iterations = a.iterations };
+        if (a.recipient && a.pass_file)
                 return cli_usage_error("backup", "--recipient and --passphrase-file: one or the other");
-        if (recipient) {
-                r = file_read_all(recipient, 8192, &kw.pem, &kw.pem_len);
+        if (a.recipient) {
+                r = file_read_all(a.recipient, 8192, &kw.pem, &kw.pem_len);
                 if (r < 0)
-                        return cli_failf("recipient %s: %s", recipient, strerror(-r));
+                        return cli_failf("recipient %s: %s", a.recipient, strerror(-r));
                 if (backup_recipient_fingerprint(kw.pem, kw.pem_len, kw.recipient) < 0)
                         return cli_failf("recipient %s: not a P-256 public key in PEM (openssl pkey -pubout)",
-                                         recipient);
+                                         a.recipient);
         } else {
-                r = passphrase_get(pass_file, true, &kw.pass);
+                r = passphrase_get(a.pass_file, true, &kw.pass);
                 if (r)
                         return r;
         }
@@ -344,6 +382,55 @@ int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
 }
 
 /* ---- restore ---- */
+
+/* The master key out of the backup's wrapped key file, with what the wrap asks for: the
+ * passphrase, or the recipient's private key (an owner-only file). Prints its own error. */
+static int restore_key_unwrap(const char *dir, const char *text, size_t len, const char *pass_file,
+                              const char *identity, uint8_t key[STORE_MASTER_KEY_LEN]) {
+        char recipient[65];
+        int kind = backup_key_kind(text, len, recipient);
+        if (kind < 0)
+                return cli_failf("restore %s: %s: not a wrapped master key", dir, BACKUP_FILE_KEY);
+        if (kind == BACKUP_WRAP_RECIPIENT && (!identity || pass_file))
+                return cli_failf("restore %s: the master key is wrapped for recipient key SHA256:%s: give its "
+                                 "private key with --identity FILE",
+                                 dir, recipient);
+        if (kind == BACKUP_WRAP_PASSPHRASE && identity)
+                return cli_failf("restore %s: the master key is wrapped under a passphrase, not for a recipient "
+                                 "key: drop --identity",
+                                 dir);
+        int r;
+        if (kind == BACKUP_WRAP_RECIPIENT) {
+                _cleanup_secret_ secret_t pem = { 0 };
+                r = secret_file_read(identity, 8192, &pem);
+                if (r == -EPERM)
+                        return cli_failf("identity %s: readable by group or others (chmod 0600 it)", identity);
+                if (r < 0)
+                        return cli_failf("identity %s: %s", identity, strerror(-r));
+                r = backup_key_unwrap_identity(text, len, (const char *) pem.data, pem.len, key);
+                if (r == -EINVAL)
+                        return cli_failf("identity %s: not a P-256 private key in PEM", identity);
+                if (r == -EKEYREJECTED)
+                        return cli_failf("restore %s: identity %s is not recipient key SHA256:%s (nothing was "
+                                         "changed)",
+                                         dir, identity, recipient);
+        } else {
+                _cleanup_(passphrase_done) passphrase_t pass = {};
+                r = passphrase_get(pass_file, false, &pass);
+                if (r)
+                        return r;
+                r = backup_key_unwrap(text, len, pass.text, pass.len, key);
+                if (r == -EKEYREJECTED)
+                        return cli_failf("restore %s: wrong passphrase: it does not open the master key in %s "
+                                         "(nothing was changed)",
+                                         dir, BACKUP_FILE_KEY);
+        }
+        if (r < 0)
+                return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_KEY,
+                                 r == -EBADMSG ? "not a wrapped master key" : strerror(-r));
+        return 0;
+}
+
 
 /* The file's size and SHA-256 as the manifest says. */
 static int file_verify(const char *dir, const char *name, uint64_t size, const char *sha) {
@@ -429,86 +516,12 @@ static int restore_rows(cli_t *c, const char *dir, const backup_manifest_t *m, u
         return 0;
 }
 
-/* The master key out of the backup's wrapped key file, with what the wrap asks for: the
- * passphrase, or the recipient's private key (an owner-only file). Prints its own error. */
-static int restore_key_unwrap(const char *dir, const char *text, size_t len, const char *pass_file,
-                              const char *identity, uint8_t key[STORE_MASTER_KEY_LEN]) {
-        char recipient[65];
-        int kind = backup_key_kind(text, len, recipient);
-        if (kind < 0)
-                return cli_failf("restore %s: %s: not a wrapped master key", dir, BACKUP_FILE_KEY);
-        if (kind == BACKUP_WRAP_RECIPIENT && (!identity || pass_file))
-                return cli_failf("restore %s: the master key is wrapped for recipient key SHA256:%s: give its "
-                                 "private key with --identity FILE",
-                                 dir, recipient);
-        if (kind == BACKUP_WRAP_PASSPHRASE && identity)
-                return cli_failf("restore %s: the master key is wrapped under a passphrase, not for a recipient "
-                                 "key: drop --identity",
-                                 dir);
-        int r;
-        if (kind == BACKUP_WRAP_RECIPIENT) {
-                _cleanup_secret_ secret_t pem = { 0 };
-                r = secret_file_read(identity, 8192, &pem);
-                if (r == -EPERM)
-                        return cli_failf("identity %s: readable by group or others (chmod 0600 it)", identity);
-                if (r < 0)
-                        return cli_failf("identity %s: %s", identity, strerror(-r));
-                r = backup_key_unwrap_identity(text, len, (const char *) pem.data, pem.len, key);
-                if (r == -EINVAL)
-                        return cli_failf("identity %s: not a P-256 private key in PEM", identity);
-                if (r == -EKEYREJECTED)
-                        return cli_failf("restore %s: identity %s is not recipient key SHA256:%s (nothing was "
-                                         "changed)",
-                                         dir, identity, recipient);
-        } else {
-                _cleanup_(passphrase_done) passphrase_t pass = {};
-                r = passphrase_get(pass_file, false, &pass);
-                if (r)
-                        return r;
-                r = backup_key_unwrap(text, len, pass.text, pass.len, key);
-                if (r == -EKEYREJECTED)
-                        return cli_failf("restore %s: wrong passphrase: it does not open the master key in %s "
-                                         "(nothing was changed)",
-                                         dir, BACKUP_FILE_KEY);
-        }
-        if (r < 0)
-                return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_KEY,
-                                 r == -EBADMSG ? "not a wrapped master key" : strerror(-r));
-        return 0;
-}
-
 int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                { "passphrase-file", required_argument, NULL, 'p' },
-                { "identity", required_argument, NULL, 'I' },
-                { "force", no_argument, NULL, 'f' },
-                {},
-        };
-        const char *pass_file = NULL, *identity = NULL;
-        bool force = false;
-        int o;
-        optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, ":hf", opts)) >= 0)
-                switch (o) {
-                case 'p':
-                        pass_file = optarg;
-                        break;
-                case 'I':
-                        identity = optarg;
-                        break;
-                case 'f':
-                        force = true;
-                        break;
-                default:
-                        return cli_option_error("restore", o, argv);
-                }
-        if (o == CLI_OPT_HELP)
-                return 0;
-        int r = cli_positionals("restore", argc, argv, 1, "DIR");
-        if (r)
+        backup_args_t a;
+        int r = backup_args_parse(c, def, true, argc, argv, &a);
+        if (r >= 0)
                 return r;
-        const char *dir = argv[optind];
+        const char *dir = a.dir;
 
         char path[PATH_MAX];
         _cleanup_free_ char *text = NULL;
@@ -545,7 +558,7 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
                 return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_KEY, strerror(-r));
 
         _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
-        r = restore_key_unwrap(dir, text, len, pass_file, identity, key);
+        r = restore_key_unwrap(dir, text, len, a.pass_file, a.identity, key);
         if (r)
                 return r;
 
@@ -568,7 +581,7 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         r = store_rows_in_use(c->store, &in_use);
         if (r < 0)
                 return cli_fail("restore", r);
-        if (in_use > 0 && !force)
+        if (in_use > 0 && !a.force)
                 return cli_failf("restore %s: store %s is not empty (%" PRIu64 " nodes, targets and enrolments): "
                                  "--force replaces them",
                                  dir, mef_store_name(c->cfg), in_use);
@@ -577,7 +590,7 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         r = store_begin(c->store);
         if (r < 0)
                 return cli_fail("restore", r);
-        if (force)
+        if (a.force)
                 r = store_restore_clear(c->store);
         if (r < 0) {
                 store_rollback(c->store);

@@ -14,11 +14,7 @@ static json_t *enrolment_json(const void *row) {
         cli_jset(o, "created", cli_jtime(e->created), &ok);
         cli_jset(o, "exp", cli_jtime(e->exp), &ok);
         cli_jset(o, "ltkTransported", json_boolean(e->ltk_transported), &ok);
-        if (!ok) {
-                json_decref(o);
-                return NULL;
-        }
-        return o;
+        return cli_jdone(o, ok);
 }
 
 const char *cli_enrolment_state(const store_enrolment_t *e) {

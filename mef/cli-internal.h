@@ -159,6 +159,10 @@ void credential_added_print(const char *what, const char *id, const char *detail
 /* The node, in a new buffer; an error (printed) when there is none: the exit status. */
 int cli_node_get(cli_t *c, const char *cmd, const char *node_id, store_node_t **ret);
 json_t *cli_node_json(const void *row);
+/* "auth": "psk" and psk_name: psk_id when psk_id is set, else "cert" and "certFingerprint". */
+void cli_jset_auth(json_t *o, const char *psk_name, const char *psk_id, const char *cert_fp, bool *ok);
+/* o when ok, else NULL (o freed). */
+json_t *cli_jdone(json_t *o, bool ok);
 json_t *cli_enrolments_json(const store_enrolment_t *list, size_t n);
 int cli_enrolments_table(const store_enrolment_t *list, size_t n);
 

@@ -209,11 +209,7 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
                         cli_jset(o, "masterKey", json_string(c->cfg->master_key_path), &ok);
                         cli_jset(o, "created", json_boolean(!existed), &ok);
                 }
-                if (!ok) {
-                        json_decref(o);
-                        o = NULL;
-                }
-                return cli_json_print(o);
+                return cli_json_print(cli_jdone(o, ok));
         }
         if (existed)
                 printf("Store %s exists already; master key %s opens it.\n", c->cfg->store_path,

@@ -5,6 +5,21 @@
 #include "mef/cli-internal.h"
 #include "proto/ids.h"
 
+void cli_jset_auth(json_t *o, const char *psk_name, const char *psk_id, const char *cert_fp, bool *ok) {
+        cli_jset(o, "auth", json_string(psk_id[0] ? "psk" : "cert"), ok);
+        if (psk_id[0])
+                cli_jset(o, psk_name, json_string(psk_id), ok);
+        else
+                cli_jset(o, "certFingerprint", json_string(cert_fp), ok);
+}
+
+json_t *cli_jdone(json_t *o, bool ok) {
+        if (ok)
+                return o;
+        json_decref(o);
+        return NULL;
+}
+
 json_t *cli_node_json(const void *row) {
         const store_node_t *n = row;
         json_t *o = json_object(), *t = json_array();
@@ -17,13 +32,7 @@ json_t *cli_node_json(const void *row) {
                 return NULL;
         }
         cli_jset(o, "nodeID", json_string(n->node_id), &ok);
-        if (n->kpm_id[0]) {
-                cli_jset(o, "auth", json_string("psk"), &ok);
-                cli_jset(o, "kpmID", json_string(n->kpm_id), &ok);
-        } else {
-                cli_jset(o, "auth", json_string("cert"), &ok);
-                cli_jset(o, "certFingerprint", json_string(n->cert_fp), &ok);
-        }
+        cli_jset_auth(o, "kpmID", n->kpm_id, n->cert_fp, &ok);
         cli_jset(o, "cseID", json_string(n->cse_id), &ok);
         cli_jset(o, "cseBase", json_string(n->cse_base), &ok);
         cli_jset(o, "targets", t, &ok);
@@ -34,11 +43,7 @@ json_t *cli_node_json(const void *row) {
         cli_jset(o, "created", cli_jtime(n->created), &ok);
         cli_jset(o, "lastSeen", cli_jtime(n->last_seen), &ok);
         cli_jset(o, "statusChecks", json_integer((json_int_t) n->status_checks), &ok);
-        if (!ok) {
-                json_decref(o);
-                return NULL;
-        }
-        return o;
+        return cli_jdone(o, ok);
 }
 
 /* ---- node ---- */

@@ -10,19 +10,9 @@ static json_t *target_json(const void *row) {
         if (!ok)
                 return NULL;
         cli_jset(o, "id", json_string(t->id), &ok);
-        if (t->psk_id[0]) {
-                cli_jset(o, "auth", json_string("psk"), &ok);
-                cli_jset(o, "pskID", json_string(t->psk_id), &ok);
-        } else {
-                cli_jset(o, "auth", json_string("cert"), &ok);
-                cli_jset(o, "certFingerprint", json_string(t->cert_fp), &ok);
-        }
+        cli_jset_auth(o, "pskID", t->psk_id, t->cert_fp, &ok);
         cli_jset(o, "created", cli_jtime(t->created), &ok);
-        if (!ok) {
-                json_decref(o);
-                return NULL;
-        }
-        return o;
+        return cli_jdone(o, ok);
 }
 
 /* ---- target ---- */

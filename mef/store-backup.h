@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
-/* Backup, restore and master key rotation at the store level (the end of mef/store.c): a
+/* Backup, restore and master key rotation at the store level (mef/store-backup.c): a
  * backend-neutral logical dump of every table as JSON rows, secrets as their ciphertext under
  * the master key, read in one read transaction (a consistent snapshot while the MEF serves). */
 #include <jansson.h>
@@ -34,7 +34,7 @@ int store_restore_finish(mef_store_t *s);
 /* A new master key: written to "<key path>.new" (0400, the old file's owner), every secret
  * re-encrypted under it and the check value replaced in one transaction, then the file
  * renamed over the key path. Serving processes notice the new check value and read the key
- * file again (key_refresh). -EEXIST when "<key path>.new" exists (an interrupted rekey: see
+ * file again (mef/store-key.c). -EEXIST when "<key path>.new" exists (an interrupted rekey: see
  * msce-mef(8)). ret_n: how many secrets were re-encrypted. */
 int store_rekey(mef_store_t *s, uint64_t *ret_n);
 /* Whether key opens the check value blob (meta's, as a dump has it): 0, or -EBADMSG. */

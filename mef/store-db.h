@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
-/* What mef/store.c needs of a database engine: statements with numbered parameters (?1, ?2...
+/* What mef/store*.c need of a database engine: statements with numbered parameters (?1, ?2...
  * in the SQL text, which every backend accepts), rows, transactions and a schema version. The
  * store's logic (validation, sealing, the queries) is written once against this; the engines
  * are mef/store-sqlite.c and mef/store-pg.c. Not for use outside mef/store*.c. */

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "mef/store-db.h"
+#include "mef/store-schema.h"
 #include "util/util.h"
 
 /* Prepared once per connection (the SQL texts are constants, keyed by their address): parsing
@@ -206,57 +207,10 @@ static void lite_close(db_t *d) {
 }
 
 static const char *const lite_migrations[] = {
-        /* 1: the first schema */
-        "CREATE TABLE nodes ("
-        " node_id TEXT PRIMARY KEY NOT NULL,"
-        " kpm_id TEXT UNIQUE,"
-        " kpm_enc BLOB,"
-        " cert_fp TEXT UNIQUE,"
-        " cse_id TEXT NOT NULL,"
-        " cse_base TEXT NOT NULL,"
-        " targets TEXT NOT NULL DEFAULT '[]'," /* JSON array of target IDs */
-        " poll INTEGER NOT NULL,"
-        " lifetime INTEGER NOT NULL,"
-        " ltk_transported INTEGER NOT NULL DEFAULT 0,"
-        " state TEXT NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'reenrol', 'revoked')),"
-        " created INTEGER NOT NULL,"
-        " CHECK ((kpm_id IS NULL) = (kpm_enc IS NULL)),"
-        " CHECK ((kpm_id IS NULL) <> (cert_fp IS NULL)));"
-        "CREATE TABLE targets ("
-        " id TEXT PRIMARY KEY NOT NULL,"
-        " psk_id TEXT UNIQUE,"
-        " psk_enc BLOB,"
-        " cert_fp TEXT UNIQUE,"
-        " created INTEGER NOT NULL,"
-        " CHECK ((psk_id IS NULL) = (psk_enc IS NULL)),"
-        " CHECK ((psk_id IS NULL) <> (cert_fp IS NULL)));"
-        "CREATE TABLE enrolments ("
-        " ke_id TEXT PRIMARY KEY NOT NULL,"
-        " node_id TEXT NOT NULL REFERENCES nodes(node_id) ON DELETE CASCADE,"
-        " key_enc BLOB NOT NULL,"
-        " ltk_transported INTEGER NOT NULL DEFAULT 0,"
-        " state TEXT NOT NULL CHECK (state IN ('active', 'retired', 'revoked', 'deregistered')),"
-        " created INTEGER NOT NULL,"
-        " exp INTEGER NOT NULL);"
-        "CREATE INDEX enrolments_node ON enrolments(node_id, state);"
-        "CREATE TABLE audit ("
-        " id INTEGER PRIMARY KEY,"
-        " ts INTEGER NOT NULL,"
-        " actor TEXT NOT NULL,"
-        " action TEXT NOT NULL,"
-        " subject TEXT,"
-        " detail TEXT);"
-        "CREATE TABLE meta (name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL);",
-        /* 2: at most one active enrolment per node, whoever writes */
-        "CREATE UNIQUE INDEX enrolments_one_active ON enrolments(node_id) WHERE state = 'active';",
-        /* 3: status checks tallied per node instead of an audit row each; pruning by age */
-        "ALTER TABLE nodes ADD COLUMN last_seen INTEGER NOT NULL DEFAULT 0;"
-        "ALTER TABLE nodes ADD COLUMN status_checks INTEGER NOT NULL DEFAULT 0;"
-        "CREATE INDEX audit_ts ON audit(ts);"
-        "CREATE INDEX enrolments_exp ON enrolments(exp) WHERE state <> 'active';",
-        /* 4: bulk import and paging: the CSE-ID check of every node add, enrolments newest first */
-        ("CREATE INDEX nodes_cse_id ON nodes(cse_id);"
-         "CREATE INDEX enrolments_created ON enrolments(created);"),
+        STORE_SCHEMA_1("TEXT", "INTEGER", "BLOB", "", "INTEGER PRIMARY KEY"),
+        STORE_SCHEMA_2,
+        STORE_SCHEMA_3("INTEGER"),
+        STORE_SCHEMA_4("created"),
 };
 
 static const db_ops_t lite_ops = {

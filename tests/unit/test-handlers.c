@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The MEF's exchanges (mef/handlers.c) against a real store in a temporary directory, with a
+/* The MEF's exchanges (mef/handlers*.c) against a real store in a temporary directory, with a
  * fixed exported keying material standing in for the TLS session. */
 #include <criterion/criterion.h>
 #include <ftw.h>

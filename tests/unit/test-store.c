@@ -811,7 +811,7 @@ typedef struct racer {
         int enrolled;
 } racer_t;
 
-/* What an enrolment does (mef/handlers.c): retire the node's active enrolment, add one. */
+/* What an enrolment does (mef/handlers-enrol.c): retire the node's active enrolment, add one. */
 static void *race_enrol(void *userdata) {
         racer_t *rc = userdata;
         mef_store_t *s = NULL;

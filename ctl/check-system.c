@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/* mscectl check: the system around the agent: clock, the consumer's keys, TPM, the sealed
+ * profile, LEDs, and the agent's own preflight. */
+#include "msce-config.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <keyutils.h>
+#include <sys/timex.h>
+#include <sys/wait.h>
+
+#include "agent/credential.h"
+#include "agent/custody.h"
+#include "ctl/check-internal.h"
+#include "ctl/runtime.h"
+#include "hw/gpio.h"
+#include "hw/leds.h"
+#include "hw/tpm2.h"
+#include "keys/keyring.h"
+#include "keys/seal.h"
+
+void check_clock(checker_t *c) {
+        time_t now = time(NULL), built = (time_t) MSCE_BUILD_TIME;
+        char a[32], b[32];
+        time_format_utc(now, a);
+        time_format_utc(built, b);
+        if (now < built) {
+                check_report(c, L_FAIL, "set the clock: timedatectl set-ntp true (or date -s)",
+                             "clock: %s is before this build (%s): certificates and expiry cannot be checked", a, b);
+                return;
+        }
+        struct timex tx = {};
+        if (adjtimex(&tx) == TIME_ERROR) {
+                check_report(c, L_WARN, "enable time synchronization: timedatectl set-ntp true",
+                             "clock: %s, not synchronized", a);
+                return;
+        }
+        check_report(c, L_OK, NULL, "clock: %s, synchronized", a);
+}
+
+/* In a child: become uid/gid with a fresh session keyring (so nothing of ours is possessed)
+ * and read msce:ltk the way docs/cse-integration.md tells a CSE to. Returns the key's length
+ * or a negative errno. The bytes are wiped and never leave the child. */
+static long key_read_as(uid_t uid, gid_t gid) {
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return negative_errno();
+        pid_t pid = fork();
+        if (pid < 0) {
+                long r = negative_errno();
+                close(fds[0]);
+                close(fds[1]);
+                return r;
+        }
+        if (pid == 0) {
+                long r;
+                uint8_t buf[KEYRING_LTK_MAX + 1];
+                close(fds[0]);
+                if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0 ||
+                    keyctl_join_session_keyring(NULL) < 0 ||
+                    keyctl_get_persistent((uid_t) -1, KEY_SPEC_SESSION_KEYRING) < 0)
+                        r = negative_errno();
+                else {
+                        long ring = keyctl_search(KEY_SPEC_SESSION_KEYRING, "keyring", KEYRING_NAME, 0);
+                        long key = ring < 0 ? -1 : keyctl_search((key_serial_t) ring, "user", KEYRING_PREFIX KEYRING_LTK, 0);
+                        r = key < 0 ? negative_errno() : keyctl_read((key_serial_t) key, (char *) buf, sizeof buf);
+                        if (r < 0)
+                                r = negative_errno();
+                        erase(buf, sizeof buf);
+                }
+                _exit(write(fds[1], &r, sizeof r) == sizeof r ? 0 : 1);
+        }
+        close(fds[1]);
+        long r = -EIO;
+        ssize_t n;
+        do
+                n = read(fds[0], &r, sizeof r);
+        while (n < 0 && errno == EINTR);
+        close(fds[0]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+                ;
+        return n == sizeof r ? r : -EIO;
+}
+
+void check_service_user(checker_t *c, const agent_config_t *cfg) {
+        char fix[512];
+        uid_t uid;
+        gid_t gid;
+        int r = user_resolve(cfg->service_user, &uid, &gid);
+        if (r < 0) {
+                snprintf(fix, sizeof fix, "create the CSE's user %s, or set [consumer] user", cfg->service_user);
+                check_report(c, L_FAIL, fix, "[consumer] user: %s: %s", cfg->service_user,
+                             r == -ESRCH ? "no such user" : strerror(-r));
+                return;
+        }
+        if (uid == 0) {
+                check_report(c, L_FAIL, "run the CSE as its own user and name it in [consumer] user",
+                             "[consumer] user: %s is root: the keys must go to the CSE's own user", cfg->service_user);
+                return;
+        }
+        check_report(c, L_OK, NULL, "[consumer] user: %s (uid %u)", cfg->service_user, (unsigned) uid);
+
+        if (geteuid() != 0) {
+                check_report(c, L_WARN, "run mscectl check as root", "keys: not checked (needs root)");
+                return;
+        }
+        _cleanup_keyring_names_ char **names = NULL;
+        r = keyring_list(uid, &names);
+        if (r == -ENOKEY) {
+                check_report(c, L_WARN, "start msce-agent: it files the keys once enrolled",
+                             "keys: none filed for %s yet", cfg->service_user);
+                return;
+        }
+        if (r < 0) {
+                check_report(c, L_FAIL, NULL, "keys: cannot list the keys of %s: %s", cfg->service_user,
+                             keyring_strerror(r));
+                return;
+        }
+        size_t n = 0;
+        while (names[n])
+                n++;
+        long len = key_read_as(uid, gid);
+        if (len < 0) {
+                check_report(c, L_FAIL, "restart msce-agent.service: it files the keys again",
+                             "keys: %zu filed, but %s cannot read " KEYRING_PREFIX KEYRING_LTK ": %s", n,
+                             cfg->service_user, strerror((int) -len));
+                return;
+        }
+        check_report(c, L_OK, NULL, "keys: %zu filed; %s reads " KEYRING_PREFIX KEYRING_LTK " (%ld bytes)", n,
+                     cfg->service_user, len);
+}
+
+void check_tpm(checker_t *c, const agent_config_t *cfg) {
+        if (cfg->seal_backend == SEAL_HOST) {
+                check_report(c, L_OK, NULL, "[seal] backend: host (no TPM used)");
+                return;
+        }
+        bool required = cfg->seal_backend == SEAL_TPM2;
+        int r = tpm2_probe(cfg->tcti);
+        if (r == -EOPNOTSUPP) {
+                check_report(c, required ? L_FAIL : L_OK, "set [seal] backend = host or auto",
+                             "[seal] backend: %s, but this build has no TPM support%s",
+                             seal_backend_to_string(cfg->seal_backend), required ? "" : ": the host key is used");
+                return;
+        }
+        if (r < 0) {
+                if (required)
+                        check_report(c, L_FAIL, "check that the TPM is enabled and [seal] tcti names it",
+                                     "TPM: none answers on %s: %s", cfg->tcti, strerror(-r));
+                else
+                        check_report(c, L_WARN, "nothing to do when this gateway has no TPM",
+                                     "TPM: none answers on %s: the profile is sealed with the host key", cfg->tcti);
+                return;
+        }
+        check_report(c, L_OK, NULL, "TPM: answers on %s", cfg->tcti);
+        if (strncmp(cfg->tcti, "device:", 7) == 0 && cfg->tcti[7] == '/')
+                check_device(c, "TPM", cfg->tcti + 7,
+                             "make the agent's user a member of the TPM device's group (tss): systemd-sysusers");
+}
+
+void check_sealed(checker_t *c, const agent_config_t *cfg) {
+        seal_opts_t so = credential_seal_opts(cfg);
+        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
+        seal_method_t m;
+        int r = seal_load(&so, &p, &m);
+        if (r == -ENOENT) {
+                check_report(c, L_WARN, "start msce-agent: it enrols with the MEF",
+                             "sealed profile: none in %s (not enrolled yet)", cfg->state_dir);
+                return;
+        }
+        if (r == -EACCES && geteuid() != 0) {
+                check_report(c, L_WARN, "run mscectl check as root", "sealed profile: not checked (needs root)");
+                return;
+        }
+        if (r < 0) {
+                check_report(c, L_WARN, "nothing: the agent enrols again (mscectl factory-reset removes it now)",
+                             "sealed profile: %s/%s does not open: %s", cfg->state_dir, SEAL_ENVELOPE_NAME,
+                             strerror(-r));
+                return;
+        }
+        char when[32], rel[48];
+        time_format_utc(p.exp_t, when);
+        ctl_time_relative(p.exp_t, time(NULL), rel);
+        if (profile_is_expired(&p, time(NULL)))
+                check_report(c, L_FAIL, "start msce-agent (systemctl restart msce-agent): it enrols again",
+                             "sealed profile: KeID %s expired %s (%s)", p.ke_id, when, rel);
+        else if (!streq(p.node_id, cfg->node_id) || !streq(p.mef_uri, cfg->mef_uri))
+                check_report(c, L_WARN, "nothing: the agent enrols again with this configuration",
+                             "sealed profile: for node %s at %s, not this configuration's", p.node_id, p.mef_uri);
+        else
+                check_report(c, L_OK, NULL, "sealed profile: KeID %s, expires %s (%s), %s backend", p.ke_id, when, rel,
+                             seal_method_to_string(m) ?: "?");
+}
+
+void check_led(checker_t *c, const char *key, const char *spec) {
+        char what[32];
+        snprintf(what, sizeof what, "[leds] %s", key);
+        led_spec_t ls;
+        const char *why = NULL;
+        int r = leds_parse_spec(spec, &ls, &why);
+        if (r == 0)
+                return; /* no LED */
+        if (r < 0) {
+                check_report(c, L_FAIL, "write gpiochipN:OFFSET[:active-low] or name:LINE[:active-low]", "%s: %s: %s",
+                             what, spec, why ?: "invalid");
+                return;
+        }
+#if !HAVE_GPIOD
+        check_report(c, L_FAIL, "remove the [leds] settings, or use a build with libgpiod",
+                     "%s: %s, but this build has no LED support", what, spec);
+        return;
+#else
+        const char *devfix = "make the agent's user a member of group gpio (systemd-sysusers, udev/60-msce.rules)";
+        char path[64];
+        if (ls.chip[0]) {
+                snprintf(path, sizeof path, "/dev/%s", ls.chip);
+                check_device(c, what, path, devfix);
+                return;
+        }
+        char chip[32];
+        r = gpio_line_chip(ls.name, chip, sizeof chip);
+        if (r == -EOPNOTSUPP) {
+                check_report(c, L_WARN, "gpioinfo lists the line names",
+                             "%s: line name %s not checked with this libgpiod", what, ls.name);
+                return;
+        }
+        if (r < 0) {
+                check_report(c, L_FAIL, "gpioinfo lists the line names", "%s: no GPIO line is named %s%s%s", what,
+                             ls.name, r != -ENOENT ? ": " : "", r != -ENOENT ? strerror(-r) : "");
+                return;
+        }
+        snprintf(path, sizeof path, "/dev/%s", chip);
+        check_device(c, what, path, devfix);
+#endif
+}
+
+void check_preflight(checker_t *c, agent_config_t *cfg) {
+        custody_info_t ci;
+        cfg->check_only = true; /* a Kpm only in the credential store is msce-agent.service's */
+        if (custody_preflight_as(cfg, c->user, &ci) < 0)
+                check_report(c, L_FAIL, "correct what the message names; msce-agent --check-config says the same",
+                             "preflight: %s", ci.failure.reason);
+        else
+                check_report(c, L_OK, NULL, "preflight: what msce-agent checks before it enrols passes");
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* What mscectl's files share: its options, exit codes, usage errors and the runtime files
+ * (ctl/mscectl.c: the commands that act; mscectl-status.c: status and profile, which only read). */
+#include <stdbool.h>
+
+#include "ctl/runtime.h"
+#include "util/macro.h"
+
+#define EXIT_USAGE 2
+#define EXIT_NOT_RUNNING 3 /* status: not running or not ready; reprovision: not running */
+#define EXIT_NO_DATA 4     /* status: no state.json; profile: no profile.json */
+#define EXIT_CONFIG 11     /* setup: refused, as msce-agent --check-config would */
+#define EXIT_EXPIRED 10    /* profile --env: the profile expired (as status: ctl_health_exit()) */
+
+typedef struct globals {
+        const char *config;      /* --config */
+        const char *runtime_dir; /* --runtime-dir */
+} globals_t;
+
+/* "mscectl: <message>" and the pointer to --help on stderr; returns EXIT_USAGE. */
+int usage_error(const char *fmt, ...) _printf_(1, 2);
+/* getopt_long() returned o (':' or '?') for the option at argv[optind - 1] of cmd ("" for none). */
+int option_error(const char *cmd, int o, char **argv);
+/* --runtime-dir, else the configuration's [seal] runtime_dir. */
+int runtime_dir_get(const globals_t *g, char **ret);
+/* state.json: 1 loaded, 0 absent, negative errno (printed). */
+int state_load(const char *dir, ctl_state_t *ret);
+/* profile.json as text and parsed: 1 loaded, 0 absent, negative errno (printed). */
+int profile_load(const char *dir, char **ret_text, ctl_profile_t *ret);
+bool agent_running(const ctl_state_t *s);
+
+int cmd_status(const globals_t *g, int argc, char **argv);
+int cmd_profile(const globals_t *g, int argc, char **argv);

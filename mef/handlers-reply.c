@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/* The MEF's answers: error responses, their serialisation with the protocol's headers, and the
+ * audit row each outcome leaves. */
+#include "mef/handlers-internal.h"
+
+#define RI_ECHO_MAX 64u   /* X-M2M-RI echoed only when printable and at most this long */
+#define DETAIL_MAX 512u
+
+int mef_response_error(int status, int rsc, const char *reason, mef_response_t *ret) {
+        char *body = NULL;
+        int r = msg_dbg_format(reason, &body);
+        if (r < 0 && r != -ENOMEM)
+                /* A reason the formatter refuses (it quotes peer input): fall back. */
+                r = msg_dbg_format("request rejected", &body);
+        if (r < 0)
+                return r;
+        *ret = (mef_response_t) {
+                .status = status,
+                .rsc = rsc,
+                .body = body,
+                .body_len = strlen(body),
+        };
+        return 0;
+}
+
+void mef_response_done(mef_response_t *r) {
+        if (!r)
+                return;
+        /* Profiles and credentials carry key bytes. */
+        erase(r->body, r->body_len);
+        free(r->body);
+        r->body = NULL;
+        r->body_len = 0;
+}
+
+int mef_response_format(const mef_response_t *r, const char *request_id, uint8_t **ret, size_t *ret_len) {
+        char rsc[16], retry[16];
+        const char *h[16];
+        size_t n = 0;
+
+        if (!r || !ret || !ret_len)
+                return -EINVAL;
+        snprintf(rsc, sizeof rsc, "%d", r->rsc);
+        h[n++] = "X-M2M-RSC";
+        h[n++] = rsc;
+        if (request_id && id_is_valid(request_id, RI_ECHO_MAX)) {
+                h[n++] = "X-M2M-RI";
+                h[n++] = request_id;
+        }
+        if (r->body && r->body_len > 0) {
+                h[n++] = "Content-Type";
+                h[n++] = "application/json";
+        }
+        if (r->retry_after > 0) {
+                snprintf(retry, sizeof retry, "%u", r->retry_after);
+                h[n++] = "Retry-After";
+                h[n++] = retry;
+        }
+        if (r->allow) {
+                h[n++] = "Allow";
+                h[n++] = r->allow;
+        }
+        h[n++] = "Connection";
+        h[n++] = "close";
+        h[n] = NULL;
+        return http_format_response(r->status, h, r->body_len > 0 ? r->body : NULL, r->body_len, ret, ret_len);
+}
+
+/* A success response owning a formatted JSON body. */
+void handler_respond_ok(mef_response_t *ret, int status, int rsc, char *body) {
+        *ret = (mef_response_t) {
+                .status = status,
+                .rsc = rsc,
+                .body = body,
+                .body_len = body ? strlen(body) : 0,
+        };
+}
+
+/* ---- audit ---- */
+
+_printf_(4, 0) static int audit_va(const exchange_t *ex, const char *subject, int status, const char *fmt,
+                                   va_list ap) {
+        char detail[DETAIL_MAX], what[DETAIL_MAX - 64];
+        vsnprintf(what, sizeof what, fmt, ap);
+        snprintf(detail, sizeof detail, "%d %s (from %s)", status, what,
+                 ex->peer && ex->peer->addr ? ex->peer->addr : "?");
+        return store_audit(ex->store, ex->actor, ex->action, subject && *subject ? subject : "-", detail);
+}
+
+_printf_(4, 5) int handler_audit(const exchange_t *ex, const char *subject, int status, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int r = audit_va(ex, subject, status, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+/* An error answer, audited (best effort: the answer is an error already). */
+_printf_(6, 7) int handler_fail(const exchange_t *ex, const char *subject, mef_response_t *ret, int status, int rsc,
+                                const char *fmt, ...) {
+        char reason[MSG_DBG_MAX];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(reason, sizeof reason, fmt, ap);
+        va_end(ap);
+        (void) handler_audit(ex, subject, status, "%s", reason);
+        return mef_response_error(status, rsc, reason, ret);
+}
+
+/* Internal errors: the audit trail gets the cause, the peer a generic reason. A store that is
+ * locked or unreachable is a passing state: 503 with Retry-After, and no audit row (writing it
+ * would wait for the same store; the server logs the 503). Nothing was changed: the failed call
+ * rolled back. */
+int handler_fail_internal(const exchange_t *ex, const char *subject, mef_response_t *ret, int error, const char *what) {
+        if (store_error_is_transient(error)) {
+                int r = mef_response_error(503, 5000, "store busy: retry later", ret);
+                if (r >= 0)
+                        ret->retry_after = ex->cfg->retry_after;
+                return r;
+        }
+        (void) handler_audit(ex, subject, 500, "internal error: %s: %s", what, strerror(error < 0 ? -error : error));
+        return mef_response_error(500, 5000, "internal error", ret);
+}
+
+int handler_unknown_keid(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why) {
+        if (!why)
+                return handler_fail(ex, ke_id, ret, 404, 4004, "unknown KeID");
+        return handler_fail(ex, ke_id, ret, 404, 4004, "unknown KeID (%s)", why);
+}
+
+const char *handler_enrolment_unusable(const store_enrolment_t *e, time_t now) {
+        if (e->state != ENROLMENT_ACTIVE)
+                return enrolment_state_to_string(e->state);
+        return e->exp <= now ? "expired" : NULL;
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/* The store's audit trail, and retention (pruning old audit rows and spent enrolments). */
+#include "mef/store-internal.h"
+
+#include <time.h>
+
+
+/* Length of s cut to at most max bytes, not splitting a UTF-8 sequence. */
+static int truncated_len(const char *s, size_t max) {
+        size_t n = strnlen(s, max + 1);
+        if (n > max) {
+                n = max;
+                while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
+                        n--;
+        }
+        return (int) n;
+}
+
+static int bind_truncated(db_stmt_t *st, int i, const char *v, size_t max) {
+        if (!v || !v[0])
+                return db_bind_text(st, i, NULL, 0);
+        return db_bind_text(st, i, v, truncated_len(v, max));
+}
+
+int store_audit(mef_store_t *s, const char *actor, const char *action, const char *subject, const char *detail) {
+        if (!s || !actor || !actor[0] || !action || !action[0])
+                return -EINVAL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s, "INSERT INTO audit (ts, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)", &ref));
+        db_stmt_t *st = ref.st;
+        TRY(db_bind_int64(st, 1, (int64_t) time(NULL)));
+        TRY(bind_truncated(st, 2, actor, STORE_AUDIT_ACTOR_MAX));
+        TRY(bind_truncated(st, 3, action, STORE_AUDIT_ACTION_MAX));
+        TRY(bind_truncated(st, 4, subject, STORE_AUDIT_SUBJECT_MAX));
+        TRY(bind_truncated(st, 5, detail, STORE_AUDIT_DETAIL_MAX));
+        return step_done(st);
+}
+
+/* The rows of the prepared and bound audit query st. */
+static int audit_rows(db_stmt_t *st, store_audit_entry_t **ret, size_t *ret_n) {
+        int r;
+        _cleanup_free_ store_audit_entry_t *list = NULL;
+        size_t n = 0, alloc = 0;
+        while ((r = step_row(st)) > 0) {
+                store_audit_entry_t *e = store_array_push((void **) &list, &n, &alloc, sizeof *list);
+                if (!e)
+                        return -ENOMEM;
+                memset(e, 0, sizeof *e);
+                e->id = db_column_int64(st, 0);
+                e->ts = db_column_int64(st, 1);
+                TRY(store_column_texts(st, 2, 4, TEXT_BUF(e->actor), TEXT_BUF(e->action), TEXT_BUF(e->subject),
+                                       TEXT_BUF(e->detail)));
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(list);
+        *ret_n = n;
+        return 0;
+}
+
+int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, size_t *ret_n) {
+        store_page_t p = { .state = -1, .limit = limit };
+        return store_audit_page(s, &p, ret, ret_n);
+}
+
+/* ---- audit: pages (bulk lifecycle) ---- */
+
+int store_audit_page(mef_store_t *s, const store_page_t *p, store_audit_entry_t **ret, size_t *ret_n) {
+        if (!s || !p || !ret || !ret_n || p->after_id < 0)
+                return -EINVAL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s,
+                    "SELECT id, ts, actor, action, subject, detail FROM audit WHERE (?1 = 0 OR id < ?1) "
+                    "AND ts >= ?2 AND (?3 IS NULL OR action = ?3) ORDER BY id DESC LIMIT ?4",
+                    &ref));
+        db_stmt_t *st = ref.st;
+        TRY(db_bind_int64(st, 1, p->after_id));
+        TRY(db_bind_int64(st, 2, p->since));
+        TRY(bind_text_or_null(st, 3, p->action));
+        TRY(db_bind_int64(st, 4, (int64_t) page_limit(p->limit)));
+        return audit_rows(st, ret, ret_n);
+}
+
+/* ---- retention ---- */
+
+/* One DELETE with a cut-off, counting what it removed. */
+static int delete_before(mef_store_t *s, const char *sql, int64_t before, uint64_t *ret_n) {
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s, sql, &ref));
+        TRY(db_bind_int64(ref.st, 1, before));
+        int r = step_done(ref.st);
+        if (r < 0)
+                return r;
+        *ret_n = (uint64_t) s->d->ops->changes(s->d);
+        return 0;
+}
+
+int store_prune(mef_store_t *s, int64_t before, store_pruned_t *ret) {
+        if (!s || !ret)
+                return -EINVAL;
+        store_pruned_t p = {};
+        int r = store_begin(s);
+        if (r >= 0)
+                r = delete_before(s, "DELETE FROM audit WHERE ts < ?1", before, &p.audit);
+        /* An enrolment that no longer serves (retired, revoked, deregistered) and has expired:
+         * its KeID answers 404 like any unknown one, which is what it gets anyway once expired. */
+        if (r >= 0)
+                r = delete_before(s, "DELETE FROM enrolments WHERE state <> 'active' AND exp < ?1", before,
+                                  &p.enrolments);
+        if (r >= 0)
+                r = store_commit(s);
+        if (r < 0) {
+                store_rollback(s);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+

@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: MIT */
+/* Backup, restore and master key rotation at the store level (mef/store-backup.h). */
+#include "mef/store-internal.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <sys/stat.h>
+
+#include "mef/store-backup.h"
+
+typedef enum dump_type {
+        DUMP_TEXT,
+        DUMP_INT,
+        DUMP_BLOB,
+} dump_type_t;
+
+typedef struct dump_col {
+        const char *name;
+        dump_type_t type;
+        bool null_ok;
+} dump_col_t;
+
+#define DUMP_COLS_MAX 14
+#define DUMP_BLOB_MAX 256u
+
+/* A table as a dump sees it. With aad_prefix, column key_col holds a secret sealed to the
+ * row's id (column 0); select_secrets and update_secret serve the rekey. */
+typedef struct dump_table {
+        const char *name;
+        const char *select;
+        const char *insert; /* NULL: checked, not written */
+        const dump_col_t *cols;
+        int n_cols;
+        const char *aad_prefix;
+        int key_col;
+        const char *select_secrets;
+        const char *update_secret;
+} dump_table_t;
+
+static const dump_col_t node_cols[] = {
+        { "node_id", DUMP_TEXT, false }, { "kpm_id", DUMP_TEXT, true },   { "kpm_enc", DUMP_BLOB, true },
+        { "cert_fp", DUMP_TEXT, true },  { "cse_id", DUMP_TEXT, false },  { "cse_base", DUMP_TEXT, false },
+        { "targets", DUMP_TEXT, false }, { "poll", DUMP_INT, false },     { "lifetime", DUMP_INT, false },
+        { "ltk_transported", DUMP_INT, false }, { "state", DUMP_TEXT, false }, { "created", DUMP_INT, false },
+        { "last_seen", DUMP_INT, false }, { "status_checks", DUMP_INT, false },
+};
+static const dump_col_t target_cols[] = {
+        { "id", DUMP_TEXT, false },      { "psk_id", DUMP_TEXT, true }, { "psk_enc", DUMP_BLOB, true },
+        { "cert_fp", DUMP_TEXT, true },  { "created", DUMP_INT, false },
+};
+static const dump_col_t enrolment_cols[] = {
+        { "ke_id", DUMP_TEXT, false },  { "node_id", DUMP_TEXT, false }, { "key_enc", DUMP_BLOB, false },
+        { "ltk_transported", DUMP_INT, false }, { "state", DUMP_TEXT, false }, { "created", DUMP_INT, false },
+        { "exp", DUMP_INT, false },
+};
+static const dump_col_t audit_cols[] = {
+        { "id", DUMP_INT, false },      { "ts", DUMP_INT, false },      { "actor", DUMP_TEXT, false },
+        { "action", DUMP_TEXT, false }, { "subject", DUMP_TEXT, true }, { "detail", DUMP_TEXT, true },
+};
+static const dump_col_t meta_cols[] = {
+        { "name", DUMP_TEXT, false }, { "value", DUMP_BLOB, false },
+};
+
+static const dump_table_t dump_tables[] = {
+        { "nodes",
+          "SELECT node_id, kpm_id, kpm_enc, cert_fp, cse_id, cse_base, targets, poll, lifetime, ltk_transported, "
+          "state, created, last_seen, status_checks FROM nodes ORDER BY node_id",
+          "INSERT INTO nodes (node_id, kpm_id, kpm_enc, cert_fp, cse_id, cse_base, targets, poll, lifetime, "
+          "ltk_transported, state, created, last_seen, status_checks) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+          node_cols, ELEMENTSOF(node_cols), "kpm", 2,
+          "SELECT node_id, kpm_enc FROM nodes WHERE kpm_enc IS NOT NULL",
+          "UPDATE nodes SET kpm_enc = ?2 WHERE node_id = ?1" },
+        { "targets", "SELECT id, psk_id, psk_enc, cert_fp, created FROM targets ORDER BY id",
+          "INSERT INTO targets (id, psk_id, psk_enc, cert_fp, created) VALUES (?1, ?2, ?3, ?4, ?5)", target_cols,
+          ELEMENTSOF(target_cols), "tpsk", 2, "SELECT id, psk_enc FROM targets WHERE psk_enc IS NOT NULL",
+          "UPDATE targets SET psk_enc = ?2 WHERE id = ?1" },
+        { "enrolments",
+          "SELECT ke_id, node_id, key_enc, ltk_transported, state, created, exp FROM enrolments ORDER BY ke_id",
+          "INSERT INTO enrolments (ke_id, node_id, key_enc, ltk_transported, state, created, exp) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+          enrolment_cols, ELEMENTSOF(enrolment_cols), "ke", 2, "SELECT ke_id, key_enc FROM enrolments",
+          "UPDATE enrolments SET key_enc = ?2 WHERE ke_id = ?1" },
+        { "audit", "SELECT id, ts, actor, action, subject, detail FROM audit ORDER BY id",
+          "INSERT INTO audit (id, ts, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", audit_cols,
+          ELEMENTSOF(audit_cols), NULL, 0, NULL, NULL },
+        /* the check value: a restore verifies the unwrapped key against it */
+        { "meta", "SELECT name, value FROM meta WHERE name = 'check'", NULL, meta_cols, ELEMENTSOF(meta_cols), NULL,
+          0, NULL, NULL },
+};
+
+const char *const store_dump_tables[STORE_DUMP_TABLES_MAX] = { "nodes", "targets", "enrolments", "audit", "meta" };
+_Static_assert(ELEMENTSOF(dump_tables) == STORE_DUMP_TABLES_MAX, "");
+
+static json_t *dump_column(db_stmt_t *st, int i, dump_type_t type) {
+        size_t n;
+        switch (type) {
+        case DUMP_INT:
+                return json_integer(db_column_int64(st, i));
+        case DUMP_TEXT: {
+                const char *v = db_column_text(st, i, &n);
+                return v ? json_stringn(v, n) : json_null();
+        }
+        case DUMP_BLOB: {
+                const uint8_t *v = db_column_blob(st, i, &n);
+                if (!v)
+                        return json_null();
+                if (n > DUMP_BLOB_MAX)
+                        return NULL;
+                char hex[2 * DUMP_BLOB_MAX + 1];
+                hex_encode(v, n, hex);
+                return json_string(hex);
+        }
+        }
+        return NULL;
+}
+
+static int dump_table(mef_store_t *s, const dump_table_t *t, store_dump_fn_t fn, void *userdata) {
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s, t->select, &ref));
+        int r;
+        while ((r = step_row(ref.st)) > 0) {
+                json_t *row = json_object();
+                if (!row)
+                        return -ENOMEM;
+                for (int i = 0; r >= 0 && i < t->n_cols; i++) {
+                        json_t *v = dump_column(ref.st, i, t->cols[i].type);
+                        if (!v || json_object_set_new(row, t->cols[i].name, v) < 0)
+                                r = v ? -ENOMEM : -EBADMSG;
+                }
+                if (r >= 0)
+                        r = fn(t->name, row, userdata);
+                json_decref(row);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata) {
+        if (!s || !fn)
+                return -EINVAL;
+        int r = exec_const(s, s->d->ops->dialect == DB_POSTGRESQL ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                                                                 : "BEGIN");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(dump_tables); i++)
+                r = dump_table(s, &dump_tables[i], fn, userdata);
+        if (r >= 0)
+                r = store_commit(s);
+        if (r < 0)
+                store_rollback(s);
+        return r;
+}
+
+int store_rows_in_use(mef_store_t *s, uint64_t *ret) {
+        if (!s || !ret)
+                return -EINVAL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s,
+                    "SELECT (SELECT count(*) FROM nodes) + (SELECT count(*) FROM targets)"
+                    " + (SELECT count(*) FROM enrolments)",
+                    &ref));
+        int r = step_row(ref.st);
+        if (r <= 0)
+                return r < 0 ? r : -EIO;
+        *ret = (uint64_t) db_column_int64(ref.st, 0);
+        return 0;
+}
+
+int store_restore_clear(mef_store_t *s) {
+        if (!s)
+                return -EINVAL;
+        return exec_const(s, "DELETE FROM enrolments; DELETE FROM nodes; DELETE FROM targets; DELETE FROM audit;");
+}
+
+static const dump_table_t *dump_table_find(const char *name) {
+        for (size_t i = 0; name && i < ELEMENTSOF(dump_tables); i++)
+                if (streq(dump_tables[i].name, name))
+                        return &dump_tables[i];
+        return NULL;
+}
+
+/* A hex blob column of a dump row; -EBADMSG when it is not one. */
+static int restore_blob(json_t *v, uint8_t out[DUMP_BLOB_MAX], size_t *ret_len) {
+        const char *hex = json_string_value(v);
+        if (!hex || json_string_length(v) > 2 * DUMP_BLOB_MAX || hex_decode(hex, out, DUMP_BLOB_MAX, ret_len) < 0 ||
+            *ret_len == 0)
+                return -EBADMSG;
+        return 0;
+}
+
+/* The row's secret must open under this store's key: a dump of another store is refused. */
+static int restore_secret_check(mef_store_t *s, const dump_table_t *t, json_t *row) {
+        json_t *v = json_object_get(row, t->cols[t->key_col].name);
+        if (json_is_null(v))
+                return 0; /* cert mode; the table's CHECK constraints hold the rest */
+        uint8_t blob[DUMP_BLOB_MAX], pt[DUMP_BLOB_MAX];
+        size_t n, len;
+        char aad[AAD_MAX];
+        int r = restore_blob(v, blob, &n);
+        if (r == 0)
+                r = store_aad_format(aad, t->aad_prefix, json_string_value(json_object_get(row, t->cols[0].name)));
+        if (r < 0)
+                return -EBADMSG;
+        r = store_secret_open(s, aad, blob, n, pt, sizeof pt, &len);
+        if (r == 0)
+                erase(pt, len);
+        return r == -EBADMSG ? -EKEYREJECTED : r;
+}
+
+int store_restore_row(mef_store_t *s, const char *table, json_t *row) {
+        const dump_table_t *t = dump_table_find(table);
+        if (!s || !t)
+                return -EINVAL;
+        if (!json_is_object(row) || json_object_size(row) != (size_t) t->n_cols)
+                return -EBADMSG;
+        /* every column present with its type */
+        for (int i = 0; i < t->n_cols; i++) {
+                json_t *v = json_object_get(row, t->cols[i].name);
+                if (!v)
+                        return -EBADMSG;
+                if (json_is_null(v) ? !t->cols[i].null_ok
+                                    : t->cols[i].type == DUMP_INT ? !json_is_integer(v) : !json_is_string(v))
+                        return -EBADMSG;
+        }
+        int r;
+        if (!t->insert) { /* meta: the check value */
+                uint8_t blob[DUMP_BLOB_MAX];
+                size_t n;
+                if (!streq(json_string_value(json_object_get(row, "name")), "check"))
+                        return -EBADMSG;
+                r = restore_blob(json_object_get(row, "value"), blob, &n);
+                if (r < 0)
+                        return r;
+                r = store_check_verify(s, blob, n);
+                return r == -EBADMSG ? -EKEYREJECTED : r;
+        }
+        if (t->aad_prefix) {
+                r = restore_secret_check(s, t, row);
+                if (r < 0)
+                        return r;
+        }
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s, t->insert, &ref));
+        uint8_t blobs[2][DUMP_BLOB_MAX]; /* bound values stay valid until the step */
+        int nb = 0;
+        for (int i = 0; i < t->n_cols; i++) {
+                json_t *v = json_object_get(row, t->cols[i].name);
+                if (json_is_null(v)) {
+                        TRY(db_bind_text(ref.st, i + 1, NULL, 0));
+                        continue;
+                }
+                switch (t->cols[i].type) {
+                case DUMP_INT:
+                        TRY(db_bind_int64(ref.st, i + 1, json_integer_value(v)));
+                        break;
+                case DUMP_TEXT:
+                        if (strlen(json_string_value(v)) != json_string_length(v))
+                                return -EBADMSG; /* an embedded NUL */
+                        TRY(db_bind_text(ref.st, i + 1, json_string_value(v), (int) json_string_length(v)));
+                        break;
+                case DUMP_BLOB: {
+                        size_t n;
+                        if (nb >= (int) ELEMENTSOF(blobs))
+                                return -EBADMSG;
+                        TRY(restore_blob(v, blobs[nb], &n));
+                        TRY(db_bind_blob(ref.st, i + 1, blobs[nb], n));
+                        nb++;
+                        break;
+                }
+                }
+        }
+        return step_done(ref.st);
+}
+
+int store_restore_finish(mef_store_t *s) {
+        if (!s)
+                return -EINVAL;
+        if (s->d->ops->dialect != DB_POSTGRESQL)
+                return 0;
+        return exec_const(s, "SELECT setval(pg_get_serial_sequence('audit', 'id'), "
+                             "(SELECT COALESCE(MAX(id), 0) + 1 FROM audit), false)");
+}
+
+typedef struct sealed_row {
+        char id[MSG_KEID_MAX + 1];
+        uint8_t blob[SEALED_MAX];
+        size_t len;
+} sealed_row_t;
+
+/* Every secret of table t, opened under s's key and sealed under next's. */
+static int rekey_table(mef_store_t *s, mef_store_t *next, const dump_table_t *t, uint64_t *count) {
+        _cleanup_free_ sealed_row_t *rows = NULL;
+        size_t n = 0, alloc = 0;
+        {
+                _cleanup_stmt_ stmt_ref_t ref = {};
+                TRY(prepare(s, t->select_secrets, &ref));
+                int r;
+                while ((r = step_row(ref.st)) > 0) {
+                        sealed_row_t *e = store_array_push((void **) &rows, &n, &alloc, sizeof *rows);
+                        if (!e)
+                                return -ENOMEM;
+                        const void *b = db_column_blob(ref.st, 1, &e->len);
+                        if (!b || e->len > sizeof e->blob)
+                                return -EBADMSG;
+                        memcpy(e->blob, b, e->len);
+                        r = store_column_text(ref.st, 0, e->id, sizeof e->id);
+                        if (r < 0)
+                                return r;
+                }
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < n; i++) {
+                char aad[AAD_MAX];
+                _cleanup_erase_(64) uint8_t key[MSG_KEY_MAX];
+                size_t len;
+                int r = store_aad_format(aad, t->aad_prefix, rows[i].id);
+                if (r == 0)
+                        r = store_secret_open(s, aad, rows[i].blob, rows[i].len, key, sizeof key, &len);
+                if (r == 0)
+                        r = store_secret_seal(next, aad, key, len, rows[i].blob, &rows[i].len);
+                if (r < 0)
+                        return r;
+                _cleanup_stmt_ stmt_ref_t ref = {};
+                TRY(prepare(s, t->update_secret, &ref));
+                TRY(db_bind_text(ref.st, 1, rows[i].id, -1));
+                TRY(db_bind_blob(ref.st, 2, rows[i].blob, rows[i].len));
+                r = step_done(ref.st);
+                if (r < 0)
+                        return r;
+        }
+        *count += n;
+        return 0;
+}
+
+/* The new key into a new file beside the old one, owned like it. */
+static int rekey_key_write(const char *old_path, const char *path, const uint8_t key[STORE_MASTER_KEY_LEN]) {
+        struct stat st;
+        if (stat(old_path, &st) < 0)
+                return negative_errno();
+        return store_key_file_create(path, key, &st);
+}
+
+static int fsync_parent(const char *path) {
+        _cleanup_free_ char *dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        char *slash = strrchr(dir, '/');
+        if (slash == dir)
+                slash[1] = 0;
+        else if (slash)
+                *slash = 0;
+        _cleanup_close_ int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int store_rekey(mef_store_t *s, uint64_t *ret_n) {
+        if (!s || !s->key_path)
+                return -EINVAL;
+        char pending[PATH_MAX];
+        int r = store_rekey_pending_path(s->key_path, pending, sizeof pending);
+        if (r < 0)
+                return r;
+        _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
+        r = random_bytes(key, sizeof key);
+        if (r < 0)
+                return r;
+        _cleanup_(store_closep) mef_store_t *next = calloc(1, sizeof *next);
+        if (!next)
+                return -ENOMEM;
+        r = store_key_use(next, key);
+        if (r < 0)
+                return r;
+        r = rekey_key_write(s->key_path, pending, key);
+        if (r < 0)
+                return r;
+
+        uint64_t count = 0;
+        r = store_begin(s);
+        /* the key this store holds must be the current one (another rekey may have run) */
+        if (r >= 0)
+                r = store_key_refresh(s);
+        /* the check value first: PostgreSQL writers that seal hold it shared (key_refresh) */
+        if (r >= 0) {
+                r = store_secret_seal(next, "check", (const uint8_t *) CHECK_PLAINTEXT, strlen(CHECK_PLAINTEXT),
+                                      next->check, &next->check_len);
+                _cleanup_stmt_ stmt_ref_t ref = {};
+                if (r >= 0)
+                        r = prepare(s, "UPDATE meta SET value = ?1 WHERE name = 'check'", &ref);
+                if (r >= 0)
+                        r = db_bind_blob(ref.st, 1, next->check, next->check_len);
+                if (r >= 0)
+                        r = step_done(ref.st);
+        }
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(dump_tables); i++)
+                if (dump_tables[i].select_secrets)
+                        r = rekey_table(s, next, &dump_tables[i], &count);
+        if (r >= 0)
+                r = store_commit(s);
+        if (r < 0) {
+                store_rollback(s);
+                unlink(pending);
+                return r;
+        }
+        /* Committed: from here the new key is the one. Serving processes find it at pending
+         * until the rename, at the key path after. */
+        if (rename(pending, s->key_path) < 0)
+                return negative_errno();
+        r = fsync_parent(s->key_path);
+        if (r < 0)
+                return r;
+        r = store_key_use(s, key);
+        if (r < 0)
+                return r;
+        memcpy(s->check, next->check, next->check_len);
+        s->check_len = next->check_len;
+        if (ret_n)
+                *ret_n = count;
+        return 0;
+}
+

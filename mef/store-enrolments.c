@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/* The store's enrolments: one per exchange, at most one active per node; newest first. */
+#include "mef/store-internal.h"
+
+#include <time.h>
+
+#define ENROLMENT_COLUMNS "ke_id, node_id, state, created, exp, ltk_transported"
+
+static int enrolment_from_row(db_stmt_t *st, void *out) {
+        store_enrolment_t *e = out;
+        memset(e, 0, sizeof *e);
+        TRY(store_column_texts(st, 0, 2, TEXT_BUF(e->ke_id), TEXT_BUF(e->node_id)));
+        e->state = enrolment_state_from_string(db_column_str(st, 2));
+        if (e->state < 0)
+                return -EBADMSG;
+        e->created = db_column_int64(st, 3);
+        e->exp = db_column_int64(st, 4);
+        e->ltk_transported = (int) db_column_int64(st, 5) != 0;
+        return 0;
+}
+
+static const row_type_t enrolment_row = {
+        enrolment_from_row, sizeof(store_enrolment_t), offsetof(store_enrolment_t, ke_id), "ke", 6,
+};
+
+int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_t *key, size_t key_len) {
+        const char *state = e ? enrolment_state_to_string(e->state) : NULL;
+        if (!s || !e || !state || !id_is_valid(e->ke_id, MSG_KEID_MAX) || !id_is_valid(e->node_id, MSG_ID_MAX) ||
+            !key_len_valid(key, key_len))
+                return -EINVAL;
+
+        uint8_t blob[SEALED_MAX];
+        size_t blob_len;
+        int r = store_key_seal(s, "ke", e->ke_id, key, key_len, blob, &blob_len);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s, "INSERT INTO enrolments (" ENROLMENT_COLUMNS ", key_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    &ref));
+        db_stmt_t *st = ref.st;
+        TRY(db_bind_text(st, 1, e->ke_id, -1));
+        TRY(db_bind_text(st, 2, e->node_id, -1));
+        TRY(db_bind_text(st, 3, state, -1));
+        TRY(db_bind_int64(st, 4, e->created > 0 ? e->created : (int64_t) time(NULL)));
+        TRY(db_bind_int64(st, 5, e->exp));
+        TRY(db_bind_int64(st, 6, e->ltk_transported));
+        TRY(db_bind_blob(st, 7, blob, blob_len));
+        return step_done(st);
+}
+
+int store_enrolment_get(mef_store_t *s, const char *ke_id, store_enrolment_t *ret, uint8_t key[MSG_KEY_MAX],
+                        size_t *ret_key_len) {
+        if (!s || !ke_id || !ret || !key != !ret_key_len)
+                return -EINVAL;
+        return store_select_one(s, &enrolment_row,
+                                "SELECT " ENROLMENT_COLUMNS ", key_enc FROM enrolments WHERE ke_id = ?1", ke_id, ret,
+                                key, ret_key_len);
+}
+
+int store_enrolment_set_state(mef_store_t *s, const char *ke_id, enrolment_state_t state) {
+        const char *v = enrolment_state_to_string(state);
+        if (!s || !ke_id || !v)
+                return -EINVAL;
+        return store_update_one(s, "UPDATE enrolments SET state = ?1 WHERE ke_id = ?2", v, ke_id);
+}
+
+int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enrolment_state_t state) {
+        const char *v = enrolment_state_to_string(state);
+        if (!s || !node_id || !v)
+                return -EINVAL;
+        if (state == ENROLMENT_ACTIVE)
+                return 0; /* active rows stay active: nothing to do */
+        /* PostgreSQL: two instances enrolling one node at once each retire what they see and
+         * insert their own; holding the node's row until commit makes the second wait and then
+         * see (and retire) the first's. SQLite: BEGIN IMMEDIATE serialises writers already. Either
+         * way the unique index enrolments_one_active backs it. */
+        if (s->d->ops->dialect == DB_POSTGRESQL && s->d->ops->in_transaction(s->d)) {
+                _cleanup_stmt_ stmt_ref_t ref = {};
+                TRY(prepare(s, "SELECT node_id FROM nodes WHERE node_id = ?1 FOR UPDATE", &ref));
+                TRY(db_bind_text(ref.st, 1, node_id, -1));
+                int r = step_row(ref.st);
+                if (r < 0)
+                        return r;
+        }
+        /* Find each active row through the index, then update it by primary key: an UPDATE of the
+         * column its own index scan runs on makes SQLite build an ephemeral table (3-4x slower). */
+        for (;;) {
+                char ke_id[MSG_KEID_MAX + 1];
+                {
+                        _cleanup_stmt_ stmt_ref_t ref = {};
+                        TRY(prepare(s,
+                                    "SELECT ke_id FROM enrolments WHERE node_id = ?1 AND state = 'active' LIMIT 1",
+                                    &ref));
+                        TRY(db_bind_text(ref.st, 1, node_id, -1));
+                        int r = step_row(ref.st);
+                        if (r <= 0)
+                                return r; /* 0: no active enrolment left */
+                        r = store_column_text(ref.st, 0, ke_id, sizeof ke_id);
+                        if (r < 0)
+                                return r;
+                }
+                int r = store_update_one(s, "UPDATE enrolments SET state = ?1 WHERE ke_id = ?2", v, ke_id);
+                if (r < 0)
+                        return r; /* -ENOENT too: the row just read is gone, not expected in a transaction */
+        }
+}
+
+int store_enrolment_list(mef_store_t *s, const char *node_id, store_enrolment_t **ret, size_t *ret_n) {
+        static const store_page_t all = { .state = -1 };
+        return store_enrolment_page(s, node_id, &all, ret, ret_n);
+}
+
+/* ---- enrolments: pages (bulk lifecycle) ---- */
+
+int store_enrolment_page(mef_store_t *s, const char *node_id, const store_page_t *p, store_enrolment_t **ret,
+                         size_t *ret_n) {
+        if (!s || !p || !ret || !ret_n)
+                return -EINVAL;
+        const char *state = NULL;
+        if (p->state >= 0 && !(state = enrolment_state_to_string((enrolment_state_t) p->state)))
+                return -EINVAL;
+        /* Newest first as store_enrolment_list(): the cursor is the KeID of the last row shown,
+         * its (created, rowid) the position to go on from. */
+        int64_t created = INT64_MAX, rowid = INT64_MAX;
+        int r;
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        if (p->after) {
+                TRY(prepare(s, "SELECT created, rowid FROM enrolments WHERE ke_id = ?1", &ref));
+                TRY(db_bind_text(ref.st, 1, p->after, -1));
+                r = step_row(ref.st);
+                if (r <= 0)
+                        return r < 0 ? r : -ENOENT;
+                created = db_column_int64(ref.st, 0);
+                rowid = db_column_int64(ref.st, 1);
+                stmt_releasep(&ref);
+        }
+        TRY(prepare(s,
+                    "SELECT " ENROLMENT_COLUMNS " FROM enrolments WHERE (created < ?1 OR (created = ?1 AND rowid < ?2)) "
+                    "AND (?3 IS NULL OR node_id = ?3) AND (?4 IS NULL OR state = ?4) AND created >= ?5 "
+                    "AND (?6 = 0 OR (?6 > 0 AND exp <= ?7) OR (?6 < 0 AND exp > ?7)) "
+                    "ORDER BY created DESC, rowid DESC LIMIT ?8",
+                    &ref));
+        db_stmt_t *st = ref.st;
+        TRY(db_bind_int64(st, 1, created));
+        TRY(db_bind_int64(st, 2, rowid));
+        TRY(bind_text_or_null(st, 3, node_id));
+        TRY(bind_text_or_null(st, 4, state));
+        TRY(db_bind_int64(st, 5, p->since));
+        TRY(db_bind_int64(st, 6, p->expired));
+        TRY(db_bind_int64(st, 7, p->now > 0 ? p->now : (int64_t) time(NULL)));
+        TRY(db_bind_int64(st, 8, (int64_t) page_limit(p->limit)));
+        void *list = NULL;
+        r = store_select_all(st, &enrolment_row, &list, ret_n);
+        if (r == 0)
+                *ret = list;
+        return r;
+}
+
+/* ---- audit ---- */

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* What the store's files share (mef/store.c: open and schema; store-key.c: the master key and
+ * what it seals; store-rows.c: statements and rows; then one file per table and store-backup.c).
+ * Not for use outside mef/store*.c. */
+
+#include <wolfssl/options.h>
+/* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
+#include "util/util.h"
+
+#include <wolfssl/wolfcrypt/aes.h>
+
+#include <sys/stat.h>
+
+#include "mef/store-db.h"
+#include "mef/store.h"
+
+#define NONCE_LEN 12u
+#define TAG_LEN 16u
+#define SEALED_MAX (NONCE_LEN + MSG_KEY_MAX + TAG_LEN)
+#define AAD_MAX (8u + MSG_KEID_MAX + 1u)
+/* Encrypted under AAD "check" and kept in meta: a wrong master key fails to open it. */
+#define CHECK_PLAINTEXT "msce-mef master key check v1"
+#define CHECK_MAX (NONCE_LEN + sizeof(CHECK_PLAINTEXT) + TAG_LEN)
+
+struct mef_store {
+        db_t *d;
+        Aes aes;      /* key schedule of the master key: wiped in store_close */
+        bool aes_ready;
+        /* A rekey (store_rekey) by another process changes meta's check value: the key file is
+         * read again when it does (store_key_refresh). */
+        char *key_path;
+        uint8_t check[CHECK_MAX];
+        size_t check_len;
+};
+
+static inline void store_closep(mef_store_t **s) {
+        store_close(*s);
+}
+
+/* ---- statements (the engine's, through mef/store-db.h) ---- */
+
+/* A statement in use, given back when it goes out of scope. */
+typedef struct stmt_ref {
+        db_stmt_t *st;
+} stmt_ref_t;
+
+static inline void stmt_releasep(stmt_ref_t *ref) {
+        if (ref->st)
+                DB_OPS(ref->st)->release(ref->st);
+        ref->st = NULL;
+}
+#define _cleanup_stmt_ _cleanup_(stmt_releasep)
+
+#define TRY(expr)                              \
+        do {                                    \
+                int _r_ = (expr);               \
+                if (_r_ < 0)                    \
+                        return _r_;             \
+        } while (0)
+
+/* sql must be a string literal (its address is the cache key). */
+static inline int prepare(mef_store_t *s, const char *sql, stmt_ref_t *ret) {
+        return s->d->ops->prepare(s->d, sql, &ret->st);
+}
+
+static inline int step_done(db_stmt_t *st) {
+        int r = db_step(st);
+        return r > 0 ? -EIO : r;
+}
+
+/* A row -> 1, done -> 0. */
+static inline int step_row(db_stmt_t *st) {
+        return db_step(st);
+}
+
+/* Constant SQL only (schema, transaction control): nothing is ever built at run time. */
+static inline int exec_const(mef_store_t *s, const char *sql) {
+        return s->d->ops->exec(s->d, sql);
+}
+
+static inline int bind_text_or_null(db_stmt_t *st, int i, const char *v) {
+        return db_bind_text(st, i, v && v[0] ? v : NULL, -1);
+}
+
+static inline uint64_t page_limit(size_t limit) {
+        uint64_t l = limit; /* a 64-bit compare: size_t is 32 bits on armhf (-Wtype-limits) */
+        return l == 0 || l > INT64_MAX ? INT64_MAX : l;
+}
+
+static inline bool key_len_valid(const uint8_t *key, size_t n) {
+        return key && n >= MSG_KEY_MIN && n <= MSG_KEY_MAX;
+}
+
+/* ---- rows (mef/store-rows.c) ---- */
+
+/* A TEXT column into a fixed buffer; NULL reads as "". -EBADMSG when it cannot fit (a row
+ * that no writer of this store produces). */
+int store_column_text(db_stmt_t *st, int i, char *out, size_t size);
+/* Columns first, first + 1... into n such buffers, given as TEXT_BUF(buf) each. */
+int store_column_texts(db_stmt_t *st, int first, int n, ...);
+#define TEXT_BUF(buf) (buf), sizeof(buf)
+
+/* How one table's rows decode; its secret is sealed to aad_prefix and the row's id (at id_offset
+ * in the decoded struct), in column key_col of a query that selects it. */
+typedef struct row_type {
+        int (*decode)(db_stmt_t *st, void *out);
+        size_t size;
+        size_t id_offset;
+        const char *aad_prefix;
+        int key_col;
+} row_type_t;
+
+/* The row sql selects with ?1 = arg, decoded into ret; with key, also its secret. ret and key
+ * are only written on success; -ENOENT when no row matches. */
+int store_select_one(mef_store_t *s, const row_type_t *type, const char *sql, const char *arg, void *ret,
+                     uint8_t *key, size_t *ret_key_len);
+/* Every row of the prepared and bound st, decoded into a new array. */
+int store_select_all(db_stmt_t *st, const row_type_t *type, void **ret, size_t *ret_n);
+/* Grow *array (of elem-sized items) to hold one more; returns the new slot. */
+void *store_array_push(void **array, size_t *n, size_t *alloc, size_t elem);
+/* For UPDATE/DELETE by key (?1 = a1, ?2 = a2 unless NULL): -ENOENT when no row matched. */
+int store_update_one(mef_store_t *s, const char *sql, const char *a1, const char *a2);
+/* An INSERT ... SELECT ... WHERE NOT EXISTS of one row: -EEXIST when it added none. */
+int store_insert_one(mef_store_t *s, db_stmt_t *st);
+/* A sealed secret, or SQL NULL when len is 0. */
+int store_bind_sealed(db_stmt_t *st, int i, const uint8_t *blob, size_t len);
+bool store_fp_is_valid(const char *fp);
+
+/* ---- the master key and the secrets it seals (mef/store-key.c) ---- */
+
+/* The key into s's key schedule (initialised on first use). */
+int store_key_use(mef_store_t *s, const uint8_t key[STORE_MASTER_KEY_LEN]);
+/* key into a new file at path (0400; -EEXIST when there is one), synced, removed again on
+ * failure; as root owned like owner when given. */
+int store_key_file_create(const char *path, const uint8_t key[STORE_MASTER_KEY_LEN], const struct stat *owner);
+/* The key file at path; with create, a new random one (0400) when there is none. */
+int store_master_key_load(const char *path, bool create, uint8_t key[STORE_MASTER_KEY_LEN]);
+/* 1 and the blob when meta's check row exists, 0 when not. */
+int store_check_read(mef_store_t *s, uint8_t *blob, size_t size, size_t *ret_len);
+/* A new check value sealed under s's key into meta. */
+int store_check_write(mef_store_t *s);
+/* -EBADMSG when blob is not the check value under s's key. */
+int store_check_verify(mef_store_t *s, const uint8_t *blob, size_t n);
+/* Whether meta's check value changed since s read it (another process rekeyed): then the key file
+ * is read again. 1: a new key; 0: nothing changed. */
+int store_key_refresh(mef_store_t *s);
+
+int store_aad_format(char out[AAD_MAX], const char *prefix, const char *id);
+/* nonce || ciphertext || tag, into out (at least n + NONCE_LEN + TAG_LEN bytes). */
+int store_secret_seal(mef_store_t *s, const char *aad, const uint8_t *pt, size_t n, uint8_t *out, size_t *ret_len);
+/* -EBADMSG when the blob does not authenticate under this key and aad. */
+int store_secret_open(mef_store_t *s, const char *aad, const void *blob, size_t blob_len, uint8_t *out,
+                      size_t out_size, size_t *ret_len);
+/* Decrypt a key column (16..64 bytes) into out, which is only written on success. */
+int store_column_key(mef_store_t *s, db_stmt_t *st, int col, const char *prefix, const char *id,
+                     uint8_t out[MSG_KEY_MAX], size_t *ret_len);
+/* Seal key under the AAD prefix:id into blob (SEALED_MAX bytes); n 0 (none): *ret_len 0. */
+int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n,
+                   uint8_t blob[SEALED_MAX], size_t *ret_len);

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* The master key: its file, the check value in meta that tells a wrong key, noticing another
+ * process's rekey, and the sealing of each secret column under it. */
+#include "mef/store-internal.h"
+
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "mef/store-backup.h"
+
+int store_key_use(mef_store_t *s, const uint8_t key[STORE_MASTER_KEY_LEN]) {
+        if (!s->aes_ready) {
+                if (wc_AesInit(&s->aes, NULL, INVALID_DEVID) != 0)
+                        return -EIO;
+                s->aes_ready = true;
+        }
+        return wc_AesGcmSetKey(&s->aes, key, STORE_MASTER_KEY_LEN) == 0 ? 0 : -EIO;
+}
+
+static int master_key_read(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]) {
+        _cleanup_secret_ secret_t k = { 0 };
+        int r = secret_file_read(path, STORE_MASTER_KEY_LEN, &k);
+        if (r == -EFBIG || r == -ENODATA)
+                return -EINVAL;
+        if (r < 0)
+                return r;
+        if (k.len != STORE_MASTER_KEY_LEN)
+                return -EINVAL;
+        memcpy(key, k.data, STORE_MASTER_KEY_LEN);
+        return 0;
+}
+
+int store_key_file_create(const char *path, const uint8_t key[STORE_MASTER_KEY_LEN], const struct stat *owner) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+        if (fd < 0)
+                return negative_errno();
+        int r = 0;
+        if (fchmod(fd, 0400) < 0 || (owner && geteuid() == 0 && fchown(fd, owner->st_uid, owner->st_gid) < 0))
+                r = negative_errno();
+        if (r == 0)
+                r = write_all(fd, key, STORE_MASTER_KEY_LEN);
+        if (r == 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r < 0)
+                unlink(path);
+        return r;
+}
+
+static int master_key_create(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]) {
+        int r = store_mkdir_parents(path);
+        if (r == 0)
+                r = random_bytes(key, STORE_MASTER_KEY_LEN);
+        if (r == 0)
+                r = store_key_file_create(path, key, NULL);
+        if (r < 0)
+                erase(key, STORE_MASTER_KEY_LEN);
+        return r;
+}
+
+int store_master_key_load(const char *path, bool create, uint8_t key[STORE_MASTER_KEY_LEN]) {
+        int r = master_key_read(path, key);
+        if (r != -ENOENT || !create)
+                return r;
+        r = master_key_create(path, key);
+        if (r == -EEXIST) /* created by someone else meanwhile */
+                r = master_key_read(path, key);
+        return r;
+}
+
+/* ---- the check value ---- */
+
+/* for_share: PostgreSQL, in a transaction: a share lock on the check row; a rekey updates it
+ * first, so a writer that sealed under the old key commits before the rekey re-encrypts (and
+ * sees its row). */
+static int check_select(mef_store_t *s, bool for_share, uint8_t *blob, size_t size, size_t *ret_len) {
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s,
+                    for_share ? "SELECT value FROM meta WHERE name = 'check' FOR SHARE"
+                              : "SELECT value FROM meta WHERE name = 'check'",
+                    &ref));
+        int r = step_row(ref.st);
+        if (r <= 0)
+                return r;
+        size_t n;
+        const void *v = db_column_blob(ref.st, 0, &n);
+        if (!v || n > size)
+                return -EBADMSG;
+        memcpy(blob, v, n);
+        *ret_len = n;
+        return 1;
+}
+
+int store_check_read(mef_store_t *s, uint8_t *blob, size_t size, size_t *ret_len) {
+        return check_select(s, false, blob, size, ret_len);
+}
+
+int store_check_write(mef_store_t *s) {
+        uint8_t blob[CHECK_MAX];
+        size_t n;
+        int r = store_secret_seal(s, "check", (const uint8_t *) CHECK_PLAINTEXT, strlen(CHECK_PLAINTEXT), blob, &n);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s,
+                    "INSERT INTO meta (name, value) VALUES ('check', ?1) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    &ref));
+        db_stmt_t *st = ref.st;
+        TRY(db_bind_blob(st, 1, blob, n));
+        return step_done(st);
+}
+
+int store_check_verify(mef_store_t *s, const uint8_t *blob, size_t n) {
+        char pt[sizeof(CHECK_PLAINTEXT)];
+        size_t len;
+        int r = store_secret_open(s, "check", blob, n, (uint8_t *) pt, sizeof pt, &len);
+        if (r < 0)
+                return r;
+        if (len != strlen(CHECK_PLAINTEXT) || memcmp(pt, CHECK_PLAINTEXT, len) != 0)
+                return -EBADMSG;
+        return 0;
+}
+
+int store_key_opens_check(const uint8_t key[STORE_MASTER_KEY_LEN], const uint8_t *blob, size_t n) {
+        if (!key || !blob)
+                return -EINVAL;
+        mef_store_t t = { 0 };
+        int r = store_key_use(&t, key);
+        if (r == 0)
+                r = store_check_verify(&t, blob, n);
+        if (t.aes_ready)
+                wc_AesFree(&t.aes);
+        erase(&t, sizeof t);
+        return r;
+}
+
+int store_rekey_pending_path(const char *key_path, char *out, size_t size) {
+        int n = snprintf(out, size, "%s.new", key_path);
+        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* The key file - or "<path>.new" while a rekey is between its commit and its rename - is read
+ * again and kept when it opens the new check value. */
+int store_key_refresh(mef_store_t *s) {
+        if (!s->key_path)
+                return 0;
+        uint8_t blob[sizeof s->check];
+        size_t n = 0;
+        int r = check_select(s, s->d->ops->dialect == DB_POSTGRESQL && s->d->ops->in_transaction(s->d), blob,
+                             sizeof blob, &n);
+        if (r <= 0)
+                return r;
+        if (n == s->check_len && memcmp(blob, s->check, n) == 0)
+                return 0;
+
+        char pending[PATH_MAX];
+        r = store_rekey_pending_path(s->key_path, pending, sizeof pending);
+        if (r < 0)
+                return r;
+        const char *paths[] = { s->key_path, pending };
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
+                _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
+                if (master_key_read(paths[i], key) < 0 || store_key_opens_check(key, blob, n) < 0)
+                        continue;
+                r = store_key_use(s, key);
+                if (r < 0)
+                        return r;
+                memcpy(s->check, blob, n);
+                s->check_len = n;
+                return 1;
+        }
+        return -EBADMSG; /* neither file opens the store any more */
+}
+
+/* ---- secrets ---- */
+
+int store_aad_format(char out[AAD_MAX], const char *prefix, const char *id) {
+        int n = snprintf(out, AAD_MAX, "%s:%s", prefix, id);
+        return n < 0 || (size_t) n >= AAD_MAX ? -EINVAL : 0;
+}
+
+int store_secret_seal(mef_store_t *s, const char *aad, const uint8_t *pt, size_t n, uint8_t *out, size_t *ret_len) {
+        int r = random_bytes(out, NONCE_LEN);
+        if (r < 0)
+                return r;
+        if (wc_AesGcmEncrypt(&s->aes, out + NONCE_LEN, pt, (word32) n, out, NONCE_LEN, out + NONCE_LEN + n,
+                             TAG_LEN, (const byte *) aad, (word32) strlen(aad)) != 0)
+                return -EIO;
+        *ret_len = NONCE_LEN + n + TAG_LEN;
+        return 0;
+}
+
+int store_secret_open(mef_store_t *s, const char *aad, const void *blob, size_t blob_len, uint8_t *out,
+                      size_t out_size, size_t *ret_len) {
+        const uint8_t *b = blob;
+        if (!b || blob_len < NONCE_LEN + TAG_LEN || blob_len - NONCE_LEN - TAG_LEN > out_size)
+                return -EBADMSG;
+        size_t n = blob_len - NONCE_LEN - TAG_LEN;
+        int r = wc_AesGcmDecrypt(&s->aes, out, b + NONCE_LEN, (word32) n, b, NONCE_LEN, b + NONCE_LEN + n, TAG_LEN,
+                                 (const byte *) aad, (word32) strlen(aad));
+        if (r != 0) {
+                erase(out, n);
+                return r == AES_GCM_AUTH_E ? -EBADMSG : -EIO;
+        }
+        *ret_len = n;
+        return 0;
+}
+
+int store_column_key(mef_store_t *s, db_stmt_t *st, int col, const char *prefix, const char *id,
+                     uint8_t out[MSG_KEY_MAX], size_t *ret_len) {
+        char aad[AAD_MAX];
+        _cleanup_erase_(64) uint8_t key[MSG_KEY_MAX];
+        size_t n;
+        int r = store_aad_format(aad, prefix, id);
+        if (r < 0)
+                return r;
+        size_t blob_len;
+        const void *blob = db_column_blob(st, col, &blob_len);
+        r = store_secret_open(s, aad, blob, blob_len, key, sizeof key, &n);
+        if (r == -EBADMSG && store_key_refresh(s) > 0) /* rekeyed meanwhile */
+                r = store_secret_open(s, aad, blob, blob_len, key, sizeof key, &n);
+        if (r < 0)
+                return r;
+        if (n < MSG_KEY_MIN)
+                return -EBADMSG;
+        memcpy(out, key, n);
+        *ret_len = n;
+        return 0;
+}
+
+int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n,
+                   uint8_t blob[SEALED_MAX], size_t *ret_len) {
+        if (n == 0) {
+                *ret_len = 0;
+                return 0;
+        }
+        char aad[AAD_MAX];
+        int r = store_aad_format(aad, prefix, id);
+        if (r < 0)
+                return r;
+        r = store_key_refresh(s); /* never seal under a key a rekey has replaced */
+        if (r < 0)
+                return r;
+        return store_secret_seal(s, aad, key, n, blob, ret_len);
+}

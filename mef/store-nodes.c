@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/* The store's nodes: add, look up (by node ID, KpmID, certificate, CSE-ID), state, status
+ * checks, pages and the conflicts of an add; and the fleet's counts. */
+#include "mef/store-internal.h"
+
+#include <jansson.h>
+#include <time.h>
+
+#define NODE_COLUMNS \
+        "node_id, kpm_id, cert_fp, cse_id, cse_base, targets, poll, lifetime, ltk_transported, state, created"
+/* What a read gets: the written columns, then the status-check tally (schema 3). */
+#define NODE_SELECT NODE_COLUMNS ", last_seen, status_checks"
+
+static int targets_to_json(const store_node_t *n, char **ret) {
+        json_t *a = json_array();
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < n->n_targets; i++)
+                if (json_array_append_new(a, json_string(n->targets[i])) < 0) {
+                        json_decref(a);
+                        return -ENOMEM;
+                }
+        char *s = json_dumps(a, JSON_COMPACT);
+        json_decref(a);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+static int targets_from_json(const char *text, store_node_t *n) {
+        json_t *a = json_loads(text ?: "", JSON_REJECT_DUPLICATES, NULL);
+        int r = 0;
+        if (!json_is_array(a) || json_array_size(a) > MSG_TARGETS_MAX)
+                r = -EBADMSG;
+        for (size_t i = 0; r == 0 && i < json_array_size(a); i++) {
+                const char *t = json_string_value(json_array_get(a, i));
+                if (!t || !id_is_valid(t, MSG_ID_MAX))
+                        r = -EBADMSG;
+                else
+                        snprintf(n->targets[i], sizeof n->targets[i], "%s", t);
+        }
+        if (r == 0)
+                n->n_targets = json_array_size(a);
+        json_decref(a);
+        return r;
+}
+
+/* Columns in NODE_COLUMNS order. */
+static int node_from_row(db_stmt_t *st, void *out) {
+        store_node_t *n = out;
+        memset(n, 0, sizeof *n);
+        TRY(store_column_texts(st, 0, 5, TEXT_BUF(n->node_id), TEXT_BUF(n->kpm_id), TEXT_BUF(n->cert_fp),
+                               TEXT_BUF(n->cse_id), TEXT_BUF(n->cse_base)));
+        int r = targets_from_json(db_column_str(st, 5), n);
+        if (r < 0)
+                return r;
+        int64_t poll = db_column_int64(st, 6), lifetime = db_column_int64(st, 7);
+        if (poll < 0 || poll > UINT32_MAX || lifetime < 0 || lifetime > UINT32_MAX)
+                return -EBADMSG;
+        n->poll = (uint32_t) poll;
+        n->lifetime = (uint32_t) lifetime;
+        n->ltk_transported = (int) db_column_int64(st, 8) != 0;
+        n->state = node_state_from_string(db_column_str(st, 9));
+        if (n->state < 0)
+                return -EBADMSG;
+        n->created = db_column_int64(st, 10);
+        n->last_seen = db_column_int64(st, 11);
+        n->status_checks = (uint64_t) db_column_int64(st, 12);
+        return 0;
+}
+
+static const row_type_t node_row = {
+        node_from_row, sizeof(store_node_t), offsetof(store_node_t, node_id), "kpm", 13,
+};
+
+static bool node_is_valid(const store_node_t *n, const uint8_t *kpm, size_t kpm_len) {
+        bool psk = n->kpm_id[0] != 0;
+        if (!id_is_valid(n->node_id, MSG_ID_MAX) || !id_is_valid(n->cse_id, MSG_ID_MAX) ||
+            !id_is_valid(n->cse_base, MSG_URI_MAX))
+                return false;
+        if (psk && (!id_is_valid(n->kpm_id, MSG_ID_MAX) || n->cert_fp[0] || !key_len_valid(kpm, kpm_len)))
+                return false;
+        if (!psk && (!store_fp_is_valid(n->cert_fp) || kpm_len != 0))
+                return false;
+        if (n->n_targets > MSG_TARGETS_MAX)
+                return false;
+        for (size_t i = 0; i < n->n_targets; i++)
+                if (!id_is_valid(n->targets[i], MSG_ID_MAX))
+                        return false;
+        return n->poll >= STORE_POLL_MIN && n->poll <= STORE_POLL_MAX && n->lifetime >= STORE_LIFETIME_MIN &&
+               n->lifetime <= STORE_LIFETIME_MAX && n->state >= 0 && n->state < _NODE_STATE_MAX;
+}
+
+int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, size_t kpm_len) {
+        if (!s || !n || !node_is_valid(n, kpm, kpm_len))
+                return -EINVAL;
+
+        uint8_t blob[SEALED_MAX];
+        size_t blob_len;
+        TRY(store_key_seal(s, "kpm", n->node_id, kpm, kpm_len, blob, &blob_len)); /* cert mode: none */
+        _cleanup_free_ char *targets = NULL;
+        int r = targets_to_json(n, &targets);
+        if (r < 0)
+                return r;
+
+        /* A CSE-ID names one CSE: assigned to another node, it is refused (-EADDRINUSE). The
+         * schema has no UNIQUE on cse_id (stores created before this check would need an
+         * upgrade): the check is here, and again in the INSERT, so it holds without a
+         * transaction too. */
+        store_node_t other;
+        r = store_node_by_cse_id(s, n->cse_id, &other);
+        if (r == 0 && !streq(other.node_id, n->node_id))
+                return -EADDRINUSE;
+        if (r < 0 && r != -ENOENT)
+                return r;
+
+        /* A TLS identity names one peer: a KpmID or fingerprint a target already uses is a
+         * duplicate too. */
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s,
+                    "INSERT INTO nodes (" NODE_COLUMNS ", kpm_enc) "
+                    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 "
+                    "WHERE NOT EXISTS (SELECT 1 FROM targets WHERE psk_id = ?2 OR cert_fp = ?3) "
+                    "AND NOT EXISTS (SELECT 1 FROM nodes WHERE cse_id = ?4)",
+                    &ref));
+        db_stmt_t *st = ref.st;
+        TRY(db_bind_text(st, 1, n->node_id, -1));
+        TRY(bind_text_or_null(st, 2, n->kpm_id));
+        TRY(bind_text_or_null(st, 3, n->cert_fp));
+        TRY(db_bind_text(st, 4, n->cse_id, -1));
+        TRY(db_bind_text(st, 5, n->cse_base, -1));
+        TRY(db_bind_text(st, 6, targets, -1));
+        TRY(db_bind_int64(st, 7, n->poll));
+        TRY(db_bind_int64(st, 8, n->lifetime));
+        TRY(db_bind_int64(st, 9, n->ltk_transported));
+        TRY(db_bind_text(st, 10, node_state_to_string(n->state), -1));
+        TRY(db_bind_int64(st, 11, n->created > 0 ? n->created : (int64_t) time(NULL)));
+        TRY(store_bind_sealed(st, 12, blob, blob_len));
+        return store_insert_one(s, st);
+}
+
+int store_node_get(mef_store_t *s, const char *node_id, store_node_t *ret) {
+        return store_select_one(s, &node_row, "SELECT " NODE_SELECT " FROM nodes WHERE node_id = ?1", node_id, ret,
+                                NULL, NULL);
+}
+
+int store_node_by_kpm_id(mef_store_t *s, const char *kpm_id, store_node_t *ret, uint8_t kpm[MSG_KEY_MAX],
+                         size_t *ret_kpm_len) {
+        if (!kpm || !ret_kpm_len)
+                return -EINVAL;
+        return store_select_one(s, &node_row, "SELECT " NODE_SELECT ", kpm_enc FROM nodes WHERE kpm_id = ?1", kpm_id,
+                                ret, kpm, ret_kpm_len);
+}
+
+int store_node_by_cse_id(mef_store_t *s, const char *cse_id, store_node_t *ret) {
+        return store_select_one(s, &node_row,
+                                "SELECT " NODE_SELECT " FROM nodes WHERE cse_id = ?1 ORDER BY node_id LIMIT 1", cse_id,
+                                ret, NULL, NULL);
+}
+
+int store_node_by_cert(mef_store_t *s, const char *fp, store_node_t *ret) {
+        return store_select_one(s, &node_row, "SELECT " NODE_SELECT " FROM nodes WHERE cert_fp = ?1", fp, ret, NULL,
+                                NULL);
+}
+
+int store_node_list(mef_store_t *s, store_node_t **ret, size_t *ret_n) {
+        static const store_page_t all = { .state = -1 };
+        return store_node_page(s, &all, ret, ret_n);
+}
+
+int store_node_set_state(mef_store_t *s, const char *node_id, node_state_t state) {
+        const char *v = node_state_to_string(state);
+        if (!s || !node_id || !v)
+                return -EINVAL;
+        return store_update_one(s, "UPDATE nodes SET state = ?1 WHERE node_id = ?2", v, node_id);
+}
+
+int store_node_remove(mef_store_t *s, const char *node_id) {
+        if (!s || !node_id)
+                return -EINVAL;
+        /* enrolments go with it: ON DELETE CASCADE */
+        return store_update_one(s, "DELETE FROM nodes WHERE node_id = ?1", node_id, NULL);
+}
+
+int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret) {
+        if (!s || !ret)
+                return -EINVAL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s,
+                    "SELECT (SELECT count(*) FROM nodes),"
+                    " (SELECT count(*) FROM enrolments WHERE state = 'active' AND exp > ?1),"
+                    " (SELECT count(*) FROM enrolments WHERE state = 'active' AND exp <= ?1)",
+                    &ref));
+        db_stmt_t *st = ref.st;
+        TRY(db_bind_int64(st, 1, now));
+        int r = step_row(st);
+        if (r <= 0)
+                return r < 0 ? r : -EIO;
+        *ret = (store_counts_t) {
+                .nodes = (uint64_t) db_column_int64(st, 0),
+                .enrolments_active = (uint64_t) db_column_int64(st, 1),
+                .enrolments_expired = (uint64_t) db_column_int64(st, 2),
+        };
+        return 0;
+}
+
+int store_node_seen(mef_store_t *s, const char *node_id, int64_t now) {
+        if (!s || !node_id)
+                return -EINVAL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s, "UPDATE nodes SET last_seen = ?2, status_checks = status_checks + 1 WHERE node_id = ?1", &ref));
+        db_stmt_t *st = ref.st;
+        TRY(db_bind_text(st, 1, node_id, -1));
+        TRY(db_bind_int64(st, 2, now));
+        int r = step_done(st);
+        if (r < 0)
+                return r;
+        return s->d->ops->changes(s->d) == 1 ? 0 : -ENOENT;
+}
+
+/* ---- nodes: pages and conflicts (bulk lifecycle) ---- */
+
+int store_node_page(mef_store_t *s, const store_page_t *p, store_node_t **ret, size_t *ret_n) {
+        if (!s || !p || !ret || !ret_n)
+                return -EINVAL;
+        const char *state = NULL;
+        if (p->state >= 0 && !(state = node_state_to_string((node_state_t) p->state)))
+                return -EINVAL;
+        /* keyset: the primary key's index walks from after, whatever the table holds */
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s,
+                    "SELECT " NODE_SELECT " FROM nodes WHERE (?1 IS NULL OR node_id > ?1) "
+                    "AND (?2 IS NULL OR state = ?2) AND created >= ?3 ORDER BY node_id LIMIT ?4",
+                    &ref));
+        db_stmt_t *st = ref.st;
+        TRY(bind_text_or_null(st, 1, p->after));
+        TRY(bind_text_or_null(st, 2, state));
+        TRY(db_bind_int64(st, 3, p->since));
+        TRY(db_bind_int64(st, 4, (int64_t) page_limit(p->limit)));
+        void *list = NULL;
+        int r = store_select_all(st, &node_row, &list, ret_n);
+        if (r == 0)
+                *ret = list;
+        return r;
+}
+
+/* 1 when sql (?1 = arg, ?2 = not_node) finds a row. */
+static int row_exists(mef_store_t *s, const char *sql, const char *arg, const char *not_node) {
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s, sql, &ref));
+        TRY(db_bind_text(ref.st, 1, arg, -1));
+        TRY(db_bind_text(ref.st, 2, not_node, -1));
+        return step_row(ref.st);
+}
+
+int store_node_conflict(mef_store_t *s, const store_node_t *n, const char **ret_field) {
+        if (!s || !n || !ret_field)
+                return -EINVAL;
+        static const struct {
+                size_t offset;
+                const char *field, *sql;
+        } checks[] = {
+                { offsetof(store_node_t, node_id), "node ID", "SELECT 1 FROM nodes WHERE node_id = ?1 AND ?2 IS NOT NULL" },
+                { offsetof(store_node_t, kpm_id), "KpmID",
+                  "SELECT 1 FROM nodes WHERE kpm_id = ?1 AND node_id <> ?2 UNION ALL "
+                  "SELECT 1 FROM targets WHERE psk_id = ?1" },
+                { offsetof(store_node_t, cert_fp), "certificate",
+                  "SELECT 1 FROM nodes WHERE cert_fp = ?1 AND node_id <> ?2 UNION ALL "
+                  "SELECT 1 FROM targets WHERE cert_fp = ?1" },
+                { offsetof(store_node_t, cse_id), "CSE-ID", "SELECT 1 FROM nodes WHERE cse_id = ?1 AND node_id <> ?2" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(checks); i++) {
+                const char *v = (const char *) n + checks[i].offset;
+                if (!v[0])
+                        continue;
+                int r = row_exists(s, checks[i].sql, v, n->node_id);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        *ret_field = checks[i].field;
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+/* ---- targets ---- */
+

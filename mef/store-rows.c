@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* Statements and rows: what every table's file reads and writes with. */
+#include <stdarg.h>
+
+#include "mef/store-internal.h"
+
+int store_column_text(db_stmt_t *st, int i, char *out, size_t size) {
+        size_t n;
+        const char *v = db_column_text(st, i, &n);
+        if (n >= size || (v && memchr(v, 0, n)))
+                return -EBADMSG;
+        if (n)
+                memcpy(out, v, n);
+        out[n] = 0;
+        return 0;
+}
+
+int store_column_texts(db_stmt_t *st, int first, int n, ...) {
+        va_list ap;
+        int r = 0;
+        va_start(ap, n);
+        for (int i = 0; r >= 0 && i < n; i++) {
+                char *out = va_arg(ap, char *);
+                size_t size = va_arg(ap, size_t);
+                r = store_column_text(st, first + i, out, size);
+        }
+        va_end(ap);
+        return r;
+}
+
+int store_select_one(mef_store_t *s, const row_type_t *type, const char *sql, const char *arg, void *ret,
+                     uint8_t *key, size_t *ret_key_len) {
+        if (!s || !arg || !ret)
+                return -EINVAL;
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s, sql, &ref));
+        db_stmt_t *st = ref.st;
+        TRY(db_bind_text(st, 1, arg, -1));
+        int r = step_row(st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return -ENOENT;
+        _cleanup_free_ uint8_t *row = malloc(type->size);
+        if (!row)
+                return -ENOMEM;
+        r = type->decode(st, row);
+        if (r < 0)
+                return r;
+        if (key) {
+                r = store_column_key(s, st, type->key_col, type->aad_prefix, (const char *) row + type->id_offset,
+                                     key, ret_key_len);
+                if (r < 0)
+                        return r;
+        }
+        memcpy(ret, row, type->size);
+        return 0;
+}
+
+void *store_array_push(void **array, size_t *n, size_t *alloc, size_t elem) {
+        if (*n == *alloc) {
+                size_t na = *alloc ? *alloc * 2 : 8;
+                void *p = reallocarray(*array, na, elem);
+                if (!p)
+                        return NULL;
+                *array = p;
+                *alloc = na;
+        }
+        return (uint8_t *) *array + (*n)++ * elem;
+}
+
+int store_select_all(db_stmt_t *st, const row_type_t *type, void **ret, size_t *ret_n) {
+        _cleanup_free_ void *list = NULL;
+        size_t n = 0, alloc = 0;
+        int r;
+        while ((r = step_row(st)) > 0) {
+                void *e = store_array_push(&list, &n, &alloc, type->size);
+                if (!e)
+                        return -ENOMEM;
+                r = type->decode(st, e);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(list);
+        *ret_n = n;
+        return 0;
+}
+
+int store_update_one(mef_store_t *s, const char *sql, const char *a1, const char *a2) {
+        _cleanup_stmt_ stmt_ref_t ref = {};
+        TRY(prepare(s, sql, &ref));
+        db_stmt_t *st = ref.st;
+        TRY(db_bind_text(st, 1, a1, -1));
+        if (a2)
+                TRY(db_bind_text(st, 2, a2, -1));
+        int r = step_done(st);
+        if (r < 0)
+                return r;
+        return s->d->ops->changes(s->d) > 0 ? 0 : -ENOENT;
+}
+
+int store_insert_one(mef_store_t *s, db_stmt_t *st) {
+        int r = step_done(st);
+        if (r < 0)
+                return r;
+        return s->d->ops->changes(s->d) == 1 ? 0 : -EEXIST;
+}
+
+int store_bind_sealed(db_stmt_t *st, int i, const uint8_t *blob, size_t len) {
+        return db_bind_blob(st, i, len ? blob : NULL, len);
+}
+
+bool store_fp_is_valid(const char *fp) {
+        if (strlen(fp) != STORE_FP_LEN)
+                return false;
+        for (const char *p = fp; *p; p++)
+                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+                        return false;
+        return true;
+}

@@ -107,9 +107,8 @@ done
 ok "$(fds) fds (before: $fds0), RSS $(rss_kib) KiB (before: $rss0)"
 out=$(enrol) || fail "enrolment after the attacks: $out"
 
-kill -TERM "$MEF_PID"
-rc=0; wait "$MEF_PID" || rc=$?
-MEF_PID=
+rc=0
+mef_term || rc=$?
 [ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
 lines=$(wc -l < "$tmp/mef.err")
 [ "$lines" -le "$LOG_LINES_MAX" ] || fail "$lines log lines (at most $LOG_LINES_MAX)"

@@ -6,7 +6,7 @@
 # Targets: A within 1.5x of C; peak RSS <= 6 MiB.
 #   meson test -C BUILD --benchmark --suite bench -v enrol
 #   or: tests/bench/bench-enrol.sh BUILD [N]     (N default 200, or $BENCH_N; RSS runs: $BENCH_RSS_N, 5)
-# Needs root (the agent puts keys into the keyring of user msce-test-cse, created when missing).
+# Needs root (the agent puts keys into the keyring of a user of the run's own, msce-t<PID>-cse).
 set -euo pipefail
 shopt -s inherit_errexit
 trap 'echo "bench-enrol.sh: failed at line $LINENO" >&2' ERR
@@ -26,12 +26,12 @@ W=$(mktemp -d /var/tmp/msce-bench-enrol-XXXXXX)
 . "$(dirname "$0")/bench-lib.sh"
 cleanup() {
         bench_stop_mef
-        bench_clear_cse_keys
+        bench_drop_users
         rm -rf "$W"
 }
 trap cleanup EXIT
 
-bench_ensure_cse_user
+bench_cse_user
 bench_mef_init 1
 bench_mef_start
 bench_agent_conf "$W/agent.conf" 1 "$W/state"

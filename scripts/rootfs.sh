@@ -27,15 +27,8 @@ if [ -f "$dir/.complete" ]; then
         exit 0
 fi
 
-# The host's own Debian mirrors, from its deb822 .sources or a classic sources.list.
-host_uris() {
-        { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ for (i = 2; i <= NF; i++) print $i }' || true
-          grep -hs '^deb ' /etc/apt/sources.list | awk '{ print $2 }' || true; } | awk '!seen[$0]++'
-}
-mirror=${MSCE_MIRROR:-$(host_uris | grep -E '/debian/?$' | head -n1)}
-mirror=${mirror:-http://deb.debian.org/debian}
-security=${MSCE_SECURITY_MIRROR:-$(host_uris | grep -E '/debian-security/?$' | head -n1)}
-security=${security:-http://deb.debian.org/debian-security}
+. "$(dirname "$0")/debian-mirrors.sh"
+debian_mirrors "${MSCE_MIRROR:-}" "${MSCE_SECURITY_MIRROR:-}"
 
 tmp=$cache/build-$name-$key
 if grep -q " $cache/build-$name-" /proc/self/mounts; then

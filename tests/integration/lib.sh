@@ -26,7 +26,8 @@
 #              shown as comments on failure. No port is chosen before it is bound: a free
 #              port looked up first could be taken by another process meanwhile. Several
 #              instances: PORT= mef_start CONF_IN LOGDIR again, keeping each MEF_PID and PORT;
-#              every one started is stopped at exit. mef_term: SIGTERM, true on exit status 0;
+#              every one started is stopped at exit; MEF_WRAP: a function the MEF is run
+#              through (ending in exec "$@"). mef_term: SIGTERM, true on exit status 0;
 #              mef_store DIR: the [store] section, SQLite in DIR, or the PostgreSQL of
 #              tests/pg-run.sh (need_pg) when MEF_BACKEND=postgresql; sanitizer_clean FILE...
 #   HTTP       request METHOD TARGET ORIGIN [BODY]: a oneM2M request to $FQDN on stdout;
@@ -225,7 +226,9 @@ mef_start() { # mef_start CONF_IN [LOGDIR]
                 # and a previous MEF's "listening on" must not be read for this one's
                 : > "$MEF_LOGS/mef.out"
                 : > "$MEF_LOGS/mef.err"
-                "$MEF" --config "$MEF_CONF" serve >> "$MEF_LOGS/mef.out" 2>> "$MEF_LOGS/mef.err" &
+                # MEF_WRAP: a function to run it through, which ends in exec "$@" (so that MEF_PID
+                # is the MEF's), e.g. to set its environment
+                "${MEF_WRAP:-exec}" "$MEF" --config "$MEF_CONF" serve >> "$MEF_LOGS/mef.out" 2>> "$MEF_LOGS/mef.err" &
                 MEF_PID=$!
                 LIB_MEF_PIDS="$LIB_MEF_PIDS $MEF_PID"
                 wait_for 30 mef_started || :

@@ -70,13 +70,15 @@ out=$(enrol) || fail "enrolment before any attack: $out"
 fds0=$(fds) rss0=$(rss_kib)
 ok "enrolments served; $fds0 fds, RSS $rss0 KiB"
 
+attacked() { [ "$(fds)" -gt "$fds0" ]; }
 # row NAME MODE N SOURCES: the attacker for ROW_SECONDS, three enrolments once it is at work.
 row() {
         local name=$1 mode=$2 n=$3 sources=$4 i res=()
         "$attack" "$mode" "$port" "$n" "$ROW_SECONDS" "$sources" > "$tmp/$name.out" 2>&1 &
         local apid=$!
         bg_pids+=("$apid")
-        sleep 1 # at work: connections open, the pool full
+        # at work: its first connections reach the MEF (a deadline for a hang, not a requirement)
+        wait_for 10 attacked || :
         for i in 1 2 3; do
                 out=$(enrol) || fail "$name: enrolment $i under attack: $out"
                 res+=("${out#* } ms")

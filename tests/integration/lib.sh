@@ -28,6 +28,7 @@
 #              instances: PORT= mef_start CONF_IN LOGDIR again, keeping each MEF_PID and PORT;
 #              every one started is stopped at exit; MEF_WRAP: a function the MEF is run
 #              through (ending in exec "$@"). mef_term: SIGTERM, true on exit status 0;
+#              mef_term_clean: that, and no sanitizer report in its log;
 #              mef_store DIR: the [store] section, SQLite in DIR, or the PostgreSQL of
 #              tests/pg-run.sh (need_pg) when MEF_BACKEND=postgresql; sanitizer_clean FILE...
 #   HTTP       request METHOD TARGET ORIGIN [BODY]: a oneM2M request to $FQDN on stdout;
@@ -257,6 +258,13 @@ mef_term() {
         kill -TERM "$lib_p" 2> /dev/null || :
         wait_for 30 lib_gone "$lib_p" || kill -KILL "$lib_p" 2> /dev/null
         wait "$lib_p"
+}
+# mef_term_clean: mef_term, and no sanitizer report in its log; false otherwise, saying why
+mef_term_clean() {
+        lib_rc=0
+        mef_term || lib_rc=$?
+        [ "$lib_rc" = 0 ] || { echo "# msce-mef exited $lib_rc on SIGTERM"; return 1; }
+        sanitizer_clean "$MEF_LOGS/mef.err" || { echo "# a sanitizer report in $MEF_LOGS/mef.err"; return 1; }
 }
 mefctl() {
         "$MEF" --config "$MEF_CONF" "$@" > "$T/mefctl.out" 2>&1 || { sed 's/^/# /' "$T/mefctl.out"; return 1; }

@@ -272,10 +272,7 @@ ok "100 connect-and-close and 20 truncated ClientHellos"
 
 enrol_ok "at the end"
 ok "still serving"
-rc=0
-mef_term || rc=$?
-[ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
-sanitizer_clean "$tmp/mef.err" || fail "sanitizer report in the log"
+mef_term_clean || fail "clean stop on SIGTERM"
 ok "clean stop on SIGTERM"
 # The events of 3 were logged on their own or counted in a summary (written at the latest when
 # that MEF stopped: its log is mef.err.2 now).

@@ -214,8 +214,6 @@ scrape POST /metrics > "$tmp/m405.txt"
 grep -q '^HTTP/1.1 405 ' "$tmp/m405.txt" || fail "metrics: POST /metrics not 405"
 ok "metrics listener: 404 elsewhere, 405 for POST"
 
-rc=0
-mef_term || rc=$?
-[ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
+mef_term_clean || fail "clean stop on SIGTERM"
 ok "clean stop on SIGTERM"
 tap_done

@@ -200,10 +200,8 @@ done
 kill -0 "${pid[a]}" 2> /dev/null && fail "instance a survived SIGKILL"
 ok "kill -9 of one instance under load: $GATEWAYS gateways enrolled ($retried after moving to the other), one active enrolment each"
 
-MEF_PID=${pid[b]}
-rc=0
-mef_term || rc=$?
-[ "$rc" = 0 ] || fail "msce-mef exited $rc on SIGTERM"
-sanitizer_clean "$T"/?/mef.err || fail "sanitizer report in a msce-mef log"
+MEF_PID=${pid[b]} MEF_LOGS=$T/b
+mef_term_clean || fail "clean stop"
+sanitizer_clean "$T/a/mef.err" || fail "sanitizer report in the log of instance a"
 ok "clean stop"
 tap_done

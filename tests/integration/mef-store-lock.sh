@@ -89,9 +89,6 @@ enrol > "$T/out"
 [ "$(rows)" = 1 ] || fail "expected one enrolment row"
 ok "lock released: the next enrolment succeeds (same MEF process)"
 
-rc=0
-mef_term || rc=$?
-[ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
-sanitizer_clean "$T/mef.err" || fail "sanitizer report in the msce-mef log"
+mef_term_clean || fail "clean stop"
 ok "clean stop"
 tap_done

@@ -17,20 +17,12 @@
 #   or: tests/bench/bench-agent-ready.sh BUILD [SECONDS]   (default 120 or $BENCH_SECONDS;
 #       restart runs: $BENCH_N, default 20)
 # Needs root (the agents file keys for two users of the run's own, msce-t<PID>-cse and -cse2).
-set -euo pipefail
-shopt -s inherit_errexit
-
-if [ -z "${MSCE_BENCH_IN_SESSION:-}" ]; then
-        # the keyring work happens in a throwaway session keyring
-        # (keyctl's "Joined session keyring" on stderr is dropped, nothing else)
-        MSCE_BENCH_IN_SESSION=1 exec keyctl session - bash -c 'exec 2>&3 3>&-; exec bash "$0" "$@"' \
-                "$0" "$@" 3>&1 2>/dev/null
-fi
+. "$(dirname "$0")/bench-session.sh"
 
 B=$(cd "$1" && pwd)
 secs=${2:-${BENCH_SECONDS:-120}}
 n=${BENCH_N:-20}
-[ "$(id -u)" = 0 ] || { echo "needs root (keyring of other users): skipped"; exit 77; }
+bench_need_root "keyring of other users"
 "$B/msce-agent" --help | grep -q 'runs as the daemon' || { echo "msce-agent has no daemon mode: skipped"; exit 77; }
 
 # /var/tmp: a disk file system on most systems, so fsyncs count as in service

@@ -7,19 +7,12 @@
 #   meson test -C BUILD --benchmark --suite bench -v enrol
 #   or: tests/bench/bench-enrol.sh BUILD [N]     (N default 200, or $BENCH_N; RSS runs: $BENCH_RSS_N, 5)
 # Needs root (the agent puts keys into the keyring of a user of the run's own, msce-t<PID>-cse).
-set -euo pipefail
-shopt -s inherit_errexit
-trap 'echo "bench-enrol.sh: failed at line $LINENO" >&2' ERR
-
-if [ -z "${MSCE_BENCH_IN_SESSION:-}" ]; then
-        # the agent's keyring work happens in a throwaway session keyring
-        MSCE_BENCH_IN_SESSION=1 exec keyctl session - bash "$0" "$@" 2>&1
-fi
+. "$(dirname "$0")/bench-session.sh"
 
 B=$(cd "$1" && pwd)
 n=${2:-${BENCH_N:-200}}
 rss_n=${BENCH_RSS_N:-5}
-[ "$(id -u)" = 0 ] || { echo "needs root (keyring of another user): skipped"; exit 77; }
+bench_need_root "keyring of another user"
 
 # /var/tmp: a disk file system on most systems, so the MEF's SQLite and the agent's fsyncs count
 W=$(mktemp -d /var/tmp/msce-bench-enrol-XXXXXX)

@@ -10,14 +10,10 @@
 #   meson test -C BUILD --benchmark --suite bench -v interop
 #   or: tests/bench/bench-interop.sh BUILD [N]     (N default 20, or $BENCH_N)
 # Needs root (the agent puts keys into the keyring of a user of the run's own, msce-t<PID>-cse).
-set -euo pipefail
-
-if [ -z "${MSCE_BENCH_IN_SESSION:-}" ]; then
-        MSCE_BENCH_IN_SESSION=1 exec keyctl session - bash "$0" "$@" 2>&1
-fi
+. "$(dirname "$0")/bench-session.sh"
 B=$(cd "$1" && pwd)
 n=${2:-${BENCH_N:-20}}
-[ "$(id -u)" = 0 ] || { echo "needs root (keyring of another user): skipped"; exit 77; }
+bench_need_root "keyring of another user"
 AGENT=$B/msce-agent
 RSS=$B/tests/bench/peak-rss
 PEERS=()

@@ -7,13 +7,7 @@
 # "in-process" is the restore inside a running agent; "process" includes starting a program,
 # as the stock pipelines do. The TPM rows are skipped without swtpm / tpm2-tools.
 #   usage: bench-restore.sh PATH/TO/bench-restore [N]      (N default 50, or $BENCH_N)
-set -euo pipefail
-shopt -s inherit_errexit
-
-if [ -z "${MSCE_BENCH_IN_SESSION:-}" ]; then
-        # every key lands in a throwaway session keyring
-        MSCE_BENCH_IN_SESSION=1 exec keyctl session - bash "$0" "$@"  
-fi
+. "$(dirname "$0")/bench-session.sh"
 
 tool=$1
 n=${2:-${BENCH_N:-50}}

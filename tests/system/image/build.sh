@@ -26,11 +26,7 @@ debootstrap --variant=minbase "$release" "$root" "$mirror" > "$work/debootstrap.
         { tail -n 30 "$work/debootstrap.log"; exit 1; }
 tick debootstrap
 
-cat > "$root/etc/apt/sources.list" <<EOF
-deb $mirror $release main
-deb $mirror $release-updates main
-deb $security $release-security main
-EOF
+debian_sources "$release" > "$root/etc/apt/sources.list"
 # small initrd (virtio-blk + ext4), configured before the kernel is installed so it is built once
 mkdir -p "$root/etc/initramfs-tools/conf.d" "$root/etc/initramfs-tools/hooks"
 echo 'MODULES=list' > "$root/etc/initramfs-tools/conf.d/msce-systest"

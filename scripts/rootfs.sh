@@ -4,8 +4,8 @@
 # (name:ARCH entries add that architecture first, for multiarch cross-build dependencies),
 # building it first when missing. The cache lives outside the checkout (MSCE_ROOTFS_CACHE,
 # default /var/cache/msce-rootfs) and is keyed by a hash of its inputs: the release, the
-# architecture, the package list and this script. Changing any of them builds a new one; older
-# ones for the same release and architecture are removed once it is built.
+# architecture, the package list, this script and debian-mirrors.sh. Changing any of them
+# builds a new one; older ones for the same release and architecture are removed once it is built.
 # Callers never change the cached tree: they run in an overlay on top of it (scripts/chroot.sh).
 # Usage: scripts/rootfs.sh RELEASE ARCH PKGLIST       (root; exit 0 with the path on stdout)
 set -euo pipefail
@@ -14,7 +14,7 @@ arch=${2:-$(dpkg --print-architecture)}
 pkglist=${3:?usage: rootfs.sh RELEASE ARCH PKGLIST}
 cache=${MSCE_ROOTFS_CACHE:-/var/cache/msce-rootfs}
 
-key=$( { echo "$release $arch"; grep -v '^#' "$pkglist" | sed '/^$/d' | LC_ALL=C sort; cat "$0"; } |
+key=$( { echo "$release $arch"; grep -v '^#' "$pkglist" | sed '/^$/d' | LC_ALL=C sort; cat "$0" "$(dirname "$0")/debian-mirrors.sh"; } |
        sha256sum | cut -c1-16)
 # one cache entry per list: the cross-build lists share release and architecture
 name=$release-$arch-$(basename "$pkglist" .txt)
@@ -27,15 +27,8 @@ if [ -f "$dir/.complete" ]; then
         exit 0
 fi
 
-# The host's own Debian mirrors, from its deb822 .sources or a classic sources.list.
-host_uris() {
-        { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ for (i = 2; i <= NF; i++) print $i }' || true
-          grep -hs '^deb ' /etc/apt/sources.list | awk '{ print $2 }' || true; } | awk '!seen[$0]++'
-}
-mirror=${MSCE_MIRROR:-$(host_uris | grep -E '/debian/?$' | head -n1)}
-mirror=${mirror:-http://deb.debian.org/debian}
-security=${MSCE_SECURITY_MIRROR:-$(host_uris | grep -E '/debian-security/?$' | head -n1)}
-security=${security:-http://deb.debian.org/debian-security}
+. "$(dirname "$0")/debian-mirrors.sh"
+debian_mirrors "${MSCE_MIRROR:-}" "${MSCE_SECURITY_MIRROR:-}"
 
 tmp=$cache/build-$name-$key
 if grep -q " $cache/build-$name-" /proc/self/mounts; then
@@ -67,11 +60,7 @@ for attempt in 1 2 3; do
         sleep $((attempt * 10))
 done
 echo "TIMING rootfs $name debootstrap: $((SECONDS - t0)) s" >&2
-cat > "$tmp/etc/apt/sources.list" <<EOS
-deb $mirror $release main
-deb $mirror $release-updates main
-deb $security $release-security main
-EOS
+debian_sources "$release" > "$tmp/etc/apt/sources.list"
 # no documentation, man pages or locales: a build and test root, not a system to read
 cat > "$tmp/etc/dpkg/dpkg.cfg.d/msce-nodoc" <<'EOS'
 path-exclude=/usr/share/doc/*

@@ -21,19 +21,7 @@ root=$PWD
 bash scripts/deps.sh
 
 suites=(--suite unit --suite integration --suite fuzz)
-setup() { # dir, meson args...
-        local dir=$1; shift
-        local log
-        log=$(mktemp)
-        if [ -f "$dir/build.ninja" ]; then
-                meson setup --reconfigure "$dir" "$@" >"$log" 2>&1 || { cat "$log"; exit 1; }
-        else
-                meson setup "$dir" "$@" >"$log" 2>&1 || { cat "$log"; exit 1; }
-        fi
-        ninja -C "$dir" >"$log" 2>&1 || { cat "$log"; exit 1; }
-        grep -i 'warning' "$log" || true
-        rm -f "$log"
-}
+. scripts/meson-setup.sh
 
 echo "== gcc -Werror"
 setup build/gcc -Dwerror=true

@@ -6,16 +6,24 @@
 #   MSCE_TEST_PG_URI            postgresql:///msce?host=DIR&user=msce (no password)
 #   MSCE_TEST_PG_PASSWORD_FILE  the password, 0600
 #   MSCE_TEST_PG_CTL            a script: stop | start | freeze | thaw (SIGSTOP/SIGCONT) this server
-# Usage: pg-run.sh COMMAND [ARGS...]. Exit 77 (skip) without PostgreSQL's server binaries.
+# Usage: pg-run.sh [--tap] COMMAND [ARGS...]. Without PostgreSQL's server binaries: exit 77
+# (skip), or with --tap (a TAP command: meson takes 77 for an error there) "1..0 # SKIP", exit 0.
 set -euo pipefail
-[ $# -ge 1 ] || { echo "usage: pg-run.sh COMMAND [ARGS...]" >&2; exit 2; }
+tap=
+[ "${1:-}" != --tap ] || { tap=1; shift; }
+[ $# -ge 1 ] || { echo "usage: pg-run.sh [--tap] COMMAND [ARGS...]" >&2; exit 2; }
+skip() {
+        if [ -n "$tap" ]; then echo "1..0 # SKIP $1"; exit 0; fi
+        echo "SKIP: $1"
+        exit 77
+}
 
 bindir=$(pg_config --bindir 2>/dev/null || true)
 if [ ! -x "$bindir/initdb" ]; then
         bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
 fi
 [ -x "$bindir/initdb" ] && [ -x "$bindir/pg_ctl" ] ||
-        { echo "SKIP: PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql"; exit 77; }
+        skip "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql"
 
 dir=$(mktemp -d /tmp/msce-pg.XXXXXX)
 user=
@@ -33,7 +41,7 @@ if [ "$(id -u)" = 0 ]; then
         # initdb refuses root: a user of this run's own
         user=msce-pg-$(basename "$dir" | cut -d. -f2 | tr 'A-Z' 'a-z')
         useradd --system --no-create-home --home-dir "$dir" --shell /usr/sbin/nologin "$user" ||
-                { echo "SKIP: cannot create a user to run PostgreSQL as"; exit 77; }
+                skip "cannot create a user to run PostgreSQL as"
         chown "$user" "$dir"
         as=(runuser -u "$user" --)
 fi

@@ -13,20 +13,8 @@ release=${1:?usage: build-and-test.sh RELEASE}
 cd /src
 b=build/$release
 suites=(--suite unit --suite integration --suite fuzz)
-setup() { # dir, meson args...
-        local dir=$1; shift
-        local log
-        log=$(mktemp)
-        if [ -f "$dir/build.ninja" ]; then
-                meson setup --reconfigure "$dir" "$@" >"$log" 2>&1 || { cat "$log"; exit 1; }
-        else
-                meson setup "$dir" "$@" >"$log" 2>&1 || { cat "$log"; exit 1; }
-        fi
-        sed -n '/^  msce$/,/^$/p' "$log" | sed '/^$/d; s/^ */['"$release"'] /'
-        ninja -C "$dir" >"$log" 2>&1 || { cat "$log"; exit 1; }
-        grep -i 'warning' "$log" || true
-        rm -f "$log"
-}
+SETUP_TAG=$release
+. scripts/meson-setup.sh
 . /etc/os-release
 echo "[$release] $PRETTY_NAME; $(dpkg-query -W -f '${Package} ${Version}, ' libwolfssl-dev libgpiod-dev libsystemd-dev libtss2-dev meson gcc clang | sed 's/, $//')"
 t0=$SECONDS

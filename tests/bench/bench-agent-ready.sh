@@ -16,21 +16,13 @@
 #   meson test -C BUILD --benchmark --suite bench -v agent-ready
 #   or: tests/bench/bench-agent-ready.sh BUILD [SECONDS]   (default 120 or $BENCH_SECONDS;
 #       restart runs: $BENCH_N, default 20)
-# Needs root (the agents file keys for msce-test-bench and msce-test-bench2, created when missing).
-set -euo pipefail
-shopt -s inherit_errexit
-
-if [ -z "${MSCE_BENCH_IN_SESSION:-}" ]; then
-        # the keyring work happens in a throwaway session keyring
-        # (keyctl's "Joined session keyring" on stderr is dropped, nothing else)
-        MSCE_BENCH_IN_SESSION=1 exec keyctl session - bash -c 'exec 2>&3 3>&-; exec bash "$0" "$@"' \
-                "$0" "$@" 3>&1 2>/dev/null
-fi
+# Needs root (the agents file keys for two users of the run's own, msce-t<PID>-cse and -cse2).
+. "$(dirname "$0")/bench-session.sh"
 
 B=$(cd "$1" && pwd)
 secs=${2:-${BENCH_SECONDS:-120}}
 n=${BENCH_N:-20}
-[ "$(id -u)" = 0 ] || { echo "needs root (keyring of other users): skipped"; exit 77; }
+bench_need_root "keyring of other users"
 "$B/msce-agent" --help | grep -q 'runs as the daemon' || { echo "msce-agent has no daemon mode: skipped"; exit 77; }
 
 # /var/tmp: a disk file system on most systems, so fsyncs count as in service
@@ -40,20 +32,18 @@ W=$(mktemp -d /var/tmp/msce-bench-ready-XXXXXX)
 R=$W
 if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then R=$(mktemp -d /dev/shm/msce-bench-ready-XXXXXX); fi
 . "$(dirname "$0")/bench-lib.sh"
-# CSE users of its own: other tests file keys for msce-test-cse (created when missing)
-CSE_USER=msce-test-bench
-CSE2=msce-test-bench2
 cleanup() {
         bench_stop_mef
-        bench_clear_cse_keys
-        CSE_USER=$CSE2 bench_clear_cse_keys
+        bench_drop_users
         rm -rf "$W"
         [ "$R" = "$W" ] || rm -rf "$R"
 }
 trap cleanup EXIT
 
-bench_ensure_cse_user
-id -u $CSE2 >/dev/null 2>&1 || useradd --system --no-create-home $CSE2
+# CSE users of this run's own (msce-t<PID>-cse, -cse2): no other run files keys for them
+bench_cse_user
+bench_user cse2
+CSE2=$REPLY
 bench_mef_init 2 "[defaults]
 poll = 10"
 bench_mef_start

@@ -36,6 +36,7 @@
 #include "agent/config.h"
 #include "agent/enrol.h"
 #include "keys/seal.h"
+#include "tests/bench/msg-complete.h"
 
 #define BARE_IDENTITY "bench-bare"
 #define BARE_SUITE "TLS13-AES128-GCM-SHA256"
@@ -94,17 +95,6 @@ static WOLFSSL_CTX *bare_ctx(bool server) {
         return ctx;
 }
 
-/* Length of the complete HTTP message in buf (head + Content-Length body), 0 while incomplete. */
-static size_t msg_complete(const char *buf, size_t len) {
-        const char *end = memmem(buf, len, "\r\n\r\n", 4);
-        if (!end)
-                return 0;
-        size_t head = (size_t) (end - buf) + 4, body = 0;
-        const char *cl = memmem(buf, head, "Content-Length: ", 16);
-        if (cl)
-                body = strtoul(cl + 16, NULL, 10);
-        return len >= head + body ? head + body : 0;
-}
 
 /* Read one message with wolfSSL_read on a blocking socket. 0 or -1. */
 static int bare_read_msg(WOLFSSL *ssl, char *buf, size_t size, size_t *ret_len) {

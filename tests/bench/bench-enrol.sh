@@ -6,32 +6,25 @@
 # Targets: A within 1.5x of C; peak RSS <= 6 MiB.
 #   meson test -C BUILD --benchmark --suite bench -v enrol
 #   or: tests/bench/bench-enrol.sh BUILD [N]     (N default 200, or $BENCH_N; RSS runs: $BENCH_RSS_N, 5)
-# Needs root (the agent puts keys into the keyring of user msce-test-cse, created when missing).
-set -euo pipefail
-shopt -s inherit_errexit
-trap 'echo "bench-enrol.sh: failed at line $LINENO" >&2' ERR
-
-if [ -z "${MSCE_BENCH_IN_SESSION:-}" ]; then
-        # the agent's keyring work happens in a throwaway session keyring
-        MSCE_BENCH_IN_SESSION=1 exec keyctl session - bash "$0" "$@" 2>&1
-fi
+# Needs root (the agent puts keys into the keyring of a user of the run's own, msce-t<PID>-cse).
+. "$(dirname "$0")/bench-session.sh"
 
 B=$(cd "$1" && pwd)
 n=${2:-${BENCH_N:-200}}
 rss_n=${BENCH_RSS_N:-5}
-[ "$(id -u)" = 0 ] || { echo "needs root (keyring of another user): skipped"; exit 77; }
+bench_need_root "keyring of another user"
 
 # /var/tmp: a disk file system on most systems, so the MEF's SQLite and the agent's fsyncs count
 W=$(mktemp -d /var/tmp/msce-bench-enrol-XXXXXX)
 . "$(dirname "$0")/bench-lib.sh"
 cleanup() {
         bench_stop_mef
-        bench_clear_cse_keys
+        bench_drop_users
         rm -rf "$W"
 }
 trap cleanup EXIT
 
-bench_ensure_cse_user
+bench_cse_user
 bench_mef_init 1
 bench_mef_start
 bench_agent_conf "$W/agent.conf" 1 "$W/state"

@@ -9,22 +9,16 @@
 # A cell where the agent does not enrol is reported with its exit code, not timed.
 #   meson test -C BUILD --benchmark --suite bench -v interop
 #   or: tests/bench/bench-interop.sh BUILD [N]     (N default 20, or $BENCH_N)
-# Needs root (the agent puts keys into the keyring of user msce-test-interop-cse).
-set -euo pipefail
-
-if [ -z "${MSCE_BENCH_IN_SESSION:-}" ]; then
-        MSCE_BENCH_IN_SESSION=1 exec keyctl session - bash "$0" "$@" 2>&1
-fi
+# Needs root (the agent puts keys into the keyring of a user of the run's own, msce-t<PID>-cse).
+. "$(dirname "$0")/bench-session.sh"
 B=$(cd "$1" && pwd)
 n=${2:-${BENCH_N:-20}}
-[ "$(id -u)" = 0 ] || { echo "needs root (keyring of another user): skipped"; exit 77; }
+bench_need_root "keyring of another user"
 AGENT=$B/msce-agent
 RSS=$B/tests/bench/peak-rss
-CSE_USER=msce-test-interop-cse
 PEERS=()
 for p in openssl gnutls; do [ -x "$B/tests/integration/peer-$p" ] && PEERS+=("$p"); done
 [ ${#PEERS[@]} -gt 0 ] || { echo "no interop peer built: skipped"; exit 77; }
-id -u $CSE_USER > /dev/null 2>&1 || useradd --system --no-create-home $CSE_USER
 
 # the cells: peer options ; extra agent [mef] line ("-": default versions 1.2..1.3)
 CELLS=(
@@ -39,16 +33,16 @@ CELLS=(
         "-V 1.2 -s ecdhe-psk-cbc -g x25519;tls_max_version = 1.2"
 )
 
-W=$(mktemp -d /var/tmp/msce-test-interop-bench-XXXXXX)
+W=$(mktemp -d /var/tmp/msce-bench-interop-XXXXXX)
+. "$(dirname "$0")/bench-lib.sh"
 SPID=
 cleanup() {
         [ -n "$SPID" ] && { kill "$SPID" 2> /dev/null; wait "$SPID" 2> /dev/null; }
-        keyctl session - sh -c "p=\$(keyctl get_persistent @s $(id -u $CSE_USER)) &&
-                r=\$(keyctl search @s keyring msce 2>/dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
-                > /dev/null 2>&1 || true
+        bench_drop_users
         rm -rf "$W"
 }
 trap cleanup EXIT
+bench_cse_user
 umask 077
 head -c 32 /dev/urandom | od -An -tx1 -v | tr -d ' \n' > "$W/kpm.hex"
 

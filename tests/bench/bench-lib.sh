@@ -1,14 +1,20 @@
 # SPDX-License-Identifier: MIT
-# Shared setup for bench-enrol.sh and bench-mef-load.sh (sourced, not run): a private msce-mef
+# Shared setup of the bench scripts (sourced, not run): a private msce-mef
 # on 127.0.0.1 port 0 with N psk nodes, and agent configurations for them. The store lives in
 # a directory on the root file system (not tmpfs) so SQLite pays for its syncs as in service.
 # Needs: B (build dir), W (work dir), both absolute. Sets MEF_PID and PORT.
+# Users: bench_user TAG makes one of this run's own (msce-t<PID>-TAG, tests/integration/
+# test-user.sh, so two runs or a test beside never share a user or its keyring), bench_cse_user
+# the one the agent configurations name (CSE_USER); bench_drop_users (the script's EXIT trap)
+# empties their keyrings and removes them.
 
 MEF=$B/msce-mef
 AGENT=$B/msce-agent
 MEF_PID=
 PORT=
-CSE_USER=msce-test-cse
+CSE_USER=
+BENCH_USERS=
+TEST_USER_SH=$(cd "$(dirname "${BASH_SOURCE[0]}")/../integration" && pwd)/test-user.sh
 
 bench_stop_mef() {
         if [ -n "$MEF_PID" ]; then
@@ -30,6 +36,9 @@ base = /msce
 [store]
 path = $W/mef.db
 master_key = $W/master.key
+# a bench enrols one node back to back: the per-node rate limit would answer 429
+[limits]
+enrolments_per_node = 0
 $extra
 EOF
         "$MEF" --config "$W/mef.conf" init >"$W/mefctl.log" 2>&1 || { cat "$W/mefctl.log" >&2; return 1; }
@@ -74,13 +83,14 @@ bench_agent_conf() {
         } >"$f"
 }
 
-bench_ensure_cse_user() {
-        id -u "$CSE_USER" >/dev/null 2>&1 || useradd --system --no-create-home "$CSE_USER"
+# bench_user TAG: sets REPLY to a new user of this run's own
+bench_user() {
+        REPLY=$(sh "$TEST_USER_SH" add $$ "$1") || { echo "cannot create a test user (root?)" >&2; return 1; }
+        BENCH_USERS="$BENCH_USERS $REPLY"
 }
-
-# Take the keys the agent installed out of the CSE user's persistent keyring.
-bench_clear_cse_keys() {
-        keyctl session - sh -c "p=\$(keyctl get_persistent @s $(id -u "$CSE_USER")) &&
-                r=\$(keyctl search @s keyring msce 2>/dev/null) && keyctl revoke \$r && keyctl unlink \$r \$p" \
-                >/dev/null 2>&1 || true
+bench_cse_user() { bench_user cse && CSE_USER=$REPLY; }
+bench_drop_users() {
+        # shellcheck disable=SC2086
+        [ -z "$BENCH_USERS" ] || sh "$TEST_USER_SH" del $BENCH_USERS
+        BENCH_USERS=
 }

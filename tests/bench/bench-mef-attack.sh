@@ -11,19 +11,13 @@
 #   $BENCH_MEF: another msce-mef binary to measure (e.g. one built before issue 12);
 #   $BENCH_ENROLS: enrolments per row (default 4); $BENCH_SOURCES: attacker addresses for every
 #   row instead of the rows' own (8, 16, 3, 4, 4).
-# Needs root (the agent puts keys into the keyring of user msce-test-cse, created when missing).
-set -euo pipefail
-shopt -s inherit_errexit
-trap 'echo "bench-mef-attack.sh: failed at line $LINENO" >&2' ERR
-
-if [ -z "${MSCE_BENCH_IN_SESSION:-}" ]; then
-        MSCE_BENCH_IN_SESSION=1 exec keyctl session - bash "$0" "$@" 2>&1
-fi
+# Needs root (the agent puts keys into the keyring of a user of the run's own, msce-t<PID>-cse).
+. "$(dirname "$0")/bench-session.sh"
 
 B=$(cd "$1" && pwd)
 row_s=${2:-${BENCH_ROW_SECONDS:-15}}
 enrols=${BENCH_ENROLS:-4}
-[ "$(id -u)" = 0 ] || { echo "needs root (keyring of another user): skipped"; exit 77; }
+bench_need_root "keyring of another user"
 ATTACK=$B/tests/integration/mef-attack
 
 W=$(mktemp -d /var/tmp/msce-bench-attack-XXXXXX)
@@ -33,12 +27,12 @@ APID=
 cleanup() {
         [ -n "$APID" ] && kill "$APID" 2>/dev/null || true
         bench_stop_mef
-        bench_clear_cse_keys
+        bench_drop_users
         rm -rf "$W"
 }
 trap cleanup EXIT
 
-bench_ensure_cse_user
+bench_cse_user
 bench_mef_init 1
 bench_mef_start
 bench_agent_conf "$W/agent.conf" 1 "$W/state"

@@ -19,6 +19,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "tests/bench/msg-complete.h"
+
 #define SUITE "TLS13-AES128-GCM-SHA256"
 #define NODES_MAX 1024u
 #define KEY_MAX 64u
@@ -89,17 +91,6 @@ static WOLFSSL_CTX *ctx_new(void) {
         return ctx;
 }
 
-/* Length of the complete HTTP message in buf (head + Content-Length body), 0 while incomplete. */
-static size_t msg_complete(const char *buf, size_t len) {
-        const char *end = memmem(buf, len, "\r\n\r\n", 4);
-        if (!end)
-                return 0;
-        size_t head = (size_t) (end - buf) + 4, body = 0;
-        const char *cl = memmem(buf, head, "Content-Length: ", 16);
-        if (cl)
-                body = strtoul(cl + 16, NULL, 10);
-        return len >= head + body ? head + body : 0;
-}
 
 /* ---- raw reference server ---- */
 

@@ -7,13 +7,7 @@
 # "in-process" is the restore inside a running agent; "process" includes starting a program,
 # as the stock pipelines do. The TPM rows are skipped without swtpm / tpm2-tools.
 #   usage: bench-restore.sh PATH/TO/bench-restore [N]      (N default 50, or $BENCH_N)
-set -euo pipefail
-shopt -s inherit_errexit
-
-if [ -z "${MSCE_BENCH_IN_SESSION:-}" ]; then
-        # every key lands in a throwaway session keyring
-        MSCE_BENCH_IN_SESSION=1 exec keyctl session - bash "$0" "$@"  
-fi
+. "$(dirname "$0")/bench-session.sh"
 
 tool=$1
 n=${2:-${BENCH_N:-50}}
@@ -75,25 +69,20 @@ if ! command -v swtpm >/dev/null || ! command -v tpm2_unseal >/dev/null; then
         echo "swtpm or tpm2-tools missing: TPM rows skipped"
         exit 0
 fi
-port=
-for _ in $(seq 50); do
-        p=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && ! (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null; then
-                port=$p
-                break
-        fi
-done
-[ -n "$port" ] || { echo "no free port"; exit 1; }
 mkdir -m 0700 "$work/swtpm" "$work/tpm" "$work/stock"
-swtpm socket --tpm2 --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
-        --ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" --tpmstate "dir=$work/swtpm" \
-        --flags not-need-init,startup-clear --daemon --pid "file=$work/swtpm/pid"
-for _ in $(seq 100); do
-        [ -s "$work/swtpm/pid" ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-        sleep 0.02
+# AF_UNIX sockets in the run's own directory (the TCTI's path=, the control socket PATH.ctrl):
+# no TCP port to pick, so none another process could take first
+sock=$work/swtpm/tpm
+swtpm socket --tpm2 --server "type=unixio,path=$sock" --ctrl "type=unixio,path=$sock.ctrl" \
+        --tpmstate "dir=$work/swtpm" --flags not-need-init,startup-clear --daemon --pid "file=$work/swtpm/pid"
+swtpm_up() { [ -s "$work/swtpm/pid" ] && [ -S "$sock" ] && [ -S "$sock.ctrl" ]; }
+for _ in $(seq 3000); do # 30 s: a deadline for a hang
+        swtpm_up && break
+        sleep 0.01
 done
+swtpm_up || { echo "swtpm did not start"; exit 1; }
 swtpm_pid=$(cat "$work/swtpm/pid")
-tcti="swtpm:host=127.0.0.1,port=$port"
+tcti="swtpm:path=$sock"
 export TPM2TOOLS_TCTI=$tcti
 
 "$tool" store "$work/tpm" tpm2 "$tcti"

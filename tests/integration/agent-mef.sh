@@ -132,7 +132,7 @@ check_fetch() {
         keid=$(sed -n 's/^  KeID: *//p' "$T/out")
         kpsa_id=$(sed -n 's|^  target: */in-cse kpsaID ||p' "$T/out")
         if ! command -v openssl > /dev/null 2>&1; then
-                N=$((N + 1)); echo "ok $N # SKIP fetchCredentials ($1): openssl is not installed"
+                skip "fetchCredentials ($1): openssl is not installed"
                 return
         fi
         if [ -z "$keid" ] || [ -z "$kpsa_id" ]; then
@@ -217,7 +217,7 @@ if [ $HAVE_CERTS = 1 ]; then
         agent cert 78 && { grep -q 'key: .*readable by group or others' "$T/err" && ok "cert mode, key file 0644: exit 78" || not_ok "cert key mode: message"; }
         chmod 0600 "$CERTS/client.key"
 else
-        N=$((N + 1)); echo "ok $N # SKIP cert mode: gen-certs.sh failed"
+        skip "cert mode: gen-certs.sh failed"
 fi
 
 cp "$T/kpm-1.hex" "$T/open.hex"

@@ -181,9 +181,9 @@ KEYCTL
 
 # ---- the MEF for side gw: psk and cert nodes, the target /in-cse with its own PSK ----
 mef_setup() {
-        cat > "$T/mef.conf" << EOF
+        cat > "$T/mef.conf.in" << EOF
 [server]
-listen = 127.0.0.1:0
+listen = 127.0.0.1:@PORT@
 fqdn = $GW_FQDN
 base = /msce
 [tls]
@@ -194,7 +194,8 @@ client_ca = $CERTS/ca.pem
 path = $T/mef.db
 master_key = $T/master.key
 EOF
-        local m=("$MEF" --config "$T/mef.conf")
+        mef_configure "$T/mef.conf.in"
+        local m=("$MEF" --config "$MEF_CONF")
         { "${m[@]}" init &&
           "${m[@]}" target add $TARGET --psk-id msce-test-interop-in-cse --generate-psk "$T/tpsk.hex" &&
           "${m[@]}" node add urn:dev:ops:interop-psk --cse-id /mn-cse-psk --cse-base https://in.example.net/~/in-cse \
@@ -209,14 +210,10 @@ EOF
 # mef_serve: a fresh msce-mef process on the same store, for one cell: its log caps failure
 # lines per source and overall per 10 s (bounded logs), and a cell must find its own line.
 mef_serve() {
-        [ -n "$MEF_PID" ] || at_exit 'stop_pid "$MEF_PID"'
-        stop_pid "$MEF_PID"
-        # the previous process's output goes first: its port must not be read for this one's
-        rm -f "$T/mef.out" "$T/mef.log"
-        "$MEF" --config "$T/mef.conf" serve > "$T/mef.out" 2> "$T/mef.log" &
-        MEF_PID=$!
-        wait_for_line "$T/mef.out" '^listening on ' $MEF_PID || { cat "$T/mef.log"; return 1; }
-        MEF_PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/mef.out")
+        mef_stop
+        PORT=
+        mef_start "$T/mef.conf.in" > /dev/null || return 1
+        MEF_PORT=$PORT
 }
 
 # ---- one cell ----
@@ -305,7 +302,7 @@ cell_gw() { # PEER AUTH PEER-OPTS
         cert-rsa) cred=(-c "$CERTS/client-rsa.pem" -K "$CERTS/client-rsa.key" -a "$CERTS/ca.pem" -n $GW_FQDN)
                   node=urn:dev:ops:interop-rsa ;;
         esac
-        mef_serve || { RESULT=error; RC=-; NEG=-; MSG="msce-mef did not start: $(tail -n 3 "$T/mef.log")"; return; }
+        mef_serve || { RESULT=error; RC=-; NEG=-; MSG="msce-mef did not start: $(tail -n 3 "$T/mef.err")"; return; }
         log0=0
         # shellcheck disable=SC2086
         timeout 30 "$B/tests/integration/peer-$peer" client -P "$MEF_PORT" -f $GW_FQDN \
@@ -321,7 +318,7 @@ cell_gw() { # PEER AUTH PEER-OPTS
                 # earlier cell's exchange line may come in between)
                 local i line=
                 for ((i = 0; i < 100; i++)); do
-                        line=$(tail -n +$((log0 + 1)) "$T/mef.log" |
+                        line=$(tail -n +$((log0 + 1)) "$T/mef.err" |
                                 grep -m1 -E ': (TLS handshake failed|closed during|reading the request|timed out|writing)')
                         [ -n "$line" ] && break
                         sleep 0.05
@@ -365,7 +362,7 @@ unknown) skip "the wolfSSL version is unknown (MSCE_WOLFSSL_VERSION, pkg-config)
 esac
 echo "# msce: wolfSSL $WOLF (cells for $WOLF_SERIES); peers: ${VERSIONS[*]}"
 
-mef_setup || bail "msce-mef did not start" "$T/mef.log"
+mef_setup || bail "msce-mef did not start" "$T/mef.err"
 start=$(date +%s%N)
 while IFS=';' read -r peers side auth popts extra expect xrc xmsg fix; do
         peers=$(echo $peers); side=$(echo $side); auth=$(echo $auth); popts=$(echo $popts)

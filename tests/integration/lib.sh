@@ -24,7 +24,17 @@
 #              mef_conf [LINES...] writes the usual $T/mef.conf.in and configures it;
 #              mefctl ARGS...: msce-mef ARGS with MEF_CONF, its output in $T/mefctl.out,
 #              shown as comments on failure. No port is chosen before it is bound: a free
-#              port looked up first could be taken by another process meanwhile.
+#              port looked up first could be taken by another process meanwhile. Several
+#              instances: PORT= mef_start CONF_IN LOGDIR again, keeping each MEF_PID and PORT;
+#              every one started is stopped at exit; MEF_WRAP: a function the MEF is run
+#              through (ending in exec "$@"). mef_term: SIGTERM, true on exit status 0;
+#              mef_term_clean: that, and no sanitizer report in its log;
+#              mef_store DIR: the [store] section, SQLite in DIR, or the PostgreSQL of
+#              tests/pg-run.sh (need_pg) when MEF_BACKEND=postgresql; sanitizer_clean FILE...
+#   HTTP       request METHOD TARGET ORIGIN [BODY]: a oneM2M request to $FQDN on stdout;
+#              psk_exchange PSK IDENTITY [1.2|1.3 [S_CLIENT_OPTIONS...]] < REQUEST: openssl s_client
+#              to 127.0.0.1:$PORT, the transcript on stdout (never fails); http_status, json_str
+#              KEY: read a transcript on stdin.
 # not_ok shows the files named in LIB_SHOW (default "$T/out $T/err") as TAP comments.
 
 LIB_HERE=$(cd "$(dirname "$0")" && pwd)
@@ -71,6 +81,7 @@ tap_done() {
 need_root() { [ "$(id -u)" = 0 ] || skip_all "needs root ($1)"; }
 need_cmds() { for c in "$@"; do command -v "$c" > /dev/null 2>&1 || skip_all "$c is missing"; done; }
 need_exec() { for p in "$@"; do [ -x "$p" ] || skip_all "$p not built"; done; }
+need_pg() { [ -n "${MSCE_TEST_PG_URI:-}" ] || skip_all "no PostgreSQL: run under tests/pg-run.sh"; }
 
 # ---- cleanup ----
 
@@ -171,6 +182,7 @@ lib_line_or_gone() { grep -qaE -- "$2" "$1" 2> /dev/null || { [ -n "${3:-}" ] &&
 
 MEF_PID=
 PORT=
+LIB_MEF_PIDS=
 mef_started() { # true once it listens (lib_got: the port) or is gone (lib_got empty)
         lib_got=$(sed -n 's/^listening on [0-9.]*:\([0-9][0-9]*\)$/\1/p' "$MEF_LOGS/mef.out" 2> /dev/null)
         if [ -z "$lib_got" ] && [ "$lib_want" != 0 ] && grep -qs 'listening on' "$MEF_LOGS/mef.err"; then
@@ -178,12 +190,24 @@ mef_started() { # true once it listens (lib_got: the port) or is gone (lib_got e
         fi
         [ -n "$lib_got" ] || ! kill -0 "$MEF_PID" 2> /dev/null
 }
+# mef_store DIR: the [store] section of a MEF whose files are in DIR: its SQLite database there,
+# or with MEF_BACKEND=postgresql the database of tests/pg-run.sh.
+mef_store() {
+        printf '[store]\n'
+        if [ "${MEF_BACKEND:-sqlite}" = postgresql ]; then
+                printf 'backend = postgresql\nuri = %s\npassword_file = %s\n' "$MSCE_TEST_PG_URI" \
+                        "$MSCE_TEST_PG_PASSWORD_FILE"
+        else
+                printf 'path = %s/mef.db\n' "$1"
+        fi
+        printf 'master_key = %s/master.key\n' "$1"
+}
 # mef_conf [LINES...]: $T/mef.conf.in as most tests want it (loopback, port @PORT@, FQDN
-# 127.0.0.1, base /msce, the store in $T), the LINES after it; then mef_configure.
+# ${FQDN:-127.0.0.1}, base /msce, the store in $T), the LINES after it; then mef_configure.
 mef_conf() {
         {
-                printf '[server]\nlisten = 127.0.0.1:@PORT@\nfqdn = 127.0.0.1\nbase = /msce\n'
-                printf '[store]\npath = %s/mef.db\nmaster_key = %s/master.key\n' "$T" "$T"
+                printf '[server]\nlisten = 127.0.0.1:@PORT@\nfqdn = %s\nbase = /msce\n' "${FQDN:-127.0.0.1}"
+                mef_store "$T"
                 for l in "$@"; do printf '%s\n' "$l"; done
         } > "$T/mef.conf.in"
         mef_configure "$T/mef.conf.in"
@@ -196,11 +220,18 @@ mef_configure() { # mef_configure CONF_IN: MEF_CONF (CONF_IN without .in), @PORT
 mef_start() { # mef_start CONF_IN [LOGDIR]
         MEF_LOGS=${2:-$T}
         lib_want=${PORT:-0}
+        [ -n "$LIB_MEF_PIDS" ] || at_exit 'for lib_p in $LIB_MEF_PIDS; do stop_pid "$lib_p"; done'
         for lib_attempt in 1 2 3; do
                 mef_configure "$1"
-                "$MEF" --config "$MEF_CONF" serve > "$MEF_LOGS/mef.out" 2> "$MEF_LOGS/mef.err" &
+                # emptied here, not by the job's redirections: those happen only once it runs,
+                # and a previous MEF's "listening on" must not be read for this one's
+                : > "$MEF_LOGS/mef.out"
+                : > "$MEF_LOGS/mef.err"
+                # MEF_WRAP: a function to run it through, which ends in exec "$@" (so that MEF_PID
+                # is the MEF's), e.g. to set its environment
+                "${MEF_WRAP:-exec}" "$MEF" --config "$MEF_CONF" serve >> "$MEF_LOGS/mef.out" 2>> "$MEF_LOGS/mef.err" &
                 MEF_PID=$!
-                [ "$lib_attempt" != 1 ] || at_exit 'stop_pid "$MEF_PID"'
+                LIB_MEF_PIDS="$LIB_MEF_PIDS $MEF_PID"
                 wait_for 30 mef_started || :
                 if [ -n "$lib_got" ]; then
                         PORT=$lib_got
@@ -220,6 +251,55 @@ mef_stop() { # mef_stop [SIGNAL]
         stop_pid "$MEF_PID" "${1:-TERM}"
         MEF_PID=
 }
+# mef_term: SIGTERM to MEF_PID; true when it exits with status 0 (within 30 s, then SIGKILL).
+mef_term() {
+        lib_p=$MEF_PID
+        MEF_PID=
+        kill -TERM "$lib_p" 2> /dev/null || :
+        wait_for 30 lib_gone "$lib_p" || kill -KILL "$lib_p" 2> /dev/null
+        wait "$lib_p"
+}
+# mef_term_clean: mef_term, and no sanitizer report in its log; false otherwise, saying why
+mef_term_clean() {
+        lib_rc=0
+        mef_term || lib_rc=$?
+        [ "$lib_rc" = 0 ] || { echo "# msce-mef exited $lib_rc on SIGTERM"; return 1; }
+        sanitizer_clean "$MEF_LOGS/mef.err" || { echo "# a sanitizer report in $MEF_LOGS/mef.err"; return 1; }
+}
 mefctl() {
         "$MEF" --config "$MEF_CONF" "$@" > "$T/mefctl.out" 2>&1 || { sed 's/^/# /' "$T/mefctl.out"; return 1; }
 }
+# sanitizer_clean FILE...: false when a server's log holds a sanitizer report (the ASan build)
+sanitizer_clean() { ! grep -qsE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$@"; }
+
+# ---- HTTP over TLS with openssl s_client ----
+
+# request METHOD TARGET ORIGIN [BODY]: the request on stdout (Host: $FQDN, a fresh X-M2M-RI)
+request() {
+        printf '%s %s HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: %s\r\nX-M2M-RI: ri-%s\r\nX-M2M-RVI: 3\r\nAccept: application/json\r\n' \
+                "$1" "$2" "${FQDN:-127.0.0.1}" "$3" "$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')"
+        if [ -n "${4:-}" ]; then
+                printf 'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#4}" "$4"
+        else
+                printf '\r\n'
+        fi
+}
+# psk_exchange PSK IDENTITY [VERSION [S_CLIENT_OPTIONS...]] < REQUEST: the whole s_client
+# transcript (the session summary, then the HTTP response) with 127.0.0.1:$PORT over TLS VERSION
+# 1.3 (default: TLS_AES_128_GCM_SHA256) or 1.2 (ECDHE-PSK-AES128-CBC-SHA256); 20 s at most.
+# Never fails: the caller judges the transcript.
+psk_exchange() {
+        lib_psk=$1 lib_id=$2
+        lib_v=${3:-1.3}
+        [ $# -lt 3 ] || shift
+        shift 2
+        if [ "$lib_v" = 1.2 ]; then
+                set -- -tls1_2 -cipher ECDHE-PSK-AES128-CBC-SHA256 "$@"
+        else
+                set -- -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 "$@"
+        fi
+        timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -psk "$lib_psk" -psk_identity "$lib_id" \
+                -ign_eof "$@" 2>&1 || :
+}
+http_status() { sed -n 's/^HTTP\/1.1 \([0-9]*\) .*/\1/p' | head -n1; }
+json_str() { grep -o "\"$1\":\"[^\"]*\"" | head -n1 | cut -d'"' -f4; } # json_str KEY < TRANSCRIPT

@@ -6,45 +6,42 @@
 # a MEF with one connection slot answers 503 + Retry-After and the gateways wait and still all
 # enrol; a gateway with a wrong key is counted as lost (exit 1); a dead worker is restarted, and so
 # is one that stops pinging the watchdog; READY=1 comes from the supervisor once all listen.
-# Usage: loadgen.sh BUILD_DIR     (exit 0 pass, 1 fail)
+# Usage: loadgen.sh BUILD_DIR (TAP)
 set -euo pipefail
 
 B=$(cd "${1:?usage: $0 BUILD_DIR}" && pwd)
 MEF=$B/msce-mef
 LOADGEN=$B/msce-loadgen
-N=${LOADGEN_TEST_GATEWAYS:-200}
-N20=$((N < 20 ? N : 20))
+. "$(dirname "$0")/lib.sh"
+need_exec "$MEF" "$LOADGEN"
+need_cmds python3 pgrep
+GW=${LOADGEN_TEST_GATEWAYS:-200}
+GW20=$((GW < 20 ? GW : 20))
 
-T=$(mktemp -d /tmp/msce-loadgen.XXXXXX)
-MEF_PID=
-stop_mef() {
-        if [[ -n $MEF_PID ]]; then
-                kill "$MEF_PID" 2>/dev/null || true
-                wait "$MEF_PID" 2>/dev/null || true
-                # the sanitizer build's reports from the workers, for tests/sanitize-wrap.sh
-                grep -E -A30 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/mef.err" >&2 || true
-        fi
-        MEF_PID=
-}
-trap 'stop_mef; rm -rf "$T"' EXIT
-n_checks=0
+tmpdir msce-loadgen
+LIB_SHOW="$T/lg.err"
 fail() {
-        echo "FAIL: $*" >&2
-        [[ -f $T/mef.err ]] && tail -20 "$T/mef.err" >&2
-        exit 1
+        not_ok "$*"
+        tail -n 20 "$T/mef.err" 2> /dev/null | sed 's/^/#   mef.err: /'
+        tap_done
 }
-ok() { n_checks=$((n_checks + 1)); echo "ok $n_checks - $*"; }
+# stop_mef: the MEF stopped; the sanitizer build's reports from the workers on stderr, for
+# tests/sanitize-wrap.sh
+stop_mef() {
+        [ -n "$MEF_PID" ] || return 0
+        mef_stop
+        grep -E -A30 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T/mef.err" >&2 || true
+}
+at_exit stop_mef
 
 # conf EXTRA_SERVER_LINES EXTRA_LIMITS_LINES
 conf() {
-        cat >"$T/mef.conf" <<EOF
+        cat >"$T/mef.conf.in" <<EOF
 [server]
-listen = 127.0.0.1:0
+listen = 127.0.0.1:@PORT@
 fqdn = 127.0.0.1
 $1
-[store]
-path = $T/mef.db
-master_key = $T/master.key
+$(mef_store "$T")
 [limits]
 max_unauthenticated = 512
 max_unauthenticated_per_source = 512
@@ -53,22 +50,13 @@ max_unauthenticated_per_source = 512
 enrolments_per_node = 0
 $2
 EOF
+        PORT= mef_configure "$T/mef.conf.in"
 }
-
 start_mef() {
-        : >"$T/mef.out"
-        "$MEF" --config "$T/mef.conf" serve >"$T/mef.out" 2>"$T/mef.err" &
-        MEF_PID=$!
         PORT=
-        local i
-        for ((i = 0; i < 400; i++)); do
-                PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$T/mef.out")
-                [[ -n $PORT ]] && return 0
-                kill -0 "$MEF_PID" 2>/dev/null || break
-                sleep 0.05
-        done
-        fail "msce-mef did not start"
+        mef_start "$T/mef.conf.in" || fail "msce-mef did not start"
 }
+workers() { [ "$(pgrep -c -P "$MEF_PID")" = 2 ]; }
 
 loadgen() {
         local rc=0
@@ -79,13 +67,13 @@ loadgen() {
 }
 
 conf "workers = 2" ""
-"$MEF" --config "$T/mef.conf" init >/dev/null
+"$MEF" --config "$MEF_CONF" init >/dev/null
 (
         umask 077
-        "$MEF" --config "$T/mef.conf" target add /in-cse --psk-id in-cse-psk --generate-psk "$T/in.hex" >/dev/null
+        "$MEF" --config "$MEF_CONF" target add /in-cse --psk-id in-cse-psk --generate-psk "$T/in.hex" >/dev/null
         printf '/in-cse in-cse-psk %s\n' "$(cat "$T/in.hex")" >"$T/targets"
-        for ((i = 1; i <= N; i++)); do
-                "$MEF" --config "$T/mef.conf" node add "node-$i" --cse-id "/mn-cse-$i" \
+        for ((i = 1; i <= GW; i++)); do
+                "$MEF" --config "$MEF_CONF" node add "node-$i" --cse-id "/mn-cse-$i" \
                         --cse-base https://in.example.net:8443/~/in-cse/in-name --psk-id "kpm-$i" \
                         --generate-psk "$T/kpm-$i.hex" --target /in-cse >/dev/null
                 printf 'node-%s kpm-%s %s\n' "$i" "$i" "$(cat "$T/kpm-$i.hex")"
@@ -93,15 +81,15 @@ conf "workers = 2" ""
         for ((i = 1; i <= 10; i++)); do head -1 "$T/gateways"; done >"$T/same-node"
         sed -n 2p "$T/gateways" | sed 's/ [0-9a-f]*$/ 000102030405060708090a0b0c0d0e0f/' >"$T/wrong-key"
 )
-ok "$N nodes and a target in the store"
+ok "$GW nodes and a target in the store"
 
 start_mef
-[[ $(pgrep -c -P "$MEF_PID") == 2 ]] || fail "expected 2 workers under pid $MEF_PID"
+wait_for 30 workers || fail "expected 2 workers under pid $MEF_PID"
 ok "msce-mef with 2 workers listening on port $PORT"
 
 loadgen --gateways "$T/gateways" --targets "$T/targets" --backoff-max 2000 --timeout 120 ||
         fail "msce-loadgen lost gateways"
-grep -q "^gateways $N  enrolled $N  complete $N  lost 0 " "$T/lg.out" || fail "not all $N gateways completed"
+grep -q "^gateways $GW  enrolled $GW  complete $GW  lost 0 " "$T/lg.out" || fail "not all $GW gateways completed"
 # exchanges count every attempt; those answered 503 (store threads or the MEF busy: retried after
 # Retry-After) are the failures. What succeeded: one enrol, status and fetch per gateway.
 ex=$(sed -n 's/^exchanges enrol \([0-9]*\)  status \([0-9]*\)  fetch \([0-9]*\) .*/\1 \2 \3/p' "$T/lg.out")
@@ -109,14 +97,14 @@ read -r n_enrol n_status n_fetch <<<"$ex"
 # "failures by class: 503 24, tls-auth 1" (or "none"): the count is each item's last word
 n_failed=$(sed -n 's/^failures by class: //p' "$T/lg.out" | awk -F, '{ n = 0; for (i = 1; i <= NF; i++) { k = split($i, w, " "); if (w[k] ~ /^[0-9]+$/) n += w[k] } print n }')
 [[ -n $n_enrol ]] || fail "no exchange counts: $(cat "$T/lg.out")"
-(( n_enrol >= N && n_status >= N && n_fetch >= N )) || fail "fewer exchanges than gateways: $ex"
-(( n_enrol + n_status + n_fetch - ${n_failed:-0} == 3 * N )) ||
+(( n_enrol >= GW && n_status >= GW && n_fetch >= GW )) || fail "fewer exchanges than gateways: $ex"
+(( n_enrol + n_status + n_fetch - ${n_failed:-0} == 3 * GW )) ||
         fail "expected one successful enrol, status and fetch per gateway: $ex, failed ${n_failed:-0}"
-ok "$N gateways at once: all enrolled, status checked and fetched, 0 lost"
+ok "$GW gateways at once: all enrolled, status checked and fetched, 0 lost"
 
 # Concurrent enrolments of one node over both workers: the store's transaction keeps one active.
 loadgen --gateways "$T/same-node" --backoff-max 2000 --timeout 120 || fail "concurrent enrolments of one node"
-active=$("$MEF" --config "$T/mef.conf" enrolments node-1 | awk '$2 == "node-1" && $3 == "active"' | wc -l)
+active=$("$MEF" --config "$MEF_CONF" enrolments node-1 | awk '$2 == "node-1" && $3 == "active"' | wc -l)
 [[ $active == 1 ]] || fail "node-1 has $active active enrolments after 10 concurrent enrolments"
 ok "10 concurrent enrolments of one node leave exactly one active enrolment"
 
@@ -128,29 +116,26 @@ ok "a gateway with a wrong key is lost and reported as tls-auth (exit 1)"
 
 victim=$(pgrep -P "$MEF_PID" | head -1)
 kill -9 "$victim"
-for ((i = 0; i < 400; i++)); do
-        grep -q "restarting it" "$T/mef.err" && [[ $(pgrep -c -P "$MEF_PID") == 2 ]] && break
-        sleep 0.05
-done
-[[ $(pgrep -c -P "$MEF_PID") == 2 ]] || fail "the killed worker was not restarted"
-loadgen --gateways "$T/gateways" --count "$N20" --backoff-max 2000 --timeout 120 || fail "after a worker restart"
+restarted() { grep -q "restarting it" "$T/mef.err" && workers; }
+wait_for 30 restarted || fail "the killed worker was not restarted"
+loadgen --gateways "$T/gateways" --count "$GW20" --backoff-max 2000 --timeout 120 || fail "after a worker restart"
 ok "a worker killed with SIGKILL is restarted and the MEF serves on"
 stop_mef
 
 # One connection slot and Retry-After 1: gateways are told 503 and wait before they retry.
 conf "" $'max_connections = 1\nretry_after = 1'
 start_mef
-loadgen --gateways "$T/gateways" --count "$N20" --backoff-max 2000 --timeout 120 || fail "lost gateways under 503"
+loadgen --gateways "$T/gateways" --count "$GW20" --backoff-max 2000 --timeout 120 || fail "lost gateways under 503"
 waits=$(sed -n 's/.*waits on Retry-After \([0-9]*\)$/\1/p' "$T/lg.out")
 busy=$(grep -o '503 [0-9]*' "$T/lg.out" | awk '{ print $2 }')
 [[ ${waits:-0} -gt 0 && ${busy:-0} -gt 0 ]] || fail "expected 503 answers and waits on Retry-After"
-grep -q "^gateways $N20  enrolled $N20  complete $N20  lost 0 " "$T/lg.out" || fail "not all $N20 gateways completed"
-ok "503 + Retry-After: $busy answers, $waits waits, all $N20 gateways enrolled"
+grep -q "^gateways $GW20  enrolled $GW20  complete $GW20  lost 0 " "$T/lg.out" || fail "not all $GW20 gateways completed"
+ok "503 + Retry-After: $busy answers, $waits waits, all $GW20 gateways enrolled"
 stop_mef
 
 # systemd's view: one READY=1 from the supervisor once both workers listen, STOPPING=1 on SIGTERM.
 conf "workers = 2" ""
-python3 - "$MEF" "$T/mef.conf" "$T/notify.sock" <<'EOF' || fail "sd_notify from the supervisor"
+python3 - "$MEF" "$MEF_CONF" "$T/notify.sock" <<'EOF' || fail "sd_notify from the supervisor"
 import os, socket, subprocess, sys
 mef, conf, path = sys.argv[1:]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -172,24 +157,18 @@ ok "READY=1 once both workers listen, STOPPING=1 and exit 0 on SIGTERM"
 
 # Under systemd's watchdog (3 s here), a worker that stops pinging the supervisor is killed and
 # restarted: SIGSTOP stands for a worker stuck in a loop.
-: >"$T/mef.out"
-WATCHDOG_USEC=3000000 bash -c 'export WATCHDOG_PID=$$; exec "$0" "$@"' "$MEF" --config "$T/mef.conf" serve \
-        >"$T/mef.out" 2>"$T/mef.err" &
-MEF_PID=$!
-for ((i = 0; i < 400; i++)); do
-        grep -q '^listening on' "$T/mef.out" && break
-        sleep 0.05
-done
+under_watchdog() { # the MEF as systemd runs it with WatchdogSec=3
+        WATCHDOG_USEC=3000000 exec bash -c 'export WATCHDOG_PID=$$; exec "$0" "$@"' "$@"
+}
+MEF_WRAP=under_watchdog start_mef
+wait_for 30 workers || fail "no workers under the watchdog"
 stuck=$(pgrep -P "$MEF_PID" | head -1)
-[[ -n $stuck ]] || fail "no worker under the watchdog"
 kill -STOP "$stuck"
-for ((i = 0; i < 400; i++)); do
-        grep -q "pid $stuck) sent no watchdog ping" "$T/mef.err" && [[ $(pgrep -c -P "$MEF_PID") == 2 ]] &&
-                ! kill -0 "$stuck" 2>/dev/null && break
-        sleep 0.05
-done
+# killed (SIGKILL reaches a stopped process) and replaced
+replaced() { grep -q "pid $stuck) sent no watchdog ping" "$T/mef.err" && workers && lib_gone "$stuck"; }
+wait_for 30 replaced || :
 grep -q "pid $stuck) sent no watchdog ping" "$T/mef.err" || fail "a stopped worker was not killed by the watchdog"
-[[ $(pgrep -c -P "$MEF_PID") == 2 ]] || fail "the worker killed by the watchdog was not restarted"
+workers || fail "the worker killed by the watchdog was not restarted"
 ok "a worker that stops pinging the watchdog is killed and restarted"
 stop_mef
-echo "1..$n_checks"
+tap_done

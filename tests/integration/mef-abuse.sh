@@ -20,7 +20,7 @@
 # Usage: mef-abuse.sh PATH/TO/msce-mef (TAP). Skipped without openssl or python3.
 set -euo pipefail
 
-mef=${1:?usage: mef-abuse.sh PATH/TO/msce-mef}
+MEF=${1:?usage: mef-abuse.sh PATH/TO/msce-mef}
 . "$(dirname "$0")/lib.sh"
 need_cmds openssl python3
 
@@ -29,39 +29,24 @@ NODE=urn:dev:ops:abuse-1
 
 tmpdir mef-abuse
 tmp=$T
-mef_pid=
 bg_pids=()
-at_exit 'for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done; stop_pid "$mef_pid"'
+at_exit 'for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null || true; done'
 fail() {
         not_ok "$*"
-        echo "# msce-mef log:"; sed 's/^/#   /' "$tmp/mef.log" 2>/dev/null || true
+        echo "# msce-mef log:"; sed 's/^/#   /' "$tmp/mef.err" 2>/dev/null || true
         tap_done
 }
-alive() { kill -0 "$mef_pid" 2>/dev/null || fail "msce-mef died ($1)"; }
+alive() { kill -0 "$MEF_PID" 2>/dev/null || fail "msce-mef died ($1)"; }
 
 # MEF_TEST_PORT: a fixed port instead of 0 (the kernel's choice, read back from stdout).
-# mef_conf TIMEOUT_MS: handshake_timeout TIMEOUT_MS, request_timeout twice that.
-mef_conf() {
-cat > "$tmp/mef.conf" <<EOF
-[server]
-listen = 127.0.0.1:${MEF_TEST_PORT:-0}
-fqdn = $FQDN
-base = /msce
-
-[store]
-path = $tmp/mef.db
-master_key = $tmp/master.key
-
-[limits]
-max_connections = 4
-handshake_timeout = $1
-request_timeout = $(($1 * 2))
-retry_after = 7
-EOF
+# abuse_conf TIMEOUT_MS: handshake_timeout TIMEOUT_MS, request_timeout twice that.
+abuse_conf() {
+        mef_conf "[limits]" "max_connections = 4" "handshake_timeout = $1" "request_timeout = $(($1 * 2))" \
+                "retry_after = 7"
 }
-mef_conf 1000
+abuse_conf 1000
 
-m() { "$mef" --config "$tmp/mef.conf" "$@"; }
+m() { "$MEF" --config "$MEF_CONF" "$@"; }
 m init >/dev/null
 m target add /in-cse --psk-id in-cse-psk --generate-psk "$tmp/tpsk.hex" >/dev/null
 m node add "$NODE" --cse-id /mn-cse-1 --cse-base https://in.example.net:8443/~/in-cse/in-name \
@@ -74,37 +59,20 @@ wait_until() {
         shift
         wait_for 30 "$@" || fail "$what: not after 30 s"
 }
-log_count() { grep -c -- "$1" "$tmp/mef.log" 2>/dev/null || true; } # log_count ERE
+log_count() { grep -c -- "$1" "$tmp/mef.err" 2>/dev/null || true; } # log_count ERE
 log_has() { [ "$(log_count "$1")" -ge "${2:-1}" ]; }                  # log_has ERE [N]
-# the port this MEF reports (MEF_TEST_PORT: its log says it listens), empty until then
-mef_port() {
-        if [ -n "${MEF_TEST_PORT:-}" ]; then
-                grep -qs "listening on" "$tmp/mef.log" && echo "$MEF_TEST_PORT"
-        else
-                sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/mef.out" 2>/dev/null
-        fi
-}
-mef_listening() { alive start; port=$(mef_port); [ -n "$port" ]; }
 
-# mef_restart [TIMEOUT_MS]: a fresh MEF (the old one stopped), its log in mef.log (the previous
-# ones kept as mef.log.N), port from its stdout.
+# mef_restart [TIMEOUT_MS]: a fresh MEF (the old one stopped), its log in mef.err (the previous
+# ones kept as mef.err.N), its port in port.
 starts=0
 mef_restart() {
-        if [ -n "$mef_pid" ]; then
-                kill "$mef_pid" 2>/dev/null || true
-                wait "$mef_pid" 2>/dev/null || true
-                mef_pid=
-        fi
-        # The previous MEF's files go first: its "listening on" line must not be taken for this
-        # one's (the new redirections truncate them only once the background job has started).
-        if [ -e "$tmp/mef.log" ]; then mv "$tmp/mef.log" "$tmp/mef.log.$starts"; fi
-        rm -f "$tmp/mef.out"
+        mef_stop
+        if [ -e "$tmp/mef.err" ]; then mv "$tmp/mef.err" "$tmp/mef.err.$starts"; fi
         starts=$((starts + 1))
-        mef_conf "${1:-1000}"
-        "$mef" --config "$tmp/mef.conf" serve > "$tmp/mef.out" 2> "$tmp/mef.log" &
-        mef_pid=$!
-        port=
-        wait_until "msce-mef start (reporting its port)" mef_listening
+        PORT=${MEF_TEST_PORT:-}
+        abuse_conf "${1:-1000}"
+        mef_start "$tmp/mef.conf.in" || fail "msce-mef did not start"
+        port=$PORT
 }
 mef_restart 1000
 
@@ -151,7 +119,7 @@ wait_until "silent clients connecting" test -e "$tmp/silent.ready"
 enrol_ok "after silent clients"
 # and they do not stay: evicted to make room, or closed at the first-byte deadline (1 s here)
 wait_until "silent clients evicted or timed out" \
-        grep -Eq 'without a byte to make room|timed out waiting for a ClientHello' "$tmp/mef.log"
+        grep -Eq 'without a byte to make room|timed out waiting for a ClientHello' "$tmp/mef.err"
 ok "served while 11 silent clients held their sockets; they were closed"
 alive "silent clients"
 kill "$silent_pid" 2>/dev/null || true
@@ -210,7 +178,7 @@ except socket.timeout:
 except ConnectionResetError:
     pass
 ' || fail "partial ClientHello"
-grep -q '127.0.0.5:[0-9]*: timed out TLS handshake (11 bytes received)' "$tmp/mef.log" ||
+grep -q '127.0.0.5:[0-9]*: timed out TLS handshake (11 bytes received)' "$tmp/mef.err" ||
         fail "handshake timeout without the bytes received"
 ok "a partial ClientHello is cut at the handshake deadline, with its 11 bytes in the log"
 
@@ -304,15 +272,11 @@ ok "100 connect-and-close and 20 truncated ClientHellos"
 
 enrol_ok "at the end"
 ok "still serving"
-kill -TERM "$mef_pid"
-rc=0; wait "$mef_pid" || rc=$?
-mef_pid=
-[ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
-! grep -q 'Sanitizer' "$tmp/mef.log" || fail "sanitizer report in the log"
+mef_term_clean || fail "clean stop on SIGTERM"
 ok "clean stop on SIGTERM"
 # The events of 3 were logged on their own or counted in a summary (written at the latest when
-# that MEF stopped: its log is mef.log.2 now).
-grep -Eq 'timed out reading the request|[0-9]+ timed out' "$tmp/mef.log.2" ||
+# that MEF stopped: its log is mef.err.2 now).
+grep -Eq 'timed out reading the request|[0-9]+ timed out' "$tmp/mef.err.2" ||
         fail "silent TLS clients were not timed out"
 ok "the request deadline is in the log"
 tap_done

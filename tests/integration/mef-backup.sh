@@ -25,14 +25,8 @@ TARGET=/in-cse
 conf() { # DIR [postgresql]: a MEF with its store in DIR, or on the PostgreSQL of tests/pg-run.sh
         mkdir -p "$1"
         {
-                printf '[server]\nlisten = 127.0.0.1:@PORT@\nfqdn = %s\nbase = /msce\n\n[store]\n' "$FQDN"
-                if [ "${2:-}" = postgresql ]; then
-                        printf 'backend = postgresql\nuri = %s\npassword_file = %s\n' "$MSCE_TEST_PG_URI" \
-                                "$MSCE_TEST_PG_PASSWORD_FILE"
-                else
-                        printf 'path = %s/mef.db\n' "$1"
-                fi
-                printf 'master_key = %s/master.key\n' "$1"
+                printf '[server]\nlisten = 127.0.0.1:@PORT@\nfqdn = %s\nbase = /msce\n\n' "$FQDN"
+                MEF_BACKEND=${2:-sqlite} mef_store "$1"
         } > "$1/mef.conf.in"
         PORT= mef_configure "$1/mef.conf.in"
 }
@@ -54,21 +48,7 @@ printf 'a long backup passphrase\n' > "$tmp/pass"
 printf 'not the passphrase\n' > "$tmp/wrong"
 chmod 0600 "$tmp/pass" "$tmp/wrong"
 
-exchange() { # PSK IDENTITY REQUEST-FILE: the s_client transcript
-        timeout 10 openssl s_client -connect "127.0.0.1:$port" -psk "$1" -psk_identity "$2" -tls1_3 \
-                -ciphersuites TLS_AES_128_GCM_SHA256 -ign_eof < "$3" 2>&1 || true
-}
-request() { # METHOD TARGET ORIGIN [BODY]
-        local body=${4:-}
-        printf '%s %s HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: %s\r\nX-M2M-RI: ri-%s\r\nX-M2M-RVI: 3\r\nAccept: application/json\r\n' \
-                "$1" "$2" "$FQDN" "$3" "$RANDOM"
-        if [ -n "$body" ]; then
-                printf 'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#body}" "$body"
-        else
-                printf '\r\n'
-        fi
-}
-json_str() { grep -o "\"$1\":\"[^\"]*\"" | head -n1 | cut -d'"' -f4; }
+exchange() { psk_exchange "$1" "$2" < "$3"; } # PSK IDENTITY REQUEST-FILE: the s_client transcript
 request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}" > "$tmp/enrol.req"
 # (not in $(...): a fail there would only leave the subshell)
 enrol() { # OUT: a 201; its keID in $got

@@ -112,26 +112,9 @@ ok "metrics before traffic: 200, text format 0.0.4, counters at 0, 2 nodes"
 # exchange VERSION PSK IDENTITY REQUEST-FILE: the whole s_client transcript (session summary
 # with the exported keying material, then the HTTP response).
 exchange() {
-        local opts
-        if [ "$1" = 1.2 ]; then opts=(-tls1_2 -cipher ECDHE-PSK-AES128-CBC-SHA256)
-        else opts=(-tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256); fi
-        timeout 10 openssl s_client -connect "127.0.0.1:$port" -psk "$2" -psk_identity "$3" "${opts[@]}" \
-                -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 -ign_eof < "$4" 2>&1 || true
+        psk_exchange "$2" "$3" "$1" -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 < "$4"
 }
 
-# request METHOD TARGET ORIGIN [BODY] > file
-request() {
-        local body=${4:-}
-        printf '%s %s HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: %s\r\nX-M2M-RI: ri-%s\r\nX-M2M-RVI: 3\r\nAccept: application/json\r\n' \
-                "$1" "$2" "$FQDN" "$3" "$RANDOM"
-        if [ -n "$body" ]; then
-                printf 'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#body}" "$body"
-        else
-                printf '\r\n'
-        fi
-}
-
-json_str() { grep -o "\"$1\":\"[^\"]*\"" | head -n1 | cut -d'"' -f4; }
 lower() { tr 'A-F' 'a-f'; }
 
 for version in 1.2 1.3; do
@@ -231,9 +214,6 @@ scrape POST /metrics > "$tmp/m405.txt"
 grep -q '^HTTP/1.1 405 ' "$tmp/m405.txt" || fail "metrics: POST /metrics not 405"
 ok "metrics listener: 404 elsewhere, 405 for POST"
 
-kill -TERM "$MEF_PID"
-rc=0; wait "$MEF_PID" || rc=$?
-MEF_PID=
-[ "$rc" -eq 0 ] || fail "msce-mef exited $rc on SIGTERM"
+mef_term_clean || fail "clean stop on SIGTERM"
 ok "clean stop on SIGTERM"
 tap_done

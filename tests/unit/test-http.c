@@ -4,45 +4,8 @@
 #include <time.h>
 
 #include "proto/http.h"
+#include "tests/unit/http-input.h"
 #include "util/util.h"
-
-/* A growable byte buffer to build test inputs. */
-typedef struct buf {
-        char *data;
-        size_t len;
-} buf_t;
-
-static void buf_add(buf_t *b, const void *p, size_t n) {
-        b->data = realloc(b->data, b->len + n + 1);
-        cr_assert_not_null(b->data);
-        memcpy(b->data + b->len, p, n);
-        b->len += n;
-        b->data[b->len] = 0;
-}
-
-_printf_(2, 3) static void buf_printf(buf_t *b, const char *fmt, ...) {
-        va_list ap;
-        char *s;
-        va_start(ap, fmt);
-        int n = vasprintf(&s, fmt, ap);
-        va_end(ap);
-        cr_assert_geq(n, 0);
-        buf_add(b, s, n);
-        free(s);
-}
-
-static void buf_fill(buf_t *b, char c, size_t n) {
-        char *s = malloc(n + 1);
-        cr_assert_not_null(s);
-        memset(s, c, n);
-        buf_add(b, s, n);
-        free(s);
-}
-
-static void buf_done(buf_t *b) {
-        free(b->data);
-        *b = (buf_t) {};
-}
 
 static void msg_assert_equal(const http_msg_t *a, const http_msg_t *b) {
         cr_assert_eq(a->kind, b->kind);
@@ -275,22 +238,6 @@ Test(http, chunked_overflowing_sizes) {
         /* leading zeros do not count against anything but the line length */
         cr_assert_eq(req("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                          "00000000000000000000000000000001\r\nx\r\n0\r\n\r\n", NULL), 1);
-}
-
-/* A chunk whose size line is exactly line_len bytes (CRLF included), then its data. */
-static void chunk_add(buf_t *b, size_t size, size_t line_len) {
-        char hex[32];
-        int n = snprintf(hex, sizeof(hex), "%zx", size);
-        buf_add(b, hex, n);
-        if (line_len > (size_t) n + 2) {
-                buf_add(b, ";", 1);
-                buf_fill(b, 'e', line_len - n - 3);
-        }
-        buf_add(b, "\r\n", 2);
-        if (size > 0) {
-                buf_fill(b, 'd', size);
-                buf_add(b, "\r\n", 2);
-        }
 }
 
 Test(http, limit_chunk_line) {
@@ -651,21 +598,7 @@ Test(http, incremental_full_size) {
         for (int chunked = 0; chunked < 2; chunked++) {
                 _cleanup_(http_msg_done) http_msg_t m = {};
                 buf_t b = {};
-                buf_printf(&b, "POST / HTTP/1.1\r\n");
-                for (int i = 0; i < 60; i++)
-                        buf_printf(&b, "X-Header-%02d: %0100d\r\n", i, i);
-                if (chunked) {
-                        buf_printf(&b, "Transfer-Encoding: chunked\r\n\r\n");
-                        for (size_t i = 0; i < HTTP_BODY_MAX / 16; i++)
-                                chunk_add(&b, 16, 4);
-                        buf_printf(&b, "0\r\n");
-                        for (int i = 0; i < 60; i++)
-                                buf_printf(&b, "X-Trailer-%02d: %0100d\r\n", i, i);
-                        buf_printf(&b, "\r\n");
-                } else {
-                        buf_printf(&b, "Content-Length: %u\r\n\r\n", HTTP_BODY_MAX);
-                        buf_fill(&b, 'z', HTTP_BODY_MAX);
-                }
+                full_size_request(&b, chunked);
                 cr_assert_eq(feed(HTTP_REQUEST, false, b.data, b.len, 1, &m), 1);
                 cr_assert_eq(m.body_len, HTTP_BODY_MAX);
                 buf_done(&b);

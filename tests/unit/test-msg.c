@@ -197,6 +197,17 @@ static char *key_of(size_t n) {
 
 /* ---- the examples ---- */
 
+/* k[i] == first + i for the n bytes of a key the examples fill that way */
+static void assert_counting(const uint8_t *k, size_t n, unsigned first) {
+        for (size_t i = 0; i < n; i++)
+                cr_assert_eq(k[i], first + i, "byte %zu", i);
+}
+
+static void assert_wiped(const uint8_t *k, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                cr_assert_eq(k[i], 0, "byte %zu not wiped", i);
+}
+
 Test(example, enrol_req) {
         msg_enrol_req_t m;
         char err[MSG_ERR_MAX];
@@ -228,14 +239,12 @@ Test(example, profile) {
         cr_assert_eq(m.poll, 3600);
         cr_assert(m.has_ltk);
         cr_assert_eq(m.ltk_len, 32);
-        for (size_t i = 0; i < 32; i++)
-                cr_assert_eq(m.ltk[i], i);
+        assert_counting(m.ltk, 32, 0);
         cr_assert_eq(msg_profile_format(&m, &json), 0);
         cr_assert_str_eq(json, profile_compact);
         msg_profile_wipe(&m);
         cr_assert_eq(m.ltk_len, 0);
-        for (size_t i = 0; i < MSG_KEY_MAX; i++)
-                cr_assert_eq(m.ltk[i], 0);
+        assert_wiped(m.ltk, MSG_KEY_MAX);
         erase(json, strlen(json));
 }
 
@@ -260,8 +269,7 @@ Test(example, credential) {
         cr_assert_eq(msg_credential_parse(credential_example, strlen(credential_example), &m, err), 0, "%s", err);
         cr_assert(m.status);
         cr_assert_eq(m.key_len, 32);
-        for (size_t i = 0; i < 32; i++)
-                cr_assert_eq(m.key[i], 100 + i);
+        assert_counting(m.key, 32, 100);
         cr_assert_str_eq(m.enrolee_id, "/mn-cse-000123");
         cr_assert_str_eq(m.lifetime, "20271127T203000");
         cr_assert_eq(m.lifetime_t, EXP_T);
@@ -269,8 +277,7 @@ Test(example, credential) {
         cr_assert_str_eq(json, credential_compact);
         msg_credential_wipe(&m);
         cr_assert_eq(m.key_len, 0);
-        for (size_t i = 0; i < MSG_KEY_MAX; i++)
-                cr_assert_eq(m.key[i], 0);
+        assert_wiped(m.key, MSG_KEY_MAX);
         erase(json, strlen(json));
 }
 

@@ -148,6 +148,16 @@ static store_node_t psk_node(const char *id, const char *kpm_id) {
         return n;
 }
 
+/* psk_node ID (KpmID kpm-ID) for each letter of ids, all with the same Kpm */
+static void add_psk_nodes(mef_store_t *s, const char *ids, const uint8_t *kpm, size_t kpm_len) {
+        for (const char *p = ids; *p; p++) {
+                char id[2] = { *p, 0 }, kpm_id[8];
+                snprintf(kpm_id, sizeof kpm_id, "kpm-%s", id);
+                store_node_t n = psk_node(id, kpm_id);
+                cr_assert_eq(store_node_add(s, &n, kpm, kpm_len), 0, "node %s", id);
+        }
+}
+
 static store_node_t cert_node(const char *id, char c) {
         store_node_t n = { .poll = 60, .lifetime = 600, .state = NODE_ACTIVE, .ltk_transported = true };
         snprintf(n.node_id, sizeof n.node_id, "%s", id);
@@ -432,9 +442,7 @@ Test(store, remove_cascades_enrolments) {
         uint8_t kpm[32], ke[32];
         recognisable_key(kpm, sizeof kpm, 3);
         recognisable_key(ke, sizeof ke, 4);
-        store_node_t a = psk_node("a", "kpm-a"), b = psk_node("b", "kpm-b");
-        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
-        cr_assert_eq(store_node_add(s, &b, kpm, sizeof kpm), 0);
+        add_psk_nodes(s, "ab", kpm, sizeof kpm);
         store_enrolment_t e1 = enrolment("11@mef", "a", 1000), e2 = enrolment("22@mef", "a", 2000),
                           e3 = enrolment("33@mef", "b", 3000);
         e1.state = ENROLMENT_RETIRED; /* one active enrolment per node */
@@ -454,7 +462,7 @@ Test(store, remove_cascades_enrolments) {
         cr_assert_eq(n, 1);
         free(list);
         /* the KpmID is free again */
-        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
+        add_psk_nodes(s, "a", kpm, sizeof kpm);
         store_close(s);
 }
 
@@ -509,9 +517,7 @@ Test(store, enrolments) {
         recognisable_key(kpm, sizeof kpm, 6);
         recognisable_key(ke1, sizeof ke1, 7);
         recognisable_key(ke2, sizeof ke2, 8);
-        store_node_t a = psk_node("a", "kpm-a"), b = psk_node("b", "kpm-b");
-        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
-        cr_assert_eq(store_node_add(s, &b, kpm, sizeof kpm), 0);
+        add_psk_nodes(s, "ab", kpm, sizeof kpm);
 
         store_enrolment_t e1 = enrolment("0001@mef.example", "a", 1000);
         store_enrolment_t e2 = enrolment("0002@mef.example", "a", 2000);
@@ -713,9 +719,7 @@ Test(store, tampered_ciphertext_is_refused) {
         size_t len = 0;
         recognisable_key(kpm, sizeof kpm, 10);
         recognisable_key(ke, sizeof ke, 11);
-        store_node_t a = psk_node("a", "kpm-a"), b = psk_node("b", "kpm-b");
-        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
-        cr_assert_eq(store_node_add(s, &b, kpm, sizeof kpm), 0);
+        add_psk_nodes(s, "ab", kpm, sizeof kpm);
         /* same ID as node b: only the AAD's table prefix tells their blobs apart */
         store_target_t t = { .id = "b", .psk_id = "in-psk" };
         cr_assert_eq(store_target_add(s, &t, kpm, sizeof kpm), 0);
@@ -912,10 +916,7 @@ Test(store, counts_active_and_expired) {
         uint8_t kpm[32], ke[32];
         recognisable_key(kpm, sizeof kpm, 5);
         recognisable_key(ke, sizeof ke, 6);
-        store_node_t a = psk_node("a", "kpm-a"), b = psk_node("b", "kpm-b"), c = psk_node("c", "kpm-c");
-        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
-        cr_assert_eq(store_node_add(s, &b, kpm, sizeof kpm), 0);
-        cr_assert_eq(store_node_add(s, &c, kpm, sizeof kpm), 0);
+        add_psk_nodes(s, "abc", kpm, sizeof kpm);
         store_enrolment_t live = enrolment("11@mef", "a", 10000), old = enrolment("22@mef", "b", 1000),
                           retired = enrolment("33@mef", "c", 10000);
         retired.state = ENROLMENT_RETIRED;
@@ -967,9 +968,7 @@ Test(store, prune_by_age) {
         uint8_t kpm[32], ke[32];
         recognisable_key(kpm, sizeof kpm, 8);
         recognisable_key(ke, sizeof ke, 9);
-        store_node_t a = psk_node("a", "kpm-a"), b = psk_node("b", "kpm-b");
-        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
-        cr_assert_eq(store_node_add(s, &b, kpm, sizeof kpm), 0);
+        add_psk_nodes(s, "ab", kpm, sizeof kpm);
         store_enrolment_t old_retired = enrolment("11@mef", "a", 100), live = enrolment("22@mef", "a", 100),
                           new_revoked = enrolment("33@mef", "b", 100000);
         old_retired.state = ENROLMENT_RETIRED;

@@ -15,15 +15,8 @@ pkglist=$here/packages.txt
 root=$work/rootfs
 image_size=${MSCE_SYSTEM_IMAGE_SIZE:-2G}
 
-# The host's own Debian mirrors, from its deb822 .sources or a classic sources.list.
-host_uris() {
-        { grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ for (i = 2; i <= NF; i++) print $i }' || true
-          grep -hs '^deb ' /etc/apt/sources.list | awk '{ print $2 }' || true; } | awk '!seen[$0]++'
-}
-mirror=${MSCE_SYSTEM_MIRROR:-$(host_uris | grep -E '/debian/?$' | head -n1)}
-mirror=${mirror:-http://deb.debian.org/debian}
-security=${MSCE_SYSTEM_SECURITY_MIRROR:-$(host_uris | grep -E '/debian-security/?$' | head -n1)}
-security=${security:-http://deb.debian.org/debian-security}
+. "$here/../../../scripts/debian-mirrors.sh"
+debian_mirrors "${MSCE_SYSTEM_MIRROR:-}" "${MSCE_SYSTEM_SECURITY_MIRROR:-}"
 
 t0=$SECONDS
 tick() { echo "TIMING image $1: $((SECONDS - t0))s"; }
@@ -33,11 +26,7 @@ debootstrap --variant=minbase "$release" "$root" "$mirror" > "$work/debootstrap.
         { tail -n 30 "$work/debootstrap.log"; exit 1; }
 tick debootstrap
 
-cat > "$root/etc/apt/sources.list" <<EOF
-deb $mirror $release main
-deb $mirror $release-updates main
-deb $security $release-security main
-EOF
+debian_sources "$release" > "$root/etc/apt/sources.list"
 # small initrd (virtio-blk + ext4), configured before the kernel is installed so it is built once
 mkdir -p "$root/etc/initramfs-tools/conf.d" "$root/etc/initramfs-tools/hooks"
 echo 'MODULES=list' > "$root/etc/initramfs-tools/conf.d/msce-systest"

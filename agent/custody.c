@@ -327,6 +327,27 @@ static int profile_json_write(const agent_config_t *cfg, const stored_profile_t 
         return 0;
 }
 
+/* The keys into the keyring, then profile.json; nothing half-loaded: keys without their
+ * profile.json are taken out again. */
+static int install(const agent_config_t *cfg, const stored_profile_t *p, stored_profile_t *ret_profile,
+                   custody_info_t *info) {
+        uid_t uid;
+        int r = service_uid(cfg, &uid, info);
+        if (r < 0)
+                return r;
+        r = keys_install(cfg, uid, p, info);
+        if (r < 0)
+                return r;
+        r = profile_json_write(cfg, p, info);
+        if (r < 0) {
+                (void) keyring_remove(uid);
+                return r;
+        }
+        if (ret_profile)
+                *ret_profile = *p;
+        return 0;
+}
+
 /* The crypto module missing or foreign, or the child doing the work lost: for both directions. */
 static int sealing_fail(int r, const char *err, const char *what, custody_info_t *info) {
         switch (r) {
@@ -399,22 +420,7 @@ int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, st
                                    "the sealed profile was obtained from MEF %s, the configuration says %s", p->mef_uri,
                                    cfg->mef_uri);
 
-        uid_t uid;
-        r = service_uid(cfg, &uid, info);
-        if (r < 0)
-                return r;
-        r = keys_install(cfg, uid, p, info);
-        if (r < 0)
-                return r;
-        r = profile_json_write(cfg, p, info);
-        if (r < 0) {
-                /* Nothing half-loaded: keys without their profile.json are taken out again. */
-                (void) keyring_remove(uid);
-                return r;
-        }
-        if (ret_profile)
-                *ret_profile = *p;
-        return 0;
+        return install(cfg, p, ret_profile, info);
 }
 
 static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, custody_info_t *info) {
@@ -467,19 +473,7 @@ int custody_store_finish(const agent_config_t *cfg, int r, const char *err, cons
         info->sealed = true;
         info->method = method;
 
-        uid_t uid;
-        r = service_uid(cfg, &uid, info);
-        if (r < 0)
-                return r;
-        r = keys_install(cfg, uid, profile, info);
-        if (r < 0)
-                return r;
-        r = profile_json_write(cfg, profile, info);
-        if (r < 0)
-                return r;
-        if (ret_profile)
-                *ret_profile = *profile;
-        return 0;
+        return install(cfg, profile, ret_profile, info);
 }
 
 int custody_remove(const agent_config_t *cfg, custody_info_t *info) {

@@ -90,10 +90,8 @@ void report_notify(manager_t *m, const char *text);
 /* <runtime_dir>/state.json, for mscectl and monitoring. */
 void report_state_json(manager_t *m);
 void report_leds_setup(manager_t *m);
-/* A state change: STATUS=, state.json, the LEDs, a journal line. report_set_state() takes the
- * LED pattern of the state. */
-void report_state(manager_t *m, agent_state_t s, led_pattern_t led, int priority, const char *text);
-void report_set_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) _printf_(4, 5);
+/* A state change: STATUS=, state.json, the state's LED pattern, a journal line. */
+void report_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) _printf_(4, 5);
 /* CONFIGURATION-ERROR: say why everywhere, then leave the loop with code. */
 void report_fatal(manager_t *m, int code, int error, const char *fmt, ...) _printf_(4, 5);
 /* --once: end the run with code (after a line on stderr), or print the profile in place (with

@@ -137,7 +137,7 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
         report_notify(m, "STOPPING=1");
         manager_action_cancel(m);
         states_cancel(m);
-        report_set_state(m, STATE_STOPPING, LOG_INFO, "Stopping (%s)", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        report_state(m, STATE_STOPPING, LOG_INFO, "Stopping (%s)", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
         (void) sd_event_exit(m->event, AGENT_EXIT_OK);
         return 0;
 }
@@ -294,7 +294,7 @@ manager_t *manager_free(manager_t *m) {
 }
 
 int manager_run(manager_t *m) {
-        report_set_state(m, STATE_START, LOG_INFO, "Starting (node %s, MEF %s)", m->cfg.node_id, m->cfg.mef_uri);
+        report_state(m, STATE_START, LOG_INFO, "Starting (node %s, MEF %s)", m->cfg.node_id, m->cfg.mef_uri);
         if (m->preflight_error[0])
                 report_fatal(m, AGENT_EXIT_CONFIG, -EINVAL, "Configuration error: %s", m->preflight_error);
         else

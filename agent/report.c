@@ -114,13 +114,18 @@ static led_pattern_t report_state_led(agent_state_t s) {
         case STATE_RESTORE:
                 return LED_STARTING;
         case STATE_WAIT_TIME:
+        case STATE_BACKOFF:
                 return LED_WAITING;
         case STATE_ENROL:
                 return LED_ENROLLING;
         case STATE_READY:
                 return LED_READY;
         case STATE_REVOKED:
+        case STATE_REJECTED:
+        case STATE_CONFIG_ERROR:
                 return LED_ERROR;
+        case STATE_INCOMPATIBLE:
+                return LED_INCOMPATIBLE;
         default:
                 return LED_OFF;
         }
@@ -138,28 +143,31 @@ void report_leds_setup(manager_t *m) {
                            r == -EOPNOTSUPP ? "this build has no libgpiod" : strerror(-r));
 }
 
-/* A state change: STATUS=, state.json, the LEDs, a journal line. */
-void report_state(manager_t *m, agent_state_t s, led_pattern_t led, int priority, const char *text) {
+/* A state change: STATUS= (and ERRNO= for CONFIGURATION-ERROR), state.json, the LEDs, a
+ * journal line. */
+static void state_enter(manager_t *m, agent_state_t s, int priority, int error, const char *text) {
         if (m->state != s)
                 m->since = time(NULL);
         m->state = s;
         report_copy(m->status, sizeof m->status, text);
         /* state.json first: whoever reacts to STATUS= finds it current. */
         report_state_json(m);
-        (void) leds_set(m->leds, led);
-        char line[STATUS_MAX + 8];
-        snprintf(line, sizeof line, "STATUS=%s", text);
+        (void) leds_set(m->leds, report_state_led(s));
+        char line[STATUS_MAX + 32];
+        int n = snprintf(line, sizeof line, "STATUS=%s", text);
+        if (s == STATE_CONFIG_ERROR && n > 0 && (size_t) n < sizeof line)
+                snprintf(line + n, sizeof line - (size_t) n, "\nERRNO=%d", error < 0 ? -error : 0);
         report_notify(m, line);
-        report_log(m, priority, NULL, 0, "%s", text);
+        report_log(m, priority, NULL, error, "%s", text);
 }
 
-void report_set_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) {
+void report_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) {
         char text[STATUS_MAX];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(text, sizeof text, fmt, ap);
         va_end(ap);
-        report_state(m, s, report_state_led(s), priority, text);
+        state_enter(m, s, priority, 0, text);
 }
 
 void report_fatal(manager_t *m, int code, int error, const char *fmt, ...) {
@@ -171,17 +179,8 @@ void report_fatal(manager_t *m, int code, int error, const char *fmt, ...) {
         report_copy(m->last_error, sizeof m->last_error, text);
         if (m->once)
                 fprintf(stderr, "msce-agent: %s\n", text);
-        if (m->state != STATE_CONFIG_ERROR)
-                m->since = time(NULL);
-        m->state = STATE_CONFIG_ERROR;
         m->next_attempt = 0;
-        char line[STATUS_MAX + 32];
-        snprintf(line, sizeof line, "STATUS=%s\nERRNO=%d", text, error < 0 ? -error : 0);
-        report_copy(m->status, sizeof m->status, text);
-        report_state_json(m);
-        (void) leds_set(m->leds, LED_ERROR);
-        report_notify(m, line);
-        report_log(m, LOG_ERR, NULL, error, "%s", text);
+        state_enter(m, STATE_CONFIG_ERROR, LOG_ERR, error, text);
         (void) sd_event_exit(m->event, code);
 }
 

@@ -62,28 +62,22 @@ typedef struct class_action {
         agent_state_t state;    /* the state a failure of this class leads to */
         delay_kind_t delay;     /* before the retry */
         int priority;           /* of its journal lines */
-        led_pattern_t led;
         int exit_code;          /* --once ends with it; the daemon too in STATE_CONFIG_ERROR */
         const char *message_id; /* of its journal line, NULL: none */
 } class_action_t;
 
 static const class_action_t class_actions[_OUTCOME_MAX] = {
-        /*                          state               delay          priority     LED               exit code */
-        [OUTCOME_OK] =           { STATE_READY,        DELAY_NONE,    LOG_INFO,    LED_READY,        AGENT_EXIT_OK },
-        [OUTCOME_TRANSIENT] =    { STATE_BACKOFF,      DELAY_BACKOFF, LOG_WARNING, LED_WAITING,      AGENT_EXIT_TRANSIENT },
-        [OUTCOME_FAILED] =       { STATE_BACKOFF,      DELAY_BACKOFF, LOG_ERR,     LED_WAITING,      AGENT_EXIT_TRANSIENT },
-        [OUTCOME_REJECTED] =     { STATE_REJECTED,     DELAY_SLOW,    LOG_WARNING, LED_ERROR,        AGENT_EXIT_REJECTED,
-                                   MSCE_MESSAGE_REJECTED },
-        [OUTCOME_INCOMPATIBLE] = { STATE_INCOMPATIBLE, DELAY_SLOW,    LOG_WARNING, LED_INCOMPATIBLE, AGENT_EXIT_INCOMPATIBLE,
-                                   MSCE_MESSAGE_INCOMPATIBLE },
-        [OUTCOME_CONFIG] =       { STATE_CONFIG_ERROR, DELAY_NONE,    LOG_ERR,     LED_ERROR,        AGENT_EXIT_CONFIG },
-        [OUTCOME_ABSENT] =       { STATE_ENROL,        DELAY_NONE,    LOG_INFO,    LED_ENROLLING,    AGENT_EXIT_TRANSIENT },
-        [OUTCOME_MISMATCH] =     { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, LED_ENROLLING,    AGENT_EXIT_TRANSIENT,
-                                   MSCE_MESSAGE_UNSEAL_FAILED },
-        [OUTCOME_EXPIRED] =      { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, LED_ENROLLING,    AGENT_EXIT_TRANSIENT,
-                                   MSCE_MESSAGE_EXPIRED },
-        [OUTCOME_UNUSABLE] =     { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, LED_ENROLLING,    AGENT_EXIT_TRANSIENT,
-                                   MSCE_MESSAGE_UNSEAL_FAILED },
+        /*                          state               delay          priority     exit code                 MESSAGE_ID */
+        [OUTCOME_OK] =           { STATE_READY,        DELAY_NONE,    LOG_INFO,    AGENT_EXIT_OK },
+        [OUTCOME_TRANSIENT] =    { STATE_BACKOFF,      DELAY_BACKOFF, LOG_WARNING, AGENT_EXIT_TRANSIENT },
+        [OUTCOME_FAILED] =       { STATE_BACKOFF,      DELAY_BACKOFF, LOG_ERR,     AGENT_EXIT_TRANSIENT },
+        [OUTCOME_REJECTED] =     { STATE_REJECTED,     DELAY_SLOW,    LOG_WARNING, AGENT_EXIT_REJECTED,      MSCE_MESSAGE_REJECTED },
+        [OUTCOME_INCOMPATIBLE] = { STATE_INCOMPATIBLE, DELAY_SLOW,    LOG_WARNING, AGENT_EXIT_INCOMPATIBLE,  MSCE_MESSAGE_INCOMPATIBLE },
+        [OUTCOME_CONFIG] =       { STATE_CONFIG_ERROR, DELAY_NONE,    LOG_ERR,     AGENT_EXIT_CONFIG },
+        [OUTCOME_ABSENT] =       { STATE_ENROL,        DELAY_NONE,    LOG_INFO,    AGENT_EXIT_TRANSIENT },
+        [OUTCOME_MISMATCH] =     { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, AGENT_EXIT_TRANSIENT,     MSCE_MESSAGE_UNSEAL_FAILED },
+        [OUTCOME_EXPIRED] =      { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, AGENT_EXIT_TRANSIENT,     MSCE_MESSAGE_EXPIRED },
+        [OUTCOME_UNUSABLE] =     { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, AGENT_EXIT_TRANSIENT,     MSCE_MESSAGE_UNSEAL_FAILED },
 };
 
 static const class_action_t *class_action(outcome_t o) {
@@ -108,15 +102,7 @@ static uint64_t class_delay(manager_t *m, const class_action_t *a, const exchang
 }
 
 /* Enter the state of a's class (STATUS=, state.json, its LED, a journal line). */
-static void class_enter(manager_t *m, const class_action_t *a, const char *fmt, ...) _printf_(3, 4);
-static void class_enter(manager_t *m, const class_action_t *a, const char *fmt, ...) {
-        char text[STATUS_MAX];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(text, sizeof text, fmt, ap);
-        va_end(ap);
-        report_state(m, a->state, a->led, a->priority, text);
-}
+#define class_enter(m, a, ...) report_state((m), (a)->state, (a)->priority, __VA_ARGS__)
 
 /* ---- the profile in place ---- */
 
@@ -167,7 +153,7 @@ static void ready_status(manager_t *m, const char *extra) {
         char exp[32], next[32];
         time_format_utc(m->profile.exp_t, exp);
         snprintf(next, sizeof next, "%" PRIu32 " s", m->profile.poll);
-        report_set_state(m, STATE_READY, LOG_INFO, "Ready: KeID %s, expires %s, next check in %s%s", m->profile.ke_id, exp,
+        report_state(m, STATE_READY, LOG_INFO, "Ready: KeID %s, expires %s, next check in %s%s", m->profile.ke_id, exp,
                          next, extra ?: "");
 }
 
@@ -385,7 +371,7 @@ static bool clock_wait(manager_t *m) {
                 char build[32], d[32];
                 time_format_utc((time_t) MSCE_BUILD_TIME, build);
                 report_duration(m->cfg.clock_wait_max_usec, d);
-                report_set_state(m, STATE_WAIT_TIME, LOG_NOTICE,
+                report_state(m, STATE_WAIT_TIME, LOG_NOTICE,
                                  "Waiting for time synchronisation (the clock is before %s; at most %s)", build, d);
         }
         if (now < m->clock_wait_until) {
@@ -433,9 +419,9 @@ void states_enrol(manager_t *m) {
         if (!enrol_preflight(m))
                 return;
         if (m->have_profile)
-                report_set_state(m, STATE_ENROL, LOG_INFO, "Renewing KeID %s with %s", m->profile.ke_id, m->cfg.mef_uri);
+                report_state(m, STATE_ENROL, LOG_INFO, "Renewing KeID %s with %s", m->profile.ke_id, m->cfg.mef_uri);
         else
-                report_set_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s", m->cfg.mef_uri);
+                report_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s", m->cfg.mef_uri);
         exchange_info_t info;
         int r = worker_start(m->event, &m->cfg, WORKER_ENROL, m->have_profile ? m->profile.ke_id : NULL,
                              on_enrol_done, m, &m->exchange, &info);
@@ -456,7 +442,7 @@ static void schedule_enrol(manager_t *m) {
         char ds[32];
         report_duration(d, ds);
         manager_action_schedule(m, ACTION_ENROL, d);
-        report_set_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s in %s (random start delay)", m->cfg.mef_uri, ds);
+        report_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s in %s (random start delay)", m->cfg.mef_uri, ds);
 }
 
 /* ---- RESTORE ---- */
@@ -505,7 +491,7 @@ static void on_unsealed(sealing_t *s, int r, void *userdata) {
 void states_restore(manager_t *m) {
         manager_action_cancel(m);
         states_cancel(m);
-        report_set_state(m, STATE_RESTORE, LOG_INFO, "Restoring the sealed profile from %s", m->cfg.state_dir);
+        report_state(m, STATE_RESTORE, LOG_INFO, "Restoring the sealed profile from %s", m->cfg.state_dir);
         unseal_start(m, SEALING_RESTORE);
 }
 
@@ -575,7 +561,7 @@ static void go_revoked(manager_t *m) {
                    m->cfg.mef_uri, ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
         states_profile_forget(m);
         snprintf(m->last_error, sizeof m->last_error, "revoked by the MEF");
-        report_set_state(m, STATE_REVOKED, LOG_WARNING,
+        report_state(m, STATE_REVOKED, LOG_WARNING,
                          "Revoked by MEF %s: keys removed; waiting for an operator (SIGUSR1 or restart)", m->cfg.mef_uri);
 }
 
@@ -642,7 +628,7 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
         /* ready_status() would say "next check in <poll>": say the truth instead. */
         char exp[32];
         time_format_utc(m->profile.exp_t, exp);
-        report_set_state(m, STATE_READY, LOG_WARNING, "Ready: KeID %s, expires %s%s", m->profile.ke_id, exp, extra);
+        report_state(m, STATE_READY, LOG_WARNING, "Ready: KeID %s, expires %s%s", m->profile.ke_id, exp, extra);
 }
 
 static void status_exchange(manager_t *m);

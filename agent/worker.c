@@ -192,10 +192,6 @@ worker_t *worker_free(worker_t *w) {
         return NULL;
 }
 
-worker_op_t worker_get_op(const worker_t *w) {
-        return w ? w->op : _WORKER_OP_INVALID;
-}
-
 const exchange_info_t *worker_get_info(const worker_t *w) {
         return &w->info;
 }

@@ -42,7 +42,6 @@ static inline void worker_freep(worker_t **w) {
         worker_free(*w);
 }
 
-worker_op_t worker_get_op(const worker_t *w);
 const exchange_info_t *worker_get_info(const worker_t *w);
 /* After a successful enrol: moves the new profile out (once); -ENODATA otherwise. The caller
  * must stored_profile_wipe() it. */

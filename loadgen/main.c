@@ -140,25 +140,13 @@ static uint64_t cpu_ns_self_and_children(void) {
         struct rusage a, b;
         if (getrusage(RUSAGE_SELF, &a) < 0 || getrusage(RUSAGE_CHILDREN, &b) < 0)
                 return 0;
-        return ((uint64_t) (a.ru_utime.tv_sec + a.ru_stime.tv_sec + b.ru_utime.tv_sec + b.ru_stime.tv_sec)) * 1000000000u +
-               ((uint64_t) (a.ru_utime.tv_usec + a.ru_stime.tv_usec + b.ru_utime.tv_usec + b.ru_stime.tv_usec)) * 1000u;
-}
-
-/* CPU time of a (single-threaded) process in ns, from /proc/PID/schedstat; 0 when unknown. */
-static uint64_t task_cpu_ns(pid_t pid) {
-        char path[64];
-        unsigned long long ns = 0;
-        snprintf(path, sizeof path, "/proc/%d/schedstat", (int) pid);
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f || fscanf(f, "%llu", &ns) != 1)
-                return 0;
-        return ns;
+        return rusage_cpu_nsec(&a) + rusage_cpu_nsec(&b);
 }
 
 static uint64_t servers_cpu_ns(const pid_t *pids, size_t n) {
         uint64_t sum = 0;
         for (size_t i = 0; i < n; i++)
-                sum += task_cpu_ns(pids[i]);
+                sum += task_cpu_nsec(pids[i]);
         return sum;
 }
 

@@ -248,12 +248,6 @@ int ids_check_host(const char *s, const char **ret_why) {
         return r < 0 ? r : host_check(s, n, false, ret_why);
 }
 
-int ids_check_host_lower(const char *s, const char **ret_why) {
-        size_t n;
-        int r = common(s, IDS_HOST_MAX, "too long (max " STR(IDS_HOST_MAX) ")", &n, ret_why);
-        return r < 0 ? r : host_check(s, n, true, ret_why);
-}
-
 /* ---- KeID and kpsaID ---- */
 
 #define KEID_RULE "not a KeID (lower-case hex, '@', a host name)"

@@ -41,12 +41,11 @@ int ids_check_target_id(const char *s, const char **ret_why);
 /* Host part of a KeID or kpsaID, or a configured MEF FQDN: an RFC 1123 host name (labels of
  * 1..63 letters, digits and '-', not starting or ending with '-', 1..253 characters, the last
  * label not all digits), an IPv4 address in dotted-quad form or an IPv6 address (without
- * brackets). Any case: ids_check_host_lower() also refuses upper case. */
+ * brackets), in any case (in a KeID or kpsaID: lower case only). */
 int ids_check_host(const char *s, const char **ret_why);
-int ids_check_host_lower(const char *s, const char **ret_why);
 
 /* KeID: 1..64 lower-case hex digits (RelativeKeID; the protocol's is 32), "@", a lower-case
- * host (ids_check_host_lower); at most 300 characters in all. */
+ * host; at most 300 characters in all. */
 int ids_check_ke_id(const char *s, const char **ret_why);
 
 /* kpsaID: as a KeID, with an optional ".<n>" (n = 1..999, no leading zero) after the hex; at

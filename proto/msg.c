@@ -260,10 +260,29 @@ static const char *str_problem(const char *s, size_t n, str_kind_t k) {
         return check[k](s, &why) < 0 ? why : NULL;
 }
 
-static int get(json_t *o, const char *path, const char *name, bool required, json_t **ret, char *err) {
+/* The JSON types a member may have, as a set of 1 << json_type. */
+enum {
+        J_STRING = 1u << JSON_STRING,
+        J_INTEGER = 1u << JSON_INTEGER,
+        J_NUMBER = J_INTEGER | 1u << JSON_REAL,
+        J_BOOLEAN = 1u << JSON_TRUE | 1u << JSON_FALSE,
+        J_OBJECT = 1u << JSON_OBJECT,
+        J_ARRAY = 1u << JSON_ARRAY,
+};
+
+static const char *types_name(unsigned types) {
+        return types == J_STRING ? "a string" : types == J_INTEGER ? "an integer" : types == J_NUMBER ? "a number"
+               : types == J_BOOLEAN ? "a boolean" : types == J_OBJECT ? "an object" : "an array";
+}
+
+/* o[name], one of types, into *ret: 1; 0 when absent and not required; else -EBADMSG. */
+static int get(json_t *o, const char *path, const char *name, bool required, unsigned types, json_t **ret,
+               char *err) {
         json_t *v = json_object_get(o, name);
         if (!v && required)
                 return fail_member(err, path, name, "missing");
+        if (v && !(types & 1u << json_typeof(v)))
+                return fail_member(err, path, name, "not %s", types_name(types));
         *ret = v;
         return !!v;
 }
@@ -271,11 +290,9 @@ static int get(json_t *o, const char *path, const char *name, bool required, jso
 static int read_str(json_t *o, const char *path, const char *name, bool required, str_kind_t k, char *out,
                     char *err) {
         json_t *v;
-        int r = get(o, path, name, required, &v, err);
+        int r = get(o, path, name, required, J_STRING, &v, err);
         if (r <= 0)
                 return r;
-        if (!json_is_string(v))
-                return fail_member(err, path, name, "not a string");
         const char *s = json_string_value(v);
         size_t n = json_string_length(v);
         const char *why = str_problem(s, n, k);
@@ -290,11 +307,9 @@ static int read_str(json_t *o, const char *path, const char *name, bool required
 static int read_time(json_t *o, const char *path, const char *name, bool required, char out[16], time_t *ret_t,
                      char *err) {
         json_t *v;
-        int r = get(o, path, name, required, &v, err);
+        int r = get(o, path, name, required, J_STRING, &v, err);
         if (r <= 0)
                 return r;
-        if (!json_is_string(v))
-                return fail_member(err, path, name, "not a string");
         time_t t;
         if (json_string_length(v) != 15 || time_parse_basic(json_string_value(v), &t) < 0)
                 return fail_member(err, path, name, "not a UTC time YYYYMMDDTHHMMSS");
@@ -304,16 +319,14 @@ static int read_time(json_t *o, const char *path, const char *name, bool require
 }
 
 static int read_poll(json_t *o, const char *path, uint32_t *ret, char *err) {
-        json_t *v;
-        int r = get(o, path, "poll", false, &v, err);
+        json_t *v = NULL;
+        int r = get(o, path, "poll", false, J_INTEGER, &v, err);
         if (r < 0)
                 return r;
         if (r == 0) {
                 *ret = MSG_POLL_DEFAULT;
                 return 0;
         }
-        if (!json_is_integer(v))
-                return fail_member(err, path, "poll", "not an integer");
         json_int_t p = json_integer_value(v);
         if (p < MSG_POLL_MIN || p > MSG_POLL_MAX)
                 return fail_member(err, path, "poll", "out of range (%u..%u)", MSG_POLL_MIN, MSG_POLL_MAX);
@@ -324,11 +337,9 @@ static int read_poll(json_t *o, const char *path, uint32_t *ret, char *err) {
 static int read_number(json_t *o, const char *path, const char *name, bool required, double lo, double hi,
                        double *ret, char *err) {
         json_t *v;
-        int r = get(o, path, name, required, &v, err);
+        int r = get(o, path, name, required, J_NUMBER, &v, err);
         if (r <= 0)
                 return r;
-        if (!json_is_number(v))
-                return fail_member(err, path, name, "not a number");
         double d = json_number_value(v);
         if (!isfinite(d) || d < lo || d > hi)
                 return fail_member(err, path, name, "out of range (%g..%g)", lo, hi);
@@ -338,11 +349,9 @@ static int read_number(json_t *o, const char *path, const char *name, bool requi
 
 static int read_bool(json_t *o, const char *path, const char *name, bool *ret, char *err) {
         json_t *v;
-        int r = get(o, path, name, true, &v, err);
+        int r = get(o, path, name, true, J_BOOLEAN, &v, err);
         if (r < 0)
                 return r;
-        if (!json_is_boolean(v))
-                return fail_member(err, path, name, "not a boolean");
         *ret = json_is_true(v);
         return 1;
 }
@@ -351,11 +360,9 @@ static int read_bool(json_t *o, const char *path, const char *name, bool *ret, c
 static int read_key(json_t *o, const char *path, const char *name, bool required, uint8_t out[MSG_KEY_MAX],
                     size_t *ret_len, char *err) {
         json_t *v;
-        int r = get(o, path, name, required, &v, err);
+        int r = get(o, path, name, required, J_STRING, &v, err);
         if (r <= 0)
                 return r;
-        if (!json_is_string(v))
-                return fail_member(err, path, name, "not a string");
         size_t n = 0;
         r = b64_decode(json_string_value(v), json_string_length(v), out, MSG_KEY_MAX, &n);
         if (r == -ENOMEM)
@@ -385,11 +392,11 @@ int msg_enrol_req_parse(const void *body, size_t len, msg_enrol_req_t *ret, char
         r = read_str(o, path, "nodeID", true, STR_NODE_ID, m.node_id, err);
         if (r < 0)
                 return r;
-        r = get(o, path, "loc", false, &loc, err);
+        r = get(o, path, "loc", false, J_OBJECT, &loc, err);
+        if (r < 0)
+                return r;
         if (r > 0) {
                 static const char lpath[] = "msce:enrolReq.loc";
-                if (!json_is_object(loc))
-                        return fail_member(err, path, "loc", "not an object");
                 r = read_number(loc, lpath, "lat", true, -90, 90, &m.loc.lat, err);
                 if (r >= 0)
                         r = read_number(loc, lpath, "lon", true, -180, 180, &m.loc.lon, err);
@@ -448,9 +455,8 @@ int msg_enrol_req_format(const msg_enrol_req_t *m, char **ret) {
                         precision = MAX(precision, real_digits(l->alt));
         }
 
-        _cleanup_json_ json_t *root = NULL;
         json_t *o = json_object();
-        root = wrap("msce:enrolReq", o);
+        _cleanup_json_ json_t *root = wrap("msce:enrolReq", o);
         if (!root)
                 return -ENOMEM;
         if (set(o, "nodeID", json_string(m->node_id)) < 0)
@@ -495,10 +501,10 @@ int msg_profile_parse(const void *body, size_t len, msg_profile_t *ret, char err
             (r = read_str(o, path, "keID", true, STR_KEID, m.ke_id, err)) < 0 ||
             (r = read_time(o, path, "exp", true, m.exp, &m.exp_t, err)) < 0)
                 return r;
-        r = get(o, path, "targets", false, &targets, err);
+        r = get(o, path, "targets", false, J_ARRAY, &targets, err);
+        if (r < 0)
+                return r;
         if (r > 0) {
-                if (!json_is_array(targets))
-                        return fail_member(err, path, "targets", "not an array");
                 if (json_array_size(targets) > MSG_TARGETS_MAX)
                         return fail_member(err, path, "targets", "too many (max %u)", MSG_TARGETS_MAX);
                 for (size_t i = 0; i < json_array_size(targets); i++) {
@@ -556,9 +562,8 @@ int msg_profile_format(const msg_profile_t *m, char **ret) {
                     !field_ok(m->targets[i].kpsa_id, sizeof m->targets[i].kpsa_id, STR_KPSA_ID))
                         return -EINVAL;
 
-        _cleanup_json_ json_t *root = NULL;
         json_t *o = json_object();
-        root = wrap("msce:profile", o);
+        _cleanup_json_ json_t *root = wrap("msce:profile", o);
         if (!root)
                 return -ENOMEM;
         if (set(o, "cseID", json_string(m->cse_id)) < 0 || set(o, "cseBase", json_string(m->cse_base)) < 0 ||
@@ -600,10 +605,8 @@ int msg_status_parse(const void *body, size_t len, msg_status_t *ret, char err[M
         if (r < 0)
                 return r;
         if ((r = read_str(o, path, "keID", true, STR_KEID, m.ke_id, err)) < 0 ||
-            (r = get(o, path, "state", true, &v, err)) < 0)
+            (r = get(o, path, "state", true, J_STRING, &v, err)) < 0)
                 return r;
-        if (!json_is_string(v))
-                return fail_member(err, path, "state", "not a string");
         m.state = msg_state_from_string(json_string_value(v));
         if (m.state < 0)
                 return fail_member(err, path, "state", "not one of active, reenrol, revoked");
@@ -621,9 +624,8 @@ int msg_status_format(const msg_status_t *m, char **ret) {
             time_field(m->exp, m->exp_t, exp) < 0 || m->poll < MSG_POLL_MIN || m->poll > MSG_POLL_MAX)
                 return -EINVAL;
 
-        _cleanup_json_ json_t *root = NULL;
         json_t *o = json_object();
-        root = wrap("msce:status", o);
+        _cleanup_json_ json_t *root = wrap("msce:status", o);
         if (!root)
                 return -ENOMEM;
         if (set(o, "keID", json_string(m->ke_id)) < 0 ||
@@ -668,9 +670,8 @@ int msg_credential_format(const msg_credential_t *m, char **ret) {
             (has_lifetime && time_field(m->lifetime, m->lifetime_t, lifetime) < 0))
                 return -EINVAL;
 
-        _cleanup_json_ json_t *root = NULL;
         json_t *o = json_object();
-        root = wrap("msce:credential", o);
+        _cleanup_json_ json_t *root = wrap("msce:credential", o);
         if (!root)
                 return -ENOMEM;
         if (set(o, "status", json_boolean(m->status)) < 0 ||

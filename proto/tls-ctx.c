@@ -586,21 +586,12 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
                 goto fail;
         ctx_describe_offer(t, min, max);
 
-        /* The contexts tls_conn_retry() moves to (conn_error says when): wolfSSL 5.5.4 cannot
-         * go on when a TLS 1.2 server answers a TLS 1.3 ClientHello that offered a PSK, and a
-         * TLS 1.2 psk connection reads the server's group as X25519 (above). */
-        if (!server && want_psk && min == TLS_VERSION_1_2 && max == TLS_VERSION_1_3) {
-                tls_config_t c12 = *cfg;
-                c12.max_version = TLS_VERSION_1_2;
-                r = ctx_new(&c12, false, false, &t->fallback);
-                erase(&c12, sizeof c12);
-                t->retry_on = VERSION_ERROR;
-        } else if (!server && want_psk && max == TLS_VERSION_1_2 && !p256_only) {
-                r = ctx_new(cfg, false, true, &t->fallback);
-                t->retry_on = ECC_PEERKEY_ERROR;
-        }
-        if (r < 0)
-                goto fail;
+        /* After these errors tls_conn_retry() goes on with tls_ctx_fallback_new() (conn_error
+         * says when): wolfSSL 5.5.4 cannot go on when a TLS 1.2 server answers a TLS 1.3
+         * ClientHello that offered a PSK, and a TLS 1.2 psk connection reads the server's group
+         * as X25519 (above). */
+        if (!server && want_psk && min == TLS_VERSION_1_2)
+                t->retry_on = t->tls13 ? VERSION_ERROR : p256_only ? 0 : ECC_PEERKEY_ERROR;
 
         *ret = t;
         return 0;
@@ -617,12 +608,23 @@ int tls_ctx_new_server(const tls_config_t *cfg, tls_ctx_t **ret) {
         return ctx_new(cfg, true, false, ret);
 }
 
+int tls_ctx_fallback_new(const tls_ctx_t *t, tls_ctx_t **ret) {
+        tls_config_t cfg = {
+                .mode = TLS_MODE_PSK,
+                .min_version = TLS_VERSION_1_2,
+                .max_version = TLS_VERSION_1_2,
+                .psk_identity = t->psk_identity,
+                .psk = t->psk_key,
+                .psk_len = t->psk_len,
+        };
+        return ctx_new(&cfg, false, !t->tls13, ret);
+}
+
 tls_ctx_t *tls_ctx_free(tls_ctx_t *t) {
         if (!t)
                 return NULL;
         if (t->ctx)
                 wolfSSL_CTX_free(t->ctx);
-        tls_ctx_free(t->fallback);
         erase(t->psk_key, sizeof(t->psk_key));
         free(t->psk_identity);
         free(t);

@@ -45,8 +45,8 @@ struct tls_ctx {
         bool tls13;         /* TLS 1.3 possible */
         bool min13;         /* TLS 1.3 only */
         bool p256_only;     /* client: P-256 is the only group offered */
-        tls_ctx_t *fallback; /* client, psk: the context for tls_conn_retry() after retry_on */
-        int retry_on;        /* the wolfSSL error after a TLS 1.2 ServerHello that asks for it */
+        int retry_on;       /* client, psk: the wolfSSL error after a TLS 1.2 ServerHello that asks
+                             * for tls_conn_retry() on tls_ctx_fallback_new(); 0: none */
         char *psk_identity; /* client */
         uint8_t psk_key[TLS_PSK_MAX];
         size_t psk_len;
@@ -64,7 +64,8 @@ struct tls_conn {
         int io_errno;        /* last errno from the socket callbacks */
         bool done;           /* handshake completed and checked */
         bool retry;          /* client: -ENOPROTOOPT returned, tls_conn_retry() expected */
-        tls_ctx_t *cur;      /* client: the context of this attempt (ctx, or a fallback) */
+        tls_ctx_t *cur;      /* client: the context of this attempt (ctx, or the fallback) */
+        tls_ctx_t *fallback; /* client: the context tls_conn_retry() made, owned */
         tls_wire_t wire;     /* client: what the server's first records said */
         bool received;       /* the peer sent something */
         bool second_flight;  /* we sent something after that (TLS 1.2: our ClientKeyExchange) */
@@ -81,6 +82,10 @@ struct tls_conn {
         uint8_t held_alert[7]; /* server: a plaintext fatal alert as the first record, held */
         bool alert_held;       /* back until the handshake result is known (io_send) */
 };
+
+/* Client, psk: the context after t's retry_on, TLS 1.2 only (from a TLS 1.3 context), then
+ * P-256 only. Made on need: most exchanges never retry. */
+int tls_ctx_fallback_new(const tls_ctx_t *t, tls_ctx_t **ret);
 
 /* Is name in the ':'-separated list? */
 bool tls_in_list(const char *list, const char *name);

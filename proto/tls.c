@@ -117,15 +117,20 @@ int tls_conn_new_client(tls_ctx_t *t, int fd, const char *host, tls_conn_t **ret
 int tls_conn_retry(tls_conn_t *c, int fd) {
         if (!c || !c->retry || fd < 0)
                 return -EINVAL;
-        c->cur = c->cur->fallback;
         wolfSSL_free(c->ssl);
         c->ssl = NULL;
+        tls_ctx_t *next;
+        int r = tls_ctx_fallback_new(c->cur, &next);
+        if (r < 0)
+                return c->failed = r;
+        tls_ctx_free(c->fallback);
+        c->cur = c->fallback = next;
         c->retry = false;
         c->failed = 0;
         c->io_errno = 0;
         c->want = 0;
         c->auth_failed = false;
-        int r = conn_attach(c, c->cur->ctx, fd);
+        r = conn_attach(c, c->cur->ctx, fd);
         if (r == 0)
                 r = conn_client_setup(c, c->host, false);
         if (r < 0)
@@ -153,6 +158,7 @@ tls_conn_t *tls_conn_free(tls_conn_t *c) {
                 return NULL;
         if (c->ssl)
                 wolfSSL_free(c->ssl);
+        tls_ctx_free(c->fallback);
         erase(c->psk_identity, sizeof(c->psk_identity));
         free(c->sni);
         free(c->host);
@@ -191,7 +197,7 @@ static int conn_error(tls_conn_t *c, int ret, bool reading) {
          * the caller connects again and tls_conn_retry() goes on with the next context:
          * TLS 1.2 only, then P-256 only; at most two retries, before any credential is sent
          * (the TLS 1.2 identity goes in our ClientKeyExchange). */
-        if (handshake && !t->server && c->cur->fallback && e == c->cur->retry_on && c->wire.server_hello &&
+        if (handshake && !t->server && c->cur->retry_on && e == c->cur->retry_on && c->wire.server_hello &&
             c->wire.version == 0x0303 && !tls_wire_downgrade_sentinel(&c->wire)) {
                 c->retry = true;
                 return -ENOPROTOOPT;

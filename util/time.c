@@ -68,6 +68,24 @@ void time_format_iso(time_t t, char out[TIME_TEXT_MAX]) {
         format(t, true, out);
 }
 
+uint64_t rusage_cpu_nsec(const struct rusage *ru) {
+        return ((uint64_t) ru->ru_utime.tv_sec + (uint64_t) ru->ru_stime.tv_sec) * 1000000000u +
+               ((uint64_t) ru->ru_utime.tv_usec + (uint64_t) ru->ru_stime.tv_usec) * 1000u;
+}
+
+uint64_t task_cpu_nsec(pid_t pid) {
+        char path[64];
+        unsigned long long ns = 0;
+        snprintf(path, sizeof path, "/proc/%d/schedstat", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return 0;
+        if (fscanf(f, "%llu", &ns) != 1)
+                ns = 0;
+        fclose(f);
+        return ns;
+}
+
 uint64_t now_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -2,6 +2,8 @@
 #pragma once
 /* Time: usec_t on CLOCK_MONOTONIC inside, time_t (UTC seconds) on the wire and on screen. */
 #include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
 #include <time.h>
 
 typedef uint64_t usec_t;
@@ -10,6 +12,11 @@ typedef uint64_t usec_t;
 
 /* Monotonic clock in microseconds. */
 usec_t now_usec(void);
+
+/* CPU time in nanoseconds, for the benchmarks: user + system of a struct rusage, and of a
+ * single-threaded process from /proc/PID/schedstat (0 when unknown). */
+uint64_t rusage_cpu_nsec(const struct rusage *ru);
+uint64_t task_cpu_nsec(pid_t pid);
 
 /* oneM2M basic ISO 8601 UTC: "YYYYMMDDTHHMMSS". */
 int time_parse_basic(const char *s, time_t *ret);

@@ -258,17 +258,6 @@ static uint64_t process_cpu_ns(void) {
         return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
 }
 
-/* CPU time of a (single-threaded) process in ns, from /proc/PID/schedstat; 0 when unknown. */
-static uint64_t task_cpu_ns(pid_t pid) {
-        char path[64];
-        unsigned long long ns = 0;
-        snprintf(path, sizeof path, "/proc/%d/schedstat", (int) pid);
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f || fscanf(f, "%llu", &ns) != 1)
-                return 0;
-        return ns;
-}
-
 /* fork + exec argv with stdout/stderr to /dev/null; wall time in *ret_us, the child's CPU in
  * *ret_cpu_ns. 0 when it exited 0. */
 static int run_process(char *const argv[], uint64_t *ret_us, uint64_t *ret_cpu_ns) {
@@ -288,8 +277,7 @@ static int run_process(char *const argv[], uint64_t *ret_us, uint64_t *ret_cpu_n
         if (wait4(pid, &status, 0, &ru) < 0)
                 return negative_errno();
         *ret_us = now_usec() - t0;
-        *ret_cpu_ns = ((uint64_t) ru.ru_utime.tv_sec + (uint64_t) ru.ru_stime.tv_sec) * 1000000000u +
-                      ((uint64_t) ru.ru_utime.tv_usec + (uint64_t) ru.ru_stime.tv_usec) * 1000u;
+        *ret_cpu_ns = rusage_cpu_nsec(&ru);
         return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
 }
 
@@ -401,8 +389,8 @@ static int compare(const char *agent, const char *conf, const char *workdir, uns
         for (unsigned long long i = 0; i < 2 * (n + WARMUP) && !oom; i++) {
                 bool m = i >= 2 * WARMUP;
                 if (i == 2 * WARMUP) {
-                        mef_cpu = mef > 0 ? task_cpu_ns(mef) : 0;
-                        bare_cpu = task_cpu_ns(server);
+                        mef_cpu = mef > 0 ? task_cpu_nsec(mef) : 0;
+                        bare_cpu = task_cpu_nsec(server);
                 }
                 TIMED(&s[0], m, enrol_once(&cfg, tls, sizeof tls));
                 if (i % 2 == 0)
@@ -411,8 +399,8 @@ static int compare(const char *agent, const char *conf, const char *workdir, uns
                         TIMED(&s[2], m, bare_exchange(shared, port));
         }
         /* Server CPU per exchange served in the measured in-process runs (2N each). */
-        mef_cpu = mef > 0 && mef_cpu ? task_cpu_ns(mef) - mef_cpu : 0;
-        bare_cpu = task_cpu_ns(server) - bare_cpu;
+        mef_cpu = mef > 0 && mef_cpu ? task_cpu_nsec(mef) - mef_cpu : 0;
+        bare_cpu = task_cpu_nsec(server) - bare_cpu;
 
         /* Processes: D E F D E F ... */
         for (unsigned long long i = 0; i < n + WARMUP && !oom; i++) {

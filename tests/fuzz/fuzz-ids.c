@@ -49,7 +49,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check(ids_check_target_id, s, IDS_TARGET_ID_MAX, true, false);
         check(ids_check_node_id, s, IDS_NODE_ID_MAX, false, false);
         check(ids_check_host, s, IDS_HOST_MAX, false, false);
-        check(ids_check_host_lower, s, IDS_HOST_MAX, false, false);
         check(ids_check_ke_id, s, IDS_KE_ID_MAX, false, false);
         check(ids_check_kpsa_id, s, IDS_KPSA_ID_MAX, false, false);
         check(ids_check_cse_base, s, IDS_CSE_BASE_MAX, true, false);

@@ -119,9 +119,9 @@ Test(ids, host) {
         ok(ids_check_host, "fe80::1:2");
         ok(ids_check_host, "0a.1b");
         ok(ids_check_host, "a1.b2c");
-        bad(ids_check_host_lower, "MEF.example.net", "lower case");
-        bad(ids_check_host_lower, "FE80::1", "lower case");
-        ok(ids_check_host_lower, "fe80::1");
+        bad(ids_check_ke_id, "0a@MEF.example.net", "lower-case host");
+        bad(ids_check_ke_id, "0a@FE80::1", "lower-case host");
+        ok(ids_check_ke_id, "0a@fe80::1");
         bad(ids_check_host, "1.2.3.999", "not an IPv4 address");
         bad(ids_check_host, "1.2.3", "not an IPv4 address");
         bad(ids_check_host, "a.1", "not an IPv4 address");

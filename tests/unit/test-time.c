@@ -91,6 +91,20 @@ Test(time, format_utc_iso) {
         cr_expect_eq(out[0], '@');
 }
 
+Test(time, cpu_nsec) {
+        struct rusage ru = { .ru_utime = { 1, 500000 }, .ru_stime = { 0, 250 } };
+        cr_assert_eq(rusage_cpu_nsec(&ru), 1500250000u);
+        cr_assert_eq(task_cpu_nsec(-1), 0, "no such process: unknown");
+        uint64_t t0 = task_cpu_nsec(getpid()), t1;
+        if (t0 == 0)
+                cr_skip_test("no /proc/PID/schedstat here (a kernel without CONFIG_SCHED_INFO)");
+        volatile unsigned long spin = 0;
+        do /* busy until the scheduler has counted some of it (a tick at most) */
+                spin++;
+        while ((t1 = task_cpu_nsec(getpid())) == t0 && spin < 100000000ul);
+        cr_assert_gt(t1, t0);
+}
+
 Test(time, monotonic) {
         usec_t t1 = now_usec();
         usleep(2000);

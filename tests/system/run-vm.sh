@@ -3,6 +3,9 @@
 # root on a qcow2 overlay (kept between boots, so a second boot sees the first one's state),
 # 9p shares IN (read-only, /mnt/in) and OUT (/mnt/out), no network, serial console to LOG
 # with host timestamps. The guest powers itself off when its test unit is done.
+# MSCE_SYSTEM_ARCH=arm64 boots an aarch64 guest instead (-M virt -cpu max under TCG, the TPM
+# as a tpm-tis-device on the virt machine, console ttyAMA0). MSCE_SYSTEM_SRC, when set, is a
+# third 9p share (tag src, read-write): the checkout whose build directory the guest runs tests from.
 # Usage: run-vm.sh IMAGE_DIR DISK IN OUT TPM_STATE_DIR LOG
 # Exit: QEMU's status (124 on timeout, MSCE_SYSTEM_BOOT_TIMEOUT seconds, default 480).
 set -uo pipefail
@@ -34,16 +37,26 @@ stamp() {
         done
 }
 
-timeout "$timeout" qemu-system-x86_64 \
-        -machine q35 -accel tcg -cpu max -m 1024 -smp 2 \
+case ${MSCE_SYSTEM_ARCH:-amd64} in
+amd64) machine=(qemu-system-x86_64 -machine q35 -cpu max -m 1024) console=ttyS0 tis=tpm-tis ;;
+# pauth-impdef: QEMU's own pointer-authentication hash, much cheaper to emulate than the
+# architected one; 2 GiB: the integration suite runs beside the agent
+arm64) machine=(qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on -m 2048) console=ttyAMA0 tis=tpm-tis-device ;;
+*) echo "run-vm.sh: no machine for MSCE_SYSTEM_ARCH=$MSCE_SYSTEM_ARCH" >&2; exit 2 ;;
+esac
+src=()
+[ -z "${MSCE_SYSTEM_SRC:-}" ] ||
+        src=(-virtfs local,path="$MSCE_SYSTEM_SRC",mount_tag=src,security_model=none)
+
+timeout "$timeout" "${machine[@]}" -accel tcg -smp 2 \
         -nographic -no-reboot -nic none \
         -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
-        -append "console=ttyS0 root=/dev/vda rw panic=-1 loglevel=4 systemd.show_status=true" \
+        -append "console=$console root=/dev/vda rw panic=-1 loglevel=4 systemd.show_status=true" \
         -drive file="$disk",format=qcow2,if=virtio,cache=unsafe \
         -chardev socket,id=chrtpm,path="$sock" \
-        -tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-tis,tpmdev=tpm0 \
+        -tpmdev emulator,id=tpm0,chardev=chrtpm -device $tis,tpmdev=tpm0 \
         -virtfs local,path="$in",mount_tag=in,security_model=none,readonly=on \
-        -virtfs local,path="$out",mount_tag=out,security_model=none \
+        -virtfs local,path="$out",mount_tag=out,security_model=none "${src[@]}" \
         -device virtio-rng-pci \
         < /dev/null 2>&1 | stamp > "$log"
 rc=${PIPESTATUS[0]}

@@ -8,6 +8,12 @@
 # Usage: tests/system/system-test.sh [WORKDIR]
 # Environment:
 #   MSCE_SYSTEM_RELEASE the guest's Debian release: bookworm (default) or trixie
+#   MSCE_SYSTEM_ARCH    the guest's architecture: amd64 (default) or arm64 (an aarch64 TCG
+#                       guest; its .debs from MSCE_DEBS_DIR, else build/cross-arm64/debs,
+#                       packaging/build-cross.sh arm64)
+#   MSCE_SYSTEM_INTEGRATION  a build directory of this checkout for the guest's architecture
+#                       (scripts/test-emulated.sh arm64 --guest): boot 2 then runs its
+#                       integration suite (MSCE_SYSTEM_INTEGRATION_TESTS: only these tests)
 #   MSCE_DEBS_DIR       the bookworm .debs to test (else packaging/build-deb.sh builds them into
 #                       WORKDIR); another release's come from build/RELEASE/debs
 #                       (scripts/test-release.sh RELEASE)
@@ -26,7 +32,14 @@ die() { echo "ERROR: $*"; exit 1; }
 
 # ---- host capabilities: a missing one is a skip, never a failure
 [ "$(id -u)" = 0 ] || skip "needs root (debootstrap, chroot, loop-free mkfs.ext4 -d, 9p shares)"
-for tool in qemu-system-x86_64 qemu-img swtpm debootstrap mkfs.ext4 flock; do
+arch=${MSCE_SYSTEM_ARCH:-amd64}
+export MSCE_SYSTEM_ARCH=$arch
+case $arch in
+amd64) qemu=qemu-system-x86_64 ;;
+arm64) qemu=qemu-system-aarch64 ;;
+*) die "MSCE_SYSTEM_ARCH=$arch: amd64 or arm64" ;;
+esac
+for tool in $qemu qemu-img swtpm debootstrap mkfs.ext4 flock; do
         command -v "$tool" > /dev/null || skip "$tool is not installed (scripts/packages.txt lists it)"
 done
 mkdir -p "$cache" 2> /dev/null || skip "cannot create the image cache $cache"
@@ -34,13 +47,18 @@ free_mb() { df -Pm "$1" | awk 'NR == 2 { print $4 }'; }
 release=${MSCE_SYSTEM_RELEASE:-bookworm}
 export MSCE_SYSTEM_RELEASE=$release
 key=$("$here/image-key.sh")
-if [ ! -f "$cache/guest-$release-$key/rootfs.ext4" ]; then
+image_name=guest-$release         # ensure-image.sh's names
+[ "$arch" = amd64 ] || image_name=guest-$arch-$release
+if [ ! -f "$cache/$image_name-$key/rootfs.ext4" ]; then
         [ "$(free_mb "$cache")" -ge 3072 ] || skip "less than 3 GiB free in $cache to build the guest image"
         mirror_host=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | awk '{ print $2 }' |
                       grep -E '/debian/?$' | head -n1 | sed -E 's,^[a-z]+://([^/:]+).*,\1,')
         mirror_host=${mirror_host:-deb.debian.org}
         timeout 10 bash -c "exec 3<> /dev/tcp/$mirror_host/80" 2> /dev/null ||
                 skip "the guest image must be built once and $mirror_host:80 is unreachable"
+        # a foreign guest's root filesystem is made through qemu-user
+        [ "$arch" = amd64 ] || "$src/scripts/binfmt.sh" "$arch" ||
+                skip "cannot run $arch binaries through binfmt_misc (qemu-user-static)"
 fi
 
 workdir=${1:-}
@@ -57,7 +75,12 @@ echo "workdir: $workdir"
 
 # ---- the .debs under test
 debs=${MSCE_DEBS_DIR:-}
-if [ "$release" != bookworm ]; then
+if [ "$arch" != amd64 ] && [ -z "$debs" ]; then
+        # the .debs packaging/build-cross.sh built with Debian's cross toolchain
+        debs=$src/build/cross-$arch/debs
+        ls "$debs"/msce-agent_*.deb > /dev/null 2>&1 ||
+                skip "no $arch .debs in $debs: packaging/build-cross.sh $arch builds them"
+elif [ "$release" != bookworm ]; then
         # the .debs scripts/test-release.sh built in that release's root filesystem
         debs=$src/build/$release/debs
         ls "$debs"/msce-agent_*.deb > /dev/null 2>&1 ||
@@ -87,6 +110,13 @@ missing=$(for deb in "$debs"/msce-agent_*.deb "$debs"/msce-mef_*.deb; do dpkg-de
 mkdir -p "$workdir/in/debs" "$workdir/out"
 cp "$debs"/msce-agent_*.deb "$debs"/msce-mef_*.deb "$workdir/in/debs/"
 cp -r "$here/guest" "$workdir/in/guest"
+if [ -n "${MSCE_SYSTEM_INTEGRATION:-}" ]; then
+        [ -f "$src/$MSCE_SYSTEM_INTEGRATION/meson-private/coredata.dat" ] ||
+                die "MSCE_SYSTEM_INTEGRATION: no build directory $src/$MSCE_SYSTEM_INTEGRATION"
+        echo "$MSCE_SYSTEM_INTEGRATION" > "$workdir/in/integration"
+        echo "${MSCE_SYSTEM_INTEGRATION_TESTS:-}" > "$workdir/in/integration-tests"
+        export MSCE_SYSTEM_SRC=$src     # the guest's /src (run-vm.sh)
+fi
 qemu-img create -q -f qcow2 -F raw -b "$image/rootfs.ext4" "$workdir/disk.qcow2" || die "qemu-img create failed"
 
 # ---- two boots of the same disk and the same TPM

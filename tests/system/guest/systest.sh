@@ -3,7 +3,8 @@
 # each boot (the host ships this file through the 9p share /mnt/in). The phase lives on the
 # guest's own disk, so the second boot of the same disk knows it is the reboot:
 #   boot 1: install the .debs, set up a MEF, a stand-in CSE and a gpio-sim LED, enrol, check;
-#   boot 2: MEF disabled: the agent must restore the TPM-sealed profile offline; factory-reset.
+#   boot 2: MEF disabled: the agent must restore the TPM-sealed profile offline; factory-reset;
+#           then, when the host asks for it, the integration suite (integration.sh).
 # Results: "PASS name", "FAIL name: why", "SKIP name: why" lines in OUT/results-<boot>.txt,
 # then "END". Never exits early: a failed check is recorded and the next one runs.
 set -u
@@ -26,6 +27,11 @@ echo "== msce system test, boot $phase, uptime $(cut -d' ' -f1 /proc/uptime) s"
 
 . "$here/phase$phase.sh"
 run_phase
+# the aarch64 guest (scripts/test-emulated.sh arm64 --guest): the integration suite last
+if [ "$phase" = 2 ] && [ -f "$IN/integration" ]; then
+        . "$here/integration.sh"
+        run_integration
+fi
 
 echo "== boot $phase done, uptime $(cut -d' ' -f1 /proc/uptime) s"
 journalctl -b --no-pager -o short-monotonic > "$OUT/journal-$phase.txt" 2>&1

@@ -1,6 +1,8 @@
 #!/bin/bash
-# Build the system-test guest: Debian RELEASE (MSCE_SYSTEM_RELEASE, default bookworm) minbase +
-# systemd + the packages in packages.txt (bookworm) or packages-RELEASE.txt, the newest kernel
+# Build the system-test guest: Debian RELEASE (MSCE_SYSTEM_RELEASE, default bookworm) for ARCH
+# (MSCE_SYSTEM_ARCH, default amd64; another one is debootstrapped through qemu-user, which
+# scripts/binfmt.sh registers) minbase + systemd + the packages in packages.txt (bookworm amd64),
+# packages-RELEASE.txt or packages-RELEASE-ARCH.txt (another architecture), the newest kernel
 # of that release with an out-of-tree gpio-sim module, and a oneshot unit that runs the
 # test script shipped with each run. Result in OUTDIR: vmlinuz, initrd.img, rootfs.ext4 (raw,
 # sparse) and packages.list (what is installed, for the host's dependency check).
@@ -10,8 +12,14 @@ work=${1:?usage: build.sh WORKDIR OUTDIR}
 out=${2:?usage: build.sh WORKDIR OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
 release=${MSCE_SYSTEM_RELEASE:-bookworm}
+arch=${MSCE_SYSTEM_ARCH:-amd64}
 pkglist=$here/packages.txt
 [ "$release" = bookworm ] || pkglist=$here/packages-$release.txt
+foreign=()
+if [ "$arch" != amd64 ]; then
+        pkglist=$here/packages-$release-$arch.txt
+        foreign=(--arch "$arch")
+fi
 root=$work/rootfs
 image_size=${MSCE_SYSTEM_IMAGE_SIZE:-2G}
 
@@ -22,7 +30,7 @@ t0=$SECONDS
 tick() { echo "TIMING image $1: $((SECONDS - t0))s"; }
 
 mkdir -p "$root" "$out"
-debootstrap --variant=minbase "$release" "$root" "$mirror" > "$work/debootstrap.log" 2>&1 ||
+debootstrap --variant=minbase "${foreign[@]}" "$release" "$root" "$mirror" > "$work/debootstrap.log" 2>&1 ||
         { tail -n 30 "$work/debootstrap.log"; exit 1; }
 tick debootstrap
 
@@ -66,7 +74,7 @@ tick packages
 kver=$(ls "$root/lib/modules" | sort -V | tail -n1)
 # the binary version: the signed image's source version (6.1.192+2) names no linux-source
 srcver=$(in_guest dpkg-query -W -f '${Version}' "linux-image-$kver")
-series=$(echo "$kver" | cut -d. -f1-2)   # 6.1.0-56-amd64 -> 6.1
+series=$(echo "$kver" | cut -d. -f1-2)   # 6.1.0-56-amd64 (or -arm64) -> 6.1
 build_deps="gcc make linux-headers-$kver linux-source-$series"
 apt_get install --no-install-recommends gcc make "linux-headers-$kver" "linux-source-$series=$srcver" >> "$work/apt.log" ||
         { tail -n 30 "$work/apt.log"; exit 1; }

@@ -74,8 +74,8 @@ int usage_error(const char *fmt, ...) {
 
 /* getopt_long() returned o (':' or '?') for the option at argv[optind - 1] of cmd ("" for none). */
 int option_error(const char *cmd, int o, char **argv) {
-        return usage_error("%s%s%s '%s'", cmd, cmd[0] ? ": " : "", o == ':' ? "option needs a value:" : "unknown option",
-                           argv[optind - 1]);
+        return usage_error("%s%s%s '%s'", cmd, cmd[0] ? ": " : "",
+                           o == ':' ? "option needs a value:" : "unknown option", argv[optind - 1]);
 }
 
 /* The configuration, when one is needed: an explicit --config must load. */

@@ -66,6 +66,15 @@ static int ring_read(key_serial_t ring, key_serial_t **ret, size_t *ret_n) {
         return 0;
 }
 
+/* Whether k is a key of type and description desc: 1, 0 (also when it is gone or not ours to
+ * see), -ENOMEM. */
+static int key_is(key_serial_t k, const char *type, const char *desc) {
+        _cleanup_free_ char *buf = NULL;
+        const char *d;
+        int r = ring_describe(k, &buf, &d);
+        return r <= 0 ? r : streq(buf, type) && streq(d, desc);
+}
+
 /* A key linked directly into ring (keyctl_search would also descend into nested keyrings). */
 static int ring_find_child(key_serial_t ring, const char *type, const char *desc, key_serial_t *ret) {
         _cleanup_free_ key_serial_t *ids = NULL;
@@ -74,12 +83,10 @@ static int ring_find_child(key_serial_t ring, const char *type, const char *desc
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ char *buf = NULL;
-                const char *d;
-                r = ring_describe(ids[i], &buf, &d);
+                r = key_is(ids[i], type, desc);
                 if (r < 0)
                         return r;
-                if (r > 0 && streq(buf, type) && streq(d, desc)) {
+                if (r > 0) {
                         *ret = ids[i];
                         return 0;
                 }

@@ -4,10 +4,8 @@
 
 static json_t *enrolment_json(const void *row) {
         const store_enrolment_t *e = row;
-        json_t *o = json_object();
-        bool ok = o != NULL;
-        if (!ok)
-                return NULL;
+        bool ok;
+        json_t *o = cli_jobject(&ok);
         cli_jset(o, "keID", json_string(e->ke_id), &ok);
         cli_jset(o, "nodeID", json_string(e->node_id), &ok);
         cli_jset(o, "state", json_string(cli_enrolment_state(e)), &ok);

@@ -161,6 +161,8 @@ int cli_node_get(cli_t *c, const char *cmd, const char *node_id, store_node_t **
 json_t *cli_node_json(const void *row);
 /* "auth": "psk" and psk_name: psk_id when psk_id is set, else "cert" and "certFingerprint". */
 void cli_jset_auth(json_t *o, const char *psk_name, const char *psk_id, const char *cert_fp, bool *ok);
+/* A new object, and *ok whether there is one (cli_jset() on NULL only clears *ok). */
+json_t *cli_jobject(bool *ok);
 /* o when ok, else NULL (o freed). */
 json_t *cli_jdone(json_t *o, bool ok);
 json_t *cli_enrolments_json(const store_enrolment_t *list, size_t n);

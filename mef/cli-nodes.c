@@ -13,6 +13,12 @@ void cli_jset_auth(json_t *o, const char *psk_name, const char *psk_id, const ch
                 cli_jset(o, "certFingerprint", json_string(cert_fp), ok);
 }
 
+json_t *cli_jobject(bool *ok) {
+        json_t *o = json_object();
+        *ok = o != NULL;
+        return o;
+}
+
 json_t *cli_jdone(json_t *o, bool ok) {
         if (ok)
                 return o;

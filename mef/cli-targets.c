@@ -5,10 +5,8 @@
 
 static json_t *target_json(const void *row) {
         const store_target_t *t = row;
-        json_t *o = json_object();
-        bool ok = o != NULL;
-        if (!ok)
-                return NULL;
+        bool ok;
+        json_t *o = cli_jobject(&ok);
         cli_jset(o, "id", json_string(t->id), &ok);
         cli_jset_auth(o, "pskID", t->psk_id, t->cert_fp, &ok);
         cli_jset(o, "created", cli_jtime(t->created), &ok);

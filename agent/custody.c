@@ -298,18 +298,14 @@ static int profile_json_write(const agent_config_t *cfg, const stored_profile_t 
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] runtime_dir: path too long", cfg->path);
 
         json_t *targets = json_array();
-        json_t *o = json_object();
-        bool ok = targets && o;
+        bool ok = targets;
         for (size_t i = 0; ok && i < p->n_targets; i++)
                 ok = json_array_append_new(targets, json_pack("{s:s, s:s}", "id", p->targets[i].id, "kpsaID",
                                                               p->targets[i].kpsa_id)) == 0;
-        ok = ok && json_object_set_new(o, "cseID", json_string(p->cse_id)) == 0 &&
-             json_object_set_new(o, "cseBase", json_string(p->cse_base)) == 0 &&
-             json_object_set_new(o, "keID", json_string(p->ke_id)) == 0 &&
-             json_object_set_new(o, "exp", json_string(p->exp)) == 0 &&
-             json_object_set(o, "targets", targets) == 0 &&
-             json_object_set_new(o, "poll", json_integer(p->poll)) == 0;
-        _cleanup_free_ char *text = ok ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        json_t *o = ok ? json_pack("{s:s, s:s, s:s, s:s, s:O, s:I}", "cseID", p->cse_id, "cseBase", p->cse_base, "keID",
+                                   p->ke_id, "exp", p->exp, "targets", targets, "poll", (json_int_t) p->poll)
+                       : NULL;
+        _cleanup_free_ char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         json_decref(targets);
         json_decref(o);
         if (!text)

@@ -62,6 +62,16 @@ static void wolfssl_init(void) {
 
 /* ---- socket I/O: recv/send with MSG_NOSIGNAL so a closed peer never raises SIGPIPE ---- */
 
+/* A failed recv() or send() (errno) as wolfSSL's I/O result; 0 when interrupted: try again. */
+static int io_fail(tls_conn_t *c, int want) {
+        if (errno == EINTR)
+                return 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return want;
+        c->io_errno = errno;
+        return errno == ECONNRESET || errno == EPIPE ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_GENERAL;
+}
+
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
         tls_conn_t *c = userdata;
         for (;;) {
@@ -77,14 +87,9 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
                         c->io_errno = ECONNRESET;
                         return WOLFSSL_CBIO_ERR_CONN_CLOSE;
                 }
-                if (errno == EINTR)
-                        continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK)
-                        return WOLFSSL_CBIO_ERR_WANT_READ;
-                c->io_errno = errno;
-                if (errno == ECONNRESET || errno == EPIPE)
-                        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
-                return WOLFSSL_CBIO_ERR_GENERAL;
+                int r = io_fail(c, WOLFSSL_CBIO_ERR_WANT_READ);
+                if (r != 0)
+                        return r;
         }
 }
 
@@ -113,14 +118,9 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
                         c->second_flight |= c->received;
                         return (int) n;
                 }
-                if (errno == EINTR)
-                        continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK)
-                        return WOLFSSL_CBIO_ERR_WANT_WRITE;
-                c->io_errno = errno;
-                if (errno == ECONNRESET || errno == EPIPE)
-                        return WOLFSSL_CBIO_ERR_CONN_CLOSE;
-                return WOLFSSL_CBIO_ERR_GENERAL;
+                int r = io_fail(c, WOLFSSL_CBIO_ERR_WANT_WRITE);
+                if (r != 0)
+                        return r;
         }
 }
 

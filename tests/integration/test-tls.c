@@ -106,6 +106,21 @@ static void record(peer_t *p, tls_conn_t *c) {
         p->r_fp = tls_conn_peer_fingerprint(c, p->fp);
 }
 
+/* p's context and a connection on fd, through the handshake (p->r, p->r_ctx): the connection,
+ * NULL in *ret_ctx when the context failed. */
+static tls_conn_t *peer_handshake(peer_t *p, int fd, bool server, tls_ctx_t **ret_ctx) {
+        p->r = p->r_ctx = server ? tls_ctx_new_server(&p->cfg, ret_ctx) : tls_ctx_new_client(&p->cfg, ret_ctx);
+        if (p->r_ctx < 0)
+                return NULL;
+        snprintf(p->ciphers, sizeof(p->ciphers), "%s", tls_ctx_ciphers(*ret_ctx));
+        tls_conn_t *c = NULL;
+        p->r = server ? tls_conn_new_server(*ret_ctx, fd, &c)
+                      : tls_conn_new_client(*ret_ctx, fd, p->host ? p->host : "mef.test", &c);
+        if (p->r == 0)
+                p->r = tls_conn_handshake_until(c, now_usec() + TIMEOUT_USEC);
+        return c;
+}
+
 static int accept_one(int lfd) {
         struct pollfd pfd = { .fd = lfd, .events = POLLIN };
         if (poll(&pfd, 1, (int) (TIMEOUT_USEC / 1000)) != 1)
@@ -131,16 +146,9 @@ static void server_body(peer_t *p) {
                 return;
         }
         tls_ctx_t *ctx = NULL;
-        p->r_ctx = tls_ctx_new_server(&p->cfg, &ctx);
-        if (p->r_ctx < 0) {
-                p->r = p->r_ctx;
+        tls_conn_t *c = peer_handshake(p, fd, true, &ctx);
+        if (!ctx)
                 return;
-        }
-        snprintf(p->ciphers, sizeof(p->ciphers), "%s", tls_ctx_ciphers(ctx));
-        tls_conn_t *c = NULL;
-        p->r = tls_conn_new_server(ctx, fd, &c);
-        if (p->r == 0)
-                p->r = tls_conn_handshake_until(c, now_usec() + TIMEOUT_USEC);
         if (p->r == 0) {
                 record(p, c);
                 if (p->echo) {
@@ -223,16 +231,9 @@ static void client_run(peer_t *p, const char *port) {
         if (p->r < 0)
                 return;
         tls_ctx_t *ctx = NULL;
-        p->r_ctx = tls_ctx_new_client(&p->cfg, &ctx);
-        if (p->r_ctx < 0) {
-                p->r = p->r_ctx;
+        tls_conn_t *c = peer_handshake(p, fd, false, &ctx);
+        if (!ctx)
                 return;
-        }
-        snprintf(p->ciphers, sizeof(p->ciphers), "%s", tls_ctx_ciphers(ctx));
-        tls_conn_t *c = NULL;
-        p->r = tls_conn_new_client(ctx, fd, p->host ? p->host : "mef.test", &c);
-        if (p->r == 0)
-                p->r = tls_conn_handshake_until(c, now_usec() + TIMEOUT_USEC);
         if (p->r == 0) {
                 record(p, c);
                 if (p->echo) {

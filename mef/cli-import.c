@@ -577,7 +577,7 @@ static int node_export_one(const store_node_t *n, bool csv) {
                         csv_put(stdout, vals[i], i == ELEMENTSOF(vals) - 1);
                 return 0;
         }
-        json_t *o = cli_node_json(n);
+        json_t *o = ops_node_json(n);
         if (!o)
                 return -ENOMEM;
         /* what import reads back: no created, lastSeen, statusChecks or auth */

@@ -205,9 +205,9 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
                 json_t *o = json_object();
                 bool ok = o != NULL;
                 if (o) {
-                        cli_jset(o, "store", json_string(c->cfg->store_path), &ok);
-                        cli_jset(o, "masterKey", json_string(c->cfg->master_key_path), &ok);
-                        cli_jset(o, "created", json_boolean(!existed), &ok);
+                        ops_jset(o, "store", json_string(c->cfg->store_path), &ok);
+                        ops_jset(o, "masterKey", json_string(c->cfg->master_key_path), &ok);
+                        ops_jset(o, "created", json_boolean(!existed), &ok);
                 }
                 if (!ok) {
                         json_decref(o);

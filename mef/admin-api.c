@@ -106,26 +106,24 @@ static int fail_store(admin_response_t *ret, int r, const request_t *q) {
 }
 
 int admin_response_format(const admin_response_t *r, uint8_t **ret, size_t *ret_len) {
-        char retry[16];
-        const char *h[12];
-        size_t n = 0;
-        if (r->body_len) {
-                h[n++] = "Content-Type";
-                h[n++] = r->content_type ?: "application/json";
-        }
-        h[n++] = "Cache-Control";
-        h[n++] = "no-store";
-        if (r->retry_after) {
+        char retry[16] = "";
+        if (r->retry_after)
                 snprintf(retry, sizeof retry, "%u", r->retry_after);
-                h[n++] = "Retry-After";
-                h[n++] = retry;
-        }
-        if (r->allow) {
-                h[n++] = "Allow";
-                h[n++] = r->allow;
-        }
-        h[n++] = "Connection";
-        h[n++] = "close";
+        /* name, value pairs; those without a value are left out */
+        const char *all[] = {
+                "Content-Type", r->body_len ? r->content_type ?: "application/json" : NULL,
+                "Cache-Control", "no-store",
+                "Retry-After", retry[0] ? retry : NULL,
+                "Allow", r->allow,
+                "Connection", "close",
+        };
+        const char *h[ELEMENTSOF(all) + 1];
+        size_t n = 0;
+        for (size_t i = 0; i < ELEMENTSOF(all); i += 2)
+                if (all[i + 1]) {
+                        h[n++] = all[i];
+                        h[n++] = all[i + 1];
+                }
         h[n] = NULL;
         return http_format_response(r->status, h, r->body_len ? r->body : NULL, r->body_len, ret, ret_len);
 }

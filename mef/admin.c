@@ -77,23 +77,11 @@ static int admin_job_run(store_job_t *job, mef_store_t *store) {
         return admin_api_handle(j->cfg, store, j->actor, &j->base.msg, &j->resp);
 }
 
-static void admin_job_done(store_job_t *job, int r) {
-        admin_job_t *j = (admin_job_t *) job;
-        conn_t *c = j->base.conn;
-        if (!c) {
-                admin_job_free(&j->base);
-                return;
-        }
-        c->job = NULL;
-        if (r >= 0) {
-                admin_response_t resp = j->resp;
-                j->resp = (admin_response_t) {};
-                r = answer(c, &resp);
-        } else
-                r = answer_error(c, r == -ETIME ? 503 : 500, r == -ETIME ? "store busy: retry later" : "internal error",
-                                 NULL);
-        admin_job_free(&j->base);
-        conn_resume(c, r);
+static int admin_job_answer(conn_job_t *base, conn_t *c) {
+        admin_job_t *j = (admin_job_t *) base;
+        admin_response_t resp = j->resp;
+        j->resp = (admin_response_t) {};
+        return answer(c, &resp);
 }
 
 static int handle(conn_t *c, http_msg_t *msg) {
@@ -104,8 +92,9 @@ static int handle(conn_t *c, http_msg_t *msg) {
                 return -ENOMEM;
         *j = (admin_job_t) {
                 .base = {
-                        .job = { .run = admin_job_run, .done = admin_job_done },
+                        .job = { .run = admin_job_run },
                         .msg = *msg,
+                        .answer = admin_job_answer,
                         .free = admin_job_free,
                 },
                 .cfg = c->listener->cfg,

@@ -210,8 +210,36 @@ int conn_answer(conn_t *c, int status, uint8_t *out, size_t len) {
         return 1;
 }
 
+void conn_resume(conn_t *c, int r) {
+        if (r < 0 || sd_event_source_set_enabled(c->io, SD_EVENT_ON) < 0) {
+                conn_free(c);
+                return;
+        }
+        conn_step(c);
+}
+
+/* Back in the loop after a store thread. */
+static void conn_job_done(store_job_t *job, int r) {
+        conn_job_t *j = (conn_job_t *) job;
+        conn_t *c = j->conn;
+        if (c) {
+                c->job = NULL;
+                if (r >= 0)
+                        r = j->answer(j, c);
+                else
+                        /* -ETIME: queued behind a slow store until its deadline */
+                        r = c->listener->ops->answer_error(c, r == -ETIME ? 503 : 500,
+                                                           r == -ETIME ? "store busy: retry later" : "internal error",
+                                                           http_msg_header(&j->msg, "X-M2M-RI"));
+        }
+        j->free(j);
+        if (c)
+                conn_resume(c, r);
+}
+
 int conn_submit(conn_t *c, conn_job_t *j) {
         listener_t *l = c->listener;
+        j->job.done = conn_job_done;
         /* not started by then: 503 rather than an answer the client may not wait for */
         j->job.deadline = MIN(c->deadline, now_usec() + l->busy_usec);
         j->conn = c;
@@ -223,14 +251,6 @@ int conn_submit(conn_t *c, conn_job_t *j) {
         /* not started by its deadline: taken back and answered 503 (on_conn_timer) */
         (void) sd_event_source_set_time(c->timer, MIN(j->job.deadline, c->deadline));
         return 0;
-}
-
-void conn_resume(conn_t *c, int r) {
-        if (r < 0 || sd_event_source_set_enabled(c->io, SD_EVENT_ON) < 0) {
-                conn_free(c);
-                return;
-        }
-        conn_step(c);
 }
 
 /* 1: answered, writing; 0: in a store thread; <0: close. */

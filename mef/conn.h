@@ -140,6 +140,8 @@ struct conn_job {
         store_job_t job;
         conn_t *conn;                     /* NULL once the connection is gone */
         http_msg_t msg;
+        /* Back in the loop, the connection still there: answer what run() made of it. */
+        int (*answer)(conn_job_t *j, conn_t *c);
         void (*free)(conn_job_t *j);
 };
 
@@ -155,8 +157,9 @@ void conn_sanitize(const char *in, char *out, size_t size);
 void conn_free(conn_t *c);
 /* Sends out (len bytes, taken) with status; moves on to writing. 1. */
 int conn_answer(conn_t *c, int status, uint8_t *out, size_t len);
-/* Hands j (its msg, run and done set) to a store thread: 0, or -EAGAIN when the queue is full
- * (j untouched). */
+/* Hands j (its msg, job.run, answer and free set) to a store thread: 0, or -EAGAIN when the
+ * queue is full (j untouched). A job that fails or waits past its deadline is answered 500 or
+ * 503 through the listener's answer_error. */
 int conn_submit(conn_t *c, conn_job_t *j);
 /* Back in the loop after a job: the connection goes on (r >= 0) or closes. */
 void conn_resume(conn_t *c, int r);

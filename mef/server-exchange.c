@@ -142,27 +142,12 @@ static int exchange_job_run(store_job_t *job, mef_store_t *store) {
         return r;
 }
 
-/* Back in the loop. */
-static void exchange_job_done(store_job_t *job, int r) {
-        exchange_job_t *j = (exchange_job_t *) job;
-        conn_t *c = j->base.conn;
-        if (!c) {
-                exchange_job_free(&j->base);
-                return;
-        }
-        c->job = NULL;
-        const char *ri = http_msg_header(&j->base.msg, "X-M2M-RI");
-        if (r >= 0) {
-                mef_response_t resp = j->resp;
-                j->resp = (mef_response_t) {};
-                r = answer(c, &resp, ri);
-        } else if (r == -ETIME)
-                /* queued behind a slow store until its deadline */
-                r = answer_error(c, 503, "store busy: retry later", ri);
-        else
-                r = answer_error(c, 500, "internal error", ri);
-        exchange_job_free(&j->base);
-        conn_resume(c, r);
+/* Back in the loop: the handlers' response. */
+static int exchange_job_answer(conn_job_t *base, conn_t *c) {
+        exchange_job_t *j = (exchange_job_t *) base;
+        mef_response_t resp = j->resp;
+        j->resp = (mef_response_t) {};
+        return answer(c, &resp, http_msg_header(&base->msg, "X-M2M-RI"));
 }
 
 /* Hands the request to a store thread: 0, the answer comes through exchange_job_done(). The
@@ -174,8 +159,9 @@ static int submit(conn_t *c, http_msg_t *msg) {
                 return -ENOMEM;
         *j = (exchange_job_t) {
                 .base = {
-                        .job = { .run = exchange_job_run, .done = exchange_job_done },
+                        .job = { .run = exchange_job_run },
                         .msg = *msg,
+                        .answer = exchange_job_answer,
                         .free = exchange_job_free,
                 },
                 .cfg = s->cfg,

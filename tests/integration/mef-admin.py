@@ -208,22 +208,29 @@ certificate = {srv[0]}
 key = {srv[1]}
 ca = {T}/ops-ca.crt
 """
-    with open(f"{T}/mef.conf", "w") as f:
-        f.write(conf)
-    out = open(f"{T}/mef.out", "w+")
-    err = open(f"{T}/mef.err", "w")
-    mef = subprocess.Popen([MEF, "--config", f"{T}/mef.conf", "serve"], stdout=out, stderr=err)
-    ports = {}
-    deadline = time.monotonic() + 20
-    while len(ports) < 2:
-        out.seek(0)
-        for line in out.read().splitlines():
-            m = re.match(r"(listening|admin) on 127\.0\.0\.1:(\d+)$", line)
-            if m:
-                ports[m.group(1)] = int(m.group(2))
-        if mef.poll() is not None or time.monotonic() > deadline:
-            fail(f"msce-mef did not start: {open(T + '/mef.err').read()}")
-        time.sleep(0.05)  # polling its output for the ports; not a wait for a state
+
+    def start(config):
+        """msce-mef serve on config; its gateway and admin ports from its stdout."""
+        with open(f"{T}/mef.conf", "w") as f:
+            f.write(config)
+        out = open(f"{T}/mef.out", "w+")
+        proc = subprocess.Popen([MEF, "--config", f"{T}/mef.conf", "serve"], stdout=out,
+                                stderr=open(f"{T}/mef.err", "a"))
+        ports = {}
+        deadline = time.monotonic() + 20
+        while len(ports) < 2:
+            out.seek(0)
+            lines = out.read().splitlines()
+            for line in lines:
+                m = re.match(r"(listening|admin) on 127\.0\.0\.1:(\d+)$", line)
+                if m:
+                    ports[m.group(1)] = int(m.group(2))
+            if proc.poll() is not None or time.monotonic() > deadline:
+                fail(f"msce-mef did not start: {open(T + '/mef.err').read()}")
+            time.sleep(0.05)  # polling its output for the ports; not a wait for a state
+        return proc, ports, out
+
+    mef, ports, out = start(conf)
     GW_PORT, ADMIN_PORT = ports["listening"], ports["admin"]
     ok(f"msce-mef serves the gateways on {GW_PORT} and the admin API on {ADMIN_PORT}")
 
@@ -373,6 +380,18 @@ ca = {T}/ops-ca.crt
     log = open(f"{T}/mef.err").read()
     check(KPM not in log and KPM[:32] not in log, "no key in the MEF's log")
     check("admin: api:alice" in log, "requests are logged with the operator", log[-300:])
+
+    # ---- with workers: one process serves the admin API ----
+    mef.terminate()
+    mef.wait(10)
+    mef, ports, out = start(conf.replace("fqdn = 127.0.0.1", "fqdn = 127.0.0.1\nworkers = 3"))
+    ADMIN_PORT = ports["admin"]
+    st, body = api("GET", "/admin/v1/nodes?limit=1", expect=200)
+    out.seek(0)
+    n_admin = sum(1 for line in out.read().splitlines() if line.startswith("admin on "))
+    check(n_admin == 1 and len(body["items"]) == 1, "workers = 3: the admin API in one worker, serving", n_admin)
+    log = open(f"{T}/mef.err").read()
+    check(log.count("admin on https://127.0.0.1:") == 2, "each start says where the admin API is, once", log[-600:])
 finally:
     if mef:
         mef.terminate()

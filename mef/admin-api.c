@@ -5,7 +5,6 @@
 #include <inttypes.h>
 
 #include "mef/admin-api.h"
-#include "mef/cli-internal.h"
 #include "mef/ops-import.h"
 #include "mef/ops.h"
 #include "proto/ids.h"
@@ -499,7 +498,7 @@ static int target_add(request_t *q, admin_response_t *ret) {
                 why = "pskID: expected 1..255 printable ASCII characters without spaces";
         else if (psk && hex_key_parse(psk, strlen(psk), MSG_KEY_MIN, MSG_KEY_MAX, key, &key_len) < 0)
                 why = "psk: expected 16..64 bytes as hex";
-        else if (fp && cli_cert_fp_normalise(fp, t.cert_fp) < 0)
+        else if (fp && ops_cert_fp_normalise(fp, t.cert_fp) < 0)
                 why = "certFingerprint: expected a SHA-256 fingerprint (64 hex digits)";
         if (!why) {
                 snprintf(t.id, sizeof t.id, "%s", id);

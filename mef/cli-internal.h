@@ -135,8 +135,6 @@ typedef struct credential {
 /* Takes the CREDENTIAL_OPTIONS option o into co; false when o is not one of them. */
 bool credential_option(credential_opts_t *co, int o, const char *arg);
 int credential_check(const char *cmd, const credential_opts_t *o);
-/* "AB:CD:..." (openssl x509 -fingerprint) or plain hex, to lowercase hex; -EINVAL otherwise. */
-int cli_cert_fp_normalise(const char *in, char out[STORE_FP_LEN + 1]);
 /* Reads, generates or computes the credential; the generated file is created last. */
 int credential_load(const credential_opts_t *o, credential_t *cr);
 void credential_done(credential_t *cr);

@@ -4,7 +4,6 @@
 #include <inttypes.h>
 #include <sys/stat.h>
 
-#include "mef/cli-internal.h"
 #include "mef/ops-import.h"
 #include "proto/ids.h"
 #include "util/fs.h"
@@ -265,7 +264,7 @@ const char *import_row_parse(const mef_config_t *cfg, const import_reader_t *rd,
         } else {
                 if (v[F_KPM] || v[F_KPM_FILE])
                         return "kpm and kpmFile go with kpmID, not certFingerprint";
-                if (cli_cert_fp_normalise(v[F_CERT_FP], n->cert_fp) < 0)
+                if (ops_cert_fp_normalise(v[F_CERT_FP], n->cert_fp) < 0)
                         return "certFingerprint: expected a SHA-256 fingerprint (64 hex digits)";
         }
 

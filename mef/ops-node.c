@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* A node's state changes (reenrol, revoke, activate) and its removal, each in one transaction
- * with its audit row. */
+ * with its audit row; a certificate fingerprint as operators write it. */
+#include <ctype.h>
+
 #include "mef/ops.h"
 #include "util/string-table.h"
 #include "util/util.h"
@@ -51,4 +53,19 @@ int ops_node_change(mef_store_t *s, const char *actor, const char *node_id, ops_
         if (r < 0)
                 store_rollback(s);
         return r;
+}
+
+int ops_cert_fp_normalise(const char *in, char out[STORE_FP_LEN + 1]) {
+        size_t n = 0;
+        for (const char *p = in; *p; p++) {
+                if (*p == ':')
+                        continue;
+                if (!isxdigit((unsigned char) *p) || n >= STORE_FP_LEN)
+                        return -EINVAL;
+                out[n++] = (char) tolower((unsigned char) *p);
+        }
+        if (n != STORE_FP_LEN)
+                return -EINVAL;
+        out[n] = 0;
+        return 0;
 }

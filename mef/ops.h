@@ -36,7 +36,9 @@ int ops_limit_parse(const char *v, size_t *ret);
 /* An enrolment state filter as shown ("expired" too) into p; -EINVAL for another word. */
 int ops_enrolment_state_filter(const char *v, store_page_t *p);
 
-/* ---- node state changes (ops-node.c) ---- */
+/* ---- nodes (ops-node.c) ---- */
+/* "AB:CD:..." (openssl x509 -fingerprint) or plain hex, to lowercase hex; -EINVAL otherwise. */
+int ops_cert_fp_normalise(const char *in, char out[STORE_FP_LEN + 1]);
 typedef enum ops_node_change {
         OPS_NODE_REENROL,
         OPS_NODE_REVOKE,

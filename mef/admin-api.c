@@ -159,8 +159,8 @@ static int request_parse(request_t *q) {
         if (strncmp(q->buf, PREFIX, strlen(PREFIX)) != 0)
                 return 404;
         char *save = NULL, *path = q->buf + strlen(PREFIX);
-        if (strlen(path) && path[strlen(path) - 1] == '/')
-                return 404;
+        if (path[0] == '/' || (strlen(path) && path[strlen(path) - 1] == '/') || strstr(path, "//"))
+                return 404; /* one name for each resource */
         for (char *s = strtok_r(path, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
                 if (q->n_seg == SEGMENTS_MAX)
                         return 404;
@@ -204,8 +204,13 @@ static const char *params_check(const request_t *q, const char *const *allowed) 
         return NULL;
 }
 
-static bool flag_true(const char *v) {
-        return v && (streq(v, "true") || streq(v, "1") || streq(v, "") || streq(v, "yes"));
+/* ?flag, ?flag=true|1 or =false|0 (absent: false); -EINVAL for another value. */
+static int flag_parse(const char *v, bool *ret) {
+        if (!v || streq(v, "false") || streq(v, "0"))
+                return *ret = false, 0;
+        if (streq(v, "") || streq(v, "true") || streq(v, "1"))
+                return *ret = true, 0;
+        return -EINVAL;
 }
 
 /* ?limit, ?after, ?since into p: NULL, or what is wrong. */
@@ -351,7 +356,9 @@ static int import(request_t *q, admin_response_t *ret) {
         const char *bad = params_check(q, allowed);
         if (bad)
                 return fail(ret, 400, "unknown parameter '%s'", bad);
-        bool dry_run = flag_true(param(q, "dry_run"));
+        bool dry_run;
+        if (flag_parse(param(q, "dry_run"), &dry_run) < 0)
+                return fail(ret, 400, "dry_run: expected true or false");
         _cleanup_(import_reader_done) import_reader_t rd = { .no_files = true };
         int r = import_reader_open_memory(&rd, "request", q->msg->body, q->msg->body_len);
         if (r < 0)

@@ -74,6 +74,7 @@ Test(admin_api, targets_that_name_nothing_are_404) {
         expect_error("GET", "/admin/v1nodes", NULL, 404, "not-found");
         expect_error("GET", "/admin/v1/nodes/a/b/c", NULL, 404, "not-found");
         expect_error("GET", "/admin/v1/nodes/a/b/c/d", NULL, 404, "not-found");
+        expect_error("GET", "/admin/v1//nodes", NULL, 404, "not-found");
         expect_error("POST", "/admin/v1/nodes/x/remove", NULL, 404, "not-found"); /* DELETE does that */
         expect_error("GET", "/admin/v1/nodes/urn:dev:ops:none", NULL, 404, "not-found");
 }
@@ -90,6 +91,7 @@ Test(admin_api, mangled_targets_and_queries_are_400) {
         expect_error("GET", "/admin/v1/audit?after=-1", NULL, 400, "bad-request");
         expect_error("GET", "/admin/v1/enrolments?state=happy", NULL, 400, "bad-request");
         expect_error("GET", "/admin/v1/targets?x", NULL, 400, "bad-request");
+        expect_error("POST", "/admin/v1/import?dry_run=perhaps", "nodeID\n", 400, "bad-request");
 }
 
 Test(admin_api, methods_a_path_does_not_take_are_405) {

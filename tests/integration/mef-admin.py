@@ -399,5 +399,11 @@ finally:
             mef.wait(10)
         except subprocess.TimeoutExpired:
             mef.kill()
+    # the sanitizer build's reports from the MEF, for tests/sanitize-wrap.sh
+    if os.path.exists(f"{T}/mef.err"):
+        report = re.findall(r"(?:ERROR: (?:Address|Leak)Sanitizer|runtime error:|SUMMARY: UndefinedBehaviorSanitizer).*",
+                            open(f"{T}/mef.err", errors="replace").read())
+        for line in report:
+            print(line, file=sys.stderr)
     shutil.rmtree(T, ignore_errors=True)
 print(f"1..{N}")

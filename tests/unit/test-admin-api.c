@@ -2,12 +2,12 @@
 /* The admin API's requests (mef/admin-api.c) against a real store in a temporary directory:
  * targets and queries as a client may mangle them, errors in their JSON shape, no key answered. */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <jansson.h>
 
 #include "mef/admin-api.h"
 #include "mef/store.h"
 #include "util/util.h"
+#include "store-tmp.h"
 
 #define KPM "00112233445566778899aabbccddeeff"
 
@@ -15,22 +15,14 @@ static char tmpdir[] = "/tmp/test-admin-api-XXXXXX";
 static mef_store_t *store;
 static mef_config_t cfg;
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
 static void setup(void) {
-        cr_assert_not_null(mkdtemp(tmpdir));
-        char db[256], mk[256];
-        snprintf(db, sizeof db, "%s/mef.db", tmpdir);
-        snprintf(mk, sizeof mk, "%s/master.key", tmpdir);
-        cr_assert_eq(store_open(db, mk, true, &store), 0);
+        store = store_tmp_open(tmpdir);
         cfg = (mef_config_t) { .default_lifetime = 86400, .default_poll = 3600, .retry_after = 5 };
 }
 
 static void teardown(void) {
         store = store_close(store);
-        nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+        store_tmp_remove(tmpdir);
 }
 
 TestSuite(admin_api, .init = setup, .fini = teardown);
@@ -66,38 +58,45 @@ static void expect_error(const char *method, const char *target, const char *bod
         json_decref(j);
 }
 
-Test(admin_api, targets_that_name_nothing_are_404) {
-        expect_error("GET", "/admin/v1", NULL, 404, "not-found");
-        expect_error("GET", "/admin/v1/", NULL, 404, "not-found");
-        expect_error("GET", "/admin/v1/nodes/", NULL, 404, "not-found");
-        expect_error("GET", "/admin/v2/nodes", NULL, 404, "not-found");
-        expect_error("GET", "/admin/v1nodes", NULL, 404, "not-found");
-        expect_error("GET", "/admin/v1/nodes/a/b/c", NULL, 404, "not-found");
-        expect_error("GET", "/admin/v1/nodes/a/b/c/d", NULL, 404, "not-found");
-        expect_error("GET", "/admin/v1//nodes", NULL, 404, "not-found");
-        expect_error("POST", "/admin/v1/nodes/x/remove", NULL, 404, "not-found"); /* DELETE does that */
-        expect_error("GET", "/admin/v1/nodes/urn:dev:ops:none", NULL, 404, "not-found");
-}
+/* Requests answered with an error before anything is changed. */
+static const struct {
+        const char *method, *target, *body;
+        int status;
+        const char *word;
+} refused[] = {
+        /* names nothing (a node is removed with DELETE) */
+        { "GET", "/admin/v1", NULL, 404, "not-found" },
+        { "GET", "/admin/v1/", NULL, 404, "not-found" },
+        { "GET", "/admin/v1/nodes/", NULL, 404, "not-found" },
+        { "GET", "/admin/v2/nodes", NULL, 404, "not-found" },
+        { "GET", "/admin/v1nodes", NULL, 404, "not-found" },
+        { "GET", "/admin/v1/nodes/a/b/c", NULL, 404, "not-found" },
+        { "GET", "/admin/v1/nodes/a/b/c/d", NULL, 404, "not-found" },
+        { "GET", "/admin/v1//nodes", NULL, 404, "not-found" },
+        { "POST", "/admin/v1/nodes/x/remove", NULL, 404, "not-found" },
+        { "GET", "/admin/v1/nodes/urn:dev:ops:none", NULL, 404, "not-found" },
+        /* mangled targets and queries */
+        { "GET", "/admin/v1/nodes/%00x", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes/%zz", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes/%4", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes?limit=%00", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes?limit=0", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes?limit=1000001", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes?since=yesterday", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes?a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/audit?after=-1", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/enrolments?state=happy", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/targets?x", NULL, 400, "bad-request" },
+        { "POST", "/admin/v1/import?dry_run=perhaps", "nodeID\n", 400, "bad-request" },
+        /* methods a path does not take */
+        { "PUT", "/admin/v1/nodes", NULL, 405, "method-not-allowed" },
+        { "DELETE", "/admin/v1/audit", NULL, 405, "method-not-allowed" },
+        { "GET", "/admin/v1/import", NULL, 405, "method-not-allowed" },
+};
 
-Test(admin_api, mangled_targets_and_queries_are_400) {
-        expect_error("GET", "/admin/v1/nodes/%00x", NULL, 400, "bad-request");
-        expect_error("GET", "/admin/v1/nodes/%zz", NULL, 400, "bad-request");
-        expect_error("GET", "/admin/v1/nodes/%4", NULL, 400, "bad-request");
-        expect_error("GET", "/admin/v1/nodes?limit=%00", NULL, 400, "bad-request");
-        expect_error("GET", "/admin/v1/nodes?limit=0", NULL, 400, "bad-request");
-        expect_error("GET", "/admin/v1/nodes?limit=1000001", NULL, 400, "bad-request");
-        expect_error("GET", "/admin/v1/nodes?since=yesterday", NULL, 400, "bad-request");
-        expect_error("GET", "/admin/v1/nodes?a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9", NULL, 400, "bad-request");
-        expect_error("GET", "/admin/v1/audit?after=-1", NULL, 400, "bad-request");
-        expect_error("GET", "/admin/v1/enrolments?state=happy", NULL, 400, "bad-request");
-        expect_error("GET", "/admin/v1/targets?x", NULL, 400, "bad-request");
-        expect_error("POST", "/admin/v1/import?dry_run=perhaps", "nodeID\n", 400, "bad-request");
-}
-
-Test(admin_api, methods_a_path_does_not_take_are_405) {
-        expect_error("PUT", "/admin/v1/nodes", NULL, 405, "method-not-allowed");
-        expect_error("DELETE", "/admin/v1/audit", NULL, 405, "method-not-allowed");
-        expect_error("GET", "/admin/v1/import", NULL, 405, "method-not-allowed");
+Test(admin_api, requests_refused_with_their_status_and_word) {
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++)
+                expect_error(refused[i].method, refused[i].target, refused[i].body, refused[i].status, refused[i].word);
 }
 
 Test(admin_api, node_add_show_page_remove) {

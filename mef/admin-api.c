@@ -247,6 +247,14 @@ static json_t *body_json(const request_t *q, admin_response_t *ret, int *r) {
 
 /* ---- nodes ---- */
 
+/* The audit row's detail of an add, as the CLI's node add and target add write it. */
+static void credential_detail_of(const char *psk_id, const char *cert_fp, char *buf, size_t size) {
+        if (psk_id[0])
+                snprintf(buf, size, "psk id=%s", psk_id);
+        else
+                snprintf(buf, size, "cert fp=%s", cert_fp);
+}
+
 static int nodes_list(request_t *q, admin_response_t *ret) {
         static const char *const allowed[] = { "limit", "after", "since", "state", NULL };
         const char *bad = params_check(q, allowed), *why, *state = param(q, "state");
@@ -305,7 +313,7 @@ static int node_add(request_t *q, admin_response_t *ret) {
                 return r;
         import_reader_t rd = { .no_files = true, .jsonl = true };
         import_record_t rec = {};
-        _cleanup_(import_row_done) import_row_t row;
+        _cleanup_(import_row_done) import_row_t row = {};
         char msg[384];
         const char *why = import_record_from_json(j, &rec);
         if (!why)
@@ -317,8 +325,8 @@ static int node_add(request_t *q, admin_response_t *ret) {
                 return fail(ret, 422, "%s", why);
         }
         json_decref(j);
-        char detail[160];
-        snprintf(detail, sizeof detail, "%s", row.n.kpm_id[0] ? "psk" : "cert");
+        char detail[MSG_ID_MAX + 16];
+        credential_detail_of(row.n.kpm_id, row.n.cert_fp, detail, sizeof detail);
         r = store_begin(q->store);
         if (r == 0) {
                 r = store_node_add(q->store, &row.n, row.kpm_len ? row.kpm : NULL, row.kpm_len);
@@ -517,11 +525,13 @@ static int target_add(request_t *q, admin_response_t *ret) {
         json_decref(j);
         if (why)
                 return fail(ret, 422, "%s", why);
+        char detail[MSG_ID_MAX + 16];
+        credential_detail_of(t.psk_id, t.cert_fp, detail, sizeof detail);
         r = store_begin(q->store);
         if (r == 0) {
                 r = store_target_add(q->store, &t, key_len ? key : NULL, key_len);
                 if (r == 0)
-                        r = store_audit(q->store, q->actor, "target-add", t.id, t.psk_id[0] ? "psk" : "cert");
+                        r = store_audit(q->store, q->actor, "target-add", t.id, detail);
                 if (r == 0)
                         r = store_commit(q->store);
                 if (r < 0)

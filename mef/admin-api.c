@@ -14,7 +14,11 @@
 #define PREFIX "/admin/v1/"
 #define PARAMS_MAX 8u
 #define SEGMENTS_MAX 3u
-#define EXPORT_PAGE 1000u
+/* Answers are built in memory: a list's page and an export's are bounded. */
+#define LIST_DEFAULT 100u
+#define LIST_MAX 1000u
+#define EXPORT_PAGE 1000u /* store reads of an export */
+#define EXPORT_MAX 10000u
 
 typedef struct request {
         const http_msg_t *msg;
@@ -44,6 +48,7 @@ void admin_response_done(admin_response_t *r) {
         if (!r)
                 return;
         free(r->body);
+        free(r->next);
         *r = (admin_response_t) {};
 }
 
@@ -104,27 +109,41 @@ static int fail_store(admin_response_t *ret, int r, const request_t *q) {
         return admin_response_error(500, "internal error", ret);
 }
 
+/* Our own head around a body of any size: http_format_response() holds answers to the
+ * protocol's 64 KiB, and a page of nodes or an export is larger. Every header value here is
+ * ours (static text or a number), never the client's. */
 int admin_response_format(const admin_response_t *r, uint8_t **ret, size_t *ret_len) {
-        char retry[16] = "";
+        char *head = NULL;
+        size_t head_len = 0;
+        FILE *f = open_memstream(&head, &head_len);
+        if (!f)
+                return -ENOMEM;
+        fprintf(f, "HTTP/1.1 %03d %s\r\n", r->status, http_reason(r->status));
+        if (r->body_len)
+                fprintf(f, "Content-Type: %s\r\n", r->content_type ?: "application/json");
+        fprintf(f, "Content-Length: %zu\r\nCache-Control: no-store\r\n", r->body_len);
         if (r->retry_after)
-                snprintf(retry, sizeof retry, "%u", r->retry_after);
-        /* name, value pairs; those without a value are left out */
-        const char *all[] = {
-                "Content-Type", r->body_len ? r->content_type ?: "application/json" : NULL,
-                "Cache-Control", "no-store",
-                "Retry-After", retry[0] ? retry : NULL,
-                "Allow", r->allow,
-                "Connection", "close",
-        };
-        const char *h[ELEMENTSOF(all) + 1];
-        size_t n = 0;
-        for (size_t i = 0; i < ELEMENTSOF(all); i += 2)
-                if (all[i + 1]) {
-                        h[n++] = all[i];
-                        h[n++] = all[i + 1];
-                }
-        h[n] = NULL;
-        return http_format_response(r->status, h, r->body_len ? r->body : NULL, r->body_len, ret, ret_len);
+                fprintf(f, "Retry-After: %u\r\n", r->retry_after);
+        if (r->allow)
+                fprintf(f, "Allow: %s\r\n", r->allow);
+        if (r->next)
+                fprintf(f, "X-Next-After: %s\r\n", r->next);
+        fputs("Connection: close\r\n\r\n", f);
+        if (fclose(f) != 0) {
+                free(head);
+                return -ENOMEM;
+        }
+        uint8_t *out = realloc(head, head_len + r->body_len + 1);
+        if (!out) {
+                free(head);
+                return -ENOMEM;
+        }
+        if (r->body_len)
+                memcpy(out + head_len, r->body, r->body_len);
+        out[head_len + r->body_len] = 0;
+        *ret = out;
+        *ret_len = head_len + r->body_len;
+        return 0;
 }
 
 /* ---- the request ---- */
@@ -213,12 +232,15 @@ static int flag_parse(const char *v, bool *ret) {
         return -EINVAL;
 }
 
-/* ?limit, ?after, ?since into p: NULL, or what is wrong. */
-static const char *page_parse(const request_t *q, store_page_t *p) {
+/* ?limit (at most max, def when absent), ?after, ?since into p: NULL, or what is wrong. */
+static const char *page_parse(const request_t *q, store_page_t *p, size_t def, size_t max) {
+        static _Thread_local char why[64];
         const char *v;
-        *p = (store_page_t) { .state = -1 };
-        if ((v = param(q, "limit")) && ops_limit_parse(v, &p->limit) < 0)
-                return "limit: expected a number from 1 to 1000000";
+        *p = (store_page_t) { .state = -1, .limit = def };
+        if ((v = param(q, "limit")) && (ops_limit_parse(v, &p->limit) < 0 || p->limit > max)) {
+                snprintf(why, sizeof why, "limit: expected a number from 1 to %zu", max);
+                return why;
+        }
         if ((v = param(q, "since")) && ops_since_parse(v, &p->since) < 0)
                 return "since: expected YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or a duration back from now (7d)";
         p->after = param(q, "after");
@@ -261,7 +283,7 @@ static int nodes_list(request_t *q, admin_response_t *ret) {
         if (bad)
                 return fail(ret, 400, "unknown parameter '%s'", bad);
         store_page_t p;
-        if ((why = page_parse(q, &p)))
+        if ((why = page_parse(q, &p, LIST_DEFAULT, LIST_MAX)))
                 return fail(ret, 400, "%s", why);
         if (state && (p.state = node_state_from_string(state)) < 0)
                 return fail(ret, 400, "state: expected active, reenrol or revoked");
@@ -390,18 +412,8 @@ static int import(request_t *q, admin_response_t *ret) {
         return respond_json(ret, res.n_errors ? 422 : 200, j);
 }
 
-static void csv_field(FILE *f, const char *v, bool last) {
-        if (strpbrk(v, ",\"")) {
-                fputc('"', f);
-                for (const char *p = v; *p; p++)
-                        fprintf(f, *p == '"' ? "\"\"" : "%c", *p);
-                fputc('"', f);
-        } else
-                fputs(v, f);
-        fputc(last ? '\n' : ',', f);
-}
-
-/* As `node export`: the import's fields, never a key; CSV or JSON Lines. */
+/* As `node export`: the import's fields, never a key; CSV or JSON Lines. At most EXPORT_MAX
+ * rows a request: a full one says where the next goes on in X-Next-After. */
 static int export(request_t *q, admin_response_t *ret) {
         static const char *const allowed[] = { "format", "state", "limit", "after", "since", NULL };
         const char *bad = params_check(q, allowed), *why, *fmt = param(q, "format") ?: "jsonl",
@@ -411,7 +423,7 @@ static int export(request_t *q, admin_response_t *ret) {
         if (!streq(fmt, "csv") && !streq(fmt, "jsonl"))
                 return fail(ret, 400, "format: expected csv or jsonl");
         store_page_t p;
-        if ((why = page_parse(q, &p)))
+        if ((why = page_parse(q, &p, EXPORT_MAX, EXPORT_MAX)))
                 return fail(ret, 400, "%s", why);
         if (state && (p.state = node_state_from_string(state)) < 0)
                 return fail(ret, 400, "state: expected active, reenrol or revoked");
@@ -422,7 +434,7 @@ static int export(request_t *q, admin_response_t *ret) {
         if (!f)
                 return -ENOMEM;
         if (csv)
-                fputs("nodeID,kpmID,certFingerprint,cseID,cseBase,targets,poll,lifetime,ltkTransported,state\n", f);
+                fputs(OPS_EXPORT_CSV_HEADER, f);
         char after[MSG_ID_MAX + 1] = "";
         if (p.after)
                 snprintf(after, sizeof after, "%s", p.after);
@@ -431,42 +443,16 @@ static int export(request_t *q, admin_response_t *ret) {
                 _cleanup_free_ store_node_t *list = NULL;
                 size_t n = 0;
                 p.after = after[0] ? after : NULL;
-                p.limit = want ? MIN(want - done, (size_t) EXPORT_PAGE) : EXPORT_PAGE;
+                p.limit = MIN(want - done, (size_t) EXPORT_PAGE);
                 if ((r = store_node_page(q->store, &p, &list, &n)) < 0)
                         break;
-                for (size_t i = 0; i < n; i++) {
-                        const store_node_t *e = &list[i];
-                        json_t *o = ops_node_json(e);
-                        if (!o) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        if (csv) {
-                                char poll[16], lifetime[16], targets[MSG_TARGETS_MAX * (MSG_ID_MAX + 1) + 1] = "";
-                                for (size_t t = 0; t < e->n_targets; t++)
-                                        strcat(strcat(targets, t ? " " : ""), e->targets[t]);
-                                snprintf(poll, sizeof poll, "%" PRIu32, e->poll);
-                                snprintf(lifetime, sizeof lifetime, "%" PRIu32, e->lifetime);
-                                const char *vals[] = { e->node_id, e->kpm_id, e->cert_fp, e->cse_id, e->cse_base,
-                                                       targets, poll, lifetime, e->ltk_transported ? "true" : "false",
-                                                       node_state_to_string(e->state) };
-                                for (size_t k = 0; k < ELEMENTSOF(vals); k++)
-                                        csv_field(f, vals[k], k == ELEMENTSOF(vals) - 1);
-                        } else {
-                                /* what import reads back */
-                                json_object_del(o, "auth");
-                                json_object_del(o, "created");
-                                json_object_del(o, "lastSeen");
-                                json_object_del(o, "statusChecks");
-                                json_dumpf(o, f, JSON_COMPACT | JSON_PRESERVE_ORDER);
-                                fputc('\n', f);
-                        }
-                        json_decref(o);
-                }
+                for (size_t i = 0; i < n && r >= 0; i++)
+                        r = ops_node_export(f, &list[i], csv);
                 done += n;
-                if (r < 0 || n < p.limit || (want && done >= want))
+                if (n > 0)
+                        snprintf(after, sizeof after, "%s", list[n - 1].node_id);
+                if (r < 0 || n < p.limit || done >= want)
                         break;
-                snprintf(after, sizeof after, "%s", list[n - 1].node_id);
         }
         if (fclose(f) != 0 && r == 0)
                 r = -ENOMEM;
@@ -476,6 +462,11 @@ static int export(request_t *q, admin_response_t *ret) {
         }
         *ret = (admin_response_t) { .status = 200, .body = text, .body_len = len,
                                     .content_type = csv ? "text/csv" : "application/jsonl" };
+        /* a node ID is printable ASCII without spaces (ids_check_node_id): safe in a header */
+        if (done == want && after[0] && id_is_valid(after, MSG_ID_MAX) && !(ret->next = strdup(after))) {
+                admin_response_done(ret);
+                return -ENOMEM;
+        }
         return 0;
 }
 
@@ -570,7 +561,7 @@ static int enrolments(request_t *q, admin_response_t *ret) {
         if (bad)
                 return fail(ret, 400, "unknown parameter '%s'", bad);
         store_page_t p;
-        if ((why = page_parse(q, &p)))
+        if ((why = page_parse(q, &p, LIST_DEFAULT, LIST_MAX)))
                 return fail(ret, 400, "%s", why);
         if (state && ops_enrolment_state_filter(state, &p) < 0)
                 return fail(ret, 400, "state: expected active, expired, retired, revoked or deregistered");
@@ -596,7 +587,7 @@ static int audit(request_t *q, admin_response_t *ret) {
         if (bad)
                 return fail(ret, 400, "unknown parameter '%s'", bad);
         store_page_t p;
-        if ((why = page_parse(q, &p)))
+        if ((why = page_parse(q, &p, LIST_DEFAULT, LIST_MAX)))
                 return fail(ret, 400, "%s", why);
         unsigned long long id;
         if (p.after && (parse_uint(p.after, INT64_MAX, &id) < 0 || id == 0))

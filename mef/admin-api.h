@@ -15,6 +15,7 @@ typedef struct admin_response {
         const char *content_type;  /* static */
         const char *allow;         /* static "Allow" with 405 */
         unsigned retry_after;      /* 0: none */
+        char *next;                /* export: where the next request goes on (X-Next-After); heap */
 } admin_response_t;
 
 /* Always answers (errors as {"error", "reason"}): 0 with *ret filled, -ENOMEM when not even

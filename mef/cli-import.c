@@ -73,53 +73,6 @@ int cmd_node_import(cli_t *c, const command_t *def, int argc, char **argv) {
 
 /* ---- node export ---- */
 
-/* A CSV field, quoted when it holds a comma or a quote. */
-static void csv_put(FILE *f, const char *v, bool last) {
-        if (strpbrk(v, ",\"")) {
-                fputc('"', f);
-                for (const char *p = v; *p; p++) {
-                        if (*p == '"')
-                                fputc('"', f);
-                        fputc(*p, f);
-                }
-                fputc('"', f);
-        } else
-                fputs(v, f);
-        fputc(last ? '\n' : ',', f);
-}
-
-static int node_export_one(const store_node_t *n, bool csv) {
-        if (csv) {
-                char poll[16], lifetime[16], targets[MSG_TARGETS_MAX * (MSG_ID_MAX + 1) + 1] = "";
-                for (size_t j = 0; j < n->n_targets; j++) {
-                        if (j)
-                                strcat(targets, " ");
-                        strcat(targets, n->targets[j]);
-                }
-                snprintf(poll, sizeof poll, "%" PRIu32, n->poll);
-                snprintf(lifetime, sizeof lifetime, "%" PRIu32, n->lifetime);
-                const char *vals[] = { n->node_id, n->kpm_id, n->cert_fp, n->cse_id, n->cse_base, targets, poll,
-                                       lifetime, n->ltk_transported ? "true" : "false", node_state_to_string(n->state) };
-                for (size_t i = 0; i < ELEMENTSOF(vals); i++)
-                        csv_put(stdout, vals[i], i == ELEMENTSOF(vals) - 1);
-                return 0;
-        }
-        json_t *o = ops_node_json(n);
-        if (!o)
-                return -ENOMEM;
-        /* what import reads back: no created, lastSeen, statusChecks or auth */
-        json_object_del(o, "auth");
-        json_object_del(o, "created");
-        json_object_del(o, "lastSeen");
-        json_object_del(o, "statusChecks");
-        int r = json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(o);
-        if (r < 0)
-                return -EIO;
-        putchar('\n');
-        return 0;
-}
-
 static int export_option(const char *cmd, int o, const char *arg, cli_page_t *p, void *userdata) {
         if (o != 'f')
                 return -1;
@@ -144,7 +97,7 @@ int cmd_node_export(cli_t *c, const command_t *def, int argc, char **argv) {
         if ((r = cli_open(c, false)))
                 return r;
         if (csv)
-                printf("nodeID,kpmID,certFingerprint,cseID,cseBase,targets,poll,lifetime,ltkTransported,state\n");
+                fputs(OPS_EXPORT_CSV_HEADER, stdout);
         /* page by page: memory stays one page whatever the fleet */
         size_t want = p.page.limit, done = 0;
         char after[MSG_ID_MAX + 1] = "";
@@ -159,7 +112,7 @@ int cmd_node_export(cli_t *c, const command_t *def, int argc, char **argv) {
                 if (r < 0)
                         return cli_fail(cmd, r);
                 for (size_t i = 0; i < n; i++)
-                        if ((r = node_export_one(&list[i], csv)) < 0)
+                        if ((r = ops_node_export(stdout, &list[i], csv)) < 0)
                                 return cli_fail(cmd, r);
                 done += n;
                 if (n < p.page.limit || (want && done >= want))

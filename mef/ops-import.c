@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The bulk import (mef/ops-import.h): reading CSV or JSON Lines rows, each row's rules, and the
- * import of a whole file or request body in one transaction. */
+ * import of a whole file or request body in one transaction; export writes the rows it reads. */
 #include <inttypes.h>
 #include <sys/stat.h>
 
@@ -16,14 +16,13 @@ static const char *const field_names[_F_MAX] = {
         [F_CSE_BASE] = "cseBase",   [F_TARGETS] = "targets",    [F_POLL] = "poll",
         [F_LIFETIME] = "lifetime",  [F_LTK] = "ltkTransported", [F_STATE] = "state",
 };
+
 static int field_index(const char *name) {
         for (int i = 0; i < _F_MAX; i++)
                 if (streq(field_names[i], name))
                         return i;
         return -1;
 }
-
-/* One row's values by field (NULL: absent or empty), pointing into the line or the JSON. */
 
 void import_reader_done(import_reader_t *rd) {
         if (rd->line)
@@ -463,5 +462,54 @@ int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, c
         if (r < 0)
                 return r;
         *ret = res;
+        return 0;
+}
+
+/* ---- export ---- */
+
+/* A CSV field, quoted when it holds a comma or a quote. */
+static void csv_put(FILE *f, const char *v, bool last) {
+        if (strpbrk(v, ",\"")) {
+                fputc('"', f);
+                for (const char *p = v; *p; p++) {
+                        if (*p == '"')
+                                fputc('"', f);
+                        fputc(*p, f);
+                }
+                fputc('"', f);
+        } else
+                fputs(v, f);
+        fputc(last ? '\n' : ',', f);
+}
+
+int ops_node_export(FILE *f, const store_node_t *n, bool csv) {
+        if (csv) {
+                char poll[16], lifetime[16], targets[MSG_TARGETS_MAX * (MSG_ID_MAX + 1) + 1] = "";
+                for (size_t j = 0; j < n->n_targets; j++) {
+                        if (j)
+                                strcat(targets, " ");
+                        strcat(targets, n->targets[j]);
+                }
+                snprintf(poll, sizeof poll, "%" PRIu32, n->poll);
+                snprintf(lifetime, sizeof lifetime, "%" PRIu32, n->lifetime);
+                const char *vals[] = { n->node_id, n->kpm_id, n->cert_fp, n->cse_id, n->cse_base, targets, poll,
+                                       lifetime, n->ltk_transported ? "true" : "false", node_state_to_string(n->state) };
+                for (size_t i = 0; i < ELEMENTSOF(vals); i++)
+                        csv_put(f, vals[i], i == ELEMENTSOF(vals) - 1);
+                return 0;
+        }
+        json_t *o = ops_node_json(n);
+        if (!o)
+                return -ENOMEM;
+        /* what import reads back: no created, lastSeen, statusChecks or auth */
+        json_object_del(o, "auth");
+        json_object_del(o, "created");
+        json_object_del(o, "lastSeen");
+        json_object_del(o, "statusChecks");
+        int r = json_dumpf(o, f, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        if (r < 0)
+                return -EIO;
+        fputc('\n', f);
         return 0;
 }

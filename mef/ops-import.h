@@ -17,6 +17,7 @@ enum {
         F_LTK, F_STATE, _F_MAX,
 };
 
+/* One row's values by field (NULL: absent or empty), pointing into the line or the JSON. */
 typedef struct import_record {
         const char *v[_F_MAX];
         char targets[MSG_TARGETS_MAX * (MSG_ID_MAX + 1) + 1]; /* a JSON array, joined by spaces */
@@ -77,3 +78,8 @@ typedef struct ops_import_result {
  * failed at rd->lineno, nothing imported. */
 int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, const char *name,
                    import_reader_t *rd, bool dry_run, json_t *errors, ops_import_result_t *ret);
+
+/* Export: a node as an import row (CSV after OPS_EXPORT_CSV_HEADER, or a JSON line), never a
+ * key: no kpm, and none of what import does not read (auth, created, lastSeen, statusChecks). */
+#define OPS_EXPORT_CSV_HEADER "nodeID,kpmID,certFingerprint,cseID,cseBase,targets,poll,lifetime,ltkTransported,state\n"
+int ops_node_export(FILE *f, const store_node_t *n, bool csv);

@@ -138,6 +138,7 @@ def template_of(path):
 
 called = set()
 bodies = []
+last_headers = {}
 
 
 def api(method, path, body=None, ctype="application/json", ctx=None, expect=None):
@@ -151,6 +152,8 @@ def api(method, path, body=None, ctype="application/json", ctx=None, expect=None
     data = r.read().decode()
     c.close()
     bodies.append(data)
+    last_headers.clear()
+    last_headers.update({k.lower(): v for k, v in r.getheaders()})
     tpl = template_of(path)
     if tpl and method.lower() in spec["paths"][tpl]:
         op = spec["paths"][tpl][method.lower()]
@@ -362,6 +365,24 @@ ca = {T}/ops-ca.crt
     st, body = api("GET", "/admin/v1/audit?action=node-add&limit=1", expect=200)
     check(len(body["items"]) == 1 and body["next"], "listAudit: filtered, paged", body)
     api("GET", f"/admin/v1/audit?limit=1&after={body['next']}", expect=200)
+
+    # ---- answers beyond the protocol's 64 KiB ----
+    bulk = "nodeID,certFingerprint,cseID,cseBase\n" + "".join(
+        f"urn:dev:ops:bulk-{i:04d},{i:064x},/mn-bulk-{i:04d},https://in.example.net/base/with/a/longer/path\n"
+        for i in range(400))
+    st, body = api("POST", "/admin/v1/import", bulk, ctype="text/csv", expect=200)
+    check(body["added"] == 400, "importNodes: 400 rows in one request", body["added"])
+    st, body = api("GET", "/admin/v1/nodes?limit=1000", expect=200)
+    check(len(body["items"]) == 403 and len(bodies[-1]) > 65536 and body["next"] is None,
+          f"listNodes: a page of {len(bodies[-1])} bytes", len(body["items"]))
+    api("GET", "/admin/v1/nodes?limit=1001", expect=400)
+    st, body = api("GET", "/admin/v1/nodes", expect=200)
+    check(len(body["items"]) == 100 and body["next"], "listNodes: 100 by default, then next")
+    st, body = api("GET", "/admin/v1/export?limit=250", expect=200)
+    check(len(body.splitlines()) == 250 and last_headers.get("x-next-after") == json.loads(body.splitlines()[-1])["nodeID"],
+          "exportNodes: a full export names where to go on (X-Next-After)", last_headers)
+    st, body = api("GET", "/admin/v1/export?after=" + last_headers["x-next-after"], expect=200)
+    check(len(body.splitlines()) == 153 and "x-next-after" not in last_headers, "exportNodes: the rest, and no more")
 
     # ---- the description and the implementation agree ----
     ops = {op["operationId"] for p in spec["paths"].values() for m, op in p.items() if m != "parameters"}

@@ -13,6 +13,7 @@
 
 #define PREFIX "/admin/v1/"
 #define PARAMS_MAX 8u
+#define AUDIT_TARGET_MAX 255u
 #define SEGMENTS_MAX 3u
 /* Answers are built in memory: a list's page and an export's are bounded. */
 #define LIST_DEFAULT 100u
@@ -645,6 +646,24 @@ static int route(request_t *q, admin_response_t *ret) {
         return fail(ret, 404, "no such resource");
 }
 
+/* A change an operator asked for and was refused (4xx) goes into the audit trail too, with
+ * why; reads are in the journal only. A busy store (503) would not take the row either. */
+static void audit_refused(const request_t *q, const admin_response_t *ret) {
+        if (ret->status < 400 || ret->status >= 500)
+                return;
+        char subject[AUDIT_TARGET_MAX + 1], detail[STORE_AUDIT_DETAIL_MAX + 1];
+        size_t o = 0;
+        /* the target as the client sent it: printable, cut */
+        for (const char *p = q->msg->target; *p && o + 1 < sizeof subject; p++)
+                subject[o++] = (unsigned char) *p >= 0x20 && (unsigned char) *p < 0x7f ? *p : '?';
+        subject[o] = 0;
+        json_t *j = ret->body ? json_loadb(ret->body, ret->body_len, 0, NULL) : NULL;
+        snprintf(detail, sizeof detail, "%s -> %d: %s", q->msg->method, ret->status,
+                 json_string_value(json_object_get(j, "reason")) ?: "-");
+        json_decref(j);
+        (void) store_audit(q->store, q->actor, "api-refused", subject, detail);
+}
+
 int admin_api_handle(const mef_config_t *cfg, mef_store_t *store, const char *actor, const http_msg_t *req,
                      admin_response_t *ret) {
         _cleanup_free_ request_t *q = calloc(1, sizeof *q);
@@ -652,7 +671,9 @@ int admin_api_handle(const mef_config_t *cfg, mef_store_t *store, const char *ac
                 return -ENOMEM;
         *q = (request_t) { .msg = req, .cfg = cfg, .store = store, .actor = actor };
         int status = request_parse(q);
-        if (status)
-                return fail(ret, status, status == 404 ? "no such resource" : "malformed request target");
-        return route(q, ret);
+        int r = status ? fail(ret, status, status == 404 ? "no such resource" : "malformed request target")
+                       : route(q, ret);
+        if (r >= 0 && !streq(req->method, "GET"))
+                audit_refused(q, ret);
+        return r;
 }

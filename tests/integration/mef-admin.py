@@ -362,6 +362,9 @@ ca = {T}/ops-ca.crt
         if ("api:alice", action) not in mine:
             fail(f"audit: no {action} by api:alice: {body}")
     ok("the audit trail names api:alice for every change")
+    st, body = api("GET", "/admin/v1/audit?action=api-refused&limit=1000", expect=200)
+    check(any(a["actor"] == "api:alice" and a["detail"].startswith("POST -> 409") for a in body["items"]),
+          "a refused change is audited with its status and why", body["items"][:3])
     st, body = api("GET", "/admin/v1/audit?action=node-add&limit=1", expect=200)
     check(len(body["items"]) == 1 and body["next"], "listAudit: filtered, paged", body)
     api("GET", f"/admin/v1/audit?limit=1&after={body['next']}", expect=200)

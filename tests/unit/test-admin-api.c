@@ -137,9 +137,16 @@ Test(admin_api, node_add_show_page_remove) {
         store_audit_entry_t *list = NULL;
         size_t n = 0;
         cr_assert_eq(store_audit_list(store, 0, &list, &n), 0);
-        cr_assert_eq(n, 3); /* add, revoke, remove: the refused ones changed nothing */
-        for (size_t i = 0; i < n; i++)
+        /* the changes, and each change refused with its status and why (reads are not audited) */
+        static const char *const want[] = { "node-remove", "node-revoke", "api-refused", "api-refused", "node-add",
+                                            "api-refused", "api-refused", "api-refused" };
+        cr_assert_eq(n, ELEMENTSOF(want));
+        for (size_t i = 0; i < n; i++) {
                 cr_assert_str_eq(list[i].actor, "api:tester");
+                cr_assert_str_eq(list[i].action, want[i], "row %zu: %s", i, list[i].action);
+        }
+        cr_assert_str_eq(list[3].detail, "POST -> 409: node ID already in use");
+        cr_assert(strstr(list[2].detail, "POST -> 422: kpmFile"), "%s", list[2].detail);
         free(list);
 }
 

@@ -47,35 +47,14 @@ int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv) {
         if (n)
                 snprintf(last, sizeof last, "%" PRId64, list[n - 1].id);
         cli_page_next(&p, n, last);
-        if (c->json) {
-                json_t *a = json_array();
-                for (size_t i = 0; a && i < n; i++) {
-                        json_t *e = json_object();
-                        bool ok = e != NULL;
-                        if (e) {
-                                cli_jset(e, "id", json_integer(list[i].id), &ok);
-                                cli_jset(e, "time", cli_jtime(list[i].ts), &ok);
-                                cli_jset(e, "actor", cli_jstr(list[i].actor), &ok);
-                                cli_jset(e, "action", cli_jstr(list[i].action), &ok);
-                                cli_jset(e, "subject", cli_jstr(list[i].subject), &ok);
-                                cli_jset(e, "detail", cli_jstr(list[i].detail), &ok);
-                        }
-                        if (!ok || json_array_append_new(a, e) < 0) {
-                                if (ok)
-                                        e = NULL; /* json_array_append_new took it */
-                                json_decref(e);
-                                json_decref(a);
-                                a = NULL;
-                        }
-                }
-                return cli_json_print(a);
-        }
+        if (c->json)
+                return cli_json_print(ops_json_array(list, n, sizeof *list, ops_audit_json));
         _cleanup_(cli_table_free) cli_table_t t = { .n_cols = 6 };
         r = cli_table_row(&t, "ID", "TIME", "ACTOR", "ACTION", "SUBJECT", "DETAIL");
         for (size_t i = 0; r == 0 && i < n; i++) {
                 char id[24], ts[32];
                 snprintf(id, sizeof id, "%" PRId64, list[i].id);
-                cli_time_format(list[i].ts, ts);
+                ops_time_format(list[i].ts, ts);
                 r = cli_table_row(&t, id, ts, list[i].actor, list[i].action, list[i].subject, list[i].detail);
         }
         return cli_table_print(&t, r, cmd);

@@ -2,27 +2,8 @@
 /* enrolments: the keys the MEF issued (never the keys themselves). */
 #include "mef/cli-internal.h"
 
-static json_t *enrolment_json(const void *row) {
-        const store_enrolment_t *e = row;
-        bool ok;
-        json_t *o = cli_jobject(&ok);
-        cli_jset(o, "keID", json_string(e->ke_id), &ok);
-        cli_jset(o, "nodeID", json_string(e->node_id), &ok);
-        cli_jset(o, "state", json_string(cli_enrolment_state(e)), &ok);
-        cli_jset(o, "created", cli_jtime(e->created), &ok);
-        cli_jset(o, "exp", cli_jtime(e->exp), &ok);
-        cli_jset(o, "ltkTransported", json_boolean(e->ltk_transported), &ok);
-        return cli_jdone(o, ok);
-}
-
-const char *cli_enrolment_state(const store_enrolment_t *e) {
-        if (e->state == ENROLMENT_ACTIVE && e->exp <= (int64_t) time(NULL))
-                return "expired";
-        return enrolment_state_to_string(e->state);
-}
-
 json_t *cli_enrolments_json(const store_enrolment_t *list, size_t n) {
-        return cli_json_array(list, n, sizeof *list, enrolment_json);
+        return ops_json_array(list, n, sizeof *list, ops_enrolment_json);
 }
 
 int cli_enrolments_table(const store_enrolment_t *list, size_t n) {
@@ -30,9 +11,9 @@ int cli_enrolments_table(const store_enrolment_t *list, size_t n) {
         int r = cli_table_row(&t, "KE_ID", "NODE_ID", "STATE", "CREATED", "EXPIRES", "LTK");
         for (size_t i = 0; r == 0 && i < n; i++) {
                 char created[32], exp[32];
-                cli_time_format(list[i].created, created);
-                cli_time_format(list[i].exp, exp);
-                r = cli_table_row(&t, list[i].ke_id, list[i].node_id, cli_enrolment_state(&list[i]),
+                ops_time_format(list[i].created, created);
+                ops_time_format(list[i].exp, exp);
+                r = cli_table_row(&t, list[i].ke_id, list[i].node_id, ops_enrolment_state(&list[i]),
                               created, exp, list[i].ltk_transported ? "transported" : "Ke");
         }
         return cli_table_print(&t, r, "table");
@@ -49,15 +30,8 @@ int cmd_enrolments(cli_t *c, const command_t *def, int argc, char **argv) {
         if (argc - optind > 1)
                 return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
         const char *node_id = argc > optind ? argv[optind] : NULL;
-        if (p.state) {
-                /* as shown: "active" is active and not past its exp, "expired" active past it */
-                bool expired = streq(p.state, "expired");
-                p.page.state = expired ? ENROLMENT_ACTIVE : enrolment_state_from_string(p.state);
-                if (p.page.state < 0)
-                        return cli_usage_error(cmd, "--state: expected active, expired, retired, revoked or deregistered");
-                if (p.page.state == ENROLMENT_ACTIVE)
-                        p.page.expired = expired ? 1 : -1;
-        }
+        if (p.state && ops_enrolment_state_filter(p.state, &p.page) < 0)
+                return cli_usage_error(cmd, "--state: expected active, expired, retired, revoked or deregistered");
         if ((r = cli_open(c, false)))
                 return r;
         if (node_id) {

@@ -9,6 +9,7 @@
 
 #include "util/util.h"
 #include "mef/cli.h"
+#include "mef/ops.h"
 #include "mef/store.h"
 #include "proto/msg.h"
 
@@ -101,10 +102,6 @@ int cli_simple_begin(cli_t *c, const char *cmd, const command_t *def, int argc, 
                      const char *what);
 
 /* ---- output (cli-output.c) ---- */
-/* An enrolment's state as the operator needs it: "expired" for an active one past its exp. */
-const char *cli_enrolment_state(const store_enrolment_t *e);
-/* "YYYY-MM-DDTHH:MM:SSZ", or "-" for no time. */
-void cli_time_format(int64_t t, char out[32]);
 
 typedef struct cli_table {
         size_t n_cols, n_cells, alloc;
@@ -116,14 +113,8 @@ int cli_table_row(cli_table_t *t, ...);
 /* Prints t, or the error r that stopped filling it (what failed: what); the exit status. */
 int cli_table_print(const cli_table_t *t, int r, const char *what);
 
-json_t *cli_jstr(const char *s);
-json_t *cli_jtime(int64_t t);
 /* Prints and releases j; NULL (out of memory) is an error. */
 int cli_json_print(json_t *j);
-/* Each json_object_set_new reports failure through this. */
-void cli_jset(json_t *o, const char *k, json_t *v, bool *ok);
-/* A JSON array of the n items (each size bytes) of list; NULL when out of memory. */
-json_t *cli_json_array(const void *list, size_t n, size_t size, json_t *(*to_json)(const void *row));
 /* {"removed": id} for the remove commands. */
 int cli_removed_print(const char *id);
 
@@ -144,8 +135,6 @@ typedef struct credential {
 /* Takes the CREDENTIAL_OPTIONS option o into co; false when o is not one of them. */
 bool credential_option(credential_opts_t *co, int o, const char *arg);
 int credential_check(const char *cmd, const credential_opts_t *o);
-/* "AB:CD:..." (openssl x509 -fingerprint) or plain hex, to lowercase hex; -EINVAL otherwise. */
-int cli_cert_fp_normalise(const char *in, char out[STORE_FP_LEN + 1]);
 /* Reads, generates or computes the credential; the generated file is created last. */
 int credential_load(const credential_opts_t *o, credential_t *cr);
 void credential_done(credential_t *cr);
@@ -158,13 +147,6 @@ void credential_added_print(const char *what, const char *id, const char *detail
 /* ---- nodes, enrolments (cli-nodes.c, cli-enrolments.c) ---- */
 /* The node, in a new buffer; an error (printed) when there is none: the exit status. */
 int cli_node_get(cli_t *c, const char *cmd, const char *node_id, store_node_t **ret);
-json_t *cli_node_json(const void *row);
-/* "auth": "psk" and psk_name: psk_id when psk_id is set, else "cert" and "certFingerprint". */
-void cli_jset_auth(json_t *o, const char *psk_name, const char *psk_id, const char *cert_fp, bool *ok);
-/* A new object, and *ok whether there is one (cli_jset() on NULL only clears *ok). */
-json_t *cli_jobject(bool *ok);
-/* o when ok, else NULL (o freed). */
-json_t *cli_jdone(json_t *o, bool ok);
 json_t *cli_enrolments_json(const store_enrolment_t *list, size_t n);
 int cli_enrolments_table(const store_enrolment_t *list, size_t n);
 

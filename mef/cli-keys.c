@@ -63,22 +63,6 @@ static int cert_fingerprint(const char *path, char out[STORE_FP_LEN + 1]) {
         return r;
 }
 
-/* "AB:CD:..." (openssl x509 -fingerprint) or plain hex, to lowercase hex. */
-int cli_cert_fp_normalise(const char *in, char out[STORE_FP_LEN + 1]) {
-        size_t n = 0;
-        for (const char *p = in; *p; p++) {
-                if (*p == ':')
-                        continue;
-                if (!isxdigit((unsigned char) *p) || n >= STORE_FP_LEN)
-                        return -EINVAL;
-                out[n++] = (char) tolower((unsigned char) *p);
-        }
-        if (n != STORE_FP_LEN)
-                return -EINVAL;
-        out[n] = 0;
-        return 0;
-}
-
 static int psk_error(const char *path, int r) {
         if (r == -EPERM)
                 return cli_failf("psk file %s: readable by group or others (chmod 0600 it)", path);
@@ -104,7 +88,7 @@ int credential_check(const char *cmd, const credential_opts_t *o) {
                 return cli_usage_error(cmd, "--psk-id: expected 1..%u printable ASCII characters without spaces", MSG_ID_MAX);
         if (o->cert_fp) {
                 char fp[STORE_FP_LEN + 1];
-                if (cli_cert_fp_normalise(o->cert_fp, fp) < 0)
+                if (ops_cert_fp_normalise(o->cert_fp, fp) < 0)
                         return cli_usage_error(cmd, "--cert-fp: expected a SHA-256 fingerprint (64 hex digits)");
         }
         return 0;
@@ -134,7 +118,7 @@ int credential_load(const credential_opts_t *o, credential_t *cr) {
                         return cli_failf("certificate %s: not a PEM certificate", o->cert);
                 return r < 0 ? cli_failf("certificate %s: %s", o->cert, strerror(-r)) : 0;
         }
-        return cli_cert_fp_normalise(o->cert_fp, cr->cert_fp) < 0 ? MEF_EXIT_USAGE : 0;
+        return ops_cert_fp_normalise(o->cert_fp, cr->cert_fp) < 0 ? MEF_EXIT_USAGE : 0;
 }
 
 void credential_detail(const credential_t *cr, char *buf, size_t size) {
@@ -205,11 +189,11 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
                 json_t *o = json_object();
                 bool ok = o != NULL;
                 if (o) {
-                        cli_jset(o, "store", json_string(c->cfg->store_path), &ok);
-                        cli_jset(o, "masterKey", json_string(c->cfg->master_key_path), &ok);
-                        cli_jset(o, "created", json_boolean(!existed), &ok);
+                        ops_jset(o, "store", json_string(c->cfg->store_path), &ok);
+                        ops_jset(o, "masterKey", json_string(c->cfg->master_key_path), &ok);
+                        ops_jset(o, "created", json_boolean(!existed), &ok);
                 }
-                return cli_json_print(cli_jdone(o, ok));
+                return cli_json_print(ops_jdone(o, ok));
         }
         if (existed)
                 printf("Store %s exists already; master key %s opens it.\n", c->cfg->store_path,

@@ -5,58 +5,11 @@
 #include "mef/cli-internal.h"
 #include "proto/ids.h"
 
-void cli_jset_auth(json_t *o, const char *psk_name, const char *psk_id, const char *cert_fp, bool *ok) {
-        cli_jset(o, "auth", json_string(psk_id[0] ? "psk" : "cert"), ok);
-        if (psk_id[0])
-                cli_jset(o, psk_name, json_string(psk_id), ok);
-        else
-                cli_jset(o, "certFingerprint", json_string(cert_fp), ok);
-}
-
-json_t *cli_jobject(bool *ok) {
-        json_t *o = json_object();
-        *ok = o != NULL;
-        return o;
-}
-
-json_t *cli_jdone(json_t *o, bool ok) {
-        if (ok)
-                return o;
-        json_decref(o);
-        return NULL;
-}
-
-json_t *cli_node_json(const void *row) {
-        const store_node_t *n = row;
-        json_t *o = json_object(), *t = json_array();
-        bool ok = o && t;
-        for (size_t i = 0; ok && i < n->n_targets; i++)
-                ok = json_array_append_new(t, json_string(n->targets[i])) == 0;
-        if (!ok) {
-                json_decref(o);
-                json_decref(t);
-                return NULL;
-        }
-        cli_jset(o, "nodeID", json_string(n->node_id), &ok);
-        cli_jset_auth(o, "kpmID", n->kpm_id, n->cert_fp, &ok);
-        cli_jset(o, "cseID", json_string(n->cse_id), &ok);
-        cli_jset(o, "cseBase", json_string(n->cse_base), &ok);
-        cli_jset(o, "targets", t, &ok);
-        cli_jset(o, "poll", json_integer(n->poll), &ok);
-        cli_jset(o, "lifetime", json_integer(n->lifetime), &ok);
-        cli_jset(o, "ltkTransported", json_boolean(n->ltk_transported), &ok);
-        cli_jset(o, "state", json_string(node_state_to_string(n->state)), &ok);
-        cli_jset(o, "created", cli_jtime(n->created), &ok);
-        cli_jset(o, "lastSeen", cli_jtime(n->last_seen), &ok);
-        cli_jset(o, "statusChecks", json_integer((json_int_t) n->status_checks), &ok);
-        return cli_jdone(o, ok);
-}
-
 /* ---- node ---- */
 
 static int node_print(cli_t *c, const store_node_t *n, const store_enrolment_t *enr, size_t n_enr) {
         if (c->json) {
-                json_t *o = cli_node_json(n);
+                json_t *o = ops_node_json(n);
                 if (o && enr && json_object_set_new(o, "enrolments", cli_enrolments_json(enr, n_enr)) < 0) {
                         json_decref(o);
                         o = NULL;
@@ -64,7 +17,7 @@ static int node_print(cli_t *c, const store_node_t *n, const store_enrolment_t *
                 return cli_json_print(o);
         }
         char created[32], targets[MSG_TARGETS_MAX * (MSG_ID_MAX + 2) + 1] = "";
-        cli_time_format(n->created, created);
+        ops_time_format(n->created, created);
         for (size_t i = 0; i < n->n_targets; i++) {
                 if (i)
                         strcat(targets, ", ");
@@ -84,7 +37,7 @@ static int node_print(cli_t *c, const store_node_t *n, const store_enrolment_t *
         printf("State:           %s\n", node_state_to_string(n->state));
         printf("Created:         %s\n", created);
         char seen[32];
-        cli_time_format(n->last_seen, seen);
+        ops_time_format(n->last_seen, seen);
         printf("Status checks:   %" PRIu64 " (last %s)\n", n->status_checks, n->last_seen ? seen : "never");
         if (enr) {
                 printf("Enrolments:      %zu\n", n_enr);
@@ -241,7 +194,7 @@ int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv) {
                 return cli_fail(cmd, r);
         cli_page_next(&p, n, n ? list[n - 1].node_id : NULL);
         if (c->json)
-                return cli_json_print(cli_json_array(list, n, sizeof *list, cli_node_json));
+                return cli_json_print(ops_json_array(list, n, sizeof *list, ops_node_json));
         _cleanup_(cli_table_free) cli_table_t t = { .n_cols = 8 };
         r = cli_table_row(&t, "NODE_ID", "AUTH", "IDENTITY", "CSE_ID", "STATE", "POLL", "LIFETIME", "TARGETS");
         for (size_t i = 0; r == 0 && i < n; i++) {
@@ -301,26 +254,9 @@ int cmd_node_change(cli_t *c, const command_t *def, int argc, char **argv) {
         if ((r = cli_node_get(c, cmd, node_id, &n)))
                 return r;
 
-        char action[32], detail[64] = "";
-        snprintf(action, sizeof action, "node-%s", def->name);
-        node_state_t to = streq(def->name, "reenrol") ? NODE_REENROL
-                        : streq(def->name, "revoke")  ? NODE_REVOKED
-                                                      : NODE_ACTIVE;
-        if (!streq(def->name, "remove"))
-                snprintf(detail, sizeof detail, "state %s -> %s", node_state_to_string(n->state),
-                         node_state_to_string(to));
-
-        r = store_begin(c->store);
-        if (r == 0) {
-                if (streq(def->name, "remove"))
-                        r = store_node_remove(c->store, node_id);
-                else
-                        r = store_node_set_state(c->store, node_id, to);
-                if (r == 0 && to == NODE_REVOKED && !streq(def->name, "remove"))
-                        /* its keys stop working now, not at their expiry */
-                        r = store_enrolment_set_state_for_node(c->store, node_id, ENROLMENT_REVOKED);
-                r = cli_change_end(c, r, action, node_id, detail[0] ? detail : NULL);
-        }
+        char detail[64];
+        r = ops_node_change(c->store, cli_actor(), node_id, ops_node_change_from_string(def->name), detail,
+                            sizeof detail);
         if (r < 0)
                 return cli_failf("%s %s: %s", cmd, node_id, strerror(-r));
 

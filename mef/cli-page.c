@@ -1,49 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /* --state, --since, --limit, --after: the keyset paging options of node list, enrolments and audit. */
-#include <time.h>
-
 #include "mef/cli-internal.h"
 #include "util/parse.h"
 
-#define PAGE_LIMIT_MAX 1000000u
-
-/* "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SSZ" (as the CLI prints times), or a duration back from now ("7d"). */
-static int since_parse(const char *v, int64_t *ret) {
-        struct tm tm = { 0 };
-        const char *end = strptime(v, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        if (!end || *end) {
-                memset(&tm, 0, sizeof tm);
-                end = strptime(v, "%Y-%m-%d", &tm);
-        }
-        if (end && !*end) {
-                time_t t = timegm(&tm);
-                if (t < 0)
-                        return -EINVAL;
-                *ret = (int64_t) t;
-                return 0;
-        }
-        usec_t d;
-        if (duration_parse(v, &d) < 0)
-                return -EINVAL;
-        int64_t now = (int64_t) time(NULL), back = (int64_t) (d / USEC_PER_SEC);
-        *ret = back >= now ? 0 : now - back;
-        return 0;
-}
 
 int cli_page_option(const char *cmd, int o, const char *arg, cli_page_t *p) {
-        unsigned long long u;
         switch (o) {
         case OPT_STATE:
                 p->state = arg;
                 return 0;
         case OPT_SINCE:
-                if (since_parse(arg, &p->page.since) < 0)
+                if (ops_since_parse(arg, &p->page.since) < 0)
                         return cli_usage_error(cmd, "--since: expected YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or a duration back from now (7d)");
                 return 0;
         case OPT_LIMIT:
-                if (parse_uint(arg, PAGE_LIMIT_MAX, &u) < 0 || u == 0)
-                        return cli_usage_error(cmd, "--limit: expected a number from 1 to %u", PAGE_LIMIT_MAX);
-                p->page.limit = (size_t) u;
+                if (ops_limit_parse(arg, &p->page.limit) < 0)
+                        return cli_usage_error(cmd, "--limit: expected a number from 1 to %u", OPS_PAGE_LIMIT_MAX);
                 return 0;
         case OPT_AFTER:
                 p->page.after = arg;

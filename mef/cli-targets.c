@@ -3,16 +3,6 @@
 #include "mef/cli-internal.h"
 #include "proto/ids.h"
 
-static json_t *target_json(const void *row) {
-        const store_target_t *t = row;
-        bool ok;
-        json_t *o = cli_jobject(&ok);
-        cli_jset(o, "id", json_string(t->id), &ok);
-        cli_jset_auth(o, "pskID", t->psk_id, t->cert_fp, &ok);
-        cli_jset(o, "created", cli_jtime(t->created), &ok);
-        return cli_jdone(o, ok);
-}
-
 /* ---- target ---- */
 
 int cmd_target_add(cli_t *c, const command_t *def, int argc, char **argv) {
@@ -62,7 +52,7 @@ int cmd_target_add(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0)
                 return credential_add_failed(cmd, id, &cr, r, "target ID, PSK identity or certificate");
         if (c->json)
-                return cli_json_print(target_json(&t));
+                return cli_json_print(ops_target_json(&t));
         credential_added_print("target", id, detail, &cr, "PSK", "");
         return 0;
 }
@@ -77,12 +67,12 @@ int cmd_target_list(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0)
                 return cli_fail("target list", r);
         if (c->json)
-                return cli_json_print(cli_json_array(list, n, sizeof *list, target_json));
+                return cli_json_print(ops_json_array(list, n, sizeof *list, ops_target_json));
         _cleanup_(cli_table_free) cli_table_t t = { .n_cols = 4 };
         r = cli_table_row(&t, "TARGET_ID", "AUTH", "IDENTITY", "CREATED");
         for (size_t i = 0; r == 0 && i < n; i++) {
                 char created[32];
-                cli_time_format(list[i].created, created);
+                ops_time_format(list[i].created, created);
                 r = cli_table_row(&t, list[i].id, list[i].psk_id[0] ? "psk" : "cert",
                               list[i].psk_id[0] ? list[i].psk_id : list[i].cert_fp, created);
         }

@@ -281,6 +281,10 @@ static const ini_key_t keys[] = {
         { "defaults", "lifetime", &ini_type_uint, F(default_lifetime), "31536000",
           UINT(STORE_LIFETIME_MIN, STORE_LIFETIME_MAX, " s") },
         { "metrics", "listen", &listen_type, F(metrics_host), NULL },
+        { "admin", "listen", &listen_type, F(admin_host), NULL },
+        { "admin", "certificate", &ini_type_string, F(admin_cert_file), NULL, FILE_PATH },
+        { "admin", "key", &ini_type_string, F(admin_key_file), NULL, FILE_PATH },
+        { "admin", "ca", &ini_type_string, F(admin_ca_file), NULL, FILE_PATH },
         { "audit", "keep", &keep_type, F(audit_keep_usec), "90d",
           &(const ini_duration_t) { 86400ull * 1000000, 36500ull * 86400 * 1000000, "out of range (1d..36500d)", true } },
         { "defaults", "poll", &ini_type_uint, F(default_poll), "86400" /* MSG_POLL_DEFAULT */, UINT(STORE_POLL_MIN, STORE_POLL_MAX, " s") },
@@ -301,6 +305,13 @@ static int validate(ini_t *ini, mef_config_t *cfg) {
                 return ini_fail_key(ini, -EINVAL, F(store_uri), "required when backend is postgresql");
         if (cfg->client_ca_file && !cfg->cert_file)
                 return ini_fail_key(ini, -EINVAL, F(cert_file), "required when client_ca is set");
+        if (cfg->admin_host && !cfg->admin_cert_file)
+                return ini_fail_key(ini, -EINVAL, F(admin_cert_file), "required when listen is set");
+        if (cfg->admin_host && !cfg->admin_key_file)
+                return ini_fail_key(ini, -EINVAL, F(admin_key_file), "required when listen is set");
+        if (cfg->admin_host && !cfg->admin_ca_file)
+                /* the operators' CA: without it anyone reaching the port would be served */
+                return ini_fail_key(ini, -EINVAL, F(admin_ca_file), "required when listen is set");
         if (!fqdn_set && host_is_wildcard(cfg->listen_host))
                 /* KeIDs name the MEF by the host the agents were given: a wildcard is none */
                 return ini_fail_key(ini, -EINVAL, F(fqdn), "required when listen is a wildcard address");

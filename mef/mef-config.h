@@ -56,6 +56,13 @@ typedef struct mef_config {
         usec_t audit_keep_usec;
         char *metrics_host;          /* [metrics] listen = host:port; NULL (default): no metrics */
         char *metrics_port;          /* follows metrics_host */
+        /* [admin] listen = host:port (NULL, the default: no admin API); certificate, key: the
+         * admin server's own; ca: the operators' CA, which every client certificate must chain to */
+        char *admin_host;
+        char *admin_port;            /* follows admin_host */
+        char *admin_cert_file;
+        char *admin_key_file;
+        char *admin_ca_file;
 } mef_config_t;
 
 /* Defaults, then the file when it exists (path NULL: MEF_CONFIG_DEFAULT; a missing default

@@ -175,6 +175,9 @@ static int worker_spawn(worker_t *w) {
                         (void) unsetenv("WATCHDOG_PID");
                         (void) unsetenv("WATCHDOG_USEC");
                 }
+                /* the admin API ([admin] listen) runs in the first worker only */
+                if (w->index > 0)
+                        s->wcfg.admin_host = NULL;
                 _exit(s->fn(&s->wcfg));
         }
         w->pid = pid;

@@ -2,7 +2,6 @@
 /* The MEF's exchanges (mef/handlers*.c) against a real store in a temporary directory, with a
  * fixed exported keying material standing in for the TLS session. */
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <time.h>
 
 #include "keys/kdf.h"
@@ -11,6 +10,7 @@
 #include "proto/http.h"
 #include "proto/msg.h"
 #include "util/util.h"
+#include "store-tmp.h"
 
 #define FQDN "mef.example.net"
 #define NODE1 "urn:dev:ops:node-1"
@@ -29,10 +29,6 @@ static char tmpdir[] = "/tmp/test-handlers-XXXXXX";
 static mef_store_t *store;
 static mef_config_t cfg;
 static uint8_t ekm1[KDF_EKM_LEN], ekm2[KDF_EKM_LEN], ekm3[KDF_EKM_LEN];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
 
 static void add_node(const char *node_id, const char *kpm_id, const char *cse_id, bool ltk,
                      const char *const *targets) {
@@ -63,11 +59,7 @@ static void add_target(const char *id, const char *psk_id) {
 }
 
 static void setup(void) {
-        cr_assert_not_null(mkdtemp(tmpdir));
-        char db[256], mk[256];
-        snprintf(db, sizeof db, "%s/mef.db", tmpdir);
-        snprintf(mk, sizeof mk, "%s/master.key", tmpdir);
-        cr_assert_eq(store_open(db, mk, true, &store), 0);
+        store = store_tmp_open(tmpdir);
 
         cfg = (mef_config_t) {
                 .fqdn = (char *) FQDN,
@@ -90,7 +82,7 @@ static void setup(void) {
 
 static void teardown(void) {
         store = store_close(store);
-        nftw(tmpdir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+        store_tmp_remove(tmpdir);
 }
 
 TestSuite(handlers, .init = setup, .fini = teardown);

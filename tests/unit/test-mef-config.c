@@ -191,6 +191,28 @@ Test(mef_config, metrics_listen) {
         load_fails("[metrics]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n", 3, "[metrics] listen", "set twice");
 }
 
+/* [admin]: off unless listen is set; then the server's certificate and key and the operators'
+ * CA are all required (without ca anyone reaching the port would be served). */
+Test(mef_config, admin) {
+        mef_config_t c = { 0 };
+        load_ok("", &c);
+        cr_assert_null(c.admin_host);
+        mef_config_done(&c);
+        load_ok("[admin]\nlisten = [::1]:9443\ncertificate = /etc/msce/a.pem\nkey = /etc/msce/a.key\n"
+                "ca = /etc/msce/ops.pem\n", &c);
+        cr_assert_str_eq(c.admin_host, "::1");
+        cr_assert_str_eq(c.admin_port, "9443");
+        cr_assert_str_eq(c.admin_ca_file, "/etc/msce/ops.pem");
+        mef_config_done(&c);
+        load_fails("[admin]\nlisten = 127.0.0.1:9443\ncertificate = /a.pem\nkey = /a.key\n", 0, "[admin] ca",
+                   "required when listen is set");
+        load_fails("[admin]\nlisten = 127.0.0.1:9443\nkey = /a.key\nca = /ops.pem\n", 0, "[admin] certificate",
+                   "required");
+        load_fails("[admin]\nlisten = 127.0.0.1:9443\ncertificate = /a.pem\nca = /ops.pem\n", 0, "[admin] key",
+                   "required");
+        load_fails("[admin]\nlisten = 9443\n", 2, "[admin] listen", "host:port");
+}
+
 /* [audit] keep: a duration of 1d..36500d (90d by default), or forever. */
 Test(mef_config, audit_keep) {
         mef_config_t c = { 0 };

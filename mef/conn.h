@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* A TLS listener on the server's sd-event loop and its connections: accept, admission, the
+ * handshake, one request read under the HTTP limits, the answer written, the linger, a
+ * deadline on each phase and the pools bounding how many are open (mef/server.c says which).
+ * What a request means is the listener's ops: the gateways' port (mef/server-exchange.c) and
+ * the admin API (mef/admin.c) share everything else. Private to msce-mef's server. */
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-event.h>
+
+#include "util/util.h"
+
+#include "keys/kdf.h"
+#include "mef/admission.h"
+#include "mef/logbook.h"
+#include "mef/metrics.h"
+#include "mef/store-queue.h"
+#include "mef/store.h"
+#include "proto/http.h"
+#include "proto/tls.h"
+
+#define CONN_LOG_PATH_MAX 96u
+#define CONN_IDENTITY_LOG_MAX 64u
+#define CONN_TIMER_ACCURACY_USEC (10u * 1000u)
+/* After the answer, read and discard what the client still sends for at most this long. */
+#define CONN_LINGER_USEC (1000u * 1000u)
+/* A source over its unauthenticated bound gives up connections silent for this long. */
+#define CONN_IDLE_GRACE_USEC (250u * 1000u)
+
+typedef struct listener listener_t;
+typedef struct conn conn_t;
+typedef struct conn_job conn_job_t;
+
+typedef enum conn_phase {
+        CONN_HANDSHAKE,
+        CONN_READ,
+        CONN_STORE, /* a store thread handles the request: no I/O meanwhile */
+        CONN_WRITE,
+        CONN_LINGER,
+} conn_phase_t;
+
+/* Which count a connection is in. */
+typedef enum conn_pool {
+        POOL_UNAUTHENTICATED, /* in listener.unauth (admission) */
+        POOL_SERVING,         /* n_serving */
+        POOL_OVERFLOW,        /* n_overflow: answered 503 */
+        POOL_LINGER,          /* n_lingering */
+} conn_pool_t;
+
+typedef struct listener_ops {
+        /* After the handshake: who the peer is (c->authenticated and what handle needs). <0: close. */
+        int (*identify)(conn_t *c);
+        /* A complete request: 1 answered (conn_answer), 0 handed to a store thread
+         * (conn_submit), <0 close. The message may be moved out. */
+        int (*handle)(conn_t *c, http_msg_t *msg);
+        /* An error found before or around handle (400, 413, 431, 503): conn_answer() it. */
+        int (*answer_error)(conn_t *c, int status, const char *reason, const char *request_id);
+        /* The answer is out: metrics and the log line. */
+        void (*log_exchange)(const conn_t *c);
+        /* The peer for a log line: "psk:ID", "cert:FP", "api:CN" or "-". */
+        const char *(*peer_name)(const conn_t *c, char *buf, size_t size);
+} listener_ops_t;
+
+struct listener {
+        const listener_ops_t *ops;
+        void *userdata;                   /* the ops' own (server_t, admin_t) */
+        const char *name;                 /* for log lines: "" (the gateways' port) or "admin" */
+        sd_event *event;
+        const mef_config_t *cfg;
+        mef_metrics_t *metrics;           /* NULL: not counted */
+        store_queue_t *queue;
+        logbook_t *logbook;               /* shared; its timer is armed through logbook_timer */
+        sd_event_source *logbook_timer;   /* not owned */
+        sd_event_source *accept_source, *accept_retry;
+        int listen_fd;
+        tls_ctx_t *tls;
+        conn_t *conns;
+        admission_t *unauth;
+        unsigned max_serving, max_overflow;
+        unsigned n_serving, n_overflow;
+        unsigned n_lingering, max_lingering;
+        uint64_t first_byte_usec, handshake_usec, request_usec;
+        uint64_t busy_usec; /* a request queued for longer than the store may wait: 503 */
+        bool accept_on;
+        bool accept_backoff; /* fd exhaustion: wait for accept_retry */
+        uint64_t pause_logged, backoff_logged;
+        void (*idle)(listener_t *l); /* the last connection closed; NULL: nothing to do */
+};
+
+struct conn {
+        listener_t *listener;
+        conn_t *prev, *next;
+        int fd;
+        tls_conn_t *tls;
+        sd_event_source *io, *timer;
+        conn_phase_t phase;
+        conn_pool_t pool;
+        admission_entry_t admission;      /* while POOL_UNAUTHENTICATED */
+        uint64_t started;                 /* CLOCK_MONOTONIC usec */
+        uint64_t deadline;
+        char addr[INET6_ADDRSTRLEN + 8];
+        source_key_t source;
+        char source_name[SOURCE_KEY_STRLEN]; /* what the logbook counts under */
+        char identity_tried[CONN_IDENTITY_LOG_MAX + 1]; /* last PSK identity looked up, sanitized */
+        bool authenticated;               /* set by ops->identify */
+        /* the gateways' port: the peer after the handshake */
+        const char *psk_identity;         /* owned by tls */
+        char cert_fp[STORE_FP_LEN + 1];   /* "" when none */
+        uint8_t ekm[KDF_EKM_LEN];
+        /* the node the PSK lookup found for this handshake: the handlers need not look it up
+         * (and decrypt its Kpm) again */
+        store_node_t node;
+        bool has_node;
+        /* the admin API: the operator certificate's subject CN */
+        char operator[CONN_IDENTITY_LOG_MAX + 1];
+        /* request */
+        uint8_t *in;
+        size_t in_len, in_size;
+        http_parser_t parser;
+        /* response: may carry key bytes, wiped as soon as it is sent */
+        uint8_t *out;
+        size_t out_len, out_pos;
+        /* for the exchange log line */
+        char method[8];
+        char path[CONN_LOG_PATH_MAX + 1];
+        int status;
+        mef_exchange_t exchange;
+        char node_id[MSG_ID_MAX + 1];
+        char ke_id[MSG_KEID_MAX + 1];
+        conn_job_t *job;                  /* while CONN_STORE */
+};
+
+/* A request on its way through a store thread. It owns copies of all it needs, so that the
+ * connection may go (deadline, eviction, shutdown) while a thread still works on it. The
+ * listener's job types embed it first. */
+struct conn_job {
+        store_job_t job;
+        conn_t *conn;                     /* NULL once the connection is gone */
+        http_msg_t msg;
+        /* Back in the loop, the connection still there: answer what run() made of it. */
+        int (*answer)(conn_job_t *j, conn_t *c);
+        void (*free)(conn_job_t *j);
+};
+
+/* Sets up l (its fields filled by the caller: ops, event, cfg, limits, tls, listen_fd) on its
+ * event loop. */
+int listener_start(listener_t *l);
+/* Closes every connection and the sources; not the TLS context or the socket. */
+void listener_stop(listener_t *l);
+void listener_logbook_arm(listener_t *l);
+
+/* Peer-supplied text for a log line: printable ASCII, truncated. */
+void conn_sanitize(const char *in, char *out, size_t size);
+void conn_free(conn_t *c);
+/* Sends out (len bytes, taken) with status; moves on to writing. 1. */
+int conn_answer(conn_t *c, int status, uint8_t *out, size_t len);
+/* Hands j (its msg, job.run, answer and free set) to a store thread: 0, or -EAGAIN when the
+ * queue is full (j untouched). A job that fails or waits past its deadline is answered 500 or
+ * 503 through the listener's answer_error. */
+int conn_submit(conn_t *c, conn_job_t *j);
+/* Back in the loop after a job: the connection goes on (r >= 0) or closes. */
+void conn_resume(conn_t *c, int r);
+/* A line about a connection that anyone reaching the port can cause, counted per source. */
+void conn_note(const conn_t *c, logbook_kind_t kind, int priority, const char *fmt, ...) _printf_(4, 5);
+const char *conn_tls_error_str(int r);

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/* A node's state changes (reenrol, revoke, activate) and its removal, each in one transaction
+ * with its audit row; a certificate fingerprint as operators write it. */
+#include <ctype.h>
+
+#include "mef/ops.h"
+#include "util/string-table.h"
+#include "util/util.h"
+
+static const char *const change_table[_OPS_NODE_CHANGE_MAX] = {
+        [OPS_NODE_REENROL] = "reenrol",
+        [OPS_NODE_REVOKE] = "revoke",
+        [OPS_NODE_ACTIVATE] = "activate",
+        [OPS_NODE_REMOVE] = "remove",
+};
+DEFINE_STRING_TABLE(ops_node_change, ops_node_change_t, change_table);
+
+int ops_node_change(mef_store_t *s, const char *actor, const char *node_id, ops_node_change_t change,
+                    char *detail, size_t detail_size) {
+        static const node_state_t to_state[] = {
+                [OPS_NODE_REENROL] = NODE_REENROL,
+                [OPS_NODE_REVOKE] = NODE_REVOKED,
+                [OPS_NODE_ACTIVATE] = NODE_ACTIVE,
+                [OPS_NODE_REMOVE] = NODE_ACTIVE,
+        };
+        if (change < 0 || change >= _OPS_NODE_CHANGE_MAX)
+                return -EINVAL;
+        store_node_t n;
+        int r = store_node_get(s, node_id, &n);
+        if (r < 0)
+                return r;
+        char action[32];
+        snprintf(action, sizeof action, "node-%s", ops_node_change_to_string(change));
+        node_state_t to = to_state[change];
+        detail[0] = 0;
+        if (change != OPS_NODE_REMOVE)
+                snprintf(detail, detail_size, "state %s -> %s", node_state_to_string(n.state), node_state_to_string(to));
+
+        r = store_begin(s);
+        if (r < 0)
+                return r;
+        if (change == OPS_NODE_REMOVE)
+                r = store_node_remove(s, node_id);
+        else
+                r = store_node_set_state(s, node_id, to);
+        if (r == 0 && change == OPS_NODE_REVOKE)
+                /* its keys stop working now, not at their expiry */
+                r = store_enrolment_set_state_for_node(s, node_id, ENROLMENT_REVOKED);
+        if (r == 0)
+                r = store_audit(s, actor, action, node_id, detail[0] ? detail : NULL);
+        if (r == 0)
+                r = store_commit(s);
+        if (r < 0)
+                store_rollback(s);
+        return r;
+}
+
+int ops_cert_fp_normalise(const char *in, char out[STORE_FP_LEN + 1]) {
+        size_t n = 0;
+        for (const char *p = in; *p; p++) {
+                if (*p == ':')
+                        continue;
+                if (!isxdigit((unsigned char) *p) || n >= STORE_FP_LEN)
+                        return -EINVAL;
+                out[n++] = (char) tolower((unsigned char) *p);
+        }
+        if (n != STORE_FP_LEN)
+                return -EINVAL;
+        out[n] = 0;
+        return 0;
+}

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/* The gateways' port on the connection machinery (mef/conn.h): the PSK lookup in the
+ * handshake, who the peer is, the request handed to a store thread (mef/handlers.h) and the
+ * answer and log line of each exchange. */
+#include <syslog.h>
+
+#include "mef/conn.h"
+#include "mef/handlers.h"
+#include "mef/log.h"
+#include "mef/message-ids.h"
+#include "mef/psk-cache.h"
+#include "mef/server-internal.h"
+#include "util/util.h"
+
+typedef struct exchange_job {
+        conn_job_t base;
+        const mef_config_t *cfg;
+        char *psk_identity;
+        char cert_fp[STORE_FP_LEN + 1];
+        char addr[INET6_ADDRSTRLEN + 8];
+        uint8_t ekm[KDF_EKM_LEN];
+        store_node_t node;
+        bool has_node;
+        mef_metrics_t *metrics;
+        ratelimit_t *enrol_limit;         /* thread-safe, shared */
+        mef_response_t resp;
+} exchange_job_t;
+
+static const char *peer_name(const conn_t *c, char *buf, size_t size) {
+        if (c->psk_identity) {
+                char id[64];
+                conn_sanitize(c->psk_identity, id, sizeof id);
+                snprintf(buf, size, "psk:%s", id);
+        } else if (c->cert_fp[0])
+                snprintf(buf, size, "cert:%.16s", c->cert_fp);
+        else
+                snprintf(buf, size, "-");
+        return buf;
+}
+
+/* The exchange's journal entry: a MESSAGE_ID for what an operator looks for. */
+static void log_event_of(const conn_t *c, const char *peer, unsigned long long ms) {
+        const char *outcome = "ok", *id = NULL;
+        int priority = LOG_INFO;
+        if (c->status >= 500) {
+                outcome = "failed";
+                id = MEF_MESSAGE_FAILED;
+                priority = LOG_WARNING;
+        } else if (c->status >= 400) {
+                outcome = "refused";
+                id = MEF_MESSAGE_REFUSED;
+        } else if (c->exchange == MEF_EXCHANGE_ENROL) {
+                outcome = "enrolled";
+                id = MEF_MESSAGE_ENROLLED;
+        } else if (c->exchange == MEF_EXCHANGE_FETCH)
+                id = MEF_MESSAGE_FETCHED;
+        else if (c->exchange == MEF_EXCHANGE_DEREGISTER)
+                id = MEF_MESSAGE_DEREGISTERED;
+        mef_log_fields_t f = {
+                .message_id = id,
+                .node_id = c->node_id,
+                .ke_id = c->ke_id,
+                .identity = peer,
+                .peer = c->addr,
+                .exchange = mef_exchange_to_string(c->exchange),
+                .outcome = outcome,
+                .status = c->status,
+        };
+        log_event(&f, priority, "%s %s %s %s -> %d (%llu ms)", peer, c->addr, c->method[0] ? c->method : "-",
+                  c->path[0] ? c->path : "-", c->status, ms);
+}
+
+static void log_exchange(const conn_t *c) {
+        char peer[96];
+        uint64_t usec = now_usec() - c->started;
+        unsigned long long ms = usec / 1000u;
+        mef_metrics_request(c->listener->metrics, c->exchange, c->status, usec);
+        /* Exchanges of authenticated peers are each logged (enrolments among them); what the
+         * others get (403, 400, 431...) and 503s are counted per source. */
+        if (c->status == 503 || !c->authenticated) {
+                conn_note(c, c->status == 503 ? LOGBOOK_OVERLOADED : LOGBOOK_REQUEST_FAILED, LOG_INFO,
+                          "%s %s %s -> %d (%llu ms)", peer_name(c, peer, sizeof peer),
+                          c->method[0] ? c->method : "-", c->path[0] ? c->path : "-", c->status, ms);
+                return;
+        }
+        log_event_of(c, peer_name(c, peer, sizeof peer), ms);
+}
+
+/* Serialise resp into the output buffer and move on to writing. Consumes resp. */
+static int answer(conn_t *c, mef_response_t *resp, const char *request_id) {
+        uint8_t *out = NULL;
+        size_t len = 0;
+        int r = mef_response_format(resp, request_id, &out, &len);
+        c->exchange = resp->exchange;
+        snprintf(c->node_id, sizeof c->node_id, "%s", resp->node_id);
+        snprintf(c->ke_id, sizeof c->ke_id, "%s", resp->ke_id);
+        int status = resp->status;
+        mef_response_done(resp);
+        if (r < 0) {
+                log_warning("%s: cannot format the response: %s", c->addr, strerror(-r));
+                return r;
+        }
+        return conn_answer(c, status, out, len);
+}
+
+/* oneM2M's RSC for the errors the connection layer finds; a 503 says when to come back. */
+static int answer_error(conn_t *c, int status, const char *reason, const char *request_id) {
+        mef_response_t resp;
+        int r = mef_response_error(status, status >= 500 ? 5000 : status == 403 ? 4103 : 4000, reason, &resp);
+        if (r < 0)
+                return r;
+        if (status == 503)
+                resp.retry_after = c->listener->cfg->retry_after;
+        return answer(c, &resp, request_id);
+}
+
+static void exchange_job_free(conn_job_t *base) {
+        exchange_job_t *j = (exchange_job_t *) base;
+        erase(j->ekm, sizeof j->ekm);
+        erase(&j->node, sizeof j->node);
+        free(j->psk_identity);
+        http_msg_done(&j->base.msg);
+        mef_response_done(&j->resp);
+        free(j);
+}
+
+/* In a store thread. */
+static int exchange_job_run(store_job_t *job, mef_store_t *store) {
+        exchange_job_t *j = (exchange_job_t *) job;
+        mef_peer_t peer = {
+                .psk_identity = j->psk_identity,
+                .cert_fp = j->cert_fp[0] ? j->cert_fp : NULL,
+                .addr = j->addr,
+                .ekm = j->ekm,
+                .node = j->has_node ? &j->node : NULL,
+                .enrol_limit = j->enrol_limit,
+        };
+        uint64_t t0 = now_usec();
+        int r = mef_handle(j->cfg, store, &peer, &j->base.msg, &j->resp);
+        mef_metrics_store(j->metrics, now_usec() - t0); /* atomic: fine from a store thread */
+        erase(j->ekm, sizeof j->ekm);
+        return r;
+}
+
+/* Back in the loop: the handlers' response. */
+static int exchange_job_answer(conn_job_t *base, conn_t *c) {
+        exchange_job_t *j = (exchange_job_t *) base;
+        mef_response_t resp = j->resp;
+        j->resp = (mef_response_t) {};
+        return answer(c, &resp, http_msg_header(&base->msg, "X-M2M-RI"));
+}
+
+/* Hands the request to a store thread: 0, the answer comes through exchange_job_done(). The
+ * message moves into the job (and back on failure). */
+static int submit(conn_t *c, http_msg_t *msg) {
+        server_t *s = c->listener->userdata;
+        exchange_job_t *j = calloc(1, sizeof *j);
+        if (!j)
+                return -ENOMEM;
+        *j = (exchange_job_t) {
+                .base = {
+                        .job = { .run = exchange_job_run },
+                        .msg = *msg,
+                        .answer = exchange_job_answer,
+                        .free = exchange_job_free,
+                },
+                .cfg = s->cfg,
+                .metrics = s->metrics,
+                .enrol_limit = s->enrol_limit,
+                .has_node = c->has_node,
+        };
+        *msg = (http_msg_t) {};
+        int r = 0;
+        if (c->psk_identity && !(j->psk_identity = strdup(c->psk_identity)))
+                r = -ENOMEM;
+        memcpy(j->cert_fp, c->cert_fp, sizeof j->cert_fp);
+        memcpy(j->addr, c->addr, sizeof j->addr);
+        memcpy(j->ekm, c->ekm, sizeof j->ekm);
+        if (c->has_node)
+                j->node = c->node;
+        if (r >= 0)
+                r = conn_submit(c, &j->base);
+        if (r < 0) {
+                *msg = j->base.msg; /* back to the caller, for the 503 */
+                j->base.msg = (http_msg_t) {};
+                exchange_job_free(&j->base);
+        }
+        return r;
+}
+
+/* 1: answered, writing; 0: in a store thread; <0: close. */
+static int handle(conn_t *c, http_msg_t *msg) {
+        if (!c->authenticated) {
+                mef_response_t resp;
+                int r = mef_response_error(403, 4103, "client certificate required", &resp);
+                return r < 0 ? r : answer(c, &resp, http_msg_header(msg, "X-M2M-RI"));
+        }
+        int r = submit(c, msg);
+        if (r >= 0)
+                return 0;
+        if (r == -EAGAIN)
+                /* every store thread busy and the queue full */
+                return answer_error(c, 503, "store busy: retry later", http_msg_header(msg, "X-M2M-RI"));
+        return r;
+}
+
+/* After the handshake: the exporter output and who the peer is. <0: close. */
+static int identify(conn_t *c) {
+        int r = tls_conn_export(c->tls, KDF_EXPORTER_LABEL, c->ekm, KDF_EKM_LEN);
+        if (r < 0) {
+                log_warning("%s: cannot export keying material: %s", c->addr, strerror(-r));
+                return r;
+        }
+        c->psk_identity = tls_conn_psk_identity(c->tls);
+        if (!c->psk_identity && tls_conn_peer_fingerprint(c->tls, c->cert_fp) < 0)
+                c->cert_fp[0] = 0; /* answered 403 once its request is read: stays unauthenticated */
+        c->authenticated = c->psk_identity || c->cert_fp[0];
+        return 0;
+}
+
+const listener_ops_t server_exchange_ops = {
+        .identify = identify,
+        .handle = handle,
+        .answer_error = answer_error,
+        .log_exchange = log_exchange,
+        .peer_name = peer_name,
+};
+
+/* userdata: the conn_t (tls_conn_set_userdata). */
+unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, unsigned key_max) {
+        conn_t *c = userdata;
+        if (!c)
+                return 0;
+        server_t *s = c->listener->userdata;
+        uint8_t buf[MSG_KEY_MAX];
+        size_t len = 0;
+        unsigned ret = 0;
+
+        /* Cert-mode nodes have an empty KpmID: an empty identity must never match them. */
+        if (!identity || !*identity)
+                return 0;
+        /* for the log when the handshake fails: identities are not secret */
+        conn_sanitize(identity, c->identity_tried, sizeof c->identity_tried);
+        /* Nodes first: a name used both as a KpmID and a target PSK identity is a node's. */
+        store_node_t node;
+        int r = store_node_by_kpm_id(s->store, identity, &node, buf, &len);
+        c->has_node = r >= 0;
+        if (c->has_node)
+                c->node = node;
+        if (r < 0 && !store_error_is_transient(r)) {
+                store_target_t target;
+                len = 0;
+                r = store_target_by_psk_id(s->store, identity, &target, buf, &len);
+        }
+        if (r >= 0)
+                psk_cache_put(s->psks, identity, buf, len, now_usec());
+        else if (store_error_is_transient(r))
+                /* the store is away: a PSK it gave before completes the handshake, and the
+                 * request that follows is answered 503 (the handlers need the store) */
+                len = psk_cache_get(s->psks, identity, buf, now_usec());
+        else
+                psk_cache_drop(s->psks, identity);
+        if (len > 0 && len <= key_max && len <= sizeof buf) {
+                memcpy(key, buf, len);
+                ret = (unsigned) len;
+        }
+        erase(buf, sizeof buf);
+        return ret;
+}

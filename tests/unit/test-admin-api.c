@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/* The admin API's requests (mef/admin-api.c) against a real store in a temporary directory:
+ * targets and queries as a client may mangle them, errors in their JSON shape, no key answered. */
+#include <criterion/criterion.h>
+#include <jansson.h>
+
+#include "mef/admin-api.h"
+#include "mef/store.h"
+#include "util/util.h"
+#include "store-tmp.h"
+
+#define KPM "00112233445566778899aabbccddeeff"
+
+static char tmpdir[] = "/tmp/test-admin-api-XXXXXX";
+static mef_store_t *store;
+static mef_config_t cfg;
+
+static void setup(void) {
+        store = store_tmp_open(tmpdir);
+        cfg = (mef_config_t) { .default_lifetime = 86400, .default_poll = 3600, .retry_after = 5 };
+}
+
+static void teardown(void) {
+        store = store_close(store);
+        store_tmp_remove(tmpdir);
+}
+
+TestSuite(admin_api, .init = setup, .fini = teardown);
+
+/* One request; the status, and the body parsed when it is JSON (caller decrefs). */
+static int call(const char *method, const char *target, const char *body, json_t **ret) {
+        http_msg_t m = {};
+        snprintf(m.method, sizeof m.method, "%s", method);
+        snprintf(m.target, sizeof m.target, "%s", target);
+        if (body) {
+                m.body = (uint8_t *) strdup(body);
+                m.body_len = strlen(body);
+        }
+        admin_response_t r;
+        cr_assert_eq(admin_api_handle(&cfg, store, "api:tester", &m, &r), 0);
+        free(m.body);
+        if (ret)
+                *ret = r.content_type && streq(r.content_type, "application/json")
+                               ? json_loadb(r.body, r.body_len, 0, NULL)
+                               : json_stringn(r.body ?: "", r.body_len);
+        cr_assert(!r.body || !strstr(r.body, KPM), "a key in an answer: %s", r.body);
+        int status = r.status;
+        admin_response_done(&r);
+        return status;
+}
+
+static void expect_error(const char *method, const char *target, const char *body, int want, const char *word) {
+        json_t *j = NULL;
+        int st = call(method, target, body, &j);
+        cr_assert_eq(st, want, "%s %s: %d, want %d", method, target, st, want);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "error")), word, "%s %s", method, target);
+        cr_assert(json_is_string(json_object_get(j, "reason")));
+        json_decref(j);
+}
+
+/* Requests answered with an error before anything is changed. */
+static const struct {
+        const char *method, *target, *body;
+        int status;
+        const char *word;
+} refused[] = {
+        /* names nothing (a node is removed with DELETE) */
+        { "GET", "/admin/v1", NULL, 404, "not-found" },
+        { "GET", "/admin/v1/", NULL, 404, "not-found" },
+        { "GET", "/admin/v1/nodes/", NULL, 404, "not-found" },
+        { "GET", "/admin/v2/nodes", NULL, 404, "not-found" },
+        { "GET", "/admin/v1nodes", NULL, 404, "not-found" },
+        { "GET", "/admin/v1/nodes/a/b/c", NULL, 404, "not-found" },
+        { "GET", "/admin/v1/nodes/a/b/c/d", NULL, 404, "not-found" },
+        { "GET", "/admin/v1//nodes", NULL, 404, "not-found" },
+        { "POST", "/admin/v1/nodes/x/remove", NULL, 404, "not-found" },
+        { "GET", "/admin/v1/nodes/urn:dev:ops:none", NULL, 404, "not-found" },
+        /* mangled targets and queries */
+        { "GET", "/admin/v1/nodes/%00x", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes/%zz", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes/%4", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes?limit=%00", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes?limit=0", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes?limit=1000001", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes?since=yesterday", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/nodes?a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/audit?after=-1", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/enrolments?state=happy", NULL, 400, "bad-request" },
+        { "GET", "/admin/v1/targets?x", NULL, 400, "bad-request" },
+        { "POST", "/admin/v1/import?dry_run=perhaps", "nodeID\n", 400, "bad-request" },
+        /* methods a path does not take */
+        { "PUT", "/admin/v1/nodes", NULL, 405, "method-not-allowed" },
+        { "DELETE", "/admin/v1/audit", NULL, 405, "method-not-allowed" },
+        { "GET", "/admin/v1/import", NULL, 405, "method-not-allowed" },
+};
+
+Test(admin_api, requests_refused_with_their_status_and_word) {
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++)
+                expect_error(refused[i].method, refused[i].target, refused[i].body, refused[i].status, refused[i].word);
+}
+
+Test(admin_api, node_add_show_page_remove) {
+        json_t *j;
+        expect_error("POST", "/admin/v1/nodes", "[]", 400, "bad-request");
+        expect_error("POST", "/admin/v1/nodes", "{\"nodeID\":\"urn:dev:ops:n1\",\"nodeID\":\"x\"}", 400, "bad-request");
+        expect_error("POST", "/admin/v1/nodes", "{\"nodeID\":\"urn:dev:ops:n1\",\"colour\":\"red\"}", 422, "invalid");
+        const char *n1 = "{\"nodeID\":\"urn:dev:ops:n1\",\"kpmID\":\"k1\",\"kpm\":\"" KPM "\",\"cseID\":\"/mn-1\","
+                         "\"cseBase\":\"https://in.example.net/b\",\"targets\":[\"/in-cse\"]}";
+        cr_assert_eq(call("POST", "/admin/v1/nodes", n1, &j), 201);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "kpmID")), "k1");
+        cr_assert_null(json_object_get(j, "kpm"));
+        json_decref(j);
+        expect_error("POST", "/admin/v1/nodes", n1, 409, "conflict");
+        const char *n2 = "{\"nodeID\":\"urn:dev:ops:n2\",\"kpmID\":\"k2\",\"kpmFile\":\"/etc/passwd\",\"cseID\":\"/mn-2\","
+                         "\"cseBase\":\"https://in.example.net/b\"}";
+        expect_error("POST", "/admin/v1/nodes", n2, 422, "invalid");
+
+        /* percent-encoded path segment: the same node */
+        cr_assert_eq(call("GET", "/admin/v1/nodes/urn%3Adev%3Aops%3An1", NULL, &j), 200);
+        cr_assert_eq(json_array_size(json_object_get(j, "enrolments")), 0);
+        json_decref(j);
+        cr_assert_eq(call("GET", "/admin/v1/nodes?limit=1", NULL, &j), 200);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "next")), "urn:dev:ops:n1");
+        json_decref(j);
+        cr_assert_eq(call("GET", "/admin/v1/nodes?limit=1&after=urn%3Adev%3Aops%3An1", NULL, &j), 200);
+        cr_assert_eq(json_array_size(json_object_get(j, "items")), 0);
+        cr_assert(json_is_null(json_object_get(j, "next")));
+        json_decref(j);
+
+        cr_assert_eq(call("POST", "/admin/v1/nodes/urn:dev:ops:n1/revoke", NULL, &j), 200);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "state")), "revoked");
+        json_decref(j);
+        cr_assert_eq(call("DELETE", "/admin/v1/nodes/urn:dev:ops:n1", NULL, &j), 200);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "removed")), "urn:dev:ops:n1");
+        json_decref(j);
+
+        store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_audit_list(store, 0, &list, &n), 0);
+        /* the changes, and each change refused with its status and why (reads are not audited) */
+        static const char *const want[] = { "node-remove", "node-revoke", "api-refused", "api-refused", "node-add",
+                                            "api-refused", "api-refused", "api-refused" };
+        cr_assert_eq(n, ELEMENTSOF(want));
+        for (size_t i = 0; i < n; i++) {
+                cr_assert_str_eq(list[i].actor, "api:tester");
+                cr_assert_str_eq(list[i].action, want[i], "row %zu: %s", i, list[i].action);
+        }
+        cr_assert_str_eq(list[3].detail, "POST -> 409: node ID already in use");
+        cr_assert(strstr(list[2].detail, "POST -> 422: kpmFile"), "%s", list[2].detail);
+        free(list);
+}
+
+Test(admin_api, import_bad_rows_change_nothing) {
+        json_t *j;
+        const char *csv = "nodeID,kpmID,kpm,cseID,cseBase\n"
+                          "urn:dev:ops:i1,ki1," KPM ",/mn-i1,https://in.example.net/b\n"
+                          "urn:dev:ops:i2,ki2,nothex,/mn-i2,https://in.example.net/b\n";
+        cr_assert_eq(call("POST", "/admin/v1/import", csv, &j), 422);
+        cr_assert_eq(json_integer_value(json_object_get(json_array_get(json_object_get(j, "errors"), 0), "line")), 3);
+        cr_assert(json_is_false(json_object_get(j, "imported")));
+        json_decref(j);
+        expect_error("POST", "/admin/v1/import", "", 400, "bad-request");
+        expect_error("POST", "/admin/v1/import", "colour\nred\n", 422, "invalid");
+        cr_assert_eq(call("GET", "/admin/v1/nodes", NULL, &j), 200);
+        cr_assert_eq(json_array_size(json_object_get(j, "items")), 0);
+        json_decref(j);
+        cr_assert_eq(call("GET", "/admin/v1/export?format=csv", NULL, &j), 200);
+        cr_assert(strstr(json_string_value(j), "nodeID,kpmID"));
+        json_decref(j);
+}
+
+Test(admin_api, operator_names) {
+        cr_assert(admin_operator_is_valid("alice"));
+        cr_assert(admin_operator_is_valid("ops.team-1@example.net"));
+        cr_assert_not(admin_operator_is_valid(""));
+        cr_assert_not(admin_operator_is_valid("-alice"));
+        cr_assert_not(admin_operator_is_valid(".alice"));
+        cr_assert_not(admin_operator_is_valid("alice smith"));
+        cr_assert_not(admin_operator_is_valid("alice\n"));
+        char long_name[66];
+        memset(long_name, 'a', 65);
+        long_name[65] = 0;
+        cr_assert_not(admin_operator_is_valid(long_name));
+        long_name[64] = 0;
+        cr_assert(admin_operator_is_valid(long_name));
+}

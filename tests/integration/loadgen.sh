@@ -61,7 +61,7 @@ workers() { [ "$(pgrep -c -P "$MEF_PID")" = 2 ]; }
 loadgen() {
         local rc=0
         "$LOADGEN" "$@" "https://127.0.0.1:$PORT/msce" >"$T/lg.out" 2>"$T/lg.err" || rc=$?
-        cat "$T/lg.out"
+        sed "s/^/# /" "$T/lg.out"
         cat "$T/lg.err" >&2
         return $rc
 }
@@ -150,7 +150,7 @@ while "STOPPING=1" not in got[-1]:
         got.append(s.recv(4096).decode())
 rc = p.wait()
 ok = got[0].startswith("READY=1") and len(kids) == 2 and rc == 0 and len(got) == 2
-print(got, "workers:", len(kids), "exit:", rc)
+print("#", got, "workers:", len(kids), "exit:", rc)
 sys.exit(0 if ok else 1)
 EOF
 ok "READY=1 once both workers listen, STOPPING=1 and exit 0 on SIGTERM"

@@ -4,12 +4,9 @@
 # fuzz-replay suites (no integration suite: it needs swtpm, network namespaces and the host's
 # keyring in ways qemu-user does not emulate faithfully). Prints the peak RSS of the test run:
 # under qemu-user it includes the emulator, and timings mean nothing, so none are printed.
-# --build-only (scripts/test-emulated.sh --guest): the build and what the tests need (the
-# integration suite's test PKI), no tests: an aarch64 guest runs the integration suite from
-# this build directory.
-# Usage: build-and-test-emulated.sh ARCH [--build-only]
+# Usage: build-and-test-emulated.sh ARCH
 set -euo pipefail
-arch=${1:?usage: build-and-test-emulated.sh ARCH [--build-only]}
+arch=${1:?usage: build-and-test-emulated.sh ARCH}
 cd /src
 b=build/emulated-$arch
 echo "[emulated-$arch] $(uname -m) userland: $(dpkg --print-architecture); $(dpkg-query -W -f '${Package} ${Version}, ' libwolfssl-dev libgpiod-dev gcc | sed 's/, $//')"
@@ -22,12 +19,6 @@ fi
 ninja -C "$b" > "$log" 2>&1 || { cat "$log"; exit 1; }
 grep -i warning "$log" || true
 rm -f "$log"
-if [ "${2:-}" = --build-only ]; then
-        # what the tests need beyond the default targets (meson test builds it; the guest
-        # runs meson test --no-rebuild)
-        ninja -C "$b" meson-test-prereq > /dev/null
-        exit 0
-fi
 # timeouts scaled for emulation (a slow CPU, not a different result)
 python3 - "$b" "$arch" <<'PY'
 import resource, subprocess, sys

@@ -25,6 +25,12 @@ RESULTS=$OUT/results-$phase.txt
 exec > >(tee -a "$OUT/guest-$phase.log") 2>&1
 echo "== msce system test, boot $phase, uptime $(cut -d' ' -f1 /proc/uptime) s"
 
+# no TPM device from the host (the aarch64 guest): swtpm in the guest (vtpm.sh); from boot 2 on
+# its unit starts before msce-agent
+if [ "$phase" = 1 ] && [ ! -e /dev/tpmrm0 ]; then
+        . "$here/vtpm.sh"
+        setup_vtpm
+fi
 . "$here/phase$phase.sh"
 run_phase
 # the aarch64 guest (scripts/test-emulated.sh arm64 --guest): the integration suite last

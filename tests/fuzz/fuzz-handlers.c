@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz-request.h"
 #include "fuzz-util.h"
 #include "keys/kdf.h"
 #include "mef/handlers.h"
@@ -30,7 +31,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FQDN "mef.example.net"
 #define FP_NODE4 "4444444444444444444444444444444444444444444444444444444444444444"
 #define FP_MAF "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define LINE_MAX_ 4096u
 
 static const struct {
         const char *psk, *fp;
@@ -185,64 +185,6 @@ static void reset(bool tables) {
                          "COMMIT;");
 }
 
-/* The next '\n'-terminated line of [*p, end) as a C string in buf; false at the end or on a
- * line too long. */
-static bool next_line(const char **p, const char *end, char *buf, size_t size) {
-        if (*p >= end)
-                return false;
-        const char *nl = memchr(*p, '\n', (size_t) (end - *p));
-        size_t n = (size_t) ((nl ?: end) - *p);
-        if (n >= size || memchr(*p, 0, n))
-                return false;
-        memcpy(buf, *p, n);
-        buf[n] = 0;
-        *p = nl ? nl + 1 : end;
-        return true;
-}
-
-/* The request the input describes, as the server's parser would hand it over: 0 or -EINVAL. */
-static int request_build(const char *p, const char *end, http_msg_t *ret) {
-        static char first[LINE_MAX_], lines[HTTP_HEADERS_MAX][LINE_MAX_];
-        const char *h[2 * HTTP_HEADERS_MAX + 1];
-        size_t n = 0;
-
-        if (!next_line(&p, end, first, sizeof first))
-                return -EINVAL;
-        char *target = strchr(first, ' ');
-        if (!target)
-                return -EINVAL;
-        *target++ = 0;
-        for (;;) {
-                if (p >= end)
-                        break;
-                if (*p == '\n') {
-                        p++;
-                        break;
-                }
-                if (n == HTTP_HEADERS_MAX || !next_line(&p, end, lines[n], sizeof lines[n]))
-                        return -EINVAL;
-                char *colon = strchr(lines[n], ':');
-                if (!colon)
-                        return -EINVAL;
-                *colon++ = 0;
-                h[2 * n] = lines[n];
-                h[2 * n + 1] = colon + strspn(colon, " ");
-                n++;
-        }
-        h[2 * n] = NULL;
-
-        _cleanup_free_ uint8_t *wire = NULL;
-        size_t len = 0;
-        int r = http_format_request(first, target, h, p < end ? p : NULL, (size_t) (end - p), &wire, &len);
-        if (r < 0)
-                return r;
-        http_parser_t parser;
-        http_parser_init(&parser, HTTP_REQUEST);
-        r = http_parse(&parser, wire, len, ret);
-        check(r != 0); /* what the formatter writes, the parser reads */
-        return r < 0 ? r : 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!store)
                 setup();
@@ -250,7 +192,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
 
         _cleanup_(http_msg_done) http_msg_t req = {};
-        if (request_build((const char *) data + 1, (const char *) data + size, &req) < 0)
+        if (fuzz_request_build((const char *) data + 1, (const char *) data + size, &req) < 0)
                 return 0;
 
         unsigned sel = data[0];

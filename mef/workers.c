@@ -21,6 +21,10 @@
 #define RESTART_MIN_USEC (100u * 1000u)
 #define RESTART_MAX_USEC (10u * 1000u * 1000u)
 #define RESTART_RESET_USEC (30u * 1000u * 1000u) /* a worker that ran this long starts the backoff afresh */
+/* As systemd does for a service, the watchdog runs from READY=1 on; before it, a (re)started worker
+ * has systemd's default TimeoutStartSec to listen: opening the store can take seconds on a loaded
+ * host, and a worker killed for that would be restarted into the same load, ever later. */
+#define START_TIMEOUT_USEC (90u * 1000u * 1000u)
 
 typedef struct supervisor supervisor_t;
 
@@ -30,7 +34,8 @@ typedef struct worker {
         pid_t pid;               /* 0 when not running */
         bool ready;
         uint64_t started;
-        uint64_t last_ping;      /* WATCHDOG=1, when the watchdog is on */
+        uint64_t last_ping;      /* WATCHDOG=1 or READY=1, when the watchdog is on */
+        bool killed;             /* by the watchdog check, once */
         unsigned failures;       /* deaths in a row, for the restart delay */
         sd_event_source *child;
         sd_event_source *restart;
@@ -181,7 +186,7 @@ static int worker_spawn(worker_t *w) {
                 _exit(s->fn(&s->wcfg));
         }
         w->pid = pid;
-        w->ready = false;
+        w->ready = w->killed = false;
         w->started = w->last_ping = now_usec();
         int r = sd_event_add_child(s->event, &w->child, pid, WEXITED, on_child, w);
         if (r < 0) {
@@ -290,7 +295,7 @@ static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userd
                         continue;
                 for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
                         if (streq(line, "READY=1"))
-                                w->ready = true;
+                                w->ready = true, w->last_ping = now_usec();
                         else if (streq(line, "WATCHDOG=1"))
                                 w->last_ping = now_usec();
                 if (w->ready)
@@ -298,18 +303,25 @@ static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userd
         }
 }
 
-/* A worker that stopped pinging (stuck in a loop, or stopped) is killed: on_child restarts it. */
+/* A worker that stopped pinging (stuck in a loop, or stopped), or that is not listening within
+ * START_TIMEOUT_USEC, is killed: on_child restarts it. */
 static int on_watchdog_check(sd_event_source *src, uint64_t usec, void *userdata) {
         supervisor_t *s = userdata;
         uint64_t now = now_usec();
         for (unsigned i = 0; i < s->n && !s->stopping; i++) {
                 worker_t *w = &s->workers[i];
-                if (w->pid > 0 && now - w->last_ping > s->watchdog_usec) {
+                if (w->pid <= 0 || w->killed)
+                        continue;
+                if (w->ready && now - w->last_ping > s->watchdog_usec)
                         log_error("worker %u (pid %d) sent no watchdog ping in %llu ms: killing it", w->index + 1,
                                   (int) w->pid, (unsigned long long) ((now - w->last_ping) / 1000u));
-                        (void) kill(w->pid, SIGKILL);
-                        w->last_ping = now; /* once */
-                }
+                else if (!w->ready && now - w->started > START_TIMEOUT_USEC)
+                        log_error("worker %u (pid %d) not listening %llu ms after it started: killing it",
+                                  w->index + 1, (int) w->pid, (unsigned long long) ((now - w->started) / 1000u));
+                else
+                        continue;
+                (void) kill(w->pid, SIGKILL);
+                w->killed = true;
         }
         (void) sd_event_source_set_time(src, now + s->watchdog_usec / 2);
         return 0;

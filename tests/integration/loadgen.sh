@@ -116,7 +116,7 @@ ok "a gateway with a wrong key is lost and reported as tls-auth (exit 1)"
 
 victim=$(pgrep -P "$MEF_PID" | head -1)
 kill -9 "$victim"
-restarted() { grep -q "restarting it" "$T/mef.err" && workers; }
+restarted() { grep -q "restarting it" "$T/mef.err" && lib_gone "$victim" && workers; } # see replaced() below
 wait_for 30 restarted || fail "the killed worker was not restarted"
 loadgen --gateways "$T/gateways" --count "$GW20" --backoff-max 2000 --timeout 120 || fail "after a worker restart"
 ok "a worker killed with SIGKILL is restarted and the MEF serves on"
@@ -164,11 +164,14 @@ MEF_WRAP=under_watchdog start_mef
 wait_for 30 workers || fail "no workers under the watchdog"
 stuck=$(pgrep -P "$MEF_PID" | head -1)
 kill -STOP "$stuck"
-# killed (SIGKILL reaches a stopped process) and replaced
-replaced() { grep -q "pid $stuck) sent no watchdog ping" "$T/mef.err" && workers && lib_gone "$stuck"; }
-wait_for 30 replaced || :
-grep -q "pid $stuck) sent no watchdog ping" "$T/mef.err" || fail "a stopped worker was not killed by the watchdog"
-workers || fail "the worker killed by the watchdog was not restarted"
+# killed (SIGKILL reaches a stopped process) and replaced. pgrep counts a killed worker until the
+# supervisor reaps it, so the count means a replacement only once the stuck one is gone; and the
+# verdict is the wait's own, not a second sample taken while another restart may be under way.
+replaced() { grep -q "pid $stuck) sent no watchdog ping" "$T/mef.err" && lib_gone "$stuck" && workers; }
+if ! wait_for 30 replaced; then
+        grep -q "pid $stuck) sent no watchdog ping" "$T/mef.err" || fail "a stopped worker was not killed by the watchdog"
+        fail "the worker killed by the watchdog was not restarted"
+fi
 ok "a worker that stops pinging the watchdog is killed and restarted"
 stop_mef
 tap_done

@@ -112,6 +112,8 @@ stop_pid() {
         return 0
 }
 lib_gone() { ! kill -0 "$1" 2> /dev/null; }
+# lib_comm_is PID NAME: PID runs NAME (/proc/PID/comm; a fork says its parent's name until it execs)
+lib_comm_is() { [ "$(cat "/proc/$1/comm" 2> /dev/null)" = "$2" ]; }
 
 # ---- names of this run's own ----
 

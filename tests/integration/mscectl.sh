@@ -57,6 +57,8 @@ mkdir -m 0755 "$RT"
 cp "$(command -v sleep)" "$T/msce-agent"
 "$T/msce-agent" 600 &
 FAKE_PID=$!
+# mscectl knows the agent by its comm, which is bash's until the fork has exec'd
+wait_for 10 lib_comm_is "$FAKE_PID" msce-agent || { not_ok "the stand-in agent did not start"; tap_done; }
 PROFILE='{
   "cseID": "/mn-cse-1",
   "cseBase": "https://in.example.net:8443/~/in-cse/in-name",

@@ -270,6 +270,8 @@ mkdir -m 0755 "$RT"
 cp "$(command -v sleep)" "$T/msce-agent"
 "$T/msce-agent" 600 &
 FAKE_PID=$!
+# mscectl knows the agent by its comm, which is bash's until the fork has exec'd
+wait_for 10 lib_comm_is "$FAKE_PID" msce-agent || { not_ok "the stand-in agent did not start"; tap_done; }
 # state STATE EXP: state.json of the fake agent, profile expiring at EXP
 state() {
         printf '{"state":"%s","status":"x","since":"20261127T203000","last_error":"why","next_attempt":null,"backend":"host","keID":"00112233445566778899aabbccddeeff@mef","exp":"%s","pid":%s}\n' \

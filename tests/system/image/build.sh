@@ -96,12 +96,18 @@ rm -rf "$kmod/drivers/gpu" "$kmod/drivers/net/wireless" "$kmod/drivers/net/ether
        "$kmod/net/mac80211" "$kmod/net/bluetooth" "$kmod/fs/ocfs2" "$kmod/fs/xfs" "$kmod/fs/btrfs"
 in_guest depmod -a "$kver"
 
-# guest configuration: root on virtio-blk, 9p shares in (read-only) and out, the test unit
+# guest configuration: root on virtio-blk, 9p shares in (read-only) and out, the test unit.
+# 9pnet_virtio registers its transport before it probes the share devices, so a mount made while
+# udev's coldplug is loading it can find the transport and not yet the share (seen on a loaded
+# host: "9pnet_virtio: no channels available for device in", boot 1 lost). systemd-modules-load
+# loads it (a load returns once the module's init, probes included, is done, also when udev
+# started it) and the mounts wait for that.
 echo msce-systest > "$root/etc/hostname"
+printf '9pnet_virtio\n9p\n' > "$root/etc/modules-load.d/msce-9p.conf"
 cat > "$root/etc/fstab" <<'EOF'
 /dev/vda  /         ext4  rw,errors=remount-ro                            0 1
-in        /mnt/in   9p    trans=virtio,version=9p2000.L,msize=262144,ro,nofail  0 0
-out       /mnt/out  9p    trans=virtio,version=9p2000.L,msize=262144,rw,nofail  0 0
+in        /mnt/in   9p    trans=virtio,version=9p2000.L,msize=262144,ro,nofail,x-systemd.requires=systemd-modules-load.service  0 0
+out       /mnt/out  9p    trans=virtio,version=9p2000.L,msize=262144,rw,nofail,x-systemd.requires=systemd-modules-load.service  0 0
 EOF
 mkdir -p "$root/mnt/in" "$root/mnt/out" "$root/var/log/journal"
 install -m 0755 "$here/msce-systest-launch" "$root/usr/local/sbin/msce-systest-launch"

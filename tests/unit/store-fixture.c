@@ -167,6 +167,17 @@ store_enrolment_t enrolment(const char *ke_id, const char *node_id, int64_t crea
         return e;
 }
 
+mef_store_t *open_with(const char *ids, uint8_t seed, store_enrolment_t *const es[]) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32], ke[32];
+        recognisable_key(kpm, sizeof kpm, seed);
+        recognisable_key(ke, sizeof ke, (uint8_t) (seed + 1));
+        add_psk_nodes(s, ids, kpm, sizeof kpm);
+        for (size_t i = 0; es[i]; i++)
+                cr_assert_eq(store_enrolment_add(s, es[i], ke, sizeof ke), 0, "enrolment %s", es[i]->ke_id);
+        return s;
+}
+
 void sql_exec(const char *sql, const void *blob, int blob_len) {
 #if HAVE_LIBPQ
         if (pg_uri) {

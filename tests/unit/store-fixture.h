@@ -23,6 +23,9 @@ store_node_t psk_node(const char *id, const char *kpm_id);
 void add_psk_nodes(mef_store_t *s, const char *ids, const uint8_t *kpm, size_t kpm_len);
 store_node_t cert_node(const char *id, char c);
 store_enrolment_t enrolment(const char *ke_id, const char *node_id, int64_t created);
+/* A new store with a psk_node() for each letter of ids (one Kpm, from seed) and the enrolments
+ * of the NULL-terminated es (one Ke, from seed + 1). */
+mef_store_t *open_with(const char *ids, uint8_t seed, store_enrolment_t *const es[]);
 
 /* Raw SQL on the engine under test, past the store (?N for parameter N; blob is parameter 1),
  * and the blob of a one-row, one-column query. */

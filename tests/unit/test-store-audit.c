@@ -45,17 +45,10 @@ Test(store, audit_trail) {
 
 /* The metrics gauges: an active enrolment past its exp counts as expired, other states not at all. */
 Test(store, counts_active_and_expired) {
-        mef_store_t *s = open_new();
-        uint8_t kpm[32], ke[32];
-        recognisable_key(kpm, sizeof kpm, 5);
-        recognisable_key(ke, sizeof ke, 6);
-        add_psk_nodes(s, "abc", kpm, sizeof kpm);
         store_enrolment_t live = enrolment("11@mef", "a", 10000), old = enrolment("22@mef", "b", 1000),
                           retired = enrolment("33@mef", "c", 10000);
         retired.state = ENROLMENT_RETIRED;
-        cr_assert_eq(store_enrolment_add(s, &live, ke, sizeof ke), 0);
-        cr_assert_eq(store_enrolment_add(s, &old, ke, sizeof ke), 0);
-        cr_assert_eq(store_enrolment_add(s, &retired, ke, sizeof ke), 0);
+        mef_store_t *s = open_with("abc", 5, (store_enrolment_t *const[]) { &live, &old, &retired, NULL });
         store_counts_t n;
         /* old expires at 1000 + 86400, live at 10000 + 86400 */
         cr_assert_eq(store_counts(s, 1000 + 86400, &n), 0);
@@ -97,18 +90,12 @@ Test(store, node_seen_counts) {
 /* Retention: old audit rows and spent enrolments go; active ones (expired or not) and those
  * still in their lifetime stay. */
 Test(store, prune_by_age) {
-        mef_store_t *s = open_new();
-        uint8_t kpm[32], ke[32];
-        recognisable_key(kpm, sizeof kpm, 8);
-        recognisable_key(ke, sizeof ke, 9);
-        add_psk_nodes(s, "ab", kpm, sizeof kpm);
         store_enrolment_t old_retired = enrolment("11@mef", "a", 100), live = enrolment("22@mef", "a", 100),
                           new_revoked = enrolment("33@mef", "b", 100000);
         old_retired.state = ENROLMENT_RETIRED;
         new_revoked.state = ENROLMENT_REVOKED;
-        cr_assert_eq(store_enrolment_add(s, &old_retired, ke, sizeof ke), 0);
-        cr_assert_eq(store_enrolment_add(s, &live, ke, sizeof ke), 0); /* active, expired at 86500 */
-        cr_assert_eq(store_enrolment_add(s, &new_revoked, ke, sizeof ke), 0);
+        /* live: active, expired at 86500 */
+        mef_store_t *s = open_with("ab", 8, (store_enrolment_t *const[]) { &old_retired, &live, &new_revoked, NULL });
         for (int i = 0; i < 5; i++)
                 cr_assert_eq(store_audit(s, "cli:root", "node-add", "a", "x"), 0);
 

@@ -270,17 +270,10 @@ Test(store, node_invalid) {
 }
 
 Test(store, remove_cascades_enrolments) {
-        mef_store_t *s = open_new();
-        uint8_t kpm[32], ke[32];
-        recognisable_key(kpm, sizeof kpm, 3);
-        recognisable_key(ke, sizeof ke, 4);
-        add_psk_nodes(s, "ab", kpm, sizeof kpm);
         store_enrolment_t e1 = enrolment("11@mef", "a", 1000), e2 = enrolment("22@mef", "a", 2000),
                           e3 = enrolment("33@mef", "b", 3000);
         e1.state = ENROLMENT_RETIRED; /* one active enrolment per node */
-        cr_assert_eq(store_enrolment_add(s, &e1, ke, sizeof ke), 0);
-        cr_assert_eq(store_enrolment_add(s, &e2, ke, sizeof ke), 0);
-        cr_assert_eq(store_enrolment_add(s, &e3, ke, sizeof ke), 0);
+        mef_store_t *s = open_with("ab", 3, (store_enrolment_t *const[]) { &e1, &e2, &e3, NULL });
 
         cr_assert_eq(store_node_remove(s, "a"), 0);
         cr_assert_eq(store_node_remove(s, "a"), -ENOENT);
@@ -294,6 +287,8 @@ Test(store, remove_cascades_enrolments) {
         cr_assert_eq(n, 1);
         free(list);
         /* the KpmID is free again */
+        uint8_t kpm[32];
+        recognisable_key(kpm, sizeof kpm, 3);
         add_psk_nodes(s, "a", kpm, sizeof kpm);
         store_close(s);
 }

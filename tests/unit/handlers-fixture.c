@@ -133,6 +133,22 @@ void expect_error(const mef_response_t *r, int status, int rsc, const char *dbg_
                 cr_assert_not_null(strstr(dbg, dbg_part), "m2m:dbg \"%s\" lacks \"%s\"", dbg, dbg_part);
 }
 
+void call_fails(const char *psk_id, const uint8_t *ekm, const char *method, const char *target, const char *origin,
+                const char *body, int status, int rsc, const char *dbg_part) {
+        mef_response_t r;
+        call(psk_id, ekm, method, target, origin, body, 0, &r);
+        expect_error(&r, status, rsc, dbg_part);
+        mef_response_done(&r);
+}
+
+void fetch_fails(const char *tpsk, const char *origin, const char *keid, const char *suid, int status, int rsc,
+                 const char *dbg_part) {
+        mef_response_t r;
+        fetch(tpsk, origin, keid, suid, &r);
+        expect_error(&r, status, rsc, dbg_part);
+        mef_response_done(&r);
+}
+
 void keid_of(const uint8_t *ekm, char keid[MSG_KEID_MAX + 1], uint8_t ke[KDF_KE_LEN]) {
         cr_assert_eq(kdf_split_ekm(ekm, FQDN, ke, keid, MSG_KEID_MAX + 1), 0);
 }

@@ -52,7 +52,13 @@ void call(const char *psk_id, const uint8_t *ekm, const char *method, const char
 void enrol_body(const char *node_id, const char *prev, char *out, size_t size);
 /* Enrol and return the profile (asserting 201/2001). */
 void enrol(const char *kpm_id, const char *node_id, const uint8_t *ekm, const char *prev, msg_profile_t *p);
+/* The response is an error of status and rsc with an m2m:dbg (containing dbg_part, when set). */
 void expect_error(const mef_response_t *r, int status, int rsc, const char *dbg_part);
+/* call() (flags 0) and fetch() that must fail so */
+void call_fails(const char *psk_id, const uint8_t *ekm, const char *method, const char *target, const char *origin,
+                const char *body, int status, int rsc, const char *dbg_part);
+void fetch_fails(const char *tpsk, const char *origin, const char *keid, const char *suid, int status, int rsc,
+                 const char *dbg_part);
 void keid_of(const uint8_t *ekm, char keid[MSG_KEID_MAX + 1], uint8_t ke[KDF_KE_LEN]);
 void status_of(const char *kpm_id, const char *node_id, const char *keid, mef_response_t *r);
 void fetch(const char *tpsk, const char *origin, const char *keid, const char *suid, mef_response_t *r);

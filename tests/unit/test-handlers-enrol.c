@@ -38,24 +38,17 @@ Test(handlers, enrol_success) {
 }
 
 Test(handlers, enrol_origin_mismatch) {
-        mef_response_t r;
         char body[512];
         enrol_body(NODE1, NULL, body, sizeof body);
-        call(KPM1, ekm1, "POST", "/msce/enrolments", NODE2, body, 0, &r);
-        expect_error(&r, 403, 4103, "X-M2M-Origin");
-        mef_response_done(&r);
+        call_fails(KPM1, ekm1, "POST", "/msce/enrolments", NODE2, body, 403, 4103, "X-M2M-Origin");
 
         /* nodeID of another node, with the right Origin */
         enrol_body(NODE2, NULL, body, sizeof body);
-        call(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 0, &r);
-        expect_error(&r, 403, 4103, "nodeID");
-        mef_response_done(&r);
+        call_fails(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 403, 4103, "nodeID");
 
         /* a target's credential cannot enrol */
         enrol_body(TARGET_IN, NULL, body, sizeof body);
-        call(TPSK_IN, ekm1, "POST", "/msce/enrolments", TARGET_IN, body, 0, &r);
-        expect_error(&r, 403, 4103, NULL);
-        mef_response_done(&r);
+        call_fails(TPSK_IN, ekm1, "POST", "/msce/enrolments", TARGET_IN, body, 403, 4103, NULL);
 
         store_enrolment_t *list = NULL;
         size_t n = 1;
@@ -66,19 +59,15 @@ Test(handlers, enrol_origin_mismatch) {
 }
 
 Test(handlers, enrol_revoked_node) {
-        mef_response_t r;
         char body[512];
         cr_assert_eq(store_node_set_state(store, NODE1, NODE_REVOKED), 0);
         enrol_body(NODE1, NULL, body, sizeof body);
-        call(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 0, &r);
-        expect_error(&r, 403, 4103, "revoked");
-        mef_response_done(&r);
+        call_fails(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 403, 4103, "revoked");
 }
 
 /* The node the handshake found is used as is (not looked up again) when it is the PSK
  * identity's, and ignored when it is another identity's. */
 Test(handlers, peer_node_from_handshake) {
-        mef_response_t r;
         char body[512];
         store_node_t n;
         cr_assert_eq(store_node_get(store, NODE1, &n), 0);
@@ -86,9 +75,7 @@ Test(handlers, peer_node_from_handshake) {
         n.state = NODE_REVOKED; /* the store still says active */
         call_node = &n;
         enrol_body(NODE1, NULL, body, sizeof body);
-        call(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 0, &r);
-        expect_error(&r, 403, 4103, "revoked");
-        mef_response_done(&r);
+        call_fails(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 403, 4103, "revoked");
 
         snprintf(n.kpm_id, sizeof n.kpm_id, "someone-else");
         msg_profile_t p;
@@ -97,18 +84,11 @@ Test(handlers, peer_node_from_handshake) {
 }
 
 Test(handlers, enrol_bad_json) {
-        mef_response_t r;
-        call(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, "{\"msce:enrolReq\": {\"loc\": {}}}", 0, &r);
-        expect_error(&r, 400, 4000, "nodeID");
-        mef_response_done(&r);
+        call_fails(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, "{\"msce:enrolReq\": {\"loc\": {}}}", 400, 4000, "nodeID");
 
-        call(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, "{\"msce:enrolReq\": ", 0, &r);
-        expect_error(&r, 400, 4000, NULL);
-        mef_response_done(&r);
+        call_fails(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, "{\"msce:enrolReq\": ", 400, 4000, NULL);
 
-        call(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, "{\"msce:enrolReq\": {\"nodeID\": 7}}", 0, &r);
-        expect_error(&r, 400, 4000, "nodeID");
-        mef_response_done(&r);
+        call_fails(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, "{\"msce:enrolReq\": {\"nodeID\": 7}}", 400, 4000, "nodeID");
 }
 
 /* A nodeID against the M2M-Node-ID grammar is a malformed request (400), with the rule named and

@@ -83,9 +83,7 @@ Test(handlers, status_other_nodes_keid_is_unknown) {
         /* and cannot deregister it either */
         char target[512];
         snprintf(target, sizeof target, "/msce/enrolments/%s", p.ke_id);
-        call(KPM2, NULL, "DELETE", target, NODE2, NULL, 0, &r);
-        expect_error(&r, 404, 4004, NULL);
-        mef_response_done(&r);
+        call_fails(KPM2, NULL, "DELETE", target, NODE2, NULL, 404, 4004, NULL);
 
         status_of(KPM1, NODE1, "ffffffffffffffffffffffffffffffff@" FQDN, &r);
         expect_error(&r, 404, 4004, NULL);
@@ -110,9 +108,7 @@ Test(handlers, status_expired_is_unknown) {
         status_of(KPM1, NODE1, e.ke_id, &r);
         expect_error(&r, 404, 4004, NULL);
         mef_response_done(&r);
-        fetch(TPSK_IN, TARGET_IN, e.ke_id, "tls", &r);
-        expect_error(&r, 404, 4004, NULL);
-        mef_response_done(&r);
+        fetch_fails(TPSK_IN, TARGET_IN, e.ke_id, "tls", 404, 4004, NULL);
 }
 
 Test(handlers, deregister) {
@@ -137,12 +133,8 @@ Test(handlers, deregister) {
         status_of(KPM1, NODE1, p.ke_id, &r);
         expect_error(&r, 404, 4004, NULL);
         mef_response_done(&r);
-        call(KPM1, NULL, "DELETE", target, p.ke_id, NULL, 0, &r);
-        expect_error(&r, 404, 4004, NULL);
-        mef_response_done(&r);
-        fetch(TPSK_IN, TARGET_IN, p.ke_id, "tls", &r);
-        expect_error(&r, 404, 4004, NULL);
-        mef_response_done(&r);
+        call_fails(KPM1, NULL, "DELETE", target, p.ke_id, NULL, 404, 4004, NULL);
+        fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "tls", 404, 4004, NULL);
 }
 
 /* ---- 3.4 ---- */
@@ -175,43 +167,28 @@ Test(handlers, fetch_success) {
 
 Test(handlers, fetch_refusals) {
         msg_profile_t p;
-        mef_response_t r;
         enrol(KPM1, NODE1, ekm1, NULL, &p);
 
         /* a target the node does not name */
-        fetch(TPSK_OTHER, TARGET_OTHER, p.ke_id, "tls", &r);
-        expect_error(&r, 403, 4103, NULL);
-        mef_response_done(&r);
+        fetch_fails(TPSK_OTHER, TARGET_OTHER, p.ke_id, "tls", 403, 4103, NULL);
         cr_assert(audit_has("fetch", p.ke_id, "403"));
 
         /* Origin is not the authenticated target */
-        fetch(TPSK_IN, TARGET_OTHER, p.ke_id, "tls", &r);
-        expect_error(&r, 403, 4103, "X-M2M-Origin");
-        mef_response_done(&r);
+        fetch_fails(TPSK_IN, TARGET_OTHER, p.ke_id, "tls", 403, 4103, "X-M2M-Origin");
 
         /* a node is no target */
-        fetch(KPM1, NODE1, p.ke_id, "tls", &r);
-        expect_error(&r, 403, 4103, NULL);
-        mef_response_done(&r);
+        fetch_fails(KPM1, NODE1, p.ke_id, "tls", 403, 4103, NULL);
 
         /* unknown KeID */
-        fetch(TPSK_IN, TARGET_IN, "0123456789abcdef0123456789abcdef@" FQDN, "tls", &r);
-        expect_error(&r, 404, 4004, NULL);
-        mef_response_done(&r);
+        fetch_fails(TPSK_IN, TARGET_IN, "0123456789abcdef0123456789abcdef@" FQDN, "tls", 404, 4004, NULL);
 
         /* bad suid */
-        fetch(TPSK_IN, TARGET_IN, p.ke_id, "a.b", &r);
-        expect_error(&r, 400, 4000, "suid");
-        mef_response_done(&r);
-        fetch(TPSK_IN, TARGET_IN, p.ke_id, "0123456789012345678901234567890123", &r);
-        expect_error(&r, 400, 4000, "suid");
-        mef_response_done(&r);
+        fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "a.b", 400, 4000, "suid");
+        fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "0123456789012345678901234567890123", 400, 4000, "suid");
 
         /* revoked node: its keys are no longer handed out */
         cr_assert_eq(store_node_set_state(store, NODE1, NODE_REVOKED), 0);
-        fetch(TPSK_IN, TARGET_IN, p.ke_id, "tls", &r);
-        expect_error(&r, 404, 4004, NULL);
-        mef_response_done(&r);
+        fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "tls", 404, 4004, NULL);
 }
 
 Test(handlers, ltk_transported) {

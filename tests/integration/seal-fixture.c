@@ -275,3 +275,14 @@ int load_isolated(const seal_opts_t *o, stored_profile_t *q, seal_method_t *m) {
                 return -EINVAL;
         return sealing_run(o, NULL, q, m, err, sizeof err);
 }
+
+void round_trip(const seal_opts_t *o, bool isolated, const stored_profile_t *p, seal_method_t want) {
+        stored_profile_t q = { 0 };
+        seal_method_t m = SEAL_METHOD_AUTO;
+        cr_assert_eq(isolated ? store_isolated(o, p, &m) : seal_store(o, p, &m), 0);
+        cr_assert_eq(m, want);
+        m = SEAL_METHOD_AUTO;
+        cr_assert_eq(isolated ? load_isolated(o, &q, &m) : seal_load(o, &q, &m), 0);
+        cr_assert_eq(m, want);
+        cr_assert(same_profile(p, &q));
+}

@@ -55,6 +55,9 @@ int run(char *const argv[], char *out, size_t out_size);
 /* seal_store()/seal_load() in a child process (agent/sealing.h) */
 int store_isolated(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *m);
 int load_isolated(const seal_opts_t *o, stored_profile_t *q, seal_method_t *m);
+/* p stored and loaded again with o, in-process or in a child (isolated): both with method want,
+ * and the same profile comes back. */
+void round_trip(const seal_opts_t *o, bool isolated, const stored_profile_t *p, seal_method_t want);
 
 /* The swtpm instances of a test (stopped by the fixture), started with swtpm_start() after
  * skip_without_swtpm(); closed_port_pair(): a TCP port pair where nothing answers. */

@@ -12,12 +12,7 @@ Test(seal, host_round_trip) {
         fill(&p, "/mn-cse-1", 3);
 
         cr_assert_eq(seal_load(&o, &q, &m), -ENOENT);
-        cr_assert_eq(seal_store(&o, &p, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_HOST);
-        m = SEAL_METHOD_AUTO;
-        cr_assert_eq(seal_load(&o, &q, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_HOST);
-        cr_assert(same_profile(&p, &q));
+        round_trip(&o, false, &p, SEAL_METHOD_HOST);
 
         char key[PATH_MAX], env[PATH_MAX];
         struct stat st;
@@ -185,13 +180,7 @@ Test(seal, isolated_host_round_trip) {
         fill(&p, "/mn-cse-iso", 3);
 
         cr_assert_eq(load_isolated(&o, &q, &m), -ENOENT);
-        cr_assert_eq(store_isolated(&o, &p, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_HOST);
-        m = SEAL_METHOD_AUTO;
-        memset(&q, 0, sizeof q);
-        cr_assert_eq(load_isolated(&o, &q, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_HOST);
-        cr_assert(same_profile(&p, &q));
+        round_trip(&o, true, &p, SEAL_METHOD_HOST);
         cr_assert_eq(count_entries(state_dir), 2);
         cr_assert_not(dir_contains(state_dir, p.ltk, p.ltk_len));
 

@@ -32,12 +32,7 @@ Test(seal, tpm2_round_trip) {
         stored_profile_t p, q;
         seal_method_t m = SEAL_METHOD_AUTO;
         fill(&p, "/mn-cse-tpm", 4);
-        cr_assert_eq(seal_store(&o, &p, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_TPM2);
-        m = SEAL_METHOD_AUTO;
-        cr_assert_eq(seal_load(&o, &q, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_TPM2);
-        cr_assert(same_profile(&p, &q));
+        round_trip(&o, false, &p, SEAL_METHOD_TPM2);
         cr_assert_eq(count_entries(state_dir), 1, "tpm2 needs no host.key");
         cr_assert_not(dir_contains(state_dir, p.ltk, p.ltk_len));
         /* the envelope names its backend: a host-configured load still opens it */
@@ -183,14 +178,8 @@ Test(seal, isolated_tpm2) {
         swtpm_start(&tpm_a);
         seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_TPM2, .tcti = tpm_a.tcti, .pcrs = "sha256:0" };
         stored_profile_t p, q;
-        seal_method_t m = SEAL_METHOD_AUTO;
         fill(&p, "/mn-cse-iso-tpm", 4);
-        cr_assert_eq(store_isolated(&o, &p, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_TPM2);
-        m = SEAL_METHOD_AUTO;
-        cr_assert_eq(load_isolated(&o, &q, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_TPM2);
-        cr_assert(same_profile(&p, &q));
+        round_trip(&o, true, &p, SEAL_METHOD_TPM2);
         cr_assert_eq(count_entries(state_dir), 1, "tpm2 needs no host.key");
         /* in-process opens the child's envelope */
         memset(&q, 0, sizeof q);

@@ -34,9 +34,7 @@ Test(tls, unknown_identity) {
 /* Unknown identity at a server that also has a certificate: it fails like a wrong key
  * (no fallback to a certificate handshake, which the PSK client would refuse anyway). */
 Test(tls, unknown_identity_both_mode_server) {
-        need_certs();
-        tls_config_t both = cert_server(0);
-        both.psk_lookup = lookup;
+        tls_config_t both = both_server();
         peer_t s = { .cfg = both };
         peer_t c = { .cfg = psk_client(0, 0) };
         c.cfg.psk_identity = "urn:dev:ops:nobody";
@@ -168,9 +166,7 @@ Test(tls, raw_dhe_client_accepted) {
 /* A known identity bound to a suite the server's PSK is not: the PSK must not be taken as
  * authenticated when the handshake ends up without it. */
 Test(tls, psk_other_suite_not_trusted) {
-        need_certs();
-        tls_config_t both = cert_server(0);
-        both.psk_lookup = lookup;
+        tls_config_t both = both_server();
         peer_t s = { .cfg = both };
         peer_t c = { .raw_suite = "TLS13-CHACHA20-POLY1305-SHA256" };
         run_raw_client(&s, &c);
@@ -262,11 +258,8 @@ Test(tls, connect_refused) {
 }
 
 Test(tls, handshake_deadline) {
-        char port[8];
-        _cleanup_close_ int lfd = listen_any(port); /* never accepts, never answers */
-        cr_assert_geq(lfd, 0);
         _cleanup_close_ int fd = -1;
-        cr_assert_eq(tcp_connect_until("127.0.0.1", port, now_usec() + TIMEOUT_USEC, &fd), 0);
+        _cleanup_close_ int lfd = listen_connected(&fd); /* never accepts, never answers */
         cr_assert(fcntl(fd, F_GETFL) & O_NONBLOCK);
         cr_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC);
         tls_ctx_t *ctx = NULL;
@@ -290,10 +283,8 @@ Test(tls, handshake_deadline) {
 
 /* The server counts what it read: nothing, then a partial ClientHello's 11 bytes. */
 Test(tls, bytes_received) {
-        char port[8];
-        _cleanup_close_ int lfd = listen_any(port);
         _cleanup_close_ int fd = -1;
-        cr_assert_eq(tcp_connect_until("127.0.0.1", port, now_usec() + TIMEOUT_USEC, &fd), 0);
+        _cleanup_close_ int lfd = listen_connected(&fd);
         _cleanup_close_ int afd = accept_one(lfd);
         cr_assert_geq(afd, 0);
         tls_ctx_t *ctx = NULL;
@@ -317,10 +308,8 @@ Test(tls, bytes_received) {
 
 /* Peer closes mid-handshake: no SIGPIPE, an errno. */
 Test(tls, peer_closes) {
-        char port[8];
-        _cleanup_close_ int lfd = listen_any(port);
         _cleanup_close_ int fd = -1;
-        cr_assert_eq(tcp_connect_until("127.0.0.1", port, now_usec() + TIMEOUT_USEC, &fd), 0);
+        _cleanup_close_ int lfd = listen_connected(&fd);
         int afd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         cr_assert_geq(afd, 0);
         /* RST on close: SO_LINGER 0 */

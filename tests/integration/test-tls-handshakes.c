@@ -306,9 +306,7 @@ Test(tls, floor_13_both) {
 
 /* A server with both a PSK lookup and a certificate serves both kinds of client. */
 Test(tls, server_both_modes) {
-        need_certs();
-        tls_config_t both = cert_server(0);
-        both.psk_lookup = lookup;
+        tls_config_t both = both_server();
 
         peer_t s1 = { .cfg = both };
         peer_t c1 = { .cfg = psk_client(0, 0) };

@@ -288,6 +288,20 @@ tls_config_t cert_server(tls_version_t max) {
         };
 }
 
+tls_config_t both_server(void) {
+        need_certs();
+        tls_config_t both = cert_server(0);
+        both.psk_lookup = lookup;
+        return both;
+}
+
+int listen_connected(int *ret_fd) {
+        char port[8];
+        int lfd = listen_any(port);
+        cr_assert_eq(tcp_connect_until("127.0.0.1", port, now_usec() + TIMEOUT_USEC, ret_fd), 0);
+        return lfd;
+}
+
 void expect_same_ekm(const peer_t *s, const peer_t *c) {
         cr_assert_eq(s->r_ekm, 0);
         cr_assert_eq(c->r_ekm, 0);

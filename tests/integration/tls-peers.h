@@ -66,6 +66,8 @@ void record(peer_t *p, tls_conn_t *c);
 /* A loopback listener on a port of its own, and one connection from it (deadline TIMEOUT_USEC). */
 int listen_any(char port[8]);
 int accept_one(int lfd);
+/* A loopback listener (returned) and a client connected to it (*ret_fd), nothing accepted yet. */
+int listen_connected(int *ret_fd);
 /* After a failed handshake: read what the client still sends, then close. */
 void lingering_close(int fd);
 /* Our server on p->lfd, and our client to port. */
@@ -80,6 +82,8 @@ tls_config_t psk_client(tls_version_t min, tls_version_t max);
 tls_config_t psk_server(tls_version_t min, tls_version_t max);
 tls_config_t cert_client(tls_version_t max);
 tls_config_t cert_server(tls_version_t max);
+/* A server with a certificate and a PSK lookup (needs the test PKI). */
+tls_config_t both_server(void);
 void expect_same_ekm(const peer_t *s, const peer_t *c);
 /* name is one of the colon-separated list */
 bool in_list(const char *list, const char *name);

@@ -312,4 +312,13 @@ void show(led_pattern_t p, unsigned ms) {
         run_until(fx.e, fx.t0, ms);
 }
 
+void show_then(led_pattern_t from, led_pattern_t to, unsigned at_ms, unsigned run_ms) {
+        action_t a = { .leds = fx.l, .pattern = to, .result = 1 };
+        fx.t0 = now_usec();
+        cr_assert_eq(leds_set(fx.l, from), 0);
+        at(fx.e, fx.t0, at_ms, &a);
+        run_until(fx.e, fx.t0, run_ms);
+        cr_assert_eq(a.result, 0);
+}
+
 TestSuite(leds, .init = setup, .fini = teardown, .timeout = 30);

@@ -79,3 +79,6 @@ extern fixture_t fx;
 /* leds_new() with a line on each chip; start pattern p at fx.t0 and run for ms. */
 void open_both(void);
 void show(led_pattern_t p, unsigned ms);
+/* Start pattern from at fx.t0, switch to pattern to at fx.t0 + at_ms (leds_set() must take it),
+ * and run until fx.t0 + run_ms. */
+void show_then(led_pattern_t from, led_pattern_t to, unsigned at_ms, unsigned run_ms);

@@ -142,15 +142,8 @@ Test(leds, incompatible_without_error_led_blinks_status_500ms) {
 }
 
 Test(leds, switching_cancels_the_old_timer) {
-        action_t to_ready = {}, to_starting = {};
-
         open_both();
-        fx.t0 = now_usec();
-        cr_assert_eq(leds_set(fx.l, LED_ENROLLING), 0);
-        to_ready = (action_t) { .leds = fx.l, .pattern = LED_READY, .result = 1 };
-        at(fx.e, fx.t0, 300, &to_ready);
-        run_until(fx.e, fx.t0, 1000);
-        cr_assert_eq(to_ready.result, 0);
+        show_then(LED_ENROLLING, LED_READY, 300, 1000);
         /* on at 0, off at 200, on at 300 (READY), then nothing: no 400/600/800 ms edges */
         cr_assert_eq(n_events, 3);
         cr_assert(events[0].value == 1 && events[1].value == 0 && events[2].value == 1);
@@ -160,12 +153,7 @@ Test(leds, switching_cancels_the_old_timer) {
         n_events = 0;
         cr_assert_eq(leds_set(fx.l, LED_OFF), 0);
         n_events = 0;
-        fx.t0 = now_usec();
-        cr_assert_eq(leds_set(fx.l, LED_ENROLLING), 0);
-        to_starting = (action_t) { .leds = fx.l, .pattern = LED_STARTING, .result = 1 };
-        at(fx.e, fx.t0, 250, &to_starting); /* status is off at 250 */
-        run_until(fx.e, fx.t0, 575);
-        cr_assert_eq(to_starting.result, 0);
+        show_then(LED_ENROLLING, LED_STARTING, 250, 575); /* status is off at 250 */
         /* 0 on, 200 off, then STARTING: 250 on, 350 off, 450 on, 550 off */
         cr_assert_eq(n_events, 6);
         memmove(events, events + 2, 4 * sizeof(event_t));
@@ -174,15 +162,8 @@ Test(leds, switching_cancels_the_old_timer) {
 }
 
 Test(leds, same_pattern_keeps_the_phase) {
-        action_t again = {};
-
         open_both();
-        fx.t0 = now_usec();
-        cr_assert_eq(leds_set(fx.l, LED_ENROLLING), 0);
-        again = (action_t) { .leds = fx.l, .pattern = LED_ENROLLING, .result = 1 };
-        at(fx.e, fx.t0, 100, &again);
-        run_until(fx.e, fx.t0, 500);
-        cr_assert_eq(again.result, 0);
+        show_then(LED_ENROLLING, LED_ENROLLING, 100, 500);
         assert_blink(STATUS_LINE, fx.t0, 0, 200, 1, 3); /* 0, 200, 400: not restarted at 100 */
 }
 

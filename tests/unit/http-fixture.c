@@ -94,3 +94,12 @@ void assert_prefixes_incomplete(http_kind_t kind, const char *s) {
                 cr_assert_eq(http_parse_eof(&p, n), -EPIPE, "prefix %zu", n);
         }
 }
+
+void assert_each_request(const char *head, const char *const *mid, size_t n, const char *tail, int want) {
+        for (size_t i = 0; i < n; i++) {
+                buf_t b = {};
+                buf_printf(&b, "%s%s%s", head, mid[i], tail);
+                cr_assert_eq(req_buf(&b), want, "%s", mid[i]);
+                buf_done(&b);
+        }
+}

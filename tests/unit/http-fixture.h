@@ -18,5 +18,7 @@ int parse_x(http_kind_t kind, bool head, const void *data, size_t len, http_msg_
 int req(const char *s, http_msg_t *ret);
 int resp(const char *s, http_msg_t *ret);
 int req_buf(const buf_t *b);
+/* Each request head + mid[i] + tail (C strings) parses to want. */
+void assert_each_request(const char *head, const char *const *mid, size_t n, const char *tail, int want);
 /* Every strict prefix of a valid message is "need more" and truncated at EOF. */
 void assert_prefixes_incomplete(http_kind_t kind, const char *s);

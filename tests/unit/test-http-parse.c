@@ -131,12 +131,7 @@ Test(http, chunked_overflowing_sizes) {
                 "FFFFFFFFFFFFFFFFFFFFFFFF\r\n", "10001\r\n", "10000000000000000\r\n",
                 "ffffffffffffffff;x\r\n",
         };
-        for (size_t i = 0; i < ELEMENTSOF(big); i++) {
-                buf_t b = {};
-                buf_printf(&b, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n%s", big[i]);
-                cr_assert_eq(req_buf(&b), -EFBIG, "%s", big[i]);
-                buf_done(&b);
-        }
+        assert_each_request("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", big, ELEMENTSOF(big), "", -EFBIG);
         /* leading zeros do not count against anything but the line length */
         cr_assert_eq(req("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                          "00000000000000000000000000000001\r\nx\r\n0\r\n\r\n", NULL), 1);

@@ -286,3 +286,12 @@ void round_trip(const seal_opts_t *o, bool isolated, const stored_profile_t *p, 
         cr_assert_eq(m, want);
         cr_assert(same_profile(p, &q));
 }
+
+char *sealed_envelope(const seal_opts_t *o, bool isolated, stored_profile_t *p, const char *cse_id, size_t n_targets,
+                      size_t *ret_len) {
+        char *env = NULL;
+        fill(p, cse_id, n_targets);
+        cr_assert_eq(isolated ? store_isolated(o, p, NULL) : seal_store(o, p, NULL), 0);
+        envelope_read(&env, ret_len);
+        return env;
+}

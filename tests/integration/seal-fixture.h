@@ -55,6 +55,10 @@ int run(char *const argv[], char *out, size_t out_size);
 /* seal_store()/seal_load() in a child process (agent/sealing.h) */
 int store_isolated(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *m);
 int load_isolated(const seal_opts_t *o, stored_profile_t *q, seal_method_t *m);
+/* p filled for cse_id with n_targets targets and stored with o (in a child when isolated): the
+ * envelope's bytes (*ret_len of them). */
+char *sealed_envelope(const seal_opts_t *o, bool isolated, stored_profile_t *p, const char *cse_id, size_t n_targets,
+                      size_t *ret_len);
 /* p stored and loaded again with o, in-process or in a child (isolated): both with method want,
  * and the same profile comes back. */
 void round_trip(const seal_opts_t *o, bool isolated, const stored_profile_t *p, seal_method_t want);

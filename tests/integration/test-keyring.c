@@ -105,10 +105,26 @@ static void keyset_done(keyset_t *s) {
 static const char *const IDS_A[] = { "a1@mef.example.net", "a2@mef.example.net" };
 static const char *const IDS_B[] = { "b1@mef.example.net" };
 
+/* The fixture, and the key sets A (two targets) and B (one). */
+static void setup_two(keyset_t *a, keyset_t *b) {
+        setup();
+        keyset_make(a, IDS_A, 2);
+        keyset_make(b, IDS_B, 1);
+}
+
 /* Serials of every key of a set, as installed. */
 static void keyset_serials(const keyset_t *s, key_serial_t *ret) {
         for (size_t i = 0; i < s->n; i++)
                 cr_assert_eq(keyring_find(cse_uid, s->keys[i].name, &ret[i]), 0, "find %s", s->keys[i].name);
+}
+
+/* keyring_install() of s for the CSE user: the serials of its keys, and the keyring's. */
+static key_serial_t install(const keyset_t *s, key_serial_t *serials) {
+        key_serial_t r;
+        cr_assert_eq(keyring_install(cse_uid, s->keys, s->n), 0);
+        keyset_serials(s, serials);
+        cr_assert_eq(keyring_find(cse_uid, NULL, &r), 0);
+        return r;
 }
 
 /* Run fn in a child with the given ids (root when uid is 0) in a NEW session keyring joined
@@ -327,21 +343,15 @@ Test(keyring, isolation) {
 }
 
 Test(keyring, replacement_retires_old_keys) {
-        setup();
         keyset_t a, b;
         key_serial_t sa[3], sb[2], ra, rb, k;
-        keyset_make(&a, IDS_A, 2);
-        keyset_make(&b, IDS_B, 1);
+        setup_two(&a, &b);
 
-        cr_assert_eq(keyring_install(cse_uid, a.keys, a.n), 0);
-        keyset_serials(&a, sa);
-        cr_assert_eq(keyring_find(cse_uid, NULL, &ra), 0);
+        ra = install(&a, sa);
         for (size_t i = 0; i < 3; i++)
                 assert_live(sa[i]);
         assert_live(ra);
-        cr_assert_eq(keyring_install(cse_uid, b.keys, b.n), 0);
-        keyset_serials(&b, sb);
-        cr_assert_eq(keyring_find(cse_uid, NULL, &rb), 0);
+        rb = install(&b, sb);
         cr_assert_neq(ra, rb);
 
         _cleanup_keyring_names_ char **names = NULL;
@@ -526,17 +536,11 @@ Test(keyring, replacement_has_no_gap) {
 }
 
 Test(keyring, removal_leaves_nothing) {
-        setup();
         keyset_t a, b;
         key_serial_t sa[3], sb[2], ra, rb, k;
-        keyset_make(&a, IDS_A, 2);
-        keyset_make(&b, IDS_B, 1);
-        cr_assert_eq(keyring_install(cse_uid, a.keys, a.n), 0);
-        keyset_serials(&a, sa);
-        cr_assert_eq(keyring_find(cse_uid, NULL, &ra), 0);
-        cr_assert_eq(keyring_install(cse_uid, b.keys, b.n), 0);
-        keyset_serials(&b, sb);
-        cr_assert_eq(keyring_find(cse_uid, NULL, &rb), 0);
+        setup_two(&a, &b);
+        ra = install(&a, sa);
+        rb = install(&b, sb);
         for (size_t i = 0; i < 2; i++)
                 assert_live(sb[i]);
 

@@ -75,11 +75,8 @@ Test(seal, opts_and_names) {
 Test(seal, corrupted_envelope_rejected) {
         seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_HOST };
         stored_profile_t p, q;
-        fill(&p, "/mn-cse-1", 2);
-        cr_assert_eq(seal_store(&o, &p, NULL), 0);
-        _cleanup_free_ char *orig = NULL;
         size_t len;
-        envelope_read(&orig, &len);
+        _cleanup_free_ char *orig = sealed_envelope(&o, false, &p, "/mn-cse-1", 2, &len);
         _cleanup_free_ char *buf = malloc(len + 1);
 
         /* every byte, every bit of the first header bytes */
@@ -212,11 +209,8 @@ Test(seal, isolated_host_round_trip) {
 Test(seal, isolated_corrupted_envelope_rejected) {
         seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_HOST };
         stored_profile_t p, q;
-        fill(&p, "/mn-cse-iso", 2);
-        cr_assert_eq(store_isolated(&o, &p, NULL), 0);
-        _cleanup_free_ char *orig = NULL;
         size_t len;
-        envelope_read(&orig, &len);
+        _cleanup_free_ char *orig = sealed_envelope(&o, true, &p, "/mn-cse-iso", 2, &len);
         _cleanup_free_ char *buf = malloc(len + 1);
 
         /* a child per load: every 5th byte (header, blob, ciphertext, tag) and the last one */

@@ -119,11 +119,8 @@ Test(seal, tpm2_corrupted_blob_fails_cleanly) {
         swtpm_start(&tpm_a);
         seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_TPM2, .tcti = tpm_a.tcti, .pcrs = "sha256:0" };
         stored_profile_t p, q;
-        fill(&p, "/mn-cse-tpm", 1);
-        cr_assert_eq(seal_store(&o, &p, NULL), 0);
-        _cleanup_free_ char *orig = NULL;
         size_t len;
-        envelope_read(&orig, &len);
+        _cleanup_free_ char *orig = sealed_envelope(&o, false, &p, "/mn-cse-tpm", 1, &len);
         _cleanup_free_ char *buf = malloc(len);
         size_t blob_end = 28 + ((size_t) (uint8_t) orig[8] << 24 | (size_t) (uint8_t) orig[9] << 16 |
                                 (size_t) (uint8_t) orig[10] << 8 | (uint8_t) orig[11]);

@@ -1,11 +1,118 @@
 /* SPDX-License-Identifier: MIT */
-/* The store: enrolments, transactions, secrets at rest, schema versions, racing writers (fixture: store-fixture.h). */
+/* The store: opening and the master key, states, enrolments, transactions, secrets at rest,
+ * schema versions, racing writers (fixture: store-fixture.h). */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include "tests/unit/store-fixture.h"
 #include "util/util.h"
+
+/* ---- open, master key ---- */
+
+Test(store, create_modes_and_reopen) {
+        mef_store_t *s = open_new();
+        struct stat st;
+        cr_assert_eq(stat(key_path, &st), 0);
+        cr_assert_eq(st.st_mode & 07777, 0400, "master key mode %o", st.st_mode & 07777);
+        cr_assert_eq(st.st_size, STORE_MASTER_KEY_LEN);
+        char kdir[PATH_MAX];
+        snprintf(kdir, sizeof kdir, "%s/keys", dir);
+        cr_assert_eq(stat(kdir, &st), 0);
+        cr_assert_eq(st.st_mode & 07777, 0700);
+        if (!pg_uri) {
+                cr_assert_eq(stat(db_path, &st), 0);
+                cr_assert_eq(st.st_mode & 07777, 0600, "db mode %o", st.st_mode & 07777);
+        }
+        cr_assert_eq(store_audit(s, "cli", "init", NULL, NULL), 0);
+        cr_assert_null(store_close(s));
+
+        /* reopen without create, same key */
+        s = NULL;
+        cr_assert_eq(open_db(0, &s), 0);
+        store_audit_entry_t *a = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_audit_list(s, 0, &a, &n), 0);
+        cr_assert_eq(n, 1);
+        free(a);
+        store_close(s);
+        store_close(NULL);
+}
+
+Test(store, missing_without_create) {
+        mef_store_t *s = (mef_store_t *) 0x1;
+        cr_assert_eq(open_db(0, &s), -ENOENT);
+        cr_assert_eq(s, (mef_store_t *) 0x1, "ret touched on failure");
+        struct stat st;
+        cr_assert_eq(stat(key_path, &st), -1, "nothing created without create");
+}
+
+Test(store, wrong_master_key) {
+        store_close(open_new());
+        /* replace the key with other random bytes */
+        cr_assert_eq(chmod(key_path, 0600), 0);
+        uint8_t k[STORE_MASTER_KEY_LEN];
+        cr_assert_eq(random_bytes(k, sizeof k), 0);
+        int fd = open(key_path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, k, sizeof k), (ssize_t) sizeof k);
+        close(fd);
+        cr_assert_eq(chmod(key_path, 0400), 0);
+        mef_store_t *s = NULL;
+        cr_assert_eq(open_db(0, &s), -EBADMSG);
+        cr_assert_eq(open_db(STORE_OPEN_CREATE, &s), -EBADMSG);
+        cr_assert_null(s);
+}
+
+Test(store, master_key_group_readable) {
+        store_close(open_new());
+        cr_assert_eq(chmod(key_path, 0440), 0);
+        mef_store_t *s = NULL;
+        cr_assert_eq(open_db(0, &s), -EPERM);
+        cr_assert_eq(chmod(key_path, 0404), 0);
+        cr_assert_eq(open_db(0, &s), -EPERM);
+        cr_assert_null(s);
+}
+
+Test(store, existing_store_never_gets_a_new_key) {
+        store_close(open_new());
+        cr_assert_eq(unlink(key_path), 0);
+        mef_store_t *s = NULL;
+        cr_assert_eq(open_db(STORE_OPEN_CREATE, &s), -ENOENT);
+        struct stat st;
+        cr_assert_eq(stat(key_path, &st), -1, "a key that cannot open the store was created");
+}
+
+Test(store, master_key_wrong_size) {
+        store_close(open_new());
+        cr_assert_eq(chmod(key_path, 0600), 0);
+        cr_assert_eq(truncate(key_path, 16), 0);
+        mef_store_t *s = NULL;
+        cr_assert_eq(open_db(0, &s), -EINVAL);
+}
+
+/* ---- states ---- */
+
+Test(store, state_strings) {
+        static const char *const ns[] = { "active", "reenrol", "revoked" };
+        static const char *const es[] = { "active", "retired", "revoked", "deregistered" };
+        for (int i = 0; i < _NODE_STATE_MAX; i++) {
+                cr_assert_str_eq(node_state_to_string(i), ns[i]);
+                cr_assert_eq(node_state_from_string(ns[i]), i);
+        }
+        for (int i = 0; i < _ENROLMENT_STATE_MAX; i++) {
+                cr_assert_str_eq(enrolment_state_to_string(i), es[i]);
+                cr_assert_eq(enrolment_state_from_string(es[i]), i);
+        }
+        cr_assert_null(node_state_to_string(_NODE_STATE_MAX));
+        cr_assert_null(node_state_to_string(-1));
+        cr_assert_eq(node_state_from_string("Active"), _NODE_STATE_INVALID);
+        cr_assert_eq(node_state_from_string(NULL), _NODE_STATE_INVALID);
+        cr_assert_eq(enrolment_state_from_string("retired "), _ENROLMENT_STATE_INVALID);
+        cr_assert_null(enrolment_state_to_string(_ENROLMENT_STATE_MAX));
+}
 
 /* ---- enrolments ---- */
 
@@ -335,4 +442,3 @@ Test(store, racing_enrolments_leave_one_active) {
         cr_assert_eq(active, 1u, "%zu active enrolments after %d racing ones", active, total);
         store_close(s);
 }
-

@@ -3,23 +3,11 @@
 #include "tests/integration/seal-fixture.h"
 
 void fill(stored_profile_t *p, const char *cse_id, size_t n_targets) {
-        *p = (stored_profile_t) { 0 };
-        strcpy(p->node_id, "urn:dev:ops:0004A3-MNGW-000123");
-        strcpy(p->mef_uri, "https://mef.example.net:8443/msce");
+        profile_example(p, n_targets);
         snprintf(p->cse_id, sizeof p->cse_id, "%s", cse_id);
-        strcpy(p->cse_base, "https://in.example.net:8443/~/in-cse/in-name");
-        strcpy(p->ke_id, "3f2a00112233445566778899aabbccdd@mef.example.net");
-        strcpy(p->exp, "20271127T203000");
-        p->poll = 3600;
-        p->obtained = 1795000000;
-        p->ltk_len = 32;
         cr_assert_eq(random_bytes(p->ltk, p->ltk_len), 0);
-        p->n_targets = n_targets;
-        for (size_t i = 0; i < n_targets; i++) {
-                snprintf(p->targets[i].id, sizeof p->targets[i].id, "/target-%zu", i);
-                snprintf(p->targets[i].kpsa_id, sizeof p->targets[i].kpsa_id, "3f2a.%zu@mef.example.net", i + 1);
+        for (size_t i = 0; i < n_targets; i++)
                 cr_assert_eq(random_bytes(p->targets[i].kpsa, PROFILE_KPSA_LEN), 0);
-        }
 }
 
 bool same_profile(const stored_profile_t *a, const stored_profile_t *b) {

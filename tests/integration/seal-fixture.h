@@ -21,6 +21,7 @@
 #include "tests/integration/sealing-loop.h"
 #include "hw/tpm2.h"
 #include "keys/seal.h"
+#include "tests/unit/profile-example.h"
 #include "util/util.h"
 
 typedef struct swtpm {
@@ -36,7 +37,7 @@ typedef struct swtpm {
                 cr_skip_test(__VA_ARGS__);      \
         } while (0)
 
-/* A profile with n_targets targets and random keys; field by field equality. */
+/* profile_example() for cse_id with random keys; field by field equality. */
 void fill(stored_profile_t *p, const char *cse_id, size_t n_targets);
 bool same_profile(const stored_profile_t *a, const stored_profile_t *b);
 

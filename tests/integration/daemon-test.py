@@ -13,11 +13,9 @@
 # agent's memory while ready.
 # The scenarios of a node's life are in daemon_lifecycle.py, the harness in daemon_harness.py.
 # Usage: daemon-test.py BUILDDIR
-import datetime
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket

@@ -2,18 +2,14 @@
 # The harness of daemon-test.py (TAP output, the MEF and the agent as processes, the service
 # manager's notify socket, users, keys and configurations), imported by it and by its scenario
 # modules.
-import datetime
 import json
 import os
 import re
-import select
-import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 

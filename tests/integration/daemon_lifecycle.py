@@ -9,10 +9,7 @@ import re
 import select
 import shutil
 import signal
-import socket
-import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time

@@ -2,6 +2,8 @@
 /* fake-mef: the answer of each scenario, and the buffer it is built in (fake-mef.h). */
 #include "tests/integration/fake-mef.h"
 
+/* ---- the buffer ---- */
+
 void buf_done(buf_t *b) {
         if (b->data) {
                 erase(b->data, b->size);
@@ -62,6 +64,8 @@ void _printf_(2, 3) buf_printf(buf_t *b, const char *fmt, ...) {
         va_end(ap);
         b->len += (size_t) n;
 }
+
+/* ---- the profile body ---- */
 
 static void profile_body(buf_t *b, const fake_t *f, exch_t *e, const prof_t *p) {
         char exp[16];

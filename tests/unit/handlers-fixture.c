@@ -165,6 +165,16 @@ void fetch(const char *tpsk, const char *origin, const char *keid, const char *s
         call(tpsk, NULL, "GET", target, origin, NULL, 0, r);
 }
 
+void fetch_credential(const char *tpsk, const char *origin, const char *keid, const char *suid, msg_credential_t *c) {
+        char err[MSG_ERR_MAX] = "";
+        mef_response_t r;
+        fetch(tpsk, origin, keid, suid, &r);
+        cr_assert_eq(r.status, 200, "%.*s", (int) r.body_len, r.body);
+        cr_assert_eq(r.rsc, 2000);
+        cr_assert_eq(msg_credential_parse(r.body, r.body_len, c, err), 0, "%s", err);
+        mef_response_done(&r);
+}
+
 bool audit_has(const char *action, const char *subject, const char *detail_part) {
         store_audit_entry_t *list = NULL;
         size_t n = 0;

@@ -62,5 +62,7 @@ void fetch_fails(const char *tpsk, const char *origin, const char *keid, const c
 void keid_of(const uint8_t *ekm, char keid[MSG_KEID_MAX + 1], uint8_t ke[KDF_KE_LEN]);
 void status_of(const char *kpm_id, const char *node_id, const char *keid, mef_response_t *r);
 void fetch(const char *tpsk, const char *origin, const char *keid, const char *suid, mef_response_t *r);
+/* fetch() that must answer 200/2000 with a credential, into *c */
+void fetch_credential(const char *tpsk, const char *origin, const char *keid, const char *suid, msg_credential_t *c);
 /* The audit trail has an entry of action (and subject, and detail containing detail_part). */
 bool audit_has(const char *action, const char *subject, const char *detail_part);

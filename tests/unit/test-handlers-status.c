@@ -142,20 +142,14 @@ Test(handlers, deregister) {
 Test(handlers, fetch_success) {
         msg_profile_t p;
         msg_credential_t c;
-        char err[MSG_ERR_MAX] = "";
         char keid[MSG_KEID_MAX + 1];
         uint8_t ke[KDF_KE_LEN], kpsa[KDF_KEY_LEN];
-        mef_response_t r;
 
         enrol(KPM1, NODE1, ekm1, NULL, &p);
         keid_of(ekm1, keid, ke);
         cr_assert_eq(kdf_kpsa(ke, sizeof ke, TARGET_IN, kpsa), 0);
 
-        fetch(TPSK_IN, TARGET_IN, p.ke_id, "tls-psk_1", &r);
-        cr_assert_eq(r.status, 200, "%.*s", (int) r.body_len, r.body);
-        cr_assert_eq(r.rsc, 2000);
-        cr_assert_eq(msg_credential_parse(r.body, r.body_len, &c, err), 0, "%s", err);
-        mef_response_done(&r);
+        fetch_credential(TPSK_IN, TARGET_IN, p.ke_id, "tls-psk_1", &c);
         cr_assert(c.status);
         cr_assert_eq(c.key_len, KDF_KEY_LEN);
         cr_assert_arr_eq(c.key, kpsa, KDF_KEY_LEN, "key is not Kpsa(Ke, target)");
@@ -194,10 +188,8 @@ Test(handlers, fetch_refusals) {
 Test(handlers, ltk_transported) {
         msg_profile_t p;
         msg_credential_t c;
-        char err[MSG_ERR_MAX] = "";
         char keid[MSG_KEID_MAX + 1];
         uint8_t ke[KDF_KE_LEN], kpsa[KDF_KEY_LEN], kpsa_ke[KDF_KEY_LEN];
-        mef_response_t r;
 
         enrol(KPM3, NODE3, ekm3, NULL, &p);
         keid_of(ekm3, keid, ke);
@@ -208,10 +200,7 @@ Test(handlers, ltk_transported) {
         cr_assert_eq(kdf_kpsa(p.ltk, p.ltk_len, TARGET_IN, kpsa), 0);
         cr_assert_eq(kdf_kpsa(ke, sizeof ke, TARGET_IN, kpsa_ke), 0);
 
-        fetch(TPSK_IN, TARGET_IN, p.ke_id, "tls", &r);
-        cr_assert_eq(r.status, 200);
-        cr_assert_eq(msg_credential_parse(r.body, r.body_len, &c, err), 0, "%s", err);
-        mef_response_done(&r);
+        fetch_credential(TPSK_IN, TARGET_IN, p.ke_id, "tls", &c);
         cr_assert_arr_eq(c.key, kpsa, KDF_KEY_LEN, "key is not Kpsa(ltk, target)");
         cr_assert(memcmp(c.key, kpsa_ke, KDF_KEY_LEN) != 0);
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The HTTP parser fed a full-size message byte by byte (moved here from tests/unit/test-http.c,
+/* The HTTP parser fed a full-size message byte by byte (moved here from the unit test test-http,
  * whose test of the same input checks the result only: the suite has no timed assertions).
  * A parser that rescans the head or walks the chunks again on every call makes about 1e9 byte
  * visits (seconds); a linear one takes milliseconds, even under ASan.

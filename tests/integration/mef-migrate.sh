@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # msce-mef migrate on a SQLite store: an older schema is refused by the operator commands
 # (with the advice to migrate), brought forward by migrate (once), a newer one refused by every
-# command, serve included. PostgreSQL's migrations: tests/unit/test-store.c under pg-run.sh.
+# command, serve included. PostgreSQL's migrations: tests/unit/test-store-*.c (test-store) under pg-run.sh.
 # Usage: mef-migrate.sh PATH/TO/msce-mef (TAP). Skipped without sqlite3.
 set -euo pipefail
 MEF=${1:?usage: mef-migrate.sh PATH/TO/msce-mef}

@@ -3,7 +3,7 @@
  * of its own run (msce-t<PID>-kr, msce-t<PID>-kr2 through test-user.sh, PID this runner's: no
  * other run, build or worktree files keys for them) and removes them when it ends, and checks
  * what each uid can see from a fresh session keyring, the replacement without a gap, removal and
- * the quota error. */
+ * the quota error. The users come from keyring-users.c (main). */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 #include <fcntl.h>
@@ -17,123 +17,18 @@
 #include <sys/wait.h>
 
 #include "keys/keyring.h"
+#include "tests/integration/keyring-users.h"
 #include "util/util.h"
 
-/* Set by main for the test workers (criterion re-executes this program for each test, so only
- * the environment reaches them): the two users' names, or why there are none. */
-#define ENV_USERS "MSCE_TEST_KEYRING_USERS"
-#define ENV_NO_USERS "MSCE_TEST_KEYRING_NO_USERS"
-/* test-user.sh, from meson (tests/integration/meson.build) */
-#define ENV_USER_SH "MSCE_TEST_USER_SH"
 #define MAXBYTES "/proc/sys/kernel/keys/maxbytes"
 #define PERM_EXPECTED 0x3f0b0000u /* possessor all, user view|read|search */
 #define EXIT_MISMATCH 200
 #define EXIT_SETUP 201
 
-extern char **environ;
-
 static uid_t cse_uid, other_uid;
 static gid_t cse_gid, other_gid;
 static bool ready;
 static char maxbytes_saved[32]; /* non-empty while MAXBYTES holds a test value */
-
-/* ---- the run's users (main, in the runner process) ---- */
-
-static char user_sh[4096], user_cse[33], user_other[33];
-static pid_t runner_pid;
-
-/* sh test-user.sh ARGS...; async-signal-safe (fork, execve, waitpid) for users_del_on_signal. */
-static int user_sh_run(char *const argv[]) {
-        pid_t pid = fork();
-        if (pid < 0)
-                return -1;
-        if (pid == 0) {
-                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-                if (null >= 0)
-                        dup2(null, STDOUT_FILENO);
-                execve("/bin/sh", argv, environ);
-                _exit(127);
-        }
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void users_del(void) {
-        if (!user_cse[0])
-                return;
-        char *argv[] = { "sh", user_sh, "del", user_cse, user_other, NULL };
-        (void) user_sh_run(argv);
-        user_cse[0] = '\0';
-}
-
-/* A timeout's SIGTERM, or ^C: remove the users before dying (SIGKILL leaves them to the next
- * test-user.sh add, which removes the users of runs that are gone). */
-static void users_del_on_signal(int sig) {
-        if (getpid() == runner_pid)
-                users_del();
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
-/* Why there are no users, for the tests to report; skip: the machine lacks what they need. */
-static void users_none(bool skip, const char *why) {
-        char buf[256];
-        snprintf(buf, sizeof(buf), "%s%s", skip ? "skip:" : "fail:", why);
-        setenv(ENV_NO_USERS, buf, 1);
-}
-
-static void users_add(void) {
-        const char *sh = getenv(ENV_USER_SH);
-        if (geteuid() != 0) {
-                users_none(true, "needs root (persistent keyrings of other users, keyctl_chown)");
-                return;
-        }
-        if (!sh || snprintf(user_sh, sizeof(user_sh), "%s", sh) >= (int) sizeof(user_sh)) {
-                users_none(false, ENV_USER_SH " (the path of test-user.sh) is not set: run through meson");
-                return;
-        }
-        if (access("/usr/sbin/useradd", X_OK) < 0) {
-                users_none(true, "useradd is missing: cannot create the test users");
-                return;
-        }
-        runner_pid = getpid();
-        char pid[16], cse[sizeof(user_cse)], other[sizeof(user_other)];
-        snprintf(pid, sizeof(pid), "%d", (int) runner_pid);
-        snprintf(cse, sizeof(cse), "msce-t%s-kr", pid);
-        snprintf(other, sizeof(other), "msce-t%s-kr2", pid);
-        struct sigaction sa = { .sa_handler = users_del_on_signal };
-        int sigs[] = { SIGTERM, SIGINT, SIGHUP };
-        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
-                sigaction(sigs[i], &sa, NULL);
-        char *add_cse[] = { "sh", user_sh, "add", pid, "kr", NULL };
-        char *add_other[] = { "sh", user_sh, "add", pid, "kr2", NULL };
-        /* the names before the users: a signal from here on removes what exists of them */
-        memcpy(user_cse, cse, sizeof(cse));
-        memcpy(user_other, other, sizeof(other));
-        if (user_sh_run(add_cse) != 0 || user_sh_run(add_other) != 0) {
-                users_del();
-                users_none(false, "test-user.sh add failed: cannot create the test users");
-                return;
-        }
-        char both[sizeof(cse) + sizeof(other)];
-        snprintf(both, sizeof(both), "%s %s", cse, other);
-        setenv(ENV_USERS, both, 1);
-}
-
-int main(int argc, char *argv[]) {
-        struct criterion_test_set *tests = criterion_initialize();
-        int r = 0;
-        if (criterion_handle_args(argc, argv, true)) {
-                users_add();
-                r = !criterion_run_all_tests(tests);
-                users_del();
-        }
-        criterion_finalize(tests);
-        return r;
-}
 
 /* ---- fixtures (in each test's worker) ---- */
 
@@ -210,10 +105,26 @@ static void keyset_done(keyset_t *s) {
 static const char *const IDS_A[] = { "a1@mef.example.net", "a2@mef.example.net" };
 static const char *const IDS_B[] = { "b1@mef.example.net" };
 
+/* The fixture, and the key sets A (two targets) and B (one). */
+static void setup_two(keyset_t *a, keyset_t *b) {
+        setup();
+        keyset_make(a, IDS_A, 2);
+        keyset_make(b, IDS_B, 1);
+}
+
 /* Serials of every key of a set, as installed. */
 static void keyset_serials(const keyset_t *s, key_serial_t *ret) {
         for (size_t i = 0; i < s->n; i++)
                 cr_assert_eq(keyring_find(cse_uid, s->keys[i].name, &ret[i]), 0, "find %s", s->keys[i].name);
+}
+
+/* keyring_install() of s for the CSE user: the serials of its keys, and the keyring's. */
+static key_serial_t install(const keyset_t *s, key_serial_t *serials) {
+        key_serial_t r;
+        cr_assert_eq(keyring_install(cse_uid, s->keys, s->n), 0);
+        keyset_serials(s, serials);
+        cr_assert_eq(keyring_find(cse_uid, NULL, &r), 0);
+        return r;
 }
 
 /* Run fn in a child with the given ids (root when uid is 0) in a NEW session keyring joined
@@ -432,21 +343,15 @@ Test(keyring, isolation) {
 }
 
 Test(keyring, replacement_retires_old_keys) {
-        setup();
         keyset_t a, b;
         key_serial_t sa[3], sb[2], ra, rb, k;
-        keyset_make(&a, IDS_A, 2);
-        keyset_make(&b, IDS_B, 1);
+        setup_two(&a, &b);
 
-        cr_assert_eq(keyring_install(cse_uid, a.keys, a.n), 0);
-        keyset_serials(&a, sa);
-        cr_assert_eq(keyring_find(cse_uid, NULL, &ra), 0);
+        ra = install(&a, sa);
         for (size_t i = 0; i < 3; i++)
                 assert_live(sa[i]);
         assert_live(ra);
-        cr_assert_eq(keyring_install(cse_uid, b.keys, b.n), 0);
-        keyset_serials(&b, sb);
-        cr_assert_eq(keyring_find(cse_uid, NULL, &rb), 0);
+        rb = install(&b, sb);
         cr_assert_neq(ra, rb);
 
         _cleanup_keyring_names_ char **names = NULL;
@@ -631,17 +536,11 @@ Test(keyring, replacement_has_no_gap) {
 }
 
 Test(keyring, removal_leaves_nothing) {
-        setup();
         keyset_t a, b;
         key_serial_t sa[3], sb[2], ra, rb, k;
-        keyset_make(&a, IDS_A, 2);
-        keyset_make(&b, IDS_B, 1);
-        cr_assert_eq(keyring_install(cse_uid, a.keys, a.n), 0);
-        keyset_serials(&a, sa);
-        cr_assert_eq(keyring_find(cse_uid, NULL, &ra), 0);
-        cr_assert_eq(keyring_install(cse_uid, b.keys, b.n), 0);
-        keyset_serials(&b, sb);
-        cr_assert_eq(keyring_find(cse_uid, NULL, &rb), 0);
+        setup_two(&a, &b);
+        ra = install(&a, sa);
+        rb = install(&b, sb);
         for (size_t i = 0; i < 2; i++)
                 assert_live(sb[i]);
 

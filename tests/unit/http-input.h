@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Inputs for the HTTP parser, built in a growable buffer: shared by tests/unit/test-http.c and
+/* Inputs for the HTTP parser, built in a growable buffer: shared by tests/unit/test-http-*.c and
  * tests/bench/bench-http.c. An allocation failure aborts (a test's input, not a product path). */
 #pragma once
 

@@ -3,28 +3,8 @@
 
 #include "keys/kdf.h"
 #include "keys/profile.h"
+#include "tests/unit/profile-example.h"
 #include "util/util.h"
-
-static void fill(stored_profile_t *p, size_t n_targets) {
-        *p = (stored_profile_t) { 0 };
-        strcpy(p->node_id, "urn:dev:ops:0004A3-MNGW-000123");
-        strcpy(p->mef_uri, "https://mef.example.net:8443/msce");
-        strcpy(p->cse_id, "/mn-cse-000123");
-        strcpy(p->cse_base, "https://in.example.net:8443/~/in-cse/in-name");
-        strcpy(p->ke_id, "3f2a00112233445566778899aabbccdd@mef.example.net");
-        strcpy(p->exp, "20271127T203000");
-        p->poll = 3600;
-        p->obtained = 1795000000;
-        p->ltk_len = 32;
-        for (size_t i = 0; i < p->ltk_len; i++)
-                p->ltk[i] = (uint8_t) (0xa0 + i);
-        p->n_targets = n_targets;
-        for (size_t i = 0; i < n_targets; i++) {
-                snprintf(p->targets[i].id, sizeof p->targets[i].id, "/target-%zu", i);
-                snprintf(p->targets[i].kpsa_id, sizeof p->targets[i].kpsa_id, "3f2a.%zu@mef.example.net", i + 1);
-                memset(p->targets[i].kpsa, (int) (0x10 + i), PROFILE_KPSA_LEN);
-        }
-}
 
 static void assert_same(const stored_profile_t *a, const stored_profile_t *b) {
         cr_assert_str_eq(a->node_id, b->node_id);
@@ -49,7 +29,7 @@ Test(profile, round_trip) {
         for (size_t n = 0; n <= MSG_TARGETS_MAX; n += 4) {
                 stored_profile_t p, q;
                 _cleanup_secret_ secret_t s = { 0 };
-                fill(&p, n);
+                profile_example(&p, n);
                 cr_assert_eq(profile_serialize(&p, &s), 0);
                 cr_assert_eq(profile_parse(s.data, s.len, &q), 0);
                 assert_same(&p, &q);
@@ -67,7 +47,7 @@ Test(profile, round_trip) {
 Test(profile, layout_starts_as_documented) {
         stored_profile_t p;
         _cleanup_secret_ secret_t s = { 0 };
-        fill(&p, 1);
+        profile_example(&p, 1);
         cr_assert_eq(profile_serialize(&p, &s), 0);
         cr_assert_eq(s.data[0], PROFILE_VERSION);
         size_t n = strlen(p.node_id);
@@ -81,7 +61,7 @@ Test(profile, layout_starts_as_documented) {
 Test(profile, every_truncation_rejected) {
         stored_profile_t p, q;
         _cleanup_secret_ secret_t s = { 0 };
-        fill(&p, 3);
+        profile_example(&p, 3);
         cr_assert_eq(profile_serialize(&p, &s), 0);
         for (size_t i = 0; i < s.len; i++) {
                 uint8_t *copy = malloc(i ? i : 1); /* exact size for ASan */
@@ -97,7 +77,7 @@ Test(profile, every_truncation_rejected) {
 Test(profile, trailing_bytes_rejected) {
         stored_profile_t p, q;
         _cleanup_secret_ secret_t s = { 0 };
-        fill(&p, 2);
+        profile_example(&p, 2);
         cr_assert_eq(profile_serialize(&p, &s), 0);
         uint8_t *b = malloc(s.len + 1);
         memcpy(b, s.data, s.len);
@@ -110,7 +90,7 @@ Test(profile, trailing_bytes_rejected) {
 Test(profile, wrong_version_rejected) {
         stored_profile_t p, q;
         _cleanup_secret_ secret_t s = { 0 };
-        fill(&p, 0);
+        profile_example(&p, 0);
         cr_assert_eq(profile_serialize(&p, &s), 0);
         s.data[0] = 2;
         cr_assert_eq(profile_parse(s.data, s.len, &q), -EBADMSG);
@@ -123,7 +103,7 @@ Test(profile, wrong_version_rejected) {
 Test(profile, bad_field_values_rejected) {
         stored_profile_t p, q;
         _cleanup_secret_ secret_t s = { 0 };
-        fill(&p, 1);
+        profile_example(&p, 1);
         cr_assert_eq(profile_serialize(&p, &s), 0);
         /* a control character in node_id */
         s.data[3] = '\n';
@@ -142,7 +122,7 @@ Test(profile, serialize_checks_limits) {
         stored_profile_t p;
         _cleanup_secret_ secret_t s = { 0 };
 
-        fill(&p, 1);
+        profile_example(&p, 1);
         p.ltk_len = MSG_KEY_MIN - 1;
         cr_assert_eq(profile_serialize(&p, &s), -EINVAL);
         p.ltk_len = MSG_KEY_MAX + 1;
@@ -151,27 +131,27 @@ Test(profile, serialize_checks_limits) {
         cr_assert_eq(profile_serialize(&p, &s), 0);
         secret_done(&s);
 
-        fill(&p, 1);
+        profile_example(&p, 1);
         p.n_targets = MSG_TARGETS_MAX + 1;
         cr_assert_eq(profile_serialize(&p, &s), -EINVAL);
 
-        fill(&p, 1);
+        profile_example(&p, 1);
         p.poll = MSG_POLL_MIN - 1;
         cr_assert_eq(profile_serialize(&p, &s), -EINVAL);
         p.poll = MSG_POLL_MAX + 1;
         cr_assert_eq(profile_serialize(&p, &s), -EINVAL);
 
-        fill(&p, 1);
+        profile_example(&p, 1);
         strcpy(p.exp, "20270231T000000"); /* no such day */
         cr_assert_eq(profile_serialize(&p, &s), -EINVAL);
         strcpy(p.exp, "2027");
         cr_assert_eq(profile_serialize(&p, &s), -EINVAL);
 
-        fill(&p, 1);
+        profile_example(&p, 1);
         p.cse_id[0] = 0;
         cr_assert_eq(profile_serialize(&p, &s), -EINVAL);
 
-        fill(&p, 1);
+        profile_example(&p, 1);
         strcpy(p.targets[0].kpsa_id, "has space@x");
         cr_assert_eq(profile_serialize(&p, &s), -EINVAL);
 
@@ -189,12 +169,12 @@ Test(profile, serialize_checks_limits) {
                 { offsetof(stored_profile_t, targets[0].kpsa_id), "../../../../etc/passwd@mef" },
         };
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-                fill(&p, 1);
+                profile_example(&p, 1);
                 strcpy((char *) &p + bad[i].off, bad[i].v);
                 cr_assert_eq(profile_serialize(&p, &s), -EINVAL, "%s", bad[i].v);
         }
 
-        fill(&p, 1);
+        profile_example(&p, 1);
         p.obtained = -1;
         cr_assert_eq(profile_serialize(&p, &s), -EINVAL);
         cr_assert_null(s.data);
@@ -218,7 +198,7 @@ Test(profile, parser_checks_identifiers) {
         for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
                 stored_profile_t p, q;
                 _cleanup_secret_ secret_t s = { 0 };
-                fill(&p, 1);
+                profile_example(&p, 1);
                 cr_assert_eq(profile_serialize(&p, &s), 0);
                 cr_assert_eq(profile_parse(s.data, s.len, &q), 0);
                 uint8_t *at = memmem(s.data, s.len, fields[i], strlen(fields[i]));
@@ -231,7 +211,7 @@ Test(profile, parser_checks_identifiers) {
 Test(profile, maximal_profile_fits_bound) {
         stored_profile_t p, q;
         _cleanup_secret_ secret_t s = { 0 };
-        fill(&p, MSG_TARGETS_MAX);
+        profile_example(&p, MSG_TARGETS_MAX);
         memset(p.node_id, 'n', MSG_ID_MAX);
         p.node_id[MSG_ID_MAX] = 0;
         memset(p.mef_uri, 'u', MSG_URI_MAX);
@@ -307,7 +287,7 @@ Test(profile, from_msg_derives_kpsa) {
 
 Test(profile, expiry) {
         stored_profile_t p;
-        fill(&p, 0);
+        profile_example(&p, 0);
         time_t exp;
         cr_assert_eq(time_parse_basic(p.exp, &exp), 0);
         cr_assert_not(profile_is_expired(&p, exp - 1));
@@ -320,7 +300,7 @@ Test(profile, expiry) {
 
 Test(profile, wipe) {
         stored_profile_t p;
-        fill(&p, 2);
+        profile_example(&p, 2);
         stored_profile_wipe(&p);
         for (size_t i = 0; i < sizeof p.ltk; i++)
                 cr_assert_eq(p.ltk[i], 0);

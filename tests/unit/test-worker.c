@@ -5,6 +5,7 @@
 
 #include "agent/worker.h"
 #include "keys/profile.h"
+#include "tests/unit/profile-example.h"
 #include "util/util.h"
 
 #define KEID "3f2a00112233445566778899aabbccdd@mef.example.net"
@@ -39,27 +40,6 @@ static msg_status_t status_ok(void) {
         cr_assert_eq(time_parse_basic(s.exp, &s.exp_t), 0);
         s.poll = 3600;
         return s;
-}
-
-static void fill_profile(stored_profile_t *p) {
-        memset(p, 0, sizeof *p);
-        strcpy(p->node_id, "urn:dev:ops:0004A3-MNGW-000123");
-        strcpy(p->mef_uri, "https://mef.example.net:8443/msce");
-        strcpy(p->cse_id, "/mn-cse-000123");
-        strcpy(p->cse_base, "https://in.example.net:8443/~/in-cse/in-name");
-        strcpy(p->ke_id, KEID);
-        strcpy(p->exp, "20271127T203000");
-        p->poll = 3600;
-        p->obtained = 1795000000;
-        p->ltk_len = 32;
-        for (size_t i = 0; i < p->ltk_len; i++)
-                p->ltk[i] = (uint8_t) (0xa0 + i);
-        p->n_targets = 2;
-        for (size_t i = 0; i < p->n_targets; i++) {
-                snprintf(p->targets[i].id, sizeof p->targets[i].id, "/target-%zu", i);
-                snprintf(p->targets[i].kpsa_id, sizeof p->targets[i].kpsa_id, "3f2a.%zu@mef.example.net", i + 1);
-                memset(p->targets[i].kpsa, (int) (0x10 + i), PROFILE_KPSA_LEN);
-        }
 }
 
 /* A reply buffer of exactly info + extra (may be NULL/0). Caller frees. */
@@ -129,7 +109,7 @@ Test(worker, status_reply) {
 
 Test(worker, enrol_reply) {
         stored_profile_t p, got;
-        fill_profile(&p);
+        profile_example(&p, 2);
         _cleanup_secret_ secret_t s = {};
         cr_assert_eq(profile_serialize(&p, &s), 0);
         exchange_info_t in = info_ok(), out;
@@ -375,7 +355,7 @@ Test(worker, status_wrong_size) {
 
 Test(worker, enrol_bad_profile) {
         stored_profile_t p;
-        fill_profile(&p);
+        profile_example(&p, 2);
         _cleanup_secret_ secret_t s = {};
         cr_assert_eq(profile_serialize(&p, &s), 0);
         exchange_info_t in = info_ok();

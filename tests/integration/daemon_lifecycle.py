@@ -1,0 +1,467 @@
+# SPDX-License-Identifier: MIT
+# daemon-test.py's scenarios of a node's life: fresh start, signals, reenrol and revoke, restore
+# with the MEF down, backoff, rejection, an incompatible MEF, a MEF by host name, and renewal and
+# expiry of a short profile.
+import datetime
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+from daemon_harness import *  # noqa: F401,F403 (the harness is this module's vocabulary)
+
+
+def main_scenario(tmp, mef, kpm, figures):
+    state = os.path.join(tmp, "state")
+    run_dir = os.path.join(tmp, "run")
+    conf = os.path.join(tmp, "agent.conf")
+    write_conf(conf, mef.port, state, run_dir, kpm_file=kpm["1"])
+    remove_keys()
+    tap(cse_keys() == (None, None), "no msce keyring for the CSE user before the agent starts")
+
+    mef_url = f"https://127.0.0.1:{mef.port}/msce"
+    a = Agent(tmp, conf, watchdog_usec=400000)
+    i = a.wait_for(lambda m: m == "READY=1", 30)
+    keys_at_ready = cse_keys() if i is not None else (None, None)
+    msgs = a.texts()
+    if "READY=1" in msgs:
+        msgs = msgs[: msgs.index("READY=1") + 1]
+    expected = [
+        r"STATUS=Starting \(node node-1, MEF " + re.escape(mef_url) + r"\)",
+        r"STATUS=Restoring the sealed profile from " + re.escape(state),
+        r"STATUS=Enrolling with " + re.escape(mef_url),
+        r"STATUS=Ready: KeID [0-9a-f]{32}@127\.0\.0\.1, expires \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, "
+        r"next check in 10 s",
+        r"READY=1",
+    ]
+    tap(i is not None and seq_matches(msgs, expected),
+        "fresh start: STATUS Starting, Restoring, Enrolling with the MEF, Ready, then READY=1", "\n".join(a.texts()))
+    keid1 = keid_of(msgs[3]) if len(msgs) > 3 else None
+    names, ltk1 = keys_at_ready
+    tap(ltk1 is not None and len(ltk1) == 64 and names is not None and kpsa_name(keid1) in names,
+        "when READY=1 arrives the CSE user reads msce:ltk and its msce:kpsa key", f"{names} {keid1}")
+
+    # Watchdog: WATCHDOG_USEC=400 ms -> a ping about every 200 ms. Wait for three (not: count
+    # them in a fixed window, which a loaded machine can make too short).
+    a.wait_count(lambda m: m == "WATCHDOG=1", 3, 30)
+    pings = [t for t, m in a.messages if m == "WATCHDOG=1"]
+    tap(len(pings) >= 3, f"WATCHDOG=1 sent with WATCHDOG_USEC/WATCHDOG_PID set ({len(pings)} so far)")
+
+    st = state_json_until(run_dir, lambda st: st["state"] == "ready")
+    tap(st is not None and st["state"] == "ready" and st["keID"] == keid1 and st["pid"] == a.pid and
+        st["backend"] == "host" and st["last_error"] is None and st["status"].startswith("Ready: ")
+        and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", st["since"] or "") and st["next_attempt"],
+        "state.json: state ready, keID, backend host, pid, since, next_attempt", st)
+    prof = json.load(open(os.path.join(run_dir, "profile.json")))
+    tap(prof.get("keID") == keid1, "profile.json names the same KeID")
+    mapped = maps_has(a.pid, CRYPTO_LIBS)
+    tap(not mapped and not children_of(a.pid),
+        "READY after enrolling: the daemon maps no crypto library (the exchange and sealing ran in "
+        "child processes, now gone)", f"mapped: {mapped}, children: {children_of(a.pid)}")
+
+    # SIGHUP with a valid configuration: RELOADING=1 ... READY=1. (From RELOADING=1 on: a
+    # periodic status check's STATUS may come between the signal and it, on a slow machine.)
+    start = len(a.messages)
+    a.signal(signal.SIGHUP)
+    r = a.wait_for(lambda m: m == "RELOADING=1", 30, start)
+    j = a.wait_for(lambda m: m == "READY=1", 30, r) if r is not None else None
+    msgs = [m for m in a.texts(r if r is not None else start) if m != "WATCHDOG=1"]
+    if j is not None:
+        msgs = msgs[: msgs.index("READY=1") + 1]
+    tap(j is not None and msgs[0] == "RELOADING=1" and msgs[-1] == "READY=1" and
+        any(m.startswith("STATUS=Ready: KeID " + keid1) for m in msgs),
+        "SIGHUP: RELOADING=1, the sealed profile restored again, READY=1", "\n".join(msgs))
+
+    # SIGHUP with a broken configuration: said so, the old one keeps running.
+    good = open(conf).read()
+    with open(conf, "w") as f:
+        f.write(good.replace("[timing]", "[timing]\nbackoff_min = soon"))
+    start = len(a.messages)
+    a.signal(signal.SIGHUP)
+    r = a.wait_for(lambda m: m == "RELOADING=1", 30, start)
+    j = a.wait_for(lambda m: m == "READY=1", 30, r) if r is not None else None
+    msgs = [m for m in a.texts(r if r is not None else start) if m != "WATCHDOG=1"]
+    tap(j is not None and msgs[0] == "RELOADING=1" and
+        any("reload failed, previous configuration kept" in m and "backoff_min: not a duration" in m for m in msgs)
+        and a.proc.poll() is None and cse_keys()[1] == ltk1,
+        "SIGHUP with a bad configuration: STATUS names the error, READY=1, keeps running with its keys",
+        "\n".join(msgs))
+    # state.json says it too (written before RELOADING's READY=1), for mscectl status.
+    st = state_json(run_dir)
+    tap(st is not None and st.get("state") == "ready" and "reload refused" in (st.get("last_error") or "")
+        and "backoff_min: not a duration" in (st.get("last_error") or ""),
+        "SIGHUP with a bad configuration: state.json last_error says the reload was refused", st)
+    with open(conf, "w") as f:
+        f.write(good)
+
+    # SIGUSR1: a new KeID in the keyring, and a reader searching from its session keyring (one
+    # search through the persistent keyring and "msce") never misses msce:ltk.
+    reader = subprocess.Popen(
+        ["su", "-s", "/bin/sh", CSE_USER, "-c", "keyctl session - /bin/sh -s"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    reader.stdin.write("keyctl get_persistent @s > /dev/null\n"
+                       "while [ ! -e " + tmp + "/reader.stop ]; do\n"
+                       "  keyctl search @s user msce:ltk > /dev/null 2>&1 && echo OK || echo GAP\n"
+                       "done\n")
+    reader.stdin.close()
+    out = []
+    reading = threading.Thread(target=lambda: out.extend(line.strip() for line in reader.stdout), daemon=True)
+    reading.start()
+    # The reader searches before the signal and goes on after the new KeID is in (counted in
+    # searches, not in a fixed time that a loaded machine may fill with few of them).
+    eventually(lambda: len(out) >= 3)
+    start = len(a.messages)
+    a.signal(signal.SIGUSR1)
+    j = a.wait_for(lambda m: m.startswith("STATUS=Ready: KeID") and keid_of(m) != keid1, 30, start)
+    n_at_ready = len(out)
+    eventually(lambda: len(out) >= n_at_ready + 3)
+    open(os.path.join(tmp, "reader.stop"), "w").close()
+    reader.wait(30)
+    reading.join(30)
+    keid2 = keid_of(a.messages[j][1]) if j is not None else None
+    names, ltk2 = cse_keys()
+    tap(j is not None and keid2 and names == sorted(["msce:ltk", kpsa_name(keid2)]) and ltk2 != ltk1,
+        "SIGUSR1: re-enrolled, the keyring holds the new KeID's keys", "\n".join(a.texts(start)) + f"\n{names}")
+    tap(out.count("GAP") == 0 and out.count("OK") >= n_at_ready + 3 >= 6,
+        f"no gap for a reader during the replacement ({out.count('OK')} searches, {out.count('GAP')} failed)")
+    msgs = a.texts(start)
+    tap(any(m.startswith("STATUS=Renewing KeID " + keid1) for m in msgs) and "READY=1" not in msgs,
+        "SIGUSR1: STATUS says Renewing, no second READY=1", "\n".join(msgs))
+
+    # The MEF asks for a re-enrolment at the next status check (poll 10 s).
+    mef.ctl("node", "reenrol", "node-1")
+    start = len(a.messages)
+    j = a.wait_for(lambda m: m.startswith("STATUS=Ready: KeID") and keid_of(m) not in (keid1, keid2), 30, start)
+    keid3 = keid_of(a.messages[j][1]) if j is not None else None
+    tap(j is not None and kpsa_name(keid3) in (cse_keys()[0] or []),
+        "the MEF says reenrol at a status check: a new KeID is in the keyring", "\n".join(a.texts(start)))
+
+    # The keys vanish from the keyring (as when the persistent keyring expires unused): the next
+    # poll puts them back from the sealed profile, same KeID.
+    remove_keys()
+    gone = cse_keys() == (None, None)
+    start = len(a.messages)
+    j = a.wait_for(lambda m: m.startswith("STATUS=Ready: KeID"), 30, start)
+    names, _ = cse_keys()
+    log = open(os.path.join(tmp, "agent.log")).read()
+    tap(gone and j is not None and keid_of(a.messages[j][1]) == keid3 and names and kpsa_name(keid3) in names
+        and "are no longer in the keyring: reinstalling them from the sealed profile" in log,
+        "keys removed behind the agent's back: reinstalled from the sealed profile at the next poll",
+        "\n".join(a.texts(start)) + f"\n{names}")
+
+    # The MEF forgets the KeID (another enrolment of the node retires it): 404 at the next
+    # status check, and the agent enrols again.
+    other = os.path.join(tmp, "other.conf")
+    write_conf(other, mef.port, os.path.join(tmp, "state-other"), os.path.join(tmp, "run-other"),
+               kpm_file=kpm["1"])
+    p = run(AGENT, "--once", "-c", other)
+    m_x = re.search(r"^  KeID: +(\S+)$", p.stdout, re.M)
+    keid_x = m_x.group(1) if m_x else None
+    start = len(a.messages)
+    j = a.wait_for(lambda m: m.startswith("STATUS=Ready: KeID") and keid_of(m) not in (keid3, keid_x), 30, start)
+    keid4 = keid_of(a.messages[j][1]) if j is not None else None
+    log = open(os.path.join(tmp, "agent.log")).read()
+    tap(p.returncode == 0 and keid_x and j is not None and f"no longer knows KeID {keid3}: re-enrolling" in log
+        and kpsa_name(keid4) in (cse_keys()[0] or []),
+        "the MEF no longer knows the KeID (404): re-enrolled, the new keys in the keyring",
+        p.stdout + p.stderr + "\n".join(a.texts(start)))
+
+    # Revocation at the next status check: keys, sealed profile and profile.json go.
+    mef.ctl("node", "activate", "node-1")
+    mef.ctl("node", "revoke", "node-1")
+    start = len(a.messages)
+    j = a.wait_for(lambda m: m.startswith("STATUS=Revoked by MEF"), 30, start)
+    eventually(lambda: cse_keys() == (None, None) and not os.path.exists(os.path.join(state, "profile.sealed"))
+               and not os.path.exists(os.path.join(run_dir, "profile.json")), 10)
+    st = state_json_until(run_dir, lambda st: st["state"] == "revoked", 10)
+    tap(j is not None and cse_keys() == (None, None) and not os.path.exists(os.path.join(state, "profile.sealed"))
+        and not os.path.exists(os.path.join(run_dir, "profile.json")) and st and st["state"] == "revoked"
+        and st["keID"] is None,
+        "the MEF revokes: keys, sealed profile and profile.json removed, state.json says revoked",
+        "\n".join(a.texts(start)) + f"\n{st}")
+    a.drain(1.0)
+    tap(a.proc.poll() is None and not any(m.startswith("STATUS=Enrolling") for m in a.texts(j or 0)),
+        "revoked: stays unprovisioned, running, without retrying")
+
+    # An operator acts: the node is allowed again, SIGUSR1 enrols.
+    mef.ctl("node", "activate", "node-1")
+    start = len(a.messages)
+    a.signal(signal.SIGUSR1)
+    j = a.wait_for(lambda m: m.startswith("STATUS=Ready: KeID"), 30, start)
+    tap(j is not None and cse_keys()[1] is not None, "after revocation, SIGUSR1 enrols again",
+        "\n".join(a.texts(start)))
+
+    figures["rss_ready"] = a.status_mem()
+
+    # SIGTERM: STOPPING=1 and exit 0 (how fast is not asserted: 30 s is a deadline for a hang).
+    start = len(a.messages)
+    t = time.monotonic()
+    a.signal(signal.SIGTERM)
+    try:
+        rc = a.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        rc = None
+    took = time.monotonic() - t
+    a.wait_for(lambda m: m == "STOPPING=1", 5, start)
+    tap(rc == 0 and "STOPPING=1" in a.texts(start),
+        f"SIGTERM: STOPPING=1 and exit 0 (in {took * 1000:.0f} ms)", a.texts(start))
+    a.stop()
+    return conf, state, run_dir
+
+
+def restore_scenario(tmp, mef, conf, state, run_dir, figures):
+    # With a sealed profile and the MEF down: READY=1 without the network; time it.
+    mef.stop()
+    times = []
+    ok = True
+    # /run is a tmpfs in production: keep state.json and profile.json on one here too.
+    shm = tempfile.mkdtemp(prefix="daemon-test-run-", dir="/dev/shm") if os.path.isdir("/dev/shm") else None
+    if shm:
+        os.chmod(shm, 0o755)
+        text = open(conf).read().replace(f"runtime_dir = {run_dir}", f"runtime_dir = {shm}")
+        conf = os.path.join(tmp, "restore.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+    for _ in range(9):
+        remove_keys()
+        a = Agent(tmp, conf)
+        i = a.wait_for(lambda m: m == "READY=1", 30)
+        if i is None:
+            ok = False
+        else:
+            times.append(a.messages[i][0])
+        if i is not None and len(times) == 1:
+            ok = ok and cse_keys()[1] is not None and any(m.startswith("STATUS=Ready") for m in a.texts())
+            ok = ok and not any(m.startswith("STATUS=Enrolling") for m in a.texts())
+            a.drain(0.3)
+            figures["rss_restored"] = a.status_mem()
+        a.stop()
+    if shm:
+        shutil.rmtree(shm, ignore_errors=True)
+    times.sort()
+    figures["ready_restore_ms"] = [round(t * 1000, 1) for t in times]
+    tap(ok and len(times) == 9, "sealed profile, MEF down: READY=1 from the restore alone "
+        f"(median {times[len(times) // 2] * 1000:.1f} ms from exec)" if times else "restore: no READY=1")
+    mef.start()
+
+
+def backoff_scenario(tmp, mef, kpm):
+    # MEF down on a fresh state: backoff with growing delays, then READY once it is back.
+    port = mef.port
+    mef.stop()
+    state = os.path.join(tmp, "state-backoff")
+    run_dir = os.path.join(tmp, "run-backoff")
+    conf = os.path.join(tmp, "backoff.conf")
+    # A LED on a chip that does not exist: said once, and no reason to stop.
+    write_conf(conf, port, state, run_dir, kpm_file=kpm["1"], extra="[leds]\nstatus = gpiochip99:17\n")
+    remove_keys()
+    a = Agent(tmp, conf)
+    # Three failed attempts, however long each takes (backoff 200 ms .. 2 s, slower under ASan).
+    unreachable = lambda: [m for m in a.texts() if m.startswith("STATUS=MEF unreachable")]
+    i = a.wait_for(lambda m: m.startswith("STATUS=MEF unreachable"), 10)
+    deadline = time.monotonic() + 30
+    while len(unreachable()) < 3 and time.monotonic() < deadline:
+        a.pump(0.05)
+    fails = unreachable()
+    tap(i is not None and re.fullmatch(r"STATUS=MEF unreachable \(connection refused\); retrying in \d+ ms", fails[0])
+        and len(fails) >= 3 and "READY=1" not in a.texts(),
+        f"MEF down: STATUS 'MEF unreachable (connection refused); retrying in ...', {len(fails)} attempts, "
+        "no READY=1", "\n".join(f"{t:.3f} {m}" for t, m in a.messages))
+    # state.json changes with every attempt (enrol, then backoff): each snapshot must be whole and
+    # consistent with its state, and the backoff one must show up (the agent spends most of its
+    # time there). The retry that follows a backoff keeps last_error and clears next_attempt.
+    snaps, bad, st = [], [], None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with open(os.path.join(run_dir, "state.json")) as f:
+                text = f.read()
+        except OSError as e:
+            bad.append(f"unreadable: {e}")
+            break
+        try:
+            cur = json.loads(text)
+        except ValueError:
+            bad.append(f"not JSON (torn write?): {text!r}")
+            break
+        snaps.append((round(time.monotonic() - a.t0, 3), cur["state"], cur["next_attempt"], cur["last_error"]))
+        if (cur["state"] == "backoff") != (cur["next_attempt"] is not None) or \
+                cur["state"] not in ("enrol", "backoff") or "Connection refused" not in (cur["last_error"] or ""):
+            bad.append(f"inconsistent: {cur}")
+            break
+        if cur["state"] == "backoff":
+            st = cur
+            break
+        time.sleep(0.01)  # poll interval, not a wait for an outcome
+    tap(st is not None and not bad, "state.json: backoff, last_error, next_attempt; every snapshot consistent",
+        "\n".join(bad + [str(x) for x in snaps[-20:]]))
+    mef.start()
+    j = a.wait_for(lambda m: m == "READY=1", 10)
+    tap(j is not None and cse_keys()[1] is not None, "the MEF back: enrolled, READY=1", "\n".join(a.texts()))
+    a.stop()
+    log = open(os.path.join(tmp, "agent.log")).read()
+    tap(log.count("Cannot drive the LEDs ([leds] status = gpiochip99:17") == 1,
+        "a LED that cannot be driven: one warning, the agent carries on")
+
+
+def rejected_scenario(tmp, mef, kpm):
+    state = os.path.join(tmp, "state-rejected")
+    run_dir = os.path.join(tmp, "run-rejected")
+    conf = os.path.join(tmp, "rejected.conf")
+    write_conf(conf, mef.port, state, run_dir, kpm_file=kpm["wrong"])
+    a = Agent(tmp, conf)
+    i = a.wait_for(lambda m: m.startswith("STATUS=Rejected by MEF"), 30)
+    tap(i is not None and "retrying in 1 h" in a.messages[i][1] and "PSK identity kpm-1" in a.messages[i][1],
+        "wrong Kpm: STATUS 'Rejected by MEF: ...; retrying in 1 h'", "\n".join(a.texts()))
+    st = state_json_until(run_dir, lambda st: st["state"] == "rejected")
+    tap(st is not None and st["state"] == "rejected", "state.json: rejected", st)
+    a.stop()
+
+    # A configuration error the agent finds only when using it: exit 78.
+    conf = os.path.join(tmp, "nouser.conf")
+    write_conf(conf, mef.port, os.path.join(tmp, "state-nouser"), run_dir, kpm_file=kpm["1"])
+    with open(conf) as f:
+        text = f.read().replace(f"user = {CSE_USER}", "user = msce-test-nosuchuser")
+    with open(conf, "w") as f:
+        f.write(text)
+    a = Agent(tmp, conf)
+    try:
+        rc = a.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        rc = None
+    a.wait_for(lambda m: "no such user 'msce-test-nosuchuser'" in m, 5)
+    tap(rc == 78 and any("no such user 'msce-test-nosuchuser'" in m for m in a.texts()),
+        "an unknown service user: exit 78 with a STATUS naming it", f"exit {rc}\n" + "\n".join(a.texts()))
+    st = state_json(run_dir)
+    tap(st is not None and st["state"] == "configuration-error" and "no such user" in (st["last_error"] or "")
+        and not os.path.exists(os.path.join(tmp, "state-nouser")),
+        "an unknown service user: checked before anything is sent or created; state.json: configuration-error", st)
+    a.stop()
+
+
+def incompatible_scenario(tmp, kpm):
+    """A TLS 1.2 MEF whose only suite this wolfSSL lacks: state incompatible, slow retry."""
+    if not shutil.which("openssl"):
+        tap(True, "# SKIP incompatible: no openssl")
+        return
+    # Port 0: s_server prints "ACCEPT 127.0.0.1:PORT" once it listens (not with -quiet).
+    srv = subprocess.Popen(["openssl", "s_server", "-accept", "127.0.0.1:0", "-nocert",
+                            "-tls1_2", "-cipher", "PSK-AES128-CBC-SHA256", "-psk", open(kpm["1"]).read().strip(),
+                            "-psk_identity", "kpm-1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+    try:
+        port, out, end = None, b"", time.monotonic() + 30
+        while port is None and time.monotonic() < end and srv.poll() is None:
+            if select.select([srv.stdout], [], [], 0.1)[0]:
+                out += os.read(srv.stdout.fileno(), 4096)
+                m = re.search(rb"^ACCEPT 127\.0\.0\.1:(\d+)$", out, re.M)
+                port = int(m.group(1)) if m else None
+        if port is None:
+            tap(False, "incompatible: openssl s_server did not start")
+            return
+        state = os.path.join(tmp, "state-incompatible")
+        run_dir = os.path.join(tmp, "run-incompatible")
+        conf = os.path.join(tmp, "incompatible.conf")
+        write_conf(conf, port, state, run_dir, kpm_file=kpm["1"])
+        a = Agent(tmp, conf)
+        i = a.wait_for(lambda m: m.startswith("STATUS=Incompatible with MEF"), 10)
+        tap(i is not None and "the MEF accepted none of what this agent offers (TLS 1.2-1.3" in a.messages[i][1]
+            and "retrying in 1 h" in a.messages[i][1],
+            "TLS 1.2 MEF with TLS_PSK_WITH_AES_128_CBC_SHA256 only: STATUS 'Incompatible with MEF: TLS: the MEF "
+            "accepted none of what this agent offers (...); retrying in 1 h'", "\n".join(a.texts()))
+        st = state_json(run_dir)
+        tap(st is not None and st["state"] == "incompatible" and "accepted none" in (st["last_error"] or "")
+            and st["next_attempt"] is not None, "state.json: incompatible, last_error, next_attempt", st)
+        a.stop()
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def resolver_scenario(tmp, mef, kpm):
+    # A host name goes through the resolver thread; the MEF calls itself 127.0.0.1, so the key
+    # confirmation fails (transient) after a complete exchange.
+    conf = os.path.join(tmp, "name.conf")
+    write_conf(conf, mef.port, os.path.join(tmp, "state-name"), os.path.join(tmp, "run-name"), kpm_file=kpm["1"])
+    with open(conf) as f:
+        text = f.read().replace("https://127.0.0.1:", "https://localhost:")
+    with open(conf, "w") as f:
+        f.write(text)
+    a = Agent(tmp, conf)
+    i = a.wait_for(lambda m: m.startswith("STATUS=Enrolment failed"), 30)
+    tap(i is not None and "key confirmation failed" in a.messages[i][1] and "@localhost" in a.messages[i][1],
+        "a MEF named by host name: resolved off the loop, exchange complete, KeID checked against the name",
+        "\n".join(a.texts()))
+    a.stop()
+
+
+def expiry_scenario(tmp):
+    """Renewal at 80% of a 60 s lifetime with the MEF gone, then the expiry: keys removed and
+    enrolling. Runs in a thread beside the others, with its own MEF and CSE user; returns the
+    results to report."""
+    results = []
+    user = EXPIRY_USER
+    os.makedirs(tmp)
+    mef = Mef(tmp)
+    a = None
+    try:
+        mef.ctl("init")
+        kpm = os.path.join(tmp, "kpm-e.hex")
+        mef.ctl("node", "add", "node-e", "--cse-id", "/mn-cse-e", "--cse-base", "https://in.example.net/~/in-cse",
+                "--psk-id", "kpm-e", "--generate-psk", kpm, "--target", "/in-cse", "--poll", "3600",
+                "--lifetime", "60")
+        mef.start()
+        remove_keys(user)
+        conf = os.path.join(tmp, "expiry.conf")
+        run_dir = os.path.join(tmp, "run")
+        state = os.path.join(tmp, "state")
+        write_conf(conf, mef.port, state, run_dir, node="node-e", kpm_file=kpm, user=user,
+                   extra="backoff_min = 1s\nbackoff_max = 4s\n")
+        a = Agent(tmp, conf)
+        i = a.wait_for(lambda m: m == "READY=1", 30)
+        mef.stop()
+        # The expiry time the agent works with (state.json "exp", whole seconds), against the
+        # kernel's timestamps of the STATUS messages (Agent.sent): timers never fire early, so
+        # "not before" is exact however loaded the machine; "not too late" is checked as an
+        # order of events (renewal, backoff, then expiry), never as a time window.
+        st = state_json_until(run_dir, lambda st: st["state"] == "ready" and st["exp"]) if i is not None else None
+        exp = (datetime.datetime.strptime(st["exp"], "%Y-%m-%dT%H:%M:%SZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp() if st and st.get("exp") else None)
+        results.append((i is not None and exp is not None and cse_keys(user)[1] is not None,
+                        "expiry: enrolled for 60 s, READY=1", f"{st}"))
+        j = a.wait_for(lambda m: m.startswith("STATUS=Renewing KeID"), 90, i or 0)
+        # renewal at 80% of a lifetime of 60 s: 12 s before exp (15 s when the agent's obtained
+        # time is a second after the MEF's issue time, whole seconds)
+        before = exp - a.sent[j] if j is not None and exp else -1
+        k = a.wait_for(lambda m: m.startswith("STATUS=MEF unreachable") and "stays in place until" in m, 30, j or 0)
+        keys_during = cse_keys(user)[1] is not None
+        e = a.wait_for(lambda m: m.startswith("STATUS=") and "stays in place" not in m and
+                       not m.startswith("STATUS=Renewing"), 90, k or 0)
+        results.append((j is not None and 0 < before <= 16 and k is not None and keys_during and
+                        (e is None or j < k < e),
+                        f"renewal at 80% of the lifetime ({before:.1f} s before the expiry), the MEF gone: backoff, "
+                        "the keys stay in place", "\n".join(a.texts())))
+        late = a.sent[e] - exp if e is not None and exp else -1
+        gone = eventually(lambda: cse_keys(user) == (None, None) and
+                          not os.path.exists(os.path.join(state, "profile.sealed")) and
+                          re.search(r"KeID \S+ expired at .* without renewal: removing its keys and enrolling",
+                                    open(os.path.join(tmp, "agent.log")).read()), 30)
+        log = open(os.path.join(tmp, "agent.log")).read()
+        results.append((e is not None and late >= 0 and gone,
+                        f"expiry passed without renewal (STATUS {late:.1f} s after exp, never before): keys and "
+                        "sealed profile removed, enrolling",
+                        "\n".join(a.texts()) + "\n" + log[-2000:]))
+    except Exception as ex:  # reported, not raised: this runs in a thread
+        results.append((False, "expiry scenario", repr(ex)))
+    finally:
+        if a:
+            a.stop()
+        mef.stop()
+        remove_keys(user)
+    return results

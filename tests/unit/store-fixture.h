@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* The fixture of the store tests (test-store-*.c, one executable): suite "store" with a fresh
+ * directory per test, on SQLite or, with MSCE_TEST_PG_URI (tests/pg-run.sh), on that PostgreSQL
+ * database, so that the same semantics are asserted on both engines. */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mef/store.h"
+
+extern char dir[], db_path[PATH_MAX], key_path[PATH_MAX];
+extern const char *pg_uri, *pg_password_file;
+
+/* store_open() on the engine under test; open_new() creates it and asserts. */
+int open_db(unsigned flags, mef_store_t **ret);
+mef_store_t *open_new(void);
+
+/* A Kpm nobody would find in a database by chance. */
+void recognisable_key(uint8_t *k, size_t n, uint8_t seed);
+store_node_t psk_node(const char *id, const char *kpm_id);
+/* psk_node ID (KpmID kpm-ID) for each letter of ids, all with the same Kpm */
+void add_psk_nodes(mef_store_t *s, const char *ids, const uint8_t *kpm, size_t kpm_len);
+store_node_t cert_node(const char *id, char c);
+store_enrolment_t enrolment(const char *ke_id, const char *node_id, int64_t created);
+/* A new store with a psk_node() for each letter of ids (one Kpm, from seed) and the enrolments
+ * of the NULL-terminated es (one Ke, from seed + 1). */
+mef_store_t *open_with(const char *ids, uint8_t seed, store_enrolment_t *const es[]);
+
+/* Raw SQL on the engine under test, past the store (?N for parameter N; blob is parameter 1),
+ * and the blob of a one-row, one-column query. */
+void sql_exec(const char *sql, const void *blob, int blob_len);
+int blob_read(const char *sql, uint8_t *out, size_t size);
+#if HAVE_LIBPQ
+/* Every row of every table as text (bytea as \x hex). */
+char *pg_dump_text(void);
+#endif

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/* Handlers: routing, framing, the response format, the enrolment rate limit. */
+#include "tests/unit/handlers-fixture.h"
+
+/* ---- routing and framing ---- */
+
+Test(handlers, routing) {
+        mef_response_t r;
+        char body[512];
+        enrol_body(NODE1, NULL, body, sizeof body);
+
+        call_fails(KPM1, ekm1, "POST", "/msce/nothing", NODE1, body, 404, 4004, NULL);
+        call_fails(KPM1, ekm1, "POST", "/other/enrolments", NODE1, body, 404, 4004, NULL);
+        call_fails(KPM1, ekm1, "POST", "/msce/enrolments/", NODE1, body, 404, 4004, NULL);
+        call_fails(KPM1, NULL, "GET", "/msce/enrolments/a/b", NODE1, NULL, 404, 4004, NULL);
+        call_fails(KPM1, NULL, "GET", "/msce/fetchCredentials/a", NODE1, NULL, 404, 4004, NULL);
+
+        call(KPM1, NULL, "GET", "/msce/enrolments", NODE1, NULL, 0, &r);
+        expect_error(&r, 405, 4005, NULL);
+        cr_assert_str_eq(r.allow, "POST");
+        mef_response_done(&r);
+        call(KPM1, NULL, "PUT", "/msce/enrolments/x@y", NODE1, NULL, 0, &r);
+        expect_error(&r, 405, 4005, NULL);
+        cr_assert_str_eq(r.allow, "GET, DELETE");
+        mef_response_done(&r);
+
+        call_fails(KPM1, NULL, "GET", "/msce/enrolments/ab%4", NODE1, NULL, 400, 4000, NULL);
+        call_fails(KPM1, NULL, "GET", "/msce/enrolments/ab%zz", NODE1, NULL, 400, 4000, NULL);
+        call_fails(KPM1, NULL, "GET", "/msce/enrolments/ab%00cd", NODE1, NULL, 400, 4000, NULL);
+
+        /* query strings play no part; absolute-form targets are accepted */
+        msg_profile_t p;
+        char err[MSG_ERR_MAX];
+        call(KPM1, ekm1, "POST", "https://" FQDN ":8443/msce/enrolments?x=1", NODE1, body, 0, &r);
+        cr_assert_eq(r.status, 201);
+        cr_assert_eq(msg_profile_parse(r.body, r.body_len, &p, err), 0, "%s", err);
+        mef_response_done(&r);
+
+        /* no peer identity at all */
+        http_msg_t m = { .kind = HTTP_REQUEST, .method = "GET", .target = "/msce/enrolments/x@y" };
+        mef_peer_t none = { .addr = "192.0.2.9:1" };
+        m.headers[0] = (http_header_t) { "Host", FQDN };
+        m.headers[1] = (http_header_t) { "X-M2M-Origin", "x" };
+        m.headers[2] = (http_header_t) { "X-M2M-RI", "1" };
+        m.headers[3] = (http_header_t) { "X-M2M-RVI", "3" };
+        m.n_headers = 4;
+        cr_assert_eq(mef_handle(&cfg, store, &none, &m, &r), 0);
+        expect_error(&r, 403, 4103, NULL);
+        mef_response_done(&r);
+}
+
+Test(handlers, base_variants) {
+        mef_response_t r;
+        char body[512];
+        enrol_body(NODE1, NULL, body, sizeof body);
+        cfg.base = (char *) "/";
+        call(KPM1, ekm1, "POST", "/enrolments", NODE1, body, 0, &r);
+        cr_assert_eq(r.status, 201);
+        mef_response_done(&r);
+        cfg.base = (char *) "/a/b/";
+        call(KPM1, ekm2, "POST", "/a/b/enrolments", NODE1, body, 0, &r);
+        cr_assert_eq(r.status, 201);
+        mef_response_done(&r);
+        call_fails(KPM1, ekm3, "POST", "/a/benrolments", NODE1, body, 404, 4004, NULL);
+}
+
+static const char *resp_header(const http_msg_t *m, const char *name) {
+        const char *v = http_msg_header(m, name);
+        return v ? v : "(absent)";
+}
+
+Test(handlers, response_format) {
+        mef_response_t r;
+        uint8_t *out = NULL;
+        size_t out_len = 0;
+        http_parser_t parser;
+        http_msg_t m;
+
+        cr_assert_eq(mef_response_error(503, 5000, "overloaded", &r), 0);
+        r.retry_after = 7;
+        cr_assert_eq(mef_response_format(&r, "ri-42", &out, &out_len), 0);
+        mef_response_done(&r);
+        http_parser_init(&parser, HTTP_RESPONSE);
+        cr_assert_eq(http_parse(&parser, out, out_len, &m), 1, "%.*s", (int) out_len, out);
+        cr_assert_eq(m.status, 503);
+        cr_assert_str_eq(resp_header(&m, "X-M2M-RSC"), "5000");
+        cr_assert_str_eq(resp_header(&m, "X-M2M-RI"), "ri-42");
+        cr_assert_str_eq(resp_header(&m, "Retry-After"), "7");
+        cr_assert_str_eq(resp_header(&m, "Content-Type"), "application/json");
+        cr_assert_str_eq(resp_header(&m, "Connection"), "close");
+        char dbg[MSG_DBG_MAX];
+        msg_dbg_parse(m.body, m.body_len, dbg);
+        cr_assert_str_eq(dbg, "overloaded");
+        http_msg_done(&m);
+        free(out);
+
+        /* an RI that is too long or not printable is not echoed; no body: no Content-Type */
+        static const char *const bad_ri[] = {
+                "0123456789012345678901234567890123456789012345678901234567890123456789",
+                "a b",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad_ri); i++) {
+                r = (mef_response_t) { .status = 200, .rsc = 2002 };
+                cr_assert_eq(mef_response_format(&r, bad_ri[i], &out, &out_len), 0);
+                http_parser_init(&parser, HTTP_RESPONSE);
+                cr_assert_eq(http_parse(&parser, out, out_len, &m), 1);
+                cr_assert_null(http_msg_header(&m, "X-M2M-RI"));
+                cr_assert_null(http_msg_header(&m, "Content-Type"));
+                cr_assert_str_eq(resp_header(&m, "Content-Length"), "0");
+                cr_assert_str_eq(resp_header(&m, "X-M2M-RSC"), "2002");
+                http_msg_done(&m);
+                free(out);
+        }
+}
+
+/* [limits] enrolments_per_node: past the limit a node gets 429 + Retry-After with nothing
+ * stored, another node still enrols, and one audit row records the window's refusals. */
+Test(handlers, enrol_rate_limit) {
+        msg_profile_t p;
+        mef_response_t r;
+        char body[1024];
+        cr_assert_eq(ratelimit_new(2, 60u * 1000000u, 16, &call_limit), 0);
+        cfg.enrolments_per_node = 2;
+        cfg.enrolment_window_s = 60;
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+        enrol(KPM1, NODE1, ekm2, NULL, &p);
+        enrol_body(NODE1, NULL, body, sizeof body);
+        for (int i = 0; i < 3; i++) {
+                call(KPM1, ekm3, "POST", "/msce/enrolments", NODE1, body, 0, &r);
+                expect_error(&r, 429, 4000, "too many enrolments");
+                cr_assert(r.retry_after >= 1 && r.retry_after <= 60, "Retry-After %u", r.retry_after);
+                mef_response_done(&r);
+        }
+        store_enrolment_t e;
+        char keid[MSG_KEID_MAX + 1];
+        uint8_t ke[KDF_KE_LEN];
+        keid_of(ekm3, keid, ke);
+        cr_assert_eq(store_enrolment_get(store, keid, &e, NULL, NULL), -ENOENT, "a refused enrolment was stored");
+        enrol(KPM2, NODE2, ekm3, NULL, &p);
+
+        store_audit_entry_t *list = NULL;
+        size_t n = 0, refusals = 0;
+        cr_assert_eq(store_audit_list(store, 0, &list, &n), 0);
+        for (size_t i = 0; i < n; i++)
+                if (strncmp(list[i].detail, "429 ", 4) == 0) {
+                        refusals++;
+                        cr_assert_str_eq(list[i].subject, NODE1);
+                }
+        free(list);
+        cr_assert_eq(refusals, 1, "%zu audit rows for the refusals of one window", refusals);
+        call_limit = ratelimit_free(call_limit);
+}

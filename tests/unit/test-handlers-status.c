@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/* Handlers: status and deregistration (3.2, 3.3), credentials for targets (3.4). */
+#include "tests/unit/handlers-fixture.h"
+
+/* ---- 3.2 / 3.3 ---- */
+
+Test(handlers, status_states) {
+        msg_profile_t p;
+        msg_status_t s;
+        char err[MSG_ERR_MAX] = "";
+        mef_response_t r;
+
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+
+        status_of(KPM1, NODE1, p.ke_id, &r);
+        cr_assert_eq(r.status, 200);
+        cr_assert_eq(r.rsc, 2000);
+        cr_assert_eq(msg_status_parse(r.body, r.body_len, &s, err), 0, "%s", err);
+        cr_assert_str_eq(s.ke_id, p.ke_id);
+        cr_assert_eq(s.state, MSG_STATE_ACTIVE);
+        cr_assert_str_eq(s.exp, p.exp);
+        cr_assert_eq(s.poll, 3600);
+        mef_response_done(&r);
+
+        cr_assert_eq(store_node_set_state(store, NODE1, NODE_REENROL), 0);
+        status_of(KPM1, NODE1, p.ke_id, &r);
+        cr_assert_eq(r.status, 200);
+        cr_assert_eq(msg_status_parse(r.body, r.body_len, &s, err), 0, "%s", err);
+        cr_assert_eq(s.state, MSG_STATE_REENROL);
+        mef_response_done(&r);
+
+        /* the re-enrolment the MEF asked for puts the node back to active */
+        msg_profile_t p2;
+        enrol(KPM1, NODE1, ekm2, p.ke_id, &p2);
+        store_node_t n;
+        cr_assert_eq(store_node_get(store, NODE1, &n), 0);
+        cr_assert_eq(n.state, NODE_ACTIVE);
+        status_of(KPM1, NODE1, p2.ke_id, &r);
+        cr_assert_eq(msg_status_parse(r.body, r.body_len, &s, err), 0, "%s", err);
+        cr_assert_eq(s.state, MSG_STATE_ACTIVE);
+        mef_response_done(&r);
+
+        cr_assert_eq(store_node_set_state(store, NODE1, NODE_REVOKED), 0);
+        store_node_t before, after;
+        cr_assert_eq(store_node_get(store, NODE1, &before), 0);
+        status_of(KPM1, NODE1, p2.ke_id, &r);
+        cr_assert_eq(r.status, 200);
+        cr_assert_eq(msg_status_parse(r.body, r.body_len, &s, err), 0, "%s", err);
+        cr_assert_eq(s.state, MSG_STATE_REVOKED);
+        mef_response_done(&r);
+        /* a status check is tallied on the node, not written to the audit trail */
+        cr_assert_eq(store_node_get(store, NODE1, &after), 0);
+        cr_assert_eq(after.status_checks, before.status_checks + 1);
+        cr_assert_geq(after.last_seen, before.last_seen);
+        cr_assert_gt(after.last_seen, 0);
+        cr_assert(!audit_has("status", NULL, NULL));
+}
+
+Test(handlers, status_enrolment_revoked) {
+        msg_profile_t p;
+        msg_status_t s;
+        char err[MSG_ERR_MAX] = "";
+        mef_response_t r;
+
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+        cr_assert_eq(store_enrolment_set_state(store, p.ke_id, ENROLMENT_REVOKED), 0);
+        status_of(KPM1, NODE1, p.ke_id, &r);
+        cr_assert_eq(r.status, 200);
+        cr_assert_eq(msg_status_parse(r.body, r.body_len, &s, err), 0, "%s", err);
+        cr_assert_eq(s.state, MSG_STATE_REVOKED);
+        mef_response_done(&r);
+}
+
+Test(handlers, status_other_nodes_keid_is_unknown) {
+        msg_profile_t p;
+        mef_response_t r;
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+
+        status_of(KPM2, NODE2, p.ke_id, &r);
+        expect_error(&r, 404, 4004, NULL);
+        mef_response_done(&r);
+
+        /* and cannot deregister it either */
+        char target[512];
+        snprintf(target, sizeof target, "/msce/enrolments/%s", p.ke_id);
+        call_fails(KPM2, NULL, "DELETE", target, NODE2, NULL, 404, 4004, NULL);
+
+        status_of(KPM1, NODE1, "ffffffffffffffffffffffffffffffff@" FQDN, &r);
+        expect_error(&r, 404, 4004, NULL);
+        mef_response_done(&r);
+
+        store_enrolment_t e;
+        cr_assert_eq(store_enrolment_get(store, p.ke_id, &e, NULL, NULL), 0);
+        cr_assert_eq(e.state, ENROLMENT_ACTIVE);
+}
+
+Test(handlers, status_expired_is_unknown) {
+        store_enrolment_t e = {
+                .node_id = NODE1,
+                .ke_id = "11111111111111111111111111111111@" FQDN,
+                .state = ENROLMENT_ACTIVE,
+                .created = time(NULL) - 100,
+                .exp = time(NULL) - 10,
+        };
+        uint8_t key[32] = { 1 };
+        cr_assert_eq(store_enrolment_add(store, &e, key, sizeof key), 0);
+        mef_response_t r;
+        status_of(KPM1, NODE1, e.ke_id, &r);
+        expect_error(&r, 404, 4004, NULL);
+        mef_response_done(&r);
+        fetch_fails(TPSK_IN, TARGET_IN, e.ke_id, "tls", 404, 4004, NULL);
+}
+
+Test(handlers, deregister) {
+        msg_profile_t p;
+        mef_response_t r;
+        char target[512];
+
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+        /* '@' percent-encoded works the same */
+        snprintf(target, sizeof target, "/msce/enrolments/%.32s%%40%s", p.ke_id, FQDN);
+        call(KPM1, NULL, "DELETE", target, p.ke_id, NULL, 0, &r);
+        cr_assert_eq(r.status, 200);
+        cr_assert_eq(r.rsc, 2002);
+        cr_assert_eq(r.body_len, 0);
+        mef_response_done(&r);
+
+        store_enrolment_t e;
+        cr_assert_eq(store_enrolment_get(store, p.ke_id, &e, NULL, NULL), 0);
+        cr_assert_eq(e.state, ENROLMENT_DEREGISTERED);
+        cr_assert(audit_has("deregister", p.ke_id, "200"));
+
+        status_of(KPM1, NODE1, p.ke_id, &r);
+        expect_error(&r, 404, 4004, NULL);
+        mef_response_done(&r);
+        call_fails(KPM1, NULL, "DELETE", target, p.ke_id, NULL, 404, 4004, NULL);
+        fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "tls", 404, 4004, NULL);
+}
+
+/* ---- 3.4 ---- */
+
+Test(handlers, fetch_success) {
+        msg_profile_t p;
+        msg_credential_t c;
+        char keid[MSG_KEID_MAX + 1];
+        uint8_t ke[KDF_KE_LEN], kpsa[KDF_KEY_LEN];
+
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+        keid_of(ekm1, keid, ke);
+        cr_assert_eq(kdf_kpsa(ke, sizeof ke, TARGET_IN, kpsa), 0);
+
+        fetch_credential(TPSK_IN, TARGET_IN, p.ke_id, "tls-psk_1", &c);
+        cr_assert(c.status);
+        cr_assert_eq(c.key_len, KDF_KEY_LEN);
+        cr_assert_arr_eq(c.key, kpsa, KDF_KEY_LEN, "key is not Kpsa(Ke, target)");
+        cr_assert_str_eq(c.enrolee_id, "/mn-cse-1");
+        cr_assert_str_eq(c.lifetime, p.exp);
+        cr_assert(audit_has("fetch", p.ke_id, "suid=tls-psk_1"));
+        msg_credential_wipe(&c);
+}
+
+Test(handlers, fetch_refusals) {
+        msg_profile_t p;
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+
+        /* a target the node does not name */
+        fetch_fails(TPSK_OTHER, TARGET_OTHER, p.ke_id, "tls", 403, 4103, NULL);
+        cr_assert(audit_has("fetch", p.ke_id, "403"));
+
+        /* Origin is not the authenticated target */
+        fetch_fails(TPSK_IN, TARGET_OTHER, p.ke_id, "tls", 403, 4103, "X-M2M-Origin");
+
+        /* a node is no target */
+        fetch_fails(KPM1, NODE1, p.ke_id, "tls", 403, 4103, NULL);
+
+        /* unknown KeID */
+        fetch_fails(TPSK_IN, TARGET_IN, "0123456789abcdef0123456789abcdef@" FQDN, "tls", 404, 4004, NULL);
+
+        /* bad suid */
+        fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "a.b", 400, 4000, "suid");
+        fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "0123456789012345678901234567890123", 400, 4000, "suid");
+
+        /* revoked node: its keys are no longer handed out */
+        cr_assert_eq(store_node_set_state(store, NODE1, NODE_REVOKED), 0);
+        fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "tls", 404, 4004, NULL);
+}
+
+Test(handlers, ltk_transported) {
+        msg_profile_t p;
+        msg_credential_t c;
+        char keid[MSG_KEID_MAX + 1];
+        uint8_t ke[KDF_KE_LEN], kpsa[KDF_KEY_LEN], kpsa_ke[KDF_KEY_LEN];
+
+        enrol(KPM3, NODE3, ekm3, NULL, &p);
+        keid_of(ekm3, keid, ke);
+        cr_assert_str_eq(p.ke_id, keid, "the KeID still comes from the EKM");
+        cr_assert(p.has_ltk);
+        cr_assert_eq(p.ltk_len, 32);
+        cr_assert(memcmp(p.ltk, ke, sizeof ke) != 0, "ltk must not be Ke");
+        cr_assert_eq(kdf_kpsa(p.ltk, p.ltk_len, TARGET_IN, kpsa), 0);
+        cr_assert_eq(kdf_kpsa(ke, sizeof ke, TARGET_IN, kpsa_ke), 0);
+
+        fetch_credential(TPSK_IN, TARGET_IN, p.ke_id, "tls", &c);
+        cr_assert_arr_eq(c.key, kpsa, KDF_KEY_LEN, "key is not Kpsa(ltk, target)");
+        cr_assert(memcmp(c.key, kpsa_ke, KDF_KEY_LEN) != 0);
+
+        /* two enrolments get two different ltks */
+        msg_profile_t p2;
+        enrol(KPM3, NODE3, ekm2, p.ke_id, &p2);
+        cr_assert(p2.has_ltk);
+        cr_assert(memcmp(p.ltk, p2.ltk, 32) != 0);
+        msg_profile_wipe(&p);
+        msg_profile_wipe(&p2);
+}

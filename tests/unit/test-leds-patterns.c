@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/* hw/leds: the patterns over time on a real sd-event loop, libgpiod and the clock faked
+ * (leds-fake.h): every edge is checked to the microsecond and no result depends on the machine's
+ * speed or load. */
+#include "tests/unit/leds-fake.h"
+
+/* ---- requests ---- */
+
+Test(leds, request_flags_consumer_and_release) {
+        open_both();
+        cr_assert(STATUS_LINE->requested && ERROR_LINE->requested);
+        cr_assert_str_eq(STATUS_LINE->consumer, "msce-agent");
+        cr_assert_str_eq(ERROR_LINE->consumer, "msce-agent");
+        cr_assert_eq(STATUS_LINE->flags, 0);
+        cr_assert_eq(ERROR_LINE->flags, GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW);
+        cr_assert_eq(STATUS_LINE->value, 0);
+        cr_assert_eq(ERROR_LINE->value, 0);
+        cr_assert_eq(chips[0].opens, 1);
+        cr_assert_eq(chips[1].opens, 1);
+        cr_assert_eq(leds_get(fx.l), LED_OFF);
+
+        fx.l = leds_free(fx.l);
+        cr_assert_eq(STATUS_LINE->releases, 1);
+        cr_assert_eq(ERROR_LINE->releases, 1);
+        assert_all_released();
+}
+
+Test(leds, lines_by_name_on_any_chip) {
+        cr_assert_eq(leds_new(fx.e, "name:LED_STATUS", "name:LED_ERR:active-low", &fx.l), 0);
+        cr_assert(lines[1][3].requested && lines[1][4].requested);
+        cr_assert_eq(lines[1][3].flags, 0);
+        cr_assert_eq(lines[1][4].flags, GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW);
+        cr_assert_eq(chips[1].opens, 2);
+        cr_assert_eq(leds_set(fx.l, LED_READY), 0);
+        cr_assert_eq(lines[1][3].value, 1);
+        fx.l = leds_free(fx.l);
+        cr_assert_eq(lines[1][3].value, 0);
+        assert_all_released();
+}
+
+Test(leds, open_errors_leave_nothing_behind) {
+        leds_t *l = (leds_t *) 0x1;
+
+        cr_assert_eq(leds_new(fx.e, "gpiochip7:1", NULL, &l), -ENOENT);
+        cr_assert_eq(leds_new(fx.e, "gpiochip0:1", "gpiochip1:8", &l), -EINVAL); /* chip1 has 8 lines */
+        cr_assert_eq(leds_new(fx.e, "name:NO_SUCH_LINE", NULL, &l), -ENOENT);
+        STATUS_LINE->held_elsewhere = true;
+        cr_assert_eq(leds_new(fx.e, "gpiochip1:2", "gpiochip0:17", &l), -EBUSY);
+        cr_assert_eq(ERROR_LINE->releases, 1, "the first line must be released again");
+        STATUS_LINE->held_elsewhere = false;
+        cr_assert_eq(l, (leds_t *) 0x1, "ret touched on failure");
+        assert_all_released();
+
+        /* a bad spec fails before any line is touched */
+        gpiod_calls = 0;
+        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", "gpiochip1:2:active", &l), -EINVAL);
+        cr_assert_eq(gpiod_calls, 0);
+}
+
+/* ---- patterns over time ---- */
+
+Test(leds, starting_blinks_100ms) {
+        open_both();
+        show(LED_STARTING, 1050);
+        assert_blink(STATUS_LINE, fx.t0, 0, 100, 1, 11); /* on at 0, off at 100, ... on at 1000 */
+        assert_blink(ERROR_LINE, fx.t0, 0, 0, 0, 0);
+}
+
+Test(leds, waiting_blinks_1000ms) {
+        open_both();
+        show(LED_WAITING, 2500);
+        assert_blink(STATUS_LINE, fx.t0, 0, 1000, 1, 3);
+        assert_blink(ERROR_LINE, fx.t0, 0, 0, 0, 0);
+}
+
+Test(leds, enrolling_blinks_200ms) {
+        open_both();
+        show(LED_ENROLLING, 1100);
+        assert_blink(STATUS_LINE, fx.t0, 0, 200, 1, 6); /* 3 on, 3 off, each ~200 ms */
+        assert_blink(ERROR_LINE, fx.t0, 0, 0, 0, 0);
+        cr_assert_eq(STATUS_LINE->value, 0);
+}
+
+Test(leds, ready_is_solid_without_further_writes) {
+        open_both();
+        show(LED_READY, 600);
+        assert_blink(STATUS_LINE, fx.t0, 0, 0, 1, 1);
+        cr_assert_eq(STATUS_LINE->value, 1);
+        cr_assert_eq(n_events, 1, "READY must not write again");
+        cr_assert_eq(leds_set(fx.l, LED_READY), 0);
+        cr_assert_eq(n_events, 1, "setting READY again must not write");
+}
+
+Test(leds, error_blinks_error_led_and_turns_status_off) {
+        open_both();
+        cr_assert_eq(leds_set(fx.l, LED_READY), 0);
+        cr_assert_eq(STATUS_LINE->value, 1);
+        n_events = 0;
+
+        show(LED_ERROR, 525);
+        assert_blink(ERROR_LINE, fx.t0, 0, 50, 1, 11);
+        assert_blink(STATUS_LINE, fx.t0, 0, 0, 0, 1); /* one write: off */
+        cr_assert_eq(events[0].line, STATUS_LINE, "status goes off before the error LED lights");
+
+        /* and back: error off, status solid */
+        n_events = 0;
+        show(LED_READY, 200);
+        cr_assert_eq(ERROR_LINE->value, 0);
+        cr_assert_eq(STATUS_LINE->value, 1);
+        /* the error LED was lit (edge at 500 ms): it goes off first */
+        cr_assert_eq(n_events, 2);
+        cr_assert(events[0].line == ERROR_LINE && events[0].value == 0);
+        cr_assert(events[1].line == STATUS_LINE && events[1].value == 1);
+}
+
+Test(leds, error_without_error_led_blinks_status) {
+        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", NULL, &fx.l), 0);
+        show(LED_ERROR, 275);
+        assert_blink(STATUS_LINE, fx.t0, 0, 50, 1, 6);
+}
+
+Test(leds, incompatible_blinks_error_led_500ms_and_turns_status_off) {
+        open_both();
+        cr_assert_eq(leds_set(fx.l, LED_READY), 0);
+        n_events = 0;
+
+        show(LED_INCOMPATIBLE, 750);
+        assert_blink(ERROR_LINE, fx.t0, 0, 500, 1, 2); /* on at 0, off at 500 */
+        assert_blink(STATUS_LINE, fx.t0, 0, 0, 0, 1);  /* one write: off */
+        cr_assert_eq(events[0].line, STATUS_LINE, "status goes off before the error LED lights");
+
+        /* from there to ERROR: the same LED, the fast pattern */
+        n_events = 0;
+        show(LED_ERROR, 125);
+        assert_blink(ERROR_LINE, fx.t0, 0, 50, 1, 3); /* off since 500 ms: on at 0, off at 50, on at 100 */
+}
+
+Test(leds, incompatible_without_error_led_blinks_status_500ms) {
+        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", NULL, &fx.l), 0);
+        show(LED_INCOMPATIBLE, 750);
+        assert_blink(STATUS_LINE, fx.t0, 0, 500, 1, 2);
+}
+
+Test(leds, switching_cancels_the_old_timer) {
+        open_both();
+        show_then(LED_ENROLLING, LED_READY, 300, 1000);
+        /* on at 0, off at 200, on at 300 (READY), then nothing: no 400/600/800 ms edges */
+        cr_assert_eq(n_events, 3);
+        cr_assert(events[0].value == 1 && events[1].value == 0 && events[2].value == 1);
+        cr_assert(llabs((long long) (events[2].t - fx.t0) - 300000) < TOLERANCE_USEC);
+
+        /* ENROLLING -> STARTING: the new period counts from the switch */
+        n_events = 0;
+        cr_assert_eq(leds_set(fx.l, LED_OFF), 0);
+        n_events = 0;
+        show_then(LED_ENROLLING, LED_STARTING, 250, 575); /* status is off at 250 */
+        /* 0 on, 200 off, then STARTING: 250 on, 350 off, 450 on, 550 off */
+        cr_assert_eq(n_events, 6);
+        memmove(events, events + 2, 4 * sizeof(event_t));
+        n_events = 4;
+        assert_blink(STATUS_LINE, fx.t0, 250, 100, 1, 4);
+}
+
+Test(leds, same_pattern_keeps_the_phase) {
+        open_both();
+        show_then(LED_ENROLLING, LED_ENROLLING, 100, 500);
+        assert_blink(STATUS_LINE, fx.t0, 0, 200, 1, 3); /* 0, 200, 400: not restarted at 100 */
+}
+
+Test(leds, stalled_loop_resyncs_without_a_burst) {
+        open_both();
+        fx.t0 = now_usec();
+        cr_assert_eq(leds_set(fx.l, LED_ENROLLING), 0);
+        vclock_stall(650 * MSEC); /* the loop is busy elsewhere: edges at 200, 400 and 600 ms are missed */
+        run_until(fx.e, fx.t0, 1000);
+        /* on at 0, the late edge off at ~650, then 200 ms from there: on at ~850; no catch-up */
+        cr_assert_eq(n_events, 3);
+        cr_assert(events[1].value == 0 && events[2].value == 1);
+        cr_assert_eq(events[1].t - fx.t0, 650 * MSEC);
+        cr_assert(llabs((long long) (events[2].t - events[1].t) - 200000) < TOLERANCE_USEC);
+}
+
+Test(leds, off_turns_both_off_and_stops) {
+        open_both();
+        cr_assert_eq(leds_set(fx.l, LED_ERROR), 0);
+        cr_assert_eq(ERROR_LINE->value, 1);
+        show(LED_OFF, 300);
+        cr_assert_eq(ERROR_LINE->value, 0);
+        cr_assert_eq(STATUS_LINE->value, 0);
+        cr_assert_eq(n_events, 2);
+}
+
+Test(leds, free_turns_lines_off_releases_and_stops_the_timer) {
+        action_t free_it = {};
+
+        open_both();
+        fx.t0 = now_usec();
+        cr_assert_eq(leds_set(fx.l, LED_ENROLLING), 0);
+        free_it = (action_t) { .leds = fx.l, .free_it = true };
+        at(fx.e, fx.t0, 100, &free_it); /* while the status LED is lit */
+        run_until(fx.e, fx.t0, 700);
+        fx.l = NULL;
+        cr_assert_null(free_it.leds);
+
+        cr_assert_eq(n_events, 2, "after free no timer may fire");
+        cr_assert_eq(events[1].line, STATUS_LINE);
+        cr_assert_eq(events[1].value, 0);
+        cr_assert(llabs((long long) (events[1].t - fx.t0) - 100000) < TOLERANCE_USEC);
+        cr_assert_eq(STATUS_LINE->releases, 1);
+        cr_assert_eq(ERROR_LINE->releases, 1);
+        assert_all_released();
+}
+
+Test(leds, timer_failure_is_reported) {
+        open_both();
+        cr_assert_eq(sd_event_exit(fx.e, 0), 0);
+        cr_assert_eq(sd_event_loop(fx.e), 0); /* finished: no new sources */
+        cr_assert_lt(leds_set(fx.l, LED_ENROLLING), 0);
+        cr_assert_eq(leds_get(fx.l), _LED_PATTERN_INVALID);
+        cr_assert_eq(leds_set(fx.l, LED_READY), 0, "a steady pattern needs no timer");
+        cr_assert_eq(leds_get(fx.l), LED_READY);
+        cr_assert_eq(STATUS_LINE->value, 1);
+}
+
+Test(leds, failed_write_is_reported_and_retried) {
+        open_both();
+        fail_writes = true;
+        cr_assert_eq(leds_set(fx.l, LED_READY), -EIO);
+        cr_assert_eq(STATUS_LINE->value, 0);
+        fail_writes = false;
+        cr_assert_eq(leds_set(fx.l, LED_READY), 0, "the same pattern is applied again after a failure");
+        cr_assert_eq(STATUS_LINE->value, 1);
+        cr_assert_eq(leds_set(fx.l, LED_READY), 0);
+        cr_assert_eq(n_events, 1);
+}

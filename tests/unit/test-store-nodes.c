@@ -1,0 +1,527 @@
+/* SPDX-License-Identifier: MIT */
+/* The store: nodes, targets, the audit trail, counts, pruning, keyset pages, conflicts (fixture:
+ * store-fixture.h). */
+#include <criterion/criterion.h>
+
+#include "tests/unit/store-fixture.h"
+#include "util/util.h"
+
+/* ---- nodes ---- */
+
+Test(store, node_round_trip) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[48], got[MSG_KEY_MAX];
+        size_t len = 0;
+        recognisable_key(kpm, sizeof kpm, 1);
+        store_node_t n = psk_node("urn:dev:ops:1", "kpm-1");
+        cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), 0);
+        store_node_t c = cert_node("urn:dev:ops:2", 'a');
+        cr_assert_eq(store_node_add(s, &c, NULL, 0), 0);
+
+        store_node_t r;
+        cr_assert_eq(store_node_get(s, "urn:dev:ops:1", &r), 0);
+        cr_assert_str_eq(r.node_id, "urn:dev:ops:1");
+        cr_assert_str_eq(r.kpm_id, "kpm-1");
+        cr_assert_str_eq(r.cert_fp, "");
+        cr_assert_str_eq(r.cse_id, "/mn-urn:dev:ops:1");
+        cr_assert_str_eq(r.cse_base, n.cse_base);
+        cr_assert_eq(r.n_targets, 2);
+        cr_assert_str_eq(r.targets[0], "/in-cse");
+        cr_assert_str_eq(r.targets[1], "/maf-01");
+        cr_assert_eq(r.poll, 3600);
+        cr_assert_eq(r.lifetime, 86400);
+        cr_assert_eq(r.state, NODE_ACTIVE);
+        cr_assert(!r.ltk_transported);
+        cr_assert_gt(r.created, 1600000000, "created defaults to now");
+
+        cr_assert_eq(store_node_by_kpm_id(s, "kpm-1", &r, got, &len), 0);
+        cr_assert_str_eq(r.node_id, "urn:dev:ops:1");
+        cr_assert_eq(len, sizeof kpm);
+        cr_assert_arr_eq(got, kpm, sizeof kpm);
+
+        cr_assert_eq(store_node_by_cert(s, c.cert_fp, &r), 0);
+        cr_assert_str_eq(r.node_id, "urn:dev:ops:2");
+        cr_assert_str_eq(r.kpm_id, "");
+        cr_assert_str_eq(r.cert_fp, c.cert_fp);
+        cr_assert_eq(r.n_targets, 0);
+        cr_assert(r.ltk_transported);
+
+        store_node_t untouched = { .poll = 77 };
+        size_t len2 = 5;
+        cr_assert_eq(store_node_get(s, "urn:dev:ops:3", &untouched), -ENOENT);
+        cr_assert_eq(store_node_by_kpm_id(s, "kpm-2", &untouched, got, &len2), -ENOENT);
+        cr_assert_eq(store_node_by_cert(s, "ffff", &untouched), -ENOENT);
+        cr_assert_eq(untouched.poll, 77);
+        cr_assert_eq(len2, 5);
+
+        store_node_t *list = NULL;
+        size_t nl = 0;
+        cr_assert_eq(store_node_list(s, &list, &nl), 0);
+        cr_assert_eq(nl, 2);
+        cr_assert_str_eq(list[0].node_id, "urn:dev:ops:1");
+        cr_assert_str_eq(list[1].node_id, "urn:dev:ops:2");
+        free(list);
+
+        cr_assert_eq(store_node_set_state(s, "urn:dev:ops:1", NODE_REENROL), 0);
+        cr_assert_eq(store_node_get(s, "urn:dev:ops:1", &r), 0);
+        cr_assert_eq(r.state, NODE_REENROL);
+        cr_assert_eq(store_node_set_state(s, "nope", NODE_REVOKED), -ENOENT);
+        cr_assert_eq(store_node_set_state(s, "urn:dev:ops:1", _NODE_STATE_MAX), -EINVAL);
+        store_close(s);
+}
+
+Test(store, node_duplicates) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[16];
+        recognisable_key(kpm, sizeof kpm, 2);
+        store_node_t n = psk_node("n1", "kpm-1");
+        cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), -EEXIST, "same node ID");
+        store_node_t n2 = psk_node("n2", "kpm-1");
+        cr_assert_eq(store_node_add(s, &n2, kpm, sizeof kpm), -EEXIST, "same KpmID");
+        store_node_t c1 = cert_node("c1", 'b'), c2 = cert_node("c2", 'b');
+        cr_assert_eq(store_node_add(s, &c1, NULL, 0), 0);
+        cr_assert_eq(store_node_add(s, &c2, NULL, 0), -EEXIST, "same fingerprint");
+
+        /* one TLS identity names one peer, node or target */
+        store_target_t t = { .id = "/in-cse", .psk_id = "kpm-1" };
+        cr_assert_eq(store_target_add(s, &t, kpm, sizeof kpm), -EEXIST);
+        store_target_t tc = { .id = "/in-cse" };
+        memcpy(tc.cert_fp, c1.cert_fp, sizeof tc.cert_fp);
+        cr_assert_eq(store_target_add(s, &tc, NULL, 0), -EEXIST);
+        store_target_t t2 = { .id = "/in-cse", .psk_id = "in-psk" };
+        cr_assert_eq(store_target_add(s, &t2, kpm, sizeof kpm), 0);
+        store_node_t n3 = psk_node("n3", "in-psk");
+        cr_assert_eq(store_node_add(s, &n3, kpm, sizeof kpm), -EEXIST);
+
+        store_node_t *list = NULL;
+        size_t nl = 0;
+        cr_assert_eq(store_node_list(s, &list, &nl), 0);
+        cr_assert_eq(nl, 2);
+        free(list);
+        store_close(s);
+}
+
+Test(store, cse_id_assigned_once) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[16];
+        recognisable_key(kpm, sizeof kpm, 3);
+        store_node_t n1 = psk_node("n1", "kpm-1"), n2 = psk_node("n2", "kpm-2"), c = cert_node("c1", 'c');
+        cr_assert_eq(store_node_add(s, &n1, kpm, sizeof kpm), 0);
+        snprintf(n2.cse_id, sizeof n2.cse_id, "%s", n1.cse_id);
+        cr_assert_eq(store_node_add(s, &n2, kpm, sizeof kpm), -EADDRINUSE, "the CSE-ID of n1");
+        snprintf(c.cse_id, sizeof c.cse_id, "%s", n1.cse_id);
+        cr_assert_eq(store_node_add(s, &c, NULL, 0), -EADDRINUSE, "the CSE-ID of n1, for a cert node");
+        /* which node holds it */
+        store_node_t found;
+        cr_assert_eq(store_node_by_cse_id(s, "/mn-n1", &found), 0);
+        cr_assert_str_eq(found.node_id, "n1");
+        cr_assert_eq(store_node_by_cse_id(s, "/mn-n2", &found), -ENOENT);
+        /* case matters: CSE-IDs are compared as they are */
+        snprintf(n2.cse_id, sizeof n2.cse_id, "/MN-N1");
+        cr_assert_eq(store_node_add(s, &n2, kpm, sizeof kpm), 0);
+        /* once n1 is gone its CSE-ID is free again */
+        cr_assert_eq(store_node_remove(s, "n1"), 0);
+        cr_assert_eq(store_node_add(s, &c, NULL, 0), 0);
+        store_close(s);
+}
+
+Test(store, node_invalid) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[MSG_KEY_MAX + 1] = { 0 };
+        store_node_t n = psk_node("n1", "kpm-1");
+        cr_assert_eq(store_node_add(s, &n, kpm, 15), -EINVAL, "short Kpm");
+        cr_assert_eq(store_node_add(s, &n, kpm, MSG_KEY_MAX + 1), -EINVAL, "long Kpm");
+        cr_assert_eq(store_node_add(s, &n, NULL, 0), -EINVAL, "psk without Kpm");
+        store_node_t both = n;
+        memset(both.cert_fp, 'a', STORE_FP_LEN);
+        cr_assert_eq(store_node_add(s, &both, kpm, 32), -EINVAL, "psk and cert");
+        store_node_t c = cert_node("c1", 'A');
+        cr_assert_eq(store_node_add(s, &c, NULL, 0), -EINVAL, "uppercase fingerprint");
+        c = cert_node("c1", 'a');
+        c.cert_fp[10] = 0;
+        cr_assert_eq(store_node_add(s, &c, NULL, 0), -EINVAL, "short fingerprint");
+        store_node_t bad = n;
+        strcpy(bad.node_id, "with space");
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL);
+        bad = n;
+        bad.poll = STORE_POLL_MIN - 1;
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL);
+        bad = n;
+        bad.lifetime = STORE_LIFETIME_MAX + 1;
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL);
+        bad = n;
+        bad.n_targets = MSG_TARGETS_MAX + 1;
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL);
+        bad = n;
+        bad.targets[1][0] = 0;
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL, "empty target");
+        bad = n;
+        bad.state = _NODE_STATE_MAX;
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL);
+        /* and the good one still goes in */
+        cr_assert_eq(store_node_add(s, &n, kpm, MSG_KEY_MAX), 0);
+        store_close(s);
+}
+
+Test(store, remove_cascades_enrolments) {
+        store_enrolment_t e1 = enrolment("11@mef", "a", 1000), e2 = enrolment("22@mef", "a", 2000),
+                          e3 = enrolment("33@mef", "b", 3000);
+        e1.state = ENROLMENT_RETIRED; /* one active enrolment per node */
+        mef_store_t *s = open_with("ab", 3, (store_enrolment_t *const[]) { &e1, &e2, &e3, NULL });
+
+        cr_assert_eq(store_node_remove(s, "a"), 0);
+        cr_assert_eq(store_node_remove(s, "a"), -ENOENT);
+        store_enrolment_t got;
+        cr_assert_eq(store_enrolment_get(s, "11@mef", &got, NULL, NULL), -ENOENT);
+        cr_assert_eq(store_enrolment_get(s, "22@mef", &got, NULL, NULL), -ENOENT);
+        cr_assert_eq(store_enrolment_get(s, "33@mef", &got, NULL, NULL), 0);
+        store_enrolment_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_enrolment_list(s, NULL, &list, &n), 0);
+        cr_assert_eq(n, 1);
+        free(list);
+        /* the KpmID is free again */
+        uint8_t kpm[32];
+        recognisable_key(kpm, sizeof kpm, 3);
+        add_psk_nodes(s, "a", kpm, sizeof kpm);
+        store_close(s);
+}
+
+/* ---- targets ---- */
+
+Test(store, targets) {
+        mef_store_t *s = open_new();
+        uint8_t psk[24], got[MSG_KEY_MAX];
+        size_t len = 0;
+        recognisable_key(psk, sizeof psk, 5);
+        store_target_t t = { .id = "/in-cse", .psk_id = "in-cse-psk", .created = 1700000000 };
+        cr_assert_eq(store_target_add(s, &t, psk, sizeof psk), 0);
+        store_target_t c = { .id = "/maf-01" };
+        memset(c.cert_fp, 'c', STORE_FP_LEN);
+        cr_assert_eq(store_target_add(s, &c, NULL, 0), 0);
+        cr_assert_eq(store_target_add(s, &t, psk, sizeof psk), -EEXIST);
+        store_target_t bad = { .id = "/x", .psk_id = "p" };
+        cr_assert_eq(store_target_add(s, &bad, psk, 8), -EINVAL);
+        store_target_t none = { .id = "/x" };
+        cr_assert_eq(store_target_add(s, &none, NULL, 0), -EINVAL, "neither psk nor cert");
+
+        store_target_t r;
+        cr_assert_eq(store_target_by_psk_id(s, "in-cse-psk", &r, got, &len), 0);
+        cr_assert_str_eq(r.id, "/in-cse");
+        cr_assert_eq(r.created, 1700000000);
+        cr_assert_eq(len, sizeof psk);
+        cr_assert_arr_eq(got, psk, sizeof psk);
+        cr_assert_eq(store_target_by_cert(s, c.cert_fp, &r), 0);
+        cr_assert_str_eq(r.id, "/maf-01");
+        cr_assert_str_eq(r.psk_id, "");
+        cr_assert_eq(store_target_by_psk_id(s, "nope", &r, got, &len), -ENOENT);
+
+        store_target_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_target_list(s, &list, &n), 0);
+        cr_assert_eq(n, 2);
+        cr_assert_str_eq(list[0].id, "/in-cse");
+        cr_assert_str_eq(list[1].id, "/maf-01");
+        free(list);
+        cr_assert_eq(store_target_remove(s, "/in-cse"), 0);
+        cr_assert_eq(store_target_remove(s, "/in-cse"), -ENOENT);
+        cr_assert_eq(store_target_by_psk_id(s, "in-cse-psk", &r, got, &len), -ENOENT);
+        store_close(s);
+}
+
+/* ---- audit ---- */
+
+Test(store, audit_trail) {
+        mef_store_t *s = open_new();
+        cr_assert_eq(store_audit(s, "cli", "node-add", "urn:dev:1", "psk id=kpm-1"), 0);
+        cr_assert_eq(store_audit(s, "kpm-1", "enrol", "urn:dev:1", NULL), 0);
+        char big[4000];
+        memset(big, 'x', sizeof big - 1);
+        big[sizeof big - 1] = 0;
+        big[STORE_AUDIT_DETAIL_MAX - 1] = (char) 0xc3; /* a 2-byte UTF-8 sequence across the cut */
+        big[STORE_AUDIT_DETAIL_MAX] = (char) 0xa9;
+        cr_assert_eq(store_audit(s, "cli", "status", NULL, big), 0);
+        cr_assert_eq(store_audit(s, "", "x", NULL, NULL), -EINVAL);
+        cr_assert_eq(store_audit(s, "cli", NULL, NULL, NULL), -EINVAL);
+
+        store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_audit_list(s, 0, &list, &n), 0);
+        cr_assert_eq(n, 3);
+        cr_assert_str_eq(list[0].action, "status");
+        cr_assert_str_eq(list[0].subject, "");
+        cr_assert_eq(strlen(list[0].detail), STORE_AUDIT_DETAIL_MAX - 1, "cut before the split sequence");
+        cr_assert_str_eq(list[1].actor, "kpm-1");
+        cr_assert_str_eq(list[1].action, "enrol");
+        cr_assert_str_eq(list[1].detail, "");
+        cr_assert_str_eq(list[2].actor, "cli");
+        cr_assert_str_eq(list[2].subject, "urn:dev:1");
+        cr_assert_str_eq(list[2].detail, "psk id=kpm-1");
+        cr_assert_gt(list[0].id, list[1].id);
+        cr_assert_gt(list[2].ts, 1600000000);
+        free(list);
+        cr_assert_eq(store_audit_list(s, 2, &list, &n), 0);
+        cr_assert_eq(n, 2);
+        cr_assert_str_eq(list[1].action, "enrol");
+        free(list);
+        store_close(s);
+}
+
+/* The metrics gauges: an active enrolment past its exp counts as expired, other states not at all. */
+Test(store, counts_active_and_expired) {
+        store_enrolment_t live = enrolment("11@mef", "a", 10000), old = enrolment("22@mef", "b", 1000),
+                          retired = enrolment("33@mef", "c", 10000);
+        retired.state = ENROLMENT_RETIRED;
+        mef_store_t *s = open_with("abc", 5, (store_enrolment_t *const[]) { &live, &old, &retired, NULL });
+        store_counts_t n;
+        /* old expires at 1000 + 86400, live at 10000 + 86400 */
+        cr_assert_eq(store_counts(s, 1000 + 86400, &n), 0);
+        cr_assert_eq(n.nodes, 3);
+        cr_assert_eq(n.enrolments_active, 1);
+        cr_assert_eq(n.enrolments_expired, 1);
+        cr_assert_eq(store_counts(s, 0, &n), 0);
+        cr_assert_eq(n.enrolments_active, 2);
+        cr_assert_eq(n.enrolments_expired, 0);
+        cr_assert_eq(store_counts(NULL, 0, &n), -EINVAL);
+        store_close(s);
+}
+
+/* Status checks are a tally on the node (schema 3), not rows. */
+Test(store, node_seen_counts) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32];
+        recognisable_key(kpm, sizeof kpm, 7);
+        store_node_t a = psk_node("a", "kpm-a"), got;
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_node_get(s, "a", &got), 0);
+        cr_assert_eq(got.status_checks, 0);
+        cr_assert_eq(got.last_seen, 0);
+        for (int i = 1; i <= 365; i++)
+                cr_assert_eq(store_node_seen(s, "a", 1000 + 86400 * i), 0);
+        cr_assert_eq(store_node_get(s, "a", &got), 0);
+        cr_assert_eq(got.status_checks, 365);
+        cr_assert_eq(got.last_seen, 1000 + 86400 * 365);
+        cr_assert_eq(store_node_seen(s, "nobody", 1), -ENOENT);
+        /* a year of daily polls wrote nothing to the trail */
+        store_audit_entry_t *list = NULL;
+        size_t n = 9;
+        cr_assert_eq(store_audit_list(s, 0, &list, &n), 0);
+        cr_assert_eq(n, 0);
+        free(list);
+        store_close(s);
+}
+
+/* Retention: old audit rows and spent enrolments go; active ones (expired or not) and those
+ * still in their lifetime stay. */
+Test(store, prune_by_age) {
+        store_enrolment_t old_retired = enrolment("11@mef", "a", 100), live = enrolment("22@mef", "a", 100),
+                          new_revoked = enrolment("33@mef", "b", 100000);
+        old_retired.state = ENROLMENT_RETIRED;
+        new_revoked.state = ENROLMENT_REVOKED;
+        /* live: active, expired at 86500 */
+        mef_store_t *s = open_with("ab", 8, (store_enrolment_t *const[]) { &old_retired, &live, &new_revoked, NULL });
+        for (int i = 0; i < 5; i++)
+                cr_assert_eq(store_audit(s, "cli:root", "node-add", "a", "x"), 0);
+
+        store_pruned_t p;
+        /* nothing before 0 */
+        cr_assert_eq(store_prune(s, 0, &p), 0);
+        cr_assert_eq(p.audit, 0);
+        cr_assert_eq(p.enrolments, 0);
+        /* the audit rows are from now; the retired enrolment expired at 86500 */
+        cr_assert_eq(store_prune(s, 100000, &p), 0);
+        cr_assert_eq(p.audit, 0);
+        cr_assert_eq(p.enrolments, 1);
+        store_enrolment_t got;
+        cr_assert_eq(store_enrolment_get(s, "11@mef", &got, NULL, NULL), -ENOENT);
+        cr_assert_eq(store_enrolment_get(s, "22@mef", &got, NULL, NULL), 0);
+        cr_assert_eq(store_enrolment_get(s, "33@mef", &got, NULL, NULL), 0);
+        /* everything up to a day ahead: the audit rows go too, the revoked one expires at 186400 */
+        cr_assert_eq(store_prune(s, (int64_t) time(NULL) + 86400, &p), 0);
+        cr_assert_eq(p.audit, 5);
+        cr_assert_eq(p.enrolments, 1);
+        cr_assert_eq(store_enrolment_get(s, "22@mef", &got, NULL, NULL), 0, "active enrolments are never pruned");
+        store_close(s);
+}
+
+/* ---- keyset pages and conflicts (bulk lifecycle) ---- */
+
+Test(store, node_pages_walk_every_row_once) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32];
+        recognisable_key(kpm, sizeof kpm, 10);
+        char id[32], kid[32];
+        for (int i = 0; i < 23; i++) {
+                snprintf(id, sizeof id, "n%02d", i);
+                snprintf(kid, sizeof kid, "kpm-%02d", i);
+                store_node_t n = psk_node(id, kid);
+                n.created = 1000 + i;
+                if (i % 4 == 0)
+                        n.state = NODE_REVOKED;
+                cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), 0);
+        }
+        store_page_t p = { .limit = 5, .state = -1 };
+        char after[MSG_ID_MAX + 1] = "";
+        int seen = 0, pages = 0;
+        for (;;) {
+                store_node_t *list = NULL;
+                size_t n = 0;
+                p.after = after[0] ? after : NULL;
+                cr_assert_eq(store_node_page(s, &p, &list, &n), 0);
+                cr_assert_leq(n, 5);
+                for (size_t i = 0; i < n; i++) {
+                        snprintf(id, sizeof id, "n%02d", seen++);
+                        cr_assert_str_eq(list[i].node_id, id, "in order, each once");
+                }
+                if (n)
+                        snprintf(after, sizeof after, "%s", list[n - 1].node_id);
+                free(list);
+                pages++;
+                if (n < 5)
+                        break;
+        }
+        cr_assert_eq(seen, 23);
+        cr_assert_eq(pages, 5);
+
+        store_node_t *list = NULL;
+        size_t n = 0;
+        p = (store_page_t) { .state = NODE_REVOKED };
+        cr_assert_eq(store_node_page(s, &p, &list, &n), 0);
+        cr_assert_eq(n, 6);
+        free(list);
+        p = (store_page_t) { .state = -1, .since = 1020 };
+        cr_assert_eq(store_node_page(s, &p, &list, &n), 0);
+        cr_assert_eq(n, 3);
+        cr_assert_str_eq(list[0].node_id, "n20");
+        free(list);
+        p = (store_page_t) { .state = 99 };
+        cr_assert_eq(store_node_page(s, &p, &list, &n), -EINVAL);
+        store_close(s);
+}
+
+Test(store, enrolment_pages_newest_first) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32], ke[32];
+        recognisable_key(kpm, sizeof kpm, 11);
+        recognisable_key(ke, sizeof ke, 12);
+        store_node_t a = psk_node("a", "kpm-a");
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
+        char ke_id[32];
+        /* same created twice over: the tie is broken by insertion order */
+        for (int i = 0; i < 10; i++) {
+                snprintf(ke_id, sizeof ke_id, "%02x@mef", i);
+                store_enrolment_t e = enrolment(ke_id, "a", 5000 + i / 2);
+                e.state = i == 9 ? ENROLMENT_ACTIVE : ENROLMENT_RETIRED;
+                cr_assert_eq(store_enrolment_add(s, &e, ke, sizeof ke), 0);
+        }
+        store_enrolment_t *all = NULL;
+        size_t n_all = 0;
+        cr_assert_eq(store_enrolment_list(s, NULL, &all, &n_all), 0);
+        cr_assert_eq(n_all, 10);
+        store_page_t p = { .limit = 3, .state = -1 };
+        char after[MSG_KEID_MAX + 1] = "";
+        size_t seen = 0;
+        for (;;) {
+                store_enrolment_t *list = NULL;
+                size_t n = 0;
+                p.after = after[0] ? after : NULL;
+                cr_assert_eq(store_enrolment_page(s, "a", &p, &list, &n), 0);
+                for (size_t i = 0; i < n; i++)
+                        cr_assert_str_eq(list[i].ke_id, all[seen++].ke_id, "the order of the full list");
+                if (n)
+                        snprintf(after, sizeof after, "%s", list[n - 1].ke_id);
+                free(list);
+                if (n < 3)
+                        break;
+        }
+        cr_assert_eq(seen, 10);
+        free(all);
+
+        store_enrolment_t *list = NULL;
+        size_t n = 0;
+        p = (store_page_t) { .state = ENROLMENT_ACTIVE, .expired = 1, .now = 5004 + 86400 };
+        cr_assert_eq(store_enrolment_page(s, NULL, &p, &list, &n), 0);
+        cr_assert_eq(n, 1, "the active one, past its exp");
+        free(list);
+        p.expired = -1;
+        cr_assert_eq(store_enrolment_page(s, NULL, &p, &list, &n), 0);
+        cr_assert_eq(n, 0);
+        free(list);
+        p = (store_page_t) { .state = -1, .after = "ff@mef" };
+        cr_assert_eq(store_enrolment_page(s, NULL, &p, &list, &n), -ENOENT);
+        store_close(s);
+}
+
+Test(store, audit_pages_and_filters) {
+        mef_store_t *s = open_new();
+        for (int i = 0; i < 12; i++)
+                cr_assert_eq(store_audit(s, "cli:root", i % 3 ? "node-add" : "prune", "x", NULL), 0);
+        store_page_t p = { .limit = 5, .state = -1 };
+        int64_t last = INT64_MAX;
+        size_t seen = 0;
+        for (;;) {
+                store_audit_entry_t *list = NULL;
+                size_t n = 0;
+                cr_assert_eq(store_audit_page(s, &p, &list, &n), 0);
+                for (size_t i = 0; i < n; i++) {
+                        cr_assert_lt(list[i].id, last);
+                        last = list[i].id;
+                        seen++;
+                }
+                if (n)
+                        p.after_id = list[n - 1].id;
+                free(list);
+                if (n < 5)
+                        break;
+        }
+        cr_assert_eq(seen, 12);
+        store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        p = (store_page_t) { .action = "prune" };
+        cr_assert_eq(store_audit_page(s, &p, &list, &n), 0);
+        cr_assert_eq(n, 4);
+        free(list);
+        p = (store_page_t) { .since = (int64_t) time(NULL) + 3600 };
+        cr_assert_eq(store_audit_page(s, &p, &list, &n), 0);
+        cr_assert_eq(n, 0);
+        free(list);
+        store_close(s);
+}
+
+Test(store, node_conflict_names_the_field) {
+        mef_store_t *s = open_new();
+        uint8_t kpm[32];
+        recognisable_key(kpm, sizeof kpm, 13);
+        store_node_t a = psk_node("a", "kpm-a"), c = cert_node("c", 'c');
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_node_add(s, &c, NULL, 0), 0);
+        store_target_t t = { .id = "/in-cse", .psk_id = "kpm-t" };
+        cr_assert_eq(store_target_add(s, &t, kpm, sizeof kpm), 0);
+        const char *field = NULL;
+        struct {
+                store_node_t n;
+                const char *field;
+        } cases[] = {
+                { psk_node("a", "kpm-other"), "node ID" },
+                { psk_node("b", "kpm-a"), "KpmID" },
+                { psk_node("b", "kpm-t"), "KpmID" },
+                { cert_node("b", 'c'), "certificate" },
+        };
+        snprintf(cases[0].n.cse_id, sizeof cases[0].n.cse_id, "/mn-free");
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                int r = store_node_add(s, &cases[i].n, cases[i].n.kpm_id[0] ? kpm : NULL,
+                                       cases[i].n.kpm_id[0] ? sizeof kpm : 0);
+                cr_assert(r == -EEXIST || r == -EADDRINUSE, "case %zu: %d", i, r);
+                cr_assert_eq(store_node_conflict(s, &cases[i].n, &field), 1, "case %zu", i);
+                cr_assert_str_eq(field, cases[i].field, "case %zu", i);
+        }
+        store_node_t d = psk_node("d", "kpm-d");
+        snprintf(d.cse_id, sizeof d.cse_id, "%s", a.cse_id);
+        cr_assert_eq(store_node_add(s, &d, kpm, sizeof kpm), -EADDRINUSE);
+        cr_assert_eq(store_node_conflict(s, &d, &field), 1);
+        cr_assert_str_eq(field, "CSE-ID");
+        store_node_t e = psk_node("e", "kpm-e");
+        cr_assert_eq(store_node_conflict(s, &e, &field), 0);
+        store_close(s);
+}

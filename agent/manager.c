@@ -135,7 +135,6 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         manager_t *m = userdata;
         report_notify(m, "STOPPING=1");
-        manager_action_cancel(m);
         states_cancel(m);
         report_state(m, STATE_STOPPING, LOG_INFO, "Stopping (%s)", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
         (void) sd_event_exit(m->event, AGENT_EXIT_OK);
@@ -189,7 +188,6 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         }
 
         /* The running exchange points into the old configuration: cancel it first. */
-        manager_action_cancel(m);
         states_cancel(m);
         bool leds_changed = !streq(m->cfg.led_status ?: "", n.led_status ?: "") ||
                             !streq(m->cfg.led_error ?: "", n.led_error ?: "");
@@ -274,9 +272,7 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
 manager_t *manager_free(manager_t *m) {
         if (!m)
                 return NULL;
-        m->exchange = worker_free(m->exchange);
-        m->sealing = sealing_free(m->sealing);
-        stored_profile_wipe(&m->pending);
+        states_cancel(m);
         m->action_timer = sd_event_source_disable_unref(m->action_timer);
         m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
         m->expiry_timer = sd_event_source_disable_unref(m->expiry_timer);

@@ -27,6 +27,7 @@ static backoff_params_t states_backoff_params(const manager_t *m) {
 }
 
 void states_cancel(manager_t *m) {
+        manager_action_cancel(m);
         m->exchange = worker_free(m->exchange);
         m->sealing = sealing_free(m->sealing);
         stored_profile_wipe(&m->pending);
@@ -420,7 +421,6 @@ static bool enrol_preflight(manager_t *m) {
 }
 
 void states_enrol(manager_t *m) {
-        manager_action_cancel(m);
         states_cancel(m);
         if (clock_wait(m))
                 return;
@@ -497,7 +497,6 @@ static void on_unsealed(sealing_t *s, int r, void *userdata) {
 }
 
 void states_restore(manager_t *m) {
-        manager_action_cancel(m);
         states_cancel(m);
         report_state(m, STATE_RESTORE, LOG_INFO, "Restoring the sealed profile from %s", m->cfg.state_dir);
         unseal_start(m, SEALING_RESTORE);
@@ -558,7 +557,6 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
 /* ---- status checks while READY ---- */
 
 static void go_revoked(manager_t *m) {
-        manager_action_cancel(m);
         states_cancel(m);
         char ke_id[MSG_KEID_MAX + 1];
         snprintf(ke_id, sizeof ke_id, "%s", m->profile.ke_id);

@@ -22,9 +22,7 @@ int cmd_node_import(cli_t *c, const command_t *def, int argc, char **argv) {
                         dry_run = true;
                 else
                         return cli_option_error(cmd, o, argv);
-        if (o == CLI_OPT_HELP)
-                return 0;
-        if ((r = cli_positionals(cmd, argc, argv, 1, "FILE")))
+        if ((r = cli_options_end(cmd, o, argc, argv, 1, "FILE")) >= 0)
                 return r;
         const char *path = argv[optind];
 

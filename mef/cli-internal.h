@@ -92,6 +92,9 @@ int cli_parse_seconds(const char *cmd, const char *opt, const char *v, unsigned 
 #define CLI_OPT_HELP (-2)
 int cli_next_option(cli_t *c, const command_t *def, int argc, char **argv, const char *shortopts,
                     const struct option *opts);
+/* After the loop over cli_next_option() ended with o: -1 to go on with exactly want positionals,
+ * or the exit status to return now (0 after --help, or a usage error). */
+int cli_options_end(const char *cmd, int o, int argc, char **argv, int want, const char *what);
 /* The options of a command that has only --help and --json; the simple one also wants that
  * many positionals, and _begin opens the store too. Each returns -1 to go on, or the exit
  * status to return now (0 after --help). */

@@ -90,9 +90,7 @@ int cmd_node_export(cli_t *c, const command_t *def, int argc, char **argv) {
         int r = cli_page_options(c, cmd, def, argc, argv, &p, opts, export_option, &csv);
         if (r >= 0)
                 return r;
-        if ((r = cli_positionals(cmd, argc, argv, 0, NULL)) || (r = cli_page_node_state(cmd, &p)))
-                return r;
-        if ((r = cli_open(c, false)))
+        if ((r = cli_page_nodes_begin(c, cmd, argc, argv, &p)))
                 return r;
         if (csv)
                 fputs(OPS_EXPORT_CSV_HEADER, stdout);

@@ -11,6 +11,7 @@
 
 #include "mef/conn.h"
 #include "mef/log.h"
+#include "util/list.h"
 #include "util/util.h"
 
 #define READ_CHUNK 16384u
@@ -147,12 +148,7 @@ void conn_free(conn_t *c) {
                 return;
         listener_t *l = c->listener;
 
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                l->conns = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(l->conns, c);
         conn_pool_leave(c);
         mef_metrics_connections(l->metrics, -1);
         if (c->job)
@@ -576,10 +572,7 @@ static void conn_new(listener_t *l, int fd, const struct sockaddr_storage *sa) {
                 close(fd);
                 return;
         }
-        c->next = l->conns;
-        if (l->conns)
-                l->conns->prev = c;
-        l->conns = c;
+        LIST_PREPEND(l->conns, c);
         mef_metrics_connections(l->metrics, +1);
 
         int r = tls_conn_new_server(l->tls, fd, &c->tls);

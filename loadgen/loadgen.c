@@ -469,17 +469,10 @@ static int gw_read(gw_t *g) {
                 if (g->in_len + 1 >= g->in_cap) { /* answers are small: grow on demand */
                         if (g->in_cap >= IN_MAX)
                                 return -EMSGSIZE;
-                        size_t cap = MIN(MAX(g->in_cap * 2, (size_t) 4096), (size_t) IN_MAX);
-                        uint8_t *p = malloc(cap);
-                        if (!p)
-                                return -ENOMEM;
-                        if (g->in) {
-                                memcpy(p, g->in, g->in_len);
-                                erase(g->in, g->in_len);
-                                free(g->in);
-                        }
-                        g->in = p;
-                        g->in_cap = cap;
+                        int r = secret_buffer_grow(&g->in, &g->in_cap, g->in_len,
+                                                   MIN(MAX(g->in_cap * 2, (size_t) 4096), (size_t) IN_MAX));
+                        if (r < 0)
+                                return r;
                 }
                 ssize_t n = tls_conn_read(g->conn, g->in + g->in_len, g->in_cap - 1 - g->in_len);
                 if (n < 0)

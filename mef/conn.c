@@ -259,22 +259,6 @@ static int conn_handle(conn_t *c, http_msg_t *msg) {
         return l->ops->handle(c, msg);
 }
 
-/* Grow the input buffer by moving it: the old copy is wiped, not left to realloc. */
-static int conn_grow_input(conn_t *c) {
-        size_t n = MIN(MAX((size_t) INPUT_INITIAL, c->in_size * 2), (size_t) INPUT_MAX);
-        uint8_t *p = malloc(n);
-        if (!p)
-                return -ENOMEM;
-        if (c->in) {
-                memcpy(p, c->in, c->in_len);
-                erase(c->in, c->in_size);
-                free(c->in);
-        }
-        c->in = p;
-        c->in_size = n;
-        return 0;
-}
-
 /* 1: moved on to writing; 0: waiting for input; <0: close. */
 static int conn_read(conn_t *c) {
         const listener_ops_t *ops = c->listener->ops;
@@ -282,7 +266,8 @@ static int conn_read(conn_t *c) {
                 if (c->in_len == c->in_size) {
                         if (c->in_size >= INPUT_MAX)
                                 return ops->answer_error(c, 413, "request too large", NULL);
-                        int r = conn_grow_input(c);
+                        int r = secret_buffer_grow(&c->in, &c->in_size, c->in_len,
+                                                   MIN(MAX((size_t) INPUT_INITIAL, c->in_size * 2), (size_t) INPUT_MAX));
                         if (r < 0)
                                 return r;
                 }

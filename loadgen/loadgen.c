@@ -12,6 +12,7 @@
 #include "loadgen/loadgen.h"
 #include "proto/http.h"
 #include "proto/tls.h"
+#include "util/string-table.h"
 #include "util/util.h"
 
 #define IN_MAX (HTTP_MSG_MAX + 1)
@@ -31,9 +32,7 @@ static const char *const class_names[_LG_CLASS_MAX] = {
         [LG_CLASS_KEY_MISMATCH] = "key-mismatch",
 };
 
-const char *lg_class_to_string(lg_class_t c) {
-        return c >= 0 && c < _LG_CLASS_MAX ? class_names[c] : NULL;
-}
+DEFINE_STRING_TABLE_TO_STRING(lg_class, lg_class_t, class_names)
 
 typedef enum step {
         STEP_ENROL,

@@ -18,12 +18,17 @@
 #include "agent/message-ids.h"
 #include "util/util.h"
 
-static backoff_params_t states_backoff_params(const manager_t *m) {
-        return (backoff_params_t) {
+/* The next backoff delay (counter: the consecutive failures, counted here; info: a 5xx's
+ * Retry-After, may be NULL). */
+static uint64_t backoff_next(const manager_t *m, const exchange_info_t *info, unsigned *counter) {
+        backoff_params_t bp = {
                 .min_usec = m->cfg.backoff_min_usec,
                 .max_usec = m->cfg.backoff_max_usec,
                 .retry_after_max_usec = m->cfg.retry_after_max_usec,
         };
+        (*counter)++;
+        return info && info->has_retry_after ? backoff_retry_after(&bp, info->retry_after, backoff_random())
+                                             : backoff_delay(&bp, *counter, backoff_random());
 }
 
 void states_cancel(manager_t *m) {
@@ -100,15 +105,9 @@ static const class_action_t *class_failed(manager_t *m, const failure_t *f, int 
  * 5xx's Retry-After, may be NULL), formatted into d. */
 static uint64_t class_delay(manager_t *m, const class_action_t *a, const exchange_info_t *info, unsigned *counter,
                             char d[32]) {
-        uint64_t delay = 0;
-        if (a->delay == DELAY_SLOW)
-                delay = m->cfg.rejected_retry_usec;
-        else if (a->delay == DELAY_BACKOFF) {
-                (*counter)++;
-                backoff_params_t bp = states_backoff_params(m);
-                delay = info && info->has_retry_after ? backoff_retry_after(&bp, info->retry_after, backoff_random())
-                                                      : backoff_delay(&bp, *counter, backoff_random());
-        }
+        uint64_t delay = a->delay == DELAY_SLOW      ? m->cfg.rejected_retry_usec
+                         : a->delay == DELAY_BACKOFF ? backoff_next(m, info, counter)
+                                                     : 0;
         report_duration(delay, d);
         return delay;
 }
@@ -605,12 +604,8 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                 return;
         /* The keys stay valid (READY, whatever the class): try again sooner than the poll
          * interval, never later. */
-        m->status_failures++;
-        backoff_params_t bp = states_backoff_params(m);
-        uint64_t poll = (uint64_t) m->profile.poll * USEC_PER_SEC;
-        uint64_t delay = info.has_retry_after ? backoff_retry_after(&bp, info.retry_after, backoff_random())
-                                              : backoff_delay(&bp, m->status_failures, backoff_random());
-        delay = MIN(delay, poll);
+        uint64_t delay = backoff_next(m, &info, &m->status_failures);
+        delay = MIN(delay, (uint64_t) m->profile.poll * USEC_PER_SEC);
         char d[32], extra[800], note[RETRY_AFTER_SENT_MAX + 64] = "";
         report_duration(delay, d);
         if (info.retry_after_sent[0]) {

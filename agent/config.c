@@ -228,7 +228,6 @@ static int credstore_find(const agent_config_t *c, char **ret) {
 }
 
 static int validate(ini_t *ini, agent_config_t *c, unsigned flags) {
-
         if (!c->node_id)
                 ini_fail_key(ini, -EINVAL, F(node_id), "required");
         if (!c->mef_uri)

@@ -68,15 +68,21 @@ static void remove_stale_temporaries(const char *dir) {
         closedir(d);
 }
 
+static int state_dir_create(const agent_config_t *cfg, custody_info_t *info) {
+        int r = mkdir_p(cfg->state_dir, 0700);
+        return r < 0 ? failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] state_dir: cannot create %s: %s", cfg->path,
+                                   cfg->state_dir, strerror(-r))
+                     : 0;
+}
+
 #define LOCK_WAIT_TRIES 40u
 #define LOCK_WAIT_USEC 25000u
 
 int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info) {
         info_init(info);
-        int r = mkdir_p(cfg->state_dir, 0700);
+        int r = state_dir_create(cfg, info);
         if (r < 0)
-                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] state_dir: cannot create %s: %s", cfg->path,
-                                   cfg->state_dir, strerror(-r));
+                return r;
         _cleanup_close_ int fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
                 r = negative_errno();
@@ -119,6 +125,14 @@ static int service_uid(const agent_config_t *cfg, uid_t *ret, custody_info_t *in
                                    cfg->service_user);
         *ret = uid;
         return 0;
+}
+
+/* The start of the entry points that act for the service user. */
+static int begin(const agent_config_t *cfg, uid_t *ret_uid, custody_info_t *info) {
+        info_init(info);
+        if (!cfg)
+                return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
+        return service_uid(cfg, ret_uid, info);
 }
 
 /* A directory the agent keeps files in: see custody_preflight(). */
@@ -212,11 +226,8 @@ int custody_preflight(const agent_config_t *cfg, custody_info_t *info) {
 }
 
 int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, custody_info_t *info) {
-        info_init(info);
-        if (!cfg)
-                return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
         uid_t uid;
-        int r = service_uid(cfg, &uid, info);
+        int r = begin(cfg, &uid, info);
         if (r < 0)
                 return r;
         if (!agent_user)
@@ -444,19 +455,10 @@ static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, cu
 }
 
 int custody_store_begin(const agent_config_t *cfg, custody_info_t *info) {
-        info_init(info);
-        if (!cfg)
-                return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
         /* Resolve the user before anything is written: a configuration error changes nothing. */
         uid_t uid;
-        int r = service_uid(cfg, &uid, info);
-        if (r < 0)
-                return r;
-        r = mkdir_p(cfg->state_dir, 0700);
-        if (r < 0)
-                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] state_dir: cannot create %s: %s", cfg->path,
-                                   cfg->state_dir, strerror(-r));
-        return 0;
+        int r = begin(cfg, &uid, info);
+        return r < 0 ? r : state_dir_create(cfg, info);
 }
 
 int custody_store_finish(const agent_config_t *cfg, int r, const char *err, const stored_profile_t *profile,
@@ -473,19 +475,15 @@ int custody_store_finish(const agent_config_t *cfg, int r, const char *err, cons
 }
 
 int custody_remove(const agent_config_t *cfg, custody_info_t *info) {
-        info_init(info);
-        if (!cfg)
-                return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
-
-        int ret = 0, r;
         uid_t uid;
-        r = service_uid(cfg, &uid, info);
-        if (r == 0) {
+        int ret = begin(cfg, &uid, info), r;
+        if (!cfg)
+                return ret;
+        if (ret == 0) {
                 r = keyring_remove(uid);
                 if (r < 0)
                         ret = keyring_fail(cfg, uid, r, "remove", info);
-        } else
-                ret = r;
+        }
 
         seal_opts_t o = credential_seal_opts(cfg);
         r = seal_remove(&o);
@@ -502,9 +500,8 @@ int custody_remove(const agent_config_t *cfg, custody_info_t *info) {
 }
 
 int custody_check(const agent_config_t *cfg, custody_info_t *info) {
-        info_init(info);
         uid_t uid = 0;
-        int r = service_uid(cfg, &uid, info);
+        int r = begin(cfg, &uid, info);
         if (r < 0)
                 return r;
         int32_t serial;

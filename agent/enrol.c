@@ -145,11 +145,6 @@ static int target_set(request_t *req, const agent_config_t *cfg, const char *ke_
         return 0;
 }
 
-/* KeIDs go into a path: a valid KeID has no path or query syntax. */
-static bool ke_id_ok(const char *s) {
-        return ids_check_ke_id(s, NULL) == 0;
-}
-
 /* After the handshake: key material, then the request bytes. */
 static int request_build(tls_conn_t *c, void *userdata, uint8_t **ret, size_t *ret_len) {
         request_t *req = userdata;
@@ -337,7 +332,7 @@ int enrol_run(const agent_config_t *cfg, const char *prev, stored_profile_t *ret
         *info = (exchange_info_t) { .failure = FAILURE_NULL };
         if (!ret || !cfg)
                 return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL, "invalid arguments");
-        if (prev && !ke_id_ok(prev))
+        if (prev && ids_check_ke_id(prev, NULL) < 0)
                 return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL, "invalid previous KeID");
         /* backend = tpm2: a TPM must answer before the enrolment, or its profile could not be
          * sealed and the KeID would stay active at the MEF with no gateway holding it
@@ -384,7 +379,8 @@ int enrol_run(const agent_config_t *cfg, const char *prev, stored_profile_t *ret
 static int exchange_keid(const agent_config_t *cfg, bool status, const char *ke_id, http_msg_t *ret,
                          exchange_info_t *info) {
         *info = (exchange_info_t) { .failure = FAILURE_NULL };
-        if (!cfg || !ke_id_ok(ke_id))
+        /* ke_id goes into a path: a valid KeID has no path or query syntax. */
+        if (!cfg || ids_check_ke_id(ke_id, NULL) < 0)
                 return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL, "invalid arguments");
         request_t req = {
                 .method = status ? "GET" : "DELETE",

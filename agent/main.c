@@ -124,16 +124,12 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "msce-agent: unexpected argument '%s' (see --help)\n", argv[optind]);
                 return AGENT_EXIT_USAGE;
         }
-        if (once && check) {
-                fprintf(stderr, "msce-agent: --once and --check-config exclude each other\n");
-                return AGENT_EXIT_USAGE;
-        }
-        if (syntax_only && !check) {
-                fprintf(stderr, "msce-agent: --syntax-only needs --check-config\n");
-                return AGENT_EXIT_USAGE;
-        }
-        if (reenrol && !once) {
-                fprintf(stderr, "msce-agent: --reenrol needs --once\n");
+        const char *conflict = once && check            ? "--once and --check-config exclude each other"
+                               : syntax_only && !check ? "--syntax-only needs --check-config"
+                               : reenrol && !once      ? "--reenrol needs --once"
+                                                       : NULL;
+        if (conflict) {
+                fprintf(stderr, "msce-agent: %s\n", conflict);
                 return AGENT_EXIT_USAGE;
         }
 

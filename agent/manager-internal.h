@@ -112,7 +112,7 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata);
 
 /* ---- agent/states.c ---- */
 
-/* Cancel the running exchange or sealing. */
+/* Cancel the pending action and the running exchange or sealing. */
 void states_cancel(manager_t *m);
 void states_restore(manager_t *m);
 void states_enrol(manager_t *m);

@@ -41,7 +41,6 @@ static const char *const state_table[_STATE_MAX] = {
 
 DEFINE_STRING_TABLE_TO_STRING(agent_state, agent_state_t, state_table)
 
-
 void manager_set_once(manager_t *m, bool reenrol) {
         m->once = true;
         m->reenrol = reenrol;
@@ -58,7 +57,6 @@ void manager_action_cancel(manager_t *m) {
                 (void) sd_event_source_set_enabled(m->action_timer, SD_EVENT_OFF);
 }
 
-/* Arm the action timer delay from now. */
 void manager_action_schedule(manager_t *m, action_t a, uint64_t delay) {
         uint64_t when = now_usec() + delay;
         int r = 0;
@@ -101,9 +99,7 @@ int manager_on_action(sd_event_source *s, uint64_t usec, void *userdata) {
 
 int manager_on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_t *m = userdata;
-        if (!m->have_profile || states_enrol_in_progress(m))
-                return 0;
-        if (m->state == STATE_REVOKED)
+        if (!m->have_profile || states_enrol_in_progress(m) || m->state == STATE_REVOKED)
                 return 0;
         report_log(m, LOG_INFO, NULL, 0, "KeID %s reached 80%% of its lifetime: renewing", m->profile.ke_id);
         states_enrol(m);
@@ -135,7 +131,6 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         manager_t *m = userdata;
         report_notify(m, "STOPPING=1");
-        manager_action_cancel(m);
         states_cancel(m);
         report_state(m, STATE_STOPPING, LOG_INFO, "Stopping (%s)", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
         (void) sd_event_exit(m->event, AGENT_EXIT_OK);
@@ -171,17 +166,15 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         }
         if (r < 0) {
                 agent_config_done(&n);
+                const char *why = err[0] ? err : strerror(-r);
                 /* state.json says it too: last_error, for mscectl status. */
                 char refused[sizeof err + 64];
-                snprintf(refused, sizeof refused, "reload refused, previous configuration kept: %s",
-                         err[0] ? err : strerror(-r));
+                snprintf(refused, sizeof refused, "reload refused, previous configuration kept: %s", why);
                 report_copy(m->last_error, sizeof m->last_error, refused);
                 report_state_json(m);
-                report_log(m, LOG_ERR, NULL, r, "Reload failed, keeping the previous configuration: %s",
-                           err[0] ? err : strerror(-r));
+                report_log(m, LOG_ERR, NULL, r, "Reload failed, keeping the previous configuration: %s", why);
                 char line[STATUS_MAX + sizeof err + 64];
-                snprintf(line, sizeof line, "STATUS=%s (reload failed, previous configuration kept: %s)", m->status,
-                         err[0] ? err : strerror(-r));
+                snprintf(line, sizeof line, "STATUS=%s (reload failed, previous configuration kept: %s)", m->status, why);
                 report_notify(m, line);
                 if (m->ready_sent)
                         report_notify(m, "READY=1");
@@ -189,7 +182,6 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         }
 
         /* The running exchange points into the old configuration: cancel it first. */
-        manager_action_cancel(m);
         states_cancel(m);
         bool leds_changed = !streq(m->cfg.led_status ?: "", n.led_status ?: "") ||
                             !streq(m->cfg.led_error ?: "", n.led_error ?: "");
@@ -274,9 +266,7 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
 manager_t *manager_free(manager_t *m) {
         if (!m)
                 return NULL;
-        m->exchange = worker_free(m->exchange);
-        m->sealing = sealing_free(m->sealing);
-        stored_profile_wipe(&m->pending);
+        states_cancel(m);
         m->action_timer = sd_event_source_disable_unref(m->action_timer);
         m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
         m->expiry_timer = sd_event_source_disable_unref(m->expiry_timer);

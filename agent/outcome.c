@@ -20,10 +20,6 @@ static const char *const outcome_table[_OUTCOME_MAX] = {
 
 DEFINE_STRING_TABLE_TO_STRING(outcome, outcome_t, outcome_table)
 
-bool outcome_wants_enrol(outcome_t o) {
-        return o == OUTCOME_ABSENT || o == OUTCOME_MISMATCH || o == OUTCOME_EXPIRED || o == OUTCOME_UNUSABLE;
-}
-
 int failure_set(failure_t *f, outcome_t o, int r, const char *fmt, ...) {
         f->outcome = o;
         f->error = r;

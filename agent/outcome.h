@@ -29,9 +29,6 @@ typedef enum outcome {
 
 const char *outcome_to_string(outcome_t o);
 
-/* true for the restore outcomes that an enrolment fixes. */
-bool outcome_wants_enrol(outcome_t o);
-
 typedef struct failure {
         outcome_t outcome;  /* OUTCOME_OK: no failure */
         int error;          /* the negative errno returned with it, 0 */

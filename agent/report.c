@@ -143,44 +143,41 @@ void report_leds_setup(manager_t *m) {
                            r == -EOPNOTSUPP ? "this build has no libgpiod" : strerror(-r));
 }
 
-/* A state change: STATUS= (and ERRNO= for CONFIGURATION-ERROR), state.json, the LEDs, a
- * journal line. */
-static void state_enter(manager_t *m, agent_state_t s, int priority, int error, const char *text) {
+/* A state change: STATUS= (and ERRNO= for CONFIGURATION-ERROR, which is the last error too),
+ * state.json, the LEDs, a journal line. */
+_printf_(5, 0) static void state_enter(manager_t *m, agent_state_t s, int priority, int error, const char *fmt, va_list ap) {
         if (m->state != s)
                 m->since = time(NULL);
         m->state = s;
-        report_copy(m->status, sizeof m->status, text);
+        vsnprintf(m->status, sizeof m->status, fmt, ap);
+        if (s == STATE_CONFIG_ERROR)
+                report_copy(m->last_error, sizeof m->last_error, m->status);
         /* state.json first: whoever reacts to STATUS= finds it current. */
         report_state_json(m);
         (void) leds_set(m->leds, report_state_led(s));
         char line[STATUS_MAX + 32];
-        int n = snprintf(line, sizeof line, "STATUS=%s", text);
+        int n = snprintf(line, sizeof line, "STATUS=%s", m->status);
         if (s == STATE_CONFIG_ERROR && n > 0 && (size_t) n < sizeof line)
                 snprintf(line + n, sizeof line - (size_t) n, "\nERRNO=%d", error < 0 ? -error : 0);
         report_notify(m, line);
-        report_log(m, priority, NULL, error, "%s", text);
+        report_log(m, priority, NULL, error, "%s", m->status);
 }
 
 void report_state(manager_t *m, agent_state_t s, int priority, const char *fmt, ...) {
-        char text[STATUS_MAX];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(text, sizeof text, fmt, ap);
+        state_enter(m, s, priority, 0, fmt, ap);
         va_end(ap);
-        state_enter(m, s, priority, 0, text);
 }
 
 void report_fatal(manager_t *m, int code, int error, const char *fmt, ...) {
-        char text[STATUS_MAX];
+        m->next_attempt = 0;
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(text, sizeof text, fmt, ap);
+        state_enter(m, STATE_CONFIG_ERROR, LOG_ERR, error, fmt, ap);
         va_end(ap);
-        report_copy(m->last_error, sizeof m->last_error, text);
         if (m->once)
-                fprintf(stderr, "msce-agent: %s\n", text);
-        m->next_attempt = 0;
-        state_enter(m, STATE_CONFIG_ERROR, LOG_ERR, error, text);
+                fprintf(stderr, "msce-agent: %s\n", m->status);
         (void) sd_event_exit(m->event, code);
 }
 

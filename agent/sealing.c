@@ -19,27 +19,22 @@ typedef struct job {
         const stored_profile_t *p; /* store */
 } job_t;
 
-static int child_store(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
+/* In the child: seal j->p, or unseal (j->p NULL). The reply is the method byte, for an unseal
+ * followed by the serialized profile. */
+static int child_seal(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
         job_t *j = userdata;
         const crypto_ops_t *ops;
         int r = crypto_ops_get(&ops, NULL, 0);
         if (r < 0)
                 return r;
         seal_method_t m = SEAL_METHOD_AUTO;
-        r = ops->seal_store(j->o, j->p, &m);
-        out[0] = (uint8_t) m;
-        *out_len = 1;
-        return r;
-}
-
-static int child_load(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
-        job_t *j = userdata;
-        const crypto_ops_t *ops;
-        int r = crypto_ops_get(&ops, NULL, 0);
-        if (r < 0)
+        if (j->p) {
+                r = ops->seal_store(j->o, j->p, &m);
+                out[0] = (uint8_t) m;
+                *out_len = 1;
                 return r;
+        }
         _cleanup_(stored_profile_wipe) stored_profile_t p;
-        seal_method_t m = SEAL_METHOD_AUTO;
         r = ops->seal_load(j->o, &p, &m);
         if (r < 0)
                 return r;
@@ -55,19 +50,9 @@ static int child_load(void *userdata, uint8_t *out, size_t max, size_t *out_len)
         return 0;
 }
 
-static bool method_valid(uint8_t m) {
-        return m == SEAL_METHOD_TPM2 || m == SEAL_METHOD_HOST;
-}
-
-/* The module's load error is reported from here: the child's text does not come back. */
-static int ops_check(char *err, size_t err_size) {
-        const crypto_ops_t *ops;
-        return crypto_ops_get(&ops, err, err_size);
-}
-
 /* The child's reply: the method byte, and for a load the serialized profile. */
 static int reply_parse(bool load, const uint8_t *buf, size_t len, stored_profile_t *ret, seal_method_t *ret_method) {
-        if (len < 1 || !method_valid(buf[0]) || (load ? len < 2 : len != 1))
+        if (len < 1 || (buf[0] != SEAL_METHOD_TPM2 && buf[0] != SEAL_METHOD_HOST) || (load ? len < 2 : len != 1))
                 return -EBADMSG;
         if (load) {
                 int r = profile_parse(buf + 1, len - 1, ret);
@@ -109,8 +94,7 @@ int sealing_start(sd_event *e, const seal_opts_t *o, const stored_profile_t *p, 
         *s = (sealing_t) { .load = !p, .done = done, .userdata = userdata, .method = _SEAL_METHOD_INVALID };
         /* the child takes its copy of o and p when it is forked: they need not outlive this call */
         job_t j = { .o = o, .p = p };
-        int r = child_watch_start(e, p ? child_store : child_load, &j, SEALING_TIMEOUT_MS * 1000ull, on_child, s,
-                                  &s->watch);
+        int r = child_watch_start(e, child_seal, &j, SEALING_TIMEOUT_MS * 1000ull, on_child, s, &s->watch);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(s);
@@ -120,8 +104,11 @@ int sealing_start(sd_event *e, const seal_opts_t *o, const stored_profile_t *p, 
 int sealing_result(sealing_t *s, stored_profile_t *ret, seal_method_t *ret_method, char *err, size_t err_size) {
         if (!s)
                 return -EINVAL;
-        if (s->r == -ELIBACC || s->r == -ELIBBAD)
-                (void) ops_check(err, err_size);
+        if (s->r == -ELIBACC || s->r == -ELIBBAD) {
+                /* The module's load error is reported from here: the child's text does not come back. */
+                const crypto_ops_t *ops;
+                (void) crypto_ops_get(&ops, err, err_size);
+        }
         if (s->r < 0)
                 return s->r;
         if (ret_method)

@@ -18,15 +18,21 @@
 #include "agent/message-ids.h"
 #include "util/util.h"
 
-static backoff_params_t states_backoff_params(const manager_t *m) {
-        return (backoff_params_t) {
+/* The next backoff delay (counter: the consecutive failures, counted here; info: a 5xx's
+ * Retry-After, may be NULL). */
+static uint64_t backoff_next(const manager_t *m, const exchange_info_t *info, unsigned *counter) {
+        backoff_params_t bp = {
                 .min_usec = m->cfg.backoff_min_usec,
                 .max_usec = m->cfg.backoff_max_usec,
                 .retry_after_max_usec = m->cfg.retry_after_max_usec,
         };
+        (*counter)++;
+        return info && info->has_retry_after ? backoff_retry_after(&bp, info->retry_after, backoff_random())
+                                             : backoff_delay(&bp, *counter, backoff_random());
 }
 
 void states_cancel(manager_t *m) {
+        manager_action_cancel(m);
         m->exchange = worker_free(m->exchange);
         m->sealing = sealing_free(m->sealing);
         stored_profile_wipe(&m->pending);
@@ -84,19 +90,24 @@ static const class_action_t *class_action(outcome_t o) {
         return o >= 0 && o < _OUTCOME_MAX ? &class_actions[o] : &class_actions[OUTCOME_FAILED];
 }
 
+/* The row of failure f (error r), its reason kept as last_error; NULL when f is a
+ * configuration error, which has ended the run (report_fatal()). */
+static const class_action_t *class_failed(manager_t *m, const failure_t *f, int r) {
+        const class_action_t *a = class_action(f->outcome);
+        report_copy(m->last_error, sizeof m->last_error, f->reason);
+        if (a->state != STATE_CONFIG_ERROR)
+                return a;
+        report_fatal(m, a->exit_code, r, "Configuration error: %s", f->reason);
+        return NULL;
+}
+
 /* The delay before retrying a failure of class a (counter: its consecutive failures; info: a
  * 5xx's Retry-After, may be NULL), formatted into d. */
 static uint64_t class_delay(manager_t *m, const class_action_t *a, const exchange_info_t *info, unsigned *counter,
                             char d[32]) {
-        uint64_t delay = 0;
-        if (a->delay == DELAY_SLOW)
-                delay = m->cfg.rejected_retry_usec;
-        else if (a->delay == DELAY_BACKOFF) {
-                (*counter)++;
-                backoff_params_t bp = states_backoff_params(m);
-                delay = info && info->has_retry_after ? backoff_retry_after(&bp, info->retry_after, backoff_random())
-                                                      : backoff_delay(&bp, *counter, backoff_random());
-        }
+        uint64_t delay = a->delay == DELAY_SLOW      ? m->cfg.rejected_retry_usec
+                         : a->delay == DELAY_BACKOFF ? backoff_next(m, info, counter)
+                                                     : 0;
         report_duration(delay, d);
         return delay;
 }
@@ -112,7 +123,6 @@ void states_profile_forget(manager_t *m) {
         timer_disarm(&m->renew_timer);
         timer_disarm(&m->expiry_timer);
 }
-
 
 static void realtime_arm(manager_t *m, sd_event_source **s, time_t at, sd_event_time_handler_t h) {
         uint64_t when = at > 0 ? (uint64_t) at * USEC_PER_SEC : 1;
@@ -216,7 +226,6 @@ static void retry_after_note(const manager_t *m, const exchange_info_t *info, ch
 
 static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
         const failure_t *f = &info->failure;
-        const class_action_t *a = class_action(f->outcome);
         if (m->once) {
                 char retry[RETRY_AFTER_SENT_MAX + 64] = "";
                 if (info->retry_after_sent[0])
@@ -227,11 +236,11 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
                         outcome_to_string(f->outcome) ?: "unknown", f->reason, retry);
                 if (m->have_profile)
                         fprintf(stderr, "msce-agent: KeID %s stays in place\n", m->profile.ke_id);
-                return report_once_end(m, a->exit_code);
+                return report_once_end(m, class_action(f->outcome)->exit_code);
         }
-        report_copy(m->last_error, sizeof m->last_error, f->reason);
-        if (a->state == STATE_CONFIG_ERROR)
-                return report_fatal(m, a->exit_code, r, "Configuration error: %s", f->reason);
+        const class_action_t *a = class_failed(m, f, r);
+        if (!a)
+                return;
         char d[32], valid[VALID_MAX];
         still_valid(m, valid);
         uint64_t delay = class_delay(m, a, info, &m->failures, d);
@@ -394,11 +403,10 @@ static bool enrol_preflight(manager_t *m) {
                 r = custody_space_check(&m->cfg, &ci);
         if (r == 0)
                 return true;
-        const class_action_t *a = class_action(ci.failure.outcome);
-        report_copy(m->last_error, sizeof m->last_error, ci.failure.reason);
-        if (a->state == STATE_CONFIG_ERROR)
-                report_fatal(m, a->exit_code, r, "Configuration error: %s", ci.failure.reason);
-        else if (m->once)
+        const class_action_t *a = class_failed(m, &ci.failure, r);
+        if (!a)
+                return false;
+        if (m->once)
                 report_once_exit(m, a->exit_code, "not enrolling: %s%s", ci.failure.reason,
                                  m->have_profile ? "; the previous profile stays in place" : "");
         else {
@@ -412,7 +420,6 @@ static bool enrol_preflight(manager_t *m) {
 }
 
 void states_enrol(manager_t *m) {
-        manager_action_cancel(m);
         states_cancel(m);
         if (clock_wait(m))
                 return;
@@ -489,7 +496,6 @@ static void on_unsealed(sealing_t *s, int r, void *userdata) {
 }
 
 void states_restore(manager_t *m) {
-        manager_action_cancel(m);
         states_cancel(m);
         report_state(m, STATE_RESTORE, LOG_INFO, "Restoring the sealed profile from %s", m->cfg.state_dir);
         unseal_start(m, SEALING_RESTORE);
@@ -515,10 +521,9 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                 return reload_settle(m);
         }
         const failure_t *f = &ci.failure;
-        const class_action_t *a = class_action(f->outcome);
-        report_copy(m->last_error, sizeof m->last_error, f->reason);
-        if (a->state == STATE_CONFIG_ERROR)
-                return report_fatal(m, a->exit_code, r, "Configuration error: %s", f->reason);
+        const class_action_t *a = class_failed(m, f, r);
+        if (!a)
+                return;
         if (m->once && a->state != STATE_ENROL)
                 return report_once_exit(m, a->exit_code, "cannot restore the sealed profile (%s): %s",
                                         outcome_to_string(f->outcome), f->reason);
@@ -551,7 +556,6 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
 /* ---- status checks while READY ---- */
 
 static void go_revoked(manager_t *m) {
-        manager_action_cancel(m);
         states_cancel(m);
         char ke_id[MSG_KEID_MAX + 1];
         snprintf(ke_id, sizeof ke_id, "%s", m->profile.ke_id);
@@ -595,19 +599,13 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                            m->profile.ke_id);
                 return states_enrol(m);
         }
-        const class_action_t *a = class_action(info.failure.outcome);
-        if (a->state == STATE_CONFIG_ERROR)
-                return report_fatal(m, a->exit_code, r, "Configuration error: %s", info.failure.reason);
-
+        const class_action_t *a = class_failed(m, &info.failure, r);
+        if (!a)
+                return;
         /* The keys stay valid (READY, whatever the class): try again sooner than the poll
          * interval, never later. */
-        report_copy(m->last_error, sizeof m->last_error, info.failure.reason);
-        m->status_failures++;
-        backoff_params_t bp = states_backoff_params(m);
-        uint64_t poll = (uint64_t) m->profile.poll * USEC_PER_SEC;
-        uint64_t delay = info.has_retry_after ? backoff_retry_after(&bp, info.retry_after, backoff_random())
-                                              : backoff_delay(&bp, m->status_failures, backoff_random());
-        delay = MIN(delay, poll);
+        uint64_t delay = backoff_next(m, &info, &m->status_failures);
+        delay = MIN(delay, (uint64_t) m->profile.poll * USEC_PER_SEC);
         char d[32], extra[800], note[RETRY_AFTER_SENT_MAX + 64] = "";
         report_duration(delay, d);
         if (info.retry_after_sent[0]) {
@@ -669,10 +667,8 @@ static void status_exchange(manager_t *m) {
         int r = worker_start(m->event, &m->cfg, WORKER_STATUS, m->profile.ke_id, on_status_done, m, &m->exchange, &info);
         if (r < 0) {
                 /* Nothing was sent: report it like a failed check. */
-                const class_action_t *a = class_action(info.failure.outcome);
-                if (a->state == STATE_CONFIG_ERROR)
-                        return report_fatal(m, a->exit_code, r, "Configuration error: %s", info.failure.reason);
-                report_copy(m->last_error, sizeof m->last_error, info.failure.reason);
+                if (!class_failed(m, &info.failure, r))
+                        return;
                 report_log(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.failure.reason);
                 manager_action_schedule(m, ACTION_STATUS, m->cfg.backoff_max_usec);
                 return;

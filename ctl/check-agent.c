@@ -9,29 +9,21 @@ static bool strcaseeq(const char *a, const char *b) {
         return strcasecmp(a, b) == 0;
 }
 
-/* dir/file into *ret; -ENOENT reported as a warning: "<topic>: no dir/file (<absent>)" and fix. */
-static int runtime_read(checker_t *c, const char *dir, const char *file, const char *topic, const char *absent,
-                        const char *fix, char **ret, size_t *ret_len) {
-        int r = ctl_runtime_read(dir, file, ret, ret_len);
+/* -ENOENT reported as a warning: "<topic>: no dir/file (<absent>)" and fix. */
+static int runtime_missing(checker_t *c, int r, const char *dir, const char *file, const char *topic,
+                           const char *absent, const char *fix) {
         if (r == -ENOENT)
                 check_report(c, L_WARN, fix, "%s: no %s/%s (%s)", topic, dir, file, absent);
-        return r;
+        return r == -ENOENT;
 }
 
 void check_agent(checker_t *c, const char *runtime_dir) {
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        int r = runtime_read(c, runtime_dir, CTL_STATE_FILE, "agent", "not started since boot",
-                             "systemctl start msce-agent", &text, &len);
-        if (r == -ENOENT)
-                return;
-        if (r < 0) {
-                check_report(c, L_WARN, NULL, "agent: %s/%s: %s", runtime_dir, CTL_STATE_FILE, strerror(-r));
-                return;
-        }
         _cleanup_(ctl_state_done) ctl_state_t s = {};
         char err[256];
-        r = ctl_state_parse(text, len, &s, err, sizeof err);
+        int r = ctl_runtime_load(runtime_dir, &s, NULL, NULL, err, sizeof err);
+        if (runtime_missing(c, r, runtime_dir, CTL_STATE_FILE, "agent", "not started since boot",
+                            "systemctl start msce-agent"))
+                return;
         if (r < 0) {
                 check_report(c, L_WARN, NULL, "agent: %s/%s: %s", runtime_dir, CTL_STATE_FILE, err);
                 return;
@@ -61,19 +53,15 @@ void check_agent(checker_t *c, const char *runtime_dir) {
 
 /* profile.json, the CSE's view: an expired one means the CSE holds keys no longer valid. */
 void check_profile(checker_t *c, const char *runtime_dir) {
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        int r = runtime_read(c, runtime_dir, CTL_PROFILE_FILE, "profile", "not enrolled",
-                             "start msce-agent: it enrols with the MEF", &text, &len);
-        if (r == -ENOENT)
-                return;
         _cleanup_(ctl_profile_done) ctl_profile_t p = {};
-        char err[256] = "";
-        if (r == 0)
-                r = ctl_profile_parse(text, len, &p, err, sizeof err);
+        char err[256];
+        int r = ctl_runtime_load(runtime_dir, NULL, &p, NULL, err, sizeof err);
+        if (runtime_missing(c, r, runtime_dir, CTL_PROFILE_FILE, "profile", "not enrolled",
+                            "start msce-agent: it enrols with the MEF"))
+                return;
         if (r < 0) {
                 check_report(c, L_FAIL, "restart msce-agent: it writes the file again", "profile: %s/%s: %s",
-                             runtime_dir, CTL_PROFILE_FILE, err[0] ? err : strerror(-r));
+                             runtime_dir, CTL_PROFILE_FILE, err);
                 return;
         }
         time_t t, now = time(NULL);

@@ -104,50 +104,24 @@ int runtime_dir_get(const globals_t *g, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-/* dir/file's text: 1 read, 0 absent, negative errno (printed). */
-static int runtime_text(const char *dir, const char *file, char **ret, size_t *ret_len) {
-        int r = ctl_runtime_read(dir, file, ret, ret_len);
+/* ctl_runtime_load(): 1 loaded, 0 absent, negative errno (printed). */
+static int runtime_load(const char *dir, ctl_state_t *state, ctl_profile_t *profile, char **ret_text) {
+        char err[256];
+        int r = ctl_runtime_load(dir, state, profile, ret_text, err, sizeof err);
         if (r == -ENOENT)
                 return 0;
-        if (r < 0) {
-                fprintf(stderr, "mscectl: %s/%s: %s\n", dir, file, strerror(-r));
-                return r;
-        }
-        return 1;
-}
-
-/* A parser's failure r with its reason err, printed; returns r. */
-static int parse_failed(const char *dir, const char *file, int r, const char *err) {
-        fprintf(stderr, "mscectl: %s/%s: %s\n", dir, file, r == -ENOMEM ? strerror(ENOMEM) : err);
-        return r;
-}
-
-/* state.json: 1 loaded, 0 absent, negative errno (printed). */
-int state_load(const char *dir, ctl_state_t *ret) {
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        int r = runtime_text(dir, CTL_STATE_FILE, &text, &len);
-        if (r <= 0)
-                return r;
-        char err[256];
-        r = ctl_state_parse(text, len, ret, err, sizeof err);
-        return r < 0 ? parse_failed(dir, CTL_STATE_FILE, r, err) : 1;
-}
-
-/* profile.json as text and parsed: 1 loaded, 0 absent, negative errno (printed). */
-int profile_load(const char *dir, char **ret_text, ctl_profile_t *ret) {
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        int r = runtime_text(dir, CTL_PROFILE_FILE, &text, &len);
-        if (r <= 0)
-                return r;
-        char err[256];
-        r = ctl_profile_parse(text, len, ret, err, sizeof err);
         if (r < 0)
-                return parse_failed(dir, CTL_PROFILE_FILE, r, err);
-        if (ret_text)
-                *ret_text = TAKE_PTR(text);
-        return 1;
+                fprintf(stderr, "mscectl: %s/%s: %s\n", dir, state ? CTL_STATE_FILE : CTL_PROFILE_FILE,
+                        r == -ENOMEM ? strerror(ENOMEM) : err);
+        return r < 0 ? r : 1;
+}
+
+int state_load(const char *dir, ctl_state_t *ret) {
+        return runtime_load(dir, ret, NULL, NULL);
+}
+
+int profile_load(const char *dir, char **ret_text, ctl_profile_t *ret) {
+        return runtime_load(dir, NULL, ret, ret_text);
 }
 
 bool agent_running(const ctl_state_t *s) {

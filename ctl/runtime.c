@@ -217,6 +217,22 @@ int ctl_runtime_read(const char *dir, const char *name, char **ret, size_t *ret_
         return file_read_all(path, CTL_JSON_MAX, ret, ret_len);
 }
 
+int ctl_runtime_load(const char *dir, ctl_state_t *state, ctl_profile_t *profile, char **ret_text, char *err,
+                     size_t err_size) {
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        err[0] = 0;
+        int r = ctl_runtime_read(dir, state ? CTL_STATE_FILE : CTL_PROFILE_FILE, &text, &len);
+        if (r == 0)
+                r = state ? ctl_state_parse(text, len, state, err, err_size)
+                          : ctl_profile_parse(text, len, profile, err, err_size);
+        if (r < 0 && !err[0])
+                snprintf(err, err_size, "%s", strerror(-r));
+        if (r == 0 && ret_text)
+                *ret_text = TAKE_PTR(text);
+        return r;
+}
+
 int ctl_proc_comm_is(const char *proc_root, pid_t pid, const char *comm) {
         if (pid <= 0)
                 return -EINVAL;

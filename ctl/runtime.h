@@ -58,6 +58,11 @@ void ctl_profile_done(ctl_profile_t *p);
 
 /* Read <dir>/<name> (at most CTL_JSON_MAX bytes). -ENOENT when missing, -EFBIG when larger. */
 int ctl_runtime_read(const char *dir, const char *name, char **ret, size_t *ret_len);
+/* <dir>/state.json into state, or (state NULL) <dir>/profile.json into profile, read and
+ * parsed: 0 (*ret_text, may be NULL, gets the text), -ENOENT when missing, else a negative
+ * errno with err saying why. */
+int ctl_runtime_load(const char *dir, ctl_state_t *state, ctl_profile_t *profile, char **ret_text, char *err,
+                     size_t err_size);
 
 /* 1 when <proc_root>/<pid>/comm is comm, 0 when it is another program or the process is
  * gone, negative errno for pid <= 0 or an unreadable comm. proc_root is "/proc" outside tests. */

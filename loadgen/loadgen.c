@@ -12,6 +12,7 @@
 #include "loadgen/loadgen.h"
 #include "proto/http.h"
 #include "proto/tls.h"
+#include "util/string-table.h"
 #include "util/util.h"
 
 #define IN_MAX (HTTP_MSG_MAX + 1)
@@ -31,9 +32,7 @@ static const char *const class_names[_LG_CLASS_MAX] = {
         [LG_CLASS_KEY_MISMATCH] = "key-mismatch",
 };
 
-const char *lg_class_to_string(lg_class_t c) {
-        return c >= 0 && c < _LG_CLASS_MAX ? class_names[c] : NULL;
-}
+DEFINE_STRING_TABLE_TO_STRING(lg_class, lg_class_t, class_names)
 
 typedef enum step {
         STEP_ENROL,
@@ -469,17 +468,10 @@ static int gw_read(gw_t *g) {
                 if (g->in_len + 1 >= g->in_cap) { /* answers are small: grow on demand */
                         if (g->in_cap >= IN_MAX)
                                 return -EMSGSIZE;
-                        size_t cap = MIN(MAX(g->in_cap * 2, (size_t) 4096), (size_t) IN_MAX);
-                        uint8_t *p = malloc(cap);
-                        if (!p)
-                                return -ENOMEM;
-                        if (g->in) {
-                                memcpy(p, g->in, g->in_len);
-                                erase(g->in, g->in_len);
-                                free(g->in);
-                        }
-                        g->in = p;
-                        g->in_cap = cap;
+                        int r = secret_buffer_grow(&g->in, &g->in_cap, g->in_len,
+                                                   MIN(MAX(g->in_cap * 2, (size_t) 4096), (size_t) IN_MAX));
+                        if (r < 0)
+                                return r;
                 }
                 ssize_t n = tls_conn_read(g->conn, g->in + g->in_len, g->in_cap - 1 - g->in_len);
                 if (n < 0)

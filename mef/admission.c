@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include "mef/admission.h"
+#include "util/list.h"
 #include "util/util.h"
 
 struct admission_source {
@@ -159,14 +160,9 @@ void admission_mark_active(admission_entry_t *e) {
 void admission_remove(admission_t *a, admission_entry_t *e) {
         if (!a || !e || !e->source)
                 return;
-        if (e->prev)
-                e->prev->next = e->next;
-        else
-                a->oldest = e->next;
-        if (e->next)
-                e->next->prev = e->prev;
-        else
+        if (!e->next)
                 a->youngest = e->prev;
+        LIST_REMOVE(a->oldest, e);
         e->source->count--;
         a->count--;
         while (a->n_slots > 0 && a->sources[a->n_slots - 1].count == 0)

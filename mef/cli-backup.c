@@ -323,10 +323,8 @@ static int backup_args_parse(cli_t *c, const command_t *def, bool restore, int a
                 default:
                         return cli_option_error(cmd, o, argv);
                 }
-        if (o == CLI_OPT_HELP)
-                return 0;
-        int r = cli_positionals(cmd, argc, argv, 1, "DIR");
-        if (r)
+        int r = cli_options_end(cmd, o, argc, argv, 1, "DIR");
+        if (r >= 0)
                 return r;
         a.dir = argv[optind];
         *ret = a;

@@ -22,9 +22,7 @@ int cmd_node_import(cli_t *c, const command_t *def, int argc, char **argv) {
                         dry_run = true;
                 else
                         return cli_option_error(cmd, o, argv);
-        if (o == CLI_OPT_HELP)
-                return 0;
-        if ((r = cli_positionals(cmd, argc, argv, 1, "FILE")))
+        if ((r = cli_options_end(cmd, o, argc, argv, 1, "FILE")) >= 0)
                 return r;
         const char *path = argv[optind];
 
@@ -92,9 +90,7 @@ int cmd_node_export(cli_t *c, const command_t *def, int argc, char **argv) {
         int r = cli_page_options(c, cmd, def, argc, argv, &p, opts, export_option, &csv);
         if (r >= 0)
                 return r;
-        if ((r = cli_positionals(cmd, argc, argv, 0, NULL)) || (r = cli_page_node_state(cmd, &p)))
-                return r;
-        if ((r = cli_open(c, false)))
+        if ((r = cli_page_nodes_begin(c, cmd, argc, argv, &p)))
                 return r;
         if (csv)
                 fputs(OPS_EXPORT_CSV_HEADER, stdout);

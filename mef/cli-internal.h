@@ -79,8 +79,9 @@ typedef int (*cli_extra_option_t)(const char *cmd, int o, const char *arg, cli_p
  * on, or the exit status to return now (0 after --help). */
 int cli_page_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, cli_page_t *p,
                      const struct option *opts, cli_extra_option_t extra, void *userdata);
-/* --state as a node state into p->page.state: 0, or the exit status of a usage error. */
-int cli_page_node_state(const char *cmd, cli_page_t *p);
+/* After cli_page_options() for a listing of nodes: no positionals, --state as a node state into
+ * p->page.state, then the store opened. 0, or the exit status. */
+int cli_page_nodes_begin(cli_t *c, const char *cmd, int argc, char **argv, cli_page_t *p);
 /* After a page of n rows whose last key is last: tells how to go on when the page was full. */
 void cli_page_next(const cli_page_t *p, size_t n, const char *last);
 
@@ -92,6 +93,9 @@ int cli_parse_seconds(const char *cmd, const char *opt, const char *v, unsigned 
 #define CLI_OPT_HELP (-2)
 int cli_next_option(cli_t *c, const command_t *def, int argc, char **argv, const char *shortopts,
                     const struct option *opts);
+/* After the loop over cli_next_option() ended with o: -1 to go on with exactly want positionals,
+ * or the exit status to return now (0 after --help, or a usage error). */
+int cli_options_end(const char *cmd, int o, int argc, char **argv, int want, const char *what);
 /* The options of a command that has only --help and --json; the simple one also wants that
  * many positionals, and _begin opens the store too. Each returns -1 to go on, or the exit
  * status to return now (0 after --help). */

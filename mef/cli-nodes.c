@@ -107,9 +107,7 @@ int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
                         if (!credential_option(&co, o, optarg))
                                 return cli_option_error(cmd, o, argv);
                 }
-        if (o == CLI_OPT_HELP)
-                return 0;
-        if ((r = cli_positionals(cmd, argc, argv, 1, "NODE_ID")))
+        if ((r = cli_options_end(cmd, o, argc, argv, 1, "NODE_ID")) >= 0)
                 return r;
         const char *node_id = argv[optind];
         if (ids_check_node_id(node_id, &why) < 0)
@@ -183,9 +181,7 @@ int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv) {
         int r = cli_page_options(c, cmd, def, argc, argv, &p, NULL, NULL, NULL);
         if (r >= 0)
                 return r;
-        if ((r = cli_positionals(cmd, argc, argv, 0, NULL)) || (r = cli_page_node_state(cmd, &p)))
-                return r;
-        if ((r = cli_open(c, false)))
+        if ((r = cli_page_nodes_begin(c, cmd, argc, argv, &p)))
                 return r;
         _cleanup_free_ store_node_t *list = NULL;
         size_t n = 0;

@@ -42,10 +42,13 @@ int cli_page_options(cli_t *c, const char *cmd, const command_t *def, int argc, 
         return o == CLI_OPT_HELP ? 0 : -1;
 }
 
-int cli_page_node_state(const char *cmd, cli_page_t *p) {
+int cli_page_nodes_begin(cli_t *c, const char *cmd, int argc, char **argv, cli_page_t *p) {
+        int r = cli_positionals(cmd, argc, argv, 0, NULL);
+        if (r)
+                return r;
         if (p->state && (p->page.state = node_state_from_string(p->state)) < 0)
                 return cli_usage_error(cmd, "--state: expected active, reenrol or revoked");
-        return 0;
+        return cli_open(c, false);
 }
 
 void cli_page_next(const cli_page_t *p, size_t n, const char *last) {

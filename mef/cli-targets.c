@@ -21,9 +21,7 @@ int cmd_target_add(cli_t *c, const command_t *def, int argc, char **argv) {
                         if (!credential_option(&co, o, optarg))
                                 return cli_option_error(cmd, o, argv);
                 }
-        if (o == CLI_OPT_HELP)
-                return 0;
-        if ((r = cli_positionals(cmd, argc, argv, 1, "TARGET_ID")))
+        if ((r = cli_options_end(cmd, o, argc, argv, 1, "TARGET_ID")) >= 0)
                 return r;
         const char *id = argv[optind];
         const char *why = NULL;

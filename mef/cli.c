@@ -164,6 +164,13 @@ int cli_positionals(const char *cmd, int argc, char **argv, int want, const char
         return 0;
 }
 
+int cli_options_end(const char *cmd, int o, int argc, char **argv, int want, const char *what) {
+        if (o == CLI_OPT_HELP)
+                return 0;
+        int r = cli_positionals(cmd, argc, argv, want, what);
+        return r ? r : -1;
+}
+
 int cli_parse_seconds(const char *cmd, const char *opt, const char *v, unsigned min, unsigned max,
                          uint32_t *ret) {
         unsigned long long u;

@@ -11,6 +11,7 @@
 
 #include "mef/conn.h"
 #include "mef/log.h"
+#include "util/list.h"
 #include "util/util.h"
 
 #define READ_CHUNK 16384u
@@ -147,12 +148,7 @@ void conn_free(conn_t *c) {
                 return;
         listener_t *l = c->listener;
 
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                l->conns = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(l->conns, c);
         conn_pool_leave(c);
         mef_metrics_connections(l->metrics, -1);
         if (c->job)
@@ -263,22 +259,6 @@ static int conn_handle(conn_t *c, http_msg_t *msg) {
         return l->ops->handle(c, msg);
 }
 
-/* Grow the input buffer by moving it: the old copy is wiped, not left to realloc. */
-static int conn_grow_input(conn_t *c) {
-        size_t n = MIN(MAX((size_t) INPUT_INITIAL, c->in_size * 2), (size_t) INPUT_MAX);
-        uint8_t *p = malloc(n);
-        if (!p)
-                return -ENOMEM;
-        if (c->in) {
-                memcpy(p, c->in, c->in_len);
-                erase(c->in, c->in_size);
-                free(c->in);
-        }
-        c->in = p;
-        c->in_size = n;
-        return 0;
-}
-
 /* 1: moved on to writing; 0: waiting for input; <0: close. */
 static int conn_read(conn_t *c) {
         const listener_ops_t *ops = c->listener->ops;
@@ -286,7 +266,8 @@ static int conn_read(conn_t *c) {
                 if (c->in_len == c->in_size) {
                         if (c->in_size >= INPUT_MAX)
                                 return ops->answer_error(c, 413, "request too large", NULL);
-                        int r = conn_grow_input(c);
+                        int r = secret_buffer_grow(&c->in, &c->in_size, c->in_len,
+                                                   MIN(MAX((size_t) INPUT_INITIAL, c->in_size * 2), (size_t) INPUT_MAX));
                         if (r < 0)
                                 return r;
                 }
@@ -576,10 +557,7 @@ static void conn_new(listener_t *l, int fd, const struct sockaddr_storage *sa) {
                 close(fd);
                 return;
         }
-        c->next = l->conns;
-        if (l->conns)
-                l->conns->prev = c;
-        l->conns = c;
+        LIST_PREPEND(l->conns, c);
         mef_metrics_connections(l->metrics, +1);
 
         int r = tls_conn_new_server(l->tls, fd, &c->tls);

@@ -7,13 +7,8 @@
 /* The authenticated peer as an enrolment target: -ENOENT when it is none. */
 static int peer_target(const exchange_t *ex, store_target_t *ret) {
         const mef_peer_t *p = ex->peer;
-        if (p->psk_identity && *p->psk_identity) {
-                uint8_t psk[MSG_KEY_MAX];
-                size_t psk_len = 0;
-                int r = store_target_by_psk_id(ex->store, p->psk_identity, ret, psk, &psk_len);
-                erase(psk, sizeof psk);
-                return r;
-        }
+        if (p->psk_identity && *p->psk_identity)
+                return store_target_by_psk_id(ex->store, p->psk_identity, ret, NULL, NULL);
         if (p->cert_fp && *p->cert_fp)
                 return store_target_by_cert(ex->store, p->cert_fp, ret);
         return -ENOENT;

@@ -151,13 +151,8 @@ int handler_peer_node(const exchange_t *ex, store_node_t *ret) {
                 *ret = *p->node;
                 return 0;
         }
-        if (p->psk_identity && *p->psk_identity) {
-                uint8_t kpm[MSG_KEY_MAX];
-                size_t kpm_len = 0;
-                int r = store_node_by_kpm_id(ex->store, p->psk_identity, ret, kpm, &kpm_len);
-                erase(kpm, sizeof kpm);
-                return r;
-        }
+        if (p->psk_identity && *p->psk_identity)
+                return store_node_by_kpm_id(ex->store, p->psk_identity, ret, NULL, NULL);
         if (p->cert_fp && *p->cert_fp)
                 return store_node_by_cert(ex->store, p->cert_fp, ret);
         return -ENOENT;

@@ -11,6 +11,7 @@
 #include "mef/listen.h"
 #include "mef/metrics-http.h"
 #include "proto/http.h"
+#include "util/list.h"
 #include "util/time.h"
 #include "util/util.h"
 
@@ -54,12 +55,7 @@ struct gauges_job {
 
 static void mconn_free(mconn_t *c) {
         metrics_http_t *h = c->h;
-        if (c->prev)
-                c->prev->next = c->next;
-        else
-                h->conns = c->next;
-        if (c->next)
-                c->next->prev = c->prev;
+        LIST_REMOVE(h->conns, c);
         h->n_conns--;
         if (c->job) {
                 if (store_queue_cancel(h->queue, &c->job->job) >= 0)
@@ -202,10 +198,7 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
                 c->h = h;
                 c->fd = cfd;
                 http_parser_init(&c->parser, HTTP_REQUEST);
-                c->next = h->conns;
-                if (h->conns)
-                        h->conns->prev = c;
-                h->conns = c;
+                LIST_PREPEND(h->conns, c);
                 h->n_conns++;
                 int r = sd_event_add_io(h->event, &c->io, cfd, EPOLLIN, on_mconn_io, c);
                 if (r >= 0)

@@ -10,6 +10,7 @@
 
 #include "mef/metrics.h"
 #include "util/macro.h"
+#include "util/string-table.h"
 
 /* The HTTP statuses the MEF answers (protocol section 3 and the server's refusals); anything
  * else is counted as "other" so the label set stays fixed. */
@@ -52,9 +53,7 @@ static const char *const failure_names[_MEF_FAIL_MAX] = {
         [MEF_FAIL_CLOSED] = "closed_in_handshake",
 };
 
-const char *mef_exchange_to_string(mef_exchange_t e) {
-        return e >= 0 && e < _MEF_EXCHANGE_MAX ? exchange_names[e] : NULL;
-}
+DEFINE_STRING_TABLE_TO_STRING(mef_exchange, mef_exchange_t, exchange_names)
 
 int mef_metrics_new(mef_metrics_t **ret) {
         void *p = mmap(NULL, sizeof(mef_metrics_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

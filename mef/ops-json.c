@@ -86,8 +86,6 @@ json_t *ops_target_json(const void *row) {
         const store_target_t *t = row;
         json_t *o = json_object();
         bool ok = o != NULL;
-        if (!ok)
-                return NULL;
         ops_jset(o, "id", json_string(t->id), &ok);
         if (t->psk_id[0]) {
                 ops_jset(o, "auth", json_string("psk"), &ok);
@@ -110,8 +108,6 @@ json_t *ops_enrolment_json(const void *row) {
         const store_enrolment_t *e = row;
         json_t *o = json_object();
         bool ok = o != NULL;
-        if (!ok)
-                return NULL;
         ops_jset(o, "keID", json_string(e->ke_id), &ok);
         ops_jset(o, "nodeID", json_string(e->node_id), &ok);
         ops_jset(o, "state", json_string(ops_enrolment_state(e)), &ok);
@@ -125,8 +121,6 @@ json_t *ops_audit_json(const void *row) {
         const store_audit_entry_t *a = row;
         json_t *o = json_object();
         bool ok = o != NULL;
-        if (!ok)
-                return NULL;
         ops_jset(o, "id", json_integer(a->id), &ok);
         ops_jset(o, "time", ops_jtime(a->ts), &ok);
         ops_jset(o, "actor", ops_jstr(a->actor), &ok);

@@ -17,7 +17,8 @@
 void ops_time_format(int64_t t, char out[32]);
 json_t *ops_jstr(const char *s);
 json_t *ops_jtime(int64_t t);
-/* Each json_object_set_new reports failure through ok. */
+/* Each json_object_set_new reports failure through ok; v is consumed either way, and an o
+ * that is NULL (out of memory) fails too. */
 void ops_jset(json_t *o, const char *k, json_t *v, bool *ok);
 /* A JSON array of the n items (each size bytes) of list; NULL when out of memory. */
 /* o when ok, else NULL (o freed). */

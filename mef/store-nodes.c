@@ -147,7 +147,7 @@ int store_node_get(mef_store_t *s, const char *node_id, store_node_t *ret) {
 
 int store_node_by_kpm_id(mef_store_t *s, const char *kpm_id, store_node_t *ret, uint8_t kpm[MSG_KEY_MAX],
                          size_t *ret_kpm_len) {
-        if (!kpm || !ret_kpm_len)
+        if (!kpm != !ret_kpm_len)
                 return -EINVAL;
         return store_select_one(s, &node_row, "SELECT " NODE_SELECT ", kpm_enc FROM nodes WHERE kpm_id = ?1", kpm_id,
                                 ret, kpm, ret_kpm_len);

@@ -46,7 +46,7 @@ int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk
 
 int store_target_by_psk_id(mef_store_t *s, const char *psk_id, store_target_t *ret, uint8_t psk[MSG_KEY_MAX],
                            size_t *ret_psk_len) {
-        if (!psk || !ret_psk_len)
+        if (!psk != !ret_psk_len)
                 return -EINVAL;
         return store_select_one(s, &target_row, "SELECT " TARGET_COLUMNS ", psk_enc FROM targets WHERE psk_id = ?1",
                                 psk_id, ret, psk, ret_psk_len);

@@ -126,7 +126,7 @@ int store_set_busy_timeout(mef_store_t *s, unsigned ms);
  * is assigned to another node already (store_node_by_cse_id() says which); -ENOENT when absent. */
 int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, size_t kpm_len);
 int store_node_get(mef_store_t *s, const char *node_id, store_node_t *ret);
-/* psk lookup: key copied into kpm (caller wipes). */
+/* psk lookup: key copied into kpm (caller wipes); kpm and ret_kpm_len NULL: the row only. */
 int store_node_by_kpm_id(mef_store_t *s, const char *kpm_id, store_node_t *ret, uint8_t kpm[MSG_KEY_MAX],
                          size_t *ret_kpm_len);
 int store_node_by_cert(mef_store_t *s, const char *fp, store_node_t *ret);
@@ -139,6 +139,7 @@ int store_node_remove(mef_store_t *s, const char *node_id);
 
 /* Targets (IN-CSE, MAF...) that may fetch credentials. */
 int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk, size_t psk_len);
+/* The same for a target's PSK identity. */
 int store_target_by_psk_id(mef_store_t *s, const char *psk_id, store_target_t *ret, uint8_t psk[MSG_KEY_MAX],
                            size_t *ret_psk_len);
 int store_target_by_cert(mef_store_t *s, const char *fp, store_target_t *ret);

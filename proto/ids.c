@@ -72,52 +72,43 @@ static bool is_dot_segment(const char *s, size_t n) {
 /* ---- CSE-ID and target ID ---- */
 
 #define CSE_ID_RULE "not a CSE-ID ('/' and A-Z a-z 0-9 - . _ ~)"
-
-/* One segment of a CSE-ID or target ID: 1*unreserved, not "." or "..". */
-static int segment_check(const char *s, size_t n, const char *rule, const char **ret_why) {
-        if (n == 0)
-                return fail(ret_why, -EINVAL, "empty segment");
-        if (is_dot_segment(s, n))
-                return fail(ret_why, -EINVAL, "'.' or '..' segment");
-        for (size_t i = 0; i < n; i++)
-                if (!is_unreserved(s[i]))
-                        return fail(ret_why, -EINVAL, rule);
-        return 0;
-}
-
-int ids_check_cse_id(const char *s, const char **ret_why) {
-        size_t n;
-        int r = common(s, IDS_CSE_ID_MAX, "too long (max " STR(IDS_CSE_ID_MAX) ")", &n, ret_why);
-        if (r < 0)
-                return r;
-        if (s[0] != '/')
-                return fail(ret_why, -EINVAL, "not an SP-relative CSE-ID (must start with '/')");
-        if (memchr(s + 1, '/', n - 1))
-                return fail(ret_why, -EINVAL, "not a CSE-ID ('/' inside)");
-        return segment_check(s + 1, n - 1, CSE_ID_RULE, ret_why);
-}
-
 #define TARGET_RULE "not a target ID (/<CSE-ID> or /<CSE-ID>/<resource>, A-Z a-z 0-9 - . _ ~)"
 
-int ids_check_target_id(const char *s, const char **ret_why) {
+/* /<CSE-ID>, or for a target ID /<CSE-ID>[/<resource>]; each segment 1*unreserved, not "." or "..". */
+static int sp_relative_check(const char *s, size_t max, const char *too_long, bool target, const char **ret_why) {
         size_t n;
-        int r = common(s, IDS_TARGET_ID_MAX, "too long (max " STR(IDS_TARGET_ID_MAX) ")", &n, ret_why);
+        int r = common(s, max, too_long, &n, ret_why);
         if (r < 0)
                 return r;
         if (s[0] != '/')
-                return fail(ret_why, -EINVAL, "not an SP-relative target ID (must start with '/')");
+                return fail(ret_why, -EINVAL, target ? "not an SP-relative target ID (must start with '/')"
+                                                     : "not an SP-relative CSE-ID (must start with '/')");
+        if (!target && memchr(s + 1, '/', n - 1))
+                return fail(ret_why, -EINVAL, "not a CSE-ID ('/' inside)");
         const char *p = s + 1, *end = s + n;
         for (unsigned seg = 0; p <= end; seg++) {
                 if (seg == 2)
                         return fail(ret_why, -EINVAL, "more than two segments (/<CSE-ID>/<resource>)");
                 const char *slash = memchr(p, '/', (size_t) (end - p));
                 size_t l = slash ? (size_t) (slash - p) : (size_t) (end - p);
-                r = segment_check(p, l, TARGET_RULE, ret_why);
-                if (r < 0)
-                        return r;
+                if (l == 0)
+                        return fail(ret_why, -EINVAL, "empty segment");
+                if (is_dot_segment(p, l))
+                        return fail(ret_why, -EINVAL, "'.' or '..' segment");
+                for (size_t i = 0; i < l; i++)
+                        if (!is_unreserved(p[i]))
+                                return fail(ret_why, -EINVAL, target ? TARGET_RULE : CSE_ID_RULE);
                 p += l + 1;
         }
         return 0;
+}
+
+int ids_check_cse_id(const char *s, const char **ret_why) {
+        return sp_relative_check(s, IDS_CSE_ID_MAX, "too long (max " STR(IDS_CSE_ID_MAX) ")", false, ret_why);
+}
+
+int ids_check_target_id(const char *s, const char **ret_why) {
+        return sp_relative_check(s, IDS_TARGET_ID_MAX, "too long (max " STR(IDS_TARGET_ID_MAX) ")", true, ret_why);
 }
 
 /* ---- M2M-Node-ID ---- */

@@ -7,7 +7,6 @@
 #include "proto/tls-internal.h"
 #include "proto/tls-classify.h"
 #include "proto/tls-wire.h"
-#include "util/string-table.h"
 #include "util/util.h"
 
 #include <wolfssl/ssl.h>
@@ -45,13 +44,6 @@ static const suite_t suites_cert12[] = {
         /* mandatory */
         { "ECDHE-ECDSA-AES128-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256" },
 };
-
-static const char *const tls_mode_table[_TLS_MODE_MAX] = {
-        [TLS_MODE_PSK] = "psk",
-        [TLS_MODE_CERT] = "cert",
-};
-
-DEFINE_STRING_TABLE(tls_mode, tls_mode_t, tls_mode_table)
 
 static pthread_once_t wolfssl_once = PTHREAD_ONCE_INIT;
 static int wolfssl_init_result;

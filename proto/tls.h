@@ -22,9 +22,6 @@ typedef enum tls_version {
         TLS_VERSION_1_3 = 13,
 } tls_version_t;
 
-const char *tls_mode_to_string(tls_mode_t m);
-tls_mode_t tls_mode_from_string(const char *s);
-
 /* Server side PSK lookup: copy the key for identity into key (at most key_max bytes), return
  * its length, or 0 to refuse the identity (handshake fails like a wrong key: the client sees
  * decrypt_error/bad_record_mac, so identities cannot be probed). It may be called more than

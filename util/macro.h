@@ -2,6 +2,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,22 @@ static inline void secret_done(secret_t *s) {
         s->len = 0;
 }
 #define _cleanup_secret_ _cleanup_(secret_done)
+
+/* Grow a heap buffer holding a secret to new_size, moving its first len bytes: the old copy is
+ * wiped and freed, not left behind as realloc() would. */
+static inline int secret_buffer_grow(uint8_t **buf, size_t *size, size_t len, size_t new_size) {
+        uint8_t *p = malloc(new_size);
+        if (!p)
+                return -ENOMEM;
+        if (*buf) {
+                memcpy(p, *buf, len);
+                erase(*buf, *size);
+                free(*buf);
+        }
+        *buf = p;
+        *size = new_size;
+        return 0;
+}
 
 /* A fixed buffer with a secret on the stack: wiped on scope exit. */
 #define _cleanup_erase_(n) _cleanup_(erase_##n)

@@ -233,10 +233,6 @@ Test(tls, config_errors) {
         cfg = (tls_config_t) { .mode = TLS_MODE_PSK };
         cr_assert_eq(tls_ctx_new_server(&cfg, &ctx), -EINVAL);
         cr_assert_null(ctx);
-        cr_assert_eq(tls_mode_from_string("psk"), TLS_MODE_PSK);
-        cr_assert_eq(tls_mode_from_string("cert"), TLS_MODE_CERT);
-        cr_assert_eq(tls_mode_from_string("none"), _TLS_MODE_INVALID);
-        cr_assert_str_eq(tls_mode_to_string(TLS_MODE_CERT), "cert");
 }
 
 /* ---- TCP and deadlines ---- */

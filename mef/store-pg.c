@@ -6,7 +6,10 @@
  * most once per RECONNECT_USEC, so a database that is gone costs each call little: the caller
  * answers 503 (store_error_is_transient()). Every exchange with the server, connecting included,
  * is bounded (pg_bound_usec()): a server that went silent (its host gone, its processes
- * stopped) costs a call that long, not the TCP timeouts, and the connection is dropped. */
+ * stopped) costs a call that long, not the TCP timeouts, and the connection is dropped.
+ * A transaction of pg_begin() runs in pipeline mode: BEGIN and what step_later() gets are only
+ * queued, and go with the next statement whose rows are wanted, or with the COMMIT, in one round
+ * trip; an enrolment takes two round trips instead of about ten. */
 #include <libpq-fe.h>
 #include <limits.h>
 #include <poll.h>
@@ -57,6 +60,11 @@ struct pg_db {
         unsigned lock_timeout_ms;
         uint64_t last_connect;
         int64_t changes;
+        /* A transaction of pg_begin(): statements queued (pipeline mode), their results read at
+         * the next sync; tx_r: the transaction's first error, returned for every later call up
+         * to its end (the server has aborted it). */
+        bool pipeline;
+        int tx_r;
         db_stmt_t cache[STMT_CACHE_MAX];
         size_t n_cache;
 };
@@ -97,6 +105,8 @@ static void pg_drop(pg_db_t *p) {
         PQfinish(p->conn);
         p->conn = NULL;
         p->connecting = false;
+        p->pipeline = false; /* the transaction is gone with the connection */
+        p->tx_r = 0;
 }
 
 /* 0 when the socket is ready for events, -ETIMEDOUT at the deadline. */
@@ -113,24 +123,36 @@ static int pg_wait(PGconn *c, short events, uint64_t deadline) {
         return n == 0 ? -ETIMEDOUT : 0;
 }
 
+/* The next result of what was sent (NULL: no more for this statement), waiting at most until
+ * deadline. -ETIMEDOUT or -ECONNRESET when the server did not answer in time or the connection
+ * broke: then it is dropped. */
+static int pg_next(pg_db_t *p, uint64_t deadline, PGresult **ret) {
+        while (PQisBusy(p->conn)) {
+                int r = pg_wait(p->conn, POLLIN, deadline);
+                if (r == 0 && !PQconsumeInput(p->conn))
+                        r = -ECONNRESET;
+                if (r < 0) {
+                        pg_drop(p);
+                        return r == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
+                }
+        }
+        *ret = PQgetResult(p->conn);
+        return 0;
+}
+
 /* The results of what was just sent: the first that failed, else the last. NULL with *ret_r
  * when the server did not answer in time or the connection broke (then it is dropped). */
 static PGresult *pg_collect(pg_db_t *p, int *ret_r) {
         uint64_t deadline = now_usec() + pg_bound_usec(p);
         PGresult *keep = NULL;
         for (;;) {
-                while (PQisBusy(p->conn)) {
-                        int r = pg_wait(p->conn, POLLIN, deadline);
-                        if (r == 0 && !PQconsumeInput(p->conn))
-                                r = -ECONNRESET;
-                        if (r < 0) {
-                                PQclear(keep);
-                                pg_drop(p);
-                                *ret_r = r == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
-                                return NULL;
-                        }
+                PGresult *res;
+                int r = pg_next(p, deadline, &res);
+                if (r < 0) {
+                        PQclear(keep);
+                        *ret_r = r;
+                        return NULL;
                 }
-                PGresult *res = PQgetResult(p->conn);
                 if (!res)
                         break;
                 if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR)
@@ -143,6 +165,64 @@ static PGresult *pg_collect(pg_db_t *p, int *ret_r) {
         if (!keep)
                 *ret_r = -EIO;
         return keep;
+}
+
+/* sql (with $N) and st's parameters (none without st) to the server, not waiting: 0 or -errno. */
+static int pg_send(pg_db_t *p, const char *sql, const db_stmt_t *st) {
+        if (PQsendQueryParams(p->conn, sql, st ? st->n_params : 0, st ? st->types : NULL, st ? st->values : NULL,
+                              st ? st->lengths : NULL, st ? st->formats : NULL, 0))
+                return 0;
+        int r = pg_errno(p, NULL);
+        if (r == -ECONNRESET)
+                pg_drop(p);
+        return r;
+}
+
+/* Pipeline mode: a sync point after what was sent, and every result up to it. *ret_last gets
+ * the last statement's result when nothing before it failed, else NULL; the first error is
+ * the transaction's (tx_r), which the server aborted. 0 or -errno. */
+static int pg_sync(pg_db_t *p, PGresult **ret_last) {
+        PGresult *last = NULL;
+        int r = 0;
+        if (!PQpipelineSync(p->conn)) {
+                pg_drop(p);
+                return -ECONNRESET;
+        }
+        uint64_t deadline = now_usec() + pg_bound_usec(p);
+        for (;;) {
+                PGresult *res;
+                r = pg_next(p, deadline, &res);
+                if (r < 0)
+                        break;
+                if (!res)
+                        continue; /* between two statements' results */
+                ExecStatusType status = PQresultStatus(res);
+                if (status == PGRES_PIPELINE_SYNC) {
+                        PQclear(res);
+                        break;
+                }
+                if (status == PGRES_FATAL_ERROR && p->tx_r == 0)
+                        p->tx_r = pg_errno(p, res);
+                PQclear(last);
+                last = res;
+        }
+        if (r < 0 || p->tx_r < 0) {
+                PQclear(last);
+                last = NULL;
+        }
+        if (ret_last)
+                *ret_last = last;
+        else
+                PQclear(last);
+        return r < 0 ? r : p->tx_r;
+}
+
+/* The end of pipeline mode, once everything sent was read (pg_sync). */
+static void pg_pipeline_leave(pg_db_t *p) {
+        if (p->conn && !PQexitPipelineMode(p->conn))
+                pg_drop(p); /* results left unread: not expected after a sync */
+        p->pipeline = false;
+        p->tx_r = 0;
 }
 
 /* Constant SQL, possibly several statements: 0 or -errno. */
@@ -391,16 +471,26 @@ static int pg_step(db_stmt_t *st) {
                 int r = pg_ensure(p);
                 if (r < 0)
                         return r;
-                if (!PQsendQueryParams(p->conn, st->sql, st->n_params, st->types, st->values, st->lengths,
-                                       st->formats, 0)) {
-                        r = pg_errno(p, NULL);
-                        if (r == -ECONNRESET)
-                                pg_drop(p);
-                        return r;
+                if (p->pipeline) {
+                        /* with what was queued before it, in one round trip */
+                        r = p->tx_r;
+                        if (r == 0)
+                                r = pg_send(p, st->sql, st);
+                        if (r == 0)
+                                r = pg_sync(p, &st->res);
+                        if (r < 0) {
+                                if (p->pipeline && p->tx_r == 0)
+                                        p->tx_r = r;
+                                return r;
+                        }
+                } else {
+                        r = pg_send(p, st->sql, st);
+                        if (r < 0)
+                                return r;
+                        st->res = pg_collect(p, &r);
+                        if (!st->res)
+                                return r;
                 }
-                st->res = pg_collect(p, &r);
-                if (!st->res)
-                        return r;
                 ExecStatusType status = PQresultStatus(st->res);
                 if (status == PGRES_COMMAND_OK) {
                         const char *t = PQcmdTuples(st->res);
@@ -423,6 +513,21 @@ static int pg_step(db_stmt_t *st) {
         }
         st->row++;
         return 1;
+}
+
+/* In a transaction of pg_begin(), queued; its error the transaction's (pg_sync). */
+static int pg_step_later(db_stmt_t *st) {
+        pg_db_t *p = st->db;
+        if (!p->pipeline) {
+                int r = pg_step(st);
+                return r < 0 ? r : 0;
+        }
+        int r = p->tx_r;
+        if (r == 0)
+                r = pg_send(p, st->sql, st); /* libpq copies the parameters into its buffer */
+        if (r < 0 && p->pipeline && p->tx_r == 0)
+                p->tx_r = r;
+        return r;
 }
 
 static bool row_ok(db_stmt_t *st, int i) {
@@ -475,10 +580,41 @@ static int64_t pg_changes(db_t *d) {
         return ((pg_db_t *) d)->changes;
 }
 
+/* COMMIT with what was queued, in one round trip. On an error (the transaction's first) the
+ * transaction is left aborted, for ROLLBACK. */
+static int pg_commit(pg_db_t *p) {
+        PGresult *res = NULL;
+        int r = p->tx_r;
+        if (r == 0)
+                r = pg_send(p, "COMMIT", NULL);
+        if (p->pipeline) {
+                int q = pg_sync(p, &res);
+                r = r < 0 ? r : q;
+        }
+        /* a COMMIT of an aborted transaction is answered "ROLLBACK", not an error */
+        if (r == 0 && (!res || !streq(PQcmdStatus(res), "COMMIT")))
+                r = -EIO;
+        PQclear(res);
+        pg_pipeline_leave(p);
+        return r;
+}
+
 static int pg_exec(db_t *d, const char *sql) {
         pg_db_t *p = (pg_db_t *) d;
         int r = pg_ensure(p);
         if (r < 0)
+                return r;
+        if (!p->pipeline)
+                return pg_run(p, sql);
+        if (streq(sql, "COMMIT"))
+                return pg_commit(p);
+        /* Anything else after what was queued, outside pipeline mode (which takes one statement
+         * at a time); ROLLBACK too: after a failed statement the rest of its sync is skipped. */
+        r = pg_sync(p, NULL);
+        pg_pipeline_leave(p);
+        if (!p->conn)
+                return r;
+        if (r < 0 && !streq(sql, "ROLLBACK"))
                 return r;
         return pg_run(p, sql);
 }
@@ -487,8 +623,26 @@ static bool pg_in_transaction(db_t *d) {
         pg_db_t *p = (pg_db_t *) d;
         if (!p->conn || p->connecting)
                 return false;
+        if (p->pipeline)
+                return true;
         PGTransactionStatusType t = PQtransactionStatus(p->conn);
         return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+}
+
+/* BEGIN queued, and pipeline mode up to the end of the transaction. */
+static int pg_begin(db_t *d) {
+        pg_db_t *p = (pg_db_t *) d;
+        int r = pg_ensure(p);
+        if (r < 0)
+                return r;
+        if (p->pipeline || PQtransactionStatus(p->conn) != PQTRANS_IDLE || !PQenterPipelineMode(p->conn))
+                return pg_exec(d, "BEGIN"); /* as before: a warning when in a transaction already */
+        p->pipeline = true;
+        p->tx_r = 0;
+        r = pg_send(p, "BEGIN", NULL);
+        if (r < 0)
+                pg_pipeline_leave(p);
+        return r;
 }
 
 /* One migration at a time across every instance: a transaction-scoped advisory lock (the key is
@@ -589,12 +743,14 @@ static const db_ops_t pg_ops = {
         .bind_int64 = pg_bind_int64,
         .bind_blob = pg_bind_blob,
         .step = pg_step,
+        .step_later = pg_step_later,
         .column_text = pg_column_text,
         .column_int64 = pg_column_int64,
         .column_blob = pg_column_blob,
         .changes = pg_changes,
         .exec = pg_exec,
         .in_transaction = pg_in_transaction,
+        .begin = pg_begin,
         .begin_exclusive = pg_begin_exclusive,
         .schema_version = pg_schema_version,
         .set_schema_version = pg_set_schema_version,

@@ -606,6 +606,67 @@ Test(store, transaction_rollback) {
         store_close(s);
 }
 
+/* An enrolment as the MEF stores one (mef/handlers-enrol.c): the first error of the chain. */
+static int enrol_exchange(mef_store_t *s, const store_enrolment_t *e, const uint8_t *ke, size_t n) {
+        int r = store_begin(s);
+        if (r >= 0)
+                r = store_enrolment_set_state_for_node(s, e->node_id, ENROLMENT_RETIRED);
+        if (r >= 0)
+                r = store_enrolment_add(s, e, ke, n);
+        if (r >= 0)
+                r = store_audit(s, "peer", "enrol", e->ke_id, NULL);
+        if (r >= 0)
+                r = store_commit(s);
+        if (r < 0)
+                store_rollback(s);
+        return r;
+}
+
+/* On PostgreSQL the INSERTs are queued (pipelined) and their error comes with the COMMIT: the
+ * same -errno as at once on SQLite, and nothing of the exchange stays. */
+Test(store, transaction_failed_write_leaves_store) {
+        mef_store_t *s = open_new();
+        uint8_t ke[32]; /* the nodes' Kpm too: nothing here reads a key back */
+        recognisable_key(ke, sizeof ke, 10);
+        add_psk_nodes(s, "ab", ke, sizeof ke);
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), b1 = enrolment("b1@mef", "b", 1000);
+        cr_assert_eq(enrol_exchange(s, &a1, ke, sizeof ke), 0);
+        cr_assert_eq(enrol_exchange(s, &b1, ke, sizeof ke), 0);
+
+        /* node b again, with a KeID that is a's */
+        store_enrolment_t dup = enrolment("a1@mef", "b", 2000);
+        cr_assert_eq(enrol_exchange(s, &dup, ke, sizeof ke), -EEXIST);
+        store_enrolment_t orphan = enrolment("x1@mef", "nobody", 2000);
+        cr_assert_eq(enrol_exchange(s, &orphan, ke, sizeof ke), -ENOENT);
+        store_enrolment_t r;
+        cr_assert_eq(store_enrolment_get(s, "b1@mef", &r, NULL, NULL), 0);
+        cr_assert_eq(r.state, ENROLMENT_ACTIVE, "the retirement went back with the failed insert");
+        cr_assert_eq(store_enrolment_get(s, "a1@mef", &r, NULL, NULL), 0);
+        cr_assert_str_eq(r.node_id, "a");
+        store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_audit_list(s, 0, &list, &n), 0);
+        cr_assert_eq(n, 2, "only the two exchanges that went through are audited");
+        free(list);
+
+        /* a failure in the middle: the next calls of the transaction get it, the commit too */
+        cr_assert_eq(store_begin(s), 0);
+        int q = store_enrolment_add(s, &dup, ke, sizeof ke);
+        cr_assert(q == 0 || q == -EEXIST, "%d", q); /* PostgreSQL: only queued */
+        cr_assert_eq(store_enrolment_get(s, "b1@mef", &r, NULL, NULL), q == 0 ? -EEXIST : 0);
+        cr_assert_eq(store_commit(s), q == 0 ? -EEXIST : 0);
+        store_rollback(s);
+
+        /* and the store goes on: a re-enrolment retires the previous one */
+        store_enrolment_t b2 = enrolment("b2@mef", "b", 3000);
+        cr_assert_eq(enrol_exchange(s, &b2, ke, sizeof ke), 0);
+        cr_assert_eq(store_enrolment_get(s, "b1@mef", &r, NULL, NULL), 0);
+        cr_assert_eq(r.state, ENROLMENT_RETIRED);
+        cr_assert_eq(store_enrolment_get(s, "b2@mef", &r, NULL, NULL), 0);
+        cr_assert_eq(r.state, ENROLMENT_ACTIVE);
+        store_close(s);
+}
+
 /* ---- secrets at rest ---- */
 
 static bool file_contains(const char *path, const uint8_t *needle, size_t n) {

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* The PostgreSQL engine of the store (mef/store-db.h), on libpq. Statements are sent with
- * PQexecParams (?N in the SQL becomes $N once, when first prepared), parameters typed (text,
- * int8, bytea) so that INSERT ... SELECT ?1 ... infers nothing; results come as text (bytea as
- * \x hex). A connection that broke is re-established on the next call outside a transaction, at
- * most once per RECONNECT_USEC, so a database that is gone costs each call little: the caller
- * answers 503 (store_error_is_transient()). Every exchange with the server, connecting included,
- * is bounded (pg_bound_usec()): a server that went silent (its host gone, its processes
- * stopped) costs a call that long, not the TCP timeouts, and the connection is dropped.
- * A transaction of pg_begin() runs in pipeline mode: BEGIN and what step_later() gets are only
- * queued, and go with the next statement whose rows are wanted, or with the COMMIT, in one round
- * trip; an enrolment takes two round trips instead of about ten. */
+/* The PostgreSQL engine of the store (mef/store-db.h), on libpq. Statements (?N in the SQL
+ * becomes $N once, when first prepared) are prepared on the server by name at their first use
+ * on a connection when they are in the cache, sent with their SQL otherwise; parameters typed
+ * (text, int8, bytea) so that INSERT ... SELECT ?1 ... infers nothing; results come as text
+ * (bytea as \x hex). A connection that broke is re-established on the next call outside a
+ * transaction, at most once per RECONNECT_USEC, so a database that is gone costs each call
+ * little: the caller answers 503 (store_error_is_transient()). Every exchange with the server,
+ * connecting included, is bounded (pg_bound_usec()): a server that went silent (its host gone,
+ * its processes stopped) costs a call that long, not the TCP timeouts, and the connection is
+ * dropped. A transaction of pg_begin() runs in pipeline mode: BEGIN and what step_later() gets
+ * are only queued, and go with the next statement whose rows are wanted, or with the COMMIT, in
+ * one round trip; an enrolment takes two round trips (and the handshake's node lookup one)
+ * instead of about ten. */
 #include <libpq-fe.h>
 #include <limits.h>
 #include <poll.h>
@@ -38,6 +40,10 @@ struct db_stmt {
         char *sql;            /* with $N */
         int n_params;
         bool cached, busy;
+        /* Cached statements are prepared on the server by name, once per connection (gen):
+         * parsed and planned once, not at every call. */
+        uint64_t prepared_gen;
+        Oid prepared_types[PARAMS_MAX];
         Oid types[PARAMS_MAX];
         const char *values[PARAMS_MAX];
         int lengths[PARAMS_MAX];
@@ -65,6 +71,14 @@ struct pg_db {
          * to its end (the server has aborted it). */
         bool pipeline;
         int tx_r;
+        /* Pipeline: the results sent so far, and which of them prepare a statement. */
+        int n_sent;
+        struct {
+                int result;
+                db_stmt_t *st;
+        } preparing[STMT_CACHE_MAX];
+        size_t n_preparing;
+        uint64_t gen;         /* the connection's: a new one has no prepared statements */
         db_stmt_t cache[STMT_CACHE_MAX];
         size_t n_cache;
 };
@@ -107,6 +121,8 @@ static void pg_drop(pg_db_t *p) {
         p->connecting = false;
         p->pipeline = false; /* the transaction is gone with the connection */
         p->tx_r = 0;
+        p->n_sent = 0;
+        p->n_preparing = 0;
 }
 
 /* 0 when the socket is ready for events, -ETIMEDOUT at the deadline. */
@@ -167,15 +183,66 @@ static PGresult *pg_collect(pg_db_t *p, int *ret_r) {
         return keep;
 }
 
-/* sql (with $N) and st's parameters (none without st) to the server, not waiting: 0 or -errno. */
-static int pg_send(pg_db_t *p, const char *sql, const db_stmt_t *st) {
-        if (PQsendQueryParams(p->conn, sql, st ? st->n_params : 0, st ? st->types : NULL, st ? st->values : NULL,
-                              st ? st->lengths : NULL, st ? st->formats : NULL, 0))
-                return 0;
+static int pg_sent(pg_db_t *p) {
+        if (p->pipeline)
+                p->n_sent++;
+        return 0;
+}
+
+static int pg_send_failed(pg_db_t *p) {
         int r = pg_errno(p, NULL);
         if (r == -ECONNRESET)
                 pg_drop(p);
         return r;
+}
+
+/* sql (with $N) and st's parameters (none without st) to the server, not waiting: 0 or -errno. */
+static int pg_send(pg_db_t *p, const char *sql, const db_stmt_t *st) {
+        if (PQsendQueryParams(p->conn, sql, st ? st->n_params : 0, st ? st->types : NULL, st ? st->values : NULL,
+                              st ? st->lengths : NULL, st ? st->formats : NULL, 0))
+                return pg_sent(p);
+        return pg_send_failed(p);
+}
+
+/* st prepared on the server under its name (cached statements only): in a pipeline queued before
+ * it, its result checked at the sync; else at once. */
+static int pg_prepare_named(pg_db_t *p, db_stmt_t *st, const char *name) {
+        if (!PQsendPrepare(p->conn, name, st->sql, st->n_params, st->types))
+                return pg_send_failed(p);
+        st->prepared_gen = p->gen;
+        memcpy(st->prepared_types, st->types, sizeof st->types);
+        if (p->pipeline) {
+                p->preparing[p->n_preparing].result = p->n_sent;
+                p->preparing[p->n_preparing++].st = st;
+                return pg_sent(p);
+        }
+        int r = 0;
+        PGresult *res = pg_collect(p, &r);
+        if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
+                r = pg_errno(p, res);
+        PQclear(res);
+        if (r < 0)
+                st->prepared_gen = 0;
+        return r;
+}
+
+/* st and its parameters to the server, not waiting: by name when it is (or now gets) prepared
+ * with these parameter types, else with its SQL. */
+static int pg_send_stmt(pg_db_t *p, db_stmt_t *st) {
+        if (!st->cached)
+                return pg_send(p, st->sql, st);
+        char name[24];
+        snprintf(name, sizeof name, "msce%zu", (size_t) (st - p->cache));
+        if (st->prepared_gen != p->gen && p->n_preparing < STMT_CACHE_MAX) {
+                int r = pg_prepare_named(p, st, name);
+                if (r < 0)
+                        return r;
+        }
+        if (st->prepared_gen != p->gen || memcmp(st->prepared_types, st->types, sizeof st->types) != 0)
+                return pg_send(p, st->sql, st);
+        if (PQsendQueryPrepared(p->conn, name, st->n_params, st->values, st->lengths, st->formats, 0))
+                return pg_sent(p);
+        return pg_send_failed(p);
 }
 
 /* Pipeline mode: a sync point after what was sent, and every result up to it. *ret_last gets
@@ -189,7 +256,7 @@ static int pg_sync(pg_db_t *p, PGresult **ret_last) {
                 return -ECONNRESET;
         }
         uint64_t deadline = now_usec() + pg_bound_usec(p);
-        for (;;) {
+        for (int n = 0;;) {
                 PGresult *res;
                 r = pg_next(p, deadline, &res);
                 if (r < 0)
@@ -203,9 +270,16 @@ static int pg_sync(pg_db_t *p, PGresult **ret_last) {
                 }
                 if (status == PGRES_FATAL_ERROR && p->tx_r == 0)
                         p->tx_r = pg_errno(p, res);
+                /* a prepare that failed, or did not run after an error before it, made nothing */
+                for (size_t i = 0; i < p->n_preparing; i++)
+                        if (p->preparing[i].result == n && status != PGRES_COMMAND_OK)
+                                p->preparing[i].st->prepared_gen = 0;
+                n++;
                 PQclear(last);
                 last = res;
         }
+        p->n_sent = 0;
+        p->n_preparing = 0;
         if (r < 0 || p->tx_r < 0) {
                 PQclear(last);
                 last = NULL;
@@ -274,7 +348,7 @@ static int pg_connect(pg_db_t *p) {
                 switch (p->poll) {
                 case PGRES_POLLING_OK:
                         p->connecting = false;
-                        /* Statements are not prepared server-side: nothing else to restore. */
+                        p->gen++; /* its statements are prepared again as they are used */
                         return pg_set_lock_timeout(p) < 0 ? -ECONNREFUSED : 0;
                 case PGRES_POLLING_READING:
                         r = pg_wait(p->conn, POLLIN, deadline);
@@ -475,7 +549,7 @@ static int pg_step(db_stmt_t *st) {
                         /* with what was queued before it, in one round trip */
                         r = p->tx_r;
                         if (r == 0)
-                                r = pg_send(p, st->sql, st);
+                                r = pg_send_stmt(p, st);
                         if (r == 0)
                                 r = pg_sync(p, &st->res);
                         if (r < 0) {
@@ -484,7 +558,7 @@ static int pg_step(db_stmt_t *st) {
                                 return r;
                         }
                 } else {
-                        r = pg_send(p, st->sql, st);
+                        r = pg_send_stmt(p, st);
                         if (r < 0)
                                 return r;
                         st->res = pg_collect(p, &r);
@@ -524,7 +598,7 @@ static int pg_step_later(db_stmt_t *st) {
         }
         int r = p->tx_r;
         if (r == 0)
-                r = pg_send(p, st->sql, st); /* libpq copies the parameters into its buffer */
+                r = pg_send_stmt(p, st); /* libpq copies the parameters into its buffer */
         if (r < 0 && p->pipeline && p->tx_r == 0)
                 p->tx_r = r;
         return r;
@@ -827,6 +901,7 @@ int db_pg_open(const store_location_t *loc, db_t **ret) {
                 return -ECONNREFUSED;
         }
         p->last_connect = now_usec();
+        p->gen = 1;
         r = pg_set_lock_timeout(p);
         if (r < 0)
                 return r;

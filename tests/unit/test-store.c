@@ -667,6 +667,28 @@ Test(store, transaction_failed_write_leaves_store) {
         store_close(s);
 }
 
+/* PostgreSQL prepares statements on first use, inside the pipeline: an error before a prepare
+ * leaves it unmade, and the statement's next use must prepare it again. */
+Test(store, transaction_failed_at_first_use) {
+        mef_store_t *s = open_new();
+        uint8_t ke[32];
+        recognisable_key(ke, sizeof ke, 12);
+        add_psk_nodes(s, "ab", ke, sizeof ke);
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000);
+        cr_assert_eq(store_enrolment_add(s, &a1, ke, sizeof ke), 0);
+        /* the audit INSERT's first use comes after the failing enrolment INSERT */
+        store_enrolment_t dup = enrolment("a1@mef", "b", 2000), b1 = enrolment("b1@mef", "b", 2000);
+        cr_assert_eq(enrol_exchange(s, &dup, ke, sizeof ke), -EEXIST);
+        cr_assert_eq(enrol_exchange(s, &b1, ke, sizeof ke), 0);
+        store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_audit_list(s, 0, &list, &n), 0);
+        cr_assert_eq(n, 1);
+        cr_assert_str_eq(list[0].subject, "b1@mef");
+        free(list);
+        store_close(s);
+}
+
 /* ---- secrets at rest ---- */
 
 static bool file_contains(const char *path, const uint8_t *needle, size_t n) {

@@ -24,6 +24,9 @@
 #define STMT_CACHE_MAX 32
 #define PARAMS_MAX 16
 #define RECONNECT_USEC (500u * 1000u)
+/* Statements queued in a transaction before their results are read anyway: a bound on what
+ * libpq buffers. */
+#define QUEUE_MAX 256
 #define TEXTOID 25u
 #define INT8OID 20u
 #define BYTEAOID 17u
@@ -71,6 +74,9 @@ struct pg_db {
          * to its end (the server has aborted it). */
         bool pipeline;
         int tx_r;
+        /* The connection broke in such a transaction: nothing more is sent (a new connection
+         * would run the rest outside it) until its COMMIT (failed) or ROLLBACK. */
+        bool tx_lost;
         /* Pipeline: the results sent so far, and which of them prepare a statement. */
         int n_sent;
         struct {
@@ -119,6 +125,7 @@ static void pg_drop(pg_db_t *p) {
         PQfinish(p->conn);
         p->conn = NULL;
         p->connecting = false;
+        p->tx_lost = p->tx_lost || p->pipeline;
         p->pipeline = false; /* the transaction is gone with the connection */
         p->tx_r = 0;
         p->n_sent = 0;
@@ -291,7 +298,8 @@ static int pg_sync(pg_db_t *p, PGresult **ret_last) {
         return r < 0 ? r : p->tx_r;
 }
 
-/* The end of pipeline mode, once everything sent was read (pg_sync). */
+/* The end of pipeline mode, once everything sent was read (pg_sync). A failure drops the
+ * connection with the transaction (tx_lost). */
 static void pg_pipeline_leave(pg_db_t *p) {
         if (p->conn && !PQexitPipelineMode(p->conn))
                 pg_drop(p); /* results left unread: not expected after a sync */
@@ -375,10 +383,14 @@ static int pg_connect(pg_db_t *p) {
 
 /* The connection, re-established when it broke (not inside a transaction: that one is lost). */
 static int pg_ensure(pg_db_t *p) {
+        if (p->tx_lost)
+                return -ECONNRESET;
         if (p->conn && !p->connecting && PQstatus(p->conn) == CONNECTION_OK)
                 return 0;
         if (!p->connecting) {
                 pg_drop(p);
+                if (p->tx_lost)
+                        return -ECONNRESET;
                 uint64_t now = now_usec();
                 if (p->last_connect != 0 && now - p->last_connect < RECONNECT_USEC)
                         return -ECONNREFUSED;
@@ -599,6 +611,8 @@ static int pg_step_later(db_stmt_t *st) {
         int r = p->tx_r;
         if (r == 0)
                 r = pg_send_stmt(p, st); /* libpq copies the parameters into its buffer */
+        if (r == 0 && p->n_sent >= QUEUE_MAX)
+                r = pg_sync(p, NULL);
         if (r < 0 && p->pipeline && p->tx_r == 0)
                 p->tx_r = r;
         return r;
@@ -670,11 +684,17 @@ static int pg_commit(pg_db_t *p) {
                 r = -EIO;
         PQclear(res);
         pg_pipeline_leave(p);
+        if (r == 0)
+                p->tx_lost = false; /* committed before the connection went */
         return r;
 }
 
 static int pg_exec(db_t *d, const char *sql) {
         pg_db_t *p = (pg_db_t *) d;
+        if (p->tx_lost && (streq(sql, "COMMIT") || streq(sql, "ROLLBACK"))) {
+                p->tx_lost = false; /* the server rolled it back */
+                return streq(sql, "COMMIT") ? -ECONNRESET : 0;
+        }
         int r = pg_ensure(p);
         if (r < 0)
                 return r;
@@ -687,7 +707,7 @@ static int pg_exec(db_t *d, const char *sql) {
         r = pg_sync(p, NULL);
         pg_pipeline_leave(p);
         if (!p->conn)
-                return r;
+                return r < 0 ? r : -ECONNRESET;
         if (r < 0 && !streq(sql, "ROLLBACK"))
                 return r;
         return pg_run(p, sql);
@@ -695,6 +715,8 @@ static int pg_exec(db_t *d, const char *sql) {
 
 static bool pg_in_transaction(db_t *d) {
         pg_db_t *p = (pg_db_t *) d;
+        if (p->tx_lost)
+                return true; /* until the caller ends it */
         if (!p->conn || p->connecting)
                 return false;
         if (p->pipeline)

@@ -689,6 +689,62 @@ Test(store, transaction_failed_at_first_use) {
         store_close(s);
 }
 
+#if HAVE_LIBPQ
+/* Rows of a query on the test's own connection: a count. */
+static long pg_count(const char *sql) {
+        PGconn *c = pg_connect();
+        PGresult *res = PQexec(c, sql);
+        cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+        long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        PQfinish(c);
+        return n;
+}
+
+/* The connection lost in the middle of a pipelined transaction: the rest of it must not run on
+ * a new connection outside it. It fails as transient up to its end, nothing of it is stored,
+ * and the store reconnects after. */
+Test(store, pg_connection_lost_in_transaction) {
+        if (!pg_uri)
+                cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
+        mef_store_t *s = open_new();
+        uint8_t ke[32];
+        recognisable_key(ke, sizeof ke, 13);
+        add_psk_nodes(s, "a", ke, sizeof ke);
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), a2 = enrolment("a2@mef", "a", 2000), got;
+        cr_assert_eq(enrol_exchange(s, &a1, ke, sizeof ke), 0);
+
+        cr_assert_eq(store_begin(s), 0);
+        cr_assert_eq(store_enrolment_set_state_for_node(s, "a", ENROLMENT_RETIRED), 0);
+        cr_assert_eq(pg_count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                              "WHERE application_name = 'msce-mef'"), 1);
+        uint64_t end = now_usec() + 10000000u;
+        while (pg_count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'msce-mef'") > 0)
+                cr_assert_lt(now_usec(), end, "the store's backend did not end");
+        int r = store_enrolment_add(s, &a2, ke, sizeof ke);
+        cr_assert(store_error_is_transient(r), "%d", r);
+        /* longer than a reconnect takes (twice a second): still refused */
+        for (end = now_usec() + 1200000u; now_usec() < end; usleep(20000)) {
+                r = store_enrolment_get(s, "a1@mef", &got, NULL, NULL);
+                cr_assert(store_error_is_transient(r), "%d: a call of the lost transaction ran outside it", r);
+        }
+        r = store_commit(s);
+        cr_assert(store_error_is_transient(r), "%d", r);
+        store_rollback(s);
+
+        end = now_usec() + 10000000u;
+        while ((r = store_enrolment_get(s, "a1@mef", &got, NULL, NULL)) != 0) {
+                cr_assert(store_error_is_transient(r), "%d", r);
+                cr_assert_lt(now_usec(), end, "no reconnect");
+                usleep(20000);
+        }
+        cr_assert_eq(got.state, ENROLMENT_ACTIVE, "the lost transaction's retirement stayed");
+        cr_assert_eq(store_enrolment_get(s, "a2@mef", &got, NULL, NULL), -ENOENT);
+        cr_assert_eq(enrol_exchange(s, &a2, ke, sizeof ke), 0);
+        store_close(s);
+}
+#endif
+
 /* ---- secrets at rest ---- */
 
 static bool file_contains(const char *path, const uint8_t *needle, size_t n) {

@@ -689,6 +689,35 @@ Test(store, transaction_failed_at_first_use) {
         store_close(s);
 }
 
+/* More queued statements than PostgreSQL's engine sends before reading their results (256):
+ * they all land, or none when one fails. */
+Test(store, transaction_long_queue) {
+        mef_store_t *s = open_new();
+        char subject[16];
+        cr_assert_eq(store_begin(s), 0);
+        for (int i = 0; i < 300; i++) {
+                snprintf(subject, sizeof subject, "row-%d", i);
+                cr_assert_eq(store_audit(s, "cli", "test", subject, NULL), 0);
+        }
+        cr_assert_eq(store_commit(s), 0);
+        int r = store_begin(s);
+        for (int i = 0; r >= 0 && i < 300; i++)
+                r = i == 280 ? store_enrolment_set_state(s, "nope", ENROLMENT_RETIRED)
+                             : store_audit(s, "cli", "test-2", "x", NULL);
+        if (r >= 0)
+                r = store_commit(s);
+        cr_assert_eq(r, -ENOENT);
+        store_rollback(s);
+        store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_audit_list(s, 0, &list, &n), 0);
+        cr_assert_eq(n, 300);
+        cr_assert_str_eq(list[0].subject, "row-299");
+        cr_assert_str_eq(list[299].subject, "row-0");
+        free(list);
+        store_close(s);
+}
+
 #if HAVE_LIBPQ
 /* Rows of a query on the test's own connection: a count. */
 static long pg_count(const char *sql) {

@@ -622,6 +622,24 @@ static int enrol_exchange(mef_store_t *s, const store_enrolment_t *e, const uint
         return r;
 }
 
+/* The audit rows: that many, the newest (when given) about newest and the oldest about oldest. */
+static void assert_audit(mef_store_t *s, size_t want, const char *newest, const char *oldest) {
+        store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        int r = store_audit_list(s, 0, &list, &n);
+        bool ok = r == 0 && n == want && (!newest || streq(list[0].subject, newest)) &&
+                  (!oldest || streq(list[n - 1].subject, oldest));
+        free(list);
+        cr_assert(ok, "%d, %zu audit rows (want %zu, %s .. %s)", r, n, want, newest ? newest : "-",
+                  oldest ? oldest : "-");
+}
+
+static void assert_enrolment_state(mef_store_t *s, const char *ke_id, enrolment_state_t want) {
+        store_enrolment_t r;
+        cr_assert_eq(store_enrolment_get(s, ke_id, &r, NULL, NULL), 0, "%s", ke_id);
+        cr_assert_eq(r.state, want, "%s: state %d", ke_id, r.state);
+}
+
 /* On PostgreSQL the INSERTs are queued (pipelined) and their error comes with the COMMIT: the
  * same -errno as at once on SQLite, and nothing of the exchange stays. */
 Test(store, transaction_failed_write_leaves_store) {
@@ -638,16 +656,11 @@ Test(store, transaction_failed_write_leaves_store) {
         cr_assert_eq(enrol_exchange(s, &dup, ke, sizeof ke), -EEXIST);
         store_enrolment_t orphan = enrolment("x1@mef", "nobody", 2000);
         cr_assert_eq(enrol_exchange(s, &orphan, ke, sizeof ke), -ENOENT);
+        assert_enrolment_state(s, "b1@mef", ENROLMENT_ACTIVE); /* the retirement went back too */
         store_enrolment_t r;
-        cr_assert_eq(store_enrolment_get(s, "b1@mef", &r, NULL, NULL), 0);
-        cr_assert_eq(r.state, ENROLMENT_ACTIVE, "the retirement went back with the failed insert");
         cr_assert_eq(store_enrolment_get(s, "a1@mef", &r, NULL, NULL), 0);
         cr_assert_str_eq(r.node_id, "a");
-        store_audit_entry_t *list = NULL;
-        size_t n = 0;
-        cr_assert_eq(store_audit_list(s, 0, &list, &n), 0);
-        cr_assert_eq(n, 2, "only the two exchanges that went through are audited");
-        free(list);
+        assert_audit(s, 2, "b1@mef", "a1@mef"); /* only the exchanges that went through */
 
         /* a failure in the middle: the next calls of the transaction get it, the commit too */
         cr_assert_eq(store_begin(s), 0);
@@ -660,10 +673,8 @@ Test(store, transaction_failed_write_leaves_store) {
         /* and the store goes on: a re-enrolment retires the previous one */
         store_enrolment_t b2 = enrolment("b2@mef", "b", 3000);
         cr_assert_eq(enrol_exchange(s, &b2, ke, sizeof ke), 0);
-        cr_assert_eq(store_enrolment_get(s, "b1@mef", &r, NULL, NULL), 0);
-        cr_assert_eq(r.state, ENROLMENT_RETIRED);
-        cr_assert_eq(store_enrolment_get(s, "b2@mef", &r, NULL, NULL), 0);
-        cr_assert_eq(r.state, ENROLMENT_ACTIVE);
+        assert_enrolment_state(s, "b1@mef", ENROLMENT_RETIRED);
+        assert_enrolment_state(s, "b2@mef", ENROLMENT_ACTIVE);
         store_close(s);
 }
 
@@ -680,12 +691,7 @@ Test(store, transaction_failed_at_first_use) {
         store_enrolment_t dup = enrolment("a1@mef", "b", 2000), b1 = enrolment("b1@mef", "b", 2000);
         cr_assert_eq(enrol_exchange(s, &dup, ke, sizeof ke), -EEXIST);
         cr_assert_eq(enrol_exchange(s, &b1, ke, sizeof ke), 0);
-        store_audit_entry_t *list = NULL;
-        size_t n = 0;
-        cr_assert_eq(store_audit_list(s, 0, &list, &n), 0);
-        cr_assert_eq(n, 1);
-        cr_assert_str_eq(list[0].subject, "b1@mef");
-        free(list);
+        assert_audit(s, 1, "b1@mef", NULL);
         store_close(s);
 }
 
@@ -708,13 +714,7 @@ Test(store, transaction_long_queue) {
                 r = store_commit(s);
         cr_assert_eq(r, -ENOENT);
         store_rollback(s);
-        store_audit_entry_t *list = NULL;
-        size_t n = 0;
-        cr_assert_eq(store_audit_list(s, 0, &list, &n), 0);
-        cr_assert_eq(n, 300);
-        cr_assert_str_eq(list[0].subject, "row-299");
-        cr_assert_str_eq(list[299].subject, "row-0");
-        free(list);
+        assert_audit(s, 300, "row-299", "row-0"); /* the first transaction's only */
         store_close(s);
 }
 

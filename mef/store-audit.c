@@ -33,7 +33,7 @@ int store_audit(mef_store_t *s, const char *actor, const char *action, const cha
         TRY(bind_truncated(st, 3, action, STORE_AUDIT_ACTION_MAX));
         TRY(bind_truncated(st, 4, subject, STORE_AUDIT_SUBJECT_MAX));
         TRY(bind_truncated(st, 5, detail, STORE_AUDIT_DETAIL_MAX));
-        return step_done(st);
+        return db_step_later(st); /* in a transaction its error may come from the commit */
 }
 
 /* The rows of the prepared and bound audit query st. */

@@ -29,6 +29,11 @@ typedef struct db_ops {
         int (*bind_blob)(db_stmt_t *st, int i, const void *p, size_t n); /* p NULL: SQL NULL */
         /* 1: a row; 0: done; <0: -errno. */
         int (*step)(db_stmt_t *st);
+        /* Run st for its effect alone (its rows, if any, unread; changes() says nothing of it):
+         * 0 or -errno. Inside a transaction of begin() PostgreSQL only queues it, and its error
+         * comes back from the transaction's next step or exec (COMMIT) instead, the same -errno,
+         * the transaction failed as a whole; SQLite runs it at once. */
+        int (*step_later)(db_stmt_t *st);
         /* NULL for SQL NULL (*ret_len 0); valid until the next step or release. */
         const char *(*column_text)(db_stmt_t *st, int i, size_t *ret_len);
         int64_t (*column_int64)(db_stmt_t *st, int i);
@@ -38,6 +43,9 @@ typedef struct db_ops {
         /* Constant SQL without parameters, possibly several statements. */
         int (*exec)(db_t *d, const char *sql);
         bool (*in_transaction)(db_t *d);
+        /* Start a transaction for the store's calls (SQLite: BEGIN IMMEDIATE, the write lock now,
+         * not at the first write; PostgreSQL: queued, its statements pipelined up to COMMIT). */
+        int (*begin)(db_t *d);
         /* Start a transaction that takes the write lock (SQLite) / the migration lock (PG). */
         int (*begin_exclusive)(db_t *d);
         int (*schema_version)(db_t *d, int *ret);    /* 0: an empty database */
@@ -66,6 +74,9 @@ static inline int db_bind_blob(db_stmt_t *st, int i, const void *p, size_t n) {
 }
 static inline int db_step(db_stmt_t *st) {
         return DB_OPS(st)->step(st);
+}
+static inline int db_step_later(db_stmt_t *st) {
+        return DB_OPS(st)->step_later(st);
 }
 static inline const char *db_column_text(db_stmt_t *st, int i, size_t *ret_len) {
         return DB_OPS(st)->column_text(st, i, ret_len);

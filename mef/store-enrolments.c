@@ -45,7 +45,7 @@ int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_
         TRY(db_bind_int64(st, 5, e->exp));
         TRY(db_bind_int64(st, 6, e->ltk_transported));
         TRY(db_bind_blob(st, 7, blob, blob_len));
-        return step_done(st);
+        return db_step_later(st); /* in a transaction its error may come from the commit */
 }
 
 int store_enrolment_get(mef_store_t *s, const char *ke_id, store_enrolment_t *ret, uint8_t key[MSG_KEY_MAX],
@@ -74,16 +74,23 @@ int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enro
          * insert their own; holding the node's row until commit makes the second wait and then
          * see (and retire) the first's. SQLite: BEGIN IMMEDIATE serialises writers already. Either
          * way the unique index enrolments_one_active backs it. */
-        if (s->d->ops->dialect == DB_POSTGRESQL && s->d->ops->in_transaction(s->d)) {
+        if (s->d->ops->dialect == DB_POSTGRESQL) {
                 _cleanup_stmt_ stmt_ref_t ref = {};
-                TRY(prepare(s, "SELECT node_id FROM nodes WHERE node_id = ?1 FOR UPDATE", &ref));
-                TRY(db_bind_text(ref.st, 1, node_id, -1));
-                int r = step_row(ref.st);
-                if (r < 0)
-                        return r;
+                if (s->d->ops->in_transaction(s->d)) {
+                        TRY(prepare(s, "SELECT node_id FROM nodes WHERE node_id = ?1 FOR UPDATE", &ref));
+                        TRY(db_bind_text(ref.st, 1, node_id, -1));
+                        TRY(db_step_later(ref.st)); /* the lock, not the row */
+                        stmt_releasep(&ref);
+                }
+                /* One statement, queued in a transaction: no round trip of its own. */
+                TRY(prepare(s, "UPDATE enrolments SET state = ?1 WHERE node_id = ?2 AND state = 'active'", &ref));
+                TRY(db_bind_text(ref.st, 1, v, -1));
+                TRY(db_bind_text(ref.st, 2, node_id, -1));
+                return db_step_later(ref.st);
         }
-        /* Find each active row through the index, then update it by primary key: an UPDATE of the
-         * column its own index scan runs on makes SQLite build an ephemeral table (3-4x slower). */
+        /* SQLite: find each active row through the index, then update it by primary key: an UPDATE
+         * of the column its own index scan runs on makes SQLite build an ephemeral table (3-4x
+         * slower). */
         for (;;) {
                 char ke_id[MSG_KEID_MAX + 1];
                 {

@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* The PostgreSQL engine of the store (mef/store-db.h), on libpq. Statements are sent with
- * PQexecParams (?N in the SQL becomes $N once, when first prepared), parameters typed (text,
- * int8, bytea) so that INSERT ... SELECT ?1 ... infers nothing; results come as text (bytea as
- * \x hex). A connection that broke is re-established on the next call outside a transaction, at
- * most once per RECONNECT_USEC, so a database that is gone costs each call little: the caller
- * answers 503 (store_error_is_transient()). Every exchange with the server, connecting included,
- * is bounded (pg_bound_usec()): a server that went silent (its host gone, its processes
- * stopped) costs a call that long, not the TCP timeouts, and the connection is dropped. */
+/* The PostgreSQL engine of the store (mef/store-db.h), on libpq. Statements (?N in the SQL
+ * becomes $N once, when first prepared) are prepared on the server by name at their first use
+ * on a connection when they are in the cache, sent with their SQL otherwise; parameters typed
+ * (text, int8, bytea) so that INSERT ... SELECT ?1 ... infers nothing; results come as text
+ * (bytea as \x hex). A connection that broke is re-established on the next call outside a
+ * transaction, at most once per RECONNECT_USEC, so a database that is gone costs each call
+ * little: the caller answers 503 (store_error_is_transient()). Every exchange with the server,
+ * connecting included, is bounded (pg_bound_usec()): a server that went silent (its host gone,
+ * its processes stopped) costs a call that long, not the TCP timeouts, and the connection is
+ * dropped. A transaction of pg_begin() runs in pipeline mode: BEGIN and what step_later() gets
+ * are only queued, and go with the next statement whose rows are wanted, or with the COMMIT, in
+ * one round trip; an enrolment takes two round trips (and the handshake's node lookup one)
+ * instead of about ten. */
 #include <libpq-fe.h>
 #include <limits.h>
 #include <poll.h>
@@ -19,6 +24,9 @@
 #define STMT_CACHE_MAX 32
 #define PARAMS_MAX 16
 #define RECONNECT_USEC (500u * 1000u)
+/* Statements queued in a transaction before their results are read anyway: a bound on what
+ * libpq buffers. */
+#define QUEUE_MAX 256
 #define TEXTOID 25u
 #define INT8OID 20u
 #define BYTEAOID 17u
@@ -35,6 +43,10 @@ struct db_stmt {
         char *sql;            /* with $N */
         int n_params;
         bool cached, busy;
+        /* Cached statements are prepared on the server by name, once per connection (gen):
+         * parsed and planned once, not at every call. */
+        uint64_t prepared_gen;
+        Oid prepared_types[PARAMS_MAX];
         Oid types[PARAMS_MAX];
         const char *values[PARAMS_MAX];
         int lengths[PARAMS_MAX];
@@ -57,6 +69,22 @@ struct pg_db {
         unsigned lock_timeout_ms;
         uint64_t last_connect;
         int64_t changes;
+        /* A transaction of pg_begin(): statements queued (pipeline mode), their results read at
+         * the next sync; tx_r: the transaction's first error, returned for every later call up
+         * to its end (the server has aborted it). */
+        bool pipeline;
+        int tx_r;
+        /* The connection broke in such a transaction: nothing more is sent (a new connection
+         * would run the rest outside it) until its COMMIT (failed) or ROLLBACK. */
+        bool tx_lost;
+        /* Pipeline: the results sent so far, and which of them prepare a statement. */
+        int n_sent;
+        struct {
+                int result;
+                db_stmt_t *st;
+        } preparing[STMT_CACHE_MAX];
+        size_t n_preparing;
+        uint64_t gen;         /* the connection's: a new one has no prepared statements */
         db_stmt_t cache[STMT_CACHE_MAX];
         size_t n_cache;
 };
@@ -97,6 +125,11 @@ static void pg_drop(pg_db_t *p) {
         PQfinish(p->conn);
         p->conn = NULL;
         p->connecting = false;
+        p->tx_lost = p->tx_lost || p->pipeline;
+        p->pipeline = false; /* the transaction is gone with the connection */
+        p->tx_r = 0;
+        p->n_sent = 0;
+        p->n_preparing = 0;
 }
 
 /* 0 when the socket is ready for events, -ETIMEDOUT at the deadline. */
@@ -113,24 +146,36 @@ static int pg_wait(PGconn *c, short events, uint64_t deadline) {
         return n == 0 ? -ETIMEDOUT : 0;
 }
 
+/* The next result of what was sent (NULL: no more for this statement), waiting at most until
+ * deadline. -ETIMEDOUT or -ECONNRESET when the server did not answer in time or the connection
+ * broke: then it is dropped. */
+static int pg_next(pg_db_t *p, uint64_t deadline, PGresult **ret) {
+        while (PQisBusy(p->conn)) {
+                int r = pg_wait(p->conn, POLLIN, deadline);
+                if (r == 0 && !PQconsumeInput(p->conn))
+                        r = -ECONNRESET;
+                if (r < 0) {
+                        pg_drop(p);
+                        return r == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
+                }
+        }
+        *ret = PQgetResult(p->conn);
+        return 0;
+}
+
 /* The results of what was just sent: the first that failed, else the last. NULL with *ret_r
  * when the server did not answer in time or the connection broke (then it is dropped). */
 static PGresult *pg_collect(pg_db_t *p, int *ret_r) {
         uint64_t deadline = now_usec() + pg_bound_usec(p);
         PGresult *keep = NULL;
         for (;;) {
-                while (PQisBusy(p->conn)) {
-                        int r = pg_wait(p->conn, POLLIN, deadline);
-                        if (r == 0 && !PQconsumeInput(p->conn))
-                                r = -ECONNRESET;
-                        if (r < 0) {
-                                PQclear(keep);
-                                pg_drop(p);
-                                *ret_r = r == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
-                                return NULL;
-                        }
+                PGresult *res;
+                int r = pg_next(p, deadline, &res);
+                if (r < 0) {
+                        PQclear(keep);
+                        *ret_r = r;
+                        return NULL;
                 }
-                PGresult *res = PQgetResult(p->conn);
                 if (!res)
                         break;
                 if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR)
@@ -143,6 +188,123 @@ static PGresult *pg_collect(pg_db_t *p, int *ret_r) {
         if (!keep)
                 *ret_r = -EIO;
         return keep;
+}
+
+static int pg_sent(pg_db_t *p) {
+        if (p->pipeline)
+                p->n_sent++;
+        return 0;
+}
+
+static int pg_send_failed(pg_db_t *p) {
+        int r = pg_errno(p, NULL);
+        if (r == -ECONNRESET)
+                pg_drop(p);
+        return r;
+}
+
+/* sql (with $N) and st's parameters (none without st) to the server, not waiting: 0 or -errno. */
+static int pg_send(pg_db_t *p, const char *sql, const db_stmt_t *st) {
+        if (PQsendQueryParams(p->conn, sql, st ? st->n_params : 0, st ? st->types : NULL, st ? st->values : NULL,
+                              st ? st->lengths : NULL, st ? st->formats : NULL, 0))
+                return pg_sent(p);
+        return pg_send_failed(p);
+}
+
+/* st prepared on the server under its name (cached statements only): in a pipeline queued before
+ * it, its result checked at the sync; else at once. */
+static int pg_prepare_named(pg_db_t *p, db_stmt_t *st, const char *name) {
+        if (!PQsendPrepare(p->conn, name, st->sql, st->n_params, st->types))
+                return pg_send_failed(p);
+        st->prepared_gen = p->gen;
+        memcpy(st->prepared_types, st->types, sizeof st->types);
+        if (p->pipeline) {
+                p->preparing[p->n_preparing].result = p->n_sent;
+                p->preparing[p->n_preparing++].st = st;
+                return pg_sent(p);
+        }
+        int r = 0;
+        PGresult *res = pg_collect(p, &r);
+        if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
+                r = pg_errno(p, res);
+        PQclear(res);
+        if (r < 0)
+                st->prepared_gen = 0;
+        return r;
+}
+
+/* st and its parameters to the server, not waiting: by name when it is (or now gets) prepared
+ * with these parameter types, else with its SQL. */
+static int pg_send_stmt(pg_db_t *p, db_stmt_t *st) {
+        if (!st->cached)
+                return pg_send(p, st->sql, st);
+        char name[24];
+        snprintf(name, sizeof name, "msce%zu", (size_t) (st - p->cache));
+        if (st->prepared_gen != p->gen && p->n_preparing < STMT_CACHE_MAX) {
+                int r = pg_prepare_named(p, st, name);
+                if (r < 0)
+                        return r;
+        }
+        if (st->prepared_gen != p->gen || memcmp(st->prepared_types, st->types, sizeof st->types) != 0)
+                return pg_send(p, st->sql, st);
+        if (PQsendQueryPrepared(p->conn, name, st->n_params, st->values, st->lengths, st->formats, 0))
+                return pg_sent(p);
+        return pg_send_failed(p);
+}
+
+/* Pipeline mode: a sync point after what was sent, and every result up to it. *ret_last gets
+ * the last statement's result when nothing before it failed, else NULL; the first error is
+ * the transaction's (tx_r), which the server aborted. 0 or -errno. */
+static int pg_sync(pg_db_t *p, PGresult **ret_last) {
+        PGresult *last = NULL;
+        int r = 0;
+        if (!PQpipelineSync(p->conn)) {
+                pg_drop(p);
+                return -ECONNRESET;
+        }
+        uint64_t deadline = now_usec() + pg_bound_usec(p);
+        for (int n = 0;;) {
+                PGresult *res;
+                r = pg_next(p, deadline, &res);
+                if (r < 0)
+                        break;
+                if (!res)
+                        continue; /* between two statements' results */
+                ExecStatusType status = PQresultStatus(res);
+                if (status == PGRES_PIPELINE_SYNC) {
+                        PQclear(res);
+                        break;
+                }
+                if (status == PGRES_FATAL_ERROR && p->tx_r == 0)
+                        p->tx_r = pg_errno(p, res);
+                /* a prepare that failed, or did not run after an error before it, made nothing */
+                for (size_t i = 0; i < p->n_preparing; i++)
+                        if (p->preparing[i].result == n && status != PGRES_COMMAND_OK)
+                                p->preparing[i].st->prepared_gen = 0;
+                n++;
+                PQclear(last);
+                last = res;
+        }
+        p->n_sent = 0;
+        p->n_preparing = 0;
+        if (r < 0 || p->tx_r < 0) {
+                PQclear(last);
+                last = NULL;
+        }
+        if (ret_last)
+                *ret_last = last;
+        else
+                PQclear(last);
+        return r < 0 ? r : p->tx_r;
+}
+
+/* The end of pipeline mode, once everything sent was read (pg_sync). A failure drops the
+ * connection with the transaction (tx_lost). */
+static void pg_pipeline_leave(pg_db_t *p) {
+        if (p->conn && !PQexitPipelineMode(p->conn))
+                pg_drop(p); /* results left unread: not expected after a sync */
+        p->pipeline = false;
+        p->tx_r = 0;
 }
 
 /* Constant SQL, possibly several statements: 0 or -errno. */
@@ -194,7 +356,7 @@ static int pg_connect(pg_db_t *p) {
                 switch (p->poll) {
                 case PGRES_POLLING_OK:
                         p->connecting = false;
-                        /* Statements are not prepared server-side: nothing else to restore. */
+                        p->gen++; /* its statements are prepared again as they are used */
                         return pg_set_lock_timeout(p) < 0 ? -ECONNREFUSED : 0;
                 case PGRES_POLLING_READING:
                         r = pg_wait(p->conn, POLLIN, deadline);
@@ -221,10 +383,14 @@ static int pg_connect(pg_db_t *p) {
 
 /* The connection, re-established when it broke (not inside a transaction: that one is lost). */
 static int pg_ensure(pg_db_t *p) {
+        if (p->tx_lost)
+                return -ECONNRESET;
         if (p->conn && !p->connecting && PQstatus(p->conn) == CONNECTION_OK)
                 return 0;
         if (!p->connecting) {
                 pg_drop(p);
+                if (p->tx_lost)
+                        return -ECONNRESET;
                 uint64_t now = now_usec();
                 if (p->last_connect != 0 && now - p->last_connect < RECONNECT_USEC)
                         return -ECONNREFUSED;
@@ -391,16 +557,26 @@ static int pg_step(db_stmt_t *st) {
                 int r = pg_ensure(p);
                 if (r < 0)
                         return r;
-                if (!PQsendQueryParams(p->conn, st->sql, st->n_params, st->types, st->values, st->lengths,
-                                       st->formats, 0)) {
-                        r = pg_errno(p, NULL);
-                        if (r == -ECONNRESET)
-                                pg_drop(p);
-                        return r;
+                if (p->pipeline) {
+                        /* with what was queued before it, in one round trip */
+                        r = p->tx_r;
+                        if (r == 0)
+                                r = pg_send_stmt(p, st);
+                        if (r == 0)
+                                r = pg_sync(p, &st->res);
+                        if (r < 0) {
+                                if (p->pipeline && p->tx_r == 0)
+                                        p->tx_r = r;
+                                return r;
+                        }
+                } else {
+                        r = pg_send_stmt(p, st);
+                        if (r < 0)
+                                return r;
+                        st->res = pg_collect(p, &r);
+                        if (!st->res)
+                                return r;
                 }
-                st->res = pg_collect(p, &r);
-                if (!st->res)
-                        return r;
                 ExecStatusType status = PQresultStatus(st->res);
                 if (status == PGRES_COMMAND_OK) {
                         const char *t = PQcmdTuples(st->res);
@@ -423,6 +599,23 @@ static int pg_step(db_stmt_t *st) {
         }
         st->row++;
         return 1;
+}
+
+/* In a transaction of pg_begin(), queued; its error the transaction's (pg_sync). */
+static int pg_step_later(db_stmt_t *st) {
+        pg_db_t *p = st->db;
+        if (!p->pipeline) {
+                int r = pg_step(st);
+                return r < 0 ? r : 0;
+        }
+        int r = p->tx_r;
+        if (r == 0)
+                r = pg_send_stmt(p, st); /* libpq copies the parameters into its buffer */
+        if (r == 0 && p->n_sent >= QUEUE_MAX)
+                r = pg_sync(p, NULL);
+        if (r < 0 && p->pipeline && p->tx_r == 0)
+                p->tx_r = r;
+        return r;
 }
 
 static bool row_ok(db_stmt_t *st, int i) {
@@ -475,20 +668,77 @@ static int64_t pg_changes(db_t *d) {
         return ((pg_db_t *) d)->changes;
 }
 
+/* COMMIT with what was queued, in one round trip. On an error (the transaction's first) the
+ * transaction is left aborted, for ROLLBACK. */
+static int pg_commit(pg_db_t *p) {
+        PGresult *res = NULL;
+        int r = p->tx_r;
+        if (r == 0)
+                r = pg_send(p, "COMMIT", NULL);
+        if (p->pipeline) {
+                int q = pg_sync(p, &res);
+                r = r < 0 ? r : q;
+        }
+        /* a COMMIT of an aborted transaction is answered "ROLLBACK", not an error */
+        if (r == 0 && (!res || !streq(PQcmdStatus(res), "COMMIT")))
+                r = -EIO;
+        PQclear(res);
+        pg_pipeline_leave(p);
+        if (r == 0)
+                p->tx_lost = false; /* committed before the connection went */
+        return r;
+}
+
 static int pg_exec(db_t *d, const char *sql) {
         pg_db_t *p = (pg_db_t *) d;
+        if (p->tx_lost && (streq(sql, "COMMIT") || streq(sql, "ROLLBACK"))) {
+                p->tx_lost = false; /* the server rolled it back */
+                return streq(sql, "COMMIT") ? -ECONNRESET : 0;
+        }
         int r = pg_ensure(p);
         if (r < 0)
+                return r;
+        if (!p->pipeline)
+                return pg_run(p, sql);
+        if (streq(sql, "COMMIT"))
+                return pg_commit(p);
+        /* Anything else after what was queued, outside pipeline mode (which takes one statement
+         * at a time); ROLLBACK too: after a failed statement the rest of its sync is skipped. */
+        r = pg_sync(p, NULL);
+        pg_pipeline_leave(p);
+        if (!p->conn)
+                return r < 0 ? r : -ECONNRESET;
+        if (r < 0 && !streq(sql, "ROLLBACK"))
                 return r;
         return pg_run(p, sql);
 }
 
 static bool pg_in_transaction(db_t *d) {
         pg_db_t *p = (pg_db_t *) d;
+        if (p->tx_lost)
+                return true; /* until the caller ends it */
         if (!p->conn || p->connecting)
                 return false;
+        if (p->pipeline)
+                return true;
         PGTransactionStatusType t = PQtransactionStatus(p->conn);
         return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+}
+
+/* BEGIN queued, and pipeline mode up to the end of the transaction. */
+static int pg_begin(db_t *d) {
+        pg_db_t *p = (pg_db_t *) d;
+        int r = pg_ensure(p);
+        if (r < 0)
+                return r;
+        if (p->pipeline || PQtransactionStatus(p->conn) != PQTRANS_IDLE || !PQenterPipelineMode(p->conn))
+                return pg_exec(d, "BEGIN"); /* as before: a warning when in a transaction already */
+        p->pipeline = true;
+        p->tx_r = 0;
+        r = pg_send(p, "BEGIN", NULL);
+        if (r < 0)
+                pg_pipeline_leave(p);
+        return r;
 }
 
 /* One migration at a time across every instance: a transaction-scoped advisory lock (the key is
@@ -589,12 +839,14 @@ static const db_ops_t pg_ops = {
         .bind_int64 = pg_bind_int64,
         .bind_blob = pg_bind_blob,
         .step = pg_step,
+        .step_later = pg_step_later,
         .column_text = pg_column_text,
         .column_int64 = pg_column_int64,
         .column_blob = pg_column_blob,
         .changes = pg_changes,
         .exec = pg_exec,
         .in_transaction = pg_in_transaction,
+        .begin = pg_begin,
         .begin_exclusive = pg_begin_exclusive,
         .schema_version = pg_schema_version,
         .set_schema_version = pg_set_schema_version,
@@ -671,6 +923,7 @@ int db_pg_open(const store_location_t *loc, db_t **ret) {
                 return -ECONNREFUSED;
         }
         p->last_connect = now_usec();
+        p->gen = 1;
         r = pg_set_lock_timeout(p);
         if (r < 0)
                 return r;

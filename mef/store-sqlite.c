@@ -135,6 +135,11 @@ static int lite_step(db_stmt_t *st) {
         return rc == SQLITE_DONE ? 0 : sql_errno(rc);
 }
 
+static int lite_step_later(db_stmt_t *st) {
+        int r = lite_step(st);
+        return r < 0 ? r : 0;
+}
+
 static const char *lite_column_text(db_stmt_t *st, int i, size_t *ret_len) {
         const char *v = (const char *) sqlite3_column_text(st->st, i);
         *ret_len = v ? (size_t) sqlite3_column_bytes(st->st, i) : 0;
@@ -167,7 +172,8 @@ static bool lite_in_transaction(db_t *d) {
         return !sqlite3_get_autocommit(((sqlite_db_t *) d)->db);
 }
 
-static int lite_begin_exclusive(db_t *d) {
+/* Both: the write lock now, not at the first write (no upgrade deadlock). */
+static int lite_begin(db_t *d) {
         return lite_exec(d, "BEGIN IMMEDIATE");
 }
 
@@ -221,13 +227,15 @@ static const db_ops_t lite_ops = {
         .bind_int64 = lite_bind_int64,
         .bind_blob = lite_bind_blob,
         .step = lite_step,
+        .step_later = lite_step_later,
         .column_text = lite_column_text,
         .column_int64 = lite_column_int64,
         .column_blob = lite_column_blob,
         .changes = lite_changes,
         .exec = lite_exec,
         .in_transaction = lite_in_transaction,
-        .begin_exclusive = lite_begin_exclusive,
+        .begin = lite_begin,
+        .begin_exclusive = lite_begin,
         .schema_version = lite_schema_version,
         .set_schema_version = lite_set_schema_version,
         .set_busy_timeout = lite_set_busy_timeout,

@@ -202,8 +202,9 @@ int store_begin(mef_store_t *s) {
         if (!s)
                 return -EINVAL;
         /* SQLite: the write lock now, not at the first write (no upgrade deadlock). PostgreSQL:
-         * rows are locked as they are written, the node's first (enrolment_lock_node). */
-        return exec_const(s, s->d->ops->dialect == DB_SQLITE ? "BEGIN IMMEDIATE" : "BEGIN");
+         * rows are locked as they are written, the node's first (store_enrolment_set_state_for_node),
+         * and what the calls do not read back goes in one round trip (db_step_later()). */
+        return s->d->ops->begin(s->d);
 }
 
 int store_commit(mef_store_t *s) {

@@ -60,14 +60,16 @@ rm -f "$dir/password"
 cat > "$dir/ctl" <<EOF
 #!/bin/sh
 # stop | start | freeze | thaw this run's PostgreSQL (freeze: SIGSTOP to its postmaster and
-# its children, by their process IDs: a database host gone silent)
-pids() {
+# its children, by their process IDs: a database host gone silent). The postmaster first, so
+# that no child comes after the list; a child that ended since the list is no error.
+signal() {
         pm=\$(head -n1 "$dir/data/postmaster.pid")
-        echo "\$pm" \$(ps -o pid= --ppid "\$pm")
+        kill -"\$1" "\$pm" || exit 1
+        for p in \$(ps -o pid= --ppid "\$pm"); do kill -"\$1" "\$p" 2> /dev/null || :; done
 }
 case "\$1" in
-freeze) exec kill -STOP \$(pids) ;;
-thaw) exec kill -CONT \$(pids) ;;
+freeze) signal STOP ;;
+thaw) signal CONT ;;
 stop) exec ${as[*]} "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop ;;
 start) exec ${as[*]} "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
         -o "-k $dir -c listen_addresses='' -c max_connections=200" start ;;

@@ -15,7 +15,7 @@ char db_path[PATH_MAX], key_path[PATH_MAX];
 const char *pg_uri, *pg_password_file;
 
 #if HAVE_LIBPQ
-static PGconn *pg_connect(void) {
+PGconn *pg_connect(void) {
         char pw[256] = "";
         FILE *f = fopen(pg_password_file, "re");
         cr_assert_not_null(f);

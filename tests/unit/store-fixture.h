@@ -32,6 +32,9 @@ mef_store_t *open_with(const char *ids, uint8_t seed, store_enrolment_t *const e
 void sql_exec(const char *sql, const void *blob, int blob_len);
 int blob_read(const char *sql, uint8_t *out, size_t size);
 #if HAVE_LIBPQ
+#include <libpq-fe.h>
+/* A connection of the test's own to the database under test; asserts. */
+PGconn *pg_connect(void);
 /* Every row of every table as text (bytea as \x hex). */
 char *pg_dump_text(void);
 #endif

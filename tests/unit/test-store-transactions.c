@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: MIT */
+/* Store transactions as the MEF runs them (store-fixture.h: on SQLite, and on PostgreSQL under
+ * tests/pg-run.sh, where statements are pipelined): a failed write leaves nothing, the queue
+ * drains, a lost connection ends the transaction. */
+#include <criterion/criterion.h>
+#include <unistd.h>
+
+#include "tests/unit/store-fixture.h"
+#include "util/util.h"
+
+/* An enrolment as the MEF stores one (mef/handlers-enrol.c): the first error of the chain. */
+static int enrol_exchange(mef_store_t *s, const store_enrolment_t *e, const uint8_t *ke, size_t n) {
+        int r = store_begin(s);
+        if (r >= 0)
+                r = store_enrolment_set_state_for_node(s, e->node_id, ENROLMENT_RETIRED);
+        if (r >= 0)
+                r = store_enrolment_add(s, e, ke, n);
+        if (r >= 0)
+                r = store_audit(s, "peer", "enrol", e->ke_id, NULL);
+        if (r >= 0)
+                r = store_commit(s);
+        if (r < 0)
+                store_rollback(s);
+        return r;
+}
+
+/* The audit rows: that many, the newest (when given) about newest and the oldest about oldest. */
+static void assert_audit(mef_store_t *s, size_t want, const char *newest, const char *oldest) {
+        store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        int r = store_audit_list(s, 0, &list, &n);
+        bool ok = r == 0 && n == want && (!newest || streq(list[0].subject, newest)) &&
+                  (!oldest || streq(list[n - 1].subject, oldest));
+        free(list);
+        cr_assert(ok, "%d, %zu audit rows (want %zu, %s .. %s)", r, n, want, newest ? newest : "-",
+                  oldest ? oldest : "-");
+}
+
+static void assert_enrolment_state(mef_store_t *s, const char *ke_id, enrolment_state_t want) {
+        store_enrolment_t r;
+        cr_assert_eq(store_enrolment_get(s, ke_id, &r, NULL, NULL), 0, "%s", ke_id);
+        cr_assert_eq(r.state, want, "%s: state %d", ke_id, r.state);
+}
+
+/* On PostgreSQL the INSERTs are queued (pipelined) and their error comes with the COMMIT: the
+ * same -errno as at once on SQLite, and nothing of the exchange stays. */
+Test(store, transaction_failed_write_leaves_store) {
+        mef_store_t *s = open_new();
+        uint8_t ke[32]; /* the nodes' Kpm too: nothing here reads a key back */
+        recognisable_key(ke, sizeof ke, 10);
+        add_psk_nodes(s, "ab", ke, sizeof ke);
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), b1 = enrolment("b1@mef", "b", 1000);
+        cr_assert_eq(enrol_exchange(s, &a1, ke, sizeof ke), 0);
+        cr_assert_eq(enrol_exchange(s, &b1, ke, sizeof ke), 0);
+
+        /* node b again, with a KeID that is a's */
+        store_enrolment_t dup = enrolment("a1@mef", "b", 2000);
+        cr_assert_eq(enrol_exchange(s, &dup, ke, sizeof ke), -EEXIST);
+        store_enrolment_t orphan = enrolment("x1@mef", "nobody", 2000);
+        cr_assert_eq(enrol_exchange(s, &orphan, ke, sizeof ke), -ENOENT);
+        assert_enrolment_state(s, "b1@mef", ENROLMENT_ACTIVE); /* the retirement went back too */
+        store_enrolment_t r;
+        cr_assert_eq(store_enrolment_get(s, "a1@mef", &r, NULL, NULL), 0);
+        cr_assert_str_eq(r.node_id, "a");
+        assert_audit(s, 2, "b1@mef", "a1@mef"); /* only the exchanges that went through */
+
+        /* a failure in the middle: the next calls of the transaction get it, the commit too */
+        cr_assert_eq(store_begin(s), 0);
+        int q = store_enrolment_add(s, &dup, ke, sizeof ke);
+        cr_assert(q == 0 || q == -EEXIST, "%d", q); /* PostgreSQL: only queued */
+        cr_assert_eq(store_enrolment_get(s, "b1@mef", &r, NULL, NULL), q == 0 ? -EEXIST : 0);
+        cr_assert_eq(store_commit(s), q == 0 ? -EEXIST : 0);
+        store_rollback(s);
+
+        /* and the store goes on: a re-enrolment retires the previous one */
+        store_enrolment_t b2 = enrolment("b2@mef", "b", 3000);
+        cr_assert_eq(enrol_exchange(s, &b2, ke, sizeof ke), 0);
+        assert_enrolment_state(s, "b1@mef", ENROLMENT_RETIRED);
+        assert_enrolment_state(s, "b2@mef", ENROLMENT_ACTIVE);
+        store_close(s);
+}
+
+/* PostgreSQL prepares statements on first use, inside the pipeline: an error before a prepare
+ * leaves it unmade, and the statement's next use must prepare it again. */
+Test(store, transaction_failed_at_first_use) {
+        mef_store_t *s = open_new();
+        uint8_t ke[32];
+        recognisable_key(ke, sizeof ke, 12);
+        add_psk_nodes(s, "ab", ke, sizeof ke);
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000);
+        cr_assert_eq(store_enrolment_add(s, &a1, ke, sizeof ke), 0);
+        /* the audit INSERT's first use comes after the failing enrolment INSERT */
+        store_enrolment_t dup = enrolment("a1@mef", "b", 2000), b1 = enrolment("b1@mef", "b", 2000);
+        cr_assert_eq(enrol_exchange(s, &dup, ke, sizeof ke), -EEXIST);
+        cr_assert_eq(enrol_exchange(s, &b1, ke, sizeof ke), 0);
+        assert_audit(s, 1, "b1@mef", NULL);
+        store_close(s);
+}
+
+/* More queued statements than PostgreSQL's engine sends before reading their results (256):
+ * they all land, or none when one fails. */
+Test(store, transaction_long_queue) {
+        mef_store_t *s = open_new();
+        char subject[16];
+        cr_assert_eq(store_begin(s), 0);
+        for (int i = 0; i < 300; i++) {
+                snprintf(subject, sizeof subject, "row-%d", i);
+                cr_assert_eq(store_audit(s, "cli", "test", subject, NULL), 0);
+        }
+        cr_assert_eq(store_commit(s), 0);
+        int r = store_begin(s);
+        for (int i = 0; r >= 0 && i < 300; i++)
+                r = i == 280 ? store_enrolment_set_state(s, "nope", ENROLMENT_RETIRED)
+                             : store_audit(s, "cli", "test-2", "x", NULL);
+        if (r >= 0)
+                r = store_commit(s);
+        cr_assert_eq(r, -ENOENT);
+        store_rollback(s);
+        assert_audit(s, 300, "row-299", "row-0"); /* the first transaction's only */
+        store_close(s);
+}
+
+#if HAVE_LIBPQ
+/* Rows of a query on the test's own connection: a count. */
+static long pg_count(const char *sql) {
+        PGconn *c = pg_connect();
+        PGresult *res = PQexec(c, sql);
+        cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+        long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        PQfinish(c);
+        return n;
+}
+
+/* The connection lost in the middle of a pipelined transaction: the rest of it must not run on
+ * a new connection outside it. It fails as transient up to its end, nothing of it is stored,
+ * and the store reconnects after. */
+Test(store, pg_connection_lost_in_transaction) {
+        if (!pg_uri)
+                cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
+        mef_store_t *s = open_new();
+        uint8_t ke[32];
+        recognisable_key(ke, sizeof ke, 13);
+        add_psk_nodes(s, "a", ke, sizeof ke);
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), a2 = enrolment("a2@mef", "a", 2000), got;
+        cr_assert_eq(enrol_exchange(s, &a1, ke, sizeof ke), 0);
+
+        cr_assert_eq(store_begin(s), 0);
+        cr_assert_eq(store_enrolment_set_state_for_node(s, "a", ENROLMENT_RETIRED), 0);
+        cr_assert_eq(pg_count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                              "WHERE application_name = 'msce-mef'"), 1);
+        uint64_t end = now_usec() + 10000000u;
+        while (pg_count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'msce-mef'") > 0)
+                cr_assert_lt(now_usec(), end, "the store's backend did not end");
+        int r = store_enrolment_add(s, &a2, ke, sizeof ke);
+        cr_assert(store_error_is_transient(r), "%d", r);
+        /* longer than a reconnect takes (twice a second): still refused */
+        for (end = now_usec() + 1200000u; now_usec() < end; usleep(20000)) {
+                r = store_enrolment_get(s, "a1@mef", &got, NULL, NULL);
+                cr_assert(store_error_is_transient(r), "%d: a call of the lost transaction ran outside it", r);
+        }
+        r = store_commit(s);
+        cr_assert(store_error_is_transient(r), "%d", r);
+        store_rollback(s);
+
+        end = now_usec() + 10000000u;
+        while ((r = store_enrolment_get(s, "a1@mef", &got, NULL, NULL)) != 0) {
+                cr_assert(store_error_is_transient(r), "%d", r);
+                cr_assert_lt(now_usec(), end, "no reconnect");
+                usleep(20000);
+        }
+        cr_assert_eq(got.state, ENROLMENT_ACTIVE, "the lost transaction's retirement stayed");
+        cr_assert_eq(store_enrolment_get(s, "a2@mef", &got, NULL, NULL), -ENOENT);
+        cr_assert_eq(enrol_exchange(s, &a2, ke, sizeof ke), 0);
+        store_close(s);
+}
+#endif

@@ -98,6 +98,15 @@ in_guest depmod -a "$kver"
 
 # guest configuration: root on virtio-blk, 9p shares in (read-only) and out, the test unit
 echo msce-systest > "$root/etc/hostname"
+# as the Debian installer writes it (debootstrap writes none): without it "localhost" does not
+# resolve in the guest (nsswitch: files, then dns, and there is no network)
+cat > "$root/etc/hosts" <<'EOF'
+127.0.0.1       localhost
+127.0.1.1       msce-systest
+::1             localhost ip6-localhost ip6-loopback
+ff02::1         ip6-allnodes
+ff02::2         ip6-allrouters
+EOF
 cat > "$root/etc/fstab" <<'EOF'
 /dev/vda  /         ext4  rw,errors=remount-ro                            0 1
 in        /mnt/in   9p    trans=virtio,version=9p2000.L,msize=262144,ro,nofail  0 0

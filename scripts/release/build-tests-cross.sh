@@ -11,9 +11,13 @@ set -euo pipefail
 arch=${1:?usage: build-tests-cross.sh ARCH}
 cd /src
 b=build/cross-$arch-tests
+# beside the build directory, not a temporary file: build.ninja depends on it, and a missing
+# one made every later ninja run regenerate and fail
+cross=$b.ini
 log=$(mktemp)
+# a tree configured with a cross file that is gone (older versions of this script): set up anew
+[ -f "$cross" ] || rm -rf "$b"
 if [ ! -f "$b/build.ninja" ]; then
-        cross=$(mktemp --suffix=.ini)
         meson env2mfile --cross --debarch "$arch" -o "$cross" > "$log" 2>&1 || { cat "$log"; exit 1; }
         # the tests run natively in the guest: no exe wrapper (else meson test skips them all)
         sed -i 's/^\[properties\]$/&\nneeds_exe_wrapper = false/' "$cross"

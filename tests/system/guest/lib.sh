@@ -121,8 +121,9 @@ journal_grep() {
 }
 
 # measure LABEL: the running agent's memory, for the benchmark record (never a check): VmRSS,
-# RssFile/RssAnon, Pss and Private from smaps_rollup, the unit's cgroup memory.current, and the
-# kernel it was read on. One line in OUT/measure-<boot>.txt, printed by the host.
+# its peak VmHWM, RssFile/RssAnon, Pss and Private from smaps_rollup, the unit's cgroup
+# memory.current, and the kernel it was read on. One line in OUT/measure-<boot>.txt, printed by
+# the host.
 measure() {
         local pid rollup
         pid=$(prop msce-agent.service MainPID)
@@ -131,9 +132,19 @@ measure() {
                 END { printf "Pss %d KiB, Private %d KiB", v["Pss:"], v["Private_Clean:"] + v["Private_Dirty:"] }' \
                 "/proc/$pid/smaps_rollup")
         printf '%s (kernel %s): %s, %s, %s, cgroup memory.current %s KiB\n' "$1" "$(uname -r)" \
-                "$(awk '/^VmRSS:/ { print "VmRSS " $2 " KiB" }' "/proc/$pid/status")" \
+                "$(awk '/^Vm(RSS|HWM):/ { v[$1] = $2 } END { printf "VmRSS %d KiB (peak VmHWM %d KiB)", v["VmRSS:"], v["VmHWM:"] }' "/proc/$pid/status")" \
                 "$(awk '/^Rss(File|Anon):/ { printf "%s %d KiB ", $1, $2 }' "/proc/$pid/status" | sed 's/: / /g; s/ $//')" \
                 "$rollup" "$(($(cat /sys/fs/cgroup/system.slice/msce-agent.service/memory.current) / 1024))" \
+                >> "$OUT/measure-$phase.txt"
+}
+
+# measure_mef LABEL: the same record for msce-mef's main process (VmRSS and its peak VmHWM)
+measure_mef() {
+        local pid
+        pid=$(prop msce-mef.service MainPID)
+        [ "${pid:-0}" != 0 ] || { echo "$1: msce-mef not running" >> "$OUT/measure-$phase.txt"; return 0; }
+        printf '%s (kernel %s): msce-mef %s\n' "$1" "$(uname -r)" \
+                "$(awk '/^Vm(RSS|HWM):/ { v[$1] = $2 } END { printf "VmRSS %d KiB (peak VmHWM %d KiB)", v["VmRSS:"], v["VmHWM:"] }' "/proc/$pid/status")" \
                 >> "$OUT/measure-$phase.txt"
 }
 

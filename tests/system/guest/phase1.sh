@@ -401,6 +401,7 @@ run_phase() {
         check_sealed
         check_keys
         measure "boot 1, READY after enrolling (psk, TLS 1.3)"
+        measure_mef "boot 1, after serving the enrolment"
         check_no_crypto_mapped "after enrolling and sealing with the TPM"
         check_reload
         check_credential

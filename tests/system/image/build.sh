@@ -104,6 +104,15 @@ in_guest depmod -a "$kver"
 # started it) and the mounts wait for that.
 echo msce-systest > "$root/etc/hostname"
 printf '9pnet_virtio\n9p\n' > "$root/etc/modules-load.d/msce-9p.conf"
+# as the Debian installer writes it (debootstrap writes none): without it "localhost" does not
+# resolve in the guest (nsswitch: files, then dns, and there is no network)
+cat > "$root/etc/hosts" <<'EOF'
+127.0.0.1       localhost
+127.0.1.1       msce-systest
+::1             localhost ip6-localhost ip6-loopback
+ff02::1         ip6-allnodes
+ff02::2         ip6-allrouters
+EOF
 cat > "$root/etc/fstab" <<'EOF'
 /dev/vda  /         ext4  rw,errors=remount-ro                            0 1
 in        /mnt/in   9p    trans=virtio,version=9p2000.L,msize=262144,ro,nofail,x-systemd.requires=systemd-modules-load.service  0 0

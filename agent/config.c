@@ -124,11 +124,11 @@ static int regular_file_check(const char *path) {
         return S_ISREG(st.st_mode) ? 0 : -EBADFD;
 }
 
-static int check_psk_file(ini_t *ini, size_t k, const char *path) {
+static int check_psk_file(ini_t *ini, size_t k, const char *path, secret_flags_t flags) {
         _cleanup_secret_ secret_t sec = {};
         int r = regular_file_check(path);
         if (r == 0)
-                r = secret_file_read(path, PSK_FILE_MAX, &sec);
+                r = secret_file_read_flags(path, PSK_FILE_MAX, flags, &sec);
         if (r == -EFBIG)
                 return ini_fail_key(ini, -EINVAL, k, "%s is too large (the Kpm is 16..64 bytes as hex)", path);
         if (r < 0)
@@ -284,11 +284,13 @@ static int validate(ini_t *ini, agent_config_t *c, unsigned flags) {
                 c->kpm_path = credential ? TAKE_PTR(credential) : strdup(c->psk_file);
                 if (!c->kpm_path)
                         return ini_fail(ini, -ENOMEM, "out of memory");
+                c->kpm_is_credential = from_credential;
         }
         if (flags & AGENT_CONFIG_NO_SECRETS)
                 return 0;
         if (c->mode == TLS_MODE_PSK)
-                return check_psk_file(ini, from_credential ? F(psk_credential) : F(psk_file), c->kpm_path);
+                return check_psk_file(ini, from_credential ? F(psk_credential) : F(psk_file), c->kpm_path,
+                                      from_credential ? SECRET_CREDENTIAL : 0);
         int r = check_key_file(ini, c->key_file);
         if (r == 0)
                 r = check_pem_file(ini, F(cert_file), c->cert_file);
@@ -348,6 +350,7 @@ void agent_config_done(agent_config_t *c) {
         free(c->kpm_path);
         free(c->kpm_credstore);
         c->path = c->kpm_path = c->kpm_credstore = NULL;
+        c->kpm_is_credential = false;
 }
 
 void agent_config_dump(const agent_config_t *c, FILE *f) {

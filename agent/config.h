@@ -43,6 +43,7 @@ typedef struct agent_config {
                                     * or psk_file; psk mode). NULL when the Kpm is only in systemd's
                                     * credential store (kpm_credstore): msce-agent.service passes it,
                                     * any other start cannot enrol (custody_preflight() says so) */
+        bool kpm_is_credential;    /* kpm_path is systemd's credential (util/fs.h: SECRET_CREDENTIAL) */
         char *kpm_credstore;       /* the credential found in /etc/credstore.encrypted/... */
         char *cert_file;           /* certificate = PEM (cert mode) */
         char *key_file;            /* key = PEM, owner-only (cert mode) */

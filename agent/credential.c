@@ -20,7 +20,8 @@ int credential_tls_ctx(const agent_config_t *cfg, tls_ctx_t **ret, exchange_info
                         return failure_set(&info->failure, OUTCOME_CONFIG, -ENOKEY,
                                            "%s: [mef] psk_credential: the Kpm is the systemd credential %s, which only "
                                            "msce-agent.service receives", cfg->path, cfg->psk_credential);
-                r = secret_hex_file_read(cfg->kpm_path, MSG_KEY_MIN, MSG_KEY_MAX, kpm, &len);
+                r = secret_hex_file_read_flags(cfg->kpm_path, MSG_KEY_MIN, MSG_KEY_MAX,
+                                               cfg->kpm_is_credential ? SECRET_CREDENTIAL : 0, kpm, &len);
                 /* The credential when systemd passed one (agent/config.h), else psk_file. */
                 const char *key = cfg->psk_file && streq(cfg->kpm_path, cfg->psk_file) ? "psk_file" : "psk_credential";
                 if (r == -EPERM)

@@ -25,22 +25,30 @@ static int read_max(int fd, uint8_t *buf, size_t max, size_t *len) {
         }
 }
 
-int secret_fd_check_mode(int fd) {
+static int fd_check_mode(int fd, mode_t refused) {
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
         if (!S_ISREG(st.st_mode))
                 return -EBADFD;
-        if (st.st_mode & (S_IRWXG | S_IRWXO))
+        if (st.st_mode & refused)
                 return -EPERM;
         return 0;
 }
 
+int secret_fd_check_mode(int fd) {
+        return fd_check_mode(fd, S_IRWXG | S_IRWXO);
+}
+
 int secret_file_read(const char *path, size_t max, secret_t *ret) {
+        return secret_file_read_flags(path, max, 0, ret);
+}
+
+int secret_file_read_flags(const char *path, size_t max, secret_flags_t flags, secret_t *ret) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
-        int r = secret_fd_check_mode(fd);
+        int r = fd_check_mode(fd, flags & SECRET_CREDENTIAL ? S_IRWXO | S_IWGRP | S_IXGRP : S_IRWXG | S_IRWXO);
         if (r < 0)
                 return r;
         _cleanup_secret_ secret_t s = { .data = malloc(max + 1), .len = 0 };
@@ -58,8 +66,13 @@ int secret_file_read(const char *path, size_t max, secret_t *ret) {
 }
 
 int secret_hex_file_read(const char *path, size_t min, size_t max, uint8_t *key, size_t *ret_len) {
+        return secret_hex_file_read_flags(path, min, max, 0, key, ret_len);
+}
+
+int secret_hex_file_read_flags(const char *path, size_t min, size_t max, secret_flags_t flags, uint8_t *key,
+                               size_t *ret_len) {
         _cleanup_secret_ secret_t s = {};
-        int r = secret_file_read(path, 2 * max + 2, &s);
+        int r = secret_file_read_flags(path, 2 * max + 2, flags, &s);
         if (r < 0)
                 return r;
         return hex_key_parse((const char *) s.data, s.len, min, max, key, ret_len);

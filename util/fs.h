@@ -12,12 +12,22 @@
  * -ENODATA when empty. A trailing newline is not stripped: secrets are raw bytes unless
  * the caller decodes them. */
 int secret_file_read(const char *path, size_t max, secret_t *ret);
+/* SECRET_CREDENTIAL: a systemd credential ($CREDENTIALS_DIRECTORY). For a unit with User=,
+ * systemd >= 254 gives the file mode 0440 with an ACL for that user (the group bits show the
+ * ACL's mask) in a directory only the service reaches: group bits are not refused there,
+ * others' still are. */
+typedef enum secret_flags {
+        SECRET_CREDENTIAL = 1 << 0,
+} secret_flags_t;
+int secret_file_read_flags(const char *path, size_t max, secret_flags_t flags, secret_t *ret);
 /* Same check on an open fd: 0 when only the owner may read. */
 int secret_fd_check_mode(int fd);
 /* A key of min..max bytes kept as hex on one line in an owner-only file (a Kpm, a PSK):
  * secret_file_read() then hex_key_parse(). Errors as theirs (-EFBIG when the file is much
  * larger than such a key could be). */
 int secret_hex_file_read(const char *path, size_t min, size_t max, uint8_t *key, size_t *ret_len);
+int secret_hex_file_read_flags(const char *path, size_t min, size_t max, secret_flags_t flags, uint8_t *key,
+                               size_t *ret_len);
 
 /* Read a whole small file (non-secret) into a NUL-terminated heap string. */
 int file_read_all(const char *path, size_t max, char **ret, size_t *ret_len);

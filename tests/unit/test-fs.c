@@ -189,6 +189,29 @@ Test(files, secret_hex) {
         cr_assert_eq(secret_hex_file_read(path, 16, 16, k, &n), -EFBIG);
 }
 
+/* A systemd credential of a unit with User= is 0440 (+ an ACL for the user) on systemd >= 254:
+ * the group read bit is accepted there, and only there; others' bits and group write never. */
+Test(files, secret_credential_modes) {
+        static const struct {
+                mode_t mode;
+                int plain, credential;
+        } cases[] = {
+                { 0400, 0, 0 },           { 0600, 0, 0 },           { 0440, -EPERM, 0 },
+                { 0640, -EPERM, 0 },      { 0444, -EPERM, -EPERM }, { 0404, -EPERM, -EPERM },
+                { 0460, -EPERM, -EPERM }, { 0410, -EPERM, -EPERM },
+        };
+        char path[PATH_MAX], name[16];
+        uint8_t k[16];
+        size_t n = 0;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                snprintf(name, sizeof name, "c%zu", i);
+                write_file(name, "000102030405060708090a0b0c0d0e0f\n", 33, cases[i].mode, path);
+                cr_assert_eq(secret_hex_file_read(path, 16, 16, k, &n), cases[i].plain, "%o", cases[i].mode);
+                cr_assert_eq(secret_hex_file_read_flags(path, 16, 16, SECRET_CREDENTIAL, k, &n), cases[i].credential,
+                             "%o", cases[i].mode);
+        }
+}
+
 Test(files, write_all_pipe) {
         int p[2];
         signal(SIGPIPE, SIG_IGN); /* this test's own process */

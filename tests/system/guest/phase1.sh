@@ -359,8 +359,11 @@ check_credential() {
         keid0=$(mscectl status --json 2> /dev/null | jq -r '.state.keID // empty')
         check "systemctl restart msce-agent" systemctl restart msce-agent.service
         wait_until 60 status_ready
-        check "the decrypted credential is in \$CREDENTIALS_DIRECTORY ($cred, 0400 msce)" \
-                sh -c "[ \"\$(stat -c '%a %U' $cred)\" = '400 msce' ] && [ \"\$(stat -c %s $cred)\" -gt 2 ]"
+        # 0400 msce (systemd 252); 0440 root with an ACL for msce (systemd >= 254, Debian 13)
+        check "the decrypted credential is in \$CREDENTIALS_DIRECTORY ($cred: msce reads it, nobody else)" \
+                sh -c "stat -c '%a %U:%G' $cred && [ \$((0\$(stat -c %a $cred) & 7)) = 0 ] &&
+                       runuser -u msce -- test -r $cred && ! runuser -u nobody -- test -r $cred &&
+                       [ \"\$(stat -c %s $cred)\" -gt 2 ]"
         check "mscectl reprovision" mscectl reprovision
         wait_until 90 sh -c "k=\$(mscectl status --json 2> /dev/null | jq -r '.state.keID // empty'); [ -n \"\$k\" ] && [ \"\$k\" != '$keid0' ] && mscectl status > /dev/null"
         keid1=$(mscectl status --json 2> /dev/null | jq -r '.state.keID // empty')

@@ -12,8 +12,8 @@
 #     and packaging suites and the trixie .debs with lintian, in a cached trixie root filesystem
 #     through chroot (scripts/test-release.sh trixie; wolfSSL 5.7, docs/interop.md). The system
 #     suite then runs a Debian 12 guest with the host's .debs and a Debian 13 guest with the
-#     trixie ones (libgpiod 2 on gpio-sim). MSCE_RELEASES lists the releases: none by default
-#     (MSCE_RELEASES=trixie runs it): docs/platforms.md, "The Debian 13 stage".
+#     trixie ones (libgpiod 2 on gpio-sim). MSCE_RELEASES lists the releases: trixie by default
+#     (MSCE_RELEASES= leaves it out): docs/platforms.md, "The Debian 13 stage".
 # Ends with one line "N passed, N failed, N skipped" over all runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +34,7 @@ status=0
 echo "== .debs (dpkg-buildpackage) and lintian"
 rm -rf build/debs
 packaging/build-deb.sh build/debs || status=1
-releases=${MSCE_RELEASES-}
+releases=${MSCE_RELEASES-trixie}
 logs=()
 for release in $releases; do
         echo "== Debian $release (scripts/test-release.sh $release)"

@@ -23,7 +23,7 @@ int credential_tls_ctx(const agent_config_t *cfg, tls_ctx_t **ret, exchange_info
                 r = secret_hex_file_read_flags(cfg->kpm_path, MSG_KEY_MIN, MSG_KEY_MAX,
                                                cfg->kpm_is_credential ? SECRET_CREDENTIAL : 0, kpm, &len);
                 /* The credential when systemd passed one (agent/config.h), else psk_file. */
-                const char *key = cfg->psk_file && streq(cfg->kpm_path, cfg->psk_file) ? "psk_file" : "psk_credential";
+                const char *key = cfg->kpm_is_credential ? "psk_credential" : "psk_file";
                 if (r == -EPERM)
                         return failure_set(&info->failure, OUTCOME_CONFIG, r,
                                            "%s: [mef] %s: %s is readable by group or others (chmod 0600)",

@@ -146,7 +146,7 @@ static uint64_t cpu_ns_self_and_children(void) {
 static uint64_t servers_cpu_ns(const pid_t *pids, size_t n) {
         uint64_t sum = 0;
         for (size_t i = 0; i < n; i++)
-                sum += task_cpu_nsec(pids[i]);
+                sum += process_cpu_nsec(pids[i]);
         return sum;
 }
 

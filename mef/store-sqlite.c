@@ -290,7 +290,7 @@ int db_sqlite_open(const char *path, bool create, db_t **ret) {
         rc = sqlite3_busy_timeout(l->db, 5000);
         if (rc != SQLITE_OK)
                 return sql_errno(rc);
-        r = lite_exec(&l->base, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
+        r = lite_exec(&l->base, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;");
         if (r < 0)
                 return r;
         *ret = &TAKE_PTR(l)->base;

@@ -49,23 +49,29 @@ void mj_wipe_decrefp(json_t **j) {
 }
 
 /* Compact dump into a buffer we own (json_dumps() would leave copies in jansson's growing
- * strbuffer). precision 0 = jansson's default of 17 significant digits. */
+ * strbuffer). precision 0 = jansson's default of 17 significant digits. Most messages fit the
+ * first guess, so they are serialised once; a larger one is serialised again at its size. */
+#define DUMP_GUESS 2048u
 int mj_dump_owned(const json_t *root, int precision, char **ret) {
         size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(precision);
-        size_t n = json_dumpb(root, NULL, 0, flags);
-        if (n == 0)
-                return -ENOMEM;
-        char *buf = malloc(n + 1);
-        if (!buf)
-                return -ENOMEM;
-        if (json_dumpb(root, buf, n, flags) != n) {
-                erase(buf, n);
+        size_t cap = DUMP_GUESS;
+        for (int pass = 0; pass < 2; pass++) {
+                char *buf = malloc(cap);
+                if (!buf)
+                        return -ENOMEM;
+                size_t n = json_dumpb(root, buf, cap - 1, flags);
+                if (n > 0 && n < cap) {
+                        buf[n] = 0;
+                        *ret = buf;
+                        return 0;
+                }
+                erase(buf, cap);
                 free(buf);
-                return -ENOMEM;
+                if (n == 0)
+                        return -ENOMEM;
+                cap = n + 1;
         }
-        buf[n] = 0;
-        *ret = buf;
-        return 0;
+        return -ENOMEM;
 }
 
 /* json_object_set_new() consumes v even when it fails, and fails on v == NULL. */

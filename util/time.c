@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
+#include <dirent.h>
 #include <stdbool.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "util/macro.h"
 #include "util/time.h"
 
 int time_parse_basic(const char *s, time_t *ret) {
@@ -73,17 +75,25 @@ uint64_t rusage_cpu_nsec(const struct rusage *ru) {
                ((uint64_t) ru->ru_utime.tv_usec + (uint64_t) ru->ru_stime.tv_usec) * 1000u;
 }
 
-uint64_t task_cpu_nsec(pid_t pid) {
+/* /proc/PID/schedstat counts the main thread only: a server's store threads would be missed. */
+uint64_t process_cpu_nsec(pid_t pid) {
         char path[64];
-        unsigned long long ns = 0;
-        snprintf(path, sizeof path, "/proc/%d/schedstat", (int) pid);
-        FILE *f = fopen(path, "re");
-        if (!f)
+        snprintf(path, sizeof path, "/proc/%d/task", (int) pid);
+        _cleanup_closedir_ DIR *d = opendir(path);
+        if (!d)
                 return 0;
-        if (fscanf(f, "%llu", &ns) != 1)
-                ns = 0;
-        fclose(f);
-        return ns;
+        uint64_t sum = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                unsigned long long ns;
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof path, "/proc/%d/task/%.16s/schedstat", (int) pid, de->d_name);
+                _cleanup_fclose_ FILE *f = fopen(path, "re");
+                if (f && fscanf(f, "%llu", &ns) == 1)
+                        sum += ns;
+        }
+        return sum;
 }
 
 uint64_t now_usec(void) {

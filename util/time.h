@@ -14,9 +14,10 @@ typedef uint64_t usec_t;
 usec_t now_usec(void);
 
 /* CPU time in nanoseconds, for the benchmarks: user + system of a struct rusage, and of a
- * single-threaded process from /proc/PID/schedstat (0 when unknown). */
+ * running process's live threads from /proc/PID/task/TID/schedstat (0 when unknown; threads
+ * that have ended are not counted). */
 uint64_t rusage_cpu_nsec(const struct rusage *ru);
-uint64_t task_cpu_nsec(pid_t pid);
+uint64_t process_cpu_nsec(pid_t pid);
 
 /* oneM2M basic ISO 8601 UTC: "YYYYMMDDTHHMMSS". */
 int time_parse_basic(const char *s, time_t *ret);

@@ -389,8 +389,8 @@ static int compare(const char *agent, const char *conf, const char *workdir, uns
         for (unsigned long long i = 0; i < 2 * (n + WARMUP) && !oom; i++) {
                 bool m = i >= 2 * WARMUP;
                 if (i == 2 * WARMUP) {
-                        mef_cpu = mef > 0 ? task_cpu_nsec(mef) : 0;
-                        bare_cpu = task_cpu_nsec(server);
+                        mef_cpu = mef > 0 ? process_cpu_nsec(mef) : 0;
+                        bare_cpu = process_cpu_nsec(server);
                 }
                 TIMED(&s[0], m, enrol_once(&cfg, tls, sizeof tls));
                 if (i % 2 == 0)
@@ -399,8 +399,8 @@ static int compare(const char *agent, const char *conf, const char *workdir, uns
                         TIMED(&s[2], m, bare_exchange(shared, port));
         }
         /* Server CPU per exchange served in the measured in-process runs (2N each). */
-        mef_cpu = mef > 0 && mef_cpu ? task_cpu_nsec(mef) - mef_cpu : 0;
-        bare_cpu = task_cpu_nsec(server) - bare_cpu;
+        mef_cpu = mef > 0 && mef_cpu ? process_cpu_nsec(mef) - mef_cpu : 0;
+        bare_cpu = process_cpu_nsec(server) - bare_cpu;
 
         /* Processes: D E F D E F ... */
         for (unsigned long long i = 0; i < n + WARMUP && !oom; i++) {

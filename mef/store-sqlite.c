@@ -290,7 +290,12 @@ int db_sqlite_open(const char *path, bool create, db_t **ret) {
         rc = sqlite3_busy_timeout(l->db, 5000);
         if (rc != SQLITE_OK)
                 return sql_errno(rc);
-        r = lite_exec(&l->base, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;");
+        /* An enrolment commits about a dozen pages, mostly the same hot ones (the tails of the
+         * enrolments and audit tables and their indexes): a checkpoint every 10,000 WAL pages
+         * rather than SQLite's 1,000 copies those back and syncs a tenth as often (the WAL file
+         * stays up to about 40 MiB). bench-mef-load: 8% less MEF CPU per enrolment. */
+        r = lite_exec(&l->base, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
+                                "PRAGMA wal_autocheckpoint = 10000;");
         if (r < 0)
                 return r;
         *ret = &TAKE_PTR(l)->base;

@@ -25,25 +25,17 @@ static void info_init(custody_info_t *info) {
 
 /* mkdir -p; only the last component gets mode, the parents 0755. */
 static int mkdir_p(const char *path, mode_t mode) {
-        char buf[PATH_MAX];
-        if (snprintf(buf, sizeof buf, "%s", path) >= (int) sizeof buf)
-                return -ENAMETOOLONG;
-        for (char *p = buf + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = 0;
-                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-                        return negative_errno();
-                *p = '/';
-        }
-        if (mkdir(buf, mode) == 0) {
+        int r = mkdir_parents(path, 0755);
+        if (r < 0)
+                return r;
+        if (mkdir(path, mode) == 0) {
                 /* Not narrowed by the umask. */
-                if (chmod(buf, mode) < 0)
+                if (chmod(path, mode) < 0)
                         return negative_errno();
         } else if (errno != EEXIST)
                 return negative_errno();
         struct stat st;
-        if (stat(buf, &st) < 0)
+        if (stat(path, &st) < 0)
                 return negative_errno();
         return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }

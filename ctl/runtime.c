@@ -99,6 +99,10 @@ static int get_int(json_t *o, const char *key, json_int_t min, json_int_t max, c
         return 0;
 }
 
+static int required(const char *v, const char *key, char *err, size_t err_size) {
+        return v && v[0] ? 0 : bad(err, err_size, "\"%s\" is missing", key);
+}
+
 void ctl_state_done(ctl_state_t *s) {
         if (!s)
                 return;
@@ -130,10 +134,9 @@ int ctl_state_parse(const char *text, size_t len, ctl_state_t *ret, char *err, s
             (r = get_time(o, "next_attempt", &s.next_attempt, err, err_size)) < 0 ||
             (r = get_string(o, "backend", 64, true, &s.backend, err, err_size)) < 0 ||
             (r = get_string(o, "keID", MSG_KEID_MAX, true, &s.ke_id, err, err_size)) < 0 ||
-            (r = get_time(o, "exp", &s.exp, err, err_size)) < 0)
+            (r = get_time(o, "exp", &s.exp, err, err_size)) < 0 ||
+            (r = required(s.state, "state", err, err_size)) < 0)
                 return r;
-        if (!s.state || !s.state[0])
-                return bad(err, err_size, "\"state\" is missing");
         json_int_t pid = 0;
         r = get_int(o, "pid", 1, INT_MAX, "a process ID", &pid, err, err_size);
         if (r < 0)
@@ -142,10 +145,6 @@ int ctl_state_parse(const char *text, size_t len, ctl_state_t *ret, char *err, s
         *ret = s;
         s = (ctl_state_t) {};
         return 0;
-}
-
-static int required(const char *v, const char *key, char *err, size_t err_size) {
-        return v && v[0] ? 0 : bad(err, err_size, "\"%s\" is missing", key);
 }
 
 void ctl_profile_done(ctl_profile_t *p) {

@@ -19,6 +19,7 @@
 #include "mef/cli-internal.h"
 #include "mef/store-backup.h"
 #include "mef/store-open.h"
+#include "util/string-table.h"
 
 typedef struct passphrase {
         char text[BACKUP_PASSPHRASE_MAX + 3];
@@ -148,11 +149,16 @@ static int sha256_hex_final(wc_Sha256 *sha, char out[65]) {
         return 0;
 }
 
+/* One more row of table, counted in store_dump_tables order. */
+static void rows_count(uint64_t rows[STORE_DUMP_TABLES_MAX], const char *table) {
+        int i = string_table_lookup(store_dump_tables, STORE_DUMP_TABLES_MAX, table);
+        if (i >= 0)
+                rows[i]++;
+}
+
 static int dump_row(const char *table, json_t *row, void *userdata) {
         backup_writer_t *w = userdata;
-        for (size_t i = 0; i < STORE_DUMP_TABLES_MAX; i++)
-                if (streq(store_dump_tables[i], table))
-                        w->m.rows[i]++;
+        rows_count(w->m.rows, table);
         if (streq(table, "meta")) { /* the check value: the key wrapped must open it */
                 const char *hex = json_string_value(json_object_get(row, "value"));
                 if (!hex || hex_decode(hex, w->check, sizeof w->check, &w->check_len) < 0)
@@ -497,9 +503,8 @@ static int restore_rows(cli_t *c, const char *dir, const backup_manifest_t *m, u
                 r = backup_line_parse(line, (size_t) n, &table, &row, &root);
                 if (r == 0)
                         r = store_restore_row(c->store, table, row);
-                for (size_t i = 0; r == 0 && i < STORE_DUMP_TABLES_MAX; i++)
-                        if (streq(store_dump_tables[i], table))
-                                rows[i]++;
+                if (r == 0)
+                        rows_count(rows, table);
                 json_decref(root);
         }
         fclose(f);

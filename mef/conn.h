@@ -30,6 +30,14 @@
 /* A source over its unauthenticated bound gives up connections silent for this long. */
 #define CONN_IDLE_GRACE_USEC (250u * 1000u)
 
+/* A CLOCK_MONOTONIC timer that starts disabled: armed later with sd_event_source_set_time()
+ * and SD_EVENT_ONESHOT. */
+static inline int conn_timer_add_disabled(sd_event *e, sd_event_source **ret, uint64_t accuracy,
+                                          sd_event_time_handler_t handler, void *userdata) {
+        int r = sd_event_add_time(e, ret, CLOCK_MONOTONIC, 0, accuracy, handler, userdata);
+        return r < 0 ? r : sd_event_source_set_enabled(*ret, SD_EVENT_OFF);
+}
+
 typedef struct listener listener_t;
 typedef struct conn conn_t;
 typedef struct conn_job conn_job_t;

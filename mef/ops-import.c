@@ -8,6 +8,7 @@
 #include "proto/ids.h"
 #include "util/fs.h"
 #include "util/hex.h"
+#include "util/string-table.h"
 
 /* The fields of a row, by name: the CSV header and the JSON keys are the same words. */
 static const char *const field_names[_F_MAX] = {
@@ -18,10 +19,7 @@ static const char *const field_names[_F_MAX] = {
 };
 
 static int field_index(const char *name) {
-        for (int i = 0; i < _F_MAX; i++)
-                if (streq(field_names[i], name))
-                        return i;
-        return -1;
+        return string_table_lookup(field_names, ELEMENTSOF(field_names), name);
 }
 
 void import_reader_done(import_reader_t *rd) {

@@ -51,6 +51,16 @@ json_t *ops_jdone(json_t *o, bool ok) {
         return NULL;
 }
 
+/* A node's or a target's credential: a PSK under psk_key (with its identity), else a certificate. */
+static void set_auth(json_t *o, const char *psk_key, const char *psk_id, const char *cert_fp, bool *ok) {
+        bool psk = psk_id[0];
+        ops_jset(o, "auth", json_string(psk ? "psk" : "cert"), ok);
+        if (psk)
+                ops_jset(o, psk_key, json_string(psk_id), ok);
+        else
+                ops_jset(o, "certFingerprint", json_string(cert_fp), ok);
+}
+
 json_t *ops_node_json(const void *row) {
         const store_node_t *n = row;
         json_t *o = json_object(), *t = json_array();
@@ -62,13 +72,7 @@ json_t *ops_node_json(const void *row) {
                 return ops_jdone(o, false);
         }
         ops_jset(o, "nodeID", json_string(n->node_id), &ok);
-        if (n->kpm_id[0]) {
-                ops_jset(o, "auth", json_string("psk"), &ok);
-                ops_jset(o, "kpmID", json_string(n->kpm_id), &ok);
-        } else {
-                ops_jset(o, "auth", json_string("cert"), &ok);
-                ops_jset(o, "certFingerprint", json_string(n->cert_fp), &ok);
-        }
+        set_auth(o, "kpmID", n->kpm_id, n->cert_fp, &ok);
         ops_jset(o, "cseID", json_string(n->cse_id), &ok);
         ops_jset(o, "cseBase", json_string(n->cse_base), &ok);
         ops_jset(o, "targets", t, &ok);
@@ -87,13 +91,7 @@ json_t *ops_target_json(const void *row) {
         json_t *o = json_object();
         bool ok = o != NULL;
         ops_jset(o, "id", json_string(t->id), &ok);
-        if (t->psk_id[0]) {
-                ops_jset(o, "auth", json_string("psk"), &ok);
-                ops_jset(o, "pskID", json_string(t->psk_id), &ok);
-        } else {
-                ops_jset(o, "auth", json_string("cert"), &ok);
-                ops_jset(o, "certFingerprint", json_string(t->cert_fp), &ok);
-        }
+        set_auth(o, "pskID", t->psk_id, t->cert_fp, &ok);
         ops_jset(o, "created", ops_jtime(t->created), &ok);
         return ops_jdone(o, ok);
 }

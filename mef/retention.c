@@ -70,17 +70,15 @@ static int on_timer(sd_event_source *src, uint64_t usec, void *userdata) {
 }
 
 int retention_new(sd_event *event, store_queue_t *queue, usec_t keep, retention_t **ret) {
-        retention_t *t = calloc(1, sizeof *t);
+        _cleanup_(retention_freep) retention_t *t = calloc(1, sizeof *t);
         if (!t)
                 return -ENOMEM;
         *t = (retention_t) { .queue = queue, .keep = keep };
         /* one shot each time: on_timer arms the next */
         int r = sd_event_add_time_relative(event, &t->timer, CLOCK_MONOTONIC, FIRST_USEC, ACCURACY_USEC, on_timer, t);
-        if (r < 0) {
-                retention_free(t);
+        if (r < 0)
                 return r;
-        }
-        *ret = t;
+        *ret = TAKE_PTR(t);
         return 0;
 }
 

@@ -13,3 +13,6 @@ typedef struct retention retention_t;
 
 int retention_new(sd_event *event, store_queue_t *queue, usec_t keep, retention_t **ret);
 retention_t *retention_free(retention_t *r);
+static inline void retention_freep(retention_t **r) {
+        retention_free(*r);
+}

@@ -174,14 +174,9 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
 
         r = sd_event_new(&s->event);
         if (r >= 0)
-                r = sd_event_add_time(s->event, &s->logbook_timer, CLOCK_MONOTONIC, 0, CONN_TIMER_ACCURACY_USEC,
-                                      on_logbook_timer, s);
+                r = conn_timer_add_disabled(s->event, &s->logbook_timer, CONN_TIMER_ACCURACY_USEC, on_logbook_timer, s);
         if (r >= 0)
-                r = sd_event_source_set_enabled(s->logbook_timer, SD_EVENT_OFF);
-        if (r >= 0)
-                r = sd_event_add_time(s->event, &s->trim_timer, CLOCK_MONOTONIC, 0, 100u * 1000u, on_trim_timer, s);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(s->trim_timer, SD_EVENT_OFF);
+                r = conn_timer_add_disabled(s->event, &s->trim_timer, 100u * 1000u, on_trim_timer, s);
         if (r >= 0)
                 r = sd_event_add_signal(s->event, NULL, SIGTERM, on_signal, s);
         if (r >= 0)

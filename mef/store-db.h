@@ -92,9 +92,6 @@ static inline const void *db_column_blob(db_stmt_t *st, int i, size_t *ret_len) 
         return DB_OPS(st)->column_blob(st, i, ret_len);
 }
 
-/* mef/store.c: the directories above path, 0700, for the database and the master key. */
-int store_mkdir_parents(const char *path);
-
 typedef struct store_location store_location_t;
 
 int db_sqlite_open(const char *path, bool create, db_t **ret);

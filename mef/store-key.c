@@ -49,7 +49,7 @@ int store_key_file_create(const char *path, const uint8_t key[STORE_MASTER_KEY_L
 }
 
 static int master_key_create(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]) {
-        int r = store_mkdir_parents(path);
+        int r = mkdir_parents(path, 0700);
         if (r == 0)
                 r = random_bytes(key, STORE_MASTER_KEY_LEN);
         if (r == 0)

@@ -114,7 +114,7 @@ int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, 
                     unsigned busy_timeout_ms, store_queue_t **ret) {
         if (!event || !cfg || threads == 0 || max_queued == 0 || !ret)
                 return -EINVAL;
-        store_queue_t *q = calloc(1, sizeof *q);
+        _cleanup_(store_queue_freep) store_queue_t *q = calloc(1, sizeof *q);
         if (!q)
                 return -ENOMEM;
         pthread_mutex_init(&q->lock, NULL);
@@ -147,11 +147,9 @@ int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, 
                 r = -pthread_create(&q->workers[i].thread, NULL, worker_main, &q->workers[i]);
                 q->workers[i].started = r >= 0;
         }
-        if (r < 0) {
-                store_queue_free(q);
+        if (r < 0)
                 return r;
-        }
-        *ret = q;
+        *ret = TAKE_PTR(q);
         return 0;
 }
 

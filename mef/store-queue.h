@@ -32,6 +32,9 @@ int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, 
                     unsigned busy_timeout_ms, store_queue_t **ret);
 /* Waits for the jobs being run, then calls done() of every job not yet done. */
 store_queue_t *store_queue_free(store_queue_t *q);
+static inline void store_queue_freep(store_queue_t **q) {
+        store_queue_free(*q);
+}
 /* -EAGAIN when max_queued jobs wait already: answer 503 without the store. */
 int store_queue_submit(store_queue_t *q, store_job_t *j);
 /* Takes back a job no thread has started (every thread held up by a slow disk or a database

@@ -267,7 +267,7 @@ int db_sqlite_open(const char *path, bool create, db_t **ret) {
                 return negative_errno();
         int r;
         if (!existed) {
-                r = store_mkdir_parents(path);
+                r = mkdir_parents(path, 0700);
                 if (r < 0)
                         return r;
         }

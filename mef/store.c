@@ -33,21 +33,6 @@ DEFINE_STRING_TABLE(enrolment_state, enrolment_state_t, enrolment_state_table)
 
 /* ---- open ---- */
 
-int store_mkdir_parents(const char *path) {
-        _cleanup_free_ char *p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-        for (char *c = p + 1; *c; c++) {
-                if (*c != '/')
-                        continue;
-                *c = 0;
-                if (mkdir(p, 0700) < 0 && errno != EEXIST)
-                        return negative_errno();
-                *c = '/';
-        }
-        return 0;
-}
-
 /* Under the engine's exclusive lock, from whatever version is there (another process may just
  * have migrated) to the newest. */
 static int schema_migrate(mef_store_t *s, int *ret_from, int *ret_to) {

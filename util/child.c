@@ -276,7 +276,7 @@ int child_watch_start(sd_event *e, child_fn_t fn, void *fn_userdata, uint64_t ti
                       void *userdata, child_watch_t **ret) {
         if (!e || !fn || !done || !ret)
                 return -EINVAL;
-        child_watch_t *w = calloc(1, sizeof *w);
+        _cleanup_(child_watch_freep) child_watch_t *w = calloc(1, sizeof *w);
         if (!w)
                 return -ENOMEM;
         *w = (child_watch_t) { .child = CHILD_NULL, .done = done, .userdata = userdata };
@@ -285,11 +285,9 @@ int child_watch_start(sd_event *e, child_fn_t fn, void *fn_userdata, uint64_t ti
                 r = sd_event_add_io(e, &w->io, w->child.fd, EPOLLIN, on_watch_io, w);
         if (r >= 0)
                 r = sd_event_add_time_relative(e, &w->timer, CLOCK_MONOTONIC, timeout_usec, 0, on_watch_timeout, w);
-        if (r < 0) {
-                child_watch_free(w);
+        if (r < 0)
                 return r;
-        }
-        *ret = w;
+        *ret = TAKE_PTR(w);
         return 0;
 }
 

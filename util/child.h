@@ -64,5 +64,8 @@ int child_watch_start(sd_event *e, child_fn_t fn, void *fn_userdata, uint64_t ti
                       void *userdata, child_watch_t **ret);
 /* Kills a child still running. NULL is fine. Returns NULL. */
 child_watch_t *child_watch_free(child_watch_t *w);
+static inline void child_watch_freep(child_watch_t **w) {
+        child_watch_free(*w);
+}
 /* child_describe() of the watched child, once it ended. */
 void child_watch_describe(const child_watch_t *w, char *buf, size_t size);

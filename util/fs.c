@@ -138,6 +138,22 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
         return 0;
 }
 
+int mkdir_parents(const char *path, mode_t mode) {
+        char buf[PATH_MAX];
+        if (snprintf(buf, sizeof buf, "%s", path) >= (int) sizeof buf)
+                return -ENAMETOOLONG;
+        /* from the second character on: a leading "/" is the root, always there */
+        for (char *p = buf[0] ? buf + 1 : buf; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *p = '/';
+        }
+        return 0;
+}
+
 int path_join(const char *dir, const char *name, char out[PATH_MAX]) {
         if (snprintf(out, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
                 return -ENAMETOOLONG;

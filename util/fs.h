@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "util/macro.h"
 
@@ -35,5 +36,8 @@ int file_read_all(const char *path, size_t max, char **ret, size_t *ret_len);
 int write_all(int fd, const void *data, size_t len);
 /* Write data atomically: temp file in the same directory, fsync, rename, fsync dir. */
 int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* mkdir -p of the directories above path's last component, each new one with mode (those
+ * already there are left as they are); the last component itself is not made. */
+int mkdir_parents(const char *path, mode_t mode);
 /* "dir/name" into out; -ENAMETOOLONG when it does not fit in PATH_MAX. */
 int path_join(const char *dir, const char *name, char out[PATH_MAX]);

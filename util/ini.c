@@ -127,26 +127,21 @@ int ini_new(const ini_key_t *keys, size_t n, void *base, const char *path, unsig
             size_t err_size, ini_t **ret) {
         if (err && err_size > 0)
                 err[0] = 0;
-        ini_t *ini = calloc(1, sizeof *ini);
+        _cleanup_(ini_freep) ini_t *ini = calloc(1, sizeof *ini);
         if (!ini)
                 return -ENOMEM;
         *ini = (ini_t) { .keys = keys, .n = n, .base = base, .flags = flags, .err = err, .err_size = err ? err_size : 0 };
         ini->path = strdup(path);
         ini->origin = calloc(n, sizeof *ini->origin);
         ini->seen = calloc(n, sizeof *ini->seen);
-        if (!ini->path || !ini->origin || !ini->seen) {
-                ini_free(ini);
+        if (!ini->path || !ini->origin || !ini->seen)
                 return -ENOMEM;
-        }
         for (size_t i = 0; i < n; i++) {
                 char why[INI_WHY_MAX];
-                if (keys[i].def && apply(ini, i, keys[i].def, why) < 0) {
-                        int r = ini_fail(ini, -EINVAL, "[%s] %s: bad default: %s", keys[i].section, keys[i].name, why);
-                        ini_free(ini);
-                        return r;
-                }
+                if (keys[i].def && apply(ini, i, keys[i].def, why) < 0)
+                        return ini_fail(ini, -EINVAL, "[%s] %s: bad default: %s", keys[i].section, keys[i].name, why);
         }
-        *ret = ini;
+        *ret = TAKE_PTR(ini);
         return 0;
 }
 

@@ -224,3 +224,37 @@ Test(files, write_all_pipe) {
         cr_assert_eq(write_all(p[1], "x", 1), -EPIPE, "a closed reader is an error, not a loop");
         close(p[1]);
 }
+
+Test(files, mkdir_parents) {
+        char path[PATH_MAX], sub[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/a/b/leaf", dir);
+        cr_assert_eq(mkdir_parents(path, 0700), 0);
+        snprintf(sub, sizeof sub, "%s/a/b", dir);
+        cr_assert_eq(stat(sub, &st), 0);
+        cr_assert(S_ISDIR(st.st_mode));
+        mode_t mask = umask(0);
+        umask(mask);
+        cr_assert_eq(st.st_mode & 0777, 0700 & ~mask, "new parents get mode, less the umask");
+        cr_assert_eq(stat(path, &st), -1, "the last component is not made");
+        cr_assert_eq(mkdir_parents(path, 0700), 0, "parents already there are fine");
+        snprintf(path, sizeof path, "%s/a/b/", dir);
+        cr_assert_eq(mkdir_parents(path, 0700), 0, "a trailing slash names b itself");
+        cr_assert_eq(mkdir_parents("", 0700), 0);
+        cr_assert_eq(mkdir_parents("relative-leaf", 0700), 0);
+
+        char file[PATH_MAX];
+        write_file("f", "x", 1, 0600, file);
+        snprintf(path, sizeof path, "%s/f/x/leaf", dir);
+        cr_assert_eq(mkdir_parents(path, 0700), -ENOTDIR, "a file in the way");
+        unlink(file);
+
+        char longer[PATH_MAX + 1];
+        memset(longer, 'x', sizeof longer);
+        longer[sizeof longer - 1] = 0;
+        cr_assert_eq(mkdir_parents(longer, 0700), -ENAMETOOLONG);
+
+        rmdir(sub);
+        snprintf(sub, sizeof sub, "%s/a", dir);
+        cr_assert_eq(rmdir(sub), 0);
+}

@@ -25,9 +25,8 @@ static int bind_truncated(db_stmt_t *st, int i, const char *v, size_t max) {
 int store_audit(mef_store_t *s, const char *actor, const char *action, const char *subject, const char *detail) {
         if (!s || !actor || !actor[0] || !action || !action[0])
                 return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        TRY(prepare(s, "INSERT INTO audit (ts, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)", &ref));
-        db_stmt_t *st = ref.st;
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s, "INSERT INTO audit (ts, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)", &st));
         TRY(db_bind_int64(st, 1, (int64_t) time(NULL)));
         TRY(bind_truncated(st, 2, actor, STORE_AUDIT_ACTOR_MAX));
         TRY(bind_truncated(st, 3, action, STORE_AUDIT_ACTION_MAX));
@@ -68,12 +67,11 @@ int store_audit_list(mef_store_t *s, size_t limit, store_audit_entry_t **ret, si
 int store_audit_page(mef_store_t *s, const store_page_t *p, store_audit_entry_t **ret, size_t *ret_n) {
         if (!s || !p || !ret || !ret_n || p->after_id < 0)
                 return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
+        _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s,
                     "SELECT id, ts, actor, action, subject, detail FROM audit WHERE (?1 = 0 OR id < ?1) "
                     "AND ts >= ?2 AND (?3 IS NULL OR action = ?3) ORDER BY id DESC LIMIT ?4",
-                    &ref));
-        db_stmt_t *st = ref.st;
+                    &st));
         TRY(db_bind_int64(st, 1, p->after_id));
         TRY(db_bind_int64(st, 2, p->since));
         TRY(bind_text_or_null(st, 3, p->action));
@@ -85,10 +83,10 @@ int store_audit_page(mef_store_t *s, const store_page_t *p, store_audit_entry_t 
 
 /* One DELETE with a cut-off, counting what it removed. */
 static int delete_before(mef_store_t *s, const char *sql, int64_t before, uint64_t *ret_n) {
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        TRY(prepare(s, sql, &ref));
-        TRY(db_bind_int64(ref.st, 1, before));
-        int r = step_done(ref.st);
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s, sql, &st));
+        TRY(db_bind_int64(st, 1, before));
+        int r = step_done(st);
         if (r < 0)
                 return r;
         *ret_n = (uint64_t) s->d->ops->changes(s->d);

@@ -116,15 +116,15 @@ static json_t *dump_column(db_stmt_t *st, int i, dump_type_t type) {
 }
 
 static int dump_table(mef_store_t *s, const dump_table_t *t, store_dump_fn_t fn, void *userdata) {
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        TRY(prepare(s, t->select, &ref));
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s, t->select, &st));
         int r;
-        while ((r = step_row(ref.st)) > 0) {
+        while ((r = step_row(st)) > 0) {
                 json_t *row = json_object();
                 if (!row)
                         return -ENOMEM;
                 for (int i = 0; r >= 0 && i < t->n_cols; i++) {
-                        json_t *v = dump_column(ref.st, i, t->cols[i].type);
+                        json_t *v = dump_column(st, i, t->cols[i].type);
                         if (!v || json_object_set_new(row, t->cols[i].name, v) < 0)
                                 r = v ? -ENOMEM : -EBADMSG;
                 }
@@ -156,15 +156,15 @@ int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata) {
 int store_rows_in_use(mef_store_t *s, uint64_t *ret) {
         if (!s || !ret)
                 return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
+        _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s,
                     "SELECT (SELECT count(*) FROM nodes) + (SELECT count(*) FROM targets)"
                     " + (SELECT count(*) FROM enrolments)",
-                    &ref));
-        int r = step_row(ref.st);
+                    &st));
+        int r = step_row(st);
         if (r <= 0)
                 return r < 0 ? r : -EIO;
-        *ret = (uint64_t) db_column_int64(ref.st, 0);
+        *ret = (uint64_t) db_column_int64(st, 0);
         return 0;
 }
 
@@ -241,37 +241,37 @@ int store_restore_row(mef_store_t *s, const char *table, json_t *row) {
                 if (r < 0)
                         return r;
         }
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        TRY(prepare(s, t->insert, &ref));
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s, t->insert, &st));
         uint8_t blobs[2][DUMP_BLOB_MAX]; /* bound values stay valid until the step */
         int nb = 0;
         for (int i = 0; i < t->n_cols; i++) {
                 json_t *v = json_object_get(row, t->cols[i].name);
                 if (json_is_null(v)) {
-                        TRY(db_bind_text(ref.st, i + 1, NULL, 0));
+                        TRY(db_bind_text(st, i + 1, NULL, 0));
                         continue;
                 }
                 switch (t->cols[i].type) {
                 case DUMP_INT:
-                        TRY(db_bind_int64(ref.st, i + 1, json_integer_value(v)));
+                        TRY(db_bind_int64(st, i + 1, json_integer_value(v)));
                         break;
                 case DUMP_TEXT:
                         if (strlen(json_string_value(v)) != json_string_length(v))
                                 return -EBADMSG; /* an embedded NUL */
-                        TRY(db_bind_text(ref.st, i + 1, json_string_value(v), (int) json_string_length(v)));
+                        TRY(db_bind_text(st, i + 1, json_string_value(v), (int) json_string_length(v)));
                         break;
                 case DUMP_BLOB: {
                         size_t n;
                         if (nb >= (int) ELEMENTSOF(blobs))
                                 return -EBADMSG;
                         TRY(restore_blob(v, blobs[nb], &n));
-                        TRY(db_bind_blob(ref.st, i + 1, blobs[nb], n));
+                        TRY(db_bind_blob(st, i + 1, blobs[nb], n));
                         nb++;
                         break;
                 }
                 }
         }
-        return step_done(ref.st);
+        return step_done(st);
 }
 
 int store_restore_finish(mef_store_t *s) {
@@ -294,18 +294,18 @@ static int rekey_table(mef_store_t *s, mef_store_t *next, const dump_table_t *t,
         _cleanup_free_ sealed_row_t *rows = NULL;
         size_t n = 0, alloc = 0;
         {
-                _cleanup_stmt_ stmt_ref_t ref = {};
-                TRY(prepare(s, t->select_secrets, &ref));
+                _cleanup_stmt_ db_stmt_t *st = NULL;
+                TRY(prepare(s, t->select_secrets, &st));
                 int r;
-                while ((r = step_row(ref.st)) > 0) {
+                while ((r = step_row(st)) > 0) {
                         sealed_row_t *e = store_array_push((void **) &rows, &n, &alloc, sizeof *rows);
                         if (!e)
                                 return -ENOMEM;
-                        const void *b = db_column_blob(ref.st, 1, &e->len);
+                        const void *b = db_column_blob(st, 1, &e->len);
                         if (!b || e->len > sizeof e->blob)
                                 return -EBADMSG;
                         memcpy(e->blob, b, e->len);
-                        r = store_column_text(ref.st, 0, e->id, sizeof e->id);
+                        r = store_column_text(st, 0, e->id, sizeof e->id);
                         if (r < 0)
                                 return r;
                 }
@@ -323,11 +323,11 @@ static int rekey_table(mef_store_t *s, mef_store_t *next, const dump_table_t *t,
                         r = store_secret_seal(next, aad, key, len, rows[i].blob, &rows[i].len);
                 if (r < 0)
                         return r;
-                _cleanup_stmt_ stmt_ref_t ref = {};
-                TRY(prepare(s, t->update_secret, &ref));
-                TRY(db_bind_text(ref.st, 1, rows[i].id, -1));
-                TRY(db_bind_blob(ref.st, 2, rows[i].blob, rows[i].len));
-                r = step_done(ref.st);
+                _cleanup_stmt_ db_stmt_t *st = NULL;
+                TRY(prepare(s, t->update_secret, &st));
+                TRY(db_bind_text(st, 1, rows[i].id, -1));
+                TRY(db_bind_blob(st, 2, rows[i].blob, rows[i].len));
+                r = step_done(st);
                 if (r < 0)
                         return r;
         }
@@ -388,13 +388,13 @@ int store_rekey(mef_store_t *s, uint64_t *ret_n) {
         if (r >= 0) {
                 r = store_secret_seal(next, "check", (const uint8_t *) CHECK_PLAINTEXT, strlen(CHECK_PLAINTEXT),
                                       next->check, &next->check_len);
-                _cleanup_stmt_ stmt_ref_t ref = {};
+                _cleanup_stmt_ db_stmt_t *st = NULL;
                 if (r >= 0)
-                        r = prepare(s, "UPDATE meta SET value = ?1 WHERE name = 'check'", &ref);
+                        r = prepare(s, "UPDATE meta SET value = ?1 WHERE name = 'check'", &st);
                 if (r >= 0)
-                        r = db_bind_blob(ref.st, 1, next->check, next->check_len);
+                        r = db_bind_blob(st, 1, next->check, next->check_len);
                 if (r >= 0)
-                        r = step_done(ref.st);
+                        r = step_done(st);
         }
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(dump_tables); i++)
                 if (dump_tables[i].select_secrets)

@@ -34,10 +34,9 @@ int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_
         int r = store_key_seal(s, "ke", e->ke_id, key, key_len, blob, &blob_len);
         if (r < 0)
                 return r;
-        _cleanup_stmt_ stmt_ref_t ref = {};
+        _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s, "INSERT INTO enrolments (" ENROLMENT_COLUMNS ", key_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    &ref));
-        db_stmt_t *st = ref.st;
+                    &st));
         TRY(db_bind_text(st, 1, e->ke_id, -1));
         TRY(db_bind_text(st, 2, e->node_id, -1));
         TRY(db_bind_text(st, 3, state, -1));
@@ -75,18 +74,18 @@ int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enro
          * see (and retire) the first's. SQLite: BEGIN IMMEDIATE serialises writers already. Either
          * way the unique index enrolments_one_active backs it. */
         if (s->d->ops->dialect == DB_POSTGRESQL) {
-                _cleanup_stmt_ stmt_ref_t ref = {};
+                _cleanup_stmt_ db_stmt_t *st = NULL;
                 if (s->d->ops->in_transaction(s->d)) {
-                        TRY(prepare(s, "SELECT node_id FROM nodes WHERE node_id = ?1 FOR UPDATE", &ref));
-                        TRY(db_bind_text(ref.st, 1, node_id, -1));
-                        TRY(db_step_later(ref.st)); /* the lock, not the row */
-                        stmt_releasep(&ref);
+                        TRY(prepare(s, "SELECT node_id FROM nodes WHERE node_id = ?1 FOR UPDATE", &st));
+                        TRY(db_bind_text(st, 1, node_id, -1));
+                        TRY(db_step_later(st)); /* the lock, not the row */
+                        stmt_releasep(&st);
                 }
                 /* One statement, queued in a transaction: no round trip of its own. */
-                TRY(prepare(s, "UPDATE enrolments SET state = ?1 WHERE node_id = ?2 AND state = 'active'", &ref));
-                TRY(db_bind_text(ref.st, 1, v, -1));
-                TRY(db_bind_text(ref.st, 2, node_id, -1));
-                return db_step_later(ref.st);
+                TRY(prepare(s, "UPDATE enrolments SET state = ?1 WHERE node_id = ?2 AND state = 'active'", &st));
+                TRY(db_bind_text(st, 1, v, -1));
+                TRY(db_bind_text(st, 2, node_id, -1));
+                return db_step_later(st);
         }
         /* SQLite: find each active row through the index, then update it by primary key: an UPDATE
          * of the column its own index scan runs on makes SQLite build an ephemeral table (3-4x
@@ -94,15 +93,15 @@ int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enro
         for (;;) {
                 char ke_id[MSG_KEID_MAX + 1];
                 {
-                        _cleanup_stmt_ stmt_ref_t ref = {};
+                        _cleanup_stmt_ db_stmt_t *st = NULL;
                         TRY(prepare(s,
                                     "SELECT ke_id FROM enrolments WHERE node_id = ?1 AND state = 'active' LIMIT 1",
-                                    &ref));
-                        TRY(db_bind_text(ref.st, 1, node_id, -1));
-                        int r = step_row(ref.st);
+                                    &st));
+                        TRY(db_bind_text(st, 1, node_id, -1));
+                        int r = step_row(st);
                         if (r <= 0)
                                 return r; /* 0: no active enrolment left */
-                        r = store_column_text(ref.st, 0, ke_id, sizeof ke_id);
+                        r = store_column_text(st, 0, ke_id, sizeof ke_id);
                         if (r < 0)
                                 return r;
                 }
@@ -130,24 +129,23 @@ int store_enrolment_page(mef_store_t *s, const char *node_id, const store_page_t
          * its (created, rowid) the position to go on from. */
         int64_t created = INT64_MAX, rowid = INT64_MAX;
         int r;
-        _cleanup_stmt_ stmt_ref_t ref = {};
+        _cleanup_stmt_ db_stmt_t *st = NULL;
         if (p->after) {
-                TRY(prepare(s, "SELECT created, rowid FROM enrolments WHERE ke_id = ?1", &ref));
-                TRY(db_bind_text(ref.st, 1, p->after, -1));
-                r = step_row(ref.st);
+                TRY(prepare(s, "SELECT created, rowid FROM enrolments WHERE ke_id = ?1", &st));
+                TRY(db_bind_text(st, 1, p->after, -1));
+                r = step_row(st);
                 if (r <= 0)
                         return r < 0 ? r : -ENOENT;
-                created = db_column_int64(ref.st, 0);
-                rowid = db_column_int64(ref.st, 1);
-                stmt_releasep(&ref);
+                created = db_column_int64(st, 0);
+                rowid = db_column_int64(st, 1);
+                stmt_releasep(&st);
         }
         TRY(prepare(s,
                     "SELECT " ENROLMENT_COLUMNS " FROM enrolments WHERE (created < ?1 OR (created = ?1 AND rowid < ?2)) "
                     "AND (?3 IS NULL OR node_id = ?3) AND (?4 IS NULL OR state = ?4) AND created >= ?5 "
                     "AND (?6 = 0 OR (?6 > 0 AND exp <= ?7) OR (?6 < 0 AND exp > ?7)) "
                     "ORDER BY created DESC, rowid DESC LIMIT ?8",
-                    &ref));
-        db_stmt_t *st = ref.st;
+                    &st));
         TRY(db_bind_int64(st, 1, created));
         TRY(db_bind_int64(st, 2, rowid));
         TRY(bind_text_or_null(st, 3, node_id));

@@ -41,14 +41,10 @@ static inline void store_closep(mef_store_t **s) {
 /* ---- statements (the engine's, through mef/store-db.h) ---- */
 
 /* A statement in use, given back when it goes out of scope. */
-typedef struct stmt_ref {
-        db_stmt_t *st;
-} stmt_ref_t;
-
-static inline void stmt_releasep(stmt_ref_t *ref) {
-        if (ref->st)
-                DB_OPS(ref->st)->release(ref->st);
-        ref->st = NULL;
+static inline void stmt_releasep(db_stmt_t **st) {
+        if (*st)
+                DB_OPS(*st)->release(*st);
+        *st = NULL;
 }
 #define _cleanup_stmt_ _cleanup_(stmt_releasep)
 
@@ -60,8 +56,8 @@ static inline void stmt_releasep(stmt_ref_t *ref) {
         } while (0)
 
 /* sql must be a string literal (its address is the cache key). */
-static inline int prepare(mef_store_t *s, const char *sql, stmt_ref_t *ret) {
-        return s->d->ops->prepare(s->d, sql, &ret->st);
+static inline int prepare(mef_store_t *s, const char *sql, db_stmt_t **ret) {
+        return s->d->ops->prepare(s->d, sql, ret);
 }
 
 static inline int step_done(db_stmt_t *st) {

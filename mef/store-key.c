@@ -75,16 +75,16 @@ int store_master_key_load(const char *path, bool create, uint8_t key[STORE_MASTE
  * first, so a writer that sealed under the old key commits before the rekey re-encrypts (and
  * sees its row). */
 static int check_select(mef_store_t *s, bool for_share, uint8_t *blob, size_t size, size_t *ret_len) {
-        _cleanup_stmt_ stmt_ref_t ref = {};
+        _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s,
                     for_share ? "SELECT value FROM meta WHERE name = 'check' FOR SHARE"
                               : "SELECT value FROM meta WHERE name = 'check'",
-                    &ref));
-        int r = step_row(ref.st);
+                    &st));
+        int r = step_row(st);
         if (r <= 0)
                 return r;
         size_t n;
-        const void *v = db_column_blob(ref.st, 0, &n);
+        const void *v = db_column_blob(st, 0, &n);
         if (!v || n > size)
                 return -EBADMSG;
         memcpy(blob, v, n);
@@ -102,12 +102,11 @@ int store_check_write(mef_store_t *s) {
         int r = store_secret_seal(s, "check", (const uint8_t *) CHECK_PLAINTEXT, strlen(CHECK_PLAINTEXT), blob, &n);
         if (r < 0)
                 return r;
-        _cleanup_stmt_ stmt_ref_t ref = {};
+        _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s,
                     "INSERT INTO meta (name, value) VALUES ('check', ?1) "
                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    &ref));
-        db_stmt_t *st = ref.st;
+                    &st));
         TRY(db_bind_blob(st, 1, blob, n));
         return step_done(st);
 }

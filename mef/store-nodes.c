@@ -117,14 +117,13 @@ int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, si
 
         /* A TLS identity names one peer: a KpmID or fingerprint a target already uses is a
          * duplicate too. */
-        _cleanup_stmt_ stmt_ref_t ref = {};
+        _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s,
                     "INSERT INTO nodes (" NODE_COLUMNS ", kpm_enc) "
                     "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12 "
                     "WHERE NOT EXISTS (SELECT 1 FROM targets WHERE psk_id = ?2 OR cert_fp = ?3) "
                     "AND NOT EXISTS (SELECT 1 FROM nodes WHERE cse_id = ?4)",
-                    &ref));
-        db_stmt_t *st = ref.st;
+                    &st));
         TRY(db_bind_text(st, 1, n->node_id, -1));
         TRY(bind_text_or_null(st, 2, n->kpm_id));
         TRY(bind_text_or_null(st, 3, n->cert_fp));
@@ -186,13 +185,12 @@ int store_node_remove(mef_store_t *s, const char *node_id) {
 int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret) {
         if (!s || !ret)
                 return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
+        _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s,
                     "SELECT (SELECT count(*) FROM nodes),"
                     " (SELECT count(*) FROM enrolments WHERE state = 'active' AND exp > ?1),"
                     " (SELECT count(*) FROM enrolments WHERE state = 'active' AND exp <= ?1)",
-                    &ref));
-        db_stmt_t *st = ref.st;
+                    &st));
         TRY(db_bind_int64(st, 1, now));
         int r = step_row(st);
         if (r <= 0)
@@ -208,9 +206,8 @@ int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret) {
 int store_node_seen(mef_store_t *s, const char *node_id, int64_t now) {
         if (!s || !node_id)
                 return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        TRY(prepare(s, "UPDATE nodes SET last_seen = ?2, status_checks = status_checks + 1 WHERE node_id = ?1", &ref));
-        db_stmt_t *st = ref.st;
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s, "UPDATE nodes SET last_seen = ?2, status_checks = status_checks + 1 WHERE node_id = ?1", &st));
         TRY(db_bind_text(st, 1, node_id, -1));
         TRY(db_bind_int64(st, 2, now));
         int r = step_done(st);
@@ -228,12 +225,11 @@ int store_node_page(mef_store_t *s, const store_page_t *p, store_node_t **ret, s
         if (p->state >= 0 && !(state = node_state_to_string((node_state_t) p->state)))
                 return -EINVAL;
         /* keyset: the primary key's index walks from after, whatever the table holds */
-        _cleanup_stmt_ stmt_ref_t ref = {};
+        _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s,
                     "SELECT " NODE_SELECT " FROM nodes WHERE (?1 IS NULL OR node_id > ?1) "
                     "AND (?2 IS NULL OR state = ?2) AND created >= ?3 ORDER BY node_id LIMIT ?4",
-                    &ref));
-        db_stmt_t *st = ref.st;
+                    &st));
         TRY(bind_text_or_null(st, 1, p->after));
         TRY(bind_text_or_null(st, 2, state));
         TRY(db_bind_int64(st, 3, p->since));
@@ -247,11 +243,11 @@ int store_node_page(mef_store_t *s, const store_page_t *p, store_node_t **ret, s
 
 /* 1 when sql (?1 = arg, ?2 = not_node) finds a row. */
 static int row_exists(mef_store_t *s, const char *sql, const char *arg, const char *not_node) {
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        TRY(prepare(s, sql, &ref));
-        TRY(db_bind_text(ref.st, 1, arg, -1));
-        TRY(db_bind_text(ref.st, 2, not_node, -1));
-        return step_row(ref.st);
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s, sql, &st));
+        TRY(db_bind_text(st, 1, arg, -1));
+        TRY(db_bind_text(st, 2, not_node, -1));
+        return step_row(st);
 }
 
 int store_node_conflict(mef_store_t *s, const store_node_t *n, const char **ret_field) {

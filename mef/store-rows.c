@@ -32,9 +32,8 @@ int store_select_one(mef_store_t *s, const row_type_t *type, const char *sql, co
                      uint8_t *key, size_t *ret_key_len) {
         if (!s || !arg || !ret)
                 return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        TRY(prepare(s, sql, &ref));
-        db_stmt_t *st = ref.st;
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s, sql, &st));
         TRY(db_bind_text(st, 1, arg, -1));
         int r = step_row(st);
         if (r < 0)
@@ -89,9 +88,8 @@ int store_select_all(db_stmt_t *st, const row_type_t *type, void **ret, size_t *
 }
 
 int store_update_one(mef_store_t *s, const char *sql, const char *a1, const char *a2) {
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        TRY(prepare(s, sql, &ref));
-        db_stmt_t *st = ref.st;
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s, sql, &st));
         TRY(db_bind_text(st, 1, a1, -1));
         if (a2)
                 TRY(db_bind_text(st, 2, a2, -1));

@@ -30,12 +30,11 @@ int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk
         uint8_t blob[SEALED_MAX];
         size_t blob_len;
         TRY(store_key_seal(s, "tpsk", t->id, psk, psk_len, blob, &blob_len)); /* cert mode: none */
-        _cleanup_stmt_ stmt_ref_t ref = {};
+        _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s,
                     "INSERT INTO targets (" TARGET_COLUMNS ", psk_enc) SELECT ?1, ?2, ?3, ?4, ?5 "
                     "WHERE NOT EXISTS (SELECT 1 FROM nodes WHERE kpm_id = ?2 OR cert_fp = ?3)",
-                    &ref));
-        db_stmt_t *st = ref.st;
+                    &st));
         TRY(db_bind_text(st, 1, t->id, -1));
         TRY(bind_text_or_null(st, 2, t->psk_id));
         TRY(bind_text_or_null(st, 3, t->cert_fp));
@@ -60,10 +59,10 @@ int store_target_by_cert(mef_store_t *s, const char *fp, store_target_t *ret) {
 int store_target_list(mef_store_t *s, store_target_t **ret, size_t *ret_n) {
         if (!s || !ret || !ret_n)
                 return -EINVAL;
-        _cleanup_stmt_ stmt_ref_t ref = {};
-        TRY(prepare(s, "SELECT " TARGET_COLUMNS " FROM targets ORDER BY id", &ref));
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s, "SELECT " TARGET_COLUMNS " FROM targets ORDER BY id", &st));
         void *list = NULL;
-        int r = store_select_all(ref.st, &target_row, &list, ret_n);
+        int r = store_select_all(st, &target_row, &list, ret_n);
         if (r == 0)
                 *ret = list;
         return r;

@@ -181,20 +181,8 @@ KEYCTL
 
 # ---- the MEF for side gw: psk and cert nodes, the target /in-cse with its own PSK ----
 mef_setup() {
-        cat > "$T/mef.conf.in" << EOF
-[server]
-listen = 127.0.0.1:@PORT@
-fqdn = $GW_FQDN
-base = /msce
-[tls]
-certificate = $CERTS/server.pem
-key = $CERTS/server.key
-client_ca = $CERTS/ca.pem
-[store]
-path = $T/mef.db
-master_key = $T/master.key
-EOF
-        mef_configure "$T/mef.conf.in"
+        FQDN=$GW_FQDN mef_conf "[tls]" "certificate = $CERTS/server.pem" "key = $CERTS/server.key" \
+                "client_ca = $CERTS/ca.pem"
         local m=("$MEF" --config "$MEF_CONF")
         { "${m[@]}" init &&
           "${m[@]}" target add $TARGET --psk-id msce-test-interop-in-cse --generate-psk "$T/tpsk.hex" &&

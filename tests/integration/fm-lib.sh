@@ -134,12 +134,7 @@ id = node-$1
 uri = https://$MEF_IP:$PORT/msce
 psk_identity = kpm-$1
 psk_file = $T/kpm-$1.hex
-[consumer]
-user = $CSE_USER
-[seal]
-backend = host
-state_dir = $CUR/state
-runtime_dir = $CUR/run
+$(agent_custody "$CSE_USER" "$CUR/state" "$CUR/run")
 [timing]
 connect_timeout = 2s
 exchange_timeout = 5s

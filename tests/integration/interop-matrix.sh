@@ -238,8 +238,7 @@ cell_mef() { # PEER AUTH PEER-OPTS AGENT-EXTRA
                 printf '[node]\nid = urn:dev:ops:interop\n[mef]\nuri = https://127.0.0.1:%s/msce\n' "$(field PORT "$T/peer.out")"
                 for l in "${acred[@]}"; do printf '%s\n' "$l"; done
                 if [ "$extra" != - ]; then printf '%s\n' "$extra"; fi
-                printf '[consumer]\nuser = %s\n[seal]\nbackend = host\nstate_dir = %s\nruntime_dir = %s\n' \
-                        $CSE_USER "$T/state" "$T/run"
+                agent_custody $CSE_USER "$T/state" "$T/run"
                 printf '[timing]\nconnect_timeout = 5s\nexchange_timeout = 15s\n'
         } > "$T/agent.conf"
         timeout 30 "$AGENT" --once --config "$T/agent.conf" > "$T/agent.out" 2> "$T/agent.err"

@@ -151,15 +151,7 @@ ctl_run 2 --runtime-dir "$RT" status --bogus && ok "unknown option: exit 2"
 # ---- check against a real msce-mef ----
 # Every check below must leave the caller's session keyring as it was (compared further down).
 [ $ROOT = 1 ] && keyctl show @s > "$T/session.before" 2>&1
-cat > "$T/mef.conf.in" <<EOF
-[server]
-listen = 127.0.0.1:@PORT@
-fqdn = 127.0.0.1
-[store]
-path = $T/mef.db
-master_key = $T/master.key
-EOF
-mef_configure "$T/mef.conf.in"
+mef_conf
 mefctl init || bail "msce-mef init failed"
 mefctl node add node-1 --cse-id /mn-cse-1 --cse-base https://in.example.net/~/in-cse/in-name --psk-id kpm-1 \
         --generate-psk "$T/kpm-1.hex" --target /in-cse || bail "node add failed"

@@ -28,19 +28,12 @@ bench_stop_mef() {
 # with KpmID kpm-I and a 32-byte Kpm in $W/kpm-I.hex (0600), one target each.
 bench_mef_init() {
         local nodes=$1 extra=${2:-} i
-        cat >"$W/mef.conf" <<EOF
-[server]
-listen = 127.0.0.1:0
-fqdn = 127.0.0.1
-base = /msce
-[store]
-path = $W/mef.db
-master_key = $W/master.key
-# a bench enrols one node back to back: the per-node rate limit would answer 429
-[limits]
-enrolments_per_node = 0
-$extra
-EOF
+        # a bench enrols one node back to back: the per-node rate limit would answer 429
+        {
+                printf '[server]\nlisten = 127.0.0.1:0\nfqdn = 127.0.0.1\nbase = /msce\n'
+                printf '[store]\npath = %s/mef.db\nmaster_key = %s/master.key\n' "$W" "$W"
+                printf '[limits]\nenrolments_per_node = 0\n%s\n' "$extra"
+        } >"$W/mef.conf"
         "$MEF" --config "$W/mef.conf" init >"$W/mefctl.log" 2>&1 || { cat "$W/mefctl.log" >&2; return 1; }
         for ((i = 1; i <= nodes; i++)); do
                 "$MEF" --config "$W/mef.conf" node add "node-$i" --cse-id "/mn-cse-$i" \

@@ -315,10 +315,3 @@ void expect_same_ekm(const peer_t *s, const peer_t *c) {
         cr_assert_arr_neq(c->ekm, zero, KDF_EKM_LEN);
 }
 
-bool in_list(const char *list, const char *name) {
-        size_t n = strlen(name);
-        for (const char *p = list; (p = strstr(p, name)); p += n)
-                if ((p == list || p[-1] == ':') && (p[n] == 0 || p[n] == ':'))
-                        return true;
-        return false;
-}

@@ -8,11 +8,21 @@
 
 /* ---- nodes ---- */
 
+/* The store holds n nodes: those of want, in that order (NULL: any). */
+static void nodes_are(mef_store_t *s, size_t n, const char *const *want) {
+        store_node_t *list = NULL;
+        size_t got = 0;
+        cr_assert_eq(store_node_list(s, &list, &got), 0);
+        cr_assert_eq(got, n);
+        for (size_t i = 0; want && i < n; i++)
+                cr_assert_str_eq(list[i].node_id, want[i]);
+        free(list);
+}
+
 Test(store, node_round_trip) {
-        mef_store_t *s = open_new();
         uint8_t kpm[48], got[MSG_KEY_MAX];
         size_t len = 0;
-        recognisable_key(kpm, sizeof kpm, 1);
+        mef_store_t *s = open_keyed(kpm, sizeof kpm, 1);
         store_node_t n = psk_node("urn:dev:ops:1", "kpm-1");
         cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), 0);
         store_node_t c = cert_node("urn:dev:ops:2", 'a');
@@ -54,13 +64,7 @@ Test(store, node_round_trip) {
         cr_assert_eq(untouched.poll, 77);
         cr_assert_eq(len2, 5);
 
-        store_node_t *list = NULL;
-        size_t nl = 0;
-        cr_assert_eq(store_node_list(s, &list, &nl), 0);
-        cr_assert_eq(nl, 2);
-        cr_assert_str_eq(list[0].node_id, "urn:dev:ops:1");
-        cr_assert_str_eq(list[1].node_id, "urn:dev:ops:2");
-        free(list);
+        nodes_are(s, 2, (const char *const[]) { "urn:dev:ops:1", "urn:dev:ops:2" });
 
         cr_assert_eq(store_node_set_state(s, "urn:dev:ops:1", NODE_REENROL), 0);
         cr_assert_eq(store_node_get(s, "urn:dev:ops:1", &r), 0);
@@ -93,11 +97,7 @@ Test(store, node_duplicates) {
         store_node_t n3 = psk_node("n3", "in-psk");
         cr_assert_eq(store_node_add(s, &n3, kpm, sizeof kpm), -EEXIST);
 
-        store_node_t *list = NULL;
-        size_t nl = 0;
-        cr_assert_eq(store_node_list(s, &list, &nl), 0);
-        cr_assert_eq(nl, 2);
-        free(list);
+        nodes_are(s, 2, NULL);
         store_close(s);
 }
 

@@ -276,6 +276,23 @@ static const struct {
           "@DIR@/agent.conf:8: syntax error (expected [section] or key = value)" },
         { "unknown_key_and_section", BASE "[node]\nid = n2\n  latitude = 3\n", -EINVAL,
           "@DIR@/agent.conf:9: [node] id: continuation lines are not supported (remove the indentation)" },
+        { "bad_uri", BASE "[mef]\nuri = http://mef.example\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: must be https://host[:port][/base]" },
+        { "bad_uri", BASE "[mef]\nuri = mef.example\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: must be https://host[:port][/base]" },
+        { "bad_uri", BASE "[mef]\nuri = https://\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: invalid host (a DNS name, an IPv4 address or [IPv6])" },
+        { "bad_uri", BASE "[mef]\nuri = https://mef_example\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: invalid host (a DNS name, an IPv4 address or [IPv6])" },
+        { "bad_uri", BASE "[mef]\nuri = https://-mef.example\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: invalid host (a DNS name, an IPv4 address or [IPv6])" },
+        { "bad_uri", BASE "[mef]\nuri = https://999.1.1.1\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: invalid host (a DNS name, an IPv4 address or [IPv6])" },
+        { "bad_uri", BASE "[mef]\nuri = https://mef.example:0\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: invalid port (1..65535)" },
+        { "bad_uri", BASE "[mef]\nuri = https://mef.example:65536\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: invalid port (1..65535)" },
+        { "bad_uri", BASE "[mef]\nuri = https://mef.example:\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: invalid port (1..65535)" },
+        { "bad_uri", BASE "[mef]\nuri = https://mef.example:44x\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: invalid port (1..65535)" },
+        { "bad_uri", BASE "[mef]\nuri = https://[::1/x\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: invalid IPv6 address" },
+        { "bad_uri", BASE "[mef]\nuri = https://[zz::1]\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: invalid IPv6 address" },
+        { "bad_uri", BASE "[mef]\nuri = https://user@mef.example\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: user information is not allowed" },
+        { "bad_uri", BASE "[mef]\nuri = https://mef.example/a?b\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: query and fragment are not allowed" },
+        { "bad_uri", BASE "[mef]\nuri = https://mef.example/a/../b\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: empty, '.' or '..' path segment" },
+        { "bad_uri", BASE "[mef]\nuri = https://mef.example/a//b\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: empty, '.' or '..' path segment" },
+        { "bad_uri", BASE "[mef]\nuri = https://mef.example/a b\n", -EINVAL, "@DIR@/agent.conf:8: [mef] uri: invalid character in the path" },
         { "missing_required", "[mef]\nuri = https://mef.example\npsk_identity = k\npsk_file = @DIR@/kpm.hex\n", -EINVAL,
           "@DIR@/agent.conf: [node] id: required" },
         { "missing_required", "[node]\nid = n1\n", -EINVAL, "@DIR@/agent.conf: [mef] uri: required" },
@@ -384,33 +401,7 @@ Test(config, error_line_too_long) {
 }
 
 Test(config, error_bad_uri) {
-        static const struct {
-                const char *uri, *why;
-        } cases[] = {
-                { "http://mef.example", "must be https://host[:port][/base]" },
-                { "mef.example", "must be https://host[:port][/base]" },
-                { "https://", "invalid host (a DNS name, an IPv4 address or [IPv6])" },
-                { "https://mef_example", "invalid host (a DNS name, an IPv4 address or [IPv6])" },
-                { "https://-mef.example", "invalid host (a DNS name, an IPv4 address or [IPv6])" },
-                { "https://999.1.1.1", "invalid host (a DNS name, an IPv4 address or [IPv6])" },
-                { "https://mef.example:0", "invalid port (1..65535)" },
-                { "https://mef.example:65536", "invalid port (1..65535)" },
-                { "https://mef.example:", "invalid port (1..65535)" },
-                { "https://mef.example:44x", "invalid port (1..65535)" },
-                { "https://[::1/x", "invalid IPv6 address" },
-                { "https://[zz::1]", "invalid IPv6 address" },
-                { "https://user@mef.example", "user information is not allowed" },
-                { "https://mef.example/a?b", "query and fragment are not allowed" },
-                { "https://mef.example/a/../b", "empty, '.' or '..' path segment" },
-                { "https://mef.example/a//b", "empty, '.' or '..' path segment" },
-                { "https://mef.example/a b", "invalid character in the path" },
-        };
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                char text[512], want[512];
-                snprintf(text, sizeof text, BASE "[mef]\nuri = %s\n", cases[i].uri);
-                snprintf(want, sizeof want, "@DIR@/agent.conf:8: [mef] uri: %s", cases[i].why);
-                check_error(text, -EINVAL, want);
-        }
+        check_errors("bad_uri");
 }
 
 Test(config, error_missing_required) {

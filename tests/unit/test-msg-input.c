@@ -5,11 +5,11 @@
 
 /* A value at a member and what the parser makes of it: accepted (and the formatted result
  * contains json, when set) or refused with why. cls: the test that checks it. */
+#define ACCEPT(cls, path, value, json) { cls, path, value, json, NULL }
+#define REFUSE(cls, path, value, why) { cls, path, value, NULL, why }
 static const struct value_case {
         const char *cls, *path, *value, *json, *why;
 } value_cases[] = {
-#define ACCEPT(cls, path, value, json) { cls, path, value, json, NULL }
-#define REFUSE(cls, path, value, why) { cls, path, value, NULL, why }
         ACCEPT("optional", "msce:enrolReq.loc", NULL, NULL),
         ACCEPT("optional", "msce:enrolReq.loc.alt", NULL, "{\"lat\":48.8584,\"lon\":2.2945}"),
         ACCEPT("optional", "msce:enrolReq.prev", NULL, "{\"msce:enrolReq\":{\"nodeID\":\"urn:dev:ops:0004A3-MNGW-000123\",\"loc\""),
@@ -43,9 +43,9 @@ static const struct value_case {
         REFUSE("state", "msce:status.state", "\"active \"", "not one of active, reenrol, revoked"),
         REFUSE("state", "msce:status.state", "\"re-enrol\"", "not one of active, reenrol, revoked"),
         REFUSE("state", "msce:status.state", "\"activ\"", "not one of active, reenrol, revoked"),
+};
 #undef ACCEPT
 #undef REFUSE
-};
 
 static void expect_values(const char *cls) {
         size_t n = 0;

@@ -62,26 +62,10 @@ done
 echo "TIMING rootfs $name debootstrap: $((SECONDS - t0)) s" >&2
 debian_sources "$release" > "$tmp/etc/apt/sources.list"
 # no documentation, man pages or locales: a build and test root, not a system to read
-cat > "$tmp/etc/dpkg/dpkg.cfg.d/msce-nodoc" <<'EOS'
-path-exclude=/usr/share/doc/*
-path-include=/usr/share/doc/*/copyright
-path-exclude=/usr/share/man/*
-path-exclude=/usr/share/locale/*
-path-exclude=/usr/share/info/*
-EOS
-mounts=()
-cleanup() {
-        local i
-        for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}"; done
-        mounts=()
-}
-trap cleanup EXIT
-for m in proc sys dev dev/pts; do
-        mount --bind "/$m" "$tmp/$m"
-        mounts+=("$tmp/$m")
-done
-in_root() { chroot "$tmp" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-        DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8 "$@"; }
+debian_nodoc "$tmp" msce-nodoc '*/copyright'
+trap debian_umount EXIT
+debian_mount "$tmp"
+in_root() { debian_chroot "$tmp" C.UTF-8 "$@"; }
 apt_get() { in_root apt-get -q -y -o Dpkg::Use-Pty=0 -o Acquire::Retries=3 "$@" >> "$log" 2>&1 || { tail -n 30 "$log" >&2; exit 1; }; }
 packages=$(grep -v '^#' "$pkglist" | xargs)
 # name:ARCH entries (multiarch -dev packages for a cross build) need that architecture first
@@ -93,7 +77,7 @@ apt_get full-upgrade
 apt_get install --no-install-recommends $packages
 apt_get clean
 in_root dpkg-query -W -f '${Package} ${Version} ${Provides}\n' > "$tmp/packages.list"
-cleanup
+debian_umount
 echo "TIMING rootfs $name total: $((SECONDS - t0)) s" >&2
 touch "$tmp/.complete"
 mv "$tmp" "$dir"

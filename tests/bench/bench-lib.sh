@@ -28,19 +28,12 @@ bench_stop_mef() {
 # with KpmID kpm-I and a 32-byte Kpm in $W/kpm-I.hex (0600), one target each.
 bench_mef_init() {
         local nodes=$1 extra=${2:-} i
-        cat >"$W/mef.conf" <<EOF
-[server]
-listen = 127.0.0.1:0
-fqdn = 127.0.0.1
-base = /msce
-[store]
-path = $W/mef.db
-master_key = $W/master.key
-# a bench enrols one node back to back: the per-node rate limit would answer 429
-[limits]
-enrolments_per_node = 0
-$extra
-EOF
+        # a bench enrols one node back to back: the per-node rate limit would answer 429
+        {
+                printf '[server]\nlisten = 127.0.0.1:0\nfqdn = 127.0.0.1\nbase = /msce\n'
+                printf '[store]\npath = %s/mef.db\nmaster_key = %s/master.key\n' "$W" "$W"
+                printf '[limits]\nenrolments_per_node = 0\n%s\n' "$extra"
+        } >"$W/mef.conf"
         "$MEF" --config "$W/mef.conf" init >"$W/mefctl.log" 2>&1 || { cat "$W/mefctl.log" >&2; return 1; }
         for ((i = 1; i <= nodes; i++)); do
                 "$MEF" --config "$W/mef.conf" node add "node-$i" --cse-id "/mn-cse-$i" \
@@ -83,6 +76,22 @@ bench_agent_conf() {
         } >"$f"
 }
 
+# bench_cleanup: what an EXIT trap undoes (msce-mef, the users, the work directory).
+bench_cleanup() {
+        bench_stop_mef
+        bench_drop_users
+        rm -rf "$W"
+}
+
+# bench_one_node CONF: CSE_USER, msce-mef serving one node (node-1), and CONF, that node's agent
+# configuration with its state in $W/state.
+bench_one_node() {
+        bench_cse_user
+        bench_mef_init 1
+        bench_mef_start
+        bench_agent_conf "$1" 1 "$W/state"
+}
+
 # bench_user TAG: sets REPLY to a new user of this run's own
 bench_user() {
         REPLY=$(sh "$TEST_USER_SH" add $$ "$1") || { echo "cannot create a test user (root?)" >&2; return 1; }
@@ -93,4 +102,52 @@ bench_drop_users() {
         # shellcheck disable=SC2086
         [ -z "$BENCH_USERS" ] || sh "$TEST_USER_SH" del $BENCH_USERS
         BENCH_USERS=
+}
+
+# ---- fleet scale (bench-mef-fleet.sh, bench-mef-pg.sh): msce-loadgen against a store made by
+# bench-nodes. bench_fleet_begin NAME makes the work directory W (removed at exit, after
+# msce-mef is stopped) and reads the shared parameters from the environment (defaults:
+# $BENCH_SECONDS 10, $BENCH_STORM_GATEWAYS 10000 within $BENCH_STORM_SPREAD 10 s, at most
+# $BENCH_STORM_CONCURRENCY 256 connections in flight, backoff capped at $BENCH_BACKOFF_MAX
+# 30000 ms).
+bench_fleet_begin() {
+        W=$(mktemp -d "/var/tmp/msce-bench-$1-XXXXXX")
+        trap 'bench_stop_mef; rm -rf "$W"' EXIT
+        secs=${BENCH_SECONDS:-10}
+        storm_n=${BENCH_STORM_GATEWAYS:-10000}
+        spread=${BENCH_STORM_SPREAD:-10}
+        storm_conc=${BENCH_STORM_CONCURRENCY:-256}
+        backoff_max=${BENCH_BACKOFF_MAX:-30000}
+        LOADGEN=$B/msce-loadgen
+        NODES=$B/tests/bench/bench-nodes
+}
+
+# bench_seconds_since T0: whole seconds since T0 (date +%s.%N)
+bench_seconds_since() {
+        awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }'
+}
+
+# bench_fleet_target: the target /in-cse in the store of $W/mef.conf, and $W/targets for
+# msce-loadgen (the target fetching the Kpsa).
+bench_fleet_target() {
+        (umask 077 && rm -f "$W/in.hex" &&
+                "$MEF" --config "$W/mef.conf" target add /in-cse --psk-id in-cse-psk --generate-psk "$W/in.hex" >/dev/null &&
+                printf '/in-cse in-cse-psk %s\n' "$(cat "$W/in.hex")" >"$W/targets")
+}
+
+# bench_storm GATEWAYS_FILE: the power-on storm against the running msce-mef, and its 503s.
+bench_storm() {
+        local rc=0
+        "$LOADGEN" --gateways "$1" --targets "$W/targets" --spread "$spread" --concurrency "$storm_conc" \
+                --procs 2 --backoff-max "$backoff_max" --timeout 1800 "https://127.0.0.1:$PORT/msce" | sed 's/^/  /' || rc=$?
+        echo "  msce-loadgen exit $rc; 503 answers logged by the MEF: $(grep -c ' -> 503' "$W/mef.err" || true)"
+}
+
+# bench_rate GATEWAYS_FILE [--server-pid PID...]: msce-loadgen's first line (enrolments/s is
+# its second field) after $secs s of 64 connections.
+bench_rate() {
+        local gateways=$1
+        shift
+        "$LOADGEN" --gateways "$gateways" --count 64 --duration "$secs" --concurrency 64 \
+                --procs 2 --exchange-timeout 10 "$@" "https://127.0.0.1:$PORT/msce" | head -1
 }

@@ -26,16 +26,11 @@ MEF=${BENCH_MEF:-$MEF}
 APID=
 cleanup() {
         [ -n "$APID" ] && kill "$APID" 2>/dev/null || true
-        bench_stop_mef
-        bench_drop_users
-        rm -rf "$W"
+        bench_cleanup
 }
 trap cleanup EXIT
 
-bench_cse_user
-bench_mef_init 1
-bench_mef_start
-bench_agent_conf "$W/agent.conf" 1 "$W/state"
+bench_one_node "$W/agent.conf"
 sed -i 's/^connect_timeout = .*/connect_timeout = 10s/; s/^exchange_timeout = .*/exchange_timeout = 30s/' "$W/agent.conf"
 
 # one enrolment: "MS RC"

@@ -23,20 +23,11 @@ shopt -s inherit_errexit
 trap 'echo "bench-mef-fleet.sh: failed at line $LINENO" >&2' ERR
 
 B=$(cd "$1" && pwd)
-parts=${2:-storm scale memory}
-storm_n=${BENCH_STORM_GATEWAYS:-10000}
-spread=${BENCH_STORM_SPREAD:-10}
-store_n=${BENCH_STORE_NODES:-100000}
-secs=${BENCH_SECONDS:-10}
-mem_conns=${BENCH_MEM_CONNS:-1000}
-backoff_max=${BENCH_BACKOFF_MAX:-30000}
-storm_conc=${BENCH_STORM_CONCURRENCY:-256}
-LOADGEN=$B/msce-loadgen
-NODES=$B/tests/bench/bench-nodes
-
-W=$(mktemp -d /var/tmp/msce-bench-fleet-XXXXXX)
 . "$(dirname "$0")/bench-lib.sh"
-trap 'bench_stop_mef; rm -rf "$W"' EXIT
+bench_fleet_begin fleet
+parts=${2:-storm scale memory}
+store_n=${BENCH_STORE_NODES:-100000}
+mem_conns=${BENCH_MEM_CONNS:-1000}
 
 # store NAME NODES: a store with NODES nodes and the target /in-cse; $W/NAME.gateways, $W/targets.
 # The store's duplicate CSE-ID check scans the nodes table (no index on cse_id): bulk creation
@@ -50,10 +41,8 @@ store() {
                 sqlite3 "$W/$name.db" "CREATE INDEX IF NOT EXISTS bench_nodes_cse_id ON nodes(cse_id);"
         fi
         "$NODES" "$W/$name.db" "$W/master.key" "$n" "$W/$name.gateways"
-        (umask 077 && rm -f "$W/in.hex" &&
-                "$MEF" --config "$W/mef.conf" target add /in-cse --psk-id in-cse-psk --generate-psk "$W/in.hex" >/dev/null &&
-                printf '/in-cse in-cse-psk %s\n' "$(cat "$W/in.hex")" >"$W/targets")
-        echo "store $name: $n nodes in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }') s"
+        bench_fleet_target
+        echo "store $name: $n nodes in $(bench_seconds_since "$t0") s"
 }
 
 # conf STORE WORKERS MAX_CONNECTIONS
@@ -90,10 +79,7 @@ if [[ " $parts " == *" storm "* ]]; then
         echo "storm: $storm_n gateways within $spread s, workers = auto ($(server_pids | wc -w) workers)," \
                 "max_connections 256 per worker, backoff 1 s .. $((backoff_max / 1000)) s, at most $storm_conc" \
                 "connections in flight"
-        rc=0
-        nice -n 0 "$LOADGEN" --gateways "$W/storm.gateways" --targets "$W/targets" --spread "$spread" \
-                --concurrency "$storm_conc" --procs 2 --backoff-max "$backoff_max" --timeout 1800 "https://127.0.0.1:$PORT/msce" | sed 's/^/  /' || rc=$?
-        echo "  msce-loadgen exit $rc; 503 answers logged by the MEF: $(grep -c ' -> 503' "$W/mef.err" || true)"
+        bench_storm "$W/storm.gateways"
         bench_stop_mef
 fi
 
@@ -105,8 +91,7 @@ if [[ " $parts " == *" scale "* ]]; then
                 bench_mef_start
                 pids=()
                 for p in $(server_pids); do pids+=(--server-pid "$p"); done
-                line=$("$LOADGEN" --gateways "$W/storm.gateways" --count 64 --duration "$secs" --concurrency 64 \
-                        --procs 2 --exchange-timeout 10 "${pids[@]}" "https://127.0.0.1:$PORT/msce" | head -1)
+                line=$(bench_rate "$W/storm.gateways" "${pids[@]}")
                 echo "  workers $workers: $line"
                 rate[$workers]=$(awk '{ print $2 }' <<<"$line")
                 bench_stop_mef

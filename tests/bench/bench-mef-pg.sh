@@ -18,19 +18,10 @@ trap 'echo "bench-mef-pg.sh: failed at line $LINENO" >&2' ERR
 : "${MSCE_TEST_PG_URI:?run under tests/pg-run.sh}"
 
 B=$(cd "$1" && pwd)
+. "$(dirname "$0")/bench-lib.sh"
+bench_fleet_begin pg
 parts=${2:-rate storm}
 rounds=${BENCH_ROUNDS:-2}
-secs=${BENCH_SECONDS:-10}
-storm_n=${BENCH_STORM_GATEWAYS:-10000}
-spread=${BENCH_STORM_SPREAD:-10}
-storm_conc=${BENCH_STORM_CONCURRENCY:-256}
-backoff_max=${BENCH_BACKOFF_MAX:-30000}
-LOADGEN=$B/msce-loadgen
-NODES=$B/tests/bench/bench-nodes
-
-W=$(mktemp -d /var/tmp/msce-bench-pg-XXXXXX)
-. "$(dirname "$0")/bench-lib.sh"
-trap 'bench_stop_mef; rm -rf "$W"' EXIT
 
 # conf ENGINE WORKERS MAX_CONNECTIONS
 conf() {
@@ -56,14 +47,12 @@ stores() {
         conf sqlite 1 64
         "$MEF" --config "$W/mef.conf" init > /dev/null
         "$NODES" "$W/sqlite.db" "$W/sqlite.key" "$n" "$W/gateways"
-        (umask 077 && "$MEF" --config "$W/mef.conf" target add /in-cse --psk-id in-cse-psk \
-                --generate-psk "$W/in.hex" > /dev/null && printf '/in-cse in-cse-psk %s\n' "$(cat "$W/in.hex")" > "$W/targets")
+        bench_fleet_target
         (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$W/pass")
         "$MEF" --config "$W/mef.conf" backup --passphrase-file "$W/pass" --kdf-iterations 100000 "$W/bk" > /dev/null
         conf postgresql 1 64
         "$MEF" --config "$W/mef.conf" restore --passphrase-file "$W/pass" "$W/bk" > /dev/null
-        echo "stores: $n nodes in SQLite and in PostgreSQL in" \
-                "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }') s"
+        echo "stores: $n nodes in SQLite and in PostgreSQL in $(bench_seconds_since "$t0") s"
 }
 
 echo "machine: $(nproc) cores, $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -75,9 +64,7 @@ if [[ " $parts " == *" rate "* ]]; then
                 for engine in sqlite postgresql; do
                         conf "$engine" 1 64
                         bench_mef_start
-                        line=$("$LOADGEN" --gateways "$W/gateways" --count 64 --duration "$secs" --concurrency 64 \
-                                --procs 2 --exchange-timeout 10 --server-pid "$MEF_PID" \
-                                "https://127.0.0.1:$PORT/msce" | head -1)
+                        line=$(bench_rate "$W/gateways" --server-pid "$MEF_PID")
                         echo "  round $round, $engine: $line"
                         sum[$engine]=$(awk -v s="${sum[$engine]:-0}" -v l="$line" 'BEGIN { split(l, f, " "); print s + f[2] }')
                         bench_stop_mef
@@ -93,10 +80,7 @@ if [[ " $parts " == *" storm "* ]]; then
         bench_mef_start
         echo "storm on PostgreSQL: $storm_n gateways within $spread s, workers = auto ($(pgrep -P "$MEF_PID" | wc -l) workers)," \
                 "backoff 1 s .. $((backoff_max / 1000)) s, at most $storm_conc connections in flight"
-        rc=0
-        "$LOADGEN" --gateways "$W/gateways" --targets "$W/targets" --spread "$spread" --concurrency "$storm_conc" \
-                --procs 2 --backoff-max "$backoff_max" --timeout 1800 "https://127.0.0.1:$PORT/msce" | sed 's/^/  /' || rc=$?
-        echo "  msce-loadgen exit $rc; 503 answers logged by the MEF: $(grep -c ' -> 503' "$W/mef.err" || true)"
+        bench_storm "$W/gateways"
         bench_stop_mef
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

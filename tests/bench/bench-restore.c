@@ -40,15 +40,16 @@ static int do_store(const char *dir, const char *method, const char *tcti) {
                 fprintf(stderr, "method must be host or tpm2\n");
                 return 2;
         }
-        _cleanup_(stored_profile_wipe) stored_profile_t p = { 0 };
-        strcpy(p.node_id, "urn:dev:ops:bench");
-        strcpy(p.mef_uri, "https://mef.example.net/msce");
-        strcpy(p.cse_id, "/mn-cse-bench");
-        strcpy(p.cse_base, "https://in.example.net/~/in-cse");
-        strcpy(p.ke_id, "00112233445566778899aabbccddeeff@mef.example.net");
-        strcpy(p.exp, "20991231T000000");
-        p.poll = 3600;
-        p.ltk_len = 32;
+        _cleanup_(stored_profile_wipe) stored_profile_t p = {
+                .node_id = "urn:dev:ops:bench",
+                .mef_uri = "https://mef.example.net/msce",
+                .cse_id = "/mn-cse-bench",
+                .cse_base = "https://in.example.net/~/in-cse",
+                .ke_id = "00112233445566778899aabbccddeeff@mef.example.net",
+                .exp = "20991231T000000",
+                .poll = 3600,
+                .ltk_len = 32,
+        };
         int r = random_bytes(p.ltk, p.ltk_len);
         if (r == 0)
                 r = seal_store(&o, &p, NULL);

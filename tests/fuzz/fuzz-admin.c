@@ -6,15 +6,11 @@
  * the target's PSK in it, and an answer that formats. After each input the tables are put back
  * from a snapshot taken by a second connection, so inputs stay independent. */
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
 
 #include "fuzz-request.h"
-#include "fuzz-util.h"
+#include "fuzz-store.h"
 #include "mef/admin-api.h"
-#include "mef/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,20 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FP "abababababababababababababababababababababababababababababababab"
 #define PSK "0123456789abcdef0123456789abcdef"
 
-static char tmpdir[64];
-static mef_store_t *store;
-static sqlite3 *db; /* our own connection: snapshot and reset */
 static mef_config_t cfg;
-
-static void cleanup(void) {
-        store = store_close(store);
-        sqlite3_close(db);
-        fuzz_rm_tree(tmpdir);
-}
-
-static void exec_sql(const char *sql) {
-        check(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
-}
 
 static int call(const char *method, const char *target, const char *body) {
         http_msg_t m = {};
@@ -52,14 +35,7 @@ static int call(const char *method, const char *target, const char *body) {
 }
 
 static void setup(void) {
-        const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ?: "/tmp";
-        snprintf(tmpdir, sizeof tmpdir, "%s/fuzz-admin-XXXXXX", base);
-        check(mkdtemp(tmpdir));
-        atexit(cleanup);
-        char path[128], mk[128];
-        snprintf(path, sizeof path, "%s/mef.db", tmpdir);
-        snprintf(mk, sizeof mk, "%s/master.key", tmpdir);
-        check(store_open(path, mk, true, &store) == 0);
+        fuzz_store_open("admin");
         cfg = (mef_config_t) { .default_lifetime = 86400, .default_poll = 3600, .retry_after = 5 };
         check(call("POST", "/admin/v1/targets", "{\"id\": \"/in-cse\", \"pskID\": \"in-psk\", \"psk\": \"" PSK "\"}") ==
               201);
@@ -70,23 +46,11 @@ static void setup(void) {
                    "{\"nodeID\": \"urn:dev:ops:f-2\", \"certFingerprint\": \"" FP "\", \"cseID\": \"/mn-f-2\", "
                    "\"cseBase\": \"https://in.example.net/base\"}") == 201);
         check(call("POST", "/admin/v1/nodes/urn:dev:ops:f-2/revoke", NULL) == 200);
-
-        check(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
-        sqlite3_busy_timeout(db, 5000);
-        exec_sql("PRAGMA synchronous = OFF; ATTACH ':memory:' AS seed;"
-                 "CREATE TABLE seed.nodes AS SELECT * FROM main.nodes;"
-                 "CREATE TABLE seed.targets AS SELECT * FROM main.targets;"
-                 "CREATE TABLE seed.enrolments AS SELECT * FROM main.enrolments;"
-                 "CREATE TABLE seed.audit AS SELECT * FROM main.audit;");
+        fuzz_store_snapshot("CREATE TABLE seed.audit AS SELECT * FROM main.audit;");
 }
 
 static void reset(void) {
-        exec_sql("BEGIN;"
-                 "DELETE FROM main.audit; INSERT INTO main.audit SELECT * FROM seed.audit;"
-                 "DELETE FROM main.enrolments; INSERT INTO main.enrolments SELECT * FROM seed.enrolments;"
-                 "DELETE FROM main.nodes; INSERT INTO main.nodes SELECT * FROM seed.nodes;"
-                 "DELETE FROM main.targets; INSERT INTO main.targets SELECT * FROM seed.targets;"
-                 "COMMIT;");
+        fuzz_store_restore((const char *const[]) { "audit", "enrolments", "nodes", "targets", NULL });
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

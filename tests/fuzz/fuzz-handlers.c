@@ -11,24 +11,20 @@
  * no 500 from a well-formed store but for an enrolment that cannot be stored. After each input the
  * tables are put back from a snapshot taken by a second connection, so inputs stay independent. */
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "fuzz-request.h"
-#include "fuzz-util.h"
+#include "fuzz-store.h"
 #include "keys/kdf.h"
 #include "mef/handlers.h"
-#include "mef/store.h"
+#include "tests/unit/handlers-config.h"
 #include "proto/http.h"
 #include "util/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define FQDN "mef.example.net"
 #define FP_NODE4 "4444444444444444444444444444444444444444444444444444444444444444"
 #define FP_MAF "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 
@@ -45,22 +41,8 @@ static const struct {
         { NULL, NULL },
 };
 
-static char tmpdir[64];
-static mef_store_t *store;
-static sqlite3 *db; /* our own connection: snapshot and reset */
 static mef_config_t cfg;
 static store_node_t nodes[5];
-
-
-static void cleanup(void) {
-        store = store_close(store);
-        sqlite3_close(db);
-        fuzz_rm_tree(tmpdir);
-}
-
-static void exec_sql(const char *sql) {
-        check(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
-}
 
 static void ekm_fill(uint8_t ekm[KDF_EKM_LEN], unsigned variant) {
         for (size_t i = 0; i < KDF_EKM_LEN; i++)
@@ -105,21 +87,8 @@ static void enrol(size_t node, unsigned variant) {
 }
 
 static void setup(void) {
-        const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ?: "/tmp";
-        snprintf(tmpdir, sizeof tmpdir, "%s/fuzz-handlers-XXXXXX", base);
-        check(mkdtemp(tmpdir));
-        atexit(cleanup);
-        char path[128], mk[128];
-        snprintf(path, sizeof path, "%s/mef.db", tmpdir);
-        snprintf(mk, sizeof mk, "%s/master.key", tmpdir);
-        check(store_open(path, mk, true, &store) == 0);
-        cfg = (mef_config_t) {
-                .fqdn = (char *) FQDN,
-                .base = (char *) "/msce",
-                .default_lifetime = 31536000,
-                .default_poll = 86400,
-                .retry_after = 5,
-        };
+        fuzz_store_open("handlers");
+        cfg = handlers_config();
         add_node(0, "kpm-1", NULL, false, NODE_ACTIVE);
         add_node(1, "kpm-2", NULL, false, NODE_ACTIVE);
         add_node(2, "kpm-3", NULL, true, NODE_ACTIVE);
@@ -148,14 +117,7 @@ static void setup(void) {
         check(store_node_set_state(store, nodes[2].node_id, NODE_REVOKED) == 0);
         nodes[1].state = NODE_REENROL;
         nodes[2].state = NODE_REVOKED;
-
-        check(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
-        sqlite3_busy_timeout(db, 5000);
-        exec_sql("PRAGMA synchronous = OFF; ATTACH ':memory:' AS seed;"
-                 "CREATE TABLE seed.nodes AS SELECT * FROM main.nodes;"
-                 "CREATE TABLE seed.targets AS SELECT * FROM main.targets;"
-                 "CREATE TABLE seed.enrolments AS SELECT * FROM main.enrolments;"
-                 "CREATE TABLE seed.audit_max AS SELECT max(id) AS id FROM main.audit;");
+        fuzz_store_snapshot("CREATE TABLE seed.audit_max AS SELECT max(id) AS id FROM main.audit;");
 }
 
 /* 1 when main holds other rows than the snapshot in any table but the audit trail. */
@@ -179,10 +141,7 @@ static bool changed(void) {
 static void reset(bool tables) {
         exec_sql("DELETE FROM main.audit WHERE id > (SELECT id FROM seed.audit_max)");
         if (tables)
-                exec_sql("BEGIN;"
-                         "DELETE FROM main.enrolments; INSERT INTO main.enrolments SELECT * FROM seed.enrolments;"
-                         "DELETE FROM main.nodes; INSERT INTO main.nodes SELECT * FROM seed.nodes;"
-                         "COMMIT;");
+                fuzz_store_restore((const char *const[]) { "enrolments", "nodes", NULL });
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

@@ -105,12 +105,7 @@ id = urn:dev:ops:abuse-1
 uri = https://127.0.0.1:$port/msce
 psk_identity = kpm-fake
 psk_file = $T/kpm.hex
-[consumer]
-user = $CSE_USER
-[seal]
-backend = host
-state_dir = $state
-runtime_dir = $run
+$(agent_custody "$CSE_USER" "$state" "$run")
 [timing]
 connect_timeout = ${t}s
 exchange_timeout = ${t}s

@@ -72,8 +72,7 @@ $(printf '%s\n' "$SECRETS" | tr a-f A-F)"
 # custody NAME: where the agent keeps the profile of configuration NAME. Each configuration has
 # its own state directory, so that every case enrols (a sealed profile would be restored).
 custody() {
-        printf '[consumer]\nuser = %s\n[seal]\nbackend = host\nstate_dir = %s\nruntime_dir = %s\n' \
-                $CSE_USER "$T/$1/state" "$T/$1/run"
+        agent_custody $CSE_USER "$T/$1/state" "$T/$1/run"
 }
 
 # conf NAME NODE KPMID KPMFILE [EXTRA [mef] LINES...]

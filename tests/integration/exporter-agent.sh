@@ -91,12 +91,7 @@ id = urn:dev:ops:openssl-agent
 uri = https://$FQDN:$port/msce
 $cred
 $2
-[consumer]
-user = $CSE_USER
-[seal]
-backend = host
-state_dir = $T/state
-runtime_dir = $T/run
+$(agent_custody "$CSE_USER" "$T/state" "$T/run")
 [timing]
 connect_timeout = 5s
 exchange_timeout = 15s

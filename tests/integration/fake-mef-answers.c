@@ -187,6 +187,38 @@ static void dbg_body(buf_t *b, const char *reason) {
         buf_printf(b, "{\"m2m:dbg\":\"%s\"}", reason);
 }
 
+/* The scenarios answered with an error of their own: the answer (status, X-M2M-RSC, more
+ * header lines) and the m2m:dbg reason. */
+#define BUSY_503(retry_after) \
+        { .status = 503, .reason = "Service Unavailable", .rsc = "5000", .extra = "Retry-After: " retry_after "\r\n" }
+static const struct {
+        scenario_id_t id;
+        resp_t r;
+        const char *dbg;
+} error_answers[] = {
+        { S_BUSY_503, BUSY_503("7"), "fake-mef is overloaded" },
+        { S_BUSY_503_HUGE, BUSY_503("999999999999"), "fake-mef is overloaded" },
+        { S_BUSY_503_30_DIGITS, BUSY_503("123456789012345678901234567890"), "fake-mef is overloaded" },
+        { S_BUSY_503_ZERO, BUSY_503("0"), "fake-mef is overloaded" },
+        { S_BUSY_503_DATE, BUSY_503("Fri, 31 Dec 2099 23:59:59 GMT"), "fake-mef is overloaded" },
+        { S_RATE_429,
+          { .status = 429, .reason = "Too Many Requests", .rsc = "4000", .extra = "Retry-After: 9\r\n" },
+          "enrolment rate limit: retry later" },
+        { S_ERROR_500, { .status = 500, .reason = "Internal Server Error", .rsc = "5000" }, "fake-mef internal error" },
+        { S_FORBIDDEN_403, { .status = 403, .reason = "Forbidden", .rsc = "4103" }, "node blocked by fake-mef" },
+        { S_BAD_REQUEST_400, { .status = 400, .reason = "Bad Request", .rsc = "4000" }, "fake-mef refuses this request" },
+};
+
+static void error_answer(scenario_id_t id, resp_t *r, buf_t *body) {
+        for (size_t i = 0; i < ELEMENTSOF(error_answers); i++)
+                if (error_answers[i].id == id) {
+                        *r = error_answers[i].r;
+                        dbg_body(body, error_answers[i].dbg);
+                        return;
+                }
+        abort(); /* a scenario listed in build() but not here */
+}
+
 /* The bytes to send for scenario s; *ret_prof says which profile (for --secrets-out). */
 int build(const fake_t *f, exch_t *e, buf_t *out, prof_t *ret_prof) {
         prof_t p = { .n_targets = 1 };
@@ -283,25 +315,15 @@ int build(const fake_t *f, exch_t *e, buf_t *out, prof_t *ret_prof) {
                 p.expired = true;
                 break;
         case S_BUSY_503:
-                r = (resp_t) { .status = 503, .reason = "Service Unavailable", .rsc = "5000",
-                               .extra = "Retry-After: 7\r\n" };
-                dbg_body(&body, "fake-mef is overloaded");
-                break;
         case S_RATE_429:
-                r = (resp_t) { .status = 429, .reason = "Too Many Requests", .rsc = "4000",
-                               .extra = "Retry-After: 9\r\n" };
-                dbg_body(&body, "enrolment rate limit: retry later");
-                break;
         case S_BUSY_503_HUGE:
         case S_BUSY_503_30_DIGITS:
         case S_BUSY_503_ZERO:
         case S_BUSY_503_DATE:
-                r = (resp_t) { .status = 503, .reason = "Service Unavailable", .rsc = "5000",
-                               .extra = f->scenario == S_BUSY_503_HUGE ? "Retry-After: 999999999999\r\n" :
-                                        f->scenario == S_BUSY_503_30_DIGITS ? "Retry-After: 123456789012345678901234567890\r\n" :
-                                        f->scenario == S_BUSY_503_ZERO ? "Retry-After: 0\r\n" :
-                                        "Retry-After: Fri, 31 Dec 2099 23:59:59 GMT\r\n" };
-                dbg_body(&body, "fake-mef is overloaded");
+        case S_ERROR_500:
+        case S_FORBIDDEN_403:
+        case S_BAD_REQUEST_400:
+                error_answer(f->scenario, &r, &body);
                 break;
         case S_CSEID_SHELL:
                 p.cse_id = "/mn-$(id)`id`;reboot";
@@ -326,18 +348,6 @@ int build(const fake_t *f, exch_t *e, buf_t *out, prof_t *ret_prof) {
                 for (char *c = keid; *c; c++)
                         *c = (char) toupper((unsigned char) *c);
                 p.ke_id = keid;
-                break;
-        case S_ERROR_500:
-                r = (resp_t) { .status = 500, .reason = "Internal Server Error", .rsc = "5000" };
-                dbg_body(&body, "fake-mef internal error");
-                break;
-        case S_FORBIDDEN_403:
-                r = (resp_t) { .status = 403, .reason = "Forbidden", .rsc = "4103" };
-                dbg_body(&body, "node blocked by fake-mef");
-                break;
-        case S_BAD_REQUEST_400:
-                r = (resp_t) { .status = 400, .reason = "Bad Request", .rsc = "4000" };
-                dbg_body(&body, "fake-mef refuses this request");
                 break;
         case S_GARBAGE:
         case S_NOT_TLS: {

@@ -16,6 +16,7 @@
  * that gives up early is no error), 1 when a handshake or the request was not what an agent
  * sends, 2 on usage errors. */
 #include "tests/integration/fake-mef.h"
+#include "tests/integration/listen-loopback.h"
 
 static const struct {
         const char *name;
@@ -266,28 +267,6 @@ static int serve_raw(const fake_t *f, int fd) {
 
 /* ---- main ---- */
 
-static int listen_on(const char *port, int *ret_fd) {
-        unsigned long long p;
-        int r = parse_uint(port, 65535, &p);
-        if (r < 0)
-                return r;
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return negative_errno();
-        int one = 1;
-        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) p),
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof a;
-        if (bind(fd, (struct sockaddr *) &a, sizeof a) < 0 || listen(fd, 8) < 0 ||
-            getsockname(fd, (struct sockaddr *) &a, &len) < 0)
-                return negative_errno();
-        printf("port=%u\n", ntohs(a.sin_port));
-        fflush(stdout);
-        *ret_fd = TAKE_FD(fd);
-        return 0;
-}
-
 static int usage(void) {
         fprintf(stderr, "usage: fake-mef SCENARIO --psk-identity ID --psk-hex-file FILE [--fqdn HOST] [--base /msce]\n"
                         "                [--port N] [-n COUNT] [--secrets-out FILE]\n"
@@ -373,7 +352,7 @@ int main(int argc, char **argv) {
         r = tls_ctx_new_server(&cfg, &ctx);
         if (r < 0)
                 fprintf(stderr, "fake-mef: TLS setup: %s\n", strerror(-r));
-        else if ((r = listen_on(port, &lfd)) < 0)
+        else if ((r = listen_loopback(port, 8, true, &lfd)) < 0)
                 fprintf(stderr, "fake-mef: listen on 127.0.0.1:%s: %s\n", port, strerror(-r));
 
         int failed = r < 0;

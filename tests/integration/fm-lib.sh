@@ -47,18 +47,11 @@ loss_off() { in_ns nft delete table inet fm 2> /dev/null; return 0; }
 loss_dropped() { in_ns nft list table inet fm 2> /dev/null | sed -n 's/.*counter packets \([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }'; }
 # ---- MEF ----
 mef_conf() { # mef_conf PORT [EXTRA LINES for [limits]]
-        cat > "$T/mef.conf" <<EOF
-[server]
-listen = $MEF_IP:$1
-fqdn = $MEF_IP
-base = /msce
-[store]
-path = $T/mef.db
-master_key = $T/master.key
-[limits]
-handshake_timeout = 30000
-${2:-}
-EOF
+        {
+                printf '[server]\nlisten = %s:%s\nfqdn = %s\nbase = /msce\n' "$MEF_IP" "$1" "$MEF_IP"
+                mef_store "$T"
+                printf '[limits]\nhandshake_timeout = 30000\n%s\n' "${2:-}"
+        } > "$T/mef.conf"
 }
 mefctl() { "$MEF" --config "$T/mef.conf" "$@" > "$T/mefctl.out" 2>&1 || { sed 's/^/# /' "$T/mefctl.out"; return 1; }; }
 
@@ -134,12 +127,7 @@ id = node-$1
 uri = https://$MEF_IP:$PORT/msce
 psk_identity = kpm-$1
 psk_file = $T/kpm-$1.hex
-[consumer]
-user = $CSE_USER
-[seal]
-backend = host
-state_dir = $CUR/state
-runtime_dir = $CUR/run
+$(agent_custody "$CSE_USER" "$CUR/state" "$CUR/run")
 [timing]
 connect_timeout = 2s
 exchange_timeout = 5s

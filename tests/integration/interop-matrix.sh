@@ -181,20 +181,8 @@ KEYCTL
 
 # ---- the MEF for side gw: psk and cert nodes, the target /in-cse with its own PSK ----
 mef_setup() {
-        cat > "$T/mef.conf.in" << EOF
-[server]
-listen = 127.0.0.1:@PORT@
-fqdn = $GW_FQDN
-base = /msce
-[tls]
-certificate = $CERTS/server.pem
-key = $CERTS/server.key
-client_ca = $CERTS/ca.pem
-[store]
-path = $T/mef.db
-master_key = $T/master.key
-EOF
-        mef_configure "$T/mef.conf.in"
+        FQDN=$GW_FQDN mef_conf "[tls]" "certificate = $CERTS/server.pem" "key = $CERTS/server.key" \
+                "client_ca = $CERTS/ca.pem"
         local m=("$MEF" --config "$MEF_CONF")
         { "${m[@]}" init &&
           "${m[@]}" target add $TARGET --psk-id msce-test-interop-in-cse --generate-psk "$T/tpsk.hex" &&
@@ -250,8 +238,7 @@ cell_mef() { # PEER AUTH PEER-OPTS AGENT-EXTRA
                 printf '[node]\nid = urn:dev:ops:interop\n[mef]\nuri = https://127.0.0.1:%s/msce\n' "$(field PORT "$T/peer.out")"
                 for l in "${acred[@]}"; do printf '%s\n' "$l"; done
                 if [ "$extra" != - ]; then printf '%s\n' "$extra"; fi
-                printf '[consumer]\nuser = %s\n[seal]\nbackend = host\nstate_dir = %s\nruntime_dir = %s\n' \
-                        $CSE_USER "$T/state" "$T/run"
+                agent_custody $CSE_USER "$T/state" "$T/run"
                 printf '[timing]\nconnect_timeout = 5s\nexchange_timeout = 15s\n'
         } > "$T/agent.conf"
         timeout 30 "$AGENT" --once --config "$T/agent.conf" > "$T/agent.out" 2> "$T/agent.err"

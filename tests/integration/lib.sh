@@ -35,6 +35,11 @@
 #              psk_exchange PSK IDENTITY [1.2|1.3 [S_CLIENT_OPTIONS...]] < REQUEST: openssl s_client
 #              to 127.0.0.1:$PORT, the transcript on stdout (never fails); http_status, json_str
 #              KEY: read a transcript on stdin.
+#   agent      agent_custody USER STATE_DIR RUNTIME_DIR: an agent configuration's [consumer]
+#              and [seal] sections (host backend); mscectl: ctl_run WANT ARGS...: $CTL with
+#              its output in $T/out and $T/err, RC its status, not_ok unless WANT; out_has ERE:
+#              $T/out has such a line; fake_agent: FAKE_PID, a process whose comm is msce-agent
+#              standing in for the agent (the caller stops it).
 # not_ok shows the files named in LIB_SHOW (default "$T/out $T/err") as TAP comments.
 
 LIB_HERE=$(cd "$(dirname "$0")" && pwd)
@@ -305,3 +310,23 @@ psk_exchange() {
 }
 http_status() { sed -n 's/^HTTP\/1.1 \([0-9]*\) .*/\1/p' | head -n1; }
 json_str() { grep -o "\"$1\":\"[^\"]*\"" | head -n1 | cut -d'"' -f4; } # json_str KEY < TRANSCRIPT
+
+# ---- agent ----
+agent_custody() {
+        printf '[consumer]\nuser = %s\n[seal]\nbackend = host\nstate_dir = %s\nruntime_dir = %s\n' "$1" "$2" "$3"
+}
+ctl_run() {
+        lib_want=$1
+        shift
+        "$CTL" "$@" > "$T/out" 2> "$T/err"
+        RC=$?
+        [ $RC -eq "$lib_want" ] || { not_ok "mscectl $*: exit $RC, expected $lib_want"; return 1; }
+}
+out_has() { grep -qE -- "$1" "$T/out"; }
+fake_agent() {
+        cp "$(command -v sleep)" "$T/msce-agent"
+        "$T/msce-agent" 600 &
+        FAKE_PID=$!
+        # mscectl knows the agent by its comm, which is bash's until the fork has exec'd
+        wait_for 10 lib_comm_is "$FAKE_PID" msce-agent || { not_ok "the stand-in agent did not start"; tap_done; }
+}

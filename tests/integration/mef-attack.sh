@@ -38,19 +38,9 @@ fail() {
 }
 alive() { kill -0 "$MEF_PID" 2>/dev/null || fail "msce-mef died ($1)"; }
 
-cat > "$tmp/mef.conf.in" <<EOF
-[server]
-listen = 127.0.0.1:@PORT@
-fqdn = 127.0.0.1
-[store]
-path = $tmp/mef.db
-master_key = $tmp/master.key
 # one node enrols about 18 times in 23 s here, near the default per-node rate limit (20 a
 # minute): the rows measure the attacks, not that limit (mef-ratelimit does)
-[limits]
-enrolments_per_node = 0
-EOF
-mef_configure "$tmp/mef.conf.in"
+mef_conf "[limits]" "enrolments_per_node = 0"
 m() { "$mef" --config "$tmp/mef.conf" "$@"; }
 m init >/dev/null
 m target add /msce-test-attack-in --psk-id msce-test-attack-in --generate-psk "$tmp/tpsk.hex" >/dev/null

@@ -149,23 +149,23 @@ else
 fi
 
 # ---- state changes ----
-run 0 node reenrol urn:dev:ops:gw-1
-run 0 --json node show urn:dev:ops:gw-1
-[[ $(jq -r .state <<<"$OUT") == reenrol ]] || fail "reenrol: $OUT"
+# node_to COMMAND STATE: node COMMAND on gw-1 leaves it in STATE ($OUT: node show --json)
+node_to() {
+        run 0 node "$1" urn:dev:ops:gw-1
+        run 0 --json node show urn:dev:ops:gw-1
+        [[ $(jq -r .state <<<"$OUT") == "$2" ]] || fail "$1: $OUT"
+}
+node_to reenrol reenrol
 ok "node reenrol"
 
-run 0 node revoke urn:dev:ops:gw-1
-run 0 --json node show urn:dev:ops:gw-1
-[[ $(jq -r .state <<<"$OUT") == revoked ]] || fail "revoke: $OUT"
+node_to revoke revoked
 if ((HAVE_SQLITE)); then
         [[ $(jq -r '.enrolments | map(.keID + "=" + .state) | join(",")' <<<"$OUT") == "00bb@mef=revoked,00aa@mef=retired" ]] ||
                 fail "revoke did not revoke (only) the active enrolments: $OUT"
 fi
 ok "node revoke revokes the node and its active enrolments"
 
-run 0 node activate urn:dev:ops:gw-1
-run 0 --json node show urn:dev:ops:gw-1
-[[ $(jq -r .state <<<"$OUT") == active ]] || fail "activate: $OUT"
+node_to activate active
 ok "node activate"
 
 run 0 node remove urn:dev:ops:gw-1

@@ -48,27 +48,9 @@ pki x509 -req -in "$tmp/mef.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreat
 pki x509 -req -in "$tmp/dev.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial -days 2 -out "$tmp/dev.pem"
 
 # MEF_TEST_PORT: a fixed port instead of 0 (the kernel's choice, read back from stdout).
-cat > "$tmp/mef.conf.in" <<EOF
-[server]
-listen = 127.0.0.1:@PORT@
-fqdn = $FQDN
-base = /msce
-
-[tls]
-certificate = $tmp/mef.pem
-key = $tmp/mef.key
-client_ca = $tmp/ca.pem
-
-[store]
-path = $tmp/mef.db
-master_key = $tmp/master.key
-
-[metrics]
-listen = 127.0.0.1:0
-EOF
-
 PORT=${MEF_TEST_PORT:-}
-mef_configure "$tmp/mef.conf.in"
+mef_conf "[tls]" "certificate = $tmp/mef.pem" "key = $tmp/mef.key" "client_ca = $tmp/ca.pem" \
+        "[metrics]" "listen = 127.0.0.1:0"
 m() { "$mef" --config "$tmp/mef.conf" "$@"; }
 m init >/dev/null
 m target add "$TARGET" --psk-id in-cse-psk --generate-psk "$tmp/tpsk.hex" >/dev/null

@@ -39,26 +39,12 @@ FAKE_PID=
 DAEMON_PID=
 at_exit 'stop_pid "$FAKE_PID"; stop_pid "$DAEMON_PID"'
 
-# run WANT_EXIT ARGS...: mscectl with output in $T/out and $T/err
-run() {
-        local want=$1; shift
-        "$CTL" "$@" > "$T/out" 2> "$T/err"
-        RC=$?
-        [ $RC -eq "$want" ] || { not_ok "mscectl $*: exit $RC, expected $want"; return 1; }
-}
-has() { grep -qE -- "$1" "$T/out"; }
-
 umask 077
 
 # ---- status, profile, reprovision against a fake runtime directory ----
 RT=$T/run
 mkdir -m 0755 "$RT"
-# A process whose comm is msce-agent, standing in for the agent.
-cp "$(command -v sleep)" "$T/msce-agent"
-"$T/msce-agent" 600 &
-FAKE_PID=$!
-# mscectl knows the agent by its comm, which is bash's until the fork has exec'd
-wait_for 10 lib_comm_is "$FAKE_PID" msce-agent || { not_ok "the stand-in agent did not start"; tap_done; }
+fake_agent
 PROFILE='{
   "cseID": "/mn-cse-1",
   "cseBase": "https://in.example.net:8443/~/in-cse/in-name",
@@ -74,23 +60,23 @@ state() { # STATE PID
 }
 
 rm -f "$RT/state.json"
-if run 4 --runtime-dir "$RT" status; then
-        has '^msce-agent: NO STATE' && ok "status without state.json: exit 4" || not_ok "status no state: output"
+if ctl_run 4 --runtime-dir "$RT" status; then
+        out_has '^msce-agent: NO STATE' && ok "status without state.json: exit 4" || not_ok "status no state: output"
 fi
 
 state ready $FAKE_PID
-if run 0 --runtime-dir "$RT" status; then
-        if has '^msce-agent: READY$' && has "Process: $FAKE_PID \(running\)" &&
-           has 'State: since 2026-11-27 20:30:00 UTC' && has 'CSE-ID: /mn-cse-1$' &&
-           has "Targets: /in-cse \(kpsaID k1@mef.example.net\)" && has "/maf-1 \(kpsaID it's@mef\)" &&
-           has 'Expires: 2099-11-27 20:30:00 UTC \(in '; then
+if ctl_run 0 --runtime-dir "$RT" status; then
+        if out_has '^msce-agent: READY$' && out_has "Process: $FAKE_PID \(running\)" &&
+           out_has 'State: since 2026-11-27 20:30:00 UTC' && out_has 'CSE-ID: /mn-cse-1$' &&
+           out_has "Targets: /in-cse \(kpsaID k1@mef.example.net\)" && out_has "/maf-1 \(kpsaID it's@mef\)" &&
+           out_has 'Expires: 2099-11-27 20:30:00 UTC \(in '; then
                 ok "status: running and ready: exit 0, state and profile shown"
         else
                 not_ok "status ready: output"
         fi
 fi
 
-if run 0 --runtime-dir "$RT" status --json; then
+if ctl_run 0 --runtime-dir "$RT" status --json; then
         if jq -e --argjson pid $FAKE_PID '.running == true and .state.pid == $pid and
                 .profile.targets[1].kpsaID == "it'"'"'s@mef"' "$T/out" > /dev/null; then
                 ok "status --json: state, profile and running"
@@ -100,22 +86,22 @@ if run 0 --runtime-dir "$RT" status --json; then
 fi
 
 state enrolling $FAKE_PID
-run 5 --runtime-dir "$RT" status && { has '^msce-agent: ENROLLING$' && ok "status: running, enrolling: exit 5" || not_ok "status enrolling: output"; }
+ctl_run 5 --runtime-dir "$RT" status && { out_has '^msce-agent: ENROLLING$' && ok "status: running, enrolling: exit 5" || not_ok "status enrolling: output"; }
 
 # A pid that is not msce-agent (this shell) counts as not running.
 state ready $$
-if run 3 --runtime-dir "$RT" status; then
-        has '^msce-agent: NOT RUNNING \(last state ready\)$' && has "Process: $$ \(gone\)" &&
+if ctl_run 3 --runtime-dir "$RT" status; then
+        out_has '^msce-agent: NOT RUNNING \(last state ready\)$' && out_has "Process: $$ \(gone\)" &&
                 ok "status: pid of another program: not running, exit 3" || not_ok "status other pid: output"
 fi
-run 3 --runtime-dir "$RT" status --json && { jq -e '.running == false' "$T/out" > /dev/null &&
+ctl_run 3 --runtime-dir "$RT" status --json && { jq -e '.running == false' "$T/out" > /dev/null &&
         ok "status --json: running false" || not_ok "status --json not running"; }
 
 printf '{"state": 42}\n' > "$RT/state.json"
-run 1 --runtime-dir "$RT" status && { grep -q 'state.json: "state" is not a string' "$T/err" &&
+ctl_run 1 --runtime-dir "$RT" status && { grep -q 'state.json: "state" is not a string' "$T/err" &&
         ok "status: malformed state.json: exit 1 naming the problem" || not_ok "status malformed: message"; }
 
-if run 0 --runtime-dir "$RT" profile; then
+if ctl_run 0 --runtime-dir "$RT" profile; then
         if [ "$(jq -S . "$T/out")" = "$(printf '%s\n' "$PROFILE" | jq -S .)" ]; then
                 ok "profile: the JSON of profile.json"
         else
@@ -123,7 +109,7 @@ if run 0 --runtime-dir "$RT" profile; then
         fi
 fi
 
-if run 0 --runtime-dir "$RT" profile --env; then
+if ctl_run 0 --runtime-dir "$RT" profile --env; then
         # Read the lines back as sh and as EnvironmentFile= would, and compare with the JSON.
         got=$(sh -c '. "$1"; printf "%s|%s|%s|%s|%s|%s|%s" "$MSCE_CSE_ID" "$MSCE_CSE_BASE" "$MSCE_KEID" \
                 "$MSCE_EXP" "$MSCE_POLL" "$MSCE_TARGET_IDS" "$MSCE_KPSA_IDS"' sh "$T/out")
@@ -137,19 +123,19 @@ if run 0 --runtime-dir "$RT" profile --env; then
 fi
 
 rm -f "$RT/profile.json"
-run 4 --runtime-dir "$RT" profile && ok "profile without profile.json: exit 4"
-run 4 --runtime-dir "$RT" profile --env && ok "profile --env without profile.json: exit 4"
+ctl_run 4 --runtime-dir "$RT" profile && ok "profile without profile.json: exit 4"
+ctl_run 4 --runtime-dir "$RT" profile --env && ok "profile --env without profile.json: exit 4"
 
 # reprovision: SIGUSR1 to the agent named in state.json, never to another program.
 sleep 600 &
 OTHER=$!
 state ready $OTHER
-run 3 --runtime-dir "$RT" reprovision && { kill -0 $OTHER 2> /dev/null &&
+ctl_run 3 --runtime-dir "$RT" reprovision && { kill -0 $OTHER 2> /dev/null &&
         ok "reprovision: pid of another program: exit 3, not signalled" || not_ok "reprovision signalled another program"; }
 kill $OTHER 2> /dev/null; wait $OTHER 2> /dev/null
 state ready $FAKE_PID
 exec 3>&2 2> /dev/null # bash reports the job killed by the signal: not an error here
-if run 0 --runtime-dir "$RT" reprovision; then
+if ctl_run 0 --runtime-dir "$RT" reprovision; then
         wait $FAKE_PID
         st=$?
         exec 2>&3
@@ -158,22 +144,14 @@ if run 0 --runtime-dir "$RT" reprovision; then
                 not_ok "reprovision: fake agent ended with $st"
 fi
 exec 2>&3 3>&-
-run 3 --runtime-dir "$RT" reprovision && ok "reprovision: agent gone: exit 3"
-run 2 --runtime-dir "$RT" frobnicate && ok "unknown command: exit 2"
-run 2 --runtime-dir "$RT" status --bogus && ok "unknown option: exit 2"
+ctl_run 3 --runtime-dir "$RT" reprovision && ok "reprovision: agent gone: exit 3"
+ctl_run 2 --runtime-dir "$RT" frobnicate && ok "unknown command: exit 2"
+ctl_run 2 --runtime-dir "$RT" status --bogus && ok "unknown option: exit 2"
 
 # ---- check against a real msce-mef ----
 # Every check below must leave the caller's session keyring as it was (compared further down).
 [ $ROOT = 1 ] && keyctl show @s > "$T/session.before" 2>&1
-cat > "$T/mef.conf.in" <<EOF
-[server]
-listen = 127.0.0.1:@PORT@
-fqdn = 127.0.0.1
-[store]
-path = $T/mef.db
-master_key = $T/master.key
-EOF
-mef_configure "$T/mef.conf.in"
+mef_conf
 mefctl init || bail "msce-mef init failed"
 mefctl node add node-1 --cse-id /mn-cse-1 --cse-base https://in.example.net/~/in-cse/in-name --psk-id kpm-1 \
         --generate-psk "$T/kpm-1.hex" --target /in-cse || bail "node add failed"
@@ -189,22 +167,17 @@ id = node-1
 uri = $2
 psk_identity = kpm-1
 psk_file = $3
-[consumer]
-user = $SERVICE_USER
-[seal]
-backend = host
-state_dir = $T/state
-runtime_dir = $RT
+$(agent_custody "$SERVICE_USER" "$T/state" "$RT")
 [timing]
 connect_timeout = 2s
 exchange_timeout = 30s
 EOF
 }
 conf good "https://127.0.0.1:$PORT/msce" "$T/kpm-1.hex"
-if run 0 --config "$T/good.conf" check --agent-user $AGENT_USER; then
-        if has '^OK    configuration: ' && has '^OK    MEF connection: 127\.0\.0\.1 port' &&
-           has '^OK    MEF TLS: TLSv1\.[23] .* \(psk mode\)$' && has '^WARN  \[mef\] psk_file: .* hidden from msce-agent.service \(PrivateTmp=yes\)' &&
-           has '^OK    \[seal\] backend: host' && ! has '^FAIL'; then
+if ctl_run 0 --config "$T/good.conf" check --agent-user $AGENT_USER; then
+        if out_has '^OK    configuration: ' && out_has '^OK    MEF connection: 127\.0\.0\.1 port' &&
+           out_has '^OK    MEF TLS: TLSv1\.[23] .* \(psk mode\)$' && out_has '^WARN  \[mef\] psk_file: .* hidden from msce-agent.service \(PrivateTmp=yes\)' &&
+           out_has '^OK    \[seal\] backend: host' && ! out_has '^FAIL'; then
                 ok "check: configuration, credential, MEF reachable, TLS handshake with the Kpm: exit 0"
         else
                 not_ok "check good: findings"
@@ -213,45 +186,45 @@ fi
 
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/wrong.hex"
 conf wrong "https://127.0.0.1:$PORT/msce" "$T/wrong.hex"
-run 1 --config "$T/wrong.conf" check --agent-user $AGENT_USER && {
-        has '^FAIL  MEF TLS: authentication failed \(psk mode\)$' && has '^      fix: psk_identity and psk_file' &&
+ctl_run 1 --config "$T/wrong.conf" check --agent-user $AGENT_USER && {
+        out_has '^FAIL  MEF TLS: authentication failed \(psk mode\)$' && out_has '^      fix: psk_identity and psk_file' &&
                 ok "check: wrong Kpm: FAIL with a fix, exit 1" || not_ok "check wrong Kpm: findings"; }
-run 0 --config "$T/wrong.conf" check --no-network --agent-user $AGENT_USER && { ! has '^[A-Z]+ +MEF' &&
+ctl_run 0 --config "$T/wrong.conf" check --no-network --agent-user $AGENT_USER && { ! out_has '^[A-Z]+ +MEF' &&
         ok "check --no-network: no MEF findings" || not_ok "check --no-network: output"; }
 
 conf unresolvable "https://mef.msce-test.invalid/msce" "$T/kpm-1.hex"
-run 1 --config "$T/unresolvable.conf" check --agent-user $AGENT_USER && {
-        has '^FAIL  MEF name: mef\.msce-test\.invalid does not resolve' && ! has 'MEF connection' &&
+ctl_run 1 --config "$T/unresolvable.conf" check --agent-user $AGENT_USER && {
+        out_has '^FAIL  MEF name: mef\.msce-test\.invalid does not resolve' && ! out_has 'MEF connection' &&
                 ok "check: unresolvable MEF name: FAIL, no connection attempted" || not_ok "check unresolvable: findings"; }
 
 cp "$T/kpm-1.hex" "$T/open.hex"
 chmod 0644 "$T/open.hex"
 conf open "https://127.0.0.1:$PORT/msce" "$T/open.hex"
-run 1 --config "$T/open.conf" check --agent-user $AGENT_USER && {
-        has '^FAIL  configuration: .*psk_file: .*readable by group or others' &&
+ctl_run 1 --config "$T/open.conf" check --agent-user $AGENT_USER && {
+        out_has '^FAIL  configuration: .*psk_file: .*readable by group or others' &&
                 ok "check: Kpm file 0644: configuration FAIL, exit 1" || not_ok "check 0644: findings"; }
 
 # Hardware findings (this machine may have neither a TPM nor GPIO at /dev/*9).
 { cat "$T/good.conf"; printf '[leds]\nstatus = gpiochip9:3\nerror = bogus\n'; } |
         sed 's/^backend = host$/backend = tpm2\ntcti = device:\/dev\/tpmrm9/' > "$T/hw.conf"
-if run 1 --config "$T/hw.conf" check --no-network --agent-user $AGENT_USER; then
-        if has '^FAIL  TPM: none answers on device:/dev/tpmrm9' && has '^FAIL  \[leds\] error: bogus: ' &&
-           has '^      fix: write gpiochipN:OFFSET' && has '^FAIL  \[leds\] status: (/dev/gpiochip9: No such file|.*no LED support)'; then
+if ctl_run 1 --config "$T/hw.conf" check --no-network --agent-user $AGENT_USER; then
+        if out_has '^FAIL  TPM: none answers on device:/dev/tpmrm9' && out_has '^FAIL  \[leds\] error: bogus: ' &&
+           out_has '^      fix: write gpiochipN:OFFSET' && out_has '^FAIL  \[leds\] status: (/dev/gpiochip9: No such file|.*no LED support)'; then
                 ok "check: backend tpm2 without a TPM, a missing GPIO chip and a bad LED spec: FAIL each"
         else
                 not_ok "check hardware: findings"
         fi
 fi
 sed -i 's/^backend = tpm2$/backend = auto/' "$T/hw.conf"
-run 1 --config "$T/hw.conf" check --no-network --agent-user $AGENT_USER && {
-        has '^WARN  TPM: none answers on device:/dev/tpmrm9: the profile is sealed with the host key' &&
+ctl_run 1 --config "$T/hw.conf" check --no-network --agent-user $AGENT_USER && {
+        out_has '^WARN  TPM: none answers on device:/dev/tpmrm9: the profile is sealed with the host key' &&
                 ok "check: backend auto without a TPM: WARN, host key" || not_ok "check auto: findings"; }
 
 if [ $ROOT = 1 ]; then
         # The agent's user (here: the CSE test user) cannot read a root-owned 0600 Kpm.
-        run 1 --config "$T/good.conf" check --no-network --agent-user $CSE_USER && {
-                has "^FAIL  \[mef\] psk_file: .* not readable by the agent's user $CSE_USER \(owner root" &&
-                has "^      fix: chown $CSE_USER: $T/kpm-1.hex" &&
+        ctl_run 1 --config "$T/good.conf" check --no-network --agent-user $CSE_USER && {
+                out_has "^FAIL  \[mef\] psk_file: .* not readable by the agent's user $CSE_USER \(owner root" &&
+                out_has "^      fix: chown $CSE_USER: $T/kpm-1.hex" &&
                         ok "check: secret not readable by the agent's user: FAIL with chown fix" ||
                         not_ok "check agent user: findings"; }
 else
@@ -263,9 +236,9 @@ if [ $ROOT = 1 ]; then
         mkdir -m 0700 "$T/state"
         keyctl session - "$AGENT" --once --config "$T/good.conf" > "$T/agent.out" 2>&1 || { sed 's/^/# /' "$T/agent.out"; echo "Bail out! enrolment failed"; exit 1; }
         KEID=$(jq -r .keID "$RT/profile.json")
-        if run 0 --config "$T/good.conf" check --no-network --agent-user root; then
-                has "^OK    keys: 2 filed; $CSE_USER reads msce:ltk \(32 bytes\)$" &&
-                has "^OK    sealed profile: KeID $KEID, expires .*host backend$" &&
+        if ctl_run 0 --config "$T/good.conf" check --no-network --agent-user root; then
+                out_has "^OK    keys: 2 filed; $CSE_USER reads msce:ltk \(32 bytes\)$" &&
+                out_has "^OK    sealed profile: KeID $KEID, expires .*host backend$" &&
                         ok "check after enrolment: the CSE user reads its key; the sealed profile opens" ||
                         not_ok "check keys: findings"
         fi
@@ -275,15 +248,15 @@ if [ $ROOT = 1 ]; then
         cmp -s "$T/session.before" "$T/session.after" && ok "check: nothing linked into the caller's session keyring" ||
                 not_ok "check changed the caller's session keyring"
 
-        run 0 --config "$T/good.conf" profile && { jq -e --arg k "$KEID" '.keID == $k' "$T/out" > /dev/null &&
+        ctl_run 0 --config "$T/good.conf" profile && { jq -e --arg k "$KEID" '.keID == $k' "$T/out" > /dev/null &&
                 ok "profile: written by the agent, read by mscectl" || not_ok "profile after enrolment"; }
 
-        run 2 --config "$T/good.conf" factory-reset < /dev/null && {
+        ctl_run 2 --config "$T/good.conf" factory-reset < /dev/null && {
                 grep -q 'refusing without --yes' "$T/err" && [ -f "$RT/profile.json" ] &&
                         ok "factory-reset without --yes, no terminal: exit 2, nothing removed" ||
                         not_ok "factory-reset without --yes"; }
 
-        if run 0 --config "$T/good.conf" factory-reset --yes; then
+        if ctl_run 0 --config "$T/good.conf" factory-reset --yes; then
                 ls "$T/state" > "$T/state.ls"
                 if [ ! -e "$RT/profile.json" ] && [ ! -s "$T/state.ls" ] &&
                    "$CTL" --config "$T/good.conf" check --no-network --agent-user root | grep -q "^WARN  keys: none filed for $CSE_USER"; then
@@ -295,15 +268,15 @@ if [ $ROOT = 1 ]; then
 
         keyctl session - "$AGENT" --once --config "$T/good.conf" > "$T/agent.out" 2>&1 || { sed 's/^/# /' "$T/agent.out"; echo "Bail out! enrolment failed"; exit 1; }
         KEID=$(jq -r .keID "$RT/profile.json")
-        if run 0 --config "$T/good.conf" factory-reset --deregister --yes; then
-                if has "^Deregistered KeID $KEID with MEF https://127\.0\.0\.1:$PORT/msce\.$" && [ ! -e "$RT/profile.json" ] &&
+        if ctl_run 0 --config "$T/good.conf" factory-reset --deregister --yes; then
+                if out_has "^Deregistered KeID $KEID with MEF https://127\.0\.0\.1:$PORT/msce\.$" && [ ! -e "$RT/profile.json" ] &&
                    "$MEF" --config "$T/mef.conf" audit | grep -q deregister; then
                         ok "factory-reset --deregister: the MEF saw the deregistration, the profile is gone"
                 else
                         not_ok "factory-reset --deregister: output or MEF audit"
                 fi
         fi
-        run 0 --config "$T/good.conf" factory-reset --deregister --yes && { has '^Nothing to deregister' &&
+        ctl_run 0 --config "$T/good.conf" factory-reset --deregister --yes && { out_has '^Nothing to deregister' &&
                 ok "factory-reset --deregister without a profile: nothing to deregister, exit 0" ||
                 not_ok "factory-reset twice: output"; }
 
@@ -314,13 +287,13 @@ if [ $ROOT = 1 ]; then
         sed "s|^psk_file = .*|psk_file = $T/kpm-agent.hex|" "$T/good.conf" > "$T/daemon.conf"
         chown -R $AGENT_USER_TEST: "$T/state" "$RT"
         # The configuration itself must be readable by the agent's user.
-        run 1 --config "$T/daemon.conf" check --no-network --agent-user $AGENT_USER_TEST && {
-                has "^FAIL  configuration: $T/daemon.conf is not readable by the agent's user $AGENT_USER_TEST" &&
+        ctl_run 1 --config "$T/daemon.conf" check --no-network --agent-user $AGENT_USER_TEST && {
+                out_has "^FAIL  configuration: $T/daemon.conf is not readable by the agent's user $AGENT_USER_TEST" &&
                         ok "check: configuration file not readable by the agent's user: FAIL" ||
                         not_ok "check unreadable configuration: findings"; }
         chmod 0644 "$T/daemon.conf"
-        if run 0 --config "$T/daemon.conf" check --no-network --agent-user $AGENT_USER_TEST; then
-                ! has '^FAIL' && has "^OK    \[seal\] state_dir: $T/state \(owner $AGENT_USER_TEST, mode 0700\)" &&
+        if ctl_run 0 --config "$T/daemon.conf" check --no-network --agent-user $AGENT_USER_TEST; then
+                ! out_has '^FAIL' && out_has "^OK    \[seal\] state_dir: $T/state \(owner $AGENT_USER_TEST, mode 0700\)" &&
                         ok "check for an unprivileged agent user: its files are in order" || not_ok "check agent user: findings"
         fi
         CAPS=-all,+setuid,+sys_admin
@@ -337,18 +310,18 @@ if [ $ROOT = 1 ]; then
                 return 1
         }
         if wait_state "\$s.state == \"ready\" and \$s.pid == $DAEMON_PID"; then
-                run 0 --config "$T/daemon.conf" status && {
-                        has '^msce-agent: READY$' && has "Process: $DAEMON_PID \(running\)" && has '^ +Node: node-1$' &&
-                        has '^ +Status: ' && has '^ +CSE-ID: /mn-cse-1$' &&
+                ctl_run 0 --config "$T/daemon.conf" status && {
+                        out_has '^msce-agent: READY$' && out_has "Process: $DAEMON_PID \(running\)" && out_has '^ +Node: node-1$' &&
+                        out_has '^ +Status: ' && out_has '^ +CSE-ID: /mn-cse-1$' &&
                                 ok "daemon as an unprivileged user with CAP_SETUID and CAP_SYS_ADMIN: ready; status exit 0" || not_ok "status daemon: output"; }
                 KEID=$(jq -r .keID "$RT/profile.json")
-                if run 0 --config "$T/daemon.conf" reprovision; then
+                if ctl_run 0 --config "$T/daemon.conf" reprovision; then
                         wait_state "\$s.state == \"ready\" and \$p.keID != \"$KEID\" and \$s.keID == \$p.keID" &&
                                 ok "reprovision: the daemon enrolled again (new KeID)" || not_ok "reprovision: no new KeID"
                 fi
                 KEID=$(jq -r .keID "$RT/profile.json")
-                if run 0 --config "$T/daemon.conf" factory-reset --yes; then
-                        has "^Asked msce-agent \(pid $DAEMON_PID\) to enrol again\.$" &&
+                if ctl_run 0 --config "$T/daemon.conf" factory-reset --yes; then
+                        out_has "^Asked msce-agent \(pid $DAEMON_PID\) to enrol again\.$" &&
                         wait_state "\$s.state == \"ready\" and \$p.keID != \"$KEID\" and \$s.keID == \$p.keID" &&
                                 ok "factory-reset while the daemon runs: removed, and it enrolled again" ||
                                 not_ok "factory-reset while running"
@@ -357,7 +330,7 @@ if [ $ROOT = 1 ]; then
                 wait $DAEMON_PID
                 st=$?
                 DAEMON_PID=
-                run 3 --config "$T/daemon.conf" status && { [ $st -eq 0 ] && has '^msce-agent: NOT RUNNING \(last state stopping\)$' &&
+                ctl_run 3 --config "$T/daemon.conf" status && { [ $st -eq 0 ] && out_has '^msce-agent: NOT RUNNING \(last state stopping\)$' &&
                         ok "status after SIGTERM: not running, last state stopping, exit 3" ||
                         not_ok "status after SIGTERM (daemon exit $st)"; }
         else
@@ -388,9 +361,9 @@ if command -v openssl > /dev/null; then
                 sleep 0.1
         done
         conf nosuite "https://127.0.0.1:$SPORT/msce" "$T/kpm-1.hex"
-        run 1 --config "$T/nosuite.conf" check --agent-user $AGENT_USER && {
-                has '^FAIL  MEF TLS: incompatible: the MEF accepted none of TLS 1\.2-1\.3 .*suites TLS_AES_128_GCM_SHA256, TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256; groups X25519, P-256, or does not know the PSK identity$' &&
-                        ! has 'authentication failed' &&
+        ctl_run 1 --config "$T/nosuite.conf" check --agent-user $AGENT_USER && {
+                out_has '^FAIL  MEF TLS: incompatible: the MEF accepted none of TLS 1\.2-1\.3 .*suites TLS_AES_128_GCM_SHA256, TLS_ECDHE_PSK_WITH_AES_128_CBC_SHA256; groups X25519, P-256, or does not know the PSK identity$' &&
+                        ! out_has 'authentication failed' &&
                         ok "check: a MEF without a common suite: FAIL incompatible, with what the agent offers" ||
                         not_ok "check incompatible: findings"; }
         kill $S_PID 2> /dev/null; wait $S_PID 2> /dev/null
@@ -400,8 +373,8 @@ else
 fi
 
 mef_stop
-run 1 --config "$T/good.conf" check --agent-user $AGENT_USER && {
-        has '^FAIL  MEF connection: 127\.0\.0\.1 port [0-9]+: Connection refused' &&
+ctl_run 1 --config "$T/good.conf" check --agent-user $AGENT_USER && {
+        out_has '^FAIL  MEF connection: 127\.0\.0\.1 port [0-9]+: Connection refused' &&
                 ok "check: MEF down: FAIL connection refused" || not_ok "check MEF down: findings"; }
 
 tap_done

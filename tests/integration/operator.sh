@@ -61,8 +61,7 @@ conf() {
                 if [ $# -gt 0 ]; then
                         for l in "$@"; do printf '%s\n' "$l"; done
                 else
-                        printf '[consumer]\nuser = %s\n[seal]\nbackend = host\nstate_dir = %s\nruntime_dir = %s\n' \
-                                $CSE_USER "$T/$name/state" "$T/$name/run"
+                        agent_custody $CSE_USER "$T/$name/state" "$T/$name/run"
                 fi
         } > "$T/$name.conf"
 }
@@ -91,7 +90,7 @@ refused() {
 }
 
 custody_of() { # NAME USER: custody lines with another [consumer] user
-        printf '[consumer]\nuser = %s\n[seal]\nbackend = host\nstate_dir = %s\nruntime_dir = %s\n' "$2" \
+        agent_custody "$2" \
                 "$T/$1/state" "$T/$1/run"
 }
 
@@ -256,22 +255,9 @@ rc=$?
         ok "a credential without a Kpm: --check-config exits 78 naming psk_credential" || not_ok "bad credential: exit $rc"
 
 # ---- 2. mscectl on par with aziotctl ----
-# run WANT ARGS...: mscectl, output in $T/out and $T/err
-run() {
-        local want=$1; shift
-        "$CTL" "$@" > "$T/out" 2> "$T/err"
-        RC=$?
-        [ $RC -eq "$want" ] || { not_ok "mscectl $*: exit $RC, expected $want"; return 1; }
-}
-has() { grep -qE -- "$1" "$T/out"; }
 RT=$T/rt
 mkdir -m 0755 "$RT"
-# A process named msce-agent standing in for the agent.
-cp "$(command -v sleep)" "$T/msce-agent"
-"$T/msce-agent" 600 &
-FAKE_PID=$!
-# mscectl knows the agent by its comm, which is bash's until the fork has exec'd
-wait_for 10 lib_comm_is "$FAKE_PID" msce-agent || { not_ok "the stand-in agent did not start"; tap_done; }
+fake_agent
 # state STATE EXP: state.json of the fake agent, profile expiring at EXP
 state() {
         printf '{"state":"%s","status":"x","since":"20261127T203000","last_error":"why","next_attempt":null,"backend":"host","keID":"00112233445566778899aabbccddeeff@mef","exp":"%s","pid":%s}\n' \
@@ -287,11 +273,11 @@ for c in "ready $FUTURE 0 READY" "backoff $FUTURE 6 BACKOFF" "rejected $FUTURE 7
         st=$1 exp=$2 code=$3
         shift 3
         state "$st" "$exp"
-        run "$code" --runtime-dir "$RT" status && { has "^msce-agent: $*\$" &&
+        ctl_run "$code" --runtime-dir "$RT" status && { out_has "^msce-agent: $*\$" &&
                 ok "status: state $st, expiry $exp: '$*', exit $code" || not_ok "status $st: output"; }
 done
 state backoff $PAST
-run 10 --runtime-dir "$RT" status --json && { jq -e '.health == "EXPIRED" and .exit == 10' "$T/out" > /dev/null &&
+ctl_run 10 --runtime-dir "$RT" status --json && { jq -e '.health == "EXPIRED" and .exit == 10' "$T/out" > /dev/null &&
         ok "status --json: health EXPIRED, exit 10" || not_ok "status --json health"; }
 
 # As any user, with a configuration whose Kpm that user may not read (root's 0600), and one that
@@ -303,50 +289,50 @@ chmod 0644 "$T/user.conf"
 as_user() { setpriv --reuid=$CSE_USER --regid="$(id -g $CSE_USER)" --clear-groups "$@"; }
 as_user "$CTL" --config "$T/user.conf" status > "$T/out" 2> "$T/err"
 rc=$?
-[ $rc -eq 0 ] && has '^msce-agent: READY$' && ok "status as an unprivileged user, Kpm unreadable to it: READY, exit 0" ||
+[ $rc -eq 0 ] && out_has '^msce-agent: READY$' && ok "status as an unprivileged user, Kpm unreadable to it: READY, exit 0" ||
         not_ok "status as a user: exit $rc"
 printf '[node]\nid = node-1\n[mef]\nuri = ftp://x\n' > "$T/broken.conf"
 chmod 0644 "$T/broken.conf"
 as_user "$CTL" --config "$T/broken.conf" --runtime-dir "$RT" status > "$T/out" 2> "$T/err"
 rc=$?
-[ $rc -eq 0 ] && has '^msce-agent: READY$' && ok "status with a configuration that does not load and --runtime-dir: exit 0" ||
+[ $rc -eq 0 ] && out_has '^msce-agent: READY$' && ok "status with a configuration that does not load and --runtime-dir: exit 0" ||
         not_ok "status broken configuration: exit $rc"
 
 # profile --env refuses an expired profile.
 printf '{"cseID":"/mn-cse-1","cseBase":"https://in.example.net/~/in-cse","keID":"k@mef","exp":"%s","targets":[],"poll":60}\n' \
         $PAST > "$RT/profile.json"
-run 10 --runtime-dir "$RT" profile --env && { [ ! -s "$T/out" ] && grep -q "expired" "$T/err" &&
+ctl_run 10 --runtime-dir "$RT" profile --env && { [ ! -s "$T/out" ] && grep -q "expired" "$T/err" &&
         ok "profile --env: an expired profile is refused, exit 10, nothing exported" || not_ok "profile --env expired: output"; }
 
 # check: JSON findings, the list, fails on an expired profile, --warnings-as-errors, --dont-run.
-run 1 --config "$T/good.conf" --runtime-dir "$RT" check --no-network --agent-user root --output json && {
+ctl_run 1 --config "$T/good.conf" --runtime-dir "$RT" check --no-network --agent-user root --output json && {
         jq -e '(.checks | length > 5) and all(.checks[]; (.id | type == "string") and (.result | IN("ok", "warning", "failed"))
                 and (.message | type == "string") and (if .result == "ok" then .fix == null else true end))
                 and any(.checks[]; .id == "profile" and .result == "failed" and (.message | test("expired")) and (.fix | type == "string"))
                 and .passed == false' "$T/out" > /dev/null &&
         ok "check --output json: id, result, message, fix each; an expired profile.json fails (exit 1)" ||
         not_ok "check --output json: $(head -c 2000 "$T/out")"; }
-run 0 check-list && { has '^preflight ' && has '^profile ' && has '^mef ' &&
+ctl_run 0 check-list && { out_has '^preflight ' && out_has '^profile ' && out_has '^mef ' &&
         ok "check-list: the checks by id" || not_ok "check-list: output"; }
-run 0 check-list --output json && { jq -e 'map(.id) | index("profile") != null' "$T/out" > /dev/null &&
+ctl_run 0 check-list --output json && { jq -e 'map(.id) | index("profile") != null' "$T/out" > /dev/null &&
         ok "check-list --output json" || not_ok "check-list json"; }
 printf '{"cseID":"/mn-cse-1","cseBase":"https://in.example.net/~/in-cse","keID":"k@mef","exp":"%s","targets":[],"poll":60}\n' \
         $FUTURE > "$RT/profile.json"
 # what remains after --dont-run of the failing and warning checks of this machine
-run 0 --config "$T/good.conf" --runtime-dir "$RT" check --no-network --agent-user root --output json \
+ctl_run 0 --config "$T/good.conf" --runtime-dir "$RT" check --no-network --agent-user root --output json \
         --dont-run clock,consumer,sealed-profile,tpm,config-files,credentials,state-dir,runtime-dir,agent,leds && {
         jq -e '(.checks | map(.id) | index("clock") == null) and .summary.failed == 0' "$T/out" > /dev/null &&
                 ok "check --dont-run skips the checks named" || not_ok "check --dont-run: $(cat "$T/out")"; }
 state backoff $FUTURE # the agent finding: WARN
-run 0 --config "$T/good.conf" --runtime-dir "$RT" check --no-network --agent-user root \
-        --dont-run clock,consumer,tpm,config-files,credentials,state-dir,runtime-dir,leds && has '^WARN +agent: ' &&
-        ! has '^FAIL' && run 1 --config "$T/good.conf" --runtime-dir "$RT" check --no-network --agent-user root \
+ctl_run 0 --config "$T/good.conf" --runtime-dir "$RT" check --no-network --agent-user root \
+        --dont-run clock,consumer,tpm,config-files,credentials,state-dir,runtime-dir,leds && out_has '^WARN +agent: ' &&
+        ! out_has '^FAIL' && ctl_run 1 --config "$T/good.conf" --runtime-dir "$RT" check --no-network --agent-user root \
         --warnings-as-errors --dont-run clock,consumer,tpm,config-files,credentials,state-dir,runtime-dir,leds &&
         ok "check --warnings-as-errors: the same findings fail on a warning" || not_ok "check --warnings-as-errors"
-run 2 check --dont-run nosuchcheck && ok "check --dont-run of an unknown id: usage error"
+ctl_run 2 check --dont-run nosuchcheck && ok "check --dont-run of an unknown id: usage error"
 
 # logs: the journalctl command line.
-run 0 logs --dry-run -n 50 --since today && {
+ctl_run 0 logs --dry-run -n 50 --since today && {
         [ "$(cat "$T/out")" = "journalctl --unit=msce-agent.service --catalog --no-pager --lines 50 --since today" ] &&
         ok "logs: journalctl -u msce-agent.service with the catalog's explanations" || not_ok "logs --dry-run: $(cat "$T/out")"; }
 
@@ -362,10 +348,10 @@ setup_args() {
 mapfile -t ARGS < <(setup_args)
 # the state and runtime directories the installed configuration names
 printf '[seal]\nbackend = host\nstate_dir = %s\nruntime_dir = %s\n' "$SETUP/state" "$SETUP/run" > "$SETUP/agent.conf"
-run 11 "${ARGS[@]}" --user root && {
+ctl_run 11 "${ARGS[@]}" --user root && {
         [ ! -e "$SETUP/agent.conf.d/50-setup.conf" ] && [ ! -e "$SETUP/msce.kpm" ] && grep -q "'root' is root" "$T/err" &&
         ok "setup --user root: refused as --check-config would, nothing left behind" || not_ok "setup root: files left"; }
-if run 0 "${ARGS[@]}" --user $CSE_USER; then
+if ctl_run 0 "${ARGS[@]}" --user $CSE_USER; then
         if [ "$(stat -c '%U %a' "$SETUP/msce.kpm")" = "$AGENT_USER 400" ] &&
            [ "$(stat -c '%U %a' "$SETUP/agent.conf.d/50-setup.conf")" = "root 644" ] &&
            "$AGENT" --check-config --config "$SETUP/agent.conf" > "$T/out" 2> "$T/err" &&
@@ -377,7 +363,7 @@ if run 0 "${ARGS[@]}" --user $CSE_USER; then
         fi
 fi
 echo 0123 > "$T/short.hex"
-run 11 "${ARGS[@]}" --kpm-file "$T/short.hex" && { grep -q "does not hold a 16..64 byte Kpm" "$T/err" &&
+ctl_run 11 "${ARGS[@]}" --kpm-file "$T/short.hex" && { grep -q "does not hold a 16..64 byte Kpm" "$T/err" &&
         cmp -s "$SETUP/msce.kpm" <(tr -d '\n' < "$T/kpm-1.hex"; echo) &&
         ok "setup with a short Kpm: refused, the previous setup stays" || not_ok "setup short Kpm"; }
 chmod 0600 "$T/kpm-1.hex"

@@ -398,3 +398,9 @@ int peer_request(const peer_opts_t *o, const peer_io_t *io) {
         printf("BODY %s\n", buf + head);
         return status >= 200 && status < 300 ? 0 : 3;
 }
+
+int peer_exchange(const peer_opts_t *o, const peer_io_t *io, const uint8_t ekm[PEER_EKM_LEN], peer_hmac_sha256_t hmac) {
+        if (peer_print_keys(o, ekm, hmac) < 0)
+                return 2;
+        return o->server ? peer_serve(o, io, ekm) : peer_request(o, io);
+}

@@ -94,3 +94,6 @@ int peer_print_keys(const peer_opts_t *o, const uint8_t ekm[PEER_EKM_LEN], peer_
 int peer_serve(const peer_opts_t *o, const peer_io_t *io, const uint8_t ekm[PEER_EKM_LEN]);
 /* client: send the request of -N/-F, read the answer, print STATUS and BODY */
 int peer_request(const peer_opts_t *o, const peer_io_t *io);
+/* After the handshake: peer_print_keys(), then peer_serve() or peer_request(); 2 when the keys
+ * could not be printed, else what those return. */
+int peer_exchange(const peer_opts_t *o, const peer_io_t *io, const uint8_t ekm[PEER_EKM_LEN], peer_hmac_sha256_t hmac);

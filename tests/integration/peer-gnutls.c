@@ -207,12 +207,7 @@ int main(int argc, char **argv) {
                 r = 2;
                 goto out;
         }
-        if (peer_print_keys(&opts, ekm, hmac_sha256) < 0) {
-                r = 2;
-                goto out;
-        }
-        peer_io_t io = { .tls = s, .read = io_read, .write = io_write };
-        r = opts.server ? peer_serve(&opts, &io, ekm) : peer_request(&opts, &io);
+        r = peer_exchange(&opts, &(peer_io_t) { .tls = s, .read = io_read, .write = io_write }, ekm, hmac_sha256);
         (void) gnutls_bye(s, GNUTLS_SHUT_WR);
         goto out;
 setup:

@@ -180,12 +180,7 @@ int main(int argc, char **argv) {
                 r = setup_error("exporter");
                 goto out;
         }
-        if (peer_print_keys(&opts, ekm, hmac_sha256) < 0) {
-                r = 2;
-                goto out;
-        }
-        peer_io_t io = { .tls = ssl, .read = io_read, .write = io_write };
-        r = opts.server ? peer_serve(&opts, &io, ekm) : peer_request(&opts, &io);
+        r = peer_exchange(&opts, &(peer_io_t) { .tls = ssl, .read = io_read, .write = io_write }, ekm, hmac_sha256);
         if (r == 3 && (alert_rcvd[0] || alert_sent[0]))
                 printf("ALERT sent=%s received=%s\n", alert_sent[0] ? alert_sent : "none",
                        alert_rcvd[0] ? alert_rcvd : "none");

@@ -62,12 +62,7 @@ id = $2
 uri = https://127.0.0.1:$PORT/msce
 psk_identity = kpm-$n
 psk_file = $T/kpm-$n.hex
-[consumer]
-user = $CSE_USER
-[seal]
-backend = host
-state_dir = $3
-runtime_dir = $T/run
+$(agent_custody "$CSE_USER" "$3" "$T/run")
 [timing]
 connect_timeout = 2s
 exchange_timeout = 10s

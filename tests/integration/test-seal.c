@@ -6,14 +6,21 @@
 
 /* ---- host backend ---- */
 
-Test(seal, host_round_trip) {
+/* The host backend's options; nothing to load from the empty state directory, then a round trip
+ * of p (filled for cse_id with 3 targets), in-process or in a child. */
+static seal_opts_t host_first_round_trip(bool isolated, const char *cse_id, stored_profile_t *p) {
         seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_HOST };
-        stored_profile_t p, q;
+        stored_profile_t q;
         seal_method_t m = SEAL_METHOD_AUTO;
-        fill(&p, "/mn-cse-1", 3);
+        fill(p, cse_id, 3);
+        cr_assert_eq(isolated ? load_isolated(&o, &q, &m) : seal_load(&o, &q, &m), -ENOENT);
+        round_trip(&o, isolated, p, SEAL_METHOD_HOST);
+        return o;
+}
 
-        cr_assert_eq(seal_load(&o, &q, &m), -ENOENT);
-        round_trip(&o, false, &p, SEAL_METHOD_HOST);
+Test(seal, host_round_trip) {
+        stored_profile_t p, q;
+        seal_opts_t o = host_first_round_trip(false, "/mn-cse-1", &p);
 
         char key[PATH_MAX], env[PATH_MAX];
         struct stat st;
@@ -73,33 +80,52 @@ Test(seal, opts_and_names) {
         cr_assert_null(seal_method_to_string(_SEAL_METHOD_MAX));
 }
 
+/* The envelope orig (len bytes) altered, in-process or in a child: refused with -EBADMSG, and
+ * ret untouched. Byte i xored with x; or cut to cut bytes; or one byte more. */
+static void load_refused(const seal_opts_t *o, bool isolated, const char *buf, size_t len, const char *what) {
+        stored_profile_t q;
+        envelope_write(buf, len);
+        memset(&q, 0x5a, sizeof q);
+        cr_assert_eq(isolated ? load_isolated(o, &q, NULL) : seal_load(o, &q, NULL), -EBADMSG, "%s", what);
+        cr_assert_eq(((uint8_t *) &q)[0], 0x5a, "%s: ret written on failure", what);
+}
+
+static void flipped_refused(const seal_opts_t *o, bool isolated, const char *orig, size_t len, size_t i, uint8_t x) {
+        _cleanup_free_ char *buf = malloc(len);
+        char what[64];
+        memcpy(buf, orig, len);
+        buf[i] ^= (char) x;
+        snprintf(what, sizeof what, "byte %zu xored with %#x", i, x);
+        load_refused(o, isolated, buf, len, what);
+}
+
+static void cut_refused(const seal_opts_t *o, bool isolated, const char *orig, size_t cut) {
+        char what[64];
+        snprintf(what, sizeof what, "truncated to %zu", cut);
+        load_refused(o, isolated, orig, cut, what);
+}
+
+static void longer_refused(const seal_opts_t *o, bool isolated, const char *orig, size_t len) {
+        _cleanup_free_ char *buf = malloc(len + 1);
+        memcpy(buf, orig, len);
+        buf[len] = 0;
+        load_refused(o, isolated, buf, len + 1, "one byte too many");
+}
+
 Test(seal, corrupted_envelope_rejected) {
         seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_HOST };
         stored_profile_t p, q;
         size_t len;
         _cleanup_free_ char *orig = sealed_envelope(&o, false, &p, "/mn-cse-1", 2, &len);
-        _cleanup_free_ char *buf = malloc(len + 1);
 
         /* every byte, every bit of the first header bytes */
-        for (size_t i = 0; i < len; i++) {
-                for (unsigned bit = 0; bit < (i < 28 ? 8u : 1u); bit++) {
-                        memcpy(buf, orig, len);
-                        buf[i] ^= (char) (i < 28 ? 1u << bit : 0xffu);
-                        envelope_write(buf, len);
-                        memset(&q, 0x5a, sizeof q);
-                        cr_assert_eq(seal_load(&o, &q, NULL), -EBADMSG, "flipped byte %zu bit %u", i, bit);
-                        cr_assert_eq(((uint8_t *) &q)[0], 0x5a, "ret written on failure");
-                }
-        }
+        for (size_t i = 0; i < len; i++)
+                for (unsigned bit = 0; bit < (i < 28 ? 8u : 1u); bit++)
+                        flipped_refused(&o, false, orig, len, i, (uint8_t) (i < 28 ? 1u << bit : 0xffu));
         /* every truncation, and one byte too many */
-        for (size_t i = 0; i < len; i++) {
-                envelope_write(orig, i);
-                cr_assert_eq(seal_load(&o, &q, NULL), -EBADMSG, "truncated to %zu", i);
-        }
-        memcpy(buf, orig, len);
-        buf[len] = 0;
-        envelope_write(buf, len + 1);
-        cr_assert_eq(seal_load(&o, &q, NULL), -EBADMSG);
+        for (size_t i = 0; i < len; i++)
+                cut_refused(&o, false, orig, i);
+        longer_refused(&o, false, orig, len);
         /* a huge file is refused without being parsed */
         _cleanup_free_ char *big = calloc(1, 1u << 16);
         memcpy(big, orig, 28);
@@ -151,18 +177,13 @@ Test(seal, tpm2_unavailable_falls_back) {
         char closed[64];
         snprintf(closed, sizeof closed, "swtpm:host=127.0.0.1,port=%d", closed_port_pair());
         seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_TPM2, .tcti = closed };
-        stored_profile_t p, q;
-        seal_method_t m;
+        stored_profile_t p;
         fill(&p, "/mn-cse-1", 1);
         int r = seal_store(&o, &p, NULL);
         cr_assert(r == -ENODEV || r == -EOPNOTSUPP, "tpm2 without a TPM: %d", r);
         cr_assert_eq(count_entries(state_dir), 0);
         o.method = SEAL_METHOD_AUTO;
-        cr_assert_eq(seal_store(&o, &p, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_HOST);
-        cr_assert_eq(seal_load(&o, &q, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_HOST);
-        cr_assert(same_profile(&p, &q));
+        round_trip(&o, false, &p, SEAL_METHOD_HOST);
         /* a device node that is not there */
         r = tpm2_probe("device:/nonexistent/tpmrm0");
         cr_assert(r == -ENODEV || r == -EOPNOTSUPP, "probe of a missing device: %d", r);
@@ -172,13 +193,9 @@ Test(seal, tpm2_unavailable_falls_back) {
  * The same envelope as in-process sealing; results and errors come back through the child. */
 
 Test(seal, isolated_host_round_trip) {
-        seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_HOST };
         stored_profile_t p, q;
         seal_method_t m = SEAL_METHOD_AUTO;
-        fill(&p, "/mn-cse-iso", 3);
-
-        cr_assert_eq(load_isolated(&o, &q, &m), -ENOENT);
-        round_trip(&o, true, &p, SEAL_METHOD_HOST);
+        seal_opts_t o = host_first_round_trip(true, "/mn-cse-iso", &p);
         cr_assert_eq(count_entries(state_dir), 2);
         cr_assert_not(dir_contains(state_dir, p.ltk, p.ltk_len));
 
@@ -212,27 +229,14 @@ Test(seal, isolated_corrupted_envelope_rejected) {
         stored_profile_t p, q;
         size_t len;
         _cleanup_free_ char *orig = sealed_envelope(&o, true, &p, "/mn-cse-iso", 2, &len);
-        _cleanup_free_ char *buf = malloc(len + 1);
 
         /* a child per load: every 5th byte (header, blob, ciphertext, tag) and the last one */
-        for (size_t k = 0; k <= len / 5; k++) {
-                size_t i = k < len / 5 ? k * 5 : len - 1;
-                memcpy(buf, orig, len);
-                buf[i] ^= 0x20;
-                envelope_write(buf, len);
-                memset(&q, 0x5a, sizeof q);
-                cr_assert_eq(load_isolated(&o, &q, NULL), -EBADMSG, "flipped byte %zu", i);
-                cr_assert_eq(((uint8_t *) &q)[0], 0x5a, "ret written on failure");
-        }
+        for (size_t k = 0; k <= len / 5; k++)
+                flipped_refused(&o, true, orig, len, k < len / 5 ? k * 5 : len - 1, 0x20);
         const size_t cuts[] = { 0, 3, 27, 28, len / 2, len - 1 };
-        for (size_t k = 0; k < ELEMENTSOF(cuts); k++) {
-                envelope_write(orig, cuts[k]);
-                cr_assert_eq(load_isolated(&o, &q, NULL), -EBADMSG, "truncated to %zu", cuts[k]);
-        }
-        memcpy(buf, orig, len);
-        buf[len] = 0;
-        envelope_write(buf, len + 1);
-        cr_assert_eq(load_isolated(&o, &q, NULL), -EBADMSG, "one byte too many");
+        for (size_t k = 0; k < ELEMENTSOF(cuts); k++)
+                cut_refused(&o, true, orig, cuts[k]);
+        longer_refused(&o, true, orig, len);
 
         envelope_write(orig, len);
         cr_assert_eq(load_isolated(&o, &q, NULL), 0);
@@ -315,6 +319,14 @@ Test(seal, enospc_keeps_old_envelope) {
 
 /* ---- swtpm ---- */
 
+/* swtpm A started (the test skipped without swtpm); the tpm2 backend's options on it, with pcrs
+ * (NULL: none). */
+static seal_opts_t tpm2_opts(const char *pcrs) {
+        skip_without_swtpm();
+        swtpm_start(&tpm_a);
+        return (seal_opts_t) { .state_dir = state_dir, .method = SEAL_METHOD_TPM2, .tcti = tpm_a.tcti, .pcrs = pcrs };
+}
+
 Test(seal, tpm2_round_trip) {
         skip_without_swtpm();
         swtpm_start(&tpm_a);
@@ -353,10 +365,8 @@ Test(seal, tpm2_round_trip) {
 }
 
 Test(seal, tpm2_other_tpm_refuses) {
-        skip_without_swtpm();
-        swtpm_start(&tpm_a);
+        seal_opts_t o = tpm2_opts(NULL);
         swtpm_start(&tpm_b);
-        seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_TPM2, .tcti = tpm_a.tcti };
         stored_profile_t p, q;
         fill(&p, "/mn-cse-tpm", 1);
         cr_assert_eq(seal_store(&o, &p, NULL), 0);
@@ -370,9 +380,7 @@ Test(seal, tpm2_other_tpm_refuses) {
 }
 
 Test(seal, tpm2_pcr_binding) {
-        skip_without_swtpm();
-        swtpm_start(&tpm_a);
-        seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_TPM2, .tcti = tpm_a.tcti, .pcrs = "sha256:16" };
+        seal_opts_t o = tpm2_opts("sha256:16");
         stored_profile_t p, q;
         fill(&p, "/mn-cse-pcr", 1);
         cr_assert_eq(seal_store(&o, &p, NULL), 0);
@@ -399,14 +407,10 @@ Test(seal, auto_picks_backend) {
         skip_without_swtpm();
         swtpm_start(&tpm_a);
         stored_profile_t p, q;
-        seal_method_t m;
         fill(&p, "/mn-cse-auto", 0);
 
         seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_AUTO, .tcti = tpm_a.tcti };
-        cr_assert_eq(seal_store(&o, &p, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_TPM2);
-        cr_assert_eq(seal_load(&o, &q, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_TPM2);
+        round_trip(&o, false, &p, SEAL_METHOD_TPM2);
 
         /* a closed port: nothing answers */
         char closed[64];
@@ -418,17 +422,11 @@ Test(seal, auto_picks_backend) {
         o.method = SEAL_METHOD_TPM2;
         cr_assert_eq(seal_store(&o, &p, NULL), -ENODEV);
         o.method = SEAL_METHOD_AUTO;
-        cr_assert_eq(seal_store(&o, &p, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_HOST);
-        cr_assert_eq(seal_load(&o, &q, &m), 0);
-        cr_assert_eq(m, SEAL_METHOD_HOST);
-        cr_assert(same_profile(&p, &q));
+        round_trip(&o, false, &p, SEAL_METHOD_HOST);
 }
 
 Test(seal, tpm2_corrupted_blob_fails_cleanly) {
-        skip_without_swtpm();
-        swtpm_start(&tpm_a);
-        seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_TPM2, .tcti = tpm_a.tcti, .pcrs = "sha256:0" };
+        seal_opts_t o = tpm2_opts("sha256:0");
         stored_profile_t p, q;
         size_t len;
         _cleanup_free_ char *orig = sealed_envelope(&o, false, &p, "/mn-cse-tpm", 1, &len);
@@ -482,9 +480,7 @@ Test(seal, tpm2_no_handle_leaks) {
 }
 
 Test(seal, isolated_tpm2) {
-        skip_without_swtpm();
-        swtpm_start(&tpm_a);
-        seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_TPM2, .tcti = tpm_a.tcti, .pcrs = "sha256:0" };
+        seal_opts_t o = tpm2_opts("sha256:0");
         stored_profile_t p, q;
         fill(&p, "/mn-cse-iso-tpm", 4);
         round_trip(&o, true, &p, SEAL_METHOD_TPM2);

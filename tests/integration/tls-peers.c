@@ -89,32 +89,60 @@ void lingering_close(int fd) {
                 ;
 }
 
+/* The echo: the server answers "pong:" and what it read; the client sends "ping" and keeps
+ * what comes back in p->echoed (p->r_read). */
+static void echo_pong(tls_conn_t *c) {
+        char buf[32] = "";
+        ssize_t n = tls_conn_read_until(c, buf, sizeof(buf) - 1, now_usec() + TIMEOUT_USEC);
+        if (n > 0) {
+                char out[64];
+                int k = snprintf(out, sizeof(out), "pong:%.*s", (int) n, buf);
+                tls_conn_write_all_until(c, out, (size_t) k, now_usec() + TIMEOUT_USEC);
+        }
+}
+
+static void echo_ping(peer_t *p, tls_conn_t *c) {
+        p->r_read = tls_conn_write_all_until(c, "ping", 4, now_usec() + TIMEOUT_USEC);
+        size_t got = 0;
+        while (p->r_read == 0) {
+                ssize_t n = tls_conn_read_until(c, p->echoed + got, sizeof(p->echoed) - 1 - got,
+                                                now_usec() + TIMEOUT_USEC);
+                if (n <= 0) {
+                        p->r_read = n;
+                        break;
+                }
+                got += (size_t) n;
+        }
+        p->echoed[got] = 0;
+}
+
+/* p's side of one connection on fd: the handshake, what it gave (record), the echo when asked,
+ * and the close: a TLS shutdown, or after a failed handshake on the server a lingering close. */
+static void peer_session(peer_t *p, int fd, bool server) {
+        tls_ctx_t *ctx = NULL;
+        tls_conn_t *c = peer_handshake(p, fd, server, &ctx);
+        if (!ctx)
+                return;
+        if (p->r == 0) {
+                record(p, c);
+                if (p->echo && server)
+                        echo_pong(c);
+                else if (p->echo)
+                        echo_ping(p, c);
+                tls_conn_shutdown(c);
+        } else if (server)
+                lingering_close(fd);
+        tls_conn_free(c);
+        tls_ctx_free(ctx);
+}
+
 void server_body(peer_t *p) {
         _cleanup_close_ int fd = accept_one(p->lfd);
         if (fd < 0) {
                 p->r = fd;
                 return;
         }
-        tls_ctx_t *ctx = NULL;
-        tls_conn_t *c = peer_handshake(p, fd, true, &ctx);
-        if (!ctx)
-                return;
-        if (p->r == 0) {
-                record(p, c);
-                if (p->echo) {
-                        char buf[32] = "";
-                        ssize_t n = tls_conn_read_until(c, buf, sizeof(buf) - 1, now_usec() + TIMEOUT_USEC);
-                        if (n > 0) {
-                                char out[64];
-                                int k = snprintf(out, sizeof(out), "pong:%.*s", (int) n, buf);
-                                tls_conn_write_all_until(c, out, (size_t) k, now_usec() + TIMEOUT_USEC);
-                        }
-                }
-                tls_conn_shutdown(c);
-        } else
-                lingering_close(fd);
-        tls_conn_free(c);
-        tls_ctx_free(ctx);
+        peer_session(p, fd, true);
 }
 
 /* wolfSSL's P-256 fixed-point cache is thread-local here (FP_ECC, HAVE_THREAD_LS): free it
@@ -180,30 +208,7 @@ void client_run(peer_t *p, const char *port) {
         p->r = tcp_connect_until("127.0.0.1", port, now_usec() + TIMEOUT_USEC, &fd);
         if (p->r < 0)
                 return;
-        tls_ctx_t *ctx = NULL;
-        tls_conn_t *c = peer_handshake(p, fd, false, &ctx);
-        if (!ctx)
-                return;
-        if (p->r == 0) {
-                record(p, c);
-                if (p->echo) {
-                        p->r_read = tls_conn_write_all_until(c, "ping", 4, now_usec() + TIMEOUT_USEC);
-                        size_t got = 0;
-                        while (p->r_read == 0) {
-                                ssize_t n = tls_conn_read_until(c, p->echoed + got, sizeof(p->echoed) - 1 - got,
-                                                                now_usec() + TIMEOUT_USEC);
-                                if (n <= 0) {
-                                        p->r_read = n;
-                                        break;
-                                }
-                                got += (size_t) n;
-                        }
-                        p->echoed[got] = 0;
-                }
-                tls_conn_shutdown(c);
-        }
-        tls_conn_free(c);
-        tls_ctx_free(ctx);
+        peer_session(p, fd, false);
 }
 
 /* One connection: server (our server, or raw when srv->raw_suite) in a thread, client here. */
@@ -310,10 +315,3 @@ void expect_same_ekm(const peer_t *s, const peer_t *c) {
         cr_assert_arr_neq(c->ekm, zero, KDF_EKM_LEN);
 }
 
-bool in_list(const char *list, const char *name) {
-        size_t n = strlen(name);
-        for (const char *p = list; (p = strstr(p, name)); p += n)
-                if ((p == list || p[-1] == ':') && (p[n] == 0 || p[n] == ':'))
-                        return true;
-        return false;
-}

@@ -7,6 +7,7 @@
 
 #include "keys/kdf.h"
 #include "proto/exchange.h"
+#include "proto/tls-internal.h"
 #include "util/util.h"
 
 #include <wolfssl/ssl.h>
@@ -85,5 +86,3 @@ tls_config_t cert_server(tls_version_t max);
 /* A server with a certificate and a PSK lookup (needs the test PKI). */
 tls_config_t both_server(void);
 void expect_same_ekm(const peer_t *s, const peer_t *c);
-/* name is one of the colon-separated list */
-bool in_list(const char *list, const char *name);

@@ -15,6 +15,7 @@
 
 #include "keys/kdf.h"
 #include "proto/exchange.h"
+#include "tests/integration/listen-loopback.h"
 #include "util/util.h"
 
 #define PROBE_TIMEOUT_USEC (15 * 1000 * 1000ULL)
@@ -63,30 +64,6 @@ static int run(tls_ctx_t *ctx, int fd, bool server, const char *host) {
         }
         tls_conn_free(c);
         return r;
-}
-
-static int listen_port(const char *port, int *ret_fd) {
-        unsigned long long p;
-        int r = parse_uint(port, 65535, &p);
-        if (r < 0)
-                return r;
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        int one = 1;
-        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) p),
-                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof(a);
-        if (bind(fd, (struct sockaddr *) &a, sizeof(a)) < 0 || listen(fd, 1) < 0 ||
-            getsockname(fd, (struct sockaddr *) &a, &len) < 0)
-                return -errno;
-        if (p == 0) {
-                printf("port=%u\n", ntohs(a.sin_port));
-                fflush(stdout);
-        }
-        *ret_fd = TAKE_FD(fd);
-        return 0;
 }
 
 static int usage(void) {
@@ -167,7 +144,7 @@ int main(int argc, char **argv) {
         const char *what;
         if (server) {
                 _cleanup_close_ int lfd = -1;
-                r = listen_port(argv[optind + 1], &lfd);
+                r = listen_loopback(argv[optind + 1], 1, false, &lfd);
                 struct pollfd pfd = { .fd = lfd, .events = POLLIN };
                 if (r == 0 && poll(&pfd, 1, (int) (PROBE_TIMEOUT_USEC / 1000)) != 1)
                         r = -ETIMEDOUT;

@@ -37,14 +37,7 @@ void add_target(const char *id, const char *psk_id) {
 
 static void setup(void) {
         store = store_tmp_open(tmpdir);
-
-        cfg = (mef_config_t) {
-                .fqdn = (char *) FQDN,
-                .base = (char *) "/msce",
-                .default_lifetime = 31536000,
-                .default_poll = 86400,
-                .retry_after = 5,
-        };
+        cfg = handlers_config();
         for (size_t i = 0; i < KDF_EKM_LEN; i++) {
                 ekm1[i] = (uint8_t) i;
                 ekm2[i] = (uint8_t) (0xa0 + i);

@@ -13,9 +13,9 @@
 #include "proto/http.h"
 #include "proto/msg.h"
 #include "util/util.h"
+#include "handlers-config.h"
 #include "store-tmp.h"
 
-#define FQDN "mef.example.net"
 #define NODE1 "urn:dev:ops:node-1"
 #define NODE2 "urn:dev:ops:node-2"
 #define NODE3 "urn:dev:ops:node-3"

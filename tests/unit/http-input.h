@@ -69,6 +69,13 @@ static inline void chunk_add(buf_t *b, size_t size, size_t line_len) {
         }
 }
 
+/* A chunked POST's head, for the chunks to follow. */
+static inline buf_t chunked_request(void) {
+        buf_t b = {};
+        buf_printf(&b, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+        return b;
+}
+
 /* The largest request the parser takes: 60 headers of 100 bytes and a body of HTTP_BODY_MAX
  * bytes, length-delimited or in 16-byte chunks followed by 60 trailers. */
 static inline void full_size_request(buf_t *b, bool chunked) {

@@ -167,6 +167,28 @@ store_enrolment_t enrolment(const char *ke_id, const char *node_id, int64_t crea
         return e;
 }
 
+mef_store_t *open_keyed(uint8_t *kpm, size_t n, uint8_t seed) {
+        recognisable_key(kpm, n, seed);
+        return open_new();
+}
+
+store_enrolment_t enrolment_as(const char *ke_id, const char *node_id, int64_t created, enrolment_state_t state) {
+        store_enrolment_t e = enrolment(ke_id, node_id, created);
+        e.state = state;
+        return e;
+}
+
+void assert_audit(mef_store_t *s, size_t want, const char *newest, const char *oldest) {
+        store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        int r = store_audit_list(s, 0, &list, &n);
+        bool ok = r == 0 && n == want && (!newest || streq(list[0].subject, newest)) &&
+                  (!oldest || streq(list[n - 1].subject, oldest));
+        free(list);
+        cr_assert(ok, "%d, %zu audit rows (want %zu, %s .. %s)", r, n, want, newest ? newest : "-",
+                  oldest ? oldest : "-");
+}
+
 mef_store_t *open_with(const char *ids, uint8_t seed, store_enrolment_t *const es[]) {
         mef_store_t *s = open_new();
         uint8_t kpm[32], ke[32];

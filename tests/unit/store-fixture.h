@@ -15,6 +15,8 @@ extern const char *pg_uri, *pg_password_file;
 /* store_open() on the engine under test; open_new() creates it and asserts. */
 int open_db(unsigned flags, mef_store_t **ret);
 mef_store_t *open_new(void);
+/* open_new(), and kpm[0..n) a recognisable_key() from seed */
+mef_store_t *open_keyed(uint8_t *kpm, size_t n, uint8_t seed);
 
 /* A Kpm nobody would find in a database by chance. */
 void recognisable_key(uint8_t *k, size_t n, uint8_t seed);
@@ -23,9 +25,14 @@ store_node_t psk_node(const char *id, const char *kpm_id);
 void add_psk_nodes(mef_store_t *s, const char *ids, const uint8_t *kpm, size_t kpm_len);
 store_node_t cert_node(const char *id, char c);
 store_enrolment_t enrolment(const char *ke_id, const char *node_id, int64_t created);
+/* enrolment() in another state */
+store_enrolment_t enrolment_as(const char *ke_id, const char *node_id, int64_t created, enrolment_state_t state);
 /* A new store with a psk_node() for each letter of ids (one Kpm, from seed) and the enrolments
  * of the NULL-terminated es (one Ke, from seed + 1). */
 mef_store_t *open_with(const char *ids, uint8_t seed, store_enrolment_t *const es[]);
+
+/* The audit rows: that many, the newest (when given) about newest and the oldest about oldest. */
+void assert_audit(mef_store_t *s, size_t want, const char *newest, const char *oldest);
 
 /* Raw SQL on the engine under test, past the store (?N for parameter N; blob is parameter 1),
  * and the blob of a one-row, one-column query. */

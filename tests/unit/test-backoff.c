@@ -157,19 +157,29 @@ static void ra_ok(const char *v, unsigned max, unsigned want_s, bool want_capped
 }
 
 Test(backoff, retry_after_parse) {
-        ra_ok("120", 3600, 120, false, "Retry-After 120 s");
-        ra_ok("3600", 3600, 3600, false, "Retry-After 3600 s");
-        ra_ok("3601", 3600, 3600, true, "Retry-After 3601 s");
-        ra_ok("0", 3600, 0, false, "Retry-After 0 s");
-        ra_ok("000", 3600, 0, false, "Retry-After 0 s");
-        ra_ok("0007", 3600, 7, false, "Retry-After 7 s");
-        /* more than 10 digits: clamped, not ignored (it used to fall back to the normal backoff) */
-        ra_ok("999999999999", 3600, 3600, true, "Retry-After 999999999999 s");
-        ra_ok("4294967296", 3600, 3600, true, "Retry-After 4294967296 s");
-        ra_ok("18446744073709551615", 86400, 86400, true, "Retry-After 18446744073709551615 s");
-        ra_ok("18446744073709551616", 86400, 86400, true, "Retry-After of 20 digits");
-        ra_ok("123456789012345678901234567890", 3600, 3600, true, "Retry-After of 30 digits");
-        ra_ok("000000000000000000000000000005", 3600, 5, false, "Retry-After 5 s");
+        static const struct {
+                const char *value;
+                unsigned want_s;
+                bool capped;
+                const char *sent;
+                unsigned max; /* [timing] retry_after_max: 3600 but where given */
+        } ok[] = {
+                { "120", 120, false, "Retry-After 120 s" },
+                { "3600", 3600, false, "Retry-After 3600 s" },
+                { "3601", 3600, true, "Retry-After 3601 s" },
+                { "0", 0, false, "Retry-After 0 s" },
+                { "000", 0, false, "Retry-After 0 s" },
+                { "0007", 7, false, "Retry-After 7 s" },
+                /* more than 10 digits: clamped, not ignored (it used to fall back to the normal backoff) */
+                { "999999999999", 3600, true, "Retry-After 999999999999 s" },
+                { "4294967296", 3600, true, "Retry-After 4294967296 s" },
+                { "18446744073709551615", 86400, true, "Retry-After 18446744073709551615 s", 86400 },
+                { "18446744073709551616", 86400, true, "Retry-After of 20 digits", 86400 },
+                { "123456789012345678901234567890", 3600, true, "Retry-After of 30 digits" },
+                { "000000000000000000000000000005", 5, false, "Retry-After 5 s" },
+        };
+        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+                ra_ok(ok[i].value, ok[i].max ?: 3600, ok[i].want_s, ok[i].capped, ok[i].sent);
 
         unsigned s = 77;
         bool capped = true;

@@ -4,6 +4,26 @@
 
 /* ---- 3.2 / 3.3 ---- */
 
+/* A status check answers 200 with state want. */
+static void status_is(const char *kpm_id, const char *node_id, const char *ke_id, msg_state_t want) {
+        mef_response_t r;
+        msg_status_t s;
+        char err[MSG_ERR_MAX] = "";
+        status_of(kpm_id, node_id, ke_id, &r);
+        cr_assert_eq(r.status, 200);
+        cr_assert_eq(msg_status_parse(r.body, r.body_len, &s, err), 0, "%s", err);
+        cr_assert_eq(s.state, want);
+        mef_response_done(&r);
+}
+
+/* A status check answers 404/4004: the KeID is not the node's, or not known. */
+static void status_unknown(const char *kpm_id, const char *node_id, const char *ke_id) {
+        mef_response_t r;
+        status_of(kpm_id, node_id, ke_id, &r);
+        expect_error(&r, 404, 4004, NULL);
+        mef_response_done(&r);
+}
+
 Test(handlers, status_states) {
         msg_profile_t p;
         msg_status_t s;
@@ -23,11 +43,7 @@ Test(handlers, status_states) {
         mef_response_done(&r);
 
         cr_assert_eq(store_node_set_state(store, NODE1, NODE_REENROL), 0);
-        status_of(KPM1, NODE1, p.ke_id, &r);
-        cr_assert_eq(r.status, 200);
-        cr_assert_eq(msg_status_parse(r.body, r.body_len, &s, err), 0, "%s", err);
-        cr_assert_eq(s.state, MSG_STATE_REENROL);
-        mef_response_done(&r);
+        status_is(KPM1, NODE1, p.ke_id, MSG_STATE_REENROL);
 
         /* the re-enrolment the MEF asked for puts the node back to active */
         msg_profile_t p2;
@@ -35,19 +51,12 @@ Test(handlers, status_states) {
         store_node_t n;
         cr_assert_eq(store_node_get(store, NODE1, &n), 0);
         cr_assert_eq(n.state, NODE_ACTIVE);
-        status_of(KPM1, NODE1, p2.ke_id, &r);
-        cr_assert_eq(msg_status_parse(r.body, r.body_len, &s, err), 0, "%s", err);
-        cr_assert_eq(s.state, MSG_STATE_ACTIVE);
-        mef_response_done(&r);
+        status_is(KPM1, NODE1, p2.ke_id, MSG_STATE_ACTIVE);
 
         cr_assert_eq(store_node_set_state(store, NODE1, NODE_REVOKED), 0);
         store_node_t before, after;
         cr_assert_eq(store_node_get(store, NODE1, &before), 0);
-        status_of(KPM1, NODE1, p2.ke_id, &r);
-        cr_assert_eq(r.status, 200);
-        cr_assert_eq(msg_status_parse(r.body, r.body_len, &s, err), 0, "%s", err);
-        cr_assert_eq(s.state, MSG_STATE_REVOKED);
-        mef_response_done(&r);
+        status_is(KPM1, NODE1, p2.ke_id, MSG_STATE_REVOKED);
         /* a status check is tallied on the node, not written to the audit trail */
         cr_assert_eq(store_node_get(store, NODE1, &after), 0);
         cr_assert_eq(after.status_checks, before.status_checks + 1);
@@ -58,36 +67,23 @@ Test(handlers, status_states) {
 
 Test(handlers, status_enrolment_revoked) {
         msg_profile_t p;
-        msg_status_t s;
-        char err[MSG_ERR_MAX] = "";
-        mef_response_t r;
-
         enrol(KPM1, NODE1, ekm1, NULL, &p);
         cr_assert_eq(store_enrolment_set_state(store, p.ke_id, ENROLMENT_REVOKED), 0);
-        status_of(KPM1, NODE1, p.ke_id, &r);
-        cr_assert_eq(r.status, 200);
-        cr_assert_eq(msg_status_parse(r.body, r.body_len, &s, err), 0, "%s", err);
-        cr_assert_eq(s.state, MSG_STATE_REVOKED);
-        mef_response_done(&r);
+        status_is(KPM1, NODE1, p.ke_id, MSG_STATE_REVOKED);
 }
 
 Test(handlers, status_other_nodes_keid_is_unknown) {
         msg_profile_t p;
-        mef_response_t r;
         enrol(KPM1, NODE1, ekm1, NULL, &p);
 
-        status_of(KPM2, NODE2, p.ke_id, &r);
-        expect_error(&r, 404, 4004, NULL);
-        mef_response_done(&r);
+        status_unknown(KPM2, NODE2, p.ke_id);
 
         /* and cannot deregister it either */
         char target[512];
         snprintf(target, sizeof target, "/msce/enrolments/%s", p.ke_id);
         call_fails(KPM2, NULL, "DELETE", target, NODE2, NULL, 404, 4004, NULL);
 
-        status_of(KPM1, NODE1, "ffffffffffffffffffffffffffffffff@" FQDN, &r);
-        expect_error(&r, 404, 4004, NULL);
-        mef_response_done(&r);
+        status_unknown(KPM1, NODE1, "ffffffffffffffffffffffffffffffff@" FQDN);
 
         store_enrolment_t e;
         cr_assert_eq(store_enrolment_get(store, p.ke_id, &e, NULL, NULL), 0);
@@ -104,10 +100,7 @@ Test(handlers, status_expired_is_unknown) {
         };
         uint8_t key[32] = { 1 };
         cr_assert_eq(store_enrolment_add(store, &e, key, sizeof key), 0);
-        mef_response_t r;
-        status_of(KPM1, NODE1, e.ke_id, &r);
-        expect_error(&r, 404, 4004, NULL);
-        mef_response_done(&r);
+        status_unknown(KPM1, NODE1, e.ke_id);
         fetch_fails(TPSK_IN, TARGET_IN, e.ke_id, "tls", 404, 4004, NULL);
 }
 
@@ -130,9 +123,7 @@ Test(handlers, deregister) {
         cr_assert_eq(e.state, ENROLMENT_DEREGISTERED);
         cr_assert(audit_has("deregister", p.ke_id, "200"));
 
-        status_of(KPM1, NODE1, p.ke_id, &r);
-        expect_error(&r, 404, 4004, NULL);
-        mef_response_done(&r);
+        status_unknown(KPM1, NODE1, p.ke_id);
         call_fails(KPM1, NULL, "DELETE", target, p.ke_id, NULL, 404, 4004, NULL);
         fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "tls", 404, 4004, NULL);
 }

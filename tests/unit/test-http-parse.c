@@ -107,8 +107,7 @@ Test(http, chunked_bad) {
                 "g\r\n",
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
-                buf_t b = {};
-                buf_printf(&b, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+                buf_t b = chunked_request();
                 buf_add(&b, bad[i], strlen(bad[i]));
                 cr_assert_eq(req_buf(&b), -EBADMSG, "case %zu", i);
                 buf_done(&b);
@@ -139,8 +138,7 @@ Test(http, chunked_overflowing_sizes) {
 
 Test(http, limit_chunk_line) {
         for (size_t extra = 0; extra < 2; extra++) {
-                buf_t b = {};
-                buf_printf(&b, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+                buf_t b = chunked_request();
                 chunk_add(&b, 3, HTTP_CHUNK_LINE_MAX + extra);
                 chunk_add(&b, 0, 3);
                 buf_add(&b, "\r\n", 2);
@@ -152,8 +150,7 @@ Test(http, limit_chunk_line) {
 Test(http, limit_chunked_body) {
         for (size_t extra = 0; extra < 2; extra++) {
                 _cleanup_(http_msg_done) http_msg_t m = {};
-                buf_t b = {};
-                buf_printf(&b, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+                buf_t b = chunked_request();
                 chunk_add(&b, 0x8000, 6);
                 chunk_add(&b, 0x7ff0, 6);
                 chunk_add(&b, 0x10 + extra, 4);
@@ -180,8 +177,7 @@ Test(http, limit_chunked_wire) {
         /* 1000 one-byte chunks with padded size lines, and one more to reach exactly the limit */
         for (size_t extra = 0; extra < 2; extra++) {
                 _cleanup_(http_msg_done) http_msg_t m = {};
-                buf_t b = {};
-                buf_printf(&b, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+                buf_t b = chunked_request();
                 size_t head = b.len;
                 for (int i = 0; i < 1000; i++)
                         chunk_add(&b, 1, HTTP_CHUNK_LINE_MAX);
@@ -203,8 +199,7 @@ Test(http, limit_chunked_wire_early) {
         for (size_t extra = 0; extra < 2; extra++) {
                 http_parser_t p;
                 http_msg_t m;
-                buf_t b = {};
-                buf_printf(&b, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+                buf_t b = chunked_request();
                 size_t head = b.len;
                 for (int i = 0; i < 1000; i++)
                         chunk_add(&b, 1, HTTP_CHUNK_LINE_MAX);
@@ -219,8 +214,8 @@ Test(http, limit_chunked_wire_early) {
 
 Test(http, limit_trailers) {
         for (size_t extra = 0; extra < 2; extra++) {
-                buf_t b = {};
-                buf_printf(&b, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n");
+                buf_t b = chunked_request();
+                buf_printf(&b, "0\r\n");
                 size_t start = b.len;
                 buf_printf(&b, "X-Pad: ");
                 buf_fill(&b, 'p', HTTP_HEAD_MAX - (b.len - start) - 4 + extra);

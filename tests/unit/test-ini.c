@@ -114,29 +114,33 @@ Test(ini, empty_values) {
 }
 
 Test(ini, line_rules) {
-        fails("[a]\nname = x\n  opt = /o\n", 0,
-              "t.conf:3: [a] name: continuation lines are not supported (remove the indentation)");
-        fails("[a]\n\nname = x\n\n\tcolour = red\n", 0,
-              "t.conf:5: [a] name: continuation lines are not supported (remove the indentation)");
-        fails("[b]\ncount = 1\n  [a]\n", 0,
-              "t.conf:3: [b] count: continuation lines are not supported (remove the indentation)");
-        fails("name = x\n", 0, "t.conf:1: name: key outside of any section");
-        fails("[c]\n", 0, "t.conf:1: [c]: unknown section");
-        fails("[ a ]\n", 0, "t.conf:1: [ a ]: unknown section");
-        fails("[a]\nnope = 1\n", 0, "t.conf:2: [a] nope: unknown key");
-        fails("[a]\nNAME = 1\n", 0, "t.conf:2: [a] NAME: unknown key");
-        fails("[a]\ncount = 1\n", 0, "t.conf:2: [a] count: unknown key");
-        fails("[a]\njust words\n", 0, "t.conf:2: syntax error (expected [section] or key = value)");
-        fails("[a]\n= x\n", 0, "t.conf:2: syntax error (expected [section] or key = value)");
-        fails("[a\n", 0, "t.conf:1: syntax error (expected [section] or key = value)");
-        fails("[a] name = x\n", 0, "t.conf:1: [a]: text after the section header");
-        fails("[a]\nname = x\nname = y\n", INI_KEYS_ONCE, "t.conf:3: [a] name: set twice (first on line 2)");
-        fails("[b]\ncount = 0\ncount = 99\n", 0, "t.conf:2: [b] count: expected an integer from 1 to 10");
-        fails("[b]\nwait = 2h\n", 0, "t.conf:2: [b] wait: out of range (0..1h)");
-        fails("[b]\nwait = soon\n", 0, "t.conf:2: [b] wait: not a duration (milliseconds, or a number with ms, s, min or h)");
-        fails("[b]\nms = 1s\n", 0, "t.conf:2: [b] ms: expected an integer from 100 to 1000 ms");
-        fails("[a]\ncolour = pink\n", 0, "t.conf:2: [a] colour: must be red, green or blue");
-        fails("[b]\nx = 2\n", 0, "t.conf:2: [b] x: out of range (-1..1)");
+        static const struct {
+                const char *text, *want;
+                unsigned flags; /* parse flags, 0 but where given */
+        } refused[] = {
+                { "[a]\nname = x\n  opt = /o\n", "t.conf:3: [a] name: continuation lines are not supported (remove the indentation)" },
+                { "[a]\n\nname = x\n\n\tcolour = red\n", "t.conf:5: [a] name: continuation lines are not supported (remove the indentation)" },
+                { "[b]\ncount = 1\n  [a]\n", "t.conf:3: [b] count: continuation lines are not supported (remove the indentation)" },
+                { "name = x\n", "t.conf:1: name: key outside of any section" },
+                { "[c]\n", "t.conf:1: [c]: unknown section" },
+                { "[ a ]\n", "t.conf:1: [ a ]: unknown section" },
+                { "[a]\nnope = 1\n", "t.conf:2: [a] nope: unknown key" },
+                { "[a]\nNAME = 1\n", "t.conf:2: [a] NAME: unknown key" },
+                { "[a]\ncount = 1\n", "t.conf:2: [a] count: unknown key" },
+                { "[a]\njust words\n", "t.conf:2: syntax error (expected [section] or key = value)" },
+                { "[a]\n= x\n", "t.conf:2: syntax error (expected [section] or key = value)" },
+                { "[a\n", "t.conf:1: syntax error (expected [section] or key = value)" },
+                { "[a] name = x\n", "t.conf:1: [a]: text after the section header" },
+                { "[a]\nname = x\nname = y\n", "t.conf:3: [a] name: set twice (first on line 2)", INI_KEYS_ONCE },
+                { "[b]\ncount = 0\ncount = 99\n", "t.conf:2: [b] count: expected an integer from 1 to 10" },
+                { "[b]\nwait = 2h\n", "t.conf:2: [b] wait: out of range (0..1h)" },
+                { "[b]\nwait = soon\n", "t.conf:2: [b] wait: not a duration (milliseconds, or a number with ms, s, min or h)" },
+                { "[b]\nms = 1s\n", "t.conf:2: [b] ms: expected an integer from 100 to 1000 ms" },
+                { "[a]\ncolour = pink\n", "t.conf:2: [a] colour: must be red, green or blue" },
+                { "[b]\nx = 2\n", "t.conf:2: [b] x: out of range (-1..1)" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++)
+                fails(refused[i].text, refused[i].flags, refused[i].want);
 
         char err[512] = "";
         toy_t t;

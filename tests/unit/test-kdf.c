@@ -25,34 +25,26 @@ static void check_hex(const uint8_t *got, size_t n, const char *want) {
         cr_assert_str_eq(h, want);
 }
 
-Test(kdf, kpsa_vector_32_byte_key) {
-        uint8_t key[64], out[KDF_KEY_LEN];
-        size_t n = unhex(K32, key, sizeof(key));
-        cr_assert_eq(kdf_kpsa(key, n, "/in-cse", out), 0);
-        check_hex(out, sizeof(out), "0387ca5926ab0e2b706a1778f15c5175ed6c96dd77400378cd8909dae6acb749");
-}
-
-Test(kdf, km_vector_32_byte_key) {
-        uint8_t key[64], out[KDF_KEY_LEN];
-        size_t n = unhex(K32, key, sizeof(key));
-        cr_assert_eq(kdf_km(key, n, "/maf-01", out), 0);
-        check_hex(out, sizeof(out), "cc148c5d00729b12b2b794fcd83bc5a877fcdf7f3cd0c819899fa13ace532bd2");
-}
-
-Test(kdf, kpsa_vector_16_byte_key) {
-        uint8_t key[64], out[KDF_KEY_LEN];
-        size_t n = unhex(K16, key, sizeof(key));
-        cr_assert_eq(n, 16);
-        cr_assert_eq(kdf_kpsa(key, n, "/in-cse", out), 0);
-        check_hex(out, sizeof(out), "45ce308efcbab65340aae953d0984ba4affef7c64a5a382a783dd8b7e719bddb");
-}
-
-Test(kdf, km_vector_64_byte_key) {
-        uint8_t key[64], out[KDF_KEY_LEN];
-        size_t n = unhex(K64, key, sizeof(key));
-        cr_assert_eq(n, 64);
-        cr_assert_eq(kdf_km(key, n, "/maf-01", out), 0);
-        check_hex(out, sizeof(out), "9c3ae0b1b89dfcdc3f8a4a43083715b4e386e88724af5db6285fdc6ad405d901");
+/* Each vector: the derivation, its key (hex, of the length named), the identifier, the result. */
+Test(kdf, vectors) {
+        static const struct {
+                int (*derive)(const uint8_t *key, size_t key_len, const char *id, uint8_t ret[KDF_KEY_LEN]);
+                const char *key;
+                size_t key_len;
+                const char *id, *want;
+        } vectors[] = {
+                { kdf_kpsa, K32, 32, "/in-cse", "0387ca5926ab0e2b706a1778f15c5175ed6c96dd77400378cd8909dae6acb749" },
+                { kdf_km, K32, 32, "/maf-01", "cc148c5d00729b12b2b794fcd83bc5a877fcdf7f3cd0c819899fa13ace532bd2" },
+                { kdf_kpsa, K16, 16, "/in-cse", "45ce308efcbab65340aae953d0984ba4affef7c64a5a382a783dd8b7e719bddb" },
+                { kdf_km, K64, 64, "/maf-01", "9c3ae0b1b89dfcdc3f8a4a43083715b4e386e88724af5db6285fdc6ad405d901" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(vectors); i++) {
+                uint8_t key[64], out[KDF_KEY_LEN];
+                size_t n = unhex(vectors[i].key, key, sizeof(key));
+                cr_assert_eq(n, vectors[i].key_len, "vector %zu", i);
+                cr_assert_eq(vectors[i].derive(key, n, vectors[i].id, out), 0, "vector %zu", i);
+                check_hex(out, sizeof(out), vectors[i].want);
+        }
 }
 
 Test(kdf, labels_differ) {

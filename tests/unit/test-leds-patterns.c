@@ -113,10 +113,15 @@ Test(leds, error_blinks_error_led_and_turns_status_off) {
         cr_assert(events[1].line == STATUS_LINE && events[1].value == 1);
 }
 
-Test(leds, error_without_error_led_blinks_status) {
+/* Without an error LED, p shown for ms blinks the status LED: count edges half_ms apart. */
+static void status_led_alone_blinks(led_pattern_t p, unsigned ms, unsigned half_ms, size_t count) {
         cr_assert_eq(leds_new(fx.e, "gpiochip0:17", NULL, &fx.l), 0);
-        show(LED_ERROR, 275);
-        assert_blink(STATUS_LINE, fx.t0, 0, 50, 1, 6);
+        show(p, ms);
+        assert_blink(STATUS_LINE, fx.t0, 0, half_ms, 1, count);
+}
+
+Test(leds, error_without_error_led_blinks_status) {
+        status_led_alone_blinks(LED_ERROR, 275, 50, 6);
 }
 
 Test(leds, incompatible_blinks_error_led_500ms_and_turns_status_off) {
@@ -136,9 +141,7 @@ Test(leds, incompatible_blinks_error_led_500ms_and_turns_status_off) {
 }
 
 Test(leds, incompatible_without_error_led_blinks_status_500ms) {
-        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", NULL, &fx.l), 0);
-        show(LED_INCOMPATIBLE, 750);
-        assert_blink(STATUS_LINE, fx.t0, 0, 500, 1, 2);
+        status_led_alone_blinks(LED_INCOMPATIBLE, 750, 500, 2);
 }
 
 Test(leds, switching_cancels_the_old_timer) {

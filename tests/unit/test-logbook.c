@@ -38,6 +38,13 @@ static void fail_from(logbook_t *lb, uint64_t now, const char *src, const char *
                      "%s:4000: TLS handshake failed: authentication failed, identity %s", src, identity);
 }
 
+/* A flush at t: out.n lines in all, the last one want. */
+static void flushed(logbook_t *lb, uint64_t t, unsigned n, const char *want) {
+        logbook_flush(lb, t);
+        cr_assert_eq(out.n, n);
+        cr_assert_str_eq(out.lines[n - 1], want);
+}
+
 Test(logbook, one_line_per_source_per_window) {
         logbook_t *lb = new_book(20, 16);
         cr_assert_eq(logbook_next(lb), UINT64_MAX);
@@ -58,10 +65,8 @@ Test(logbook, one_line_per_source_per_window) {
         cr_assert_eq(logbook_next(lb), 110 * S);
         logbook_flush(lb, 109 * S);
         cr_assert_eq(out.n, 1, "not before the window is over");
-        logbook_flush(lb, 110 * S);
-        cr_assert_eq(out.n, 2);
-        cr_assert_str_eq(out.lines[1], "192.0.2.1: 1000 TLS handshakes failed, 10 timed out in the last 10 s; "
-                                       "identities tried: kpm-a, kpm-b, kpm-c (and 400 more)");
+        flushed(lb, 110 * S, 2, "192.0.2.1: 1000 TLS handshakes failed, 10 timed out in the last 10 s; "
+                "identities tried: kpm-a, kpm-b, kpm-c (and 400 more)");
         cr_assert_eq(out.prio[1], LOG_WARNING);
         logbook_stats_t st;
         logbook_get_stats(lb, &st);
@@ -71,9 +76,7 @@ Test(logbook, one_line_per_source_per_window) {
         fail_from(lb, 111 * S, "192.0.2.1", "kpm-a");
         cr_assert_eq(out.n, 2);
         cr_assert_eq(logbook_next(lb), 120 * S);
-        logbook_flush(lb, 120 * S);
-        cr_assert_eq(out.n, 3);
-        cr_assert_str_eq(out.lines[2], "192.0.2.1: 1 TLS handshake failed in the last 10 s; identities tried: kpm-a");
+        flushed(lb, 120 * S, 3, "192.0.2.1: 1 TLS handshake failed in the last 10 s; identities tried: kpm-a");
         /* quiet for a window: forgotten, the next event is a line of its own again */
         logbook_flush(lb, 131 * S);
         cr_assert_eq(logbook_next(lb), UINT64_MAX);
@@ -89,9 +92,7 @@ Test(logbook, sources_apart) {
         fail_from(lb, 5 * S, "192.0.2.2", "b");
         fail_from(lb, 6 * S, "192.0.2.1", "a");
         cr_assert_eq(out.n, 2, "each source has its own line");
-        logbook_flush(lb, 15 * S);
-        cr_assert_eq(out.n, 3);
-        cr_assert_str_eq(out.lines[2], "192.0.2.1: 1 TLS handshake failed in the last 10 s; identities tried: a");
+        flushed(lb, 15 * S, 3, "192.0.2.1: 1 TLS handshake failed in the last 10 s; identities tried: a");
         logbook_free(lb);
 }
 
@@ -101,10 +102,8 @@ Test(logbook, identities_sanitized) {
         fail_from(lb, 0, "x", "first");
         fail_from(lb, 1, "x", "bad\nline\x1b[31m");
         fail_from(lb, 2, "x", "0123456789012345678901234567890123456789-cut");
-        logbook_flush(lb, 10 * S);
-        cr_assert_eq(out.n, 2);
-        cr_assert_str_eq(out.lines[1], "x: 2 TLS handshakes failed in the last 10 s; identities tried: "
-                                       "bad?line?[31m, 0123456789012345678901234567890123456789");
+        flushed(lb, 10 * S, 2, "x: 2 TLS handshakes failed in the last 10 s; identities tried: "
+                "bad?line?[31m, 0123456789012345678901234567890123456789");
         logbook_free(lb);
 }
 
@@ -151,9 +150,7 @@ Test(logbook, other_sources) {
         }
         cr_assert_eq(out.n, 4);
         cr_assert_eq(logbook_next(lb), 0, "other sources: due at once");
-        logbook_flush(lb, 50 * S);
-        cr_assert_eq(out.n, 5);
-        cr_assert_str_eq(out.lines[4], "other sources: 996 closed during the handshake in the last 1 s");
+        flushed(lb, 50 * S, 5, "other sources: 996 closed during the handshake in the last 1 s");
         cr_assert_eq(out.prio[4], LOG_INFO);
         for (unsigned i = 0; i < 1000; i++) {
                 snprintf(src, sizeof src, "2001:db8:%x::/64", i + 5000);
@@ -161,9 +158,7 @@ Test(logbook, other_sources) {
         }
         logbook_flush(lb, 55 * S);
         cr_assert_eq(out.n, 5, "one a window");
-        logbook_flush(lb, 60 * S);
-        cr_assert_eq(out.n, 6);
-        cr_assert_str_eq(out.lines[5], "other sources: 1000 unauthenticated connections evicted in the last 10 s");
+        flushed(lb, 60 * S, 6, "other sources: 1000 unauthenticated connections evicted in the last 10 s");
         logbook_free(lb);
 }
 

@@ -75,6 +75,66 @@ static void check_defaults(const mef_config_t *c) {
         cr_assert_eq(c->workers, 1);
 }
 
+/* Texts the loader refuses, by class (the test that loads them): the text, the line (0: none),
+ * "[section] key" and a part of the reason (NULL: any). */
+static const struct {
+        const char *cls, *text;
+        unsigned line;
+        const char *section_key, *reason;
+} fails_cases[] = {
+        { "admin", "[admin]\nlisten = 127.0.0.1:9443\ncertificate = /a.pem\nkey = /a.key\n", 0, "[admin] ca", "required when listen is set" },
+        { "admin", "[admin]\nlisten = 127.0.0.1:9443\nkey = /a.key\nca = /ops.pem\n", 0, "[admin] certificate", "required" },
+        { "admin", "[admin]\nlisten = 127.0.0.1:9443\ncertificate = /a.pem\nca = /ops.pem\n", 0, "[admin] key", "required" },
+        { "admin", "[admin]\nlisten = 9443\n", 2, "[admin] listen", "host:port" },
+        { "errors_name_file_line_and_key", "[server]\nfqdn = bad_name!\n", 2, "[server] fqdn", NULL },
+        { "errors_name_file_line_and_key", "[server]\nfqdn = -mef.example\n", 2, "[server] fqdn", "host name (RFC 1123)" },
+        { "errors_name_file_line_and_key", "[server]\nfqdn = [::1]\n", 2, "[server] fqdn", "IPv6 without brackets" },
+        { "errors_name_file_line_and_key", "[server]\nbase = msce\n", 2, "[server] base", "absolute path" },
+        { "errors_name_file_line_and_key", "[server]\nbase = /a b\n", 2, "[server] base", NULL },
+        { "errors_name_file_line_and_key", "[tls]\nmin_version = 1.1\n", 2, "[tls] min_version", "1.2 or 1.3" },
+        { "errors_name_file_line_and_key", "[tls]\ncertificate =\n", 2, "[tls] certificate", "file path" },
+        { "errors_name_file_line_and_key", "[store]\npath = /a\n\n[limits]\n; comment\nretry_after = soon\n", 6, "[limits] retry_after", "1 to 3600" },
+        { "errors_name_file_line_and_key", "[limits]\nmax_connections = -1\n", 2, "[limits] max_connections", NULL },
+        { "errors_name_file_line_and_key", "[limits]\nmax_connections = 99999999999999999999\n", 2, "[limits] max_connections", NULL },
+        { "errors_name_file_line_and_key", "[server]\nbase = /a\nbase = /b\n", 3, "[server] base", "set twice" },
+        { "unknown_keys_and_sections", "[server]\nlisten = 127.0.0.1:1\nlisten_port = 8443\n", 3, "[server] listen_port", "unknown key" },
+        { "unknown_keys_and_sections", "[limits]\nmax_connection = 5\n", 2, "[limits] max_connection", "unknown key" },
+        { "unknown_keys_and_sections", "[limits]\nlisten_backlog = 512\nmax_unauthenticated = 0\n", 3, "[limits] max_unauthenticated", "expected an integer from 1 to 4096" },
+        { "unknown_keys_and_sections", "[limits]\nfirst_byte_timeout = 1s\n", 2, "[limits] first_byte_timeout", "ms" },
+        { "unknown_keys_and_sections", "[limits]\nlisten_backlog = 8\n", 2, "[limits] listen_backlog", "from 16 to 65535" },
+        { "unknown_keys_and_sections", "[server]\nlisten_backlog = 512\n", 2, "[server] listen_backlog", "unknown key" },
+        { "unknown_keys_and_sections", "\n[serve]\nlisten = 127.0.0.1:1\n", 2, "[serve]", "unknown section" },
+        { "unknown_keys_and_sections", "listen = 127.0.0.1:1\n", 1, "listen", "outside of any section" },
+        /* keys are case-sensitive, like everything else here */
+        { "unknown_keys_and_sections", "[server]\nLISTEN = 127.0.0.1:1\n", 2, "[server] LISTEN", "unknown key" },
+        { "cross_checks", "[tls]\ncertificate = /a.pem\n", 0, "[tls] key", "required" },
+        { "cross_checks", "[tls]\nkey = /a.key\n", 0, "[tls] certificate", "required" },
+        { "cross_checks", "[tls]\nclient_ca = /ca.pem\n", 0, "[tls] certificate", "required" },
+        { "cross_checks", "[server]\nlisten = [::]:443\n", 0, "[server] fqdn", "wildcard" },
+        { "cross_checks", "[server]\nlisten = 0.0.0.0:443\n", 0, "[server] fqdn", "wildcard" },
+        /* the listen host is the default fqdn: it must be a KeID host then */
+        { "cross_checks", "[server]\nlisten = [fe80::1%eth0]:443\n", 0, "[server] fqdn", "not a host name or IP address" },
+        { "cross_checks", "[server]\nlisten = in_x:443\n", 0, "[server] fqdn", "not a host name or IP address" },
+        { "store_keys", "[store]\nbackend = mysql\n", 2, "[store] backend", "sqlite or postgresql" },
+        { "store_keys", "[store]\nbackend = postgresql\n", 0, "[store] uri", "required" },
+        /* the password has a file of its own */
+        { "store_keys", "[store]\nuri = postgresql://mef:secret@db/msce\n", 2, "[store] uri", "password_file" },
+        { "store_keys", "[store]\nuri = host=db user=mef password=secret\n", 2, "[store] uri", "password_file" },
+        { "store_keys", "[store]\nthreads = 0\n", 2, "[store] threads", NULL },
+        { "store_keys", "[store]\nbusy_timeout = 5\n", 2, "[store] busy_timeout", NULL },
+};
+
+static void load_fails_all(const char *cls) {
+        size_t n = 0;
+        for (size_t i = 0; i < ELEMENTSOF(fails_cases); i++)
+                if (streq(fails_cases[i].cls, cls)) {
+                        load_fails(fails_cases[i].text, fails_cases[i].line, fails_cases[i].section_key,
+                                   fails_cases[i].reason);
+                        n++;
+                }
+        cr_assert_gt(n, 0, "no cases for %s", cls);
+}
+
 Test(mef_config, empty_file_is_defaults) {
         mef_config_t c = { 0 };
         load_ok("; nothing\n# at all\n\n", &c);
@@ -204,13 +264,7 @@ Test(mef_config, admin) {
         cr_assert_str_eq(c.admin_port, "9443");
         cr_assert_str_eq(c.admin_ca_file, "/etc/msce/ops.pem");
         mef_config_done(&c);
-        load_fails("[admin]\nlisten = 127.0.0.1:9443\ncertificate = /a.pem\nkey = /a.key\n", 0, "[admin] ca",
-                   "required when listen is set");
-        load_fails("[admin]\nlisten = 127.0.0.1:9443\nkey = /a.key\nca = /ops.pem\n", 0, "[admin] certificate",
-                   "required");
-        load_fails("[admin]\nlisten = 127.0.0.1:9443\ncertificate = /a.pem\nca = /ops.pem\n", 0, "[admin] key",
-                   "required");
-        load_fails("[admin]\nlisten = 9443\n", 2, "[admin] listen", "host:port");
+        load_fails_all("admin");
 }
 
 /* [audit] keep: a duration of 1d..36500d (90d by default), or forever. */
@@ -243,32 +297,11 @@ Test(mef_config, bad_listen) {
 }
 
 Test(mef_config, errors_name_file_line_and_key) {
-        load_fails("[server]\nfqdn = bad_name!\n", 2, "[server] fqdn", NULL);
-        load_fails("[server]\nfqdn = -mef.example\n", 2, "[server] fqdn", "host name (RFC 1123)");
-        load_fails("[server]\nfqdn = [::1]\n", 2, "[server] fqdn", "IPv6 without brackets");
-        load_fails("[server]\nbase = msce\n", 2, "[server] base", "absolute path");
-        load_fails("[server]\nbase = /a b\n", 2, "[server] base", NULL);
-        load_fails("[tls]\nmin_version = 1.1\n", 2, "[tls] min_version", "1.2 or 1.3");
-        load_fails("[tls]\ncertificate =\n", 2, "[tls] certificate", "file path");
-        load_fails("[store]\npath = /a\n\n[limits]\n; comment\nretry_after = soon\n", 6, "[limits] retry_after",
-                   "1 to 3600");
-        load_fails("[limits]\nmax_connections = -1\n", 2, "[limits] max_connections", NULL);
-        load_fails("[limits]\nmax_connections = 99999999999999999999\n", 2, "[limits] max_connections", NULL);
-        load_fails("[server]\nbase = /a\nbase = /b\n", 3, "[server] base", "set twice");
+        load_fails_all("errors_name_file_line_and_key");
 }
 
 Test(mef_config, unknown_keys_and_sections) {
-        load_fails("[server]\nlisten = 127.0.0.1:1\nlisten_port = 8443\n", 3, "[server] listen_port", "unknown key");
-        load_fails("[limits]\nmax_connection = 5\n", 2, "[limits] max_connection", "unknown key");
-        load_fails("[limits]\nlisten_backlog = 512\nmax_unauthenticated = 0\n", 3, "[limits] max_unauthenticated",
-                   "expected an integer from 1 to 4096");
-        load_fails("[limits]\nfirst_byte_timeout = 1s\n", 2, "[limits] first_byte_timeout", "ms");
-        load_fails("[limits]\nlisten_backlog = 8\n", 2, "[limits] listen_backlog", "from 16 to 65535");
-        load_fails("[server]\nlisten_backlog = 512\n", 2, "[server] listen_backlog", "unknown key");
-        load_fails("\n[serve]\nlisten = 127.0.0.1:1\n", 2, "[serve]", "unknown section");
-        load_fails("listen = 127.0.0.1:1\n", 1, "listen", "outside of any section");
-        /* keys are case-sensitive, like everything else here */
-        load_fails("[server]\nLISTEN = 127.0.0.1:1\n", 2, "[server] LISTEN", "unknown key");
+        load_fails_all("unknown_keys_and_sections");
 }
 
 Test(mef_config, first_error_wins) {
@@ -356,14 +389,7 @@ Test(mef_config, workers) {
 }
 
 Test(mef_config, cross_checks) {
-        load_fails("[tls]\ncertificate = /a.pem\n", 0, "[tls] key", "required");
-        load_fails("[tls]\nkey = /a.key\n", 0, "[tls] certificate", "required");
-        load_fails("[tls]\nclient_ca = /ca.pem\n", 0, "[tls] certificate", "required");
-        load_fails("[server]\nlisten = [::]:443\n", 0, "[server] fqdn", "wildcard");
-        load_fails("[server]\nlisten = 0.0.0.0:443\n", 0, "[server] fqdn", "wildcard");
-        /* the listen host is the default fqdn: it must be a KeID host then */
-        load_fails("[server]\nlisten = [fe80::1%eth0]:443\n", 0, "[server] fqdn", "not a host name or IP address");
-        load_fails("[server]\nlisten = in_x:443\n", 0, "[server] fqdn", "not a host name or IP address");
+        load_fails_all("cross_checks");
         mef_config_t c = { 0 };
         load_ok("[tls]\ncertificate = /a.pem\nkey = /a.key\n", &c);
         cr_assert_null(c.client_ca_file);
@@ -442,13 +468,7 @@ Test(mef_config, store_keys) {
         cr_assert_eq(c.store_busy_timeout_usec, 250000);
         mef_config_done(&c);
 
-        load_fails("[store]\nbackend = mysql\n", 2, "[store] backend", "sqlite or postgresql");
-        load_fails("[store]\nbackend = postgresql\n", 0, "[store] uri", "required");
-        /* the password has a file of its own */
-        load_fails("[store]\nuri = postgresql://mef:secret@db/msce\n", 2, "[store] uri", "password_file");
-        load_fails("[store]\nuri = host=db user=mef password=secret\n", 2, "[store] uri", "password_file");
-        load_fails("[store]\nthreads = 0\n", 2, "[store] threads", NULL);
-        load_fails("[store]\nbusy_timeout = 5\n", 2, "[store] busy_timeout", NULL);
+        load_fails_all("store_keys");
 }
 
 /* [limits] enrolments_per_node = N per DURATION, or 0. */

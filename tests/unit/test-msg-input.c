@@ -3,6 +3,65 @@
  * duplicates and bad JSON, the limits of every member, the body size and the nesting depth. */
 #include "tests/unit/msg-fixture.h"
 
+/* A value at a member and what the parser makes of it: accepted (and the formatted result
+ * contains json, when set) or refused with why. cls: the test that checks it. */
+#define ACCEPT(cls, path, value, json) { cls, path, value, json, NULL }
+#define REFUSE(cls, path, value, why) { cls, path, value, NULL, why }
+static const struct value_case {
+        const char *cls, *path, *value, *json, *why;
+} value_cases[] = {
+        ACCEPT("optional", "msce:enrolReq.loc", NULL, NULL),
+        ACCEPT("optional", "msce:enrolReq.loc.alt", NULL, "{\"lat\":48.8584,\"lon\":2.2945}"),
+        ACCEPT("optional", "msce:enrolReq.prev", NULL, "{\"msce:enrolReq\":{\"nodeID\":\"urn:dev:ops:0004A3-MNGW-000123\",\"loc\""),
+        ACCEPT("optional", "msce:profile.targets", NULL, NULL),
+        ACCEPT("optional", "msce:profile.poll", NULL, "\"poll\":86400"),
+        ACCEPT("optional", "msce:status.poll", NULL, "\"poll\":86400"),
+        ACCEPT("optional", "msce:profile.ltk", NULL, "\"poll\":3600}}"),
+        ACCEPT("numbers", "msce:enrolReq.loc.lat", "48", "\"lat\":48.0"),
+        ACCEPT("numbers", "msce:enrolReq.loc.lon", "-2", "\"lon\":-2.0"),
+        ACCEPT("numbers", "msce:enrolReq.loc.alt", "-12", "\"alt\":-12.0"),
+        ACCEPT("numbers", "msce:enrolReq.loc.alt", "1e3", "\"alt\":1000.0"),
+        ACCEPT("numbers", "msce:enrolReq.loc.lat", "4.88584e1", "\"lat\":48.8584"),
+        ACCEPT("loc", "msce:enrolReq.loc.lat", "90", "\"lat\":90.0"),
+        ACCEPT("loc", "msce:enrolReq.loc.lat", "-90.0", "\"lat\":-90.0"),
+        ACCEPT("loc", "msce:enrolReq.loc.lat", "-0.0", "\"lat\":-0.0"),
+        REFUSE("loc", "msce:enrolReq.loc.lat", "90.00000000000001", "out of range (-90..90)"),
+        REFUSE("loc", "msce:enrolReq.loc.lat", "-90.00000000000001", "out of range (-90..90)"),
+        REFUSE("loc", "msce:enrolReq.loc.lat", "1e300", "out of range (-90..90)"),
+        ACCEPT("loc", "msce:enrolReq.loc.lon", "180", "\"lon\":180.0"),
+        ACCEPT("loc", "msce:enrolReq.loc.lon", "-180", "\"lon\":-180.0"),
+        REFUSE("loc", "msce:enrolReq.loc.lon", "180.00000000000003", "out of range (-180..180)"),
+        REFUSE("loc", "msce:enrolReq.loc.lon", "-181", "out of range (-180..180)"),
+        /* exact values of extremes: round_trip::enrol_req */
+        ACCEPT("loc", "msce:enrolReq.loc.alt", "1.7976931348623157e308", "\"alt\":1.7976931348623157e308"),
+        ACCEPT("loc", "msce:enrolReq.loc.alt", "-1.7976931348623157e308", "\"alt\":-1.7976931348623157e308"),
+        ACCEPT("loc", "msce:enrolReq.loc.alt", "5e-324", "\"alt\":4.94066e-324"),
+        ACCEPT("state", "msce:status.state", "\"reenrol\"", "\"state\":\"reenrol\""),
+        ACCEPT("state", "msce:status.state", "\"revoked\"", "\"state\":\"revoked\""),
+        REFUSE("state", "msce:status.state", "\"Active\"", "not one of active, reenrol, revoked"),
+        REFUSE("state", "msce:status.state", "\"\"", "not one of active, reenrol, revoked"),
+        REFUSE("state", "msce:status.state", "\"active \"", "not one of active, reenrol, revoked"),
+        REFUSE("state", "msce:status.state", "\"re-enrol\"", "not one of active, reenrol, revoked"),
+        REFUSE("state", "msce:status.state", "\"activ\"", "not one of active, reenrol, revoked"),
+};
+#undef ACCEPT
+#undef REFUSE
+
+static void expect_values(const char *cls) {
+        size_t n = 0;
+        for (size_t i = 0; i < ELEMENTSOF(value_cases); i++) {
+                const struct value_case *c = &value_cases[i];
+                if (!streq(c->cls, cls))
+                        continue;
+                if (c->why)
+                        expect_error(c->path, c->value, c->why);
+                else
+                        expect_ok(c->path, c->value, c->json);
+                n++;
+        }
+        cr_assert_gt(n, 0, "no cases for %s", cls);
+}
+
 /* ---- missing members and wrong types ---- */
 
 Test(missing, each_required_member) {
@@ -20,13 +79,7 @@ Test(missing, each_required_member) {
 
 Test(missing, optional_members) {
         char err[MSG_ERR_MAX];
-        expect_ok("msce:enrolReq.loc", NULL, NULL);
-        expect_ok("msce:enrolReq.loc.alt", NULL, "{\"lat\":48.8584,\"lon\":2.2945}");
-        expect_ok("msce:enrolReq.prev", NULL, "{\"msce:enrolReq\":{\"nodeID\":\"urn:dev:ops:0004A3-MNGW-000123\",\"loc\"");
-        expect_ok("msce:profile.targets", NULL, NULL);
-        expect_ok("msce:profile.poll", NULL, "\"poll\":86400");
-        expect_ok("msce:status.poll", NULL, "\"poll\":86400");
-        expect_ok("msce:profile.ltk", NULL, "\"poll\":3600}}");
+        expect_values("optional");
         /* a failed credential may omit the rest */
         cr_assert_eq(parse_str(K_CREDENTIAL, "{\"msce:credential\":{\"status\":false,\"enroleeID\":\"/x\"}}", err, NULL), 0, "%s", err);
         cr_assert_eq(parse_str(K_CREDENTIAL, "{\"msce:credential\":{\"status\":false,\"key\":\"x\"}}", err, NULL), -EBADMSG);
@@ -97,11 +150,7 @@ Test(types, each_member) {
 }
 
 Test(types, numbers_real_or_integer) {
-        expect_ok("msce:enrolReq.loc.lat", "48", "\"lat\":48.0");
-        expect_ok("msce:enrolReq.loc.lon", "-2", "\"lon\":-2.0");
-        expect_ok("msce:enrolReq.loc.alt", "-12", "\"alt\":-12.0");
-        expect_ok("msce:enrolReq.loc.alt", "1e3", "\"alt\":1000.0");
-        expect_ok("msce:enrolReq.loc.lat", "4.88584e1", "\"lat\":48.8584");
+        expect_values("numbers");
 }
 
 /* ---- unknown members ---- */
@@ -161,27 +210,27 @@ Test(json, duplicates_rejected) {
 
 Test(json, syntax_errors) {
         static const struct {
-                const char *body;
-                size_t len;
-                const char *reason;
+                const char *body, *reason;
+                size_t len; /* 0: strlen(body); some cases cut the body short */
         } cases[] = {
-                { "", 0, "premature end of input" },
-                { "{\"msce:status\":", 15, "premature end of input" },
-                { "{} {}", 5, "trailing data" },
-                { "{\"a\":1,}", 8, "syntax error" },
-                { "{'a':1}", 7, "syntax error" },
-                { "{\"a\":\"\\u0000\"}", 13, "NUL character" },
-                { "{\"a\":1}\0{", 9, "trailing data" },
-                { "{\"a\":\"\xc3\x28\"}", 9, "invalid UTF-8" },
-                { "{\"a\":1e999}", 11, "number out of range" },
-                { "{\"a\":99999999999999999999}", 26, "number out of range" },
-                { "\"msce:status\"", 13, "syntax error" },
-                { "{\"a\":NaN}", 9, "syntax error" },
+                { "", "premature end of input" },
+                { "{\"msce:status\":", "premature end of input" },
+                { "{} {}", "trailing data" },
+                { "{\"a\":1,}", "syntax error" },
+                { "{'a':1}", "syntax error" },
+                { "{\"a\":\"\\u0000\"}", "NUL character", 13 }, /* without the last brace */
+                { "{\"a\":1}\0{", "trailing data", 9 },
+                { "{\"a\":\"\xc3\x28\"}", "invalid UTF-8", 9 }, /* without the last brace */
+                { "{\"a\":1e999}", "number out of range" },
+                { "{\"a\":99999999999999999999}", "number out of range" },
+                { "\"msce:status\"", "syntax error" },
+                { "{\"a\":NaN}", "syntax error" },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 char err[MSG_ERR_MAX], want[128];
                 snprintf(want, sizeof want, "msce:status: invalid JSON: %s at line", cases[i].reason);
-                cr_assert_eq(parse_kind(K_STATUS, cases[i].body, cases[i].len, err, NULL), -EBADMSG, "case %zu", i);
+                size_t len = cases[i].len ?: strlen(cases[i].body);
+                cr_assert_eq(parse_kind(K_STATUS, cases[i].body, len, err, NULL), -EBADMSG, "case %zu", i);
                 cr_assert(strncmp(err, want, strlen(want)) == 0, "case %zu: %s", i, err);
         }
         /* NULL body, NULL err */
@@ -242,23 +291,15 @@ Test(limits, strings) {
                 vkind_t kind;
                 const char *bad, *why; /* a value against the grammar, and the reason given */
         } cases[] = {
-                { "msce:enrolReq.nodeID", MSG_ID_MAX, V_NODE, "\"-x\"",
-                  "not an M2M-Node-ID (must start with a letter or a digit)" },
-                { "msce:enrolReq.prev", MSG_KEID_MAX, V_KEID, "\"3f2a9c0d4e5b6a7980a1b2c3d4e5f601\"",
-                  "not a KeID (lower-case hex, '@', a host name)" },
-                { "msce:profile.cseID", MSG_ID_MAX, V_CSE, "\"mn-781\"",
-                  "not an SP-relative CSE-ID (must start with '/')" },
-                { "msce:profile.cseBase", MSG_URI_MAX, V_URI, "\"in.example.net\"",
-                  "not an absolute URI with scheme http, https, coap, coaps, mqtt, mqtts, ws or wss" },
-                { "msce:profile.keID", MSG_KEID_MAX, V_KEID, "\"3F2A@mef\"",
-                  "not a KeID (lower-case hex, '@', a host name)" },
+                { "msce:enrolReq.nodeID", MSG_ID_MAX, V_NODE, "\"-x\"", "not an M2M-Node-ID (must start with a letter or a digit)" },
+                { "msce:enrolReq.prev", MSG_KEID_MAX, V_KEID, "\"3f2a9c0d4e5b6a7980a1b2c3d4e5f601\"", "not a KeID (lower-case hex, '@', a host name)" },
+                { "msce:profile.cseID", MSG_ID_MAX, V_CSE, "\"mn-781\"", "not an SP-relative CSE-ID (must start with '/')" },
+                { "msce:profile.cseBase", MSG_URI_MAX, V_URI, "\"in.example.net\"", "not an absolute URI with scheme http, https, coap, coaps, mqtt, mqtts, ws or wss" },
+                { "msce:profile.keID", MSG_KEID_MAX, V_KEID, "\"3F2A@mef\"", "not a KeID (lower-case hex, '@', a host name)" },
                 { "msce:profile.targets[0].id", MSG_ID_MAX, V_CSE, "\"/in-cse/../../x\"", "'.' or '..' segment" },
-                { "msce:profile.targets[0].kpsaID", MSG_KEID_MAX, V_KEID, "\"../../../../etc/passwd@mef\"",
-                  "not a kpsaID (lower-case hex, optional .<n>, '@', a host name)" },
-                { "msce:status.keID", MSG_KEID_MAX, V_KEID, "\"3f2a@MEF\"",
-                  "not a KeID: the part after '@' is not a lower-case host name or IP address" },
-                { "msce:credential.enroleeID", MSG_ID_MAX, V_CSE, "\"/mn-$(id)`id`;reboot\"",
-                  "not a CSE-ID ('/' and A-Z a-z 0-9 - . _ ~)" },
+                { "msce:profile.targets[0].kpsaID", MSG_KEID_MAX, V_KEID, "\"../../../../etc/passwd@mef\"", "not a kpsaID (lower-case hex, optional .<n>, '@', a host name)" },
+                { "msce:status.keID", MSG_KEID_MAX, V_KEID, "\"3f2a@MEF\"", "not a KeID: the part after '@' is not a lower-case host name or IP address" },
+                { "msce:credential.enroleeID", MSG_ID_MAX, V_CSE, "\"/mn-$(id)`id`;reboot\"", "not a CSE-ID ('/' and A-Z a-z 0-9 - . _ ~)" },
         };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 const char *p = cases[i].path;
@@ -313,20 +354,7 @@ Test(limits, poll) {
 }
 
 Test(limits, loc) {
-        expect_ok("msce:enrolReq.loc.lat", "90", "\"lat\":90.0");
-        expect_ok("msce:enrolReq.loc.lat", "-90.0", "\"lat\":-90.0");
-        expect_ok("msce:enrolReq.loc.lat", "-0.0", "\"lat\":-0.0");
-        expect_error("msce:enrolReq.loc.lat", "90.00000000000001", "out of range (-90..90)");
-        expect_error("msce:enrolReq.loc.lat", "-90.00000000000001", "out of range (-90..90)");
-        expect_error("msce:enrolReq.loc.lat", "1e300", "out of range (-90..90)");
-        expect_ok("msce:enrolReq.loc.lon", "180", "\"lon\":180.0");
-        expect_ok("msce:enrolReq.loc.lon", "-180", "\"lon\":-180.0");
-        expect_error("msce:enrolReq.loc.lon", "180.00000000000003", "out of range (-180..180)");
-        expect_error("msce:enrolReq.loc.lon", "-181", "out of range (-180..180)");
-        /* exact values of extremes: round_trip::enrol_req */
-        expect_ok("msce:enrolReq.loc.alt", "1.7976931348623157e308", "\"alt\":1.7976931348623157e308");
-        expect_ok("msce:enrolReq.loc.alt", "-1.7976931348623157e308", "\"alt\":-1.7976931348623157e308");
-        expect_ok("msce:enrolReq.loc.alt", "5e-324", "\"alt\":4.94066e-324");
+        expect_values("loc");
 }
 
 Test(limits, keys) {
@@ -390,11 +418,7 @@ Test(limits, targets) {
 }
 
 Test(limits, state) {
-        expect_ok("msce:status.state", "\"reenrol\"", "\"state\":\"reenrol\"");
-        expect_ok("msce:status.state", "\"revoked\"", "\"state\":\"revoked\"");
-        static const char *const bad[] = { "\"Active\"", "\"\"", "\"active \"", "\"re-enrol\"", "\"activ\"" };
-        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
-                expect_error("msce:status.state", bad[i], "not one of active, reenrol, revoked");
+        expect_values("state");
 }
 
 /* A valid status body of exactly len bytes (padded with spaces, which JSON allows). */

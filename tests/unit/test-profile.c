@@ -25,12 +25,17 @@ static void assert_same(const stored_profile_t *a, const stored_profile_t *b) {
         }
 }
 
+/* p: profile_example() with n_targets targets, and s: p serialized */
+static void serialized_example(stored_profile_t *p, size_t n_targets, secret_t *s) {
+        profile_example(p, n_targets);
+        cr_assert_eq(profile_serialize(p, s), 0);
+}
+
 Test(profile, round_trip) {
         for (size_t n = 0; n <= MSG_TARGETS_MAX; n += 4) {
                 stored_profile_t p, q;
                 _cleanup_secret_ secret_t s = { 0 };
-                profile_example(&p, n);
-                cr_assert_eq(profile_serialize(&p, &s), 0);
+                serialized_example(&p, n, &s);
                 cr_assert_eq(profile_parse(s.data, s.len, &q), 0);
                 assert_same(&p, &q);
                 time_t exp;
@@ -47,8 +52,7 @@ Test(profile, round_trip) {
 Test(profile, layout_starts_as_documented) {
         stored_profile_t p;
         _cleanup_secret_ secret_t s = { 0 };
-        profile_example(&p, 1);
-        cr_assert_eq(profile_serialize(&p, &s), 0);
+        serialized_example(&p, 1, &s);
         cr_assert_eq(s.data[0], PROFILE_VERSION);
         size_t n = strlen(p.node_id);
         cr_assert_eq(s.data[1], n >> 8);
@@ -61,8 +65,7 @@ Test(profile, layout_starts_as_documented) {
 Test(profile, every_truncation_rejected) {
         stored_profile_t p, q;
         _cleanup_secret_ secret_t s = { 0 };
-        profile_example(&p, 3);
-        cr_assert_eq(profile_serialize(&p, &s), 0);
+        serialized_example(&p, 3, &s);
         for (size_t i = 0; i < s.len; i++) {
                 uint8_t *copy = malloc(i ? i : 1); /* exact size for ASan */
                 memcpy(copy, s.data, i);
@@ -77,8 +80,7 @@ Test(profile, every_truncation_rejected) {
 Test(profile, trailing_bytes_rejected) {
         stored_profile_t p, q;
         _cleanup_secret_ secret_t s = { 0 };
-        profile_example(&p, 2);
-        cr_assert_eq(profile_serialize(&p, &s), 0);
+        serialized_example(&p, 2, &s);
         uint8_t *b = malloc(s.len + 1);
         memcpy(b, s.data, s.len);
         b[s.len] = 0;
@@ -90,8 +92,7 @@ Test(profile, trailing_bytes_rejected) {
 Test(profile, wrong_version_rejected) {
         stored_profile_t p, q;
         _cleanup_secret_ secret_t s = { 0 };
-        profile_example(&p, 0);
-        cr_assert_eq(profile_serialize(&p, &s), 0);
+        serialized_example(&p, 0, &s);
         s.data[0] = 2;
         cr_assert_eq(profile_parse(s.data, s.len, &q), -EBADMSG);
         s.data[0] = 0;
@@ -103,8 +104,7 @@ Test(profile, wrong_version_rejected) {
 Test(profile, bad_field_values_rejected) {
         stored_profile_t p, q;
         _cleanup_secret_ secret_t s = { 0 };
-        profile_example(&p, 1);
-        cr_assert_eq(profile_serialize(&p, &s), 0);
+        serialized_example(&p, 1, &s);
         /* a control character in node_id */
         s.data[3] = '\n';
         cr_assert_eq(profile_parse(s.data, s.len, &q), -EBADMSG);
@@ -198,8 +198,7 @@ Test(profile, parser_checks_identifiers) {
         for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
                 stored_profile_t p, q;
                 _cleanup_secret_ secret_t s = { 0 };
-                profile_example(&p, 1);
-                cr_assert_eq(profile_serialize(&p, &s), 0);
+                serialized_example(&p, 1, &s);
                 cr_assert_eq(profile_parse(s.data, s.len, &q), 0);
                 uint8_t *at = memmem(s.data, s.len, fields[i], strlen(fields[i]));
                 cr_assert_not_null(at, "%s", fields[i]);

@@ -8,11 +8,21 @@
 
 /* ---- nodes ---- */
 
+/* The store holds n nodes: those of want, in that order (NULL: any). */
+static void nodes_are(mef_store_t *s, size_t n, const char *const *want) {
+        store_node_t *list = NULL;
+        size_t got = 0;
+        cr_assert_eq(store_node_list(s, &list, &got), 0);
+        cr_assert_eq(got, n);
+        for (size_t i = 0; want && i < n; i++)
+                cr_assert_str_eq(list[i].node_id, want[i]);
+        free(list);
+}
+
 Test(store, node_round_trip) {
-        mef_store_t *s = open_new();
         uint8_t kpm[48], got[MSG_KEY_MAX];
         size_t len = 0;
-        recognisable_key(kpm, sizeof kpm, 1);
+        mef_store_t *s = open_keyed(kpm, sizeof kpm, 1);
         store_node_t n = psk_node("urn:dev:ops:1", "kpm-1");
         cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), 0);
         store_node_t c = cert_node("urn:dev:ops:2", 'a');
@@ -54,13 +64,7 @@ Test(store, node_round_trip) {
         cr_assert_eq(untouched.poll, 77);
         cr_assert_eq(len2, 5);
 
-        store_node_t *list = NULL;
-        size_t nl = 0;
-        cr_assert_eq(store_node_list(s, &list, &nl), 0);
-        cr_assert_eq(nl, 2);
-        cr_assert_str_eq(list[0].node_id, "urn:dev:ops:1");
-        cr_assert_str_eq(list[1].node_id, "urn:dev:ops:2");
-        free(list);
+        nodes_are(s, 2, (const char *const[]) { "urn:dev:ops:1", "urn:dev:ops:2" });
 
         cr_assert_eq(store_node_set_state(s, "urn:dev:ops:1", NODE_REENROL), 0);
         cr_assert_eq(store_node_get(s, "urn:dev:ops:1", &r), 0);
@@ -71,9 +75,8 @@ Test(store, node_round_trip) {
 }
 
 Test(store, node_duplicates) {
-        mef_store_t *s = open_new();
         uint8_t kpm[16];
-        recognisable_key(kpm, sizeof kpm, 2);
+        mef_store_t *s = open_keyed(kpm, sizeof kpm, 2);
         store_node_t n = psk_node("n1", "kpm-1");
         cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), 0);
         cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), -EEXIST, "same node ID");
@@ -94,18 +97,13 @@ Test(store, node_duplicates) {
         store_node_t n3 = psk_node("n3", "in-psk");
         cr_assert_eq(store_node_add(s, &n3, kpm, sizeof kpm), -EEXIST);
 
-        store_node_t *list = NULL;
-        size_t nl = 0;
-        cr_assert_eq(store_node_list(s, &list, &nl), 0);
-        cr_assert_eq(nl, 2);
-        free(list);
+        nodes_are(s, 2, NULL);
         store_close(s);
 }
 
 Test(store, cse_id_assigned_once) {
-        mef_store_t *s = open_new();
         uint8_t kpm[16];
-        recognisable_key(kpm, sizeof kpm, 3);
+        mef_store_t *s = open_keyed(kpm, sizeof kpm, 3);
         store_node_t n1 = psk_node("n1", "kpm-1"), n2 = psk_node("n2", "kpm-2"), c = cert_node("c1", 'c');
         cr_assert_eq(store_node_add(s, &n1, kpm, sizeof kpm), 0);
         snprintf(n2.cse_id, sizeof n2.cse_id, "%s", n1.cse_id);
@@ -165,9 +163,9 @@ Test(store, node_invalid) {
 }
 
 Test(store, remove_cascades_enrolments) {
-        store_enrolment_t e1 = enrolment("11@mef", "a", 1000), e2 = enrolment("22@mef", "a", 2000),
+        /* one active enrolment per node */
+        store_enrolment_t e1 = enrolment_as("11@mef", "a", 1000, ENROLMENT_RETIRED), e2 = enrolment("22@mef", "a", 2000),
                           e3 = enrolment("33@mef", "b", 3000);
-        e1.state = ENROLMENT_RETIRED; /* one active enrolment per node */
         mef_store_t *s = open_with("ab", 3, (store_enrolment_t *const[]) { &e1, &e2, &e3, NULL });
 
         cr_assert_eq(store_node_remove(s, "a"), 0);
@@ -271,8 +269,7 @@ Test(store, audit_trail) {
 /* The metrics gauges: an active enrolment past its exp counts as expired, other states not at all. */
 Test(store, counts_active_and_expired) {
         store_enrolment_t live = enrolment("11@mef", "a", 10000), old = enrolment("22@mef", "b", 1000),
-                          retired = enrolment("33@mef", "c", 10000);
-        retired.state = ENROLMENT_RETIRED;
+                          retired = enrolment_as("33@mef", "c", 10000, ENROLMENT_RETIRED);
         mef_store_t *s = open_with("abc", 5, (store_enrolment_t *const[]) { &live, &old, &retired, NULL });
         store_counts_t n;
         /* old expires at 1000 + 86400, live at 10000 + 86400 */
@@ -289,9 +286,8 @@ Test(store, counts_active_and_expired) {
 
 /* Status checks are a tally on the node (schema 3), not rows. */
 Test(store, node_seen_counts) {
-        mef_store_t *s = open_new();
         uint8_t kpm[32];
-        recognisable_key(kpm, sizeof kpm, 7);
+        mef_store_t *s = open_keyed(kpm, sizeof kpm, 7);
         store_node_t a = psk_node("a", "kpm-a"), got;
         cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
         cr_assert_eq(store_node_get(s, "a", &got), 0);
@@ -304,21 +300,16 @@ Test(store, node_seen_counts) {
         cr_assert_eq(got.last_seen, 1000 + 86400 * 365);
         cr_assert_eq(store_node_seen(s, "nobody", 1), -ENOENT);
         /* a year of daily polls wrote nothing to the trail */
-        store_audit_entry_t *list = NULL;
-        size_t n = 9;
-        cr_assert_eq(store_audit_list(s, 0, &list, &n), 0);
-        cr_assert_eq(n, 0);
-        free(list);
+        assert_audit(s, 0, NULL, NULL);
         store_close(s);
 }
 
 /* Retention: old audit rows and spent enrolments go; active ones (expired or not) and those
  * still in their lifetime stay. */
 Test(store, prune_by_age) {
-        store_enrolment_t old_retired = enrolment("11@mef", "a", 100), live = enrolment("22@mef", "a", 100),
-                          new_revoked = enrolment("33@mef", "b", 100000);
-        old_retired.state = ENROLMENT_RETIRED;
-        new_revoked.state = ENROLMENT_REVOKED;
+        store_enrolment_t old_retired = enrolment_as("11@mef", "a", 100, ENROLMENT_RETIRED),
+                          live = enrolment("22@mef", "a", 100),
+                          new_revoked = enrolment_as("33@mef", "b", 100000, ENROLMENT_REVOKED);
         /* live: active, expired at 86500 */
         mef_store_t *s = open_with("ab", 8, (store_enrolment_t *const[]) { &old_retired, &live, &new_revoked, NULL });
         for (int i = 0; i < 5; i++)
@@ -348,9 +339,8 @@ Test(store, prune_by_age) {
 /* ---- keyset pages and conflicts (bulk lifecycle) ---- */
 
 Test(store, node_pages_walk_every_row_once) {
-        mef_store_t *s = open_new();
         uint8_t kpm[32];
-        recognisable_key(kpm, sizeof kpm, 10);
+        mef_store_t *s = open_keyed(kpm, sizeof kpm, 10);
         char id[32], kid[32];
         for (int i = 0; i < 23; i++) {
                 snprintf(id, sizeof id, "n%02d", i);
@@ -400,6 +390,23 @@ Test(store, node_pages_walk_every_row_once) {
         store_close(s);
 }
 
+/* The rows of one page (of all nodes' enrolments, of the audit trail), the call asserted. */
+static size_t enrolment_page_rows(mef_store_t *s, const store_page_t *p) {
+        store_enrolment_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_enrolment_page(s, NULL, p, &list, &n), 0);
+        free(list);
+        return n;
+}
+
+static size_t audit_page_rows(mef_store_t *s, const store_page_t *p) {
+        store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_audit_page(s, p, &list, &n), 0);
+        free(list);
+        return n;
+}
+
 Test(store, enrolment_pages_newest_first) {
         mef_store_t *s = open_new();
         uint8_t kpm[32], ke[32];
@@ -438,17 +445,13 @@ Test(store, enrolment_pages_newest_first) {
         cr_assert_eq(seen, 10);
         free(all);
 
+        p = (store_page_t) { .state = ENROLMENT_ACTIVE, .expired = 1, .now = 5004 + 86400 };
+        cr_assert_eq(enrolment_page_rows(s, &p), 1, "the active one, past its exp");
+        p.expired = -1;
+        cr_assert_eq(enrolment_page_rows(s, &p), 0);
+        p = (store_page_t) { .state = -1, .after = "ff@mef" };
         store_enrolment_t *list = NULL;
         size_t n = 0;
-        p = (store_page_t) { .state = ENROLMENT_ACTIVE, .expired = 1, .now = 5004 + 86400 };
-        cr_assert_eq(store_enrolment_page(s, NULL, &p, &list, &n), 0);
-        cr_assert_eq(n, 1, "the active one, past its exp");
-        free(list);
-        p.expired = -1;
-        cr_assert_eq(store_enrolment_page(s, NULL, &p, &list, &n), 0);
-        cr_assert_eq(n, 0);
-        free(list);
-        p = (store_page_t) { .state = -1, .after = "ff@mef" };
         cr_assert_eq(store_enrolment_page(s, NULL, &p, &list, &n), -ENOENT);
         store_close(s);
 }
@@ -476,23 +479,14 @@ Test(store, audit_pages_and_filters) {
                         break;
         }
         cr_assert_eq(seen, 12);
-        store_audit_entry_t *list = NULL;
-        size_t n = 0;
-        p = (store_page_t) { .action = "prune" };
-        cr_assert_eq(store_audit_page(s, &p, &list, &n), 0);
-        cr_assert_eq(n, 4);
-        free(list);
-        p = (store_page_t) { .since = (int64_t) time(NULL) + 3600 };
-        cr_assert_eq(store_audit_page(s, &p, &list, &n), 0);
-        cr_assert_eq(n, 0);
-        free(list);
+        cr_assert_eq(audit_page_rows(s, &(store_page_t) { .action = "prune" }), 4);
+        cr_assert_eq(audit_page_rows(s, &(store_page_t) { .since = (int64_t) time(NULL) + 3600 }), 0);
         store_close(s);
 }
 
 Test(store, node_conflict_names_the_field) {
-        mef_store_t *s = open_new();
         uint8_t kpm[32];
-        recognisable_key(kpm, sizeof kpm, 13);
+        mef_store_t *s = open_keyed(kpm, sizeof kpm, 13);
         store_node_t a = psk_node("a", "kpm-a"), c = cert_node("c", 'c');
         cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
         cr_assert_eq(store_node_add(s, &c, NULL, 0), 0);

@@ -13,6 +13,7 @@
 static char dir[] = "/tmp/test-store-queue.XXXXXX";
 static char db_path[PATH_MAX], key_path[PATH_MAX];
 static mef_config_t cfg;
+static sd_event *event; /* the loop the queue's jobs come back through, one per test */
 
 static void setup(void) {
         cr_assert_not_null(mkdtemp(dir));
@@ -23,9 +24,11 @@ static void setup(void) {
         store_close(s);
         cfg = (mef_config_t) { .store_backend = STORE_BACKEND_SQLITE, .store_path = db_path,
                                .master_key_path = key_path };
+        cr_assert_eq(sd_event_new(&event), 0);
 }
 
 static void teardown(void) {
+        event = sd_event_unref(event);
         static const char *const names[] = { "mef.db", "mef.db-wal", "mef.db-shm", "master.key" };
         char p[PATH_MAX + 16];
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
@@ -59,8 +62,10 @@ static void job_done(store_job_t *j, int r) {
         t->result = r;
 }
 
-static void job_init(test_job_t *t, uint64_t deadline) {
+/* A new job t, submitted: store_queue_submit()'s result. */
+static int job_submit(store_queue_t *q, test_job_t *t, uint64_t deadline) {
         *t = (test_job_t) { .job = { .run = job_run, .done = job_done, .deadline = deadline } };
+        return store_queue_submit(q, &t->job);
 }
 
 /* Run the loop until cond holds (the deadline: the test's timeout). */
@@ -71,69 +76,59 @@ static void job_init(test_job_t *t, uint64_t deadline) {
         } while (0)
 
 /* A queue of one thread with max_queued places, that thread busy with a (until released). */
-static store_queue_t *queue_busy(sd_event **ret_e, unsigned max_queued, test_job_t *a) {
-        cr_assert_eq(sd_event_new(ret_e), 0);
+static store_queue_t *queue_busy(unsigned max_queued, test_job_t *a) {
         store_queue_t *q = NULL;
-        cr_assert_eq(store_queue_new(*ret_e, &cfg, 1, max_queued, 1000, &q), 0);
-        job_init(a, 0);
-        cr_assert_eq(store_queue_submit(q, &a->job), 0);
+        cr_assert_eq(store_queue_new(event, &cfg, 1, max_queued, 1000, &q), 0);
+        cr_assert_eq(job_submit(q, a, 0), 0);
         while (!atomic_load(&a->running)) /* the only thread has it */
                 usleep(1000);
         return q;
 }
 
+/* Lets x, then y go, and runs the loop until both are done. */
+static void release_both(test_job_t *x, test_job_t *y) {
+        atomic_store(&x->release, true);
+        atomic_store(&y->release, true);
+        LOOP_UNTIL(event, x->done && y->done);
+}
+
 Test(store_queue, bounded_cancel_and_done) {
-        sd_event *e = NULL;
         test_job_t a, b, c, d;
-        store_queue_t *q = queue_busy(&e, 2, &a);
-        job_init(&b, 0);
-        job_init(&c, 0);
-        job_init(&d, 0);
-        cr_assert_eq(store_queue_submit(q, &b.job), 0);
-        cr_assert_eq(store_queue_submit(q, &c.job), 0);
-        cr_assert_eq(store_queue_submit(q, &d.job), -EAGAIN, "queue bound");
+        store_queue_t *q = queue_busy(2, &a);
+        cr_assert_eq(job_submit(q, &b, 0), 0);
+        cr_assert_eq(job_submit(q, &c, 0), 0);
+        cr_assert_eq(job_submit(q, &d, 0), -EAGAIN, "queue bound");
         cr_assert_eq(store_queue_cancel(q, &a.job), -EBUSY, "running: cannot be taken back");
         cr_assert_eq(store_queue_cancel(q, &b.job), 0);
         cr_assert_eq(store_queue_cancel(q, &b.job), -EBUSY, "not queued any more");
 
-        atomic_store(&a.release, true);
-        atomic_store(&c.release, true);
-        LOOP_UNTIL(e, a.done && c.done);
+        release_both(&a, &c);
         cr_assert_eq(a.result, 0);
         cr_assert_eq(c.result, 0);
         cr_assert_eq(b.ran + b.done, 0, "a cancelled job is neither run nor done");
         cr_assert_eq(a.done + c.done, 2, "done once each");
         store_queue_free(q);
-        sd_event_unref(e);
 }
 
 Test(store_queue, overdue_job_is_not_run) {
-        sd_event *e = NULL;
         test_job_t a, late;
-        store_queue_t *q = queue_busy(&e, 4, &a);
-        job_init(&late, now_usec() + 1000); /* 1 ms: long gone once a lets go */
-        cr_assert_eq(store_queue_submit(q, &late.job), 0);
+        store_queue_t *q = queue_busy(4, &a);
+        cr_assert_eq(job_submit(q, &late, now_usec() + 1000), 0); /* 1 ms: long gone once a lets go */
         usleep(5000);
-        atomic_store(&late.release, true);
-        atomic_store(&a.release, true);
-        LOOP_UNTIL(e, a.done && late.done);
+        release_both(&late, &a);
         cr_assert_eq(late.result, -ETIME);
         cr_assert_eq(late.ran, 0);
         store_queue_free(q);
-        sd_event_unref(e);
 }
 
 Test(store_queue, free_finishes_every_job) {
-        sd_event *e = NULL;
         test_job_t a, b;
-        store_queue_t *q = queue_busy(&e, 4, &a);
-        job_init(&b, 0);
-        cr_assert_eq(store_queue_submit(q, &b.job), 0);
+        store_queue_t *q = queue_busy(4, &a);
+        cr_assert_eq(job_submit(q, &b, 0), 0);
         atomic_store(&b.release, true); /* should a thread still take it */
         atomic_store(&a.release, true);
         store_queue_free(q); /* a: run to its end; b: run or cancelled, done either way */
         cr_assert_eq(a.done, 1);
         cr_assert_eq(a.result, 0);
         cr_assert(b.done == 1 && (b.result == -ECANCELED || b.result == 0));
-        sd_event_unref(e);
 }

@@ -24,18 +24,6 @@ static int enrol_exchange(mef_store_t *s, const store_enrolment_t *e, const uint
         return r;
 }
 
-/* The audit rows: that many, the newest (when given) about newest and the oldest about oldest. */
-static void assert_audit(mef_store_t *s, size_t want, const char *newest, const char *oldest) {
-        store_audit_entry_t *list = NULL;
-        size_t n = 0;
-        int r = store_audit_list(s, 0, &list, &n);
-        bool ok = r == 0 && n == want && (!newest || streq(list[0].subject, newest)) &&
-                  (!oldest || streq(list[n - 1].subject, oldest));
-        free(list);
-        cr_assert(ok, "%d, %zu audit rows (want %zu, %s .. %s)", r, n, want, newest ? newest : "-",
-                  oldest ? oldest : "-");
-}
-
 static void assert_enrolment_state(mef_store_t *s, const char *ke_id, enrolment_state_t want) {
         store_enrolment_t r;
         cr_assert_eq(store_enrolment_get(s, ke_id, &r, NULL, NULL), 0, "%s", ke_id);

@@ -22,132 +22,108 @@ static tls_failure_t client(int e, int a) {
         return (tls_failure_t) { .error = e, .alert_rx = a, .handshake = true, .client = true, .min_version = TLS12 };
 }
 
-Test(tls_classify, openssl_and_gnutls_rows) {
+/* One row: a client failure during the handshake (error e, alert a or -1, what else applies;
+ * our floor TLS 1.2 unless given) and its class. */
+typedef struct {
         tls_failure_t f;
+        int want;
+} row_t;
+#define ROW(want_, e, a, ...) \
+        { .f = { .error = (e), .alert_rx = (a), .handshake = true, .client = true, __VA_ARGS__ }, .want = (want_) }
 
-        /* TLS 1.2 MEF, no shared suite (OpenSSL and GnuTLS): handshake_failure before the
-         * ServerHello. After a TLS 1.3 PSK offer the same as an unknown TLS 1.3 identity. */
-        f = client(FATAL_ERROR, handshake_failure);
-        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
-        f.psk13_offered = true;
-        cr_assert_eq(tls_classify_failure(&f), -ENOKEY);
+static void check_rows(const row_t *rows, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                tls_failure_t f = rows[i].f;
+                if (!f.min_version)
+                        f.min_version = TLS12;
+                cr_assert_eq(tls_classify_failure(&f), rows[i].want, "row %zu (error %d, alert %d)", i, f.error,
+                             f.alert_rx);
+        }
+}
 
-        /* TLS 1.3 MEF: unknown identity without a certificate, no common suite or group:
-         * handshake_failure before the ServerHello (OpenSSL, GnuTLS). */
-        f = client(FATAL_ERROR, handshake_failure);
-        f.psk13_offered = true;
-        cr_assert_eq(tls_classify_failure(&f), -ENOKEY);
-
-        /* cert mode, TLS 1.3 offered without PSK: no common suite or group. */
-        f = client(FATAL_ERROR, handshake_failure);
-        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
-
-        /* TLS 1.2 ECDHE-PSK, no common group: OpenSSL aborts after its ServerHello, before
-         * our ClientKeyExchange. */
-        f = client(FATAL_ERROR, handshake_failure);
-        f.server_hello = true;
-        f.version = TLS12;
-        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
-        /* ... after it: the credential. */
-        f.second_flight = true;
-        cr_assert_eq(tls_classify_failure(&f), -EACCES);
-        /* TLS 1.3, after the ServerHello (encrypted alert): the credential. */
-        f = client(FATAL_ERROR, handshake_failure);
-        f.server_hello = true;
-        f.version = TLS13;
-        cr_assert_eq(tls_classify_failure(&f), -EACCES);
-
-        /* No common version: protocol_version (OpenSSL), insufficient_security. */
-        f = client(FATAL_ERROR, protocol_version);
-        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
-        f.psk13_offered = true;
-        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
-        f = client(FATAL_ERROR, insufficient_security);
-        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
-
-        /* TLS 1.2 wrong key or unknown identity (OpenSSL, GnuTLS): bad_record_mac after the
-         * ServerHello; unknown_psk_identity from others. */
-        f = client(FATAL_ERROR, bad_record_mac);
-        f.server_hello = true;
-        f.version = TLS12;
-        f.second_flight = true;
-        cr_assert_eq(tls_classify_failure(&f), -EACCES);
-        f.alert_rx = unknown_psk_identity;
-        cr_assert_eq(tls_classify_failure(&f), -EACCES);
-        f.alert_rx = decrypt_error; /* msce-mef, RFC 8446 4.2.11 */
-        cr_assert_eq(tls_classify_failure(&f), -EACCES);
-
-        /* TLS 1.3 wrong key or unknown identity: illegal_parameter before the ServerHello
-         * (OpenSSL 3.0 and GnuTLS 3.7 on a binder that does not verify). */
-        f = client(FATAL_ERROR, illegal_parameter);
-        f.psk13_offered = true;
-        cr_assert_eq(tls_classify_failure(&f), -EACCES);
-        /* without a PSK offer, or later: a protocol error */
-        f.psk13_offered = false;
-        cr_assert_eq(tls_classify_failure(&f), -EPROTO);
-        f = client(FATAL_ERROR, illegal_parameter);
-        f.psk13_offered = true;
-        f.server_hello = true;
-        f.version = TLS13;
-        cr_assert_eq(tls_classify_failure(&f), -EPROTO);
+Test(tls_classify, openssl_and_gnutls_rows) {
+        static const row_t rows[] = {
+                /* TLS 1.2 MEF, no shared suite (OpenSSL and GnuTLS): handshake_failure before the
+                 * ServerHello. After a TLS 1.3 PSK offer the same as an unknown TLS 1.3 identity. */
+                ROW(-EPROTONOSUPPORT, FATAL_ERROR, handshake_failure),
+                ROW(-ENOKEY, FATAL_ERROR, handshake_failure, .psk13_offered = true),
+                /* TLS 1.3 MEF: unknown identity without a certificate, no common suite or group:
+                 * handshake_failure before the ServerHello (OpenSSL, GnuTLS). */
+                ROW(-ENOKEY, FATAL_ERROR, handshake_failure, .psk13_offered = true),
+                /* cert mode, TLS 1.3 offered without PSK: no common suite or group. */
+                ROW(-EPROTONOSUPPORT, FATAL_ERROR, handshake_failure),
+                /* TLS 1.2 ECDHE-PSK, no common group: OpenSSL aborts after its ServerHello, before
+                 * our ClientKeyExchange; after it: the credential. */
+                ROW(-EPROTONOSUPPORT, FATAL_ERROR, handshake_failure, .server_hello = true, .version = TLS12),
+                ROW(-EACCES, FATAL_ERROR, handshake_failure, .server_hello = true, .version = TLS12,
+                    .second_flight = true),
+                /* TLS 1.3, after the ServerHello (encrypted alert): the credential. */
+                ROW(-EACCES, FATAL_ERROR, handshake_failure, .server_hello = true, .version = TLS13),
+                /* No common version: protocol_version (OpenSSL), insufficient_security. */
+                ROW(-EPROTONOSUPPORT, FATAL_ERROR, protocol_version),
+                ROW(-EPROTONOSUPPORT, FATAL_ERROR, protocol_version, .psk13_offered = true),
+                ROW(-EPROTONOSUPPORT, FATAL_ERROR, insufficient_security),
+                /* TLS 1.2 wrong key or unknown identity (OpenSSL, GnuTLS): bad_record_mac after the
+                 * ServerHello; unknown_psk_identity from others; decrypt_error from msce-mef
+                 * (RFC 8446 4.2.11). */
+                ROW(-EACCES, FATAL_ERROR, bad_record_mac, .server_hello = true, .version = TLS12, .second_flight = true),
+                ROW(-EACCES, FATAL_ERROR, unknown_psk_identity, .server_hello = true, .version = TLS12,
+                    .second_flight = true),
+                ROW(-EACCES, FATAL_ERROR, decrypt_error, .server_hello = true, .version = TLS12, .second_flight = true),
+                /* TLS 1.3 wrong key or unknown identity: illegal_parameter before the ServerHello
+                 * (OpenSSL 3.0 and GnuTLS 3.7 on a binder that does not verify); without a PSK
+                 * offer, or later: a protocol error. */
+                ROW(-EACCES, FATAL_ERROR, illegal_parameter, .psk13_offered = true),
+                ROW(-EPROTO, FATAL_ERROR, illegal_parameter),
+                ROW(-EPROTO, FATAL_ERROR, illegal_parameter, .psk13_offered = true, .server_hello = true,
+                    .version = TLS13),
+                /* anything else the MEF says is a protocol error */
+                ROW(-EPROTO, FATAL_ERROR, decode_error),
+                ROW(-EPROTO, FATAL_ERROR, internal_error),
+                /* internal_error before the ServerHello after a TLS 1.3 PSK offer: GnuTLS 3.7's
+                 * answer to an unknown identity, or a fault at the MEF: its own code (transient,
+                 * said so) */
+                ROW(-EREMOTEIO, FATAL_ERROR, internal_error, .psk13_offered = true),
+                ROW(-EPROTO, FATAL_ERROR, internal_error, .psk13_offered = true, .server_hello = true,
+                    .version = TLS13),
+        };
+        check_rows(rows, ELEMENTSOF(rows));
 
         /* certificates */
         int cert_alerts[] = { bad_certificate, unsupported_certificate, certificate_revoked, certificate_expired,
                               certificate_unknown, unknown_ca, access_denied, certificate_required };
         for (size_t i = 0; i < ELEMENTSOF(cert_alerts); i++) {
-                f = client(FATAL_ERROR, cert_alerts[i]);
+                tls_failure_t f = client(FATAL_ERROR, cert_alerts[i]);
                 f.server_hello = true;
                 f.version = TLS13;
                 cr_assert_eq(tls_classify_failure(&f), -EACCES, "alert %d", cert_alerts[i]);
         }
-        /* anything else the MEF says is a protocol error */
-        f = client(FATAL_ERROR, decode_error);
-        cr_assert_eq(tls_classify_failure(&f), -EPROTO);
-        f = client(FATAL_ERROR, internal_error);
-        cr_assert_eq(tls_classify_failure(&f), -EPROTO);
-        /* internal_error before the ServerHello after a TLS 1.3 PSK offer: GnuTLS 3.7's answer
-         * to an unknown identity, or a fault at the MEF: its own code (transient, said so) */
-        f.psk13_offered = true;
-        cr_assert_eq(tls_classify_failure(&f), -EREMOTEIO);
-        f.server_hello = true;
-        f.version = TLS13;
-        cr_assert_eq(tls_classify_failure(&f), -EPROTO);
 }
 
 Test(tls_classify, local_errors) {
-        tls_failure_t f;
-
         /* our own checks of the peer */
         int auth[] = { VERIFY_MAC_ERROR, DECRYPT_ERROR, PSK_KEY_ERROR, BAD_BINDER, VERIFY_FINISHED_ERROR,
                        ASN_NO_SIGNER_E, ASN_AFTER_DATE_E, DOMAIN_NAME_MISMATCH, IPADDR_MISMATCH, VERIFY_CERT_ERROR,
                        NO_PEER_CERT };
         for (size_t i = 0; i < ELEMENTSOF(auth); i++) {
-                f = client(auth[i], -1);
+                tls_failure_t f = client(auth[i], -1);
                 cr_assert_eq(tls_classify_failure(&f), -EACCES, "error %d", auth[i]);
         }
-        f = client(0, -1);
-        f.own_verify_failed = true;
-        cr_assert_eq(tls_classify_failure(&f), -EACCES);
+        static const row_t rows[] = {
+                ROW(-EACCES, 0, -1, .own_verify_failed = true),
+                /* a server below our floor: wolfSSL's VERSION_ERROR after its ServerHello */
+                ROW(-EPROTONOSUPPORT, VERSION_ERROR, -1, .server_hello = true, .version = 0x0302),
+                ROW(-EPROTONOSUPPORT, VERSION_ERROR, -1, .server_hello = true, .version = TLS12, .min_version = TLS13),
+                /* ... a TLS 1.2 server with a TLS 1.2 floor is no version problem */
+                ROW(0, VERSION_ERROR, -1, .server_hello = true, .version = TLS12, .min_version = TLS12),
+                /* I/O and anything else: not classified here */
+                ROW(0, SOCKET_ERROR_E, -1),
+                ROW(0, MATCH_SUITE_ERROR, -1),
+        };
+        check_rows(rows, ELEMENTSOF(rows));
         /* a bad record after the handshake is not an authentication failure */
-        f = client(VERIFY_MAC_ERROR, -1);
+        tls_failure_t f = client(VERIFY_MAC_ERROR, -1);
         f.handshake = false;
-        cr_assert_eq(tls_classify_failure(&f), 0);
-
-        /* a server below our floor: wolfSSL's VERSION_ERROR after its ServerHello */
-        f = client(VERSION_ERROR, -1);
-        f.server_hello = true;
-        f.version = 0x0302;
-        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
-        f.version = TLS12;
-        f.min_version = TLS13;
-        cr_assert_eq(tls_classify_failure(&f), -EPROTONOSUPPORT);
-        /* ... a TLS 1.2 server with a TLS 1.2 floor is no version problem */
-        f.min_version = TLS12;
-        cr_assert_eq(tls_classify_failure(&f), 0);
-        /* I/O and anything else: not classified here */
-        f = client(SOCKET_ERROR_E, -1);
-        cr_assert_eq(tls_classify_failure(&f), 0);
-        f = client(MATCH_SUITE_ERROR, -1);
         cr_assert_eq(tls_classify_failure(&f), 0);
 }
 
@@ -246,27 +222,27 @@ Test(tls_wire, server_hellos) {
         cr_assert_eq(w.version, TLS12);
 }
 
-Test(tls_wire, downgrade_sentinel) {
-        uint8_t rec[600], random[32];
+/* Whether the ServerHello with random, suite and extensions shows the downgrade sentinel. */
+static bool sentinel_seen(const uint8_t random[32], unsigned suite, const uint8_t *ext, size_t ext_len) {
+        uint8_t rec[600];
         tls_wire_t w, b;
+        size_t n = server_hello(rec, TLS12, random, suite, ext, ext_len);
+        feed_both_ways(rec, n, &w, &b);
+        return tls_wire_downgrade_sentinel(&w);
+}
+
+Test(tls_wire, downgrade_sentinel) {
+        uint8_t random[32];
         memset(random, 0x22, sizeof random);
         memcpy(random + 24, "DOWNGRD\x01", 8);
-        size_t n = server_hello(rec, TLS12, random, 0xc037, ext12, sizeof ext12);
-        feed_both_ways(rec, n, &w, &b);
-        cr_assert(tls_wire_downgrade_sentinel(&w));
+        cr_assert(sentinel_seen(random, 0xc037, ext12, sizeof ext12));
         random[31] = 0;
-        n = server_hello(rec, TLS12, random, 0xc037, ext12, sizeof ext12);
-        feed_both_ways(rec, n, &w, &b);
-        cr_assert(tls_wire_downgrade_sentinel(&w));
+        cr_assert(sentinel_seen(random, 0xc037, ext12, sizeof ext12));
         random[31] = 2;
-        n = server_hello(rec, TLS12, random, 0xc037, ext12, sizeof ext12);
-        feed_both_ways(rec, n, &w, &b);
-        cr_assert_not(tls_wire_downgrade_sentinel(&w));
+        cr_assert_not(sentinel_seen(random, 0xc037, ext12, sizeof ext12));
         /* in a TLS 1.3 ServerHello it means nothing */
         random[31] = 1;
-        n = server_hello(rec, TLS12, random, 0x1301, ext13, sizeof ext13);
-        feed_both_ways(rec, n, &w, &b);
-        cr_assert_not(tls_wire_downgrade_sentinel(&w));
+        cr_assert_not(sentinel_seen(random, 0x1301, ext13, sizeof ext13));
 }
 
 Test(tls_wire, hello_retry_then_server_hello) {

@@ -40,27 +40,12 @@ mkdir -p "$root/etc/initramfs-tools/conf.d" "$root/etc/initramfs-tools/hooks"
 echo 'MODULES=list' > "$root/etc/initramfs-tools/conf.d/msce-systest"
 install -m 0755 "$here/initramfs-hook" "$root/etc/initramfs-tools/hooks/msce-systest"
 # no documentation, man pages or locales in the guest, but msce's own (the CSE drop-in example)
-cat > "$root/etc/dpkg/dpkg.cfg.d/msce-systest-nodoc" <<'EOF'
-path-exclude=/usr/share/doc/*
-path-include=/usr/share/doc/msce*
-path-exclude=/usr/share/man/*
-path-exclude=/usr/share/locale/*
-path-exclude=/usr/share/info/*
-EOF
+debian_nodoc "$root" msce-systest-nodoc 'msce*'
 
-mounts=()
-cleanup() {
-        local i
-        for ((i = ${#mounts[@]} - 1; i >= 0; i--)); do umount "${mounts[i]}" 2>/dev/null || umount -l "${mounts[i]}"; done
-}
-trap cleanup EXIT
-for m in proc sys dev dev/pts; do
-        mount --bind "/$m" "$root/$m"
-        mounts+=("$root/$m")
-done
+trap debian_umount EXIT
+debian_mount "$root"
 
-in_guest() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
-        DEBIAN_FRONTEND=noninteractive LC_ALL=C "$@"; }
+in_guest() { debian_chroot "$root" C "$@"; }
 apt_get() { in_guest apt-get -q -y -o Dpkg::Use-Pty=0 "$@"; }
 
 packages=$(grep -v '^#' "$pkglist" | xargs)
@@ -128,8 +113,7 @@ in_guest systemctl set-default multi-user.target
 in_guest passwd -d root > /dev/null       # passwordless root on the serial console, for debugging
 in_guest dpkg-query -W -f '${Package} ${Version} ${Provides}\n' > "$out/packages.list"
 
-cleanup
-mounts=()
+debian_umount
 cp "$root/boot/vmlinuz-$kver" "$out/vmlinuz"
 cp "$root/boot/initrd.img-$kver" "$out/initrd.img"
 echo "$kver" > "$out/kernel-version"

@@ -45,7 +45,8 @@ store() {
         echo "store $name: $n nodes in $(bench_seconds_since "$t0") s"
 }
 
-# conf STORE WORKERS MAX_CONNECTIONS
+# conf STORE WORKERS MAX_CONNECTIONS. No per-node enrolment limit: the scale and memory parts
+# enrol the same gateways back to back (with it they measured the 429s' Retry-After waits).
 conf() {
         local unauth=$(($3 > 64 ? $3 : 64))
         cat >"$W/mef.conf" <<EOF
@@ -60,6 +61,7 @@ master_key = $W/master.key
 max_connections = $3
 max_unauthenticated = $unauth
 max_unauthenticated_per_source = $unauth
+enrolments_per_node = 0
 EOF
 }
 

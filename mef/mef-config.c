@@ -126,6 +126,20 @@ static void workers_print(const void *base, const ini_key_t *k, char *buf, size_
 
 static const ini_type_t workers_type = { workers_parse, workers_print, NULL };
 
+/* threads = auto (stored as 0 until validate(): 1 on SQLite, 2 on PostgreSQL) or 1..64 */
+static int threads_parse(void *base, const ini_key_t *k, const char *v, char why[INI_WHY_MAX]) {
+        if (streq(v, "auto")) {
+                *INI_FIELD(base, k, unsigned) = 0;
+                return 0;
+        }
+        int r = ini_type_uint.parse(base, k, v, why);
+        if (r == -EINVAL)
+                snprintf(why, INI_WHY_MAX, "expected auto or an integer from 1 to 64");
+        return r;
+}
+
+static const ini_type_t threads_type = { threads_parse, workers_print, NULL };
+
 /* The root is kept as "" and printed as "/" (an empty base is no value). */
 static void base_print(const void *base, const ini_key_t *k, char *buf, size_t size) {
         const char *v = *INI_CFIELD(base, k, char *);
@@ -266,7 +280,7 @@ static const ini_key_t keys[] = {
         { "store", "uri", &ini_type_string, F(store_uri), NULL, STRING(uri_check) },
         { "store", "password_file", &ini_type_string, F(store_password_file), NULL, FILE_PATH },
         { "store", "master_key", &ini_type_string, F(master_key_path), MEF_MASTER_KEY_DEFAULT, FILE_PATH },
-        { "store", "threads", &ini_type_uint, F(store_threads), "2", UINT(1, 64, "") },
+        { "store", "threads", &threads_type, F(store_threads), "auto", UINT(1, 64, "") },
         { "store", "busy_timeout", &ini_type_msec, F(store_busy_timeout_usec), "1000", UINT(10, 60000, " ms") },
         { "limits", "max_connections", &ini_type_uint, F(max_connections), "64", UINT(1, 4096, "") },
         { "limits", "max_unauthenticated", &ini_type_uint, F(max_unauthenticated), "64", UINT(1, 4096, "") },
@@ -319,6 +333,11 @@ static int validate(ini_t *ini, mef_config_t *cfg) {
                 /* the default is the listen host, which may be no KeID host (a zone index) */
                 return ini_fail_key(ini, -EINVAL, F(fqdn),
                                     "required when the listen host is not a host name or IP address");
+        if (cfg->store_threads == 0)
+                /* SQLite takes one writer at a time: a second connection only invalidates the
+                 * first one's page cache and contends for the lock (bench-mef-load: 10 % more
+                 * CPU per enrolment). PostgreSQL serves connections side by side. */
+                cfg->store_threads = cfg->store_backend == STORE_BACKEND_POSTGRESQL ? 2 : 1;
         if (!cfg->fqdn) {
                 cfg->fqdn = strdup(cfg->listen_host);
                 if (!cfg->fqdn)

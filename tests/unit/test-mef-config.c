@@ -452,7 +452,7 @@ Test(mef_config, store_keys) {
         mef_config_t c;
         load_ok("", &c);
         cr_assert_eq(c.store_backend, STORE_BACKEND_SQLITE);
-        cr_assert_eq(c.store_threads, 2);
+        cr_assert_eq(c.store_threads, 1, "auto: one writer on SQLite");
         cr_assert_eq(c.store_busy_timeout_usec, 1000000);
         cr_assert_null(c.store_uri);
         cr_assert_null(c.store_password_file);
@@ -466,6 +466,10 @@ Test(mef_config, store_keys) {
         cr_assert_str_eq(c.store_password_file, "/etc/msce/db.password");
         cr_assert_eq(c.store_threads, 4);
         cr_assert_eq(c.store_busy_timeout_usec, 250000);
+        mef_config_done(&c);
+
+        load_ok("[store]\nbackend = postgresql\nuri = postgresql://mef@db.example.net/msce\nthreads = auto\n", &c);
+        cr_assert_eq(c.store_threads, 2, "auto: connections side by side on PostgreSQL");
         mef_config_done(&c);
 
         load_fails_all("store_keys");

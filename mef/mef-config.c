@@ -104,42 +104,6 @@ static void base_normalize(char *s) {
                 s[--n] = 0;
 }
 
-/* workers = auto (stored as 0: as many as CPUs, mef/workers.h) or 1..256 */
-static int workers_parse(void *base, const ini_key_t *k, const char *v, char why[INI_WHY_MAX]) {
-        if (streq(v, "auto")) {
-                *INI_FIELD(base, k, unsigned) = 0;
-                return 0;
-        }
-        int r = ini_type_uint.parse(base, k, v, why);
-        if (r == -EINVAL)
-                snprintf(why, INI_WHY_MAX, "expected auto or an integer from 1 to 256");
-        return r;
-}
-
-static void workers_print(const void *base, const ini_key_t *k, char *buf, size_t size) {
-        unsigned w = *INI_CFIELD(base, k, unsigned);
-        if (w == 0)
-                snprintf(buf, size, "auto");
-        else
-                snprintf(buf, size, "%u", w);
-}
-
-static const ini_type_t workers_type = { workers_parse, workers_print, NULL };
-
-/* threads = auto (stored as 0 until validate(): 1 on SQLite, 2 on PostgreSQL) or 1..64 */
-static int threads_parse(void *base, const ini_key_t *k, const char *v, char why[INI_WHY_MAX]) {
-        if (streq(v, "auto")) {
-                *INI_FIELD(base, k, unsigned) = 0;
-                return 0;
-        }
-        int r = ini_type_uint.parse(base, k, v, why);
-        if (r == -EINVAL)
-                snprintf(why, INI_WHY_MAX, "expected auto or an integer from 1 to 64");
-        return r;
-}
-
-static const ini_type_t threads_type = { threads_parse, workers_print, NULL };
-
 /* The root is kept as "" and printed as "/" (an empty base is no value). */
 static void base_print(const void *base, const ini_key_t *k, char *buf, size_t size) {
         const char *v = *INI_CFIELD(base, k, char *);
@@ -268,7 +232,8 @@ static const ini_key_t keys[] = {
         { "server", "listen", &listen_type, F(listen_host), "127.0.0.1:8443" },
         { "server", "fqdn", &ini_type_string, F(fqdn), NULL, STRING(fqdn_check, ini_ascii_lower) },
         { "server", "base", &base_type, F(base), "/msce", STRING(base_check, base_normalize) },
-        { "server", "workers", &workers_type, F(workers), "1", UINT(1, 256, "") },
+        /* auto: as many as CPUs (mef/workers.h) */
+        { "server", "workers", &ini_type_uint_auto, F(workers), "1", UINT(1, 256, "") },
         { "tls", "min_version", &ini_type_enum, F(tls_min), "1.2",
           &(const ini_enum_t) { (const char *const[]) { "1.2", "1.3" }, tls_versions, 2 } },
         { "tls", "certificate", &ini_type_string, F(cert_file), NULL, FILE_PATH },
@@ -280,7 +245,8 @@ static const ini_key_t keys[] = {
         { "store", "uri", &ini_type_string, F(store_uri), NULL, STRING(uri_check) },
         { "store", "password_file", &ini_type_string, F(store_password_file), NULL, FILE_PATH },
         { "store", "master_key", &ini_type_string, F(master_key_path), MEF_MASTER_KEY_DEFAULT, FILE_PATH },
-        { "store", "threads", &threads_type, F(store_threads), "auto", UINT(1, 64, "") },
+        /* auto: 1 on SQLite, 2 on PostgreSQL (validate()) */
+        { "store", "threads", &ini_type_uint_auto, F(store_threads), "auto", UINT(1, 64, "") },
         { "store", "busy_timeout", &ini_type_msec, F(store_busy_timeout_usec), "1000", UINT(10, 60000, " ms") },
         { "limits", "max_connections", &ini_type_uint, F(max_connections), "64", UINT(1, 4096, "") },
         { "limits", "max_unauthenticated", &ini_type_uint, F(max_unauthenticated), "64", UINT(1, 4096, "") },

@@ -70,6 +70,29 @@ static void uint_print(const void *base, const ini_key_t *k, char *buf, size_t s
 
 const ini_type_t ini_type_uint = { uint_parse, uint_print, NULL };
 
+static int uint_auto_parse(void *base, const ini_key_t *k, const char *value, char why[INI_WHY_MAX]) {
+        if (streq(value, "auto")) {
+                *INI_FIELD(base, k, unsigned) = 0;
+                return 0;
+        }
+        const ini_uint_t *a = k->arg;
+        int r = uint_get(k, value, why, INI_FIELD(base, k, unsigned));
+        if (r == -EINVAL)
+                snprintf(why, INI_WHY_MAX, "expected auto or an integer from %u to %u%s", a->min, a->max,
+                         a->unit ?: "");
+        return r;
+}
+
+static void uint_auto_print(const void *base, const ini_key_t *k, char *buf, size_t size) {
+        unsigned u = *INI_CFIELD(base, k, unsigned);
+        if (u == 0)
+                snprintf(buf, size, "auto");
+        else
+                snprintf(buf, size, "%u", u);
+}
+
+const ini_type_t ini_type_uint_auto = { uint_auto_parse, uint_auto_print, NULL };
+
 static int msec_parse(void *base, const ini_key_t *k, const char *value, char why[INI_WHY_MAX]) {
         unsigned ms;
         int r = uint_get(k, value, why, &ms);

@@ -21,6 +21,9 @@ typedef struct ini_uint {
         const char *unit;
 } ini_uint_t;
 extern const ini_type_t ini_type_uint;
+/* The same, or "auto" (stored and printed as 0 -> "auto"; min must be at least 1): what auto
+ * means is the caller's to decide once the configuration is read. */
+extern const ini_type_t ini_type_uint_auto;
 /* usec_t from a decimal number of milliseconds (ini_uint_t in ms); printed in ms. */
 extern const ini_type_t ini_type_msec;
 

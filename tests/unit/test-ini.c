@@ -278,3 +278,50 @@ Test(ini, files_and_dropins) {
         unlink(path);
         rmdir(dir);
 }
+
+/* ---- unsigned or auto ---- */
+
+typedef struct autos {
+        unsigned n;
+} autos_t;
+
+static const ini_key_t auto_keys[] = {
+        { "s", "n", &ini_type_uint_auto, offsetof(autos_t, n), "auto", &(const ini_uint_t) { 1, 64, "" } },
+};
+
+Test(ini, uint_auto) {
+        static const struct {
+                const char *text;
+                int ret;
+                unsigned n;
+                const char *text_out; /* the dump, or the error */
+        } cases[] = {
+                { "", 0, 0, "[s]\nn = auto\n" },
+                { "[s]\nn = auto\n", 0, 0, "[s]\nn = auto\n" },
+                { "[s]\nn = 64\n", 0, 64, "[s]\nn = 64\n" },
+                { "[s]\nn = 0\n", -EINVAL, 0, "a.conf:2: [s] n: expected auto or an integer from 1 to 64" },
+                { "[s]\nn = 65\n", -EINVAL, 0, "a.conf:2: [s] n: expected auto or an integer from 1 to 64" },
+                { "[s]\nn = Auto\n", -EINVAL, 0, "a.conf:2: [s] n: expected auto or an integer from 1 to 64" },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                autos_t a = { .n = 99 };
+                char err[256] = "";
+                ini_t *ini = NULL;
+                cr_assert_eq(ini_new(auto_keys, ELEMENTSOF(auto_keys), &a, "a.conf", 0, err, sizeof err, &ini), 0, "%s",
+                             err);
+                int r = ini_parse_buffer(ini, "a.conf", cases[i].text, strlen(cases[i].text));
+                cr_assert_eq(r, cases[i].ret, "%s: %d (%s)", cases[i].text, r, err);
+                if (r == 0) {
+                        cr_assert_eq(a.n, cases[i].n, "%s", cases[i].text);
+                        _cleanup_free_ char *d = NULL;
+                        size_t n = 0;
+                        FILE *f = open_memstream(&d, &n);
+                        cr_assert_not_null(f);
+                        ini_dump(auto_keys, ELEMENTSOF(auto_keys), &a, f);
+                        fclose(f);
+                        cr_assert_str_eq(d, cases[i].text_out);
+                } else
+                        cr_assert_str_eq(err, cases[i].text_out);
+                ini_free(ini);
+        }
+}

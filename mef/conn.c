@@ -613,10 +613,7 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 int listener_start(listener_t *l) {
         int r = sd_event_add_io(l->event, &l->accept_source, l->listen_fd, EPOLLIN, on_accept, l);
         if (r >= 0)
-                r = sd_event_add_time(l->event, &l->accept_retry, CLOCK_MONOTONIC, 0, CONN_TIMER_ACCURACY_USEC,
-                                      on_accept_retry, l);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(l->accept_retry, SD_EVENT_OFF);
+                r = conn_timer_add_disabled(l->event, &l->accept_retry, CONN_TIMER_ACCURACY_USEC, on_accept_retry, l);
         if (r >= 0)
                 l->accept_on = true;
         return r;

@@ -32,6 +32,10 @@ struct mef_store {
         char *key_path;
         uint8_t check[CHECK_MAX];
         size_t check_len;
+        /* store_batch_begin(): one transaction around several jobs' calls; store_begin() is then
+         * a savepoint, depth of them open */
+        bool batch;
+        unsigned depth;
 };
 
 static inline void store_closep(mef_store_t **s) {

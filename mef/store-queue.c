@@ -2,6 +2,7 @@
 /* Jobs go from the loop to the threads through `queued` (bounded), and back through `finished`
  * and the eventfd. One mutex guards both lists: jobs are few and short next to a store call. */
 #include <pthread.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
@@ -23,6 +24,7 @@ struct store_queue {
         store_job_t *queued, **queued_tail;
         store_job_t *finished, **finished_tail;
         unsigned n_queued, max_queued;
+        unsigned batch_max; /* jobs a thread takes at once: 1 where the store has no batch */
         unsigned busy_ms;
         bool stopping;
         int efd;
@@ -37,6 +39,9 @@ static void list_append(store_job_t ***tail, store_job_t *j) {
         *tail = &j->next;
 }
 
+/* jobs one thread takes at once, run in one transaction where the store can */
+#define BATCH_MAX 64u
+
 static store_job_t *list_take_all(store_job_t **head, store_job_t ***tail) {
         store_job_t *all = *head;
         *head = NULL;
@@ -44,9 +49,76 @@ static store_job_t *list_take_all(store_job_t **head, store_job_t ***tail) {
         return all;
 }
 
+/* What time the job has left is all the store may wait for a lock: a request is answered
+ * within busy_timeout of its arrival, however long it queued. Set again only on a real change
+ * (PostgreSQL: a round trip). */
+static void worker_set_busy(worker_t *w, uint64_t deadline, uint64_t now) {
+        unsigned want = deadline ? (unsigned) MIN((deadline - now + 999) / 1000, w->queue->busy_ms)
+                                 : w->queue->busy_ms;
+        if (want * 10 < w->busy_ms * 9 || want * 10 > w->busy_ms * 11) {
+                if (store_set_busy_timeout(w->store, MAX(want, 1u)) >= 0)
+                        w->busy_ms = want;
+        }
+}
+
+/* jobs[0..n) in one transaction where the store can (store_batch_begin()), one by one
+ * otherwise. Nothing of a batch is answered before its commit: a failed commit, or a batch the
+ * engine gave up, fails every job of it that had succeeded. A job that waited past its deadline
+ * (the store was slow for those before it) gets -ETIME unrun: its client is better served by a
+ * quick 503 than by a late answer. */
+static void worker_run(worker_t *w, store_job_t **jobs, size_t n) {
+        bool run[BATCH_MAX];
+        while (n > 0) {
+                uint64_t now = now_usec(), first = 0;
+                size_t live = 0;
+                for (size_t i = 0; i < n; i++) {
+                        run[i] = jobs[i]->deadline == 0 || now < jobs[i]->deadline;
+                        if (!run[i]) {
+                                jobs[i]->result = -ETIME;
+                                continue;
+                        }
+                        live++;
+                        if (jobs[i]->deadline && (!first || jobs[i]->deadline < first))
+                                first = jobs[i]->deadline;
+                }
+                worker_set_busy(w, first, now);
+                if (live < 2 || store_batch_begin(w->store) < 0) {
+                        for (size_t i = 0; i < n; i++)
+                                if (run[i]) {
+                                        worker_set_busy(w, jobs[i]->deadline, now_usec());
+                                        jobs[i]->result = jobs[i]->run(jobs[i], w->store);
+                                }
+                        return;
+                }
+                size_t i = 0;
+                bool alive = true;
+                for (; i < n && alive; i++)
+                        if (run[i]) {
+                                jobs[i]->result = jobs[i]->run(jobs[i], w->store);
+                                alive = store_batch_alive(w->store);
+                        }
+                int r = store_batch_end(w->store, alive);
+                if (!alive) {
+                        /* the last job run took the batch down: it fails, and so do those
+                         * before whose writes went with it */
+                        if (jobs[i - 1]->result >= 0)
+                                jobs[i - 1]->result = -EIO;
+                        r = jobs[i - 1]->result;
+                }
+                if (r < 0)
+                        for (size_t k = 0; k < i; k++)
+                                if (run[k] && jobs[k]->result >= 0)
+                                        jobs[k]->result = r;
+                /* after a lost batch, the rest in a new one */
+                jobs += i;
+                n -= i;
+        }
+}
+
 static void *worker_main(void *userdata) {
         worker_t *w = userdata;
         store_queue_t *q = w->queue;
+        store_job_t *batch[BATCH_MAX];
 
         pthread_mutex_lock(&q->lock);
         for (;;) {
@@ -54,34 +126,36 @@ static void *worker_main(void *userdata) {
                         pthread_cond_wait(&q->wake, &q->lock);
                 if (q->stopping)
                         break;
-                store_job_t *j = q->queued;
-                q->queued = j->next;
+                if (q->batch_max > 1) {
+                        /* Sharing a core with the loop (a worker process under load), let it go
+                         * on with the requests it has read: they join this batch instead of each
+                         * waking the thread for a commit of its own. Elsewhere the yield returns
+                         * at once. */
+                        pthread_mutex_unlock(&q->lock);
+                        sched_yield();
+                        pthread_mutex_lock(&q->lock);
+                        if (q->stopping)
+                                break;
+                }
+                size_t n = 0;
+                while (q->queued && n < q->batch_max) {
+                        store_job_t *j = q->queued;
+                        q->queued = j->next;
+                        q->n_queued--;
+                        batch[n++] = j;
+                }
                 if (!q->queued)
                         q->queued_tail = &q->queued;
-                q->n_queued--;
+                if (n == 0)
+                        continue; /* taken back (store_queue_cancel()) meanwhile */
                 pthread_mutex_unlock(&q->lock);
 
-                /* Waited past its deadline (the store was slow for those before it): its client
-                 * is better served by a quick 503 than by a late answer. */
-                uint64_t now = now_usec();
-                if (j->deadline != 0 && now >= j->deadline)
-                        j->result = -ETIME;
-                else {
-                        /* What time the job has left is all the store may wait for a lock: a
-                         * request is answered within busy_timeout of its arrival, however long it
-                         * queued. Set again only on a real change (PostgreSQL: a round trip). */
-                        unsigned want = j->deadline ? (unsigned) MIN((j->deadline - now + 999) / 1000, q->busy_ms)
-                                                    : q->busy_ms;
-                        if (want * 10 < w->busy_ms * 9 || want * 10 > w->busy_ms * 11) {
-                                if (store_set_busy_timeout(w->store, MAX(want, 1u)) >= 0)
-                                        w->busy_ms = want;
-                        }
-                        j->result = j->run(j, w->store);
-                }
+                worker_run(w, batch, n);
 
                 pthread_mutex_lock(&q->lock);
                 bool wake = !q->finished;
-                list_append(&q->finished_tail, j);
+                for (size_t i = 0; i < n; i++)
+                        list_append(&q->finished_tail, batch[i]);
                 if (wake) {
                         uint64_t one = 1;
                         (void) !write(q->efd, &one, sizeof one);
@@ -122,6 +196,8 @@ int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, 
         q->queued_tail = &q->queued;
         q->finished_tail = &q->finished;
         q->max_queued = max_queued;
+        /* PostgreSQL: one job each, so that every thread has work (no batch there) */
+        q->batch_max = cfg->store_backend == STORE_BACKEND_SQLITE ? BATCH_MAX : 1;
         q->busy_ms = busy_timeout_ms;
         q->efd = -1;
 

@@ -3,7 +3,9 @@
 /* The store, off the event loop: a few threads, each with its own store connection, take jobs
  * from a bounded queue and hand the results back through an eventfd watched by sd-event. A
  * locked database or a slow disk then holds up the requests that need the store (each bounded
- * by the store's busy timeout, then -EBUSY) while handshakes and other connections go on. */
+ * by the store's busy timeout, then -EBUSY) while handshakes and other connections go on.
+ * On SQLite a thread takes every job queued (up to 64) and runs them in one transaction
+ * (store_batch_begin(): group commit); their done() come after its commit. */
 
 #include <stdint.h>
 #include <systemd/sd-event.h>

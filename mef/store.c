@@ -186,6 +186,11 @@ int store_set_busy_timeout(mef_store_t *s, unsigned ms) {
 int store_begin(mef_store_t *s) {
         if (!s)
                 return -EINVAL;
+        if (s->batch) {
+                TRY(exec_const(s, "SAVEPOINT job"));
+                s->depth++;
+                return 0;
+        }
         /* SQLite: the write lock now, not at the first write (no upgrade deadlock). PostgreSQL:
          * rows are locked as they are written, the node's first (store_enrolment_set_state_for_node),
          * and what the calls do not read back goes in one round trip (db_step_later()). */
@@ -195,10 +200,58 @@ int store_begin(mef_store_t *s) {
 int store_commit(mef_store_t *s) {
         if (!s)
                 return -EINVAL;
+        if (s->batch) {
+                if (s->depth == 0)
+                        return -EINVAL;
+                TRY(exec_const(s, "RELEASE job")); /* kept open on failure: the job rolls it back */
+                s->depth--;
+                return 0;
+        }
         return exec_const(s, "COMMIT");
 }
 
 void store_rollback(mef_store_t *s) {
-        if (s && s->d->ops->in_transaction(s->d))
+        if (!s || !s->d->ops->in_transaction(s->d))
+                return;
+        if (!s->batch) {
                 (void) exec_const(s, "ROLLBACK");
+                return;
+        }
+        if (s->depth > 0) {
+                s->depth--;
+                (void) exec_const(s, "ROLLBACK TO job; RELEASE job");
+        }
+}
+
+int store_batch_begin(mef_store_t *s) {
+        if (!s || s->batch)
+                return -EINVAL;
+        if (s->d->ops->dialect != DB_SQLITE)
+                return -EOPNOTSUPP; /* PostgreSQL: a failed statement aborts the whole transaction */
+        TRY(s->d->ops->begin(s->d));
+        s->batch = true;
+        s->depth = 0;
+        return 0;
+}
+
+bool store_batch_alive(mef_store_t *s) {
+        return s && s->batch && s->d->ops->in_transaction(s->d);
+}
+
+int store_batch_end(mef_store_t *s, bool commit) {
+        if (!s || !s->batch)
+                return -EINVAL;
+        /* a job that left its transaction open: undone, as its own ROLLBACK would have */
+        while (s->depth > 0 && store_batch_alive(s)) {
+                s->depth--;
+                (void) exec_const(s, "ROLLBACK TO job; RELEASE job");
+        }
+        s->batch = false;
+        s->depth = 0;
+        if (!s->d->ops->in_transaction(s->d))
+                return commit ? -EIO : 0; /* the engine rolled it back already */
+        int r = commit ? exec_const(s, "COMMIT") : 0;
+        if (r < 0 || !commit)
+                (void) exec_const(s, "ROLLBACK");
+        return r;
 }

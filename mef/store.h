@@ -202,10 +202,21 @@ typedef struct store_pruned {
 } store_pruned_t;
 int store_prune(mef_store_t *s, int64_t before, store_pruned_t *ret);
 
-/* Run several calls as one transaction. */
+/* Run several calls as one transaction. Inside a batch, a savepoint of the batch's. */
 int store_begin(mef_store_t *s);
 int store_commit(mef_store_t *s);
 void store_rollback(mef_store_t *s);
+
+/* Group commit (SQLite; -EOPNOTSUPP elsewhere): the calls of several jobs in one transaction,
+ * so that they share its commit, its locks and the pages they all write (a table's last leaf,
+ * an index's). Each job's calls behave as without the batch, their own transactions being
+ * savepoints of it; what they wrote is durable at store_batch_end(s, true) only.
+ * store_batch_alive(): false when the engine gave the batch up (an I/O error, a full disk): what
+ * the jobs before wrote is lost. store_batch_end(): COMMIT, or ROLLBACK when !commit; an error
+ * of the COMMIT undoes all of the batch too. */
+int store_batch_begin(mef_store_t *s);
+bool store_batch_alive(mef_store_t *s);
+int store_batch_end(mef_store_t *s, bool commit);
 
 /* ---- Bulk lifecycle: keyset pages (issue 14) ----
  * One page of a list in that list's order: the rows after the cursor (the key of the previous

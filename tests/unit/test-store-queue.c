@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* mef/store-queue.c: jobs run on the store threads and come back through the event loop; the
  * queue is bounded; a job no thread has started can be taken back; one waiting past its
- * deadline is not run. */
+ * deadline is not run; the jobs a thread finds queued share one transaction (group commit). */
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "mef/store-internal.h" /* exec_const(): an engine giving a transaction up */
 #include "mef/store-queue.h"
 #include "util/util.h"
 
@@ -40,9 +41,19 @@ static void teardown(void) {
 
 TestSuite(store_queue, .init = setup, .fini = teardown);
 
+typedef enum job_kind {
+        JOB_AUDIT,   /* an audit row, subject the job's name */
+        JOB_FAIL,    /* an audit row in a transaction it rolls back, then -EPERM */
+        JOB_ABANDON, /* an audit row, then the engine gives the transaction up (SQLite does on
+                      * some I/O errors), unnoticed by the job */
+} job_kind_t;
+
 typedef struct test_job {
         store_job_t job;
         atomic_bool running, release;
+        job_kind_t kind;
+        const char *name;
+        bool batched; /* ran inside a batch */
         int ran, done, result;
 } test_job_t;
 
@@ -52,8 +63,19 @@ static int job_run(store_job_t *j, mef_store_t *store) {
         while (!atomic_load(&t->release))
                 usleep(1000);
         t->ran++;
-        /* a store call on the thread's own connection */
-        return store_audit(store, "test", "job", NULL, NULL);
+        t->batched = store_batch_alive(store);
+        /* store calls on the thread's own connection */
+        if (t->kind == JOB_FAIL) {
+                int r = store_begin(store);
+                if (r >= 0)
+                        r = store_audit(store, "test", "job", t->name, NULL);
+                store_rollback(store);
+                return r < 0 ? r : -EPERM;
+        }
+        int r = store_audit(store, "test", "job", t->name, NULL);
+        if (r >= 0 && t->kind == JOB_ABANDON)
+                r = exec_const(store, "ROLLBACK");
+        return r;
 }
 
 static void job_done(store_job_t *j, int r) {
@@ -66,6 +88,29 @@ static void job_done(store_job_t *j, int r) {
 static int job_submit(store_queue_t *q, test_job_t *t, uint64_t deadline) {
         *t = (test_job_t) { .job = { .run = job_run, .done = job_done, .deadline = deadline } };
         return store_queue_submit(q, &t->job);
+}
+
+/* job_submit() of a job of that kind and name, released already. */
+static void job_submit_kind(store_queue_t *q, test_job_t *t, job_kind_t kind, const char *name) {
+        *t = (test_job_t) { .job = { .run = job_run, .done = job_done }, .kind = kind, .name = name };
+        atomic_store(&t->release, true);
+        cr_assert_eq(store_queue_submit(q, &t->job), 0);
+}
+
+/* The audit rows of named test jobs, in the store as another connection sees it: their
+ * subjects' first letters, oldest first. */
+static void audit_subjects(char *buf, size_t size) {
+        mef_store_t *s = NULL;
+        cr_assert_eq(store_open(db_path, key_path, false, &s), 0);
+        _cleanup_free_ store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_audit_list(s, 0, &list, &n), 0);
+        size_t k = 0;
+        for (size_t i = n; i-- > 0 && k + 1 < size;)
+                if (streq(list[i].action, "job") && list[i].subject[0])
+                        buf[k++] = list[i].subject[0];
+        buf[k] = 0;
+        store_close(s);
 }
 
 /* Run the loop until cond holds (the deadline: the test's timeout). */
@@ -131,4 +176,43 @@ Test(store_queue, free_finishes_every_job) {
         cr_assert_eq(a.done, 1);
         cr_assert_eq(a.result, 0);
         cr_assert(b.done == 1 && (b.result == -ECANCELED || b.result == 0));
+}
+
+Test(store_queue, queued_jobs_share_one_commit) {
+        test_job_t a, b, c, d;
+        store_queue_t *q = queue_busy(8, &a);
+        job_submit_kind(q, &b, JOB_AUDIT, "b");
+        job_submit_kind(q, &c, JOB_FAIL, "c");
+        job_submit_kind(q, &d, JOB_AUDIT, "d");
+        atomic_store(&a.release, true);
+        LOOP_UNTIL(event, a.done && b.done && c.done && d.done);
+        cr_assert(!a.batched, "a ran alone");
+        cr_assert(b.batched && c.batched && d.batched, "b, c and d were queued together");
+        cr_assert_eq(b.result, 0);
+        cr_assert_eq(c.result, -EPERM);
+        cr_assert_eq(d.result, 0);
+        char got[8];
+        audit_subjects(got, sizeof got);
+        cr_assert_str_eq(got, "bd", "c's row went back with its transaction");
+        store_queue_free(q);
+}
+
+Test(store_queue, abandoned_batch_fails_its_jobs) {
+        test_job_t a, b, c, d, e;
+        store_queue_t *q = queue_busy(8, &a);
+        job_submit_kind(q, &b, JOB_AUDIT, "b");
+        job_submit_kind(q, &c, JOB_ABANDON, "c");
+        job_submit_kind(q, &d, JOB_AUDIT, "d");
+        job_submit_kind(q, &e, JOB_AUDIT, "e");
+        atomic_store(&a.release, true);
+        LOOP_UNTIL(event, a.done && b.done && c.done && d.done && e.done);
+        cr_assert_eq(b.result, -EIO, "its row went with the batch: not answered as stored");
+        cr_assert_eq(c.result, -EIO);
+        cr_assert(d.batched && e.batched, "the rest in a new batch");
+        cr_assert_eq(d.result, 0);
+        cr_assert_eq(e.result, 0);
+        char got[8];
+        audit_subjects(got, sizeof got);
+        cr_assert_str_eq(got, "de");
+        store_queue_free(q);
 }

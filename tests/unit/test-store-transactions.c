@@ -68,6 +68,60 @@ Test(store, transaction_failed_write_leaves_store) {
         store_close(s);
 }
 
+/* Group commit (store_batch_begin(), SQLite): the exchanges of a batch behave as they do one
+ * by one (a failed one leaves nothing, the others stay), and another connection sees none of
+ * them before store_batch_end(). PostgreSQL has no batch. */
+Test(store, batch_exchanges_commit_together) {
+        mef_store_t *s = open_new();
+        uint8_t ke[32];
+        recognisable_key(ke, sizeof ke, 14);
+        add_psk_nodes(s, "abc", ke, sizeof ke);
+        store_enrolment_t b0 = enrolment("b0@mef", "b", 500);
+        cr_assert_eq(enrol_exchange(s, &b0, ke, sizeof ke), 0);
+        int r = store_batch_begin(s);
+        if (r == -EOPNOTSUPP) {
+                cr_assert_not_null(pg_uri, "only PostgreSQL refuses a batch");
+                store_close(s);
+                return;
+        }
+        cr_assert_eq(r, 0);
+        cr_assert(store_batch_alive(s));
+        cr_assert_eq(store_batch_begin(s), -EINVAL, "one batch at a time");
+
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), dup = enrolment("a1@mef", "b", 1000),
+                          c1 = enrolment("c1@mef", "c", 1000);
+        cr_assert_eq(enrol_exchange(s, &a1, ke, sizeof ke), 0);
+        cr_assert_eq(enrol_exchange(s, &dup, ke, sizeof ke), -EEXIST);
+        cr_assert_eq(enrol_exchange(s, &c1, ke, sizeof ke), 0);
+        cr_assert(store_batch_alive(s), "a failed exchange does not end the batch");
+        store_enrolment_t e;
+        cr_assert_eq(store_enrolment_get(s, "c1@mef", &e, NULL, NULL), 0, "the batch sees its own writes");
+
+        mef_store_t *other = NULL;
+        cr_assert_eq(open_db(0, &other), 0);
+        cr_assert_eq(store_enrolment_get(other, "a1@mef", &e, NULL, NULL), -ENOENT, "not before the commit");
+        cr_assert_eq(store_batch_end(s, true), 0);
+        cr_assert(!store_batch_alive(s));
+        cr_assert_eq(store_enrolment_get(other, "a1@mef", &e, NULL, NULL), 0);
+        cr_assert_str_eq(e.node_id, "a");
+        cr_assert_eq(store_enrolment_get(other, "c1@mef", &e, NULL, NULL), 0);
+        assert_audit(other, 3, "c1@mef", "b0@mef"); /* not the failed exchange's */
+        assert_enrolment_state(other, "b0@mef", ENROLMENT_ACTIVE); /* its retirement went back */
+
+        /* a batch given up: nothing of it stays, and transactions are whole again after it */
+        store_enrolment_t b1 = enrolment("b1@mef", "b", 2000), b2 = enrolment("b2@mef", "b", 3000);
+        cr_assert_eq(store_batch_begin(s), 0);
+        cr_assert_eq(enrol_exchange(s, &b1, ke, sizeof ke), 0);
+        cr_assert_eq(store_begin(s), 0); /* a job that forgot its transaction open */
+        cr_assert_eq(store_batch_end(s, false), 0);
+        cr_assert_eq(store_enrolment_get(other, "b1@mef", &e, NULL, NULL), -ENOENT);
+        cr_assert_eq(enrol_exchange(s, &b2, ke, sizeof ke), 0);
+        cr_assert_eq(store_enrolment_get(other, "b2@mef", &e, NULL, NULL), 0);
+        cr_assert_eq(store_batch_end(s, true), -EINVAL, "no batch open");
+        store_close(other);
+        store_close(s);
+}
+
 /* PostgreSQL prepares statements on first use, inside the pipeline: an error before a prepare
  * leaves it unmade, and the statement's next use must prepare it again. */
 Test(store, transaction_failed_at_first_use) {

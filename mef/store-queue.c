@@ -83,11 +83,16 @@ static void worker_run(worker_t *w, store_job_t **jobs, size_t n) {
                 }
                 worker_set_busy(w, first, now);
                 if (live < 2 || store_batch_begin(w->store) < 0) {
-                        for (size_t i = 0; i < n; i++)
-                                if (run[i]) {
-                                        worker_set_busy(w, jobs[i]->deadline, now_usec());
-                                        jobs[i]->result = jobs[i]->run(jobs[i], w->store);
+                        /* one by one (the BEGIN may have waited for a lock: deadlines again) */
+                        for (size_t i = 0; i < n; i++) {
+                                now = now_usec();
+                                if (!run[i] || (jobs[i]->deadline && now >= jobs[i]->deadline)) {
+                                        jobs[i]->result = -ETIME;
+                                        continue;
                                 }
+                                worker_set_busy(w, jobs[i]->deadline, now);
+                                jobs[i]->result = jobs[i]->run(jobs[i], w->store);
+                        }
                         return;
                 }
                 size_t i = 0;

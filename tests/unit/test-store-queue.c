@@ -46,6 +46,7 @@ typedef enum job_kind {
         JOB_FAIL,    /* an audit row in a transaction it rolls back, then -EPERM */
         JOB_ABANDON, /* an audit row, then the engine gives the transaction up (SQLite does on
                       * some I/O errors), unnoticed by the job */
+        JOB_NOTHING, /* no store call */
 } job_kind_t;
 
 typedef struct test_job {
@@ -72,6 +73,8 @@ static int job_run(store_job_t *j, mef_store_t *store) {
                 store_rollback(store);
                 return r < 0 ? r : -EPERM;
         }
+        if (t->kind == JOB_NOTHING)
+                return 0;
         int r = store_audit(store, "test", "job", t->name, NULL);
         if (r >= 0 && t->kind == JOB_ABANDON)
                 r = exec_const(store, "ROLLBACK");
@@ -91,8 +94,9 @@ static int job_submit(store_queue_t *q, test_job_t *t, uint64_t deadline) {
 }
 
 /* job_submit() of a job of that kind and name, released already. */
-static void job_submit_kind(store_queue_t *q, test_job_t *t, job_kind_t kind, const char *name) {
-        *t = (test_job_t) { .job = { .run = job_run, .done = job_done }, .kind = kind, .name = name };
+static void job_submit_kind(store_queue_t *q, test_job_t *t, job_kind_t kind, const char *name, uint64_t deadline) {
+        *t = (test_job_t) { .job = { .run = job_run, .done = job_done, .deadline = deadline }, .kind = kind,
+                            .name = name };
         atomic_store(&t->release, true);
         cr_assert_eq(store_queue_submit(q, &t->job), 0);
 }
@@ -181,9 +185,9 @@ Test(store_queue, free_finishes_every_job) {
 Test(store_queue, queued_jobs_share_one_commit) {
         test_job_t a, b, c, d;
         store_queue_t *q = queue_busy(8, &a);
-        job_submit_kind(q, &b, JOB_AUDIT, "b");
-        job_submit_kind(q, &c, JOB_FAIL, "c");
-        job_submit_kind(q, &d, JOB_AUDIT, "d");
+        job_submit_kind(q, &b, JOB_AUDIT, "b", 0);
+        job_submit_kind(q, &c, JOB_FAIL, "c", 0);
+        job_submit_kind(q, &d, JOB_AUDIT, "d", 0);
         atomic_store(&a.release, true);
         LOOP_UNTIL(event, a.done && b.done && c.done && d.done);
         cr_assert(!a.batched, "a ran alone");
@@ -200,10 +204,10 @@ Test(store_queue, queued_jobs_share_one_commit) {
 Test(store_queue, abandoned_batch_fails_its_jobs) {
         test_job_t a, b, c, d, e;
         store_queue_t *q = queue_busy(8, &a);
-        job_submit_kind(q, &b, JOB_AUDIT, "b");
-        job_submit_kind(q, &c, JOB_ABANDON, "c");
-        job_submit_kind(q, &d, JOB_AUDIT, "d");
-        job_submit_kind(q, &e, JOB_AUDIT, "e");
+        job_submit_kind(q, &b, JOB_AUDIT, "b", 0);
+        job_submit_kind(q, &c, JOB_ABANDON, "c", 0);
+        job_submit_kind(q, &d, JOB_AUDIT, "d", 0);
+        job_submit_kind(q, &e, JOB_AUDIT, "e", 0);
         atomic_store(&a.release, true);
         LOOP_UNTIL(event, a.done && b.done && c.done && d.done && e.done);
         cr_assert_eq(b.result, -EIO, "its row went with the batch: not answered as stored");
@@ -214,5 +218,33 @@ Test(store_queue, abandoned_batch_fails_its_jobs) {
         char got[8];
         audit_subjects(got, sizeof got);
         cr_assert_str_eq(got, "de");
+        store_queue_free(q);
+}
+
+/* Another connection holds the write lock: the batch's BEGIN waits until the first deadline
+ * and fails; the jobs then go one by one, each with its own time left, and one whose deadline
+ * passed meanwhile is not run (it would wait the whole busy timeout again). */
+Test(store_queue, locked_batch_keeps_each_deadline) {
+        mef_store_t *holder = NULL;
+        cr_assert_eq(store_open(db_path, key_path, false, &holder), 0);
+        cr_assert_eq(store_begin(holder), 0); /* BEGIN IMMEDIATE: the write lock */
+
+        test_job_t a, b, c;
+        store_queue_t *q = NULL;
+        cr_assert_eq(store_queue_new(event, &cfg, 1, 8, 1000, &q), 0);
+        a = (test_job_t) { .job = { .run = job_run, .done = job_done }, .kind = JOB_NOTHING };
+        cr_assert_eq(store_queue_submit(q, &a.job), 0);
+        while (!atomic_load(&a.running))
+                usleep(1000);
+        job_submit_kind(q, &b, JOB_AUDIT, "b", now_usec() + 300 * USEC_PER_MSEC);
+        job_submit_kind(q, &c, JOB_AUDIT, "c", now_usec() + 30 * USEC_PER_SEC);
+        atomic_store(&a.release, true);
+        LOOP_UNTIL(event, a.done && b.done && c.done);
+        cr_assert_eq(a.result, 0);
+        cr_assert_eq(b.result, -ETIME, "b's deadline passed while the batch waited: %d", b.result);
+        cr_assert_eq(b.ran, 0);
+        cr_assert_eq(c.result, -EBUSY, "c waited its own busy timeout: %d", c.result);
+        store_rollback(holder);
+        store_close(holder);
         store_queue_free(q);
 }

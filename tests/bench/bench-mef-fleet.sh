@@ -17,7 +17,7 @@
 # global one (real gateways come from many addresses). Backoff as msce-agent's but capped at
 # $BENCH_BACKOFF_MAX ms (30000) so that the run ends in minutes.
 #   meson test -C BUILD --benchmark --suite bench -v mef-fleet
-#   or: tests/bench/bench-mef-fleet.sh BUILD [PARTS]   (PARTS: any of storm scale memory)
+#   or: tests/bench/bench-mef-fleet.sh BUILD [PART...]   (PART: any of storm scale memory)
 set -euo pipefail
 shopt -s inherit_errexit
 trap 'echo "bench-mef-fleet.sh: failed at line $LINENO" >&2' ERR
@@ -25,7 +25,8 @@ trap 'echo "bench-mef-fleet.sh: failed at line $LINENO" >&2' ERR
 B=$(cd "$1" && pwd)
 . "$(dirname "$0")/bench-lib.sh"
 bench_fleet_begin fleet
-parts=${2:-storm scale memory}
+parts="${*:2}" # one argument "storm scale" or several
+parts=${parts:-storm scale memory}
 store_n=${BENCH_STORE_NODES:-100000}
 mem_conns=${BENCH_MEM_CONNS:-1000}
 

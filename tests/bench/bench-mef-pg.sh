@@ -11,7 +11,7 @@
 # The PostgreSQL store is the SQLite one moved over with msce-mef backup + restore (the nodes
 # are made by bench-nodes straight into SQLite).
 #   meson test -C BUILD --benchmark --suite bench -v mef-pg
-#   or: tests/pg-run.sh tests/bench/bench-mef-pg.sh BUILD [PARTS]   (PARTS: any of rate storm)
+#   or: tests/pg-run.sh tests/bench/bench-mef-pg.sh BUILD [PART...]   (PART: any of rate storm)
 set -euo pipefail
 shopt -s inherit_errexit
 trap 'echo "bench-mef-pg.sh: failed at line $LINENO" >&2' ERR
@@ -20,7 +20,8 @@ trap 'echo "bench-mef-pg.sh: failed at line $LINENO" >&2' ERR
 B=$(cd "$1" && pwd)
 . "$(dirname "$0")/bench-lib.sh"
 bench_fleet_begin pg
-parts=${2:-rate storm}
+parts="${*:2}" # one argument "rate storm" or several
+parts=${parts:-rate storm}
 rounds=${BENCH_ROUNDS:-2}
 
 # conf ENGINE WORKERS MAX_CONNECTIONS

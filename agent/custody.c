@@ -395,14 +395,25 @@ static int seal_load_fail(const agent_config_t *cfg, int r, const char *err, cus
         }
 }
 
-int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, stored_profile_t *p,
-                           seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info) {
+/* The start of the *_finish() entry points: r and err are the sealing process's, a failure
+ * that fail() describes. */
+static int finish_begin(const agent_config_t *cfg, const stored_profile_t *profile, int r, const char *err,
+                        seal_method_t method,
+                        int (*fail)(const agent_config_t *cfg, int r, const char *err, custody_info_t *info),
+                        custody_info_t *info) {
         info_init(info);
-        if (!cfg || !p)
+        if (!cfg || !profile)
                 return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
         if (r < 0)
-                return seal_load_fail(cfg, r, err ?: "", info);
+                return fail(cfg, r, err ?: "", info);
         info->method = method;
+        return 0;
+}
+
+int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, stored_profile_t *p,
+                           seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info) {
+        if ((r = finish_begin(cfg, p, r, err, method, seal_load_fail, info)) < 0)
+                return r;
 
         if (profile_is_expired(p, time(NULL))) {
                 char when[32];
@@ -455,13 +466,9 @@ int custody_store_begin(const agent_config_t *cfg, custody_info_t *info) {
 
 int custody_store_finish(const agent_config_t *cfg, int r, const char *err, const stored_profile_t *profile,
                          seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info) {
-        info_init(info);
-        if (!cfg || !profile)
-                return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
-        if (r < 0)
-                return seal_store_fail(cfg, r, err ?: "", info);
+        if ((r = finish_begin(cfg, profile, r, err, method, seal_store_fail, info)) < 0)
+                return r;
         info->sealed = true;
-        info->method = method;
 
         return install(cfg, profile, ret_profile, info);
 }

@@ -357,25 +357,26 @@ static ssize_t conn_io_ready(const tls_conn_t *c, const void *buf, size_t n) {
         return n > 0;
 }
 
+/* After wolfSSL_read() or wolfSSL_write() returned ret: what the caller returns. */
+static ssize_t conn_io_done(tls_conn_t *c, int ret, bool reading) {
+        if (ret > 0)
+                return ret;
+        int r = conn_error(c, ret, reading);
+        return r == 0 && !reading ? -EPIPE : r; /* 0 is an EOF for a read only */
+}
+
 ssize_t tls_conn_read(tls_conn_t *c, void *buf, size_t n) {
         ssize_t ready = conn_io_ready(c, buf, n);
         if (ready <= 0)
                 return ready;
-        int ret = wolfSSL_read(c->ssl, buf, (int) MIN(n, (size_t) INT_MAX));
-        if (ret > 0)
-                return ret;
-        return conn_error(c, ret, true);
+        return conn_io_done(c, wolfSSL_read(c->ssl, buf, (int) MIN(n, (size_t) INT_MAX)), true);
 }
 
 ssize_t tls_conn_write(tls_conn_t *c, const void *buf, size_t n) {
         ssize_t ready = conn_io_ready(c, buf, n);
         if (ready <= 0)
                 return ready;
-        int ret = wolfSSL_write(c->ssl, buf, (int) MIN(n, (size_t) INT_MAX));
-        if (ret > 0)
-                return ret;
-        int r = conn_error(c, ret, false);
-        return r == 0 ? -EPIPE : r;
+        return conn_io_done(c, wolfSSL_write(c->ssl, buf, (int) MIN(n, (size_t) INT_MAX)), false);
 }
 
 void tls_conn_shutdown(tls_conn_t *c) {

@@ -90,16 +90,8 @@ static int handle(conn_t *c, http_msg_t *msg) {
         admin_job_t *j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
-        *j = (admin_job_t) {
-                .base = {
-                        .job = { .run = admin_job_run },
-                        .msg = *msg,
-                        .answer = admin_job_answer,
-                        .free = admin_job_free,
-                },
-                .cfg = c->listener->cfg,
-        };
-        *msg = (http_msg_t) {};
+        conn_job_init(&j->base, msg, admin_job_run, admin_job_answer, admin_job_free);
+        j->cfg = c->listener->cfg;
         snprintf(j->actor, sizeof j->actor, "api:%s", c->operator);
         int r = conn_submit(c, &j->base);
         if (r >= 0)

@@ -233,6 +233,12 @@ static void conn_job_done(store_job_t *job, int r) {
                 conn_resume(c, r);
 }
 
+void conn_job_init(conn_job_t *j, http_msg_t *msg, int (*run)(store_job_t *job, mef_store_t *store),
+                   int (*answer)(conn_job_t *j, conn_t *c), void (*free_job)(conn_job_t *j)) {
+        *j = (conn_job_t) { .job = { .run = run }, .msg = *msg, .answer = answer, .free = free_job };
+        *msg = (http_msg_t) {};
+}
+
 int conn_submit(conn_t *c, conn_job_t *j) {
         listener_t *l = c->listener;
         j->job.done = conn_job_done;

@@ -165,7 +165,10 @@ void conn_sanitize(const char *in, char *out, size_t size);
 void conn_free(conn_t *c);
 /* Sends out (len bytes, taken) with status; moves on to writing. 1. */
 int conn_answer(conn_t *c, int status, uint8_t *out, size_t len);
-/* Hands j (its msg, job.run, answer and free set) to a store thread: 0, or -EAGAIN when the
+/* Sets up j, the start of a listener's zeroed job: msg moves into it. */
+void conn_job_init(conn_job_t *j, http_msg_t *msg, int (*run)(store_job_t *job, mef_store_t *store),
+                   int (*answer)(conn_job_t *j, conn_t *c), void (*free_job)(conn_job_t *j));
+/* Hands j (set up by conn_job_init()) to a store thread: 0, or -EAGAIN when the
  * queue is full (j untouched). A job that fails or waits past its deadline is answered 500 or
  * 503 through the listener's answer_error. */
 int conn_submit(conn_t *c, conn_job_t *j);

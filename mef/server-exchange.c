@@ -157,19 +157,11 @@ static int submit(conn_t *c, http_msg_t *msg) {
         exchange_job_t *j = calloc(1, sizeof *j);
         if (!j)
                 return -ENOMEM;
-        *j = (exchange_job_t) {
-                .base = {
-                        .job = { .run = exchange_job_run },
-                        .msg = *msg,
-                        .answer = exchange_job_answer,
-                        .free = exchange_job_free,
-                },
-                .cfg = s->cfg,
-                .metrics = s->metrics,
-                .enrol_limit = s->enrol_limit,
-                .has_node = c->has_node,
-        };
-        *msg = (http_msg_t) {};
+        conn_job_init(&j->base, msg, exchange_job_run, exchange_job_answer, exchange_job_free);
+        j->cfg = s->cfg;
+        j->metrics = s->metrics;
+        j->enrol_limit = s->enrol_limit;
+        j->has_node = c->has_node;
         int r = 0;
         if (c->psk_identity && !(j->psk_identity = strdup(c->psk_identity)))
                 r = -ENOMEM;

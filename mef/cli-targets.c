@@ -16,11 +16,8 @@ int cmd_target_add(cli_t *c, const command_t *def, int argc, char **argv) {
         int o, r;
         optind = 0;
         while ((o = cli_next_option(c, def, argc, argv, ":h", opts)) >= 0)
-                switch (o) {
-                default:
-                        if (!credential_option(&co, o, optarg))
-                                return cli_option_error(cmd, o, argv);
-                }
+                if (!credential_option(&co, o, optarg))
+                        return cli_option_error(cmd, o, argv);
         if ((r = cli_options_end(cmd, o, argc, argv, 1, "TARGET_ID")) >= 0)
                 return r;
         const char *id = argv[optind];

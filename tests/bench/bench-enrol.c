@@ -36,6 +36,7 @@
 #include "agent/config.h"
 #include "agent/enrol.h"
 #include "keys/seal.h"
+#include "tests/bench/bench-tls.h"
 #include "tests/bench/msg-complete.h"
 
 #define BARE_IDENTITY "bench-bare"
@@ -78,15 +79,10 @@ static unsigned bare_server_psk(WOLFSSL *ssl, const char *identity, unsigned cha
 }
 
 static WOLFSSL_CTX *bare_ctx(bool server) {
-        WOLFSSL_CTX *ctx = wolfSSL_CTX_new(server ? wolfTLSv1_3_server_method() : wolfTLSv1_3_client_method());
-        int groups[] = { WOLFSSL_ECC_X25519 };
+        WOLFSSL_METHOD *method = server ? wolfTLSv1_3_server_method() : wolfTLSv1_3_client_method();
+        WOLFSSL_CTX *ctx = bench_tls_ctx(method, BARE_SUITE);
         if (!ctx)
                 return NULL;
-        if (wolfSSL_CTX_set_cipher_list(ctx, BARE_SUITE) != WOLFSSL_SUCCESS ||
-            wolfSSL_CTX_set_groups(ctx, groups, 1) != WOLFSSL_SUCCESS) {
-                wolfSSL_CTX_free(ctx);
-                return NULL;
-        }
         if (server) {
                 wolfSSL_CTX_set_psk_server_tls13_callback(ctx, bare_server_psk);
                 wolfSSL_CTX_no_ticket_TLSv13(ctx); /* as msce-mef: no session tickets */

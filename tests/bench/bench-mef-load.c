@@ -19,6 +19,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "tests/bench/bench-tls.h"
 #include "tests/bench/msg-complete.h"
 
 #define SUITE "TLS13-AES128-GCM-SHA256"
@@ -77,15 +78,9 @@ static int nodes_load(const char *path) {
 }
 
 static WOLFSSL_CTX *ctx_new(void) {
-        WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfTLSv1_3_server_method());
-        int groups[] = { WOLFSSL_ECC_X25519 };
+        WOLFSSL_CTX *ctx = bench_tls_ctx(wolfTLSv1_3_server_method(), SUITE);
         if (!ctx)
                 return NULL;
-        if (wolfSSL_CTX_set_cipher_list(ctx, SUITE) != WOLFSSL_SUCCESS ||
-            wolfSSL_CTX_set_groups(ctx, groups, 1) != WOLFSSL_SUCCESS) {
-                wolfSSL_CTX_free(ctx);
-                return NULL;
-        }
         wolfSSL_CTX_no_ticket_TLSv13(ctx); /* as msce-mef */
         wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
         return ctx;

@@ -187,8 +187,7 @@ worker_t *worker_free(worker_t *w) {
                 return NULL;
         w->watch = child_watch_free(w->watch);
         stored_profile_wipe(&w->profile);
-        erase(w, sizeof *w);
-        free(w);
+        erase_free(w, sizeof *w);
         return NULL;
 }
 

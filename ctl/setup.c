@@ -95,8 +95,7 @@ static void saved_restore(saved_t *s) {
 
 static void saved_done(saved_t *s) {
         if (s->data) {
-                erase(s->data, s->len);
-                free(s->data);
+                erase_free(s->data, s->len);
         }
         s->data = NULL;
 }

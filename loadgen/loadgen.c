@@ -594,8 +594,7 @@ int lg_run(const lg_options_t *opt, lg_result_t *res) {
                 gw_close(&lg.gws[i]);
                 lg.gws[i].timer = sd_event_source_disable_unref(lg.gws[i].timer);
         }
-        erase(lg.gws, lg.n_gws * sizeof *lg.gws);
-        free(lg.gws);
+        erase_free(lg.gws, lg.n_gws * sizeof *lg.gws);
         sd_event_unref(lg.event);
         if (sustained(&lg))
                 res->window_usec = opt->duration_usec;

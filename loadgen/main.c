@@ -84,15 +84,13 @@ static int creds_load(const char *path, lg_cred_t **ret, size_t *ret_n) {
                 snprintf(c[n].psk_id, sizeof c[n].psk_id, "%s", psk_id);
                 n++;
         }
-        erase(text, sec.len);
-        free(text);
+        erase_free(text, sec.len);
         if (r == 0 && n == 0) {
                 fprintf(stderr, "msce-loadgen: %s: no entries\n", path);
                 r = -ENODATA;
         }
         if (r < 0) {
-                erase(c, cap * sizeof *c);
-                free(c);
+                erase_free(c, cap * sizeof *c);
                 return r;
         }
         *ret = c;
@@ -375,8 +373,7 @@ int main(int argc, char **argv) {
                 if (waitpid(children[p], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
                         rc = EXIT_LOST;
         }
-        erase(gws, n_gws * sizeof *gws);
-        free(gws);
+        erase_free(gws, n_gws * sizeof *gws);
         if (tgs)
                 erase(tgs, n_tgs * sizeof *tgs);
         free(tgs);

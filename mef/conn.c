@@ -160,10 +160,8 @@ void conn_free(conn_t *c) {
         if (c->fd >= 0)
                 close(c->fd);
         erase(c->ekm, sizeof c->ekm);
-        erase(c->in, c->in_size);
-        free(c->in);
-        erase(c->out, c->out_len);
-        free(c->out);
+        erase_free(c->in, c->in_size);
+        erase_free(c->out, c->out_len);
         free(c);
 
         listener_update_accept(l);
@@ -196,8 +194,7 @@ static void conn_set_deadline(conn_t *c, uint64_t usec_from_now) {
 }
 
 int conn_answer(conn_t *c, int status, uint8_t *out, size_t len) {
-        erase(c->out, c->out_len);
-        free(c->out);
+        erase_free(c->out, c->out_len);
         c->out = out;
         c->out_len = len;
         c->out_pos = 0;
@@ -326,8 +323,7 @@ static int conn_write(conn_t *c) {
                 c->out_pos += (size_t) n;
         }
         c->listener->ops->log_exchange(c);
-        erase(c->out, c->out_len);
-        free(c->out);
+        erase_free(c->out, c->out_len);
         c->out = NULL;
         c->out_len = c->out_pos = 0;
 

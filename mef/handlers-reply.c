@@ -27,8 +27,7 @@ void mef_response_done(mef_response_t *r) {
         if (!r)
                 return;
         /* Profiles and credentials carry key bytes. */
-        erase(r->body, r->body_len);
-        free(r->body);
+        erase_free(r->body, r->body_len);
         r->body = NULL;
         r->body_len = 0;
 }

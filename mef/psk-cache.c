@@ -43,8 +43,7 @@ int psk_cache_new(psk_cache_t **ret) {
 
 psk_cache_t *psk_cache_free(psk_cache_t *c) {
         if (c) {
-                erase(c, sizeof *c);
-                free(c);
+                erase_free(c, sizeof *c);
         }
         return NULL;
 }

@@ -435,8 +435,7 @@ static void stmt_clear(db_stmt_t *st) {
         st->row = st->n_rows = 0;
         for (int i = 0; i < PARAMS_MAX; i++) {
                 if (st->owned[i]) {
-                        erase(st->owned[i], strlen(st->owned[i]));
-                        free(st->owned[i]);
+                        erase_free(st->owned[i], strlen(st->owned[i]));
                 }
                 st->owned[i] = NULL;
                 st->values[i] = NULL;
@@ -812,8 +811,7 @@ static void pg_close(db_t *d) {
         if (p->conn)
                 PQfinish(p->conn);
         if (p->password) {
-                erase(p->password, strlen(p->password));
-                free(p->password);
+                erase_free(p->password, strlen(p->password));
         }
         free(p->conninfo);
         free(p);

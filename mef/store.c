@@ -170,8 +170,7 @@ mef_store_t *store_close(mef_store_t *s) {
         if (s->aes_ready)
                 wc_AesFree(&s->aes);
         free(s->key_path);
-        erase(s, sizeof *s);
-        free(s);
+        erase_free(s, sizeof *s);
         return NULL;
 }
 

@@ -232,8 +232,7 @@ int exchange_run(const exchange_spec_t *s, http_msg_t *ret, exchange_stage_t *re
         if (r >= 0)
                 *ret_stage = EXCHANGE_STAGE_NONE;
         if (req) {
-                erase(req, req_len);
-                free(req);
+                erase_free(req, req_len);
         }
         tls_conn_shutdown(c);
         tls_conn_free(c);

@@ -476,8 +476,7 @@ int http_parse_eof(const http_parser_t *p, size_t len) {
 void http_msg_done(http_msg_t *m) {
         if (!m)
                 return;
-        erase(m->body, m->body_len);
-        free(m->body);
+        erase_free(m->body, m->body_len);
         free(m->head);
         erase(m, sizeof(*m));
 }

@@ -65,8 +65,7 @@ int mj_dump_owned(const json_t *root, int precision, char **ret) {
                         *ret = buf;
                         return 0;
                 }
-                erase(buf, cap);
-                free(buf);
+                erase_free(buf, cap);
                 if (n == 0)
                         return -ENOMEM;
                 cap = n + 1;

@@ -183,8 +183,7 @@ static json_t *key_string(const uint8_t *key, size_t len) {
         if (b64_encode(key, len, &b64) < 0)
                 return NULL;
         json_t *v = json_string(b64);
-        erase(b64, strlen(b64));
-        free(b64);
+        erase_free(b64, strlen(b64));
         return v;
 }
 

@@ -188,8 +188,7 @@ int child_collect(child_t *c, int *ret_result, uint8_t *payload, size_t max, siz
                 reap(c); /* it exits right after sending */
                 r = 0;
         }
-        erase(buf, cap);
-        free(buf);
+        erase_free(buf, cap);
         return r;
 }
 

@@ -63,6 +63,12 @@ static inline void erase(void *p, size_t n) {
                 explicit_bzero(p, n);
 }
 
+/* A heap buffer of n bytes that held a secret: wiped, then freed. NULL is fine. */
+static inline void erase_free(void *p, size_t n) {
+        erase(p, n);
+        free(p);
+}
+
 /* A heap buffer holding a secret: wiped and freed by _cleanup_secret_. */
 typedef struct secret {
         unsigned char *data;
@@ -72,8 +78,7 @@ typedef struct secret {
 static inline void secret_done(secret_t *s) {
         if (!s)
                 return;
-        erase(s->data, s->len);
-        free(s->data);
+        erase_free(s->data, s->len);
         s->data = NULL;
         s->len = 0;
 }
@@ -87,8 +92,7 @@ static inline int secret_buffer_grow(uint8_t **buf, size_t *size, size_t len, si
                 return -ENOMEM;
         if (*buf) {
                 memcpy(p, *buf, len);
-                erase(*buf, *size);
-                free(*buf);
+                erase_free(*buf, *size);
         }
         *buf = p;
         *size = new_size;

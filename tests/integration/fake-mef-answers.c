@@ -6,8 +6,7 @@
 
 void buf_done(buf_t *b) {
         if (b->data) {
-                erase(b->data, b->size);
-                free(b->data);
+                erase_free(b->data, b->size);
         }
         *b = (buf_t) {};
 }
@@ -25,8 +24,7 @@ static bool buf_reserve(buf_t *b, size_t n) {
         }
         if (b->data) {
                 memcpy(p, b->data, b->len);
-                erase(b->data, b->size);
-                free(b->data);
+                erase_free(b->data, b->size);
         }
         b->data = p;
         b->size = size;

@@ -95,8 +95,7 @@ int parse_kind(kind_t k, const char *body, size_t len, char err[MSG_ERR_MAX], ch
         if (ret_json)
                 *ret_json = json;
         else if (json) {
-                erase(json, strlen(json));
-                free(json);
+                erase_free(json, strlen(json));
         }
         return r;
 }

@@ -22,8 +22,7 @@ Test(example, format_compact) {
                 char err[MSG_ERR_MAX], *json = NULL;
                 cr_assert_eq(parse_kind(k, examples[k], strlen(examples[k]), err, &json), 0, "%s", err);
                 cr_assert_str_eq(json, compact[k]);
-                erase(json, strlen(json));
-                free(json);
+                erase_free(json, strlen(json));
         }
 }
 

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* The PostgreSQL engine's insides, shared by mef/store-pg.c (statements, transactions, the
+ * engine's db_ops_t) and mef/store-pg-wire.c (the connection: every exchange with the server
+ * bounded, pipeline syncs, reconnecting). */
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mef/store-db.h"
+
+#define STMT_CACHE_MAX 32
+#define PARAMS_MAX 16
+#define RECONNECT_USEC (500u * 1000u)
+/* Statements queued in a transaction before their results are read anyway: a bound on what
+ * libpq buffers. */
+#define QUEUE_MAX 256
+#define TEXTOID 25u
+#define INT8OID 20u
+#define BYTEAOID 17u
+/* A database host that went silent must not hold a request for minutes (TCP retransmits). */
+#define CONNECT_TIMEOUT "5"
+#define TCP_USER_TIMEOUT "5000"
+
+typedef struct pg_db pg_db_t;
+
+struct db_stmt {
+        const db_ops_t *ops; /* first: DB_OPS() */
+        pg_db_t *db;
+        const char *key;      /* the caller's SQL text: the cache key */
+        char *sql;            /* with $N */
+        int n_params;
+        bool cached, busy;
+        /* Cached statements are prepared on the server by name, once per connection (gen):
+         * parsed and planned once, not at every call. */
+        uint64_t prepared_gen;
+        Oid prepared_types[PARAMS_MAX];
+        Oid types[PARAMS_MAX];
+        const char *values[PARAMS_MAX];
+        int lengths[PARAMS_MAX];
+        int formats[PARAMS_MAX];
+        char *owned[PARAMS_MAX]; /* text copies and formatted numbers */
+        PGresult *res;
+        int row, n_rows;
+        uint8_t *blob;        /* the last column_blob, decoded */
+        size_t blob_size;
+};
+
+struct pg_db {
+        db_t base;
+        PGconn *conn;
+        char *conninfo;       /* the URI */
+        char *password;       /* wiped on close */
+        bool connecting;      /* conn: a connection attempt under way (PQconnectPoll) */
+        PostgresPollingStatusType poll;
+        uint64_t connect_started;
+        unsigned lock_timeout_ms;
+        uint64_t last_connect;
+        int64_t changes;
+        /* A transaction of pg_begin(): statements queued (pipeline mode), their results read at
+         * the next sync; tx_r: the transaction's first error, returned for every later call up
+         * to its end (the server has aborted it). */
+        bool pipeline;
+        int tx_r;
+        /* The connection broke in such a transaction: nothing more is sent (a new connection
+         * would run the rest outside it) until its COMMIT (failed) or ROLLBACK. */
+        bool tx_lost;
+        /* Pipeline: the results sent so far, and which of them prepare a statement. */
+        int n_sent;
+        struct {
+                int result;
+                db_stmt_t *st;
+        } preparing[STMT_CACHE_MAX];
+        size_t n_preparing;
+        uint64_t gen;         /* the connection's: a new one has no prepared statements */
+        db_stmt_t cache[STMT_CACHE_MAX];
+        size_t n_cache;
+};
+
+/* SQLSTATE (and the connection's state) to -errno, at the edge. */
+int pg_errno(pg_db_t *p, const PGresult *res);
+
+/* The results of what was just sent: the first that failed, else the last. NULL with *ret_r
+ * when the server did not answer in time or the connection broke (then it is dropped). */
+PGresult *pg_collect(pg_db_t *p, int *ret_r);
+
+/* sql (with $N) and st's parameters (none without st) to the server, not waiting: 0 or -errno. */
+int pg_send(pg_db_t *p, const char *sql, const db_stmt_t *st);
+
+/* st and its parameters to the server, not waiting: by name when it is (or now gets) prepared
+ * with these parameter types, else with its SQL. */
+int pg_send_stmt(pg_db_t *p, db_stmt_t *st);
+
+/* Pipeline mode: a sync point after what was sent, and every result up to it. *ret_last gets
+ * the last statement's result when nothing before it failed, else NULL; the first error is
+ * the transaction's (tx_r), which the server aborted. 0 or -errno. */
+int pg_sync(pg_db_t *p, PGresult **ret_last);
+
+/* The end of pipeline mode, once everything sent was read (pg_sync). A failure drops the
+ * connection with the transaction (tx_lost). */
+void pg_pipeline_leave(pg_db_t *p);
+
+/* Constant SQL, possibly several statements: 0 or -errno. */
+int pg_run(pg_db_t *p, const char *sql);
+
+/* lock_timeout_ms to the session (at each connection) */
+int pg_set_lock_timeout(pg_db_t *p);
+
+/* The connection, re-established when it broke (not inside a transaction: that one is lost). */
+int pg_ensure(pg_db_t *p);

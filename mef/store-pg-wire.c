@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: MIT */
+/* The PostgreSQL engine's connection (mef/store-pg-internal.h): SQLSTATEs to -errno, every
+ * exchange with the server bounded (pg_bound_usec()), results collected, pipeline syncs, and
+ * the connection re-established without blocking (pg_ensure(), pg_connect()). */
+#include <limits.h>
+#include <poll.h>
+
+#include "mef/store-pg-internal.h"
+#include "util/util.h"
+
+int pg_errno(pg_db_t *p, const PGresult *res) {
+        if (PQstatus(p->conn) != CONNECTION_OK)
+                return -ECONNRESET;
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (!state)
+                return -EIO;
+        if (streq(state, "23505"))
+                return -EEXIST;  /* unique_violation */
+        if (streq(state, "23503"))
+                return -ENOENT;  /* foreign_key_violation: a row for a node that does not exist */
+        if (streq(state, "23502") || streq(state, "23514") || streq(state, "22P02"))
+                return -EINVAL;  /* not null, check, bad text */
+        if (streq(state, "40001") || streq(state, "40P01") || streq(state, "55P03") || streq(state, "57014"))
+                return -EBUSY;   /* serialization, deadlock, lock_timeout, statement_timeout */
+        if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
+                return -ECONNRESET; /* connection exceptions, admin shutdown */
+        if (streq(state, "53100"))
+                return -ENOSPC;
+        if (streq(state, "53200"))
+                return -ENOMEM;
+        if (streq(state, "42501") || strncmp(state, "28", 2) == 0)
+                return -EACCES;
+        return -EIO;
+}
+
+/* One exchange with the server: twice the lock timeout (a lock wait ends in an error before),
+ * at least 200 ms. */
+static uint64_t pg_bound_usec(const pg_db_t *p) {
+        return MAX(2ull * p->lock_timeout_ms, 200ull) * 1000u;
+}
+
+static void pg_drop(pg_db_t *p) {
+        PQfinish(p->conn);
+        p->conn = NULL;
+        p->connecting = false;
+        p->tx_lost = p->tx_lost || p->pipeline;
+        p->pipeline = false; /* the transaction is gone with the connection */
+        p->tx_r = 0;
+        p->n_sent = 0;
+        p->n_preparing = 0;
+}
+
+/* 0 when the socket is ready for events, -ETIMEDOUT at the deadline. */
+static int pg_wait(PGconn *c, short events, uint64_t deadline) {
+        uint64_t now = now_usec();
+        if (now >= deadline)
+                return -ETIMEDOUT;
+        struct pollfd pfd = { .fd = PQsocket(c), .events = events };
+        if (pfd.fd < 0)
+                return -ECONNRESET;
+        int n = poll(&pfd, 1, (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT_MAX));
+        if (n < 0)
+                return errno == EINTR ? 0 : negative_errno();
+        return n == 0 ? -ETIMEDOUT : 0;
+}
+
+/* The next result of what was sent (NULL: no more for this statement), waiting at most until
+ * deadline. -ETIMEDOUT or -ECONNRESET when the server did not answer in time or the connection
+ * broke: then it is dropped. */
+static int pg_next(pg_db_t *p, uint64_t deadline, PGresult **ret) {
+        while (PQisBusy(p->conn)) {
+                int r = pg_wait(p->conn, POLLIN, deadline);
+                if (r == 0 && !PQconsumeInput(p->conn))
+                        r = -ECONNRESET;
+                if (r < 0) {
+                        pg_drop(p);
+                        return r == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
+                }
+        }
+        *ret = PQgetResult(p->conn);
+        return 0;
+}
+
+PGresult *pg_collect(pg_db_t *p, int *ret_r) {
+        uint64_t deadline = now_usec() + pg_bound_usec(p);
+        PGresult *keep = NULL;
+        for (;;) {
+                PGresult *res;
+                int r = pg_next(p, deadline, &res);
+                if (r < 0) {
+                        PQclear(keep);
+                        *ret_r = r;
+                        return NULL;
+                }
+                if (!res)
+                        break;
+                if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR)
+                        PQclear(res);
+                else {
+                        PQclear(keep);
+                        keep = res;
+                }
+        }
+        if (!keep)
+                *ret_r = -EIO;
+        return keep;
+}
+
+static int pg_sent(pg_db_t *p) {
+        if (p->pipeline)
+                p->n_sent++;
+        return 0;
+}
+
+static int pg_send_failed(pg_db_t *p) {
+        int r = pg_errno(p, NULL);
+        if (r == -ECONNRESET)
+                pg_drop(p);
+        return r;
+}
+
+int pg_send(pg_db_t *p, const char *sql, const db_stmt_t *st) {
+        if (PQsendQueryParams(p->conn, sql, st ? st->n_params : 0, st ? st->types : NULL, st ? st->values : NULL,
+                              st ? st->lengths : NULL, st ? st->formats : NULL, 0))
+                return pg_sent(p);
+        return pg_send_failed(p);
+}
+
+/* st prepared on the server under its name (cached statements only): in a pipeline queued before
+ * it, its result checked at the sync; else at once. */
+static int pg_prepare_named(pg_db_t *p, db_stmt_t *st, const char *name) {
+        if (!PQsendPrepare(p->conn, name, st->sql, st->n_params, st->types))
+                return pg_send_failed(p);
+        st->prepared_gen = p->gen;
+        memcpy(st->prepared_types, st->types, sizeof st->types);
+        if (p->pipeline) {
+                p->preparing[p->n_preparing].result = p->n_sent;
+                p->preparing[p->n_preparing++].st = st;
+                return pg_sent(p);
+        }
+        int r = 0;
+        PGresult *res = pg_collect(p, &r);
+        if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
+                r = pg_errno(p, res);
+        PQclear(res);
+        if (r < 0)
+                st->prepared_gen = 0;
+        return r;
+}
+
+int pg_send_stmt(pg_db_t *p, db_stmt_t *st) {
+        if (!st->cached)
+                return pg_send(p, st->sql, st);
+        char name[24];
+        snprintf(name, sizeof name, "msce%zu", (size_t) (st - p->cache));
+        if (st->prepared_gen != p->gen && p->n_preparing < STMT_CACHE_MAX) {
+                int r = pg_prepare_named(p, st, name);
+                if (r < 0)
+                        return r;
+        }
+        if (st->prepared_gen != p->gen || memcmp(st->prepared_types, st->types, sizeof st->types) != 0)
+                return pg_send(p, st->sql, st);
+        if (PQsendQueryPrepared(p->conn, name, st->n_params, st->values, st->lengths, st->formats, 0))
+                return pg_sent(p);
+        return pg_send_failed(p);
+}
+
+int pg_sync(pg_db_t *p, PGresult **ret_last) {
+        PGresult *last = NULL;
+        int r = 0;
+        if (!PQpipelineSync(p->conn)) {
+                pg_drop(p);
+                return -ECONNRESET;
+        }
+        uint64_t deadline = now_usec() + pg_bound_usec(p);
+        for (int n = 0;;) {
+                PGresult *res;
+                r = pg_next(p, deadline, &res);
+                if (r < 0)
+                        break;
+                if (!res)
+                        continue; /* between two statements' results */
+                ExecStatusType status = PQresultStatus(res);
+                if (status == PGRES_PIPELINE_SYNC) {
+                        PQclear(res);
+                        break;
+                }
+                if (status == PGRES_FATAL_ERROR && p->tx_r == 0)
+                        p->tx_r = pg_errno(p, res);
+                /* a prepare that failed, or did not run after an error before it, made nothing */
+                for (size_t i = 0; i < p->n_preparing; i++)
+                        if (p->preparing[i].result == n && status != PGRES_COMMAND_OK)
+                                p->preparing[i].st->prepared_gen = 0;
+                n++;
+                PQclear(last);
+                last = res;
+        }
+        p->n_sent = 0;
+        p->n_preparing = 0;
+        if (r < 0 || p->tx_r < 0) {
+                PQclear(last);
+                last = NULL;
+        }
+        if (ret_last)
+                *ret_last = last;
+        else
+                PQclear(last);
+        return r < 0 ? r : p->tx_r;
+}
+
+void pg_pipeline_leave(pg_db_t *p) {
+        if (p->conn && !PQexitPipelineMode(p->conn))
+                pg_drop(p); /* results left unread: not expected after a sync */
+        p->pipeline = false;
+        p->tx_r = 0;
+}
+
+int pg_run(pg_db_t *p, const char *sql) {
+        if (!PQsendQuery(p->conn, sql)) {
+                int r = pg_errno(p, NULL);
+                if (r == -ECONNRESET)
+                        pg_drop(p);
+                return r;
+        }
+        int r = 0;
+        PGresult *res = pg_collect(p, &r);
+        if (!res)
+                return r;
+        ExecStatusType status = PQresultStatus(res);
+        r = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? 0 : pg_errno(p, res);
+        PQclear(res);
+        return r;
+}
+
+int pg_set_lock_timeout(pg_db_t *p) {
+        char sql[64];
+        /* a number; SET takes no parameter */
+        snprintf(sql, sizeof sql, "SET lock_timeout = %u", p->lock_timeout_ms);
+        return pg_run(p, sql);
+}
+
+/* Connect without blocking for longer than one bound: an attempt that has not finished by then
+ * goes on at the next call, given up after CONNECT_TIMEOUT. */
+static int pg_connect(pg_db_t *p) {
+        if (!p->connecting) {
+                const char *keys[] = { "tcp_user_timeout", "application_name", "dbname",
+                                       p->password ? "password" : NULL, NULL };
+                const char *values[] = { TCP_USER_TIMEOUT, "msce-mef", p->conninfo, p->password, NULL };
+                p->conn = PQconnectStartParams(keys, values, 1);
+                if (!p->conn)
+                        return -ENOMEM;
+                if (PQstatus(p->conn) == CONNECTION_BAD) {
+                        pg_drop(p);
+                        return -ECONNREFUSED;
+                }
+                p->connecting = true;
+                p->poll = PGRES_POLLING_WRITING;
+                p->connect_started = now_usec();
+        }
+        uint64_t deadline = now_usec() + pg_bound_usec(p);
+        for (;;) {
+                int r;
+                switch (p->poll) {
+                case PGRES_POLLING_OK:
+                        p->connecting = false;
+                        p->gen++; /* its statements are prepared again as they are used */
+                        return pg_set_lock_timeout(p) < 0 ? -ECONNREFUSED : 0;
+                case PGRES_POLLING_READING:
+                        r = pg_wait(p->conn, POLLIN, deadline);
+                        break;
+                case PGRES_POLLING_WRITING:
+                        r = pg_wait(p->conn, POLLOUT, deadline);
+                        break;
+                default:
+                        pg_drop(p);
+                        return -ECONNREFUSED;
+                }
+                if (r == -ETIMEDOUT) {
+                        if (now_usec() - p->connect_started >= strtoull(CONNECT_TIMEOUT, NULL, 10) * 1000000u)
+                                pg_drop(p); /* start afresh next time */
+                        return -ECONNREFUSED;
+                }
+                if (r < 0) {
+                        pg_drop(p);
+                        return -ECONNREFUSED;
+                }
+                p->poll = PQconnectPoll(p->conn);
+        }
+}
+
+int pg_ensure(pg_db_t *p) {
+        if (p->tx_lost)
+                return -ECONNRESET;
+        if (p->conn && !p->connecting && PQstatus(p->conn) == CONNECTION_OK)
+                return 0;
+        if (!p->connecting) {
+                pg_drop(p);
+                if (p->tx_lost)
+                        return -ECONNRESET;
+                uint64_t now = now_usec();
+                if (p->last_connect != 0 && now - p->last_connect < RECONNECT_USEC)
+                        return -ECONNREFUSED;
+                p->last_connect = now;
+        }
+        return pg_connect(p);
+}

@@ -61,6 +61,10 @@ static void worker_set_busy(worker_t *w, uint64_t deadline, uint64_t now) {
         }
 }
 
+static bool job_due(const store_job_t *j, uint64_t now) {
+        return j->deadline == 0 || now < j->deadline;
+}
+
 /* jobs[0..n) in one transaction where the store can (store_batch_begin()), one by one
  * otherwise. Nothing of a batch is answered before its commit: a failed commit, or a batch the
  * engine gave up, fails every job of it that had succeeded. A job that waited past its deadline
@@ -72,7 +76,7 @@ static void worker_run(worker_t *w, store_job_t **jobs, size_t n) {
                 uint64_t now = now_usec(), first = 0;
                 size_t live = 0;
                 for (size_t i = 0; i < n; i++) {
-                        run[i] = jobs[i]->deadline == 0 || now < jobs[i]->deadline;
+                        run[i] = job_due(jobs[i], now);
                         if (!run[i]) {
                                 jobs[i]->result = -ETIME;
                                 continue;
@@ -86,7 +90,7 @@ static void worker_run(worker_t *w, store_job_t **jobs, size_t n) {
                         /* one by one (the BEGIN may have waited for a lock: deadlines again) */
                         for (size_t i = 0; i < n; i++) {
                                 now = now_usec();
-                                if (!run[i] || (jobs[i]->deadline && now >= jobs[i]->deadline)) {
+                                if (!run[i] || !job_due(jobs[i], now)) {
                                         jobs[i]->result = -ETIME;
                                         continue;
                                 }

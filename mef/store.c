@@ -241,10 +241,8 @@ int store_batch_end(mef_store_t *s, bool commit) {
         if (!s || !s->batch)
                 return -EINVAL;
         /* a job that left its transaction open: undone, as its own ROLLBACK would have */
-        while (s->depth > 0 && store_batch_alive(s)) {
-                s->depth--;
-                (void) exec_const(s, "ROLLBACK TO job; RELEASE job");
-        }
+        while (s->depth > 0 && store_batch_alive(s))
+                store_rollback(s);
         s->batch = false;
         s->depth = 0;
         if (!s->d->ops->in_transaction(s->d))

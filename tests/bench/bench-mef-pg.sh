@@ -5,7 +5,9 @@
 #  1. rate: enrolments/s with workers = 1 on each engine, $BENCH_ROUNDS (2) rounds alternating
 #     SQLite and PostgreSQL so that load from elsewhere falls on both, $BENCH_SECONDS (10) s
 #     each, 64 connections from msce-loadgen --duration (2 processes); the PostgreSQL rate as a
-#     share of SQLite's (target: at least 70 %);
+#     share of SQLite's (target: at least 70 %); and the CPU each engine costs per enrolment:
+#     msce-mef's, and on PostgreSQL its server's too (every process of it: backends, WAL writer,
+#     checkpointer), which shares this machine's cores with msce-mef and the generator;
 #  2. storm: $BENCH_STORM_GATEWAYS (10000) gateways powering on within $BENCH_STORM_SPREAD
 #     (10) s against workers = auto on PostgreSQL, as bench-mef-fleet.sh does on SQLite.
 # The PostgreSQL store is the SQLite one moved over with msce-mef backup + restore (the nodes
@@ -56,6 +58,22 @@ stores() {
         echo "stores: $n nodes in SQLite and in PostgreSQL in $(bench_seconds_since "$t0") s"
 }
 
+# pg_cpu_ticks: CPU time (clock ticks) of the PostgreSQL server so far: its postmaster and every
+# process under it (utime + stime, fields 14 and 15 of /proc/PID/stat).
+pg_cpu_ticks() {
+        local pm p t=0 f
+        pm=$(head -n1 "$pg_dir/data/postmaster.pid")
+        for p in "$pm" $(ps -o pid= --ppid "$pm"); do
+                f=$(cut -d')' -f2- "/proc/$p/stat" 2>/dev/null) || continue # ended meanwhile
+                read -r -a f <<<"$f"
+                t=$((t + f[11] + f[12])) # after "pid (comm)": field 3 is f[0]
+        done
+        echo "$t"
+}
+pg_dir=${MSCE_TEST_PG_URI#*host=}
+pg_dir=${pg_dir%%&*}
+hz=$(getconf CLK_TCK)
+
 echo "machine: $(nproc) cores, $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 stores "$([[ " $parts " == *" storm "* ]] && echo "$storm_n" || echo 1000)"
 
@@ -65,9 +83,20 @@ if [[ " $parts " == *" rate "* ]]; then
                 for engine in sqlite postgresql; do
                         conf "$engine" 1 64
                         bench_mef_start
+                        t0=$(pg_cpu_ticks)
                         line=$(bench_rate "$W/gateways" --server-pid "$MEF_PID")
+                        t1=$(pg_cpu_ticks)
                         echo "  round $round, $engine: $line"
                         sum[$engine]=$(awk -v s="${sum[$engine]:-0}" -v l="$line" 'BEGIN { split(l, f, " "); print s + f[2] }')
+                        # msce-mef's CPU per enrolment (from its ok per server cpu-s), and the
+                        # PostgreSQL server's over the same run (its work for SQLite: none)
+                        ok=$(sed -n 's/.* ok \([0-9]*\) .*/\1/p' <<<"$line")
+                        mef=$(sed -n 's/.*ok per server cpu-s \([0-9]*\).*/\1/p' <<<"$line")
+                        awk -v ok="$ok" -v mef="$mef" -v t=$((t1 - t0)) -v hz="$hz" -v e="$engine" 'BEGIN {
+                                printf "    CPU per enrolment: msce-mef %.0f us", 1e6 / mef
+                                if (e == "postgresql")
+                                        printf ", PostgreSQL server %.0f us", 1e6 * t / hz / ok
+                                printf "\n" }'
                         bench_stop_mef
                 done
         done

@@ -11,6 +11,7 @@
 
 #include "mef/conn.h"
 #include "mef/log.h"
+#include "proto/tls-hello.h"
 #include "util/list.h"
 #include "util/util.h"
 
@@ -143,6 +144,18 @@ static void conn_pool_leave(conn_t *c) {
         }
 }
 
+/* The PSK identity looked up ahead is no longer needed (the handshake is over, or the
+ * connection): wiped now, or by its thread once it is done with it. */
+static void conn_ahead_drop(conn_t *c) {
+        conn_ahead_t *a = TAKE_PTR(c->ahead);
+        if (!a)
+                return;
+        if (a->done || store_queue_cancel(c->listener->queue, &a->job) == 0)
+                a->free(a);
+        else
+                a->conn = NULL; /* its thread finishes; done() frees it */
+}
+
 void conn_free(conn_t *c) {
         if (!c)
                 return;
@@ -153,6 +166,7 @@ void conn_free(conn_t *c) {
         mef_metrics_connections(l->metrics, -1);
         if (c->job)
                 c->job->conn = NULL; /* its thread finishes; the job frees itself */
+        conn_ahead_drop(c);
 
         c->io = sd_event_source_disable_unref(c->io);
         c->timer = sd_event_source_disable_unref(c->timer);
@@ -249,6 +263,31 @@ int conn_submit(conn_t *c, conn_job_t *j) {
         c->phase = CONN_STORE;
         /* not started by its deadline: taken back and answered 503 (on_conn_timer) */
         (void) sd_event_source_set_time(c->timer, MIN(j->job.deadline, c->deadline));
+        return 0;
+}
+
+/* Back in the loop: the handshake goes on, wolfSSL's PSK callback finds the result in c->ahead. */
+static void conn_ahead_done(store_job_t *job, int r) {
+        conn_ahead_t *a = (conn_ahead_t *) job;
+        conn_t *c = a->conn;
+        a->done = true;
+        a->result = r;
+        if (!c) {
+                a->free(a);
+                return;
+        }
+        c->phase = CONN_HANDSHAKE;
+        conn_resume(c, 0);
+}
+
+int conn_submit_ahead(conn_t *c, conn_ahead_t *a) {
+        a->job.done = conn_ahead_done;
+        a->job.deadline = MIN(c->deadline, now_usec() + c->listener->busy_usec);
+        a->conn = c;
+        int r = store_queue_submit(c->listener->queue, &a->job);
+        if (r < 0)
+                return r;
+        c->ahead = a;
         return 0;
 }
 
@@ -379,7 +418,7 @@ static int conn_identify(conn_t *c) {
 }
 
 static void conn_wait(conn_t *c) {
-        if (c->phase == CONN_STORE) {
+        if (c->phase == CONN_STORE || c->phase == CONN_AHEAD) {
                 /* TLS holds what the client may still send: read it after the answer. */
                 if (sd_event_source_set_enabled(c->io, SD_EVENT_OFF) < 0)
                         conn_free(c);
@@ -392,14 +431,46 @@ static void conn_wait(conn_t *c) {
                 conn_free(c);
 }
 
-static int conn_handshake(conn_t *c) {
-        listener_t *l = c->listener;
-        int r = tls_conn_handshake(c->tls);
-        if (c->admission.idle && tls_conn_bytes_received(c->tls) > 0) {
+static void conn_handshake_started(conn_t *c) {
+        if (c->admission.idle) {
                 /* under way: the whole handshake deadline now */
                 admission_mark_active(&c->admission);
-                conn_set_deadline_at(c, c->started + l->handshake_usec);
+                conn_set_deadline_at(c, c->started + c->listener->handshake_usec);
         }
+}
+
+/* Before wolfSSL reads the ClientHello (peeked, not consumed): its PSK identity to a store
+ * thread. 1: CONN_AHEAD until that is done; 0: on with the handshake; -EAGAIN: nothing yet. */
+static int conn_look_ahead(conn_t *c) {
+        uint8_t buf[TLS_HELLO_PEEK_MAX];
+        ssize_t n = recv(c->fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                return -EAGAIN;
+        /* Once: a ClientHello that came in pieces goes the usual way (the loop looks it up)
+         * rather than be waited for here. */
+        c->ahead_tried = true;
+        char identity[TLS_HELLO_IDENTITY_MAX + 1];
+        if (n <= 0 || tls_hello_psk_identity(buf, (size_t) n, identity, sizeof identity) <= 0)
+                return 0;
+        conn_handshake_started(c);
+        if (c->listener->ops->lookup_ahead(c, identity) <= 0)
+                return 0;
+        c->phase = CONN_AHEAD;
+        return 1;
+}
+
+static int conn_handshake(conn_t *c) {
+        listener_t *l = c->listener;
+        if (l->lookup_ahead && !c->ahead_tried) {
+                int q = conn_look_ahead(c);
+                if (q != 0)
+                        return 0;
+        }
+        int r = tls_conn_handshake(c->tls);
+        if (tls_conn_bytes_received(c->tls) > 0)
+                conn_handshake_started(c);
+        if (r != -EAGAIN)
+                conn_ahead_drop(c); /* the key it holds served its purpose */
         if (r == -EAGAIN)
                 return 0;
         if (r == -ECONNRESET || r == -EPIPE) {
@@ -436,6 +507,7 @@ static void conn_step(conn_t *c) {
                 case CONN_READ:
                         r = conn_read(c);
                         break;
+                case CONN_AHEAD:
                 case CONN_STORE:
                         r = 0;
                         break;
@@ -487,6 +559,11 @@ static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
                 return 0;
         }
         switch (c->phase) {
+        case CONN_AHEAD:
+                mef_metrics_failure(l->metrics, MEF_FAIL_HANDSHAKE_TIMEOUT);
+                conn_note(c, LOGBOOK_TIMEOUT, LOG_WARNING,
+                          "timed out TLS handshake (the store did not look up the PSK identity in time)");
+                break;
         case CONN_HANDSHAKE: {
                 uint64_t got = tls_conn_bytes_received(c->tls);
                 mef_metrics_failure(l->metrics, got == 0 ? MEF_FAIL_NO_CLIENT_HELLO : MEF_FAIL_HANDSHAKE_TIMEOUT);

@@ -41,9 +41,11 @@ static inline int conn_timer_add_disabled(sd_event *e, sd_event_source **ret, ui
 typedef struct listener listener_t;
 typedef struct conn conn_t;
 typedef struct conn_job conn_job_t;
+typedef struct conn_ahead conn_ahead_t;
 
 typedef enum conn_phase {
         CONN_HANDSHAKE,
+        CONN_AHEAD, /* in the handshake, a store thread looks up the PSK identity offered */
         CONN_READ,
         CONN_STORE, /* a store thread handles the request: no I/O meanwhile */
         CONN_WRITE,
@@ -70,6 +72,10 @@ typedef struct listener_ops {
         void (*log_exchange)(const conn_t *c);
         /* The peer for a log line: "psk:ID", "cert:FP", "api:CN" or "-". */
         const char *(*peer_name)(const conn_t *c, char *buf, size_t size);
+        /* Before wolfSSL reads the ClientHello, the first PSK identity it offers
+         * (proto/tls-hello.h), when listener.lookup_ahead: 1 when its lookup went to a store
+         * thread (conn_submit_ahead()), 0 to go on without. */
+        int (*lookup_ahead)(conn_t *c, const char *identity);
 } listener_ops_t;
 
 struct listener {
@@ -93,7 +99,10 @@ struct listener {
         uint64_t first_byte_usec, handshake_usec, request_usec;
         uint64_t busy_usec; /* a request queued for longer than the store may wait: 503 */
         bool accept_on;
-        bool accept_backoff; /* fd exhaustion: wait for accept_retry */
+        bool accept_backoff;
+        /* ops->lookup_ahead for each handshake: where a lookup is a round trip to a database, so
+         * that the loop does not wait for it */
+        bool lookup_ahead; /* fd exhaustion: wait for accept_retry */
         uint64_t pause_logged, backoff_logged;
         void (*idle)(listener_t *l); /* the last connection closed; NULL: nothing to do */
 };
@@ -122,6 +131,9 @@ struct conn {
          * (and decrypt its Kpm) again */
         store_node_t node;
         bool has_node;
+        /* that lookup found the database gone (the PSK came from the cache): the request is
+         * answered 503 at once rather than wait for the database again */
+        bool store_away;
         /* the admin API: the operator certificate's subject CN */
         char operator[CONN_IDENTITY_LOG_MAX + 1];
         /* request */
@@ -139,6 +151,8 @@ struct conn {
         char node_id[MSG_ID_MAX + 1];
         char ke_id[MSG_KEID_MAX + 1];
         conn_job_t *job;                  /* while CONN_STORE */
+        conn_ahead_t *ahead;              /* from CONN_AHEAD until the PSK callback takes it */
+        bool ahead_tried;                 /* the ClientHello was looked at */
 };
 
 /* A request on its way through a store thread. It owns copies of all it needs, so that the
@@ -151,6 +165,16 @@ struct conn_job {
         /* Back in the loop, the connection still there: answer what run() made of it. */
         int (*answer)(conn_job_t *j, conn_t *c);
         void (*free)(conn_job_t *j);
+};
+
+/* A PSK identity looked up ahead of the handshake, the start of a listener's zeroed type. It
+ * outlives the connection while a thread still runs it. */
+struct conn_ahead {
+        store_job_t job;
+        conn_t *conn;                     /* NULL once the connection is gone */
+        bool done;                        /* result is set: run() returned it, or -ETIME */
+        int result;
+        void (*free)(conn_ahead_t *a);
 };
 
 /* Sets up l (its fields filled by the caller: ops, event, cfg, limits, tls, listen_fd) on its
@@ -172,6 +196,9 @@ void conn_job_init(conn_job_t *j, http_msg_t *msg, int (*run)(store_job_t *job, 
  * queue is full (j untouched). A job that fails or waits past its deadline is answered 500 or
  * 503 through the listener's answer_error. */
 int conn_submit(conn_t *c, conn_job_t *j);
+/* Hands a (its job.run and free set) to a store thread for c's handshake, which waits for it
+ * in CONN_AHEAD: 0, or -EAGAIN when the queue is full (a untouched). */
+int conn_submit_ahead(conn_t *c, conn_ahead_t *a);
 /* Back in the loop after a job: the connection goes on (r >= 0) or closes. */
 void conn_resume(conn_t *c, int r);
 /* A line about a connection that anyone reaching the port can cause, counted per source. */

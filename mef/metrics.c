@@ -33,6 +33,7 @@ struct mef_metrics {
         histogram_t request_time[_MEF_EXCHANGE_MAX];
         histogram_t store_time;
         uint64_t failures[_MEF_FAIL_MAX];
+        uint64_t psk_lookups[_MEF_PSK_MAX];
         int64_t connections;
 };
 
@@ -104,6 +105,11 @@ void mef_metrics_store(mef_metrics_t *m, uint64_t usec) {
 void mef_metrics_failure(mef_metrics_t *m, mef_conn_failure_t f) {
         if (m && f >= 0 && f < _MEF_FAIL_MAX)
                 add(&m->failures[f], 1);
+}
+
+void mef_metrics_psk_lookup(mef_metrics_t *m, mef_psk_lookup_t where) {
+        if (m && where >= 0 && where < _MEF_PSK_MAX)
+                add(&m->psk_lookups[where], 1);
 }
 
 void mef_metrics_connections(mef_metrics_t *m, int delta) {
@@ -203,6 +209,14 @@ int mef_metrics_render(const mef_metrics_t *m, const store_counts_t *g, char **r
         for (size_t f = 0; f < _MEF_FAIL_MAX; f++)
                 put(&o, "msce_mef_connection_failures_total{reason=\"%s\"} %llu\n", failure_names[f],
                     (unsigned long long) get(&m->failures[f]));
+
+        put(&o, "# HELP msce_mef_psk_lookups_total PSK identities looked up for handshakes: ahead, in a store "
+                "thread, or on the event loop, which waits for the store meanwhile.\n"
+                "# TYPE msce_mef_psk_lookups_total counter\n"
+                "msce_mef_psk_lookups_total{where=\"ahead\"} %llu\n"
+                "msce_mef_psk_lookups_total{where=\"loop\"} %llu\n",
+            (unsigned long long) get(&m->psk_lookups[MEF_PSK_AHEAD]),
+            (unsigned long long) get(&m->psk_lookups[MEF_PSK_LOOP]));
 
         put(&o, "# HELP msce_mef_connections_open Connections open now, in every worker.\n"
                 "# TYPE msce_mef_connections_open gauge\n"

@@ -35,6 +35,15 @@ typedef enum mef_conn_failure {
         _MEF_FAIL_MAX,
 } mef_conn_failure_t;
 
+/* Where a handshake's PSK lookup ran: in a store thread before wolfSSL saw the ClientHello
+ * (PostgreSQL), or in wolfSSL's callback on the event loop, which waits for it meanwhile (SQLite;
+ * and on PostgreSQL a ClientHello that offers no PSK or does not come in one piece, TLS 1.2). */
+typedef enum mef_psk_lookup {
+        MEF_PSK_AHEAD,
+        MEF_PSK_LOOP,
+        _MEF_PSK_MAX,
+} mef_psk_lookup_t;
+
 int mef_metrics_new(mef_metrics_t **ret);
 mef_metrics_t *mef_metrics_free(mef_metrics_t *m);
 
@@ -43,6 +52,7 @@ void mef_metrics_request(mef_metrics_t *m, mef_exchange_t ex, int http_status, u
 void mef_metrics_store(mef_metrics_t *m, uint64_t usec);
 void mef_metrics_failure(mef_metrics_t *m, mef_conn_failure_t f);
 void mef_metrics_connections(mef_metrics_t *m, int delta);
+void mef_metrics_psk_lookup(mef_metrics_t *m, mef_psk_lookup_t where);
 
 /* The exposition text into a heap buffer (NUL-terminated, *ret_len without the NUL). gauges:
  * what the store counted for this scrape; NULL (the store could not answer) leaves the store's

@@ -10,6 +10,7 @@
 #include "mef/message-ids.h"
 #include "mef/psk-cache.h"
 #include "mef/server-internal.h"
+#include "proto/tls-hello.h"
 #include "util/util.h"
 
 typedef struct exchange_job {
@@ -187,6 +188,8 @@ static int handle(conn_t *c, http_msg_t *msg) {
                 int r = mef_response_error(403, 4103, "client certificate required", &resp);
                 return r < 0 ? r : answer(c, &resp, http_msg_header(msg, "X-M2M-RI"));
         }
+        if (c->store_away)
+                return answer_error(c, 503, "store unavailable: retry later", http_msg_header(msg, "X-M2M-RI"));
         int r = submit(c, msg);
         if (r >= 0)
                 return 0;
@@ -210,13 +213,66 @@ static int identify(conn_t *c) {
         return 0;
 }
 
+static int lookup_ahead(conn_t *c, const char *identity);
+
 const listener_ops_t server_exchange_ops = {
         .identify = identify,
+        .lookup_ahead = lookup_ahead,
         .handle = handle,
         .answer_error = answer_error,
         .log_exchange = log_exchange,
         .peer_name = peer_name,
 };
+
+/* Nodes first: a name used both as a KpmID and a target PSK identity is a node's. */
+static int psk_lookup(mef_store_t *store, const char *identity, store_node_t *node, bool *ret_has_node,
+                      uint8_t key[MSG_KEY_MAX], size_t *ret_len) {
+        int r = store_node_by_kpm_id(store, identity, node, key, ret_len);
+        *ret_has_node = r >= 0;
+        if (r < 0 && !store_error_is_transient(r)) {
+                store_target_t target;
+                *ret_len = 0;
+                r = store_target_by_psk_id(store, identity, &target, key, ret_len);
+        }
+        return r;
+}
+
+/* The ClientHello's PSK identity, looked up in a store thread before wolfSSL asks for it. */
+typedef struct psk_ahead {
+        conn_ahead_t base;
+        char identity[TLS_HELLO_IDENTITY_MAX + 1];
+        store_node_t node;
+        bool has_node;
+        uint8_t key[MSG_KEY_MAX];
+        size_t len;
+} psk_ahead_t;
+
+static int psk_ahead_run(store_job_t *job, mef_store_t *store) {
+        psk_ahead_t *a = (psk_ahead_t *) job;
+        return psk_lookup(store, a->identity, &a->node, &a->has_node, a->key, &a->len);
+}
+
+static void psk_ahead_free(conn_ahead_t *base) {
+        erase_free(base, sizeof(psk_ahead_t));
+}
+
+static int lookup_ahead(conn_t *c, const char *identity) {
+        psk_ahead_t *a = calloc(1, sizeof *a);
+        if (!a)
+                return 0;
+        if (strlen(identity) >= sizeof a->identity) {
+                free(a);
+                return 0;
+        }
+        strcpy(a->identity, identity);
+        a->base.job.run = psk_ahead_run;
+        a->base.free = psk_ahead_free;
+        if (conn_submit_ahead(c, &a->base) < 0) {
+                free(a); /* the queue is full: the callback looks it up, as on SQLite */
+                return 0;
+        }
+        return 1;
+}
 
 /* userdata: the conn_t (tls_conn_set_userdata). */
 unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, unsigned key_max) {
@@ -233,23 +289,32 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                 return 0;
         /* for the log when the handshake fails: identities are not secret */
         conn_sanitize(identity, c->identity_tried, sizeof c->identity_tried);
-        /* Nodes first: a name used both as a KpmID and a target PSK identity is a node's. */
         store_node_t node;
-        int r = store_node_by_kpm_id(s->store, identity, &node, buf, &len);
-        c->has_node = r >= 0;
+        int r;
+        const psk_ahead_t *a = (const psk_ahead_t *) c->ahead;
+        if (a && a->base.done && streq(a->identity, identity)) {
+                /* -ETIME: not started in time, the store too busy */
+                r = a->base.result == -ETIME ? -EBUSY : a->base.result;
+                c->has_node = a->has_node;
+                node = a->node;
+                len = a->len;
+                memcpy(buf, a->key, sizeof buf);
+                mef_metrics_psk_lookup(c->listener->metrics, MEF_PSK_AHEAD);
+        } else {
+                r = psk_lookup(s->store, identity, &node, &c->has_node, buf, &len);
+                mef_metrics_psk_lookup(c->listener->metrics, MEF_PSK_LOOP);
+        }
         if (c->has_node)
                 c->node = node;
-        if (r < 0 && !store_error_is_transient(r)) {
-                store_target_t target;
-                len = 0;
-                r = store_target_by_psk_id(s->store, identity, &target, buf, &len);
-        }
         if (r >= 0)
                 psk_cache_put(s->psks, identity, buf, len, now_usec());
-        else if (store_error_is_transient(r))
+        else if (store_error_is_transient(r)) {
                 /* the store is away: a PSK it gave before completes the handshake, and the
-                 * request that follows is answered 503 (the handlers need the store) */
+                 * request that follows is answered 503 (the handlers need the store) - at once
+                 * when the database is gone rather than locked */
                 len = psk_cache_get(s->psks, identity, buf, now_usec());
+                c->store_away = r != -EBUSY;
+        }
         else
                 psk_cache_drop(s->psks, identity);
         if (len > 0 && len <= key_max && len <= sizeof buf) {

@@ -291,6 +291,9 @@ int mef_server_run(const mef_config_t *cfg, mef_store_t *store, mef_metrics_t *m
                         .handshake_usec = cfg->handshake_timeout_usec,
                         .request_usec = cfg->request_timeout_usec,
                         .busy_usec = cfg->store_busy_timeout_usec,
+                        /* SQLite reads in microseconds where the loop is; a thread's hand-off
+                         * would cost more than it saves */
+                        .lookup_ahead = cfg->store_backend == STORE_BACKEND_POSTGRESQL,
                         .idle = on_gateways_idle,
                 },
         };

@@ -308,6 +308,21 @@ psk_exchange() {
         timeout 20 openssl s_client -connect "127.0.0.1:$PORT" -psk "$lib_psk" -psk_identity "$lib_id" \
                 -ign_eof "$@" 2>&1 || :
 }
+# scrape [METHOD [PATH]]: the raw HTTP answer of the metrics listener on $mport (bash's
+# /dev/tcp).
+scrape() {
+        exec 3<>"/dev/tcp/127.0.0.1/$mport" || fail "cannot connect to the metrics port"
+        printf '%s %s HTTP/1.1\r\nHost: localhost\r\n\r\n' "${1:-GET}" "${2:-/metrics}" >&3
+        timeout 10 cat <&3 || fail "metrics answer did not end"
+        exec 3<&-
+}
+# metric FILE 'NAME{LABELS}': its value (fails when absent)
+metric() {
+        local v
+        v=$(grep -v "^#" "$1" | grep -F "$2 " | head -n1 | awk '{print $NF}')
+        [ -n "$v" ] || fail "metric $2 is missing: $(cat "$1")"
+        echo "$v"
+}
 http_status() { sed -n 's/^HTTP\/1.1 \([0-9]*\) .*/\1/p' | head -n1; }
 json_str() { grep -o "\"$1\":\"[^\"]*\"" | head -n1 | cut -d'"' -f4; } # json_str KEY < TRANSCRIPT
 

@@ -68,20 +68,6 @@ port=$PORT
 wait_line 10 "$tmp/mef.out" '^metrics on ' || fail "msce-mef did not report its metrics port"
 mport=$(sed -n 's/^metrics on .*:\([0-9]*\)$/\1/p' "$tmp/mef.out")
 
-# scrape [METHOD [PATH]]: the raw HTTP answer of the metrics listener (bash's /dev/tcp).
-scrape() {
-        exec 3<>"/dev/tcp/127.0.0.1/$mport" || fail "cannot connect to the metrics port"
-        printf '%s %s HTTP/1.1\r\nHost: localhost\r\n\r\n' "${1:-GET}" "${2:-/metrics}" >&3
-        timeout 10 cat <&3 || fail "metrics answer did not end"
-        exec 3<&-
-}
-# metric FILE 'NAME{LABELS}': its value (fails when absent)
-metric() {
-        local v
-        v=$(grep -v "^#" "$1" | grep -F "$2 " | head -n1 | awk '{print $NF}')
-        [ -n "$v" ] || fail "metric $2 is missing: $(cat "$1")"
-        echo "$v"
-}
 scrape > "$tmp/m0.txt"
 grep -q '^HTTP/1.1 200 ' "$tmp/m0.txt" || fail "metrics: not 200: $(cat "$tmp/m0.txt")"
 grep -qi '^Content-Type: text/plain; version=0.0.4' "$tmp/m0.txt" || fail "metrics: not the Prometheus text type"
@@ -185,6 +171,9 @@ want_metric 'msce_mef_requests_total{exchange="other",code="403"}' 1
 want_metric 'msce_mef_request_duration_seconds_count{exchange="enrol"}' 4
 want_metric 'msce_mef_request_duration_seconds_bucket{exchange="enrol",le="+Inf"}' 4
 want_metric 'msce_mef_connection_failures_total{reason="authentication"}' 1
+# SQLite: each PSK handshake's lookup on the loop (6 exchanges and the wrong PSK), none ahead
+want_metric 'msce_mef_psk_lookups_total{where="loop"}' 7
+want_metric 'msce_mef_psk_lookups_total{where="ahead"}' 0
 want_metric 'msce_mef_enrolments{state="active"}' 2
 want_metric 'msce_mef_enrolments{state="expired"}' 0
 [ "$(metric "$tmp/m1.txt" msce_mef_store_duration_seconds_count)" -ge 8 ] || fail "metrics: store durations not counted"

@@ -2,6 +2,7 @@
 # Two msce-mef instances on one PostgreSQL database (run under tests/pg-run.sh, which starts a
 # server of this test's own):
 #  - enrol through one, status and fetchCredentials through the other;
+#  - the handshakes' PSK lookups run in a store thread, not on the event loop (TLS 1.3);
 #  - a second enrolment (through the other) retires the first KeID: neither instance serves it;
 #  - revoke through the CLI: the next status on each instance says revoked (nothing cached),
 #    fetchCredentials refused on both;
@@ -24,7 +25,7 @@ tmpdir mef-pg
 LIB_SHOW="$T/out $T/a/mef.err $T/b/mef.err"
 ms() { date +%s%3N; }
 
-mef_conf "busy_timeout = 1000" "[limits]" "retry_after = 3"
+mef_conf "busy_timeout = 1000" "[limits]" "retry_after = 3" "[metrics]" "listen = 127.0.0.1:0"
 mefctl init || fail "init"
 mefctl target add "$TARGET" --psk-id in-cse-psk --generate-psk "$T/tpsk.hex" || fail "target add"
 mefctl node add "$NODE" --cse-id /mn-cse-pg --cse-base https://in.example.net:8443/~/in-cse/in-name \
@@ -33,12 +34,14 @@ kpm=$(tr -d '\n' < "$T/kpm.hex")
 tpsk=$(tr -d '\n' < "$T/tpsk.hex")
 m() { "$MEF" --config "$MEF_CONF" "$@"; }
 
-declare -A port pid
+declare -A port pid mports
 for n in a b; do
         mkdir "$T/$n"
         PORT=
         mef_start "$T/mef.conf.in" "$T/$n" || fail "msce-mef $n did not start"
         port[$n]=$PORT pid[$n]=$MEF_PID
+        wait_line 10 "$T/$n/mef.out" '^metrics on ' || fail "msce-mef $n did not report its metrics port"
+        mports[$n]=$(sed -n 's/^metrics on .*:\([0-9]*\)$/\1/p' "$T/$n/mef.out")
 done
 
 # exchange INSTANCE PSK IDENTITY < request: the transcript
@@ -64,6 +67,21 @@ status b "$keid1" > "$T/out"
 grep -q '"state":"active"' "$T/out" || fail "status through b"
 expect 200 fetch b "$keid1" || fail "fetch through b"
 ok "enrol through one instance, status and fetchCredentials through the other"
+
+# psk_lookups INSTANCE: "AHEAD/LOOP", where its handshakes' PSK lookups ran (metrics)
+psk_lookups() {
+        mport=${mports[$1]}
+        scrape > "$T/metrics.txt"
+        echo "$(metric "$T/metrics.txt" 'msce_mef_psk_lookups_total{where="ahead"}')/$(metric "$T/metrics.txt" \
+                'msce_mef_psk_lookups_total{where="loop"}')"
+}
+[ "$(psk_lookups a)" = 1/0 ] || fail "PSK lookups of a (ahead/loop): $(psk_lookups a), expected 1/0"
+[ "$(psk_lookups b)" = 2/0 ] || fail "PSK lookups of b (ahead/loop): $(psk_lookups b), expected 2/0"
+# a TLS 1.2 ClientHello names no PSK (the identity comes later): the loop looks it up
+request GET "/msce/enrolments/$keid1" "$keid1" | PORT=${port[b]} psk_exchange "$kpm" kpm-pg-1 1.2 > "$T/out"
+grep -q '"state":"active"' "$T/out" || fail "TLS 1.2 status through b: $(cat "$T/out")"
+[ "$(psk_lookups b)" = 2/1 ] || fail "PSK lookups of b after TLS 1.2 (ahead/loop): $(psk_lookups b), expected 2/1"
+ok "handshakes' PSK lookups in a store thread ahead of wolfSSL (a 1, b 2), on the event loop only for TLS 1.2"
 
 expect 201 enrol b || fail "second enrol through b"
 keid2=$(json_str keID < "$T/out")

@@ -245,7 +245,7 @@ static const ini_key_t keys[] = {
         { "store", "uri", &ini_type_string, F(store_uri), NULL, STRING(uri_check) },
         { "store", "password_file", &ini_type_string, F(store_password_file), NULL, FILE_PATH },
         { "store", "master_key", &ini_type_string, F(master_key_path), MEF_MASTER_KEY_DEFAULT, FILE_PATH },
-        /* auto: 1 on SQLite, 2 on PostgreSQL (validate()) */
+        /* auto: 1 on SQLite, 3 on PostgreSQL (validate()) */
         { "store", "threads", &ini_type_uint_auto, F(store_threads), "auto", UINT(1, 64, "") },
         { "store", "busy_timeout", &ini_type_msec, F(store_busy_timeout_usec), "1000", UINT(10, 60000, " ms") },
         { "limits", "max_connections", &ini_type_uint, F(max_connections), "64", UINT(1, 4096, "") },
@@ -302,8 +302,10 @@ static int validate(ini_t *ini, mef_config_t *cfg) {
         if (cfg->store_threads == 0)
                 /* SQLite takes one writer at a time: a second connection only invalidates the
                  * first one's page cache and contends for the lock (bench-mef-load: 10 % more
-                 * CPU per enrolment). PostgreSQL serves connections side by side. */
-                cfg->store_threads = cfg->store_backend == STORE_BACKEND_POSTGRESQL ? 2 : 1;
+                 * CPU per enrolment). PostgreSQL serves connections side by side: 3, two for
+                 * requests and one for the handshakes' PSK lookups, which the loop's own
+                 * connection made before they moved to the threads (mef/conn.c). */
+                cfg->store_threads = cfg->store_backend == STORE_BACKEND_POSTGRESQL ? 3 : 1;
         if (!cfg->fqdn) {
                 cfg->fqdn = strdup(cfg->listen_host);
                 if (!cfg->fqdn)

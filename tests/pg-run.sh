@@ -6,6 +6,9 @@
 #   MSCE_TEST_PG_URI            postgresql:///msce?host=DIR&user=msce (no password)
 #   MSCE_TEST_PG_PASSWORD_FILE  the password, 0600
 #   MSCE_TEST_PG_CTL            a script: stop | start | freeze | thaw (SIGSTOP/SIGCONT) this server
+#   MSCE_TEST_PG_PORT           its port: 5432 (the socket's name), or with MSCE_TEST_PG_TCP=1 set by
+#                               the caller a free one on which it also listens on 127.0.0.1 (for a
+#                               relay in front of it: tests/bench/bench-mef-pg.sh remote)
 # Usage: pg-run.sh [--tap] COMMAND [ARGS...]. Without PostgreSQL's server binaries: exit 77
 # (skip), or with --tap (a TAP command: meson takes 77 for an error there) "1..0 # SKIP", exit 0.
 set -euo pipefail
@@ -46,6 +49,12 @@ if [ "$(id -u)" = 0 ]; then
         as=(runuser -u "$user" --)
 fi
 chmod 0711 "$dir" # the socket is reached through it
+port=5432 listen=
+if [ -n "${MSCE_TEST_PG_TCP:-}" ]; then
+        # a port nobody holds now (the kernel's choice, released for the server to take)
+        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        listen=127.0.0.1
+fi
 
 # The password: for the server (initdb --pwfile, read by its user) and for the command (0600).
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/password"
@@ -72,7 +81,7 @@ freeze) signal STOP ;;
 thaw) signal CONT ;;
 stop) exec ${as[*]} "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop ;;
 start) exec ${as[*]} "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-k $dir -c listen_addresses='' -c max_connections=200" start ;;
+        -o "-k $dir -c listen_addresses='$listen' -c port=$port -c max_connections=200" start ;;
 *) echo "usage: \$0 stop|start|freeze|thaw" >&2; exit 2 ;;
 esac
 EOF
@@ -82,11 +91,12 @@ chmod 0755 "$dir/ctl"
 # the database the tests use, created through the same password (a .pgpass file, not the environment)
 printf '*:*:*:msce:%s\n' "$(cat "$dir/client-password")" > "$dir/pgpass"
 chmod 0600 "$dir/pgpass"
-PGPASSFILE="$dir/pgpass" "$bindir/psql" -h "$dir" -U msce -d postgres -qAt -c 'CREATE DATABASE msce' >/dev/null ||
+PGPASSFILE="$dir/pgpass" "$bindir/psql" -h "$dir" -p "$port" -U msce -d postgres -qAt -c 'CREATE DATABASE msce' >/dev/null ||
         { echo "FAIL: CREATE DATABASE"; exit 1; }
 rm -f "$dir/pgpass"
 
-export MSCE_TEST_PG_URI="postgresql:///msce?host=$dir&user=msce"
+export MSCE_TEST_PG_URI="postgresql:///msce?host=$dir&port=$port&user=msce"
+export MSCE_TEST_PG_PORT=$port
 export MSCE_TEST_PG_PASSWORD_FILE="$dir/client-password"
 export MSCE_TEST_PG_CTL="$dir/ctl"
 export MSCE_TEST_PG_BINDIR="$bindir"

@@ -9,11 +9,15 @@
 #     msce-mef's, and on PostgreSQL its server's too (every process of it: backends, WAL writer,
 #     checkpointer), which shares this machine's cores with msce-mef and the generator;
 #  2. storm: $BENCH_STORM_GATEWAYS (10000) gateways powering on within $BENCH_STORM_SPREAD
-#     (10) s against workers = auto on PostgreSQL, as bench-mef-fleet.sh does on SQLite.
+#     (10) s against workers = auto on PostgreSQL, as bench-mef-fleet.sh does on SQLite;
+#  3. remote (not by default; needs MSCE_TEST_PG_TCP=1 for pg-run.sh): the database
+#     $BENCH_PG_DELAY_MS (1) ms away each way, through delay-relay (tests/integration), rate
+#     as in 1 with [store] threads = auto and 8: what a database on another host costs.
 # The PostgreSQL store is the SQLite one moved over with msce-mef backup + restore (the nodes
 # are made by bench-nodes straight into SQLite).
 #   meson test -C BUILD --benchmark --suite bench -v mef-pg
 #   or: tests/pg-run.sh tests/bench/bench-mef-pg.sh BUILD [PART...]   (PART: any of rate storm)
+#   or: MSCE_TEST_PG_TCP=1 tests/pg-run.sh tests/bench/bench-mef-pg.sh BUILD remote
 set -euo pipefail
 shopt -s inherit_errexit
 trap 'echo "bench-mef-pg.sh: failed at line $LINENO" >&2' ERR
@@ -112,5 +116,28 @@ if [[ " $parts " == *" storm "* ]]; then
                 "backoff 1 s .. $((backoff_max / 1000)) s, at most $storm_conc connections in flight"
         bench_storm "$W/gateways"
         bench_stop_mef
+fi
+if [[ " $parts " == *" remote "* ]]; then
+        : "${MSCE_TEST_PG_TCP:?remote: run under MSCE_TEST_PG_TCP=1 tests/pg-run.sh}"
+        delay=${BENCH_PG_DELAY_MS:-1}
+        echo "delay $delay" > "$W/relay.mode"
+        "$B/tests/integration/delay-relay" --listen 127.0.0.1:0 --connect "127.0.0.1:$MSCE_TEST_PG_PORT" \
+                --mode-file "$W/relay.mode" > "$W/relay.out" 2> /dev/null &
+        relay_pid=$!
+        trap 'kill "$relay_pid" 2> /dev/null; bench_stop_mef; rm -rf "$W"' EXIT
+        for ((i = 0; i < 100; i++)); do
+                relay_port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$W/relay.out")
+                [ -n "$relay_port" ] && break
+                sleep 0.05
+        done
+        [ -n "$relay_port" ] || { echo "delay-relay did not start" >&2; exit 1; }
+        MSCE_TEST_PG_URI="postgresql://msce@127.0.0.1:$relay_port/msce"
+        for threads in auto 8; do
+                conf postgresql 1 64
+                sed -i "s/^\[store\]$/[store]\nthreads = $threads/" "$W/mef.conf"
+                bench_mef_start
+                echo "  remote, $delay ms each way, [store] threads = $threads: $(bench_rate "$W/gateways" --server-pid "$MEF_PID")"
+                bench_stop_mef
+        done
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

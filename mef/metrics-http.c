@@ -4,7 +4,9 @@
  * closed. Beyond MAX_CONNS at once the newest is closed unanswered, so the metrics port can
  * never take resources from the gateways' port. The store's gauges are counted by a store
  * thread like any request's work (COUNT scans must not stall the loop); a store that does not
- * answer within GAUGES_WAIT_USEC leaves them out of that scrape. */
+ * answer within GAUGES_WAIT_USEC leaves them out of that scrape, whether the job still waits for
+ * a thread or a thread is held up running it (a database gone silent holds it for up to twice
+ * the busy timeout, past the connection's deadline). */
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -53,16 +55,21 @@ struct gauges_job {
         store_counts_t counts;
 };
 
+static void mconn_drop_job(mconn_t *c) {
+        gauges_job_t *j = TAKE_PTR(c->job);
+        if (!j)
+                return;
+        if (store_queue_cancel(c->h->queue, &j->job) >= 0)
+                free(j);
+        else
+                j->c = NULL; /* being run: its done() frees it */
+}
+
 static void mconn_free(mconn_t *c) {
         metrics_http_t *h = c->h;
         LIST_REMOVE(h->conns, c);
         h->n_conns--;
-        if (c->job) {
-                if (store_queue_cancel(h->queue, &c->job->job) >= 0)
-                        free(c->job);
-                else
-                        c->job->c = NULL; /* being run: its done() frees it */
-        }
+        mconn_drop_job(c);
         c->io = sd_event_source_disable_unref(c->io);
         c->timer = sd_event_source_disable_unref(c->timer);
         if (c->fd >= 0)
@@ -124,7 +131,8 @@ static int respond(mconn_t *c, const http_msg_t *req) {
                 return answer_metrics(c, NULL); /* the store is saturated: counters only */
         }
         c->job = j;
-        return sd_event_source_set_enabled(c->io, SD_EVENT_OFF); /* nothing more to read */
+        int r = sd_event_source_set_time_relative(c->timer, GAUGES_WAIT_USEC);
+        return r < 0 ? r : sd_event_source_set_enabled(c->io, SD_EVENT_OFF); /* nothing more to read */
 }
 
 /* >0: keep going, 0: wait, <0: close. */
@@ -176,7 +184,15 @@ static int on_mconn_io(sd_event_source *src, int fd, uint32_t revents, void *use
 }
 
 static int on_mconn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
-        mconn_free(userdata);
+        mconn_t *c = userdata;
+        if (c->job) {
+                /* no gauges in time: the counters alone now, then the time to write them */
+                mconn_drop_job(c);
+                if (answer_metrics(c, NULL) >= 0 && sd_event_source_set_time_relative(c->timer, DEADLINE_USEC) >= 0 &&
+                    sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT) >= 0)
+                        return 0;
+        }
+        mconn_free(c);
         return 0;
 }
 

@@ -2,7 +2,10 @@
 # Two msce-mef instances on one PostgreSQL database (run under tests/pg-run.sh, which starts a
 # server of this test's own):
 #  - enrol through one, status and fetchCredentials through the other;
-#  - the handshakes' PSK lookups run in a store thread, not on the event loop (TLS 1.3);
+#  - the handshakes' PSK lookups run in a store thread, not on the event loop (TLS 1.3); a
+#    connection whose handshake deadline passes while its lookup still runs goes, the thread
+#    finishes and frees the lookup, the instance serves on (no sanitizer report); a scrape
+#    meanwhile gets the counters without the store's gauges;
 #  - a second enrolment (through the other) retires the first KeID: neither instance serves it;
 #  - revoke through the CLI: the next status on each instance says revoked (nothing cached),
 #    fetchCredentials refused on both;
@@ -174,6 +177,35 @@ t1=$(ms)
 wait_for 30 served_by_both "$keid4" || fail "the instances did not recover within 30 s of the database's thaw"
 recovered=$(ms)
 ok "database frozen: both instances answered 503 + Retry-After ($((t1 - t0)) ms for both), serve again $((recovered - t1)) ms after the thaw"
+
+# A third instance whose handshake deadline (500 ms) comes before the store gives up on a frozen
+# database (2 x busy_timeout): the connection goes while a thread still looks up its PSK
+# identity; the lookup ends later with nobody waiting, and is freed then.
+mkdir "$T/c"
+sed 's/^\[limits\]$/[limits]\nhandshake_timeout = 500/' "$T/mef.conf.in" > "$T/c/mef.conf.in"
+PORT=
+mef_start "$T/c/mef.conf.in" "$T/c" || fail "msce-mef c did not start"
+port[c]=$PORT pid[c]=$MEF_PID
+wait_line 10 "$T/c/mef.out" '^metrics on ' || fail "msce-mef c did not report its metrics port"
+mports[c]=$(sed -n 's/^metrics on .*:\([0-9]*\)$/\1/p' "$T/c/mef.out")
+"$MSCE_TEST_PG_CTL" freeze || fail "pg freeze"
+status c "$keid4" > "$T/out"
+[ -z "$(http_status < "$T/out")" ] || fail "an answer from c with the database frozen: $(cat "$T/out")"
+# the scrape's gauges wait for a thread that the frozen database holds: the counters come without
+mport=${mports[c]}
+scrape > "$T/metrics.txt"
+grep -q '^HTTP/1.1 200 ' "$T/metrics.txt" || fail "c: no metrics with the database frozen: $(cat "$T/metrics.txt")"
+grep -q '^msce_mef_nodes ' "$T/metrics.txt" && fail "c: store gauges with the database frozen"
+[ "$(metric "$T/metrics.txt" 'msce_mef_connection_failures_total{reason="handshake_timeout"}')" = 1 ] ||
+        fail "c: not one handshake timeout: $(grep failures_total "$T/metrics.txt")"
+[ "$(metric "$T/metrics.txt" 'msce_mef_psk_lookups_total{where="ahead"}')" = 0 ] ||
+        fail "c: the lookup was done before the deadline"
+"$MSCE_TEST_PG_CTL" thaw || fail "pg thaw"
+served_by_c() { [ "$(status c "$1" | http_status)" = 200 ]; }
+wait_for 30 served_by_c "$keid4" || fail "c did not serve within 30 s of the thaw"
+MEF_PID=${pid[c]} MEF_LOGS=$T/c
+mef_term_clean || fail "c: clean stop"
+ok "a handshake deadline that passes while its PSK lookup runs: closed, the lookup freed later, the instance serves on; metrics without the store's gauges meanwhile"
 
 # kill -9 of one instance under load: GATEWAYS gateways enrol at once, each starting on one
 # instance and moving to the other when it gets no answer (or 503); a gets SIGKILL while they

@@ -9,7 +9,7 @@
 #include <sys/socket.h>
 #include <syslog.h>
 
-#include "mef/conn.h"
+#include "mef/conn-internal.h"
 #include "mef/log.h"
 #include "proto/tls-hello.h"
 #include "util/list.h"
@@ -144,18 +144,6 @@ static void conn_pool_leave(conn_t *c) {
         }
 }
 
-/* The PSK identity looked up ahead is no longer needed (the handshake is over, or the
- * connection): wiped now, or by its thread once it is done with it. */
-static void conn_ahead_drop(conn_t *c) {
-        conn_ahead_t *a = TAKE_PTR(c->ahead);
-        if (!a)
-                return;
-        if (a->done || store_queue_cancel(c->listener->queue, &a->job) == 0)
-                a->free(a);
-        else
-                a->conn = NULL; /* its thread finishes; done() frees it */
-}
-
 void conn_free(conn_t *c) {
         if (!c)
                 return;
@@ -197,7 +185,7 @@ static int conn_enter_linger(conn_t *c) {
         return 0;
 }
 
-static void conn_set_deadline_at(conn_t *c, uint64_t at) {
+void conn_set_deadline_at(conn_t *c, uint64_t at) {
         c->deadline = at;
         (void) sd_event_source_set_time(c->timer, c->deadline);
         (void) sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
@@ -223,72 +211,6 @@ void conn_resume(conn_t *c, int r) {
                 return;
         }
         conn_step(c);
-}
-
-/* Back in the loop after a store thread. */
-static void conn_job_done(store_job_t *job, int r) {
-        conn_job_t *j = (conn_job_t *) job;
-        conn_t *c = j->conn;
-        if (c) {
-                c->job = NULL;
-                if (r >= 0)
-                        r = j->answer(j, c);
-                else
-                        /* -ETIME: queued behind a slow store until its deadline */
-                        r = c->listener->ops->answer_error(c, r == -ETIME ? 503 : 500,
-                                                           r == -ETIME ? "store busy: retry later" : "internal error",
-                                                           http_msg_header(&j->msg, "X-M2M-RI"));
-        }
-        j->free(j);
-        if (c)
-                conn_resume(c, r);
-}
-
-void conn_job_init(conn_job_t *j, http_msg_t *msg, int (*run)(store_job_t *job, mef_store_t *store),
-                   int (*answer)(conn_job_t *j, conn_t *c), void (*free_job)(conn_job_t *j)) {
-        *j = (conn_job_t) { .job = { .run = run }, .msg = *msg, .answer = answer, .free = free_job };
-        *msg = (http_msg_t) {};
-}
-
-int conn_submit(conn_t *c, conn_job_t *j) {
-        listener_t *l = c->listener;
-        j->job.done = conn_job_done;
-        /* not started by then: 503 rather than an answer the client may not wait for */
-        j->job.deadline = MIN(c->deadline, now_usec() + l->busy_usec);
-        j->conn = c;
-        int r = store_queue_submit(l->queue, &j->job);
-        if (r < 0)
-                return r;
-        c->job = j;
-        c->phase = CONN_STORE;
-        /* not started by its deadline: taken back and answered 503 (on_conn_timer) */
-        (void) sd_event_source_set_time(c->timer, MIN(j->job.deadline, c->deadline));
-        return 0;
-}
-
-/* Back in the loop: the handshake goes on, wolfSSL's PSK callback finds the result in c->ahead. */
-static void conn_ahead_done(store_job_t *job, int r) {
-        conn_ahead_t *a = (conn_ahead_t *) job;
-        conn_t *c = a->conn;
-        a->done = true;
-        a->result = r;
-        if (!c) {
-                a->free(a);
-                return;
-        }
-        c->phase = CONN_HANDSHAKE;
-        conn_resume(c, 0);
-}
-
-int conn_submit_ahead(conn_t *c, conn_ahead_t *a) {
-        a->job.done = conn_ahead_done;
-        a->job.deadline = MIN(c->deadline, now_usec() + c->listener->busy_usec);
-        a->conn = c;
-        int r = store_queue_submit(c->listener->queue, &a->job);
-        if (r < 0)
-                return r;
-        c->ahead = a;
-        return 0;
 }
 
 /* 1: answered, writing; 0: in a store thread; <0: close. */
@@ -534,20 +456,6 @@ static void conn_step(conn_t *c) {
 static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         conn_step(userdata);
         return 0;
-}
-
-/* A request still queued when the store may no longer keep it waiting (every store thread held
- * up by a slow disk or a database gone silent): 503 now. 1: answered; 0: a thread has it. */
-static int conn_store_overdue(conn_t *c) {
-        listener_t *l = c->listener;
-        if (!c->job || store_queue_cancel(l->queue, &c->job->job) < 0)
-                return 0;
-        conn_job_t *j = TAKE_PTR(c->job);
-        int r = l->ops->answer_error(c, 503, "store busy: retry later", http_msg_header(&j->msg, "X-M2M-RI"));
-        j->free(j);
-        conn_set_deadline_at(c, c->deadline);
-        conn_resume(c, r);
-        return 1;
 }
 
 static int on_conn_timer(sd_event_source *src, uint64_t usec, void *userdata) {

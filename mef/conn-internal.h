@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* What mef/conn.c and mef/conn-store.c (a connection's work in the store threads) share. */
+
+#include "mef/conn.h"
+
+void conn_set_deadline_at(conn_t *c, uint64_t at);
+/* The PSK identity looked up ahead is no longer needed (the handshake is over, or the
+ * connection): wiped now, or by its thread once it is done with it. */
+void conn_ahead_drop(conn_t *c);
+/* A request still queued when the store may no longer keep it waiting (every store thread held
+ * up by a slow disk or a database gone silent): 503 now. 1: answered; 0: a thread has it. */
+int conn_store_overdue(conn_t *c);

@@ -31,13 +31,17 @@ void conn_job_init(conn_job_t *j, http_msg_t *msg, int (*run)(store_job_t *job, 
         *msg = (http_msg_t) {};
 }
 
+/* Not started by its deadline (the connection's, or the store's busy timeout from now): done()
+ * gets -ETIME rather than a result the client may no longer wait for. */
+static int conn_queue(conn_t *c, store_job_t *job, void (*done)(store_job_t *job, int r)) {
+        job->done = done;
+        job->deadline = MIN(c->deadline, now_usec() + c->listener->busy_usec);
+        return store_queue_submit(c->listener->queue, job);
+}
+
 int conn_submit(conn_t *c, conn_job_t *j) {
-        listener_t *l = c->listener;
-        j->job.done = conn_job_done;
-        /* not started by then: 503 rather than an answer the client may not wait for */
-        j->job.deadline = MIN(c->deadline, now_usec() + l->busy_usec);
         j->conn = c;
-        int r = store_queue_submit(l->queue, &j->job);
+        int r = conn_queue(c, &j->job, conn_job_done);
         if (r < 0)
                 return r;
         c->job = j;
@@ -62,10 +66,8 @@ static void conn_ahead_done(store_job_t *job, int r) {
 }
 
 int conn_submit_ahead(conn_t *c, conn_ahead_t *a) {
-        a->job.done = conn_ahead_done;
-        a->job.deadline = MIN(c->deadline, now_usec() + c->listener->busy_usec);
         a->conn = c;
-        int r = store_queue_submit(c->listener->queue, &a->job);
+        int r = conn_queue(c, &a->job, conn_ahead_done);
         if (r < 0)
                 return r;
         c->ahead = a;

@@ -391,10 +391,9 @@ static int conn_handshake(conn_t *c) {
         int r = tls_conn_handshake(c->tls);
         if (tls_conn_bytes_received(c->tls) > 0)
                 conn_handshake_started(c);
-        if (r != -EAGAIN)
-                conn_ahead_drop(c); /* the key it holds served its purpose */
         if (r == -EAGAIN)
                 return 0;
+        conn_ahead_drop(c); /* the key it holds served its purpose */
         if (r == -ECONNRESET || r == -EPIPE) {
                 /* connect-and-close (port scans, health checks): not a problem */
                 mef_metrics_failure(l->metrics, MEF_FAIL_CLOSED);

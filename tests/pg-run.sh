@@ -3,7 +3,7 @@
 # unprivileged user (as root: a user made for this run and removed after it; otherwise the
 # caller), on a unix socket in that directory only (listen_addresses = ''), password
 # authentication (scram-sha-256). No system service is touched. The command gets:
-#   MSCE_TEST_PG_URI            postgresql:///msce?host=DIR&user=msce (no password)
+#   MSCE_TEST_PG_URI            postgresql:///msce?host=DIR&port=PORT&user=msce (no password)
 #   MSCE_TEST_PG_PASSWORD_FILE  the password, 0600
 #   MSCE_TEST_PG_CTL            a script: stop | start | freeze | thaw (SIGSTOP/SIGCONT) this server
 #   MSCE_TEST_PG_PORT           its port: 5432 (the socket's name), or with MSCE_TEST_PG_TCP=1 set by

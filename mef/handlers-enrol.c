@@ -29,6 +29,10 @@ static int enrol_limit_check(const exchange_t *ex, const store_node_t *node, mef
         return 1;
 }
 
+static int fail_revoked(const exchange_t *ex, const char *node_id, mef_response_t *ret) {
+        return handler_fail(ex, node_id, ret, 403, 4103, MSG_HINT_NODE_REVOKED ": enrolment blocked: node revoked");
+}
+
 int handler_enrol(const exchange_t *ex, mef_response_t *ret) {
         const char *origin = http_msg_header(ex->req, "X-M2M-Origin");
         store_node_t node;
@@ -65,8 +69,7 @@ int handler_enrol(const exchange_t *ex, mef_response_t *ret) {
                                     MSG_HINT_NODE_UNREGISTERED
                                     ": msce:enrolReq.nodeID: node not registered at this MEF with this credential");
         if (node.state == NODE_REVOKED)
-                return handler_fail(ex, node.node_id, ret, 403, 4103,
-                                    MSG_HINT_NODE_REVOKED ": enrolment blocked: node revoked");
+                return fail_revoked(ex, node.node_id, ret);
         r = enrol_limit_check(ex, &node, ret);
         if (r != 0)
                 return r < 0 ? r : 0;
@@ -155,6 +158,11 @@ int handler_enrol(const exchange_t *ex, mef_response_t *ret) {
         if (r < 0) {
                 store_rollback(ex->store);
                 mef_response_done(&resp);
+                /* -EINVAL: store_enrolment_add() refused a node revoked since it was read (above,
+                 * or in the handshake) */
+                store_node_t now;
+                if (r == -EINVAL && store_node_get(ex->store, node.node_id, &now) == 0 && now.state == NODE_REVOKED)
+                        return fail_revoked(ex, node.node_id, ret);
                 return handler_fail_internal(ex, e.ke_id, ret, r, "storing the enrolment");
         }
         snprintf(resp.node_id, sizeof resp.node_id, "%s", node.node_id);

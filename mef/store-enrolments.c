@@ -34,8 +34,18 @@ int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_
         int r = store_key_seal(s, "ke", e->ke_id, key, key_len, blob, &blob_len);
         if (r < 0)
                 return r;
+        /* An active enrolment only for a node not revoked, as the database has it when the row
+         * goes in: the caller read the node before its transaction (mef/handlers-enrol.c), and a
+         * revocation committed since must not be overtaken. A revoked node's node_id is NULL: the
+         * NOT NULL constraint refuses the row (-EINVAL) and aborts the transaction, on
+         * PostgreSQL too where the INSERT is queued. A node that does not exist stays -ENOENT. */
         _cleanup_stmt_ db_stmt_t *st = NULL;
-        TRY(prepare(s, "INSERT INTO enrolments (" ENROLMENT_COLUMNS ", key_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        TRY(prepare(s,
+                    e->state == ENROLMENT_ACTIVE
+                            ? "INSERT INTO enrolments (" ENROLMENT_COLUMNS ", key_enc) VALUES (?1, CASE WHEN EXISTS "
+                              "(SELECT 1 FROM nodes WHERE node_id = ?2 AND state = 'revoked') THEN NULL ELSE ?2 END, "
+                              "?3, ?4, ?5, ?6, ?7)"
+                            : "INSERT INTO enrolments (" ENROLMENT_COLUMNS ", key_enc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     &st));
         TRY(db_bind_text(st, 1, e->ke_id, -1));
         TRY(db_bind_text(st, 2, e->node_id, -1));

@@ -146,7 +146,9 @@ int store_target_by_cert(mef_store_t *s, const char *fp, store_target_t *ret);
 int store_target_list(mef_store_t *s, store_target_t **ret, size_t *ret_n);
 int store_target_remove(mef_store_t *s, const char *id);
 
-/* Enrolments. key = the node's Long Term Key for this enrolment (Ke, or the transported ltk). */
+/* Enrolments. key = the node's Long Term Key for this enrolment (Ke, or the transported ltk).
+ * -ENOENT: no such node; -EINVAL also for an ACTIVE enrolment of a node revoked (in a
+ * transaction on PostgreSQL: from store_commit()). */
 int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_t *key, size_t key_len);
 /* key and ret_key_len may both be NULL when only the row is wanted (nothing is decrypted). */
 int store_enrolment_get(mef_store_t *s, const char *ke_id, store_enrolment_t *ret, uint8_t key[MSG_KEY_MAX],

@@ -83,6 +83,34 @@ Test(handlers, peer_node_from_handshake) {
         call_node = NULL;
 }
 
+/* A revocation committed after the node was read (here in the handshake, which saw it waiting
+ * for re-enrolment) is not overtaken: no enrolment is stored, the node stays revoked (it was set
+ * active again when the view read first decided), and the answer says revoked. */
+Test(handlers, enrol_revoked_since_read) {
+        char body[512];
+        msg_profile_t p;
+        enrol(KPM1, NODE1, ekm2, NULL, &p);
+        store_node_t n;
+        cr_assert_eq(store_node_get(store, NODE1, &n), 0);
+        n.state = NODE_REENROL;
+        call_node = &n;
+        cr_assert_eq(store_node_set_state(store, NODE1, NODE_REVOKED), 0);
+        cr_assert_eq(store_enrolment_set_state_for_node(store, NODE1, ENROLMENT_REVOKED), 0);
+        enrol_body(NODE1, p.ke_id, body, sizeof body);
+        call_fails(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 403, 4103, "revoked");
+        call_node = NULL;
+
+        store_node_t now;
+        cr_assert_eq(store_node_get(store, NODE1, &now), 0);
+        cr_assert_eq(now.state, NODE_REVOKED, "the revocation was undone");
+        store_enrolment_t *list = NULL;
+        size_t count = 0;
+        cr_assert_eq(store_enrolment_list(store, NODE1, &list, &count), 0);
+        cr_assert_eq(count, 1u, "an enrolment of the revoked node was stored");
+        cr_assert_eq(list[0].state, ENROLMENT_REVOKED);
+        free(list);
+}
+
 Test(handlers, enrol_bad_json) {
         call_fails(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, "{\"msce:enrolReq\": {\"loc\": {}}}", 400, 4000, "nodeID");
 

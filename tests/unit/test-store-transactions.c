@@ -3,18 +3,22 @@
  * tests/pg-run.sh, where statements are pipelined): a failed write leaves nothing, the queue
  * drains, a lost connection ends the transaction. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "tests/unit/store-fixture.h"
 #include "util/util.h"
 
-/* An enrolment as the MEF stores one (mef/handlers-enrol.c): the first error of the chain. */
-static int enrol_exchange(mef_store_t *s, const store_enrolment_t *e, const uint8_t *ke, size_t n) {
+/* An enrolment as the MEF stores one (mef/handlers-enrol.c): the first error of the chain.
+ * reenrol: the MEF read the node waiting for re-enrolment, and sets it active. */
+static int enrol_exchange_as(mef_store_t *s, const store_enrolment_t *e, const uint8_t *ke, size_t n, bool reenrol) {
         int r = store_begin(s);
         if (r >= 0)
                 r = store_enrolment_set_state_for_node(s, e->node_id, ENROLMENT_RETIRED);
         if (r >= 0)
                 r = store_enrolment_add(s, e, ke, n);
+        if (r >= 0 && reenrol)
+                r = store_node_set_state(s, e->node_id, NODE_ACTIVE);
         if (r >= 0)
                 r = store_audit(s, "peer", "enrol", e->ke_id, NULL);
         if (r >= 0)
@@ -22,6 +26,16 @@ static int enrol_exchange(mef_store_t *s, const store_enrolment_t *e, const uint
         if (r < 0)
                 store_rollback(s);
         return r;
+}
+
+static int enrol_exchange(mef_store_t *s, const store_enrolment_t *e, const uint8_t *ke, size_t n) {
+        return enrol_exchange_as(s, e, ke, n, false);
+}
+
+static void assert_node_state(mef_store_t *s, const char *node_id, node_state_t want) {
+        store_node_t n;
+        cr_assert_eq(store_node_get(s, node_id, &n), 0, "%s", node_id);
+        cr_assert_eq(n.state, want, "%s: state %d", node_id, n.state);
 }
 
 static void assert_enrolment_state(mef_store_t *s, const char *ke_id, enrolment_state_t want) {
@@ -65,6 +79,33 @@ Test(store, transaction_failed_write_leaves_store) {
         cr_assert_eq(enrol_exchange(s, &b2, ke, sizeof ke), 0);
         assert_enrolment_state(s, "b1@mef", ENROLMENT_RETIRED);
         assert_enrolment_state(s, "b2@mef", ENROLMENT_ACTIVE);
+        store_close(s);
+}
+
+/* A revocation committed after the MEF read the node (waiting for re-enrolment) and before its
+ * transaction: the enrolment is refused whole (-EINVAL, store.h), so the node is not set active
+ * again and its revoked state stands. */
+Test(store, enrolment_of_node_revoked_since_read) {
+        mef_store_t *s = open_new();
+        uint8_t ke[32];
+        recognisable_key(ke, sizeof ke, 15);
+        add_psk_nodes(s, "ab", ke, sizeof ke);
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), a2 = enrolment("a2@mef", "a", 2000),
+                          b1 = enrolment("b1@mef", "b", 2000), got;
+        cr_assert_eq(enrol_exchange(s, &a1, ke, sizeof ke), 0);
+        cr_assert_eq(store_node_set_state(s, "a", NODE_REENROL), 0);
+        /* the MEF reads "reenrol" here; the revocation lands */
+        cr_assert_eq(store_node_set_state(s, "a", NODE_REVOKED), 0);
+        cr_assert_eq(enrol_exchange_as(s, &a2, ke, sizeof ke, true), -EINVAL);
+        assert_node_state(s, "a", NODE_REVOKED);
+        cr_assert_eq(store_enrolment_get(s, "a2@mef", &got, NULL, NULL), -ENOENT);
+        assert_enrolment_state(s, "a1@mef", ENROLMENT_ACTIVE); /* its retirement went back */
+        assert_audit(s, 1, "a1@mef", NULL);
+
+        /* other nodes as before; a row not active (an import's) of the revoked node still goes in */
+        cr_assert_eq(enrol_exchange(s, &b1, ke, sizeof ke), 0);
+        store_enrolment_t a3 = enrolment_as("a3@mef", "a", 3000, ENROLMENT_REVOKED);
+        cr_assert_eq(store_enrolment_add(s, &a3, ke, sizeof ke), 0);
         store_close(s);
 }
 
@@ -215,5 +256,65 @@ Test(store, pg_connection_lost_in_transaction) {
         cr_assert_eq(store_enrolment_get(s, "a2@mef", &got, NULL, NULL), -ENOENT);
         cr_assert_eq(enrol_exchange(s, &a2, ke, sizeof ke), 0);
         store_close(s);
+}
+
+typedef struct late_enrol {
+        mef_store_t *store;
+        store_enrolment_t e;
+        uint8_t ke[32];
+        int r;
+} late_enrol_t;
+
+static void *late_enrol(void *userdata) {
+        late_enrol_t *l = userdata;
+        l->r = enrol_exchange_as(l->store, &l->e, l->ke, sizeof l->ke, true);
+        return NULL;
+}
+
+/* The same race on PostgreSQL, as two instances run it: the revocation (another instance, or
+ * the CLI) holds the node's row; the enrolment read the node before, and its transaction waits
+ * on the row lock; the revocation commits. The enrolment must then see it. */
+Test(store, pg_enrolment_waiting_on_revocation) {
+        if (!pg_uri)
+                cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
+        late_enrol_t l = { .e = enrolment("a2@mef", "a", 2000) };
+        l.store = open_new();
+        recognisable_key(l.ke, sizeof l.ke, 16);
+        add_psk_nodes(l.store, "a", l.ke, sizeof l.ke);
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), got;
+        cr_assert_eq(enrol_exchange(l.store, &a1, l.ke, sizeof l.ke), 0);
+        cr_assert_eq(store_node_set_state(l.store, "a", NODE_REENROL), 0);
+        cr_assert_eq(store_set_busy_timeout(l.store, 60000), 0); /* the wait below ends it, not this */
+
+        PGconn *c = pg_connect();
+        static const char *const revoke[] = {
+                "BEGIN",
+                "UPDATE nodes SET state = 'revoked' WHERE node_id = 'a'",
+                "UPDATE enrolments SET state = 'revoked' WHERE node_id = 'a' AND state = 'active'",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(revoke); i++) {
+                PGresult *res = PQexec(c, revoke[i]);
+                cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s: %s", revoke[i], PQerrorMessage(c));
+                PQclear(res);
+        }
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, late_enrol, &l), 0);
+        uint64_t end = now_usec() + 20000000u;
+        while (pg_count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'msce-mef' "
+                        "AND wait_event_type = 'Lock'") == 0) {
+                cr_assert_lt(now_usec(), end, "the enrolment never waited on the node's row");
+                usleep(10000);
+        }
+        PGresult *res = PQexec(c, "COMMIT");
+        cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
+        PQclear(res);
+        PQfinish(c);
+        pthread_join(t, NULL);
+
+        cr_assert_eq(l.r, -EINVAL, "the enrolment of a node revoked meanwhile: %d", l.r);
+        assert_node_state(l.store, "a", NODE_REVOKED);
+        cr_assert_eq(store_enrolment_get(l.store, "a2@mef", &got, NULL, NULL), -ENOENT);
+        assert_enrolment_state(l.store, "a1@mef", ENROLMENT_REVOKED);
+        store_close(l.store);
 }
 #endif

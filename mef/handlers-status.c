@@ -65,13 +65,18 @@ static int deregister_answer(const exchange_t *ex, const route_t *rt, const stor
         if (e->state == ENROLMENT_ACTIVE) {
                 int r = store_begin(ex->store);
                 if (r >= 0)
-                        r = store_enrolment_set_state(ex->store, rt->ke_id, ENROLMENT_DEREGISTERED);
+                        r = store_enrolment_deregister(ex->store, rt->ke_id);
                 if (r >= 0)
                         r = handler_audit(ex, rt->ke_id, 200, "node=%s deregistered", node->node_id);
                 if (r >= 0)
                         r = store_commit(ex->store);
                 if (r < 0) {
                         store_rollback(ex->store);
+                        /* -ENOENT: revoked or retired since it was read; answered as it is now */
+                        store_enrolment_t now;
+                        if (r == -ENOENT && store_enrolment_get(ex->store, rt->ke_id, &now, NULL, NULL) == 0 &&
+                            now.state != ENROLMENT_ACTIVE)
+                                return deregister_answer(ex, rt, node, &now, ret);
                         return handler_fail_internal(ex, rt->ke_id, ret, r, "deregistering");
                 }
         } else

@@ -73,6 +73,13 @@ int store_enrolment_set_state(mef_store_t *s, const char *ke_id, enrolment_state
         return store_update_one(s, "UPDATE enrolments SET state = ?1 WHERE ke_id = ?2", v, ke_id);
 }
 
+int store_enrolment_deregister(mef_store_t *s, const char *ke_id) {
+        if (!s || !ke_id)
+                return -EINVAL;
+        return store_update_one(s, "UPDATE enrolments SET state = 'deregistered' WHERE ke_id = ?1 AND state = 'active'",
+                                ke_id, NULL);
+}
+
 int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enrolment_state_t state) {
         const char *v = enrolment_state_to_string(state);
         if (!s || !node_id || !v)

@@ -154,6 +154,9 @@ int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_
 int store_enrolment_get(mef_store_t *s, const char *ke_id, store_enrolment_t *ret, uint8_t key[MSG_KEY_MAX],
                         size_t *ret_key_len);
 int store_enrolment_set_state(mef_store_t *s, const char *ke_id, enrolment_state_t state);
+/* ACTIVE to DEREGISTERED, or -ENOENT when the enrolment is not (or no longer) active: a
+ * revocation or retirement committed since it was read stands. */
+int store_enrolment_deregister(mef_store_t *s, const char *ke_id);
 /* Set every ACTIVE enrolment of the node to state (revoke, retire on re-enrol). */
 int store_enrolment_set_state_for_node(mef_store_t *s, const char *node_id, enrolment_state_t state);
 /* node_id NULL: all. Newest first. */

@@ -182,6 +182,18 @@ Test(store, enrolments) {
         cr_assert_eq(store_enrolment_get(s, "0003@mef.example", &r, NULL, NULL), 0);
         cr_assert_eq(r.state, ENROLMENT_ACTIVE);
         cr_assert_eq(store_enrolment_set_state_for_node(s, "nobody", ENROLMENT_REVOKED), 0);
+        /* a gateway's deregistration: of an active enrolment only (one revoked since the MEF read
+         * it stays revoked) */
+        cr_assert_eq(store_enrolment_deregister(s, "0002@mef.example"), -ENOENT);
+        cr_assert_eq(store_enrolment_get(s, "0002@mef.example", &r, NULL, NULL), 0);
+        cr_assert_eq(r.state, ENROLMENT_REVOKED);
+        cr_assert_eq(store_enrolment_deregister(s, "0001@mef.example"), -ENOENT);
+        cr_assert_eq(store_enrolment_deregister(s, "nope"), -ENOENT);
+        cr_assert_eq(store_enrolment_deregister(s, "0003@mef.example"), 0);
+        cr_assert_eq(store_enrolment_get(s, "0003@mef.example", &r, NULL, NULL), 0);
+        cr_assert_eq(r.state, ENROLMENT_DEREGISTERED);
+        cr_assert_eq(store_enrolment_deregister(s, "0003@mef.example"), -ENOENT, "once");
+        cr_assert_eq(store_enrolment_set_state(s, "0003@mef.example", ENROLMENT_ACTIVE), 0);
         cr_assert_eq(store_enrolment_set_state(s, "0003@mef.example", ENROLMENT_DEREGISTERED), 0);
         cr_assert_eq(store_enrolment_get(s, "0003@mef.example", &r, NULL, NULL), 0);
         cr_assert_eq(r.state, ENROLMENT_DEREGISTERED);

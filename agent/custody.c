@@ -330,7 +330,7 @@ static int profile_json_write(const agent_config_t *cfg, const stored_profile_t 
  * profile.json are taken out again. */
 static int install(const agent_config_t *cfg, const stored_profile_t *p, stored_profile_t *ret_profile,
                    custody_info_t *info) {
-        uid_t uid;
+        uid_t uid = (uid_t) -1;
         int r = service_uid(cfg, &uid, info);
         if (r < 0)
                 return r;

@@ -178,7 +178,7 @@ static int lite_begin(db_t *d) {
 }
 
 static int lite_schema_version(db_t *d, int *ret) {
-        db_stmt_t *st;
+        db_stmt_t *st = NULL;
         int r = lite_prepare(d, "PRAGMA user_version", &st);
         if (r < 0)
                 return r;

@@ -177,7 +177,7 @@ Test(round_trip, profile) {
         profile_round_trip(&m);
         m.has_ltk = true;
         for (size_t len = MSG_KEY_MIN; len <= MSG_KEY_MAX; len++) {
-                for (size_t i = 0; i < len; i++)
+                for (size_t i = 0; i < len && i < sizeof m.ltk; i++)
                         m.ltk[i] = (uint8_t) (255 - i - len);
                 m.ltk_len = len;
                 profile_round_trip(&m);

@@ -158,11 +158,15 @@ int handler_enrol(const exchange_t *ex, mef_response_t *ret) {
         if (r < 0) {
                 store_rollback(ex->store);
                 mef_response_done(&resp);
-                /* -EINVAL: store_enrolment_add() refused a node revoked since it was read (above,
-                 * or in the handshake) */
+                /* store_enrolment_add() refused a node revoked (-EINVAL) or removed (-ENOENT) since
+                 * it was read (above, or in the handshake) */
                 store_node_t now;
-                if (r == -EINVAL && store_node_get(ex->store, node.node_id, &now) == 0 && now.state == NODE_REVOKED)
+                int q = r == -EINVAL || r == -ENOENT ? store_node_get(ex->store, node.node_id, &now) : -EIO;
+                if (q == 0 && now.state == NODE_REVOKED)
                         return fail_revoked(ex, node.node_id, ret);
+                if (q == -ENOENT) /* as a request after the removal is answered */
+                        return handler_fail(ex, node.node_id, ret, 403, 4103,
+                                            MSG_HINT_NOT_ENROLEE ": peer is not an enrolee node (removed)");
                 return handler_fail_internal(ex, e.ke_id, ret, r, "storing the enrolment");
         }
         snprintf(resp.node_id, sizeof resp.node_id, "%s", node.node_id);

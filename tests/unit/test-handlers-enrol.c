@@ -111,6 +111,24 @@ Test(handlers, enrol_revoked_since_read) {
         free(list);
 }
 
+/* Removed since the handshake read it: refused as a request after the removal is, not as a
+ * server error. */
+Test(handlers, enrol_removed_since_read) {
+        char body[512];
+        store_node_t n;
+        cr_assert_eq(store_node_get(store, NODE1, &n), 0);
+        call_node = &n;
+        cr_assert_eq(store_node_remove(store, NODE1), 0);
+        enrol_body(NODE1, NULL, body, sizeof body);
+        call_fails(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 403, 4103, MSG_HINT_NOT_ENROLEE);
+        call_node = NULL;
+        store_enrolment_t *list = NULL;
+        size_t count = 1;
+        cr_assert_eq(store_enrolment_list(store, NULL, &list, &count), 0);
+        cr_assert_eq(count, 0u, "an enrolment was stored");
+        free(list);
+}
+
 Test(handlers, enrol_bad_json) {
         call_fails(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, "{\"msce:enrolReq\": {\"loc\": {}}}", 400, 4000, "nodeID");
 

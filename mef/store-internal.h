@@ -36,6 +36,8 @@ struct mef_store {
          * a savepoint, depth of them open */
         bool batch;
         unsigned depth;
+        /* store_identity_lock() taken in the transaction under way (PostgreSQL) */
+        bool identity_locked;
 };
 
 static inline void store_closep(mef_store_t **s) {
@@ -123,6 +125,18 @@ void *store_array_push(void **array, size_t *n, size_t *alloc, size_t elem);
 int store_update_one(mef_store_t *s, const char *sql, const char *a1, const char *a2);
 /* An INSERT ... SELECT ... WHERE NOT EXISTS of one row: -EEXIST when it added none. */
 int store_insert_one(mef_store_t *s, db_stmt_t *st);
+
+/* Node and target identities (node ID, CSE-ID, KpmID, certificate, PSK identity) are unique
+ * across both tables, checked by their INSERTs' NOT EXISTS and by store_node_conflict(). On
+ * PostgreSQL two transactions do not see each other's rows before they commit, so these take a
+ * transaction-scoped advisory lock first: identities are assigned one transaction at a time across
+ * every instance and the CLI, and each check sees the rows committed before it. Queued (no round
+ * trip of its own), once per transaction. SQLite serialises writers already: nothing to do.
+ * store_own_begin()/store_own_end(): a transaction of the call's own when its caller has none
+ * (PostgreSQL only: the lock needs one). */
+int store_identity_lock(mef_store_t *s);
+int store_own_begin(mef_store_t *s, bool *ret_own);
+int store_own_end(mef_store_t *s, bool own, int r);
 /* A sealed secret, or SQL NULL when len is 0. */
 int store_bind_sealed(db_stmt_t *st, int i, const uint8_t *blob, size_t len);
 bool store_fp_is_valid(const char *fp);

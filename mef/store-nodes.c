@@ -92,10 +92,8 @@ static bool node_is_valid(const store_node_t *n, const uint8_t *kpm, size_t kpm_
                n->lifetime <= STORE_LIFETIME_MAX && n->state >= 0 && n->state < _NODE_STATE_MAX;
 }
 
-int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, size_t kpm_len) {
-        if (!s || !n || !node_is_valid(n, kpm, kpm_len))
-                return -EINVAL;
-
+static int node_insert(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, size_t kpm_len) {
+        TRY(store_identity_lock(s)); /* before the checks */
         uint8_t blob[SEALED_MAX];
         size_t blob_len;
         TRY(store_key_seal(s, "kpm", n->node_id, kpm, kpm_len, blob, &blob_len)); /* cert mode: none */
@@ -137,6 +135,14 @@ int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, si
         TRY(db_bind_int64(st, 11, n->created > 0 ? n->created : (int64_t) time(NULL)));
         TRY(store_bind_sealed(st, 12, blob, blob_len));
         return store_insert_one(s, st);
+}
+
+int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, size_t kpm_len) {
+        if (!s || !n || !node_is_valid(n, kpm, kpm_len))
+                return -EINVAL;
+        bool own;
+        TRY(store_own_begin(s, &own));
+        return store_own_end(s, own, node_insert(s, n, kpm, kpm_len));
 }
 
 int store_node_get(mef_store_t *s, const char *node_id, store_node_t *ret) {
@@ -253,6 +259,8 @@ static int row_exists(mef_store_t *s, const char *sql, const char *arg, const ch
 int store_node_conflict(mef_store_t *s, const store_node_t *n, const char **ret_field) {
         if (!s || !n || !ret_field)
                 return -EINVAL;
+        if (s->d->ops->in_transaction(s->d))
+                TRY(store_identity_lock(s)); /* a check an INSERT of this transaction will rely on */
         static const struct {
                 size_t offset;
                 const char *field, *sql;

@@ -106,6 +106,33 @@ int store_insert_one(mef_store_t *s, db_stmt_t *st) {
         return s->d->ops->changes(s->d) == 1 ? 0 : -EEXIST;
 }
 
+int store_identity_lock(mef_store_t *s) {
+        if (s->d->ops->dialect != DB_POSTGRESQL || s->identity_locked)
+                return 0;
+        if (!s->d->ops->in_transaction(s->d))
+                return -EINVAL;
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s, "SELECT pg_advisory_xact_lock(1836280164)", &st)); /* "msid" in ASCII */
+        TRY(db_step_later(st));
+        s->identity_locked = true;
+        return 0;
+}
+
+int store_own_begin(mef_store_t *s, bool *ret_own) {
+        *ret_own = s->d->ops->dialect == DB_POSTGRESQL && !s->d->ops->in_transaction(s->d);
+        return *ret_own ? store_begin(s) : 0;
+}
+
+int store_own_end(mef_store_t *s, bool own, int r) {
+        if (!own)
+                return r;
+        if (r >= 0)
+                r = store_commit(s);
+        if (r < 0)
+                store_rollback(s);
+        return r;
+}
+
 int store_bind_sealed(db_stmt_t *st, int i, const uint8_t *blob, size_t len) {
         return db_bind_blob(st, i, len ? blob : NULL, len);
 }

@@ -18,15 +18,8 @@ static const row_type_t target_row = {
         target_from_row, sizeof(store_target_t), offsetof(store_target_t, id), "tpsk", 4,
 };
 
-int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk, size_t psk_len) {
-        if (!s || !t || !id_is_valid(t->id, MSG_ID_MAX))
-                return -EINVAL;
-        bool is_psk = t->psk_id[0] != 0;
-        if (is_psk && (!id_is_valid(t->psk_id, MSG_ID_MAX) || t->cert_fp[0] || !key_len_valid(psk, psk_len)))
-                return -EINVAL;
-        if (!is_psk && (!store_fp_is_valid(t->cert_fp) || psk_len != 0))
-                return -EINVAL;
-
+static int target_insert(mef_store_t *s, const store_target_t *t, const uint8_t *psk, size_t psk_len) {
+        TRY(store_identity_lock(s)); /* before the check */
         uint8_t blob[SEALED_MAX];
         size_t blob_len;
         TRY(store_key_seal(s, "tpsk", t->id, psk, psk_len, blob, &blob_len)); /* cert mode: none */
@@ -41,6 +34,20 @@ int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk
         TRY(db_bind_int64(st, 4, t->created > 0 ? t->created : (int64_t) time(NULL)));
         TRY(store_bind_sealed(st, 5, blob, blob_len));
         return store_insert_one(s, st);
+}
+
+int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk, size_t psk_len) {
+        if (!s || !t || !id_is_valid(t->id, MSG_ID_MAX))
+                return -EINVAL;
+        bool is_psk = t->psk_id[0] != 0;
+        if (is_psk && (!id_is_valid(t->psk_id, MSG_ID_MAX) || t->cert_fp[0] || !key_len_valid(psk, psk_len)))
+                return -EINVAL;
+        if (!is_psk && (!store_fp_is_valid(t->cert_fp) || psk_len != 0))
+                return -EINVAL;
+
+        bool own;
+        TRY(store_own_begin(s, &own));
+        return store_own_end(s, own, target_insert(s, t, psk, psk_len));
 }
 
 int store_target_by_psk_id(mef_store_t *s, const char *psk_id, store_target_t *ret, uint8_t psk[MSG_KEY_MAX],

@@ -190,6 +190,7 @@ int store_begin(mef_store_t *s) {
                 s->depth++;
                 return 0;
         }
+        s->identity_locked = false;
         /* SQLite: the write lock now, not at the first write (no upgrade deadlock). PostgreSQL:
          * rows are locked as they are written, the node's first (store_enrolment_set_state_for_node),
          * and what the calls do not read back goes in one round trip (db_step_later()). */

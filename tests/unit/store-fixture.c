@@ -58,6 +58,26 @@ static int pg_blob_read(const char *sql, uint8_t *out, size_t size) {
         return n;
 }
 
+long pg_count(const char *sql) {
+        PGconn *c = pg_connect();
+        PGresult *res = PQexec(c, sql);
+        cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+        long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        PQfinish(c);
+        return n;
+}
+
+void pg_wait_lock_waiter(const bool *done) {
+        uint64_t end = now_usec() + 20000000u;
+        while (!(done && __atomic_load_n(done, __ATOMIC_ACQUIRE)) &&
+               pg_count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'msce-mef' "
+                        "AND wait_event_type = 'Lock'") == 0) {
+                cr_assert_lt(now_usec(), end, "no store connection waited on a lock");
+                usleep(10000);
+        }
+}
+
 char *pg_dump_text(void) {
         PGconn *c = pg_connect();
         PGresult *res = PQexec(c, "SELECT coalesce(string_agg(x, '|'), '') FROM ("

@@ -44,4 +44,9 @@ int blob_read(const char *sql, uint8_t *out, size_t size);
 PGconn *pg_connect(void);
 /* Every row of every table as text (bytea as \x hex). */
 char *pg_dump_text(void);
+/* The count a query gives, on the test's own connection. */
+long pg_count(const char *sql);
+/* Until a store connection (application_name msce-mef) waits on a lock, or *done (when given)
+ * is set; asserts within 20 s. */
+void pg_wait_lock_waiter(const bool *done);
 #endif

@@ -2,6 +2,7 @@
 /* The store: nodes, targets, the audit trail, counts, pruning, keyset pages, conflicts (fixture:
  * store-fixture.h). */
 #include <criterion/criterion.h>
+#include <pthread.h>
 
 #include "tests/unit/store-fixture.h"
 #include "util/util.h"
@@ -519,3 +520,63 @@ Test(store, node_conflict_names_the_field) {
         cr_assert_eq(store_node_conflict(s, &e, &field), 0);
         store_close(s);
 }
+
+#if HAVE_LIBPQ
+/* ---- identities assigned by two instances at once (PostgreSQL) ---- */
+
+typedef struct late_add {
+        const store_node_t *node;    /* or */
+        const store_target_t *target;
+        const uint8_t *key;
+        int r;
+        bool done;
+} late_add_t;
+
+/* On a store of its own (another instance), without a transaction: the add makes its own. */
+static void *late_add(void *userdata) {
+        late_add_t *l = userdata;
+        mef_store_t *s = NULL;
+        l->r = open_db(0, &s);
+        if (l->r == 0)
+                l->r = store_set_busy_timeout(s, 60000); /* the wait below ends it, not this */
+        if (l->r == 0)
+                l->r = l->node ? store_node_add(s, l->node, l->key, 32) : store_target_add(s, l->target, l->key, 32);
+        store_close(s);
+        __atomic_store_n(&l->done, true, __ATOMIC_RELEASE);
+        return NULL;
+}
+
+/* An instance adds a node and has not committed yet; another adds one with the same CSE-ID, and
+ * a target with the same PSK identity as its KpmID. Each waits for the first to commit, then
+ * sees its node and refuses: one CSE-ID, one identity. (Without the lock both went in.) */
+Test(store, pg_identities_assigned_once_across_instances) {
+        if (!pg_uri)
+                cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
+        uint8_t kpm[32];
+        mef_store_t *s = open_keyed(kpm, sizeof kpm, 17);
+        store_node_t first = psk_node("first", "kpm-shared"), second = psk_node("second", "kpm-second");
+        snprintf(second.cse_id, sizeof second.cse_id, "%s", first.cse_id);
+        store_target_t t = { .id = "/in-cse-2", .psk_id = "kpm-shared" };
+        late_add_t adds[] = { { .node = &second, .key = kpm }, { .target = &t, .key = kpm } };
+        const int want[] = { -EADDRINUSE, -EEXIST };
+
+        for (size_t i = 0; i < ELEMENTSOF(adds); i++) {
+                cr_assert_eq(store_begin(s), 0);
+                cr_assert_eq(store_node_add(s, &first, kpm, sizeof kpm), 0);
+                pthread_t th;
+                cr_assert_eq(pthread_create(&th, NULL, late_add, &adds[i]), 0);
+                pg_wait_lock_waiter(&adds[i].done); /* done: it did not wait (the bug) */
+                cr_assert_eq(store_commit(s), 0);
+                pthread_join(th, NULL);
+                cr_assert_eq(pg_count("SELECT count(*) FROM nodes WHERE cse_id = '/mn-first'"), 1,
+                             "two nodes hold one CSE-ID");
+                cr_assert_eq(pg_count("SELECT count(*) FROM targets"), 0, "a target has a node's KpmID");
+                cr_assert_eq(adds[i].r, want[i], "add %zu: %d", i, adds[i].r);
+                cr_assert_eq(store_node_remove(s, "first"), 0);
+        }
+        /* and without a competitor, both go in */
+        cr_assert_eq(store_node_add(s, &second, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_target_add(s, &t, kpm, sizeof kpm), 0);
+        store_close(s);
+}
+#endif

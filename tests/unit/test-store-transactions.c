@@ -204,17 +204,6 @@ Test(store, transaction_long_queue) {
 }
 
 #if HAVE_LIBPQ
-/* Rows of a query on the test's own connection: a count. */
-static long pg_count(const char *sql) {
-        PGconn *c = pg_connect();
-        PGresult *res = PQexec(c, sql);
-        cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
-        long n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-        PQclear(res);
-        PQfinish(c);
-        return n;
-}
-
 /* The connection lost in the middle of a pipelined transaction: the rest of it must not run on
  * a new connection outside it. It fails as transient up to its end, nothing of it is stored,
  * and the store reconnects after. */
@@ -299,12 +288,7 @@ Test(store, pg_enrolment_waiting_on_revocation) {
         }
         pthread_t t;
         cr_assert_eq(pthread_create(&t, NULL, late_enrol, &l), 0);
-        uint64_t end = now_usec() + 20000000u;
-        while (pg_count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'msce-mef' "
-                        "AND wait_event_type = 'Lock'") == 0) {
-                cr_assert_lt(now_usec(), end, "the enrolment never waited on the node's row");
-                usleep(10000);
-        }
+        pg_wait_lock_waiter(NULL);
         PGresult *res = PQexec(c, "COMMIT");
         cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
         PQclear(res);

@@ -132,11 +132,11 @@ int store_insert_one(mef_store_t *s, db_stmt_t *st);
  * transaction-scoped advisory lock first: identities are assigned one transaction at a time across
  * every instance and the CLI, and each check sees the rows committed before it. Queued (no round
  * trip of its own), once per transaction. SQLite serialises writers already: nothing to do.
- * store_own_begin()/store_own_end(): a transaction of the call's own when its caller has none
- * (PostgreSQL only: the lock needs one). */
+ * store_identity_begin(): the lock, in a transaction of the call's own when its caller has none
+ * (PostgreSQL only: the lock needs one), ended by store_identity_end() with the call's result. */
 int store_identity_lock(mef_store_t *s);
-int store_own_begin(mef_store_t *s, bool *ret_own);
-int store_own_end(mef_store_t *s, bool own, int r);
+int store_identity_begin(mef_store_t *s, bool *ret_own);
+int store_identity_end(mef_store_t *s, bool own, int r);
 /* A sealed secret, or SQL NULL when len is 0. */
 int store_bind_sealed(db_stmt_t *st, int i, const uint8_t *blob, size_t len);
 bool store_fp_is_valid(const char *fp);

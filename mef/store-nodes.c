@@ -93,7 +93,6 @@ static bool node_is_valid(const store_node_t *n, const uint8_t *kpm, size_t kpm_
 }
 
 static int node_insert(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, size_t kpm_len) {
-        TRY(store_identity_lock(s)); /* before the checks */
         uint8_t blob[SEALED_MAX];
         size_t blob_len;
         TRY(store_key_seal(s, "kpm", n->node_id, kpm, kpm_len, blob, &blob_len)); /* cert mode: none */
@@ -141,8 +140,8 @@ int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, si
         if (!s || !n || !node_is_valid(n, kpm, kpm_len))
                 return -EINVAL;
         bool own;
-        TRY(store_own_begin(s, &own));
-        return store_own_end(s, own, node_insert(s, n, kpm, kpm_len));
+        TRY(store_identity_begin(s, &own)); /* before the checks */
+        return store_identity_end(s, own, node_insert(s, n, kpm, kpm_len));
 }
 
 int store_node_get(mef_store_t *s, const char *node_id, store_node_t *ret) {

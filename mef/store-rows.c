@@ -118,12 +118,17 @@ int store_identity_lock(mef_store_t *s) {
         return 0;
 }
 
-int store_own_begin(mef_store_t *s, bool *ret_own) {
+int store_identity_begin(mef_store_t *s, bool *ret_own) {
         *ret_own = s->d->ops->dialect == DB_POSTGRESQL && !s->d->ops->in_transaction(s->d);
-        return *ret_own ? store_begin(s) : 0;
+        if (*ret_own)
+                TRY(store_begin(s));
+        int r = store_identity_lock(s);
+        if (r < 0 && *ret_own)
+                store_rollback(s);
+        return r;
 }
 
-int store_own_end(mef_store_t *s, bool own, int r) {
+int store_identity_end(mef_store_t *s, bool own, int r) {
         if (!own)
                 return r;
         if (r >= 0)

@@ -19,7 +19,6 @@ static const row_type_t target_row = {
 };
 
 static int target_insert(mef_store_t *s, const store_target_t *t, const uint8_t *psk, size_t psk_len) {
-        TRY(store_identity_lock(s)); /* before the check */
         uint8_t blob[SEALED_MAX];
         size_t blob_len;
         TRY(store_key_seal(s, "tpsk", t->id, psk, psk_len, blob, &blob_len)); /* cert mode: none */
@@ -46,8 +45,8 @@ int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk
                 return -EINVAL;
 
         bool own;
-        TRY(store_own_begin(s, &own));
-        return store_own_end(s, own, target_insert(s, t, psk, psk_len));
+        TRY(store_identity_begin(s, &own)); /* before the checks */
+        return store_identity_end(s, own, target_insert(s, t, psk, psk_len));
 }
 
 int store_target_by_psk_id(mef_store_t *s, const char *psk_id, store_target_t *ret, uint8_t psk[MSG_KEY_MAX],

@@ -207,6 +207,7 @@ int store_commit(mef_store_t *s) {
                 s->depth--;
                 return 0;
         }
+        s->identity_locked = false; /* a transaction begun otherwise ends here too */
         return exec_const(s, "COMMIT");
 }
 
@@ -214,6 +215,7 @@ void store_rollback(mef_store_t *s) {
         if (!s || !s->d->ops->in_transaction(s->d))
                 return;
         if (!s->batch) {
+                s->identity_locked = false;
                 (void) exec_const(s, "ROLLBACK");
                 return;
         }

@@ -43,18 +43,25 @@ bench_mef_init() {
         done
 }
 
+# bench_port FILE PID: in REPLY the port of the "listening on 127.0.0.1:PORT" line that PID
+# writes to FILE, once it is there (up to 10 s, and not after PID is gone).
+bench_port() {
+        local i
+        for ((i = 0; i < 200; i++)); do
+                REPLY=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$1")
+                [ -n "$REPLY" ] && return 0
+                kill -0 "$2" 2>/dev/null || break
+                sleep 0.05
+        done
+        return 1
+}
+
 # bench_mef_start [WRAPPER...]: start serve (optionally under e.g. taskset), wait for its port.
 bench_mef_start() {
         : >"$W/mef.out"
         "$@" "$MEF" --config "$W/mef.conf" serve >"$W/mef.out" 2>"$W/mef.err" &
         MEF_PID=$!
-        local i
-        for ((i = 0; i < 200; i++)); do
-                PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$W/mef.out")
-                [ -n "$PORT" ] && return 0
-                kill -0 "$MEF_PID" 2>/dev/null || break
-                sleep 0.05
-        done
+        bench_port "$W/mef.out" "$MEF_PID" && PORT=$REPLY && return 0
         echo "msce-mef did not start:" >&2
         cat "$W/mef.err" >&2
         return 1

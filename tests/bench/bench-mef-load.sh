@@ -54,13 +54,8 @@ MEF_PORT=$PORT
 
 "${pin_server[@]}" "$LOAD" server "$W/nodes" 3600 >"$W/raw.out" 2>"$W/raw.err" &
 RAW_PID=$!
-RAW_PORT=
-for ((i = 0; i < 100; i++)); do
-        RAW_PORT=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9][0-9]*\)$/\1/p' "$W/raw.out")
-        [ -n "$RAW_PORT" ] && break
-        sleep 0.05
-done
-[ -n "$RAW_PORT" ] || { echo "raw server did not start"; cat "$W/raw.err"; exit 1; }
+bench_port "$W/raw.out" "$RAW_PID" || { echo "raw server did not start"; cat "$W/raw.err"; exit 1; }
+RAW_PORT=$REPLY
 
 echo "machine: $(nproc) cores, $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$conns connections in flight, $procs generator process(es) ${pin_client[*]:-unpinned}," \

@@ -125,13 +125,8 @@ if [[ " $parts " == *" remote "* ]]; then
                 --mode-file "$W/relay.mode" > "$W/relay.out" 2> /dev/null &
         relay_pid=$!
         trap 'kill "$relay_pid" 2> /dev/null; bench_stop_mef; rm -rf "$W"' EXIT
-        for ((i = 0; i < 100; i++)); do
-                relay_port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$W/relay.out")
-                [ -n "$relay_port" ] && break
-                sleep 0.05
-        done
-        [ -n "$relay_port" ] || { echo "delay-relay did not start" >&2; exit 1; }
-        MSCE_TEST_PG_URI="postgresql://msce@127.0.0.1:$relay_port/msce"
+        bench_port "$W/relay.out" "$relay_pid" || { echo "delay-relay did not start" >&2; exit 1; }
+        MSCE_TEST_PG_URI="postgresql://msce@127.0.0.1:$REPLY/msce"
         for threads in auto 8; do
                 conf postgresql 1 64
                 sed -i "s/^\[store\]$/[store]\nthreads = $threads/" "$W/mef.conf"

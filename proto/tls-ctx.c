@@ -435,7 +435,7 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
         } else
                 return -EINVAL;
 
-        tls_ctx_t *t = calloc(1, sizeof(*t));
+        _cleanup_(tls_ctx_freep) tls_ctx_t *t = calloc(1, sizeof(*t));
         if (!t)
                 return -ENOMEM;
         t->server = server;
@@ -444,26 +444,19 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
         t->tls13 = max == TLS_VERSION_1_3;
         t->min13 = min == TLS_VERSION_1_3;
 
-        int r;
         WOLFSSL_METHOD *method;
         if (max == TLS_VERSION_1_2)
                 method = server ? wolfTLSv1_2_server_method() : wolfTLSv1_2_client_method();
         else
                 method = server ? wolfSSLv23_server_method() : wolfSSLv23_client_method();
         t->ctx = method ? wolfSSL_CTX_new(method) : NULL;
-        if (!t->ctx) {
-                r = -ENOMEM;
-                goto fail;
-        }
+        if (!t->ctx)
+                return -ENOMEM;
         if (wolfSSL_CTX_SetMinVersion(t->ctx, min == TLS_VERSION_1_3 ? WOLFSSL_TLSV1_3
-                                                                     : WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
-                r = -EPROTO;
-                goto fail;
-        }
-        if (wolfSSL_CTX_set_ex_data(t->ctx, TLS_EX_IDX, t) != WOLFSSL_SUCCESS) {
-                r = -ENOMEM;
-                goto fail;
-        }
+                                                                     : WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS)
+                return -EPROTO;
+        if (wolfSSL_CTX_set_ex_data(t->ctx, TLS_EX_IDX, t) != WOLFSSL_SUCCESS)
+                return -ENOMEM;
         wolfSSL_CTX_SetIORecv(t->ctx, io_recv);
         wolfSSL_CTX_SetIOSend(t->ctx, io_send);
         /* X25519 first, P-256 second (so that P-256-only peers still work, through a
@@ -487,10 +480,8 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
                  * nothing but the group's curve_oid from its EC_KEY. */
                 static WOLFSSL_EC_GROUP x25519_group = { .curve_idx = -1, .curve_oid = ECC_X25519_OID };
                 static WOLFSSL_EC_KEY x25519_key = { .group = &x25519_group };
-                if (wolfSSL_SSL_CTX_set_tmp_ecdh(t->ctx, &x25519_key) != WOLFSSL_SUCCESS) {
-                        r = -EPROTO;
-                        goto fail;
-                }
+                if (wolfSSL_SSL_CTX_set_tmp_ecdh(t->ctx, &x25519_key) != WOLFSSL_SUCCESS)
+                        return -EPROTO;
         }
         bool ok = true;
         if (t->tls13)
@@ -498,10 +489,8 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
         else /* set_groups refuses a TLS 1.2-only method */
                 for (size_t i = 0; i < n_groups && ok; i++)
                         ok = wolfSSL_CTX_UseSupportedCurve(t->ctx, (word16) groups[i]) == WOLFSSL_SUCCESS;
-        if (!ok) {
-                r = -EPROTO;
-                goto fail;
-        }
+        if (!ok)
+                return -EPROTO;
         /* One-shot connections: no session cache, no tickets, so no resumption. */
         wolfSSL_CTX_set_session_cache_mode(t->ctx, WOLFSSL_SESS_CACHE_OFF);
         if (server) {
@@ -513,10 +502,8 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
          * psk_ke-only peer fails the handshake on both sides. Without this call (wolfSSL < 5.6,
          * Debian 12) a psk_ke handshake completes at the TLS layer and is refused afterwards
          * (conn_post_handshake), which only this side sees. */
-        if (want_psk && t->tls13 && wolfSSL_CTX_only_dhe_psk(t->ctx) < 0) { /* 0 on success */
-                r = -EPROTO;
-                goto fail;
-        }
+        if (want_psk && t->tls13 && wolfSSL_CTX_only_dhe_psk(t->ctx) < 0) /* 0 on success */
+                return -EPROTO;
 #endif
 
         if (want_psk && server) {
@@ -526,10 +513,8 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
                 wolfSSL_CTX_set_psk_server_tls13_callback(t->ctx, server_psk_tls13_cb);
         } else if (want_psk) {
                 t->psk_identity = strdup(cfg->psk_identity);
-                if (!t->psk_identity) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
+                if (!t->psk_identity)
+                        return -ENOMEM;
                 memcpy(t->psk_key, cfg->psk, cfg->psk_len);
                 t->psk_len = cfg->psk_len;
                 wolfSSL_CTX_set_psk_client_callback(t->ctx, client_psk_cb);
@@ -537,26 +522,16 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
         }
 
         if (want_cert) {
-                if (wolfSSL_CTX_use_certificate_chain_file(t->ctx, cfg->cert_file) != WOLFSSL_SUCCESS) {
-                        r = path_error(cfg->cert_file);
-                        goto fail;
-                }
+                if (wolfSSL_CTX_use_certificate_chain_file(t->ctx, cfg->cert_file) != WOLFSSL_SUCCESS)
+                        return path_error(cfg->cert_file);
                 if (wolfSSL_CTX_use_PrivateKey_file(t->ctx, cfg->key_file, WOLFSSL_FILETYPE_PEM) !=
-                    WOLFSSL_SUCCESS) {
-                        r = path_error(cfg->key_file);
-                        goto fail;
-                }
-                if (wolfSSL_CTX_check_private_key(t->ctx) != WOLFSSL_SUCCESS) {
-                        r = -EINVAL;
-                        goto fail;
-                }
-        }
-        if (cfg->ca_file && want_cert) {
-                if (wolfSSL_CTX_load_verify_locations(t->ctx, cfg->ca_file, NULL) != WOLFSSL_SUCCESS) {
-                        r = path_error(cfg->ca_file);
-                        goto fail;
-                }
-                t->verify_peer = true;
+                    WOLFSSL_SUCCESS)
+                        return path_error(cfg->key_file);
+                if (wolfSSL_CTX_check_private_key(t->ctx) != WOLFSSL_SUCCESS)
+                        return -EINVAL;
+                if (cfg->ca_file && wolfSSL_CTX_load_verify_locations(t->ctx, cfg->ca_file, NULL) != WOLFSSL_SUCCESS)
+                        return path_error(cfg->ca_file);
+                t->verify_peer = cfg->ca_file;
         }
 
         if (!server)
@@ -573,9 +548,9 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
         else
                 wolfSSL_CTX_set_verify(t->ctx, WOLFSSL_VERIFY_NONE, NULL);
 
-        r = ctx_set_ciphers(t, min, max);
+        int r = ctx_set_ciphers(t, min, max);
         if (r < 0)
-                goto fail;
+                return r;
         ctx_describe_offer(t, min, max);
 
         /* After these errors tls_conn_retry() goes on with tls_ctx_fallback_new() (conn_error
@@ -585,11 +560,8 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
         if (!server && want_psk && min == TLS_VERSION_1_2)
                 t->retry_on = t->tls13 ? VERSION_ERROR : p256_only ? 0 : ECC_PEERKEY_ERROR;
 
-        *ret = t;
+        *ret = TAKE_PTR(t);
         return 0;
-fail:
-        tls_ctx_free(t);
-        return r;
 }
 
 int tls_ctx_new_client(const tls_config_t *cfg, tls_ctx_t **ret) {

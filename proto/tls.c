@@ -47,16 +47,14 @@ static int conn_attach(tls_conn_t *c, WOLFSSL_CTX *wctx, int fd) {
 }
 
 static int conn_new(tls_ctx_t *t, int fd, tls_conn_t **ret) {
-        tls_conn_t *c = calloc(1, sizeof(*c));
+        _cleanup_(tls_conn_freep) tls_conn_t *c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
         c->ctx = c->cur = t;
         int r = conn_attach(c, t->ctx, fd);
-        if (r < 0) {
-                tls_conn_free(c);
+        if (r < 0)
                 return r;
-        }
-        *ret = c;
+        *ret = TAKE_PTR(c);
         return 0;
 }
 
@@ -100,17 +98,15 @@ int tls_conn_new_client(tls_ctx_t *t, int fd, const char *host, tls_conn_t **ret
         if (n == 0 || n > TLS_SNI_MAX)
                 return -EINVAL;
 
-        tls_conn_t *c;
+        _cleanup_(tls_conn_freep) tls_conn_t *c = NULL;
         int r = conn_new(t, fd, &c);
         if (r < 0)
                 return r;
         c->host = strdup(host);
         r = c->host ? conn_client_setup(c, host, t->tls13) : -ENOMEM;
-        if (r < 0) {
-                tls_conn_free(c);
+        if (r < 0)
                 return r;
-        }
-        *ret = c;
+        *ret = TAKE_PTR(c);
         return 0;
 }
 
@@ -331,19 +327,14 @@ int tls_conn_handshake(tls_conn_t *c) {
         if (c->done)
                 return 0;
         int ret = c->ctx->server ? wolfSSL_accept(c->ssl) : wolfSSL_connect(c->ssl);
-        if (ret != WOLFSSL_SUCCESS) {
-                int r = conn_error(c, ret, false);
-                if (r != -EAGAIN && c->ctx->server)
-                        server_send_decrypt_error(c, ret);
-                if (r != -EAGAIN)
-                        c->failed = r;
+        /* conn_error() never says 0 for a handshake, conn_post_handshake() never -EAGAIN */
+        int r = ret == WOLFSSL_SUCCESS ? conn_post_handshake(c) : conn_error(c, ret, false);
+        if (r == -EAGAIN)
                 return r;
-        }
-        int r = conn_post_handshake(c);
-        if (r < 0) {
-                c->failed = r;
-                return r;
-        }
+        if (ret != WOLFSSL_SUCCESS && c->ctx->server)
+                server_send_decrypt_error(c, ret);
+        if (r < 0)
+                return c->failed = r;
         c->done = true;
         return 0;
 }

@@ -197,10 +197,8 @@ static int head_line(http_parser_t *p, const char *s, size_t n) {
         int r;
 
         if (p->n_lines == 0) {
-                if (p->kind == HTTP_REQUEST) {
-                        size_t a, b;
-                        return request_line_parse(s, n, &a, &b);
-                }
+                if (p->kind == HTTP_REQUEST) /* the lengths are for msg_build() */
+                        return request_line_parse(s, n, &name_len, &vlen);
                 int status;
                 r = status_line_parse(s, n, &status);
                 if (r < 0)
@@ -256,7 +254,7 @@ static int head_end(http_parser_t *p) {
 
 static int advance(http_parser_t *p, const uint8_t *buf, size_t len) {
         const char *s = (const char *) buf;
-        size_t end, size;
+        size_t end, size, name_len, off, vlen;
         int r;
 
         for (;;)
@@ -331,11 +329,7 @@ static int advance(http_parser_t *p, const uint8_t *buf, size_t len) {
                                 p->state = STATE_DONE;
                                 break;
                         }
-                        {
-                                size_t a, b, c;
-                                r = header_split(s + p->line_start, end - p->line_start - 2,
-                                                 &a, &b, &c);
-                        }
+                        r = header_split(s + p->line_start, end - p->line_start - 2, &name_len, &off, &vlen);
                         if (r < 0)
                                 return r;
                         p->line_start = end;
@@ -530,14 +524,6 @@ static int headers_check(const char *const *headers, size_t *size, size_t *count
         return 0;
 }
 
-static char *headers_write(char *w, const char *const *headers) {
-        if (!headers)
-                return w;
-        for (size_t i = 0; headers[i]; i += 2)
-                w += sprintf(w, "%s: %s\r\n", headers[i], headers[i + 1]);
-        return w;
-}
-
 /* start: the start line with its CRLF. content_length: false for messages without one. */
 static int msg_format(const char *start, const char *const *headers, bool content_length,
                       const void *body, size_t body_len, uint8_t **ret, size_t *ret_len) {
@@ -564,7 +550,8 @@ static int msg_format(const char *start, const char *const *headers, bool conten
         if (!buf)
                 return -ENOMEM;
         char *w = stpcpy((char *) buf, start);
-        w = headers_write(w, headers);
+        for (size_t i = 0; headers && headers[i]; i += 2)
+                w += sprintf(w, "%s: %s\r\n", headers[i], headers[i + 1]);
         w = stpcpy(w, cl);
         w = stpcpy(w, "\r\n");
         if (body_len > 0)

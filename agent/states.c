@@ -159,12 +159,13 @@ static void profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backe
 
 /* ---- READY ---- */
 
-static void ready_status(manager_t *m, const char *extra) {
-        char exp[32], next[32];
+/* READY, the next status check a poll interval away. */
+static void ready_status(manager_t *m) {
+        char exp[32];
+        manager_action_schedule(m, ACTION_STATUS, (uint64_t) m->profile.poll * USEC_PER_SEC);
         time_format_utc(m->profile.exp_t, exp);
-        snprintf(next, sizeof next, "%" PRIu32 " s", m->profile.poll);
-        report_state(m, STATE_READY, LOG_INFO, "Ready: KeID %s, expires %s, next check in %s%s", m->profile.ke_id, exp,
-                         next, extra ?: "");
+        report_state(m, STATE_READY, LOG_INFO, "Ready: KeID %s, expires %s, next check in %" PRIu32 " s",
+                     m->profile.ke_id, exp, m->profile.poll);
 }
 
 static void go_ready(manager_t *m) {
@@ -173,8 +174,7 @@ static void go_ready(manager_t *m) {
         m->first_attempt = false;
         m->clock_wait_until = 0;
         m->last_error[0] = 0;
-        manager_action_schedule(m, ACTION_STATUS, (uint64_t) m->profile.poll * USEC_PER_SEC);
-        ready_status(m, NULL);
+        ready_status(m);
         if (!m->ready_sent || m->reloading) {
                 /* The keys are in the keyring (custody_restore/custody_store returned 0). */
                 report_notify(m, "READY=1");
@@ -276,8 +276,8 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
 }
 
 static void on_stored(sealing_t *s, int r, void *userdata);
-static void store_done(manager_t *m, int r, stored_profile_t *res, const custody_info_t *ci_in,
-                       const exchange_info_t *einfo);
+static void store_done(manager_t *m, int r, stored_profile_t *res, const custody_info_t *ci,
+                       const exchange_info_t *info);
 
 static void on_enrol_done(worker_t *x, int r, void *userdata) {
         manager_t *m = userdata;
@@ -320,20 +320,17 @@ static void on_stored(sealing_t *s, int r, void *userdata) {
 }
 
 /* The end of an enrolment: res is the new profile, r and ci what keeping it gave. */
-static void store_done(manager_t *m, int r, stored_profile_t *res, const custody_info_t *ci_in,
-                       const exchange_info_t *einfo) {
-        custody_info_t ci_copy = *ci_in, *ci = &ci_copy;
-        exchange_info_t info = *einfo;
-        int code = class_action(ci->failure.outcome)->exit_code;
+static void store_done(manager_t *m, int r, stored_profile_t *res, const custody_info_t *ci,
+                       const exchange_info_t *info) {
+        const class_action_t *a = class_action(ci->failure.outcome);
         if (r < 0 && m->once && ci->sealed)
-                return report_once_exit(m, code, "enrolled as KeID %s and sealed the profile, but: %s "
+                return report_once_exit(m, a->exit_code, "enrolled as KeID %s and sealed the profile, but: %s "
                                         "(the next start installs it)", res->ke_id, ci->failure.reason);
         if (r < 0 && m->once)
-                return report_once_exit(m, code, "enrolled as KeID %s, but cannot keep the profile: %s%s", res->ke_id,
-                                        ci->failure.reason,
+                return report_once_exit(m, a->exit_code, "enrolled as KeID %s, but cannot keep the profile: %s%s",
+                                        res->ke_id, ci->failure.reason,
                                         m->have_profile ? "; the previous profile stays in place" : "");
         if (r < 0) {
-                const class_action_t *a = class_action(ci->failure.outcome);
                 report_copy(m->last_error, sizeof m->last_error, ci->failure.reason);
                 if (a->state == STATE_CONFIG_ERROR)
                         return report_fatal(m, a->exit_code, r, "Enrolled as KeID %s, but: %s", res->ke_id,
@@ -357,14 +354,14 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
         profile_adopt(m, res, ci->method);
         if (m->once) {
                 printf("enrolled with MEF %s\n", m->cfg.mef_uri);
-                return report_once_print(m, &info);
+                return report_once_print(m, info);
         }
         char exp[32];
         time_format_utc(m->profile.exp_t, exp);
         report_log(m, LOG_INFO, MSCE_MESSAGE_ENROLLED, 0,
                    "Enrolled with MEF %s as KeID %s (expires %s, %zu target%s, %s %s, sealed with %s)%s%s", m->cfg.mef_uri,
-                   m->profile.ke_id, exp, m->profile.n_targets, m->profile.n_targets == 1 ? "" : "s", info.tls_version,
-                   info.cipher, seal_method_to_string(ci->method) ?: "?", old[0] ? ", replacing KeID " : "", old);
+                   m->profile.ke_id, exp, m->profile.n_targets, m->profile.n_targets == 1 ? "" : "s", info->tls_version,
+                   info->cipher, seal_method_to_string(ci->method) ?: "?", old[0] ? ", replacing KeID " : "", old);
         go_ready(m);
 }
 
@@ -455,7 +452,7 @@ static void schedule_enrol(manager_t *m) {
 /* ---- RESTORE ---- */
 
 static void on_unsealed(sealing_t *s, int r, void *userdata);
-static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci_in);
+static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci);
 static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci);
 
 /* Unseal in a child; kind says what follows (on_unsealed). */
@@ -475,9 +472,7 @@ static void unseal_start(manager_t *m, sealing_kind_t kind) {
         stored_profile_t p = {};
         custody_info_t ci;
         r = custody_restore_finish(&m->cfg, r, NULL, &p, _SEAL_METHOD_INVALID, NULL, &ci);
-        if (kind == SEALING_REINSTALL)
-                return reinstall_done(m, r, &p, &ci);
-        restore_done(m, r, &p, &ci);
+        (kind == SEALING_REINSTALL ? reinstall_done : restore_done)(m, r, &p, &ci);
 }
 
 static void on_unsealed(sealing_t *s, int r, void *userdata) {
@@ -490,9 +485,7 @@ static void on_unsealed(sealing_t *s, int r, void *userdata) {
         m->sealing = sealing_free(s);
         custody_info_t ci;
         r = custody_restore_finish(&m->cfg, r, err, &loaded, method, &p, &ci);
-        if (kind == SEALING_REINSTALL)
-                return reinstall_done(m, r, &p, &ci);
-        restore_done(m, r, &p, &ci);
+        (kind == SEALING_REINSTALL ? reinstall_done : restore_done)(m, r, &p, &ci);
 }
 
 void states_restore(manager_t *m) {
@@ -501,26 +494,24 @@ void states_restore(manager_t *m) {
         unseal_start(m, SEALING_RESTORE);
 }
 
-static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci_in) {
-        custody_info_t ci = *ci_in;
+static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
         /* every way out settles a reload (reload_settle): it is complete with what restoring led to */
-        if (r == 0 && m->once) {
-                profile_adopt(m, p, ci.method);
-                if (!m->reenrol) {
+        if (r == 0) {
+                profile_adopt(m, p, ci->method);
+                if (m->once && !m->reenrol) {
                         printf("restored (KeID %s, no network needed)\n", m->profile.ke_id);
                         return report_once_print(m, NULL);
                 }
-                fprintf(stderr, "msce-agent: restored KeID %s; re-enrolling as asked\n", m->profile.ke_id);
-                return states_enrol(m);
-        }
-        if (r == 0) {
-                profile_adopt(m, p, ci.method);
+                if (m->once) {
+                        fprintf(stderr, "msce-agent: restored KeID %s; re-enrolling as asked\n", m->profile.ke_id);
+                        return states_enrol(m);
+                }
                 report_log(m, LOG_INFO, MSCE_MESSAGE_RESTORED, 0, "Restored KeID %s from the sealed profile (%s)",
-                           m->profile.ke_id, seal_method_to_string(ci.method) ?: "?");
+                           m->profile.ke_id, seal_method_to_string(ci->method) ?: "?");
                 go_ready(m);
                 return reload_settle(m);
         }
-        const failure_t *f = &ci.failure;
+        const failure_t *f = &ci->failure;
         const class_action_t *a = class_failed(m, f, r);
         if (!a)
                 return;
@@ -590,8 +581,7 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                         return go_revoked(m);
                 default:
                         m->last_error[0] = 0;
-                        manager_action_schedule(m, ACTION_STATUS, (uint64_t) m->profile.poll * USEC_PER_SEC);
-                        return ready_status(m, NULL);
+                        return ready_status(m);
                 }
         }
         if (r == -ENOENT) {

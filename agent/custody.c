@@ -128,8 +128,8 @@ static int begin(const agent_config_t *cfg, uid_t *ret_uid, custody_info_t *info
 }
 
 /* A directory the agent keeps files in: see custody_preflight(). */
-static int dir_preflight(const agent_config_t *cfg, const char *agent_user, const char *key, const char *dir,
-                         custody_info_t *info) {
+static int dir_preflight(const agent_config_t *cfg, const char *agent_user, uid_t agent, const char *key,
+                         const char *dir, custody_info_t *info) {
         struct stat st;
         if (stat(dir, &st) < 0) {
                 int r = negative_errno();
@@ -175,8 +175,6 @@ static int dir_preflight(const agent_config_t *cfg, const char *agent_user, cons
         if (st.st_mode & 0022)
                 return failure_set(&info->failure, OUTCOME_CONFIG, -EPERM, "%s: [seal] %s: %s is writable by group or others (mode %04o; chmod go-w)",
                                    cfg->path, key, dir, (unsigned) (st.st_mode & 07777));
-        uid_t agent = (uid_t) -1;
-        (void) user_resolve(agent_user, &agent, NULL);
         if (st.st_uid != geteuid() && st.st_uid != 0 && st.st_uid != agent)
                 return failure_set(&info->failure, OUTCOME_CONFIG, -EPERM,
                                    "%s: [seal] %s: %s belongs to uid %u, not to the agent (%s) or root", cfg->path, key, dir,
@@ -230,10 +228,10 @@ int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, cust
                 return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL,
                                    "%s: [consumer] user: '%s' is the agent's own user; the keys must go to the CSE's own user",
                                    cfg->path, cfg->service_user);
-        r = dir_preflight(cfg, agent_user, "state_dir", cfg->state_dir, info);
+        r = dir_preflight(cfg, agent_user, agent, "state_dir", cfg->state_dir, info);
         if (r < 0)
                 return r;
-        r = dir_preflight(cfg, agent_user, "runtime_dir", cfg->runtime_dir, info);
+        r = dir_preflight(cfg, agent_user, agent, "runtime_dir", cfg->runtime_dir, info);
         if (r < 0)
                 return r;
         if (cfg->mode == TLS_MODE_PSK && !cfg->kpm_path && !cfg->check_only)

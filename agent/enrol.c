@@ -55,8 +55,7 @@ static bool dbg_hint_is(const char *dbg, const char *hint) {
 }
 
 /* Check the response belongs to our request and map its status to an outcome. */
-static int response_check(const agent_config_t *cfg, const request_t *req, const http_msg_t *m, const char *ri,
-                          exchange_info_t *info) {
+static int response_check(const agent_config_t *cfg, const request_t *req, const http_msg_t *m, exchange_info_t *info) {
         info->http_status = m->status;
         /* We never send Expect: 100-continue and the protocol has one response per request:
          * an interim response is a broken MEF, not something to wait past. */
@@ -64,10 +63,10 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
                 return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "malformed response: unexpected interim response %d",
                                    m->status);
         const char *echo = http_msg_header(m, "X-M2M-RI");
-        if (!echo || !streq(echo, ri))
+        if (!echo || !streq(echo, req->ri))
                 return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG,
                                    "response for another request (X-M2M-RI %s, expected %s)",
-                                   echo ? "does not match" : "missing", ri);
+                                   echo ? "does not match" : "missing", req->ri);
         int rsc = rsc_parse(http_msg_header(m, "X-M2M-RSC"));
         if (rsc < 0)
                 return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "malformed response: %s X-M2M-RSC (HTTP %d)",
@@ -248,9 +247,8 @@ static int response_fail(int r, exchange_info_t *info) {
         }
 }
 
-/* One exchange: 0 with *ret the response that req expects, else a negative errno with info. */
+/* One exchange: 0 with *ret the response req expects, else a negative errno with info (reset by the caller). */
 static int exchange(const agent_config_t *cfg, request_t *req, http_msg_t *ret, exchange_info_t *info) {
-        *info = (exchange_info_t) { .failure = FAILURE_NULL };
         req->cfg = cfg;
         uint8_t rnd[8];
         int r = random_bytes(rnd, sizeof rnd);
@@ -287,7 +285,7 @@ static int exchange(const agent_config_t *cfg, request_t *req, http_msg_t *ret, 
                 return network_fail(cfg, ctx, stage, r, info);
         if (r < 0)
                 return response_fail(r, info);
-        r = response_check(cfg, req, ret, req->ri, info);
+        r = response_check(cfg, req, ret, info);
         if (r < 0)
                 http_msg_done(ret);
         return r;

@@ -158,46 +158,37 @@ ssize_t tls_conn_read_until(tls_conn_t *c, void *buf, size_t n, uint64_t deadlin
         }
 }
 
-/* Read until one complete response is parsed. The buffer may hold a transported ltk: wiped. */
+/* Read into buf until one complete response is parsed; *len counts the bytes read. */
+static int response_parse(tls_conn_t *c, uint64_t deadline, uint8_t *buf, size_t *len, http_msg_t *ret) {
+        http_parser_t parser;
+        http_parser_init(&parser, HTTP_RESPONSE);
+        for (;;) {
+                size_t room = MIN((size_t) READ_STEP, RESPONSE_BUF_MAX - *len);
+                if (room == 0)
+                        return -EMSGSIZE;
+                ssize_t n = tls_conn_read_until(c, buf + *len, room, deadline);
+                if (n == 0) /* only reached while the parser wants more: a truncation */
+                        return *len == 0 ? -ENODATA : -EPIPE;
+                if (n < 0)
+                        return (int) n;
+                *len += (size_t) n;
+                int r = http_parse(&parser, buf, *len, ret);
+                if (r == 1)
+                        return 0;
+                if (r == -EMSGSIZE || r == -EFBIG)
+                        return -EMSGSIZE;
+                if (r < 0)
+                        return -EBADMSG;
+        }
+}
+
+/* The buffer may hold a transported ltk: wiped. */
 static int response_read(tls_conn_t *c, uint64_t deadline, http_msg_t *ret) {
         _cleanup_free_ uint8_t *buf = malloc(RESPONSE_BUF_MAX);
         if (!buf)
                 return -ENOMEM;
-        http_parser_t parser;
-        http_parser_init(&parser, HTTP_RESPONSE);
         size_t len = 0;
-        int r;
-        for (;;) {
-                size_t room = MIN((size_t) READ_STEP, RESPONSE_BUF_MAX - len);
-                if (room == 0) {
-                        r = -EMSGSIZE;
-                        break;
-                }
-                ssize_t n = tls_conn_read_until(c, buf + len, room, deadline);
-                if (n == 0) {
-                        /* Only reached while the parser wants more: a truncation. */
-                        r = len == 0 ? -ENODATA : -EPIPE;
-                        break;
-                }
-                if (n < 0) {
-                        r = (int) n;
-                        break;
-                }
-                len += (size_t) n;
-                r = http_parse(&parser, buf, len, ret);
-                if (r == 1) {
-                        r = 0;
-                        break;
-                }
-                if (r == -EMSGSIZE || r == -EFBIG) {
-                        r = -EMSGSIZE;
-                        break;
-                }
-                if (r < 0) {
-                        r = -EBADMSG;
-                        break;
-                }
-        }
+        int r = response_parse(c, deadline, buf, &len, ret);
         erase(buf, len);
         return r;
 }
@@ -231,9 +222,7 @@ int exchange_run(const exchange_spec_t *s, http_msg_t *ret, exchange_stage_t *re
                 r = response_read(c, s->deadline, ret);
         if (r >= 0)
                 *ret_stage = EXCHANGE_STAGE_NONE;
-        if (req) {
-                erase_free(req, req_len);
-        }
+        erase_free(req, req_len); /* NULL is fine */
         tls_conn_shutdown(c);
         tls_conn_free(c);
         return r;

@@ -17,16 +17,12 @@ static int fail(const char **ret_why, int r, const char *why) {
         return r;
 }
 
-static bool is_alpha(char c) {
-        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
-
 static bool is_digit(char c) {
         return c >= '0' && c <= '9';
 }
 
 static bool is_alnum(char c) {
-        return is_alpha(c) || is_digit(c);
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || is_digit(c);
 }
 
 static bool is_lower_hex(char c) {

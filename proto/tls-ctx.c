@@ -409,17 +409,14 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
         if (!version_valid(min) || !version_valid(max) || min > max)
                 return -EINVAL;
 
-        bool want_psk, want_cert;
+        bool want_psk = server ? cfg->psk_lookup != NULL : cfg->mode == TLS_MODE_PSK;
+        bool want_cert = server ? cfg->cert_file || cfg->key_file : cfg->mode == TLS_MODE_CERT;
         if (server) {
-                want_psk = cfg->psk_lookup != NULL;
-                want_cert = cfg->cert_file || cfg->key_file;
                 if (!want_psk && !want_cert)
                         return -EINVAL;
                 if (want_cert && (!cfg->cert_file || !cfg->key_file))
                         return -EINVAL;
-        } else if (cfg->mode == TLS_MODE_PSK) {
-                want_psk = true;
-                want_cert = false;
+        } else if (want_psk) {
                 if (!cfg->psk_identity || !cfg->psk)
                         return -EINVAL;
                 size_t n = strnlen(cfg->psk_identity, TLS_PSK_ID_MAX + 1);
@@ -427,9 +424,7 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
                         return -EINVAL;
                 if (cfg->psk_len < TLS_PSK_MIN || cfg->psk_len > TLS_PSK_MAX)
                         return -EINVAL;
-        } else if (cfg->mode == TLS_MODE_CERT) {
-                want_psk = false;
-                want_cert = true;
+        } else if (want_cert) {
                 if (!cfg->cert_file || !cfg->key_file || !cfg->ca_file)
                         return -EINVAL;
         } else

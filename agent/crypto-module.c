@@ -15,18 +15,13 @@ static const crypto_ops_t *loaded;
 static void *module_open(char *err, size_t err_size) {
         char exe[PATH_MAX], path[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        if (n > 0) {
-                exe[n] = 0;
-                char *slash = strrchr(exe, '/');
-                if (slash) {
-                        *slash = 0;
-                        if (snprintf(path, sizeof path, "%s/%s", exe, CRYPTO_MODULE_NAME) < (int) sizeof path &&
-                            access(path, F_OK) == 0)
-                                goto open;
-                }
-        }
-        snprintf(path, sizeof path, "%s/%s", MSCE_MODULE_DIR, CRYPTO_MODULE_NAME);
-open:;
+        exe[MAX(n, 0)] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash)
+                *slash = 0;
+        if (!slash || snprintf(path, sizeof path, "%s/%s", exe, CRYPTO_MODULE_NAME) >= (int) sizeof path ||
+            access(path, F_OK) < 0)
+                snprintf(path, sizeof path, "%s/%s", MSCE_MODULE_DIR, CRYPTO_MODULE_NAME);
         void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         if (!h)
                 snprintf(err, err_size, "cannot load the crypto module: %s", dlerror());

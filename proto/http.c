@@ -197,7 +197,7 @@ static int head_line(http_parser_t *p, const char *s, size_t n) {
         int r;
 
         if (p->n_lines == 0) {
-                if (p->kind == HTTP_REQUEST) /* the lengths are for msg_build() */
+                if (p->kind == HTTP_REQUEST) /* its lengths are for msg_build(), unused here */
                         return request_line_parse(s, n, &name_len, &vlen);
                 int status;
                 r = status_line_parse(s, n, &status);

@@ -526,7 +526,7 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
                         return -EINVAL;
                 if (cfg->ca_file && wolfSSL_CTX_load_verify_locations(t->ctx, cfg->ca_file, NULL) != WOLFSSL_SUCCESS)
                         return path_error(cfg->ca_file);
-                t->verify_peer = cfg->ca_file;
+                t->verify_peer = cfg->ca_file != NULL;
         }
 
         if (!server)

@@ -3,11 +3,8 @@
  * profile, LEDs, and the agent's own preflight. */
 #include "msce-config.h"
 
-#include <fcntl.h>
-#include <grp.h>
 #include <keyutils.h>
 #include <sys/timex.h>
-#include <sys/wait.h>
 
 #include "agent/credential.h"
 #include "agent/custody.h"
@@ -18,6 +15,7 @@
 #include "hw/tpm2.h"
 #include "keys/keyring.h"
 #include "keys/seal.h"
+#include "util/child.h"
 
 void check_clock(checker_t *c) {
         time_t now = time(NULL), built = (time_t) MSCE_BUILD_TIME;
@@ -38,49 +36,33 @@ void check_clock(checker_t *c) {
         check_report(c, L_OK, NULL, "clock: %s, synchronized", a);
 }
 
-/* In a child: become uid/gid with a fresh session keyring (so nothing of ours is possessed)
- * and read msce:ltk the way docs/cse-integration.md tells a CSE to. Returns the key's length
- * or a negative errno. The bytes are wiped and never leave the child. */
-static long key_read_as(uid_t uid, gid_t gid) {
-        int fds[2];
-        if (pipe2(fds, O_CLOEXEC) < 0)
+/* In a child run as the CSE's user, with a fresh session keyring (so nothing of ours is
+ * possessed): read msce:ltk the way docs/cse-integration.md tells a CSE to. The payload is the
+ * key's length; the bytes are wiped and never leave the child. */
+static int key_read(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
+        uint8_t buf[KEYRING_LTK_MAX + 1];
+        if (max < sizeof(long))
+                return -ENOBUFS;
+        if (keyctl_join_session_keyring(NULL) < 0 || keyctl_get_persistent((uid_t) -1, KEY_SPEC_SESSION_KEYRING) < 0)
                 return negative_errno();
-        pid_t pid = fork();
-        if (pid < 0) {
-                long r = negative_errno();
-                close(fds[0]);
-                close(fds[1]);
+        long ring = keyctl_search(KEY_SPEC_SESSION_KEYRING, "keyring", KEYRING_NAME, 0);
+        long key = ring < 0 ? -1 : keyctl_search((key_serial_t) ring, "user", KEYRING_PREFIX KEYRING_LTK, 0);
+        long len = key < 0 ? -1 : keyctl_read((key_serial_t) key, (char *) buf, sizeof buf);
+        int r = len < 0 ? negative_errno() : 0;
+        erase(buf, sizeof buf);
+        memcpy(out, &len, sizeof len);
+        *out_len = sizeof len;
+        return r;
+}
+
+/* The key's length, or a negative errno. */
+static long key_read_as(uid_t uid, gid_t gid) {
+        long len = -1;
+        size_t n = 0;
+        int r = child_run_as(uid, gid, key_read, NULL, (uint8_t *) &len, sizeof len, &n, 0);
+        if (r < 0)
                 return r;
-        }
-        if (pid == 0) {
-                long r;
-                uint8_t buf[KEYRING_LTK_MAX + 1];
-                close(fds[0]);
-                if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0 ||
-                    keyctl_join_session_keyring(NULL) < 0 ||
-                    keyctl_get_persistent((uid_t) -1, KEY_SPEC_SESSION_KEYRING) < 0)
-                        r = negative_errno();
-                else {
-                        long ring = keyctl_search(KEY_SPEC_SESSION_KEYRING, "keyring", KEYRING_NAME, 0);
-                        long key = ring < 0 ? -1 : keyctl_search((key_serial_t) ring, "user", KEYRING_PREFIX KEYRING_LTK, 0);
-                        r = key < 0 ? negative_errno() : keyctl_read((key_serial_t) key, (char *) buf, sizeof buf);
-                        if (r < 0)
-                                r = negative_errno();
-                        erase(buf, sizeof buf);
-                }
-                _exit(write(fds[1], &r, sizeof r) == sizeof r ? 0 : 1);
-        }
-        close(fds[1]);
-        long r = -EIO;
-        ssize_t n;
-        do
-                n = read(fds[0], &r, sizeof r);
-        while (n < 0 && errno == EINTR);
-        close(fds[0]);
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        return n == sizeof r ? r : -EIO;
+        return n == sizeof len && len >= 0 ? len : -EIO;
 }
 
 void check_service_user(checker_t *c, const agent_config_t *cfg) {

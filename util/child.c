@@ -2,6 +2,7 @@
 /* Work in a short-lived, less privileged child process (util/child.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
@@ -71,7 +72,13 @@ static void close_others(void) {
                 (void) close((int) fd);
 }
 
-static _Noreturn void child_main(int fd, pid_t parent, child_fn_t fn, void *userdata) {
+/* Who the child becomes before it runs fn (child_run_as()); NULL: it stays who the parent is. */
+typedef struct child_user {
+        uid_t uid;
+        gid_t gid;
+} child_user_t;
+
+static _Noreturn void child_main(int fd, pid_t parent, const child_user_t *as, child_fn_t fn, void *userdata) {
         /* The parent's descriptors go first: one of them holds the agent's state-directory lock,
          * which a child must not keep once its parent is gone (agent/custody.c). */
         if (fd != 3) {
@@ -80,6 +87,10 @@ static _Noreturn void child_main(int fd, pid_t parent, child_fn_t fn, void *user
                 fd = 3;
         }
         close_others();
+        /* before PR_SET_PDEATHSIG, which a change of credentials clears */
+        if (as && (setgroups(0, NULL) < 0 || setresgid(as->gid, as->gid, as->gid) < 0 ||
+                   setresuid(as->uid, as->uid, as->uid) < 0))
+                _exit(EXIT_FAILURE);
         if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
                 _exit(EXIT_FAILURE);
         sigset_t none;
@@ -103,7 +114,7 @@ static _Noreturn void child_main(int fd, pid_t parent, child_fn_t fn, void *user
         _exit(n == (ssize_t) (sizeof h + len) ? EXIT_SUCCESS : EXIT_FAILURE);
 }
 
-int child_spawn(child_fn_t fn, void *userdata, child_t *ret) {
+static int spawn(const child_user_t *as, child_fn_t fn, void *userdata, child_t *ret) {
         if (!fn || !ret)
                 return -EINVAL;
         int sv[2];
@@ -122,7 +133,7 @@ int child_spawn(child_fn_t fn, void *userdata, child_t *ret) {
         }
         if (pid == 0) {
                 close(sv[0]);
-                child_main(sv[1], parent, fn, userdata);
+                child_main(sv[1], parent, as, fn, userdata);
         }
         close(sv[1]);
         int fl = fcntl(sv[0], F_GETFL);
@@ -134,6 +145,10 @@ int child_spawn(child_fn_t fn, void *userdata, child_t *ret) {
         }
         *ret = (child_t) { .pid = pid, .fd = sv[0], .status = 0 };
         return 0;
+}
+
+int child_spawn(child_fn_t fn, void *userdata, child_t *ret) {
+        return spawn(NULL, fn, userdata, ret);
 }
 
 static void reap(child_t *c) {
@@ -201,9 +216,10 @@ void child_describe(const child_t *c, char *buf, size_t size) {
                 snprintf(buf, size, "ended");
 }
 
-int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_t *ret_len, unsigned timeout_ms) {
+static int run(const child_user_t *as, child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_t *ret_len,
+               unsigned timeout_ms) {
         child_t c = CHILD_NULL;
-        int r = child_spawn(fn, userdata, &c);
+        int r = spawn(as, fn, userdata, &c);
         if (r < 0)
                 return r;
         /* in usec: a deadline in whole ms would expire up to 1 ms early */
@@ -231,6 +247,15 @@ int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_
                         return r;
                 }
         }
+}
+
+int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_t *ret_len, unsigned timeout_ms) {
+        return run(NULL, fn, userdata, payload, max, ret_len, timeout_ms);
+}
+
+int child_run_as(uid_t uid, gid_t gid, child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_t *ret_len,
+                 unsigned timeout_ms) {
+        return run(&(child_user_t) { .uid = uid, .gid = gid }, fn, userdata, payload, max, ret_len, timeout_ms);
 }
 
 /* ---- on an event loop ---- */

@@ -53,6 +53,12 @@ void child_describe(const child_t *c, char *buf, size_t size);
  * -ETIMEDOUT (the child killed) when timeout_ms (0: none) passed first. */
 int child_run(child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_t *ret_len, unsigned timeout_ms);
 
+/* child_run(), the child first becoming uid and gid (no supplementary groups), for work done
+ * as another user would do it. Needs the rights to switch (root); the child exits without a
+ * reply (-ECHILD) when it cannot. */
+int child_run_as(uid_t uid, gid_t gid, child_fn_t fn, void *userdata, uint8_t *payload, size_t max, size_t *ret_len,
+                 unsigned timeout_ms);
+
 /* A child watched on an sd-event loop, for a caller that must not block. done runs once, from
  * the loop: r is 0 with the reply (result, and the payload, valid during the call only, wiped
  * after), -ECHILD or -EMSGSIZE as child_collect() says, -ETIMEDOUT when timeout_usec passed

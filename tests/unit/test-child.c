@@ -434,6 +434,49 @@ Test(child, no_new_privs_and_caps_dropped) {
         cr_assert_eq(after.no_new_privs, parent.no_new_privs);
 }
 
+typedef struct ids_report {
+        uid_t ruid, euid, suid;
+        gid_t rgid, egid, sgid;
+        int n_groups;
+        status_report_t status;
+} ids_report_t;
+
+static int fn_ids(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
+        ids_report_t rep = { .n_groups = getgroups(0, NULL) };
+        if (getresuid(&rep.ruid, &rep.euid, &rep.suid) < 0 || getresgid(&rep.rgid, &rep.egid, &rep.sgid) < 0)
+                return -errno;
+        int r = status_read(&rep.status);
+        if (r < 0)
+                return r;
+        memcpy(out, &rep, sizeof rep);
+        *out_len = sizeof rep;
+        return 0;
+}
+
+/* child_run_as(): the child is the user through and through (real, effective and saved IDs, no
+ * supplementary group of root's) and holds no capability; the parent stays root. */
+Test(child, run_as_another_user) {
+        if (geteuid() != 0)
+                cr_skip_test("switching users needs root");
+        const uid_t uid = 65534 - 17; /* no account needed: the IDs are only numbers to the kernel */
+        const gid_t gid = 65534 - 19;
+        ids_report_t rep;
+        size_t len = 0;
+        cr_assert_eq(child_run_as(uid, gid, fn_ids, NULL, (uint8_t *) &rep, sizeof rep, &len, 0), 0);
+        cr_assert_eq(len, sizeof rep);
+        cr_assert(rep.ruid == uid && rep.euid == uid && rep.suid == uid, "uids %u %u %u", (unsigned) rep.ruid,
+                  (unsigned) rep.euid, (unsigned) rep.suid);
+        cr_assert(rep.rgid == gid && rep.egid == gid && rep.sgid == gid, "gids %u %u %u", (unsigned) rep.rgid,
+                  (unsigned) rep.egid, (unsigned) rep.sgid);
+        cr_assert_eq(rep.n_groups, 0);
+        cr_assert_eq(rep.status.found, 63);
+        cr_assert_eq(rep.status.eff | rep.status.prm | rep.status.amb, 0, "CapEff %llx CapPrm %llx",
+                     (unsigned long long) rep.status.eff, (unsigned long long) rep.status.prm);
+        cr_assert_eq(rep.status.no_new_privs, 1);
+        cr_assert_eq(geteuid(), 0);
+        cr_assert_eq(getegid(), 0);
+}
+
 /* The intermediate process spawns a child that marks itself running and sleeps, hands its
  * pid up, and exits; as a subreaper this test process inherits the orphan and can see how it
  * died: by the SIGKILL of PR_SET_PDEATHSIG. */

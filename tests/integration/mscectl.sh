@@ -242,6 +242,23 @@ if [ $ROOT = 1 ]; then
                         ok "check after enrolment: the CSE user reads its key; the sealed profile opens" ||
                         not_ok "check keys: findings"
         fi
+        # A key its user may not read (read and search taken from possessor and user, as a
+        # possessed key stays readable while searchable), behind the agent's back: check reads
+        # it as the CSE would and fails.
+        keyctl session - sh -c 'r=$(keyctl get_persistent @s "$1") && r=$(keyctl search "$r" keyring msce) &&
+                k=$(keyctl search "$r" user msce:ltk) && p=$(keyctl rdescribe "$k" | cut -d";" -f4) &&
+                keyctl setperm "$k" $((0x$p & ~0x0a0a0000))' sh "$(id -u $CSE_USER)" ||
+                not_ok "cannot take the read permission of msce:ltk"
+        if ctl_run 1 --config "$T/good.conf" check --no-network --agent-user root; then
+                out_has "^FAIL  keys: [0-9]+ filed, but $CSE_USER cannot read msce:ltk: Permission denied$" &&
+                        ok "check: a key its user may not read: FAIL" || not_ok "check unreadable key: findings"
+        fi
+        # the fix it gives: the agent files the keys again
+        keyctl session - "$AGENT" --once --config "$T/good.conf" > "$T/agent.out" 2>&1 &&
+                ctl_run 0 --config "$T/good.conf" check --no-network --agent-user root &&
+                out_has "^OK    keys: 2 filed; $CSE_USER reads msce:ltk \(32 bytes\)$" &&
+                ok "check: after the agent ran again, the CSE user reads its key" ||
+                not_ok "the agent run again did not give the CSE user its key back ($(tail -n 3 "$T/agent.out"))"
         # mscectl check must not leave the CSE's keyring linked into the caller's session (the
         # agent ran in sessions of its own).
         keyctl show @s > "$T/session.after" 2>&1

@@ -133,24 +133,15 @@ static int check_psk_file(ini_t *ini, size_t k, const char *path, secret_flags_t
                 return ini_fail_key(ini, -EINVAL, k, "%s is too large (the Kpm is 16..64 bytes as hex)", path);
         if (r < 0)
                 return ini_fail_key(ini, r, k, "%s %s", path, file_error(r));
-        size_t len = sec.len;
-        if (len > 0 && sec.data[len - 1] == '\n')
-                len--;
-        if (len > 0 && sec.data[len - 1] == '\r')
-                len--;
-        if (len / 2 > MSG_KEY_MAX)
-                return ini_fail_key(ini, -EINVAL, k, "%s: the Kpm is longer than %u bytes", path, MSG_KEY_MAX);
-        char hex[PSK_FILE_MAX + 1];
-        uint8_t key[MSG_KEY_MAX];
+        /* as the agent reads it (secret_hex_file_read()), telling the reasons apart */
+        uint8_t key[MSG_KEY_MAX + 1]; /* one more: a longer Kpm is told apart */
         size_t klen = 0;
-        memcpy(hex, sec.data, len);
-        hex[len] = 0;
-        /* hex_decode stops at a NUL: refuse one rather than decode a shorter key. */
-        r = memchr(hex, 0, len) ? -EINVAL : hex_decode(hex, key, sizeof key, &klen);
-        erase(hex, sizeof hex);
+        r = hex_key_parse((const char *) sec.data, sec.len, 1, sizeof key, key, &klen);
         erase(key, sizeof key);
-        if (r < 0)
+        if (r < 0 && r != -ENODATA)
                 return ini_fail_key(ini, -EINVAL, k, "%s does not hold the Kpm as hex", path);
+        if (klen > MSG_KEY_MAX)
+                return ini_fail_key(ini, -EINVAL, k, "%s: the Kpm is longer than %u bytes", path, MSG_KEY_MAX);
         if (klen < MSG_KEY_MIN)
                 return ini_fail_key(ini, -EINVAL, k, "%s: the Kpm is %zu bytes, at least %u are needed", path, klen,
                                     MSG_KEY_MIN);

@@ -430,6 +430,37 @@ Test(config, error_psk_file_mode) {
                     "@DIR@/agent.conf:6: [mef] psk_file: @DIR@/kpm.hex is readable by group or others (chmod 0600)");
 }
 
+/* The check accepts exactly the Kpm files the agent's reader (secret_hex_file_read()) does: it
+ * once took one line end at most, where the reader takes any number. */
+Test(config, psk_file_check_agrees_with_reader) {
+        static const char *const contents[] = {
+                KPM_HEX, KPM_HEX "\n", KPM_HEX "\r\n", KPM_HEX "\n\n", KPM_HEX "\r\n\r\n", KPM_HEX "\n\r",
+                KPM_HEX " \n", " " KPM_HEX, KPM_HEX "\n" KPM_HEX, "\n", "\r\n", KPM_HEX "0\n",
+                "00112233445566778899aabbccddeeff", "00112233445566778899aabbccddee\n",
+                "0011223344556677889900112233445566778899001122334455667788990011223344556677889900112233445566"
+                "7788990011223344556677889900112233\n", /* 64 bytes */
+                "0011223344556677889900112233445566778899001122334455667788990011223344556677889900112233445566"
+                "778899001122334455667788990011223344\n", /* 65 */
+        };
+        char conf[PATH_MAX], kpm[PATH_MAX], err[1024];
+        write_file("agent.conf", BASE, 0644, conf);
+        size_t accepted = 0;
+        for (size_t i = 0; i < ELEMENTSOF(contents); i++) {
+                write_file("kpm.hex", contents[i], 0600, kpm);
+                uint8_t key[MSG_KEY_MAX];
+                size_t len = 0;
+                bool read = secret_hex_file_read(kpm, MSG_KEY_MIN, MSG_KEY_MAX, key, &len) == 0;
+                agent_config_t c;
+                int r = agent_config_load(conf, &c, err, sizeof err);
+                if (r == 0)
+                        agent_config_done(&c);
+                cr_assert_eq(r == 0, read, "content %zu: the check says %d (%s), the reader %s", i, r, err,
+                             read ? "reads it" : "refuses it");
+                accepted += read;
+        }
+        cr_assert_eq(accepted, 8);
+}
+
 Test(config, error_psk_file_content) {
         write_file("kpm.hex", "00112233445566778899aabbccddee\n", 0600, NULL); /* 15 bytes */
         check_error(BASE, -EINVAL, "@DIR@/agent.conf:6: [mef] psk_file: @DIR@/kpm.hex: the Kpm is 15 bytes, at least 16 are needed");

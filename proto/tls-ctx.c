@@ -316,52 +316,25 @@ static int ctx_set_ciphers_probe(tls_ctx_t *t, tls_version_t min, tls_version_t 
 }
 
 /* The validated list depends only on the library and these inputs: probing builds a context
- * and a connection, so it is done once per combination and process, not per context. */
-typedef struct cipher_cache_entry {
-        bool valid, server, psk, cert;
-        tls_version_t min, max;
-        char ciphers[sizeof(((tls_ctx_t *) NULL)->ciphers)];
-} cipher_cache_entry_t;
-
-static cipher_cache_entry_t cipher_cache[16];
+ * and a connection, so it is done once per combination and process, not per context. One entry
+ * per combination; an empty one is not probed yet (a probed list is never empty). */
+static char cipher_cache[32][sizeof(((tls_ctx_t *) NULL)->ciphers)];
 static pthread_mutex_t cipher_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static bool cipher_cache_match(const cipher_cache_entry_t *e, const tls_ctx_t *t, tls_version_t min,
-                               tls_version_t max) {
-        return e->valid && e->server == t->server && e->psk == t->psk && e->cert == t->cert && e->min == min &&
-               e->max == max;
-}
-
 static int ctx_set_ciphers(tls_ctx_t *t, tls_version_t min, tls_version_t max) {
-        bool hit = false;
+        char *cached = cipher_cache[t->server | t->psk << 1 | t->cert << 2 | (min == TLS_VERSION_1_3) << 3 |
+                                    (max == TLS_VERSION_1_3) << 4];
         pthread_mutex_lock(&cipher_cache_lock);
-        for (size_t i = 0; i < ELEMENTSOF(cipher_cache) && !hit; i++)
-                if (cipher_cache_match(&cipher_cache[i], t, min, max)) {
-                        memcpy(t->ciphers, cipher_cache[i].ciphers, sizeof t->ciphers);
-                        hit = true;
-                }
+        memcpy(t->ciphers, cached, sizeof t->ciphers);
         pthread_mutex_unlock(&cipher_cache_lock);
-        if (hit)
+        if (t->ciphers[0])
                 return ctx_set_suites(t->ctx, t->ciphers);
 
-        t->ciphers[0] = 0;
         int r = ctx_set_ciphers_probe(t, min, max);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&cipher_cache_lock);
-        for (size_t i = 0; i < ELEMENTSOF(cipher_cache); i++) {
-                cipher_cache_entry_t *e = &cipher_cache[i];
-                if (cipher_cache_match(e, t, min, max))
-                        break; /* another thread was first */
-                if (!e->valid) {
-                        *e = (cipher_cache_entry_t) {
-                                .valid = true, .server = t->server, .psk = t->psk, .cert = t->cert,
-                                .min = min, .max = max,
-                        };
-                        memcpy(e->ciphers, t->ciphers, sizeof e->ciphers);
-                        break;
-                }
-        }
+        memcpy(cached, t->ciphers, sizeof t->ciphers); /* the same list if another thread was first */
         pthread_mutex_unlock(&cipher_cache_lock);
         return 0;
 }

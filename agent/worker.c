@@ -140,24 +140,18 @@ static void on_child(child_watch_t *watch, int r, int result, const uint8_t *pay
         /* No usable reply: a transient failure of its own. */
         w->info = (exchange_info_t) {};
         failure_t *f = &w->info.failure;
+        const char *what = r == -EBADMSG     ? "the exchange process sent a malformed result"
+                           : r == -ETIMEDOUT ? "the exchange process did not finish in time and was stopped"
+                           : r == -ENOMEM    ? "out of memory reading the exchange's result"
+                                             : NULL;
         char why[96];
-        switch (r) {
-        case -EBADMSG:
-                failure_set(f, OUTCOME_TRANSIENT, r, "%s", "the exchange process sent a malformed result");
-                break;
-        case -ECHILD:
+        if (r == -ECHILD) {
                 child_watch_describe(watch, why, sizeof why);
                 failure_set(f, OUTCOME_TRANSIENT, r, "the exchange process %s without a result", why);
-                break;
-        case -ETIMEDOUT:
-                failure_set(f, OUTCOME_TRANSIENT, r, "%s", "the exchange process did not finish in time and was stopped");
-                break;
-        case -ENOMEM:
-                failure_set(f, OUTCOME_TRANSIENT, r, "%s", "out of memory reading the exchange's result");
-                break;
-        default:
+        } else if (what)
+                failure_set(f, OUTCOME_TRANSIENT, r, "%s", what);
+        else
                 failure_set(f, OUTCOME_TRANSIENT, r, "the exchange process sent a malformed result (%s)", strerror(-r));
-        }
         w->done(w, r, w->userdata); /* last: may free w */
 }
 

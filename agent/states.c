@@ -185,14 +185,10 @@ static void go_ready(manager_t *m) {
 
 /* ---- ENROL ---- */
 
-static bool error_is_unreachable(int r) {
-        return r == -ECONNREFUSED || r == -EHOSTUNREACH || r == -ENETUNREACH || r == -ETIMEDOUT ||
-               r == -ECONNRESET || r == -ECONNABORTED;
-}
-
 /* A transient network failure by where it happened, for STATUS; NULL for other failures. */
 static const char *network_failure(int r, const exchange_info_t *info) {
-        if (!error_is_unreachable(r))
+        if (r != -ECONNREFUSED && r != -EHOSTUNREACH && r != -ENETUNREACH && r != -ETIMEDOUT && r != -ECONNRESET &&
+            r != -ECONNABORTED)
                 return NULL;
         switch (info->stage) {
         case EXCHANGE_STAGE_TLS:

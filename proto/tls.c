@@ -243,15 +243,11 @@ static bool conn_peer_leaf(tls_conn_t *c, const unsigned char **ret_der, int *re
         return true;
 }
 
-static bool conn_is_tls13(tls_conn_t *c) {
-        const char *v = wolfSSL_get_version(c->ssl);
-        return v && streq(v, "TLSv1.3");
-}
-
 /* Which authentication the finished handshake used, checked against what we require. */
 static int conn_post_handshake(tls_conn_t *c) {
         tls_ctx_t *t = c->ctx;
-        bool tls13 = conn_is_tls13(c);
+        const char *version = wolfSSL_get_version(c->ssl);
+        bool tls13 = version && streq(version, "TLSv1.3");
         const char *cipher = wolfSSL_get_cipher_name(c->ssl);
         if (!cipher || !tls_in_list(t->ciphers, cipher))
                 return -EPROTO;

@@ -18,7 +18,6 @@
 #define IDS_TARGET_ID_MAX 255
 #define IDS_HOST_MAX 253       /* RFC 1035 text form without the final dot */
 #define IDS_REL_ID_MAX 64      /* the hex relative part of a KeID or kpsaID (ours: 32) */
-#define IDS_KPSA_N_MAX 999     /* the ".<n>" of a kpsaID */
 #define IDS_KE_ID_MAX 300      /* in all (ours: 32 + 1 + the MEF's FQDN) */
 #define IDS_KPSA_ID_MAX 300
 #define IDS_CSE_BASE_MAX 1024

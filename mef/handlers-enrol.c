@@ -40,7 +40,7 @@ int handler_enrol(const exchange_t *ex, mef_response_t *ret) {
 
         r = handler_peer_node(ex, &node);
         if (r == -ENOENT)
-                return handler_fail(ex, origin, ret, 403, 4103, MSG_HINT_NOT_ENROLEE ": peer is not an enrolee node");
+                return handler_not_enrolee(ex, origin, ret);
         if (r < 0)
                 return handler_fail_internal(ex, origin, ret, r, "node lookup");
 
@@ -165,8 +165,7 @@ int handler_enrol(const exchange_t *ex, mef_response_t *ret) {
                 if (q == 0 && now.state == NODE_REVOKED)
                         return fail_revoked(ex, node.node_id, ret);
                 if (q == -ENOENT) /* as a request after the removal is answered */
-                        return handler_fail(ex, node.node_id, ret, 403, 4103,
-                                            MSG_HINT_NOT_ENROLEE ": peer is not an enrolee node (removed)");
+                        return handler_not_enrolee(ex, node.node_id, ret);
                 return handler_fail_internal(ex, e.ke_id, ret, r, "storing the enrolment");
         }
         snprintf(resp.node_id, sizeof resp.node_id, "%s", node.node_id);

@@ -127,6 +127,10 @@ int handler_unknown_keid(const exchange_t *ex, const char *ke_id, mef_response_t
         return handler_fail(ex, ke_id, ret, 404, 4004, "unknown KeID (%s)", why);
 }
 
+int handler_not_enrolee(const exchange_t *ex, const char *subject, mef_response_t *ret) {
+        return handler_fail(ex, subject, ret, 403, 4103, MSG_HINT_NOT_ENROLEE ": peer is not an enrolee node");
+}
+
 const char *handler_enrolment_unusable(const store_enrolment_t *e, time_t now) {
         if (e->state != ENROLMENT_ACTIVE)
                 return enrolment_state_to_string(e->state);

@@ -8,8 +8,7 @@ static int peer_enrolment(const exchange_t *ex, const route_t *rt, store_node_t 
                           mef_response_t *ret) {
         int r = handler_peer_node(ex, node);
         if (r == -ENOENT)
-                return handler_fail(ex, rt->ke_id, ret, 403, 4103,
-                                    MSG_HINT_NOT_ENROLEE ": peer is not an enrolee node");
+                return handler_not_enrolee(ex, rt->ke_id, ret);
         if (r < 0)
                 return handler_fail_internal(ex, rt->ke_id, ret, r, "node lookup");
         r = handler_node_enrolment(ex, node, rt->ke_id, e);

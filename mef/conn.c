@@ -339,11 +339,21 @@ static int conn_identify(conn_t *c) {
         return 1;
 }
 
+/* CONN_STORE leaves the socket watched: a client waits for its answer in silence, and the
+ * epoll_ctl() pair of turning it off and on again would cost each request two system calls.
+ * One that stirs meanwhile is turned off then (on_conn_io). CONN_AHEAD has the ClientHello
+ * peeked, not read: the socket is readable, off at once. */
+static void conn_io_off(conn_t *c) {
+        /* TLS holds what the client may still send: read it after the answer. */
+        if (sd_event_source_set_enabled(c->io, SD_EVENT_OFF) < 0)
+                conn_free(c);
+}
+
 static void conn_wait(conn_t *c) {
-        if (c->phase == CONN_STORE || c->phase == CONN_AHEAD) {
-                /* TLS holds what the client may still send: read it after the answer. */
-                if (sd_event_source_set_enabled(c->io, SD_EVENT_OFF) < 0)
-                        conn_free(c);
+        if (c->phase == CONN_STORE)
+                return;
+        if (c->phase == CONN_AHEAD) {
+                conn_io_off(c);
                 return;
         }
         uint32_t events = EPOLLIN;
@@ -453,7 +463,11 @@ static void conn_step(conn_t *c) {
 }
 
 static int on_conn_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
-        conn_step(userdata);
+        conn_t *c = userdata;
+        if (c->phase == CONN_STORE)
+                conn_io_off(c);
+        else
+                conn_step(c);
         return 0;
 }
 

@@ -427,6 +427,11 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
                 return -ENOMEM;
         wolfSSL_CTX_SetIORecv(t->ctx, io_recv);
         wolfSSL_CTX_SetIOSend(t->ctx, io_send);
+        /* Every socket here is non-blocking and waited on by a loop: a read that would block
+         * is said at once. Debian builds wolfSSL with OPENSSL_COMPATIBLE_DEFAULTS, whose
+         * SSL_MODE_AUTO_RETRY made every would-block read of a handshake call recv() 11 times
+         * in a row (WOLFSSL_MODE_AUTO_RETRY_ATTEMPTS). */
+        (void) wolfSSL_CTX_clear_mode(t->ctx, SSL_MODE_AUTO_RETRY);
         /* X25519 first, P-256 second (so that P-256-only peers still work, through a
          * HelloRetryRequest in TLS 1.3); a client sends an X25519 key share only
          * (tls_conn_new_client): P-256 is slow and memory hungry in this build. TLS 1.2 psk:

@@ -14,5 +14,6 @@ static inline WOLFSSL_CTX *bench_tls_ctx(WOLFSSL_METHOD *method, const char *sui
                 wolfSSL_CTX_free(ctx);
                 return NULL;
         }
+        (void) wolfSSL_CTX_clear_mode(ctx, SSL_MODE_AUTO_RETRY); /* as proto/tls-ctx.c */
         return ctx;
 }

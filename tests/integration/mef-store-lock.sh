@@ -4,6 +4,7 @@
 #  - an enrolment is answered 503 with Retry-After once [store] busy_timeout has passed, and
 #    nothing of it is stored;
 #  - meanwhile another connection's TLS handshake (and its 403 answer) completes;
+#  - a client that closes while its request waits does not keep the loop busy;
 #  - once the lock is gone the next enrolment succeeds, with the same MEF process.
 # Usage: mef-store-lock.sh PATH/TO/msce-mef (TAP). Skipped without openssl or python3.
 set -euo pipefail
@@ -78,6 +79,22 @@ for i in 1 2 3; do
         [ "$(http_status < "$T/out")" = 503 ] || fail "queued enrol $i: not 503"
 done
 ok "3 more enrolments queued behind it (one store thread): 503 + Retry-After, all within $((t4 - t0)) ms"
+
+# A client that sends its enrolment and closes at once: its socket turns readable (close_notify,
+# FIN) while the request waits for the store. The loop must turn it off then, not be woken by
+# it again and again until the answer: msce-mef's CPU time across the wait stays well under the
+# wall time it took (a spinning loop takes all of it).
+socks() { find "/proc/$MEF_PID/fd" -lname 'socket:*' 2> /dev/null | wc -l; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$MEF_PID/stat"; }
+socks_back() { [ "$(socks)" -le "$s0" ]; }
+s0=$(socks) c0=$(cpu_ticks) t5=$(ms)
+psk_exchange "$kpm" kpm-lock-1 1.3 -no_ign_eof < "$T/enrol.req" > "$T/closed.out"
+grep -Eq 'Protocol *: TLSv1.3|^(New|Reused), TLSv1.3' "$T/closed.out" || fail "handshake of the closing client"
+wait_for 30 socks_back || fail "the closed client's connection is still open: $(socks) sockets, $s0 before"
+c1=$(cpu_ticks) t6=$(ms)
+used_ms=$(((c1 - c0) * 1000 / $(getconf CLK_TCK)))
+[ $((used_ms * 2)) -lt $((t6 - t5)) ] || fail "msce-mef used $used_ms ms of CPU in $((t6 - t5)) ms"
+ok "a client gone while its request waits: closed, $used_ms ms of CPU in $((t6 - t5)) ms"
 
 exec 3>&-
 wait "$lock_pid" || fail "the lock holder failed"

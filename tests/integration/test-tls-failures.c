@@ -2,6 +2,8 @@
 /* proto/tls end to end: failed handshakes, configuration errors, TCP and deadlines. */
 #include "tests/integration/tls-peers.h"
 
+#include <dlfcn.h>
+
 /* ---- failures ---- */
 
 Test(tls, wrong_psk) {
@@ -300,6 +302,54 @@ Test(tls, bytes_received) {
         cr_assert_eq(tls_conn_bytes_received(NULL), 0);
         tls_conn_free(c);
         tls_ctx_free(ctx);
+}
+
+/* recv() on one socket returning "would block", counted; every call goes on to the real one. */
+static int counted_fd = -1;
+static unsigned would_block;
+
+ssize_t recv(int fd, void *buf, size_t n, int flags) {
+        static ssize_t (*real)(int, void *, size_t, int);
+        if (!real)
+                real = (ssize_t (*)(int, void *, size_t, int)) dlsym(RTLD_NEXT, "recv");
+        ssize_t r = real(fd, buf, n, flags);
+        if (fd == counted_fd && r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                would_block++;
+        return r;
+}
+
+static unsigned would_block_in_step(tls_conn_t *c, int fd) {
+        counted_fd = fd;
+        would_block = 0;
+        cr_assert_eq(tls_conn_handshake(c), -EAGAIN);
+        counted_fd = -1;
+        return would_block;
+}
+
+/* A handshake step with nothing to read asks the socket once, on either side: Debian's
+ * wolfSSL turns on SSL_MODE_AUTO_RETRY, which asked 11 times in a row. */
+Test(tls, would_block_asked_once) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_close_ int lfd = listen_connected(&fd);
+        _cleanup_close_ int afd = accept_one(lfd);
+        cr_assert_geq(afd, 0);
+        _cleanup_(tls_ctx_freep) tls_ctx_t *sctx = NULL, *cctx = NULL;
+        tls_config_t scfg = psk_server(0, 0), ccfg = psk_client(0, 0);
+        cr_assert_eq(tls_ctx_new_server(&scfg, &sctx), 0);
+        cr_assert_eq(tls_ctx_new_client(&ccfg, &cctx), 0);
+        _cleanup_(tls_conn_freep) tls_conn_t *s = NULL, *c = NULL;
+        cr_assert_eq(tls_conn_new_server(sctx, afd, &s), 0);
+        cr_assert_eq(tls_conn_new_client(cctx, fd, "mef.test", &c), 0);
+
+        unsigned n = would_block_in_step(s, afd);
+        cr_assert_eq(n, 1, "server, no ClientHello yet: asked %u times", n);
+        n = would_block_in_step(c, fd);
+        cr_assert_eq(n, 1, "client, ClientHello sent, no answer yet: asked %u times", n);
+        struct pollfd pfd = { .fd = afd, .events = POLLIN };
+        cr_assert_eq(poll(&pfd, 1, (int) (TIMEOUT_USEC / 1000)), 1);
+        n = would_block_in_step(s, afd);
+        cr_assert_eq(n, 1, "server, its flight sent, no Finished yet: asked %u times", n);
+        cr_assert_eq(tls_conn_bytes_received(s) > 0, true);
 }
 
 /* Peer closes mid-handshake: no SIGPIPE, an errno. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Jobs go from the loop to the threads through `queued` (bounded), and back through `finished`
- * and the eventfd. One mutex guards both lists: jobs are few and short next to a store call. */
+ * and the eventfd. One mutex guards both lists: jobs are few and short next to a store call.
+ * The threads are woken once the loop has nothing else ready (on_kick), not at each job. */
 #include <pthread.h>
 #include <sched.h>
 #include <sys/epoll.h>
@@ -29,6 +30,7 @@ struct store_queue {
         bool stopping;
         int efd;
         sd_event_source *source;
+        sd_event_source *kick; /* wakes the threads once the loop has read what is ready */
         worker_t *workers;
         unsigned n_workers;
 };
@@ -182,6 +184,17 @@ static void jobs_done(store_job_t *j, int override) {
         }
 }
 
+/* The loop has dispatched everything that was ready (an idle-priority defer source): the jobs
+ * it queued meanwhile go to the threads together, as one batch on SQLite, with one wake-up. */
+static int on_kick(sd_event_source *src, void *userdata) {
+        store_queue_t *q = userdata;
+        pthread_mutex_lock(&q->lock);
+        for (unsigned i = 0; i < MIN(q->n_queued, q->n_workers); i++)
+                pthread_cond_signal(&q->wake);
+        pthread_mutex_unlock(&q->lock);
+        return 0;
+}
+
 static int on_finished(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         store_queue_t *q = userdata;
         uint64_t n;
@@ -228,6 +241,12 @@ int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, 
         }
         if (r >= 0)
                 r = sd_event_add_io(event, &q->source, q->efd, EPOLLIN, on_finished, q);
+        if (r >= 0)
+                r = sd_event_add_defer(event, &q->kick, on_kick, q);
+        if (r >= 0)
+                r = sd_event_source_set_priority(q->kick, SD_EVENT_PRIORITY_IDLE);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(q->kick, SD_EVENT_OFF);
         for (unsigned i = 0; r >= 0 && i < q->n_workers; i++) {
                 r = -pthread_create(&q->workers[i].thread, NULL, worker_main, &q->workers[i]);
                 q->workers[i].started = r >= 0;
@@ -255,6 +274,7 @@ store_queue_t *store_queue_free(store_queue_t *q) {
         jobs_done(list_take_all(&q->finished, &q->finished_tail), 0);
         jobs_done(list_take_all(&q->queued, &q->queued_tail), -ECANCELED);
         q->source = sd_event_source_disable_unref(q->source);
+        q->kick = sd_event_source_disable_unref(q->kick);
         if (q->efd >= 0)
                 close(q->efd);
         pthread_cond_destroy(&q->wake);
@@ -273,7 +293,9 @@ int store_queue_submit(store_queue_t *q, store_job_t *j) {
         }
         list_append(&q->queued_tail, j);
         q->n_queued++;
-        pthread_cond_signal(&q->wake);
+        /* the threads are woken by on_kick(), or at once when it cannot be armed */
+        if (sd_event_source_set_enabled(q->kick, SD_EVENT_ONESHOT) < 0)
+                pthread_cond_signal(&q->wake);
         pthread_mutex_unlock(&q->lock);
         return 0;
 }

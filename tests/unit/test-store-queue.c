@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* mef/store-queue.c: jobs run on the store threads and come back through the event loop; the
  * queue is bounded; a job no thread has started can be taken back; one waiting past its
- * deadline is not run; the jobs a thread finds queued share one transaction (group commit). */
+ * deadline is not run; the jobs a thread finds queued share one transaction (group commit),
+ * and so do those queued in one loop iteration. */
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <pthread.h>
@@ -129,8 +130,7 @@ static store_queue_t *queue_busy(unsigned max_queued, test_job_t *a) {
         store_queue_t *q = NULL;
         cr_assert_eq(store_queue_new(event, &cfg, 1, max_queued, 1000, &q), 0);
         cr_assert_eq(job_submit(q, a, 0), 0);
-        while (!atomic_load(&a->running)) /* the only thread has it */
-                usleep(1000);
+        LOOP_UNTIL(event, atomic_load(&a->running)); /* the only thread has it */
         return q;
 }
 
@@ -201,6 +201,25 @@ Test(store_queue, queued_jobs_share_one_commit) {
         store_queue_free(q);
 }
 
+/* The thread is woken once the loop has dispatched what was ready, not at each job: jobs
+ * queued in one loop iteration share one commit even with the thread idle. */
+Test(store_queue, one_iteration_one_commit) {
+        test_job_t a, b, c;
+        store_queue_t *q = NULL;
+        cr_assert_eq(store_queue_new(event, &cfg, 1, 8, 1000, &q), 0);
+        job_submit_kind(q, &a, JOB_AUDIT, "a", 0);
+        job_submit_kind(q, &b, JOB_AUDIT, "b", 0);
+        job_submit_kind(q, &c, JOB_AUDIT, "c", 0);
+        cr_assert_eq(a.ran + b.ran + c.ran, 0, "nothing run before the loop went on");
+        LOOP_UNTIL(event, a.done && b.done && c.done);
+        cr_assert(a.batched && b.batched && c.batched, "a, b and c ran in one batch");
+        cr_assert(a.result == 0 && b.result == 0 && c.result == 0);
+        char got[8];
+        audit_subjects(got, sizeof got);
+        cr_assert_str_eq(got, "abc");
+        store_queue_free(q);
+}
+
 Test(store_queue, abandoned_batch_fails_its_jobs) {
         test_job_t a, b, c, d, e;
         store_queue_t *q = queue_busy(8, &a);
@@ -234,8 +253,7 @@ Test(store_queue, locked_batch_keeps_each_deadline) {
         cr_assert_eq(store_queue_new(event, &cfg, 1, 8, 1000, &q), 0);
         a = (test_job_t) { .job = { .run = job_run, .done = job_done }, .kind = JOB_NOTHING };
         cr_assert_eq(store_queue_submit(q, &a.job), 0);
-        while (!atomic_load(&a.running))
-                usleep(1000);
+        LOOP_UNTIL(event, atomic_load(&a.running));
         job_submit_kind(q, &b, JOB_AUDIT, "b", now_usec() + 300 * USEC_PER_MSEC);
         job_submit_kind(q, &c, JOB_AUDIT, "c", now_usec() + 30 * USEC_PER_SEC);
         atomic_store(&a.release, true);

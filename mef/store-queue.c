@@ -126,6 +126,35 @@ static void worker_run(worker_t *w, store_job_t **jobs, size_t n) {
         }
 }
 
+/* Stable: the jobs with a deadline to the front; how many there are. */
+static size_t jobs_with_deadline_first(store_job_t **jobs, size_t n) {
+        store_job_t *rest[BATCH_MAX];
+        size_t k = 0, m = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (jobs[i]->deadline)
+                        jobs[k++] = jobs[i];
+                else
+                        rest[m++] = jobs[i];
+        }
+        memcpy(jobs + k, rest, m * sizeof *rest);
+        return k;
+}
+
+/* Done jobs back to the loop (n may be 0). */
+static void worker_publish(store_queue_t *q, store_job_t **jobs, size_t n) {
+        if (n == 0)
+                return;
+        pthread_mutex_lock(&q->lock);
+        bool wake = !q->finished;
+        for (size_t i = 0; i < n; i++)
+                list_append(&q->finished_tail, jobs[i]);
+        if (wake) {
+                uint64_t one = 1;
+                (void) !write(q->efd, &one, sizeof one);
+        }
+        pthread_mutex_unlock(&q->lock);
+}
+
 static void *worker_main(void *userdata) {
         worker_t *w = userdata;
         store_queue_t *q = w->queue;
@@ -161,16 +190,14 @@ static void *worker_main(void *userdata) {
                         continue; /* taken back (store_queue_cancel()) meanwhile */
                 pthread_mutex_unlock(&q->lock);
 
-                worker_run(w, batch, n);
-
+                /* Jobs with a deadline (requests) run and are answered before those without
+                 * (retention), which may wait the whole busy timeout on a locked store. */
+                size_t k = jobs_with_deadline_first(batch, n);
+                worker_run(w, batch, k);
+                worker_publish(q, batch, k);
+                worker_run(w, batch + k, n - k);
+                worker_publish(q, batch + k, n - k);
                 pthread_mutex_lock(&q->lock);
-                bool wake = !q->finished;
-                for (size_t i = 0; i < n; i++)
-                        list_append(&q->finished_tail, batch[i]);
-                if (wake) {
-                        uint64_t one = 1;
-                        (void) !write(q->efd, &one, sizeof one);
-                }
         }
         pthread_mutex_unlock(&q->lock);
         return NULL;

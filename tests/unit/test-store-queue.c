@@ -240,20 +240,26 @@ Test(store_queue, abandoned_batch_fails_its_jobs) {
         store_queue_free(q);
 }
 
+/* Another connection (*holder) holds the write lock; a queue of one thread with busy_ms, that
+ * thread busy with a (no store call, until released). */
+static store_queue_t *queue_locked(mef_store_t **holder, unsigned busy_ms, test_job_t *a) {
+        cr_assert_eq(store_open(db_path, key_path, false, holder), 0);
+        cr_assert_eq(store_begin(*holder), 0); /* BEGIN IMMEDIATE: the write lock */
+        store_queue_t *q = NULL;
+        cr_assert_eq(store_queue_new(event, &cfg, 1, 8, busy_ms, &q), 0);
+        *a = (test_job_t) { .job = { .run = job_run, .done = job_done }, .kind = JOB_NOTHING };
+        cr_assert_eq(store_queue_submit(q, &a->job), 0);
+        LOOP_UNTIL(event, atomic_load(&a->running));
+        return q;
+}
+
 /* Another connection holds the write lock: the batch's BEGIN waits until the first deadline
  * and fails; the jobs then go one by one, each with its own time left, and one whose deadline
  * passed meanwhile is not run (it would wait the whole busy timeout again). */
 Test(store_queue, locked_batch_keeps_each_deadline) {
         mef_store_t *holder = NULL;
-        cr_assert_eq(store_open(db_path, key_path, false, &holder), 0);
-        cr_assert_eq(store_begin(holder), 0); /* BEGIN IMMEDIATE: the write lock */
-
         test_job_t a, b, c;
-        store_queue_t *q = NULL;
-        cr_assert_eq(store_queue_new(event, &cfg, 1, 8, 1000, &q), 0);
-        a = (test_job_t) { .job = { .run = job_run, .done = job_done }, .kind = JOB_NOTHING };
-        cr_assert_eq(store_queue_submit(q, &a.job), 0);
-        LOOP_UNTIL(event, atomic_load(&a.running));
+        store_queue_t *q = queue_locked(&holder, 1000, &a);
         job_submit_kind(q, &b, JOB_AUDIT, "b", now_usec() + 300 * USEC_PER_MSEC);
         job_submit_kind(q, &c, JOB_AUDIT, "c", now_usec() + 30 * USEC_PER_SEC);
         atomic_store(&a.release, true);
@@ -263,6 +269,29 @@ Test(store_queue, locked_batch_keeps_each_deadline) {
         cr_assert_eq(b.ran, 0);
         cr_assert_eq(c.result, -EBUSY, "c waited its own busy timeout: %d", c.result);
         store_rollback(holder);
+        store_close(holder);
+        store_queue_free(q);
+}
+
+/* A job without a deadline (retention) waits the whole busy timeout on a locked store; a request
+ * batched with it is answered first, at its own deadline, not after that wait. */
+Test(store_queue, request_not_held_behind_a_job_without_deadline) {
+        mef_store_t *holder = NULL;
+        test_job_t a, b, c;
+        store_queue_t *q = queue_locked(&holder, 30 * 1000, &a);
+        /* queued behind a, taken together: b without a deadline first, then c */
+        job_submit_kind(q, &b, JOB_AUDIT, "b", 0);
+        job_submit_kind(q, &c, JOB_AUDIT, "c", now_usec() + 300 * USEC_PER_MSEC);
+        atomic_store(&a.release, true);
+        LOOP_UNTIL(event, c.done);
+        cr_assert(c.result == -EBUSY || c.result == -ETIME, "c, within its own time: %d", c.result);
+        cr_assert_eq(b.done, 0, "b still waits for the lock");
+        store_rollback(holder);
+        LOOP_UNTIL(event, b.done);
+        cr_assert_eq(b.result, 0, "b ran once the lock was gone: %d", b.result);
+        char got[8];
+        audit_subjects(got, sizeof got);
+        cr_assert_str_eq(got, "b");
         store_close(holder);
         store_queue_free(q);
 }

@@ -168,9 +168,9 @@ static void *worker_main(void *userdata) {
                         break;
                 if (q->batch_max > 1) {
                         /* Sharing a core with the loop (a worker process under load), let it go
-                         * on with the requests it has read: they join this batch instead of each
-                         * waking the thread for a commit of its own. Elsewhere the yield returns
-                         * at once. */
+                         * on reading the requests that are ready, above all after a batch, when
+                         * nobody woke this thread: they join this batch rather than the next.
+                         * Elsewhere the yield returns at once. */
                         pthread_mutex_unlock(&q->lock);
                         sched_yield();
                         pthread_mutex_lock(&q->lock);

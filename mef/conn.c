@@ -272,6 +272,7 @@ static int conn_read(conn_t *c) {
 
 /* 1: everything sent, lingering; 0: waiting; <0: close. */
 static int conn_write(conn_t *c) {
+        tls_conn_cork(c->tls); /* pushed by the shutdown() below */
         while (c->out_pos < c->out_len) {
                 ssize_t n = tls_conn_write(c->tls, c->out + c->out_pos, c->out_len - c->out_pos);
                 if (n == -EAGAIN)

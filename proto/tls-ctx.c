@@ -105,7 +105,7 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
         if (sz > 0)
                 c->sent_any = true;
         for (;;) {
-                ssize_t n = send(c->fd, buf, (size_t) sz, MSG_NOSIGNAL);
+                ssize_t n = send(c->fd, buf, (size_t) sz, MSG_NOSIGNAL | (c->corked ? MSG_MORE : 0));
                 if (n >= 0) {
                         c->second_flight |= c->received;
                         return (int) n;

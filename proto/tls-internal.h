@@ -79,6 +79,7 @@ struct tls_conn {
         void *userdata;      /* server: for the PSK lookup, NULL = the context's */
         uint64_t bytes_in;   /* received from the socket so far */
         bool sent_any;       /* anything written to the socket yet */
+        bool corked;         /* tls_conn_cork(): send with MSG_MORE */
         uint8_t held_alert[7]; /* server: a plaintext fatal alert as the first record, held */
         bool alert_held;       /* back until the handshake result is known (io_send) */
 };

@@ -371,6 +371,11 @@ void tls_conn_shutdown(tls_conn_t *c) {
                 (void) wolfSSL_shutdown(c->ssl);
 }
 
+void tls_conn_cork(tls_conn_t *c) {
+        if (c)
+                c->corked = true;
+}
+
 int tls_conn_want(const tls_conn_t *c) {
         return c && c->want ? c->want : POLLIN;
 }

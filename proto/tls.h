@@ -106,6 +106,10 @@ ssize_t tls_conn_read(tls_conn_t *c, void *buf, size_t n);
 ssize_t tls_conn_write(tls_conn_t *c, const void *buf, size_t n);
 /* Send close_notify (best effort, never blocks). */
 void tls_conn_shutdown(tls_conn_t *c);
+/* The last words: from now on what is written (and close_notify) waits in the socket (MSG_MORE)
+ * until the caller shuts it down (shutdown(SHUT_WR) or close()), so an answer, close_notify and
+ * FIN leave as one segment: one wake-up of the peer, not three. */
+void tls_conn_cork(tls_conn_t *c);
 /* POLLIN or POLLOUT: what the last -EAGAIN waits for. */
 int tls_conn_want(const tls_conn_t *c);
 /* Bytes read from the socket so far (TLS records, the handshake included): a server tells

@@ -3,6 +3,7 @@
 #include "tests/integration/tls-peers.h"
 
 #include <dlfcn.h>
+#include <linux/tcp.h> /* tcpi_data_segs_out: newer than glibc's struct tcp_info */
 
 /* ---- failures ---- */
 
@@ -326,20 +327,42 @@ static unsigned would_block_in_step(tls_conn_t *c, int fd) {
         return would_block;
 }
 
+/* One loopback connection with a psk server and client on it, neither stepped yet. */
+typedef struct {
+        int fd, lfd, afd; /* client, listener, server */
+        tls_ctx_t *sctx, *cctx;
+        tls_conn_t *s, *c;
+} conn_pair_t;
+
+static void conn_pair_open(conn_pair_t *p) {
+        tls_config_t scfg = psk_server(0, 0), ccfg = psk_client(0, 0);
+        *p = (conn_pair_t) { .fd = -1, .lfd = -1, .afd = -1 };
+        p->lfd = listen_connected(&p->fd);
+        p->afd = accept_one(p->lfd);
+        cr_assert_geq(p->afd, 0);
+        cr_assert_eq(tls_ctx_new_server(&scfg, &p->sctx), 0);
+        cr_assert_eq(tls_ctx_new_client(&ccfg, &p->cctx), 0);
+        cr_assert_eq(tls_conn_new_server(p->sctx, p->afd, &p->s), 0);
+        cr_assert_eq(tls_conn_new_client(p->cctx, p->fd, "mef.test", &p->c), 0);
+}
+
+static void conn_pair_close(conn_pair_t *p) {
+        tls_conn_free(p->s);
+        tls_conn_free(p->c);
+        tls_ctx_free(p->sctx);
+        tls_ctx_free(p->cctx);
+        closep(&p->afd);
+        closep(&p->lfd);
+        closep(&p->fd);
+}
+
 /* A handshake step with nothing to read asks the socket once, on either side: Debian's
  * wolfSSL turns on SSL_MODE_AUTO_RETRY, which asked 11 times in a row. */
 Test(tls, would_block_asked_once) {
-        _cleanup_close_ int fd = -1;
-        _cleanup_close_ int lfd = listen_connected(&fd);
-        _cleanup_close_ int afd = accept_one(lfd);
-        cr_assert_geq(afd, 0);
-        _cleanup_(tls_ctx_freep) tls_ctx_t *sctx = NULL, *cctx = NULL;
-        tls_config_t scfg = psk_server(0, 0), ccfg = psk_client(0, 0);
-        cr_assert_eq(tls_ctx_new_server(&scfg, &sctx), 0);
-        cr_assert_eq(tls_ctx_new_client(&ccfg, &cctx), 0);
-        _cleanup_(tls_conn_freep) tls_conn_t *s = NULL, *c = NULL;
-        cr_assert_eq(tls_conn_new_server(sctx, afd, &s), 0);
-        cr_assert_eq(tls_conn_new_client(cctx, fd, "mef.test", &c), 0);
+        _cleanup_(conn_pair_close) conn_pair_t p;
+        conn_pair_open(&p);
+        tls_conn_t *s = p.s, *c = p.c;
+        int fd = p.fd, afd = p.afd;
 
         unsigned n = would_block_in_step(s, afd);
         cr_assert_eq(n, 1, "server, no ClientHello yet: asked %u times", n);
@@ -371,4 +394,64 @@ Test(tls, peer_closes) {
         cr_assert(r == -ECONNRESET || r == -EPIPE, "got %d %s", r, strerror(-r));
         tls_conn_free(c);
         tls_ctx_free(ctx);
+}
+
+/* Both ends of one connection through their handshakes, each stepped when it would block. */
+static void handshake_both(tls_conn_t *s, int sfd, tls_conn_t *c, int cfd) {
+        int rs = -EAGAIN, rc = -EAGAIN;
+        while (rs == -EAGAIN || rc == -EAGAIN) {
+                if (rc == -EAGAIN)
+                        rc = tls_conn_handshake(c);
+                if (rs == -EAGAIN)
+                        rs = tls_conn_handshake(s);
+                struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = cfd, .events = POLLIN } };
+                if (rs == -EAGAIN || rc == -EAGAIN)
+                        cr_assert_geq(poll(p, 2, (int) (TIMEOUT_USEC / 1000)), 1, "handshake stalled");
+        }
+        cr_assert_eq(rs, 0, "server: %s", strerror(-rs));
+        cr_assert_eq(rc, 0, "client: %s", strerror(-rc));
+}
+
+static unsigned data_segments_out(int fd) {
+        struct tcp_info ti = {};
+        socklen_t len = sizeof ti;
+        cr_assert_eq(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len), 0);
+        return ti.tcpi_data_segs_out;
+}
+
+/* A corked answer, close_notify and FIN leave as one segment (with Nagle, as msce-mef's
+ * sockets have it: two, the close_notify waiting for the answer's ACK), and the client reads
+ * the answer and then a clean EOF. */
+Test(tls, corked_answer_is_one_segment) {
+        _cleanup_(conn_pair_close) conn_pair_t p;
+        conn_pair_open(&p);
+        tls_conn_t *s = p.s, *c = p.c;
+        int fd = p.fd, afd = p.afd;
+        handshake_both(s, afd, c, fd);
+
+        static const char answer[] = "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}";
+        unsigned before = data_segments_out(afd);
+        tls_conn_cork(s);
+        cr_assert_eq(tls_conn_write(s, answer, sizeof answer - 1), (ssize_t) sizeof answer - 1);
+        tls_conn_shutdown(s);
+        cr_assert_eq(shutdown(afd, SHUT_WR), 0);
+        unsigned segments = data_segments_out(afd) - before;
+        cr_assert_eq(segments, 1, "answer and close_notify in %u segments", segments);
+
+        char buf[256];
+        size_t got = 0;
+        for (;;) {
+                ssize_t n = tls_conn_read(c, buf + got, sizeof buf - got);
+                if (n == -EAGAIN) {
+                        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                        cr_assert_eq(poll(&pfd, 1, (int) (TIMEOUT_USEC / 1000)), 1);
+                        continue;
+                }
+                cr_assert_geq(n, 0, "client read: %s", strerror((int) -n));
+                if (n == 0)
+                        break;
+                got += (size_t) n;
+        }
+        cr_assert_eq(got, sizeof answer - 1);
+        cr_assert_arr_eq(buf, answer, got);
 }

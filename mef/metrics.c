@@ -34,6 +34,7 @@ struct mef_metrics {
         histogram_t store_time;
         uint64_t failures[_MEF_FAIL_MAX];
         uint64_t psk_lookups[_MEF_PSK_MAX];
+        uint64_t store_batches, store_batch_jobs;
         int64_t connections;
 };
 
@@ -110,6 +111,13 @@ void mef_metrics_failure(mef_metrics_t *m, mef_conn_failure_t f) {
 void mef_metrics_psk_lookup(mef_metrics_t *m, mef_psk_lookup_t where) {
         if (m && where >= 0 && where < _MEF_PSK_MAX)
                 add(&m->psk_lookups[where], 1);
+}
+
+void mef_metrics_store_batch(mef_metrics_t *m, unsigned jobs) {
+        if (m && jobs > 0) {
+                add(&m->store_batches, 1);
+                add(&m->store_batch_jobs, jobs);
+        }
 }
 
 void mef_metrics_connections(mef_metrics_t *m, int delta) {
@@ -202,6 +210,16 @@ int mef_metrics_render(const mef_metrics_t *m, const store_counts_t *g, char **r
                 "transaction, audit).\n"
                 "# TYPE msce_mef_store_duration_seconds histogram\n");
         put_histogram(&o, "msce_mef_store_duration_seconds", "", &m->store_time);
+
+        put(&o, "# HELP msce_mef_store_batches_total Runs of a store thread: jobs taken together into one "
+                "transaction (SQLite's group commit), or one job alone.\n"
+                "# TYPE msce_mef_store_batches_total counter\n"
+                "msce_mef_store_batches_total %llu\n"
+                "# HELP msce_mef_store_batch_jobs_total The jobs (requests, scrapes, retention) those runs "
+                "held.\n"
+                "# TYPE msce_mef_store_batch_jobs_total counter\n"
+                "msce_mef_store_batch_jobs_total %llu\n",
+            (unsigned long long) get(&m->store_batches), (unsigned long long) get(&m->store_batch_jobs));
 
         put(&o, "# HELP msce_mef_connection_failures_total Connections that ended without an authenticated "
                 "answer, by reason.\n"

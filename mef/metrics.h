@@ -53,6 +53,9 @@ void mef_metrics_store(mef_metrics_t *m, uint64_t usec);
 void mef_metrics_failure(mef_metrics_t *m, mef_conn_failure_t f);
 void mef_metrics_connections(mef_metrics_t *m, int delta);
 void mef_metrics_psk_lookup(mef_metrics_t *m, mef_psk_lookup_t where);
+/* From a store thread: it ran jobs (requests, scrapes, retention) together, in one transaction
+ * (SQLite's group commit), or one job alone (jobs = 1). */
+void mef_metrics_store_batch(mef_metrics_t *m, unsigned jobs);
 
 /* The exposition text into a heap buffer (NUL-terminated, *ret_len without the NUL). gauges:
  * what the store counted for this scrape; NULL (the store could not answer) leaves the store's

@@ -33,6 +33,7 @@ struct store_queue {
         sd_event_source *kick; /* wakes the threads once the loop has read what is ready */
         worker_t *workers;
         unsigned n_workers;
+        mef_metrics_t *metrics;
 };
 
 static void list_append(store_job_t ***tail, store_job_t *j) {
@@ -98,17 +99,20 @@ static void worker_run(worker_t *w, store_job_t **jobs, size_t n) {
                                 }
                                 worker_set_busy(w, jobs[i]->deadline, now);
                                 jobs[i]->result = jobs[i]->run(jobs[i], w->store);
+                                mef_metrics_store_batch(w->queue->metrics, 1);
                         }
                         return;
                 }
-                size_t i = 0;
+                size_t i = 0, ran = 0;
                 bool alive = true;
                 for (; i < n && alive; i++)
                         if (run[i]) {
                                 jobs[i]->result = jobs[i]->run(jobs[i], w->store);
                                 alive = store_batch_alive(w->store);
+                                ran++;
                         }
                 int r = store_batch_end(w->store, alive);
+                mef_metrics_store_batch(w->queue->metrics, (unsigned) ran);
                 if (!alive) {
                         /* the last job run took the batch down: it fails, and so do those
                          * before whose writes went with it */
@@ -314,6 +318,11 @@ store_queue_t *store_queue_free(store_queue_t *q) {
         pthread_mutex_destroy(&q->lock);
         free(q);
         return NULL;
+}
+
+void store_queue_set_metrics(store_queue_t *q, mef_metrics_t *m) {
+        if (q)
+                q->metrics = m;
 }
 
 int store_queue_submit(store_queue_t *q, store_job_t *j) {

@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "mef/mef-config.h"
+#include "mef/metrics.h"
 #include "mef/store.h"
 
 typedef struct store_queue store_queue_t;
@@ -37,6 +38,9 @@ store_queue_t *store_queue_free(store_queue_t *q);
 static inline void store_queue_freep(store_queue_t **q) {
         store_queue_free(*q);
 }
+/* Counts each run of a thread (mef_metrics_store_batch()); NULL: not counted. Before the first
+ * submit. */
+void store_queue_set_metrics(store_queue_t *q, mef_metrics_t *m);
 /* -EAGAIN when max_queued jobs wait already: answer 503 without the store. */
 int store_queue_submit(store_queue_t *q, store_job_t *j);
 /* Takes back a job no thread has started (every thread held up by a slow disk or a database

@@ -177,6 +177,11 @@ want_metric 'msce_mef_psk_lookups_total{where="ahead"}' 0
 want_metric 'msce_mef_enrolments{state="active"}' 2
 want_metric 'msce_mef_enrolments{state="expired"}' 0
 [ "$(metric "$tmp/m1.txt" msce_mef_store_duration_seconds_count)" -ge 8 ] || fail "metrics: store durations not counted"
+# every request's store job ran in a thread's run (one, or several in one transaction)
+batches=$(metric "$tmp/m1.txt" msce_mef_store_batches_total)
+batch_jobs=$(metric "$tmp/m1.txt" msce_mef_store_batch_jobs_total)
+[ "$batch_jobs" -ge "$(metric "$tmp/m1.txt" msce_mef_store_duration_seconds_count)" ] && [ "$batches" -ge 1 ] &&
+        [ "$batches" -le "$batch_jobs" ] || fail "metrics: store runs $batches holding $batch_jobs jobs"
 grep -qF -e "$NODE" -e cert-1 -e kpm-openssl "$tmp/m1.txt" && fail "metrics name a node"
 ok "metrics after traffic: 4 enrolments, 2 status, 2 fetches, 1 403, 1 PSK refused, 2 active, 0 open"
 scrape GET /other > "$tmp/m404.txt"

@@ -206,7 +206,10 @@ Test(store_queue, queued_jobs_share_one_commit) {
 Test(store_queue, one_iteration_one_commit) {
         test_job_t a, b, c;
         store_queue_t *q = NULL;
+        mef_metrics_t *m = NULL;
+        cr_assert_eq(mef_metrics_new(&m), 0);
         cr_assert_eq(store_queue_new(event, &cfg, 1, 8, 1000, &q), 0);
+        store_queue_set_metrics(q, m);
         job_submit_kind(q, &a, JOB_AUDIT, "a", 0);
         job_submit_kind(q, &b, JOB_AUDIT, "b", 0);
         job_submit_kind(q, &c, JOB_AUDIT, "c", 0);
@@ -218,6 +221,12 @@ Test(store_queue, one_iteration_one_commit) {
         audit_subjects(got, sizeof got);
         cr_assert_str_eq(got, "abc");
         store_queue_free(q);
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        cr_assert_eq(mef_metrics_render(m, NULL, &text, &len), 0);
+        cr_assert(strstr(text, "\nmsce_mef_store_batches_total 1\n"), "%s", text);
+        cr_assert(strstr(text, "\nmsce_mef_store_batch_jobs_total 3\n"), "%s", text);
+        mef_metrics_free(m);
 }
 
 Test(store_queue, abandoned_batch_fails_its_jobs) {

@@ -131,6 +131,7 @@ struct conn {
          * (and decrypt its Kpm) again */
         store_node_t node;
         bool has_node;
+        uint64_t node_read_usec; /* when that lookup read it (CLOCK_MONOTONIC) */
         /* that lookup found the database gone (the PSK came from the cache): the request is
          * answered 503 at once rather than wait for the database again */
         bool store_away;

@@ -13,6 +13,9 @@
 #include "proto/tls-hello.h"
 #include "util/util.h"
 
+/* How long the handshake's read of the node stands for the request's (below). */
+#define NODE_READ_FRESH_USEC USEC_PER_SEC
+
 typedef struct exchange_job {
         conn_job_t base;
         const mef_config_t *cfg;
@@ -22,6 +25,7 @@ typedef struct exchange_job {
         uint8_t ekm[KDF_EKM_LEN];
         store_node_t node;
         bool has_node;
+        uint64_t node_read_usec;
         mef_metrics_t *metrics;
         ratelimit_t *enrol_limit;         /* thread-safe, shared */
         mef_response_t resp;
@@ -128,12 +132,17 @@ static void exchange_job_free(conn_job_t *base) {
 /* In a store thread. */
 static int exchange_job_run(store_job_t *job, mef_store_t *store) {
         exchange_job_t *j = (exchange_job_t *) job;
+        /* The handshake's read of the node, when under a second old, spares the handlers a
+         * lookup. Older (a client that took its time, a queue that was slow), they read it
+         * again: an operator's order made on any instance (re-enrol, a new
+         * CSE-ID or targets) holds within a second for every request. */
+        bool fresh = j->has_node && now_usec() - j->node_read_usec < NODE_READ_FRESH_USEC;
         mef_peer_t peer = {
                 .psk_identity = j->psk_identity,
                 .cert_fp = j->cert_fp[0] ? j->cert_fp : NULL,
                 .addr = j->addr,
                 .ekm = j->ekm,
-                .node = j->has_node ? &j->node : NULL,
+                .node = fresh ? &j->node : NULL,
                 .enrol_limit = j->enrol_limit,
         };
         uint64_t t0 = now_usec();
@@ -163,6 +172,7 @@ static int submit(conn_t *c, http_msg_t *msg) {
         j->metrics = s->metrics;
         j->enrol_limit = s->enrol_limit;
         j->has_node = c->has_node;
+        j->node_read_usec = c->node_read_usec;
         int r = 0;
         if (c->psk_identity && !(j->psk_identity = strdup(c->psk_identity)))
                 r = -ENOMEM;
@@ -243,12 +253,14 @@ typedef struct psk_ahead {
         char identity[TLS_HELLO_IDENTITY_MAX + 1];
         store_node_t node;
         bool has_node;
+        uint64_t read_usec;
         uint8_t key[MSG_KEY_MAX];
         size_t len;
 } psk_ahead_t;
 
 static int psk_ahead_run(store_job_t *job, mef_store_t *store) {
         psk_ahead_t *a = (psk_ahead_t *) job;
+        a->read_usec = now_usec();
         return psk_lookup(store, a->identity, &a->node, &a->has_node, a->key, &a->len);
 }
 
@@ -296,11 +308,13 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                 /* -ETIME: not started in time, the store too busy */
                 r = a->base.result == -ETIME ? -EBUSY : a->base.result;
                 c->has_node = a->has_node;
+                c->node_read_usec = a->read_usec;
                 node = a->node;
                 len = a->len;
                 memcpy(buf, a->key, sizeof buf);
                 mef_metrics_psk_lookup(c->listener->metrics, MEF_PSK_AHEAD);
         } else {
+                c->node_read_usec = now_usec();
                 r = psk_lookup(s->store, identity, &node, &c->has_node, buf, &len);
                 mef_metrics_psk_lookup(c->listener->metrics, MEF_PSK_LOOP);
         }

@@ -12,7 +12,9 @@
 #  - a wrong PSK gets no HTTP answer; SIGTERM stops the MEF with status 0;
 #  - the metrics listener ([metrics] listen): counters at zero before, then moved by exactly
 #    the traffic above (enrolments, status checks, fetches, handshake failures, gauges), no
-#    node identity in them, 404/405 for anything but GET /metrics.
+#    node identity in them, 404/405 for anything but GET /metrics;
+#  - a status request sent over a second after its handshake sees a re-enrol order made
+#    meanwhile (the handshake's read of the node stands for a request for a second only).
 # Usage: mef-openssl.sh PATH/TO/msce-mef (TAP). Skipped without openssl.
 set -euo pipefail
 
@@ -104,6 +106,7 @@ for version in 1.2 1.3; do
         exchange "$version" "$kpm" kpm-openssl-1 "$tmp/status.req" > "$tmp/status.out"
         grep -q '"state":"active"' "$tmp/status.out" || fail "TLS $version: status: $(cat "$tmp/status.out")"
         ok "TLS $version status: active"
+        psk_keid=$keid
 
         request GET "/msce/fetchCredentials/$keid/tls" "$TARGET" > "$tmp/fetch.req"
         exchange "$version" "$tpsk" in-cse-psk "$tmp/fetch.req" > "$tmp/fetch.out"
@@ -189,6 +192,26 @@ grep -q '^HTTP/1.1 404 ' "$tmp/m404.txt" || fail "metrics: GET /other not 404"
 scrape POST /metrics > "$tmp/m405.txt"
 grep -q '^HTTP/1.1 405 ' "$tmp/m405.txt" || fail "metrics: POST /metrics not 405"
 ok "metrics listener: 404 elsewhere, 405 for POST"
+
+# A status request sent over a second after its handshake: the handshake's read of the node
+# (active) no longer stands for it, and a re-enrol order made meanwhile is what it is answered.
+# What is tested is an age, so the wait is for one: a second and a bit after the handshake.
+mkfifo "$tmp/slow.in"
+request GET "/msce/enrolments/$psk_keid" "$psk_keid" > "$tmp/slow.req"
+psk_exchange "$kpm" kpm-openssl-1 1.3 < "$tmp/slow.in" > "$tmp/slow.out" &
+slow=$!
+exec 5>"$tmp/slow.in"
+wait_line 10 "$tmp/slow.out" '^(New|Reused), TLSv1.3|Protocol *: TLSv1.3' "$slow" ||
+        fail "slow status: no handshake: $(cat "$tmp/slow.out")"
+handshaken=$(date +%s%N)
+m node reenrol "$NODE" >/dev/null
+older_than() { [ $((($(date +%s%N) - $1) / 1000000)) -ge "$2" ]; }
+wait_for 5 older_than "$handshaken" 1100
+cat "$tmp/slow.req" >&5
+exec 5>&-
+wait "$slow" || :
+grep -q '"state":"reenrol"' "$tmp/slow.out" || fail "slow status: $(cat "$tmp/slow.out")"
+ok "status sent a second after its handshake: the re-enrol order made meanwhile"
 
 mef_term_clean || fail "clean stop on SIGTERM"
 ok "clean stop on SIGTERM"

@@ -37,18 +37,24 @@ stamp() {
         done
 }
 
+# amd64: TCG with one host thread for both vCPUs. With a thread each (MTTCG, QEMU 7.2) a Debian
+# 13 guest once panicked 2 s into boot: "Oops: int3" at sched_clock_cpu+0x9, where the kernel
+# was patching a static branch through a transient int3 (text_poke_bp). The other vCPU ran the
+# int3 after the patch was complete and its handler gone: a stale translation of code another
+# vCPU had modified. One thread makes that invalidation synchronous. (arm64 patches its text
+# under stop_machine, with every other CPU parked.)
 case ${MSCE_SYSTEM_ARCH:-amd64} in
-amd64) machine=(qemu-system-x86_64 -machine q35 -cpu max -m 1024) console=ttyS0 tis=tpm-tis ;;
+amd64) machine=(qemu-system-x86_64 -machine q35 -cpu max -m 1024 -accel tcg,thread=single) console=ttyS0 tis=tpm-tis ;;
 # pauth-impdef: QEMU's own pointer-authentication hash, much cheaper to emulate than the
 # architected one; 2 GiB: the integration suite runs beside the agent
-arm64) machine=(qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on -m 2048) console=ttyAMA0 tis=tpm-tis-device ;;
+arm64) machine=(qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on -m 2048 -accel tcg) console=ttyAMA0 tis=tpm-tis-device ;;
 *) echo "run-vm.sh: no machine for MSCE_SYSTEM_ARCH=$MSCE_SYSTEM_ARCH" >&2; exit 2 ;;
 esac
 src=()
 [ -z "${MSCE_SYSTEM_SRC:-}" ] ||
         src=(-virtfs local,path="$MSCE_SYSTEM_SRC",mount_tag=src,security_model=none)
 
-timeout "$timeout" "${machine[@]}" -accel tcg -smp 2 \
+timeout "$timeout" "${machine[@]}" -smp 2 \
         -nographic -no-reboot -nic none \
         -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
         -append "console=$console root=/dev/vda rw panic=-1 loglevel=4 systemd.show_status=true" \

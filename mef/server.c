@@ -196,12 +196,12 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
         if (r >= 0)
                 r = store_queue_new(s->event, cfg, cfg->store_threads, l->max_serving + ADMIN_QUEUE_EXTRA,
                                     (unsigned) (cfg->store_busy_timeout_usec / 1000u), &s->queue);
-        store_queue_set_metrics(s->queue, s->metrics);
         if (r < 0) {
                 snprintf(err, err_size, "cannot open the store's connections for its %u threads: %s",
                          cfg->store_threads, strerror(-r));
                 return r;
         }
+        store_queue_set_metrics(s->queue, s->metrics);
         l->event = s->event;
         l->queue = s->queue;
         l->logbook = s->logbook;

@@ -166,6 +166,8 @@ KEYCTL
 
 # ---- waiting ----
 
+# ms: the wall clock in milliseconds, for durations
+ms() { date +%s%3N; }
 wait_for() {
         lib_end=$(($(date +%s) + $1))
         shift

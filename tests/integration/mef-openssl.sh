@@ -203,9 +203,9 @@ slow=$!
 exec 5>"$tmp/slow.in"
 wait_line 10 "$tmp/slow.out" '^(New|Reused), TLSv1.3|Protocol *: TLSv1.3' "$slow" ||
         fail "slow status: no handshake: $(cat "$tmp/slow.out")"
-handshaken=$(date +%s%N)
+handshaken=$(ms)
 m node reenrol "$NODE" >/dev/null
-older_than() { [ $((($(date +%s%N) - $1) / 1000000)) -ge "$2" ]; }
+older_than() { [ $(($(ms) - $1)) -ge "$2" ]; }
 wait_for 5 older_than "$handshaken" 1100
 cat "$tmp/slow.req" >&5
 exec 5>&-

@@ -26,7 +26,6 @@ TARGET=/in-cse
 MEF_BACKEND=postgresql
 tmpdir mef-pg
 LIB_SHOW="$T/out $T/a/mef.err $T/b/mef.err"
-ms() { date +%s%3N; }
 
 mef_conf "busy_timeout = 1000" "[limits]" "retry_after = 3" "[metrics]" "listen = 127.0.0.1:0"
 mefctl init || fail "init"

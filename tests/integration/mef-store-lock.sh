@@ -18,7 +18,6 @@ NODE=urn:dev:ops:lock-1
 BUSY_MS=2000
 tmpdir mef-store-lock
 LIB_SHOW="$T/out $T/mef.err"
-ms() { date +%s%3N; }
 
 mef_conf "busy_timeout = $BUSY_MS" "threads = 1" "[limits]" "retry_after = 7"
 mefctl init || fail "init"

@@ -143,18 +143,25 @@ int handler_enrol(const exchange_t *ex, mef_response_t *ret) {
                                         : " (lookup failed)");
         }
 
-        r = store_begin(ex->store);
-        if (r >= 0)
-                r = store_enrolment_set_state_for_node(ex->store, node.node_id, ENROLMENT_RETIRED);
-        if (r >= 0)
-                r = store_enrolment_add(ex->store, &e, key, node.ltk_transported ? sizeof ltk : sizeof ke);
-        if (r >= 0 && node.state == NODE_REENROL)
-                r = store_node_set_state(ex->store, node.node_id, NODE_ACTIVE);
-        if (r >= 0)
-                r = handler_audit(ex, e.ke_id, 201, "node=%s exp=%s targets=%zu%s%s", node.node_id, p.exp, p.n_targets,
-                                  node.ltk_transported ? " ltk" : "", prev_note);
-        if (r >= 0)
-                r = store_commit(ex->store);
+        /* -ESTALE: sealed under a key that a rekey (by another process) has replaced, nothing
+         * stored; the rollback read the new key */
+        for (unsigned attempt = 0; attempt < 2; attempt++) {
+                r = store_begin(ex->store);
+                if (r >= 0)
+                        r = store_enrolment_set_state_for_node(ex->store, node.node_id, ENROLMENT_RETIRED);
+                if (r >= 0)
+                        r = store_enrolment_add(ex->store, &e, key, node.ltk_transported ? sizeof ltk : sizeof ke);
+                if (r >= 0 && node.state == NODE_REENROL)
+                        r = store_node_set_state(ex->store, node.node_id, NODE_ACTIVE);
+                if (r >= 0)
+                        r = handler_audit(ex, e.ke_id, 201, "node=%s exp=%s targets=%zu%s%s", node.node_id, p.exp,
+                                          p.n_targets, node.ltk_transported ? " ltk" : "", prev_note);
+                if (r >= 0)
+                        r = store_commit(ex->store);
+                if (r != -ESTALE)
+                        break;
+                store_rollback(ex->store);
+        }
         if (r < 0) {
                 store_rollback(ex->store);
                 mef_response_done(&resp);

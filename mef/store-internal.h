@@ -38,6 +38,8 @@ struct mef_store {
         unsigned depth;
         /* store_identity_lock() taken in the transaction under way (PostgreSQL) */
         bool identity_locked;
+        /* the check value's guard queued in the transaction under way (store_key_seal) */
+        bool check_guarded;
 };
 
 static inline void store_closep(mef_store_t **s) {
@@ -169,6 +171,10 @@ int store_secret_open(mef_store_t *s, const char *aad, const void *blob, size_t 
 /* Decrypt a key column (16..64 bytes) into out, which is only written on success. */
 int store_column_key(mef_store_t *s, db_stmt_t *st, int col, const char *prefix, const char *id,
                      uint8_t out[MSG_KEY_MAX], size_t *ret_len);
-/* Seal key under the AAD prefix:id into blob (SEALED_MAX bytes); n 0 (none): *ret_len 0. */
-int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n,
+/* Seal key under the AAD prefix:id into blob (SEALED_MAX bytes); n 0 (none): *ret_len 0. The
+ * key is the store's current one: read again first; or with guard, on PostgreSQL in a
+ * transaction, checked by the database at no round trip: a rekey committed since this handle
+ * read its key then fails the transaction with -ESTALE, and the rollback reads the new key
+ * (enrolments: mef/handlers-enrol.c runs the transaction once more). */
+int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n, bool guard,
                    uint8_t blob[SEALED_MAX], size_t *ret_len);

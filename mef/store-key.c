@@ -229,7 +229,23 @@ int store_column_key(mef_store_t *s, db_stmt_t *st, int col, const char *prefix,
         return 0;
 }
 
-int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n,
+/* PostgreSQL, in a transaction: what store_key_refresh() makes sure of, without waiting for
+ * the check value. Queued: the check row held shared until the end of the transaction, as the
+ * read would hold it, and the transaction failed (a division by zero: -ESTALE) when the value
+ * is not this handle's, whether a rekey committed before or is waited for. Once a
+ * transaction. */
+static int check_guard(mef_store_t *s) {
+        if (s->check_guarded)
+                return 0;
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s, "SELECT 1 / (value = ?1)::int FROM meta WHERE name = 'check' FOR SHARE", &st));
+        TRY(db_bind_blob(st, 1, s->check, s->check_len));
+        TRY(db_step_later(st));
+        s->check_guarded = true;
+        return 0;
+}
+
+int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n, bool guard,
                    uint8_t blob[SEALED_MAX], size_t *ret_len) {
         if (n == 0) {
                 *ret_len = 0;
@@ -239,7 +255,11 @@ int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uin
         int r = store_aad_format(aad, prefix, id);
         if (r < 0)
                 return r;
-        r = store_key_refresh(s); /* never seal under a key a rekey has replaced */
+        /* never seal under a key a rekey has replaced */
+        if (guard && s->key_path && s->d->ops->dialect == DB_POSTGRESQL && s->d->ops->in_transaction(s->d))
+                r = check_guard(s);
+        else
+                r = store_key_refresh(s);
         if (r < 0)
                 return r;
         return store_secret_seal(s, aad, key, n, blob, ret_len);

@@ -24,6 +24,8 @@ int pg_errno(pg_db_t *p, const PGresult *res) {
                 return -EBUSY;   /* serialization, deadlock, lock_timeout, statement_timeout */
         if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
                 return -ECONNRESET; /* connection exceptions, admin shutdown */
+        if (streq(state, "22012"))
+                return -ESTALE;  /* division by zero: only the check value's guard (store_key_seal) */
         if (streq(state, "53100"))
                 return -ENOSPC;
         if (streq(state, "53200"))

@@ -10,7 +10,7 @@
  * its processes stopped) costs a call that long, not the TCP timeouts, and the connection is
  * dropped. A transaction of pg_begin() runs in pipeline mode: BEGIN and what step_later() gets
  * are only queued, and go with the next statement whose rows are wanted, or with the COMMIT, in
- * one round trip; an enrolment takes two round trips (and the handshake's node lookup one)
+ * one round trip; an enrolment takes one round trip (and the handshake's node lookup one)
  * instead of about ten. The connection and what goes over it: mef/store-pg-wire.c. */
 #include <limits.h>
 

@@ -190,7 +190,7 @@ int store_begin(mef_store_t *s) {
                 s->depth++;
                 return 0;
         }
-        s->identity_locked = false;
+        s->identity_locked = s->check_guarded = false;
         /* SQLite: the write lock now, not at the first write (no upgrade deadlock). PostgreSQL:
          * rows are locked as they are written, the node's first (store_enrolment_set_state_for_node),
          * and what the calls do not read back goes in one round trip (db_step_later()). */
@@ -208,17 +208,27 @@ int store_commit(mef_store_t *s) {
                 return 0;
         }
         s->identity_locked = false; /* a transaction begun otherwise ends here too */
-        return exec_const(s, "COMMIT");
+        int r = exec_const(s, "COMMIT");
+        if (r >= 0)
+                s->check_guarded = false; /* else for the rollback */
+        return r;
 }
 
 void store_rollback(mef_store_t *s) {
-        if (!s || !s->d->ops->in_transaction(s->d))
+        if (!s)
                 return;
         if (!s->batch) {
-                s->identity_locked = false;
-                (void) exec_const(s, "ROLLBACK");
+                bool guarded = s->check_guarded;
+                s->identity_locked = s->check_guarded = false;
+                /* PostgreSQL: a failed COMMIT has ended the transaction already */
+                if (s->d->ops->in_transaction(s->d))
+                        (void) exec_const(s, "ROLLBACK");
+                if (guarded) /* perhaps sealed under a key a rekey had replaced (-ESTALE): not again */
+                        (void) store_key_refresh(s);
                 return;
         }
+        if (!s->d->ops->in_transaction(s->d))
+                return;
         if (s->depth > 0) {
                 s->depth--;
                 (void) exec_const(s, "ROLLBACK TO job; RELEASE job");

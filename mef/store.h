@@ -191,10 +191,12 @@ typedef struct store_counts {
 } store_counts_t;
 int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret);
 
-/* -EBUSY (locked past the busy timeout) and the errors of a database that went away
- * (-ECONNREFUSED, -ENOTCONN, -ETIMEDOUT, -ECONNRESET): worth a retry later (503). */
+/* -EBUSY (locked past the busy timeout), the errors of a database that went away
+ * (-ECONNREFUSED, -ENOTCONN, -ETIMEDOUT, -ECONNRESET), and -ESTALE (a seal raced by a rekey,
+ * store_commit() of PostgreSQL): worth a retry later (503). */
 static inline bool store_error_is_transient(int r) {
-        return r == -EBUSY || r == -ECONNREFUSED || r == -ENOTCONN || r == -ETIMEDOUT || r == -ECONNRESET;
+        return r == -EBUSY || r == -ECONNREFUSED || r == -ENOTCONN || r == -ETIMEDOUT || r == -ECONNRESET ||
+               r == -ESTALE;
 }
 
 /* A status check by the node: last_seen = now, status_checks + 1. -ENOENT for no such node. */

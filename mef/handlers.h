@@ -20,6 +20,7 @@ typedef struct mef_peer {
         const uint8_t *ekm;        /* KDF_EKM_LEN bytes exported from this session */
         const store_node_t *node;  /* the node found for psk_identity in this handshake, or NULL:
                                     * then the handlers look it up */
+        const store_target_t *target; /* the same for a target */
         ratelimit_t *enrol_limit;  /* [limits] enrolments_per_node, keyed by node ID; NULL: none */
 } mef_peer_t;
 

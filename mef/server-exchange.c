@@ -13,8 +13,8 @@
 #include "proto/tls-hello.h"
 #include "util/util.h"
 
-/* How long the handshake's read of the node stands for the request's (below). */
-#define NODE_READ_FRESH_USEC USEC_PER_SEC
+/* How long the handshake's read of the node or target stands for the request's (below). */
+#define PEER_READ_FRESH_USEC USEC_PER_SEC
 
 typedef struct exchange_job {
         conn_job_t base;
@@ -23,9 +23,12 @@ typedef struct exchange_job {
         char cert_fp[STORE_FP_LEN + 1];
         char addr[INET6_ADDRSTRLEN + 8];
         uint8_t ekm[KDF_EKM_LEN];
-        store_node_t node;
-        bool has_node;
-        uint64_t node_read_usec;
+        union {
+                store_node_t node;
+                store_target_t target;
+        };
+        bool has_node, has_target;
+        uint64_t peer_read_usec;
         mef_metrics_t *metrics;
         ratelimit_t *enrol_limit;         /* thread-safe, shared */
         mef_response_t resp;
@@ -132,17 +135,18 @@ static void exchange_job_free(conn_job_t *base) {
 /* In a store thread. */
 static int exchange_job_run(store_job_t *job, mef_store_t *store) {
         exchange_job_t *j = (exchange_job_t *) job;
-        /* The handshake's read of the node, when under a second old, spares the handlers a
-         * lookup. Older (a client that took its time, a queue that was slow), they read it
-         * again: an operator's order made on any instance (re-enrol, a new
-         * CSE-ID or targets) holds within a second for every request. */
-        bool fresh = j->has_node && now_usec() - j->node_read_usec < NODE_READ_FRESH_USEC;
+        /* The handshake's read of the node or target, when under a second old, spares the
+         * handlers a lookup. Older (a client that took its time, a queue that was slow), they
+         * read it again: an operator's order made on any instance (re-enrol, a new CSE-ID or
+         * targets, a target removed) holds within a second for every request. */
+        bool fresh = now_usec() - j->peer_read_usec < PEER_READ_FRESH_USEC;
         mef_peer_t peer = {
                 .psk_identity = j->psk_identity,
                 .cert_fp = j->cert_fp[0] ? j->cert_fp : NULL,
                 .addr = j->addr,
                 .ekm = j->ekm,
-                .node = fresh ? &j->node : NULL,
+                .node = fresh && j->has_node ? &j->node : NULL,
+                .target = fresh && j->has_target ? &j->target : NULL,
                 .enrol_limit = j->enrol_limit,
         };
         uint64_t t0 = now_usec();
@@ -172,7 +176,8 @@ static int submit(conn_t *c, http_msg_t *msg) {
         j->metrics = s->metrics;
         j->enrol_limit = s->enrol_limit;
         j->has_node = c->has_node;
-        j->node_read_usec = c->node_read_usec;
+        j->has_target = c->has_target;
+        j->peer_read_usec = c->peer_read_usec;
         int r = 0;
         if (c->psk_identity && !(j->psk_identity = strdup(c->psk_identity)))
                 r = -ENOMEM;
@@ -181,6 +186,8 @@ static int submit(conn_t *c, http_msg_t *msg) {
         memcpy(j->ekm, c->ekm, sizeof j->ekm);
         if (c->has_node)
                 j->node = c->node;
+        else if (c->has_target)
+                j->target = c->target;
         if (r >= 0)
                 r = conn_submit(c, &j->base);
         if (r < 0) {
@@ -234,15 +241,18 @@ const listener_ops_t server_exchange_ops = {
         .peer_name = peer_name,
 };
 
-/* Nodes first: a name used both as a KpmID and a target PSK identity is a node's. */
-static int psk_lookup(mef_store_t *store, const char *identity, store_node_t *node, bool *ret_has_node,
-                      uint8_t key[MSG_KEY_MAX], size_t *ret_len) {
+/* What a PSK identity names: a node (*ret_has_node) or a target (*ret_has_target), in the
+ * one of node and target that says so. Nodes first: a name used both as a KpmID and a target
+ * PSK identity is a node's. */
+static int psk_lookup(mef_store_t *store, const char *identity, store_node_t *node, store_target_t *target,
+                      bool *ret_has_node, bool *ret_has_target, uint8_t key[MSG_KEY_MAX], size_t *ret_len) {
         int r = store_node_by_kpm_id(store, identity, node, key, ret_len);
         *ret_has_node = r >= 0;
+        *ret_has_target = false;
         if (r < 0 && !store_error_is_transient(r)) {
-                store_target_t target;
                 *ret_len = 0;
-                r = store_target_by_psk_id(store, identity, &target, key, ret_len);
+                r = store_target_by_psk_id(store, identity, target, key, ret_len);
+                *ret_has_target = r >= 0;
         }
         return r;
 }
@@ -251,8 +261,11 @@ static int psk_lookup(mef_store_t *store, const char *identity, store_node_t *no
 typedef struct psk_ahead {
         conn_ahead_t base;
         char identity[TLS_HELLO_IDENTITY_MAX + 1];
-        store_node_t node;
-        bool has_node;
+        union {
+                store_node_t node;
+                store_target_t target;
+        };
+        bool has_node, has_target;
         uint64_t read_usec;
         uint8_t key[MSG_KEY_MAX];
         size_t len;
@@ -261,7 +274,7 @@ typedef struct psk_ahead {
 static int psk_ahead_run(store_job_t *job, mef_store_t *store) {
         psk_ahead_t *a = (psk_ahead_t *) job;
         a->read_usec = now_usec();
-        return psk_lookup(store, a->identity, &a->node, &a->has_node, a->key, &a->len);
+        return psk_lookup(store, a->identity, &a->node, &a->target, &a->has_node, &a->has_target, a->key, &a->len);
 }
 
 static void psk_ahead_free(conn_ahead_t *base) {
@@ -301,25 +314,26 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                 return 0;
         /* for the log when the handshake fails: identities are not secret */
         conn_sanitize(identity, c->identity_tried, sizeof c->identity_tried);
-        store_node_t node;
         int r;
         const psk_ahead_t *a = (const psk_ahead_t *) c->ahead;
         if (a && a->base.done && streq(a->identity, identity)) {
                 /* -ETIME: not started in time, the store too busy */
                 r = a->base.result == -ETIME ? -EBUSY : a->base.result;
                 c->has_node = a->has_node;
-                c->node_read_usec = a->read_usec;
-                node = a->node;
+                c->has_target = a->has_target;
+                c->peer_read_usec = a->read_usec;
+                if (a->has_node)
+                        c->node = a->node;
+                else if (a->has_target)
+                        c->target = a->target;
                 len = a->len;
                 memcpy(buf, a->key, sizeof buf);
                 mef_metrics_psk_lookup(c->listener->metrics, MEF_PSK_AHEAD);
         } else {
-                c->node_read_usec = now_usec();
-                r = psk_lookup(s->store, identity, &node, &c->has_node, buf, &len);
+                c->peer_read_usec = now_usec();
+                r = psk_lookup(s->store, identity, &c->node, &c->target, &c->has_node, &c->has_target, buf, &len);
                 mef_metrics_psk_lookup(c->listener->metrics, MEF_PSK_LOOP);
         }
-        if (c->has_node)
-                c->node = node;
         if (r >= 0)
                 psk_cache_put(s->psks, identity, buf, len, now_usec());
         else if (store_error_is_transient(r)) {

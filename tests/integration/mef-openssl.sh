@@ -14,7 +14,8 @@
 #    the traffic above (enrolments, status checks, fetches, handshake failures, gauges), no
 #    node identity in them, 404/405 for anything but GET /metrics;
 #  - a status request sent over a second after its handshake sees a re-enrol order made
-#    meanwhile (the handshake's read of the node stands for a request for a second only).
+#    meanwhile, and a fetch a target removed meanwhile (the handshake's read of the node or
+#    target stands for a request for a second only).
 # Usage: mef-openssl.sh PATH/TO/msce-mef (TAP). Skipped without openssl.
 set -euo pipefail
 
@@ -193,25 +194,37 @@ scrape POST /metrics > "$tmp/m405.txt"
 grep -q '^HTTP/1.1 405 ' "$tmp/m405.txt" || fail "metrics: POST /metrics not 405"
 ok "metrics listener: 404 elsewhere, 405 for POST"
 
-# A status request sent over a second after its handshake: the handshake's read of the node
-# (active) no longer stands for it, and a re-enrol order made meanwhile is what it is answered.
-# What is tested is an age, so the wait is for one: a second and a bit after the handshake.
-mkfifo "$tmp/slow.in"
-request GET "/msce/enrolments/$psk_keid" "$psk_keid" > "$tmp/slow.req"
-psk_exchange "$kpm" kpm-openssl-1 1.3 < "$tmp/slow.in" > "$tmp/slow.out" &
-slow=$!
-exec 5>"$tmp/slow.in"
-wait_line 10 "$tmp/slow.out" '^(New|Reused), TLSv1.3|Protocol *: TLSv1.3' "$slow" ||
-        fail "slow status: no handshake: $(cat "$tmp/slow.out")"
-handshaken=$(ms)
-m node reenrol "$NODE" >/dev/null
+# A request sent over a second after its handshake: the handshake's read of the node or
+# target no longer stands for it, and an order made meanwhile is what it is answered.
+# slow_exchange PSK IDENTITY REQUEST-FILE OUT COMMAND...: the handshake, COMMAND, then the
+# request once the handshake is 1.1 s old. What is tested is an age, so the wait is for one.
 older_than() { [ $(($(ms) - $1)) -ge "$2" ]; }
-wait_for 5 older_than "$handshaken" 1100
-cat "$tmp/slow.req" >&5
-exec 5>&-
-wait "$slow" || :
+slow_exchange() {
+        local psk=$1 id=$2 req=$3 out=$4 slow handshaken
+        shift 4
+        rm -f "$tmp/slow.in"
+        mkfifo "$tmp/slow.in"
+        psk_exchange "$psk" "$id" 1.3 < "$tmp/slow.in" > "$out" &
+        slow=$!
+        exec 5>"$tmp/slow.in"
+        wait_line 10 "$out" '^(New|Reused), TLSv1.3|Protocol *: TLSv1.3' "$slow" ||
+                fail "slow exchange: no handshake: $(cat "$out")"
+        handshaken=$(ms)
+        "$@" > /dev/null || fail "slow exchange: $* failed"
+        wait_for 5 older_than "$handshaken" 1100
+        cat "$req" >&5
+        exec 5>&-
+        wait "$slow" || :
+}
+request GET "/msce/enrolments/$psk_keid" "$psk_keid" > "$tmp/slow.req"
+slow_exchange "$kpm" kpm-openssl-1 "$tmp/slow.req" "$tmp/slow.out" m node reenrol "$NODE"
 grep -q '"state":"reenrol"' "$tmp/slow.out" || fail "slow status: $(cat "$tmp/slow.out")"
 ok "status sent a second after its handshake: the re-enrol order made meanwhile"
+request GET "/msce/fetchCredentials/$psk_keid/tls" "$TARGET" > "$tmp/slow.req"
+slow_exchange "$tpsk" in-cse-psk "$tmp/slow.req" "$tmp/slow.out" m target remove "$TARGET"
+grep -q '^HTTP/1.1 403 ' "$tmp/slow.out" && grep -q 'not an enrolment target' "$tmp/slow.out" ||
+        fail "slow fetch: $(cat "$tmp/slow.out")"
+ok "fetch sent a second after its handshake: the target removed meanwhile is refused"
 
 mef_term_clean || fail "clean stop on SIGTERM"
 ok "clean stop on SIGTERM"

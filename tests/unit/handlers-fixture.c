@@ -57,8 +57,9 @@ static void teardown(void) {
 
 TestSuite(handlers, .init = setup, .fini = teardown);
 
-/* What the server's PSK lookup found in the handshake (mef_peer_t.node); NULL: none. */
+/* What the server's PSK lookup found in the handshake (mef_peer_t.node, .target); NULL: none. */
 const store_node_t *call_node;
+const store_target_t *call_target;
 /* The server's enrolment rate limit (mef_peer_t.enrol_limit); NULL: none. */
 ratelimit_t *call_limit;
 
@@ -89,7 +90,7 @@ void call(const char *psk_id, const uint8_t *ekm, const char *method, const char
         }
 #undef HDR
         mef_peer_t peer = { .psk_identity = psk_id, .addr = "192.0.2.1:4711", .ekm = ekm, .node = call_node,
-                            .enrol_limit = call_limit };
+                            .target = call_target, .enrol_limit = call_limit };
         cr_assert_eq(mef_handle(&cfg, store, &peer, &m, resp), 0);
 }
 

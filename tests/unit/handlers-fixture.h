@@ -45,6 +45,7 @@ void add_node(const char *node_id, const char *kpm_id, const char *cse_id, bool 
 void add_target(const char *id, const char *psk_id);
 /* What the server's PSK lookup found in the handshake (NULL: none), its enrolment rate limit. */
 extern const store_node_t *call_node;
+extern const store_target_t *call_target;
 extern ratelimit_t *call_limit;
 /* One request through mef_handle() as the peer psk_id with exporter ekm. */
 void call(const char *psk_id, const uint8_t *ekm, const char *method, const char *target, const char *origin,

@@ -150,6 +150,25 @@ Test(handlers, fetch_success) {
         msg_credential_wipe(&c);
 }
 
+/* The target the handshake found is used as is when it is the PSK identity's (here the store
+ * has removed it since), and ignored when it is another identity's. */
+Test(handlers, peer_target_from_handshake) {
+        msg_profile_t p;
+        msg_credential_t c;
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+        store_target_t t;
+        cr_assert_eq(store_target_by_psk_id(store, TPSK_IN, &t, NULL, NULL), 0);
+        cr_assert_eq(store_target_remove(store, TARGET_IN), 0);
+        call_target = &t;
+        fetch_credential(TPSK_IN, TARGET_IN, p.ke_id, "tls", &c);
+        msg_credential_wipe(&c);
+
+        snprintf(t.psk_id, sizeof t.psk_id, "someone-else");
+        fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "tls", 403, 4103, "not an enrolment target");
+        call_target = NULL;
+        fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "tls", 403, 4103, "not an enrolment target");
+}
+
 Test(handlers, fetch_refusals) {
         msg_profile_t p;
         enrol(KPM1, NODE1, ekm1, NULL, &p);

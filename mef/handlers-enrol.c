@@ -148,6 +148,8 @@ int handler_enrol(const exchange_t *ex, mef_response_t *ret) {
         for (unsigned attempt = 0; attempt < 2; attempt++) {
                 r = store_begin(ex->store);
                 if (r >= 0)
+                        r = store_key_guard(ex->store);
+                if (r >= 0)
                         r = store_enrolment_set_state_for_node(ex->store, node.node_id, ENROLMENT_RETIRED);
                 if (r >= 0)
                         r = store_enrolment_add(ex->store, &e, key, node.ltk_transported ? sizeof ltk : sizeof ke);

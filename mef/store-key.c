@@ -245,6 +245,16 @@ static int check_guard(mef_store_t *s) {
         return 0;
 }
 
+static bool guard_applies(mef_store_t *s) {
+        return s->key_path && s->d->ops->dialect == DB_POSTGRESQL && s->d->ops->in_transaction(s->d);
+}
+
+int store_key_guard(mef_store_t *s) {
+        if (!s)
+                return -EINVAL;
+        return guard_applies(s) ? check_guard(s) : 0;
+}
+
 int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n, bool guard,
                    uint8_t blob[SEALED_MAX], size_t *ret_len) {
         if (n == 0) {
@@ -256,7 +266,7 @@ int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uin
         if (r < 0)
                 return r;
         /* never seal under a key a rekey has replaced */
-        if (guard && s->key_path && s->d->ops->dialect == DB_POSTGRESQL && s->d->ops->in_transaction(s->d))
+        if (guard && guard_applies(s))
                 r = check_guard(s);
         else
                 r = store_key_refresh(s);

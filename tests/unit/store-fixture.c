@@ -68,14 +68,18 @@ long pg_count(const char *sql) {
         return n;
 }
 
-void pg_wait_lock_waiter(const bool *done) {
+void pg_wait_lock_waiters(long n, const bool *done) {
         uint64_t end = now_usec() + 20000000u;
         while (!(done && __atomic_load_n(done, __ATOMIC_ACQUIRE)) &&
                pg_count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'msce-mef' "
-                        "AND wait_event_type = 'Lock'") == 0) {
-                cr_assert_lt(now_usec(), end, "no store connection waited on a lock");
+                        "AND wait_event_type = 'Lock'") < n) {
+                cr_assert_lt(now_usec(), end, "fewer than %ld store connections waited on a lock", n);
                 usleep(10000);
         }
+}
+
+void pg_wait_lock_waiter(const bool *done) {
+        pg_wait_lock_waiters(1, done);
 }
 
 char *pg_dump_text(void) {

@@ -49,4 +49,6 @@ long pg_count(const char *sql);
 /* Until a store connection (application_name msce-mef) waits on a lock, or *done (when given)
  * is set; asserts within 20 s. */
 void pg_wait_lock_waiter(const bool *done);
+/* The same for n connections at once. */
+void pg_wait_lock_waiters(long n, const bool *done);
 #endif

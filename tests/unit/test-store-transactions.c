@@ -16,6 +16,8 @@
 static int enrol_exchange_as(mef_store_t *s, const store_enrolment_t *e, const uint8_t *ke, size_t n, bool reenrol) {
         int r = store_begin(s);
         if (r >= 0)
+                r = store_key_guard(s);
+        if (r >= 0)
                 r = store_enrolment_set_state_for_node(s, e->node_id, ENROLMENT_RETIRED);
         if (r >= 0)
                 r = store_enrolment_add(s, e, ke, n);
@@ -295,24 +297,46 @@ static void *late_enrol(void *userdata) {
         return NULL;
 }
 
-/* Another writer (the test's own connection) runs sql[0..n) in a transaction and holds it
- * while l's enrolment runs and waits on one of its locks; then it commits, and the enrolment
- * ends (l->r). */
-static void enrol_behind_commit(late_enrol_t *l, const char *const sql[], size_t n) {
+/* Node a with its enrolment a1@mef (Kpm and Ke from seed), and l to enrol a2@mef for it with
+ * a Ke from seed + 2; the waits of the tests end the store's, not its busy timeout. */
+static late_enrol_t late_enrol_of_a(uint8_t seed) {
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000);
+        late_enrol_t l = { .e = enrolment("a2@mef", "a", 2000),
+                           .store = open_with("a", seed, (store_enrolment_t *const[]) { &a1, NULL }) };
+        recognisable_key(l.ke, sizeof l.ke, seed + 2);
+        cr_assert_eq(store_set_busy_timeout(l.store, 60000), 0);
+        return l;
+}
+
+/* The test's own connection in a transaction that has run sql[0..n): it holds their locks
+ * until pg_release(), its COMMIT. */
+static PGconn *pg_hold(const char *const sql[], size_t n) {
         PGconn *c = pg_connect();
         for (size_t i = 0; i <= n; i++) {
                 const char *q = i == 0 ? "BEGIN" : sql[i - 1];
                 PGresult *res = PQexec(c, q);
-                cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s: %s", q, PQerrorMessage(c));
+                ExecStatusType st = PQresultStatus(res);
+                cr_assert(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "%s: %s", q, PQerrorMessage(c));
                 PQclear(res);
         }
-        pthread_t t;
-        cr_assert_eq(pthread_create(&t, NULL, late_enrol, l), 0);
-        pg_wait_lock_waiter(NULL);
+        return c;
+}
+
+static void pg_release(PGconn *c) {
         PGresult *res = PQexec(c, "COMMIT");
         cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
         PQclear(res);
         PQfinish(c);
+}
+
+/* Another writer (pg_hold()) holds the locks of sql[0..n) while l's enrolment runs and waits
+ * on one of them; then it commits, and the enrolment ends (l->r). */
+static void enrol_behind_commit(late_enrol_t *l, const char *const sql[], size_t n) {
+        PGconn *c = pg_hold(sql, n);
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, late_enrol, l), 0);
+        pg_wait_lock_waiter(NULL);
+        pg_release(c);
         pthread_join(t, NULL);
 }
 
@@ -322,12 +346,9 @@ static void enrol_behind_commit(late_enrol_t *l, const char *const sql[], size_t
 Test(store, pg_enrolment_waiting_on_revocation) {
         if (!pg_uri)
                 cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
-        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), got;
-        late_enrol_t l = { .e = enrolment("a2@mef", "a", 2000),
-                           .store = open_with("a", 18, (store_enrolment_t *const[]) { &a1, NULL }) };
-        recognisable_key(l.ke, sizeof l.ke, 20);
+        store_enrolment_t got;
+        late_enrol_t l = late_enrol_of_a(18);
         cr_assert_eq(store_node_set_state(l.store, "a", NODE_REENROL), 0);
-        cr_assert_eq(store_set_busy_timeout(l.store, 60000), 0); /* the wait below ends it, not this */
 
         static const char *const revoke[] = {
                 "UPDATE nodes SET state = 'revoked' WHERE node_id = 'a'",
@@ -347,11 +368,7 @@ Test(store, pg_enrolment_waiting_on_revocation) {
 Test(store, pg_seal_waiting_on_a_rekey) {
         if (!pg_uri)
                 cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
-        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000);
-        late_enrol_t l = { .e = enrolment("a2@mef", "a", 2000),
-                           .store = open_with("a", 50, (store_enrolment_t *const[]) { &a1, NULL }) };
-        recognisable_key(l.ke, sizeof l.ke, 52);
-        cr_assert_eq(store_set_busy_timeout(l.store, 60000), 0); /* the wait below ends it, not this */
+        late_enrol_t l = late_enrol_of_a(50);
         uint8_t check[256];
         int len = blob_read("SELECT value FROM meta WHERE name = 'check'", check, sizeof check);
         cr_assert_gt(len, 0);
@@ -367,6 +384,56 @@ Test(store, pg_seal_waiting_on_a_rekey) {
         sql_exec("UPDATE meta SET value = ?1 WHERE name = 'check'", check, len);
         cr_assert_eq(enrol_exchange(l.store, &l.e, l.ke, sizeof l.ke), 0);
         assert_enrolment_state(l.store, "a1@mef", ENROLMENT_RETIRED);
+        store_close(l.store);
+}
+typedef struct late_rekey {
+        mef_store_t *store;
+        int r;
+} late_rekey_t;
+
+static void *late_rekey(void *userdata) {
+        late_rekey_t *k = userdata;
+        uint64_t n;
+        k->r = store_rekey(k->store, &n);
+        return NULL;
+}
+
+/* An enrolment and a rekey at once on PostgreSQL: the rekey locks the check value, then every
+ * row it re-encrypts; the enrolment holds the check value shared (store_key_guard()) before it
+ * locks its node. Here the enrolment is held (the test's connection holds the enrolment it
+ * retires) once it has its locks, and the rekey starts and waits behind it. Taken the other
+ * way round (the node first), the enrolment would then wait for the check value and the rekey
+ * for the node: a deadlock, which PostgreSQL ends by failing one of them. */
+Test(store, pg_enrolment_and_rekey_no_deadlock) {
+        if (!pg_uri)
+                cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
+        store_enrolment_t got;
+        late_enrol_t l = late_enrol_of_a(60);
+        late_rekey_t k = { 0 };
+        cr_assert_eq(open_db(0, &k.store), 0);
+        cr_assert_eq(store_set_busy_timeout(k.store, 60000), 0); /* the waits below end it, not this */
+
+        static const char *const hold[] = { "SELECT 1 FROM enrolments WHERE ke_id = 'a1@mef' FOR UPDATE" };
+        PGconn *c = pg_hold(hold, ELEMENTSOF(hold));
+        pthread_t te, tk;
+        cr_assert_eq(pthread_create(&te, NULL, late_enrol, &l), 0);
+        pg_wait_lock_waiter(NULL);
+        cr_assert_eq(pthread_create(&tk, NULL, late_rekey, &k), 0);
+        pg_wait_lock_waiters(2, NULL);
+        pg_release(c);
+        pthread_join(te, NULL);
+        pthread_join(tk, NULL);
+
+        cr_assert_eq(l.r, 0, "the enrolment: %d", l.r);
+        cr_assert_eq(k.r, 0, "the rekey: %d", k.r);
+        /* stored before the rekey, re-encrypted by it */
+        uint8_t key[MSG_KEY_MAX];
+        size_t len;
+        cr_assert_eq(store_enrolment_get(k.store, "a2@mef", &got, key, &len), 0);
+        cr_assert_eq(len, sizeof l.ke);
+        cr_assert_arr_eq(key, l.ke, sizeof l.ke);
+        assert_enrolment_state(k.store, "a1@mef", ENROLMENT_RETIRED);
+        store_close(k.store);
         store_close(l.store);
 }
 #endif

@@ -7,15 +7,13 @@
 /* The authenticated peer as an enrolment target: -ENOENT when it is none. */
 static int peer_target(const exchange_t *ex, store_target_t *ret) {
         const mef_peer_t *p = ex->peer;
-        if (p->psk_identity && *p->psk_identity && p->target && streq(p->target->psk_id, p->psk_identity)) {
-                *ret = *p->target;
+        if (!p->psk_identity || !*p->psk_identity)
+                return p->cert_fp && *p->cert_fp ? store_target_by_cert(ex->store, p->cert_fp, ret) : -ENOENT;
+        if (p->target && streq(p->target->psk_id, p->psk_identity)) {
+                *ret = *p->target; /* the handshake's read */
                 return 0;
         }
-        if (p->psk_identity && *p->psk_identity)
-                return store_target_by_psk_id(ex->store, p->psk_identity, ret, NULL, NULL);
-        if (p->cert_fp && *p->cert_fp)
-                return store_target_by_cert(ex->store, p->cert_fp, ret);
-        return -ENOENT;
+        return store_target_by_psk_id(ex->store, p->psk_identity, ret, NULL, NULL);
 }
 
 static bool suid_is_valid(const char *s) {

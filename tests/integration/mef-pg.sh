@@ -9,6 +9,7 @@
 #  - a second enrolment (through the other) retires the first KeID: neither instance serves it;
 #  - revoke through the CLI: the next status on each instance says revoked (nothing cached),
 #    fetchCredentials refused on both;
+#  - msce-mef rekey (the CLI) while an instance enrols: every rekey and enrolment succeeds;
 #  - PostgreSQL stopped under load: requests get 503 + Retry-After (handshakes still complete);
 #    started again: both instances recover by themselves (same processes), nothing lost.
 # Usage: pg-run.sh --tap bash mef-pg.sh PATH/TO/msce-mef (TAP). Skipped without openssl or
@@ -248,6 +249,44 @@ for i in $(seq "$GATEWAYS"); do
 done
 kill -0 "${pid[a]}" 2> /dev/null && fail "instance a survived SIGKILL"
 ok "kill -9 of one instance under load: $GATEWAYS gateways enrolled ($retried after moving to the other), one active enrolment each"
+
+# msce-mef rekey (the CLI) while instance b enrols: each gateway enrols ROUNDS times more and
+# the CLI rekeys REKEYS times meanwhile. Every rekey must commit: an enrolment holds the check
+# value before its node's row, so the two cannot deadlock. Every enrolment ends 201 (one sealed
+# under a key a rekey has just replaced is stored again under the new one). A last rekey then
+# opens every secret of the store, those sealed during the others included. The CLI's lock
+# waits get their own busy_timeout: the instances' 1 s is for the 503 tests above.
+ROUNDS=4 REKEYS=3
+sed 's/^busy_timeout = .*/busy_timeout = 30000/' "$MEF_CONF" > "$T/rekey.conf"
+rekey() { "$MEF" --config "$T/rekey.conf" rekey >> "$T/rekey.log" 2>&1; }
+enrol_rounds() { # I: ROUNDS enrolments of gw-I through b, each retried until 201
+        local i=$1 r key
+        key=$(tr -d '\n' < "$T/gw-$i.hex")
+        for r in $(seq "$ROUNDS"); do
+                for _ in $(seq 40); do
+                        [ "$(request POST /msce/enrolments "urn:dev:ops:gw-$i" \
+                                "{\"msce:enrolReq\": {\"nodeID\": \"urn:dev:ops:gw-$i\"}}" |
+                                exchange b "$key" "kpm-gw-$i" | http_status)" = 201 ] && continue 2
+                        sleep 0.1 # a retry's pause (as a gateway's backoff), not a wait for a condition
+                done
+                return 1
+        done
+        echo "$ROUNDS" > "$T/gw-$i.rounds"
+}
+gw_pids=()
+for i in $(seq "$GATEWAYS"); do enrol_rounds "$i" & gw_pids+=($!); done
+rekeys=0
+for k in $(seq "$REKEYS"); do rekey && rekeys=$((rekeys + 1)); done
+failed=0
+for p in "${gw_pids[@]}"; do wait "$p" || failed=$((failed + 1)); done
+[ "$rekeys" = "$REKEYS" ] || fail "$((REKEYS - rekeys)) of $REKEYS rekeys under load failed: $(cat "$T/rekey.log")"
+[ "$failed" = 0 ] || fail "$failed of $GATEWAYS gateways did not enrol $ROUNDS times during the rekeys"
+rekey || fail "a rekey after the load: $(tail -n 3 "$T/rekey.log")"
+for i in $(seq "$GATEWAYS"); do
+        active=$(m enrolments "urn:dev:ops:gw-$i" | grep -c ' active ' || true)
+        [ "$active" = 1 ] || fail "gw-$i: $active active enrolments"
+done
+ok "$REKEYS rekeys while $GATEWAYS gateways enrolled $ROUNDS times each through b: all committed, all 201, every secret opens after"
 
 MEF_PID=${pid[b]} MEF_LOGS=$T/b
 mef_term_clean || fail "clean stop"

@@ -31,7 +31,7 @@ int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_
 
         uint8_t blob[SEALED_MAX];
         size_t blob_len;
-        int r = store_key_seal(s, "ke", e->ke_id, key, key_len, true, blob, &blob_len);
+        int r = store_key_seal(s, "ke", e->ke_id, key, key_len, blob, &blob_len);
         if (r < 0)
                 return r;
         /* An active enrolment only for a node not revoked, as the database has it when the row

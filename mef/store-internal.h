@@ -38,7 +38,7 @@ struct mef_store {
         unsigned depth;
         /* store_identity_lock() taken in the transaction under way (PostgreSQL) */
         bool identity_locked;
-        /* the check value's guard queued in the transaction under way (store_key_seal) */
+        /* store_key_guard() queued in the transaction under way (PostgreSQL) */
         bool check_guarded;
 };
 
@@ -172,9 +172,7 @@ int store_secret_open(mef_store_t *s, const char *aad, const void *blob, size_t 
 int store_column_key(mef_store_t *s, db_stmt_t *st, int col, const char *prefix, const char *id,
                      uint8_t out[MSG_KEY_MAX], size_t *ret_len);
 /* Seal key under the AAD prefix:id into blob (SEALED_MAX bytes); n 0 (none): *ret_len 0. The
- * key is the store's current one: read again first; or with guard, on PostgreSQL in a
- * transaction, checked by the database at no round trip: a rekey committed since this handle
- * read its key then fails the transaction with -ESTALE, and the rollback reads the new key
- * (enrolments: mef/handlers-enrol.c runs the transaction once more). */
-int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n, bool guard,
+ * key is the store's current one: checked by the transaction's store_key_guard() when it has
+ * one (no round trip), else by reading the check value first. */
+int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n,
                    uint8_t blob[SEALED_MAX], size_t *ret_len);

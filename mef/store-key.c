@@ -234,8 +234,11 @@ int store_column_key(mef_store_t *s, db_stmt_t *st, int col, const char *prefix,
  * read would hold it, and the transaction failed (a division by zero: -ESTALE) when the value
  * is not this handle's, whether a rekey committed before or is waited for. Once a
  * transaction. */
-static int check_guard(mef_store_t *s) {
-        if (s->check_guarded)
+int store_key_guard(mef_store_t *s) {
+        if (!s)
+                return -EINVAL;
+        if (s->check_guarded || !s->key_path || s->d->ops->dialect != DB_POSTGRESQL ||
+            !s->d->ops->in_transaction(s->d))
                 return 0;
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s, "SELECT 1 / (value = ?1)::int FROM meta WHERE name = 'check' FOR SHARE", &st));
@@ -245,17 +248,7 @@ static int check_guard(mef_store_t *s) {
         return 0;
 }
 
-static bool guard_applies(mef_store_t *s) {
-        return s->key_path && s->d->ops->dialect == DB_POSTGRESQL && s->d->ops->in_transaction(s->d);
-}
-
-int store_key_guard(mef_store_t *s) {
-        if (!s)
-                return -EINVAL;
-        return guard_applies(s) ? check_guard(s) : 0;
-}
-
-int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n, bool guard,
+int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n,
                    uint8_t blob[SEALED_MAX], size_t *ret_len) {
         if (n == 0) {
                 *ret_len = 0;
@@ -265,12 +258,12 @@ int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uin
         int r = store_aad_format(aad, prefix, id);
         if (r < 0)
                 return r;
-        /* never seal under a key a rekey has replaced */
-        if (guard && guard_applies(s))
-                r = check_guard(s);
-        else
+        /* never seal under a key a rekey has replaced: the transaction's guard checks it, or a
+         * read of the check value now */
+        if (!s->check_guarded) {
                 r = store_key_refresh(s);
-        if (r < 0)
-                return r;
+                if (r < 0)
+                        return r;
+        }
         return store_secret_seal(s, aad, key, n, blob, ret_len);
 }

@@ -95,7 +95,7 @@ static bool node_is_valid(const store_node_t *n, const uint8_t *kpm, size_t kpm_
 static int node_insert(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, size_t kpm_len) {
         uint8_t blob[SEALED_MAX];
         size_t blob_len;
-        TRY(store_key_seal(s, "kpm", n->node_id, kpm, kpm_len, false, blob, &blob_len)); /* cert mode: none */
+        TRY(store_key_seal(s, "kpm", n->node_id, kpm, kpm_len, blob, &blob_len)); /* cert mode: none */
         _cleanup_free_ char *targets = NULL;
         int r = targets_to_json(n, &targets);
         if (r < 0)

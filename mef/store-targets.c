@@ -21,7 +21,7 @@ static const row_type_t target_row = {
 static int target_insert(mef_store_t *s, const store_target_t *t, const uint8_t *psk, size_t psk_len) {
         uint8_t blob[SEALED_MAX];
         size_t blob_len;
-        TRY(store_key_seal(s, "tpsk", t->id, psk, psk_len, false, blob, &blob_len)); /* cert mode: none */
+        TRY(store_key_seal(s, "tpsk", t->id, psk, psk_len, blob, &blob_len)); /* cert mode: none */
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s,
                     "INSERT INTO targets (" TARGET_COLUMNS ", psk_enc) SELECT ?1, ?2, ?3, ?4, ?5 "

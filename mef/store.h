@@ -195,9 +195,10 @@ int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret);
  * the check that its key is sealed under the store's current master key, which holds the check
  * value (shared) to the end of the transaction, taken before any row so that it comes in the
  * order a rekey takes its locks (the check value, then the rows): the two cannot deadlock.
- * Taken later by store_enrolment_add() otherwise. A rekey committed since this handle read its
- * key fails the transaction with -ESTALE; after store_rollback() the handle has the new key.
- * SQLite (the rekey holds the write lock), outside a transaction: nothing. */
+ * Without it store_enrolment_add() reads the check value first (a round trip, and the lock
+ * taken after the node's). A rekey committed since this handle read its key fails the
+ * transaction with -ESTALE; after store_rollback() the handle has the new key. SQLite (the
+ * rekey holds the write lock), outside a transaction: nothing. */
 int store_key_guard(mef_store_t *s);
 
 /* -EBUSY (locked past the busy timeout), the errors of a database that went away

@@ -255,6 +255,7 @@ Test(store, pg_connection_lost_in_transaction) {
         cr_assert_eq(enrol_exchange(s, &a1, ke, sizeof ke), 0);
 
         cr_assert_eq(store_begin(s), 0);
+        cr_assert_eq(store_key_guard(s), 0); /* as mef/handlers-enrol.c */
         cr_assert_eq(store_enrolment_set_state_for_node(s, "a", ENROLMENT_RETIRED), 0);
         cr_assert_eq(pg_count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                               "WHERE application_name = 'msce-mef'"), 1);

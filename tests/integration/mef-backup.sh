@@ -198,15 +198,13 @@ b rekey > "$tmp/rekey-b.out" || fail "rekey of the restored MEF: $(cat "$tmp/rek
 # key (mef/handlers-enrol.c); the gateway sees a 201 either way.
 # The key the target then fetches is checked against OpenSSL's exporter output, as
 # mef-openssl.sh does: HMAC-SHA-256(EKM[16..48), label || target ID).
-psk_exchange "$kpm" kpm-backup-1 1.2 -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 \
-        < "$tmp/enrol.req" > "$tmp/enrol4.out"
+psk_exchange "$kpm" kpm-backup-1 1.2 "${EKM_OPTS[@]}" < "$tmp/enrol.req" > "$tmp/enrol4.out"
 grep -q '^HTTP/1.1 201 ' "$tmp/enrol4.out" || fail "restored MEF, enrol after its rekey: $(cat "$tmp/enrol4.out")"
 keid4=$(json_str keID < "$tmp/enrol4.out")
-ekm=$(sed -n 's/^ *Keying material: \([0-9A-Fa-f]*\)$/\1/p' "$tmp/enrol4.out" | tr 'A-F' 'a-f')
+ekm=$(s_client_ekm "$tmp/enrol4.out")
 [ ${#ekm} -eq 96 ] || fail "OpenSSL printed no 48-byte keying material"
 fetch "$keid4"
-want=$(printf '%s%s' "oneM2M Enrolment Key to Provisioned Secure Connection Key derivation" "$TARGET" |
-        openssl dgst -sha256 -mac HMAC -macopt "hexkey:${ekm:32:64}" | sed 's/^.*= *//')
+want=$(kpsa_of "$ekm" "$TARGET")
 [ ${#want} -eq 64 ] && [ "$got" = "$want" ] ||
         fail "restored MEF after its rekey: fetched key $got, not HMAC-SHA-256(Ke, label || target) $want"
 status_active "$keid4" || fail "restored MEF after its rekey: status of the new enrolment"

@@ -26,7 +26,6 @@ need_cmds openssl
 FQDN=mef.test
 NODE=urn:dev:ops:openssl-1
 TARGET=/in-cse
-LABEL="oneM2M Enrolment Key to Provisioned Secure Connection Key derivation"
 
 tmpdir mef-openssl
 tmp=$T
@@ -83,10 +82,8 @@ ok "metrics before traffic: 200, text format 0.0.4, counters at 0, 2 nodes"
 # exchange VERSION PSK IDENTITY REQUEST-FILE: the whole s_client transcript (session summary
 # with the exported keying material, then the HTTP response).
 exchange() {
-        psk_exchange "$2" "$3" "$1" -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 < "$4"
+        psk_exchange "$2" "$3" "$1" "${EKM_OPTS[@]}" < "$4"
 }
-
-lower() { tr 'A-F' 'a-f'; }
 
 for version in 1.2 1.3; do
         request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}" > "$tmp/enrol.req"
@@ -95,7 +92,7 @@ for version in 1.2 1.3; do
                 fail "TLS $version: not negotiated: $(cat "$tmp/enrol.out")"
         grep -q '^HTTP/1.1 201 ' "$tmp/enrol.out" || fail "TLS $version: enrol not 201: $(cat "$tmp/enrol.out")"
         grep -qi '^X-M2M-RSC: 2001' "$tmp/enrol.out" || fail "TLS $version: enrol without RSC 2001"
-        ekm=$(sed -n 's/^ *Keying material: \([0-9A-Fa-f]*\)$/\1/p' "$tmp/enrol.out" | lower)
+        ekm=$(s_client_ekm "$tmp/enrol.out")
         [ ${#ekm} -eq 96 ] || fail "TLS $version: OpenSSL printed no 48-byte keying material"
         keid=$(json_str keID < "$tmp/enrol.out")
         [ "$keid" = "${ekm:0:32}@$FQDN" ] || fail "TLS $version: keID $keid is not EKM[0..16) ${ekm:0:32}@$FQDN"
@@ -113,8 +110,7 @@ for version in 1.2 1.3; do
         exchange "$version" "$tpsk" in-cse-psk "$tmp/fetch.req" > "$tmp/fetch.out"
         grep -q '^HTTP/1.1 200 ' "$tmp/fetch.out" || fail "TLS $version: fetch not 200: $(cat "$tmp/fetch.out")"
         got=$(json_str key < "$tmp/fetch.out" | base64 -d | od -An -tx1 | tr -d ' \n')
-        want=$(printf '%s%s' "$LABEL" "$TARGET" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:${ekm:32:64}" |
-                sed 's/^.*= *//')
+        want=$(kpsa_of "$ekm" "$TARGET")
         [ ${#want} -eq 64 ] || fail "openssl dgst gave no HMAC"
         [ "$got" = "$want" ] || fail "TLS $version: fetched key $got is not HMAC-SHA-256(Ke, label||$TARGET) $want"
         ok "TLS $version fetchCredentials: key = HMAC-SHA-256(EKM[16..48), label || $TARGET)"
@@ -127,7 +123,7 @@ cert_exchange() {
         local v=$1 req=$2
         shift 2
         timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername "$FQDN" -CAfile "$tmp/ca.pem" \
-                -verify_return_error "-tls${v/./_}" -keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48 \
+                -verify_return_error "-tls${v/./_}" "${EKM_OPTS[@]}" \
                 -ign_eof "$@" < "$req" 2>&1 || true
 }
 for version in 1.2 1.3; do
@@ -137,7 +133,7 @@ for version in 1.2 1.3; do
         grep -Eq "Protocol *: TLSv$version|^(New|Reused), TLSv$version," "$tmp/cert.out" ||
                 fail "cert TLS $version: not negotiated: $(cat "$tmp/cert.out")"
         grep -q '^HTTP/1.1 201 ' "$tmp/cert.out" || fail "cert TLS $version: enrol not 201: $(cat "$tmp/cert.out")"
-        ekm=$(sed -n 's/^ *Keying material: \([0-9A-Fa-f]*\)$/\1/p' "$tmp/cert.out" | lower)
+        ekm=$(s_client_ekm "$tmp/cert.out")
         keid=$(json_str keID < "$tmp/cert.out")
         [ ${#ekm} -eq 96 ] || fail "cert TLS $version: OpenSSL printed no 48-byte keying material"
         [ "$keid" = "${ekm:0:32}@$FQDN" ] || fail "cert TLS $version: keID $keid is not EKM[0..16) ${ekm:0:32}@$FQDN"

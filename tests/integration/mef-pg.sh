@@ -215,14 +215,15 @@ for i in $(seq "$GATEWAYS"); do
         mefctl node add "urn:dev:ops:gw-$i" --cse-id "/mn-cse-gw-$i" --cse-base https://in.example.net:8443/~/in-cse/in-name \
                 --psk-id "kpm-gw-$i" --generate-psk "$T/gw-$i.hex" || fail "node add gw-$i"
 done
+enrol_gw() { # I INSTANCE: one enrolment of gw-I through INSTANCE; 0 when answered 201
+        [ "$(request POST /msce/enrolments "urn:dev:ops:gw-$1" "{\"msce:enrolReq\": {\"nodeID\": \"urn:dev:ops:gw-$1\"}}" |
+                exchange "$2" "$(tr -d '\n' < "$T/gw-$1.hex")" "kpm-gw-$1" | http_status)" = 201 ]
+}
 gateway() { # I: enrol, trying the instances in turn; writes the attempts it took to gw-I.done
-        local i=$1 n attempt key
-        key=$(tr -d '\n' < "$T/gw-$i.hex")
+        local i=$1 n attempt
         n=$([ $((i % 2)) = 0 ] && echo a || echo b)
         for attempt in $(seq 40); do
-                if [ "$(request POST /msce/enrolments "urn:dev:ops:gw-$i" \
-                        "{\"msce:enrolReq\": {\"nodeID\": \"urn:dev:ops:gw-$i\"}}" |
-                        exchange "$n" "$key" "kpm-gw-$i" | http_status)" = 201 ]; then
+                if enrol_gw "$i" "$n"; then
                         echo "$attempt" > "$T/gw-$i.done"
                         return 0
                 fi
@@ -260,13 +261,10 @@ ROUNDS=4 REKEYS=3
 sed 's/^busy_timeout = .*/busy_timeout = 30000/' "$MEF_CONF" > "$T/rekey.conf"
 rekey() { "$MEF" --config "$T/rekey.conf" rekey >> "$T/rekey.log" 2>&1; }
 enrol_rounds() { # I: ROUNDS enrolments of gw-I through b, each retried until 201
-        local i=$1 r key
-        key=$(tr -d '\n' < "$T/gw-$i.hex")
+        local i=$1 r
         for r in $(seq "$ROUNDS"); do
                 for _ in $(seq 40); do
-                        [ "$(request POST /msce/enrolments "urn:dev:ops:gw-$i" \
-                                "{\"msce:enrolReq\": {\"nodeID\": \"urn:dev:ops:gw-$i\"}}" |
-                                exchange b "$key" "kpm-gw-$i" | http_status)" = 201 ] && continue 2
+                        enrol_gw "$i" b && continue 2
                         sleep 0.1 # a retry's pause (as a gateway's backoff), not a wait for a condition
                 done
                 return 1

@@ -311,15 +311,16 @@ psk_exchange() {
                 -ign_eof "$@" 2>&1 || :
 }
 # The s_client options that print the session's exported keying material (docs/protocol.md:
-# label EXPORTER-oneM2M-Bootstrap, no context, 48 bytes), and s_client_ekm FILE: that output of
-# the transcript FILE as lowercase hex ("" when none).
-EKM_OPTS=(-keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48)
+# label EXPORTER-oneM2M-Bootstrap, no context, 48 bytes; words, for an unquoted $EKM_OPTS: this
+# file is sourced by sh scripts too), and s_client_ekm FILE: that output of the transcript FILE
+# as lowercase hex ("" when none).
+EKM_OPTS="-keymatexport EXPORTER-oneM2M-Bootstrap -keymatexportlen 48"
 s_client_ekm() { sed -n 's/^ *Keying material: \([0-9A-Fa-f]*\)$/\1/p' "$1" | tr 'A-F' 'a-f'; }
 # kpsa_of EKM TARGET: the Kpsa a target fetches, by openssl dgst from the exporter output:
 # HMAC-SHA-256(EKM[16..48), "oneM2M Enrolment Key to ... derivation" || TARGET), hex.
 kpsa_of() {
         printf '%s%s' "oneM2M Enrolment Key to Provisioned Secure Connection Key derivation" "$2" |
-                openssl dgst -sha256 -mac HMAC -macopt "hexkey:${1:32:64}" | sed 's/^.*= *//'
+                openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(printf '%s' "$1" | cut -c33-96)" | sed 's/^.*= *//'
 }
 # scrape [METHOD [PATH]]: the raw HTTP answer of the metrics listener on $mport (bash's
 # /dev/tcp).

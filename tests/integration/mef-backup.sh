@@ -198,7 +198,7 @@ b rekey > "$tmp/rekey-b.out" || fail "rekey of the restored MEF: $(cat "$tmp/rek
 # key (mef/handlers-enrol.c); the gateway sees a 201 either way.
 # The key the target then fetches is checked against OpenSSL's exporter output, as
 # mef-openssl.sh does: HMAC-SHA-256(EKM[16..48), label || target ID).
-psk_exchange "$kpm" kpm-backup-1 1.2 "${EKM_OPTS[@]}" < "$tmp/enrol.req" > "$tmp/enrol4.out"
+psk_exchange "$kpm" kpm-backup-1 1.2 $EKM_OPTS < "$tmp/enrol.req" > "$tmp/enrol4.out"
 grep -q '^HTTP/1.1 201 ' "$tmp/enrol4.out" || fail "restored MEF, enrol after its rekey: $(cat "$tmp/enrol4.out")"
 keid4=$(json_str keID < "$tmp/enrol4.out")
 ekm=$(s_client_ekm "$tmp/enrol4.out")

@@ -82,7 +82,7 @@ ok "metrics before traffic: 200, text format 0.0.4, counters at 0, 2 nodes"
 # exchange VERSION PSK IDENTITY REQUEST-FILE: the whole s_client transcript (session summary
 # with the exported keying material, then the HTTP response).
 exchange() {
-        psk_exchange "$2" "$3" "$1" "${EKM_OPTS[@]}" < "$4"
+        psk_exchange "$2" "$3" "$1" $EKM_OPTS < "$4"
 }
 
 for version in 1.2 1.3; do
@@ -123,7 +123,7 @@ cert_exchange() {
         local v=$1 req=$2
         shift 2
         timeout 10 openssl s_client -connect "127.0.0.1:$port" -servername "$FQDN" -CAfile "$tmp/ca.pem" \
-                -verify_return_error "-tls${v/./_}" "${EKM_OPTS[@]}" \
+                -verify_return_error "-tls${v/./_}" $EKM_OPTS \
                 -ign_eof "$@" < "$req" 2>&1 || true
 }
 for version in 1.2 1.3; do

@@ -127,13 +127,9 @@ struct conn {
         const char *psk_identity;         /* owned by tls */
         char cert_fp[STORE_FP_LEN + 1];   /* "" when none */
         uint8_t ekm[KDF_EKM_LEN];
-        /* the node or target the PSK lookup found for this handshake (a KpmID is never a
-         * target's PSK identity): the handlers need not look it up again */
-        union {
-                store_node_t node;
-                store_target_t target;
-        };
-        bool has_node, has_target;
+        /* the node or target the PSK lookup found for this handshake: the handlers need not
+         * look it up again */
+        store_peer_t peer;
         uint64_t peer_read_usec; /* when that lookup read it (CLOCK_MONOTONIC) */
         /* that lookup found the database gone (the PSK came from the cache): the request is
          * answered 503 at once rather than wait for the database again */

@@ -47,9 +47,11 @@ int handler_fetch(const exchange_t *ex, const route_t *rt, mef_response_t *ret) 
                                     SUID_MAX);
 
         store_enrolment_t e = {};
+        store_node_t node;
+        bool has_node;
         _cleanup_erase_(64) uint8_t key[MSG_KEY_MAX];
         size_t key_len = 0;
-        r = store_enrolment_get(ex->store, rt->ke_id, &e, key, &key_len);
+        r = store_enrolment_get_with_node(ex->store, rt->ke_id, &e, key, &key_len, &node, &has_node);
         if (r == -ENOENT)
                 return handler_unknown_keid(ex, rt->ke_id, ret, NULL);
         if (r < 0)
@@ -57,14 +59,9 @@ int handler_fetch(const exchange_t *ex, const route_t *rt, mef_response_t *ret) 
         const char *why = handler_enrolment_unusable(&e, ex->now);
         if (why)
                 return handler_unknown_keid(ex, rt->ke_id, ret, why);
-
-        store_node_t node;
-        r = store_node_get(ex->store, e.node_id, &node);
         /* A revoked node's keys are no longer valid, whatever state its enrolments were left in. */
-        if (r == -ENOENT || (r >= 0 && node.state == NODE_REVOKED))
-                return handler_unknown_keid(ex, rt->ke_id, ret, r < 0 ? "node removed" : "node revoked");
-        if (r < 0)
-                return handler_fail_internal(ex, rt->ke_id, ret, r, "node lookup");
+        if (!has_node || node.state == NODE_REVOKED)
+                return handler_unknown_keid(ex, rt->ke_id, ret, has_node ? "node revoked" : "node removed");
         bool named = false;
         for (size_t i = 0; i < node.n_targets && i < MSG_TARGETS_MAX; i++)
                 if (streq(node.targets[i], target.id))

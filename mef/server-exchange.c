@@ -23,11 +23,7 @@ typedef struct exchange_job {
         char cert_fp[STORE_FP_LEN + 1];
         char addr[INET6_ADDRSTRLEN + 8];
         uint8_t ekm[KDF_EKM_LEN];
-        union {
-                store_node_t node;
-                store_target_t target;
-        };
-        bool has_node, has_target;
+        store_peer_t peer;
         uint64_t peer_read_usec;
         mef_metrics_t *metrics;
         ratelimit_t *enrol_limit;         /* thread-safe, shared */
@@ -125,7 +121,7 @@ static int answer_error(conn_t *c, int status, const char *reason, const char *r
 static void exchange_job_free(conn_job_t *base) {
         exchange_job_t *j = (exchange_job_t *) base;
         erase(j->ekm, sizeof j->ekm);
-        erase(&j->node, sizeof j->node);
+        erase(&j->peer, sizeof j->peer);
         free(j->psk_identity);
         http_msg_done(&j->base.msg);
         mef_response_done(&j->resp);
@@ -145,8 +141,8 @@ static int exchange_job_run(store_job_t *job, mef_store_t *store) {
                 .cert_fp = j->cert_fp[0] ? j->cert_fp : NULL,
                 .addr = j->addr,
                 .ekm = j->ekm,
-                .node = fresh && j->has_node ? &j->node : NULL,
-                .target = fresh && j->has_target ? &j->target : NULL,
+                .node = fresh && j->peer.kind == STORE_PEER_NODE ? &j->peer.node : NULL,
+                .target = fresh && j->peer.kind == STORE_PEER_TARGET ? &j->peer.target : NULL,
                 .enrol_limit = j->enrol_limit,
         };
         uint64_t t0 = now_usec();
@@ -175,8 +171,7 @@ static int submit(conn_t *c, http_msg_t *msg) {
         j->cfg = s->cfg;
         j->metrics = s->metrics;
         j->enrol_limit = s->enrol_limit;
-        j->has_node = c->has_node;
-        j->has_target = c->has_target;
+        j->peer = c->peer;
         j->peer_read_usec = c->peer_read_usec;
         int r = 0;
         if (c->psk_identity && !(j->psk_identity = strdup(c->psk_identity)))
@@ -184,10 +179,6 @@ static int submit(conn_t *c, http_msg_t *msg) {
         memcpy(j->cert_fp, c->cert_fp, sizeof j->cert_fp);
         memcpy(j->addr, c->addr, sizeof j->addr);
         memcpy(j->ekm, c->ekm, sizeof j->ekm);
-        if (c->has_node)
-                j->node = c->node;
-        else if (c->has_target)
-                j->target = c->target;
         if (r >= 0)
                 r = conn_submit(c, &j->base);
         if (r < 0) {
@@ -241,31 +232,11 @@ const listener_ops_t server_exchange_ops = {
         .peer_name = peer_name,
 };
 
-/* What a PSK identity names: a node (*ret_has_node) or a target (*ret_has_target), in the
- * one of node and target that says so. Nodes first: a name used both as a KpmID and a target
- * PSK identity is a node's. */
-static int psk_lookup(mef_store_t *store, const char *identity, store_node_t *node, store_target_t *target,
-                      bool *ret_has_node, bool *ret_has_target, uint8_t key[MSG_KEY_MAX], size_t *ret_len) {
-        int r = store_node_by_kpm_id(store, identity, node, key, ret_len);
-        *ret_has_node = r >= 0;
-        *ret_has_target = false;
-        if (r < 0 && !store_error_is_transient(r)) {
-                *ret_len = 0;
-                r = store_target_by_psk_id(store, identity, target, key, ret_len);
-                *ret_has_target = r >= 0;
-        }
-        return r;
-}
-
 /* The ClientHello's PSK identity, looked up in a store thread before wolfSSL asks for it. */
 typedef struct psk_ahead {
         conn_ahead_t base;
         char identity[TLS_HELLO_IDENTITY_MAX + 1];
-        union {
-                store_node_t node;
-                store_target_t target;
-        };
-        bool has_node, has_target;
+        store_peer_t peer;
         uint64_t read_usec;
         uint8_t key[MSG_KEY_MAX];
         size_t len;
@@ -274,7 +245,7 @@ typedef struct psk_ahead {
 static int psk_ahead_run(store_job_t *job, mef_store_t *store) {
         psk_ahead_t *a = (psk_ahead_t *) job;
         a->read_usec = now_usec();
-        return psk_lookup(store, a->identity, &a->node, &a->target, &a->has_node, &a->has_target, a->key, &a->len);
+        return store_peer_by_psk_id(store, a->identity, &a->peer, a->key, &a->len);
 }
 
 static void psk_ahead_free(conn_ahead_t *base) {
@@ -319,19 +290,15 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
         if (a && a->base.done && streq(a->identity, identity)) {
                 /* -ETIME: not started in time, the store too busy */
                 r = a->base.result == -ETIME ? -EBUSY : a->base.result;
-                c->has_node = a->has_node;
-                c->has_target = a->has_target;
+                c->peer = a->peer;
                 c->peer_read_usec = a->read_usec;
-                if (a->has_node)
-                        c->node = a->node;
-                else if (a->has_target)
-                        c->target = a->target;
                 len = a->len;
                 memcpy(buf, a->key, sizeof buf);
                 mef_metrics_psk_lookup(c->listener->metrics, MEF_PSK_AHEAD);
         } else {
+                c->peer.kind = STORE_PEER_NONE; /* not what an earlier callback found */
                 c->peer_read_usec = now_usec();
-                r = psk_lookup(s->store, identity, &c->node, &c->target, &c->has_node, &c->has_target, buf, &len);
+                r = store_peer_by_psk_id(s->store, identity, &c->peer, buf, &len);
                 mef_metrics_psk_lookup(c->listener->metrics, MEF_PSK_LOOP);
         }
         if (r >= 0)

@@ -4,22 +4,20 @@
 
 #include <time.h>
 
-#define ENROLMENT_COLUMNS "ke_id, node_id, state, created, exp, ltk_transported"
-
-static int enrolment_from_row(db_stmt_t *st, void *out) {
+static int enrolment_from_row(db_stmt_t *st, int c, void *out) {
         store_enrolment_t *e = out;
         memset(e, 0, sizeof *e);
-        TRY(store_column_texts(st, 0, 2, TEXT_BUF(e->ke_id), TEXT_BUF(e->node_id)));
-        e->state = enrolment_state_from_string(db_column_str(st, 2));
+        TRY(store_column_texts(st, c, 2, TEXT_BUF(e->ke_id), TEXT_BUF(e->node_id)));
+        e->state = enrolment_state_from_string(db_column_str(st, c + 2));
         if (e->state < 0)
                 return -EBADMSG;
-        e->created = db_column_int64(st, 3);
-        e->exp = db_column_int64(st, 4);
-        e->ltk_transported = (int) db_column_int64(st, 5) != 0;
+        e->created = db_column_int64(st, c + 3);
+        e->exp = db_column_int64(st, c + 4);
+        e->ltk_transported = (int) db_column_int64(st, c + 5) != 0;
         return 0;
 }
 
-static const row_type_t enrolment_row = {
+const row_type_t store_enrolment_row = {
         enrolment_from_row, sizeof(store_enrolment_t), offsetof(store_enrolment_t, ke_id), "ke", 6,
 };
 
@@ -61,7 +59,7 @@ int store_enrolment_get(mef_store_t *s, const char *ke_id, store_enrolment_t *re
                         size_t *ret_key_len) {
         if (!s || !ke_id || !ret || !key != !ret_key_len)
                 return -EINVAL;
-        return store_select_one(s, &enrolment_row,
+        return store_select_one(s, &store_enrolment_row,
                                 "SELECT " ENROLMENT_COLUMNS ", key_enc FROM enrolments WHERE ke_id = ?1", ke_id, ret,
                                 key, ret_key_len);
 }
@@ -156,7 +154,7 @@ int store_enrolment_page(mef_store_t *s, const char *node_id, const store_page_t
         TRY(db_bind_int64(st, 7, p->now > 0 ? p->now : (int64_t) time(NULL)));
         TRY(db_bind_int64(st, 8, (int64_t) page_limit(p->limit)));
         void *list = NULL;
-        r = store_select_all(st, &enrolment_row, &list, ret_n);
+        r = store_select_all(st, &store_enrolment_row, &list, ret_n);
         if (r == 0)
                 *ret = list;
         return r;

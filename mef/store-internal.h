@@ -105,16 +105,40 @@ int store_column_text(db_stmt_t *st, int i, char *out, size_t size);
 int store_column_texts(db_stmt_t *st, int first, int n, ...);
 #define TEXT_BUF(buf) (buf), sizeof(buf)
 
-/* How one table's rows decode; its secret is sealed to aad_prefix and the row's id (at id_offset
- * in the decoded struct), in column key_col of a query that selects it. */
+/* How one table's rows decode, from column first of a query on; its secret is sealed to
+ * aad_prefix and the row's id (at id_offset in the decoded struct), in column first + key_col of
+ * a query that selects it. */
 typedef struct row_type {
-        int (*decode)(db_stmt_t *st, void *out);
+        int (*decode)(db_stmt_t *st, int first, void *out);
         size_t size;
         size_t id_offset;
         const char *aad_prefix;
         int key_col;
 } row_type_t;
 
+/* The columns each table's rows decode from (key_col: the sealed secret's, after them). */
+#define ENROLMENT_COLUMNS "ke_id, node_id, state, created, exp, ltk_transported"
+#define NODE_COLUMNS \
+        "node_id, kpm_id, cert_fp, cse_id, cse_base, targets, poll, lifetime, ltk_transported, state, created"
+/* What a node read gets: the written columns, then the status-check tally (schema 3). */
+#define NODE_SELECT NODE_COLUMNS ", last_seen, status_checks"
+#define TARGET_COLUMNS "id, psk_id, cert_fp, created"
+extern const row_type_t store_enrolment_row, store_node_row, store_target_row;
+
+/* One table's part of a row that reads several (a join): its columns from first on, decoded
+ * into out, and with key its secret, when its first column is not NULL (found). */
+typedef struct row_part {
+        const row_type_t *type;
+        int first;
+        void *out;
+        uint8_t *key;
+        size_t *key_len;
+        bool found;
+} row_part_t;
+
+/* The one row sql selects with ?1 = arg, each part of it decoded; -ENOENT when no row or no part
+ * matches. The outputs are only written for the parts found, and only on success. */
+int store_select_parts(mef_store_t *s, const char *sql, const char *arg, row_part_t *parts, size_t n);
 /* The row sql selects with ?1 = arg, decoded into ret; with key, also its secret. ret and key
  * are only written on success; -ENOENT when no row matches. */
 int store_select_one(mef_store_t *s, const row_type_t *type, const char *sql, const char *arg, void *ret,

@@ -6,11 +6,6 @@
 #include <jansson.h>
 #include <time.h>
 
-#define NODE_COLUMNS \
-        "node_id, kpm_id, cert_fp, cse_id, cse_base, targets, poll, lifetime, ltk_transported, state, created"
-/* What a read gets: the written columns, then the status-check tally (schema 3). */
-#define NODE_SELECT NODE_COLUMNS ", last_seen, status_checks"
-
 static int targets_to_json(const store_node_t *n, char **ret) {
         json_t *a = json_array();
         if (!a)
@@ -46,31 +41,31 @@ static int targets_from_json(const char *text, store_node_t *n) {
         return r;
 }
 
-/* Columns in NODE_COLUMNS order. */
-static int node_from_row(db_stmt_t *st, void *out) {
+/* Columns in NODE_SELECT order. */
+static int node_from_row(db_stmt_t *st, int c, void *out) {
         store_node_t *n = out;
         memset(n, 0, sizeof *n);
-        TRY(store_column_texts(st, 0, 5, TEXT_BUF(n->node_id), TEXT_BUF(n->kpm_id), TEXT_BUF(n->cert_fp),
+        TRY(store_column_texts(st, c, 5, TEXT_BUF(n->node_id), TEXT_BUF(n->kpm_id), TEXT_BUF(n->cert_fp),
                                TEXT_BUF(n->cse_id), TEXT_BUF(n->cse_base)));
-        int r = targets_from_json(db_column_str(st, 5), n);
+        int r = targets_from_json(db_column_str(st, c + 5), n);
         if (r < 0)
                 return r;
-        int64_t poll = db_column_int64(st, 6), lifetime = db_column_int64(st, 7);
+        int64_t poll = db_column_int64(st, c + 6), lifetime = db_column_int64(st, c + 7);
         if (poll < 0 || poll > UINT32_MAX || lifetime < 0 || lifetime > UINT32_MAX)
                 return -EBADMSG;
         n->poll = (uint32_t) poll;
         n->lifetime = (uint32_t) lifetime;
-        n->ltk_transported = (int) db_column_int64(st, 8) != 0;
-        n->state = node_state_from_string(db_column_str(st, 9));
+        n->ltk_transported = (int) db_column_int64(st, c + 8) != 0;
+        n->state = node_state_from_string(db_column_str(st, c + 9));
         if (n->state < 0)
                 return -EBADMSG;
-        n->created = db_column_int64(st, 10);
-        n->last_seen = db_column_int64(st, 11);
-        n->status_checks = (uint64_t) db_column_int64(st, 12);
+        n->created = db_column_int64(st, c + 10);
+        n->last_seen = db_column_int64(st, c + 11);
+        n->status_checks = (uint64_t) db_column_int64(st, c + 12);
         return 0;
 }
 
-static const row_type_t node_row = {
+const row_type_t store_node_row = {
         node_from_row, sizeof(store_node_t), offsetof(store_node_t, node_id), "kpm", 13,
 };
 
@@ -145,7 +140,7 @@ int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, si
 }
 
 int store_node_get(mef_store_t *s, const char *node_id, store_node_t *ret) {
-        return store_select_one(s, &node_row, "SELECT " NODE_SELECT " FROM nodes WHERE node_id = ?1", node_id, ret,
+        return store_select_one(s, &store_node_row, "SELECT " NODE_SELECT " FROM nodes WHERE node_id = ?1", node_id, ret,
                                 NULL, NULL);
 }
 
@@ -153,18 +148,18 @@ int store_node_by_kpm_id(mef_store_t *s, const char *kpm_id, store_node_t *ret, 
                          size_t *ret_kpm_len) {
         if (!kpm != !ret_kpm_len)
                 return -EINVAL;
-        return store_select_one(s, &node_row, "SELECT " NODE_SELECT ", kpm_enc FROM nodes WHERE kpm_id = ?1", kpm_id,
+        return store_select_one(s, &store_node_row, "SELECT " NODE_SELECT ", kpm_enc FROM nodes WHERE kpm_id = ?1", kpm_id,
                                 ret, kpm, ret_kpm_len);
 }
 
 int store_node_by_cse_id(mef_store_t *s, const char *cse_id, store_node_t *ret) {
-        return store_select_one(s, &node_row,
+        return store_select_one(s, &store_node_row,
                                 "SELECT " NODE_SELECT " FROM nodes WHERE cse_id = ?1 ORDER BY node_id LIMIT 1", cse_id,
                                 ret, NULL, NULL);
 }
 
 int store_node_by_cert(mef_store_t *s, const char *fp, store_node_t *ret) {
-        return store_select_one(s, &node_row, "SELECT " NODE_SELECT " FROM nodes WHERE cert_fp = ?1", fp, ret, NULL,
+        return store_select_one(s, &store_node_row, "SELECT " NODE_SELECT " FROM nodes WHERE cert_fp = ?1", fp, ret, NULL,
                                 NULL);
 }
 
@@ -240,7 +235,7 @@ int store_node_page(mef_store_t *s, const store_page_t *p, store_node_t **ret, s
         TRY(db_bind_int64(st, 3, p->since));
         TRY(db_bind_int64(st, 4, (int64_t) page_limit(p->limit)));
         void *list = NULL;
-        int r = store_select_all(st, &node_row, &list, ret_n);
+        int r = store_select_all(st, &store_node_row, &list, ret_n);
         if (r == 0)
                 *ret = list;
         return r;

@@ -28,9 +28,28 @@ int store_column_texts(db_stmt_t *st, int first, int n, ...) {
         return r;
 }
 
-int store_select_one(mef_store_t *s, const row_type_t *type, const char *sql, const char *arg, void *ret,
-                     uint8_t *key, size_t *ret_key_len) {
-        if (!s || !arg || !ret)
+/* A part's row and secret, decoded before any output is written. */
+#define PARTS_MAX 2
+
+typedef struct part_read {
+        void *row;
+        uint8_t key[MSG_KEY_MAX];
+        size_t key_len;
+} part_read_t;
+
+static int part_decode(mef_store_t *s, db_stmt_t *st, const row_part_t *p, part_read_t *ret) {
+        const row_type_t *t = p->type;
+        if (!(ret->row = malloc(t->size)))
+                return -ENOMEM;
+        int r = t->decode(st, p->first, ret->row);
+        if (r >= 0 && p->key)
+                r = store_column_key(s, st, p->first + t->key_col, t->aad_prefix, (const char *) ret->row + t->id_offset,
+                                     ret->key, &ret->key_len);
+        return r;
+}
+
+int store_select_parts(mef_store_t *s, const char *sql, const char *arg, row_part_t *parts, size_t n) {
+        if (!s || !arg || !parts || n == 0 || n > PARTS_MAX)
                 return -EINVAL;
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s, sql, &st));
@@ -40,20 +59,37 @@ int store_select_one(mef_store_t *s, const row_type_t *type, const char *sql, co
                 return r;
         if (r == 0)
                 return -ENOENT;
-        _cleanup_free_ uint8_t *row = malloc(type->size);
-        if (!row)
-                return -ENOMEM;
-        r = type->decode(st, row);
-        if (r < 0)
-                return r;
-        if (key) {
-                r = store_column_key(s, st, type->key_col, type->aad_prefix, (const char *) row + type->id_offset,
-                                     key, ret_key_len);
-                if (r < 0)
-                        return r;
+        part_read_t read[PARTS_MAX] = {};
+        bool any = false;
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                if (db_column_text(st, parts[i].first, &(size_t) { 0 })) {
+                        r = part_decode(s, st, &parts[i], &read[i]);
+                        any = true;
+                }
+        if (r >= 0 && !any)
+                r = -ENOENT;
+        for (size_t i = 0; i < n; i++) {
+                parts[i].found = r >= 0 && read[i].row;
+                if (parts[i].found) {
+                        memcpy(parts[i].out, read[i].row, parts[i].type->size);
+                        if (parts[i].key) {
+                                memcpy(parts[i].key, read[i].key, read[i].key_len);
+                                *parts[i].key_len = read[i].key_len;
+                        }
+                }
+                if (read[i].row)
+                        erase_free(read[i].row, parts[i].type->size);
+                erase(read[i].key, sizeof read[i].key);
         }
-        memcpy(ret, row, type->size);
-        return 0;
+        return r < 0 ? r : 0;
+}
+
+int store_select_one(mef_store_t *s, const row_type_t *type, const char *sql, const char *arg, void *ret,
+                     uint8_t *key, size_t *ret_key_len) {
+        if (!ret)
+                return -EINVAL;
+        row_part_t p = { .type = type, .out = ret, .key = key, .key_len = ret_key_len };
+        return store_select_parts(s, sql, arg, &p, 1);
 }
 
 void *store_array_push(void **array, size_t *n, size_t *alloc, size_t elem) {
@@ -76,7 +112,7 @@ int store_select_all(db_stmt_t *st, const row_type_t *type, void **ret, size_t *
                 void *e = store_array_push(&list, &n, &alloc, type->size);
                 if (!e)
                         return -ENOMEM;
-                r = type->decode(st, e);
+                r = type->decode(st, 0, e);
                 if (r < 0)
                         return r;
         }

@@ -4,17 +4,15 @@
 
 #include <time.h>
 
-#define TARGET_COLUMNS "id, psk_id, cert_fp, created"
-
-static int target_from_row(db_stmt_t *st, void *out) {
+static int target_from_row(db_stmt_t *st, int c, void *out) {
         store_target_t *t = out;
         memset(t, 0, sizeof *t);
-        TRY(store_column_texts(st, 0, 3, TEXT_BUF(t->id), TEXT_BUF(t->psk_id), TEXT_BUF(t->cert_fp)));
-        t->created = db_column_int64(st, 3);
+        TRY(store_column_texts(st, c, 3, TEXT_BUF(t->id), TEXT_BUF(t->psk_id), TEXT_BUF(t->cert_fp)));
+        t->created = db_column_int64(st, c + 3);
         return 0;
 }
 
-static const row_type_t target_row = {
+const row_type_t store_target_row = {
         target_from_row, sizeof(store_target_t), offsetof(store_target_t, id), "tpsk", 4,
 };
 
@@ -53,12 +51,12 @@ int store_target_by_psk_id(mef_store_t *s, const char *psk_id, store_target_t *r
                            size_t *ret_psk_len) {
         if (!psk != !ret_psk_len)
                 return -EINVAL;
-        return store_select_one(s, &target_row, "SELECT " TARGET_COLUMNS ", psk_enc FROM targets WHERE psk_id = ?1",
+        return store_select_one(s, &store_target_row, "SELECT " TARGET_COLUMNS ", psk_enc FROM targets WHERE psk_id = ?1",
                                 psk_id, ret, psk, ret_psk_len);
 }
 
 int store_target_by_cert(mef_store_t *s, const char *fp, store_target_t *ret) {
-        return store_select_one(s, &target_row, "SELECT " TARGET_COLUMNS " FROM targets WHERE cert_fp = ?1", fp, ret,
+        return store_select_one(s, &store_target_row, "SELECT " TARGET_COLUMNS " FROM targets WHERE cert_fp = ?1", fp, ret,
                                 NULL, NULL);
 }
 
@@ -68,7 +66,7 @@ int store_target_list(mef_store_t *s, store_target_t **ret, size_t *ret_n) {
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s, "SELECT " TARGET_COLUMNS " FROM targets ORDER BY id", &st));
         void *list = NULL;
-        int r = store_select_all(st, &target_row, &list, ret_n);
+        int r = store_select_all(st, &store_target_row, &list, ret_n);
         if (r == 0)
                 *ret = list;
         return r;

@@ -69,6 +69,22 @@ typedef struct store_target {
         int64_t created;
 } store_target_t;
 
+/* What authenticated an exchange, as the store has it: a node or a target (a KpmID is never a
+ * target's PSK identity), or nothing read. */
+typedef enum store_peer_kind {
+        STORE_PEER_NONE,
+        STORE_PEER_NODE,
+        STORE_PEER_TARGET,
+} store_peer_kind_t;
+
+typedef struct store_peer {
+        store_peer_kind_t kind;
+        union {
+                store_node_t node;
+                store_target_t target;
+        };
+} store_peer_t;
+
 typedef struct store_enrolment {
         char ke_id[MSG_KEID_MAX + 1];
         char node_id[MSG_ID_MAX + 1];
@@ -143,6 +159,12 @@ int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk
 int store_target_by_psk_id(mef_store_t *s, const char *psk_id, store_target_t *ret, uint8_t psk[MSG_KEY_MAX],
                            size_t *ret_psk_len);
 int store_target_by_cert(mef_store_t *s, const char *fp, store_target_t *ret);
+
+/* A handshake's PSK identity in one read: the node whose KpmID it is, else the target whose PSK
+ * identity it is (a name that is both is the node's), with its key (caller wipes); -ENOENT when
+ * it is neither. */
+int store_peer_by_psk_id(mef_store_t *s, const char *identity, store_peer_t *ret, uint8_t key[MSG_KEY_MAX],
+                         size_t *ret_key_len);
 int store_target_list(mef_store_t *s, store_target_t **ret, size_t *ret_n);
 int store_target_remove(mef_store_t *s, const char *id);
 
@@ -153,6 +175,11 @@ int store_enrolment_add(mef_store_t *s, const store_enrolment_t *e, const uint8_
 /* key and ret_key_len may both be NULL when only the row is wanted (nothing is decrypted). */
 int store_enrolment_get(mef_store_t *s, const char *ke_id, store_enrolment_t *ret, uint8_t key[MSG_KEY_MAX],
                         size_t *ret_key_len);
+/* The same with its key, and its node in the same read (*ret_has_node false: the node is
+ * gone). */
+int store_enrolment_get_with_node(mef_store_t *s, const char *ke_id, store_enrolment_t *ret,
+                                  uint8_t key[MSG_KEY_MAX], size_t *ret_key_len, store_node_t *ret_node,
+                                  bool *ret_has_node);
 int store_enrolment_set_state(mef_store_t *s, const char *ke_id, enrolment_state_t state);
 /* ACTIVE to DEREGISTERED, or -ENOENT when the enrolment is not (or no longer) active: a
  * revocation or retirement committed since it was read stands. */

@@ -448,3 +448,42 @@ Test(store, racing_enrolments_leave_one_active) {
         cr_assert_eq(active, 1u, "%zu active enrolments after %d racing ones", active, total);
         store_close(s);
 }
+
+/* An enrolment with its key and its node in one read (mef/store-peers.c: fetchCredentials). */
+Test(store, enrolment_with_its_node) {
+        uint8_t kpm[32], ke[32], got[MSG_KEY_MAX];
+        size_t len = 0;
+        recognisable_key(kpm, sizeof kpm, 23);
+        recognisable_key(ke, sizeof ke, 24);
+        mef_store_t *s = open_new();
+        add_psk_nodes(s, "ab", kpm, sizeof kpm);
+        store_enrolment_t e1 = enrolment("e1@mef", "b", 1000);
+        cr_assert_eq(store_enrolment_add(s, &e1, ke, sizeof ke), 0);
+        cr_assert_eq(store_node_set_state(s, "b", NODE_REENROL), 0);
+
+        store_enrolment_t e;
+        store_node_t n;
+        bool has_node = false;
+        cr_assert_eq(store_enrolment_get_with_node(s, "e1@mef", &e, got, &len, &n, &has_node), 0);
+        cr_assert_str_eq(e.ke_id, "e1@mef");
+        cr_assert_str_eq(e.node_id, "b");
+        cr_assert_eq(e.state, ENROLMENT_ACTIVE);
+        cr_assert_eq(e.exp, e1.exp);
+        cr_assert_eq(len, sizeof ke);
+        cr_assert_arr_eq(got, ke, sizeof ke);
+        cr_assert(has_node);
+        cr_assert_str_eq(n.node_id, "b");
+        cr_assert_str_eq(n.kpm_id, "kpm-b");
+        cr_assert_eq(n.state, NODE_REENROL);
+        cr_assert_eq(n.n_targets, 2);
+
+        store_enrolment_t untouched_e = { .exp = 9 };
+        store_node_t untouched_n = { .poll = 9 };
+        len = 5;
+        cr_assert_eq(store_enrolment_get_with_node(s, "e2@mef", &untouched_e, got, &len, &untouched_n, &has_node),
+                     -ENOENT);
+        cr_assert_eq(untouched_e.exp, 9);
+        cr_assert_eq(untouched_n.poll, 9);
+        cr_assert_eq(len, 5);
+        store_close(s);
+}

@@ -229,6 +229,56 @@ Test(store, targets) {
         store_close(s);
 }
 
+/* A handshake's identity in one read (mef/store-peers.c): a node's KpmID, else a target's PSK
+ * identity, with its key; a name that is both is the node's, and the target's key is then not
+ * even opened. */
+Test(store, peer_by_psk_id_reads_node_or_target) {
+        uint8_t kpm[32], psk[24], got[MSG_KEY_MAX], blob[256];
+        size_t len = 0;
+        mef_store_t *s = open_keyed(kpm, sizeof kpm, 21);
+        recognisable_key(psk, sizeof psk, 22);
+        store_node_t n = psk_node("urn:dev:ops:1", "kpm-1");
+        cr_assert_eq(store_node_add(s, &n, kpm, sizeof kpm), 0);
+        store_target_t t = { .id = "/in-cse", .psk_id = "in-cse-psk" };
+        cr_assert_eq(store_target_add(s, &t, psk, sizeof psk), 0);
+
+        store_peer_t p;
+        cr_assert_eq(store_peer_by_psk_id(s, "kpm-1", &p, got, &len), 0);
+        cr_assert_eq(p.kind, STORE_PEER_NODE);
+        cr_assert_str_eq(p.node.node_id, "urn:dev:ops:1");
+        cr_assert_str_eq(p.node.cse_id, "/mn-urn:dev:ops:1");
+        cr_assert_eq(p.node.n_targets, 2);
+        cr_assert_eq(len, sizeof kpm);
+        cr_assert_arr_eq(got, kpm, sizeof kpm);
+
+        cr_assert_eq(store_peer_by_psk_id(s, "in-cse-psk", &p, got, &len), 0);
+        cr_assert_eq(p.kind, STORE_PEER_TARGET);
+        cr_assert_str_eq(p.target.id, "/in-cse");
+        cr_assert_str_eq(p.target.psk_id, "in-cse-psk");
+        cr_assert_eq(len, sizeof psk);
+        cr_assert_arr_eq(got, psk, sizeof psk);
+
+        store_peer_t untouched = { .kind = STORE_PEER_TARGET };
+        len = 5;
+        cr_assert_eq(store_peer_by_psk_id(s, "nope", &untouched, got, &len), -ENOENT);
+        cr_assert_eq(untouched.kind, STORE_PEER_TARGET);
+        cr_assert_eq(len, 5);
+
+        /* data from before the add checks: the target's PSK identity is also the KpmID, and its
+         * sealed key is damaged. The node's read wins, and the target's key is not opened. */
+        int bl = blob_read("SELECT psk_enc FROM targets WHERE id = '/in-cse'", blob, sizeof blob);
+        blob[bl - 1] ^= 0x80;
+        sql_exec("UPDATE targets SET psk_id = 'kpm-1', psk_enc = ?1 WHERE id = '/in-cse'", blob, bl);
+        cr_assert_eq(store_peer_by_psk_id(s, "kpm-1", &p, got, &len), 0);
+        cr_assert_eq(p.kind, STORE_PEER_NODE);
+        cr_assert_arr_eq(got, kpm, sizeof kpm);
+        sql_exec("UPDATE nodes SET kpm_id = 'kpm-2' WHERE node_id = 'urn:dev:ops:1'", NULL, 0);
+        len = 5;
+        cr_assert_eq(store_peer_by_psk_id(s, "kpm-1", &p, got, &len), -EBADMSG, "now the target's, damaged");
+        cr_assert_eq(len, 5);
+        store_close(s);
+}
+
 /* ---- audit ---- */
 
 Test(store, audit_trail) {

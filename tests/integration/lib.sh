@@ -23,7 +23,8 @@
 #              mef_configure CONF_IN writes MEF_CONF (CONF_IN without .in) before a start;
 #              mef_conf [LINES...] writes the usual $T/mef.conf.in and configures it;
 #              mefctl ARGS...: msce-mef ARGS with MEF_CONF, its output in $T/mefctl.out,
-#              shown as comments on failure. No port is chosen before it is bound: a free
+#              shown as comments on failure; mef_psk_setup NODE KPM_ID CSE_ID: init, a
+#              target and a psk node (kpm, tpsk). No port is chosen before it is bound: a free
 #              port looked up first could be taken by another process meanwhile. Several
 #              instances: PORT= mef_start CONF_IN LOGDIR again, keeping each MEF_PID and PORT;
 #              every one started is stopped at exit; MEF_WRAP: a function the MEF is run
@@ -277,6 +278,16 @@ mef_term_clean() {
 }
 mefctl() {
         "$MEF" --config "$MEF_CONF" "$@" > "$T/mefctl.out" 2>&1 || { sed 's/^/# /' "$T/mefctl.out"; return 1; }
+}
+# mef_psk_setup NODE KPM_ID CSE_ID: mefctl init, the target $TARGET (PSK identity in-cse-psk)
+# and the psk node NODE naming it; kpm and tpsk their keys (hex). False at the first failure.
+mef_psk_setup() {
+        mefctl init &&
+                mefctl target add "$TARGET" --psk-id in-cse-psk --generate-psk "$T/tpsk.hex" &&
+                mefctl node add "$1" --cse-id "$3" --cse-base https://in.example.net:8443/~/in-cse/in-name \
+                        --psk-id "$2" --generate-psk "$T/kpm.hex" --target "$TARGET" || return 1
+        kpm=$(tr -d '\n' < "$T/kpm.hex")
+        tpsk=$(tr -d '\n' < "$T/tpsk.hex")
 }
 # sanitizer_clean FILE...: false when a server's log holds a sanitizer report (the ASan build)
 sanitizer_clean() { ! grep -qsE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$@"; }

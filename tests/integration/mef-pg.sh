@@ -29,12 +29,7 @@ tmpdir mef-pg
 LIB_SHOW="$T/out $T/a/mef.err $T/b/mef.err"
 
 mef_conf "busy_timeout = 1000" "[limits]" "retry_after = 3" "[metrics]" "listen = 127.0.0.1:0"
-mefctl init || fail "init"
-mefctl target add "$TARGET" --psk-id in-cse-psk --generate-psk "$T/tpsk.hex" || fail "target add"
-mefctl node add "$NODE" --cse-id /mn-cse-pg --cse-base https://in.example.net:8443/~/in-cse/in-name \
-        --psk-id kpm-pg-1 --generate-psk "$T/kpm.hex" --target "$TARGET" || fail "node add"
-kpm=$(tr -d '\n' < "$T/kpm.hex")
-tpsk=$(tr -d '\n' < "$T/tpsk.hex")
+mef_psk_setup "$NODE" kpm-pg-1 /mn-cse-pg || fail "init, target add, node add"
 m() { "$MEF" --config "$MEF_CONF" "$@"; }
 
 declare -A port pid mports

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# msce-mef on PostgreSQL through PgBouncer in session mode, as docs/operations.md says it may
+# run (under tests/pg-run.sh, which starts a server of this test's own; PgBouncer listens on a
+# unix socket in this test's directory only, as a user of this run's own when run as root):
+#  - the store made, a target and a node added through it; enrol, status and fetchCredentials
+#    answered, and the MEF's URI names PgBouncer's socket only;
+#  - PgBouncer stopped under the MEF: 503 + Retry-After; started again: the same MEF process
+#    serves again by itself, and the enrolment made before is still served.
+# Usage: pg-run.sh --tap bash mef-pgbouncer.sh PATH/TO/msce-mef (TAP). Skipped without openssl,
+# pgbouncer or PostgreSQL.
+set -euo pipefail
+
+MEF=${1:?usage: mef-pgbouncer.sh PATH/TO/msce-mef}
+. "$(dirname "$0")/lib.sh"
+need_cmds openssl pgbouncer
+need_pg
+
+FQDN=mef.test
+NODE=urn:dev:ops:pgb-1
+TARGET=/in-cse
+tmpdir mef-pgbouncer
+LIB_SHOW="$T/out $T/mef.err $T/pgb/log"
+
+# PgBouncer: no TCP (listen_addr empty), its socket .s.PGSQL.6432 in $T/pgb; the server side is
+# the test's PostgreSQL (host = its socket directory), with the password the MEF sends.
+pg_host=${MSCE_TEST_PG_URI#*host=}
+pg_host=${pg_host%%&*}
+P=$T/pgb
+mkdir "$P"
+pgb_as=()
+if [ "$(id -u)" = 0 ]; then
+        # PgBouncer refuses to run as root
+        PGB_USER=$(test_user pgb) || skip_all "cannot create a test user"
+        test_user_cleanup "$PGB_USER"
+        pgb_as=(-u "$PGB_USER")
+        chown "$PGB_USER" "$P"
+fi
+chmod 0711 "$T" "$P" # PgBouncer's user and the MEF reach the socket through both
+(umask 077 && printf '"msce" "%s"\n' "$(cat "$MSCE_TEST_PG_PASSWORD_FILE")" > "$P/users")
+[ -z "${PGB_USER:-}" ] || chown "$PGB_USER" "$P/users"
+cat > "$P/pgbouncer.ini" << EOF
+[databases]
+msce = host=$pg_host port=${MSCE_TEST_PG_PORT:-5432} dbname=msce user=msce
+[pgbouncer]
+listen_addr =
+listen_port = 6432
+unix_socket_dir = $P
+auth_type = scram-sha-256
+auth_file = $P/users
+pool_mode = session
+logfile = $P/log
+pidfile = $P/pgbouncer.pid
+EOF
+PGB_PID=
+pgb_start() {
+        pgbouncer "${pgb_as[@]}" "$P/pgbouncer.ini" > /dev/null 2>&1 &
+        PGB_PID=$!
+        wait_for 20 test -S "$P/.s.PGSQL.6432" || fail "PgBouncer did not start"
+}
+at_exit 'stop_pid "$PGB_PID"'
+pgb_start
+
+MEF_BACKEND=postgresql
+MSCE_TEST_PG_URI="postgresql:///msce?host=$P&port=6432&user=msce"
+mef_conf "busy_timeout = 1000" "[limits]" "retry_after = 2"
+grep -q "^uri = postgresql:///msce?host=$P&port=6432&user=msce$" "$MEF_CONF" || fail "the MEF's URI is not PgBouncer's"
+mef_psk_setup "$NODE" kpm-pgb-1 /mn-cse-pgb || fail "init, target add, node add through PgBouncer"
+mef_start "$T/mef.conf.in" || fail "msce-mef did not start"
+
+enrol() { request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}" | psk_exchange "$kpm" kpm-pgb-1; }
+status() { request GET "/msce/enrolments/$1" "$1" | psk_exchange "$kpm" kpm-pgb-1; }
+fetch() { request GET "/msce/fetchCredentials/$1/tls" "$TARGET" | psk_exchange "$tpsk" in-cse-psk; }
+# answers CODE COMMAND...: the command's transcript in $T/out answers CODE
+answers() {
+        local code=$1
+        shift
+        "$@" > "$T/out"
+        [ "$(http_status < "$T/out")" = "$code" ]
+}
+
+answers 201 enrol || fail "enrol through PgBouncer"
+keid=$(json_str keID < "$T/out")
+answers 200 status "$keid" || fail "status through PgBouncer"
+grep -q '"state":"active"' "$T/out" || fail "status through PgBouncer: not active"
+answers 200 fetch "$keid" || fail "fetch through PgBouncer"
+ok "through PgBouncer (session mode): init, target and node added, enrol, status and fetchCredentials"
+
+stop_pid "$PGB_PID"
+PGB_PID=
+answers 503 status "$keid" || fail "status with PgBouncer stopped: not 503"
+grep -qi '^Retry-After: 2' "$T/out" || fail "503 without Retry-After"
+pgb_start
+wait_for 30 answers 200 status "$keid" || fail "the MEF did not serve again after PgBouncer came back"
+kill -0 "$MEF_PID" || fail "msce-mef is gone"
+answers 200 fetch "$keid" || fail "fetch after PgBouncer came back"
+ok "PgBouncer stopped: 503 + Retry-After; started again: the same msce-mef serves the enrolment again"
+
+mef_term_clean || fail "msce-mef did not stop cleanly"
+ok "msce-mef stopped cleanly"
+tap_done

@@ -86,6 +86,8 @@ static int cli_open_flags(cli_t *c, unsigned flags) {
                 return cli_failf("open store %s: schema older than this msce-mef: run 'msce-mef migrate'", name);
         case -EOPNOTSUPP:
                 return cli_failf("open store %s: this msce-mef is built without PostgreSQL support", name);
+        case -EPROTO:
+                return cli_failf("open store %s: " STORE_POOLER_HINT, name);
         default:
                 return cli_failf("open store %s: %s", name, strerror(-r));
         }

@@ -31,6 +31,10 @@ static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
                 log_error("master key %s is readable by group or others", cfg->master_key_path);
                 return MEF_EXIT_CONFIG;
         }
+        if (r == -EPROTO) {
+                log_error("store %s: " STORE_POOLER_HINT, mef_store_name(cfg));
+                return MEF_EXIT_FAILURE;
+        }
         if (r == -EPROTONOSUPPORT) {
                 log_error("store %s: schema written by a newer msce-mef", mef_store_name(cfg));
                 return MEF_EXIT_FAILURE;

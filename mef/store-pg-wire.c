@@ -26,6 +26,9 @@ int pg_errno(pg_db_t *p, const PGresult *res) {
                 return -ECONNRESET; /* connection exceptions, admin shutdown */
         if (streq(state, "22012"))
                 return -ESTALE;  /* division by zero: only the check value's guard (store_key_seal) */
+        if (streq(state, "26000") || streq(state, "42P05"))
+                return -EPROTO; /* a prepared statement missing or there already: not this
+                                 * connection's (a pooler in transaction mode) */
         if (streq(state, "53100"))
                 return -ENOSPC;
         if (streq(state, "53200"))

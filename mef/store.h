@@ -126,7 +126,11 @@ enum {
  * group/world readable, -EBADMSG when the master key does not open the store's check value
  * (wrong key file), -EPROTONOSUPPORT when the schema is newer than this msce-mef, -ESTALE when
  * it is older (without CREATE or MIGRATE), -EOPNOTSUPP for PostgreSQL in a build without libpq,
- * -EINVAL for a URI that carries a password. */
+ * -EINVAL for a URI that carries a password, -EPROTO when the server does not keep the
+ * connection's prepared statements (a connection pooler in transaction mode). */
+#define STORE_POOLER_HINT \
+        "the server does not keep this connection's prepared statements: a connection pooler in " \
+        "transaction mode? msce-mef needs session mode (docs/operations.md)"
 int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret);
 /* SQLite at db_path; create: STORE_OPEN_CREATE. */
 int store_open(const char *db_path, const char *master_key_path, bool create, mef_store_t **ret);

@@ -5,7 +5,9 @@
 #  - the store made, a target and a node added through it; enrol, status and fetchCredentials
 #    answered, and the MEF's URI names PgBouncer's socket only;
 #  - PgBouncer stopped under the MEF: 503 + Retry-After; started again: the same MEF process
-#    serves again by itself, and the enrolment made before is still served.
+#    serves again by itself, and the enrolment made before is still served;
+#  - a PgBouncer in transaction mode (unsupported): the CLI and serve refuse with an error that
+#    names it, not "Input/output error".
 # Usage: pg-run.sh --tap bash mef-pgbouncer.sh PATH/TO/msce-mef (TAP). Skipped without openssl,
 # pgbouncer or PostgreSQL.
 set -euo pipefail
@@ -19,7 +21,7 @@ FQDN=mef.test
 NODE=urn:dev:ops:pgb-1
 TARGET=/in-cse
 tmpdir mef-pgbouncer
-LIB_SHOW="$T/out $T/mef.err $T/pgb/log"
+LIB_SHOW="$T/out $T/mef.err $T/pgb/6432.log"
 
 # PgBouncer: no TCP (listen_addr empty), its socket .s.PGSQL.6432 in $T/pgb; the server side is
 # the test's PostgreSQL (host = its socket directory), with the password the MEF sends.
@@ -38,27 +40,30 @@ fi
 chmod 0711 "$T" "$P" # PgBouncer's user and the MEF reach the socket through both
 (umask 077 && printf '"msce" "%s"\n' "$(cat "$MSCE_TEST_PG_PASSWORD_FILE")" > "$P/users")
 [ -z "${PGB_USER:-}" ] || chown "$PGB_USER" "$P/users"
-cat > "$P/pgbouncer.ini" << EOF
+# pgb_start PORT MODE: a PgBouncer with pool_mode MODE on socket .s.PGSQL.PORT; REPLY its PID
+pgb_start() {
+        cat > "$P/$1.ini" << EOF
 [databases]
 msce = host=$pg_host port=${MSCE_TEST_PG_PORT:-5432} dbname=msce user=msce
 [pgbouncer]
 listen_addr =
-listen_port = 6432
+listen_port = $1
 unix_socket_dir = $P
 auth_type = scram-sha-256
 auth_file = $P/users
-pool_mode = session
-logfile = $P/log
-pidfile = $P/pgbouncer.pid
+pool_mode = $2
+logfile = $P/$1.log
+pidfile = $P/$1.pid
 EOF
-PGB_PID=
-pgb_start() {
-        pgbouncer "${pgb_as[@]}" "$P/pgbouncer.ini" > /dev/null 2>&1 &
-        PGB_PID=$!
-        wait_for 20 test -S "$P/.s.PGSQL.6432" || fail "PgBouncer did not start"
+        rm -f "$P/.s.PGSQL.$1" # one a killed PgBouncer left: the wait below is for this one's
+        pgbouncer "${pgb_as[@]}" "$P/$1.ini" > /dev/null 2>&1 &
+        REPLY=$!
+        LIB_PGB_PIDS="${LIB_PGB_PIDS:-} $REPLY"
+        wait_for 20 test -S "$P/.s.PGSQL.$1" || fail "PgBouncer ($2) did not start"
 }
-at_exit 'stop_pid "$PGB_PID"'
-pgb_start
+at_exit 'for p in ${LIB_PGB_PIDS:-}; do stop_pid "$p"; done'
+pgb_start 6432 session
+PGB_PID=$REPLY
 
 MEF_BACKEND=postgresql
 MSCE_TEST_PG_URI="postgresql:///msce?host=$P&port=6432&user=msce"
@@ -86,10 +91,9 @@ answers 200 fetch "$keid" || fail "fetch through PgBouncer"
 ok "through PgBouncer (session mode): init, target and node added, enrol, status and fetchCredentials"
 
 stop_pid "$PGB_PID"
-PGB_PID=
 answers 503 status "$keid" || fail "status with PgBouncer stopped: not 503"
 grep -qi '^Retry-After: 2' "$T/out" || fail "503 without Retry-After"
-pgb_start
+pgb_start 6432 session
 wait_for 30 answers 200 status "$keid" || fail "the MEF did not serve again after PgBouncer came back"
 kill -0 "$MEF_PID" || fail "msce-mef is gone"
 answers 200 fetch "$keid" || fail "fetch after PgBouncer came back"
@@ -97,4 +101,17 @@ ok "PgBouncer stopped: 503 + Retry-After; started again: the same msce-mef serve
 
 mef_term_clean || fail "msce-mef did not stop cleanly"
 ok "msce-mef stopped cleanly"
+
+# Transaction pooling: a client after the first gets the first's server connection, with the
+# first's prepared statements still there. msce-mef says so rather than "Input/output error".
+pgb_start 6433 transaction
+sed 's/port=6432/port=6433/' "$MEF_CONF" > "$T/mef-tx.conf"
+"$MEF" --config "$T/mef-tx.conf" node list > "$T/out" 2>&1 || : # the first client may pass
+"$MEF" --config "$T/mef-tx.conf" node list > "$T/out" 2>&1 && fail "node list through transaction pooling passed twice"
+grep -q 'a connection pooler in transaction mode' "$T/out" || fail "node list: no word of the pooler"
+rc=0
+timeout 30 "$MEF" --config "$T/mef-tx.conf" serve > "$T/out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "serve through transaction pooling: exit $rc, expected 1"
+grep -q 'a connection pooler in transaction mode' "$T/out" || fail "serve: no word of the pooler"
+ok "through PgBouncer in transaction mode: the CLI and serve refuse, naming the pooler's mode"
 tap_done

@@ -120,6 +120,11 @@ enum {
         STORE_OPEN_MIGRATE = 1 << 1, /* accept an older schema (store_migrate() follows) */
 };
 
+/* What the CLI and serve say of -EPROTO from store_open_at(). */
+#define STORE_POOLER_HINT \
+        "the server does not keep this connection's prepared statements: a connection pooler in " \
+        "transaction mode? msce-mef needs session mode (docs/operations.md)"
+
 /* Opens (and with STORE_OPEN_CREATE, creates the SQLite file, the schema and - when missing -
  * the master key file, 0400). -ENOENT when the database, its schema or the master key is
  * missing and not created, -EPERM when the master key file (or the password file) is
@@ -128,9 +133,6 @@ enum {
  * it is older (without CREATE or MIGRATE), -EOPNOTSUPP for PostgreSQL in a build without libpq,
  * -EINVAL for a URI that carries a password, -EPROTO when the server does not keep the
  * connection's prepared statements (a connection pooler in transaction mode). */
-#define STORE_POOLER_HINT \
-        "the server does not keep this connection's prepared statements: a connection pooler in " \
-        "transaction mode? msce-mef needs session mode (docs/operations.md)"
 int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret);
 /* SQLite at db_path; create: STORE_OPEN_CREATE. */
 int store_open(const char *db_path, const char *master_key_path, bool create, mef_store_t **ret);

@@ -35,7 +35,8 @@
 #   HTTP       request METHOD TARGET ORIGIN [BODY]: a oneM2M request to $FQDN on stdout;
 #              psk_exchange PSK IDENTITY [1.2|1.3 [S_CLIENT_OPTIONS...]] < REQUEST: openssl s_client
 #              to 127.0.0.1:$PORT, the transcript on stdout (never fails); http_status, json_str
-#              KEY: read a transcript on stdin.
+#              KEY: read a transcript on stdin; answers CODE COMMAND...: the command's
+#              transcript in $T/out has HTTP status CODE.
 #   agent      agent_custody USER STATE_DIR RUNTIME_DIR: an agent configuration's [consumer]
 #              and [seal] sections (host backend); mscectl: ctl_run WANT ARGS...: $CTL with
 #              its output in $T/out and $T/err, RC its status, not_ok unless WANT; out_has ERE:
@@ -349,6 +350,13 @@ metric() {
         echo "$v"
 }
 http_status() { sed -n 's/^HTTP\/1.1 \([0-9]*\) .*/\1/p' | head -n1; }
+# answers CODE COMMAND...: the command's transcript (in $T/out) answers HTTP status CODE
+answers() {
+        lib_code=$1
+        shift
+        "$@" > "$T/out"
+        [ "$(http_status < "$T/out")" = "$lib_code" ]
+}
 json_str() { grep -o "\"$1\":\"[^\"]*\"" | head -n1 | cut -d'"' -f4; } # json_str KEY < TRANSCRIPT
 
 # ---- agent ----

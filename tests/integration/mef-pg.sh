@@ -51,19 +51,12 @@ enrol() { request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\"
 status() { request GET "/msce/enrolments/$2" "$2" | exchange "$1" "$kpm" kpm-pg-1; }
 fetch() { request GET "/msce/fetchCredentials/$2/tls" "$TARGET" | exchange "$1" "$tpsk" in-cse-psk; }
 served_by_both() { [ "$(status a "$1" | http_status)" = 200 ] && [ "$(status b "$1" | http_status)" = 200 ]; }
-# expect CODE COMMAND...: the command's transcript in $T/out answers CODE
-expect() {
-        local code=$1
-        shift
-        "$@" > "$T/out"
-        [ "$(http_status < "$T/out")" = "$code" ]
-}
 
-expect 201 enrol a || fail "enrol through a"
+answers 201 enrol a || fail "enrol through a"
 keid1=$(json_str keID < "$T/out")
 status b "$keid1" > "$T/out"
 grep -q '"state":"active"' "$T/out" || fail "status through b"
-expect 200 fetch b "$keid1" || fail "fetch through b"
+answers 200 fetch b "$keid1" || fail "fetch through b"
 ok "enrol through one instance, status and fetchCredentials through the other"
 
 # psk_lookups INSTANCE: "AHEAD/LOOP", where its handshakes' PSK lookups ran (metrics)
@@ -81,12 +74,12 @@ grep -q '"state":"active"' "$T/out" || fail "TLS 1.2 status through b: $(cat "$T
 [ "$(psk_lookups b)" = 2/1 ] || fail "PSK lookups of b after TLS 1.2 (ahead/loop): $(psk_lookups b), expected 2/1"
 ok "handshakes' PSK lookups in a store thread ahead of wolfSSL (a 1, b 2), on the event loop only for TLS 1.2"
 
-expect 201 enrol b || fail "second enrol through b"
+answers 201 enrol b || fail "second enrol through b"
 keid2=$(json_str keID < "$T/out")
 [ "$keid2" != "$keid1" ] || fail "the same KeID twice"
 for n in a b; do
-        expect 200 fetch $n "$keid1" && fail "retired KeID served by $n"
-        expect 404 status $n "$keid1" || fail "retired KeID's status on $n is not 404"
+        answers 200 fetch $n "$keid1" && fail "retired KeID served by $n"
+        answers 404 status $n "$keid1" || fail "retired KeID's status on $n is not 404"
 done
 active=$(m enrolments "$NODE" | grep -c ' active ' || true)
 [ "$active" = 1 ] || fail "$active active enrolments after re-enrolling"
@@ -97,13 +90,13 @@ mefctl node revoke "$NODE" || fail "revoke"
 for n in a b; do
         status $n "$keid2" > "$T/out"
         grep -q '"state":"revoked"' "$T/out" || fail "status on $n after revoke"
-        expect 200 fetch $n "$keid2" && fail "fetch of a revoked node's KeID on $n"
+        answers 200 fetch $n "$keid2" && fail "fetch of a revoked node's KeID on $n"
 done
 t1=$(ms)
 ok "revoked through the CLI: the next status on each instance says revoked, fetch refused ($((t1 - t0)) ms for both)"
 
 mefctl node activate "$NODE" || fail "activate"
-expect 201 enrol a || fail "enrol after activate"
+answers 201 enrol a || fail "enrol after activate"
 keid3=$(json_str keID < "$T/out")
 rows_before=$(m enrolments | grep -c '@' || true)
 
@@ -128,10 +121,10 @@ wait_for 10 test -s "$T/load.log" || fail "no load"
 stopped=$(ms)
 # 503 + Retry-After from both while it is away
 for n in a b; do
-        expect 503 status $n "$keid3" || fail "status on $n with the database stopped"
+        answers 503 status $n "$keid3" || fail "status on $n with the database stopped"
         grep -qi '^Retry-After: 3' "$T/out" || fail "503 on $n without Retry-After"
 done
-expect 503 enrol b || fail "enrol with the database stopped"
+answers 503 enrol b || fail "enrol with the database stopped"
 ok "database stopped: status and enrol answered 503 + Retry-After by both instances"
 
 "$MSCE_TEST_PG_CTL" start > /dev/null || fail "pg_ctl start"
@@ -149,7 +142,7 @@ awk '$2 != 200 && $2 != 503 {print $2}' "$T/load.log" | sort | uniq -c > "$T/out
 [ "$bad" = 0 ] || fail "under load: $bad of $total answers neither 200 nor 503+Retry-After"
 ok "under load: $total status checks, $n503 answered 503 + Retry-After, the rest 200"
 
-expect 201 enrol b || fail "enrol after recovery"
+answers 201 enrol b || fail "enrol after recovery"
 keid4=$(json_str keID < "$T/out")
 rows_after=$(m enrolments | grep -c '@' || true)
 [ "$rows_after" = $((rows_before + 1)) ] || fail "enrolments before $rows_before, after $rows_after (expected one more)"
@@ -164,7 +157,7 @@ at_exit '"$MSCE_TEST_PG_CTL" thaw 2> /dev/null'
 "$MSCE_TEST_PG_CTL" freeze || fail "pg freeze"
 t0=$(ms)
 for n in a b; do
-        expect 503 status $n "$keid4" || fail "status on $n with the database frozen"
+        answers 503 status $n "$keid4" || fail "status on $n with the database frozen"
         grep -qi '^Retry-After: 3' "$T/out" || fail "503 on $n without Retry-After"
 done
 t1=$(ms)

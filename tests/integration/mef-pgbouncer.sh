@@ -75,13 +75,6 @@ mef_start "$T/mef.conf.in" || fail "msce-mef did not start"
 enrol() { request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}" | psk_exchange "$kpm" kpm-pgb-1; }
 status() { request GET "/msce/enrolments/$1" "$1" | psk_exchange "$kpm" kpm-pgb-1; }
 fetch() { request GET "/msce/fetchCredentials/$1/tls" "$TARGET" | psk_exchange "$tpsk" in-cse-psk; }
-# answers CODE COMMAND...: the command's transcript in $T/out answers CODE
-answers() {
-        local code=$1
-        shift
-        "$@" > "$T/out"
-        [ "$(http_status < "$T/out")" = "$code" ]
-}
 
 answers 201 enrol || fail "enrol through PgBouncer"
 keid=$(json_str keID < "$T/out")

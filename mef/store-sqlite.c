@@ -293,9 +293,12 @@ int db_sqlite_open(const char *path, bool create, db_t **ret) {
         /* An enrolment commits about a dozen pages, mostly the same hot ones (the tails of the
          * enrolments and audit tables and their indexes): a checkpoint every 10,000 WAL pages
          * rather than SQLite's 1,000 copies those back and syncs a tenth as often (the WAL file
-         * stays up to about 40 MiB). bench-mef-load: 8% less MEF CPU per enrolment. */
+         * stays up to about 40 MiB). bench-mef-load: 8% less MEF CPU per enrolment.
+         * temp_store in memory: a batch runs each job in a SAVEPOINT, whose sub-journal (the
+         * pages the job changed, a few dozen KiB) was otherwise a file in /var/tmp, made, written
+         * page by page and deleted for every batch: 5 of the 8 pwrite() per enrolment. */
         r = lite_exec(&l->base, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-                                "PRAGMA wal_autocheckpoint = 10000;");
+                                "PRAGMA wal_autocheckpoint = 10000; PRAGMA temp_store = MEMORY;");
         if (r < 0)
                 return r;
         *ret = &TAKE_PTR(l)->base;

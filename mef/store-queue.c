@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Jobs go from the loop to the threads through `queued` (bounded), and back through `finished`
  * and the eventfd. One mutex guards both lists: jobs are few and short next to a store call.
- * The threads are woken once the loop has nothing else ready (on_kick), not at each job. */
+ * The threads are woken once the loop has nothing else ready (on_kick), not at each job, and
+ * at the latest KICK_LATE_USEC after the first job queued since the last wake-up. */
 #include <pthread.h>
 #include <sched.h>
 #include <sys/epoll.h>
@@ -31,6 +32,8 @@ struct store_queue {
         int efd;
         sd_event_source *source;
         sd_event_source *kick; /* wakes the threads once the loop has read what is ready */
+        sd_event_source *kick_late; /* or when the loop never runs out of ready input */
+        bool kick_armed;
         worker_t *workers;
         unsigned n_workers;
         mef_metrics_t *metrics;
@@ -44,6 +47,13 @@ static void list_append(store_job_t ***tail, store_job_t *j) {
 
 /* jobs one thread takes at once, run in one transaction where the store can */
 #define BATCH_MAX 64u
+/* An idle-priority source runs only when no other is pending, which never happens while input
+ * keeps coming faster than the loop reads it (a flood of connections, a storm): the jobs would
+ * wait for their deadline with the threads idle, and be answered 503. A timer, pending like any
+ * other source, goes after what was ready before it. Long enough that a saturated loop still
+ * fills batches (2,000 enrolments/s: 64 jobs in 32 ms), short next to the store's busy timeout
+ * (1 s by default). */
+#define KICK_LATE_USEC (50 * USEC_PER_MSEC)
 
 static store_job_t *list_take_all(store_job_t **head, store_job_t ***tail) {
         store_job_t *all = *head;
@@ -217,11 +227,14 @@ static void jobs_done(store_job_t *j, int override) {
         }
 }
 
-/* The loop has dispatched everything that was ready (an idle-priority defer source): the jobs
- * it queued meanwhile go to the threads together, as one batch on SQLite, with one wake-up. */
+/* The loop has dispatched everything that was ready (an idle-priority defer source), or
+ * KICK_LATE_USEC went by: the jobs it queued meanwhile go to the threads together, as one batch
+ * on SQLite, with one wake-up. */
 static int on_kick(sd_event_source *src, void *userdata) {
         store_queue_t *q = userdata;
+        (void) sd_event_source_set_enabled(src == q->kick ? q->kick_late : q->kick, SD_EVENT_OFF);
         pthread_mutex_lock(&q->lock);
+        q->kick_armed = false;
         unsigned n = MIN(q->n_queued, q->n_workers);
         pthread_mutex_unlock(&q->lock);
         /* Signalled after the unlock, so that a woken thread does not block on the lock at once
@@ -230,6 +243,10 @@ static int on_kick(sd_event_source *src, void *userdata) {
         for (unsigned i = 0; i < n; i++)
                 pthread_cond_signal(&q->wake);
         return 0;
+}
+
+static int on_kick_late(sd_event_source *src, uint64_t usec, void *userdata) {
+        return on_kick(src, userdata);
 }
 
 static int on_finished(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
@@ -284,6 +301,11 @@ int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, 
                 r = sd_event_source_set_priority(q->kick, SD_EVENT_PRIORITY_IDLE);
         if (r >= 0)
                 r = sd_event_source_set_enabled(q->kick, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time_relative(event, &q->kick_late, CLOCK_MONOTONIC, KICK_LATE_USEC, USEC_PER_MSEC,
+                                               on_kick_late, q);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(q->kick_late, SD_EVENT_OFF);
         for (unsigned i = 0; r >= 0 && i < q->n_workers; i++) {
                 r = -pthread_create(&q->workers[i].thread, NULL, worker_main, &q->workers[i]);
                 q->workers[i].started = r >= 0;
@@ -312,6 +334,7 @@ store_queue_t *store_queue_free(store_queue_t *q) {
         jobs_done(list_take_all(&q->queued, &q->queued_tail), -ECANCELED);
         q->source = sd_event_source_disable_unref(q->source);
         q->kick = sd_event_source_disable_unref(q->kick);
+        q->kick_late = sd_event_source_disable_unref(q->kick_late);
         if (q->efd >= 0)
                 close(q->efd);
         pthread_cond_destroy(&q->wake);
@@ -336,8 +359,14 @@ int store_queue_submit(store_queue_t *q, store_job_t *j) {
         list_append(&q->queued_tail, j);
         q->n_queued++;
         /* the threads are woken by on_kick(), or at once when it cannot be armed */
-        if (sd_event_source_set_enabled(q->kick, SD_EVENT_ONESHOT) < 0)
-                pthread_cond_signal(&q->wake);
+        if (!q->kick_armed) {
+                if (sd_event_source_set_enabled(q->kick, SD_EVENT_ONESHOT) < 0 ||
+                    sd_event_source_set_time_relative(q->kick_late, KICK_LATE_USEC) < 0 ||
+                    sd_event_source_set_enabled(q->kick_late, SD_EVENT_ONESHOT) < 0)
+                        pthread_cond_signal(&q->wake);
+                else
+                        q->kick_armed = true;
+        }
         pthread_mutex_unlock(&q->lock);
         return 0;
 }

@@ -2,11 +2,13 @@
 /* mef/store-queue.c: jobs run on the store threads and come back through the event loop; the
  * queue is bounded; a job no thread has started can be taken back; one waiting past its
  * deadline is not run; the jobs a thread finds queued share one transaction (group commit),
- * and so do those queued in one loop iteration. */
+ * and so do those queued in one loop iteration; a loop never idle still wakes the threads. */
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 #include "mef/store-internal.h" /* exec_const(): an engine giving a transaction up */
 #include "mef/store-queue.h"
@@ -56,6 +58,7 @@ typedef struct test_job {
         job_kind_t kind;
         const char *name;
         bool batched; /* ran inside a batch */
+        pid_t tid;    /* the thread it ran on */
         int ran, done, result;
 } test_job_t;
 
@@ -65,6 +68,7 @@ static int job_run(store_job_t *j, mef_store_t *store) {
         while (!atomic_load(&t->release))
                 usleep(1000);
         t->ran++;
+        t->tid = gettid();
         t->batched = store_batch_alive(store);
         /* store calls on the thread's own connection */
         if (t->kind == JOB_FAIL) {
@@ -227,6 +231,54 @@ Test(store_queue, one_iteration_one_commit) {
         cr_assert(strstr(text, "\nmsce_mef_store_batches_total 1\n"), "%s", text);
         cr_assert(strstr(text, "\nmsce_mef_store_batch_jobs_total 3\n"), "%s", text);
         mef_metrics_free(m);
+}
+
+/* Whether thread tid of this process sleeps (state S: here, waiting for the queue's lock or
+ * its condition). */
+static bool thread_sleeps(pid_t tid) {
+        char path[64], buf[256];
+        snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int) tid);
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        cr_assert_not_null(f, "%s: %m", path);
+        cr_assert_not_null(fgets(buf, sizeof buf, f));
+        const char *end = strrchr(buf, ')'); /* after the command name, which may hold anything */
+        cr_assert_not_null(end);
+        return end[1] == ' ' && end[2] == 'S';
+}
+
+/* Input that is always there again when the loop looks (an eventfd never read): pending anew
+ * in every iteration, as it is when it comes faster than the loop reads it. */
+static int on_flood(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        (*(unsigned long *) userdata)++;
+        return 0;
+}
+
+/* The loop never runs out of ready input (a flood of connections): the idle threads still get
+ * the job, long before its deadline. Without the late kick it waited for the loop to go idle,
+ * which never came (mef-attack's dribble row under ASan: "store busy" 503s). */
+Test(store_queue, woken_while_the_loop_is_never_idle) {
+        test_job_t a;
+        store_queue_t *q = NULL;
+        _cleanup_(sd_event_source_unrefp) sd_event_source *flood = NULL;
+        unsigned long floods = 0;
+        _cleanup_close_ int efd = eventfd(1, EFD_CLOEXEC);
+        cr_assert_geq(efd, 0);
+        cr_assert_eq(store_queue_new(event, &cfg, 1, 8, 1000, &q), 0);
+        /* the thread asleep, waiting for work: a job queued before would be found without
+         * being woken at all */
+        job_submit_kind(q, &a, JOB_NOTHING, "first", 0);
+        LOOP_UNTIL(event, a.done);
+        LOOP_UNTIL(event, thread_sleeps(a.tid));
+        cr_assert_eq(sd_event_add_io(event, &flood, efd, EPOLLIN, on_flood, &floods), 0);
+        uint64_t t0 = now_usec();
+        job_submit_kind(q, &a, JOB_NOTHING, "a", t0 + 60 * USEC_PER_SEC);
+        /* 30 s: a hang's bound, far over the 50 ms the wake-up may wait */
+        while (!a.done && now_usec() - t0 < 30 * USEC_PER_SEC)
+                cr_assert_geq(sd_event_run(event, 100000), 0);
+        cr_assert_eq(a.done, 1, "not run while the loop was busy (%lu dispatches)", floods);
+        cr_assert_eq(a.result, 0);
+        cr_assert_gt(floods, 0, "the flood ran meanwhile");
+        store_queue_free(q);
 }
 
 Test(store_queue, abandoned_batch_fails_its_jobs) {

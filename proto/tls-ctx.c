@@ -64,15 +64,33 @@ static int io_fail(tls_conn_t *c, int want) {
         return errno == ECONNRESET || errno == EPIPE ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_GENERAL;
 }
 
+/* Up to sz bytes of what the server read ahead (wolfSSL takes a short read and asks again). */
+static int io_take_ahead(tls_conn_t *c, char *buf, int sz) {
+        size_t n = MIN((size_t) sz, (size_t) (c->ahead_len - c->ahead_pos));
+        memcpy(buf, c->ahead + c->ahead_pos, n);
+        c->ahead_pos += (uint16_t) n;
+        return (int) n;
+}
+
+/* WANT_READ only once the socket said EAGAIN with nothing read ahead: a caller that reads until
+ * -EAGAIN before it polls never waits for bytes that are already here. */
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
         tls_conn_t *c = userdata;
+        if (c->ahead_pos < c->ahead_len)
+                return io_take_ahead(c, buf, sz);
+        bool ahead = c->ctx->server && (size_t) sz < sizeof(c->ahead);
         for (;;) {
-                ssize_t n = recv(c->fd, buf, (size_t) sz, 0);
+                ssize_t n = recv(c->fd, ahead ? (char *) c->ahead : buf, ahead ? sizeof(c->ahead) : (size_t) sz, 0);
                 if (n > 0) {
                         c->received = true;
+                        c->bytes_in += (uint64_t) n;
+                        if (ahead) {
+                                c->ahead_pos = 0;
+                                c->ahead_len = (uint16_t) n;
+                                return io_take_ahead(c, buf, sz);
+                        }
                         if (!c->ctx->server && !c->wire.done)
                                 tls_wire_feed(&c->wire, (const uint8_t *) buf, (size_t) n);
-                        c->bytes_in += (uint64_t) n;
                         return (int) n;
                 }
                 if (n == 0) {

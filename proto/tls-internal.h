@@ -26,6 +26,10 @@
 /* The suite the TLS 1.3 PSK is bound to (SHA-256 hash), both ends. */
 #define TLS13_PSK_SUITE "TLS13-AES128-GCM-SHA256"
 #define TLS_SNI_MAX 255u
+/* A server reads the socket this much at a time: wolfSSL asks for each record's 5-byte header,
+ * then its body, so a client's flight (ClientHello; Finished and the request) cost two
+ * recv() per record. This holds a usual flight whole. */
+#define TLS_READ_AHEAD 2048u
 
 /* The protocol's suites in preference order (wolfSSL name, IANA name for messages). Only
  * those this wolfSSL build accepts are used: the static PSK suites are missing without
@@ -82,6 +86,8 @@ struct tls_conn {
         bool corked;         /* tls_conn_cork(): send with MSG_MORE */
         uint8_t held_alert[7]; /* server: a plaintext fatal alert as the first record, held */
         bool alert_held;       /* back until the handshake result is known (io_send) */
+        uint16_t ahead_pos, ahead_len;     /* server: ahead[pos..len) read, not yet given */
+        uint8_t ahead[TLS_READ_AHEAD];     /* to wolfSSL (records: ciphertext, no secret) */
 };
 
 /* Client, psk: the context after t's retry_on, TLS 1.2 only (from a TLS 1.3 context), then

@@ -305,6 +305,7 @@ static int enrol(const char *node, const char *psk_id, const char *kpm_file) {
         if (r >= 0)
                 r = tls_conn_write_all_until(c, req, req_len, deadline);
         static uint8_t in[HTTP_MSG_MAX];
+        char why[160] = "";
         size_t len = 0;
         http_parser_t p;
         http_parser_init(&p, HTTP_RESPONSE);
@@ -319,6 +320,9 @@ static int enrol(const char *node, const char *psk_id, const char *kpm_file) {
                 r = http_parse(&p, in, len, &m);
                 if (r == 1) {
                         status = m.status;
+                        /* a refusal says why (an error body: no key in it) */
+                        if (status != 201 && m.body)
+                                snprintf(why, sizeof why, " %.*s", (int) MIN(m.body_len, sizeof why - 2), (const char *) m.body);
                         http_msg_done(&m);
                         break;
                 }
@@ -332,7 +336,7 @@ static int enrol(const char *node, const char *psk_id, const char *kpm_file) {
         if (status < 0)
                 printf("error %llu %s\n", ms, strerror(-r));
         else
-                printf("%d %llu\n", status, ms);
+                printf("%d %llu%s\n", status, ms, why);
         return status == 201 ? 0 : 1;
 }
 

@@ -33,7 +33,6 @@ struct store_queue {
         sd_event_source *source;
         sd_event_source *kick; /* wakes the threads once the loop has read what is ready */
         sd_event_source *kick_late; /* or when the loop never runs out of ready input */
-        bool kick_armed;
         worker_t *workers;
         unsigned n_workers;
         mef_metrics_t *metrics;
@@ -234,7 +233,6 @@ static int on_kick(sd_event_source *src, void *userdata) {
         store_queue_t *q = userdata;
         (void) sd_event_source_set_enabled(src == q->kick ? q->kick_late : q->kick, SD_EVENT_OFF);
         pthread_mutex_lock(&q->lock);
-        q->kick_armed = false;
         unsigned n = MIN(q->n_queued, q->n_workers);
         pthread_mutex_unlock(&q->lock);
         /* Signalled after the unlock, so that a woken thread does not block on the lock at once
@@ -358,15 +356,13 @@ int store_queue_submit(store_queue_t *q, store_job_t *j) {
         }
         list_append(&q->queued_tail, j);
         q->n_queued++;
-        /* the threads are woken by on_kick(), or at once when it cannot be armed */
-        if (!q->kick_armed) {
-                if (sd_event_source_set_enabled(q->kick, SD_EVENT_ONESHOT) < 0 ||
-                    sd_event_source_set_time_relative(q->kick_late, KICK_LATE_USEC) < 0 ||
-                    sd_event_source_set_enabled(q->kick_late, SD_EVENT_ONESHOT) < 0)
-                        pthread_cond_signal(&q->wake);
-                else
-                        q->kick_armed = true;
-        }
+        /* The threads are woken by on_kick(), or at once when it cannot be armed. A timer
+         * already armed is left as it is: re-arming it for each job would push it back forever. */
+        if (sd_event_source_get_enabled(q->kick_late, NULL) <= 0 &&
+            (sd_event_source_set_enabled(q->kick, SD_EVENT_ONESHOT) < 0 ||
+             sd_event_source_set_time_relative(q->kick_late, KICK_LATE_USEC) < 0 ||
+             sd_event_source_set_enabled(q->kick_late, SD_EVENT_ONESHOT) < 0))
+                pthread_cond_signal(&q->wake);
         pthread_mutex_unlock(&q->lock);
         return 0;
 }

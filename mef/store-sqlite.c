@@ -296,7 +296,7 @@ int db_sqlite_open(const char *path, bool create, db_t **ret) {
          * stays up to about 40 MiB). bench-mef-load: 8% less MEF CPU per enrolment.
          * temp_store in memory: a batch runs each job in a SAVEPOINT, whose sub-journal (the
          * pages the job changed, a few dozen KiB) was otherwise a file in /var/tmp, made, written
-         * page by page and deleted for every batch: 5 of the 8 pwrite() per enrolment. */
+         * page by page and deleted for every batch: about 6 of the 10 pwrite() per enrolment. */
         r = lite_exec(&l->base, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
                                 "PRAGMA wal_autocheckpoint = 10000; PRAGMA temp_store = MEMORY;");
         if (r < 0)

@@ -99,15 +99,17 @@ _printf_(3, 4) static int fail(admin_response_t *ret, int status, const char *fm
         return admin_response_error(status, reason, ret);
 }
 
-/* The store's failure: busy is 503, the rest 500 without the cause. */
+/* The store's failure: busy (or full) is 503, the rest 500; the cause goes to the log. */
 static int fail_store(admin_response_t *ret, int r, const request_t *q) {
-        if (store_error_is_transient(r)) {
-                int k = admin_response_error(503, "store busy: retry later", ret);
-                if (k >= 0)
-                        ret->retry_after = q->cfg->retry_after;
+        bool passing = store_error_is_transient(r);
+        int k = passing ? admin_response_error(503, "store busy: retry later", ret)
+                        : admin_response_error(500, "internal error", ret);
+        if (k < 0)
                 return k;
-        }
-        return admin_response_error(500, "internal error", ret);
+        if (passing)
+                ret->retry_after = q->cfg->retry_after;
+        ret->store_error = r;
+        return k;
 }
 
 /* Our own head around a body of any size: http_format_response() holds answers to the

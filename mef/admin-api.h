@@ -16,6 +16,7 @@ typedef struct admin_response {
         const char *allow;         /* static "Allow" with 405 */
         unsigned retry_after;      /* 0: none */
         char *next;                /* export: where the next request goes on (X-Next-After); heap */
+        int store_error;           /* the store's failure behind a 5xx, for the log only */
 } admin_response_t;
 
 /* Always answers (errors as {"error", "reason"}): 0 with *ret filled, -ENOMEM when not even

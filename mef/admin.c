@@ -33,16 +33,18 @@ static const char *peer_name(const conn_t *c, char *buf, size_t size) {
 }
 
 static void log_exchange(const conn_t *c) {
-        char peer[96];
+        char peer[96], cause[160];
         unsigned long long ms = (now_usec() - c->started) / 1000u;
         if (!c->authenticated || c->status == 503) {
-                conn_note(c, c->status == 503 ? LOGBOOK_OVERLOADED : LOGBOOK_REQUEST_FAILED, LOG_INFO,
-                          "%s %s %s -> %d (%llu ms)", peer_name(c, peer, sizeof peer), c->method, c->path, c->status,
-                          ms);
+                conn_note(c, c->status == 503 ? LOGBOOK_OVERLOADED : LOGBOOK_REQUEST_FAILED,
+                          c->failed ? LOG_WARNING : LOG_INFO, "%s %s %s -> %d (%llu ms)%s",
+                          peer_name(c, peer, sizeof peer), c->method, c->path, c->status, ms,
+                          conn_failure_cause(c, cause, sizeof cause));
                 return;
         }
-        log_info("admin: %s %s %s %s -> %d (%llu ms)", peer_name(c, peer, sizeof peer), c->addr, c->method, c->path,
-                 c->status, ms);
+        log_event(NULL, c->failed ? LOG_WARNING : LOG_INFO, "admin: %s %s %s %s -> %d (%llu ms)%s",
+                  peer_name(c, peer, sizeof peer), c->addr, c->method, c->path, c->status, ms,
+                  conn_failure_cause(c, cause, sizeof cause));
 }
 
 static int answer(conn_t *c, admin_response_t *resp) {
@@ -50,6 +52,8 @@ static int answer(conn_t *c, admin_response_t *resp) {
         size_t len = 0;
         int r = admin_response_format(resp, &out, &len);
         int status = resp->status;
+        c->failed = resp->store_error ? "store" : NULL;
+        c->error = resp->store_error;
         admin_response_done(resp);
         return r < 0 ? r : conn_answer(c, status, out, len);
 }

@@ -94,6 +94,13 @@ void conn_note(const conn_t *c, logbook_kind_t kind, int priority, const char *f
         listener_logbook_arm(l);
 }
 
+const char *conn_failure_cause(const conn_t *c, char *buf, size_t size) {
+        if (!c->failed)
+                return "";
+        snprintf(buf, size, ": %s: %s", c->failed, strerror(c->error < 0 ? -c->error : c->error));
+        return buf;
+}
+
 /* ---- accept gating ---- */
 
 static bool listener_has_slot(const listener_t *l) {

@@ -150,6 +150,8 @@ struct conn {
         mef_exchange_t exchange;
         char node_id[MSG_ID_MAX + 1];
         char ke_id[MSG_KEID_MAX + 1];
+        const char *failed; /* the internal failure behind a 5xx (static text), and its errno */
+        int error;
         conn_job_t *job;                  /* while CONN_STORE */
         conn_ahead_t *ahead;              /* from CONN_AHEAD until the PSK callback takes it */
         bool ahead_tried;                 /* the ClientHello was looked at */
@@ -203,4 +205,6 @@ int conn_submit_ahead(conn_t *c, conn_ahead_t *a);
 void conn_resume(conn_t *c, int r);
 /* A line about a connection that anyone reaching the port can cause, counted per source. */
 void conn_note(const conn_t *c, logbook_kind_t kind, int priority, const char *fmt, ...) _printf_(4, 5);
+/* ": failed: strerror" for the log line of an answer c->failed is behind, else "" */
+const char *conn_failure_cause(const conn_t *c, char *buf, size_t size);
 const char *conn_tls_error_str(int r);

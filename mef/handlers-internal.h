@@ -40,8 +40,9 @@ _printf_(4, 5) int handler_audit(const exchange_t *ex, const char *subject, int 
 /* An error answer, audited (best effort: the answer is an error already). */
 _printf_(6, 7) int handler_fail(const exchange_t *ex, const char *subject, mef_response_t *ret, int status, int rsc,
                                 const char *fmt, ...);
-/* Internal errors: the audit trail gets the cause, the peer a generic reason; a store that is
- * locked or unreachable: 503 with Retry-After, no audit row. */
+/* Internal errors: the audit trail and the server's log get the cause (ret->failed = what, a
+ * static text, and ret->error), the peer a generic reason; a store that is locked, unreachable
+ * or full: 503 with Retry-After, no audit row. */
 int handler_fail_internal(const exchange_t *ex, const char *subject, mef_response_t *ret, int error, const char *what);
 /* 404 "unknown KeID", with why (a state, "expired") when not NULL. */
 int handler_unknown_keid(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why);

@@ -106,19 +106,26 @@ _printf_(6, 7) int handler_fail(const exchange_t *ex, const char *subject, mef_r
         return mef_response_error(status, rsc, reason, ret);
 }
 
-/* Internal errors: the audit trail gets the cause, the peer a generic reason. A store that is
- * locked or unreachable is a passing state: 503 with Retry-After, and no audit row (writing it
- * would wait for the same store; the server logs the 503). Nothing was changed: the failed call
- * rolled back. */
+/* Internal errors: the audit trail and the server's log get the cause, the peer a generic
+ * reason. A store that is locked, unreachable or full is a passing state: 503 with Retry-After,
+ * and no audit row (writing it would wait for the same store, or fail as the change did). Nothing
+ * was changed: the failed call rolled back. */
 int handler_fail_internal(const exchange_t *ex, const char *subject, mef_response_t *ret, int error, const char *what) {
+        int r;
         if (store_error_is_transient(error)) {
-                int r = mef_response_error(503, 5000, "store busy: retry later", ret);
+                r = mef_response_error(503, 5000, "store busy: retry later", ret);
                 if (r >= 0)
                         ret->retry_after = ex->cfg->retry_after;
-                return r;
+        } else {
+                (void) handler_audit(ex, subject, 500, "internal error: %s: %s", what,
+                                     strerror(error < 0 ? -error : error));
+                r = mef_response_error(500, 5000, "internal error", ret);
         }
-        (void) handler_audit(ex, subject, 500, "internal error: %s: %s", what, strerror(error < 0 ? -error : error));
-        return mef_response_error(500, 5000, "internal error", ret);
+        if (r >= 0) {
+                ret->failed = what;
+                ret->error = error;
+        }
+        return r;
 }
 
 int handler_unknown_keid(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why) {

@@ -35,6 +35,10 @@ typedef struct mef_response {
         /* for the log entry, when known: the node and its enrolment */
         char node_id[MSG_ID_MAX + 1];
         char ke_id[MSG_KEID_MAX + 1];
+        /* behind a 5xx of handler_fail_internal(), for the operator's log only (the peer gets a
+         * generic reason): what failed (static text) and its negative errno */
+        const char *failed;
+        int error;
 } mef_response_t;
 
 /* Always answers: request, authorisation and store errors become error responses (500/5000

@@ -26,5 +26,5 @@ typedef struct mef_log_fields {
 } mef_log_fields_t;
 
 /* One line as log_info() etc. would write it; under journald a structured entry with these
- * fields instead. */
+ * fields instead (f NULL: the line, whatever stderr is). */
 void log_event(const mef_log_fields_t *f, int priority, const char *fmt, ...) _printf_(3, 4);

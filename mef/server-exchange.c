@@ -44,6 +44,7 @@ static const char *peer_name(const conn_t *c, char *buf, size_t size) {
 
 /* The exchange's journal entry: a MESSAGE_ID for what an operator looks for. */
 static void log_event_of(const conn_t *c, const char *peer, unsigned long long ms) {
+        char cause[160];
         const char *outcome = "ok", *id = NULL;
         int priority = LOG_INFO;
         if (c->status >= 500) {
@@ -70,21 +71,23 @@ static void log_event_of(const conn_t *c, const char *peer, unsigned long long m
                 .outcome = outcome,
                 .status = c->status,
         };
-        log_event(&f, priority, "%s %s %s %s -> %d (%llu ms)", peer, c->addr, c->method[0] ? c->method : "-",
-                  c->path[0] ? c->path : "-", c->status, ms);
+        log_event(&f, priority, "%s %s %s %s -> %d (%llu ms)%s", peer, c->addr, c->method[0] ? c->method : "-",
+                  c->path[0] ? c->path : "-", c->status, ms, conn_failure_cause(c, cause, sizeof cause));
 }
 
 static void log_exchange(const conn_t *c) {
-        char peer[96];
+        char peer[96], cause[160];
         uint64_t usec = now_usec() - c->started;
         unsigned long long ms = usec / 1000u;
         mef_metrics_request(c->listener->metrics, c->exchange, c->status, usec);
         /* Exchanges of authenticated peers are each logged (enrolments among them); what the
-         * others get (403, 400, 431...) and 503s are counted per source. */
+         * others get (403, 400, 431...) and 503s are counted per source. A 503 the store's
+         * failure caused (full, gone) is a warning: the operator has something to do. */
         if (c->status == 503 || !c->authenticated) {
-                conn_note(c, c->status == 503 ? LOGBOOK_OVERLOADED : LOGBOOK_REQUEST_FAILED, LOG_INFO,
-                          "%s %s %s -> %d (%llu ms)", peer_name(c, peer, sizeof peer),
-                          c->method[0] ? c->method : "-", c->path[0] ? c->path : "-", c->status, ms);
+                conn_note(c, c->status == 503 ? LOGBOOK_OVERLOADED : LOGBOOK_REQUEST_FAILED,
+                          c->failed ? LOG_WARNING : LOG_INFO, "%s %s %s -> %d (%llu ms)%s",
+                          peer_name(c, peer, sizeof peer), c->method[0] ? c->method : "-",
+                          c->path[0] ? c->path : "-", c->status, ms, conn_failure_cause(c, cause, sizeof cause));
                 return;
         }
         log_event_of(c, peer_name(c, peer, sizeof peer), ms);
@@ -98,6 +101,8 @@ static int answer(conn_t *c, mef_response_t *resp, const char *request_id) {
         c->exchange = resp->exchange;
         snprintf(c->node_id, sizeof c->node_id, "%s", resp->node_id);
         snprintf(c->ke_id, sizeof c->ke_id, "%s", resp->ke_id);
+        c->failed = resp->failed;
+        c->error = resp->error;
         int status = resp->status;
         mef_response_done(resp);
         if (r < 0) {

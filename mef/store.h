@@ -235,11 +235,12 @@ int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret);
 int store_key_guard(mef_store_t *s);
 
 /* -EBUSY (locked past the busy timeout), the errors of a database that went away
- * (-ECONNREFUSED, -ENOTCONN, -ETIMEDOUT, -ECONNRESET), and -ESTALE (a seal raced by a rekey,
- * store_commit() of PostgreSQL): worth a retry later (503). */
+ * (-ECONNREFUSED, -ENOTCONN, -ETIMEDOUT, -ECONNRESET), -ESTALE (a seal raced by a rekey,
+ * store_commit() of PostgreSQL), and a full disk (-ENOSPC, -EDQUOT: the change rolled back,
+ * and it works again once the operator frees space): worth a retry later (503). */
 static inline bool store_error_is_transient(int r) {
         return r == -EBUSY || r == -ECONNREFUSED || r == -ENOTCONN || r == -ETIMEDOUT || r == -ECONNRESET ||
-               r == -ESTALE;
+               r == -ESTALE || r == -ENOSPC || r == -EDQUOT;
 }
 
 /* A status check by the node: last_seen = now, status_checks + 1. -ENOENT for no such node. */

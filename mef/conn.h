@@ -205,6 +205,12 @@ int conn_submit_ahead(conn_t *c, conn_ahead_t *a);
 void conn_resume(conn_t *c, int r);
 /* A line about a connection that anyone reaching the port can cause, counted per source. */
 void conn_note(const conn_t *c, logbook_kind_t kind, int priority, const char *fmt, ...) _printf_(4, 5);
+/* What failed behind c's answer (static text) and its negative errno, for its log line; set
+ * after the answer is made (making it sets them from the response). */
+static inline void conn_set_failure(conn_t *c, const char *what, int error) {
+        c->failed = what;
+        c->error = error;
+}
 /* ": failed: strerror" for the log line of an answer c->failed is behind, else "" */
 const char *conn_failure_cause(const conn_t *c, char *buf, size_t size);
 const char *conn_tls_error_str(int r);

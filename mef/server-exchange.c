@@ -101,8 +101,7 @@ static int answer(conn_t *c, mef_response_t *resp, const char *request_id) {
         c->exchange = resp->exchange;
         snprintf(c->node_id, sizeof c->node_id, "%s", resp->node_id);
         snprintf(c->ke_id, sizeof c->ke_id, "%s", resp->ke_id);
-        c->failed = resp->failed;
-        c->error = resp->error;
+        conn_set_failure(c, resp->failed, resp->error);
         int status = resp->status;
         mef_response_done(resp);
         if (r < 0) {

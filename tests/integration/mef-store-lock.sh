@@ -2,7 +2,7 @@
 # The store off the event loop (mef/store-queue.h): while another process holds an exclusive
 # lock on the SQLite database (a backup script, a slow disk),
 #  - an enrolment is answered 503 with Retry-After once [store] busy_timeout has passed, and
-#    nothing of it is stored;
+#    nothing of it is stored; the log line says why (the store was busy);
 #  - meanwhile another connection's TLS handshake (and its 403 answer) completes;
 #  - a client that closes while its request waits does not keep the loop busy;
 #  - once the lock is gone the next enrolment succeeds, with the same MEF process.
@@ -70,7 +70,9 @@ t3=$(ms)
 cp "$T/locked.out" "$T/out"
 [ "$(http_status < "$T/out")" = 503 ] || fail "enrol under the lock: not 503"
 grep -qi '^Retry-After: 7' "$T/out" || fail "503 without Retry-After: 7"
-ok "enrolment under the lock: 503 + Retry-After after $((t3 - t0)) ms (busy_timeout $BUSY_MS ms)"
+wait_line 10 "$T/mef.err" "POST /msce/enrolments -> 503 .*: storing the enrolment: Device or resource busy" ||
+        fail "the log does not give the cause of the 503"
+ok "enrolment under the lock: 503 + Retry-After after $((t3 - t0)) ms (busy_timeout $BUSY_MS ms), the cause logged"
 for p in "${queued[@]}"; do wait "$p"; done
 t4=$(ms)
 for i in 1 2 3; do

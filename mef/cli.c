@@ -88,6 +88,8 @@ static int cli_open_flags(cli_t *c, unsigned flags) {
                 return cli_failf("open store %s: this msce-mef is built without PostgreSQL support", name);
         case -EPROTO:
                 return cli_failf("open store %s: " STORE_POOLER_HINT, name);
+        case -EUCLEAN:
+                return cli_failf("open store %s: " STORE_DAMAGED_HINT, name);
         default:
                 return cli_failf("open store %s: %s", name, strerror(-r));
         }

@@ -51,6 +51,9 @@ static int sql_errno(int rc) {
                 return -EBUSY;
         case SQLITE_FULL:
                 return -ENOSPC;
+        case SQLITE_NOTADB: /* another file at [store] path */
+        case SQLITE_CORRUPT:
+                return -EUCLEAN;
         case SQLITE_NOMEM:
                 return -ENOMEM;
         case SQLITE_READONLY:

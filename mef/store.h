@@ -124,6 +124,10 @@ enum {
 #define STORE_POOLER_HINT \
         "the server does not keep this connection's prepared statements: a connection pooler in " \
         "transaction mode? msce-mef needs session mode (docs/operations.md)"
+/* ... and of -EUCLEAN (SQLite: not a database, or a damaged one). */
+#define STORE_DAMAGED_HINT \
+        "not an SQLite database, or a damaged one: is [store] path right? Else restore the last " \
+        "backup ('msce-mef restore', docs/operations.md)"
 
 /* Opens (and with STORE_OPEN_CREATE, creates the SQLite file, the schema and - when missing -
  * the master key file, 0400). -ENOENT when the database, its schema or the master key is
@@ -132,7 +136,8 @@ enum {
  * (wrong key file), -EPROTONOSUPPORT when the schema is newer than this msce-mef, -ESTALE when
  * it is older (without CREATE or MIGRATE), -EOPNOTSUPP for PostgreSQL in a build without libpq,
  * -EINVAL for a URI that carries a password, -EPROTO when the server does not keep the
- * connection's prepared statements (a connection pooler in transaction mode). */
+ * connection's prepared statements (a connection pooler in transaction mode), -EUCLEAN when the
+ * SQLite file is not a database or is damaged. */
 int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret);
 /* SQLite at db_path; create: STORE_OPEN_CREATE. */
 int store_open(const char *db_path, const char *master_key_path, bool create, mef_store_t **ret);

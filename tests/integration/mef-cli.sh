@@ -279,6 +279,26 @@ grep -q "$T/missing.conf" "$T/err" || fail "missing config: $(cat "$T/err")"
 cat "$T/err" >>"$ALL_OUT"
 ok "configuration errors exit 78 with file:line and key"
 
+# ---- [store] path at a file that is not a database, or a damaged one ----
+mkdir "$T/notdb"
+printf '[store]\npath = %s/notdb/mef.db\nmaster_key = %s/keys/master.key\n' "$T" "$T" >"$T/notdb.conf"
+head -c 8192 /dev/urandom >"$T/notdb/mef.db"
+printf 'SQLite format 3\0' >"$T/notdb/damaged.db"
+head -c 8176 /dev/urandom >>"$T/notdb/damaged.db"
+for f in mef.db damaged.db; do
+        sed -i "s|/notdb/[a-z]*\.db|/notdb/$f|" "$T/notdb.conf"
+        cp "$T/notdb/$f" "$T/notdb/before"
+        for cmd in "node list" serve; do
+                rc=0; timeout 30 "$MEF" --config "$T/notdb.conf" $cmd >/dev/null 2>"$T/err" || rc=$?
+                [[ $rc == 1 ]] || fail "$f, $cmd: exit $rc, want 1: $(cat "$T/err")"
+                grep -q "store $T/notdb/$f: not an SQLite database, or a damaged one: is \[store\] path right" \
+                        "$T/err" || fail "$f, $cmd: $(cat "$T/err")"
+        done
+        cmp -s "$T/notdb/$f" "$T/notdb/before" || fail "$f was changed"
+done
+cat "$T/err" >>"$ALL_OUT"
+ok "a store path at a file that is not a database, or a damaged one: exit 1 saying so, the file untouched"
+
 # ---- the master key guards the store ----
 chmod 0440 "$T/keys/master.key"
 run 1 node list

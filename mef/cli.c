@@ -90,6 +90,13 @@ static int cli_open_flags(cli_t *c, unsigned flags) {
                 return cli_failf("open store %s: " STORE_POOLER_HINT, name);
         case -EUCLEAN:
                 return cli_failf("open store %s: " STORE_DAMAGED_HINT, name);
+        case -EACCES:
+        case -EROFS: {
+                char hint[PATH_MAX + 160];
+                if (mef_store_access_hint(c->cfg, hint, sizeof hint))
+                        return cli_failf("open store %s: %s", name, hint);
+                return cli_failf("open store %s: %s", name, strerror(-r));
+        }
         default:
                 return cli_failf("open store %s: %s", name, strerror(-r));
         }

@@ -35,6 +35,11 @@ static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
                 log_error("store %s: " STORE_POOLER_HINT, mef_store_name(cfg));
                 return MEF_EXIT_FAILURE;
         }
+        char hint[PATH_MAX + 160];
+        if ((r == -EACCES || r == -EROFS) && mef_store_access_hint(cfg, hint, sizeof hint)) {
+                log_error("store %s: %s", mef_store_name(cfg), hint);
+                return MEF_EXIT_FAILURE;
+        }
         if (r == -EUCLEAN) {
                 log_error("store %s: " STORE_DAMAGED_HINT, mef_store_name(cfg));
                 return MEF_EXIT_FAILURE;

@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "mef/store-open.h"
+#include "util/util.h"
 
 int mef_store_open(const mef_config_t *cfg, unsigned flags, mef_store_t **ret) {
         if (!cfg)
@@ -17,4 +23,23 @@ const char *mef_store_name(const mef_config_t *cfg) {
         if (cfg->store_backend == STORE_BACKEND_POSTGRESQL)
                 return cfg->store_uri ? cfg->store_uri : "(postgresql)";
         return cfg->store_path;
+}
+
+const char *mef_store_access_hint(const mef_config_t *cfg, char *buf, size_t size) {
+        if (!cfg || cfg->store_backend != STORE_BACKEND_SQLITE || !cfg->store_path)
+                return NULL;
+        _cleanup_free_ char *copy = strdup(cfg->store_path);
+        if (!copy)
+                return NULL;
+        const char *dir = dirname(copy);
+        if (access(cfg->store_path, F_OK) == 0 && access(cfg->store_path, R_OK | W_OK) < 0)
+                snprintf(buf, size, "%s is not readable and writable by uid %u", cfg->store_path, (unsigned) getuid());
+        else if (access(dir, W_OK | X_OK) < 0)
+                snprintf(buf, size,
+                         "directory %s is not writable by uid %u: SQLite makes its -wal and -shm files beside the "
+                         "database",
+                         dir, (unsigned) getuid());
+        else
+                return NULL;
+        return buf;
 }

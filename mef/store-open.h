@@ -9,3 +9,7 @@
 int mef_store_open(const mef_config_t *cfg, unsigned flags, mef_store_t **ret);
 /* What to call it in messages: the SQLite path or the PostgreSQL URI (which has no password). */
 const char *mef_store_name(const mef_config_t *cfg);
+/* For -EACCES or -EROFS from mef_store_open() on SQLite: what this user may not do, in buf
+ * ("directory D is not writable by uid N: SQLite makes its -wal and -shm files beside the
+ * database"); NULL when access(2) finds nothing to say. */
+const char *mef_store_access_hint(const mef_config_t *cfg, char *buf, size_t size);

@@ -42,6 +42,8 @@ static int sql_errno(int rc) {
         case SQLITE_CONSTRAINT_NOTNULL:
         case SQLITE_CONSTRAINT_CHECK:
                 return -EINVAL;
+        case SQLITE_READONLY_DIRECTORY: /* no -wal and -shm can be made beside it */
+                return -EACCES;
         }
         switch (rc & 0xff) {
         case SQLITE_CONSTRAINT:

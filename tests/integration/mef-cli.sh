@@ -299,6 +299,29 @@ done
 cat "$T/err" >>"$ALL_OUT"
 ok "a store path at a file that is not a database, or a damaged one: exit 1 saying so, the file untouched"
 
+# ---- a store directory the MEF's user cannot write (SQLite makes -wal and -shm there) ----
+as_user=() as_uid=$(id -u)
+if [ "$as_uid" = 0 ]; then
+        # root passes every permission check: uid 65534 (nobody) runs these
+        as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups) as_uid=65534
+        chmod 0711 "$T"
+fi
+mkdir -p "$T/rodir/st" "$T/rodir/k"
+printf '[store]\npath = %s/rodir/st/mef.db\nmaster_key = %s/rodir/k/master.key\n' "$T" "$T" >"$T/rodir/mef.conf"
+[ ${#as_user[@]} = 0 ] || chown -R 65534:65534 "$T/rodir"
+"${as_user[@]}" "$MEF" --config "$T/rodir/mef.conf" init >"$T/out" 2>&1 || fail "init as uid $as_uid: $(cat "$T/out")"
+chmod 0555 "$T/rodir/st"
+for cmd in "node list" serve; do
+        rc=0; timeout 30 "${as_user[@]}" "$MEF" --config "$T/rodir/mef.conf" $cmd >/dev/null 2>"$T/err" || rc=$?
+        [[ $rc == 1 ]] || fail "read-only store directory, $cmd: exit $rc, want 1: $(cat "$T/err")"
+        grep -q "directory $T/rodir/st is not writable by uid $as_uid: SQLite makes its -wal" \
+                "$T/err" || fail "read-only store directory, $cmd: $(cat "$T/err")"
+done
+cat "$T/err" >>"$ALL_OUT"
+chmod 0755 "$T/rodir/st"
+"${as_user[@]}" "$MEF" --config "$T/rodir/mef.conf" node list >"$T/out" 2>&1 || fail "node list once writable: $(cat "$T/out")"
+ok "a store directory its user cannot write: exit 1 naming the directory and the uid"
+
 # ---- the master key guards the store ----
 chmod 0440 "$T/keys/master.key"
 run 1 node list

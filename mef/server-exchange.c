@@ -81,8 +81,9 @@ static void log_exchange(const conn_t *c) {
         unsigned long long ms = usec / 1000u;
         mef_metrics_request(c->listener->metrics, c->exchange, c->status, usec);
         /* Exchanges of authenticated peers are each logged (enrolments among them); what the
-         * others get (403, 400, 431...) and 503s are counted per source. A 503 the store's
-         * failure caused (full, gone) is a warning: the operator has something to do. */
+         * others get (403, 400, 431...) and 503s are counted per source. A 503 with the store's
+         * failure behind it (locked past busy_timeout, full, gone, no thread in time) is a
+         * warning; one of admission (overloaded) stays information. */
         if (c->status == 503 || !c->authenticated) {
                 conn_note(c, c->status == 503 ? LOGBOOK_OVERLOADED : LOGBOOK_REQUEST_FAILED,
                           c->failed ? LOG_WARNING : LOG_INFO, "%s %s %s -> %d (%llu ms)%s",

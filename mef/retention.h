@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /* [audit] keep: audit rows older than that, and enrolments that no longer serve whose lifetime
- * ended before it, are pruned by the serving MEF (store_prune() in a store thread: the loop
- * never waits for it) at start and then every hour. Logs what it pruned. */
+ * ended before it, are pruned by the serving MEF at start and then every hour, in store
+ * threads (the loop never waits for it), a step of STORE_PRUNE_STEP rows at a time, behind the
+ * requests. A pass held up by the store (locked, full, gone) goes on a minute later. Logs what
+ * it pruned. */
 
 #include <systemd/sd-event.h>
 

@@ -81,11 +81,14 @@ int store_audit_page(mef_store_t *s, const store_page_t *p, store_audit_entry_t 
 
 /* ---- retention ---- */
 
-/* One DELETE with a cut-off, counting what it removed. */
-static int delete_before(mef_store_t *s, const char *sql, int64_t before, uint64_t *ret_n) {
+/* One DELETE of at most limit rows older than a cut-off; counting what it removed. The
+ * subquery is what both engines take (PostgreSQL has no DELETE ... LIMIT); it walks the index
+ * on the cut-off's column. */
+static int delete_before(mef_store_t *s, const char *sql, int64_t before, uint64_t limit, uint64_t *ret_n) {
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s, sql, &st));
         TRY(db_bind_int64(st, 1, before));
+        TRY(db_bind_int64(st, 2, (int64_t) limit));
         int r = step_done(st);
         if (r < 0)
                 return r;
@@ -93,25 +96,39 @@ static int delete_before(mef_store_t *s, const char *sql, int64_t before, uint64
         return 0;
 }
 
-int store_prune(mef_store_t *s, int64_t before, store_pruned_t *ret) {
-        if (!s || !ret)
+int store_prune_some(mef_store_t *s, int64_t before, uint64_t limit, store_pruned_t *ret) {
+        if (!s || !ret || limit == 0 || limit > INT64_MAX)
                 return -EINVAL;
         store_pruned_t p = {};
         int r = store_begin(s);
         if (r >= 0)
-                r = delete_before(s, "DELETE FROM audit WHERE ts < ?1", before, &p.audit);
+                r = delete_before(s, "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE ts < ?1 LIMIT ?2)",
+                                  before, limit, &p.audit);
         /* An enrolment that no longer serves (retired, revoked, deregistered) and has expired:
          * its KeID answers 404 like any unknown one, which is what it gets anyway once expired. */
         if (r >= 0)
-                r = delete_before(s, "DELETE FROM enrolments WHERE state <> 'active' AND exp < ?1", before,
-                                  &p.enrolments);
+                r = delete_before(s,
+                                  "DELETE FROM enrolments WHERE ke_id IN (SELECT ke_id FROM enrolments "
+                                  "WHERE state <> 'active' AND exp < ?1 LIMIT ?2)",
+                                  before, limit, &p.enrolments);
         if (r >= 0)
                 r = store_commit(s);
         if (r < 0) {
                 store_rollback(s);
                 return r;
         }
-        *ret = p;
-        return 0;
+        ret->audit += p.audit;
+        ret->enrolments += p.enrolments;
+        return p.audit >= limit || p.enrolments >= limit;
+}
+
+int store_prune(mef_store_t *s, int64_t before, store_pruned_t *ret) {
+        if (!s || !ret)
+                return -EINVAL;
+        *ret = (store_pruned_t) {};
+        int r;
+        while ((r = store_prune_some(s, before, STORE_PRUNE_STEP, ret)) > 0)
+                ;
+        return r;
 }
 

@@ -61,12 +61,18 @@ static store_job_t *list_take_all(store_job_t **head, store_job_t ***tail) {
         return all;
 }
 
+/* A job without a deadline (retention) waits this long at most for a lock: on a store another
+ * process holds locked it would keep a thread from the requests queued behind it for the whole
+ * busy timeout, and they would time out in the queue rather than wait for the lock themselves.
+ * It fails with -EBUSY and is tried again later. */
+#define BACKGROUND_BUSY_MS 100u
+
 /* What time the job has left is all the store may wait for a lock: a request is answered
  * within busy_timeout of its arrival, however long it queued. Set again only on a real change
  * (PostgreSQL: a round trip). */
 static void worker_set_busy(worker_t *w, uint64_t deadline, uint64_t now) {
         unsigned want = deadline ? (unsigned) MIN((deadline - now + 999) / 1000, w->queue->busy_ms)
-                                 : w->queue->busy_ms;
+                                 : MIN(BACKGROUND_BUSY_MS, w->queue->busy_ms);
         if (want * 10 < w->busy_ms * 9 || want * 10 > w->busy_ms * 11) {
                 if (store_set_busy_timeout(w->store, MAX(want, 1u)) >= 0)
                         w->busy_ms = want;
@@ -206,7 +212,7 @@ static void *worker_main(void *userdata) {
                 pthread_mutex_unlock(&q->lock);
 
                 /* Jobs with a deadline (requests) run and are answered before those without
-                 * (retention), which may wait the whole busy timeout on a locked store. */
+                 * (retention). */
                 size_t k = jobs_with_deadline_first(batch, n);
                 worker_run(w, batch, k);
                 worker_publish(q, batch, k);

@@ -23,7 +23,9 @@ struct store_job {
         /* In the loop, exactly once: r is what run() returned, -ETIME when the job was still
          * queued at its deadline (run() not called), -ECANCELED when the queue is freed first. */
         void (*done)(store_job_t *j, int r);
-        uint64_t deadline; /* CLOCK_MONOTONIC usec; 0: none, run after those with one */
+        /* CLOCK_MONOTONIC usec; 0: none (background work): run after those with one, and waits
+         * for a lock 100 ms at most (-EBUSY then) */
+        uint64_t deadline;
         /* private */
         store_job_t *next;
         int result;

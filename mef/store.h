@@ -252,10 +252,17 @@ static inline bool store_error_is_transient(int r) {
 int store_node_seen(mef_store_t *s, const char *node_id, int64_t now);
 
 /* Retention: audit rows older than before, and enrolments that no longer serve (not active)
- * whose exp is before it, go in one transaction. */
+ * whose exp is before it. store_prune_some() deletes at most limit of each in one transaction
+ * and adds what it removed to *ret: 1 when it reached a limit (more may be left), 0 when
+ * nothing older is left. A pass is many of them, so that no transaction holds the write lock
+ * for long: a million rows in one take a second, in which every enrolment waits.
+ * store_prune(): a whole pass, in transactions of STORE_PRUNE_STEP rows; on failure *ret has
+ * what was pruned before it. */
+#define STORE_PRUNE_STEP 1000u
 typedef struct store_pruned {
         uint64_t audit, enrolments;
 } store_pruned_t;
+int store_prune_some(mef_store_t *s, int64_t before, uint64_t limit, store_pruned_t *ret);
 int store_prune(mef_store_t *s, int64_t before, store_pruned_t *ret);
 
 /* Run several calls as one transaction. Inside a batch, a savepoint of the batch's. */

@@ -3,10 +3,13 @@
 # the audit rows older than keep and the enrolments that no longer serve whose lifetime ended
 # before it; active enrolments (expired or not) and recent rows stay. "msce-mef prune" does the
 # same on demand; keep = forever keeps everything. Rows are written with sqlite3 as a year of
-# operation would have left them.
-# Usage: mef-retention.sh PATH/TO/msce-mef (TAP). Skipped without the sqlite3 CLI.
+# operation would have left them. A pass over a million rows goes in small transactions,
+# behind the requests: gateways enrolling meanwhile (msce-loadgen) are all answered.
+# Usage: mef-retention.sh PATH/TO/msce-mef PATH/TO/msce-loadgen (TAP). Skipped without the
+# sqlite3 CLI.
 set -euo pipefail
-mef=${1:?usage: mef-retention.sh PATH/TO/msce-mef}
+mef=${1:?usage: mef-retention.sh PATH/TO/msce-mef PATH/TO/msce-loadgen}
+loadgen=${2:?usage: mef-retention.sh PATH/TO/msce-mef PATH/TO/msce-loadgen}
 . "$(dirname "$0")/lib.sh"
 need_cmds sqlite3
 tmpdir mef-retention
@@ -14,7 +17,7 @@ tmp=$T
 MEF=$mef
 LIB_SHOW="$T/mef.err $T/out"
 
-conf() { # KEEP
+conf() { # KEEP [STORE_LINES [LIMITS_LINES]]
         cat > "$tmp/mef.conf.in" <<EOC
 [server]
 listen = 127.0.0.1:@PORT@
@@ -23,6 +26,10 @@ fqdn = mef.test
 [store]
 path = $tmp/mef.db
 master_key = $tmp/master.key
+${2:-}
+
+[limits]
+${3:-}
 
 [audit]
 keep = $1
@@ -67,6 +74,33 @@ out=$(m prune) || fail "msce-mef prune failed"
 [ "$out" = "Pruned 0 audit rows and 0 spent enrolments older than 2160h." ] || fail "prune: $out"
 m --json audit --limit 1 | grep -q '"action": *"prune"' || fail "prune not audited: $(m --json audit --limit 1)"
 ok "msce-mef prune: nothing left to prune, and audited"
+
+# A million old rows (what a restart after a long stop, or a shorter keep, leaves to prune): in
+# one transaction they hold the write lock about a second, and every enrolment meanwhile waits
+# out busy_timeout (300 ms here) and is answered 503. In steps of STORE_PRUNE_STEP rows behind
+# the requests, none is. One store thread: requests and the pass share it.
+conf 90d "$(printf 'busy_timeout = 300\nthreads = 1')" "enrolments_per_node = 0"
+(
+        umask 077
+        for i in 2 3 4 5; do
+                m node add "urn:dev:ops:ret-$i" --cse-id "/mn-ret-$i" --cse-base https://in.example.net/base \
+                        --psk-id "kpm-ret-$i" --generate-psk "$tmp/kpm-$i.hex" > /dev/null
+                printf 'urn:dev:ops:ret-%s kpm-ret-%s %s\n' "$i" "$i" "$(tr -d '\n' < "$tmp/kpm-$i.hex")"
+        done > "$tmp/gateways"
+)
+q "WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < 1000000)
+   INSERT INTO audit (ts, actor, action, subject, detail) SELECT $old + x / 100, 'psk:kpm-ret-2', 'fetch', 'urn:dev:ops:ret-2', 'target /in-cse' FROM i;"
+mef_start "$tmp/mef.conf.in" || fail "msce-mef did not start"
+# From before the pass starts (at most a second after start) to well into it.
+"$loadgen" --gateways "$tmp/gateways" --duration 3 --warmup 0 --concurrency 4 --exchange-timeout 10 \
+        "https://127.0.0.1:$PORT/msce" > "$tmp/out" 2>&1 || fail "msce-loadgen failed"
+grep -q '^failures by class: none$' "$tmp/out" || fail "enrolments failed during the pass: $(cat "$tmp/out")"
+wait_line 120 "$tmp/mef.err" 'retention: pruned 1000000 audit rows' "$MEF_PID" ||
+        fail "the pass did not end: $(grep retention "$tmp/mef.err")"
+! grep -q -- '-> 5[0-9][0-9]' "$tmp/mef.err" || fail "5xx answers: $(grep -- '-> 5' "$tmp/mef.err" | head -3)"
+[ "$(q "SELECT count(*) FROM audit WHERE ts < $((now - 90 * 86400))")" = 0 ] || fail "old audit rows left"
+ok "a million old audit rows pruned while 4 gateways enrolled again and again: $(sed -n 's/^ok\/s \([0-9]*\) *ok \([0-9]*\).*/\2 enrolments/p' "$tmp/out"), none failed"
+mef_stop
 
 conf forever
 q "INSERT INTO audit (ts, actor, action, subject, detail) VALUES ($old, 'x', 'y', 'z', 'w');"

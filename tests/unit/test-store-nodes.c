@@ -387,6 +387,41 @@ Test(store, prune_by_age) {
         store_close(s);
 }
 
+/* A pass in steps: each deletes at most limit of each kind in its own transaction, adds to the
+ * tally, and says whether it reached a limit (more may be left); what is newer stays. */
+Test(store, prune_in_steps) {
+        store_enrolment_t e1 = enrolment_as("11@mef", "a", 100, ENROLMENT_RETIRED),
+                          e2 = enrolment_as("22@mef", "b", 100, ENROLMENT_REVOKED),
+                          e3 = enrolment_as("33@mef", "a", 200, ENROLMENT_DEREGISTERED),
+                          live = enrolment("44@mef", "b", 100);
+        mef_store_t *s = open_with("ab", 8, (store_enrolment_t *const[]) { &e1, &e2, &e3, &live, NULL });
+        for (int i = 0; i < 5; i++)
+                cr_assert_eq(store_audit(s, "cli:root", "node-add", "a", "x"), 0);
+        int64_t before = (int64_t) time(NULL) + 86400;
+        store_pruned_t p = {};
+        cr_assert_eq(store_prune_some(s, before, 0, &p), -EINVAL);
+        cr_assert_eq(store_prune_some(s, before, 2, &p), 1, "a limit reached: more may be left");
+        cr_assert_eq(p.audit, 2);
+        cr_assert_eq(p.enrolments, 2);
+        cr_assert_eq(store_prune_some(s, before, 2, &p), 1);
+        cr_assert_eq(p.audit, 4, "added to the tally");
+        cr_assert_eq(p.enrolments, 3);
+        cr_assert_eq(store_prune_some(s, before, 2, &p), 0, "under both limits: done");
+        cr_assert_eq(p.audit, 5);
+        cr_assert_eq(p.enrolments, 3);
+        cr_assert_eq(store_prune_some(s, before, 2, &p), 0);
+        cr_assert_eq(p.audit, 5);
+        store_enrolment_t got;
+        cr_assert_eq(store_enrolment_get(s, "44@mef", &got, NULL, NULL), 0, "active enrolments are never pruned");
+        /* newer than the cut-off: stays */
+        cr_assert_eq(store_audit(s, "cli:root", "node-add", "b", "x"), 0);
+        p = (store_pruned_t) {};
+        cr_assert_eq(store_prune_some(s, (int64_t) time(NULL) - 60, 2, &p), 0);
+        cr_assert_eq(p.audit, 0);
+        assert_audit(s, 1, "b", NULL);
+        store_close(s);
+}
+
 /* ---- keyset pages and conflicts (bulk lifecycle) ---- */
 
 Test(store, node_pages_walk_every_row_once) {

@@ -46,9 +46,14 @@ static int status_answer(const exchange_t *ex, const route_t *rt, const store_no
         if (r < 0)
                 return handler_fail_internal(ex, rt->ke_id, ret, r, "status formatting");
         /* Tallied on the node (last seen, count) rather than an audit row each: a fleet polls
-         * daily, and the trail is for changes. Best effort: the answer stands either way. */
-        (void) store_node_seen(ex->store, node->node_id, (int64_t) ex->now);
+         * daily, and the trail is for changes. Best effort: the answer stands either way, and
+         * the log line says what was not recorded (a full disk, a lock). */
+        r = store_node_seen(ex->store, node->node_id, (int64_t) ex->now);
         handler_respond_ok(ret, 200, 2000, out);
+        if (r < 0) {
+                ret->failed = "recording the status check";
+                ret->error = r;
+        }
         snprintf(ret->node_id, sizeof ret->node_id, "%s", node->node_id);
         return 0;
 }

@@ -35,7 +35,8 @@ typedef struct mef_response {
         /* for the log entry, when known: the node and its enrolment */
         char node_id[MSG_ID_MAX + 1];
         char ke_id[MSG_KEID_MAX + 1];
-        /* behind a 5xx of handler_fail_internal(), for the operator's log only (the peer gets a
+        /* behind a 5xx of handler_fail_internal(), or what a 2xx did not do of what it does
+         * best effort (a status check's tally), for the operator's log only (the peer gets a
          * generic reason): what failed (static text) and its negative errno */
         const char *failed;
         int error;

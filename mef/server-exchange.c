@@ -61,6 +61,8 @@ static void log_event_of(const conn_t *c, const char *peer, unsigned long long m
                 id = MEF_MESSAGE_FETCHED;
         else if (c->exchange == MEF_EXCHANGE_DEREGISTER)
                 id = MEF_MESSAGE_DEREGISTERED;
+        if (c->failed)
+                priority = LOG_WARNING; /* answered, but something of it was not done */
         mef_log_fields_t f = {
                 .message_id = id,
                 .node_id = c->node_id,

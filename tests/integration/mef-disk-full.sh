@@ -5,7 +5,7 @@
 #    says why ("No space left on device"), which no audit row can;
 #  - a re-enrolment leaves the node's active enrolment as it was (the retirement rolled back
 #    with the rest), and a target's credential fetch is refused: no key goes out unaudited;
-#  - a status check, which only reads, is answered;
+#  - a status check is answered; its tally (last seen) is not recorded, and the log says so;
 #  - once space is freed the next enrolment succeeds, with the same process, and the database
 #    passes SQLite's integrity check.
 # Usage: mef-disk-full.sh PATH/TO/msce-mef (TAP). Needs root (mount); skipped without
@@ -73,7 +73,9 @@ enrol1 > "$T/out"
 unavailable "re-enrolment on a full store"
 answers 200 status1 "$keid1" || fail "status of $keid1 on a full store"
 grep -q '"state":"active"' "$T/out" || fail "$keid1 is not active after the refused re-enrolment"
-ok "re-enrolment on a full store: 503; the status check (a read) is answered, the enrolment still active"
+wait_line 10 "$T/mef.err" "GET /msce/enrolments/[^ ]* -> 200 .*: recording the status check: No space left on device$" ||
+        fail "the log does not say the status check was not recorded"
+ok "re-enrolment on a full store: 503; the status check is answered (its tally not recorded, as the log says), the enrolment still active"
 
 fetch "$keid1" > "$T/out"
 unavailable "credential fetch on a full store (its audit row cannot be written)"

@@ -248,6 +248,8 @@ static const ini_key_t keys[] = {
         /* auto: 1 on SQLite, 3 on PostgreSQL (validate()) */
         { "store", "threads", &ini_type_uint_auto, F(store_threads), "auto", UINT(1, 64, "") },
         { "store", "busy_timeout", &ini_type_msec, F(store_busy_timeout_usec), "1000", UINT(10, 60000, " ms") },
+        { "store", "synchronous", &ini_type_enum, F(store_sync), "full",
+          &(const ini_enum_t) { (const char *const[]) { "normal", "full" }, NULL, 2 } },
         { "limits", "max_connections", &ini_type_uint, F(max_connections), "64", UINT(1, 4096, "") },
         { "limits", "max_unauthenticated", &ini_type_uint, F(max_unauthenticated), "64", UINT(1, 4096, "") },
         { "limits", "max_unauthenticated_per_source", &ini_type_uint, F(max_unauthenticated_per_source), "8",

@@ -13,6 +13,11 @@
 #define MEF_STORE_DEFAULT "/var/lib/msce-mef/mef.db"
 #define MEF_MASTER_KEY_DEFAULT "/var/lib/msce-mef/master.key"
 
+typedef enum store_sync {
+        STORE_SYNC_NORMAL,
+        STORE_SYNC_FULL,
+} store_sync_t;
+
 typedef struct mef_config {
         char *listen_host;           /* [server] listen = host:port, default 127.0.0.1:8443 */
         char *listen_port;           /* follows listen_host: the loader sets both */
@@ -34,6 +39,8 @@ typedef struct mef_config {
          * before it is answered 503 with Retry-After */
         unsigned store_threads;
         usec_t store_busy_timeout_usec;
+        /* [store] synchronous = full|normal (SQLite; full: STORE_OPEN_SYNC_FULL) */
+        store_sync_t store_sync;
         unsigned max_connections;    /* [limits] max_connections = 64 (authenticated peers) */
         /* [limits] max_unauthenticated = 64: connections without a credential yet (handshake
          * under way, or done without one), apart from max_connections; of them at most

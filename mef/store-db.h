@@ -94,6 +94,6 @@ static inline const void *db_column_blob(db_stmt_t *st, int i, size_t *ret_len) 
 
 typedef struct store_location store_location_t;
 
-int db_sqlite_open(const char *path, bool create, db_t **ret);
+int db_sqlite_open(const char *path, bool create, bool sync_full, db_t **ret);
 /* -EOPNOTSUPP when built without libpq. */
 int db_pg_open(const store_location_t *loc, db_t **ret);

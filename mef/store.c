@@ -136,7 +136,7 @@ int store_open_at(const store_location_t *loc, const char *master_key_path, unsi
         int r;
         switch (loc->backend) {
         case STORE_BACKEND_SQLITE:
-                r = db_sqlite_open(loc->path, flags & STORE_OPEN_CREATE, &d);
+                r = db_sqlite_open(loc->path, flags & STORE_OPEN_CREATE, flags & STORE_OPEN_SYNC_FULL, &d);
                 break;
         case STORE_BACKEND_POSTGRESQL:
                 r = db_pg_open(loc, &d);

@@ -118,6 +118,11 @@ typedef struct store_location {
 enum {
         STORE_OPEN_CREATE = 1 << 0,  /* create what is missing, migrate an older schema */
         STORE_OPEN_MIGRATE = 1 << 1, /* accept an older schema (store_migrate() follows) */
+        /* SQLite: every commit synced to disk (synchronous = FULL): none is lost to a power cut
+         * or a kernel crash. Without it (NORMAL), a commit is on disk once the kernel writes it
+         * back or the next checkpoint syncs it: a power cut can take the last seconds' back
+         * (never a torn database). PostgreSQL: its server's synchronous_commit decides. */
+        STORE_OPEN_SYNC_FULL = 1 << 2,
 };
 
 /* What the CLI and serve say of -EPROTO from store_open_at(). */

@@ -25,13 +25,15 @@ bench_stop_mef() {
 }
 
 # bench_mef_init NODES [EXTRA_CONF_LINES]: configuration, store and NODES nodes named node-I
-# with KpmID kpm-I and a 32-byte Kpm in $W/kpm-I.hex (0600), one target each.
+# with KpmID kpm-I and a 32-byte Kpm in $W/kpm-I.hex (0600), one target each. $BENCH_SYNC:
+# [store] synchronous (default: the MEF's own, full).
 bench_mef_init() {
         local nodes=$1 extra=${2:-} i
         # a bench enrols one node back to back: the per-node rate limit would answer 429
         {
                 printf '[server]\nlisten = 127.0.0.1:0\nfqdn = 127.0.0.1\nbase = /msce\n'
                 printf '[store]\npath = %s/mef.db\nmaster_key = %s/master.key\n' "$W" "$W"
+                [ -z "${BENCH_SYNC:-}" ] || printf 'synchronous = %s\n' "$BENCH_SYNC"
                 printf '[limits]\nenrolments_per_node = 0\n%s\n' "$extra"
         } >"$W/mef.conf"
         "$MEF" --config "$W/mef.conf" init >"$W/mefctl.log" 2>&1 || { cat "$W/mefctl.log" >&2; return 1; }

@@ -122,6 +122,7 @@ static const struct {
         { "store_keys", "[store]\nuri = host=db user=mef password=secret\n", 2, "[store] uri", "password_file" },
         { "store_keys", "[store]\nthreads = 0\n", 2, "[store] threads", NULL },
         { "store_keys", "[store]\nbusy_timeout = 5\n", 2, "[store] busy_timeout", NULL },
+        { "store_keys", "[store]\nsynchronous = off\n", 2, "[store] synchronous", "normal or full" },
 };
 
 static void load_fails_all(const char *cls) {
@@ -454,6 +455,7 @@ Test(mef_config, store_keys) {
         cr_assert_eq(c.store_backend, STORE_BACKEND_SQLITE);
         cr_assert_eq(c.store_threads, 1, "auto: one writer on SQLite");
         cr_assert_eq(c.store_busy_timeout_usec, 1000000);
+        cr_assert_eq(c.store_sync, STORE_SYNC_FULL, "every commit on disk unless told otherwise");
         cr_assert_null(c.store_uri);
         cr_assert_null(c.store_password_file);
         mef_config_done(&c);
@@ -466,6 +468,10 @@ Test(mef_config, store_keys) {
         cr_assert_str_eq(c.store_password_file, "/etc/msce/db.password");
         cr_assert_eq(c.store_threads, 4);
         cr_assert_eq(c.store_busy_timeout_usec, 250000);
+        mef_config_done(&c);
+
+        load_ok("[store]\nsynchronous = normal\n", &c);
+        cr_assert_eq(c.store_sync, STORE_SYNC_NORMAL);
         mef_config_done(&c);
 
         load_ok("[store]\nbackend = postgresql\nuri = postgresql://mef@db.example.net/msce\nthreads = auto\n", &c);

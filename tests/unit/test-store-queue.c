@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 
 #include "mef/store-internal.h" /* exec_const(): an engine giving a transaction up */
+#include "mef/store-open.h"
 #include "mef/store-queue.h"
 #include "util/util.h"
 
@@ -336,6 +337,27 @@ Test(store_queue, locked_batch_keeps_each_deadline) {
         store_rollback(holder);
         store_close(holder);
         store_queue_free(q);
+}
+
+/* [store] synchronous reaches every connection mef_store_open() makes: SQLite's synchronous
+ * pragma, FULL (2) or NORMAL (1). */
+static int64_t synchronous_of(store_sync_t sync) {
+        mef_config_t c = cfg;
+        c.store_sync = sync;
+        mef_store_t *s = NULL;
+        cr_assert_eq(mef_store_open(&c, 0, &s), 0);
+        db_stmt_t *st = NULL;
+        cr_assert_eq(prepare(s, "PRAGMA synchronous", &st), 0);
+        cr_assert_eq(step_row(st), 1);
+        int64_t v = db_column_int64(st, 0);
+        stmt_releasep(&st);
+        store_close(s);
+        return v;
+}
+
+Test(store_queue, synchronous_setting_reaches_sqlite) {
+        cr_assert_eq(synchronous_of(STORE_SYNC_FULL), 2);
+        cr_assert_eq(synchronous_of(STORE_SYNC_NORMAL), 1);
 }
 
 /* A job without a deadline (retention) batched with a request: the request runs and is

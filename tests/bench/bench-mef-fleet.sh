@@ -58,6 +58,7 @@ workers = $2
 [store]
 path = $W/$1.db
 master_key = $W/master.key
+synchronous = ${BENCH_SYNC:-full}
 [limits]
 max_connections = $3
 max_unauthenticated = $unauth

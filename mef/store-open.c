@@ -16,7 +16,9 @@ int mef_store_open(const mef_config_t *cfg, unsigned flags, mef_store_t **ret) {
                 .uri = cfg->store_uri,
                 .password_file = cfg->store_password_file,
         };
-        return store_open_at(&loc, cfg->master_key_path, flags | (cfg->store_sync == STORE_SYNC_FULL ? STORE_OPEN_SYNC_FULL : 0), ret);
+        if (cfg->store_sync == STORE_SYNC_FULL)
+                flags |= STORE_OPEN_SYNC_FULL;
+        return store_open_at(&loc, cfg->master_key_path, flags, ret);
 }
 
 const char *mef_store_name(const mef_config_t *cfg) {

@@ -302,10 +302,12 @@ int db_sqlite_open(const char *path, bool create, bool sync_full, db_t **ret) {
          * temp_store in memory: a batch runs each job in a SAVEPOINT, whose sub-journal (the
          * pages the job changed, a few dozen KiB) was otherwise a file in /var/tmp, made, written
          * page by page and deleted for every batch: about 6 of the 10 pwrite() per enrolment. */
-        r = lite_exec(&l->base, sync_full ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
-                                            "PRAGMA wal_autocheckpoint = 10000; PRAGMA temp_store = MEMORY;"
-                                          : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; "
-                                            "PRAGMA wal_autocheckpoint = 10000; PRAGMA temp_store = MEMORY;");
+        r = lite_exec(&l->base, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; "
+                                "PRAGMA wal_autocheckpoint = 10000; PRAGMA temp_store = MEMORY;");
+        if (r < 0)
+                return r;
+        /* FULL: the WAL synced at each commit (STORE_OPEN_SYNC_FULL) */
+        r = lite_exec(&l->base, sync_full ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;");
         if (r < 0)
                 return r;
         *ret = &TAKE_PTR(l)->base;

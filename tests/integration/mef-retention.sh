@@ -6,12 +6,12 @@
 # operation would have left them. A pass over a million rows goes in small transactions,
 # behind the requests: gateways enrolling meanwhile (msce-loadgen) are all answered.
 # Usage: mef-retention.sh PATH/TO/msce-mef PATH/TO/msce-loadgen (TAP). Skipped without the
-# sqlite3 CLI.
+# sqlite3 CLI or python3.
 set -euo pipefail
 mef=${1:?usage: mef-retention.sh PATH/TO/msce-mef PATH/TO/msce-loadgen}
 loadgen=${2:?usage: mef-retention.sh PATH/TO/msce-mef PATH/TO/msce-loadgen}
 . "$(dirname "$0")/lib.sh"
-need_cmds sqlite3
+need_cmds sqlite3 python3
 tmpdir mef-retention
 tmp=$T
 MEF=$mef
@@ -74,6 +74,32 @@ out=$(m prune) || fail "msce-mef prune failed"
 [ "$out" = "Pruned 0 audit rows and 0 spent enrolments older than 2160h." ] || fail "prune: $out"
 m --json audit --limit 1 | grep -q '"action": *"prune"' || fail "prune not audited: $(m --json audit --limit 1)"
 ok "msce-mef prune: nothing left to prune, and audited"
+
+# On a store another process holds locked: a clear error after the CLI's lock wait, with what
+# was pruned before it (nothing here).
+q "INSERT INTO audit (ts, actor, action, subject, detail) VALUES ($old, 'x', 'y', 'z', 'w');"
+mkfifo "$tmp/hold"
+python3 -c '
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()
+db.execute("ROLLBACK")
+' "$tmp/mef.db" < "$tmp/hold" > "$tmp/lock.out" &
+lock_pid=$!
+at_exit 'stop_pid "$lock_pid"'
+exec 3> "$tmp/hold"
+wait_line 30 "$tmp/lock.out" '^locked$' "$lock_pid" || fail "could not lock the database"
+if m prune > "$tmp/out" 2>&1; then fail "prune on a locked store succeeded"; fi
+exec 3>&-
+wait "$lock_pid" || fail "the lock holder failed"
+grep -q 'prune: Device or resource busy (after 0 audit rows and 0 spent enrolments older than 2160h)' "$tmp/out" ||
+        fail "prune on a locked store: $(cat "$tmp/out")"
+[ "$(q "SELECT count(*) FROM audit WHERE ts = $old")" = 1 ] || fail "the locked prune removed a row"
+out=$(m prune) || fail "msce-mef prune after the lock failed"
+[ "$out" = "Pruned 1 audit rows and 0 spent enrolments older than 2160h." ] || fail "prune after the lock: $out"
+ok "msce-mef prune on a locked store: a clear error, nothing lost; once free, it prunes"
 
 # A million old rows (what a restart after a long stop, or a shorter keep, leaves to prune): in
 # one transaction they hold the write lock about a second, and every enrolment meanwhile waits

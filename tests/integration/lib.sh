@@ -50,6 +50,7 @@ N=0
 FAILED=0
 LIB_AT_EXIT=
 LIB_USERS=
+LIB_LOCK_PID=
 
 # ---- TAP ----
 
@@ -188,6 +189,33 @@ wait_line() {
         grep -qaE -- "$2" "$1" 2> /dev/null
 }
 lib_line_or_gone() { grep -qaE -- "$2" "$1" 2> /dev/null || { [ -n "${3:-}" ] && ! kill -0 "$3" 2> /dev/null; }; }
+
+# sqlite_lock DB: another process (python3) holds DB's write lock (BEGIN EXCLUSIVE) until
+# sqlite_unlock; false when it could not take it. Its stdin is a FIFO on fd 3: closing it
+# lets go.
+sqlite_lock() {
+        rm -f "$T/lock.fifo"
+        mkfifo "$T/lock.fifo"
+        python3 -c '
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+sys.stdin.read()
+db.execute("ROLLBACK")
+' "$1" < "$T/lock.fifo" > "$T/lock.out" &
+        LIB_LOCK_PID=$!
+        at_exit '[ -z "$LIB_LOCK_PID" ] || stop_pid "$LIB_LOCK_PID"'
+        exec 3> "$T/lock.fifo"
+        wait_line 30 "$T/lock.out" '^locked$' "$LIB_LOCK_PID"
+}
+# sqlite_unlock: the lock let go; false when its holder failed.
+sqlite_unlock() {
+        exec 3>&-
+        local pid=$LIB_LOCK_PID
+        LIB_LOCK_PID=
+        wait "$pid"
+}
 
 # ---- the MEF ----
 

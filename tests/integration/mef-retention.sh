@@ -78,22 +78,9 @@ ok "msce-mef prune: nothing left to prune, and audited"
 # On a store another process holds locked: a clear error after the CLI's lock wait, with what
 # was pruned before it (nothing here).
 q "INSERT INTO audit (ts, actor, action, subject, detail) VALUES ($old, 'x', 'y', 'z', 'w');"
-mkfifo "$tmp/hold"
-python3 -c '
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-sys.stdin.read()
-db.execute("ROLLBACK")
-' "$tmp/mef.db" < "$tmp/hold" > "$tmp/lock.out" &
-lock_pid=$!
-at_exit 'stop_pid "$lock_pid"'
-exec 3> "$tmp/hold"
-wait_line 30 "$tmp/lock.out" '^locked$' "$lock_pid" || fail "could not lock the database"
+sqlite_lock "$tmp/mef.db" || fail "could not lock the database"
 if m prune > "$tmp/out" 2>&1; then fail "prune on a locked store succeeded"; fi
-exec 3>&-
-wait "$lock_pid" || fail "the lock holder failed"
+sqlite_unlock || fail "the lock holder failed"
 grep -q 'prune: Device or resource busy (after 0 audit rows and 0 spent enrolments older than 2160h)' "$tmp/out" ||
         fail "prune on a locked store: $(cat "$tmp/out")"
 [ "$(q "SELECT count(*) FROM audit WHERE ts = $old")" = 1 ] || fail "the locked prune removed a row"

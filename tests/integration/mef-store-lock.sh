@@ -30,20 +30,8 @@ request POST /msce/enrolments "$NODE" "{\"msce:enrolReq\": {\"nodeID\": \"$NODE\
 enrol() { psk_exchange "$kpm" kpm-lock-1 < "$T/enrol.req"; }
 rows() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from enrolments").fetchone()[0])' "$T/mef.db"; }
 
-# Hold the write lock from another process until told to let go (its stdin closes).
-mkfifo "$T/hold"
-python3 -c '
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-sys.stdin.read()
-db.execute("ROLLBACK")
-' "$T/mef.db" < "$T/hold" > "$T/lock.out" &
-lock_pid=$!
-at_exit 'stop_pid "$lock_pid"'
-exec 3> "$T/hold"
-wait_line 30 "$T/lock.out" '^locked$' "$lock_pid" || fail "could not lock the database"
+# Hold the write lock from another process until told to let go.
+sqlite_lock "$T/mef.db" || fail "could not lock the database"
 
 t0=$(ms)
 enrol > "$T/locked.out" &
@@ -100,8 +88,7 @@ used_ms=$(((c1 - c0) * 1000 / $(getconf CLK_TCK)))
 [ $((used_ms * 2)) -lt $((t6 - t5)) ] || fail "msce-mef used $used_ms ms of CPU in $((t6 - t5)) ms"
 ok "a client gone while its request waits: closed, $used_ms ms of CPU in $((t6 - t5)) ms"
 
-exec 3>&-
-wait "$lock_pid" || fail "the lock holder failed"
+sqlite_unlock || fail "the lock holder failed"
 [ "$(rows)" = 0 ] || fail "the refused enrolment left a row"
 ok "the refused enrolment stored nothing"
 

@@ -627,23 +627,22 @@ int cmd_rekey(cli_t *c, const command_t *def, int argc, char **argv) {
                 return cli_fail(c->cfg->master_key_path, r);
         uint64_t n = 0;
         r = store_rekey(c->store, &n);
-        if (r == -EEXIST)
-                return cli_failf("rekey: %s exists: an earlier rekey stopped. If the store opens with %s, remove "
-                                 "%s; if not, move it over %s",
-                                 pending, c->cfg->master_key_path, pending, c->cfg->master_key_path);
+        if (r == -EBUSY)
+                return cli_failf("rekey: another rekey of %s is running", c->cfg->master_key_path);
         if (r < 0 && access(pending, F_OK) == 0)
-                return cli_failf("rekey: %s: the store is re-encrypted but the new key is still at %s: move it "
-                                 "over %s",
+                return cli_failf("rekey: %s: stopped after the new key %s took over; the store opens with it and "
+                                 "with %s until a rekey finishes: run msce-mef rekey again",
                                  strerror(-r), pending, c->cfg->master_key_path);
         if (r < 0)
                 return cli_failf("rekey: %s (nothing was changed)", strerror(-r));
+        bool resumed = r > 0;
         char detail[64];
         snprintf(detail, sizeof detail, "%" PRIu64 " secrets", n);
         r = store_audit(c->store, cli_actor(), "rekey", c->cfg->master_key_path, detail);
         if (r < 0)
                 return cli_fail("audit", r);
-        printf("Rotated the master key %s: %" PRIu64 " secrets re-encrypted. A serving msce-mef picks the new "
+        printf("Rotated the master key %s%s: %" PRIu64 " secrets re-encrypted. A serving msce-mef picks the new "
                "key up by itself; backups made before keep their own wrapped key.\n",
-               c->cfg->master_key_path, n);
+               c->cfg->master_key_path, resumed ? " (finishing the rekey that had stopped)" : "", n);
         return 0;
 }

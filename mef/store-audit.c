@@ -127,8 +127,12 @@ int store_prune(mef_store_t *s, int64_t before, store_pruned_t *ret) {
                 return -EINVAL;
         *ret = (store_pruned_t) {};
         int r;
-        while ((r = store_prune_some(s, before, STORE_PRUNE_STEP, ret)) > 0)
-                ;
-        return r;
+        for (;;) {
+                usec_t began = now_usec();
+                r = store_prune_some(s, before, STORE_PRUNE_STEP, ret);
+                if (r <= 0)
+                        return r;
+                store_step_pause(s, began);
+        }
 }
 

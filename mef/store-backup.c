@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <jansson.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "mef/store-backup.h"
@@ -22,6 +23,8 @@ typedef struct dump_col {
 
 #define DUMP_COLS_MAX 14
 #define DUMP_BLOB_MAX 256u
+/* secrets re-encrypted in one transaction of a rekey */
+#define REKEY_STEP 1000u
 
 /* A table as a dump sees it. With aad_prefix, column key_col holds a secret sealed to the
  * row's id (column 0); select_secrets and update_secret serve the rekey. */
@@ -69,18 +72,19 @@ static const dump_table_t dump_tables[] = {
           "ltk_transported, state, created, last_seen, status_checks) "
           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
           node_cols, ELEMENTSOF(node_cols), "kpm", 2,
-          "SELECT node_id, kpm_enc FROM nodes WHERE kpm_enc IS NOT NULL",
-          "UPDATE nodes SET kpm_enc = ?2 WHERE node_id = ?1" },
+          "SELECT node_id, kpm_enc FROM nodes WHERE kpm_enc IS NOT NULL AND node_id > ?1 ORDER BY node_id LIMIT ?2",
+          "UPDATE nodes SET kpm_enc = ?2 WHERE node_id = ?1 AND kpm_enc = ?3" },
         { "targets", "SELECT id, psk_id, psk_enc, cert_fp, created FROM targets ORDER BY id",
           "INSERT INTO targets (id, psk_id, psk_enc, cert_fp, created) VALUES (?1, ?2, ?3, ?4, ?5)", target_cols,
-          ELEMENTSOF(target_cols), "tpsk", 2, "SELECT id, psk_enc FROM targets WHERE psk_enc IS NOT NULL",
-          "UPDATE targets SET psk_enc = ?2 WHERE id = ?1" },
+          ELEMENTSOF(target_cols), "tpsk", 2, "SELECT id, psk_enc FROM targets WHERE psk_enc IS NOT NULL AND id > ?1 ORDER BY id LIMIT ?2",
+          "UPDATE targets SET psk_enc = ?2 WHERE id = ?1 AND psk_enc = ?3" },
         { "enrolments",
           "SELECT ke_id, node_id, key_enc, ltk_transported, state, created, exp FROM enrolments ORDER BY ke_id",
           "INSERT INTO enrolments (ke_id, node_id, key_enc, ltk_transported, state, created, exp) "
           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-          enrolment_cols, ELEMENTSOF(enrolment_cols), "ke", 2, "SELECT ke_id, key_enc FROM enrolments",
-          "UPDATE enrolments SET key_enc = ?2 WHERE ke_id = ?1" },
+          enrolment_cols, ELEMENTSOF(enrolment_cols), "ke", 2,
+          "SELECT ke_id, key_enc FROM enrolments WHERE ke_id > ?1 ORDER BY ke_id LIMIT ?2",
+          "UPDATE enrolments SET key_enc = ?2 WHERE ke_id = ?1 AND key_enc = ?3" },
         { "audit", "SELECT id, ts, actor, action, subject, detail FROM audit ORDER BY id",
           "INSERT INTO audit (id, ts, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", audit_cols,
           ELEMENTSOF(audit_cols), NULL, 0, NULL, NULL },
@@ -115,6 +119,22 @@ static json_t *dump_column(db_stmt_t *st, int i, dump_type_t type) {
         return NULL;
 }
 
+/* A secret a rekey under way has not re-encrypted yet, sealed under the current key for the
+ * dump: a dump is under the one key its check value opens. */
+static json_t *dump_secret_resealed(mef_store_t *s, db_stmt_t *st, const dump_table_t *t) {
+        size_t n;
+        const uint8_t *v = db_column_blob(st, t->key_col, &n);
+        char aad[AAD_MAX], hex[2 * SEALED_MAX + 1];
+        uint8_t blob[SEALED_MAX];
+        if (!v || n > sizeof blob || store_aad_format(aad, t->aad_prefix, db_column_str(st, 0)) < 0)
+                return NULL;
+        memcpy(blob, v, n);
+        if (store_secret_reseal(s, aad, blob, &n) < 0)
+                return NULL;
+        hex_encode(blob, n, hex);
+        return json_string(hex);
+}
+
 static int dump_table(mef_store_t *s, const dump_table_t *t, store_dump_fn_t fn, void *userdata) {
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s, t->select, &st));
@@ -124,7 +144,9 @@ static int dump_table(mef_store_t *s, const dump_table_t *t, store_dump_fn_t fn,
                 if (!row)
                         return -ENOMEM;
                 for (int i = 0; r >= 0 && i < t->n_cols; i++) {
-                        json_t *v = dump_column(st, i, t->cols[i].type);
+                        bool reseal = s->prev_ready && t->aad_prefix && i == t->key_col &&
+                                      db_column_blob(st, i, &(size_t) { 0 });
+                        json_t *v = reseal ? dump_secret_resealed(s, st, t) : dump_column(st, i, t->cols[i].type);
                         if (!v || json_object_set_new(row, t->cols[i].name, v) < 0)
                                 r = v ? -ENOMEM : -EBADMSG;
                 }
@@ -144,6 +166,16 @@ int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata) {
                                                                  : "BEGIN");
         if (r < 0)
                 return r;
+        /* the keys of this snapshot's check value: a rekey may be under way */
+        uint8_t check[CHECK_MAX];
+        size_t check_len = 0;
+        r = store_check_read(s, check, sizeof check, &check_len);
+        if (r > 0 && (check_len != s->check_len || memcmp(check, s->check, check_len) != 0))
+                r = store_key_adopt(s, check, check_len);
+        if (r < 0) {
+                store_rollback(s);
+                return r;
+        }
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(dump_tables); i++)
                 r = dump_table(s, &dump_tables[i], fn, userdata);
         if (r >= 0)
@@ -289,50 +321,66 @@ typedef struct sealed_row {
         size_t len;
 } sealed_row_t;
 
-/* Every secret of table t, opened under s's key and sealed under next's. */
-static int rekey_table(mef_store_t *s, mef_store_t *next, const dump_table_t *t, uint64_t *count) {
-        _cleanup_free_ sealed_row_t *rows = NULL;
-        size_t n = 0, alloc = 0;
+/* One step of table t's re-encryption, one transaction: the secrets after cursor (at most
+ * REKEY_STEP, in id order) that are still under the previous key, sealed under the current one.
+ * A row written meanwhile is under the current key (the check value changed first): left as it
+ * is, and an update that lost the race to one changes nothing. 1: more may follow. */
+static int rekey_step(mef_store_t *s, const dump_table_t *t, char cursor[MSG_KEID_MAX + 1], uint64_t *count) {
+        _cleanup_free_ sealed_row_t *rows = calloc(REKEY_STEP, sizeof *rows);
+        if (!rows)
+                return -ENOMEM;
+        size_t n = 0;
+        uint64_t resealed = 0;
+        int r = store_begin(s);
+        if (r < 0)
+                return r;
         {
                 _cleanup_stmt_ db_stmt_t *st = NULL;
-                TRY(prepare(s, t->select_secrets, &st));
-                int r;
-                while ((r = step_row(st)) > 0) {
-                        sealed_row_t *e = store_array_push((void **) &rows, &n, &alloc, sizeof *rows);
-                        if (!e)
-                                return -ENOMEM;
-                        const void *b = db_column_blob(st, 1, &e->len);
-                        if (!b || e->len > sizeof e->blob)
-                                return -EBADMSG;
-                        memcpy(e->blob, b, e->len);
-                        r = store_column_text(st, 0, e->id, sizeof e->id);
-                        if (r < 0)
-                                return r;
+                r = prepare(s, t->select_secrets, &st);
+                if (r >= 0)
+                        r = db_bind_text(st, 1, cursor, -1);
+                if (r >= 0)
+                        r = db_bind_int64(st, 2, REKEY_STEP);
+                while (r >= 0 && n < REKEY_STEP && (r = step_row(st)) > 0) {
+                        sealed_row_t *e = &rows[n++];
+                        const void *blob = db_column_blob(st, 1, &e->len);
+                        r = !blob || e->len > sizeof e->blob ? -EBADMSG : store_column_text(st, 0, e->id, sizeof e->id);
+                        if (r >= 0)
+                                memcpy(e->blob, blob, e->len);
                 }
-                if (r < 0)
-                        return r;
         }
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                uint8_t old[SEALED_MAX];
+                size_t old_len = rows[i].len;
                 char aad[AAD_MAX];
-                _cleanup_erase_(64) uint8_t key[MSG_KEY_MAX];
-                size_t len;
-                int r = store_aad_format(aad, t->aad_prefix, rows[i].id);
-                if (r == 0)
-                        r = store_secret_open(s, aad, rows[i].blob, rows[i].len, key, sizeof key, &len);
-                if (r == 0)
-                        r = store_secret_seal(next, aad, key, len, rows[i].blob, &rows[i].len);
-                if (r < 0)
-                        return r;
+                memcpy(old, rows[i].blob, old_len);
+                r = store_aad_format(aad, t->aad_prefix, rows[i].id);
+                if (r >= 0)
+                        r = store_secret_reseal(s, aad, rows[i].blob, &rows[i].len);
+                if (r <= 0)
+                        continue;
                 _cleanup_stmt_ db_stmt_t *st = NULL;
-                TRY(prepare(s, t->update_secret, &st));
-                TRY(db_bind_text(st, 1, rows[i].id, -1));
-                TRY(db_bind_blob(st, 2, rows[i].blob, rows[i].len));
-                r = step_done(st);
-                if (r < 0)
-                        return r;
+                r = prepare(s, t->update_secret, &st);
+                if (r >= 0)
+                        r = db_bind_text(st, 1, rows[i].id, -1);
+                if (r >= 0)
+                        r = db_bind_blob(st, 2, rows[i].blob, rows[i].len);
+                if (r >= 0)
+                        r = db_bind_blob(st, 3, old, old_len);
+                if (r >= 0)
+                        r = step_done(st);
+                resealed++;
         }
-        *count += n;
-        return 0;
+        if (r >= 0)
+                r = store_commit(s);
+        if (r < 0) {
+                store_rollback(s);
+                return r;
+        }
+        if (n > 0)
+                memcpy(cursor, rows[n - 1].id, sizeof rows[n - 1].id);
+        *count += resealed;
+        return n == REKEY_STEP;
 }
 
 /* The new key into a new file beside the old one, owned like it. */
@@ -358,15 +406,19 @@ static int fsync_parent(const char *path) {
         return 0;
 }
 
-int store_rekey(mef_store_t *s, uint64_t *ret_n) {
-        if (!s || !s->key_path)
-                return -EINVAL;
-        char pending[PATH_MAX];
-        int r = store_rekey_pending_path(s->key_path, pending, sizeof pending);
-        if (r < 0)
-                return r;
+/* Whether "<key path>.new" is the key of the check value: a rekey committed it and stopped
+ * before its rename. Any other file there is one that stopped before its commit. */
+static bool rekey_pending_is_current(mef_store_t *s, const char *pending) {
+        _cleanup_secret_ secret_t k = { 0 };
+        return secret_file_read(pending, STORE_MASTER_KEY_LEN, &k) == 0 && k.len == STORE_MASTER_KEY_LEN &&
+               store_key_opens_check(k.data, s->check, s->check_len) == 0;
+}
+
+/* A new key into pending, and the check value sealed under it committed: from then on serving
+ * processes seal under it (and open with either). */
+static int rekey_commit_key(mef_store_t *s, const char *pending) {
         _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
-        r = random_bytes(key, sizeof key);
+        int r = random_bytes(key, sizeof key);
         if (r < 0)
                 return r;
         _cleanup_(store_closep) mef_store_t *next = calloc(1, sizeof *next);
@@ -375,16 +427,17 @@ int store_rekey(mef_store_t *s, uint64_t *ret_n) {
         r = store_key_use(next, key);
         if (r < 0)
                 return r;
+        if (unlink(pending) < 0 && errno != ENOENT)
+                return negative_errno();
         r = rekey_key_write(s->key_path, pending, key);
         if (r < 0)
                 return r;
 
-        uint64_t count = 0;
         r = store_begin(s);
         /* the key this store holds must be the current one (another rekey may have run) */
         if (r >= 0)
                 r = store_key_refresh(s);
-        /* the check value first: PostgreSQL writers that seal hold it shared (key_refresh) */
+        /* PostgreSQL writers that seal hold the check value shared (store_key_guard) */
         if (r >= 0) {
                 r = store_secret_seal(next, "check", (const uint8_t *) CHECK_PLAINTEXT, strlen(CHECK_PLAINTEXT),
                                       next->check, &next->check_len);
@@ -396,9 +449,6 @@ int store_rekey(mef_store_t *s, uint64_t *ret_n) {
                 if (r >= 0)
                         r = step_done(st);
         }
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(dump_tables); i++)
-                if (dump_tables[i].select_secrets)
-                        r = rekey_table(s, next, &dump_tables[i], &count);
         if (r >= 0)
                 r = store_commit(s);
         if (r < 0) {
@@ -406,20 +456,59 @@ int store_rekey(mef_store_t *s, uint64_t *ret_n) {
                 unlink(pending);
                 return r;
         }
-        /* Committed: from here the new key is the one. Serving processes find it at pending
-         * until the rename, at the key path after. */
+        r = store_key_adopt(s, next->check, next->check_len); /* the new key, the old one as previous */
+        return r < 0 ? r : 0;
+}
+
+int store_rekey(mef_store_t *s, uint64_t *ret_n) {
+        if (!s || !s->key_path)
+                return -EINVAL;
+        char pending[PATH_MAX];
+        int r = store_rekey_pending_path(s->key_path, pending, sizeof pending);
+        if (r < 0)
+                return r;
+        /* one rekey at a time on this key file */
+        _cleanup_close_ int lock = open(s->key_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (lock < 0)
+                return negative_errno();
+        if (flock(lock, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+
+        r = store_key_refresh(s);
+        if (r < 0)
+                return r;
+        bool resume = rekey_pending_is_current(s, pending);
+        if (!resume) {
+                r = rekey_commit_key(s, pending);
+                if (r < 0)
+                        return r;
+        }
+        /* Committed: the new key is the store's. Each step is short, so the requests of a
+         * serving MEF go on between them; an interruption leaves the store open under both keys
+         * (mef/store-key.c), and the next rekey finishes it. */
+        uint64_t count = 0;
+        for (size_t i = 0; i < ELEMENTSOF(dump_tables); i++) {
+                if (!dump_tables[i].select_secrets)
+                        continue;
+                char cursor[MSG_KEID_MAX + 1] = "";
+                for (;;) {
+                        usec_t began = now_usec();
+                        r = rekey_step(s, &dump_tables[i], cursor, &count);
+                        if (r <= 0)
+                                break;
+                        store_step_pause(s, began);
+                }
+                if (r < 0)
+                        return r;
+        }
         if (rename(pending, s->key_path) < 0)
                 return negative_errno();
         r = fsync_parent(s->key_path);
         if (r < 0)
                 return r;
-        r = store_key_use(s, key);
-        if (r < 0)
-                return r;
-        memcpy(s->check, next->check, next->check_len);
-        s->check_len = next->check_len;
+        store_key_forget_prev(s);
         if (ret_n)
                 *ret_n = count;
-        return 0;
+        return resume;
 }
 

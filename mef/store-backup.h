@@ -31,11 +31,13 @@ int store_restore_row(mef_store_t *s, const char *table, json_t *row);
  * audit identity sequence). */
 int store_restore_finish(mef_store_t *s);
 
-/* A new master key: written to "<key path>.new" (0400, the old file's owner), every secret
- * re-encrypted under it and the check value replaced in one transaction, then the file
- * renamed over the key path. Serving processes notice the new check value and read the key
- * file again (mef/store-key.c). -EEXIST when "<key path>.new" exists (an interrupted rekey: see
- * msce-mef(8)). ret_n: how many secrets were re-encrypted. */
+/* A new master key: written to "<key path>.new" (0400, the old file's owner) and the check
+ * value sealed under it committed; then every secret re-encrypted in steps of a transaction
+ * each (serving processes' requests go on between them), and the file renamed over the key
+ * path. Meanwhile every handle opens secrets under either key (mef/store-key.c) and seals
+ * under the new one. Stopped after the commit (a failure, a crash), the store stays so and the
+ * next call finishes it: 1; a new rekey: 0. -EBUSY when another rekey of the key file runs.
+ * ret_n: how many secrets this call re-encrypted. */
 int store_rekey(mef_store_t *s, uint64_t *ret_n);
 /* Whether key opens the check value blob (meta's, as a dump has it): 0, or -EBADMSG. */
 int store_key_opens_check(const uint8_t key[STORE_MASTER_KEY_LEN], const uint8_t *blob, size_t n);

@@ -27,7 +27,11 @@ struct mef_store {
         db_t *d;
         Aes aes;      /* key schedule of the master key: wiped in store_close */
         bool aes_ready;
-        /* A rekey (store_rekey) by another process changes meta's check value: the key file is
+        /* While a rekey re-encrypts in steps, secrets are under the old key or the new: the
+         * old one ("<key path>", the new being "<key path>.new") opens what the new does not. */
+        Aes prev;
+        bool prev_ready;
+        /* A rekey (store_rekey) by another process changes meta's check value: the key files are
          * read again when it does (store_key_refresh). */
         char *key_path;
         uint8_t check[CHECK_MAX];
@@ -185,13 +189,27 @@ int store_check_verify(mef_store_t *s, const uint8_t *blob, size_t n);
 /* Whether meta's check value changed since s read it (another process rekeyed): then the key file
  * is read again. 1: a new key; 0: nothing changed. */
 int store_key_refresh(mef_store_t *s);
+/* The key that opens the check value blob: the key file's, or "<path>.new"'s with the key file's
+ * as the previous one (a rekey under way). -EBADMSG when neither opens it. */
+int store_key_adopt(mef_store_t *s, const uint8_t *blob, size_t n);
+/* After a step of a loop of write transactions (a rekey, a prune) that began at began: on
+ * SQLite, a pause as long as the step. Its write lock has no queue: a writer waiting for it
+ * polls (the busy handler sleeps up to 100 ms between tries), and a loop that began its next
+ * step at once would take the lock again before it; so a serving MEF's writers get half the
+ * time. PostgreSQL queues its lock waiters: no pause. */
+void store_step_pause(mef_store_t *s, usec_t began);
+/* Drops the previous key (every secret is under the current one). */
+void store_key_forget_prev(mef_store_t *s);
 
 int store_aad_format(char out[AAD_MAX], const char *prefix, const char *id);
 /* nonce || ciphertext || tag, into out (at least n + NONCE_LEN + TAG_LEN bytes). */
 int store_secret_seal(mef_store_t *s, const char *aad, const uint8_t *pt, size_t n, uint8_t *out, size_t *ret_len);
-/* -EBADMSG when the blob does not authenticate under this key and aad. */
+/* -EBADMSG when the blob does not authenticate under this key (or the previous one) and aad. */
 int store_secret_open(mef_store_t *s, const char *aad, const void *blob, size_t blob_len, uint8_t *out,
                       size_t out_size, size_t *ret_len);
+/* A blob (SEALED_MAX at most) sealed under the previous key sealed again under the current one,
+ * in place: 1; 0 when it is under the current one already; -EBADMSG when under neither. */
+int store_secret_reseal(mef_store_t *s, const char *aad, uint8_t *blob, size_t *len);
 /* Decrypt a key column (16..64 bytes) into out, which is only written on success. */
 int store_column_key(mef_store_t *s, db_stmt_t *st, int col, const char *prefix, const char *id,
                      uint8_t out[MSG_KEY_MAX], size_t *ret_len);

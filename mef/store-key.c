@@ -10,13 +10,25 @@
 
 #include "mef/store-backup.h"
 
-int store_key_use(mef_store_t *s, const uint8_t key[STORE_MASTER_KEY_LEN]) {
-        if (!s->aes_ready) {
-                if (wc_AesInit(&s->aes, NULL, INVALID_DEVID) != 0)
+static int aes_set(Aes *aes, bool *ready, const uint8_t key[STORE_MASTER_KEY_LEN]) {
+        if (!*ready) {
+                if (wc_AesInit(aes, NULL, INVALID_DEVID) != 0)
                         return -EIO;
-                s->aes_ready = true;
+                *ready = true;
         }
-        return wc_AesGcmSetKey(&s->aes, key, STORE_MASTER_KEY_LEN) == 0 ? 0 : -EIO;
+        return wc_AesGcmSetKey(aes, key, STORE_MASTER_KEY_LEN) == 0 ? 0 : -EIO;
+}
+
+int store_key_use(mef_store_t *s, const uint8_t key[STORE_MASTER_KEY_LEN]) {
+        return aes_set(&s->aes, &s->aes_ready, key);
+}
+
+void store_key_forget_prev(mef_store_t *s) {
+        if (!s->prev_ready)
+                return;
+        wc_AesFree(&s->prev);
+        erase(&s->prev, sizeof s->prev);
+        s->prev_ready = false;
 }
 
 static int master_key_read(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]) {
@@ -111,10 +123,14 @@ int store_check_write(mef_store_t *s) {
         return step_done(st);
 }
 
+static int secret_open_with(Aes *aes, const char *aad, const void *blob, size_t blob_len, uint8_t *out,
+                            size_t out_size, size_t *ret_len);
+
 int store_check_verify(mef_store_t *s, const uint8_t *blob, size_t n) {
         char pt[sizeof(CHECK_PLAINTEXT)];
         size_t len;
-        int r = store_secret_open(s, "check", blob, n, (uint8_t *) pt, sizeof pt, &len);
+        /* the current key only: the previous one is no longer the store's */
+        int r = secret_open_with(&s->aes, "check", blob, n, (uint8_t *) pt, sizeof pt, &len);
         if (r < 0)
                 return r;
         if (len != strlen(CHECK_PLAINTEXT) || memcmp(pt, CHECK_PLAINTEXT, len) != 0)
@@ -140,8 +156,33 @@ int store_rekey_pending_path(const char *key_path, char *out, size_t size) {
         return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
 }
 
-/* The key file - or "<path>.new" while a rekey is between its commit and its rename - is read
- * again and kept when it opens the new check value. */
+/* A rekey writes the new key to "<path>.new", replaces the check value, re-encrypts in steps,
+ * then renames the new file over the key path: the check value tells which file is current,
+ * and while the new one is, the key path's opens what is not re-encrypted yet. */
+int store_key_adopt(mef_store_t *s, const uint8_t *blob, size_t n) {
+        char pending[PATH_MAX];
+        int r = store_rekey_pending_path(s->key_path, pending, sizeof pending);
+        if (r < 0)
+                return r;
+        _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
+        _cleanup_erase_(32) uint8_t next[STORE_MASTER_KEY_LEN];
+        bool has_key = master_key_read(s->key_path, key) == 0;
+        if (has_key && store_key_opens_check(key, blob, n) == 0) {
+                r = store_key_use(s, key);
+                store_key_forget_prev(s);
+        } else if (master_key_read(pending, next) == 0 && store_key_opens_check(next, blob, n) == 0) {
+                r = has_key ? aes_set(&s->prev, &s->prev_ready, key) : 0;
+                if (r == 0)
+                        r = store_key_use(s, next);
+        } else
+                return -EBADMSG; /* neither file opens the store */
+        if (r < 0)
+                return r;
+        memcpy(s->check, blob, n);
+        s->check_len = n;
+        return 0;
+}
+
 int store_key_refresh(mef_store_t *s) {
         if (!s->key_path)
                 return 0;
@@ -153,24 +194,8 @@ int store_key_refresh(mef_store_t *s) {
                 return r;
         if (n == s->check_len && memcmp(blob, s->check, n) == 0)
                 return 0;
-
-        char pending[PATH_MAX];
-        r = store_rekey_pending_path(s->key_path, pending, sizeof pending);
-        if (r < 0)
-                return r;
-        const char *paths[] = { s->key_path, pending };
-        for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
-                _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
-                if (master_key_read(paths[i], key) < 0 || store_key_opens_check(key, blob, n) < 0)
-                        continue;
-                r = store_key_use(s, key);
-                if (r < 0)
-                        return r;
-                memcpy(s->check, blob, n);
-                s->check_len = n;
-                return 1;
-        }
-        return -EBADMSG; /* neither file opens the store any more */
+        r = store_key_adopt(s, blob, n);
+        return r < 0 ? r : 1;
 }
 
 /* ---- secrets ---- */
@@ -191,13 +216,13 @@ int store_secret_seal(mef_store_t *s, const char *aad, const uint8_t *pt, size_t
         return 0;
 }
 
-int store_secret_open(mef_store_t *s, const char *aad, const void *blob, size_t blob_len, uint8_t *out,
-                      size_t out_size, size_t *ret_len) {
+static int secret_open_with(Aes *aes, const char *aad, const void *blob, size_t blob_len, uint8_t *out,
+                            size_t out_size, size_t *ret_len) {
         const uint8_t *b = blob;
         if (!b || blob_len < NONCE_LEN + TAG_LEN || blob_len - NONCE_LEN - TAG_LEN > out_size)
                 return -EBADMSG;
         size_t n = blob_len - NONCE_LEN - TAG_LEN;
-        int r = wc_AesGcmDecrypt(&s->aes, out, b + NONCE_LEN, (word32) n, b, NONCE_LEN, b + NONCE_LEN + n, TAG_LEN,
+        int r = wc_AesGcmDecrypt(aes, out, b + NONCE_LEN, (word32) n, b, NONCE_LEN, b + NONCE_LEN + n, TAG_LEN,
                                  (const byte *) aad, (word32) strlen(aad));
         if (r != 0) {
                 erase(out, n);
@@ -205,6 +230,28 @@ int store_secret_open(mef_store_t *s, const char *aad, const void *blob, size_t 
         }
         *ret_len = n;
         return 0;
+}
+
+int store_secret_open(mef_store_t *s, const char *aad, const void *blob, size_t blob_len, uint8_t *out,
+                      size_t out_size, size_t *ret_len) {
+        int r = secret_open_with(&s->aes, aad, blob, blob_len, out, out_size, ret_len);
+        if (r == -EBADMSG && s->prev_ready)
+                r = secret_open_with(&s->prev, aad, blob, blob_len, out, out_size, ret_len);
+        return r;
+}
+
+int store_secret_reseal(mef_store_t *s, const char *aad, uint8_t *blob, size_t *len) {
+        _cleanup_erase_(64) uint8_t pt[MSG_KEY_MAX];
+        size_t n;
+        int r = secret_open_with(&s->aes, aad, blob, *len, pt, sizeof pt, &n);
+        if (r != -EBADMSG)
+                return r;
+        if (!s->prev_ready)
+                return -EBADMSG;
+        r = secret_open_with(&s->prev, aad, blob, *len, pt, sizeof pt, &n);
+        if (r == 0)
+                r = store_secret_seal(s, aad, pt, n, blob, len);
+        return r < 0 ? r : 1;
 }
 
 int store_column_key(mef_store_t *s, db_stmt_t *st, int col, const char *prefix, const char *id,

@@ -105,8 +105,13 @@ static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, m
         if (r < 0)
                 return r;
 
+        s->key_path = strdup(master_key_path);
+        if (!s->key_path)
+                return -ENOMEM;
         if (has_check)
                 r = store_check_verify(s, blob, blob_len);
+        if (r == -EBADMSG) /* a rekey under way: the new key file opens it */
+                r = store_key_adopt(s, blob, blob_len);
         if (r == 0 && v < STORE_SCHEMA_VERSION && create)
                 r = schema_migrate(s, NULL, NULL); /* MIGRATE: store_migrate() follows */
         if (r == 0 && !has_check) {
@@ -121,9 +126,6 @@ static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, m
                 r = store_check_read(s, s->check, sizeof s->check, &s->check_len);
         if (r < 0)
                 return r;
-        s->key_path = strdup(master_key_path);
-        if (!s->key_path)
-                return -ENOMEM;
 
         *ret = TAKE_PTR(s);
         return 0;
@@ -169,6 +171,7 @@ mef_store_t *store_close(mef_store_t *s) {
                 s->d->ops->close(s->d);
         if (s->aes_ready)
                 wc_AesFree(&s->aes);
+        store_key_forget_prev(s);
         free(s->key_path);
         erase_free(s, sizeof *s);
         return NULL;
@@ -181,6 +184,16 @@ int store_set_busy_timeout(mef_store_t *s, unsigned ms) {
 }
 
 /* ---- transactions ---- */
+
+void store_step_pause(mef_store_t *s, usec_t began) {
+        if (s->d->ops->dialect != DB_SQLITE)
+                return;
+        usec_t now = now_usec(), took = now > began ? now - began : 0;
+        struct timespec ts = { .tv_sec = (time_t) (took / USEC_PER_SEC),
+                               .tv_nsec = (long) (took % USEC_PER_SEC * 1000u) };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
 
 int store_begin(mef_store_t *s) {
         if (!s)

@@ -2,10 +2,14 @@
 /* The store's backup functions (mef/store-backup.h) on SQLite: a dump restores into a fresh
  * store with the same key and gives back the same secrets; restore_row refuses rows that do not
  * fit their table and secrets of another key; a rekey through one handle is picked up by another
- * handle on the same store, for reads and for new secrets, and the old key no longer opens it. */
+ * handle on the same store, for reads and for new secrets, and the old key no longer opens it;
+ * a rekey that stopped after its commit leaves a store both keys open, and the next finishes it. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <sqlite3.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "mef/store-backup.h"
@@ -73,6 +77,18 @@ static void assert_secrets(mef_store_t *s) {
         store_target_t t;
         cr_assert_eq(store_target_by_psk_id(s, "tpsk-sb", &t, k, &len), 0);
         cr_assert_eq(len, 16);
+}
+
+/* A node with Kpm ke added through writer, read back through reader. */
+static void assert_one_seals_other_reads(mef_store_t *writer, mef_store_t *reader) {
+        store_node_t n2 = { .node_id = "urn:dev:ops:sb-2", .kpm_id = "kpm-sb-2", .cse_id = "/mn-sb-2",
+                            .cse_base = "https://in.example.net/base", .poll = 3600, .lifetime = 86400 };
+        cr_assert_eq(store_node_add(writer, &n2, ke, sizeof ke), 0);
+        store_node_t got;
+        uint8_t k[MSG_KEY_MAX];
+        size_t len;
+        cr_assert_eq(store_node_by_kpm_id(reader, "kpm-sb-2", &got, k, &len), 0);
+        cr_assert_arr_eq(k, ke, sizeof ke);
 }
 
 typedef struct rows {
@@ -216,14 +232,7 @@ Test(store_backup, rekey_is_picked_up_by_another_handle) {
         assert_secrets(serving);
         assert_secrets(a);
         /* a secret it seals now is under the new key: the rekeying handle reads it */
-        store_node_t n2 = { .node_id = "urn:dev:ops:sb-2", .kpm_id = "kpm-sb-2", .cse_id = "/mn-sb-2",
-                            .cse_base = "https://in.example.net/base", .poll = 3600, .lifetime = 86400 };
-        cr_assert_eq(store_node_add(serving, &n2, ke, sizeof ke), 0);
-        store_node_t got;
-        uint8_t k[MSG_KEY_MAX];
-        size_t len;
-        cr_assert_eq(store_node_by_kpm_id(a, "kpm-sb-2", &got, k, &len), 0);
-        cr_assert_arr_eq(k, ke, sizeof ke);
+        assert_one_seals_other_reads(serving, a);
 
         /* the old key no longer opens the store */
         int fd = open(key_b, O_WRONLY | O_CREAT | O_EXCL, 0400);
@@ -231,12 +240,92 @@ Test(store_backup, rekey_is_picked_up_by_another_handle) {
         close(fd);
         mef_store_t *stale = NULL;
         cr_assert_eq(store_open(path_a, key_b, false, &stale), -EBADMSG);
-        /* an interrupted rekey's file is refused, and nothing changes */
+        /* another rekey of the key file under way: refused, nothing changes */
+        int lock = open(key_a, O_RDONLY);
+        cr_assert_eq(flock(lock, LOCK_EX), 0);
+        cr_assert_eq(store_rekey(a, &n), -EBUSY);
+        close(lock);
+        cr_assert_eq(access(pending, F_OK), -1);
+        /* a file a rekey left before its commit opens nothing: replaced, and this rekey runs */
         fd = open(pending, O_WRONLY | O_CREAT | O_EXCL, 0400);
         close(fd);
-        cr_assert_eq(store_rekey(a, &n), -EEXIST);
-        unlink(pending);
+        cr_assert_eq(store_rekey(a, &n), 0);
+        cr_assert_eq(n, 4);
+        cr_assert_eq(access(pending, F_OK), -1);
         assert_secrets(serving);
+        store_close(serving);
+        store_close(a);
+}
+
+static void sql(const char *db_path, const char *q) {
+        sqlite3 *db = NULL;
+        cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK, "%s: %s", q, sqlite3_errmsg(db));
+        sqlite3_close(db);
+}
+
+/* A rekey re-encrypts in steps after its commit of the new key. Stopped there (here by a secret
+ * that opens under no key), the store opens under both keys: for a handle that had the old one,
+ * for one opened since, for a backup (whose dump is under the new key alone); the next rekey
+ * finishes it, and then the new key alone opens every secret. */
+Test(store_backup, rekey_stopped_after_its_commit_is_finished_by_the_next) {
+        mef_store_t *a = open_store(path_a, key_a);
+        populate(a);
+        store_node_t bad = { .node_id = "urn:dev:ops:sb-9", .kpm_id = "kpm-sb-9", .cse_id = "/mn-sb-9",
+                             .cse_base = "https://in.example.net/base", .poll = 3600, .lifetime = 86400 };
+        cr_assert_eq(store_node_add(a, &bad, kpm, sizeof kpm), 0);
+        mef_store_t *serving = open_store(path_a, key_a);
+        _cleanup_secret_ secret_t old = { 0 };
+        cr_assert_eq(secret_file_read(key_a, 64, &old), 0);
+        sql(path_a, "UPDATE nodes SET kpm_enc = zeroblob(60) WHERE node_id = 'urn:dev:ops:sb-9'");
+
+        uint64_t n = 0;
+        cr_assert_eq(store_rekey(a, &n), -EBADMSG);
+        char pending[PATH_MAX];
+        cr_assert_eq(store_rekey_pending_path(key_a, pending, sizeof pending), 0);
+        _cleanup_secret_ secret_t next = { 0 };
+        cr_assert_eq(secret_file_read(pending, 64, &next), 0, "the new key stays at %s", pending);
+        _cleanup_secret_ secret_t same = { 0 };
+        cr_assert_eq(secret_file_read(key_a, 64, &same), 0);
+        cr_assert_arr_eq(same.data, old.data, 32, "the key file is the old key until the rekey finishes");
+
+        assert_secrets(serving);
+        mef_store_t *fresh = open_store(path_a, key_a);
+        assert_secrets(fresh);
+        /* sealed now: under the new key, which the rekeying handle holds */
+        assert_one_seals_other_reads(fresh, a);
+
+        /* a backup now: a secret that opens under neither key fails it; without it, every
+         * secret of the dump is under the new key, which restores it */
+        rows_t r = { 0 };
+        cr_assert_eq(store_dump(fresh, collect, &r), -EBADMSG);
+        rows_free(&r);
+        sql(path_a, "DELETE FROM nodes WHERE node_id = 'urn:dev:ops:sb-9'");
+        r = (rows_t) { 0 };
+        cr_assert_eq(store_dump(fresh, collect, &r), 0);
+        copy_file(pending, key_b);
+        mef_store_t *b = open_store(path_b, key_b);
+        cr_assert_eq(restore_all(b, &r), 0);
+        assert_secrets(b);
+        store_close(b);
+        rows_free(&r);
+
+        /* the next rekey finishes this one: the new key is the key file's, and alone opens all */
+        cr_assert_eq(store_rekey(a, &n), 1);
+        cr_assert_eq(n, 3, "the secrets still under the old key: %" PRIu64, n);
+        cr_assert_eq(access(pending, F_OK), -1);
+        cr_assert_eq(secret_file_read(key_a, 64, &same), 0);
+        cr_assert_arr_eq(same.data, next.data, 32);
+        mef_store_t *after = open_store(path_a, key_a);
+        assert_secrets(after);
+        store_node_t got;
+        uint8_t k[MSG_KEY_MAX];
+        size_t len;
+        cr_assert_eq(store_node_by_kpm_id(after, "kpm-sb-2", &got, k, &len), 0);
+        cr_assert_arr_eq(k, ke, sizeof ke);
+        assert_secrets(serving);
+        store_close(after);
+        store_close(fresh);
         store_close(serving);
         store_close(a);
 }

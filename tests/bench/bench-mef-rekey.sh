@@ -49,7 +49,7 @@ rekey_under_load() {
         took=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
         wait "$lg" || true
         bench_stop_mef
-        echo "$1: $(sed 's/ A serving.*//' "$W/rekey.out") in $took s, in ${load} s of load from just before it"
+        echo "$1: $(sed 's/\. A serving.*//' "$W/rekey.out") in $took s, in ${load} s of load from just before it"
         echo "  $(head -n1 "$W/lg.out")"
         echo "  $(sed -n 2p "$W/lg.out"); 503 answers logged by the MEF: $(grep -c ' -> 503' "$W/mef.err" || true)"
 }

@@ -318,9 +318,13 @@ static const struct {
           "[store] master_key (which must be absent or hold that key) and writes every row in one\n"
           "transaction. Refuses a store with nodes, targets or enrolments unless --force (which replaces\n"
           "them). Stop the MEF of that store first.\n" },
-        { NULL, "rekey", cmd_rekey, "rekey",
-          "Rotate the master key while the MEF serves: every secret is re-encrypted under a new key in one\n"
-          "transaction and the key file replaced; a serving msce-mef reads the new key by itself.\n" },
+        { NULL, "rekey", cmd_rekey, "rekey [--prepare]",
+          "Rotate the master key while the MEF serves: a new key, written to the key file's path + \".new\"\n"
+          "(or the one --prepare put there), takes over in one short transaction, every secret is\n"
+          "re-encrypted under it, 1,000 to a transaction, and it replaces the key file. A serving msce-mef\n"
+          "reads the new key by itself and opens secrets under either meanwhile. The next rekey finishes\n"
+          "one that stopped.\n"
+          "  --prepare   only write the new key file, to copy to every other host of the store first\n" },
 };
 
 static void group_usage(FILE *f, const char *group) {

@@ -414,24 +414,59 @@ static bool rekey_pending_is_current(mef_store_t *s, const char *pending) {
                store_key_opens_check(k.data, s->check, s->check_len) == 0;
 }
 
-/* A new key into pending, and the check value sealed under it committed: from then on serving
+/* The new key: the one at pending when it holds one (prepared by store_rekey_prepare() and
+ * copied to every host, or left by a rekey that stopped before its commit), else a new one
+ * written there. ret_created: whether this call wrote it. */
+static int rekey_new_key(const char *key_path, const char *pending, uint8_t key[STORE_MASTER_KEY_LEN],
+                         bool *ret_created) {
+        *ret_created = false;
+        _cleanup_secret_ secret_t k = { 0 };
+        int r = secret_file_read(pending, STORE_MASTER_KEY_LEN, &k);
+        if (r == 0 && k.len == STORE_MASTER_KEY_LEN) {
+                memcpy(key, k.data, STORE_MASTER_KEY_LEN);
+                return 0;
+        }
+        if (r == 0 || r == -EFBIG || r == -ENODATA) { /* not a key: what a crash in its writing leaves */
+                if (unlink(pending) < 0)
+                        return negative_errno();
+        } else if (r != -ENOENT)
+                return r;
+        r = random_bytes(key, STORE_MASTER_KEY_LEN);
+        if (r == 0)
+                r = rekey_key_write(key_path, pending, key);
+        *ret_created = r == 0;
+        return r;
+}
+
+int store_rekey_prepare(const char *key_path) {
+        char pending[PATH_MAX];
+        int r = store_rekey_pending_path(key_path, pending, sizeof pending);
+        if (r < 0)
+                return r;
+        _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
+        bool created;
+        r = rekey_new_key(key_path, pending, key, &created);
+        return r < 0 ? r : !created;
+}
+
+/* The new key at pending, and the check value sealed under it committed: from then on serving
  * processes seal under it (and open with either). */
 static int rekey_commit_key(mef_store_t *s, const char *pending) {
         _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
-        int r = random_bytes(key, sizeof key);
+        bool created;
+        int r = rekey_new_key(s->key_path, pending, key, &created);
         if (r < 0)
                 return r;
         _cleanup_(store_closep) mef_store_t *next = calloc(1, sizeof *next);
         if (!next)
-                return -ENOMEM;
-        r = store_key_use(next, key);
-        if (r < 0)
+                r = -ENOMEM;
+        if (r == 0)
+                r = store_key_use(next, key);
+        if (r < 0) {
+                if (created)
+                        unlink(pending);
                 return r;
-        if (unlink(pending) < 0 && errno != ENOENT)
-                return negative_errno();
-        r = rekey_key_write(s->key_path, pending, key);
-        if (r < 0)
-                return r;
+        }
 
         r = store_begin(s);
         /* the key this store holds must be the current one (another rekey may have run) */
@@ -453,16 +488,18 @@ static int rekey_commit_key(mef_store_t *s, const char *pending) {
                 r = store_commit(s);
         if (r < 0) {
                 store_rollback(s);
-                unlink(pending);
+                if (created) /* a prepared one stays: it is on the other hosts too */
+                        unlink(pending);
                 return r;
         }
         r = store_key_adopt(s, next->check, next->check_len); /* the new key, the old one as previous */
         return r < 0 ? r : 0;
 }
 
-int store_rekey(mef_store_t *s, uint64_t *ret_n) {
-        if (!s || !s->key_path)
+int store_rekey(mef_store_t *s, store_rekey_result_t *ret) {
+        if (!s || !s->key_path || !ret)
                 return -EINVAL;
+        *ret = (store_rekey_result_t) {};
         char pending[PATH_MAX];
         int r = store_rekey_pending_path(s->key_path, pending, sizeof pending);
         if (r < 0)
@@ -477,23 +514,23 @@ int store_rekey(mef_store_t *s, uint64_t *ret_n) {
         r = store_key_refresh(s);
         if (r < 0)
                 return r;
-        bool resume = rekey_pending_is_current(s, pending);
-        if (!resume) {
+        ret->resumed = rekey_pending_is_current(s, pending);
+        if (!ret->resumed) {
                 r = rekey_commit_key(s, pending);
                 if (r < 0)
                         return r;
         }
-        /* Committed: the new key is the store's. Each step is short, so the requests of a
-         * serving MEF go on between them; an interruption leaves the store open under both keys
-         * (mef/store-key.c), and the next rekey finishes it. */
-        uint64_t count = 0;
+        ret->took_over = true;
+        /* Each step is short, so the requests of a serving MEF go on between them; an
+         * interruption leaves the store open under both keys (mef/store-key.c), and the next
+         * rekey finishes it. */
         for (size_t i = 0; i < ELEMENTSOF(dump_tables); i++) {
                 if (!dump_tables[i].select_secrets)
                         continue;
                 char cursor[MSG_KEID_MAX + 1] = "";
                 for (;;) {
                         usec_t began = now_usec();
-                        r = rekey_step(s, &dump_tables[i], cursor, &count);
+                        r = rekey_step(s, &dump_tables[i], cursor, &ret->resealed);
                         if (r <= 0)
                                 break;
                         store_step_pause(s, began);
@@ -507,8 +544,6 @@ int store_rekey(mef_store_t *s, uint64_t *ret_n) {
         if (r < 0)
                 return r;
         store_key_forget_prev(s);
-        if (ret_n)
-                *ret_n = count;
-        return resume;
+        return 0;
 }
 

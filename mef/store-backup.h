@@ -31,14 +31,23 @@ int store_restore_row(mef_store_t *s, const char *table, json_t *row);
  * audit identity sequence). */
 int store_restore_finish(mef_store_t *s);
 
-/* A new master key: written to "<key path>.new" (0400, the old file's owner) and the check
- * value sealed under it committed; then every secret re-encrypted in steps of a transaction
- * each (serving processes' requests go on between them), and the file renamed over the key
- * path. Meanwhile every handle opens secrets under either key (mef/store-key.c) and seals
- * under the new one. Stopped after the commit (a failure, a crash), the store stays so and the
- * next call finishes it: 1; a new rekey: 0. -EBUSY when another rekey of the key file runs.
- * ret_n: how many secrets this call re-encrypted. */
-int store_rekey(mef_store_t *s, uint64_t *ret_n);
+/* A new master key: written to "<key path>.new" (0400, the old file's owner), or the one
+ * prepared there, and the check value sealed under it committed; then every secret
+ * re-encrypted in steps of a transaction each (serving processes' requests go on between them),
+ * and the file renamed over the key path. Meanwhile every handle opens secrets under either
+ * key (mef/store-key.c) and seals under the new one. Stopped after the commit (a failure, a
+ * crash), the store stays so and the next call finishes it. -EBUSY when another rekey of the
+ * key file runs. ret (filled on failure too): */
+typedef struct store_rekey_result {
+        uint64_t resealed; /* secrets this call re-encrypted */
+        bool took_over;    /* the new key is the store's: its check value committed */
+        bool resumed;      /* it finished a rekey that had stopped after that */
+} store_rekey_result_t;
+int store_rekey(mef_store_t *s, store_rekey_result_t *ret);
+/* The next rekey's key, written to "<key path>.new" ahead (0400, the key file's owner) so that
+ * it can be copied to every host of a store first: 0; 1 when one is there already (kept). A
+ * rekey takes the key it finds there. */
+int store_rekey_prepare(const char *key_path);
 /* Whether key opens the check value blob (meta's, as a dump has it): 0, or -EBADMSG. */
 int store_key_opens_check(const uint8_t key[STORE_MASTER_KEY_LEN], const uint8_t *blob, size_t n);
 /* "<key path>.new" into out (PATH_MAX). */

@@ -183,6 +183,11 @@ int store_key_adopt(mef_store_t *s, const uint8_t *blob, size_t n) {
         return 0;
 }
 
+static bool rekey_under_way(mef_store_t *s) {
+        char pending[PATH_MAX];
+        return store_rekey_pending_path(s->key_path, pending, sizeof pending) < 0 || access(pending, F_OK) == 0;
+}
+
 int store_key_refresh(mef_store_t *s) {
         if (!s->key_path)
                 return 0;
@@ -192,8 +197,11 @@ int store_key_refresh(mef_store_t *s) {
                              sizeof blob, &n);
         if (r <= 0)
                 return r;
-        if (n == s->check_len && memcmp(blob, s->check, n) == 0)
+        if (n == s->check_len && memcmp(blob, s->check, n) == 0) {
+                if (s->prev_ready && !rekey_under_way(s)) /* it finished: the old key serves no more */
+                        store_key_forget_prev(s);
                 return 0;
+        }
         r = store_key_adopt(s, blob, n);
         return r < 0 ? r : 1;
 }

@@ -5,7 +5,7 @@
 #    or as raw bytes), a manifest;
 #  - a wrong passphrase is refused with a clear message and changes nothing;
 #  - "msce-mef rekey" on the serving MEF (same process, traffic going on): the key file
-#    changes, and enrolments, status checks and credential fetches keep being served;
+#    becomes the one "rekey --prepare" wrote, and enrolments, status checks and credential fetches keep being served;
 #  - "msce-mef restore" into a fresh MEF, which then enrols the same gateway with its Kpm and
 #    serves the backed-up enrolment's credentials to the same target (the same key), and is
 #    rekeyed while serving too. Under tests/pg-run.sh that MEF is on PostgreSQL (SQLite -> PG).
@@ -141,12 +141,16 @@ b enrolments > /dev/null
 ok "a manifest that does not match the rows: refused, no row written"
 
 old_key=$mkey
+a rekey --prepare > "$tmp/prepare.out" || fail "rekey --prepare: $(cat "$tmp/prepare.out")"
+[ "$(stat -c %a "$tmp/a/master.key.new" 2>&1)" = 400 ] || fail "rekey --prepare: $(cat "$tmp/prepare.out")"
+prepared=$(hexof "$tmp/a/master.key.new")
+[ "$(hexof "$tmp/a/master.key")" = "$old_key" ] || fail "rekey --prepare changed the key file"
 a rekey > "$tmp/rekey.out" || fail "rekey: $(cat "$tmp/rekey.out")"
 grep -q '3 secrets re-encrypted' "$tmp/rekey.out" || fail "rekey: $(cat "$tmp/rekey.out")"
-[ "$(hexof "$tmp/a/master.key")" != "$old_key" ] || fail "rekey: the key file did not change"
+[ "$(hexof "$tmp/a/master.key")" = "$prepared" ] || fail "rekey: the key file is not the prepared key"
 [ "$(stat -c %a "$tmp/a/master.key")" = 400 ] || fail "rekey: key file mode $(stat -c %a "$tmp/a/master.key")"
 [ ! -e "$tmp/a/master.key.new" ] || fail "rekey left master.key.new"
-ok "rekey: 3 secrets re-encrypted, a new key file (0400)"
+ok "rekey: the key rekey --prepare wrote (0400) took over, 3 secrets re-encrypted"
 n=$(grep -c . "$tmp/traffic.log")
 wait_for 30 traffic_seen $((n + 2)) || fail "traffic stopped after the rekey"
 fetch "$keid"

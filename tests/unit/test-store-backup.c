@@ -3,7 +3,8 @@
  * store with the same key and gives back the same secrets; restore_row refuses rows that do not
  * fit their table and secrets of another key; a rekey through one handle is picked up by another
  * handle on the same store, for reads and for new secrets, and the old key no longer opens it;
- * a rekey that stopped after its commit leaves a store both keys open, and the next finishes it. */
+ * a rekey that stopped after its commit leaves a store both keys open, and the next finishes it;
+ * a key prepared ahead and copied to other hosts lets them follow a rekey made on one. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -28,7 +29,7 @@ static void setup(void) {
 
 static void teardown(void) {
         const char *names[] = { "a.db", "a.db-wal", "a.db-shm", "b.db", "b.db-wal", "b.db-shm", "a.key", "b.key",
-                                "a.key.new" };
+                                "a.key.new", "b.key.new" };
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 char p[PATH_MAX];
                 snprintf(p, sizeof p, "%s/%s", dir, names[i]);
@@ -89,6 +90,16 @@ static void assert_one_seals_other_reads(mef_store_t *writer, mef_store_t *reade
         size_t len;
         cr_assert_eq(store_node_by_kpm_id(reader, "kpm-sb-2", &got, k, &len), 0);
         cr_assert_arr_eq(k, ke, sizeof ke);
+}
+
+/* A whole rekey of populate()'s three secrets through s, and the key file after it. */
+static void assert_rekey_of_3(mef_store_t *s, secret_t *ret_key) {
+        store_rekey_result_t rk;
+        cr_assert_eq(store_rekey(s, &rk), 0);
+        cr_assert_eq(rk.resealed, 3);
+        cr_assert(rk.took_over && !rk.resumed);
+        cr_assert_eq(secret_file_read(key_a, 64, ret_key), 0);
+        cr_assert_eq(ret_key->len, 32);
 }
 
 typedef struct rows {
@@ -214,12 +225,9 @@ Test(store_backup, rekey_is_picked_up_by_another_handle) {
         _cleanup_secret_ secret_t old = { 0 };
         cr_assert_eq(secret_file_read(key_a, 64, &old), 0);
 
-        uint64_t n = 0;
-        cr_assert_eq(store_rekey(a, &n), 0);
-        cr_assert_eq(n, 3);
+        store_rekey_result_t rk;
         _cleanup_secret_ secret_t now = { 0 };
-        cr_assert_eq(secret_file_read(key_a, 64, &now), 0);
-        cr_assert_eq(now.len, 32);
+        assert_rekey_of_3(a, &now);
         cr_assert_neq(memcmp(old.data, now.data, 32), 0);
         struct stat st;
         cr_assert_eq(stat(key_a, &st), 0);
@@ -243,14 +251,15 @@ Test(store_backup, rekey_is_picked_up_by_another_handle) {
         /* another rekey of the key file under way: refused, nothing changes */
         int lock = open(key_a, O_RDONLY);
         cr_assert_eq(flock(lock, LOCK_EX), 0);
-        cr_assert_eq(store_rekey(a, &n), -EBUSY);
+        cr_assert_eq(store_rekey(a, &rk), -EBUSY);
+        cr_assert(!rk.took_over);
         close(lock);
         cr_assert_eq(access(pending, F_OK), -1);
         /* a file a rekey left before its commit opens nothing: replaced, and this rekey runs */
         fd = open(pending, O_WRONLY | O_CREAT | O_EXCL, 0400);
         close(fd);
-        cr_assert_eq(store_rekey(a, &n), 0);
-        cr_assert_eq(n, 4);
+        cr_assert_eq(store_rekey(a, &rk), 0);
+        cr_assert_eq(rk.resealed, 4);
         cr_assert_eq(access(pending, F_OK), -1);
         assert_secrets(serving);
         store_close(serving);
@@ -279,8 +288,9 @@ Test(store_backup, rekey_stopped_after_its_commit_is_finished_by_the_next) {
         cr_assert_eq(secret_file_read(key_a, 64, &old), 0);
         sql(path_a, "UPDATE nodes SET kpm_enc = zeroblob(60) WHERE node_id = 'urn:dev:ops:sb-9'");
 
-        uint64_t n = 0;
-        cr_assert_eq(store_rekey(a, &n), -EBADMSG);
+        store_rekey_result_t rk;
+        cr_assert_eq(store_rekey(a, &rk), -EBADMSG);
+        cr_assert(rk.took_over);
         char pending[PATH_MAX];
         cr_assert_eq(store_rekey_pending_path(key_a, pending, sizeof pending), 0);
         _cleanup_secret_ secret_t next = { 0 };
@@ -311,8 +321,9 @@ Test(store_backup, rekey_stopped_after_its_commit_is_finished_by_the_next) {
         rows_free(&r);
 
         /* the next rekey finishes this one: the new key is the key file's, and alone opens all */
-        cr_assert_eq(store_rekey(a, &n), 1);
-        cr_assert_eq(n, 3, "the secrets still under the old key: %" PRIu64, n);
+        cr_assert_eq(store_rekey(a, &rk), 0);
+        cr_assert(rk.resumed);
+        cr_assert_eq(rk.resealed, 3, "the secrets still under the old key: %" PRIu64, rk.resealed);
         cr_assert_eq(access(pending, F_OK), -1);
         cr_assert_eq(secret_file_read(key_a, 64, &same), 0);
         cr_assert_arr_eq(same.data, next.data, 32);
@@ -327,5 +338,49 @@ Test(store_backup, rekey_stopped_after_its_commit_is_finished_by_the_next) {
         store_close(after);
         store_close(fresh);
         store_close(serving);
+        store_close(a);
+}
+
+/* Several hosts on one store, each with its own copy of the key file: the next key prepared on
+ * one and copied to the others first; a rekey on one host takes it, the others open and seal
+ * under it at once (their copy at "<key>.new"), and a rekey there only finishes: renames. */
+Test(store_backup, rekey_with_a_prepared_key_reaches_every_host) {
+        mef_store_t *a = open_store(path_a, key_a);
+        populate(a);
+        copy_file(key_a, key_b);
+        mef_store_t *host_b = open_store(path_a, key_b);
+        char pending_a[PATH_MAX], pending_b[PATH_MAX];
+        cr_assert_eq(store_rekey_pending_path(key_a, pending_a, sizeof pending_a), 0);
+        cr_assert_eq(store_rekey_pending_path(key_b, pending_b, sizeof pending_b), 0);
+
+        cr_assert_eq(store_rekey_prepare(key_a), 0);
+        cr_assert_eq(store_rekey_prepare(key_a), 1, "a prepared key is kept");
+        struct stat st;
+        cr_assert_eq(stat(pending_a, &st), 0);
+        cr_assert_eq(st.st_mode & 0777, 0400);
+        _cleanup_secret_ secret_t next = { 0 };
+        cr_assert_eq(secret_file_read(pending_a, 64, &next), 0);
+        cr_assert_eq(next.len, 32);
+        copy_file(pending_a, pending_b);
+        assert_secrets(host_b); /* prepared, not yet the store's */
+
+        _cleanup_secret_ secret_t now = { 0 };
+        assert_rekey_of_3(a, &now);
+        cr_assert_arr_eq(now.data, next.data, 32, "the rekey took the prepared key");
+        store_rekey_result_t rk;
+
+        assert_secrets(host_b);
+        assert_one_seals_other_reads(host_b, a);
+        cr_assert_eq(store_rekey(host_b, &rk), 0);
+        cr_assert(rk.resumed, "on the other host the rekey only finishes");
+        cr_assert_eq(rk.resealed, 0);
+        cr_assert_eq(access(pending_b, F_OK), -1);
+        _cleanup_secret_ secret_t b_now = { 0 };
+        cr_assert_eq(secret_file_read(key_b, 64, &b_now), 0);
+        cr_assert_arr_eq(b_now.data, next.data, 32);
+        mef_store_t *after = open_store(path_a, key_b);
+        assert_secrets(after);
+        store_close(after);
+        store_close(host_b);
         store_close(a);
 }

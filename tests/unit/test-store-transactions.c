@@ -218,9 +218,9 @@ Test(store, enrolment_sealed_after_a_rekey_elsewhere) {
         recognisable_key(k2, sizeof k2, 42);
         cr_assert_eq(store_enrolment_get(serving, "a1@mef", &got, k, &len), 0); /* the key in use */
         cr_assert_eq(open_db(0, &cli), 0);
-        uint64_t n = 0;
-        cr_assert_eq(store_rekey(cli, &n), 0);
-        cr_assert_eq(n, 2, "the node's Kpm and a1's Ke re-encrypted: %" PRIu64, n);
+        store_rekey_result_t rk;
+        cr_assert_eq(store_rekey(cli, &rk), 0);
+        cr_assert_eq(rk.resealed, 2, "the node's Kpm and a1's Ke re-encrypted: %" PRIu64, rk.resealed);
 
         int r = enrol_exchange(serving, &a2, k2, sizeof k2);
         if (pg_uri) {
@@ -394,8 +394,8 @@ typedef struct late_rekey {
 
 static void *late_rekey(void *userdata) {
         late_rekey_t *k = userdata;
-        uint64_t n;
-        k->r = store_rekey(k->store, &n);
+        store_rekey_result_t rk;
+        k->r = store_rekey(k->store, &rk);
         return NULL;
 }
 

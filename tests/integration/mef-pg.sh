@@ -10,6 +10,8 @@
 #  - revoke through the CLI: the next status on each instance says revoked (nothing cached),
 #    fetchCredentials refused on both;
 #  - msce-mef rekey (the CLI) while an instance enrols: every rekey and enrolment succeeds;
+#  - another host with its own copy of the key file follows a rekey made on this one when the
+#    key was prepared (rekey --prepare) and copied there first;
 #  - PostgreSQL stopped under load: requests get 503 + Retry-After (handshakes still complete);
 #    started again: both instances recover by themselves (same processes), nothing lost.
 # Usage: pg-run.sh --tap bash mef-pg.sh PATH/TO/msce-mef (TAP). Skipped without openssl or
@@ -26,7 +28,7 @@ NODE=urn:dev:ops:pg-1
 TARGET=/in-cse
 MEF_BACKEND=postgresql
 tmpdir mef-pg
-LIB_SHOW="$T/out $T/a/mef.err $T/b/mef.err"
+LIB_SHOW="$T/out $T/a/mef.err $T/b/mef.err $T/d/mef.err"
 
 mef_conf "busy_timeout = 1000" "[limits]" "retry_after = 3" "[metrics]" "listen = 127.0.0.1:0"
 mef_psk_setup "$NODE" kpm-pg-1 /mn-cse-pg || fail "init, target add, node add"
@@ -273,6 +275,35 @@ for i in $(seq "$GATEWAYS"); do
         [ "$active" = 1 ] || fail "gw-$i: $active active enrolments"
 done
 ok "$REKEYS rekeys while $GATEWAYS gateways enrolled $ROUNDS times each through b: all committed, all 201, every secret opens after"
+
+# Another host on the same database with its own copy of the key file (instance d, its
+# key in $T/d): the next key prepared through the CLI and copied there first, a rekey made on
+# this host; d serves on at once (enrolment, status, a target's fetch: every secret it opens or
+# seals is under the new key), and a rekey on d only renames its copy.
+mkdir "$T/d"
+cp -p "$T/master.key" "$T/d/master.key"
+sed "s|^master_key = .*|master_key = $T/d/master.key|" "$T/mef.conf.in" > "$T/d.conf.in"
+PORT=
+mef_start "$T/d.conf.in" "$T/d" || fail "msce-mef d did not start"
+port[d]=$PORT pid[d]=$MEF_PID
+sed "s|^master_key = .*|master_key = $T/d/master.key|" "$T/rekey.conf" > "$T/d-rekey.conf"
+"$MEF" --config "$T/rekey.conf" rekey --prepare > "$T/prepare.out" || fail "rekey --prepare: $(cat "$T/prepare.out")"
+cp -p "$T/master.key.new" "$T/prepared.key"
+cp -p "$T/master.key.new" "$T/d/master.key.new"
+rekey || fail "rekey with the prepared key: $(tail -n 3 "$T/rekey.log")"
+cmp -s "$T/master.key" "$T/prepared.key" || fail "the rekey did not take the prepared key"
+answers 201 enrol d || fail "enrol through d after the rekey made elsewhere"
+keid_d=$(json_str keID < "$T/out")
+answers 200 status d "$keid_d" || fail "status through d"
+answers 200 fetch d "$keid_d" || fail "fetch through d"
+"$MEF" --config "$T/d-rekey.conf" rekey > "$T/d-rekey.out" 2>&1 || fail "rekey on d: $(cat "$T/d-rekey.out")"
+grep -q 'finishing the rekey that had stopped): 0 secrets re-encrypted' "$T/d-rekey.out" ||
+        fail "rekey on d: $(cat "$T/d-rekey.out")"
+cmp -s "$T/master.key" "$T/d/master.key" && [ ! -e "$T/d/master.key.new" ] || fail "d's key file is not the new key"
+answers 200 status b "$keid_d" || fail "status through b of d's enrolment"
+ok "another host with its own key file: the key prepared and copied there first, a rekey made elsewhere, it serves on (enrol, status, fetch); its own rekey only renames"
+MEF_PID=${pid[d]} MEF_LOGS=$T/d
+mef_term_clean || fail "clean stop of d"
 
 MEF_PID=${pid[b]} MEF_LOGS=$T/b
 mef_term_clean || fail "clean stop"

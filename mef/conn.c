@@ -422,8 +422,10 @@ static int conn_handshake(conn_t *c) {
                 mef_metrics_failure(l->metrics, r == -EACCES  ? MEF_FAIL_AUTH
                                                 : r == -EPROTO ? MEF_FAIL_PROTOCOL
                                                                : MEF_FAIL_HANDSHAKE_OTHER);
-                conn_note(c, LOGBOOK_HANDSHAKE_FAILED, LOG_WARNING, "TLS handshake failed: %s%s%s",
-                          conn_tls_error_str(r), c->identity_tried[0] ? ", identity " : "", c->identity_tried);
+                char cause[160];
+                conn_note(c, LOGBOOK_HANDSHAKE_FAILED, LOG_WARNING, "TLS handshake failed: %s%s%s%s",
+                          conn_tls_error_str(r), c->identity_tried[0] ? ", identity " : "", c->identity_tried,
+                          conn_failure_cause(c, cause, sizeof cause));
                 /* Linger so the client reads our alert: a TLS 1.3 client whose certificate we
                  * refused has already sent its Finished, and an abrupt close would turn the
                  * alert into a reset (transient). */

@@ -308,17 +308,26 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                 r = store_peer_by_psk_id(s->store, identity, &c->peer, buf, &len);
                 mef_metrics_psk_lookup(c->listener->metrics, MEF_PSK_LOOP);
         }
-        if (r >= 0)
+        if (r >= 0) {
                 psk_cache_put(s->psks, identity, buf, len, now_usec());
-        else if (store_error_is_transient(r)) {
+                conn_set_failure(c, NULL, 0); /* an identity tried before in this handshake failed */
+        } else if (store_error_is_transient(r)) {
                 /* the store is away: a PSK it gave before completes the handshake, and the
                  * request that follows is answered 503 (the handlers need the store) - at once
                  * when the database is gone rather than locked */
                 len = psk_cache_get(s->psks, identity, buf, now_usec());
                 c->store_away = r != -EBUSY;
         }
-        else
+        else {
                 psk_cache_drop(s->psks, identity);
+                /* for the handshake's failure line: not an unknown identity, but the store's own
+                 * fault (-EBADMSG: a master key that does not open the identity's key) */
+                if (r != -ENOENT)
+                        conn_set_failure(c,
+                                         r == -EBADMSG ? "the master key does not open this identity's key"
+                                                       : "looking up the PSK identity",
+                                         r);
+        }
         if (len > 0 && len <= key_max && len <= sizeof buf) {
                 memcpy(key, buf, len);
                 ret = (unsigned) len;

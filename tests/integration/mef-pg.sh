@@ -11,7 +11,8 @@
 #    fetchCredentials refused on both;
 #  - msce-mef rekey (the CLI) while an instance enrols: every rekey and enrolment succeeds;
 #  - another host with its own copy of the key file follows a rekey made on this one when the
-#    key was prepared (rekey --prepare) and copied there first;
+#    key was prepared (rekey --prepare) and copied there first; not copied, its log says why it
+#    refuses handshakes, and it serves again once the key is copied;
 #  - PostgreSQL stopped under load: requests get 503 + Retry-After (handshakes still complete);
 #    started again: both instances recover by themselves (same processes), nothing lost.
 # Usage: pg-run.sh --tap bash mef-pg.sh PATH/TO/msce-mef (TAP). Skipped without openssl or
@@ -302,6 +303,19 @@ grep -q 'finishing the rekey that had stopped): 0 secrets re-encrypted' "$T/d-re
 cmp -s "$T/master.key" "$T/d/master.key" && [ ! -e "$T/d/master.key.new" ] || fail "d's key file is not the new key"
 answers 200 status b "$keid_d" || fail "status through b of d's enrolment"
 ok "another host with its own key file: the key prepared and copied there first, a rekey made elsewhere, it serves on (enrol, status, fetch); its own rekey only renames"
+
+# The next rekey without the copy: d cannot open the gateway's Kpm and says so in its log (not
+# just "unknown identity"); once the key is copied it serves again, with no restart.
+"$MEF" --config "$T/rekey.conf" rekey --prepare > "$T/prepare.out" || fail "rekey --prepare: $(cat "$T/prepare.out")"
+rekey || fail "a second rekey: $(tail -n 3 "$T/rekey.log")"
+! answers 201 enrol d || fail "d enrolled with a key file that does not open the store"
+grep -q 'TLS handshake failed: .*identity kpm-pg-1: the master key does not open this identity.s key: Bad message' \
+        "$T/d/mef.err" || fail "d's log does not say why the handshake failed"
+cp -p "$T/master.key" "$T/d/master.key.new"
+answers 201 enrol d || fail "enrol through d once the key is copied"
+"$MEF" --config "$T/d-rekey.conf" rekey > "$T/d-rekey.out" 2>&1 || fail "rekey on d: $(cat "$T/d-rekey.out")"
+cmp -s "$T/master.key" "$T/d/master.key" || fail "d's key file is not the second new key"
+ok "a rekey elsewhere without the copy: d's log names the master key as the cause; the key copied late, d serves again (same process)"
 MEF_PID=${pid[d]} MEF_LOGS=$T/d
 mef_term_clean || fail "clean stop of d"
 

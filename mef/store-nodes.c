@@ -152,10 +152,27 @@ int store_node_by_kpm_id(mef_store_t *s, const char *kpm_id, store_node_t *ret, 
                                 ret, kpm, ret_kpm_len);
 }
 
+/* No "ORDER BY node_id LIMIT 1": PostgreSQL, with statistics that lag a bulk add, walks the
+ * primary key for it, filtering on cse_id - every row when none matches, which is each new node
+ * of an import (measured: 10,000 nodes imported onto 5,000 in 20 s, 100,000 onto 100,000 not
+ * done in 15 minutes). The matches (one; more only in stores older than the uniqueness check)
+ * come by the cse_id index, and the smallest node ID is taken here. */
 int store_node_by_cse_id(mef_store_t *s, const char *cse_id, store_node_t *ret) {
-        return store_select_one(s, &store_node_row,
-                                "SELECT " NODE_SELECT " FROM nodes WHERE cse_id = ?1 ORDER BY node_id LIMIT 1", cse_id,
-                                ret, NULL, NULL);
+        if (!s || !cse_id || !ret)
+                return -EINVAL;
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s, "SELECT " NODE_SELECT " FROM nodes WHERE cse_id = ?1", &st));
+        TRY(db_bind_text(st, 1, cse_id, -1));
+        _cleanup_free_ store_node_t *all = NULL;
+        size_t n = 0, min = 0;
+        TRY(store_select_all(st, &store_node_row, (void **) &all, &n));
+        if (n == 0)
+                return -ENOENT;
+        for (size_t i = 1; i < n; i++)
+                if (strcmp(all[i].node_id, all[min].node_id) < 0)
+                        min = i;
+        *ret = all[min];
+        return 0;
 }
 
 int store_node_by_cert(mef_store_t *s, const char *fp, store_node_t *ret) {

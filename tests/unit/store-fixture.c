@@ -96,6 +96,20 @@ char *pg_dump_text(void) {
 }
 #endif
 
+static void rm_rf(const char *path) {
+        /* the tree is ours and two levels deep: no need for nftw */
+        static const char *const names[] = { "db/mef.db", "db/mef.db-wal", "db/mef.db-shm", "db/mef.db-journal",
+                                             "keys/master.key", "keys/other.key", "db", "keys" };
+        char p[PATH_MAX];
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                snprintf(p, sizeof p, "%s/%s", path, names[i]);
+                if (unlink(p) < 0 && errno == EISDIR)
+                        rmdir(p);
+                rmdir(p);
+        }
+        rmdir(path);
+}
+
 static void setup(void) {
         cr_assert_not_null(mkdtemp(dir));
         snprintf(db_path, sizeof db_path, "%s/db/mef.db", dir);
@@ -107,6 +121,7 @@ static void setup(void) {
                 /* an empty database for each test */
                 pg_exec("SET client_min_messages = warning; DROP SCHEMA public CASCADE; CREATE SCHEMA public", NULL, 0);
 #else
+                rm_rf(dir);
                 cr_skip_test("MSCE_TEST_PG_URI given to a build without libpq");
 #endif
         }
@@ -122,22 +137,16 @@ int open_db(unsigned flags, mef_store_t **ret) {
         return store_open_at(&loc, key_path, flags, ret);
 }
 
-static void rm_rf(const char *path) {
-        /* the tree is ours and two levels deep: no need for nftw */
-        static const char *const names[] = { "db/mef.db", "db/mef.db-wal", "db/mef.db-shm", "db/mef.db-journal",
-                                             "keys/master.key", "keys/other.key", "db", "keys" };
-        char p[PATH_MAX];
-        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
-                snprintf(p, sizeof p, "%s/%s", path, names[i]);
-                if (unlink(p) < 0 && errno == EISDIR)
-                        rmdir(p);
-                rmdir(p);
-        }
-        rmdir(path);
-}
-
 static void teardown(void) {
         rm_rf(dir);
+}
+
+/* Criterion runs no .fini after a skip: the directory goes before it. */
+void pg_only(void) {
+        if (pg_uri)
+                return;
+        rm_rf(dir);
+        cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
 }
 
 TestSuite(store, .init = setup, .fini = teardown);

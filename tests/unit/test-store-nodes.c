@@ -635,8 +635,7 @@ static void *late_add(void *userdata) {
  * a target with the same PSK identity as its KpmID. Each waits for the first to commit, then
  * sees its node and refuses: one CSE-ID, one identity. (Without the lock both went in.) */
 Test(store, pg_identities_assigned_once_across_instances) {
-        if (!pg_uri)
-                cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
+        pg_only();
         uint8_t kpm[32];
         mef_store_t *s = open_keyed(kpm, sizeof kpm, 17);
         store_node_t first = psk_node("first", "kpm-shared"), second = psk_node("second", "kpm-second");

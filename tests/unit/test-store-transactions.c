@@ -245,8 +245,7 @@ Test(store, enrolment_sealed_after_a_rekey_elsewhere) {
  * a new connection outside it. It fails as transient up to its end, nothing of it is stored,
  * and the store reconnects after. */
 Test(store, pg_connection_lost_in_transaction) {
-        if (!pg_uri)
-                cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
+        pg_only();
         mef_store_t *s = open_new();
         uint8_t ke[32];
         recognisable_key(ke, sizeof ke, 13);
@@ -345,8 +344,7 @@ static void enrol_behind_commit(late_enrol_t *l, const char *const sql[], size_t
  * the CLI) holds the node's row; the enrolment read the node before, and its transaction waits
  * on the row lock; the revocation commits. The enrolment must then see it. */
 Test(store, pg_enrolment_waiting_on_revocation) {
-        if (!pg_uri)
-                cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
+        pg_only();
         store_enrolment_t got;
         late_enrol_t l = late_enrol_of_a(18);
         cr_assert_eq(store_node_set_state(l.store, "a", NODE_REENROL), 0);
@@ -367,8 +365,7 @@ Test(store, pg_enrolment_waiting_on_revocation) {
  * the value would, and then sees what it committed: here the test's own connection changes the
  * value (a rekey by another process) and commits while the enrolment waits. */
 Test(store, pg_seal_waiting_on_a_rekey) {
-        if (!pg_uri)
-                cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
+        pg_only();
         late_enrol_t l = late_enrol_of_a(50);
         uint8_t check[256];
         int len = blob_read("SELECT value FROM meta WHERE name = 'check'", check, sizeof check);
@@ -406,8 +403,7 @@ static void *late_rekey(void *userdata) {
  * way round (the node first), the enrolment would then wait for the check value and the rekey
  * for the node: a deadlock, which PostgreSQL ends by failing one of them. */
 Test(store, pg_enrolment_and_rekey_no_deadlock) {
-        if (!pg_uri)
-                cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
+        pg_only();
         store_enrolment_t got;
         late_enrol_t l = late_enrol_of_a(60);
         late_rekey_t k = { 0 };

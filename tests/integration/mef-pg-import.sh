@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# A node import on PostgreSQL stays linear when the planner has no statistics (autovacuum off,
+# nothing analyzed: what a bulk add meets before autovacuum catches up). Each statement the
+# import runs once per row must read a few index and table blocks, not walk the table: counted
+# by pg_stat_statements (blocks per call, in shared memory at each statement's end, so no
+# timing and no waiting for the statistics collector). An import onto an empty store, then as
+# many nodes again onto it.
+# Why: the CSE-ID check of a node add once read "ORDER BY node_id LIMIT 1", which PostgreSQL
+# served without statistics by walking the primary key and filtering on cse_id: every row for
+# each new node, so 100,000 onto 100,000 did not finish in 15 minutes.
+# Usage: pg-run.sh --tap bash mef-pg-import.sh PATH/TO/msce-mef (TAP; skipped without PostgreSQL).
+set -euo pipefail
+MEF=${1:?usage: mef-pg-import.sh PATH/TO/msce-mef}
+. "$(dirname "$0")/lib.sh"
+need_exec "$MEF"
+need_pg
+PSQL=${MSCE_TEST_PG_BINDIR:-}/psql
+[ -x "$PSQL" ] || skip_all "psql not found beside PostgreSQL's server binaries"
+[ -f "$MSCE_TEST_PG_BINDIR/../lib/pg_stat_statements.so" ] || skip_all "PostgreSQL's pg_stat_statements module is missing"
+MEF_BACKEND=postgresql
+tmpdir mef-pg-import
+umask 077
+ROWS=${MEF_PG_IMPORT_ROWS:-6000}
+MAX_BLOCKS=40 # per call of a per-row statement; the walk measured on the old query: about ROWS
+
+# the password as psql takes it (a .pgpass file of this run, not the environment or argv)
+printf '*:*:*:msce:%s\n' "$(cat "$MSCE_TEST_PG_PASSWORD_FILE")" > "$T/pgpass"
+sql() { PGPASSFILE="$T/pgpass" "$PSQL" -X -qAt -v ON_ERROR_STOP=1 "$MSCE_TEST_PG_URI" -c "$1"; }
+
+sql "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" || fail "ALTER SYSTEM"
+sql "ALTER SYSTEM SET autovacuum = off" || fail "ALTER SYSTEM"
+"$MSCE_TEST_PG_CTL" stop > "$T/ctl.out" 2>&1 && "$MSCE_TEST_PG_CTL" start >> "$T/ctl.out" 2>&1 ||
+        fail "restarting PostgreSQL: $(cat "$T/ctl.out")"
+sql "CREATE EXTENSION pg_stat_statements" || fail "CREATE EXTENSION pg_stat_statements"
+[ "$(sql 'SHOW autovacuum')" = off ] || fail "autovacuum is still on"
+ok "PostgreSQL restarted with pg_stat_statements and without autovacuum"
+
+mef_conf
+m() { "$MEF" --config "$MEF_CONF" "$@" > "$T/out" 2> "$T/err"; }
+m init || fail "msce-mef init: $(cat "$T/err")"
+[ "$(sql "SELECT count(*) FROM pg_stats WHERE tablename = 'nodes'")" = 0 ] || fail "nodes has statistics already"
+
+# nodes.csv FIRST: ROWS nodes from FIRST on, half by PSK, half by certificate
+nodes_csv() {
+        awk -v n="$ROWS" -v first="$1" 'BEGIN {
+                print "nodeID,kpmID,kpm,certFingerprint,cseID,cseBase,targets,poll,lifetime"
+                for (i = first; i < first + n; i++) {
+                        if (i % 2)
+                                printf "urn:dev:ops:pgi-%06d,kpm-pgi-%06d,%064x,,/mn-pgi-%06d,https://in.example.net/base,,3600,86400\n", i, i, i * 7919, i
+                        else
+                                printf "urn:dev:ops:pgi-%06d,,,%064x,/mn-pgi-%06d,https://in.example.net/base,,3600,86400\n", i, i, i
+                }
+        }' > "$T/nodes.csv"
+}
+
+# import FIRST: ROWS nodes from FIRST, then no statement run at least ROWS times reads more than
+# MAX_BLOCKS blocks per call
+import() {
+        nodes_csv "$1"
+        sql "SELECT pg_stat_statements_reset()" > /dev/null || fail "pg_stat_statements_reset"
+        m node import "$T/nodes.csv" || fail "import from $1: $(cat "$T/err")"
+        grep -q "$ROWS added" "$T/out" || fail "import from $1: $(cat "$T/out")"
+        sql "SELECT calls, round((shared_blks_hit + shared_blks_read)::numeric / calls, 1), query
+             FROM pg_stat_statements WHERE calls >= $ROWS ORDER BY 2 DESC" > "$T/per-row" ||
+                fail "reading pg_stat_statements"
+        [ -s "$T/per-row" ] || fail "import from $1: no statement ran once per row"
+        grep -q 'cse_id' "$T/per-row" || fail "import from $1: the CSE-ID check is not among: $(cat "$T/per-row")"
+        awk -F'|' -v max="$MAX_BLOCKS" '$2 + 0 > max { bad = 1 } END { exit bad }' "$T/per-row" ||
+                fail "import from $1: a per-row statement reads more than $MAX_BLOCKS blocks a call (calls|blocks|query): $(cat "$T/per-row")"
+}
+import 1
+ok "$ROWS nodes imported into an empty store, each per-row statement at most $MAX_BLOCKS blocks a call"
+import $((ROWS + 1))
+ok "$ROWS more onto them, the same"
+[ "$(sql 'SELECT count(*) FROM nodes')" = $((2 * ROWS)) ] || fail "nodes: $(sql 'SELECT count(*) FROM nodes'), want $((2 * ROWS))"
+[ "$(sql "SELECT count(*) FROM pg_stats WHERE tablename = 'nodes'")" = 0 ] || fail "nodes was analyzed meanwhile"
+ok "$((2 * ROWS)) nodes, still without statistics"
+tap_done

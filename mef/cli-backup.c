@@ -226,13 +226,18 @@ static int backup_write(cli_t *c, const char *dir, const key_wrap_t *kw, backup_
         w->fd = backup_file_create(dir, BACKUP_FILE_STORE, paths[0]);
         if (w->fd < 0)
                 return cli_failf("backup %s: %s: %s", dir, BACKUP_FILE_STORE, strerror(-w->fd));
-        r = store_dump(c->store, dump_row, w);
+        store_dump_stop_t stop = { 0 };
+        r = store_dump(c->store, dump_row, w, &stop);
         if (r == 0 && fsync(w->fd) < 0)
                 r = negative_errno();
         close(w->fd);
         if (r == 0)
                 r = sha256_hex_final(&w->sha, w->m.files[BACKUP_STORE].sha256);
         wc_Sha256Free(&w->sha);
+        if (r == -EBADMSG && stop.table)
+                return cli_failf("backup %s: the key of %s row %s opens under no master key of this store "
+                                 "(a damaged row; a restore would refuse it): no backup taken",
+                                 dir, stop.table, stop.id);
         if (r < 0)
                 return cli_failf("backup %s: reading the store: %s", dir, strerror(-r));
         w->m.files[BACKUP_STORE].size = w->size;

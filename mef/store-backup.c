@@ -119,23 +119,31 @@ static json_t *dump_column(db_stmt_t *st, int i, dump_type_t type) {
         return NULL;
 }
 
-/* A secret a rekey under way has not re-encrypted yet, sealed under the current key for the
- * dump: a dump is under the one key its check value opens. */
-static json_t *dump_secret_resealed(mef_store_t *s, db_stmt_t *st, const dump_table_t *t) {
+/* A secret column as a dump writes it: under the current key, the one its check value opens (a
+ * secret that a rekey under way has not re-encrypted yet is sealed again). Each is opened on the
+ * way, so a backup never holds one that would fail its restore: -EBADMSG when no key opens it. */
+static int dump_secret(mef_store_t *s, db_stmt_t *st, const dump_table_t *t, json_t **ret) {
         size_t n;
         const uint8_t *v = db_column_blob(st, t->key_col, &n);
+        if (!v) { /* a node by certificate: no key */
+                *ret = json_null();
+                return 0;
+        }
         char aad[AAD_MAX], hex[2 * SEALED_MAX + 1];
         uint8_t blob[SEALED_MAX];
-        if (!v || n > sizeof blob || store_aad_format(aad, t->aad_prefix, db_column_str(st, 0)) < 0)
-                return NULL;
+        if (n > sizeof blob || store_aad_format(aad, t->aad_prefix, db_column_str(st, 0)) < 0)
+                return -EBADMSG;
         memcpy(blob, v, n);
-        if (store_secret_reseal(s, aad, blob, &n) < 0)
-                return NULL;
+        int r = store_secret_reseal(s, aad, blob, &n);
+        if (r < 0)
+                return r;
         hex_encode(blob, n, hex);
-        return json_string(hex);
+        *ret = json_string(hex);
+        return *ret ? 0 : -ENOMEM;
 }
 
-static int dump_table(mef_store_t *s, const dump_table_t *t, store_dump_fn_t fn, void *userdata) {
+static int dump_table(mef_store_t *s, const dump_table_t *t, store_dump_fn_t fn, void *userdata,
+                      store_dump_stop_t *ret_stop) {
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s, t->select, &st));
         int r;
@@ -144,11 +152,17 @@ static int dump_table(mef_store_t *s, const dump_table_t *t, store_dump_fn_t fn,
                 if (!row)
                         return -ENOMEM;
                 for (int i = 0; r >= 0 && i < t->n_cols; i++) {
-                        bool reseal = s->prev_ready && t->aad_prefix && i == t->key_col &&
-                                      db_column_blob(st, i, &(size_t) { 0 });
-                        json_t *v = reseal ? dump_secret_resealed(s, st, t) : dump_column(st, i, t->cols[i].type);
-                        if (!v || json_object_set_new(row, t->cols[i].name, v) < 0)
-                                r = v ? -ENOMEM : -EBADMSG;
+                        json_t *v = NULL;
+                        if (t->aad_prefix && i == t->key_col) {
+                                r = dump_secret(s, st, t, &v);
+                                if (r == -EBADMSG && ret_stop) {
+                                        ret_stop->table = t->name;
+                                        snprintf(ret_stop->id, sizeof ret_stop->id, "%s", db_column_str(st, 0));
+                                }
+                        } else if (!(v = dump_column(st, i, t->cols[i].type)))
+                                r = -EBADMSG;
+                        if (v && json_object_set_new(row, t->cols[i].name, v) < 0)
+                                r = -ENOMEM;
                 }
                 if (r >= 0)
                         r = fn(t->name, row, userdata);
@@ -159,14 +173,16 @@ static int dump_table(mef_store_t *s, const dump_table_t *t, store_dump_fn_t fn,
         return r;
 }
 
-int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata) {
+int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata, store_dump_stop_t *ret_stop) {
         if (!s || !fn)
                 return -EINVAL;
         int r = exec_const(s, s->d->ops->dialect == DB_POSTGRESQL ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
                                                                  : "BEGIN");
         if (r < 0)
                 return r;
-        /* the keys of this snapshot's check value: a rekey may be under way */
+        /* the keys of this snapshot's check value: a rekey may be under way. The previous key is
+         * kept even when the rekey has finished since (unlike store_key_refresh()): this snapshot
+         * may predate its last step. */
         uint8_t check[CHECK_MAX];
         size_t check_len = 0;
         r = store_check_read(s, check, sizeof check, &check_len);
@@ -177,7 +193,7 @@ int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata) {
                 return r;
         }
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(dump_tables); i++)
-                r = dump_table(s, &dump_tables[i], fn, userdata);
+                r = dump_table(s, &dump_tables[i], fn, userdata, ret_stop);
         if (r >= 0)
                 r = store_commit(s);
         if (r < 0)
@@ -409,9 +425,8 @@ static int fsync_parent(const char *path) {
 /* Whether "<key path>.new" is the key of the check value: a rekey committed it and stopped
  * before its rename. Any other file there is one that stopped before its commit. */
 static bool rekey_pending_is_current(mef_store_t *s, const char *pending) {
-        _cleanup_secret_ secret_t k = { 0 };
-        return secret_file_read(pending, STORE_MASTER_KEY_LEN, &k) == 0 && k.len == STORE_MASTER_KEY_LEN &&
-               store_key_opens_check(k.data, s->check, s->check_len) == 0;
+        _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
+        return store_master_key_read(pending, key) == 0 && store_key_opens_check(key, s->check, s->check_len) == 0;
 }
 
 /* The new key: the one at pending when it holds one (prepared by store_rekey_prepare() and
@@ -420,13 +435,10 @@ static bool rekey_pending_is_current(mef_store_t *s, const char *pending) {
 static int rekey_new_key(const char *key_path, const char *pending, uint8_t key[STORE_MASTER_KEY_LEN],
                          bool *ret_created) {
         *ret_created = false;
-        _cleanup_secret_ secret_t k = { 0 };
-        int r = secret_file_read(pending, STORE_MASTER_KEY_LEN, &k);
-        if (r == 0 && k.len == STORE_MASTER_KEY_LEN) {
-                memcpy(key, k.data, STORE_MASTER_KEY_LEN);
+        int r = store_master_key_read(pending, key);
+        if (r == 0)
                 return 0;
-        }
-        if (r == 0 || r == -EFBIG || r == -ENODATA) { /* not a key: what a crash in its writing leaves */
+        if (r == -EINVAL) { /* not a key: what a crash in its writing leaves */
                 if (unlink(pending) < 0)
                         return negative_errno();
         } else if (r != -ENOENT)

@@ -14,9 +14,16 @@ extern const char *const store_dump_tables[STORE_DUMP_TABLES_MAX];
 /* Called for each row: its table and its columns as a JSON object (blobs as hex, SQL NULL as
  * null). A negative return stops the dump with it. */
 typedef int (*store_dump_fn_t)(const char *table, json_t *row, void *userdata);
+/* Where a dump stopped on a secret that no master key of the store opens: its table and row. */
+typedef struct {
+        const char *table;
+        char id[MSG_ID_MAX + 1];
+} store_dump_stop_t;
 /* Every row of every table in one read transaction (SQLite: a WAL snapshot; PostgreSQL:
- * REPEATABLE READ READ ONLY); writers go on meanwhile. */
-int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata);
+ * REPEATABLE READ READ ONLY); writers go on meanwhile. Every secret is opened on the way and
+ * written under the current master key: -EBADMSG, and the row in *ret_stop (when given), for one
+ * that no key opens. */
+int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata, store_dump_stop_t *ret_stop);
 
 /* The number of nodes, targets and enrolments: 0 for a store a restore may write into. */
 int store_rows_in_use(mef_store_t *s, uint64_t *ret);

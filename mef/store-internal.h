@@ -178,6 +178,8 @@ int store_key_use(mef_store_t *s, const uint8_t key[STORE_MASTER_KEY_LEN]);
 /* key into a new file at path (0400; -EEXIST when there is one), synced, removed again on
  * failure; as root owned like owner when given. */
 int store_key_file_create(const char *path, const uint8_t key[STORE_MASTER_KEY_LEN], const struct stat *owner);
+/* The key in the file at path; -EINVAL when it holds no key (another size: empty, cut short). */
+int store_master_key_read(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]);
 /* The key file at path; with create, a new random one (0400) when there is none. */
 int store_master_key_load(const char *path, bool create, uint8_t key[STORE_MASTER_KEY_LEN]);
 /* 1 and the blob when meta's check row exists, 0 when not. */

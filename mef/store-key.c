@@ -31,7 +31,7 @@ void store_key_forget_prev(mef_store_t *s) {
         s->prev_ready = false;
 }
 
-static int master_key_read(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]) {
+int store_master_key_read(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]) {
         _cleanup_secret_ secret_t k = { 0 };
         int r = secret_file_read(path, STORE_MASTER_KEY_LEN, &k);
         if (r == -EFBIG || r == -ENODATA)
@@ -72,12 +72,12 @@ static int master_key_create(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]
 }
 
 int store_master_key_load(const char *path, bool create, uint8_t key[STORE_MASTER_KEY_LEN]) {
-        int r = master_key_read(path, key);
+        int r = store_master_key_read(path, key);
         if (r != -ENOENT || !create)
                 return r;
         r = master_key_create(path, key);
         if (r == -EEXIST) /* created by someone else meanwhile */
-                r = master_key_read(path, key);
+                r = store_master_key_read(path, key);
         return r;
 }
 
@@ -166,11 +166,11 @@ int store_key_adopt(mef_store_t *s, const uint8_t *blob, size_t n) {
                 return r;
         _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
         _cleanup_erase_(32) uint8_t next[STORE_MASTER_KEY_LEN];
-        bool has_key = master_key_read(s->key_path, key) == 0;
+        bool has_key = store_master_key_read(s->key_path, key) == 0;
         if (has_key && store_key_opens_check(key, blob, n) == 0) {
                 r = store_key_use(s, key);
                 store_key_forget_prev(s);
-        } else if (master_key_read(pending, next) == 0 && store_key_opens_check(next, blob, n) == 0) {
+        } else if (store_master_key_read(pending, next) == 0 && store_key_opens_check(next, blob, n) == 0) {
                 r = has_key ? aes_set(&s->prev, &s->prev_ready, key) : 0;
                 if (r == 0)
                         r = store_key_use(s, next);

@@ -214,4 +214,18 @@ want=$(kpsa_of "$ekm" "$TARGET")
 status_active "$keid4" || fail "restored MEF after its rekey: status of the new enrolment"
 ok "rekey on the restored MEF ($b_backend) while it serves: an enrolment sealed by a thread that held the old key, its key fetched, status"
 mef_stop
+
+# a damaged row (a node's sealed Kpm copied into its enrolment) stops a backup, named; the store
+# still opens and the row is where it was
+python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE enrolments SET key_enc = (SELECT kpm_enc FROM nodes) WHERE ke_id = ?", (sys.argv[2],))
+db.commit()' "$tmp/a/mef.db" "$keid" || fail "damaging a row of store a"
+rc=0
+a backup --passphrase-file "$tmp/pass" --kdf-iterations 100000 "$tmp/bk-damaged" > "$tmp/out" 2> "$tmp/err" || rc=$?
+[ "$rc" = 1 ] || fail "backup of a store with a damaged row exited $rc"
+grep -qF "the key of enrolments row $keid opens under no master key of this store" "$tmp/err" ||
+        fail "backup of a damaged row: $(cat "$tmp/err")"
+[ "$(a --json enrolments "$NODE" | grep -c "$keid")" = 1 ] || fail "the damaged row after the failed backup"
+ok "a row whose key opens under no master key stops a backup, named (it would fail the restore)"
 tap_done

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# msce-mef rekey on a fleet's store while the MEF serves: $BENCH_STORE_NODES (100000) nodes
-# (bench-nodes), each enrolled once (msce-loadgen), so twice as many secrets; then 16 gateways
-# enrol again and again for $BENCH_REKEY_LOAD (30) s and the rekey starts once they are answered. Reports how long
-# the rekey took, the enrolments/s meanwhile, msce-loadgen's failures by class and the 503s the
-# MEF logged. On SQLite, or with MSCE_TEST_PG_URI (under tests/pg-run.sh) on PostgreSQL as well,
-# the same store moved there by a backup and a restore.
+# msce-mef rekey (or, with BENCH_OP=import, a node import) on a fleet's store while the MEF
+# serves: $BENCH_STORE_NODES (100000) nodes (bench-nodes), each enrolled once (msce-loadgen), so
+# twice as many secrets; then 16 gateways enrol again and again for $BENCH_REKEY_LOAD (30) s and
+# the operation starts once they are answered. Reports how long it took, the enrolments/s
+# meanwhile, msce-loadgen's failures by class and the 503s the MEF logged. On SQLite, or with
+# MSCE_TEST_PG_URI (under tests/pg-run.sh) on PostgreSQL as well, the same store moved there by a
+# backup and a restore. The import: $BENCH_IMPORT_ROWS (100000) new nodes from one CSV file, or
+# with BENCH_IMPORT_SLICE=K in files of K rows imported one after the other, $BENCH_IMPORT_PAUSE
+# (0) s apart.
 #   meson test -C BUILD --benchmark --suite bench -v mef-rekey
-#   or: [tests/pg-run.sh] tests/bench/bench-mef-rekey.sh BUILD
+#   or: [tests/pg-run.sh] [BENCH_OP=import] tests/bench/bench-mef-rekey.sh BUILD
 set -euo pipefail
 shopt -s inherit_errexit
 trap 'echo "bench-mef-rekey.sh: failed at line $LINENO" >&2' ERR
@@ -17,6 +20,10 @@ bench_fleet_begin rekey
 MEF=$B/msce-mef
 n=${BENCH_STORE_NODES:-100000}
 load=${BENCH_REKEY_LOAD:-30}
+op=${BENCH_OP:-rekey}
+rows=${BENCH_IMPORT_ROWS:-100000}
+slice=${BENCH_IMPORT_SLICE:-0}
+pause=${BENCH_IMPORT_PAUSE:-0}
 
 # conf ENGINE: $W/mef.conf, no per-node enrolment limit (the gateways enrol back to back)
 conf() {
@@ -32,9 +39,41 @@ conf() {
         } >"$W/mef.conf"
 }
 
-# rekey_under_load ENGINE
-rekey_under_load() {
+# the operation: msce-mef rekey, or the import of $W/import*.csv (prep_op ENGINE writes them: new
+# names for each engine, imp-ENGINE-I)
+prep_op() {
+        [ "$op" = import ] || return 0
+        umask 077 # the files hold keys: msce-mef refuses them readable by others
+        rm -f "$W"/import*.csv
+        awk -v n="$rows" -v e="$1" 'BEGIN {
+                for (i = 1; i <= n; i++)
+                        printf "imp-%s-%d,kpm-imp-%s-%d,%064x,,/mn-imp-%s-%d,https://in.example.net:8443/~/in-cse/in-name,/in-cse,86400,2592000\n", e, i, e, i, i * 7919, e, i
+        }' >"$W/rows"
+        if [ "$slice" -gt 0 ]; then split -l "$slice" -d -a 4 "$W/rows" "$W/import"; else mv "$W/rows" "$W/import"; fi
+        local f
+        for f in "$W"/import*; do
+                { echo "nodeID,kpmID,kpm,certFingerprint,cseID,cseBase,targets,poll,lifetime"; cat "$f"; } >"$f.csv"
+                rm -f "$f"
+        done
+}
+run_op() {
+        if [ "$op" = rekey ]; then
+                "$MEF" --config "$W/mef.conf" rekey >"$W/rekey.out"
+                return
+        fi
+        local f files=0
+        for f in "$W"/import*.csv; do
+                [ "$files" = 0 ] || sleep "$pause"
+                "$MEF" --config "$W/mef.conf" node import "$f" >/dev/null
+                files=$((files + 1))
+        done
+        echo "imported $rows nodes from $files file(s) ($pause s apart)" >"$W/rekey.out"
+}
+
+# under_load ENGINE
+under_load() {
         conf "$1"
+        prep_op "$1"
         bench_mef_start
         "$LOADGEN" --gateways "$W/gateways" --count 64 --concurrency 16 --duration "$load" --warmup 0 \
                 --exchange-timeout 10 "https://127.0.0.1:$PORT/msce" >"$W/lg.out" 2>&1 &
@@ -44,14 +83,16 @@ rekey_under_load() {
                 sleep 0.1
         done
         t0=$(date +%s.%N)
-        "$MEF" --config "$W/mef.conf" rekey >"$W/rekey.out"
+        run_op
         local took
         took=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
         wait "$lg" || true
         bench_stop_mef
         echo "$1: $(sed 's/\. A serving.*//' "$W/rekey.out") in $took s, in ${load} s of load from just before it"
         echo "  $(head -n1 "$W/lg.out")"
-        echo "  $(sed -n 2p "$W/lg.out"); 503 answers logged by the MEF: $(grep -c ' -> 503' "$W/mef.err" || true)"
+        echo "  $(sed -n 2p "$W/lg.out"); 503 answers logged by the MEF: $(awk '/ -> 503/ { n++ }
+                match($0, /: [0-9]+ answered 503/) { split(substr($0, RSTART + 2), w, " "); n += w[1] }
+                END { print n + 0 }' "$W/mef.err")"
 }
 
 t0=$(date +%s.%N)
@@ -66,9 +107,9 @@ if [ -n "${MSCE_TEST_PG_URI:-}" ]; then
         (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$W/pass")
         "$MEF" --config "$W/mef.conf" backup --passphrase-file "$W/pass" --kdf-iterations 100000 "$W/bk" >/dev/null
 fi
-rekey_under_load sqlite
+under_load sqlite
 if [ -n "${MSCE_TEST_PG_URI:-}" ]; then
         conf postgresql
         "$MEF" --config "$W/mef.conf" restore --passphrase-file "$W/pass" "$W/bk" >/dev/null
-        rekey_under_load postgresql
+        under_load postgresql
 fi

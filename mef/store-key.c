@@ -295,6 +295,10 @@ int store_key_guard(mef_store_t *s) {
         if (s->check_guarded || !s->key_path || s->d->ops->dialect != DB_POSTGRESQL ||
             !s->d->ops->in_transaction(s->d))
                 return 0;
+        /* a guarded handle reads no check value while it stays the same, so this is where the old
+         * key goes once a rekey has finished */
+        if (s->prev_ready && !rekey_under_way(s))
+                store_key_forget_prev(s);
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s, "SELECT 1 / (value = ?1)::int FROM meta WHERE name = 'check' FOR SHARE", &st));
         TRY(db_bind_blob(st, 1, s->check, s->check_len));

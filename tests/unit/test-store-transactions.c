@@ -240,6 +240,43 @@ Test(store, enrolment_sealed_after_a_rekey_elsewhere) {
         store_close(serving);
 }
 
+/* A handle that took both keys while a rekey was under way drops the old one once the rekey is
+ * done, at its next enrolment: on PostgreSQL its check value no longer changes then, and the
+ * guard reads none. A secret under the old key opens no more (the master key replaced stays in
+ * no process longer than it serves). */
+Test(store, old_key_dropped_once_a_rekey_is_done) {
+        uint8_t k[MSG_KEY_MAX], ke[32], old[128], junk[60] = { 0 };
+        size_t len;
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), a2 = enrolment("a2@mef", "a", 2000),
+                          a3 = enrolment("a3@mef", "a", 3000), got;
+        mef_store_t *serving = open_with("ab", 50, (store_enrolment_t *const[]) { &a1, NULL }), *cli = NULL;
+        recognisable_key(ke, sizeof ke, 51);
+        int old_len = blob_read("SELECT key_enc FROM enrolments WHERE ke_id = 'a1@mef'", old, sizeof old);
+        /* a rekey stopped after its commit of the new key by a secret that opens under no key */
+        sql_exec("UPDATE nodes SET kpm_enc = ?1 WHERE node_id = 'b'", junk, sizeof junk);
+        cr_assert_eq(open_db(0, &cli), 0);
+        store_rekey_result_t rk;
+        cr_assert_eq(store_rekey(cli, &rk), -EBADMSG);
+        cr_assert(rk.took_over);
+        int r = enrol_exchange(serving, &a2, ke, sizeof ke); /* takes both keys */
+        if (r == -ESTALE)                                    /* PostgreSQL: the guard saw the new check */
+                r = enrol_exchange(serving, &a2, ke, sizeof ke);
+        cr_assert_eq(r, 0);
+        cr_assert_eq(store_enrolment_get(serving, "a1@mef", &got, k, &len), 0, "under the old key, still");
+        /* the rekey finished */
+        sql_exec("DELETE FROM nodes WHERE node_id = 'b'", NULL, 0);
+        cr_assert_eq(store_rekey(cli, &rk), 0);
+        cr_assert(rk.resumed);
+        cr_assert_eq(enrol_exchange(serving, &a3, ke, sizeof ke), 0);
+        /* a1's Ke as it was under the old key, put back: the serving handle opens it no more */
+        sql_exec("UPDATE enrolments SET key_enc = ?1 WHERE ke_id = 'a1@mef'", old, old_len);
+        cr_assert_eq(store_enrolment_get(serving, "a1@mef", &got, k, &len), -EBADMSG);
+        cr_assert_eq(store_enrolment_get(serving, "a3@mef", &got, k, &len), 0);
+        cr_assert_arr_eq(k, ke, sizeof ke);
+        store_close(cli);
+        store_close(serving);
+}
+
 #if HAVE_LIBPQ
 /* The connection lost in the middle of a pipelined transaction: the rest of it must not run on
  * a new connection outside it. It fails as transient up to its end, nothing of it is stored,

@@ -405,8 +405,12 @@ int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, c
         ops_import_result_t res = {};
         const char *why;
         int r = store_begin(s);
-        if (r < 0)
+        if (r >= 0) /* PostgreSQL: the master key checked once for the whole transaction, not at each seal */
+                r = store_key_guard(s);
+        if (r < 0) {
+                store_rollback(s);
                 return r;
+        }
         import_record_t rec;
         for (;;) {
                 r = import_reader_next(rd, &rec, &why);
@@ -422,10 +426,12 @@ int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, c
                         import_row_error(&res.n_errors, rd, errors, "%s", why);
                         continue;
                 }
+                /* a new node (most rows): the identity check, then the add */
+                const char *field;
+                r = store_node_conflict(s, &row.n, &field);
                 store_node_t old;
-                r = store_node_get(s, row.n.node_id, &old);
-                if (r == 0) {
-                        const char *field = import_row_differs(s, &row, &old);
+                if (r > 0 && streq(field, "node ID") && (r = store_node_get(s, row.n.node_id, &old)) == 0) {
+                        field = import_row_differs(s, &row, &old);
                         if (!field)
                                 res.unchanged++;
                         else
@@ -434,9 +440,6 @@ int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, c
                                                  row.n.node_id, field);
                         continue;
                 }
-                const char *field;
-                if (r == -ENOENT)
-                        r = store_node_conflict(s, &row.n, &field);
                 if (r > 0) {
                         import_row_error(&res.n_errors, rd, errors, "%s already in use", field);
                         continue;

@@ -87,6 +87,15 @@ static bool node_is_valid(const store_node_t *n, const uint8_t *kpm, size_t kpm_
                n->lifetime <= STORE_LIFETIME_MAX && n->state >= 0 && n->state < _NODE_STATE_MAX;
 }
 
+/* A node's identities as ?1 node ID, ?2 KpmID, ?3 fingerprint (NULL when none), ?4 CSE-ID. */
+static int bind_identities(db_stmt_t *st, const store_node_t *n) {
+        TRY(db_bind_text(st, 1, n->node_id, -1));
+        TRY(bind_text_or_null(st, 2, n->kpm_id));
+        TRY(bind_text_or_null(st, 3, n->cert_fp));
+        TRY(db_bind_text(st, 4, n->cse_id, -1));
+        return 0;
+}
+
 static int node_insert(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, size_t kpm_len) {
         uint8_t blob[SEALED_MAX];
         size_t blob_len;
@@ -96,19 +105,10 @@ static int node_insert(mef_store_t *s, const store_node_t *n, const uint8_t *kpm
         if (r < 0)
                 return r;
 
-        /* A CSE-ID names one CSE: assigned to another node, it is refused (-EADDRINUSE). The
-         * schema has no UNIQUE on cse_id (stores created before this check would need an
-         * upgrade): the check is here, and again in the INSERT, so it holds without a
-         * transaction too. */
-        store_node_t other;
-        r = store_node_by_cse_id(s, n->cse_id, &other);
-        if (r == 0 && !streq(other.node_id, n->node_id))
-                return -EADDRINUSE;
-        if (r < 0 && r != -ENOENT)
-                return r;
-
-        /* A TLS identity names one peer: a KpmID or fingerprint a target already uses is a
-         * duplicate too. */
+        /* A CSE-ID names one CSE, and a TLS identity one peer: the INSERT adds nothing when
+         * another node has the CSE-ID or a target the KpmID or fingerprint (the schema has no
+         * UNIQUE on cse_id: stores created before this check would need an upgrade). Which of
+         * them it was is asked only then, so that an add takes one round trip. */
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s,
                     "INSERT INTO nodes (" NODE_COLUMNS ", kpm_enc) "
@@ -116,10 +116,7 @@ static int node_insert(mef_store_t *s, const store_node_t *n, const uint8_t *kpm
                     "WHERE NOT EXISTS (SELECT 1 FROM targets WHERE psk_id = ?2 OR cert_fp = ?3) "
                     "AND NOT EXISTS (SELECT 1 FROM nodes WHERE cse_id = ?4)",
                     &st));
-        TRY(db_bind_text(st, 1, n->node_id, -1));
-        TRY(bind_text_or_null(st, 2, n->kpm_id));
-        TRY(bind_text_or_null(st, 3, n->cert_fp));
-        TRY(db_bind_text(st, 4, n->cse_id, -1));
+        TRY(bind_identities(st, n));
         TRY(db_bind_text(st, 5, n->cse_base, -1));
         TRY(db_bind_text(st, 6, targets, -1));
         TRY(db_bind_int64(st, 7, n->poll));
@@ -128,7 +125,14 @@ static int node_insert(mef_store_t *s, const store_node_t *n, const uint8_t *kpm
         TRY(db_bind_text(st, 10, node_state_to_string(n->state), -1));
         TRY(db_bind_int64(st, 11, n->created > 0 ? n->created : (int64_t) time(NULL)));
         TRY(store_bind_sealed(st, 12, blob, blob_len));
-        return store_insert_one(s, st);
+        TRY(step_done(st));
+        if (s->d->ops->changes(s->d) == 1)
+                return 0;
+        store_node_t other; /* another node's CSE-ID: -EADDRINUSE; else a duplicate */
+        r = store_node_by_cse_id(s, n->cse_id, &other);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        return r == 0 && !streq(other.node_id, n->node_id) ? -EADDRINUSE : -EEXIST;
 }
 
 int store_node_add(mef_store_t *s, const store_node_t *n, const uint8_t *kpm, size_t kpm_len) {
@@ -259,45 +263,32 @@ int store_node_page(mef_store_t *s, const store_page_t *p, store_node_t **ret, s
 }
 
 /* 1 when sql (?1 = arg, ?2 = not_node) finds a row. */
-static int row_exists(mef_store_t *s, const char *sql, const char *arg, const char *not_node) {
-        _cleanup_stmt_ db_stmt_t *st = NULL;
-        TRY(prepare(s, sql, &st));
-        TRY(db_bind_text(st, 1, arg, -1));
-        TRY(db_bind_text(st, 2, not_node, -1));
-        return step_row(st);
-}
-
 int store_node_conflict(mef_store_t *s, const store_node_t *n, const char **ret_field) {
         if (!s || !n || !ret_field)
                 return -EINVAL;
         if (s->d->ops->in_transaction(s->d))
                 TRY(store_identity_lock(s)); /* a check an INSERT of this transaction will rely on */
-        static const struct {
-                size_t offset;
-                const char *field, *sql;
-        } checks[] = {
-                { offsetof(store_node_t, node_id), "node ID", "SELECT 1 FROM nodes WHERE node_id = ?1 AND ?2 IS NOT NULL" },
-                { offsetof(store_node_t, kpm_id), "KpmID",
-                  "SELECT 1 FROM nodes WHERE kpm_id = ?1 AND node_id <> ?2 UNION ALL "
-                  "SELECT 1 FROM targets WHERE psk_id = ?1" },
-                { offsetof(store_node_t, cert_fp), "certificate",
-                  "SELECT 1 FROM nodes WHERE cert_fp = ?1 AND node_id <> ?2 UNION ALL "
-                  "SELECT 1 FROM targets WHERE cert_fp = ?1" },
-                { offsetof(store_node_t, cse_id), "CSE-ID", "SELECT 1 FROM nodes WHERE cse_id = ?1 AND node_id <> ?2" },
-        };
-        for (size_t i = 0; i < ELEMENTSOF(checks); i++) {
-                const char *v = (const char *) n + checks[i].offset;
-                if (!v[0])
-                        continue;
-                int r = row_exists(s, checks[i].sql, v, n->node_id);
-                if (r < 0)
-                        return r;
-                if (r > 0) {
-                        *ret_field = checks[i].field;
-                        return 1;
-                }
-        }
-        return 0;
+        /* the first of n's identities in use, in this order, by one statement: one round trip
+         * for each row of a bulk import on PostgreSQL */
+        static const char *const fields[] = { "node ID", "KpmID", "certificate", "CSE-ID" };
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s,
+                    "SELECT CASE WHEN EXISTS (SELECT 1 FROM nodes WHERE node_id = ?1) THEN 1 "
+                    "WHEN EXISTS (SELECT 1 FROM nodes WHERE kpm_id = ?2 AND node_id <> ?1) "
+                    "OR EXISTS (SELECT 1 FROM targets WHERE psk_id = ?2) THEN 2 "
+                    "WHEN EXISTS (SELECT 1 FROM nodes WHERE cert_fp = ?3 AND node_id <> ?1) "
+                    "OR EXISTS (SELECT 1 FROM targets WHERE cert_fp = ?3) THEN 3 "
+                    "WHEN EXISTS (SELECT 1 FROM nodes WHERE cse_id = ?4 AND node_id <> ?1) THEN 4 ELSE 0 END",
+                    &st));
+        TRY(bind_identities(st, n));
+        int r = step_row(st);
+        if (r <= 0)
+                return r < 0 ? r : -EIO;
+        int64_t which = db_column_int64(st, 0);
+        if (which < 1 || which > (int64_t) ELEMENTSOF(fields))
+                return 0;
+        *ret_field = fields[which - 1];
+        return 1;
 }
 
 /* ---- targets ---- */

@@ -405,8 +405,8 @@ int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, c
         ops_import_result_t res = {};
         const char *why;
         int r = store_begin(s);
-        if (r >= 0) /* PostgreSQL: the master key checked once for the whole transaction, not at each seal */
-                r = store_key_guard(s);
+        if (r >= 0) /* the master key read once for the whole transaction, not at each seal */
+                r = store_key_hold(s);
         if (r < 0) {
                 store_rollback(s);
                 return r;

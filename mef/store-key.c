@@ -193,17 +193,23 @@ int store_key_refresh(mef_store_t *s) {
                 return 0;
         uint8_t blob[sizeof s->check];
         size_t n = 0;
-        int r = check_select(s, s->d->ops->dialect == DB_POSTGRESQL && s->d->ops->in_transaction(s->d), blob,
-                             sizeof blob, &n);
+        bool for_share = s->d->ops->dialect == DB_POSTGRESQL && s->d->ops->in_transaction(s->d);
+        int r = check_select(s, for_share, blob, sizeof blob, &n);
         if (r <= 0)
                 return r;
         if (n == s->check_len && memcmp(blob, s->check, n) == 0) {
                 if (s->prev_ready && !rekey_under_way(s)) /* it finished: the old key serves no more */
                         store_key_forget_prev(s);
-                return 0;
+                r = 0;
+        } else {
+                r = store_key_adopt(s, blob, n);
+                if (r < 0)
+                        return r;
+                r = 1;
         }
-        r = store_key_adopt(s, blob, n);
-        return r < 0 ? r : 1;
+        /* the check row held shared to the transaction's end: its key stays, as a guard's */
+        s->check_guarded = s->check_guarded || for_share;
+        return r;
 }
 
 /* ---- secrets ---- */
@@ -305,6 +311,13 @@ int store_key_guard(mef_store_t *s) {
         TRY(db_step_later(st));
         s->check_guarded = true;
         return 0;
+}
+
+int store_key_hold(mef_store_t *s) {
+        if (!s)
+                return -EINVAL;
+        int r = store_key_refresh(s);
+        return r < 0 ? r : 0;
 }
 
 int store_key_seal(mef_store_t *s, const char *prefix, const char *id, const uint8_t *key, size_t n,

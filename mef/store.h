@@ -243,6 +243,10 @@ int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret);
  * transaction with -ESTALE; after store_rollback() the handle has the new key. SQLite (the
  * rekey holds the write lock), outside a transaction: nothing. */
 int store_key_guard(mef_store_t *s);
+/* In a transaction that seals many secrets (a bulk import), first: the master key read once,
+ * following a rekey committed since; on PostgreSQL the check value is then held shared to the
+ * end of the transaction, so that no seal of it reads it again. */
+int store_key_hold(mef_store_t *s);
 
 /* -EBUSY (locked past the busy timeout), the errors of a database that went away
  * (-ECONNREFUSED, -ENOTCONN, -ETIMEDOUT, -ECONNRESET), -ESTALE (a seal raced by a rekey,

@@ -240,6 +240,31 @@ Test(store, enrolment_sealed_after_a_rekey_elsewhere) {
         store_close(serving);
 }
 
+/* A transaction of many adds (a bulk import) reads the master key once (store_key_hold()): a
+ * rekey committed since the handle read its key is followed, not failed, and every secret of
+ * the transaction is sealed under the new key. */
+Test(store, bulk_add_with_the_key_held_follows_a_rekey_made_since) {
+        uint8_t kpm[32], k[MSG_KEY_MAX];
+        size_t len;
+        mef_store_t *serving = open_with("a", 60, (store_enrolment_t *const[]) { NULL }), *cli = NULL;
+        cr_assert_eq(open_db(0, &cli), 0);
+        store_rekey_result_t rk;
+        cr_assert_eq(store_rekey(cli, &rk), 0);
+        recognisable_key(kpm, sizeof kpm, 61);
+        cr_assert_eq(store_begin(serving), 0);
+        cr_assert_eq(store_key_hold(serving), 0);
+        store_node_t b = psk_node("b", "kpm-b"), c = psk_node("c", "kpm-c"), got;
+        cr_assert_eq(store_node_add(serving, &b, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_node_add(serving, &c, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_commit(serving), 0);
+        for (const char *const *id = (const char *const[]) { "kpm-b", "kpm-c", NULL }; *id; id++) {
+                cr_assert_eq(store_node_by_kpm_id(cli, *id, &got, k, &len), 0, "%s under the new key", *id);
+                cr_assert_arr_eq(k, kpm, sizeof kpm);
+        }
+        store_close(cli);
+        store_close(serving);
+}
+
 /* A handle that took both keys while a rekey was under way drops the old one once the rekey is
  * done, at its next enrolment: on PostgreSQL its check value no longer changes then, and the
  * guard reads none. A secret under the old key opens no more (the master key replaced stays in

@@ -430,7 +430,7 @@ int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, c
                 const char *field;
                 r = store_node_conflict(s, &row.n, &field);
                 store_node_t old;
-                if (r > 0 && streq(field, "node ID") && (r = store_node_get(s, row.n.node_id, &old)) == 0) {
+                if (r > 0 && streq(field, STORE_CONFLICT_NODE_ID) && (r = store_node_get(s, row.n.node_id, &old)) == 0) {
                         field = import_row_differs(s, &row, &old);
                         if (!field)
                                 res.unchanged++;

@@ -183,9 +183,13 @@ int store_key_adopt(mef_store_t *s, const uint8_t *blob, size_t n) {
         return 0;
 }
 
-static bool rekey_under_way(mef_store_t *s) {
+/* The previous key dropped once the rekey that needed it has finished (its new key file renamed
+ * over the key path): every secret is under the current one. */
+static void forget_prev_when_done(mef_store_t *s) {
         char pending[PATH_MAX];
-        return store_rekey_pending_path(s->key_path, pending, sizeof pending) < 0 || access(pending, F_OK) == 0;
+        if (s->prev_ready && store_rekey_pending_path(s->key_path, pending, sizeof pending) == 0 &&
+            access(pending, F_OK) < 0)
+                store_key_forget_prev(s);
 }
 
 int store_key_refresh(mef_store_t *s) {
@@ -198,8 +202,7 @@ int store_key_refresh(mef_store_t *s) {
         if (r <= 0)
                 return r;
         if (n == s->check_len && memcmp(blob, s->check, n) == 0) {
-                if (s->prev_ready && !rekey_under_way(s)) /* it finished: the old key serves no more */
-                        store_key_forget_prev(s);
+                forget_prev_when_done(s);
                 r = 0;
         } else {
                 r = store_key_adopt(s, blob, n);
@@ -207,8 +210,8 @@ int store_key_refresh(mef_store_t *s) {
                         return r;
                 r = 1;
         }
-        /* the check row held shared to the transaction's end: its key stays, as a guard's */
-        s->check_guarded = s->check_guarded || for_share;
+        if (for_share) /* the check row held shared to the transaction's end: its key stays, as a guard's */
+                s->check_guarded = true;
         return r;
 }
 
@@ -301,10 +304,8 @@ int store_key_guard(mef_store_t *s) {
         if (s->check_guarded || !s->key_path || s->d->ops->dialect != DB_POSTGRESQL ||
             !s->d->ops->in_transaction(s->d))
                 return 0;
-        /* a guarded handle reads no check value while it stays the same, so this is where the old
-         * key goes once a rekey has finished */
-        if (s->prev_ready && !rekey_under_way(s))
-                store_key_forget_prev(s);
+        /* a guarded handle reads no check value while it stays the same: the old key goes here */
+        forget_prev_when_done(s);
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s, "SELECT 1 / (value = ?1)::int FROM meta WHERE name = 'check' FOR SHARE", &st));
         TRY(db_bind_blob(st, 1, s->check, s->check_len));

@@ -262,7 +262,6 @@ int store_node_page(mef_store_t *s, const store_page_t *p, store_node_t **ret, s
         return r;
 }
 
-/* 1 when sql (?1 = arg, ?2 = not_node) finds a row. */
 int store_node_conflict(mef_store_t *s, const store_node_t *n, const char **ret_field) {
         if (!s || !n || !ret_field)
                 return -EINVAL;
@@ -270,7 +269,7 @@ int store_node_conflict(mef_store_t *s, const store_node_t *n, const char **ret_
                 TRY(store_identity_lock(s)); /* a check an INSERT of this transaction will rely on */
         /* the first of n's identities in use, in this order, by one statement: one round trip
          * for each row of a bulk import on PostgreSQL */
-        static const char *const fields[] = { "node ID", "KpmID", "certificate", "CSE-ID" };
+        static const char *const fields[] = { STORE_CONFLICT_NODE_ID, "KpmID", "certificate", "CSE-ID" };
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s,
                     "SELECT CASE WHEN EXISTS (SELECT 1 FROM nodes WHERE node_id = ?1) THEN 1 "

@@ -310,7 +310,9 @@ int store_enrolment_page(mef_store_t *s, const char *node_id, const store_page_t
                          size_t *ret_n);
 int store_audit_page(mef_store_t *s, const store_page_t *p, store_audit_entry_t **ret, size_t *ret_n);
 
-/* After store_node_add() failed with -EEXIST or -EADDRINUSE: which field of n another row holds
- * ("node ID", "KpmID", "certificate" or "CSE-ID"; a KpmID or certificate may be a target's).
- * 1 and *ret_field, or 0 when none does (any more). */
+/* Which field of n another row holds, in this order: STORE_CONFLICT_NODE_ID (n's node exists),
+ * "KpmID", "certificate" (either may be a target's) or "CSE-ID"; one statement. Before a
+ * store_node_add(), or after one failed with -EEXIST or -EADDRINUSE. 1 and *ret_field, or 0
+ * when none does (any more). */
+#define STORE_CONFLICT_NODE_ID "node ID"
 int store_node_conflict(mef_store_t *s, const store_node_t *n, const char **ret_field);

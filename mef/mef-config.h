@@ -33,7 +33,7 @@ typedef struct mef_config {
         char *master_key_path;
         char *store_uri;             /* [store] uri (PostgreSQL; never with a password) */
         char *store_password_file;   /* [store] password_file: the database password, 0600 */
-        /* [store] threads = auto (1 on SQLite, 3 on PostgreSQL): store connections serving
+        /* [store] threads = auto (1 on SQLite, 5 on PostgreSQL): store connections serving
          * requests off the event loop;
          * [store] busy_timeout = 1000 (ms): how long a request waits for a locked database
          * before it is answered 503 with Retry-After */

@@ -475,7 +475,7 @@ Test(mef_config, store_keys) {
         mef_config_done(&c);
 
         load_ok("[store]\nbackend = postgresql\nuri = postgresql://mef@db.example.net/msce\nthreads = auto\n", &c);
-        cr_assert_eq(c.store_threads, 3, "auto: connections side by side on PostgreSQL");
+        cr_assert_eq(c.store_threads, 5, "auto: connections side by side on PostgreSQL");
         mef_config_done(&c);
 
         load_fails_all("store_keys");

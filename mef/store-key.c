@@ -286,6 +286,9 @@ int store_column_key(mef_store_t *s, db_stmt_t *st, int col, const char *prefix,
                 r = store_secret_open(s, aad, blob, blob_len, key, sizeof key, &n);
         if (r < 0)
                 return r;
+        /* a handle that only reads (the event loop's, for handshakes' lookups) seals nothing and
+         * so reads no check value: its old key goes here, one access() a read while it has one */
+        forget_prev_when_done(s);
         if (n < MSG_KEY_MIN)
                 return -EBADMSG;
         memcpy(out, key, n);

@@ -302,6 +302,39 @@ Test(store, old_key_dropped_once_a_rekey_is_done) {
         store_close(serving);
 }
 
+/* The same for a handle that only reads, as the event loop's does for handshakes' lookups: it
+ * takes both keys at a read of a secret under the new one, and drops the old one at its first
+ * read once the rekey is done, though it seals nothing and so never reads the check value. */
+Test(store, old_key_dropped_by_a_handle_that_only_reads) {
+        uint8_t k[MSG_KEY_MAX], kpm[32], old[128], junk[60] = { 0 };
+        size_t len;
+        store_node_t c = psk_node("c", "kpm-c"), got;
+        mef_store_t *reader = open_with("ab", 70, (store_enrolment_t *const[]) { NULL }), *cli = NULL;
+        recognisable_key(kpm, sizeof kpm, 70);
+        int old_len = blob_read("SELECT kpm_enc FROM nodes WHERE node_id = 'a'", old, sizeof old);
+        /* a rekey stopped after its commit of the new key, then a node sealed under the new key */
+        sql_exec("UPDATE nodes SET kpm_enc = ?1 WHERE node_id = 'b'", junk, sizeof junk);
+        cr_assert_eq(open_db(0, &cli), 0);
+        store_rekey_result_t rk;
+        cr_assert_eq(store_rekey(cli, &rk), -EBADMSG);
+        cr_assert(rk.took_over);
+        cr_assert_eq(store_node_add(cli, &c, kpm, sizeof kpm), 0);
+        cr_assert_eq(store_node_by_kpm_id(reader, "kpm-c", &got, k, &len), 0, "under the new key: both taken");
+        cr_assert_eq(store_node_by_kpm_id(reader, "kpm-a", &got, k, &len), 0, "under either key");
+        /* the rekey finished, then one read: a's Kpm as it was under the old key, put back, opens
+         * no more */
+        sql_exec("DELETE FROM nodes WHERE node_id = 'b'", NULL, 0);
+        cr_assert_eq(store_rekey(cli, &rk), 0);
+        cr_assert(rk.resumed);
+        cr_assert_eq(store_node_by_kpm_id(reader, "kpm-c", &got, k, &len), 0);
+        sql_exec("UPDATE nodes SET kpm_enc = ?1 WHERE node_id = 'a'", old, old_len);
+        cr_assert_eq(store_node_by_kpm_id(reader, "kpm-a", &got, k, &len), -EBADMSG);
+        cr_assert_eq(store_node_by_kpm_id(reader, "kpm-c", &got, k, &len), 0);
+        cr_assert_arr_eq(k, kpm, sizeof kpm);
+        store_close(cli);
+        store_close(reader);
+}
+
 #if HAVE_LIBPQ
 /* The connection lost in the middle of a pipelined transaction: the rest of it must not run on
  * a new connection outside it. It fails as transient up to its end, nothing of it is stored,

@@ -265,33 +265,45 @@ Test(store, bulk_add_with_the_key_held_follows_a_rekey_made_since) {
         store_close(serving);
 }
 
-/* A handle that took both keys while a rekey was under way drops the old one once the rekey is
- * done, at its next enrolment: on PostgreSQL its check value no longer changes then, and the
- * guard reads none. A secret under the old key opens no more (the master key replaced stays in
- * no process longer than it serves). */
-Test(store, old_key_dropped_once_a_rekey_is_done) {
-        uint8_t k[MSG_KEY_MAX], ke[32], old[128], junk[60] = { 0 };
-        size_t len;
-        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), a2 = enrolment("a2@mef", "a", 2000),
-                          a3 = enrolment("a3@mef", "a", 3000), got;
-        mef_store_t *serving = open_with("ab", 50, (store_enrolment_t *const[]) { &a1, NULL }), *cli = NULL;
-        recognisable_key(ke, sizeof ke, 51);
-        int old_len = blob_read("SELECT key_enc FROM enrolments WHERE ke_id = 'a1@mef'", old, sizeof old);
-        /* a rekey stopped after its commit of the new key by a secret that opens under no key */
+/* A rekey stopped after its commit of the new key by a secret that opens under no key (node b's
+ * Kpm); the handle that ran it. rekey_finish(): b removed, the next rekey resumes and renames. */
+static mef_store_t *rekey_stopped(void) {
+        uint8_t junk[60] = { 0 };
+        mef_store_t *cli = NULL;
         sql_exec("UPDATE nodes SET kpm_enc = ?1 WHERE node_id = 'b'", junk, sizeof junk);
         cr_assert_eq(open_db(0, &cli), 0);
         store_rekey_result_t rk;
         cr_assert_eq(store_rekey(cli, &rk), -EBADMSG);
         cr_assert(rk.took_over);
+        return cli;
+}
+
+static void rekey_finish(mef_store_t *cli) {
+        store_rekey_result_t rk;
+        sql_exec("DELETE FROM nodes WHERE node_id = 'b'", NULL, 0);
+        cr_assert_eq(store_rekey(cli, &rk), 0);
+        cr_assert(rk.resumed);
+}
+
+/* A handle that took both keys while a rekey was under way drops the old one once the rekey is
+ * done, at its next enrolment: on PostgreSQL its check value no longer changes then, and the
+ * guard reads none. A secret under the old key opens no more (the master key replaced stays in
+ * no process longer than it serves). */
+Test(store, old_key_dropped_once_a_rekey_is_done) {
+        uint8_t k[MSG_KEY_MAX], ke[32], old[128];
+        size_t len;
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), a2 = enrolment("a2@mef", "a", 2000),
+                          a3 = enrolment("a3@mef", "a", 3000), got;
+        mef_store_t *serving = open_with("ab", 50, (store_enrolment_t *const[]) { &a1, NULL });
+        recognisable_key(ke, sizeof ke, 51);
+        int old_len = blob_read("SELECT key_enc FROM enrolments WHERE ke_id = 'a1@mef'", old, sizeof old);
+        mef_store_t *cli = rekey_stopped();
         int r = enrol_exchange(serving, &a2, ke, sizeof ke); /* takes both keys */
         if (r == -ESTALE)                                    /* PostgreSQL: the guard saw the new check */
                 r = enrol_exchange(serving, &a2, ke, sizeof ke);
         cr_assert_eq(r, 0);
         cr_assert_eq(store_enrolment_get(serving, "a1@mef", &got, k, &len), 0, "under the old key, still");
-        /* the rekey finished */
-        sql_exec("DELETE FROM nodes WHERE node_id = 'b'", NULL, 0);
-        cr_assert_eq(store_rekey(cli, &rk), 0);
-        cr_assert(rk.resumed);
+        rekey_finish(cli);
         cr_assert_eq(enrol_exchange(serving, &a3, ke, sizeof ke), 0);
         /* a1's Ke as it was under the old key, put back: the serving handle opens it no more */
         sql_exec("UPDATE enrolments SET key_enc = ?1 WHERE ke_id = 'a1@mef'", old, old_len);
@@ -306,32 +318,24 @@ Test(store, old_key_dropped_once_a_rekey_is_done) {
  * takes both keys at a read of a secret under the new one, and drops the old one at its first
  * read once the rekey is done, though it seals nothing and so never reads the check value. */
 Test(store, old_key_dropped_by_a_handle_that_only_reads) {
-        uint8_t k[MSG_KEY_MAX], kpm[32], old[128], junk[60] = { 0 };
+        uint8_t k[MSG_KEY_MAX], kpm[32], old[128];
         size_t len;
         store_node_t c = psk_node("c", "kpm-c"), got;
-        mef_store_t *reader = open_with("ab", 70, (store_enrolment_t *const[]) { NULL }), *cli = NULL;
+        mef_store_t *reader = open_with("ab", 70, (store_enrolment_t *const[]) { NULL });
         recognisable_key(kpm, sizeof kpm, 70);
         int old_len = blob_read("SELECT kpm_enc FROM nodes WHERE node_id = 'a'", old, sizeof old);
-        /* a rekey stopped after its commit of the new key, then a node sealed under the new key */
-        sql_exec("UPDATE nodes SET kpm_enc = ?1 WHERE node_id = 'b'", junk, sizeof junk);
-        cr_assert_eq(open_db(0, &cli), 0);
-        store_rekey_result_t rk;
-        cr_assert_eq(store_rekey(cli, &rk), -EBADMSG);
-        cr_assert(rk.took_over);
+        mef_store_t *cli = rekey_stopped(); /* then a node sealed under the new key */
         cr_assert_eq(store_node_add(cli, &c, kpm, sizeof kpm), 0);
         cr_assert_eq(store_node_by_kpm_id(reader, "kpm-c", &got, k, &len), 0, "under the new key: both taken");
         cr_assert_eq(store_node_by_kpm_id(reader, "kpm-a", &got, k, &len), 0, "under either key");
         /* the rekey finished, then one read: a's Kpm as it was under the old key, put back, opens
          * no more */
-        sql_exec("DELETE FROM nodes WHERE node_id = 'b'", NULL, 0);
-        cr_assert_eq(store_rekey(cli, &rk), 0);
-        cr_assert(rk.resumed);
-        cr_assert_eq(store_node_by_kpm_id(reader, "kpm-c", &got, k, &len), 0);
-        sql_exec("UPDATE nodes SET kpm_enc = ?1 WHERE node_id = 'a'", old, old_len);
-        cr_assert_eq(store_node_by_kpm_id(reader, "kpm-a", &got, k, &len), -EBADMSG);
+        rekey_finish(cli);
+        store_close(cli);
         cr_assert_eq(store_node_by_kpm_id(reader, "kpm-c", &got, k, &len), 0);
         cr_assert_arr_eq(k, kpm, sizeof kpm);
-        store_close(cli);
+        sql_exec("UPDATE nodes SET kpm_enc = ?1 WHERE node_id = 'a'", old, old_len);
+        cr_assert_eq(store_node_by_kpm_id(reader, "kpm-a", &got, k, &len), -EBADMSG);
         store_close(reader);
 }
 

@@ -202,6 +202,12 @@ int store_key_adopt(mef_store_t *s, const uint8_t *blob, size_t n);
 void store_step_pause(mef_store_t *s, usec_t began);
 /* Drops the previous key (every secret is under the current one). */
 void store_key_forget_prev(mef_store_t *s);
+/* Before a read of a secret: outside a transaction, where no snapshot of s can predate the end
+ * of a rekey, the previous key dropped once that rekey is done (its key file renamed after its
+ * last commit). For a handle that only reads (the event loop's, for the handshakes' lookups),
+ * which seals nothing and so never reads the check value. Inside a statement or a transaction a
+ * row may still be under the old key: not there. One access() a read while s has the old key. */
+void store_key_settle(mef_store_t *s);
 
 int store_aad_format(char out[AAD_MAX], const char *prefix, const char *id);
 /* nonce || ciphertext || tag, into out (at least n + NONCE_LEN + TAG_LEN bytes). */

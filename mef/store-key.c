@@ -192,6 +192,11 @@ static void forget_prev_when_done(mef_store_t *s) {
                 store_key_forget_prev(s);
 }
 
+void store_key_settle(mef_store_t *s) {
+        if (s->prev_ready && !s->d->ops->in_transaction(s->d))
+                forget_prev_when_done(s);
+}
+
 int store_key_refresh(mef_store_t *s) {
         if (!s->key_path)
                 return 0;
@@ -286,9 +291,6 @@ int store_column_key(mef_store_t *s, db_stmt_t *st, int col, const char *prefix,
                 r = store_secret_open(s, aad, blob, blob_len, key, sizeof key, &n);
         if (r < 0)
                 return r;
-        /* a handle that only reads (the event loop's, for handshakes' lookups) seals nothing and
-         * so reads no check value: its old key goes here, one access() a read while it has one */
-        forget_prev_when_done(s);
         if (n < MSG_KEY_MIN)
                 return -EBADMSG;
         memcpy(out, key, n);

@@ -51,6 +51,7 @@ static int part_decode(mef_store_t *s, db_stmt_t *st, const row_part_t *p, part_
 int store_select_parts(mef_store_t *s, const char *sql, const char *arg, row_part_t *parts, size_t n) {
         if (!s || !arg || !parts || n == 0 || n > PARTS_MAX)
                 return -EINVAL;
+        store_key_settle(s);
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s, sql, &st));
         TRY(db_bind_text(st, 1, arg, -1));

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 
 #include "mef/cli-internal.h"
+#include "mef/store-open.h"
 
 #define PSK_GENERATED_LEN 32u
 
@@ -176,12 +177,20 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
         int r = cli_simple_options(c, "init", def, argc, argv, 0, NULL);
         if (r >= 0)
                 return r;
-        bool existed = access(c->cfg->store_path, F_OK) == 0;
+        const char *name = mef_store_name(c->cfg);
+        bool existed;
+        if (c->cfg->store_backend == STORE_BACKEND_SQLITE)
+                existed = access(c->cfg->store_path, F_OK) == 0;
+        else { /* a database with the schema and its check value (any other failure: cli_open's) */
+                mef_store_t *probe = NULL;
+                existed = mef_store_open(c->cfg, 0, &probe) != -ENOENT;
+                store_close(probe);
+        }
         r = cli_open(c, true);
         if (r)
                 return r;
         if (!existed) {
-                r = store_audit(c->store, cli_actor(), "init", c->cfg->store_path, NULL);
+                r = store_audit(c->store, cli_actor(), "init", name, NULL);
                 if (r < 0)
                         return cli_fail("audit", r);
         }
@@ -189,16 +198,15 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
                 json_t *o = json_object();
                 bool ok = o != NULL;
                 if (o) {
-                        ops_jset(o, "store", json_string(c->cfg->store_path), &ok);
+                        ops_jset(o, "store", json_string(name), &ok);
                         ops_jset(o, "masterKey", json_string(c->cfg->master_key_path), &ok);
                         ops_jset(o, "created", json_boolean(!existed), &ok);
                 }
                 return cli_json_print(ops_jdone(o, ok));
         }
         if (existed)
-                printf("Store %s exists already; master key %s opens it.\n", c->cfg->store_path,
-                       c->cfg->master_key_path);
+                printf("Store %s exists already; master key %s opens it.\n", name, c->cfg->master_key_path);
         else
-                printf("Created store %s with master key %s.\n", c->cfg->store_path, c->cfg->master_key_path);
+                printf("Created store %s with master key %s.\n", name, c->cfg->master_key_path);
         return 0;
 }

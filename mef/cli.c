@@ -90,6 +90,8 @@ static int cli_open_flags(cli_t *c, unsigned flags) {
                 return cli_failf("open store %s: " STORE_POOLER_HINT, name);
         case -EUCLEAN:
                 return cli_failf("open store %s: " STORE_DAMAGED_HINT, name);
+        case -EUSERS:
+                return cli_failf("open store %s: " STORE_TOO_MANY_HINT, name);
         case -EACCES:
         case -EROFS: {
                 char hint[PATH_MAX + 160];

@@ -44,6 +44,10 @@ static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
                 log_error("store %s: " STORE_DAMAGED_HINT, mef_store_name(cfg));
                 return MEF_EXIT_FAILURE;
         }
+        if (r == -EUSERS) {
+                log_error("store %s: " STORE_TOO_MANY_HINT, mef_store_name(cfg));
+                return MEF_EXIT_FAILURE;
+        }
         if (r == -EPROTONOSUPPORT) {
                 log_error("store %s: schema written by a newer msce-mef", mef_store_name(cfg));
                 return MEF_EXIT_FAILURE;

@@ -198,7 +198,7 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                                     (unsigned) (cfg->store_busy_timeout_usec / 1000u), &s->queue);
         if (r < 0) {
                 snprintf(err, err_size, "cannot open the store's connections for its %u threads: %s",
-                         cfg->store_threads, strerror(-r));
+                         cfg->store_threads, r == -EUSERS ? STORE_TOO_MANY_HINT : strerror(-r));
                 return r;
         }
         store_queue_set_metrics(s->queue, s->metrics);

@@ -538,6 +538,8 @@ int db_pg_open(const store_location_t *loc, db_t **ret) {
                         return -EACCES;
                 if (m && strstr(m, "does not exist"))
                         return -ENOENT;
+                if (m && (strstr(m, "too many c") || strstr(m, "remaining connection slots")))
+                        return -EUSERS; /* "too many clients/connections": not a server that is down */
                 return -ECONNREFUSED;
         }
         p->last_connect = now_usec();

@@ -129,6 +129,11 @@ enum {
 #define STORE_POOLER_HINT \
         "the server does not keep this connection's prepared statements: a connection pooler in " \
         "transaction mode? msce-mef needs session mode (docs/operations.md)"
+/* ... of -EUSERS (PostgreSQL: max_connections reached) ... */
+#define STORE_TOO_MANY_HINT \
+        "PostgreSQL refused another connection (too many: its max_connections, or the connection limit " \
+        "of the role or the database). Each msce-mef worker holds [store] threads + 1 connections, each " \
+        "CLI command one (docs/operations.md)"
 /* ... and of -EUCLEAN (SQLite: not a database, or a damaged one). */
 #define STORE_DAMAGED_HINT \
         "not an SQLite database, or a damaged one: is [store] path right? Else restore the last " \

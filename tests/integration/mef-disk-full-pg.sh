@@ -35,8 +35,6 @@ if [ -z "${MSCE_TEST_PG_URI:-}" ]; then
 fi
 
 need_pg
-PSQL=${MSCE_TEST_PG_BINDIR:-}/psql
-[ -x "$PSQL" ] || skip_all "psql not found beside PostgreSQL's server binaries"
 FQDN=mef.test
 TARGET=/in-cse
 N1=urn:dev:ops:dfp-1
@@ -44,26 +42,24 @@ MEF_BACKEND=postgresql
 TS=${MSCE_TEST_PG_TABLESPACE:?}
 tmpdir mef-disk-full-pg
 LIB_SHOW="$T/out $T/mef.err"
+need_psql
 
 # the tablespace's directory belongs to the server's user (pg-run.sh's, as root)
-printf '*:*:*:msce:%s\n' "$(cat "$MSCE_TEST_PG_PASSWORD_FILE")" > "$T/pgpass"
-chmod 0600 "$T/pgpass"
-sql() { PGPASSFILE="$T/pgpass" "$PSQL" -X -qAt -v ON_ERROR_STOP=1 "$MSCE_TEST_PG_URI" -c "$1"; }
 mkdir -m 0700 "$TS/space"
 chown "$(stat -c %U "$(dirname "$MSCE_TEST_PG_CTL")/data")" "$TS/space"
-sql "CREATE TABLESPACE msce_small LOCATION '$TS/space'" || fail "CREATE TABLESPACE"
-sql "ALTER DATABASE msce SET default_tablespace = msce_small" || fail "ALTER DATABASE"
+pg_sql "CREATE TABLESPACE msce_small LOCATION '$TS/space'" || fail "CREATE TABLESPACE"
+pg_sql "ALTER DATABASE msce SET default_tablespace = msce_small" || fail "ALTER DATABASE"
 
 mef_conf "threads = 1" "[limits]" "retry_after = 9" "enrolments_per_node = 0"
 mef_psk_setup "$N1" kpm-dfp-1 /mn-cse-dfp1 || fail "init, target add, node add"
-[ "$(sql "SELECT count(*) FROM pg_tables WHERE tablename = 'enrolments' AND tablespace = 'msce_small'")" = 1 ] ||
+[ "$(pg_sql "SELECT count(*) FROM pg_tables WHERE tablename = 'enrolments' AND tablespace = 'msce_small'")" = 1 ] ||
         fail "the store's tables are not on the small tablespace"
 mef_start "$T/mef.conf.in" || fail "msce-mef did not start"
 
 enrol() { request POST /msce/enrolments "$N1" "{\"msce:enrolReq\": {\"nodeID\": \"$N1\"}}" | psk_exchange "$kpm" kpm-dfp-1; }
 status() { request GET "/msce/enrolments/$1" "$1" | psk_exchange "$kpm" kpm-dfp-1; }
 fetch() { request GET "/msce/fetchCredentials/$1/tls" "$TARGET" | psk_exchange "$tpsk" in-cse-psk; }
-active() { sql "SELECT ke_id FROM enrolments WHERE state = 'active'"; }
+active() { pg_sql "SELECT ke_id FROM enrolments WHERE state = 'active'"; }
 
 answers 201 enrol || fail "enrol with space left"
 ok "enrolment with space left: 201"

@@ -19,33 +19,26 @@ LOADGEN=${2:?usage: mef-pg-import.sh PATH/TO/msce-mef PATH/TO/msce-loadgen}
 . "$(dirname "$0")/lib.sh"
 need_exec "$MEF" "$LOADGEN"
 need_pg
-PSQL=${MSCE_TEST_PG_BINDIR:-}/psql
-[ -x "$PSQL" ] || skip_all "psql not found beside PostgreSQL's server binaries"
 [ -f "$MSCE_TEST_PG_BINDIR/../lib/pg_stat_statements.so" ] || skip_all "PostgreSQL's pg_stat_statements module is missing"
 MEF_BACKEND=postgresql
 tmpdir mef-pg-import
+need_psql
 umask 077
 ROWS=${MEF_PG_IMPORT_ROWS:-6000}
 GATEWAYS=${MEF_PG_IMPORT_GATEWAYS:-1500}
 MAX_BLOCKS=40 # per call of a per-row statement; the walk measured on the old query: about ROWS
 
-# the password as psql takes it (a .pgpass file of this run, not the environment or argv)
-printf '*:*:*:msce:%s\n' "$(cat "$MSCE_TEST_PG_PASSWORD_FILE")" > "$T/pgpass"
-sql() { PGPASSFILE="$T/pgpass" "$PSQL" -X -qAt -v ON_ERROR_STOP=1 "$MSCE_TEST_PG_URI" -c "$1"; }
-
-sql "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" || fail "ALTER SYSTEM"
-sql "ALTER SYSTEM SET autovacuum = off" || fail "ALTER SYSTEM"
-"$MSCE_TEST_PG_CTL" stop > "$T/ctl.out" 2>&1 && "$MSCE_TEST_PG_CTL" start >> "$T/ctl.out" 2>&1 ||
-        fail "restarting PostgreSQL: $(cat "$T/ctl.out")"
-sql "CREATE EXTENSION pg_stat_statements" || fail "CREATE EXTENSION pg_stat_statements"
-[ "$(sql 'SHOW autovacuum')" = off ] || fail "autovacuum is still on"
+pg_restart_with "shared_preload_libraries = 'pg_stat_statements'" "autovacuum = off" ||
+        fail "restarting PostgreSQL: $(cat "$T/pg-ctl.out")"
+pg_sql "CREATE EXTENSION pg_stat_statements" || fail "CREATE EXTENSION pg_stat_statements"
+[ "$(pg_sql 'SHOW autovacuum')" = off ] || fail "autovacuum is still on"
 ok "PostgreSQL restarted with pg_stat_statements and without autovacuum"
 
 mef_conf
 m() { "$MEF" --config "$MEF_CONF" "$@" > "$T/out" 2> "$T/err"; }
 m init || fail "msce-mef init: $(cat "$T/err")"
 m target add /in-pgi --psk-id in-pgi-psk --generate-psk "$T/in.hex" || fail "target add: $(cat "$T/err")"
-[ "$(sql "SELECT count(*) FROM pg_stats WHERE tablename = 'nodes'")" = 0 ] || fail "nodes has statistics already"
+[ "$(pg_sql "SELECT count(*) FROM pg_stats WHERE tablename = 'nodes'")" = 0 ] || fail "nodes has statistics already"
 
 # nodes.csv FIRST: ROWS nodes from FIRST on, half by PSK, half by certificate, each with the
 # target; gateways: msce-loadgen's lines for the PSK ones
@@ -65,7 +58,7 @@ nodes_csv() {
 # per_row WHAT N: no statement run at least N times since the last reset reads more than
 # MAX_BLOCKS blocks per call; $T/per-row: those statements (calls|blocks|query)
 per_row() {
-        sql "SELECT calls, round((shared_blks_hit + shared_blks_read)::numeric / calls, 1), query
+        pg_sql "SELECT calls, round((shared_blks_hit + shared_blks_read)::numeric / calls, 1), query
              FROM pg_stat_statements WHERE calls >= $2 ORDER BY 2 DESC" > "$T/per-row" ||
                 fail "reading pg_stat_statements"
         [ -s "$T/per-row" ] || fail "$1: no statement ran once per row"
@@ -76,7 +69,7 @@ per_row() {
 # import FIRST: ROWS nodes from FIRST, then per_row
 import() {
         nodes_csv "$1"
-        sql "SELECT pg_stat_statements_reset()" > /dev/null || fail "pg_stat_statements_reset"
+        pg_sql "SELECT pg_stat_statements_reset()" > /dev/null || fail "pg_stat_statements_reset"
         m node import "$T/nodes.csv" || fail "import from $1: $(cat "$T/err")"
         grep -q "$ROWS added" "$T/out" || fail "import from $1: $(cat "$T/out")"
         per_row "import from $1" "$ROWS"
@@ -91,7 +84,7 @@ ok "$ROWS more onto them, the same"
 # each one's Kpsa
 printf '/in-pgi in-pgi-psk %s\n' "$(cat "$T/in.hex")" > "$T/targets"
 mef_start "$T/mef.conf.in" || fail "msce-mef did not start"
-sql "SELECT pg_stat_statements_reset()" > /dev/null || fail "pg_stat_statements_reset"
+pg_sql "SELECT pg_stat_statements_reset()" > /dev/null || fail "pg_stat_statements_reset"
 "$LOADGEN" --gateways "$T/gateways" --targets "$T/targets" --count "$GATEWAYS" --concurrency 16 \
         --exchange-timeout 30 --timeout 300 "https://127.0.0.1:$PORT/msce" > "$T/lg" 2>&1 ||
         fail "msce-loadgen: $(cat "$T/lg")"
@@ -101,7 +94,7 @@ for what in 'INSERT INTO enrolments' 'UPDATE enrolments' 'FROM nodes WHERE kpm_i
         grep -q "$what" "$T/per-row" || fail "serving: '$what' is not among: $(cat "$T/per-row")"
 done
 ok "$GATEWAYS gateways enrolled, checked and fetched, each statement of theirs at most $MAX_BLOCKS blocks a call"
-[ "$(sql 'SELECT count(*) FROM nodes')" = $((2 * ROWS)) ] || fail "nodes: $(sql 'SELECT count(*) FROM nodes'), want $((2 * ROWS))"
-[ "$(sql "SELECT count(*) FROM pg_stats WHERE tablename = 'nodes'")" = 0 ] || fail "nodes was analyzed meanwhile"
+[ "$(pg_sql 'SELECT count(*) FROM nodes')" = $((2 * ROWS)) ] || fail "nodes: $(pg_sql 'SELECT count(*) FROM nodes'), want $((2 * ROWS))"
+[ "$(pg_sql "SELECT count(*) FROM pg_stats WHERE tablename = 'nodes'")" = 0 ] || fail "nodes was analyzed meanwhile"
 ok "$((2 * ROWS)) nodes, still without statistics after the imports and the exchanges"
 tap_done

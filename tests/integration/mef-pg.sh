@@ -14,7 +14,9 @@
 #    key was prepared (rekey --prepare) and copied there first; not copied, its log says why it
 #    refuses handshakes, and it serves again once the key is copied;
 #  - PostgreSQL stopped under load: requests get 503 + Retry-After (handshakes still complete);
-#    started again: both instances recover by themselves (same processes), nothing lost.
+#    started again: both instances recover by themselves (same processes), nothing lost;
+#  - a connection limit reached (a role limited to 6): serve and the CLI say so, not "Connection
+#    refused".
 # Usage: pg-run.sh --tap bash mef-pg.sh PATH/TO/msce-mef (TAP). Skipped without openssl or
 # PostgreSQL.
 set -euo pipefail
@@ -29,6 +31,7 @@ NODE=urn:dev:ops:pg-1
 TARGET=/in-cse
 MEF_BACKEND=postgresql
 tmpdir mef-pg
+need_psql
 LIB_SHOW="$T/out $T/a/mef.err $T/b/mef.err $T/d/mef.err"
 
 mef_conf "busy_timeout = 1000" "[limits]" "retry_after = 3" "[metrics]" "listen = 127.0.0.1:0"
@@ -323,4 +326,36 @@ MEF_PID=${pid[b]} MEF_LOGS=$T/b
 mef_term_clean || fail "clean stop"
 sanitizer_clean "$T/a/mef.err" || fail "sanitizer report in the log of instance a"
 ok "clean stop"
+
+# A connection limit of 6 (a role of its own: this test's msce is the superuser, whom no limit
+# holds, and pg-run.sh fixes max_connections on the server's command line)
+(umask 077 && head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/limited.pw")
+pg_sql "CREATE ROLE mef_limited LOGIN CONNECTION LIMIT 6" || fail "CREATE ROLE"
+printf "ALTER ROLE mef_limited PASSWORD '%s'" "$(cat "$T/limited.pw")" |
+        PGPASSFILE="$T/pgpass" "$PSQL" -X -q -v ON_ERROR_STOP=1 "$MSCE_TEST_PG_URI" -f - || fail "ALTER ROLE"
+pg_sql "CREATE DATABASE mef_limited OWNER mef_limited" || fail "CREATE DATABASE"
+uri=${MSCE_TEST_PG_URI/\/msce\?//mef_limited?}
+limited() { # limited THREADS: $T/limited-THREADS.conf.in
+        printf '[server]\nlisten = 127.0.0.1:@PORT@\nfqdn = %s\n[store]\nbackend = postgresql\nuri = %s\n' "$FQDN" "${uri/user=msce/user=mef_limited}"
+        printf 'password_file = %s\nmaster_key = %s\nthreads = %s\n' "$T/limited.pw" "$T/limited.key" "$1"
+}
+limited 8 > "$T/limited-8.conf.in"
+limited 5 > "$T/limited-5.conf.in"
+TOO_MANY="PostgreSQL refused another connection (too many: its max_connections, or the connection limit of the role or the database)"
+mef_configure "$T/limited-5.conf.in"
+m init > "$T/init.out" 2>&1 || fail "init as mef_limited: $(cat "$T/init.out")"
+grep -q "^Created store postgresql:///mef_limited?" "$T/init.out" || fail "init's message: $(cat "$T/init.out")"
+m init > "$T/init.out" 2>&1 || fail "init again: $(cat "$T/init.out")"
+grep -q "^Store postgresql:///mef_limited?.* exists already" "$T/init.out" || fail "init's message: $(cat "$T/init.out")"
+mkdir "$T/e"
+PORT=
+! mef_start "$T/limited-8.conf.in" "$T/e" || fail "serve started with 9 connections of 6"
+grep -q "cannot open the store's connections for its 8 threads: $TOO_MANY" "$T/e/mef.err" ||
+        fail "serve's message: $(cat "$T/e/mef.err")"
+PORT=
+mef_start "$T/limited-5.conf.in" "$T/e" || fail "serve with 6 connections of 6"
+! m node list > "$T/list.out" 2>&1 || fail "the CLI opened a 7th connection of 6"
+grep -q "open store .*: $TOO_MANY" "$T/list.out" || fail "the CLI's message: $(cat "$T/list.out")"
+mef_term_clean || fail "clean stop of e"
+ok "init names the database (and knows it exists); a connection limit reached: serve (9 of 6) exits and says so, the CLI, a 7th beside a serving 6, too"
 tap_done

@@ -306,7 +306,7 @@ static int validate(ini_t *ini, mef_config_t *cfg) {
                  * first one's page cache and contends for the lock (bench-mef-load: 10 % more
                  * CPU per enrolment). PostgreSQL serves connections side by side, and each
                  * COMMIT waits for a WAL flush that it makes once for every transaction waiting
-                 * then: 5, so that more commits share a flush (bench-mef-pg: 12 % more
+                 * then: 5, so that more commits share a flush (bench-mef-pg: 12-20 % more
                  * enrolments/s than with 3; 8 and 12 were slower than 5, contending). */
                 cfg->store_threads = cfg->store_backend == STORE_BACKEND_POSTGRESQL ? 5 : 1;
         if (!cfg->fqdn) {

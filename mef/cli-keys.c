@@ -178,17 +178,10 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r >= 0)
                 return r;
         const char *name = mef_store_name(c->cfg);
-        bool existed;
-        if (c->cfg->store_backend == STORE_BACKEND_SQLITE)
-                existed = access(c->cfg->store_path, F_OK) == 0;
-        else { /* a database with the schema and its check value (any other failure: cli_open's) */
-                mef_store_t *probe = NULL;
-                existed = mef_store_open(c->cfg, 0, &probe) != -ENOENT;
-                store_close(probe);
-        }
         r = cli_open(c, true);
         if (r)
                 return r;
+        bool existed = !store_created(c->store);
         if (!existed) {
                 r = store_audit(c->store, cli_actor(), "init", name, NULL);
                 if (r < 0)

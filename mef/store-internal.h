@@ -44,6 +44,8 @@ struct mef_store {
         bool identity_locked;
         /* store_key_guard() queued in the transaction under way (PostgreSQL) */
         bool check_guarded;
+        /* this open made the schema (STORE_OPEN_CREATE on an empty database) */
+        bool created;
 };
 
 static inline void store_closep(mef_store_t **s) {

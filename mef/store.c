@@ -121,6 +121,7 @@ static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, m
                 r = has_check < 0 ? has_check
                     : has_check   ? store_check_verify(s, blob, blob_len)
                                   : store_check_write(s);
+                s->created = v == 0 && has_check == 0 && r == 0;
         }
         if (r == 0)
                 r = store_check_read(s, s->check, sizeof s->check, &s->check_len);
@@ -129,6 +130,10 @@ static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, m
 
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+bool store_created(const mef_store_t *s) {
+        return s && s->created;
 }
 
 int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret) {

@@ -149,6 +149,9 @@ enum {
  * connection's prepared statements (a connection pooler in transaction mode), -EUCLEAN when the
  * SQLite file is not a database or is damaged. */
 int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret);
+/* Whether this handle's open made the store (its schema and check value) rather than found
+ * one: what init tells. */
+bool store_created(const mef_store_t *s);
 /* SQLite at db_path; create: STORE_OPEN_CREATE. */
 int store_open(const char *db_path, const char *master_key_path, bool create, mef_store_t **ret);
 mef_store_t *store_close(mef_store_t *s);

@@ -92,14 +92,14 @@ need_exec() { for p in "$@"; do [ -x "$p" ] || skip_all "$p not built"; done; }
 need_pg() { [ -n "${MSCE_TEST_PG_URI:-}" ] || skip_all "no PostgreSQL: run under tests/pg-run.sh"; }
 # need_psql (after tmpdir): psql beside PostgreSQL's server binaries, and the password as it takes
 # it ($T/pgpass, not the environment or argv); then pg_sql SQL runs SQL on the test's database
-# (rows as a|b) and pg_restart_with 'NAME = VALUE'... sets each (ALTER SYSTEM) and restarts it.
+# (rows as a|b; without SQL, what stdin holds: a secret stays out of argv) and pg_restart_with 'NAME = VALUE'... sets each (ALTER SYSTEM) and restarts it.
 need_psql() {
         need_pg
         PSQL=${MSCE_TEST_PG_BINDIR:-}/psql
         [ -x "$PSQL" ] || skip_all "psql not found beside PostgreSQL's server binaries"
         (umask 077 && printf '*:*:*:msce:%s\n' "$(cat "$MSCE_TEST_PG_PASSWORD_FILE")" > "$T/pgpass")
 }
-pg_sql() { PGPASSFILE="$T/pgpass" "$PSQL" -X -qAt -v ON_ERROR_STOP=1 "$MSCE_TEST_PG_URI" -c "$1"; }
+pg_sql() { PGPASSFILE="$T/pgpass" "$PSQL" -X -qAt -v ON_ERROR_STOP=1 "$MSCE_TEST_PG_URI" ${1+-c "$1"}; }
 pg_restart_with() {
         for lib_s in "$@"; do pg_sql "ALTER SYSTEM SET $lib_s" || return 1; done
         "$MSCE_TEST_PG_CTL" stop > "$T/pg-ctl.out" 2>&1 && "$MSCE_TEST_PG_CTL" start >> "$T/pg-ctl.out" 2>&1

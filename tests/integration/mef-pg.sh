@@ -332,8 +332,7 @@ ok "clean stop"
 # a process that just ended may still count for a moment, which 6 against 9 leaves room for.
 (umask 077 && head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/limited.pw")
 pg_sql "CREATE ROLE mef_limited LOGIN CONNECTION LIMIT 6" || fail "CREATE ROLE"
-printf "ALTER ROLE mef_limited PASSWORD '%s'" "$(cat "$T/limited.pw")" |
-        PGPASSFILE="$T/pgpass" "$PSQL" -X -q -v ON_ERROR_STOP=1 "$MSCE_TEST_PG_URI" -f - || fail "ALTER ROLE"
+printf "ALTER ROLE mef_limited PASSWORD '%s'" "$(cat "$T/limited.pw")" | pg_sql || fail "ALTER ROLE"
 pg_sql "CREATE DATABASE mef_limited OWNER mef_limited" || fail "CREATE DATABASE"
 uri=${MSCE_TEST_PG_URI/\/msce\?//mef_limited?}
 limited() { # limited THREADS: $T/limited-THREADS.conf.in

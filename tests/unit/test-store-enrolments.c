@@ -14,6 +14,7 @@
 
 Test(store, create_modes_and_reopen) {
         mef_store_t *s = open_new();
+        cr_assert(store_created(s), "the first open with create made the store");
         struct stat st;
         cr_assert_eq(stat(key_path, &st), 0);
         cr_assert_eq(st.st_mode & 07777, 0400, "master key mode %o", st.st_mode & 07777);
@@ -29,9 +30,16 @@ Test(store, create_modes_and_reopen) {
         cr_assert_eq(store_audit(s, "cli", "init", NULL, NULL), 0);
         cr_assert_null(store_close(s));
 
+        /* with create again: found, not made (what init tells) */
+        s = NULL;
+        cr_assert_eq(open_db(STORE_OPEN_CREATE, &s), 0);
+        cr_assert_not(store_created(s));
+        store_close(s);
+
         /* reopen without create, same key */
         s = NULL;
         cr_assert_eq(open_db(0, &s), 0);
+        cr_assert_not(store_created(s));
         store_audit_entry_t *a = NULL;
         size_t n = 0;
         cr_assert_eq(store_audit_list(s, 0, &a, &n), 0);

@@ -176,6 +176,11 @@ static int dump_table(mef_store_t *s, const dump_table_t *t, store_dump_fn_t fn,
 int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata, store_dump_stop_t *ret_stop) {
         if (!s || !fn)
                 return -EINVAL;
+        /* The key file before the snapshot: should a rekey finish (rename its new key over the
+         * file) between the snapshot and the reading of the key files below, what the snapshot
+         * holds not re-encrypted yet is under this one. */
+        _cleanup_erase_(32) uint8_t before[STORE_MASTER_KEY_LEN];
+        bool has_before = s->key_path && store_master_key_read(s->key_path, before) == 0;
         int r = exec_const(s, s->d->ops->dialect == DB_POSTGRESQL ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
                                                                  : "BEGIN");
         if (r < 0)
@@ -188,6 +193,8 @@ int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata, store_dump_st
         r = store_check_read(s, check, sizeof check, &check_len);
         if (r > 0 && (check_len != s->check_len || memcmp(check, s->check, check_len) != 0))
                 r = store_key_adopt(s, check, check_len);
+        if (r >= 0 && has_before)
+                r = store_key_keep_prev(s, before);
         if (r < 0) {
                 store_rollback(s);
                 return r;

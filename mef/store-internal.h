@@ -204,6 +204,9 @@ int store_key_adopt(mef_store_t *s, const uint8_t *blob, size_t n);
 void store_step_pause(mef_store_t *s, usec_t began);
 /* Drops the previous key (every secret is under the current one). */
 void store_key_forget_prev(mef_store_t *s);
+/* key as the previous one when it is not the current (and none is held): a dump's key file read
+ * before its snapshot. */
+int store_key_keep_prev(mef_store_t *s, const uint8_t key[STORE_MASTER_KEY_LEN]);
 /* Before a read of a secret: outside a transaction, where no snapshot of s can predate the end
  * of a rekey, the previous key dropped once that rekey is done (its key file renamed after its
  * last commit). For a handle that only reads (the event loop's, for the handshakes' lookups),

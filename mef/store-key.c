@@ -183,6 +183,12 @@ int store_key_adopt(mef_store_t *s, const uint8_t *blob, size_t n) {
         return 0;
 }
 
+int store_key_keep_prev(mef_store_t *s, const uint8_t key[STORE_MASTER_KEY_LEN]) {
+        if (s->prev_ready || store_key_opens_check(key, s->check, s->check_len) == 0)
+                return 0; /* the current key, or a previous one held already */
+        return aes_set(&s->prev, &s->prev_ready, key);
+}
+
 /* The previous key dropped once the rekey that needed it has finished (its new key file renamed
  * over the key path): every secret is under the current one. */
 static void forget_prev_when_done(mef_store_t *s) {

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "mef/store-backup.h"
+#include "mef/store-internal.h"
 #include "util/util.h"
 
 static char dir[] = "/tmp/test-store-backup.XXXXXX";
@@ -357,6 +358,71 @@ Test(store_backup, rekey_stopped_after_its_commit_is_finished_by_the_next) {
         store_close(after);
         store_close(fresh);
         store_close(serving);
+        store_close(a);
+}
+
+/* A dump's handle whose next step renames a file once: a rekey's last step landing between
+ * the dump's snapshot (its first read, the check value's) and its reading of the key files. */
+static const db_ops_t *real_ops;
+static db_ops_t hooked_ops;
+static const char *rename_from, *rename_to;
+
+static int step_then_rename(db_stmt_t *st) {
+        int r = real_ops->step(st);
+        if (rename_from)
+                cr_assert_eq(rename(rename_from, rename_to), 0);
+        rename_from = NULL;
+        return r;
+}
+
+/* a cached statement keeps the ops it was made with: each one handed out gets the hook's */
+static int prepare_hooked(db_t *d, const char *sql, db_stmt_t **ret) {
+        int r = real_ops->prepare(d, sql, ret);
+        if (r == 0)
+                *(const db_ops_t **) *ret = &hooked_ops;
+        return r;
+}
+
+/* A rekey stopped after its commit leaves secrets under the old key; a dump whose snapshot
+ * holds them while the rekey finishes (renames its key over the key file) must still open them:
+ * the key file as it was before the snapshot does. It failed naming the row as damaged. */
+Test(store_backup, dump_opens_what_a_rekey_finishing_under_its_snapshot_left) {
+        mef_store_t *a = open_store(path_a, key_a);
+        populate(a);
+        store_node_t bad = { .node_id = "urn:dev:ops:sb-9", .kpm_id = "kpm-sb-9", .cse_id = "/mn-sb-9",
+                             .cse_base = "https://in.example.net/base", .poll = 3600, .lifetime = 86400 };
+        cr_assert_eq(store_node_add(a, &bad, kpm, sizeof kpm), 0);
+        mef_store_t *d = open_store(path_a, key_a); /* the old key alone */
+        sql(path_a, "UPDATE nodes SET kpm_enc = zeroblob(60) WHERE node_id = 'urn:dev:ops:sb-9'");
+        store_rekey_result_t rk;
+        cr_assert_eq(store_rekey(a, &rk), -EBADMSG);
+        cr_assert(rk.took_over);
+        sql(path_a, "DELETE FROM nodes WHERE node_id = 'urn:dev:ops:sb-9'");
+
+        char pending[PATH_MAX];
+        cr_assert_eq(store_rekey_pending_path(key_a, pending, sizeof pending), 0);
+        real_ops = d->d->ops;
+        hooked_ops = *real_ops;
+        hooked_ops.step = step_then_rename;
+        hooked_ops.prepare = prepare_hooked;
+        d->d->ops = &hooked_ops;
+        rename_from = pending;
+        rename_to = key_a;
+        rows_t r = { 0 };
+        store_dump_stop_t stop = { 0 };
+        cr_assert_eq(store_dump(d, collect, &r, &stop), 0, "stopped at %s %s", stop.table, stop.id);
+        cr_assert_null(rename_from, "the rename ran");
+        cr_assert_eq(access(pending, F_OK), -1);
+
+        /* the dump is under the new key, now the key file's */
+        copy_file(key_a, key_b);
+        mef_store_t *b = open_store(path_b, key_b);
+        cr_assert_eq(restore_all(b, &r), 0);
+        assert_secrets(b);
+        store_close(b);
+        rows_free(&r);
+        d->d->ops = real_ops;
+        store_close(d);
         store_close(a);
 }
 

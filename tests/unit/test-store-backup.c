@@ -295,24 +295,45 @@ Test(store_backup, dump_stops_at_a_secret_no_key_opens) {
         store_close(a);
 }
 
-/* A rekey re-encrypts in steps after its commit of the new key. Stopped there (here by a secret
- * that opens under no key), the store opens under both keys: for a handle that had the old one,
- * for one opened since, for a backup (whose dump is under the new key alone); the next rekey
- * finishes it, and then the new key alone opens every secret. */
-Test(store_backup, rekey_stopped_after_its_commit_is_finished_by_the_next) {
+/* The dump r (freed) restores into a fresh store b under a copy of key, with populate()'s secrets. */
+static void assert_restores_under(rows_t *r, const char *key) {
+        copy_file(key, key_b);
+        mef_store_t *b = open_store(path_b, key_b);
+        cr_assert_eq(restore_all(b, r), 0);
+        assert_secrets(b);
+        store_close(b);
+        rows_free(r);
+}
+
+/* populate() and node sb-9, whose sealed Kpm no key opens */
+static mef_store_t *populated_with_a_bad_node(void) {
         mef_store_t *a = open_store(path_a, key_a);
         populate(a);
         store_node_t bad = { .node_id = "urn:dev:ops:sb-9", .kpm_id = "kpm-sb-9", .cse_id = "/mn-sb-9",
                              .cse_base = "https://in.example.net/base", .poll = 3600, .lifetime = 86400 };
         cr_assert_eq(store_node_add(a, &bad, kpm, sizeof kpm), 0);
-        mef_store_t *serving = open_store(path_a, key_a);
-        _cleanup_secret_ secret_t old = { 0 };
-        cr_assert_eq(secret_file_read(key_a, 64, &old), 0);
         sql(path_a, "UPDATE nodes SET kpm_enc = zeroblob(60) WHERE node_id = 'urn:dev:ops:sb-9'");
+        return a;
+}
 
+/* a rekey through a that stops at sb-9 after its commit of the new key */
+static void rekey_stops_at_the_bad_node(mef_store_t *a) {
         store_rekey_result_t rk;
         cr_assert_eq(store_rekey(a, &rk), -EBADMSG);
         cr_assert(rk.took_over);
+}
+
+/* A rekey re-encrypts in steps after its commit of the new key. Stopped there (here by a secret
+ * that opens under no key), the store opens under both keys: for a handle that had the old one,
+ * for one opened since, for a backup (whose dump is under the new key alone); the next rekey
+ * finishes it, and then the new key alone opens every secret. */
+Test(store_backup, rekey_stopped_after_its_commit_is_finished_by_the_next) {
+        mef_store_t *a = populated_with_a_bad_node();
+        mef_store_t *serving = open_store(path_a, key_a);
+        _cleanup_secret_ secret_t old = { 0 };
+        cr_assert_eq(secret_file_read(key_a, 64, &old), 0);
+        rekey_stops_at_the_bad_node(a);
+        store_rekey_result_t rk;
         char pending[PATH_MAX];
         cr_assert_eq(store_rekey_pending_path(key_a, pending, sizeof pending), 0);
         _cleanup_secret_ secret_t next = { 0 };
@@ -333,12 +354,7 @@ Test(store_backup, rekey_stopped_after_its_commit_is_finished_by_the_next) {
         sql(path_a, "DELETE FROM nodes WHERE node_id = 'urn:dev:ops:sb-9'");
         rows_t r = { 0 };
         cr_assert_eq(store_dump(fresh, collect, &r, NULL), 0);
-        copy_file(pending, key_b);
-        mef_store_t *b = open_store(path_b, key_b);
-        cr_assert_eq(restore_all(b, &r), 0);
-        assert_secrets(b);
-        store_close(b);
-        rows_free(&r);
+        assert_restores_under(&r, pending);
 
         /* the next rekey finishes this one: the new key is the key file's, and alone opens all */
         cr_assert_eq(store_rekey(a, &rk), 0);
@@ -387,16 +403,9 @@ static int prepare_hooked(db_t *d, const char *sql, db_stmt_t **ret) {
  * holds them while the rekey finishes (renames its key over the key file) must still open them:
  * the key file as it was before the snapshot does. It failed naming the row as damaged. */
 Test(store_backup, dump_opens_what_a_rekey_finishing_under_its_snapshot_left) {
-        mef_store_t *a = open_store(path_a, key_a);
-        populate(a);
-        store_node_t bad = { .node_id = "urn:dev:ops:sb-9", .kpm_id = "kpm-sb-9", .cse_id = "/mn-sb-9",
-                             .cse_base = "https://in.example.net/base", .poll = 3600, .lifetime = 86400 };
-        cr_assert_eq(store_node_add(a, &bad, kpm, sizeof kpm), 0);
+        mef_store_t *a = populated_with_a_bad_node();
         mef_store_t *d = open_store(path_a, key_a); /* the old key alone */
-        sql(path_a, "UPDATE nodes SET kpm_enc = zeroblob(60) WHERE node_id = 'urn:dev:ops:sb-9'");
-        store_rekey_result_t rk;
-        cr_assert_eq(store_rekey(a, &rk), -EBADMSG);
-        cr_assert(rk.took_over);
+        rekey_stops_at_the_bad_node(a);
         sql(path_a, "DELETE FROM nodes WHERE node_id = 'urn:dev:ops:sb-9'");
 
         char pending[PATH_MAX];
@@ -415,12 +424,7 @@ Test(store_backup, dump_opens_what_a_rekey_finishing_under_its_snapshot_left) {
         cr_assert_eq(access(pending, F_OK), -1);
 
         /* the dump is under the new key, now the key file's */
-        copy_file(key_a, key_b);
-        mef_store_t *b = open_store(path_b, key_b);
-        cr_assert_eq(restore_all(b, &r), 0);
-        assert_secrets(b);
-        store_close(b);
-        rows_free(&r);
+        assert_restores_under(&r, key_a);
         d->d->ops = real_ops;
         store_close(d);
         store_close(a);

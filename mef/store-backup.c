@@ -258,9 +258,14 @@ static int restore_secret_check(mef_store_t *s, const dump_table_t *t, json_t *r
                 r = store_aad_format(aad, t->aad_prefix, json_string_value(json_object_get(row, t->cols[0].name)));
         if (r < 0)
                 return -EBADMSG;
-        r = store_secret_open(s, aad, blob, n, pt, sizeof pt, &len);
+        /* under the current key, and of a size every reader, dump and rekey takes */
+        if (n > SEALED_MAX)
+                return -EBADMSG;
+        r = store_secret_open_current(s, aad, blob, n, pt, sizeof pt, &len);
         if (r == 0)
                 erase(pt, len);
+        if (r == 0 && (len < MSG_KEY_MIN || len > MSG_KEY_MAX))
+                return -EBADMSG;
         return r == -EBADMSG ? -EKEYREJECTED : r;
 }
 
@@ -470,7 +475,7 @@ int store_rekey_prepare(const char *key_path) {
 
 /* The new key at pending, and the check value sealed under it committed: from then on serving
  * processes seal under it (and open with either). */
-static int rekey_commit_key(mef_store_t *s, const char *pending) {
+static int rekey_commit_key(mef_store_t *s, const char *pending, bool *ret_unknown) {
         _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
         bool created;
         int r = rekey_new_key(s->key_path, pending, key, &created);
@@ -503,11 +508,15 @@ static int rekey_commit_key(mef_store_t *s, const char *pending) {
                 if (r >= 0)
                         r = step_done(st);
         }
-        if (r >= 0)
+        if (r >= 0) {
                 r = store_commit(s);
+                /* the COMMIT went out: it may have taken (a connection lost before its
+                 * answer), and then this file holds the only copy of the store's key */
+                *ret_unknown = r < 0;
+        }
         if (r < 0) {
                 store_rollback(s);
-                if (created) /* a prepared one stays: it is on the other hosts too */
+                if (created && !*ret_unknown) /* a prepared one stays: it is on the other hosts too */
                         unlink(pending);
                 return r;
         }
@@ -535,7 +544,7 @@ int store_rekey(mef_store_t *s, store_rekey_result_t *ret) {
                 return r;
         ret->resumed = rekey_pending_is_current(s, pending);
         if (!ret->resumed) {
-                r = rekey_commit_key(s, pending);
+                r = rekey_commit_key(s, pending, &ret->commit_unknown);
                 if (r < 0)
                         return r;
         }

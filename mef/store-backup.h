@@ -49,6 +49,7 @@ typedef struct store_rekey_result {
         uint64_t resealed; /* secrets this call re-encrypted */
         bool took_over;    /* the new key is the store's: its check value committed */
         bool resumed;      /* it finished a rekey that had stopped after that */
+        bool commit_unknown; /* its COMMIT failed without an answer: the new key is kept */
 } store_rekey_result_t;
 int store_rekey(mef_store_t *s, store_rekey_result_t *ret);
 /* The next rekey's key, written to "<key path>.new" ahead (0400, the key file's owner) so that

@@ -220,6 +220,9 @@ int store_secret_seal(mef_store_t *s, const char *aad, const uint8_t *pt, size_t
 /* -EBADMSG when the blob does not authenticate under this key (or the previous one) and aad. */
 int store_secret_open(mef_store_t *s, const char *aad, const void *blob, size_t blob_len, uint8_t *out,
                       size_t out_size, size_t *ret_len);
+/* The same under the current key alone (a restore: a dump is under it). */
+int store_secret_open_current(mef_store_t *s, const char *aad, const void *blob, size_t blob_len, uint8_t *out,
+                              size_t out_size, size_t *ret_len);
 /* A blob (SEALED_MAX at most) sealed under the previous key sealed again under the current one,
  * in place: 1; 0 when it is under the current one already; -EBADMSG when under neither. */
 int store_secret_reseal(mef_store_t *s, const char *aad, uint8_t *blob, size_t *len);

@@ -166,11 +166,18 @@ int store_key_adopt(mef_store_t *s, const uint8_t *blob, size_t n) {
                 return r;
         _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
         _cleanup_erase_(32) uint8_t next[STORE_MASTER_KEY_LEN];
-        bool has_key = store_master_key_read(s->key_path, key) == 0;
+        /* Only a missing file is no key: any other failure (EMFILE, EIO, ...) leaves the handle
+         * as it was, or it would take the new key without the old one that rows still need. */
+        r = store_master_key_read(s->key_path, key);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        bool has_key = r == 0;
         if (has_key && store_key_opens_check(key, blob, n) == 0) {
                 r = store_key_use(s, key);
                 store_key_forget_prev(s);
-        } else if (store_master_key_read(pending, next) == 0 && store_key_opens_check(next, blob, n) == 0) {
+        } else if ((r = store_master_key_read(pending, next)) < 0 && r != -ENOENT)
+                return r;
+        else if (r == 0 && store_key_opens_check(next, blob, n) == 0) {
                 r = has_key ? aes_set(&s->prev, &s->prev_ready, key) : 0;
                 if (r == 0)
                         r = store_key_use(s, next);
@@ -260,9 +267,14 @@ static int secret_open_with(Aes *aes, const char *aad, const void *blob, size_t 
         return 0;
 }
 
+int store_secret_open_current(mef_store_t *s, const char *aad, const void *blob, size_t blob_len, uint8_t *out,
+                              size_t out_size, size_t *ret_len) {
+        return secret_open_with(&s->aes, aad, blob, blob_len, out, out_size, ret_len);
+}
+
 int store_secret_open(mef_store_t *s, const char *aad, const void *blob, size_t blob_len, uint8_t *out,
                       size_t out_size, size_t *ret_len) {
-        int r = secret_open_with(&s->aes, aad, blob, blob_len, out, out_size, ret_len);
+        int r = store_secret_open_current(s, aad, blob, blob_len, out, out_size, ret_len);
         if (r == -EBADMSG && s->prev_ready)
                 r = secret_open_with(&s->prev, aad, blob, blob_len, out, out_size, ret_len);
         return r;

@@ -123,7 +123,13 @@ static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, m
                                   : store_check_write(s);
                 s->created = v == 0 && has_check == 0 && r == 0;
         }
-        if (r == 0)
+        /* The check value the key was verified against, not a read of it now: a rekey
+         * committed in between would leave this handle with the old key and the new value,
+         * blind to the change. Read only when this open wrote it. */
+        if (r == 0 && has_check > 0) {
+                memcpy(s->check, blob, blob_len);
+                s->check_len = blob_len;
+        } else if (r == 0)
                 r = store_check_read(s, s->check, sizeof s->check, &s->check_len);
         if (r < 0)
                 return r;

@@ -473,3 +473,152 @@ Test(store_backup, rekey_with_a_prepared_key_reaches_every_host) {
         store_close(host_b);
         store_close(a);
 }
+
+/* ---- a handle opened while a rekey commits ---- */
+
+/* The rekey (through race_rekeyer) committed right after the open's first read of the check
+ * value, through a trace callback on every connection opened meanwhile. */
+static mef_store_t *race_rekeyer;
+
+static int rekey_after_a_check_read(unsigned type, void *ctx, void *p, void *x) {
+        (void) type, (void) ctx, (void) x;
+        const char *q = sqlite3_sql(p);
+        mef_store_t *a = race_rekeyer;
+        if (a && q && streq(q, "SELECT value FROM meta WHERE name = 'check'")) {
+                race_rekeyer = NULL;
+                rekey_stops_at_the_bad_node(a);
+        }
+        return 0;
+}
+
+static int trace_connection(sqlite3 *db, char **err, const void *api) {
+        (void) err, (void) api;
+        sqlite3_trace_v2(db, SQLITE_TRACE_PROFILE, rekey_after_a_check_read, NULL);
+        return SQLITE_OK;
+}
+
+static mef_store_t *open_racing_a_rekey_by(mef_store_t *a) {
+        race_rekeyer = a;
+        cr_assert_eq(sqlite3_auto_extension((void (*)(void)) trace_connection), SQLITE_OK);
+        mef_store_t *s = open_store(path_a, key_a);
+        sqlite3_reset_auto_extension();
+        cr_assert_null(race_rekeyer, "the rekey ran during the open");
+        return s;
+}
+
+/* The open verified the old key against the old check value, then kept the new one (read again):
+ * it could neither open what is under the new key nor see the rekey, and sealed under the old
+ * key after the rekey finished: secrets no key file opens any more. */
+Test(store_backup, open_racing_a_rekey_commit_follows_it) {
+        mef_store_t *a = populated_with_a_bad_node();
+        mef_store_t *racer = open_racing_a_rekey_by(a);
+        store_node_t n3 = { .node_id = "urn:dev:ops:sb-3", .kpm_id = "kpm-sb-3", .cse_id = "/mn-sb-3",
+                            .cse_base = "https://in.example.net/base", .poll = 3600, .lifetime = 86400 };
+        cr_assert_eq(store_node_add(a, &n3, kpm, sizeof kpm), 0); /* under the new key */
+        store_node_t n;
+        uint8_t k[MSG_KEY_MAX];
+        size_t len;
+        cr_assert_eq(store_node_by_kpm_id(racer, "kpm-sb-3", &n, k, &len), 0);
+
+        sql(path_a, "DELETE FROM nodes WHERE node_id = 'urn:dev:ops:sb-9'");
+        store_rekey_result_t rk;
+        cr_assert_eq(store_rekey(a, &rk), 0);
+        store_node_t n2 = { .node_id = "urn:dev:ops:sb-2", .kpm_id = "kpm-sb-2", .cse_id = "/mn-sb-2",
+                            .cse_base = "https://in.example.net/base", .poll = 3600, .lifetime = 86400 };
+        cr_assert_eq(store_node_add(racer, &n2, ke, sizeof ke), 0);
+        mef_store_t *fresh = open_store(path_a, key_a);
+        cr_assert_eq(store_node_by_kpm_id(fresh, "kpm-sb-2", &n, k, &len), 0, "sealed by the racer after the rekey");
+        cr_assert_arr_eq(k, ke, sizeof ke);
+        store_close(fresh);
+        store_close(racer);
+        store_close(a);
+}
+
+/* A rekey whose COMMIT of the new check value took, but whose answer was lost, must not remove
+ * the new key file: it is then the only copy of the store's key. */
+static int commit_then_fail(db_t *d, const char *q) {
+        int r = real_ops->exec(d, q);
+        return r == 0 && streq(q, "COMMIT") ? -ECONNRESET : r;
+}
+
+Test(store_backup, rekey_keeps_its_key_when_its_commit_is_unanswered) {
+        mef_store_t *a = open_store(path_a, key_a);
+        populate(a);
+        real_ops = a->d->ops;
+        hooked_ops = *real_ops;
+        hooked_ops.exec = commit_then_fail;
+        a->d->ops = &hooked_ops;
+        store_rekey_result_t rk;
+        cr_assert_eq(store_rekey(a, &rk), -ECONNRESET);
+        a->d->ops = real_ops;
+        cr_assert(rk.commit_unknown);
+        cr_assert(!rk.took_over);
+        mef_store_t *b = open_store(path_a, key_a); /* through the key kept at <key>.new */
+        assert_secrets(b);
+        cr_assert_eq(store_rekey(a, &rk), 0, "the next rekey finishes it");
+        cr_assert(rk.resumed);
+        store_close(b);
+        b = open_store(path_a, key_a);
+        assert_secrets(b);
+        store_close(b);
+        store_close(a);
+}
+
+/* A handle that meets a secret under a rekey's new key reads the key files again; when the old
+ * one fails to read for another reason than being absent (here EISDIR), it must not take the
+ * new key alone: the rows still under the old one would open no more through it. */
+Test(store_backup, adopt_keeps_the_old_key_when_its_file_fails_to_read) {
+        mef_store_t *a = populated_with_a_bad_node();
+        mef_store_t *serving = open_store(path_a, key_a); /* the old key alone */
+        rekey_stops_at_the_bad_node(a);
+        store_node_t n3 = { .node_id = "urn:dev:ops:sb-3", .kpm_id = "kpm-sb-3", .cse_id = "/mn-sb-3",
+                            .cse_base = "https://in.example.net/base", .poll = 3600, .lifetime = 86400 };
+        cr_assert_eq(store_node_add(a, &n3, kpm, sizeof kpm), 0); /* under the new key */
+        char aside[PATH_MAX];
+        snprintf(aside, sizeof aside, "%s/aside", dir);
+        cr_assert_eq(rename(key_a, aside), 0);
+        cr_assert_eq(mkdir(key_a, 0700), 0);
+        store_node_t n;
+        uint8_t k[MSG_KEY_MAX];
+        size_t len;
+        cr_assert_lt(store_node_by_kpm_id(serving, "kpm-sb-3", &n, k, &len), 0);
+        cr_assert_eq(rmdir(key_a), 0);
+        cr_assert_eq(rename(aside, key_a), 0);
+        cr_assert_eq(store_node_by_kpm_id(serving, "kpm-sb-3", &n, k, &len), 0);
+        store_target_t t;
+        cr_assert_eq(store_target_by_psk_id(serving, "tpsk-sb", &t, k, &len), 0, "still under the old key");
+        store_close(serving);
+        store_close(a);
+}
+
+/* A restore takes a secret only as every reader, dump and rekey will: sealed under the right key
+ * but of a size no reader opens (keys are MSG_KEY_MIN..MSG_KEY_MAX bytes), sb-1's Kpm is refused. */
+static void assert_restore_refuses_a_kpm_of(size_t size) {
+        mef_store_t *a = open_store(path_a, key_a);
+        populate(a);
+        rows_t r = { 0 };
+        cr_assert_eq(store_dump(a, collect, &r, NULL), 0);
+        copy_file(key_a, key_b);
+        mef_store_t *b = open_store(path_b, key_b);
+        uint8_t pt[100] = { 1 }, blob[NONCE_LEN + sizeof pt + TAG_LEN];
+        size_t n;
+        cr_assert_eq(store_secret_seal(b, "kpm:urn:dev:ops:sb-1", pt, size, blob, &n), 0);
+        char hex[2 * sizeof blob + 1];
+        hex_encode(blob, n, hex);
+        cr_assert_str_eq(r.table[0], "nodes");
+        cr_assert_eq(json_object_set_new(r.row[0], "kpm_enc", json_string(hex)), 0);
+        cr_assert_eq(restore_all(b, &r), -EBADMSG, "a Kpm of %zu bytes", size);
+        store_close(b);
+        store_close(a);
+        rows_free(&r);
+        cr_assert_eq(unlink(path_a), 0);
+        cr_assert_eq(unlink(path_b), 0);
+        cr_assert_eq(unlink(key_a), 0);
+        cr_assert_eq(unlink(key_b), 0);
+}
+
+Test(store_backup, restore_refuses_a_key_of_a_size_no_reader_takes) {
+        assert_restore_refuses_a_kpm_of(MSG_KEY_MIN - 1);
+        assert_restore_refuses_a_kpm_of(MSG_KEY_MAX + 1);
+        assert_restore_refuses_a_kpm_of(100);
+}

@@ -65,6 +65,9 @@ struct pg_db {
         /* The connection broke in such a transaction: nothing more is sent (a new connection
          * would run the rest outside it) until its COMMIT (failed) or ROLLBACK. */
         bool tx_lost;
+        /* The server refused a write as read-only (a standby, an old primary back as one): the
+         * connection is dropped once its transaction ends, and the next may reach the primary. */
+        bool read_only;
         /* Pipeline: the results sent so far, and which of them prepare a statement. */
         int n_sent;
         struct {

@@ -24,6 +24,10 @@ int pg_errno(pg_db_t *p, const PGresult *res) {
                 return -EBUSY;   /* serialization, deadlock, lock_timeout, statement_timeout */
         if (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0)
                 return -ECONNRESET; /* connection exceptions, admin shutdown */
+        if (streq(state, "25006")) {
+                p->read_only = true; /* read_only_sql_transaction: a standby; pg_ensure() drops it */
+                return -ECONNRESET;
+        }
         if (streq(state, "22012"))
                 return -ESTALE;  /* division by zero: only the check value's guard (store_key_seal) */
         if (streq(state, "26000") || streq(state, "42P05"))
@@ -183,6 +187,11 @@ int pg_sync(pg_db_t *p, PGresult **ret_last) {
                 r = pg_next(p, deadline, &res);
                 if (r < 0)
                         break;
+                if (!res && PQstatus(p->conn) != CONNECTION_OK) {
+                        pg_drop(p); /* libpq gave up on it (lost sync): no sync result comes */
+                        r = -ECONNRESET;
+                        break;
+                }
                 if (!res)
                         continue; /* between two statements' results */
                 ExecStatusType status = PQresultStatus(res);
@@ -296,6 +305,10 @@ static int pg_connect(pg_db_t *p) {
 int pg_ensure(pg_db_t *p) {
         if (p->tx_lost)
                 return -ECONNRESET;
+        if (p->read_only && !p->pipeline) {
+                p->read_only = false;
+                pg_drop(p);
+        }
         if (p->conn && !p->connecting && PQstatus(p->conn) == CONNECTION_OK)
                 return 0;
         if (!p->connecting) {

@@ -310,13 +310,16 @@ static int pg_commit(pg_db_t *p) {
 
 static int pg_exec(db_t *d, const char *sql) {
         pg_db_t *p = (pg_db_t *) d;
-        if (p->tx_lost && (streq(sql, "COMMIT") || streq(sql, "ROLLBACK"))) {
+        bool rollback = streq(sql, "ROLLBACK");
+        if (p->tx_lost && (streq(sql, "COMMIT") || rollback)) {
                 p->tx_lost = false; /* the server rolled it back */
-                return streq(sql, "COMMIT") ? -ECONNRESET : 0;
+                return rollback ? 0 : -ECONNRESET;
         }
         int r = pg_ensure(p);
+        if (r < 0 && rollback)
+                p->tx_lost = false; /* no connection: no transaction left to roll back */
         if (r < 0)
-                return r;
+                return rollback ? 0 : r;
         if (!p->pipeline)
                 return pg_run(p, sql);
         if (streq(sql, "COMMIT"))
@@ -325,8 +328,10 @@ static int pg_exec(db_t *d, const char *sql) {
          * at a time); ROLLBACK too: after a failed statement the rest of its sync is skipped. */
         r = pg_sync(p, NULL);
         pg_pipeline_leave(p);
+        if (!p->conn && rollback)
+                p->tx_lost = false; /* the connection went with the transaction */
         if (!p->conn)
-                return r < 0 ? r : -ECONNRESET;
+                return rollback ? 0 : r < 0 ? r : -ECONNRESET;
         if (r < 0 && !streq(sql, "ROLLBACK"))
                 return r;
         return pg_run(p, sql);

@@ -340,6 +340,26 @@ Test(store, old_key_dropped_by_a_handle_that_only_reads) {
 }
 
 #if HAVE_LIBPQ
+/* The store's PostgreSQL backend terminated, and gone. */
+static void kill_the_store_backend(void) {
+        cr_assert_eq(pg_count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                              "WHERE application_name = 'msce-mef'"), 1);
+        uint64_t end = now_usec() + 10000000u;
+        while (pg_count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'msce-mef'") > 0)
+                cr_assert_lt(now_usec(), end, "the store's backend did not end");
+}
+
+/* Enrolment a1@mef read through s once it has reconnected (refusals meanwhile transient). */
+static void await_a1(mef_store_t *s, store_enrolment_t *got) {
+        uint64_t end = now_usec() + 10000000u;
+        int r;
+        while ((r = store_enrolment_get(s, "a1@mef", got, NULL, NULL)) != 0) {
+                cr_assert(store_error_is_transient(r), "%d", r);
+                cr_assert_lt(now_usec(), end, "no reconnect: %d", r);
+                usleep(20000);
+        }
+}
+
 /* The connection lost in the middle of a pipelined transaction: the rest of it must not run on
  * a new connection outside it. It fails as transient up to its end, nothing of it is stored,
  * and the store reconnects after. */
@@ -355,15 +375,11 @@ Test(store, pg_connection_lost_in_transaction) {
         cr_assert_eq(store_begin(s), 0);
         cr_assert_eq(store_key_guard(s), 0); /* as mef/handlers-enrol.c */
         cr_assert_eq(store_enrolment_set_state_for_node(s, "a", ENROLMENT_RETIRED), 0);
-        cr_assert_eq(pg_count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                              "WHERE application_name = 'msce-mef'"), 1);
-        uint64_t end = now_usec() + 10000000u;
-        while (pg_count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'msce-mef'") > 0)
-                cr_assert_lt(now_usec(), end, "the store's backend did not end");
+        kill_the_store_backend();
         int r = store_enrolment_add(s, &a2, ke, sizeof ke);
         cr_assert_eq(r, 0, "%d: queued (its key sealed without a round trip), it fails with the commit", r);
         /* longer than a reconnect takes (twice a second): still refused */
-        for (end = now_usec() + 1200000u; now_usec() < end; usleep(20000)) {
+        for (uint64_t end = now_usec() + 1200000u; now_usec() < end; usleep(20000)) {
                 r = store_enrolment_get(s, "a1@mef", &got, NULL, NULL);
                 cr_assert(store_error_is_transient(r), "%d: a call of the lost transaction ran outside it", r);
         }
@@ -371,15 +387,61 @@ Test(store, pg_connection_lost_in_transaction) {
         cr_assert(store_error_is_transient(r), "%d", r);
         store_rollback(s);
 
-        end = now_usec() + 10000000u;
-        while ((r = store_enrolment_get(s, "a1@mef", &got, NULL, NULL)) != 0) {
-                cr_assert(store_error_is_transient(r), "%d", r);
-                cr_assert_lt(now_usec(), end, "no reconnect");
-                usleep(20000);
-        }
+        await_a1(s, &got);
         cr_assert_eq(got.state, ENROLMENT_ACTIVE, "the lost transaction's retirement stayed");
         cr_assert_eq(store_enrolment_get(s, "a2@mef", &got, NULL, NULL), -ENOENT);
         cr_assert_eq(enrol_exchange(s, &a2, ke, sizeof ke), 0);
+        store_close(s);
+}
+
+/* The connection lost during the ROLLBACK itself, after a call that failed with a plain SQL
+ * answer (the pipeline still open): the handle reconnects as after any lost connection. It
+ * refused every later call (-ECONNRESET) until some transaction happened to roll back again. */
+Test(store, pg_connection_lost_in_rollback) {
+        pg_only();
+        mef_store_t *s = open_new();
+        uint8_t ke[32];
+        recognisable_key(ke, sizeof ke, 13);
+        add_psk_nodes(s, "a", ke, sizeof ke);
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), got;
+        cr_assert_eq(enrol_exchange(s, &a1, ke, sizeof ke), 0);
+        cr_assert_eq(store_begin(s), 0);
+        cr_assert_eq(store_enrolment_deregister(s, "nothing@mef"), -ENOENT);
+        kill_the_store_backend();
+        store_rollback(s); /* its sync finds the connection gone */
+        await_a1(s, &got);
+        store_close(s);
+}
+
+/* Reconnected to a server that only reads (a standby, an old primary back as one; here
+ * default_transaction_read_only): a write is a passing refusal (503, it was 500), and the
+ * handle leaves that session, so that it writes again once the server does. */
+Test(store, pg_reconnected_to_a_read_only_server) {
+        pg_only();
+        mef_store_t *s = open_new();
+        uint8_t ke[32];
+        recognisable_key(ke, sizeof ke, 13);
+        add_psk_nodes(s, "a", ke, sizeof ke);
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), a2 = enrolment("a2@mef", "a", 2000), got;
+        cr_assert_eq(enrol_exchange(s, &a1, ke, sizeof ke), 0);
+        PGconn *admin = pg_connect();
+        PGresult *res = PQexec(admin, "ALTER ROLE CURRENT_USER SET default_transaction_read_only = on");
+        cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(admin));
+        PQclear(res);
+        kill_the_store_backend();
+        await_a1(s, &got);
+        int r = enrol_exchange(s, &a2, ke, sizeof ke);
+        res = PQexec(admin, "ALTER ROLE CURRENT_USER RESET default_transaction_read_only");
+        cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(admin));
+        PQclear(res);
+        PQfinish(admin);
+        cr_assert(store_error_is_transient(r), "a write on the read-only server: %d", r);
+        uint64_t end = now_usec() + 10000000u;
+        while ((r = enrol_exchange(s, &a2, ke, sizeof ke)) != 0) {
+                cr_assert(store_error_is_transient(r), "%d", r);
+                cr_assert_lt(now_usec(), end, "still on the read-only session: %d", r);
+                usleep(20000);
+        }
         store_close(s);
 }
 

@@ -394,17 +394,24 @@ Test(store, pg_connection_lost_in_transaction) {
         store_close(s);
 }
 
+/* PostgreSQL only: a store with node a, enrolled as a1@mef under key ke. */
+static mef_store_t *pg_node_a_enrolled(uint8_t ke[32]) {
+        pg_only();
+        mef_store_t *s = open_new();
+        recognisable_key(ke, 32, 13);
+        add_psk_nodes(s, "a", ke, 32);
+        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000);
+        cr_assert_eq(enrol_exchange(s, &a1, ke, 32), 0);
+        return s;
+}
+
 /* The connection lost during the ROLLBACK itself, after a call that failed with a plain SQL
  * answer (the pipeline still open): the handle reconnects as after any lost connection. It
  * refused every later call (-ECONNRESET) until some transaction happened to roll back again. */
 Test(store, pg_connection_lost_in_rollback) {
-        pg_only();
-        mef_store_t *s = open_new();
         uint8_t ke[32];
-        recognisable_key(ke, sizeof ke, 13);
-        add_psk_nodes(s, "a", ke, sizeof ke);
-        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), got;
-        cr_assert_eq(enrol_exchange(s, &a1, ke, sizeof ke), 0);
+        mef_store_t *s = pg_node_a_enrolled(ke);
+        store_enrolment_t got;
         cr_assert_eq(store_begin(s), 0);
         cr_assert_eq(store_enrolment_deregister(s, "nothing@mef"), -ENOENT);
         kill_the_store_backend();
@@ -417,13 +424,9 @@ Test(store, pg_connection_lost_in_rollback) {
  * default_transaction_read_only): a write is a passing refusal (503, it was 500), and the
  * handle leaves that session, so that it writes again once the server does. */
 Test(store, pg_reconnected_to_a_read_only_server) {
-        pg_only();
-        mef_store_t *s = open_new();
         uint8_t ke[32];
-        recognisable_key(ke, sizeof ke, 13);
-        add_psk_nodes(s, "a", ke, sizeof ke);
-        store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), a2 = enrolment("a2@mef", "a", 2000), got;
-        cr_assert_eq(enrol_exchange(s, &a1, ke, sizeof ke), 0);
+        mef_store_t *s = pg_node_a_enrolled(ke);
+        store_enrolment_t a2 = enrolment("a2@mef", "a", 2000), got;
         PGconn *admin = pg_connect();
         PGresult *res = PQexec(admin, "ALTER ROLE CURRENT_USER SET default_transaction_read_only = on");
         cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(admin));

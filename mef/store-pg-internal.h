@@ -68,6 +68,8 @@ struct pg_db {
         /* The server refused a write as read-only (a standby, an old primary back as one): the
          * connection is dropped once its transaction ends, and the next may reach the primary. */
         bool read_only;
+        /* In pg_begin_exclusive()'s transaction (a schema migration): see pg_bound_usec(). */
+        bool migrating;
         /* Pipeline: the results sent so far, and which of them prepare a statement. */
         int n_sent;
         struct {

@@ -42,9 +42,13 @@ int pg_errno(pg_db_t *p, const PGresult *res) {
         return -EIO;
 }
 
-/* One exchange with the server: twice the lock timeout (a lock wait ends in an error before),
- * at least 200 ms. */
+/* How long the server may stay silent in an exchange: twice the lock timeout (a lock wait ends
+ * in an error before), at least 200 ms; a schema migration's, an hour (an index built over a
+ * large table says nothing until it is done). Each byte that comes in starts it again, so a
+ * long result (a backup's table) is not cut. */
 static uint64_t pg_bound_usec(const pg_db_t *p) {
+        if (p->migrating)
+                return 3600ull * 1000000u;
         return MAX(2ull * p->lock_timeout_ms, 200ull) * 1000u;
 }
 
@@ -52,6 +56,7 @@ static void pg_drop(pg_db_t *p) {
         PQfinish(p->conn);
         p->conn = NULL;
         p->connecting = false;
+        p->migrating = false;
         p->tx_lost = p->tx_lost || p->pipeline;
         p->pipeline = false; /* the transaction is gone with the connection */
         p->tx_r = 0;
@@ -74,17 +79,18 @@ static int pg_wait(PGconn *c, short events, uint64_t deadline) {
 }
 
 /* The next result of what was sent (NULL: no more for this statement), waiting at most until
- * deadline. -ETIMEDOUT or -ECONNRESET when the server did not answer in time or the connection
- * broke: then it is dropped. */
-static int pg_next(pg_db_t *p, uint64_t deadline, PGresult **ret) {
+ * *deadline, which what comes in moves on. -ETIMEDOUT or -ECONNRESET when the server did not
+ * answer in time or the connection broke: then it is dropped. */
+static int pg_next(pg_db_t *p, uint64_t *deadline, PGresult **ret) {
         while (PQisBusy(p->conn)) {
-                int r = pg_wait(p->conn, POLLIN, deadline);
+                int r = pg_wait(p->conn, POLLIN, *deadline);
                 if (r == 0 && !PQconsumeInput(p->conn))
                         r = -ECONNRESET;
                 if (r < 0) {
                         pg_drop(p);
                         return r == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
                 }
+                *deadline = now_usec() + pg_bound_usec(p);
         }
         *ret = PQgetResult(p->conn);
         return 0;
@@ -95,7 +101,7 @@ PGresult *pg_collect(pg_db_t *p, int *ret_r) {
         PGresult *keep = NULL;
         for (;;) {
                 PGresult *res;
-                int r = pg_next(p, deadline, &res);
+                int r = pg_next(p, &deadline, &res);
                 if (r < 0) {
                         PQclear(keep);
                         *ret_r = r;
@@ -184,7 +190,7 @@ int pg_sync(pg_db_t *p, PGresult **ret_last) {
         uint64_t deadline = now_usec() + pg_bound_usec(p);
         for (int n = 0;;) {
                 PGresult *res;
-                r = pg_next(p, deadline, &res);
+                r = pg_next(p, &deadline, &res);
                 if (r < 0)
                         break;
                 if (!res && PQstatus(p->conn) != CONNECTION_OK) {

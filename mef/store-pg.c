@@ -311,6 +311,8 @@ static int pg_commit(pg_db_t *p) {
 static int pg_exec(db_t *d, const char *sql) {
         pg_db_t *p = (pg_db_t *) d;
         bool rollback = streq(sql, "ROLLBACK");
+        if (rollback || streq(sql, "COMMIT"))
+                p->migrating = false; /* the exchange's bound is the usual one again */
         if (p->tx_lost && (streq(sql, "COMMIT") || rollback)) {
                 p->tx_lost = false; /* the server rolled it back */
                 return rollback ? 0 : -ECONNRESET;
@@ -373,6 +375,7 @@ static int pg_begin_exclusive(db_t *d) {
                 r = pg_exec(d, "SELECT pg_advisory_xact_lock(1836278629)");
         if (r < 0 && pg_in_transaction(d))
                 (void) pg_exec(d, "ROLLBACK");
+        ((pg_db_t *) d)->migrating = r == 0;
         return r;
 }
 

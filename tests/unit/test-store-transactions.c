@@ -448,6 +448,43 @@ Test(store, pg_reconnected_to_a_read_only_server) {
         store_close(s);
 }
 
+static int count_row(const char *table, json_t *row, void *userdata) {
+        (void) table, (void) row;
+        (*(uint64_t *) userdata)++;
+        return 0;
+}
+
+/* Every exchange with PostgreSQL is bounded (a silent server), by twice the lock timeout: that
+ * bound cut a backup's read of a large table (one result, streaming) and a migration's index
+ * build over it, so a store with millions of audit rows could neither be backed up nor
+ * upgraded. Here 600,000 rows against the smallest bound, 200 ms: both took longer than it. */
+Test(store, pg_backup_and_migration_of_a_large_table, .timeout = 180) {
+        pg_only();
+        mef_store_t *s = open_new();
+        sql_exec("INSERT INTO audit (ts, actor, action, subject, detail) SELECT 1700000000 + g, 'peer', 'status', "
+                 "'urn:dev:ops:node-' || g, 'a status check, as schema 2 audited them' "
+                 "FROM generate_series(1, 600000) g",
+                 NULL, 0);
+        cr_assert_eq(store_set_busy_timeout(s, 50), 0);
+        uint64_t n = 0;
+        int r = store_dump(s, count_row, &n, NULL);
+        cr_assert_eq(r, 0, "the backup: %d", r);
+        cr_assert_geq(n, 600000);
+
+        /* back to schema 2, which had no index on audit(ts) (migration 3 builds it) */
+        sql_exec("DROP INDEX audit_ts; DROP INDEX enrolments_exp; DROP INDEX nodes_cse_id; "
+                 "DROP INDEX enrolments_created; ALTER TABLE nodes DROP COLUMN last_seen, DROP COLUMN status_checks; "
+                 "UPDATE msce_schema SET version = 2",
+                 NULL, 0);
+        int from = 0, to = 0;
+        r = store_migrate(s, &from, &to);
+        cr_assert_eq(r, 0, "the migration: %d", r);
+        cr_assert_eq(from, 2);
+        cr_assert_eq(to, STORE_SCHEMA_VERSION);
+        cr_assert_eq(pg_count("SELECT count(*) FROM pg_indexes WHERE indexname = 'audit_ts'"), 1);
+        store_close(s);
+}
+
 typedef struct late_enrol {
         mef_store_t *store;
         store_enrolment_t e;

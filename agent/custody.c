@@ -291,8 +291,10 @@ static int profile_json_path(const agent_config_t *cfg, char out[PATH_MAX]) {
         return path_join(cfg->runtime_dir, CUSTODY_PROFILE_JSON, out);
 }
 
-/* The non-secret profile for the CSE (docs/cse-integration.md), world-readable. */
-static int profile_json_write(const agent_config_t *cfg, const stored_profile_t *p, custody_info_t *info) {
+/* The non-secret profile for the CSE (docs/cse-integration.md), world-readable: written and
+ * synced as a temporary file next to profile.json, for install() to rename into place. */
+static int profile_json_stage(const agent_config_t *cfg, const stored_profile_t *p, file_staged_t *ret,
+                              custody_info_t *info) {
         char path[PATH_MAX];
         int r = profile_json_path(cfg, path);
         if (r < 0)
@@ -317,28 +319,44 @@ static int profile_json_write(const agent_config_t *cfg, const stored_profile_t 
                 return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot create %s: %s", cfg->runtime_dir, strerror(-r));
         size_t len = strlen(text);
         text[len] = '\n'; /* replaces the NUL: write len + 1 bytes */
-        r = file_write_atomic(path, text, len + 1, 0644);
+        r = file_stage(path, text, len + 1, 0644, ret);
         text[len] = 0;
         if (r < 0)
                 return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot write %s: %s", path, strerror(-r));
         return 0;
 }
 
-/* The keys into the keyring, then profile.json; nothing half-loaded: keys without their
- * profile.json are taken out again. */
+/* Whether uid has an "msce" keyring now; an error counts as yes (nothing is then taken out). */
+static bool keys_present(uid_t uid) {
+        int32_t serial;
+        return keyring_find(uid, NULL, &serial) != -ENOKEY;
+}
+
+/* profile.json is staged first, so that a full or read-only /run or an I/O error fails while
+ * nothing has changed; then the keys replace the old ones (which cannot be put back: the old
+ * keyring is revoked), then profile.json is renamed into place. When only that rename fails the
+ * new keys stay (they are the sealed profile's; a retry completes profile.json), unless there
+ * were no keys before: then they are taken out again, nothing half-loaded. */
 static int install(const agent_config_t *cfg, const stored_profile_t *p, stored_profile_t *ret_profile,
                    custody_info_t *info) {
         uid_t uid = (uid_t) -1;
         int r = service_uid(cfg, &uid, info);
         if (r < 0)
                 return r;
+        _cleanup_(file_staged_done) file_staged_t json = {};
+        r = profile_json_stage(cfg, p, &json, info);
+        if (r < 0)
+                return r;
+        bool had_keys = keys_present(uid);
         r = keys_install(cfg, uid, p, info);
         if (r < 0)
                 return r;
-        r = profile_json_write(cfg, p, info);
+        r = file_staged_commit(&json);
         if (r < 0) {
-                (void) keyring_remove(uid);
-                return r;
+                /* json.tmp is "" once renamed: then only the directory's fsync failed */
+                bool taken_out = !had_keys && json.tmp[0] && keyring_remove(uid) == 0;
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot write %s: %s (the keys of KeID %s %s)",
+                                   json.path, strerror(-r), p->ke_id, taken_out ? "were taken out again" : "are installed");
         }
         if (ret_profile)
                 *ret_profile = *p;

@@ -55,19 +55,21 @@ int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info);
 
 /* Restoring the sealed profile, around an asynchronous unseal (agent/sealing.h): finish takes
  * what the unseal gave (r, err, the profile and method), checks the profile is not expired and
- * belongs to cfg (node ID and MEF URI), installs its keys for the service user and writes
- * profile.json - in that order. On failure nothing new is left behind (keys installed by this
- * call are removed again when profile.json cannot be written) and info says why;
- * *ret_profile (may be NULL) holds key bytes: stored_profile_wipe(). */
+ * belongs to cfg (node ID and MEF URI), writes profile.json's temporary file, installs its keys
+ * for the service user and renames profile.json into place - in that order. A failure before
+ * the keys are installed changes nothing. When only the rename fails, the keys installed stay
+ * (they are the sealed profile's, which a retry installs again), unless the service user had
+ * none before: then they are taken out again. info says why; *ret_profile (may be NULL) holds
+ * key bytes: stored_profile_wipe(). */
 int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, stored_profile_t *p,
                            seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info);
 
 /* Keeping a new enrolment, around an asynchronous seal (agent/sealing.h): begin checks the
  * service user and creates the state directory (nothing is written when it fails); finish
  * takes the sealing's result. The seal comes first (when it fails nothing changed: the old
- * sealed profile and keys stay), then the keys are installed (replacing the old ones), then
- * profile.json. When a step after sealing fails, the error is returned with info->sealed set:
- * the next restore completes it. */
+ * sealed profile and keys stay), then the keys and profile.json as a restore installs them
+ * (custody_restore_finish()). When a step after sealing fails, the error is returned with
+ * info->sealed set: the next restore completes it. */
 int custody_store_begin(const agent_config_t *cfg, custody_info_t *info);
 int custody_store_finish(const agent_config_t *cfg, int r, const char *err, const stored_profile_t *profile,
                          seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info);

@@ -111,12 +111,12 @@ int write_all(int fd, const void *data, size_t len) {
         return 0;
 }
 
-int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode) {
-        char tmp[PATH_MAX], dir[PATH_MAX];
-        if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int) sizeof tmp)
+int file_stage(const char *path, const void *data, size_t len, unsigned mode, file_staged_t *ret) {
+        file_staged_t f = {};
+        if (snprintf(f.tmp, sizeof f.tmp, "%s.tmp.XXXXXX", path) >= (int) sizeof f.tmp ||
+            snprintf(f.path, sizeof f.path, "%s", path) >= (int) sizeof f.path)
                 return -ENAMETOOLONG;
-        snprintf(dir, sizeof dir, "%s", path);
-        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
+        _cleanup_close_ int fd = mkostemp(f.tmp, O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
         int r = 0;
@@ -126,16 +126,39 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
                 r = write_all(fd, data, len);
         if (r == 0 && fsync(fd) < 0)
                 r = negative_errno();
-        if (r == 0 && rename(tmp, path) < 0)
-                r = negative_errno();
         if (r < 0) {
-                unlink(tmp);
+                unlink(f.tmp);
                 return r;
         }
+        *ret = f;
+        return 0;
+}
+
+int file_staged_commit(file_staged_t *f) {
+        if (!f->tmp[0])
+                return -EINVAL;
+        if (rename(f->tmp, f->path) < 0)
+                return negative_errno(); /* the temporary stays for file_staged_done() */
+        f->tmp[0] = 0;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", f->path);
         _cleanup_close_ int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0 || fsync(dfd) < 0)
                 return negative_errno();
         return 0;
+}
+
+void file_staged_done(file_staged_t *f) {
+        if (f && f->tmp[0])
+                (void) unlink(f->tmp);
+        if (f)
+                f->tmp[0] = 0;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode) {
+        _cleanup_(file_staged_done) file_staged_t f = {};
+        int r = file_stage(path, data, len, mode, &f);
+        return r < 0 ? r : file_staged_commit(&f);
 }
 
 int mkdir_parents(const char *path, mode_t mode) {

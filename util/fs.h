@@ -36,6 +36,18 @@ int file_read_all(const char *path, size_t max, char **ret, size_t *ret_len);
 int write_all(int fd, const void *data, size_t len);
 /* Write data atomically: temp file in the same directory, fsync, rename, fsync dir. */
 int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+/* The same in two steps, for a caller that changes something else in between and wants the
+ * likely failures (ENOSPC, EROFS, EIO) before it does: file_stage() writes and fsyncs the
+ * temporary file "<path>.tmp.XXXXXX", file_staged_commit() renames it over path and fsyncs the
+ * directory, file_staged_done() (a cleanup; also after a failed commit) removes a temporary
+ * that was not renamed. Nothing is left behind when file_stage() fails. */
+typedef struct file_staged {
+        char tmp[PATH_MAX]; /* "" once renamed or removed */
+        char path[PATH_MAX];
+} file_staged_t;
+int file_stage(const char *path, const void *data, size_t len, unsigned mode, file_staged_t *ret);
+int file_staged_commit(file_staged_t *f);
+void file_staged_done(file_staged_t *f);
 /* mkdir -p of the directories above path's last component, each new one with mode (those
  * already there are left as they are); the last component itself is not made. */
 int mkdir_parents(const char *path, mode_t mode);

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* agent/custody.c against the real kernel keyring and a temporary state directory (root):
  * store then restore, the restore refusals (absent, expired, another node or MEF, corrupted),
- * nothing half-loaded when profile.json cannot be written, a configuration error changes
- * nothing, check/remove, and the lock. */
+ * nothing half-loaded when profile.json cannot be written, working keys kept when it cannot be
+ * replaced, a configuration error changes nothing, check/remove, and the lock. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <keyutils.h>
 #include <spawn.h>
@@ -349,4 +350,80 @@ Test(custody, lock) {
         close(TAKE_FD(a));
         cr_assert_eq(custody_lock(&cfg, &b, &ci), 0, "%s", ci.failure.reason);
         cr_assert_eq(access(stale, F_OK), -1, "a stale temporary file was left");
+}
+
+/* profile.json cannot be replaced: a non-empty directory sits at its path, so its temporary
+ * file is written and only the rename fails (EISDIR), after the keys were installed. */
+static void profile_json_block(void) {
+        _cleanup_free_ char *pj = path_in(cfg.runtime_dir, "profile.json");
+        (void) unlink(pj);
+        cr_assert_eq(mkdir(pj, 0755), 0);
+        _cleanup_free_ char *inner = path_in(pj, "x");
+        cr_assert_eq(mkdir(inner, 0755), 0);
+}
+
+static size_t runtime_temporaries(void) {
+        DIR *d = opendir(cfg.runtime_dir);
+        cr_assert_not_null(d);
+        size_t n = 0;
+        for (struct dirent *de; (de = readdir(d));)
+                n += strstr(de->d_name, ".tmp.") != NULL;
+        closedir(d);
+        return n;
+}
+
+Test(custody, renewal_keeps_keys_when_profile_json_cannot_be_replaced) {
+        store("000000000000000000000000000000a1@mef.example.net", time(NULL) + 86400);
+        profile_json_block();
+        _cleanup_(stored_profile_wipe) stored_profile_t r;
+        result_make(&r, "000000000000000000000000000000a2@mef.example.net", time(NULL) + 86400);
+        custody_info_t ci;
+        cr_assert_lt(custody_store(&cfg, &r, NULL, &ci), 0);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_FAILED, "%s", ci.failure.reason);
+        cr_assert(ci.sealed);
+        cr_assert(strstr(ci.failure.reason, "profile.json"), "%s", ci.failure.reason);
+        /* the sealed profile's keys, which the manager's restore completes with profile.json */
+        cr_assert(has_key("ltk"), "a failed renewal left the CSE with no keys (%s)", ci.failure.reason);
+        cr_assert(has_key("kpsa:000000000000000000000000000000a2.1@mef.example.net"));
+        cr_assert_eq(runtime_temporaries(), 0, "profile.json's temporary file was left");
+}
+
+Test(custody, reload_keeps_keys_when_profile_json_cannot_be_replaced) {
+        store("000000000000000000000000000000a3@mef.example.net", time(NULL) + 86400);
+        profile_json_block();
+        custody_info_t ci;
+        cr_assert_lt(custody_restore(&cfg, NULL, &ci), 0);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_FAILED, "%s", ci.failure.reason);
+        cr_assert(has_key("ltk"), "a failed restore removed the keys that were in place");
+        cr_assert(has_key("kpsa:000000000000000000000000000000a3.2@mef.example.net"));
+}
+
+/* A first install whose profile.json cannot be renamed into place loads nothing. */
+Test(custody, first_install_loads_nothing_when_profile_json_cannot_be_replaced) {
+        store("000000000000000000000000000000a4@mef.example.net", time(NULL) + 86400);
+        cr_assert_eq(keyring_remove(cse_uid), 0);
+        profile_json_block();
+        custody_info_t ci;
+        cr_assert_lt(custody_restore(&cfg, NULL, &ci), 0);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_FAILED, "%s", ci.failure.reason);
+        cr_assert(!has_key("ltk"), "keys left without their profile.json");
+}
+
+/* profile.json cannot be written at all (here: runtime_dir is a file; on a gateway a full or
+ * read-only /run): the renewal fails before the keyring is touched, the old keys stay as they were. */
+Test(custody, renewal_leaves_keys_alone_when_profile_json_cannot_be_written) {
+        store("000000000000000000000000000000a5@mef.example.net", time(NULL) + 86400);
+        int32_t before, after;
+        cr_assert_eq(keyring_find(cse_uid, "ltk", &before), 0);
+        free(cfg.runtime_dir);
+        cfg.runtime_dir = path_in(dir, "not-a-dir");
+        cr_assert_eq(file_write_atomic(cfg.runtime_dir, "x", 1, 0644), 0);
+        _cleanup_(stored_profile_wipe) stored_profile_t r;
+        result_make(&r, "000000000000000000000000000000a6@mef.example.net", time(NULL) + 86400);
+        custody_info_t ci;
+        cr_assert_lt(custody_store(&cfg, &r, NULL, &ci), 0);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_FAILED, "%s", ci.failure.reason);
+        cr_assert_eq(keyring_find(cse_uid, "ltk", &after), 0, "the old keys went");
+        cr_assert_eq(after, before, "the keys were replaced although profile.json could not be written");
+        cr_assert(has_key("kpsa:000000000000000000000000000000a5.1@mef.example.net"));
 }

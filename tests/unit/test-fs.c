@@ -169,6 +169,52 @@ Test(files, write_atomic_failure_leaves_nothing) {
 }
 
 
+Test(files, staged_write) {
+        char path[PATH_MAX];
+        _cleanup_free_ char *buf = NULL;
+        snprintf(path, sizeof path, "%s/state", dir);
+        cr_assert_eq(file_write_atomic(path, "old", 3, 0644), 0);
+
+        /* staged: the old file is what a reader sees until the commit */
+        _cleanup_(file_staged_done) file_staged_t f = {};
+        cr_assert_eq(file_stage(path, "new", 3, 0644, &f), 0);
+        cr_assert_eq(count_entries(), 2);
+        cr_assert_eq(file_read_all(path, 100, &buf, NULL), 0);
+        cr_assert_str_eq(buf, "old");
+        free(TAKE_PTR(buf));
+        cr_assert_eq(file_staged_commit(&f), 0);
+        cr_assert_eq(file_read_all(path, 100, &buf, NULL), 0);
+        cr_assert_str_eq(buf, "new");
+        cr_assert_eq(count_entries(), 1);
+        file_staged_done(&f); /* after a commit: nothing to remove */
+        cr_assert_eq(count_entries(), 1);
+
+        /* not committed: done removes the temporary, the old file stays */
+        cr_assert_eq(file_stage(path, "other", 5, 0644, &f), 0);
+        file_staged_done(&f);
+        cr_assert_eq(count_entries(), 1);
+        free(TAKE_PTR(buf));
+        cr_assert_eq(file_read_all(path, 100, &buf, NULL), 0);
+        cr_assert_str_eq(buf, "new");
+
+        /* a failed commit keeps the temporary for done */
+        cr_assert_eq(unlink(path), 0);
+        cr_assert_eq(mkdir(path, 0700), 0);
+        char inner[PATH_MAX];
+        snprintf(inner, sizeof inner, "%s/state/x", dir);
+        cr_assert_eq(file_write_atomic(inner, "x", 1, 0600), 0);
+        cr_assert_eq(file_stage(path, "data", 4, 0644, &f), 0);
+        cr_assert_lt(file_staged_commit(&f), 0);
+        cr_assert_eq(count_entries(), 2);
+        file_staged_done(&f);
+        cr_assert_eq(count_entries(), 1);
+        unlink(inner);
+        rmdir(path);
+
+        snprintf(path, sizeof path, "%s/missing/state", dir);
+        cr_assert_eq(file_stage(path, "data", 4, 0644, &f), -ENOENT);
+}
+
 Test(files, secret_hex) {
         char path[PATH_MAX];
         uint8_t k[16];

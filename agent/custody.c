@@ -268,17 +268,11 @@ static int keyring_fail(const agent_config_t *cfg, uid_t uid, int r, const char 
                            (unsigned) uid, keyring_strerror(r));
 }
 
-/* ltk + one kpsa:<kpsaID> per target. The names live in names[] (no key bytes copied). */
 static int keys_install(const agent_config_t *cfg, uid_t uid, const stored_profile_t *p, custody_info_t *info) {
-        keyring_key_t keys[1 + MSG_TARGETS_MAX];
-        char names[MSG_TARGETS_MAX][sizeof(KEYRING_KPSA) + MSG_KEID_MAX];
-        size_t n = 0;
-        keys[n++] = (keyring_key_t) { .name = KEYRING_LTK, .data = p->ltk, .len = p->ltk_len };
-        for (size_t i = 0; i < p->n_targets && i < MSG_TARGETS_MAX; i++) {
-                snprintf(names[i], sizeof names[i], KEYRING_KPSA "%s", p->targets[i].kpsa_id);
-                keys[n++] = (keyring_key_t) { .name = names[i], .data = p->targets[i].kpsa, .len = PROFILE_KPSA_LEN };
-        }
-        int r = keyring_install(uid, keys, n);
+        profile_keys_t k;
+        int r = profile_keys(p, &k);
+        if (r == 0)
+                r = keyring_install(uid, k.keys, k.n);
         if (r == -EINVAL)
                 return failure_set(&info->failure, OUTCOME_FAILED, r,
                                    "the profile's keys cannot be filed for user %s: invalid or duplicate kpsaID", cfg->service_user);
@@ -466,7 +460,7 @@ static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, cu
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s/%s is damaged (not 32 bytes); remove it and %s",
                                    cfg->state_dir, SEAL_HOST_KEY_NAME, SEAL_ENVELOPE_NAME);
         case -EINVAL:
-                return failure_set(&info->failure, OUTCOME_FAILED, r, "the profile cannot be sealed: a field is out of range");
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "the profile cannot be sealed: a field is out of range or a kpsaID repeated");
         default:
                 return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot write the sealed profile in %s: %s", cfg->state_dir,
                                    strerror(-r));

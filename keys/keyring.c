@@ -142,7 +142,7 @@ static int key_validate(const keyring_key_t *k) {
         return k->len == KEYRING_KPSA_LEN ? 0 : -EINVAL;
 }
 
-static int keys_validate(const keyring_key_t *keys, size_t n) {
+int keyring_keys_validate(const keyring_key_t *keys, size_t n) {
         unsigned n_ltk = 0;
 
         if (!keys || n < 1 || n > KEYRING_KEYS_MAX)
@@ -201,7 +201,7 @@ int keyring_install(uid_t service_uid, const keyring_key_t *keys, size_t n) {
 
         if (!uid_is_service(service_uid))
                 return -EINVAL;
-        r = keys_validate(keys, n);
+        r = keyring_keys_validate(keys, n);
         if (r < 0)
                 return r;
 

@@ -51,6 +51,10 @@ typedef struct keyring_key {
  * (keyring_strerror()). -EPERM/-EACCES: missing capabilities. */
 int keyring_install(uid_t service_uid, const keyring_key_t *keys, size_t n);
 
+/* What keyring_install() refuses with -EINVAL, checked without a keyring (no system call): for a
+ * caller that must not commit to keys the keyring would refuse (keys/profile.h). */
+int keyring_keys_validate(const keyring_key_t *keys, size_t n);
+
 /* Revoke and unlink every key of the "msce" keyring of service_uid and the keyring itself.
  * 0 also when there was nothing to remove. */
 int keyring_remove(uid_t service_uid);

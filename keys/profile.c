@@ -41,6 +41,17 @@ static bool cstr_is_valid(const char *s, size_t size, size_t min, size_t max) {
         return n < size && field_is_valid(s, n, min, max);
 }
 
+int profile_keys(const stored_profile_t *p, profile_keys_t *ret) {
+        ret->n = 0;
+        ret->keys[ret->n++] = (keyring_key_t) { .name = KEYRING_LTK, .data = p->ltk, .len = p->ltk_len };
+        for (size_t i = 0; i < p->n_targets && i < MSG_TARGETS_MAX; i++) {
+                snprintf(ret->names[i], sizeof ret->names[i], KEYRING_KPSA "%s", p->targets[i].kpsa_id);
+                ret->keys[ret->n++] = (keyring_key_t) { .name = ret->names[i], .data = p->targets[i].kpsa, .len = PROFILE_KPSA_LEN };
+        }
+        return p->n_targets > MSG_TARGETS_MAX ? -EINVAL : keyring_keys_validate(ret->keys, ret->n);
+}
+
+/* Also what keyring_install() would refuse: checked before anything is sealed. */
 static int profile_validate(const stored_profile_t *p) {
         if (!cstr_is_valid(p->node_id, sizeof p->node_id, 1, MSG_ID_MAX) ||
             !cstr_is_valid(p->mef_uri, sizeof p->mef_uri, 1, MSG_URI_MAX) ||
@@ -60,7 +71,8 @@ static int profile_validate(const stored_profile_t *p) {
                     !cstr_is_valid(p->targets[i].kpsa_id, sizeof p->targets[i].kpsa_id, 1, MSG_KEID_MAX) ||
                     !id_ok(p->targets[i].id, ids_check_target_id) || !id_ok(p->targets[i].kpsa_id, ids_check_kpsa_id))
                         return -EINVAL;
-        return 0;
+        profile_keys_t k;
+        return profile_keys(p, &k);
 }
 
 int profile_from_msg(const msg_profile_t *m, const char *node_id, const char *mef_uri, time_t obtained,
@@ -239,6 +251,10 @@ int profile_parse(const uint8_t *buf, size_t len, stored_profile_t *ret) {
                         return -EBADMSG;
         if (rd.off != rd.len)
                 return -EBADMSG; /* trailing bytes */
+        /* one an older agent sealed and could never install: re-enrolled, not retried forever */
+        profile_keys_t k;
+        if (profile_keys(&p, &k) < 0)
+                return -EBADMSG;
 
         *ret = p;
         return 0;

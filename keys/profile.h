@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "keys/keyring.h"
 #include "proto/msg.h"
 #include "util/util.h"
 
@@ -66,6 +67,18 @@ typedef struct stored_profile {
         size_t n_targets;
 } stored_profile_t;
 
+/* The keys of a profile as keyring_install() takes them: the ltk, then "kpsa:<kpsaID>" per
+ * target. The names live in names[]; data points into the profile (no key bytes copied). */
+typedef struct profile_keys {
+        keyring_key_t keys[1 + MSG_TARGETS_MAX];
+        char names[MSG_TARGETS_MAX][sizeof(KEYRING_KPSA) + MSG_KEID_MAX];
+        size_t n;
+} profile_keys_t;
+/* -EINVAL when the keyring would refuse them (keyring_keys_validate(): a duplicate kpsaID, a
+ * name or length out of range); *ret is filled either way. Every profile that
+ * profile_from_msg(), profile_serialize() and profile_parse() accept passes. */
+int profile_keys(const stored_profile_t *p, profile_keys_t *ret);
+
 /* Fill *ret from a received profile: copies the non-secret fields and the given Long Term Key
  * (Ke, or m->ltk when the MEF transported one: the caller decides). The Kpsa are left zero: the
  * enrolment derives them (agent/enrol.c, keys/kdf.h). -EINVAL when a field is out of the range
@@ -73,12 +86,14 @@ typedef struct stored_profile {
 int profile_from_msg(const msg_profile_t *m, const char *node_id, const char *mef_uri, time_t obtained,
                      const uint8_t *ltk, size_t ltk_len, stored_profile_t *ret);
 
-/* Serialize into a wiped-on-free buffer. -EINVAL when a field is out of range (the same checks
- * as the parser, so what is written can always be read back), -ENOMEM. */
+/* Serialize into a wiped-on-free buffer. -EINVAL when a field is out of range or the keyring
+ * would refuse its keys (the same checks as the parser, so what is written can always be read
+ * back and installed), -ENOMEM. */
 int profile_serialize(const stored_profile_t *p, secret_t *ret);
 
 /* Strict parser: -EBADMSG on a wrong version, a length out of range, a truncated buffer,
- * trailing bytes or an invalid field; *ret is written only on success. */
+ * trailing bytes, an invalid field or keys the keyring would refuse (profile_keys());
+ * *ret is written only on success. */
 int profile_parse(const uint8_t *buf, size_t len, stored_profile_t *ret);
 
 /* Wipes the key bytes (and the rest). Accepts NULL. */

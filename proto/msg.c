@@ -126,6 +126,15 @@ static int read_target(json_t *t, size_t i, msg_target_t *ret, char *err) {
         return r;
 }
 
+/* Each kpsaID names one key (the keyring's msce:kpsa:<kpsaID>, derived for one target): the
+ * index of an earlier target with targets[i]'s kpsaID, or -1. */
+static ssize_t kpsa_id_earlier(const msg_profile_t *m, size_t i) {
+        for (size_t j = 0; j < i; j++)
+                if (streq(m->targets[j].kpsa_id, m->targets[i].kpsa_id))
+                        return (ssize_t) j;
+        return -1;
+}
+
 int msg_profile_parse(const void *body, size_t len, msg_profile_t *ret, char err[MSG_ERR_MAX]) {
         static const char path[] = "msce:profile";
         _cleanup_json_ json_t *root = NULL;
@@ -153,6 +162,14 @@ int msg_profile_parse(const void *body, size_t len, msg_profile_t *ret, char err
                                 return r;
                 }
                 m.n_targets = json_array_size(targets);
+                for (size_t i = 0; i < m.n_targets; i++) {
+                        ssize_t j = kpsa_id_earlier(&m, i);
+                        if (j >= 0) {
+                                char tpath[64];
+                                snprintf(tpath, sizeof tpath, "%s.targets[%zu]", path, i);
+                                return mj_fail_member(err, tpath, "kpsaID", "the same as targets[%zd]'s", j);
+                        }
+                }
         }
         if ((r = mj_read_poll(o, path, &m.poll, err)) < 0)
                 return r;
@@ -198,7 +215,8 @@ int msg_profile_format(const msg_profile_t *m, char **ret) {
                 return -EINVAL;
         for (size_t i = 0; i < m->n_targets; i++)
                 if (!field_ok(m->targets[i].id, sizeof m->targets[i].id, STR_TARGET_ID) ||
-                    !field_ok(m->targets[i].kpsa_id, sizeof m->targets[i].kpsa_id, STR_KPSA_ID))
+                    !field_ok(m->targets[i].kpsa_id, sizeof m->targets[i].kpsa_id, STR_KPSA_ID) ||
+                    kpsa_id_earlier(m, i) >= 0)
                         return -EINVAL;
 
         json_t *o = json_object();

@@ -427,3 +427,27 @@ Test(custody, renewal_leaves_keys_alone_when_profile_json_cannot_be_written) {
         cr_assert_eq(after, before, "the keys were replaced although profile.json could not be written");
         cr_assert(has_key("kpsa:000000000000000000000000000000a5.1@mef.example.net"));
 }
+
+/* A profile whose keys the keyring would refuse (two targets with one kpsaID) is refused before
+ * it is sealed: the good sealed profile and its keys stay, and a restore still installs them. */
+Test(custody, profile_the_keyring_refuses_is_not_sealed) {
+        store("000000000000000000000000000000b1@mef.example.net", time(NULL) + 86400);
+        size_t len_before;
+        _cleanup_free_ char *before = envelope(&len_before);
+        _cleanup_(stored_profile_wipe) stored_profile_t r;
+        result_make(&r, "000000000000000000000000000000b2@mef.example.net", time(NULL) + 86400);
+        snprintf(r.targets[1].kpsa_id, sizeof r.targets[1].kpsa_id, "%s", r.targets[0].kpsa_id);
+        custody_info_t ci;
+        cr_assert_lt(custody_store(&cfg, &r, NULL, &ci), 0);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_FAILED, "%s", ci.failure.reason);
+        cr_assert(!ci.sealed);
+
+        size_t len_after;
+        _cleanup_free_ char *after = envelope(&len_after);
+        cr_assert(len_before == len_after && memcmp(before, after, len_before) == 0,
+                  "the good sealed profile was replaced by one that can never be installed");
+        cr_assert(has_key("kpsa:000000000000000000000000000000b1.2@mef.example.net"), "the old keys went");
+        _cleanup_(stored_profile_wipe) stored_profile_t p;
+        cr_assert_eq(custody_restore(&cfg, &p, &ci), 0, "%s", ci.failure.reason);
+        cr_assert_str_eq(p.ke_id, "000000000000000000000000000000b1@mef.example.net");
+}

@@ -417,6 +417,16 @@ Test(limits, targets) {
         cr_assert_str_eq(err, "msce:profile.targets[2].kpsaID: too long (max 300)");
 }
 
+/* Each kpsaID names one key (msce:kpsa:<kpsaID>): a profile that gives two targets one is malformed. */
+Test(limits, kpsa_ids_unique) {
+        char err[MSG_ERR_MAX];
+        _cleanup_free_ char *body = mutate(profile_example, "msce:profile.targets",
+                                           "[{\"id\":\"/a\",\"kpsaID\":\"a.1@b\"},{\"id\":\"/b\",\"kpsaID\":\"a.2@b\"},"
+                                           "{\"id\":\"/c\",\"kpsaID\":\"a.1@b\"}]");
+        cr_assert_eq(parse_str(K_PROFILE, body, err, NULL), -EBADMSG);
+        cr_assert_str_eq(err, "msce:profile.targets[2].kpsaID: the same as targets[0]'s");
+}
+
 Test(limits, state) {
         expect_values("state");
 }

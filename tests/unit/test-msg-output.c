@@ -133,6 +133,15 @@ Test(format, rejects_invalid_structs) {
         cr_assert_eq(msg_profile_format(&p, &json), -EINVAL);
         p.n_targets = 1; /* target with empty id */
         cr_assert_eq(msg_profile_format(&p, &json), -EINVAL);
+        p.n_targets = 2; /* two targets, one kpsaID */
+        strcpy(p.targets[0].id, "/t1");
+        strcpy(p.targets[0].kpsa_id, "a.1@b");
+        strcpy(p.targets[1].id, "/t2");
+        strcpy(p.targets[1].kpsa_id, "a.1@b");
+        cr_assert_eq(msg_profile_format(&p, &json), -EINVAL);
+        strcpy(p.targets[1].kpsa_id, "a.2@b");
+        cr_assert_eq(msg_profile_format(&p, &json), 0);
+        free(TAKE_PTR(json));
         p.n_targets = 0;
         p.has_ltk = true;
         p.ltk_len = MSG_KEY_MIN - 1;

@@ -228,6 +228,7 @@ Test(profile, maximal_profile_fits_bound) {
                 p.targets[i].id[0] = '/';
                 p.targets[i].id[MSG_ID_MAX] = 0;
                 long_id(p.targets[i].kpsa_id, MSG_KEID_MAX);
+                p.targets[i].kpsa_id[0] = "0123456789abcdef"[i]; /* one kpsaID per target */
         }
         cr_assert_eq(profile_serialize(&p, &s), 0);
         cr_assert_eq(s.len, PROFILE_SERIALIZED_MAX);
@@ -253,7 +254,8 @@ Test(profile, overlong_string_rejected_by_parser) {
         free(big);
 }
 
-Test(profile, from_msg_derives_kpsa) {
+/* A received profile with two targets, the first's kpsaID "a@mef.example.net". */
+static void msg_example(msg_profile_t *ret, const char *kpsa_id_1) {
         msg_profile_t m = { 0 };
         strcpy(m.cse_id, "/mn-cse-1");
         strcpy(m.cse_base, "https://in.example.net/~/in-cse");
@@ -264,7 +266,13 @@ Test(profile, from_msg_derives_kpsa) {
         strcpy(m.targets[0].id, "/in-cse");
         strcpy(m.targets[0].kpsa_id, "a@mef.example.net");
         strcpy(m.targets[1].id, "/maf-01");
-        strcpy(m.targets[1].kpsa_id, "b@mef.example.net");
+        snprintf(m.targets[1].kpsa_id, sizeof m.targets[1].kpsa_id, "%s", kpsa_id_1);
+        *ret = m;
+}
+
+Test(profile, from_msg_derives_kpsa) {
+        msg_profile_t m;
+        msg_example(&m, "b@mef.example.net");
         uint8_t ltk[32];
         for (size_t i = 0; i < sizeof ltk; i++)
                 ltk[i] = (uint8_t) i;
@@ -282,6 +290,37 @@ Test(profile, from_msg_derives_kpsa) {
 
         cr_assert_eq(profile_from_msg(&m, "", "https://mef.example.net/msce", 1000, ltk, sizeof ltk, &p), -EINVAL);
         cr_assert_eq(profile_from_msg(&m, "node-1", "https://mef.example.net/msce", 1000, ltk, 15, &p), -EINVAL);
+}
+
+/* Two targets with one kpsaID: keyring_install() would refuse them, so no step before it
+ * (profile_from_msg, profile_serialize: before sealing) accepts them, nor does the parser. */
+Test(profile, keys_the_keyring_refuses_are_refused) {
+        stored_profile_t p, q;
+        profile_keys_t k;
+        profile_example(&p, 2);
+        cr_assert_eq(profile_keys(&p, &k), 0);
+        cr_assert_eq(k.n, 3);
+        cr_assert_str_eq(k.keys[0].name, "ltk");
+        cr_assert_str_eq(k.keys[2].name, "kpsa:3f2a.2@mef.example.net");
+        cr_assert_eq(k.keys[2].data, p.targets[1].kpsa);
+
+        strcpy(p.targets[1].kpsa_id, p.targets[0].kpsa_id);
+        cr_assert_eq(profile_keys(&p, &k), -EINVAL);
+        _cleanup_secret_ secret_t bad = { 0 };
+        cr_assert_eq(profile_serialize(&p, &bad), -EINVAL);
+
+        /* one an older agent sealed */
+        _cleanup_secret_ secret_t s = { 0 };
+        serialized_example(&p, 2, &s);
+        uint8_t *id2 = memmem(s.data, s.len, "3f2a.2@", 7);
+        cr_assert_not_null(id2);
+        id2[5] = '1';
+        cr_assert_eq(profile_parse(s.data, s.len, &q), -EBADMSG);
+
+        msg_profile_t m;
+        msg_example(&m, "a@mef.example.net"); /* targets[0]'s */
+        uint8_t ltk[32] = { 0 };
+        cr_assert_eq(profile_from_msg(&m, "node-1", "https://mef.example.net/msce", 1000, ltk, sizeof ltk, &q), -EINVAL);
 }
 
 Test(profile, expiry) {

@@ -390,9 +390,18 @@ static int seal_load_fail(const agent_config_t *cfg, int r, const char *err, cus
                                    "(another TPM, changed PCRs, or %s gone)",
                                    dir, SEAL_ENVELOPE_NAME, SEAL_HOST_KEY_NAME);
         case -ENODEV:
-                return failure_set(&info->failure, OUTCOME_UNUSABLE, r,
-                                   "the sealed profile %s/%s was sealed by a TPM, and no TPM answers at %s", dir,
-                                   SEAL_ENVELOPE_NAME, cfg->tcti);
+                /* A TPM not (yet) there at boot is retried: re-enrolling would replace a profile
+                 * the TPM still holds, and under auto seal it with the host key. Only backend =
+                 * host says the TPM is not to be used any more. */
+                if (cfg->seal_backend == SEAL_HOST)
+                        return failure_set(&info->failure, OUTCOME_UNUSABLE, r,
+                                           "the sealed profile %s/%s was sealed by a TPM, no TPM answers at %s, and "
+                                           "[seal] backend = host",
+                                           dir, SEAL_ENVELOPE_NAME, cfg->tcti);
+                return failure_set(&info->failure, OUTCOME_FAILED, r,
+                                   "the sealed profile %s/%s was sealed by a TPM, and no TPM answers at %s (not yet, or "
+                                   "gone: with [seal] backend = host the agent enrols again)",
+                                   dir, SEAL_ENVELOPE_NAME, cfg->tcti);
         case -EOPNOTSUPP:
                 return failure_set(&info->failure, OUTCOME_UNUSABLE, r,
                                    "the sealed profile %s/%s was sealed by a TPM, and this build has no TPM support", dir,
@@ -448,7 +457,9 @@ static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, cu
                 return r;
         switch (r) {
         case -ENODEV:
-                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] backend = tpm2, but no TPM answers at %s", cfg->path,
+                /* It answered the probe before (enrol_run() for tpm2, seal's for auto; no TPM at
+                 * all is a configuration error there): gone since, a retry. */
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "the TPM at %s stopped answering while sealing the profile",
                                    cfg->tcti);
         case -EOPNOTSUPP:
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] backend = tpm2, but this build has no TPM support",

@@ -2,7 +2,8 @@
 /* agent/custody.c against the real kernel keyring and a temporary state directory (root):
  * store then restore, the restore refusals (absent, expired, another node or MEF, corrupted),
  * nothing half-loaded when profile.json cannot be written, working keys kept when it cannot be
- * replaced, a configuration error changes nothing, check/remove, and the lock. */
+ * replaced, a configuration error changes nothing, a profile the keyring refuses is not sealed,
+ * a TPM that does not answer is retried, check/remove, and the lock. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -450,4 +451,34 @@ Test(custody, profile_the_keyring_refuses_is_not_sealed) {
         _cleanup_(stored_profile_wipe) stored_profile_t p;
         cr_assert_eq(custody_restore(&cfg, &p, &ci), 0, "%s", ci.failure.reason);
         cr_assert_str_eq(p.ke_id, "000000000000000000000000000000b1@mef.example.net");
+}
+
+/* What custody makes of a sealing child's "no TPM answers" (-ENODEV) under backend. */
+static void assert_tpm_silent(bool at_store, seal_backend_t backend, outcome_t want) {
+        cfg.seal_backend = backend;
+        stored_profile_t p = {};
+        custody_info_t ci;
+        int r = at_store ? custody_store_finish(&cfg, -ENODEV, "", &p, _SEAL_METHOD_INVALID, NULL, &ci)
+                         : custody_restore_finish(&cfg, -ENODEV, "", &p, _SEAL_METHOD_INVALID, NULL, &ci);
+        cr_assert_eq(r, -ENODEV);
+        cr_assert_eq(ci.failure.outcome, want, "%s, backend %s: outcome %s: %s", at_store ? "store" : "restore",
+                     seal_backend_to_string(backend), outcome_to_string(ci.failure.outcome), ci.failure.reason);
+        cr_assert(!ci.sealed);
+}
+
+/* A profile a TPM sealed, and no TPM answers (yet: at boot, before its driver or device node):
+ * retried in backoff, not re-enrolled (which under auto would seal with the host key). Only
+ * backend = host, which gives up the TPM, re-enrols. */
+Test(custody, tpm_not_answering_at_restore_is_retried) {
+        assert_tpm_silent(false, SEAL_AUTO, OUTCOME_FAILED);
+        assert_tpm_silent(false, SEAL_TPM2, OUTCOME_FAILED);
+        assert_tpm_silent(false, SEAL_HOST, OUTCOME_UNUSABLE);
+}
+
+/* A TPM that answered the probe (auto's, or the one before a tpm2 enrolment) and then stopped
+ * answering while sealing: a retry, not a configuration error (exit 78, which systemd does not
+ * restart). */
+Test(custody, tpm_gone_while_sealing_is_retried) {
+        assert_tpm_silent(true, SEAL_AUTO, OUTCOME_FAILED);
+        assert_tpm_silent(true, SEAL_TPM2, OUTCOME_FAILED);
 }

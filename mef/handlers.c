@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "mef/handlers-internal.h"
+#include "proto/ids.h"
 
 #define SEGMENT_NAME_MAX 32u
 
@@ -33,8 +34,10 @@ static int segment_decode(const char *s, size_t n, char *out, size_t out_size) {
         return 0;
 }
 
-/* -ENOENT: not one of our resources (404); -EINVAL/-EMSGSIZE: bad segment (400). */
-static int route_parse(const char *base, const char *target, route_t *ret) {
+/* -ENOENT: not one of our resources (404); -EINVAL/-EMSGSIZE: bad segment (400), with *ret_what
+ * the segment and *ret_why the rule broken (static texts, never the value). */
+static int route_parse(const char *base, const char *target, route_t *ret, const char **ret_what,
+                       const char **ret_why) {
         const char *path = target;
 
         /* absolute-form (RFC 9112 3.2.2): skip scheme and authority. */
@@ -83,8 +86,11 @@ static int route_parse(const char *base, const char *target, route_t *ret) {
         int r = segment_decode(seg[0], seglen[0], name, sizeof name);
         if (r == -EMSGSIZE)
                 return -ENOENT; /* no resource has a long name */
-        if (r < 0)
+        if (r < 0) {
+                *ret_what = "path";
+                *ret_why = "bad percent-encoding";
                 return r;
+        }
 
         route_t rt = {};
         if (streq(name, "enrolments") && nseg == 1)
@@ -97,15 +103,24 @@ static int route_parse(const char *base, const char *target, route_t *ret) {
                 return -ENOENT;
         if (nseg >= 2) {
                 r = segment_decode(seg[1], seglen[1], rt.ke_id, sizeof rt.ke_id);
-                if (r < 0)
+                *ret_what = "KeID in the path";
+                if (r < 0) {
+                        *ret_why = r == -EMSGSIZE ? "too long" : "bad percent-encoding";
                         return r;
-                if (!id_is_valid(rt.ke_id, MSG_KEID_MAX))
+                }
+                /* The KeID grammar (docs/protocol.md, "Identifiers"), as for a KeID in a body:
+                 * 400, not 404 as for a KeID that merely is not known. */
+                r = ids_check_ke_id(rt.ke_id, ret_why);
+                if (r < 0)
                         return -EINVAL;
         }
         if (nseg == 3) {
                 r = segment_decode(seg[2], seglen[2], rt.suid, sizeof rt.suid);
-                if (r < 0)
+                if (r < 0) {
+                        *ret_what = "suid in the path";
+                        *ret_why = r == -EMSGSIZE ? "too long" : "bad percent-encoding";
                         return r;
+                }
         }
         *ret = rt;
         return 0;
@@ -191,17 +206,16 @@ int mef_handle(const mef_config_t *cfg, mef_store_t *store, const mef_peer_t *pe
         };
         route_t rt;
         char buf[128];
+        const char *bad_seg = "path", *why = "bad segment";
         int r;
 
         if (req->kind != HTTP_REQUEST)
                 return handler_fail(&ex, NULL, ret, 400, 4000, "not a request");
-        r = route_parse(cfg->base, req->target, &rt);
+        r = route_parse(cfg->base, req->target, &rt, &bad_seg, &why);
         if (r == -ENOENT)
                 return handler_fail(&ex, NULL, ret, 404, 4004, "no such resource");
         if (r < 0)
-                return handler_fail(&ex, NULL, ret, 400, 4000, "%s",
-                                    r == -EMSGSIZE ? "path segment too long"
-                                                   : "bad path segment (percent-encoding or KeID)");
+                return handler_fail(&ex, NULL, ret, 400, 4000, "%s: %s", bad_seg, why);
 
         const char *allow;
         bool method_ok;

@@ -19,7 +19,7 @@ Test(handlers, routing) {
         expect_error(&r, 405, 4005, NULL);
         cr_assert_str_eq(r.allow, "POST");
         mef_response_done(&r);
-        call(KPM1, NULL, "PUT", "/msce/enrolments/x@y", NODE1, NULL, 0, &r);
+        call(KPM1, NULL, "PUT", "/msce/enrolments/00@" FQDN, NODE1, NULL, 0, &r);
         expect_error(&r, 405, 4005, NULL);
         cr_assert_str_eq(r.allow, "GET, DELETE");
         mef_response_done(&r);
@@ -37,7 +37,7 @@ Test(handlers, routing) {
         mef_response_done(&r);
 
         /* no peer identity at all */
-        http_msg_t m = { .kind = HTTP_REQUEST, .method = "GET", .target = "/msce/enrolments/x@y" };
+        http_msg_t m = { .kind = HTTP_REQUEST, .method = "GET", .target = "/msce/enrolments/00@" FQDN };
         mef_peer_t none = { .addr = "192.0.2.9:1" };
         m.headers[0] = (http_header_t) { "Host", FQDN };
         m.headers[1] = (http_header_t) { "X-M2M-Origin", "x" };
@@ -47,6 +47,26 @@ Test(handlers, routing) {
         cr_assert_eq(mef_handle(&cfg, store, &none, &m, &r), 0);
         expect_error(&r, 403, 4103, NULL);
         mef_response_done(&r);
+}
+
+/* A KeID in the path is held to the KeID grammar (docs/protocol.md, "Identifiers"): 400/4000
+ * naming the rule, before any lookup or method check; a well-formed unknown one stays 404. */
+Test(handlers, path_keid_grammar) {
+        static const char *const bad[] = {
+                "NOT-A-KEID", "x@y", "3F2A@" FQDN, "3f2a@MEF.example.net", "3f2a", "@" FQDN, "3f2a@" FQDN "%20x",
+        };
+        char target[512];
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                snprintf(target, sizeof target, "/msce/enrolments/%s", bad[i]);
+                call_fails(KPM1, NULL, "GET", target, NODE1, NULL, 400, 4000, "KeID in the path: ");
+                call_fails(KPM1, NULL, "DELETE", target, NODE1, NULL, 400, 4000, "KeID in the path: ");
+                call_fails(KPM1, NULL, "PUT", target, NODE1, NULL, 400, 4000, "KeID in the path: ");
+                fetch_fails(TPSK_IN, TARGET_IN, bad[i], "tls", 400, 4000, "KeID in the path: ");
+        }
+        call_fails(KPM1, NULL, "GET", "/msce/enrolments/NOT-A-KEID", NODE1, NULL, 400, 4000,
+                   "not a KeID (lower-case hex, '@', a host name)");
+        call_fails(KPM1, NULL, "GET", "/msce/enrolments/3f2a@" FQDN, NODE1, NULL, 404, 4004, NULL);
+        fetch_fails(TPSK_IN, TARGET_IN, "3f2a@" FQDN, "tls", 404, 4004, NULL);
 }
 
 Test(handlers, base_variants) {

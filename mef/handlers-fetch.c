@@ -56,18 +56,23 @@ int handler_fetch(const exchange_t *ex, const route_t *rt, mef_response_t *ret) 
                 return handler_unknown_keid(ex, rt->ke_id, ret, NULL);
         if (r < 0)
                 return handler_fail_internal(ex, rt->ke_id, ret, r, "enrolment lookup");
-        const char *why = handler_enrolment_unusable(&e, ex->now);
-        if (why)
-                return handler_unknown_keid(ex, rt->ke_id, ret, why);
-        /* A revoked node's keys are no longer valid, whatever state its enrolments were left in. */
-        if (!has_node || node.state == NODE_REVOKED)
-                return handler_unknown_keid(ex, rt->ke_id, ret, has_node ? "node revoked" : "node removed");
+        /* Whether the target is named comes before anything of the enrolment's state: a target
+         * not (or no longer) named for the node must not follow its enrolments. Without the node
+         * no target can be told to be named: the same answer to all. */
+        if (!has_node)
+                return handler_hidden_keid(ex, rt->ke_id, ret, "node removed");
         bool named = false;
         for (size_t i = 0; i < node.n_targets && i < MSG_TARGETS_MAX; i++)
                 if (streq(node.targets[i], target.id))
                         named = true;
         if (!named)
-                return handler_fail(ex, rt->ke_id, ret, 403, 4103, "target not named for this KeID");
+                return handler_hidden_keid(ex, rt->ke_id, ret, "target not named for the node");
+        const char *why = handler_enrolment_unusable(&e, ex->now);
+        if (why)
+                return handler_unknown_keid(ex, rt->ke_id, ret, why);
+        /* A revoked node's keys are no longer valid, whatever state its enrolments were left in. */
+        if (node.state == NODE_REVOKED)
+                return handler_unknown_keid(ex, rt->ke_id, ret, "node revoked");
 
         _cleanup_(msg_credential_wipe) msg_credential_t c = {
                 .status = true,

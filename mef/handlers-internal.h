@@ -46,6 +46,9 @@ _printf_(6, 7) int handler_fail(const exchange_t *ex, const char *subject, mef_r
 int handler_fail_internal(const exchange_t *ex, const char *subject, mef_response_t *ret, int error, const char *what);
 /* 404 "unknown KeID", with why (a state, "expired") when not NULL. */
 int handler_unknown_keid(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why);
+/* 404 "unknown KeID" as for a KeID never issued, whatever its state; the audit row gets why (a
+ * peer that may not learn of the KeID). */
+int handler_hidden_keid(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why);
 /* 403 "peer is not an enrolee node": the peer is no node (or no longer one). */
 int handler_not_enrolee(const exchange_t *ex, const char *subject, mef_response_t *ret);
 /* NULL when e may be used at now, else why not (its state, or "expired"). */

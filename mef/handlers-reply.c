@@ -134,6 +134,13 @@ int handler_unknown_keid(const exchange_t *ex, const char *ke_id, mef_response_t
         return handler_fail(ex, ke_id, ret, 404, 4004, "unknown KeID (%s)", why);
 }
 
+/* The answer of a KeID never issued, to the letter: a peer that may not learn of this one must
+ * not tell its states apart. Only the audit row says why. */
+int handler_hidden_keid(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why) {
+        (void) handler_audit(ex, ke_id, 404, "unknown KeID (so answered: %s)", why);
+        return mef_response_error(404, 4004, "unknown KeID", ret);
+}
+
 int handler_not_enrolee(const exchange_t *ex, const char *subject, mef_response_t *ret) {
         return handler_fail(ex, subject, ret, 403, 4103, MSG_HINT_NOT_ENROLEE ": peer is not an enrolee node");
 }

@@ -173,9 +173,9 @@ Test(handlers, fetch_refusals) {
         msg_profile_t p;
         enrol(KPM1, NODE1, ekm1, NULL, &p);
 
-        /* a target the node does not name */
-        fetch_fails(TPSK_OTHER, TARGET_OTHER, p.ke_id, "tls", 403, 4103, NULL);
-        cr_assert(audit_has("fetch", p.ke_id, "403"));
+        /* a target the node does not name: as an unknown KeID (fetch_unnamed_target) */
+        fetch_fails(TPSK_OTHER, TARGET_OTHER, p.ke_id, "tls", 404, 4004, NULL);
+        cr_assert(audit_has("fetch", p.ke_id, "404 unknown KeID (so answered: target not named for the node)"));
 
         /* Origin is not the authenticated target */
         fetch_fails(TPSK_IN, TARGET_OTHER, p.ke_id, "tls", 403, 4103, "X-M2M-Origin");
@@ -193,6 +193,39 @@ Test(handlers, fetch_refusals) {
         /* revoked node: its keys are no longer handed out */
         cr_assert_eq(store_node_set_state(store, NODE1, NODE_REVOKED), 0);
         fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "tls", 404, 4004, NULL);
+}
+
+/* A target not named for a KeID's node gets the answer of a KeID never issued, byte for byte,
+ * whatever the enrolment's state: it cannot follow a node it does not (or no longer) serve. */
+static void fetch_answer(const char *tpsk, const char *origin, const char *keid, char *out, size_t size) {
+        mef_response_t r;
+        fetch(tpsk, origin, keid, "tls", &r);
+        snprintf(out, size, "%d %d %.*s", r.status, r.rsc, (int) r.body_len, r.body ? r.body : "");
+        mef_response_done(&r);
+}
+
+Test(handlers, fetch_unnamed_target) {
+        msg_profile_t retired, active, revoked;
+        char never[512], got[512];
+        enrol(KPM1, NODE1, ekm1, NULL, &retired);
+        enrol(KPM1, NODE1, ekm2, retired.ke_id, &active);
+        enrol(KPM2, NODE2, ekm3, NULL, &revoked);
+        cr_assert_eq(store_node_set_state(store, NODE2, NODE_REVOKED), 0);
+        fetch_answer(TPSK_OTHER, TARGET_OTHER, "0123456789abcdef0123456789abcdef@" FQDN, never, sizeof never);
+        cr_assert_eq(strncmp(never, "404 4004 ", 9), 0, "%s", never);
+
+        const char *const keids[] = { retired.ke_id, active.ke_id, revoked.ke_id };
+        for (size_t i = 0; i < ELEMENTSOF(keids); i++) {
+                fetch_answer(TPSK_OTHER, TARGET_OTHER, keids[i], got, sizeof got);
+                cr_assert_str_eq(got, never, "KeID %zu", i);
+        }
+        /* the named target still learns why, and gets the active one's key */
+        fetch_fails(TPSK_IN, TARGET_IN, retired.ke_id, "tls", 404, 4004, "retired");
+        fetch_fails(TPSK_IN, TARGET_IN, revoked.ke_id, "tls", 404, 4004, "node revoked");
+        msg_credential_t c;
+        fetch_credential(TPSK_IN, TARGET_IN, active.ke_id, "tls", &c);
+        msg_credential_wipe(&c);
+        cr_assert(audit_has("fetch", retired.ke_id, "target not named for the node"));
 }
 
 Test(handlers, ltk_transported) {

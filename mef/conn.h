@@ -152,6 +152,7 @@ struct conn {
         char ke_id[MSG_KEID_MAX + 1];
         const char *failed; /* the internal failure behind a 5xx (static text), and its errno */
         int error;
+        unsigned audit_folded; /* a refusal not audited: mef_response_t.audit_folded */
         conn_job_t *job;                  /* while CONN_STORE */
         conn_ahead_t *ahead;              /* from CONN_AHEAD until the PSK callback takes it */
         bool ahead_tried;                 /* the ClientHello was looked at */

@@ -37,7 +37,9 @@ typedef struct exchange {
 /* A success response owning a formatted JSON body. */
 void handler_respond_ok(mef_response_t *ret, int status, int rsc, char *body);
 _printf_(4, 5) int handler_audit(const exchange_t *ex, const char *subject, int status, const char *fmt, ...);
-/* An error answer, audited (best effort: the answer is an error already). */
+/* An error answer, audited (best effort: the answer is an error already) unless a refusal of
+ * the same identity, exchange and status was audited in this window (mef_peer_t.refusal_audit;
+ * then ret->audit_folded says how many were not). */
 _printf_(6, 7) int handler_fail(const exchange_t *ex, const char *subject, mef_response_t *ret, int status, int rsc,
                                 const char *fmt, ...);
 /* Internal errors: the audit trail and the server's log get the cause (ret->failed = what, a
@@ -46,8 +48,8 @@ _printf_(6, 7) int handler_fail(const exchange_t *ex, const char *subject, mef_r
 int handler_fail_internal(const exchange_t *ex, const char *subject, mef_response_t *ret, int error, const char *what);
 /* 404 "unknown KeID", with why (a state, "expired") when not NULL. */
 int handler_unknown_keid(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why);
-/* 404 "unknown KeID" as for a KeID never issued, whatever its state; the audit row gets why (a
- * peer that may not learn of the KeID). */
+/* 404 "unknown KeID" as for a KeID never issued, whatever its state; the audit row (folded as
+ * handler_fail's) gets why (a peer that may not learn of the KeID). */
 int handler_hidden_keid(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why);
 /* 403 "peer is not an enrolee node": the peer is no node (or no longer one). */
 int handler_not_enrolee(const exchange_t *ex, const char *subject, mef_response_t *ret);

@@ -5,6 +5,7 @@
 
 #define RI_ECHO_MAX 64u   /* X-M2M-RI echoed only when printable and at most this long */
 #define DETAIL_MAX 512u
+#define REFUSAL_AUDIT_KEYS 4096u /* identity, exchange, status; beyond, the oldest gives way */
 
 int mef_response_error(int status, int rsc, const char *reason, mef_response_t *ret) {
         char *body = NULL;
@@ -94,7 +95,47 @@ _printf_(4, 5) int handler_audit(const exchange_t *ex, const char *subject, int 
         return r;
 }
 
-/* An error answer, audited (best effort: the answer is an error already). */
+/* ---- refusals ---- */
+
+int mef_refusal_audit_new(ratelimit_t **ret) {
+        return ratelimit_new(1, (uint64_t) MEF_REFUSAL_AUDIT_WINDOW_S * USEC_PER_SEC, REFUSAL_AUDIT_KEYS, ret);
+}
+
+/* A refusal changes nothing, so its repeats add nothing to the trail but rows in the write lock
+ * every enrolment waits for: one row per identity, exchange and status a window, the repeats
+ * counted (the next row and the log lines say how many). A refusal of another kind still gets
+ * its row. 0: audit it, *ret_n the like ones folded after the last row; else the folded
+ * ones of this window, this one included. */
+static unsigned refusal_fold(const exchange_t *ex, int status, unsigned *ret_n) {
+        char key[MSG_KEID_MAX + 64];
+        unsigned n = 0;
+        *ret_n = 0;
+        if (!ex->peer || !ex->peer->refusal_audit)
+                return 0;
+        snprintf(key, sizeof key, "%s %s %d", ex->actor, ex->action, status);
+        int r = ratelimit_take_counted(ex->peer->refusal_audit, key, now_usec(), &n);
+        if (r > 0)
+                return n;
+        *ret_n = r == 0 ? n : 0; /* -ENOMEM: audited, as without the fold */
+        return 0;
+}
+
+/* The error answer reason, audited as audit_text unless folded (best effort: the answer is an
+ * error already). */
+static int refuse(const exchange_t *ex, const char *subject, mef_response_t *ret, int status, int rsc,
+                  const char *reason, const char *audit_text) {
+        unsigned before;
+        unsigned folded = refusal_fold(ex, status, &before);
+        if (folded == 0 && before > 0)
+                (void) handler_audit(ex, subject, status, "%s [after %u like it not audited]", audit_text, before);
+        else if (folded == 0)
+                (void) handler_audit(ex, subject, status, "%s", audit_text);
+        int r = mef_response_error(status, rsc, reason, ret);
+        if (r >= 0)
+                ret->audit_folded = folded;
+        return r;
+}
+
 _printf_(6, 7) int handler_fail(const exchange_t *ex, const char *subject, mef_response_t *ret, int status, int rsc,
                                 const char *fmt, ...) {
         char reason[MSG_DBG_MAX];
@@ -102,8 +143,7 @@ _printf_(6, 7) int handler_fail(const exchange_t *ex, const char *subject, mef_r
         va_start(ap, fmt);
         vsnprintf(reason, sizeof reason, fmt, ap);
         va_end(ap);
-        (void) handler_audit(ex, subject, status, "%s", reason);
-        return mef_response_error(status, rsc, reason, ret);
+        return refuse(ex, subject, ret, status, rsc, reason, reason);
 }
 
 /* Internal errors: the audit trail and the server's log get the cause, the peer a generic
@@ -137,8 +177,9 @@ int handler_unknown_keid(const exchange_t *ex, const char *ke_id, mef_response_t
 /* The answer of a KeID never issued, to the letter: a peer that may not learn of this one must
  * not tell its states apart. Only the audit row says why. */
 int handler_hidden_keid(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why) {
-        (void) handler_audit(ex, ke_id, 404, "unknown KeID (so answered: %s)", why);
-        return mef_response_error(404, 4004, "unknown KeID", ret);
+        char text[MSG_DBG_MAX];
+        snprintf(text, sizeof text, "unknown KeID (so answered: %s)", why);
+        return refuse(ex, ke_id, ret, 404, 4004, "unknown KeID", text);
 }
 
 int handler_not_enrolee(const exchange_t *ex, const char *subject, mef_response_t *ret) {

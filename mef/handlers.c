@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The MEF side of protocol section 3: routing, request checks, peer authorisation and the
  * dispatch to the four exchanges (mef/handlers-<exchange>.c), as pure logic over the store (no
- * sockets, no logging: the audit trail records every outcome). */
+ * sockets, no logging: the audit trail records every outcome, a refusal's repeats once a
+ * minute). */
 #include <strings.h>
 
 #include "mef/handlers-internal.h"

@@ -22,7 +22,14 @@ typedef struct mef_peer {
                                     * then the handlers look it up */
         const store_target_t *target; /* the same for a target */
         ratelimit_t *enrol_limit;  /* [limits] enrolments_per_node, keyed by node ID; NULL: none */
+        ratelimit_t *refusal_audit; /* mef_refusal_audit_new(); NULL: every refusal audited */
 } mef_peer_t;
+
+/* Refusals (4xx) of one identity are audited once a window per exchange and status: one looping
+ * on a refused request adds a row a minute, not one per request. The table the server's store
+ * threads share (ratelimit_free() it). */
+#define MEF_REFUSAL_AUDIT_WINDOW_S 60u
+int mef_refusal_audit_new(ratelimit_t **ret);
 
 typedef struct mef_response {
         int status;                 /* HTTP */
@@ -40,11 +47,15 @@ typedef struct mef_response {
          * generic reason): what failed (static text) and its negative errno */
         const char *failed;
         int error;
+        /* a refusal not audited (refusal_audit): how many of its kind this window, this one
+         * included; 0: audited (or no refusal) */
+        unsigned audit_folded;
 } mef_response_t;
 
 /* Always answers: request, authorisation and store errors become error responses (500/5000
  * with a generic reason for the store). Returns 0 with *ret filled (mef_response_done() it),
- * or -ENOMEM when not even an error response could be built. Every outcome is audited. */
+ * or -ENOMEM when not even an error response could be built. Every outcome is audited, the
+ * repeats of a refusal once a window (refusal_audit). */
 int mef_handle(const mef_config_t *cfg, mef_store_t *store, const mef_peer_t *peer,
                const http_msg_t *req, mef_response_t *ret);
 /* A response for an error found before a request could be handled (400 on bad framing,

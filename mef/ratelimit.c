@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* A flat table searched by a hash of the key first: enrolments are rare next to what each
- * one costs (a handshake, a store write), so a scan of a few thousand entries is cheap and
- * needs no rehashing or tombstones. */
+/* A flat table searched by a hash of the key first: enrolments and refusals are rare next to
+ * what each one costs (a handshake; a store write), so a scan of a few thousand entries is
+ * cheap and needs no rehashing or tombstones. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@ typedef struct entry {
         char *key;          /* NULL: free slot */
         uint64_t opened;    /* the window's first event */
         unsigned count;     /* events in the window, refused ones not counted */
-        bool refused;       /* a refusal was reported in this window */
+        unsigned refused;   /* refusals in the window */
+        unsigned refused_before; /* in the key's window before this one */
 } entry_t;
 
 struct ratelimit {
@@ -89,7 +91,7 @@ static entry_t *slot_pick(ratelimit_t *rl) {
         return oldest;
 }
 
-static int take_locked(ratelimit_t *rl, const char *key, uint64_t now, bool *ret_first) {
+static int take_locked(ratelimit_t *rl, const char *key, uint64_t now, unsigned *ret_refused) {
         uint64_t h = key_hash(key);
         entry_t *e = NULL;
         for (size_t i = 0; i < rl->max_keys && !e; i++)
@@ -105,25 +107,36 @@ static int take_locked(ratelimit_t *rl, const char *key, uint64_t now, bool *ret
                 free(e->key);
                 *e = (entry_t) { .hash = h, .key = copy, .opened = now };
         } else if (!window_open(rl, e, now))
-                *e = (entry_t) { .hash = e->hash, .key = e->key, .opened = now };
+                *e = (entry_t) { .hash = e->hash, .key = e->key, .opened = now, .refused_before = e->refused };
 
         if (e->count < rl->limit) {
-                e->count++;
+                *ret_refused = e->count++ == 0 ? e->refused_before : 0;
                 return 0;
         }
-        if (ret_first)
-                *ret_first = !e->refused;
-        e->refused = true;
+        if (e->refused < UINT_MAX)
+                e->refused++;
+        *ret_refused = e->refused;
         uint64_t left = e->opened + rl->window - now; /* > 0: the window is open */
         uint64_t s = (left + 999999u) / 1000000u;
         return (int) MIN(MAX(s, (uint64_t) 1), (uint64_t) INT32_MAX);
 }
 
-int ratelimit_take(ratelimit_t *rl, const char *key, uint64_t now, bool *ret_first) {
+int ratelimit_take_counted(ratelimit_t *rl, const char *key, uint64_t now, unsigned *ret_refused) {
         if (!rl || !key)
                 return -EINVAL;
+        unsigned refused = 0;
         pthread_mutex_lock(&rl->lock);
-        int r = take_locked(rl, key, now, ret_first);
+        int r = take_locked(rl, key, now, &refused);
         pthread_mutex_unlock(&rl->lock);
+        if (ret_refused)
+                *ret_refused = refused;
+        return r;
+}
+
+int ratelimit_take(ratelimit_t *rl, const char *key, uint64_t now, bool *ret_first) {
+        unsigned refused = 0;
+        int r = ratelimit_take_counted(rl, key, now, &refused);
+        if (r > 0 && ret_first)
+                *ret_first = refused == 1;
         return r;
 }

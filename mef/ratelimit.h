@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
-/* The per-node enrolment rate limit ([limits] enrolments_per_node = N per WINDOW): at most
+/* The per-node enrolment rate limit ([limits] enrolments_per_node = N per WINDOW), and the fold
+ * of refused requests in the audit trail (mef/handlers-reply.c, 1 per minute): at most
  * limit events per key in a fixed window that opens with the key's first event and lasts
  * window usec. In memory (a restart forgets) and bounded to max_keys keys: when the table is
  * full, the key whose window opened first gives way (closed, or the next to close). Bookkeeping only (no I/O); callers pass CLOCK_MONOTONIC
@@ -22,5 +23,9 @@ ratelimit_t *ratelimit_free(ratelimit_t *rl);
  * is then true for the first refusal in this window only, the one worth recording.
  * -ENOMEM. */
 int ratelimit_take(ratelimit_t *rl, const char *key, uint64_t now, bool *ret_first);
+/* The same, with the refusals counted in *ret_refused (may be NULL): when refused, the key's
+ * refusals in this window, this one included; when allowed as the first event of a window,
+ * the refusals of the key's window before (0 when the table forgot it); else 0. */
+int ratelimit_take_counted(ratelimit_t *rl, const char *key, uint64_t now, unsigned *ret_refused);
 /* Keys in the table (tests). */
 size_t ratelimit_size(ratelimit_t *rl);

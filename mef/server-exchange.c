@@ -27,6 +27,7 @@ typedef struct exchange_job {
         uint64_t peer_read_usec;
         mef_metrics_t *metrics;
         ratelimit_t *enrol_limit;         /* thread-safe, shared */
+        ratelimit_t *refusal_audit;       /* the same */
         mef_response_t resp;
 } exchange_job_t;
 
@@ -73,8 +74,12 @@ static void log_event_of(const conn_t *c, const char *peer, unsigned long long m
                 .outcome = outcome,
                 .status = c->status,
         };
-        log_event(&f, priority, "%s %s %s %s -> %d (%llu ms)%s", peer, c->addr, c->method[0] ? c->method : "-",
-                  c->path[0] ? c->path : "-", c->status, ms, conn_failure_cause(c, cause, sizeof cause));
+        char folded[96] = "";
+        if (c->audit_folded > 0)
+                snprintf(folded, sizeof folded, " (not audited: %u like it from this peer in this %u s window)",
+                         c->audit_folded, MEF_REFUSAL_AUDIT_WINDOW_S);
+        log_event(&f, priority, "%s %s %s %s -> %d (%llu ms)%s%s", peer, c->addr, c->method[0] ? c->method : "-",
+                  c->path[0] ? c->path : "-", c->status, ms, conn_failure_cause(c, cause, sizeof cause), folded);
 }
 
 static void log_exchange(const conn_t *c) {
@@ -105,6 +110,7 @@ static int answer(conn_t *c, mef_response_t *resp, const char *request_id) {
         snprintf(c->node_id, sizeof c->node_id, "%s", resp->node_id);
         snprintf(c->ke_id, sizeof c->ke_id, "%s", resp->ke_id);
         conn_set_failure(c, resp->failed, resp->error);
+        c->audit_folded = resp->audit_folded;
         int status = resp->status;
         mef_response_done(resp);
         if (r < 0) {
@@ -151,6 +157,7 @@ static int exchange_job_run(store_job_t *job, mef_store_t *store) {
                 .node = fresh && j->peer.kind == STORE_PEER_NODE ? &j->peer.node : NULL,
                 .target = fresh && j->peer.kind == STORE_PEER_TARGET ? &j->peer.target : NULL,
                 .enrol_limit = j->enrol_limit,
+                .refusal_audit = j->refusal_audit,
         };
         uint64_t t0 = now_usec();
         int r = mef_handle(j->cfg, store, &peer, &j->base.msg, &j->resp);
@@ -178,6 +185,7 @@ static int submit(conn_t *c, http_msg_t *msg) {
         j->cfg = s->cfg;
         j->metrics = s->metrics;
         j->enrol_limit = s->enrol_limit;
+        j->refusal_audit = s->refusal_audit;
         j->peer = c->peer;
         j->peer_read_usec = c->peer_read_usec;
         int r = 0;

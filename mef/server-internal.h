@@ -21,6 +21,7 @@ typedef struct server {
         sd_event *event;
         listener_t gateways;              /* the gateways' port */
         ratelimit_t *enrol_limit;         /* NULL: [limits] enrolments_per_node = 0 */
+        ratelimit_t *refusal_audit;       /* mef_refusal_audit_new() */
         logbook_t *logbook;
         sd_event_source *logbook_timer;
         sd_event_source *trim_timer;

@@ -30,6 +30,7 @@
 #include <syslog.h>
 #include <systemd/sd-daemon.h>
 
+#include "mef/handlers.h"
 #include "mef/listen.h"
 #include "mef/log.h"
 #include "mef/message-ids.h"
@@ -125,6 +126,7 @@ static void server_done(server_t *s) {
         s->gateways.unauth = admission_free(s->gateways.unauth);
         s->metrics_http = metrics_http_free(s->metrics_http);
         s->enrol_limit = ratelimit_free(s->enrol_limit);
+        s->refusal_audit = ratelimit_free(s->refusal_audit);
         if (s->gateways.listen_fd >= 0)
                 close(s->gateways.listen_fd);
         s->gateways.listen_fd = -1;
@@ -165,6 +167,8 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
         if (r >= 0 && cfg->enrolments_per_node > 0)
                 r = ratelimit_new(cfg->enrolments_per_node, (uint64_t) cfg->enrolment_window_s * 1000000u,
                                   ENROL_LIMIT_NODES, &s->enrol_limit);
+        if (r >= 0)
+                r = mef_refusal_audit_new(&s->refusal_audit);
         if (r >= 0)
                 r = logbook_new(NULL, logbook_sink, s, &s->logbook);
         if (r < 0) {

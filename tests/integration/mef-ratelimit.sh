@@ -3,7 +3,8 @@
 # independent TLS client (OpenSSL, PSK, TLS 1.3): with [limits] enrolments_per_node = 3 per 1h
 # a node enrolling in a loop gets 201 three times, then 429 with a Retry-After of at most an
 # hour, while another node still enrols and the looping node's status checks still answer;
-# the audit trail holds one 429 line for the window, not one per refusal.
+# the audit trail holds one 429 line for the window, not one per refusal; a repeated refused
+# request (404) is audited once a minute, its repeats said in the log.
 # Usage: mef-ratelimit.sh PATH/TO/msce-mef (TAP). Skipped without openssl.
 set -euo pipefail
 
@@ -54,6 +55,19 @@ n429=$(grep -c ' 429 ' "$T/mefctl.out" || true)
 [ "$n429" -eq 1 ] || { cp "$T/mefctl.out" "$T/out"; fail "$n429 audit lines for 429 (want one per window)"; }
 grep ' 429 ' "$T/mefctl.out" | grep -q 'urn:dev:ops:loop-1' || fail "the 429 audit line does not name node 1"
 ok "one audit line for the three refusals"
+
+# Refusals of another kind are audited once a minute too: node 2 asking for no resource 5 times
+# leaves one row, and the log lines of the other 4 say they were not audited.
+for i in 1 2 3 4 5; do
+        call 2 GET /msce/nope > "$T/out"
+        [ "$(http_status < "$T/out")" = 404 ] || fail "GET /msce/nope $i not 404"
+done
+mefctl audit || fail "audit"
+n404=$(grep -c 'no such resource' "$T/mefctl.out" || true)
+[ "$n404" -eq 1 ] || { cp "$T/mefctl.out" "$T/out"; fail "$n404 audit lines for 5 refusals of one kind (want one)"; }
+wait_line 10 "$T/mef.err" 'GET /msce/nope -> 404 .*[(]not audited: 4 like it from this peer in this 60 s window[)]$' ||
+        fail "no log line saying the 5th refusal was not audited"
+ok "one audit line for 5 refusals of one kind, the log says the other 4 were not audited"
 
 mef_term_clean || fail "msce-mef stopped cleanly"
 ok "msce-mef stopped cleanly"

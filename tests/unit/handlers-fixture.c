@@ -48,9 +48,11 @@ static void setup(void) {
         add_node(NODE3, KPM3, "/mn-cse-3", true, (const char *const[]) { TARGET_IN, NULL });
         add_target(TARGET_IN, TPSK_IN);
         add_target(TARGET_OTHER, TPSK_OTHER);
+        cr_assert_eq(mef_refusal_audit_new(&call_refusals), 0);
 }
 
 static void teardown(void) {
+        call_refusals = ratelimit_free(call_refusals);
         store = store_close(store);
         store_tmp_remove(tmpdir);
 }
@@ -62,6 +64,8 @@ const store_node_t *call_node;
 const store_target_t *call_target;
 /* The server's enrolment rate limit (mef_peer_t.enrol_limit); NULL: none. */
 ratelimit_t *call_limit;
+/* The fold of refusals in the audit trail (mef_peer_t.refusal_audit), as the server has it. */
+ratelimit_t *call_refusals;
 
 void call(const char *psk_id, const uint8_t *ekm, const char *method, const char *target,
                  const char *origin, const char *body, unsigned flags, mef_response_t *resp) {
@@ -90,7 +94,7 @@ void call(const char *psk_id, const uint8_t *ekm, const char *method, const char
         }
 #undef HDR
         mef_peer_t peer = { .psk_identity = psk_id, .addr = "192.0.2.1:4711", .ekm = ekm, .node = call_node,
-                            .target = call_target, .enrol_limit = call_limit };
+                            .target = call_target, .enrol_limit = call_limit, .refusal_audit = call_refusals };
         cr_assert_eq(mef_handle(&cfg, store, &peer, &m, resp), 0);
 }
 

@@ -47,6 +47,8 @@ void add_target(const char *id, const char *psk_id);
 extern const store_node_t *call_node;
 extern const store_target_t *call_target;
 extern ratelimit_t *call_limit;
+/* The fold of refusals in the audit trail, set up as the server's (NULL: every one audited). */
+extern ratelimit_t *call_refusals;
 /* One request through mef_handle() as the peer psk_id with exporter ekm. */
 void call(const char *psk_id, const uint8_t *ekm, const char *method, const char *target, const char *origin,
           const char *body, unsigned flags, mef_response_t *resp);

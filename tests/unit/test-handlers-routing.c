@@ -170,3 +170,53 @@ Test(handlers, enrol_rate_limit) {
         cr_assert_eq(refusals, 1, "%zu audit rows for the refusals of one window", refusals);
         call_limit = ratelimit_free(call_limit);
 }
+
+/* ---- refusals in the audit trail ---- */
+
+static size_t audit_rows_of(const char *actor) {
+        store_audit_entry_t *list = NULL;
+        size_t n = 0, k = 0;
+        cr_assert_eq(store_audit_list(store, 0, &list, &n), 0);
+        for (size_t i = 0; i < n; i++)
+                k += streq(list[i].actor, actor);
+        free(list);
+        return k;
+}
+
+/* A credential looping on refused requests adds one audit row per exchange and status a window,
+ * not one per request: the rest are counted (audit_folded, for the log line). A refusal of
+ * another kind or of another identity still gets its row, and successes all keep theirs. */
+Test(handlers, refusals_audited_once_a_window) {
+        mef_response_t r;
+        for (unsigned i = 0; i < 1000; i++) {
+                call(KPM1, NULL, "GET", "/msce/nope", NODE1, NULL, 0, &r);
+                expect_error(&r, 404, 4004, "no such resource");
+                cr_assert_eq(r.audit_folded, i, "request %u: %u folded", i, r.audit_folded);
+                mef_response_done(&r);
+        }
+        cr_assert_eq(audit_rows_of(KPM1), 1, "%zu audit rows for 1000 refusals", audit_rows_of(KPM1));
+        cr_assert(audit_has("request", NULL, "404 no such resource"));
+
+        /* 1000 more of four other kinds: a row for each kind */
+        for (unsigned i = 0; i < 1000; i++) {
+                if (i % 4 == 0)
+                        call_fails(KPM1, NULL, "PUT", "/msce/enrolments/00@" FQDN, NODE1, NULL, 405, 4005, NULL);
+                else if (i % 4 == 1)
+                        call_fails(KPM1, NULL, "GET", "/msce/enrolments/NOT-A-KEID", NODE1, NULL, 400, 4000, NULL);
+                else if (i % 4 == 2)
+                        call_fails(KPM1, NULL, "GET", "/msce/enrolments/00@" FQDN, NODE1, NULL, 404, 4004, NULL);
+                else
+                        fetch_fails(KPM1, NODE1, "00@" FQDN, "tls", 403, 4103, NULL);
+        }
+        cr_assert_eq(audit_rows_of(KPM1), 5, "%zu audit rows for 2000 refusals of five kinds", audit_rows_of(KPM1));
+
+        call_fails(KPM2, NULL, "GET", "/msce/nope", NODE2, NULL, 404, 4004, NULL);
+        cr_assert_eq(audit_rows_of(KPM2), 1, "another identity's refusal is audited");
+
+        msg_profile_t p, p2;
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+        enrol(KPM1, NODE1, ekm2, p.ke_id, &p2);
+        cr_assert(audit_has("enrol", p.ke_id, "201 "));
+        cr_assert(audit_has("enrol", p2.ke_id, "201 "));
+        cr_assert_eq(audit_rows_of(KPM1), 7);
+}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The per-node enrolment rate limit on a clock of the test's own: the limit per window, the
  * Retry-After until the window closes, one reported refusal per window, other keys unaffected,
- * and the bounded table (closed windows give way first, else the oldest). */
+ * the bounded table (closed windows give way first, else the oldest), and the refusals counted. */
 #include <criterion/criterion.h>
 
 #include "mef/ratelimit.h"
@@ -70,6 +70,24 @@ Test(ratelimit, bounded_table) {
                 cr_assert_eq(ratelimit_take(rl, key, T0 + 200 * S + (uint64_t) i, NULL), 0);
         }
         cr_assert_eq(ratelimit_size(rl), 3);
+}
+
+/* The audit trail's fold of refusals (1 per window): the refusals counted in the window, and
+ * the window's first event told how many the window before refused. */
+Test(ratelimit, refusals_counted) {
+        unsigned n = 99;
+        cr_assert_eq(ratelimit_new(1, 60 * S, 4, &rl), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0, &n), 0);
+        cr_assert_eq(n, 0);
+        for (unsigned i = 1; i <= 5; i++) {
+                cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + i * S, &n), 60 - i);
+                cr_assert_eq(n, i);
+        }
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 60 * S, &n), 0);
+        cr_assert_eq(n, 5, "the window before refused 5");
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 200 * S, &n), 0);
+        cr_assert_eq(n, 0, "the window before refused none");
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 201 * S, NULL), 59);
 }
 
 Test(ratelimit, arguments) {

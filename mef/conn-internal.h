@@ -11,3 +11,7 @@ void conn_ahead_drop(conn_t *c);
 /* A request still queued when the store may no longer keep it waiting (every store thread held
  * up by a slow disk or a database gone silent): 503 now. 1: answered; 0: a thread has it. */
 int conn_store_overdue(conn_t *c);
+/* After the handshake, an authenticated c against its node's connection cap
+ * (mef/conn-node-cap.c): 0 under it or not capped (a target, no cap; c->node_key set when
+ * capped), 1 over it and answered 503 (it takes no slot), <0 close. */
+int conn_node_admit(conn_t *c);

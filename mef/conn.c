@@ -329,6 +329,13 @@ static int conn_identify(conn_t *c) {
         if (r < 0)
                 return r;
         if (c->authenticated) {
+                /* a node over its cap is answered from the pool it shook hands in: no slot */
+                r = conn_node_admit(c);
+                if (r != 0) {
+                        if (r > 0)
+                                conn_set_deadline(c, l->request_usec);
+                        return r;
+                }
                 /* Served from max_connections, which no unauthenticated connection takes. */
                 conn_pool_leave(c);
                 if (l->n_serving < l->max_serving) {

@@ -21,9 +21,11 @@
 #include "mef/store.h"
 #include "proto/http.h"
 #include "proto/tls.h"
+#include "proto/tls-hello.h"
 
 #define CONN_LOG_PATH_MAX 96u
 #define CONN_IDENTITY_LOG_MAX 64u
+#define CONN_NODE_KEY_MAX (8u + TLS_HELLO_IDENTITY_MAX + 1u) /* "psk:ID", "cert:FP" */
 #define CONN_TIMER_ACCURACY_USEC (10u * 1000u)
 /* After the answer, read and discard what the client still sends for at most this long. */
 #define CONN_LINGER_USEC (1000u * 1000u)
@@ -76,6 +78,9 @@ typedef struct listener_ops {
          * (proto/tls-hello.h), when listener.lookup_ahead: 1 when its lookup went to a store
          * thread (conn_submit_ahead()), 0 to go on without. */
         int (*lookup_ahead)(conn_t *c, const char *identity);
+        /* After identify: the node identity c counts under against listener.per_node, written
+         * to buf; NULL when c is not capped (a target, no credential). */
+        const char *(*node_key)(const conn_t *c, char *buf, size_t size);
 } listener_ops_t;
 
 struct listener {
@@ -96,6 +101,7 @@ struct listener {
         unsigned max_serving, max_overflow;
         unsigned n_serving, n_overflow;
         unsigned n_lingering, max_lingering;
+        unsigned per_node;                /* connections_per_node; 0: no cap */
         uint64_t first_byte_usec, handshake_usec, request_usec;
         uint64_t busy_usec; /* a request queued for longer than the store may wait: 503 */
         bool accept_on;
@@ -123,6 +129,8 @@ struct conn {
         char source_name[SOURCE_KEY_STRLEN]; /* what the logbook counts under */
         char identity_tried[CONN_IDENTITY_LOG_MAX + 1]; /* last PSK identity looked up, sanitized */
         bool authenticated;               /* set by ops->identify */
+        /* ops->node_key: counted against listener.per_node while in service or overflow */
+        char node_key[CONN_NODE_KEY_MAX];
         /* the gateways' port: the peer after the handshake */
         const char *psk_identity;         /* owned by tls */
         char cert_fp[STORE_FP_LEN + 1];   /* "" when none */

@@ -259,6 +259,7 @@ static const ini_key_t keys[] = {
         { "limits", "handshake_timeout", &ini_type_msec, F(handshake_timeout_usec), "5000", UINT(100, 120000, " ms") },
         { "limits", "request_timeout", &ini_type_msec, F(request_timeout_usec), "10000", UINT(100, 120000, " ms") },
         { "limits", "enrolments_per_node", &rate_type, F(enrolments_per_node), "20 per 1min" },
+        { "limits", "connections_per_node", &ini_type_uint, F(connections_per_node), "4", UINT(0, 4096, "") },
         { "limits", "retry_after", &ini_type_uint, F(retry_after), "5", UINT(1, 3600, " s") },
         { "defaults", "lifetime", &ini_type_uint, F(default_lifetime), "31536000",
           UINT(STORE_LIFETIME_MIN, STORE_LIFETIME_MAX, " s") },

@@ -57,6 +57,10 @@ typedef struct mef_config {
          * opens with its first; more get 429 + Retry-After ("0": no limit, both 0) */
         unsigned enrolments_per_node;
         unsigned enrolment_window_s;  /* follows enrolments_per_node: the loader sets both */
+        /* [limits] connections_per_node = 4: connections one node identity (KpmID or
+         * certificate) holds in service at once; more are answered 503 at once (0: no cap;
+         * targets never capped) */
+        unsigned connections_per_node;
         unsigned default_lifetime;   /* [defaults] lifetime = 31536000 (node add default) */
         unsigned default_poll;       /* [defaults] poll = 86400 */
         /* [audit] keep = 90d: audit rows and spent enrolments older than that are pruned;

@@ -236,6 +236,19 @@ static int identify(conn_t *c) {
         return 0;
 }
 
+/* A node's KpmID or certificate: capped by connections_per_node. A target (a CSE fetching
+ * credentials, trusted to fetch many at once) is not; a PSK from the cache while the store is
+ * away is of a kind not known: capped. */
+static const char *node_key(const conn_t *c, char *buf, size_t size) {
+        if (c->psk_identity && c->peer.kind != STORE_PEER_TARGET)
+                snprintf(buf, size, "psk:%s", c->psk_identity);
+        else if (!c->psk_identity && c->cert_fp[0])
+                snprintf(buf, size, "cert:%s", c->cert_fp);
+        else
+                return NULL;
+        return buf;
+}
+
 static int lookup_ahead(conn_t *c, const char *identity);
 
 const listener_ops_t server_exchange_ops = {
@@ -245,6 +258,7 @@ const listener_ops_t server_exchange_ops = {
         .answer_error = answer_error,
         .log_exchange = log_exchange,
         .peer_name = peer_name,
+        .node_key = node_key,
 };
 
 /* The ClientHello's PSK identity, looked up in a store thread before wolfSSL asks for it. */

@@ -10,7 +10,9 @@
  *   is closed instead (from the source holding the most, one that has sent nothing first).
  *   The first byte must come within first_byte_timeout, the whole handshake within
  *   handshake_timeout.
- * - Authenticated: at most max_connections in service. Up to max_connections/4 + 4 more are
+ * - Authenticated: at most connections_per_node of one node identity (mef/conn-node-cap.c:
+ *   more are answered 503 right after the handshake, taking no slot; targets not capped), and
+ *   at most max_connections in service. Up to max_connections/4 + 4 more are
  *   "overflow": once their request has been read (bounded by the same limits and deadlines),
  *   they are answered 503/5000 with Retry-After. Answering after the request rather than right
  *   after the handshake means the client is reading when the answer comes, and we close a
@@ -292,6 +294,7 @@ int mef_server_run(const mef_config_t *cfg, mef_store_t *store, mef_metrics_t *m
                         .max_serving = MAX(cfg->max_connections, 1u),
                         .max_overflow = cfg->max_connections / 4 + 4,
                         .max_lingering = MAX(cfg->max_connections, 1u),
+                        .per_node = cfg->connections_per_node,
                         .first_byte_usec = cfg->first_byte_timeout_usec,
                         .handshake_usec = cfg->handshake_timeout_usec,
                         .request_usec = cfg->request_timeout_usec,

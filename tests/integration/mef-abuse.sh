@@ -39,10 +39,11 @@ fail() {
 alive() { kill -0 "$MEF_PID" 2>/dev/null || fail "msce-mef died ($1)"; }
 
 # MEF_TEST_PORT: a fixed port instead of 0 (the kernel's choice, read back from stdout).
-# abuse_conf TIMEOUT_MS: handshake_timeout TIMEOUT_MS, request_timeout twice that.
+# abuse_conf TIMEOUT_MS: handshake_timeout TIMEOUT_MS, request_timeout twice that. One node
+# fills the slots in 2.: no per-node cap (mef-node-conns.sh tests it).
 abuse_conf() {
         mef_conf "[limits]" "max_connections = 4" "handshake_timeout = $1" "request_timeout = $(($1 * 2))" \
-                "retry_after = 7"
+                "retry_after = 7" "connections_per_node = 0"
 }
 abuse_conf 1000
 

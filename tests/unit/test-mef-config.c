@@ -70,6 +70,7 @@ static void check_defaults(const mef_config_t *c) {
         cr_assert_eq(c->handshake_timeout_usec, 5000000);
         cr_assert_eq(c->request_timeout_usec, 10000000);
         cr_assert_eq(c->retry_after, 5);
+        cr_assert_eq(c->connections_per_node, 4);
         cr_assert_eq(c->default_lifetime, 31536000);
         cr_assert_eq(c->default_poll, 86400);
         cr_assert_eq(c->workers, 1);
@@ -189,6 +190,7 @@ Test(mef_config, full_file) {
                 "handshake_timeout = 100\n"
                 "request_timeout = 120000\n"
                 "retry_after = 3600\n"
+                "connections_per_node = 16\n"
                 "[defaults]\n"
                 "lifetime = 60\n"
                 "poll = 10 ; inline comment\n",
@@ -211,6 +213,7 @@ Test(mef_config, full_file) {
         cr_assert_eq(c.handshake_timeout_usec, 100000);
         cr_assert_eq(c.request_timeout_usec, 120000000);
         cr_assert_eq(c.retry_after, 3600);
+        cr_assert_eq(c.connections_per_node, 16);
         cr_assert_eq(c.default_lifetime, 60);
         cr_assert_eq(c.default_poll, 10);
         mef_config_done(&c);
@@ -510,4 +513,19 @@ Test(mef_config, enrolments_per_node) {
                 snprintf(text, sizeof text, "[limits]\nenrolments_per_node = %s\n", bad[i]);
                 load_fails(text, 2, "[limits] enrolments_per_node", "N per DURATION");
         }
+}
+
+/* [limits] connections_per_node: 0 (no cap) to 4096. */
+Test(mef_config, connections_per_node) {
+        static const unsigned ok[] = { 0, 1, 4096 };
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                mef_config_t c;
+                char text[128];
+                snprintf(text, sizeof text, "[limits]\nconnections_per_node = %u\n", ok[i]);
+                load_ok(text, &c);
+                cr_assert_eq(c.connections_per_node, ok[i], "%s", text);
+                mef_config_done(&c);
+        }
+        load_fails("[limits]\nconnections_per_node = 4097\n", 2, "[limits] connections_per_node", "0 to 4096");
+        load_fails("[limits]\nconnections_per_node = -1\n", 2, "[limits] connections_per_node", "0 to 4096");
 }

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The per-node connection cap ([limits] connections_per_node) end to end, with OpenSSL as the
+# client (PSK, TLS 1.3): with max_connections = 4 (+ 5 overflow) and connections_per_node = 2,
+# node A opens 6 connections that finish the handshake, send the start of a request line and
+# hold it. Its first two are held (no answer); the other four are answered 503 + Retry-After +
+# Connection: close at once, without their request, and the log says why; node B still
+# enrols (201) meanwhile. Once A's holders close, A is served again: its count went with them.
+# Before the cap, A's six took four service and two overflow slots, held them for the whole
+# request_timeout, and B was answered 503. request_timeout is 60 s: no answer here can be a
+# deadline's. No fixed sleeps: every wait is for a client's output or a log line, with a 30 s
+# deadline against hangs.
+# Usage: mef-node-conns.sh PATH/TO/msce-mef (TAP). Skipped without openssl.
+set -euo pipefail
+
+MEF=${1:?usage: mef-node-conns.sh PATH/TO/msce-mef}
+. "$(dirname "$0")/lib.sh"
+need_cmds openssl
+
+FQDN=mef.test
+HOLDERS=6
+tmpdir mef-node-conns
+LIB_SHOW="$T/out $T/mef.err"
+
+mef_conf "[limits]" "max_connections = 4" "connections_per_node = 2" "request_timeout = 60000" "retry_after = 3"
+mefctl init || fail "init"
+for n in a b; do
+        mefctl node add "urn:dev:ops:conncap-$n" --cse-id "/mn-cse-conncap-$n" \
+                --cse-base https://in.example.net:8443/~/in-cse/in-name \
+                --psk-id "kpm-conncap-$n" --generate-psk "$T/kpm-$n.hex" || fail "node add conncap-$n"
+done
+mef_start "$T/mef.conf.in" || fail "msce-mef did not start"
+
+# call N METHOD TARGET [BODY]: node N's request over TLS 1.3 with its PSK; the transcript on stdout
+call() {
+        request "$2" "$3" "urn:dev:ops:conncap-$1" "${4:-}" |
+                psk_exchange "$(tr -d '\n' < "$T/kpm-$1.hex")" "kpm-conncap-$1"
+}
+enrol() { call "$1" POST /msce/enrolments "{\"msce:enrolReq\": {\"nodeID\": \"urn:dev:ops:conncap-$1\"}}"; }
+
+# hold I: node A's connection I, reading the FIFO hold-I.in, which stays open (fd 10+I) until
+# the end: after the handshake s_client sends what is written there, and waits.
+holder_pids=()
+at_exit 'for p in "${holder_pids[@]}"; do kill "$p" 2> /dev/null || :; done'
+hold() {
+        mkfifo "$T/hold-$1.in"
+        eval "exec $((10 + $1))<>\"\$T/hold-$1.in\""
+        timeout 120 openssl s_client -connect "127.0.0.1:$PORT" -psk "$(tr -d '\n' < "$T/kpm-a.hex")" \
+                -psk_identity kpm-conncap-a -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -ign_eof \
+                < "$T/hold-$1.in" > "$T/hold-$1.out" 2>&1 &
+        holder_pids+=($!)
+}
+handshaken() { grep -qs 'Cipher is' "$T/hold-$1.out"; }
+answered() { grep -qs '^HTTP/1.1 ' "$T/hold-$1.out"; }
+header() { tr -d '\r' < "$T/out" | grep -qix "$1"; } # header LINE: the transcript in $T/out has it
+
+# One after the other, each past its handshake before the next: the first two are A's two.
+for i in $(seq 1 $HOLDERS); do
+        hold "$i"
+        wait_for 30 handshaken "$i" || { cp "$T/hold-$i.out" "$T/out"; fail "A's connection $i: no handshake"; }
+        printf 'GET /msce/enrolments/held-%d HTT' "$i" > "$T/hold-$i.in"
+done
+ok "node A holds $HOLDERS connections past their handshake, each with the start of a request"
+
+for i in $(seq 3 $HOLDERS); do
+        wait_for 30 answered "$i" || { cp "$T/hold-$i.out" "$T/out"; fail "A's connection $i not answered"; }
+        cp "$T/hold-$i.out" "$T/out"
+        [ "$(http_status < "$T/out")" = 503 ] || fail "A's connection $i: not 503"
+        header 'Retry-After: 3' || fail "A's connection $i: 503 without Retry-After: 3"
+        header 'Connection: close' || fail "A's connection $i: 503 without Connection: close"
+done
+ok "A's connections 3-$HOLDERS are answered 503 + Retry-After at once, their requests unfinished"
+
+enrol b > "$T/out"
+[ "$(http_status < "$T/out")" = 201 ] || fail "node B not enrolled while A holds its connections"
+ok "node B enrols meanwhile"
+
+for i in 1 2; do
+        ! answered "$i" || { cp "$T/hold-$i.out" "$T/out"; fail "A's held connection $i was answered"; }
+done
+ok "A's first two connections are still held"
+
+wait_line 30 "$T/mef.err" 'psk:kpm-conncap-a holds 2 connections \(connections_per_node\): answering 503' "$MEF_PID" ||
+        fail "no log line for the connections over the cap"
+ok "the log says why"
+
+# A's holders go: its count goes with them, and A is served again.
+for i in 1 2; do
+        kill "${holder_pids[$((i - 1))]}" 2> /dev/null || :
+done
+served_a() { call a GET /msce/enrolments/none > "$T/out"; [ "$(http_status < "$T/out")" = 404 ]; }
+wait_for 30 served_a || fail "node A not served after its holders closed"
+ok "node A is served again once its holders have closed"
+
+mef_term_clean || fail "msce-mef stopped cleanly"
+ok "msce-mef stopped cleanly"
+tap_done

@@ -5,6 +5,7 @@
 # hold it. Its first two are held (no answer); the other four are answered 503 + Retry-After +
 # Connection: close at once, without their request, and the log says why; node B still
 # enrols (201) meanwhile. Once A's holders close, A is served again: its count went with them.
+# A target is not capped: it holds 3 connections and its fetch is still served.
 # Before the cap, A's six took four service and two overflow slots, held them for the whole
 # request_timeout, and B was answered 503. request_timeout is 60 s: no answer here can be a
 # deadline's. No fixed sleeps: every wait is for a client's output or a log line, with a 30 s
@@ -22,11 +23,14 @@ tmpdir mef-node-conns
 LIB_SHOW="$T/out $T/mef.err"
 
 mef_conf "[limits]" "max_connections = 4" "connections_per_node = 2" "request_timeout = 60000" "retry_after = 3"
+TARGET=/in-cse-conncap
 mefctl init || fail "init"
+mefctl target add "$TARGET" --psk-id psk-conncap-target --generate-psk "$T/kpm-target.hex" || fail "target add"
 for n in a b; do
         mefctl node add "urn:dev:ops:conncap-$n" --cse-id "/mn-cse-conncap-$n" \
                 --cse-base https://in.example.net:8443/~/in-cse/in-name \
-                --psk-id "kpm-conncap-$n" --generate-psk "$T/kpm-$n.hex" || fail "node add conncap-$n"
+                --psk-id "kpm-conncap-$n" --generate-psk "$T/kpm-$n.hex" --target "$TARGET" ||
+                fail "node add conncap-$n"
 done
 mef_start "$T/mef.conf.in" || fail "msce-mef did not start"
 
@@ -37,27 +41,32 @@ call() {
 }
 enrol() { call "$1" POST /msce/enrolments "{\"msce:enrolReq\": {\"nodeID\": \"urn:dev:ops:conncap-$1\"}}"; }
 
-# hold I: node A's connection I, reading the FIFO hold-I.in, which stays open (fd 10+I) until
-# the end: after the handshake s_client sends what is written there, and waits.
+# hold I [WHO [PSK_IDENTITY]]: a connection of WHO (default node a), reading the FIFO hold-I.in,
+# which stays open (fd 10+I) until the end: after the handshake s_client sends what is written
+# there, and waits.
 holder_pids=()
 at_exit 'for p in "${holder_pids[@]}"; do kill "$p" 2> /dev/null || :; done'
 hold() {
         mkfifo "$T/hold-$1.in"
         eval "exec $((10 + $1))<>\"\$T/hold-$1.in\""
-        timeout 120 openssl s_client -connect "127.0.0.1:$PORT" -psk "$(tr -d '\n' < "$T/kpm-a.hex")" \
-                -psk_identity kpm-conncap-a -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -ign_eof \
+        timeout 120 openssl s_client -connect "127.0.0.1:$PORT" -psk "$(tr -d '\n' < "$T/kpm-${2:-a}.hex")" \
+                -psk_identity "${3:-kpm-conncap-a}" -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -ign_eof \
                 < "$T/hold-$1.in" > "$T/hold-$1.out" 2>&1 &
         holder_pids+=($!)
 }
 handshaken() { grep -qs 'Cipher is' "$T/hold-$1.out"; }
+# hold_started I [WHO [PSK_IDENTITY]]: hold, past the handshake, the start of a request line sent
+hold_started() {
+        hold "$@"
+        wait_for 30 handshaken "$1" || { cp "$T/hold-$1.out" "$T/out"; fail "held connection $1: no handshake"; }
+        printf 'GET /msce/enrolments/held-%d HTT' "$1" > "$T/hold-$1.in"
+}
 answered() { grep -qs '^HTTP/1.1 ' "$T/hold-$1.out"; }
 header() { tr -d '\r' < "$T/out" | grep -qix "$1"; } # header LINE: the transcript in $T/out has it
 
 # One after the other, each past its handshake before the next: the first two are A's two.
 for i in $(seq 1 $HOLDERS); do
-        hold "$i"
-        wait_for 30 handshaken "$i" || { cp "$T/hold-$i.out" "$T/out"; fail "A's connection $i: no handshake"; }
-        printf 'GET /msce/enrolments/held-%d HTT' "$i" > "$T/hold-$i.in"
+        hold_started "$i"
 done
 ok "node A holds $HOLDERS connections past their handshake, each with the start of a request"
 
@@ -72,6 +81,7 @@ ok "A's connections 3-$HOLDERS are answered 503 + Retry-After at once, their req
 
 enrol b > "$T/out"
 [ "$(http_status < "$T/out")" = 201 ] || fail "node B not enrolled while A holds its connections"
+keid_b=$(json_str keID < "$T/out")
 ok "node B enrols meanwhile"
 
 for i in 1 2; do
@@ -90,6 +100,19 @@ done
 served_a() { call a GET /msce/enrolments/none > "$T/out"; [ "$(http_status < "$T/out")" = 404 ]; }
 wait_for 30 served_a || fail "node A not served after its holders closed"
 ok "node A is served again once its holders have closed"
+
+# The target: 3 connections held (its 3rd over a node's cap), and a fetch on a 4th is served.
+for i in 7 8 9; do
+        hold_started "$i" target psk-conncap-target
+done
+request GET "/msce/fetchCredentials/$keid_b/tls" "$TARGET" |
+        psk_exchange "$(tr -d '\n' < "$T/kpm-target.hex")" psk-conncap-target > "$T/out"
+[ "$(http_status < "$T/out")" = 200 ] || fail "the target's fetch beside its 3 held connections not 200"
+for i in 7 8 9; do
+        ! answered "$i" || { cp "$T/hold-$i.out" "$T/out"; fail "the target's held connection $i was answered"; }
+done
+ok "a target is not capped: 3 connections held and a fetch served"
+for p in "${holder_pids[@]}"; do kill "$p" 2> /dev/null || :; done
 
 mef_term_clean || fail "msce-mef stopped cleanly"
 ok "msce-mef stopped cleanly"

@@ -5,7 +5,8 @@
 # hold it. Its first two are held (no answer); the other four are answered 503 + Retry-After +
 # Connection: close at once, without their request, and the log says why; node B still
 # enrols (201) meanwhile. Once A's holders close, A is served again: its count went with them.
-# A target is not capped: it holds 3 connections and its fetch is still served.
+# A target is not capped: it holds 3 connections and its fetch is still served. A node with a
+# certificate is capped by it: its third connection is answered 503 at once.
 # Before the cap, A's six took four service and two overflow slots, held them for the whole
 # request_timeout, and B was answered 503. request_timeout is 60 s: no answer here can be a
 # deadline's. No fixed sleeps: every wait is for a client's output or a log line, with a 30 s
@@ -22,7 +23,18 @@ HOLDERS=6
 tmpdir mef-node-conns
 LIB_SHOW="$T/out $T/mef.err"
 
-mef_conf "[limits]" "max_connections = 4" "connections_per_node = 2" "request_timeout = 60000" "retry_after = 3"
+# Certificates for node C: a CA, the MEF's certificate, C's (P-256).
+pki() { openssl "$@" 2> /dev/null || fail "openssl $1 failed"; }
+pki ecparam -name prime256v1 -genkey -noout -out "$T/ca.key"
+pki req -x509 -new -key "$T/ca.key" -subj /CN=msce-test-conncap-ca -days 2 -out "$T/ca.pem"
+for n in mef node-c; do
+        pki ecparam -name prime256v1 -genkey -noout -out "$T/$n.key"
+        pki req -new -key "$T/$n.key" -subj "/CN=conncap-$n" -out "$T/$n.csr"
+        pki x509 -req -in "$T/$n.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 -out "$T/$n.pem"
+done
+
+mef_conf "[tls]" "certificate = $T/mef.pem" "key = $T/mef.key" "client_ca = $T/ca.pem" \
+        "[limits]" "max_connections = 4" "connections_per_node = 2" "request_timeout = 60000" "retry_after = 3"
 TARGET=/in-cse-conncap
 mefctl init || fail "init"
 mefctl target add "$TARGET" --psk-id psk-conncap-target --generate-psk "$T/kpm-target.hex" || fail "target add"
@@ -32,6 +44,8 @@ for n in a b; do
                 --psk-id "kpm-conncap-$n" --generate-psk "$T/kpm-$n.hex" --target "$TARGET" ||
                 fail "node add conncap-$n"
 done
+mefctl node add urn:dev:ops:conncap-c --cse-id /mn-cse-conncap-c --cse-base https://in.example.net:8443/~/in-cse/in-name \
+        --cert "$T/node-c.pem" || fail "node add conncap-c"
 mef_start "$T/mef.conf.in" || fail "msce-mef did not start"
 
 # call N METHOD TARGET [BODY]: node N's request over TLS 1.3 with its PSK; the transcript on stdout
@@ -41,16 +55,20 @@ call() {
 }
 enrol() { call "$1" POST /msce/enrolments "{\"msce:enrolReq\": {\"nodeID\": \"urn:dev:ops:conncap-$1\"}}"; }
 
-# hold I [WHO [PSK_IDENTITY]]: a connection of WHO (default node a), reading the FIFO hold-I.in,
-# which stays open (fd 10+I) until the end: after the handshake s_client sends what is written
-# there, and waits.
+# hold I [WHO [PSK_IDENTITY]]: a connection of WHO (default node a; cert: node C's
+# certificate), reading the FIFO hold-I.in, which stays open (fd 10+I) until the end: after the
+# handshake s_client sends what is written there, and waits.
 holder_pids=()
 at_exit 'for p in "${holder_pids[@]}"; do kill "$p" 2> /dev/null || :; done'
 hold() {
         mkfifo "$T/hold-$1.in"
         eval "exec $((10 + $1))<>\"\$T/hold-$1.in\""
-        timeout 120 openssl s_client -connect "127.0.0.1:$PORT" -psk "$(tr -d '\n' < "$T/kpm-${2:-a}.hex")" \
-                -psk_identity "${3:-kpm-conncap-a}" -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -ign_eof \
+        if [ "${2:-}" = cert ]; then
+                set -- "$1" -cert "$T/node-c.pem" -key "$T/node-c.key" -CAfile "$T/ca.pem"
+        else
+                set -- "$1" -psk "$(tr -d '\n' < "$T/kpm-${2:-a}.hex")" -psk_identity "${3:-kpm-conncap-a}"
+        fi
+        timeout 120 openssl s_client -connect "127.0.0.1:$PORT" "${@:2}" -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -ign_eof \
                 < "$T/hold-$1.in" > "$T/hold-$1.out" 2>&1 &
         holder_pids+=($!)
 }
@@ -112,7 +130,22 @@ for i in 7 8 9; do
         ! answered "$i" || { cp "$T/hold-$i.out" "$T/out"; fail "the target's held connection $i was answered"; }
 done
 ok "a target is not capped: 3 connections held and a fetch served"
-for p in "${holder_pids[@]}"; do kill "$p" 2> /dev/null || :; done
+holders_stop() { for p in "${holder_pids[@]}"; do kill "$p" 2> /dev/null || :; done; }
+holders_stop
+
+# Node C, by its certificate: its third connection is answered 503 at once, the first two held.
+for i in 10 11 12; do
+        hold_started "$i" cert
+done
+wait_for 30 answered 12 || { cp "$T/hold-12.out" "$T/out"; fail "C's connection 3 not answered"; }
+cp "$T/hold-12.out" "$T/out"
+[ "$(http_status < "$T/out")" = 503 ] || fail "C's connection 3: not 503"
+for i in 10 11; do
+        ! answered "$i" || { cp "$T/hold-$i.out" "$T/out"; fail "C's held connection $i was answered"; }
+done
+# (its log line is folded into the source's summary with A's: one source, within 10 s)
+ok "a node with a certificate is capped too: its third connection is answered 503 at once"
+holders_stop
 
 mef_term_clean || fail "msce-mef stopped cleanly"
 ok "msce-mef stopped cleanly"

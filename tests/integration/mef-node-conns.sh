@@ -115,7 +115,7 @@ ok "the log says why"
 for i in 1 2; do
         kill "${holder_pids[$((i - 1))]}" 2> /dev/null || :
 done
-served_a() { call a GET /msce/enrolments/none > "$T/out"; [ "$(http_status < "$T/out")" = 404 ]; }
+served_a() { call a GET /msce/enrolments/00@$FQDN > "$T/out"; [ "$(http_status < "$T/out")" = 404 ]; }
 wait_for 30 served_a || fail "node A not served after its holders closed"
 ok "node A is served again once its holders have closed"
 

@@ -80,7 +80,7 @@ Test(ratelimit, refusals_counted) {
         cr_assert_eq(ratelimit_take_counted(rl, "k", T0, &n), 0);
         cr_assert_eq(n, 0);
         for (unsigned i = 1; i <= 5; i++) {
-                cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + i * S, &n), 60 - i);
+                cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + i * S, &n), 60 - (int) i);
                 cr_assert_eq(n, i);
         }
         cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 60 * S, &n), 0);

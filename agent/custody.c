@@ -494,7 +494,7 @@ int custody_store_finish(const agent_config_t *cfg, int r, const char *err, cons
         return install(cfg, profile, ret_profile, info);
 }
 
-int custody_remove(const agent_config_t *cfg, custody_info_t *info) {
+static int remove_profile(const agent_config_t *cfg, bool sealed, custody_info_t *info) {
         uid_t uid;
         int ret = begin(cfg, &uid, info), r;
         if (!cfg)
@@ -506,7 +506,7 @@ int custody_remove(const agent_config_t *cfg, custody_info_t *info) {
         }
 
         seal_opts_t o = credential_seal_opts(cfg);
-        r = seal_remove(&o);
+        r = sealed ? seal_remove(&o) : 0;
         if (r < 0 && r != -ENOENT && ret == 0)
                 ret = failure_set(&info->failure, OUTCOME_FAILED, r, "cannot remove the sealed profile in %s: %s", cfg->state_dir,
                                   strerror(-r));
@@ -517,6 +517,14 @@ int custody_remove(const agent_config_t *cfg, custody_info_t *info) {
                 ret = failure_set(&info->failure, OUTCOME_FAILED, r, "cannot remove %s: %s", path, strerror(-r));
         }
         return ret;
+}
+
+int custody_remove(const agent_config_t *cfg, custody_info_t *info) {
+        return remove_profile(cfg, true, info);
+}
+
+int custody_remove_keys(const agent_config_t *cfg, custody_info_t *info) {
+        return remove_profile(cfg, false, info);
 }
 
 int custody_check(const agent_config_t *cfg, custody_info_t *info) {

@@ -77,6 +77,8 @@ int custody_store_finish(const agent_config_t *cfg, int r, const char *err, cons
 /* Remove the keys, the sealed profile (and host.key) and profile.json. Every step is tried;
  * the first error is returned. */
 int custody_remove(const agent_config_t *cfg, custody_info_t *info);
+/* The keys and profile.json only: the sealed files stay (a store under way may be writing them). */
+int custody_remove_keys(const agent_config_t *cfg, custody_info_t *info);
 
 /* Are the keys still in the keyring? 0 yes, -ENOKEY no (reinstall from the sealed profile),
  * other errors with info. Also keeps the persistent keyring from expiring. */

@@ -114,12 +114,15 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         time_format_utc(m->profile.exp_t, exp);
         report_log(m, LOG_WARNING, MSCE_MESSAGE_EXPIRED, -EKEYEXPIRED,
                    "KeID %s expired at %s without renewal: removing its keys and enrolling", m->profile.ke_id, exp);
+        /* An enrolment under way carries on and stores a new profile: its sealing may be writing
+         * the sealed files (and reading host.key) now, so they stay; should it fail, the next
+         * restore finds the profile expired and removes it. */
+        bool enrolling = states_enrol_in_progress(m);
         custody_info_t ci;
-        if (custody_remove(&m->cfg, &ci) < 0)
+        if ((enrolling ? custody_remove_keys(&m->cfg, &ci) : custody_remove(&m->cfg, &ci)) < 0)
                 report_log(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ci.failure.reason);
         states_profile_forget(m);
-        /* An enrolment under way carries on: it stores a new profile. */
-        if (states_enrol_in_progress(m))
+        if (enrolling)
                 return 0;
         m->failures = 0;
         states_enrol(m);

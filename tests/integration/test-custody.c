@@ -338,6 +338,23 @@ Test(custody, remove) {
         cr_assert_eq(custody_remove(&cfg, &ci), 0, "%s", ci.failure.reason);
 }
 
+/* What an expiry removes while an enrolment is under way: the keys and profile.json, not the
+ * sealed files, which that enrolment's sealing may be writing (and its host.key reading). */
+Test(custody, remove_keys_leaves_the_sealed_files) {
+        store("00000000000000000000000000000009@mef.example.net", time(NULL) + 86400);
+        size_t len_before, len_after;
+        _cleanup_free_ char *before = envelope(&len_before);
+        custody_info_t ci;
+        cr_assert_eq(custody_remove_keys(&cfg, &ci), 0, "%s", ci.failure.reason);
+        cr_assert(!has_key("ltk"));
+        _cleanup_free_ char *json = profile_json();
+        cr_assert_null(json);
+        _cleanup_free_ char *after = envelope(&len_after);
+        cr_assert(len_before == len_after && memcmp(before, after, len_before) == 0, "the sealed profile changed");
+        cr_assert_eq(custody_restore(&cfg, NULL, &ci), 0, "%s", ci.failure.reason);
+        cr_assert(has_key("ltk"));
+}
+
 Test(custody, lock) {
         custody_info_t ci;
         _cleanup_close_ int a = -1, b = -1;

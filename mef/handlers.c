@@ -35,6 +35,11 @@ static int segment_decode(const char *s, size_t n, char *out, size_t out_size) {
         return 0;
 }
 
+/* The rule a segment_decode() failure broke. */
+static const char *segment_why(int r) {
+        return r == -EMSGSIZE ? "too long" : "bad percent-encoding";
+}
+
 /* -ENOENT: not one of our resources (404); -EINVAL/-EMSGSIZE: bad segment (400), with *ret_what
  * the segment and *ret_why the rule broken (static texts, never the value). */
 static int route_parse(const char *base, const char *target, route_t *ret, const char **ret_what,
@@ -106,7 +111,7 @@ static int route_parse(const char *base, const char *target, route_t *ret, const
                 r = segment_decode(seg[1], seglen[1], rt.ke_id, sizeof rt.ke_id);
                 *ret_what = "KeID in the path";
                 if (r < 0) {
-                        *ret_why = r == -EMSGSIZE ? "too long" : "bad percent-encoding";
+                        *ret_why = segment_why(r);
                         return r;
                 }
                 /* The KeID grammar (docs/protocol.md, "Identifiers"), as for a KeID in a body:
@@ -119,7 +124,7 @@ static int route_parse(const char *base, const char *target, route_t *ret, const
                 r = segment_decode(seg[2], seglen[2], rt.suid, sizeof rt.suid);
                 if (r < 0) {
                         *ret_what = "suid in the path";
-                        *ret_why = r == -EMSGSIZE ? "too long" : "bad percent-encoding";
+                        *ret_why = segment_why(r);
                         return r;
                 }
         }

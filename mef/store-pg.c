@@ -308,33 +308,35 @@ static int pg_commit(pg_db_t *p) {
         return r;
 }
 
+/* A ROLLBACK without the connection its transaction ran on: the server rolled it back. */
+static int pg_rolled_back(pg_db_t *p) {
+        p->tx_lost = false;
+        return 0;
+}
+
 static int pg_exec(db_t *d, const char *sql) {
         pg_db_t *p = (pg_db_t *) d;
-        bool rollback = streq(sql, "ROLLBACK");
-        if (rollback || streq(sql, "COMMIT"))
+        bool rollback = streq(sql, "ROLLBACK"), commit = streq(sql, "COMMIT");
+        if (rollback || commit)
                 p->migrating = false; /* the exchange's bound is the usual one again */
-        if (p->tx_lost && (streq(sql, "COMMIT") || rollback)) {
-                p->tx_lost = false; /* the server rolled it back */
-                return rollback ? 0 : -ECONNRESET;
+        if (p->tx_lost && (commit || rollback)) {
+                pg_rolled_back(p);
+                return commit ? -ECONNRESET : 0;
         }
         int r = pg_ensure(p);
-        if (r < 0 && rollback)
-                p->tx_lost = false; /* no connection: no transaction left to roll back */
         if (r < 0)
-                return rollback ? 0 : r;
+                return rollback ? pg_rolled_back(p) : r;
         if (!p->pipeline)
                 return pg_run(p, sql);
-        if (streq(sql, "COMMIT"))
+        if (commit)
                 return pg_commit(p);
         /* Anything else after what was queued, outside pipeline mode (which takes one statement
          * at a time); ROLLBACK too: after a failed statement the rest of its sync is skipped. */
         r = pg_sync(p, NULL);
         pg_pipeline_leave(p);
-        if (!p->conn && rollback)
-                p->tx_lost = false; /* the connection went with the transaction */
         if (!p->conn)
-                return rollback ? 0 : r < 0 ? r : -ECONNRESET;
-        if (r < 0 && !streq(sql, "ROLLBACK"))
+                return rollback ? pg_rolled_back(p) : r < 0 ? r : -ECONNRESET;
+        if (r < 0 && !rollback)
                 return r;
         return pg_run(p, sql);
 }

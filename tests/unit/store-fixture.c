@@ -183,6 +183,13 @@ void add_psk_nodes(mef_store_t *s, const char *ids, const uint8_t *kpm, size_t k
         }
 }
 
+mef_store_t *open_psk_nodes(const char *ids, uint8_t kpm[32], uint8_t seed) {
+        mef_store_t *s = open_new();
+        recognisable_key(kpm, 32, seed);
+        add_psk_nodes(s, ids, kpm, 32);
+        return s;
+}
+
 store_node_t cert_node(const char *id, char c) {
         store_node_t n = { .poll = 60, .lifetime = 600, .state = NODE_ACTIVE, .ltk_transported = true };
         snprintf(n.node_id, sizeof n.node_id, "%s", id);

@@ -23,6 +23,8 @@ void recognisable_key(uint8_t *k, size_t n, uint8_t seed);
 store_node_t psk_node(const char *id, const char *kpm_id);
 /* psk_node ID (KpmID kpm-ID) for each letter of ids, all with the same Kpm */
 void add_psk_nodes(mef_store_t *s, const char *ids, const uint8_t *kpm, size_t kpm_len);
+/* open_new() with add_psk_nodes(ids), their one Kpm kpm[32] a recognisable_key() from seed */
+mef_store_t *open_psk_nodes(const char *ids, uint8_t kpm[32], uint8_t seed);
 store_node_t cert_node(const char *id, char c);
 store_enrolment_t enrolment(const char *ke_id, const char *node_id, int64_t created);
 /* enrolment() in another state */

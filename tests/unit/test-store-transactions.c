@@ -51,10 +51,8 @@ static void assert_enrolment_state(mef_store_t *s, const char *ke_id, enrolment_
 /* On PostgreSQL the INSERTs are queued (pipelined) and their error comes with the COMMIT: the
  * same -errno as at once on SQLite, and nothing of the exchange stays. */
 Test(store, transaction_failed_write_leaves_store) {
-        mef_store_t *s = open_new();
         uint8_t ke[32]; /* the nodes' Kpm too: nothing here reads a key back */
-        recognisable_key(ke, sizeof ke, 10);
-        add_psk_nodes(s, "ab", ke, sizeof ke);
+        mef_store_t *s = open_psk_nodes("ab", ke, 10);
         store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), b1 = enrolment("b1@mef", "b", 1000);
         cr_assert_eq(enrol_exchange(s, &a1, ke, sizeof ke), 0);
         cr_assert_eq(enrol_exchange(s, &b1, ke, sizeof ke), 0);
@@ -115,10 +113,8 @@ Test(store, enrolment_of_node_revoked_since_read) {
  * by one (a failed one leaves nothing, the others stay), and another connection sees none of
  * them before store_batch_end(). PostgreSQL has no batch. */
 Test(store, batch_exchanges_commit_together) {
-        mef_store_t *s = open_new();
         uint8_t ke[32];
-        recognisable_key(ke, sizeof ke, 14);
-        add_psk_nodes(s, "abc", ke, sizeof ke);
+        mef_store_t *s = open_psk_nodes("abc", ke, 14);
         store_enrolment_t b0 = enrolment("b0@mef", "b", 500);
         cr_assert_eq(enrol_exchange(s, &b0, ke, sizeof ke), 0);
         int r = store_batch_begin(s);
@@ -168,10 +164,8 @@ Test(store, batch_exchanges_commit_together) {
 /* PostgreSQL prepares statements on first use, inside the pipeline: an error before a prepare
  * leaves it unmade, and the statement's next use must prepare it again. */
 Test(store, transaction_failed_at_first_use) {
-        mef_store_t *s = open_new();
         uint8_t ke[32];
-        recognisable_key(ke, sizeof ke, 12);
-        add_psk_nodes(s, "ab", ke, sizeof ke);
+        mef_store_t *s = open_psk_nodes("ab", ke, 12);
         store_enrolment_t a1 = enrolment("a1@mef", "a", 1000);
         cr_assert_eq(store_enrolment_add(s, &a1, ke, sizeof ke), 0);
         /* the audit INSERT's first use comes after the failing enrolment INSERT */
@@ -365,10 +359,8 @@ static void await_a1(mef_store_t *s, store_enrolment_t *got) {
  * and the store reconnects after. */
 Test(store, pg_connection_lost_in_transaction) {
         pg_only();
-        mef_store_t *s = open_new();
         uint8_t ke[32];
-        recognisable_key(ke, sizeof ke, 13);
-        add_psk_nodes(s, "a", ke, sizeof ke);
+        mef_store_t *s = open_psk_nodes("a", ke, 13);
         store_enrolment_t a1 = enrolment("a1@mef", "a", 1000), a2 = enrolment("a2@mef", "a", 2000), got;
         cr_assert_eq(enrol_exchange(s, &a1, ke, sizeof ke), 0);
 
@@ -397,9 +389,7 @@ Test(store, pg_connection_lost_in_transaction) {
 /* PostgreSQL only: a store with node a, enrolled as a1@mef under key ke. */
 static mef_store_t *pg_node_a_enrolled(uint8_t ke[32]) {
         pg_only();
-        mef_store_t *s = open_new();
-        recognisable_key(ke, 32, 13);
-        add_psk_nodes(s, "a", ke, 32);
+        mef_store_t *s = open_psk_nodes("a", ke, 13);
         store_enrolment_t a1 = enrolment("a1@mef", "a", 1000);
         cr_assert_eq(enrol_exchange(s, &a1, ke, 32), 0);
         return s;

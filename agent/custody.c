@@ -382,7 +382,7 @@ static int seal_load_fail(const agent_config_t *cfg, int r, const char *err, cus
         case -ENOENT:
                 return failure_set(&info->failure, OUTCOME_ABSENT, r, "no sealed profile in %s", dir);
         case -EBADMSG:
-                return failure_set(&info->failure, OUTCOME_UNUSABLE, r, "the sealed profile %s/%s is corrupted or truncated", dir,
+                return failure_set(&info->failure, OUTCOME_UNUSABLE, r, "the sealed profile %s/%s is corrupted, truncated or not a valid profile", dir,
                                    SEAL_ENVELOPE_NAME);
         case -EKEYREJECTED:
                 return failure_set(&info->failure, OUTCOME_UNUSABLE, r,

@@ -171,7 +171,7 @@ open(p, "wb").write(bytes(b))
 EOF
 if agent 0 --once -c "$T/agent.conf"; then
         KEID2=$(keid_of)
-        grep -q 'cannot restore (unusable): the sealed profile .* is corrupted or truncated' "$T/err" &&
+        grep -q 'cannot restore (unusable): the sealed profile .* is corrupted, truncated or not a valid profile' "$T/err" &&
                 grep -q '^enrolled with MEF ' "$T/out" && [ "$KEID2" != "$KEID1" ] &&
                 ok "a corrupted envelope is reported and re-enrolled" || not_ok "corrupted envelope: output"
 fi

@@ -4,19 +4,19 @@
 
 /* [limits] enrolments_per_node: 1 with *ret the 429 + Retry-After, 0 when the node may enrol.
  * Only the window's first refusal is audited: a node enrolling in a loop adds one audit row
- * per window, not one per attempt. */
+ * per window, not one per attempt, and its log lines are bounded as other repeats are. */
 static int enrol_limit_check(const exchange_t *ex, const store_node_t *node, mef_response_t *ret) {
         if (!ex->peer->enrol_limit)
                 return 0;
-        bool first = false;
-        int r = ratelimit_take(ex->peer->enrol_limit, node->node_id, now_usec(), &first);
+        unsigned refused = 0;
+        int r = ratelimit_take_counted(ex->peer->enrol_limit, node->node_id, now_usec(), &refused);
         if (r < 0) {
                 r = handler_fail_internal(ex, node->node_id, ret, r, "enrolment rate limit");
                 return r < 0 ? r : 1;
         }
         if (r == 0)
                 return 0;
-        if (first)
+        if (refused == 1)
                 (void) handler_audit(ex, node->node_id, 429,
                                      "enrolment rate limit: more than %u in %u s, refused for %d s (not recorded again "
                                      "in this window)",
@@ -26,6 +26,7 @@ static int enrol_limit_check(const exchange_t *ex, const store_node_t *node, mef
         if (r < 0)
                 return r;
         ret->retry_after = retry;
+        ret->audit_folded = refused - 1;
         return 1;
 }
 

@@ -132,11 +132,3 @@ int ratelimit_take_counted(ratelimit_t *rl, const char *key, uint64_t now, unsig
                 *ret_refused = refused;
         return r;
 }
-
-int ratelimit_take(ratelimit_t *rl, const char *key, uint64_t now, bool *ret_first) {
-        unsigned refused = 0;
-        int r = ratelimit_take_counted(rl, key, now, &refused);
-        if (r > 0 && ret_first)
-                *ret_first = refused == 1;
-        return r;
-}

@@ -19,13 +19,10 @@ int ratelimit_new(unsigned limit, uint64_t window, size_t max_keys, ratelimit_t 
 ratelimit_t *ratelimit_free(ratelimit_t *rl);
 
 /* Counts an event for key at now. 0: allowed. A positive number: refused, the seconds until
- * the key's window closes (rounded up, at least 1: the Retry-After); *ret_first (may be NULL)
- * is then true for the first refusal in this window only, the one worth recording.
- * -ENOMEM. */
-int ratelimit_take(ratelimit_t *rl, const char *key, uint64_t now, bool *ret_first);
-/* The same, with the refusals counted in *ret_refused (may be NULL): when refused, the key's
- * refusals in this window, this one included; when allowed as the first event of a window,
- * the refusals of the key's window before (0 when the table forgot it); else 0. */
+ * the key's window closes (rounded up, at least 1: the Retry-After). *ret_refused (may be
+ * NULL): when refused, the key's refusals in this window, this one included (1: the first, the
+ * one worth recording); when allowed as the first event of a window, the refusals of the key's
+ * window before (0 when the table forgot it); else 0. -ENOMEM. */
 int ratelimit_take_counted(ratelimit_t *rl, const char *key, uint64_t now, unsigned *ret_refused);
 /* Keys in the table (tests). */
 size_t ratelimit_size(ratelimit_t *rl);

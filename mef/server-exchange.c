@@ -74,12 +74,8 @@ static void log_event_of(const conn_t *c, const char *peer, unsigned long long m
                 .outcome = outcome,
                 .status = c->status,
         };
-        char folded[96] = "";
-        if (c->audit_folded > 0)
-                snprintf(folded, sizeof folded, " (not audited: %u like it from this peer in this %u s window)",
-                         c->audit_folded, MEF_REFUSAL_AUDIT_WINDOW_S);
-        log_event(&f, priority, "%s %s %s %s -> %d (%llu ms)%s%s", peer, c->addr, c->method[0] ? c->method : "-",
-                  c->path[0] ? c->path : "-", c->status, ms, conn_failure_cause(c, cause, sizeof cause), folded);
+        log_event(&f, priority, "%s %s %s %s -> %d (%llu ms)%s", peer, c->addr, c->method[0] ? c->method : "-",
+                  c->path[0] ? c->path : "-", c->status, ms, conn_failure_cause(c, cause, sizeof cause));
 }
 
 static void log_exchange(const conn_t *c) {
@@ -88,14 +84,19 @@ static void log_exchange(const conn_t *c) {
         unsigned long long ms = usec / 1000u;
         mef_metrics_request(c->listener->metrics, c->exchange, c->status, usec);
         /* Exchanges of authenticated peers are each logged (enrolments among them); what the
-         * others get (403, 400, 431...) and 503s are counted per source. A 503 with the store's
-         * failure behind it (locked past busy_timeout, full, gone, no thread in time) is a
-         * warning; one of admission (overloaded) stays information. */
-        if (c->status == 503 || !c->authenticated) {
+         * others get (403, 400, 431...), 503s and the repeats of a refusal (not audited either:
+         * handlers-reply.c) are counted per source. A 503 with the store's failure behind it
+         * (locked past busy_timeout, full, gone, no thread in time) is a warning; one of
+         * admission (overloaded) stays information. */
+        if (c->status == 503 || !c->authenticated || c->audit_folded > 0) {
+                char folded[96] = "";
+                if (c->audit_folded > 0)
+                        snprintf(folded, sizeof folded, " (not audited: %u like it from this peer in this window)",
+                                 c->audit_folded);
                 conn_note(c, c->status == 503 ? LOGBOOK_OVERLOADED : LOGBOOK_REQUEST_FAILED,
-                          c->failed ? LOG_WARNING : LOG_INFO, "%s %s %s -> %d (%llu ms)%s",
+                          c->failed ? LOG_WARNING : LOG_INFO, "%s %s %s -> %d (%llu ms)%s%s",
                           peer_name(c, peer, sizeof peer), c->method[0] ? c->method : "-",
-                          c->path[0] ? c->path : "-", c->status, ms, conn_failure_cause(c, cause, sizeof cause));
+                          c->path[0] ? c->path : "-", c->status, ms, conn_failure_cause(c, cause, sizeof cause), folded);
                 return;
         }
         log_event_of(c, peer_name(c, peer, sizeof peer), ms);

@@ -19,55 +19,55 @@ static void teardown(void) {
 TestSuite(ratelimit, .fini = teardown);
 
 Test(ratelimit, limit_per_window) {
-        bool first = false;
+        unsigned refused = 0;
         cr_assert_eq(ratelimit_new(3, 60 * S, 16, &rl), 0);
         for (int i = 0; i < 3; i++)
-                cr_assert_eq(ratelimit_take(rl, "node-1", T0 + i * S, &first), 0, "event %d", i);
+                cr_assert_eq(ratelimit_take_counted(rl, "node-1", T0 + i * S, &refused), 0, "event %d", i);
         /* the fourth within the window: refused until it closes at T0 + 60 s */
-        cr_assert_eq(ratelimit_take(rl, "node-1", T0 + 10 * S, &first), 50);
-        cr_assert(first);
-        cr_assert_eq(ratelimit_take(rl, "node-1", T0 + 10 * S + 1, &first), 50, "rounded up");
-        cr_assert_not(first, "one reported refusal per window");
-        cr_assert_eq(ratelimit_take(rl, "node-1", T0 + 60 * S - 1, &first), 1, "at least 1 s");
-        cr_assert_not(first);
+        cr_assert_eq(ratelimit_take_counted(rl, "node-1", T0 + 10 * S, &refused), 50);
+        cr_assert_eq(refused, 1, "the window's first refusal");
+        cr_assert_eq(ratelimit_take_counted(rl, "node-1", T0 + 10 * S + 1, &refused), 50, "rounded up");
+        cr_assert_eq(refused, 2, "the refusals counted");
+        cr_assert_eq(ratelimit_take_counted(rl, "node-1", T0 + 60 * S - 1, &refused), 1, "at least 1 s");
+        cr_assert_eq(refused, 3);
         /* another node is not affected */
-        cr_assert_eq(ratelimit_take(rl, "node-2", T0 + 10 * S, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "node-2", T0 + 10 * S, NULL), 0);
         /* a new window: three more, and a refusal reported again */
         for (int i = 0; i < 3; i++)
-                cr_assert_eq(ratelimit_take(rl, "node-1", T0 + 60 * S + i, &first), 0);
-        cr_assert_eq(ratelimit_take(rl, "node-1", T0 + 61 * S, &first), 59);
-        cr_assert(first);
+                cr_assert_eq(ratelimit_take_counted(rl, "node-1", T0 + 60 * S + i, &refused), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "node-1", T0 + 61 * S, &refused), 59);
+        cr_assert_eq(refused, 1);
         cr_assert_eq(ratelimit_size(rl), 2);
 }
 
 Test(ratelimit, window_opens_with_the_first_event) {
         cr_assert_eq(ratelimit_new(1, 10 * S, 4, &rl), 0);
-        cr_assert_eq(ratelimit_take(rl, "n", T0, NULL), 0);
-        cr_assert_eq(ratelimit_take(rl, "n", T0 + 9 * S, NULL), 1);
+        cr_assert_eq(ratelimit_take_counted(rl, "n", T0, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "n", T0 + 9 * S, NULL), 1);
         /* refusals do not extend the window */
-        cr_assert_eq(ratelimit_take(rl, "n", T0 + 10 * S, NULL), 0);
-        cr_assert_eq(ratelimit_take(rl, "n", T0 + 15 * S, NULL), 5);
+        cr_assert_eq(ratelimit_take_counted(rl, "n", T0 + 10 * S, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "n", T0 + 15 * S, NULL), 5);
 }
 
 Test(ratelimit, bounded_table) {
         char key[16];
         cr_assert_eq(ratelimit_new(1, 60 * S, 3, &rl), 0);
-        cr_assert_eq(ratelimit_take(rl, "a", T0, NULL), 0);
-        cr_assert_eq(ratelimit_take(rl, "b", T0 + 1 * S, NULL), 0);
-        cr_assert_eq(ratelimit_take(rl, "c", T0 + 2 * S, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "a", T0, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "b", T0 + 1 * S, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "c", T0 + 2 * S, NULL), 0);
         cr_assert_eq(ratelimit_size(rl), 3);
         /* full: the key whose window opened first ("a") gives way */
-        cr_assert_eq(ratelimit_take(rl, "d", T0 + 3 * S, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "d", T0 + 3 * S, NULL), 0);
         cr_assert_eq(ratelimit_size(rl), 3);
-        cr_assert_eq(ratelimit_take(rl, "b", T0 + 4 * S, NULL), 57, "b kept");
-        cr_assert_eq(ratelimit_take(rl, "c", T0 + 4 * S, NULL), 58, "c kept");
-        cr_assert_eq(ratelimit_take(rl, "d", T0 + 4 * S, NULL), 59, "d kept");
-        cr_assert_eq(ratelimit_take(rl, "a", T0 + 5 * S, NULL), 0, "a forgotten (b gives way now)");
-        cr_assert_eq(ratelimit_take(rl, "c", T0 + 6 * S, NULL), 56, "c kept");
-        cr_assert_eq(ratelimit_take(rl, "b", T0 + 6 * S, NULL), 0, "b forgotten (c gives way now)");
+        cr_assert_eq(ratelimit_take_counted(rl, "b", T0 + 4 * S, NULL), 57, "b kept");
+        cr_assert_eq(ratelimit_take_counted(rl, "c", T0 + 4 * S, NULL), 58, "c kept");
+        cr_assert_eq(ratelimit_take_counted(rl, "d", T0 + 4 * S, NULL), 59, "d kept");
+        cr_assert_eq(ratelimit_take_counted(rl, "a", T0 + 5 * S, NULL), 0, "a forgotten (b gives way now)");
+        cr_assert_eq(ratelimit_take_counted(rl, "c", T0 + 6 * S, NULL), 56, "c kept");
+        cr_assert_eq(ratelimit_take_counted(rl, "b", T0 + 6 * S, NULL), 0, "b forgotten (c gives way now)");
         for (int i = 0; i < 100; i++) {
                 snprintf(key, sizeof key, "k%d", i);
-                cr_assert_eq(ratelimit_take(rl, key, T0 + 200 * S + (uint64_t) i, NULL), 0);
+                cr_assert_eq(ratelimit_take_counted(rl, key, T0 + 200 * S + (uint64_t) i, NULL), 0);
         }
         cr_assert_eq(ratelimit_size(rl), 3);
 }
@@ -95,5 +95,5 @@ Test(ratelimit, arguments) {
         cr_assert_eq(ratelimit_new(1, 0, 1, &rl), -EINVAL);
         cr_assert_eq(ratelimit_new(1, S, 0, &rl), -EINVAL);
         cr_assert_null(ratelimit_free(NULL));
-        cr_assert_eq(ratelimit_take(NULL, "x", 0, NULL), -EINVAL);
+        cr_assert_eq(ratelimit_take_counted(NULL, "x", 0, NULL), -EINVAL);
 }

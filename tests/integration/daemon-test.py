@@ -323,7 +323,7 @@ def main():
     for c in ("keyctl", "su", "unshare", "mount", "od"):
         if not shutil.which(c):
             skip_all(f"{c} is missing")
-    for u, tag in ((CSE_USER, "daemon"), (EXPIRY_USER, "expiry")):
+    for u, tag in ((CSE_USER, "daemon"), (EXPIRY_USER, "expiry"), (EXPIRY2_USER, "expiry2")):
         if run("id", "-u", u).returncode != 0 and \
                 run("sh", TEST_USER_SH, "add", RUN_PID, tag).stdout.strip() != u:
             skip_all(f"cannot create user {u}")
@@ -349,6 +349,9 @@ def main():
         expiry = []
         slow = threading.Thread(target=lambda: expiry.extend(expiry_scenario(os.path.join(tmp, "expiry"))))
         slow.start()
+        expiry2 = []
+        slow2 = threading.Thread(target=lambda: expiry2.extend(expiry_in_enrolment_scenario(os.path.join(tmp, "expiry2"))))
+        slow2.start()
         conf, state, run_dir = main_scenario(tmp, mef, kpm, figures)
         restore_scenario(tmp, mef, conf, state, run_dir, figures)
         backoff_scenario(tmp, mef, kpm)
@@ -361,7 +364,8 @@ def main():
         journal_scenario(tmp, mef, kpm)
         catalog_check()
         slow.join()
-        for ok, name, detail in expiry:
+        slow2.join()
+        for ok, name, detail in expiry + expiry2:
             tap(ok, name, detail)
 
         log = "".join(open(os.path.join(d, f)).read() for d, _, fs in os.walk(tmp) for f in fs if f == "agent.log")
@@ -371,7 +375,7 @@ def main():
     finally:
         mef.stop()
         remove_keys()
-        run("sh", TEST_USER_SH, "del", CSE_USER, EXPIRY_USER)
+        run("sh", TEST_USER_SH, "del", CSE_USER, EXPIRY_USER, EXPIRY2_USER)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"1..{daemon_harness.n_tests}")
     sys.exit(1 if daemon_harness.n_failed else 0)

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # daemon-test.py's scenarios of a node's life: fresh start, signals, reenrol and revoke, restore
 # with the MEF down, backoff, rejection, an incompatible MEF, a MEF by host name, and renewal and
-# expiry of a short profile.
+# expiry of a short profile (also while an enrolment is under way).
 import datetime
 import json
 import os
@@ -418,28 +418,38 @@ def resolver_scenario(tmp, mef, kpm):
     a.stop()
 
 
+def short_profile_tmp(tmp, user):
+    os.makedirs(tmp)
+    remove_keys(user)
+    return tmp
+
+
+def short_profile_setup(tmp, mef, n, user, extra):
+    """A MEF (started) with node-N, a lifetime of 60 s, and an agent configuration for it;
+    (conf, state_dir, runtime_dir)."""
+    mef.ctl("init")
+    kpm = os.path.join(tmp, f"kpm-{n}.hex")
+    mef.ctl("node", "add", f"node-{n}", "--cse-id", f"/mn-cse-{n}", "--cse-base", "https://in.example.net/~/in-cse",
+            "--psk-id", f"kpm-{n}", "--generate-psk", kpm, "--target", "/in-cse", "--poll", "3600",
+            "--lifetime", "60")
+    mef.start()
+    conf = os.path.join(tmp, "expiry.conf")
+    run_dir = os.path.join(tmp, "run")
+    state = os.path.join(tmp, "state")
+    write_conf(conf, mef.port, state, run_dir, node=f"node-{n}", kpm_file=kpm, user=user, extra=extra)
+    return conf, state, run_dir
+
+
 def expiry_scenario(tmp):
     """Renewal at 80% of a 60 s lifetime with the MEF gone, then the expiry: keys removed and
     enrolling. Runs in a thread beside the others, with its own MEF and CSE user; returns the
     results to report."""
     results = []
     user = EXPIRY_USER
-    os.makedirs(tmp)
-    mef = Mef(tmp)
+    mef = Mef(short_profile_tmp(tmp, user))
     a = None
     try:
-        mef.ctl("init")
-        kpm = os.path.join(tmp, "kpm-e.hex")
-        mef.ctl("node", "add", "node-e", "--cse-id", "/mn-cse-e", "--cse-base", "https://in.example.net/~/in-cse",
-                "--psk-id", "kpm-e", "--generate-psk", kpm, "--target", "/in-cse", "--poll", "3600",
-                "--lifetime", "60")
-        mef.start()
-        remove_keys(user)
-        conf = os.path.join(tmp, "expiry.conf")
-        run_dir = os.path.join(tmp, "run")
-        state = os.path.join(tmp, "state")
-        write_conf(conf, mef.port, state, run_dir, node="node-e", kpm_file=kpm, user=user,
-                   extra="backoff_min = 1s\nbackoff_max = 4s\n")
+        conf, state, run_dir = short_profile_setup(tmp, mef, "e", user, "backoff_min = 1s\nbackoff_max = 4s\n")
         a = Agent(tmp, conf)
         i = a.wait_for(lambda m: m == "READY=1", 30)
         mef.stop()
@@ -479,6 +489,57 @@ def expiry_scenario(tmp):
     finally:
         if a:
             a.stop()
+        mef.stop()
+        remove_keys(user)
+    return results
+
+
+def expiry_in_enrolment_scenario(tmp):
+    """The expiry while the renewal's exchange is under way (a relay that stops passing bytes):
+    the keys go, the sealed profile stays for that enrolment to replace (manager_on_expiry()).
+    Its own MEF, CSE user and relay, in a thread beside the others; returns the results."""
+    results = []
+    user = EXPIRY2_USER
+    mef = Mef(short_profile_tmp(tmp, user))
+    a = relay = None
+    try:
+        conf, state, run_dir = short_profile_setup(tmp, mef, "f", user, "")
+        mode = os.path.join(tmp, "relay.mode")
+        relay = subprocess.Popen([os.path.join(build, "tests", "integration", "delay-relay"), "--listen",
+                                  "127.0.0.1:0", "--connect", f"127.0.0.1:{mef.port}", "--mode-file", mode],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        port = re.search(r":(\d+)$", relay.stdout.readline().strip()).group(1)
+        with open(conf) as f:  # through the relay, and an exchange that outlasts the 12 s from renewal to expiry
+            text = f.read().replace(f"127.0.0.1:{mef.port}/", f"127.0.0.1:{port}/").replace(
+                "exchange_timeout = 30s", "exchange_timeout = 90s")
+        with open(conf, "w") as f:
+            f.write(text)
+        a = Agent(tmp, conf)
+        i = a.wait_for(lambda m: m == "READY=1", 30)
+        with open(mode, "w") as f:
+            f.write("blackhole\n")
+        sealed = os.path.join(state, "profile.sealed")
+        before = os.path.exists(sealed) and open(sealed, "rb").read()
+        j = a.wait_for(lambda m: m.startswith("STATUS=Renewing KeID"), 90, i or 0)
+        expired = eventually(lambda: re.search(r"KeID \S+ expired at .* without renewal",
+                                               open(os.path.join(tmp, "agent.log")).read()), 90)
+        keys_gone = eventually(lambda: cse_keys(user) == (None, None), 30)
+        after = os.path.exists(sealed) and open(sealed, "rb").read()
+        still = a.proc.poll() is None  # and its exchange, blackholed with 90 s to go, under way
+        results.append((i is not None and j is not None and expired and keys_gone and before and after == before and still,
+                        "expiry during a renewal's exchange: the keys removed, the sealed profile left unchanged "
+                        "for the enrolment under way",
+                        f"ready {i}, renewing {j}, expired {bool(expired)}, keys gone {keys_gone}, sealed "
+                        f"{'unchanged' if before and after == before else 'changed or gone'}, exchange still under "
+                        f"way {still}\n" + "\n".join(a.texts()) + open(os.path.join(tmp, "agent.log")).read()[-2000:]))
+    except Exception as ex:  # reported, not raised: this runs in a thread
+        results.append((False, "expiry in enrolment scenario", repr(ex)))
+    finally:
+        if a:
+            a.stop()
+        if relay:
+            relay.terminate()
+            relay.wait()
         mef.stop()
         remove_keys(user)
     return results

@@ -403,6 +403,16 @@ static void cli_done(cli_t *c) {
         c->store = store_close(c->store);
 }
 
+/* A command's output must have reached stdout: a full disk or a closed descriptor makes a
+ * command that printed its list or its result fail, not exit 0 with the output lost. A command
+ * that failed already said why. */
+static int cli_stdout_end(int r) {
+        int e = fflush(stdout) != 0 ? errno : ferror(stdout) ? EIO : 0;
+        if (e == 0 || r != 0)
+                return r;
+        return cli_fail("writing to stdout", e);
+}
+
 int mef_cli_run(const mef_config_t *cfg, int argc, char **argv) {
         mef_cli_globals_t g;
         if (mef_cli_parse_globals(argc, argv, &g) < 0)
@@ -427,7 +437,7 @@ int mef_cli_run(const mef_config_t *cfg, int argc, char **argv) {
                 }
                 if (streq(av[1], "--help") || streq(av[1], "-h")) {
                         group_usage(stdout, group);
-                        return 0;
+                        return cli_stdout_end(0);
                 }
                 av++;
                 ac--;
@@ -437,7 +447,7 @@ int mef_cli_run(const mef_config_t *cfg, int argc, char **argv) {
                     !streq(commands[i].name, av[0]))
                         continue;
                 command_t def = { commands[i].name, commands[i].usage, commands[i].help };
-                return commands[i].run(&c, &def, ac, av);
+                return cli_stdout_end(commands[i].run(&c, &def, ac, av));
         }
         if (group) {
                 fprintf(stderr, "msce-mef: %s: unknown command '%s'\n", group, av[0]);

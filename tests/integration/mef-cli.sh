@@ -246,6 +246,20 @@ run 0 --json audit --limit 2
 [[ $(jq length <<<"$OUT") == 2 ]] || fail "audit --limit 2: $OUT"
 ok "every change is in the audit trail, with the Unix user as actor"
 
+# ---- output that cannot be written: exit 1, not 0 with the list lost ----
+if [ -w /dev/full ]; then
+        for args in "node list" "--json node list" "target list" "--json audit" "enrolments" "node show urn:dev:ops:gw-2"; do
+                rc=0
+                # shellcheck disable=SC2086
+                "$MEF" --config "$T/mef.conf" $args >/dev/full 2>"$T/err" || rc=$?
+                [[ $rc == 1 ]] || fail "msce-mef $args >/dev/full exited $rc, want 1: $(cat "$T/err")"
+                grep -q "writing to stdout: No space left on device" "$T/err" || fail "msce-mef $args >/dev/full: $(cat "$T/err")"
+        done
+        ok "a list or result that cannot be written to stdout (full disk) exits 1, saying so"
+else
+        skip "no writable /dev/full"
+fi
+
 # ---- usage errors: exit 2 ----
 for args in "bogus" "node" "node bogus" "node add" "node add x --cse-id /a" \
         "node add x --cse-id /a --cse-base b --psk-id k" \

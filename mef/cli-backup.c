@@ -590,8 +590,8 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0)
                 return cli_fail("restore", r);
         if (in_use > 0 && !a.force)
-                return cli_failf("restore %s: store %s is not empty (%" PRIu64 " nodes, targets and enrolments): "
-                                 "--force replaces them",
+                return cli_failf("restore %s: store %s is not empty (%" PRIu64 " nodes, targets, enrolments and "
+                                 "audit rows): --force replaces them",
                                  dir, mef_store_name(c->cfg), in_use);
 
         uint64_t rows[STORE_DUMP_TABLES_MAX] = {};

@@ -318,8 +318,8 @@ static const struct {
         { NULL, "restore", cmd_restore, "restore DIR [--passphrase-file FILE] [--force]",
           "Restore a backup into the configured store: checks the manifest, unwraps the master key into\n"
           "[store] master_key (which must be absent or hold that key) and writes every row in one\n"
-          "transaction. Refuses a store with nodes, targets or enrolments unless --force (which replaces\n"
-          "them). Stop the MEF of that store first.\n" },
+          "transaction. Refuses a store with nodes, targets, enrolments or audit rows unless --force\n"
+          "(which replaces them). Stop the MEF of that store first.\n" },
         { NULL, "rekey", cmd_rekey, "rekey [--prepare]",
           "Rotate the master key while the MEF serves: a new key, written to the key file's path + \".new\"\n"
           "(or the one --prepare put there), takes over in one short transaction, every secret is\n"

@@ -214,7 +214,7 @@ int store_rows_in_use(mef_store_t *s, uint64_t *ret) {
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s,
                     "SELECT (SELECT count(*) FROM nodes) + (SELECT count(*) FROM targets)"
-                    " + (SELECT count(*) FROM enrolments)",
+                    " + (SELECT count(*) FROM enrolments) + (SELECT count(*) FROM audit)",
                     &st));
         int r = step_row(st);
         if (r <= 0)

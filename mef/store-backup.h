@@ -25,7 +25,8 @@ typedef struct {
  * that no key opens. */
 int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata, store_dump_stop_t *ret_stop);
 
-/* The number of nodes, targets and enrolments: 0 for a store a restore may write into. */
+/* The number of nodes, targets, enrolments and audit rows: 0 for a store a restore may write
+ * into (the backup's audit rows keep their ids, which the store's own would hold already). */
 int store_rows_in_use(mef_store_t *s, uint64_t *ret);
 /* In a transaction (store_begin): remove every node, target, enrolment and audit row. */
 int store_restore_clear(mef_store_t *s);

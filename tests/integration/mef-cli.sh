@@ -260,6 +260,26 @@ else
         skip "no writable /dev/full"
 fi
 
+# ---- restore into a store that holds audit rows only: refused like a non-empty one ----
+# Its own audit rows would collide with the backup's ids half-way through the restore.
+mkdir -p "$T/rs"
+sed -e "s|$T/state/|$T/rs/state/|" -e "s|$T/keys/|$T/rs/keys/|" "$T/mef.conf" >"$T/rs/mef.conf"
+(umask 077 && printf 'restore-audit-only-passphrase\n' >"$T/rs/pass")
+rs() { "$MEF" --config "$T/rs/mef.conf" "$@" >"$T/out" 2>"$T/err"; }
+rs init || fail "init of the restore store: $(cat "$T/err")"
+rs node add urn:dev:ops:rs-1 --cse-id /mn-rs-1 --cse-base https://x --cert-fp "$(printf 'ab%.0s' $(seq 32))" ||
+        fail "node add in the restore store: $(cat "$T/err")"
+rs backup "$T/rs/bk" --passphrase-file "$T/rs/pass" --kdf-iterations 100000 || fail "backup: $(cat "$T/err")"
+rs node remove urn:dev:ops:rs-1 || fail "node remove: $(cat "$T/err")"
+rc=0; rs restore "$T/rs/bk" --passphrase-file "$T/rs/pass" || rc=$?
+[[ $rc == 1 ]] || fail "restore into a store with audit rows only: exit $rc, want 1: $(cat "$T/err")"
+grep -q "is not empty (.* audit rows): --force replaces them" "$T/err" ||
+        fail "restore into a store with audit rows only: $(cat "$T/err")"
+rs restore "$T/rs/bk" --passphrase-file "$T/rs/pass" --force || fail "restore --force: $(cat "$T/err")"
+rs --json node show urn:dev:ops:rs-1 || fail "the restored node: $(cat "$T/err")"
+cat "$T/out" "$T/err" >>"$ALL_OUT"
+ok "restore into a store with audit rows only is refused as not empty; --force replaces them"
+
 # ---- usage errors: exit 2 ----
 for args in "bogus" "node" "node bogus" "node add" "node add x --cse-id /a" \
         "node add x --cse-id /a --cse-base b --psk-id k" \

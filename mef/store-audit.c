@@ -5,33 +5,25 @@
 #include <time.h>
 
 
-/* Length of s cut to at most max bytes, not splitting a UTF-8 sequence. */
-static int truncated_len(const char *s, size_t max) {
-        size_t n = strnlen(s, max + 1);
-        if (n > max) {
-                n = max;
-                while (n > 0 && ((unsigned char) s[n] & 0xc0) == 0x80)
-                        n--;
-        }
-        return (int) n;
-}
-
-static int bind_truncated(db_stmt_t *st, int i, const char *v, size_t max) {
+/* v, valid UTF-8 and cut to max bytes in buf (max + 1), which lives until the step. */
+static int bind_audit_text(db_stmt_t *st, int i, const char *v, size_t max, char *buf) {
         if (!v || !v[0])
                 return db_bind_text(st, i, NULL, 0);
-        return db_bind_text(st, i, v, truncated_len(v, max));
+        return db_bind_text(st, i, store_utf8_copy(v, max, buf), -1);
 }
 
 int store_audit(mef_store_t *s, const char *actor, const char *action, const char *subject, const char *detail) {
         if (!s || !actor || !actor[0] || !action || !action[0])
                 return -EINVAL;
+        char actor_buf[STORE_AUDIT_ACTOR_MAX + 1], action_buf[STORE_AUDIT_ACTION_MAX + 1],
+                subject_buf[STORE_AUDIT_SUBJECT_MAX + 1], detail_buf[STORE_AUDIT_DETAIL_MAX + 1];
         _cleanup_stmt_ db_stmt_t *st = NULL;
         TRY(prepare(s, "INSERT INTO audit (ts, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)", &st));
         TRY(db_bind_int64(st, 1, (int64_t) time(NULL)));
-        TRY(bind_truncated(st, 2, actor, STORE_AUDIT_ACTOR_MAX));
-        TRY(bind_truncated(st, 3, action, STORE_AUDIT_ACTION_MAX));
-        TRY(bind_truncated(st, 4, subject, STORE_AUDIT_SUBJECT_MAX));
-        TRY(bind_truncated(st, 5, detail, STORE_AUDIT_DETAIL_MAX));
+        TRY(bind_audit_text(st, 2, actor, STORE_AUDIT_ACTOR_MAX, actor_buf));
+        TRY(bind_audit_text(st, 3, action, STORE_AUDIT_ACTION_MAX, action_buf));
+        TRY(bind_audit_text(st, 4, subject, STORE_AUDIT_SUBJECT_MAX, subject_buf));
+        TRY(bind_audit_text(st, 5, detail, STORE_AUDIT_DETAIL_MAX, detail_buf));
         return db_step_later(st); /* in a transaction its error may come from the commit */
 }
 

@@ -103,7 +103,14 @@ static json_t *dump_column(db_stmt_t *st, int i, dump_type_t type) {
                 return json_integer(db_column_int64(st, i));
         case DUMP_TEXT: {
                 const char *v = db_column_text(st, i, &n);
-                return v ? json_stringn(v, n) : json_null();
+                if (!v)
+                        return json_null();
+                json_t *j = json_stringn(v, n);
+                if (j || strlen(v) != n)
+                        return j;
+                /* audit text stored before store_audit() made it UTF-8: with '?', not a backup refused */
+                _cleanup_free_ char *fixed = malloc(n + 1);
+                return fixed ? json_string(store_utf8_copy(v, n, fixed)) : NULL;
         }
         case DUMP_BLOB: {
                 const uint8_t *v = db_column_blob(st, i, &n);

@@ -269,7 +269,13 @@ rs() { "$MEF" --config "$T/rs/mef.conf" "$@" >"$T/out" 2>"$T/err"; }
 rs init || fail "init of the restore store: $(cat "$T/err")"
 rs node add urn:dev:ops:rs-1 --cse-id /mn-rs-1 --cse-base https://x --cert-fp "$(printf 'ab%.0s' $(seq 32))" ||
         fail "node add in the restore store: $(cat "$T/err")"
+# a file name that is not UTF-8 goes into the audit trail ('?' for the byte): backups go on
+latin1=$T/rs/imp$'\xe9'.csv
+printf 'nodeID,cseID,cseBase,certFingerprint\nurn:dev:ops:rs-2,/mn-rs-2,https://x,%s\n' "$(printf 'cd%.0s' $(seq 32))" >"$latin1"
+rs node import "$latin1" || fail "import of a file named in Latin-1: $(cat "$T/err")"
 rs backup "$T/rs/bk" --passphrase-file "$T/rs/pass" --kdf-iterations 100000 || fail "backup: $(cat "$T/err")"
+grep -q '"subject":"[^"]*/rs/imp?.csv"' "$T/rs/bk/store.jsonl" || fail "the import's audit row in the backup"
+rs node remove urn:dev:ops:rs-2 || fail "node remove: $(cat "$T/err")"
 rs node remove urn:dev:ops:rs-1 || fail "node remove: $(cat "$T/err")"
 rc=0; rs restore "$T/rs/bk" --passphrase-file "$T/rs/pass" || rc=$?
 [[ $rc == 1 ]] || fail "restore into a store with audit rows only: exit $rc, want 1: $(cat "$T/err")"
@@ -279,6 +285,7 @@ rs restore "$T/rs/bk" --passphrase-file "$T/rs/pass" --force || fail "restore --
 rs --json node show urn:dev:ops:rs-1 || fail "the restored node: $(cat "$T/err")"
 cat "$T/out" "$T/err" >>"$ALL_OUT"
 ok "restore into a store with audit rows only is refused as not empty; --force replaces them"
+ok "an audit row naming a file that is not UTF-8 does not stop backups"
 
 # ---- usage errors: exit 2 ----
 for args in "bogus" "node" "node bogus" "node add" "node add x --cse-id /a" \

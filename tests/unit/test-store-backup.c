@@ -622,3 +622,58 @@ Test(store_backup, restore_refuses_a_key_of_a_size_no_reader_takes) {
         assert_restore_refuses_a_kpm_of(MSG_KEY_MAX + 1);
         assert_restore_refuses_a_kpm_of(100);
 }
+
+/* Audit text comes from paths and peers (node import's file name, backup's DIR): bytes that are
+ * not UTF-8 go in as '?', so that PostgreSQL takes the row and a backup can write it as JSON;
+ * UTF-8 is kept, and a cut never splits a character. */
+Test(store_backup, audit_text_is_stored_as_utf8) {
+        mef_store_t *a = open_store(path_a, key_a);
+        char long_detail[STORE_AUDIT_DETAIL_MAX + 8];
+        memset(long_detail, 'x', sizeof long_detail - 1);
+        long_detail[sizeof long_detail - 1] = 0;
+        memcpy(long_detail + STORE_AUDIT_DETAIL_MAX - 1, "\xc3\xa9", 2); /* an é across the cut */
+        cr_assert_eq(store_audit(a, "cli:test", "node-import", "/srv/imp\xe9.csv", "f\xc3\xa1" "brica \xff\xc0\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|\xe2\x82"), 0);
+        cr_assert_eq(store_audit(a, "cli:test", "backup", "-", long_detail), 0);
+        _cleanup_free_ store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_audit_list(a, 10, &list, &n), 0);
+        cr_assert_eq(n, 2);
+        cr_assert_eq(strlen(list[0].detail), STORE_AUDIT_DETAIL_MAX - 1, "cut inside the é: %zu", strlen(list[0].detail));
+        cr_assert_str_eq(list[1].subject, "/srv/imp?.csv");
+        /* overlong, surrogate, above U+10FFFF, cut short: each byte a '?' */
+        cr_assert_str_eq(list[1].detail, "f\xc3\xa1" "brica ???|???|????|??");
+
+        rows_t r = { 0 };
+        cr_assert_eq(store_dump(a, collect, &r, NULL), 0);
+        rows_free(&r);
+        store_close(a);
+}
+
+/* A row written before store_audit() made its text UTF-8 does not stop every backup: the dump
+ * writes it with '?' for what is not UTF-8. */
+Test(store_backup, dump_takes_audit_text_that_is_not_utf8) {
+        mef_store_t *a = open_store(path_a, key_a);
+        populate(a);
+        store_close(a);
+        sqlite3 *db;
+        cr_assert_eq(sqlite3_open(path_a, &db), SQLITE_OK);
+        cr_assert_eq(sqlite3_exec(db,
+                                  "INSERT INTO audit (ts, actor, action, subject, detail) "
+                                  "VALUES (1, 'cli:test', 'node-import', CAST(X'696D70E92E637376' AS TEXT), '1 added')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+        sqlite3_close(db);
+        a = open_store(path_a, key_a);
+        rows_t r = { 0 };
+        cr_assert_eq(store_dump(a, collect, &r, NULL), 0);
+        bool seen = false;
+        for (size_t i = 0; i < r.n; i++)
+                if (streq(r.table[i], "audit") &&
+                    streq(json_string_value(json_object_get(r.row[i], "action")) ?: "", "node-import")) {
+                        cr_assert_str_eq(json_string_value(json_object_get(r.row[i], "subject")), "imp?.csv");
+                        seen = true;
+                }
+        cr_assert(seen);
+        rows_free(&r);
+        store_close(a);
+}

@@ -18,13 +18,33 @@ static int audit_option(const char *cmd, int o, const char *arg, cli_page_t *p, 
         }
 }
 
+static int audit_page_fetch(cli_t *c, const store_page_t *p, void **ret, size_t *ret_n, const void *userdata) {
+        return store_audit_page(c->store, p, (store_audit_entry_t **) ret, ret_n);
+}
+
+static void audit_key(const void *row, char buf[CLI_LIST_KEY_MAX]) {
+        snprintf(buf, CLI_LIST_KEY_MAX, "%" PRId64, ((const store_audit_entry_t *) row)->id);
+}
+
+static int audit_cells(cli_table_t *t, const void *row) {
+        const store_audit_entry_t *e = row;
+        char id[24], ts[32];
+        snprintf(id, sizeof id, "%" PRId64, e->id);
+        ops_time_format(e->ts, ts);
+        return cli_table_row(t, id, ts, e->actor, e->action, e->subject, e->detail);
+}
+
 int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv) {
         static const struct option opts[] = {
                 COMMON_OPTIONS, PAGE_OPTIONS, { "action", required_argument, NULL, 'a' }, {}
         };
+        static const char *const header[] = { "ID", "TIME", "ACTOR", "ACTION", "SUBJECT", "DETAIL" };
+        static const cli_list_t list = { .n_cols = ELEMENTSOF(header), .header = header,
+                                         .row_size = sizeof(store_audit_entry_t), .fetch = audit_page_fetch,
+                                         .key = audit_key, .id_key = true, .to_json = ops_audit_json,
+                                         .to_cells = audit_cells };
         const char *cmd = "audit";
         cli_page_t p = { .page.state = -1 };
-        char last[24] = "";
         int r = cli_page_options(c, cmd, def, argc, argv, &p, opts, audit_option, NULL);
         if (r >= 0)
                 return r;
@@ -39,25 +59,8 @@ int cmd_audit(cli_t *c, const command_t *def, int argc, char **argv) {
         }
         if ((r = cli_open(c, false)))
                 return r;
-        _cleanup_free_ store_audit_entry_t *list = NULL;
-        size_t n = 0;
-        r = store_audit_page(c->store, &p.page, &list, &n);
-        if (r < 0)
-                return cli_fail(cmd, r);
-        if (n)
-                snprintf(last, sizeof last, "%" PRId64, list[n - 1].id);
-        cli_page_next(&p, n, last);
-        if (c->json)
-                return cli_json_print(ops_json_array(list, n, sizeof *list, ops_audit_json));
-        _cleanup_(cli_table_free) cli_table_t t = { .n_cols = 6 };
-        r = cli_table_row(&t, "ID", "TIME", "ACTOR", "ACTION", "SUBJECT", "DETAIL");
-        for (size_t i = 0; r == 0 && i < n; i++) {
-                char id[24], ts[32];
-                snprintf(id, sizeof id, "%" PRId64, list[i].id);
-                ops_time_format(list[i].ts, ts);
-                r = cli_table_row(&t, id, ts, list[i].actor, list[i].action, list[i].subject, list[i].detail);
-        }
-        return cli_table_print(&t, r, cmd);
+        r = cli_list_print(c, &list, &p);
+        return r < 0 ? cli_fail(cmd, r) : 0;
 }
 
 /* prune: what the serving MEF does every hour ([audit] keep), now. */

@@ -6,17 +6,32 @@ json_t *cli_enrolments_json(const store_enrolment_t *list, size_t n) {
         return ops_json_array(list, n, sizeof *list, ops_enrolment_json);
 }
 
+static const char *const enrolment_header[] = { "KE_ID", "NODE_ID", "STATE", "CREATED", "EXPIRES", "LTK" };
+
+static int enrolment_cells(cli_table_t *t, const void *row) {
+        const store_enrolment_t *e = row;
+        char created[32], exp[32];
+        ops_time_format(e->created, created);
+        ops_time_format(e->exp, exp);
+        return cli_table_row(t, e->ke_id, e->node_id, ops_enrolment_state(e), created, exp,
+                             e->ltk_transported ? "transported" : "Ke");
+}
+
 int cli_enrolments_table(const store_enrolment_t *list, size_t n) {
-        _cleanup_(cli_table_free) cli_table_t t = { .n_cols = 6 };
-        int r = cli_table_row(&t, "KE_ID", "NODE_ID", "STATE", "CREATED", "EXPIRES", "LTK");
-        for (size_t i = 0; r == 0 && i < n; i++) {
-                char created[32], exp[32];
-                ops_time_format(list[i].created, created);
-                ops_time_format(list[i].exp, exp);
-                r = cli_table_row(&t, list[i].ke_id, list[i].node_id, ops_enrolment_state(&list[i]),
-                              created, exp, list[i].ltk_transported ? "transported" : "Ke");
-        }
+        _cleanup_(cli_table_free) cli_table_t t = { .n_cols = ELEMENTSOF(enrolment_header) };
+        int r = cli_table_row_array(&t, enrolment_header);
+        for (size_t i = 0; r == 0 && i < n; i++)
+                r = enrolment_cells(&t, &list[i]);
         return cli_table_print(&t, r, "table");
+}
+
+/* userdata: the node ID, or NULL for every node's */
+static int enrolment_page_fetch(cli_t *c, const store_page_t *p, void **ret, size_t *ret_n, const void *userdata) {
+        return store_enrolment_page(c->store, userdata, p, (store_enrolment_t **) ret, ret_n);
+}
+
+static void enrolment_key(const void *row, char buf[CLI_LIST_KEY_MAX]) {
+        snprintf(buf, CLI_LIST_KEY_MAX, "%s", ((const store_enrolment_t *) row)->ke_id);
 }
 
 /* ---- enrolments, audit ---- */
@@ -39,15 +54,15 @@ int cmd_enrolments(cli_t *c, const command_t *def, int argc, char **argv) {
                 if ((r = cli_node_get(c, cmd, node_id, &n)))
                         return r;
         }
-        _cleanup_free_ store_enrolment_t *list = NULL;
-        size_t n = 0;
-        r = store_enrolment_page(c->store, node_id, &p.page, &list, &n);
+        cli_list_t list = { .n_cols = ELEMENTSOF(enrolment_header), .header = enrolment_header,
+                            .row_size = sizeof(store_enrolment_t), .fetch = enrolment_page_fetch,
+                            .key = enrolment_key, .to_json = ops_enrolment_json, .to_cells = enrolment_cells,
+                            .userdata = node_id };
+        r = cli_list_print(c, &list, &p);
+        if (r == -ENOENT && p.page.after) /* the KeID given, or the last of a part removed before the next */
+                return cli_failf("%s: --after %s: no such enrolment, or the last one listed was removed meanwhile",
+                                 cmd, p.page.after);
         if (r == -ENOENT)
-                return cli_failf("%s: --after %s: no such enrolment", cmd, p.page.after);
-        if (r < 0)
-                return cli_fail(cmd, r);
-        cli_page_next(&p, n, n ? list[n - 1].ke_id : NULL);
-        if (c->json)
-                return cli_json_print(cli_enrolments_json(list, n));
-        return cli_enrolments_table(list, n);
+                return cli_failf("%s: the last enrolment listed was removed meanwhile: list again", cmd);
+        return r < 0 ? cli_fail(cmd, r) : 0;
 }

@@ -85,6 +85,31 @@ int cli_page_nodes_begin(cli_t *c, const char *cmd, int argc, char **argv, cli_p
 /* After a page of n rows whose last key is last: tells how to go on when the page was full. */
 void cli_page_next(const cli_page_t *p, size_t n, const char *last);
 
+/* A listing (node list, enrolments, audit) printed as it is read, a page of at most
+ * CLI_LIST_PAGE rows at a time: a table (its header once, each column as wide as its widest
+ * cell so far) or one JSON array. Memory stays one page whatever the store holds, and no read
+ * transaction stays open while stdout waits (a pager). */
+#define CLI_LIST_PAGE 1000u
+typedef struct cli_table cli_table_t; /* below, with the output */
+#define CLI_LIST_KEY_MAX 320u /* a KeID, a node ID or an audit row's id, as --after takes it */
+typedef struct cli_list {
+        size_t n_cols;
+        const char *const *header;
+        size_t row_size;
+        /* at most p->limit rows from p's position: a heap array of row_size items into *ret */
+        int (*fetch)(cli_t *c, const store_page_t *p, void **ret, size_t *ret_n, const void *userdata);
+        /* row's key as --after takes it */
+        void (*key)(const void *row, char buf[CLI_LIST_KEY_MAX]);
+        bool id_key; /* audit: the key is an id, p->after_id */
+        json_t *(*to_json)(const void *row);
+        /* the table's cells of row */
+        int (*to_cells)(cli_table_t *t, const void *row);
+        const void *userdata;
+} cli_list_t;
+/* The rows of p (all, or at most p->page.limit), then cli_page_next()'s hint: 0, or the store's
+ * error (-ENOENT: no row has key p->page.after) with what was printed so far left as it is. */
+int cli_list_print(cli_t *c, const cli_list_t *l, const cli_page_t *p);
+
 /* The positional arguments after getopt; want = how many exactly. */
 int cli_positionals(const char *cmd, int argc, char **argv, int want, const char *what);
 int cli_parse_seconds(const char *cmd, const char *opt, const char *v, unsigned min, unsigned max, uint32_t *ret);
@@ -107,18 +132,26 @@ int cli_simple_begin(cli_t *c, const char *cmd, const command_t *def, int argc, 
 
 /* ---- output (cli-output.c) ---- */
 
-typedef struct cli_table {
+struct cli_table {
         size_t n_cols, n_cells, alloc;
         char **cells;
-} cli_table_t;
+        size_t width[16]; /* of each column as printed so far */
+};
 void cli_table_free(cli_table_t *t);
+/* The rows printed go; the widths stay, for the next part of the same table. */
+void cli_table_clear(cli_table_t *t);
 /* n_cols values; NULL or "" prints "-", control bytes '?'. */
 int cli_table_row(cli_table_t *t, ...);
-/* Prints t, or the error r that stopped filling it (what failed: what); the exit status. */
-int cli_table_print(const cli_table_t *t, int r, const char *what);
+int cli_table_row_array(cli_table_t *t, const char *const *cells);
+/* Prints t, each column as wide as its widest cell so far, or the error r that stopped filling
+ * it (what failed: what); the exit status. */
+int cli_table_print(cli_table_t *t, int r, const char *what);
 
 /* Prints and releases j; NULL (out of memory) is an error. */
 int cli_json_print(json_t *j);
+/* j as the next item of an array printed as cli_json_print() prints one (first: the first
+ * item, which opens it; the caller closes it with "\n]\n", or prints "[]\n" for none). Takes j. */
+int cli_json_item_print(json_t *j, bool first);
 /* {"removed": id} for the remove commands. */
 int cli_removed_print(const char *id);
 

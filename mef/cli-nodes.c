@@ -175,7 +175,34 @@ int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
         return 0;
 }
 
+static int node_page_fetch(cli_t *c, const store_page_t *p, void **ret, size_t *ret_n, const void *userdata) {
+        return store_node_page(c->store, p, (store_node_t **) ret, ret_n);
+}
+
+static void node_key(const void *row, char buf[CLI_LIST_KEY_MAX]) {
+        snprintf(buf, CLI_LIST_KEY_MAX, "%s", ((const store_node_t *) row)->node_id);
+}
+
+static int node_cells(cli_table_t *t, const void *row) {
+        const store_node_t *e = row;
+        char poll[16], lifetime[16], targets[MSG_TARGETS_MAX * (MSG_ID_MAX + 1) + 1] = "";
+        snprintf(poll, sizeof poll, "%" PRIu32, e->poll);
+        snprintf(lifetime, sizeof lifetime, "%" PRIu32, e->lifetime);
+        for (size_t j = 0; j < e->n_targets; j++) {
+                if (j)
+                        strcat(targets, ",");
+                strcat(targets, e->targets[j]);
+        }
+        return cli_table_row(t, e->node_id, e->kpm_id[0] ? "psk" : "cert", e->kpm_id[0] ? e->kpm_id : e->cert_fp,
+                             e->cse_id, node_state_to_string(e->state), poll, lifetime, targets);
+}
+
 int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv) {
+        static const char *const header[] = { "NODE_ID", "AUTH", "IDENTITY", "CSE_ID", "STATE", "POLL", "LIFETIME",
+                                              "TARGETS" };
+        static const cli_list_t list = { .n_cols = ELEMENTSOF(header), .header = header,
+                                         .row_size = sizeof(store_node_t), .fetch = node_page_fetch, .key = node_key,
+                                         .to_json = ops_node_json, .to_cells = node_cells };
         const char *cmd = "node list";
         cli_page_t p = { .page.state = -1 };
         int r = cli_page_options(c, cmd, def, argc, argv, &p, NULL, NULL, NULL);
@@ -183,30 +210,8 @@ int cmd_node_list(cli_t *c, const command_t *def, int argc, char **argv) {
                 return r;
         if ((r = cli_page_nodes_begin(c, cmd, argc, argv, &p)))
                 return r;
-        _cleanup_free_ store_node_t *list = NULL;
-        size_t n = 0;
-        r = store_node_page(c->store, &p.page, &list, &n);
-        if (r < 0)
-                return cli_fail(cmd, r);
-        cli_page_next(&p, n, n ? list[n - 1].node_id : NULL);
-        if (c->json)
-                return cli_json_print(ops_json_array(list, n, sizeof *list, ops_node_json));
-        _cleanup_(cli_table_free) cli_table_t t = { .n_cols = 8 };
-        r = cli_table_row(&t, "NODE_ID", "AUTH", "IDENTITY", "CSE_ID", "STATE", "POLL", "LIFETIME", "TARGETS");
-        for (size_t i = 0; r == 0 && i < n; i++) {
-                const store_node_t *e = &list[i];
-                char poll[16], lifetime[16], targets[MSG_TARGETS_MAX * (MSG_ID_MAX + 1) + 1] = "";
-                snprintf(poll, sizeof poll, "%" PRIu32, e->poll);
-                snprintf(lifetime, sizeof lifetime, "%" PRIu32, e->lifetime);
-                for (size_t j = 0; j < e->n_targets; j++) {
-                        if (j)
-                                strcat(targets, ",");
-                        strcat(targets, e->targets[j]);
-                }
-                r = cli_table_row(&t, e->node_id, e->kpm_id[0] ? "psk" : "cert", e->kpm_id[0] ? e->kpm_id : e->cert_fp,
-                              e->cse_id, node_state_to_string(e->state), poll, lifetime, targets);
-        }
-        return cli_table_print(&t, r, cmd);
+        r = cli_list_print(c, &list, &p);
+        return r < 0 ? cli_fail(cmd, r) : 0;
 }
 
 int cli_node_get(cli_t *c, const char *cmd, const char *node_id, store_node_t **ret) {

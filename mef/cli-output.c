@@ -21,6 +21,12 @@ void cli_table_free(cli_table_t *t) {
         free(t->cells);
 }
 
+void cli_table_clear(cli_table_t *t) {
+        for (size_t i = 0; i < t->n_cells; i++)
+                free(t->cells[i]);
+        t->n_cells = 0;
+}
+
 static int cli_table_add(cli_table_t *t, const char *v) {
         if (t->n_cells == t->alloc) {
                 size_t na = t->alloc ? t->alloc * 2 : 64;
@@ -48,19 +54,41 @@ int cli_table_row(cli_table_t *t, ...) {
         return r;
 }
 
-int cli_table_print(const cli_table_t *t, int r, const char *what) {
+int cli_table_row_array(cli_table_t *t, const char *const *cells) {
+        int r = 0;
+        for (size_t i = 0; i < t->n_cols && r == 0; i++)
+                r = cli_table_add(t, cells[i]);
+        return r;
+}
+
+int cli_table_print(cli_table_t *t, int r, const char *what) {
         if (r < 0)
                 return cli_fail(what, r);
-        size_t width[16] = { 0 };
         for (size_t i = 0; i < t->n_cells; i++)
-                width[i % t->n_cols] = MAX(width[i % t->n_cols], strlen(t->cells[i]));
+                t->width[i % t->n_cols] = MAX(t->width[i % t->n_cols], strlen(t->cells[i]));
         for (size_t i = 0; i < t->n_cells; i++) {
                 size_t col = i % t->n_cols;
                 if (col == t->n_cols - 1)
                         printf("%s\n", t->cells[i]);
                 else
-                        printf("%-*s  ", (int) width[col], t->cells[i]);
+                        printf("%-*s  ", (int) t->width[col], t->cells[i]);
         }
+        return 0;
+}
+
+/* j as an item of an array cli_json_print() would print, after first ones before it. Takes j. */
+int cli_json_item_print(json_t *j, bool first) {
+        char *text = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(j);
+        if (!text)
+                return -ENOMEM;
+        fputs(first ? "[\n  " : ",\n  ", stdout);
+        for (const char *p = text; *p; p++) {
+                putchar(*p);
+                if (*p == '\n')
+                        fputs("  ", stdout);
+        }
+        free(text);
         return 0;
 }
 

@@ -56,3 +56,51 @@ void cli_page_next(const cli_page_t *p, size_t n, const char *last) {
         if (p->page.limit && n == p->page.limit && last)
                 fprintf(stderr, "msce-mef: more may follow: --after %s\n", last);
 }
+
+/* One page of l's rows: printed as JSON items or table rows. */
+static int list_page_print(cli_t *c, const cli_list_t *l, cli_table_t *t, const void *list, size_t n, size_t done) {
+        int r = 0;
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                const void *row = (const uint8_t *) list + i * l->row_size;
+                r = c->json ? cli_json_item_print(l->to_json(row), done + i == 0) : l->to_cells(t, row);
+        }
+        if (r >= 0 && !c->json) {
+                r = cli_table_print(t, 0, "table");
+                cli_table_clear(t);
+        }
+        return r;
+}
+
+int cli_list_print(cli_t *c, const cli_list_t *l, const cli_page_t *p) {
+        store_page_t page = p->page;
+        size_t want = page.limit, done = 0;
+        char last[CLI_LIST_KEY_MAX] = "";
+        _cleanup_(cli_table_free) cli_table_t t = { .n_cols = l->n_cols };
+        int r = c->json ? 0 : cli_table_row_array(&t, l->header);
+        while (r >= 0) {
+                _cleanup_free_ void *list = NULL;
+                size_t n = 0;
+                page.limit = want ? MIN(want - done, (size_t) CLI_LIST_PAGE) : CLI_LIST_PAGE;
+                r = l->fetch(c, &page, &list, &n, l->userdata);
+                if (r >= 0)
+                        r = list_page_print(c, l, &t, list, n, done);
+                if (r < 0)
+                        break;
+                done += n;
+                if (n > 0) {
+                        l->key((const uint8_t *) list + (n - 1) * l->row_size, last);
+                        unsigned long long id = 0;
+                        if (l->id_key)
+                                (void) parse_uint(last, INT64_MAX, &id);
+                        page.after_id = (int64_t) id;
+                        page.after = l->id_key ? NULL : last;
+                }
+                if (n < page.limit || (want && done >= want))
+                        break;
+        }
+        if (c->json && r >= 0)
+                fputs(done ? "\n]\n" : "[]\n", stdout);
+        if (r >= 0)
+                cli_page_next(p, done, done ? last : NULL);
+        return r;
+}

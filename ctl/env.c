@@ -4,26 +4,28 @@
 #include "util/util.h"
 
 int ctl_shell_quote(const char *s, char **ret) {
-        size_t n = 2, quotes = 0;
+        /* In single quotes nothing is special to sh nor to EnvironmentFile=; but a quote cannot
+         * be written there, and systemd does not read sh's '\'' (after \' it takes the rest of
+         * the line as it is, quotes included). A value with a quote is double-quoted instead:
+         * there both unescape exactly \" \\ \$ \` and take everything else as it is. */
+        bool dq = strchr(s, '\'') != NULL;
+        size_t n = 2;
         for (const char *p = s; *p; p++) {
                 if ((unsigned char) *p < 0x20 || *p == 0x7f)
                         return -EINVAL;
-                quotes += *p == '\'';
-                n++;
+                n += dq && strchr("\"\\$`", *p) ? 2 : 1;
         }
-        char *d = malloc(n + 3 * quotes + 1);
+        char *d = malloc(n + 1);
         if (!d)
                 return -ENOMEM;
         char *o = d;
-        *o++ = '\'';
+        *o++ = dq ? '"' : '\'';
         for (const char *p = s; *p; p++) {
-                if (*p == '\'') {
-                        memcpy(o, "'\\''", 4);
-                        o += 4;
-                } else
-                        *o++ = *p;
+                if (dq && strchr("\"\\$`", *p))
+                        *o++ = '\\';
+                *o++ = *p;
         }
-        *o++ = '\'';
+        *o++ = dq ? '"' : '\'';
         *o = 0;
         *ret = d;
         return 0;

@@ -7,8 +7,9 @@
 
 #include "ctl/runtime.h"
 
-/* 'value' with every ' written as '\'' (so $, `, \ and " stay literal). -EINVAL for control
- * characters (a newline would end the line for EnvironmentFile=), -ENOMEM. */
+/* 'value' (so $, `, \ and " stay literal); a value holding a ' as "value" with \ before each
+ * " \ $ and ` (systemd does not read sh's '\''). -EINVAL for control characters (a newline
+ * would end the line for EnvironmentFile=), -ENOMEM. */
 int ctl_shell_quote(const char *s, char **ret);
 
 /* MSCE_CSE_ID, MSCE_CSE_BASE, MSCE_KEID, MSCE_EXP, MSCE_POLL (when known), MSCE_TARGET_IDS and

@@ -3,10 +3,10 @@
 # mscectl against a fake runtime directory and a real msce-mef on loopback (TAP output).
 # Usage: tests/integration/mscectl.sh BUILDDIR
 # Covers: status (ready, not running, no state, malformed, --json), profile (JSON, --env read
-# back by sh, none), reprovision (SIGUSR1 reaches a process named msce-agent, never another
-# one), check (all OK against the MEF; wrong Kpm, MEF down, unresolvable MEF, no common TLS suite
-# (openssl s_server), Kpm file 0644,
-# a secret the agent's user cannot read), and as root after a real enrolment: the keys check
+# back by sh and by systemd's EnvironmentFile= parser, a kpsaID with a quote; none),
+# reprovision (SIGUSR1 reaches a process named msce-agent, never another one), check (all OK
+# against the MEF; wrong Kpm, MEF down, unresolvable MEF, no common TLS suite (openssl
+# s_server), Kpm file 0644, a secret the agent's user cannot read), and as root after a real enrolment: the keys check
 # reads the key as the CSE user, factory-reset (refused without --yes, removes keys, sealed
 # profile and profile.json, --deregister with the MEF).
 set -u
@@ -119,6 +119,22 @@ if ctl_run 0 --runtime-dir "$RT" profile --env; then
                 ok "profile --env: 7 lines that sh reads back to the profile's values"
         else
                 not_ok "profile --env: got '$got', want '$want'"
+        fi
+        # systemd's own parser of EnvironmentFile= (env-file.c), as the environment.d generator
+        # runs it on a directory of ours; it prints the variables double-quoted, for sh. The
+        # profile has no '$', which environment.d (not EnvironmentFile=) would expand.
+        GEN=$(ls /usr/lib/systemd/user-environment-generators/*systemd-environment-d-generator 2> /dev/null | head -n1)
+        if [ -n "$GEN" ]; then
+                mkdir -p "$T/envd/environment.d"
+                cp "$T/out" "$T/envd/environment.d/50-msce.conf"
+                env -i XDG_CONFIG_HOME="$T/envd" XDG_CONFIG_DIRS="$T/envd/none" "$GEN" 2> /dev/null |
+                        grep '^MSCE_' > "$T/envd/out"
+                got=$(sh -c '. "$1"; printf "%s|%s|%s|%s|%s|%s|%s" "$MSCE_CSE_ID" "$MSCE_CSE_BASE" "$MSCE_KEID" \
+                        "$MSCE_EXP" "$MSCE_POLL" "$MSCE_TARGET_IDS" "$MSCE_KPSA_IDS"' sh "$T/envd/out")
+                [ "$got" = "$want" ] && ok "profile --env: systemd's EnvironmentFile= parser reads the same values" ||
+                        not_ok "profile --env as systemd reads it: got '$got', want '$want'"
+        else
+                skip "profile --env as systemd reads it: no systemd-environment-d-generator"
         fi
 fi
 

@@ -243,8 +243,10 @@ Test(env, quote) {
         } cases[] = {
                 { "plain", "'plain'" },
                 { "", "''" },
-                { "it's", "'it'\\''s'" },
-                { "''", "''\\'''\\'''" },
+                /* with a quote: double quotes, which systemd's EnvironmentFile= reads as sh does */
+                { "it's", "\"it's\"" },
+                { "''", "\"''\"" },
+                { "it's $HOME `id` \"x\" \\n", "\"it's \\$HOME \\`id\\` \\\"x\\\" \\\\n\"" },
                 { "$HOME `id` \"x\" \\n ;|&", "'$HOME `id` \"x\" \\n ;|&'" },
                 { "https://in.example.net:8443/~/in-cse/in-name", "'https://in.example.net:8443/~/in-cse/in-name'" },
         };
@@ -289,7 +291,7 @@ Test(env, profile_lines) {
                                "MSCE_EXP='20271127T203000'\n"
                                "MSCE_POLL='86400'\n"
                                "MSCE_TARGET_IDS='/in-cse /maf-1'\n"
-                               "MSCE_KPSA_IDS='k1@mef k'\\''2@mef'\n");
+                               "MSCE_KPSA_IDS=\"k1@mef k'2@mef\"\n");
 }
 
 Test(env, no_targets_no_poll) {

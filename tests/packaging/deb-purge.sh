@@ -3,10 +3,11 @@
 # What purging the .debs does (issue 15, packaging): the maintainer scripts of the built
 # packages, run as "postrm purge", remove /var/lib/msce and /run/msce (msce-agent) and
 # /var/lib/msce-mef (msce-mef), and unlink the agent's "msce" keyring from the persistent
-# keyring of the CSE's user, leaving other keyrings alone.
+# keyring of the CSE's user, leaving other keyrings alone; and what "mscectl setup" wrote into
+# /etc/msce (the Kpm and its drop-in), keeping the administrator's own files there.
 # The scripts run in a user and mount namespace of their own: /var/lib and /run are fresh tmpfs
 # there, and persistent keyrings are per user namespace, so neither this machine's state nor
-# another test's keys are within their reach. The namespace maps its uid 0 to root and its uids
+# another test's keys are within their reach (/etc is an overlay with a tmpfs upper layer). The namespace maps its uid 0 to root and its uids
 # 1000-1001 to two outside uids nobody has.
 # Usage: deb-purge.sh      (the .debs in MSCE_DEBS_DIR; exit 77 without them, root or keyctl)
 set -euo pipefail
@@ -44,10 +45,32 @@ keyctl session - sh -c '
         keyctl add user msce:kpsa:k1 not-a-real-key "$r" > /dev/null
         q=$(keyctl get_persistent @s 1001)
         keyctl newring other "$q" > /dev/null' 2> /dev/null
+# /etc: an overlay whose upper layer is a tmpfs of this namespace, so that nothing the scripts
+# do there reaches this machine's /etc. What "mscectl setup" writes (the Kpm, its drop-in), a
+# drop-in of the administrator's own, and the package's conffile (dpkg has removed it by now).
+etc=none
+mkdir -p "$T/ovl"
+mount -n -t tmpfs tmpfs "$T/ovl"
+mkdir "$T/ovl/upper" "$T/ovl/work"
+if mount -n -t overlay overlay -o "lowerdir=/etc,upperdir=$T/ovl/upper,workdir=$T/ovl/work" /etc 2> /dev/null; then
+        etc=
+        rm -rf /etc/msce
+        mkdir -p /etc/msce/agent.conf.d
+        echo 00112233445566778899aabbccddeeff > /etc/msce/msce.kpm
+        printf '[mef]\npsk_file = /etc/msce/msce.kpm\n' > /etc/msce/agent.conf.d/50-setup.conf
+        echo '[node]' > /etc/msce/agent.conf.d/60-local.conf
+fi
 sh "$T/agent/postrm" purge
 sh "$T/mef/postrm" purge
+if [ -z "$etc" ]; then
+        etc=$(cd /etc/msce && find . -mindepth 1 | sort | tr '\n' ' ')
+        # without the administrator's drop-in, a second purge (a re-run) leaves no /etc/msce
+        rm /etc/msce/agent.conf.d/60-local.conf
+        sh "$T/agent/postrm" purge
+        [ -e /etc/msce ] && etc="$etc, then /etc/msce stays" || etc="$etc, then gone"
+fi
 rings() { keyctl session - sh -c 'for k in $(keyctl rlist $(keyctl get_persistent @s '"$1"')); do keyctl rdescribe $k; echo; done' 2> /dev/null | sed -n 's/.*;//p' | sort | tr '\n' ' '; }
-echo "LEFT $(cd /var/lib && ls | sort | tr '\n' ' ')| run: $(ls /run | tr '\n' ' ')| uid1000: $(rings 1000)| uid1001: $(rings 1001)"
+echo "LEFT $(cd /var/lib && ls | sort | tr '\n' ' ')| run: $(ls /run | tr '\n' ' ')| uid1000: $(rings 1000)| uid1001: $(rings 1001)| etc: $etc"
 EOS
 
 base=$((2100000000 + ($$ % 100000) * 2))
@@ -82,4 +105,10 @@ check "/var/lib after purge: msce and msce-mef gone, other state kept" "$(echo "
 check "/run after purge: msce gone" "$(echo "$left" | cut -d'|' -f2)" " run: "
 check "the agent's keyring unlinked from the CSE user's persistent keyring" "$(echo "$left" | cut -d'|' -f3)" " uid1000: "
 check "another keyring left alone" "$(echo "$left" | cut -d'|' -f4)" " uid1001: other "
+if [ "$(echo "$left" | cut -d'|' -f5)" = " etc: none" ]; then
+        echo "SKIP: /etc/msce after purge: no overlay mount in the namespace"
+else
+        check "/etc/msce after purge: the Kpm and drop-in of mscectl setup gone, the administrator's drop-in kept" \
+                "$(echo "$left" | cut -d'|' -f5)" " etc: ./agent.conf.d ./agent.conf.d/60-local.conf , then gone"
+fi
 exit $status

@@ -390,8 +390,11 @@ static int cmd_setup(const globals_t *g, int argc, char **argv) {
                                ? EXIT_CONFIG
                                : EXIT_FAILURE;
         }
+        /* restart, not "enable --now": a running agent (a first setup that was rejected, say)
+         * keeps the node, MEF and KpmID it started with until it is restarted */
         printf("Wrote %s (the node and the MEF) and %s (the Kpm, readable by %s only).\n"
-               "Start the agent: systemctl enable --now msce-agent; then mscectl status.\n",
+               "Apply it: systemctl enable msce-agent; systemctl restart msce-agent (a running agent keeps\n"
+               "its previous configuration until then); then mscectl status.\n",
                dropin, kpm, so.agent_user ?: CTL_AGENT_USER);
         return fflush(stdout) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -352,6 +352,7 @@ ctl_run 11 "${ARGS[@]}" --user root && {
         [ ! -e "$SETUP/agent.conf.d/50-setup.conf" ] && [ ! -e "$SETUP/msce.kpm" ] && grep -q "'root' is root" "$T/err" &&
         ok "setup --user root: refused as --check-config would, nothing left behind" || not_ok "setup root: files left"; }
 if ctl_run 0 "${ARGS[@]}" --user $CSE_USER; then
+        cp "$T/out" "$T/ctl.out"
         if [ "$(stat -c '%U %a' "$SETUP/msce.kpm")" = "$AGENT_USER 400" ] &&
            [ "$(stat -c '%U %a' "$SETUP/agent.conf.d/50-setup.conf")" = "root 644" ] &&
            "$AGENT" --check-config --config "$SETUP/agent.conf" > "$T/out" 2> "$T/err" &&
@@ -360,6 +361,13 @@ if ctl_run 0 "${ARGS[@]}" --user $CSE_USER; then
                 ok "setup: msce.kpm 0400 for the agent's user, the drop-in 0644 root; --check-config accepts it"
         else
                 not_ok "setup: owners, modes or configuration"
+        fi
+        # a running agent keeps its configuration: what it prints must restart it, which
+        # "systemctl enable --now" does not
+        if grep -q 'systemctl restart msce-agent' "$T/ctl.out" && ! grep -q 'enable --now' "$T/ctl.out"; then
+                ok "setup: tells to restart the agent, which a running one needs to take the new setup"
+        else
+                not_ok "setup: the next step printed: $(cat "$T/ctl.out")"
         fi
 fi
 echo 0123 > "$T/short.hex"

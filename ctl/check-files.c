@@ -48,6 +48,38 @@ static bool path_under(const char *path, const char *dir) {
         return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == 0);
 }
 
+/* The directory nearest above path that the agent's user may not enter (X_OK), into dir and
+ * *ret: true when there is one. Without it the file is out of the agent's reach, whatever
+ * its own mode. */
+static bool parent_closed(const checker_t *c, const char *path, char dir[PATH_MAX], struct stat *ret) {
+        if (snprintf(dir, PATH_MAX, "%s", path) >= PATH_MAX)
+                return false;
+        for (char *slash = strrchr(dir, '/'); slash; slash = strrchr(dir, '/')) {
+                bool root = slash == dir;
+                slash[root] = 0; /* "/a/b" -> "/a"; "/a" -> "/" */
+                if (stat(dir, ret) == 0 && S_ISDIR(ret->st_mode) && !check_agent_can(c, ret, X_OK))
+                        return true;
+                if (root)
+                        break;
+        }
+        return false;
+}
+
+/* "<what>: <path> is out of reach of the agent's user: it may not enter <dir> (...)", with the
+ * fix; false when every directory above path lets it through. */
+static bool report_closed_parent(checker_t *c, const char *what, const char *path) {
+        char dir[PATH_MAX], fix[PATH_MAX + 32], u[32], g[32];
+        struct stat st;
+        if (!parent_closed(c, path, dir, &st))
+                return false;
+        snprintf(fix, sizeof fix, "chmod a+x %s", dir);
+        check_report(c, L_FAIL, fix,
+                     "%s: %s is out of reach of the agent's user %s: it may not enter %s (owner %s, group %s, mode %04o)",
+                     what, path, c->user, dir, check_user_name(st.st_uid, u), check_group_name(st.st_gid, g),
+                     (unsigned) (st.st_mode & 07777));
+        return true;
+}
+
 /* A file the agent reads: secret ones must be owner-only. */
 static void check_file(checker_t *c, const char *what, const char *path, bool secret) {
         char fix[512], u[32], g[32];
@@ -78,6 +110,8 @@ static void check_file(checker_t *c, const char *what, const char *path, bool se
                              (unsigned) (st.st_mode & 07777));
                 return;
         }
+        if (report_closed_parent(c, what, path))
+                return;
         /* What msce-agent.service hides from the agent. */
         static const char *const hidden[][2] = {
                 { "/home", "ProtectHome=yes" }, { "/root", "ProtectHome=yes" }, { "/run/user", "ProtectHome=yes" },
@@ -98,12 +132,22 @@ static int dropin_filter(const struct dirent *d) {
         return d->d_name[0] != '.' && n > 5 && streq(d->d_name + n - 5, ".conf");
 }
 
-/* The agent reads them as its user too. */
+/* The agent reads them as its user too: the drop-in directory as well, which it must list
+ * (msce-agent refuses to start when it cannot). */
 void check_config_files(checker_t *c, const agent_config_t *cfg) {
         check_file(c, "configuration", cfg->path, false);
         _cleanup_free_ char *dir = NULL;
         if (asprintf(&dir, "%s.d", cfg->path) < 0)
                 return;
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && !check_agent_can(c, &st, R_OK | X_OK)) {
+                char fix[PATH_MAX + 16], u[32];
+                snprintf(fix, sizeof fix, "chmod 0755 %s", dir);
+                check_report(c, L_FAIL, fix,
+                             "configuration: the drop-in directory %s is not readable by the agent's user %s (owner %s, "
+                             "mode %04o): msce-agent refuses to start",
+                             dir, c->user, check_user_name(st.st_uid, u), (unsigned) (st.st_mode & 07777));
+        }
         struct dirent **list = NULL;
         int n = scandir(dir, &list, dropin_filter, alphasort);
         for (int i = 0; i < n; i++) {

@@ -14,7 +14,7 @@ static const struct {
 } check_table[] = {
         { "config", "the configuration loads (as msce-agent --check-config --syntax-only)" },
         { "agent-user", "the user msce-agent.service runs as exists, and its groups" },
-        { "config-files", "the configuration files are readable by the agent's user" },
+        { "config-files", "the configuration files and their directories are readable by the agent's user" },
         { "credentials", "the bootstrap credential files: regular, owner-only, readable by the agent's user" },
         { "clock", "the clock is past this build and synchronized" },
         { "state-dir", "[seal] state_dir: a directory the agent can write" },

@@ -155,9 +155,15 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
                 erase(hex, sizeof hex);
                 return fail(err, err_size, -ENAMETOOLONG, "%s: path too long", config);
         }
-        if (mkdir(dropin_dir, 0755) < 0 && errno != EEXIST) {
+        /* 0755 whatever root's umask: the agent lists it as its user, and refuses to start when
+         * it cannot */
+        if (mkdir(dropin_dir, 0755) == 0)
+                r = chmod(dropin_dir, 0755) < 0 ? negative_errno() : 0;
+        else
+                r = errno == EEXIST ? 0 : negative_errno();
+        if (r < 0) {
                 erase(hex, sizeof hex);
-                return fail(err, err_size, negative_errno(), "cannot create %s: %m", dropin_dir);
+                return fail(err, err_size, r, "cannot create %s: %s", dropin_dir, strerror(-r));
         }
 
         /* Declared before the first goto: the cleanups must not be jumped over. */

@@ -6,9 +6,10 @@
 # back by sh and by systemd's EnvironmentFile= parser, a kpsaID with a quote; none),
 # reprovision (SIGUSR1 reaches a process named msce-agent, never another one), check (all OK
 # against the MEF; wrong Kpm, MEF down, unresolvable MEF, no common TLS suite (openssl
-# s_server), Kpm file 0644, a secret the agent's user cannot read), and as root after a real enrolment: the keys check
-# reads the key as the CSE user, factory-reset (refused without --yes, removes keys, sealed
-# profile and profile.json, --deregister with the MEF).
+# s_server), Kpm file 0644, a secret the agent's user cannot read, a drop-in directory it cannot
+# list, a directory above the configuration it cannot enter), and as root after a real
+# enrolment: the keys check reads the key as the CSE user, factory-reset (refused without --yes,
+# removes keys, sealed profile and profile.json, --deregister with the MEF).
 set -u
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
@@ -329,6 +330,24 @@ if [ $ROOT = 1 ]; then
                 ! out_has '^FAIL' && out_has "^OK    \[seal\] state_dir: $T/state \(owner $AGENT_USER_TEST, mode 0700\)" &&
                         ok "check for an unprivileged agent user: its files are in order" || not_ok "check agent user: findings"
         fi
+        # Out of the agent's reach whatever the files' own modes: a drop-in directory it may not
+        # list (msce-agent then refuses to start), a directory above the configuration it may not
+        # enter.
+        mkdir -m 0700 "$T/daemon.conf.d"
+        ctl_run 1 --config "$T/daemon.conf" check --no-network --agent-user $AGENT_USER_TEST && {
+                out_has "^FAIL  configuration: the drop-in directory $T/daemon.conf.d is not readable by the agent's user $AGENT_USER_TEST" &&
+                        ! setpriv --reuid=$AGENT_USER_TEST --regid=$AGENT_USER_TEST --init-groups "$AGENT" --check-config \
+                                --syntax-only --config "$T/daemon.conf" > /dev/null 2>&1 &&
+                        ok "check: a drop-in directory the agent's user cannot list (msce-agent refuses it): FAIL" ||
+                        not_ok "check unlistable drop-in directory: findings"; }
+        rmdir "$T/daemon.conf.d"
+        mkdir -m 0700 "$T/closed"
+        install -m 0644 "$T/daemon.conf" "$T/closed/daemon.conf"
+        ctl_run 1 --config "$T/closed/daemon.conf" check --no-network --agent-user $AGENT_USER_TEST && {
+                out_has "^FAIL  configuration: $T/closed/daemon.conf is out of reach of the agent's user $AGENT_USER_TEST: it may not enter $T/closed " &&
+                        ok "check: a configuration in a directory the agent's user cannot enter: FAIL" ||
+                        not_ok "check closed directory: findings"; }
+        rm -rf "$T/closed"
         CAPS=-all,+setuid,+sys_admin
         keyctl session - setpriv --reuid=$AGENT_USER_TEST --regid=$AGENT_USER_TEST --init-groups --inh-caps=$CAPS \
                 --ambient-caps=$CAPS --bounding-set=$CAPS "$AGENT" --config "$T/daemon.conf" > "$T/daemon.out" 2>&1 &

@@ -362,6 +362,10 @@ if ctl_run 0 "${ARGS[@]}" --user $CSE_USER; then
         else
                 not_ok "setup: owners, modes or configuration"
         fi
+        # this test's umask is 077: the drop-in directory setup made must still be 0755
+        [ "$(stat -c '%a' "$SETUP/agent.conf.d")" = 755 ] &&
+                ok "setup: agent.conf.d 0755 whatever the umask (the agent lists it as its user)" ||
+                not_ok "setup: agent.conf.d has mode $(stat -c '%a' "$SETUP/agent.conf.d")"
         # a running agent keeps its configuration: what it prints must restart it, which
         # "systemctl enable --now" does not
         if grep -q 'systemctl restart msce-agent' "$T/ctl.out" && ! grep -q 'enable --now' "$T/ctl.out"; then

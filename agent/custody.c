@@ -23,23 +23,6 @@ static void info_init(custody_info_t *info) {
         *info = (custody_info_t) { .failure = FAILURE_NULL, .method = _SEAL_METHOD_INVALID };
 }
 
-/* mkdir -p; only the last component gets mode, the parents 0755. */
-static int mkdir_p(const char *path, mode_t mode) {
-        int r = mkdir_parents(path, 0755);
-        if (r < 0)
-                return r;
-        if (mkdir(path, mode) == 0) {
-                /* Not narrowed by the umask. */
-                if (chmod(path, mode) < 0)
-                        return negative_errno();
-        } else if (errno != EEXIST)
-                return negative_errno();
-        struct stat st;
-        if (stat(path, &st) < 0)
-                return negative_errno();
-        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-}
-
 /* Temporary files a killed writer left behind (file_write_atomic, host.key creation). */
 static void remove_stale_temporaries(const char *dir) {
         _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

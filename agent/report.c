@@ -99,7 +99,7 @@ void report_state_json(manager_t *m) {
         if (snprintf(path, sizeof path, "%s/%s", m->cfg.runtime_dir, MANAGER_STATE_JSON) < (int) sizeof path)
                 r = file_write_atomic(path, text, len + 1, 0644);
         if (r == -ENOENT) {
-                (void) mkdir(m->cfg.runtime_dir, 0755);
+                (void) mkdir_p(m->cfg.runtime_dir, 0755);
                 r = file_write_atomic(path, text, len + 1, 0644);
         }
         if (r < 0 && !m->state_json_failed)

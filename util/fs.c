@@ -161,6 +161,14 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
         return r < 0 ? r : file_staged_commit(&f);
 }
 
+/* mkdir with exactly mode, not narrowed by the umask (a unit's UMask=0077 would hide a
+ * directory the CSE must reach); a directory there already is left as it is. */
+static int mkdir_exact(const char *path, mode_t mode) {
+        if (mkdir(path, mode) < 0)
+                return errno == EEXIST ? 0 : negative_errno();
+        return chmod(path, mode) < 0 ? negative_errno() : 0;
+}
+
 int mkdir_parents(const char *path, mode_t mode) {
         char buf[PATH_MAX];
         if (snprintf(buf, sizeof buf, "%s", path) >= (int) sizeof buf)
@@ -170,11 +178,24 @@ int mkdir_parents(const char *path, mode_t mode) {
                 if (*p != '/')
                         continue;
                 *p = 0;
-                if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                        return negative_errno();
+                int r = mkdir_exact(buf, mode);
+                if (r < 0)
+                        return r;
                 *p = '/';
         }
         return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode) {
+        int r = mkdir_parents(path, 0755);
+        if (r >= 0)
+                r = mkdir_exact(path, mode);
+        if (r < 0)
+                return r;
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return negative_errno();
+        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
 int path_join(const char *dir, const char *name, char out[PATH_MAX]) {

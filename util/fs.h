@@ -48,8 +48,12 @@ typedef struct file_staged {
 int file_stage(const char *path, const void *data, size_t len, unsigned mode, file_staged_t *ret);
 int file_staged_commit(file_staged_t *f);
 void file_staged_done(file_staged_t *f);
-/* mkdir -p of the directories above path's last component, each new one with mode (those
- * already there are left as they are); the last component itself is not made. */
+/* mkdir -p of the directories above path's last component, each new one with exactly mode,
+ * whatever the umask (those already there are left as they are); the last component itself is
+ * not made. */
 int mkdir_parents(const char *path, mode_t mode);
+/* mkdir -p of path: the new parents 0755, path itself (when new) exactly mode; -ENOTDIR when
+ * something else is there. */
+int mkdir_p(const char *path, mode_t mode);
 /* "dir/name" into out; -ENAMETOOLONG when it does not fit in PATH_MAX. */
 int path_join(const char *dir, const char *name, char out[PATH_MAX]);

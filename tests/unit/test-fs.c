@@ -275,13 +275,13 @@ Test(files, mkdir_parents) {
         char path[PATH_MAX], sub[PATH_MAX];
         struct stat st;
         snprintf(path, sizeof path, "%s/a/b/leaf", dir);
-        cr_assert_eq(mkdir_parents(path, 0700), 0);
+        mode_t mask = umask(0077); /* msce-agent.service's UMask= */
+        cr_assert_eq(mkdir_parents(path, 0755), 0);
+        umask(mask);
         snprintf(sub, sizeof sub, "%s/a/b", dir);
         cr_assert_eq(stat(sub, &st), 0);
         cr_assert(S_ISDIR(st.st_mode));
-        mode_t mask = umask(0);
-        umask(mask);
-        cr_assert_eq(st.st_mode & 0777, 0700 & ~mask, "new parents get mode, less the umask");
+        cr_assert_eq(st.st_mode & 0777, 0755, "new parents get exactly mode, whatever the umask: %o", st.st_mode & 0777);
         cr_assert_eq(stat(path, &st), -1, "the last component is not made");
         cr_assert_eq(mkdir_parents(path, 0700), 0, "parents already there are fine");
         snprintf(path, sizeof path, "%s/a/b/", dir);
@@ -302,5 +302,31 @@ Test(files, mkdir_parents) {
 
         rmdir(sub);
         snprintf(sub, sizeof sub, "%s/a", dir);
+        cr_assert_eq(rmdir(sub), 0);
+}
+
+/* The runtime directory the agent makes (custody, state.json): the CSE must reach profile.json
+ * in it under the unit's UMask=0077. */
+Test(files, mkdir_p) {
+        char path[PATH_MAX], sub[PATH_MAX], file[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/r/un", dir);
+        mode_t mask = umask(0077);
+        int r = mkdir_p(path, 0755);
+        umask(mask);
+        cr_assert_eq(r, 0);
+        snprintf(sub, sizeof sub, "%s/r", dir);
+        cr_assert_eq(stat(sub, &st), 0);
+        cr_assert_eq(st.st_mode & 0777, 0755, "a new parent: %o", st.st_mode & 0777);
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert_eq(st.st_mode & 0777, 0755, "the directory: %o", st.st_mode & 0777);
+        cr_assert_eq(chmod(path, 0750), 0);
+        cr_assert_eq(mkdir_p(path, 0755), 0, "there already");
+        cr_assert_eq(stat(path, &st), 0);
+        cr_assert_eq(st.st_mode & 0777, 0750, "one there already is left as it is");
+        write_file("r/un/f", "x", 1, 0600, file);
+        cr_assert_eq(mkdir_p(file, 0755), -ENOTDIR, "a file in the way");
+        unlink(file);
+        cr_assert_eq(rmdir(path), 0);
         cr_assert_eq(rmdir(sub), 0);
 }

@@ -444,6 +444,9 @@ static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, cu
                  * all is a configuration error there): gone since, a retry. */
                 return failure_set(&info->failure, OUTCOME_FAILED, r, "the TPM at %s stopped answering while sealing the profile",
                                    cfg->tcti);
+        case -ENXIO:
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] pcrs = %s: the TPM at %s has not all of them active",
+                                   cfg->path, cfg->pcrs, cfg->tcti);
         case -EOPNOTSUPP:
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] backend = tpm2, but this build has no TPM support",
                                    cfg->path);

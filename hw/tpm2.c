@@ -318,6 +318,30 @@ static int policy_digest(tpm2_ctx_t *c, const TPML_PCR_SELECTION *sel, TPM2B_DIG
         return 0;
 }
 
+/* -ENXIO unless the TPM has every PCR of sel active: PolicyPCR skips a PCR of a bank that is not
+ * allocated (many firmwares drop sha1), so the object would be bound to nothing. */
+static int pcrs_active(tpm2_ctx_t *c, const TPML_PCR_SELECTION *sel) {
+        TPMI_YES_NO more;
+        TPMS_CAPABILITY_DATA *data = NULL;
+        TSS2_RC rc = tss.Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_PCRS, 0, 1,
+                                            &more, &data);
+        if (rc != TSS2_RC_SUCCESS)
+                return rc_to_errno(rc, STEP_SETUP);
+        const TPML_PCR_SELECTION *have = &data->data.assignedPCR;
+        int r = 0;
+        for (size_t i = 0; i < sel->count; i++) {
+                const TPMS_PCR_SELECTION *want = &sel->pcrSelections[i], *bank = NULL;
+                for (size_t j = 0; j < have->count; j++)
+                        if (have->pcrSelections[j].hash == want->hash)
+                                bank = &have->pcrSelections[j];
+                for (unsigned b = 0; b < want->sizeofSelect; b++)
+                        if (want->pcrSelect[b] & ~(bank && b < bank->sizeofSelect ? bank->pcrSelect[b] : 0))
+                                r = -ENXIO;
+        }
+        tss.Esys_Free(data);
+        return r;
+}
+
 int tpm2_probe(const char *tcti) {
         _cleanup_(tpm2_ctx_done) tpm2_ctx_t c = TPM2_CTX_NULL;
         int r = tpm2_ctx_open(tcti, &c);
@@ -398,7 +422,9 @@ int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t 
                 },
         };
         if (sel.count > 0) {
-                r = policy_digest(&c, &sel, &tmpl.publicArea.authPolicy);
+                r = pcrs_active(&c, &sel);
+                if (r == 0)
+                        r = policy_digest(&c, &sel, &tmpl.publicArea.authPolicy);
                 if (r < 0)
                         return r;
         } else

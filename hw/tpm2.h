@@ -23,6 +23,8 @@
  * "<bank>:<n>[,<n>...][+<bank>:...]", e.g. "sha256:0,7"; NULL or "" for no binding.
  *
  * Errors: -ENODEV the TCTI does not connect (no TPM), -EINVAL bad arguments or pcrs string,
+ * -ENXIO (tpm2_seal) pcrs names a PCR the TPM has not active (a bank not allocated: PolicyPCR
+ * would skip it and bind nothing),
  * -EBADMSG a blob that does not parse, -EKEYREJECTED the TPM refuses the blob (another TPM,
  * another owner seed, changed PCRs, altered blob), -EIO any other TPM failure,
  * -EOPNOTSUPP built without TPM support, or the tpm2-tss libraries (libtss2-esys, -tctildr,

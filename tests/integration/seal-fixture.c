@@ -91,7 +91,7 @@ void envelope_write(const void *data, size_t len) {
         cr_assert_eq(write(fd, data, len), (ssize_t) len);
 }
 
-static bool have_program(const char *name) {
+bool have_program(const char *name) {
         const char *path = getenv("PATH");
         _cleanup_free_ char *copy = strdup(path ? path : "/usr/bin:/bin");
         char *save = NULL;

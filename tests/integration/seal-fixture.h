@@ -51,6 +51,8 @@ unsigned count_entries(const char *dir);
 void envelope_read(char **ret, size_t *ret_len);
 /* Plain rewrite (no fsync: the corruption loops write hundreds of variants). */
 void envelope_write(const void *data, size_t len);
+/* name is a program in $PATH */
+bool have_program(const char *name);
 /* Run argv; stdout into out (NUL-terminated, may be NULL); returns the exit status or -1. */
 int run(char *const argv[], char *out, size_t out_size);
 /* seal_store()/seal_load() in a child process (agent/sealing.h) */

@@ -403,6 +403,34 @@ Test(seal, tpm2_pcr_binding) {
         cr_assert_arr_eq(out, secret, sizeof secret);
 }
 
+/* pcrs naming a bank the TPM has not allocated (here sha1, dropped as many firmwares do): PolicyPCR
+ * skips such PCRs, so sealing succeeded with a policy bound to nothing, unsealed whatever was
+ * measured. It is refused now, and no envelope is written. */
+Test(seal, tpm2_pcrs_of_an_inactive_bank_refused) {
+        seal_opts_t o = tpm2_opts("sha1:7");
+        if (!have_program("tpm2_pcrallocate") || !have_program("tpm2_startup") || !have_program("swtpm_ioctl"))
+                skip("tpm2_pcrallocate, tpm2_startup or swtpm_ioctl not installed");
+        char ctrl[PATH_MAX];
+        path_in(tpm_a.dir, "tpm.ctrl", ctrl);
+        char *alloc[] = { "tpm2_pcrallocate", "-T", tpm_a.tcti, "sha1:none+sha256:all", NULL };
+        char *reset[] = { "swtpm_ioctl", "--unix", ctrl, "-i", NULL };
+        char *startup[] = { "tpm2_startup", "-T", tpm_a.tcti, "-c", NULL };
+        cr_assert_eq(run(alloc, NULL, 0), 0);
+        cr_assert_eq(run(reset, NULL, 0), 0); /* the allocation takes effect at the next startup */
+        cr_assert_eq(run(startup, NULL, 0), 0);
+
+        uint8_t secret[32] = { 1, 2, 3 };
+        size_t n;
+        cr_assert_eq(tpm2_seal(tpm_a.tcti, "sha1:7", secret, sizeof secret, &(uint8_t *) { NULL }, &n), -ENXIO);
+        cr_assert_eq(tpm2_seal(tpm_a.tcti, "sha256:7+sha1:7", secret, sizeof secret, &(uint8_t *) { NULL }, &n), -ENXIO);
+        stored_profile_t p;
+        fill(&p, "/mn-cse-bank", 1);
+        cr_assert_eq(seal_store(&o, &p, NULL), -ENXIO);
+        cr_assert_eq(count_entries(state_dir), 0);
+        o.pcrs = "sha256:7";
+        cr_assert_eq(seal_store(&o, &p, NULL), 0);
+}
+
 Test(seal, auto_picks_backend) {
         skip_without_swtpm();
         swtpm_start(&tpm_a);

@@ -155,8 +155,14 @@ int seal_store(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *r
                 return r;
 
         seal_method_t method = o->method;
-        if (method == SEAL_METHOD_AUTO)
-                method = tpm2_probe(o->tcti) == 0 ? SEAL_METHOD_TPM2 : SEAL_METHOD_HOST;
+        if (method == SEAL_METHOD_AUTO) {
+                /* The host key when there is no TPM; a TPM that is there but fails (busy, not
+                 * started) is an error to retry, not a reason to seal without it. */
+                r = tpm2_probe(o->tcti);
+                if (r < 0 && r != -ENODEV && r != -EOPNOTSUPP)
+                        return r;
+                method = r == 0 ? SEAL_METHOD_TPM2 : SEAL_METHOD_HOST;
+        }
 
         _cleanup_erase_(32) uint8_t dek[SEAL_DEK_LEN];
         r = random_bytes(dek, sizeof dek);

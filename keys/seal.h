@@ -44,7 +44,7 @@
 
 /* Kept separate from the agent's configuration enum so keys/ does not depend on agent/. */
 typedef enum seal_method {
-        SEAL_METHOD_AUTO,  /* tpm2 when tpm2_probe() answers, host otherwise (store only) */
+        SEAL_METHOD_AUTO,  /* tpm2 when tpm2_probe() answers, host when no TPM does (store only) */
         SEAL_METHOD_TPM2,
         SEAL_METHOD_HOST,
         _SEAL_METHOD_MAX,
@@ -63,7 +63,8 @@ seal_method_t seal_method_from_string(const char *s);
 
 /* Write p. *ret_method (may be NULL) gets the backend used (never AUTO).
  * -ENODEV method tpm2 and no TPM answers, -EOPNOTSUPP method tpm2 in a build without TPM
- * support, -EINVAL bad opts or profile, -EBADMSG an existing host.key that is not 32 bytes,
+ * support, with method auto the TPM's error (-EIO, -EBUSY) when one is there but fails (only
+ * without a TPM does auto use the host key), -EINVAL bad opts or profile, -EBADMSG an existing host.key that is not 32 bytes,
  * -EPERM an existing host.key readable by others, -ENOSPC/-EIO... from the write (the previous
  * envelope is then left as it was), TPM errors as in hw/tpm2.h. */
 int seal_store(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *ret_method);

@@ -453,6 +453,32 @@ Test(seal, auto_picks_backend) {
         round_trip(&o, false, &p, SEAL_METHOD_HOST);
 }
 
+/* auto seals with the host key when there is no TPM, not when the TPM is there and fails: one
+ * reset and not yet started (swtpm_ioctl -i: every command answers TPM_RC_INITIALIZE, as a busy
+ * or failing TPM answers with its error) made the profile go to host.key for good, silently. */
+Test(seal, auto_does_not_replace_a_failing_tpm) {
+        skip_without_swtpm();
+        if (!have_program("tpm2_startup") || !have_program("swtpm_ioctl"))
+                skip("tpm2_startup or swtpm_ioctl not installed");
+        swtpm_start(&tpm_a);
+        char ctrl[PATH_MAX];
+        path_in(tpm_a.dir, "tpm.ctrl", ctrl);
+        char *reset[] = { "swtpm_ioctl", "--unix", ctrl, "-i", NULL };
+        cr_assert_eq(run(reset, NULL, 0), 0);
+        int r = tpm2_probe(tpm_a.tcti);
+        cr_assert(r < 0 && r != -ENODEV, "probe of a TPM not started: %d", r);
+
+        seal_opts_t o = { .state_dir = state_dir, .method = SEAL_METHOD_AUTO, .tcti = tpm_a.tcti };
+        stored_profile_t p;
+        fill(&p, "/mn-cse-auto", 1);
+        cr_assert_eq(seal_store(&o, &p, NULL), r);
+        cr_assert_eq(count_entries(state_dir), 0, "nothing sealed with the host key");
+
+        char *startup[] = { "tpm2_startup", "-T", tpm_a.tcti, "-c", NULL };
+        cr_assert_eq(run(startup, NULL, 0), 0);
+        round_trip(&o, false, &p, SEAL_METHOD_TPM2);
+}
+
 Test(seal, tpm2_corrupted_blob_fails_cleanly) {
         seal_opts_t o = tpm2_opts("sha256:0");
         stored_profile_t p, q;

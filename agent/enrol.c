@@ -332,13 +332,16 @@ int enrol_run(const agent_config_t *cfg, const char *prev, stored_profile_t *ret
                 return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL, "invalid arguments");
         if (prev && ids_check_ke_id(prev, NULL) < 0)
                 return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL, "invalid previous KeID");
-        /* backend = tpm2: a TPM must answer before the enrolment, or its profile could not be
-         * sealed and the KeID would stay active at the MEF with no gateway holding it
-         * (custody_preflight() checks a device: TCTI's node only). */
-        if (cfg->seal_backend == SEAL_TPM2) {
+        /* backend = tpm2 (and auto when there is a TPM): it must answer before the enrolment, or
+         * its profile could not be sealed and the KeID would stay active at the MEF with no
+         * gateway holding it (custody_preflight() checks a device: TCTI's node only). */
+        if (cfg->seal_backend != SEAL_HOST) {
                 (void) setenv("TSS2_LOG", "all+none", 0);
                 int p = tpm2_probe(cfg->tcti);
-                if (p < 0)
+                if (p < 0 && p != -ENODEV && p != -EOPNOTSUPP) /* there, but busy or failing: a retry */
+                        return failure_set(&info->failure, OUTCOME_TRANSIENT, p, "not enrolling: the TPM at %s fails: %s",
+                                           cfg->tcti, strerror(-p));
+                if (p < 0 && cfg->seal_backend == SEAL_TPM2)
                         return failure_set(&info->failure, OUTCOME_CONFIG, p,
                                            "not enrolling: %s: [seal] backend = tpm2, but %s%s", cfg->path,
                                            p == -EOPNOTSUPP ? "this build has no TPM support" : "no TPM answers at ",

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "agent/enrol.h"
+#include "agent/outcome.h"
 #include "agent/sealing.h"
 #include "tests/integration/sealing-loop.h"
 #include "hw/tpm2.h"

@@ -479,6 +479,42 @@ Test(seal, auto_does_not_replace_a_failing_tpm) {
         round_trip(&o, false, &p, SEAL_METHOD_TPM2);
 }
 
+/* backend = tpm2 probes the TPM before an enrolment. No TPM is the configuration's fault (exit
+ * 78, no restart); a TPM that is there but fails (here: reset, not started) is a retry. It was
+ * a configuration error too, "no TPM answers", and the unit stopped for good. auto probes too
+ * now, and does not enrol while the TPM fails. */
+Test(seal, enrol_retries_a_failing_tpm) {
+        skip_without_swtpm();
+        if (!have_program("swtpm_ioctl"))
+                skip("swtpm_ioctl not installed");
+        swtpm_start(&tpm_a);
+        char ctrl[PATH_MAX], text[512], err[512];
+        path_in(tpm_a.dir, "tpm.ctrl", ctrl);
+        char *reset[] = { "swtpm_ioctl", "--unix", ctrl, "-i", NULL };
+        cr_assert_eq(run(reset, NULL, 0), 0);
+        snprintf(text, sizeof text,
+                 "[node]\nid = urn:dev:ops:gw-tpm\n[mef]\nuri = https://127.0.0.1:1\npsk_identity = kpm-tpm\n"
+                 "psk_file = /nonexistent/kpm.hex\n[seal]\nbackend = tpm2\ntcti = %s\nstate_dir = %s\n",
+                 tpm_a.tcti, state_dir);
+        _cleanup_(agent_config_done) agent_config_t cfg = {};
+        cr_assert_eq(agent_config_parse_buffer("t.conf", text, strlen(text), AGENT_CONFIG_NO_SECRETS, &cfg, err, sizeof err),
+                     0, "%s", err);
+        stored_profile_t p;
+        exchange_info_t info;
+        int r = enrol_run(&cfg, NULL, &p, &info);
+        cr_assert(r < 0 && r != -ENODEV, "enrol_run: %d", r);
+        cr_assert_eq(info.failure.outcome, OUTCOME_TRANSIENT, "%s: %s", outcome_to_string(info.failure.outcome),
+                     info.failure.reason);
+        cr_assert_not_null(strstr(info.failure.reason, "the TPM at"), "%s", info.failure.reason);
+
+        /* auto: the same, rather than enrol and then fail to seal (seal_store() no longer falls
+         * back to the host key for a TPM that fails) */
+        cfg.seal_backend = SEAL_AUTO;
+        cr_assert_lt(enrol_run(&cfg, NULL, &p, &info), 0);
+        cr_assert_eq(info.failure.outcome, OUTCOME_TRANSIENT, "%s", info.failure.reason);
+        cr_assert_not_null(strstr(info.failure.reason, "the TPM at"), "%s", info.failure.reason);
+}
+
 Test(seal, tpm2_corrupted_blob_fails_cleanly) {
         seal_opts_t o = tpm2_opts("sha256:0");
         stored_profile_t p, q;

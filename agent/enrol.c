@@ -338,6 +338,9 @@ int enrol_run(const agent_config_t *cfg, const char *prev, stored_profile_t *ret
         if (cfg->seal_backend != SEAL_HOST) {
                 (void) setenv("TSS2_LOG", "all+none", 0);
                 int p = tpm2_probe(cfg->tcti);
+                if (p == 0 && (p = tpm2_pcrs_check(cfg->tcti, cfg->pcrs)) == -ENXIO) /* tpm2_seal() would refuse */
+                        return failure_set(&info->failure, OUTCOME_CONFIG, p, "not enrolling: %s: [seal] pcrs = %s: the TPM at %s "
+                                           "has not all of them active", cfg->path, cfg->pcrs, cfg->tcti);
                 if (p < 0 && p != -ENODEV && p != -EOPNOTSUPP) /* there, but busy or failing: a retry */
                         return failure_set(&info->failure, OUTCOME_TRANSIENT, p, "not enrolling: the TPM at %s fails: %s",
                                            cfg->tcti, strerror(-p));

@@ -42,6 +42,10 @@
 /* 0 when a TPM answers on tcti (a GetCapability round trip). */
 int tpm2_probe(const char *tcti);
 
+/* 0 when the TPM on tcti has every PCR of pcrs active (and for no pcrs, without asking it),
+ * -ENXIO when not, as tpm2_seal() would refuse them; the errors of tpm2_probe() else. */
+int tpm2_pcrs_check(const char *tcti, const char *pcrs);
+
 /* Seal len (1..TPM2_SECRET_MAX) bytes; *ret_blob is heap memory (not secret) of *ret_blob_len. */
 int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t len, uint8_t **ret_blob,
               size_t *ret_blob_len);

@@ -405,7 +405,7 @@ Test(seal, tpm2_pcr_binding) {
 
 /* pcrs naming a bank the TPM has not allocated (here sha1, dropped as many firmwares do): PolicyPCR
  * skips such PCRs, so sealing succeeded with a policy bound to nothing, unsealed whatever was
- * measured. It is refused now, and no envelope is written. */
+ * measured. It is refused now, and no envelope is written; an enrolment is refused first. */
 Test(seal, tpm2_pcrs_of_an_inactive_bank_refused) {
         seal_opts_t o = tpm2_opts("sha1:7");
         if (!have_program("tpm2_pcrallocate") || !have_program("tpm2_startup") || !have_program("swtpm_ioctl"))
@@ -429,6 +429,23 @@ Test(seal, tpm2_pcrs_of_an_inactive_bank_refused) {
         cr_assert_eq(count_entries(state_dir), 0);
         o.pcrs = "sha256:7";
         cr_assert_eq(seal_store(&o, &p, NULL), 0);
+
+        /* the same before an enrolment, so that none is made whose profile cannot be sealed */
+        cr_assert_eq(tpm2_pcrs_check(tpm_a.tcti, "sha1:7"), -ENXIO);
+        cr_assert_eq(tpm2_pcrs_check(tpm_a.tcti, "sha256:0,7"), 0);
+        cr_assert_eq(tpm2_pcrs_check("device:/nonexistent/tpmrm0", ""), 0, "nothing to check, nothing opened");
+        char text[512], err[512];
+        snprintf(text, sizeof text,
+                 "[node]\nid = urn:dev:ops:gw-pcr\n[mef]\nuri = https://127.0.0.1:1\npsk_identity = kpm-pcr\n"
+                 "psk_file = /nonexistent/kpm.hex\n[seal]\nbackend = tpm2\ntcti = %s\npcrs = sha1:7\n",
+                 tpm_a.tcti);
+        _cleanup_(agent_config_done) agent_config_t cfg = {};
+        cr_assert_eq(agent_config_parse_buffer("t.conf", text, strlen(text), AGENT_CONFIG_NO_SECRETS, &cfg, err, sizeof err),
+                     0, "%s", err);
+        exchange_info_t info;
+        cr_assert_eq(enrol_run(&cfg, NULL, &p, &info), -ENXIO, "%s", info.failure.reason);
+        cr_assert_eq(info.failure.outcome, OUTCOME_CONFIG);
+        cr_assert_not_null(strstr(info.failure.reason, "[seal] pcrs = sha1:7"), "%s", info.failure.reason);
 }
 
 Test(seal, auto_picks_backend) {

@@ -139,8 +139,8 @@ struct conn {
          * look it up again */
         store_peer_t peer;
         uint64_t peer_read_usec; /* when that lookup read it (CLOCK_MONOTONIC) */
-        /* that lookup found the database gone (the PSK came from the cache): the request is
-         * answered 503 at once rather than wait for the database again */
+        /* that lookup failed (the database gone or busy) and the PSK came from the cache: the
+         * request is answered 503 at once, never served with a key the store did not confirm */
         bool store_away;
         /* the admin API: the operator certificate's subject CN */
         char operator[CONN_IDENTITY_LOG_MAX + 1];

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
-/* The PSKs the handshakes last found in the store, so that while the database is unreachable a
- * known gateway still completes its handshake and is answered 503 with Retry-After (which its
- * agent retries on) rather than a handshake failure. Only used when the store fails with a
- * transient error; a PSK the store no longer has is dropped at once. Bounded (PSK_CACHE_SIZE
- * entries, the least recently used go), keys wiped when replaced and on free. Revocation is
- * not the cache's business: the request handlers read the node from the store. */
+/* The PSKs the handshakes last found in the store, so that while the database is unreachable
+ * (or busy) a known gateway still completes its handshake and is answered 503 with Retry-After
+ * (which its agent retries on) rather than a handshake failure. Only used when the store fails
+ * with a transient error; a PSK the store no longer has is dropped at once. A session keyed
+ * from the cache never has its request served (mef/server-exchange.c answers it 503): an entry
+ * may be stale, its key replaced on another instance or with the CLI. Bounded (PSK_CACHE_SIZE
+ * entries, the least recently used go), keys wiped when replaced and on free. */
 
 #include <stddef.h>
 #include <stdint.h>

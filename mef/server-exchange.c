@@ -335,13 +335,15 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                 psk_cache_put(s->psks, identity, buf, len, now_usec());
                 conn_set_failure(c, NULL, 0); /* an identity tried before in this handshake failed */
         } else if (store_error_is_transient(r)) {
-                /* the store is away: a PSK it gave before completes the handshake, and the
-                 * request that follows is answered 503 (the handlers need the store) - at once
-                 * when the database is gone rather than locked */
+                /* the store is away or busy: a PSK it gave before completes the handshake, and
+                 * the request that follows is answered 503 at once, whatever the store would
+                 * say by then. The key was not confirmed by the store for this session: the
+                 * node may have been removed and added again under the same KpmID with a new
+                 * key (on another instance, or with the CLI), and the handlers, which find the
+                 * node by its KpmID, would serve a session keyed with the old one. */
                 len = psk_cache_get(s->psks, identity, buf, now_usec());
-                c->store_away = r != -EBUSY;
-        }
-        else {
+                c->store_away = true;
+        } else {
                 psk_cache_drop(s->psks, identity);
                 /* for the handshake's failure line: not an unknown identity, but the store's own
                  * fault (-EBADMSG: a master key that does not open the identity's key) */

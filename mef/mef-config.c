@@ -133,27 +133,17 @@ static void keep_print(const void *base, const ini_key_t *k, char *buf, size_t s
 
 static const ini_type_t keep_type = { keep_parse, keep_print, NULL };
 
-/* user:password@ in a URI, or a password= key. */
-static bool uri_has_password(const char *v) {
-        if (strncmp(v, "postgresql://", 13) == 0 || strncmp(v, "postgres://", 11) == 0) {
-                const char *auth = strstr(v, "://") + 3;
-                size_t n = strcspn(auth, "/?");
-                const char *at = memchr(auth, '@', n);
-                if (at && memchr(auth, ':', (size_t) (at - auth)))
-                        return true;
-        }
-        return strstr(v, "password=") != NULL;
-}
-
-/* libpq checks the rest when it connects; a password here would sit in a file many can read:
- * it goes in password_file */
+/* Read as libpq will read it when connecting (store_pg_uri_check()). A password here would sit
+ * in a file many can read, and in the log line of a store that does not open: it goes in
+ * password_file. What libpq cannot parse would fail every start. */
 static int uri_check(const char *v, const char **ret_why) {
-        if (!*v || strlen(v) > 1024 || strpbrk(v, "\r\n")) {
-                *ret_why = "expected a PostgreSQL connection URI (postgresql://...) or key=value string";
+        int r = !*v || strlen(v) > 1024 || strpbrk(v, "\r\n") ? -EINVAL : store_pg_uri_check(v);
+        if (r == -EACCES) {
+                *ret_why = "must not carry a password: put it in password_file";
                 return -EINVAL;
         }
-        if (uri_has_password(v)) {
-                *ret_why = "must not carry a password: put it in password_file";
+        if (r < 0) {
+                *ret_why = "expected a PostgreSQL connection URI (postgresql://...) or key=value string";
                 return -EINVAL;
         }
         return 0;

@@ -489,8 +489,11 @@ static void pg_closep(pg_db_t **p) {
                 pg_close(&(*p)->base);
 }
 
-/* The password belongs in its own file, never in the configuration. */
-static int conninfo_check(const char *uri) {
+/* The password belongs in its own file, never in the configuration: libpq's own parse, so that
+ * every spelling it takes is seen. */
+int store_pg_uri_check(const char *uri) {
+        if (!uri)
+                return -EINVAL;
         char *err = NULL;
         PQconninfoOption *opts = PQconninfoParse(uri, &err);
         if (!opts) {
@@ -500,7 +503,7 @@ static int conninfo_check(const char *uri) {
         int r = 0;
         for (PQconninfoOption *o = opts; o->keyword; o++)
                 if (streq(o->keyword, "password") && o->val && *o->val)
-                        r = -EINVAL;
+                        r = -EACCES;
         PQconninfoFree(opts);
         return r;
 }
@@ -508,9 +511,9 @@ static int conninfo_check(const char *uri) {
 int db_pg_open(const store_location_t *loc, db_t **ret) {
         if (!loc || !loc->uri || !ret)
                 return -EINVAL;
-        int r = conninfo_check(loc->uri);
+        int r = store_pg_uri_check(loc->uri);
         if (r < 0)
-                return r;
+                return -EINVAL;
         _cleanup_(pg_closep) pg_db_t *p = calloc(1, sizeof *p);
         if (!p)
                 return -ENOMEM;

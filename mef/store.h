@@ -125,6 +125,13 @@ enum {
         STORE_OPEN_SYNC_FULL = 1 << 2,
 };
 
+/* [store] uri as libpq will read it: 0 when it parses and carries no password; -EACCES when it
+ * carries one in any form libpq takes (user:password@ in a URI, password= in its query, even
+ * percent-encoded, or a password keyword with spaces around its '='); -EINVAL when libpq
+ * cannot parse it. Built without libpq: a textual check of the same forms. mef.conf's loader
+ * refuses what this refuses, so that no password reaches a log line naming the store. */
+int store_pg_uri_check(const char *uri);
+
 /* What the CLI and serve say of -EPROTO from store_open_at(). */
 #define STORE_POOLER_HINT \
         "the server does not keep this connection's prepared statements: a connection pooler in " \

@@ -135,7 +135,7 @@ int main(int argc, char **argv) {
                 mef_store_t *store = NULL;
                 r = serve_open_store(&cfg, &store);
                 store_close(store);
-                return r != 0 ? r : mef_workers_run(&cfg, serve);
+                return r != 0 ? r : mef_workers_run(&cfg, metrics, serve);
         }
         return mef_cli_run(&cfg, argc, argv);
 }

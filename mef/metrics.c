@@ -35,8 +35,11 @@ struct mef_metrics {
         uint64_t failures[_MEF_FAIL_MAX];
         uint64_t psk_lookups[_MEF_PSK_MAX];
         uint64_t store_batches, store_batch_jobs;
-        int64_t connections;
+        int64_t connections[1 + MEF_METRICS_WORKERS]; /* per process: summed when rendered */
 };
+
+/* This process's slot of connections[]: each worker's own copy, set after the fork. */
+static unsigned own_slot;
 
 static const char *const exchange_names[_MEF_EXCHANGE_MAX] = {
         [MEF_EXCHANGE_OTHER] = "other",   [MEF_EXCHANGE_ENROL] = "enrol",
@@ -122,7 +125,17 @@ void mef_metrics_store_batch(mef_metrics_t *m, unsigned jobs) {
 
 void mef_metrics_connections(mef_metrics_t *m, int delta) {
         if (m)
-                __atomic_fetch_add(&m->connections, (int64_t) delta, __ATOMIC_RELAXED);
+                __atomic_fetch_add(&m->connections[own_slot], (int64_t) delta, __ATOMIC_RELAXED);
+}
+
+void mef_metrics_use_slot(mef_metrics_t *m, unsigned slot) {
+        if (slot <= MEF_METRICS_WORKERS)
+                own_slot = slot;
+}
+
+void mef_metrics_clear_slot(mef_metrics_t *m, unsigned slot) {
+        if (m && slot <= MEF_METRICS_WORKERS)
+                __atomic_store_n(&m->connections[slot], 0, __ATOMIC_RELAXED);
 }
 
 /* ---- rendering ---- */
@@ -236,10 +249,13 @@ int mef_metrics_render(const mef_metrics_t *m, const store_counts_t *g, char **r
             (unsigned long long) get(&m->psk_lookups[MEF_PSK_AHEAD]),
             (unsigned long long) get(&m->psk_lookups[MEF_PSK_LOOP]));
 
+        int64_t open = 0;
+        for (size_t i = 0; i < ELEMENTSOF(m->connections); i++)
+                open += __atomic_load_n(&m->connections[i], __ATOMIC_RELAXED);
         put(&o, "# HELP msce_mef_connections_open Connections open now, in every worker.\n"
                 "# TYPE msce_mef_connections_open gauge\n"
                 "msce_mef_connections_open %lld\n",
-            (long long) __atomic_load_n(&m->connections, __ATOMIC_RELAXED));
+            (long long) open);
 
         if (g) {
                 put(&o, "# HELP msce_mef_nodes Nodes registered in the store.\n"

@@ -47,6 +47,15 @@ typedef enum mef_psk_lookup {
 int mef_metrics_new(mef_metrics_t **ret);
 mef_metrics_t *mef_metrics_free(mef_metrics_t *m);
 
+/* The open connections gauge is kept per process, in slot 0 (one process) or the slot of a
+ * worker (1..MEF_METRICS_WORKERS), so that the count of a worker that died (killed by the
+ * watchdog, crashed: the kernel closed its sockets) goes with it. */
+#define MEF_METRICS_WORKERS 256u
+/* In a worker, before it counts: this process counts its connections in slot (1..). */
+void mef_metrics_use_slot(mef_metrics_t *m, unsigned slot);
+/* In the supervisor, once the worker of slot is gone: its connections are no longer open. */
+void mef_metrics_clear_slot(mef_metrics_t *m, unsigned slot);
+
 /* Each accepts m == NULL (metrics off) and does nothing then. */
 void mef_metrics_request(mef_metrics_t *m, mef_exchange_t ex, int http_status, uint64_t usec);
 void mef_metrics_store(mef_metrics_t *m, uint64_t usec);

@@ -18,6 +18,7 @@
 #include "util/util.h"
 
 #define WORKERS_MAX 256u
+_Static_assert(WORKERS_MAX <= MEF_METRICS_WORKERS, "a metrics slot for each worker");
 #define RESTART_MIN_USEC (100u * 1000u)
 #define RESTART_MAX_USEC (10u * 1000u * 1000u)
 #define RESTART_RESET_USEC (30u * 1000u * 1000u) /* a worker that ran this long starts the backoff afresh */
@@ -46,6 +47,7 @@ struct supervisor {
         mef_config_t wcfg;       /* what the workers get: cfg with the port resolved */
         char port[8];
         mef_worker_fn_t fn;
+        mef_metrics_t *metrics;  /* shared with the workers; NULL: off */
         sd_event *event;
         int notify_fd;
         int reserve_fd;          /* holds a kernel-chosen port while workers (re)bind it */
@@ -180,6 +182,8 @@ static int worker_spawn(worker_t *w) {
                         (void) unsetenv("WATCHDOG_PID");
                         (void) unsetenv("WATCHDOG_USEC");
                 }
+                /* its open connections counted apart, so that they go with it should it die */
+                mef_metrics_use_slot(s->metrics, w->index + 1);
                 /* the admin API ([admin] listen) runs in the first worker only */
                 if (w->index > 0)
                         s->wcfg.admin_host = NULL;
@@ -224,6 +228,8 @@ static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata) {
         w->child = sd_event_source_disable_unref(w->child);
         w->pid = 0;
         w->ready = false;
+        /* the kernel closed its connections: the gauge must not count them on */
+        mef_metrics_clear_slot(s->metrics, w->index + 1);
         if (s->stopping) {
                 if (si->si_code != CLD_EXITED || si->si_status != 0)
                         log_warning("worker %u %s while stopping", w->index + 1, how);
@@ -397,11 +403,12 @@ static int supervisor_setup(supervisor_t *s) {
         return 0;
 }
 
-int mef_workers_run(const mef_config_t *cfg, mef_worker_fn_t fn) {
+int mef_workers_run(const mef_config_t *cfg, mef_metrics_t *metrics, mef_worker_fn_t fn) {
         supervisor_t s = {
                 .cfg = cfg,
                 .wcfg = *cfg,
                 .fn = fn,
+                .metrics = metrics,
                 .notify_fd = -1,
                 .reserve_fd = -1,
                 .n = mef_workers_count(cfg),

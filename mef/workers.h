@@ -7,6 +7,7 @@
  * watchdog, and kills (to restart) a worker that stops pinging the supervisor within it. */
 
 #include "mef/mef-config.h"
+#include "mef/metrics.h"
 
 /* One worker: serve cfg until SIGTERM, return the process exit status. Runs in a child. */
 typedef int (*mef_worker_fn_t)(const mef_config_t *cfg);
@@ -16,6 +17,8 @@ unsigned mef_workers_count(const mef_config_t *cfg);
 
 /* Supervise mef_workers_count(cfg) workers running fn until SIGTERM/SIGINT. A listen port of 0
  * is resolved once here (and printed as "listening on HOST:PORT" when all listen) so that every
- * worker binds the same port. Returns the exit status: 0 after a clean stop, the status of a
- * worker that failed before every worker was listening, or MEF_EXIT_FAILURE. */
-int mef_workers_run(const mef_config_t *cfg, mef_worker_fn_t fn);
+ * worker binds the same port. metrics (NULL: off), made before: each worker counts its open
+ * connections in a slot of its own, cleared here when it dies (mef_metrics_use_slot()). Returns
+ * the exit status: 0 after a clean stop, the status of a worker that failed before every worker
+ * was listening, or MEF_EXIT_FAILURE. */
+int mef_workers_run(const mef_config_t *cfg, mef_metrics_t *metrics, mef_worker_fn_t fn);

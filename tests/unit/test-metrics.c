@@ -85,17 +85,14 @@ Test(metrics, histogram_buckets_are_cumulative) {
         mef_metrics_free(m);
 }
 
-/* Workers are forked after mef_metrics_new(): what a child counts, the parent renders. */
-Test(metrics, shared_with_forked_workers) {
-        mef_metrics_t *m = NULL;
-        cr_assert_eq(mef_metrics_new(&m), 0);
+/* Two forked children (workers) each run work(m, 0 or 1) and exit; back when both have. */
+static void in_two_workers(mef_metrics_t *m, void (*work)(mef_metrics_t *m, int i)) {
         pid_t pids[2];
         for (int i = 0; i < 2; i++) {
                 pids[i] = fork();
                 cr_assert_geq(pids[i], 0);
                 if (pids[i] == 0) {
-                        for (int k = 0; k < 1000; k++)
-                                mef_metrics_request(m, MEF_EXCHANGE_FETCH, 200, 5);
+                        work(m, i);
                         _exit(0);
                 }
         }
@@ -104,8 +101,45 @@ Test(metrics, shared_with_forked_workers) {
                 cr_assert_eq(waitpid(pids[i], &st, 0), pids[i]);
                 cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
         }
+}
+
+static void fetches(mef_metrics_t *m, int i) {
+        for (int k = 0; k < 1000; k++)
+                mef_metrics_request(m, MEF_EXCHANGE_FETCH, 200, 5);
+}
+
+/* Workers are forked after mef_metrics_new(): what a child counts, the parent renders. */
+Test(metrics, shared_with_forked_workers) {
+        mef_metrics_t *m = NULL;
+        cr_assert_eq(mef_metrics_new(&m), 0);
+        in_two_workers(m, fetches);
         _cleanup_free_ char *t = render(m, NULL);
         samples_are(t, "shared_with_forked_workers");
+        mef_metrics_free(m);
+}
+
+/* Worker i + 1 opens 3 + i connections and dies without closing them. */
+static void connections_left_open(mef_metrics_t *m, int i) {
+        mef_metrics_use_slot(m, (unsigned) i + 1);
+        mef_metrics_connections(m, +3 + i);
+}
+
+/* Workers count their open connections each in a slot; a worker that dies (SIGKILL, a crash:
+ * no connection of it closes through conn_free()) takes its count with it once the supervisor
+ * clears its slot, and the others' stay. */
+Test(metrics, connections_of_a_dead_worker_leave_the_gauge) {
+        mef_metrics_t *m = NULL;
+        cr_assert_eq(mef_metrics_new(&m), 0);
+        in_two_workers(m, connections_left_open);
+        _cleanup_free_ char *t = render(m, NULL);
+        cr_assert_eq(sample(t, "msce_mef_connections_open"), 7);
+        mef_metrics_clear_slot(m, 1);
+        _cleanup_free_ char *t2 = render(m, NULL);
+        cr_assert_eq(sample(t2, "msce_mef_connections_open"), 4, "the live worker's 4 stay");
+        mef_metrics_clear_slot(m, 2);
+        mef_metrics_clear_slot(m, MEF_METRICS_WORKERS + 1); /* out of range: ignored */
+        _cleanup_free_ char *t3 = render(m, NULL);
+        cr_assert_eq(sample(t3, "msce_mef_connections_open"), 0);
         mef_metrics_free(m);
 }
 

@@ -93,28 +93,45 @@ struct lg {
 static void gw_step(gw_t *g);
 static void gw_begin(gw_t *g);
 
-static void hist_add(uint32_t *h, uint64_t usec) {
-        uint64_t b = usec / LG_HIST_BUCKET_US;
-        h[MIN(b, (uint64_t) LG_HIST_N - 1)]++;
+/* Bucket i holds [lower(i), upper(i)): below LG_HIST_LINEAR one microsecond each; above, the
+ * value's top 8 bits (128 mantissas per power of two from 2^8 on). */
+static size_t hist_index(uint64_t usec) {
+        if (usec < LG_HIST_LINEAR)
+                return (size_t) usec;
+        unsigned e = 63u - (unsigned) __builtin_clzll(usec); /* 8.. */
+        size_t i = LG_HIST_LINEAR + (size_t) (e - 8u) * LG_HIST_SUB + (size_t) ((usec >> (e - 7u)) - LG_HIST_SUB);
+        return MIN(i, (size_t) LG_HIST_N - 1);
+}
+
+static uint64_t hist_upper_usec(size_t i) {
+        if (i < LG_HIST_LINEAR)
+                return i + 1;
+        size_t k = i - LG_HIST_LINEAR;
+        unsigned e = 8u + (unsigned) (k / LG_HIST_SUB);
+        return (uint64_t) (LG_HIST_SUB + k % LG_HIST_SUB + 1) << (e - 7u);
+}
+
+void lg_hist_add(uint32_t *h, uint64_t usec) {
+        h[hist_index(usec)]++;
 }
 
 double lg_hist_ms(const uint32_t *h, unsigned pct) {
         uint64_t total = 0, seen = 0;
-        for (unsigned i = 0; i < LG_HIST_N; i++)
+        for (size_t i = 0; i < LG_HIST_N; i++)
                 total += h[i];
         uint64_t want = (total * pct + 99) / 100;
-        for (unsigned i = 0; i < LG_HIST_N && want > 0; i++) {
+        for (size_t i = 0; i < LG_HIST_N && want > 0; i++) {
                 seen += h[i];
                 if (seen >= want)
-                        return (i + 1) * LG_HIST_BUCKET_US / 1000.0;
+                        return (double) hist_upper_usec(i) / 1000.0;
         }
         return 0;
 }
 
 double lg_hist_max_ms(const uint32_t *h) {
-        for (unsigned i = LG_HIST_N; i > 0; i--)
+        for (size_t i = LG_HIST_N; i > 0; i--)
                 if (h[i - 1])
-                        return i * LG_HIST_BUCKET_US / 1000.0;
+                        return (double) hist_upper_usec(i - 1) / 1000.0;
         return 0;
 }
 
@@ -375,7 +392,7 @@ static void gw_answer(gw_t *g, const http_msg_t *m) {
                 if (m->status >= 200 && m->status < 300) {
                         if (in) {
                                 lg->res->ok_in_window++;
-                                hist_add(lg->res->enrol_hist, now - g->started);
+                                lg_hist_add(lg->res->enrol_hist, now - g->started);
                         }
                         gw_close(g);
                         gw_arm(g, now);
@@ -430,8 +447,8 @@ static void gw_answer(gw_t *g, const http_msg_t *m) {
                                     kdf_kpsa(ltk, ltk_len, p.targets[i].id, g->kpsa[g->n_fetch]) == 0)
                                         g->fetch_target[g->n_fetch++] = (uint8_t) t;
                 msg_profile_wipe(&p);
-                hist_add(lg->res->enrol_hist, now - g->started);
-                hist_add(lg->res->ready_hist, now - g->power_on);
+                lg_hist_add(lg->res->enrol_hist, now - g->started);
+                lg_hist_add(lg->res->ready_hist, now - g->power_on);
                 lg->res->enrolled++;
                 lg->res->last_enrolled = MAX(lg->res->last_enrolled, now);
                 g->step = STEP_STATUS;

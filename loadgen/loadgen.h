@@ -12,8 +12,12 @@
 #include "proto/msg.h"
 
 #define LG_TARGETS_MAX 8u           /* enrolment targets the generator holds credentials for */
-#define LG_HIST_BUCKET_US 100u
-#define LG_HIST_N 600000u           /* 100 us buckets up to 60 s; slower ones in the last */
+/* Latency histograms, log-linear: 1 us buckets below 256 us, then 128 buckets per power of two
+ * (each within 0.8 % of its values) up to 2^40 us (12 days; longer ones in the last). A storm's
+ * power-on to enrolled (backoff included) runs to minutes: every value keeps its magnitude. */
+#define LG_HIST_LINEAR 256u
+#define LG_HIST_SUB 128u
+#define LG_HIST_N (LG_HIST_LINEAR + (40u - 8u) * LG_HIST_SUB)
 
 typedef struct lg_cred {
         char id[MSG_ID_MAX + 1];     /* node ID, or target ID */
@@ -80,6 +84,9 @@ typedef struct lg_result {
  * a setup failure. */
 int lg_run(const lg_options_t *opt, lg_result_t *res);
 
-/* Percentile (1..100) of a histogram in ms; 0 when empty. max: the highest bucket in use. */
+/* One value (usec) into a histogram of LG_HIST_N buckets. */
+void lg_hist_add(uint32_t *hist, uint64_t usec);
+/* Percentile (1..100) of a histogram in ms, as the upper bound of its bucket (nearest rank); 0
+ * when empty. max: the upper bound of the highest bucket in use. */
 double lg_hist_ms(const uint32_t *hist, unsigned pct);
 double lg_hist_max_ms(const uint32_t *hist);

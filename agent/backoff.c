@@ -18,8 +18,9 @@ static uint64_t uniform(uint64_t lo, uint64_t hi, uint64_t rnd) {
 uint64_t backoff_delay(const backoff_params_t *p, unsigned attempt, uint64_t rnd) {
         uint64_t lo = p->min_usec, cap = MAX(p->max_usec, p->min_usec);
         uint64_t ceiling = lo;
-        /* Doubling stops at the cap: no overflow however many attempts. */
-        for (unsigned i = 1; i < attempt && ceiling < cap; i++)
+        /* Doubling stops at the cap: no overflow however many attempts. From the first retry
+         * on, so that a fleet failing at one moment (a MEF restart) does not come back at one. */
+        for (unsigned i = 0; i < attempt && ceiling < cap; i++)
                 ceiling = ceiling > cap / 2 ? cap : ceiling * 2;
         if (ceiling == 0)
                 ceiling = cap;

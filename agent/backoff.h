@@ -7,13 +7,13 @@
 #include <stdint.h>
 
 typedef struct backoff_params {
-        uint64_t min_usec;              /* backoff_min: the first delay, and the floor */
+        uint64_t min_usec;              /* backoff_min: the floor */
         uint64_t max_usec;              /* backoff_max: the cap */
         uint64_t retry_after_max_usec;  /* a Retry-After is clamped to this */
 } backoff_params_t;
 
 /* Delay before the retry that follows failure number attempt (1, 2, ...): capped exponential
- * with full jitter, uniform in [min, min(max, min * 2^(attempt-1))]. rnd: 64 random bits. */
+ * with full jitter, uniform in [min, min(max, min * 2^attempt)]. rnd: 64 random bits. */
 uint64_t backoff_delay(const backoff_params_t *p, unsigned attempt, uint64_t rnd);
 
 /* Delay for a Retry-After of retry_after_s seconds: clamped to retry_after_max, and spread over

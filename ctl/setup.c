@@ -25,6 +25,27 @@ static int _printf_(4, 5) fail(char *err, size_t size, int r, const char *fmt, .
         return r;
 }
 
+/* What of this setup the loaded configuration does not use, into why: a later drop-in (or a
+ * systemd credential for the Kpm) that sets the same keys. false when it uses all of it. */
+static bool setup_overridden(const ctl_setup_opts_t *o, const agent_config_t *cfg, const char *kpm, char *why,
+                             size_t size) {
+        const char *key = NULL, *have = NULL;
+        if (!streq(cfg->node_id, o->node_id))
+                key = "[node] id", have = cfg->node_id;
+        else if (cfg->mode != TLS_MODE_PSK)
+                key = "[mef] mode", have = "cert";
+        else if (!streq(cfg->psk_identity, o->psk_identity))
+                key = "[mef] psk_identity", have = cfg->psk_identity;
+        else if (!cfg->kpm_path || cfg->kpm_is_credential || !streq(cfg->kpm_path, kpm))
+                key = "the Kpm", have = cfg->kpm_path ?: cfg->kpm_credstore ?: "a systemd credential";
+        else if (o->cse_user && (!cfg->service_user || !streq(cfg->service_user, o->cse_user)))
+                key = "[consumer] user", have = cfg->service_user ?: "unset";
+        if (!key)
+                return false;
+        snprintf(why, size, "%s would be %s, not this setup's: a later drop-in or a credential sets it", key, have);
+        return true;
+}
+
 /* The Kpm as hex from fd, checked (16..64 bytes) and normalised to lower-case hex + "\n". */
 static int kpm_load(int fd, char out[KPM_HEX_MAX + 1], size_t *ret_len) {
         char buf[KPM_HEX_MAX + 2];
@@ -157,10 +178,7 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
         }
         /* 0755 whatever root's umask: the agent lists it as its user, and refuses to start when
          * it cannot */
-        if (mkdir(dropin_dir, 0755) == 0)
-                r = chmod(dropin_dir, 0755) < 0 ? negative_errno() : 0;
-        else
-                r = errno == EEXIST ? 0 : negative_errno();
+        r = mkdir_p(dropin_dir, 0755);
         if (r < 0) {
                 erase(hex, sizeof hex);
                 return fail(err, err_size, r, "cannot create %s: %s", dropin_dir, strerror(-r));
@@ -215,6 +233,10 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
         r = agent_config_load(config, &cfg, why, sizeof why);
         if (r < 0) {
                 fail(err, err_size, r, "refused, as msce-agent --check-config would: %s", why[0] ? why : strerror(-r));
+                goto undo;
+        }
+        if (setup_overridden(o, &cfg, kpm, why, sizeof why)) {
+                r = fail(err, err_size, -EINVAL, "refused: the agent would not use it: %s", why);
                 goto undo;
         }
         cfg.check_only = true;

@@ -378,6 +378,16 @@ echo 0123 > "$T/short.hex"
 ctl_run 11 "${ARGS[@]}" --kpm-file "$T/short.hex" && { grep -q "does not hold a 16..64 byte Kpm" "$T/err" &&
         cmp -s "$SETUP/msce.kpm" <(tr -d '\n' < "$T/kpm-1.hex"; echo) &&
         ok "setup with a short Kpm: refused, the previous setup stays" || not_ok "setup short Kpm"; }
+# a later drop-in that sets a key of the setup's: the agent would not use the setup; refused,
+# the previous setup stays
+cp "$SETUP/agent.conf.d/50-setup.conf" "$T/setup-before"
+printf '[mef]\npsk_identity = someone-else\n' > "$SETUP/agent.conf.d/60-local.conf"
+ctl_run 11 "${ARGS[@]}" --psk-identity kpm-1b && {
+        grep -q "the agent would not use it: \[mef\] psk_identity would be someone-else" "$T/err" &&
+        cmp -s "$SETUP/agent.conf.d/50-setup.conf" "$T/setup-before" &&
+        ok "setup overridden by a later drop-in: refused, naming the key, the previous setup stays" ||
+        not_ok "setup overridden: $(cat "$T/err")"; }
+rm "$SETUP/agent.conf.d/60-local.conf"
 chmod 0600 "$T/kpm-1.hex"
 
 kill $FAKE_PID 2> /dev/null; wait $FAKE_PID 2> /dev/null

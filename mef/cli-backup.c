@@ -470,24 +470,6 @@ static int file_verify(const char *dir, const char *name, uint64_t size, const c
 }
 
 /* The master key file: created from the backup's key (1), or already holding that key (0). */
-static int restore_key_file(const char *path, const uint8_t key[STORE_MASTER_KEY_LEN]) {
-        _cleanup_secret_ secret_t s = { 0 };
-        int r = secret_file_read(path, STORE_MASTER_KEY_LEN, &s);
-        if (r == 0)
-                return s.len == STORE_MASTER_KEY_LEN && memcmp(s.data, key, STORE_MASTER_KEY_LEN) == 0 ? 0 : -EEXIST;
-        if (r != -ENOENT)
-                return r;
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
-        if (fd < 0)
-                return negative_errno();
-        r = fchmod(fd, 0400) < 0 ? negative_errno() : write_all(fd, key, STORE_MASTER_KEY_LEN);
-        if (r == 0 && fsync(fd) < 0)
-                r = negative_errno();
-        if (r < 0)
-                unlink(path);
-        return r < 0 ? r : 1;
-}
-
 static int restore_rows(cli_t *c, const char *dir, const backup_manifest_t *m, uint64_t rows[STORE_DUMP_TABLES_MAX]) {
         char path[PATH_MAX];
         int r = path_join(dir, BACKUP_FILE_STORE, path);
@@ -570,7 +552,7 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r)
                 return r;
 
-        int created = restore_key_file(c->cfg->master_key_path, key);
+        int created = store_master_key_install(c->cfg->master_key_path, key);
         r = created;
         if (r == -EEXIST)
                 return cli_failf("restore %s: master key %s exists and is not the backup's: restore into a fresh "

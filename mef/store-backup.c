@@ -215,6 +215,19 @@ int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata, store_dump_st
         return r;
 }
 
+int store_master_key_install(const char *path, const uint8_t key[STORE_MASTER_KEY_LEN]) {
+        _cleanup_secret_ secret_t s = { 0 };
+        int r = secret_file_read(path, STORE_MASTER_KEY_LEN, &s);
+        if (r == 0)
+                return s.len == STORE_MASTER_KEY_LEN && memcmp(s.data, key, STORE_MASTER_KEY_LEN) == 0 ? 0 : -EEXIST;
+        if (r != -ENOENT)
+                return r;
+        r = mkdir_parents(path, 0700);
+        if (r == 0)
+                r = store_key_file_create(path, key, NULL);
+        return r < 0 ? r : 1;
+}
+
 int store_rows_in_use(mef_store_t *s, uint64_t *ret) {
         if (!s || !ret)
                 return -EINVAL;

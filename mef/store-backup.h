@@ -25,6 +25,11 @@ typedef struct {
  * that no key opens. */
 int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata, store_dump_stop_t *ret_stop);
 
+/* A restore's master key at path: 0 when the file holds key already, 1 when it was written
+ * (0400; its directory made 0700 when missing, as init makes it), -EEXIST when it holds another
+ * key, -errno. */
+int store_master_key_install(const char *path, const uint8_t key[STORE_MASTER_KEY_LEN]);
+
 /* The number of nodes, targets, enrolments and audit rows: 0 for a store a restore may write
  * into (the backup's audit rows keep their ids, which the store's own would hold already). */
 int store_rows_in_use(mef_store_t *s, uint64_t *ret);

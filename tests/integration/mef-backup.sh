@@ -186,6 +186,15 @@ grep -q 'not empty' "$tmp/twice.out" || fail "restore twice: $(cat "$tmp/twice.o
 b restore "$tmp/bk" --passphrase-file "$tmp/pass" --force > /dev/null || fail "restore --force"
 ok "restore into a fresh MEF ($b_backend); a non-empty store needs --force"
 
+# a fresh host where [store] master_key's directory does not exist yet: made 0700, as init does
+conf "$tmp/d"
+sed -i "s|^master_key = .*|master_key = $tmp/d/keys/sub/master.key|" "$tmp/d/mef.conf"
+"$mef" --config "$tmp/d/mef.conf" restore "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/d.out" 2>&1 ||
+        fail "restore with the key's directory missing: $(cat "$tmp/d.out")"
+[ "$(stat -c %a "$tmp/d/keys/sub")" = 700 ] && [ "$(stat -c %a "$tmp/d/keys/sub/master.key")" = 400 ] ||
+        fail "restore: key directory $(stat -c %a "$tmp/d/keys/sub"), key $(stat -c %a "$tmp/d/keys/sub/master.key")"
+ok "restore where the master key's directory does not exist: made 0700, the key 0400"
+
 PORT=
 mef_start "$tmp/b/mef.conf.in" || fail "restored msce-mef did not start"
 port=$PORT

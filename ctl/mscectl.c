@@ -331,6 +331,10 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
         }
         printf("Removed the keys of user %s, the sealed profile in %s and %s/%s.\n", cfg.service_user, cfg.state_dir,
                cfg.runtime_dir, CUSTODY_PROFILE_JSON);
+        char state[PATH_MAX];
+        /* no agent runs to write it again: what a stopped one said of the profile gone is stale */
+        if (lock >= 0 && path_join(g->runtime_dir ?: cfg.runtime_dir, "state.json", state) == 0)
+                (void) unlink(state);
         if (agent > 0) {
                 if (kill(agent, SIGUSR1) < 0) {
                         fprintf(stderr, "mscectl: cannot signal msce-agent (pid %d): %m; restart it\n", (int) agent);

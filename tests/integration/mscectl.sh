@@ -290,11 +290,12 @@ if [ $ROOT = 1 ]; then
                         ok "factory-reset without --yes, no terminal: exit 2, nothing removed" ||
                         not_ok "factory-reset without --yes"; }
 
+        [ -e "$RT/state.json" ] || not_ok "no state.json from the agent's run before factory-reset"
         if ctl_run 0 --config "$T/good.conf" factory-reset --yes; then
                 ls "$T/state" > "$T/state.ls"
-                if [ ! -e "$RT/profile.json" ] && [ ! -s "$T/state.ls" ] &&
+                if [ ! -e "$RT/profile.json" ] && [ ! -e "$RT/state.json" ] && [ ! -s "$T/state.ls" ] &&
                    "$CTL" --config "$T/good.conf" check --no-network --agent-user root | grep -q "^WARN  keys: none filed for $CSE_USER"; then
-                        ok "factory-reset --yes: keys, sealed profile, host key and profile.json gone"
+                        ok "factory-reset --yes: keys, sealed profile, host key, profile.json and the stopped agent's state.json gone"
                 else
                         not_ok "factory-reset: something is left ($(cat "$T/state.ls"))"
                 fi

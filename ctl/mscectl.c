@@ -89,7 +89,7 @@ static int config_load(const globals_t *g, agent_config_t *cfg) {
 
 /* --runtime-dir, else the configuration's [seal] runtime_dir. Reading it needs no secret (the
  * credential files are not opened), so any user may; a configuration that does not load leaves
- * the default, said on stderr when the configuration was named (--config). */
+ * the default, said on stderr unless it is the default configuration and absent. */
 int runtime_dir_get(const globals_t *g, char **ret) {
         if (g->runtime_dir) {
                 *ret = strdup(g->runtime_dir);
@@ -98,7 +98,7 @@ int runtime_dir_get(const globals_t *g, char **ret) {
         _cleanup_(agent_config_done) agent_config_t cfg = {};
         char err[1024] = "";
         int r = agent_config_load_flags(g->config, AGENT_CONFIG_NO_SECRETS, &cfg, err, sizeof err);
-        if (r < 0 && g->config)
+        if (r < 0 && (g->config || r != -ENOENT))
                 fprintf(stderr, "mscectl: %s; reading %s\n", err[0] ? err : strerror(-r), CTL_RUNTIME_DIR_DEFAULT);
         *ret = strdup(r == 0 ? cfg.runtime_dir : CTL_RUNTIME_DIR_DEFAULT);
         return *ret ? 0 : -ENOMEM;

@@ -248,6 +248,27 @@ else
         skip "secret not readable by the agent's user: needs root"
 fi
 
+# The default configuration (/etc/msce/agent.conf) that does not load: status says why on
+# standard error, as with --config (it said nothing). /etc is an overlay in a mount namespace
+# of its own, so the machine's /etc is not touched.
+if [ $ROOT = 1 ] && command -v unshare > /dev/null; then
+        mkdir -p "$T/etc-ovl"
+        unshare -m sh -c 'mount -n -t tmpfs tmpfs "$1" && mkdir "$1/u" "$1/w" &&
+                mount -n -t overlay overlay -o "lowerdir=/etc,upperdir=$1/u,workdir=$1/w" /etc || exit 77
+                rm -rf /etc/msce && mkdir /etc/msce && printf "[timing]\nbackoff_min = banana\n" > /etc/msce/agent.conf
+                exec "$2" status' sh "$T/etc-ovl" "$CTL" > "$T/out" 2> "$T/err"
+        RC=$?
+        if [ $RC = 77 ]; then
+                skip "the default configuration broken: no overlay mount in a namespace"
+        else
+                grep -q '^mscectl: /etc/msce/agent.conf:2: \[timing\] backoff_min: .*; reading /run/msce$' "$T/err" &&
+                        ok "status with the default configuration broken: says why on standard error" ||
+                        not_ok "status with the default configuration broken: exit $RC, $(cat "$T/err")"
+        fi
+else
+        skip "the default configuration broken: needs root and unshare"
+fi
+
 # ---- as root: keys, factory-reset ----
 if [ $ROOT = 1 ]; then
         mkdir -m 0700 "$T/state"

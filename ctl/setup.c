@@ -178,6 +178,7 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
         }
         /* 0755 whatever root's umask: the agent lists it as its user, and refuses to start when
          * it cannot */
+        bool made_dir = access(dropin_dir, F_OK) < 0;
         r = mkdir_p(dropin_dir, 0755);
         if (r < 0) {
                 erase(hex, sizeof hex);
@@ -258,6 +259,8 @@ undo:
         saved_restore(&old_kpm);
         saved_done(&old_dropin);
         saved_done(&old_kpm);
+        if (made_dir) /* "nothing was changed": not even the directory */
+                (void) rmdir(dropin_dir);
         return r;
 }
 

@@ -172,6 +172,8 @@ static int cmd_check(const globals_t *g, int argc, char **argv) {
                         for (char *tok = strtok(optarg, ","); tok; tok = strtok(NULL, ",")) {
                                 if (!ctl_check_known(tok))
                                         return usage_error("check: --dont-run: no check '%s' (see mscectl check-list)", tok);
+                                if (streq(tok, "config") || streq(tok, "agent-user"))
+                                        return usage_error("check: --dont-run: '%s' always runs: the other checks need it", tok);
                                 if (co.n_dont_run == ELEMENTSOF(skip))
                                         return usage_error("check: --dont-run: too many");
                                 skip[co.n_dont_run++] = tok;

@@ -330,6 +330,9 @@ ctl_run 0 --config "$T/good.conf" --runtime-dir "$RT" check --no-network --agent
         --warnings-as-errors --dont-run clock,consumer,tpm,config-files,credentials,state-dir,runtime-dir,leds &&
         ok "check --warnings-as-errors: the same findings fail on a warning" || not_ok "check --warnings-as-errors"
 ctl_run 2 check --dont-run nosuchcheck && ok "check --dont-run of an unknown id: usage error"
+ctl_run 2 check --dont-run clock,config && { grep -q "'config' always runs" "$T/err" &&
+        ctl_run 2 check --dont-run agent-user && ok "check --dont-run of config or agent-user (which always run): usage error" ||
+        not_ok "check --dont-run config: $(cat "$T/err")"; }
 
 # logs: the journalctl command line.
 ctl_run 0 logs --dry-run -n 50 --since today && {

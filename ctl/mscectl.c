@@ -209,11 +209,13 @@ static int cmd_check_list(const globals_t *g, int argc, char **argv) {
         return EXIT_SUCCESS;
 }
 
-/* The pid of the running agent from state.json, 0 when none runs. */
+/* The pid of the running agent from state.json, 0 when none runs, -1 when state.json does not
+ * tell (its error printed). */
 static pid_t running_pid(const char *dir) {
         _cleanup_(ctl_state_done) ctl_state_t s = {};
-        if (state_load(dir, &s) <= 0)
-                return 0;
+        int r = state_load(dir, &s);
+        if (r <= 0)
+                return r < 0 ? -1 : 0;
         return agent_running(&s) ? s.pid : 0;
 }
 
@@ -224,6 +226,8 @@ static int cmd_reprovision(const globals_t *g, int argc, char **argv) {
         if (runtime_dir_get(g, &dir) < 0)
                 return EXIT_FAILURE;
         pid_t pid = running_pid(dir);
+        if (pid < 0)
+                return EXIT_FAILURE; /* not "not running": whether it runs is not known */
         if (pid == 0) {
                 fprintf(stderr, "mscectl: msce-agent is not running (see mscectl status)\n");
                 return EXIT_NOT_RUNNING;
@@ -307,7 +311,7 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
                 fprintf(stderr, "mscectl: %s\n", ci.failure.reason);
                 return EXIT_FAILURE;
         }
-        pid_t agent = r == -EBUSY ? running_pid(g->runtime_dir ?: cfg.runtime_dir) : 0;
+        pid_t agent = r == -EBUSY ? MAX(running_pid(g->runtime_dir ?: cfg.runtime_dir), 0) : 0;
 
         if (deregister) {
                 char ke_id[MSG_KEID_MAX + 1];

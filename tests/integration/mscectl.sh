@@ -162,6 +162,12 @@ if ctl_run 0 --runtime-dir "$RT" reprovision; then
 fi
 exec 2>&3 3>&-
 ctl_run 3 --runtime-dir "$RT" reprovision && ok "reprovision: agent gone: exit 3"
+cp "$RT/state.json" "$T/state.saved"
+echo '{"state":' > "$RT/state.json"
+ctl_run 1 --runtime-dir "$RT" reprovision && { ! grep -q "not running" "$T/err" &&
+        ok "reprovision with a state.json that does not parse: exit 1, not 'not running'" ||
+        not_ok "reprovision, state.json broken: $(cat "$T/err")"; }
+mv "$T/state.saved" "$RT/state.json"
 ctl_run 2 --runtime-dir "$RT" frobnicate && ok "unknown command: exit 2"
 ctl_run 2 --runtime-dir "$RT" status --bogus && ok "unknown option: exit 2"
 

@@ -14,6 +14,7 @@
 #include "agent/custody.h"
 #include "agent/exit-codes.h"
 #include "agent/manager.h"
+#include "util/json-alloc.h"
 #include "util/util.h"
 
 static void help(void) {
@@ -76,6 +77,7 @@ static int run(const char *config, agent_config_t *cfg, bool once, bool reenrol)
 int main(int argc, char *argv[]) {
         /* No core dumps or ptrace by other users of our uid: memory holds keys. */
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        json_alloc_install(); /* the children parse the MEF's keys: inherited across fork */
         /* wolfSSL writes without MSG_NOSIGNAL. */
         signal(SIGPIPE, SIG_IGN);
 

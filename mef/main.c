@@ -14,6 +14,7 @@
 #include "mef/store-open.h"
 #include "mef/store.h"
 #include "mef/workers.h"
+#include "util/json-alloc.h"
 #include "util/util.h"
 
 static void store_closep(mef_store_t **s) {
@@ -83,6 +84,7 @@ static int serve(const mef_config_t *cfg) {
 int main(int argc, char **argv) {
         /* no core dumps or ptrace by peers: this process holds the master key and node keys */
         (void) prctl(PR_SET_DUMPABLE, 0);
+        json_alloc_install(); /* admin bodies (kpm, psk) and enrolment answers hold keys */
         /* wolfSSL writes without MSG_NOSIGNAL */
         signal(SIGPIPE, SIG_IGN);
         umask(0077);

@@ -5,9 +5,9 @@
  * holds the string in its tree: before every json_decref() we overwrite all string values of
  * the tree in place (mj_wipe_decrefp()). json_string_value() returns const only to keep callers
  * from breaking the string's length bookkeeping; the bytes are jansson's own malloc'd buffer,
- * so erasing them (same length, nothing hashed on values) is safe. What we cannot reach: the
- * lexer's token buffer (lex->saved_text, freed unwiped inside json_loadb) and partial trees
- * jansson frees itself when a parse fails. When formatting we dump with json_dumpb() into a
+ * so erasing them (same length, nothing hashed on values) is safe. What we cannot reach (the
+ * lexer's token buffer, partial trees after a failed parse) the program's jansson allocator
+ * wipes when it is freed (util/json-alloc.h). When formatting we dump with json_dumpb() into a
  * buffer we own, so the only copies are our base64 buffer and the jansson string (both
  * wiped here) and the returned text (the caller wipes it).
  *

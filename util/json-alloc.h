@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* jansson's memory, wiped before it is freed: the parser's token buffers, the strings of json_t
+ * values and the dump buffers all pass through jansson's allocator, and any of them may have
+ * held a key (a credential's "key", an admin body's "kpm" or "psk"). Installed once, at the
+ * start of each program that parses or formats keyed JSON, before any json_t exists (and before
+ * it forks: the children inherit it). */
+#include <stddef.h>
+
+/* free() for jansson: wipes the whole allocation (malloc_usable_size()), then frees it. */
+void json_alloc_free(void *p);
+/* Makes jansson allocate with malloc() and free with json_alloc_free(). */
+void json_alloc_install(void);

@@ -343,8 +343,7 @@ static int node_add(request_t *q, admin_response_t *ret) {
         const char *why = import_record_from_json(j, &rec);
         if (!why)
                 why = import_row_parse(q->cfg, &rd, &rec, &row, msg, sizeof msg);
-        if (rec.v[F_KPM])
-                erase((char *) rec.v[F_KPM], strlen(rec.v[F_KPM]));
+        import_json_erase(j, "kpm"); /* not rec's: a row refused early never points to it */
         if (why) {
                 json_decref(j);
                 return fail(ret, 422, "%s", why);
@@ -514,8 +513,7 @@ static int target_add(request_t *q, admin_response_t *ret) {
                 snprintf(t.psk_id, sizeof t.psk_id, "%s", psk_id ?: "");
                 t.created = (int64_t) time(NULL);
         }
-        if (psk)
-                erase((char *) psk, strlen(psk));
+        import_json_erase(j, "psk"); /* psk is unset when the unpack failed first */
         json_decref(j);
         if (why)
                 return fail(ret, 422, "%s", why);

@@ -182,10 +182,17 @@ int import_reader_next(import_reader_t *rd, import_record_t *rec, const char **r
         return 1;
 }
 
-/* A Kpm in a JSON value is wiped before the object goes. */
-void import_record_done(import_reader_t *rd, import_record_t *rec) {
-        if (rd->jsonl && rec->v[F_KPM])
-                erase((char *) rec->v[F_KPM], strlen(rec->v[F_KPM]));
+void import_json_erase(json_t *o, const char *key) {
+        json_t *v = json_object_get(o, key);
+        if (json_is_string(v))
+                erase((char *) json_string_value(v), json_string_length(v));
+}
+
+/* A Kpm in a JSON value is wiped before the object goes: taken from the object, not from rec,
+ * which a row refused before its kpm was read (an unknown key first) does not point to. */
+void import_record_done(import_reader_t *rd) {
+        if (rd->jsonl)
+                import_json_erase(rd->json, "kpm");
 }
 
 /* ---- a row to a node ---- */
@@ -421,7 +428,7 @@ int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, c
                 _cleanup_(import_row_done) import_row_t row;
                 if (!why)
                         why = import_row_parse(cfg, rd, &rec, &row, msg, sizeof msg);
-                import_record_done(rd, &rec);
+                import_record_done(rd);
                 if (why) {
                         import_row_error(&res.n_errors, rd, errors, "%s", why);
                         continue;

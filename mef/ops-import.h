@@ -61,7 +61,10 @@ const char *import_reader_start(import_reader_t *rd, int *ret);
 int import_reader_next(import_reader_t *rd, import_record_t *rec, const char **ret_why);
 /* One JSON object's fields into rec (pointing into o): NULL, or the rule it breaks. */
 const char *import_record_from_json(json_t *o, import_record_t *rec);
-void import_record_done(import_reader_t *rd, import_record_t *rec);
+/* The string member key of o (a kpm, a psk), if any, wiped in place: on every path, whatever
+ * else the object holds or breaks. */
+void import_json_erase(json_t *o, const char *key);
+void import_record_done(import_reader_t *rd);
 void import_row_done(import_row_t *row);
 /* The rule the row breaks (static text, or msg), or NULL with row filled. */
 const char *import_row_parse(const mef_config_t *cfg, const import_reader_t *rd, const import_record_t *rec,

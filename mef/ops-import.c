@@ -73,18 +73,49 @@ static int csv_split(char *line, char **fields, size_t max, size_t *ret_n) {
         return 0;
 }
 
+/* One line into rd->line without its '\n': a buffer of IMPORT_LINE_MAX + 1 bytes of our own,
+ * allocated at the first line and wiped by import_reader_done(). Never grown or moved (getline()
+ * would free a shorter row's copy, a Kpm in it, unwiped), nor filled past the limit: a longer
+ * line is read on to its end and dropped (-E2BIG). 1 with its length, 0 at the end, or -errno. */
+static int line_read(import_reader_t *rd, size_t *ret_len) {
+        if (!rd->line) {
+                rd->line = malloc(IMPORT_LINE_MAX + 1);
+                if (!rd->line)
+                        return -ENOMEM;
+                rd->alloc = IMPORT_LINE_MAX + 1;
+        }
+        size_t n = 0;
+        bool too_long = false;
+        int c;
+        while ((c = getc_unlocked(rd->f)) != EOF && c != '\n') {
+                if (n == IMPORT_LINE_MAX)
+                        too_long = true;
+                else
+                        rd->line[n++] = (char) c;
+        }
+        rd->line[n] = 0;
+        if (ferror(rd->f))
+                return -EIO;
+        if (c == EOF && n == 0)
+                return 0;
+        *ret_len = n;
+        /* with its '\n', a line may hold IMPORT_LINE_MAX bytes */
+        return too_long || (c == '\n' && n == IMPORT_LINE_MAX) ? -E2BIG : 1;
+}
+
 /* The next non-empty line into rd->line, without its line end: 1, 0 at the end, or -errno. */
 int import_line_next(import_reader_t *rd) {
         for (;;) {
-                ssize_t n = getline(&rd->line, &rd->alloc, rd->f);
-                if (n < 0)
-                        return ferror(rd->f) ? -EIO : 0;
+                size_t n = 0;
+                int r = line_read(rd, &n);
+                if (r == 0 || r == -EIO || r == -ENOMEM)
+                        return r;
                 rd->lineno++;
-                if ((size_t) n > IMPORT_LINE_MAX)
-                        return -E2BIG;
-                while (n > 0 && (rd->line[n - 1] == '\n' || rd->line[n - 1] == '\r'))
+                if (r < 0)
+                        return r;
+                while (n > 0 && rd->line[n - 1] == '\r')
                         rd->line[--n] = 0;
-                if ((size_t) n != strlen(rd->line))
+                if (n != strlen(rd->line))
                         return -EBADMSG;
                 if (n > 0 && rd->line[0] != '#')
                         return 1;

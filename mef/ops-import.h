@@ -29,7 +29,7 @@ typedef struct import_record {
 typedef struct import_reader {
         const char *path;
         FILE *f;
-        char *line;
+        char *line;            /* IMPORT_LINE_MAX + 1 bytes, never moved; wiped at the end */
         size_t alloc;
         unsigned lineno;
         bool jsonl;

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* mef/ops-import.c's line reader: rows that may hold a Kpm as hex are read into one buffer of
+ * a fixed size, wiped at the end. It never grows or moves (getline() freed a shorter row's
+ * buffer, the Kpm in it, unwiped when a later row was longer), and a line over the limit is not
+ * read whole into memory before it is refused. */
+#include <criterion/criterion.h>
+
+#include "mef/ops-import.h"
+#include "util/util.h"
+
+#define KPM "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+static char *repeat(char c, size_t n) {
+        char *s = malloc(n + 1);
+        cr_assert_not_null(s);
+        memset(s, c, n);
+        s[n] = 0;
+        return s;
+}
+
+/* A short kpm row, a row ten times as long, a kpm row again: the same buffer throughout. */
+Test(import, rows_share_one_buffer_that_never_grows) {
+        _cleanup_free_ char *base = repeat('b', 8000), *text = NULL;
+        cr_assert_gt(asprintf(&text,
+                              "nodeID,kpmID,kpm,cseID,cseBase\n"
+                              "urn:dev:ops:i1,k1," KPM ",/mn-1,https://in.example.net/b\n"
+                              "urn:dev:ops:i2,k2," KPM ",/mn-2,https://in.example.net/%s\n"
+                              "urn:dev:ops:i3,k3," KPM ",/mn-3,https://in.example.net/b\n",
+                              base),
+                     0);
+        _cleanup_(import_reader_done) import_reader_t rd = {};
+        cr_assert_eq(import_reader_open_memory(&rd, "test", text, strlen(text)), 0);
+        int r;
+        cr_assert_null(import_reader_start(&rd, &r));
+        cr_assert_eq(r, 0);
+        char *line = rd.line;
+        size_t alloc = rd.alloc;
+        cr_assert_leq(alloc, IMPORT_LINE_MAX + 1);
+        for (unsigned i = 1; i <= 3; i++) {
+                import_record_t rec;
+                const char *why;
+                cr_assert_eq(import_reader_next(&rd, &rec, &why), 1);
+                cr_assert_null(why, "row %u: %s", i, why);
+                cr_assert_str_eq(rec.v[F_KPM], KPM);
+                cr_assert_eq(strlen(rec.v[F_CSE_BASE]), i == 2 ? 8000 + strlen("https://in.example.net/") : 24);
+                cr_assert(rd.line == line && rd.alloc == alloc, "row %u: the line buffer moved or grew (%zu -> %zu)",
+                          i, alloc, rd.alloc);
+                import_record_done(&rd);
+        }
+        import_record_t rec;
+        const char *why;
+        cr_assert_eq(import_reader_next(&rd, &rec, &why), 0);
+}
+
+/* The limit counts the line end: 16383 bytes and '\n' are a row, 16384 and '\n' are not; a
+ * line of a MiB is refused without being held, and the row after it is read. */
+Test(import, long_lines_are_refused_without_being_held) {
+        _cleanup_free_ char *fits = repeat('a', IMPORT_LINE_MAX - 1), *over = repeat('a', IMPORT_LINE_MAX),
+                            *huge = repeat('a', 1u << 20), *text = NULL;
+        cr_assert_gt(asprintf(&text, "nodeID\n%s\n%s\n%s\nurn:dev:ops:last", fits, over, huge), 0);
+        _cleanup_(import_reader_done) import_reader_t rd = {};
+        cr_assert_eq(import_reader_open_memory(&rd, "test", text, strlen(text)), 0);
+        int r;
+        cr_assert_null(import_reader_start(&rd, &r));
+        static const struct {
+                unsigned lineno;
+                const char *why;
+        } want[] = { { 2, NULL }, { 3, "line longer than 16384 bytes" }, { 4, "line longer than 16384 bytes" }, { 5, NULL } };
+        for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+                import_record_t rec;
+                const char *why;
+                cr_assert_eq(import_reader_next(&rd, &rec, &why), 1);
+                cr_assert_eq(rd.lineno, want[i].lineno);
+                if (want[i].why)
+                        cr_assert_str_eq(why ?: "(none)", want[i].why, "line %u", rd.lineno);
+                else
+                        cr_assert_null(why, "line %u: %s", rd.lineno, why);
+                cr_assert_leq(rd.alloc, IMPORT_LINE_MAX + 1, "line %u: %zu bytes held", rd.lineno, rd.alloc);
+        }
+        cr_assert_str_eq(rd.line, "urn:dev:ops:last");
+}
+
+/* CRLF line ends, comments and blank lines; a NUL byte is refused. */
+Test(import, line_ends_comments_and_nul) {
+        static const char text[] = "nodeID\r\n# a comment\r\n\r\nurn:dev:ops:a\r\nurn:dev:\0ops:b\n";
+        _cleanup_(import_reader_done) import_reader_t rd = {};
+        cr_assert_eq(import_reader_open_memory(&rd, "test", text, sizeof text - 1), 0);
+        int r;
+        cr_assert_null(import_reader_start(&rd, &r));
+        import_record_t rec;
+        const char *why;
+        cr_assert_eq(import_reader_next(&rd, &rec, &why), 1);
+        cr_assert_null(why);
+        cr_assert_eq(rd.lineno, 4);
+        cr_assert_str_eq(rec.v[F_NODE_ID], "urn:dev:ops:a");
+        cr_assert_eq(import_reader_next(&rd, &rec, &why), 1);
+        cr_assert_str_eq(why ?: "(none)", "line holds a NUL byte");
+        cr_assert_eq(import_reader_next(&rd, &rec, &why), 0);
+}

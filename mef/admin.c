@@ -163,7 +163,7 @@ int admin_new(sd_event *event, const mef_config_t *cfg, store_queue_t *queue, lo
                          strerror(-r));
                 goto fail;
         }
-        r = mef_listen(cfg->admin_host, cfg->admin_port, ADMIN_BACKLOG, false, &a->l.listen_fd, err, err_size);
+        r = mef_listen(cfg->admin_host, cfg->admin_port, ADMIN_BACKLOG, false, NULL, &a->l.listen_fd, err, err_size);
         if (r < 0)
                 goto fail;
         r = admission_new(ADMIN_MAX_UNAUTHENTICATED, ADMIN_PER_SOURCE, CONN_IDLE_GRACE_USEC, &a->l.unauth);

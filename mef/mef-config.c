@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "mef/mef-config.h"
@@ -267,6 +268,43 @@ static bool host_is_wildcard(const char *h) {
         return streq(h, "0.0.0.0") || streq(h, "::") || streq(h, "0:0:0:0:0:0:0:0");
 }
 
+/* Two listeners on one host:port, as written (host names case-insensitively, ports by value;
+ * port 0, chosen by the kernel, is no clash). With [server] workers > 1 every worker's sockets
+ * have SO_REUSEPORT, so the kernel would accept such a pair and spread one port's connections
+ * over both listeners; the server also refuses overlaps that only show once bound
+ * (mef_listen_overlap()). */
+static bool listen_same(const char *host_a, const char *port_a, const char *host_b, const char *port_b) {
+        unsigned long long a, b;
+        if (!host_a || !host_b || parse_uint(port_a, 65535, &a) < 0 || parse_uint(port_b, 65535, &b) < 0)
+                return false;
+        return a != 0 && a == b && strcasecmp(host_a, host_b) == 0;
+}
+
+/* The first of the listeners at offsets (host fields, each followed by its port) that takes the
+ * address of one before it, reported against it. */
+static int listen_distinct(ini_t *ini, const mef_config_t *cfg) {
+        static const struct {
+                size_t offset;
+                const char *key;
+        } listeners[] = {
+                { F(listen_host), "[server] listen" },
+                { F(metrics_host), "[metrics] listen" },
+                { F(admin_host), "[admin] listen" },
+        };
+        for (size_t i = 1; i < ELEMENTSOF(listeners); i++)
+                for (size_t j = 0; j < i; j++) {
+                        char *const *a = (char *const *) ((const char *) cfg + listeners[i].offset);
+                        char *const *b = (char *const *) ((const char *) cfg + listeners[j].offset);
+                        if (!listen_same(a[0], a[1], b[0], b[1]))
+                                continue;
+                        bool v6 = strchr(a[0], ':');
+                        return ini_fail_key(ini, -EINVAL, listeners[i].offset,
+                                            "%s%s%s:%s is also %s: each listener needs its own port", v6 ? "[" : "",
+                                            a[0], v6 ? "]" : "", a[1], listeners[j].key);
+                }
+        return 0;
+}
+
 /* Checks that involve more than one key; reported against the file (no line). */
 static int validate(ini_t *ini, mef_config_t *cfg) {
         bool fqdn_set = ini_is_set(ini, F(fqdn));
@@ -285,6 +323,9 @@ static int validate(ini_t *ini, mef_config_t *cfg) {
         if (cfg->admin_host && !cfg->admin_ca_file)
                 /* the operators' CA: without it anyone reaching the port would be served */
                 return ini_fail_key(ini, -EINVAL, F(admin_ca_file), "required when listen is set");
+        int r = listen_distinct(ini, cfg);
+        if (r < 0)
+                return r;
         if (!fqdn_set && host_is_wildcard(cfg->listen_host))
                 /* KeIDs name the MEF by the host the agents were given: a wildcard is none */
                 return ini_fail_key(ini, -EINVAL, F(fqdn), "required when listen is a wildcard address");

@@ -7,15 +7,17 @@
 
 #include <systemd/sd-event.h>
 
+#include "mef/listen.h"
 #include "mef/metrics.h"
 #include "mef/store-queue.h"
 
 typedef struct metrics_http metrics_http_t;
 
 /* Listen on host:port (port "0": the kernel chooses; metrics_http_port() tells). The socket
- * has SO_REUSEPORT so that every worker may listen on the same address. queue: where a
+ * has SO_REUSEPORT so that every worker may listen on the same address; apart: the gateways'
+ * listener, whose address it must not overlap (mef_listen(), -EADDRINUSE). queue: where a
  * scrape's store gauges are counted (NULL: none). On failure err says why. */
-int metrics_http_new(sd_event *event, const char *host, const char *port, mef_metrics_t *m,
-                     store_queue_t *queue, metrics_http_t **ret, char *err, size_t err_size);
+int metrics_http_new(sd_event *event, const char *host, const char *port, const mef_listen_apart_t *apart,
+                     mef_metrics_t *m, store_queue_t *queue, metrics_http_t **ret, char *err, size_t err_size);
 unsigned metrics_http_port(const metrics_http_t *h);
 metrics_http_t *metrics_http_free(metrics_http_t *h);

@@ -158,7 +158,7 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
         }
 
         /* with workers, each has its own socket on the address (mef/workers.c) */
-        r = mef_listen(cfg->listen_host, cfg->listen_port, cfg->listen_backlog, cfg->workers != 1, &l->listen_fd, err,
+        r = mef_listen(cfg->listen_host, cfg->listen_port, cfg->listen_backlog, cfg->workers != 1, NULL, &l->listen_fd, err,
                        err_size);
         if (r < 0)
                 return r;
@@ -225,7 +225,9 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 }
         }
         if (cfg->metrics_host && s->metrics) {
-                r = metrics_http_new(s->event, cfg->metrics_host, cfg->metrics_port, s->metrics, s->queue,
+                /* with workers both have SO_REUSEPORT: the kernel alone would let them share a port */
+                const mef_listen_apart_t gateways = { l->listen_fd, "[server] listen" };
+                r = metrics_http_new(s->event, cfg->metrics_host, cfg->metrics_port, &gateways, s->metrics, s->queue,
                                      &s->metrics_http, err, err_size);
                 if (r < 0)
                         return r;

@@ -5,7 +5,8 @@
 # connections held open on the gateways' port (first_byte_timeout 60 s), seen by the gauge; both
 # workers killed and restarted by the supervisor; the connections are gone with them, and the
 # gauge read through a restarted worker must come back to 0 (it stayed at 3: the dead workers'
-# count was never taken off the shared gauge). No fixed sleeps: each wait is for a condition,
+# count was never taken off the shared gauge). Then the metrics listener on the gateways' port
+# under another spelling of the address is refused. No fixed sleeps: each wait is for a condition,
 # with a deadline.
 # Usage: mef-workers.sh PATH/TO/msce-mef (TAP).
 set -euo pipefail
@@ -57,4 +58,26 @@ wait_for 10 open_gauge 0 ||
 ok "the gauge drops the connections of the workers that died"
 mef_term_clean || fail "msce-mef did not stop cleanly"
 ok "SIGTERM stops the supervisor and both workers, exit 0"
+
+# The metrics listener on the gateways' port (the port that MEF had): with workers every socket
+# has SO_REUSEPORT, and the kernel would let the metrics listener join the gateways' group and
+# get some of their TLS connections. Written so that the loader's check (the same host:port
+# twice) does not see it: the gateways on the wildcard address, metrics on 127.0.0.1. The
+# workers must refuse to listen, so the MEF exits non-zero (it served on before).
+{
+        printf '[server]\nlisten = 0.0.0.0:%s\nfqdn = 127.0.0.1\nbase = /msce\nworkers = 2\n' "$PORT"
+        mef_store "$T"
+        printf '[metrics]\nlisten = 127.0.0.1:%s\n' "$PORT"
+} > "$T/clash.conf"
+"$MEF" --config "$T/clash.conf" serve > "$T/clash.out" 2> "$T/clash.err" &
+clash_pid=$!
+at_exit 'stop_pid "$clash_pid"'
+wait_for 30 lib_gone "$clash_pid" ||
+        fail "msce-mef serves with [metrics] listen 127.0.0.1:$PORT inside [server] listen 0.0.0.0:$PORT"
+st=0
+wait "$clash_pid" || st=$?
+[ "$st" != 0 ] || fail "msce-mef exited 0 with the metrics listener on the gateways' port"
+grep -q "cannot listen on 127.0.0.1:$PORT: \[server\] listen is bound there too" "$T/clash.err" ||
+        { sed 's/^/# /' "$T/clash.err"; fail "no error naming [server] listen"; }
+ok "[metrics] listen inside [server] listen's address is refused (exit $st)"
 tap_done

@@ -149,6 +149,26 @@ static void load_fails_all(const char *cls) {
         cr_assert_gt(n, 0, "no cases for %s", cls);
 }
 
+/* No two listeners on one host:port: with workers every socket has SO_REUSEPORT, and the kernel
+ * would spread the gateways' connections over the metrics or admin listener. */
+#define ADMIN_AT(addr) "[admin]\nlisten = " addr "\ncertificate = /a.pem\nkey = /a.key\nca = /ops.pem\n"
+Test(mef_config, listeners_on_one_port) {
+        load_fails("[server]\nlisten = 127.0.0.1:8443\nworkers = 2\n[metrics]\nlisten = 127.0.0.1:8443\n", 5,
+                   "[metrics] listen", "127.0.0.1:8443 is also [server] listen");
+        load_fails("[metrics]\nlisten = 127.0.0.1:8443\n", 2, "[metrics] listen", "also [server] listen");
+        load_fails("[server]\nlisten = LocalHost:9000\n[metrics]\nlisten = localhost:09000\n", 4,
+                   "[metrics] listen", "also [server] listen");
+        load_fails(ADMIN_AT("127.0.0.1:8443"), 2, "[admin] listen", "127.0.0.1:8443 is also [server] listen");
+        load_fails("[metrics]\nlisten = [::1]:9465\n" ADMIN_AT("[::1]:9465"), 4, "[admin] listen",
+                   "[::1]:9465 is also [metrics] listen");
+        /* port 0: each gets a port of its own from the kernel; another host or port is no clash */
+        mef_config_t c = { 0 };
+        load_ok("[server]\nlisten = 127.0.0.1:0\n[metrics]\nlisten = 127.0.0.1:0\n" ADMIN_AT("127.0.0.1:0"), &c);
+        mef_config_done(&c);
+        load_ok("[metrics]\nlisten = 127.0.0.2:8443\n" ADMIN_AT("127.0.0.1:8444"), &c);
+        mef_config_done(&c);
+}
+
 Test(mef_config, empty_file_is_defaults) {
         mef_config_t c = { 0 };
         load_ok("; nothing\n# at all\n\n", &c);

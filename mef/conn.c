@@ -23,7 +23,6 @@
 #define INPUT_INITIAL 4096u
 #define LINGER_DRAIN_MAX (64u * 1024u)
 #define ACCEPT_BATCH 64
-#define ACCEPT_RETRY_USEC (100u * 1000u)
 #define PAUSE_LOG_USEC (10u * 1000u * 1000u)
 
 static void conn_step(conn_t *c);
@@ -108,7 +107,7 @@ static bool listener_has_slot(const listener_t *l) {
 }
 
 static void listener_update_accept(listener_t *l) {
-        bool on = listener_has_slot(l) && !l->accept_backoff;
+        bool on = listener_has_slot(l) && !l->accept_pause.paused;
         if (on == l->accept_on || !l->accept_source)
                 return;
         if (sd_event_source_set_enabled(l->accept_source, on ? SD_EVENT_ON : SD_EVENT_OFF) < 0)
@@ -116,7 +115,7 @@ static void listener_update_accept(listener_t *l) {
         l->accept_on = on;
         /* Under sustained overload this flips with every connection: say it every 10 s. */
         uint64_t now = now_usec();
-        if (!on && !l->accept_backoff && (l->pause_logged == 0 || now - l->pause_logged >= PAUSE_LOG_USEC)) {
+        if (!on && !l->accept_pause.paused && (l->pause_logged == 0 || now - l->pause_logged >= PAUSE_LOG_USEC)) {
                 l->pause_logged = now;
                 log_warning("%s%s%u connections open (limit %u + %u overflow): not accepting until one closes",
                             l->name, l->name[0] ? ": " : "", l->n_serving + l->n_overflow, l->max_serving,
@@ -124,11 +123,8 @@ static void listener_update_accept(listener_t *l) {
         }
 }
 
-static int on_accept_retry(sd_event_source *src, uint64_t usec, void *userdata) {
-        listener_t *l = userdata;
-        l->accept_backoff = false;
-        listener_update_accept(l);
-        return 0;
+static void on_accept_resume(void *userdata) {
+        listener_update_accept(userdata);
 }
 
 /* ---- connections ---- */
@@ -605,20 +601,9 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
                 socklen_t salen = sizeof sa;
                 int cfd = accept4(l->listen_fd, (struct sockaddr *) &sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
                 if (cfd < 0) {
-                        if (errno == EAGAIN || errno == EWOULDBLOCK)
-                                break;
-                        if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM)
+                        /* out of fds or memory: paused, listener_update_accept() turns accept off */
+                        if (accept_pause_failed(&l->accept_pause, errno) == ACCEPT_SKIP)
                                 continue;
-                        /* Out of fds or memory: the listen socket stays readable, so pause
-                         * instead of spinning. */
-                        uint64_t now = now_usec();
-                        if (l->backoff_logged == 0 || now - l->backoff_logged >= PAUSE_LOG_USEC) {
-                                l->backoff_logged = now;
-                                log_warning("accept: %m: pausing for %u ms", ACCEPT_RETRY_USEC / 1000u);
-                        }
-                        l->accept_backoff = true;
-                        if (sd_event_source_set_time_relative(l->accept_retry, ACCEPT_RETRY_USEC) >= 0)
-                                (void) sd_event_source_set_enabled(l->accept_retry, SD_EVENT_ONESHOT);
                         break;
                 }
                 conn_new(l, cfd, &sa);
@@ -630,7 +615,7 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 int listener_start(listener_t *l) {
         int r = sd_event_add_io(l->event, &l->accept_source, l->listen_fd, EPOLLIN, on_accept, l);
         if (r >= 0)
-                r = conn_timer_add_disabled(l->event, &l->accept_retry, CONN_TIMER_ACCURACY_USEC, on_accept_retry, l);
+                r = accept_pause_init(&l->accept_pause, l->event, l->name, on_accept_resume, l);
         if (r >= 0)
                 l->accept_on = true;
         return r;
@@ -640,5 +625,5 @@ void listener_stop(listener_t *l) {
         while (l->conns)
                 conn_free(l->conns);
         l->accept_source = sd_event_source_disable_unref(l->accept_source);
-        l->accept_retry = sd_event_source_disable_unref(l->accept_retry);
+        accept_pause_done(&l->accept_pause);
 }

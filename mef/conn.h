@@ -14,6 +14,7 @@
 #include "util/util.h"
 
 #include "keys/kdf.h"
+#include "mef/accept-pause.h"
 #include "mef/admission.h"
 #include "mef/logbook.h"
 #include "mef/metrics.h"
@@ -93,7 +94,8 @@ struct listener {
         store_queue_t *queue;
         logbook_t *logbook;               /* shared; its timer is armed through logbook_timer */
         sd_event_source *logbook_timer;   /* not owned */
-        sd_event_source *accept_source, *accept_retry;
+        sd_event_source *accept_source;
+        accept_pause_t accept_pause; /* out of fds or memory: accept off for a while */
         int listen_fd;
         tls_ctx_t *tls;
         conn_t *conns;
@@ -105,11 +107,10 @@ struct listener {
         uint64_t first_byte_usec, handshake_usec, request_usec;
         uint64_t busy_usec; /* a request queued for longer than the store may wait: 503 */
         bool accept_on;
-        bool accept_backoff;
         /* ops->lookup_ahead for each handshake: where a lookup is a round trip to a database, so
          * that the loop does not wait for it */
-        bool lookup_ahead; /* fd exhaustion: wait for accept_retry */
-        uint64_t pause_logged, backoff_logged;
+        bool lookup_ahead;
+        uint64_t pause_logged;
         void (*idle)(listener_t *l); /* the last connection closed; NULL: nothing to do */
 };
 

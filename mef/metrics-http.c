@@ -6,10 +6,12 @@
  * thread like any request's work (COUNT scans must not stall the loop); a store that does not
  * answer within GAUGES_WAIT_USEC leaves them out of that scrape, whether the job still waits for
  * a thread or a thread is held up running it (a database gone silent holds it for up to twice
- * the busy timeout, past the connection's deadline). */
+ * the busy timeout, past the connection's deadline). Out of file descriptors or memory, accept
+ * pauses as the gateways' does (mef/accept-pause.h) rather than spin on the readable socket. */
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "mef/accept-pause.h"
 #include "mef/listen.h"
 #include "mef/metrics-http.h"
 #include "proto/http.h"
@@ -29,6 +31,7 @@ typedef struct gauges_job gauges_job_t;
 struct metrics_http {
         sd_event *event;
         sd_event_source *accept_source;
+        accept_pause_t accept_pause; /* out of fds or memory: accept off for a while */
         int fd;
         mef_metrics_t *metrics;
         store_queue_t *queue;
@@ -196,12 +199,25 @@ static int on_mconn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         return 0;
 }
 
+static void on_accept_resume(void *userdata) {
+        metrics_http_t *h = userdata;
+        (void) sd_event_source_set_enabled(h->accept_source, SD_EVENT_ON);
+}
+
 static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         metrics_http_t *h = userdata;
         for (;;) {
                 int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-                if (cfd < 0)
-                        return 0; /* EAGAIN, or out of fds: the next scrape retries */
+                if (cfd < 0) {
+                        accept_fail_t f = accept_pause_failed(&h->accept_pause, errno);
+                        if (f == ACCEPT_SKIP)
+                                continue;
+                        /* Out of fds or memory: the scrape stays queued and the socket readable,
+                         * so accept again only when the pause ends, not at once (a spin). */
+                        if (f == ACCEPT_PAUSED)
+                                (void) sd_event_source_set_enabled(h->accept_source, SD_EVENT_OFF);
+                        return 0;
+                }
                 if (h->n_conns >= MAX_CONNS) {
                         close(cfd);
                         continue;
@@ -239,6 +255,8 @@ int metrics_http_new(sd_event *event, const char *host, const char *port, const 
         int r = mef_listen(host, port, 16, true, apart, &h->fd, err, err_size);
         if (r >= 0) {
                 r = sd_event_add_io(event, &h->accept_source, h->fd, EPOLLIN, on_accept, h);
+                if (r >= 0)
+                        r = accept_pause_init(&h->accept_pause, event, "metrics", on_accept_resume, h);
                 if (r < 0)
                         snprintf(err, err_size, "cannot watch the metrics socket: %s", strerror(-r));
         }
@@ -260,6 +278,7 @@ metrics_http_t *metrics_http_free(metrics_http_t *h) {
         while (h->conns)
                 mconn_free(h->conns);
         h->accept_source = sd_event_source_disable_unref(h->accept_source);
+        accept_pause_done(&h->accept_pause);
         if (h->fd >= 0)
                 close(h->fd);
         sd_event_unref(h->event);

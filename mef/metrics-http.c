@@ -6,7 +6,8 @@
  * thread like any request's work (COUNT scans must not stall the loop); a store that does not
  * answer within GAUGES_WAIT_USEC leaves them out of that scrape, whether the job still waits for
  * a thread or a thread is held up running it (a database gone silent holds it for up to twice
- * the busy timeout, past the connection's deadline). Out of file descriptors or memory, accept
+ * the busy timeout, past the connection's deadline); either way the answer then has DEADLINE_USEC
+ * of its own to be written in. Out of file descriptors or memory, accept
  * pauses as the gateways' does (mef/accept-pause.h) rather than spin on the readable socket. */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -100,6 +101,15 @@ static int answer_metrics(mconn_t *c, const store_counts_t *gauges) {
         return answer(c, 200, "text/plain; version=0.0.4", text, len);
 }
 
+/* The answer, with DEADLINE_USEC from now to write it: the gauges may come (or be given up) just
+ * before the time left for them runs out, and that timer must not cut the write short. */
+static int answer_metrics_then_write(mconn_t *c, const store_counts_t *gauges) {
+        int r = answer_metrics(c, gauges);
+        if (r >= 0)
+                r = sd_event_source_set_time_relative(c->timer, DEADLINE_USEC);
+        return r < 0 ? r : sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+}
+
 static int gauges_run(store_job_t *job, mef_store_t *store) {
         gauges_job_t *j = (gauges_job_t *) job;
         return store_counts(store, (int64_t) time(NULL), &j->counts);
@@ -110,7 +120,7 @@ static void gauges_done(store_job_t *job, int r) {
         mconn_t *c = j->c;
         if (c) {
                 c->job = NULL;
-                if (answer_metrics(c, r >= 0 ? &j->counts : NULL) < 0)
+                if (answer_metrics_then_write(c, r >= 0 ? &j->counts : NULL) < 0)
                         mconn_free(c);
         }
         free(j);
@@ -189,10 +199,9 @@ static int on_mconn_io(sd_event_source *src, int fd, uint32_t revents, void *use
 static int on_mconn_timer(sd_event_source *src, uint64_t usec, void *userdata) {
         mconn_t *c = userdata;
         if (c->job) {
-                /* no gauges in time: the counters alone now, then the time to write them */
+                /* no gauges in time: the counters alone now */
                 mconn_drop_job(c);
-                if (answer_metrics(c, NULL) >= 0 && sd_event_source_set_time_relative(c->timer, DEADLINE_USEC) >= 0 &&
-                    sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT) >= 0)
+                if (answer_metrics_then_write(c, NULL) >= 0)
                         return 0;
         }
         mconn_free(c);

@@ -26,6 +26,7 @@ static const char *const class_names[_LG_CLASS_MAX] = {
         [LG_CLASS_TLS_AUTH] = "tls-auth",
         [LG_CLASS_TIMEOUT] = "timeout",
         [LG_CLASS_BUSY] = "503",
+        [LG_CLASS_RATE] = "429",
         [LG_CLASS_5XX] = "5xx",
         [LG_CLASS_REFUSED] = "403",
         [LG_CLASS_UNKNOWN] = "404",
@@ -399,16 +400,18 @@ static void gw_answer(gw_t *g, const http_msg_t *m) {
                         queue_pump(lg);
                         return;
                 }
-                return gw_fail(g, m->status == 503 ? LG_CLASS_BUSY : m->status >= 500 ? LG_CLASS_5XX : LG_CLASS_4XX,
-                               0, false);
+                return gw_fail(g, m->status == 503 ? LG_CLASS_BUSY : m->status == 429 ? LG_CLASS_RATE :
+                                  m->status >= 500 ? LG_CLASS_5XX : LG_CLASS_4XX, 0, false);
         }
-        if (m->status == 503) {
+        /* 503 (busy) and 429 (the node's enrolment rate limit): transient, after the
+         * Retry-After, as msce-agent (agent/enrol.c response_check()) */
+        if (m->status == 503 || m->status == 429) {
                 unsigned ra = 0;
                 bool capped;
                 char sent[RETRY_AFTER_SENT_MAX];
                 int r = retry_after_parse(http_msg_header(m, "Retry-After"), (unsigned) (o->retry_after_max_usec / 1000000u),
                                           &ra, &capped, sent);
-                return gw_fail(g, LG_CLASS_BUSY, ra, r > 0);
+                return gw_fail(g, m->status == 503 ? LG_CLASS_BUSY : LG_CLASS_RATE, ra, r > 0);
         }
         if (m->status >= 500)
                 return gw_fail(g, LG_CLASS_5XX, 0, false);

@@ -32,6 +32,7 @@ typedef enum lg_class {
         LG_CLASS_TLS_AUTH,      /* PSK refused: rejected */
         LG_CLASS_TIMEOUT,       /* no answer within the exchange timeout */
         LG_CLASS_BUSY,          /* 503 */
+        LG_CLASS_RATE,          /* 429: the MEF's per-node enrolment rate limit, transient */
         LG_CLASS_5XX,           /* other 5xx */
         LG_CLASS_REFUSED,       /* 403: rejected */
         LG_CLASS_UNKNOWN,       /* 404 on status or fetch: enrol again */
@@ -75,7 +76,8 @@ typedef struct lg_result {
 
 /* Storm mode (duration 0): every gateway powers on at its time and runs enrol, a status check
  * and one fetchCredentials per target named in its profile that is in targets, each step
- * retried on transient failures with full-jitter backoff or the Retry-After the MEF sent.
+ * retried on transient failures (429 and 503 included, as msce-agent) with full-jitter backoff
+ * or the Retry-After the MEF sent.
  * Rejections (TLS authentication, 403, other 4xx) end the gateway. Returns when every gateway
  * is done, rejected or past the deadline.
  * Sustained mode (duration > 0): concurrency gateways (cyclic over the list) enrol again and

@@ -4,7 +4,8 @@
 # workers (none lost, every one enrolled, status-checked and its Kpsa fetched by the target);
 # 10 concurrent enrolments of one node across the workers leave exactly one active enrolment;
 # a MEF with one connection slot answers 503 + Retry-After and the gateways wait and still all
-# enrol; a gateway with a wrong key is counted as lost (exit 1); a dead worker is restarted, and so
+# enrol; 429 + Retry-After (the per-node enrolment rate limit) is waited out as well; a gateway
+# with a wrong key is counted as lost (exit 1); a dead worker is restarted, and so
 # is one that stops pinging the watchdog; READY=1 comes from the supervisor once all listen.
 # Usage: loadgen.sh BUILD_DIR (TAP)
 set -euo pipefail
@@ -34,7 +35,7 @@ stop_mef() {
 }
 at_exit stop_mef
 
-# conf EXTRA_SERVER_LINES EXTRA_LIMITS_LINES
+# conf EXTRA_SERVER_LINES EXTRA_LIMITS_LINES [ENROLMENTS_PER_NODE]
 conf() {
         cat >"$T/mef.conf.in" <<EOF
 [server]
@@ -46,8 +47,8 @@ $(mef_store "$T")
 max_unauthenticated = 512
 max_unauthenticated_per_source = 512
 # 20 gateways enrol one node at once, and retry after 503s: the per-node rate limit (20 a
-# minute by default) would refuse the retries (429) and lose them
-enrolments_per_node = 0
+# minute by default) would refuse the retries (429) and slow them down
+enrolments_per_node = ${3:-0}
 $2
 EOF
         PORT= mef_configure "$T/mef.conf.in"
@@ -131,6 +132,20 @@ busy=$(grep -o '503 [0-9]*' "$T/lg.out" | awk '{ print $2 }')
 [[ ${waits:-0} -gt 0 && ${busy:-0} -gt 0 ]] || fail "expected 503 answers and waits on Retry-After"
 grep -q "^gateways $GW20  enrolled $GW20  complete $GW20  lost 0 " "$T/lg.out" || fail "not all $GW20 gateways completed"
 ok "503 + Retry-After: $busy answers, $waits waits, all $GW20 gateways enrolled"
+stop_mef
+
+# The per-node enrolment rate limit: one enrolment of a node in 5 s. node-1 enrols, then enrols
+# again at once: 429 + Retry-After, which is transient as for msce-agent (wait, then enrol), not a
+# rejection that loses the gateway.
+conf "" "" "1 per 5s"
+start_mef
+loadgen --gateways "$T/gateways" --count 1 --timeout 60 || fail "node-1's first enrolment"
+loadgen --gateways "$T/gateways" --count 1 --timeout 60 || fail "429 lost the gateway"
+grep -q "^gateways 1  enrolled 1  complete 1  lost 0  rejected 0 " "$T/lg.out" || fail "the gateway did not complete after 429"
+limited=$(grep -o '429 [0-9]*' "$T/lg.out" | awk '{ print $2 }')
+waits=$(sed -n 's/.*waits on Retry-After \([0-9]*\)$/\1/p' "$T/lg.out")
+[[ ${limited:-0} -gt 0 && ${waits:-0} -gt 0 ]] || fail "expected 429 answers and waits on Retry-After"
+ok "429 + Retry-After (enrolment rate limit): the gateway waited and enrolled, exit 0"
 stop_mef
 
 # systemd's view: one READY=1 from the supervisor once both workers listen, STOPPING=1 on SIGTERM.

@@ -30,7 +30,7 @@ static void usage(FILE *f) {
                    "  --count N               the first N gateways of the file (default: all)\n"
                    "  --spread SECONDS        power-on times spread uniformly over SECONDS (default 0: all at once)\n"
                    "  --concurrency N         connections in flight at most (default 0: no limit)\n"
-                   "  --procs N               generator processes (default 1)\n"
+                   "  --procs N               generator processes (default 1; at most --concurrency)\n"
                    "  --timeout SECONDS       gateways not done by then are lost (default 300)\n"
                    "  --exchange-timeout S    one exchange, connect to answer (default 30)\n"
                    "  --backoff-min MS, --backoff-max MS, --retry-after-max S   (defaults as msce-agent: 1000,\n"
@@ -309,7 +309,9 @@ int main(int argc, char **argv) {
                 procs = n_gws;
         if (duration > 0 && conc == 0)
                 conc = 64;
-        if (duration > 0 && procs > conc)
+        /* each process takes a share of --concurrency, and a share of 0 would be no limit: with
+         * fewer connections than processes, as many processes as connections */
+        if (conc > 0 && procs > conc)
                 procs = conc;
 
         signal(SIGPIPE, SIG_IGN); /* wolfSSL writes without MSG_NOSIGNAL */

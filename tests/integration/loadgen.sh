@@ -5,8 +5,9 @@
 # 10 concurrent enrolments of one node across the workers leave exactly one active enrolment;
 # a MEF with one connection slot answers 503 + Retry-After and the gateways wait and still all
 # enrol; 429 + Retry-After (the per-node enrolment rate limit) is waited out as well; a gateway
-# with a wrong key is counted as lost (exit 1); a dead worker is restarted, and so
-# is one that stops pinging the watchdog; READY=1 comes from the supervisor once all listen.
+# with a wrong key is counted as lost (exit 1); --concurrency below --procs still limits; a
+# dead worker is restarted, and so is one that stops pinging the watchdog; READY=1 comes from
+# the supervisor once all listen.
 # Usage: loadgen.sh BUILD_DIR (TAP)
 set -euo pipefail
 
@@ -147,6 +148,54 @@ waits=$(sed -n 's/.*waits on Retry-After \([0-9]*\)$/\1/p' "$T/lg.out")
 [[ ${limited:-0} -gt 0 && ${waits:-0} -gt 0 ]] || fail "expected 429 answers and waits on Retry-After"
 ok "429 + Retry-After (enrolment rate limit): the gateway waited and enrolled, exit 0"
 stop_mef
+
+# --concurrency below --procs: the limit holds over all processes (each process takes a share,
+# and a share of 0 was no limit). A server that accepts and never answers counts the connections
+# held open at once; 8 gateways, 4 processes asked for, 2 connections.
+python3 - "$T/hold.port" "$T/hold.most" <<'EOF' &
+import os, select, signal, socket, sys
+port_file, most_file = sys.argv[1:]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+conns, most = [], 0
+def done(*_):
+        with open(most_file + ".tmp", "w") as f:
+                f.write("%d\n" % most)
+        os.rename(most_file + ".tmp", most_file)
+        sys.exit(0)
+signal.signal(signal.SIGTERM, done)
+with open(port_file + ".tmp", "w") as f:
+        f.write("%d\n" % s.getsockname()[1])
+os.rename(port_file + ".tmp", port_file)
+while True:
+        r = select.select([s] + conns, [], [])[0]
+        # closed ones first: a client closes its connection before it opens the next one
+        for c in [c for c in conns if c in r]:
+                try:
+                        gone = not c.recv(4096)
+                except OSError:
+                        gone = True
+                if gone:
+                        conns.remove(c)
+                        c.close()
+        if s in r:
+                conns.append(s.accept()[0])
+                most = max(most, len(conns))
+EOF
+hold=$!
+wait_for 10 test -s "$T/hold.port" || fail "the holding server did not start"
+rc=0
+"$LOADGEN" --gateways "$T/gateways" --count 8 --procs 4 --concurrency 2 --exchange-timeout 1 --timeout 2 \
+        "https://127.0.0.1:$(cat "$T/hold.port")/msce" >"$T/lg.out" 2>"$T/lg.err" || rc=$?
+sed "s/^/# /" "$T/lg.out"
+kill -TERM "$hold"
+wait "$hold" || :
+[[ $rc == 1 ]] || fail "against a server that never answers: exit $rc, want 1"
+most=$(cat "$T/hold.most")
+[[ $most -ge 1 && $most -le 2 ]] || fail "--procs 4 --concurrency 2: $most connections at once"
+grep -q "lost 8  rejected 0  (2 generator processes)" "$T/lg.out" || fail "expected 2 generator processes"
+ok "--procs 4 --concurrency 2: 2 processes, at most $most connections at once"
 
 # systemd's view: one READY=1 from the supervisor once both workers listen, STOPPING=1 on SIGTERM.
 conf "workers = 2" ""

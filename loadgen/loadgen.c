@@ -54,6 +54,7 @@ typedef struct gw {
         unsigned attempt;                /* failures in a row of this step */
         bool running;                    /* an exchange in flight */
         bool queued;                     /* waiting for a connection slot */
+        bool enrolled;                   /* has enrolled once: another enrolment is a re-enrolment */
         struct gw *queue_next;
         uint64_t power_on, started;
         char ke_id[MSG_KEID_MAX + 1];
@@ -451,9 +452,14 @@ static void gw_answer(gw_t *g, const http_msg_t *m) {
                                         g->fetch_target[g->n_fetch++] = (uint8_t) t;
                 msg_profile_wipe(&p);
                 lg_hist_add(lg->res->enrol_hist, now - g->started);
-                lg_hist_add(lg->res->ready_hist, now - g->power_on);
-                lg->res->enrolled++;
-                lg->res->last_enrolled = MAX(lg->res->last_enrolled, now);
+                if (g->enrolled) /* after a 404: not a gateway more, nor another power-on */
+                        lg->res->reenrolled++;
+                else {
+                        g->enrolled = true;
+                        lg_hist_add(lg->res->ready_hist, now - g->power_on);
+                        lg->res->enrolled++;
+                        lg->res->last_enrolled = MAX(lg->res->last_enrolled, now);
+                }
                 g->step = STEP_STATUS;
                 break;
         }

@@ -63,15 +63,17 @@ typedef struct lg_options {
 } lg_options_t;
 
 typedef struct lg_result {
-        uint64_t gateways, enrolled, complete, lost, rejected;
+        uint64_t gateways, complete, lost, rejected;
+        uint64_t enrolled;             /* gateways enrolled, each once (its first enrolment) */
+        uint64_t reenrolled;           /* enrolments again, after a 404 (the MEF forgot the KeID) */
         uint64_t exchanges[3];         /* enrol, status, fetch attempts */
         uint64_t failures[_LG_CLASS_MAX];
         uint64_t retry_after_waits;    /* backoffs that honoured a Retry-After */
-        uint64_t first_start, last_enrolled; /* now_usec() */
+        uint64_t first_start, last_enrolled; /* now_usec(): first power-on, last first enrolment */
         uint64_t ok_in_window;         /* sustained mode: 2xx answers to enrol in the window */
         uint64_t window_usec;
         uint32_t enrol_hist[LG_HIST_N];   /* successful enrol exchange, connect to answer */
-        uint32_t ready_hist[LG_HIST_N];   /* power-on to enrolled, backoff included */
+        uint32_t ready_hist[LG_HIST_N];   /* power-on to (first) enrolled, backoff included */
 } lg_result_t;
 
 /* Storm mode (duration 0): every gateway powers on at its time and runs enrol, a status check

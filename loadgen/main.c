@@ -159,6 +159,7 @@ static void raise_fd_limit(void) {
 static void merge(lg_result_t *sum, const lg_result_t *r) {
         sum->gateways += r->gateways;
         sum->enrolled += r->enrolled;
+        sum->reenrolled += r->reenrolled;
         sum->complete += r->complete;
         sum->lost += r->lost;
         sum->rejected += r->rejected;
@@ -194,8 +195,8 @@ static void report_storm(const lg_result_t *r, unsigned procs) {
         printf("gateways %llu  enrolled %llu  complete %llu  lost %llu  rejected %llu  (%u generator process%s)\n",
                (unsigned long long) r->gateways, (unsigned long long) r->enrolled, (unsigned long long) r->complete,
                (unsigned long long) r->lost, (unsigned long long) r->rejected, procs, procs == 1 ? "" : "es");
-        printf("time to last enrolment %.2f s  enrolments/s %.0f\n", span,
-               span > 0 ? (double) r->enrolled / span : 0.0);
+        printf("time to last enrolment %.2f s  enrolments/s %.0f  re-enrolments %llu\n", span,
+               span > 0 ? (double) r->enrolled / span : 0.0, (unsigned long long) r->reenrolled);
         printf("enrol exchange latency p50 %.1f  p99 %.1f  max %.1f ms\n", lg_hist_ms(r->enrol_hist, 50),
                lg_hist_ms(r->enrol_hist, 99), lg_hist_max_ms(r->enrol_hist));
         printf("power-on to enrolled p50 %.1f  p99 %.1f  max %.1f ms\n", lg_hist_ms(r->ready_hist, 50),

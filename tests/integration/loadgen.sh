@@ -3,6 +3,7 @@
 # msce-loadgen against a local msce-mef (issue 13): 200 gateways all at once against two
 # workers (none lost, every one enrolled, status-checked and its Kpsa fetched by the target);
 # 10 concurrent enrolments of one node across the workers leave exactly one active enrolment;
+# a re-enrolment after a 404 is reported apart from the gateways enrolled;
 # a MEF with one connection slot answers 503 + Retry-After and the gateways wait and still all
 # enrol; 429 + Retry-After (the per-node enrolment rate limit) is waited out as well; a gateway
 # with a wrong key is counted as lost (exit 1); --concurrency below --procs still limits; a
@@ -81,6 +82,7 @@ conf "workers = 2" ""
                 printf 'node-%s kpm-%s %s\n' "$i" "$i" "$(cat "$T/kpm-$i.hex")"
         done >"$T/gateways"
         for ((i = 1; i <= 10; i++)); do head -1 "$T/gateways"; done >"$T/same-node"
+        for ((i = 1; i <= 2; i++)); do sed -n 2p "$T/gateways"; done >"$T/node2-twice"
         sed -n 2p "$T/gateways" | sed 's/ [0-9a-f]*$/ 000102030405060708090a0b0c0d0e0f/' >"$T/wrong-key"
 )
 ok "$GW nodes and a target in the store"
@@ -109,6 +111,15 @@ loadgen --gateways "$T/same-node" --backoff-max 2000 --timeout 120 || fail "conc
 active=$("$MEF" --config "$MEF_CONF" enrolments node-1 | awk '$2 == "node-1" && $3 == "active"' | wc -l)
 [[ $active == 1 ]] || fail "node-1 has $active active enrolments after 10 concurrent enrolments"
 ok "10 concurrent enrolments of one node leave exactly one active enrolment"
+
+# Two gateways of node-2, one connection at a time: A enrols, B enrols (the MEF supersedes A's
+# enrolment), A's status check is answered 404, B's status check passes, then A enrols again and
+# completes. Two gateways enrolled, one re-enrolment: not "enrolled 3" of 2 gateways.
+loadgen --gateways "$T/node2-twice" --concurrency 1 --backoff-min 100 --backoff-max 200 --timeout 60 ||
+        fail "two gateways of node-2 one after the other"
+grep -q "^gateways 2  enrolled 2  complete 2  lost 0 " "$T/lg.out" || fail "expected 2 gateways enrolled once each"
+grep -q "  re-enrolments 1$" "$T/lg.out" && grep -q "404 1" "$T/lg.out" || fail "expected a 404 and one re-enrolment"
+ok "a re-enrolment after a 404 is counted apart from the gateways enrolled"
 
 rc=0
 loadgen --gateways "$T/wrong-key" --timeout 30 || rc=$?

@@ -53,7 +53,8 @@ typedef struct gw {
         unsigned fetch_next;             /* index into fetch[] */
         unsigned attempt;                /* failures in a row of this step */
         bool running;                    /* an exchange in flight */
-        bool queued;                     /* waiting for a connection slot */
+        bool queued;                     /* waiting for a connection slot (storm: the timer is the deadline) */
+        bool done;                       /* done, rejected or lost: skipped if still queued */
         bool enrolled;                   /* has enrolled once: another enrolment is a re-enrolment */
         struct gw *queue_next;
         uint64_t power_on, started;
@@ -141,6 +142,11 @@ static bool sustained(const lg_t *lg) {
         return lg->opt->duration_usec > 0;
 }
 
+/* Storm mode: the --timeout deadline, past which a gateway is lost. */
+static uint64_t deadline(const lg_t *lg) {
+        return lg->start + lg->opt->deadline_usec;
+}
+
 /* Close the connection and wipe what the exchange held; the gateway's state stays. */
 static void gw_close(gw_t *g) {
         g->io = sd_event_source_disable_unref(g->io);
@@ -169,6 +175,7 @@ static void gw_finish(gw_t *g) {
         gw_close(g);
         g->timer = sd_event_source_disable_unref(g->timer);
         erase(g->kpsa, sizeof g->kpsa);
+        g->done = true;
         lg->finished++;
         if (lg->finished == lg->n_gws)
                 (void) sd_event_exit(lg->event, 0);
@@ -181,13 +188,17 @@ static void queue_pump(lg_t *lg) {
                 return;
         lg->pumping = true;
         while (lg->queue_head && (lg->opt->concurrency == 0 || lg->in_flight < lg->opt->concurrency)) {
+                /* past the deadline, the queued wait for their timers, which count them lost */
+                if (!sustained(lg) && now_usec() >= deadline(lg))
+                        break;
                 gw_t *g = lg->queue_head;
                 lg->queue_head = g->queue_next;
                 if (!lg->queue_head)
                         lg->queue_tail = NULL;
                 g->queued = false;
                 g->queue_next = NULL;
-                gw_begin(g);
+                if (!g->done) /* lost at the deadline while it waited */
+                        gw_begin(g);
         }
         lg->pumping = false;
 }
@@ -238,7 +249,7 @@ static void gw_fail(gw_t *g, lg_class_t c, unsigned retry_after, bool has_retry_
                 lg->res->retry_after_waits++;
         } else
                 delay = backoff_delay(&p, g->attempt, backoff_random());
-        if (now + delay >= lg->start + o->deadline_usec) {
+        if (now + delay >= deadline(lg)) {
                 lg->res->lost++;
                 gw_finish(g);
         } else
@@ -333,7 +344,8 @@ static void gw_begin(gw_t *g) {
         if (g->fd < 0 || (connect(g->fd, (struct sockaddr *) &lg->addr, lg->addr_len) < 0 && errno != EINPROGRESS) ||
             sd_event_add_io(lg->event, &g->io, g->fd, EPOLLOUT, on_io, g) < 0)
                 return gw_fail(g, LG_CLASS_CONNECT, 0, false);
-        gw_arm(g, g->started + lg->opt->exchange_usec);
+        uint64_t until = g->started + lg->opt->exchange_usec;
+        gw_arm(g, sustained(lg) ? until : MIN(until, deadline(lg)));
 }
 
 /* Schedule the gateway's step: now, or queued behind the connection limit. */
@@ -350,21 +362,25 @@ static void gw_go(gw_t *g) {
         else
                 lg->queue_head = g;
         lg->queue_tail = g;
+        if (!sustained(lg)) /* waiting for a slot does not stop the clock */
+                gw_arm(g, deadline(lg));
 }
 
 static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         gw_t *g = userdata;
         lg_t *lg = g->lg;
+        if (!sustained(lg) && usec >= deadline(lg)) {
+                /* in an exchange, waiting for a slot or for a retry: not done by the deadline */
+                lg->res->lost++;
+                gw_finish(g);
+                queue_pump(lg);
+                return 0;
+        }
         if (g->running) { /* the exchange took too long */
                 gw_fail(g, LG_CLASS_TIMEOUT, 0, false);
                 return 0;
         }
         if (sustained(lg) && usec >= lg->win_end) {
-                gw_finish(g);
-                return 0;
-        }
-        if (!sustained(lg) && usec >= lg->start + lg->opt->deadline_usec) {
-                lg->res->lost++;
                 gw_finish(g);
                 return 0;
         }

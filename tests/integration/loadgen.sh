@@ -6,9 +6,9 @@
 # a re-enrolment after a 404 is reported apart from the gateways enrolled;
 # a MEF with one connection slot answers 503 + Retry-After and the gateways wait and still all
 # enrol; 429 + Retry-After (the per-node enrolment rate limit) is waited out as well; a gateway
-# with a wrong key is counted as lost (exit 1); --concurrency below --procs still limits; a
-# dead worker is restarted, and so is one that stops pinging the watchdog; READY=1 comes from
-# the supervisor once all listen.
+# with a wrong key is counted as lost (exit 1), and so is one queued for a connection slot past
+# --timeout; --concurrency below --procs still limits; a dead worker is restarted, and so is one
+# that stops pinging the watchdog; READY=1 comes from the supervisor once all listen.
 # Usage: loadgen.sh BUILD_DIR (TAP)
 set -euo pipefail
 
@@ -126,6 +126,30 @@ loadgen --gateways "$T/wrong-key" --timeout 30 || rc=$?
 [[ $rc == 1 ]] || fail "a gateway with a wrong key: exit $rc, want 1"
 grep -q "lost 1  rejected 1" "$T/lg.out" && grep -q "tls-auth 1" "$T/lg.out" || fail "wrong key not reported"
 ok "a gateway with a wrong key is lost and reported as tls-auth (exit 1)"
+
+# --timeout holds for a gateway queued for a connection slot: with one slot, the first gateway's
+# connection goes into a black hole (delay-relay) past the deadline; the second, queued behind
+# it, is lost at the deadline rather than enrolled after it, when the first gives up.
+echo blackhole >"$T/relay.mode"
+"$B/tests/integration/delay-relay" --listen 127.0.0.1:0 --connect "127.0.0.1:$PORT" --mode-file "$T/relay.mode" \
+        >"$T/relay.out" 2>"$T/relay.err" &
+relay=$!
+at_exit 'stop_pid "$relay"'
+wait_for 10 grep -q "^listening on" "$T/relay.out" || fail "delay-relay did not start"
+rc=0
+"$LOADGEN" --gateways "$T/gateways" --count 2 --concurrency 1 --timeout 2 --exchange-timeout 4 \
+        "https://$(sed -n 's/^listening on //p' "$T/relay.out")/msce" >"$T/lg.out" 2>"$T/lg.err" &
+lg=$!
+at_exit 'stop_pid "$lg"'
+# the black hole for the first connection only: the second, if any, reaches the MEF
+wait_for 10 grep -q "conn 1 accepted" "$T/relay.err" || fail "no connection through delay-relay"
+echo pass >"$T/relay.mode"
+wait "$lg" || rc=$?
+sed "s/^/# /" "$T/lg.out"
+stop_pid "$relay"
+[[ $rc == 1 ]] || fail "a gateway queued past --timeout: exit $rc, want 1"
+grep -q "^gateways 2  enrolled 0  complete 0  lost 2 " "$T/lg.out" || fail "a gateway queued past --timeout was not lost"
+ok "--timeout applies to a gateway queued for a connection slot"
 
 victim=$(pgrep -P "$MEF_PID" | head -1)
 kill -9 "$victim"

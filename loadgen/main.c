@@ -25,7 +25,9 @@ static void usage(FILE *f) {
         fprintf(f, "Usage: msce-loadgen [OPTIONS] --gateways FILE https://MEF[:PORT]/BASE\n\n"
                    "Simulated gateways run the real enrolment exchanges against an MEF: enrol (TLS PSK, key\n"
                    "confirmation), a status check and one credential fetch per target, with the agent's backoff.\n\n"
-                   "  --gateways FILE         lines \"NODE_ID PSK_IDENTITY KPM_HEX\" (mode 0600)\n"
+                   "  --gateways FILE         lines \"NODE_ID PSK_IDENTITY KPM_HEX\" (mode 0600), one a node\n"
+                   "  --allow-duplicate-nodes a node on several lines: as many gateways competing for its\n"
+                   "                          enrolment (complete counts gateways, the MEF keeps one)\n"
                    "  --targets FILE          lines \"TARGET_ID PSK_IDENTITY KEY_HEX\": fetch as these targets\n"
                    "  --count N               the first N gateways of the file (default: all)\n"
                    "  --spread SECONDS        power-on times spread uniformly over SECONDS (default 0: all at once)\n"
@@ -44,7 +46,40 @@ static void usage(FILE *f) {
                    "Exit status: 0 when every gateway completed, 1 when any was lost, 2 on usage errors.\n");
 }
 
-static int creds_load(const char *path, lg_cred_t **ret, size_t *ret_n) {
+typedef struct id_line {
+        const char *id;
+        unsigned line;
+} id_line_t;
+
+static int id_line_cmp(const void *a, const void *b) {
+        const id_line_t *x = a, *y = b;
+        int c = strcmp(x->id, y->id);
+        return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/* An ID on two lines: the first line that repeats one, the ID and the line it repeats in *ret_line,
+ * *ret_id and *ret_first; *ret_line 0 when every ID is on one line. */
+static int ids_repeated(const lg_cred_t *c, const unsigned *lines, size_t n, unsigned *ret_line, const char **ret_id,
+                        unsigned *ret_first) {
+        _cleanup_free_ id_line_t *v = calloc(n ? n : 1, sizeof *v);
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                v[i] = (id_line_t) { c[i].id, lines[i] };
+        qsort(v, n, sizeof *v, id_line_cmp);
+        unsigned line = 0, first = 0;
+        const char *id = NULL;
+        for (size_t i = 1; i < n; i++)
+                if (streq(v[i].id, v[i - 1].id) && (line == 0 || v[i].line < line))
+                        line = v[i].line, first = v[i - 1].line, id = v[i].id;
+        *ret_line = line;
+        *ret_id = id;
+        *ret_first = first;
+        return 0;
+}
+
+/* unique: refuse a file with an ID on two lines (naming them) */
+static int creds_load(const char *path, bool unique, lg_cred_t **ret, size_t *ret_n) {
         _cleanup_secret_ secret_t sec = {};
         int r = secret_file_read(path, FILE_MAX, &sec);
         if (r < 0) {
@@ -57,8 +92,9 @@ static int creds_load(const char *path, lg_cred_t **ret, size_t *ret_n) {
                 cap += sec.data[i] == '\n';
         cap = MIN(cap, (size_t) CREDS_MAX);
         lg_cred_t *c = calloc(cap, sizeof *c);
+        _cleanup_free_ unsigned *lines = calloc(cap, sizeof *lines);
         char *text = strndup((const char *) sec.data, sec.len);
-        if (!c || !text) {
+        if (!c || !lines || !text) {
                 free(c);
                 free(text);
                 return -ENOMEM;
@@ -82,12 +118,21 @@ static int creds_load(const char *path, lg_cred_t **ret, size_t *ret_n) {
                         break;
                 snprintf(c[n].id, sizeof c[n].id, "%s", id);
                 snprintf(c[n].psk_id, sizeof c[n].psk_id, "%s", psk_id);
-                n++;
+                lines[n++] = line_no;
         }
         erase_free(text, sec.len);
         if (r == 0 && n == 0) {
                 fprintf(stderr, "msce-loadgen: %s: no entries\n", path);
                 r = -ENODATA;
+        }
+        unsigned dup = 0, first = 0;
+        const char *dup_id = NULL;
+        if (r == 0 && unique)
+                r = ids_repeated(c, lines, n, &dup, &dup_id, &first);
+        if (r == 0 && dup > 0) {
+                fprintf(stderr, "msce-loadgen: %s: line %u: node %s is on line %u already (one gateway a node; "
+                                "--allow-duplicate-nodes to run several)\n", path, dup, dup_id, first);
+                r = -EINVAL;
         }
         if (r < 0) {
                 erase_free(c, cap * sizeof *c);
@@ -209,7 +254,7 @@ static void report_storm(const lg_result_t *r, unsigned procs) {
 
 int main(int argc, char **argv) {
         enum { O_GATEWAYS = 256, O_TARGETS, O_COUNT, O_SPREAD, O_CONC, O_PROCS, O_TIMEOUT, O_XTIMEOUT,
-               O_BMIN, O_BMAX, O_RAMAX, O_FQDN, O_DURATION, O_WARMUP, O_PID, O_VERSION };
+               O_BMIN, O_BMAX, O_RAMAX, O_FQDN, O_DURATION, O_WARMUP, O_PID, O_DUP, O_VERSION };
         static const struct option longopts[] = {
                 { "gateways", required_argument, NULL, O_GATEWAYS },
                 { "targets", required_argument, NULL, O_TARGETS },
@@ -226,11 +271,13 @@ int main(int argc, char **argv) {
                 { "duration", required_argument, NULL, O_DURATION },
                 { "warmup", required_argument, NULL, O_WARMUP },
                 { "server-pid", required_argument, NULL, O_PID },
+                { "allow-duplicate-nodes", no_argument, NULL, O_DUP },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, O_VERSION },
                 {},
         };
         const char *gw_path = NULL, *tg_path = NULL, *fqdn = NULL;
+        bool allow_dup = false;
         unsigned long long count = 0, spread = 0, conc = 0, procs = 1, timeout = 300, xtimeout = 30, bmin = 1000,
                            bmax = 600000, ramax = 3600, duration = 0, warmup = 1, v;
         pid_t pids[PIDS_MAX];
@@ -248,6 +295,7 @@ int main(int argc, char **argv) {
                 case O_GATEWAYS: gw_path = optarg; continue;
                 case O_TARGETS: tg_path = optarg; continue;
                 case O_FQDN: fqdn = optarg; continue;
+                case O_DUP: allow_dup = true; continue;
                 case O_COUNT: dst = &count, min = 1, max = CREDS_MAX; break;
                 case O_SPREAD: dst = &spread, max = 86400; break;
                 case O_CONC: dst = &conc, max = 1000000; break;
@@ -298,7 +346,7 @@ int main(int argc, char **argv) {
 
         lg_cred_t *gws = NULL, *tgs = NULL;
         size_t n_gws = 0, n_tgs = 0;
-        if (creds_load(gw_path, &gws, &n_gws) < 0 || (tg_path && creds_load(tg_path, &tgs, &n_tgs) < 0))
+        if (creds_load(gw_path, !allow_dup, &gws, &n_gws) < 0 || (tg_path && creds_load(tg_path, false, &tgs, &n_tgs) < 0))
                 return EXIT_USAGE;
         if (count > n_gws) {
                 fprintf(stderr, "msce-loadgen: --count %llu: %s has %zu gateways\n", count, gw_path, n_gws);

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # msce-loadgen against a local msce-mef (issue 13): 200 gateways all at once against two
 # workers (none lost, every one enrolled, status-checked and its Kpsa fetched by the target);
-# 10 concurrent enrolments of one node across the workers leave exactly one active enrolment;
-# a re-enrolment after a 404 is reported apart from the gateways enrolled;
+# 10 concurrent enrolments of one node across the workers (--allow-duplicate-nodes) leave exactly
+# one active enrolment; a re-enrolment after a 404 is reported apart from the gateways enrolled;
+# without the option, a node on two lines of the gateways file is refused;
 # a MEF with one connection slot answers 503 + Retry-After and the gateways wait and still all
 # enrol; 429 + Retry-After (the per-node enrolment rate limit) is waited out as well; a gateway
 # with a wrong key is counted as lost (exit 1), and so is one queued for a connection slot past
@@ -84,6 +85,7 @@ conf "workers = 2" ""
         for ((i = 1; i <= 10; i++)); do head -1 "$T/gateways"; done >"$T/same-node"
         for ((i = 1; i <= 2; i++)); do sed -n 2p "$T/gateways"; done >"$T/node2-twice"
         sed -n 2p "$T/gateways" | sed 's/ [0-9a-f]*$/ 000102030405060708090a0b0c0d0e0f/' >"$T/wrong-key"
+        { echo "# node-1 twice"; sed -n 1,2p "$T/gateways"; sed -n 1p "$T/gateways"; } >"$T/dup-node"
 )
 ok "$GW nodes and a target in the store"
 
@@ -107,7 +109,7 @@ n_failed=$(sed -n 's/^failures by class: //p' "$T/lg.out" | awk -F, '{ n = 0; fo
 ok "$GW gateways at once: all enrolled, status checked and fetched, 0 lost"
 
 # Concurrent enrolments of one node over both workers: the store's transaction keeps one active.
-loadgen --gateways "$T/same-node" --backoff-max 2000 --timeout 120 || fail "concurrent enrolments of one node"
+loadgen --gateways "$T/same-node" --allow-duplicate-nodes --backoff-max 2000 --timeout 120 || fail "concurrent enrolments of one node"
 active=$("$MEF" --config "$MEF_CONF" enrolments node-1 | awk '$2 == "node-1" && $3 == "active"' | wc -l)
 [[ $active == 1 ]] || fail "node-1 has $active active enrolments after 10 concurrent enrolments"
 ok "10 concurrent enrolments of one node leave exactly one active enrolment"
@@ -115,7 +117,7 @@ ok "10 concurrent enrolments of one node leave exactly one active enrolment"
 # Two gateways of node-2, one connection at a time: A enrols, B enrols (the MEF supersedes A's
 # enrolment), A's status check is answered 404, B's status check passes, then A enrols again and
 # completes. Two gateways enrolled, one re-enrolment: not "enrolled 3" of 2 gateways.
-loadgen --gateways "$T/node2-twice" --concurrency 1 --backoff-min 100 --backoff-max 200 --timeout 60 ||
+loadgen --gateways "$T/node2-twice" --allow-duplicate-nodes --concurrency 1 --backoff-min 100 --backoff-max 200 --timeout 60 ||
         fail "two gateways of node-2 one after the other"
 grep -q "^gateways 2  enrolled 2  complete 2  lost 0 " "$T/lg.out" || fail "expected 2 gateways enrolled once each"
 grep -q "  re-enrolments 1$" "$T/lg.out" && grep -q "404 1" "$T/lg.out" || fail "expected a 404 and one re-enrolment"
@@ -126,6 +128,14 @@ loadgen --gateways "$T/wrong-key" --timeout 30 || rc=$?
 [[ $rc == 1 ]] || fail "a gateway with a wrong key: exit $rc, want 1"
 grep -q "lost 1  rejected 1" "$T/lg.out" && grep -q "tls-auth 1" "$T/lg.out" || fail "wrong key not reported"
 ok "a gateway with a wrong key is lost and reported as tls-auth (exit 1)"
+
+# A node on two lines of the gateways file is refused, naming the lines: two gateways of one node
+# would both complete while the MEF holds one enrolment.
+rc=0
+loadgen --gateways "$T/dup-node" --timeout 30 || rc=$?
+[[ $rc == 2 ]] || fail "a node on two lines of the gateways file: exit $rc, want 2"
+grep -q "dup-node: line 4: node node-1 is on line 2 already" "$T/lg.err" || fail "the repeated line was not named"
+ok "a node on two lines of the gateways file is refused (exit 2), naming the lines"
 
 # --timeout holds for a gateway queued for a connection slot: with one slot, the first gateway's
 # connection goes into a black hole (delay-relay) past the deadline; the second, queued behind

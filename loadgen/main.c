@@ -99,13 +99,14 @@ static int creds_load(const char *path, bool unique, lg_cred_t **ret, size_t *re
                 free(text);
                 return -ENOMEM;
         }
-        char *save = NULL;
+        char *rest = text, *line;
         unsigned line_no = 0;
         r = 0;
-        for (char *line = strtok_r(text, "\n", &save); line && n < cap; line = strtok_r(NULL, "\n", &save)) {
+        /* every line counts for the numbers the errors name, empty ones too (strtok_r skipped them) */
+        while (n < cap && (line = strsep(&rest, "\n"))) {
                 char id[MSG_ID_MAX + 1], psk_id[MSG_ID_MAX + 1], hex[2 * MSG_KEY_MAX + 2];
                 line_no++;
-                if (line[0] == '#')
+                if (line[0] == '#' || line[0] == 0)
                         continue;
                 if (sscanf(line, "%255s %255s %129s", id, psk_id, hex) != 3 ||
                     hex_decode(hex, c[n].key, sizeof c[n].key, &c[n].key_len) < 0 || c[n].key_len < MSG_KEY_MIN) {

@@ -85,7 +85,8 @@ conf "workers = 2" ""
         for ((i = 1; i <= 10; i++)); do head -1 "$T/gateways"; done >"$T/same-node"
         for ((i = 1; i <= 2; i++)); do sed -n 2p "$T/gateways"; done >"$T/node2-twice"
         sed -n 2p "$T/gateways" | sed 's/ [0-9a-f]*$/ 000102030405060708090a0b0c0d0e0f/' >"$T/wrong-key"
-        { echo "# node-1 twice"; sed -n 1,2p "$T/gateways"; sed -n 1p "$T/gateways"; } >"$T/dup-node"
+        { echo "# node-1 twice, after an empty line"; echo; sed -n 1,2p "$T/gateways"; sed -n 1p "$T/gateways"; } \
+                >"$T/dup-node"
 )
 ok "$GW nodes and a target in the store"
 
@@ -129,12 +130,12 @@ loadgen --gateways "$T/wrong-key" --timeout 30 || rc=$?
 grep -q "lost 1  rejected 1" "$T/lg.out" && grep -q "tls-auth 1" "$T/lg.out" || fail "wrong key not reported"
 ok "a gateway with a wrong key is lost and reported as tls-auth (exit 1)"
 
-# A node on two lines of the gateways file is refused, naming the lines: two gateways of one node
-# would both complete while the MEF holds one enrolment.
+# A node on two lines of the gateways file is refused, naming the lines (empty ones counted): two
+# gateways of one node would both complete while the MEF holds one enrolment.
 rc=0
 loadgen --gateways "$T/dup-node" --timeout 30 || rc=$?
 [[ $rc == 2 ]] || fail "a node on two lines of the gateways file: exit $rc, want 2"
-grep -q "dup-node: line 4: node node-1 is on line 2 already" "$T/lg.err" || fail "the repeated line was not named"
+grep -q "dup-node: line 5: node node-1 is on line 3 already" "$T/lg.err" || fail "the repeated line was not named"
 ok "a node on two lines of the gateways file is refused (exit 2), naming the lines"
 
 # --timeout holds for a gateway queued for a connection slot: with one slot, the first gateway's

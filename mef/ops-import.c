@@ -115,6 +115,11 @@ int import_line_next(import_reader_t *rd) {
                         return r;
                 while (n > 0 && rd->line[n - 1] == '\r')
                         rd->line[--n] = 0;
+                /* a byte order mark, as spreadsheets save UTF-8: not part of the first column's name */
+                if (rd->lineno == 1 && n >= 3 && memcmp(rd->line, "\xEF\xBB\xBF", 3) == 0) {
+                        memmove(rd->line, rd->line + 3, n - 2);
+                        n -= 3;
+                }
                 if (n != strlen(rd->line))
                         return -EBADMSG;
                 if (n > 0 && rd->line[0] != '#')

@@ -120,6 +120,14 @@ run 1 a node import "$T/open.csv"
 has_err "readable by group or others"
 ok "a file with Kpm values readable by others is refused"
 
+# a spreadsheet's UTF-8 CSV: a byte order mark before the header, CRLF line ends
+printf '\xef\xbb\xbfnodeID,certFingerprint,cseID,cseBase\r\nurn:dev:ops:bom-1,%s,/mn-bom-1,https://x.example/b\r\n' \
+        "$(printf 'e1%.0s' $(seq 32))" > "$T/bom.csv"
+run 0 a node import "$T/bom.csv"
+run 0 a node show urn:dev:ops:bom-1
+run 0 a node remove urn:dev:ops:bom-1
+ok "a CSV file with a byte order mark imports (the mark is not part of the first column's name)"
+
 # ---- duplicates name the field (node add) ----
 run 1 a node add urn:dev:ops:dup-1 --cse-id /mn-dup-1 --cse-base https://x.example/b --psk-id kpm-imp-1 --psk-file "$T/kpm-2.hex"
 has_err "KpmID already in use"

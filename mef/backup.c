@@ -8,8 +8,10 @@
 #include <wolfssl/wolfcrypt/aes.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/hash.h>
+#include <wolfssl/wolfcrypt/hmac.h>
 #include <wolfssl/wolfcrypt/pwdbased.h>
 
+#include <inttypes.h>
 #include <jansson.h>
 
 #include "mef/backup-internal.h"
@@ -21,6 +23,7 @@
 #define WRAP_AAD BACKUP_WRAP_AAD
 #define WRAP_KDF "pbkdf2-hmac-sha256"
 #define WRAP_CIPHER BACKUP_WRAP_CIPHER
+#define MANIFEST_MAC_INFO "msce-mef backup manifest v2"
 
 const char *const backup_file_names[_BACKUP_FILES] = {
         [BACKUP_STORE] = BACKUP_FILE_STORE,
@@ -175,9 +178,9 @@ int backup_manifest_format(const backup_manifest_t *m, char **ret) {
                 ok = json_object_set_new(files, backup_file_names[i],
                                          json_pack("{s:I, s:s}", "size", (json_int_t) m->files[i].size, "sha256",
                                                    m->files[i].sha256)) == 0;
-        json_t *o = ok ? json_pack("{s:s, s:i, s:i, s:I, s:s, s:O, s:O}", "format", BACKUP_FORMAT, "version",
+        json_t *o = ok ? json_pack("{s:s, s:i, s:i, s:I, s:s, s:O, s:O, s:o}", "format", BACKUP_FORMAT, "version",
                                    m->version, "schema", m->schema, "created", (json_int_t) m->created, "backend",
-                                   m->backend, "rows", rows, "files", files)
+                                   m->backend, "rows", rows, "files", files, "mac", hex_json(m->mac, sizeof m->mac))
                        : NULL;
         json_decref(rows);
         json_decref(files);
@@ -204,12 +207,16 @@ static bool sha256_hex_is_valid(const char *s) {
 
 static int manifest_from_json(json_t *o, backup_manifest_t *m) {
         int64_t v;
-        if (!json_is_object(o) || !string_member_is(o, "format", BACKUP_FORMAT) || json_object_size(o) != 7)
+        if (!json_is_object(o) || !string_member_is(o, "format", BACKUP_FORMAT))
                 return -EBADMSG;
         if (uint_member(o, "version", INT32_MAX, &v) < 0 || v < 1)
                 return -EBADMSG;
         if (v > BACKUP_FORMAT_VERSION)
                 return -EPROTONOSUPPORT;
+        if (v < BACKUP_FORMAT_VERSION)
+                return -EPROTO; /* no MAC: nothing tells its rows from changed ones */
+        if (json_object_size(o) != 8 || hex_member(o, "mac", m->mac, sizeof m->mac) < 0)
+                return -EBADMSG;
         m->version = (int) v;
         if (uint_member(o, "schema", INT32_MAX, &v) < 0 || v < 1)
                 return -EBADMSG;
@@ -240,6 +247,67 @@ static int manifest_from_json(json_t *o, backup_manifest_t *m) {
                 memcpy(m->files[i].sha256, h, 65);
         }
         return 0;
+}
+
+/* Every member but the MAC, one a line, in a fixed order: what the MAC is over. */
+static int manifest_mac_text(const backup_manifest_t *m, char *buf, size_t size) {
+        size_t n = 0;
+        int k = snprintf(buf, size, "%s\nversion %d\nschema %d\ncreated %" PRId64 "\nbackend %s\n", BACKUP_FORMAT,
+                         m->version, m->schema, m->created, m->backend);
+        for (size_t i = 0; k >= 0 && (size_t) k < size - n && i < STORE_DUMP_TABLES_MAX; i++) {
+                n += (size_t) k;
+                k = snprintf(buf + n, size - n, "rows %s %" PRIu64 "\n", store_dump_tables[i], m->rows[i]);
+        }
+        for (size_t i = 0; k >= 0 && (size_t) k < size - n && i < _BACKUP_FILES; i++) {
+                n += (size_t) k;
+                k = snprintf(buf + n, size - n, "file %s %" PRIu64 " %.64s\n", backup_file_names[i], m->files[i].size,
+                             m->files[i].sha256);
+        }
+        if (k < 0 || (size_t) k >= size - n)
+                return -ENOBUFS;
+        return (int) (n + (size_t) k);
+}
+
+static int manifest_mac(const uint8_t key[STORE_MASTER_KEY_LEN], const backup_manifest_t *m,
+                        uint8_t mac[BACKUP_MAC_LEN]) {
+        char text[1024];
+        int n = manifest_mac_text(m, text, sizeof text);
+        if (n < 0)
+                return n;
+        _cleanup_erase_(32) uint8_t mac_key[32];
+        if (wc_HKDF(WC_SHA256, key, STORE_MASTER_KEY_LEN, NULL, 0, (const byte *) MANIFEST_MAC_INFO,
+                    strlen(MANIFEST_MAC_INFO), mac_key, sizeof mac_key) != 0)
+                return -EIO;
+        Hmac hmac;
+        if (wc_HmacInit(&hmac, NULL, INVALID_DEVID) != 0)
+                return -EIO;
+        int r = wc_HmacSetKey(&hmac, WC_SHA256, mac_key, sizeof mac_key) == 0 &&
+                                wc_HmacUpdate(&hmac, (const byte *) text, (word32) n) == 0 &&
+                                wc_HmacFinal(&hmac, mac) == 0
+                        ? 0
+                        : -EIO;
+        wc_HmacFree(&hmac);
+        erase(&hmac, sizeof hmac);
+        return r;
+}
+
+int backup_manifest_seal(const uint8_t key[STORE_MASTER_KEY_LEN], backup_manifest_t *m) {
+        if (!key || !m)
+                return -EINVAL;
+        return manifest_mac(key, m, m->mac);
+}
+
+int backup_manifest_verify(const uint8_t key[STORE_MASTER_KEY_LEN], const backup_manifest_t *m) {
+        if (!key || !m)
+                return -EINVAL;
+        uint8_t mac[BACKUP_MAC_LEN];
+        int r = manifest_mac(key, m, mac);
+        if (r < 0)
+                return r;
+        uint8_t diff = 0;
+        for (size_t i = 0; i < sizeof mac; i++)
+                diff |= (uint8_t) (mac[i] ^ m->mac[i]);
+        return diff == 0 ? 0 : -EKEYREJECTED;
 }
 
 int backup_manifest_parse(const char *text, size_t len, backup_manifest_t *ret) {

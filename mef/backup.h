@@ -11,7 +11,8 @@
 #include "mef/store.h"
 
 #define BACKUP_FORMAT "msce-mef-backup"
-#define BACKUP_FORMAT_VERSION 1
+/* 2: the manifest carries a MAC under the master key (version 1 had none, and is refused) */
+#define BACKUP_FORMAT_VERSION 2
 #define BACKUP_FILE_STORE "store.jsonl"
 #define BACKUP_FILE_KEY "master-key.json"
 #define BACKUP_FILE_MANIFEST "manifest.json"
@@ -23,6 +24,7 @@
 #define BACKUP_PASSPHRASE_MAX 1024u
 #define BACKUP_SMALL_FILE_MAX (64u * 1024u) /* manifest, wrapped key */
 #define BACKUP_LINE_MAX (64u * 1024u)       /* a row of store.jsonl */
+#define BACKUP_MAC_LEN 32u
 
 /* The wrapped key as JSON text (caller frees). */
 int backup_key_wrap(const uint8_t key[STORE_MASTER_KEY_LEN], const char *pass, size_t pass_len, uint32_t iterations,
@@ -61,12 +63,20 @@ typedef struct backup_manifest {
                 uint64_t size;
                 char sha256[65];
         } files[_BACKUP_FILES];
+        uint8_t mac[BACKUP_MAC_LEN];
 } backup_manifest_t;
 
 int backup_manifest_format(const backup_manifest_t *m, char **ret);
 /* -EBADMSG for anything but a manifest this msce-mef writes; -EPROTONOSUPPORT for a newer
- * format version. */
+ * format version, -EPROTO for version 1 (whose manifest has no MAC). */
 int backup_manifest_parse(const char *text, size_t len, backup_manifest_t *ret);
+/* The manifest's MAC: HMAC-SHA256 of every other member, under a key that HKDF-SHA256 derives
+ * from the master key the backup wraps. Through the files' SHA-256 it covers every row of
+ * store.jsonl (their order and tables too) and the wrapped key: whoever changes a byte of the
+ * backup must know the master key to make a manifest that holds. seal fills m->mac; verify: 0,
+ * or -EKEYREJECTED. */
+int backup_manifest_seal(const uint8_t key[STORE_MASTER_KEY_LEN], backup_manifest_t *m);
+int backup_manifest_verify(const uint8_t key[STORE_MASTER_KEY_LEN], const backup_manifest_t *m);
 
 /* A line of store.jsonl: {"table": ..., "row": {...}}. table and row belong to *ret_root (json_decref it). */
 int backup_line_parse(const char *text, size_t len, const char **ret_table, json_t **ret_row, json_t **ret_root);

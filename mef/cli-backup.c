@@ -262,7 +262,9 @@ static int backup_write(cli_t *c, const char *dir, const key_wrap_t *kw, backup_
         w->m.created = (int64_t) time(NULL);
         snprintf(w->m.backend, sizeof w->m.backend, "%s", store_backend_to_string(c->cfg->store_backend));
         _cleanup_free_ char *manifest = NULL;
-        r = backup_manifest_format(&w->m, &manifest);
+        r = backup_manifest_seal(key, &w->m); /* what a restore checks under the key it unwraps */
+        if (r == 0)
+                r = backup_manifest_format(&w->m, &manifest);
         /* last: a directory with a manifest is a complete backup */
         if (r == 0)
                 r = file_write_hashed(dir, BACKUP_FILE_MANIFEST, manifest, NULL, NULL, paths[2]);
@@ -441,6 +443,16 @@ static int restore_key_unwrap(const char *dir, const char *text, size_t len, con
 }
 
 
+/* Bytes of n: their size and SHA-256 as the manifest says. */
+static int text_verify(const char *text, size_t n, uint64_t size, const char *sha) {
+        uint8_t h[WC_SHA256_DIGEST_SIZE];
+        char hex[65];
+        if (wc_Sha256Hash((const byte *) text, (word32) n, h) != 0)
+                return -EIO;
+        hex_encode(h, sizeof h, hex);
+        return n == size && streq(hex, sha) ? 0 : -EBADMSG;
+}
+
 /* The file's size and SHA-256 as the manifest says. */
 static int file_verify(const char *dir, const char *name, uint64_t size, const char *sha) {
         char path[PATH_MAX];
@@ -482,9 +494,21 @@ static int restore_rows(cli_t *c, const char *dir, const backup_manifest_t *m, u
         size_t alloc = 0;
         ssize_t n;
         unsigned long lineno = 0;
+        /* the bytes restored, not those checked before: the manifest's MAC covers their hash */
+        wc_Sha256 sha;
+        uint64_t size = 0;
+        if (wc_InitSha256(&sha) != 0) {
+                fclose(f);
+                return cli_fail("sha256", -EIO);
+        }
         r = 0;
         while (r == 0 && (n = getline(&line, &alloc, f)) > 0) {
                 lineno++;
+                size += (uint64_t) n;
+                if (wc_Sha256Update(&sha, (const byte *) line, (word32) n) != 0)
+                        r = -EIO;
+                if (r < 0)
+                        break;
                 const char *table = NULL;
                 json_t *row = NULL, *root = NULL;
                 r = backup_line_parse(line, (size_t) n, &table, &row, &root);
@@ -494,7 +518,17 @@ static int restore_rows(cli_t *c, const char *dir, const backup_manifest_t *m, u
                         rows_count(rows, table);
                 json_decref(root);
         }
+        bool read_error = ferror(f);
         fclose(f);
+        char hex[65] = "";
+        int h = sha256_hex_final(&sha, hex);
+        wc_Sha256Free(&sha);
+        if (r == 0 && (read_error || h < 0))
+                return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_STORE, strerror(read_error ? EIO : -h));
+        if (r == 0 && (size != m->files[BACKUP_STORE].size || !streq(hex, m->files[BACKUP_STORE].sha256)))
+                return cli_failf("restore %s: %s changed while it was restored (size or SHA-256 differs from the "
+                                 "manifest): nothing was restored",
+                                 dir, BACKUP_FILE_STORE);
         if (r == -EKEYREJECTED)
                 return cli_failf("restore %s: %s line %lu: a secret the master key in the backup does not open",
                                  dir, BACKUP_FILE_STORE, lineno);
@@ -526,31 +560,47 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         r = backup_manifest_parse(text, len, &m);
         if (r == -EPROTONOSUPPORT)
                 return cli_failf("restore %s: written by a newer msce-mef (backup format)", dir);
+        if (r == -EPROTO)
+                return cli_failf("restore %s: backup format 1, whose manifest has no MAC: nothing tells its rows "
+                                 "from changed ones. Restore it with the msce-mef that wrote it, or make a new "
+                                 "backup",
+                                 dir);
         if (r < 0)
                 return cli_failf("restore %s: %s: not a backup manifest", dir, BACKUP_FILE_MANIFEST);
         if (m.schema != STORE_SCHEMA_VERSION)
                 return cli_failf("restore %s: store schema %d, this msce-mef writes %d: restore with the msce-mef "
                                  "that wrote it, then upgrade",
                                  dir, m.schema, STORE_SCHEMA_VERSION);
-        for (size_t i = 0; i < _BACKUP_FILES; i++) {
-                r = file_verify(dir, backup_file_names[i], m.files[i].size, m.files[i].sha256);
-                if (r < 0)
-                        return cli_failf("restore %s: %s: %s", dir, backup_file_names[i],
-                                         r == -EBADMSG ? "size or SHA-256 differs from the manifest (damaged)"
-                                                       : strerror(-r));
-        }
         free(text);
         text = NULL;
+        /* the wrapped key checked as read, and read once */
+        const char *checking = BACKUP_FILE_KEY;
         r = path_join(dir, BACKUP_FILE_KEY, path);
         if (r == 0)
                 r = file_read_all(path, BACKUP_SMALL_FILE_MAX, &text, &len);
+        if (r == 0)
+                r = text_verify(text, len, m.files[BACKUP_KEY].size, m.files[BACKUP_KEY].sha256);
+        if (r == 0) {
+                checking = BACKUP_FILE_STORE;
+                r = file_verify(dir, BACKUP_FILE_STORE, m.files[BACKUP_STORE].size, m.files[BACKUP_STORE].sha256);
+        }
         if (r < 0)
-                return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_KEY, strerror(-r));
+                return cli_failf("restore %s: %s: %s", dir, checking,
+                                 r == -EBADMSG ? "size or SHA-256 differs from the manifest (damaged)" : strerror(-r));
 
         _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
         r = restore_key_unwrap(dir, text, len, a.pass_file, a.identity, key);
         if (r)
                 return r;
+        /* the manifest (and through its hashes every byte of the backup) as the MEF that holds
+         * this key wrote it */
+        r = backup_manifest_verify(key, &m);
+        if (r == -EKEYREJECTED)
+                return cli_failf("restore %s: %s does not hold under the backup's master key (its MAC): the backup "
+                                 "was changed after it was written (nothing was changed)",
+                                 dir, BACKUP_FILE_MANIFEST);
+        if (r < 0)
+                return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_MANIFEST, strerror(-r));
 
         int created = store_master_key_install(c->cfg->master_key_path, key);
         r = created;

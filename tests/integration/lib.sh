@@ -243,6 +243,13 @@ mef_started() { # true once it listens (lib_got: the port) or is gone (lib_got e
         fi
         [ -n "$lib_got" ] || ! kill -0 "$MEF_PID" 2> /dev/null
 }
+# mef_dir_conf DIR: DIR/mef.conf of a MEF that only the CLI uses (loopback, port 0), its SQLite
+# store and master key in DIR.
+mef_dir_conf() {
+        mkdir -p "$1"
+        printf '[server]\nlisten = 127.0.0.1:0\nfqdn = mef.test\nbase = /msce\n[store]\npath = %s/mef.db\nmaster_key = %s/master.key\n' \
+                "$1" "$1" > "$1/mef.conf"
+}
 # mef_store DIR: the [store] section of a MEF whose files are in DIR: its SQLite database there,
 # or with MEF_BACKEND=postgresql the database of tests/pg-run.sh.
 mef_store() {

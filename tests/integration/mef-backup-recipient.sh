@@ -16,15 +16,10 @@ tmpdir mef-backup-recipient
 LIB_SHOW="$T/out"
 NODE=urn:dev:ops:recipient-1
 
-conf() { # DIR: a MEF with its store and master key in DIR
-        mkdir -p "$1"
-        printf '[server]\nlisten = 127.0.0.1:0\nfqdn = mef.test\nbase = /msce\n[store]\npath = %s/mef.db\nmaster_key = %s/master.key\n' \
-                "$1" "$1" > "$1/mef.conf"
-}
 a() { "$MEF" --config "$T/a/mef.conf" "$@"; }
 b() { "$MEF" --config "$T/b/mef.conf" "$@"; }
 
-conf "$T/a"
+mef_dir_conf "$T/a"
 a init > /dev/null
 a node add "$NODE" --cse-id /mn-recipient-1 --cse-base https://in.example.net/base --psk-id kpm-recipient-1 \
         --generate-psk "$T/kpm.hex" > /dev/null
@@ -57,7 +52,7 @@ done
 check "no master key nor Kpm in the backup, as hex or raw bytes" [ -z "$leak" ]
 check "the wrapped key says its recipient" grep -q "\"recipient\": \"$fpr\"" "$T/bk/master-key.json"
 
-conf "$T/b"
+mef_dir_conf "$T/b"
 b restore "$T/bk" < /dev/null > "$T/out" 2>&1 && fail "restore without --identity succeeded"
 check "without --identity: the recipient it needs is named" grep -q "wrapped for recipient key SHA256:$fpr: give its private key with --identity" "$T/out"
 b restore --identity "$T/other.pem" "$T/bk" < /dev/null > "$T/out" 2>&1 && fail "restore with another key succeeded"
@@ -69,7 +64,7 @@ check "an identity readable by others is refused" sh -c "grep -q 'readable by gr
 
 for form in sec1 pkcs8; do
         rm -rf "$T/b"
-        conf "$T/b"
+        mef_dir_conf "$T/b"
         b restore --identity "$T/id-$form.pem" "$T/bk" < /dev/null > "$T/out" 2>&1 || fail "restore --identity ($form): $(cat "$T/out")"
         check "restored with the $form private key: the same master key" cmp -s "$T/a/master.key" "$T/b/master.key"
         check "the restored store opens: the node is there" sh -c "'$MEF' --config '$T/b/mef.conf' node show '$NODE' > '$T/out' 2>&1 && grep -q kpm-recipient-1 '$T/out'"

@@ -243,8 +243,11 @@ Test(backup, manifest_refuses_what_msce_does_not_write) {
                 json_t *v;
                 int want;
         } bad[] = {
-                { "version", json_integer(2), -EPROTONOSUPPORT },
+                { "version", json_integer(BACKUP_FORMAT_VERSION + 1), -EPROTONOSUPPORT },
+                { "version", json_integer(1), -EPROTO }, /* no MAC */
                 { "version", json_integer(0), -EBADMSG },
+                { "mac", json_string("00"), -EBADMSG },
+                { "mac", NULL, -EBADMSG },
                 { "version", json_string("1"), -EBADMSG },
                 { "schema", json_integer(-1), -EBADMSG },
                 { "created", json_real(1.5), -EBADMSG },
@@ -273,6 +276,33 @@ Test(backup, manifest_refuses_what_msce_does_not_write) {
         _cleanup_free_ char *up = NULL;
         cr_assert_eq(backup_manifest_format(&m, &up), 0);
         cr_assert_eq(backup_manifest_parse(up, strlen(up), &got), -EBADMSG);
+}
+
+/* The manifest's MAC holds under the key that sealed it, and under no other; a change to any
+ * member (a row count, a file's size or SHA-256, the schema) breaks it. */
+Test(backup, manifest_mac) {
+        uint8_t mk[STORE_MASTER_KEY_LEN], other[STORE_MASTER_KEY_LEN];
+        memset(mk, 0x11, sizeof mk);
+        memset(other, 0x12, sizeof other);
+        backup_manifest_t m = sample(), got;
+        cr_assert_eq(backup_manifest_seal(mk, &m), 0);
+        _cleanup_free_ char *t = NULL;
+        cr_assert_eq(backup_manifest_format(&m, &t), 0);
+        cr_assert_eq(backup_manifest_parse(t, strlen(t), &got), 0);
+        cr_assert_eq(backup_manifest_verify(mk, &got), 0);
+        cr_assert_eq(backup_manifest_verify(other, &got), -EKEYREJECTED);
+
+        backup_manifest_t changed[6];
+        for (size_t i = 0; i < ELEMENTSOF(changed); i++)
+                changed[i] = got;
+        changed[0].rows[2]++;
+        changed[1].files[BACKUP_STORE].sha256[0] = 'f';
+        changed[2].files[BACKUP_STORE].size++;
+        changed[3].files[BACKUP_KEY].sha256[63] = '0';
+        changed[4].schema++;
+        changed[5].created--;
+        for (size_t i = 0; i < ELEMENTSOF(changed); i++)
+                cr_assert_eq(backup_manifest_verify(mk, &changed[i]), -EKEYREJECTED, "change %zu", i);
 }
 
 Test(backup, line_parse) {

@@ -567,10 +567,15 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
                                  dir);
         if (r < 0)
                 return cli_failf("restore %s: %s: not a backup manifest", dir, BACKUP_FILE_MANIFEST);
-        if (m.schema != STORE_SCHEMA_VERSION)
-                return cli_failf("restore %s: store schema %d, this msce-mef writes %d: restore with the msce-mef "
-                                 "that wrote it, then upgrade",
+        /* an older schema whose rows are those of this one restores, into a store of this one */
+        if (m.schema > STORE_SCHEMA_VERSION)
+                return cli_failf("restore %s: store schema %d, newer than this msce-mef's %d: restore with an "
+                                 "msce-mef at least as new as the one that wrote it",
                                  dir, m.schema, STORE_SCHEMA_VERSION);
+        if (m.schema < STORE_DUMP_SCHEMA_MIN)
+                return cli_failf("restore %s: store schema %d, this msce-mef writes %d and reads backups of %d and "
+                                 "later: restore with the msce-mef that wrote it, then upgrade",
+                                 dir, m.schema, STORE_SCHEMA_VERSION, STORE_DUMP_SCHEMA_MIN);
         free(text);
         text = NULL;
         /* the wrapped key checked as read, and read once */

@@ -95,6 +95,8 @@ static const dump_table_t dump_tables[] = {
 
 const char *const store_dump_tables[STORE_DUMP_TABLES_MAX] = { "nodes", "targets", "enrolments", "audit", "meta" };
 _Static_assert(ELEMENTSOF(dump_tables) == STORE_DUMP_TABLES_MAX, "");
+_Static_assert(STORE_DUMP_SCHEMA_MIN >= 3 && STORE_DUMP_SCHEMA_MIN <= STORE_SCHEMA_VERSION,
+               "the dump has the columns of schema 3 (last_seen, status_checks)");
 
 static json_t *dump_column(db_stmt_t *st, int i, dump_type_t type) {
         size_t n;

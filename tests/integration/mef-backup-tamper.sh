@@ -5,7 +5,10 @@
 #    backup directory, but knows neither passphrase nor master key, can do);
 #  - an audit row taken out, its row count and the file's SHA-256 put right;
 #  - a manifest of format 1 (no MAC);
-#  - while the backup as written restores, with the node still revoked.
+#  - while the backup as written restores, with the node still revoked;
+#  - a backup of schema 3, whose rows are those of schema 4 (its manifest's MAC made anew with
+#    the master key, as docs/operations.md says it is made), restores into a store of this
+#    schema; one of schema 2 or of a newer schema is refused, and nothing is written.
 # Usage: mef-backup-tamper.sh PATH/TO/msce-mef (TAP). Skipped without python3.
 set -euo pipefail
 MEF=${1:?usage: mef-backup-tamper.sh PATH/TO/msce-mef}
@@ -80,9 +83,46 @@ open(sys.argv[1], "w").write(json.dumps(m, indent=2))
 EOF
 check "a manifest of format 1 (no MAC): refused, nothing written" refused "$T/bk-v1" "backup format 1"
 
-rm -rf "$T/b"
-mef_dir_conf "$T/b"
-b restore "$T/bk" --passphrase-file "$T/pass" > "$T/out" 2>&1 || fail "restore of the backup as written: $(cat "$T/out")"
-check "the backup as written restores: the node is revoked, with its own certificate" \
-        sh -c "'$MEF' --config '$T/b/mef.conf' node show '$NODE' > '$T/out' 2>&1 && grep -q 'State: *revoked' '$T/out' && grep -q '$FP_NODE' '$T/out'"
+restored_revoked() { # DIR: restores into a fresh MEF, whose node is revoked with its own certificate
+        rm -rf "$T/b"
+        mef_dir_conf "$T/b"
+        b restore "$1" --passphrase-file "$T/pass" > "$T/out" 2>&1 || return 1
+        b node show "$NODE" > "$T/out" 2>&1 && grep -q 'State: *revoked' "$T/out" && grep -q "$FP_NODE" "$T/out"
+}
+check "the backup as written restores: the node is revoked, with its own certificate" restored_revoked "$T/bk"
+
+# with_schema N: $T/bk-sN, the backup with schema N in its manifest and the MAC made anew under
+# the master key of MEF a: HMAC-SHA256, keyed by HKDF-SHA256 (no salt, info "msce-mef backup
+# manifest v2") of the master key, over the members one a line
+with_schema() {
+        rm -rf "$T/bk-s$1"
+        cp -r "$T/bk" "$T/bk-s$1"
+        python3 - "$T/bk-s$1/manifest.json" "$T/a/master.key" "$1" << 'EOF'
+import hashlib, hmac, json, sys
+path, key_path, schema = sys.argv[1], sys.argv[2], int(sys.argv[3])
+m = json.load(open(path))
+key = open(key_path, "rb").read()
+prk = hmac.new(b"\0" * 32, key, hashlib.sha256).digest()
+mac_key = hmac.new(prk, b"msce-mef backup manifest v2\x01", hashlib.sha256).digest()
+def text(m):
+    t = "msce-mef-backup\nversion %d\nschema %d\ncreated %d\nbackend %s\n" % (m["version"], m["schema"], m["created"], m["backend"])
+    for table in ["nodes", "targets", "enrolments", "audit", "meta"]:
+        t += "rows %s %d\n" % (table, m["rows"][table])
+    for name in ["store.jsonl", "master-key.json"]:
+        t += "file %s %d %s\n" % (name, m["files"][name]["size"], m["files"][name]["sha256"])
+    return t.encode()
+if hmac.new(mac_key, text(m), hashlib.sha256).hexdigest() != m["mac"]:
+    sys.exit("the MAC of the backup as written is not the one docs/operations.md describes")
+m["schema"] = schema
+m["mac"] = hmac.new(mac_key, text(m), hashlib.sha256).hexdigest()
+open(path, "w").write(json.dumps(m, indent=2))
+EOF
+}
+schema=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["schema"])' "$T/bk/manifest.json")
+with_schema 3 || fail "manifest of schema 3"
+check "a backup of schema 3 (the same rows) restores into a store of schema $schema" restored_revoked "$T/bk-s3"
+with_schema 2 || fail "manifest of schema 2"
+check "a backup of schema 2 is refused, nothing written" refused "$T/bk-s2" "reads backups of 3 and later"
+with_schema $((schema + 1)) || fail "manifest of schema $((schema + 1))"
+check "a backup of a newer schema is refused, nothing written" refused "$T/bk-s$((schema + 1))" "newer than this msce-mef"
 tap_done

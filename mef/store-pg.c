@@ -370,14 +370,20 @@ static int pg_begin(db_t *d) {
 }
 
 /* One migration at a time across every instance: a transaction-scoped advisory lock (the key is
- * "msce" in ASCII). */
+ * "msce" in ASCII). Waited for as long as another instance's migration may take (an index over
+ * a large table), within the exchange's bound of a migration (an hour), not the lock timeout of
+ * requests; so are the migration's own locks. */
 static int pg_begin_exclusive(db_t *d) {
+        pg_db_t *p = (pg_db_t *) d;
         int r = pg_exec(d, "BEGIN");
+        p->migrating = r == 0;
+        if (r == 0)
+                r = pg_exec(d, "SET LOCAL lock_timeout = '59min'");
         if (r == 0)
                 r = pg_exec(d, "SELECT pg_advisory_xact_lock(1836278629)");
         if (r < 0 && pg_in_transaction(d))
                 (void) pg_exec(d, "ROLLBACK");
-        ((pg_db_t *) d)->migrating = r == 0;
+        p->migrating = r == 0;
         return r;
 }
 

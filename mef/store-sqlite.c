@@ -23,9 +23,14 @@ struct db_stmt {
         bool busy; /* handed out: a nested use of the same SQL prepares its own */
 };
 
+/* How long a migration waits for the write lock: another process's migration may hold it while
+ * it builds an index over a large table (PostgreSQL's engine waits as long, mef/store-pg.c). */
+#define MIGRATE_WAIT_MS (3600u * 1000u)
+
 struct sqlite_db {
         db_t base;
         sqlite3 *db;
+        unsigned busy_ms; /* the busy timeout of everything else */
         db_stmt_t cache[STMT_CACHE_MAX];
         size_t n_cache;
 };
@@ -182,6 +187,17 @@ static int lite_begin(db_t *d) {
         return lite_exec(d, "BEGIN IMMEDIATE");
 }
 
+/* A migration: the write lock, however long another process's migration holds it, not within
+ * the busy timeout of requests; that one again for what follows. */
+static int lite_begin_exclusive(db_t *d) {
+        sqlite_db_t *l = (sqlite_db_t *) d;
+        int r = sql_errno(sqlite3_busy_timeout(l->db, (int) MIGRATE_WAIT_MS));
+        if (r == 0)
+                r = lite_begin(d);
+        (void) sqlite3_busy_timeout(l->db, (int) l->busy_ms);
+        return r;
+}
+
 static int lite_schema_version(db_t *d, int *ret) {
         db_stmt_t *st = NULL;
         int r = lite_prepare(d, "PRAGMA user_version", &st);
@@ -203,7 +219,10 @@ static int lite_set_schema_version(db_t *d, int v) {
 static int lite_set_busy_timeout(db_t *d, unsigned ms) {
         if (ms > INT32_MAX)
                 return -EINVAL;
-        return sql_errno(sqlite3_busy_timeout(((sqlite_db_t *) d)->db, (int) ms));
+        int r = sql_errno(sqlite3_busy_timeout(((sqlite_db_t *) d)->db, (int) ms));
+        if (r == 0)
+                ((sqlite_db_t *) d)->busy_ms = ms;
+        return r;
 }
 
 static void lite_close(db_t *d) {
@@ -240,7 +259,7 @@ static const db_ops_t lite_ops = {
         .exec = lite_exec,
         .in_transaction = lite_in_transaction,
         .begin = lite_begin,
-        .begin_exclusive = lite_begin,
+        .begin_exclusive = lite_begin_exclusive,
         .schema_version = lite_schema_version,
         .set_schema_version = lite_set_schema_version,
         .set_busy_timeout = lite_set_busy_timeout,
@@ -292,9 +311,9 @@ int db_sqlite_open(const char *path, bool create, bool sync_full, db_t **ret) {
                 return negative_errno();
 
         sqlite3_extended_result_codes(l->db, 1);
-        rc = sqlite3_busy_timeout(l->db, 5000);
-        if (rc != SQLITE_OK)
-                return sql_errno(rc);
+        r = lite_set_busy_timeout(&l->base, 5000);
+        if (r < 0)
+                return r;
         /* An enrolment commits about a dozen pages, mostly the same hot ones (the tails of the
          * enrolments and audit tables and their indexes): a checkpoint every 10,000 WAL pages
          * rather than SQLite's 1,000 copies those back and syncs a tenth as often (the WAL file

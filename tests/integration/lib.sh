@@ -134,6 +134,9 @@ stop_pid() {
         return 0
 }
 lib_gone() { ! kill -0 "$1" 2> /dev/null; }
+# gone_or_older PID SECONDS: PID has ended, or has run for SECONDS (for wait_for: a process that
+# must outwait a timeout of SECONDS, and ends when it gives up instead)
+gone_or_older() { lib_gone "$1" || [ "$(ps -o etimes= -p "$1" | tr -d ' ')" -ge "$2" ]; }
 # lib_comm_is PID NAME: PID runs NAME (/proc/PID/comm; a fork says its parent's name until it execs)
 lib_comm_is() { [ "$(cat "/proc/$1/comm" 2> /dev/null)" = "$2" ]; }
 

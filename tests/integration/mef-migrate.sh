@@ -2,11 +2,12 @@
 # msce-mef migrate on a SQLite store: an older schema is refused by the operator commands
 # (with the advice to migrate), brought forward by migrate (once), a newer one refused by every
 # command, serve included. PostgreSQL's migrations: tests/unit/test-store-*.c (test-store) under pg-run.sh.
-# Usage: mef-migrate.sh PATH/TO/msce-mef (TAP). Skipped without sqlite3.
+# A migration waits for the write lock another process holds past the busy timeout.
+# Usage: mef-migrate.sh PATH/TO/msce-mef (TAP). Skipped without sqlite3 or python3.
 set -euo pipefail
 MEF=${1:?usage: mef-migrate.sh PATH/TO/msce-mef}
 . "$(dirname "$0")/lib.sh"
-need_cmds sqlite3
+need_cmds sqlite3 python3
 tmpdir mef-migrate
 LIB_SHOW="$T/mefctl.out"
 mef_conf
@@ -32,6 +33,34 @@ mefctl node list || fail "node list after migrate"
 mefctl audit || fail "audit"
 [ "$(grep -c " migrate " "$T/mefctl.out")" = 1 ] || fail "migration not audited once"
 ok "migrate: 1 -> 4 once, then up to date; audited"
+
+# Another process holds the write lock (as another instance's migration building an index over
+# a large table would) for longer than the 5 s busy timeout of an open store: migrate waits for
+# it instead of failing with "Device or resource busy" (the instance would not start).
+sqlite3 "$T/mef.db" 'DROP INDEX nodes_cse_id; DROP INDEX enrolments_created; PRAGMA user_version = 3;'
+rm -f "$T/locked" "$T/release"
+python3 - "$T/mef.db" "$T/locked" "$T/release" << 'EOF' &
+import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+while not os.path.exists(sys.argv[3]):
+        time.sleep(0.05)
+db.execute("COMMIT")
+EOF
+holder=$!
+at_exit 'touch "$T/release"; stop_pid "$holder"'
+wait_for 20 test -e "$T/locked" || fail "the lock holder did not start"
+"$MEF" --config "$MEF_CONF" migrate > "$T/migrate.out" 2>&1 &
+migrating=$!
+wait_for 30 gone_or_older "$migrating" 7 || fail "migrate neither waited nor ended"
+kill -0 "$migrating" 2> /dev/null || fail "migrate gave up on the lock: $(cat "$T/migrate.out")"
+touch "$T/release"
+wait "$holder" || fail "the lock holder failed"
+wait "$migrating" || fail "migrate after the lock: $(cat "$T/migrate.out")"
+grep -q "migrated from version 3" "$T/migrate.out" || fail "migrate said otherwise: $(cat "$T/migrate.out")"
+[ "$(sqlite3 "$T/mef.db" 'PRAGMA user_version')" = 4 ] || fail "user_version after the wait"
+ok "migrate waits for a write lock held past the busy timeout, then migrates 3 -> 4"
 
 sqlite3 "$T/mef.db" 'PRAGMA user_version = 99;'
 for cmd in "node list" migrate serve; do

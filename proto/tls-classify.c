@@ -48,6 +48,15 @@ static bool error_is_auth(int e, bool handshake) {
         case ASN_PATHLEN_SIZE_E:
         case ASN_PATHLEN_INV_E:
         case ASN_NAME_INVALID_E:
+        /* a certificate not for this use (extended or plain key usage, an unknown critical
+         * extension), revoked, or behind too long a chain */
+        case EXTKEYUSE_AUTH_E:
+        case KEYUSE_SIGNATURE_E:
+        case KEYUSE_ENCIPHER_E:
+        case ASN_CRIT_EXT_E:
+        case CRL_CERT_REVOKED:
+        case OCSP_CERT_REVOKED:
+        case MAX_CHAIN_ERROR:
         case DOMAIN_NAME_MISMATCH:
         case IPADDR_MISMATCH:
         case VERIFY_CERT_ERROR:

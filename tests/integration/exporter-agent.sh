@@ -190,6 +190,23 @@ run() { # SERVER-VERSIONS(1.2|1.3|dual) MODE(psk|cert) [PIN-LINE]: enrol, then c
         fi
 }
 
+# verdict NAME EXIT ERE: the agent as configured against the s_server started: exit status EXIT
+# and a message matching ERE.
+verdict() {
+        "$AGENT" --once -c "$T/agent.conf" > "$T/agent.out" 2> "$T/agent.err"
+        rc=$?
+        kill $SPID 2> /dev/null
+        wait $SPID
+        SPID=
+        if [ $rc -ne "$2" ]; then
+                not_ok "$1: msce-agent exit $rc, want $2"
+        elif ! grep -qE "$3" "$T/agent.err"; then
+                not_ok "$1: the message does not match /$3/"
+        else
+                ok "$1: exit $rc"
+        fi
+}
+
 # refuse NAME EXIT ERE SERVER-OPTIONS...: a psk agent with the default versions against an
 # s_server it cannot agree with: exit status EXIT and a message matching ERE.
 refuse() {
@@ -200,18 +217,25 @@ refuse() {
                 return
         fi
         agent_conf psk "${PIN:-}"
-        "$AGENT" --once -c "$T/agent.conf" > "$T/agent.out" 2> "$T/agent.err"
-        rc=$?
-        kill $SPID 2> /dev/null
-        wait $SPID
-        SPID=
-        if [ $rc -ne "$want_rc" ]; then
-                not_ok "$name: msce-agent exit $rc, want $want_rc"
-        elif ! grep -qE "$ere" "$T/agent.err"; then
-                not_ok "$name: the message does not match /$ere/"
-        else
-                ok "$name: exit $rc"
+        verdict "$name" "$want_rc" "$ere"
+}
+
+# refuse_cert NAME CERT SERVER-OPTIONS...: a cert agent against an s_server presenting CERT of
+# the test PKI, signed by the agent's trust anchor for the right names but not a TLS server's
+# certificate: rejected (77) like any MEF certificate that does not verify, not retried fast.
+refuse_cert() {
+        name=$1 crt=$2
+        shift 2
+        if [ -z "$CERTS" ]; then
+                ok "# SKIP $name: no test PKI (MSCE_TEST_CERTS)"
+                return
         fi
+        if ! start_server -cert "$CERTS/$crt.pem" -key "$CERTS/$crt.key" -naccept 1 "$@"; then
+                not_ok "$name: openssl s_server did not start"
+                return
+        fi
+        agent_conf cert ""
+        verdict "$name" 77 "failed \(rejected\): TLS authentication failed: the MEF refused our certificate, or its own did not verify"
 }
 
 CERTS=${MSCE_TEST_CERTS:-}
@@ -253,4 +277,10 @@ refuse "TLS 1.3 MEF with another Kpm" 77 \
         "failed \(rejected\): TLS authentication failed: the MEF refused PSK identity $ID, or the keys differ" \
         -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256
 KPM=$KPM_AGENT
+# MEF certificates the agent's verification refuses although they chain to its trust anchor and
+# name the MEF (wolfSSL: EXTKEYUSE_AUTH_E, ASN_CRIT_EXT_E): an authentication failure.
+refuse_cert "TLS 1.2 MEF certificate for clientAuth only" clientauth-server -tls1_2
+refuse_cert "TLS 1.3 MEF certificate for clientAuth only" clientauth-server -tls1_3
+refuse_cert "TLS 1.2 MEF certificate with an unknown critical extension" critext-server -tls1_2
+refuse_cert "TLS 1.3 MEF certificate with an unknown critical extension" critext-server -tls1_3
 tap_done

@@ -10,6 +10,8 @@
 #   rogue-server.pem/.key  server cert with the same names, signed by rogue-ca
 #   cn-ip-server.pem/.key  server cert with CN=127.0.0.1 and no SAN (signed by ca): an IP
 #                          only counts in an iPAddress SAN
+#   clientauth-server.pem/.key  server names, extendedKeyUsage clientAuth only (signed by ca)
+#   critext-server.pem/.key     server names and an unknown critical extension (signed by ca)
 # Usage: gen-certs.sh DIR [STAMP]   (STAMP: a file touched when done, for meson)
 set -eu
 
@@ -63,6 +65,13 @@ leaf client-rsa "/CN=urn:dev:ops:test-node-rsa" ca "$client_ext" rsa_key
 leaf cn-ip-server "/CN=127.0.0.1" ca 'basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth'
+
+leaf clientauth-server "/CN=mef.test" ca 'basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+subjectAltName=DNS:mef.test,IP:127.0.0.1'
+leaf critext-server "/CN=mef.test" ca "$server_ext
+1.3.6.1.4.1.32473.1=critical,ASN1:UTF8String:unknown"
 
 ca rogue-ca "/CN=msce rogue CA"
 leaf rogue-server "/CN=mef.test" rogue-ca "$server_ext"

@@ -104,7 +104,10 @@ Test(tls_classify, local_errors) {
         /* our own checks of the peer */
         int auth[] = { VERIFY_MAC_ERROR, DECRYPT_ERROR, PSK_KEY_ERROR, BAD_BINDER, VERIFY_FINISHED_ERROR,
                        ASN_NO_SIGNER_E, ASN_AFTER_DATE_E, DOMAIN_NAME_MISMATCH, IPADDR_MISMATCH, VERIFY_CERT_ERROR,
-                       NO_PEER_CERT };
+                       NO_PEER_CERT,
+                       /* a certificate that chains and names the peer but is not for its use */
+                       EXTKEYUSE_AUTH_E, KEYUSE_SIGNATURE_E, KEYUSE_ENCIPHER_E, ASN_CRIT_EXT_E, CRL_CERT_REVOKED,
+                       OCSP_CERT_REVOKED, MAX_CHAIN_ERROR };
         for (size_t i = 0; i < ELEMENTSOF(auth); i++) {
                 tls_failure_t f = client(auth[i], -1);
                 cr_assert_eq(tls_classify_failure(&f), -EACCES, "error %d", auth[i]);

@@ -192,17 +192,19 @@ static unsigned server_psk_tls13_cb(WOLFSSL *ssl, const char *identity, unsigned
         return server_psk_cb(ssl, identity, key, key_max);
 }
 
-/* An iPAddress SAN equal to ip. wolfSSL_check_domain_name and wolfSSL_X509_check_ip_asc
- * both match IP SANs in this build but also accept a subject CN of "127.0.0.1" with no SAN
- * at all (measured): RFC 6125 6.2.1 wants the iPAddress SAN only, so compare it here. */
-static bool cert_has_ip_san(WOLFSSL_X509 *x, const char *ip) {
+/* The leaf names the host in a SAN: an iPAddress equal to ip, or for a name (ip "") a dNSName,
+ * which wolfSSL_check_domain_name then matches. wolfSSL matches the subject CN when the
+ * certificate has no SAN at all, and for an IP also when it has one (measured): RFC 9525
+ * 6.3 (and RFC 6125 6.2.1 for IPs) leaves the CN out, so that a device certificate from the
+ * same CA whose CN is a host name (a node ID may be one) cannot stand for the MEF. */
+static bool cert_names_host(WOLFSSL_X509 *x, const char *ip) {
         uint8_t want[sizeof(struct in6_addr)];
-        int want_len;
-        if (inet_pton(AF_INET, ip, want) == 1)
+        int want_len = 0;
+        if (ip[0] && inet_pton(AF_INET, ip, want) == 1)
                 want_len = 4;
-        else if (inet_pton(AF_INET6, ip, want) == 1)
+        else if (ip[0] && inet_pton(AF_INET6, ip, want) == 1)
                 want_len = 16;
-        else
+        else if (ip[0])
                 return false;
 
         WOLFSSL_GENERAL_NAMES *names = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
@@ -210,7 +212,9 @@ static bool cert_has_ip_san(WOLFSSL_X509 *x, const char *ip) {
         int n = names ? wolfSSL_sk_GENERAL_NAME_num(names) : 0;
         for (int i = 0; i < n && !found; i++) {
                 WOLFSSL_GENERAL_NAME *gn = wolfSSL_sk_GENERAL_NAME_value(names, i);
-                if (!gn || gn->type != ASN_IP_TYPE || !gn->d.iPAddress)
+                if (gn && !want_len)
+                        found = gn->type == ASN_DNS_TYPE;
+                if (!gn || !want_len || gn->type != ASN_IP_TYPE || !gn->d.iPAddress)
                         continue;
                 const unsigned char *data = wolfSSL_ASN1_STRING_get0_data(gn->d.iPAddress);
                 found = data && wolfSSL_ASN1_STRING_length(gn->d.iPAddress) == want_len &&
@@ -221,17 +225,16 @@ static bool cert_has_ip_san(WOLFSSL_X509 *x, const char *ip) {
         return found;
 }
 
-/* Client with an IP literal host: the certificate must carry that IP in its SAN. */
+/* Client: the leaf must name the host in a SAN (cert_names_host). */
 static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
         tls_conn_t *c = store ? store->userCtx : NULL;
         if (!preverify || !c)
                 return preverify;
-        if (c->host_ip[0] && store->error_depth == 0) {
-                if (!store->current_cert || !cert_has_ip_san(store->current_cert, c->host_ip)) {
-                        c->auth_failed = true;
-                        store->error = IPADDR_MISMATCH;
-                        return 0;
-                }
+        if (store->error_depth == 0 &&
+            (!store->current_cert || !cert_names_host(store->current_cert, c->host_ip))) {
+                c->auth_failed = true;
+                store->error = c->host_ip[0] ? IPADDR_MISMATCH : DOMAIN_NAME_MISMATCH;
+                return 0;
         }
         return 1;
 }

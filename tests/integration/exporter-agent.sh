@@ -283,4 +283,7 @@ refuse_cert "TLS 1.2 MEF certificate for clientAuth only" clientauth-server -tls
 refuse_cert "TLS 1.3 MEF certificate for clientAuth only" clientauth-server -tls1_3
 refuse_cert "TLS 1.2 MEF certificate with an unknown critical extension" critext-server -tls1_2
 refuse_cert "TLS 1.3 MEF certificate with an unknown critical extension" critext-server -tls1_3
+# A MEF named localhost whose certificate says so in its subject CN only, with no SAN: not
+# the MEF's (RFC 9525 6.3; a device certificate from the same CA may have any CN).
+FQDN=localhost refuse_cert "MEF certificate naming the MEF in its CN only" cn-dns-server
 tap_done

@@ -10,6 +10,8 @@
 #   rogue-server.pem/.key  server cert with the same names, signed by rogue-ca
 #   cn-ip-server.pem/.key  server cert with CN=127.0.0.1 and no SAN (signed by ca): an IP
 #                          only counts in an iPAddress SAN
+#   cn-dns-server.pem/.key CN=localhost and no SAN (signed by ca): a name only counts in a
+#                          dNSName SAN
 #   clientauth-server.pem/.key  server names, extendedKeyUsage clientAuth only (signed by ca)
 #   critext-server.pem/.key     server names and an unknown critical extension (signed by ca)
 # Usage: gen-certs.sh DIR [STAMP]   (STAMP: a file touched when done, for meson)
@@ -66,6 +68,9 @@ leaf cn-ip-server "/CN=127.0.0.1" ca 'basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth'
 
+leaf cn-dns-server "/CN=localhost" ca 'basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth'
 leaf clientauth-server "/CN=mef.test" ca 'basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth

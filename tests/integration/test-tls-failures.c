@@ -77,6 +77,20 @@ Test(tls, ip_in_cn_only_refused) {
         cr_assert_eq(c.r, -EACCES, "client: %s", strerror(-c.r));
 }
 
+/* A host name only counts in a dNSName SAN, never in the subject CN (RFC 9525 6.3). */
+Test(tls, name_in_cn_only_refused) {
+        need_certs();
+        static const tls_version_t versions[] = { TLS_VERSION_1_2, TLS_VERSION_1_3 };
+        for (size_t i = 0; i < ELEMENTSOF(versions); i++) {
+                peer_t s = { .cfg = cert_server(versions[i]) };
+                s.cfg.cert_file = cert("cn-dns-server.pem");
+                s.cfg.key_file = cert("cn-dns-server.key");
+                peer_t c = { .cfg = cert_client(versions[i]), .host = "localhost" };
+                run_pair(&s, &c);
+                cr_assert_eq(c.r, -EACCES, "TLS %d client: %s", versions[i], strerror(-c.r));
+        }
+}
+
 Test(tls, untrusted_server_ca) {
         need_certs();
         peer_t s = { .cfg = cert_server(0) };

@@ -281,7 +281,8 @@ static int exchange(const agent_config_t *cfg, request_t *req, http_msg_t *ret, 
                         return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "out of memory");
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "cannot format the request: %s", strerror(-r));
         }
-        if (r < 0 && stage != EXCHANGE_STAGE_RESPONSE)
+        /* -EACCES while reading: a TLS 1.3 MEF refusing our certificate after our Finished */
+        if (r < 0 && (stage != EXCHANGE_STAGE_RESPONSE || r == -EACCES))
                 return network_fail(cfg, ctx, stage, r, info);
         if (r < 0)
                 return response_fail(r, info);

@@ -221,8 +221,8 @@ refuse() {
 }
 
 # refuse_cert NAME CERT SERVER-OPTIONS...: a cert agent against an s_server presenting CERT of
-# the test PKI, signed by the agent's trust anchor for the right names but not a TLS server's
-# certificate: rejected (77) like any MEF certificate that does not verify, not retried fast.
+# the test PKI (signed by the agent's trust anchor): a certificate the agent refuses, or a MEF
+# that refuses the agent's: rejected (77), not retried fast.
 refuse_cert() {
         name=$1 crt=$2
         shift 2
@@ -283,6 +283,13 @@ refuse_cert "TLS 1.2 MEF certificate for clientAuth only" clientauth-server -tls
 refuse_cert "TLS 1.3 MEF certificate for clientAuth only" clientauth-server -tls1_3
 refuse_cert "TLS 1.2 MEF certificate with an unknown critical extension" critext-server -tls1_2
 refuse_cert "TLS 1.3 MEF certificate with an unknown critical extension" critext-server -tls1_3
+# A MEF that does not trust the device certificate (OpenSSL: unknown_ca). In TLS 1.3 the
+# client's handshake is over before the MEF has judged its certificate: the alert comes where
+# the response should.
+refuse_cert "TLS 1.2 MEF that does not trust the device certificate" server -tls1_2 -Verify 1 -verify_return_error \
+        -CAfile "$CERTS/rogue-ca.pem"
+refuse_cert "TLS 1.3 MEF that does not trust the device certificate" server -tls1_3 -Verify 1 -verify_return_error \
+        -CAfile "$CERTS/rogue-ca.pem"
 # A MEF named localhost whose certificate says so in its subject CN only, with no SAN: not
 # the MEF's (RFC 9525 6.3; a device certificate from the same CA may have any CN).
 FQDN=localhost refuse_cert "MEF certificate naming the MEF in its CN only" cn-dns-server

@@ -225,15 +225,21 @@ static bool cert_names_host(WOLFSSL_X509 *x, const char *ip) {
         return found;
 }
 
-/* Client: the leaf must name the host in a SAN (cert_names_host). */
+/* Client: the leaf must name the host in a SAN (cert_names_host), and its key must be one for
+ * signing when a keyUsage says what it is for: every suite here signs with it (RFC 8446
+ * 4.4.2.2). wolfSSL checks that bit for TLS 1.2 suites only. */
 static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
         tls_conn_t *c = store ? store->userCtx : NULL;
-        if (!preverify || !c)
+        if (!preverify || !c || store->error_depth != 0)
                 return preverify;
-        if (store->error_depth == 0 &&
-            (!store->current_cert || !cert_names_host(store->current_cert, c->host_ip))) {
+        WOLFSSL_X509 *x = store->current_cert;
+        unsigned ku = x ? wolfSSL_X509_get_keyUsage(x) : 0;
+        int e = !x || !cert_names_host(x, c->host_ip) ? (c->host_ip[0] ? IPADDR_MISMATCH : DOMAIN_NAME_MISMATCH)
+                : ku && !(ku & KEYUSE_DIGITAL_SIG)        ? KEYUSE_SIGNATURE_E
+                                                          : 0;
+        if (e) {
                 c->auth_failed = true;
-                store->error = c->host_ip[0] ? IPADDR_MISMATCH : DOMAIN_NAME_MISMATCH;
+                store->error = e;
                 return 0;
         }
         return 1;

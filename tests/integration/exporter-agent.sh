@@ -283,6 +283,9 @@ refuse_cert "TLS 1.2 MEF certificate for clientAuth only" clientauth-server -tls
 refuse_cert "TLS 1.3 MEF certificate for clientAuth only" clientauth-server -tls1_3
 refuse_cert "TLS 1.2 MEF certificate with an unknown critical extension" critext-server -tls1_2
 refuse_cert "TLS 1.3 MEF certificate with an unknown critical extension" critext-server -tls1_3
+# keyUsage without digitalSignature: the key must not sign (RFC 8446 4.4.2.2). OpenSSL does not
+# choose an ECDSA suite in TLS 1.2 with it (incompatible, 76), but signs in TLS 1.3.
+refuse_cert "TLS 1.3 MEF certificate for key agreement only" keyagree-server -tls1_3
 # A MEF that does not trust the device certificate (OpenSSL: unknown_ca). In TLS 1.3 the
 # client's handshake is over before the MEF has judged its certificate: the alert comes where
 # the response should.

@@ -14,6 +14,7 @@
 #                          dNSName SAN
 #   clientauth-server.pem/.key  server names, extendedKeyUsage clientAuth only (signed by ca)
 #   critext-server.pem/.key     server names and an unknown critical extension (signed by ca)
+#   keyagree-server.pem/.key    server names, keyUsage keyAgreement only: not for signing
 # Usage: gen-certs.sh DIR [STAMP]   (STAMP: a file touched when done, for meson)
 set -eu
 
@@ -77,6 +78,10 @@ extendedKeyUsage=clientAuth
 subjectAltName=DNS:mef.test,IP:127.0.0.1'
 leaf critext-server "/CN=mef.test" ca "$server_ext
 1.3.6.1.4.1.32473.1=critical,ASN1:UTF8String:unknown"
+leaf keyagree-server "/CN=mef.test" ca 'basicConstraints=CA:FALSE
+keyUsage=critical,keyAgreement
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:mef.test,IP:127.0.0.1'
 
 ca rogue-ca "/CN=msce rogue CA"
 leaf rogue-server "/CN=mef.test" rogue-ca "$server_ext"

@@ -77,18 +77,33 @@ Test(tls, ip_in_cn_only_refused) {
         cr_assert_eq(c.r, -EACCES, "client: %s", strerror(-c.r));
 }
 
-/* A host name only counts in a dNSName SAN, never in the subject CN (RFC 9525 6.3). */
-Test(tls, name_in_cn_only_refused) {
+/* Our client (host host, or the default when NULL) against our server presenting the test PKI's
+ * name.pem and name.key, TLS 1.2 and 1.3: refused (-EACCES). */
+static void expect_server_cert_refused(const char *name, const char *host) {
         need_certs();
+        char pem[64], key[64];
+        snprintf(pem, sizeof pem, "%s.pem", name);
+        snprintf(key, sizeof key, "%s.key", name);
         static const tls_version_t versions[] = { TLS_VERSION_1_2, TLS_VERSION_1_3 };
         for (size_t i = 0; i < ELEMENTSOF(versions); i++) {
                 peer_t s = { .cfg = cert_server(versions[i]) };
-                s.cfg.cert_file = cert("cn-dns-server.pem");
-                s.cfg.key_file = cert("cn-dns-server.key");
-                peer_t c = { .cfg = cert_client(versions[i]), .host = "localhost" };
+                s.cfg.cert_file = cert(pem);
+                s.cfg.key_file = cert(key);
+                peer_t c = { .cfg = cert_client(versions[i]), .host = host };
                 run_pair(&s, &c);
-                cr_assert_eq(c.r, -EACCES, "TLS %d client: %s", versions[i], strerror(-c.r));
+                cr_assert_eq(c.r, -EACCES, "%s, TLS %d client: %s", name, versions[i], strerror(-c.r));
         }
+}
+
+/* A host name only counts in a dNSName SAN, never in the subject CN (RFC 9525 6.3). */
+Test(tls, name_in_cn_only_refused) {
+        expect_server_cert_refused("cn-dns-server", "localhost");
+}
+
+/* A server certificate whose keyUsage does not allow signing (RFC 8446 4.4.2.2): wolfSSL
+ * checks it for TLS 1.2 suites only. */
+Test(tls, server_key_not_for_signing_refused) {
+        expect_server_cert_refused("keyagree-server", NULL);
 }
 
 Test(tls, untrusted_server_ca) {

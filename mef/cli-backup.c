@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* backup, restore and rekey: a consistent logical dump of the store with its master key wrapped
- * under a passphrase or for a recipient's public key, its restore into a fresh store, and master
- * key rotation while serving. */
+/* backup and restore: a consistent logical dump of the store with its master key wrapped under a
+ * passphrase or for a recipient's public key, and its restore into a fresh store (rekey:
+ * cli-rekey.c). */
 #include <wolfssl/options.h>
 /* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
 #include "util/util.h"
@@ -654,66 +654,5 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0)
                 return cli_fail("restore", r);
         printf("Restored %s into %s: %s, %" PRIu64 " audit rows.\n", dir, mef_store_name(c->cfg), detail, rows[3]);
-        return 0;
-}
-
-/* ---- rekey ---- */
-
-int cmd_rekey(cli_t *c, const command_t *def, int argc, char **argv) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                { "prepare", no_argument, NULL, 'P' },
-                {},
-        };
-        bool prepare = false;
-        int o;
-        optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, ":h", opts)) >= 0)
-                if (o == 'P')
-                        prepare = true;
-                else
-                        return cli_option_error("rekey", o, argv);
-        int r = cli_options_end("rekey", o, argc, argv, 0, NULL);
-        if (r >= 0)
-                return r;
-        char pending[PATH_MAX];
-        r = store_rekey_pending_path(c->cfg->master_key_path, pending, sizeof pending);
-        if (r < 0)
-                return cli_fail(c->cfg->master_key_path, r);
-        if (prepare) {
-                r = store_rekey_prepare(c->cfg->master_key_path);
-                if (r < 0)
-                        return cli_failf("rekey --prepare: %s: %s", pending, strerror(-r));
-                printf("The next master key is %s%s: copy it (mode 0400) to the same path on every other "
-                       "msce-mef host of this store, then run msce-mef rekey on one of them.\n",
-                       pending, r > 0 ? " (there already, kept)" : "");
-                return 0;
-        }
-        if ((r = cli_open(c, false)))
-                return r;
-        store_rekey_result_t k;
-        r = store_rekey(c->store, &k);
-        if (r == -EBUSY)
-                return cli_failf("rekey: another rekey of %s is running", c->cfg->master_key_path);
-        if (r < 0 && k.took_over)
-                return cli_failf("rekey: %s: stopped after the new key %s took over (%" PRIu64 " secrets re-encrypted "
-                                 "so far); the store opens with it and with %s until a rekey finishes: run msce-mef "
-                                 "rekey again",
-                                 strerror(-r), pending, k.resealed, c->cfg->master_key_path);
-        if (r < 0 && k.commit_unknown)
-                return cli_failf("rekey: committing the new key: %s; whether it took over is unknown, so it stays at "
-                                 "%s: run msce-mef rekey again (it takes that key)",
-                                 strerror(-r), pending);
-        if (r < 0)
-                return cli_failf("rekey: %s (nothing was changed)", strerror(-r));
-        uint64_t n = k.resealed;
-        char detail[64];
-        snprintf(detail, sizeof detail, "%" PRIu64 " secrets", n);
-        r = store_audit(c->store, cli_actor(), "rekey", c->cfg->master_key_path, detail);
-        if (r < 0)
-                return cli_fail("audit", r);
-        printf("Rotated the master key %s%s: %" PRIu64 " secrets re-encrypted. A serving msce-mef picks the new "
-               "key up by itself; backups made before keep their own wrapped key.\n",
-               c->cfg->master_key_path, k.resumed ? " (finishing the rekey that had stopped)" : "", n);
         return 0;
 }

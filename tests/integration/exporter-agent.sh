@@ -293,6 +293,29 @@ refuse_cert "TLS 1.2 MEF that does not trust the device certificate" server -tls
         -CAfile "$CERTS/rogue-ca.pem"
 refuse_cert "TLS 1.3 MEF that does not trust the device certificate" server -tls1_3 -Verify 1 -verify_return_error \
         -CAfile "$CERTS/rogue-ca.pem"
+# mscectl check against a TLS 1.3 MEF in cert mode: the MEF's verdict on the device certificate
+# comes after the client's handshake is over; check said "OK" for one that refuses it.
+check_tls() { # NAME WANT-ERE SERVER-OPTIONS...
+        name=$1 want=$2
+        shift 2
+        if [ -z "$CERTS" ]; then
+                ok "# SKIP $name: no test PKI (MSCE_TEST_CERTS)"
+                return
+        fi
+        if ! start_server -cert "$CERTS/server.pem" -key "$CERTS/server.key" -naccept 1 -tls1_3 -Verify 1 "$@"; then
+                not_ok "$name: openssl s_server did not start"
+                return
+        fi
+        agent_conf cert ""
+        "$B/ctl/mscectl" --config "$T/agent.conf" check --agent-user root > "$T/check.out" 2>&1
+        grep -qE "$want" "$T/check.out" && ok "$name" || not_ok "$name: $(grep 'MEF TLS' "$T/check.out")"
+        stop_pid "$SPID"
+        SPID=
+}
+check_tls "mscectl check: a TLS 1.3 MEF that does not trust the device certificate: FAIL" \
+        '^FAIL +MEF TLS: authentication failed \(cert mode\)$' -verify_return_error -CAfile "$CERTS/rogue-ca.pem"
+check_tls "mscectl check: a TLS 1.3 MEF that trusts it: OK" '^OK +MEF TLS: TLSv1\.3 .* \(cert mode\)$' \
+        -verify_return_error -CAfile "$CERTS/ca.pem"
 # A MEF named localhost whose certificate says so in its subject CN only, with no SAN: not
 # the MEF's (RFC 9525 6.3; a device certificate from the same CA may have any CN).
 FQDN=localhost refuse_cert "MEF certificate naming the MEF in its CN only" cn-dns-server

@@ -69,16 +69,16 @@ unsigned mef_workers_count(const mef_config_t *cfg) {
         return n > 0 ? MIN((unsigned) n, WORKERS_MAX) : 1;
 }
 
-/* Port 0: bind (without listening) a SO_REUSEPORT socket to let the kernel pick the port, and
- * keep it bound so that the port stays ours while workers come and go. */
-static int port_reserve(supervisor_t *s) {
+/* Bind (without listening) a socket to [server] listen's address and port, the first of its
+ * addresses that binds: its fd, the port in s->port. */
+static int port_bind(supervisor_t *s, const char *port, bool reuseport, int *ret_fd) {
         const char *host = s->cfg->listen_host && *s->cfg->listen_host && !streq(s->cfg->listen_host, "*")
                                    ? s->cfg->listen_host
                                    : NULL;
         struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                                   .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
         struct addrinfo *res = NULL;
-        if (getaddrinfo(host, "0", &hints, &res) != 0)
+        if (getaddrinfo(host, port, &hints, &res) != 0)
                 return -EADDRNOTAVAIL;
         int r = -EADDRNOTAVAIL;
         for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
@@ -88,21 +88,39 @@ static int port_reserve(supervisor_t *s) {
                 if (fd < 0)
                         continue;
                 if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-                    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+                    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
                     bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || getsockname(fd, (struct sockaddr *) &sa, &len) < 0) {
                         r = negative_errno();
                         close(fd);
+                        if (r == -EADDRINUSE)
+                                break;
                         continue;
                 }
-                unsigned port = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *) &sa)->sin6_port)
-                                                         : ntohs(((struct sockaddr_in *) &sa)->sin_port);
-                snprintf(s->port, sizeof s->port, "%u", port);
-                s->reserve_fd = fd;
+                unsigned p = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *) &sa)->sin6_port)
+                                                      : ntohs(((struct sockaddr_in *) &sa)->sin_port);
+                snprintf(s->port, sizeof s->port, "%u", p);
+                *ret_fd = fd;
                 r = 0;
                 break;
         }
         freeaddrinfo(res);
         return r;
+}
+
+/* Port 0: a SO_REUSEPORT socket bound for the kernel to pick the port, kept bound so that the
+ * port stays ours while workers come and go. A port given: bound once without SO_REUSEPORT and
+ * let go, so that another process already listening there with SO_REUSEPORT (a second msce-mef of
+ * this user, with another store) is found now: the workers' own SO_REUSEPORT binds would join
+ * its group and share the port's connections with it. */
+static int port_reserve(supervisor_t *s) {
+        if (!streq(s->cfg->listen_port, "0")) {
+                int fd = -1;
+                int r = port_bind(s, s->cfg->listen_port, false, &fd);
+                if (fd >= 0)
+                        close(fd);
+                return r;
+        }
+        return port_bind(s, "0", true, &s->reserve_fd);
 }
 
 /* An autobound abstract datagram socket that passes the sender's credentials. */
@@ -135,7 +153,7 @@ static worker_t *worker_by_pid(supervisor_t *s, pid_t pid) {
 
 static unsigned workers_running(const supervisor_t *s) {
         unsigned n = 0;
-        for (unsigned i = 0; i < s->n; i++)
+        for (unsigned i = 0; s->workers && i < s->n; i++)
                 n += s->workers[i].pid > 0;
         return n;
 }
@@ -146,13 +164,14 @@ static void supervisor_stop(supervisor_t *s, int status) {
                 s->status = status;
                 (void) sd_notify(0, "STOPPING=1");
         }
-        for (unsigned i = 0; i < s->n; i++) {
+        /* a setup that failed may not have made the workers or the loop yet */
+        for (unsigned i = 0; s->workers && i < s->n; i++) {
                 worker_t *w = &s->workers[i];
                 w->restart = sd_event_source_disable_unref(w->restart);
                 if (w->pid > 0)
                         (void) kill(w->pid, SIGTERM);
         }
-        if (workers_running(s) == 0)
+        if (workers_running(s) == 0 && s->event)
                 (void) sd_event_exit(s->event, 0);
 }
 
@@ -360,8 +379,11 @@ static void supervisor_done(supervisor_t *s) {
 
 static int supervisor_setup(supervisor_t *s) {
         int r;
-        if (s->cfg->listen_port && streq(s->cfg->listen_port, "0")) {
+        if (s->cfg->listen_port) {
                 r = port_reserve(s);
+                if (r == -EADDRINUSE)
+                        return log_error_errno(r, "cannot listen on %s port %s: in use (another msce-mef?)",
+                                               s->cfg->listen_host, s->cfg->listen_port);
                 if (r < 0)
                         return log_error_errno(r, "cannot choose a port on %s: %m", s->cfg->listen_host);
                 s->wcfg.listen_port = s->port;

@@ -56,6 +56,26 @@ ok "both workers killed with SIGKILL and restarted (metrics now on port $mport)"
 wait_for 10 open_gauge 0 ||
         fail "msce_mef_connections_open is $(metric "$T/m.txt" msce_mef_connections_open) with no connection open: the dead workers' count stayed"
 ok "the gauge drops the connections of the workers that died"
+# A second msce-mef with workers, another store, the same port: every worker socket has
+# SO_REUSEPORT, so the kernel would let it join the first's group and take some of its gateways
+# (it started and served). It must refuse to start.
+mkdir -p "$T/second"
+{
+        printf '[server]\nlisten = 127.0.0.1:%s\nfqdn = 127.0.0.1\nbase = /msce\nworkers = 2\n' "$PORT"
+        mef_store "$T/second"
+} > "$T/second.conf"
+"$MEF" --config "$T/second.conf" init > /dev/null 2>&1 || fail "init of the second store"
+"$MEF" --config "$T/second.conf" serve > "$T/second.out" 2> "$T/second.err" &
+second_pid=$!
+at_exit 'stop_pid "$second_pid"'
+wait_for 30 lib_gone "$second_pid" || fail "a second msce-mef serves on port $PORT beside the first"
+st=0
+wait "$second_pid" || st=$?
+[ "$st" = 1 ] && grep -q "cannot listen on 127.0.0.1 port $PORT: in use" "$T/second.err" ||
+        { sed 's/^/# /' "$T/second.err"; fail "a second msce-mef on the port: exit $st"; }
+workers || fail "the first msce-mef lost its workers"
+ok "a second msce-mef (workers, another store) on the first's port refuses to start (exit $st)"
+
 mef_term_clean || fail "msce-mef did not stop cleanly"
 ok "SIGTERM stops the supervisor and both workers, exit 0"
 

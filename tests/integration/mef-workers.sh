@@ -13,7 +13,7 @@ set -euo pipefail
 
 MEF=${1:?usage: mef-workers.sh PATH/TO/msce-mef}
 . "$(dirname "$0")/lib.sh"
-need_cmds pgrep
+need_cmds pgrep python3
 
 tmpdir mef-workers
 LIB_SHOW="$T/mef.err"
@@ -79,11 +79,30 @@ ok "a second msce-mef (workers, another store) on the first's port refuses to st
 mef_term_clean || fail "msce-mef did not stop cleanly"
 ok "SIGTERM stops the supervisor and both workers, exit 0"
 
-# The metrics listener on the gateways' port (the port that MEF had): with workers every socket
-# has SO_REUSEPORT, and the kernel would let the metrics listener join the gateways' group and
-# get some of their TLS connections. Written so that the loader's check (the same host:port
-# twice) does not see it: the gateways on the wildcard address, metrics on 127.0.0.1. The
-# workers must refuse to listen, so the MEF exits non-zero (it served on before).
+# The metrics listener on the gateways' port: with workers every socket has SO_REUSEPORT, and
+# the kernel would let the metrics listener join the gateways' group and get some of their TLS
+# connections. Written so that the loader's check (the same host:port twice) does not see it:
+# the gateways on the wildcard address, metrics on 127.0.0.1. The workers must refuse to listen,
+# so the MEF exits non-zero (it served on before). A port no socket of this test has had: the
+# first MEF's port still has its killed workers' connections on 127.0.0.1 (FIN_WAIT, TIME_WAIT),
+# and in one CI run the kernel refused the wildcard bind beside them ("Address already in use").
+# The port: a free one below the kernel's ephemeral range, found from this run's pid, so that no
+# other test's port 0 (the kernel's pick) can be given it between our check and the bind.
+PORT2=$(python3 - $$ << 'EOF'
+import socket, sys
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for i in range(lo - 1024):
+    p = 1024 + (int(sys.argv[1]) + i) % (lo - 1024)
+    try:
+        socket.socket().bind(("0.0.0.0", p))
+    except OSError:
+        continue
+    print(p)
+    break
+EOF
+)
+[ -n "$PORT2" ] || fail "no free port below the ephemeral range"
+PORT=$PORT2
 {
         printf '[server]\nlisten = 0.0.0.0:%s\nfqdn = 127.0.0.1\nbase = /msce\nworkers = 2\n' "$PORT"
         mef_store "$T"

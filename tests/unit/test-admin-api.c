@@ -3,6 +3,7 @@
  * targets and queries as a client may mangle them, errors in their JSON shape, no key answered. */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <sqlite3.h>
 
 #include "mef/admin-api.h"
@@ -225,7 +226,9 @@ Test(admin_api, operator_names) {
 static unsigned key_strings_freed;
 
 static void counting_free(void *p) {
-        if (p && strcmp(p, KEY2) == 0)
+        /* within the block: most of what jansson frees is no string (strcmp ran past their ends
+         * under ASan) */
+        if (p && malloc_usable_size(p) >= sizeof KEY2 && memcmp(p, KEY2, sizeof KEY2) == 0)
                 key_strings_freed++;
         free(p);
 }

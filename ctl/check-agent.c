@@ -34,7 +34,7 @@ void check_agent(checker_t *c, const char *runtime_dir) {
                              "agent: stopped on a configuration error: %s", s.last_error ?: "no reason given");
                 return;
         }
-        if (s.pid <= 0 || ctl_proc_comm_is("/proc", s.pid, CTL_AGENT_COMM) != 1) {
+        if (ctl_agent_alive(s.pid) == CTL_AGENT_GONE) {
                 check_report(c, L_WARN, "systemctl start msce-agent", "agent: not running (last state %s)", s.state);
                 return;
         }

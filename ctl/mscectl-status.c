@@ -89,7 +89,8 @@ int cmd_status(const globals_t *g, int argc, char **argv) {
         int have_profile = profile_load(dir, NULL, &p);
         if (have_state < 0 || have_profile < 0)
                 return EXIT_FAILURE;
-        bool running = have_state && agent_running(&s);
+        ctl_agent_alive_t alive = have_state ? ctl_agent_alive(s.pid) : CTL_AGENT_GONE;
+        bool running = alive != CTL_AGENT_GONE;
         bool expired = profile_expired(have_state ? &s : NULL, have_profile ? &p : NULL, time(NULL));
         ctl_health_t h = ctl_health_of(have_state ? s.state : NULL, running, expired);
         char buf[32];
@@ -110,7 +111,10 @@ int cmd_status(const globals_t *g, int argc, char **argv) {
                 print_time("State", running ? "since " : "reported since ", s.since);
                 if (s.pid > 0) {
                         char pid[64];
-                        snprintf(pid, sizeof pid, "%d (%s)", (int) s.pid, running ? "running" : "gone");
+                        snprintf(pid, sizeof pid, "%d (%s)", (int) s.pid,
+                                 alive == CTL_AGENT_HIDDEN ? "running; its name hidden by /proc's hidepid"
+                                 : running                 ? "running"
+                                                           : "gone");
                         print_field("Process", pid);
                 }
                 print_field("Node", s.node);

@@ -124,10 +124,6 @@ int profile_load(const char *dir, char **ret_text, ctl_profile_t *ret) {
         return runtime_load(dir, NULL, ret, ret_text);
 }
 
-bool agent_running(const ctl_state_t *s) {
-        return s->pid > 0 && ctl_proc_comm_is("/proc", s->pid, CTL_AGENT_COMM) == 1;
-}
-
 /* --output text|json: 0 text, 1 json, -1 (printed) neither. */
 static int output_parse(const char *cmd, const char *v) {
         if (streq(v, "text"))
@@ -216,7 +212,7 @@ static pid_t running_pid(const char *dir) {
         int r = state_load(dir, &s);
         if (r <= 0)
                 return r < 0 ? -1 : 0;
-        return agent_running(&s) ? s.pid : 0;
+        return ctl_agent_alive(s.pid) != CTL_AGENT_GONE ? s.pid : 0;
 }
 
 static int cmd_reprovision(const globals_t *g, int argc, char **argv) {

@@ -28,7 +28,6 @@ int runtime_dir_get(const globals_t *g, char **ret);
 int state_load(const char *dir, ctl_state_t *ret);
 /* profile.json as text and parsed: 1 loaded, 0 absent, negative errno (printed). */
 int profile_load(const char *dir, char **ret_text, ctl_profile_t *ret);
-bool agent_running(const ctl_state_t *s);
 
 int cmd_status(const globals_t *g, int argc, char **argv);
 int cmd_profile(const globals_t *g, int argc, char **argv);

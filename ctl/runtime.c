@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* state.json and profile.json as mscectl reads them (ctl/runtime.h). */
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 
 #include "ctl/runtime.h"
@@ -241,13 +243,22 @@ int ctl_proc_comm_is(const char *proc_root, pid_t pid, const char *comm) {
         _cleanup_free_ char *text = NULL;
         size_t n;
         int r = file_read_all(path, 64, &text, &n);
-        if (r == -ENOENT || r == -ESRCH)
-                return 0; /* gone */
+        if (r == -ENOENT)
+                return -ESRCH; /* gone, or hidden from us (hidepid) */
         if (r < 0)
                 return r;
         if (n > 0 && text[n - 1] == '\n')
                 text[--n] = 0;
         return streq(text, comm);
+}
+
+ctl_agent_alive_t ctl_agent_alive(pid_t pid) {
+        int r = ctl_proc_comm_is("/proc", pid, CTL_AGENT_COMM);
+        if (r != -ESRCH && r != -EACCES)
+                return r == 1 ? CTL_AGENT_SEEN : CTL_AGENT_GONE;
+        /* No entry we may read: EPERM says the process lives, under another user, and that
+         * /proc is mounted with hidepid. Its name cannot be read; the pid is state.json's. */
+        return kill(pid, 0) < 0 && errno == EPERM ? CTL_AGENT_HIDDEN : CTL_AGENT_GONE;
 }
 
 static bool digits(const char *s, size_t n) {

@@ -64,9 +64,19 @@ int ctl_runtime_read(const char *dir, const char *name, char **ret, size_t *ret_
 int ctl_runtime_load(const char *dir, ctl_state_t *state, ctl_profile_t *profile, char **ret_text, char *err,
                      size_t err_size);
 
-/* 1 when <proc_root>/<pid>/comm is comm, 0 when it is another program or the process is
- * gone, negative errno for pid <= 0 or an unreadable comm. proc_root is "/proc" outside tests. */
+/* 1 when <proc_root>/<pid>/comm is comm, 0 when it is another program, -ESRCH when there is no
+ * such entry (gone, or hidden by /proc's hidepid), other negative errno for pid <= 0 or an
+ * unreadable comm (EACCES: hidepid=1). proc_root is "/proc" outside tests. */
 int ctl_proc_comm_is(const char *proc_root, pid_t pid, const char *comm);
+
+/* Whether the agent of state.json's pid runs: its comm read in /proc, or (hidden) a live process
+ * of another user whose /proc entry hidepid keeps from us. */
+typedef enum ctl_agent_alive {
+        CTL_AGENT_GONE,
+        CTL_AGENT_SEEN,
+        CTL_AGENT_HIDDEN,
+} ctl_agent_alive_t;
+ctl_agent_alive_t ctl_agent_alive(pid_t pid);
 
 /* A time as state.json or profile.json may carry it: decimal seconds since the epoch (or
  * microseconds, when larger than 10^11), "YYYYMMDDTHHMMSS", or "YYYY-MM-DDTHH:MM:SS" with an

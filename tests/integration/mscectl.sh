@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # mscectl against a fake runtime directory and a real msce-mef on loopback (TAP output).
 # Usage: tests/integration/mscectl.sh BUILDDIR
-# Covers: status (ready, not running, no state, malformed, --json), profile (JSON, --env read
+# Covers: status (ready, not running, no state, malformed, --json, /proc with hidepid), profile (JSON, --env read
 # back by sh and by systemd's EnvironmentFile= parser, a kpsaID with a quote; none),
 # reprovision (SIGUSR1 reaches a process named msce-agent, never another one), check (all OK
 # against the MEF; wrong Kpm, MEF down, unresolvable MEF, no common TLS suite (openssl
@@ -97,6 +97,35 @@ if ctl_run 3 --runtime-dir "$RT" status; then
 fi
 ctl_run 3 --runtime-dir "$RT" status --json && { jq -e '.running == false' "$T/out" > /dev/null &&
         ok "status --json: running false" || not_ok "status --json not running"; }
+
+# /proc mounted with hidepid=2 (in a mount namespace of its own): a user other than the agent's
+# sees no /proc entry for it. A live agent is running, its name unread; a gone pid stays gone.
+# The old code said NOT RUNNING for the live one.
+hidden_status() { # WANT PID
+        state ready "$2"
+        chmod 0644 "$RT/state.json" "$RT/profile.json"
+        unshare -m sh -c 'mount -n -t proc -o hidepid=2 proc /proc || exit 99
+                exec setpriv --reuid="$2" --regid="$2" --clear-groups "$3" --runtime-dir "$4" status' \
+                sh "$2" "$CSE_USER" "$CTL" "$RT" > "$T/out" 2> "$T/err"
+        RC=$?
+        [ $RC = 99 ] && return 2
+        [ $RC = "$1" ] || { not_ok "status under hidepid, pid $2: exit $RC, expected $1: $(cat "$T/err")"; return 1; }
+}
+if [ $ROOT = 1 ] && command -v unshare > /dev/null; then
+        if hidden_status 0 $FAKE_PID; then
+                out_has '^msce-agent: READY$' && out_has "Process: $FAKE_PID \(running; its name hidden by /proc's hidepid\)" &&
+                        ok "status under hidepid: the agent runs, its name hidden: exit 0" || not_ok "status hidepid: output"
+        elif [ $? = 2 ]; then
+                skip "status under hidepid: cannot mount /proc with hidepid in a namespace"
+        fi
+        sh -c 'exit 0' &
+        GONE=$!
+        wait $GONE
+        hidden_status 3 $GONE && { out_has "Process: $GONE \(gone\)" &&
+                ok "status under hidepid: a gone pid is not running: exit 3" || not_ok "status hidepid gone: output"; }
+else
+        skip "status under hidepid: needs root and unshare"
+fi
 
 printf '{"state": 42}\n' > "$RT/state.json"
 ctl_run 1 --runtime-dir "$RT" status && { grep -q 'state.json: "state" is not a string' "$T/err" &&

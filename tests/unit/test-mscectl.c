@@ -349,7 +349,7 @@ Test(proc, comm, .init = proc_setup, .fini = proc_teardown) {
         cr_expect_eq(ctl_proc_comm_is(proc_root, 100, "msce-agent"), 1);
         cr_expect_eq(ctl_proc_comm_is(proc_root, 200, "msce-agent"), 0);
         cr_expect_eq(ctl_proc_comm_is(proc_root, 300, "msce-agent"), 0);
-        cr_expect_eq(ctl_proc_comm_is(proc_root, 400, "msce-agent"), 0, "a gone process");
+        cr_expect_eq(ctl_proc_comm_is(proc_root, 400, "msce-agent"), -ESRCH, "a gone process");
         cr_expect_eq(ctl_proc_comm_is(proc_root, 0, "msce-agent"), -EINVAL);
         cr_expect_eq(ctl_proc_comm_is(proc_root, -1, "msce-agent"), -EINVAL);
         /* and the real thing */

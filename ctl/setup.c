@@ -124,16 +124,21 @@ static void saved_done(saved_t *s) {
 int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *ret_dropin, char *ret_kpm) {
         const char *config = o->config ?: AGENT_CONFIG_DEFAULT;
         const struct {
-                const char *option, *value;
+                const char *option, *key, *value;
         } values[] = {
-                { "--node-id", o->node_id }, { "--mef-uri", o->mef_uri }, { "--psk-identity", o->psk_identity },
-                { "--user", o->cse_user },
+                { "--node-id", "id", o->node_id },
+                { "--mef-uri", "uri", o->mef_uri },
+                { "--psk-identity", "psk_identity", o->psk_identity },
+                { "--user", "user", o->cse_user },
         };
         for (size_t i = 0; i < ELEMENTSOF(values); i++)
-                if ((values[i].value || i < 3) && !ini_value_ok(values[i].value))
-                        return fail(err, err_size, -EINVAL, "%s: %s", values[i].option,
-                                    values[i].value ? "not a value for the configuration (printable, no ; or #)"
-                                                    : "required");
+                if ((values[i].value || i < 3) && !ini_value_ok(values[i].key, values[i].value)) {
+                        if (!values[i].value)
+                                return fail(err, err_size, -EINVAL, "%s: required", values[i].option);
+                        return fail(err, err_size, -EINVAL,
+                                    "%s: not a value for the configuration (printable, no ; or #, at most %zu characters)",
+                                    values[i].option, ini_value_max(values[i].key));
+                }
         if (!o->kpm_file)
                 return fail(err, err_size, -EINVAL, "--kpm-file: required");
         struct stat st;

@@ -368,9 +368,14 @@ int ini_parse_dropins(ini_t *ini, const char *path, size_t max) {
         return r;
 }
 
-bool ini_value_ok(const char *v) {
+size_t ini_value_max(const char *key) {
+        size_t k = strlen(key) + strlen(" = ");
+        return k < INI_LINE_MAX ? INI_LINE_MAX - k : 0;
+}
+
+bool ini_value_ok(const char *key, const char *v) {
         size_t n = v ? strlen(v) : 0;
-        if (n == 0 || n > INI_LINE_MAX || *v == ' ' || v[n - 1] == ' ')
+        if (n == 0 || n > ini_value_max(key) || *v == ' ' || v[n - 1] == ' ')
                 return false;
         for (const char *p = v; *p; p++)
                 if ((unsigned char) *p < 0x20 || *p == 0x7f || *p == ';' || *p == '#')

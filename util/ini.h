@@ -93,9 +93,11 @@ int ini_fail(ini_t *ini, int error, const char *fmt, ...) __attribute__((format(
 /* The first error recorded, 0 when none. */
 int ini_error(const ini_t *ini);
 
-/* Whether v, written as "key = v", reads back as v: 1..INI_LINE_MAX printable characters, not
- * starting or ending with a blank (the reader trims them), no ';' or '#' (comments). */
-bool ini_value_ok(const char *v);
+/* The longest value of key that "key = v" fits in a line (INI_LINE_MAX). */
+size_t ini_value_max(const char *key);
+/* Whether v, written as "key = v", reads back as v: 1..ini_value_max(key) printable characters,
+ * not starting or ending with a blank (the reader trims them), no ';' or '#' (comments). */
+bool ini_value_ok(const char *key, const char *v);
 
 /* Frees every field of the table in the struct at base (each type's done); NULL is fine. */
 void ini_fields_done(const ini_key_t *keys, size_t n, void *base);

@@ -381,6 +381,15 @@ echo 0123 > "$T/short.hex"
 ctl_run 11 "${ARGS[@]}" --kpm-file "$T/short.hex" && { grep -q "does not hold a 16..64 byte Kpm" "$T/err" &&
         cmp -s "$SETUP/msce.kpm" <(tr -d '\n' < "$T/kpm-1.hex"; echo) &&
         ok "setup with a short Kpm: refused, the previous setup stays" || not_ok "setup short Kpm"; }
+# an identity one character too long for its line ("psk_identity = " and 182 fill the 197 a
+# line may hold): refused naming the option, the previous setup stays (it was written, and the
+# check of the written drop-in then failed on its line)
+LONG=$(printf '%183s' '' | tr ' ' x)
+ctl_run 11 "${ARGS[@]}" --psk-identity "$LONG" && {
+        grep -q -- "--psk-identity: not a value for the configuration (.*at most 182 characters)" "$T/err" &&
+        cmp -s "$SETUP/msce.kpm" <(tr -d '\n' < "$T/kpm-1.hex"; echo) && grep -qx "psk_identity = kpm-1" "$SETUP/agent.conf.d/50-setup.conf" &&
+        ok "setup with a value too long for its line: refused naming the option, the previous setup stays" ||
+        not_ok "setup long value: $(cat "$T/err")"; }
 # a later drop-in that sets a key of the setup's: the agent would not use the setup; refused,
 # the previous setup stays
 cp "$SETUP/agent.conf.d/50-setup.conf" "$T/setup-before"

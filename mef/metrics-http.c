@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* A scrape is small and rare: each connection reads one request head (at most HEAD_MAX
  * bytes, within DEADLINE_USEC), gets the whole answer written as the socket takes it, and is
- * closed. Beyond MAX_CONNS at once the newest is closed unanswered, so the metrics port can
- * never take resources from the gateways' port. The store's gauges are counted by a store
+ * closed. Beyond MAX_CONNS at once a new connection takes the place of the oldest one still
+ * waiting for its request (one is closed unanswered when all are being answered), so the
+ * metrics port can never take resources from the gateways' port, nor idle connections keep
+ * scrapes out. The store's gauges are counted by a store
  * thread like any request's work (COUNT scans must not stall the loop); a store that does not
  * answer within GAUGES_WAIT_USEC leaves them out of that scrape, whether the job still waits for
  * a thread or a thread is held up running it (a database gone silent holds it for up to twice
@@ -213,6 +215,20 @@ static void on_accept_resume(void *userdata) {
         (void) sd_event_source_set_enabled(h->accept_source, SD_EVENT_ON);
 }
 
+/* Frees the oldest connection still waiting for its request head, for a new one to take its
+ * place: a scraper sends its request at once, so connections that hold a slot without one
+ * would otherwise keep every scrape out. False when all are being answered. */
+static bool mconn_evict_idle(metrics_http_t *h) {
+        mconn_t *oldest = NULL;
+        for (mconn_t *c = h->conns; c; c = c->next) /* newest first */
+                if (!c->out && !c->job)
+                        oldest = c;
+        if (!oldest)
+                return false;
+        mconn_free(oldest);
+        return true;
+}
+
 static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         metrics_http_t *h = userdata;
         for (;;) {
@@ -227,7 +243,7 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
                                 (void) sd_event_source_set_enabled(h->accept_source, SD_EVENT_OFF);
                         return 0;
                 }
-                if (h->n_conns >= MAX_CONNS) {
+                if (h->n_conns >= MAX_CONNS && !mconn_evict_idle(h)) {
                         close(cfd);
                         continue;
                 }

@@ -192,3 +192,28 @@ Test(metrics_http, gauges_in_time_get_their_own_write_deadline) {
         close(c);
         fixture_stop(&f);
 }
+
+/* Four connections that send nothing hold every slot: a scrape after them must still be
+ * answered, the oldest idle one closed for it. The old code closed the scrape unanswered for
+ * as long as the four were held (reopened as their deadline closed them, for ever). No timing:
+ * the five are queued before the loop runs, and accepted in that order. */
+Test(metrics_http, idle_connections_do_not_keep_a_scrape_out) {
+        fixture_t f;
+        fixture_start(&f, false);
+        int idle[4];
+        for (unsigned i = 0; i < ELEMENTSOF(idle); i++)
+                idle[i] = connect_and_send(metrics_http_port(f.h), "");
+        int c = connect_and_send(metrics_http_port(f.h), "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+        static char answer[64 * 1024];
+        read_answer(f.e, c, answer, sizeof answer);
+        cr_assert_eq(strncmp(answer, "HTTP/1.1 200", 12), 0, "the scrape got '%.40s'", answer);
+        char b;
+        cr_assert_eq(recv(idle[0], &b, 1, MSG_DONTWAIT), 0, "the oldest idle connection was not closed");
+        for (unsigned i = 1; i < ELEMENTSOF(idle); i++) {
+                cr_assert_lt(recv(idle[i], &b, 1, MSG_DONTWAIT), 0, "idle connection %u closed", i);
+                close(idle[i]);
+        }
+        close(idle[0]);
+        close(c);
+        fixture_stop(&f);
+}

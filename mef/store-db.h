@@ -5,6 +5,7 @@
  * store's logic (validation, sealing, the queries) is written once against this; the engines
  * are mef/store-sqlite.c and mef/store-pg.c. Not for use outside mef/store*.c. */
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,6 +63,32 @@ struct db {
         const db_ops_t *ops;
 };
 #define DB_OPS(st) (*(const db_ops_t *const *) (st))
+
+/* What every backend's statement starts with (its struct db_stmt's first member): the ops and
+ * what its statement cache keeps of it. */
+typedef struct db_stmt_head {
+        const db_ops_t *ops; /* first: DB_OPS() */
+        const char *key;     /* the caller's SQL text (a literal): the cache key */
+        bool cached;
+        bool busy; /* handed out: a nested use of the same SQL prepares its own */
+} db_stmt_head_t;
+
+/* A backend's statement cache, the n statements of size bytes each at cache: 1 with *ret sql's
+ * statement, now busy; 0 when sql has none (a new one may go in the cache); -EBUSY when sql's is
+ * handed out already (a nested use: it prepares one of its own, not cached). */
+static inline int db_cache_take(void *cache, size_t n, size_t size, const char *sql, db_stmt_t **ret) {
+        for (size_t i = 0; i < n; i++) {
+                db_stmt_head_t *h = (db_stmt_head_t *) ((char *) cache + i * size);
+                if (h->key != sql)
+                        continue;
+                if (h->busy)
+                        return -EBUSY;
+                h->busy = true;
+                *ret = (db_stmt_t *) h;
+                return 1;
+        }
+        return 0;
+}
 
 static inline int db_bind_text(db_stmt_t *st, int i, const char *v, int len) {
         return DB_OPS(st)->bind_text(st, i, v, len);

@@ -25,12 +25,10 @@
 typedef struct pg_db pg_db_t;
 
 struct db_stmt {
-        const db_ops_t *ops; /* first: DB_OPS() */
+        db_stmt_head_t h; /* first: DB_OPS(), db_cache_take() */
         pg_db_t *db;
-        const char *key;      /* the caller's SQL text: the cache key */
-        char *sql;            /* with $N */
+        char *sql; /* h.key with $N */
         int n_params;
-        bool cached, busy;
         /* Cached statements are prepared on the server by name, once per connection (gen):
          * parsed and planned once, not at every call. */
         uint64_t prepared_gen;

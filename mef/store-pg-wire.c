@@ -164,7 +164,7 @@ static int pg_prepare_named(pg_db_t *p, db_stmt_t *st, const char *name) {
 }
 
 int pg_send_stmt(pg_db_t *p, db_stmt_t *st) {
-        if (!st->cached)
+        if (!st->h.cached)
                 return pg_send(p, st->sql, st);
         char name[24];
         snprintf(name, sizeof name, "msce%zu", (size_t) (st - p->cache));

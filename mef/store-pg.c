@@ -67,26 +67,19 @@ static void stmt_clear(db_stmt_t *st) {
 
 static int pg_prepare(db_t *d, const char *sql, db_stmt_t **ret) {
         pg_db_t *p = (pg_db_t *) d;
-        db_stmt_t *slot = NULL;
+        db_stmt_t *slot;
         int r = pg_ensure(p);
         if (r < 0)
                 return r;
-        for (size_t i = 0; i < p->n_cache; i++)
-                if (p->cache[i].key == sql) {
-                        slot = &p->cache[i];
-                        break;
-                }
-        if (slot && !slot->busy) {
-                slot->busy = true;
-                *ret = slot;
+        r = db_cache_take(p->cache, p->n_cache, sizeof *p->cache, sql, ret);
+        if (r > 0)
                 return 0;
-        }
-        bool cache = !slot && p->n_cache < STMT_CACHE_MAX;
+        bool cache = r == 0 && p->n_cache < STMT_CACHE_MAX;
         if (cache)
                 slot = &p->cache[p->n_cache];
         else if (!(slot = calloc(1, sizeof *slot)))
                 return -ENOMEM;
-        *slot = (db_stmt_t) { .ops = d->ops, .db = p, .key = sql, .cached = cache, .busy = true };
+        *slot = (db_stmt_t) { .h = { .ops = d->ops, .key = sql, .cached = cache, .busy = true }, .db = p };
         slot->sql = sql_convert(sql, &slot->n_params);
         if (!slot->sql || slot->n_params > PARAMS_MAX) {
                 r = slot->sql ? -E2BIG : -ENOMEM;
@@ -108,8 +101,8 @@ static void pg_release(db_stmt_t *st) {
         stmt_clear(st);
         if (st->blob)
                 erase(st->blob, st->blob_size);
-        if (st->cached) {
-                st->busy = false;
+        if (st->h.cached) {
+                st->h.busy = false;
                 return;
         }
         free(st->blob);

@@ -15,12 +15,9 @@
 typedef struct sqlite_db sqlite_db_t;
 
 struct db_stmt {
-        const db_ops_t *ops; /* first: DB_OPS() */
+        db_stmt_head_t h; /* first: DB_OPS(), db_cache_take() */
         sqlite_db_t *db;
-        const char *sql;
         sqlite3_stmt *st;
-        bool cached;
-        bool busy; /* handed out: a nested use of the same SQL prepares its own */
 };
 
 /* How long a migration waits for the write lock: another process's migration may hold it while
@@ -78,32 +75,25 @@ static int sql_errno(int rc) {
 
 static int lite_prepare(db_t *d, const char *sql, db_stmt_t **ret) {
         sqlite_db_t *l = (sqlite_db_t *) d;
-        db_stmt_t *slot = NULL;
-        for (size_t i = 0; i < l->n_cache; i++)
-                if (l->cache[i].sql == sql) {
-                        slot = &l->cache[i];
-                        break;
-                }
-        if (slot && !slot->busy) {
-                slot->busy = true;
-                *ret = slot;
+        db_stmt_t *slot;
+        int r = db_cache_take(l->cache, l->n_cache, sizeof *l->cache, sql, ret);
+        if (r > 0)
                 return 0;
-        }
-        bool cache = !slot && l->n_cache < STMT_CACHE_MAX;
+        bool cache = r == 0 && l->n_cache < STMT_CACHE_MAX;
         sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v3(l->db, sql, -1, cache ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL);
         if (rc != SQLITE_OK)
                 return sql_errno(rc);
         if (cache) {
                 slot = &l->cache[l->n_cache++];
-                *slot = (db_stmt_t) { .ops = d->ops, .db = l, .sql = sql, .st = st, .cached = true, .busy = true };
+                *slot = (db_stmt_t) { .h = { .ops = d->ops, .key = sql, .cached = true, .busy = true }, .db = l, .st = st };
         } else {
                 slot = malloc(sizeof *slot);
                 if (!slot) {
                         sqlite3_finalize(st);
                         return -ENOMEM;
                 }
-                *slot = (db_stmt_t) { .ops = d->ops, .db = l, .sql = sql, .st = st };
+                *slot = (db_stmt_t) { .h = { .ops = d->ops, .key = sql }, .db = l, .st = st };
         }
         *ret = slot;
         return 0;
@@ -112,10 +102,10 @@ static int lite_prepare(db_t *d, const char *sql, db_stmt_t **ret) {
 static void lite_release(db_stmt_t *st) {
         if (!st)
                 return;
-        if (st->cached) {
+        if (st->h.cached) {
                 sqlite3_reset(st->st);
                 sqlite3_clear_bindings(st->st);
-                st->busy = false;
+                st->h.busy = false;
         } else {
                 sqlite3_finalize(st->st);
                 free(st);

@@ -12,19 +12,15 @@
 /* ---- node import ---- */
 
 int cmd_node_import(cli_t *c, const command_t *def, int argc, char **argv) {
-        static const struct option opts[] = { COMMON_OPTIONS, { "dry-run", no_argument, NULL, 'n' }, {} };
-        const char *cmd = "node import";
-        bool dry_run = false;
-        int o, r;
-        optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, ":hn", opts)) >= 0)
-                if (o == 'n')
-                        dry_run = true;
-                else
-                        return cli_option_error(cmd, o, argv);
-        if ((r = cli_options_end(cmd, o, argc, argv, 1, "FILE")) >= 0)
+        static const struct option dry_run_opt = { "dry-run", no_argument, NULL, 'n' };
+        const char *cmd = "node import", *dry_run_arg = NULL;
+        int r = cli_own_option(c, cmd, def, argc, argv, ":hn", &dry_run_opt, &dry_run_arg);
+        if (r >= 0)
+                return r;
+        if ((r = cli_positionals(cmd, argc, argv, 1, "FILE")))
                 return r;
         const char *path = argv[optind];
+        bool dry_run = dry_run_arg != NULL;
 
         _cleanup_(import_reader_done) import_reader_t rd = { .print_errors = true };
         if ((r = import_reader_open(&rd, path)) < 0)
@@ -208,19 +204,13 @@ static int revoke_from(cli_t *c, const char *cmd, const char *path) {
 }
 
 int cmd_node_revoke(cli_t *c, const command_t *def, int argc, char **argv) {
-        static const struct option opts[] = { COMMON_OPTIONS, { "from", required_argument, NULL, 'f' }, {} };
+        static const struct option from_opt = { "from", required_argument, NULL, 'f' };
         const char *cmd = "node revoke", *from = NULL;
-        int o;
-        optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, ":h", opts)) >= 0)
-                if (o == 'f')
-                        from = optarg;
-                else
-                        return cli_option_error(cmd, o, argv);
-        if (o == CLI_OPT_HELP)
-                return 0;
+        int r = cli_own_option(c, cmd, def, argc, argv, ":h", &from_opt, &from);
+        if (r >= 0)
+                return r;
         if (!from)
                 return cmd_node_change(c, def, argc, argv);
-        int r = cli_positionals(cmd, argc, argv, 0, NULL);
+        r = cli_positionals(cmd, argc, argv, 0, NULL);
         return r ? r : revoke_from(c, cmd, from);
 }

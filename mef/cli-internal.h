@@ -125,6 +125,10 @@ int cli_options_end(const char *cmd, int o, int argc, char **argv, int want, con
  * many positionals, and _begin opens the store too. Each returns -1 to go on, or the exit
  * status to return now (0 after --help). */
 int cli_common_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv);
+/* The same for a command with one option of its own, own (its val the short option, if shortopts
+ * has it besides ":h"): *ret_value is its argument when given ("" for a flag), else untouched. */
+int cli_own_option(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, const char *shortopts,
+                   const struct option *own, const char **ret_value);
 int cli_simple_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, int want,
                        const char *what);
 int cli_simple_begin(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, int want,

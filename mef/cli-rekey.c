@@ -7,21 +7,12 @@
 #include "util/util.h"
 
 int cmd_rekey(cli_t *c, const command_t *def, int argc, char **argv) {
-        static const struct option opts[] = {
-                COMMON_OPTIONS,
-                { "prepare", no_argument, NULL, 'P' },
-                {},
-        };
-        bool prepare = false;
-        int o;
-        optind = 0;
-        while ((o = cli_next_option(c, def, argc, argv, ":h", opts)) >= 0)
-                if (o == 'P')
-                        prepare = true;
-                else
-                        return cli_option_error("rekey", o, argv);
-        int r = cli_options_end("rekey", o, argc, argv, 0, NULL);
+        static const struct option prepare_opt = { "prepare", no_argument, NULL, 'P' };
+        const char *prepare = NULL;
+        int r = cli_own_option(c, "rekey", def, argc, argv, ":h", &prepare_opt, &prepare);
         if (r >= 0)
+                return r;
+        if ((r = cli_positionals("rekey", argc, argv, 0, NULL)))
                 return r;
         char pending[PATH_MAX];
         r = store_rekey_pending_path(c->cfg->master_key_path, pending, sizeof pending);

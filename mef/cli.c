@@ -207,13 +207,21 @@ int cli_next_option(cli_t *c, const command_t *def, int argc, char **argv, const
         }
 }
 
-int cli_common_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv) {
-        static const struct option opts[] = { COMMON_OPTIONS, {} };
+int cli_own_option(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, const char *shortopts,
+                   const struct option *own, const char **ret_value) {
+        const struct option opts[] = { COMMON_OPTIONS, own ? *own : (struct option) {}, {} };
+        int o;
         optind = 0;
-        int o = cli_next_option(c, def, argc, argv, ":h", opts);
-        if (o == CLI_OPT_HELP)
-                return 0;
-        return o >= 0 ? cli_option_error(cmd, o, argv) : -1;
+        while ((o = cli_next_option(c, def, argc, argv, shortopts, opts)) >= 0)
+                if (own && o == own->val)
+                        *ret_value = own->has_arg == no_argument ? "" : optarg;
+                else
+                        return cli_option_error(cmd, o, argv);
+        return o == CLI_OPT_HELP ? 0 : -1;
+}
+
+int cli_common_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv) {
+        return cli_own_option(c, cmd, def, argc, argv, ":h", NULL, NULL);
 }
 
 int cli_simple_options(cli_t *c, const char *cmd, const command_t *def, int argc, char **argv, int want,

@@ -119,6 +119,19 @@ static inline const void *db_column_blob(db_stmt_t *st, int i, size_t *ret_len) 
         return DB_OPS(st)->column_blob(st, i, ret_len);
 }
 
+/* The first column of the first row of sql, 0 when it has no row (a schema version): 0 or -errno. */
+static inline int db_query_int(db_t *d, const char *sql, int *ret) {
+        db_stmt_t *st;
+        int r = d->ops->prepare(d, sql, &st);
+        if (r < 0)
+                return r;
+        r = db_step(st);
+        if (r >= 0)
+                *ret = r > 0 ? (int) db_column_int64(st, 0) : 0;
+        d->ops->release(st);
+        return r < 0 ? r : 0;
+}
+
 typedef struct store_location store_location_t;
 
 int db_sqlite_open(const char *path, bool create, bool sync_full, db_t **ret);

@@ -397,14 +397,7 @@ static int pg_schema_version(db_t *d, int *ret) {
                 *ret = 0;
                 return 0;
         }
-        r = pg_prepare(d, "SELECT version FROM msce_schema", &st);
-        if (r < 0)
-                return r;
-        r = pg_step(st);
-        if (r >= 0)
-                *ret = r > 0 ? (int) pg_column_int64(st, 0) : 0;
-        pg_release(st);
-        return r < 0 ? r : 0;
+        return db_query_int(d, "SELECT version FROM msce_schema", ret);
 }
 
 static int pg_set_schema_version(db_t *d, int v) {

@@ -189,15 +189,7 @@ static int lite_begin_exclusive(db_t *d) {
 }
 
 static int lite_schema_version(db_t *d, int *ret) {
-        db_stmt_t *st = NULL;
-        int r = lite_prepare(d, "PRAGMA user_version", &st);
-        if (r < 0)
-                return r;
-        r = lite_step(st);
-        if (r >= 0)
-                *ret = r > 0 ? (int) lite_column_int64(st, 0) : 0;
-        lite_release(st);
-        return r < 0 ? r : 0;
+        return db_query_int(d, "PRAGMA user_version", ret);
 }
 
 static int lite_set_schema_version(db_t *d, int v) {

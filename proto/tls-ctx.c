@@ -6,6 +6,7 @@
 /* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
 #include "proto/tls-internal.h"
 #include "proto/tls-classify.h"
+#include "proto/tls-name.h"
 #include "proto/tls-wire.h"
 #include "util/util.h"
 
@@ -192,19 +193,22 @@ static unsigned server_psk_tls13_cb(WOLFSSL *ssl, const char *identity, unsigned
         return server_psk_cb(ssl, identity, key, key_max);
 }
 
-/* The leaf names the host in a SAN: an iPAddress equal to ip, or for a name (ip "") a dNSName,
- * which wolfSSL_check_domain_name then matches. wolfSSL matches the subject CN when the
- * certificate has no SAN at all, and for an IP also when it has one (measured): RFC 9525
- * 6.3 (and RFC 6125 6.2.1 for IPs) leaves the CN out, so that a device certificate from the
- * same CA whose CN is a host name (a node ID may be one) cannot stand for the MEF. */
-static bool cert_names_host(WOLFSSL_X509 *x, const char *ip) {
+/* The leaf names the host in a SAN: an iPAddress equal to ip, or for a name (ip "") a dNSName
+ * that matches host by RFC 9525 6.3 (tls_name_match: a wildcard only as the whole left-most
+ * label); wolfSSL_check_domain_name then matches too. wolfSSL's match alone is looser: it takes
+ * "*" for any one-label host, and partial wildcards ("m*.example.net") for mef.example.net
+ * (measured, tests/integration/test-tls-failures.c). wolfSSL matches the subject CN when the
+ * certificate has no SAN at all, and for an IP also when it has one (measured): RFC 9525 6.3
+ * (and RFC 6125 6.2.1 for IPs) leaves the CN out, so that a device certificate from the same
+ * CA whose CN is a host name (a node ID may be one) cannot stand for the MEF. */
+static bool cert_names_host(WOLFSSL_X509 *x, const char *host, const char *ip) {
         uint8_t want[sizeof(struct in6_addr)];
         int want_len = 0;
         if (ip[0] && inet_pton(AF_INET, ip, want) == 1)
                 want_len = 4;
         else if (ip[0] && inet_pton(AF_INET6, ip, want) == 1)
                 want_len = 16;
-        else if (ip[0])
+        else if (ip[0] || !host)
                 return false;
 
         WOLFSSL_GENERAL_NAMES *names = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
@@ -212,13 +216,15 @@ static bool cert_names_host(WOLFSSL_X509 *x, const char *ip) {
         int n = names ? wolfSSL_sk_GENERAL_NAME_num(names) : 0;
         for (int i = 0; i < n && !found; i++) {
                 WOLFSSL_GENERAL_NAME *gn = wolfSSL_sk_GENERAL_NAME_value(names, i);
-                if (gn && !want_len)
-                        found = gn->type == ASN_DNS_TYPE;
-                if (!gn || !want_len || gn->type != ASN_IP_TYPE || !gn->d.iPAddress)
+                if (!gn || gn->type != (want_len ? ASN_IP_TYPE : ASN_DNS_TYPE))
                         continue;
-                const unsigned char *data = wolfSSL_ASN1_STRING_get0_data(gn->d.iPAddress);
-                found = data && wolfSSL_ASN1_STRING_length(gn->d.iPAddress) == want_len &&
-                        memcmp(data, want, (size_t) want_len) == 0;
+                WOLFSSL_ASN1_STRING *s = want_len ? gn->d.iPAddress : gn->d.dNSName;
+                const unsigned char *data = s ? wolfSSL_ASN1_STRING_get0_data(s) : NULL;
+                int len = s ? wolfSSL_ASN1_STRING_length(s) : -1;
+                if (!data || len < 0)
+                        continue;
+                found = want_len ? len == want_len && memcmp(data, want, (size_t) want_len) == 0
+                                 : tls_name_match((const char *) data, (size_t) len, host);
         }
         if (names)
                 wolfSSL_GENERAL_NAMES_free(names);
@@ -234,9 +240,10 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
                 return preverify;
         WOLFSSL_X509 *x = store->current_cert;
         unsigned ku = x ? wolfSSL_X509_get_keyUsage(x) : 0;
-        int e = !x || !cert_names_host(x, c->host_ip) ? (c->host_ip[0] ? IPADDR_MISMATCH : DOMAIN_NAME_MISMATCH)
-                : ku && !(ku & KEYUSE_DIGITAL_SIG)        ? KEYUSE_SIGNATURE_E
-                                                          : 0;
+        bool named = x && cert_names_host(x, c->host, c->host_ip);
+        int e = !named                             ? (c->host_ip[0] ? IPADDR_MISMATCH : DOMAIN_NAME_MISMATCH)
+                : ku && !(ku & KEYUSE_DIGITAL_SIG) ? KEYUSE_SIGNATURE_E
+                                                   : 0;
         if (e) {
                 c->auth_failed = true;
                 store->error = e;

@@ -295,14 +295,14 @@ refuse_cert "TLS 1.3 MEF that does not trust the device certificate" server -tls
         -CAfile "$CERTS/rogue-ca.pem"
 # mscectl check against a TLS 1.3 MEF in cert mode: the MEF's verdict on the device certificate
 # comes after the client's handshake is over; check said "OK" for one that refuses it.
-check_tls() { # NAME WANT-ERE SERVER-OPTIONS...
-        name=$1 want=$2
+check_tls() { # NAME WANT-ERE SERVER-OPTIONS... (SCERT: the MEF's certificate, default server)
+        name=$1 want=$2 scert=${SCERT:-server}
         shift 2
         if [ -z "$CERTS" ]; then
                 ok "# SKIP $name: no test PKI (MSCE_TEST_CERTS)"
                 return
         fi
-        if ! start_server -cert "$CERTS/server.pem" -key "$CERTS/server.key" -naccept 1 -tls1_3 -Verify 1 "$@"; then
+        if ! start_server -cert "$CERTS/$scert.pem" -key "$CERTS/$scert.key" -naccept 1 -tls1_3 -Verify 1 "$@"; then
                 not_ok "$name: openssl s_server did not start"
                 return
         fi
@@ -319,4 +319,11 @@ check_tls "mscectl check: a TLS 1.3 MEF that trusts it: OK" '^OK +MEF TLS: TLSv1
 # A MEF named localhost whose certificate says so in its subject CN only, with no SAN: not
 # the MEF's (RFC 9525 6.3; a device certificate from the same CA may have any CN).
 FQDN=localhost refuse_cert "MEF certificate naming the MEF in its CN only" cn-dns-server
+# A partial wildcard names nothing (RFC 9525 6.3: a wildcard only as the whole left-most label):
+# DNS:local* is not localhost's, although wolfSSL's own match takes it.
+FQDN=localhost refuse_cert "MEF certificate with a partial wildcard (DNS:local*)" wild-local-server
+# mscectl check builds its TLS context as the agent does, with the same name check.
+FQDN=localhost SCERT=wild-local-server check_tls \
+        "mscectl check: a MEF certificate with a partial wildcard (DNS:local*): FAIL" \
+        '^FAIL +MEF TLS: authentication failed \(cert mode\)$'
 tap_done

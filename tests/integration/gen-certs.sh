@@ -15,6 +15,21 @@
 #   clientauth-server.pem/.key  server names, extendedKeyUsage clientAuth only (signed by ca)
 #   critext-server.pem/.key     server names and an unknown critical extension (signed by ca)
 #   keyagree-server.pem/.key    server names, keyUsage keyAgreement only: not for signing
+#   wild-*.pem/.key        server certs (signed by ca) whose dNSNames have wildcards, no
+#                          IP and a CN that names nothing (RFC 9525 6.3):
+#     wild-server          DNS:*.example.net: names mef.example.net, not example.net or
+#                          a.b.example.net
+#     wild-bare-server     DNS:*                 names nothing (wolfSSL takes it for any
+#                                                one-label host)
+#     wild-m-server        DNS:m*                names nothing (wolfSSL: "mef")
+#     wild-partial-server  DNS:m*.example.net    names nothing (wolfSSL: mef.example.net)
+#     wild-local-server    DNS:local*            names nothing (wolfSSL: localhost)
+#     wild-labels-server   DNS:*.*.net           names nothing (wolfSSL: mef.example.net)
+#     wild-tld-server      DNS:*.net, DNS:*.localhost   name nothing: a wildcard needs two
+#                                                labels to its right (wolfSSL: example.net,
+#                                                mef.localhost)
+#     wild-among-server    DNS:m*.example.net, DNS:*.net, DNS:other.example.net,
+#                          DNS:mef.example.net: names mef.example.net (the last one)
 # Usage: gen-certs.sh DIR [STAMP]   (STAMP: a file touched when done, for meson)
 set -eu
 
@@ -82,6 +97,21 @@ leaf keyagree-server "/CN=mef.test" ca 'basicConstraints=CA:FALSE
 keyUsage=critical,keyAgreement
 extendedKeyUsage=serverAuth
 subjectAltName=DNS:mef.test,IP:127.0.0.1'
+
+wild() { # name SAN-list
+        leaf "$1" "/CN=msce test wildcard" ca "basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth
+subjectAltName=$2"
+}
+wild wild-server 'DNS:*.example.net'
+wild wild-bare-server 'DNS:*'
+wild wild-m-server 'DNS:m*'
+wild wild-partial-server 'DNS:m*.example.net'
+wild wild-local-server 'DNS:local*'
+wild wild-labels-server 'DNS:*.*.net'
+wild wild-tld-server 'DNS:*.net,DNS:*.localhost'
+wild wild-among-server 'DNS:m*.example.net,DNS:*.net,DNS:other.example.net,DNS:mef.example.net'
 
 ca rogue-ca "/CN=msce rogue CA"
 leaf rogue-server "/CN=mef.test" rogue-ca "$server_ext"

@@ -78,8 +78,9 @@ Test(tls, ip_in_cn_only_refused) {
 }
 
 /* Our client (host host, or the default when NULL) against our server presenting the test PKI's
- * name.pem and name.key, TLS 1.2 and 1.3: refused (-EACCES). */
-static void expect_server_cert_refused(const char *name, const char *host) {
+ * name.pem and name.key, TLS 1.2 and 1.3: the client's result is want, -EACCES (refused) or 0
+ * (accepted, and the server's result 0 too). */
+static void expect_server_cert(const char *name, const char *host, int want) {
         need_certs();
         char pem[64], key[64];
         snprintf(pem, sizeof pem, "%s.pem", name);
@@ -91,19 +92,57 @@ static void expect_server_cert_refused(const char *name, const char *host) {
                 s.cfg.key_file = cert(key);
                 peer_t c = { .cfg = cert_client(versions[i]), .host = host };
                 run_pair(&s, &c);
-                cr_assert_eq(c.r, -EACCES, "%s, TLS %d client: %s", name, versions[i], strerror(-c.r));
+                cr_assert_eq(c.r, want, "%s for host %s, TLS %d client: %s", name, host ? host : "mef.test",
+                             versions[i], strerror(-c.r));
+                if (want == 0)
+                        cr_assert_eq(s.r, 0, "%s, TLS %d server: %s", name, versions[i], strerror(-s.r));
         }
 }
 
 /* A host name only counts in a dNSName SAN, never in the subject CN (RFC 9525 6.3). */
 Test(tls, name_in_cn_only_refused) {
-        expect_server_cert_refused("cn-dns-server", "localhost");
+        expect_server_cert("cn-dns-server", "localhost", -EACCES);
+}
+
+/* A wildcard counts only as the whole left-most label (RFC 9525 6.3), never partial, alone or
+ * in another label: wolfSSL's own match takes each of these for the host (DNS:* for any
+ * one-label host), so the old code accepted them all; nor for an IP literal. */
+Test(tls, partial_and_bare_wildcards_refused) {
+        expect_server_cert("wild-bare-server", "mef", -EACCES);
+        expect_server_cert("wild-bare-server", "localhost", -EACCES);
+        expect_server_cert("wild-bare-server", "127.0.0.1", -EACCES);
+        expect_server_cert("wild-m-server", "mef", -EACCES);
+        expect_server_cert("wild-partial-server", "mef.example.net", -EACCES);
+        expect_server_cert("wild-labels-server", "mef.example.net", -EACCES);
+}
+
+/* A wildcard needs two labels or more to its right: *.net and *.localhost name nothing
+ * (wolfSSL takes them for example.net and mef.localhost). */
+Test(tls, wildcard_over_one_label_refused) {
+        expect_server_cert("wild-tld-server", "example.net", -EACCES);
+        expect_server_cert("wild-tld-server", "mef.localhost", -EACCES);
+}
+
+/* *.example.net names mef.example.net, for exactly one label: not example.net, not
+ * a.b.example.net. */
+Test(tls, wildcard_left_label) {
+        expect_server_cert("wild-server", "mef.example.net", 0);
+        expect_server_cert("wild-server", "example.net", -EACCES);
+        expect_server_cert("wild-server", "a.b.example.net", -EACCES);
+}
+
+/* One matching dNSName among invalid and other ones is enough; an invalid one (m*.example.net)
+ * stands for nothing. */
+Test(tls, right_name_among_several_accepted) {
+        expect_server_cert("wild-among-server", "mef.example.net", 0);
+        expect_server_cert("wild-among-server", "other.example.net", 0);
+        expect_server_cert("wild-among-server", "m1.example.net", -EACCES);
 }
 
 /* A server certificate whose keyUsage does not allow signing (RFC 8446 4.4.2.2): wolfSSL
  * checks it for TLS 1.2 suites only. */
 Test(tls, server_key_not_for_signing_refused) {
-        expect_server_cert_refused("keyagree-server", NULL);
+        expect_server_cert("keyagree-server", NULL, -EACCES);
 }
 
 Test(tls, untrusted_server_ca) {

@@ -9,11 +9,11 @@
 
 #include <systemd/sd-daemon.h>
 
-#include "agent/journal.h"
 #include "agent/config.h"
 #include "agent/custody.h"
 #include "agent/exit-codes.h"
 #include "agent/manager.h"
+#include "util/journal.h"
 #include "util/json-alloc.h"
 #include "util/util.h"
 

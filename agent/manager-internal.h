@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <syslog.h>
 #include <systemd/sd-event.h>
 #include <time.h>
 
@@ -84,7 +85,9 @@ struct manager {
 /* Truncating copy (reasons are for humans: a cut one is still useful). */
 void report_copy(char *dst, size_t size, const char *src);
 void report_duration(uint64_t usec, char out[32]);
-/* A journal line (and stderr when that is not the journal); nothing with --once. */
+/* A structured journal entry (MESSAGE, PRIORITY, MESSAGE_ID: NULL or 32 hex digits, ERRNO= for
+ * a negative error, the MSCE_* fields), echoed to stderr when that is not the journal (a
+ * terminal, a test, a plain redirect); nothing with --once. Callers never pass key bytes. */
 void report_log(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...) _printf_(5, 6);
 void report_notify(manager_t *m, const char *text);
 /* <runtime_dir>/state.json, for mscectl and monitoring. */

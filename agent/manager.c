@@ -19,9 +19,9 @@
 #include "msce-config.h"
 
 #include "agent/exit-codes.h"
-#include "agent/journal.h"
 #include "agent/manager-internal.h"
 #include "agent/message-ids.h"
+#include "util/journal.h"
 #include "util/string-table.h"
 #include "util/util.h"
 

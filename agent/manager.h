@@ -10,7 +10,7 @@
  *
  * with sd_notify (READY=1 once the keys are in the keyring, STATUS= at every change, WATCHDOG=1,
  * RELOADING=1/READY=1 around SIGHUP, STOPPING=1 on SIGTERM/SIGINT), the journal
- * (agent/journal.h) and <runtime_dir>/state.json. */
+ * (agent/report.c) and <runtime_dir>/state.json. */
 
 #include "agent/config.h"
 

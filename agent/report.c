@@ -13,7 +13,7 @@
 
 #include "agent/manager-internal.h"
 #include "agent/exit-codes.h"
-#include "agent/journal.h"
+#include "util/journal.h"
 #include "util/util.h"
 
 /* ---- small helpers ---- */
@@ -49,13 +49,26 @@ void report_log(manager_t *m, int priority, const char *message_id, int error, c
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        journal_fields_t f = {
-                .state = agent_state_to_string(m->state),
-                .node_id = m->cfg.node_id,
-                .ke_id = m->have_profile ? m->profile.ke_id : NULL,
-                .mef = m->cfg.mef_uri,
+        char errno_str[16] = "";
+        if (error < 0)
+                snprintf(errno_str, sizeof errno_str, "%d", -error);
+        const char *const kv[] = {
+                "MESSAGE_ID", message_id,
+                "ERRNO", errno_str,
+                "MSCE_STATE", agent_state_to_string(m->state),
+                "MSCE_NODE_ID", m->cfg.node_id,
+                "MSCE_KEID", m->have_profile ? m->profile.ke_id : NULL,
+                "MSCE_MEF", m->cfg.mef_uri,
+                NULL,
         };
-        journal_entry(&f, m->echo, priority, message_id, error, "%s", msg);
+        (void) journal_send(priority, "msce-agent", msg, kv);
+        if (m->echo) {
+                /* One write per line so lines never interleave. */
+                char line[sizeof msg + 32];
+                int k = snprintf(line, sizeof line, "msce-agent: %s\n", msg);
+                if (k > 0)
+                        (void) !write(STDERR_FILENO, line, MIN((size_t) k, sizeof line - 1));
+        }
 }
 
 void report_notify(manager_t *m, const char *text) {

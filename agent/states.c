@@ -14,7 +14,6 @@
 #include "agent/backoff.h"
 #include "agent/credential.h"
 #include "agent/exit-codes.h"
-#include "agent/journal.h"
 #include "agent/message-ids.h"
 #include "util/util.h"
 

@@ -194,11 +194,7 @@ int custody_space_check(const agent_config_t *cfg, custody_info_t *info) {
         return 0;
 }
 
-int custody_preflight(const agent_config_t *cfg, custody_info_t *info) {
-        return custody_preflight_as(cfg, NULL, info);
-}
-
-int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, custody_info_t *info) {
+int custody_preflight(const agent_config_t *cfg, const char *agent_user, custody_info_t *info) {
         uid_t uid;
         int r = begin(cfg, &uid, info);
         if (r < 0)

@@ -36,11 +36,9 @@ typedef struct custody_info {
  * cannot, owned by the agent, msce or root; or a missing one whose nearest existing parent the
  * agent can write), and with [seal] backend = tpm2 a build with TPM support and, for a
  * device: TCTI, the device node. Creates and changes nothing. OUTCOME_CONFIG and a reason of
- * the form "FILE: [section] key: ..." on failure. */
-int custody_preflight(const agent_config_t *cfg, custody_info_t *info);
-/* The same for an agent that runs as agent_user (NULL: CUSTODY_AGENT_USER), e.g. for mscectl
- * check --agent-user. */
-int custody_preflight_as(const agent_config_t *cfg, const char *agent_user, custody_info_t *info);
+ * the form "FILE: [section] key: ..." on failure. agent_user: the user the agent runs as (NULL:
+ * CUSTODY_AGENT_USER; mscectl check --agent-user gives another). */
+int custody_preflight(const agent_config_t *cfg, const char *agent_user, custody_info_t *info);
 
 /* Right before an enrolment: OUTCOME_FAILED (-ENOSPC, retry later) when the state or runtime
  * directory has less than CUSTODY_SPACE_MIN bytes free, so that no enrolment is made whose

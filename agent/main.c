@@ -147,7 +147,7 @@ int main(int argc, char *argv[]) {
         custody_info_t ci;
         /* The daemon checks the same at its start, where it can say so in STATUS= and state.json. */
         cfg.check_only = check;
-        r = syntax_only || (!check && !once) ? 0 : custody_preflight(&cfg, &ci);
+        r = syntax_only || (!check && !once) ? 0 : custody_preflight(&cfg, NULL, &ci);
         if (r < 0) {
                 fatal(ci.failure.reason);
                 return ci.failure.outcome == OUTCOME_CONFIG ? AGENT_EXIT_CONFIG : AGENT_EXIT_SOFTWARE;

@@ -159,7 +159,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         int r = agent_config_load(m->config_path, &n, err, sizeof err);
         _cleanup_close_ int lock = -1;
         custody_info_t ci;
-        if (r == 0 && custody_preflight(&n, &ci) < 0) {
+        if (r == 0 && custody_preflight(&n, NULL, &ci) < 0) {
                 snprintf(err, sizeof err, "%s", ci.failure.reason);
                 r = -EINVAL;
         }
@@ -224,7 +224,7 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
         /* Everything local before anything is sent (msce-agent --check-config checks the same):
          * manager_run() stops with it, in STATUS= and state.json. Nothing is created then. */
         custody_info_t ci;
-        int r = custody_preflight(&m->cfg, &ci);
+        int r = custody_preflight(&m->cfg, NULL, &ci);
         if (r < 0)
                 report_copy(m->preflight_error, sizeof m->preflight_error, ci.failure.reason);
         else {

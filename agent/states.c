@@ -390,7 +390,7 @@ static bool clock_wait(manager_t *m) {
  * cannot start now (the daemon stops, or backs off for a full disk). */
 static bool enrol_preflight(manager_t *m) {
         custody_info_t ci;
-        int r = custody_preflight(&m->cfg, &ci);
+        int r = custody_preflight(&m->cfg, NULL, &ci);
         if (r == 0)
                 r = custody_space_check(&m->cfg, &ci);
         if (r == 0)

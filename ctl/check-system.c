@@ -220,7 +220,7 @@ void check_led(checker_t *c, const char *key, const char *spec) {
 void check_preflight(checker_t *c, agent_config_t *cfg) {
         custody_info_t ci;
         cfg->check_only = true; /* a Kpm only in the credential store is msce-agent.service's */
-        if (custody_preflight_as(cfg, c->user, &ci) < 0)
+        if (custody_preflight(cfg, c->user, &ci) < 0)
                 check_report(c, L_FAIL, "correct what the message names; msce-agent --check-config says the same",
                              "preflight: %s", ci.failure.reason);
         else

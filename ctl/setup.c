@@ -246,7 +246,7 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
                 goto undo;
         }
         cfg.check_only = true;
-        r = custody_preflight_as(&cfg, agent_user, &ci);
+        r = custody_preflight(&cfg, agent_user, &ci);
         if (r < 0) {
                 fail(err, err_size, r, "refused, as msce-agent --check-config would: %s", ci.failure.reason);
                 goto undo;

@@ -476,7 +476,7 @@ int custody_store_finish(const agent_config_t *cfg, int r, const char *err, cons
         return install(cfg, profile, ret_profile, info);
 }
 
-static int remove_profile(const agent_config_t *cfg, bool sealed, custody_info_t *info) {
+int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info) {
         uid_t uid;
         int ret = begin(cfg, &uid, info), r;
         if (!cfg)
@@ -499,14 +499,6 @@ static int remove_profile(const agent_config_t *cfg, bool sealed, custody_info_t
                 ret = failure_set(&info->failure, OUTCOME_FAILED, r, "cannot remove %s: %s", path, strerror(-r));
         }
         return ret;
-}
-
-int custody_remove(const agent_config_t *cfg, custody_info_t *info) {
-        return remove_profile(cfg, true, info);
-}
-
-int custody_remove_keys(const agent_config_t *cfg, custody_info_t *info) {
-        return remove_profile(cfg, false, info);
 }
 
 int custody_check(const agent_config_t *cfg, custody_info_t *info) {

@@ -72,11 +72,10 @@ int custody_store_begin(const agent_config_t *cfg, custody_info_t *info);
 int custody_store_finish(const agent_config_t *cfg, int r, const char *err, const stored_profile_t *profile,
                          seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info);
 
-/* Remove the keys, the sealed profile (and host.key) and profile.json. Every step is tried;
- * the first error is returned. */
-int custody_remove(const agent_config_t *cfg, custody_info_t *info);
-/* The keys and profile.json only: the sealed files stay (a store under way may be writing them). */
-int custody_remove_keys(const agent_config_t *cfg, custody_info_t *info);
+/* Remove the keys and profile.json, and with sealed the sealed profile (and host.key) too
+ * (without it they stay: a store under way may be writing them). Every step is tried; the
+ * first error is returned. */
+int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info);
 
 /* Are the keys still in the keyring? 0 yes, -ENOKEY no (reinstall from the sealed profile),
  * other errors with info. Also keeps the persistent keyring from expiring. */

@@ -119,7 +119,7 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
          * restore finds the profile expired and removes it. */
         bool enrolling = states_enrol_in_progress(m);
         custody_info_t ci;
-        if ((enrolling ? custody_remove_keys(&m->cfg, &ci) : custody_remove(&m->cfg, &ci)) < 0)
+        if (custody_remove(&m->cfg, !enrolling, &ci) < 0)
                 report_log(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ci.failure.reason);
         states_profile_forget(m);
         if (enrolling)

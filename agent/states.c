@@ -526,7 +526,7 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                         report_log(m, a->priority, a->message_id, r, "Cannot use the sealed profile: %s; enrolling",
                                    f->reason);
                 custody_info_t ri;
-                if (f->outcome == OUTCOME_EXPIRED && custody_remove(&m->cfg, &ri) < 0)
+                if (f->outcome == OUTCOME_EXPIRED && custody_remove(&m->cfg, true, &ri) < 0)
                         report_log(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ri.failure.reason);
                 states_profile_forget(m);
                 schedule_enrol(m);
@@ -546,7 +546,7 @@ static void go_revoked(manager_t *m) {
         char ke_id[MSG_KEID_MAX + 1];
         snprintf(ke_id, sizeof ke_id, "%s", m->profile.ke_id);
         custody_info_t ci;
-        int r = custody_remove(&m->cfg, &ci);
+        int r = custody_remove(&m->cfg, true, &ci);
         report_log(m, LOG_WARNING, MSCE_MESSAGE_REVOKED, 0, "MEF %s revoked KeID %s: keys and sealed profile removed%s%s",
                    m->cfg.mef_uri, ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
         states_profile_forget(m);

@@ -326,7 +326,7 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
                         printf("Deregistered KeID %s with MEF %s.\n", ke_id, cfg.mef_uri);
                 }
         }
-        r = custody_remove(&cfg, &ci);
+        r = custody_remove(&cfg, true, &ci);
         if (r < 0) {
                 fprintf(stderr, "mscectl: factory-reset: %s\n", ci.failure.reason);
                 return EXIT_FAILURE;

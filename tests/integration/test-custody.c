@@ -327,7 +327,7 @@ Test(custody, config_error_changes_nothing) {
 Test(custody, remove) {
         store("00000000000000000000000000000008@mef.example.net", time(NULL) + 86400);
         custody_info_t ci;
-        cr_assert_eq(custody_remove(&cfg, &ci), 0, "%s", ci.failure.reason);
+        cr_assert_eq(custody_remove(&cfg, true, &ci), 0, "%s", ci.failure.reason);
         cr_assert(!has_key("ltk"));
         _cleanup_free_ char *json = profile_json();
         cr_assert_null(json);
@@ -335,7 +335,7 @@ Test(custody, remove) {
         cr_assert_eq(access(path, F_OK), -1);
         cr_assert_eq(custody_restore(&cfg, NULL, &ci), -ENOENT);
         /* Nothing left to remove is fine too. */
-        cr_assert_eq(custody_remove(&cfg, &ci), 0, "%s", ci.failure.reason);
+        cr_assert_eq(custody_remove(&cfg, true, &ci), 0, "%s", ci.failure.reason);
 }
 
 /* What an expiry removes while an enrolment is under way: the keys and profile.json, not the
@@ -345,7 +345,7 @@ Test(custody, remove_keys_leaves_the_sealed_files) {
         size_t len_before, len_after;
         _cleanup_free_ char *before = envelope(&len_before);
         custody_info_t ci;
-        cr_assert_eq(custody_remove_keys(&cfg, &ci), 0, "%s", ci.failure.reason);
+        cr_assert_eq(custody_remove(&cfg, false, &ci), 0, "%s", ci.failure.reason);
         cr_assert(!has_key("ltk"));
         _cleanup_free_ char *json = profile_json();
         cr_assert_null(json);

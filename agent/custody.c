@@ -336,8 +336,9 @@ static int install(const agent_config_t *cfg, const stored_profile_t *p, stored_
         return 0;
 }
 
-/* The crypto module missing or foreign, or the child doing the work lost: for both directions. */
-static int sealing_fail(int r, const char *err, const char *what, custody_info_t *info) {
+/* The crypto module missing or foreign, the child doing the work lost, or host.key too widely
+ * readable: for both directions. */
+static int sealing_fail(const agent_config_t *cfg, int r, const char *err, const char *what, custody_info_t *info) {
         switch (r) {
         case -ELIBACC:
         case -ELIBBAD:
@@ -348,6 +349,9 @@ static int sealing_fail(int r, const char *err, const char *what, custody_info_t
         case -ETIMEDOUT:
                 return failure_set(&info->failure, OUTCOME_FAILED, r, "%s the profile did not finish in time (is the TPM answering?)",
                                    what);
+        case -EPERM:
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s/%s is readable by group or others (chmod 0400)",
+                                   cfg->state_dir, SEAL_HOST_KEY_NAME);
         default:
                 return 0;
         }
@@ -355,7 +359,7 @@ static int sealing_fail(int r, const char *err, const char *what, custody_info_t
 
 static int seal_load_fail(const agent_config_t *cfg, int r, const char *err, custody_info_t *info) {
         const char *dir = cfg->state_dir;
-        if (sealing_fail(r, err, "unsealing", info) < 0)
+        if (sealing_fail(cfg, r, err, "unsealing", info) < 0)
                 return r;
         switch (r) {
         case -ENOENT:
@@ -385,9 +389,6 @@ static int seal_load_fail(const agent_config_t *cfg, int r, const char *err, cus
                 return failure_set(&info->failure, OUTCOME_UNUSABLE, r,
                                    "the sealed profile %s/%s was sealed by a TPM, and this build has no TPM support", dir,
                                    SEAL_ENVELOPE_NAME);
-        case -EPERM:
-                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s/%s is readable by group or others (chmod 0400)", dir,
-                                   SEAL_HOST_KEY_NAME);
         default:
                 return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot read the sealed profile in %s: %s", dir, strerror(-r));
         }
@@ -432,7 +433,7 @@ int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, st
 }
 
 static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, custody_info_t *info) {
-        if (sealing_fail(r, err, "sealing", info) < 0)
+        if (sealing_fail(cfg, r, err, "sealing", info) < 0)
                 return r;
         switch (r) {
         case -ENODEV:
@@ -446,9 +447,6 @@ static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, cu
         case -EOPNOTSUPP:
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] backend = tpm2, but this build has no TPM support",
                                    cfg->path);
-        case -EPERM:
-                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s/%s is readable by group or others (chmod 0400)",
-                                   cfg->state_dir, SEAL_HOST_KEY_NAME);
         case -EBADMSG:
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s/%s is damaged (not 32 bytes); remove it and %s",
                                    cfg->state_dir, SEAL_HOST_KEY_NAME, SEAL_ENVELOPE_NAME);

@@ -86,23 +86,14 @@ void report_state_json(manager_t *m) {
                 time_format_iso(m->next_attempt, next);
         if (m->have_profile)
                 time_format_iso(m->profile.exp_t, exp);
-        json_t *o = json_object();
-        if (!o)
-                return;
-        bool ok = json_object_set_new(o, "state", json_string(agent_state_to_string(m->state))) == 0 &&
-                  json_object_set_new(o, "status", json_string(m->status)) == 0 &&
-                  json_object_set_new(o, "since", json_string(since)) == 0 &&
-                  json_object_set_new(o, "last_error", m->last_error[0] ? json_string(m->last_error) : json_null()) == 0 &&
-                  json_object_set_new(o, "next_attempt", next[0] ? json_string(next) : json_null()) == 0 &&
-                  json_object_set_new(o, "backend", m->have_profile && seal_method_to_string(m->backend)
-                                                            ? json_string(seal_method_to_string(m->backend))
-                                                            : json_null()) == 0 &&
-                  json_object_set_new(o, "keID", m->have_profile ? json_string(m->profile.ke_id) : json_null()) == 0 &&
-                  json_object_set_new(o, "exp", m->have_profile ? json_string(exp) : json_null()) == 0 &&
-                  json_object_set_new(o, "node", json_string(m->cfg.node_id)) == 0 &&
-                  json_object_set_new(o, "mef", json_string(m->cfg.mef_uri)) == 0 &&
-                  json_object_set_new(o, "pid", json_integer(getpid())) == 0;
-        _cleanup_free_ char *text = ok ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        /* "s?": null for NULL */
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:I}", "state",
+                              agent_state_to_string(m->state), "status", m->status, "since", since, "last_error",
+                              m->last_error[0] ? m->last_error : NULL, "next_attempt", next[0] ? next : NULL,
+                              "backend", m->have_profile ? seal_method_to_string(m->backend) : NULL, "keID",
+                              m->have_profile ? m->profile.ke_id : NULL, "exp", m->have_profile ? exp : NULL, "node",
+                              m->cfg.node_id, "mef", m->cfg.mef_uri, "pid", (json_int_t) getpid());
+        _cleanup_free_ char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         json_decref(o);
         if (!text)
                 return;

@@ -375,8 +375,6 @@ int enrol_run(const agent_config_t *cfg, const char *prev, stored_profile_t *ret
                 r = exchange(cfg, &req, &m, info);
         if (r >= 0)
                 r = enrol_complete(cfg, &req, &m, ret, info);
-        if (r >= 0)
-                info->failure.outcome = OUTCOME_OK;
         return r;
 }
 

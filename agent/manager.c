@@ -270,14 +270,12 @@ manager_t *manager_free(manager_t *m) {
         if (!m)
                 return NULL;
         states_cancel(m);
+        states_profile_forget(m); /* the profile's copy and its two timers */
         m->action_timer = sd_event_source_disable_unref(m->action_timer);
-        m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
-        m->expiry_timer = sd_event_source_disable_unref(m->expiry_timer);
         for (size_t i = 0; i < ELEMENTSOF(m->signals); i++)
                 m->signals[i] = sd_event_source_disable_unref(m->signals[i]);
         m->leds = leds_free(m->leds);
         sd_event_unref(m->event);
-        stored_profile_wipe(&m->profile);
         agent_config_done(&m->cfg);
         if (m->lock_fd >= 0)
                 close(m->lock_fd);

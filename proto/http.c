@@ -236,7 +236,7 @@ static int head_line(http_parser_t *p, const char *s, size_t n) {
 static int head_end(http_parser_t *p) {
         size_t at = p->head_len;
 
-        p->line_start = p->scan_from = p->chunk_pos = at;
+        p->line_start = p->scan_from = at;
         if (p->kind == HTTP_RESPONSE && p->no_body) {
                 p->msg_len = at;
                 p->state = STATE_DONE;
@@ -316,7 +316,7 @@ static int advance(http_parser_t *p, const uint8_t *buf, size_t len) {
                                 return 0;
                         if (buf[p->chunk_end + 1] != '\n')
                                 return -EBADMSG;
-                        p->line_start = p->scan_from = p->chunk_pos = p->chunk_end + 2;
+                        p->line_start = p->scan_from = p->chunk_end + 2;
                         p->state = STATE_CHUNK_LINE;
                         break;
 

@@ -54,7 +54,6 @@ typedef struct http_parser {
         /* body framing, known after the head */
         bool chunked;
         size_t content_length;
-        size_t chunk_pos;     /* where chunk parsing resumes in the input */
         /* private */
         int state;
         int error;            /* sticky once failed */

@@ -50,7 +50,6 @@ int mj_read_time(json_t *o, const char *path, const char *name, bool required, c
 int mj_read_poll(json_t *o, const char *path, uint32_t *ret, char *err);
 int mj_read_number(json_t *o, const char *path, const char *name, bool required, double lo, double hi,
                        double *ret, char *err);
-int mj_read_bool(json_t *o, const char *path, const char *name, bool *ret, char *err);
 int mj_read_key(json_t *o, const char *path, const char *name, bool required, uint8_t out[MSG_KEY_MAX],
                     size_t *ret_len, char *err);
 #define _cleanup_json_ _cleanup_(mj_wipe_decrefp)

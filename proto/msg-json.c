@@ -323,15 +323,6 @@ int mj_read_number(json_t *o, const char *path, const char *name, bool required,
         return 1;
 }
 
-int mj_read_bool(json_t *o, const char *path, const char *name, bool *ret, char *err) {
-        json_t *v;
-        int r = mj_get(o, path, name, true, J_BOOLEAN, &v, err);
-        if (r < 0)
-                return r;
-        *ret = json_is_true(v);
-        return 1;
-}
-
 /* Decodes a base64 key straight into out; never puts the value in err. */
 int mj_read_key(json_t *o, const char *path, const char *name, bool required, uint8_t out[MSG_KEY_MAX],
                     size_t *ret_len, char *err) {

@@ -298,15 +298,17 @@ int msg_credential_parse(const void *body, size_t len, msg_credential_t *ret, ch
         static const char path[] = "msce:credential";
         _cleanup_json_ json_t *root = NULL;
         _cleanup_(msg_credential_wipe) msg_credential_t m = {};
-        json_t *o;
+        json_t *o, *status;
         int r;
 
         r = mj_load(body, len, path, &root, &o, err);
         if (r < 0)
                 return r;
+        if ((r = mj_get(o, path, "status", true, J_BOOLEAN, &status, err)) < 0)
+                return r;
+        m.status = json_is_true(status);
         /* On success (status true) everything is required; a failure may carry less. */
-        if ((r = mj_read_bool(o, path, "status", &m.status, err)) < 0 ||
-            (r = mj_read_key(o, path, "key", m.status, m.key, &m.key_len, err)) < 0 ||
+        if ((r = mj_read_key(o, path, "key", m.status, m.key, &m.key_len, err)) < 0 ||
             (r = mj_read_str(o, path, "enroleeID", m.status, STR_CSE_ID, m.enrolee_id, err)) < 0 ||
             (r = mj_read_time(o, path, "lifetime", m.status, m.lifetime, &m.lifetime_t, err)) < 0)
                 return r;

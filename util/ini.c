@@ -2,7 +2,8 @@
 /* The INI engine: one line reader for every configuration file, driven by the key table.
  * Its grammar is inih's (what the files had before): "key = value" or "key: value", comments
  * with '#' or ';' at the start and " ;" inside a line, white space trimmed; what inih did
- * silently (split long lines, join indented ones, take a key twice) is refused here. */
+ * silently (split long lines, join indented ones, take a key twice) is refused here, and so is
+ * a value starting with ';' or '#', which inih and systemd read differently. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -229,6 +230,14 @@ static int parse_key(ini_t *ini, reader_t *rd, char *s) {
                         i = j;
         if (i == SIZE_MAX)
                 return fail_at(ini, -EINVAL, rd->line, "[%s] %s: unknown key", section, name);
+        /* "key = ;x": inih reads a comment (an empty value), systemd the value ";x"; an operator
+         * may mean either, and silently taking one could set a value meant as a comment or unset
+         * an optional key. No value of ours starts with either character (ini_value_ok()). */
+        if (*value == ';' || *value == '#')
+                return fail_at(ini, -EINVAL, rd->line,
+                               "[%s] %s: a value cannot start with '%c' (it reads as a comment: put the comment on a "
+                               "line of its own; an empty value unsets an optional key)",
+                               section, name, *value);
         if (ini->seen[i] && (ini->flags & INI_KEYS_ONCE))
                 return fail_at(ini, -EINVAL, rd->line, "[%s] %s: set twice (first on line %u)", section, name,
                                ini->seen[i]);

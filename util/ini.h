@@ -11,10 +11,11 @@
  * Line rules, the same for every file (docs/configuration.md, "Syntax"):
  *   - "[section]", "key = value" (or "key: value"), blank lines, comments starting with '#' or
  *     ';', and " ;comment" after a value; leading and trailing white space is ignored; a UTF-8
- *     byte order mark at the start of a file is skipped;
+ *     byte order mark at the start of a file is skipped; '#' inside a value is part of it;
  *   - refused, each with "FILE:LINE: reason": a NUL byte, a line longer than INI_LINE_MAX
  *     characters, an indented line after a key (a continuation line), a key outside a section,
  *     an unknown section or key, text after "]", a line that is neither a section nor a key,
+ *     a value starting with ';' or '#' ("key = ;x": inih reads a comment, systemd a value),
  *     and with INI_KEYS_ONCE a key set twice in one file.
  * A section may be opened again; a key set again (in a later file, or without INI_KEYS_ONCE in
  * the same one) takes the last value. The first error is the one reported, as

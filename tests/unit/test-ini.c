@@ -138,6 +138,13 @@ Test(ini, line_rules) {
                 { "[b]\nms = 1s\n", "t.conf:2: [b] ms: expected an integer from 100 to 1000 ms" },
                 { "[a]\ncolour = pink\n", "t.conf:2: [a] colour: must be red, green or blue" },
                 { "[b]\nx = 2\n", "t.conf:2: [b] x: out of range (-1..1)" },
+                /* a value that reads as a comment: refused, not taken as the value nor as empty */
+                { "[a]\nname = ;x\n", "t.conf:2: [a] name: a value cannot start with ';' (it reads as a comment: put "
+                                       "the comment on a line of its own; an empty value unsets an optional key)" },
+                { "[a]\nname =;x\n", "t.conf:2: [a] name: a value cannot start with ';' (it reads as a comment: put "
+                                      "the comment on a line of its own; an empty value unsets an optional key)" },
+                { "[a]\nopt: \t# later\n", "t.conf:2: [a] opt: a value cannot start with '#' (it reads as a comment: "
+                                           "put the comment on a line of its own; an empty value unsets an optional key)" },
         };
         for (size_t i = 0; i < ELEMENTSOF(refused); i++)
                 fails(refused[i].text, refused[i].flags, refused[i].want);

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
+#include <tss2/tss2_sys.h>
 #include <tss2/tss2_tctildr.h>
 
 #include <dlfcn.h>
 #include <string.h>
 
 #include "hw/tpm2.h"
+#include "hw/tpm2-names.h"
 #include "util/parse.h"
 #include "util/util.h"
 
@@ -99,6 +101,8 @@ typedef struct tss2 {
         typeof(&Esys_Finalize) Esys_Finalize;
         typeof(&Esys_Free) Esys_Free;
         typeof(&Esys_FlushContext) Esys_FlushContext;
+        typeof(&Esys_GetSysContext) Esys_GetSysContext;
+        typeof(&Tss2_Sys_FlushContext) Tss2_Sys_FlushContext; /* libtss2-sys, found through libesys */
         typeof(&Esys_GetCapability) Esys_GetCapability;
         typeof(&Esys_CreatePrimary) Esys_CreatePrimary;
         typeof(&Esys_StartAuthSession) Esys_StartAuthSession;
@@ -157,6 +161,7 @@ static int tss2_load_esys(tss2_t *t) {
         if (r > 0 &&
             (!DLSYM(t, esys_dl, Esys_Initialize) || !DLSYM(t, esys_dl, Esys_Finalize) ||
              !DLSYM(t, esys_dl, Esys_Free) || !DLSYM(t, esys_dl, Esys_FlushContext) ||
+             !DLSYM(t, esys_dl, Esys_GetSysContext) || !DLSYM(t, esys_dl, Tss2_Sys_FlushContext) ||
              !DLSYM(t, esys_dl, Esys_GetCapability) || !DLSYM(t, esys_dl, Esys_CreatePrimary) ||
              !DLSYM(t, esys_dl, Esys_StartAuthSession) || !DLSYM(t, esys_dl, Esys_TRSess_SetAttributes) ||
              !DLSYM(t, esys_dl, Esys_PolicyPCR) || !DLSYM(t, esys_dl, Esys_PolicyGetDigest) ||
@@ -276,10 +281,43 @@ static int create_primary(tpm2_ctx_t *c) {
         return rc_to_errno(rc, STEP_SETUP);
 }
 
+/* Without a resource manager, what a process loaded stays in the TPM after it ends: a sealing
+ * child killed on its timeout (agent/sealing.c) leaves its primary, object and session behind,
+ * and with 3 object slots (swtpm, many TPMs) a few such kills make every later seal fail with
+ * TPM_RC_OBJECT_MEMORY. A resource manager flushes a client's handles when it goes; on a direct
+ * TCTI the agent is the TPM's only user (the kernel lets one process at a time open /dev/tpmN,
+ * a simulator serves one connection at a time, and a process flushes its own handles before it
+ * lets go), so it does the same here, before each seal or unseal: every transient object, loaded
+ * and saved session. Best effort: what cannot be listed or flushed is left for the operation to
+ * fail on. */
+static void flush_leftovers(tpm2_ctx_t *c, const char *tcti) {
+        if (tpm2_tcti_is_resource_manager(tcti))
+                return;
+        TSS2_SYS_CONTEXT *sys = NULL;
+        if (tss.Esys_GetSysContext(c->esys, &sys) != TSS2_RC_SUCCESS || !sys)
+                return;
+        static const TPM2_HANDLE firsts[] = { TPM2_TRANSIENT_FIRST, TPM2_LOADED_SESSION_FIRST, TPM2_ACTIVE_SESSION_FIRST };
+        for (size_t i = 0; i < ELEMENTSOF(firsts); i++) {
+                TPMI_YES_NO more;
+                TPMS_CAPABILITY_DATA *data = NULL;
+                if (tss.Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES, firsts[i],
+                                           TPM2_MAX_CAP_HANDLES, &more, &data) != TSS2_RC_SUCCESS)
+                        continue;
+                const TPML_HANDLE *l = &data->data.handles;
+                /* as listed: a saved session may be listed with its HMAC session handle */
+                for (size_t j = 0; j < l->count && j < TPM2_MAX_CAP_HANDLES; j++)
+                        (void) tss.Tss2_Sys_FlushContext(sys, l->handle[j]);
+                tss.Esys_Free(data);
+        }
+}
+
 /* The TPM on tcti and the primary key every seal and unseal works under. */
 static int tpm2_ctx_open_primary(const char *tcti, tpm2_ctx_t *c) {
         int r = tpm2_ctx_open(tcti, c);
-        return r < 0 ? r : create_primary(c);
+        if (r < 0)
+                return r;
+        flush_leftovers(c, tcti);
+        return create_primary(c);
 }
 
 /* A session salted with the primary (the salt travels encrypted to it, so the session key is

@@ -9,7 +9,10 @@
  * through a session salted with the primary (parameter encryption both ways). With pcrs the
  * object's policy is PolicyPCR over the current values of those PCRs, without it the object
  * takes userWithAuth. Every transient handle is flushed on every path (swtpm without a
- * resource manager has 3 object slots).
+ * resource manager has 3 object slots); on a TCTI that is no resource manager
+ * (tpm2_tcti_is_resource_manager()), seal and unseal first flush every transient object and
+ * session a process that ended before them left in the TPM (a sealing child killed on its
+ * timeout): the agent is then the TPM's only user.
  *
  * Blob format (all of it public, only the TPM that sealed it can load it):
  *     u8   version = 1

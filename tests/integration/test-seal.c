@@ -3,6 +3,7 @@
  * mount namespace, and swtpm instances (one per test, on AF_UNIX sockets in its own directory).
  * The fixture and helpers: seal-fixture.c. */
 #include "tests/integration/seal-fixture.h"
+#include "hw/tpm2-names.h"
 
 /* ---- host backend ---- */
 
@@ -621,4 +622,47 @@ Test(seal, isolated_tpm2) {
         o.tcti = closed;
         cr_assert_eq(load_isolated(&o, &q, NULL), -ENODEV);
         cr_assert_eq(store_isolated(&o, &p, NULL), -ENODEV);
+}
+
+/* Without a resource manager (swtpm's socket TCTI, a /dev/tpmN node), what a process loaded
+ * stays in the TPM after it ends: a sealing child killed on its timeout left its objects there,
+ * and once the 3 object slots were taken every seal failed with TPM_RC_OBJECT_MEMORY. tpm2-tools
+ * leave their objects the same way: fill the TPM, then seal. */
+Test(seal, tpm2_direct_tcti_flushes_leftovers) {
+        seal_opts_t o = tpm2_opts(NULL);
+        cr_assert_not(tpm2_tcti_is_resource_manager(o.tcti));
+        if (!have_program("tpm2_createprimary") || !have_program("tpm2_startauthsession"))
+                skip("tpm2_createprimary or tpm2_startauthsession not installed");
+        unsigned made = 0;
+        bool full = false;
+        for (unsigned i = 0; i < 16 && !full; i++) {
+                char ctx[PATH_MAX];
+                snprintf(ctx, sizeof ctx, "%s/left%u.ctx", tpm_a.dir, i);
+                char *argv[] = { "tpm2_createprimary", "-T", tpm_a.tcti, "-C", "o", "-c", ctx, NULL };
+                if (run(argv, NULL, 0) == 0)
+                        made++;
+                else
+                        full = true;
+        }
+        cr_assert(made > 0 && full, "the TPM takes %u primaries and is %sfull", made, full ? "" : "not ");
+        char session[PATH_MAX];
+        snprintf(session, sizeof session, "%s/left.session", tpm_a.dir);
+        char *start[] = { "tpm2_startauthsession", "-T", tpm_a.tcti, "-S", session, NULL };
+        cr_assert_eq(run(start, NULL, 0), 0);
+
+        /* as the agent does it, in a child */
+        stored_profile_t p, q;
+        fill(&p, "/mn-cse-full", 1);
+        round_trip(&o, true, &p, SEAL_METHOD_TPM2);
+
+        /* nothing left behind: neither the leftovers nor the seal's own */
+        static const char *const kinds[] = { "handles-transient", "handles-loaded-session", "handles-saved-session" };
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                char out[512];
+                char *getcap[] = { "tpm2_getcap", "-T", tpm_a.tcti, (char *) kinds[i], NULL };
+                cr_assert_eq(run(getcap, out, sizeof out), 0);
+                cr_assert_str_eq(out, "", "%s: %s", kinds[i], out);
+        }
+        cr_assert_eq(load_isolated(&o, &q, NULL), 0);
+        cr_assert(same_profile(&p, &q));
 }

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* What the agent says about a TPM, without tpm2-tss (libmsce-core: the daemon and mscectl word
+ * what a sealing child reports): which TCTIs are resource managers. Pure functions over their
+ * arguments. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Whether tcti (a tctildr string, hw/tpm2.h; NULL or "" the default "device:/dev/tpmrm0")
+ * reaches the TPM through a resource manager, which flushes the transient objects and sessions
+ * of a client that goes away: "device:" with a node named tpmrm* (the kernel's; "device:" alone
+ * opens /dev/tpmrm0 first) and "tabrmd" (tpm2-abrmd). The library may be named in full
+ * ("libtss2-tcti-device.so.0:/dev/tpmrm0"). Every other TCTI talks to the TPM directly: a
+ * device node /dev/tpmN (which the kernel lets one process open at a time), a simulator's socket
+ * (swtpm, mssim), libtpms, spi-*, i2c-*, cmd: what a process leaves loaded stays loaded. */
+bool tpm2_tcti_is_resource_manager(const char *tcti);

@@ -2,6 +2,7 @@
 /* The crypto table with the functions linked in (agent/crypto.h): part of libmsce, and the
  * whole of what the msce-agent-crypto.so module exports. */
 #include "agent/crypto.h"
+#include "hw/tpm2.h"
 
 static const crypto_ops_t ops = {
         .size = sizeof(crypto_ops_t),
@@ -9,6 +10,7 @@ static const crypto_ops_t ops = {
         .enrol_status = enrol_status,
         .seal_store = seal_store,
         .seal_load = seal_load,
+        .tpm2_last_rc = tpm2_last_rc,
 };
 
 /* The module's only exported symbol (crypto-module.map). */

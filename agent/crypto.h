@@ -7,6 +7,7 @@
  * work (agent/worker.h, agent/sealing.h), so the long-lived daemon maps no crypto library at all. */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "agent/config.h"
 #include "agent/enrol.h"
@@ -22,6 +23,7 @@ typedef struct crypto_ops {
         int (*enrol_status)(const agent_config_t *cfg, const char *ke_id, msg_status_t *ret, exchange_info_t *info);
         int (*seal_store)(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *ret_method);
         int (*seal_load)(const seal_opts_t *o, stored_profile_t *ret, seal_method_t *ret_method);
+        uint32_t (*tpm2_last_rc)(void); /* hw/tpm2.h: the TPM's response code of a failed seal or load */
 } crypto_ops_t;
 
 /* The table, or -ELIBACC (the module cannot be loaded) / -ELIBBAD (it is not the module this

@@ -357,10 +357,20 @@ static int sealing_fail(const agent_config_t *cfg, int r, const char *err, const
         }
 }
 
+/* err, past sealing_fail(): the TPM's response code when the TPM failed with one (agent/sealing.h),
+ * "" for every other failure (a file, host.key, memory). */
 static int seal_load_fail(const agent_config_t *cfg, int r, const char *err, custody_info_t *info) {
         const char *dir = cfg->state_dir;
         if (sealing_fail(cfg, r, err, "unsealing", info) < 0)
                 return r;
+        if (r == -EKEYREJECTED && *err)
+                return failure_set(&info->failure, OUTCOME_UNUSABLE, r,
+                                   "the sealed profile %s/%s cannot be opened: the TPM at %s refuses its key (%s: "
+                                   "another TPM, or changed PCRs)",
+                                   dir, SEAL_ENVELOPE_NAME, cfg->tcti, err);
+        if (*err && r != -ENODEV && r != -EOPNOTSUPP)
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "the TPM at %s failed to unseal the profile %s/%s: %s",
+                                   cfg->tcti, dir, SEAL_ENVELOPE_NAME, err);
         switch (r) {
         case -ENOENT:
                 return failure_set(&info->failure, OUTCOME_ABSENT, r, "no sealed profile in %s", dir);
@@ -432,9 +442,13 @@ int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, st
         return install(cfg, p, ret_profile, info);
 }
 
+/* err as for seal_load_fail() */
 static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, custody_info_t *info) {
         if (sealing_fail(cfg, r, err, "sealing", info) < 0)
                 return r;
+        if (*err && r != -ENODEV && r != -ENXIO && r != -EOPNOTSUPP)
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "the TPM at %s failed to seal the profile: %s", cfg->tcti,
+                                   err);
         switch (r) {
         case -ENODEV:
                 /* It answered the probe before (enrol_run() for tpm2, seal's for auto; no TPM at

@@ -52,8 +52,10 @@ int custody_space_check(const agent_config_t *cfg, custody_info_t *info);
 int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info);
 
 /* Restoring the sealed profile, around an asynchronous unseal (agent/sealing.h): finish takes
- * what the unseal gave (r, err, the profile and method), checks the profile is not expired and
- * belongs to cfg (node ID and MEF URI), writes profile.json's temporary file, installs its keys
+ * what the unseal gave (r, err, the profile and method; err as sealing_result() gives it: the
+ * crypto module's error, or the TPM's response code when the TPM failed, which the reason then
+ * names beside the TPM), checks the profile is not expired and belongs to cfg (node ID and MEF
+ * URI), writes profile.json's temporary file, installs its keys
  * for the service user and renames profile.json into place - in that order. A failure before
  * the keys are installed changes nothing. When only the rename fails, the keys installed stay
  * (they are the sealed profile's, which a retry installs again), unless the service user had

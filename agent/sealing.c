@@ -6,6 +6,7 @@
 
 #include "agent/crypto.h"
 #include "agent/sealing.h"
+#include "hw/tpm2-names.h"
 #include "util/child.h"
 
 /* A TPM that stops answering must not hold the daemon's loop for good; an ECC P-256 primary
@@ -19,8 +20,22 @@ typedef struct job {
         const stored_profile_t *p; /* store */
 } job_t;
 
+#define TPM_RC_LEN 4u
+
+/* A failure's reply: the TPM's response code (big-endian) when the TPM gave one, else nothing. */
+static int child_failed(const crypto_ops_t *ops, int r, uint8_t *out, size_t *out_len) {
+        uint32_t rc = ops->tpm2_last_rc();
+        *out_len = 0;
+        if (rc != 0) {
+                for (unsigned i = 0; i < TPM_RC_LEN; i++)
+                        out[i] = (uint8_t) (rc >> (8 * (TPM_RC_LEN - 1 - i)));
+                *out_len = TPM_RC_LEN;
+        }
+        return r;
+}
+
 /* In the child: seal j->p, or unseal (j->p NULL). The reply is the method byte, for an unseal
- * followed by the serialized profile. */
+ * followed by the serialized profile; for a failure child_failed()'s. */
 static int child_seal(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
         job_t *j = userdata;
         const crypto_ops_t *ops;
@@ -30,14 +45,16 @@ static int child_seal(void *userdata, uint8_t *out, size_t max, size_t *out_len)
         seal_method_t m = SEAL_METHOD_AUTO;
         if (j->p) {
                 r = ops->seal_store(j->o, j->p, &m);
+                if (r < 0)
+                        return child_failed(ops, r, out, out_len);
                 out[0] = (uint8_t) m;
                 *out_len = 1;
-                return r;
+                return 0;
         }
         _cleanup_(stored_profile_wipe) stored_profile_t p;
         r = ops->seal_load(j->o, &p, &m);
         if (r < 0)
-                return r;
+                return child_failed(ops, r, out, out_len);
         _cleanup_secret_ secret_t s = {};
         r = profile_serialize(&p, &s);
         if (r < 0)
@@ -74,10 +91,14 @@ struct sealing {
         int r;
         stored_profile_t profile; /* secret: a load's result */
         seal_method_t method;
+        uint32_t tpm_rc; /* a failure's: the TPM's response code, 0 when none came */
 };
 
 static void on_child(child_watch_t *watch, int r, int result, const uint8_t *payload, size_t len, void *userdata) {
         sealing_t *s = userdata;
+        if (r == 0 && result < 0 && len == TPM_RC_LEN)
+                s->tpm_rc = (uint32_t) payload[0] << 24 | (uint32_t) payload[1] << 16 | (uint32_t) payload[2] << 8 |
+                            payload[3];
         if (r == 0)
                 r = result < 0 ? result : reply_parse(s->load, payload, len, &s->profile, &s->method);
         s->r = r;
@@ -108,7 +129,8 @@ int sealing_result(sealing_t *s, stored_profile_t *ret, seal_method_t *ret_metho
                 /* The module's load error is reported from here: the child's text does not come back. */
                 const crypto_ops_t *ops;
                 (void) crypto_ops_get(&ops, err, err_size);
-        }
+        } else if (s->r < 0 && s->tpm_rc != 0)
+                tpm2_rc_describe(s->tpm_rc, err, err_size);
         if (s->r < 0)
                 return s->r;
         if (ret_method)

@@ -10,8 +10,10 @@
  *
  * p: the profile to store (copied by the fork), or NULL to load. done is called once from the
  * loop, with the result as above; then sealing_result() gives the method and a load's profile
- * (moved out; the caller wipes it), and err for -ELIBACC/-ELIBBAD. sealing_free() kills a
- * child still running. */
+ * (moved out; the caller wipes it), and in err the words of a failure: the crypto module's load
+ * error for -ELIBACC/-ELIBBAD, the TPM's response code (hw/tpm2-names.h tpm2_rc_describe(),
+ * "TPM_RC_OBJECT_MEMORY (0x902)") when the TPM or the software stack under it failed with one,
+ * else nothing (err is left as it was). sealing_free() kills a child still running. */
 
 #include <systemd/sd-event.h>
 

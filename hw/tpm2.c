@@ -22,9 +22,14 @@ typedef enum step {
         STEP_BLOB,
 } step_t;
 
-static int rc_to_errno(TSS2_RC rc, step_t step) {
-        if (rc == TSS2_RC_SUCCESS)
-                return 0;
+/* The response code of the failure the current call returns (tpm2_last_rc()). */
+static TSS2_RC last_rc;
+
+uint32_t tpm2_last_rc(void) {
+        return last_rc;
+}
+
+static int rc_classify(TSS2_RC rc, step_t step) {
         TSS2_RC layer = rc & TSS2_RC_LAYER_MASK, base = rc & ~TSS2_RC_LAYER_MASK;
         if (layer == TSS2_TCTI_RC_LAYER)
                 return base == TSS2_BASE_RC_NO_CONNECTION || base == TSS2_BASE_RC_IO_ERROR ? -ENODEV : -EIO;
@@ -54,6 +59,17 @@ static int rc_to_errno(TSS2_RC rc, step_t step) {
             (step == STEP_BLOB && base == TPM2_RC_SENSITIVE))
                 return -EKEYREJECTED;
         return -EIO;
+}
+
+/* Kept as the call's tpm2_last_rc(), except when the TPM does not answer at all (-ENODEV, said
+ * in words of its own): an answer from the TPM or from the software stack under us. */
+static int rc_to_errno(TSS2_RC rc, step_t step) {
+        if (rc == TSS2_RC_SUCCESS)
+                return 0;
+        int r = rc_classify(rc, step);
+        if (r != -ENODEV)
+                last_rc = rc;
+        return r;
 }
 
 static const TPMI_ALG_HASH bank_algs[_PCR_BANK_MAX] = {
@@ -381,6 +397,7 @@ static int pcrs_active(tpm2_ctx_t *c, const TPML_PCR_SELECTION *sel) {
 }
 
 int tpm2_probe(const char *tcti) {
+        last_rc = 0;
         _cleanup_(tpm2_ctx_done) tpm2_ctx_t c = TPM2_CTX_NULL;
         int r = tpm2_ctx_open(tcti, &c);
         if (r < 0)
@@ -394,6 +411,7 @@ int tpm2_probe(const char *tcti) {
 }
 
 int tpm2_pcrs_check(const char *tcti, const char *pcrs) {
+        last_rc = 0;
         TPML_PCR_SELECTION sel;
         int r = pcrs_parse(pcrs, &sel);
         if (r < 0 || sel.count == 0)
@@ -410,10 +428,13 @@ static int blob_marshal(const tss2_t *t, const TPM2B_PUBLIC *pub, const TPM2B_PR
         if (!buf)
                 return -ENOMEM;
         buf[off++] = BLOB_VERSION;
-        if (t->Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, size, &off) != TSS2_RC_SUCCESS ||
-            t->Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, size, &off) != TSS2_RC_SUCCESS ||
-            t->Tss2_MU_TPML_PCR_SELECTION_Marshal(sel, buf, size, &off) != TSS2_RC_SUCCESS)
-                return -EIO;
+        TSS2_RC rc = t->Tss2_MU_TPM2B_PUBLIC_Marshal(pub, buf, size, &off);
+        if (rc == TSS2_RC_SUCCESS)
+                rc = t->Tss2_MU_TPM2B_PRIVATE_Marshal(priv, buf, size, &off);
+        if (rc == TSS2_RC_SUCCESS)
+                rc = t->Tss2_MU_TPML_PCR_SELECTION_Marshal(sel, buf, size, &off);
+        if (rc != TSS2_RC_SUCCESS)
+                return rc_to_errno(rc, STEP_SETUP) == -ENOMEM ? -ENOMEM : -EIO;
         *ret = TAKE_PTR(buf);
         *ret_len = off;
         return 0;
@@ -447,6 +468,7 @@ static int blob_unmarshal(const tss2_t *t, const uint8_t *blob, size_t len, TPM2
 
 int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t len, uint8_t **ret_blob,
               size_t *ret_blob_len) {
+        last_rc = 0;
         if (!secret || len == 0 || len > TPM2_SECRET_MAX || !ret_blob || !ret_blob_len)
                 return -EINVAL;
         TPML_PCR_SELECTION sel;
@@ -503,6 +525,7 @@ int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t 
 
 int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t *out, size_t out_size,
                 size_t *ret_len) {
+        last_rc = 0;
         if (!out || !ret_len)
                 return -EINVAL;
         _cleanup_(tpm2_ctx_done) tpm2_ctx_t c = TPM2_CTX_NULL;

@@ -56,3 +56,9 @@ int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t 
 /* Unseal into out (out_size bytes); -ENOBUFS when the secret is larger than out_size. */
 int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t *out, size_t out_size,
                 size_t *ret_len);
+
+/* The tss2 response code of the failure the last of the calls above returned, when the TPM or the
+ * software stack under it gave one (-EIO, -EBUSY, -EKEYREJECTED, -ENOMEM), for saying what went
+ * wrong (hw/tpm2-names.h tpm2_rc_describe()); 0 after a success, or a failure without one (no
+ * TPM answers, bad arguments, no library). Each call resets it. */
+uint32_t tpm2_last_rc(void);

@@ -3,6 +3,7 @@
  * mount namespace, and swtpm instances (one per test, on AF_UNIX sockets in its own directory).
  * The fixture and helpers: seal-fixture.c. */
 #include "tests/integration/seal-fixture.h"
+#include "agent/custody.h"
 #include "hw/tpm2-names.h"
 
 /* ---- host backend ---- */
@@ -665,4 +666,66 @@ Test(seal, tpm2_direct_tcti_flushes_leftovers) {
         }
         cr_assert_eq(load_isolated(&o, &q, NULL), 0);
         cr_assert(same_profile(&p, &q));
+}
+
+/* What the agent says when sealing fails, as custody words the sealing child's result. */
+static void sealing_failure(const seal_opts_t *o, bool store, stored_profile_t *p, failure_t *ret) {
+        agent_config_t cfg = { .path = (char *) "agent.conf", .state_dir = (char *) o->state_dir,
+                               .tcti = (char *) o->tcti, .seal_backend = SEAL_TPM2 };
+        char err[256] = "";
+        custody_info_t ci;
+        int r = sealing_run(o, store ? p : NULL, store ? NULL : p, NULL, err, sizeof err);
+        cr_assert_lt(r, 0, "the %s did not fail", store ? "seal" : "unseal");
+        cr_assert_eq(store ? custody_store_finish(&cfg, r, err, p, _SEAL_METHOD_INVALID, NULL, &ci)
+                           : custody_restore_finish(&cfg, r, err, p, _SEAL_METHOD_INVALID, NULL, &ci),
+                     r);
+        *ret = ci.failure;
+}
+
+/* A TPM that refuses (here its owner hierarchy has a password, so the storage primary cannot be
+ * made) was worded as a disk failure: "cannot write the sealed profile in DIR: Input/output
+ * error". It names the TPM and its response code now; a file that cannot be written, the file. */
+Test(seal, tpm2_failure_names_the_tpm_a_file_failure_the_file) {
+        seal_opts_t o = tpm2_opts(NULL);
+        if (!have_program("tpm2_changeauth"))
+                skip("tpm2_changeauth not installed");
+        stored_profile_t p;
+        fill(&p, "/mn-cse-words", 1);
+        char want[512];
+        failure_t f;
+
+        /* the TPM seals, the envelope cannot replace a directory */
+        char env[PATH_MAX], inside[PATH_MAX];
+        path_in(state_dir, SEAL_ENVELOPE_NAME, env);
+        path_in(env, "x", inside);
+        cr_assert_eq(mkdir(env, 0700), 0);
+        cr_assert_eq(file_write_atomic(inside, "x", 1, 0600), 0);
+        sealing_failure(&o, true, &p, &f);
+        cr_assert_eq(f.outcome, OUTCOME_FAILED);
+        snprintf(want, sizeof want, "cannot write the sealed profile in %s: ", state_dir);
+        cr_assert(strncmp(f.reason, want, strlen(want)) == 0 && !strstr(f.reason, "TPM"), "%s", f.reason);
+        cr_assert_eq(unlink(inside), 0);
+        cr_assert_eq(rmdir(env), 0);
+        cr_assert_eq(store_isolated(&o, &p, NULL), 0);
+
+        /* the owner's password from a file: not in argv */
+        char pw[PATH_MAX], auth[PATH_MAX + 8];
+        path_in(tpm_a.dir, "owner.pw", pw);
+        cr_assert_eq(file_write_atomic(pw, "not-empty", 9, 0600), 0);
+        snprintf(auth, sizeof auth, "file:%s", pw);
+        char *argv[] = { "tpm2_changeauth", "-T", tpm_a.tcti, "-c", "owner", auth, NULL };
+        cr_assert_eq(run(argv, NULL, 0), 0, "tpm2_changeauth failed");
+
+        sealing_failure(&o, true, &p, &f);
+        cr_assert_eq(f.outcome, OUTCOME_FAILED);
+        snprintf(want, sizeof want, "the TPM at %s failed to seal the profile: TPM_RC_", tpm_a.tcti);
+        cr_assert(strncmp(f.reason, want, strlen(want)) == 0, "%s", f.reason);
+        cr_assert(strstr(f.reason, "(0x"), "%s", f.reason);
+
+        stored_profile_t q = {};
+        sealing_failure(&o, false, &q, &f);
+        cr_assert_eq(f.outcome, OUTCOME_FAILED);
+        snprintf(want, sizeof want, "the TPM at %s failed to unseal the profile %s/%s: TPM_RC_", tpm_a.tcti, state_dir,
+                 SEAL_ENVELOPE_NAME);
+        cr_assert(strncmp(f.reason, want, strlen(want)) == 0, "%s", f.reason);
 }

@@ -135,12 +135,27 @@ static led_pattern_t report_state_led(agent_state_t s) {
         }
 }
 
-/* The LEDs are an aid to the installer: when they cannot be driven the agent carries on. */
+/* A LED line that could not be requested (r < 0: once per distinct error; hw/leds retries it)
+ * or, after that, was (r == 0). */
+static void report_led_line(led_line_t line, int r, void *userdata) {
+        manager_t *m = userdata;
+        const char *key = line == LED_LINE_ERROR ? "error" : "status";
+        const char *spec = line == LED_LINE_ERROR ? m->cfg.led_error : m->cfg.led_status;
+        if (r < 0)
+                report_log(m, LOG_WARNING, NULL, r, "Cannot drive the LEDs ([leds] %s = %s): %s; trying again", key,
+                           spec ?: "", strerror(-r));
+        else
+                report_log(m, LOG_INFO, NULL, 0, "Driving the LEDs ([leds] %s = %s) now", key, spec ?: "");
+}
+
+/* The LEDs are an aid to the installer: when they cannot be driven the agent carries on. A line
+ * that cannot be requested yet (a GPIO chip that probes after the agent starts, udev not done
+ * with /dev/gpiochipN, a line busy) is retried by hw/leds and shows the state from then on. */
 void report_leds_setup(manager_t *m) {
         m->leds = leds_free(m->leds);
         if (!(m->cfg.led_status && *m->cfg.led_status) && !(m->cfg.led_error && *m->cfg.led_error))
                 return;
-        int r = leds_new(m->event, m->cfg.led_status, m->cfg.led_error, &m->leds);
+        int r = leds_new(m->event, m->cfg.led_status, m->cfg.led_error, report_led_line, m, &m->leds);
         if (r < 0)
                 report_log(m, LOG_WARNING, NULL, r, "Cannot drive the LEDs ([leds] status = %s, error = %s): %s",
                            m->cfg.led_status ?: "", m->cfg.led_error ?: "",

@@ -10,7 +10,7 @@
 typedef struct gpio_line gpio_line_t;
 
 /* Request the line spec names as an output at logical 0. Negative errno from libgpiod on
- * failure (see leds_new()); nothing stays open then. */
+ * failure (see leds_new()); nothing stays open then, and *ret is not touched. */
 int gpio_line_open(const led_spec_t *spec, gpio_line_t **ret);
 
 /* Drive the line to logical value (0 or 1). */

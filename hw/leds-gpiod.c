@@ -7,8 +7,10 @@
 #include "util/util.h"
 
 #define BLINK_ACCURACY_USEC USEC_PER_MSEC /* sd-event's default (250 ms) would smear a 50 ms blink */
+#define RETRY_MIN_USEC USEC_PER_SEC
+#define RETRY_ACCURACY_USEC (100 * USEC_PER_MSEC)
 
-enum { LINE_STATUS, LINE_ERROR, _LINE_MAX };
+enum { LINE_STATUS = LED_LINE_STATUS, LINE_ERROR = LED_LINE_ERROR, _LINE_MAX = _LED_LINE_MAX };
 
 struct leds {
         sd_event *event;
@@ -19,6 +21,15 @@ struct leds {
         int blink;              /* the line the timer toggles */
         int phase;              /* its current logical value */
         uint64_t half_usec;     /* on time = off time */
+
+        /* Lines configured but not requested yet (chip not there, no permission, busy) */
+        led_spec_t spec[_LINE_MAX];
+        bool pending[_LINE_MAX];
+        int error[_LINE_MAX];   /* the last failed request's, reported once */
+        sd_event_source *retry;
+        uint64_t retry_usec;
+        leds_report_t report;
+        void *userdata;
 };
 
 /* Half period of each blinking pattern, 0 for steady ones. */
@@ -106,14 +117,60 @@ int leds_set(leds_t *l, led_pattern_t p) {
         return r;
 }
 
+/* Request pending line i. A failure is reported when it differs from the last one (a retry
+ * that fails alike says nothing), a success after a failure too. */
+static int line_request(leds_t *l, int i) {
+        int r = gpio_line_open(&l->spec[i], &l->line[i]);
+        if (r < 0) {
+                if (r != l->error[i] && l->report)
+                        l->report((led_line_t) i, r, l->userdata);
+                l->error[i] = r;
+                return r;
+        }
+        l->pending[i] = false;
+        l->value[i] = 0; /* requested at logical 0 */
+        if (l->error[i] < 0 && l->report)
+                l->report((led_line_t) i, 0, l->userdata);
+        l->error[i] = 0;
+        return 0;
+}
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        leds_t *l = userdata;
+        bool requested = false, pending = false;
+
+        for (int i = 0; i < _LINE_MAX; i++) {
+                if (!l->pending[i])
+                        continue;
+                if (line_request(l, i) == 0)
+                        requested = true;
+                else
+                        pending = true;
+        }
+        if (requested && l->pattern >= 0) {
+                /* The pattern shown so far, now on the new line too (the blink starts over). */
+                led_pattern_t p = l->pattern;
+                l->pattern = _LED_PATTERN_INVALID;
+                (void) leds_set(l, p);
+        }
+        if (!pending)
+                return 0; /* oneshot: stays off */
+        l->retry_usec = MIN(l->retry_usec * 2, LEDS_RETRY_MAX_USEC);
+        if (sd_event_source_set_time(s, usec + l->retry_usec) < 0)
+                return 0;
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
 led_pattern_t leds_get(const leds_t *l) {
         return l ? l->pattern : LED_OFF;
 }
 
-int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_t **ret) {
+int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_report_t report, void *userdata,
+             leds_t **ret) {
         const char *specs[_LINE_MAX] = { status_spec, error_spec };
         led_spec_t parsed[_LINE_MAX];
-        bool have[_LINE_MAX];
+        bool have[_LINE_MAX], pending = false;
         leds_t *l;
         int r;
 
@@ -131,16 +188,26 @@ int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_
                 return -ENOMEM;
         l->event = sd_event_ref(e);
         l->pattern = LED_OFF;
+        l->report = report;
+        l->userdata = userdata;
 
         for (int i = 0; i < _LINE_MAX; i++) {
                 if (!have[i])
                         continue;
-                r = gpio_line_open(&parsed[i], &l->line[i]);
+                l->spec[i] = parsed[i];
+                l->pending[i] = true;
+                if (line_request(l, i) < 0)
+                        pending = true;
+        }
+        if (pending) {
+                l->retry_usec = RETRY_MIN_USEC;
+                r = sd_event_add_time(e, &l->retry, CLOCK_MONOTONIC, now_usec() + l->retry_usec, RETRY_ACCURACY_USEC,
+                                      on_retry, l);
                 if (r < 0) {
                         leds_free(l);
                         return r;
                 }
-                l->value[i] = 0; /* requested at logical 0 */
+                (void) sd_event_source_set_description(l->retry, "leds-retry");
         }
 
         *ret = l;
@@ -151,6 +218,7 @@ leds_t *leds_free(leds_t *l) {
         if (!l)
                 return NULL;
         l->timer = sd_event_source_disable_unref(l->timer);
+        l->retry = sd_event_source_disable_unref(l->retry);
         for (int i = 0; i < _LINE_MAX; i++) {
                 /* Explicitly off: whether a released line keeps its value is up to the driver. */
                 (void) line_write(l, i, 0);

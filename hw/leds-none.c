@@ -9,7 +9,8 @@ struct leds {
         led_pattern_t pattern;
 };
 
-int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_t **ret) {
+int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_report_t report, void *userdata,
+             leds_t **ret) {
         led_spec_t spec;
         int r, s;
 

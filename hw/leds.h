@@ -7,6 +7,10 @@
  * for rejected / revoked / failed (fast) and incompatible (slow). Blinking runs on sd-event timers (CLOCK_MONOTONIC, 1 ms
  * accuracy), so it only advances while the event loop dispatches. The line requests are held
  * for as long as the leds_t lives (a released gpio-sim line falls back to its pull value).
+ * A configured line that cannot be requested (its chip not probed yet, udev not done giving
+ * /dev/gpiochipN to group gpio, another consumer holding the line) does not stop the other one:
+ * it is requested again on a timer (1 s, doubling up to LEDS_RETRY_MAX_USEC) and shows the
+ * current pattern from when it is.
  *
  * LED spec (the [leds] status= / error= values of the agent configuration), at most
  * LED_SPEC_MAX characters:
@@ -50,6 +54,19 @@ typedef struct led_spec {
 
 typedef struct leds leds_t;
 
+typedef enum led_line {
+        LED_LINE_STATUS,
+        LED_LINE_ERROR,
+        _LED_LINE_MAX,
+} led_line_t;
+
+#define LEDS_RETRY_MAX_USEC (64ULL * 1000000ULL)
+
+/* Told about a configured line's request: r < 0 when it failed (at leds_new(), and again only
+ * when a retry fails with another error: no repeats), 0 when a retry requested it after a
+ * failure. Called from leds_new() and from the retry timer. */
+typedef void (*leds_report_t)(led_line_t line, int r, void *userdata);
+
 /* Pure parser. Returns 1 with *ret filled for a LED, 0 for NULL or "" (no LED, *ret not
  * touched), -EINVAL for a bad spec; then *why (when why is not NULL) points to a static
  * sentence saying what is wrong. */
@@ -57,10 +74,14 @@ int leds_parse_spec(const char *spec, led_spec_t *ret, const char **why);
 
 /* Parse both specs and request both lines as outputs, off. With both specs empty the object
  * is a valid no-op. Errors: -EINVAL a bad spec (nothing requested), -EOPNOTSUPP a LED is
- * configured but the build has no libgpiod; from libgpiod: -ENOENT no such chip or no line
- * of that name, -EINVAL offset beyond the chip, -EBUSY the line is held by another consumer,
- * -EACCES no permission on /dev/gpiochipN. On failure nothing stays requested. */
-int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_t **ret);
+ * configured but the build has no libgpiod, -ENOMEM, or the error of arming the retry timer;
+ * nothing stays requested then. A line that cannot be requested is no error of leds_new():
+ * report (may be NULL) is told, with libgpiod's error (-ENOENT no such chip or no line of that
+ * name, -EINVAL offset beyond the chip, -EBUSY the line is held by another consumer, -EACCES no
+ * permission on /dev/gpiochipN), and the line is retried until it is requested or the leds_t
+ * is freed. */
+int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_report_t report, void *userdata,
+             leds_t **ret);
 
 /* Show pattern p from now on; the previous pattern's timer is cancelled. Setting the pattern
  * already shown is a no-op (the blink phase is kept). l == NULL is a no-op, so a caller

@@ -9,6 +9,15 @@ size_t n_events;
 static int violations; /* calls libgpiod would reject or that leak: must stay 0 */
 int gpiod_calls;
 bool fail_writes;
+report_t reports[64];
+size_t n_reports;
+int failed_lookups;
+
+void record_report(led_line_t line, int r, void *userdata) {
+        (void) userdata;
+        cr_assert_lt(n_reports, ELEMENTSOF(reports));
+        reports[n_reports++] = (report_t) { now_usec(), line, r };
+}
 
 struct gpiod_chip *__wrap_gpiod_chip_open_by_name(const char *name);
 struct gpiod_line *__wrap_gpiod_chip_get_line(struct gpiod_chip *chip, unsigned int offset);
@@ -22,10 +31,11 @@ void __wrap_gpiod_chip_close(struct gpiod_chip *chip);
 struct gpiod_chip *__wrap_gpiod_chip_open_by_name(const char *name) {
         gpiod_calls++;
         for (size_t c = 0; c < ELEMENTSOF(chips); c++)
-                if (streq(chips[c].name, name)) {
+                if (streq(chips[c].name, name) && !chips[c].absent) {
                         chips[c].opens++;
                         return &chips[c];
                 }
+        failed_lookups++;
         errno = ENOENT;
         return NULL;
 }
@@ -44,11 +54,12 @@ struct gpiod_line *__wrap_gpiod_chip_get_line(struct gpiod_chip *chip, unsigned 
 struct gpiod_line *__wrap_gpiod_line_find(const char *name) {
         gpiod_calls++;
         for (size_t c = 0; c < ELEMENTSOF(chips); c++)
-                for (unsigned o = 0; o < chips[c].nlines; o++)
+                for (unsigned o = 0; o < chips[c].nlines && !chips[c].absent; o++)
                         if (lines[c][o].name && streq(lines[c][o].name, name)) {
                                 chips[c].opens++;
                                 return &lines[c][o];
                         }
+        failed_lookups++;
         errno = ENOENT;
         return NULL;
 }
@@ -100,6 +111,10 @@ void __wrap_gpiod_chip_close(struct gpiod_chip *chip) {
 }
 
 static void fake_init(void) {
+        n_reports = 0;
+        failed_lookups = 0;
+        for (size_t c = 0; c < ELEMENTSOF(chips); c++)
+                chips[c].absent = false;
         for (size_t c = 0; c < ELEMENTSOF(chips); c++)
                 for (unsigned o = 0; o < chips[c].nlines; o++)
                         lines[c][o] = (struct gpiod_line) { .chip = &chips[c], .offset = o };
@@ -301,7 +316,7 @@ static void teardown(void) {
 }
 
 void open_both(void) {
-        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", "gpiochip1:2:active-low", &fx.l), 0);
+        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", "gpiochip1:2:active-low", NULL, NULL, &fx.l), 0);
         cr_assert_eq(n_events, 0, "requesting must not write");
 }
 

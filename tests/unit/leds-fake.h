@@ -18,6 +18,7 @@ struct gpiod_chip {
         const char *name;
         unsigned nlines;
         int opens;
+        bool absent; /* not probed yet: opening it fails with ENOENT */
 };
 
 struct gpiod_line {
@@ -50,6 +51,18 @@ extern bool fail_writes; /* set: line writes fail with EIO */
 
 /* Nothing may stay requested or open once every leds_t is freed. */
 void assert_all_released(void);
+
+/* What leds_new()'s report callback was told, in order (record_report() as the callback). */
+typedef struct report {
+        uint64_t t;
+        led_line_t line;
+        int r;
+} report_t;
+extern report_t reports[64];
+extern size_t n_reports;
+void record_report(led_line_t line, int r, void *userdata);
+/* Failed gpiod_chip_open_by_name() and gpiod_line_find() calls: the request attempts. */
+extern int failed_lookups;
 
 typedef struct action {
         leds_t *leds;

@@ -26,7 +26,7 @@ Test(leds, request_flags_consumer_and_release) {
 }
 
 Test(leds, lines_by_name_on_any_chip) {
-        cr_assert_eq(leds_new(fx.e, "name:LED_STATUS", "name:LED_ERR:active-low", &fx.l), 0);
+        cr_assert_eq(leds_new(fx.e, "name:LED_STATUS", "name:LED_ERR:active-low", NULL, NULL, &fx.l), 0);
         cr_assert(lines[1][3].requested && lines[1][4].requested);
         cr_assert_eq(lines[1][3].flags, 0);
         cr_assert_eq(lines[1][4].flags, GPIOD_LINE_REQUEST_FLAG_ACTIVE_LOW);
@@ -38,23 +38,103 @@ Test(leds, lines_by_name_on_any_chip) {
         assert_all_released();
 }
 
-Test(leds, open_errors_leave_nothing_behind) {
+/* A line that cannot be requested is reported and retried, the other one is driven anyway. */
+static void open_fails(const char *status, const char *error, led_line_t line, int r) {
+        leds_t *l = NULL;
+
+        n_reports = 0;
+        cr_assert_eq(leds_new(fx.e, status, error, record_report, NULL, &l), 0);
+        cr_assert_eq(n_reports, 1);
+        cr_assert(reports[0].line == line && reports[0].r == r, "reported %d for line %d", reports[0].r,
+                  reports[0].line);
+        cr_assert_null(leds_free(l));
+        assert_all_released();
+}
+
+Test(leds, open_errors_are_reported_and_leave_nothing_behind) {
         leds_t *l = (leds_t *) 0x1;
 
-        cr_assert_eq(leds_new(fx.e, "gpiochip7:1", NULL, &l), -ENOENT);
-        cr_assert_eq(leds_new(fx.e, "gpiochip0:1", "gpiochip1:8", &l), -EINVAL); /* chip1 has 8 lines */
-        cr_assert_eq(leds_new(fx.e, "name:NO_SUCH_LINE", NULL, &l), -ENOENT);
+        open_fails("gpiochip7:1", NULL, LED_LINE_STATUS, -ENOENT);
+        open_fails("gpiochip0:1", "gpiochip1:8", LED_LINE_ERROR, -EINVAL); /* chip1 has 8 lines */
+        open_fails("name:NO_SUCH_LINE", NULL, LED_LINE_STATUS, -ENOENT);
         STATUS_LINE->held_elsewhere = true;
-        cr_assert_eq(leds_new(fx.e, "gpiochip1:2", "gpiochip0:17", &l), -EBUSY);
-        cr_assert_eq(ERROR_LINE->releases, 1, "the first line must be released again");
+        open_fails("gpiochip1:2", "gpiochip0:17", LED_LINE_ERROR, -EBUSY);
+        cr_assert_eq(ERROR_LINE->releases, 1, "the line that was requested is released with the leds_t");
         STATUS_LINE->held_elsewhere = false;
-        cr_assert_eq(l, (leds_t *) 0x1, "ret touched on failure");
-        assert_all_released();
 
         /* a bad spec fails before any line is touched */
         gpiod_calls = 0;
-        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", "gpiochip1:2:active", &l), -EINVAL);
+        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", "gpiochip1:2:active", record_report, NULL, &l), -EINVAL);
+        cr_assert_eq(l, (leds_t *) 0x1, "ret touched on failure");
         cr_assert_eq(gpiod_calls, 0);
+}
+
+/* The chip of the status LED probes after the agent started (or udev has not given it to group
+ * gpio yet): the error LED works meanwhile, the status LED shows the pattern from when its chip
+ * is there, and the retries back off (no busy loop) and say nothing new. */
+Test(leds, missing_chip_is_retried_and_then_shows_the_pattern) {
+        chips[0].absent = true;
+        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", "gpiochip1:2:active-low", record_report, NULL, &fx.l), 0);
+        cr_assert(ERROR_LINE->requested && !STATUS_LINE->requested);
+        cr_assert_eq(n_reports, 1);
+        cr_assert(reports[0].line == LED_LINE_STATUS && reports[0].r == -ENOENT);
+
+        fx.t0 = now_usec();
+        cr_assert_eq(leds_set(fx.l, LED_ENROLLING), 0);
+        run_until(fx.e, fx.t0, 10000);
+        cr_assert_eq(n_events, 0, "nothing to blink yet");
+        /* retries at 1, 3 and 7 s: 1 s doubling */
+        cr_assert_eq(failed_lookups, 4, "%d attempts in 10 s", failed_lookups);
+        cr_assert_eq(n_reports, 1, "the same error is not reported again");
+
+        chips[0].absent = false; /* retried at 15 s */
+        run_until(fx.e, fx.t0, 15900);
+        cr_assert(STATUS_LINE->requested);
+        cr_assert_eq(n_reports, 2);
+        cr_assert(reports[1].line == LED_LINE_STATUS && reports[1].r == 0);
+        cr_assert_eq(reports[1].t - fx.t0, 15000 * MSEC);
+        cr_assert_eq(STATUS_LINE->flags, 0);
+        assert_blink(STATUS_LINE, fx.t0, 15000, 200, 1, 5); /* from the request on: 15.0 .. 15.8 s */
+        cr_assert_eq(ERROR_LINE->value, 0);
+
+        /* nothing left to retry: no further attempts */
+        failed_lookups = 0;
+        run_until(fx.e, fx.t0, 600000);
+        cr_assert_eq(failed_lookups, 0);
+        fx.l = leds_free(fx.l);
+        assert_all_released();
+}
+
+Test(leds, retries_back_off_to_a_minute) {
+        chips[1].absent = true;
+        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", "gpiochip1:2", record_report, NULL, &fx.l), 0);
+        fx.t0 = now_usec();
+        cr_assert_eq(leds_set(fx.l, LED_READY), 0);
+        run_until(fx.e, fx.t0, 3600 * 1000);
+        /* 1 + at 1, 3, 7, 15, 31, 63 s, then every 64 s until 1 h */
+        cr_assert_eq(failed_lookups, 7 + (3600 - 63) / 64, "%d attempts in an hour", failed_lookups);
+        cr_assert_eq(n_reports, 1);
+        cr_assert_eq(STATUS_LINE->value, 1);
+}
+
+/* Another consumer holds the error LED's line at start: the status LED shows the state meanwhile
+ * (also a failure, which the error LED would show), then the error LED takes over. */
+Test(leds, busy_line_is_retried) {
+        ERROR_LINE->held_elsewhere = true;
+        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", "gpiochip1:2", record_report, NULL, &fx.l), 0);
+        cr_assert_eq(n_reports, 1);
+        cr_assert(reports[0].line == LED_LINE_ERROR && reports[0].r == -EBUSY);
+        fx.t0 = now_usec();
+        cr_assert_eq(leds_set(fx.l, LED_ERROR), 0);
+        run_until(fx.e, fx.t0, 1200); /* status blinks 50/50 alone; the retry at 1 s fails alike */
+        cr_assert_eq(n_reports, 1);
+        ERROR_LINE->held_elsewhere = false;
+        run_until(fx.e, fx.t0, 3025); /* retried at 3 s: on, off at 3.05 s */
+        cr_assert(ERROR_LINE->requested);
+        cr_assert_eq(n_reports, 2);
+        cr_assert(reports[1].line == LED_LINE_ERROR && reports[1].r == 0);
+        cr_assert_eq(STATUS_LINE->value, 0, "the error LED shows the failure now");
+        cr_assert_eq(ERROR_LINE->value, 1);
 }
 
 /* ---- patterns over time ---- */
@@ -115,7 +195,7 @@ Test(leds, error_blinks_error_led_and_turns_status_off) {
 
 /* Without an error LED, p shown for ms blinks the status LED: count edges half_ms apart. */
 static void status_led_alone_blinks(led_pattern_t p, unsigned ms, unsigned half_ms, size_t count) {
-        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", NULL, &fx.l), 0);
+        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", NULL, NULL, NULL, &fx.l), 0);
         show(p, ms);
         assert_blink(STATUS_LINE, fx.t0, 0, half_ms, 1, count);
 }

@@ -127,7 +127,7 @@ Test(leds_api, empty_specs_are_a_noop_object) {
         leds_t *l = NULL;
 
         cr_assert_eq(sd_event_new(&e), 0);
-        cr_assert_eq(leds_new(e, NULL, "", &l), 0);
+        cr_assert_eq(leds_new(e, NULL, "", NULL, NULL, &l), 0);
         cr_assert_not_null(l);
         cr_assert_eq(leds_set(l, LED_ENROLLING), 0);
         cr_assert_eq(leds_get(l), LED_ENROLLING);
@@ -137,10 +137,10 @@ Test(leds_api, empty_specs_are_a_noop_object) {
         cr_assert_null(leds_free(l));
 
         l = (leds_t *) 0x1;
-        cr_assert_eq(leds_new(e, "gpiochip0:1:bogus", NULL, &l), -EINVAL);
-        cr_assert_eq(leds_new(e, NULL, "name:", &l), -EINVAL);
+        cr_assert_eq(leds_new(e, "gpiochip0:1:bogus", NULL, NULL, NULL, &l), -EINVAL);
+        cr_assert_eq(leds_new(e, NULL, "name:", NULL, NULL, &l), -EINVAL);
         cr_assert_eq(l, (leds_t *) 0x1, "ret touched on failure");
-        cr_assert_eq(leds_new(NULL, NULL, NULL, &l), -EINVAL);
+        cr_assert_eq(leds_new(NULL, NULL, NULL, NULL, NULL, &l), -EINVAL);
         sd_event_unref(e);
 }
 
@@ -152,9 +152,9 @@ Test(leds_none, configured_led_is_not_supported) {
         leds_t *l = NULL;
 
         cr_assert_eq(sd_event_new(&e), 0);
-        cr_assert_eq(leds_new(e, "gpiochip0:17", NULL, &l), -EOPNOTSUPP);
-        cr_assert_eq(leds_new(e, NULL, "name:LED_ERR:active-low", &l), -EOPNOTSUPP);
-        cr_assert_eq(leds_new(e, "gpiochip0:17", "name:", &l), -EINVAL); /* bad spec first */
+        cr_assert_eq(leds_new(e, "gpiochip0:17", NULL, NULL, NULL, &l), -EOPNOTSUPP);
+        cr_assert_eq(leds_new(e, NULL, "name:LED_ERR:active-low", NULL, NULL, &l), -EOPNOTSUPP);
+        cr_assert_eq(leds_new(e, "gpiochip0:17", "name:", NULL, NULL, &l), -EINVAL); /* bad spec first */
         cr_assert_null(l);
         sd_event_unref(e);
 }

@@ -45,7 +45,6 @@ void manager_set_once(manager_t *m, bool reenrol) {
         m->once = true;
         m->reenrol = reenrol;
         m->first_attempt = false;
-        m->leds = leds_free(m->leds);
 }
 
 /* ---- timers ---- */
@@ -255,7 +254,6 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
                         return r;
                 }
         }
-        report_leds_setup(m);
         /* WATCHDOG=1 at half of WATCHDOG_USEC when the service manager asks for it. */
         r = sd_event_set_watchdog(m->event, true);
         if (r < 0) {
@@ -285,6 +283,10 @@ manager_t *manager_free(manager_t *m) {
 }
 
 int manager_run(manager_t *m) {
+        /* Here, not in manager_new(): --once (manager_set_once(), called in between) drives no
+         * LEDs, so it must neither request the lines nor warn that it cannot. */
+        if (!m->once)
+                report_leds_setup(m);
         report_state(m, STATE_START, LOG_INFO, "Starting (node %s, MEF %s)", m->cfg.node_id, m->cfg.mef_uri);
         if (m->preflight_error[0])
                 report_fatal(m, AGENT_EXIT_CONFIG, -EINVAL, "Configuration error: %s", m->preflight_error);

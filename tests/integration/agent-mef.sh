@@ -5,7 +5,8 @@
 # Usage: tests/integration/agent-mef.sh BUILDDIR   (MEF_TEST_PORT=N: listen on N instead of port 0)
 # Covers: enrolment (psk with TLS 1.2 and 1.3 pinned, derived and transported Long Term Key, cert
 # mode with TLS 1.2 and 1.3 pinned), wrong PSK, unknown PSK identity, node ID not matching the
-# PSK, revoked node, untrusted MEF certificate -> 77; MEF down -> 75; bad configuration, Kpm or
+# PSK, revoked node, untrusted MEF certificate -> 77; MEF down -> 75 (with a LED configured: no
+# LED requested or warned about); bad configuration, Kpm or
 # key file 0644 -> 78; the Kpm never appears in the agent's output; fetchCredentials returns the
 # Kpsa the agent derived (the service user reads msce:kpsa:<kpsaID> with keyctl, the target
 # fetches its key from the MEF with openssl s_client: equal) and a target not named for the
@@ -229,7 +230,14 @@ agent badconf 78 && { grep -q 'badconf.conf:4: \[mef\] uri:' "$T/err" && ok "bad
 
 mef_stop
 # A fresh state directory: with the enrol case's profile it would restore instead of connecting.
-conf mefdown node-1 kpm-1 "$T/kpm-1.hex"
+# And a LED on a chip that is not there: --once drives no LEDs (msce-agent(8)), so it neither
+# requests the line nor warns that it cannot.
+conf mefdown node-1 kpm-1 "$T/kpm-1.hex" '[leds]' 'status = gpiochip99:17'
 agent mefdown 75 && { grep -q '(transient)' "$T/err" && ok "MEF down: exit 75 (transient)" || not_ok "mefdown: message"; }
+if grep -q 'LEDs' "$T/err"; then
+        not_ok "--once with [leds] configured: it tried to drive the LEDs: $(grep 'LEDs' "$T/err")"
+else
+        ok "--once with [leds] configured: no LED requested, nothing said about them"
+fi
 
 tap_done

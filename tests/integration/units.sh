@@ -6,7 +6,8 @@
 # Covers: systemd-analyze verify of both units (ExecStart pointed at the build's binaries, the
 # Documentation= man pages from the build when scdoc made them); systemd-analyze security
 # --offline=true: overall exposure at most 2.5 for each; sysusers.d and tmpfiles.d applied to a
-# scratch root (users, group memberships, owners, modes); where meson installs everything;
+# scratch root (users, group memberships, owners, modes); both journal catalogs against the
+# MESSAGE_IDs and journal fields of their programs; where meson installs everything;
 # etc/agent.conf shows every key of the effective configuration with its default and loads when
 # uncommented; etc/mef.conf names every key of mef/mef-config.c and loads when uncommented.
 set -u
@@ -90,6 +91,58 @@ else
         skip "sysusers.d: systemd-sysusers missing"
         skip "tmpfiles.d: systemd-tmpfiles missing"
 fi
+
+# ---- journal catalogs ----
+# catalog_check NAME CATALOG HEADER SRCDIR JOURNAL_C: CATALOG has one complete entry (Subject,
+# Defined-By: msce, Documentation, a text of 100 characters or more) for every MESSAGE_ID that
+# HEADER defines, and no other; the program uses every one of them (SRCDIR/*.c); each @FIELD@ of
+# the texts is a field the program sends (JOURNAL_C's "MSCE_..." names, or ERRNO); journalctl
+# reads the file.
+catalog_check() {
+        name=$1 cat=$2 hdr=$3 src=$4 jc=$5
+        : > "$T/out"
+        sed -n 's/^#define \([A-Z_]*\) "\([0-9a-f]\{32\}\)".*/\1 \2/p' "$hdr" > "$T/ids"
+        [ -s "$T/ids" ] || echo "no MESSAGE_IDs in $hdr" >> "$T/out"
+        sed -n 's/^-- \([0-9a-f]\{32\}\)$/\1/p' "$cat" | sort > "$T/entries"
+        [ -z "$(uniq -d "$T/entries")" ] || echo "entries twice: $(uniq -d "$T/entries")" >> "$T/out"
+        cut -d' ' -f2 "$T/ids" | sort | diff - "$T/entries" | sed -n 's/^< /no entry for /p; s/^> /an entry for no id of the header: /p' \
+                >> "$T/out"
+        while read -r macro id; do
+                grep -qw "$macro" "$src"/*.c || echo "$macro ($id) is never logged" >> "$T/out"
+        done < "$T/ids"
+        awk '/^-- [0-9a-f]+$/ && length($2) == 32 { id = $2; next }
+             id == "" { next }
+             /^Subject: [^ ]/ { subj[id] = 1 }
+             /^Defined-By: msce$/ { def[id] = 1 }
+             /^Documentation: [^ ]/ { doc[id] = 1 }
+             /^$/ { body[id] = 1; next }
+             body[id] { text[id] += length($0) }
+             END { for (i in subj) if (!def[i] || !doc[i] || text[i] < 100) print "entry " i " lacks Defined-By, Documentation or a text" }
+            ' "$cat" >> "$T/out"
+        [ "$(grep -c '^Subject: ' "$cat")" = "$(wc -l < "$T/entries")" ] || echo "an entry without Subject:" >> "$T/out"
+        { grep -o '"MSCE_[A-Z_]*"' "$jc" | tr -d '"'; echo ERRNO; } | sort -u > "$T/fields"
+        grep -o '@[A-Z_]*@' "$cat" | tr -d @ | sort -u | while read -r f; do
+                grep -qx "$f" "$T/fields" || echo "@$f@ is no field $name sends" >> "$T/out"
+        done
+        if command -v journalctl > /dev/null; then
+                R=$T/catalog-$name
+                mkdir -p "$R/usr/lib/systemd/catalog" "$R/var/lib/systemd/catalog"
+                cp "$cat" "$R/usr/lib/systemd/catalog/"
+                journalctl --root="$R" --update-catalog >> "$T/out" 2>&1
+                journalctl --root="$R" --list-catalog > "$T/listed" 2>> "$T/out"
+                while read -r macro id; do
+                        grep -q "^$id msce: " "$T/listed" || echo "journalctl does not list $id" >> "$T/out"
+                done < "$T/ids"
+        fi
+        if [ -s "$T/out" ]; then
+                not_ok "$name catalog"
+        else
+                read_by=$(command -v journalctl > /dev/null && echo ', read by journalctl')
+                ok "$name catalog: an entry for each of its $(wc -l < "$T/ids") MESSAGE_IDs and no other, each logged, its @FIELDS@ sent$read_by"
+        fi
+}
+catalog_check msce-agent "$S/systemd/msce.catalog" "$S/agent/message-ids.h" "$S/agent" "$S/agent/journal.c"
+catalog_check msce-mef "$S/systemd/msce-mef.catalog" "$S/mef/message-ids.h" "$S/mef" "$S/mef/log.c"
 
 # ---- install locations (meson's introspection: nothing is installed) ----
 if command -v jq > /dev/null && [ -f "$B/meson-info/intro-installed.json" ]; then

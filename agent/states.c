@@ -633,18 +633,26 @@ void states_status(manager_t *m) {
 
 static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
         const class_action_t *a = class_action(ci->failure.outcome);
-        if (r == 0)
+        if (r == 0) {
                 profile_adopt(m, p, ci->method);
-        else if (a->state == STATE_CONFIG_ERROR)
+                return status_exchange(m);
+        }
+        if (a->state == STATE_CONFIG_ERROR)
                 return report_fatal(m, a->exit_code, r, "Configuration error: %s", ci->failure.reason);
-        else if (a->state == STATE_ENROL) {
+        if (a->state == STATE_ENROL) {
                 report_log(m, LOG_WARNING, MSCE_MESSAGE_UNSEAL_FAILED, r, "Cannot reinstall the keys: %s; enrolling",
                            ci->failure.reason);
                 states_profile_forget(m);
                 return states_enrol(m);
-        } else
-                report_log(m, LOG_ERR, NULL, r, "Cannot reinstall the keys: %s", ci->failure.reason);
-        status_exchange(m);
+        }
+        /* The keys are not in the keyring: not READY (that is what READY means). Put them back
+         * after a backoff, before the next status check, rather than at the poll after it. */
+        report_copy(m->last_error, sizeof m->last_error, ci->failure.reason);
+        char d[32];
+        uint64_t delay = class_delay(m, a, NULL, &m->status_failures, d);
+        manager_action_schedule(m, ACTION_STATUS, delay);
+        class_enter(m, a, "Cannot reinstall the keys of KeID %s: %s; retrying in %s", m->profile.ke_id,
+                    ci->failure.reason, d);
 }
 
 static void status_exchange(manager_t *m) {

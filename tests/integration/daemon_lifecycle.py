@@ -172,6 +172,30 @@ def main_scenario(tmp, mef, kpm, figures):
         "keys removed behind the agent's back: reinstalled from the sealed profile at the next poll",
         "\n".join(a.texts(start)) + f"\n{names}\n" + open(log_path).read()[mark:])
 
+    # Gone again, and this time they cannot be put back (profile.json cannot be written: a
+    # directory stands in its place). Without its keys the agent is not Ready: STATUS says why and
+    # it tries again after a backoff, twice here with nothing Ready in between (it used to check
+    # with the MEF and say Ready until the next poll); once the path is free they are back.
+    pj = os.path.join(run_dir, "profile.json")
+    mark = len(open(log_path).read())
+    start = len(a.messages)
+    os.unlink(pj)
+    os.makedirs(os.path.join(pj, "in-the-way"))
+    remove_keys()
+    cannot = lambda m: m.startswith(f"STATUS=Cannot reinstall the keys of KeID {keid3}: cannot write {pj}")
+    i = a.wait_for(cannot, 30, start)
+    k = a.wait_for(cannot, 30, i + 1) if i is not None else None
+    between = a.texts(i, watchdog=True)[1:k - i] if k is not None else []
+    keys_meanwhile = cse_keys()
+    st = state_json(run_dir)
+    shutil.rmtree(pj)
+    j = a.wait_for(lambda m: m.startswith(f"STATUS=Ready: KeID {keid3},"), 30, k) if k is not None else None
+    tap(k is not None and not any(m.startswith("STATUS=Ready") for m in between) and keys_meanwhile == (None, None)
+        and (st or {}).get("state") == "backoff" and j is not None and kpsa_name(keid3) in (cse_keys()[0] or []),
+        "keys gone and not reinstallable: STATUS 'Cannot reinstall the keys ...; retrying', state backoff, no Ready "
+        "without them; back once profile.json can be written",
+        "\n".join(a.texts(start)) + f"\n{st}\n" + open(log_path).read()[mark:])
+
     # The MEF forgets the KeID (another enrolment of the node retires it): 404 at the next
     # status check, and the agent enrols again.
     other = os.path.join(tmp, "other.conf")

@@ -203,9 +203,14 @@ static int worker_spawn(worker_t *w) {
                 }
                 /* its open connections counted apart, so that they go with it should it die */
                 mef_metrics_use_slot(s->metrics, w->index + 1);
-                /* the admin API ([admin] listen) runs in the first worker only */
-                if (w->index > 0)
+                /* the admin API ([admin] listen) and retention ([audit] keep) run in the first
+                 * worker only: each pass is a chain of write transactions on the one store, and
+                 * a pass in every worker deleted the same rows N times over, against the
+                 * enrolments (a restarted worker 1 starts it again) */
+                if (w->index > 0) {
                         s->wcfg.admin_host = NULL;
+                        s->wcfg.audit_keep_usec = 0;
+                }
                 _exit(s->fn(&s->wcfg));
         }
         w->pid = pid;

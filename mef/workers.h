@@ -2,8 +2,8 @@
 #pragma once
 /* [server] workers = N|auto: N worker processes, each with its own listening socket on the same
  * address (SO_REUSEPORT: the kernel spreads connections over them), its own event loop and its
- * own store connection, under a supervisor that restarts a worker that dies and stops them all
- * on SIGTERM/SIGINT. The supervisor tells systemd READY=1 once every worker listens, pings its
+ * own store connection (the admin API and retention run in the first worker only), under a
+ * supervisor that restarts a worker that dies and stops them all on SIGTERM/SIGINT. The supervisor tells systemd READY=1 once every worker listens, pings its
  * watchdog, and kills (to restart) a worker that stops pinging the supervisor within it. */
 
 #include "mef/mef-config.h"

@@ -7,7 +7,7 @@
 # gauge read through a restarted worker must come back to 0 (it stayed at 3: the dead workers'
 # count was never taken off the shared gauge). Then the metrics listener on the gateways' port
 # under another spelling of the address is refused. No fixed sleeps: each wait is for a condition,
-# with a deadline.
+# with a deadline. Last, retention runs in one worker, not in each.
 # Usage: mef-workers.sh PATH/TO/msce-mef (TAP).
 set -euo pipefail
 
@@ -119,4 +119,22 @@ wait "$clash_pid" || st=$?
 grep -q "cannot listen on 127.0.0.1:$PORT: \[server\] listen is bound there too" "$T/clash.err" ||
         { sed 's/^/# /' "$T/clash.err"; fail "no error naming [server] listen"; }
 ok "[metrics] listen inside [server] listen's address is refused (exit $st)"
+
+# Retention ([audit] keep) runs in one worker: each pass is a chain of write transactions on the
+# one store, and every worker ran its own (N passes per hour deleting the same rows). Its first
+# pass starts with the worker's loop; on a store another process holds locked each pass that
+# runs waits [store] busy_timeout and says 'paused' (then waits a minute). Two workers: one such
+# line, not two (both came within a few ms of each other on the old code).
+PORT=
+mef_conf "busy_timeout = 300" "[server]" "workers = 2" "[audit]" "keep = 90d"
+sqlite_lock "$T/mef.db" || fail "could not lock the database"
+# the MEF must not hold the lock holder's FIFO open (fd 3), or sqlite_unlock would wait for it
+unlocked_exec() { exec "$@" 3>&-; }
+MEF_WRAP=unlocked_exec mef_start "$T/mef.conf.in" || fail "msce-mef did not start"
+wait_line 30 "$T/mef.err" 'retention: .* paused after' "$MEF_PID" || fail "no retention pass hit the lock"
+sqlite_unlock || fail "the lock holder failed"
+mef_term_clean || fail "msce-mef did not stop cleanly"
+passes=$(grep -c 'retention: .* paused after' "$T/mef.err" || :)
+[ "$passes" = 1 ] || { grep retention "$T/mef.err" | sed 's/^/# /'; fail "$passes retention passes with 2 workers"; }
+ok "with 2 workers one retention pass runs (worker 1's)"
 tap_done

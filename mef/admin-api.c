@@ -578,8 +578,10 @@ static int enrolments(request_t *q, admin_response_t *ret) {
                 return fail(ret, 400, "after: no such enrolment");
         if (r < 0)
                 return fail_store(ret, r, q);
-        return respond_page(ret, ops_json_array(list, k, sizeof *list, ops_enrolment_json), &p, k,
-                            k ? list[k - 1].ke_id : NULL);
+        char last[STORE_ENROLMENT_CURSOR_MAX] = "";
+        if (k)
+                store_enrolment_cursor(&list[k - 1], last);
+        return respond_page(ret, ops_json_array(list, k, sizeof *list, ops_enrolment_json), &p, k, k ? last : NULL);
 }
 
 static int audit(request_t *q, admin_response_t *ret) {

@@ -30,8 +30,10 @@ static int enrolment_page_fetch(cli_t *c, const store_page_t *p, void **ret, siz
         return store_enrolment_page(c->store, userdata, p, (store_enrolment_t **) ret, ret_n);
 }
 
+/* where the next page goes on from: the row's place, which stays valid if the row goes */
 static void enrolment_key(const void *row, char buf[CLI_LIST_KEY_MAX]) {
-        snprintf(buf, CLI_LIST_KEY_MAX, "%s", ((const store_enrolment_t *) row)->ke_id);
+        _Static_assert(STORE_ENROLMENT_CURSOR_MAX <= CLI_LIST_KEY_MAX, "a cursor fits");
+        store_enrolment_cursor(row, buf);
 }
 
 /* ---- enrolments, audit ---- */
@@ -59,10 +61,7 @@ int cmd_enrolments(cli_t *c, const command_t *def, int argc, char **argv) {
                             .key = enrolment_key, .to_json = ops_enrolment_json, .to_cells = enrolment_cells,
                             .userdata = node_id };
         r = cli_list_print(c, &list, &p);
-        if (r == -ENOENT && p.page.after) /* the KeID given, or the last of a part removed before the next */
-                return cli_failf("%s: --after %s: no such enrolment, or the last one listed was removed meanwhile",
-                                 cmd, p.page.after);
-        if (r == -ENOENT)
-                return cli_failf("%s: the last enrolment listed was removed meanwhile: list again", cmd);
+        if (r == -ENOENT && p.page.after) /* a KeID given that names none */
+                return cli_failf("%s: --after %s: no such enrolment", cmd, p.page.after);
         return r < 0 ? cli_fail(cmd, r) : 0;
 }

@@ -2,6 +2,7 @@
 /* The store's enrolments: one per exchange, at most one active per node; newest first. */
 #include "mef/store-internal.h"
 
+#include <inttypes.h>
 #include <time.h>
 
 static int enrolment_from_row(db_stmt_t *st, int c, void *out) {
@@ -117,6 +118,37 @@ int store_enrolment_list(mef_store_t *s, const char *node_id, store_enrolment_t 
 
 /* ---- enrolments: pages (bulk lifecycle) ---- */
 
+/* A page's row: its columns, then its rowid. */
+static int enrolment_page_from_row(db_stmt_t *st, int c, void *out) {
+        TRY(enrolment_from_row(st, c, out));
+        ((store_enrolment_t *) out)->pos = db_column_int64(st, c + 6);
+        return 0;
+}
+
+static const row_type_t enrolment_page_row = {
+        enrolment_page_from_row, sizeof(store_enrolment_t), offsetof(store_enrolment_t, ke_id), "ke", 7,
+};
+
+void store_enrolment_cursor(const store_enrolment_t *e, char buf[static STORE_ENROLMENT_CURSOR_MAX]) {
+        snprintf(buf, STORE_ENROLMENT_CURSOR_MAX, "%" PRId64 ".%" PRId64, e->created, e->pos);
+}
+
+/* "CREATED.POS" of store_enrolment_cursor(): both, or false (a KeID has an '@'). */
+static bool enrolment_cursor_parse(const char *v, int64_t *ret_created, int64_t *ret_pos) {
+        const char *dot = strchr(v, '.');
+        unsigned long long created, pos;
+        if (!dot || dot == v || dot - v > 20)
+                return false;
+        char head[24];
+        memcpy(head, v, (size_t) (dot - v));
+        head[dot - v] = 0;
+        if (parse_uint(head, INT64_MAX, &created) < 0 || parse_uint(dot + 1, INT64_MAX, &pos) < 0)
+                return false;
+        *ret_created = (int64_t) created;
+        *ret_pos = (int64_t) pos;
+        return true;
+}
+
 int store_enrolment_page(mef_store_t *s, const char *node_id, const store_page_t *p, store_enrolment_t **ret,
                          size_t *ret_n) {
         if (!s || !p || !ret || !ret_n)
@@ -124,12 +156,14 @@ int store_enrolment_page(mef_store_t *s, const char *node_id, const store_page_t
         const char *state = NULL;
         if (p->state >= 0 && !(state = enrolment_state_to_string((enrolment_state_t) p->state)))
                 return -EINVAL;
-        /* Newest first as store_enrolment_list(): the cursor is the KeID of the last row shown,
-         * its (created, rowid) the position to go on from. */
+        /* Newest first as store_enrolment_list(): (created, rowid) is the position to go on from,
+         * which the cursor carries, so that the row it came from need not exist any more (pruned,
+         * its node removed between two pages: the next page failed, or a KeID cursor would have
+         * to). A KeID given instead is looked up for it. */
         int64_t created = INT64_MAX, rowid = INT64_MAX;
         int r;
         _cleanup_stmt_ db_stmt_t *st = NULL;
-        if (p->after) {
+        if (p->after && !enrolment_cursor_parse(p->after, &created, &rowid)) {
                 TRY(prepare(s, "SELECT created, rowid FROM enrolments WHERE ke_id = ?1", &st));
                 TRY(db_bind_text(st, 1, p->after, -1));
                 r = step_row(st);
@@ -140,7 +174,7 @@ int store_enrolment_page(mef_store_t *s, const char *node_id, const store_page_t
                 stmt_releasep(&st);
         }
         TRY(prepare(s,
-                    "SELECT " ENROLMENT_COLUMNS " FROM enrolments WHERE (created < ?1 OR (created = ?1 AND rowid < ?2)) "
+                    "SELECT " ENROLMENT_COLUMNS ", rowid FROM enrolments WHERE (created < ?1 OR (created = ?1 AND rowid < ?2)) "
                     "AND (?3 IS NULL OR node_id = ?3) AND (?4 IS NULL OR state = ?4) AND created >= ?5 "
                     "AND (?6 = 0 OR (?6 > 0 AND exp <= ?7) OR (?6 < 0 AND exp > ?7)) "
                     "ORDER BY created DESC, rowid DESC LIMIT ?8",
@@ -154,7 +188,7 @@ int store_enrolment_page(mef_store_t *s, const char *node_id, const store_page_t
         TRY(db_bind_int64(st, 7, p->now > 0 ? p->now : (int64_t) time(NULL)));
         TRY(db_bind_int64(st, 8, (int64_t) page_limit(p->limit)));
         void *list = NULL;
-        r = store_select_all(st, &store_enrolment_row, &list, ret_n);
+        r = store_select_all(st, &enrolment_page_row, &list, ret_n);
         if (r == 0)
                 *ret = list;
         return r;

@@ -92,6 +92,8 @@ typedef struct store_enrolment {
         int64_t created;
         int64_t exp;                      /* unix time */
         bool ltk_transported;
+        int64_t pos;                      /* store_enrolment_page(): its place among those created
+                                           * in the same second (else 0) */
 } store_enrolment_t;
 
 /* The schema this msce-mef writes; `msce-mef migrate` brings an older one to it. */
@@ -310,7 +312,8 @@ int store_batch_end(mef_store_t *s, bool commit);
  * page's last row), at most limit (0: all), matching the filters. Each page is one indexed
  * query; nothing is read into memory beyond the page. */
 typedef struct store_page {
-        const char *after;    /* nodes: a node ID (ascending); enrolments: a KeID (newest first); NULL: from the start */
+        const char *after;    /* nodes: a node ID (ascending); enrolments: a cursor of store_enrolment_cursor(),
+                               * or a KeID (newest first); NULL: from the start */
         int64_t after_id;     /* audit: an id (newest first); 0: from the start */
         size_t limit;
         int state;            /* a node_state_t / enrolment_state_t; -1: any */
@@ -320,9 +323,15 @@ typedef struct store_page {
         const char *action;   /* audit: this action only; NULL: any */
 } store_page_t;
 int store_node_page(mef_store_t *s, const store_page_t *p, store_node_t **ret, size_t *ret_n);
-/* node_id NULL: every node's. -ENOENT when p->after names no enrolment. */
+/* node_id NULL: every node's. p->after: the cursor of the previous page's last row, which
+ * needs that row no more (it may have been pruned, its node removed, since); or a KeID, which
+ * must exist (-ENOENT otherwise). */
 int store_enrolment_page(mef_store_t *s, const char *node_id, const store_page_t *p, store_enrolment_t **ret,
                          size_t *ret_n);
+/* The cursor of a row of store_enrolment_page() to go on after it: its place in the order
+ * ("CREATED.POS"), not its KeID. */
+#define STORE_ENROLMENT_CURSOR_MAX 48
+void store_enrolment_cursor(const store_enrolment_t *e, char buf[static STORE_ENROLMENT_CURSOR_MAX]);
 int store_audit_page(mef_store_t *s, const store_page_t *p, store_audit_entry_t **ret, size_t *ret_n);
 
 /* Which field of n another row holds, in this order: STORE_CONFLICT_NODE_ID (n's node exists),

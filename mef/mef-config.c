@@ -225,6 +225,8 @@ static const ini_key_t keys[] = {
         { "server", "base", &base_type, F(base), "/msce", STRING(base_check, base_normalize) },
         /* auto: as many as CPUs (mef/workers.h) */
         { "server", "workers", &ini_type_uint_auto, F(workers), "1", UINT(1, 256, "") },
+        { "server", "worker_start_timeout", &ini_type_msec, F(worker_start_timeout_usec), "90000",
+          UINT(1000, 3600000, " ms") },
         { "tls", "min_version", &ini_type_enum, F(tls_min), "1.2",
           &(const ini_enum_t) { (const char *const[]) { "1.2", "1.3" }, tls_versions, 2 } },
         { "tls", "certificate", &ini_type_string, F(cert_file), NULL, FILE_PATH },

@@ -24,6 +24,7 @@ typedef struct mef_config {
         char *fqdn;                  /* [server] fqdn: used in KeID/kpsaID; default: listen host */
         char *base;                  /* [server] base = /msce (the path of the MEF URI) */
         unsigned workers;            /* [server] workers = N|auto: 1 (default) serves in-process, 0 = auto */
+        usec_t worker_start_timeout_usec; /* [server] worker_start_timeout = 90000 (ms): to READY=1 (mef/workers.h) */
         tls_version_t tls_min;       /* [tls] min_version = 1.2|1.3 */
         char *cert_file;             /* [tls] certificate, key, client_ca: cert mode */
         char *key_file;

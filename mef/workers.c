@@ -22,10 +22,6 @@ _Static_assert(WORKERS_MAX <= MEF_METRICS_WORKERS, "a metrics slot for each work
 #define RESTART_MIN_USEC (100u * 1000u)
 #define RESTART_MAX_USEC (10u * 1000u * 1000u)
 #define RESTART_RESET_USEC (30u * 1000u * 1000u) /* a worker that ran this long starts the backoff afresh */
-/* As systemd does for a service, the watchdog runs from READY=1 on; before it, a (re)started worker
- * has systemd's default TimeoutStartSec to listen: opening the store can take seconds on a loaded
- * host, and a worker killed for that would be restarted into the same load, ever later. */
-#define START_TIMEOUT_USEC (90u * 1000u * 1000u)
 
 typedef struct supervisor supervisor_t;
 
@@ -36,10 +32,11 @@ typedef struct worker {
         bool ready;
         uint64_t started;
         uint64_t last_ping;      /* WATCHDOG=1 or READY=1, when the watchdog is on */
-        bool killed;             /* by the watchdog check, once */
+        bool killed;             /* by the watchdog check or the start timeout, once */
         unsigned failures;       /* deaths in a row, for the restart delay */
         sd_event_source *child;
         sd_event_source *restart;
+        sd_event_source *start;  /* the start timeout, until READY=1 */
 } worker_t;
 
 struct supervisor {
@@ -177,6 +174,26 @@ static void supervisor_stop(supervisor_t *s, int status) {
 
 static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata);
 
+/* As systemd does for a service, the watchdog runs from READY=1 on; before it, a (re)started
+ * worker has [server] worker_start_timeout (systemd's default TimeoutStartSec, 90 s) to listen,
+ * with or without a watchdog: one stuck in its setup (a store that does not answer, a disk that
+ * hangs) is killed, and fails the start or is restarted as a worker that died. Not shorter by
+ * default: opening the store can take seconds on a loaded host, and a worker killed for that
+ * would be restarted into the same load, ever later. While stopping too: a worker stuck there
+ * has SIGTERM blocked (its signalfd is not made yet) and would hold the stop up. */
+#define START_ACCURACY_USEC (100u * 1000u)
+static int on_start_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+        worker_t *w = userdata;
+        w->start = sd_event_source_disable_unref(w->start);
+        if (w->pid <= 0 || w->ready || w->killed)
+                return 0;
+        log_error("worker %u (pid %d) not listening %llu ms after it started: killing it", w->index + 1, (int) w->pid,
+                  (unsigned long long) ((now_usec() - w->started) / 1000u));
+        (void) kill(w->pid, SIGKILL);
+        w->killed = true;
+        return 0;
+}
+
 static int worker_spawn(worker_t *w) {
         supervisor_t *s = w->sup;
         pid_t parent = getpid();
@@ -217,7 +234,12 @@ static int worker_spawn(worker_t *w) {
         w->ready = w->killed = false;
         w->started = w->last_ping = now_usec();
         int r = sd_event_add_child(s->event, &w->child, pid, WEXITED, on_child, w);
+        if (r >= 0)
+                r = sd_event_add_time(s->event, &w->start, CLOCK_MONOTONIC,
+                                      w->started + s->cfg->worker_start_timeout_usec, START_ACCURACY_USEC,
+                                      on_start_timeout, w);
         if (r < 0) {
+                w->child = sd_event_source_disable_unref(w->child);
                 (void) kill(pid, SIGKILL);
                 (void) waitpid(pid, NULL, 0);
                 w->pid = 0;
@@ -250,6 +272,7 @@ static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata) {
         bool was_ready = w->ready;
         exit_describe(si, how, sizeof how);
         w->child = sd_event_source_disable_unref(w->child);
+        w->start = sd_event_source_disable_unref(w->start);
         w->pid = 0;
         w->ready = false;
         /* the kernel closed its connections: the gauge must not count them on */
@@ -324,17 +347,17 @@ static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userd
                 if (!w)
                         continue;
                 for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-                        if (streq(line, "READY=1"))
+                        if (streq(line, "READY=1")) {
                                 w->ready = true, w->last_ping = now_usec();
-                        else if (streq(line, "WATCHDOG=1"))
+                                w->start = sd_event_source_disable_unref(w->start);
+                        } else if (streq(line, "WATCHDOG=1"))
                                 w->last_ping = now_usec();
                 if (w->ready)
                         announce(s);
         }
 }
 
-/* A worker that stopped pinging (stuck in a loop, or stopped), or that is not listening within
- * START_TIMEOUT_USEC, is killed: on_child restarts it. */
+/* A worker that stopped pinging (stuck in a loop, or stopped) is killed: on_child restarts it. */
 static int on_watchdog_check(sd_event_source *src, uint64_t usec, void *userdata) {
         supervisor_t *s = userdata;
         uint64_t now = now_usec();
@@ -342,14 +365,10 @@ static int on_watchdog_check(sd_event_source *src, uint64_t usec, void *userdata
                 worker_t *w = &s->workers[i];
                 if (w->pid <= 0 || w->killed)
                         continue;
-                if (w->ready && now - w->last_ping > s->watchdog_usec)
-                        log_error("worker %u (pid %d) sent no watchdog ping in %llu ms: killing it", w->index + 1,
-                                  (int) w->pid, (unsigned long long) ((now - w->last_ping) / 1000u));
-                else if (!w->ready && now - w->started > START_TIMEOUT_USEC)
-                        log_error("worker %u (pid %d) not listening %llu ms after it started: killing it",
-                                  w->index + 1, (int) w->pid, (unsigned long long) ((now - w->started) / 1000u));
-                else
+                if (!w->ready || now - w->last_ping <= s->watchdog_usec)
                         continue;
+                log_error("worker %u (pid %d) sent no watchdog ping in %llu ms: killing it", w->index + 1, (int) w->pid,
+                          (unsigned long long) ((now - w->last_ping) / 1000u));
                 (void) kill(w->pid, SIGKILL);
                 w->killed = true;
         }
@@ -369,6 +388,7 @@ static void supervisor_done(supervisor_t *s) {
                 worker_t *w = &s->workers[i];
                 w->restart = sd_event_source_disable_unref(w->restart);
                 w->child = sd_event_source_disable_unref(w->child);
+                w->start = sd_event_source_disable_unref(w->start);
                 if (w->pid > 0) {
                         (void) kill(w->pid, SIGKILL);
                         (void) waitpid(w->pid, NULL, 0);

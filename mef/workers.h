@@ -4,7 +4,8 @@
  * address (SO_REUSEPORT: the kernel spreads connections over them), its own event loop and its
  * own store connection (the admin API and retention run in the first worker only), under a
  * supervisor that restarts a worker that dies and stops them all on SIGTERM/SIGINT. The supervisor tells systemd READY=1 once every worker listens, pings its
- * watchdog, and kills (to restart) a worker that stops pinging the supervisor within it. */
+ * watchdog, and kills (to restart) a worker that stops pinging the supervisor within it, and
+ * one not listening [server] worker_start_timeout after it started, watchdog or not. */
 
 #include "mef/mef-config.h"
 #include "mef/metrics.h"

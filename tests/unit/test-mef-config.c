@@ -422,6 +422,13 @@ Test(mef_config, workers) {
         load_fails("[server]\nworkers = 0\n", 2, "[server] workers", "expected auto or an integer from 1 to 256");
         load_fails("[server]\nworkers = 257\n", 2, "[server] workers", "expected auto");
         load_fails("[server]\nworkers = all\n", 2, "[server] workers", "expected auto");
+        load_ok("[server]\nworkers = 2\n", &c);
+        cr_assert_eq(c.worker_start_timeout_usec, 90u * USEC_PER_SEC, "systemd's default TimeoutStartSec");
+        mef_config_done(&c);
+        load_ok("[server]\nworker_start_timeout = 1000\n", &c);
+        cr_assert_eq(c.worker_start_timeout_usec, USEC_PER_SEC);
+        mef_config_done(&c);
+        load_fails("[server]\nworker_start_timeout = 999\n", 2, "[server] worker_start_timeout", "expected");
 }
 
 Test(mef_config, cross_checks) {

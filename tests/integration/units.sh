@@ -141,7 +141,7 @@ catalog_check() {
                 ok "$name catalog: an entry for each of its $(wc -l < "$T/ids") MESSAGE_IDs and no other, each logged, its @FIELDS@ sent$read_by"
         fi
 }
-catalog_check msce-agent "$S/systemd/msce.catalog" "$S/agent/message-ids.h" "$S/agent" "$S/agent/journal.c"
+catalog_check msce-agent "$S/systemd/msce.catalog" "$S/agent/message-ids.h" "$S/agent" "$S/agent/report.c"
 catalog_check msce-mef "$S/systemd/msce-mef.catalog" "$S/mef/message-ids.h" "$S/mef" "$S/mef/log.c"
 
 # ---- install locations (meson's introspection: nothing is installed) ----

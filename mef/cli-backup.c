@@ -268,11 +268,8 @@ static int backup_write(cli_t *c, const char *dir, const key_wrap_t *kw, backup_
         /* last: a directory with a manifest is a complete backup */
         if (r == 0)
                 r = file_write_hashed(dir, BACKUP_FILE_MANIFEST, manifest, NULL, NULL, paths[2]);
-        if (r == 0) {
-                _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd < 0 || fsync(dfd) < 0)
-                        r = negative_errno();
-        }
+        if (r == 0)
+                r = fsync_dir(dir);
         if (r < 0)
                 return cli_failf("backup %s: %s: %s", dir, BACKUP_FILE_MANIFEST, strerror(-r));
         return 0;

@@ -441,21 +441,6 @@ static int rekey_key_write(const char *old_path, const char *path, const uint8_t
         return store_key_file_create(path, key, &st);
 }
 
-static int fsync_parent(const char *path) {
-        _cleanup_free_ char *dir = strdup(path);
-        if (!dir)
-                return -ENOMEM;
-        char *slash = strrchr(dir, '/');
-        if (slash == dir)
-                slash[1] = 0;
-        else if (slash)
-                *slash = 0;
-        _cleanup_close_ int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) < 0)
-                return negative_errno();
-        return 0;
-}
-
 /* Whether "<key path>.new" is the key of the check value: a rekey committed it and stopped
  * before its rename. Any other file there is one that stopped before its commit. */
 static bool rekey_pending_is_current(mef_store_t *s, const char *pending) {
@@ -590,7 +575,7 @@ int store_rekey(mef_store_t *s, store_rekey_result_t *ret) {
         }
         if (rename(pending, s->key_path) < 0)
                 return negative_errno();
-        r = fsync_parent(s->key_path);
+        r = fsync_parent_dir(s->key_path);
         if (r < 0)
                 return r;
         store_key_forget_prev(s);

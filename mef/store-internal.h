@@ -182,7 +182,7 @@ char *store_utf8_copy(const char *v, size_t max, char *buf);
 
 /* The key into s's key schedule (initialised on first use). */
 int store_key_use(mef_store_t *s, const uint8_t key[STORE_MASTER_KEY_LEN]);
-/* key into a new file at path (0400; -EEXIST when there is one), synced, removed again on
+/* key into a new file at path (0400; -EEXIST when there is one), synced with its directory, removed again on
  * failure; as root owned like owner when given. */
 int store_key_file_create(const char *path, const uint8_t key[STORE_MASTER_KEY_LEN], const struct stat *owner);
 /* The key in the file at path; -EINVAL when it holds no key (another size: empty, cut short). */

@@ -55,6 +55,10 @@ int store_key_file_create(const char *path, const uint8_t key[STORE_MASTER_KEY_L
                 r = write_all(fd, key, STORE_MASTER_KEY_LEN);
         if (r == 0 && fsync(fd) < 0)
                 r = negative_errno();
+        /* and its name: else a power cut can take the file back while the store (a check value
+         * committed under this key: init, rekey, restore) depends on it already */
+        if (r == 0)
+                r = fsync_parent_dir(path);
         if (r < 0)
                 unlink(path);
         return r;

@@ -111,6 +111,20 @@ int write_all(int fd, const void *data, size_t len) {
         return 0;
 }
 
+int fsync_dir(const char *dir) {
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int fsync_parent_dir(const char *path) {
+        char dir[PATH_MAX];
+        if (snprintf(dir, sizeof dir, "%s", path) >= (int) sizeof dir)
+                return -ENAMETOOLONG;
+        return fsync_dir(dirname(dir));
+}
+
 int file_stage(const char *path, const void *data, size_t len, unsigned mode, file_staged_t *ret) {
         file_staged_t f = {};
         if (snprintf(f.tmp, sizeof f.tmp, "%s.tmp.XXXXXX", path) >= (int) sizeof f.tmp ||
@@ -140,12 +154,7 @@ int file_staged_commit(file_staged_t *f) {
         if (rename(f->tmp, f->path) < 0)
                 return negative_errno(); /* the temporary stays for file_staged_done() */
         f->tmp[0] = 0;
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", f->path);
-        _cleanup_close_ int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) < 0)
-                return negative_errno();
-        return 0;
+        return fsync_parent_dir(f->path);
 }
 
 void file_staged_done(file_staged_t *f) {

@@ -34,6 +34,11 @@ int secret_hex_file_read_flags(const char *path, size_t min, size_t max, secret_
 int file_read_all(const char *path, size_t max, char **ret, size_t *ret_len);
 /* Write all of data, again after EINTR and short writes. */
 int write_all(int fd, const void *data, size_t len);
+/* fsync a directory, so that the names just created, renamed or removed in it survive a power
+ * cut (fsync of a file makes its data durable, not its directory entry). */
+int fsync_dir(const char *dir);
+/* fsync_dir() of the directory holding path ("." for a bare name). */
+int fsync_parent_dir(const char *path);
 /* Write data atomically: temp file in the same directory, fsync, rename, fsync dir. */
 int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
 /* The same in two steps, for a caller that changes something else in between and wants the

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 
 #include "mef/cli-internal.h"
 #include "mef/store-open.h"
@@ -55,7 +56,13 @@ static int cli_open_flags(cli_t *c, unsigned flags) {
         switch (r) {
         case 0:
                 return 0;
-        case -ENOENT:
+        case -ENOENT: {
+                struct stat st;
+                if (!(flags & STORE_OPEN_CREATE) && c->cfg->store_backend == STORE_BACKEND_SQLITE &&
+                    stat(c->cfg->store_path, &st) == 0 && st.st_size == 0)
+                        return cli_failf("open store %s: an empty file, not a store (nothing was written to it): "
+                                         "'msce-mef init' makes one there",
+                                         name);
                 /* A store with data whose key is gone: init would not (and must not) make a new
                  * key for it, so pointing at init again would loop. With CREATE this is the only
                  * -ENOENT; without, a SQLite file that exists tells it apart from no store. */
@@ -71,9 +78,14 @@ static int cli_open_flags(cli_t *c, unsigned flags) {
                                          c->cfg->master_key_path, name);
                 return cli_failf("open store %s (master key %s): %s (run 'msce-mef init' first)", name,
                                  c->cfg->master_key_path, strerror(ENOENT));
-        case -EPERM:
+        }
+        case -EPERM: {
+                char hint[PATH_MAX + 200];
+                if (mef_store_mode_hint(c->cfg, hint, sizeof hint))
+                        return cli_failf("open store %s: %s", name, hint);
                 return cli_failf("master key %s or password file: readable by group or others (chmod 0400 it)",
                                  c->cfg->master_key_path);
+        }
         case -EBADMSG:
                 return cli_failf("master key %s: does not open store %s (wrong key file)", c->cfg->master_key_path, name);
         case -EINVAL:

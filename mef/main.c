@@ -28,6 +28,11 @@ static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
                 log_error("master key %s does not open store %s", cfg->master_key_path, mef_store_name(cfg));
                 return MEF_EXIT_CONFIG;
         }
+        char hint[PATH_MAX + 200];
+        if (r == -EPERM && mef_store_mode_hint(cfg, hint, sizeof hint)) {
+                log_error("store %s: %s", mef_store_name(cfg), hint);
+                return MEF_EXIT_CONFIG;
+        }
         if (r == -EPERM) {
                 log_error("master key %s is readable by group or others", cfg->master_key_path);
                 return MEF_EXIT_CONFIG;
@@ -36,7 +41,6 @@ static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
                 log_error("store %s: " STORE_POOLER_HINT, mef_store_name(cfg));
                 return MEF_EXIT_FAILURE;
         }
-        char hint[PATH_MAX + 160];
         if ((r == -EACCES || r == -EROFS) && mef_store_access_hint(cfg, hint, sizeof hint)) {
                 log_error("store %s: %s", mef_store_name(cfg), hint);
                 return MEF_EXIT_FAILURE;

@@ -45,3 +45,17 @@ const char *mef_store_access_hint(const mef_config_t *cfg, char *buf, size_t siz
                 return NULL;
         return buf;
 }
+
+const char *mef_store_mode_hint(const mef_config_t *cfg, char *buf, size_t size) {
+        if (!cfg || cfg->store_backend != STORE_BACKEND_SQLITE || !cfg->store_path)
+                return NULL;
+        char file[PATH_MAX];
+        mode_t mode;
+        if (store_sqlite_loose_file(cfg->store_path, file, &mode) <= 0)
+                return NULL;
+        snprintf(buf, size,
+                 "%s is mode %04o: group or others may read or write it, and the store holds node metadata and "
+                 "sealed secrets. chmod 0600 it (and the -wal and -shm files beside it), owned by the MEF's user",
+                 file, (unsigned) mode);
+        return buf;
+}

@@ -6,6 +6,7 @@
 
 #include "mef/store-db.h"
 #include "mef/store-schema.h"
+#include "mef/store.h"
 #include "util/util.h"
 
 /* Prepared once per connection (the SQL texts are constants, keyed by their address): parsing
@@ -259,6 +260,32 @@ static void umask_restore(mode_t *m) {
         umask(*m);
 }
 
+static const char *const store_file_suffixes[] = { "", "-wal", "-shm" };
+
+int store_sqlite_loose_file(const char *path, char ret_file[PATH_MAX], mode_t *ret_mode) {
+        if (!path)
+                return -EINVAL;
+        for (size_t i = 0; i < ELEMENTSOF(store_file_suffixes); i++) {
+                char p[PATH_MAX];
+                struct stat st;
+                if (snprintf(p, sizeof p, "%s%s", path, store_file_suffixes[i]) >= (int) sizeof p)
+                        return -ENAMETOOLONG;
+                if (stat(p, &st) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        return negative_errno();
+                }
+                if (!(st.st_mode & (S_IRWXG | S_IRWXO)))
+                        continue;
+                if (ret_file)
+                        memcpy(ret_file, p, sizeof p);
+                if (ret_mode)
+                        *ret_mode = st.st_mode & 07777;
+                return 1;
+        }
+        return 0;
+}
+
 int db_sqlite_open(const char *path, bool create, bool sync_full, db_t **ret) {
         if (!path || !ret)
                 return -EINVAL;
@@ -271,7 +298,21 @@ int db_sqlite_open(const char *path, bool create, bool sync_full, db_t **ret) {
         bool existed = stat(path, &st) == 0;
         if (!existed && (errno != ENOENT || !create))
                 return negative_errno();
+        /* An empty file is no store: SQLite would take it for a new database and write one into
+         * it (WAL mode writes the header), beside a -wal and a -shm, for a command that only
+         * reads. Only what creates a store makes one there. */
+        if (existed && !create && S_ISREG(st.st_mode) && st.st_size == 0)
+                return -ENOENT;
         int r;
+        /* The rows hold node metadata and secrets sealed under the master key, the -wal the
+         * latest of them; SQLite gives -wal and -shm the database's mode: as ssh with a key,
+         * a store that others may read or write is refused, not opened (nor chmodded behind
+         * the operator's back). */
+        if (existed) {
+                r = store_sqlite_loose_file(path, NULL, NULL);
+                if (r != 0)
+                        return r > 0 ? -EPERM : r;
+        }
         if (!existed) {
                 r = mkdir_parents(path, 0700);
                 if (r < 0)

@@ -7,9 +7,11 @@
  * ("kpm:<nodeID>", "tpsk:<targetID>", "ke:<KeID>") so rows cannot be swapped. */
 
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "proto/msg.h"
 
@@ -148,10 +150,16 @@ int store_pg_uri_check(const char *uri);
         "not an SQLite database, or a damaged one: is [store] path right? Else restore the last " \
         "backup ('msce-mef restore', docs/operations.md)"
 
+/* SQLite: 1 when a file of the store at path (the database, its -wal or -shm) exists with any
+ * permission for group or others, with that file's path and mode (when given); 0 when none
+ * does; -errno when one cannot be looked at. Such a store is not opened (-EPERM). */
+int store_sqlite_loose_file(const char *path, char ret_file[PATH_MAX], mode_t *ret_mode);
+
 /* Opens (and with STORE_OPEN_CREATE, creates the SQLite file, the schema and - when missing -
  * the master key file, 0400). -ENOENT when the database, its schema or the master key is
- * missing and not created, -EPERM when the master key file (or the password file) is
- * group/world readable, -EBADMSG when the master key does not open the store's check value
+ * missing and not created (an empty SQLite file is a missing database: only CREATE makes one
+ * in it), -EPERM when the master key file (or the password file) is group/world readable, or a
+ * file of the SQLite store has any permission for group or others (store_sqlite_loose_file()), -EBADMSG when the master key does not open the store's check value
  * (wrong key file), -EPROTONOSUPPORT when the schema is newer than this msce-mef, -ESTALE when
  * it is older (without CREATE or MIGRATE), -EOPNOTSUPP for PostgreSQL in a build without libpq,
  * -EINVAL for a URI that carries a password, -EPROTO when the server does not keep the

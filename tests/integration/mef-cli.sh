@@ -326,6 +326,7 @@ printf '[store]\npath = %s/notdb/mef.db\nmaster_key = %s/keys/master.key\n' "$T"
 head -c 8192 /dev/urandom >"$T/notdb/mef.db"
 printf 'SQLite format 3\0' >"$T/notdb/damaged.db"
 head -c 8176 /dev/urandom >>"$T/notdb/damaged.db"
+chmod 0600 "$T/notdb/mef.db" "$T/notdb/damaged.db" # owner-only, or refused for that first
 for f in mef.db damaged.db; do
         sed -i "s|/notdb/[a-z]*\.db|/notdb/$f|" "$T/notdb.conf"
         cp "$T/notdb/$f" "$T/notdb/before"

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The SQLite store's files as msce-mef finds them:
+#  - an empty mef.db (0 bytes: what SQLite would take for a new database) is refused by every
+#    command but init, with the path named, and nothing is written: the file stays empty, no
+#    -wal, -shm or master key appears; init then makes the store in it;
+#  - a store group or others may read or write (the database, or its -wal or -shm) is refused
+#    by the commands and by serve, the file and its mode named, and opened again once 0600.
+# Usage: mef-store-files.sh PATH/TO/msce-mef (TAP).
+set -euo pipefail
+MEF=${1:?usage: mef-store-files.sh PATH/TO/msce-mef}
+. "$(dirname "$0")/lib.sh"
+tmpdir mef-store-files
+LIB_SHOW="$T/out"
+DB=$T/a/mef.db
+
+a() { "$MEF" --config "$T/a/mef.conf" "$@"; }
+mef_dir_conf "$T/a"
+printf 'a long backup passphrase\n' > "$T/pass"
+chmod 0600 "$T/pass"
+
+# untouched: the empty store is still 0 bytes, and nothing was made beside it
+untouched() {
+        [ -f "$DB" ] && [ ! -s "$DB" ] && [ ! -e "$DB-wal" ] && [ ! -e "$DB-shm" ] && [ ! -e "$T/a/master.key" ] &&
+                [ ! -e "$T/bk" ]
+}
+# refused_empty CMD...: fails on the empty store, names it, writes nothing
+refused_empty() {
+        if a "$@" > "$T/out" 2>&1; then
+                return 1
+        fi
+        grep -q "open store $DB: an empty file, not a store" "$T/out" && untouched
+}
+: > "$DB"
+chmod 0600 "$DB"
+for cmd in "node list" "node show urn:dev:ops:none" "target list" "enrolments" "audit" "prune" "migrate" "rekey" \
+        "backup $T/bk --passphrase-file $T/pass"; do
+        # shellcheck disable=SC2086 # the command's words
+        check "an empty mef.db: '$cmd' is refused, nothing written" refused_empty $cmd
+done
+# the same with the master key there: refused as empty, not opened (SQLite would write it)
+a init > /dev/null 2>&1 || fail "init"
+mv "$T/a/master.key" "$T/key.keep"
+rm -f "$DB" "$DB-wal" "$DB-shm"
+: > "$DB"
+chmod 0600 "$DB"
+cp -p "$T/key.keep" "$T/a/master.key"
+keeps_empty_with_key() {
+        if a node list > "$T/out" 2>&1; then
+                return 1
+        fi
+        grep -q "an empty file, not a store" "$T/out" && [ ! -s "$DB" ] && [ ! -e "$DB-wal" ] && [ ! -e "$DB-shm" ]
+}
+check "an empty mef.db beside its master key: refused, still empty" keeps_empty_with_key
+rm -f "$T/a/master.key"
+init_makes_it() {
+        a init > "$T/out" 2>&1 && grep -q "^Created store $DB" "$T/out" && [ -s "$DB" ] && a node list > "$T/out" 2>&1
+}
+check "init makes the store in the empty file; then it opens" init_makes_it
+
+# ---- modes ----
+# refused_mode FILE MODE: node list and serve refuse the store, naming FILE and MODE
+refused_mode() {
+        if a node list > "$T/out" 2>&1; then
+                return 1
+        fi
+        grep -q "$1 is mode $2: group or others may read or write it" "$T/out" || return 1
+        local rc=0
+        timeout 30 "$MEF" --config "$T/a/mef.conf" serve > "$T/serve.out" 2>&1 || rc=$?
+        cat "$T/serve.out" >> "$T/out"
+        [ "$rc" = 78 ] && grep -q "$1 is mode $2" "$T/serve.out"
+}
+chmod 0644 "$DB"
+check "mef.db 0644: refused by node list and serve" refused_mode "$DB" 0644
+chmod 0640 "$DB"
+check "mef.db 0640: refused" refused_mode "$DB" 0640
+chmod 0606 "$DB"
+check "mef.db 0606: refused" refused_mode "$DB" 0606
+chmod 0600 "$DB"
+: > "$DB-wal"
+chmod 0604 "$DB-wal"
+check "mef.db 0600 with a -wal 0604 beside it: refused, the -wal named" refused_mode "$DB-wal" 0604
+rm -f "$DB-wal"
+check "mef.db 0600 again: opens" a node list
+rm -f "$DB" "$T/a/master.key"
+: > "$DB"
+chmod 0644 "$DB"
+refused_init() {
+        if a init > "$T/out" 2>&1; then
+                return 1
+        fi
+        grep -q "$DB is mode 0644" "$T/out" && [ ! -s "$DB" ] && [ ! -e "$T/a/master.key" ]
+}
+check "init refuses an empty mef.db of mode 0644, writes nothing" refused_init
+tap_done

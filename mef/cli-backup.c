@@ -537,6 +537,64 @@ static int restore_rows(cli_t *c, const char *dir, const backup_manifest_t *m, u
         return 0;
 }
 
+/* What a restore made, to take away again when it fails: the key file, and on SQLite the store
+ * files that were not there (or a database file that was empty). */
+typedef struct restore_made {
+        bool key;
+        store_sqlite_files_t files;
+} restore_made_t;
+
+/* Closes the store. A store that was there before is left as it was (rows rolled back); one this
+ * restore created is removed (SQLite: its files; PostgreSQL: its check value, the empty tables
+ * staying) and only then the key file it installed, which the store would otherwise need. */
+static void restore_made_undo(cli_t *c, const restore_made_t *m) {
+        bool sqlite = c->cfg->store_backend == STORE_BACKEND_SQLITE;
+        bool keep_key = !sqlite && c->store && store_created(c->store) && store_restore_forget_key(c->store) < 0;
+        c->store = store_close(c->store);
+        if (sqlite)
+                (void) store_sqlite_files_undo(c->cfg->store_path, &m->files);
+        if (m->key && !keep_key) {
+                (void) unlink(c->cfg->master_key_path);
+                (void) fsync_parent_dir(c->cfg->master_key_path);
+        }
+}
+
+/* The rows into the store (opened, created when missing), in one transaction with the audit row;
+ * the counts in rows and detail. 0, or the exit status (said). */
+static int restore_into(cli_t *c, const backup_args_t *a, const backup_manifest_t *m,
+                        uint64_t rows[STORE_DUMP_TABLES_MAX], char detail[128]) {
+        int r = cli_open(c, true);
+        if (r)
+                return r;
+        uint64_t in_use;
+        r = store_rows_in_use(c->store, &in_use);
+        if (r < 0)
+                return cli_fail("restore", r);
+        if (in_use > 0 && !a->force)
+                return cli_failf("restore %s: store %s is not empty (%" PRIu64 " nodes, targets, enrolments and "
+                                 "audit rows): --force replaces them",
+                                 a->dir, mef_store_name(c->cfg), in_use);
+        r = store_begin(c->store);
+        if (r < 0)
+                return cli_fail("restore", r);
+        if (a->force)
+                r = store_restore_clear(c->store);
+        if (r < 0) {
+                store_rollback(c->store);
+                return cli_fail("restore", r);
+        }
+        r = restore_rows(c, a->dir, m, rows);
+        if (r) {
+                store_rollback(c->store);
+                return r;
+        }
+        r = store_restore_finish(c->store);
+        snprintf(detail, 128, "%" PRIu64 " nodes, %" PRIu64 " targets, %" PRIu64 " enrolments", rows[0], rows[1],
+                 rows[2]);
+        r = cli_change_end(c, r, "restore", a->dir, detail);
+        return r < 0 ? cli_fail("restore", r) : 0;
+}
+
 int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         backup_args_t a;
         int r = backup_args_parse(c, def, true, argc, argv, &a);
@@ -604,52 +662,25 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0)
                 return cli_failf("restore %s: %s: %s", dir, BACKUP_FILE_MANIFEST, strerror(-r));
 
-        int created = store_master_key_install(c->cfg->master_key_path, key);
-        r = created;
+        restore_made_t made = {};
+        r = c->cfg->store_backend == STORE_BACKEND_SQLITE ? store_sqlite_files_note(c->cfg->store_path, &made.files) : 0;
+        if (r < 0)
+                return cli_failf("restore %s: store %s: %s", dir, mef_store_name(c->cfg), strerror(-r));
+        r = store_master_key_install(c->cfg->master_key_path, key);
         if (r == -EEXIST)
                 return cli_failf("restore %s: master key %s exists and is not the backup's: restore into a fresh "
                                  "MEF (move the old store and key aside first)",
                                  dir, c->cfg->master_key_path);
         if (r < 0)
                 return cli_failf("restore %s: master key %s: %s", dir, c->cfg->master_key_path, strerror(-r));
-        r = cli_open(c, true);
-        if (r) {
-                /* a store with data under another key: the key file written here opens nothing */
-                if (created > 0)
-                        unlink(c->cfg->master_key_path);
-                return r;
-        }
-        uint64_t in_use;
-        r = store_rows_in_use(c->store, &in_use);
-        if (r < 0)
-                return cli_fail("restore", r);
-        if (in_use > 0 && !a.force)
-                return cli_failf("restore %s: store %s is not empty (%" PRIu64 " nodes, targets, enrolments and "
-                                 "audit rows): --force replaces them",
-                                 dir, mef_store_name(c->cfg), in_use);
-
+        made.key = r > 0;
         uint64_t rows[STORE_DUMP_TABLES_MAX] = {};
-        r = store_begin(c->store);
-        if (r < 0)
-                return cli_fail("restore", r);
-        if (a.force)
-                r = store_restore_clear(c->store);
-        if (r < 0) {
-                store_rollback(c->store);
-                return cli_fail("restore", r);
-        }
-        r = restore_rows(c, dir, &m, rows);
-        if (r) {
-                store_rollback(c->store);
+        char detail[128];
+        r = restore_into(c, &a, &m, rows, detail);
+        if (r) { /* what this restore made goes again: the same command can run once more */
+                restore_made_undo(c, &made);
                 return r;
         }
-        r = store_restore_finish(c->store);
-        char detail[128];
-        snprintf(detail, sizeof detail, "%" PRIu64 " nodes, %" PRIu64 " targets, %" PRIu64 " enrolments", rows[0],
-                 rows[1], rows[2]);
-        r = cli_change_end(c, r, "restore", dir, detail);
-        if (r < 0)
-                return cli_fail("restore", r);
         printf("Restored %s into %s: %s, %" PRIu64 " audit rows.\n", dir, mef_store_name(c->cfg), detail, rows[3]);
         return 0;
 }

@@ -365,6 +365,14 @@ int store_restore_finish(mef_store_t *s) {
                              "(SELECT COALESCE(MAX(id), 0) + 1 FROM audit), false)");
 }
 
+int store_restore_forget_key(mef_store_t *s) {
+        if (!s)
+                return -EINVAL;
+        if (!store_created(s) || s->d->ops->in_transaction(s->d))
+                return -EBUSY;
+        return exec_const(s, "DELETE FROM meta WHERE name = 'check'");
+}
+
 typedef struct sealed_row {
         char id[MSG_KEID_MAX + 1];
         uint8_t blob[SEALED_MAX];

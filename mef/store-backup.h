@@ -47,6 +47,11 @@ int store_restore_row(mef_store_t *s, const char *table, json_t *row);
 /* In the transaction, after the rows: what the engine needs after explicit ids (PostgreSQL's
  * audit identity sequence). */
 int store_restore_finish(mef_store_t *s);
+/* A failed restore into a store its open created (store_created()), out of any transaction:
+ * the check value that open wrote removed, so that the store, left with its empty tables, is
+ * bound to no key and the key file the restore installed can go (the next open that creates
+ * adopts its own key). -EBUSY for a store that was there before. */
+int store_restore_forget_key(mef_store_t *s);
 
 /* A new master key: written to "<key path>.new" (0400, the old file's owner), or the one
  * prepared there, and the check value sealed under it committed; then every secret

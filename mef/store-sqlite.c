@@ -286,6 +286,43 @@ int store_sqlite_loose_file(const char *path, char ret_file[PATH_MAX], mode_t *r
         return 0;
 }
 
+int store_sqlite_files_note(const char *path, store_sqlite_files_t *ret) {
+        if (!path || !ret)
+                return -EINVAL;
+        store_sqlite_files_t f = {};
+        for (size_t i = 0; i < ELEMENTSOF(store_file_suffixes); i++) {
+                char p[PATH_MAX];
+                struct stat st;
+                if (snprintf(p, sizeof p, "%s%s", path, store_file_suffixes[i]) >= (int) sizeof p)
+                        return -ENAMETOOLONG;
+                if (stat(p, &st) == 0)
+                        f.empty = f.empty || (i == 0 && st.st_size == 0);
+                else if (errno == ENOENT)
+                        f.absent[i] = true;
+                else
+                        return negative_errno();
+        }
+        *ret = f;
+        return 0;
+}
+
+int store_sqlite_files_undo(const char *path, const store_sqlite_files_t *before) {
+        if (!path || !before)
+                return -EINVAL;
+        if (!before->absent[0] && !before->empty)
+                return 0; /* a database with content: not made here */
+        int r = 0;
+        for (size_t i = 0; i < ELEMENTSOF(store_file_suffixes); i++) {
+                char p[PATH_MAX];
+                if (snprintf(p, sizeof p, "%s%s", path, store_file_suffixes[i]) >= (int) sizeof p)
+                        return -ENAMETOOLONG;
+                if ((before->absent[i] ? unlink(p) : i == 0 ? truncate(p, 0) : 0) < 0 && errno != ENOENT && r == 0)
+                        r = negative_errno();
+        }
+        int k = fsync_parent_dir(path);
+        return r < 0 ? r : k;
+}
+
 int db_sqlite_open(const char *path, bool create, bool sync_full, db_t **ret) {
         if (!path || !ret)
                 return -EINVAL;

@@ -155,6 +155,18 @@ int store_pg_uri_check(const char *uri);
  * does; -errno when one cannot be looked at. Such a store is not opened (-EPERM). */
 int store_sqlite_loose_file(const char *path, char ret_file[PATH_MAX], mode_t *ret_mode);
 
+/* SQLite: which of the store's files at path (the database, its -wal, its -shm) are absent, and
+ * whether the database is an empty file: what store_sqlite_files_undo() takes back. */
+typedef struct store_sqlite_files {
+        bool absent[3];
+        bool empty;
+} store_sqlite_files_t;
+int store_sqlite_files_note(const char *path, store_sqlite_files_t *ret);
+/* With nothing open on the store: when its database was absent or empty in before, the files
+ * absent then removed and the database emptied again (then their directory synced); a database
+ * that had content is left alone, with its -wal and -shm. 0, or the first failure. */
+int store_sqlite_files_undo(const char *path, const store_sqlite_files_t *before);
+
 /* Opens (and with STORE_OPEN_CREATE, creates the SQLite file, the schema and - when missing -
  * the master key file, 0400). -ENOENT when the database, its schema or the master key is
  * missing and not created (an empty SQLite file is a missing database: only CREATE makes one

@@ -476,133 +476,13 @@ Test(store, node_pages_walk_every_row_once) {
         store_close(s);
 }
 
-/* The rows of one page (of all nodes' enrolments, of the audit trail), the call asserted. */
-static size_t enrolment_page_rows(mef_store_t *s, const store_page_t *p) {
-        store_enrolment_t *list = NULL;
-        size_t n = 0;
-        cr_assert_eq(store_enrolment_page(s, NULL, p, &list, &n), 0);
-        free(list);
-        return n;
-}
-
+/* The rows of one page of the audit trail, the call asserted. */
 static size_t audit_page_rows(mef_store_t *s, const store_page_t *p) {
         store_audit_entry_t *list = NULL;
         size_t n = 0;
         cr_assert_eq(store_audit_page(s, p, &list, &n), 0);
         free(list);
         return n;
-}
-
-Test(store, enrolment_pages_newest_first) {
-        mef_store_t *s = open_new();
-        uint8_t kpm[32], ke[32];
-        recognisable_key(kpm, sizeof kpm, 11);
-        recognisable_key(ke, sizeof ke, 12);
-        store_node_t a = psk_node("a", "kpm-a");
-        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
-        char ke_id[32];
-        /* same created twice over: the tie is broken by insertion order */
-        for (int i = 0; i < 10; i++) {
-                snprintf(ke_id, sizeof ke_id, "%02x@mef", i);
-                store_enrolment_t e = enrolment(ke_id, "a", 5000 + i / 2);
-                e.state = i == 9 ? ENROLMENT_ACTIVE : ENROLMENT_RETIRED;
-                cr_assert_eq(store_enrolment_add(s, &e, ke, sizeof ke), 0);
-        }
-        store_enrolment_t *all = NULL;
-        size_t n_all = 0;
-        cr_assert_eq(store_enrolment_list(s, NULL, &all, &n_all), 0);
-        cr_assert_eq(n_all, 10);
-        store_page_t p = { .limit = 3, .state = -1 };
-        char after[MSG_KEID_MAX + 1] = "";
-        size_t seen = 0;
-        for (;;) {
-                store_enrolment_t *list = NULL;
-                size_t n = 0;
-                p.after = after[0] ? after : NULL;
-                cr_assert_eq(store_enrolment_page(s, "a", &p, &list, &n), 0);
-                for (size_t i = 0; i < n; i++)
-                        cr_assert_str_eq(list[i].ke_id, all[seen++].ke_id, "the order of the full list");
-                if (n)
-                        snprintf(after, sizeof after, "%s", list[n - 1].ke_id);
-                free(list);
-                if (n < 3)
-                        break;
-        }
-        cr_assert_eq(seen, 10);
-        free(all);
-
-        p = (store_page_t) { .state = ENROLMENT_ACTIVE, .expired = 1, .now = 5004 + 86400 };
-        cr_assert_eq(enrolment_page_rows(s, &p), 1, "the active one, past its exp");
-        p.expired = -1;
-        cr_assert_eq(enrolment_page_rows(s, &p), 0);
-        p = (store_page_t) { .state = -1, .after = "ff@mef" };
-        store_enrolment_t *list = NULL;
-        size_t n = 0;
-        cr_assert_eq(store_enrolment_page(s, NULL, &p, &list, &n), -ENOENT);
-        store_close(s);
-}
-
-/* A page's cursor whose row was removed before the next page (its node removed here; pruning
- * alike): the next page goes on from its place, without a row skipped or repeated. The cursor
- * was the row's KeID, whose lookup failed (-ENOENT: the CLI's listing of more than 1,000 rows
- * stopped, the admin API answered 400). Rows of two nodes interleaved, created in the same
- * seconds (the tie broken by insertion order), pages of 3; the last row of the first page is
- * b's, and b goes. */
-Test(store, enrolment_page_after_a_removed_row) {
-        mef_store_t *s = open_new();
-        uint8_t kpm[32], ke[32];
-        recognisable_key(kpm, sizeof kpm, 13);
-        recognisable_key(ke, sizeof ke, 14);
-        store_node_t a = psk_node("a", "kpm-a"), b = psk_node("b", "kpm-b");
-        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
-        cr_assert_eq(store_node_add(s, &b, kpm, sizeof kpm), 0);
-        for (int i = 0; i < 12; i++) {
-                char ke_id[32];
-                snprintf(ke_id, sizeof ke_id, "%02x@mef", i);
-                store_enrolment_t e = enrolment(ke_id, i % 2 ? "b" : "a", 5000 + i / 4);
-                e.state = ENROLMENT_RETIRED;
-                cr_assert_eq(store_enrolment_add(s, &e, ke, sizeof ke), 0);
-        }
-        store_page_t p = { .limit = 3, .state = -1 };
-        store_enrolment_t *list = NULL;
-        size_t n = 0;
-        cr_assert_eq(store_enrolment_page(s, NULL, &p, &list, &n), 0);
-        cr_assert_eq(n, 3);
-        cr_assert_str_eq(list[0].ke_id, "0b@mef");
-        cr_assert_str_eq(list[2].ke_id, "09@mef", "the page ends on one of b's");
-        char after[STORE_ENROLMENT_CURSOR_MAX];
-        store_enrolment_cursor(&list[2], after);
-        free(list);
-
-        cr_assert_eq(store_node_remove(s, "b"), 0);
-        /* what is left after 09, newest first: a's 08, 06, ..., 00 */
-        static const char *const rest[] = { "08@mef", "06@mef", "04@mef", "02@mef", "00@mef" };
-        size_t seen = 0;
-        for (;;) {
-                p.after = after;
-                cr_assert_eq(store_enrolment_page(s, NULL, &p, &list, &n), 0, "the page after a removed row");
-                for (size_t i = 0; i < n; i++) {
-                        cr_assert_lt(seen, ELEMENTSOF(rest), "a row too many: %s", list[i].ke_id);
-                        cr_assert_str_eq(list[i].ke_id, rest[seen], "row %zu", seen);
-                        seen++;
-                }
-                if (n)
-                        store_enrolment_cursor(&list[n - 1], after);
-                free(list);
-                if (n < p.limit)
-                        break;
-        }
-        cr_assert_eq(seen, ELEMENTSOF(rest), "no row skipped");
-
-        /* a KeID as the cursor still works while it exists, and says when it does not */
-        p = (store_page_t) { .limit = 2, .state = -1, .after = "06@mef" };
-        cr_assert_eq(store_enrolment_page(s, NULL, &p, &list, &n), 0);
-        cr_assert_eq(n, 2);
-        cr_assert_str_eq(list[0].ke_id, "04@mef");
-        free(list);
-        p.after = "09@mef";
-        cr_assert_eq(store_enrolment_page(s, NULL, &p, &list, &n), -ENOENT);
-        store_close(s);
 }
 
 Test(store, audit_pages_and_filters) {

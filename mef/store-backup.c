@@ -329,21 +329,30 @@ int store_restore_row(mef_store_t *s, const char *table, json_t *row) {
         int nb = 0;
         for (int i = 0; i < t->n_cols; i++) {
                 json_t *v = json_object_get(row, t->cols[i].name);
-                if (json_is_null(v)) {
-                        TRY(db_bind_text(st, i + 1, NULL, 0));
-                        continue;
-                }
+                /* A NULL goes in with its column's type: PostgreSQL takes no text NULL into a
+                 * bytea column (SQLite does), so a node or target by certificate, whose secret
+                 * is NULL, would not restore there. */
                 switch (t->cols[i].type) {
                 case DUMP_INT:
+                        if (json_is_null(v))
+                                return -EBADMSG; /* no integer column may be NULL */
                         TRY(db_bind_int64(st, i + 1, json_integer_value(v)));
                         break;
                 case DUMP_TEXT:
+                        if (json_is_null(v)) {
+                                TRY(db_bind_text(st, i + 1, NULL, 0));
+                                break;
+                        }
                         if (strlen(json_string_value(v)) != json_string_length(v))
                                 return -EBADMSG; /* an embedded NUL */
                         TRY(db_bind_text(st, i + 1, json_string_value(v), (int) json_string_length(v)));
                         break;
                 case DUMP_BLOB: {
                         size_t n;
+                        if (json_is_null(v)) {
+                                TRY(db_bind_blob(st, i + 1, NULL, 0));
+                                break;
+                        }
                         if (nb >= (int) ELEMENTSOF(blobs))
                                 return -EBADMSG;
                         TRY(restore_blob(v, blobs[nb], &n));

@@ -345,6 +345,29 @@ mef_psk_setup() {
 # sanitizer_clean FILE...: false when a server's log holds a sanitizer report (the ASan build)
 sanitizer_clean() { ! grep -qsE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$@"; }
 
+# ---- certificates: P-256 (TS-0003 10.2.3 mandates ECDSA suites), valid for two days ----
+
+# pki_ca DIR: a CA, DIR/ca.key and DIR/ca.pem. pki_cert DIR NAME [SAN]: DIR/NAME.key and
+# DIR/NAME.pem (CN=NAME) signed by that CA, with the subjectAltName SAN when given (e.g.
+# DNS:mef.test,IP:127.0.0.1, for a server). An openssl that fails fails the test.
+lib_pki() { openssl "$@" 2> /dev/null || fail "openssl $1 failed"; }
+pki_ca() {
+        lib_pki ecparam -name prime256v1 -genkey -noout -out "$1/ca.key"
+        lib_pki req -x509 -new -key "$1/ca.key" -subj /CN=msce-test-ca -days 2 -out "$1/ca.pem"
+}
+pki_cert() {
+        lib_pki ecparam -name prime256v1 -genkey -noout -out "$1/$2.key"
+        lib_pki req -new -key "$1/$2.key" -subj "/CN=$2" -out "$1/$2.csr"
+        if [ -n "${3:-}" ]; then
+                printf 'subjectAltName=%s\n' "$3" > "$1/$2.ext"
+                lib_pki x509 -req -in "$1/$2.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" -CAcreateserial -days 2 \
+                        -extfile "$1/$2.ext" -out "$1/$2.pem"
+        else
+                lib_pki x509 -req -in "$1/$2.csr" -CA "$1/ca.pem" -CAkey "$1/ca.key" -CAcreateserial -days 2 \
+                        -out "$1/$2.pem"
+        fi
+}
+
 # ---- HTTP over TLS with openssl s_client ----
 
 # request METHOD TARGET ORIGIN [BODY]: the request on stdout (Host: $FQDN, a fresh X-M2M-RI)

@@ -23,15 +23,10 @@ HOLDERS=6
 tmpdir mef-node-conns
 LIB_SHOW="$T/out $T/mef.err"
 
-# Certificates for node C: a CA, the MEF's certificate, C's (P-256).
-pki() { openssl "$@" 2> /dev/null || fail "openssl $1 failed"; }
-pki ecparam -name prime256v1 -genkey -noout -out "$T/ca.key"
-pki req -x509 -new -key "$T/ca.key" -subj /CN=msce-test-conncap-ca -days 2 -out "$T/ca.pem"
-for n in mef node-c; do
-        pki ecparam -name prime256v1 -genkey -noout -out "$T/$n.key"
-        pki req -new -key "$T/$n.key" -subj "/CN=conncap-$n" -out "$T/$n.csr"
-        pki x509 -req -in "$T/$n.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 -out "$T/$n.pem"
-done
+# Certificates for node C: a CA, the MEF's certificate, C's.
+pki_ca "$T"
+pki_cert "$T" mef
+pki_cert "$T" node-c
 
 mef_conf "[tls]" "certificate = $T/mef.pem" "key = $T/mef.key" "client_ca = $T/ca.pem" \
         "[limits]" "max_connections = 4" "connections_per_node = 2" "request_timeout = 60000" "retry_after = 3"

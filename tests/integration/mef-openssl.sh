@@ -35,19 +35,10 @@ fail() {
         tap_done
 }
 
-# Certificates for the cert-mode part: a CA, the MEF's certificate, a device certificate
-# (P-256, as TS-0003 10.2.3 mandates ECDSA suites).
-pki() { openssl "$@" 2>/dev/null || fail "openssl $1 failed"; }
-pki ecparam -name prime256v1 -genkey -noout -out "$tmp/ca.key"
-pki req -x509 -new -key "$tmp/ca.key" -subj /CN=msce-test-ca -days 2 -out "$tmp/ca.pem"
-for n in mef dev; do
-        pki ecparam -name prime256v1 -genkey -noout -out "$tmp/$n.key"
-        pki req -new -key "$tmp/$n.key" -subj "/CN=$n" -out "$tmp/$n.csr"
-done
-printf 'subjectAltName=DNS:%s,IP:127.0.0.1\n' "$FQDN" > "$tmp/san"
-pki x509 -req -in "$tmp/mef.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial -days 2 \
-        -extfile "$tmp/san" -out "$tmp/mef.pem"
-pki x509 -req -in "$tmp/dev.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial -days 2 -out "$tmp/dev.pem"
+# Certificates for the cert-mode part: a CA, the MEF's certificate, a device certificate.
+pki_ca "$tmp"
+pki_cert "$tmp" mef "DNS:$FQDN,IP:127.0.0.1"
+pki_cert "$tmp" dev
 
 # MEF_TEST_PORT: a fixed port instead of 0 (the kernel's choice, read back from stdout).
 PORT=${MEF_TEST_PORT:-}

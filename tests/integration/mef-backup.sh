@@ -8,7 +8,10 @@
 #    becomes the one "rekey --prepare" wrote, and enrolments, status checks and credential fetches keep being served;
 #  - "msce-mef restore" into a fresh MEF, which then enrols the same gateway with its Kpm and
 #    serves the backed-up enrolment's credentials to the same target (the same key), and is
-#    rekeyed while serving too. Under tests/pg-run.sh that MEF is on PostgreSQL (SQLite -> PG).
+#    rekeyed while serving too. Under tests/pg-run.sh that MEF is on PostgreSQL (SQLite -> PG);
+#  - a node and a target that authenticate with a certificate (no secret: NULL columns) are
+#    restored too, listed the same, and on the restored MEF the node enrols with its certificate
+#    and the target fetches that enrolment's key with its own.
 # Usage: mef-backup.sh PATH/TO/msce-mef (TAP). Skipped without openssl.
 set -euo pipefail
 mef=${1:?usage: mef-backup.sh PATH/TO/msce-mef}
@@ -21,12 +24,22 @@ LIB_SHOW="$T/mef.err"
 FQDN=mef.test
 NODE=urn:dev:ops:backup-1
 TARGET=/in-cse
+CNODE=urn:dev:ops:backup-cert
+CTARGET=/maf-cert
+
+# Certificates: a CA, the MEF's (for the certificate node and target; PSK peers need none), a
+# device's and a target's.
+pki_ca "$tmp"
+pki_cert "$tmp" mef "DNS:$FQDN,IP:127.0.0.1"
+pki_cert "$tmp" dev
+pki_cert "$tmp" tgt
 
 conf() { # DIR [postgresql]: a MEF with its store in DIR, or on the PostgreSQL of tests/pg-run.sh
         mkdir -p "$1"
         {
                 printf '[server]\nlisten = 127.0.0.1:@PORT@\nfqdn = %s\nbase = /msce\n\n' "$FQDN"
-                MEF_BACKEND=${2:-sqlite} mef_store "$1"
+                printf '[tls]\ncertificate = %s\nkey = %s\nclient_ca = %s\n\n' "$tmp/mef.pem" "$tmp/mef.key" "$tmp/ca.pem"
+                MEF_BACKEND=${2:-sqlite} mef_store "$1" # last: the lines added after it are [store]'s
         } > "$1/mef.conf.in"
         PORT= mef_configure "$1/mef.conf.in"
 }
@@ -42,6 +55,9 @@ a init > /dev/null
 a target add "$TARGET" --psk-id in-cse-psk --generate-psk "$tmp/tpsk.hex" > /dev/null
 a node add "$NODE" --cse-id /mn-backup-1 --cse-base https://in.example.net/base \
         --psk-id kpm-backup-1 --generate-psk "$tmp/kpm.hex" --target "$TARGET" > /dev/null
+a target add "$CTARGET" --cert "$tmp/tgt.pem" > /dev/null
+a node add "$CNODE" --cse-id /mn-backup-cert --cse-base https://in.example.net/base --cert "$tmp/dev.pem" \
+        --target "$CTARGET" > /dev/null
 kpm=$(tr -d '\n' < "$tmp/kpm.hex")
 tpsk=$(tr -d '\n' < "$tmp/tpsk.hex")
 printf 'a long backup passphrase\n' > "$tmp/pass"
@@ -98,7 +114,7 @@ wait_for 30 traffic_seen 2 || fail "no traffic"
 
 a backup "$tmp/bk" --passphrase-file "$tmp/pass" --kdf-iterations 100000 > "$tmp/backup.out" ||
         fail "backup failed: $(cat "$tmp/backup.out")"
-grep -q '^Backed up .* 1 nodes, 1 targets, 1 enrolments' "$tmp/backup.out" || fail "backup: $(cat "$tmp/backup.out")"
+grep -q '^Backed up .* 2 nodes, 2 targets, 1 enrolments' "$tmp/backup.out" || fail "backup: $(cat "$tmp/backup.out")"
 [ "$(stat -c %a "$tmp/bk")" = 700 ] || fail "backup directory mode $(stat -c %a "$tmp/bk")"
 for f in manifest.json master-key.json store.jsonl; do
         [ "$(stat -c %a "$tmp/bk/$f")" = 600 ] || fail "$f mode $(stat -c %a "$tmp/bk/$f")"
@@ -179,12 +195,22 @@ grep -q 'does not open store' "$tmp/c.out" || fail "restore into a store of anot
 ok "restore into a store of another key: refused, no key file left behind"
 
 b restore "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/restore.out" 2>&1 || fail "restore: $(cat "$tmp/restore.out")"
-grep -q '^Restored .* 1 nodes, 1 targets, 1 enrolments' "$tmp/restore.out" || fail "restore: $(cat "$tmp/restore.out")"
+grep -q '^Restored .* 2 nodes, 2 targets, 1 enrolments' "$tmp/restore.out" || fail "restore: $(cat "$tmp/restore.out")"
 [ "$(stat -c %a "$tmp/b/master.key")" = 400 ] || fail "restored key file mode"
 if b restore "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/twice.out" 2>&1; then fail "restore into a non-empty store"; fi
 grep -q 'not empty' "$tmp/twice.out" || fail "restore twice: $(cat "$tmp/twice.out")"
 b restore "$tmp/bk" --passphrase-file "$tmp/pass" --force > /dev/null || fail "restore --force"
 ok "restore into a fresh MEF ($b_backend); a non-empty store needs --force"
+# the certificate node and target as they were (neither has been seen since the backup)
+same_listing() { # COMMAND...: its --json output the same on stores a and b
+        if ! a --json "$@" > "$tmp/list-a.json" || ! b --json "$@" > "$tmp/list-b.json"; then fail "$* failed"; fi
+        cmp -s "$tmp/list-a.json" "$tmp/list-b.json" || fail "restored $* differs: $(diff "$tmp/list-a.json" "$tmp/list-b.json")"
+}
+same_listing node show "$CNODE"
+same_listing target list
+grep -q '"auth": *"cert"' "$tmp/list-b.json" && grep -q "\"$CTARGET\"" "$tmp/list-b.json" ||
+        fail "no certificate target restored: $(cat "$tmp/list-b.json")"
+ok "a node and a target by certificate restored ($b_backend) and listed as they were"
 
 # a fresh host where [store] master_key's directory does not exist yet: made 0700, as init does
 conf "$tmp/d"
@@ -205,6 +231,26 @@ enrol "$tmp/enrol3.out"
 keid3=$got
 status_active "$keid3" || fail "restored MEF: status of the new enrolment"
 ok "restored MEF serves the same gateway: status, the target's fetch (same key), a new enrolment"
+# cert_exchange REQUEST-FILE NAME: over TLS 1.3 with the certificate NAME.pem, the transcript
+cert_exchange() {
+        timeout 20 openssl s_client -connect "127.0.0.1:$port" -servername "$FQDN" -CAfile "$tmp/ca.pem" \
+                -verify_return_error -tls1_3 $EKM_OPTS -cert "$tmp/$2.pem" -key "$tmp/$2.key" -ign_eof \
+                < "$1" 2>&1 || :
+}
+request POST /msce/enrolments "$CNODE" "{\"msce:enrolReq\": {\"nodeID\": \"$CNODE\"}}" > "$tmp/cert-enrol.req"
+cert_exchange "$tmp/cert-enrol.req" dev > "$tmp/cert-enrol.out"
+grep -q '^HTTP/1.1 201 ' "$tmp/cert-enrol.out" || fail "restored MEF, certificate enrol: $(cat "$tmp/cert-enrol.out")"
+ckeid=$(json_str keID < "$tmp/cert-enrol.out")
+ekm=$(s_client_ekm "$tmp/cert-enrol.out")
+[ ${#ekm} -eq 96 ] || fail "OpenSSL printed no 48-byte keying material"
+request GET "/msce/fetchCredentials/$ckeid/tls" "$CTARGET" > "$tmp/cert-fetch.req"
+cert_exchange "$tmp/cert-fetch.req" tgt > "$tmp/cert-fetch.out"
+grep -q '^HTTP/1.1 200 ' "$tmp/cert-fetch.out" || fail "restored MEF, certificate fetch: $(cat "$tmp/cert-fetch.out")"
+got=$(json_str key < "$tmp/cert-fetch.out" | base64 -d | od -An -tx1 -v | tr -d ' \n')
+want=$(kpsa_of "$ekm" "$CTARGET")
+[ ${#want} -eq 64 ] && [ "$got" = "$want" ] ||
+        fail "restored MEF: the certificate target fetched $got, not HMAC-SHA-256(Ke, label || target) $want"
+ok "restored MEF ($b_backend): the certificate node enrols, the certificate target fetches its key"
 b rekey > "$tmp/rekey-b.out" || fail "rekey of the restored MEF: $(cat "$tmp/rekey-b.out")"
 # First an enrolment over TLS 1.2: the store thread still holds the old key when it seals the
 # new one. On PostgreSQL its transaction fails on the check value and runs again under the new

@@ -24,7 +24,9 @@ typedef struct db_ops {
         int (*prepare)(db_t *d, const char *sql, db_stmt_t **ret);
         /* Back to the cache (reset, unbound) or freed. NULL is fine. */
         void (*release)(db_stmt_t *st);
-        /* v NULL: SQL NULL; len < 0: strlen(v). The values stay the caller's until step. */
+        /* v NULL: SQL NULL; len < 0: strlen(v). The values stay the caller's until step. A NULL
+         * is typed as well (PostgreSQL takes no text NULL into a bytea column): bind it with the
+         * function of the column's type. */
         int (*bind_text)(db_stmt_t *st, int i, const char *v, int len);
         int (*bind_int64)(db_stmt_t *st, int i, int64_t v);
         int (*bind_blob)(db_stmt_t *st, int i, const void *p, size_t n); /* p NULL: SQL NULL */

@@ -3,6 +3,7 @@
 #include "proto/tls-name.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* The labels of a name of n bytes, or 0 when it is none: empty, an empty label, a byte outside
  * printable ASCII, or a '*' (the one wildcard allowed is taken off before). */
@@ -23,18 +24,6 @@ static size_t name_labels(const char *s, size_t n) {
         return len > 0 ? labels : 0;
 }
 
-static char ascii_lower(char ch) {
-        return ch >= 'A' && ch <= 'Z' ? (char) (ch - 'A' + 'a') : ch;
-}
-
-/* a and b (n bytes each) are the same without regard to ASCII case: not locale dependent. */
-static bool ascii_eq_nocase(const char *a, const char *b, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                if (ascii_lower(a[i]) != ascii_lower(b[i]))
-                        return false;
-        return true;
-}
-
 bool tls_name_match(const char *presented, size_t len, const char *host) {
         if (!presented || !host)
                 return false;
@@ -48,7 +37,7 @@ bool tls_name_match(const char *presented, size_t len, const char *host) {
                 size_t rlen = len - 2;
                 const char *dot = memchr(host, '.', hlen);
                 return name_labels(rest, rlen) >= 2 && dot && (size_t) (host + hlen - (dot + 1)) == rlen &&
-                       ascii_eq_nocase(rest, dot + 1, rlen);
+                       strncasecmp(rest, dot + 1, rlen) == 0;
         }
-        return len == hlen && name_labels(presented, len) > 0 && ascii_eq_nocase(presented, host, len);
+        return len == hlen && name_labels(presented, len) > 0 && strncasecmp(presented, host, len) == 0;
 }

@@ -290,10 +290,6 @@ static int validate(ini_t *ini, agent_config_t *c, unsigned flags) {
         return r;
 }
 
-int agent_config_load(const char *path, agent_config_t *ret, char *err, size_t err_size) {
-        return agent_config_load_flags(path, 0, ret, err, err_size);
-}
-
 /* Defaults, then data (when not NULL) or the file at path and its drop-ins, then the checks. */
 static int load(const char *path, const char *data, size_t len, unsigned flags, agent_config_t *ret, char *err,
                 size_t err_size) {
@@ -324,7 +320,7 @@ static int load(const char *path, const char *data, size_t len, unsigned flags, 
         return 0;
 }
 
-int agent_config_load_flags(const char *path, unsigned flags, agent_config_t *ret, char *err, size_t err_size) {
+int agent_config_load(const char *path, unsigned flags, agent_config_t *ret, char *err, size_t err_size) {
         return load(path ?: AGENT_CONFIG_DEFAULT, NULL, 0, flags, ret, err, err_size);
 }
 

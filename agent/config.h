@@ -81,13 +81,11 @@ typedef struct agent_config {
 /* Loads defaults, the file (NULL: AGENT_CONFIG_DEFAULT) and <file>.d/<name>.conf, then validates.
  * -ENOENT/-EACCES/-EINVAL/-EPERM...; err gets "FILE:LINE: [section] key: reason" (or
  * "FILE: [section] key: reason" for a missing required field). Secret files are checked for
- * existence, readability and mode (owner-only) but not kept in memory. */
-int agent_config_load(const char *path, agent_config_t *ret, char *err, size_t err_size);
-/* The same with flags: AGENT_CONFIG_NO_SECRETS skips reading the credential files (psk_file,
- * key, certificate, trust_anchors), for readers that need no secret, e.g. mscectl status as
- * any user. */
+ * existence, readability and mode (owner-only) but not kept in memory. flags: 0, or
+ * AGENT_CONFIG_NO_SECRETS to skip reading the credential files (psk_file, key, certificate,
+ * trust_anchors), for readers that need no secret, e.g. mscectl status as any user. */
 #define AGENT_CONFIG_NO_SECRETS 1u
-int agent_config_load_flags(const char *path, unsigned flags, agent_config_t *ret, char *err, size_t err_size);
+int agent_config_load(const char *path, unsigned flags, agent_config_t *ret, char *err, size_t err_size);
 /* The same from the text of one file in memory (len bytes, NULs included; no drop-ins), named
  * name in errors: the fuzzers' entry point (with AGENT_CONFIG_NO_SECRETS nothing is read from
  * the disk but the credential directories' listings). */

@@ -137,7 +137,7 @@ int main(int argc, char *argv[]) {
 
         _cleanup_(agent_config_done) agent_config_t cfg = {};
         char err[1024];
-        int r = agent_config_load(config, &cfg, err, sizeof err);
+        int r = agent_config_load(config, 0, &cfg, err, sizeof err);
         if (r < 0) {
                 fatal(err[0] ? err : strerror(-r));
                 return r == -ENOMEM ? AGENT_EXIT_SOFTWARE : AGENT_EXIT_CONFIG;

@@ -155,7 +155,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 
         agent_config_t n = {};
         char err[1024];
-        int r = agent_config_load(m->config_path, &n, err, sizeof err);
+        int r = agent_config_load(m->config_path, 0, &n, err, sizeof err);
         _cleanup_close_ int lock = -1;
         custody_info_t ci;
         if (r == 0 && custody_preflight(&n, NULL, &ci) < 0) {

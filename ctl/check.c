@@ -135,7 +135,7 @@ unsigned ctl_check_run(const ctl_check_opts_t *o, FILE *f) {
                 return 1;
         _cleanup_(agent_config_done) agent_config_t cfg = {};
         char err[1024] = "";
-        int r = agent_config_load(o->config, &cfg, err, sizeof err);
+        int r = agent_config_load(o->config, 0, &cfg, err, sizeof err);
         if (r < 0) {
                 check_report(&c, L_FAIL,
                              r == -EACCES && geteuid() != 0 ? "run mscectl check as root"

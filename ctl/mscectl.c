@@ -81,7 +81,7 @@ int option_error(const char *cmd, int o, char **argv) {
 /* The configuration, when one is needed: an explicit --config must load. */
 static int config_load(const globals_t *g, agent_config_t *cfg) {
         char err[1024] = "";
-        int r = agent_config_load(g->config, cfg, err, sizeof err);
+        int r = agent_config_load(g->config, 0, cfg, err, sizeof err);
         if (r < 0)
                 fprintf(stderr, "mscectl: %s\n", err[0] ? err : strerror(-r));
         return r;
@@ -97,7 +97,7 @@ int runtime_dir_get(const globals_t *g, char **ret) {
         }
         _cleanup_(agent_config_done) agent_config_t cfg = {};
         char err[1024] = "";
-        int r = agent_config_load_flags(g->config, AGENT_CONFIG_NO_SECRETS, &cfg, err, sizeof err);
+        int r = agent_config_load(g->config, AGENT_CONFIG_NO_SECRETS, &cfg, err, sizeof err);
         if (r < 0 && (g->config || r != -ENOENT))
                 fprintf(stderr, "mscectl: %s; reading %s\n", err[0] ? err : strerror(-r), CTL_RUNTIME_DIR_DEFAULT);
         *ret = strdup(r == 0 ? cfg.runtime_dir : CTL_RUNTIME_DIR_DEFAULT);

@@ -236,7 +236,7 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
         }
 
         /* What the agent will see, checked as msce-agent --check-config checks it. */
-        r = agent_config_load(config, &cfg, why, sizeof why);
+        r = agent_config_load(config, 0, &cfg, why, sizeof why);
         if (r < 0) {
                 fail(err, err_size, r, "refused, as msce-agent --check-config would: %s", why[0] ? why : strerror(-r));
                 goto undo;

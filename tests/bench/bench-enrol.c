@@ -310,7 +310,7 @@ static int enrol_once(const agent_config_t *cfg, char *tls, size_t tls_size) {
 static int compare(const char *agent, const char *conf, const char *workdir, unsigned long long n, pid_t mef) {
         _cleanup_(agent_config_done) agent_config_t cfg = {};
         char err[1024] = "", keyfile[4096], sealed[4096], self[4096], port_s[16];
-        int r = agent_config_load(conf, &cfg, err, sizeof err);
+        int r = agent_config_load(conf, 0, &cfg, err, sizeof err);
         if (r < 0) {
                 fprintf(stderr, "%s\n", err[0] ? err : strerror(-r));
                 return 1;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* agent_config_load_flags() on arbitrary bytes as /etc/msce/agent.conf (no secret files read:
+/* agent_config_load() on arbitrary bytes as /etc/msce/agent.conf (no secret files read:
  * AGENT_CONFIG_NO_SECRETS, so the input's paths are never opened). An accepted configuration
  * must hold its required fields, ranges and canonical forms, and agent_config_dump() must load
  * back to the same dump; a refusal must say why. */
@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
         char err[512];
         _cleanup_(agent_config_done) agent_config_t c = {};
-        int r = agent_config_load_flags(memfile_set(data, size), AGENT_CONFIG_NO_SECRETS, &c, err, sizeof err);
+        int r = agent_config_load(memfile_set(data, size), AGENT_CONFIG_NO_SECRETS, &c, err, sizeof err);
         if (r < 0) {
                 check(err[0] && memchr(err, 0, sizeof err));
                 return 0;
@@ -51,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t n1 = 0, n2 = 0;
         _cleanup_free_ char *d1 = dump(&c, &n1);
         _cleanup_(agent_config_done) agent_config_t c2 = {};
-        r = agent_config_load_flags(memfile_set(d1, n1), AGENT_CONFIG_NO_SECRETS, &c2, err, sizeof err);
+        r = agent_config_load(memfile_set(d1, n1), AGENT_CONFIG_NO_SECRETS, &c2, err, sizeof err);
         if (r < 0) {
                 fprintf(stderr, "the dump does not load back: %s\n%s", err, d1);
                 abort();

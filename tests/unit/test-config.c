@@ -117,7 +117,7 @@ static void check_golden(const char *name) {
 
         agent_config_t c;
         char err[1024];
-        int r = agent_config_load(conf, &c, err, sizeof err);
+        int r = agent_config_load(conf, 0, &c, err, sizeof err);
         cr_assert_eq(r, 0, "%s: %s", name, err);
         _cleanup_free_ char *got = dump(&c);
         _cleanup_free_ char *got_rel = replace(got, dir, "@DIR@");
@@ -129,7 +129,7 @@ static void check_golden(const char *name) {
         char again[PATH_MAX];
         write_file("again.conf", got, 0644, again);
         agent_config_t c2;
-        r = agent_config_load(again, &c2, err, sizeof err);
+        r = agent_config_load(again, 0, &c2, err, sizeof err);
         cr_assert_eq(r, 0, "%s: dump does not load: %s", name, err);
         _cleanup_free_ char *got2 = dump(&c2);
         cr_assert_str_eq(got2, got);
@@ -156,7 +156,7 @@ Test(config, parsed_fields) {
                    0644, conf);
         agent_config_t c;
         char err[1024];
-        cr_assert_eq(agent_config_load(conf, &c, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(agent_config_load(conf, 0, &c, err, sizeof err), 0, "%s", err);
         cr_assert_str_eq(c.mef_host, "mef.example.net");
         cr_assert_str_eq(c.mef_port, "8443");
         cr_assert_str_eq(c.mef_base, "");
@@ -190,7 +190,7 @@ Test(config, ipv6_and_ipv4_hosts) {
                          cases[i].uri);
                 write_file("agent.conf", text, 0644, conf);
                 agent_config_t c;
-                cr_assert_eq(agent_config_load(conf, &c, err, sizeof err), 0, "%s: %s", cases[i].uri, err);
+                cr_assert_eq(agent_config_load(conf, 0, &c, err, sizeof err), 0, "%s: %s", cases[i].uri, err);
                 cr_assert_str_eq(c.mef_host, cases[i].host);
                 cr_assert_str_eq(c.mef_port, cases[i].port);
                 cr_assert_str_eq(c.mef_base, cases[i].base);
@@ -213,7 +213,7 @@ Test(config, dropins_override_in_lexical_order) {
 
         agent_config_t c;
         char err[1024];
-        cr_assert_eq(agent_config_load(conf, &c, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(agent_config_load(conf, 0, &c, err, sizeof err), 0, "%s", err);
         cr_assert_str_eq(c.node_id, "from-20");
         cr_assert_eq(c.seal_backend, SEAL_HOST);
         cr_assert_eq(c.backoff_max_usec, 3600000000u);
@@ -222,7 +222,7 @@ Test(config, dropins_override_in_lexical_order) {
 
         /* An error in a drop-in names the drop-in. */
         write_file("agent.conf.d/25-bad.conf", "[timing]\n\nbackoff_min = soon\n", 0644, NULL);
-        cr_assert_eq(agent_config_load(conf, &c, err, sizeof err), -EINVAL);
+        cr_assert_eq(agent_config_load(conf, 0, &c, err, sizeof err), -EINVAL);
         char want[PATH_MAX];
         snprintf(want, sizeof want,
                  "%s/25-bad.conf:3: [timing] backoff_min: not a duration (milliseconds, or a number with ms, s, min or h)",
@@ -238,7 +238,7 @@ static void check_error(const char *text, int want_r, const char *want) {
         char conf[PATH_MAX], err[1024];
         write_file("agent.conf", text, 0644, conf);
         agent_config_t c = { .node_id = (char *) "untouched" };
-        int r = agent_config_load(conf, &c, err, sizeof err);
+        int r = agent_config_load(conf, 0, &c, err, sizeof err);
         _cleanup_free_ char *expected = replace(want, "@DIR@", dir);
         cr_assert_eq(r, want_r, "%s: got %d (%s)", want, r, err);
         cr_assert_str_eq(err, expected);
@@ -371,7 +371,7 @@ Test(config, clock_wait_max) {
                 snprintf(text, sizeof text, BASE "[timing]\nclock_wait_max = %s\n", cases[i].value);
                 write_file("agent.conf", text, 0644, conf);
                 agent_config_t c;
-                cr_assert_eq(agent_config_load(conf, &c, err, sizeof err), 0, "%s: %s", cases[i].value, err);
+                cr_assert_eq(agent_config_load(conf, 0, &c, err, sizeof err), 0, "%s: %s", cases[i].value, err);
                 cr_assert_eq(c.clock_wait_max_usec, cases[i].ms * 1000ull, "%s: %llu us", cases[i].value,
                              (unsigned long long) c.clock_wait_max_usec);
                 _cleanup_free_ char *d = dump(&c);
@@ -383,7 +383,7 @@ Test(config, clock_wait_max) {
         char conf[PATH_MAX], err[1024];
         write_file("agent.conf", BASE, 0644, conf);
         agent_config_t c;
-        cr_assert_eq(agent_config_load(conf, &c, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(agent_config_load(conf, 0, &c, err, sizeof err), 0, "%s", err);
         cr_assert_eq(c.clock_wait_max_usec, 300000000u);
         agent_config_done(&c);
         check_error(BASE "[timing]\nclock_wait_max =\n", -EINVAL,
@@ -412,7 +412,7 @@ Test(config, error_missing_main_file) {
         char path[PATH_MAX], err[1024], want[PATH_MAX + 64];
         snprintf(path, sizeof path, "%s/none.conf", dir);
         agent_config_t c;
-        cr_assert_eq(agent_config_load(path, &c, err, sizeof err), -ENOENT);
+        cr_assert_eq(agent_config_load(path, 0, &c, err, sizeof err), -ENOENT);
         snprintf(want, sizeof want, "%s: cannot open: No such file or directory", path);
         cr_assert_str_eq(err, want);
 }
@@ -451,7 +451,7 @@ Test(config, psk_file_check_agrees_with_reader) {
                 size_t len = 0;
                 bool read = secret_hex_file_read(kpm, MSG_KEY_MIN, MSG_KEY_MAX, key, &len) == 0;
                 agent_config_t c;
-                int r = agent_config_load(conf, &c, err, sizeof err);
+                int r = agent_config_load(conf, 0, &c, err, sizeof err);
                 if (r == 0)
                         agent_config_done(&c);
                 cr_assert_eq(r == 0, read, "content %zu: the check says %d (%s), the reader %s", i, r, err,
@@ -487,12 +487,12 @@ Test(config, error_psk_file_content) {
         char conf[PATH_MAX], err[1024];
         write_file("agent.conf", BASE, 0644, conf);
         agent_config_t c;
-        cr_assert_eq(agent_config_load(conf, &c, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(agent_config_load(conf, 0, &c, err, sizeof err), 0, "%s", err);
         agent_config_done(&c);
         memset(big, 'f', 128);
         big[128] = 0;
         write_file("kpm.hex", big, 0600, NULL);
-        cr_assert_eq(agent_config_load(conf, &c, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(agent_config_load(conf, 0, &c, err, sizeof err), 0, "%s", err);
         agent_config_done(&c);
 }
 
@@ -538,7 +538,7 @@ Test(config, error_nul_byte) {
         cr_assert_eq(write(fd, text, sizeof text - 1), (ssize_t) sizeof text - 1);
         close(fd);
         agent_config_t c;
-        cr_assert_eq(agent_config_load(path, &c, err, sizeof err), -EINVAL);
+        cr_assert_eq(agent_config_load(path, 0, &c, err, sizeof err), -EINVAL);
         snprintf(want, sizeof want, "%s:2: contains a NUL byte", path);
         cr_assert_str_eq(err, want);
 }

@@ -14,16 +14,9 @@
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/openssl/ec.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
-#include <wolfssl/wolfcrypt/error-crypt.h>
-#include <wolfssl/wolfcrypt/sha256.h>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 

@@ -6,24 +6,16 @@
 #include "proto/tls-internal.h"
 #include "proto/tls-classify.h"
 #include "proto/tls-wire.h"
-#include "util/net.h"
 #include "util/util.h"
 
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
-#include <wolfssl/openssl/ec.h>
-#include <wolfssl/wolfcrypt/asn_public.h>
-#include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
 #include <sys/socket.h>
 
 /* ---- connections ---- */

@@ -100,15 +100,15 @@ static const class_action_t *class_failed(manager_t *m, const failure_t *f, int 
         return NULL;
 }
 
-/* The delay before retrying a failure of class a (counter: its consecutive failures; info: a
- * 5xx's Retry-After, may be NULL), formatted into d. */
-static uint64_t class_delay(manager_t *m, const class_action_t *a, const exchange_info_t *info, unsigned *counter,
-                            char d[32]) {
+/* Schedule action after the delay before retrying a failure of class a (counter: its
+ * consecutive failures; info: a 5xx's Retry-After, may be NULL), formatted into d. */
+static void class_retry(manager_t *m, const class_action_t *a, const exchange_info_t *info, unsigned *counter,
+                        action_t action, char d[32]) {
         uint64_t delay = a->delay == DELAY_SLOW      ? m->cfg.rejected_retry_usec
                          : a->delay == DELAY_BACKOFF ? backoff_next(m, info, counter)
                                                      : 0;
         report_duration(delay, d);
-        return delay;
+        manager_action_schedule(m, action, delay);
 }
 
 /* Enter the state of a's class (STATUS=, state.json, its LED, a journal line). */
@@ -238,8 +238,7 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
                 return;
         char d[32], valid[VALID_MAX];
         still_valid(m, valid);
-        uint64_t delay = class_delay(m, a, info, &m->failures, d);
-        manager_action_schedule(m, ACTION_ENROL, delay);
+        class_retry(m, a, info, &m->failures, ACTION_ENROL, d);
         if (a->delay == DELAY_SLOW) {
                 const char *what = f->outcome == OUTCOME_INCOMPATIBLE ? "Incompatible with" : "Rejected by";
                 report_log(m, a->priority, a->message_id, r, "%s MEF %s: %s", what, m->cfg.mef_uri, f->reason);
@@ -331,15 +330,12 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
                         return report_fatal(m, a->exit_code, r, "Enrolled as KeID %s, but: %s", res->ke_id,
                                             ci->failure.reason);
                 char d[32], valid[VALID_MAX];
-                uint64_t delay = class_delay(m, a, NULL, &m->failures, d);
-                if (ci->sealed) {
-                        /* The new profile is sealed: restoring it completes the hand-over. */
-                        manager_action_schedule(m, ACTION_RESTORE, delay);
+                /* When the new profile is sealed, restoring it completes the hand-over. */
+                class_retry(m, a, NULL, &m->failures, ci->sealed ? ACTION_RESTORE : ACTION_ENROL, d);
+                if (ci->sealed)
                         return class_enter(m, a, "Enrolled as KeID %s and sealed the profile, but: %s; retrying in %s",
                                            res->ke_id, ci->failure.reason, d);
-                }
                 still_valid(m, valid);
-                manager_action_schedule(m, ACTION_ENROL, delay);
                 return class_enter(m, a, "Enrolled as KeID %s, but cannot keep the profile: %s; enrolling again in %s%s",
                                    res->ke_id, ci->failure.reason, d, valid);
         }
@@ -403,9 +399,8 @@ static bool enrol_preflight(manager_t *m) {
                                  m->have_profile ? "; the previous profile stays in place" : "");
         else {
                 char d[32], valid[VALID_MAX];
-                uint64_t delay = class_delay(m, a, NULL, &m->failures, d);
+                class_retry(m, a, NULL, &m->failures, ACTION_ENROL, d);
                 still_valid(m, valid);
-                manager_action_schedule(m, ACTION_ENROL, delay);
                 class_enter(m, a, "Not enrolling: %s; retrying in %s%s", ci.failure.reason, d, valid);
         }
         return false;
@@ -533,8 +528,7 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                 return reload_settle(m);
         }
         char d[32];
-        uint64_t delay = class_delay(m, a, NULL, &m->failures, d);
-        manager_action_schedule(m, ACTION_RESTORE, delay);
+        class_retry(m, a, NULL, &m->failures, ACTION_RESTORE, d);
         class_enter(m, a, "Cannot restore the sealed profile: %s; retrying in %s", f->reason, d);
         reload_settle(m);
 }
@@ -649,8 +643,7 @@ static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custo
          * after a backoff, before the next status check, rather than at the poll after it. */
         report_copy(m->last_error, sizeof m->last_error, ci->failure.reason);
         char d[32];
-        uint64_t delay = class_delay(m, a, NULL, &m->status_failures, d);
-        manager_action_schedule(m, ACTION_STATUS, delay);
+        class_retry(m, a, NULL, &m->status_failures, ACTION_STATUS, d);
         class_enter(m, a, "Cannot reinstall the keys of KeID %s: %s; retrying in %s", m->profile.ke_id,
                     ci->failure.reason, d);
 }

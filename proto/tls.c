@@ -144,8 +144,7 @@ uint64_t tls_conn_bytes_received(const tls_conn_t *c) {
 tls_conn_t *tls_conn_free(tls_conn_t *c) {
         if (!c)
                 return NULL;
-        if (c->ssl)
-                wolfSSL_free(c->ssl);
+        wolfSSL_free(c->ssl);
         tls_ctx_free(c->fallback);
         erase(c->psk_identity, sizeof(c->psk_identity));
         free(c->sni);

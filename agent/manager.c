@@ -6,14 +6,7 @@
  * unseal, the TPM's included (agent/sealing.h), run in child processes the loop waits for.
  * Every state change updates STATUS=, state.json and the journal; the important events carry
  * a MESSAGE_ID. */
-#include <ctype.h>
-#include <inttypes.h>
-#include <jansson.h>
-#include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
 #include "msce-config.h"

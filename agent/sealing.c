@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* Sealing through the crypto table, optionally in a child process (agent/sealing.h). */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -50,10 +50,6 @@ static void reload_settle(manager_t *m) {
                 report_notify(m, "READY=1");
 }
 
-static void timer_disarm(sd_event_source **s) {
-        *s = sd_event_source_disable_unref(*s);
-}
-
 /* ---- what a failure leads to: one row per class (agent/outcome.h) ---- */
 
 typedef enum delay_kind {
@@ -118,13 +114,13 @@ static void class_retry(manager_t *m, const class_action_t *a, const exchange_in
 void states_profile_forget(manager_t *m) {
         m->have_profile = false;
         stored_profile_wipe(&m->profile);
-        timer_disarm(&m->renew_timer);
-        timer_disarm(&m->expiry_timer);
+        m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
+        m->expiry_timer = sd_event_source_disable_unref(m->expiry_timer);
 }
 
 static void realtime_arm(manager_t *m, sd_event_source **s, time_t at, sd_event_time_handler_t h) {
         uint64_t when = at > 0 ? (uint64_t) at * USEC_PER_SEC : 1;
-        timer_disarm(s);
+        *s = sd_event_source_disable_unref(*s);
         int r = sd_event_add_time(m->event, s, CLOCK_REALTIME, when, USEC_PER_SEC, h, m);
         if (r < 0) {
                 report_log(m, LOG_ERR, NULL, r, "Cannot arm a timer: %s", strerror(-r));

@@ -4,7 +4,6 @@
 #include <jansson.h>
 #include <math.h>
 
-#include "proto/ids.h"
 #include "proto/msg-internal.h"
 #include "util/string-table.h"
 #include "util/util.h"

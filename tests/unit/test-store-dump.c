@@ -9,6 +9,7 @@
 #include "tests/unit/store-fixture.h"
 #include "util/util.h"
 
+#if HAVE_LIBPQ
 static int count_row(const char *table, json_t *row, void *userdata) {
         (void) table, (void) row;
         (*(uint64_t *) userdata)++;
@@ -45,6 +46,7 @@ Test(store, pg_backup_and_migration_of_a_large_table, .timeout = 180) {
         cr_assert_eq(pg_count("SELECT count(*) FROM pg_indexes WHERE indexname = 'audit_ts'"), 1);
         store_close(s);
 }
+#endif
 
 static int collect_row(const char *table, json_t *row, void *userdata) {
         json_t *pair = json_pack("{s:s, s:O}", "table", table, "row", row);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* TCTIs and TPM response codes in words (hw/tpm2-names.h). The codes are the TPM 2.0 Library
- * specification's (Part 2, TPM_RC), as tss2_tpm2_types.h has them; written out here so that
- * this file needs no tpm2-tss headers. */
+ * specification's (Part 2, TPM_RC), as tss2_tpm2_types.h has them (tests/unit/test-tpm2-names.c
+ * compares them with it); written out here so that this file needs no tpm2-tss headers. */
 #include <string.h>
 #include <stdio.h>
 
@@ -37,94 +37,116 @@ bool tpm2_tcti_is_resource_manager(const char *tcti) {
         return strncmp(node, "tpmrm", 5) == 0;
 }
 
-static const struct {
-        uint16_t code;
-        const char *name;
-} rc_names[] = {
-        { 0x01e, "TPM_RC_BAD_TAG" },
-        { 0x081, "TPM_RC_ASYMMETRIC" },
-        { 0x082, "TPM_RC_ATTRIBUTES" },
-        { 0x083, "TPM_RC_HASH" },
-        { 0x084, "TPM_RC_VALUE" },
-        { 0x085, "TPM_RC_HIERARCHY" },
-        { 0x085, "TPM_RC_HIERARCHY" },
-        { 0x087, "TPM_RC_KEY_SIZE" },
-        { 0x088, "TPM_RC_MGF" },
-        { 0x089, "TPM_RC_MODE" },
-        { 0x08a, "TPM_RC_TYPE" },
-        { 0x08b, "TPM_RC_HANDLE" },
-        { 0x08c, "TPM_RC_KDF" },
-        { 0x08d, "TPM_RC_RANGE" },
-        { 0x08e, "TPM_RC_AUTH_FAIL" },
-        { 0x08f, "TPM_RC_NONCE" },
-        { 0x090, "TPM_RC_PP" },
-        { 0x092, "TPM_RC_SCHEME" },
-        { 0x095, "TPM_RC_SIZE" },
-        { 0x096, "TPM_RC_SYMMETRIC" },
-        { 0x097, "TPM_RC_TAG" },
-        { 0x098, "TPM_RC_SELECTOR" },
-        { 0x09a, "TPM_RC_INSUFFICIENT" },
-        { 0x09b, "TPM_RC_SIGNATURE" },
-        { 0x09c, "TPM_RC_KEY" },
-        { 0x09d, "TPM_RC_POLICY_FAIL" },
-        { 0x09f, "TPM_RC_INTEGRITY" },
-        { 0x0a0, "TPM_RC_TICKET" },
-        { 0x0a1, "TPM_RC_RESERVED_BITS" },
-        { 0x0a2, "TPM_RC_BAD_AUTH" },
-        { 0x0a3, "TPM_RC_EXPIRED" },
-        { 0x0a4, "TPM_RC_POLICY_CC" },
-        { 0x0a5, "TPM_RC_BINDING" },
-        { 0x0a6, "TPM_RC_CURVE" },
-        { 0x0a7, "TPM_RC_ECC_POINT" },
-        { 0x100, "TPM_RC_INITIALIZE" },
-        { 0x101, "TPM_RC_FAILURE" },
-        { 0x103, "TPM_RC_SEQUENCE" },
-        { 0x10b, "TPM_RC_PRIVATE" },
-        { 0x119, "TPM_RC_HMAC" },
-        { 0x120, "TPM_RC_DISABLED" },
-        { 0x121, "TPM_RC_EXCLUSIVE" },
-        { 0x124, "TPM_RC_AUTH_TYPE" },
-        { 0x125, "TPM_RC_AUTH_MISSING" },
-        { 0x126, "TPM_RC_POLICY" },
-        { 0x127, "TPM_RC_PCR" },
-        { 0x128, "TPM_RC_PCR_CHANGED" },
-        { 0x12d, "TPM_RC_UPGRADE" },
-        { 0x12e, "TPM_RC_TOO_MANY_CONTEXTS" },
-        { 0x12f, "TPM_RC_AUTH_UNAVAILABLE" },
-        { 0x130, "TPM_RC_REBOOT" },
-        { 0x131, "TPM_RC_UNBALANCED" },
-        { 0x142, "TPM_RC_COMMAND_SIZE" },
-        { 0x143, "TPM_RC_COMMAND_CODE" },
-        { 0x144, "TPM_RC_AUTHSIZE" },
-        { 0x145, "TPM_RC_AUTH_CONTEXT" },
-        { 0x146, "TPM_RC_NV_RANGE" },
-        { 0x147, "TPM_RC_NV_SIZE" },
-        { 0x148, "TPM_RC_NV_LOCKED" },
-        { 0x149, "TPM_RC_NV_AUTHORIZATION" },
-        { 0x14a, "TPM_RC_NV_UNINITIALIZED" },
-        { 0x14b, "TPM_RC_NV_SPACE" },
-        { 0x14c, "TPM_RC_NV_DEFINED" },
-        { 0x150, "TPM_RC_BAD_CONTEXT" },
-        { 0x151, "TPM_RC_CPHASH" },
-        { 0x152, "TPM_RC_PARENT" },
-        { 0x153, "TPM_RC_NEEDS_TEST" },
-        { 0x154, "TPM_RC_NO_RESULT" },
-        { 0x155, "TPM_RC_SENSITIVE" },
-        { 0x901, "TPM_RC_CONTEXT_GAP" },
-        { 0x902, "TPM_RC_OBJECT_MEMORY" },
-        { 0x903, "TPM_RC_SESSION_MEMORY" },
-        { 0x904, "TPM_RC_MEMORY" },
-        { 0x905, "TPM_RC_SESSION_HANDLES" },
-        { 0x906, "TPM_RC_OBJECT_HANDLES" },
-        { 0x907, "TPM_RC_LOCALITY" },
-        { 0x908, "TPM_RC_YIELDED" },
-        { 0x909, "TPM_RC_CANCELED" },
-        { 0x90a, "TPM_RC_TESTING" },
-        { 0x920, "TPM_RC_NV_RATE" },
-        { 0x921, "TPM_RC_LOCKOUT" },
-        { 0x922, "TPM_RC_RETRY" },
-        { 0x923, "TPM_RC_NV_UNAVAILABLE" },
+/* The specification's names, indexed by the code's number within its format: a second row for a
+ * number does not compile (gcc's -Woverride-init, clang's -Winitializer-overrides, made an error
+ * here whatever the build's warning flags), where a list of pairs kept it silently. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic error "-Woverride-init"
+/* format 1: TPM_RC_FMT1 (0x080) + n; bits 6-11 say which handle, session or parameter */
+static const char *const rc_fmt1[0x40] = {
+        [0x01] = "TPM_RC_ASYMMETRIC",
+        [0x02] = "TPM_RC_ATTRIBUTES",
+        [0x03] = "TPM_RC_HASH",
+        [0x04] = "TPM_RC_VALUE",
+        [0x05] = "TPM_RC_HIERARCHY",
+        [0x07] = "TPM_RC_KEY_SIZE",
+        [0x08] = "TPM_RC_MGF",
+        [0x09] = "TPM_RC_MODE",
+        [0x0a] = "TPM_RC_TYPE",
+        [0x0b] = "TPM_RC_HANDLE",
+        [0x0c] = "TPM_RC_KDF",
+        [0x0d] = "TPM_RC_RANGE",
+        [0x0e] = "TPM_RC_AUTH_FAIL",
+        [0x0f] = "TPM_RC_NONCE",
+        [0x10] = "TPM_RC_PP",
+        [0x12] = "TPM_RC_SCHEME",
+        [0x15] = "TPM_RC_SIZE",
+        [0x16] = "TPM_RC_SYMMETRIC",
+        [0x17] = "TPM_RC_TAG",
+        [0x18] = "TPM_RC_SELECTOR",
+        [0x1a] = "TPM_RC_INSUFFICIENT",
+        [0x1b] = "TPM_RC_SIGNATURE",
+        [0x1c] = "TPM_RC_KEY",
+        [0x1d] = "TPM_RC_POLICY_FAIL",
+        [0x1f] = "TPM_RC_INTEGRITY",
+        [0x20] = "TPM_RC_TICKET",
+        [0x21] = "TPM_RC_RESERVED_BITS",
+        [0x22] = "TPM_RC_BAD_AUTH",
+        [0x23] = "TPM_RC_EXPIRED",
+        [0x24] = "TPM_RC_POLICY_CC",
+        [0x25] = "TPM_RC_BINDING",
+        [0x26] = "TPM_RC_CURVE",
+        [0x27] = "TPM_RC_ECC_POINT",
 };
+/* format 0 errors: TPM_RC_VER1 (0x100) + n */
+static const char *const rc_ver1[0x80] = {
+        [0x00] = "TPM_RC_INITIALIZE",
+        [0x01] = "TPM_RC_FAILURE",
+        [0x03] = "TPM_RC_SEQUENCE",
+        [0x0b] = "TPM_RC_PRIVATE",
+        [0x19] = "TPM_RC_HMAC",
+        [0x20] = "TPM_RC_DISABLED",
+        [0x21] = "TPM_RC_EXCLUSIVE",
+        [0x24] = "TPM_RC_AUTH_TYPE",
+        [0x25] = "TPM_RC_AUTH_MISSING",
+        [0x26] = "TPM_RC_POLICY",
+        [0x27] = "TPM_RC_PCR",
+        [0x28] = "TPM_RC_PCR_CHANGED",
+        [0x2d] = "TPM_RC_UPGRADE",
+        [0x2e] = "TPM_RC_TOO_MANY_CONTEXTS",
+        [0x2f] = "TPM_RC_AUTH_UNAVAILABLE",
+        [0x30] = "TPM_RC_REBOOT",
+        [0x31] = "TPM_RC_UNBALANCED",
+        [0x42] = "TPM_RC_COMMAND_SIZE",
+        [0x43] = "TPM_RC_COMMAND_CODE",
+        [0x44] = "TPM_RC_AUTHSIZE",
+        [0x45] = "TPM_RC_AUTH_CONTEXT",
+        [0x46] = "TPM_RC_NV_RANGE",
+        [0x47] = "TPM_RC_NV_SIZE",
+        [0x48] = "TPM_RC_NV_LOCKED",
+        [0x49] = "TPM_RC_NV_AUTHORIZATION",
+        [0x4a] = "TPM_RC_NV_UNINITIALIZED",
+        [0x4b] = "TPM_RC_NV_SPACE",
+        [0x4c] = "TPM_RC_NV_DEFINED",
+        [0x50] = "TPM_RC_BAD_CONTEXT",
+        [0x51] = "TPM_RC_CPHASH",
+        [0x52] = "TPM_RC_PARENT",
+        [0x53] = "TPM_RC_NEEDS_TEST",
+        [0x54] = "TPM_RC_NO_RESULT",
+        [0x55] = "TPM_RC_SENSITIVE",
+};
+/* format 0 warnings: TPM_RC_WARN (0x900) + n (TPM_RC_NOT_USED, 0x97f, is never returned) */
+static const char *const rc_warn[0x80] = {
+        [0x01] = "TPM_RC_CONTEXT_GAP",
+        [0x02] = "TPM_RC_OBJECT_MEMORY",
+        [0x03] = "TPM_RC_SESSION_MEMORY",
+        [0x04] = "TPM_RC_MEMORY",
+        [0x05] = "TPM_RC_SESSION_HANDLES",
+        [0x06] = "TPM_RC_OBJECT_HANDLES",
+        [0x07] = "TPM_RC_LOCALITY",
+        [0x08] = "TPM_RC_YIELDED",
+        [0x09] = "TPM_RC_CANCELED",
+        [0x0a] = "TPM_RC_TESTING",
+        [0x10] = "TPM_RC_REFERENCE_H0",
+        [0x11] = "TPM_RC_REFERENCE_H1",
+        [0x12] = "TPM_RC_REFERENCE_H2",
+        [0x13] = "TPM_RC_REFERENCE_H3",
+        [0x14] = "TPM_RC_REFERENCE_H4",
+        [0x15] = "TPM_RC_REFERENCE_H5",
+        [0x16] = "TPM_RC_REFERENCE_H6",
+        [0x18] = "TPM_RC_REFERENCE_S0",
+        [0x19] = "TPM_RC_REFERENCE_S1",
+        [0x1a] = "TPM_RC_REFERENCE_S2",
+        [0x1b] = "TPM_RC_REFERENCE_S3",
+        [0x1c] = "TPM_RC_REFERENCE_S4",
+        [0x1d] = "TPM_RC_REFERENCE_S5",
+        [0x1e] = "TPM_RC_REFERENCE_S6",
+        [0x20] = "TPM_RC_NV_RATE",
+        [0x21] = "TPM_RC_LOCKOUT",
+        [0x22] = "TPM_RC_RETRY",
+        [0x23] = "TPM_RC_NV_UNAVAILABLE",
+};
+#pragma GCC diagnostic pop
 
 #define RC_LAYER_MASK 0xff0000u
 #define RC_LAYER_TPM 0u
@@ -136,10 +158,20 @@ static const char *const layer_names[] = {
         [6] = "feature", [7] = "ESAPI", [8] = "SAPI", [9] = "marshalling", [10] = "TCTI", [11] = "resource manager",
 };
 
-static const char *rc_name(uint32_t code) {
-        for (size_t i = 0; i < ELEMENTSOF(rc_names); i++)
-                if (rc_names[i].code == code)
-                        return rc_names[i].name;
+#define RC_BAD_TAG 0x01eu /* TPM 1.2's, which a TPM 2.0 answers to a 1.2 command */
+#define RC_VER1 0x100u
+#define RC_WARN 0x900u
+
+/* The name of base (no layer; for format 1 without its handle, session or parameter), or NULL. */
+static const char *rc_name(uint32_t base) {
+        if (base & RC_FMT1)
+                return rc_fmt1[base & 0x3fu];
+        if (base == RC_BAD_TAG)
+                return "TPM_RC_BAD_TAG";
+        if ((base & ~0x7fu) == RC_VER1)
+                return rc_ver1[base & 0x7fu];
+        if ((base & ~0x7fu) == RC_WARN)
+                return rc_warn[base & 0x7fu];
         return NULL;
 }
 

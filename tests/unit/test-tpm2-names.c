@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+#include "msce-config.h"
+
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "hw/tpm2-names.h"
 
@@ -49,3 +53,56 @@ Test(tpm2_names, response_codes) {
         tpm2_rc_describe(0x902, buf, 8);
         cr_assert_str_eq(buf, "TPM_RC_");
 }
+
+#if HAVE_TPM2
+#include <tss2/tss2_tpm2_types.h>
+
+/* Every response code tss2_tpm2_types.h defines (but TPM2_RC_MAX_FM0, a bound, and
+ * TPM2_RC_NOT_USED, which no TPM returns), by tpm2-tss's value: hw/tpm2-names.c has each under the
+ * same name, and names no code that is not among them (a row at a wrong number). A second row for a
+ * number does not compile (hw/tpm2-names.c). */
+Test(tpm2_names, response_codes_are_tpm2_tss_s) {
+#define X(n) { TPM2_RC_##n, "TPM_RC_" #n }
+        static const struct {
+                uint32_t rc;
+                const char *name;
+        } tss[] = {
+                X(BAD_TAG), X(ASYMMETRIC), X(ATTRIBUTES), X(HASH), X(VALUE), X(HIERARCHY), X(KEY_SIZE), X(MGF),
+                X(MODE), X(TYPE), X(HANDLE), X(KDF), X(RANGE), X(AUTH_FAIL), X(NONCE), X(PP), X(SCHEME), X(SIZE),
+                X(SYMMETRIC), X(TAG), X(SELECTOR), X(INSUFFICIENT), X(SIGNATURE), X(KEY), X(POLICY_FAIL),
+                X(INTEGRITY), X(TICKET), X(RESERVED_BITS), X(BAD_AUTH), X(EXPIRED), X(POLICY_CC), X(BINDING),
+                X(CURVE), X(ECC_POINT), X(INITIALIZE), X(FAILURE), X(SEQUENCE), X(PRIVATE), X(HMAC), X(DISABLED),
+                X(EXCLUSIVE), X(AUTH_TYPE), X(AUTH_MISSING), X(POLICY), X(PCR), X(PCR_CHANGED), X(UPGRADE),
+                X(TOO_MANY_CONTEXTS), X(AUTH_UNAVAILABLE), X(REBOOT), X(UNBALANCED), X(COMMAND_SIZE), X(COMMAND_CODE),
+                X(AUTHSIZE), X(AUTH_CONTEXT), X(NV_RANGE), X(NV_SIZE), X(NV_LOCKED), X(NV_AUTHORIZATION),
+                X(NV_UNINITIALIZED), X(NV_SPACE), X(NV_DEFINED), X(BAD_CONTEXT), X(CPHASH), X(PARENT), X(NEEDS_TEST),
+                X(NO_RESULT), X(SENSITIVE), X(CONTEXT_GAP), X(OBJECT_MEMORY), X(SESSION_MEMORY), X(MEMORY),
+                X(SESSION_HANDLES), X(OBJECT_HANDLES), X(LOCALITY), X(YIELDED), X(CANCELED), X(TESTING),
+                X(REFERENCE_H0), X(REFERENCE_H1), X(REFERENCE_H2), X(REFERENCE_H3), X(REFERENCE_H4), X(REFERENCE_H5),
+                X(REFERENCE_H6), X(REFERENCE_S0), X(REFERENCE_S1), X(REFERENCE_S2), X(REFERENCE_S3), X(REFERENCE_S4),
+                X(REFERENCE_S5), X(REFERENCE_S6), X(NV_RATE), X(LOCKOUT), X(RETRY), X(NV_UNAVAILABLE),
+        };
+#undef X
+        char buf[96], want[96];
+        for (size_t i = 0; i < sizeof tss / sizeof *tss; i++) {
+                tpm2_rc_describe(tss[i].rc, buf, sizeof buf);
+                snprintf(want, sizeof want, "%s (0x%03x)", tss[i].name, (unsigned) tss[i].rc);
+                cr_assert_str_eq(buf, want);
+        }
+        /* every code without handle, session or parameter, format 0 and 1 */
+        size_t named = 0;
+        for (uint32_t rc = 1; rc <= 0xfff; rc++) {
+                if ((rc & 0x080u) && (rc & 0xf40u))
+                        continue;
+                tpm2_rc_describe(rc, buf, sizeof buf);
+                if (strncmp(buf, "TPM_RC_", 7) != 0)
+                        continue;
+                named++;
+                bool found = false;
+                for (size_t i = 0; i < sizeof tss / sizeof *tss && !found; i++)
+                        found = tss[i].rc == rc;
+                cr_assert(found, "0x%03x is named %s, which tpm2-tss does not have", (unsigned) rc, buf);
+        }
+        cr_assert_eq(named, sizeof tss / sizeof *tss);
+}
+#endif

@@ -13,6 +13,7 @@
 #include "hw/gpio.h"
 #include "hw/leds.h"
 #include "hw/tpm2.h"
+#include "hw/tpm2-names.h"
 #include "keys/keyring.h"
 #include "keys/seal.h"
 #include "util/child.h"
@@ -141,6 +142,38 @@ void check_tpm(checker_t *c, const agent_config_t *cfg) {
                              "make the agent's user a member of the TPM device's group (tss): systemd-sysusers");
 }
 
+/* seal_load() failed with r: the agent's words for it (agent/custody.h, with the TPM's response
+ * code when the TPM failed with one, as the sealing child reports it), and what the agent does
+ * about it (agent/states.c): a profile it cannot use (corrupted, its key gone) it enrols again
+ * over; a failure it cannot tell from a passing one (the TPM refusing, not answering, a read
+ * error) it retries with backoff and does not enrol, so it stays without a profile until the
+ * cause goes; a host.key readable by others stops it. */
+static void check_sealed_failure(checker_t *c, const agent_config_t *cfg, int r) {
+        char err[128];
+        tpm2_rc_describe(tpm2_last_rc(), err, sizeof err);
+        stored_profile_t none = {};
+        custody_info_t ci;
+        (void) custody_restore_finish(cfg, r, err, &none, _SEAL_METHOD_INVALID, NULL, &ci);
+        const char *why = ci.failure.reason;
+        switch (ci.failure.outcome) {
+        case OUTCOME_CONFIG:
+                check_report(c, L_FAIL, "correct it: msce-agent stops with a configuration error until then",
+                             "sealed profile: %s", why);
+                return;
+        case OUTCOME_FAILED:
+                check_report(c, L_FAIL,
+                             err[0] ? "clear what the TPM's code names (troubleshooting.md: an owner password, a full "
+                                      "TPM); msce-agent does not enrol again: it retries the unseal with backoff (BACKOFF)"
+                                    : "msce-agent does not enrol again: it retries the restore with backoff (BACKOFF) "
+                                      "until this is fixed",
+                             "sealed profile: %s", why);
+                return;
+        default:
+                check_report(c, L_WARN, "nothing: the agent enrols again (mscectl factory-reset removes it now)",
+                             "sealed profile: %s", why);
+        }
+}
+
 void check_sealed(checker_t *c, const agent_config_t *cfg) {
         seal_opts_t so = credential_seal_opts(cfg);
         _cleanup_(stored_profile_wipe) stored_profile_t p = {};
@@ -155,12 +188,8 @@ void check_sealed(checker_t *c, const agent_config_t *cfg) {
                 check_report(c, L_WARN, "run mscectl check as root", "sealed profile: not checked (needs root)");
                 return;
         }
-        if (r < 0) {
-                check_report(c, L_WARN, "nothing: the agent enrols again (mscectl factory-reset removes it now)",
-                             "sealed profile: %s/%s does not open: %s", cfg->state_dir, SEAL_ENVELOPE_NAME,
-                             strerror(-r));
-                return;
-        }
+        if (r < 0)
+                return check_sealed_failure(c, cfg, r);
         char when[32], rel[48];
         time_format_utc(p.exp_t, when);
         ctl_time_relative(p.exp_t, time(NULL), rel);

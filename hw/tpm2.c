@@ -29,6 +29,10 @@ uint32_t tpm2_last_rc(void) {
         return last_rc;
 }
 
+void tpm2_last_rc_clear(void) {
+        last_rc = 0;
+}
+
 static int rc_classify(TSS2_RC rc, step_t step) {
         TSS2_RC layer = rc & TSS2_RC_LAYER_MASK, base = rc & ~TSS2_RC_LAYER_MASK;
         if (layer == TSS2_TCTI_RC_LAYER)

@@ -60,5 +60,8 @@ int tpm2_unseal(const char *tcti, const uint8_t *blob, size_t blob_len, uint8_t 
 /* The tss2 response code of the failure the last of the calls above returned, when the TPM or the
  * software stack under it gave one (-EIO, -EBUSY, -EKEYREJECTED, -ENOMEM), for saying what went
  * wrong (hw/tpm2-names.h tpm2_rc_describe()); 0 after a success, or a failure without one (no
- * TPM answers, bad arguments, no library). Each call resets it. */
+ * TPM answers, bad arguments, no library). Each call resets it, and so does tpm2_last_rc_clear():
+ * a caller that may or may not reach the TPM (keys/seal.h) clears it first, so that a code left
+ * by an earlier call is not taken for its own. */
 uint32_t tpm2_last_rc(void);
+void tpm2_last_rc_clear(void);

@@ -141,6 +141,7 @@ static int opts_check(const seal_opts_t *o) {
 }
 
 int seal_store(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *ret_method) {
+        tpm2_last_rc_clear(); /* the host key reaches no TPM: no code left by an earlier call */
         char path[PATH_MAX];
         int r = opts_check(o);
         if (r < 0)
@@ -214,6 +215,7 @@ int seal_store(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *r
 }
 
 int seal_load(const seal_opts_t *o, stored_profile_t *ret, seal_method_t *ret_method) {
+        tpm2_last_rc_clear(); /* the host key reaches no TPM: no code left by an earlier call */
         char path[PATH_MAX];
         int r = opts_check(o);
         if (r < 0)

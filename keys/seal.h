@@ -73,7 +73,9 @@ int seal_store(const seal_opts_t *o, const stored_profile_t *p, seal_method_t *r
  * magic or version, -EKEYREJECTED the key to open it is not available (the TPM refuses the
  * blob: other TPM, changed PCRs; or host.key is gone), -ENODEV it names tpm2 and no TPM answers,
  * -EOPNOTSUPP it names tpm2 in a build without TPM support, -EPERM host.key readable by others.
- * Expiry is not checked here (profile_is_expired()). */
+ * Expiry is not checked here (profile_is_expired()). After seal_store() and seal_load(),
+ * tpm2_last_rc() (hw/tpm2.h) is the TPM's response code of the call's failure, 0 when the TPM gave
+ * none (the host key's failures too). */
 int seal_load(const seal_opts_t *o, stored_profile_t *ret, seal_method_t *ret_method);
 
 /* Remove the envelope and host.key (factory reset, revocation). 1 when an envelope was

@@ -4,6 +4,7 @@
  * fixture and helpers: seal-fixture.c; the host backend and the files: test-seal.c. */
 #include "tests/integration/seal-fixture.h"
 #include "agent/custody.h"
+#include "ctl/check.h"
 #include "hw/tpm2-names.h"
 
 /* ---- swtpm ---- */
@@ -369,13 +370,30 @@ static void sealing_failure(const seal_opts_t *o, bool store, stored_profile_t *
         *ret = ci.failure;
 }
 
+/* tpm2_opts(NULL), for a test that needs owner_password_set() */
+static seal_opts_t tpm2_opts_changeauth(void) {
+        seal_opts_t o = tpm2_opts(NULL);
+        if (!have_program("tpm2_changeauth"))
+                skip("tpm2_changeauth not installed");
+        return o;
+}
+
+/* swtpm A's owner hierarchy gets a password, read from a file (not in argv): the storage primary
+ * cannot be made any more, so seal and unseal fail with a TPM_RC_ code. */
+static void owner_password_set(void) {
+        char pw[PATH_MAX], auth[PATH_MAX + 8];
+        path_in(tpm_a.dir, "owner.pw", pw);
+        cr_assert_eq(file_write_atomic(pw, "not-empty", 9, 0600), 0);
+        snprintf(auth, sizeof auth, "file:%s", pw);
+        char *argv[] = { "tpm2_changeauth", "-T", tpm_a.tcti, "-c", "owner", auth, NULL };
+        cr_assert_eq(run(argv, NULL, 0), 0, "tpm2_changeauth failed");
+}
+
 /* A TPM that refuses (here its owner hierarchy has a password, so the storage primary cannot be
  * made) was worded as a disk failure: "cannot write the sealed profile in DIR: Input/output
  * error". It names the TPM and its response code now; a file that cannot be written, the file. */
 Test(seal, tpm2_failure_names_the_tpm_a_file_failure_the_file) {
-        seal_opts_t o = tpm2_opts(NULL);
-        if (!have_program("tpm2_changeauth"))
-                skip("tpm2_changeauth not installed");
+        seal_opts_t o = tpm2_opts_changeauth();
         stored_profile_t p;
         fill(&p, "/mn-cse-words", 1);
         char want[512];
@@ -395,13 +413,7 @@ Test(seal, tpm2_failure_names_the_tpm_a_file_failure_the_file) {
         cr_assert_eq(rmdir(env), 0);
         cr_assert_eq(store_isolated(&o, &p, NULL), 0);
 
-        /* the owner's password from a file: not in argv */
-        char pw[PATH_MAX], auth[PATH_MAX + 8];
-        path_in(tpm_a.dir, "owner.pw", pw);
-        cr_assert_eq(file_write_atomic(pw, "not-empty", 9, 0600), 0);
-        snprintf(auth, sizeof auth, "file:%s", pw);
-        char *argv[] = { "tpm2_changeauth", "-T", tpm_a.tcti, "-c", "owner", auth, NULL };
-        cr_assert_eq(run(argv, NULL, 0), 0, "tpm2_changeauth failed");
+        owner_password_set();
 
         sealing_failure(&o, true, &p, &f);
         cr_assert_eq(f.outcome, OUTCOME_FAILED);
@@ -415,4 +427,62 @@ Test(seal, tpm2_failure_names_the_tpm_a_file_failure_the_file) {
         snprintf(want, sizeof want, "the TPM at %s failed to unseal the profile %s/%s: TPM_RC_", tpm_a.tcti, state_dir,
                  SEAL_ENVELOPE_NAME);
         cr_assert(strncmp(f.reason, want, strlen(want)) == 0, "%s", f.reason);
+}
+
+/* mscectl check's finding for the sealed profile of o (all other checks left out), into out. */
+static void check_sealed_profile(const seal_opts_t *o, char *out, size_t size) {
+        static char *const others[] = { "agent-user", "config-files", "credentials", "clock", "state-dir", "runtime-dir",
+                                        "preflight", "consumer", "tpm", "leds", "agent", "profile" };
+        char kpm[PATH_MAX], conf[PATH_MAX], text[1024];
+        path_in(tpm_a.dir, "kpm.hex", kpm);
+        path_in(tpm_a.dir, "agent.conf", conf);
+        static const char hex[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+        cr_assert_eq(file_write_atomic(kpm, hex, sizeof hex - 1, 0600), 0);
+        int n = snprintf(text, sizeof text,
+                         "[node]\nid = n1\n[mef]\nuri = https://mef.example/msce\npsk_identity = k\npsk_file = %s\n"
+                         "[seal]\nbackend = %s\ntcti = %s\nstate_dir = %s\n",
+                         kpm, o->method == SEAL_METHOD_HOST ? "host" : "tpm2", tpm_a.tcti, o->state_dir);
+        cr_assert_eq(file_write_atomic(conf, text, (size_t) n, 0600), 0);
+        ctl_check_opts_t co = { .config = conf, .dont_run = (char **) others, .n_dont_run = ELEMENTSOF(others) };
+        FILE *f = fmemopen(out, size, "w");
+        cr_assert_not_null(f);
+        (void) ctl_check_run(&co, f);
+        cr_assert_eq(fclose(f), 0);
+}
+
+/* mscectl check said of a TPM that fails to unseal "sealed profile: DIR/profile.sealed does not
+ * open: Input/output error", and "fix: nothing: the agent enrols again", which the agent does not
+ * do: it retries with backoff (OUTCOME_FAILED). It names the TPM and its code now, and says that;
+ * a profile the agent does enrol over (host.key gone) keeps "the agent enrols again", even after
+ * a TPM call that left a response code behind. */
+Test(seal, mscectl_check_names_the_tpm_that_fails_to_unseal) {
+        seal_opts_t o = tpm2_opts_changeauth();
+        stored_profile_t p;
+        fill(&p, "/mn-cse-check", 1);
+        cr_assert_eq(store_isolated(&o, &p, NULL), 0);
+        owner_password_set();
+
+        char out[4096], want[512];
+        check_sealed_profile(&o, out, sizeof out);
+        snprintf(want, sizeof want, "FAIL  sealed profile: the TPM at %s failed to unseal the profile %s/%s: TPM_RC_",
+                 tpm_a.tcti, state_dir, SEAL_ENVELOPE_NAME);
+        cr_assert(strstr(out, want), "%s", out);
+        cr_assert(strstr(out, "fix: clear what the TPM's code names") && strstr(out, "msce-agent does not enrol again"),
+                  "%s", out);
+        cr_assert_null(strstr(out, "enrols again ("), "%s", out);
+
+        /* a host envelope whose host.key is gone, after a seal the TPM refused in this process */
+        uint8_t secret[32] = { 1 }, *blob = NULL;
+        size_t blob_len = 0;
+        cr_assert_lt(tpm2_seal(tpm_a.tcti, NULL, secret, sizeof secret, &blob, &blob_len), 0);
+        cr_assert_neq(tpm2_last_rc(), 0u);
+        seal_opts_t h = { .state_dir = state_dir, .method = SEAL_METHOD_HOST };
+        cr_assert_eq(seal_store(&h, &p, NULL), 0);
+        char key[PATH_MAX];
+        path_in(state_dir, SEAL_HOST_KEY_NAME, key);
+        cr_assert_eq(unlink(key), 0);
+        check_sealed_profile(&h, out, sizeof out);
+        cr_assert(strstr(out, "WARN  sealed profile: ") && strstr(out, "its key is not available"), "%s", out);
+        cr_assert(strstr(out, "fix: nothing: the agent enrols again"), "%s", out);
+        cr_assert_null(strstr(out, "TPM_RC_"), "%s", out);
 }

@@ -188,8 +188,10 @@ void check_sealed(checker_t *c, const agent_config_t *cfg) {
                 check_report(c, L_WARN, "run mscectl check as root", "sealed profile: not checked (needs root)");
                 return;
         }
-        if (r < 0)
-                return check_sealed_failure(c, cfg, r);
+        if (r < 0) {
+                check_sealed_failure(c, cfg, r);
+                return;
+        }
         char when[32], rel[48];
         time_format_utc(p.exp_t, when);
         ctl_time_relative(p.exp_t, time(NULL), rel);

@@ -25,12 +25,8 @@ static bool is_alnum(char c) {
         return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || is_digit(c);
 }
 
-static bool is_lower_hex(char c) {
-        return is_digit(c) || (c >= 'a' && c <= 'f');
-}
-
 static bool is_hex(char c) {
-        return is_lower_hex(c) || (c >= 'A' && c <= 'F');
+        return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
 /* RFC 3986 unreserved */
@@ -210,10 +206,7 @@ static int host_check(const char *s, size_t n, bool lower, const char **ret_why)
                         return fail(ret_why, -EINVAL, "host has a label starting or ending with '-'");
                 if (!dot) {
                         /* An all-numeric last label makes an IPv4 address or nothing. */
-                        size_t d = 0;
-                        while (d < l && is_digit(label[d]))
-                                d++;
-                        if (d == l) {
+                        if (strspn(label, "0123456789") >= l) {
                                 char buf[16];
                                 struct in_addr a4;
                                 if (n >= sizeof buf)
@@ -250,17 +243,13 @@ static int rel_id_check(const char *s, size_t max, bool kpsa, const char **ret_w
         const char *at = memchr(s, '@', n);
         if (!at)
                 return fail(ret_why, -EINVAL, rule);
-        size_t h = 0;
-        while (h < (size_t) (at - s) && is_lower_hex(s[h]))
-                h++;
+        size_t h = strspn(s, "0123456789abcdef"); /* stops at the '@' at the latest */
         if (h == 0 || h > IDS_REL_ID_MAX)
                 return fail(ret_why, -EINVAL, rule);
         const char *p = s + h;
         if (kpsa && *p == '.') {
-                size_t d = 0;
                 p++;
-                while (is_digit(p[d]))
-                        d++;
+                size_t d = strspn(p, "0123456789");
                 if (d == 0 || d > 3 || p[0] == '0')
                         return fail(ret_why, -EINVAL, rule);
                 p += d;

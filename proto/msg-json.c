@@ -73,19 +73,15 @@ int mj_dump_owned(const json_t *root, int precision, char **ret) {
         return -ENOMEM;
 }
 
-/* json_object_set_new() consumes v even when it fails, and fails on v == NULL. */
+/* json_object_set_new() consumes v even when it fails, and fails on v or o NULL. */
 int mj_set(json_t *o, const char *name, json_t *v) {
         return json_object_set_new(o, name, v) < 0 ? -ENOMEM : 0;
 }
 
-/* Wraps body as {"<wrapper>": body}, consuming body. */
+/* Wraps body as {"<wrapper>": body}, consuming body whatever fails (mj_set()). */
 json_t *mj_wrap(const char *wrapper, json_t *body) {
         json_t *root = json_object();
-        if (!root) {
-                json_decref(body);
-                return NULL;
-        }
-        if (json_object_set_new(root, wrapper, body) < 0) {
+        if (mj_set(root, wrapper, body) < 0) {
                 json_decref(root);
                 return NULL;
         }

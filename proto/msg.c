@@ -25,14 +25,9 @@ int msg_enrol_req_parse(const void *body, size_t len, msg_enrol_req_t *ret, char
         msg_enrol_req_t m = {};
         int r;
 
-        r = mj_load(body, len, path, &root, &o, err);
-        if (r < 0)
-                return r;
-        r = mj_read_str(o, path, "nodeID", true, STR_NODE_ID, m.node_id, err);
-        if (r < 0)
-                return r;
-        r = mj_get(o, path, "loc", false, J_OBJECT, &loc, err);
-        if (r < 0)
+        if ((r = mj_load(body, len, path, &root, &o, err)) < 0 ||
+            (r = mj_read_str(o, path, "nodeID", true, STR_NODE_ID, m.node_id, err)) < 0 ||
+            (r = mj_get(o, path, "loc", false, J_OBJECT, &loc, err)) < 0)
                 return r;
         if (r > 0) {
                 static const char lpath[] = "msce:enrolReq.loc";
@@ -46,8 +41,7 @@ int msg_enrol_req_parse(const void *body, size_t len, msg_enrol_req_t *ret, char
                 m.loc.has_alt = r > 0;
                 m.has_loc = true;
         }
-        r = mj_read_str(o, path, "prev", false, STR_KEID, m.prev, err);
-        if (r < 0)
+        if ((r = mj_read_str(o, path, "prev", false, STR_KEID, m.prev, err)) < 0)
                 return r;
         *ret = m;
         return 0;
@@ -141,16 +135,12 @@ int msg_profile_parse(const void *body, size_t len, msg_profile_t *ret, char err
         json_t *o, *targets = NULL;
         int r;
 
-        r = mj_load(body, len, path, &root, &o, err);
-        if (r < 0)
-                return r;
-        if ((r = mj_read_str(o, path, "cseID", true, STR_CSE_ID, m.cse_id, err)) < 0 ||
+        if ((r = mj_load(body, len, path, &root, &o, err)) < 0 ||
+            (r = mj_read_str(o, path, "cseID", true, STR_CSE_ID, m.cse_id, err)) < 0 ||
             (r = mj_read_str(o, path, "cseBase", true, STR_URI, m.cse_base, err)) < 0 ||
             (r = mj_read_str(o, path, "keID", true, STR_KEID, m.ke_id, err)) < 0 ||
-            (r = mj_read_time(o, path, "exp", true, m.exp, &m.exp_t, err)) < 0)
-                return r;
-        r = mj_get(o, path, "targets", false, J_ARRAY, &targets, err);
-        if (r < 0)
+            (r = mj_read_time(o, path, "exp", true, m.exp, &m.exp_t, err)) < 0 ||
+            (r = mj_get(o, path, "targets", false, J_ARRAY, &targets, err)) < 0)
                 return r;
         if (r > 0) {
                 if (json_array_size(targets) > MSG_TARGETS_MAX)
@@ -170,10 +160,8 @@ int msg_profile_parse(const void *body, size_t len, msg_profile_t *ret, char err
                         }
                 }
         }
-        if ((r = mj_read_poll(o, path, &m.poll, err)) < 0)
-                return r;
-        r = mj_read_key(o, path, "ltk", false, m.ltk, &m.ltk_len, err);
-        if (r < 0)
+        if ((r = mj_read_poll(o, path, &m.poll, err)) < 0 ||
+            (r = mj_read_key(o, path, "ltk", false, m.ltk, &m.ltk_len, err)) < 0)
                 return r;
         m.has_ltk = r > 0;
         *ret = m;
@@ -257,10 +245,8 @@ int msg_status_parse(const void *body, size_t len, msg_status_t *ret, char err[M
         json_t *o = NULL, *v = NULL;
         int r;
 
-        r = mj_load(body, len, path, &root, &o, err);
-        if (r < 0)
-                return r;
-        if ((r = mj_read_str(o, path, "keID", true, STR_KEID, m.ke_id, err)) < 0 ||
+        if ((r = mj_load(body, len, path, &root, &o, err)) < 0 ||
+            (r = mj_read_str(o, path, "keID", true, STR_KEID, m.ke_id, err)) < 0 ||
             (r = mj_get(o, path, "state", true, J_STRING, &v, err)) < 0)
                 return r;
         m.state = msg_state_from_string(json_string_value(v));
@@ -300,10 +286,8 @@ int msg_credential_parse(const void *body, size_t len, msg_credential_t *ret, ch
         json_t *o, *status;
         int r;
 
-        r = mj_load(body, len, path, &root, &o, err);
-        if (r < 0)
-                return r;
-        if ((r = mj_get(o, path, "status", true, J_BOOLEAN, &status, err)) < 0)
+        if ((r = mj_load(body, len, path, &root, &o, err)) < 0 ||
+            (r = mj_get(o, path, "status", true, J_BOOLEAN, &status, err)) < 0)
                 return r;
         m.status = json_is_true(status);
         /* On success (status true) everything is required; a failure may carry less. */

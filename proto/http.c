@@ -34,13 +34,16 @@ static bool is_tchar(unsigned char c) {
         return c && strchr("!#$%&'*+-.^_`|~", c);
 }
 
+/* How many bytes from s on, at most n, ok() accepts. */
+static size_t span(const char *s, size_t n, bool (*ok)(unsigned char)) {
+        size_t i = 0;
+        while (i < n && ok((unsigned char) s[i]))
+                i++;
+        return i;
+}
+
 static bool is_token(const char *s, size_t n) {
-        if (n == 0)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!is_tchar((unsigned char) s[i]))
-                        return false;
-        return true;
+        return n > 0 && span(s, n, is_tchar) == n;
 }
 
 /* A byte that may appear in a line: field-value and reason-phrase characters (HT, SP, VCHAR,
@@ -49,7 +52,7 @@ static bool is_text(unsigned char c) {
         return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
-static bool is_ows(char c) {
+static bool is_ows(unsigned char c) {
         return c == ' ' || c == '\t';
 }
 
@@ -76,9 +79,7 @@ static int request_line_parse(const char *s, size_t n, size_t *ret_method_len,
 
         if (!sp || !is_method(s, sp - s))
                 return -EBADMSG;
-        size_t m = sp - s, t = m + 1, e = t;
-        while (e < n && is_target_char(s[e]))
-                e++;
+        size_t m = sp - s, t = m + 1, e = t + span(s + t, n - t, is_target_char);
         if (e == t || s[t] != '/')
                 return -EBADMSG;
         if (e - t > HTTP_TARGET_MAX)
@@ -112,8 +113,7 @@ static int header_split(const char *s, size_t n, size_t *ret_name_len, size_t *r
         if (!colon || !is_token(s, colon - s))
                 return -EBADMSG;
         size_t b = colon - s + 1, e = n;
-        while (b < e && is_ows(s[b]))
-                b++;
+        b += span(s + b, e - b, is_ows);
         while (e > b && is_ows(s[e - 1]))
                 e--;
         /* line_scan() already refused control characters in the value */
@@ -155,8 +155,7 @@ static int chunk_line_parse(const char *s, size_t n, size_t room, size_t *ret_si
         }
         if (i == 0)
                 return -EBADMSG;
-        while (i < n && is_ows(s[i]))
-                i++;
+        i += span(s + i, n - i, is_ows);
         if (i < n && s[i] != ';')
                 return -EBADMSG;
         /* extensions are ignored; the scanner already refused control characters */
@@ -515,9 +514,8 @@ static int headers_check(const char *const *headers, size_t *size, size_t *count
                 if (strcasecmp(name, "Content-Length") == 0 ||
                     strcasecmp(name, "Transfer-Encoding") == 0)
                         return -EINVAL;
-                for (const char *c = value; *c; c++)
-                        if (!is_text((unsigned char) *c))
-                                return -EINVAL;
+                if (span(value, strlen(value), is_text) != strlen(value))
+                        return -EINVAL;
                 *size += strlen(name) + 2 + strlen(value) + 2;
                 (*count)++;
         }
@@ -568,9 +566,8 @@ int http_format_request(const char *method, const char *target, const char *cons
         if (!method || !target || !is_method(method, strlen(method)) || target[0] != '/')
                 return -EINVAL;
         size_t t = strlen(target);
-        for (size_t i = 0; i < t; i++)
-                if (!is_target_char((unsigned char) target[i]))
-                        return -EINVAL;
+        if (span(target, t, is_target_char) != t)
+                return -EINVAL;
         if (t > HTTP_TARGET_MAX)
                 return -EMSGSIZE;
 

@@ -2,9 +2,7 @@
 /* TLS contexts on wolfSSL for both ends (proto/tls.h, protocol section 1): library set-up,
  * versions and suites, PSK and certificates with their callbacks, and the socket I/O callbacks
  * every connection of a context uses. */
-#include <wolfssl/options.h>
-/* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
-#include "proto/tls-internal.h"
+#include "proto/tls-internal.h" /* first: wolfssl/options.h, then util.h (see there) */
 #include "proto/tls-classify.h"
 #include "proto/tls-name.h"
 #include "proto/tls-wire.h"

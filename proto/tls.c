@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* TLS connections on wolfSSL for both ends (proto/tls.h, protocol section 1); the contexts are
  * in proto/tls-ctx.c. */
-#include <wolfssl/options.h>
-/* util.h before the other wolfSSL headers: wolfmath.h defines MIN/MAX only when unset. */
-#include "proto/tls-internal.h"
+#include "proto/tls-internal.h" /* first: wolfssl/options.h, then util.h (see there) */
 #include "proto/tls-classify.h"
 #include "proto/tls-wire.h"
 #include "util/util.h"

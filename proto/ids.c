@@ -3,6 +3,7 @@
  * anything but libc: the module is fuzzed (tests/fuzz/fuzz-ids.c). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -55,6 +56,17 @@ static int common(const char *s, size_t max, const char *too_long, size_t *ret_n
         }
         *ret_n = n;
         return 0;
+}
+
+/* s (n bytes, not NUL-terminated) is an address of family af in text form. */
+static bool is_inet(int af, const char *s, size_t n) {
+        char buf[64];
+        struct in6_addr a;
+        if (n >= sizeof buf)
+                return false;
+        memcpy(buf, s, n);
+        buf[n] = 0;
+        return inet_pton(af, buf, &a) == 1;
 }
 
 static bool is_dot_segment(const char *s, size_t n) {
@@ -173,10 +185,6 @@ static int host_check(const char *s, size_t n, bool lower, const char **ret_why)
         if (n > IDS_HOST_MAX)
                 return fail(ret_why, -E2BIG, "host too long (max " STR(IDS_HOST_MAX) ")");
         if (memchr(s, ':', n)) {
-                char buf[64];
-                struct in6_addr a6;
-                if (n >= sizeof buf)
-                        return fail(ret_why, -EINVAL, "not an IPv6 address");
                 for (size_t i = 0; i < n; i++)
                         if (!is_hex(s[i]) && s[i] != ':' && s[i] != '.')
                                 return fail(ret_why, -EINVAL, "not an IPv6 address");
@@ -184,9 +192,7 @@ static int host_check(const char *s, size_t n, bool lower, const char **ret_why)
                         for (size_t i = 0; i < n; i++)
                                 if (s[i] >= 'A' && s[i] <= 'F')
                                         return fail(ret_why, -EINVAL, "host not in lower case");
-                memcpy(buf, s, n);
-                buf[n] = 0;
-                return inet_pton(AF_INET6, buf, &a6) == 1 ? 0 : fail(ret_why, -EINVAL, "not an IPv6 address");
+                return is_inet(AF_INET6, s, n) ? 0 : fail(ret_why, -EINVAL, "not an IPv6 address");
         }
         const char *label = s, *end = s + n;
         for (;;) {
@@ -206,16 +212,8 @@ static int host_check(const char *s, size_t n, bool lower, const char **ret_why)
                         return fail(ret_why, -EINVAL, "host has a label starting or ending with '-'");
                 if (!dot) {
                         /* An all-numeric last label makes an IPv4 address or nothing. */
-                        if (strspn(label, "0123456789") >= l) {
-                                char buf[16];
-                                struct in_addr a4;
-                                if (n >= sizeof buf)
-                                        return fail(ret_why, -EINVAL, "not an IPv4 address");
-                                memcpy(buf, s, n);
-                                buf[n] = 0;
-                                if (inet_pton(AF_INET, buf, &a4) != 1)
-                                        return fail(ret_why, -EINVAL, "not an IPv4 address");
-                        }
+                        if (strspn(label, "0123456789") >= l && !is_inet(AF_INET, s, n))
+                                return fail(ret_why, -EINVAL, "not an IPv4 address");
                         return 0;
                 }
                 label = dot + 1;
@@ -335,16 +333,10 @@ int ids_check_cse_base(const char *s, const char **ret_why) {
         if (host_check(host, hl, false, &why) < 0)
                 return fail(ret_why, -EINVAL, why);
         if (port) {
+                /* digits up to the path (strtoul() reads exactly those once they are all digits) */
                 size_t pl = (size_t) (path - port);
-                unsigned v = 0;
-                if (pl == 0 || pl > 5)
-                        return fail(ret_why, -EINVAL, "invalid port (1..65535)");
-                for (size_t i = 0; i < pl; i++) {
-                        if (!is_digit(port[i]))
-                                return fail(ret_why, -EINVAL, "invalid port (1..65535)");
-                        v = v * 10 + (unsigned) (port[i] - '0');
-                }
-                if (v == 0 || v > 65535)
+                unsigned long v = strtoul(port, NULL, 10);
+                if (pl == 0 || pl > 5 || strspn(port, "0123456789") < pl || v == 0 || v > 65535)
                         return fail(ret_why, -EINVAL, "invalid port (1..65535)");
         }
 

@@ -18,9 +18,12 @@
 
 /* ---- connections ---- */
 
-/* A WOLFSSL from wctx on fd for c. */
+/* A WOLFSSL from wctx on fd for c, which starts an attempt afresh (also tls_conn_retry()). */
 static int conn_attach(tls_conn_t *c, WOLFSSL_CTX *wctx, int fd) {
         c->fd = fd;
+        c->retry = c->auth_failed = c->received = c->second_flight = false;
+        c->failed = c->io_errno = c->want = 0;
+        tls_wire_init(&c->wire);
         c->ssl = wolfSSL_new(wctx);
         if (!c->ssl)
                 return -ENOMEM;
@@ -31,8 +34,6 @@ static int conn_attach(tls_conn_t *c, WOLFSSL_CTX *wctx, int fd) {
         wolfSSL_SetIOReadCtx(c->ssl, c);
         wolfSSL_SetIOWriteCtx(c->ssl, c);
         wolfSSL_SetCertCbCtx(c->ssl, c);
-        tls_wire_init(&c->wire);
-        c->received = c->second_flight = false;
         return 0;
 }
 
@@ -111,11 +112,6 @@ int tls_conn_retry(tls_conn_t *c, int fd) {
                 return c->failed = r;
         tls_ctx_free(c->fallback);
         c->cur = c->fallback = next;
-        c->retry = false;
-        c->failed = 0;
-        c->io_errno = 0;
-        c->want = 0;
-        c->auth_failed = false;
         r = conn_attach(c, c->cur->ctx, fd);
         if (r == 0)
                 r = conn_client_setup(c, c->host, false);

@@ -83,9 +83,7 @@ int tcp_connect_until(const char *host, const char *port, uint64_t deadline, int
                         break;
         }
         freeaddrinfo(res);
-        if (r == -ENETUNREACH)
-                r = -EHOSTUNREACH;
-        return r;
+        return r == -ENETUNREACH ? -EHOSTUNREACH : r;
 }
 
 /* The TLS 1.2 retry of tls_conn_handshake, on a new connection to the same address, which

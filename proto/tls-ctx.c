@@ -248,11 +248,9 @@ static bool version_valid(tls_version_t v) {
         return v == TLS_VERSION_1_2 || v == TLS_VERSION_1_3;
 }
 
+/* Distinguish a missing/unreadable file from bad content. */
 static int path_error(const char *path) {
-        /* Distinguish a missing/unreadable file from bad content. */
-        if (access(path, R_OK) < 0)
-                return -errno;
-        return -EINVAL;
+        return access(path, R_OK) < 0 ? -errno : -EINVAL;
 }
 
 static int ctx_append_suites(tls_ctx_t *t, WOLFSSL_CTX *probe, const suite_t *suites, size_t n) {

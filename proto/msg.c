@@ -31,12 +31,9 @@ int msg_enrol_req_parse(const void *body, size_t len, msg_enrol_req_t *ret, char
                 return r;
         if (r > 0) {
                 static const char lpath[] = "msce:enrolReq.loc";
-                r = mj_read_number(loc, lpath, "lat", true, -90, 90, &m.loc.lat, err);
-                if (r >= 0)
-                        r = mj_read_number(loc, lpath, "lon", true, -180, 180, &m.loc.lon, err);
-                if (r >= 0)
-                        r = mj_read_number(loc, lpath, "alt", false, -HUGE_VAL, HUGE_VAL, &m.loc.alt, err);
-                if (r < 0)
+                if ((r = mj_read_number(loc, lpath, "lat", true, -90, 90, &m.loc.lat, err)) < 0 ||
+                    (r = mj_read_number(loc, lpath, "lon", true, -180, 180, &m.loc.lon, err)) < 0 ||
+                    (r = mj_read_number(loc, lpath, "alt", false, -HUGE_VAL, HUGE_VAL, &m.loc.alt, err)) < 0)
                         return r;
                 m.loc.has_alt = r > 0;
                 m.has_loc = true;

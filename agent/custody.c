@@ -415,6 +415,7 @@ static int finish_begin(const agent_config_t *cfg, const stored_profile_t *profi
         if (r < 0)
                 return fail(cfg, r, err ?: "", info);
         info->method = method;
+        snprintf(info->ke_id, sizeof info->ke_id, "%s", profile->ke_id);
         return 0;
 }
 

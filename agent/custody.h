@@ -21,6 +21,7 @@ typedef struct custody_info {
         failure_t failure;
         bool sealed;          /* store: the new profile is sealed (even when a later step failed) */
         seal_method_t method; /* the backend of the profile loaded or stored */
+        char ke_id[MSG_KEID_MAX + 1]; /* its KeID, also when refused (expired): "" when none */
 } custody_info_t;
 
 /* The free space custody_space_check() wants in the state and runtime directories. */

@@ -89,6 +89,9 @@ void report_duration(uint64_t usec, char out[32]);
  * a negative error, the MSCE_* fields), echoed to stderr when that is not the journal (a
  * terminal, a test, a plain redirect); nothing with --once. Callers never pass key bytes. */
 void report_log(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...) _printf_(5, 6);
+/* The same about the profile with KeID ke_id (MSCE_KEID=), rather than the one in place. */
+void report_log_keid(manager_t *m, const char *ke_id, int priority, const char *message_id, int error,
+                     const char *fmt, ...) _printf_(6, 7);
 void report_notify(manager_t *m, const char *text);
 /* <runtime_dir>/state.json, for mscectl and monitoring. */
 void report_state_json(manager_t *m);

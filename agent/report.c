@@ -41,14 +41,12 @@ void report_duration(uint64_t usec, char out[32]) {
                 snprintf(out, 32, "%" PRIu64 " h", (s + 1799) / 3600);
 }
 
-void report_log(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...) {
+_printf_(6, 0) static void log_entry(manager_t *m, const char *ke_id, int priority, const char *message_id, int error,
+                                     const char *fmt, va_list ap) {
         if (m->once)
                 return;
         char msg[1024];
-        va_list ap;
-        va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
-        va_end(ap);
         char errno_str[16] = "";
         if (error < 0)
                 snprintf(errno_str, sizeof errno_str, "%d", -error);
@@ -57,7 +55,7 @@ void report_log(manager_t *m, int priority, const char *message_id, int error, c
                 "ERRNO", errno_str,
                 "MSCE_STATE", agent_state_to_string(m->state),
                 "MSCE_NODE_ID", m->cfg.node_id,
-                "MSCE_KEID", m->have_profile ? m->profile.ke_id : NULL,
+                "MSCE_KEID", ke_id && *ke_id ? ke_id : NULL,
                 "MSCE_MEF", m->cfg.mef_uri,
                 NULL,
         };
@@ -69,6 +67,21 @@ void report_log(manager_t *m, int priority, const char *message_id, int error, c
                 if (k > 0)
                         (void) !write(STDERR_FILENO, line, MIN((size_t) k, sizeof line - 1));
         }
+}
+
+void report_log(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        log_entry(m, m->have_profile ? m->profile.ke_id : NULL, priority, message_id, error, fmt, ap);
+        va_end(ap);
+}
+
+void report_log_keid(manager_t *m, const char *ke_id, int priority, const char *message_id, int error,
+                     const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        log_entry(m, ke_id, priority, message_id, error, fmt, ap);
+        va_end(ap);
 }
 
 void report_notify(manager_t *m, const char *text) {

@@ -511,7 +511,8 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                 if (f->outcome == OUTCOME_ABSENT)
                         report_log(m, a->priority, a->message_id, 0, "No sealed profile (%s): enrolling", f->reason);
                 else if (f->outcome == OUTCOME_EXPIRED)
-                        report_log(m, a->priority, a->message_id, r, "%s: keys removed, enrolling", f->reason);
+                        report_log_keid(m, ci->ke_id, a->priority, a->message_id, r, "%s: keys removed, enrolling",
+                                        f->reason);
                 else
                         report_log(m, a->priority, a->message_id, r, "Cannot use the sealed profile: %s; enrolling",
                                    f->reason);

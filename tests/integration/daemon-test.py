@@ -13,6 +13,7 @@
 # agent's memory while ready.
 # The scenarios of a node's life are in daemon_lifecycle.py, the harness in daemon_harness.py.
 # Usage: daemon-test.py BUILDDIR
+import errno
 import json
 import os
 import re
@@ -211,20 +212,27 @@ def journal_parse(datagram):
     return fields
 
 
-def journal_child(tmp, conf, result_path):
-    """Inside the namespace: bind the journal socket, run the agent until READY, collect."""
+EXPIRED_ID = b"29dc1906d6694507841754fe7f988e38"
+
+
+def journal_child(tmp, conf, result_path, fake_time=None):
+    """Inside the namespace: bind the journal socket, run the agent until READY, collect. With
+    fake_time (the daemon-fake-time.c library: time() past the profile's expiry), until the
+    restore's expired entry instead."""
     subprocess.run(["mount", "-t", "tmpfs", "tmpfs", "/run/systemd"], check=True)
     os.makedirs("/run/systemd/journal")
     js = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     js.bind("/run/systemd/journal/socket")
     js.settimeout(0.05)
     entries = []
-    a = Agent(tmp, conf)
+    env = fake_time and {"LD_PRELOAD": fake_time, "ASAN_OPTIONS": "verify_asan_link_order=0",
+                         "MSCE_FAKE_TIME": "4102444800"}  # 2100-01-01
+    a = Agent(tmp, conf, env=env)
     end = time.monotonic() + 30
     ready = False
     while time.monotonic() < end and not ready:
         a.pump(0.02)
-        ready = "READY=1" in a.texts()
+        ready = any(e.get("MESSAGE_ID") == EXPIRED_ID for e in entries) if fake_time else "READY=1" in a.texts()
         try:
             while True:
                 entries.append(journal_parse(js.recv(1 << 20)))
@@ -242,19 +250,28 @@ def journal_child(tmp, conf, result_path):
         json.dump(raw, f)
 
 
+def journal_capture(tmp, conf, result, *fake_time):
+    """journal_child() in a private mount namespace: its result, None (reported) on failure."""
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, os.path.abspath(__file__),
+                        "--journal-child", build, tmp, conf, result, *fake_time], capture_output=True, text=True,
+                       timeout=120)
+    if p.returncode != 0 or not os.path.exists(result):
+        tap(False, "journal capture in a private mount namespace", p.stdout + p.stderr)
+        return None
+    raw = json.load(open(result))
+    raw["entries"] = [{k: bytes.fromhex(v) for k, v in e.items()} for e in raw["entries"]]
+    return raw
+
+
 def journal_scenario(tmp, mef, kpm):
     state = os.path.join(tmp, "state-journal")
     run_dir = os.path.join(tmp, "run-journal")
     conf = os.path.join(tmp, "journal.conf")
     write_conf(conf, mef.port, state, run_dir, kpm_file=kpm["1"])
-    result = os.path.join(tmp, "journal.json")
-    p = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, os.path.abspath(__file__),
-                        "--journal-child", build, tmp, conf, result], capture_output=True, text=True, timeout=120)
-    if p.returncode != 0 or not os.path.exists(result):
-        tap(False, "journal capture in a private mount namespace", p.stdout + p.stderr)
+    raw = journal_capture(tmp, conf, os.path.join(tmp, "journal.json"))
+    if not raw:
         return
-    raw = json.load(open(result))
-    entries = [{k: bytes.fromhex(v) for k, v in e.items()} for e in raw["entries"]]
+    entries = raw["entries"]
     enrolled = [e for e in entries if e.get("MESSAGE_ID") == b"2606ed3f512648db851c350a30b0459f"]
     e = enrolled[0] if enrolled else {}
     keid = e.get("MSCE_KEID", b"").decode()
@@ -281,11 +298,24 @@ def journal_scenario(tmp, mef, kpm):
     blob = b"".join(k.encode() + b"=" + v + b"\n" for x in entries for k, v in x.items())
     tap(ltk is not None and not any(s in blob for s in secrets), "journal: no key bytes in any entry")
 
+    # Restarted with time() past its expiry: the restore's expired entry names the expired KeID
+    # (no profile is in place then: MSCE_KEID does not come from one).
+    lib = os.environ.get("MSCE_FAKE_TIME_LIB") or os.path.join(build, "tests/integration/libdaemon-fake-time.so")
+    if not os.path.exists(lib):
+        return tap_skip("journal: the expired entry (daemon-fake-time not built)")
+    raw = journal_capture(tmp, conf, os.path.join(tmp, "journal-expired.json"), lib)
+    if raw:
+        x = [e for e in raw["entries"] if e.get("MESSAGE_ID") == EXPIRED_ID]
+        tap(keid and len(x) == 1 and x[0].get("MSCE_KEID") == keid.encode() and x[0].get("PRIORITY") == b"4" and
+            x[0].get("ERRNO") == str(errno.EKEYEXPIRED).encode() and keid.encode() in x[0].get("MESSAGE", b""),
+            f"journal: restoring the profile past its expiry, the expired entry has MSCE_KEID={keid}, PRIORITY, ERRNO",
+            "\n".join(str(e) for e in raw["entries"]))
+
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--journal-child":
         daemon_harness.AGENT = os.path.join(sys.argv[2], "msce-agent")
-        journal_child(sys.argv[3], sys.argv[4], sys.argv[5])
+        journal_child(*sys.argv[3:])
         return
     if not build:
         print("usage: daemon-test.py BUILDDIR", file=sys.stderr)

@@ -148,26 +148,19 @@ static int check_psk_file(ini_t *ini, size_t k, const char *path, secret_flags_t
         return 0;
 }
 
-static int check_key_file(ini_t *ini, const char *path) {
-        _cleanup_secret_ secret_t sec = {};
-        int r = regular_file_check(path);
-        if (r == 0)
-                r = secret_file_read(path, PEM_FILE_MAX, &sec);
-        if (r < 0)
-                return ini_fail_key(ini, r, F(key_file), "%s %s", path, file_error(r));
-        if (!memmem(sec.data, sec.len, "-----BEGIN ", 11) || !memmem(sec.data, sec.len, "PRIVATE KEY-----", 16))
-                return ini_fail_key(ini, -EINVAL, F(key_file), "%s is not a PEM private key", path);
-        return 0;
-}
-
+/* A PEM file of certificates, or for [mef] key the private key (owner-only, read as a secret). */
 static int check_pem_file(ini_t *ini, size_t k, const char *path) {
+        bool key = k == F(key_file);
+        _cleanup_secret_ secret_t sec = {};
         _cleanup_free_ char *data = NULL;
         int r = regular_file_check(path);
         if (r == 0)
-                r = file_read_all(path, PEM_FILE_MAX, &data, NULL);
+                r = key ? secret_file_read(path, PEM_FILE_MAX, &sec) : file_read_all(path, PEM_FILE_MAX, &data, NULL);
         if (r < 0)
                 return ini_fail_key(ini, r, k, "%s %s", path, file_error(r));
-        if (!strstr(data, "-----BEGIN CERTIFICATE-----"))
+        if (key && (!memmem(sec.data, sec.len, "-----BEGIN ", 11) || !memmem(sec.data, sec.len, "PRIVATE KEY-----", 16)))
+                return ini_fail_key(ini, -EINVAL, k, "%s is not a PEM private key", path);
+        if (!key && !strstr(data, "-----BEGIN CERTIFICATE-----"))
                 return ini_fail_key(ini, -EINVAL, k, "%s holds no PEM certificate", path);
         return 0;
 }
@@ -282,7 +275,7 @@ static int validate(ini_t *ini, agent_config_t *c, unsigned flags) {
         if (c->mode == TLS_MODE_PSK)
                 return check_psk_file(ini, from_credential ? F(psk_credential) : F(psk_file), c->kpm_path,
                                       from_credential ? SECRET_CREDENTIAL : 0);
-        int r = check_key_file(ini, c->key_file);
+        int r = check_pem_file(ini, F(key_file), c->key_file);
         if (r == 0)
                 r = check_pem_file(ini, F(cert_file), c->cert_file);
         if (r == 0)

@@ -10,10 +10,8 @@
 
 #include "msce-config.h"
 
-#include "agent/crypto.h"
 #include "agent/credential.h"
 #include "agent/custody.h"
-#include "agent/sealing.h"
 #include "keys/keyring.h"
 #include "util/util.h"
 
@@ -139,21 +137,17 @@ static int dir_preflight(const agent_config_t *cfg, const char *agent_user, uid_
                 if (!S_ISDIR(st.st_mode))
                         return failure_set(&info->failure, OUTCOME_CONFIG, -ENOTDIR, "%s: [seal] %s: cannot create %s: %s is not a directory",
                                            cfg->path, key, dir, parent);
-                if (faccessat(AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS) < 0) {
-                        int e = errno;
-                        return failure_set(&info->failure, OUTCOME_CONFIG, -e, "%s: [seal] %s: cannot create %s: %s: %s", cfg->path, key,
-                                           dir, parent, strerror(e));
-                }
+                if (faccessat(AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS) < 0)
+                        return failure_set(&info->failure, OUTCOME_CONFIG, negative_errno(), "%s: [seal] %s: cannot create %s: %s: %m",
+                                           cfg->path, key, dir, parent);
                 return 0;
         }
         if (!S_ISDIR(st.st_mode))
                 return failure_set(&info->failure, OUTCOME_CONFIG, -ENOTDIR, "%s: [seal] %s: %s is not a directory", cfg->path, key, dir);
-        if (faccessat(AT_FDCWD, dir, R_OK | W_OK | X_OK, AT_EACCESS) < 0) {
-                int e = errno;
-                return failure_set(&info->failure, OUTCOME_CONFIG, -e, "%s: [seal] %s: %s is not writable by uid %u: %s (owner uid %u, mode %04o)",
-                                   cfg->path, key, dir, (unsigned) geteuid(), strerror(e), (unsigned) st.st_uid,
+        if (faccessat(AT_FDCWD, dir, R_OK | W_OK | X_OK, AT_EACCESS) < 0)
+                return failure_set(&info->failure, OUTCOME_CONFIG, negative_errno(), "%s: [seal] %s: %s is not writable by uid %u: %m (owner uid %u, mode %04o)",
+                                   cfg->path, key, dir, (unsigned) geteuid(), (unsigned) st.st_uid,
                                    (unsigned) (st.st_mode & 07777));
-        }
         if (st.st_mode & 0022)
                 return failure_set(&info->failure, OUTCOME_CONFIG, -EPERM, "%s: [seal] %s: %s is writable by group or others (mode %04o; chmod go-w)",
                                    cfg->path, key, dir, (unsigned) (st.st_mode & 07777));
@@ -292,7 +286,6 @@ static int profile_json_stage(const agent_config_t *cfg, const stored_profile_t 
         size_t len = strlen(text);
         text[len] = '\n'; /* replaces the NUL: write len + 1 bytes */
         r = file_stage(path, text, len + 1, 0644, ret);
-        text[len] = 0;
         if (r < 0)
                 return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot write %s: %s", path, strerror(-r));
         return 0;

@@ -88,9 +88,6 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
         /* 429 (the MEF's per-node enrolment rate limit): transient, after its Retry-After, as
          * for a 5xx - not a refusal of the credential. */
         switch (m->status == 429 ? 5 : m->status / 100) {
-        case 2:
-                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "unexpected answer to the %s: %s", req->what,
-                                   answer);
         case 5:
                 /* any length, clamped to retry_after_max; not in seconds: the normal backoff */
                 info->has_retry_after = retry_after_parse(http_msg_header(m, "Retry-After"), (unsigned) (cfg->retry_after_max_usec / 1000000u),
@@ -129,7 +126,7 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
                 /* 400 and the other 4xx: the MEF refuses what we send. The same request will be
                  * refused again, so retrying fast cannot help: slow retry, shown distinctly. */
                 return failure_set(&info->failure, OUTCOME_REJECTED, -EINVAL, "%s", answer);
-        default:
+        default: /* 2xx other than the one asked for, 3xx */
                 return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "unexpected answer to the %s: %s", req->what,
                                    answer);
         }

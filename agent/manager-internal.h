@@ -54,6 +54,7 @@ struct manager {
 
         bool have_profile;          /* a valid profile is in place (keys in the keyring) */
         stored_profile_t profile;   /* its non-secret fields: key bytes wiped */
+        char exp_utc[TIME_TEXT_MAX]; /* its expiry as time_format_utc() gives it, for messages */
         seal_method_t backend;
 
         worker_t *exchange;
@@ -86,12 +87,12 @@ struct manager {
 void report_copy(char *dst, size_t size, const char *src);
 void report_duration(uint64_t usec, char out[32]);
 /* A structured journal entry (MESSAGE, PRIORITY, MESSAGE_ID: NULL or 32 hex digits, ERRNO= for
- * a negative error, the MSCE_* fields), echoed to stderr when that is not the journal (a
- * terminal, a test, a plain redirect); nothing with --once. Callers never pass key bytes. */
-void report_log(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...) _printf_(5, 6);
-/* The same about the profile with KeID ke_id (MSCE_KEID=), rather than the one in place. */
+ * a negative error, the MSCE_* fields; MSCE_KEID= ke_id, NULL or "": none), echoed to stderr when
+ * that is not the journal (a terminal, a test, a plain redirect); nothing with --once. Callers
+ * never pass key bytes. report_log(): MSCE_KEID= the profile in place's. */
 void report_log_keid(manager_t *m, const char *ke_id, int priority, const char *message_id, int error,
                      const char *fmt, ...) _printf_(6, 7);
+#define report_log(m, ...) report_log_keid((m), (m)->have_profile ? (m)->profile.ke_id : NULL, __VA_ARGS__)
 void report_notify(manager_t *m, const char *text);
 /* <runtime_dir>/state.json, for mscectl and monitoring. */
 void report_state_json(manager_t *m);

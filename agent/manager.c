@@ -9,8 +9,6 @@
 #include <signal.h>
 #include <systemd/sd-event.h>
 
-#include "msce-config.h"
-
 #include "agent/exit-codes.h"
 #include "agent/manager-internal.h"
 #include "agent/message-ids.h"
@@ -70,22 +68,13 @@ void manager_action_schedule(manager_t *m, action_t a, uint64_t delay) {
 int manager_on_action(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_t *m = userdata;
         action_t a = m->action;
-        m->action = ACTION_NONE;
-        m->next_attempt = 0;
-        switch (a) {
-        case ACTION_RESTORE:
+        manager_action_cancel(m); /* a oneshot that fired: it is off already */
+        if (a == ACTION_RESTORE)
                 states_restore(m);
-                break;
-        case ACTION_ENROL:
+        else if (a == ACTION_ENROL)
                 states_enrol(m);
-                break;
-        case ACTION_STATUS:
-                if (m->have_profile)
-                        states_status(m);
-                break;
-        default:
-                break;
-        }
+        else if (a == ACTION_STATUS && m->have_profile)
+                states_status(m);
         return 0;
 }
 
@@ -102,10 +91,9 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_t *m = userdata;
         if (!m->have_profile)
                 return 0;
-        char exp[32];
-        time_format_utc(m->profile.exp_t, exp);
         report_log(m, LOG_WARNING, MSCE_MESSAGE_EXPIRED, -EKEYEXPIRED,
-                   "KeID %s expired at %s without renewal: removing its keys and enrolling", m->profile.ke_id, exp);
+                   "KeID %s expired at %s without renewal: removing its keys and enrolling", m->profile.ke_id,
+                   m->exp_utc);
         /* An enrolment under way carries on and stores a new profile: its sealing may be writing
          * the sealed files (and reading host.key) now, so they stay; should it fail, the next
          * restore finds the profile expired and removes it. */
@@ -150,15 +138,13 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         char err[1024];
         int r = agent_config_load(m->config_path, 0, &n, err, sizeof err);
         _cleanup_close_ int lock = -1;
-        custody_info_t ci;
-        if (r == 0 && custody_preflight(&n, NULL, &ci) < 0) {
-                snprintf(err, sizeof err, "%s", ci.failure.reason);
+        custody_info_t ci = {};
+        if (r == 0 && custody_preflight(&n, NULL, &ci) < 0)
                 r = -EINVAL;
-        }
-        if (r == 0 && !streq(n.state_dir, m->cfg.state_dir) && custody_lock(&n, &lock, &ci) < 0) {
-                snprintf(err, sizeof err, "%s", ci.failure.reason);
+        else if (r == 0 && !streq(n.state_dir, m->cfg.state_dir) && custody_lock(&n, &lock, &ci) < 0)
                 r = -EBUSY;
-        }
+        if (ci.failure.reason[0])
+                snprintf(err, sizeof err, "%s", ci.failure.reason);
         if (r < 0) {
                 agent_config_done(&n);
                 const char *why = err[0] ? err : strerror(-r);

@@ -6,10 +6,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
-
-#include "msce-config.h"
 
 #include "agent/manager-internal.h"
 #include "agent/exit-codes.h"
@@ -18,7 +15,6 @@
 
 /* ---- small helpers ---- */
 
-/* Truncating copy (reasons are for humans: a cut one is still useful). */
 void report_copy(char *dst, size_t size, const char *src) {
         size_t n = strnlen(src, size - 1);
         memcpy(dst, src, n);
@@ -41,12 +37,15 @@ void report_duration(uint64_t usec, char out[32]) {
                 snprintf(out, 32, "%" PRIu64 " h", (s + 1799) / 3600);
 }
 
-_printf_(6, 0) static void log_entry(manager_t *m, const char *ke_id, int priority, const char *message_id, int error,
-                                     const char *fmt, va_list ap) {
+void report_log_keid(manager_t *m, const char *ke_id, int priority, const char *message_id, int error,
+                     const char *fmt, ...) {
         if (m->once)
                 return;
         char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
         char errno_str[16] = "";
         if (error < 0)
                 snprintf(errno_str, sizeof errno_str, "%d", -error);
@@ -69,27 +68,11 @@ _printf_(6, 0) static void log_entry(manager_t *m, const char *ke_id, int priori
         }
 }
 
-void report_log(manager_t *m, int priority, const char *message_id, int error, const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        log_entry(m, m->have_profile ? m->profile.ke_id : NULL, priority, message_id, error, fmt, ap);
-        va_end(ap);
-}
-
-void report_log_keid(manager_t *m, const char *ke_id, int priority, const char *message_id, int error,
-                     const char *fmt, ...) {
-        va_list ap;
-        va_start(ap, fmt);
-        log_entry(m, ke_id, priority, message_id, error, fmt, ap);
-        va_end(ap);
-}
-
 void report_notify(manager_t *m, const char *text) {
         if (!m->once)
                 (void) sd_notify(0, text);
 }
 
-/* <runtime_dir>/state.json, for mscectl and monitoring. */
 void report_state_json(manager_t *m) {
         if (m->once)
                 return;
@@ -124,29 +107,20 @@ void report_state_json(manager_t *m) {
         m->state_json_failed = r < 0;
 }
 
-/* The LEDs of the states a failure does not lead to (those are in class_actions[]). */
-static led_pattern_t report_state_led(agent_state_t s) {
-        switch (s) {
-        case STATE_START:
-        case STATE_RESTORE:
-                return LED_STARTING;
-        case STATE_WAIT_TIME:
-        case STATE_BACKOFF:
-                return LED_WAITING;
-        case STATE_ENROL:
-                return LED_ENROLLING;
-        case STATE_READY:
-                return LED_READY;
-        case STATE_REVOKED:
-        case STATE_REJECTED:
-        case STATE_CONFIG_ERROR:
-                return LED_ERROR;
-        case STATE_INCOMPATIBLE:
-                return LED_INCOMPATIBLE;
-        default:
-                return LED_OFF;
-        }
-}
+/* The LED pattern of each state (hw/leds.h). */
+static const led_pattern_t state_leds[_STATE_MAX] = {
+        [STATE_START] = LED_STARTING,
+        [STATE_RESTORE] = LED_STARTING,
+        [STATE_WAIT_TIME] = LED_WAITING,
+        [STATE_BACKOFF] = LED_WAITING,
+        [STATE_ENROL] = LED_ENROLLING,
+        [STATE_READY] = LED_READY,
+        [STATE_REVOKED] = LED_ERROR,
+        [STATE_REJECTED] = LED_ERROR,
+        [STATE_CONFIG_ERROR] = LED_ERROR,
+        [STATE_INCOMPATIBLE] = LED_INCOMPATIBLE,
+        [STATE_STOPPING] = LED_OFF,
+};
 
 /* A LED line that could not be requested (r < 0: once per distinct error; hw/leds retries it)
  * or, after that, was (r == 0). */
@@ -186,7 +160,7 @@ _printf_(5, 0) static void state_enter(manager_t *m, agent_state_t s, int priori
                 report_copy(m->last_error, sizeof m->last_error, m->status);
         /* state.json first: whoever reacts to STATUS= finds it current. */
         report_state_json(m);
-        (void) leds_set(m->leds, report_state_led(s));
+        (void) leds_set(m->leds, state_leds[s]);
         char line[STATUS_MAX + 32];
         int n = snprintf(line, sizeof line, "STATUS=%s", m->status);
         if (s == STATE_CONFIG_ERROR && n > 0 && (size_t) n < sizeof line)
@@ -234,13 +208,11 @@ void report_once_exit(manager_t *m, int code, const char *fmt, ...) {
 /* The profile in place, non-secret parts only: never key bytes. Then the exit. */
 void report_once_print(manager_t *m, const exchange_info_t *enrolled) {
         const stored_profile_t *p = &m->profile;
-        char exp[32];
-        time_format_utc(p->exp_t, exp);
         printf("  node:          %s\n", p->node_id);
         printf("  CSE-ID:        %s\n", p->cse_id);
         printf("  CSEBase:       %s\n", p->cse_base);
         printf("  KeID:          %s\n", p->ke_id);
-        printf("  expiry:        %s (%s)\n", exp, p->exp);
+        printf("  expiry:        %s (%s)\n", m->exp_utc, p->exp);
         printf("  poll:          %" PRIu32 " s\n", p->poll);
         for (size_t i = 0; i < p->n_targets; i++)
                 printf("  target:        %s kpsaID %s\n", p->targets[i].id, p->targets[i].kpsa_id);

@@ -36,7 +36,6 @@ void states_cancel(manager_t *m) {
         stored_profile_wipe(&m->pending);
 }
 
-/* An enrolment is under way: its exchange, or the sealing of what it brought. */
 bool states_enrol_in_progress(const manager_t *m) {
         return (m->exchange && m->exchange_is_enrol) || (m->sealing && m->sealing_kind == SEALING_STORE);
 }
@@ -138,6 +137,7 @@ static void profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backe
                 erase(m->profile.targets[i].kpsa, sizeof m->profile.targets[i].kpsa);
         m->have_profile = true;
         m->backend = backend;
+        time_format_utc(m->profile.exp_t, m->exp_utc);
 
         time_t exp = m->profile.exp_t, obtained = m->profile.obtained;
         time_t renew = exp > obtained ? obtained + (exp - obtained) / 5 * 4 : exp;
@@ -155,11 +155,9 @@ static void profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backe
 
 /* READY, the next status check a poll interval away. */
 static void ready_status(manager_t *m) {
-        char exp[32];
         manager_action_schedule(m, ACTION_STATUS, (uint64_t) m->profile.poll * USEC_PER_SEC);
-        time_format_utc(m->profile.exp_t, exp);
         report_state(m, STATE_READY, LOG_INFO, "Ready: KeID %s, expires %s, next check in %" PRIu32 " s",
-                     m->profile.ke_id, exp, m->profile.poll);
+                     m->profile.ke_id, m->exp_utc, m->profile.poll);
 }
 
 static void go_ready(manager_t *m) {
@@ -198,19 +196,17 @@ static const char *network_failure(int r, const exchange_info_t *info) {
 #define VALID_MAX (MSG_KEID_MAX + 80)
 static void still_valid(manager_t *m, char out[VALID_MAX]) {
         out[0] = 0;
-        if (m->have_profile) {
-                char exp[32];
-                time_format_utc(m->profile.exp_t, exp);
-                snprintf(out, VALID_MAX, " (KeID %s stays in place until %s)", m->profile.ke_id, exp);
-        }
+        if (m->have_profile)
+                snprintf(out, VALID_MAX, " (KeID %s stays in place until %s)", m->profile.ke_id, m->exp_utc);
 }
 
-/* "503, Retry-After 999999999999 s, capped at 1 h" from what the MEF sent (a 5xx). */
-static void retry_after_note(const manager_t *m, const exchange_info_t *info, char *out, size_t size) {
+/* prefix and "503, Retry-After 999999999999 s, capped at 1 h" from what the MEF sent (a 5xx). */
+static void retry_after_note(const manager_t *m, const exchange_info_t *info, const char *prefix, char *out,
+                             size_t size) {
         char cap[32] = "";
         if (info->has_retry_after && info->retry_after_capped)
                 report_duration(m->cfg.retry_after_max_usec, cap);
-        snprintf(out, size, "%d, %s%s%s", info->http_status, info->retry_after_sent,
+        snprintf(out, size, "%s%d, %s%s%s", prefix, info->http_status, info->retry_after_sent,
                  !info->has_retry_after ? ": ignored" : cap[0] ? ", capped at " : "", cap);
 }
 
@@ -256,56 +252,12 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
         }
         if (info->retry_after_sent[0]) {
                 char note[RETRY_AFTER_SENT_MAX + 64];
-                retry_after_note(m, info, note, sizeof note);
+                retry_after_note(m, info, "", note, sizeof note);
                 return class_enter(m, a, "MEF %s (%s); retrying in %s%s%s", info->http_status == 503 ? "busy" : "failed",
                                    note, d, info->has_retry_after && !info->retry_after_capped ? " as it asked" : "",
                                    valid);
         }
         class_enter(m, a, "Enrolment failed: %s; retrying in %s%s", f->reason, d, valid);
-}
-
-static void on_stored(sealing_t *s, int r, void *userdata);
-static void store_done(manager_t *m, int r, stored_profile_t *res, const custody_info_t *ci,
-                       const exchange_info_t *info);
-
-static void on_enrol_done(worker_t *x, int r, void *userdata) {
-        manager_t *m = userdata;
-        exchange_info_t info = *worker_get_info(x);
-        _cleanup_(stored_profile_wipe) stored_profile_t res = {};
-        if (r == 0)
-                r = worker_take_profile(x, &res);
-        m->exchange = worker_free(x);
-        if (r < 0)
-                return enrol_failed(m, r, &info);
-
-        custody_info_t ci;
-        r = custody_store_begin(&m->cfg, &ci);
-        if (r == 0) {
-                seal_opts_t o = credential_seal_opts(&m->cfg);
-                r = sealing_start(m->event, &o, &res, on_stored, m, &m->sealing);
-                if (r == 0) {
-                        m->sealing_kind = SEALING_STORE;
-                        m->pending = res;
-                        m->pending_info = info;
-                        return;
-                }
-                (void) custody_store_finish(&m->cfg, r, NULL, &res, _SEAL_METHOD_INVALID, NULL, &ci);
-        }
-        store_done(m, r, &res, &ci, &info);
-}
-
-static void on_stored(sealing_t *s, int r, void *userdata) {
-        manager_t *m = userdata;
-        seal_method_t method = _SEAL_METHOD_INVALID;
-        char err[256] = "";
-        r = sealing_result(s, NULL, &method, err, sizeof err);
-        m->sealing = sealing_free(s);
-        _cleanup_(stored_profile_wipe) stored_profile_t res = m->pending;
-        stored_profile_wipe(&m->pending);
-        exchange_info_t info = m->pending_info;
-        custody_info_t ci;
-        r = custody_store_finish(&m->cfg, r, err, &res, method, NULL, &ci);
-        store_done(m, r, &res, &ci, &info);
 }
 
 /* The end of an enrolment: res is the new profile, r and ci what keeping it gave. */
@@ -342,13 +294,52 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
                 printf("enrolled with MEF %s\n", m->cfg.mef_uri);
                 return report_once_print(m, info);
         }
-        char exp[32];
-        time_format_utc(m->profile.exp_t, exp);
         report_log(m, LOG_INFO, MSCE_MESSAGE_ENROLLED, 0,
                    "Enrolled with MEF %s as KeID %s (expires %s, %zu target%s, %s %s, sealed with %s)%s%s", m->cfg.mef_uri,
-                   m->profile.ke_id, exp, m->profile.n_targets, m->profile.n_targets == 1 ? "" : "s", info->tls_version,
-                   info->cipher, seal_method_to_string(ci->method) ?: "?", old[0] ? ", replacing KeID " : "", old);
+                   m->profile.ke_id, m->exp_utc, m->profile.n_targets, m->profile.n_targets == 1 ? "" : "s",
+                   info->tls_version, info->cipher, seal_method_to_string(ci->method) ?: "?",
+                   old[0] ? ", replacing KeID " : "", old);
         go_ready(m);
+}
+
+static void on_stored(sealing_t *s, int r, void *userdata) {
+        manager_t *m = userdata;
+        seal_method_t method = _SEAL_METHOD_INVALID;
+        char err[256] = "";
+        r = sealing_result(s, NULL, &method, err, sizeof err);
+        m->sealing = sealing_free(s);
+        _cleanup_(stored_profile_wipe) stored_profile_t res = m->pending;
+        stored_profile_wipe(&m->pending);
+        exchange_info_t info = m->pending_info;
+        custody_info_t ci;
+        r = custody_store_finish(&m->cfg, r, err, &res, method, NULL, &ci);
+        store_done(m, r, &res, &ci, &info);
+}
+
+static void on_enrol_done(worker_t *x, int r, void *userdata) {
+        manager_t *m = userdata;
+        exchange_info_t info = *worker_get_info(x);
+        _cleanup_(stored_profile_wipe) stored_profile_t res = {};
+        if (r == 0)
+                r = worker_take_profile(x, &res);
+        m->exchange = worker_free(x);
+        if (r < 0)
+                return enrol_failed(m, r, &info);
+
+        custody_info_t ci;
+        r = custody_store_begin(&m->cfg, &ci);
+        if (r == 0) {
+                seal_opts_t o = credential_seal_opts(&m->cfg);
+                r = sealing_start(m->event, &o, &res, on_stored, m, &m->sealing);
+                if (r == 0) {
+                        m->sealing_kind = SEALING_STORE;
+                        m->pending = res;
+                        m->pending_info = info;
+                        return;
+                }
+                (void) custody_store_finish(&m->cfg, r, NULL, &res, _SEAL_METHOD_INVALID, NULL, &ci);
+        }
+        store_done(m, r, &res, &ci, &info);
 }
 
 /* In cert mode the MEF's certificate cannot be checked against a clock that is before the build
@@ -434,50 +425,110 @@ static void schedule_enrol(manager_t *m) {
         report_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s in %s (random start delay)", m->cfg.mef_uri, ds);
 }
 
-/* ---- RESTORE ---- */
+/* ---- status checks while READY ---- */
 
-static void on_unsealed(sealing_t *s, int r, void *userdata);
-static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci);
-static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci);
+static void go_revoked(manager_t *m) {
+        states_cancel(m);
+        custody_info_t ci;
+        int r = custody_remove(&m->cfg, true, &ci);
+        report_log(m, LOG_WARNING, MSCE_MESSAGE_REVOKED, 0, "MEF %s revoked KeID %s: keys and sealed profile removed%s%s",
+                   m->cfg.mef_uri, m->profile.ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
+        states_profile_forget(m);
+        snprintf(m->last_error, sizeof m->last_error, "revoked by the MEF");
+        report_state(m, STATE_REVOKED, LOG_WARNING,
+                         "Revoked by MEF %s: keys removed; waiting for an operator (SIGUSR1 or restart)", m->cfg.mef_uri);
+}
 
-/* Unseal in a child; kind says what follows (on_unsealed). */
-static void unseal_start(manager_t *m, sealing_kind_t kind) {
-        seal_opts_t o = credential_seal_opts(&m->cfg);
-        /* Nothing sealed (a first start): what the child would say, without one. */
-        char path[PATH_MAX];
-        int r = path_join(m->cfg.state_dir, SEAL_ENVELOPE_NAME, path);
-        if (r == 0 && access(path, F_OK) < 0 && errno == ENOENT)
-                r = -ENOENT;
-        else
-                r = sealing_start(m->event, &o, NULL, on_unsealed, m, &m->sealing);
+static void on_status_done(worker_t *x, int r, void *userdata) {
+        manager_t *m = userdata;
+        exchange_info_t info = *worker_get_info(x);
+        msg_status_t st = {};
+        if (r == 0)
+                st = *worker_get_status(x);
+        m->exchange = worker_free(x);
+
         if (r == 0) {
-                m->sealing_kind = kind;
+                m->status_failures = 0;
+                if (st.poll >= MSG_POLL_MIN)
+                        m->profile.poll = st.poll;
+                switch (st.state) {
+                case MSG_STATE_REENROL:
+                        report_log(m, LOG_NOTICE, NULL, 0, "MEF %s asks to re-enrol KeID %s", m->cfg.mef_uri,
+                                   m->profile.ke_id);
+                        return states_enrol(m);
+                case MSG_STATE_REVOKED:
+                        return go_revoked(m);
+                default:
+                        m->last_error[0] = 0;
+                        return ready_status(m);
+                }
+        }
+        if (r == -ENOENT) {
+                report_log(m, LOG_WARNING, NULL, r, "MEF %s no longer knows KeID %s: re-enrolling", m->cfg.mef_uri,
+                           m->profile.ke_id);
+                return states_enrol(m);
+        }
+        const class_action_t *a = class_failed(m, &info.failure, r);
+        if (!a)
+                return;
+        /* The keys stay valid (READY, whatever the class): try again sooner than the poll
+         * interval, never later. */
+        uint64_t delay = backoff_next(m, &info, &m->status_failures);
+        delay = MIN(delay, (uint64_t) m->profile.poll * USEC_PER_SEC);
+        char d[32], extra[800], note[RETRY_AFTER_SENT_MAX + 64] = "";
+        report_duration(delay, d);
+        if (info.retry_after_sent[0])
+                retry_after_note(m, &info, "; ", note, sizeof note);
+        bool incompatible = info.failure.outcome == OUTCOME_INCOMPATIBLE;
+        if (incompatible || info.failure.outcome == OUTCOME_REJECTED)
+                report_log(m, a->priority, a->message_id, r, "MEF %s %s: %s", m->cfg.mef_uri,
+                           incompatible ? "is incompatible" : "refused the status check", info.failure.reason);
+        const char *net = network_failure(r, &info);
+        snprintf(extra, sizeof extra, "; status check failed (%s%s%s%s), retrying in %s", net ?: "", net ? ": " : "",
+                 info.failure.reason, note, d);
+        manager_action_schedule(m, ACTION_STATUS, delay);
+        /* ready_status() would say "next check in <poll>": say the truth instead. */
+        report_state(m, STATE_READY, LOG_WARNING, "Ready: KeID %s, expires %s%s", m->profile.ke_id, m->exp_utc, extra);
+}
+
+static void status_exchange(manager_t *m) {
+        exchange_info_t info;
+        int r = worker_start(m->event, &m->cfg, WORKER_STATUS, m->profile.ke_id, on_status_done, m, &m->exchange, &info);
+        if (r < 0) {
+                /* Nothing was sent: report it like a failed check. */
+                if (!class_failed(m, &info.failure, r))
+                        return;
+                report_log(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.failure.reason);
+                manager_action_schedule(m, ACTION_STATUS, m->cfg.backoff_max_usec);
                 return;
         }
-        stored_profile_t p = {};
-        custody_info_t ci;
-        r = custody_restore_finish(&m->cfg, r, NULL, &p, _SEAL_METHOD_INVALID, NULL, &ci);
-        (kind == SEALING_REINSTALL ? reinstall_done : restore_done)(m, r, &p, &ci);
+        m->exchange_is_enrol = false;
 }
 
-static void on_unsealed(sealing_t *s, int r, void *userdata) {
-        manager_t *m = userdata;
-        sealing_kind_t kind = m->sealing_kind;
-        _cleanup_(stored_profile_wipe) stored_profile_t loaded = {}, p = {};
-        seal_method_t method = _SEAL_METHOD_INVALID;
-        char err[256] = "";
-        r = sealing_result(s, &loaded, &method, err, sizeof err);
-        m->sealing = sealing_free(s);
-        custody_info_t ci;
-        r = custody_restore_finish(&m->cfg, r, err, &loaded, method, &p, &ci);
-        (kind == SEALING_REINSTALL ? reinstall_done : restore_done)(m, r, &p, &ci);
+static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
+        const class_action_t *a = class_action(ci->failure.outcome);
+        if (r == 0) {
+                profile_adopt(m, p, ci->method);
+                return status_exchange(m);
+        }
+        if (a->state == STATE_CONFIG_ERROR)
+                return report_fatal(m, a->exit_code, r, "Configuration error: %s", ci->failure.reason);
+        if (a->state == STATE_ENROL) {
+                report_log(m, LOG_WARNING, MSCE_MESSAGE_UNSEAL_FAILED, r, "Cannot reinstall the keys: %s; enrolling",
+                           ci->failure.reason);
+                states_profile_forget(m);
+                return states_enrol(m);
+        }
+        /* The keys are not in the keyring: not READY (that is what READY means). Put them back
+         * after a backoff, before the next status check, rather than at the poll after it. */
+        report_copy(m->last_error, sizeof m->last_error, ci->failure.reason);
+        char d[32];
+        class_retry(m, a, NULL, &m->status_failures, ACTION_STATUS, d);
+        class_enter(m, a, "Cannot reinstall the keys of KeID %s: %s; retrying in %s", m->profile.ke_id,
+                    ci->failure.reason, d);
 }
 
-void states_restore(manager_t *m) {
-        states_cancel(m);
-        report_state(m, STATE_RESTORE, LOG_INFO, "Restoring the sealed profile from %s", m->cfg.state_dir);
-        unseal_start(m, SEALING_RESTORE);
-}
+/* ---- RESTORE, at start and reload, and of the keys while READY ---- */
 
 static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
         /* every way out settles a reload (reload_settle): it is complete with what restoring led to */
@@ -529,82 +580,44 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
         reload_settle(m);
 }
 
-/* ---- status checks while READY ---- */
-
-static void go_revoked(manager_t *m) {
-        states_cancel(m);
-        char ke_id[MSG_KEID_MAX + 1];
-        snprintf(ke_id, sizeof ke_id, "%s", m->profile.ke_id);
-        custody_info_t ci;
-        int r = custody_remove(&m->cfg, true, &ci);
-        report_log(m, LOG_WARNING, MSCE_MESSAGE_REVOKED, 0, "MEF %s revoked KeID %s: keys and sealed profile removed%s%s",
-                   m->cfg.mef_uri, ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
-        states_profile_forget(m);
-        snprintf(m->last_error, sizeof m->last_error, "revoked by the MEF");
-        report_state(m, STATE_REVOKED, LOG_WARNING,
-                         "Revoked by MEF %s: keys removed; waiting for an operator (SIGUSR1 or restart)", m->cfg.mef_uri);
-}
-
-static void on_status_done(worker_t *x, int r, void *userdata) {
+static void on_unsealed(sealing_t *s, int r, void *userdata) {
         manager_t *m = userdata;
-        exchange_info_t info = *worker_get_info(x);
-        msg_status_t st = {};
-        if (r == 0)
-                st = *worker_get_status(x);
-        m->exchange = worker_free(x);
-
-        if (r == 0) {
-                m->status_failures = 0;
-                if (st.poll >= MSG_POLL_MIN)
-                        m->profile.poll = st.poll;
-                switch (st.state) {
-                case MSG_STATE_REENROL:
-                        report_log(m, LOG_NOTICE, NULL, 0, "MEF %s asks to re-enrol KeID %s", m->cfg.mef_uri,
-                                   m->profile.ke_id);
-                        return states_enrol(m);
-                case MSG_STATE_REVOKED:
-                        return go_revoked(m);
-                default:
-                        m->last_error[0] = 0;
-                        return ready_status(m);
-                }
-        }
-        if (r == -ENOENT) {
-                report_log(m, LOG_WARNING, NULL, r, "MEF %s no longer knows KeID %s: re-enrolling", m->cfg.mef_uri,
-                           m->profile.ke_id);
-                return states_enrol(m);
-        }
-        const class_action_t *a = class_failed(m, &info.failure, r);
-        if (!a)
-                return;
-        /* The keys stay valid (READY, whatever the class): try again sooner than the poll
-         * interval, never later. */
-        uint64_t delay = backoff_next(m, &info, &m->status_failures);
-        delay = MIN(delay, (uint64_t) m->profile.poll * USEC_PER_SEC);
-        char d[32], extra[800], note[RETRY_AFTER_SENT_MAX + 64] = "";
-        report_duration(delay, d);
-        if (info.retry_after_sent[0]) {
-                char n[RETRY_AFTER_SENT_MAX + 48];
-                retry_after_note(m, &info, n, sizeof n);
-                snprintf(note, sizeof note, "; %s", n);
-        }
-        if (info.failure.outcome == OUTCOME_REJECTED)
-                report_log(m, a->priority, a->message_id, r, "MEF %s refused the status check: %s", m->cfg.mef_uri,
-                           info.failure.reason);
-        else if (info.failure.outcome == OUTCOME_INCOMPATIBLE)
-                report_log(m, a->priority, a->message_id, r, "MEF %s is incompatible: %s", m->cfg.mef_uri,
-                           info.failure.reason);
-        const char *net = network_failure(r, &info);
-        snprintf(extra, sizeof extra, "; status check failed (%s%s%s%s), retrying in %s", net ?: "", net ? ": " : "",
-                 info.failure.reason, note, d);
-        manager_action_schedule(m, ACTION_STATUS, delay);
-        /* ready_status() would say "next check in <poll>": say the truth instead. */
-        char exp[32];
-        time_format_utc(m->profile.exp_t, exp);
-        report_state(m, STATE_READY, LOG_WARNING, "Ready: KeID %s, expires %s%s", m->profile.ke_id, exp, extra);
+        sealing_kind_t kind = m->sealing_kind;
+        _cleanup_(stored_profile_wipe) stored_profile_t loaded = {}, p = {};
+        seal_method_t method = _SEAL_METHOD_INVALID;
+        char err[256] = "";
+        r = sealing_result(s, &loaded, &method, err, sizeof err);
+        m->sealing = sealing_free(s);
+        custody_info_t ci;
+        r = custody_restore_finish(&m->cfg, r, err, &loaded, method, &p, &ci);
+        (kind == SEALING_REINSTALL ? reinstall_done : restore_done)(m, r, &p, &ci);
 }
 
-static void status_exchange(manager_t *m);
+/* Unseal in a child; kind says what follows (on_unsealed). */
+static void unseal_start(manager_t *m, sealing_kind_t kind) {
+        seal_opts_t o = credential_seal_opts(&m->cfg);
+        /* Nothing sealed (a first start): what the child would say, without one. */
+        char path[PATH_MAX];
+        int r = path_join(m->cfg.state_dir, SEAL_ENVELOPE_NAME, path);
+        if (r == 0 && access(path, F_OK) < 0 && errno == ENOENT)
+                r = -ENOENT;
+        else
+                r = sealing_start(m->event, &o, NULL, on_unsealed, m, &m->sealing);
+        if (r == 0) {
+                m->sealing_kind = kind;
+                return;
+        }
+        stored_profile_t p = {};
+        custody_info_t ci;
+        r = custody_restore_finish(&m->cfg, r, NULL, &p, _SEAL_METHOD_INVALID, NULL, &ci);
+        (kind == SEALING_REINSTALL ? reinstall_done : restore_done)(m, r, &p, &ci);
+}
+
+void states_restore(manager_t *m) {
+        states_cancel(m);
+        report_state(m, STATE_RESTORE, LOG_INFO, "Restoring the sealed profile from %s", m->cfg.state_dir);
+        unseal_start(m, SEALING_RESTORE);
+}
 
 void states_status(manager_t *m) {
         manager_action_cancel(m);
@@ -619,41 +632,4 @@ void states_status(manager_t *m) {
         if (r < 0)
                 report_log(m, LOG_WARNING, NULL, r, "Cannot check the keyring: %s", ci.failure.reason);
         status_exchange(m);
-}
-
-static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
-        const class_action_t *a = class_action(ci->failure.outcome);
-        if (r == 0) {
-                profile_adopt(m, p, ci->method);
-                return status_exchange(m);
-        }
-        if (a->state == STATE_CONFIG_ERROR)
-                return report_fatal(m, a->exit_code, r, "Configuration error: %s", ci->failure.reason);
-        if (a->state == STATE_ENROL) {
-                report_log(m, LOG_WARNING, MSCE_MESSAGE_UNSEAL_FAILED, r, "Cannot reinstall the keys: %s; enrolling",
-                           ci->failure.reason);
-                states_profile_forget(m);
-                return states_enrol(m);
-        }
-        /* The keys are not in the keyring: not READY (that is what READY means). Put them back
-         * after a backoff, before the next status check, rather than at the poll after it. */
-        report_copy(m->last_error, sizeof m->last_error, ci->failure.reason);
-        char d[32];
-        class_retry(m, a, NULL, &m->status_failures, ACTION_STATUS, d);
-        class_enter(m, a, "Cannot reinstall the keys of KeID %s: %s; retrying in %s", m->profile.ke_id,
-                    ci->failure.reason, d);
-}
-
-static void status_exchange(manager_t *m) {
-        exchange_info_t info;
-        int r = worker_start(m->event, &m->cfg, WORKER_STATUS, m->profile.ke_id, on_status_done, m, &m->exchange, &info);
-        if (r < 0) {
-                /* Nothing was sent: report it like a failed check. */
-                if (!class_failed(m, &info.failure, r))
-                        return;
-                report_log(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.failure.reason);
-                manager_action_schedule(m, ACTION_STATUS, m->cfg.backoff_max_usec);
-                return;
-        }
-        m->exchange_is_enrol = false;
 }

@@ -80,7 +80,8 @@ struct pg_db {
         size_t n_cache;
 };
 
-/* SQLSTATE (and the connection's state) to -errno, at the edge. */
+/* SQLSTATE (and the connection's state) to -errno, at the edge; the server's reason with it into
+ * base.reason (store_error_reason()). */
 int pg_errno(pg_db_t *p, const PGresult *res);
 
 /* The results of what was just sent: the first that failed, else the last. NULL with *ret_r

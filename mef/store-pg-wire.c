@@ -8,12 +8,7 @@
 #include "mef/store-pg-internal.h"
 #include "util/util.h"
 
-int pg_errno(pg_db_t *p, const PGresult *res) {
-        if (PQstatus(p->conn) != CONNECTION_OK)
-                return -ECONNRESET;
-        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        if (!state)
-                return -EIO;
+static int pg_state_errno(pg_db_t *p, const char *state) {
         if (streq(state, "23505"))
                 return -EEXIST;  /* unique_violation */
         if (streq(state, "23503"))
@@ -39,7 +34,37 @@ int pg_errno(pg_db_t *p, const PGresult *res) {
                 return -ENOMEM;
         if (streq(state, "42501") || strncmp(state, "28", 2) == 0)
                 return -EACCES;
+        if (streq(state, "42P01") || streq(state, "42703"))
+                return -EPROTONOSUPPORT; /* undefined table, column: not the schema this msce-mef
+                                          * knows (dropped, altered, another search_path) */
         return -EIO;
+}
+
+/* The server's reason for res's error, for store_error_reason(): its SQLSTATE and primary
+ * message, which names a table, a column, a constraint or a type, never a bound value; the
+ * DETAIL can (a unique violation's key), and is not taken. Data exceptions (class 22) quote the
+ * value they refused in the primary message too ("invalid input syntax for type bigint: ..."):
+ * their SQLSTATE alone. Control bytes become '?'. */
+static void pg_reason_note(pg_db_t *p, const PGresult *res, const char *state, int r) {
+        const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        if (!m || strncmp(state, "22", 2) == 0)
+                m = "a value the server refused (data exception)";
+        int n = snprintf(p->base.reason, sizeof p->base.reason, "%s: %s", state, m);
+        for (int i = 0; i < n && i < (int) sizeof p->base.reason - 1; i++)
+                if ((unsigned char) p->base.reason[i] < 0x20 || p->base.reason[i] == 0x7f)
+                        p->base.reason[i] = '?';
+        p->base.reason_r = r;
+}
+
+int pg_errno(pg_db_t *p, const PGresult *res) {
+        if (PQstatus(p->conn) != CONNECTION_OK)
+                return -ECONNRESET;
+        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (!state)
+                return -EIO;
+        int r = pg_state_errno(p, state);
+        pg_reason_note(p, res, state, r);
+        return r;
 }
 
 /* How long the server may stay silent in an exchange: twice the lock timeout (a lock wait ends

@@ -163,12 +163,21 @@ static int pg_bind_blob(db_stmt_t *st, int i, const void *ptr, size_t n) {
         return 0;
 }
 
+/* A statement goes to the server (not one skipped in a failed transaction, whose error stands):
+ * the reason of an error before it is no longer the last error's. */
+static void pg_reason_forget(pg_db_t *p) {
+        p->base.reason_r = 0;
+        p->base.reason[0] = 0;
+}
+
 static int pg_step(db_stmt_t *st) {
         pg_db_t *p = st->db;
         if (!st->res) {
                 int r = pg_ensure(p);
                 if (r < 0)
                         return r;
+                if (p->tx_r == 0)
+                        pg_reason_forget(p);
                 if (p->pipeline) {
                         /* with what was queued before it, in one round trip */
                         r = p->tx_r;
@@ -221,8 +230,10 @@ static int pg_step_later(db_stmt_t *st) {
                 return r < 0 ? r : 0;
         }
         int r = p->tx_r;
-        if (r == 0)
+        if (r == 0) {
+                pg_reason_forget(p);
                 r = pg_send_stmt(p, st); /* libpq copies the parameters into its buffer */
+        }
         if (r == 0 && p->n_sent >= QUEUE_MAX)
                 r = pg_sync(p, NULL);
         if (r < 0 && p->pipeline && p->tx_r == 0)

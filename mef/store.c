@@ -92,6 +92,9 @@ static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, m
         int has_check = 0;
         if (v > 0) {
                 has_check = store_check_read(s, blob, sizeof blob, &blob_len);
+                if (has_check == -EPROTONOSUPPORT)
+                        return -EIO; /* PostgreSQL: meta missing from a schema of a version this
+                                      * msce-mef knows, not one of a newer msce-mef */
                 if (has_check < 0)
                         return has_check;
         }
@@ -140,6 +143,12 @@ static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, m
 
 bool store_created(const mef_store_t *s) {
         return s && s->created;
+}
+
+const char *store_error_reason(const mef_store_t *s, int r) {
+        if (!s || !s->d || r >= 0 || s->d->reason_r != r || !s->d->reason[0])
+                return NULL;
+        return s->d->reason;
 }
 
 int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret) {
@@ -247,8 +256,13 @@ void store_rollback(mef_store_t *s) {
                 /* PostgreSQL: a failed COMMIT has ended the transaction already */
                 if (s->d->ops->in_transaction(s->d))
                         (void) exec_const(s, "ROLLBACK");
-                if (guarded) /* perhaps sealed under a key a rekey had replaced (-ESTALE): not again */
+                if (guarded) { /* perhaps sealed under a key a rekey had replaced (-ESTALE): not again */
+                        /* the caller tells of the error before: its reason stays the last */
+                        db_t saved = *s->d;
                         (void) store_key_refresh(s);
+                        s->d->reason_r = saved.reason_r;
+                        memcpy(s->d->reason, saved.reason, sizeof saved.reason);
+                }
                 return;
         }
         if (!s->d->ops->in_transaction(s->d))

@@ -294,6 +294,13 @@ static inline bool store_error_is_transient(int r) {
                r == -ESTALE || r == -ENOSPC || r == -EDQUOT;
 }
 
+/* The database server's reason for the error r that a call on s just returned ("42501:
+ * permission denied for table nodes": PostgreSQL's SQLSTATE and primary message, never a
+ * parameter's value nor the DETAIL, which can hold one), or NULL when the server gave none for
+ * it (SQLite, an error of msce-mef's own, a connection that broke). For the top layer's message
+ * (the CLI, serve's log) beside strerror(-r). */
+const char *store_error_reason(const mef_store_t *s, int r);
+
 /* A status check by the node: last_seen = now, status_checks + 1. -ENOENT for no such node. */
 int store_node_seen(mef_store_t *s, const char *node_id, int64_t now);
 

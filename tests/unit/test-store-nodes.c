@@ -606,4 +606,39 @@ Test(store, pg_identities_assigned_once_across_instances) {
         cr_assert_eq(store_target_add(s, &t, kpm, sizeof kpm), 0);
         store_close(s);
 }
+
+/* ---- the server's reason for a refusal (PostgreSQL) ---- */
+
+/* What store_error_reason() tells of a statement PostgreSQL refused: its SQLSTATE and primary
+ * message, never a value of the row. A check violation's DETAIL ("Failing row contains ...":
+ * the sealed Kpm among them) stays out; a data exception's message quotes the value it refused,
+ * so only its SQLSTATE is given. A success after it is no longer said to have one. */
+Test(store, pg_error_reason_names_the_refusal_not_the_values) {
+        pg_only();
+        uint8_t kpm[32];
+        mef_store_t *s = open_keyed(kpm, sizeof kpm, 23);
+        cr_assert_null(store_error_reason(s, -EIO));
+
+        sql_exec("ALTER TABLE nodes ADD CONSTRAINT poll_never CHECK (poll < 0)", NULL, 0);
+        store_node_t a = psk_node("a", "kpm-a");
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), -EINVAL);
+        const char *why = store_error_reason(s, -EINVAL);
+        cr_assert_not_null(why);
+        cr_assert(strstr(why, "23514: ") == why && strstr(why, "poll_never"), "%s", why);
+        cr_assert(!strstr(why, "Failing row") && !strstr(why, "kpm-a"), "the DETAIL: %s", why);
+        cr_assert_null(store_error_reason(s, -EIO), "a reason for another error");
+        sql_exec("ALTER TABLE nodes DROP CONSTRAINT poll_never", NULL, 0);
+
+        sql_exec("ALTER TABLE nodes ADD CONSTRAINT cse_base_int CHECK (cse_base::int > 0)", NULL, 0);
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), -EINVAL);
+        why = store_error_reason(s, -EINVAL);
+        cr_assert_not_null(why);
+        cr_assert(strstr(why, "22P02: ") == why, "%s", why);
+        cr_assert(!strstr(why, "in.example.net"), "the value refused: %s", why);
+        sql_exec("ALTER TABLE nodes DROP CONSTRAINT cse_base_int", NULL, 0);
+
+        cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), 0);
+        cr_assert_null(store_error_reason(s, -EINVAL), "the reason of an error before a success");
+        store_close(s);
+}
 #endif

@@ -79,7 +79,7 @@ int cmd_prune(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0)
                 /* what went before stays pruned: each step is a transaction of its own */
                 return cli_failf("prune: %s (after %llu audit rows and %llu spent enrolments older than %s)",
-                                 strerror(-r), (unsigned long long) p.audit, (unsigned long long) p.enrolments, keep);
+                                 cli_strerror(r), (unsigned long long) p.audit, (unsigned long long) p.enrolments, keep);
         snprintf(detail, sizeof detail, "older than %s: %llu audit rows, %llu spent enrolments", keep,
                  (unsigned long long) p.audit, (unsigned long long) p.enrolments);
         (void) store_audit(c->store, cli_actor(), "prune", "-", detail);

@@ -239,7 +239,7 @@ static int backup_write(cli_t *c, const char *dir, const key_wrap_t *kw, backup_
                                  "(a damaged row; a restore would refuse it): no backup taken",
                                  dir, stop.table, stop.id);
         if (r < 0)
-                return cli_failf("backup %s: reading the store: %s", dir, strerror(-r));
+                return cli_failf("backup %s: reading the store: %s", dir, cli_strerror(r));
         w->m.files[BACKUP_STORE].size = w->size;
 
         _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
@@ -531,7 +531,9 @@ static int restore_rows(cli_t *c, const char *dir, const backup_manifest_t *m, u
                                  dir, BACKUP_FILE_STORE, lineno);
         if (r < 0)
                 return cli_failf("restore %s: %s line %lu: %s", dir, BACKUP_FILE_STORE, lineno,
-                                 r == -EBADMSG || r == -EINVAL ? "not a row of this schema" : strerror(-r));
+                                 (r == -EBADMSG || r == -EINVAL) && !store_error_reason(c->store, r)
+                                         ? "not a row of this schema"
+                                         : cli_strerror(r));
         if (memcmp(rows, m->rows, sizeof m->rows) != 0)
                 return cli_failf("restore %s: %s holds other row counts than the manifest", dir, BACKUP_FILE_STORE);
         return 0;

@@ -39,8 +39,8 @@ int cmd_node_import(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r < 0) {
                 json_decref(errors);
                 if (rd.lineno)
-                        return cli_failf("%s: %s:%u: %s (nothing imported)", cmd, path, rd.lineno, strerror(-r));
-                return cli_failf("%s: %s: %s (nothing imported)", cmd, path, strerror(-r));
+                        return cli_failf("%s: %s:%u: %s (nothing imported)", cmd, path, rd.lineno, cli_strerror(r));
+                return cli_failf("%s: %s: %s (nothing imported)", cmd, path, cli_strerror(r));
         }
         if (res.n_errors > IMPORT_ERRORS_SHOWN)
                 fprintf(stderr, "msce-mef: %s: %u more bad rows not shown\n", path, res.n_errors - IMPORT_ERRORS_SHOWN);
@@ -191,7 +191,7 @@ static int revoke_from(cli_t *c, const char *cmd, const char *path) {
         if (r < 0 || n_errors) {
                 store_rollback(c->store);
                 if (r < 0)
-                        return cli_failf("%s: %s:%u: %s (nothing revoked)", cmd, path, rd.lineno, strerror(-r));
+                        return cli_failf("%s: %s:%u: %s (nothing revoked)", cmd, path, rd.lineno, cli_strerror(r));
                 return cli_failf("%s: %s: %u bad lines: nothing revoked", cmd, path, n_errors);
         }
         if (c->json) {

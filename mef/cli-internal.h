@@ -30,6 +30,10 @@ typedef struct command {
 } command_t;
 
 /* ---- messages (cli.c) ---- */
+/* strerror(-r), with the database server's reason when the store has one for r
+ * (store_error_reason()). */
+const char *cli_strerror(int r);
+/* "msce-mef: what: cli_strerror(r)" */
 int cli_fail(const char *what, int r);
 int cli_failf(const char *fmt, ...) _printf_(1, 2);
 int cli_usage_error(const char *cmd, const char *fmt, ...) _printf_(2, 3);

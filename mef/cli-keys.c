@@ -137,7 +137,7 @@ int credential_add_failed(const char *cmd, const char *id, const credential_t *c
                 return cli_failf("%s %s: %s already in use", cmd, id, in_use);
         if (r == -EADDRINUSE) /* only nodes have a CSE-ID */
                 return cli_failf("%s %s: --cse-id: CSE-ID already assigned to another node", cmd, id);
-        return cli_failf("%s %s: %s", cmd, id, strerror(-r));
+        return cli_failf("%s %s: %s", cmd, id, cli_strerror(r));
 }
 
 void credential_added_print(const char *what, const char *id, const char *detail, const credential_t *cr,

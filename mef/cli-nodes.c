@@ -220,7 +220,7 @@ int cli_node_get(cli_t *c, const char *cmd, const char *node_id, store_node_t **
         if (r == -ENOENT)
                 return cli_failf("%s %s: no such node", cmd, node_id);
         if (r < 0)
-                return cli_failf("%s %s: %s", cmd, node_id, strerror(-r));
+                return cli_failf("%s %s: %s", cmd, node_id, cli_strerror(r));
         *ret = TAKE_PTR(n);
         return 0;
 }
@@ -259,7 +259,7 @@ int cmd_node_change(cli_t *c, const command_t *def, int argc, char **argv) {
         r = ops_node_change(c->store, cli_actor(), node_id, ops_node_change_from_string(def->name), detail,
                             sizeof detail);
         if (r < 0)
-                return cli_failf("%s %s: %s", cmd, node_id, strerror(-r));
+                return cli_failf("%s %s: %s", cmd, node_id, cli_strerror(r));
 
         if (streq(def->name, "remove")) {
                 if (c->json)

@@ -37,13 +37,13 @@ int cmd_rekey(cli_t *c, const command_t *def, int argc, char **argv) {
                 return cli_failf("rekey: %s: stopped after the new key %s took over (%" PRIu64 " secrets re-encrypted "
                                  "so far); the store opens with it and with %s until a rekey finishes: run msce-mef "
                                  "rekey again",
-                                 strerror(-r), pending, k.resealed, c->cfg->master_key_path);
+                                 cli_strerror(r), pending, k.resealed, c->cfg->master_key_path);
         if (r < 0 && k.commit_unknown)
                 return cli_failf("rekey: committing the new key: %s; whether it took over is unknown, so it stays at "
                                  "%s: run msce-mef rekey again (it takes that key)",
-                                 strerror(-r), pending);
+                                 cli_strerror(r), pending);
         if (r < 0)
-                return cli_failf("rekey: %s (nothing was changed)", strerror(-r));
+                return cli_failf("rekey: %s (nothing was changed)", cli_strerror(r));
         uint64_t n = k.resealed;
         char detail[64];
         snprintf(detail, sizeof detail, "%" PRIu64 " secrets", n);

@@ -87,7 +87,7 @@ int cmd_target_remove(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r == -ENOENT)
                 return cli_failf("%s %s: no such target", cmd, id);
         if (r < 0)
-                return cli_failf("%s %s: %s", cmd, id, strerror(-r));
+                return cli_failf("%s %s: %s", cmd, id, cli_strerror(r));
         if (c->json)
                 return cli_removed_print(id);
         printf("Removed target %s.\n", id);

@@ -10,8 +10,25 @@
 
 /* ---- messages ---- */
 
+/* The command's cli_t while it runs (mef_cli_run()), for the store's reason in a message. */
+static const cli_t *cli_running;
+
+const char *cli_strerror(int r) {
+        static char buf[512];
+        r = r < 0 ? r : -r;
+        const char *why = cli_running ? store_error_reason(cli_running->store, r) : NULL;
+        if (!why)
+                return strerror(-r);
+        if (r == -EPROTONOSUPPORT)
+                snprintf(buf, sizeof buf, "the store's schema is not the one this msce-mef knows (version %d), "
+                         "PostgreSQL said %s", STORE_SCHEMA_VERSION, why);
+        else /* -EIO: the errno of every refusal that has no better one */
+                snprintf(buf, sizeof buf, "%s, PostgreSQL said %s", r == -EIO ? "refused" : strerror(-r), why);
+        return buf;
+}
+
 int cli_fail(const char *what, int r) {
-        fprintf(stderr, "msce-mef: %s: %s\n", what, strerror(r < 0 ? -r : r));
+        fprintf(stderr, "msce-mef: %s: %s\n", what, cli_strerror(r));
         return MEF_EXIT_FAILURE;
 }
 
@@ -420,6 +437,7 @@ int mef_cli_parse_globals(int argc, char **argv, mef_cli_globals_t *ret) {
 }
 
 static void cli_done(cli_t *c) {
+        cli_running = NULL;
         c->store = store_close(c->store);
 }
 
@@ -442,6 +460,7 @@ int mef_cli_run(const mef_config_t *cfg, int argc, char **argv) {
                 return MEF_EXIT_USAGE;
         }
         _cleanup_(cli_done) cli_t c = { .cfg = cfg, .json = g.json };
+        cli_running = &c;
         char **av = argv + g.command;
         int ac = argc - g.command;
         const char *group = NULL;

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# What msce-mef says when PostgreSQL refuses a statement for a reason that does not pass: the
+# server's SQLSTATE and primary message beside the error, not a bare "Input/output error" that
+# leaves the operator to the server's log. A column of another type (42804), a privilege revoked
+# from msce-mef's role (42501), a column dropped (42703: the schema is not the one msce-mef
+# knows). No key reaches the message.
+# Usage: tests/pg-run.sh --tap bash mef-pg-errors.sh PATH/TO/msce-mef (TAP).
+set -euo pipefail
+MEF=${1:?usage: mef-pg-errors.sh PATH/TO/msce-mef}
+. "$(dirname "$0")/lib.sh"
+need_exec "$MEF"
+need_pg
+MEF_BACKEND=postgresql
+tmpdir mef-pg-errors
+need_psql
+umask 077
+
+mef_conf
+mefctl init || fail "init"
+mefctl target add /in-pge --psk-id in-pge-psk --generate-psk "$T/in.hex" || fail "target add"
+KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+printf '%s\n' "$KEY" > "$T/kpm.hex"
+
+# node_add N [CONF]: msce-mef node add of node pge-N with the key above, its output in $T/out
+# and $T/err; true when it succeeded
+node_add() {
+        "$MEF" --config "${2:-$MEF_CONF}" node add "urn:dev:ops:pge-$1" --cse-id "/mn-pge-$1" \
+                --cse-base https://in.example.net/base --psk-id "kpm-pge-$1" --psk-file "$T/kpm.hex" \
+                --target /in-pge > "$T/out" 2> "$T/err"
+}
+# said WHAT ERE: the failure's message names the server's reason (ERE), not only strerror
+said() {
+        grep -qE -- "$2" "$T/err" || fail "$1: the message does not give the server's reason: $(cat "$T/err")"
+        ! grep -qi -- "$KEY" "$T/err" || fail "$1: the message holds the key"
+        ok "$1: $(head -n1 "$T/err")"
+}
+
+# a column of another type than msce-mef binds (a schema altered by hand; no node yet)
+pg_sql "ALTER TABLE nodes ALTER COLUMN kpm_enc TYPE bigint USING NULL" || fail "ALTER TYPE bigint"
+! node_add 1 || fail "node add into a bigint kpm_enc succeeded"
+said "a type error" 'refused, PostgreSQL said 42804: column "kpm_enc" is of type bigint but expression is of type bytea'
+pg_sql "ALTER TABLE nodes ALTER COLUMN kpm_enc TYPE bytea USING NULL" || fail "ALTER TYPE bytea"
+node_add 1 || fail "node add after the type is back: $(cat "$T/err")"
+
+# msce-mef's own role without INSERT on nodes (a role of this test: the server's msce is a
+# superuser, which no privilege stops)
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$T/app-password"
+echo "CREATE ROLE msce_pge LOGIN PASSWORD '$(cat "$T/app-password")'" | pg_sql || fail "CREATE ROLE"
+pg_sql "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO msce_pge;
+        GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO msce_pge;
+        REVOKE INSERT ON nodes FROM msce_pge" || fail "GRANT, REVOKE"
+sed -e "s|^uri = \(.*\)user=msce\$|uri = \1user=msce_pge|" -e "s|^password_file = .*|password_file = $T/app-password|" \
+        "$MEF_CONF" > "$T/app.conf"
+grep -q 'user=msce_pge$' "$T/app.conf" || fail "no uri for msce_pge in $(cat "$T/app.conf")"
+"$MEF" --config "$T/app.conf" node list > "$T/out" 2> "$T/err" || fail "node list as msce_pge: $(cat "$T/err")"
+! node_add 2 "$T/app.conf" || fail "node add without INSERT on nodes succeeded"
+said "a privilege revoked" 'Permission denied, PostgreSQL said 42501: permission denied for table nodes'
+
+# a column dropped: not the schema this msce-mef knows
+pg_sql "ALTER TABLE nodes DROP COLUMN cse_base" || fail "DROP COLUMN"
+! "$MEF" --config "$MEF_CONF" node list > "$T/out" 2> "$T/err" || fail "node list without cse_base succeeded"
+said "a column dropped" "schema is not the one this msce-mef knows .*PostgreSQL said 42703: column \"?(nodes\\.)?cse_base\"? does not exist"
+tap_done

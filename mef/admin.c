@@ -33,7 +33,7 @@ static const char *peer_name(const conn_t *c, char *buf, size_t size) {
 }
 
 static void log_exchange(const conn_t *c) {
-        char peer[96], cause[160];
+        char peer[96], cause[CONN_CAUSE_MAX];
         unsigned long long ms = (now_usec() - c->started) / 1000u;
         if (!c->authenticated || c->status == 503) {
                 conn_note(c, c->status == 503 ? LOGBOOK_OVERLOADED : LOGBOOK_REQUEST_FAILED,
@@ -52,7 +52,7 @@ static int answer(conn_t *c, admin_response_t *resp) {
         size_t len = 0;
         int r = admin_response_format(resp, &out, &len);
         int status = resp->status;
-        conn_set_failure(c, resp->store_error ? "store" : NULL, resp->store_error);
+        conn_set_failure(c, resp->store_error ? "store" : NULL, resp->store_error, resp->store_reason);
         admin_response_done(resp);
         return r < 0 ? r : conn_answer(c, status, out, len);
 }

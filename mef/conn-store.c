@@ -20,7 +20,8 @@ static void conn_job_done(store_job_t *job, int r) {
                         r = c->listener->ops->answer_error(c, error == -ETIME ? 503 : 500,
                                                            error == -ETIME ? "store busy: retry later" : "internal error",
                                                            http_msg_header(&j->msg, "X-M2M-RI"));
-                        conn_set_failure(c, error == -ETIME ? "waiting for a store thread" : "handling the request", error);
+                        conn_set_failure(c, error == -ETIME ? "waiting for a store thread" : "handling the request", error,
+                                         NULL);
                 }
         }
         j->free(j);
@@ -83,7 +84,7 @@ int conn_store_overdue(conn_t *c) {
                 return 0;
         conn_job_t *j = TAKE_PTR(c->job);
         int r = l->ops->answer_error(c, 503, "store busy: retry later", http_msg_header(&j->msg, "X-M2M-RI"));
-        conn_set_failure(c, "waiting for a store thread", -ETIME);
+        conn_set_failure(c, "waiting for a store thread", -ETIME, NULL);
         j->free(j);
         conn_set_deadline_at(c, c->deadline);
         conn_resume(c, r);

@@ -96,7 +96,8 @@ void conn_note(const conn_t *c, logbook_kind_t kind, int priority, const char *f
 const char *conn_failure_cause(const conn_t *c, char *buf, size_t size) {
         if (!c->failed)
                 return "";
-        snprintf(buf, size, ": %s: %s", c->failed, strerror(c->error < 0 ? -c->error : c->error));
+        snprintf(buf, size, ": %s: %s%s%s", c->failed, strerror(c->error < 0 ? -c->error : c->error),
+                 c->reason[0] ? ", PostgreSQL said " : "", c->reason);
         return buf;
 }
 
@@ -425,7 +426,7 @@ static int conn_handshake(conn_t *c) {
                 mef_metrics_failure(l->metrics, r == -EACCES  ? MEF_FAIL_AUTH
                                                 : r == -EPROTO ? MEF_FAIL_PROTOCOL
                                                                : MEF_FAIL_HANDSHAKE_OTHER);
-                char cause[160];
+                char cause[CONN_CAUSE_MAX];
                 conn_note(c, LOGBOOK_HANDSHAKE_FAILED, LOG_WARNING, "TLS handshake failed: %s%s%s%s",
                           conn_tls_error_str(r), c->identity_tried[0] ? ", identity " : "", c->identity_tried,
                           conn_failure_cause(c, cause, sizeof cause));

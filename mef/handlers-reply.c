@@ -152,18 +152,22 @@ _printf_(6, 7) int handler_fail(const exchange_t *ex, const char *subject, mef_r
  * was changed: the failed call rolled back. */
 int handler_fail_internal(const exchange_t *ex, const char *subject, mef_response_t *ret, int error, const char *what) {
         int r;
+        /* a copy: the audit row below is a statement, which forgets it in the store */
+        char why[STORE_REASON_MAX];
+        snprintf(why, sizeof why, "%s", store_error_reason(ex->store, error < 0 ? error : -error) ?: "");
         if (store_error_is_transient(error)) {
                 r = mef_response_error(503, 5000, "store busy: retry later", ret);
                 if (r >= 0)
                         ret->retry_after = ex->cfg->retry_after;
         } else {
-                (void) handler_audit(ex, subject, 500, "internal error: %s: %s", what,
-                                     strerror(error < 0 ? -error : error));
+                (void) handler_audit(ex, subject, 500, "internal error: %s: %s%s%s", what,
+                                     strerror(error < 0 ? -error : error), why[0] ? ", PostgreSQL said " : "", why);
                 r = mef_response_error(500, 5000, "internal error", ret);
         }
         if (r >= 0) {
                 ret->failed = what;
                 ret->error = error;
+                memcpy(ret->reason, why, sizeof why);
         }
         return r;
 }

@@ -45,7 +45,7 @@ static const char *peer_name(const conn_t *c, char *buf, size_t size) {
 
 /* The exchange's journal entry: a MESSAGE_ID for what an operator looks for. */
 static void log_event_of(const conn_t *c, const char *peer, unsigned long long ms) {
-        char cause[160];
+        char cause[CONN_CAUSE_MAX];
         const char *outcome = "ok", *id = NULL;
         int priority = LOG_INFO;
         if (c->status >= 500) {
@@ -79,7 +79,7 @@ static void log_event_of(const conn_t *c, const char *peer, unsigned long long m
 }
 
 static void log_exchange(const conn_t *c) {
-        char peer[96], cause[160];
+        char peer[96], cause[CONN_CAUSE_MAX];
         uint64_t usec = now_usec() - c->started;
         unsigned long long ms = usec / 1000u;
         mef_metrics_request(c->listener->metrics, c->exchange, c->status, usec);
@@ -110,7 +110,7 @@ static int answer(conn_t *c, mef_response_t *resp, const char *request_id) {
         c->exchange = resp->exchange;
         snprintf(c->node_id, sizeof c->node_id, "%s", resp->node_id);
         snprintf(c->ke_id, sizeof c->ke_id, "%s", resp->ke_id);
-        conn_set_failure(c, resp->failed, resp->error);
+        conn_set_failure(c, resp->failed, resp->error, resp->reason);
         c->audit_folded = resp->audit_folded;
         int status = resp->status;
         mef_response_done(resp);
@@ -316,6 +316,7 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
         /* for the log when the handshake fails: identities are not secret */
         conn_sanitize(identity, c->identity_tried, sizeof c->identity_tried);
         int r;
+        const char *why = NULL; /* the database server's reason for r (the loop's own lookup) */
         const psk_ahead_t *a = (const psk_ahead_t *) c->ahead;
         if (a && a->base.done && streq(a->identity, identity)) {
                 /* -ETIME: not started in time, the store too busy */
@@ -329,11 +330,12 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                 c->peer.kind = STORE_PEER_NONE; /* not what an earlier callback found */
                 c->peer_read_usec = now_usec();
                 r = store_peer_by_psk_id(s->store, identity, &c->peer, buf, &len);
+                why = store_error_reason(s->store, r);
                 mef_metrics_psk_lookup(c->listener->metrics, MEF_PSK_LOOP);
         }
         if (r >= 0) {
                 psk_cache_put(s->psks, identity, buf, len, now_usec());
-                conn_set_failure(c, NULL, 0); /* an identity tried before in this handshake failed */
+                conn_set_failure(c, NULL, 0, NULL); /* an identity tried before in this handshake failed */
         } else if (store_error_is_transient(r)) {
                 /* the store is away or busy: a PSK it gave before completes the handshake, and
                  * the request that follows is answered 503 at once, whatever the store would
@@ -351,7 +353,7 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                         conn_set_failure(c,
                                          r == -EBADMSG ? "the master key does not open this identity's key"
                                                        : "looking up the PSK identity",
-                                         r);
+                                         r, why);
         }
         if (len > 0 && len <= key_max && len <= sizeof buf) {
                 memcpy(key, buf, len);

@@ -60,16 +60,13 @@ typedef struct db_ops {
         int n_migrations;
 } db_ops_t;
 
-/* The server's reason for an error (PostgreSQL: "SQLSTATE: primary message"), at most this. */
-#define DB_REASON_MAX 256
-
 /* Every backend's connection and statement start with their ops. */
 struct db {
         const db_ops_t *ops;
         /* The server's reason for the last error it gave, which the engine mapped to reason_r
          * (0: none); what store_error_reason() tells. Never a parameter's value. */
         int reason_r;
-        char reason[DB_REASON_MAX];
+        char reason[256]; /* STORE_REASON_MAX (mef/store.h) */
 };
 #define DB_OPS(st) (*(const db_ops_t *const *) (st))
 

@@ -145,6 +145,8 @@ bool store_created(const mef_store_t *s) {
         return s && s->created;
 }
 
+_Static_assert(sizeof(((db_t *) 0)->reason) == STORE_REASON_MAX, "store-db.h's reason, store.h's size");
+
 const char *store_error_reason(const mef_store_t *s, int r) {
         if (!s || !s->d || r >= 0 || s->d->reason_r != r || !s->d->reason[0])
                 return NULL;

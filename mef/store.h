@@ -300,6 +300,7 @@ static inline bool store_error_is_transient(int r) {
  * it (SQLite, an error of msce-mef's own, a connection that broke). For the top layer's message
  * (the CLI, serve's log) beside strerror(-r). */
 const char *store_error_reason(const mef_store_t *s, int r);
+#define STORE_REASON_MAX 256u /* its size, with the NUL */
 
 /* A status check by the node: last_seen = now, status_checks + 1. -ENOENT for no such node. */
 int store_node_seen(mef_store_t *s, const char *node_id, int64_t now);

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # What msce-mef says when PostgreSQL refuses a statement for a reason that does not pass: the
 # server's SQLSTATE and primary message beside the error, not a bare "Input/output error" that
-# leaves the operator to the server's log. A column of another type (42804), a privilege revoked
-# from msce-mef's role (42501), a column dropped (42703: the schema is not the one msce-mef
-# knows). No key reaches the message.
+# leaves the operator to the server's log. A column of another type (42804: from the CLI, and in
+# serve's log line of a 500), a privilege revoked from msce-mef's role (42501), a column dropped
+# (42703: the schema is not the one msce-mef knows). No key reaches the message.
 # Usage: tests/pg-run.sh --tap bash mef-pg-errors.sh PATH/TO/msce-mef (TAP).
 set -euo pipefail
 MEF=${1:?usage: mef-pg-errors.sh PATH/TO/msce-mef}
@@ -41,6 +41,19 @@ pg_sql "ALTER TABLE nodes ALTER COLUMN kpm_enc TYPE bigint USING NULL" || fail "
 said "a type error" 'refused, PostgreSQL said 42804: column "kpm_enc" is of type bigint but expression is of type bytea'
 pg_sql "ALTER TABLE nodes ALTER COLUMN kpm_enc TYPE bytea USING NULL" || fail "ALTER TYPE bytea"
 node_add 1 || fail "node add after the type is back: $(cat "$T/err")"
+
+# serve: an enrolment into a key_enc of another type is answered 500, and the log line says why
+# (no enrolment yet)
+mef_start "$T/mef.conf.in" || fail "msce-mef serve did not start"
+pg_sql "ALTER TABLE enrolments ALTER COLUMN key_enc TYPE bigint USING NULL" || fail "ALTER TYPE bigint"
+request POST /msce/enrolments urn:dev:ops:pge-1 '{"msce:enrolReq": {"nodeID": "urn:dev:ops:pge-1"}}' |
+        psk_exchange "$KEY" kpm-pge-1 > "$T/out"
+[ "$(http_status < "$T/out")" = 500 ] || fail "enrolment into a bigint key_enc: not 500"
+wait_line 10 "$T/mef.err" ' -> 500 ' || fail "no log line of the 500"
+grep -a ' -> 500 ' "$T/mef.err" > "$T/err" || :
+said "serve's log of an enrolment refused" 'PostgreSQL said 42804: column "key_enc" is of type bigint but expression is of type bytea'
+mef_term || fail "msce-mef serve did not stop cleanly"
+pg_sql "ALTER TABLE enrolments ALTER COLUMN key_enc TYPE bytea USING NULL" || fail "ALTER TYPE bytea"
 
 # msce-mef's own role without INSERT on nodes (a role of this test: the server's msce is a
 # superuser, which no privilege stops)

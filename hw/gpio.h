@@ -19,7 +19,7 @@ int gpio_line_set(gpio_line_t *h, int value);
 /* Release the line and close its chip. Accepts NULL; returns NULL. */
 gpio_line_t *gpio_line_close(gpio_line_t *h);
 
-/* The chip ("gpiochip0") that has a line called name, for mscectl check: 0, -ENOENT when no
- * line has that name, another negative errno from libgpiod, or -EOPNOTSUPP where this
- * libgpiod cannot search by name. */
+/* The chip ("gpiochip0", its name in /dev) that has the first line called name, the one
+ * gpio_line_open() requests, for mscectl check: 0, -ENOENT when no line has that name, or
+ * another negative errno from libgpiod. */
 int gpio_line_chip(const char *name, char *chip, size_t size);

@@ -266,6 +266,29 @@ enrol() {
         fi
 }
 
+# mscectl check finds the chip of each LED line given by name, with libgpiod 1.x (Debian 12) and
+# 2.x (Debian 13) alike (hw/gpio.h gpio_line_chip()), as root and as the agent's user: both
+# findings OK with the gpio-sim chip, none a WARN that the line name was not checked.
+check_mscectl_leds() {
+        echo "== mscectl check: the LED lines given by name"
+        local chip j who leds
+        chip=$(cat /run/msce-systest/chip 2> /dev/null)
+        for who in root msce; do
+                j=$(runuser -u "$who" -- mscectl check --no-network --output json 2> /dev/null)
+                leds=$(echo "$j" | jq -c '[.checks[] | select(.id == "leds") | {result, message}]' 2>&1)
+                echo "    as $who: $leds"
+                if [ -n "$chip" ] && echo "$j" | jq -e --arg dev "/dev/$chip " '[.checks[] | select(.id == "leds")] |
+                        length == 2 and all(.result == "ok") and
+                        (.[0].message | startswith("[leds] status: " + $dev)) and
+                        (.[1].message | startswith("[leds] error: " + $dev))' > /dev/null 2>&1; then
+                        pass "mscectl check as $who: [leds] status and error OK, lines found by name on /dev/$chip"
+                else
+                        fail "mscectl check as $who: [leds] status and error OK, lines found by name on /dev/${chip:-?}" \
+                                "${leds:-no output}"
+                fi
+        done
+}
+
 check_sealed() {
         echo "== sealed profile"
         local j
@@ -401,6 +424,7 @@ run_phase() {
         setup_cse
         setup_agent
         enrol
+        check_mscectl_leds
         check_sealed
         check_keys
         measure "boot 1, READY after enrolling (psk, TLS 1.3)"

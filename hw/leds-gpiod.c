@@ -10,22 +10,20 @@
 #define RETRY_MIN_USEC USEC_PER_SEC
 #define RETRY_ACCURACY_USEC (100 * USEC_PER_MSEC)
 
-enum { LINE_STATUS = LED_LINE_STATUS, LINE_ERROR = LED_LINE_ERROR, _LINE_MAX = _LED_LINE_MAX };
-
 struct leds {
         sd_event *event;
         sd_event_source *timer;
-        gpio_line_t *line[_LINE_MAX];
-        int value[_LINE_MAX];   /* last value written, -1 after a failed write */
+        gpio_line_t *line[_LED_LINE_MAX];
+        int value[_LED_LINE_MAX]; /* last value written, -1 after a failed write */
         led_pattern_t pattern;
         int blink;              /* the line the timer toggles */
         int phase;              /* its current logical value */
         uint64_t half_usec;     /* on time = off time */
 
-        /* Lines configured but not requested yet (chip not there, no permission, busy) */
-        led_spec_t spec[_LINE_MAX];
-        bool pending[_LINE_MAX];
-        int error[_LINE_MAX];   /* the last failed request's, reported once */
+        /* A line configured (spec not empty) but not requested yet (chip not there, no
+         * permission, busy) is pending: line_pending(). */
+        led_spec_t spec[_LED_LINE_MAX];
+        int error[_LED_LINE_MAX]; /* the last failed request's, reported once */
         sd_event_source *retry;
         uint64_t retry_usec;
         leds_report_t report;
@@ -78,16 +76,16 @@ int leds_set(leds_t *l, led_pattern_t p) {
                 return 0;
         if (p < 0 || p >= _LED_PATTERN_MAX)
                 return -EINVAL;
-        if (p == l->pattern && l->value[LINE_STATUS] >= 0 && l->value[LINE_ERROR] >= 0)
+        if (p == l->pattern && l->value[LED_LINE_STATUS] >= 0 && l->value[LED_LINE_ERROR] >= 0)
                 return 0; /* shown already; after a failed write, apply it again */
 
         l->timer = sd_event_source_disable_unref(l->timer);
         l->pattern = p;
         l->half_usec = (uint64_t) half_ms[p] * USEC_PER_MSEC;
-        l->blink = LINE_STATUS;
+        l->blink = LED_LINE_STATUS;
 
-        if ((p == LED_ERROR || p == LED_INCOMPATIBLE) && l->line[LINE_ERROR]) {
-                l->blink = LINE_ERROR;
+        if ((p == LED_ERROR || p == LED_INCOMPATIBLE) && l->line[LED_LINE_ERROR]) {
+                l->blink = LED_LINE_ERROR;
                 error = 1;
         } else if (p != LED_OFF)
                 status = 1;
@@ -95,11 +93,11 @@ int leds_set(leds_t *l, led_pattern_t p) {
 
         /* The LED going off first, so both are never lit together. */
         if (status) {
-                r = line_write(l, LINE_ERROR, error);
-                q = line_write(l, LINE_STATUS, status);
+                r = line_write(l, LED_LINE_ERROR, error);
+                q = line_write(l, LED_LINE_STATUS, status);
         } else {
-                r = line_write(l, LINE_STATUS, status);
-                q = line_write(l, LINE_ERROR, error);
+                r = line_write(l, LED_LINE_STATUS, status);
+                q = line_write(l, LED_LINE_ERROR, error);
         }
         if (r >= 0)
                 r = q;
@@ -117,6 +115,10 @@ int leds_set(leds_t *l, led_pattern_t p) {
         return r;
 }
 
+static bool line_pending(const leds_t *l, int i) {
+        return !l->line[i] && (l->spec[i].chip[0] || l->spec[i].name[0]);
+}
+
 /* Request pending line i. A failure is reported when it differs from the last one (a retry
  * that fails alike says nothing), a success after a failure too. */
 static int line_request(leds_t *l, int i) {
@@ -127,7 +129,6 @@ static int line_request(leds_t *l, int i) {
                 l->error[i] = r;
                 return r;
         }
-        l->pending[i] = false;
         l->value[i] = 0; /* requested at logical 0 */
         if (l->error[i] < 0 && l->report)
                 l->report((led_line_t) i, 0, l->userdata);
@@ -139,8 +140,8 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         leds_t *l = userdata;
         bool requested = false, pending = false;
 
-        for (int i = 0; i < _LINE_MAX; i++) {
-                if (!l->pending[i])
+        for (int i = 0; i < _LED_LINE_MAX; i++) {
+                if (!line_pending(l, i))
                         continue;
                 if (line_request(l, i) == 0)
                         requested = true;
@@ -168,15 +169,15 @@ led_pattern_t leds_get(const leds_t *l) {
 
 int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_report_t report, void *userdata,
              leds_t **ret) {
-        const char *specs[_LINE_MAX] = { status_spec, error_spec };
-        led_spec_t parsed[_LINE_MAX];
-        bool have[_LINE_MAX], pending = false;
+        const char *specs[_LED_LINE_MAX] = { status_spec, error_spec };
+        led_spec_t parsed[_LED_LINE_MAX];
+        bool have[_LED_LINE_MAX], pending = false;
         leds_t *l;
         int r;
 
         if (!e || !ret)
                 return -EINVAL;
-        for (int i = 0; i < _LINE_MAX; i++) {
+        for (int i = 0; i < _LED_LINE_MAX; i++) {
                 r = leds_parse_spec(specs[i], &parsed[i], NULL);
                 if (r < 0)
                         return r;
@@ -191,11 +192,10 @@ int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_
         l->report = report;
         l->userdata = userdata;
 
-        for (int i = 0; i < _LINE_MAX; i++) {
+        for (int i = 0; i < _LED_LINE_MAX; i++) {
                 if (!have[i])
                         continue;
                 l->spec[i] = parsed[i];
-                l->pending[i] = true;
                 if (line_request(l, i) < 0)
                         pending = true;
         }
@@ -219,7 +219,7 @@ leds_t *leds_free(leds_t *l) {
                 return NULL;
         l->timer = sd_event_source_disable_unref(l->timer);
         l->retry = sd_event_source_disable_unref(l->retry);
-        for (int i = 0; i < _LINE_MAX; i++) {
+        for (int i = 0; i < _LED_LINE_MAX; i++) {
                 /* Explicitly off: whether a released line keeps its value is up to the driver. */
                 (void) line_write(l, i, 0);
                 l->line[i] = gpio_line_close(l->line[i]);

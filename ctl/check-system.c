@@ -233,9 +233,12 @@ void check_led(checker_t *c, const char *key, const char *spec) {
         }
         char chip[32];
         r = gpio_line_chip(ls.name, chip, sizeof chip);
+        if (r == -ENOENT) {
+                check_report(c, L_FAIL, "gpioinfo lists the line names", "%s: no GPIO line is named %s", what, ls.name);
+                return;
+        }
         if (r < 0) {
-                check_report(c, L_FAIL, "gpioinfo lists the line names", "%s: no GPIO line is named %s%s%s", what,
-                             ls.name, r != -ENOENT ? ": " : "", r != -ENOENT ? strerror(-r) : "");
+                check_report(c, L_FAIL, devfix, "%s: cannot look for line %s: %s", what, ls.name, strerror(-r));
                 return;
         }
         snprintf(path, sizeof path, "/dev/%s", chip);

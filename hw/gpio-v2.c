@@ -76,7 +76,7 @@ static int is_gpiochip(const struct dirent *de) {
 static int chip_find_line(const char *name, struct gpiod_chip **ret_chip, unsigned *ret_offset, char *ret_dev,
                           size_t size) {
         struct dirent **list = NULL;
-        int n, r = -ENOENT;
+        int n, r = -ENOENT, open_error = 0;
 
         n = scandir("/dev", &list, is_gpiochip, versionsort);
         if (n < 0)
@@ -93,8 +93,13 @@ static int chip_find_line(const char *name, struct gpiod_chip **ret_chip, unsign
                 if (!gpiod_is_gpiochip_device(path))
                         continue;
                 chip = gpiod_chip_open(path);
-                if (!chip)
-                        continue; /* one unreadable chip must not hide the line on another */
+                if (!chip) {
+                        /* one unreadable chip must not hide the line on another; but when the
+                         * line is found nowhere, it may be on that chip: say so, as libgpiod 1 does */
+                        if (open_error == 0)
+                                open_error = negative_errno();
+                        continue;
+                }
                 off = gpiod_chip_get_line_offset_from_name(chip, name);
                 if (off < 0) {
                         gpiod_chip_close(chip);
@@ -109,7 +114,7 @@ static int chip_find_line(const char *name, struct gpiod_chip **ret_chip, unsign
         for (int i = 0; i < n; i++)
                 free(list[i]);
         free(list);
-        return r;
+        return r == -ENOENT && open_error < 0 ? open_error : r;
 }
 
 int gpio_line_open(const led_spec_t *spec, gpio_line_t **ret) {

@@ -21,5 +21,6 @@ gpio_line_t *gpio_line_close(gpio_line_t *h);
 
 /* The chip ("gpiochip0", its name in /dev) that has the first line called name, the one
  * gpio_line_open() requests, for mscectl check: 0, -ENOENT when no line has that name, or
- * another negative errno from libgpiod. */
+ * another negative errno from libgpiod (-EACCES: not found on the chips this user may open,
+ * and there is one it may not, with either libgpiod). */
 int gpio_line_chip(const char *name, char *chip, size_t size);

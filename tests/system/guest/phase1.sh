@@ -287,6 +287,19 @@ check_mscectl_leds() {
                                 "${leds:-no output}"
                 fi
         done
+        # the agent's user without group gpio (a changed User=): the finding must say why the
+        # line was not found, not that no line has that name (libgpiod 2 skips the chips it
+        # cannot open; libgpiod 1 fails the search)
+        j=$(setpriv --reuid=msce --regid=msce --clear-groups mscectl check --no-network --output json 2> /dev/null)
+        leds=$(echo "$j" | jq -c '[.checks[] | select(.id == "leds") | {result, message}]' 2>&1)
+        echo "    as msce without group gpio: $leds"
+        if echo "$j" | jq -e '[.checks[] | select(.id == "leds")] | length == 2 and
+                all(.result == "fail" and (.message | test("cannot look for line MSCE_(STATUS|ERROR): Permission denied")))' \
+                > /dev/null 2>&1; then
+                pass "mscectl check as msce without group gpio: [leds] FAIL, Permission denied"
+        else
+                fail "mscectl check as msce without group gpio: [leds] FAIL, Permission denied" "${leds:-no output}"
+        fi
 }
 
 check_sealed() {

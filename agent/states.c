@@ -569,7 +569,8 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                                    f->reason);
                 custody_info_t ri;
                 if (f->outcome == OUTCOME_EXPIRED && custody_remove(&m->cfg, true, &ri) < 0)
-                        report_log(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ri.failure.reason);
+                        report_log_keid(m, ci->ke_id, LOG_ERR, NULL, 0, "Removing the expired profile: %s",
+                                        ri.failure.reason);
                 states_profile_forget(m);
                 schedule_enrol(m);
                 return reload_settle(m);

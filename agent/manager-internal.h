@@ -78,6 +78,8 @@ struct manager {
         uint64_t clock_wait_until;  /* monotonic; 0: not waiting */
         bool ready_sent;
         bool reloading;
+        unsigned reloads;           /* reloads complete (settled or refused), for mscectl reload */
+        char reload_error[512];     /* why the last one was refused; empty: it was not */
         bool state_json_failed;     /* say it once */
 };
 

@@ -159,6 +159,10 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                 report_notify(m, line);
                 if (m->ready_sent)
                         report_notify(m, "READY=1");
+                /* complete, said last: mscectl reload waits for the count */
+                report_copy(m->reload_error, sizeof m->reload_error, why);
+                m->reloads++;
+                report_state_json(m);
                 return 0;
         }
 

@@ -40,13 +40,17 @@ bool states_enrol_in_progress(const manager_t *m) {
         return (m->exchange && m->exchange_is_enrol) || (m->sealing && m->sealing_kind == SEALING_STORE);
 }
 
-/* A reload (SIGHUP) is complete once its restore has settled: say READY=1 again if it was. */
+/* A reload (SIGHUP) is complete once its restore has settled: say READY=1 again if it was, then
+ * count it in state.json, which mscectl reload waits for. */
 static void reload_settle(manager_t *m) {
         if (!m->reloading)
                 return;
         m->reloading = false;
         if (m->ready_sent)
                 report_notify(m, "READY=1");
+        m->reloads++;
+        m->reload_error[0] = 0;
+        report_state_json(m);
 }
 
 /* ---- what a failure leads to: one row per class (agent/outcome.h) ---- */
@@ -167,12 +171,11 @@ static void go_ready(manager_t *m) {
         m->clock_wait_until = 0;
         m->last_error[0] = 0;
         ready_status(m);
-        if (!m->ready_sent || m->reloading) {
-                /* The keys are in the keyring (custody_restore/custody_store returned 0). */
+        /* The keys are in the keyring (custody_restore/custody_store returned 0). */
+        if (!m->ready_sent && !m->reloading)
                 report_notify(m, "READY=1");
-                m->ready_sent = true;
-                m->reloading = false;
-        }
+        m->ready_sent = true;
+        reload_settle(m);
 }
 
 /* ---- ENROL ---- */

@@ -118,6 +118,7 @@ void ctl_state_done(ctl_state_t *s) {
         free(s->backend);
         free(s->ke_id);
         free(s->exp);
+        free(s->reload_error);
         *s = (ctl_state_t) {};
 }
 
@@ -137,13 +138,15 @@ int ctl_state_parse(const char *text, size_t len, ctl_state_t *ret, char *err, s
             (r = get_string(o, "backend", 64, true, &s.backend, err, err_size)) < 0 ||
             (r = get_string(o, "keID", MSG_KEID_MAX, true, &s.ke_id, err, err_size)) < 0 ||
             (r = get_time(o, "exp", &s.exp, err, err_size)) < 0 ||
+            (r = get_string(o, "reload_error", CTL_FIELD_MAX, false, &s.reload_error, err, err_size)) < 0 ||
             (r = required(s.state, "state", err, err_size)) < 0)
                 return r;
-        json_int_t pid = 0;
-        r = get_int(o, "pid", 1, INT_MAX, "a process ID", &pid, err, err_size);
-        if (r < 0)
+        json_int_t pid = 0, reloads = -1;
+        if ((r = get_int(o, "pid", 1, INT_MAX, "a process ID", &pid, err, err_size)) < 0 ||
+            (r = get_int(o, "reloads", 0, LLONG_MAX, "a count", &reloads, err, err_size)) < 0)
                 return r;
         s.pid = (pid_t) pid;
+        s.reloads = reloads;
         *ret = s;
         s = (ctl_state_t) {};
         return 0;

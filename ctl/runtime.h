@@ -31,6 +31,8 @@ typedef struct ctl_state {
         char *ke_id;
         char *exp;
         pid_t pid;          /* 0 when absent */
+        long long reloads;  /* reloads complete (settled or refused); -1 when absent (older agent) */
+        char *reload_error; /* why the last one was refused; NULL: it was not */
 } ctl_state_t;
 
 typedef struct ctl_target {

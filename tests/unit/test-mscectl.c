@@ -28,6 +28,7 @@ Test(state, full) {
         int r = state_parse("{\"state\":\"ready\",\"status\":\"Ready: KeID ab@mef\",\"since\":\"2026-11-27T20:30:00Z\","
                             "\"last_error\":null,\"next_attempt\":1790000000,\"backend\":\"tpm2\",\"keID\":\"ab@mef\","
                             "\"exp\":\"20271127T203000\",\"node\":\"node-1\",\"mef\":\"https://mef/msce\",\"pid\":4242,"
+                            "\"reloads\":3,\"reload_error\":\"x.conf:2: [timing] backoff_min: not a duration\","
                             "\"future\":[1,2]}",
                             &s, err);
         cr_assert_eq(r, 0, "%s", err);
@@ -42,6 +43,8 @@ Test(state, full) {
         cr_assert_str_eq(s.ke_id, "ab@mef");
         cr_assert_str_eq(s.exp, "20271127T203000");
         cr_assert_eq(s.pid, 4242);
+        cr_assert_eq(s.reloads, 3);
+        cr_assert_str_eq(s.reload_error, "x.conf:2: [timing] backoff_min: not a duration");
 }
 
 Test(state, minimal) {
@@ -50,6 +53,8 @@ Test(state, minimal) {
         cr_assert_eq(state_parse("{\"state\":\"enrolling\"}", &s, err), 0);
         cr_assert_str_eq(s.state, "enrolling");
         cr_assert_eq(s.pid, 0);
+        cr_assert_eq(s.reloads, -1, "no \"reloads\": an agent that does not count them");
+        cr_assert_null(s.reload_error);
         cr_assert_null(s.since);
         cr_assert_null(s.ke_id);
 }
@@ -78,6 +83,9 @@ Test(state, rejected) {
                 { "{\"state\":\"ready\",\"pid\":0}", "\"pid\"" },
                 { "{\"state\":\"ready\",\"pid\":-5}", "\"pid\"" },
                 { "{\"state\":\"ready\",\"pid\":4294967296}", "\"pid\"" },
+                { "{\"state\":\"ready\",\"reloads\":-1}", "\"reloads\" is not a count" },
+                { "{\"state\":\"ready\",\"reloads\":\"2\"}", "\"reloads\" is not a count" },
+                { "{\"state\":\"ready\",\"reload_error\":5}", "\"reload_error\" is not a string" },
                 { "{\"state\":\"ready\",\"since\":-1}", "\"since\" is negative" },
                 { "{\"state\":\"ready\",\"since\":true}", "\"since\" is not a string" },
                 { "{\"state\":\"ready\",\"state\":\"ready\"}", "not JSON" },

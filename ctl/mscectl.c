@@ -33,6 +33,9 @@ static void help(void) {
                "  check-list [--output text|json]\n"
                "                              the checks that check runs, with their ids\n"
                "  reprovision                 make the running agent enrol again now\n"
+               "  reload [--pid PID] [--timeout SECONDS]\n"
+               "                              make the running agent reload its configuration, and\n"
+               "                              wait until it has (or refused it)\n"
                "  factory-reset [--deregister] [--yes]\n"
                "                              remove the keys, the sealed profile and profile.json\n"
                "  profile [--env]             the non-secret profile as JSON, or as NAME='value' lines\n"
@@ -51,9 +54,9 @@ static void help(void) {
                "\n"
                "Exit status (status: one per state, mscectl(8)):\n"
                "  0  success (status: READY; check: nothing failed)\n"
-               "  1  failure (check: at least one FAIL)\n"
+               "  1  failure (check: at least one FAIL; reload: refused, or not done in time)\n"
                "  2  usage error\n"
-               "  3  status: NOT RUNNING; reprovision: the agent is not running\n"
+               "  3  status: NOT RUNNING; reprovision, reload: the agent is not running\n"
                "  4  nothing to show: no state.json (status) or no profile.json (profile)\n"
                "  5  status: starting, restoring, enrolling, waiting for the time or stopping\n"
                "  6  status: BACKOFF    7  REJECTED    8  REVOKED    9  INCOMPATIBLE\n"
@@ -505,6 +508,7 @@ int main(int argc, char *argv[]) {
                 { "check", cmd_check },
                 { "check-list", cmd_check_list },
                 { "reprovision", cmd_reprovision },
+                { "reload", cmd_reload },
                 { "factory-reset", cmd_factory_reset },
                 { "profile", cmd_profile },
                 { "setup", cmd_setup },

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /* What mscectl's files share: its options, exit codes, usage errors and the runtime files
- * (ctl/mscectl.c: the commands that act; mscectl-status.c: status and profile, which only read). */
+ * (ctl/mscectl.c: the commands that act; mscectl-status.c: status and profile, which only read;
+ * reload.c: reload, which waits for the agent). */
 #include <stdbool.h>
 
 #include "ctl/runtime.h"
 #include "util/macro.h"
 
 #define EXIT_USAGE 2
-#define EXIT_NOT_RUNNING 3 /* status: not running or not ready; reprovision: not running */
+#define EXIT_NOT_RUNNING 3 /* status: not running or not ready; reprovision, reload: not running */
 #define EXIT_NO_DATA 4     /* status: no state.json; profile: no profile.json */
 #define EXIT_CONFIG 11     /* setup: refused, as msce-agent --check-config would */
 #define EXIT_EXPIRED 10    /* profile --env: the profile expired (as status: ctl_health_exit()) */
@@ -31,3 +32,4 @@ int profile_load(const char *dir, char **ret_text, ctl_profile_t *ret);
 
 int cmd_status(const globals_t *g, int argc, char **argv);
 int cmd_profile(const globals_t *g, int argc, char **argv);
+int cmd_reload(const globals_t *g, int argc, char **argv);

@@ -28,6 +28,7 @@ EXPIRY2_USER = f"msce-t{RUN_PID}-expiry2"
 build = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
 AGENT = os.path.join(build or ".", "msce-agent")
 MEF = os.path.join(build or ".", "msce-mef")
+MSCECTL = os.path.join(build or ".", "ctl", "mscectl")
 
 n_tests = 0
 n_failed = 0

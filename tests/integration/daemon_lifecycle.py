@@ -65,10 +65,21 @@ def main_scenario(tmp, mef, kpm, figures):
         "READY after enrolling: the daemon maps no crypto library (the exchange and sealing ran in "
         "child processes, now gone)", f"mapped: {mapped}, children: {children_of(a.pid)}")
 
-    # SIGHUP with a valid configuration: RELOADING=1 ... READY=1. (From RELOADING=1 on: a
-    # periodic status check's STATUS may come between the signal and it, on a slow machine.)
+    # SIGHUP with a valid configuration, sent by mscectl reload (msce-agent.service's ExecReload=):
+    # it returns once the reload is complete, so what the agent logs and counts for it is already
+    # there then. Then RELOADING=1 ... READY=1. (From RELOADING=1 on: a periodic status check's
+    # STATUS may come between the signal and it, on a slow machine.)
     start = len(a.messages)
-    a.signal(signal.SIGHUP)
+    log_before = len(open(os.path.join(tmp, "agent.log")).read())
+    reloads = (state_json(run_dir) or {}).get("reloads")
+    p = run(MSCECTL, "--runtime-dir", run_dir, "reload", "--timeout", "30")
+    st = state_json(run_dir)
+    log = open(os.path.join(tmp, "agent.log")).read()[log_before:]
+    tap(p.returncode == 0 and reloads == 0 and st is not None and st.get("reloads") == 1 and
+        st.get("reload_error") is None and st.get("state") == "ready" and "Configuration reloaded from" in log and
+        "reloaded its configuration: Ready: KeID" in p.stdout,
+        "mscectl reload: exit 0 once the reload is complete (state.json reloads 0 -> 1, journal line there)",
+        f"exit {p.returncode} {p.stdout} {p.stderr}\nreloads before {reloads}, state.json {st}\n{log}")
     r = a.wait_for(lambda m: m == "RELOADING=1", 30, start)
     j = a.wait_for(lambda m: m == "READY=1", 30, r) if r is not None else None
     msgs = [m for m in a.texts(r if r is not None else start) if m != "WATCHDOG=1"]
@@ -83,7 +94,13 @@ def main_scenario(tmp, mef, kpm, figures):
     with open(conf, "w") as f:
         f.write(good.replace("[timing]", "[timing]\nbackoff_min = soon"))
     start = len(a.messages)
-    a.signal(signal.SIGHUP)
+    p = run(MSCECTL, "--runtime-dir", run_dir, "reload", "--timeout", "30")
+    st = state_json(run_dir)
+    tap(p.returncode == 1 and "reload refused, previous configuration kept: " in p.stderr and
+        "backoff_min: not a duration" in p.stderr and st is not None and st.get("reloads") == 2 and
+        "backoff_min: not a duration" in (st.get("reload_error") or ""),
+        "mscectl reload with a bad configuration: exit 1, the reason on stderr (state.json reloads 2, reload_error)",
+        f"exit {p.returncode} {p.stdout} {p.stderr}\nstate.json {st}")
     r = a.wait_for(lambda m: m == "RELOADING=1", 30, start)
     j = a.wait_for(lambda m: m == "READY=1", 30, r) if r is not None else None
     msgs = [m for m in a.texts(r if r is not None else start) if m != "WATCHDOG=1"]

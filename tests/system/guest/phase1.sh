@@ -337,38 +337,52 @@ check_keys() {
 
 check_reload() {
         echo "== systemctl reload"
-        local pid0 pid1 cursor st
+        # ExecReload= is mscectl reload: systemctl returns once the reload is complete (so no
+        # waiting for the StatusText below) and fails when the configuration was refused.
+        local pid0 pid1 cursor st n0 rc
         pid0=$(prop msce-agent.service MainPID)
+        n0=$(jq -r '.reloads' /run/msce/state.json)
         cursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
         check "systemctl reload msce-agent" systemctl reload msce-agent.service
         pid1=$(prop msce-agent.service MainPID)
-        await 20 "StatusText Ready" status_ready
-        await 10 "'Configuration reloaded' in the journal" \
-                journal_grep msce-agent.service 'Configuration reloaded' --after-cursor="$cursor"
         st=$(prop msce-agent.service StatusText)
         if is_active msce-agent.service && [ "$pid0" = "$pid1" ] && status_ready &&
-                journalctl -u msce-agent.service --after-cursor="$cursor" -o cat | grep -q 'Configuration reloaded'; then
-                pass "reload: same process, configuration reloaded, Ready again"
+                [ "$(jq -r '.reloads' /run/msce/state.json)" = "$((n0 + 1))" ]; then
+                pass "reload: same process, Ready again when systemctl reload returns (reloads $n0 -> $((n0 + 1)))"
         else
-                fail "reload: same process, configuration reloaded, Ready again" "pid $pid0 -> $pid1, status '$st'"
+                fail "reload: same process, Ready again when systemctl reload returns" \
+                        "pid $pid0 -> $pid1, status '$st', state.json $(cat /run/msce/state.json)"
         fi
-        # a broken drop-in: the reload fails and the previous configuration stays in force
+        # the journal is written asynchronously: wait for it (a deadline, not a condition of the reload)
+        await 10 "'Configuration reloaded' in the journal" \
+                journal_grep msce-agent.service 'Configuration reloaded' --after-cursor="$cursor" &&
+                pass "reload: 'Configuration reloaded' in the journal" ||
+                fail "reload: 'Configuration reloaded' in the journal" "not found"
+        # a broken drop-in: systemctl reload fails, says why, the previous configuration stays in force
         mkdir -p /etc/msce/agent.conf.d
         printf '[timing]\nbackoff_min = banana\n' > /etc/msce/agent.conf.d/99-systest-broken.conf
+        cursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
         systemctl reload msce-agent.service
-        await 20 "StatusText 'reload failed'" status_has 'reload failed'
+        rc=$?
         st=$(prop msce-agent.service StatusText)
-        if is_active msce-agent.service && [ "$(prop msce-agent.service MainPID)" = "$pid0" ] &&
-                echo "$st" | grep -q 'reload failed'; then
-                pass "reload with a broken drop-in: still active, previous configuration kept ($st)"
+        if [ "$rc" != 0 ] && is_active msce-agent.service && [ "$(prop msce-agent.service MainPID)" = "$pid0" ] &&
+                echo "$st" | grep -q '^Ready.*reload failed, previous configuration kept: .*backoff_min' &&
+                jq -r '.reload_error' /run/msce/state.json | grep -q backoff_min; then
+                pass "reload with a broken drop-in: systemctl reload fails (exit $rc), still active and Ready ($st)"
         else
-                fail "reload with a broken drop-in: still active, previous configuration kept" \
-                        "is-active $(systemctl is-active msce-agent.service), status '$st'"
+                fail "reload with a broken drop-in: systemctl reload fails, still active and Ready" \
+                        "exit $rc, is-active $(systemctl is-active msce-agent.service), status '$st'"
         fi
+        await 10 "mscectl's refusal in the unit's journal" \
+                journal_grep msce-agent.service 'mscectl: reload refused, previous configuration kept: .*backoff_min' \
+                --after-cursor="$cursor" &&
+                pass "reload with a broken drop-in: the reason in the unit's journal (systemctl status)" ||
+                fail "reload with a broken drop-in: the reason in the unit's journal" \
+                        "$(journalctl -b -u msce-agent.service -o cat --after-cursor="$cursor" | tail -n5)"
         rm -f /etc/msce/agent.conf.d/99-systest-broken.conf
-        systemctl reload msce-agent.service
-        await 20 "StatusText Ready" status_ready
-        status_ready && pass "reload after fixing the drop-in: Ready" ||
+        check "reload after fixing the drop-in" systemctl reload msce-agent.service
+        status_ready && ! status_has 'reload failed' && [ "$(jq -r '.reload_error' /run/msce/state.json)" = null ] &&
+                pass "reload after fixing the drop-in: Ready" ||
                 fail "reload after fixing the drop-in: Ready" "status '$(prop msce-agent.service StatusText)'"
 }
 

@@ -34,7 +34,8 @@ for u in msce-agent.service msce-mef.service; do
         src=$B/systemd/$u
         [ -f "$src" ] || { not_ok "$u: not configured in $B/systemd"; continue; }
         # The unit as installed, but starting the binaries of this build (verify wants them).
-        sed -E "s|^ExecStart=[^ ]*/(msce-[a-z]+)|ExecStart=$B/\1|" "$src" > "$T/units/$u"
+        sed -E -e "s|^ExecStart=[^ ]*/(msce-[a-z]+)|ExecStart=$B/\1|" \
+                -e "s|^ExecReload=[^ ]*/mscectl |ExecReload=$B/ctl/mscectl |" "$src" > "$T/units/$u"
         if systemd-analyze verify $MAN "$T/units/$u" > "$T/out" 2>&1 && ! [ -s "$T/out" ]; then
                 ok "$u: systemd-analyze verify is clean ($MAN)"
         else
@@ -56,7 +57,8 @@ for l in Type=notify NotifyAccess=main 'WatchdogSec=' Restart=on-failure Restart
          StateDirectory=msce StateDirectoryMode=0700 RuntimeDirectory=msce RuntimeDirectoryPreserve=yes \
          ConfigurationDirectory=msce ProtectSystem=strict NoNewPrivileges=yes DevicePolicy=closed \
          'DeviceAllow=char-gpiochip rw' 'CapabilityBoundingSet=CAP_SETUID CAP_SYS_ADMIN' \
-         SystemCallFilter=@system-service 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' User=msce; do
+         SystemCallFilter=@system-service 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6' User=msce \
+         'ExecReload=.*/mscectl reload --pid \$MAINPID'; do
         grep -qx -- "$l.*" "$U" || missing="$missing $l"
 done
 grep -q '^PrivateUsers=' "$U" && missing="$missing (PrivateUsers= must not be set)"

@@ -259,9 +259,11 @@ ctl_agent_alive_t ctl_agent_alive(pid_t pid) {
         int r = ctl_proc_comm_is("/proc", pid, CTL_AGENT_COMM);
         if (r != -ESRCH && r != -EACCES)
                 return r == 1 ? CTL_AGENT_SEEN : CTL_AGENT_GONE;
-        /* No entry we may read: EPERM says the process lives, under another user, and that
-         * /proc is mounted with hidepid. Its name cannot be read; the pid is state.json's. */
-        return kill(pid, 0) < 0 && errno == EPERM ? CTL_AGENT_HIDDEN : CTL_AGENT_GONE;
+        /* No entry we may read, but /proc is mounted with hidepid and the process lives: under
+         * another user (EPERM), or under ours but not ptraceable by us (kill() succeeds): msce-agent
+         * is not dumpable and holds capabilities, so in its unit (ProtectProc=invisible) mscectl
+         * reload, its ExecReload=, does not see it. Its name cannot be read; the pid is state.json's. */
+        return kill(pid, 0) == 0 || errno == EPERM ? CTL_AGENT_HIDDEN : CTL_AGENT_GONE;
 }
 
 static bool digits(const char *s, size_t n) {

@@ -72,7 +72,7 @@ int ctl_runtime_load(const char *dir, ctl_state_t *state, ctl_profile_t *profile
 int ctl_proc_comm_is(const char *proc_root, pid_t pid, const char *comm);
 
 /* Whether the agent of state.json's pid runs: its comm read in /proc, or (hidden) a live process
- * of another user whose /proc entry hidepid keeps from us. */
+ * whose /proc entry hidepid keeps from us (another user's, or one of ours we may not ptrace). */
 typedef enum ctl_agent_alive {
         CTL_AGENT_GONE,
         CTL_AGENT_SEEN,

@@ -123,6 +123,24 @@ if [ $ROOT = 1 ] && command -v unshare > /dev/null; then
         wait $GONE
         hidden_status 3 $GONE && { out_has "Process: $GONE \(gone\)" &&
                 ok "status under hidepid: a gone pid is not running: exit 3" || not_ok "status hidepid gone: output"; }
+        # A process of the same user that is not dumpable (as msce-agent, prctl PR_SET_DUMPABLE 0)
+        # is hidden too: mscectl reload, the unit's ExecReload= as user msce under
+        # ProtectProc=invisible. The old code took it for gone (kill() succeeded: "not running").
+        setpriv --reuid="$CSE_USER" --regid="$CSE_USER" --clear-groups /usr/bin/python3 -c '
+import ctypes, time
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+print("ready", flush=True)
+time.sleep(600)' > "$T/nodump.out" 2>&1 &
+        NODUMP=$!
+        at_exit 'stop_pid "$NODUMP"'
+        if ! wait_line 30 "$T/nodump.out" '^ready$' $NODUMP; then
+                not_ok "a non-dumpable process of $CSE_USER: did not start: $(cat "$T/nodump.out")"
+        elif hidden_status 0 $NODUMP; then
+                out_has "Process: $NODUMP \(running; its name hidden by /proc's hidepid\)" &&
+                        ok "status under hidepid: a non-dumpable agent of the same user runs: exit 0" ||
+                        not_ok "status hidepid same user: output"
+        fi
+        stop_pid "$NODUMP"
 else
         skip "status under hidepid: needs root and unshare"
 fi

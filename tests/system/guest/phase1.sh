@@ -341,13 +341,13 @@ check_reload() {
         # waiting for the StatusText below) and fails when the configuration was refused.
         local pid0 pid1 cursor st n0 rc
         pid0=$(prop msce-agent.service MainPID)
-        n0=$(jq -r '.reloads' /run/msce/state.json)
+        n0=$(jq -r '.reloads // -1' /run/msce/state.json) # -1: an agent that does not count them
         cursor=$(journalctl -n0 --show-cursor -q | sed -n 's/^-- cursor: //p')
         check "systemctl reload msce-agent" systemctl reload msce-agent.service
         pid1=$(prop msce-agent.service MainPID)
         st=$(prop msce-agent.service StatusText)
         if is_active msce-agent.service && [ "$pid0" = "$pid1" ] && status_ready &&
-                [ "$(jq -r '.reloads' /run/msce/state.json)" = "$((n0 + 1))" ]; then
+                [ "$(jq -r '.reloads // -1' /run/msce/state.json)" = "$((n0 + 1))" ]; then
                 pass "reload: same process, Ready again when systemctl reload returns (reloads $n0 -> $((n0 + 1)))"
         else
                 fail "reload: same process, Ready again when systemctl reload returns" \

@@ -294,7 +294,7 @@ check_mscectl_leds() {
         leds=$(echo "$j" | jq -c '[.checks[] | select(.id == "leds") | {result, message}]' 2>&1)
         echo "    as msce without group gpio: $leds"
         if echo "$j" | jq -e '[.checks[] | select(.id == "leds")] | length == 2 and
-                all(.result == "fail" and (.message | test("cannot look for line MSCE_(STATUS|ERROR): Permission denied")))' \
+                all(.result == "failed" and (.message | test("cannot look for line MSCE_(STATUS|ERROR): Permission denied")))' \
                 > /dev/null 2>&1; then
                 pass "mscectl check as msce without group gpio: [leds] FAIL, Permission denied"
         else

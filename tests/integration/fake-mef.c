@@ -115,14 +115,6 @@ static int secrets_write(const fake_t *f, const exch_t *e, const prof_t *p) {
 
 /* ---- one connection ---- */
 
-static unsigned psk_lookup(void *userdata, const char *identity, uint8_t *key, unsigned key_max) {
-        const fake_t *f = userdata;
-        if (!streq(identity, f->identity) || f->psk_len > key_max)
-                return 0;
-        memcpy(key, f->psk, f->psk_len);
-        return (unsigned) f->psk_len;
-}
-
 /* Read one request; check it is an enrolment as the agent sends it. */
 static int request_read(const fake_t *f, tls_conn_t *c, exch_t *e) {
         _cleanup_free_ uint8_t *in = malloc(REQUEST_MAX);
@@ -295,7 +287,7 @@ int main(int argc, char **argv) {
         while ((o = getopt_long(argc, argv, "n:", opts, NULL)) >= 0) {
                 switch (o) {
                 case 'i':
-                        f.identity = optarg;
+                        f.psk.identity = optarg;
                         break;
                 case 'k':
                         psk_file = optarg;
@@ -324,7 +316,7 @@ int main(int argc, char **argv) {
                         return usage();
                 }
         }
-        if (argc - optind != 1 || !f.identity || !psk_file)
+        if (argc - optind != 1 || !f.psk.identity || !psk_file)
                 return usage();
         f.scenario = _S_MAX;
         for (size_t i = 0; i < _S_MAX; i++)
@@ -335,7 +327,7 @@ int main(int argc, char **argv) {
                 return 2;
         }
 
-        int r = secret_hex_file_read(psk_file, MSG_KEY_MIN, MSG_KEY_MAX, f.psk, &f.psk_len);
+        int r = secret_hex_file_read(psk_file, MSG_KEY_MIN, MSG_KEY_MAX, f.psk.key, &f.psk.len);
         if (r < 0) {
                 fprintf(stderr, "fake-mef: %s: %s\n", psk_file, strerror(-r));
                 return 2;
@@ -344,8 +336,8 @@ int main(int argc, char **argv) {
                 .mode = TLS_MODE_PSK,
                 .min_version = TLS_VERSION_1_2,
                 .max_version = TLS_VERSION_1_3,
-                .psk_lookup = psk_lookup,
-                .psk_userdata = &f,
+                .psk_lookup = test_psk_lookup,
+                .psk_userdata = &f.psk,
         };
         tls_ctx_t *ctx = NULL;
         _cleanup_close_ int lfd = -1;
@@ -372,6 +364,6 @@ int main(int argc, char **argv) {
                 r = 0;
         }
         tls_ctx_free(ctx);
-        erase(f.psk, sizeof f.psk);
+        erase(f.psk.key, sizeof f.psk.key);
         return failed ? 1 : 0;
 }

@@ -32,6 +32,7 @@
 #include "proto/http.h"
 #include "proto/msg.h"
 #include "proto/exchange.h"
+#include "tests/integration/test-psk.h"
 #include "util/util.h"
 
 #define IO_TIMEOUT_USEC (10 * 1000 * 1000ULL)   /* handshake, request, normal answer */
@@ -99,9 +100,7 @@ typedef enum delivery {
 
 typedef struct fake {
         scenario_id_t scenario;
-        const char *identity;
-        uint8_t psk[MSG_KEY_MAX];
-        size_t psk_len;
+        test_psk_t psk;
         const char *fqdn;
         const char *base;
         const char *secrets_out;

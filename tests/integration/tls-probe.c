@@ -16,23 +16,10 @@
 #include "keys/kdf.h"
 #include "proto/exchange.h"
 #include "tests/integration/listen-loopback.h"
+#include "tests/integration/test-psk.h"
 #include "util/util.h"
 
 #define PROBE_TIMEOUT_USEC (15 * 1000 * 1000ULL)
-
-typedef struct probe {
-        const char *identity;
-        uint8_t psk[64];
-        size_t psk_len;
-} probe_t;
-
-static unsigned probe_lookup(void *userdata, const char *identity, uint8_t *key, unsigned key_max) {
-        probe_t *p = userdata;
-        if (!streq(identity, p->identity) || p->psk_len > key_max)
-                return 0;
-        memcpy(key, p->psk, p->psk_len);
-        return (unsigned) p->psk_len;
-}
 
 static int report(tls_conn_t *c) {
         uint8_t ekm[KDF_EKM_LEN];
@@ -79,7 +66,7 @@ int main(int argc, char **argv) {
                 { "tls", required_argument, NULL, 't' },
                 {},
         };
-        probe_t p = {};
+        test_psk_t p = {};
         const char *psk_file = NULL;
         tls_version_t version = 0;
         int o;
@@ -112,7 +99,7 @@ int main(int argc, char **argv) {
         if ((server && nargs != 2) || (!server && nargs != 3))
                 return usage();
 
-        int r = secret_hex_file_read(psk_file, 1, sizeof p.psk, p.psk, &p.psk_len);
+        int r = secret_hex_file_read(psk_file, 1, sizeof p.key, p.key, &p.len);
         if (r < 0) {
                 fprintf(stderr, "tls-probe: %s: %s\n", psk_file, strerror(-r));
                 return 1;
@@ -123,19 +110,19 @@ int main(int argc, char **argv) {
                 .max_version = version ? version : TLS_VERSION_1_3,
         };
         if (server) {
-                cfg.psk_lookup = probe_lookup;
+                cfg.psk_lookup = test_psk_lookup;
                 cfg.psk_userdata = &p;
         } else {
                 cfg.psk_identity = p.identity;
-                cfg.psk = p.psk;
-                cfg.psk_len = p.psk_len;
+                cfg.psk = p.key;
+                cfg.psk_len = p.len;
         }
         tls_ctx_t *ctx = NULL;
         r = server ? tls_ctx_new_server(&cfg, &ctx) : tls_ctx_new_client(&cfg, &ctx);
         if (!server)
-                erase(p.psk, sizeof(p.psk)); /* the client context holds its own copy */
+                erase(p.key, sizeof p.key); /* the client context holds its own copy */
         if (r < 0) {
-                erase(p.psk, sizeof(p.psk));
+                erase(p.key, sizeof p.key);
                 fprintf(stderr, "tls-probe: TLS setup: %s\n", strerror(-r));
                 return 1;
         }
@@ -162,7 +149,7 @@ int main(int argc, char **argv) {
                 what = "handshake";
                 r = run(ctx, fd, server, server ? NULL : argv[optind + 1]);
         }
-        erase(p.psk, sizeof(p.psk));
+        erase(p.key, sizeof p.key);
         tls_ctx_free(ctx);
         if (r < 0) {
                 fprintf(stderr, "tls-probe: %s: %s\n", what, strerror(-r));

@@ -77,9 +77,14 @@ struct manager {
         bool first_attempt;         /* the random initial delay still applies */
         uint64_t clock_wait_until;  /* monotonic; 0: not waiting */
         bool ready_sent;
-        bool reloading;
-        unsigned reloads;           /* reloads complete (settled or refused), for mscectl reload */
-        char reload_error[512];     /* why the last one was refused; empty: it was not */
+        /* Reloads (SIGHUP) are numbered 1, 2, ... as they begin; signals that arrive together
+         * make one. mscectl reload waits for one begun after it looked (docs/mscectl.8.scd). */
+        unsigned reloading;         /* the number of the reload under way (its restore); 0: none */
+        unsigned reloads_begun;     /* the last number given, in state.json before the files are read */
+        unsigned reload_done;       /* the number of the newest reload complete */
+        unsigned reloads;           /* reloads complete (settled or refused; one cancelled by the
+                                     * next SIGHUP is not), for mscectl reload of older versions */
+        char reload_error[512];     /* why reload_done was refused; empty: it was not */
         bool state_json_failed;     /* say it once */
 };
 

@@ -131,6 +131,10 @@ static int on_usr1(sd_event_source *s, const struct signalfd_siginfo *si, void *
 
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         manager_t *m = userdata;
+        /* Numbered, and said in state.json, before the files are read: a mscectl reload that read
+         * a lower number knows this reload reads what was there when it started. */
+        unsigned number = ++m->reloads_begun;
+        report_state_json(m);
         report_notify(m, "RELOADING=1");
         report_log(m, LOG_INFO, NULL, 0, "Reloading the configuration (SIGHUP)");
 
@@ -159,9 +163,11 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                 report_notify(m, line);
                 if (m->ready_sent)
                         report_notify(m, "READY=1");
-                /* complete, said last: mscectl reload waits for the count */
+                /* complete, said last: mscectl reload waits for it. A reload under way (the
+                 * previous SIGHUP's restore) goes on with the configuration it took. */
                 report_copy(m->reload_error, sizeof m->reload_error, why);
                 m->reloads++;
+                m->reload_done = number;
                 report_state_json(m);
                 return 0;
         }
@@ -179,7 +185,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                 m->lock_fd = TAKE_FD(lock);
         }
         m->failures = 0;
-        m->reloading = true;
+        m->reloading = number; /* a reload under way is cancelled: this one settles instead */
         report_log(m, LOG_INFO, NULL, 0, "Configuration reloaded from %s", m->cfg.path);
         /* READY=1 follows when the restore has settled (reload_settle), even when it leads to an
          * enrolment: the reload itself is complete then. */

@@ -83,13 +83,15 @@ void report_state_json(manager_t *m) {
         if (m->have_profile)
                 time_format_iso(m->profile.exp_t, exp);
         /* "s?": null for NULL */
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:I, s:I, s:s?}", "state",
-                              agent_state_to_string(m->state), "status", m->status, "since", since, "last_error",
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s, s:I, s:I, s:I, s:I, s:s?}",
+                              "state", agent_state_to_string(m->state), "status", m->status, "since", since, "last_error",
                               m->last_error[0] ? m->last_error : NULL, "next_attempt", next[0] ? next : NULL,
                               "backend", m->have_profile ? seal_method_to_string(m->backend) : NULL, "keID",
                               m->have_profile ? m->profile.ke_id : NULL, "exp", m->have_profile ? exp : NULL, "node",
                               m->cfg.node_id, "mef", m->cfg.mef_uri, "pid", (json_int_t) getpid(), "reloads",
-                              (json_int_t) m->reloads, "reload_error", m->reload_error[0] ? m->reload_error : NULL);
+                              (json_int_t) m->reloads, "reloads_begun", (json_int_t) m->reloads_begun,
+                              "reload_done", (json_int_t) m->reload_done, "reload_error",
+                              m->reload_error[0] ? m->reload_error : NULL);
         _cleanup_free_ char *text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         json_decref(o);
         if (!text)

@@ -41,15 +41,20 @@ bool states_enrol_in_progress(const manager_t *m) {
 }
 
 /* A reload (SIGHUP) is complete once its restore has settled: say READY=1 again if it was, then
- * count it in state.json, which mscectl reload waits for. */
+ * count it in state.json, which mscectl reload waits for. A newer reload refused meanwhile (its
+ * SIGHUP came during this restore) stays the newest complete one, with its reason. */
 static void reload_settle(manager_t *m) {
         if (!m->reloading)
                 return;
-        m->reloading = false;
+        unsigned n = m->reloading;
+        m->reloading = 0;
         if (m->ready_sent)
                 report_notify(m, "READY=1");
         m->reloads++;
-        m->reload_error[0] = 0;
+        if (n > m->reload_done) {
+                m->reload_done = n;
+                m->reload_error[0] = 0;
+        }
         report_state_json(m);
 }
 

@@ -1,8 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* mscectl reload: SIGHUP to the agent, then wait until it says in state.json that the reload is
- * complete ("reloads" grew), and fail when it refused the configuration ("reload_error"). It is
- * msce-agent.service's ExecReload=, so that systemctl reload returns when the reload is done and
- * fails when it was refused (Type=notify-reload needs systemd 253 and never fails a reload). */
+/* mscectl reload: SIGHUP to the agent, then wait until it says in state.json that a reload begun
+ * after this run looked is complete, and fail when it refused the configuration ("reload_error").
+ * It is msce-agent.service's ExecReload=, so that systemctl reload returns when the reload is done
+ * and fails when it was refused (Type=notify-reload needs systemd 253 and never fails a reload).
+ *
+ * Which reload: the agent numbers them as they begin ("reloads_begun", written before it reads
+ * the files) and names the newest complete one ("reload_done"). A run that read number B waits
+ * for reload_done > B: that reload began after the run started, so it read the files as the
+ * operator left them, whoever's SIGHUP started it. Counting completions instead ("reloads", all an
+ * older agent writes) returns on a reload begun before, when another one (a second operator's,
+ * a kill -HUP) completes between this run's look and its signal. */
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -85,7 +92,7 @@ int cmd_reload(const globals_t *g, int argc, char **argv) {
                         dir, CTL_STATE_FILE, (int) pid);
                 return EXIT_FAILURE;
         }
-        long long before = s.reloads;
+        long long before = s.reloads, begun = s.reloads_begun;
         if (kill(pid, SIGHUP) < 0) {
                 fprintf(stderr, "mscectl: cannot signal msce-agent (pid %d): %m%s\n", (int) pid,
                         errno == EPERM ? " (run as root)" : "");
@@ -99,7 +106,8 @@ int cmd_reload(const globals_t *g, int argc, char **argv) {
 
         usec_t deadline = now_usec() + timeout * USEC_PER_SEC;
         for (;;) {
-                if (state_reload(dir, &s) == 0 && s.pid == pid && s.reloads > before)
+                if (state_reload(dir, &s) == 0 && s.pid == pid &&
+                    (begun >= 0 ? s.reload_done > begun : s.reloads > before))
                         break;
                 if (ctl_agent_alive(pid) == CTL_AGENT_GONE) {
                         fprintf(stderr, "mscectl: msce-agent (pid %d) stopped during the reload (see mscectl status)\n",

@@ -141,12 +141,16 @@ int ctl_state_parse(const char *text, size_t len, ctl_state_t *ret, char *err, s
             (r = get_string(o, "reload_error", CTL_FIELD_MAX, false, &s.reload_error, err, err_size)) < 0 ||
             (r = required(s.state, "state", err, err_size)) < 0)
                 return r;
-        json_int_t pid = 0, reloads = -1;
+        json_int_t pid = 0, reloads = -1, begun = -1, done = -1;
         if ((r = get_int(o, "pid", 1, INT_MAX, "a process ID", &pid, err, err_size)) < 0 ||
-            (r = get_int(o, "reloads", 0, LLONG_MAX, "a count", &reloads, err, err_size)) < 0)
+            (r = get_int(o, "reloads", 0, LLONG_MAX, "a count", &reloads, err, err_size)) < 0 ||
+            (r = get_int(o, "reloads_begun", 0, LLONG_MAX, "a count", &begun, err, err_size)) < 0 ||
+            (r = get_int(o, "reload_done", 0, LLONG_MAX, "a count", &done, err, err_size)) < 0)
                 return r;
         s.pid = (pid_t) pid;
         s.reloads = reloads;
+        s.reloads_begun = begun;
+        s.reload_done = done;
         *ret = s;
         s = (ctl_state_t) {};
         return 0;

@@ -32,6 +32,9 @@ typedef struct ctl_state {
         char *exp;
         pid_t pid;          /* 0 when absent */
         long long reloads;  /* reloads complete (settled or refused); -1 when absent (older agent) */
+        long long reloads_begun; /* the number of the last reload begun (said before it reads the
+                                  * files); -1 when absent (older agent) */
+        long long reload_done;   /* the number of the newest reload complete; -1 when absent */
         char *reload_error; /* why the last one was refused; NULL: it was not */
 } ctl_state_t;
 

@@ -76,9 +76,11 @@ def main_scenario(tmp, mef, kpm, figures):
     st = state_json(run_dir)
     log = open(os.path.join(tmp, "agent.log")).read()[log_before:]
     tap(p.returncode == 0 and reloads == 0 and st is not None and st.get("reloads") == 1 and
+        st.get("reloads_begun") == 1 and st.get("reload_done") == 1 and
         st.get("reload_error") is None and st.get("state") == "ready" and "Configuration reloaded from" in log and
         "reloaded its configuration: Ready: KeID" in p.stdout,
-        "mscectl reload: exit 0 once the reload is complete (state.json reloads 0 -> 1, journal line there)",
+        "mscectl reload: exit 0 once the reload is complete (state.json reloads 0 -> 1, reload 1 begun and done, "
+        "journal line there)",
         f"exit {p.returncode} {p.stdout} {p.stderr}\nreloads before {reloads}, state.json {st}\n{log}")
     r = a.wait_for(lambda m: m == "RELOADING=1", 30, start)
     j = a.wait_for(lambda m: m == "READY=1", 30, r) if r is not None else None
@@ -98,6 +100,7 @@ def main_scenario(tmp, mef, kpm, figures):
     st = state_json(run_dir)
     tap(p.returncode == 1 and "reload refused, previous configuration kept: " in p.stderr and
         "backoff_min: not a duration" in p.stderr and st is not None and st.get("reloads") == 2 and
+        st.get("reloads_begun") == 2 and st.get("reload_done") == 2 and
         "backoff_min: not a duration" in (st.get("reload_error") or ""),
         "mscectl reload with a bad configuration: exit 1, the reason on stderr (state.json reloads 2, reload_error)",
         f"exit {p.returncode} {p.stdout} {p.stderr}\nstate.json {st}")

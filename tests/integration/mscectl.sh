@@ -4,7 +4,8 @@
 # Usage: tests/integration/mscectl.sh BUILDDIR
 # Covers: status (ready, not running, no state, malformed, --json, /proc with hidepid), profile (JSON, --env read
 # back by sh and by systemd's EnvironmentFile= parser, a kpsaID with a quote; none),
-# reprovision (SIGUSR1 reaches a process named msce-agent, never another one), check (all OK
+# reprovision (SIGUSR1 reaches a process named msce-agent, never another one), reload (while
+# another operator's completes: waits for its own), check (all OK
 # against the MEF; wrong Kpm, MEF down, unresolvable MEF, no common TLS suite (openssl
 # s_server), Kpm file 0644, a secret the agent's user cannot read, a drop-in directory it cannot
 # list, a directory above the configuration it cannot enter), and as root after a real
@@ -217,6 +218,26 @@ ctl_run 1 --runtime-dir "$RT" reprovision && { ! grep -q "not running" "$T/err" 
 mv "$T/state.saved" "$RT/state.json"
 ctl_run 2 --runtime-dir "$RT" frobnicate && ok "unknown command: exit 2"
 ctl_run 2 --runtime-dir "$RT" status --bogus && ok "unknown option: exit 2"
+
+# reload, two operators at once: A's reload completes between B's look at state.json and the
+# agent taking B's SIGHUP (reload-race-agent.py). B waits for the reload begun after its look
+# (refused: B's edit). The old code took A's for its own (reloads 4 -> 5) and said reloaded.
+RACE_PID=
+if [ -x /usr/bin/python3 ]; then
+        /usr/bin/python3 "$(dirname "$0")/reload-race-agent.py" "$RT" > "$T/race.out" 2>&1 &
+        RACE_PID=$!
+        at_exit 'stop_pid "$RACE_PID"'
+fi
+if [ -z "$RACE_PID" ]; then
+        skip "reload while another completes: no /usr/bin/python3"
+elif ! wait_line 10 "$T/race.out" '^ready$' $RACE_PID; then
+        not_ok "reload race: the stand-in agent did not start: $(cat "$T/race.out")"
+elif ctl_run 1 --runtime-dir "$RT" reload --timeout 20; then
+        grep -q "reload refused, previous configuration kept: .*operator B's edit" "$T/err" &&
+                ok "reload while another completes: waits for the one begun after it looked (exit 1, B's refusal)" ||
+                not_ok "reload race: not B's refusal: $(cat "$T/err")"
+fi
+stop_pid "$RACE_PID"
 
 # ---- check against a real msce-mef ----
 # Every check below must leave the caller's session keyring as it was (compared further down).

@@ -28,7 +28,8 @@ Test(state, full) {
         int r = state_parse("{\"state\":\"ready\",\"status\":\"Ready: KeID ab@mef\",\"since\":\"2026-11-27T20:30:00Z\","
                             "\"last_error\":null,\"next_attempt\":1790000000,\"backend\":\"tpm2\",\"keID\":\"ab@mef\","
                             "\"exp\":\"20271127T203000\",\"node\":\"node-1\",\"mef\":\"https://mef/msce\",\"pid\":4242,"
-                            "\"reloads\":3,\"reload_error\":\"x.conf:2: [timing] backoff_min: not a duration\","
+                            "\"reloads\":3,\"reloads_begun\":5,\"reload_done\":4,"
+                            "\"reload_error\":\"x.conf:2: [timing] backoff_min: not a duration\","
                             "\"future\":[1,2]}",
                             &s, err);
         cr_assert_eq(r, 0, "%s", err);
@@ -44,6 +45,8 @@ Test(state, full) {
         cr_assert_str_eq(s.exp, "20271127T203000");
         cr_assert_eq(s.pid, 4242);
         cr_assert_eq(s.reloads, 3);
+        cr_assert_eq(s.reloads_begun, 5);
+        cr_assert_eq(s.reload_done, 4);
         cr_assert_str_eq(s.reload_error, "x.conf:2: [timing] backoff_min: not a duration");
 }
 
@@ -54,6 +57,8 @@ Test(state, minimal) {
         cr_assert_str_eq(s.state, "enrolling");
         cr_assert_eq(s.pid, 0);
         cr_assert_eq(s.reloads, -1, "no \"reloads\": an agent that does not count them");
+        cr_assert_eq(s.reloads_begun, -1, "no \"reloads_begun\": an agent that does not number them");
+        cr_assert_eq(s.reload_done, -1);
         cr_assert_null(s.reload_error);
         cr_assert_null(s.since);
         cr_assert_null(s.ke_id);
@@ -85,6 +90,8 @@ Test(state, rejected) {
                 { "{\"state\":\"ready\",\"pid\":4294967296}", "\"pid\"" },
                 { "{\"state\":\"ready\",\"reloads\":-1}", "\"reloads\" is not a count" },
                 { "{\"state\":\"ready\",\"reloads\":\"2\"}", "\"reloads\" is not a count" },
+                { "{\"state\":\"ready\",\"reloads_begun\":-1}", "\"reloads_begun\" is not a count" },
+                { "{\"state\":\"ready\",\"reload_done\":1.5}", "\"reload_done\" is not a count" },
                 { "{\"state\":\"ready\",\"reload_error\":5}", "\"reload_error\" is not a string" },
                 { "{\"state\":\"ready\",\"since\":-1}", "\"since\" is negative" },
                 { "{\"state\":\"ready\",\"since\":true}", "\"since\" is not a string" },

@@ -143,7 +143,14 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         int r = agent_config_load(m->config_path, 0, &n, err, sizeof err);
         _cleanup_close_ int lock = -1;
         custody_info_t ci = {};
-        if (r == 0 && custody_preflight(&n, NULL, &ci) < 0)
+        /* state.json and profile.json live there, watched by mscectl reload and the CSE, and
+         * msce-agent.service's RuntimeDirectory= makes it: moving them takes a restart. */
+        if (r == 0 && !streq(n.runtime_dir, m->cfg.runtime_dir)) {
+                snprintf(err, sizeof err,
+                         "[seal] runtime_dir cannot change on reload (%s to %s): restart msce-agent to move it",
+                         m->cfg.runtime_dir, n.runtime_dir);
+                r = -EINVAL;
+        } else if (r == 0 && custody_preflight(&n, NULL, &ci) < 0)
                 r = -EINVAL;
         else if (r == 0 && !streq(n.state_dir, m->cfg.state_dir) && custody_lock(&n, &lock, &ci) < 0)
                 r = -EBUSY;

@@ -117,6 +117,24 @@ def main_scenario(tmp, mef, kpm, figures):
     tap(st is not None and st.get("state") == "ready" and "reload refused" in (st.get("last_error") or "")
         and "backoff_min: not a duration" in (st.get("last_error") or ""),
         "SIGHUP with a bad configuration: state.json last_error says the reload was refused", st)
+
+    # Another runtime_dir: refused, it needs a restart. The old code took it: state.json went to the
+    # new directory, and mscectl reload, watching the old one, failed after its timeout.
+    moved = run_dir + "-moved"
+    with open(conf, "w") as f:
+        f.write(good.replace(f"runtime_dir = {run_dir}\n", f"runtime_dir = {moved}\n"))
+    start = len(a.messages)
+    p = run(MSCECTL, "--runtime-dir", run_dir, "reload", "--timeout", "20")
+    st = state_json(run_dir)
+    why = "[seal] runtime_dir cannot change on reload"
+    tap(p.returncode == 1 and why in p.stderr and "restart msce-agent" in p.stderr and st is not None and
+        st.get("reload_done") == 3 and why in (st.get("reload_error") or "") and not os.path.exists(moved),
+        "mscectl reload with another runtime_dir: refused at once (exit 1: restart to move it), state.json stays",
+        f"exit {p.returncode} {p.stdout} {p.stderr}\nstate.json {st}")
+    # its READY=1 (sent before state.json says the reload is complete) is read before SIGUSR1's messages
+    r = a.wait_for(lambda m: m == "RELOADING=1", 30, start)
+    tap(r is not None and a.wait_for(lambda m: m == "READY=1", 30, r) is not None,
+        "SIGHUP with another runtime_dir: READY=1 again, the agent stays", "\n".join(a.texts(start)))
     with open(conf, "w") as f:
         f.write(good)
 

@@ -88,7 +88,12 @@ int cmd_reload(const globals_t *g, int argc, char **argv) {
                 return EXIT_NOT_RUNNING;
         }
         if (r == 0 || s.pid != pid) {
-                fprintf(stderr, "mscectl: %s/%s does not name msce-agent pid %d: cannot tell when it has reloaded\n",
+                /* Not signalled: nothing changes. The usual cause: the configuration (read for
+                 * runtime_dir) names another runtime_dir than the agent's, which it refuses on reload. */
+                fprintf(stderr,
+                        "mscectl: %s/%s does not name msce-agent pid %d: cannot tell when it has reloaded, not "
+                        "signalled (if [seal] runtime_dir changed since the agent started: that takes a restart, "
+                        "systemctl restart msce-agent)\n",
                         dir, CTL_STATE_FILE, (int) pid);
                 return EXIT_FAILURE;
         }

@@ -4,7 +4,8 @@
 # service manager played by this script: an AF_UNIX datagram socket as NOTIFY_SOCKET, and for
 # the journal a datagram socket at /run/systemd/journal/socket inside a private mount namespace.
 # Checks the exact sd_notify sequence, READY=1 only once the key is readable by the CSE user,
-# WATCHDOG=1, SIGHUP through mscectl reload (good and bad configuration), SIGUSR1 (new KeID, no gap for a reader),
+# WATCHDOG=1, SIGHUP through mscectl reload (good and bad configuration, another runtime_dir),
+# SIGUSR1 (new KeID, no gap for a reader),
 # the MEF's reenrol and revoke, backoff while the MEF is down, rejection, an unknown service
 # user (exit 78), a MEF named by host name, the clock wait in cert mode (time() before the build
 # time, daemon-fake-time.c), renewal at 80% and expiry of a 60 s profile (in a thread, with its

@@ -135,6 +135,15 @@ def main_scenario(tmp, mef, kpm, figures):
     r = a.wait_for(lambda m: m == "RELOADING=1", 30, start)
     tap(r is not None and a.wait_for(lambda m: m == "READY=1", 30, r) is not None,
         "SIGHUP with another runtime_dir: READY=1 again, the agent stays", "\n".join(a.texts(start)))
+    # As the unit's ExecReload= runs it: mscectl reads runtime_dir from the edited file and finds no
+    # state.json there. It says why and does not signal (the old message named no cause).
+    p = run(MSCECTL, "--config", conf, "reload", "--pid", str(a.pid), "--timeout", "20")
+    st2 = state_json(run_dir)
+    tap(p.returncode == 1 and f"{moved}/state.json does not name msce-agent pid {a.pid}" in p.stderr and
+        "not signalled" in p.stderr and "[seal] runtime_dir changed" in p.stderr and "restart" in p.stderr and
+        st2 is not None and st2.get("reloads_begun") == 3,
+        "mscectl reload --pid reading the edited runtime_dir: exit 1, not signalled, says a restart is needed",
+        f"exit {p.returncode} {p.stdout} {p.stderr}\nstate.json {st2}")
     with open(conf, "w") as f:
         f.write(good)
 

@@ -260,10 +260,12 @@ void store_rollback(mef_store_t *s) {
                         (void) exec_const(s, "ROLLBACK");
                 if (guarded) { /* perhaps sealed under a key a rekey had replaced (-ESTALE): not again */
                         /* the caller tells of the error before: its reason stays the last */
-                        db_t saved = *s->d;
+                        int reason_r = s->d->reason_r;
+                        char reason[sizeof s->d->reason];
+                        memcpy(reason, s->d->reason, sizeof reason);
                         (void) store_key_refresh(s);
-                        s->d->reason_r = saved.reason_r;
-                        memcpy(s->d->reason, saved.reason, sizeof saved.reason);
+                        s->d->reason_r = reason_r;
+                        memcpy(s->d->reason, reason, sizeof reason);
                 }
                 return;
         }

@@ -13,11 +13,11 @@
 /* The command's cli_t while it runs (mef_cli_run()), for the store's reason in a message. */
 static const cli_t *cli_running;
 
-const char *cli_strerror(int r) {
+/* strerror(-r) in the words of a refusal whose reason (store_error_reason()) is why (NULL: none). */
+static const char *cli_strerror_why(int r, const char *why) {
         static char buf[512];
         r = r < 0 ? r : -r;
-        const char *why = cli_running ? store_error_reason(cli_running->store, r) : NULL;
-        if (!why)
+        if (!why || !*why)
                 return strerror(-r);
         if (r == -EPROTONOSUPPORT)
                 snprintf(buf, sizeof buf, "the store's schema is not the one this msce-mef knows (version %d), "
@@ -25,6 +25,11 @@ const char *cli_strerror(int r) {
         else /* -EIO: the errno of every refusal that has no better one */
                 snprintf(buf, sizeof buf, "%s, PostgreSQL said %s", r == -EIO ? "refused" : strerror(-r), why);
         return buf;
+}
+
+const char *cli_strerror(int r) {
+        r = r < 0 ? r : -r;
+        return cli_strerror_why(r, cli_running ? store_error_reason(cli_running->store, r) : NULL);
 }
 
 int cli_fail(const char *what, int r) {
@@ -69,7 +74,11 @@ void cli_help_print(const char *usage, const char *help) {
 
 static int cli_open_flags(cli_t *c, unsigned flags) {
         const char *name = mef_store_name(c->cfg);
-        int r = mef_store_open(c->cfg, flags, &c->store);
+        char why[STORE_REASON_MAX];
+        int r = mef_store_open(c->cfg, flags, &c->store, why);
+        /* PostgreSQL refused the connection, or a statement of the open: its reason */
+        if (r < 0 && why[0] && r != -EPROTO && r != -EUSERS)
+                return cli_failf("open store %s: %s", name, cli_strerror_why(r, why));
         switch (r) {
         case 0:
                 return 0;
@@ -116,11 +125,12 @@ static int cli_open_flags(cli_t *c, unsigned flags) {
         case -EOPNOTSUPP:
                 return cli_failf("open store %s: this msce-mef is built without PostgreSQL support", name);
         case -EPROTO:
-                return cli_failf("open store %s: " STORE_POOLER_HINT, name);
+                return cli_failf("open store %s: " STORE_POOLER_HINT "%s%s", name, why[0] ? ", PostgreSQL said " : "", why);
         case -EUCLEAN:
                 return cli_failf("open store %s: " STORE_DAMAGED_HINT, name);
         case -EUSERS:
-                return cli_failf("open store %s: " STORE_TOO_MANY_HINT, name);
+                return cli_failf("open store %s: " STORE_TOO_MANY_HINT "%s%s", name, why[0] ? ", PostgreSQL said " : "",
+                                 why);
         case -EACCES:
         case -EROFS: {
                 char hint[PATH_MAX + 160];

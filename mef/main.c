@@ -23,7 +23,15 @@ static void store_closep(mef_store_t **s) {
 
 /* Opens (creating when missing) the store: 0, or the exit status after saying why not. */
 static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
-        int r = mef_store_open(cfg, STORE_OPEN_CREATE, ret);
+        char why[STORE_REASON_MAX], said[STORE_STRERROR_MAX];
+        int r = mef_store_open(cfg, STORE_OPEN_CREATE, ret, why);
+        if (why[0] && r != -EPROTO && r != -EUSERS) {
+                /* PostgreSQL refused the connection, or a statement of the open: its reason */
+                log_error("store %s: %s%s", mef_store_name(cfg),
+                          r == -EPROTONOSUPPORT ? "the schema is not the one this msce-mef knows: " : "",
+                          store_strerror(r, why, said));
+                return MEF_EXIT_FAILURE;
+        }
         if (r == -EBADMSG) {
                 log_error("master key %s does not open store %s", cfg->master_key_path, mef_store_name(cfg));
                 return MEF_EXIT_CONFIG;
@@ -38,7 +46,8 @@ static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
                 return MEF_EXIT_CONFIG;
         }
         if (r == -EPROTO) {
-                log_error("store %s: " STORE_POOLER_HINT, mef_store_name(cfg));
+                log_error("store %s: " STORE_POOLER_HINT "%s%s", mef_store_name(cfg), why[0] ? ", PostgreSQL said " : "",
+                          why);
                 return MEF_EXIT_FAILURE;
         }
         if ((r == -EACCES || r == -EROFS) && mef_store_access_hint(cfg, hint, sizeof hint)) {
@@ -50,7 +59,8 @@ static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
                 return MEF_EXIT_FAILURE;
         }
         if (r == -EUSERS) {
-                log_error("store %s: " STORE_TOO_MANY_HINT, mef_store_name(cfg));
+                log_error("store %s: " STORE_TOO_MANY_HINT "%s%s", mef_store_name(cfg), why[0] ? ", PostgreSQL said " : "",
+                          why);
                 return MEF_EXIT_FAILURE;
         }
         if (r == -EPROTONOSUPPORT) {

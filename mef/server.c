@@ -194,6 +194,7 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 return r;
         }
 
+        char why[STORE_REASON_MAX] = ""; /* the server's reason for a store connection refused */
         /* The loop's own store connection only looks up PSKs in handshakes: reads, which a
          * writer's lock does not hold up in WAL mode; bounded all the same. */
         r = store_set_busy_timeout(s->store, (unsigned) MIN(cfg->store_busy_timeout_usec / 1000u, (usec_t) LOOP_BUSY_TIMEOUT_MS));
@@ -201,10 +202,11 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 r = psk_cache_new(&s->psks);
         if (r >= 0)
                 r = store_queue_new(s->event, cfg, cfg->store_threads, l->max_serving + ADMIN_QUEUE_EXTRA,
-                                    (unsigned) (cfg->store_busy_timeout_usec / 1000u), &s->queue);
+                                    (unsigned) (cfg->store_busy_timeout_usec / 1000u), &s->queue, why);
         if (r < 0) {
-                snprintf(err, err_size, "cannot open the store's connections for its %u threads: %s",
-                         cfg->store_threads, r == -EUSERS ? STORE_TOO_MANY_HINT : strerror(-r));
+                snprintf(err, err_size, "cannot open the store's connections for its %u threads: %s%s%s",
+                         cfg->store_threads, r == -EUSERS ? STORE_TOO_MANY_HINT : strerror(-r),
+                         why[0] ? ", PostgreSQL said " : "", why);
                 return r;
         }
         store_queue_set_metrics(s->queue, s->metrics);

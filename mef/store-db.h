@@ -70,6 +70,11 @@ struct db {
 };
 #define DB_OPS(st) (*(const db_ops_t *const *) (st))
 
+/* d's reason for the error r (store_error_reason()), or NULL when it has none for r. */
+static inline const char *db_reason(const db_t *d, int r) {
+        return d && r < 0 && d->reason_r == r && d->reason[0] ? d->reason : NULL;
+}
+
 /* What every backend's statement starts with (its struct db_stmt's first member): the ops and
  * what its statement cache keeps of it. */
 typedef struct db_stmt_head {
@@ -141,5 +146,6 @@ static inline int db_query_int(db_t *d, const char *sql, int *ret) {
 typedef struct store_location store_location_t;
 
 int db_sqlite_open(const char *path, bool create, bool sync_full, db_t **ret);
-/* -EOPNOTSUPP when built without libpq. */
-int db_pg_open(const store_location_t *loc, db_t **ret);
+/* -EOPNOTSUPP when built without libpq. On failure the server's reason for it, when it gave one
+ * (a connection it refused), in reason (STORE_REASON_MAX bytes; "": none). */
+int db_pg_open(const store_location_t *loc, db_t **ret, char *reason);

@@ -7,7 +7,9 @@
 #include "mef/store-open.h"
 #include "util/util.h"
 
-int mef_store_open(const mef_config_t *cfg, unsigned flags, mef_store_t **ret) {
+int mef_store_open(const mef_config_t *cfg, unsigned flags, mef_store_t **ret, char *reason) {
+        if (reason)
+                reason[0] = 0;
         if (!cfg)
                 return -EINVAL;
         store_location_t loc = {
@@ -18,7 +20,7 @@ int mef_store_open(const mef_config_t *cfg, unsigned flags, mef_store_t **ret) {
         };
         if (cfg->store_sync == STORE_SYNC_FULL)
                 flags |= STORE_OPEN_SYNC_FULL;
-        return store_open_at(&loc, cfg->master_key_path, flags, ret);
+        return store_open_at(&loc, cfg->master_key_path, flags, ret, reason);
 }
 
 const char *mef_store_name(const mef_config_t *cfg) {

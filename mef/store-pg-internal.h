@@ -110,5 +110,14 @@ int pg_run(pg_db_t *p, const char *sql);
 /* lock_timeout_ms to the session (at each connection) */
 int pg_set_lock_timeout(pg_db_t *p);
 
+/* A connection that failed: the errno of libpq's message m (PQERRORS_VERBOSE), and the server's
+ * reason with it when it refused the connection. */
+int pg_connect_errno(pg_db_t *p, const char *m);
+
+/* The store's first connection (keys and values: PQconnectStartParams()'s), waited for up to
+ * CONNECT_TIMEOUT for each host of the URI: 0, or -errno with the server's reason for a refusal
+ * (pg_connect_errno()). */
+int pg_connect_first(pg_db_t *p, const char *const *keys, const char *const *values);
+
 /* The connection, re-established when it broke (not inside a transaction: that one is lost). */
 int pg_ensure(pg_db_t *p);

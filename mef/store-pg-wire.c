@@ -45,15 +45,20 @@ static int pg_state_errno(pg_db_t *p, const char *state) {
  * DETAIL can (a unique violation's key), and is not taken. Data exceptions (class 22) quote the
  * value they refused in the primary message too ("invalid input syntax for type bigint: ..."):
  * their SQLSTATE alone. Control bytes become '?'. */
-static void pg_reason_note(pg_db_t *p, const PGresult *res, const char *state, int r) {
-        const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-        if (!m || strncmp(state, "22", 2) == 0)
+static void pg_reason_set(pg_db_t *p, const char *state, const char *m, int m_len, int r) {
+        if (!m || strncmp(state, "22", 2) == 0) {
                 m = "a value the server refused (data exception)";
-        int n = snprintf(p->base.reason, sizeof p->base.reason, "%s: %s", state, m);
+                m_len = -1;
+        }
+        int n = snprintf(p->base.reason, sizeof p->base.reason, "%s: %.*s", state, m_len < 0 ? INT_MAX : m_len, m);
         for (int i = 0; i < n && i < (int) sizeof p->base.reason - 1; i++)
                 if ((unsigned char) p->base.reason[i] < 0x20 || p->base.reason[i] == 0x7f)
                         p->base.reason[i] = '?';
         p->base.reason_r = r;
+}
+
+static void pg_reason_note(pg_db_t *p, const PGresult *res, const char *state, int r) {
+        pg_reason_set(p, state, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), -1, r);
 }
 
 int pg_errno(pg_db_t *p, const PGresult *res) {
@@ -64,6 +69,55 @@ int pg_errno(pg_db_t *p, const PGresult *res) {
                 return -EIO;
         int r = pg_state_errno(p, state);
         pg_reason_note(p, res, state, r);
+        return r;
+}
+
+/* A SQLSTATE: five digits or capital letters. */
+static bool pg_is_state(const char *s) {
+        for (int i = 0; i < 5; i++)
+                if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A' && s[i] <= 'Z')))
+                        return false;
+        return true;
+}
+
+/* A connection that failed, from libpq's message for it in PQERRORS_VERBOSE: the server's
+ * refusal reads "... failed: FATAL:  42501: permission denied for database "msce"\n" (then its
+ * DETAIL on a line of its own, not taken), each attempt's on a line of its own; libpq's own
+ * failures (no server there, no password given) have no SQLSTATE. The last refusal's SQLSTATE
+ * and primary message become the reason of the errno returned: -EACCES for a role refused
+ * (authentication, CONNECT privilege, LOGIN), -ENOENT for no such database, -EUSERS for too
+ * many connections, else -ECONNREFUSED; without a SQLSTATE, what libpq says tells. */
+int pg_connect_errno(pg_db_t *p, const char *m) {
+        const char *state = NULL, *text = NULL;
+        int text_len = 0;
+        /* the first ":  " (a severity's) of each line, followed by "XXXXX: " */
+        for (const char *line = m; line && *line;) {
+                const char *end = strchr(line, '\n'), *sev = strstr(line, ":  ");
+                if (sev && (!end || sev < end) && strlen(sev) > 10 && pg_is_state(sev + 3) && sev[8] == ':' &&
+                    sev[9] == ' ') {
+                        state = sev + 3;
+                        text = sev + 10;
+                        text_len = (int) (end ? end - text : (ptrdiff_t) strlen(text));
+                }
+                line = end ? end + 1 : NULL;
+        }
+        if (!state) {
+                if (m && (strstr(m, "password") || strstr(m, "authentication")))
+                        return -EACCES;
+                if (m && strstr(m, "does not exist"))
+                        return -ENOENT;
+                if (m && (strstr(m, "too many c") || strstr(m, "remaining connection slots")))
+                        return -EUSERS; /* "too many clients/connections": not a server that is down */
+                return -ECONNREFUSED;
+        }
+        char code[6];
+        memcpy(code, state, 5);
+        code[5] = 0;
+        int r = strncmp(code, "28", 2) == 0 || streq(code, "42501") ? -EACCES
+                : streq(code, "3D000")                              ? -ENOENT
+                : streq(code, "53300")                              ? -EUSERS
+                                                                    : -ECONNREFUSED;
+        pg_reason_set(p, code, text, text_len, r);
         return r;
 }
 
@@ -284,6 +338,29 @@ int pg_set_lock_timeout(pg_db_t *p) {
         return pg_run(p, sql);
 }
 
+/* One step of the connection attempt under way on c (*polled: what PQconnectPoll() said last): 1
+ * once it is made, 0 after a step (again), -ECONNREFUSED when it failed, -ETIMEDOUT at the
+ * deadline, another -errno when its socket could not be waited for. */
+static int pg_connect_step(PGconn *c, PostgresPollingStatusType *polled, uint64_t deadline) {
+        int r;
+        switch (*polled) {
+        case PGRES_POLLING_OK:
+                return 1;
+        case PGRES_POLLING_READING:
+                r = pg_wait(c, POLLIN, deadline);
+                break;
+        case PGRES_POLLING_WRITING:
+                r = pg_wait(c, POLLOUT, deadline);
+                break;
+        default:
+                return -ECONNREFUSED;
+        }
+        if (r < 0)
+                return r;
+        *polled = PQconnectPoll(c);
+        return 0;
+}
+
 /* Connect without blocking for longer than one bound: an attempt that has not finished by then
  * goes on at the next call, given up after CONNECT_TIMEOUT. */
 static int pg_connect(pg_db_t *p) {
@@ -304,32 +381,60 @@ static int pg_connect(pg_db_t *p) {
         }
         uint64_t deadline = now_usec() + pg_bound_usec(p);
         for (;;) {
-                int r;
-                switch (p->poll) {
-                case PGRES_POLLING_OK:
+                int r = pg_connect_step(p->conn, &p->poll, deadline);
+                if (r == 0)
+                        continue;
+                if (r > 0) {
                         p->connecting = false;
                         p->gen++; /* its statements are prepared again as they are used */
                         return pg_set_lock_timeout(p) < 0 ? -ECONNREFUSED : 0;
-                case PGRES_POLLING_READING:
-                        r = pg_wait(p->conn, POLLIN, deadline);
-                        break;
-                case PGRES_POLLING_WRITING:
-                        r = pg_wait(p->conn, POLLOUT, deadline);
-                        break;
-                default:
-                        pg_drop(p);
-                        return -ECONNREFUSED;
                 }
                 if (r == -ETIMEDOUT) {
                         if (now_usec() - p->connect_started >= strtoull(CONNECT_TIMEOUT, NULL, 10) * 1000000u)
                                 pg_drop(p); /* start afresh next time */
                         return -ECONNREFUSED;
                 }
-                if (r < 0) {
-                        pg_drop(p);
-                        return -ECONNREFUSED;
+                pg_drop(p);
+                return -ECONNREFUSED;
+        }
+}
+
+/* How many hosts uri names (host=a,b, postgresql://a,b/...): at least one. */
+static unsigned pg_uri_hosts(const char *uri) {
+        unsigned n = 1;
+        PQconninfoOption *opts = PQconninfoParse(uri, NULL);
+        for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+                if (!o->val || !(streq(o->keyword, "host") || streq(o->keyword, "hostaddr")))
+                        continue;
+                unsigned k = 1;
+                for (const char *c = o->val; *c; c++)
+                        k += *c == ',';
+                n = MAX(n, k);
+        }
+        PQconninfoFree(opts);
+        return n;
+}
+
+int pg_connect_first(pg_db_t *p, const char *const *keys, const char *const *values) {
+        p->conn = PQconnectStartParams(keys, values, 1);
+        if (!p->conn)
+                return -ENOMEM;
+        /* the server's refusal with its SQLSTATE in PQerrorMessage(); only while connecting (its
+         * notices, printed on stderr, as before) */
+        PQsetErrorVerbosity(p->conn, PQERRORS_VERBOSE);
+        uint64_t deadline = now_usec() + pg_uri_hosts(p->conninfo) * strtoull(CONNECT_TIMEOUT, NULL, 10) * 1000000u;
+        PostgresPollingStatusType polled = PQstatus(p->conn) == CONNECTION_BAD ? PGRES_POLLING_FAILED
+                                                                                : PGRES_POLLING_WRITING;
+        for (;;) {
+                int r = pg_connect_step(p->conn, &polled, deadline);
+                if (r > 0) {
+                        PQsetErrorVerbosity(p->conn, PQERRORS_DEFAULT);
+                        return 0;
                 }
-                p->poll = PQconnectPoll(p->conn);
+                if (r == -ECONNREFUSED)
+                        return pg_connect_errno(p, PQerrorMessage(p->conn));
+                if (r < 0)
+                        return -ECONNREFUSED; /* no answer in time */
         }
 }
 

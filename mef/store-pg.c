@@ -511,17 +511,9 @@ int store_pg_uri_check(const char *uri) {
         return r;
 }
 
-int db_pg_open(const store_location_t *loc, db_t **ret) {
-        if (!loc || !loc->uri || !ret)
-                return -EINVAL;
-        int r = store_pg_uri_check(loc->uri);
-        if (r < 0)
-                return -EINVAL;
-        _cleanup_(pg_closep) pg_db_t *p = calloc(1, sizeof *p);
-        if (!p)
-                return -ENOMEM;
-        p->base.ops = &pg_ops;
-        p->lock_timeout_ms = 5000;
+/* db_pg_open()'s connection, on p. */
+static int pg_open(pg_db_t *p, const store_location_t *loc) {
+        int r;
         p->conninfo = strdup(loc->uri);
         if (!p->conninfo)
                 return -ENOMEM;
@@ -545,24 +537,30 @@ int db_pg_open(const store_location_t *loc, db_t **ret) {
         const char *keys[] = { "connect_timeout", "tcp_user_timeout", "application_name", "dbname",
                                p->password ? "password" : NULL, NULL };
         const char *values[] = { CONNECT_TIMEOUT, TCP_USER_TIMEOUT, "msce-mef", loc->uri, p->password, NULL };
-        p->conn = PQconnectdbParams(keys, values, 1);
-        if (!p->conn)
-                return -ENOMEM;
-        if (PQstatus(p->conn) != CONNECTION_OK) {
-                const char *m = PQerrorMessage(p->conn);
-                if (m && (strstr(m, "password") || strstr(m, "authentication")))
-                        return -EACCES;
-                if (m && strstr(m, "does not exist"))
-                        return -ENOENT;
-                if (m && (strstr(m, "too many c") || strstr(m, "remaining connection slots")))
-                        return -EUSERS; /* "too many clients/connections": not a server that is down */
-                return -ECONNREFUSED;
-        }
-        p->last_connect = now_usec();
-        p->gen = 1;
-        r = pg_set_lock_timeout(p);
+        r = pg_connect_first(p, keys, values);
         if (r < 0)
                 return r;
+        p->last_connect = now_usec();
+        p->gen = 1;
+        return pg_set_lock_timeout(p);
+}
+
+int db_pg_open(const store_location_t *loc, db_t **ret, char *reason) {
+        if (!loc || !loc->uri || !ret)
+                return -EINVAL;
+        if (store_pg_uri_check(loc->uri) < 0)
+                return -EINVAL;
+        _cleanup_(pg_closep) pg_db_t *p = calloc(1, sizeof *p);
+        if (!p)
+                return -ENOMEM;
+        p->base.ops = &pg_ops;
+        p->lock_timeout_ms = 5000;
+        int r = pg_open(p, loc);
+        if (r < 0) {
+                if (reason)
+                        snprintf(reason, STORE_REASON_MAX, "%s", db_reason(&p->base, r) ?: "");
+                return r;
+        }
         *ret = &TAKE_PTR(p)->base;
         return 0;
 }

@@ -265,7 +265,9 @@ static int on_finished(sd_event_source *src, int fd, uint32_t revents, void *use
 }
 
 int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, unsigned max_queued,
-                    unsigned busy_timeout_ms, store_queue_t **ret) {
+                    unsigned busy_timeout_ms, store_queue_t **ret, char *reason) {
+        if (reason)
+                reason[0] = 0;
         if (!event || !cfg || threads == 0 || max_queued == 0 || !ret)
                 return -EINVAL;
         _cleanup_(store_queue_freep) store_queue_t *q = calloc(1, sizeof *q);
@@ -287,7 +289,7 @@ int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, 
                 r = -ENOMEM;
         for (unsigned i = 0; r >= 0 && i < threads; i++, q->n_workers++) {
                 q->workers[i].queue = q;
-                r = mef_store_open(cfg, 0, &q->workers[i].store);
+                r = mef_store_open(cfg, 0, &q->workers[i].store, reason);
                 if (r >= 0)
                         r = store_set_busy_timeout(q->workers[i].store, busy_timeout_ms);
                 q->workers[i].busy_ms = busy_timeout_ms;

@@ -63,14 +63,9 @@ static int schema_migrate(mef_store_t *s, int *ret_from, int *ret_to) {
         return 0;
 }
 
-/* Takes d. */
-static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, mef_store_t **ret) {
-        _cleanup_(store_closep) mef_store_t *s = calloc(1, sizeof *s);
-        if (!s) {
-                d->ops->close(d);
-                return -ENOMEM;
-        }
-        s->d = d;
+/* The schema, the master key and the check value of s, just connected. */
+static int store_open_check(mef_store_t *s, const char *master_key_path, unsigned flags) {
+        db_t *d = s->d;
         bool create = flags & STORE_OPEN_CREATE;
         _Static_assert(STORE_SCHEMA_VERSION > 0, "");
         if (d->ops->n_migrations != STORE_SCHEMA_VERSION)
@@ -92,9 +87,13 @@ static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, m
         int has_check = 0;
         if (v > 0) {
                 has_check = store_check_read(s, blob, sizeof blob, &blob_len);
-                if (has_check == -EPROTONOSUPPORT)
-                        return -EIO; /* PostgreSQL: meta missing from a schema of a version this
-                                      * msce-mef knows, not one of a newer msce-mef */
+                if (has_check == -EPROTONOSUPPORT) {
+                        /* PostgreSQL: meta missing from a schema of a version this msce-mef
+                         * knows, not one of a newer msce-mef; the server's reason goes with it */
+                        if (d->reason_r == has_check)
+                                d->reason_r = -EIO;
+                        return -EIO;
+                }
                 if (has_check < 0)
                         return has_check;
         }
@@ -134,9 +133,23 @@ static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, m
                 s->check_len = blob_len;
         } else if (r == 0)
                 r = store_check_read(s, s->check, sizeof s->check, &s->check_len);
-        if (r < 0)
-                return r;
+        return r < 0 ? r : 0;
+}
 
+/* Takes d. */
+static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, mef_store_t **ret, char *reason) {
+        _cleanup_(store_closep) mef_store_t *s = calloc(1, sizeof *s);
+        if (!s) {
+                d->ops->close(d);
+                return -ENOMEM;
+        }
+        s->d = d;
+        int r = store_open_check(s, master_key_path, flags);
+        if (r < 0) {
+                if (reason)
+                        snprintf(reason, STORE_REASON_MAX, "%s", db_reason(d, r) ?: "");
+                return r;
+        }
         *ret = TAKE_PTR(s);
         return 0;
 }
@@ -148,12 +161,19 @@ bool store_created(const mef_store_t *s) {
 _Static_assert(sizeof(((db_t *) 0)->reason) == STORE_REASON_MAX, "store-db.h's reason, store.h's size");
 
 const char *store_error_reason(const mef_store_t *s, int r) {
-        if (!s || !s->d || r >= 0 || s->d->reason_r != r || !s->d->reason[0])
-                return NULL;
-        return s->d->reason;
+        return s ? db_reason(s->d, r) : NULL;
 }
 
-int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret) {
+const char *store_strerror(int r, const char *why, char buf[static STORE_STRERROR_MAX]) {
+        snprintf(buf, STORE_STRERROR_MAX, "%s%s%s", strerror(r < 0 ? -r : r), why && *why ? ", PostgreSQL said " : "",
+                 why ?: "");
+        return buf;
+}
+
+int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret,
+                  char *reason) {
+        if (reason)
+                reason[0] = 0;
         if (!loc || !master_key_path || !ret)
                 return -EINVAL;
         db_t *d = NULL;
@@ -163,21 +183,21 @@ int store_open_at(const store_location_t *loc, const char *master_key_path, unsi
                 r = db_sqlite_open(loc->path, flags & STORE_OPEN_CREATE, flags & STORE_OPEN_SYNC_FULL, &d);
                 break;
         case STORE_BACKEND_POSTGRESQL:
-                r = db_pg_open(loc, &d);
+                r = db_pg_open(loc, &d, reason);
                 break;
         default:
                 return -EINVAL;
         }
         if (r < 0)
                 return r;
-        return store_open_db(d, master_key_path, flags, ret);
+        return store_open_db(d, master_key_path, flags, ret, reason);
 }
 
 int store_open(const char *db_path, const char *master_key_path, bool create, mef_store_t **ret) {
         if (!db_path)
                 return -EINVAL;
         store_location_t loc = { .backend = STORE_BACKEND_SQLITE, .path = db_path };
-        return store_open_at(&loc, master_key_path, create ? STORE_OPEN_CREATE : 0, ret);
+        return store_open_at(&loc, master_key_path, create ? STORE_OPEN_CREATE : 0, ret, NULL);
 }
 
 int store_migrate(mef_store_t *s, int *ret_from, int *ret_to) {

@@ -176,8 +176,12 @@ int store_sqlite_files_undo(const char *path, const store_sqlite_files_t *before
  * it is older (without CREATE or MIGRATE), -EOPNOTSUPP for PostgreSQL in a build without libpq,
  * -EINVAL for a URI that carries a password, -EPROTO when the server does not keep the
  * connection's prepared statements (a connection pooler in transaction mode), -EUCLEAN when the
- * SQLite file is not a database or is damaged. */
-int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret);
+ * SQLite file is not a database or is damaged. PostgreSQL refusing the connection (the role's
+ * password, LOGIN or CONNECT privilege: -EACCES; no such database: -ENOENT; too many connections:
+ * -EUSERS; else -ECONNREFUSED) or a statement of the open: on failure its reason in reason (as
+ * store_error_reason() gives it; "" when none), which may be NULL. */
+int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret,
+                  char *reason);
 /* Whether this handle's open made the store (its schema and check value) rather than found
  * one: what init tells. */
 bool store_created(const mef_store_t *s);
@@ -301,6 +305,10 @@ static inline bool store_error_is_transient(int r) {
  * (the CLI, serve's log) beside strerror(-r). */
 const char *store_error_reason(const mef_store_t *s, int r);
 #define STORE_REASON_MAX 256u /* its size, with the NUL */
+/* strerror(-r), then ", PostgreSQL said WHY" when why (store_error_reason()) is a reason, in buf:
+ * how serve's log lines put it. */
+#define STORE_STRERROR_MAX (STORE_REASON_MAX + 128u)
+const char *store_strerror(int r, const char *why, char buf[static STORE_STRERROR_MAX]);
 
 /* A status check by the node: last_seen = now, status_checks + 1. -ENOENT for no such node. */
 int store_node_seen(mef_store_t *s, const char *node_id, int64_t now);

@@ -3,7 +3,9 @@
 # server's SQLSTATE and primary message beside the error, not a bare "Input/output error" that
 # leaves the operator to the server's log. A column of another type (42804: from the CLI, and in
 # serve's log line of a 500), a privilege revoked from msce-mef's role (42501), a column dropped
-# (42703: the schema is not the one msce-mef knows). No key reaches the message.
+# (42703: the schema is not the one msce-mef knows). Opening the store too, where there is no
+# store yet (a connection refused: no CONNECT on the database; the schema check refused), from
+# the CLI and from serve. No key reaches the message.
 # Usage: tests/pg-run.sh --tap bash mef-pg-errors.sh PATH/TO/msce-mef (TAP).
 set -euo pipefail
 MEF=${1:?usage: mef-pg-errors.sh PATH/TO/msce-mef}
@@ -68,6 +70,18 @@ grep -q 'user=msce_pge$' "$T/app.conf" || fail "no uri for msce_pge in $(cat "$T
 "$MEF" --config "$T/app.conf" node list > "$T/out" 2> "$T/err" || fail "node list as msce_pge: $(cat "$T/err")"
 ! node_add 2 "$T/app.conf" || fail "node add without INSERT on nodes succeeded"
 said "a privilege revoked" 'Permission denied, PostgreSQL said 42501: permission denied for table nodes'
+
+# at open, before there is a store: the connection refused (no CONNECT on the database), from the
+# CLI and from serve; the schema check refused (no SELECT on msce_schema)
+pg_sql "REVOKE CONNECT ON DATABASE msce FROM PUBLIC" || fail "REVOKE CONNECT"
+! "$MEF" --config "$T/app.conf" node list > "$T/out" 2> "$T/err" || fail "node list without CONNECT succeeded"
+said "the CLI's connection refused" 'open store .*: Permission denied, PostgreSQL said 42501: permission denied for database "?msce"?$'
+! timeout 30 "$MEF" --config "$T/app.conf" serve > "$T/out" 2> "$T/err" || fail "serve without CONNECT started"
+said "serve's connection refused" 'store .*: Permission denied, PostgreSQL said 42501: permission denied for database "?msce"?$'
+pg_sql "GRANT CONNECT ON DATABASE msce TO PUBLIC; REVOKE SELECT ON msce_schema FROM msce_pge" || fail "GRANT, REVOKE"
+! "$MEF" --config "$T/app.conf" node list > "$T/out" 2> "$T/err" || fail "node list without msce_schema succeeded"
+said "the schema check at open refused" \
+        'open store .*: Permission denied, PostgreSQL said 42501: permission denied for table msce_schema$'
 
 # a column dropped: not the schema this msce-mef knows
 pg_sql "ALTER TABLE nodes DROP COLUMN cse_base" || fail "DROP COLUMN"

@@ -131,10 +131,10 @@ int open_db(unsigned flags, mef_store_t **ret) {
         if (pg_uri) {
                 store_location_t loc = { .backend = STORE_BACKEND_POSTGRESQL, .uri = pg_uri,
                                          .password_file = pg_password_file };
-                return store_open_at(&loc, key_path, flags, ret);
+                return store_open_at(&loc, key_path, flags, ret, NULL);
         }
         store_location_t loc = { .backend = STORE_BACKEND_SQLITE, .path = db_path };
-        return store_open_at(&loc, key_path, flags, ret);
+        return store_open_at(&loc, key_path, flags, ret, NULL);
 }
 
 static void teardown(void) {

@@ -137,7 +137,7 @@ static void audit_subjects(char *buf, size_t size) {
 /* A queue of one thread with max_queued places, that thread busy with a (until released). */
 static store_queue_t *queue_busy(unsigned max_queued, test_job_t *a) {
         store_queue_t *q = NULL;
-        cr_assert_eq(store_queue_new(event, &cfg, 1, max_queued, 1000, &q), 0);
+        cr_assert_eq(store_queue_new(event, &cfg, 1, max_queued, 1000, &q, NULL), 0);
         cr_assert_eq(job_submit(q, a, 0), 0);
         LOOP_UNTIL(event, atomic_load(&a->running)); /* the only thread has it */
         return q;
@@ -217,7 +217,7 @@ Test(store_queue, one_iteration_one_commit) {
         store_queue_t *q = NULL;
         mef_metrics_t *m = NULL;
         cr_assert_eq(mef_metrics_new(&m), 0);
-        cr_assert_eq(store_queue_new(event, &cfg, 1, 8, 1000, &q), 0);
+        cr_assert_eq(store_queue_new(event, &cfg, 1, 8, 1000, &q, NULL), 0);
         store_queue_set_metrics(q, m);
         job_submit_kind(q, &a, JOB_AUDIT, "a", 0);
         job_submit_kind(q, &b, JOB_AUDIT, "b", 0);
@@ -268,7 +268,7 @@ Test(store_queue, woken_while_the_loop_is_never_idle) {
         unsigned long floods = 0;
         _cleanup_close_ int efd = eventfd(1, EFD_CLOEXEC);
         cr_assert_geq(efd, 0);
-        cr_assert_eq(store_queue_new(event, &cfg, 1, 8, 1000, &q), 0);
+        cr_assert_eq(store_queue_new(event, &cfg, 1, 8, 1000, &q, NULL), 0);
         /* the thread asleep, waiting for work: a job queued before would be found without
          * being woken at all */
         job_submit_kind(q, &a, JOB_NOTHING, "first", 0);
@@ -312,7 +312,7 @@ static store_queue_t *queue_locked(mef_store_t **holder, unsigned busy_ms, test_
         cr_assert_eq(store_open(db_path, key_path, false, holder), 0);
         cr_assert_eq(store_begin(*holder), 0); /* BEGIN IMMEDIATE: the write lock */
         store_queue_t *q = NULL;
-        cr_assert_eq(store_queue_new(event, &cfg, 1, 8, busy_ms, &q), 0);
+        cr_assert_eq(store_queue_new(event, &cfg, 1, 8, busy_ms, &q, NULL), 0);
         *a = (test_job_t) { .job = { .run = job_run, .done = job_done }, .kind = JOB_NOTHING };
         cr_assert_eq(store_queue_submit(q, &a->job), 0);
         LOOP_UNTIL(event, atomic_load(&a->running));
@@ -345,7 +345,7 @@ static int64_t synchronous_of(store_sync_t sync) {
         mef_config_t c = cfg;
         c.store_sync = sync;
         mef_store_t *s = NULL;
-        cr_assert_eq(mef_store_open(&c, 0, &s), 0);
+        cr_assert_eq(mef_store_open(&c, 0, &s, NULL), 0);
         db_stmt_t *st = NULL;
         cr_assert_eq(prepare(s, "PRAGMA synchronous", &st), 0);
         cr_assert_eq(step_row(st), 1);

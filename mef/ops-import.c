@@ -356,7 +356,7 @@ static bool key_equal(const uint8_t *a, const uint8_t *b, size_t n) {
 }
 
 /* The first field in which the stored node differs from the row's, or NULL when they are the same. */
-static const char *import_row_differs(mef_store_t *s, const import_row_t *row, const store_node_t *old) {
+static const char *import_row_field_differs(const import_row_t *row, const store_node_t *old) {
         const store_node_t *n = &row->n;
         if (!streq(n->kpm_id, old->kpm_id))
                 return "kpmID";
@@ -379,15 +379,25 @@ static const char *import_row_differs(mef_store_t *s, const import_row_t *row, c
                 return "ltkTransported";
         if (n->state != old->state)
                 return "state";
-        if (n->kpm_id[0]) {
+        return NULL;
+}
+
+/* 1 with the first field in which the stored node differs from the row's (its Kpm last), 0
+ * when they are the same, or the store's failure reading its Kpm (not a row that differs). */
+static int import_row_differs(mef_store_t *s, const import_row_t *row, const store_node_t *old, const char **ret_field) {
+        const char *field = import_row_field_differs(row, old);
+        if (!field && row->n.kpm_id[0]) {
                 _cleanup_erase_(64) uint8_t kpm[MSG_KEY_MAX];
                 size_t len = 0;
                 store_node_t tmp;
-                if (store_node_by_kpm_id(s, n->kpm_id, &tmp, kpm, &len) < 0 || len != row->kpm_len ||
-                    !key_equal(kpm, row->kpm, len))
-                        return "kpm";
+                int r = store_node_by_kpm_id(s, row->n.kpm_id, &tmp, kpm, &len);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                if (r < 0 || len != row->kpm_len || !key_equal(kpm, row->kpm, len))
+                        field = "kpm";
         }
-        return NULL;
+        *ret_field = field;
+        return !!field;
 }
 
 
@@ -474,8 +484,10 @@ int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, c
                 r = store_node_conflict(s, &row.n, &field);
                 store_node_t old;
                 if (r > 0 && streq(field, STORE_CONFLICT_NODE_ID) && (r = store_node_get(s, row.n.node_id, &old)) == 0) {
-                        field = import_row_differs(s, &row, &old);
-                        if (!field)
+                        r = import_row_differs(s, &row, &old, &field);
+                        if (r < 0)
+                                break; /* the store failed, not the row */
+                        if (r == 0)
                                 res.unchanged++;
                         else
                                 import_row_error(&res.n_errors, rd, errors,

@@ -270,12 +270,15 @@ typedef struct psk_ahead {
         uint64_t read_usec;
         uint8_t key[MSG_KEY_MAX];
         size_t len;
+        char reason[STORE_REASON_MAX]; /* the database server's for a failure (store_error_reason()), or "" */
 } psk_ahead_t;
 
 static int psk_ahead_run(store_job_t *job, mef_store_t *store) {
         psk_ahead_t *a = (psk_ahead_t *) job;
         a->read_usec = now_usec();
-        return store_peer_by_psk_id(store, a->identity, &a->peer, a->key, &a->len);
+        int r = store_peer_by_psk_id(store, a->identity, &a->peer, a->key, &a->len);
+        snprintf(a->reason, sizeof a->reason, "%s", store_error_reason(store, r) ?: "");
+        return r;
 }
 
 static void psk_ahead_free(conn_ahead_t *base) {
@@ -316,7 +319,7 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
         /* for the log when the handshake fails: identities are not secret */
         conn_sanitize(identity, c->identity_tried, sizeof c->identity_tried);
         int r;
-        const char *why = NULL; /* the database server's reason for r (the loop's own lookup) */
+        const char *why = NULL; /* the database server's reason for r */
         const psk_ahead_t *a = (const psk_ahead_t *) c->ahead;
         if (a && a->base.done && streq(a->identity, identity)) {
                 /* -ETIME: not started in time, the store too busy */
@@ -325,6 +328,7 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                 c->peer_read_usec = a->read_usec;
                 len = a->len;
                 memcpy(buf, a->key, sizeof buf);
+                why = a->reason;
                 mef_metrics_psk_lookup(c->listener->metrics, MEF_PSK_AHEAD);
         } else {
                 c->peer.kind = STORE_PEER_NONE; /* not what an earlier callback found */

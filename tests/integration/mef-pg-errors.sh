@@ -3,15 +3,18 @@
 # server's SQLSTATE and primary message beside the error, not a bare "Input/output error" that
 # leaves the operator to the server's log. A column of another type (42804: from the CLI, and in
 # serve's log line of a 500), a privilege revoked from msce-mef's role (42501), a column dropped
-# (42703: the schema is not the one msce-mef knows). Opening the store too, where there is no
-# store yet (a connection refused: no CONNECT on the database; the schema check refused), from
-# the CLI and from serve. No key reaches the message.
+# (42703: the schema is not the one msce-mef knows). The other places a store failure is told: a
+# TLS 1.3 handshake's PSK lookup in a store thread, retention, an import's comparison of a node's
+# Kpm (the CLI, and the admin API's line of its 500: not a row that "exists with another kpm"),
+# and opening the store, where there is no store yet (a connection refused: no CONNECT on the
+# database; the schema check refused), from the CLI and from serve. No key reaches the message.
 # Usage: tests/pg-run.sh --tap bash mef-pg-errors.sh PATH/TO/msce-mef (TAP).
 set -euo pipefail
 MEF=${1:?usage: mef-pg-errors.sh PATH/TO/msce-mef}
 . "$(dirname "$0")/lib.sh"
 need_exec "$MEF"
 need_pg
+need_cmds openssl od
 MEF_BACKEND=postgresql
 tmpdir mef-pg-errors
 need_psql
@@ -70,6 +73,57 @@ grep -q 'user=msce_pge$' "$T/app.conf" || fail "no uri for msce_pge in $(cat "$T
 "$MEF" --config "$T/app.conf" node list > "$T/out" 2> "$T/err" || fail "node list as msce_pge: $(cat "$T/err")"
 ! node_add 2 "$T/app.conf" || fail "node add without INSERT on nodes succeeded"
 said "a privilege revoked" 'Permission denied, PostgreSQL said 42501: permission denied for table nodes'
+
+# msce_pge without SELECT on nodes.kpm_enc (the Kpm: a handshake's PSK lookup and the import's
+# comparison of a node's key read it) and without DELETE on audit (retention)
+cols=$(pg_sql "SELECT string_agg(quote_ident(column_name), ', ') FROM information_schema.columns
+               WHERE table_schema = 'public' AND table_name = 'nodes' AND column_name <> 'kpm_enc'")
+pg_sql "REVOKE SELECT ON nodes FROM msce_pge; GRANT SELECT ($cols) ON nodes TO msce_pge;
+        REVOKE DELETE ON audit FROM msce_pge" || fail "REVOKE SELECT (kpm_enc), DELETE"
+# an import of the row node pge-1 already is: its Kpm is compared, and that read is refused (not
+# "exists with another kpm")
+printf 'nodeID,kpmID,kpm,cseID,cseBase,targets\nurn:dev:ops:pge-1,kpm-pge-1,%s,/mn-pge-1,%s,/in-pge\n' "$KEY" \
+        https://in.example.net/base > "$T/same.csv"
+! "$MEF" --config "$T/app.conf" node import "$T/same.csv" > "$T/out" 2> "$T/err" || fail "import without kpm_enc succeeded"
+said "an import's comparison of a Kpm refused" \
+        "same.csv:2: Permission denied, PostgreSQL said 42501: permission denied for table nodes \(nothing imported\)"
+
+# serve as msce_pge, with retention and the admin API: retention's log line, a TLS 1.3 handshake's
+# PSK lookup in a store thread, the admin API's import of that row
+mkdir -p "$T/pki"
+pki_ca "$T/pki"
+pki_cert "$T/pki" admin IP:127.0.0.1
+pki_cert "$T/pki" alice
+{
+        sed -e "s|^uri = \(.*\)user=msce\$|uri = \1user=msce_pge|" -e "s|^password_file = .*|password_file = $T/app-password|" \
+                "$T/mef.conf.in"
+        printf '[audit]\nkeep = 1d\n[admin]\nlisten = 127.0.0.1:0\ncertificate = %s\nkey = %s\nca = %s\n' \
+                "$T/pki/admin.pem" "$T/pki/admin.key" "$T/pki/ca.pem"
+} > "$T/app.conf.in"
+mef_start "$T/app.conf.in" || fail "msce-mef serve as msce_pge did not start"
+wait_line 10 "$T/mef.err" 'retention: ' || fail "no retention line"
+grep -a 'retention: ' "$T/mef.err" > "$T/err" || :
+said "retention refused" 'Permission denied, PostgreSQL said 42501: permission denied for table audit'
+request GET /msce/status urn:dev:ops:pge-1 | psk_exchange "$KEY" kpm-pge-1 > "$T/out"
+wait_line 10 "$T/mef.err" 'looking up the PSK identity' || fail "no log line of the handshake's lookup: $(cat "$T/mef.err")"
+grep -a 'looking up the PSK identity' "$T/mef.err" > "$T/err" || :
+said "a handshake's PSK lookup ahead refused" 'Permission denied, PostgreSQL said 42501: permission denied for table nodes'
+aport=$(sed -n 's/^admin on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/mef.out")
+[ -n "$aport" ] || fail "no admin port in $(cat "$T/mef.out")"
+printf '{"nodeID":"urn:dev:ops:pge-1","kpmID":"kpm-pge-1","kpm":"%s","cseID":"/mn-pge-1","cseBase":"%s","targets":["/in-pge"]}\n' \
+        "$KEY" https://in.example.net/base > "$T/same.jsonl"
+{
+        printf 'POST /admin/v1/import HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/jsonl\r\n'
+        printf 'Content-Length: %d\r\n\r\n' "$(wc -c < "$T/same.jsonl")"
+        cat "$T/same.jsonl"
+} | timeout 20 openssl s_client -connect "127.0.0.1:$aport" -cert "$T/pki/alice.pem" -key "$T/pki/alice.key" \
+        -CAfile "$T/pki/ca.pem" -quiet -ign_eof > "$T/out" 2> /dev/null || :
+[ "$(http_status < "$T/out")" = 500 ] || fail "the admin API's import with its Kpm read refused: $(cat "$T/out")"
+wait_line 10 "$T/mef.err" 'POST /admin/v1/import -> 500' || fail "no log line of the import's 500"
+grep -a 'POST /admin/v1/import -> 500' "$T/mef.err" > "$T/err" || :
+said "the admin API's import refused" 'store: Permission denied, PostgreSQL said 42501: permission denied for table nodes'
+mef_term || fail "msce-mef serve as msce_pge did not stop cleanly"
+mef_configure "$T/mef.conf.in"
 
 # at open, before there is a store: the connection refused (no CONNECT on the database), from the
 # CLI and from serve; the schema check refused (no SELECT on msce_schema)

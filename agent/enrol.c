@@ -71,7 +71,6 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
         if (rsc < 0)
                 return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "malformed response: %s X-M2M-RSC (HTTP %d)",
                                    http_msg_header(m, "X-M2M-RSC") ? "invalid" : "no", m->status);
-        info->rsc = rsc;
         if (rsc / 1000 != m->status / 100)
                 return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG,
                                    "malformed response: X-M2M-RSC %d does not match HTTP status %d", rsc, m->status);

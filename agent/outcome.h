@@ -53,7 +53,6 @@ typedef struct exchange_info {
         failure_t failure;
         exchange_stage_t stage;   /* where a failure happened */
         int http_status;          /* 0 when no response */
-        int rsc;                  /* X-M2M-RSC, 0 when none */
         bool has_retry_after;     /* a 5xx carried a Retry-After in seconds (retry_after_parse()) */
         bool retry_after_capped;  /* ... above retry_after_max */
         unsigned retry_after;     /* ... in seconds, clamped to retry_after_max (0 is "now") */

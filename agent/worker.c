@@ -94,7 +94,7 @@ int worker_reply_parse(worker_op_t op, int result, const uint8_t *buf, size_t le
             !terminated(i.retry_after_sent, sizeof i.retry_after_sent) || i.failure.outcome < 0 ||
             i.failure.outcome > OUTCOME_INCOMPATIBLE ||
             i.stage < 0 || i.stage >= _EXCHANGE_STAGE_MAX ||
-            i.http_status < 0 || i.http_status > 999 || i.rsc < 0 || i.rsc > 9999 ||
+            i.http_status < 0 || i.http_status > 999 ||
             (result == 0) != (i.failure.outcome == OUTCOME_OK))
                 return -EBADMSG;
         buf += sizeof i;

@@ -15,7 +15,6 @@ static exchange_info_t info_ok(void) {
         memset(&i, 0, sizeof i);
         i.failure.outcome = OUTCOME_OK;
         i.http_status = 200;
-        i.rsc = 2000;
         strcpy(i.tls_version, "TLSv1.3");
         strcpy(i.cipher, "TLS_AES_128_GCM_SHA256");
         return i;
@@ -25,7 +24,6 @@ static exchange_info_t info_fail(void) {
         exchange_info_t i = info_ok();
         i.failure.outcome = OUTCOME_REJECTED;
         i.http_status = 403;
-        i.rsc = 4103;
         i.retry_after = 0;
         strcpy(i.failure.reason, "the MEF refused the credential");
         return i;
@@ -72,7 +70,6 @@ static void assert_rejected(worker_op_t op, int result, const uint8_t *buf, size
 static void assert_info_eq(const exchange_info_t *a, const exchange_info_t *b) {
         cr_assert_eq(a->failure.outcome, b->failure.outcome);
         cr_assert_eq(a->http_status, b->http_status);
-        cr_assert_eq(a->rsc, b->rsc);
         cr_assert_eq(a->retry_after, b->retry_after);
         cr_assert_str_eq(a->tls_version, b->tls_version);
         cr_assert_str_eq(a->cipher, b->cipher);
@@ -229,8 +226,6 @@ Test(worker, info_values_out_of_range) {
                 { "result 0 with outcome TRANSIENT", 0 },
                 { "http_status 1000", -EACCES },
                 { "http_status -1", -EACCES },
-                { "rsc 10000", -EACCES },
-                { "rsc -1", -EACCES },
         };
         for (size_t k = 0; k < ELEMENTSOF(cases); k++) {
                 exchange_info_t in = info_fail();
@@ -250,14 +245,8 @@ Test(worker, info_values_out_of_range) {
                 case 4:
                         in.http_status = 1000;
                         break;
-                case 5:
-                        in.http_status = -1;
-                        break;
-                case 6:
-                        in.rsc = 10000;
-                        break;
                 default:
-                        in.rsc = -1;
+                        in.http_status = -1;
                 }
                 size_t len;
                 _cleanup_free_ uint8_t *b = reply(&in, NULL, 0, &len);
@@ -267,7 +256,6 @@ Test(worker, info_values_out_of_range) {
         /* the limits themselves pass */
         exchange_info_t in = info_fail(), out;
         in.http_status = 999;
-        in.rsc = 9999;
         in.failure.outcome = OUTCOME_CONFIG;
         size_t len;
         _cleanup_free_ uint8_t *b = reply(&in, NULL, 0, &len);

@@ -13,6 +13,8 @@
 # user, fm-keys.py) and profile.sealed as they must be; READY=1 only once msce:ltk is readable;
 # no moment without msce:ltk during a re-enrolment (a reader loop as the CSE user); WATCHDOG=1
 # in time, STOPPING=1 and exit 0 on SIGTERM.
+# Scenarios 1-3 and 8 run one after another, then 4-7, 9 and 10, which mostly wait, at the same
+# time (alongside in fm-lib.sh), each with a CSE user of its own.
 # Output is TAP (tests/integration/lib.sh); a whole-run skip is "1..0 # SKIP". The framework
 # (namespace, MEF, relay, agent and the checks on them) is in fm-lib.sh.
 #   usage: fault-matrix.sh BUILDDIR [SCENARIO...]     (SCENARIO: 1..10; default all)
@@ -59,15 +61,23 @@ if [ -n "${FM_CSE_USER:-}" ]; then
         CSE_USER=$FM_CSE_USER
         id -u $CSE_USER > /dev/null 2>&1 || skip_all "no user $CSE_USER"
         at_exit 'keyring_clear $CSE_UID'
+        for n in 4 5 6 7 9; do eval CSE_USER_$n=\$CSE_USER; done
 else
         CSE_USER=$(test_user fm) || skip_all "cannot create a test user"
         test_user_cleanup $CSE_USER
+        # the scenarios that run beside scenario 10 (alongside in fm-lib.sh), a user each
+        for n in 4 5 6 7 9; do
+                u=$(test_user fm$n) || skip_all "cannot create a test user"
+                test_user_cleanup $u
+                eval CSE_USER_$n=\$u
+        done
 fi
 CSE_UID=$(id -u $CSE_USER)
 
 START=$(date +%s)
 # Seconds for the whole matrix, a deadline for hangs (meson's timeout is 600 s, 1800 s in the
-# ASan build): ~100 s on an idle machine, three times that under ASan and load.
+# ASan build): ~50 s on an idle machine (the waiting scenarios run at once), three times that
+# under ASan and load.
 BUDGET=${FM_BUDGET:-540}
 NS=msce-fm-$$
 VH=fmh$$        # veth, host side (HOST_IP)
@@ -95,13 +105,14 @@ for n in 192.0.2 198.51.100 203.0.113; do
 done
 [ -n "$MEF_IP" ] || skip_all "no free /30 in 192.0.2.0/24, 198.51.100.0/24 or 203.0.113.0/24 on this host"
 PORT=8443       # what the agent connects to: the MEF, or the relay in front of it
+MEF_DIRECT=8443 # the MEF's port without a relay in front (topology direct)
 MEF_BEHIND=8444 # the MEF's port when the relay is in front
 KEEP=${FM_KEEP:-0}
 tmpdir fault-matrix
 chmod 0755 "$T"
 PIDS_MEF= PID_RELAY= PID_AGENT= PID_NOTIFY= PID_WATCH= PID_HOLD= PID_FAKE=
 at_exit 'ip link del "$VH" 2> /dev/null; ip netns del "$NS" 2> /dev/null'
-at_exit 'for p in $PID_AGENT $PID_WATCH $PID_NOTIFY $PID_HOLD $PID_FAKE $PID_RELAY $PIDS_MEF; do stop_pid "$p"; done'
+at_exit 'for p in $PIDS_ALONGSIDE $PID_AGENT $PID_WATCH $PID_NOTIFY $PID_HOLD $PID_FAKE $PID_RELAY $PIDS_MEF; do stop_pid "$p"; done'
 
 . "$HERE/fm-lib.sh"
 
@@ -156,7 +167,7 @@ if [ $ONCE = 1 ]; then
         scenario_begin 5 "reset after the handshake"
         relay_mode reset-flight 2
         once 5 75 "reset after the handshake: transient"
-        grep -q 'reset after [0-9]* server bytes (flight 2)' "$T/relay.err" && ok "--once s5: the relay reset at flight 2" ||
+        grep -q 'reset after [0-9]* server bytes (flight 2)' "$RELAY_LOG.err" && ok "--once s5: the relay reset at flight 2" ||
                 not_ok "--once s5: no reset in the relay log"
         scenario_begin 6 "black hole" "exchange_timeout = 2s"
         relay_mode blackhole
@@ -183,7 +194,7 @@ fi
 if run 1; then
         topology direct && mef_stop
         scenario_begin 1 "MEF down at start, then up"
-        agent_start
+        agent_start watch
         if expect_within 30 "s1: BACKOFF while the MEF is down" state_is BACKOFF; then
                 # a few more attempts: three failed ones (not a fixed 1.5 s)
                 expect_within 30 "s1: three attempts while the MEF is down" retries_at_least 3 &&
@@ -206,7 +217,7 @@ if run 2; then
         first=$(relay_count "s2c first data")
         agent_start
         if expect_within 10 "s2: the MEF answered the ClientHello (relay holding it)" \
-                sh -c '[ $(grep -c " s2c first data" "$0") -gt "$1" ]' "$T/relay.err" "$first"; then
+                sh -c '[ $(grep -c " s2c first data" "$0") -gt "$1" ]' "$RELAY_LOG.err" "$first"; then
                 mef_stop KILL
                 ok "s2: msce-mef killed -9 while its ServerHello was held in the relay"
                 # the interrupted attempt has failed (instead of a fixed 0.5 s)
@@ -225,17 +236,51 @@ if run 3; then
         topology direct
         scenario_begin 3 "20% packet loss both ways"
         loss_on 20
-        agent_start
+        agent_start watch
         expect_ready 60 "through 20% loss" && ok "s3: READY through 20% loss both ways ($(loss_dropped) packets dropped)"
         loss_off
         agent_stop
         check "s3: READY=1 only after msce:ltk was readable" ready_after_key
 fi
 
+# 8. 503 with Retry-After: 3 (max_connections = 1, held by an authenticated client).
+if run 8; then
+        topology relay "max_connections = 1
+retry_after = 3
+request_timeout = 30000"
+        scenario_begin 8 "503 with Retry-After: 3"
+        # The authenticated client that sends nothing takes the only slot (request deadline 30 s).
+        hold_slot
+        a0=$(relay_count accepted)
+        agent_start
+        if expect_within 10 "s8: BACKOFF after the 503" state_is BACKOFF; then
+                wait_s=$(state_json | jq -r '(.next_attempt | fromdateiso8601) - (.since | fromdateiso8601)' 2> /dev/null)
+                na=$(field next_attempt)
+                since=$(field since)
+                stop_pid "$PID_HOLD"
+                PID_HOLD=
+                if expect_ready 15 "after the 503"; then
+                        # The attempts as the relay saw them: the second not before 3 s after the
+                        # first (backoff_max is 2 s, so only Retry-After can explain the wait).
+                        gap=$(awk -v n="$a0" '/ accepted / { if (++c == n + 1) a = $1; if (c == n + 2) { print $1 - a; exit } }' "$RELAY_LOG.err")
+                        awk -v g="${gap:-0}" 'BEGIN { exit !(g >= 2.95) }' &&
+                                ok "s8: next attempt ${gap}s after the 503 (Retry-After: 3, backoff_max 2s), then READY" ||
+                                not_ok "s8: next attempt ${gap:-never}s after the 503 (want >= 3)"
+                        [ "${wait_s:-0}" -ge 3 ] 2> /dev/null &&
+                                ok "s8: state.json in BACKOFF: next_attempt $na, ${wait_s}s after since $since" ||
+                                not_ok "s8: state.json next_attempt $na is ${wait_s:-?}s after since $since (want >= 3)"
+                fi
+        fi
+        stop_pid "$PID_HOLD"
+        PID_HOLD=
+        agent_stop
+fi
+
 # 4. 300 ms one-way delay.
-if run 4; then
-        topology relay
+scenario_4() {
+        beside 4 8447
         scenario_begin 4 "300 ms one-way delay"
+        relay_start $MEF_IP:$MEF_DIRECT || { not_ok "s4: the relay did not start"; return; }
         relay_mode delay 300
         agent_start
         if expect_ready 20 "through 300 ms delay"; then
@@ -245,17 +290,19 @@ if run 4; then
         fi
         relay_mode pass
         agent_stop
-fi
+        relay_stop
+}
 
 # 5. Reset after the handshake: transient until the relay passes traffic again.
-if run 5; then
-        topology relay
+scenario_5() {
+        beside 5 8448
         scenario_begin 5 "connection reset after the handshake"
+        relay_start $MEF_IP:$MEF_DIRECT || { not_ok "s5: the relay did not start"; return; }
         relay_mode reset-flight 2
         r0=$(relay_count "reset after")
         agent_start
         if expect_within 15 "s5: two resets after the handshake" \
-                sh -c '[ $(grep -c " reset after [0-9]* server bytes (flight 2)" "$0") -ge $(($1 + 2)) ]' "$T/relay.err" "$r0"; then
+                sh -c '[ $(grep -c " reset after [0-9]* server bytes (flight 2)" "$0") -ge $(($1 + 2)) ]' "$RELAY_LOG.err" "$r0"; then
                 expect_within 5 "s5: BACKOFF after a reset" state_is BACKOFF ENROL &&
                         expect_nothing_stored "reset" &&
                         ok "s5: resets after the handshake: transient ($(field state), last_error: $(field last_error)), nothing stored"
@@ -263,12 +310,14 @@ if run 5; then
         relay_mode pass
         expect_ready 15 "after the relay passes traffic again" && ok "s5: READY once the relay passes traffic again"
         agent_stop
-fi
+        relay_stop
+}
 
 # 6. An MEF that never answers.
-if run 6; then
-        topology relay
+scenario_6() {
+        beside 6 8449
         scenario_begin 6 "MEF never answers (black hole)" "exchange_timeout = 3s"
+        relay_start $MEF_IP:$MEF_DIRECT || { not_ok "s6: the relay did not start"; return; }
         relay_mode blackhole
         agent_start
         if expect_within 15 "s6: BACKOFF with last_error saying timeout" sh -c '
@@ -286,7 +335,8 @@ if run 6; then
         fi
         relay_mode pass
         agent_stop
-fi
+        relay_stop
+}
 
 # 7. Malformed responses (fake-mef, on the namespace's loopback behind the relay, its KeIDs for
 # MEF_IP): every one is transient (protocol section 5), BACKOFF, nothing stored; then a valid
@@ -303,10 +353,12 @@ fake_start() { # fake_start SCENARIO COUNT
         done
         return 1
 }
-if run 7; then
-        mef_stop
-        relay_stop
-        scenario_begin 7 "malformed responses (fake-mef)" "backoff_min = 1s
+# The backoff is short (100 ms .. 1 s): each fake-mef waits for two attempts, and nothing here
+# times one (the Retry-After of busy-503-huge is capped at 2 s, which the backoff does not reach).
+scenario_7() {
+        beside 7 8446
+        scenario_begin 7 "malformed responses (fake-mef)" "backoff_min = 100ms
+backoff_max = 1s
 retry_after_max = 2s"
         if [ ! -x "$FAKE_MEF" ]; then
                 skip "s7: $FAKE_MEF not built"
@@ -341,8 +393,10 @@ retry_after_max = 2s"
                         PID_FAKE=
                 fi
                 # TCP and TLS up, the request sent, no answer: STATUS= and state.json say "no
-                # response in time", not "MEF unreachable" (exchange_timeout = 5s).
-                if ! over_budget && fake_start silent 1; then
+                # response in time", not "MEF unreachable" (exchange_timeout = 5s). Silent to the
+                # next attempt too: what is read here is not replaced by that attempt's failure
+                # for another 5 s, however soon after the backoff it comes.
+                if ! over_budget && fake_start silent 2; then
                         if expect_within 15 "s7: silent: STATUS= says no response in time" sh -c \
                                 'grep -q " STATUS=No response from the MEF in time (timed out waiting for the response); retrying in " "$0"' \
                                 "$CUR/notify.log"; then
@@ -371,44 +425,11 @@ retry_after_max = 2s"
                 not_ok "s7: the relay did not start"
         fi
         relay_stop
-fi
-
-# 8. 503 with Retry-After: 3 (max_connections = 1, held by an authenticated client).
-if run 8; then
-        topology relay "max_connections = 1
-retry_after = 3
-request_timeout = 30000"
-        scenario_begin 8 "503 with Retry-After: 3"
-        # The authenticated client that sends nothing takes the only slot (request deadline 30 s).
-        hold_slot
-        a0=$(relay_count accepted)
-        agent_start
-        if expect_within 10 "s8: BACKOFF after the 503" state_is BACKOFF; then
-                wait_s=$(state_json | jq -r '(.next_attempt | fromdateiso8601) - (.since | fromdateiso8601)' 2> /dev/null)
-                na=$(field next_attempt)
-                since=$(field since)
-                stop_pid "$PID_HOLD"
-                PID_HOLD=
-                if expect_ready 15 "after the 503"; then
-                        # The attempts as the relay saw them: the second not before 3 s after the
-                        # first (backoff_max is 2 s, so only Retry-After can explain the wait).
-                        gap=$(awk -v n="$a0" '/ accepted / { if (++c == n + 1) a = $1; if (c == n + 2) { print $1 - a; exit } }' "$T/relay.err")
-                        awk -v g="${gap:-0}" 'BEGIN { exit !(g >= 2.95) }' &&
-                                ok "s8: next attempt ${gap}s after the 503 (Retry-After: 3, backoff_max 2s), then READY" ||
-                                not_ok "s8: next attempt ${gap:-never}s after the 503 (want >= 3)"
-                        [ "${wait_s:-0}" -ge 3 ] 2> /dev/null &&
-                                ok "s8: state.json in BACKOFF: next_attempt $na, ${wait_s}s after since $since" ||
-                                not_ok "s8: state.json next_attempt $na is ${wait_s:-?}s after since $since (want >= 3)"
-                fi
-        fi
-        stop_pid "$PID_HOLD"
-        PID_HOLD=
-        agent_stop
-fi
+}
 
 # 9. Revoked while READY.
-if run 9; then
-        topology direct
+scenario_9() {
+        beside 9
         scenario_begin 9 "revoked by the operator while READY (poll 10 s)"
         agent_start
         if expect_ready 15 "first enrolment"; then
@@ -420,13 +441,12 @@ if run 9; then
                 fi
         fi
         agent_stop
-fi
+}
 
 # 10. Re-enrolment asked by the MEF: new KeID, no moment without a key.
-if run 10; then
-        topology direct
+scenario_10() {
         scenario_begin 10 "re-enrolment asked by the MEF while READY"
-        agent_start
+        agent_start watch
         if expect_ready 15 "first enrolment"; then
                 keid1=$(field keID)
                 ltk1=$(awk '$2 == "msce:ltk" { print $1 }' "$CUR/keys.out")
@@ -446,7 +466,19 @@ if run 10; then
         *" absent_after_present=0 "*" read_failures=0 "*) ok "s10: the CSE user's reader never missed msce:ltk during the swap ($s)" ;;
         *) not_ok "s10: the CSE user's reader missed msce:ltk: $s" ;;
         esac
-fi
+}
+
+# Scenarios 4-7, 9 and 10 spend most of their time waiting (for the agent's next attempt, for
+# its next status check with the MEF, 10 s after the last, for a timeout): they run at the same
+# time, against the one MEF (direct, MEF_IP:MEF_DIRECT), 4-6 through a relay of their own each, 7
+# with its fake-mef behind a relay of its own; each with a CSE user of its own, unless
+# FM_CSE_USER names the one user for all (then one after another).
+together=
+for n in 4 5 6 7 9 10; do
+        run $n && together="$together scenario_$n"
+done
+topology direct
+[ -z "$together" ] || alongside $([ "$CSE_USER_7" = "$CSE_USER" ] && echo --serial) $together
 
 # No Kpm in anything the agents printed.
 if cat "$T"/kpm-*.hex | tr -d '\r' | sed '/^$/d' | grep -qiF -f - "$T"/s*/agent.log "$T"/s*/notify.log 2> /dev/null; then
@@ -456,7 +488,7 @@ else
 fi
 
 # Under a sanitizer build: no report from any agent.
-if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T"/s*/agent.log "$T"/mef-*.err "$T"/relay.err \
+if grep -lE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$T"/s*/agent.log "$T"/mef-*.err "$T"/relay*.err \
         "$T"/s*/extra.log > "$T/san.out" 2> /dev/null; then
         not_ok "sanitizer reports in: $(tr '\n' ' ' < "$T/san.out")"
 else

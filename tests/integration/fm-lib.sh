@@ -6,7 +6,7 @@ CUR=     # the current scenario's directory, for the logs a failure shows
 not_ok() { # lib.sh's, with the current scenario's logs
         N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
         if [ -n "$CUR" ]; then
-                for f in "$CUR"/agent.log "$CUR"/notify.log "$CUR"/state.last "$T"/relay.err "$CUR"/extra.log; do
+                for f in "$CUR"/agent.log "$CUR"/notify.log "$CUR"/state.last "$RELAY_LOG.err" "$CUR"/extra.log; do
                         [ -s "$f" ] && { echo "#   --- $f (last 25 lines)"; tail -n 25 "$f" | sed 's/^/#   /'; }
                 done
         fi
@@ -53,7 +53,9 @@ mef_conf() { # mef_conf PORT [EXTRA LINES for [limits]]
                 printf '[limits]\nhandshake_timeout = 30000\n%s\n' "${2:-}"
         } > "$T/mef.conf"
 }
-mefctl() { "$MEF" --config "$T/mef.conf" "$@" > "$T/mefctl.out" 2>&1 || { sed 's/^/# /' "$T/mefctl.out"; return 1; }; }
+# (its output in the current scenario's directory: scenarios that run alongside each other
+# call it at the same time)
+mefctl() { "$MEF" --config "$T/mef.conf" "$@" > "${CUR:-$T}/mefctl.out" 2>&1 || { sed 's/^/# /' "${CUR:-$T}/mefctl.out"; return 1; }; }
 
 # hold_slot: a client that authenticates (node-11's PSK) and then sends nothing holds the MEF's
 # only service slot until request_timeout; a silent TCP client cannot, connections without a
@@ -83,22 +85,25 @@ mef_stop() { # mef_stop [SIGNAL]
 }
 
 # ---- relay (in the namespace: the agent must reach MEF_IP for the KeID to match) ----
+# RELAY_MODE, RELAY_LOG (.out, .err): a scenario with a relay of its own (on a port of its own)
+# sets both.
 RELAY_MODE=$T/relay.mode
+RELAY_LOG=$T/relay
 relay_mode() { echo "$*" > "$RELAY_MODE.tmp" && mv "$RELAY_MODE.tmp" "$RELAY_MODE"; }
 relay_start() { # relay_start [TARGET HOST:PORT]
         relay_mode pass
-        : > "$T/relay.out"
+        : > "$RELAY_LOG.out"
         ip netns exec "$NS" "$RELAY" --listen $MEF_IP:$PORT --connect "${1:-$MEF_IP:$MEF_BEHIND}" --mode-file "$RELAY_MODE" \
-                > "$T/relay.out" 2>> "$T/relay.err" &
+                > "$RELAY_LOG.out" 2>> "$RELAY_LOG.err" &
         PID_RELAY=$!
         for _ in $(seq 600); do # 30 s: a deadline for a hang
-                grep -qs "^listening on $MEF_IP:$PORT\$" "$T/relay.out" && return 0
+                grep -qs "^listening on $MEF_IP:$PORT\$" "$RELAY_LOG.out" && return 0
                 sleep 0.05
         done
         return 1
 }
 relay_stop() { stop_pid "$PID_RELAY"; PID_RELAY=; }
-relay_count() { grep -c " $1" "$T/relay.err" 2> /dev/null; } # relay_count EVENT: how many so far
+relay_count() { grep -c " $1" "$RELAY_LOG.err" 2> /dev/null; } # relay_count EVENT: how many so far
 
 # topology direct|relay [EXTRA MEF LINES]: the agent's port is the MEF itself, or the relay.
 topology() {
@@ -142,17 +147,23 @@ EOF
 
 WATCHDOG_SEC=5 # as strict as the unit's ratio: WatchdogSec=30s = the default exchange_timeout
 
+# agent_start [watch]: the agent under its notify socket; with watch, the CSE user's key reader
+# (fm-keys.py watch: a search every millisecond, busy) beside it, for the scenarios that judge
+# its log (ready_after_key, s10's summary).
 agent_start() {
         : > "$CUR/notify.log"
         $PY "$HERE/fm-notify.py" "$CUR/notify.sock" "$CUR/notify.log" 2>> "$CUR/extra.log" &
         PID_NOTIFY=$!
-        $PY "$HERE/fm-keys.py" $CSE_USER watch > "$CUR/watch.log" 2>> "$CUR/extra.log" &
-        PID_WATCH=$!
+        if [ "${1:-}" = watch ]; then
+                $PY "$HERE/fm-keys.py" $CSE_USER watch > "$CUR/watch.log" 2>> "$CUR/extra.log" &
+                PID_WATCH=$!
+        fi
         # Both listening, the key watcher with its first observation ("T0 T1 absent|present ..."),
         # before the agent starts. (The pattern had "[0-9]*" for T1, which never matched the
         # seconds.micro of fm-keys.py: every start waited out the whole loop, 2.5 s.)
         for _ in $(seq 600); do # 30 s: a deadline for a hang
-                [ -S "$CUR/notify.sock" ] && grep -qs '^[0-9.]* [0-9.]* \(absent\|present\)' "$CUR/watch.log" && break
+                [ -S "$CUR/notify.sock" ] &&
+                        { [ -z "$PID_WATCH" ] || grep -qs '^[0-9.]* [0-9.]* \(absent\|present\)' "$CUR/watch.log"; } && break
                 sleep 0.05
         done
         NOTIFY_SOCKET=$CUR/notify.sock WATCHDOG_USEC=$((WATCHDOG_SEC * 1000000)) \
@@ -285,3 +296,53 @@ expect_nothing_stored() { # WHAT
 }
 
 run() { case "$ONLY" in *" $1 "*) return 0 ;; esac; return 1; }
+# beside N [PORT]: scenario N as it runs beside others: its CSE user (CSE_USER_N); with PORT,
+# the agent's port for a relay of its own (relay_start) on MEF_IP:PORT, its mode and logs in
+# $T/relay-sN.*. Before scenario_begin, which writes the agent's configuration.
+beside() {
+        eval CSE_USER=\$CSE_USER_$1
+        CSE_UID=$(id -u $CSE_USER)
+        [ -z "${2:-}" ] || { PORT=$2; RELAY_MODE=$T/relay-s$1.mode; RELAY_LOG=$T/relay-s$1; }
+}
+
+# alongside [--serial] FUNCTION...: the scenarios in these functions at the same time, each in a
+# subshell of its own (its own CUR, PID_AGENT, ... and whatever it sets: CSE_USER, PORT, a relay
+# of its own), its TAP (and stderr) into a file; then their TAP in the order given, numbered on
+# from here.
+# --serial: one after another all the same (when they would share a CSE user). A scenario that
+# does not get to its end is a failure.
+PIDS_ALONGSIDE=
+alongside() {
+        local serial=0 f pid l
+        [ "$1" = --serial ] && { serial=1; shift; }
+        for f in "$@"; do
+                (
+                        N=0 FAILED=0 PID_AGENT= PID_WATCH= PID_NOTIFY= PID_HOLD= PID_FAKE= PID_RELAY=
+                        trap 'for p in $PID_AGENT $PID_WATCH $PID_NOTIFY $PID_HOLD $PID_FAKE $PID_RELAY; do stop_pid "$p"; done' EXIT
+                        trap 'exit 1' INT TERM HUP
+                        t0=$(date +%s)
+                        "$f"
+                        echo "# alongside: $f ran to its end ($(($(date +%s) - t0)) s)"
+                ) > "$T/alongside-$f.tap" 2>&1 &
+                pid=$!
+                PIDS_ALONGSIDE="$PIDS_ALONGSIDE $pid"
+                [ $serial = 0 ] || wait $pid
+        done
+        wait $PIDS_ALONGSIDE
+        PIDS_ALONGSIDE=
+        for f in "$@"; do
+                while IFS= read -r l; do
+                        if [[ $l =~ ^(not\ )?ok\ [0-9]+\ (.*)$ ]]; then
+                                N=$((N + 1))
+                                [ -z "${BASH_REMATCH[1]}" ] || FAILED=$((FAILED + 1))
+                                echo "${BASH_REMATCH[1]}ok $N ${BASH_REMATCH[2]}"
+                        elif [[ $l == "#"* ]]; then
+                                echo "$l"
+                        else # what went to stderr: a comment in TAP
+                                echo "# $l"
+                        fi
+                done < "$T/alongside-$f.tap"
+                grep -q "^# alongside: $f ran to its end" "$T/alongside-$f.tap" ||
+                        { N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $f did not run to its end"; }
+        done
+}

@@ -154,6 +154,9 @@ def api(method, path, body=None, ctype="application/json", ctx=None, expect=None
     bodies.append(data)
     last_headers.clear()
     last_headers.update({k.lower(): v for k, v in r.getheaders()})
+    # every status the API answers has its reason phrase (RFC 9110) on the status line
+    if r.reason in ("", "Unknown"):
+        fail(f"{method} {path}: status line {r.status} {r.reason!r}")
     tpl = template_of(path)
     if tpl and method.lower() in spec["paths"][tpl]:
         op = spec["paths"][tpl][method.lower()]

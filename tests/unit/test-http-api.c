@@ -102,7 +102,8 @@ Test(http, reasons) {
         static const struct { int status; const char *reason; } t[] = {
                 { 200, "OK" }, { 201, "Created" }, { 400, "Bad Request" }, { 403, "Forbidden" },
                 { 404, "Not Found" }, { 405, "Method Not Allowed" }, { 408, "Request Timeout" },
-                { 413, "Content Too Large" }, { 431, "Request Header Fields Too Large" },
+                { 409, "Conflict" }, { 413, "Content Too Large" }, { 415, "Unsupported Media Type" },
+                { 422, "Unprocessable Content" }, { 429, "Too Many Requests" }, { 431, "Request Header Fields Too Large" },
                 { 500, "Internal Server Error" }, { 503, "Service Unavailable" },
                 { 202, "Unknown" }, { 0, "Unknown" }, { -1, "Unknown" },
         };

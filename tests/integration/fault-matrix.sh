@@ -181,7 +181,7 @@ request_timeout = 30000"
         scenario_begin 8 "503"
         hold_slot
         once 8 75 "503 while max_connections is held"
-        grep -q 'retry after 3 s' "$CUR/agent.log" && ok "--once s8: Retry-After 3 reported" || not_ok "--once s8: Retry-After"
+        grep -q 'Retry-After 3 s' "$CUR/agent.log" && ok "--once s8: Retry-After 3 reported" || not_ok "--once s8: Retry-After"
         stop_pid "$PID_HOLD"
         PID_HOLD=
         once 8 0 "slot free again: enrolled"

@@ -245,7 +245,7 @@ hold_slot() {
         openssl s_client -connect $MEF_IP:$MEF_BEHIND -psk "$(tr -d '\n' < "$T/kpm-11.hex")" -psk_identity kpm-11 \
                 -tls1_3 -ciphersuites TLS_AES_128_GCM_SHA256 -brief -ign_eof < /dev/null > "$CUR/hold.out" 2>&1 &
         PID_HOLD=$!
-        expect_within 30 "s8: the holding client completed its handshake" grep -q "CONNECTION ESTABLISHED" "$CUR/hold.out"
+        expect_within 30 "s8: the holding client completed its handshake" grep -qs "CONNECTION ESTABLISHED" "$CUR/hold.out"
 }
 keys_absent() { keys_list; [ $? -eq 1 ]; }
 

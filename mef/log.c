@@ -5,6 +5,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "mef/log.h"
+#include "util/fs.h"
 #include "util/journal.h"
 
 /* Asked once: the answer does not change while the process runs. */
@@ -33,14 +34,7 @@ _printf_(2, 0) static void log_va(const char *prefix, const char *fmt, va_list a
                 if (line[i] == '\n' || line[i] == '\r')
                         line[i] = ' ';
         line[n++] = '\n';
-        for (size_t off = 0; off < n;) {
-                ssize_t w = write(STDERR_FILENO, line + off, n - off);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w <= 0)
-                        break;
-                off += (size_t) w;
-        }
+        (void) write_all(STDERR_FILENO, line, n); /* nowhere to report a failed log write */
         errno = saved;
 }
 

@@ -50,26 +50,14 @@ static bool setup_overridden(const ctl_setup_opts_t *o, const agent_config_t *cf
 static int kpm_load(int fd, char out[KPM_HEX_MAX + 1], size_t *ret_len) {
         char buf[KPM_HEX_MAX + 2];
         size_t n = 0;
-        for (;;) {
-                ssize_t k = read(fd, buf + n, sizeof buf - n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0) {
-                        int r = negative_errno();
-                        erase(buf, sizeof buf);
-                        return r;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-                if (n == sizeof buf) {
-                        erase(buf, sizeof buf);
-                        return -EFBIG;
-                }
+        int r = read_max(fd, buf, sizeof buf - 1, &n); /* -EFBIG: longer than any Kpm in hex */
+        if (r < 0) {
+                erase(buf, sizeof buf);
+                return r;
         }
         uint8_t key[MSG_KEY_MAX];
         size_t klen = 0;
-        int r = hex_key_parse(buf, n, MSG_KEY_MIN, MSG_KEY_MAX, key, &klen);
+        r = hex_key_parse(buf, n, MSG_KEY_MIN, MSG_KEY_MAX, key, &klen);
         erase(buf, sizeof buf);
         if (r == 0) {
                 hex_encode(key, klen, out);

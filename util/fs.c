@@ -6,12 +6,11 @@
 #include "util/fs.h"
 #include "util/hex.h"
 
-/* All of fd into buf (max + 1 bytes of room); -EFBIG when there is more than max. *len counts
- * what buf holds at every return, also on failure: for a secret, what its owner wipes. */
-static int read_max(int fd, uint8_t *buf, size_t max, size_t *len) {
+int read_max(int fd, void *buf, size_t max, size_t *len) {
+        uint8_t *p = buf;
         *len = 0;
         for (;;) {
-                ssize_t n = read(fd, buf + *len, max + 1 - *len);
+                ssize_t n = read(fd, p + *len, max + 1 - *len);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -86,7 +85,7 @@ int file_read_all(const char *path, size_t max, char **ret, size_t *ret_len) {
         if (!buf)
                 return -ENOMEM;
         size_t len = 0;
-        int r = read_max(fd, (uint8_t *) buf, max, &len);
+        int r = read_max(fd, buf, max, &len);
         if (r < 0)
                 return r;
         buf[len] = 0;

@@ -30,6 +30,11 @@ int secret_hex_file_read(const char *path, size_t min, size_t max, uint8_t *key,
 int secret_hex_file_read_flags(const char *path, size_t min, size_t max, secret_flags_t flags, uint8_t *key,
                                size_t *ret_len);
 
+/* All of fd up to end of file into buf, which has room for max + 1 bytes (the extra byte tells
+ * "exactly max" from "more"): again after EINTR and short reads; -EFBIG when there is more than
+ * max, -errno when read(2) fails. *len counts what buf holds at every return, also on failure:
+ * for a secret, what its owner wipes. */
+int read_max(int fd, void *buf, size_t max, size_t *len);
 /* Read a whole small file (non-secret) into a NUL-terminated heap string. */
 int file_read_all(const char *path, size_t max, char **ret, size_t *ret_len);
 /* Write all of data, again after EINTR and short writes. */

@@ -322,20 +322,11 @@ int ini_parse_file(ini_t *ini, const char *path) {
         if (!data)
                 return -ENOMEM;
         size_t len = 0;
-        for (;;) {
-                ssize_t n = read(fd, data + len, (size_t) st.st_size + 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int r = negative_errno();
-                        return fail_path(ini, r, path, "cannot read: %s", strerror(-r));
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > (size_t) st.st_size) /* it grew while we read */
-                        return fail_path(ini, -EFBIG, path, "changed while read");
-        }
+        int r = read_max(fd, data, (size_t) st.st_size, &len);
+        if (r == -EFBIG) /* it grew while we read */
+                return fail_path(ini, r, path, "changed while read");
+        if (r < 0)
+                return fail_path(ini, r, path, "cannot read: %s", strerror(-r));
         return ini_parse_buffer(ini, path, data, len);
 }
 

@@ -400,6 +400,13 @@ ctl_run 11 "${ARGS[@]}" --psk-identity kpm-1b && {
         ok "setup overridden by a later drop-in: refused, naming the key, the previous setup stays" ||
         not_ok "setup overridden: $(cat "$T/err")"; }
 rm "$SETUP/agent.conf.d/60-local.conf"
+# a 64-byte Kpm as upper-case hex with CR LF (130 bytes) is read whole and written normalised
+KPM64=$(printf '%0128X' 0 | tr 0 A)
+printf '%s\r\n' "$KPM64" > "$T/kpm-64.hex"
+ctl_run 0 "${ARGS[@]}" --user $CSE_USER --kpm-file "$T/kpm-64.hex" && {
+        cmp -s "$SETUP/msce.kpm" <(echo "$KPM64" | tr A a) &&
+        ok "setup with a 64-byte Kpm in 130 bytes (CR LF): taken, written as lower-case hex" ||
+        not_ok "setup 64-byte Kpm: $(head -c 200 "$SETUP/msce.kpm")"; }
 chmod 0600 "$T/kpm-1.hex"
 
 kill $FAKE_PID 2> /dev/null; wait $FAKE_PID 2> /dev/null

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "util/macro.h"
@@ -118,6 +119,43 @@ Test(files, read_all) {
         cr_assert_eq(file_read_all(path, 6, &buf, &n), 0);
         cr_assert_eq(n, 6);
         cr_assert_str_eq(buf, "hello\n");
+}
+
+/* Each record of a SOCK_SEQPACKET pair comes in a read of its own: read_max() must go on after
+ * a short read, stop at the end, and tell exactly max bytes from more. */
+Test(files, read_max) {
+        static const struct {
+                const char *records[3];
+                size_t max;
+                int r;
+                size_t len;
+        } cases[] = {
+                { { NULL }, 4, 0, 0 },
+                { { "ab", "cd" }, 4, 0, 4 },   /* exactly max, in two reads */
+                { { "ab", "c" }, 4, 0, 3 },
+                { { "ab", "cd", "e" }, 4, -EFBIG, 5 }, /* one more than max */
+                { { "abcdef" }, 4, -EFBIG, 5 }, /* never more than max + 1 in buf */
+                { { "a" }, 0, -EFBIG, 1 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                int sv[2];
+                cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+                for (size_t k = 0; k < ELEMENTSOF(cases[i].records) && cases[i].records[k]; k++)
+                        cr_assert_eq(write_all(sv[1], cases[i].records[k], strlen(cases[i].records[k])), 0);
+                cr_assert_eq(shutdown(sv[1], SHUT_WR), 0);
+                char buf[8];
+                memset(buf, 'x', sizeof buf);
+                size_t len = 99;
+                cr_assert_eq(read_max(sv[0], buf, cases[i].max, &len), cases[i].r, "case %zu", i);
+                cr_assert_eq(len, cases[i].len, "case %zu", i);
+                cr_assert_eq(buf[cases[i].max + 1], 'x', "case %zu: wrote past max + 1", i);
+                close(sv[0]);
+                close(sv[1]);
+        }
+        size_t len = 99;
+        char buf[2];
+        cr_assert_eq(read_max(-1, buf, 1, &len), -EBADF);
+        cr_assert_eq(len, 0);
 }
 
 Test(files, write_atomic) {

@@ -152,10 +152,14 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
                 close(fd);
         if (r < 0) {
                 erase(hex, sizeof hex);
-                return fail(err, err_size, r, "--kpm-file: %s: %s", o->kpm_file,
-                            r == -EINVAL || r == -EFBIG ? "does not hold a 16..64 byte Kpm as hex"
-                            : r == -ENODATA         ? "is empty"
-                                                    : strerror(-r));
+                /* Content the agent's --check-config refuses too (exit 78): -EINVAL, which
+                 * mscectl turns into its exit 11, also for a file too long or empty. */
+                const char *bad = r == -EINVAL || r == -EFBIG ? "does not hold a 16..64 byte Kpm as hex"
+                                  : r == -ENODATA         ? "is empty"
+                                                          : NULL;
+                if (bad)
+                        return fail(err, err_size, -EINVAL, "--kpm-file: %s: %s", o->kpm_file, bad);
+                return fail(err, err_size, r, "--kpm-file: %s: %s", o->kpm_file, strerror(-r));
         }
 
         _cleanup_free_ char *copy = strdup(config);

@@ -407,6 +407,17 @@ ctl_run 0 "${ARGS[@]}" --user $CSE_USER --kpm-file "$T/kpm-64.hex" && {
         cmp -s "$SETUP/msce.kpm" <(echo "$KPM64" | tr A a) &&
         ok "setup with a 64-byte Kpm in 130 bytes (CR LF): taken, written as lower-case hex" ||
         not_ok "setup 64-byte Kpm: $(head -c 200 "$SETUP/msce.kpm")"; }
+# a Kpm file past the 131 bytes setup reads (newlines after the key, which the hex parser would
+# strip) and an empty one are refused as msce-agent --check-config refuses them (its exit 78):
+# exit 11, the previous setup stays
+printf '%s\r\n\n\n' "$KPM64" > "$T/kpm-long.hex"
+: > "$T/kpm-empty.hex"
+for f in long:"does not hold a 16..64 byte Kpm" empty:"is empty"; do
+        ctl_run 11 "${ARGS[@]}" --user $CSE_USER --kpm-file "$T/kpm-${f%%:*}.hex" && {
+                grep -q "${f#*:}" "$T/err" && cmp -s "$SETUP/msce.kpm" <(echo "$KPM64" | tr A a) &&
+                ok "setup with a Kpm file ${f%%:*}: refused with exit 11 (${f#*:}), the previous setup stays" ||
+                not_ok "setup Kpm file ${f%%:*}: $(cat "$T/err")"; }
+done
 chmod 0600 "$T/kpm-1.hex"
 
 kill $FAKE_PID 2> /dev/null; wait $FAKE_PID 2> /dev/null

@@ -172,7 +172,6 @@ int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_
         const char *specs[_LED_LINE_MAX] = { status_spec, error_spec };
         led_spec_t parsed[_LED_LINE_MAX];
         bool have[_LED_LINE_MAX], pending = false;
-        leds_t *l;
         int r;
 
         if (!e || !ret)
@@ -184,7 +183,8 @@ int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_
                 have[i] = r > 0;
         }
 
-        l = calloc(1, sizeof(*l));
+        /* Freed on every failure below: its lines released, its timers gone. */
+        _cleanup_(leds_freep) leds_t *l = calloc(1, sizeof(*l));
         if (!l)
                 return -ENOMEM;
         l->event = sd_event_ref(e);
@@ -203,14 +203,12 @@ int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_
                 l->retry_usec = RETRY_MIN_USEC;
                 r = sd_event_add_time(e, &l->retry, CLOCK_MONOTONIC, now_usec() + l->retry_usec, RETRY_ACCURACY_USEC,
                                       on_retry, l);
-                if (r < 0) {
-                        leds_free(l);
+                if (r < 0)
                         return r;
-                }
                 (void) sd_event_source_set_description(l->retry, "leds-retry");
         }
 
-        *ret = l;
+        *ret = TAKE_PTR(l);
         return 0;
 }
 

@@ -305,6 +305,21 @@ Test(leds, timer_failure_is_reported) {
         cr_assert_eq(STATUS_LINE->value, 1);
 }
 
+/* leds_new() cannot arm the retry timer of a pending line: it fails, and frees what it had:
+ * the line it did request is released, nothing stays open, ret is not touched. */
+Test(leds, retry_timer_failure_leaves_nothing_behind) {
+        leds_t *l = (leds_t *) 0x1;
+
+        chips[0].absent = true;
+        cr_assert_eq(sd_event_exit(fx.e, 0), 0);
+        cr_assert_eq(sd_event_loop(fx.e), 0); /* finished: no new sources */
+        cr_assert_lt(leds_new(fx.e, "gpiochip0:17", "gpiochip1:2", record_report, NULL, &l), 0);
+        cr_assert_eq(l, (leds_t *) 0x1, "ret touched on failure");
+        cr_assert_eq(n_reports, 1, "the absent chip's line was reported");
+        cr_assert_eq(ERROR_LINE->releases, 1, "the line that was requested is released");
+        assert_all_released();
+}
+
 Test(leds, failed_write_is_reported_and_retried) {
         open_both();
         fail_writes = true;

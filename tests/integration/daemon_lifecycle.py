@@ -17,6 +17,14 @@ import time
 from daemon_harness import *  # noqa: F401,F403 (the harness is this module's vocabulary)
 
 
+def fifo_writer(path):
+    """A write end of the FIFO at path once a reader has it open, else None."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
 def main_scenario(tmp, mef, kpm, figures):
     state = os.path.join(tmp, "state")
     run_dir = os.path.join(tmp, "run")
@@ -146,6 +154,48 @@ def main_scenario(tmp, mef, kpm, figures):
         f"exit {p.returncode} {p.stdout} {p.stderr}\nstate.json {st2}")
     with open(conf, "w") as f:
         f.write(good)
+
+    # A refusal during an older reload's restore stays the answer: SIGHUP A (good) restores, and
+    # while its unsealing is under way SIGHUP B (a broken file) is refused at once, as reload 5;
+    # A settling afterwards must not clear B's reload_error (the old reload_settle() did, so
+    # state.json said the newest reload was fine). The sealed profile is a FIFO meanwhile: the
+    # unsealing process blocks opening it until the test writes the envelope into it, so A is
+    # under way for as long as the test wants, with no timing involved.
+    sealed = os.path.join(state, "profile.sealed")
+    envelope = open(sealed, "rb").read()
+    sst = os.stat(sealed)
+    os.unlink(sealed)
+    os.mkfifo(sealed, 0o600)
+    os.chown(sealed, sst.st_uid, sst.st_gid)
+    before = state_json(run_dir) or {}
+    start = len(a.messages)
+    a.signal(signal.SIGHUP)
+    state_json_until(run_dir, lambda st: st.get("reloads_begun") == 4 and st.get("state") == "restore")
+    with open(conf, "w") as f:
+        f.write(good.replace("[timing]", "[timing]\nbackoff_min = later"))
+    a.signal(signal.SIGHUP)
+    st_b = state_json_until(run_dir, lambda st: st.get("reload_done") == 5)
+    with open(conf, "w") as f:
+        f.write(good)
+    w = eventually(lambda: fifo_writer(sealed))  # the unsealing process has it open
+    if w is not None:
+        os.write(w, envelope)
+        os.close(w)
+    st = state_json_until(run_dir, lambda st: st.get("reloads") == before.get("reloads", -9) + 2)
+    # READY=1 for B's refusal and for A's settling, both sent before state.json counts A
+    readies = a.wait_count(lambda m: m == "READY=1", 2, 30, start)
+    tap(readies and w is not None and st_b is not None and st_b.get("state") == "restore" and st is not None and
+        st.get("state") == "ready" and st.get("reloads_begun") == 5 and st.get("reload_done") == 5 and
+        "backoff_min: not a duration" in (st.get("reload_error") or ""),
+        "SIGHUP refused during an older reload's restore: once that restore settles, reload_done and "
+        "reload_error still name the refused one",
+        f"before {before}\nwhile restoring {st_b}\nafter {st}\n" + "\n".join(a.texts(start)))
+    tmp_sealed = sealed + ".back"
+    with open(tmp_sealed, "wb") as f:
+        f.write(envelope)
+    os.chmod(tmp_sealed, sst.st_mode & 0o7777)
+    os.chown(tmp_sealed, sst.st_uid, sst.st_gid)
+    os.rename(tmp_sealed, sealed)
 
     # SIGUSR1: a new KeID in the keyring, and a reader searching from its session keyring (one
     # search through the persistent keyring and "msce") never misses msce:ltk.

@@ -29,6 +29,17 @@ typedef struct {
  * that no key opens. */
 int store_dump(mef_store_t *s, store_dump_fn_t fn, void *userdata, store_dump_stop_t *ret_stop);
 
+/* A master key's ID: the first 16 bytes of HKDF-SHA256 (no salt) of the key with the info
+ * "msce-mef master key id", as 32 lowercase hex digits. One-way, so it may be shown and written
+ * down: what init, backup, rekey and restore print, and restore --expect-master-key checks. */
+#define STORE_MASTER_KEY_ID_LEN 16u
+#define STORE_MASTER_KEY_ID_HEX (2u * STORE_MASTER_KEY_ID_LEN + 1u)
+int store_master_key_id(const uint8_t key[STORE_MASTER_KEY_LEN], char hex[STORE_MASTER_KEY_ID_HEX]);
+/* The ID of the key in the key file at path; errors as reading it. */
+int store_master_key_file_id(const char *path, char hex[STORE_MASTER_KEY_ID_HEX]);
+/* Whether s is an ID as store_master_key_id() writes it. */
+bool store_master_key_id_is_valid(const char *s);
+
 /* A restore's master key at path: 0 when the file holds key already, 1 when it was written
  * (0400; its directory made 0700 when missing, as init makes it), -EEXIST when it holds another
  * key, -errno. */

@@ -4,6 +4,7 @@
 #include "mef/store-internal.h"
 
 #include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/hmac.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -83,6 +84,36 @@ int store_master_key_load(const char *path, bool create, uint8_t key[STORE_MASTE
         if (r == -EEXIST) /* created by someone else meanwhile */
                 r = store_master_key_read(path, key);
         return r;
+}
+
+/* ---- the key's ID ---- */
+
+#define MASTER_KEY_ID_INFO "msce-mef master key id"
+
+int store_master_key_id(const uint8_t key[STORE_MASTER_KEY_LEN], char hex[STORE_MASTER_KEY_ID_HEX]) {
+        if (!key || !hex)
+                return -EINVAL;
+        uint8_t id[STORE_MASTER_KEY_ID_LEN];
+        if (wc_HKDF(WC_SHA256, key, STORE_MASTER_KEY_LEN, NULL, 0, (const byte *) MASTER_KEY_ID_INFO,
+                    strlen(MASTER_KEY_ID_INFO), id, sizeof id) != 0)
+                return -EIO;
+        hex_encode(id, sizeof id, hex);
+        return 0;
+}
+
+int store_master_key_file_id(const char *path, char hex[STORE_MASTER_KEY_ID_HEX]) {
+        _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
+        int r = store_master_key_read(path, key);
+        return r < 0 ? r : store_master_key_id(key, hex);
+}
+
+bool store_master_key_id_is_valid(const char *s) {
+        if (!s || strlen(s) != 2 * STORE_MASTER_KEY_ID_LEN)
+                return false;
+        for (; *s; s++)
+                if (hex_digit(*s) < 0 || (*s >= 'A' && *s <= 'F')) /* lowercase, as printed */
+                        return false;
+        return true;
 }
 
 /* ---- the check value ---- */

@@ -119,6 +119,7 @@ typedef struct backup_writer {
         backup_manifest_t m;
         uint8_t check[256];
         size_t check_len;
+        char key_id[STORE_MASTER_KEY_ID_HEX]; /* of the key wrapped */
 } backup_writer_t;
 
 /* A new file of the backup: 0600 whatever the umask, never an existing one. */
@@ -248,6 +249,9 @@ static int backup_write(cli_t *c, const char *dir, const key_wrap_t *kw, backup_
                 return cli_failf("backup %s: master key %s does not open the store just read (a rekey ran "
                                  "meanwhile?): run the backup again",
                                  dir, c->cfg->master_key_path);
+        r = store_master_key_id(key, w->key_id);
+        if (r < 0)
+                return cli_failf("backup %s: master key ID: %s", dir, strerror(-r));
         _cleanup_free_ char *wrapped = NULL;
         r = kw->pem ? backup_key_wrap_recipient(key, kw->pem, kw->pem_len, &wrapped)
                     : backup_key_wrap(key, kw->pass.text, kw->pass.len, kw->iterations, &wrapped);
@@ -281,6 +285,7 @@ typedef struct backup_args {
         const char *pass_file;
         const char *recipient; /* backup: the public key file */
         const char *identity;  /* restore: the private key file */
+        const char *expect_id; /* restore: the master key ID the backup must have */
         uint32_t iterations;
         bool force;
 } backup_args_t;
@@ -301,6 +306,7 @@ static int backup_args_parse(cli_t *c, const command_t *def, bool restore, int a
                 { "passphrase-file", required_argument, NULL, 'p' },
                 { "identity", required_argument, NULL, 'I' },
                 { "force", no_argument, NULL, 'f' },
+                { "expect-master-key", required_argument, NULL, 'E' },
                 {},
         };
         const char *cmd = restore ? "restore" : "backup";
@@ -329,6 +335,12 @@ static int backup_args_parse(cli_t *c, const command_t *def, bool restore, int a
                 }
                 case 'f':
                         a.force = true;
+                        break;
+                case 'E':
+                        if (!store_master_key_id_is_valid(optarg))
+                                return cli_usage_error(cmd, "--expect-master-key: expected a master key ID, 32 "
+                                                            "lowercase hex digits (what init and backup print)");
+                        a.expect_id = optarg;
                         break;
                 default:
                         return cli_option_error(cmd, o, argv);
@@ -386,6 +398,8 @@ int cmd_backup(cli_t *c, const command_t *def, int argc, char **argv) {
         printf("Backed up %s to %s: %s, %" PRIu64 " audit rows; the master key wrapped %s%s.\n",
                mef_store_name(c->cfg), dir, detail, w.m.rows[3],
                kw.pem ? "for recipient key SHA256:" : "under the passphrase", kw.pem ? kw.recipient : "");
+        printf("Master key ID %s: restore with --expect-master-key %s to refuse a backup of any other key.\n",
+               w.key_id, w.key_id);
         return 0;
 }
 
@@ -654,6 +668,16 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         r = restore_key_unwrap(dir, text, len, a.pass_file, a.identity, key);
         if (r)
                 return r;
+        /* the MAC below tells only that whoever wrote the backup held its key; with --recipient
+         * anyone can make a key, so the operator names the one meant (its ID: not the key) */
+        char id[STORE_MASTER_KEY_ID_HEX];
+        r = store_master_key_id(key, id);
+        if (r < 0)
+                return cli_failf("restore %s: master key ID: %s", dir, strerror(-r));
+        if (a.expect_id && !streq(id, a.expect_id))
+                return cli_failf("restore %s: its master key is ID %s, not ID %s (--expect-master-key): refused, "
+                                 "nothing was changed; a backup made with another key, or by someone else",
+                                 dir, id, a.expect_id);
         /* the manifest (and through its hashes every byte of the backup) as the MEF that holds
          * this key wrote it */
         r = backup_manifest_verify(key, &m);
@@ -684,5 +708,6 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
                 return r;
         }
         printf("Restored %s into %s: %s, %" PRIu64 " audit rows.\n", dir, mef_store_name(c->cfg), detail, rows[3]);
+        printf("Master key ID %s.\n", id);
         return 0;
 }

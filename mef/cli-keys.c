@@ -12,6 +12,7 @@
 #include <fcntl.h>
 
 #include "mef/cli-internal.h"
+#include "mef/store-backup.h"
 #include "mef/store-open.h"
 
 #define PSK_GENERATED_LEN 32u
@@ -187,6 +188,10 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
                 if (r < 0)
                         return cli_fail("audit", r);
         }
+        char id[STORE_MASTER_KEY_ID_HEX];
+        r = store_master_key_file_id(c->cfg->master_key_path, id);
+        if (r < 0)
+                return cli_fail("master key ID", r);
         if (c->json) {
                 json_t *o = json_object();
                 bool ok = o != NULL;
@@ -194,6 +199,7 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
                         ops_jset(o, "store", json_string(name), &ok);
                         ops_jset(o, "masterKey", json_string(c->cfg->master_key_path), &ok);
                         ops_jset(o, "created", json_boolean(!existed), &ok);
+                        ops_jset(o, "masterKeyId", json_string(id), &ok);
                 }
                 return cli_json_print(ops_jdone(o, ok));
         }
@@ -201,5 +207,6 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
                 printf("Store %s exists already; master key %s opens it.\n", name, c->cfg->master_key_path);
         else
                 printf("Created store %s with master key %s.\n", name, c->cfg->master_key_path);
+        printf("Master key ID %s: write it down; restore --expect-master-key checks a backup against it.\n", id);
         return 0;
 }

@@ -53,5 +53,12 @@ int cmd_rekey(cli_t *c, const command_t *def, int argc, char **argv) {
         printf("Rotated the master key %s%s: %" PRIu64 " secrets re-encrypted. A serving msce-mef picks the new "
                "key up by itself; backups made before keep their own wrapped key.\n",
                c->cfg->master_key_path, k.resumed ? " (finishing the rekey that had stopped)" : "", n);
+        /* the rekey is done either way: a key file that cannot be read now costs only the line */
+        char id[STORE_MASTER_KEY_ID_HEX];
+        r = store_master_key_file_id(c->cfg->master_key_path, id);
+        if (r < 0)
+                fprintf(stderr, "msce-mef: rekey: reading the new key's ID: %s\n", strerror(-r));
+        else
+                printf("Master key ID %s (the new key's): write it down; backups made from now on carry it.\n", id);
         return 0;
 }

@@ -362,11 +362,14 @@ static const struct {
           "master key, the master key wrapped under a passphrase (PBKDF2-HMAC-SHA256, AES-256-GCM), and a\n"
           "manifest. The passphrase is read from FILE (owner-only, one line) or asked on the terminal.\n"
           "  --kdf-iterations N   PBKDF2 iterations (default 600000)\n" },
-        { NULL, "restore", cmd_restore, "restore DIR [--passphrase-file FILE] [--force]",
+        { NULL, "restore", cmd_restore,
+          "restore DIR [--passphrase-file FILE | --identity KEY] [--expect-master-key ID] [--force]",
           "Restore a backup into the configured store: checks the manifest, unwraps the master key into\n"
           "[store] master_key (which must be absent or hold that key) and writes every row in one\n"
           "transaction. Refuses a store with nodes, targets, enrolments or audit rows unless --force\n"
-          "(which replaces them). Stop the MEF of that store first.\n" },
+          "(which replaces them). Stop the MEF of that store first.\n"
+          "  --expect-master-key ID   refuse a backup whose master key has another ID (init, backup\n"
+          "                           and rekey print it): one made with another key, or by someone else\n" },
         { NULL, "rekey", cmd_rekey, "rekey [--prepare]",
           "Rotate the master key while the MEF serves: a new key, written to the key file's path + \".new\"\n"
           "(or the one --prepare put there), takes over in one short transaction, every secret is\n"

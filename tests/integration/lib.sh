@@ -253,6 +253,8 @@ mef_dir_conf() {
         printf '[server]\nlisten = 127.0.0.1:0\nfqdn = mef.test\nbase = /msce\n[store]\npath = %s/mef.db\nmaster_key = %s/master.key\n' \
                 "$1" "$1" > "$1/mef.conf"
 }
+# mef_key_id FILE: the master key ID in msce-mef's output FILE (init, backup, rekey, restore)
+mef_key_id() { sed -n 's/^Master key ID \([0-9a-f]\{32\}\)[ .:].*/\1/p' "$1"; }
 # mef_store DIR: the [store] section of a MEF whose files are in DIR: its SQLite database there,
 # or with MEF_BACKEND=postgresql the database of tests/pg-run.sh.
 mef_store() {

@@ -194,7 +194,17 @@ grep -q 'does not open store' "$tmp/c.out" || fail "restore into a store of anot
 [ ! -e "$tmp/c/master.key" ] || fail "restore left the backup's key beside a store it does not open"
 ok "restore into a store of another key: refused, no key file left behind"
 
-b restore "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/restore.out" 2>&1 || fail "restore: $(cat "$tmp/restore.out")"
+# the backup was made before the rekey: under the old key, whose ID the backup printed
+bk_id=$(mef_key_id "$tmp/backup.out")
+new_id=$(mef_key_id "$tmp/rekey.out")
+[ -n "$bk_id" ] && [ -n "$new_id" ] && [ "$bk_id" != "$new_id" ] || fail "master key IDs: backup '$bk_id', rekey '$new_id'"
+if b restore "$tmp/bk" --passphrase-file "$tmp/pass" --expect-master-key "$new_id" > "$tmp/expect.out" 2>&1; then
+        fail "restore with the rekeyed key's ID"
+fi
+grep -q "its master key is ID $bk_id, not ID $new_id" "$tmp/expect.out" || fail "--expect-master-key: $(cat "$tmp/expect.out")"
+[ ! -e "$tmp/b/master.key" ] || fail "a refused restore wrote the key file"
+b restore "$tmp/bk" --passphrase-file "$tmp/pass" --expect-master-key "$bk_id" > "$tmp/restore.out" 2>&1 || fail "restore: $(cat "$tmp/restore.out")"
+[ "$(mef_key_id "$tmp/restore.out")" = "$bk_id" ] || fail "restore's master key ID: $(cat "$tmp/restore.out")"
 grep -q '^Restored .* 2 nodes, 2 targets, 1 enrolments' "$tmp/restore.out" || fail "restore: $(cat "$tmp/restore.out")"
 [ "$(stat -c %a "$tmp/b/master.key")" = 400 ] || fail "restored key file mode"
 if b restore "$tmp/bk" --passphrase-file "$tmp/pass" > "$tmp/twice.out" 2>&1; then fail "restore into a non-empty store"; fi

@@ -104,6 +104,8 @@ int write_all(int fd, const void *data, size_t len) {
                                 continue;
                         return negative_errno();
                 }
+                if (n == 0) /* no progress and no error: do not spin */
+                        return -EIO;
                 p += n;
                 len -= (size_t) n;
         }

@@ -37,7 +37,7 @@ int secret_hex_file_read_flags(const char *path, size_t min, size_t max, secret_
 int read_max(int fd, void *buf, size_t max, size_t *len);
 /* Read a whole small file (non-secret) into a NUL-terminated heap string. */
 int file_read_all(const char *path, size_t max, char **ret, size_t *ret_len);
-/* Write all of data, again after EINTR and short writes. */
+/* Write all of data, again after EINTR and short writes; -EIO when write() makes no progress. */
 int write_all(int fd, const void *data, size_t len);
 /* fsync a directory, so that the names just created, renamed or removed in it survive a power
  * cut (fsync of a file makes its data durable, not its directory entry). */

@@ -17,12 +17,7 @@ bench_need_root "keyring of another user"
 # /var/tmp: a disk file system on most systems, so the MEF's SQLite and the agent's fsyncs count
 W=$(mktemp -d /var/tmp/msce-bench-enrol-XXXXXX)
 . "$(dirname "$0")/bench-lib.sh"
-cleanup() {
-        bench_stop_mef
-        bench_drop_users
-        rm -rf "$W"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 bench_cse_user
 # one node enrols 2N + N times: bench_mef_init turns the per-node rate limit off. The MEF's

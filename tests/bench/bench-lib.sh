@@ -69,6 +69,36 @@ bench_mef_start() {
         return 1
 }
 
+# The raw wolfSSL PSK server of bench-mef-load.c (handshake, request, fixed answer, nothing
+# stored) beside the MEF: bench_nodes_file N writes $W/nodes, msce-loadgen's lines for nodes
+# 1..N of bench_mef_init (0600); bench_raw_start [WRAPPER...] starts the server on them and sets
+# RAW_PID and RAW_PORT; bench_stop_raw stops it.
+RAW_PID=
+RAW_PORT=
+bench_nodes_file() {
+        (
+                umask 077
+                for ((i = 1; i <= $1; i++)); do
+                        printf 'node-%s kpm-%s %s\n' "$i" "$i" "$(tr -d '\n' <"$W/kpm-$i.hex")"
+                done >"$W/nodes"
+        )
+}
+bench_raw_start() {
+        "$@" "$B/tests/bench/bench-mef-load" server "$W/nodes" 3600 >"$W/raw.out" 2>"$W/raw.err" &
+        RAW_PID=$!
+        bench_port "$W/raw.out" "$RAW_PID" && RAW_PORT=$REPLY && return 0
+        echo "raw server did not start:" >&2
+        cat "$W/raw.err" >&2
+        return 1
+}
+bench_stop_raw() {
+        if [ -n "$RAW_PID" ]; then
+                kill "$RAW_PID" 2>/dev/null || true
+                wait "$RAW_PID" 2>/dev/null || true
+        fi
+        RAW_PID=
+}
+
 # bench_agent_conf FILE NODE_NUMBER STATE_DIR [EXTRA [mef] LINES...]: psk, host-sealed profile
 # for $CSE_USER.
 bench_agent_conf() {
@@ -85,9 +115,11 @@ bench_agent_conf() {
         } >"$f"
 }
 
-# bench_cleanup: what an EXIT trap undoes (msce-mef, the users, the work directory).
+# bench_cleanup: what an EXIT trap undoes (msce-mef, the raw server, the users, the work
+# directory).
 bench_cleanup() {
         bench_stop_mef
+        bench_stop_raw
         bench_drop_users
         rm -rf "$W"
 }

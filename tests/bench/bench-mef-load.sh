@@ -19,21 +19,11 @@ secs=${2:-${BENCH_SECONDS:-10}}
 rounds=${3:-${BENCH_ROUNDS:-2}}
 conns=${BENCH_CONNS:-64}
 procs=${BENCH_PROCS:-1}
-LOAD=$B/tests/bench/bench-mef-load
 LOADGEN=$B/msce-loadgen
 
 W=$(mktemp -d /var/tmp/msce-bench-load-XXXXXX)
 . "$(dirname "$0")/bench-lib.sh"
-RAW_PID=
-cleanup() {
-        bench_stop_mef
-        if [ -n "$RAW_PID" ]; then
-                kill "$RAW_PID" 2>/dev/null || true
-                wait "$RAW_PID" 2>/dev/null || true
-        fi
-        rm -rf "$W"
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 
 # Pinning needs two CPUs; with one, both share it (said in the output).
 pin_server=() pin_client=()
@@ -43,19 +33,11 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 fi
 
 bench_mef_init "$conns"
-(
-        umask 077
-        for ((i = 1; i <= conns; i++)); do
-                printf 'node-%s kpm-%s %s\n' "$i" "$i" "$(tr -d '\n' <"$W/kpm-$i.hex")"
-        done >"$W/nodes"
-)
+bench_nodes_file "$conns"
 bench_mef_start "${pin_server[@]}"
 MEF_PORT=$PORT
 
-"${pin_server[@]}" "$LOAD" server "$W/nodes" 3600 >"$W/raw.out" 2>"$W/raw.err" &
-RAW_PID=$!
-bench_port "$W/raw.out" "$RAW_PID" || { echo "raw server did not start"; cat "$W/raw.err"; exit 1; }
-RAW_PORT=$REPLY
+bench_raw_start "${pin_server[@]}"
 
 echo "machine: $(nproc) cores, $(uname -r); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$conns connections in flight, $procs generator process(es) ${pin_client[*]:-unpinned}," \

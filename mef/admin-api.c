@@ -109,8 +109,7 @@ static int fail_store(admin_response_t *ret, int r, const request_t *q) {
         if (passing)
                 ret->retry_after = q->cfg->retry_after;
         ret->store_error = r;
-        const char *why = store_error_reason(q->store, r);
-        snprintf(ret->store_reason, sizeof ret->store_reason, "%s", why ?: "");
+        store_reason_copy(q->store, r, ret->store_reason);
         return k;
 }
 

@@ -154,7 +154,7 @@ int handler_fail_internal(const exchange_t *ex, const char *subject, mef_respons
         int r;
         /* a copy: the audit row below is a statement, which forgets it in the store */
         char why[STORE_REASON_MAX];
-        snprintf(why, sizeof why, "%s", store_error_reason(ex->store, error < 0 ? error : -error) ?: "");
+        store_reason_copy(ex->store, error < 0 ? error : -error, why);
         if (store_error_is_transient(error)) {
                 r = mef_response_error(503, 5000, "store busy: retry later", ret);
                 if (r >= 0)

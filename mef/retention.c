@@ -34,7 +34,7 @@ struct retention {
 static int prune_run(store_job_t *job, mef_store_t *store) {
         prune_job_t *j = (prune_job_t *) job;
         int r = store_prune_some(store, j->before, STORE_PRUNE_STEP, &j->pruned);
-        snprintf(j->reason, sizeof j->reason, "%s", store_error_reason(store, r) ?: "");
+        store_reason_copy(store, r, j->reason);
         return r;
 }
 

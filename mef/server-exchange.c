@@ -277,7 +277,7 @@ static int psk_ahead_run(store_job_t *job, mef_store_t *store) {
         psk_ahead_t *a = (psk_ahead_t *) job;
         a->read_usec = now_usec();
         int r = store_peer_by_psk_id(store, a->identity, &a->peer, a->key, &a->len);
-        snprintf(a->reason, sizeof a->reason, "%s", store_error_reason(store, r) ?: "");
+        store_reason_copy(store, r, a->reason);
         return r;
 }
 

@@ -74,6 +74,9 @@ struct db {
 static inline const char *db_reason(const db_t *d, int r) {
         return d && r < 0 && d->reason_r == r && d->reason[0] ? d->reason : NULL;
 }
+/* db_reason(d, r) copied into buf (STORE_REASON_MAX bytes; NULL: nothing), "" when none: what
+ * outlives d's next statement, which forgets it (store_reason_copy()). */
+void db_reason_copy(const db_t *d, int r, char *buf);
 
 /* What every backend's statement starts with (its struct db_stmt's first member): the ops and
  * what its statement cache keeps of it. */

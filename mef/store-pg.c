@@ -557,8 +557,7 @@ int db_pg_open(const store_location_t *loc, db_t **ret, char *reason) {
         p->lock_timeout_ms = 5000;
         int r = pg_open(p, loc);
         if (r < 0) {
-                if (reason)
-                        snprintf(reason, STORE_REASON_MAX, "%s", db_reason(&p->base, r) ?: "");
+                db_reason_copy(&p->base, r, reason);
                 return r;
         }
         *ret = &TAKE_PTR(p)->base;

@@ -146,8 +146,7 @@ static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, m
         s->d = d;
         int r = store_open_check(s, master_key_path, flags);
         if (r < 0) {
-                if (reason)
-                        snprintf(reason, STORE_REASON_MAX, "%s", db_reason(d, r) ?: "");
+                db_reason_copy(d, r, reason);
                 return r;
         }
         *ret = TAKE_PTR(s);
@@ -162,6 +161,16 @@ _Static_assert(sizeof(((db_t *) 0)->reason) == STORE_REASON_MAX, "store-db.h's r
 
 const char *store_error_reason(const mef_store_t *s, int r) {
         return s ? db_reason(s->d, r) : NULL;
+}
+
+void db_reason_copy(const db_t *d, int r, char *buf) {
+        if (buf)
+                snprintf(buf, STORE_REASON_MAX, "%s", db_reason(d, r) ?: "");
+}
+
+const char *store_reason_copy(const mef_store_t *s, int r, char buf[static STORE_REASON_MAX]) {
+        db_reason_copy(s ? s->d : NULL, r, buf);
+        return buf;
 }
 
 const char *store_strerror(int r, const char *why, char buf[static STORE_STRERROR_MAX]) {

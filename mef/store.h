@@ -305,6 +305,9 @@ static inline bool store_error_is_transient(int r) {
  * (the CLI, serve's log) beside strerror(-r). */
 const char *store_error_reason(const mef_store_t *s, int r);
 #define STORE_REASON_MAX 256u /* its size, with the NUL */
+/* store_error_reason(s, r) copied into buf, "" when none: a reason that outlives s's next call
+ * (a statement forgets it) or goes to another thread with the error. Returns buf. */
+const char *store_reason_copy(const mef_store_t *s, int r, char buf[static STORE_REASON_MAX]);
 /* strerror(-r), then ", PostgreSQL said WHY" when why (store_error_reason()) is a reason, in buf:
  * how serve's log lines put it. */
 #define STORE_STRERROR_MAX (STORE_REASON_MAX + 128u)

@@ -15,16 +15,19 @@ static const cli_t *cli_running;
 
 /* strerror(-r) in the words of a refusal whose reason (store_error_reason()) is why (NULL: none). */
 static const char *cli_strerror_why(int r, const char *why) {
-        static char buf[512];
+        static char buf[STORE_SAID_MAX];
         r = r < 0 ? r : -r;
         if (!why || !*why)
                 return strerror(-r);
-        if (r == -EPROTONOSUPPORT)
-                snprintf(buf, sizeof buf, "the store's schema is not the one this msce-mef knows (version %d), "
-                         "PostgreSQL said %s", STORE_SCHEMA_VERSION, why);
-        else /* -EIO: the errno of every refusal that has no better one */
-                snprintf(buf, sizeof buf, "%s, PostgreSQL said %s", r == -EIO ? "refused" : strerror(-r), why);
-        return buf;
+        /* -EIO: the errno of every refusal that has no better one */
+        const char *head = r == -EIO ? "refused" : strerror(-r);
+        char schema[96];
+        if (r == -EPROTONOSUPPORT) {
+                snprintf(schema, sizeof schema, "the store's schema is not the one this msce-mef knows (version %d)",
+                         STORE_SCHEMA_VERSION);
+                head = schema;
+        }
+        return store_said(buf, sizeof buf, head, why);
 }
 
 const char *cli_strerror(int r) {
@@ -74,7 +77,7 @@ void cli_help_print(const char *usage, const char *help) {
 
 static int cli_open_flags(cli_t *c, unsigned flags) {
         const char *name = mef_store_name(c->cfg);
-        char why[STORE_REASON_MAX];
+        char why[STORE_REASON_MAX], said[STORE_SAID_MAX];
         int r = mef_store_open(c->cfg, flags, &c->store, why);
         /* PostgreSQL refused the connection, or a statement of the open: its reason */
         if (r < 0 && why[0] && r != -EPROTO && r != -EUSERS)
@@ -125,12 +128,11 @@ static int cli_open_flags(cli_t *c, unsigned flags) {
         case -EOPNOTSUPP:
                 return cli_failf("open store %s: this msce-mef is built without PostgreSQL support", name);
         case -EPROTO:
-                return cli_failf("open store %s: " STORE_POOLER_HINT "%s%s", name, why[0] ? ", PostgreSQL said " : "", why);
+                return cli_failf("open store %s: %s", name, store_said(said, sizeof said, STORE_POOLER_HINT, why));
         case -EUCLEAN:
                 return cli_failf("open store %s: " STORE_DAMAGED_HINT, name);
         case -EUSERS:
-                return cli_failf("open store %s: " STORE_TOO_MANY_HINT "%s%s", name, why[0] ? ", PostgreSQL said " : "",
-                                 why);
+                return cli_failf("open store %s: %s", name, store_said(said, sizeof said, STORE_TOO_MANY_HINT, why));
         case -EACCES:
         case -EROFS: {
                 char hint[PATH_MAX + 160];

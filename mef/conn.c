@@ -96,8 +96,8 @@ void conn_note(const conn_t *c, logbook_kind_t kind, int priority, const char *f
 const char *conn_failure_cause(const conn_t *c, char *buf, size_t size) {
         if (!c->failed)
                 return "";
-        snprintf(buf, size, ": %s: %s%s%s", c->failed, strerror(c->error < 0 ? -c->error : c->error),
-                 c->reason[0] ? ", PostgreSQL said " : "", c->reason);
+        char said[STORE_STRERROR_MAX];
+        snprintf(buf, size, ": %s: %s", c->failed, store_strerror(c->error, c->reason, said));
         return buf;
 }
 

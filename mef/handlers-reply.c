@@ -160,8 +160,9 @@ int handler_fail_internal(const exchange_t *ex, const char *subject, mef_respons
                 if (r >= 0)
                         ret->retry_after = ex->cfg->retry_after;
         } else {
-                (void) handler_audit(ex, subject, 500, "internal error: %s: %s%s%s", what,
-                                     strerror(error < 0 ? -error : error), why[0] ? ", PostgreSQL said " : "", why);
+                char said[STORE_STRERROR_MAX];
+                (void) handler_audit(ex, subject, 500, "internal error: %s: %s", what,
+                                     store_strerror(error, why, said));
                 r = mef_response_error(500, 5000, "internal error", ret);
         }
         if (r >= 0) {

@@ -204,9 +204,10 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 r = store_queue_new(s->event, cfg, cfg->store_threads, l->max_serving + ADMIN_QUEUE_EXTRA,
                                     (unsigned) (cfg->store_busy_timeout_usec / 1000u), &s->queue, why);
         if (r < 0) {
-                snprintf(err, err_size, "cannot open the store's connections for its %u threads: %s%s%s",
-                         cfg->store_threads, r == -EUSERS ? STORE_TOO_MANY_HINT : strerror(-r),
-                         why[0] ? ", PostgreSQL said " : "", why);
+                char said[STORE_SAID_MAX];
+                store_said(said, sizeof said, r == -EUSERS ? STORE_TOO_MANY_HINT : strerror(-r), why);
+                snprintf(err, err_size, "cannot open the store's connections for its %u threads: %s",
+                         cfg->store_threads, said);
                 return r;
         }
         store_queue_set_metrics(s->queue, s->metrics);

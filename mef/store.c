@@ -173,10 +173,13 @@ const char *store_reason_copy(const mef_store_t *s, int r, char buf[static STORE
         return buf;
 }
 
-const char *store_strerror(int r, const char *why, char buf[static STORE_STRERROR_MAX]) {
-        snprintf(buf, STORE_STRERROR_MAX, "%s%s%s", strerror(r < 0 ? -r : r), why && *why ? ", PostgreSQL said " : "",
-                 why ?: "");
+const char *store_said(char *buf, size_t size, const char *head, const char *why) {
+        snprintf(buf, size, "%s%s%s", head, why && *why ? ", PostgreSQL said " : "", why ?: "");
         return buf;
+}
+
+const char *store_strerror(int r, const char *why, char buf[static STORE_STRERROR_MAX]) {
+        return store_said(buf, STORE_STRERROR_MAX, strerror(r < 0 ? -r : r), why);
 }
 
 int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret,

@@ -308,8 +308,11 @@ const char *store_error_reason(const mef_store_t *s, int r);
 /* store_error_reason(s, r) copied into buf, "" when none: a reason that outlives s's next call
  * (a statement forgets it) or goes to another thread with the error. Returns buf. */
 const char *store_reason_copy(const mef_store_t *s, int r, char buf[static STORE_REASON_MAX]);
-/* strerror(-r), then ", PostgreSQL said WHY" when why (store_error_reason()) is a reason, in buf:
- * how serve's log lines put it. */
+/* head, then ", PostgreSQL said WHY" when why (store_error_reason()) is a reason, in buf (size
+ * bytes): how the CLI and serve's log put a store's failure. Returns buf. */
+#define STORE_SAID_MAX (512u + STORE_REASON_MAX) /* for any head of msce-mef's (STORE_*_HINT) */
+const char *store_said(char *buf, size_t size, const char *head, const char *why);
+/* store_said() of strerror(-r). */
 #define STORE_STRERROR_MAX (STORE_REASON_MAX + 128u)
 const char *store_strerror(int r, const char *why, char buf[static STORE_STRERROR_MAX]);
 

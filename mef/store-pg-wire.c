@@ -338,50 +338,67 @@ int pg_set_lock_timeout(pg_db_t *p) {
         return pg_run(p, sql);
 }
 
-/* One step of the connection attempt under way on c (*polled: what PQconnectPoll() said last): 1
- * once it is made, 0 after a step (again), -ECONNREFUSED when it failed, -ETIMEDOUT at the
- * deadline, another -errno when its socket could not be waited for. */
-static int pg_connect_step(PGconn *c, PostgresPollingStatusType *polled, uint64_t deadline) {
+/* A connection attempt in p->conn with keys and values (PQconnectStartParams()'s), *polled set
+ * for pg_connect_step(); the last attempt's reason is no longer one. 0 or -ENOMEM. */
+static int pg_connect_start(pg_db_t *p, const char *const *keys, const char *const *values,
+                            PostgresPollingStatusType *polled) {
+        p->base.reason_r = 0;
+        p->base.reason[0] = 0;
+        p->conn = PQconnectStartParams(keys, values, 1);
+        if (!p->conn)
+                return -ENOMEM;
+        /* the server's refusal with its SQLSTATE in PQerrorMessage(); only while connecting (its
+         * notices, printed on stderr, as before) */
+        PQsetErrorVerbosity(p->conn, PQERRORS_VERBOSE);
+        *polled = PQstatus(p->conn) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
+        return 0;
+}
+
+/* One step of the connection attempt under way on p->conn (*polled: what PQconnectPoll() said
+ * last): 1 once it is made, 0 after a step (again), -ETIMEDOUT at the deadline. When it failed,
+ * pg_connect_errno() of libpq's message: the server's refusal as -EACCES, -ENOENT or -EUSERS,
+ * else -ECONNREFUSED (also when its socket could not be waited for), with the server's reason.
+ * The store's first connection and every reconnect take this step. */
+static int pg_connect_step(pg_db_t *p, PostgresPollingStatusType *polled, uint64_t deadline) {
         int r;
         switch (*polled) {
         case PGRES_POLLING_OK:
+                PQsetErrorVerbosity(p->conn, PQERRORS_DEFAULT);
                 return 1;
         case PGRES_POLLING_READING:
-                r = pg_wait(c, POLLIN, deadline);
+                r = pg_wait(p->conn, POLLIN, deadline);
                 break;
         case PGRES_POLLING_WRITING:
-                r = pg_wait(c, POLLOUT, deadline);
+                r = pg_wait(p->conn, POLLOUT, deadline);
                 break;
         default:
-                return -ECONNREFUSED;
+                return pg_connect_errno(p, PQerrorMessage(p->conn));
         }
         if (r < 0)
-                return r;
-        *polled = PQconnectPoll(c);
+                return r == -ETIMEDOUT ? r : -ECONNREFUSED;
+        *polled = PQconnectPoll(p->conn);
         return 0;
 }
 
 /* Connect without blocking for longer than one bound: an attempt that has not finished by then
- * goes on at the next call, given up after CONNECT_TIMEOUT. */
+ * goes on at the next call, given up after CONNECT_TIMEOUT. A refusal is -ECONNREFUSED whatever
+ * the server's reason, which goes with it (store_error_reason()): a store that is away, answered
+ * 503 and tried again - not -ENOENT or -EACCES, which here would read as a row missing or a
+ * statement refused. */
 static int pg_connect(pg_db_t *p) {
         if (!p->connecting) {
                 const char *keys[] = { "tcp_user_timeout", "application_name", "dbname",
                                        p->password ? "password" : NULL, NULL };
                 const char *values[] = { TCP_USER_TIMEOUT, "msce-mef", p->conninfo, p->password, NULL };
-                p->conn = PQconnectStartParams(keys, values, 1);
-                if (!p->conn)
-                        return -ENOMEM;
-                if (PQstatus(p->conn) == CONNECTION_BAD) {
-                        pg_drop(p);
-                        return -ECONNREFUSED;
-                }
+                int r = pg_connect_start(p, keys, values, &p->poll);
+                if (r < 0)
+                        return r;
                 p->connecting = true;
-                p->poll = PGRES_POLLING_WRITING;
                 p->connect_started = now_usec();
         }
         uint64_t deadline = now_usec() + pg_bound_usec(p);
         for (;;) {
-                int r = pg_connect_step(p->conn, &p->poll, deadline);
+                int r = pg_connect_step(p, &p->poll, deadline);
                 if (r == 0)
                         continue;
                 if (r > 0) {
@@ -395,6 +412,8 @@ static int pg_connect(pg_db_t *p) {
                         return -ECONNREFUSED;
                 }
                 pg_drop(p);
+                if (p->base.reason_r == r)
+                        p->base.reason_r = -ECONNREFUSED;
                 return -ECONNREFUSED;
         }
 }
@@ -416,26 +435,17 @@ static unsigned pg_uri_hosts(const char *uri) {
 }
 
 int pg_connect_first(pg_db_t *p, const char *const *keys, const char *const *values) {
-        p->conn = PQconnectStartParams(keys, values, 1);
-        if (!p->conn)
-                return -ENOMEM;
-        /* the server's refusal with its SQLSTATE in PQerrorMessage(); only while connecting (its
-         * notices, printed on stderr, as before) */
-        PQsetErrorVerbosity(p->conn, PQERRORS_VERBOSE);
+        PostgresPollingStatusType polled;
+        int r = pg_connect_start(p, keys, values, &polled);
+        if (r < 0)
+                return r;
         uint64_t deadline = now_usec() + pg_uri_hosts(p->conninfo) * strtoull(CONNECT_TIMEOUT, NULL, 10) * 1000000u;
-        PostgresPollingStatusType polled = PQstatus(p->conn) == CONNECTION_BAD ? PGRES_POLLING_FAILED
-                                                                                : PGRES_POLLING_WRITING;
-        for (;;) {
-                int r = pg_connect_step(p->conn, &polled, deadline);
-                if (r > 0) {
-                        PQsetErrorVerbosity(p->conn, PQERRORS_DEFAULT);
-                        return 0;
-                }
-                if (r == -ECONNREFUSED)
-                        return pg_connect_errno(p, PQerrorMessage(p->conn));
-                if (r < 0)
-                        return -ECONNREFUSED; /* no answer in time */
-        }
+        do
+                r = pg_connect_step(p, &polled, deadline);
+        while (r == 0);
+        if (r > 0)
+                return 0;
+        return r == -ETIMEDOUT ? -ECONNREFUSED : r; /* no answer in time, or refused */
 }
 
 int pg_ensure(pg_db_t *p) {

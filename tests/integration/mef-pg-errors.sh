@@ -7,7 +7,8 @@
 # TLS 1.3 handshake's PSK lookup in a store thread, retention, an import's comparison of a node's
 # Kpm (the CLI, and the admin API's line of its 500: not a row that "exists with another kpm"),
 # and opening the store, where there is no store yet (a connection refused: no CONNECT on the
-# database; the schema check refused), from the CLI and from serve. No key reaches the message.
+# database; the schema check refused), from the CLI and from serve, and serve reconnecting (refused:
+# no CONNECT on the database any more). No key reaches the message.
 # Usage: tests/pg-run.sh --tap bash mef-pg-errors.sh PATH/TO/msce-mef (TAP).
 set -euo pipefail
 MEF=${1:?usage: mef-pg-errors.sh PATH/TO/msce-mef}
@@ -112,22 +113,43 @@ aport=$(sed -n 's/^admin on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/mef.out")
 [ -n "$aport" ] || fail "no admin port in $(cat "$T/mef.out")"
 printf '{"nodeID":"urn:dev:ops:pge-1","kpmID":"kpm-pge-1","kpm":"%s","cseID":"/mn-pge-1","cseBase":"%s","targets":["/in-pge"]}\n' \
         "$KEY" https://in.example.net/base > "$T/same.jsonl"
+# admin [SOURCE] < REQUEST: the admin API's answer in $T/out (from address SOURCE)
+admin() {
+        timeout 20 openssl s_client -connect "127.0.0.1:$aport" ${1:+-bind "$1:0"} -cert "$T/pki/alice.pem" -key "$T/pki/alice.key" \
+                -CAfile "$T/pki/ca.pem" -quiet -ign_eof > "$T/out" 2> /dev/null || :
+}
 {
         printf 'POST /admin/v1/import HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/jsonl\r\n'
         printf 'Content-Length: %d\r\n\r\n' "$(wc -c < "$T/same.jsonl")"
         cat "$T/same.jsonl"
-} | timeout 20 openssl s_client -connect "127.0.0.1:$aport" -cert "$T/pki/alice.pem" -key "$T/pki/alice.key" \
-        -CAfile "$T/pki/ca.pem" -quiet -ign_eof > "$T/out" 2> /dev/null || :
+} | admin
 [ "$(http_status < "$T/out")" = 500 ] || fail "the admin API's import with its Kpm read refused: $(cat "$T/out")"
 wait_line 10 "$T/mef.err" 'POST /admin/v1/import -> 500' || fail "no log line of the import's 500"
 grep -a 'POST /admin/v1/import -> 500' "$T/mef.err" > "$T/err" || :
 said "the admin API's import refused" 'store: Permission denied, PostgreSQL said 42501: permission denied for table nodes'
+
+# the reconnect after the database went away, refused (no CONNECT on the database any more): the
+# log line of the admin API's 503 gives the server's reason, not only "Connection refused". A
+# store thread's first statement after its backend ended finds it gone (Connection reset): a few
+# requests, until one comes to a thread that reconnects; each from an address of its own, whose
+# first 503 is logged at once (the logbook counts a source's next ones into a summary).
+pg_sql "REVOKE CONNECT ON DATABASE msce FROM PUBLIC" || fail "REVOKE CONNECT"
+pg_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'msce_pge'" > /dev/null ||
+        fail "pg_terminate_backend"
+refused='GET /admin/v1/nodes -> 503 .*store: Connection refused, PostgreSQL said 42501: permission denied for database "?msce"?$'
+for i in $(seq 11 18); do
+        printf 'GET /admin/v1/nodes HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' | admin "127.0.0.$i"
+        [ "$(http_status < "$T/out")" = 503 ] || fail "the admin API's request with the store away: $(cat "$T/out")"
+        ! grep -qaE -- "$refused" "$T/mef.err" || break
+done
+wait_line 5 "$T/mef.err" "$refused" || :
+grep -aE -- "$refused" "$T/mef.err" > "$T/err" || grep -a 'GET /admin/v1/nodes -> 503' "$T/mef.err" > "$T/err" || :
+said "the reconnect refused" "$refused"
 mef_term || fail "msce-mef serve as msce_pge did not stop cleanly"
 mef_configure "$T/mef.conf.in"
 
 # at open, before there is a store: the connection refused (no CONNECT on the database), from the
 # CLI and from serve; the schema check refused (no SELECT on msce_schema)
-pg_sql "REVOKE CONNECT ON DATABASE msce FROM PUBLIC" || fail "REVOKE CONNECT"
 ! "$MEF" --config "$T/app.conf" node list > "$T/out" 2> "$T/err" || fail "node list without CONNECT succeeded"
 said "the CLI's connection refused" 'open store .*: Permission denied, PostgreSQL said 42501: permission denied for database "?msce"?$'
 ! timeout 30 "$MEF" --config "$T/app.conf" serve > "$T/out" 2> "$T/err" || fail "serve without CONNECT started"

@@ -18,8 +18,13 @@
 #define TEXTOID 25u
 #define INT8OID 20u
 #define BYTEAOID 17u
-/* A database host that went silent must not hold a request for minutes (TCP retransmits). */
-#define CONNECT_TIMEOUT "5"
+/* A database host that went silent must not hold a request for minutes (TCP retransmits):
+ * seconds for each host a connection tries; CONNECT_TIMEOUT, the same as libpq's text. */
+#define CONNECT_TIMEOUT_SEC 5
+#define PG_STR_(x) #x
+#define PG_STR(x) PG_STR_(x)
+#define CONNECT_TIMEOUT PG_STR(CONNECT_TIMEOUT_SEC)
+#define CONNECT_TIMEOUT_USEC ((uint64_t) CONNECT_TIMEOUT_SEC * 1000000u)
 #define TCP_USER_TIMEOUT "5000"
 
 typedef struct pg_db pg_db_t;
@@ -49,6 +54,7 @@ struct pg_db {
         PGconn *conn;
         char *conninfo;       /* the URI */
         char *password;       /* wiped on close */
+        unsigned n_hosts;     /* how many hosts the URI names, at least one (pg_connect_first()) */
         bool connecting;      /* conn: a connection attempt under way (PQconnectPoll) */
         PostgresPollingStatusType poll;
         uint64_t connect_started;
@@ -116,7 +122,7 @@ int pg_set_lock_timeout(pg_db_t *p);
 int pg_connect_errno(pg_db_t *p, const char *m);
 
 /* The store's first connection (keys and values: PQconnectStartParams()'s), waited for up to
- * CONNECT_TIMEOUT for each host of the URI: 0, or -errno with the server's reason for a refusal
+ * CONNECT_TIMEOUT for each host of the URI (n_hosts): 0, or -errno with the server's reason for a refusal
  * (pg_connect_errno()). */
 int pg_connect_first(pg_db_t *p, const char *const *keys, const char *const *values);
 

@@ -407,7 +407,7 @@ static int pg_connect(pg_db_t *p) {
                         return pg_set_lock_timeout(p) < 0 ? -ECONNREFUSED : 0;
                 }
                 if (r == -ETIMEDOUT) {
-                        if (now_usec() - p->connect_started >= strtoull(CONNECT_TIMEOUT, NULL, 10) * 1000000u)
+                        if (now_usec() - p->connect_started >= CONNECT_TIMEOUT_USEC)
                                 pg_drop(p); /* start afresh next time */
                         return -ECONNREFUSED;
                 }
@@ -418,28 +418,12 @@ static int pg_connect(pg_db_t *p) {
         }
 }
 
-/* How many hosts uri names (host=a,b, postgresql://a,b/...): at least one. */
-static unsigned pg_uri_hosts(const char *uri) {
-        unsigned n = 1;
-        PQconninfoOption *opts = PQconninfoParse(uri, NULL);
-        for (PQconninfoOption *o = opts; o && o->keyword; o++) {
-                if (!o->val || !(streq(o->keyword, "host") || streq(o->keyword, "hostaddr")))
-                        continue;
-                unsigned k = 1;
-                for (const char *c = o->val; *c; c++)
-                        k += *c == ',';
-                n = MAX(n, k);
-        }
-        PQconninfoFree(opts);
-        return n;
-}
-
 int pg_connect_first(pg_db_t *p, const char *const *keys, const char *const *values) {
         PostgresPollingStatusType polled;
         int r = pg_connect_start(p, keys, values, &polled);
         if (r < 0)
                 return r;
-        uint64_t deadline = now_usec() + pg_uri_hosts(p->conninfo) * strtoull(CONNECT_TIMEOUT, NULL, 10) * 1000000u;
+        uint64_t deadline = now_usec() + MAX(p->n_hosts, 1u) * CONNECT_TIMEOUT_USEC;
         do
                 r = pg_connect_step(p, &polled, deadline);
         while (r == 0);

@@ -492,9 +492,10 @@ static void pg_closep(pg_db_t **p) {
                 pg_close(&(*p)->base);
 }
 
-/* The password belongs in its own file, never in the configuration: libpq's own parse, so that
- * every spelling it takes is seen. */
-int store_pg_uri_check(const char *uri) {
+/* store_pg_uri_check() of uri, and in *ret_hosts (unless NULL) how many hosts it names
+ * (host=a,b, postgresql://a,b/...; at least one). The password belongs in its own file, never in
+ * the configuration: libpq's own parse, so that every spelling it takes is seen. */
+static int pg_uri_parse(const char *uri, unsigned *ret_hosts) {
         if (!uri)
                 return -EINVAL;
         char *err = NULL;
@@ -504,11 +505,27 @@ int store_pg_uri_check(const char *uri) {
                 return -EINVAL;
         }
         int r = 0;
-        for (PQconninfoOption *o = opts; o->keyword; o++)
-                if (streq(o->keyword, "password") && o->val && *o->val)
+        unsigned hosts = 1;
+        for (PQconninfoOption *o = opts; o->keyword; o++) {
+                if (!o->val)
+                        continue;
+                if (streq(o->keyword, "password") && *o->val)
                         r = -EACCES;
+                if (streq(o->keyword, "host") || streq(o->keyword, "hostaddr")) {
+                        unsigned k = 1;
+                        for (const char *c = o->val; *c; c++)
+                                k += *c == ',';
+                        hosts = MAX(hosts, k);
+                }
+        }
         PQconninfoFree(opts);
+        if (r == 0 && ret_hosts)
+                *ret_hosts = hosts;
         return r;
+}
+
+int store_pg_uri_check(const char *uri) {
+        return pg_uri_parse(uri, NULL);
 }
 
 /* db_pg_open()'s connection, on p. */
@@ -548,12 +565,14 @@ static int pg_open(pg_db_t *p, const store_location_t *loc) {
 int db_pg_open(const store_location_t *loc, db_t **ret, char *reason) {
         if (!loc || !loc->uri || !ret)
                 return -EINVAL;
-        if (store_pg_uri_check(loc->uri) < 0)
+        unsigned hosts;
+        if (pg_uri_parse(loc->uri, &hosts) < 0)
                 return -EINVAL;
         _cleanup_(pg_closep) pg_db_t *p = calloc(1, sizeof *p);
         if (!p)
                 return -ENOMEM;
         p->base.ops = &pg_ops;
+        p->n_hosts = hosts;
         p->lock_timeout_ms = 5000;
         int r = pg_open(p, loc);
         if (r < 0) {

@@ -4,9 +4,12 @@
  * a damaged file, and the
  * manifest and row parsers refuse anything but what msce-mef writes, within their limits. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 
 #include "mef/backup.h"
+#include "mef/store-backup.h"
 #include "util/util.h"
 
 #define PASS "a long backup passphrase"
@@ -320,4 +323,44 @@ Test(backup, line_parse) {
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
                 cr_assert_eq(backup_line_parse(bad[i], strlen(bad[i]), &table, &row, &root), -EBADMSG, "%s", bad[i]);
         cr_assert_eq(backup_line_parse(good, BACKUP_LINE_MAX + 1, &table, &row, &root), -EBADMSG);
+}
+
+/* A master key's ID is HKDF-SHA256 of the key (no salt, info "msce-mef master key id"), 16
+ * bytes as lowercase hex; the vector for the key 01 02 .. 20 comes from OpenSSL, not from this code:
+ *   openssl kdf -keylen 16 -kdfopt digest:SHA256 -kdfopt info:"msce-mef master key id" \
+ *     -kdfopt hexkey:0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20 HKDF
+ * (python3: hmac.new(hmac.new(bytes(32), key, "sha256").digest(), info + b"\x01", "sha256")). */
+Test(backup, master_key_id_is_hkdf_of_the_key) {
+        char id[STORE_MASTER_KEY_ID_HEX];
+        cr_assert_eq(store_master_key_id(key, id), 0);
+        cr_assert_str_eq(id, "817ae320b36bd13bbc9c3c67f4b6f70e");
+        cr_assert(store_master_key_id_is_valid(id));
+
+        /* the same from a key file; another key, another ID */
+        char dir[] = "/tmp/test-backup-key-id.XXXXXX", path[PATH_MAX];
+        cr_assert_not_null(mkdtemp(dir));
+        snprintf(path, sizeof path, "%s/master.key", dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write_all(fd, key, sizeof key), 0);
+        close(fd);
+        char from_file[STORE_MASTER_KEY_ID_HEX];
+        cr_assert_eq(store_master_key_file_id(path, from_file), 0);
+        cr_assert_str_eq(from_file, id);
+        cr_assert_eq(unlink(path), 0);
+        cr_assert_eq(store_master_key_file_id(path, from_file), -ENOENT);
+        cr_assert_eq(rmdir(dir), 0);
+        uint8_t other[STORE_MASTER_KEY_LEN];
+        memcpy(other, key, sizeof other);
+        other[0] ^= 1;
+        cr_assert_eq(store_master_key_id(other, from_file), 0);
+        cr_assert_str_neq(from_file, id);
+
+        /* what --expect-master-key takes: 32 lowercase hex digits, nothing else */
+        cr_assert_not(store_master_key_id_is_valid("817AE320B36BD13BBC9C3C67F4B6F70E"));
+        cr_assert_not(store_master_key_id_is_valid("817ae320b36bd13bbc9c3c67f4b6f70"));
+        cr_assert_not(store_master_key_id_is_valid("817ae320b36bd13bbc9c3c67f4b6f70e0"));
+        cr_assert_not(store_master_key_id_is_valid("817ae320b36bd13bbc9c3c67f4b6f70g"));
+        cr_assert_not(store_master_key_id_is_valid(""));
+        cr_assert_not(store_master_key_id_is_valid(NULL));
 }

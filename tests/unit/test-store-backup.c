@@ -677,39 +677,3 @@ Test(store_backup, dump_takes_audit_text_that_is_not_utf8) {
         rows_free(&r);
         store_close(a);
 }
-
-/* A master key's ID is HKDF-SHA256 of the key (no salt, info "msce-mef master key id"), 16
- * bytes as lowercase hex; the vector for the key 01 02 .. 20 comes from OpenSSL, not from this code:
- *   openssl kdf -keylen 16 -kdfopt digest:SHA256 -kdfopt info:"msce-mef master key id" \
- *     -kdfopt hexkey:0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20 HKDF
- * (python3: hmac.new(hmac.new(bytes(32), key, "sha256").digest(), info + b"\x01", "sha256")). */
-Test(store_backup, master_key_id_is_hkdf_of_the_key) {
-        uint8_t key[STORE_MASTER_KEY_LEN];
-        for (size_t i = 0; i < sizeof key; i++)
-                key[i] = (uint8_t) (i + 1);
-        char id[STORE_MASTER_KEY_ID_HEX];
-        cr_assert_eq(store_master_key_id(key, id), 0);
-        cr_assert_str_eq(id, "817ae320b36bd13bbc9c3c67f4b6f70e");
-        cr_assert(store_master_key_id_is_valid(id));
-
-        /* the same from the key file; another key, another ID */
-        int fd = open(key_a, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
-        cr_assert_geq(fd, 0);
-        cr_assert_eq(write_all(fd, key, sizeof key), 0);
-        close(fd);
-        char from_file[STORE_MASTER_KEY_ID_HEX];
-        cr_assert_eq(store_master_key_file_id(key_a, from_file), 0);
-        cr_assert_str_eq(from_file, id);
-        key[0] ^= 1;
-        cr_assert_eq(store_master_key_id(key, from_file), 0);
-        cr_assert_str_neq(from_file, id);
-        cr_assert_eq(store_master_key_file_id(key_b, from_file), -ENOENT);
-
-        /* what --expect-master-key takes: 32 lowercase hex digits, nothing else */
-        cr_assert_not(store_master_key_id_is_valid("817AE320B36BD13BBC9C3C67F4B6F70E"));
-        cr_assert_not(store_master_key_id_is_valid("817ae320b36bd13bbc9c3c67f4b6f70"));
-        cr_assert_not(store_master_key_id_is_valid("817ae320b36bd13bbc9c3c67f4b6f70e0"));
-        cr_assert_not(store_master_key_id_is_valid("817ae320b36bd13bbc9c3c67f4b6f70g"));
-        cr_assert_not(store_master_key_id_is_valid(""));
-        cr_assert_not(store_master_key_id_is_valid(NULL));
-}

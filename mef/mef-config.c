@@ -136,11 +136,16 @@ static const ini_type_t keep_type = { keep_parse, keep_print, NULL };
 
 /* Read as libpq will read it when connecting (store_pg_uri_check()). A password here would sit
  * in a file many can read, and in the log line of a store that does not open: it goes in
- * password_file. What libpq cannot parse would fail every start. */
+ * password_file. What libpq cannot parse would fail every start, and so would a connect_timeout
+ * that is not a number (libpq reads it at each connection). */
 static int uri_check(const char *v, const char **ret_why) {
         int r = !*v || strlen(v) > 1024 || strpbrk(v, "\r\n") ? -EINVAL : store_pg_uri_check(v);
         if (r == -EACCES) {
                 *ret_why = "must not carry a password: put it in password_file";
+                return -EINVAL;
+        }
+        if (r == -EDOM) {
+                *ret_why = "connect_timeout must be a whole number of seconds";
                 return -EINVAL;
         }
         if (r < 0) {

@@ -19,15 +19,27 @@
 #define INT8OID 20u
 #define BYTEAOID 17u
 /* A database host that went silent must not hold a request for minutes (TCP retransmits):
- * seconds for each host a connection tries; CONNECT_TIMEOUT, the same as libpq's text. */
+ * seconds for each host a connection tries, unless the URI's connect_timeout says otherwise
+ * (pg_uri_parse()); CONNECT_TIMEOUT, the same as libpq's text. */
 #define CONNECT_TIMEOUT_SEC 5
 #define PG_STR_(x) #x
 #define PG_STR(x) PG_STR_(x)
 #define CONNECT_TIMEOUT PG_STR(CONNECT_TIMEOUT_SEC)
-#define CONNECT_TIMEOUT_USEC ((uint64_t) CONNECT_TIMEOUT_SEC * 1000000u)
 #define TCP_USER_TIMEOUT "5000"
 
 typedef struct pg_db pg_db_t;
+
+/* What msce-mef itself takes from the store's URI, besides handing it to libpq. */
+typedef struct pg_uri {
+        unsigned n_hosts;             /* how many hosts it names (host=a,b, postgresql://a,b/...), at least one */
+        unsigned connect_timeout_sec; /* its connect_timeout as libpq reads it, else CONNECT_TIMEOUT_SEC */
+} pg_uri_t;
+
+/* store_pg_uri_check() of uri (libpq's own parse, so that every spelling it takes is seen), and
+ * what it says in *ret (unless NULL). connect_timeout is libpq's: a whole number of seconds
+ * (-EDOM otherwise), less than 2 taken as 2; 0 or less (no limit for libpq) or absent: ours,
+ * CONNECT_TIMEOUT_SEC, for msce-mef never waits without a limit. A password: -EACCES. */
+int pg_uri_parse(const char *uri, pg_uri_t *ret);
 
 struct db_stmt {
         db_stmt_head_t h; /* first: DB_OPS(), db_cache_take() */
@@ -54,7 +66,7 @@ struct pg_db {
         PGconn *conn;
         char *conninfo;       /* the URI */
         char *password;       /* wiped on close */
-        unsigned n_hosts;     /* how many hosts the URI names, at least one (pg_connect_first()) */
+        pg_uri_t uri;         /* the URI's hosts and connect_timeout: pg_connect(), pg_connect_first() */
         bool connecting;      /* conn: a connection attempt under way (PQconnectPoll) */
         PostgresPollingStatusType poll;
         uint64_t connect_started;
@@ -122,7 +134,7 @@ int pg_set_lock_timeout(pg_db_t *p);
 int pg_connect_errno(pg_db_t *p, const char *m);
 
 /* The store's first connection (keys and values: PQconnectStartParams()'s), waited for up to
- * CONNECT_TIMEOUT for each host of the URI (n_hosts): 0, or -errno with the server's reason for a refusal
+ * the URI's connect_timeout for each of its hosts (uri): 0, or -errno with the server's reason for a refusal
  * (pg_connect_errno()). */
 int pg_connect_first(pg_db_t *p, const char *const *keys, const char *const *values);
 

@@ -131,6 +131,11 @@ static uint64_t pg_bound_usec(const pg_db_t *p) {
         return MAX(2ull * p->lock_timeout_ms, 200ull) * 1000u;
 }
 
+/* How long one host's connection attempt may take: the URI's connect_timeout. */
+static uint64_t pg_connect_usec(const pg_db_t *p) {
+        return (uint64_t) p->uri.connect_timeout_sec * 1000000u;
+}
+
 static void pg_drop(pg_db_t *p) {
         PQfinish(p->conn);
         p->conn = NULL;
@@ -381,7 +386,7 @@ static int pg_connect_step(pg_db_t *p, PostgresPollingStatusType *polled, uint64
 }
 
 /* Connect without blocking for longer than one bound: an attempt that has not finished by then
- * goes on at the next call, given up after CONNECT_TIMEOUT. A refusal is -ECONNREFUSED whatever
+ * goes on at the next call, given up after the URI's connect_timeout. A refusal is -ECONNREFUSED whatever
  * the server's reason, which goes with it (store_error_reason()): a store that is away, answered
  * 503 and tried again - not -ENOENT or -EACCES, which here would read as a row missing or a
  * statement refused. */
@@ -407,7 +412,7 @@ static int pg_connect(pg_db_t *p) {
                         return pg_set_lock_timeout(p) < 0 ? -ECONNREFUSED : 0;
                 }
                 if (r == -ETIMEDOUT) {
-                        if (now_usec() - p->connect_started >= CONNECT_TIMEOUT_USEC)
+                        if (now_usec() - p->connect_started >= pg_connect_usec(p))
                                 pg_drop(p); /* start afresh next time */
                         return -ECONNREFUSED;
                 }
@@ -423,7 +428,7 @@ int pg_connect_first(pg_db_t *p, const char *const *keys, const char *const *val
         int r = pg_connect_start(p, keys, values, &polled);
         if (r < 0)
                 return r;
-        uint64_t deadline = now_usec() + MAX(p->n_hosts, 1u) * CONNECT_TIMEOUT_USEC;
+        uint64_t deadline = now_usec() + MAX(p->uri.n_hosts, 1u) * pg_connect_usec(p);
         do
                 r = pg_connect_step(p, &polled, deadline);
         while (r == 0);

@@ -492,10 +492,21 @@ static void pg_closep(pg_db_t **p) {
                 pg_close(&(*p)->base);
 }
 
-/* store_pg_uri_check() of uri, and in *ret_hosts (unless NULL) how many hosts it names
- * (host=a,b, postgresql://a,b/...; at least one). The password belongs in its own file, never in
- * the configuration: libpq's own parse, so that every spelling it takes is seen. */
-static int pg_uri_parse(const char *uri, unsigned *ret_hosts) {
+/* libpq's reading of an integer option (parse_int_param()): decimal, with spaces around it. */
+static int pg_uri_int(const char *v, int *ret) {
+        char *end;
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (end == v || errno != 0 || n < INT_MIN || n > INT_MAX)
+                return -EDOM;
+        end += strspn(end, " \t\n\r\f\v");
+        if (*end)
+                return -EDOM;
+        *ret = (int) n;
+        return 0;
+}
+
+int pg_uri_parse(const char *uri, pg_uri_t *ret) {
         if (!uri)
                 return -EINVAL;
         char *err = NULL;
@@ -505,7 +516,7 @@ static int pg_uri_parse(const char *uri, unsigned *ret_hosts) {
                 return -EINVAL;
         }
         int r = 0;
-        unsigned hosts = 1;
+        pg_uri_t u = { .n_hosts = 1, .connect_timeout_sec = CONNECT_TIMEOUT_SEC };
         for (PQconninfoOption *o = opts; o->keyword; o++) {
                 if (!o->val)
                         continue;
@@ -515,12 +526,19 @@ static int pg_uri_parse(const char *uri, unsigned *ret_hosts) {
                         unsigned k = 1;
                         for (const char *c = o->val; *c; c++)
                                 k += *c == ',';
-                        hosts = MAX(hosts, k);
+                        u.n_hosts = MAX(u.n_hosts, k);
+                }
+                if (streq(o->keyword, "connect_timeout") && *o->val) {
+                        int sec;
+                        if (pg_uri_int(o->val, &sec) < 0)
+                                r = r < 0 ? r : -EDOM;
+                        else if (sec > 0)
+                                u.connect_timeout_sec = (unsigned) MAX(sec, 2); /* libpq's minimum */
                 }
         }
         PQconninfoFree(opts);
-        if (r == 0 && ret_hosts)
-                *ret_hosts = hosts;
+        if (r == 0 && ret)
+                *ret = u;
         return r;
 }
 
@@ -565,14 +583,14 @@ static int pg_open(pg_db_t *p, const store_location_t *loc) {
 int db_pg_open(const store_location_t *loc, db_t **ret, char *reason) {
         if (!loc || !loc->uri || !ret)
                 return -EINVAL;
-        unsigned hosts;
-        if (pg_uri_parse(loc->uri, &hosts) < 0)
+        pg_uri_t uri;
+        if (pg_uri_parse(loc->uri, &uri) < 0)
                 return -EINVAL;
         _cleanup_(pg_closep) pg_db_t *p = calloc(1, sizeof *p);
         if (!p)
                 return -ENOMEM;
         p->base.ops = &pg_ops;
-        p->n_hosts = hosts;
+        p->uri = uri;
         p->lock_timeout_ms = 5000;
         int r = pg_open(p, loc);
         if (r < 0) {

@@ -131,8 +131,8 @@ enum {
 
 /* [store] uri as libpq will read it: 0 when it parses and carries no password; -EACCES when it
  * carries one in any form libpq takes (user:password@ in a URI, password= in its query, even
- * percent-encoded, or a password keyword with spaces around its '='); -EINVAL when libpq
- * cannot parse it. Built without libpq: a textual check of the same forms. mef.conf's loader
+ * percent-encoded, or a password keyword with spaces around its '='); -EDOM when its
+ * connect_timeout is not a whole number of seconds; -EINVAL when libpq cannot parse it. Built without libpq: a textual check of the same forms. mef.conf's loader
  * refuses what this refuses, so that no password reaches a log line naming the store. */
 int store_pg_uri_check(const char *uri);
 

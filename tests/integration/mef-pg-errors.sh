@@ -8,7 +8,8 @@
 # Kpm (the CLI, and the admin API's line of its 500: not a row that "exists with another kpm"),
 # and opening the store, where there is no store yet (a connection refused: no CONNECT on the
 # database; the schema check refused), from the CLI and from serve, and serve reconnecting (refused:
-# no CONNECT on the database any more). No key reaches the message.
+# no CONNECT on the database any more); a server that never answers, given up after the URI's
+# connect_timeout. No key reaches the message.
 # Usage: tests/pg-run.sh --tap bash mef-pg-errors.sh PATH/TO/msce-mef (TAP).
 set -euo pipefail
 MEF=${1:?usage: mef-pg-errors.sh PATH/TO/msce-mef}
@@ -163,4 +164,26 @@ said "the schema check at open refused" \
 pg_sql "ALTER TABLE nodes DROP COLUMN cse_base" || fail "DROP COLUMN"
 ! "$MEF" --config "$MEF_CONF" node list > "$T/out" 2> "$T/err" || fail "node list without cse_base succeeded"
 said "a column dropped" "schema is not the one this msce-mef knows .*PostgreSQL said 42703: column \"?(nodes\\.)?cse_base\"? does not exist"
+# a server that takes the connection and never answers (a host gone silent behind a proxy): the
+# URI's connect_timeout (2 s, not msce-mef's 5) bounds the wait, and the CLI gives up with the
+# error of a store that is away
+python3 -c '
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(8)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])
+' > "$T/silent.port" &
+SILENT_PID=$!
+at_exit 'stop_pid "$SILENT_PID"'
+wait_line 10 "$T/silent.port" '^[0-9]+$' "$SILENT_PID" || fail "no port from the silent server"
+sed "s|^uri = .*|uri = postgresql://msce@127.0.0.1:$(cat "$T/silent.port")/msce?sslmode=disable\&connect_timeout=2|" \
+        "$MEF_CONF" > "$T/silent.conf"
+grep -q 'connect_timeout=2$' "$T/silent.conf" || fail "no silent uri in $(cat "$T/silent.conf")"
+! timeout 30 "$MEF" --config "$T/silent.conf" node list > "$T/out" 2> "$T/err" || fail "node list against a silent server succeeded"
+said "a server that never answers, connect_timeout=2" 'open store postgresql://msce@127\.0\.0\.1:[0-9]+/msce\?sslmode=disable&connect_timeout=2: Connection refused$'
+stop_pid "$SILENT_PID"
 tap_done

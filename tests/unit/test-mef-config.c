@@ -132,6 +132,9 @@ static const struct {
         /* what libpq cannot parse would fail every start */
         { "store_keys", "[store]\nuri = msce\n", 2, "[store] uri", "connection URI" },
         { "store_keys", "[store]\nuri = host='db\n", 2, "[store] uri", "connection URI" },
+        /* libpq would refuse it at each connection; msce-mef's own deadlines read it too */
+        { "store_keys", "[store]\nuri = postgresql://db/msce?connect_timeout=5s\n", 2, "[store] uri", "connect_timeout must be a whole number" },
+        { "store_keys", "[store]\nuri = host=db connect_timeout=soon\n", 2, "[store] uri", "connect_timeout must be a whole number" },
 #endif
         { "store_keys", "[store]\nthreads = 0\n", 2, "[store] threads", NULL },
         { "store_keys", "[store]\nbusy_timeout = 5\n", 2, "[store] busy_timeout", NULL },

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/* pg_uri_parse(): what msce-mef takes from the store's URI for its own deadlines - how many
+ * hosts it names and its connect_timeout, read as libpq reads it. */
+#include <criterion/criterion.h>
+#include <errno.h>
+
+#include "mef/store-pg-internal.h"
+#include "mef/store.h"
+
+static pg_uri_t parsed(const char *uri) {
+        pg_uri_t u = { 0 };
+        cr_assert_eq(pg_uri_parse(uri, &u), 0, "%s", uri);
+        return u;
+}
+
+Test(store_pg_uri, connect_timeout_absent_is_ours) {
+        pg_uri_t u = parsed("postgresql://mef@db.example.net/msce");
+        cr_assert_eq(u.n_hosts, 1);
+        cr_assert_eq(u.connect_timeout_sec, CONNECT_TIMEOUT_SEC);
+        cr_assert_eq(parsed("host=db user=mef").connect_timeout_sec, CONNECT_TIMEOUT_SEC);
+        /* 0 (or less) is no limit for libpq: msce-mef keeps its own */
+        cr_assert_eq(parsed("postgresql://db/msce?connect_timeout=0").connect_timeout_sec, CONNECT_TIMEOUT_SEC);
+        cr_assert_eq(parsed("host=db connect_timeout=-3").connect_timeout_sec, CONNECT_TIMEOUT_SEC);
+}
+
+Test(store_pg_uri, connect_timeout_given) {
+        cr_assert_eq(parsed("postgresql://db/msce?connect_timeout=2").connect_timeout_sec, 2);
+        cr_assert_eq(parsed("postgresql://db/msce?sslmode=disable&connect_timeout=30").connect_timeout_sec, 30);
+        cr_assert_eq(parsed("host=db connect_timeout=12 user=mef").connect_timeout_sec, 12);
+        cr_assert_eq(parsed("host=db connect_timeout=' 7 '").connect_timeout_sec, 7);
+        /* libpq's minimum */
+        cr_assert_eq(parsed("postgresql://db/msce?connect_timeout=1").connect_timeout_sec, 2);
+}
+
+Test(store_pg_uri, several_hosts) {
+        pg_uri_t u = parsed("postgresql://db1:5432,db2:5433,db3/msce?connect_timeout=3");
+        cr_assert_eq(u.n_hosts, 3);
+        cr_assert_eq(u.connect_timeout_sec, 3);
+        u = parsed("host=db1,db2 user=mef");
+        cr_assert_eq(u.n_hosts, 2);
+        cr_assert_eq(u.connect_timeout_sec, CONNECT_TIMEOUT_SEC);
+        cr_assert_eq(parsed("hostaddr=10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4 connect_timeout=9").n_hosts, 4);
+}
+
+Test(store_pg_uri, connect_timeout_not_a_number) {
+        static const char *const bad[] = {
+                "postgresql://db/msce?connect_timeout=5s",
+                "postgresql://db/msce?connect_timeout=2.5",
+                "host=db connect_timeout=soon",
+                "host=db connect_timeout=99999999999999999999",
+        };
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+                pg_uri_t u = { .n_hosts = 77 };
+                cr_assert_eq(pg_uri_parse(bad[i], &u), -EDOM, "%s", bad[i]);
+                cr_assert_eq(u.n_hosts, 77, "ret touched on failure: %s", bad[i]);
+                cr_assert_eq(store_pg_uri_check(bad[i]), -EDOM, "%s", bad[i]);
+        }
+        /* a password still reads as one */
+        cr_assert_eq(pg_uri_parse("host=db password=x connect_timeout=x", NULL), -EACCES);
+}

@@ -349,6 +349,12 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                  * node by its KpmID, would serve a session keyed with the old one. */
                 len = psk_cache_get(s->psks, identity, buf, now_usec());
                 c->store_away = true;
+                /* none cached: the handshake fails, and its line says the store was away and why
+                 * (not an unknown identity) */
+                if (len > 0)
+                        conn_set_failure(c, NULL, 0, NULL);
+                else
+                        conn_set_failure(c, "store unavailable looking up the PSK identity (no key cached)", r, why);
         } else {
                 psk_cache_drop(s->psks, identity);
                 /* for the handshake's failure line: not an unknown identity, but the store's own

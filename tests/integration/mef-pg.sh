@@ -13,8 +13,8 @@
 #  - another host with its own copy of the key file follows a rekey made on this one when the
 #    key was prepared (rekey --prepare) and copied there first; not copied, its log says why it
 #    refuses handshakes, and it serves again once the key is copied;
-#  - PostgreSQL stopped under load: requests get 503 + Retry-After (handshakes still complete);
-#    started again: both instances recover by themselves (same processes), nothing lost;
+#  - PostgreSQL stopped under load: requests get 503 + Retry-After (handshakes still complete;
+#    one with an identity never seen fails, its log line saying the store was away); started again: both instances recover by themselves (same processes), nothing lost;
 #  - a connection limit reached (a role's): serve and the CLI say so, not "Connection refused".
 # Usage: pg-run.sh --tap bash mef-pg.sh PATH/TO/msce-mef (TAP). Skipped without openssl or
 # PostgreSQL.
@@ -131,6 +131,14 @@ for n in a b; do
 done
 answers 503 enrol b || fail "enrol with the database stopped"
 ok "database stopped: status and enrol answered 503 + Retry-After by both instances"
+# an identity b has never seen (no key cached): the handshake fails, and b's line of it says the
+# store was away, not an unknown identity (from an address of its own: the logbook logs a source's
+# first failure at once, and counts the next ones of the window into a summary)
+request GET /msce/enrolments/x x | PORT=${port[b]} psk_exchange "$kpm" kpm-pg-unseen 1.3 -bind 127.0.0.23:0 > "$T/out"
+[ -z "$(http_status < "$T/out")" ] || fail "a handshake with an uncached identity completed with the store away"
+unseen='TLS handshake failed: .*, identity kpm-pg-unseen: store unavailable looking up the PSK identity \(no key cached\): '
+wait_line 5 "$T/b/mef.err" "$unseen" || fail "b's line of the failed handshake does not name the store: $(grep -a kpm-pg-unseen "$T/b/mef.err")"
+ok "database stopped: an uncached identity's handshake fails, the line says why: $(grep -aE "$unseen" "$T/b/mef.err" | head -n1)"
 
 "$MSCE_TEST_PG_CTL" start > /dev/null || fail "pg_ctl start"
 started=$(ms)

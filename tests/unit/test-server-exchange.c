@@ -31,10 +31,11 @@ int __wrap_store_peer_by_psk_id(mef_store_t *s, const char *identity, store_peer
         return 0;
 }
 
-/* the stand-in store has no reason to give (the real one reads the store) */
+/* the stand-in store's reason for its failure: the test's (the real one reads the store) */
+static const char *fail_reason;
 const char *__wrap_store_error_reason(const mef_store_t *s, int r);
 const char *__wrap_store_error_reason(const mef_store_t *s, int r) {
-        return NULL;
+        return r < 0 ? fail_reason : NULL;
 }
 
 static mef_config_t cfg = { .retry_after = 7 };
@@ -47,6 +48,7 @@ static void setup(void) {
                                          .busy_usec = USEC_PER_SEC };
         cr_assert_eq(psk_cache_new(&server.psks), 0);
         fail_with = 0;
+        fail_reason = NULL;
         key_byte = 0;
         lookups = 0;
 }
@@ -131,6 +133,24 @@ Test(server_exchange, key_from_the_store_goes_to_the_store) {
 Test(server_exchange, unknown_to_the_cache_fails_the_handshake) {
         conn_t c;
         uint8_t key[MSG_KEY_MAX];
+        char cause[CONN_CAUSE_MAX];
         fail_with = -EBUSY;
         cr_assert_eq(handshake(&c, "kpm-3", key), 0);
+        /* the handshake's failure line says the store was away, not an unknown identity */
+        cr_assert_str_eq(conn_failure_cause(&c, cause, sizeof cause),
+                         ": store unavailable looking up the PSK identity (no key cached): Device or resource busy");
+        /* with the database server's reason when it gave one */
+        fail_with = -ECONNREFUSED;
+        fail_reason = "57P03: the database system is starting up";
+        cr_assert_eq(handshake(&c, "kpm-3", key), 0);
+        cr_assert_str_eq(conn_failure_cause(&c, cause, sizeof cause),
+                         ": store unavailable looking up the PSK identity (no key cached): Connection refused, "
+                         "PostgreSQL said 57P03: the database system is starting up");
+        /* a cached key completes it: no failure to tell */
+        fail_with = 0;
+        key_byte = 0x33;
+        cr_assert_eq(handshake(&c, "kpm-3", key), KEY_LEN);
+        fail_with = -ECONNREFUSED;
+        cr_assert_eq(handshake(&c, "kpm-3", key), KEY_LEN);
+        cr_assert_str_eq(conn_failure_cause(&c, cause, sizeof cause), "");
 }

@@ -81,7 +81,7 @@ static int serve(const mef_config_t *cfg) {
         int r = serve_open_store(cfg, &store);
         if (r != 0)
                 return r;
-        char err[512] = "";
+        char err[MEF_SERVER_ERR_MAX] = "";
         r = mef_server_run(cfg, store, metrics, err, sizeof err);
         if (r < 0) {
                 if (err[0])

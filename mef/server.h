@@ -11,3 +11,6 @@
  * human-readable reason for the top layer to log. */
 int mef_server_run(const mef_config_t *cfg, mef_store_t *store, mef_metrics_t *metrics, char *err,
                    size_t err_size);
+/* An err that holds the longest store failure whole: "cannot open the store's connections for its
+ * N threads: " (64 bytes at most) before store_said()'s hint and the server's reason. */
+#define MEF_SERVER_ERR_MAX (80u + STORE_SAID_MAX)

@@ -15,7 +15,9 @@
 #include "util/ini.h"
 #include "util/util.h"
 
-#define KPM_HEX_MAX (2 * MSG_KEY_MAX + 2) /* hex, CR LF */
+/* The longest Kpm file: hex, CR LF - as long as msce-agent reads one (secret_hex_file_read(),
+ * its --check-config's PSK_FILE_MAX), so that a file one takes the other takes too. */
+#define KPM_HEX_MAX (2 * MSG_KEY_MAX + 2)
 
 static int _printf_(4, 5) fail(char *err, size_t size, int r, const char *fmt, ...) {
         va_list ap;
@@ -48,9 +50,9 @@ static bool setup_overridden(const ctl_setup_opts_t *o, const agent_config_t *cf
 
 /* The Kpm as hex from fd, checked (16..64 bytes) and normalised to lower-case hex + "\n". */
 static int kpm_load(int fd, char out[KPM_HEX_MAX + 1], size_t *ret_len) {
-        char buf[KPM_HEX_MAX + 2];
+        char buf[KPM_HEX_MAX + 1]; /* read_max() reads one byte past what it takes */
         size_t n = 0;
-        int r = read_max(fd, buf, sizeof buf - 1, &n); /* -EFBIG: longer than any Kpm in hex */
+        int r = read_max(fd, buf, KPM_HEX_MAX, &n); /* -EFBIG: longer than the agent reads */
         if (r < 0) {
                 erase(buf, sizeof buf);
                 return r;

@@ -407,18 +407,29 @@ ctl_run 0 "${ARGS[@]}" --user $CSE_USER --kpm-file "$T/kpm-64.hex" && {
         cmp -s "$SETUP/msce.kpm" <(echo "$KPM64" | tr A a) &&
         ok "setup with a 64-byte Kpm in 130 bytes (CR LF): taken, written as lower-case hex" ||
         not_ok "setup 64-byte Kpm: $(head -c 200 "$SETUP/msce.kpm")"; }
-# a Kpm file past the 131 bytes setup reads (newlines after the key, which the hex parser would
-# strip) and an empty one are refused as msce-agent --check-config refuses them (its exit 78):
-# exit 11, the previous setup stays
+# a Kpm file past the 130 bytes setup and the agent read (a newline after the key's CR LF, 131
+# bytes; more of them, which the hex parser would strip) and an empty one are refused as
+# msce-agent --check-config refuses them (its exit 78): exit 11, the previous setup stays
+printf '%s\r\n\n' "$KPM64" > "$T/kpm-131.hex"
 printf '%s\r\n\n\n' "$KPM64" > "$T/kpm-long.hex"
 : > "$T/kpm-empty.hex"
-for f in long:"does not hold a 16..64 byte Kpm" empty:"is empty"; do
+for f in 131:"does not hold a 16..64 byte Kpm" long:"does not hold a 16..64 byte Kpm" empty:"is empty"; do
         ctl_run 11 "${ARGS[@]}" --user $CSE_USER --kpm-file "$T/kpm-${f%%:*}.hex" && {
                 grep -q "${f#*:}" "$T/err" && cmp -s "$SETUP/msce.kpm" <(echo "$KPM64" | tr A a) &&
                 ok "setup with a Kpm file ${f%%:*}: refused with exit 11 (${f#*:}), the previous setup stays" ||
                 not_ok "setup Kpm file ${f%%:*}: $(cat "$T/err")"; }
 done
 chmod 0600 "$T/kpm-1.hex"
+# msce-agent reads a Kpm file as setup does: the same 130 bytes taken, 131 refused
+conf kpmlen node-1 kpm-1
+chmod 0600 "$T/kpm-64.hex" "$T/kpm-131.hex"
+for f in 64:0 131:78; do
+        sed -i "s|^psk_file = .*|psk_file = $T/kpm-${f%%:*}.hex|" "$T/kpmlen.conf"
+        "$AGENT" --check-config --config "$T/kpmlen.conf" > "$T/out" 2> "$T/err"
+        rc=$?
+        [ $rc -eq "${f#*:}" ] && ok "msce-agent --check-config with the $(wc -c < "$T/kpm-${f%%:*}.hex")-byte Kpm file: exit $rc, as setup" ||
+                not_ok "msce-agent --check-config with kpm-${f%%:*}.hex: exit $rc, expected ${f#*:}: $(cat "$T/err")"
+done
 
 kill $FAKE_PID 2> /dev/null; wait $FAKE_PID 2> /dev/null
 

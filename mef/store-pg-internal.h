@@ -41,6 +41,23 @@ typedef struct pg_uri {
  * CONNECT_TIMEOUT_SEC, for msce-mef never waits without a limit. A password: -EACCES. */
 int pg_uri_parse(const char *uri, pg_uri_t *ret);
 
+/* libpq's keywords for a URI's hosts, in pg_uri_hosts_t's order. */
+extern const char *const pg_uri_host_keys[3];
+
+/* The URI's host, hostaddr and port lists (pg_uri_host_keys) rotated to begin at its host start
+ * (modulo its hosts), the ones before it at the end, for keywords after "dbname" (which then
+ * override the URI's): libpq tries a silent host until the application gives up on it (it does not
+ * enforce connect_timeout in a non-blocking connect), so msce-mef begins the next attempt at the
+ * next host. NULL for a list that stays as it is: absent, start 0, a single host, a single port
+ * (every host's), or a count libpq refuses anyway. */
+typedef struct pg_uri_hosts {
+        char *values[3];
+} pg_uri_hosts_t;
+
+/* *ret (to pg_uri_hosts_done()) for uri and start: 0, -EINVAL (libpq cannot parse it) or -ENOMEM. */
+int pg_uri_hosts(const char *uri, unsigned start, pg_uri_hosts_t *ret);
+void pg_uri_hosts_done(pg_uri_hosts_t *h);
+
 struct db_stmt {
         db_stmt_head_t h; /* first: DB_OPS(), db_cache_take() */
         pg_db_t *db;
@@ -67,6 +84,7 @@ struct pg_db {
         char *conninfo;       /* the URI */
         char *password;       /* wiped on close */
         pg_uri_t uri;         /* the URI's hosts and connect_timeout: pg_connect(), pg_connect_first() */
+        unsigned host_next;   /* the URI's host the next connection attempt begins with (pg_uri_hosts()) */
         bool connecting;      /* conn: a connection attempt under way (PQconnectPoll) */
         PostgresPollingStatusType poll;
         uint64_t connect_started;
@@ -133,9 +151,11 @@ int pg_set_lock_timeout(pg_db_t *p);
  * and a reconnect's, goes through it. */
 int pg_connect_errno(pg_db_t *p, const char *m);
 
-/* The store's first connection (keys and values: PQconnectStartParams()'s), waited for up to
- * the URI's connect_timeout for each of its hosts (uri): 0, or -errno with the server's reason for a refusal
- * (pg_connect_errno()). */
+/* The store's first connection (keys and values: PQconnectStartParams()'s, dbname the URI): an
+ * attempt beginning at each of the URI's hosts in turn (pg_uri_hosts()), each waited for up to
+ * the URI's connect_timeout, until one connects; p->host_next is then where reconnects begin.
+ * 0, or -errno with the server's reason for a refusal (pg_connect_errno()), -ECONNREFUSED when
+ * no attempt was answered in time. */
 int pg_connect_first(pg_db_t *p, const char *const *keys, const char *const *values);
 
 /* The connection, re-established when it broke (not inside a transaction: that one is lost). */

@@ -343,13 +343,32 @@ int pg_set_lock_timeout(pg_db_t *p) {
         return pg_run(p, sql);
 }
 
-/* A connection attempt in p->conn with keys and values (PQconnectStartParams()'s), *polled set
- * for pg_connect_step(); the last attempt's reason is no longer one. 0 or -ENOMEM. */
+/* A connection attempt in p->conn with keys and values (PQconnectStartParams()'s, dbname the
+ * URI), its hosts beginning at p->host_next (pg_uri_hosts()), *polled set for
+ * pg_connect_step(); the last attempt's reason is no longer one. 0 or -ENOMEM (-ECONNREFUSED for
+ * a URI libpq cannot parse: checked when the store was opened, not expected). */
 static int pg_connect_start(pg_db_t *p, const char *const *keys, const char *const *values,
                             PostgresPollingStatusType *polled) {
         p->base.reason_r = 0;
         p->base.reason[0] = 0;
-        p->conn = PQconnectStartParams(keys, values, 1);
+        _cleanup_(pg_uri_hosts_done) pg_uri_hosts_t hosts = { { NULL } };
+        int r = pg_uri_hosts(p->conninfo, p->host_next, &hosts);
+        if (r < 0)
+                return r == -EINVAL ? -ECONNREFUSED : r; /* checked when opened: not expected */
+        /* after dbname: they override the URI's lists */
+        const char *k[16], *v[16];
+        size_t n = 0;
+        for (; keys[n] && n < ELEMENTSOF(k) - ELEMENTSOF(hosts.values) - 1; n++) {
+                k[n] = keys[n];
+                v[n] = values[n];
+        }
+        for (size_t i = 0; i < ELEMENTSOF(hosts.values); i++)
+                if (hosts.values[i]) {
+                        k[n] = pg_uri_host_keys[i];
+                        v[n++] = hosts.values[i];
+                }
+        k[n] = v[n] = NULL;
+        p->conn = PQconnectStartParams(k, v, 1);
         if (!p->conn)
                 return -ENOMEM;
         /* the server's refusal with its SQLSTATE in PQerrorMessage(); only while connecting (its
@@ -385,8 +404,16 @@ static int pg_connect_step(pg_db_t *p, PostgresPollingStatusType *polled, uint64
         return 0;
 }
 
+/* The attempt under way had a host's time without a connection (libpq waits on a silent host
+ * for ever): dropped, and the next begins at the host after the one this one began at. */
+static void pg_connect_next(pg_db_t *p) {
+        pg_drop(p);
+        p->host_next = (p->host_next + 1) % MAX(p->uri.n_hosts, 1u);
+}
+
 /* Connect without blocking for longer than one bound: an attempt that has not finished by then
- * goes on at the next call, given up after the URI's connect_timeout. A refusal is -ECONNREFUSED whatever
+ * goes on at the next call, given up after the URI's connect_timeout; the next attempt begins at
+ * the next host (pg_connect_next()). A refusal is -ECONNREFUSED whatever
  * the server's reason, which goes with it (store_error_reason()): a store that is away, answered
  * 503 and tried again - not -ENOENT or -EACCES, which here would read as a row missing or a
  * statement refused. */
@@ -401,7 +428,8 @@ static int pg_connect(pg_db_t *p) {
                 p->connecting = true;
                 p->connect_started = now_usec();
         }
-        uint64_t deadline = now_usec() + pg_bound_usec(p);
+        /* at most the host's time (the attempt's end) */
+        uint64_t deadline = MIN(now_usec() + pg_bound_usec(p), p->connect_started + pg_connect_usec(p));
         for (;;) {
                 int r = pg_connect_step(p, &p->poll, deadline);
                 if (r == 0)
@@ -413,7 +441,7 @@ static int pg_connect(pg_db_t *p) {
                 }
                 if (r == -ETIMEDOUT) {
                         if (now_usec() - p->connect_started >= pg_connect_usec(p))
-                                pg_drop(p); /* start afresh next time */
+                                pg_connect_next(p); /* start afresh next time, at the next host */
                         return -ECONNREFUSED;
                 }
                 pg_drop(p);
@@ -424,17 +452,23 @@ static int pg_connect(pg_db_t *p) {
 }
 
 int pg_connect_first(pg_db_t *p, const char *const *keys, const char *const *values) {
-        PostgresPollingStatusType polled;
-        int r = pg_connect_start(p, keys, values, &polled);
-        if (r < 0)
-                return r;
-        uint64_t deadline = now_usec() + MAX(p->uri.n_hosts, 1u) * pg_connect_usec(p);
-        do
-                r = pg_connect_step(p, &polled, deadline);
-        while (r == 0);
-        if (r > 0)
-                return 0;
-        return r == -ETIMEDOUT ? -ECONNREFUSED : r; /* no answer in time, or refused */
+        /* an attempt beginning at each host in turn, each given a host's time */
+        for (unsigned i = 0; i < MAX(p->uri.n_hosts, 1u); i++) {
+                PostgresPollingStatusType polled;
+                int r = pg_connect_start(p, keys, values, &polled);
+                if (r < 0)
+                        return r;
+                uint64_t deadline = now_usec() + pg_connect_usec(p);
+                do
+                        r = pg_connect_step(p, &polled, deadline);
+                while (r == 0);
+                if (r > 0)
+                        return 0;
+                if (r != -ETIMEDOUT)
+                        return r; /* refused, by every host */
+                pg_connect_next(p);
+        }
+        return -ECONNREFUSED; /* no answer in time */
 }
 
 int pg_ensure(pg_db_t *p) {

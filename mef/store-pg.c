@@ -506,15 +506,91 @@ static int pg_uri_int(const char *v, int *ret) {
         return 0;
 }
 
-int pg_uri_parse(const char *uri, pg_uri_t *ret) {
+/* libpq's reading of uri (to PQconninfoFree()): 0, or -EINVAL when it cannot parse it. */
+static int pg_uri_options(const char *uri, PQconninfoOption **ret) {
         if (!uri)
                 return -EINVAL;
         char *err = NULL;
-        PQconninfoOption *opts = PQconninfoParse(uri, &err);
-        if (!opts) {
+        *ret = PQconninfoParse(uri, &err);
+        if (!*ret) {
                 PQfreemem(err);
                 return -EINVAL;
         }
+        return 0;
+}
+
+/* The elements of a libpq list (host, hostaddr, port): comma-separated, no escapes. */
+static unsigned pg_list_count(const char *list) {
+        unsigned k = 1;
+        for (const char *c = list; *c; c++)
+                k += *c == ',';
+        return k;
+}
+
+/* list (of count elements) from its element start on, then the ones before it: NULL when
+ * that is list itself (start 0). */
+static char *pg_list_rotate(const char *list, unsigned count, unsigned start) {
+        start %= count;
+        if (start == 0)
+                return NULL;
+        const char *c = list;
+        for (unsigned i = 0; i < start; i++)
+                c = strchr(c, ',') + 1;
+        size_t n = strlen(list), head = (size_t) (c - list), tail = n - head;
+        char *out = malloc(n + 1);
+        if (!out)
+                return NULL;
+        memcpy(out, c, tail);
+        out[tail] = ',';
+        memcpy(out + tail + 1, list, head - 1);
+        out[n] = 0;
+        return out;
+}
+
+const char *const pg_uri_host_keys[3] = { "host", "hostaddr", "port" };
+
+void pg_uri_hosts_done(pg_uri_hosts_t *h) {
+        for (size_t i = 0; i < ELEMENTSOF(h->values); i++) {
+                free(h->values[i]);
+                h->values[i] = NULL;
+        }
+}
+
+int pg_uri_hosts(const char *uri, unsigned start, pg_uri_hosts_t *ret) {
+        PQconninfoOption *opts;
+        if (pg_uri_options(uri, &opts) < 0)
+                return -EINVAL;
+        const char *lists[ELEMENTSOF(pg_uri_host_keys)] = { NULL };
+        unsigned n_hosts = 1;
+        for (PQconninfoOption *o = opts; o->keyword; o++)
+                for (size_t i = 0; i < ELEMENTSOF(pg_uri_host_keys); i++)
+                        if (o->val && *o->val && streq(o->keyword, pg_uri_host_keys[i])) {
+                                lists[i] = o->val;
+                                if (i < 2) /* host, hostaddr */
+                                        n_hosts = MAX(n_hosts, pg_list_count(o->val));
+                        }
+        pg_uri_hosts_t h = { { NULL } };
+        int r = 0;
+        /* one list per host, rotated alike; one that is not (a single port: every host's) stays */
+        for (size_t i = 0; i < ELEMENTSOF(pg_uri_host_keys) && r == 0; i++)
+                if (lists[i] && n_hosts > 1 && start % n_hosts != 0 && pg_list_count(lists[i]) == n_hosts) {
+                        h.values[i] = pg_list_rotate(lists[i], n_hosts, start);
+                        if (!h.values[i])
+                                r = -ENOMEM;
+                }
+        PQconninfoFree(opts);
+        if (r < 0) {
+                pg_uri_hosts_done(&h);
+                return r;
+        }
+        *ret = h;
+        return 0;
+}
+
+int pg_uri_parse(const char *uri, pg_uri_t *ret) {
+        PQconninfoOption *opts;
+        if (pg_uri_options(uri, &opts) < 0)
+                return -EINVAL;
         int r = 0;
         pg_uri_t u = { .n_hosts = 1, .connect_timeout_sec = CONNECT_TIMEOUT_SEC };
         for (PQconninfoOption *o = opts; o->keyword; o++) {
@@ -522,12 +598,8 @@ int pg_uri_parse(const char *uri, pg_uri_t *ret) {
                         continue;
                 if (streq(o->keyword, "password") && *o->val)
                         r = -EACCES;
-                if (streq(o->keyword, "host") || streq(o->keyword, "hostaddr")) {
-                        unsigned k = 1;
-                        for (const char *c = o->val; *c; c++)
-                                k += *c == ',';
-                        u.n_hosts = MAX(u.n_hosts, k);
-                }
+                if (streq(o->keyword, "host") || streq(o->keyword, "hostaddr"))
+                        u.n_hosts = MAX(u.n_hosts, pg_list_count(o->val));
                 if (streq(o->keyword, "connect_timeout") && *o->val) {
                         int sec;
                         if (pg_uri_int(o->val, &sec) < 0)

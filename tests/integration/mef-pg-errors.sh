@@ -9,7 +9,8 @@
 # and opening the store, where there is no store yet (a connection refused: no CONNECT on the
 # database; the schema check refused), from the CLI and from serve, and serve reconnecting (refused:
 # no CONNECT on the database any more); a server that never answers, given up after the URI's
-# connect_timeout. No key reaches the message.
+# connect_timeout, and, as the first of two hosts, passed over for the second (when the CLI opens
+# the store, and when serve reconnects). No key reaches the message.
 # Usage: tests/pg-run.sh --tap bash mef-pg-errors.sh PATH/TO/msce-mef (TAP).
 set -euo pipefail
 MEF=${1:?usage: mef-pg-errors.sh PATH/TO/msce-mef}
@@ -160,30 +161,98 @@ pg_sql "GRANT CONNECT ON DATABASE msce TO PUBLIC; REVOKE SELECT ON msce_schema F
 said "the schema check at open refused" \
         'open store .*: Permission denied, PostgreSQL said 42501: permission denied for table msce_schema$'
 
-# a column dropped: not the schema this msce-mef knows
-pg_sql "ALTER TABLE nodes DROP COLUMN cse_base" || fail "DROP COLUMN"
-! "$MEF" --config "$MEF_CONF" node list > "$T/out" 2> "$T/err" || fail "node list without cse_base succeeded"
-said "a column dropped" "schema is not the one this msce-mef knows .*PostgreSQL said 42703: column \"?(nodes\\.)?cse_base\"? does not exist"
-# a server that takes the connection and never answers (a host gone silent behind a proxy): the
-# URI's connect_timeout (2 s, not msce-mef's 5) bounds the wait, and the CLI gives up with the
-# error of a store that is away
+# A server that takes the connection and never answers (a host gone silent behind a proxy), on
+# 127.0.0.1: a relay to this test's PostgreSQL that holds each connection it accepts while
+# $T/silent exists, and prints a line for each it relays.
+pgdir=$(sed -n 's/.*[?&]host=\([^&]*\).*/\1/p' <<< "$MSCE_TEST_PG_URI")
+[ -S "$pgdir/.s.PGSQL.$MSCE_TEST_PG_PORT" ] || fail "no PostgreSQL socket in $pgdir"
+touch "$T/silent"
 python3 -c '
-import socket, sys
+import os, socket, sys, threading
+flag, target = sys.argv[1], sys.argv[2]
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
-s.listen(8)
+s.listen(16)
 print(s.getsockname()[1], flush=True)
 held = []
+def pump(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for x in (a, b):
+        try:
+            x.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 while True:
-    held.append(s.accept()[0])
-' > "$T/silent.port" &
+    c = s.accept()[0]
+    if os.path.exists(flag):
+        held.append(c)
+        continue
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(target)
+    print("relayed", flush=True)
+    for a, b in ((c, u), (u, c)):
+        threading.Thread(target=pump, args=(a, b), daemon=True).start()
+' "$T/silent" "$pgdir/.s.PGSQL.$MSCE_TEST_PG_PORT" > "$T/silent.port" &
 SILENT_PID=$!
 at_exit 'stop_pid "$SILENT_PID"'
 wait_line 10 "$T/silent.port" '^[0-9]+$' "$SILENT_PID" || fail "no port from the silent server"
-sed "s|^uri = .*|uri = postgresql://msce@127.0.0.1:$(cat "$T/silent.port")/msce?sslmode=disable\&connect_timeout=2|" \
+sport=$(head -n1 "$T/silent.port")
+# alone, it is given up after the URI's connect_timeout (2 s, not msce-mef's 5), and the CLI
+# gives up with the error of a store that is away
+sed "s|^uri = .*|uri = postgresql://msce@127.0.0.1:$sport/msce?sslmode=disable\&connect_timeout=2|" \
         "$MEF_CONF" > "$T/silent.conf"
 grep -q 'connect_timeout=2$' "$T/silent.conf" || fail "no silent uri in $(cat "$T/silent.conf")"
 ! timeout 30 "$MEF" --config "$T/silent.conf" node list > "$T/out" 2> "$T/err" || fail "node list against a silent server succeeded"
 said "a server that never answers, connect_timeout=2" 'open store postgresql://msce@127\.0\.0\.1:[0-9]+/msce\?sslmode=disable&connect_timeout=2: Connection refused$'
+# the first of two hosts (the HA layout's): after its connect_timeout msce-mef goes on to the
+# second, this test's PostgreSQL (libpq itself leaves a host only when it refuses)
+two="postgresql:///msce?host=127.0.0.1,$pgdir\&port=$sport,$MSCE_TEST_PG_PORT\&user=msce\&sslmode=disable\&connect_timeout=2"
+sed "s|^uri = .*|uri = $two|" "$MEF_CONF" > "$T/two.conf"
+grep -q 'connect_timeout=2$' "$T/two.conf" || fail "no two-host uri in $(cat "$T/two.conf")"
+timeout 30 "$MEF" --config "$T/two.conf" node list > "$T/out" 2> "$T/err" ||
+        fail "node list with a silent first host: $(cat "$T/err")"
+grep -q 'urn:dev:ops:pge-1' "$T/out" || fail "node list with a silent first host: no pge-1 in $(cat "$T/out")"
+ok "a silent first host: the CLI goes on to the second"
+# serve, connected through the first host (relaying), which then goes silent: its reconnect goes on
+# to the second after the first's connect_timeout (each request a 503 meanwhile; the old code
+# began every attempt at the first host again)
+rm -f "$T/silent"
+{
+        # one store thread: each reconnects on its own, and pays the silent host's time once
+        sed -e "s|^uri = .*|uri = $two|" -e 's|^\[store\]$|&\nthreads = 1|' "$T/mef.conf.in"
+        printf '[admin]\nlisten = 127.0.0.1:0\ncertificate = %s\nkey = %s\nca = %s\n' \
+                "$T/pki/admin.pem" "$T/pki/admin.key" "$T/pki/ca.pem"
+} > "$T/two.conf.in"
+mef_start "$T/two.conf.in" || fail "msce-mef serve with two hosts did not start"
+grep -q '^relayed$' "$T/silent.port" || fail "serve did not connect through the first host"
+aport=$(sed -n 's/^admin on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/mef.out")
+[ -n "$aport" ] || fail "no admin port in $(cat "$T/mef.out")"
+touch "$T/silent"
+pg_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'msce-mef'" > /dev/null ||
+        fail "pg_terminate_backend"
+# nodes_answered: the admin API lists the nodes (each request from an address of its own)
+from=20
+nodes_answered() {
+        from=$((from + 1))
+        printf 'GET /admin/v1/nodes HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' | admin "127.0.0.$from"
+        [ "$(http_status < "$T/out")" = 200 ]
+}
+wait_for 40 nodes_answered || fail "serve's reconnect did not go on to the second host: $(tail -n3 "$T/mef.err")"
+grep -q 'urn:dev:ops:pge-1' "$T/out" || fail "the admin API's nodes after the reconnect: $(cat "$T/out")"
+ok "a first host gone silent: serve's reconnect goes on to the second"
+mef_term || fail "msce-mef serve with two hosts did not stop cleanly"
 stop_pid "$SILENT_PID"
+mef_configure "$T/mef.conf.in"
+
+# a column dropped: not the schema this msce-mef knows
+pg_sql "ALTER TABLE nodes DROP COLUMN cse_base" || fail "DROP COLUMN"
+! "$MEF" --config "$MEF_CONF" node list > "$T/out" 2> "$T/err" || fail "node list without cse_base succeeded"
+said "a column dropped" "schema is not the one this msce-mef knows .*PostgreSQL said 42703: column \"?(nodes\\.)?cse_base\"? does not exist"
 tap_done

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* pg_uri_parse(): what msce-mef takes from the store's URI for its own deadlines - how many
- * hosts it names and its connect_timeout, read as libpq reads it. */
+ * hosts it names and its connect_timeout, read as libpq reads it; pg_uri_hosts(): its host,
+ * hostaddr and port lists beginning at a given host, for an attempt that passes over a silent one. */
 #include <criterion/criterion.h>
 #include <errno.h>
 
@@ -57,4 +58,36 @@ Test(store_pg_uri, connect_timeout_not_a_number) {
         }
         /* a password still reads as one */
         cr_assert_eq(pg_uri_parse("host=db password=x connect_timeout=x", NULL), -EACCES);
+}
+
+/* pg_uri_hosts(uri, start) as "host|hostaddr|port", "-" for a list left as it is (NULL) */
+static void hosts_are(const char *uri, unsigned start, const char *want) {
+        pg_uri_hosts_t h = { { NULL } };
+        cr_assert_eq(pg_uri_hosts(uri, start, &h), 0, "%s", uri);
+        char got[256];
+        snprintf(got, sizeof got, "%s|%s|%s", h.values[0] ? h.values[0] : "-", h.values[1] ? h.values[1] : "-",
+                 h.values[2] ? h.values[2] : "-");
+        pg_uri_hosts_done(&h);
+        cr_assert_str_eq(got, want, "%s from %u", uri, start);
+}
+
+Test(store_pg_uri, hosts_from_the_next) {
+        /* host and port pair up, rotated alike (a port not given stays empty: the default) */
+        const char *uri = "postgresql://db1:5432,db2:5433,db3/msce?target_session_attrs=read-write";
+        hosts_are(uri, 1, "db2,db3,db1|-|5433,,5432");
+        hosts_are(uri, 2, "db3,db1,db2|-|,5432,5433");
+        /* from the first: the URI's own lists; past the last: round again */
+        hosts_are(uri, 0, "-|-|-");
+        hosts_are(uri, 4, "db2,db3,db1|-|5433,,5432");
+        /* a single port is every host's; hostaddr pairs with host */
+        hosts_are("host=a,b,c hostaddr=10.0.0.1,10.0.0.2,10.0.0.3 port=6432", 2, "c,a,b|10.0.0.3,10.0.0.1,10.0.0.2|-");
+        hosts_are("hostaddr=10.0.0.1,10.0.0.2 port=1,2", 1, "-|10.0.0.2,10.0.0.1|2,1");
+        /* a unix socket's directory, an IPv6 address */
+        hosts_are("postgresql:///msce?host=127.0.0.1,/run/pg&port=7,5432", 1, "/run/pg,127.0.0.1|-|5432,7");
+        hosts_are("postgresql://[::1]:5433,db2/msce", 1, "db2,::1|-|,5433");
+        /* one host: nothing to rotate; lists libpq refuses (3 hosts, 2 ports) left for it to say so */
+        hosts_are("postgresql://db1:5432/msce", 1, "-|-|-");
+        hosts_are("host=a,b,c port=1,2", 1, "b,c,a|-|-");
+        pg_uri_hosts_t h = { { NULL } };
+        cr_assert_eq(pg_uri_hosts("host=a,b bogus=1", 1, &h), -EINVAL);
 }

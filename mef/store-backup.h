@@ -40,6 +40,24 @@ int store_master_key_file_id(const char *path, char hex[STORE_MASTER_KEY_ID_HEX]
 /* Whether s is an ID as store_master_key_id() writes it. */
 bool store_master_key_id_is_valid(const char *s);
 
+/* The master key files of a store, seen from its check value now (read again first). */
+typedef enum store_rekey_state {
+        STORE_REKEY_NONE,      /* no key at "<key path>.new" */
+        STORE_REKEY_PREPARED,  /* one there, not the store's yet: the key the next rekey takes */
+        STORE_REKEY_UNDER_WAY, /* the store's: a rekey committed it and has not renamed it yet */
+        _STORE_REKEY_STATE_MAX,
+} store_rekey_state_t;
+typedef struct store_key_ids {
+        store_rekey_state_t rekey;
+        char current[STORE_MASTER_KEY_ID_HEX];  /* the key the check value opens: a backup made now wraps it */
+        char next[STORE_MASTER_KEY_ID_HEX];     /* PREPARED: the one at "<key path>.new"; else "" */
+        char previous[STORE_MASTER_KEY_ID_HEX]; /* UNDER_WAY: the key file's, which still opens what is not
+                                                 * re-encrypted yet; else (or no such file) "" */
+} store_key_ids_t;
+/* -EBADMSG when neither file opens the store; errors as reading them (a torn "<key path>.new",
+ * which a rekey replaces, counts as none while the key file opens the store). */
+int store_master_key_ids(mef_store_t *s, store_key_ids_t *ret);
+
 /* A restore's master key at path: 0 when the file holds key already, 1 when it was written
  * (0400; its directory made 0700 when missing, as init makes it), -EEXIST when it holds another
  * key, -errno. */

@@ -191,37 +191,84 @@ int store_rekey_pending_path(const char *key_path, char *out, size_t size) {
         return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
 }
 
+/* Which key file opens the check value blob: 0 the key path's (in key), 1 the pending one's (in
+ * next; key holds the key path's when *ret_has_key), -EBADMSG neither. Only a missing file is
+ * no key: any other failure (EMFILE, EIO, ...) is returned, or a handle would take the new key
+ * without the old one that rows still need. */
+static int key_files_read(const char *key_path, const uint8_t *blob, size_t n, uint8_t key[STORE_MASTER_KEY_LEN],
+                          uint8_t next[STORE_MASTER_KEY_LEN], bool *ret_has_key) {
+        char pending[PATH_MAX];
+        int r = store_rekey_pending_path(key_path, pending, sizeof pending);
+        if (r < 0)
+                return r;
+        r = store_master_key_read(key_path, key);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        *ret_has_key = r == 0;
+        if (*ret_has_key && store_key_opens_check(key, blob, n) == 0)
+                return 0;
+        r = store_master_key_read(pending, next);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        return r == 0 && store_key_opens_check(next, blob, n) == 0 ? 1 : -EBADMSG;
+}
+
 /* A rekey writes the new key to "<path>.new", replaces the check value, re-encrypts in steps,
  * then renames the new file over the key path: the check value tells which file is current,
  * and while the new one is, the key path's opens what is not re-encrypted yet. */
 int store_key_adopt(mef_store_t *s, const uint8_t *blob, size_t n) {
-        char pending[PATH_MAX];
-        int r = store_rekey_pending_path(s->key_path, pending, sizeof pending);
-        if (r < 0)
-                return r;
         _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
         _cleanup_erase_(32) uint8_t next[STORE_MASTER_KEY_LEN];
-        /* Only a missing file is no key: any other failure (EMFILE, EIO, ...) leaves the handle
-         * as it was, or it would take the new key without the old one that rows still need. */
-        r = store_master_key_read(s->key_path, key);
-        if (r < 0 && r != -ENOENT)
-                return r;
-        bool has_key = r == 0;
-        if (has_key && store_key_opens_check(key, blob, n) == 0) {
+        bool has_key;
+        int r = key_files_read(s->key_path, blob, n, key, next, &has_key);
+        if (r == 0) {
                 r = store_key_use(s, key);
                 store_key_forget_prev(s);
-        } else if ((r = store_master_key_read(pending, next)) < 0 && r != -ENOENT)
-                return r;
-        else if (r == 0 && store_key_opens_check(next, blob, n) == 0) {
+        } else if (r == 1) {
                 r = has_key ? aes_set(&s->prev, &s->prev_ready, key) : 0;
                 if (r == 0)
                         r = store_key_use(s, next);
-        } else
-                return -EBADMSG; /* neither file opens the store */
+        }
         if (r < 0)
                 return r;
         memcpy(s->check, blob, n);
         s->check_len = n;
+        return 0;
+}
+
+int store_master_key_ids(mef_store_t *s, store_key_ids_t *ret) {
+        if (!s || !s->key_path || !ret)
+                return -EINVAL;
+        char pending[PATH_MAX];
+        int r = store_rekey_pending_path(s->key_path, pending, sizeof pending);
+        if (r >= 0)
+                r = store_key_refresh(s); /* the check value now */
+        if (r < 0)
+                return r;
+        _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
+        _cleanup_erase_(32) uint8_t next[STORE_MASTER_KEY_LEN];
+        bool has_key;
+        r = key_files_read(s->key_path, s->check, s->check_len, key, next, &has_key);
+        if (r < 0)
+                return r;
+        store_key_ids_t k = { .rekey = r == 1 ? STORE_REKEY_UNDER_WAY : STORE_REKEY_NONE };
+        if (k.rekey == STORE_REKEY_UNDER_WAY) {
+                r = store_master_key_id(next, k.current);
+                if (r == 0 && has_key)
+                        r = store_master_key_id(key, k.previous);
+        } else {
+                r = store_master_key_id(key, k.current);
+                /* the pending file, not read when the key file opens the store */
+                int p = store_master_key_read(pending, next);
+                if (p == 0) {
+                        k.rekey = STORE_REKEY_PREPARED;
+                        r = store_master_key_id(next, k.next);
+                } else if (p != -ENOENT && p != -EINVAL) /* -EINVAL: torn, a rekey replaces it */
+                        r = p;
+        }
+        if (r < 0)
+                return r;
+        *ret = k;
         return 0;
 }
 

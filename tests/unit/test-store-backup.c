@@ -4,7 +4,8 @@
  * fit their table and secrets of another key; a rekey through one handle is picked up by another
  * handle on the same store, for reads and for new secrets, and the old key no longer opens it;
  * a rekey that stopped after its commit leaves a store both keys open, and the next finishes it;
- * a key prepared ahead and copied to other hosts lets them follow a rekey made on one. */
+ * a key prepared ahead and copied to other hosts lets them follow a rekey made on one; the master
+ * key IDs name the key a backup made now wraps, and the other one of a rekey. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -373,6 +374,51 @@ Test(store_backup, rekey_stopped_after_its_commit_is_finished_by_the_next) {
         assert_secrets(serving);
         store_close(after);
         store_close(fresh);
+        store_close(serving);
+        store_close(a);
+}
+
+static void assert_key_ids(mef_store_t *s, store_rekey_state_t rekey, const char *current, const char *next,
+                           const char *previous) {
+        store_key_ids_t k;
+        cr_assert_eq(store_master_key_ids(s, &k), 0);
+        cr_assert_eq(k.rekey, rekey);
+        cr_assert_str_eq(k.current, current);
+        cr_assert_str_eq(k.next, next);
+        cr_assert_str_eq(k.previous, previous);
+}
+
+/* What init prints: the ID of the key a backup made now wraps (the one the check value opens,
+ * as a handle opened before a rekey sees it too), and the other key of a rekey prepared or
+ * under way. */
+Test(store_backup, key_ids_name_the_key_a_backup_wraps_through_a_rekey) {
+        mef_store_t *a = populated_with_a_bad_node();
+        mef_store_t *serving = open_store(path_a, key_a);
+        char pending[PATH_MAX], old_id[STORE_MASTER_KEY_ID_HEX], new_id[STORE_MASTER_KEY_ID_HEX];
+        cr_assert_eq(store_rekey_pending_path(key_a, pending, sizeof pending), 0);
+        cr_assert_eq(store_master_key_file_id(key_a, old_id), 0);
+        assert_key_ids(serving, STORE_REKEY_NONE, old_id, "", "");
+        /* a key file torn in its writing is no key: a rekey replaces it */
+        int fd = open(pending, O_WRONLY | O_CREAT | O_EXCL, 0400);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write_all(fd, "torn", 4), 0);
+        close(fd);
+        assert_key_ids(serving, STORE_REKEY_NONE, old_id, "", "");
+        cr_assert_eq(unlink(pending), 0);
+
+        cr_assert_eq(store_rekey_prepare(key_a), 0);
+        cr_assert_eq(store_master_key_file_id(pending, new_id), 0);
+        assert_key_ids(serving, STORE_REKEY_PREPARED, old_id, new_id, "");
+        rekey_stops_at_the_bad_node(a);
+        assert_key_ids(serving, STORE_REKEY_UNDER_WAY, new_id, "", old_id);
+        sql(path_a, "DELETE FROM nodes WHERE node_id = 'urn:dev:ops:sb-9'");
+        rows_t r = { 0 };
+        cr_assert_eq(store_dump(serving, collect, &r, NULL), 0);
+        assert_restores_under(&r, pending); /* the backup's key: new_id's */
+
+        store_rekey_result_t rk;
+        cr_assert_eq(store_rekey(a, &rk), 0);
+        assert_key_ids(serving, STORE_REKEY_NONE, new_id, "", "");
         store_close(serving);
         store_close(a);
 }

@@ -174,6 +174,30 @@ bool credential_option(credential_opts_t *co, int o, const char *arg) {
 
 /* ---- init ---- */
 
+static const char *const rekey_state_json[_STORE_REKEY_STATE_MAX] = {
+        [STORE_REKEY_NONE] = NULL,
+        [STORE_REKEY_PREPARED] = "prepared",
+        [STORE_REKEY_UNDER_WAY] = "underway",
+};
+
+static json_t *json_string_or_null(const char *s) {
+        return s && s[0] ? json_string(s) : json_null();
+}
+
+/* A rekey prepared or under way: the other key's ID, which backups carry when, what to do. */
+static void init_rekey_print(const char *key_path, const store_key_ids_t *k) {
+        if (k->rekey == STORE_REKEY_PREPARED)
+                printf("A rekey to master key ID %s is prepared (%s.new): backups made now carry ID %s, those made "
+                       "after msce-mef rekey ID %s: write that down too.\n",
+                       k->next, key_path, k->current, k->next);
+        else if (k->rekey == STORE_REKEY_UNDER_WAY && k->previous[0])
+                printf("A rekey from master key ID %s (%s) to this key (%s.new) is under way: run msce-mef rekey to "
+                       "finish it. Keep ID %s; backups made before the rekey carry ID %s.\n",
+                       k->previous, key_path, key_path, k->current, k->previous);
+        else if (k->rekey == STORE_REKEY_UNDER_WAY)
+                printf("A rekey to this key (%s.new) is under way: run msce-mef rekey to finish it.\n", key_path);
+}
+
 int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
         int r = cli_simple_options(c, "init", def, argc, argv, 0, NULL);
         if (r >= 0)
@@ -188,8 +212,9 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
                 if (r < 0)
                         return cli_fail("audit", r);
         }
-        char id[STORE_MASTER_KEY_ID_HEX];
-        r = store_master_key_file_id(c->cfg->master_key_path, id);
+        /* the key a backup made now wraps: during a rekey, not always the key file's */
+        store_key_ids_t k;
+        r = store_master_key_ids(c->store, &k);
         if (r < 0)
                 return cli_fail("master key ID", r);
         if (c->json) {
@@ -199,7 +224,10 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
                         ops_jset(o, "store", json_string(name), &ok);
                         ops_jset(o, "masterKey", json_string(c->cfg->master_key_path), &ok);
                         ops_jset(o, "created", json_boolean(!existed), &ok);
-                        ops_jset(o, "masterKeyId", json_string(id), &ok);
+                        ops_jset(o, "masterKeyId", json_string(k.current), &ok);
+                        ops_jset(o, "rekey", json_string_or_null(rekey_state_json[k.rekey]), &ok);
+                        ops_jset(o, "nextMasterKeyId", json_string_or_null(k.next), &ok);
+                        ops_jset(o, "previousMasterKeyId", json_string_or_null(k.previous), &ok);
                 }
                 return cli_json_print(ops_jdone(o, ok));
         }
@@ -207,6 +235,7 @@ int cmd_init(cli_t *c, const command_t *def, int argc, char **argv) {
                 printf("Store %s exists already; master key %s opens it.\n", name, c->cfg->master_key_path);
         else
                 printf("Created store %s with master key %s.\n", name, c->cfg->master_key_path);
-        printf("Master key ID %s: write it down; restore --expect-master-key checks a backup against it.\n", id);
+        printf("Master key ID %s: write it down; restore --expect-master-key checks a backup against it.\n", k.current);
+        init_rekey_print(c->cfg->master_key_path, &k);
         return 0;
 }

@@ -11,7 +11,10 @@
 #    rekeyed while serving too. Under tests/pg-run.sh that MEF is on PostgreSQL (SQLite -> PG);
 #  - a node and a target that authenticate with a certificate (no secret: NULL columns) are
 #    restored too, listed the same, and on the restored MEF the node enrols with its certificate
-#    and the target fetches that enrolment's key with its own.
+#    and the target fetches that enrolment's key with its own;
+#  - "msce-mef init" (text and --json) names the master key ID a backup made now carries, after
+#    "rekey --prepare" (the key file's, and the prepared key's) and during a rekey that stopped
+#    after its new key took over (the new key's, and the old one's).
 # Usage: mef-backup.sh PATH/TO/msce-mef (TAP). Skipped without openssl.
 set -euo pipefail
 mef=${1:?usage: mef-backup.sh PATH/TO/msce-mef}
@@ -123,6 +126,11 @@ done
 ok "backup while serving under traffic: 3 files, 0600, directory 0700"
 
 hexof() { od -An -tx1 -v "$1" | tr -d ' \n'; }
+init_json() { # FILE: init --json's masterKeyId, rekey, nextMasterKeyId, previousMasterKeyId ("-": null)
+        python3 -c 'import json, sys
+o = json.load(open(sys.argv[1]))
+print(*(o[k] or "-" for k in ("masterKeyId", "rekey", "nextMasterKeyId", "previousMasterKeyId")))' "$1"
+}
 mkey=$(hexof "$tmp/a/master.key")
 for f in "$tmp"/bk/*; do
         dump=$(hexof "$f")
@@ -161,6 +169,13 @@ a rekey --prepare > "$tmp/prepare.out" || fail "rekey --prepare: $(cat "$tmp/pre
 [ "$(stat -c %a "$tmp/a/master.key.new" 2>&1)" = 400 ] || fail "rekey --prepare: $(cat "$tmp/prepare.out")"
 prepared=$(hexof "$tmp/a/master.key.new")
 [ "$(hexof "$tmp/a/master.key")" = "$old_key" ] || fail "rekey --prepare changed the key file"
+# prepared, not the store's yet: init names the key backups carry now and the prepared one
+a init > "$tmp/init-prepared.out" || fail "init after rekey --prepare: $(cat "$tmp/init-prepared.out")"
+a --json init > "$tmp/init-prepared.json" || fail "init --json after rekey --prepare"
+prepared_id=$(sed -n 's/^A rekey to master key ID \([0-9a-f]\{32\}\) is prepared .*/\1/p' "$tmp/init-prepared.out")
+[ -n "$prepared_id" ] && [ "$(mef_key_id "$tmp/init-prepared.out")" = "$(mef_key_id "$tmp/backup.out")" ] &&
+        [ "$(init_json "$tmp/init-prepared.json")" = "$(mef_key_id "$tmp/backup.out") prepared $prepared_id -" ] ||
+        fail "init after rekey --prepare: $(cat "$tmp/init-prepared.out" "$tmp/init-prepared.json")"
 a rekey > "$tmp/rekey.out" || fail "rekey: $(cat "$tmp/rekey.out")"
 grep -q '3 secrets re-encrypted' "$tmp/rekey.out" || fail "rekey: $(cat "$tmp/rekey.out")"
 [ "$(hexof "$tmp/a/master.key")" = "$prepared" ] || fail "rekey: the key file is not the prepared key"
@@ -198,6 +213,8 @@ ok "restore into a store of another key: refused, no key file left behind"
 bk_id=$(mef_key_id "$tmp/backup.out")
 new_id=$(mef_key_id "$tmp/rekey.out")
 [ -n "$bk_id" ] && [ -n "$new_id" ] && [ "$bk_id" != "$new_id" ] || fail "master key IDs: backup '$bk_id', rekey '$new_id'"
+[ "$prepared_id" = "$new_id" ] || fail "init named the prepared key $prepared_id, the rekey made $new_id the store's"
+ok "init after rekey --prepare: the ID backups carry until the rekey, and the prepared key's, which it then made the store's"
 if b restore "$tmp/bk" --passphrase-file "$tmp/pass" --expect-master-key "$new_id" > "$tmp/expect.out" 2>&1; then
         fail "restore with the rekeyed key's ID"
 fi
@@ -284,8 +301,9 @@ mef_stop
 # still opens and the row is where it was
 python3 -c 'import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
+open(sys.argv[3], "w").write(db.execute("SELECT hex(key_enc) FROM enrolments WHERE ke_id = ?", (sys.argv[2],)).fetchone()[0])
 db.execute("UPDATE enrolments SET key_enc = (SELECT kpm_enc FROM nodes) WHERE ke_id = ?", (sys.argv[2],))
-db.commit()' "$tmp/a/mef.db" "$keid" || fail "damaging a row of store a"
+db.commit()' "$tmp/a/mef.db" "$keid" "$tmp/key_enc.hex" || fail "damaging a row of store a"
 rc=0
 a backup --passphrase-file "$tmp/pass" --kdf-iterations 100000 "$tmp/bk-damaged" > "$tmp/out" 2> "$tmp/err" || rc=$?
 [ "$rc" = 1 ] || fail "backup of a store with a damaged row exited $rc"
@@ -293,4 +311,36 @@ grep -qF "the key of enrolments row $keid opens under no master key of this stor
         fail "backup of a damaged row: $(cat "$tmp/err")"
 [ "$(a --json enrolments "$NODE" | grep -c "$keid")" = 1 ] || fail "the damaged row after the failed backup"
 ok "a row whose key opens under no master key stops a backup, named (it would fail the restore)"
+
+# The damaged row stops a rekey after its new key took over; the row put back, the store is
+# under the new key (master.key.new) and the old one: init names the new key, which a backup
+# made now carries, and the old one.
+rc=0
+a rekey > "$tmp/out" 2> "$tmp/err" || rc=$?
+[ "$rc" = 1 ] && grep -q 'stopped after the new key .* took over' "$tmp/err" || fail "rekey at a damaged row: $(cat "$tmp/err")"
+python3 -c 'import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE enrolments SET key_enc = ? WHERE ke_id = ?", (bytes.fromhex(open(sys.argv[3]).read()), sys.argv[2]))
+db.commit()' "$tmp/a/mef.db" "$keid" "$tmp/key_enc.hex" || fail "repairing the row of store a"
+a init > "$tmp/init-underway.out" || fail "init during a rekey: $(cat "$tmp/init-underway.out")"
+a --json init > "$tmp/init-underway.json" || fail "init --json during a rekey"
+a backup --passphrase-file "$tmp/pass" --kdf-iterations 100000 "$tmp/bk-underway" > "$tmp/out" ||
+        fail "backup during a rekey: $(cat "$tmp/out")"
+underway_id=$(mef_key_id "$tmp/out")
+[ -n "$underway_id" ] && [ "$underway_id" != "$new_id" ] || fail "backup during a rekey: $(cat "$tmp/out")"
+[ "$(mef_key_id "$tmp/init-underway.out")" = "$underway_id" ] ||
+        fail "init during a rekey: not the ID $underway_id the backup carries: $(cat "$tmp/init-underway.out")"
+grep -q "^A rekey from master key ID $new_id (.*) to this key (.*master.key.new) is under way: run msce-mef rekey" \
+        "$tmp/init-underway.out" || fail "init during a rekey: $(cat "$tmp/init-underway.out")"
+[ "$(init_json "$tmp/init-underway.json")" = "$underway_id underway - $new_id" ] ||
+        fail "init --json during a rekey: $(cat "$tmp/init-underway.json")"
+conf "$tmp/e"
+"$mef" --config "$tmp/e/mef.conf" restore "$tmp/bk-underway" --passphrase-file "$tmp/pass" \
+        --expect-master-key "$(mef_key_id "$tmp/init-underway.out")" > "$tmp/out" 2>&1 ||
+        fail "restore with the ID init printed during the rekey: $(cat "$tmp/out")"
+a rekey > "$tmp/out" || fail "rekey after the row was repaired: $(cat "$tmp/out")"
+[ "$(mef_key_id "$tmp/out")" = "$underway_id" ] || fail "the finished rekey's key: $(cat "$tmp/out")"
+a --json init > "$tmp/init-done.json" || fail "init --json after the rekey"
+[ "$(init_json "$tmp/init-done.json")" = "$underway_id - - -" ] || fail "init --json after the rekey: $(cat "$tmp/init-done.json")"
+ok "init during a stopped rekey names the new key (the backup's, restored with --expect-master-key) and the old one"
 tap_done

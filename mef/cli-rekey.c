@@ -25,6 +25,13 @@ int cmd_rekey(cli_t *c, const command_t *def, int argc, char **argv) {
                 printf("The next master key is %s%s: copy it (mode 0400) to the same path on every other "
                        "msce-mef host of this store, then run msce-mef rekey on one of them.\n",
                        pending, r > 0 ? " (there already, kept)" : "");
+                /* written: a key file that cannot be read back now costs only the line */
+                char id[STORE_MASTER_KEY_ID_HEX];
+                r = store_master_key_file_id(pending, id);
+                if (r < 0)
+                        fprintf(stderr, "msce-mef: rekey --prepare: reading the next key's ID: %s\n", strerror(-r));
+                else
+                        printf("Master key ID %s (the next key's): backups made after msce-mef rekey carry it.\n", id);
                 return 0;
         }
         if ((r = cli_open(c, false)))

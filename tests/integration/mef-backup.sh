@@ -214,7 +214,9 @@ bk_id=$(mef_key_id "$tmp/backup.out")
 new_id=$(mef_key_id "$tmp/rekey.out")
 [ -n "$bk_id" ] && [ -n "$new_id" ] && [ "$bk_id" != "$new_id" ] || fail "master key IDs: backup '$bk_id', rekey '$new_id'"
 [ "$prepared_id" = "$new_id" ] || fail "init named the prepared key $prepared_id, the rekey made $new_id the store's"
-ok "init after rekey --prepare: the ID backups carry until the rekey, and the prepared key's, which it then made the store's"
+[ "$(mef_key_id "$tmp/prepare.out")" = "$new_id" ] ||
+        fail "rekey --prepare named the next key $(mef_key_id "$tmp/prepare.out"), the rekey made $new_id the store's"
+ok "rekey --prepare and init after it: the ID backups carry until the rekey, and the prepared key's, which it then made the store's"
 if b restore "$tmp/bk" --passphrase-file "$tmp/pass" --expect-master-key "$new_id" > "$tmp/expect.out" 2>&1; then
         fail "restore with the rekeyed key's ID"
 fi

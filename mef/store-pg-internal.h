@@ -33,15 +33,17 @@ typedef struct pg_db pg_db_t;
 typedef struct pg_uri {
         unsigned n_hosts;             /* how many hosts it names (host=a,b, postgresql://a,b/...), at least one */
         unsigned connect_timeout_sec; /* its connect_timeout as libpq reads it, else CONNECT_TIMEOUT_SEC */
+        char *lists[3];               /* its host, hostaddr and port lists (pg_uri_host_keys): NULL when absent */
 } pg_uri_t;
 
 /* store_pg_uri_check() of uri (libpq's own parse, so that every spelling it takes is seen), and
- * what it says in *ret (unless NULL). connect_timeout is libpq's: a whole number of seconds
- * (-EDOM otherwise), less than 2 taken as 2; 0 or less (no limit for libpq) or absent: ours,
- * CONNECT_TIMEOUT_SEC, for msce-mef never waits without a limit. A password: -EACCES. */
+ * what it says in *ret (to pg_uri_done(); unless NULL). connect_timeout is libpq's: a whole number
+ * of seconds (-EDOM otherwise), less than 2 taken as 2; 0 or less (no limit for libpq) or absent:
+ * ours, CONNECT_TIMEOUT_SEC, for msce-mef never waits without a limit. A password: -EACCES. */
 int pg_uri_parse(const char *uri, pg_uri_t *ret);
+void pg_uri_done(pg_uri_t *u);
 
-/* libpq's keywords for a URI's hosts, in pg_uri_hosts_t's order. */
+/* libpq's keywords for a URI's hosts, in pg_uri_t's and pg_uri_hosts_t's order. */
 extern const char *const pg_uri_host_keys[3];
 
 /* The URI's host, hostaddr and port lists (pg_uri_host_keys) rotated to begin at its host start
@@ -54,8 +56,8 @@ typedef struct pg_uri_hosts {
         char *values[3];
 } pg_uri_hosts_t;
 
-/* *ret (to pg_uri_hosts_done()) for uri and start: 0, -EINVAL (libpq cannot parse it) or -ENOMEM. */
-int pg_uri_hosts(const char *uri, unsigned start, pg_uri_hosts_t *ret);
+/* *ret (to pg_uri_hosts_done()) for u (pg_uri_parse()'s) and start: 0 or -ENOMEM. */
+int pg_uri_hosts(const pg_uri_t *u, unsigned start, pg_uri_hosts_t *ret);
 void pg_uri_hosts_done(pg_uri_hosts_t *h);
 
 struct db_stmt {

@@ -345,23 +345,26 @@ int pg_set_lock_timeout(pg_db_t *p) {
 
 /* A connection attempt in p->conn with keys and values (PQconnectStartParams()'s, dbname the
  * URI), its hosts beginning at p->host_next (pg_uri_hosts()), *polled set for
- * pg_connect_step(); the last attempt's reason is no longer one. 0 or -ENOMEM (-ECONNREFUSED for
- * a URI libpq cannot parse: checked when the store was opened, not expected). */
+ * pg_connect_step(); the last attempt's reason is no longer one. 0 or -ENOMEM. */
 static int pg_connect_start(pg_db_t *p, const char *const *keys, const char *const *values,
                             PostgresPollingStatusType *polled) {
         p->base.reason_r = 0;
         p->base.reason[0] = 0;
         _cleanup_(pg_uri_hosts_done) pg_uri_hosts_t hosts = { { NULL } };
-        int r = pg_uri_hosts(p->conninfo, p->host_next, &hosts);
+        int r = pg_uri_hosts(&p->uri, p->host_next, &hosts);
         if (r < 0)
-                return r == -EINVAL ? -ECONNREFUSED : r; /* checked when opened: not expected */
-        /* after dbname: they override the URI's lists */
-        const char *k[16], *v[16];
+                return r;
         size_t n = 0;
-        for (; keys[n] && n < ELEMENTSOF(k) - ELEMENTSOF(hosts.values) - 1; n++) {
-                k[n] = keys[n];
-                v[n] = values[n];
-        }
+        while (keys[n])
+                n++;
+        /* the caller's, then the hosts' after dbname: they override the URI's lists */
+        size_t size = n + ELEMENTSOF(hosts.values) + 1;
+        _cleanup_free_ const char **k = calloc(2 * size, sizeof *k);
+        if (!k)
+                return -ENOMEM;
+        const char **v = k + size;
+        memcpy(k, keys, n * sizeof *k);
+        memcpy(v, values, n * sizeof *v);
         for (size_t i = 0; i < ELEMENTSOF(hosts.values); i++)
                 if (hosts.values[i]) {
                         k[n] = pg_uri_host_keys[i];

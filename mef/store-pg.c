@@ -447,6 +447,7 @@ static void pg_close(db_t *d) {
                 erase_free(p->password, strlen(p->password));
         }
         free(p->conninfo);
+        pg_uri_done(&p->uri);
         free(p);
 }
 
@@ -556,35 +557,27 @@ void pg_uri_hosts_done(pg_uri_hosts_t *h) {
         }
 }
 
-int pg_uri_hosts(const char *uri, unsigned start, pg_uri_hosts_t *ret) {
-        PQconninfoOption *opts;
-        if (pg_uri_options(uri, &opts) < 0)
-                return -EINVAL;
-        const char *lists[ELEMENTSOF(pg_uri_host_keys)] = { NULL };
-        unsigned n_hosts = 1;
-        for (PQconninfoOption *o = opts; o->keyword; o++)
-                for (size_t i = 0; i < ELEMENTSOF(pg_uri_host_keys); i++)
-                        if (o->val && *o->val && streq(o->keyword, pg_uri_host_keys[i])) {
-                                lists[i] = o->val;
-                                if (i < 2) /* host, hostaddr */
-                                        n_hosts = MAX(n_hosts, pg_list_count(o->val));
-                        }
+int pg_uri_hosts(const pg_uri_t *u, unsigned start, pg_uri_hosts_t *ret) {
         pg_uri_hosts_t h = { { NULL } };
-        int r = 0;
         /* one list per host, rotated alike; one that is not (a single port: every host's) stays */
-        for (size_t i = 0; i < ELEMENTSOF(pg_uri_host_keys) && r == 0; i++)
-                if (lists[i] && n_hosts > 1 && start % n_hosts != 0 && pg_list_count(lists[i]) == n_hosts) {
-                        h.values[i] = pg_list_rotate(lists[i], n_hosts, start);
-                        if (!h.values[i])
-                                r = -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(u->lists); i++)
+                if (u->lists[i] && u->n_hosts > 1 && start % u->n_hosts != 0 &&
+                    pg_list_count(u->lists[i]) == u->n_hosts) {
+                        h.values[i] = pg_list_rotate(u->lists[i], u->n_hosts, start);
+                        if (!h.values[i]) {
+                                pg_uri_hosts_done(&h);
+                                return -ENOMEM;
+                        }
                 }
-        PQconninfoFree(opts);
-        if (r < 0) {
-                pg_uri_hosts_done(&h);
-                return r;
-        }
         *ret = h;
         return 0;
+}
+
+void pg_uri_done(pg_uri_t *u) {
+        for (size_t i = 0; i < ELEMENTSOF(u->lists); i++) {
+                free(u->lists[i]);
+                u->lists[i] = NULL;
+        }
 }
 
 int pg_uri_parse(const char *uri, pg_uri_t *ret) {
@@ -592,14 +585,19 @@ int pg_uri_parse(const char *uri, pg_uri_t *ret) {
         if (pg_uri_options(uri, &opts) < 0)
                 return -EINVAL;
         int r = 0;
-        pg_uri_t u = { .n_hosts = 1, .connect_timeout_sec = CONNECT_TIMEOUT_SEC };
+        _cleanup_(pg_uri_done) pg_uri_t u = { .n_hosts = 1, .connect_timeout_sec = CONNECT_TIMEOUT_SEC };
         for (PQconninfoOption *o = opts; o->keyword; o++) {
                 if (!o->val)
                         continue;
                 if (streq(o->keyword, "password") && *o->val)
                         r = -EACCES;
-                if (streq(o->keyword, "host") || streq(o->keyword, "hostaddr"))
-                        u.n_hosts = MAX(u.n_hosts, pg_list_count(o->val));
+                for (size_t i = 0; i < ELEMENTSOF(pg_uri_host_keys); i++)
+                        if (*o->val && streq(o->keyword, pg_uri_host_keys[i])) {
+                                if (i < 2) /* host, hostaddr */
+                                        u.n_hosts = MAX(u.n_hosts, pg_list_count(o->val));
+                                if (ret && !u.lists[i] && !(u.lists[i] = strdup(o->val)))
+                                        r = r < 0 ? r : -ENOMEM;
+                        }
                 if (streq(o->keyword, "connect_timeout") && *o->val) {
                         int sec;
                         if (pg_uri_int(o->val, &sec) < 0)
@@ -609,8 +607,10 @@ int pg_uri_parse(const char *uri, pg_uri_t *ret) {
                 }
         }
         PQconninfoFree(opts);
-        if (r == 0 && ret)
+        if (r == 0 && ret) {
                 *ret = u;
+                u = (pg_uri_t) { 0 }; /* stolen */
+        }
         return r;
 }
 
@@ -655,16 +655,15 @@ static int pg_open(pg_db_t *p, const store_location_t *loc) {
 int db_pg_open(const store_location_t *loc, db_t **ret, char *reason) {
         if (!loc || !loc->uri || !ret)
                 return -EINVAL;
-        pg_uri_t uri;
-        if (pg_uri_parse(loc->uri, &uri) < 0)
-                return -EINVAL;
         _cleanup_(pg_closep) pg_db_t *p = calloc(1, sizeof *p);
         if (!p)
                 return -ENOMEM;
         p->base.ops = &pg_ops;
-        p->uri = uri;
+        int r = pg_uri_parse(loc->uri, &p->uri);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EINVAL;
         p->lock_timeout_ms = 5000;
-        int r = pg_open(p, loc);
+        r = pg_open(p, loc);
         if (r < 0) {
                 db_reason_copy(&p->base, r, reason);
                 return r;

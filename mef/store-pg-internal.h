@@ -157,7 +157,7 @@ int pg_connect_errno(pg_db_t *p, const char *m);
  * attempt beginning at each of the URI's hosts in turn (pg_uri_hosts()), each waited for up to
  * the URI's connect_timeout, until one connects; p->host_next is then where reconnects begin.
  * 0, or -errno with the server's reason for a refusal (pg_connect_errno()), -ECONNREFUSED when
- * no attempt was answered in time. */
+ * no attempt was answered in time (its reason names the hosts that gave no answer). */
 int pg_connect_first(pg_db_t *p, const char *const *keys, const char *const *values);
 
 /* The connection, re-established when it broke (not inside a transaction: that one is lost). */

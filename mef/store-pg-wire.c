@@ -40,6 +40,14 @@ static int pg_state_errno(pg_db_t *p, const char *state) {
         return -EIO;
 }
 
+/* The reason just written (n bytes, snprintf()'s count), for r: control bytes become '?'. */
+static void pg_reason_clean(pg_db_t *p, int n, int r) {
+        for (int i = 0; i < n && i < (int) sizeof p->base.reason - 1; i++)
+                if ((unsigned char) p->base.reason[i] < 0x20 || p->base.reason[i] == 0x7f)
+                        p->base.reason[i] = '?';
+        p->base.reason_r = r;
+}
+
 /* The server's reason for res's error, for store_error_reason(): its SQLSTATE and primary
  * message, which names a table, a column, a constraint or a type, never a bound value; the
  * DETAIL can (a unique violation's key), and is not taken. Data exceptions (class 22) quote the
@@ -51,10 +59,7 @@ static void pg_reason_set(pg_db_t *p, const char *state, const char *m, int m_le
                 m_len = -1;
         }
         int n = snprintf(p->base.reason, sizeof p->base.reason, "%s: %.*s", state, m_len < 0 ? INT_MAX : m_len, m);
-        for (int i = 0; i < n && i < (int) sizeof p->base.reason - 1; i++)
-                if ((unsigned char) p->base.reason[i] < 0x20 || p->base.reason[i] == 0x7f)
-                        p->base.reason[i] = '?';
-        p->base.reason_r = r;
+        pg_reason_clean(p, n, r);
 }
 
 static void pg_reason_note(pg_db_t *p, const PGresult *res, const char *state, int r) {
@@ -407,6 +412,28 @@ static int pg_connect_step(pg_db_t *p, PostgresPollingStatusType *polled, uint64
         return 0;
 }
 
+/* "HOST port PORT" of the host the attempt under way waits on (libpq's: it passes over those that
+ * refuse), after those in list (size bytes, ", " between) unless it is one of them already. */
+static void pg_host_note(const PGconn *c, char *list, size_t size) {
+        char h[128];
+        const char *host = PQhost(c), *port = PQport(c);
+        snprintf(h, sizeof h, "%s port %s", host && *host ? host : "?", port && *port ? port : "?");
+        size_t n = strlen(h), used = strlen(list);
+        for (const char *s = list; (s = strstr(s, h)); s += n)
+                if ((s == list || s[-1] == ' ') && (s[n] == 0 || s[n] == ','))
+                        return;
+        snprintf(list + used, size - used, "%s%s", used ? ", " : "", h);
+}
+
+/* The reason of an attempt's -ECONNREFUSED when hosts (pg_host_note()) gave no answer: msce-mef's
+ * own, no SQLSTATE (store_said()). given_up: after the URI's connect_timeout; else the attempt
+ * goes on at the next call. */
+static void pg_reason_silent(pg_db_t *p, const char *hosts, bool given_up) {
+        int n = snprintf(p->base.reason, sizeof p->base.reason, "no answer from %s %s %u s (connect_timeout)", hosts,
+                         given_up ? "within" : "yet, waiting up to", p->uri.connect_timeout_sec);
+        pg_reason_clean(p, n, -ECONNREFUSED);
+}
+
 /* The attempt under way had a host's time without a connection (libpq waits on a silent host
  * for ever): dropped, and the next begins at the host after the one this one began at. */
 static void pg_connect_next(pg_db_t *p) {
@@ -416,7 +443,8 @@ static void pg_connect_next(pg_db_t *p) {
 
 /* Connect without blocking for longer than one bound: an attempt that has not finished by then
  * goes on at the next call, given up after the URI's connect_timeout; the next attempt begins at
- * the next host (pg_connect_next()). A refusal is -ECONNREFUSED whatever
+ * the next host (pg_connect_next()). Either is -ECONNREFUSED with a reason naming the host that
+ * gave no answer (pg_reason_silent()). A refusal is -ECONNREFUSED whatever
  * the server's reason, which goes with it (store_error_reason()): a store that is away, answered
  * 503 and tried again - not -ENOENT or -EACCES, which here would read as a row missing or a
  * statement refused. */
@@ -443,7 +471,11 @@ static int pg_connect(pg_db_t *p) {
                         return pg_set_lock_timeout(p) < 0 ? -ECONNREFUSED : 0;
                 }
                 if (r == -ETIMEDOUT) {
-                        if (now_usec() - p->connect_started >= pg_connect_usec(p))
+                        char host[128] = "";
+                        bool given_up = now_usec() - p->connect_started >= pg_connect_usec(p);
+                        pg_host_note(p->conn, host, sizeof host);
+                        pg_reason_silent(p, host, given_up);
+                        if (given_up)
                                 pg_connect_next(p); /* start afresh next time, at the next host */
                         return -ECONNREFUSED;
                 }
@@ -456,6 +488,7 @@ static int pg_connect(pg_db_t *p) {
 
 int pg_connect_first(pg_db_t *p, const char *const *keys, const char *const *values) {
         /* an attempt beginning at each host in turn, each given a host's time */
+        char silent[160] = "";
         for (unsigned i = 0; i < MAX(p->uri.n_hosts, 1u); i++) {
                 PostgresPollingStatusType polled;
                 int r = pg_connect_start(p, keys, values, &polled);
@@ -469,8 +502,10 @@ int pg_connect_first(pg_db_t *p, const char *const *keys, const char *const *val
                         return 0;
                 if (r != -ETIMEDOUT)
                         return r; /* refused, by every host */
+                pg_host_note(p->conn, silent, sizeof silent);
                 pg_connect_next(p);
         }
+        pg_reason_silent(p, silent, true);
         return -ECONNREFUSED; /* no answer in time */
 }
 

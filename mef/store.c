@@ -173,8 +173,17 @@ const char *store_reason_copy(const mef_store_t *s, int r, char buf[static STORE
         return buf;
 }
 
+/* A reason of the server's begins with its SQLSTATE ("42501: ..."); msce-mef's own does not. */
+static bool reason_is_servers(const char *why) {
+        for (int i = 0; i < 5; i++)
+                if (!((why[i] >= '0' && why[i] <= '9') || (why[i] >= 'A' && why[i] <= 'Z')))
+                        return false;
+        return why[5] == ':';
+}
+
 const char *store_said(char *buf, size_t size, const char *head, const char *why) {
-        snprintf(buf, size, "%s%s%s", head, why && *why ? ", PostgreSQL said " : "", why ?: "");
+        const char *sep = !why || !*why ? "" : reason_is_servers(why) ? ", PostgreSQL said " : ": ";
+        snprintf(buf, size, "%s%s%s", head, sep, why ?: "");
         return buf;
 }
 

@@ -301,15 +301,18 @@ static inline bool store_error_is_transient(int r) {
 /* The database server's reason for the error r that a call on s just returned ("42501:
  * permission denied for table nodes": PostgreSQL's SQLSTATE and primary message, never a
  * parameter's value nor the DETAIL, which can hold one), or NULL when the server gave none for
- * it (SQLite, an error of msce-mef's own, a connection that broke). For the top layer's message
- * (the CLI, serve's log) beside strerror(-r). */
+ * it (SQLite, an error of msce-mef's own, a connection that broke). A connection attempt that no
+ * host answered in time has msce-mef's own, without a SQLSTATE ("no answer from db1 port 5432
+ * within 5 s (connect_timeout)"). For the top layer's message (the CLI, serve's log) beside
+ * strerror(-r). */
 const char *store_error_reason(const mef_store_t *s, int r);
 #define STORE_REASON_MAX 256u /* its size, with the NUL */
 /* store_error_reason(s, r) copied into buf, "" when none: a reason that outlives s's next call
  * (a statement forgets it) or goes to another thread with the error. Returns buf. */
 const char *store_reason_copy(const mef_store_t *s, int r, char buf[static STORE_REASON_MAX]);
-/* head, then ", PostgreSQL said WHY" when why (store_error_reason()) is a reason, in buf (size
- * bytes): how the CLI and serve's log put a store's failure. Returns buf. */
+/* head, then ", PostgreSQL said WHY" when why (store_error_reason()) is the server's reason (it
+ * begins with a SQLSTATE), ": WHY" when it is msce-mef's own, in buf (size bytes): how the CLI
+ * and serve's log put a store's failure. Returns buf. */
 #define STORE_SAID_MAX (512u + STORE_REASON_MAX) /* for any head of msce-mef's (STORE_*_HINT) */
 const char *store_said(char *buf, size_t size, const char *head, const char *why);
 /* store_said() of strerror(-r). */

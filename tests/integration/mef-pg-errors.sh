@@ -210,7 +210,13 @@ sed "s|^uri = .*|uri = postgresql://msce@127.0.0.1:$sport/msce?sslmode=disable\&
         "$MEF_CONF" > "$T/silent.conf"
 grep -q 'connect_timeout=2$' "$T/silent.conf" || fail "no silent uri in $(cat "$T/silent.conf")"
 ! timeout 30 "$MEF" --config "$T/silent.conf" node list > "$T/out" 2> "$T/err" || fail "node list against a silent server succeeded"
-said "a server that never answers, connect_timeout=2" 'open store postgresql://msce@127\.0\.0\.1:[0-9]+/msce\?sslmode=disable&connect_timeout=2: Connection refused$'
+said "a server that never answers, connect_timeout=2" \
+        "open store postgresql://msce@127\\.0\\.0\\.1:$sport/msce\\?sslmode=disable&connect_timeout=2: Connection refused: no answer from 127\\.0\\.0\\.1 port $sport within 2 s \\(connect_timeout\\)\$"
+# two hosts (names for libpq's hostaddr, both the relay), neither answering: each named, once
+sed "s|^uri = .*|uri = postgresql:///msce?host=pge-a,pge-b\&hostaddr=127.0.0.1,127.0.0.1\&port=$sport\&user=msce\&connect_timeout=2|" \
+        "$MEF_CONF" > "$T/silent2.conf"
+! timeout 30 "$MEF" --config "$T/silent2.conf" node list > "$T/out" 2> "$T/err" || fail "node list against two silent hosts succeeded"
+said "two hosts that never answer" ": Connection refused: no answer from pge-a port $sport, pge-b port $sport within 2 s \(connect_timeout\)\$"
 # the first of two hosts (the HA layout's): after its connect_timeout msce-mef goes on to the
 # second, this test's PostgreSQL (libpq itself leaves a host only when it refuses)
 two="postgresql:///msce?host=127.0.0.1,$pgdir\&port=$sport,$MSCE_TEST_PG_PORT\&user=msce\&sslmode=disable\&connect_timeout=2"
@@ -247,6 +253,10 @@ nodes_answered() {
 wait_for 40 nodes_answered || fail "serve's reconnect did not go on to the second host: $(tail -n3 "$T/mef.err")"
 grep -q 'urn:dev:ops:pge-1' "$T/out" || fail "the admin API's nodes after the reconnect: $(cat "$T/out")"
 ok "a first host gone silent: serve's reconnect goes on to the second"
+# the 503 of the request whose reconnect gave the first host up names it
+grep -aE "GET /admin/v1/nodes -> 503 .*store: Connection refused: no answer from 127\.0\.0\.1 port $sport within 2 s \(connect_timeout\)$" \
+        "$T/mef.err" > "$T/err" || :
+said "a first host gone silent: the 503's reason" "no answer from 127\.0\.0\.1 port $sport within 2 s"
 mef_term || fail "msce-mef serve with two hosts did not stop cleanly"
 stop_pid "$SILENT_PID"
 mef_configure "$T/mef.conf.in"

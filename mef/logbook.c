@@ -4,6 +4,7 @@
 #include <syslog.h>
 
 #include "mef/logbook.h"
+#include "util/hash.h"
 #include "util/util.h"
 
 #define WINDOW_DEFAULT_USEC (10u * 1000u * 1000u)
@@ -78,13 +79,6 @@ logbook_t *logbook_free(logbook_t *lb) {
         return NULL;
 }
 
-static uint64_t hash_str(const char *s) {
-        uint64_t h = 1469598103934665603ull; /* FNV-1a */
-        for (; *s; s++)
-                h = (h ^ (uint8_t) *s) * 1099511628211ull;
-        return h;
-}
-
 static void window_roll(logbook_t *lb, uint64_t now) {
         if (!lb->window_started || now - lb->window_start >= lb->cfg.window_usec) {
                 lb->window_started = true;
@@ -99,7 +93,7 @@ static bool entry_quiet(const logbook_t *lb, const entry_t *e, uint64_t now) {
 
 /* The source's entry, a new one (in place of a quiet one if need be), or "other sources". */
 static entry_t *entry_get(logbook_t *lb, const char *source, uint64_t now) {
-        uint64_t h = hash_str(source);
+        uint64_t h = hash_string(source);
         entry_t *spare = NULL;
         for (unsigned i = 0; i < lb->cfg.max_sources; i++) {
                 entry_t *e = &lb->entries[i];

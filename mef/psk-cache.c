@@ -2,6 +2,7 @@
 /* 4-way set-associative: an identity's hash picks a set of 4; the least recently used of the set
  * makes room. O(1) per handshake, no allocation after psk_cache_new(). */
 #include "mef/psk-cache.h"
+#include "util/hash.h"
 #include "util/util.h"
 
 #define WAYS 4u
@@ -19,10 +20,7 @@ struct psk_cache {
 };
 
 static entry_t *set_of(psk_cache_t *c, const char *identity) {
-        uint32_t h = 2166136261u; /* FNV-1a */
-        for (const unsigned char *p = (const unsigned char *) identity; *p; p++)
-                h = (h ^ *p) * 16777619u;
-        return c->e[h % SETS];
+        return c->e[hash_string(identity) % SETS];
 }
 
 static entry_t *find(psk_cache_t *c, const char *identity) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mef/ratelimit.h"
+#include "util/hash.h"
 #include "util/util.h"
 
 typedef struct entry {
@@ -27,14 +28,6 @@ struct ratelimit {
         size_t max_keys, n_keys;
         entry_t *entries;
 };
-
-/* FNV-1a */
-static uint64_t key_hash(const char *s) {
-        uint64_t h = 0xcbf29ce484222325ull;
-        for (; *s; s++)
-                h = (h ^ (uint8_t) *s) * 0x100000001b3ull;
-        return h;
-}
 
 int ratelimit_new(unsigned limit, uint64_t window, size_t max_keys, ratelimit_t **ret) {
         if (limit < 1 || window < 1 || max_keys < 1 || !ret)
@@ -92,7 +85,7 @@ static entry_t *slot_pick(ratelimit_t *rl) {
 }
 
 static int take_locked(ratelimit_t *rl, const char *key, uint64_t now, unsigned *ret_refused) {
-        uint64_t h = key_hash(key);
+        uint64_t h = hash_string(key);
         entry_t *e = NULL;
         for (size_t i = 0; i < rl->max_keys && !e; i++)
                 if (rl->entries[i].key && rl->entries[i].hash == h && streq(rl->entries[i].key, key))

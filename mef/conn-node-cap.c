@@ -2,27 +2,25 @@
 /* The per-node connection cap ([limits] connections_per_node) on an authenticated connection:
  * without it one node credential could hold every service and overflow slot with handshakes
  * followed by a request that never ends, and starve every other gateway. A node's count is its
- * connections in service or overflow, read off the listener's list: nothing to keep or free,
- * and a scan per handshake, cheap next to the handshake. */
+ * connections in service or overflow, kept in the listener's table (mef/node-count.h) as they
+ * enter and leave those pools: O(1) per handshake, where a scan of every connection would make
+ * a power-on storm of n connections O(n^2). */
 #include <syslog.h>
 
 #include "mef/conn-internal.h"
 
-static unsigned node_open(const listener_t *l, const char *key) {
-        unsigned n = 0;
-        for (const conn_t *o = l->conns; o; o = o->next)
-                if ((o->pool == POOL_SERVING || o->pool == POOL_OVERFLOW) && streq(o->node_key, key))
-                        n++;
-        return n;
-}
-
 int conn_node_admit(conn_t *c) {
         listener_t *l = c->listener;
-        if (l->per_node == 0 || !l->ops->node_key || !l->ops->node_key(c, c->node_key, sizeof c->node_key))
+        if (!l->node_counts || !l->ops->node_key(c, c->node_key, sizeof c->node_key))
                 return 0;
-        unsigned open = node_open(l, c->node_key);
-        if (open < l->per_node)
+        unsigned open = node_count_get(l->node_counts, c->node_key);
+        if (open < l->per_node) {
+                int r = node_count_add(l->node_counts, c->node_key);
+                if (r < 0)
+                        return r;
+                c->node_counted = true;
                 return 0;
+        }
         /* Answered now, not after its request: that request may never end, and the answer
          * must not wait for a slot. The linger reads what the client sends meanwhile, so the
          * close does not reset the 503 away. */
@@ -30,4 +28,11 @@ int conn_node_admit(conn_t *c) {
         conn_note(c, LOGBOOK_OVERLOADED, LOG_WARNING, "%s holds %u connections (connections_per_node): answering 503",
                   l->ops->peer_name(c, peer, sizeof peer), open);
         return l->ops->answer_error(c, 503, "too many connections for this node: retry later", NULL);
+}
+
+void conn_node_release(conn_t *c) {
+        if (!c->node_counted)
+                return;
+        (void) node_count_remove(c->listener->node_counts, c->node_key);
+        c->node_counted = false;
 }

@@ -138,9 +138,11 @@ static void conn_pool_leave(conn_t *c) {
                 break;
         case POOL_SERVING:
                 l->n_serving--;
+                conn_node_release(c);
                 break;
         case POOL_OVERFLOW:
                 l->n_overflow--;
+                conn_node_release(c);
                 break;
         case POOL_LINGER:
                 l->n_lingering--;
@@ -614,7 +616,13 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
 }
 
 int listener_start(listener_t *l) {
-        int r = sd_event_add_io(l->event, &l->accept_source, l->listen_fd, EPOLLIN, on_accept, l);
+        /* Sized for full pools. Overflow can run past max_overflow (accept goes on while
+         * service has room, and handshakes under way land in overflow): the table grows then. */
+        int r = 0;
+        if (l->per_node > 0 && l->ops->node_key)
+                r = node_count_new(l->max_serving + l->max_overflow, &l->node_counts);
+        if (r >= 0)
+                r = sd_event_add_io(l->event, &l->accept_source, l->listen_fd, EPOLLIN, on_accept, l);
         if (r >= 0)
                 r = accept_pause_init(&l->accept_pause, l->event, l->name, on_accept_resume, l);
         if (r >= 0)
@@ -625,6 +633,7 @@ int listener_start(listener_t *l) {
 void listener_stop(listener_t *l) {
         while (l->conns)
                 conn_free(l->conns);
+        l->node_counts = node_count_free(l->node_counts);
         l->accept_source = sd_event_source_disable_unref(l->accept_source);
         accept_pause_done(&l->accept_pause);
 }

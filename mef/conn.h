@@ -18,6 +18,7 @@
 #include "mef/admission.h"
 #include "mef/logbook.h"
 #include "mef/metrics.h"
+#include "mef/node-count.h"
 #include "mef/store-queue.h"
 #include "mef/store.h"
 #include "proto/http.h"
@@ -104,6 +105,9 @@ struct listener {
         unsigned n_serving, n_overflow;
         unsigned n_lingering, max_lingering;
         unsigned per_node;                /* connections_per_node; 0: no cap */
+        /* with per_node and ops->node_key (listener_start()): each node's connections in
+         * service or overflow */
+        node_count_t *node_counts;
         uint64_t first_byte_usec, handshake_usec, request_usec;
         uint64_t busy_usec; /* a request queued for longer than the store may wait: 503 */
         bool accept_on;
@@ -132,6 +136,7 @@ struct conn {
         bool authenticated;               /* set by ops->identify */
         /* ops->node_key: counted against listener.per_node while in service or overflow */
         char node_key[CONN_NODE_KEY_MAX];
+        bool node_counted;                /* in listener.node_counts under node_key */
         /* the gateways' port: the peer after the handshake */
         const char *psk_identity;         /* owned by tls */
         char cert_fp[STORE_FP_LEN + 1];   /* "" when none */

@@ -5,6 +5,8 @@
 # hold it. Its first two are held (no answer); the other four are answered 503 + Retry-After +
 # Connection: close at once, without their request, and the log says why; node B still
 # enrols (201) meanwhile. Once A's holders close, A is served again: its count went with them.
+# At the end A holds two connections again and its third is answered 503: every slot A took
+# (the holders' closed mid-request, the served requests' gone to linger) was given back, once.
 # A target is not capped: it holds 3 connections and its fetch is still served. A node with a
 # certificate is capped by it: its third connection is answered 503 at once.
 # Before the cap, A's six took four service and two overflow slots, held them for the whole
@@ -128,18 +130,32 @@ ok "a target is not capped: 3 connections held and a fetch served"
 holders_stop() { for p in "${holder_pids[@]}"; do kill "$p" 2> /dev/null || :; done; }
 holders_stop
 
-# Node C, by its certificate: its third connection is answered 503 at once, the first two held.
-for i in 10 11 12; do
-        hold_started "$i" cert
-done
-wait_for 30 answered 12 || { cp "$T/hold-12.out" "$T/out"; fail "C's connection 3 not answered"; }
-cp "$T/hold-12.out" "$T/out"
-[ "$(http_status < "$T/out")" = 503 ] || fail "C's connection 3: not 503"
-for i in 10 11; do
-        ! answered "$i" || { cp "$T/hold-$i.out" "$T/out"; fail "C's held connection $i was answered"; }
-done
+# two_held_third_refused NAME WHO I J K: WHO's (hold's) connections I, J and K past their
+# handshake, one after the other: K, over the cap of 2, is answered 503 at once; I and J are
+# held (in service or overflow, either way unanswered while their request is unfinished).
+two_held_third_refused() {
+        local name=$1 who=$2 i
+        for i in "$3" "$4" "$5"; do
+                hold_started "$i" "$who"
+        done
+        wait_for 30 answered "$5" || { cp "$T/hold-$5.out" "$T/out"; fail "$name's third connection not answered"; }
+        cp "$T/hold-$5.out" "$T/out"
+        [ "$(http_status < "$T/out")" = 503 ] || fail "$name's third connection: not 503"
+        for i in "$3" "$4"; do
+                ! answered "$i" || { cp "$T/hold-$i.out" "$T/out"; fail "$name's held connection $i was answered"; }
+        done
+}
+
+# Node C, by its certificate.
+two_held_third_refused C cert 10 11 12
 # (its log line is folded into the source's summary with A's: one source, within 10 s)
 ok "a node with a certificate is capped too: its third connection is answered 503 at once"
+holders_stop
+
+# Node A again, its count back to 0: a slot kept after its connection closed (a holder's, a
+# served request's) would have A's second connection answered 503.
+two_held_third_refused A a 13 14 15
+ok "node A holds its two connections again: every slot it took was given back"
 holders_stop
 
 mef_term_clean || fail "msce-mef stopped cleanly"

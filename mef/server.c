@@ -13,7 +13,9 @@
  * - Authenticated: at most connections_per_node of one node identity (mef/conn-node-cap.c:
  *   more are answered 503 right after the handshake, taking no slot; targets not capped), and
  *   at most max_connections in service. Up to max_connections/4 + 4 more are
- *   "overflow": once their request has been read (bounded by the same limits and deadlines),
+ *   "overflow" (accept stops there; handshakes already under way may still land in it, so
+ *   max_unauthenticated more at worst): once their request has been read (bounded by the
+ *   same limits and deadlines),
  *   they are answered 503/5000 with Retry-After. Answering after the request rather than right
  *   after the handshake means the client is reading when the answer comes, and we close a
  *   socket with nothing unread in it (no RST eating the 503). With service and overflow full,

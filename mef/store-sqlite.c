@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The SQLite engine of the store (mef/store-db.h): one file, WAL mode, prepared statements
  * cached per connection. */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -323,9 +324,22 @@ int store_sqlite_files_undo(const char *path, const store_sqlite_files_t *before
         return r < 0 ? r : k;
 }
 
+/* SQLite counts every allocation (sqlite3_memory_used(), sqlite3_status()) by default, under a
+ * mutex of the whole process taken in each sqlite3_malloc() and sqlite3_free(). msce-mef reads no
+ * such count (its metrics are its own): off. sqlite3_config() works only before
+ * sqlite3_initialize(), which the process's first sqlite3_open_v2() runs, and every SQLite call
+ * of msce-mef is on a connection opened here, after this. Where SQLite was used first (a test's
+ * own connection) it returns SQLITE_MISUSE and the counts stay on: slower, not wrong. */
+static pthread_once_t memstatus_once = PTHREAD_ONCE_INIT;
+
+static void memstatus_off(void) {
+        (void) sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int db_sqlite_open(const char *path, bool create, bool sync_full, db_t **ret) {
         if (!path || !ret)
                 return -EINVAL;
+        pthread_once(&memstatus_once, memstatus_off);
         _cleanup_(lite_closep) sqlite_db_t *l = calloc(1, sizeof *l);
         if (!l)
                 return -ENOMEM;
@@ -359,8 +373,14 @@ int db_sqlite_open(const char *path, bool create, bool sync_full, db_t **ret) {
         /* Nothing this opens (database, -wal, -shm) is for anyone but the owner. */
         _cleanup_(umask_restore) _unused_ mode_t old_umask = umask(0077);
 
+        /* NOMUTEX: none of the connection's mutex around every call. It is one store handle's, and
+         * a handle is never used by two threads at once (mef/store.h): its statement cache here
+         * and its transaction state have no lock either. In msce-mef the loop's handle is the
+         * loop thread's alone, and each store thread's is opened before the thread starts and
+         * closed after it is joined (mef/store-queue.c); there are no other threads. */
         int rc = sqlite3_open_v2(path, &l->db,
-                                 SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_EXRESCODE,
+                                 SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_EXRESCODE |
+                                         SQLITE_OPEN_NOMUTEX,
                                  NULL);
         if (rc != SQLITE_OK) {
                 if ((rc & 0xff) == SQLITE_CANTOPEN)

@@ -23,6 +23,9 @@
 #define STORE_LIFETIME_MIN 60u
 #define STORE_LIFETIME_MAX (10u * 366u * 86400u)
 
+/* A handle is used by one thread at a time (nothing in it is locked, nor is its SQLite
+ * connection: mef/store-sqlite.c); another thread may take it over after a hand-over that orders
+ * the two (a thread's start or join, a mutex). */
 typedef struct mef_store mef_store_t;
 
 typedef enum node_state {

@@ -149,6 +149,13 @@ void pg_only(void) {
         cr_skip_test("PostgreSQL only (tests/pg-run.sh)");
 }
 
+void sqlite_only(void) {
+        if (!pg_uri)
+                return;
+        rm_rf(dir);
+        cr_skip_test("SQLite only");
+}
+
 TestSuite(store, .init = setup, .fini = teardown);
 
 mef_store_t *open_new(void) {

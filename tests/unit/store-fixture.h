@@ -42,6 +42,8 @@ void sql_exec(const char *sql, const void *blob, int blob_len);
 int blob_read(const char *sql, uint8_t *out, size_t size);
 /* Skips a test on SQLite (PostgreSQL only: tests/pg-run.sh). */
 void pg_only(void);
+/* Skips a test on PostgreSQL. */
+void sqlite_only(void);
 #if HAVE_LIBPQ
 #include <libpq-fe.h>
 /* A connection of the test's own to the database under test; asserts. */

@@ -314,7 +314,9 @@ void store_rollback(mef_store_t *s) {
                 return;
         if (s->depth > 0) {
                 s->depth--;
-                (void) exec_const(s, "ROLLBACK TO job; RELEASE job");
+                /* one statement each: SQLite keeps them prepared (mef/store-sqlite.c) */
+                if (exec_const(s, "ROLLBACK TO job") >= 0)
+                        (void) exec_const(s, "RELEASE job");
         }
 }
 

@@ -1,19 +1,41 @@
 /* SPDX-License-Identifier: MIT */
 /* What the SQLite engine (mef/store-sqlite.c) spares each call: SQLite's allocation counts, the
- * connection's mutex. */
+ * connection's mutex, the parse of the transaction control. */
 #include <criterion/criterion.h>
 #include <sqlite3.h>
 
 #include "tests/unit/store-fixture.h"
 #include "util/util.h"
 
+static const char *const verbs[] = { "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK", "SAVEPOINT job", "RELEASE job",
+                                     "ROLLBACK TO job" };
+
+/* Per verb: how often it ran, and the lowest and highest run count of its statement then. */
+static struct {
+        int runs;
+        int first, last;
+} seen[ELEMENTSOF(verbs)];
 static int connections, with_mutex;
+
+static int on_statement(unsigned type, void *ctx, void *p, void *x) {
+        (void) type, (void) ctx, (void) x;
+        const char *q = sqlite3_sql(p);
+        int n = sqlite3_stmt_status(p, SQLITE_STMTSTATUS_RUN, 0);
+        for (size_t i = 0; q && i < ELEMENTSOF(verbs); i++)
+                if (streq(q, verbs[i])) {
+                        seen[i].first = seen[i].runs ? MIN(seen[i].first, n) : n;
+                        seen[i].last = MAX(seen[i].last, n);
+                        seen[i].runs++;
+                }
+        return 0;
+}
 
 /* Run for every connection opened (sqlite3_auto_extension()). */
 static int on_connection(sqlite3 *db, char **err, const void *api) {
         (void) err, (void) api;
         connections++;
         with_mutex += sqlite3_db_mutex(db) != NULL;
+        sqlite3_trace_v2(db, SQLITE_TRACE_STMT, on_statement, NULL);
         return SQLITE_OK;
 }
 
@@ -49,7 +71,7 @@ static void enrolments(mef_store_t *s, const uint8_t ke[32]) {
         }
 }
 
-/* enrolments() on a store, every connection it opens seen by on_connection(). SQLite is then
+/* enrolments() on a store, every connection it opens traced (on_connection()). SQLite is then
  * initialised before the store's first open, too early for its sqlite3_config(): it opens all
  * the same. */
 static void enrolments_traced(uint8_t seed) {
@@ -67,6 +89,18 @@ static void enrolments_traced(uint8_t seed) {
 Test(store, sqlite_connections_without_mutex) {
         enrolments_traced(21);
         cr_assert_eq(with_mutex, 0, "%d of %d connections serialized", with_mutex, connections);
+}
+
+/* The transaction control of every enrolment is prepared once per connection, not parsed each
+ * time. */
+Test(store, sqlite_transaction_control_prepared_once) {
+        enrolments_traced(22);
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                cr_assert_geq(seen[i].runs, 2, "%s ran %d times", verbs[i], seen[i].runs);
+                /* a statement prepared anew each time has never run before */
+                cr_assert_geq(seen[i].last - seen[i].first, seen[i].runs - 1, "%s: prepared each time (runs %d..%d)",
+                              verbs[i], seen[i].first, seen[i].last);
+        }
 }
 
 /* SQLite's count of what it allocates is off (a mutex of the process in every allocation and

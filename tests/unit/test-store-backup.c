@@ -362,8 +362,9 @@ Test(store_backup, rekey_stopped_after_its_commit_is_finished_by_the_next) {
         cr_assert(rk.resumed);
         cr_assert_eq(rk.resealed, 3, "the secrets still under the old key: %" PRIu64, rk.resealed);
         cr_assert_eq(access(pending, F_OK), -1);
-        cr_assert_eq(secret_file_read(key_a, 64, &same), 0);
-        cr_assert_arr_eq(same.data, next.data, 32);
+        _cleanup_secret_ secret_t finished = { 0 };
+        cr_assert_eq(secret_file_read(key_a, 64, &finished), 0);
+        cr_assert_arr_eq(finished.data, next.data, 32);
         mef_store_t *after = open_store(path_a, key_a);
         assert_secrets(after);
         store_node_t got;

@@ -3,7 +3,8 @@
 #   - gcc build with -Werror: suites unit, integration, fuzz (corpus replay)
 #   - clang build with -Werror: compile only (warnings differ between compilers)
 #   - gcc ASan+UBSan build: the same suites, failing on any sanitizer report (LSan reports from
-#     criterion's worker processes do not change exit codes, so a wrapper scans the output)
+#     criterion's worker processes do not change exit codes, so tests/sanitize-wrap.sh scans
+#     the output and the report files it has ASan and LSan write)
 #   - the .debs (packaging/build-deb.sh: dpkg-buildpackage, then lintian: an error or a warning
 #     fails the run), then suites packaging and system in the gcc run: what the .debs hold and
 #     do on purge, the rpm with its %check and rpmlint (tests/packaging/), and the .debs on a

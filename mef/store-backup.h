@@ -10,7 +10,7 @@
 /* The tables a dump holds, in the order a restore writes them (parents first). */
 #define STORE_DUMP_TABLES_MAX 5u
 /* The oldest schema whose dump has the tables and columns of this one's, so that a restore takes
- * its backups (schema 4 added indexes only). A migration that changes a dumped table's columns
+ * its backups (schema 4 added indexes only, 5 rewrote a check). A migration that changes a dumped table's columns
  * raises it to its own version. */
 #define STORE_DUMP_SCHEMA_MIN 3
 extern const char *const store_dump_tables[STORE_DUMP_TABLES_MAX];

@@ -461,6 +461,7 @@ static const char *const pg_migrations[] = {
         STORE_SCHEMA_2,
         STORE_SCHEMA_3("BIGINT"),
         STORE_SCHEMA_4("created, rowid"),
+        STORE_SCHEMA_5_PG,
 };
 
 static const db_ops_t pg_ops = {

@@ -265,6 +265,7 @@ static const char *const lite_migrations[] = {
         STORE_SCHEMA_2,
         STORE_SCHEMA_3("INTEGER"),
         STORE_SCHEMA_4("created"),
+        STORE_SCHEMA_5_SQLITE,
 };
 
 static const db_ops_t lite_ops = {

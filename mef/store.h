@@ -102,7 +102,7 @@ typedef struct store_enrolment {
 } store_enrolment_t;
 
 /* The schema this msce-mef writes; `msce-mef migrate` brings an older one to it. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 typedef enum store_backend {
         STORE_BACKEND_SQLITE,

@@ -282,3 +282,58 @@ int blob_read(const char *sql, uint8_t *out, size_t size) {
         sqlite3_close(db);
         return n;
 }
+
+char *sql_rows(const char *sql) {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        cr_assert_not_null(f);
+#if HAVE_LIBPQ
+        if (pg_uri) {
+                PGconn *c = pg_connect();
+                PGresult *res = PQexec(c, sql);
+                cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s: %s", sql, PQerrorMessage(c));
+                for (int i = 0; i < PQntuples(res); i++)
+                        for (int j = 0; j < PQnfields(res); j++)
+                                fprintf(f, "%s%c", PQgetvalue(res, i, j), j + 1 < PQnfields(res) ? '|' : '\n');
+                PQclear(res);
+                PQfinish(c);
+                cr_assert_eq(fclose(f), 0);
+                return text;
+        }
+#endif
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        /* read-write: SQLite leaves a write's CHECK out of its EXPLAIN on a read-only connection */
+        cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                for (int j = 0; j < sqlite3_column_count(st); j++) {
+                        const unsigned char *v = sqlite3_column_text(st, j);
+                        fprintf(f, "%s%c", v ? (const char *) v : "", j + 1 < sqlite3_column_count(st) ? '|' : '\n');
+                }
+        cr_assert_eq(rc, SQLITE_DONE, "%s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        cr_assert_eq(fclose(f), 0);
+        return text;
+}
+
+bool sql_ok(const char *sql) {
+#if HAVE_LIBPQ
+        if (pg_uri) {
+                PGconn *c = pg_connect();
+                PGresult *res = PQexec(c, sql);
+                bool ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+                PQclear(res);
+                PQfinish(c);
+                return ok;
+        }
+#endif
+        sqlite3 *db = NULL;
+        cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        bool ok = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+        sqlite3_close(db);
+        return ok;
+}

@@ -40,6 +40,10 @@ void assert_audit(mef_store_t *s, size_t want, const char *newest, const char *o
  * and the blob of a one-row, one-column query. */
 void sql_exec(const char *sql, const void *blob, int blob_len);
 int blob_read(const char *sql, uint8_t *out, size_t size);
+/* Every row of a query on the engine under test as text, columns '|'-separated, a line each;
+ * free() it. And statements run on a connection of their own: whether they succeeded. */
+char *sql_rows(const char *sql);
+bool sql_ok(const char *sql);
 /* Skips a test on SQLite (PostgreSQL only: tests/pg-run.sh). */
 void pg_only(void);
 /* Skips a test on PostgreSQL. */

@@ -6,7 +6,7 @@
 #  - an audit row taken out, its row count and the file's SHA-256 put right;
 #  - a manifest of format 1 (no MAC);
 #  - while the backup as written restores, with the node still revoked;
-#  - a backup of schema 3, whose rows are those of schema 4 (its manifest's MAC made anew with
+#  - a backup of schema 3 or 4, whose rows are those of schema 5 (its manifest's MAC made anew with
 #    the master key, as docs/operations.md says it is made), restores into a store of this
 #    schema; one of schema 2 or of a newer schema is refused, and nothing is written;
 #  - a restore that fails part-way (a row the store refuses, after the key file is installed and
@@ -131,6 +131,9 @@ with_schema() {
 schema=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["schema"])' "$T/bk/manifest.json")
 with_schema 3 || fail "manifest of schema 3"
 check "a backup of schema 3 (the same rows) restores into a store of schema $schema" restored_revoked "$T/bk-s3"
+with_schema 4 || fail "manifest of schema 4"
+check "a backup of schema 4 (the same rows; 5 rewrote a check) restores into a store of schema $schema" \
+        restored_revoked "$T/bk-s4"
 with_schema 2 || fail "manifest of schema 2"
 check "a backup of schema 2 is refused, nothing written" refused "$T/bk-s2" "reads backups of 3 and later"
 with_schema $((schema + 1)) || fail "manifest of schema $((schema + 1))"

@@ -15,8 +15,10 @@ LIB_SHOW="$T/out $T/migrate.out"
 
 mef_conf
 mefctl init || fail "init"
-# back to schema 3: what 4 added is two indexes
-pg_sql 'DROP INDEX nodes_cse_id; DROP INDEX enrolments_created; UPDATE msce_schema SET version = 3;' ||
+# back to schema 3: what 4 added is two indexes, 5 the enrolments' state check as comparisons
+pg_sql "DROP INDEX nodes_cse_id; DROP INDEX enrolments_created; ALTER TABLE enrolments DROP CONSTRAINT
+        enrolments_state_check, ADD CONSTRAINT enrolments_state_check
+        CHECK (state IN ('active', 'retired', 'revoked', 'deregistered')); UPDATE msce_schema SET version = 3;" ||
         fail "schema 3"
 
 # the lock, held by a psql session of its own until it reads the unlock
@@ -37,9 +39,12 @@ echo 'SELECT pg_advisory_unlock_all();' >&3
 exec 3>&-
 wait "$holder" || fail "the lock holder failed: $(cat "$T/holder.out")"
 if wait "$migrating" && grep -q "migrated from version 3" "$T/migrate.out" &&
-        [ "$(pg_sql 'SELECT version FROM msce_schema')" = 4 ]; then
-        ok "then migrates 3 -> 4"
+        [ "$(pg_sql 'SELECT version FROM msce_schema')" = 5 ]; then
+        ok "then migrates 3 -> 5"
 else
-        not_ok "then migrates 3 -> 4: $(cat "$T/migrate.out")"
+        not_ok "then migrates 3 -> 5: $(cat "$T/migrate.out")"
 fi
+check "the enrolments' state check as comparisons" [ "$(pg_sql "SELECT pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE conname = 'enrolments_state_check'")" = \
+        "CHECK (((state = 'active'::text) OR (state = 'retired'::text) OR (state = 'revoked'::text) OR (state = 'deregistered'::text)))" ]
 tap_done

@@ -15,24 +15,34 @@ mefctl init || fail "init"
 mefctl node list || fail "node list on a new store"
 
 # back to schema 1 (what version 2 added: the one-active-enrolment index; 3: the status tally
-# and the pruning indexes; 4: the indexes of bulk import and paging)
-sqlite3 "$T/mef.db" 'DROP INDEX enrolments_one_active; DROP INDEX audit_ts; DROP INDEX enrolments_exp;
+# and the pruning indexes; 4: the indexes of bulk import and paging; 5: the enrolments' state
+# check as comparisons, schema 1 had an IN list)
+sqlite3 "$T/mef.db" "DROP INDEX enrolments_one_active; DROP INDEX audit_ts; DROP INDEX enrolments_exp;
         DROP INDEX nodes_cse_id; DROP INDEX enrolments_created;
-        ALTER TABLE nodes DROP COLUMN last_seen; ALTER TABLE nodes DROP COLUMN status_checks; PRAGMA user_version = 1;'
+        ALTER TABLE nodes DROP COLUMN last_seen; ALTER TABLE nodes DROP COLUMN status_checks;
+        PRAGMA writable_schema = ON;
+        UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (state = ''active'' OR state = ''retired'' OR state = ''revoked'' OR state = ''deregistered'')',
+                'CHECK (state IN (''active'', ''retired'', ''revoked'', ''deregistered''))') WHERE name = 'enrolments';
+        PRAGMA writable_schema = OFF; PRAGMA user_version = 1;"
+sqlite3 "$T/mef.db" "SELECT sql FROM sqlite_schema WHERE name = 'enrolments'" | grep -q "CHECK (state IN (" ||
+        fail "schema 1's check"
 mefctl node list > /dev/null && fail "an older schema was accepted"
 grep -q "msce-mef migrate" "$T/mefctl.out" || fail "no advice to migrate"
 ok "older schema refused by node list: $(head -n1 "$T/mefctl.out")"
 mefctl migrate || fail "migrate"
 grep -q "migrated from version 1" "$T/mefctl.out" || fail "migrate said otherwise"
-[ "$(sqlite3 "$T/mef.db" 'PRAGMA user_version')" = 4 ] || fail "user_version after migrate"
+[ "$(sqlite3 "$T/mef.db" 'PRAGMA user_version')" = 5 ] || fail "user_version after migrate"
 sqlite3 "$T/mef.db" "SELECT name FROM sqlite_master WHERE name = 'enrolments_one_active'" | grep -q . ||
         fail "migrate did not create the index"
+sqlite3 "$T/mef.db" "SELECT sql FROM sqlite_schema WHERE name = 'enrolments'" | grep -q "CHECK (state IN (" &&
+        fail "migrate left the IN list of the enrolments' check"
+[ "$(sqlite3 "$T/mef.db" 'PRAGMA integrity_check')" = ok ] || fail "integrity_check after migrate"
 mefctl migrate || fail "migrate again"
 grep -q "up to date" "$T/mefctl.out" || fail "second migrate said otherwise"
 mefctl node list || fail "node list after migrate"
 mefctl audit || fail "audit"
 [ "$(grep -c " migrate " "$T/mefctl.out")" = 1 ] || fail "migration not audited once"
-ok "migrate: 1 -> 4 once, then up to date; audited"
+ok "migrate: 1 -> 5 once, then up to date; audited"
 
 # Another process holds the write lock (as another instance's migration building an index over
 # a large table would) for longer than the 5 s busy timeout of an open store: migrate waits for
@@ -59,8 +69,8 @@ touch "$T/release"
 wait "$holder" || fail "the lock holder failed"
 wait "$migrating" || fail "migrate after the lock: $(cat "$T/migrate.out")"
 grep -q "migrated from version 3" "$T/migrate.out" || fail "migrate said otherwise: $(cat "$T/migrate.out")"
-[ "$(sqlite3 "$T/mef.db" 'PRAGMA user_version')" = 4 ] || fail "user_version after the wait"
-ok "migrate waits for a write lock held past the busy timeout, then migrates 3 -> 4"
+[ "$(sqlite3 "$T/mef.db" 'PRAGMA user_version')" = 5 ] || fail "user_version after the wait"
+ok "migrate waits for a write lock held past the busy timeout, then migrates 3 -> 5"
 
 sqlite3 "$T/mef.db" 'PRAGMA user_version = 99;'
 for cmd in "node list" migrate serve; do

@@ -17,13 +17,23 @@ mefctl node list || fail "node list on a new store"
 # back to schema 1 (what version 2 added: the one-active-enrolment index; 3: the status tally
 # and the pruning indexes; 4: the indexes of bulk import and paging; 5: the enrolments' state
 # check as comparisons, schema 1 had an IN list)
-sqlite3 "$T/mef.db" "DROP INDEX enrolments_one_active; DROP INDEX audit_ts; DROP INDEX enrolments_exp;
-        DROP INDEX nodes_cse_id; DROP INDEX enrolments_created;
-        ALTER TABLE nodes DROP COLUMN last_seen; ALTER TABLE nodes DROP COLUMN status_checks;
-        PRAGMA writable_schema = ON;
-        UPDATE sqlite_schema SET sql = replace(sql, 'CHECK (state = ''active'' OR state = ''retired'' OR state = ''revoked'' OR state = ''deregistered'')',
-                'CHECK (state IN (''active'', ''retired'', ''revoked'', ''deregistered''))') WHERE name = 'enrolments';
-        PRAGMA writable_schema = OFF; PRAGMA user_version = 1;"
+# (through python3's sqlite3 module: the sqlite3 shell of SQLite >= 3.41, Debian 13's, runs in
+# defensive mode, where writable_schema cannot change sqlite_schema)
+python3 - "$T/mef.db" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.executescript("""
+DROP INDEX enrolments_one_active; DROP INDEX audit_ts; DROP INDEX enrolments_exp;
+DROP INDEX nodes_cse_id; DROP INDEX enrolments_created;
+ALTER TABLE nodes DROP COLUMN last_seen; ALTER TABLE nodes DROP COLUMN status_checks;
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema SET sql = replace(sql,
+        'CHECK (state = ''active'' OR state = ''retired'' OR state = ''revoked'' OR state = ''deregistered'')',
+        'CHECK (state IN (''active'', ''retired'', ''revoked'', ''deregistered''))') WHERE name = 'enrolments';
+PRAGMA writable_schema = OFF; PRAGMA user_version = 1;
+""")
+db.close()
+PY
 sqlite3 "$T/mef.db" "SELECT sql FROM sqlite_schema WHERE name = 'enrolments'" | grep -q "CHECK (state IN (" ||
         fail "schema 1's check"
 mefctl node list > /dev/null && fail "an older schema was accepted"

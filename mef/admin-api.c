@@ -109,7 +109,7 @@ static int fail_store(admin_response_t *ret, int r, const request_t *q) {
         if (passing)
                 ret->retry_after = q->cfg->retry_after;
         ret->store_error = r;
-        store_reason_copy(q->store, r, ret->store_reason);
+        store_reason_copy(q->store, r, &ret->store_reason);
         return k;
 }
 

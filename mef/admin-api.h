@@ -17,7 +17,7 @@ typedef struct admin_response {
         unsigned retry_after;      /* 0: none */
         char *next;                /* export: where the next request goes on (X-Next-After); heap */
         int store_error;           /* the store's failure behind a 5xx, for the log only */
-        char store_reason[STORE_REASON_MAX]; /* the database server's for it (store_error_reason()), or "" */
+        store_reason_t store_reason; /* the store's for it (store_error_reason()), or text "" */
 } admin_response_t;
 
 /* Always answers (errors as {"error", "reason"}): 0 with *ret filled, -ENOMEM when not even

@@ -52,7 +52,7 @@ static int answer(conn_t *c, admin_response_t *resp) {
         size_t len = 0;
         int r = admin_response_format(resp, &out, &len);
         int status = resp->status;
-        conn_set_failure(c, resp->store_error ? "store" : NULL, resp->store_error, resp->store_reason);
+        conn_set_failure(c, resp->store_error ? "store" : NULL, resp->store_error, &resp->store_reason);
         admin_response_done(resp);
         return r < 0 ? r : conn_answer(c, status, out, len);
 }

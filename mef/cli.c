@@ -14,10 +14,10 @@
 static const cli_t *cli_running;
 
 /* strerror(-r) in the words of a refusal whose reason (store_error_reason()) is why (NULL: none). */
-static const char *cli_strerror_why(int r, const char *why) {
+static const char *cli_strerror_why(int r, const store_reason_t *why) {
         static char buf[STORE_SAID_MAX];
         r = r < 0 ? r : -r;
-        if (!why || !*why)
+        if (!why || !why->text[0])
                 return strerror(-r);
         /* -EIO: the errno of every refusal that has no better one */
         const char *head = r == -EIO ? "refused" : strerror(-r);
@@ -77,11 +77,12 @@ void cli_help_print(const char *usage, const char *help) {
 
 static int cli_open_flags(cli_t *c, unsigned flags) {
         const char *name = mef_store_name(c->cfg);
-        char why[STORE_REASON_MAX], said[STORE_SAID_MAX];
-        int r = mef_store_open(c->cfg, flags, &c->store, why);
+        store_reason_t why;
+        char said[STORE_SAID_MAX];
+        int r = mef_store_open(c->cfg, flags, &c->store, &why);
         /* PostgreSQL refused the connection, or a statement of the open: its reason */
-        if (r < 0 && why[0] && r != -EPROTO && r != -EUSERS)
-                return cli_failf("open store %s: %s", name, cli_strerror_why(r, why));
+        if (r < 0 && why.text[0] && r != -EPROTO && r != -EUSERS)
+                return cli_failf("open store %s: %s", name, cli_strerror_why(r, &why));
         switch (r) {
         case 0:
                 return 0;
@@ -128,11 +129,11 @@ static int cli_open_flags(cli_t *c, unsigned flags) {
         case -EOPNOTSUPP:
                 return cli_failf("open store %s: this msce-mef is built without PostgreSQL support", name);
         case -EPROTO:
-                return cli_failf("open store %s: %s", name, store_said(said, sizeof said, STORE_POOLER_HINT, why));
+                return cli_failf("open store %s: %s", name, store_said(said, sizeof said, STORE_POOLER_HINT, &why));
         case -EUCLEAN:
                 return cli_failf("open store %s: " STORE_DAMAGED_HINT, name);
         case -EUSERS:
-                return cli_failf("open store %s: %s", name, store_said(said, sizeof said, STORE_TOO_MANY_HINT, why));
+                return cli_failf("open store %s: %s", name, store_said(said, sizeof said, STORE_TOO_MANY_HINT, &why));
         case -EACCES:
         case -EROFS: {
                 char hint[PATH_MAX + 160];

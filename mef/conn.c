@@ -97,7 +97,7 @@ const char *conn_failure_cause(const conn_t *c, char *buf, size_t size) {
         if (!c->failed)
                 return "";
         char said[STORE_STRERROR_MAX];
-        snprintf(buf, size, ": %s: %s", c->failed, store_strerror(c->error, c->reason, said));
+        snprintf(buf, size, ": %s: %s", c->failed, store_strerror(c->error, &c->reason, said));
         return buf;
 }
 

@@ -166,7 +166,7 @@ struct conn {
         char ke_id[MSG_KEID_MAX + 1];
         const char *failed; /* the internal failure behind a 5xx (static text), and its errno */
         int error;
-        char reason[STORE_REASON_MAX]; /* the database server's for it (store_error_reason()), or "" */
+        store_reason_t reason; /* the store's for it (store_error_reason()), or text "" */
         unsigned audit_folded; /* a refusal not audited: mef_response_t.audit_folded */
         conn_job_t *job;                  /* while CONN_STORE */
         conn_ahead_t *ahead;              /* from CONN_AHEAD until the PSK callback takes it */
@@ -221,13 +221,13 @@ int conn_submit_ahead(conn_t *c, conn_ahead_t *a);
 void conn_resume(conn_t *c, int r);
 /* A line about a connection that anyone reaching the port can cause, counted per source. */
 void conn_note(const conn_t *c, logbook_kind_t kind, int priority, const char *fmt, ...) _printf_(4, 5);
-/* What failed behind c's answer (static text), its negative errno and the database server's
- * reason for it (store_error_reason(); NULL or "": none), for its log line; set after the answer
- * is made (making it sets them from the response). */
-static inline void conn_set_failure(conn_t *c, const char *what, int error, const char *reason) {
+/* What failed behind c's answer (static text), its negative errno and the store's reason for it
+ * (store_error_reason(); NULL or text "": none), for its log line; set after the answer is made
+ * (making it sets them from the response). */
+static inline void conn_set_failure(conn_t *c, const char *what, int error, const store_reason_t *reason) {
         c->failed = what;
         c->error = error;
-        snprintf(c->reason, sizeof c->reason, "%s", reason ?: "");
+        c->reason = reason ? *reason : (store_reason_t) { .text = "" };
 }
 /* ": failed: strerror[, PostgreSQL said reason]" for the log line of an answer c->failed is
  * behind, else "" */

@@ -153,8 +153,8 @@ _printf_(6, 7) int handler_fail(const exchange_t *ex, const char *subject, mef_r
 int handler_fail_internal(const exchange_t *ex, const char *subject, mef_response_t *ret, int error, const char *what) {
         int r;
         /* a copy: the audit row below is a statement, which forgets it in the store */
-        char why[STORE_REASON_MAX];
-        store_reason_copy(ex->store, error < 0 ? error : -error, why);
+        store_reason_t why;
+        store_reason_copy(ex->store, error < 0 ? error : -error, &why);
         if (store_error_is_transient(error)) {
                 r = mef_response_error(503, 5000, "store busy: retry later", ret);
                 if (r >= 0)
@@ -162,13 +162,13 @@ int handler_fail_internal(const exchange_t *ex, const char *subject, mef_respons
         } else {
                 char said[STORE_STRERROR_MAX];
                 (void) handler_audit(ex, subject, 500, "internal error: %s: %s", what,
-                                     store_strerror(error, why, said));
+                                     store_strerror(error, &why, said));
                 r = mef_response_error(500, 5000, "internal error", ret);
         }
         if (r >= 0) {
                 ret->failed = what;
                 ret->error = error;
-                memcpy(ret->reason, why, sizeof why);
+                ret->reason = why;
         }
         return r;
 }

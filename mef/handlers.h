@@ -47,7 +47,7 @@ typedef struct mef_response {
          * generic reason): what failed (static text) and its negative errno */
         const char *failed;
         int error;
-        char reason[STORE_REASON_MAX]; /* the database server's for error (store_error_reason()), or "" */
+        store_reason_t reason; /* the store's for error (store_error_reason()), or text "" */
         /* a refusal not audited (refusal_audit): how many of its kind this window, this one
          * included; 0: audited (or no refusal) */
         unsigned audit_folded;

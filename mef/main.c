@@ -23,13 +23,14 @@ static void store_closep(mef_store_t **s) {
 
 /* Opens (creating when missing) the store: 0, or the exit status after saying why not. */
 static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
-        char why[STORE_REASON_MAX], said[STORE_SAID_MAX];
-        int r = mef_store_open(cfg, STORE_OPEN_CREATE, ret, why);
-        if (why[0] && r != -EPROTO && r != -EUSERS) {
+        store_reason_t why;
+        char said[STORE_SAID_MAX];
+        int r = mef_store_open(cfg, STORE_OPEN_CREATE, ret, &why);
+        if (why.text[0] && r != -EPROTO && r != -EUSERS) {
                 /* PostgreSQL refused the connection, or a statement of the open: its reason */
                 log_error("store %s: %s%s", mef_store_name(cfg),
                           r == -EPROTONOSUPPORT ? "the schema is not the one this msce-mef knows: " : "",
-                          store_strerror(r, why, said));
+                          store_strerror(r, &why, said));
                 return MEF_EXIT_FAILURE;
         }
         if (r == -EBADMSG) {
@@ -46,7 +47,7 @@ static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
                 return MEF_EXIT_CONFIG;
         }
         if (r == -EPROTO) {
-                log_error("store %s: %s", mef_store_name(cfg), store_said(said, sizeof said, STORE_POOLER_HINT, why));
+                log_error("store %s: %s", mef_store_name(cfg), store_said(said, sizeof said, STORE_POOLER_HINT, &why));
                 return MEF_EXIT_FAILURE;
         }
         if ((r == -EACCES || r == -EROFS) && mef_store_access_hint(cfg, hint, sizeof hint)) {
@@ -58,7 +59,7 @@ static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
                 return MEF_EXIT_FAILURE;
         }
         if (r == -EUSERS) {
-                log_error("store %s: %s", mef_store_name(cfg), store_said(said, sizeof said, STORE_TOO_MANY_HINT, why));
+                log_error("store %s: %s", mef_store_name(cfg), store_said(said, sizeof said, STORE_TOO_MANY_HINT, &why));
                 return MEF_EXIT_FAILURE;
         }
         if (r == -EPROTONOSUPPORT) {

@@ -20,7 +20,7 @@ typedef struct prune_job {
         retention_t *owner; /* NULL once the retention is freed */
         int64_t before;
         store_pruned_t pruned; /* by the pass so far */
-        char reason[STORE_REASON_MAX]; /* the database server's for the step's failure, or "" */
+        store_reason_t reason; /* the store's for the step's failure, or text "" */
 } prune_job_t;
 
 struct retention {
@@ -34,7 +34,7 @@ struct retention {
 static int prune_run(store_job_t *job, mef_store_t *store) {
         prune_job_t *j = (prune_job_t *) job;
         int r = store_prune_some(store, j->before, STORE_PRUNE_STEP, &j->pruned);
-        store_reason_copy(store, r, j->reason);
+        store_reason_copy(store, r, &j->reason);
         return r;
 }
 
@@ -44,7 +44,7 @@ static void retry_in(retention_t *t, usec_t usec) {
 }
 
 static void pass_step(retention_t *t) {
-        t->pass->reason[0] = 0; /* a step not run (-ETIME) has none */
+        t->pass->reason.text[0] = 0; /* a step not run (-ETIME) has none */
         if (store_queue_submit(t->queue, &t->pass->job) < 0) {
                 retry_in(t, RETRY_USEC); /* the queue is full of requests: they go first */
                 return;
@@ -82,12 +82,12 @@ static void prune_done(store_job_t *job, int r) {
         } else if (store_error_is_transient(r) || r == -ETIME) {
                 log_warning("retention: pruning what is older than %s paused after %llu audit rows and %llu spent "
                             "enrolments: %s (goes on in a minute)",
-                            keep, audit, enrolments, store_strerror(r, j->reason, error));
+                            keep, audit, enrolments, store_strerror(r, &j->reason, error));
                 retry_in(t, RETRY_USEC);
         } else {
                 log_warning("retention: pruning what is older than %s failed after %llu audit rows and %llu spent "
                             "enrolments: %s (next try in an hour)",
-                            keep, audit, enrolments, store_strerror(r, j->reason, error));
+                            keep, audit, enrolments, store_strerror(r, &j->reason, error));
                 pass_end(t);
         }
 }

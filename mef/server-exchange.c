@@ -110,7 +110,7 @@ static int answer(conn_t *c, mef_response_t *resp, const char *request_id) {
         c->exchange = resp->exchange;
         snprintf(c->node_id, sizeof c->node_id, "%s", resp->node_id);
         snprintf(c->ke_id, sizeof c->ke_id, "%s", resp->ke_id);
-        conn_set_failure(c, resp->failed, resp->error, resp->reason);
+        conn_set_failure(c, resp->failed, resp->error, &resp->reason);
         c->audit_folded = resp->audit_folded;
         int status = resp->status;
         mef_response_done(resp);
@@ -270,14 +270,14 @@ typedef struct psk_ahead {
         uint64_t read_usec;
         uint8_t key[MSG_KEY_MAX];
         size_t len;
-        char reason[STORE_REASON_MAX]; /* the database server's for a failure (store_error_reason()), or "" */
+        store_reason_t reason; /* the store's for a failure (store_error_reason()), or text "" */
 } psk_ahead_t;
 
 static int psk_ahead_run(store_job_t *job, mef_store_t *store) {
         psk_ahead_t *a = (psk_ahead_t *) job;
         a->read_usec = now_usec();
         int r = store_peer_by_psk_id(store, a->identity, &a->peer, a->key, &a->len);
-        store_reason_copy(store, r, a->reason);
+        store_reason_copy(store, r, &a->reason);
         return r;
 }
 
@@ -319,7 +319,7 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
         /* for the log when the handshake fails: identities are not secret */
         conn_sanitize(identity, c->identity_tried, sizeof c->identity_tried);
         int r;
-        const char *why = NULL; /* the database server's reason for r */
+        const store_reason_t *why = NULL; /* the store's reason for r */
         const psk_ahead_t *a = (const psk_ahead_t *) c->ahead;
         if (a && a->base.done && streq(a->identity, identity)) {
                 /* -ETIME: not started in time, the store too busy */
@@ -328,7 +328,7 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                 c->peer_read_usec = a->read_usec;
                 len = a->len;
                 memcpy(buf, a->key, sizeof buf);
-                why = a->reason;
+                why = &a->reason;
                 mef_metrics_psk_lookup(c->listener->metrics, MEF_PSK_AHEAD);
         } else {
                 c->peer.kind = STORE_PEER_NONE; /* not what an earlier callback found */

@@ -196,7 +196,7 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 return r;
         }
 
-        char why[STORE_REASON_MAX] = ""; /* the server's reason for a store connection refused */
+        store_reason_t why = { .text = "" }; /* the server's reason for a store connection refused */
         /* The loop's own store connection only looks up PSKs in handshakes: reads, which a
          * writer's lock does not hold up in WAL mode; bounded all the same. */
         r = store_set_busy_timeout(s->store, (unsigned) MIN(cfg->store_busy_timeout_usec / 1000u, (usec_t) LOOP_BUSY_TIMEOUT_MS));
@@ -204,10 +204,10 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 r = psk_cache_new(&s->psks);
         if (r >= 0)
                 r = store_queue_new(s->event, cfg, cfg->store_threads, l->max_serving + ADMIN_QUEUE_EXTRA,
-                                    (unsigned) (cfg->store_busy_timeout_usec / 1000u), &s->queue, why);
+                                    (unsigned) (cfg->store_busy_timeout_usec / 1000u), &s->queue, &why);
         if (r < 0) {
                 char said[STORE_SAID_MAX];
-                store_said(said, sizeof said, r == -EUSERS ? STORE_TOO_MANY_HINT : strerror(-r), why);
+                store_said(said, sizeof said, r == -EUSERS ? STORE_TOO_MANY_HINT : strerror(-r), &why);
                 snprintf(err, err_size, "cannot open the store's connections for its %u threads: %s",
                          cfg->store_threads, said);
                 return r;

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mef/store.h"
+
 typedef struct db db_t;
 typedef struct db_stmt db_stmt_t;
 
@@ -63,20 +65,27 @@ typedef struct db_ops {
 /* Every backend's connection and statement start with their ops. */
 struct db {
         const db_ops_t *ops;
-        /* The server's reason for the last error it gave, which the engine mapped to reason_r
-         * (0: none); what store_error_reason() tells. Never a parameter's value. */
+        /* The reason for the last error, which the engine mapped to reason_r (0: none): the
+         * server's, or the engine's own (reason.servers, set where it is written); what
+         * store_error_reason() tells. Never a parameter's value. */
         int reason_r;
-        char reason[256]; /* STORE_REASON_MAX (mef/store.h) */
+        store_reason_t reason;
 };
 #define DB_OPS(st) (*(const db_ops_t *const *) (st))
 
 /* d's reason for the error r (store_error_reason()), or NULL when it has none for r. */
-static inline const char *db_reason(const db_t *d, int r) {
-        return d && r < 0 && d->reason_r == r && d->reason[0] ? d->reason : NULL;
+static inline const store_reason_t *db_reason(const db_t *d, int r) {
+        return d && r < 0 && d->reason_r == r && d->reason.text[0] ? &d->reason : NULL;
 }
-/* db_reason(d, r) copied into buf (STORE_REASON_MAX bytes; NULL: nothing), "" when none: what
- * outlives d's next statement, which forgets it (store_reason_copy()). */
-void db_reason_copy(const db_t *d, int r, char *buf);
+/* No reason any more (a statement that goes to the server, a new connection attempt). */
+static inline void db_reason_forget(db_t *d) {
+        d->reason_r = 0;
+        d->reason.text[0] = 0;
+        d->reason.servers = false;
+}
+/* db_reason(d, r) copied into *ret (NULL: nothing), text "" when none: what outlives d's next
+ * statement, which forgets it (store_reason_copy()). */
+void db_reason_copy(const db_t *d, int r, store_reason_t *ret);
 
 /* What every backend's statement starts with (its struct db_stmt's first member): the ops and
  * what its statement cache keeps of it. */
@@ -149,6 +158,6 @@ static inline int db_query_int(db_t *d, const char *sql, int *ret) {
 typedef struct store_location store_location_t;
 
 int db_sqlite_open(const char *path, bool create, bool sync_full, db_t **ret);
-/* -EOPNOTSUPP when built without libpq. On failure the server's reason for it, when it gave one
- * (a connection it refused), in reason (STORE_REASON_MAX bytes; "": none). */
-int db_pg_open(const store_location_t *loc, db_t **ret, char *reason);
+/* -EOPNOTSUPP when built without libpq. On failure its reason, when it has one (a connection
+ * the server refused, hosts that gave no answer), in reason (may be NULL; text "": none). */
+int db_pg_open(const store_location_t *loc, db_t **ret, store_reason_t *reason);

@@ -7,9 +7,9 @@
 #include "mef/store-open.h"
 #include "util/util.h"
 
-int mef_store_open(const mef_config_t *cfg, unsigned flags, mef_store_t **ret, char *reason) {
+int mef_store_open(const mef_config_t *cfg, unsigned flags, mef_store_t **ret, store_reason_t *reason) {
         if (reason)
-                reason[0] = 0;
+                *reason = (store_reason_t) { .text = "" };
         if (!cfg)
                 return -EINVAL;
         store_location_t loc = {

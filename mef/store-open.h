@@ -6,8 +6,8 @@
 #include "mef/store.h"
 
 /* store_open_at() on [store] backend, path / uri, password_file and master_key; reason (may be
- * NULL, STORE_REASON_MAX bytes) as store_open_at() fills it. */
-int mef_store_open(const mef_config_t *cfg, unsigned flags, mef_store_t **ret, char *reason);
+ * NULL) as store_open_at() fills it. */
+int mef_store_open(const mef_config_t *cfg, unsigned flags, mef_store_t **ret, store_reason_t *reason);
 /* What to call it in messages: the SQLite path or the PostgreSQL URI (which has no password). */
 const char *mef_store_name(const mef_config_t *cfg);
 /* For -EACCES or -EROFS from mef_store_open() on SQLite: what this user may not do, in buf

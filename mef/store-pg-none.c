@@ -7,7 +7,7 @@
 #include "mef/store-db.h"
 #include "mef/store.h"
 
-int db_pg_open(const store_location_t *loc, db_t **ret, char *reason) {
+int db_pg_open(const store_location_t *loc, db_t **ret, store_reason_t *reason) {
         return -EOPNOTSUPP;
 }
 

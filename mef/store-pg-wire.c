@@ -40,12 +40,15 @@ static int pg_state_errno(pg_db_t *p, const char *state) {
         return -EIO;
 }
 
-/* The reason just written (n bytes, snprintf()'s count), for r: control bytes become '?'. */
-static void pg_reason_clean(pg_db_t *p, int n, int r) {
-        for (int i = 0; i < n && i < (int) sizeof p->base.reason - 1; i++)
-                if ((unsigned char) p->base.reason[i] < 0x20 || p->base.reason[i] == 0x7f)
-                        p->base.reason[i] = '?';
+/* The reason just written (n bytes, snprintf()'s count), for r, the server's words or
+ * msce-mef's own (servers): control bytes become '?'. */
+static void pg_reason_clean(pg_db_t *p, int n, int r, bool servers) {
+        char *t = p->base.reason.text;
+        for (int i = 0; i < n && i < (int) sizeof p->base.reason.text - 1; i++)
+                if ((unsigned char) t[i] < 0x20 || t[i] == 0x7f)
+                        t[i] = '?';
         p->base.reason_r = r;
+        p->base.reason.servers = servers;
 }
 
 /* The server's reason for res's error, for store_error_reason(): its SQLSTATE and primary
@@ -58,8 +61,9 @@ static void pg_reason_set(pg_db_t *p, const char *state, const char *m, int m_le
                 m = "a value the server refused (data exception)";
                 m_len = -1;
         }
-        int n = snprintf(p->base.reason, sizeof p->base.reason, "%s: %.*s", state, m_len < 0 ? INT_MAX : m_len, m);
-        pg_reason_clean(p, n, r);
+        int n = snprintf(p->base.reason.text, sizeof p->base.reason.text, "%s: %.*s", state,
+                         m_len < 0 ? INT_MAX : m_len, m);
+        pg_reason_clean(p, n, r, true);
 }
 
 static void pg_reason_note(pg_db_t *p, const PGresult *res, const char *state, int r) {
@@ -353,8 +357,7 @@ int pg_set_lock_timeout(pg_db_t *p) {
  * pg_connect_step(); the last attempt's reason is no longer one. 0 or -ENOMEM. */
 static int pg_connect_start(pg_db_t *p, const char *const *keys, const char *const *values,
                             PostgresPollingStatusType *polled) {
-        p->base.reason_r = 0;
-        p->base.reason[0] = 0;
+        db_reason_forget(&p->base);
         _cleanup_(pg_uri_hosts_done) pg_uri_hosts_t hosts = { { NULL } };
         int r = pg_uri_hosts(&p->uri, p->host_next, &hosts);
         if (r < 0)
@@ -426,12 +429,12 @@ static void pg_host_note(const PGconn *c, char *list, size_t size) {
 }
 
 /* The reason of an attempt's -ECONNREFUSED when hosts (pg_host_note()) gave no answer: msce-mef's
- * own, no SQLSTATE (store_said()). given_up: after the URI's connect_timeout; else the attempt
+ * own (store_said() does not put it as the server's). given_up: after the URI's connect_timeout; else the attempt
  * goes on at the next call. */
 static void pg_reason_silent(pg_db_t *p, const char *hosts, bool given_up) {
-        int n = snprintf(p->base.reason, sizeof p->base.reason, "no answer from %s %s %u s (connect_timeout)", hosts,
-                         given_up ? "within" : "yet, waiting up to", p->uri.connect_timeout_sec);
-        pg_reason_clean(p, n, -ECONNREFUSED);
+        int n = snprintf(p->base.reason.text, sizeof p->base.reason.text, "no answer from %s %s %u s (connect_timeout)",
+                         hosts, given_up ? "within" : "yet, waiting up to", p->uri.connect_timeout_sec);
+        pg_reason_clean(p, n, -ECONNREFUSED, false);
 }
 
 /* The attempt under way had a host's time without a connection (libpq waits on a silent host

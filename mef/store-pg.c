@@ -166,8 +166,7 @@ static int pg_bind_blob(db_stmt_t *st, int i, const void *ptr, size_t n) {
 /* A statement goes to the server (not one skipped in a failed transaction, whose error stands):
  * the reason of an error before it is no longer the last error's. */
 static void pg_reason_forget(pg_db_t *p) {
-        p->base.reason_r = 0;
-        p->base.reason[0] = 0;
+        db_reason_forget(&p->base);
 }
 
 static int pg_step(db_stmt_t *st) {
@@ -653,7 +652,7 @@ static int pg_open(pg_db_t *p, const store_location_t *loc) {
         return pg_set_lock_timeout(p);
 }
 
-int db_pg_open(const store_location_t *loc, db_t **ret, char *reason) {
+int db_pg_open(const store_location_t *loc, db_t **ret, store_reason_t *reason) {
         if (!loc || !loc->uri || !ret)
                 return -EINVAL;
         _cleanup_(pg_closep) pg_db_t *p = calloc(1, sizeof *p);

@@ -265,9 +265,9 @@ static int on_finished(sd_event_source *src, int fd, uint32_t revents, void *use
 }
 
 int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, unsigned max_queued,
-                    unsigned busy_timeout_ms, store_queue_t **ret, char *reason) {
+                    unsigned busy_timeout_ms, store_queue_t **ret, store_reason_t *reason) {
         if (reason)
-                reason[0] = 0;
+                *reason = (store_reason_t) { .text = "" };
         if (!event || !cfg || threads == 0 || max_queued == 0 || !ret)
                 return -EINVAL;
         _cleanup_(store_queue_freep) store_queue_t *q = calloc(1, sizeof *q);

@@ -34,7 +34,7 @@ struct store_job {
 /* Opens one store connection per thread ([store] in cfg, never creating), each with
  * busy_timeout_ms. reason (may be NULL): as mef_store_open() fills it. */
 int store_queue_new(sd_event *event, const mef_config_t *cfg, unsigned threads, unsigned max_queued,
-                    unsigned busy_timeout_ms, store_queue_t **ret, char *reason);
+                    unsigned busy_timeout_ms, store_queue_t **ret, store_reason_t *reason);
 /* Waits for the jobs being run, then calls done() of every job not yet done. */
 store_queue_t *store_queue_free(store_queue_t *q);
 static inline void store_queue_freep(store_queue_t **q) {

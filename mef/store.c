@@ -137,7 +137,8 @@ static int store_open_check(mef_store_t *s, const char *master_key_path, unsigne
 }
 
 /* Takes d. */
-static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, mef_store_t **ret, char *reason) {
+static int store_open_db(db_t *d, const char *master_key_path, unsigned flags, mef_store_t **ret,
+                         store_reason_t *reason) {
         _cleanup_(store_closep) mef_store_t *s = calloc(1, sizeof *s);
         if (!s) {
                 d->ops->close(d);
@@ -157,44 +158,37 @@ bool store_created(const mef_store_t *s) {
         return s && s->created;
 }
 
-_Static_assert(sizeof(((db_t *) 0)->reason) == STORE_REASON_MAX, "store-db.h's reason, store.h's size");
-
-const char *store_error_reason(const mef_store_t *s, int r) {
+const store_reason_t *store_error_reason(const mef_store_t *s, int r) {
         return s ? db_reason(s->d, r) : NULL;
 }
 
-void db_reason_copy(const db_t *d, int r, char *buf) {
-        if (buf)
-                snprintf(buf, STORE_REASON_MAX, "%s", db_reason(d, r) ?: "");
+void db_reason_copy(const db_t *d, int r, store_reason_t *ret) {
+        if (!ret)
+                return;
+        const store_reason_t *why = db_reason(d, r);
+        *ret = why ? *why : (store_reason_t) { .text = "" };
 }
 
-const char *store_reason_copy(const mef_store_t *s, int r, char buf[static STORE_REASON_MAX]) {
-        db_reason_copy(s ? s->d : NULL, r, buf);
+const store_reason_t *store_reason_copy(const mef_store_t *s, int r, store_reason_t *ret) {
+        db_reason_copy(s ? s->d : NULL, r, ret);
+        return ret;
+}
+
+const char *store_said(char *buf, size_t size, const char *head, const store_reason_t *why) {
+        const char *text = why ? why->text : "";
+        const char *sep = !*text ? "" : why->servers ? ", PostgreSQL said " : ": ";
+        snprintf(buf, size, "%s%s%s", head, sep, text);
         return buf;
 }
 
-/* A reason of the server's begins with its SQLSTATE ("42501: ..."); msce-mef's own does not. */
-static bool reason_is_servers(const char *why) {
-        for (int i = 0; i < 5; i++)
-                if (!((why[i] >= '0' && why[i] <= '9') || (why[i] >= 'A' && why[i] <= 'Z')))
-                        return false;
-        return why[5] == ':';
-}
-
-const char *store_said(char *buf, size_t size, const char *head, const char *why) {
-        const char *sep = !why || !*why ? "" : reason_is_servers(why) ? ", PostgreSQL said " : ": ";
-        snprintf(buf, size, "%s%s%s", head, sep, why ?: "");
-        return buf;
-}
-
-const char *store_strerror(int r, const char *why, char buf[static STORE_STRERROR_MAX]) {
+const char *store_strerror(int r, const store_reason_t *why, char buf[static STORE_STRERROR_MAX]) {
         return store_said(buf, STORE_STRERROR_MAX, strerror(r < 0 ? -r : r), why);
 }
 
 int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret,
-                  char *reason) {
+                  store_reason_t *reason) {
         if (reason)
-                reason[0] = 0;
+                *reason = (store_reason_t) { .text = "" };
         if (!loc || !master_key_path || !ret)
                 return -EINVAL;
         db_t *d = NULL;
@@ -302,11 +296,10 @@ void store_rollback(mef_store_t *s) {
                 if (guarded) { /* perhaps sealed under a key a rekey had replaced (-ESTALE): not again */
                         /* the caller tells of the error before: its reason stays the last */
                         int reason_r = s->d->reason_r;
-                        char reason[sizeof s->d->reason];
-                        memcpy(reason, s->d->reason, sizeof reason);
+                        store_reason_t reason = s->d->reason;
                         (void) store_key_refresh(s);
                         s->d->reason_r = reason_r;
-                        memcpy(s->d->reason, reason, sizeof reason);
+                        s->d->reason = reason;
                 }
                 return;
         }

@@ -182,9 +182,10 @@ int store_sqlite_files_undo(const char *path, const store_sqlite_files_t *before
  * SQLite file is not a database or is damaged. PostgreSQL refusing the connection (the role's
  * password, LOGIN or CONNECT privilege: -EACCES; no such database: -ENOENT; too many connections:
  * -EUSERS; else -ECONNREFUSED) or a statement of the open: on failure its reason in reason (as
- * store_error_reason() gives it; "" when none), which may be NULL. */
+ * store_reason_copy() gives it; text "" when none), which may be NULL. */
+typedef struct store_reason store_reason_t;
 int store_open_at(const store_location_t *loc, const char *master_key_path, unsigned flags, mef_store_t **ret,
-                  char *reason);
+                  store_reason_t *reason);
 /* Whether this handle's open made the store (its schema and check value) rather than found
  * one: what init tells. */
 bool store_created(const mef_store_t *s);
@@ -301,26 +302,30 @@ static inline bool store_error_is_transient(int r) {
                r == -ESTALE || r == -ENOSPC || r == -EDQUOT;
 }
 
-/* The database server's reason for the error r that a call on s just returned ("42501:
- * permission denied for table nodes": PostgreSQL's SQLSTATE and primary message, never a
- * parameter's value nor the DETAIL, which can hold one), or NULL when the server gave none for
- * it (SQLite, an error of msce-mef's own, a connection that broke). A connection attempt that no
- * host answered in time has msce-mef's own, without a SQLSTATE ("no answer from db1 port 5432
- * within 5 s (connect_timeout)"). For the top layer's message (the CLI, serve's log) beside
- * strerror(-r). */
-const char *store_error_reason(const mef_store_t *s, int r);
-#define STORE_REASON_MAX 256u /* its size, with the NUL */
-/* store_error_reason(s, r) copied into buf, "" when none: a reason that outlives s's next call
- * (a statement forgets it) or goes to another thread with the error. Returns buf. */
-const char *store_reason_copy(const mef_store_t *s, int r, char buf[static STORE_REASON_MAX]);
-/* head, then ", PostgreSQL said WHY" when why (store_error_reason()) is the server's reason (it
- * begins with a SQLSTATE), ": WHY" when it is msce-mef's own, in buf (size bytes): how the CLI
- * and serve's log put a store's failure. Returns buf. */
+/* The reason for the error r that a call on s just returned, or NULL when there is none for it
+ * (SQLite, a connection that broke). Mostly the database server's ("42501: permission denied
+ * for table nodes": PostgreSQL's SQLSTATE and primary message, never a parameter's value nor
+ * the DETAIL, which can hold one); a connection attempt that no host answered in time has
+ * msce-mef's own ("no answer from db1 port 5432 within 5 s (connect_timeout)"). servers tells
+ * which, as the engine that wrote it knows. For the top layer's message (the CLI, serve's log)
+ * beside strerror(-r): store_said(). */
+#define STORE_REASON_MAX 256u /* its text's size, with the NUL */
+struct store_reason {
+        char text[STORE_REASON_MAX]; /* "" when none */
+        bool servers;                /* the database server's words, else msce-mef's own */
+};
+const store_reason_t *store_error_reason(const mef_store_t *s, int r);
+/* store_error_reason(s, r) copied into *ret, text "" when none: a reason that outlives s's next
+ * call (a statement forgets it) or goes to another thread with the error. Returns ret. */
+const store_reason_t *store_reason_copy(const mef_store_t *s, int r, store_reason_t *ret);
+/* head, then ", PostgreSQL said WHY" when why is the server's reason, ": WHY" when it is
+ * msce-mef's own, nothing more when why is NULL or its text "", in buf (size bytes): how the
+ * CLI and serve's log put a store's failure. Returns buf. */
 #define STORE_SAID_MAX (512u + STORE_REASON_MAX) /* for any head of msce-mef's (STORE_*_HINT) */
-const char *store_said(char *buf, size_t size, const char *head, const char *why);
+const char *store_said(char *buf, size_t size, const char *head, const store_reason_t *why);
 /* store_said() of strerror(-r). */
 #define STORE_STRERROR_MAX (STORE_REASON_MAX + 128u)
-const char *store_strerror(int r, const char *why, char buf[static STORE_STRERROR_MAX]);
+const char *store_strerror(int r, const store_reason_t *why, char buf[static STORE_STRERROR_MAX]);
 
 /* A status check by the node: last_seen = now, status_checks + 1. -ENOENT for no such node. */
 int store_node_seen(mef_store_t *s, const char *node_id, int64_t now);

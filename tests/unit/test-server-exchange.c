@@ -32,10 +32,16 @@ int __wrap_store_peer_by_psk_id(mef_store_t *s, const char *identity, store_peer
 }
 
 /* the stand-in store's reason for its failure: the test's (the real one reads the store) */
-static const char *fail_reason;
-const char *__wrap_store_error_reason(const mef_store_t *s, int r);
-const char *__wrap_store_error_reason(const mef_store_t *s, int r) {
-        return r < 0 ? fail_reason : NULL;
+static store_reason_t fail_reason;
+const store_reason_t *__wrap_store_error_reason(const mef_store_t *s, int r);
+const store_reason_t *__wrap_store_error_reason(const mef_store_t *s, int r) {
+        return r < 0 && fail_reason.text[0] ? &fail_reason : NULL;
+}
+
+/* The stand-in store's reason from now on: the server's words or msce-mef's own. */
+static void fail_reason_set(const char *text, bool servers) {
+        fail_reason.servers = servers;
+        snprintf(fail_reason.text, sizeof fail_reason.text, "%s", text);
 }
 
 static mef_config_t cfg = { .retry_after = 7 };
@@ -48,7 +54,7 @@ static void setup(void) {
                                          .busy_usec = USEC_PER_SEC };
         cr_assert_eq(psk_cache_new(&server.psks), 0);
         fail_with = 0;
-        fail_reason = NULL;
+        fail_reason = (store_reason_t) { .text = "" };
         key_byte = 0;
         lookups = 0;
 }
@@ -141,17 +147,23 @@ Test(server_exchange, unknown_to_the_cache_fails_the_handshake) {
                          ": store unavailable looking up the PSK identity (no key cached): Device or resource busy");
         /* with the database server's reason when it gave one */
         fail_with = -ECONNREFUSED;
-        fail_reason = "57P03: the database system is starting up";
+        fail_reason_set("57P03: the database system is starting up", true);
         cr_assert_eq(handshake(&c, "kpm-3", key), 0);
         cr_assert_str_eq(conn_failure_cause(&c, cause, sizeof cause),
                          ": store unavailable looking up the PSK identity (no key cached): Connection refused, "
                          "PostgreSQL said 57P03: the database system is starting up");
         /* msce-mef's own reason (no SQLSTATE): not put as the server's */
-        fail_reason = "no answer from db1 port 5432 within 5 s (connect_timeout)";
+        fail_reason_set("no answer from db1 port 5432 within 5 s (connect_timeout)", false);
         cr_assert_eq(handshake(&c, "kpm-3", key), 0);
         cr_assert_str_eq(conn_failure_cause(&c, cause, sizeof cause),
                          ": store unavailable looking up the PSK identity (no key cached): Connection refused: "
                          "no answer from db1 port 5432 within 5 s (connect_timeout)");
+        /* nor when it begins as a SQLSTATE would: whose words it is goes with it, not read from it */
+        fail_reason_set("DB001: no answer within 5 s (connect_timeout)", false);
+        cr_assert_eq(handshake(&c, "kpm-3", key), 0);
+        cr_assert_str_eq(conn_failure_cause(&c, cause, sizeof cause),
+                         ": store unavailable looking up the PSK identity (no key cached): Connection refused: "
+                         "DB001: no answer within 5 s (connect_timeout)");
         /* a cached key completes it: no failure to tell */
         fail_with = 0;
         key_byte = 0x33;

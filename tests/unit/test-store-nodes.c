@@ -622,8 +622,10 @@ Test(store, pg_error_reason_names_the_refusal_not_the_values) {
         sql_exec("ALTER TABLE nodes ADD CONSTRAINT poll_never CHECK (poll < 0)", NULL, 0);
         store_node_t a = psk_node("a", "kpm-a");
         cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), -EINVAL);
-        const char *why = store_error_reason(s, -EINVAL);
-        cr_assert_not_null(why);
+        const store_reason_t *reason = store_error_reason(s, -EINVAL);
+        cr_assert_not_null(reason);
+        cr_assert(reason->servers, "the server's words");
+        const char *why = reason->text;
         cr_assert(strstr(why, "23514: ") == why && strstr(why, "poll_never"), "%s", why);
         cr_assert(!strstr(why, "Failing row") && !strstr(why, "kpm-a"), "the DETAIL: %s", why);
         cr_assert_null(store_error_reason(s, -EIO), "a reason for another error");
@@ -631,8 +633,10 @@ Test(store, pg_error_reason_names_the_refusal_not_the_values) {
 
         sql_exec("ALTER TABLE nodes ADD CONSTRAINT cse_base_int CHECK (cse_base::int > 0)", NULL, 0);
         cr_assert_eq(store_node_add(s, &a, kpm, sizeof kpm), -EINVAL);
-        why = store_error_reason(s, -EINVAL);
-        cr_assert_not_null(why);
+        reason = store_error_reason(s, -EINVAL);
+        cr_assert_not_null(reason);
+        cr_assert(reason->servers, "the server's words");
+        why = reason->text;
         cr_assert(strstr(why, "22P02: ") == why, "%s", why);
         cr_assert(!strstr(why, "in.example.net"), "the value refused: %s", why);
         sql_exec("ALTER TABLE nodes DROP CONSTRAINT cse_base_int", NULL, 0);

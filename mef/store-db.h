@@ -20,6 +20,19 @@ typedef enum db_dialect {
         DB_POSTGRESQL,
 } db_dialect_t;
 
+/* The transaction control of mef/store.c, which each engine maps to its own statements. */
+typedef enum db_txn {
+        DB_TXN_BEGIN, /* SQLite: BEGIN IMMEDIATE, the write lock now, not at the first write;
+                       * PostgreSQL: queued, its statements pipelined up to COMMIT */
+        DB_TXN_COMMIT,
+        DB_TXN_ROLLBACK,
+        DB_TXN_SAVEPOINT,   /* a batch's job (SQLite only, store_batch_begin()): "job" */
+        DB_TXN_RELEASE,     /* of the job's savepoint */
+        DB_TXN_ROLLBACK_TO, /* the job's savepoint, which stays */
+        _DB_TXN_MAX,
+        _DB_TXN_INVALID = -EINVAL,
+} db_txn_t;
+
 typedef struct db_ops {
         db_dialect_t dialect;
         /* sql must be a string literal: its address keys the backend's statement cache. */
@@ -35,8 +48,8 @@ typedef struct db_ops {
         /* 1: a row; 0: done; <0: -errno. */
         int (*step)(db_stmt_t *st);
         /* Run st for its effect alone (its rows, if any, unread; changes() says nothing of it):
-         * 0 or -errno. Inside a transaction of begin() PostgreSQL only queues it, and its error
-         * comes back from the transaction's next step or exec (COMMIT) instead, the same -errno,
+         * 0 or -errno. Inside a transaction of txn(DB_TXN_BEGIN) PostgreSQL only queues it, and its
+         * error comes back from the transaction's next step or its COMMIT instead, the same -errno,
          * the transaction failed as a whole; SQLite runs it at once. */
         int (*step_later)(db_stmt_t *st);
         /* NULL for SQL NULL (*ret_len 0); valid until the next step or release. */
@@ -45,12 +58,12 @@ typedef struct db_ops {
         const void *(*column_blob)(db_stmt_t *st, int i, size_t *ret_len);
         /* Rows the last INSERT/UPDATE/DELETE of the connection changed. */
         int64_t (*changes)(db_t *d);
-        /* Constant SQL without parameters, possibly several statements. */
+        /* Constant SQL without parameters, possibly several statements; not the transaction
+         * control of txn(), which the engine does its own way. */
         int (*exec)(db_t *d, const char *sql);
         bool (*in_transaction)(db_t *d);
-        /* Start a transaction for the store's calls (SQLite: BEGIN IMMEDIATE, the write lock now,
-         * not at the first write; PostgreSQL: queued, its statements pipelined up to COMMIT). */
-        int (*begin)(db_t *d);
+        /* Transaction control (db_txn_t): 0 or -errno. */
+        int (*txn)(db_t *d, db_txn_t t);
         /* Start a transaction that takes the write lock (SQLite) / the migration lock (PG). */
         int (*begin_exclusive)(db_t *d);
         int (*schema_version)(db_t *d, int *ret);    /* 0: an empty database */

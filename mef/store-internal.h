@@ -84,9 +84,14 @@ static inline int step_row(db_stmt_t *st) {
         return db_step(st);
 }
 
-/* Constant SQL only (schema, transaction control): nothing is ever built at run time. */
+/* Constant SQL only (schema, data): nothing is ever built at run time. */
 static inline int exec_const(mef_store_t *s, const char *sql) {
         return s->d->ops->exec(s->d, sql);
+}
+
+/* Transaction control: t, as s's engine does it. */
+static inline int store_txn(mef_store_t *s, db_txn_t t) {
+        return s->d->ops->txn(s->d, t);
 }
 
 static inline int bind_text_or_null(db_stmt_t *st, int i, const char *v) {

@@ -317,9 +317,10 @@ static int pg_rolled_back(pg_db_t *p) {
         return 0;
 }
 
-static int pg_exec(db_t *d, const char *sql) {
-        pg_db_t *p = (pg_db_t *) d;
-        bool rollback = streq(sql, "ROLLBACK"), commit = streq(sql, "COMMIT");
+/* sql; t: DB_TXN_COMMIT or DB_TXN_ROLLBACK when it ends the transaction (pg_txn()), else
+ * _DB_TXN_INVALID (pg_exec()). */
+static int pg_exec_as(pg_db_t *p, const char *sql, db_txn_t t) {
+        bool rollback = t == DB_TXN_ROLLBACK, commit = t == DB_TXN_COMMIT;
         if (rollback || commit)
                 p->migrating = false; /* the exchange's bound is the usual one again */
         if (p->tx_lost && (commit || rollback)) {
@@ -344,6 +345,10 @@ static int pg_exec(db_t *d, const char *sql) {
         return pg_run(p, sql);
 }
 
+static int pg_exec(db_t *d, const char *sql) {
+        return pg_exec_as((pg_db_t *) d, sql, _DB_TXN_INVALID);
+}
+
 static bool pg_in_transaction(db_t *d) {
         pg_db_t *p = (pg_db_t *) d;
         if (p->tx_lost)
@@ -357,19 +362,36 @@ static bool pg_in_transaction(db_t *d) {
 }
 
 /* BEGIN queued, and pipeline mode up to the end of the transaction. */
-static int pg_begin(db_t *d) {
-        pg_db_t *p = (pg_db_t *) d;
+static int pg_begin(pg_db_t *p) {
         int r = pg_ensure(p);
         if (r < 0)
                 return r;
         if (p->pipeline || PQtransactionStatus(p->conn) != PQTRANS_IDLE || !PQenterPipelineMode(p->conn))
-                return pg_exec(d, "BEGIN"); /* as before: a warning when in a transaction already */
+                return pg_exec(&p->base, "BEGIN"); /* as before: a warning when in a transaction already */
         p->pipeline = true;
         p->tx_r = 0;
         r = pg_send(p, "BEGIN", NULL);
         if (r < 0)
                 pg_pipeline_leave(p);
         return r;
+}
+
+static int pg_txn(db_t *d, db_txn_t t) {
+        pg_db_t *p = (pg_db_t *) d;
+        switch (t) {
+        case DB_TXN_BEGIN:
+                return pg_begin(p);
+        case DB_TXN_COMMIT:
+                return pg_exec_as(p, "COMMIT", t);
+        case DB_TXN_ROLLBACK:
+                return pg_exec_as(p, "ROLLBACK", t);
+        case DB_TXN_SAVEPOINT:
+        case DB_TXN_RELEASE:
+        case DB_TXN_ROLLBACK_TO:
+                return -EOPNOTSUPP; /* a batch's, which PostgreSQL has none of (store_batch_begin()) */
+        default:
+                return -EINVAL;
+        }
 }
 
 /* One migration at a time across every instance: a transaction-scoped advisory lock (the key is
@@ -385,7 +407,7 @@ static int pg_begin_exclusive(db_t *d) {
         if (r == 0)
                 r = pg_exec(d, "SELECT pg_advisory_xact_lock(1836278629)");
         if (r < 0 && pg_in_transaction(d))
-                (void) pg_exec(d, "ROLLBACK");
+                (void) pg_txn(d, DB_TXN_ROLLBACK);
         p->migrating = r == 0;
         return r;
 }
@@ -478,7 +500,7 @@ static const db_ops_t pg_ops = {
         .changes = pg_changes,
         .exec = pg_exec,
         .in_transaction = pg_in_transaction,
-        .begin = pg_begin,
+        .txn = pg_txn,
         .begin_exclusive = pg_begin_exclusive,
         .schema_version = pg_schema_version,
         .set_schema_version = pg_set_schema_version,

@@ -26,26 +26,16 @@ struct db_stmt {
  * it builds an index over a large table (PostgreSQL's engine waits as long, mef/store-pg.c). */
 #define MIGRATE_WAIT_MS (3600u * 1000u)
 
-/* The transaction control of mef/store.c, run around every enrolment (in a batch a SAVEPOINT and
- * a RELEASE each): kept prepared per connection, found by their text as pg_exec() finds COMMIT.
- * sqlite3_exec() parsed it again on every call. */
-typedef enum lite_txn {
-        TXN_BEGIN,
-        TXN_COMMIT,
-        TXN_ROLLBACK,
-        TXN_SAVEPOINT,
-        TXN_RELEASE,
-        TXN_ROLLBACK_TO,
-        _TXN_MAX,
-} lite_txn_t;
-
-static const char *const lite_txn_sql[_TXN_MAX] = {
-        [TXN_BEGIN] = "BEGIN IMMEDIATE",
-        [TXN_COMMIT] = "COMMIT",
-        [TXN_ROLLBACK] = "ROLLBACK",
-        [TXN_SAVEPOINT] = "SAVEPOINT job",
-        [TXN_RELEASE] = "RELEASE job",
-        [TXN_ROLLBACK_TO] = "ROLLBACK TO job",
+/* The transaction control of mef/store.c (db_txn_t), run around every enrolment (in a batch a
+ * SAVEPOINT and a RELEASE each): kept prepared per connection. sqlite3_exec() parsed it again
+ * on every call. */
+static const char *const lite_txn_sql[_DB_TXN_MAX] = {
+        [DB_TXN_BEGIN] = "BEGIN IMMEDIATE",
+        [DB_TXN_COMMIT] = "COMMIT",
+        [DB_TXN_ROLLBACK] = "ROLLBACK",
+        [DB_TXN_SAVEPOINT] = "SAVEPOINT job",
+        [DB_TXN_RELEASE] = "RELEASE job",
+        [DB_TXN_ROLLBACK_TO] = "ROLLBACK TO job",
 };
 
 struct sqlite_db {
@@ -54,7 +44,7 @@ struct sqlite_db {
         unsigned busy_ms; /* the busy timeout of everything else */
         db_stmt_t cache[STMT_CACHE_MAX];
         size_t n_cache;
-        sqlite3_stmt *txn[_TXN_MAX]; /* prepared on first use */
+        sqlite3_stmt *txn[_DB_TXN_MAX]; /* prepared on first use */
 };
 
 /* SQLite result codes (extended codes are on) to -errno, at the edge. */
@@ -189,7 +179,10 @@ static int64_t lite_changes(db_t *d) {
         return sqlite3_changes64(((sqlite_db_t *) d)->db);
 }
 
-static int lite_txn(sqlite_db_t *l, lite_txn_t t) {
+static int lite_txn(db_t *d, db_txn_t t) {
+        sqlite_db_t *l = (sqlite_db_t *) d;
+        if (t < 0 || t >= _DB_TXN_MAX)
+                return -EINVAL;
         int rc = SQLITE_OK;
         if (!l->txn[t])
                 rc = sqlite3_prepare_v3(l->db, lite_txn_sql[t], -1, SQLITE_PREPARE_PERSISTENT, &l->txn[t], NULL);
@@ -201,20 +194,11 @@ static int lite_txn(sqlite_db_t *l, lite_txn_t t) {
 }
 
 static int lite_exec(db_t *d, const char *sql) {
-        sqlite_db_t *l = (sqlite_db_t *) d;
-        for (lite_txn_t t = 0; t < _TXN_MAX; t++)
-                if (streq(sql, lite_txn_sql[t]))
-                        return lite_txn(l, t);
-        return sql_errno(sqlite3_exec(l->db, sql, NULL, NULL, NULL));
+        return sql_errno(sqlite3_exec(((sqlite_db_t *) d)->db, sql, NULL, NULL, NULL));
 }
 
 static bool lite_in_transaction(db_t *d) {
         return !sqlite3_get_autocommit(((sqlite_db_t *) d)->db);
-}
-
-/* Both: the write lock now, not at the first write (no upgrade deadlock). */
-static int lite_begin(db_t *d) {
-        return lite_txn((sqlite_db_t *) d, TXN_BEGIN);
 }
 
 /* A migration: the write lock, however long another process's migration holds it, not within
@@ -223,7 +207,7 @@ static int lite_begin_exclusive(db_t *d) {
         sqlite_db_t *l = (sqlite_db_t *) d;
         int r = sql_errno(sqlite3_busy_timeout(l->db, (int) MIGRATE_WAIT_MS));
         if (r == 0)
-                r = lite_begin(d);
+                r = lite_txn(d, DB_TXN_BEGIN); /* the write lock now, as every transaction's */
         (void) sqlite3_busy_timeout(l->db, (int) l->busy_ms);
         return r;
 }
@@ -253,7 +237,7 @@ static void lite_close(db_t *d) {
                 return;
         for (size_t i = 0; i < l->n_cache; i++)
                 sqlite3_finalize(l->cache[i].st);
-        for (lite_txn_t t = 0; t < _TXN_MAX; t++)
+        for (db_txn_t t = 0; t < _DB_TXN_MAX; t++)
                 sqlite3_finalize(l->txn[t]);
         if (l->db)
                 sqlite3_close_v2(l->db);
@@ -283,7 +267,7 @@ static const db_ops_t lite_ops = {
         .changes = lite_changes,
         .exec = lite_exec,
         .in_transaction = lite_in_transaction,
-        .begin = lite_begin,
+        .txn = lite_txn,
         .begin_exclusive = lite_begin_exclusive,
         .schema_version = lite_schema_version,
         .set_schema_version = lite_set_schema_version,

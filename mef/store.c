@@ -51,7 +51,7 @@ static int schema_migrate(mef_store_t *s, int *ret_from, int *ret_to) {
                         r = ops->set_schema_version(s->d, v + 1);
         }
         if (r == 0)
-                r = exec_const(s, "COMMIT");
+                r = store_txn(s, DB_TXN_COMMIT);
         if (r < 0) {
                 store_rollback(s);
                 return r;
@@ -256,7 +256,7 @@ int store_begin(mef_store_t *s) {
         if (!s)
                 return -EINVAL;
         if (s->batch) {
-                TRY(exec_const(s, "SAVEPOINT job"));
+                TRY(store_txn(s, DB_TXN_SAVEPOINT));
                 s->depth++;
                 return 0;
         }
@@ -264,7 +264,7 @@ int store_begin(mef_store_t *s) {
         /* SQLite: the write lock now, not at the first write (no upgrade deadlock). PostgreSQL:
          * rows are locked as they are written, the node's first (store_enrolment_set_state_for_node),
          * and what the calls do not read back goes in one round trip (db_step_later()). */
-        return s->d->ops->begin(s->d);
+        return store_txn(s, DB_TXN_BEGIN);
 }
 
 int store_commit(mef_store_t *s) {
@@ -273,12 +273,12 @@ int store_commit(mef_store_t *s) {
         if (s->batch) {
                 if (s->depth == 0)
                         return -EINVAL;
-                TRY(exec_const(s, "RELEASE job")); /* kept open on failure: the job rolls it back */
+                TRY(store_txn(s, DB_TXN_RELEASE)); /* kept open on failure: the job rolls it back */
                 s->depth--;
                 return 0;
         }
         s->identity_locked = false; /* a transaction begun otherwise ends here too */
-        int r = exec_const(s, "COMMIT");
+        int r = store_txn(s, DB_TXN_COMMIT);
         if (r >= 0)
                 s->check_guarded = false; /* else for the rollback */
         return r;
@@ -292,7 +292,7 @@ void store_rollback(mef_store_t *s) {
                 s->identity_locked = s->check_guarded = false;
                 /* PostgreSQL: a failed COMMIT has ended the transaction already */
                 if (s->d->ops->in_transaction(s->d))
-                        (void) exec_const(s, "ROLLBACK");
+                        (void) store_txn(s, DB_TXN_ROLLBACK);
                 if (guarded) { /* perhaps sealed under a key a rekey had replaced (-ESTALE): not again */
                         /* the caller tells of the error before: its reason stays the last */
                         int reason_r = s->d->reason_r;
@@ -308,8 +308,8 @@ void store_rollback(mef_store_t *s) {
         if (s->depth > 0) {
                 s->depth--;
                 /* one statement each: SQLite keeps them prepared (mef/store-sqlite.c) */
-                if (exec_const(s, "ROLLBACK TO job") >= 0)
-                        (void) exec_const(s, "RELEASE job");
+                if (store_txn(s, DB_TXN_ROLLBACK_TO) >= 0)
+                        (void) store_txn(s, DB_TXN_RELEASE);
         }
 }
 
@@ -318,7 +318,7 @@ int store_batch_begin(mef_store_t *s) {
                 return -EINVAL;
         if (s->d->ops->dialect != DB_SQLITE)
                 return -EOPNOTSUPP; /* PostgreSQL: a failed statement aborts the whole transaction */
-        TRY(s->d->ops->begin(s->d));
+        TRY(store_txn(s, DB_TXN_BEGIN));
         s->batch = true;
         s->depth = 0;
         return 0;
@@ -338,8 +338,8 @@ int store_batch_end(mef_store_t *s, bool commit) {
         s->depth = 0;
         if (!s->d->ops->in_transaction(s->d))
                 return commit ? -EIO : 0; /* the engine rolled it back already */
-        int r = commit ? exec_const(s, "COMMIT") : 0;
+        int r = commit ? store_txn(s, DB_TXN_COMMIT) : 0;
         if (r < 0 || !commit)
-                (void) exec_const(s, "ROLLBACK");
+                (void) store_txn(s, DB_TXN_ROLLBACK);
         return r;
 }

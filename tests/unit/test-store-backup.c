@@ -583,9 +583,9 @@ Test(store_backup, open_racing_a_rekey_commit_follows_it) {
 
 /* A rekey whose COMMIT of the new check value took, but whose answer was lost, must not remove
  * the new key file: it is then the only copy of the store's key. */
-static int commit_then_fail(db_t *d, const char *q) {
-        int r = real_ops->exec(d, q);
-        return r == 0 && streq(q, "COMMIT") ? -ECONNRESET : r;
+static int commit_then_fail(db_t *d, db_txn_t t) {
+        int r = real_ops->txn(d, t);
+        return r == 0 && t == DB_TXN_COMMIT ? -ECONNRESET : r;
 }
 
 Test(store_backup, rekey_keeps_its_key_when_its_commit_is_unanswered) {
@@ -593,7 +593,7 @@ Test(store_backup, rekey_keeps_its_key_when_its_commit_is_unanswered) {
         populate(a);
         real_ops = a->d->ops;
         hooked_ops = *real_ops;
-        hooked_ops.exec = commit_then_fail;
+        hooked_ops.txn = commit_then_fail;
         a->d->ops = &hooked_ops;
         store_rekey_result_t rk;
         cr_assert_eq(store_rekey(a, &rk), -ECONNRESET);

@@ -10,7 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
-#include "mef/store-internal.h" /* exec_const(): an engine giving a transaction up */
+#include "mef/store-internal.h" /* store_txn(): an engine giving a transaction up */
 #include "mef/store-open.h"
 #include "mef/store-queue.h"
 #include "util/util.h"
@@ -86,7 +86,7 @@ static int job_run(store_job_t *j, mef_store_t *store) {
                 return 0;
         int r = store_audit(store, "test", "job", t->name, NULL);
         if (r >= 0 && t->kind == JOB_ABANDON)
-                r = exec_const(store, "ROLLBACK");
+                r = store_txn(store, DB_TXN_ROLLBACK);
         return r;
 }
 

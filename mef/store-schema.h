@@ -6,6 +6,27 @@
  * migration, once released, never changes: a store it created must stay what the next ones
  * expect. */
 
+/* The enrolments' columns (no rowid), as schema 1 made them and schema 5 rebuilt them on SQLite
+ * (STORE_SCHEMA_5_SQLITE): one text, so the rebuilt table cannot drift from the one it replaces.
+ * STATE_CHECK: the state column's check, the one thing schema 5 changed. */
+#define STORE_ENROLMENTS_COLUMNS(ID, INT, BLOB, STATE_CHECK)                                                  \
+        " ke_id " ID " PRIMARY KEY NOT NULL,"                                                                 \
+        " node_id " ID " NOT NULL REFERENCES nodes(node_id) ON DELETE CASCADE,"                               \
+        " key_enc " BLOB " NOT NULL,"                                                                         \
+        " ltk_transported " INT " NOT NULL DEFAULT 0,"                                                        \
+        " state TEXT NOT NULL " STATE_CHECK ","                                                               \
+        " created " INT " NOT NULL,"                                                                          \
+        " exp " INT " NOT NULL"
+
+/* The enrolments' indexes, each created by the schema named, all again by schema 5 on SQLite
+ * (a dropped table takes its indexes along); enrolments_one_active is STORE_SCHEMA_2. */
+#define STORE_ENROLMENTS_INDEX_NODE "CREATE INDEX enrolments_node ON enrolments(node_id, state);" /* 1 */
+#define STORE_ENROLMENTS_INDEX_EXP "CREATE INDEX enrolments_exp ON enrolments(exp) WHERE state <> 'active';" /* 3 */
+#define STORE_ENROLMENTS_INDEX_CREATED(ORDER) "CREATE INDEX enrolments_created ON enrolments(" ORDER ");" /* 4 */
+
+/* Schema 1's check of the enrolments' state (schema 5 replaced it) */
+#define STORE_SCHEMA_1_STATE_CHECK "CHECK (state IN ('active', 'retired', 'revoked', 'deregistered'))"
+
 /* 1: the first schema. ENROLMENT_ROWID: PostgreSQL's column for insertion order, named like
  * SQLite's implicit rowid so that one query orders both; AUDIT_ID: the audit row's key. */
 #define STORE_SCHEMA_1(ID, INT, BLOB, ENROLMENT_ROWID, AUDIT_ID)                                               \
@@ -33,15 +54,8 @@
         " CHECK ((psk_id IS NULL) = (psk_enc IS NULL)),"                                                      \
         " CHECK ((psk_id IS NULL) <> (cert_fp IS NULL)));"                                                    \
         "CREATE TABLE enrolments ("                                                                           \
-        ENROLMENT_ROWID                                                                                       \
-        " ke_id " ID " PRIMARY KEY NOT NULL,"                                                                 \
-        " node_id " ID " NOT NULL REFERENCES nodes(node_id) ON DELETE CASCADE,"                               \
-        " key_enc " BLOB " NOT NULL,"                                                                         \
-        " ltk_transported " INT " NOT NULL DEFAULT 0,"                                                        \
-        " state TEXT NOT NULL CHECK (state IN ('active', 'retired', 'revoked', 'deregistered')),"            \
-        " created " INT " NOT NULL,"                                                                          \
-        " exp " INT " NOT NULL);"                                                                             \
-        "CREATE INDEX enrolments_node ON enrolments(node_id, state);"                                         \
+        ENROLMENT_ROWID STORE_ENROLMENTS_COLUMNS(ID, INT, BLOB, STORE_SCHEMA_1_STATE_CHECK) ");"               \
+        STORE_ENROLMENTS_INDEX_NODE                                                                           \
         "CREATE TABLE audit ("                                                                                \
         " id " AUDIT_ID ","                                                                                   \
         " ts " INT " NOT NULL,"                                                                               \
@@ -59,13 +73,13 @@
         "ALTER TABLE nodes ADD COLUMN last_seen " INT " NOT NULL DEFAULT 0;"                                  \
         "ALTER TABLE nodes ADD COLUMN status_checks " INT " NOT NULL DEFAULT 0;"                              \
         "CREATE INDEX audit_ts ON audit(ts);"                                                                 \
-        "CREATE INDEX enrolments_exp ON enrolments(exp) WHERE state <> 'active';"
+        STORE_ENROLMENTS_INDEX_EXP
 
 /* 4: bulk import and paging: the CSE-ID check of every node add, enrolments newest first
  * (ENROLMENTS_ORDER: what orders them) */
 #define STORE_SCHEMA_4(ENROLMENTS_ORDER)                                                                      \
         "CREATE INDEX nodes_cse_id ON nodes(cse_id);"                                                         \
-        "CREATE INDEX enrolments_created ON enrolments(" ENROLMENTS_ORDER ");"
+        STORE_ENROLMENTS_INDEX_CREATED(ENROLMENTS_ORDER)
 
 /* 5: the enrolments' state check as comparisons: SQLite evaluates CHECK (state IN (...)) by
  * building an ephemeral table of the list at every INSERT and UPDATE of a row (about 30,000
@@ -84,21 +98,12 @@
  * a new store as in a migrated one. */
 #define STORE_SCHEMA_5_SQLITE                                                                                 \
         "CREATE TABLE enrolments_new ("                                                                       \
-        " ke_id TEXT PRIMARY KEY NOT NULL,"                                                                   \
-        " node_id TEXT NOT NULL REFERENCES nodes(node_id) ON DELETE CASCADE,"                                 \
-        " key_enc BLOB NOT NULL,"                                                                             \
-        " ltk_transported INTEGER NOT NULL DEFAULT 0,"                                                        \
-        " state TEXT NOT NULL " STORE_SCHEMA_5_STATE_CHECK ","                                                \
-        " created INTEGER NOT NULL,"                                                                          \
-        " exp INTEGER NOT NULL);"                                                                             \
+        STORE_ENROLMENTS_COLUMNS("TEXT", "INTEGER", "BLOB", STORE_SCHEMA_5_STATE_CHECK) ");"                  \
         "INSERT INTO enrolments_new (rowid, ke_id, node_id, key_enc, ltk_transported, state, created, exp)"   \
         " SELECT rowid, ke_id, node_id, key_enc, ltk_transported, state, created, exp FROM enrolments;"       \
         "DROP TABLE enrolments;"                                                                              \
         "ALTER TABLE enrolments_new RENAME TO enrolments;"                                                    \
-        "CREATE INDEX enrolments_node ON enrolments(node_id, state);"                                         \
-        "CREATE UNIQUE INDEX enrolments_one_active ON enrolments(node_id) WHERE state = 'active';"            \
-        "CREATE INDEX enrolments_exp ON enrolments(exp) WHERE state <> 'active';"                             \
-        "CREATE INDEX enrolments_created ON enrolments(created);"
+        STORE_ENROLMENTS_INDEX_NODE STORE_SCHEMA_2 STORE_ENROLMENTS_INDEX_EXP STORE_ENROLMENTS_INDEX_CREATED("created")
 
 /* PostgreSQL changes the check in place, under the name it gave the column's check in schema 1
  * (table_column_check): a new store's and a migrated one's are the same. */

@@ -13,11 +13,11 @@ int conn_node_admit(conn_t *c) {
         listener_t *l = c->listener;
         if (!l->node_counts || !l->ops->node_key(c, c->node_key, sizeof c->node_key))
                 return 0;
-        unsigned open = node_count_get(l->node_counts, c->node_key);
-        if (open < l->per_node) {
-                int r = node_count_add(l->node_counts, c->node_key);
-                if (r < 0)
-                        return r;
+        unsigned open;
+        int r = node_count_add_below(l->node_counts, c->node_key, l->per_node, &open);
+        if (r < 0)
+                return r;
+        if (r > 0) {
                 c->node_counted = true;
                 return 0;
         }

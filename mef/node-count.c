@@ -92,9 +92,8 @@ static int grow(node_count_t *t) {
         return 0;
 }
 
-int node_count_add(node_count_t *t, const char *key) {
-        uint64_t h = hash_string(key);
-        size_t i = slot_find(t, key, h);
+/* One more for key, whose hash is h and slot_find()'s answer i */
+static int slot_add(node_count_t *t, const char *key, uint64_t h, size_t i) {
         if (t->slots[i].key) {
                 t->slots[i].count++;
                 return 0;
@@ -111,6 +110,23 @@ int node_count_add(node_count_t *t, const char *key) {
         t->slots[i] = (entry_t) { .hash = h, .key = copy, .count = 1 };
         t->n_keys++;
         return 0;
+}
+
+int node_count_add(node_count_t *t, const char *key) {
+        uint64_t h = hash_string(key);
+        return slot_add(t, key, h, slot_find(t, key, h));
+}
+
+int node_count_add_below(node_count_t *t, const char *key, unsigned cap, unsigned *ret_count) {
+        uint64_t h = hash_string(key);
+        size_t i = slot_find(t, key, h);
+        unsigned count = t->slots[i].count;
+        int r = count < cap ? slot_add(t, key, h, i) : 0;
+        if (r < 0)
+                return r;
+        if (ret_count)
+                *ret_count = count;
+        return count < cap;
 }
 
 /* Empties slot i: each later entry of the run moves into the hole when the hole lies between

@@ -16,6 +16,10 @@ node_count_t *node_count_free(node_count_t *t);
 unsigned node_count_get(const node_count_t *t, const char *key);
 /* One more for key: 0, or -ENOMEM with nothing counted. */
 int node_count_add(node_count_t *t, const char *key);
+/* One more for key if its count is below cap, in one lookup: 1 when counted, 0 when not (the
+ * count at cap or above stays as it is, a key not in the table stays out), or -ENOMEM with
+ * nothing counted. ret_count (may be NULL): key's count before the call. */
+int node_count_add_below(node_count_t *t, const char *key, unsigned cap, unsigned *ret_count);
 /* One less for key: 0 (at 0 it leaves the table), or -ENOENT when it is not counted. */
 int node_count_remove(node_count_t *t, const char *key);
 /* Keys in the table (tests). */

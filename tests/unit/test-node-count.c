@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The per-node connection counts (mef/node-count.c): adds and removes, a key leaving at 0 and
  * coming back, keys whose hashes collide (runs that wrap around the table's end, removals in
- * the middle of a run), a table filled to its size and past it, and random use against a
- * plain array that counts the same. */
+ * the middle of a run), a table filled to its size and past it, adds below a cap, and random
+ * use against a plain array that counts the same. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 
@@ -52,6 +52,33 @@ Test(node_count, adds_and_removes) {
         cr_assert_eq(node_count_remove(t, "psk:a"), -ENOENT, "never below 0");
         cr_assert_eq(node_count_remove(t, "psk:c"), -ENOENT);
         cr_assert_eq(node_count_get(t, "cert:b"), 1, "another key untouched");
+}
+
+Test(node_count, add_below_a_cap) {
+        unsigned count = 99;
+        cr_assert_eq(node_count_new(4, &t), 0);
+        cr_assert_eq(node_count_add_below(t, "psk:a", 2, &count), 1, "an absent key: added");
+        cr_assert_eq(count, 0);
+        cr_assert_eq(node_count_get(t, "psk:a"), 1);
+        cr_assert_eq(node_count_add_below(t, "psk:a", 2, &count), 1, "below the cap: counted");
+        cr_assert_eq(count, 1);
+        cr_assert_eq(node_count_get(t, "psk:a"), 2);
+        for (int i = 0; i < 3; i++) {
+                count = 99;
+                cr_assert_eq(node_count_add_below(t, "psk:a", 2, &count), 0, "at the cap: refused");
+                cr_assert_eq(count, 2, "the count it holds");
+                cr_assert_eq(node_count_get(t, "psk:a"), 2, "unchanged");
+        }
+        cr_assert_eq(node_count_add_below(t, "psk:a", 1, NULL), 0, "above the cap: refused");
+        cr_assert_eq(node_count_get(t, "psk:a"), 2);
+        cr_assert_eq(node_count_add_below(t, "psk:a", 3, NULL), 1, "a higher cap: counted");
+        cr_assert_eq(node_count_get(t, "psk:a"), 3);
+
+        cr_assert_eq(node_count_add_below(t, "cert:b", 0, &count), 0, "cap 0: even an absent key refused");
+        cr_assert_eq(count, 0);
+        cr_assert_eq(node_count_get(t, "cert:b"), 0);
+        cr_assert_eq(node_count_size(t), 1, "and not put in the table");
+        cr_assert_eq(node_count_remove(t, "cert:b"), -ENOENT);
 }
 
 Test(node_count, back_from_zero) {
@@ -136,7 +163,8 @@ Test(node_count, full_and_past) {
         cr_assert_eq(node_count_size(t), 0);
 }
 
-/* Random adds and removes, half of them on keys of one home, against a plain array. */
+/* Random adds (plain, or below a cap from 0 to 4) and removes, half of them on keys of one
+ * home, against a plain array. */
 Test(node_count, random_against_model) {
         enum { KEYS = 48, ROUNDS = 20000 };
         char keys[KEYS][32];
@@ -149,9 +177,15 @@ Test(node_count, random_against_model) {
         for (int round = 0; round < ROUNDS; round++) {
                 x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
                 unsigned k = (unsigned) (x % KEYS);
-                if ((x >> 32) & 1) { /* as many adds as removes: keys reach 0 and come back often */
+                if (((x >> 32) & 1) && ((x >> 33) & 1)) {
+                        /* as many adds as removes: keys reach 0 and come back often */
                         cr_assert_eq(node_count_add(t, keys[k]), 0);
                         model[k]++;
+                } else if ((x >> 32) & 1) {
+                        unsigned cap = (unsigned) ((x >> 34) % 5), count = 99;
+                        cr_assert_eq(node_count_add_below(t, keys[k], cap, &count), model[k] < cap);
+                        cr_assert_eq(count, model[k]);
+                        model[k] += model[k] < cap;
                 } else {
                         cr_assert_eq(node_count_remove(t, keys[k]), model[k] > 0 ? 0 : -ENOENT);
                         if (model[k] > 0)

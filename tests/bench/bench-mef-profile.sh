@@ -3,8 +3,11 @@
 # Where msce-mef's CPU goes per enrolment, beside the raw wolfSSL PSK server of bench-mef-load
 # (issue 13: "report where the rest goes"). Same setup as bench-mef-load.sh (64 enrolling
 # connections of msce-loadgen on CPU 0, the server on CPU 1), each server profiled on its own:
-#   1. perf record (cpu-clock, 2 kHz) of the server process for SECONDS: CPU ms per exchange
-#      by shared object (wolfSSL, kernel, libc, SQLite, msce-mef, ...), both servers side by side;
+#   1. perf record (cpu-clock, 2 kHz, kernel call chains) of the server process for SECONDS: CPU
+#      ms per exchange by shared object (wolfSSL, libc, SQLite, msce-mef, ...) and the kernel's by
+#      the system call it ran in, both servers side by side; then the store's share (SQLite and
+#      the system calls only it makes: pwrite64, pread64, fdatasync, fsync, fcntl) and what
+#      msce-mef would cost per exchange against the raw server with a store that cost nothing;
 #   2. strace -c of the server for SECONDS: system calls per exchange, by call.
 # Counts come from the generator's own "ok" (exchanges answered). Needs perf and strace (skips
 # without them) and root or perf_event_paranoid <= 1.
@@ -51,7 +54,7 @@ profile() {
         load "$1" "$2" "$3" >"$W/ok" &
         local l=$!
         sleep 1
-        perf record -q -F 2000 -o "$W/$1.perf" -p "$3" -- sleep "$secs" >/dev/null 2>&1 || true
+        perf record -q -F 2000 -g -o "$W/$1.perf" -p "$3" -- sleep "$secs" >/dev/null 2>&1 || true
         wait $l
         ok_perf[$1]=$(cat "$W/ok")
         load "$1" "$2" "$3" >"$W/ok" &
@@ -88,16 +91,36 @@ side_by_side() {
         }' "$1" "$2"
 }
 
-# CPU ms per exchange by shared object: perf's samples (0.5 ms each at 2 kHz) / exchanges.
+# CPU ms per exchange by shared object, the kernel's by system call: perf's samples (0.5 ms
+# each at 2 kHz) / exchanges. A sample is the block of its call chain: its first frame's object,
+# or in the kernel the first __x64_sys_/__do_sys_ frame ("kernel:other": interrupts, faults).
 for t in raw mef; do
-        perf report -i "$W/$t.perf" --no-children --sort dso -g none -F overhead,sample,dso 2>/dev/null |
-                awk -v n="${ok_perf[$t]}" '/^#/ || NF < 3 { next } { printf "%s %.4f\n", $3, $2 * 0.5 / n }' >"$W/$t.dso"
+        perf script -i "$W/$t.perf" -F ip,sym,dso 2>/dev/null | awk -v n="${ok_perf[$t]}" '
+                function flush() { if (key != "") count[key]++; key = ""; first = 1 }
+                BEGIN { first = 1 }
+                NF == 0 { flush(); next }
+                {
+                        dso = $NF; gsub(/[()]/, "", dso); sub(/.*\//, "", dso)
+                        if (first) { key = dso == "[kernel.kallsyms]" ? "kernel:other" : dso; first = 0; next }
+                        if (key == "kernel:other" && $2 ~ /^__(x64|do)_sys_/) { sub(/^__(x64|do)_sys_/, "", $2); key = "kernel:" $2 }
+                }
+                END { flush(); for (k in count) printf "%s %.4f\n", k, count[k] * 0.5 / n }' | sort -k2 -nr >"$W/$t.dso"
         awk -v n="${ok_strace[$t]}" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" { printf "%s %.2f\n", $NF, $4 / n }' \
                 "$W/$t.strace" >"$W/$t.calls"
 done
 echo
-echo "CPU ms per exchange by shared object (perf):"
+echo "CPU ms per exchange by shared object, the kernel's by system call (perf):"
 side_by_side "$W/raw.dso" "$W/mef.dso" 3
+# The store's share: SQLite, and the system calls the raw server never makes, which only the
+# store makes in msce-mef (its files' writes, reads, syncs and locks).
+awk 'FNR == NR { raw += $2; next }
+        { mef += $2 }
+        $1 ~ /^libsqlite3/ || $1 ~ /^kernel:(pwrite64|pread64|fdatasync|fsync|fcntl)$/ { store += $2 }
+        END {
+                printf "  the store (SQLite, pwrite64, pread64, fdatasync, fsync, fcntl): %.3f ms per exchange\n", store
+                printf "  msce-mef without it: %.3f ms, %.2f x raw (%.0f %% of raw per CPU-second)\n",
+                        mef - store, (mef - store) / raw, 100 * raw / (mef - store)
+        }' "$W/raw.dso" "$W/mef.dso"
 echo
 echo "system calls per exchange (strace -c; futex and epoll_wait count waits, not work):"
 side_by_side "$W/raw.calls" "$W/mef.calls" 2

@@ -104,6 +104,21 @@ static void assert_rekey_of_3(mef_store_t *s, secret_t *ret_key) {
         cr_assert_eq(ret_key->len, 32);
 }
 
+/* A rekey through s that finishes one stopped after its commit: it resumes, reseals the
+ * secrets still under the old key, removes the pending key file and leaves next in key's file. */
+static void assert_rekey_finishes(mef_store_t *s, const char *key, const secret_t *next, uint64_t resealed) {
+        char pending[PATH_MAX];
+        cr_assert_eq(store_rekey_pending_path(key, pending, sizeof pending), 0);
+        store_rekey_result_t rk;
+        cr_assert_eq(store_rekey(s, &rk), 0);
+        cr_assert(rk.resumed);
+        cr_assert_eq(rk.resealed, resealed, "the secrets still under the old key: %" PRIu64, rk.resealed);
+        cr_assert_eq(access(pending, F_OK), -1);
+        _cleanup_secret_ secret_t now = { 0 };
+        cr_assert_eq(secret_file_read(key, 64, &now), 0);
+        cr_assert_arr_eq(now.data, next->data, 32);
+}
+
 typedef struct rows {
         size_t n;
         char *table[64];
@@ -334,7 +349,6 @@ Test(store_backup, rekey_stopped_after_its_commit_is_finished_by_the_next) {
         _cleanup_secret_ secret_t old = { 0 };
         cr_assert_eq(secret_file_read(key_a, 64, &old), 0);
         rekey_stops_at_the_bad_node(a);
-        store_rekey_result_t rk;
         char pending[PATH_MAX];
         cr_assert_eq(store_rekey_pending_path(key_a, pending, sizeof pending), 0);
         _cleanup_secret_ secret_t next = { 0 };
@@ -358,13 +372,7 @@ Test(store_backup, rekey_stopped_after_its_commit_is_finished_by_the_next) {
         assert_restores_under(&r, pending);
 
         /* the next rekey finishes this one: the new key is the key file's, and alone opens all */
-        cr_assert_eq(store_rekey(a, &rk), 0);
-        cr_assert(rk.resumed);
-        cr_assert_eq(rk.resealed, 3, "the secrets still under the old key: %" PRIu64, rk.resealed);
-        cr_assert_eq(access(pending, F_OK), -1);
-        _cleanup_secret_ secret_t finished = { 0 };
-        cr_assert_eq(secret_file_read(key_a, 64, &finished), 0);
-        cr_assert_arr_eq(finished.data, next.data, 32);
+        assert_rekey_finishes(a, key_a, &next, 3);
         mef_store_t *after = open_store(path_a, key_a);
         assert_secrets(after);
         store_node_t got;
@@ -503,17 +511,10 @@ Test(store_backup, rekey_with_a_prepared_key_reaches_every_host) {
         _cleanup_secret_ secret_t now = { 0 };
         assert_rekey_of_3(a, &now);
         cr_assert_arr_eq(now.data, next.data, 32, "the rekey took the prepared key");
-        store_rekey_result_t rk;
 
         assert_secrets(host_b);
         assert_one_seals_other_reads(host_b, a);
-        cr_assert_eq(store_rekey(host_b, &rk), 0);
-        cr_assert(rk.resumed, "on the other host the rekey only finishes");
-        cr_assert_eq(rk.resealed, 0);
-        cr_assert_eq(access(pending_b, F_OK), -1);
-        _cleanup_secret_ secret_t b_now = { 0 };
-        cr_assert_eq(secret_file_read(key_b, 64, &b_now), 0);
-        cr_assert_arr_eq(b_now.data, next.data, 32);
+        assert_rekey_finishes(host_b, key_b, &next, 0); /* on the other host the rekey only finishes */
         mef_store_t *after = open_store(path_a, key_b);
         assert_secrets(after);
         store_close(after);

@@ -16,13 +16,16 @@ CSE_USER=
 BENCH_USERS=
 TEST_USER_SH=$(cd "$(dirname "${BASH_SOURCE[0]}")/../integration" && pwd)/test-user.sh
 
-bench_stop_mef() {
-        if [ -n "$MEF_PID" ]; then
-                kill "$MEF_PID" 2>/dev/null || true
-                wait "$MEF_PID" 2>/dev/null || true
+# bench_stop PIDVAR: stops the process whose pid the variable PIDVAR holds (if any), empties it.
+bench_stop() {
+        local pid=${!1}
+        if [ -n "$pid" ]; then
+                kill "$pid" 2>/dev/null || true
+                wait "$pid" 2>/dev/null || true
         fi
-        MEF_PID=
+        printf -v "$1" ''
 }
+bench_stop_mef() { bench_stop MEF_PID; }
 
 # bench_mef_init NODES [EXTRA_CONF_LINES]: configuration, store and NODES nodes named node-I
 # with KpmID kpm-I and a 32-byte Kpm in $W/kpm-I.hex (0600), one target each. $BENCH_SYNC:
@@ -58,15 +61,24 @@ bench_port() {
         return 1
 }
 
+# bench_serve PIDVAR NAME LOG COMMAND...: COMMAND in the background, its pid in the variable
+# PIDVAR, its output in LOG.out and LOG.err; REPLY the port it says it listens on (bench_port).
+# NAME says which server did not start.
+bench_serve() {
+        local pidvar=$1 name=$2 log=$3
+        shift 3
+        : >"$log.out"
+        "$@" >"$log.out" 2>"$log.err" &
+        printf -v "$pidvar" %s "$!"
+        bench_port "$log.out" "$!" && return 0
+        echo "$name did not start:" >&2
+        cat "$log.err" >&2
+        return 1
+}
+
 # bench_mef_start [WRAPPER...]: start serve (optionally under e.g. taskset), wait for its port.
 bench_mef_start() {
-        : >"$W/mef.out"
-        "$@" "$MEF" --config "$W/mef.conf" serve >"$W/mef.out" 2>"$W/mef.err" &
-        MEF_PID=$!
-        bench_port "$W/mef.out" "$MEF_PID" && PORT=$REPLY && return 0
-        echo "msce-mef did not start:" >&2
-        cat "$W/mef.err" >&2
-        return 1
+        bench_serve MEF_PID msce-mef "$W/mef" "$@" "$MEF" --config "$W/mef.conf" serve && PORT=$REPLY
 }
 
 # The raw wolfSSL PSK server of bench-mef-load.c (handshake, request, fixed answer, nothing
@@ -84,20 +96,10 @@ bench_nodes_file() {
         )
 }
 bench_raw_start() {
-        "$@" "$B/tests/bench/bench-mef-load" server "$W/nodes" 3600 >"$W/raw.out" 2>"$W/raw.err" &
-        RAW_PID=$!
-        bench_port "$W/raw.out" "$RAW_PID" && RAW_PORT=$REPLY && return 0
-        echo "raw server did not start:" >&2
-        cat "$W/raw.err" >&2
-        return 1
+        bench_serve RAW_PID "raw server" "$W/raw" "$@" "$B/tests/bench/bench-mef-load" server "$W/nodes" 3600 &&
+                RAW_PORT=$REPLY
 }
-bench_stop_raw() {
-        if [ -n "$RAW_PID" ]; then
-                kill "$RAW_PID" 2>/dev/null || true
-                wait "$RAW_PID" 2>/dev/null || true
-        fi
-        RAW_PID=
-}
+bench_stop_raw() { bench_stop RAW_PID; }
 
 # bench_agent_conf FILE NODE_NUMBER STATE_DIR [EXTRA [mef] LINES...]: psk, host-sealed profile
 # for $CSE_USER.

@@ -171,6 +171,10 @@ static inline int db_query_int(db_t *d, const char *sql, int *ret) {
 typedef struct store_location store_location_t;
 
 int db_sqlite_open(const char *path, bool create, bool sync_full, db_t **ret);
+/* Each engine's migrations (its db_ops_t's), *ret_n of them: for tests/unit/test-store-migrations.c,
+ * which pins the released ones. db_pg_migrations() only when built with libpq. */
+const char *const *db_sqlite_migrations(int *ret_n);
+const char *const *db_pg_migrations(int *ret_n);
 /* -EOPNOTSUPP when built without libpq. On failure its reason, when it has one (a connection
  * the server refused, hosts that gave no answer), in reason (may be NULL; text "": none). */
 int db_pg_open(const store_location_t *loc, db_t **ret, store_reason_t *reason);

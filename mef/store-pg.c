@@ -510,6 +510,11 @@ static const db_ops_t pg_ops = {
         .n_migrations = (int) ELEMENTSOF(pg_migrations),
 };
 
+const char *const *db_pg_migrations(int *ret_n) {
+        *ret_n = pg_ops.n_migrations;
+        return pg_ops.migrations;
+}
+
 static void pg_closep(pg_db_t **p) {
         if (*p)
                 pg_close(&(*p)->base);

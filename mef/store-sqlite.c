@@ -277,6 +277,11 @@ static const db_ops_t lite_ops = {
         .n_migrations = (int) ELEMENTSOF(lite_migrations),
 };
 
+const char *const *db_sqlite_migrations(int *ret_n) {
+        *ret_n = lite_ops.n_migrations;
+        return lite_ops.migrations;
+}
+
 static void lite_closep(sqlite_db_t **l) {
         if (*l)
                 lite_close(&(*l)->base);

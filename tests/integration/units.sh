@@ -62,7 +62,20 @@ for l in Type=notify NotifyAccess=main 'WatchdogSec=' Restart=on-failure Restart
         grep -qx -- "$l.*" "$U" || missing="$missing $l"
 done
 grep -q '^PrivateUsers=' "$U" && missing="$missing (PrivateUsers= must not be set)"
+grep -qx 'After=.*time-sync\.target.*' "$U" || missing="$missing After=time-sync.target"
 [ -z "$missing" ] && ok "msce-agent.service: the systemd contract" || { : > "$T/out"; not_ok "msce-agent.service lacks:$missing"; }
+# msce-mef's: started on a set clock where the NTP client gates time-sync.target (expiry,
+# certificates and retention go by the wall clock; docs/operations.md, "The clock").
+U=$T/units/msce-mef.service
+missing=
+for l in Type=notify NotifyAccess=main 'WatchdogSec=' Restart=on-failure RestartPreventExitStatus=78 \
+         StateDirectory=msce-mef StateDirectoryMode=0700 ProtectSystem=strict NoNewPrivileges=yes \
+         User=msce-mef 'After=.*time-sync\.target'; do
+        grep -qx -- "$l.*" "$U" || missing="$missing $l"
+done
+grep -qx 'CapabilityBoundingSet=' "$U" || missing="$missing CapabilityBoundingSet= (none)"
+grep -q '^Wants=.*time-sync\.target' "$U" && missing="$missing (time-sync.target is ordered after, not pulled in)"
+[ -z "$missing" ] && ok "msce-mef.service: the systemd contract" || { : > "$T/out"; not_ok "msce-mef.service lacks:$missing"; }
 
 # ---- sysusers.d, tmpfiles.d ----
 if command -v systemd-sysusers > /dev/null && command -v systemd-tmpfiles > /dev/null; then

@@ -21,6 +21,7 @@ static const char *const sqlite_released[] = {
         "03d5d070d65639a00cde9eefa232254b7ecc09b29fa1ad8800eb4e32becf6901", /* 5 */
 };
 
+#if HAVE_LIBPQ
 static const char *const pg_released[] = {
         "37dce8ba46ea10db0903ea51dcff75661b609b068037df310593499b1a6ef573", /* 1 */
         "5188bdd3794dc63ac2089caa32a1cbb8ae168ad05894a1921ecf396e8d927796", /* 2 */
@@ -28,6 +29,7 @@ static const char *const pg_released[] = {
         "20db11e108c0aad7615d9fc5d07287cc5f6fc980a853ee4ad38f11b69bb552e1", /* 4 */
         "da7f90359b934ce3ba691d3cd413d5800b551e6fc00412c190174d80e386804d", /* 5 */
 };
+#endif
 
 static void check_released(const char *engine, const char *const *migrations, int n, const char *const *released,
                            size_t n_released) {

@@ -29,6 +29,17 @@ void import_reader_done(import_reader_t *rd) {
         json_decref(rd->json);
         if (rd->f)
                 fclose(rd->f);
+        erase_free(rd->stdio_buf, IMPORT_STDIO_BUF); /* after the close: the stream used it until then */
+}
+
+/* The stream reads into a buffer of ours: stdio's own, into which fopen() or fmemopen() copies
+ * the rows, a Kpm with them, is freed by fclose() unwiped. Before any read; fully buffered
+ * (unbuffered, a file would be read a byte at a time). */
+static int reader_buffer(import_reader_t *rd) {
+        rd->stdio_buf = malloc(IMPORT_STDIO_BUF);
+        if (!rd->stdio_buf)
+                return -ENOMEM;
+        return setvbuf(rd->f, rd->stdio_buf, _IOFBF, IMPORT_STDIO_BUF) == 0 ? 0 : -ENOMEM;
 }
 
 /* A CSV line split in place at commas; "..." quoting with "" for a quote. -EINVAL for a bad quote. */
@@ -145,6 +156,9 @@ int import_reader_open(import_reader_t *rd, const char *path) {
         rd->f = fopen(path, "re");
         if (!rd->f)
                 return negative_errno();
+        int r = reader_buffer(rd);
+        if (r < 0)
+                return r;
         struct stat st;
         if (fstat(fileno(rd->f), &st) < 0)
                 return negative_errno();
@@ -449,8 +463,12 @@ const char *import_record_from_json(json_t *o, import_record_t *rec) {
 
 int import_reader_open_memory(import_reader_t *rd, const char *name, const void *data, size_t len) {
         rd->path = name;
-        rd->f = len ? fmemopen((void *) data, len, "r") : NULL;
-        return len == 0 ? -ENODATA : rd->f ? 0 : negative_errno();
+        if (len == 0)
+                return -ENODATA;
+        rd->f = fmemopen((void *) data, len, "r");
+        if (!rd->f)
+                return negative_errno();
+        return reader_buffer(rd);
 }
 
 int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, const char *name,

@@ -8,6 +8,7 @@
 #include "mef/ops.h"
 #include "util/util.h"
 
+#define IMPORT_STDIO_BUF 8192u  /* the stream's buffer (glibc's own for fmemopen(): BUFSIZ) */
 #define IMPORT_LINE_MAX 16384u   /* a row: 16 targets of 255 and a cseBase of 1024 fit easily */
 #define IMPORT_ERRORS_SHOWN 1000u /* then only counted */
 
@@ -29,6 +30,7 @@ typedef struct import_record {
 typedef struct import_reader {
         const char *path;
         FILE *f;
+        char *stdio_buf;       /* f's buffer, IMPORT_STDIO_BUF bytes: rows pass through it; wiped at the end */
         char *line;            /* IMPORT_LINE_MAX + 1 bytes, never moved; wiped at the end */
         size_t alloc;
         unsigned lineno;

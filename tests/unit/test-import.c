@@ -4,6 +4,8 @@
  * buffer, the Kpm in it, unwiped when a later row was longer), and a line over the limit is not
  * read whole into memory before it is refused. */
 #include <criterion/criterion.h>
+#include <malloc.h>
+#include <unistd.h>
 
 #include "mef/ops-import.h"
 #include "util/util.h"
@@ -96,4 +98,92 @@ Test(import, line_ends_comments_and_nul) {
         cr_assert_eq(import_reader_next(&rd, &rec, &why), 1);
         cr_assert_str_eq(why ?: "(none)", "line holds a NUL byte");
         cr_assert_eq(import_reader_next(&rd, &rec, &why), 0);
+}
+
+/* stdio's own buffer: fmemopen() copies a request body into one, fopen() a file, Kpm and all.
+ * fclose() and free() are replaced at link time (-Wl,--wrap; libmsce is static, so its calls
+ * reach the wrappers, while glibc's free() of a buffer glibc allocated does not): the buffer a
+ * stream held at its close must then be freed by the reader, seen here, with no Kpm left in it. */
+#define NEEDLE "8899aabbccddeeff0011" /* a piece of KPM */
+
+int __real_fclose(FILE *f);
+int __wrap_fclose(FILE *f);
+void __real_free(void *p);
+void __wrap_free(void *p);
+
+static bool armed;
+static uintptr_t stream_buf;
+static bool stream_held_kpm, stream_buf_freed;
+static unsigned freed_with_kpm;
+
+int __wrap_fclose(FILE *f) {
+#ifdef __GLIBC__
+        if (armed && f->_IO_buf_base) {
+                stream_buf = (uintptr_t) f->_IO_buf_base;
+                stream_held_kpm = memmem(f->_IO_buf_base, f->_IO_buf_end - f->_IO_buf_base, NEEDLE, strlen(NEEDLE));
+        }
+#endif
+        return __real_fclose(f);
+}
+
+void __wrap_free(void *p) {
+        if (armed && p) {
+                if ((uintptr_t) p == stream_buf)
+                        stream_buf_freed = true;
+                if (memmem(p, malloc_usable_size(p), NEEDLE, strlen(NEEDLE)))
+                        freed_with_kpm++;
+        }
+        __real_free(p);
+}
+
+static void read_all_and_close(import_reader_t *rd) {
+        int r;
+        cr_assert_null(import_reader_start(rd, &r));
+        cr_assert_eq(r, 0);
+        import_record_t rec;
+        const char *why;
+        while ((r = import_reader_next(rd, &rec, &why)) == 1) {
+                cr_assert_null(why, "line %u: %s", rd->lineno, why);
+                import_record_done(rd);
+        }
+        cr_assert_eq(r, 0);
+        stream_buf = 0;
+        stream_held_kpm = stream_buf_freed = false;
+        freed_with_kpm = 0;
+        armed = true;
+        import_reader_done(rd);
+        armed = false;
+        cr_assert_neq(stream_buf, 0, "no stream buffer seen at the close: the test sees nothing");
+        cr_assert(stream_held_kpm, "the stream's buffer never held the Kpm: the test sees nothing");
+        cr_assert(stream_buf_freed, "the stream's buffer, holding a Kpm, was freed by stdio unwiped");
+        cr_assert_eq(freed_with_kpm, 0u, "%u freed block(s) still held the Kpm", freed_with_kpm);
+}
+
+static const char kpm_rows[] = "nodeID,kpmID,kpm,cseID,cseBase\n"
+                               "urn:dev:ops:w1,k1," KPM ",/mn-1,https://in.example.net/b\n"
+                               "urn:dev:ops:w2,k2," KPM ",/mn-2,https://in.example.net/b\n";
+
+Test(import, request_body_stream_buffer_is_wiped) {
+#ifndef __GLIBC__
+        cr_skip_test("reads glibc's FILE buffer fields");
+#endif
+        import_reader_t rd = {};
+        cr_assert_eq(import_reader_open_memory(&rd, "test", kpm_rows, strlen(kpm_rows)), 0);
+        read_all_and_close(&rd);
+}
+
+Test(import, file_stream_buffer_is_wiped) {
+#ifndef __GLIBC__
+        cr_skip_test("reads glibc's FILE buffer fields");
+#endif
+        char path[] = "/tmp/msce-test-import-wipe-XXXXXX";
+        int fd = mkstemp(path);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, kpm_rows, strlen(kpm_rows)), (ssize_t) strlen(kpm_rows));
+        close(fd);
+        import_reader_t rd = {};
+        int r = import_reader_open(&rd, path);
+        unlink(path);
+        cr_assert_eq(r, 0);
+        read_all_and_close(&rd);
 }

@@ -16,10 +16,10 @@
 #include "util/util.h"
 
 #define READ_CHUNK 16384u
-/* Chunked framing adds size lines and a trailer around the 64 KiB body; a request needing
- * more input than this is refused whatever the parser still expects. */
-#define CHUNK_OVERHEAD 16384u
-#define INPUT_MAX (HTTP_HEAD_MAX + HTTP_BODY_MAX + CHUNK_OVERHEAD)
+/* The largest request the parser takes (a chunked body of 128 KiB on the wire between a head and
+ * trailers of 8 KiB: protocol.md's framing), so the buffer refuses nothing it accepts. It grows
+ * on demand: only a peer that sends that much holds it, for request_timeout at most. */
+#define INPUT_MAX HTTP_MSG_MAX
 #define INPUT_INITIAL 4096u
 #define LINGER_DRAIN_MAX (64u * 1024u)
 #define ACCEPT_BATCH 64

@@ -14,6 +14,7 @@
 #     the connection closed (the client is not left waiting for a 60 s deadline); 65
 #     headers in a short head are answered 431;
 #  6. a body over 64 KiB is answered 4xx / RSC 4000 and the connection closed;
+#  6b. a 64 KiB body in 8-byte chunks (104 KiB on the wire, within the framing limits) is served;
 #  7. 100 connect-and-close in a row, and 20 truncated ClientHellos;
 # and the MEF still serves at the end and stops cleanly on SIGTERM. No fixed sleeps: every wait
 # is for a line in the MEF's log or a client's output, with a 30 s deadline against hangs.
@@ -256,6 +257,23 @@ case "$st" in 4??) ;; *) fail "64 KiB + 1 body: status '$st'";; esac
 grep -qi '^X-M2M-RSC: 4000' "$tmp/big.out" || fail "64 KiB + 1 body without RSC 4000"
 ok "64 KiB + 1 body answered $st"
 alive "big body"
+
+# 6b. A chunked body within protocol.md's framing limits (64 KiB decoded, 128 KiB on the wire) in
+# 8-byte chunks: 104 KiB on the wire, more than a head and a body of 64 KiB, is served.
+CHUNKED_BODY="$body" python3 -c '
+import os, sys
+body = os.environ["CHUNKED_BODY"].encode()
+body += b" " * (65536 - len(body))
+wire = b"".join(b"8\r\n" + body[i:i + 8] + b"\r\n" for i in range(0, len(body), 8)) + b"0\r\n\r\n"
+assert 64 * 1024 + 8192 < len(wire) <= 128 * 1024
+sys.stdout.buffer.write(b"POST /msce/enrolments HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: %s\r\nX-M2M-RI: chunked\r\n"
+                        b"X-M2M-RVI: 3\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        % (sys.argv[1].encode(), sys.argv[2].encode()) + wire)
+' "$FQDN" "$NODE" > "$tmp/chunked.req"
+tls_send "$tmp/chunked.req" > "$tmp/chunked.out"
+st=$(status_of < "$tmp/chunked.out")
+[ "$st" = 201 ] || fail "64 KiB body in 8-byte chunks ($(wc -c < "$tmp/chunked.req") bytes): status '$st': $(head -c 300 "$tmp/chunked.out")"
+ok "64 KiB body in 8-byte chunks ($(wc -c < "$tmp/chunked.req") bytes) served"
 
 # 7. 100 connect-and-close, then 20 truncated ClientHellos.
 raw '

@@ -506,6 +506,23 @@ int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info)
         return ret;
 }
 
+int custody_user_leave(const agent_config_t *old, const agent_config_t *cfg, custody_info_t *info) {
+        uid_t uid, old_uid;
+        int r = begin(cfg, &uid, info);
+        if (r < 0)
+                return r;
+        if (!old)
+                return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
+        r = user_resolve(old->service_user, &old_uid, NULL);
+        if (r < 0)
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot resolve the previous [consumer] user '%s': %s",
+                                   old->service_user, r == -ESRCH ? "no such user" : strerror(-r));
+        if (old_uid == uid)
+                return 0;
+        r = keyring_remove(old_uid);
+        return r < 0 ? keyring_fail(old, old_uid, r, "remove", info) : 1;
+}
+
 int custody_check(const agent_config_t *cfg, custody_info_t *info) {
         uid_t uid = 0;
         int r = begin(cfg, &uid, info);

@@ -80,6 +80,12 @@ int custody_store_finish(const agent_config_t *cfg, int r, const char *err, cons
  * first error is returned. */
 int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info);
 
+/* A reload from old to cfg: when [consumer] user names another uid now, the keys go from the
+ * previous user's keyring (as custody_remove() takes them out): that user is the CSE no longer.
+ * 0 when the uid is the same (nothing done), 1 when the previous user's keys were removed (or it
+ * had none); info says why on failure, naming old's user (the keys may then remain). */
+int custody_user_leave(const agent_config_t *old, const agent_config_t *cfg, custody_info_t *info);
+
 /* Are the keys still in the keyring? 0 yes, -ENOKEY no (reinstall from the sealed profile),
  * other errors with info. Also keeps the persistent keyring from expiring. */
 int custody_check(const agent_config_t *cfg, custody_info_t *info);

@@ -329,7 +329,7 @@ def main():
     for c in ("keyctl", "su", "unshare", "mount", "od"):
         if not shutil.which(c):
             skip_all(f"{c} is missing")
-    for u, tag in ((CSE_USER, "daemon"), (EXPIRY_USER, "expiry"), (EXPIRY2_USER, "expiry2")):
+    for u, tag in ((CSE_USER, "daemon"), (CSE2_USER, "daemon2"), (EXPIRY_USER, "expiry"), (EXPIRY2_USER, "expiry2")):
         if run("id", "-u", u).returncode != 0 and \
                 run("sh", TEST_USER_SH, "add", RUN_PID, tag).stdout.strip() != u:
             skip_all(f"cannot create user {u}")
@@ -360,6 +360,7 @@ def main():
         slow2.start()
         conf, state, run_dir = main_scenario(tmp, mef, kpm, figures)
         restore_scenario(tmp, mef, conf, state, run_dir, figures)
+        user_change_scenario(tmp, mef, kpm)
         backoff_scenario(tmp, mef, kpm)
         rejected_scenario(tmp, mef, kpm)
         incompatible_scenario(tmp, kpm)
@@ -380,7 +381,7 @@ def main():
     finally:
         mef.stop()
         remove_keys()
-        run("sh", TEST_USER_SH, "del", CSE_USER, EXPIRY_USER, EXPIRY2_USER)
+        run("sh", TEST_USER_SH, "del", CSE_USER, CSE2_USER, EXPIRY_USER, EXPIRY2_USER)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"1..{daemon_harness.n_tests}")
     sys.exit(1 if daemon_harness.n_failed else 0)

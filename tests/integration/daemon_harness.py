@@ -16,12 +16,13 @@ import time
 # Linux's SO_TIMESTAMP (= SCM_TIMESTAMP, struct timeval): Python 3.11 does not name it.
 SO_TIMESTAMP = getattr(socket, "SO_TIMESTAMP", 29)
 
-# Users of this run's own (test-user.sh: msce-t<PID>-daemon, -expiry and -expiry2; PID the
+# Users of this run's own (test-user.sh: msce-t<PID>-daemon, -daemon2, -expiry and -expiry2; PID the
 # first process of the run, passed on through the keyctl session re-exec): a run of this test
 # in another build directory or worktree at the same time never shares their keyrings.
 TEST_USER_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test-user.sh")
 RUN_PID = os.environ.setdefault("DAEMON_TEST_PID", str(os.getpid()))
 CSE_USER = f"msce-t{RUN_PID}-daemon"
+CSE2_USER = f"msce-t{RUN_PID}-daemon2"  # [consumer] user changed on reload
 EXPIRY_USER = f"msce-t{RUN_PID}-expiry"
 EXPIRY2_USER = f"msce-t{RUN_PID}-expiry2"
 

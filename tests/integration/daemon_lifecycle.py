@@ -389,6 +389,36 @@ def restore_scenario(tmp, mef, conf, state, run_dir, figures):
     mef.start()
 
 
+def user_change_scenario(tmp, mef, kpm):
+    # [consumer] user changed from A to B and reloaded: B reads the keys, A no longer can (it is
+    # the CSE no longer; the old agent installed them for B and left them with A too).
+    state = os.path.join(tmp, "state-user")
+    run_dir = os.path.join(tmp, "run-user")
+    conf = os.path.join(tmp, "user.conf")
+    write_conf(conf, mef.port, state, run_dir, kpm_file=kpm["1"])
+    remove_keys()
+    remove_keys(CSE2_USER)
+    a = Agent(tmp, conf)
+    i = a.wait_for(lambda m: m == "READY=1", 30)
+    names_a, ltk_a = cse_keys() if i is not None else (None, None)
+    tap(ltk_a is not None and cse_keys(CSE2_USER) == (None, None),
+        "[consumer] user A: A reads msce:ltk, B has no keys", "\n".join(a.texts()))
+    write_conf(conf, mef.port, state, run_dir, kpm_file=kpm["1"], user=CSE2_USER)
+    log_before = len(open(os.path.join(tmp, "agent.log")).read())
+    p = run(MSCECTL, "--runtime-dir", run_dir, "reload", "--timeout", "30")
+    log = open(os.path.join(tmp, "agent.log")).read()[log_before:]
+    names_b, ltk_b = cse_keys(CSE2_USER)
+    tap(p.returncode == 0 and ltk_a is not None and ltk_b == ltk_a and names_b == names_a,
+        "[consumer] user changed to B, reloaded: B reads the same msce:ltk and Kpsa",
+        f"exit {p.returncode} {p.stdout} {p.stderr}\n{names_a} {names_b}\n{log}")
+    tap(cse_keys() == (None, None) and
+        f"[consumer] user changed from {CSE_USER} to {CSE2_USER}: the keys of {CSE_USER} are removed" in log,
+        "[consumer] user changed to B, reloaded: A's keys are removed from its keyring, and the journal says so",
+        f"A sees {cse_keys()}\n{log}")
+    a.stop()
+    remove_keys(CSE2_USER)
+
+
 def backoff_scenario(tmp, mef, kpm):
     # MEF down on a fresh state: backoff with growing delays, then READY once it is back.
     port = mef.port

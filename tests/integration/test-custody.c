@@ -3,7 +3,7 @@
  * store then restore, the restore refusals (absent, expired, another node or MEF, corrupted),
  * nothing half-loaded when profile.json cannot be written, working keys kept when it cannot be
  * replaced, a configuration error changes nothing, a profile the keyring refuses is not sealed,
- * a TPM that does not answer is retried, check/remove, and the lock. */
+ * a TPM that does not answer is retried, check/remove, a changed service user, and the lock. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -336,6 +336,26 @@ Test(custody, remove) {
         cr_assert_eq(custody_restore(&cfg, NULL, &ci), -ENOENT);
         /* Nothing left to remove is fine too. */
         cr_assert_eq(custody_remove(&cfg, true, &ci), 0, "%s", ci.failure.reason);
+}
+
+/* A reload to another [consumer] user: the previous one's keys go; the same user (or uid)
+ * keeps them. The new user is only resolved, its keyring untouched: "nobody" serves. */
+Test(custody, user_leave) {
+        store("0000000000000000000000000000000a@mef.example.net", time(NULL) + 86400);
+        custody_info_t ci;
+        cr_assert_eq(custody_user_leave(&cfg, &cfg, &ci), 0, "%s", ci.failure.reason);
+        cr_assert(has_key("ltk"), "the same user lost its keys");
+        uid_t nobody;
+        if (user_resolve("nobody", &nobody, NULL) < 0)
+                cr_skip_test("no user nobody");
+        agent_config_t other = cfg;
+        other.service_user = "nobody";
+        cr_assert_eq(custody_user_leave(&cfg, &other, &ci), 1, "%s", ci.failure.reason);
+        cr_assert(!has_key("ltk"), "the previous user kept its keys");
+        agent_config_t gone = cfg;
+        gone.service_user = "msce-t-no-such-user";
+        cr_assert_eq(custody_user_leave(&gone, &cfg, &ci), -ESRCH);
+        cr_assert_str_eq(ci.failure.reason, "cannot resolve the previous [consumer] user 'msce-t-no-such-user': no such user");
 }
 
 /* What an expiry removes while an enrolment is under way: the keys and profile.json, not the

@@ -322,15 +322,6 @@ static int node_get(request_t *q, const char *id, admin_response_t *ret) {
         return respond_json(ret, 200, o);
 }
 
-/* The node as stored, with status. */
-static int node_answer(request_t *q, const char *id, int status, admin_response_t *ret) {
-        store_node_t n;
-        int r = store_node_get(q->store, id, &n);
-        if (r < 0)
-                return fail_store(ret, r, q);
-        return respond_json(ret, status, ops_node_json(&n));
-}
-
 /* A node from the import's fields (kpm as hex, never kpmFile). */
 static int node_add(request_t *q, admin_response_t *ret) {
         int r = 0;
@@ -352,6 +343,9 @@ static int node_add(request_t *q, admin_response_t *ret) {
         json_decref(j);
         char detail[MSG_ID_MAX + 16];
         credential_detail_of(row.n.kpm_id, row.n.cert_fp, detail, sizeof detail);
+        /* the time the store would give it: the answer is this row, not a read after the commit
+         * (which may fail once the node is added: a retry would then meet 409) */
+        row.n.created = (int64_t) time(NULL);
         r = store_begin(q->store);
         if (r == 0) {
                 r = store_node_add(q->store, &row.n, row.kpm_len ? row.kpm : NULL, row.kpm_len);
@@ -367,19 +361,20 @@ static int node_add(request_t *q, admin_response_t *ret) {
                 return fail(ret, 409, "%s already in use", field);
         if (r < 0)
                 return fail_store(ret, r, q);
-        return node_answer(q, row.n.node_id, 201, ret);
+        return respond_json(ret, 201, ops_node_json(&row.n));
 }
 
 static int node_change(request_t *q, const char *id, ops_node_change_t change, admin_response_t *ret) {
         char detail[64];
-        int r = ops_node_change(q->store, q->actor, id, change, detail, sizeof detail);
+        store_node_t n;
+        int r = ops_node_change(q->store, q->actor, id, change, detail, sizeof detail, &n);
         if (r == -ENOENT)
                 return fail(ret, 404, "no such node");
         if (r < 0)
                 return fail_store(ret, r, q);
         if (change == OPS_NODE_REMOVE)
                 return respond_json(ret, 200, json_pack("{s:s}", "removed", id));
-        return node_answer(q, id, 200, ret);
+        return respond_json(ret, 200, ops_node_json(&n));
 }
 
 /* ---- import, export ---- */

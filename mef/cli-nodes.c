@@ -142,6 +142,9 @@ int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
 
         char detail[512];
         credential_detail(&cr, detail, sizeof detail);
+        /* the time the store would give it: what is printed is this row, not a read after the
+         * commit (which may fail once the node is added) */
+        n->created = (int64_t) time(NULL);
         r = store_begin(c->store);
         if (r == 0)
                 r = cli_change_end(c, store_node_add(c->store, n, cr.key_len ? cr.key : NULL, cr.key_len), "node-add",
@@ -165,9 +168,6 @@ int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
                                         n->targets[i]);
                 }
 
-        r = store_node_get(c->store, node_id, n);
-        if (r < 0)
-                return cli_fail(cmd, r);
         if (c->json)
                 return node_print(c, n, NULL, 0);
         credential_added_print("node", node_id, detail, &cr, "Kpm",
@@ -251,13 +251,16 @@ int cmd_node_change(cli_t *c, const command_t *def, int argc, char **argv) {
         if (r >= 0)
                 return r;
         const char *node_id = argv[optind];
-        _cleanup_free_ store_node_t *n = NULL;
-        if ((r = cli_node_get(c, cmd, node_id, &n)))
-                return r;
+        _cleanup_free_ store_node_t *n = calloc(1, sizeof *n);
+        if (!n)
+                return cli_fail(cmd, -ENOMEM);
 
+        /* n: the node as changed, printed without reading it again after the commit */
         char detail[64];
         r = ops_node_change(c->store, cli_actor(), node_id, ops_node_change_from_string(def->name), detail,
-                            sizeof detail);
+                            sizeof detail, n);
+        if (r == -ENOENT)
+                return cli_failf("%s %s: no such node", cmd, node_id);
         if (r < 0)
                 return cli_failf("%s %s: %s", cmd, node_id, cli_strerror(r));
 
@@ -267,9 +270,6 @@ int cmd_node_change(cli_t *c, const command_t *def, int argc, char **argv) {
                 printf("Removed node %s and its enrolments.\n", node_id);
                 return 0;
         }
-        r = store_node_get(c->store, node_id, n);
-        if (r < 0)
-                return cli_fail(cmd, r);
         if (c->json)
                 return node_print(c, n, NULL, 0);
         printf("Node %s: %s.\n", node_id, detail);

@@ -16,7 +16,7 @@ static const char *const change_table[_OPS_NODE_CHANGE_MAX] = {
 DEFINE_STRING_TABLE(ops_node_change, ops_node_change_t, change_table);
 
 int ops_node_change(mef_store_t *s, const char *actor, const char *node_id, ops_node_change_t change,
-                    char *detail, size_t detail_size) {
+                    char *detail, size_t detail_size, store_node_t *ret) {
         static const node_state_t to_state[] = {
                 [OPS_NODE_REENROL] = NODE_REENROL,
                 [OPS_NODE_REVOKE] = NODE_REVOKED,
@@ -50,9 +50,15 @@ int ops_node_change(mef_store_t *s, const char *actor, const char *node_id, ops_
                 r = store_audit(s, actor, action, node_id, detail[0] ? detail : NULL);
         if (r == 0)
                 r = store_commit(s);
-        if (r < 0)
+        if (r < 0) {
                 store_rollback(s);
-        return r;
+                return r;
+        }
+        if (ret) {
+                n.state = to;
+                *ret = n;
+        }
+        return 0;
 }
 
 int ops_cert_fp_normalise(const char *in, char out[STORE_FP_LEN + 1]) {

@@ -53,6 +53,8 @@ typedef enum ops_node_change {
 const char *ops_node_change_to_string(ops_node_change_t c);
 ops_node_change_t ops_node_change_from_string(const char *s);
 /* In one transaction with its audit row: -ENOENT for no such node. detail gets
- * "state A -> B" (empty for remove). */
+ * "state A -> B" (empty for remove); ret (may be NULL) the node as changed, read before the
+ * change with its new state: what to answer without reading again after the commit, which
+ * may fail when the change is done. */
 int ops_node_change(mef_store_t *s, const char *actor, const char *node_id, ops_node_change_t change,
-                    char *detail, size_t detail_size);
+                    char *detail, size_t detail_size, store_node_t *ret);

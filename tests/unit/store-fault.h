@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+/* store_commit() and store_node_get() replaced at link time (tests/unit/meson.build): once
+ * store_fault_armed, every node read after a commit fails as a busy store's does, and
+ * store_fault_committed says a commit was made. */
+#include <stdbool.h>
+
+extern bool store_fault_armed, store_fault_committed;

@@ -42,6 +42,11 @@ _printf_(4, 5) int handler_audit(const exchange_t *ex, const char *subject, int 
  * then ret->audit_folded says how many were not). */
 _printf_(6, 7) int handler_fail(const exchange_t *ex, const char *subject, mef_response_t *ret, int status, int rsc,
                                 const char *fmt, ...);
+/* An answer that changes nothing (a deregister of a revoked enrolment), audited as a refusal
+ * is: once a window per identity, exchange and status. How many of the window's were not
+ * audited, this one included (for ret->audit_folded); 0: audited. */
+_printf_(4, 5) unsigned handler_audit_unchanged(const exchange_t *ex, const char *subject, int status,
+                                                const char *fmt, ...);
 /* Internal errors: the audit trail and the server's log get the cause (ret->failed = what, a
  * static text, and ret->error), the peer a generic reason; a store that is locked, unreachable
  * or full: 503 with Retry-After, no audit row. */

@@ -101,11 +101,11 @@ int mef_refusal_audit_new(ratelimit_t **ret) {
         return ratelimit_new(1, (uint64_t) MEF_REFUSAL_AUDIT_WINDOW_S * USEC_PER_SEC, REFUSAL_AUDIT_KEYS, ret);
 }
 
-/* A refusal changes nothing, so its repeats add nothing to the trail but rows in the write lock
- * every enrolment waits for: one row per identity, exchange and status a window, the repeats
- * counted (the next row and the log lines say how many). A refusal of another kind still gets
- * its row. 0: audit it, *ret_n the like ones folded after the last row; else the folded
- * ones of this window, this one included. */
+/* A refusal changes nothing (nor does a deregister of a revoked enrolment), so its repeats add
+ * nothing to the trail but rows in the write lock every enrolment waits for: one row per
+ * identity, exchange and status a window, the repeats counted (the next row and the log lines
+ * say how many). A refusal of another kind still gets its row. 0: audit it, *ret_n the like
+ * ones folded after the last row; else the folded ones of this window, this one included. */
 static unsigned refusal_fold(const exchange_t *ex, int status, unsigned *ret_n) {
         char key[MSG_KEID_MAX + 64];
         unsigned n = 0;
@@ -120,16 +120,32 @@ static unsigned refusal_fold(const exchange_t *ex, int status, unsigned *ret_n) 
         return 0;
 }
 
+/* text audited unless folded (best effort: nothing was changed); refusal_fold()'s count. */
+static unsigned audit_folding(const exchange_t *ex, const char *subject, int status, const char *text) {
+        unsigned before;
+        unsigned folded = refusal_fold(ex, status, &before);
+        if (folded == 0 && before > 0)
+                (void) handler_audit(ex, subject, status, "%s [after %u like it not audited]", text, before);
+        else if (folded == 0)
+                (void) handler_audit(ex, subject, status, "%s", text);
+        return folded;
+}
+
+_printf_(4, 5) unsigned handler_audit_unchanged(const exchange_t *ex, const char *subject, int status,
+                                                const char *fmt, ...) {
+        char text[DETAIL_MAX - 64];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(text, sizeof text, fmt, ap);
+        va_end(ap);
+        return audit_folding(ex, subject, status, text);
+}
+
 /* The error answer reason, audited as audit_text unless folded (best effort: the answer is an
  * error already). */
 static int refuse(const exchange_t *ex, const char *subject, mef_response_t *ret, int status, int rsc,
                   const char *reason, const char *audit_text) {
-        unsigned before;
-        unsigned folded = refusal_fold(ex, status, &before);
-        if (folded == 0 && before > 0)
-                (void) handler_audit(ex, subject, status, "%s [after %u like it not audited]", audit_text, before);
-        else if (folded == 0)
-                (void) handler_audit(ex, subject, status, "%s", audit_text);
+        unsigned folded = audit_folding(ex, subject, status, audit_text);
         int r = mef_response_error(status, rsc, reason, ret);
         if (r >= 0)
                 ret->audit_folded = folded;

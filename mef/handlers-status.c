@@ -65,7 +65,10 @@ static int deregister_answer(const exchange_t *ex, const route_t *rt, const stor
         if (e->state == ENROLMENT_RETIRED || e->state == ENROLMENT_DEREGISTERED)
                 return handler_unknown_keid(ex, rt->ke_id, ret, enrolment_state_to_string(e->state));
 
-        /* A revoked enrolment stays revoked: the operator's record is not the device's to erase. */
+        /* A revoked enrolment stays revoked: the operator's record is not the device's to erase.
+         * Nothing changes, so its repeats are audited as a refusal's are: a node looping on it
+         * adds a row a window, not one (and a write transaction) per request. */
+        unsigned folded = 0;
         if (e->state == ENROLMENT_ACTIVE) {
                 int r = store_begin(ex->store);
                 if (r >= 0)
@@ -84,9 +87,10 @@ static int deregister_answer(const exchange_t *ex, const route_t *rt, const stor
                         return handler_fail_internal(ex, rt->ke_id, ret, r, "deregistering");
                 }
         } else
-                (void) handler_audit(ex, rt->ke_id, 200, "node=%s deregister of a revoked enrolment: kept revoked",
-                                     node->node_id);
+                folded = handler_audit_unchanged(ex, rt->ke_id, 200, "node=%s deregister of a revoked enrolment: "
+                                                 "kept revoked", node->node_id);
         handler_respond_ok(ret, 200, 2002, NULL);
+        ret->audit_folded = folded;
         snprintf(ret->node_id, sizeof ret->node_id, "%s", node->node_id);
         return 0;
 }

@@ -25,9 +25,10 @@ typedef struct mef_peer {
         ratelimit_t *refusal_audit; /* mef_refusal_audit_new(); NULL: every refusal audited */
 } mef_peer_t;
 
-/* Refusals (4xx) of one identity are audited once a window per exchange and status: one looping
- * on a refused request adds a row a minute, not one per request. The table the server's store
- * threads share (ratelimit_free() it). */
+/* Refusals (4xx) of one identity, and its deregisters of a revoked enrolment (200, nothing
+ * changed), are audited once a window per exchange and status: one looping on such a request
+ * adds a row a minute, not one per request. The table the server's store threads share
+ * (ratelimit_free() it). */
 #define MEF_REFUSAL_AUDIT_WINDOW_S 60u
 int mef_refusal_audit_new(ratelimit_t **ret);
 
@@ -48,8 +49,8 @@ typedef struct mef_response {
         const char *failed;
         int error;
         store_reason_t reason; /* the store's for error (store_error_reason()), or text "" */
-        /* a refusal not audited (refusal_audit): how many of its kind this window, this one
-         * included; 0: audited (or no refusal) */
+        /* a refusal (or a deregister that changed nothing) not audited (refusal_audit): how
+         * many of its kind this window, this one included; 0: audited (or no refusal) */
         unsigned audit_folded;
 } mef_response_t;
 

@@ -59,6 +59,15 @@ static void teardown(void) {
 
 TestSuite(handlers, .init = setup, .fini = teardown);
 
+/* now_usec() replaced at link time (tests/unit/meson.build). */
+usec_t clock_ahead;
+usec_t __real_now_usec(void);
+usec_t __wrap_now_usec(void);
+
+usec_t __wrap_now_usec(void) {
+        return __real_now_usec() + clock_ahead;
+}
+
 /* What the server's PSK lookup found in the handshake (mef_peer_t.node, .target); NULL: none. */
 const store_node_t *call_node;
 const store_target_t *call_target;

@@ -12,6 +12,7 @@
 #include "mef/store.h"
 #include "proto/http.h"
 #include "proto/msg.h"
+#include "util/time.h"
 #include "util/util.h"
 #include "handlers-config.h"
 #include "store-tmp.h"
@@ -49,6 +50,9 @@ extern const store_target_t *call_target;
 extern ratelimit_t *call_limit;
 /* The fold of refusals in the audit trail, set up as the server's (NULL: every one audited). */
 extern ratelimit_t *call_refusals;
+/* How far ahead of the monotonic clock now_usec() runs (replaced at link time:
+ * tests/unit/meson.build): a test past the refusal audit window without waiting for it. */
+extern usec_t clock_ahead;
 /* One request through mef_handle() as the peer psk_id with exporter ekm. */
 void call(const char *psk_id, const uint8_t *ekm, const char *method, const char *target, const char *origin,
           const char *body, unsigned flags, mef_response_t *resp);

@@ -128,6 +128,50 @@ Test(handlers, deregister) {
         fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "tls", 404, 4004, NULL);
 }
 
+static size_t audit_rows_of_action(const char *action, const char *detail_part) {
+        store_audit_entry_t *list = NULL;
+        size_t n = 0, k = 0;
+        cr_assert_eq(store_audit_list(store, 0, &list, &n), 0);
+        for (size_t i = 0; i < n; i++)
+                k += streq(list[i].action, action) && strstr(list[i].detail, detail_part);
+        free(list);
+        return k;
+}
+
+/* A deregister of a revoked enrolment changes nothing: each is answered 200, but a node looping
+ * on it is audited as a refusal is, once a window (the repeats counted for the log line). */
+Test(handlers, deregister_revoked_audited_once_a_window) {
+        msg_profile_t p;
+        mef_response_t r;
+        char target[512];
+
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+        cr_assert_eq(store_enrolment_set_state(store, p.ke_id, ENROLMENT_REVOKED), 0);
+        snprintf(target, sizeof target, "/msce/enrolments/%s", p.ke_id);
+        for (unsigned i = 0; i < 100; i++) {
+                call(KPM1, NULL, "DELETE", target, p.ke_id, NULL, 0, &r);
+                cr_assert_eq(r.status, 200, "request %u: %d", i, r.status);
+                cr_assert_eq(r.rsc, 2002);
+                cr_assert_eq(r.audit_folded, i, "request %u: %u folded", i, r.audit_folded);
+                mef_response_done(&r);
+        }
+        size_t rows = audit_rows_of_action("deregister", "kept revoked");
+        cr_assert_eq(rows, 1, "%zu audit rows for 100 deregisters of a revoked enrolment", rows);
+
+        clock_ahead = (MEF_REFUSAL_AUDIT_WINDOW_S + 1) * USEC_PER_SEC;
+        call(KPM1, NULL, "DELETE", target, p.ke_id, NULL, 0, &r);
+        cr_assert_eq(r.status, 200);
+        cr_assert_eq(r.audit_folded, 0);
+        mef_response_done(&r);
+        rows = audit_rows_of_action("deregister", "kept revoked");
+        cr_assert_eq(rows, 2, "%zu audit rows after the window", rows);
+        cr_assert_eq(audit_rows_of_action("deregister", "[after 99 like it not audited]"), 1);
+
+        store_enrolment_t e;
+        cr_assert_eq(store_enrolment_get(store, p.ke_id, &e, NULL, NULL), 0);
+        cr_assert_eq(e.state, ENROLMENT_REVOKED);
+}
+
 /* ---- 3.4 ---- */
 
 Test(handlers, fetch_success) {

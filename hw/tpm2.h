@@ -31,7 +31,8 @@
  * -EBADMSG a blob that does not parse, -EKEYREJECTED the TPM refuses the blob (another TPM,
  * another owner seed, changed PCRs, altered blob), -EIO any other TPM failure,
  * -EOPNOTSUPP built without TPM support, or the tpm2-tss libraries (libtss2-esys, -tctildr,
- * -mu) are not installed: hw/tpm2.c dlopen()s them for each call and closes them after it.
+ * -mu) are not installed: hw/tpm2.c dlopen()s them on first use and keeps them loaded for the
+ * life of the process (one that lacks a symbol is closed again).
  * When libtss2-esys alone is missing and no TPM answers either, -ENODEV comes first (it is
  * loaded only once a TPM answers, as it maps libcrypto for good). The library writes nothing
  * to the environment; tss2 itself logs to stderr unless TSS2_LOG says otherwise. */

@@ -40,9 +40,10 @@ bool states_enrol_in_progress(const manager_t *m) {
         return (m->exchange && m->exchange_is_enrol) || (m->sealing && m->sealing_kind == SEALING_STORE);
 }
 
-/* A reload (SIGHUP) is complete once its restore has settled: say READY=1 again if it was, then
- * count it in state.json, which mscectl reload waits for. A newer reload refused meanwhile (its
- * SIGHUP came during this restore) stays the newest complete one, with its reason. */
+/* A reload (SIGHUP) is complete once its restore has settled, or has been cancelled for an
+ * enrolment (states_enrol()): say READY=1 again if it was, then count it in state.json, which
+ * mscectl reload waits for. A newer reload refused meanwhile (its SIGHUP came during this
+ * restore) stays the newest complete one, with its reason. */
 static void reload_settle(manager_t *m) {
         if (!m->reloading)
                 return;
@@ -400,8 +401,8 @@ static bool enrol_preflight(manager_t *m) {
         return false;
 }
 
-void states_enrol(manager_t *m) {
-        states_cancel(m);
+/* The enrolment itself, once nothing else runs (states_enrol()). */
+static void enrol_start(manager_t *m) {
         if (clock_wait(m))
                 return;
         if (!enrol_preflight(m))
@@ -416,6 +417,16 @@ void states_enrol(manager_t *m) {
         if (r < 0)
                 return enrol_failed(m, r, &info);
         m->exchange_is_enrol = true;
+}
+
+void states_enrol(manager_t *m) {
+        states_cancel(m);
+        enrol_start(m);
+        /* A reload's restore cancelled for this enrolment (SIGUSR1, renewal, expiry) leaves the
+         * reload complete, its configuration in force: settled after the enrolment's state, which
+         * mscectl reload prints, unless that ended the run. */
+        if (m->state != STATE_CONFIG_ERROR)
+                reload_settle(m);
 }
 
 /* The first attempt after start waits a random 0..initial_delay_max (fleet-wide power-up). */

@@ -5,7 +5,7 @@
 # the journal a datagram socket at /run/systemd/journal/socket inside a private mount namespace.
 # Checks the exact sd_notify sequence, READY=1 only once the key is readable by the CSE user,
 # WATCHDOG=1, SIGHUP through mscectl reload (good and bad configuration, another runtime_dir),
-# SIGUSR1 (new KeID, no gap for a reader),
+# SIGUSR1 (new KeID, no gap for a reader; during a reload's restore with the MEF down),
 # the MEF's reenrol and revoke, backoff while the MEF is down, rejection, an unknown service
 # user (exit 78), a MEF named by host name, the clock wait in cert mode (time() before the build
 # time, daemon-fake-time.c), renewal at 80% and expiry of a 60 s profile (in a thread, with its
@@ -360,6 +360,7 @@ def main():
         slow2.start()
         conf, state, run_dir = main_scenario(tmp, mef, kpm, figures)
         restore_scenario(tmp, mef, conf, state, run_dir, figures)
+        reload_reprovision_scenario(tmp, mef, conf, state, run_dir)
         user_change_scenario(tmp, mef, kpm)
         backoff_scenario(tmp, mef, kpm)
         rejected_scenario(tmp, mef, kpm)

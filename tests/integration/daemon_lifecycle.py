@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # daemon-test.py's scenarios of a node's life: fresh start, signals, reenrol and revoke, restore
-# with the MEF down, backoff, rejection, an incompatible MEF, a MEF by host name, and renewal and
-# expiry of a short profile (also while an enrolment is under way).
+# with the MEF down, a reload whose restore SIGUSR1 cancels, backoff, rejection, an incompatible
+# MEF, a MEF by host name, and renewal and expiry of a short profile (also while an enrolment is
+# under way).
 import datetime
 import json
 import os
@@ -23,6 +24,28 @@ def fifo_writer(path):
         return os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return None
+
+
+def sealed_to_fifo(sealed):
+    """Put a FIFO in place of the sealed profile at sealed: an unsealing process blocks opening
+    it (until a writer comes, or it is killed). Returns what sealed_back() needs."""
+    envelope = open(sealed, "rb").read()
+    sst = os.stat(sealed)
+    os.unlink(sealed)
+    os.mkfifo(sealed, 0o600)
+    os.chown(sealed, sst.st_uid, sst.st_gid)
+    return envelope, sst
+
+
+def sealed_back(sealed, saved):
+    """The sealed profile sealed_to_fifo() took, in place of the FIFO again."""
+    envelope, sst = saved
+    back = sealed + ".back"
+    with open(back, "wb") as f:
+        f.write(envelope)
+    os.chmod(back, sst.st_mode & 0o7777)
+    os.chown(back, sst.st_uid, sst.st_gid)
+    os.rename(back, sealed)
 
 
 def main_scenario(tmp, mef, kpm, figures):
@@ -162,11 +185,8 @@ def main_scenario(tmp, mef, kpm, figures):
     # unsealing process blocks opening it until the test writes the envelope into it, so A is
     # under way for as long as the test wants, with no timing involved.
     sealed = os.path.join(state, "profile.sealed")
-    envelope = open(sealed, "rb").read()
-    sst = os.stat(sealed)
-    os.unlink(sealed)
-    os.mkfifo(sealed, 0o600)
-    os.chown(sealed, sst.st_uid, sst.st_gid)
+    saved = sealed_to_fifo(sealed)
+    envelope = saved[0]
     before = state_json(run_dir) or {}
     start = len(a.messages)
     a.signal(signal.SIGHUP)
@@ -190,12 +210,7 @@ def main_scenario(tmp, mef, kpm, figures):
         "SIGHUP refused during an older reload's restore: once that restore settles, reload_done and "
         "reload_error still name the refused one",
         f"before {before}\nwhile restoring {st_b}\nafter {st}\n" + "\n".join(a.texts(start)))
-    tmp_sealed = sealed + ".back"
-    with open(tmp_sealed, "wb") as f:
-        f.write(envelope)
-    os.chmod(tmp_sealed, sst.st_mode & 0o7777)
-    os.chown(tmp_sealed, sst.st_uid, sst.st_gid)
-    os.rename(tmp_sealed, sealed)
+    sealed_back(sealed, saved)
 
     # SIGUSR1: a new KeID in the keyring, and a reader searching from its session keyring (one
     # search through the persistent keyring and "msce") never misses msce:ltk.
@@ -387,6 +402,48 @@ def restore_scenario(tmp, mef, conf, state, run_dir, figures):
     tap(ok and len(times) == 9, "sealed profile, MEF down: READY=1 from the restore alone "
         f"(median {times[len(times) // 2] * 1000:.1f} ms from exec)" if times else "restore: no READY=1")
     mef.start()
+
+
+def reload_reprovision_scenario(tmp, mef, conf, state, run_dir):
+    # SIGUSR1 during a reload's restore, the MEF down: the enrolment cancels the restore and fails
+    # (backoff), and the reload is complete all the same, its configuration in force. The old agent
+    # settled a reload only from its restore: mscectl reload timed out and no READY=1 followed
+    # RELOADING=1. The sealed profile is a FIFO meanwhile (as in main_scenario): the restore's
+    # unsealing process blocks opening it, under way until SIGUSR1 cancels it.
+    mef.stop()
+    sealed = os.path.join(state, "profile.sealed")
+    a = Agent(tmp, conf)
+    p = saved = None
+    try:
+        i = a.wait_for(lambda m: m == "READY=1", 30)
+        saved = sealed_to_fifo(sealed)
+        start = len(a.messages)
+        p = subprocess.Popen([MSCECTL, "--runtime-dir", run_dir, "reload", "--timeout", "30"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        st_r = state_json_until(run_dir, lambda st: st.get("reloads_begun") == 1 and st.get("state") == "restore")
+        a.signal(signal.SIGUSR1)
+        try:
+            out, err = p.communicate(timeout=60)  # its own --timeout 30 ends it first
+        except subprocess.TimeoutExpired:
+            out, err = "", "mscectl reload still running after 60 s"
+        st = state_json(run_dir)
+        r = a.wait_for(lambda m: m == "RELOADING=1", 30, start)
+        j = a.wait_for(lambda m: m == "READY=1", 30, r) if r is not None else None
+        tap(i is not None and st_r is not None and st_r.get("state") == "restore" and p.returncode == 0 and
+            "reloaded its configuration" in out and st is not None and
+            st.get("reloads_begun") == 1 and st.get("reload_done") == 1 and st.get("reloads") == 1 and
+            st.get("reload_error") is None and j is not None and a.proc.poll() is None,
+            "SIGUSR1 during a reload's restore, the MEF down: the reload is complete (mscectl reload exit 0, "
+            "reload_done 1, READY=1 after RELOADING=1)",
+            "\n".join(a.texts(start)) + f"\nwhile restoring {st_r}\nafter {st}\nexit {p.returncode} {out} {err}")
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        a.stop()
+        if saved:
+            sealed_back(sealed, saved)
+        mef.start()
 
 
 def user_change_scenario(tmp, mef, kpm):

@@ -507,7 +507,7 @@ int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info)
 }
 
 int custody_user_leave(const agent_config_t *old, const agent_config_t *cfg, custody_info_t *info) {
-        uid_t uid, old_uid;
+        uid_t uid = 0, old_uid = 0;
         int r = begin(cfg, &uid, info);
         if (r < 0)
                 return r;

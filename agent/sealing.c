@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Sealing through the crypto table, optionally in a child process (agent/sealing.h). */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,14 +35,30 @@ static int child_failed(const crypto_ops_t *ops, int r, uint8_t *out, size_t *ou
         return r;
 }
 
+/* The crypto module's load error, as the worker's children send theirs: the daemon words the
+ * failure without loading the module itself (agent/crypto.h: it maps no crypto library, and a
+ * foreign module's constructors would run in it). At most LOAD_ERR_MAX printable ASCII bytes. */
+#define LOAD_ERR_MAX 255u
+
+static int child_load_failed(int r, const char *why, uint8_t *out, size_t *out_len) {
+        size_t n = strnlen(why, LOAD_ERR_MAX);
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) why[i];
+                out[i] = c >= 0x20 && c <= 0x7e ? c : '?'; /* dlerror() quotes a path: any bytes */
+        }
+        *out_len = n;
+        return r;
+}
+
 /* In the child: seal j->p, or unseal (j->p NULL). The reply is the method byte, for an unseal
- * followed by the serialized profile; for a failure child_failed()'s. */
+ * followed by the serialized profile; for a failure child_load_failed()'s or child_failed()'s. */
 static int child_seal(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
         job_t *j = userdata;
         const crypto_ops_t *ops;
-        int r = crypto_ops_get(&ops, NULL, 0);
+        char why[LOAD_ERR_MAX + 1] = "";
+        int r = crypto_ops_get(&ops, why, sizeof why);
         if (r < 0)
-                return r;
+                return child_load_failed(r, why, out, out_len);
         seal_method_t m = SEAL_METHOD_AUTO;
         if (j->p) {
                 r = ops->seal_store(j->o, j->p, &m);
@@ -91,15 +109,29 @@ struct sealing {
         stored_profile_t profile; /* secret: a load's result */
         seal_method_t method;
         uint32_t tpm_rc; /* a failure's: the TPM's response code, 0 when none came */
+        char load_err[LOAD_ERR_MAX + 1]; /* -ELIBACC/-ELIBBAD's: the child's words */
 };
+
+/* A failure's reply: the load error's text (checked: the child's bytes), or the TPM's code. */
+static int failure_parse(sealing_t *s, int result, const uint8_t *buf, size_t len) {
+        if (result == -ELIBACC || result == -ELIBBAD) {
+                if (len < 1 || len > LOAD_ERR_MAX)
+                        return -EBADMSG;
+                for (size_t i = 0; i < len; i++)
+                        if (buf[i] < 0x20 || buf[i] > 0x7e)
+                                return -EBADMSG;
+                memcpy(s->load_err, buf, len);
+                s->load_err[len] = 0;
+        } else if (len == TPM_RC_LEN)
+                s->tpm_rc = (uint32_t) buf[0] << 24 | (uint32_t) buf[1] << 16 | (uint32_t) buf[2] << 8 | buf[3];
+        return result;
+}
 
 static void on_child(child_watch_t *watch, int r, int result, const uint8_t *payload, size_t len, void *userdata) {
         sealing_t *s = userdata;
-        if (r == 0 && result < 0 && len == TPM_RC_LEN)
-                s->tpm_rc = (uint32_t) payload[0] << 24 | (uint32_t) payload[1] << 16 | (uint32_t) payload[2] << 8 |
-                            payload[3];
         if (r == 0)
-                r = result < 0 ? result : reply_parse(s->load, payload, len, &s->profile, &s->method);
+                r = result < 0 ? failure_parse(s, result, payload, len)
+                               : reply_parse(s->load, payload, len, &s->profile, &s->method);
         s->r = r;
         s->done(s, r, s->userdata); /* last: may free s */
 }
@@ -125,9 +157,7 @@ int sealing_result(sealing_t *s, stored_profile_t *ret, seal_method_t *ret_metho
         if (!s)
                 return -EINVAL;
         if (s->r == -ELIBACC || s->r == -ELIBBAD) {
-                /* The module's load error is reported from here: the child's text does not come back. */
-                const crypto_ops_t *ops;
-                (void) crypto_ops_get(&ops, err, err_size);
+                snprintf(err, err_size, "%s", s->load_err);
         } else if (s->r < 0 && s->tpm_rc != 0)
                 tpm2_rc_describe(s->tpm_rc, err, err_size);
         if (s->r < 0)

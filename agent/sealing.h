@@ -4,16 +4,19 @@
  * (util/child.h) driven by an event loop: the TPM libraries and the libcrypto they load never
  * map into the daemon, which keeps answering signals and the watchdog while the TPM works. The
  * child's reply is one byte, the method used, and for a load the profile as
- * profile_serialize() writes it, read back with the strict profile_parse(). Errors as
+ * profile_serialize() writes it, read back with the strict profile_parse(); a failure's, the
+ * TPM's response code, or when the crypto module cannot be loaded the child's words for that
+ * (printable, checked: the daemon never loads the module to ask). Errors as
  * keys/seal.h, plus -ECHILD/-EMSGSIZE/-ETIMEDOUT (util/child.h), -EBADMSG for a malformed reply
  * and -ELIBACC/-ELIBBAD (the crypto module, reason in err).
  *
  * p: the profile to store (copied by the fork), or NULL to load. done is called once from the
  * loop, with the result as above; then sealing_result() gives the method and a load's profile
  * (moved out; the caller wipes it), and in err the words of a failure: the crypto module's load
- * error for -ELIBACC/-ELIBBAD, the TPM's response code (hw/tpm2-names.h tpm2_rc_describe(),
- * "TPM_RC_OBJECT_MEMORY (0x902)") when the TPM or the software stack under it failed with one,
- * else nothing (err is left as it was). sealing_free() kills a child still running. */
+ * error as the child met it for -ELIBACC/-ELIBBAD, the TPM's response code (hw/tpm2-names.h
+ * tpm2_rc_describe(), "TPM_RC_OBJECT_MEMORY (0x902)") when the TPM or the software stack under
+ * it failed with one, else nothing (err is left as it was). sealing_free() kills a child still
+ * running. */
 
 #include <systemd/sd-event.h>
 

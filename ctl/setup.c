@@ -32,8 +32,13 @@ static int _printf_(4, 5) fail(char *err, size_t size, int r, const char *fmt, .
 static bool setup_overridden(const ctl_setup_opts_t *o, const agent_config_t *cfg, const char *kpm, char *why,
                              size_t size) {
         const char *key = NULL, *have = NULL;
+        /* the configuration holds the URI canonical (https_uri_parse): compare that form */
+        _cleanup_(https_uri_done) https_uri_t uri = {};
+        bool same_uri = https_uri_parse(o->mef_uri, &uri, NULL) == 0 && streq(uri.canonical, cfg->mef_uri);
         if (!streq(cfg->node_id, o->node_id))
                 key = "[node] id", have = cfg->node_id;
+        else if (!same_uri)
+                key = "[mef] uri", have = cfg->mef_uri;
         else if (cfg->mode != TLS_MODE_PSK)
                 key = "[mef] mode", have = "cert";
         else if (!streq(cfg->psk_identity, o->psk_identity))

@@ -41,7 +41,9 @@ typedef struct ini_type {
         void (*done)(void *base, const ini_key_t *k);
 } ini_type_t;
 
-#define INI_EMPTY_UNSETS 1u /* an empty value unsets the key (done, then zero), not parsed */
+/* An empty value unsets the key (its type's done, which zeroes it), not parsed: only for
+ * types with a done. */
+#define INI_EMPTY_UNSETS 1u
 
 struct ini_key {
         const char *section;
@@ -60,8 +62,8 @@ typedef struct ini ini_t;
 
 #define INI_KEYS_ONCE 1u /* a key set twice in one file is an error */
 
-/* A loader over the table keys[n] and the struct at base, which is zeroed and given the
- * defaults; flags INI_KEYS_ONCE. path names the main file in errors about keys that were not set ("PATH: [s] k:
+/* A loader over the table keys[n] and the struct at base, which the caller has zeroed and
+ * which is given the defaults; flags INI_KEYS_ONCE. path names the main file in errors about keys that were not set ("PATH: [s] k:
  * reason"). Errors go to err (always NUL-terminated when err_size > 0). *ret is freed with
  * ini_free(); the struct's fields are the caller's (ini_fields_done()). */
 int ini_new(const ini_key_t *keys, size_t n, void *base, const char *path, unsigned flags, char *err,

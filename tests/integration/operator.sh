@@ -399,6 +399,16 @@ ctl_run 11 "${ARGS[@]}" --psk-identity kpm-1b && {
         cmp -s "$SETUP/agent.conf.d/50-setup.conf" "$T/setup-before" &&
         ok "setup overridden by a later drop-in: refused, naming the key, the previous setup stays" ||
         not_ok "setup overridden: $(cat "$T/err")"; }
+# the MEF's URI too, compared in its canonical form: another MEF refused, the same one written
+# otherwise (upper case, a trailing slash) taken
+printf '[mef]\nuri = https://127.0.0.2:%s/msce\n' "$PORT" > "$SETUP/agent.conf.d/60-local.conf"
+ctl_run 11 "${ARGS[@]}" --user $CSE_USER && {
+        grep -q "\[mef\] uri would be https://127.0.0.2:$PORT/msce" "$T/err" &&
+        cmp -s "$SETUP/agent.conf.d/50-setup.conf" "$T/setup-before" &&
+        ok "setup whose MEF URI a later drop-in overrides: refused, naming the key, the previous setup stays" ||
+        not_ok "setup overridden URI: $(cat "$T/err")"; }
+printf '[mef]\nuri = HTTPS://127.0.0.1:%s/msce/\n' "$PORT" > "$SETUP/agent.conf.d/60-local.conf"
+ctl_run 0 "${ARGS[@]}" --user $CSE_USER && ok "setup with a drop-in naming the same MEF URI otherwise written: taken"
 rm "$SETUP/agent.conf.d/60-local.conf"
 # a 64-byte Kpm as upper-case hex with CR LF (130 bytes) is read whole and written normalised
 KPM64=$(printf '%0128X' 0 | tr 0 A)

@@ -13,9 +13,10 @@
 #include "util/net.h"
 #include "util/util.h"
 
-/* Head + body limits of protocol section 6, plus room for chunk framing. */
-#define RESPONSE_BUF_MAX (HTTP_HEAD_MAX + HTTP_BODY_MAX + 16384u)
-#define READ_STEP 4096u
+/* The largest response the parser takes (a chunked body of 128 KiB on the wire between a head
+ * and trailers of 8 KiB: protocol.md's framing), so the buffer refuses nothing it accepts. */
+#define RESPONSE_BUF_MAX ((size_t) HTTP_MSG_MAX)
+#define READ_STEP ((size_t) 4096)
 
 /* poll() fd for events until the deadline: 0 when ready, -ETIMEDOUT, or an error. */
 static int fd_wait(int fd, short events, uint64_t deadline) {
@@ -156,21 +157,21 @@ ssize_t tls_conn_read_until(tls_conn_t *c, void *buf, size_t n, uint64_t deadlin
         }
 }
 
-/* Read into buf until one complete response is parsed; *len counts the bytes read. */
-static int response_parse(tls_conn_t *c, uint64_t deadline, uint8_t *buf, size_t *len, http_msg_t *ret) {
+/* Read until one complete response is parsed, into *buf: *size bytes, grown as the peer sends. */
+static int response_parse(tls_conn_t *c, uint64_t deadline, uint8_t **buf, size_t *size, http_msg_t *ret) {
         http_parser_t parser;
         http_parser_init(&parser, HTTP_RESPONSE);
-        for (;;) {
-                size_t room = MIN((size_t) READ_STEP, RESPONSE_BUF_MAX - *len);
-                if (room == 0)
-                        return -EMSGSIZE;
-                ssize_t n = tls_conn_read_until(c, buf + *len, room, deadline);
+        for (size_t len = 0;;) {
+                size_t want = MIN(MAX(2 * *size, READ_STEP), RESPONSE_BUF_MAX);
+                if (len == *size && (*size == want || secret_buffer_grow(buf, size, len, want) < 0))
+                        return *size == want ? -EMSGSIZE : -ENOMEM;
+                ssize_t n = tls_conn_read_until(c, *buf + len, *size - len, deadline);
                 if (n == 0) /* only reached while the parser wants more: a truncation */
-                        return *len == 0 ? -ENODATA : -EPIPE;
+                        return len == 0 ? -ENODATA : -EPIPE;
                 if (n < 0)
                         return (int) n;
-                *len += (size_t) n;
-                int r = http_parse(&parser, buf, *len, ret);
+                len += (size_t) n;
+                int r = http_parse(&parser, *buf, len, ret);
                 if (r == 1)
                         return 0;
                 if (r == -EMSGSIZE || r == -EFBIG)
@@ -180,14 +181,12 @@ static int response_parse(tls_conn_t *c, uint64_t deadline, uint8_t *buf, size_t
         }
 }
 
-/* The buffer may hold a transported ltk: wiped. */
+/* The buffer may hold a transported ltk: wiped whole. */
 static int response_read(tls_conn_t *c, uint64_t deadline, http_msg_t *ret) {
-        _cleanup_free_ uint8_t *buf = malloc(RESPONSE_BUF_MAX);
-        if (!buf)
-                return -ENOMEM;
-        size_t len = 0;
-        int r = response_parse(c, deadline, buf, &len, ret);
-        erase(buf, len);
+        uint8_t *buf = NULL;
+        size_t size = 0;
+        int r = response_parse(c, deadline, &buf, &size, ret);
+        erase_free(buf, size);
         return r;
 }
 

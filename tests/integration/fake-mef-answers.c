@@ -112,6 +112,7 @@ typedef enum framing {
         FRAME_TWO_LENGTHS,  /* the right Content-Length and a second, different one */
         FRAME_NONE,         /* neither Content-Length nor chunked */
         FRAME_CHUNKED,      /* three chunks */
+        FRAME_BYTE_CHUNKS,  /* a chunk per body byte, `wire` bytes in all, then trailers of HTTP_HEAD_MAX */
 } framing_t;
 
 typedef struct resp {
@@ -122,6 +123,7 @@ typedef struct resp {
         const char *extra;      /* more header lines, each ending in CRLF */
         framing_t framing;
         size_t head_size;       /* > 0: pad the head (blank line included) to exactly this */
+        size_t wire;            /* FRAME_BYTE_CHUNKS: the chunked body's size on the wire */
 } resp_t;
 
 static void response(buf_t *out, const exch_t *e, const resp_t *r, const buf_t *body) {
@@ -144,6 +146,7 @@ static void response(buf_t *out, const exch_t *e, const resp_t *r, const buf_t *
         case FRAME_NONE:
                 break;
         case FRAME_CHUNKED:
+        case FRAME_BYTE_CHUNKS:
                 buf_printf(&head, "Transfer-Encoding: chunked\r\n");
                 break;
         }
@@ -167,6 +170,21 @@ static void response(buf_t *out, const exch_t *e, const resp_t *r, const buf_t *
         buf_add(out, head.data, head.len);
         buf_done(&head);
 
+        if (r->framing == FRAME_BYTE_CHUNKS) {
+                /* 6 bytes per body byte and the last-chunk line; the rest of the wire size goes
+                 * into an extension of the first chunk. */
+                size_t ext = r->wire - 6 * body->len - 3;
+                for (size_t i = 0; i < body->len; i++) {
+                        buf_printf(out, "1%s", i == 0 && ext > 0 ? ";" : "");
+                        if (i == 0 && ext > 0)
+                                buf_fill(out, 'e', ext - 1);
+                        buf_printf(out, "\r\n%c\r\n", body->data[i]);
+                }
+                buf_printf(out, "0\r\nX-Pad: "); /* then a trailer section of exactly HTTP_HEAD_MAX */
+                buf_fill(out, 't', HTTP_HEAD_MAX - 7 - 2 - 2);
+                buf_printf(out, "\r\n\r\n");
+                return;
+        }
         if (r->framing != FRAME_CHUNKED) {
                 buf_add(out, body->data, body->len);
                 return;
@@ -253,11 +271,20 @@ int build(const fake_t *f, exch_t *e, buf_t *out, prof_t *ret_prof) {
                 r.head_size = HTTP_HEAD_MAX + 1;
                 break;
         case S_BODY_64K:
-        case S_BODY_64K_1: {
+        case S_BODY_64K_1:
+        case S_CHUNKED_MAX:
+        case S_CHUNKED_MAX_1: {
                 buf_t probe = {};
                 p.pad = 1;
                 profile_body(&probe, f, e, &p);
                 size_t want = HTTP_BODY_MAX + (f->scenario == S_BODY_64K_1);
+                if (f->scenario == S_CHUNKED_MAX || f->scenario == S_CHUNKED_MAX_1) {
+                        /* head, chunked body and trailers at their limits: HTTP_MSG_MAX (+1) */
+                        r.framing = FRAME_BYTE_CHUNKS;
+                        r.head_size = HTTP_HEAD_MAX;
+                        r.wire = HTTP_CHUNKED_WIRE_MAX + (f->scenario == S_CHUNKED_MAX_1);
+                        want = (r.wire - 3) / 6;
+                }
                 if (probe.oom || probe.len > want) {
                         buf_done(&probe);
                         return -ENOMEM;

@@ -70,6 +70,8 @@ static const struct {
         [S_BUSY_503_30_DIGITS] = { "busy-503-30-digits", "503/5000 with a 30-digit Retry-After", SEND_ALL },
         [S_BUSY_503_ZERO] = { "busy-503-zero", "503/5000 with Retry-After: 0", SEND_ALL },
         [S_BUSY_503_DATE] = { "busy-503-date", "503/5000 with Retry-After as an HTTP-date", SEND_ALL },
+        [S_CHUNKED_MAX] = { "chunked-max", "201, 8 KiB head, 128 KiB of 1-byte chunks, 8 KiB trailers: the framing limit", SEND_ALL },
+        [S_CHUNKED_MAX_1] = { "chunked-max+1", "as chunked-max with 1 byte more in the chunks", SEND_ALL },
 };
 
 /* ---- keys the agent may hold, for the test's leak scan ---- */

@@ -89,6 +89,8 @@ typedef enum scenario_id {
         S_BUSY_503_30_DIGITS,
         S_BUSY_503_ZERO,
         S_BUSY_503_DATE,
+        S_CHUNKED_MAX,
+        S_CHUNKED_MAX_1,
         _S_MAX,
 } scenario_id_t;
 

@@ -9,6 +9,7 @@
 #include "mef/ops.h"
 #include "proto/ids.h"
 #include "util/hex.h"
+#include "util/json-alloc.h"
 #include "util/util.h"
 
 #define PREFIX "/admin/v1/"
@@ -259,10 +260,14 @@ static int respond_page(admin_response_t *ret, json_t *items, const store_page_t
 
 /* The request body as a JSON object, or the error answered. */
 static json_t *body_json(const request_t *q, admin_response_t *ret, int *r) {
-        json_error_t e;
+        json_error_t e = {};
         json_t *j = q->msg->body_len ? json_loadb((const char *) q->msg->body, q->msg->body_len,
                                                   JSON_REJECT_DUPLICATES, &e)
                                      : NULL;
+        if (!j && q->msg->body_len && json_load_out_of_memory(&e)) {
+                *r = -ENOMEM; /* 500: not the body's fault */
+                return NULL;
+        }
         if (!json_is_object(j)) {
                 json_decref(j);
                 *r = fail(ret, 400, "the body must be a JSON object");
@@ -389,11 +394,13 @@ static int import(request_t *q, admin_response_t *ret) {
                 return fail(ret, 400, "dry_run: expected true or false");
         _cleanup_(import_reader_done) import_reader_t rd = { .no_files = true };
         int r = import_reader_open_memory(&rd, "request", q->msg->body, q->msg->body_len);
-        if (r < 0)
+        if (r == -ENODATA)
                 return fail(ret, 400, "the body must be CSV with a header row, or JSON Lines");
-        const char *why = import_reader_start(&rd, &r);
-        if (why || r < 0)
+        const char *why = r < 0 ? NULL : import_reader_start(&rd, &r);
+        if (why || r == -E2BIG || r == -EBADMSG) /* the first line too long, or with a NUL */
                 return fail(ret, 422, "line %u: %s", rd.lineno, why ?: strerror(-r));
+        if (r < 0)
+                return r; /* out of memory: 500, not the body's fault */
         json_t *errors = json_array();
         ops_import_result_t res;
         char subject[96];

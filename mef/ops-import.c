@@ -8,6 +8,7 @@
 #include "proto/ids.h"
 #include "util/fs.h"
 #include "util/hex.h"
+#include "util/json-alloc.h"
 #include "util/string-table.h"
 
 /* The fields of a row, by name: the CSV header and the JSON keys are the same words. */
@@ -202,8 +203,8 @@ const char *import_reader_start(import_reader_t *rd, int *ret) {
         return NULL;
 }
 
-/* The next row into rec: 1, 0 at the end, -errno for a read error; a row that cannot be read
- * at all gives its rule in *ret_why (and 1). */
+/* The next row into rec: 1, 0 at the end, -errno for a read error or out of memory; a row that
+ * cannot be read at all gives its rule in *ret_why (and 1). */
 int import_reader_next(import_reader_t *rd, import_record_t *rec, const char **ret_why) {
         memset(rec, 0, sizeof *rec);
         *ret_why = NULL;
@@ -227,7 +228,10 @@ int import_reader_next(import_reader_t *rd, import_record_t *rec, const char **r
                 return 1;
         }
         json_decref(rd->json);
-        rd->json = json_loads(rd->line, JSON_REJECT_DUPLICATES, NULL);
+        json_error_t e = {};
+        rd->json = json_loads(rd->line, JSON_REJECT_DUPLICATES, &e);
+        if (!rd->json && json_load_out_of_memory(&e))
+                return -ENOMEM; /* ours, not the row's */
         *ret_why = import_record_from_json(rd->json, rec);
         return 1;
 }
@@ -322,20 +326,20 @@ const char *import_row_parse(const mef_config_t *cfg, const import_reader_t *rd,
                         return "certFingerprint: expected a SHA-256 fingerprint (64 hex digits)";
         }
 
-        if (v[F_TARGETS]) {
-                _cleanup_free_ char *t = strdup(v[F_TARGETS]);
-                if (!t)
-                        return "out of memory";
-                char *save = NULL;
-                for (char *id = strtok_r(t, " ;", &save); id; id = strtok_r(NULL, " ;", &save)) {
-                        RULE(F_TARGETS, ids_check_target_id(id, &why));
-                        for (size_t i = 0; i < n->n_targets; i++)
-                                if (streq(n->targets[i], id))
-                                        return "targets: a target given twice";
-                        if (n->n_targets >= MSG_TARGETS_MAX)
-                                return "targets: at most 16";
-                        snprintf(n->targets[n->n_targets++], sizeof n->targets[0], "%s", id);
-                }
+        /* split into a copy of each ID, not of the list: no allocation, so no failure of our own
+         * can be told as the row's (an ID one longer than allowed is enough to be refused) */
+        for (const char *t = v[F_TARGETS] ?: ""; *(t += strspn(t, " ;"));) {
+                size_t len = strcspn(t, " ;");
+                char id[MSG_ID_MAX + 2] = {};
+                snprintf(id, sizeof id, "%.*s", (int) MIN(len, sizeof id - 1), t);
+                t += len;
+                RULE(F_TARGETS, ids_check_target_id(id, &why));
+                for (size_t i = 0; i < n->n_targets; i++)
+                        if (streq(n->targets[i], id))
+                                return "targets: a target given twice";
+                if (n->n_targets >= MSG_TARGETS_MAX)
+                        return "targets: at most 16";
+                memcpy(n->targets[n->n_targets++], id, sizeof n->targets[0]); /* checked: fits */
         }
         unsigned long long u;
         if (v[F_POLL]) {

@@ -58,8 +58,8 @@ int import_line_next(import_reader_t *rd);
 /* The header (CSV) or nothing (JSONL): the format is told by the first line. NULL, or the
  * message with *ret < 0. */
 const char *import_reader_start(import_reader_t *rd, int *ret);
-/* The next row into rec: 1, 0 at the end, -errno for a read error; a row that cannot be read
- * at all gives its rule in *ret_why (and 1). */
+/* The next row into rec: 1, 0 at the end, -errno for a read error or out of memory; a row that
+ * cannot be read at all gives its rule in *ret_why (and 1). */
 int import_reader_next(import_reader_t *rd, import_record_t *rec, const char **ret_why);
 /* One JSON object's fields into rec (pointing into o): NULL, or the rule it breaks. */
 const char *import_record_from_json(json_t *o, import_record_t *rec);
@@ -80,7 +80,7 @@ typedef struct ops_import_result {
 } ops_import_result_t;
 /* Every row of rd in one transaction, committed (with one audit row by actor, subject name)
  * only when no row is bad and not dry_run; bad rows into errors ({line, error}). <0: the store
- * failed at rd->lineno, nothing imported. */
+ * (or the reader: -EIO, -ENOMEM) failed at rd->lineno, nothing imported. */
 int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, const char *name,
                    import_reader_t *rd, bool dry_run, json_t *errors, ops_import_result_t *ret);
 

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include "mef/admin-api.h"
+#include "mef/ops-import.h"
 #include "mef/store.h"
 #include "util/util.h"
 #include "store-fault.h"
@@ -218,6 +219,77 @@ Test(admin_api, import_bad_rows_change_nothing) {
         json_decref(j);
         cr_assert_eq(call("GET", "/admin/v1/export?format=csv", NULL, &j), 200);
         cr_assert(strstr(json_string_value(j), "nodeID,kpmID"));
+        json_decref(j);
+}
+
+/* Out of memory (the import's stream or line buffer, replaced at link time; jansson's first
+ * allocation, for a JSON body) is the MEF's failure: -ENOMEM, which the server answers 500,
+ * never 400 or 422 as if the body were bad. */
+static enum { FAIL_NONE, FAIL_STREAM, FAIL_LINE, FAIL_JANSSON } failing;
+
+FILE *__real_fmemopen(void *buf, size_t size, const char *mode);
+FILE *__wrap_fmemopen(void *buf, size_t size, const char *mode);
+FILE *__wrap_fmemopen(void *buf, size_t size, const char *mode) {
+        if (failing == FAIL_STREAM) {
+                errno = ENOMEM;
+                return NULL;
+        }
+        return __real_fmemopen(buf, size, mode);
+}
+
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_malloc(size_t n) {
+        if (failing == FAIL_LINE && n == IMPORT_LINE_MAX + 1) {
+                errno = ENOMEM;
+                return NULL;
+        }
+        return __real_malloc(n);
+}
+
+static void *jansson_malloc(size_t n) {
+        if (failing == FAIL_JANSSON) {
+                failing = FAIL_NONE; /* once: the answer could be built, a 4xx told */
+                return NULL;
+        }
+        return malloc(n);
+}
+
+Test(admin_api, out_of_memory_is_no_bad_request) {
+        const char *csv = "nodeID,certFingerprint,cseID,cseBase\n"
+                          "urn:dev:ops:m1,00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff,/mn-m1,"
+                          "https://in.example.net/b\n",
+                   *node = "{\"nodeID\":\"urn:dev:ops:m2\",\"cseID\":\"/mn-m2\",\"cseBase\":\"https://in.example.net/b\","
+                           "\"kpmID\":\"km2\",\"kpm\":\"" KPM "\"}";
+        static const struct {
+                int fail;
+                const char *target, *what;
+        } cases[] = {
+                { FAIL_STREAM, "/admin/v1/import", "import, the stream" },
+                { FAIL_LINE, "/admin/v1/import", "import, the line buffer" },
+                { FAIL_JANSSON, "/admin/v1/nodes", "node add, jansson" },
+        };
+        json_set_alloc_funcs(jansson_malloc, free);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                const char *body = i < 2 ? csv : node;
+                http_msg_t m = { .body = (uint8_t *) strdup(body), .body_len = strlen(body) };
+                snprintf(m.method, sizeof m.method, "POST");
+                snprintf(m.target, sizeof m.target, "%s", cases[i].target);
+                admin_response_t r = {};
+                failing = cases[i].fail;
+                int k = admin_api_handle(&cfg, store, "api:tester", &m, &r);
+                failing = FAIL_NONE;
+                free(m.body);
+                cr_assert_eq(k, -ENOMEM, "%s failing: %d, answered %d %.*s", cases[i].what, k, r.status,
+                             (int) r.body_len, r.body ?: "");
+                admin_response_done(&r);
+        }
+        json_set_alloc_funcs(malloc, free);
+        json_t *j;
+        cr_assert_eq(call("POST", "/admin/v1/import", csv, &j), 200);
+        cr_assert_eq(json_integer_value(json_object_get(j, "added")), 1);
+        json_decref(j);
+        cr_assert_eq(call("POST", "/admin/v1/nodes", node, &j), 201);
         json_decref(j);
 }
 

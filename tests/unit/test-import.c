@@ -187,3 +187,65 @@ Test(import, file_stream_buffer_is_wiped) {
         cr_assert_eq(r, 0);
         read_all_and_close(&rd);
 }
+
+/* Out of memory is the reader's failure, not the row's: a bad row would be answered 422 (the
+ * admin API) or told "rows are bad" (the CLI) when it was the MEF that failed. jansson's
+ * allocations fail here (json_object() says nothing when it does), and strdup() is replaced at
+ * link time, as the targets were once split in a copy (the row was then "out of memory"). */
+static bool jansson_fails, strdup_fails;
+
+static void *failing_malloc(size_t n) {
+        return jansson_fails ? NULL : malloc(n);
+}
+
+char *__real_strdup(const char *s);
+char *__wrap_strdup(const char *s);
+char *__wrap_strdup(const char *s) {
+        if (strdup_fails) {
+                errno = ENOMEM;
+                return NULL;
+        }
+        return __real_strdup(s);
+}
+
+/* A request body's reader, past its header. */
+static void reader_started(import_reader_t *rd, const char *text) {
+        cr_assert_eq(import_reader_open_memory(rd, "test", text, strlen(text)), 0);
+        int r;
+        cr_assert_null(import_reader_start(rd, &r));
+        cr_assert_geq(r, 0);
+}
+
+Test(import, json_row_out_of_memory_is_the_readers_failure) {
+        static const char text[] = "{\"nodeID\":\"urn:dev:ops:m1\"}\n";
+        _cleanup_(import_reader_done) import_reader_t rd = {};
+        reader_started(&rd, text);
+        import_record_t rec;
+        const char *why = NULL;
+        json_set_alloc_funcs(failing_malloc, free);
+        jansson_fails = true;
+        int r = import_reader_next(&rd, &rec, &why);
+        jansson_fails = false;
+        json_set_alloc_funcs(malloc, free);
+        cr_assert_eq(r, -ENOMEM, "%d, the row refused as: %s", r, why ?: "(none)");
+}
+
+Test(import, targets_are_split_without_allocating) {
+        static const char text[] = "nodeID,certFingerprint,cseID,cseBase,targets\n"
+                                   "urn:dev:ops:m2," KPM ",/mn-m2,https://in.example.net/b,/in-cse /in-cse/Cmaf01\n";
+        _cleanup_(import_reader_done) import_reader_t rd = {};
+        reader_started(&rd, text);
+        import_record_t rec;
+        const char *why;
+        cr_assert_eq(import_reader_next(&rd, &rec, &why), 1);
+        cr_assert_null(why);
+        mef_config_t cfg = { .default_poll = 3600, .default_lifetime = 86400 };
+        import_row_t row;
+        char msg[384];
+        strdup_fails = true;
+        why = import_row_parse(&cfg, &rd, &rec, &row, msg, sizeof msg);
+        strdup_fails = false;
+        cr_assert_null(why, "a good row refused: %s", why);
+        cr_assert_eq(row.n.n_targets, 2);
+        cr_assert_str_eq(row.n.targets[1], "/in-cse/Cmaf01");
+}

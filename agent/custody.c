@@ -22,13 +22,9 @@ static void info_init(custody_info_t *info) {
 
 /* Temporary files a killed writer left behind (file_write_atomic, host.key creation). */
 static void remove_stale_temporaries(const char *dir) {
-        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return;
-        DIR *d = fdopendir(dfd);
+        DIR *d = opendir(dir); /* O_CLOEXEC (glibc) */
         if (!d)
                 return;
-        dfd = -1; /* owned by d now */
         static const char *const prefixes[] = {
                 SEAL_ENVELOPE_NAME ".tmp.", SEAL_HOST_KEY_NAME ".tmp.", CUSTODY_PROFILE_JSON ".tmp.", "state.json.tmp.",
         };
@@ -102,9 +98,7 @@ static int service_uid(const agent_config_t *cfg, uid_t *ret, custody_info_t *in
 /* The start of the entry points that act for the service user. */
 static int begin(const agent_config_t *cfg, uid_t *ret_uid, custody_info_t *info) {
         info_init(info);
-        if (!cfg)
-                return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
-        return service_uid(cfg, ret_uid, info);
+        return cfg ? service_uid(cfg, ret_uid, info) : failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
 }
 
 /* A directory the agent keeps files in: see custody_preflight(). */
@@ -291,12 +285,6 @@ static int profile_json_stage(const agent_config_t *cfg, const stored_profile_t 
         return 0;
 }
 
-/* Whether uid has an "msce" keyring now; an error counts as yes (nothing is then taken out). */
-static bool keys_present(uid_t uid) {
-        int32_t serial;
-        return keyring_find(uid, NULL, &serial) != -ENOKEY;
-}
-
 /* profile.json is staged first, so that a full or read-only /run or an I/O error fails while
  * nothing has changed; then the keys replace the old ones (which cannot be put back: the old
  * keyring is revoked), then profile.json is renamed into place. When only that rename fails the
@@ -312,7 +300,8 @@ static int install(const agent_config_t *cfg, const stored_profile_t *p, stored_
         r = profile_json_stage(cfg, p, &json, info);
         if (r < 0)
                 return r;
-        bool had_keys = keys_present(uid);
+        int32_t serial;
+        bool had_keys = keyring_find(uid, NULL, &serial) != -ENOKEY; /* an error counts as yes: nothing is taken out */
         r = keys_install(cfg, uid, p, info);
         if (r < 0)
                 return r;
@@ -423,14 +412,12 @@ int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, st
                 return failure_set(&info->failure, OUTCOME_EXPIRED, -EKEYEXPIRED, "the sealed profile (KeID %s) expired at %s",
                                    p->ke_id, when);
         }
-        if (!streq(p->node_id, cfg->node_id))
+        bool node = !streq(p->node_id, cfg->node_id);
+        if (node || !streq(p->mef_uri, cfg->mef_uri))
                 return failure_set(&info->failure, OUTCOME_MISMATCH, -ENOENT,
-                                   "the sealed profile was obtained for node ID %s, the configuration says %s", p->node_id,
-                                   cfg->node_id);
-        if (!streq(p->mef_uri, cfg->mef_uri))
-                return failure_set(&info->failure, OUTCOME_MISMATCH, -ENOENT,
-                                   "the sealed profile was obtained from MEF %s, the configuration says %s", p->mef_uri,
-                                   cfg->mef_uri);
+                                   "the sealed profile was obtained %s %s, the configuration says %s",
+                                   node ? "for node ID" : "from MEF", node ? p->node_id : p->mef_uri,
+                                   node ? cfg->node_id : cfg->mef_uri);
 
         return install(cfg, p, ret_profile, info);
 }
@@ -465,20 +452,29 @@ static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, cu
         }
 }
 
-int custody_store_begin(const agent_config_t *cfg, custody_info_t *info) {
+/* The sealed profile's inode, 0 when there is none: a store's rename puts another in its place. */
+static ino_t envelope_ino(const agent_config_t *cfg) {
+        char path[PATH_MAX];
+        struct stat st;
+        return path_join(cfg->state_dir, SEAL_ENVELOPE_NAME, path) == 0 && stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+int custody_store_begin(const agent_config_t *cfg, ino_t *ret_envelope, custody_info_t *info) {
         /* Resolve the user before anything is written: a configuration error changes nothing. */
         uid_t uid;
         int r = begin(cfg, &uid, info);
-        return r < 0 ? r : state_dir_create(cfg, info);
+        if (r == 0 && (r = state_dir_create(cfg, info)) == 0)
+                *ret_envelope = envelope_ino(cfg);
+        return r;
 }
 
-int custody_store_finish(const agent_config_t *cfg, int r, const char *err, const stored_profile_t *profile,
+int custody_store_finish(const agent_config_t *cfg, int r, const char *err, ino_t envelope, const stored_profile_t *profile,
                          seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info) {
-        if ((r = finish_begin(cfg, profile, r, err, method, seal_store_fail, info)) < 0)
-                return r;
-        info->sealed = true;
-
-        return install(cfg, profile, ret_profile, info);
+        r = finish_begin(cfg, profile, r, err, method, seal_store_fail, info);
+        /* A seal that failed after its rename (the directory's fsync, or killed at its time
+         * limit) is in place all the same: the restore installs it. */
+        info->sealed = r == 0 || (cfg && envelope_ino(cfg) != envelope);
+        return r < 0 ? r : install(cfg, profile, ret_profile, info);
 }
 
 int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info) {
@@ -486,11 +482,8 @@ int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info)
         int ret = begin(cfg, &uid, info), r;
         if (!cfg)
                 return ret;
-        if (ret == 0) {
-                r = keyring_remove(uid);
-                if (r < 0)
-                        ret = keyring_fail(cfg, uid, r, "remove", info);
-        }
+        if (ret == 0 && (r = keyring_remove(uid)) < 0)
+                ret = keyring_fail(cfg, uid, r, "remove", info);
 
         seal_opts_t o = credential_seal_opts(cfg);
         r = sealed ? seal_remove(&o) : 0;

@@ -6,6 +6,7 @@
  * a reason naming the file, user or backend involved, never key bytes (agent/outcome.h). */
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "agent/config.h"
 #include "agent/outcome.h"
@@ -66,13 +67,14 @@ int custody_restore_finish(const agent_config_t *cfg, int r, const char *err, st
                            seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info);
 
 /* Keeping a new enrolment, around an asynchronous seal (agent/sealing.h): begin checks the
- * service user and creates the state directory (nothing is written when it fails); finish
- * takes the sealing's result. The seal comes first (when it fails nothing changed: the old
+ * service user and creates the state directory (nothing is written when it fails) and gives
+ * the sealed profile's identity (*ret_envelope); finish takes the sealing's result and that
+ * identity. The seal comes first (when it fails before its rename nothing changed: the old
  * sealed profile and keys stay), then the keys and profile.json as a restore installs them
- * (custody_restore_finish()). When a step after sealing fails, the error is returned with
- * info->sealed set: the next restore completes it. */
-int custody_store_begin(const agent_config_t *cfg, custody_info_t *info);
-int custody_store_finish(const agent_config_t *cfg, int r, const char *err, const stored_profile_t *profile,
+ * (custody_restore_finish()). When a step after the rename fails (the seal's own last steps
+ * too), the error is returned with info->sealed set: the next restore completes it. */
+int custody_store_begin(const agent_config_t *cfg, ino_t *ret_envelope, custody_info_t *info);
+int custody_store_finish(const agent_config_t *cfg, int r, const char *err, ino_t envelope, const stored_profile_t *profile,
                          seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info);
 
 /* Remove the keys and profile.json, and with sealed the sealed profile (and host.key) too

@@ -64,6 +64,7 @@ struct manager {
         sealing_kind_t sealing_kind;
         stored_profile_t pending;   /* SEALING_STORE: the profile being sealed (secret) */
         exchange_info_t pending_info; /* SEALING_STORE: the enrolment's exchange */
+        ino_t pending_envelope;     /* SEALING_STORE: the sealed profile before (custody_store_begin()) */
 
         action_t action;
         sd_event_source *action_timer;  /* CLOCK_MONOTONIC */

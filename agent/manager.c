@@ -49,11 +49,9 @@ void manager_action_cancel(manager_t *m) {
 
 void manager_action_schedule(manager_t *m, action_t a, uint64_t delay) {
         uint64_t when = now_usec() + delay;
-        int r = 0;
-        if (!m->action_timer)
-                r = sd_event_add_time(m->event, &m->action_timer, CLOCK_MONOTONIC, when, 0, manager_on_action, m);
-        else
-                r = sd_event_source_set_time(m->action_timer, when);
+        int r = !m->action_timer
+                        ? sd_event_add_time(m->event, &m->action_timer, CLOCK_MONOTONIC, when, 0, manager_on_action, m)
+                        : sd_event_source_set_time(m->action_timer, when);
         if (r >= 0)
                 r = sd_event_source_set_enabled(m->action_timer, SD_EVENT_ONESHOT);
         if (r < 0) {
@@ -91,21 +89,20 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         manager_t *m = userdata;
         if (!m->have_profile)
                 return 0;
-        report_log(m, LOG_WARNING, MSCE_MESSAGE_EXPIRED, -EKEYEXPIRED,
-                   "KeID %s expired at %s without renewal: removing its keys and enrolling", m->profile.ke_id,
-                   m->exp_utc);
-        /* An enrolment under way carries on and stores a new profile: its sealing may be writing
-         * the sealed files (and reading host.key) now, so they stay; should it fail, the next
-         * restore finds the profile expired and removes it. */
+        /* The keys go, the sealed profile stays: an enrolment under way may be writing it, or a
+         * renewal sealed its successor and has not installed it. The restore that follows removes
+         * this one, expired, and enrols, or installs a newer one (without a restore: the next). */
         bool enrolling = states_enrol_in_progress(m);
+        report_log(m, LOG_WARNING, enrolling ? MSCE_MESSAGE_EXPIRED : NULL, -EKEYEXPIRED,
+                   "KeID %s expired at %s without renewal: removing its keys", m->profile.ke_id, m->exp_utc);
         custody_info_t ci;
-        if (custody_remove(&m->cfg, !enrolling, &ci) < 0)
+        if (custody_remove(&m->cfg, false, &ci) < 0)
                 report_log(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ci.failure.reason);
         states_profile_forget(m);
-        if (enrolling)
-                return 0;
-        m->failures = 0;
-        states_enrol(m);
+        if (!enrolling) {
+                m->failures = 0;
+                states_restore(m);
+        }
         return 0;
 }
 

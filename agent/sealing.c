@@ -88,11 +88,9 @@ static int child_seal(void *userdata, uint8_t *out, size_t max, size_t *out_len)
 static int reply_parse(bool load, const uint8_t *buf, size_t len, stored_profile_t *ret, seal_method_t *ret_method) {
         if (len < 1 || (buf[0] != SEAL_METHOD_TPM2 && buf[0] != SEAL_METHOD_HOST) || (load ? len < 2 : len != 1))
                 return -EBADMSG;
-        if (load) {
-                int r = profile_parse(buf + 1, len - 1, ret);
-                if (r < 0)
-                        return r;
-        }
+        int r;
+        if (load && (r = profile_parse(buf + 1, len - 1, ret)) < 0)
+                return r;
         if (ret_method)
                 *ret_method = (seal_method_t) buf[0];
         return 0;

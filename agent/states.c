@@ -191,14 +191,10 @@ static const char *network_failure(int r, const exchange_info_t *info) {
         if (r != -ECONNREFUSED && r != -EHOSTUNREACH && r != -ENETUNREACH && r != -ETIMEDOUT && r != -ECONNRESET &&
             r != -ECONNABORTED)
                 return NULL;
-        switch (info->stage) {
-        case EXCHANGE_STAGE_TLS:
-                return "TLS failed";
-        case EXCHANGE_STAGE_RESPONSE:
-                return r == -ETIMEDOUT ? "no response in time" : "connection lost before the response";
-        default:
-                return "cannot connect";
-        }
+        return info->stage == EXCHANGE_STAGE_TLS        ? "TLS failed"
+               : info->stage != EXCHANGE_STAGE_RESPONSE ? "cannot connect"
+               : r == -ETIMEDOUT                        ? "no response in time"
+                                                        : "connection lost before the response";
 }
 
 /* "; KeID ... stays valid until ..." while a profile is in place. */
@@ -321,7 +317,7 @@ static void on_stored(sealing_t *s, int r, void *userdata) {
         stored_profile_wipe(&m->pending);
         exchange_info_t info = m->pending_info;
         custody_info_t ci;
-        r = custody_store_finish(&m->cfg, r, err, &res, method, NULL, &ci);
+        r = custody_store_finish(&m->cfg, r, err, m->pending_envelope, &res, method, NULL, &ci);
         store_done(m, r, &res, &ci, &info);
 }
 
@@ -336,7 +332,7 @@ static void on_enrol_done(worker_t *x, int r, void *userdata) {
                 return enrol_failed(m, r, &info);
 
         custody_info_t ci;
-        r = custody_store_begin(&m->cfg, &ci);
+        r = custody_store_begin(&m->cfg, &m->pending_envelope, &ci);
         if (r == 0) {
                 seal_opts_t o = credential_seal_opts(&m->cfg);
                 r = sealing_start(m->event, &o, &res, on_stored, m, &m->sealing);
@@ -346,7 +342,7 @@ static void on_enrol_done(worker_t *x, int r, void *userdata) {
                         m->pending_info = info;
                         return;
                 }
-                (void) custody_store_finish(&m->cfg, r, NULL, &res, _SEAL_METHOD_INVALID, NULL, &ci);
+                (void) custody_store_finish(&m->cfg, r, NULL, m->pending_envelope, &res, _SEAL_METHOD_INVALID, NULL, &ci);
         }
         store_done(m, r, &res, &ci, &info);
 }
@@ -381,6 +377,9 @@ static bool clock_wait(manager_t *m) {
  * cannot start now (the daemon stops, or backs off for a full disk). */
 static bool enrol_preflight(manager_t *m) {
         custody_info_t ci;
+        /* The keys in use: refresh the persistent keyring between retries (states_status()). */
+        if (m->have_profile)
+                (void) custody_check(&m->cfg, &ci);
         int r = custody_preflight(&m->cfg, NULL, &ci);
         if (r == 0)
                 r = custody_space_check(&m->cfg, &ci);
@@ -584,13 +583,19 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                         report_log_keid(m, ci->ke_id, a->priority, a->message_id, r, "%s: keys removed, enrolling",
                                         f->reason);
                 else
-                        report_log(m, a->priority, a->message_id, r, "Cannot use the sealed profile: %s; enrolling",
-                                   f->reason);
+                        report_log(m, a->priority, a->message_id, r, "Cannot use the sealed profile: %s; %senrolling",
+                                   f->reason, f->outcome == OUTCOME_MISMATCH ? "keys removed, " : "");
+                /* Another node's or MEF's keys go now (like a previous [consumer] user's): no expiry
+                 * is watched for them. An absent or unusable one leaves a reload's profile in place,
+                 * its keys in use until the enrolment replaces them or it expires. */
                 custody_info_t ri;
-                if (f->outcome == OUTCOME_EXPIRED && custody_remove(&m->cfg, true, &ri) < 0)
-                        report_log_keid(m, ci->ke_id, LOG_ERR, NULL, 0, "Removing the expired profile: %s",
-                                        ri.failure.reason);
-                states_profile_forget(m);
+                bool expired = f->outcome == OUTCOME_EXPIRED;
+                if (expired || f->outcome == OUTCOME_MISMATCH) {
+                        if (custody_remove(&m->cfg, expired, &ri) < 0)
+                                report_log_keid(m, ci->ke_id, LOG_ERR, NULL, 0, "Removing the profile: %s",
+                                                ri.failure.reason);
+                        states_profile_forget(m);
+                }
                 schedule_enrol(m);
                 return reload_settle(m);
         }

@@ -363,6 +363,7 @@ def main():
         reload_reprovision_scenario(tmp, mef, conf, state, run_dir)
         user_change_scenario(tmp, mef, kpm)
         backoff_scenario(tmp, mef, kpm)
+        keys_in_place_scenario(tmp, mef, kpm)
         rejected_scenario(tmp, mef, kpm)
         incompatible_scenario(tmp, kpm)
         resolver_scenario(tmp, mef, kpm)

@@ -538,6 +538,72 @@ def backoff_scenario(tmp, mef, kpm):
         "a LED that cannot be driven: one warning, retried without another, the agent carries on", "\n".join(warned))
 
 
+def persistent_linked(uid):
+    """The serial of uid's persistent keyring when linked in our session keyring (which the
+    agents share: it links it there whenever it looks the keys up), else None."""
+    out = run("keyctl", "show", "@s").stdout
+    m = re.search(rf"^\s*(\d+) .*keyring: _persistent\.{uid}$", out, re.M)
+    return m.group(1) if m else None
+
+
+def keys_in_place_scenario(tmp, mef, kpm):
+    # A renewal that keeps failing (SIGUSR1, the MEF down): each retry refreshes the persistent
+    # keyring, as the status checks do (it expires after 3 days unused). Then reloads: a sealed
+    # profile that does not open leaves the profile in place (its keys, its expiry); one for
+    # another MEF has its keys removed at once. The old agent did neither: no refresh between
+    # polls, and any such restore dropped the profile's expiry with its keys still installed.
+    state, run_dir, conf = (os.path.join(tmp, n) for n in ("state-inplace", "run-inplace", "inplace.conf"))
+    write_conf(conf, mef.port, state, run_dir, kpm_file=kpm["1"])
+    remove_keys()
+    a = Agent(tmp, conf)
+    try:
+        i = a.wait_for(lambda m: m == "READY=1", 30)
+        mef.stop()
+        a.signal(signal.SIGUSR1)
+        j = a.wait_for(lambda m: m.startswith("STATUS=MEF unreachable") and "stays in place" in m, 30, i or 0)
+        uid = int(run("id", "-u", CSE_USER).stdout)
+        serial = persistent_linked(uid)
+        if serial:
+            run("keyctl", "unlink", serial, "@s")
+        gone = persistent_linked(uid) is None
+        back = eventually(lambda: persistent_linked(uid), 15)
+        tap(j is not None and serial and gone and back, "a renewal retried in backoff refreshes the persistent "
+            "keyring on each retry (its link in the agent's session keyring comes back)",
+            f"ready {i}, backoff {j}, serial {serial}, unlinked {gone}, back {back}\n" + "\n".join(a.texts()))
+
+        sealed = os.path.join(state, "profile.sealed")
+        good = open(sealed, "rb").read()
+        with open(sealed, "r+b") as f:
+            f.write(b"XXXX")
+        start = len(a.messages)
+        p = run(MSCECTL, "--runtime-dir", run_dir, "reload", "--timeout", "30")
+        r = a.wait_for(lambda m: m == "RELOADING=1", 30, start)  # the retries before it say nothing here
+        k = a.wait_for(lambda m: m.startswith("STATUS=MEF unreachable"), 30, r) if r is not None else None
+        tap(p.returncode == 0 and k is not None and "stays in place until" in a.messages[k][1] and
+            cse_keys()[1] is not None and os.path.exists(os.path.join(run_dir, "profile.json")),
+            "reload, the sealed profile corrupted: the profile in place stays (keys, profile.json, its expiry)",
+            f"exit {p.returncode} {p.stdout} {p.stderr}\n" + "\n".join(a.texts(start)))
+
+        with open(sealed, "wb") as f:
+            f.write(good)
+        with open(conf) as f:
+            text = f.read().replace(f"127.0.0.1:{mef.port}/", "127.0.0.2:9/")
+        with open(conf, "w") as f:
+            f.write(text)
+        start = len(a.messages)
+        p = run(MSCECTL, "--runtime-dir", run_dir, "reload", "--timeout", "30")
+        r = a.wait_for(lambda m: m == "RELOADING=1", 30, start)  # the retries before it say nothing here
+        k = a.wait_for(lambda m: m.startswith("STATUS=MEF unreachable"), 30, r) if r is not None else None
+        tap(p.returncode == 0 and k is not None and "stays in place" not in a.messages[k][1] and
+            cse_keys() == (None, None) and not os.path.exists(os.path.join(run_dir, "profile.json")) and
+            os.path.exists(sealed),
+            "reload to another MEF: the previous profile's keys and profile.json removed at once, enrolling",
+            f"exit {p.returncode} {p.stdout} {p.stderr} keys {cse_keys()}\n" + "\n".join(a.texts(start)))
+    finally:
+        a.stop()
+        mef.start()
+
+
 def rejected_scenario(tmp, mef, kpm):
     state = os.path.join(tmp, "state-rejected")
     run_dir = os.path.join(tmp, "run-rejected")
@@ -688,7 +754,7 @@ def expiry_scenario(tmp):
         late = a.sent[e] - exp if e is not None and exp else -1
         gone = eventually(lambda: cse_keys(user) == (None, None) and
                           not os.path.exists(os.path.join(state, "profile.sealed")) and
-                          re.search(r"KeID \S+ expired at .* without renewal: removing its keys and enrolling",
+                          re.search(r"KeID \S+ expired at .* without renewal: removing its keys",
                                     open(os.path.join(tmp, "agent.log")).read()), 30)
         log = open(os.path.join(tmp, "agent.log")).read()
         results.append((e is not None and late >= 0 and gone,

@@ -116,14 +116,15 @@ static int custody_restore(const agent_config_t *c, stored_profile_t *ret, custo
 
 static int custody_store(const agent_config_t *c, const stored_profile_t *p, stored_profile_t *ret,
                          custody_info_t *ci) {
-        int r = custody_store_begin(c, ci);
+        ino_t envelope;
+        int r = custody_store_begin(c, &envelope, ci);
         if (r < 0)
                 return r;
         seal_opts_t o = credential_seal_opts(c);
         seal_method_t m = _SEAL_METHOD_INVALID;
         char err[256] = "";
         r = sealing_run(&o, p, NULL, &m, err, sizeof err);
-        return custody_store_finish(c, r, err, p, m, ret, ci);
+        return custody_store_finish(c, r, err, envelope, p, m, ret, ci);
 }
 
 TestSuite(custody, .init = setup, .fini = teardown, .timeout = 60);
@@ -495,7 +496,7 @@ static void assert_tpm_silent(bool at_store, seal_backend_t backend, outcome_t w
         cfg.seal_backend = backend;
         stored_profile_t p = {};
         custody_info_t ci;
-        int r = at_store ? custody_store_finish(&cfg, -ENODEV, "", &p, _SEAL_METHOD_INVALID, NULL, &ci)
+        int r = at_store ? custody_store_finish(&cfg, -ENODEV, "", 0, &p, _SEAL_METHOD_INVALID, NULL, &ci)
                          : custody_restore_finish(&cfg, -ENODEV, "", &p, _SEAL_METHOD_INVALID, NULL, &ci);
         cr_assert_eq(r, -ENODEV);
         cr_assert_eq(ci.failure.outcome, want, "%s, backend %s: outcome %s: %s", at_store ? "store" : "restore",
@@ -518,4 +519,28 @@ Test(custody, tpm_not_answering_at_restore_is_retried) {
 Test(custody, tpm_gone_while_sealing_is_retried) {
         assert_tpm_silent(true, SEAL_AUTO, OUTCOME_FAILED);
         assert_tpm_silent(true, SEAL_TPM2, OUTCOME_FAILED);
+}
+
+/* A seal reported failed after its rename (the directory's fsync failed, or the child was killed
+ * at its time limit right after it): the new envelope is in place, so the store says sealed and
+ * the restore installs it (the old code said not sealed: the agent enrolled again). */
+Test(custody, seal_failed_after_its_rename_is_sealed) {
+        store("000000000000000000000000000000c1@mef.example.net", time(NULL) + 86400);
+        _cleanup_(stored_profile_wipe) stored_profile_t r;
+        result_make(&r, "000000000000000000000000000000c2@mef.example.net", time(NULL) + 86400);
+        custody_info_t ci;
+        ino_t envelope;
+        cr_assert_eq(custody_store_begin(&cfg, &envelope, &ci), 0, "%s", ci.failure.reason);
+        seal_opts_t o = credential_seal_opts(&cfg);
+        char err[256] = "";
+        cr_assert_eq(sealing_run(&o, &r, NULL, NULL, err, sizeof err), 0);
+        cr_assert_eq(custody_store_finish(&cfg, -ETIMEDOUT, "", envelope, &r, _SEAL_METHOD_INVALID, NULL, &ci), -ETIMEDOUT);
+        cr_assert(ci.sealed, "a seal in place reported as not sealed: %s", ci.failure.reason);
+        _cleanup_(stored_profile_wipe) stored_profile_t p;
+        cr_assert_eq(custody_restore(&cfg, &p, &ci), 0, "%s", ci.failure.reason);
+        cr_assert_str_eq(p.ke_id, "000000000000000000000000000000c2@mef.example.net");
+        /* failed before the rename: not sealed */
+        cr_assert_eq(custody_store_begin(&cfg, &envelope, &ci), 0);
+        cr_assert_eq(custody_store_finish(&cfg, -ETIMEDOUT, "", envelope, &r, _SEAL_METHOD_INVALID, NULL, &ci), -ETIMEDOUT);
+        cr_assert(!ci.sealed);
 }

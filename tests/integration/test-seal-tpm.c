@@ -362,9 +362,13 @@ static void sealing_failure(const seal_opts_t *o, bool store, stored_profile_t *
                                .tcti = (char *) o->tcti, .seal_backend = SEAL_TPM2 };
         char err[256] = "";
         custody_info_t ci;
+        char path[PATH_MAX];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/profile.sealed", o->state_dir);
+        ino_t envelope = stat(path, &st) == 0 ? st.st_ino : 0; /* as custody_store_begin() gives it */
         int r = sealing_run(o, store ? p : NULL, store ? NULL : p, NULL, err, sizeof err);
         cr_assert_lt(r, 0, "the %s did not fail", store ? "seal" : "unseal");
-        cr_assert_eq(store ? custody_store_finish(&cfg, r, err, p, _SEAL_METHOD_INVALID, NULL, &ci)
+        cr_assert_eq(store ? custody_store_finish(&cfg, r, err, envelope, p, _SEAL_METHOD_INVALID, NULL, &ci)
                            : custody_restore_finish(&cfg, r, err, p, _SEAL_METHOD_INVALID, NULL, &ci),
                      r);
         *ret = ci.failure;

@@ -13,8 +13,6 @@
 #include <wolfssl/openssl/ec.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
 
@@ -184,24 +182,16 @@ static unsigned server_psk_tls13_cb(WOLFSSL *ssl, const char *identity, unsigned
         return server_psk_cb(ssl, identity, key, key_max);
 }
 
-/* The leaf names the host in a SAN: an iPAddress equal to ip, or for a name (ip "") a dNSName
- * that matches host by RFC 9525 6.3 (tls_name_match: a wildcard only as the whole left-most
+/* The leaf names the host in a SAN: an iPAddress equal to an IP literal host, or for a name a
+ * dNSName that matches it by RFC 9525 6.3 (tls_name_match: a wildcard only as the whole left-most
  * label); wolfSSL_check_domain_name then matches too. wolfSSL's match alone is looser: it takes
  * "*" for any one-label host, and partial wildcards ("m*.example.net") for mef.example.net
  * (measured, tests/integration/test-tls-failures.c). wolfSSL matches the subject CN when the
  * certificate has no SAN at all, and for an IP also when it has one (measured): RFC 9525 6.3
  * (and RFC 6125 6.2.1 for IPs) leaves the CN out, so that a device certificate from the same
  * CA whose CN is a host name (a node ID may be one) cannot stand for the MEF. */
-static bool cert_names_host(WOLFSSL_X509 *x, const char *host, const char *ip) {
-        uint8_t want[sizeof(struct in6_addr)];
-        int want_len = 0;
-        if (ip[0] && inet_pton(AF_INET, ip, want) == 1)
-                want_len = 4;
-        else if (ip[0] && inet_pton(AF_INET6, ip, want) == 1)
-                want_len = 16;
-        else if (ip[0] || !host)
-                return false;
-
+static bool cert_names_host(WOLFSSL_X509 *x, const tls_conn_t *c) {
+        int want_len = c->host_ip_len;
         WOLFSSL_GENERAL_NAMES *names = wolfSSL_X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
         bool found = false;
         int n = names ? wolfSSL_sk_GENERAL_NAME_num(names) : 0;
@@ -214,8 +204,8 @@ static bool cert_names_host(WOLFSSL_X509 *x, const char *host, const char *ip) {
                 int len = s ? wolfSSL_ASN1_STRING_length(s) : -1;
                 if (!data || len < 0)
                         continue;
-                found = want_len ? len == want_len && memcmp(data, want, (size_t) want_len) == 0
-                                 : tls_name_match((const char *) data, (size_t) len, host);
+                found = want_len ? len == want_len && memcmp(data, c->host_ip, (size_t) want_len) == 0
+                                 : tls_name_match((const char *) data, (size_t) len, c->host);
         }
         wolfSSL_GENERAL_NAMES_free(names); /* NULL is fine: wolfSSL 5.5.4 and 5.7.2 test it first */
         return found;
@@ -230,8 +220,8 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
                 return preverify;
         WOLFSSL_X509 *x = store->current_cert;
         unsigned ku = x ? wolfSSL_X509_get_keyUsage(x) : 0;
-        bool named = x && cert_names_host(x, c->host, c->host_ip);
-        int e = !named                             ? (c->host_ip[0] ? IPADDR_MISMATCH : DOMAIN_NAME_MISMATCH)
+        bool named = x && cert_names_host(x, c);
+        int e = !named                             ? (c->host_ip_len ? IPADDR_MISMATCH : DOMAIN_NAME_MISMATCH)
                 : ku && !(ku & KEYUSE_DIGITAL_SIG) ? KEYUSE_SIGNATURE_E
                                                    : 0;
         if (e) {

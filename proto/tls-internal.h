@@ -9,7 +9,6 @@
 #include "util/util.h"
 #include <wolfssl/ssl.h>
 
-#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -75,7 +74,8 @@ struct tls_conn {
         bool second_flight;  /* we sent something after that (TLS 1.2: our ClientKeyExchange) */
         int failed;          /* sticky error after a failed post-handshake check */
         bool auth_failed;    /* our own verification refused the peer */
-        char host_ip[INET6_ADDRSTRLEN]; /* client: IP literal host, "" for a name */
+        uint8_t host_ip[16];   /* client: the address of an IP literal host, */
+        uint8_t host_ip_len;   /* 4 or 16 bytes; 0 for a name */
         char psk_identity[TLS_PSK_ID_MAX + 1]; /* server: identity the lookup accepted */
         bool psk_found;
         char *sni;

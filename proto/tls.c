@@ -49,28 +49,26 @@ static int conn_new(tls_ctx_t *t, int fd, tls_conn_t **ret) {
         return 0;
 }
 
-/* IP literal (optionally in brackets, as in a URI) into canonical text; false for a name. */
-static bool host_ip_literal(const char *host, char out[INET6_ADDRSTRLEN]) {
-        unsigned char buf[sizeof(struct in6_addr)];
+/* The address of an IP literal host (optionally in brackets, as in a URI): its length, 4 or 16;
+ * 0 for a name. */
+static uint8_t host_ip_literal(const char *host, uint8_t out[16]) {
         char tmp[INET6_ADDRSTRLEN + 2];
         size_t n = strlen(host);
 
-        if (inet_pton(AF_INET, host, buf) == 1)
-                return inet_ntop(AF_INET, buf, out, INET6_ADDRSTRLEN) != NULL;
+        if (inet_pton(AF_INET, host, out) == 1)
+                return 4;
         if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(tmp)) {
                 memcpy(tmp, host + 1, n - 2);
                 tmp[n - 2] = 0;
                 host = tmp;
         }
-        if (inet_pton(AF_INET6, host, buf) == 1)
-                return inet_ntop(AF_INET6, buf, out, INET6_ADDRSTRLEN) != NULL;
-        return false;
+        return inet_pton(AF_INET6, host, out) == 1 ? 16 : 0;
 }
 
 /* SNI, name check and key share of a client connection (host checked by the caller). */
 static int conn_client_setup(tls_conn_t *c, const char *host, bool tls13) {
-        if (!host_ip_literal(host, c->host_ip)) {
-                c->host_ip[0] = 0;
+        c->host_ip_len = host_ip_literal(host, c->host_ip);
+        if (!c->host_ip_len) {
                 if (wolfSSL_UseSNI(c->ssl, WOLFSSL_SNI_HOST_NAME, host, (unsigned short) strlen(host)) !=
                     WOLFSSL_SUCCESS)
                         return -ENOMEM;

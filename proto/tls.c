@@ -318,17 +318,17 @@ int tls_conn_handshake(tls_conn_t *c) {
         return 0;
 }
 
-/* Before a read or write: 1 to go on, else what to return (0 for nothing to move). */
-static ssize_t conn_io_ready(const tls_conn_t *c, const void *buf, size_t n) {
-        if (!c || (!buf && n))
+/* A read (into rbuf) or a write (of wbuf): what tls_conn_read() or tls_conn_write() returns. */
+static ssize_t conn_io(tls_conn_t *c, void *rbuf, const void *wbuf, size_t n) {
+        bool reading = rbuf;
+        if (!c || (!rbuf && !wbuf && n))
                 return -EINVAL;
         if (!c->done)
                 return c->failed ? c->failed : -ENOTCONN;
-        return n > 0;
-}
-
-/* After wolfSSL_read() or wolfSSL_write() returned ret: what the caller returns. */
-static ssize_t conn_io_done(tls_conn_t *c, int ret, bool reading) {
+        if (n == 0)
+                return 0;
+        int k = (int) MIN(n, (size_t) INT_MAX);
+        int ret = reading ? wolfSSL_read(c->ssl, rbuf, k) : wolfSSL_write(c->ssl, wbuf, k);
         if (ret > 0)
                 return ret;
         int r = conn_error(c, ret, reading);
@@ -336,17 +336,11 @@ static ssize_t conn_io_done(tls_conn_t *c, int ret, bool reading) {
 }
 
 ssize_t tls_conn_read(tls_conn_t *c, void *buf, size_t n) {
-        ssize_t ready = conn_io_ready(c, buf, n);
-        if (ready <= 0)
-                return ready;
-        return conn_io_done(c, wolfSSL_read(c->ssl, buf, (int) MIN(n, (size_t) INT_MAX)), true);
+        return conn_io(c, buf, NULL, n);
 }
 
 ssize_t tls_conn_write(tls_conn_t *c, const void *buf, size_t n) {
-        ssize_t ready = conn_io_ready(c, buf, n);
-        if (ready <= 0)
-                return ready;
-        return conn_io_done(c, wolfSSL_write(c->ssl, buf, (int) MIN(n, (size_t) INT_MAX)), false);
+        return conn_io(c, NULL, buf, n);
 }
 
 void tls_conn_shutdown(tls_conn_t *c) {

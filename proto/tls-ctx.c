@@ -396,24 +396,16 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
 
         bool want_psk = server ? cfg->psk_lookup != NULL : cfg->mode == TLS_MODE_PSK;
         bool want_cert = server ? cfg->cert_file || cfg->key_file : cfg->mode == TLS_MODE_CERT;
-        if (server) {
-                if (!want_psk && !want_cert)
-                        return -EINVAL;
-                if (want_cert && (!cfg->cert_file || !cfg->key_file))
-                        return -EINVAL;
-        } else if (want_psk) {
-                if (!cfg->psk_identity || !cfg->psk)
-                        return -EINVAL;
-                size_t n = strnlen(cfg->psk_identity, TLS_PSK_ID_MAX + 1);
-                if (n == 0 || n > TLS_PSK_ID_MAX)
-                        return -EINVAL;
-                if (cfg->psk_len < TLS_PSK_MIN || cfg->psk_len > TLS_PSK_MAX)
-                        return -EINVAL;
-        } else if (want_cert) {
-                if (!cfg->cert_file || !cfg->key_file || !cfg->ca_file)
-                        return -EINVAL;
-        } else
+        if (!want_psk && !want_cert)
                 return -EINVAL;
+        if (want_cert && (!cfg->cert_file || !cfg->key_file || (!server && !cfg->ca_file)))
+                return -EINVAL;
+        if (want_psk && !server) {
+                size_t n = cfg->psk_identity ? strnlen(cfg->psk_identity, TLS_PSK_ID_MAX + 1) : 0;
+                if (!cfg->psk || n == 0 || n > TLS_PSK_ID_MAX || cfg->psk_len < TLS_PSK_MIN ||
+                    cfg->psk_len > TLS_PSK_MAX)
+                        return -EINVAL;
+        }
 
         _cleanup_(tls_ctx_freep) tls_ctx_t *t = calloc(1, sizeof(*t));
         if (!t)

@@ -29,9 +29,6 @@ static void *module_open(char *err, size_t err_size) {
 }
 
 int crypto_ops_get(const crypto_ops_t **ret, char *err, size_t err_size) {
-        char dummy[1];
-        if (!err || err_size == 0)
-                err = dummy, err_size = sizeof dummy;
         if (!loaded) {
                 /* never closed: the process (a child, or msce-agent --once) is short-lived */
                 void *h = module_open(err, err_size);

@@ -27,5 +27,5 @@ typedef struct crypto_ops {
 } crypto_ops_t;
 
 /* The table, or -ELIBACC (the module cannot be loaded) / -ELIBBAD (it is not the module this
- * build expects) with a reason in err (may be NULL). Loaded once per process. */
+ * build expects) with a reason in err. Loaded once per process. */
 int crypto_ops_get(const crypto_ops_t **ret, char *err, size_t err_size);

@@ -233,9 +233,9 @@ static int validate(ini_t *ini, agent_config_t *c, unsigned flags) {
         /* The Kpm: the systemd credential when the service manager passes one (not empty:
          * msce-agent.service's SetCredential= fallback is empty), else psk_file. */
         _cleanup_free_ char *credential = NULL;
-        if (c->mode == TLS_MODE_PSK && credential_find(c, &credential) < 0)
-                return ini_fail(ini, -ENOMEM, "out of memory");
         if (c->mode == TLS_MODE_PSK) {
+                if (credential_find(c, &credential) < 0)
+                        return ini_fail(ini, -ENOMEM, "out of memory");
                 if (!c->psk_identity)
                         ini_fail_key(ini, -EINVAL, F(psk_identity), "required (mode = psk)");
                 /* Outside the service (an operator's --check-config, mscectl check) the credential
@@ -261,20 +261,19 @@ static int validate(ini_t *ini, agent_config_t *c, unsigned flags) {
         c->has_loc = ini_is_set(ini, F(loc.lat)) && ini_is_set(ini, F(loc.lon));
         c->loc.has_alt = c->has_loc && ini_is_set(ini, F(loc.alt));
 
-        bool from_credential = credential;
-        if (c->mode == TLS_MODE_PSK && c->kpm_credstore && !c->psk_file && !credential)
-                return 0; /* nothing to read here */
+        if (c->kpm_credstore)
+                return 0; /* nothing to read here: only found without psk_file or a credential */
         if (c->mode == TLS_MODE_PSK) {
+                c->kpm_is_credential = credential;
                 c->kpm_path = credential ? TAKE_PTR(credential) : strdup(c->psk_file);
                 if (!c->kpm_path)
                         return ini_fail(ini, -ENOMEM, "out of memory");
-                c->kpm_is_credential = from_credential;
         }
         if (flags & AGENT_CONFIG_NO_SECRETS)
                 return 0;
         if (c->mode == TLS_MODE_PSK)
-                return check_psk_file(ini, from_credential ? F(psk_credential) : F(psk_file), c->kpm_path,
-                                      from_credential ? SECRET_CREDENTIAL : 0);
+                return check_psk_file(ini, c->kpm_is_credential ? F(psk_credential) : F(psk_file), c->kpm_path,
+                                      c->kpm_is_credential ? SECRET_CREDENTIAL : 0);
         int r = check_pem_file(ini, F(key_file), c->key_file);
         if (r == 0)
                 r = check_pem_file(ini, F(cert_file), c->cert_file);

@@ -32,14 +32,6 @@ static void request_wipe(request_t *req) {
         erase(req->ekm_bytes, sizeof req->ekm_bytes);
 }
 
-/* "host" or "[v6]", plus ":port" unless 443. */
-static int host_header(const agent_config_t *cfg, char **ret) {
-        bool v6 = strchr(cfg->mef_host, ':');
-        bool dflt = streq(cfg->mef_port, "443");
-        return asprintf(ret, "%s%s%s%s%s", v6 ? "[" : "", cfg->mef_host, v6 ? "]" : "", dflt ? "" : ":",
-                        dflt ? "" : cfg->mef_port) < 0 ? -ENOMEM : 0;
-}
-
 /* The X-M2M-RSC header: four digits (TS-0004 codes are 1000..6999). */
 static int rsc_parse(const char *s) {
         unsigned long long v;
@@ -150,10 +142,13 @@ static int request_build(tls_conn_t *c, void *userdata, uint8_t **ret, size_t *r
                 if (r < 0)
                         return req->error = r;
         }
+        /* Host: "host" or "[v6]", plus ":port" unless 443 */
+        const agent_config_t *cfg = req->cfg;
+        bool v6 = strchr(cfg->mef_host, ':'), dflt = streq(cfg->mef_port, "443");
         _cleanup_free_ char *host = NULL;
-        r = host_header(req->cfg, &host);
-        if (r < 0)
-                return req->error = r;
+        if (asprintf(&host, "%s%s%s%s%s", v6 ? "[" : "", cfg->mef_host, v6 ? "]" : "", dflt ? "" : ":",
+                     dflt ? "" : cfg->mef_port) < 0)
+                return req->error = -ENOMEM;
         const char *headers[] = {
                 "Host", host,
                 "X-M2M-Origin", req->origin,

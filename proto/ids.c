@@ -274,10 +274,6 @@ int ids_check_kpsa_id(const char *s, const char **ret_why) {
 
 #define URI_RULE "not an absolute URI with scheme http, https, coap, coaps, mqtt, mqtts, ws or wss"
 
-static bool is_sub_delim(char c) {
-        return c && strchr("!$&'()*+,;=", c);
-}
-
 int ids_check_cse_base(const char *s, const char **ret_why) {
         static const char *const schemes[] = { "http", "https", "coap", "coaps", "mqtt", "mqtts", "ws", "wss" };
         size_t n;
@@ -353,7 +349,7 @@ int ids_check_cse_base(const char *s, const char **ret_why) {
                                 if (i + 2 >= l || !is_hex(p[i + 1]) || !is_hex(p[i + 2]))
                                         return fail(ret_why, -EINVAL, "bad percent-encoding");
                                 i += 2;
-                        } else if (!is_unreserved(c) && !is_sub_delim(c) && c != ':' && c != '@')
+                        } else if (!is_unreserved(c) && !strchr("!$&'()*+,;=:@", c)) /* c is not NUL (common()) */
                                 return fail(ret_why, -EINVAL, "character not allowed in a URI path (RFC 3986)");
                 }
                 p += l;

@@ -56,13 +56,12 @@ static bool is_ows(unsigned char c) {
         return c == ' ' || c == '\t';
 }
 
+static bool is_upper(unsigned char c) {
+        return c >= 'A' && c <= 'Z';
+}
+
 static bool is_method(const char *s, size_t n) {
-        if (n == 0 || n > 7)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (s[i] < 'A' || s[i] > 'Z')
-                        return false;
-        return true;
+        return n > 0 && n <= 7 && span(s, n, is_upper) == n;
 }
 
 /* origin-form: '/' then visible ASCII only. */

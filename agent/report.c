@@ -98,8 +98,8 @@ void report_state_json(manager_t *m) {
                 return;
         size_t len = strlen(text);
         text[len] = '\n';
-        int r = -ENAMETOOLONG;
-        if (snprintf(path, sizeof path, "%s/%s", m->cfg.runtime_dir, MANAGER_STATE_JSON) < (int) sizeof path)
+        int r = path_join(m->cfg.runtime_dir, MANAGER_STATE_JSON, path);
+        if (r == 0)
                 r = file_write_atomic(path, text, len + 1, 0644);
         if (r == -ENOENT) {
                 (void) mkdir_p(m->cfg.runtime_dir, 0755);

@@ -80,7 +80,8 @@ chmod 0600 "$DB"
 chmod 0604 "$DB-wal"
 check "mef.db 0600 with a -wal 0604 beside it: refused, the -wal named" refused_mode "$DB-wal" 0604
 rm -f "$DB-wal"
-check "mef.db 0600 again: opens" a node list
+opens() { a node list > "$T/out" 2>&1; } # its table is no TAP
+check "mef.db 0600 again: opens" opens
 rm -f "$DB" "$T/a/master.key"
 : > "$DB"
 chmod 0644 "$DB"

@@ -21,6 +21,9 @@ typedef struct cli {
         const mef_config_t *cfg;
         bool json;
         mef_store_t *store;
+        /* the last cli_change_end()'s COMMIT failed without its answer (store_commit_unknown()):
+         * the change may have taken */
+        bool commit_unknown;
 } cli_t;
 
 typedef struct command {

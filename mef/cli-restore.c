@@ -218,6 +218,11 @@ static int restore_into(cli_t *c, const backup_args_t *a, const backup_manifest_
         snprintf(detail, 128, "%" PRIu64 " nodes, %" PRIu64 " targets, %" PRIu64 " enrolments", rows[0], rows[1],
                  rows[2]);
         r = cli_change_end(c, r, "restore", a->dir, detail);
+        if (r < 0 && c->commit_unknown)
+                return cli_failf("restore %s: committing it: %s; whether the restore took is unknown, so the "
+                                 "master key %s and the store stay as they are: run msce-mef restore --force %s "
+                                 "again (it takes that key)",
+                                 a->dir, cli_strerror(r), c->cfg->master_key_path, a->dir);
         return r < 0 ? cli_fail("restore", r) : 0;
 }
 
@@ -313,10 +318,12 @@ int cmd_restore(cli_t *c, const command_t *def, int argc, char **argv) {
         uint64_t rows[STORE_DUMP_TABLES_MAX] = {};
         char detail[128];
         r = restore_into(c, &a, &m, rows, detail);
-        if (r) { /* what this restore made goes again: the same command can run once more */
+        /* what this restore made goes again, so that the same command can run once more; not
+         * after a COMMIT whose answer was lost: the rows may be in, sealed under that key */
+        if (r && !c->commit_unknown)
                 restore_made_undo(c, &made);
+        if (r)
                 return r;
-        }
         printf("Restored %s into %s: %s, %" PRIu64 " audit rows.\n", dir, mef_store_name(c->cfg), detail, rows[3]);
         printf("Master key ID %s.\n", id);
         return 0;

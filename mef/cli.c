@@ -192,8 +192,10 @@ const char *cli_actor(void) {
 /* Run a change and its audit row as one transaction. */
 static int cli_audit_commit(cli_t *c, const char *action, const char *subject, const char *detail) {
         int r = store_audit(c->store, cli_actor(), action, subject, detail);
-        if (r == 0)
+        if (r == 0) {
                 r = store_commit(c->store);
+                c->commit_unknown = store_commit_unknown(r);
+        }
         if (r < 0)
                 store_rollback(c->store);
         return r;
@@ -201,6 +203,7 @@ static int cli_audit_commit(cli_t *c, const char *action, const char *subject, c
 
 /* Finish a change that returned r after store_begin(): roll it back, or commit it with its audit row. */
 int cli_change_end(cli_t *c, int r, const char *action, const char *subject, const char *detail) {
+        c->commit_unknown = false;
         if (r < 0) {
                 store_rollback(c->store);
                 return r;

@@ -302,6 +302,13 @@ static inline bool store_error_is_transient(int r) {
                r == -ESTALE || r == -ENOSPC || r == -EDQUOT;
 }
 
+/* Whether a store_commit() that failed with r may have committed all the same: PostgreSQL's
+ * connection went (-ECONNRESET) or its answer did not come in time (-ETIMEDOUT) once the COMMIT
+ * may have gone out. An error the server answered, and any of SQLite's, rolled it back. */
+static inline bool store_commit_unknown(int r) {
+        return r == -ECONNRESET || r == -ETIMEDOUT;
+}
+
 /* The reason for the error r that a call on s just returned, or NULL when there is none for it
  * (SQLite, a connection that broke). Mostly the database server's ("42501: permission denied
  * for table nodes": PostgreSQL's SQLSTATE and primary message, never a parameter's value nor

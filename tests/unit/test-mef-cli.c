@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* msce-mef's operator commands (mef/cli*.c) through mef_cli_run(), against a store in a
- * temporary directory: a change the store committed is told done, though a read after fails. */
+ * temporary directory (SQLite): a change the store committed is told done, though a read after
+ * fails; a restore whose COMMIT lost its answer keeps its key and store. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -14,15 +15,22 @@
 #define FP "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 static char tmpdir[] = "/tmp/test-mef-cli-XXXXXX";
-static char out_path[sizeof tmpdir + 16];
+static char out_path[sizeof tmpdir + 16], err_path[sizeof tmpdir + 16];
 static mef_config_t cfg;
 
-static void setup(void) {
+/* cfg: the store NAME.db with the master key NAME.key in tmpdir. */
+static void config_at(const char *name) {
         char ini[512], err[256];
-        cr_assert_not_null(mkdtemp(tmpdir));
-        snprintf(ini, sizeof ini, "[store]\npath = %s/mef.db\nmaster_key = %s/master.key\n", tmpdir, tmpdir);
+        mef_config_done(&cfg);
+        snprintf(ini, sizeof ini, "[store]\npath = %s/%s.db\nmaster_key = %s/%s.key\n", tmpdir, name, tmpdir, name);
         cr_assert_eq(mef_config_parse_buffer("test", ini, strlen(ini), &cfg, err, sizeof err), 0, "%s", err);
+}
+
+static void setup(void) {
+        cr_assert_not_null(mkdtemp(tmpdir));
+        config_at("mef");
         snprintf(out_path, sizeof out_path, "%s/stdout", tmpdir);
+        snprintf(err_path, sizeof err_path, "%s/stderr", tmpdir);
 }
 
 static void teardown(void) {
@@ -32,8 +40,21 @@ static void teardown(void) {
 
 TestSuite(mef_cli, .init = setup, .fini = teardown);
 
-/* One command (the arguments after "msce-mef", NULL-terminated), its stdout into out_path; its
- * exit status. */
+/* fd (stdout, stderr) into path from now; the one it was before. */
+static int redirect(int fd, const char *path) {
+        int saved = dup(fd), to = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        cr_assert(saved >= 0 && to >= 0 && dup2(to, fd) == fd);
+        close(to);
+        return saved;
+}
+
+static void restore_fd(int fd, int saved) {
+        cr_assert_eq(dup2(saved, fd), fd);
+        close(saved);
+}
+
+/* One command (the arguments after "msce-mef", NULL-terminated), its stdout into out_path and
+ * its stderr into err_path; its exit status. */
 static int run(const char *const *args) {
         char *argv[16] = { (char *) "msce-mef" };
         int argc = 1;
@@ -42,13 +63,13 @@ static int run(const char *const *args) {
                 argv[argc] = (char *) args[argc - 1];
         }
         fflush(stdout);
-        int saved = dup(STDOUT_FILENO), fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        cr_assert(saved >= 0 && fd >= 0 && dup2(fd, STDOUT_FILENO) == STDOUT_FILENO);
-        close(fd);
+        fflush(stderr);
+        int out = redirect(STDOUT_FILENO, out_path), err = redirect(STDERR_FILENO, err_path);
         int r = mef_cli_run(&cfg, argc, argv);
         fflush(stdout);
-        cr_assert_eq(dup2(saved, STDOUT_FILENO), STDOUT_FILENO);
-        close(saved);
+        fflush(stderr);
+        restore_fd(STDOUT_FILENO, out);
+        restore_fd(STDERR_FILENO, err);
         return r;
 }
 
@@ -99,4 +120,47 @@ Test(mef_cli, change_committed_is_told_done_when_a_read_after_it_fails) {
                                                   "https://in.example.net/b", "--cert-fp", fp2, NULL }),
                      0);
         cr_assert(store_fault_committed);
+}
+
+/* A restore whose COMMIT went out and whose answer was lost (PostgreSQL's connection gone, its
+ * bound passed) may have taken: the rows are then in the store, sealed under the key the restore
+ * installed. Taking that key away (and PostgreSQL's check value) would leave them unopenable. */
+Test(mef_cli, restore_keeps_its_key_when_its_commit_is_unanswered) {
+        cr_assert_eq(run((const char *const[]) { "init", NULL }), 0);
+        cr_assert_eq(run((const char *const[]) { "node", "add", "urn:dev:ops:r1", "--cse-id", "/mn-r1", "--cse-base",
+                                                  "https://in.example.net/b", "--cert-fp", FP, NULL }),
+                     0);
+        json_t *before = node_now("urn:dev:ops:r1");
+        char pass[sizeof tmpdir + 16], backup[sizeof tmpdir + 16], key[sizeof tmpdir + 16];
+        snprintf(pass, sizeof pass, "%s/pass", tmpdir);
+        snprintf(backup, sizeof backup, "%s/backup", tmpdir);
+        snprintf(key, sizeof key, "%s/copy.key", tmpdir);
+        int fd = open(pass, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        cr_assert(fd >= 0 && write(fd, "restore test\n", 13) == 13);
+        close(fd);
+        cr_assert_eq(run((const char *const[]) { "backup", backup, "--passphrase-file", pass, "--kdf-iterations",
+                                                  "100000", NULL }),
+                     0);
+
+        config_at("copy");
+        store_fault_answer_lost = true;
+        int st = run((const char *const[]) { "restore", backup, "--passphrase-file", pass, NULL });
+        store_fault_answer_lost = false;
+        cr_assert_neq(st, 0, "the restore is told failed");
+        _cleanup_free_ char *said = NULL;
+        size_t len;
+        cr_assert_eq(file_read_all(err_path, 4096, &said, &len), 0);
+        cr_assert_not_null(strstr(said, "whether the restore took is unknown"), "%s", said);
+        cr_assert_not_null(strstr(said, "restore --force"), "%s", said);
+        cr_assert_eq(access(key, R_OK), 0, "the key file the restore installed stays");
+        json_t *now = node_now("urn:dev:ops:r1"); /* its rows open under it */
+        cr_assert(json_equal(before, now));
+        json_decref(now);
+
+        /* what the message says to do */
+        cr_assert_eq(run((const char *const[]) { "restore", backup, "--passphrase-file", pass, "--force", NULL }), 0);
+        now = node_now("urn:dev:ops:r1");
+        cr_assert(json_equal(before, now));
+        json_decref(now);
+        json_decref(before);
 }

@@ -498,8 +498,9 @@ int store_rekey_prepare(const char *key_path) {
 }
 
 /* The new key at pending, and the check value sealed under it committed: from then on serving
- * processes seal under it (and open with either). */
-static int rekey_commit_key(mef_store_t *s, const char *pending, bool *ret_unknown) {
+ * processes seal under it (and open with either). ret's took_over from that commit on (whatever
+ * fails after it), commit_unknown when the COMMIT failed. */
+static int rekey_commit_key(mef_store_t *s, const char *pending, store_rekey_result_t *ret) {
         _cleanup_erase_(32) uint8_t key[STORE_MASTER_KEY_LEN];
         bool created;
         int r = rekey_new_key(s->key_path, pending, key, &created);
@@ -536,14 +537,15 @@ static int rekey_commit_key(mef_store_t *s, const char *pending, bool *ret_unkno
                 r = store_commit(s);
                 /* the COMMIT went out: it may have taken (a connection lost before its
                  * answer), and then this file holds the only copy of the store's key */
-                *ret_unknown = r < 0;
+                ret->commit_unknown = r < 0;
         }
         if (r < 0) {
                 store_rollback(s);
-                if (created && !*ret_unknown) /* a prepared one stays: it is on the other hosts too */
+                if (created && !ret->commit_unknown) /* a prepared one stays: it is on the other hosts too */
                         unlink(pending);
                 return r;
         }
+        ret->took_over = true; /* only the new key opens the check value now */
         r = store_key_adopt(s, next->check, next->check_len); /* the new key, the old one as previous */
         return r < 0 ? r : 0;
 }
@@ -568,7 +570,7 @@ int store_rekey(mef_store_t *s, store_rekey_result_t *ret) {
                 return r;
         ret->resumed = rekey_pending_is_current(s, pending);
         if (!ret->resumed) {
-                r = rekey_commit_key(s, pending, &ret->commit_unknown);
+                r = rekey_commit_key(s, pending, ret);
                 if (r < 0)
                         return r;
         }

@@ -582,6 +582,17 @@ Test(store_backup, open_racing_a_rekey_commit_follows_it) {
         store_close(a);
 }
 
+/* A populated store whose handle runs on hooked_ops, a copy of its own (real_ops) for a test to
+ * change. */
+static mef_store_t *populated_hooked(void) {
+        mef_store_t *a = open_store(path_a, key_a);
+        populate(a);
+        real_ops = a->d->ops;
+        hooked_ops = *real_ops;
+        a->d->ops = &hooked_ops;
+        return a;
+}
+
 /* A rekey whose COMMIT of the new check value took, but whose answer was lost, must not remove
  * the new key file: it is then the only copy of the store's key. */
 static int commit_then_fail(db_t *d, db_txn_t t) {
@@ -590,12 +601,8 @@ static int commit_then_fail(db_t *d, db_txn_t t) {
 }
 
 Test(store_backup, rekey_keeps_its_key_when_its_commit_is_unanswered) {
-        mef_store_t *a = open_store(path_a, key_a);
-        populate(a);
-        real_ops = a->d->ops;
-        hooked_ops = *real_ops;
+        mef_store_t *a = populated_hooked();
         hooked_ops.txn = commit_then_fail;
-        a->d->ops = &hooked_ops;
         store_rekey_result_t rk;
         cr_assert_eq(store_rekey(a, &rk), -ECONNRESET);
         a->d->ops = real_ops;
@@ -605,6 +612,47 @@ Test(store_backup, rekey_keeps_its_key_when_its_commit_is_unanswered) {
         assert_secrets(b);
         cr_assert_eq(store_rekey(a, &rk), 0, "the next rekey finishes it");
         cr_assert(rk.resumed);
+        store_close(b);
+        b = open_store(path_a, key_a);
+        assert_secrets(b);
+        store_close(b);
+        store_close(a);
+}
+
+/* A rekey whose commit took but whose handle then failed to read the key files (EMFILE, EIO,
+ * EACCES; here a directory in its place) must say the new key took over: the check value opens under it alone, and
+ * "nothing was changed" would send the operator to remove the only file that holds it. */
+static int commit_then_hide_key(db_t *d, db_txn_t t) {
+        int r = real_ops->txn(d, t);
+        if (r == 0 && t == DB_TXN_COMMIT && rename_from) {
+                cr_assert_eq(rename(rename_from, rename_to), 0);
+                cr_assert_eq(mkdir(rename_from, 0700), 0);
+                rename_from = NULL;
+        }
+        return r;
+}
+
+Test(store_backup, rekey_failing_after_its_commit_says_its_key_took_over) {
+        mef_store_t *a = populated_hooked();
+        hooked_ops.txn = commit_then_hide_key;
+        char aside[PATH_MAX];
+        snprintf(aside, sizeof aside, "%s/aside", dir);
+        rename_from = key_a;
+        rename_to = aside;
+        store_rekey_result_t rk;
+        int r = store_rekey(a, &rk);
+        cr_assert_lt(r, 0, "%d", r);
+        a->d->ops = real_ops;
+        cr_assert_null(rename_from, "the key file went after the commit");
+        cr_assert(rk.took_over);
+        cr_assert(!rk.commit_unknown);
+        cr_assert_eq(rmdir(key_a), 0);
+        cr_assert_eq(rename(aside, key_a), 0);
+        mef_store_t *b = open_store(path_a, key_a); /* under both keys */
+        assert_secrets(b);
+        cr_assert_eq(store_rekey(a, &rk), 0, "the next rekey finishes it");
+        cr_assert(rk.resumed);
+        cr_assert_eq(rk.resealed, 3);
         store_close(b);
         b = open_store(path_a, key_a);
         assert_secrets(b);

@@ -436,7 +436,8 @@ static int rekey_step(mef_store_t *s, const dump_table_t *t, char cursor[MSG_KEI
                         r = db_bind_blob(st, 3, old, old_len);
                 if (r >= 0)
                         r = step_done(st);
-                resealed++;
+                if (r >= 0 && s->d->ops->changes(s->d) > 0) /* else a writer got there first */
+                        resealed++;
         }
         if (r >= 0)
                 r = store_commit(s);

@@ -5,7 +5,8 @@
  * handle on the same store, for reads and for new secrets, and the old key no longer opens it;
  * a rekey that stopped after its commit leaves a store both keys open, and the next finishes it;
  * a key prepared ahead and copied to other hosts lets them follow a rekey made on one; the master
- * key IDs name the key a backup made now wraps, and the other one of a rekey. */
+ * key IDs name the key a backup made now wraps, and the other one of a rekey; a rekey counts
+ * only the secrets it changed. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -657,6 +658,28 @@ Test(store_backup, rekey_failing_after_its_commit_says_its_key_took_over) {
         b = open_store(path_a, key_a);
         assert_secrets(b);
         store_close(b);
+        store_close(a);
+}
+
+/* A writer that changed a secret between a rekey step's read and its UPDATE (one that sealed
+ * under the new key already) wins: the conditional UPDATE changes nothing, and is not counted. */
+static int prepare_after_a_writer(db_t *d, const char *sql, db_stmt_t **ret) {
+        if (strstr(sql, "UPDATE targets SET psk_enc")) {
+                db_stmt_t *st = NULL;
+                cr_assert_eq(real_ops->prepare(d, "UPDATE targets SET psk_enc = psk_enc || X'00'", &st), 0);
+                cr_assert_eq(real_ops->step(st), 0);
+                real_ops->release(st);
+        }
+        return real_ops->prepare(d, sql, ret);
+}
+
+Test(store_backup, rekey_counts_only_the_secrets_it_changed) {
+        mef_store_t *a = populated_hooked();
+        hooked_ops.prepare = prepare_after_a_writer;
+        store_rekey_result_t rk;
+        cr_assert_eq(store_rekey(a, &rk), 0);
+        a->d->ops = real_ops;
+        cr_assert_eq(rk.resealed, 2, "the node's and the enrolment's, not the target's: %" PRIu64, rk.resealed);
         store_close(a);
 }
 

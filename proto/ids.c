@@ -185,13 +185,12 @@ static int host_check(const char *s, size_t n, bool lower, const char **ret_why)
         if (n > IDS_HOST_MAX)
                 return fail(ret_why, -E2BIG, "host too long (max " STR(IDS_HOST_MAX) ")");
         if (memchr(s, ':', n)) {
-                for (size_t i = 0; i < n; i++)
+                for (size_t i = 0; i < n; i++) {
                         if (!is_hex(s[i]) && s[i] != ':' && s[i] != '.')
                                 return fail(ret_why, -EINVAL, "not an IPv6 address");
-                if (lower)
-                        for (size_t i = 0; i < n; i++)
-                                if (s[i] >= 'A' && s[i] <= 'F')
-                                        return fail(ret_why, -EINVAL, "host not in lower case");
+                        if (lower && s[i] >= 'A' && s[i] <= 'F')
+                                return fail(ret_why, -EINVAL, "host not in lower case");
+                }
                 return is_inet(AF_INET6, s, n) ? 0 : fail(ret_why, -EINVAL, "not an IPv6 address");
         }
         const char *label = s, *end = s + n;

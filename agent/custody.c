@@ -247,16 +247,12 @@ static int keys_install(const agent_config_t *cfg, uid_t uid, const stored_profi
         return 0;
 }
 
-static int profile_json_path(const agent_config_t *cfg, char out[PATH_MAX]) {
-        return path_join(cfg->runtime_dir, CUSTODY_PROFILE_JSON, out);
-}
-
 /* The non-secret profile for the CSE (docs/cse-integration.md), world-readable: written and
  * synced as a temporary file next to profile.json, for install() to rename into place. */
 static int profile_json_stage(const agent_config_t *cfg, const stored_profile_t *p, file_staged_t *ret,
                               custody_info_t *info) {
         char path[PATH_MAX];
-        int r = profile_json_path(cfg, path);
+        int r = path_join(cfg->runtime_dir, CUSTODY_PROFILE_JSON, path);
         if (r < 0)
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] runtime_dir: path too long", cfg->path);
 
@@ -492,7 +488,7 @@ int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info)
                                   strerror(-r));
 
         char path[PATH_MAX];
-        if (profile_json_path(cfg, path) == 0 && unlink(path) < 0 && errno != ENOENT && ret == 0) {
+        if (path_join(cfg->runtime_dir, CUSTODY_PROFILE_JSON, path) == 0 && unlink(path) < 0 && errno != ENOENT && ret == 0) {
                 r = negative_errno();
                 ret = failure_set(&info->failure, OUTCOME_FAILED, r, "cannot remove %s: %s", path, strerror(-r));
         }

@@ -61,16 +61,14 @@ int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info) {
          * and closing it (util/child.h): a killed agent's child may hold it until it dies too,
          * which PR_SET_PDEATHSIG makes a matter of milliseconds. Wait that long, boundedly. */
         for (unsigned i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
-                r = errno == EWOULDBLOCK ? -EBUSY : negative_errno();
-                if (r == -EBUSY && i < LOCK_WAIT_TRIES) {
-                        (void) usleep(LOCK_WAIT_USEC);
-                        continue;
-                }
-                if (r == -EBUSY)
-                        return failure_set(&info->failure, OUTCOME_FAILED, r,
+                r = negative_errno();
+                if (r != -EWOULDBLOCK)
+                        return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot lock the state directory %s: %s",
+                                           cfg->state_dir, strerror(-r));
+                if (i == LOCK_WAIT_TRIES)
+                        return failure_set(&info->failure, OUTCOME_FAILED, -EBUSY,
                                            "another msce-agent is using the state directory %s", cfg->state_dir);
-                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot lock the state directory %s: %s",
-                                   cfg->state_dir, strerror(-r));
+                (void) usleep(LOCK_WAIT_USEC);
         }
         remove_stale_temporaries(cfg->state_dir);
         remove_stale_temporaries(cfg->runtime_dir);

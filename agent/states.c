@@ -549,7 +549,7 @@ static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custo
 /* ---- RESTORE, at start and reload, and of the keys while READY ---- */
 
 static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
-        /* every way out settles a reload (reload_settle): it is complete with what restoring led to */
+        /* every way out settles a reload (reload_settle(), in go_ready() too): it is complete with what restoring led to */
         if (r == 0) {
                 profile_adopt(m, p, ci->method);
                 if (m->once && !m->reenrol) {
@@ -562,8 +562,7 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                 }
                 report_log(m, LOG_INFO, MSCE_MESSAGE_RESTORED, 0, "Restored KeID %s from the sealed profile (%s)",
                            m->profile.ke_id, seal_method_to_string(ci->method) ?: "?");
-                go_ready(m);
-                return reload_settle(m);
+                return go_ready(m);
         }
         const failure_t *f = &ci->failure;
         const class_action_t *a = class_failed(m, f, r);

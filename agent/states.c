@@ -402,9 +402,7 @@ static bool enrol_preflight(manager_t *m) {
 
 /* The enrolment itself, once nothing else runs (states_enrol()). */
 static void enrol_start(manager_t *m) {
-        if (clock_wait(m))
-                return;
-        if (!enrol_preflight(m))
+        if (clock_wait(m) || !enrol_preflight(m))
                 return;
         if (m->have_profile)
                 report_state(m, STATE_ENROL, LOG_INFO, "Renewing KeID %s with %s", m->profile.ke_id, m->cfg.mef_uri);

@@ -120,8 +120,7 @@ void report_once_print(manager_t *m, const exchange_info_t *enrolled);
 void manager_action_cancel(manager_t *m);
 /* Arm the action timer delay from now. */
 void manager_action_schedule(manager_t *m, action_t a, uint64_t delay);
-/* The timers: the action timer, renewal at 80% of the lifetime, expiry. */
-int manager_on_action(sd_event_source *s, uint64_t usec, void *userdata);
+/* The timers of renewal at 80% of the lifetime and of expiry. */
 int manager_on_renew(sd_event_source *s, uint64_t usec, void *userdata);
 int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata);
 

@@ -47,6 +47,19 @@ void manager_action_cancel(manager_t *m) {
                 (void) sd_event_source_set_enabled(m->action_timer, SD_EVENT_OFF);
 }
 
+static int manager_on_action(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_t *m = userdata;
+        action_t a = m->action;
+        manager_action_cancel(m); /* a oneshot that fired: it is off already */
+        if (a == ACTION_RESTORE)
+                states_restore(m);
+        else if (a == ACTION_ENROL)
+                states_enrol(m);
+        else if (a == ACTION_STATUS && m->have_profile)
+                states_status(m);
+        return 0;
+}
+
 void manager_action_schedule(manager_t *m, action_t a, uint64_t delay) {
         uint64_t when = now_usec() + delay;
         int r = !m->action_timer
@@ -61,19 +74,6 @@ void manager_action_schedule(manager_t *m, action_t a, uint64_t delay) {
         }
         m->action = a;
         m->next_attempt = time(NULL) + (time_t) ((delay + USEC_PER_SEC - 1) / USEC_PER_SEC);
-}
-
-int manager_on_action(sd_event_source *s, uint64_t usec, void *userdata) {
-        manager_t *m = userdata;
-        action_t a = m->action;
-        manager_action_cancel(m); /* a oneshot that fired: it is off already */
-        if (a == ACTION_RESTORE)
-                states_restore(m);
-        else if (a == ACTION_ENROL)
-                states_enrol(m);
-        else if (a == ACTION_STATUS && m->have_profile)
-                states_status(m);
-        return 0;
 }
 
 int manager_on_renew(sd_event_source *s, uint64_t usec, void *userdata) {

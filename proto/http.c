@@ -363,7 +363,6 @@ static int msg_build(const http_parser_t *p, const uint8_t *buf, http_msg_t *ret
         _cleanup_free_ char *head = NULL;
         size_t body_len = 0, at = 0, name_len, off, vlen;
         uint8_t *body;
-        bool first = true;
 
         head = malloc(p->head_len + 1);
         if (!head)
@@ -395,12 +394,12 @@ static int msg_build(const http_parser_t *p, const uint8_t *buf, http_msg_t *ret
                 if (n == 0)
                         break;
                 *cr = 0;
-                if (first && p->kind == HTTP_REQUEST) {
+                if (at == 0 && p->kind == HTTP_REQUEST) {
                         size_t m, t;
                         (void) request_line_parse(line, n, &m, &t);
                         memcpy(ret->method, line, m);
                         memcpy(ret->target, line + m + 1, t);
-                } else if (first)
+                } else if (at == 0)
                         (void) status_line_parse(line, n, &ret->status);
                 else {
                         (void) header_split(line, n, &name_len, &off, &vlen);
@@ -411,7 +410,6 @@ static int msg_build(const http_parser_t *p, const uint8_t *buf, http_msg_t *ret
                                 .value = line + off,
                         };
                 }
-                first = false;
                 at += n + 2;
         }
         ret->head = TAKE_PTR(head);

@@ -181,15 +181,6 @@ static int response_parse(tls_conn_t *c, uint64_t deadline, uint8_t **buf, size_
         }
 }
 
-/* The buffer may hold a transported ltk: wiped whole. */
-static int response_read(tls_conn_t *c, uint64_t deadline, http_msg_t *ret) {
-        uint8_t *buf = NULL;
-        size_t size = 0;
-        int r = response_parse(c, deadline, &buf, &size, ret);
-        erase_free(buf, size);
-        return r;
-}
-
 int exchange_run(const exchange_spec_t *s, http_msg_t *ret, exchange_stage_t *ret_stage, char version[16],
                  char cipher[64]) {
         *ret_stage = EXCHANGE_STAGE_CONNECT;
@@ -204,8 +195,8 @@ int exchange_run(const exchange_spec_t *s, http_msg_t *ret, exchange_stage_t *re
         r = tls_conn_new_client(s->ctx, fd, s->host, &c);
         if (r >= 0)
                 r = tls_conn_handshake_until(c, s->deadline);
-        uint8_t *req = NULL;
-        size_t req_len = 0;
+        uint8_t *req = NULL, *resp = NULL;
+        size_t req_len = 0, resp_size = 0;
         if (r >= 0) {
                 snprintf(version, 16, "%s", tls_conn_version(c) ?: "");
                 snprintf(cipher, 64, "%s", tls_conn_cipher(c) ?: "");
@@ -216,10 +207,11 @@ int exchange_run(const exchange_spec_t *s, http_msg_t *ret, exchange_stage_t *re
                 r = tls_conn_write_all_until(c, req, req_len, s->deadline);
         }
         if (r >= 0)
-                r = response_read(c, s->deadline, ret);
+                r = response_parse(c, s->deadline, &resp, &resp_size, ret);
         if (r >= 0)
                 *ret_stage = EXCHANGE_STAGE_NONE;
         erase_free(req, req_len); /* NULL is fine */
+        erase_free(resp, resp_size); /* may hold a transported ltk: wiped whole */
         tls_conn_shutdown(c);
         tls_conn_free(c);
         return r;

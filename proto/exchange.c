@@ -114,15 +114,12 @@ static int conn_reconnect(tls_conn_t *c, uint64_t deadline) {
 int tls_conn_handshake_until(tls_conn_t *c, uint64_t deadline) {
         for (;;) {
                 int r = tls_conn_handshake(c);
-                if (r == -ENOPROTOOPT) {
+                if (r == -ENOPROTOOPT)
                         r = conn_reconnect(c, deadline);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                if (r != -EAGAIN)
+                else if (r == -EAGAIN)
+                        r = conn_wait(c, deadline);
+                else
                         return r;
-                r = conn_wait(c, deadline);
                 if (r < 0)
                         return r;
         }

@@ -129,12 +129,8 @@ int tls_conn_write_all_until(tls_conn_t *c, const void *buf, size_t n, uint64_t 
         const uint8_t *p = buf;
         while (n > 0) {
                 ssize_t k = tls_conn_write(c, p, n);
-                if (k == -EAGAIN) {
-                        int r = conn_wait(c, deadline);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
+                if (k == -EAGAIN)
+                        k = conn_wait(c, deadline); /* 0 once writable: nothing written yet, try again */
                 if (k < 0)
                         return (int) k;
                 p += k;

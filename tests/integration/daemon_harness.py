@@ -16,15 +16,17 @@ import time
 # Linux's SO_TIMESTAMP (= SCM_TIMESTAMP, struct timeval): Python 3.11 does not name it.
 SO_TIMESTAMP = getattr(socket, "SO_TIMESTAMP", 29)
 
-# Users of this run's own (test-user.sh: msce-t<PID>-daemon, -daemon2, -expiry and -expiry2; PID the
-# first process of the run, passed on through the keyctl session re-exec): a run of this test
-# in another build directory or worktree at the same time never shares their keyrings.
+# Users of this run's own (test-user.sh: msce-t<PID>-daemon, -daemon2, -expiry, -expiry2 and
+# -expiry3; PID the first process of the run, passed on through the keyctl session re-exec): a
+# run of this test in another build directory or worktree at the same time never shares their
+# keyrings.
 TEST_USER_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test-user.sh")
 RUN_PID = os.environ.setdefault("DAEMON_TEST_PID", str(os.getpid()))
 CSE_USER = f"msce-t{RUN_PID}-daemon"
 CSE2_USER = f"msce-t{RUN_PID}-daemon2"  # [consumer] user changed on reload
 EXPIRY_USER = f"msce-t{RUN_PID}-expiry"
 EXPIRY2_USER = f"msce-t{RUN_PID}-expiry2"
+EXPIRY3_USER = f"msce-t{RUN_PID}-expiry3"
 
 build = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
 AGENT = os.path.join(build or ".", "msce-agent")
@@ -324,27 +326,28 @@ def seq_matches(msgs, patterns):
     return all(re.fullmatch(p, m, re.S) for p, m in zip(patterns, msgs))
 
 
-def eventually(pred, timeout=30):
+def eventually(pred, timeout=30, wait=time.sleep):
     """pred() until it returns a true value or timeout s pass (a deadline for a hang, not a speed
-    requirement); the last value."""
+    requirement); the last value. wait(0.05) between: Agent.pump to read the agent's notify
+    socket meanwhile (its sd_notify blocks once ten datagrams wait in it)."""
     end = time.monotonic() + timeout
     while True:
         v = pred()
         if v or time.monotonic() >= end:
             return v
-        time.sleep(0.05)
+        wait(0.05)
 
 
-def state_json_until(run_dir, pred, timeout=30):
+def state_json_until(run_dir, pred, timeout=30, wait=time.sleep):
     """state.json once pred(it) holds (state.json changes as the agent goes on: never judge it
-    from one read), or the last one read when timeout s pass."""
+    from one read), or the last one read when timeout s pass; wait as for eventually()."""
     last = [None]
 
     def check():
         last[0] = state_json(run_dir)
         return last[0] is not None and pred(last[0])
 
-    eventually(check, timeout)
+    eventually(check, timeout, wait)
     return last[0]
 
 

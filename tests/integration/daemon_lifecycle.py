@@ -2,7 +2,7 @@
 # daemon-test.py's scenarios of a node's life: fresh start, signals, reenrol and revoke, restore
 # with the MEF down, a reload whose restore SIGUSR1 cancels, backoff, rejection, an incompatible
 # MEF, a MEF by host name, and renewal and expiry of a short profile (also while an enrolment is
-# under way).
+# under way, and after a renewal sealed its profile but could not install it).
 import datetime
 import json
 import os
@@ -820,3 +820,75 @@ def expiry_in_enrolment_scenario(tmp):
         mef.stop()
         remove_keys(user)
     return results
+
+
+def in_thread(tmp, user, name, scenario):
+    """scenario(tmp, mef, results, agents) with a MEF of its own (not started) and user's keys
+    removed, in a thread beside the other scenarios: its results to report, an exception one of
+    them (not raised); then the agents it started and the MEF are stopped, user's keys removed."""
+    results, agents = [], []
+    mef = Mef(short_profile_tmp(tmp, user))
+    try:
+        scenario(tmp, mef, results, agents)
+    except Exception as ex:
+        results.append((False, name, repr(ex)))
+    finally:
+        for a in agents:
+            a.stop()
+        mef.stop()
+        remove_keys(user)
+    return results
+
+
+def expiry_after_renewal_sealed_scenario(tmp):
+    """A renewal that sealed its profile but cannot install it (profile.json is a directory: the
+    rename into place fails, after the seal) retries the restore until the old profile expires;
+    the expiry removes the old keys and restores the renewal's sealed profile, no third enrolment.
+    The old manager_on_expiry() removed that sealed profile too and enrolled again. Its own MEF
+    and CSE user (in_thread())."""
+    return in_thread(tmp, EXPIRY3_USER, "expiry after a renewal's seal scenario", expiry_after_renewal_sealed)
+
+
+def expiry_after_renewal_sealed(tmp, mef, results, agents):
+    user = EXPIRY3_USER
+    conf, state, run_dir = short_profile_setup(tmp, mef, "g", user, "")
+    log_path = os.path.join(tmp, "agent.log")
+    a = Agent(tmp, conf)
+    agents.append(a)
+    i = a.wait_for(lambda m: m == "READY=1", 30)
+    ready = lambda st: st["state"] == "ready" and st["keID"]
+    st = state_json_until(run_dir, ready, wait=a.pump) if i is not None else None
+    keid1 = (st or {}).get("keID")
+    pj = os.path.join(run_dir, "profile.json")
+    os.unlink(pj)
+    os.makedirs(os.path.join(pj, "in-the-way"))
+    j = a.wait_for(lambda m: m.startswith("STATUS=Enrolled as KeID") and "and sealed the profile, but" in m,
+                   90, i or 0)
+    keid2 = keid_of(a.messages[j][1]) if j is not None else None
+    # Held past the expiry: an install has failed since, with no profile in place (state.json names
+    # no KeID; before the expiry, the old one).
+    expired = eventually(lambda: re.search(rf"KeID {keid1} expired at .* without renewal: removing its keys",
+                                           open(log_path).read()), 90, a.pump) if keid1 else None
+    failing = lambda st: st["state"] == "backoff" and st["keID"] is None and \
+        f"cannot write {pj}" in (st["last_error"] or "")
+    held = state_json_until(run_dir, failing, wait=a.pump)
+    results.append((keid1 and keid2 and keid2 != keid1 and f"cannot write {pj}" in a.messages[j][1] and
+                    expired and held and failing(held),
+                    "a renewal sealed its profile but cannot install it (profile.json a directory): still "
+                    "failing after the old profile's expiry",
+                    f"KeIDs {keid1} {keid2}, expired {bool(expired)}, state.json {held}\n" +
+                    "\n".join(a.texts()) + "\n" + open(log_path).read()[-2000:]))
+    shutil.rmtree(pj)
+    st = state_json_until(run_dir, ready, wait=a.pump)
+    names = cse_keys(user)[0] or []
+    log = open(log_path).read()
+    prof = json.load(open(pj)) if os.path.isfile(pj) else {}
+    results.append((keid2 and st and ready(st) and st["keID"] == keid2 and kpsa_name(keid2) in names and
+                    prof.get("keID") == keid2 and f"Restored KeID {keid2} from the sealed profile" in log,
+                    "once profile.json can be written: READY with the renewal's KeID, restored from its sealed "
+                    "profile (keys, profile.json)",
+                    f"renewal {keid2}, state.json {st}, keys {names}, profile.json {prof}\n" + log[-2000:]))
+    enrolled = json.loads(mef.ctl("--json", "enrolments", "node-g"))
+    results.append((keid1 and keid2 and sorted(e["keID"] for e in enrolled) == sorted([keid1, keid2]),
+                    "the MEF saw two enrolments of the node (the first and the renewal), no third",
+                    json.dumps(enrolled, indent=1)))

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* msce-mef configuration: the key table (util/ini.h reads the file by it), then the checks that
  * span keys. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -271,8 +273,25 @@ static const ini_key_t keys[] = {
         { "defaults", "poll", &ini_type_uint, F(default_poll), "86400" /* MSG_POLL_DEFAULT */, UINT(STORE_POLL_MIN, STORE_POLL_MAX, " s") },
 };
 
+/* Whether the listen host, read as the bind reads it (getaddrinfo: "0", "[::0]" and "0x0" too),
+ * is an unspecified address, or an IPv4-mapped one (the kernel binds it as 0.0.0.0). A name is
+ * not: it is resolved when bound. */
 static bool host_is_wildcard(const char *h) {
-        return streq(h, "0.0.0.0") || streq(h, "::") || streq(h, "0:0:0:0:0:0:0:0");
+        struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICHOST, .ai_socktype = SOCK_STREAM }, *res = NULL;
+        if (getaddrinfo(h, NULL, &hints, &res) != 0)
+                return false;
+        bool any = false;
+        for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+                if (ai->ai_family == AF_INET)
+                        any |= ((const struct sockaddr_in *) ai->ai_addr)->sin_addr.s_addr == htonl(INADDR_ANY);
+                else if (ai->ai_family == AF_INET6) {
+                        const struct in6_addr *a = &((const struct sockaddr_in6 *) ai->ai_addr)->sin6_addr;
+                        any |= IN6_IS_ADDR_UNSPECIFIED(a) ||
+                               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 0 && a->s6_addr[13] == 0 &&
+                                a->s6_addr[14] == 0 && a->s6_addr[15] == 0);
+                }
+        freeaddrinfo(res);
+        return any;
 }
 
 /* Two listeners on one host:port, as written (host names case-insensitively, ports by value;

@@ -116,6 +116,13 @@ static const struct {
         { "cross_checks", "[tls]\nclient_ca = /ca.pem\n", 0, "[tls] certificate", "required" },
         { "cross_checks", "[server]\nlisten = [::]:443\n", 0, "[server] fqdn", "wildcard" },
         { "cross_checks", "[server]\nlisten = 0.0.0.0:443\n", 0, "[server] fqdn", "wildcard" },
+        /* other spellings of a wildcard, as the bind reads them: the fqdn defaulted to the text */
+        { "cross_checks", "[server]\nlisten = [::0]:443\n", 0, "[server] fqdn", "wildcard" },
+        { "cross_checks", "[server]\nlisten = [0::]:443\n", 0, "[server] fqdn", "wildcard" },
+        { "cross_checks", "[server]\nlisten = 0:443\n", 0, "[server] fqdn", "wildcard" },
+        { "cross_checks", "[server]\nlisten = 0.0:443\n", 0, "[server] fqdn", "wildcard" },
+        { "cross_checks", "[server]\nlisten = 0x0:443\n", 0, "[server] fqdn", "wildcard" },
+        { "cross_checks", "[server]\nlisten = [::ffff:0.0.0.0]:443\n", 0, "[server] fqdn", "wildcard" },
         /* the listen host is the default fqdn: it must be a KeID host then */
         { "cross_checks", "[server]\nlisten = [fe80::1%eth0]:443\n", 0, "[server] fqdn", "not a host name or IP address" },
         { "cross_checks", "[server]\nlisten = in_x:443\n", 0, "[server] fqdn", "not a host name or IP address" },
@@ -268,6 +275,12 @@ Test(mef_config, listen_forms) {
         load_ok("[server]\nlisten = 0.0.0.0:443\nfqdn = mef.example.net\n", &c);
         cr_assert_str_eq(c.listen_host, "0.0.0.0");
         cr_assert_str_eq(c.fqdn, "mef.example.net");
+        mef_config_done(&c);
+        /* an address that only looks like one: not a wildcard, its own fqdn */
+        load_ok("[server]\nlisten = 10.0.0.1:443\n", &c);
+        cr_assert_str_eq(c.fqdn, "10.0.0.1");
+        mef_config_done(&c);
+        load_ok("[server]\nlisten = [::1]:443\n", &c);
         mef_config_done(&c);
         load_ok("[server]\nbase = /\n", &c);
         cr_assert_str_eq(c.base, "");

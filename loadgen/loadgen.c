@@ -60,7 +60,7 @@ typedef struct gw {
         uint64_t power_on, started;
         char ke_id[MSG_KEID_MAX + 1];
         unsigned n_fetch;
-        uint8_t fetch_target[LG_TARGETS_MAX];       /* index into opt->targets */
+        size_t fetch_target[LG_TARGETS_MAX];        /* index into opt->targets (up to a million) */
         uint8_t kpsa[LG_TARGETS_MAX][KDF_KEY_LEN];  /* secret: what each fetch must return */
         /* the exchange */
         int fd;
@@ -465,7 +465,7 @@ static void gw_answer(gw_t *g, const http_msg_t *m) {
                         for (size_t t = 0; t < o->n_targets && g->n_fetch < LG_TARGETS_MAX; t++)
                                 if (streq(p.targets[i].id, o->targets[t].id) &&
                                     kdf_kpsa(ltk, ltk_len, p.targets[i].id, g->kpsa[g->n_fetch]) == 0)
-                                        g->fetch_target[g->n_fetch++] = (uint8_t) t;
+                                        g->fetch_target[g->n_fetch++] = t;
                 msg_profile_wipe(&p);
                 lg_hist_add(lg->res->enrol_hist, now - g->started);
                 if (g->enrolled) /* after a 404: not a gateway more, nor another power-on */

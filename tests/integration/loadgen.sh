@@ -9,7 +9,8 @@
 # enrol; 429 + Retry-After (the per-node enrolment rate limit) is waited out as well; a gateway
 # with a wrong key is counted as lost (exit 1), and so is one queued for a connection slot past
 # --timeout; --concurrency below --procs still limits; a dead worker is restarted, and so is one
-# that stops pinging the watchdog; READY=1 comes from the supervisor once all listen.
+# that stops pinging the watchdog; READY=1 comes from the supervisor once all listen; a target
+# past line 256 of the targets file is fetched with its own PSK.
 # Usage: loadgen.sh BUILD_DIR (TAP)
 set -euo pipefail
 
@@ -152,6 +153,20 @@ n_failed=$(sed -n 's/^failures by class: //p' "$T/lg.out" | awk -F, '{ n = 0; fo
 (( n_enrol + n_status + n_fetch - ${n_failed:-0} == 3 * GW )) ||
         fail "expected one successful enrol, status and fetch per gateway: $ex, failed ${n_failed:-0}"
 ok "$GW gateways at once: all enrolled, status checked and fetched, 0 lost"
+
+# A targets file of more than 256 lines: the target the profiles name on line 301, after 300 the
+# MEF does not know. Its index was kept in 8 bits: 300 became 44, and the fetch went with another
+# target's PSK (refused: every gateway lost).
+(
+        umask 077
+        od -An -v -N$((32 * 300)) -tx1 /dev/urandom | tr -d ' \n' | fold -w 64 |
+                awk '{ print "/decoy-" NR " decoy-psk-" NR " " $1 }' >"$T/targets-301"
+        cat "$T/targets" >>"$T/targets-301"
+)
+loadgen --gateways "$T/gateways" --count 5 --targets "$T/targets-301" --backoff-max 2000 --timeout 60 ||
+        fail "msce-loadgen lost gateways with the target on line 301 of the targets file"
+grep -q "^gateways 5  enrolled 5  complete 5  lost 0 " "$T/lg.out" || fail "not all 5 gateways completed"
+ok "the target on line 301 of the targets file: fetched with its own PSK"
 
 # Concurrent enrolments of one node over both workers: the store's transaction keeps one active.
 loadgen --gateways "$T/same-node" --allow-duplicate-nodes --backoff-max 2000 --timeout 120 || fail "concurrent enrolments of one node"

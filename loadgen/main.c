@@ -353,6 +353,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "msce-loadgen: --count %llu: %s has %zu gateways\n", count, gw_path, n_gws);
                 return EXIT_USAGE;
         }
+        size_t n_gws_all = n_gws; /* every one loaded holds a key to wipe, --count or not */
         if (count)
                 n_gws = count;
         if (procs > n_gws)
@@ -425,7 +426,7 @@ int main(int argc, char **argv) {
                 if (waitpid(children[p], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
                         rc = EXIT_LOST;
         }
-        erase_free(gws, n_gws * sizeof *gws);
+        erase_free(gws, n_gws_all * sizeof *gws);
         if (tgs)
                 erase(tgs, n_tgs * sizeof *tgs);
         free(tgs);

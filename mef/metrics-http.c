@@ -266,8 +266,8 @@ static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userd
         }
 }
 
-int metrics_http_new(sd_event *event, const char *host, const char *port, const mef_listen_apart_t *apart,
-                     mef_metrics_t *m, store_queue_t *queue, metrics_http_t **ret, char *err, size_t err_size) {
+int metrics_http_new(sd_event *event, const char *host, const char *port, bool reuseport,
+                     const mef_listen_apart_t *apart, mef_metrics_t *m, store_queue_t *queue, metrics_http_t **ret, char *err, size_t err_size) {
         metrics_http_t *h = calloc(1, sizeof *h);
         if (!h)
                 return -ENOMEM;
@@ -277,7 +277,7 @@ int metrics_http_new(sd_event *event, const char *host, const char *port, const 
                 .metrics = m,
                 .queue = queue,
         };
-        int r = mef_listen(host, port, 16, true, apart, &h->fd, err, err_size);
+        int r = mef_listen(host, port, 16, reuseport, apart, &h->fd, err, err_size);
         if (r >= 0) {
                 r = sd_event_add_io(event, &h->accept_source, h->fd, EPOLLIN, on_accept, h);
                 if (r >= 0)

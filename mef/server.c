@@ -230,9 +230,10 @@ static int server_setup(server_t *s, char *err, size_t err_size) {
                 }
         }
         if (cfg->metrics_host && s->metrics) {
-                /* with workers both have SO_REUSEPORT: the kernel alone would let them share a port */
+                /* with workers both have SO_REUSEPORT: the kernel alone would let them share a port;
+                 * a single process has it on neither, so that a second msce-mef cannot join it */
                 const mef_listen_apart_t gateways = { l->listen_fd, "[server] listen" };
-                r = metrics_http_new(s->event, cfg->metrics_host, cfg->metrics_port, &gateways, s->metrics, s->queue,
+                r = metrics_http_new(s->event, cfg->metrics_host, cfg->metrics_port, cfg->workers != 1, &gateways, s->metrics, s->queue,
                                      &s->metrics_http, err, err_size);
                 if (r < 0)
                         return r;

@@ -22,6 +22,7 @@ _Static_assert(WORKERS_MAX <= MEF_METRICS_WORKERS, "a metrics slot for each work
 #define RESTART_MIN_USEC (100u * 1000u)
 #define RESTART_MAX_USEC (10u * 1000u * 1000u)
 #define RESTART_RESET_USEC (30u * 1000u * 1000u) /* a worker that ran this long starts the backoff afresh */
+#define NOTIFY_BATCH 16u /* datagrams read per wake-up: the loop has timers, signals and children too */
 
 typedef struct supervisor supervisor_t;
 
@@ -41,14 +42,17 @@ typedef struct worker {
 
 struct supervisor {
         const mef_config_t *cfg;
-        mef_config_t wcfg;       /* what the workers get: cfg with the port resolved */
-        char port[8];
+        mef_config_t wcfg;       /* what the workers get: cfg with the ports resolved */
+        char port[8], metrics_port[8];
         mef_worker_fn_t fn;
         mef_metrics_t *metrics;  /* shared with the workers; NULL: off */
         sd_event *event;
         int notify_fd;
         int reserve_fd;          /* holds a kernel-chosen port while workers (re)bind it */
-        char notify_path[sizeof(((struct sockaddr_un *) NULL)->sun_path) + 1];
+        int metrics_reserve_fd;  /* the same for the metrics port */
+        /* the socket's directory ("": none made) and path, which must fit in sun_path */
+        char notify_path[sizeof(((struct sockaddr_un *) NULL)->sun_path)];
+        char notify_dir[sizeof(((struct sockaddr_un *) NULL)->sun_path) - sizeof "/notify" + 1];
         worker_t *workers;
         unsigned n;
         uint64_t watchdog_usec;  /* systemd's, passed on to the workers; 0: off */
@@ -66,12 +70,11 @@ unsigned mef_workers_count(const mef_config_t *cfg) {
         return n > 0 ? MIN((unsigned) n, WORKERS_MAX) : 1;
 }
 
-/* Bind (without listening) a socket to [server] listen's address and port, the first of its
- * addresses that binds: its fd, the port in s->port. */
-static int port_bind(supervisor_t *s, const char *port, bool reuseport, int *ret_fd) {
-        const char *host = s->cfg->listen_host && *s->cfg->listen_host && !streq(s->cfg->listen_host, "*")
-                                   ? s->cfg->listen_host
-                                   : NULL;
+/* Bind (without listening) a socket to host (NULL, "" or "*": every address) and port, the first
+ * of its addresses that binds: its fd, the port bound in ret_port. */
+static int port_bind(const char *host, const char *port, bool reuseport, int *ret_fd, char ret_port[static 8]) {
+        if (host && (!*host || streq(host, "*")))
+                host = NULL;
         struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                                   .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
         struct addrinfo *res = NULL;
@@ -95,7 +98,7 @@ static int port_bind(supervisor_t *s, const char *port, bool reuseport, int *ret
                 }
                 unsigned p = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *) &sa)->sin6_port)
                                                       : ntohs(((struct sockaddr_in *) &sa)->sin_port);
-                snprintf(s->port, sizeof s->port, "%u", p);
+                snprintf(ret_port, 8, "%u", p);
                 *ret_fd = fd;
                 r = 0;
                 break;
@@ -104,40 +107,49 @@ static int port_bind(supervisor_t *s, const char *port, bool reuseport, int *ret
         return r;
 }
 
-/* Port 0: a SO_REUSEPORT socket bound for the kernel to pick the port, kept bound so that the
- * port stays ours while workers come and go. A port given: bound once without SO_REUSEPORT and
- * let go, so that another process already listening there with SO_REUSEPORT (a second msce-mef of
- * this user, with another store) is found now: the workers' own SO_REUSEPORT binds would join
- * its group and share the port's connections with it. */
-static int port_reserve(supervisor_t *s) {
-        if (!streq(s->cfg->listen_port, "0")) {
+/* Port 0: a SO_REUSEPORT socket bound for the kernel to pick the port, kept bound (in
+ * *reserve_fd) so that the port stays ours while workers come and go, and every worker binds that
+ * one port. A port given: bound once without SO_REUSEPORT and let go, so that another process
+ * already listening there with SO_REUSEPORT (a second msce-mef of this user, with another store)
+ * is found now: the workers' own SO_REUSEPORT binds would join its group and share the port's
+ * connections with it. For the gateways' port and the metrics port alike. */
+static int port_reserve(const char *host, const char *port, int *reserve_fd, char ret_port[static 8]) {
+        if (!streq(port, "0")) {
                 int fd = -1;
-                int r = port_bind(s, s->cfg->listen_port, false, &fd);
+                int r = port_bind(host, port, false, &fd, ret_port);
                 if (fd >= 0)
                         close(fd);
                 return r;
         }
-        return port_bind(s, "0", true, &s->reserve_fd);
+        return port_bind(host, "0", true, reserve_fd, ret_port);
 }
 
-/* An autobound abstract datagram socket that passes the sender's credentials. */
+/* A datagram socket that passes the sender's credentials, bound to a path in a directory of its
+ * own (mkdtemp: mode 0700), so that only this user's processes can send to it: an abstract
+ * socket has no permission check, and any local user could flood it. In $RUNTIME_DIRECTORY
+ * (the service's RuntimeDirectory=), else /tmp: not $TMPDIR, which may be too long for sun_path. */
 static int notify_open(supervisor_t *s) {
+        const char *base = getenv("RUNTIME_DIRECTORY") ?: "/tmp";
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int one = 1;
+        /* RUNTIME_DIRECTORY may list several, separated by colons: the first */
+        int n = snprintf(s->notify_dir, sizeof s->notify_dir, "%.*s/msce-mef-XXXXXX", (int) strcspn(base, ":"), base);
+        if (n < 0 || (size_t) n >= sizeof s->notify_dir) {
+                s->notify_dir[0] = 0;
+                return -ENAMETOOLONG;
+        }
+        if (!mkdtemp(s->notify_dir)) {
+                s->notify_dir[0] = 0;
+                return negative_errno();
+        }
+        snprintf(s->notify_path, sizeof s->notify_path, "%s/notify", s->notify_dir);
+        memcpy(sa.sun_path, s->notify_path, strlen(s->notify_path) + 1);
         s->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (s->notify_fd < 0)
                 return negative_errno();
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        socklen_t len = sizeof sa;
-        int one = 1;
-        if (bind(s->notify_fd, (struct sockaddr *) &sa, sizeof(sa_family_t)) < 0 ||
-            getsockname(s->notify_fd, (struct sockaddr *) &sa, &len) < 0 ||
+        if (bind(s->notify_fd, (struct sockaddr *) &sa, sizeof sa) < 0 ||
             setsockopt(s->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0)
                 return negative_errno();
-        size_t n = len - offsetof(struct sockaddr_un, sun_path);
-        if (n < 2 || n >= sizeof s->notify_path || sa.sun_path[0] != 0)
-                return -EINVAL;
-        s->notify_path[0] = '@';
-        memcpy(s->notify_path + 1, sa.sun_path + 1, n - 1);
-        s->notify_path[n] = 0;
         return 0;
 }
 
@@ -207,6 +219,8 @@ static int worker_spawn(worker_t *w) {
                 close(s->notify_fd);
                 if (s->reserve_fd >= 0)
                         close(s->reserve_fd);
+                if (s->metrics_reserve_fd >= 0)
+                        close(s->metrics_reserve_fd);
                 /* the supervisor pings systemd's watchdog; the worker pings the supervisor */
                 char pid_s[16], usec_s[24];
                 snprintf(pid_s, sizeof pid_s, "%d", (int) getpid());
@@ -284,6 +298,14 @@ static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata) {
                         (void) sd_event_exit(s->event, 0);
                 return 0;
         }
+        if (si->si_code == CLD_EXITED && si->si_status == 0) {
+                /* A worker exits 0 only once SIGTERM or SIGINT reached it: a stop of the service
+                 * (systemctl stop signals the whole cgroup, and the worker's exit may come in before
+                 * our own signal), not a failure to start nor a death to restart it after. */
+                log_info("worker %u (pid %d) stopped: stopping the others", w->index + 1, (int) si->si_pid);
+                supervisor_stop(s, 0);
+                return 0;
+        }
         if (!s->announced) {
                 /* a worker that cannot start (port taken, store unreadable) fails the service */
                 log_error("worker %u %s before all workers were listening: stopping", w->index + 1, how);
@@ -315,18 +337,23 @@ static void announce(supervisor_t *s) {
         const char *host = s->cfg->listen_host && *s->cfg->listen_host ? s->cfg->listen_host : "*";
         bool v6 = strchr(host, ':') != NULL;
         log_info("%u workers listening on %s%s%s:%s", s->n, v6 ? "[" : "", host, v6 ? "]" : "", s->wcfg.listen_port);
-        if (s->reserve_fd >= 0) {
+        if (s->reserve_fd >= 0)
                 /* the port was chosen by the kernel: tell whoever started us (tests), as serve does */
                 printf("listening on %s%s%s:%s\n", v6 ? "[" : "", host, v6 ? "]" : "", s->wcfg.listen_port);
-                fflush(stdout);
+        if (s->metrics_reserve_fd >= 0) {
+                bool mv6 = strchr(s->cfg->metrics_host, ':') != NULL;
+                printf("metrics on %s%s%s:%s\n", mv6 ? "[" : "", s->cfg->metrics_host, mv6 ? "]" : "", s->wcfg.metrics_port);
         }
+        fflush(stdout);
         (void) sd_notifyf(0, "READY=1\nSTATUS=Serving with %u workers", s->n);
 }
 
-/* A worker's sd_notify datagram: READY=1 is all we act on. */
+/* A worker's sd_notify datagram: READY=1 is all we act on. At most NOTIFY_BATCH at a time: the
+ * source is level-triggered, so the rest wait for the next iteration, after the signals,
+ * children and timers that are due (however fast datagrams come). */
 static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         supervisor_t *s = userdata;
-        for (;;) {
+        for (unsigned i = 0; i < NOTIFY_BATCH; i++) {
                 char buf[4096];
                 union {
                         struct cmsghdr h;
@@ -355,6 +382,7 @@ static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userd
                 if (w->ready)
                         announce(s);
         }
+        return 0;
 }
 
 /* A worker that stopped pinging (stuck in a loop, or stopped) is killed: on_child restarts it. */
@@ -400,18 +428,38 @@ static void supervisor_done(supervisor_t *s) {
                 close(s->notify_fd);
         if (s->reserve_fd >= 0)
                 close(s->reserve_fd);
+        if (s->metrics_reserve_fd >= 0)
+                close(s->metrics_reserve_fd);
+        if (s->notify_dir[0]) {
+                (void) unlink(s->notify_path);
+                (void) rmdir(s->notify_dir);
+        }
+}
+
+/* port_reserve() for one of our listeners; what: "" for the gateways', else which one. */
+static int supervisor_reserve(const char *host, const char *port, const char *what, int *reserve_fd, char ret_port[static 8]) {
+        int r = port_reserve(host, port, reserve_fd, ret_port);
+        if (r == -EADDRINUSE)
+                return log_error_errno(r, "cannot listen on %s port %s%s: in use (another msce-mef?)", host, port, what);
+        if (r < 0)
+                return log_error_errno(r, "cannot choose a port on %s%s: %m", host, what);
+        return 0;
 }
 
 static int supervisor_setup(supervisor_t *s) {
         int r;
         if (s->cfg->listen_port) {
-                r = port_reserve(s);
-                if (r == -EADDRINUSE)
-                        return log_error_errno(r, "cannot listen on %s port %s: in use (another msce-mef?)",
-                                               s->cfg->listen_host, s->cfg->listen_port);
+                r = supervisor_reserve(s->cfg->listen_host, s->cfg->listen_port, "", &s->reserve_fd, s->port);
                 if (r < 0)
-                        return log_error_errno(r, "cannot choose a port on %s: %m", s->cfg->listen_host);
+                        return r;
                 s->wcfg.listen_port = s->port;
+        }
+        if (s->cfg->metrics_host && s->cfg->metrics_port) {
+                r = supervisor_reserve(s->cfg->metrics_host, s->cfg->metrics_port, " ([metrics] listen)",
+                                       &s->metrics_reserve_fd, s->metrics_port);
+                if (r < 0)
+                        return r;
+                s->wcfg.metrics_port = s->metrics_port;
         }
         r = notify_open(s);
         if (r < 0)
@@ -458,6 +506,7 @@ int mef_workers_run(const mef_config_t *cfg, mef_metrics_t *metrics, mef_worker_
                 .metrics = metrics,
                 .notify_fd = -1,
                 .reserve_fd = -1,
+                .metrics_reserve_fd = -1,
                 .n = mef_workers_count(cfg),
         };
         sigset_t mask, old;

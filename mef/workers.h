@@ -16,9 +16,11 @@ typedef int (*mef_worker_fn_t)(const mef_config_t *cfg);
 /* How many workers cfg asks for: [server] workers, or the CPUs this process may run on (auto). */
 unsigned mef_workers_count(const mef_config_t *cfg);
 
-/* Supervise mef_workers_count(cfg) workers running fn until SIGTERM/SIGINT. A listen port of 0
- * is resolved once here (and printed as "listening on HOST:PORT" when all listen) so that every
- * worker binds the same port. metrics (NULL: off), made before: each worker counts its open
+/* Supervise mef_workers_count(cfg) workers running fn until SIGTERM/SIGINT, or until a worker
+ * exits 0 (a stop that reached it first). A listen or metrics port of 0 is resolved once here
+ * (and printed as "listening on HOST:PORT", "metrics on HOST:PORT" when all listen) so that every
+ * worker binds the same port; a port given is bound once without SO_REUSEPORT first, and one in
+ * use fails the start. metrics (NULL: off), made before: each worker counts its open
  * connections in a slot of its own, cleared here when it dies (mef_metrics_use_slot()). Returns
  * the exit status: 0 after a clean stop, the status of a worker that failed before every worker
  * was listening, or MEF_EXIT_FAILURE. */

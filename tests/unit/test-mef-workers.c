@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* The worker supervisor (mef/workers.c) with worker functions of the test's own: a worker stuck
  * before READY=1 is killed after [server] worker_start_timeout, with no watchdog
- * (WATCHDOG_USEC unset), and the start fails. It waited for the worker for ever. */
+ * (WATCHDOG_USEC unset), and the start fails (it waited for the worker for ever); a worker's
+ * exit 0 is a stop, during the start or after it; the workers' notification socket is private. */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -46,4 +50,118 @@ Test(mef_workers, stuck_before_ready_is_killed_without_watchdog, .timeout = 30) 
         cr_assert_eq(status, MEF_EXIT_FAILURE, "a worker not listening in time fails the start");
         cr_assert_geq(took, START_TIMEOUT_USEC, "killed before its time: %llu us", (unsigned long long) took);
         cr_assert_lt(took, 10u * 1000u * 1000u, "took %llu us", (unsigned long long) took);
+}
+
+/* The supervisor's own READY=1 (it announces once every worker listens) goes to a socket of the
+ * test's (NOTIFY_SOCKET of the test process): workers inherit it and wait there for the start
+ * to be over. */
+static int announced_fd = -1;
+static char announced_dir[] = "/tmp/test-mef-workers-XXXXXX";
+static struct sockaddr_un announced_sa = { .sun_family = AF_UNIX };
+
+static void announced_socket(void) {
+        cr_assert_not_null(mkdtemp(announced_dir));
+        snprintf(announced_sa.sun_path, sizeof announced_sa.sun_path, "%s/notify", announced_dir);
+        announced_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        cr_assert_geq(announced_fd, 0);
+        cr_assert_eq(bind(announced_fd, (struct sockaddr *) &announced_sa, sizeof announced_sa), 0);
+        cr_assert_eq(setenv("NOTIFY_SOCKET", announced_sa.sun_path, 1), 0);
+}
+
+/* each test runs in a process of its own: the one that made the socket removes it */
+static void announced_done(void) {
+        if (announced_fd < 0)
+                return;
+        close(announced_fd);
+        (void) unlink(announced_sa.sun_path);
+        (void) rmdir(announced_dir);
+}
+
+TestSuite(mef_workers, .fini = announced_done);
+
+/* In a worker: until the supervisor said READY=1 (its datagram holds more: STATUS=) */
+static void wait_announced(void) {
+        for (;;) {
+                char buf[512];
+                ssize_t n = recv(announced_fd, buf, sizeof buf - 1, 0);
+                if (n < 0)
+                        _exit(90);
+                buf[n] = 0;
+                if (strstr(buf, "READY=1"))
+                        return;
+        }
+}
+
+/* Two workers, the first with [admin] listen (as the supervisor leaves it to worker 1 alone):
+ * the supervisor's exit status. */
+static int run_two(mef_worker_fn_t fn) {
+        mef_config_t cfg = {
+                .workers = 2,
+                .worker_start_timeout_usec = 20u * 1000u * 1000u,
+                .admin_host = (char *) "worker-1",
+        };
+        return mef_workers_run(&cfg, NULL, fn);
+}
+
+static int wait_sigterm(void) {
+        sigset_t term;
+        sigemptyset(&term);
+        sigaddset(&term, SIGTERM);
+        int sig = 0;
+        (void) sigwait(&term, &sig);
+        return 0;
+}
+
+/* Worker 1 stops (exit 0, as after the SIGTERM of systemctl stop, which reaches every process of
+ * the service) before it listens; worker 2 listens and waits for SIGTERM. A stop, not a failed
+ * start: the supervisor stops worker 2 and exits 0 (it said "exited with status 0 before all
+ * workers were listening" and exited 1). */
+static int worker_first_stops_early(const mef_config_t *cfg) {
+        if (cfg->admin_host)
+                return 0;
+        (void) sd_notify(0, "READY=1");
+        return wait_sigterm();
+}
+
+Test(mef_workers, clean_exit_during_start_is_a_stop, .timeout = 30) {
+        cr_assert_eq(unsetenv("WATCHDOG_USEC"), 0);
+        cr_assert_eq(unsetenv("NOTIFY_SOCKET"), 0);
+        cr_assert_eq(run_two(worker_first_stops_early), 0);
+}
+
+/* The same once every worker listens: worker 1 exits 0 after the supervisor's READY=1. The
+ * supervisor stops (it restarted worker 1 "after it died", again and again). */
+static int worker_first_stops_after_start(const mef_config_t *cfg) {
+        (void) sd_notify(0, "READY=1");
+        if (!cfg->admin_host)
+                return wait_sigterm();
+        wait_announced();
+        return 0;
+}
+
+Test(mef_workers, clean_exit_after_start_is_a_stop, .timeout = 30) {
+        cr_assert_eq(unsetenv("WATCHDOG_USEC"), 0);
+        announced_socket();
+        cr_assert_eq(run_two(worker_first_stops_after_start), 0);
+}
+
+/* The workers' NOTIFY_SOCKET is a path in a directory only this user may enter: an abstract
+ * socket ("@...", as it was) has no permission check, and any local user could flood it. */
+static int worker_checks_notify_socket(const mef_config_t *cfg) {
+        const char *path = getenv("NOTIFY_SOCKET");
+        if (!path || path[0] != '/')
+                return 3;
+        char dir[108];
+        snprintf(dir, sizeof dir, "%s", path);
+        *strrchr(dir, '/') = 0;
+        struct stat st;
+        if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 07777) != 0700 || st.st_uid != geteuid())
+                return 4;
+        return worker_first_stops_after_start(cfg);
+}
+
+Test(mef_workers, notify_socket_is_private, .timeout = 30) {
+        cr_assert_eq(unsetenv("WATCHDOG_USEC"), 0);
+        announced_socket();
+        cr_assert_eq(run_two(worker_checks_notify_socket), 0);
 }

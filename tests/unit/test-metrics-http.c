@@ -68,7 +68,7 @@ static void fixture_start(fixture_t *f, bool store) {
                 mef_config_t cfg = { .store_backend = STORE_BACKEND_SQLITE, .store_path = db, .master_key_path = key };
                 cr_assert_eq(store_queue_new(f->e, &cfg, 1, 4, 1000, &f->q, NULL), 0);
         }
-        cr_assert_eq(metrics_http_new(f->e, "127.0.0.1", "0", NULL, f->m, f->q, &f->h, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(metrics_http_new(f->e, "127.0.0.1", "0", false, NULL, f->m, f->q, &f->h, err, sizeof err), 0, "%s", err);
 }
 
 static void fixture_stop(fixture_t *f) {

@@ -279,6 +279,12 @@ static void exit_describe(const siginfo_t *si, char *buf, size_t size) {
                 snprintf(buf, size, "was killed by SIG%s", sigabbrev_np(si->si_status) ?: "?");
 }
 
+/* Whether SIGTERM or SIGINT waits for us (blocked: on_signal() reads it). */
+static bool stop_pending(void) {
+        sigset_t p;
+        return sigpending(&p) == 0 && (sigismember(&p, SIGTERM) == 1 || sigismember(&p, SIGINT) == 1);
+}
+
 static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata) {
         worker_t *w = userdata;
         supervisor_t *s = w->sup;
@@ -298,10 +304,10 @@ static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata) {
                         (void) sd_event_exit(s->event, 0);
                 return 0;
         }
-        if (si->si_code == CLD_EXITED && si->si_status == 0) {
-                /* A worker exits 0 only once SIGTERM or SIGINT reached it: a stop of the service
-                 * (systemctl stop signals the whole cgroup, and the worker's exit may come in before
-                 * our own signal), not a failure to start nor a death to restart it after. */
+        if (si->si_code == CLD_EXITED && si->si_status == 0 && stop_pending()) {
+                /* systemctl stop signals the whole cgroup: the worker's exit may come in before our
+                 * own signal, which is pending then. A stop, not a failure to start nor a death to
+                 * restart it after; without that signal (one worker's own SIGTERM) it is restarted. */
                 log_info("worker %u (pid %d) stopped: stopping the others", w->index + 1, (int) si->si_pid);
                 supervisor_stop(s, 0);
                 return 0;

@@ -4,6 +4,8 @@
  * (WATCHDOG_USEC unset), and the start fails (it waited for the worker for ever); a worker's
  * exit 0 is a stop, during the start or after it; the workers' notification socket is private. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -112,13 +114,19 @@ static int wait_sigterm(void) {
         return 0;
 }
 
-/* Worker 1 stops (exit 0, as after the SIGTERM of systemctl stop, which reaches every process of
- * the service) before it listens; worker 2 listens and waits for SIGTERM. A stop, not a failed
+/* systemctl stop as worker 1 sees it: SIGTERM reaches every process of the service, the
+ * supervisor (pending there until its loop reads it) and this worker, which exits 0. */
+static int stopped_by_systemctl(void) {
+        (void) kill(getppid(), SIGTERM);
+        return 0;
+}
+
+/* Worker 1 stops before it listens; worker 2 listens and waits for SIGTERM. A stop, not a failed
  * start: the supervisor stops worker 2 and exits 0 (it said "exited with status 0 before all
- * workers were listening" and exited 1). */
+ * workers were listening" and exited 1 when the worker's exit came in first). */
 static int worker_first_stops_early(const mef_config_t *cfg) {
         if (cfg->admin_host)
-                return 0;
+                return stopped_by_systemctl();
         (void) sd_notify(0, "READY=1");
         return wait_sigterm();
 }
@@ -129,14 +137,14 @@ Test(mef_workers, clean_exit_during_start_is_a_stop, .timeout = 30) {
         cr_assert_eq(run_two(worker_first_stops_early), 0);
 }
 
-/* The same once every worker listens: worker 1 exits 0 after the supervisor's READY=1. The
+/* The same once every worker listens: worker 1 stops after the supervisor's READY=1. The
  * supervisor stops (it restarted worker 1 "after it died", again and again). */
 static int worker_first_stops_after_start(const mef_config_t *cfg) {
         (void) sd_notify(0, "READY=1");
         if (!cfg->admin_host)
                 return wait_sigterm();
         wait_announced();
-        return 0;
+        return stopped_by_systemctl();
 }
 
 Test(mef_workers, clean_exit_after_start_is_a_stop, .timeout = 30) {
@@ -164,4 +172,39 @@ Test(mef_workers, notify_socket_is_private, .timeout = 30) {
         cr_assert_eq(unsetenv("WATCHDOG_USEC"), 0);
         announced_socket();
         cr_assert_eq(run_two(worker_checks_notify_socket), 0);
+}
+
+/* A worker that exits 0 with no stop of the service (its own SIGTERM: kill PID by an operator)
+ * is restarted like any other death, not taken for a stop: that would leave the MEF down, exit 0,
+ * which systemd's Restart=on-failure does not restart. Worker 1 exits 0 after the start (leaving
+ * a mark); its second run, restarted, takes the mark away and stops the service. */
+static void restarted_mark(char path[PATH_MAX]) {
+        snprintf(path, PATH_MAX, "%s/first-run", announced_dir);
+}
+
+static int worker_first_exits_then_stops(const mef_config_t *cfg) {
+        char mark[PATH_MAX];
+        restarted_mark(mark);
+        (void) sd_notify(0, "READY=1");
+        if (!cfg->admin_host)
+                return wait_sigterm();
+        if (unlink(mark) == 0)
+                return stopped_by_systemctl(); /* the restarted run */
+        wait_announced();
+        int fd = open(mark, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return 5;
+        close(fd);
+        return 0; /* the first run: exits 0 on its own */
+}
+
+Test(mef_workers, clean_exit_without_a_stop_is_restarted, .timeout = 30) {
+        cr_assert_eq(unsetenv("WATCHDOG_USEC"), 0);
+        announced_socket();
+        cr_assert_eq(run_two(worker_first_exits_then_stops), 0);
+        char mark[PATH_MAX];
+        restarted_mark(mark);
+        bool not_restarted = access(mark, F_OK) == 0;
+        (void) unlink(mark);
+        cr_assert(!not_restarted, "worker 1 exited 0 on its own and was not run again");
 }

@@ -353,8 +353,10 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                  * (not an unknown identity) */
                 if (len > 0)
                         conn_set_failure(c, NULL, 0, NULL);
-                else
+                else {
                         conn_set_failure(c, "store unavailable looking up the PSK identity (no key cached)", r, why);
+                        tls_conn_refuse_busy(c->tls); /* the client retries soon, not as refused */
+                }
         } else {
                 psk_cache_drop(s->psks, identity);
                 /* for the handshake's failure line: not an unknown identity, but the store's own

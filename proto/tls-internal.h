@@ -86,6 +86,7 @@ struct tls_conn {
         bool corked;         /* tls_conn_cork(): send with MSG_MORE */
         uint8_t held_alert[7]; /* server: a plaintext fatal alert as the first record, held */
         bool alert_held;       /* back until the handshake result is known (io_send) */
+        bool busy;             /* server: tls_conn_refuse_busy(): fatal alerts say internal_error */
         uint16_t ahead_pos, ahead_len;     /* server: ahead[pos..len) read, not yet given */
         uint8_t ahead[TLS_READ_AHEAD];     /* to wolfSSL (records: ciphertext, no secret) */
 };

@@ -129,6 +129,11 @@ void tls_conn_set_userdata(tls_conn_t *c, void *userdata) {
                 c->userdata = userdata;
 }
 
+void tls_conn_refuse_busy(tls_conn_t *c) {
+        if (c)
+                c->busy = true;
+}
+
 uint64_t tls_conn_bytes_received(const tls_conn_t *c) {
         return c ? c->bytes_in : 0;
 }
@@ -286,11 +291,11 @@ static int conn_post_handshake(tls_conn_t *c) {
  * anything, so the alert is a plaintext record; io_send() holds such a first alert back, and
  * here it becomes decrypt_error on a binder failure or goes out unchanged otherwise. */
 static void server_send_decrypt_error(tls_conn_t *c, int ret) {
-        static const uint8_t alert[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, decrypt_error };
+        const uint8_t alert[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, c->busy ? internal_error : decrypt_error };
         const uint8_t *rec = c->held_alert;
         bool held = c->alert_held;
         c->alert_held = false;
-        if (wolfSSL_get_error(c->ssl, ret) == BAD_BINDER && (held || !c->sent_any))
+        if ((c->busy || wolfSSL_get_error(c->ssl, ret) == BAD_BINDER) && (held || !c->sent_any))
                 rec = alert;
         else if (!held)
                 return;

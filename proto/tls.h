@@ -78,6 +78,10 @@ static inline void tls_conn_freep(tls_conn_t **p) {
 /* Server: what the PSK lookup gets as userdata for this connection instead of the config's
  * psk_userdata (so it can keep what it looked up with the connection); NULL restores that. */
 void tls_conn_set_userdata(tls_conn_t *c, void *userdata);
+/* Server, from the PSK lookup: it could not tell whether it knows the identity (its store is
+ * away). The handshake then fails with internal_error, which clients read as a fault of the
+ * server's to retry, not with the alert that says the credential was refused. */
+void tls_conn_refuse_busy(tls_conn_t *c);
 
 /* 0 when done, -EAGAIN (see tls_conn_want), -EACCES for an authentication failure (unknown
  * PSK identity, wrong PSK, certificate rejected, name mismatch), -ECONNRESET/-EPIPE when the

@@ -70,6 +70,7 @@ struct manager {
         sd_event_source *action_timer;  /* CLOCK_MONOTONIC */
         sd_event_source *renew_timer;   /* CLOCK_REALTIME: 80% of the lifetime */
         sd_event_source *expiry_timer;  /* CLOCK_REALTIME: exp */
+        sd_event_source *keep_timer;    /* CLOCK_REALTIME: a third of the persistent keyring's expiry */
         sd_event_source *signals[4];
         leds_t *leds;               /* NULL without [leds] configured */
 

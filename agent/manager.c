@@ -275,7 +275,7 @@ manager_t *manager_free(manager_t *m) {
         if (!m)
                 return NULL;
         states_cancel(m);
-        states_profile_forget(m); /* the profile's copy and its two timers */
+        states_profile_forget(m); /* the profile's copy and its three timers */
         m->action_timer = sd_event_source_disable_unref(m->action_timer);
         for (size_t i = 0; i < ELEMENTSOF(m->signals); i++)
                 m->signals[i] = sd_event_source_disable_unref(m->signals[i]);

@@ -125,6 +125,7 @@ void states_profile_forget(manager_t *m) {
         stored_profile_wipe(&m->profile);
         m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
         m->expiry_timer = sd_event_source_disable_unref(m->expiry_timer);
+        m->keep_timer = sd_event_source_disable_unref(m->keep_timer);
 }
 
 static void realtime_arm(manager_t *m, sd_event_source **s, time_t at, sd_event_time_handler_t h) {
@@ -137,7 +138,23 @@ static void realtime_arm(manager_t *m, sd_event_source **s, time_t at, sd_event_
         }
 }
 
-/* Keep the non-secret fields of p (wiping its keys) and arm renewal and expiry. */
+/* The CSE user's persistent keyring expires unused (keys/keyring.h), and a poll may be a year
+ * away: look the keys up, which refreshes it, at a third of its expiry (unreadable or 0: 3 days);
+ * gone while READY with nothing under way: put them back as a status check does. s NULL: arm. */
+static int keep_keys(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_t *m = userdata;
+        unsigned long expiry = 0;
+        _cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/keys/persistent_keyring_expiry", "re");
+        if (!f || fscanf(f, "%lu", &expiry) != 1 || expiry == 0)
+                expiry = 3 * 86400;
+        realtime_arm(m, &m->keep_timer, time(NULL) + (time_t) MAX(expiry / 3, 1ul), keep_keys);
+        custody_info_t ci;
+        if (s && custody_check(&m->cfg, &ci) == -ENOKEY && m->state == STATE_READY && !m->exchange && !m->sealing)
+                states_status(m);
+        return 0;
+}
+
+/* Keep the non-secret fields of p (wiping its keys) and arm renewal, expiry and keep_keys(). */
 static void profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backend) {
         states_profile_forget(m);
         m->profile = *p;
@@ -159,6 +176,7 @@ static void profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backe
         }
         realtime_arm(m, &m->renew_timer, renew, manager_on_renew);
         realtime_arm(m, &m->expiry_timer, exp, manager_on_expiry);
+        (void) keep_keys(NULL, 0, m);
 }
 
 /* ---- READY ---- */
@@ -377,9 +395,6 @@ static bool clock_wait(manager_t *m) {
  * cannot start now (the daemon stops, or backs off for a full disk). */
 static bool enrol_preflight(manager_t *m) {
         custody_info_t ci;
-        /* The keys in use: refresh the persistent keyring between retries (states_status()). */
-        if (m->have_profile)
-                (void) custody_check(&m->cfg, &ci);
         int r = custody_preflight(&m->cfg, NULL, &ci);
         if (r == 0)
                 r = custody_space_check(&m->cfg, &ci);

@@ -11,9 +11,9 @@
  * Every call opens the persistent keyring, which links it into the caller's session keyring
  * (giving the caller possession) and pushes its expiry forward by
  * /proc/sys/kernel/keys/persistent_keyring_expiry (3 days by default): an expired persistent
- * keyring takes the keys with it, so the agent calls keyring_find() at least that often (on every
- * poll) and reinstalls on -ENOKEY. The persistent keyring is per user namespace: neither the
- * agent nor the CSE may run with PrivateUsers=. */
+ * keyring takes the keys with it, so the agent calls keyring_find() at a third of that (and
+ * before each poll) and reinstalls on -ENOKEY. The persistent keyring is per user namespace:
+ * neither the agent nor the CSE may run with PrivateUsers=. */
 
 #include <stddef.h>
 #include <stdint.h>

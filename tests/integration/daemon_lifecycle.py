@@ -547,29 +547,46 @@ def persistent_linked(uid):
 
 
 def keys_in_place_scenario(tmp, mef, kpm):
-    # A renewal that keeps failing (SIGUSR1, the MEF down): each retry refreshes the persistent
-    # keyring, as the status checks do (it expires after 3 days unused). Then reloads: a sealed
-    # profile that does not open leaves the profile in place (its keys, its expiry); one for
-    # another MEF has its keys removed at once. The old agent did neither: no refresh between
-    # polls, and any such restore dropped the profile's expiry with its keys still installed.
+    # The persistent keyring expires unused (3 days), the poll may be far longer: the agent
+    # refreshes it on a timer of its own, at a third of persistent_keyring_expiry, whatever the
+    # state. That sysctl is global: the agent reads 3 s from a file bound over it in a mount
+    # namespace of its own (the kernel's expiry stays), so its timer fires every second. Seen as
+    # the persistent keyring's link in the agent's session keyring coming back: several times
+    # within a few status polls (10 s apart), and while a renewal is retried in backoff. Then
+    # reloads: a sealed profile that does not open leaves the profile in place (its keys, its
+    # expiry); one for another MEF has its keys removed at once. The old agent refreshed only at
+    # each poll and retry, and any such restore dropped the profile's expiry with its keys.
     state, run_dir, conf = (os.path.join(tmp, n) for n in ("state-inplace", "run-inplace", "inplace.conf"))
     write_conf(conf, mef.port, state, run_dir, kpm_file=kpm["1"])
     remove_keys()
-    a = Agent(tmp, conf)
-    try:
-        i = a.wait_for(lambda m: m == "READY=1", 30)
-        mef.stop()
-        a.signal(signal.SIGUSR1)
-        j = a.wait_for(lambda m: m.startswith("STATUS=MEF unreachable") and "stays in place" in m, 30, i or 0)
-        uid = int(run("id", "-u", CSE_USER).stdout)
+    expiry = os.path.join(tmp, "inplace-expiry")
+    with open(expiry, "w") as f:
+        f.write("3\n")
+    wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+            'mount --bind "$0" /proc/sys/kernel/keys/persistent_keyring_expiry && exec "$@"', expiry]
+    a = Agent(tmp, conf, wrap=wrap)
+    uid = int(run("id", "-u", CSE_USER).stdout)
+
+    def refreshed():
         serial = persistent_linked(uid)
         if serial:
             run("keyctl", "unlink", serial, "@s")
-        gone = persistent_linked(uid) is None
-        back = eventually(lambda: persistent_linked(uid), 15)
-        tap(j is not None and serial and gone and back, "a renewal retried in backoff refreshes the persistent "
-            "keyring on each retry (its link in the agent's session keyring comes back)",
-            f"ready {i}, backoff {j}, serial {serial}, unlinked {gone}, back {back}\n" + "\n".join(a.texts()))
+        return serial and persistent_linked(uid) is None and eventually(lambda: persistent_linked(uid), 15, a.pump)
+
+    try:
+        i = a.wait_for(lambda m: m == "READY=1", 30)
+        seen = 0
+        while i is not None and seen < 6 and refreshed():
+            seen += 1
+        polls = sum(m.startswith("STATUS=Ready") for m in a.texts(i or 0))
+        tap(seen == 6 and polls <= 3, "while ready, the persistent keyring is refreshed between status polls "
+            "(a third of persistent_keyring_expiry)", f"ready {i}, {seen} refreshes, {polls} status polls\n" +
+            "\n".join(a.texts()))
+        mef.stop()
+        a.signal(signal.SIGUSR1)
+        j = a.wait_for(lambda m: m.startswith("STATUS=MEF unreachable") and "stays in place" in m, 30, i or 0)
+        tap(j is not None and refreshed(), "a renewal retried in backoff: the persistent keyring is still refreshed",
+            f"ready {i}, backoff {j}\n" + "\n".join(a.texts()))
 
         sealed = os.path.join(state, "profile.sealed")
         good = open(sealed, "rb").read()

@@ -65,6 +65,9 @@ ltk=$(keyctl search "$ring" user msce:ltk)
 echo "msce:ltk: $(keyctl pipe "$ltk" | wc -c) bytes"'
 # as USER in a fresh session keyring (nothing inherited from root's session)
 read_key_as() { runuser -u "$1" -- keyctl session - /bin/sh -c "$CSE_READ"; }
+# The timeout of USER's persistent keyring as USER sees it in /proc/keys ("3s", "2d", "expd";
+# nothing without one). Unlike keyctl get_persistent, reading /proc/keys refreshes nothing.
+persistent_timeout() { runuser -u "$1" -- awk -v d="_persistent.$(id -u "$1"):" '$9 == d { print $4 }' /proc/keys; }
 
 # LED sampling: the gpio-sim line's "value" attribute (what the line drives) every ~20 ms,
 # as "usec value" lines, until killed.

@@ -335,6 +335,48 @@ check_keys() {
         check "CSE user reads its key in a fresh session (runuser + keyctl session)" read_key_as "$CSE_USER"
 }
 
+# The kernel expires a persistent keyring unused for persistent_keyring_expiry, the keys with
+# it; the MEF's poll (a day here) may be far longer. With the expiry at 4 s, the CSE user's
+# keyring must not expire for 5 expiry periods in which only the agent's own refresh timer can
+# touch it: the CSE does not run, the observer reads /proc/keys (refreshing nothing) and the
+# next status check is a poll away. The agent before that timer let it expire.
+check_keyring_kept() {
+        echo "== the persistent keyring kept between status polls (persistent_keyring_expiry 4 s)"
+        local f=/proc/sys/kernel/keys/persistent_keyring_expiry old samples=$STATE/keyring-timeouts.txt poll
+        old=$(cat $f)
+        echo 4 > $f
+        # restored, it installs the keys (their keyring expiring in 4 s) and arms its timer
+        systemctl restart msce-agent.service
+        await 60 "StatusText Ready after the restart" status_ready
+        poll=$(prop msce-agent.service StatusText | sed -n 's/.*next check in \([0-9]*\) s.*/\1/p')
+        [ "${poll:-0}" -ge 60 ] && pass "the next status poll is $poll s away (>= 15 expiry periods)" ||
+                fail "the next status poll is far away" "StatusText '$(prop msce-agent.service StatusText)'"
+        : > "$samples"
+        keyring_expired() {
+                local t
+                t=$(persistent_timeout "$CSE_USER")
+                echo "$(now_usec) ${t:-none}" >> "$samples"
+                [ -z "$t" ] || [ "$t" = expd ]
+        }
+        # a bounded poll that must time out: it ends early only when it sees the keyring expired
+        # (an expired key stays listed as such until the garbage collection, minutes later)
+        wait_until 20 keyring_expired
+        echo "    remaining time of the keyring in $(wc -l < "$samples") samples over 20 s: $(awk '{ print $2 }' "$samples" | sort | uniq -c | tr -s ' \n' ' ')"
+        # never expired, and at most 4 s left at each sample over 5 expiry periods: refreshed,
+        # with the short expiry, at least 4 times
+        if awk '$2 !~ /^[1-4]s$/ { bad = 1 } END { exit bad || NR < 5 }' "$samples"; then
+                pass "the persistent keyring did not expire in 20 s, 5 times persistent_keyring_expiry"
+        else
+                fail "the persistent keyring did not expire in 20 s" "a sample: $(grep -vE ' [1-4]s$' "$samples" | head -n1)"
+        fi
+        echo "$old" > $f
+        # the agent's next refresh applies the restored expiry (hours or more again)
+        keyring_long() { persistent_timeout "$CSE_USER" | grep -q '[hdw]$'; }
+        await 10 "the keyring's timeout back to $old s" keyring_long
+        check "with persistent_keyring_expiry $old again the keyring expires in $(persistent_timeout "$CSE_USER")" keyring_long
+        check "CSE user reads its key after that" read_key_as "$CSE_USER"
+}
+
 check_reload() {
         echo "== systemctl reload"
         # ExecReload= is mscectl reload: systemctl returns once the reload is complete (so no
@@ -457,6 +499,7 @@ run_phase() {
         measure "boot 1, READY after enrolling (psk, TLS 1.3)"
         measure_mef "boot 1, after serving the enrolment"
         check_no_crypto_mapped "after enrolling and sealing with the TPM"
+        check_keyring_kept
         check_reload
         check_credential
         prepare_reboot

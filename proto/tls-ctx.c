@@ -101,12 +101,8 @@ static bool record_is_fatal_alert(const char *buf, int sz) {
 
 static int io_send(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
         tls_conn_t *c = userdata;
-        uint8_t busy[7];
-        if (c->busy && record_is_fatal_alert(buf, sz)) { /* TLS 1.2: after the server's first flight */
-                memcpy(busy, buf, sizeof busy);
-                busy[6] = internal_error;
-                buf = (char *) busy;
-        }
+        if (c->busy && record_is_fatal_alert(buf, sz)) /* TLS 1.2: after the server's first flight */
+                buf[6] = internal_error; /* wolfSSL's own output buffer: a resend sends the same */
         /* A server whose first record is a fatal alert is refusing the ClientHello; which alert
          * the peer sees is decided in tls_conn_handshake() (server_send_decrypt_error), once
          * wolfSSL has returned its error. */

@@ -92,7 +92,8 @@ struct manager {
 
 /* ---- agent/report.c ---- */
 
-/* Truncating copy (reasons are for humans: a cut one is still useful). */
+/* Truncating copy (reasons are for humans: a cut one is still useful; gcc's -Wformat-truncation
+ * would flag each caller's own snprintf()). */
 void report_copy(char *dst, size_t size, const char *src);
 void report_duration(uint64_t usec, char out[32]);
 /* A structured journal entry (MESSAGE, PRIORITY, MESSAGE_ID: NULL or 32 hex digits, ERRNO= for

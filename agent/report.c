@@ -16,9 +16,7 @@
 /* ---- small helpers ---- */
 
 void report_copy(char *dst, size_t size, const char *src) {
-        size_t n = strnlen(src, size - 1);
-        memcpy(dst, src, n);
-        dst[n] = 0;
+        snprintf(dst, size, "%s", src);
 }
 
 void report_duration(uint64_t usec, char out[32]) {

@@ -60,26 +60,18 @@ static int child_seal(void *userdata, uint8_t *out, size_t max, size_t *out_len)
         if (r < 0)
                 return child_load_failed(r, why, out, out_len);
         seal_method_t m = SEAL_METHOD_AUTO;
-        if (j->p) {
-                r = ops->seal_store(j->o, j->p, &m);
-                if (r < 0)
-                        return child_failed(ops, r, out, out_len);
-                out[0] = (uint8_t) m;
-                *out_len = 1;
-                return 0;
-        }
-        _cleanup_(stored_profile_wipe) stored_profile_t p;
-        r = ops->seal_load(j->o, &p, &m);
+        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
+        _cleanup_secret_ secret_t s = {}; /* a store's reply has no profile: s.len 0 */
+        r = j->p ? ops->seal_store(j->o, j->p, &m) : ops->seal_load(j->o, &p, &m);
         if (r < 0)
                 return child_failed(ops, r, out, out_len);
-        _cleanup_secret_ secret_t s = {};
-        r = profile_serialize(&p, &s);
-        if (r < 0)
+        if (!j->p && (r = profile_serialize(&p, &s)) < 0)
                 return r;
         if (s.len + 1 > max)
                 return -EOVERFLOW;
         out[0] = (uint8_t) m;
-        memcpy(out + 1, s.data, s.len);
+        if (s.len > 0)
+                memcpy(out + 1, s.data, s.len);
         *out_len = s.len + 1;
         return 0;
 }

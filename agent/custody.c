@@ -224,12 +224,10 @@ int custody_preflight(const agent_config_t *cfg, const char *agent_user, custody
 }
 
 static int keyring_fail(const agent_config_t *cfg, uid_t uid, int r, const char *what, custody_info_t *info) {
-        if (r == -EPERM || r == -EACCES)
-                return failure_set(&info->failure, OUTCOME_CONFIG, r,
-                                   "cannot %s the keys of user %s (uid %u): %s (the agent needs CAP_SETUID and CAP_SYS_ADMIN)",
-                                   what, cfg->service_user, (unsigned) uid, keyring_strerror(r));
-        return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot %s the keys of user %s (uid %u): %s", what, cfg->service_user,
-                           (unsigned) uid, keyring_strerror(r));
+        bool denied = r == -EPERM || r == -EACCES; /* a configuration error: say what it takes */
+        return failure_set(&info->failure, denied ? OUTCOME_CONFIG : OUTCOME_FAILED, r, "cannot %s the keys of user %s (uid %u): %s%s",
+                           what, cfg->service_user, (unsigned) uid, keyring_strerror(r),
+                           denied ? " (the agent needs CAP_SETUID and CAP_SYS_ADMIN)" : "");
 }
 
 static int keys_install(const agent_config_t *cfg, uid_t uid, const stored_profile_t *p, custody_info_t *info) {

@@ -193,9 +193,8 @@ int custody_preflight(const agent_config_t *cfg, const char *agent_user, custody
                                    "%s: [consumer] user: '%s' is the agent's own user; the keys must go to the CSE's own user",
                                    cfg->path, cfg->service_user);
         r = dir_preflight(cfg, agent_user, agent, "state_dir", cfg->state_dir, info);
-        if (r < 0)
-                return r;
-        r = dir_preflight(cfg, agent_user, agent, "runtime_dir", cfg->runtime_dir, info);
+        if (r == 0)
+                r = dir_preflight(cfg, agent_user, agent, "runtime_dir", cfg->runtime_dir, info);
         if (r < 0)
                 return r;
         if (cfg->mode == TLS_MODE_PSK && !cfg->kpm_path && !cfg->check_only)

@@ -289,7 +289,8 @@ static int conn_post_handshake(tls_conn_t *c) {
  * client sees a plain connection reset; 5.7.2 (Debian 13) sends illegal_parameter, which the
  * client must take for a protocol error. The binder is checked before the server sends
  * anything, so the alert is a plaintext record; io_send() holds such a first alert back, and
- * here it becomes decrypt_error on a binder failure or goes out unchanged otherwise. */
+ * here it becomes decrypt_error on a binder failure (internal_error when busy: the store could
+ * not look the identity up, tls_conn_refuse_busy()) or goes out unchanged otherwise. */
 static void server_send_decrypt_error(tls_conn_t *c, int ret) {
         const uint8_t alert[] = { 0x15, 0x03, 0x03, 0x00, 0x02, 0x02, c->busy ? internal_error : decrypt_error };
         const uint8_t *rec = c->held_alert;

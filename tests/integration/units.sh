@@ -5,9 +5,10 @@
 # Usage: tests/integration/units.sh SRCDIR BUILDDIR
 # Covers: systemd-analyze verify of both units (ExecStart pointed at the build's binaries, the
 # Documentation= man pages from the build when scdoc made them); systemd-analyze security
-# --offline=true: overall exposure at most 2.5 for each; sysusers.d and tmpfiles.d applied to a
-# scratch root (users, group memberships, owners, modes); both journal catalogs against the
-# MESSAGE_IDs and journal fields of their programs; where meson installs everything;
+# --offline=true: overall exposure at most 2.5 for each; neither has ProcSubset= (both read
+# /proc/sys); sysusers.d and tmpfiles.d applied to a scratch root (users, group memberships,
+# owners, modes); both journal catalogs against the MESSAGE_IDs and journal fields of their
+# programs; where meson installs everything;
 # etc/agent.conf shows every key of the effective configuration with its default and loads when
 # uncommented; etc/mef.conf names every key of mef/mef-config.c and loads when uncommented.
 set -u
@@ -47,6 +48,12 @@ for u in msce-agent.service msce-mef.service; do
                 ok "$u: exposure $level <= $EXPOSURE_MAX"
         else
                 not_ok "$u: exposure '${level:-?}' (at most $EXPOSURE_MAX)"
+        fi
+        # ProcSubset=pid hides /proc/sys: the agent's persistent_keyring_expiry, serve's somaxconn
+        if grep -q '^ProcSubset=' "$T/units/$u"; then
+                not_ok "$u: ProcSubset= hides /proc/sys, which it reads"
+        else
+                ok "$u: /proc/sys readable (no ProcSubset=)"
         fi
 done
 

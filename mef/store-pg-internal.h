@@ -92,6 +92,9 @@ struct pg_db {
         uint64_t connect_started;
         unsigned lock_timeout_ms;
         uint64_t last_connect;
+        /* The reason the last connection attempt failed with ("" none, or it connected): what
+         * pg_ensure() repeats while it does not try again (RECONNECT_USEC). */
+        store_reason_t last_refusal;
         int64_t changes;
         /* A transaction of pg_begin(): statements queued (pipeline mode), their results read at
          * the next sync; tx_r: the transaction's first error, returned for every later call up

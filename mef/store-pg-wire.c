@@ -512,6 +512,35 @@ int pg_connect_first(pg_db_t *p, const char *const *keys, const char *const *val
         return -ECONNREFUSED; /* no answer in time */
 }
 
+/* A reconnect not tried, RECONNECT_USEC not being up since the last attempt (ago): that attempt's
+ * reason again, saying so ("Connection refused, PostgreSQL said 42501: ... (at the last attempt,
+ * 120 ms ago)"), not a bare "Connection refused" beside the real attempt's line. */
+static int pg_refused_again(pg_db_t *p, uint64_t ago) {
+        const store_reason_t *last = &p->last_refusal;
+        unsigned ms = (unsigned) MIN(ago / 1000u, (uint64_t) UINT_MAX);
+        store_reason_t *why = &p->base.reason;
+        if (last->text[0]) {
+                char tail[64];
+                int n = snprintf(tail, sizeof tail, " (at the last attempt, %u ms ago)", ms);
+                snprintf(why->text, sizeof why->text, "%.*s%s", (int) (sizeof why->text - 1 - (size_t) n), last->text,
+                         tail);
+        } else /* it had none, or it connected (the connection broke since) */
+                snprintf(why->text, sizeof why->text, "not tried again yet, the last attempt was %u ms ago", ms);
+        why->servers = last->text[0] && last->servers;
+        p->base.reason_r = -ECONNREFUSED;
+        return -ECONNREFUSED;
+}
+
+/* pg_connect()'s r: the reason a failed attempt had (it may go on at the next call, then it is
+ * not the last attempt's yet), none once it connected. */
+static int pg_connect_noted(pg_db_t *p, int r) {
+        if (r == 0)
+                p->last_refusal = (store_reason_t) { .text = "" };
+        else if (!p->connecting)
+                db_reason_copy(&p->base, r, &p->last_refusal);
+        return r;
+}
+
 int pg_ensure(pg_db_t *p) {
         if (p->tx_lost)
                 return -ECONNRESET;
@@ -527,8 +556,8 @@ int pg_ensure(pg_db_t *p) {
                         return -ECONNRESET;
                 uint64_t now = now_usec();
                 if (p->last_connect != 0 && now - p->last_connect < RECONNECT_USEC)
-                        return -ECONNREFUSED;
+                        return pg_refused_again(p, now - p->last_connect);
                 p->last_connect = now;
         }
-        return pg_connect(p);
+        return pg_connect_noted(p, pg_connect(p));
 }

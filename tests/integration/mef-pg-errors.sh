@@ -8,9 +8,10 @@
 # Kpm (the CLI, and the admin API's line of its 500: not a row that "exists with another kpm"),
 # and opening the store, where there is no store yet (a connection refused: no CONNECT on the
 # database; the schema check refused), from the CLI and from serve, and serve reconnecting (refused:
-# no CONNECT on the database any more); a server that never answers, given up after the URI's
-# connect_timeout, and, as the first of two hosts, passed over for the second (when the CLI opens
-# the store, and when serve reconnects). No key reaches the message.
+# no CONNECT on the database any more; a thread that does not try again yet repeats why); a
+# server that never answers, given up after the URI's connect_timeout, and, as the first of two
+# hosts, passed over for the second (when the CLI opens the store, and when serve reconnects). No
+# key reaches the message.
 # Usage: tests/pg-run.sh --tap bash mef-pg-errors.sh PATH/TO/msce-mef (TAP).
 set -euo pipefail
 MEF=${1:?usage: mef-pg-errors.sh PATH/TO/msce-mef}
@@ -115,10 +116,10 @@ aport=$(sed -n 's/^admin on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/mef.out")
 [ -n "$aport" ] || fail "no admin port in $(cat "$T/mef.out")"
 printf '{"nodeID":"urn:dev:ops:pge-1","kpmID":"kpm-pge-1","kpm":"%s","cseID":"/mn-pge-1","cseBase":"%s","targets":["/in-pge"]}\n' \
         "$KEY" https://in.example.net/base > "$T/same.jsonl"
-# admin [SOURCE] < REQUEST: the admin API's answer in $T/out (from address SOURCE)
+# admin [SOURCE [OUT]] < REQUEST: the admin API's answer in $T/out or OUT (from address SOURCE)
 admin() {
         timeout 20 openssl s_client -connect "127.0.0.1:$aport" ${1:+-bind "$1:0"} -cert "$T/pki/alice.pem" -key "$T/pki/alice.key" \
-                -CAfile "$T/pki/ca.pem" -quiet -ign_eof > "$T/out" 2> /dev/null || :
+                -CAfile "$T/pki/ca.pem" -quiet -ign_eof > "${2:-$T/out}" 2> /dev/null || :
 }
 {
         printf 'POST /admin/v1/import HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/jsonl\r\n'
@@ -134,7 +135,7 @@ said "the admin API's import refused" 'store: Permission denied, PostgreSQL said
 # log line of the admin API's 503 gives the server's reason, not only "Connection refused". A
 # store thread's first statement after its backend ended finds it gone (Connection reset): a few
 # requests, until one comes to a thread that reconnects (a thread that tried less than 500 ms
-# ago answers a plain "Connection refused" without trying: so requests go on for up to 20 s, not a
+# ago answers without trying, with that attempt's reason, below: so requests go on for up to 20 s, not a
 # fixed number of them, which fast requests landing on the same throttled threads exhausted);
 # each from an address of its own, whose first 503 is logged at once (the logbook counts a
 # source's next ones into a summary).
@@ -152,6 +153,27 @@ done
 wait_line 5 "$T/mef.err" "$refused" || :
 grep -aE -- "$refused" "$T/mef.err" > "$T/err" || grep -a 'GET /admin/v1/nodes -> 503' "$T/mef.err" > "$T/err" || :
 said "the reconnect refused" "$refused"
+# a store thread within its reconnect throttle tries nothing, and says the last attempt's reason
+# (the old code's line was a bare "Connection refused"): more requests at once than there are
+# store threads (5), so that one takes two of them, each from an address of its own, until such
+# a line comes
+again='GET /admin/v1/nodes -> 503 .*store: Connection refused, PostgreSQL said 42501: permission denied for database "?msce"? \(at the last attempt, [0-9]+ ms ago\)$'
+until=$((SECONDS + 20))
+for i in $(seq 1 8 240); do
+        [ "$SECONDS" -lt "$until" ] || break
+        pids=()
+        for j in $(seq "$i" $((i + 7))); do
+                printf 'GET /admin/v1/nodes HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' | admin "127.0.1.$j" "$T/burst" &
+                pids+=($!)
+        done
+        wait "${pids[@]}"
+        ! grep -qaE -- "$again" "$T/mef.err" || break
+done
+wait_line 5 "$T/mef.err" "$again" || :
+grep -aE -- "$again" "$T/mef.err" > "$T/err" || grep -a 'GET /admin/v1/nodes -> 503' "$T/mef.err" > "$T/err" || :
+said "a reconnect not tried again yet" "$again"
+! grep -aE 'GET /admin/v1/nodes -> 503 .*store: Connection refused$' "$T/mef.err" ||
+        fail "a 503's line without the reason: $(grep -aE 'store: Connection refused$' "$T/mef.err" | head -n1)"
 mef_term || fail "msce-mef serve as msce_pge did not stop cleanly"
 mef_configure "$T/mef.conf.in"
 

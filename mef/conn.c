@@ -425,12 +425,17 @@ static int conn_handshake(conn_t *c) {
                 return r;
         }
         if (r < 0) {
-                mef_metrics_failure(l->metrics, r == -EACCES  ? MEF_FAIL_AUTH
+                /* the store could not look the identity up: no credential was refused, and the
+                 * cause says why (internal_error sent: the client retries soon) */
+                bool away = tls_conn_refused_busy(c->tls);
+                mef_metrics_failure(l->metrics, away           ? MEF_FAIL_STORE_UNAVAILABLE
+                                                : r == -EACCES ? MEF_FAIL_AUTH
                                                 : r == -EPROTO ? MEF_FAIL_PROTOCOL
                                                                : MEF_FAIL_HANDSHAKE_OTHER);
                 char cause[CONN_CAUSE_MAX];
-                conn_note(c, LOGBOOK_HANDSHAKE_FAILED, LOG_WARNING, "TLS handshake failed: %s%s%s%s",
-                          conn_tls_error_str(r), c->identity_tried[0] ? ", identity " : "", c->identity_tried,
+                conn_note(c, LOGBOOK_HANDSHAKE_FAILED, LOG_WARNING, "TLS handshake %s%s%s%s%s",
+                          away ? "refused" : "failed: ", away ? "" : conn_tls_error_str(r),
+                          c->identity_tried[0] ? ", identity " : "", c->identity_tried,
                           conn_failure_cause(c, cause, sizeof cause));
                 /* Linger so the client reads our alert: a TLS 1.3 client whose certificate we
                  * refused has already sent its Finished, and an abrupt close would turn the

@@ -56,6 +56,7 @@ static const char *const failure_names[_MEF_FAIL_MAX] = {
         [MEF_FAIL_REQUEST_TIMEOUT] = "request_timeout",
         [MEF_FAIL_EVICTED] = "evicted",
         [MEF_FAIL_CLOSED] = "closed_in_handshake",
+        [MEF_FAIL_STORE_UNAVAILABLE] = "store_unavailable",
 };
 
 DEFINE_STRING_TABLE_TO_STRING(mef_exchange, mef_exchange_t, exchange_names)

@@ -32,6 +32,8 @@ typedef enum mef_conn_failure {
         MEF_FAIL_REQUEST_TIMEOUT, /* reading the request or writing the answer */
         MEF_FAIL_EVICTED,        /* unauthenticated, closed to make room */
         MEF_FAIL_CLOSED,         /* the peer closed during the handshake */
+        MEF_FAIL_STORE_UNAVAILABLE, /* the handshake refused: the store could not look its PSK
+                                     * identity up (tls_conn_refuse_busy()) */
         _MEF_FAIL_MAX,
 } mef_conn_failure_t;
 

@@ -131,6 +131,14 @@ for n in a b; do
 done
 answers 503 enrol b || fail "enrol with the database stopped"
 ok "database stopped: status and enrol answered 503 + Retry-After by both instances"
+# failures INSTANCE: "AUTHENTICATION/STORE_UNAVAILABLE", its failed handshakes by class
+failures() {
+        mport=${mports[$1]}
+        scrape > "$T/metrics.txt"
+        echo "$(metric "$T/metrics.txt" 'msce_mef_connection_failures_total{reason="authentication"}')/$(metric \
+                "$T/metrics.txt" 'msce_mef_connection_failures_total{reason="store_unavailable"}')"
+}
+failed_before=$(failures b)
 # an identity b has never seen (no key cached): the handshake fails, and b's line of it says the
 # store was away, not an unknown identity (from an address of its own: the logbook logs a source's
 # first failure at once, and counts the next ones of the window into a summary)
@@ -142,9 +150,15 @@ grep -q "alert number 80" "$T/out" || fail "TLS 1.3, the store away: not interna
 request GET /msce/enrolments/x x | PORT=${port[b]} psk_exchange "$kpm" kpm-pg-unseen 1.2 -bind 127.0.0.24:0 > "$T/out"
 [ -z "$(http_status < "$T/out")" ] && grep -q "alert number 80" "$T/out" ||
         fail "TLS 1.2, the store away: not internal_error: $(grep -a alert "$T/out")"
-unseen='TLS handshake failed: .*, identity kpm-pg-unseen: store unavailable looking up the PSK identity \(no key cached\): '
+# ... and b's line says the handshake was refused because the store was away, not that a
+# credential failed ("authentication failed (unknown identity, ...)"); so does its metrics' class
+unseen='TLS handshake refused, identity kpm-pg-unseen: store unavailable looking up the PSK identity \(no key cached\): '
 wait_line 5 "$T/b/mef.err" "$unseen" || fail "b's line of the failed handshake does not name the store: $(grep -a kpm-pg-unseen "$T/b/mef.err")"
-ok "database stopped: an uncached identity's handshake fails with internal_error (TLS 1.3 and 1.2), the line says why: $(grep -aE "$unseen" "$T/b/mef.err" | head -n1)"
+! grep -a 'identity kpm-pg-unseen' "$T/b/mef.err" | grep -q 'authentication failed' ||
+        fail "b's line of a handshake the store could not look up says authentication failed: $(grep -a kpm-pg-unseen "$T/b/mef.err")"
+[ "$(failures b)" = "${failed_before%/*}/$((${failed_before#*/} + 2))" ] ||
+        fail "b's failed handshakes (authentication/store_unavailable): $(failures b), before $failed_before"
+ok "database stopped: an uncached identity's handshake fails with internal_error (TLS 1.3 and 1.2), counted as store_unavailable, the line says why: $(grep -aE "$unseen" "$T/b/mef.err" | head -n1)"
 
 "$MSCE_TEST_PG_CTL" start > /dev/null || fail "pg_ctl start"
 started=$(ms)

@@ -33,6 +33,7 @@ static const struct {
         { "counts_by_exchange_and_status", "msce_mef_requests_total{exchange=\"status\",code=\"other\"}", 1 },
         { "counts_by_exchange_and_status", "msce_mef_requests_total{exchange=\"fetch\",code=\"200\"}", 0 },
         { "counts_by_exchange_and_status", "msce_mef_connection_failures_total{reason=\"authentication\"}", 1 },
+        { "counts_by_exchange_and_status", "msce_mef_connection_failures_total{reason=\"store_unavailable\"}", 1 },
         { "counts_by_exchange_and_status", "msce_mef_connections_open", 2 },
         { "histogram_buckets_are_cumulative", "msce_mef_store_duration_seconds_bucket{le=\"0.001\"}", 1 },
         { "histogram_buckets_are_cumulative", "msce_mef_store_duration_seconds_bucket{le=\"0.0025\"}", 2 },
@@ -64,6 +65,7 @@ Test(metrics, counts_by_exchange_and_status) {
         mef_metrics_request(m, MEF_EXCHANGE_ENROL, 503, 10);
         mef_metrics_request(m, MEF_EXCHANGE_STATUS, 418, 10); /* not in the fixed set: "other" */
         mef_metrics_failure(m, MEF_FAIL_AUTH);
+        mef_metrics_failure(m, MEF_FAIL_STORE_UNAVAILABLE);
         mef_metrics_connections(m, +3);
         mef_metrics_connections(m, -1);
         _cleanup_free_ char *t = render(m, NULL);

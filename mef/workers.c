@@ -2,11 +2,14 @@
 /* The worker supervisor. Workers report to it as they would to systemd: their sd_notify goes to
  * a private datagram socket (NOTIFY_SOCKET set in the child), so the server code is the same with
  * one process or many, and the supervisor alone talks to systemd (NotifyAccess=main). */
+#include <dirent.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -124,16 +127,50 @@ static int port_reserve(const char *host, const char *port, int *reserve_fd, cha
         return port_bind(host, "0", true, reserve_fd, ret_port);
 }
 
+#define NOTIFY_DIR_PREFIX "msce-mef-"
+
+/* The directories of supervisors that were killed (SIGKILL: nothing removed them; outside
+ * systemd, whose RuntimeDirectory= goes with the service) in base (base_len bytes): named as
+ * notify_open() names them, this user's, holding a socket nothing is bound to any more (connect()
+ * says ECONNREFUSED; a live supervisor's takes it). One still being made (no socket yet) stays.
+ * In a sticky /tmp no other user can rename or replace this user's entries. */
+static void notify_sweep(const char *base, int base_len) {
+        char path[sizeof(((struct sockaddr_un *) NULL)->sun_path)];
+        _cleanup_closedir_ DIR *d = NULL;
+        if (snprintf(path, sizeof path, "%.*s", base_len, base) >= (int) sizeof path || !(d = opendir(path)))
+                return;
+        for (struct dirent *e; (e = readdir(d));) {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                struct stat st;
+                if (strncmp(e->d_name, NOTIFY_DIR_PREFIX, strlen(NOTIFY_DIR_PREFIX)) != 0 ||
+                    strlen(e->d_name) != strlen(NOTIFY_DIR_PREFIX "XXXXXX") ||
+                    fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+                    st.st_uid != geteuid())
+                        continue;
+                int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%.*s/%s/notify", base_len, base, e->d_name);
+                if (n < 0 || (size_t) n >= sizeof sa.sun_path || lstat(sa.sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+                        continue;
+                _cleanup_close_ int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0 || errno != ECONNREFUSED)
+                        continue;
+                (void) unlink(sa.sun_path);
+                (void) unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+        }
+}
+
 /* A datagram socket that passes the sender's credentials, bound to a path in a directory of its
  * own (mkdtemp: mode 0700), so that only this user's processes can send to it: an abstract
  * socket has no permission check, and any local user could flood it. In $RUNTIME_DIRECTORY
- * (the service's RuntimeDirectory=), else /tmp: not $TMPDIR, which may be too long for sun_path. */
+ * (the service's RuntimeDirectory=), else /tmp: not $TMPDIR, which may be too long for sun_path.
+ * Killed supervisors' directories there are removed first (notify_sweep()). */
 static int notify_open(supervisor_t *s) {
         const char *base = getenv("RUNTIME_DIRECTORY") ?: "/tmp";
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int one = 1;
         /* RUNTIME_DIRECTORY may list several, separated by colons: the first */
-        int n = snprintf(s->notify_dir, sizeof s->notify_dir, "%.*s/msce-mef-XXXXXX", (int) strcspn(base, ":"), base);
+        int base_len = (int) strcspn(base, ":");
+        notify_sweep(base, base_len);
+        int n = snprintf(s->notify_dir, sizeof s->notify_dir, "%.*s/" NOTIFY_DIR_PREFIX "XXXXXX", base_len, base);
         if (n < 0 || (size_t) n >= sizeof s->notify_dir) {
                 s->notify_dir[0] = 0;
                 return -ENAMETOOLONG;

@@ -11,8 +11,9 @@
 # the first's gateway port, or on its metrics port (with workers or without), refuses to start
 # (with the metrics port it started, and the kernel split the scrapes between the two). Then the
 # metrics listener on the gateways' port under another spelling of the address is refused. No
-# fixed sleeps: each wait is for a condition, with a deadline. Last, retention runs in one
-# worker, not in each.
+# fixed sleeps: each wait is for a condition, with a deadline. Retention runs in one worker, not
+# in each. Last, the notification directory a SIGKILLed supervisor left is removed at the next
+# start, a live one's is not.
 # Usage: mef-workers.sh PATH/TO/msce-mef (TAP).
 set -euo pipefail
 
@@ -192,4 +193,41 @@ mef_term_clean || fail "msce-mef did not stop cleanly"
 passes=$(grep -c 'retention: .* paused after' "$T/mef.err" || :)
 [ "$passes" = 1 ] || { grep retention "$T/mef.err" | sed 's/^/# /'; fail "$passes retention passes with 2 workers"; }
 ok "with 2 workers one retention pass runs (worker 1's)"
+
+# A supervisor killed with SIGKILL (outside systemd) leaves its notification socket's directory
+# behind (it did at each such death, in /tmp); the next start removes it, for nothing is bound to
+# its socket any more, and leaves a live supervisor's. In a RUNTIME_DIRECTORY of this test's own
+# (where the supervisor makes it under systemd), not the /tmp other tests share.
+mkdir -m 0700 "$T/run"
+in_run() { RUNTIME_DIRECTORY=$T/run exec "$@"; }
+notify_dirs() { find "$T/run" -mindepth 1 -maxdepth 1 -name 'msce-mef-*' -printf '%f\n' | sort | tr '\n' ' '; }
+mef_conf "[server]" "workers = 2"
+MEF_WRAP=in_run mef_start "$T/mef.conf.in" || fail "msce-mef did not start"
+wait_for 30 workers || fail "expected 2 workers under pid $MEF_PID"
+killed=$(notify_dirs)
+[ "$(wc -w <<< "$killed")" = 1 ] || fail "notification directories: '$killed', expected one"
+victims=$(pgrep -P "$MEF_PID" | tr '\n' ' ')
+mef_stop KILL
+wait_for 30 gone || fail "the workers of the killed supervisor did not end"
+[ "$(notify_dirs)" = "$killed" ] || fail "after SIGKILL: '$(notify_dirs)', expected '$killed' left behind"
+# the next start, and a second msce-mef (another store, its own ports) while it serves
+MEF_WRAP=in_run mef_start "$T/mef.conf.in" || fail "msce-mef did not start again"
+wait_for 30 workers || fail "expected 2 workers under pid $MEF_PID"
+{
+        printf '[server]\nlisten = 127.0.0.1:0\nfqdn = 127.0.0.1\nbase = /msce\nworkers = 2\n'
+        mef_store "$T/second"
+} > "$T/beside.conf"
+RUNTIME_DIRECTORY=$T/run "$MEF" --config "$T/beside.conf" serve > "$T/beside.out" 2> "$T/beside.err" &
+beside=$!
+at_exit "stop_pid $beside"
+beside_workers() { [ "$(pgrep -c -P "$beside")" = 2 ]; }
+wait_for 30 beside_workers || fail "expected 2 workers under the second msce-mef: $(cat "$T/beside.err")"
+live=$(notify_dirs)
+[ "$(wc -w <<< "$live")" = 2 ] && [ "${live#*"$killed"}" = "$live" ] ||
+        fail "notification directories with two msce-mef serving: '$live' (the killed one's: $killed)"
+workers || fail "the first msce-mef lost its workers"
+ok "a killed supervisor's notification directory is removed at the next start, two live ones' kept ($live)"
+stop_pid "$beside"
+mef_term_clean || fail "msce-mef did not stop cleanly"
+[ -z "$(notify_dirs)" ] || fail "notification directories left after SIGTERM: $(notify_dirs)"
 tap_done

@@ -427,7 +427,7 @@ static int conn_handshake(conn_t *c) {
         if (r < 0) {
                 /* the store could not look the identity up: no credential was refused, and the
                  * cause says why (internal_error sent: the client retries soon) */
-                bool away = tls_conn_refused_busy(c->tls);
+                bool away = c->store_refused;
                 mef_metrics_failure(l->metrics, away           ? MEF_FAIL_STORE_UNAVAILABLE
                                                 : r == -EACCES ? MEF_FAIL_AUTH
                                                 : r == -EPROTO ? MEF_FAIL_PROTOCOL

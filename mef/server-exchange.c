@@ -356,6 +356,7 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                 else {
                         conn_set_failure(c, "store unavailable looking up the PSK identity (no key cached)", r, why);
                         tls_conn_refuse_busy(c->tls); /* the client retries soon, not as refused */
+                        c->store_refused = true;
                 }
         } else {
                 psk_cache_drop(s->psks, identity);

@@ -134,10 +134,6 @@ void tls_conn_refuse_busy(tls_conn_t *c) {
                 c->busy = true;
 }
 
-bool tls_conn_refused_busy(const tls_conn_t *c) {
-        return c && c->busy;
-}
-
 uint64_t tls_conn_bytes_received(const tls_conn_t *c) {
         return c ? c->bytes_in : 0;
 }

@@ -82,9 +82,6 @@ void tls_conn_set_userdata(tls_conn_t *c, void *userdata);
  * away). The handshake then fails with internal_error, which clients read as a fault of the
  * server's to retry, not with the alert that says the credential was refused. */
 void tls_conn_refuse_busy(tls_conn_t *c);
-/* Whether tls_conn_refuse_busy() was called on c: its failed handshake was not a credential
- * refused. */
-bool tls_conn_refused_busy(const tls_conn_t *c);
 
 /* 0 when done, -EAGAIN (see tls_conn_want), -EACCES for an authentication failure (unknown
  * PSK identity, wrong PSK, certificate rejected, name mismatch), -ECONNRESET/-EPIPE when the

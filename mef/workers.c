@@ -454,6 +454,19 @@ static int on_signal(sd_event_source *src, const struct signalfd_siginfo *si, vo
         return 0;
 }
 
+/* A stop signal goes before any worker's exit: sd-event reads the signal as it becomes pending,
+ * so when a worker's exit 0 (systemctl stop signals the whole cgroup) is pending in the same
+ * iteration, on_child() must see s->stopping; stop_pending() would no longer find it. */
+static int stop_signal_add(supervisor_t *s, int sig) {
+        _cleanup_(sd_event_source_unrefp) sd_event_source *src = NULL;
+        int r = sd_event_add_signal(s->event, &src, sig, on_signal, s);
+        if (r >= 0)
+                r = sd_event_source_set_priority(src, SD_EVENT_PRIORITY_IMPORTANT);
+        if (r >= 0)
+                r = sd_event_source_set_floating(src, true);
+        return r;
+}
+
 static void supervisor_done(supervisor_t *s) {
         for (unsigned i = 0; s->workers && i < s->n; i++) {
                 worker_t *w = &s->workers[i];
@@ -512,9 +525,9 @@ static int supervisor_setup(supervisor_t *s) {
                 return log_error_errno(-ENOMEM, "cannot start workers: %m");
         r = sd_event_new(&s->event);
         if (r >= 0)
-                r = sd_event_add_signal(s->event, NULL, SIGTERM, on_signal, s);
+                r = stop_signal_add(s, SIGTERM);
         if (r >= 0)
-                r = sd_event_add_signal(s->event, NULL, SIGINT, on_signal, s);
+                r = stop_signal_add(s, SIGINT);
         if (r >= 0)
                 r = sd_event_add_io(s->event, NULL, s->notify_fd, EPOLLIN, on_notify, s);
         if (r >= 0)

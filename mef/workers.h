@@ -16,8 +16,8 @@ typedef int (*mef_worker_fn_t)(const mef_config_t *cfg);
 /* How many workers cfg asks for: [server] workers, or the CPUs this process may run on (auto). */
 unsigned mef_workers_count(const mef_config_t *cfg);
 
-/* Supervise mef_workers_count(cfg) workers running fn until SIGTERM/SIGINT, or until a worker
- * exits 0 (a stop that reached it first). A listen or metrics port of 0 is resolved once here
+/* Supervise mef_workers_count(cfg) workers running fn until SIGTERM/SIGINT (a worker's exit 0
+ * with one of those pending counts as that stop; one without is restarted). A listen or metrics port of 0 is resolved once here
  * (and printed as "listening on HOST:PORT", "metrics on HOST:PORT" when all listen) so that every
  * worker binds the same port; a port given is bound once without SO_REUSEPORT first, and one in
  * use fails the start. metrics (NULL: off), made before: each worker counts its open

@@ -137,6 +137,55 @@ Test(mef_workers, clean_exit_during_start_is_a_stop, .timeout = 30) {
         cr_assert_eq(run_two(worker_first_stops_early), 0);
 }
 
+/* The state letter of pid in /proc/PID/stat ('T' stopped, 'Z' exited and not reaped), 0 gone */
+static char proc_state(pid_t pid) {
+        char path[64], buf[256];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+        if (fd >= 0)
+                close(fd);
+        if (n <= 0)
+                return 0;
+        buf[n] = 0;
+        const char *p = strrchr(buf, ')');
+        return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* systemctl stop with the supervisor descheduled: worker 1's exit 0 and then the supervisor's
+ * SIGTERM come in while it does not run (SIGSTOP, then SIGCONT), so its loop finds both pending
+ * in one iteration, the exit first. sd-event had read the signal by then (sigpending() empty):
+ * the exit was taken for a failed start (exit 1) unless the stop signal is dispatched first. A
+ * grandchild sends the signal once worker 1 is a zombie, then wakes the supervisor. */
+static int worker_first_exits_then_stop_arrives(const mef_config_t *cfg) {
+        if (!cfg->admin_host) {
+                (void) sd_notify(0, "READY=1");
+                return wait_sigterm();
+        }
+        pid_t sup = getppid(), self = getpid();
+        if (kill(sup, SIGSTOP) < 0)
+                return 6;
+        while (proc_state(sup) != 'T')
+                (void) usleep(1000); /* a condition polled, not a delay */
+        pid_t helper = fork();
+        if (helper < 0)
+                return 7;
+        if (helper == 0) {
+                while (proc_state(self) != 'Z')
+                        (void) usleep(1000);
+                (void) kill(sup, SIGTERM);
+                (void) kill(sup, SIGCONT);
+                _exit(0);
+        }
+        return 0;
+}
+
+Test(mef_workers, clean_exit_then_stop_in_one_iteration_is_a_stop, .timeout = 30) {
+        cr_assert_eq(unsetenv("WATCHDOG_USEC"), 0);
+        cr_assert_eq(unsetenv("NOTIFY_SOCKET"), 0);
+        cr_assert_eq(run_two(worker_first_exits_then_stop_arrives), 0);
+}
+
 /* The same once every worker listens: worker 1 stops after the supervisor's READY=1. The
  * supervisor stops (it restarted worker 1 "after it died", again and again). */
 static int worker_first_stops_after_start(const mef_config_t *cfg) {

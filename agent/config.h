@@ -62,7 +62,7 @@ typedef struct agent_config {
          * "gpiochipN:OFFSET[:active-low]" or "name:LINE_NAME[:active-low]", e.g. "gpiochip0:17" */
         char *led_status;          /* status = gpiochip0:17 */
         char *led_error;           /* error = name:LED_ERR:active-low */
-        /* [timing]. Values: milliseconds, or a number with one suffix of ms, s, min, h ("1500",
+        /* [timing]. Values: milliseconds, or a number with one suffix of ms, s, min, h, d ("1500",
          * "90s", "5min"); the dump uses the largest exact unit. */
         usec_t connect_timeout_usec;   /* connect_timeout = 10s */
         usec_t exchange_timeout_usec;  /* exchange_timeout = 30s (protocol section 6) */

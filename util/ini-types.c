@@ -111,7 +111,7 @@ static int duration_parse_row(void *base, const ini_key_t *k, const char *value,
         const ini_duration_t *a = k->arg;
         usec_t u;
         if (duration_parse(value, &u) < 0)
-                return refuse(why, "not a duration (milliseconds, or a number with ms, s, min or h)");
+                return refuse(why, "not a duration (milliseconds, or a number with ms, s, min, h or d)");
         if (u < a->min || u > a->max)
                 return refuse(why, a->range);
         if (a->whole_seconds && u % 1000000u)

@@ -225,7 +225,7 @@ Test(config, dropins_override_in_lexical_order) {
         cr_assert_eq(agent_config_load(conf, 0, &c, err, sizeof err), -EINVAL);
         char want[PATH_MAX];
         snprintf(want, sizeof want,
-                 "%s/25-bad.conf:3: [timing] backoff_min: not a duration (milliseconds, or a number with ms, s, min or h)",
+                 "%s/25-bad.conf:3: [timing] backoff_min: not a duration (milliseconds, or a number with ms, s, min, h or d)",
                  d);
         cr_assert_str_eq(err, want);
 }
@@ -253,9 +253,9 @@ static const struct {
         const char *want;
 } error_cases[] = {
         { "bad_number", BASE "[timing]\nconnect_timeout = 10x\n", -EINVAL,
-          "@DIR@/agent.conf:8: [timing] connect_timeout: not a duration (milliseconds, or a number with ms, s, min or h)" },
+          "@DIR@/agent.conf:8: [timing] connect_timeout: not a duration (milliseconds, or a number with ms, s, min, h or d)" },
         { "bad_number", BASE "[timing]\nconnect_timeout = 99999999999\n", -EINVAL,
-          "@DIR@/agent.conf:8: [timing] connect_timeout: not a duration (milliseconds, or a number with ms, s, min or h)" },
+          "@DIR@/agent.conf:8: [timing] connect_timeout: not a duration (milliseconds, or a number with ms, s, min, h or d)" },
         { "bad_number", BASE "[timing]\nconnect_timeout = 50ms\n", -EINVAL,
           "@DIR@/agent.conf:8: [timing] connect_timeout: out of range (100ms..5min)" },
         { "bad_number", BASE "[timing]\nexchange_timeout = 11min\n", -EINVAL,
@@ -353,7 +353,7 @@ Test(config, clock_wait_max) {
         check_error(BASE "[timing]\nclock_wait_max = 86400001\n", -EINVAL,
                     "@DIR@/agent.conf:8: [timing] clock_wait_max: out of range (0..24h)");
         check_error(BASE "[timing]\n\nclock_wait_max = -1s\n", -EINVAL,
-                    "@DIR@/agent.conf:9: [timing] clock_wait_max: not a duration (milliseconds, or a number with ms, s, min or h)");
+                    "@DIR@/agent.conf:9: [timing] clock_wait_max: not a duration (milliseconds, or a number with ms, s, min, h or d)");
 
         static const struct {
                 const char *value;
@@ -387,7 +387,7 @@ Test(config, clock_wait_max) {
         cr_assert_eq(c.clock_wait_max_usec, 300000000u);
         agent_config_done(&c);
         check_error(BASE "[timing]\nclock_wait_max =\n", -EINVAL,
-                    "@DIR@/agent.conf:8: [timing] clock_wait_max: not a duration (milliseconds, or a number with ms, s, min or h)");
+                    "@DIR@/agent.conf:8: [timing] clock_wait_max: not a duration (milliseconds, or a number with ms, s, min, h or d)");
 }
 
 Test(config, error_unknown_key_and_section) {

@@ -134,7 +134,7 @@ Test(ini, line_rules) {
                 { "[a]\nname = x\nname = y\n", "t.conf:3: [a] name: set twice (first on line 2)", INI_KEYS_ONCE },
                 { "[b]\ncount = 0\ncount = 99\n", "t.conf:2: [b] count: expected an integer from 1 to 10" },
                 { "[b]\nwait = 2h\n", "t.conf:2: [b] wait: out of range (0..1h)" },
-                { "[b]\nwait = soon\n", "t.conf:2: [b] wait: not a duration (milliseconds, or a number with ms, s, min or h)" },
+                { "[b]\nwait = soon\n", "t.conf:2: [b] wait: not a duration (milliseconds, or a number with ms, s, min, h or d)" },
                 { "[b]\nms = 1s\n", "t.conf:2: [b] ms: expected an integer from 100 to 1000 ms" },
                 { "[a]\ncolour = pink\n", "t.conf:2: [a] colour: must be red, green or blue" },
                 { "[b]\nx = 2\n", "t.conf:2: [b] x: out of range (-1..1)" },

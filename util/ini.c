@@ -403,7 +403,7 @@ void ini_dump(const ini_key_t *keys, size_t n, const void *base, FILE *f) {
                 for (size_t j = i; j < n; j++) {
                         if (!streq(keys[j].section, keys[i].section))
                                 continue;
-                        char value[1024] = "";
+                        char value[INI_LINE_MAX + 1] = "";
                         keys[j].type->print(base, &keys[j], value, sizeof value);
                         /* "key =" for an empty value: no trailing blank in golden files; a
                          * comment where an empty value would not read back (unset, no default) */

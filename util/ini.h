@@ -25,7 +25,9 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define INI_LINE_MAX 197u        /* characters, without the line end */
+/* Characters, without the line end: the longest key ("max_unauthenticated_per_source"), " = "
+ * and the longest value any key takes (a 1024-character URI), with room for a comment. */
+#define INI_LINE_MAX 2048u
 #define INI_FILE_MAX (1024u * 1024u)
 #define INI_WHY_MAX 256u
 

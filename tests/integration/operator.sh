@@ -381,12 +381,11 @@ echo 0123 > "$T/short.hex"
 ctl_run 11 "${ARGS[@]}" --kpm-file "$T/short.hex" && { grep -q "does not hold a 16..64 byte Kpm" "$T/err" &&
         cmp -s "$SETUP/msce.kpm" <(tr -d '\n' < "$T/kpm-1.hex"; echo) &&
         ok "setup with a short Kpm: refused, the previous setup stays" || not_ok "setup short Kpm"; }
-# an identity one character too long for its line ("psk_identity = " and 182 fill the 197 a
-# line may hold): refused naming the option, the previous setup stays (it was written, and the
-# check of the written drop-in then failed on its line)
-LONG=$(printf '%183s' '' | tr ' ' x)
+# an identity one character too long for its line ("psk_identity = " and 2033 fill the 2048 a
+# line may hold): refused naming the option before anything is written, the previous setup stays
+LONG=$(printf '%2034s' '' | tr ' ' x)
 ctl_run 11 "${ARGS[@]}" --psk-identity "$LONG" && {
-        grep -q -- "--psk-identity: not a value for the configuration (.*at most 182 characters)" "$T/err" &&
+        grep -q -- "--psk-identity: not a value for the configuration (.*at most 2033 characters)" "$T/err" &&
         cmp -s "$SETUP/msce.kpm" <(tr -d '\n' < "$T/kpm-1.hex"; echo) && grep -qx "psk_identity = kpm-1" "$SETUP/agent.conf.d/50-setup.conf" &&
         ok "setup with a value too long for its line: refused naming the option, the previous setup stays" ||
         not_ok "setup long value: $(cat "$T/err")"; }

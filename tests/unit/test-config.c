@@ -198,6 +198,27 @@ Test(config, ipv6_and_ipv4_hosts) {
         }
 }
 
+static void check_error(const char *text, int want_r, const char *want);
+
+/* The longest [mef] uri (1024 characters) fits on its line; one more is too long. Before the line
+ * limit became 2048 (from 197) no uri over 191 characters could be given. */
+Test(config, uri_of_1024_characters) {
+        char uri[1026], text[2048], conf[PATH_MAX], err[1024];
+        int n = snprintf(uri, sizeof uri, "https://mef.example.net/");
+        memset(uri + n, 'a', 1024 - n);
+        uri[1024] = 0;
+        snprintf(text, sizeof text, "[node]\nid = n\n[mef]\nuri = %s\npsk_identity = k\npsk_file = @DIR@/kpm.hex\n", uri);
+        write_file("agent.conf", text, 0644, conf);
+        agent_config_t c;
+        cr_assert_eq(agent_config_load(conf, 0, &c, err, sizeof err), 0, "%s", err);
+        cr_assert_str_eq(c.mef_uri, uri);
+        cr_assert_eq(strlen(c.mef_base), 1024 - strlen("https://mef.example.net"));
+        agent_config_done(&c);
+        strcpy(uri + 1024, "a");
+        snprintf(text, sizeof text, "[node]\nid = n\n[mef]\nuri = %s\npsk_identity = k\npsk_file = @DIR@/kpm.hex\n", uri);
+        check_error(text, -EINVAL, "@DIR@/agent.conf:4: [mef] uri: too long");
+}
+
 Test(config, dropins_override_in_lexical_order) {
         char conf[PATH_MAX], d[128];
         write_file("agent.conf",
@@ -395,9 +416,10 @@ Test(config, error_unknown_key_and_section) {
 }
 
 Test(config, error_line_too_long) {
-        char text[1024];
-        snprintf(text, sizeof text, BASE "[consumer]\nuser = %0300d\n", 0);
-        check_error(text, -EINVAL, "@DIR@/agent.conf:8: line too long (at most 197 characters)");
+        /* "user = " and 2042 characters are the 2049 of a line one too long */
+        char text[4096];
+        snprintf(text, sizeof text, BASE "[consumer]\nuser = %02042d\n", 0);
+        check_error(text, -EINVAL, "@DIR@/agent.conf:8: line too long (at most 2048 characters)");
 }
 
 Test(config, error_bad_uri) {

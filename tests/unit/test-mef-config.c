@@ -374,10 +374,10 @@ Test(mef_config, syntax_errors) {
         cr_assert_eq(strncmp(err, want, strlen(want)), 0, "%s", err);
 
         /* a line longer than inih's buffer is refused, not split into two lines */
-        char text[1024];
+        char text[4096];
         int n = snprintf(text, sizeof text, "[store]\npath = /");
-        memset(text + n, 'a', 400);
-        strcpy(text + n + 400, "\n");
+        memset(text + n, 'a', 2100);
+        strcpy(text + n + 2100, "\n");
         write_conf(text);
         cr_assert_eq(mef_config_load(conf, &c, err, sizeof err), -EINVAL);
         snprintf(want, sizeof want, "%s:2: ", conf);
@@ -488,6 +488,24 @@ Test(mef_config, dump_round_trip) {
         cr_assert_not_null(strstr(d1, "\nbase = /\n"), "%s", d1);
         free(d1);
         mef_config_done(&c);
+}
+
+/* The longest [store] uri (1024 characters, a PostgreSQL URI with several hosts and its
+ * parameters) fits on its line: the line limit was 197 characters. */
+Test(mef_config, uri_of_1024_characters) {
+        char uri[1026], text[1200];
+        int n = snprintf(uri, sizeof uri, "postgresql://mef@db1:5432,db2:5432,db3:5432/msce?sslmode=verify-full"
+                                          "&sslrootcert=/etc/msce/");
+        memset(uri + n, 'a', 1024 - n);
+        uri[1024] = 0;
+        snprintf(text, sizeof text, "[store]\nbackend = postgresql\nuri = %s\n", uri);
+        mef_config_t c;
+        load_ok(text, &c);
+        cr_assert_str_eq(c.store_uri, uri);
+        mef_config_done(&c);
+        strcpy(uri + 1024, "a");
+        snprintf(text, sizeof text, "[store]\nbackend = postgresql\nuri = %s\n", uri);
+        load_fails(text, 3, "[store] uri", "expected a PostgreSQL connection URI");
 }
 
 /* The line rules of util/ini.h, which the MEF loader shares with agent.conf since issue 11. */

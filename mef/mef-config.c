@@ -226,9 +226,11 @@ static const ini_type_t rate_type = { rate_parse, rate_print, NULL };
 #define FILE_PATH STRING(ini_check_file_path)
 static const int tls_versions[] = { TLS_VERSION_1_2, TLS_VERSION_1_3 };
 
+/* The keys unset by default take an empty value as unset (INI_EMPTY_UNSETS), as agent.conf's do
+ * (issue 11: one set of line rules). */
 static const ini_key_t keys[] = {
         { "server", "listen", &listen_type, F(listen_host), "127.0.0.1:8443" },
-        { "server", "fqdn", &ini_type_string, F(fqdn), NULL, STRING(fqdn_check, ini_ascii_lower) },
+        { "server", "fqdn", &ini_type_string, F(fqdn), NULL, STRING(fqdn_check, ini_ascii_lower), INI_EMPTY_UNSETS },
         { "server", "base", &base_type, F(base), "/msce", STRING(base_check, base_normalize) },
         /* auto: as many as CPUs (mef/workers.h) */
         { "server", "workers", &ini_type_uint_auto, F(workers), "1", UINT(1, 256, "") },
@@ -236,14 +238,14 @@ static const ini_key_t keys[] = {
           UINT(1000, 3600000, " ms") },
         { "tls", "min_version", &ini_type_enum, F(tls_min), "1.2",
           &(const ini_enum_t) { (const char *const[]) { "1.2", "1.3" }, tls_versions, 2 } },
-        { "tls", "certificate", &ini_type_string, F(cert_file), NULL, FILE_PATH },
-        { "tls", "key", &ini_type_string, F(key_file), NULL, FILE_PATH },
-        { "tls", "client_ca", &ini_type_string, F(client_ca_file), NULL, FILE_PATH },
+        { "tls", "certificate", &ini_type_string, F(cert_file), NULL, FILE_PATH, INI_EMPTY_UNSETS },
+        { "tls", "key", &ini_type_string, F(key_file), NULL, FILE_PATH, INI_EMPTY_UNSETS },
+        { "tls", "client_ca", &ini_type_string, F(client_ca_file), NULL, FILE_PATH, INI_EMPTY_UNSETS },
         { "store", "backend", &ini_type_enum, F(store_backend), "sqlite",
           &(const ini_enum_t) { (const char *const[]) { "sqlite", "postgresql" }, store_backends, 2 } },
         { "store", "path", &ini_type_string, F(store_path), MEF_STORE_DEFAULT, FILE_PATH },
-        { "store", "uri", &ini_type_string, F(store_uri), NULL, STRING(uri_check) },
-        { "store", "password_file", &ini_type_string, F(store_password_file), NULL, FILE_PATH },
+        { "store", "uri", &ini_type_string, F(store_uri), NULL, STRING(uri_check), INI_EMPTY_UNSETS },
+        { "store", "password_file", &ini_type_string, F(store_password_file), NULL, FILE_PATH, INI_EMPTY_UNSETS },
         { "store", "master_key", &ini_type_string, F(master_key_path), MEF_MASTER_KEY_DEFAULT, FILE_PATH },
         /* auto: 1 on SQLite, 5 on PostgreSQL (validate()) */
         { "store", "threads", &ini_type_uint_auto, F(store_threads), "auto", UINT(1, 64, "") },
@@ -263,11 +265,11 @@ static const ini_key_t keys[] = {
         { "limits", "retry_after", &ini_type_uint, F(retry_after), "5", UINT(1, 3600, " s") },
         { "defaults", "lifetime", &ini_type_uint, F(default_lifetime), "31536000",
           UINT(STORE_LIFETIME_MIN, STORE_LIFETIME_MAX, " s") },
-        { "metrics", "listen", &listen_type, F(metrics_host), NULL },
-        { "admin", "listen", &listen_type, F(admin_host), NULL },
-        { "admin", "certificate", &ini_type_string, F(admin_cert_file), NULL, FILE_PATH },
-        { "admin", "key", &ini_type_string, F(admin_key_file), NULL, FILE_PATH },
-        { "admin", "ca", &ini_type_string, F(admin_ca_file), NULL, FILE_PATH },
+        { "metrics", "listen", &listen_type, F(metrics_host), NULL, NULL, INI_EMPTY_UNSETS },
+        { "admin", "listen", &listen_type, F(admin_host), NULL, NULL, INI_EMPTY_UNSETS },
+        { "admin", "certificate", &ini_type_string, F(admin_cert_file), NULL, FILE_PATH, INI_EMPTY_UNSETS },
+        { "admin", "key", &ini_type_string, F(admin_key_file), NULL, FILE_PATH, INI_EMPTY_UNSETS },
+        { "admin", "ca", &ini_type_string, F(admin_ca_file), NULL, FILE_PATH, INI_EMPTY_UNSETS },
         { "audit", "keep", &keep_type, F(audit_keep_usec), "90d",
           &(const ini_duration_t) { 86400ull * 1000000, 36500ull * 86400 * 1000000, "out of range (1d..36500d)", true } },
         { "defaults", "poll", &ini_type_uint, F(default_poll), "86400" /* MSG_POLL_DEFAULT */, UINT(STORE_POLL_MIN, STORE_POLL_MAX, " s") },

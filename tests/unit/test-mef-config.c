@@ -96,7 +96,8 @@ static const struct {
         { "errors_name_file_line_and_key", "[server]\nbase = msce\n", 2, "[server] base", "absolute path" },
         { "errors_name_file_line_and_key", "[server]\nbase = /a b\n", 2, "[server] base", NULL },
         { "errors_name_file_line_and_key", "[tls]\nmin_version = 1.1\n", 2, "[tls] min_version", "1.2 or 1.3" },
-        { "errors_name_file_line_and_key", "[tls]\ncertificate =\n", 2, "[tls] certificate", "file path" },
+        /* empty: an error for a key with a default (an optional key is unset: empty_unsets) */
+        { "errors_name_file_line_and_key", "[store]\nmaster_key =\n", 2, "[store] master_key", "file path" },
         { "errors_name_file_line_and_key", "[store]\npath = /a\n\n[limits]\n; comment\nretry_after = soon\n", 6, "[limits] retry_after", "1 to 3600" },
         { "errors_name_file_line_and_key", "[limits]\nmax_connections = -1\n", 2, "[limits] max_connections", NULL },
         { "errors_name_file_line_and_key", "[limits]\nmax_connections = 99999999999999999999\n", 2, "[limits] max_connections", NULL },
@@ -468,7 +469,7 @@ Test(mef_config, dump_round_trip) {
         fclose(f);
         cr_assert_not_null(strstr(d1, "[server]\nlisten = [::1]:8443\nfqdn = ::1\nbase = /a/b\n"), "%s", d1);
         cr_assert_not_null(strstr(d1, "first_byte_timeout = 750\n"), "%s", d1);
-        cr_assert_not_null(strstr(d1, "# client_ca =\n"), "%s", d1);
+        cr_assert_not_null(strstr(d1, "\nclient_ca =\n"), "%s", d1); /* unset, and reads back so */
         load_ok(d1, &c2);
         f = open_memstream(&d2, &n2);
         mef_config_dump(&c2, f);
@@ -488,6 +489,37 @@ Test(mef_config, dump_round_trip) {
         cr_assert_not_null(strstr(d1, "\nbase = /\n"), "%s", d1);
         free(d1);
         mef_config_done(&c);
+}
+
+/* An empty value unsets a key whose default is unset, as in agent.conf (issue 11: the same line
+ * rules everywhere); before, each of them refused it ("certificate =": exit 78). */
+Test(mef_config, empty_unsets) {
+        mef_config_t c;
+        load_ok("[server]\nfqdn =\n[tls]\ncertificate =\nkey =\nclient_ca =\n"
+                "[store]\nuri =\npassword_file =\n[metrics]\nlisten =\n"
+                "[admin]\nlisten =\ncertificate =\nkey =\nca =\n",
+                &c);
+        cr_assert_str_eq(c.fqdn, "127.0.0.1", "the default: the listen host");
+        cr_assert_null(c.cert_file);
+        cr_assert_null(c.key_file);
+        cr_assert_null(c.client_ca_file);
+        cr_assert_null(c.store_uri);
+        cr_assert_null(c.store_password_file);
+        cr_assert_null(c.metrics_host);
+        cr_assert_null(c.metrics_port);
+        cr_assert_null(c.admin_host);
+        cr_assert_null(c.admin_cert_file);
+        cr_assert_null(c.admin_key_file);
+        cr_assert_null(c.admin_ca_file);
+        mef_config_done(&c);
+        /* the keys with a default still need a value */
+        load_fails("[server]\nlisten =\n", 2, "[server] listen", NULL);
+        load_fails("[server]\nbase =\n", 2, "[server] base", NULL);
+        load_fails("[limits]\nretry_after =\n", 2, "[limits] retry_after", NULL);
+        /* unset is unset: what needs the key still does */
+        load_fails("[store]\nbackend = postgresql\nuri =\n", 0, "[store] uri", "required when backend is postgresql");
+        /* set once, even to nothing */
+        load_fails("[tls]\ncertificate =\ncertificate = /c.pem\n", 3, "[tls] certificate", "set twice");
 }
 
 /* The longest [store] uri (1024 characters, a PostgreSQL URI with several hosts and its

@@ -661,6 +661,15 @@ static int pg_open(pg_db_t *p, const store_location_t *loc) {
                         n--;
                 if (memchr(pw.data, 0, n))
                         return -EINVAL;
+                /* The password is the file less its line end: a second line would go to the
+                 * server as part of it, and fail as a wrong password (28P01) that names no file. */
+                if (memchr(pw.data, '\n', n) || memchr(pw.data, '\r', n)) {
+                        snprintf(p->base.reason.text, sizeof p->base.reason.text,
+                                 "%s: more than one line (the password is the file's only line)", loc->password_file);
+                        p->base.reason_r = -EINVAL;
+                        p->base.reason.servers = false;
+                        return -EINVAL;
+                }
                 p->password = malloc(n + 1); /* not strndup: the secret has no NUL to stop at */
                 if (!p->password)
                         return -ENOMEM;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mef/store-pg-internal.h"
 #include "mef/store.h"
@@ -126,4 +127,40 @@ Test(store_pg_uri, hosts_outlive_the_string) {
         /* without ret: nothing kept (LSan; many times, so that a leak is not all still on the stack) */
         for (int i = 0; i < 64; i++)
                 cr_assert_eq(store_pg_uri_check("host=a,b,c hostaddr=10.0.0.1,10.0.0.2,10.0.0.3 port=1,2,3"), 0);
+}
+
+/* password_file: the password is the file less its line end. One with a second line is refused
+ * before any connection, naming the file and nothing of its content; before, the two lines went
+ * to the server as the password (28P01). The URI's socket directory does not exist: a password
+ * that passes fails to connect instead. */
+static int open_with_password(const char *content, store_reason_t *why) {
+        char pw[] = "/tmp/test-store-pg-uri.XXXXXX";
+        int fd = mkstemp(pw);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, content, strlen(content)), (ssize_t) strlen(content));
+        close(fd);
+        store_location_t loc = { .backend = STORE_BACKEND_POSTGRESQL,
+                                 .uri = "postgresql:///msce?host=/nonexistent-test-store-pg-uri&connect_timeout=2",
+                                 .password_file = pw };
+        mef_store_t *s = NULL;
+        int r = store_open_at(&loc, "/nonexistent-test-store-pg-uri/master.key", 0, &s, why);
+        cr_assert_null(s);
+        if (r == -EINVAL) {
+                cr_assert_not_null(strstr(why->text, pw), "%s", why->text);
+                cr_assert_not_null(strstr(why->text, "more than one line"), "%s", why->text);
+        }
+        unlink(pw);
+        return r;
+}
+
+Test(store_pg_uri, password_file_of_two_lines) {
+        store_reason_t why;
+        cr_assert_eq(open_with_password("right\nwrong\n", &why), -EINVAL, "%s", why.text);
+        cr_assert_null(strstr(why.text, "right"));
+        cr_assert_null(strstr(why.text, "wrong"));
+        cr_assert_eq(open_with_password("right\r\nwrong", &why), -EINVAL, "%s", why.text);
+        cr_assert_eq(open_with_password("sec\rret\n", &why), -EINVAL, "%s", why.text);
+        /* one line, with or without its line end: read, then the connection fails */
+        cr_assert_neq(open_with_password("secret\r\n", &why), -EINVAL, "%s", why.text);
+        cr_assert_neq(open_with_password("secret", &why), -EINVAL, "%s", why.text);
 }

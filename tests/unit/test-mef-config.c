@@ -540,6 +540,33 @@ Test(mef_config, uri_of_1024_characters) {
         load_fails(text, 3, "[store] uri", "expected a PostgreSQL connection URI");
 }
 
+/* The mef.conf examples of the docs (their ```ini blocks, but for cse-integration.md's, which
+ * are systemd units) load: a "# comment" after a value is part of it, and made [admin] listen
+ * of admin-api.md's example fail. The files they name need not exist to load. */
+Test(mef_config, docs_examples) {
+        static const char *const docs[] = { "docs/admin-api.md", "docs/operations.md" };
+        for (size_t i = 0; i < ELEMENTSOF(docs); i++) {
+                char path[PATH_MAX];
+                snprintf(path, sizeof path, "%s/%s", MSCE_SOURCE_ROOT, docs[i]);
+                _cleanup_free_ char *md = NULL;
+                int r = file_read_all(path, 1 << 20, &md, NULL);
+                cr_assert_eq(r, 0, "%s: %s", path, strerror(-r));
+                unsigned blocks = 0;
+                for (char *p = md; (p = strstr(p, "\n```ini\n")); blocks++) {
+                        p += strlen("\n```ini\n");
+                        char *end = strstr(p, "\n```\n");
+                        cr_assert_not_null(end, "%s: an ini block without its end", docs[i]);
+                        mef_config_t c;
+                        char err[512] = "";
+                        r = mef_config_parse_buffer(docs[i], p, (size_t) (end - p) + 1, &c, err, sizeof err);
+                        cr_assert_eq(r, 0, "%s, block %u: %s", docs[i], blocks + 1, err);
+                        mef_config_done(&c);
+                        p = end;
+                }
+                cr_assert_gt(blocks, 0, "%s: no ```ini block", docs[i]);
+        }
+}
+
 /* The line rules of util/ini.h, which the MEF loader shares with agent.conf since issue 11. */
 Test(mef_config, shared_line_rules) {
         load_fails("[server]\nbase = /a\n  fqdn = mef.example\n", 3, "[server] base",

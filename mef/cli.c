@@ -362,12 +362,14 @@ static const struct {
           "Remove audit rows, and enrolments that no longer serve, older than [audit] keep (default 90d):\n"
           "what the serving MEF does at start and every hour. Status checks are not audit rows: each\n"
           "node counts its own (node show).\n" },
-        { NULL, "backup", cmd_backup, "backup DIR [--passphrase-file FILE] [--kdf-iterations N]",
+        { NULL, "backup", cmd_backup, "backup DIR [--passphrase-file FILE | --recipient PUBKEY] [--kdf-iterations N]",
           "Write a consistent backup of the store into DIR (created 0700 if missing; its files are created\n"
           "0600 and never overwritten) while the MEF serves: every row, secrets still encrypted under the\n"
           "master key, the master key wrapped under a passphrase (PBKDF2-HMAC-SHA256, AES-256-GCM), and a\n"
           "manifest. The passphrase is read from FILE (owner-only, one line) or asked on the terminal.\n"
-          "  --kdf-iterations N   PBKDF2 iterations (default 600000)\n" },
+          "  --kdf-iterations N   PBKDF2 iterations (default 600000)\n"
+          "  --recipient PUBKEY   wrap the master key for this P-256 public key (PEM) instead of a\n"
+          "                       passphrase: the backup host holds nothing that opens the backup\n" },
         { NULL, "restore", cmd_restore,
           "restore DIR [--passphrase-file FILE | --identity KEY] [--expect-master-key ID] [--force]",
           "Restore a backup into the configured store: checks the manifest, unwraps the master key into\n"

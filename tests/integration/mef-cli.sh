@@ -301,6 +301,11 @@ ok "usage errors exit 2"
 
 run 0 node add --help
 [[ $OUT == Usage:*"--psk-file"* ]] || fail "node add --help: $OUT"
+# every option of backup and restore in its help
+run 0 backup --help
+for o in --passphrase-file --recipient --kdf-iterations; do [[ $OUT == *"$o"* ]] || fail "backup --help lacks $o"; done
+run 0 restore --help
+for o in --passphrase-file --identity --expect-master-key --force; do [[ $OUT == *"$o"* ]] || fail "restore --help lacks $o"; done
 run 0 --help
 [[ $OUT == Usage:* ]] || fail "--help"
 ok "--help"

@@ -99,39 +99,40 @@ static int begin(const agent_config_t *cfg, uid_t *ret_uid, custody_info_t *info
         return cfg ? service_uid(cfg, ret_uid, info) : failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
 }
 
+/* The nearest existing one of path and its parents (path itself when it exists) into p, with its
+ * stat: -ENAMETOOLONG, -EINVAL for a relative path, else stat()'s error on p. */
+static int nearest_existing(const char *path, char p[PATH_MAX], struct stat *ret) {
+        if (snprintf(p, PATH_MAX, "%s", path) >= PATH_MAX)
+                return -ENAMETOOLONG;
+        while (stat(p, ret) < 0) {
+                char *slash = strrchr(p, '/');
+                if (errno != ENOENT || !slash || streq(p, "/"))
+                        return slash ? negative_errno() : -EINVAL;
+                slash[slash == p] = 0; /* "/a" gives "/" */
+        }
+        return 0;
+}
+
 /* A directory the agent keeps files in: see custody_preflight(). */
 static int dir_preflight(const agent_config_t *cfg, const char *agent_user, uid_t agent, const char *key,
                          const char *dir, custody_info_t *info) {
         struct stat st;
-        if (stat(dir, &st) < 0) {
-                int r = negative_errno();
-                if (r != -ENOENT)
-                        return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] %s: %s: %s", cfg->path, key, dir, strerror(-r));
+        char near[PATH_MAX];
+        int r = nearest_existing(dir, near, &st);
+        if (r == -EINVAL)
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] %s: %s is not an absolute path", cfg->path, key, dir);
+        if (r == -ENAMETOOLONG)
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] %s: path too long", cfg->path, key);
+        if (r < 0)
+                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] %s: %s: %s", cfg->path, key, near, strerror(-r));
+        if (!streq(near, dir)) {
                 /* Missing: the nearest existing parent must let us create it. */
-                char parent[PATH_MAX];
-                if (snprintf(parent, sizeof parent, "%s", dir) >= (int) sizeof parent)
-                        return failure_set(&info->failure, OUTCOME_CONFIG, -ENAMETOOLONG, "%s: [seal] %s: path too long", cfg->path, key);
-                for (;;) {
-                        char *slash = strrchr(parent, '/');
-                        if (!slash)
-                                return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL, "%s: [seal] %s: %s is not an absolute path",
-                                                   cfg->path, key, dir);
-                        if (slash == parent)
-                                slash[1] = 0;
-                        else
-                                *slash = 0;
-                        if (stat(parent, &st) == 0)
-                                break;
-                        if (errno != ENOENT || streq(parent, "/"))
-                                return failure_set(&info->failure, OUTCOME_CONFIG, negative_errno(), "%s: [seal] %s: %s: %m", cfg->path,
-                                                   key, parent);
-                }
                 if (!S_ISDIR(st.st_mode))
                         return failure_set(&info->failure, OUTCOME_CONFIG, -ENOTDIR, "%s: [seal] %s: cannot create %s: %s is not a directory",
-                                           cfg->path, key, dir, parent);
-                if (faccessat(AT_FDCWD, parent, W_OK | X_OK, AT_EACCESS) < 0)
+                                           cfg->path, key, dir, near);
+                if (faccessat(AT_FDCWD, near, W_OK | X_OK, AT_EACCESS) < 0)
                         return failure_set(&info->failure, OUTCOME_CONFIG, negative_errno(), "%s: [seal] %s: cannot create %s: %s: %m",
-                                           cfg->path, key, dir, parent);
+                                           cfg->path, key, dir, near);
                 return 0;
         }
         if (!S_ISDIR(st.st_mode))
@@ -150,20 +151,17 @@ static int dir_preflight(const agent_config_t *cfg, const char *agent_user, uid_
         return 0;
 }
 
-/* The nearest existing directory of path (path itself when it exists). */
+/* The free space where path is, or would be made (its nearest existing parent). */
 static int space_free(const char *path, uint64_t *ret) {
         char p[PATH_MAX];
-        if (snprintf(p, sizeof p, "%s", path) >= (int) sizeof p)
-                return -ENAMETOOLONG;
+        struct stat st;
         struct statvfs sv;
-        while (statvfs(p, &sv) < 0) {
-                char *slash = strrchr(p, '/');
-                if (errno != ENOENT || !slash || slash == p)
-                        return negative_errno();
-                *slash = 0;
-        }
-        *ret = (uint64_t) sv.f_bavail * sv.f_frsize;
-        return 0;
+        int r = nearest_existing(path, p, &st);
+        if (r == 0 && statvfs(p, &sv) < 0)
+                r = negative_errno();
+        if (r == 0)
+                *ret = (uint64_t) sv.f_bavail * sv.f_frsize;
+        return r;
 }
 
 int custody_space_check(const agent_config_t *cfg, custody_info_t *info) {

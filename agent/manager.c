@@ -156,11 +156,10 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         if (r < 0) {
                 agent_config_done(&n);
                 const char *why = err[0] ? err : strerror(-r);
-                /* state.json says it too: last_error, for mscectl status. */
+                /* state.json says it too (written below): last_error, for mscectl status. */
                 char refused[sizeof err + 64];
                 snprintf(refused, sizeof refused, "reload refused, previous configuration kept: %s", why);
                 report_copy(m->last_error, sizeof m->last_error, refused);
-                report_state_json(m);
                 report_log(m, LOG_ERR, NULL, r, "Reload failed, keeping the previous configuration: %s", why);
                 char line[STATUS_MAX + sizeof err + 64];
                 snprintf(line, sizeof line, "STATUS=%s (reload failed, previous configuration kept: %s)", m->status, why);
@@ -241,30 +240,27 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
                 }
         }
 
-        r = sd_event_default(&m->event);
-        if (r < 0) {
-                snprintf(err, err_size, "cannot create the event loop: %s", strerror(-r));
-                return r;
-        }
         static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+        sd_event_signal_handler_t handlers[] = { on_term, on_term, on_hup, on_usr1 };
         sigset_t mask;
         sigemptyset(&mask);
         for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
                 sigaddset(&mask, sigs[i]);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
                 return negative_errno();
-        sd_event_signal_handler_t handlers[] = { on_term, on_term, on_hup, on_usr1 };
-        for (size_t i = 0; i < ELEMENTSOF(sigs); i++) {
+        const char *what = "create the event loop";
+        r = sd_event_default(&m->event);
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(sigs); i++) {
+                what = "watch SIGTERM, SIGINT, SIGHUP and SIGUSR1";
                 r = sd_event_add_signal(m->event, &m->signals[i], sigs[i], handlers[i], m);
-                if (r < 0) {
-                        snprintf(err, err_size, "cannot watch signal %d: %s", sigs[i], strerror(-r));
-                        return r;
-                }
         }
         /* WATCHDOG=1 at half of WATCHDOG_USEC when the service manager asks for it. */
-        r = sd_event_set_watchdog(m->event, true);
+        if (r >= 0) {
+                what = "set up the watchdog";
+                r = sd_event_set_watchdog(m->event, true);
+        }
         if (r < 0) {
-                snprintf(err, err_size, "cannot set up the watchdog: %s", strerror(-r));
+                snprintf(err, err_size, "cannot %s: %s", what, strerror(-r));
                 return r;
         }
         *ret = TAKE_PTR(m);

@@ -378,7 +378,8 @@ const char *keyring_strerror(int r) {
         }
 }
 
-int user_resolve(const char *name, uid_t *ret_uid, gid_t *ret_gid) {
+/* user_resolve(), and with ret_name the user's name (truncated to name_size bytes) */
+static int passwd_get(const char *name, uid_t *ret_uid, gid_t *ret_gid, char *ret_name, size_t name_size) {
         unsigned long long v;
         bool numeric;
 
@@ -406,7 +407,20 @@ int user_resolve(const char *name, uid_t *ret_uid, gid_t *ret_gid) {
                 *ret_uid = pw.pw_uid;
                 if (ret_gid)
                         *ret_gid = pw.pw_gid;
+                if (ret_name)
+                        snprintf(ret_name, name_size, "%s", pw.pw_name);
                 return 0;
         }
         return -ERANGE;
+}
+
+int user_resolve(const char *name, uid_t *ret_uid, gid_t *ret_gid) {
+        return passwd_get(name, ret_uid, ret_gid, NULL, 0);
+}
+
+int user_name(uid_t uid, char *ret, size_t size) {
+        char num[24];
+        uid_t u;
+        snprintf(num, sizeof num, "%u", (unsigned) uid);
+        return passwd_get(num, &u, NULL, ret, size);
 }

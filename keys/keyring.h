@@ -80,3 +80,5 @@ const char *keyring_strerror(int r);
 /* Resolve a user name (or a decimal uid) to uid and primary gid through the passwd database.
  * -EINVAL for an empty or overlong name, -ESRCH when there is no such user. ret_gid may be NULL. */
 int user_resolve(const char *name, uid_t *ret_uid, gid_t *ret_gid);
+/* The name of uid into ret (size bytes, truncated). -ESRCH when no user has it. */
+int user_name(uid_t uid, char *ret, size_t size);

@@ -12,6 +12,7 @@
 
 #include "agent/credential.h"
 #include "agent/custody.h"
+#include "keys/keyring-owner.h"
 #include "keys/keyring.h"
 #include "util/util.h"
 
@@ -27,6 +28,7 @@ static void remove_stale_temporaries(const char *dir) {
                 return;
         static const char *const prefixes[] = {
                 SEAL_ENVELOPE_NAME ".tmp.", SEAL_HOST_KEY_NAME ".tmp.", CUSTODY_PROFILE_JSON ".tmp.", "state.json.tmp.",
+                KEYRING_OWNER_NAME ".tmp.",
         };
         struct dirent *de;
         while ((de = readdir(d)))
@@ -220,10 +222,10 @@ int custody_preflight(const agent_config_t *cfg, const char *agent_user, custody
         return 0;
 }
 
-static int keyring_fail(const agent_config_t *cfg, uid_t uid, int r, const char *what, custody_info_t *info) {
+static int keyring_fail(const char *user, uid_t uid, int r, const char *what, custody_info_t *info) {
         bool denied = r == -EPERM || r == -EACCES; /* a configuration error: say what it takes */
         return failure_set(&info->failure, denied ? OUTCOME_CONFIG : OUTCOME_FAILED, r, "cannot %s the keys of user %s (uid %u): %s%s",
-                           what, cfg->service_user, (unsigned) uid, keyring_strerror(r),
+                           what, user, (unsigned) uid, keyring_strerror(r),
                            denied ? " (the agent needs CAP_SETUID and CAP_SYS_ADMIN)" : "");
 }
 
@@ -236,7 +238,7 @@ static int keys_install(const agent_config_t *cfg, uid_t uid, const stored_profi
                 return failure_set(&info->failure, OUTCOME_FAILED, r,
                                    "the profile's keys cannot be filed for user %s: invalid or duplicate kpsaID", cfg->service_user);
         if (r < 0)
-                return keyring_fail(cfg, uid, r, "install", info);
+                return keyring_fail(cfg->service_user, uid, r, "install", info);
         return 0;
 }
 
@@ -472,7 +474,7 @@ int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info)
         if (!cfg)
                 return ret;
         if (ret == 0 && (r = keyring_remove(uid)) < 0)
-                ret = keyring_fail(cfg, uid, r, "remove", info);
+                ret = keyring_fail(cfg->service_user, uid, r, "remove", info);
 
         seal_opts_t o = credential_seal_opts(cfg);
         r = sealed ? seal_remove(&o) : 0;
@@ -488,21 +490,24 @@ int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info)
         return ret;
 }
 
-int custody_user_leave(const agent_config_t *old, const agent_config_t *cfg, custody_info_t *info) {
+int custody_user_leave(const agent_config_t *cfg, char ret_old[static CUSTODY_USER_MAX], custody_info_t *info) {
         uid_t uid = 0, old_uid = 0;
         int r = begin(cfg, &uid, info);
         if (r < 0)
                 return r;
-        if (!old)
-                return failure_set(&info->failure, OUTCOME_FAILED, -EINVAL, "invalid arguments");
-        r = user_resolve(old->service_user, &old_uid, NULL);
-        if (r < 0)
-                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot resolve the previous [consumer] user '%s': %s",
-                                   old->service_user, r == -ESRCH ? "no such user" : strerror(-r));
-        if (old_uid == uid)
-                return 0;
-        r = keyring_remove(old_uid);
-        return r < 0 ? keyring_fail(old, old_uid, r, "remove", info) : 1;
+        r = keyring_owner_read(cfg->state_dir, &old_uid, ret_old, CUSTODY_USER_MAX);
+        if (r < 0 && r != -ENOENT)
+                failure_set(&info->failure, OUTCOME_FAILED, r, "%s/%s: %s, taken as absent (a previous user's keys may remain)",
+                            cfg->state_dir, KEYRING_OWNER_NAME, r == -EBADMSG ? "not a uid" : strerror(-r));
+        /* None after a reboot (the keyring is kernel memory): nothing to say then. */
+        int32_t serial;
+        bool had = r == 0 && old_uid != uid && keyring_find(old_uid, NULL, &serial) != -ENOKEY;
+        if (had && (r = keyring_remove(old_uid)) < 0)
+                return keyring_fail(ret_old, old_uid, r, "remove", info);
+        if (old_uid != uid && (r = keyring_owner_write(cfg->state_dir, uid)) < 0)
+                failure_set(&info->failure, OUTCOME_FAILED, r, "cannot write %s/%s: %s (a restart with another user would leave "
+                            "the keys to %s)", cfg->state_dir, KEYRING_OWNER_NAME, strerror(-r), cfg->service_user);
+        return info->failure.error ?: had;
 }
 
 int custody_check(const agent_config_t *cfg, custody_info_t *info) {
@@ -516,6 +521,6 @@ int custody_check(const agent_config_t *cfg, custody_info_t *info) {
                 return failure_set(&info->failure, OUTCOME_ABSENT, -ENOKEY, "the keys of user %s are no longer in the keyring",
                                    cfg->service_user);
         if (r < 0)
-                return keyring_fail(cfg, uid, r, "look up", info);
+                return keyring_fail(cfg->service_user, uid, r, "look up", info);
         return 0;
 }

@@ -82,11 +82,12 @@ int custody_store_finish(const agent_config_t *cfg, int r, const char *err, ino_
  * first error is returned. */
 int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info);
 
-/* A reload from old to cfg: when [consumer] user names another uid now, the keys go from the
- * previous user's keyring (as custody_remove() takes them out): that user is the CSE no longer.
- * 0 when the uid is the same (nothing done), 1 when the previous user's keys were removed (or it
- * had none); info says why on failure, naming old's user (the keys may then remain). */
-int custody_user_leave(const agent_config_t *old, const agent_config_t *cfg, custody_info_t *info);
+/* Another [consumer] user than the uid the keys were filed for (KEYRING_OWNER_NAME in the state
+ * directory, which outlives a restart; ret_old: its user, if any): its keys go as custody_remove()
+ * takes them out, and the record names cfg's user. 1 when keys were removed, 0 when none were; info
+ * says why on failure (keys may remain), or that the record was not a uid or cannot be written. */
+#define CUSTODY_USER_MAX 257
+int custody_user_leave(const agent_config_t *cfg, char ret_old[static CUSTODY_USER_MAX], custody_info_t *info);
 
 /* Are the keys still in the keyring? 0 yes, -ENOKEY no (reinstall from the sealed profile),
  * other errors with info. Also keeps the persistent keyring from expiring. */

@@ -177,19 +177,6 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 
         /* The running exchange points into the old configuration: cancel it first. */
         states_cancel(m);
-        /* Another [consumer] user: the previous one is the CSE no longer, so its keys go now,
-         * before the restore installs them for the new one (which had none: nothing is lost to
-         * it). After that install instead, a restore that fails, backs off or leads to an
-         * enrolment would leave the keys readable by the previous user all that time; and with
-         * the reload taken, it is no longer the consumer even when that install fails. */
-        custody_info_t ui;
-        r = custody_user_leave(&m->cfg, &n, &ui);
-        if (r > 0)
-                report_log(m, LOG_NOTICE, NULL, 0, "[consumer] user changed from %s to %s: the keys of %s are removed",
-                           m->cfg.service_user, n.service_user, m->cfg.service_user);
-        else if (r < 0)
-                report_log(m, LOG_ERR, NULL, r, "[consumer] user changed from %s to %s, but the keys of %s may remain: %s",
-                           m->cfg.service_user, n.service_user, m->cfg.service_user, ui.failure.reason);
         bool leds_changed = !streq(m->cfg.led_status ?: "", n.led_status ?: "") ||
                             !streq(m->cfg.led_error ?: "", n.led_error ?: "");
         agent_config_done(&m->cfg);

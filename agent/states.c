@@ -650,8 +650,23 @@ static void unseal_start(manager_t *m, sealing_kind_t kind) {
         (kind == SEALING_REINSTALL ? reinstall_done : restore_done)(m, r, &p, &ci);
 }
 
+/* A previous [consumer] user (a reload's, or a restart's: the record says) is the CSE no longer: its
+ * keys go before the restore, whose install a failure, backoff or enrolment may put off for long. */
+static void user_leave(manager_t *m) {
+        custody_info_t ci;
+        char prev[CUSTODY_USER_MAX] = "";
+        int r = custody_user_leave(&m->cfg, prev, &ci);
+        if (r > 0)
+                report_log(m, LOG_NOTICE, NULL, 0, "[consumer] user changed from %s to %s: the keys of %s are removed", prev,
+                           m->cfg.service_user, prev);
+        else if (r < 0) /* a known previous user's keys may remain: an error; else the record's trouble: a warning */
+                report_log(m, prev[0] ? LOG_ERR : LOG_WARNING, NULL, r, "[consumer] user %s: %s", m->cfg.service_user,
+                           ci.failure.reason);
+}
+
 void states_restore(manager_t *m) {
         states_cancel(m);
+        user_leave(m);
         report_state(m, STATE_RESTORE, LOG_INFO, "Restoring the sealed profile from %s", m->cfg.state_dir);
         unseal_start(m, SEALING_RESTORE);
 }

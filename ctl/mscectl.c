@@ -17,6 +17,7 @@
 #include "ctl/mscectl.h"
 #include "ctl/runtime.h"
 #include "ctl/setup.h"
+#include "keys/keyring-owner.h"
 #include "keys/seal.h"
 #include "util/util.h"
 
@@ -329,6 +330,14 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
                         printf("Deregistered KeID %s with MEF %s.\n", ke_id, cfg.mef_uri);
                 }
         }
+        /* A previous [consumer] user's keys too (the uid keyring.owner records, which the agent
+         * would remove them by at its next start, but which goes below when no agent runs). */
+        char prev[CUSTODY_USER_MAX] = "";
+        r = custody_user_leave(&cfg, prev, &ci);
+        if (r > 0)
+                printf("Removed the keys of the previous [consumer] user %s.\n", prev);
+        else if (r < 0)
+                fprintf(stderr, "mscectl: factory-reset: %s\n", ci.failure.reason);
         r = custody_remove(&cfg, true, &ci);
         if (r < 0) {
                 fprintf(stderr, "mscectl: factory-reset: %s\n", ci.failure.reason);
@@ -336,10 +345,13 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
         }
         printf("Removed the keys of user %s, the sealed profile in %s and %s/%s.\n", cfg.service_user, cfg.state_dir,
                cfg.runtime_dir, CUSTODY_PROFILE_JSON);
-        char state[PATH_MAX];
+        char state[PATH_MAX], owner[PATH_MAX];
         /* no agent runs to write it again: what a stopped one said of the profile gone is stale */
         if (lock >= 0 && path_join(g->runtime_dir ?: cfg.runtime_dir, "state.json", state) == 0)
                 (void) unlink(state);
+        /* no keys are left for it to name; a running agent's names its user, who gets them again */
+        if (lock >= 0 && path_join(cfg.state_dir, KEYRING_OWNER_NAME, owner) == 0)
+                (void) unlink(owner);
         if (agent > 0) {
                 if (kill(agent, SIGUSR1) < 0) {
                         fprintf(stderr, "mscectl: cannot signal msce-agent (pid %d): %m; restart it\n", (int) agent);

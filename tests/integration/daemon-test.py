@@ -4,7 +4,8 @@
 # service manager played by this script: an AF_UNIX datagram socket as NOTIFY_SOCKET, and for
 # the journal a datagram socket at /run/systemd/journal/socket inside a private mount namespace.
 # Checks the exact sd_notify sequence, READY=1 only once the key is readable by the CSE user,
-# WATCHDOG=1, SIGHUP through mscectl reload (good and bad configuration, another runtime_dir),
+# WATCHDOG=1, SIGHUP through mscectl reload (good and bad configuration, another runtime_dir,
+# another [consumer] user; that user changed across a restart too),
 # SIGUSR1 (new KeID, no gap for a reader; during a reload's restore with the MEF down),
 # the MEF's reenrol and revoke, backoff while the MEF is down, rejection, an unknown service
 # user (exit 78), a MEF named by host name, the clock wait in cert mode (time() before the build
@@ -367,6 +368,7 @@ def main():
         restore_scenario(tmp, mef, conf, state, run_dir, figures)
         reload_reprovision_scenario(tmp, mef, conf, state, run_dir)
         user_change_scenario(tmp, mef, kpm)
+        user_restart_scenario(tmp, mef, kpm)
         backoff_scenario(tmp, mef, kpm)
         keys_in_place_scenario(tmp, mef, kpm)
         rejected_scenario(tmp, mef, kpm)

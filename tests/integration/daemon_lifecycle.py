@@ -476,6 +476,67 @@ def user_change_scenario(tmp, mef, kpm):
     remove_keys(CSE2_USER)
 
 
+def user_restart_scenario(tmp, mef, kpm):
+    # [consumer] user changed from A to B with the agent stopped, then started (a restart, not a
+    # reload): B reads the keys, A no longer can. The record in the state directory names A; the
+    # old agent had nothing that named the previous user and left the keys with A too. Then a
+    # record that is not a uid (a warning; the start goes on and replaces it), and one that names
+    # a user without keys, as after a reboot (the keyring is kernel memory): nothing said.
+    state = os.path.join(tmp, "state-user-restart")
+    run_dir = os.path.join(tmp, "run-user-restart")
+    conf = os.path.join(tmp, "user-restart.conf")
+    record = os.path.join(state, "keyring.owner")
+    log_path = os.path.join(tmp, "agent.log")
+    uid_a, uid_b = (run("id", "-u", u).stdout.strip() for u in (CSE_USER, CSE2_USER))
+
+    def start():
+        before = len(open(log_path).read())
+        agent = Agent(tmp, conf)
+        i = agent.wait_for(lambda m: m == "READY=1", 30)
+        agent.stop()
+        return i is not None, open(log_path).read()[before:]
+
+    def read_record():
+        return open(record).read() if os.path.exists(record) else None
+
+    write_conf(conf, mef.port, state, run_dir, kpm_file=kpm["1"])
+    remove_keys()
+    remove_keys(CSE2_USER)
+    ready, log = start()
+    names_a, ltk_a = cse_keys()
+    tap(ready and ltk_a is not None and cse_keys(CSE2_USER) == (None, None) and read_record() == f"{uid_a}\n",
+        "[consumer] user A, started: A reads msce:ltk, B has no keys, the record names A",
+        f"record {read_record()!r}\n{log}")
+
+    write_conf(conf, mef.port, state, run_dir, kpm_file=kpm["1"], user=CSE2_USER)
+    ready, log = start()
+    names_b, ltk_b = cse_keys(CSE2_USER)
+    tap(ready and ltk_a is not None and ltk_b == ltk_a and names_b == names_a,
+        "[consumer] user changed to B while stopped, started: B reads the same msce:ltk and Kpsa",
+        f"{names_a} {names_b}\n{log}")
+    tap(cse_keys() == (None, None) and read_record() == f"{uid_b}\n" and
+        f"[consumer] user changed from {CSE_USER} to {CSE2_USER}: the keys of {CSE_USER} are removed" in log,
+        "[consumer] user changed to B while stopped, started: A's keys are removed, the journal says so, "
+        "the record names B", f"A sees {cse_keys()}, record {read_record()!r}\n{log}")
+
+    with open(record, "w") as f:
+        f.write("garbage\n")
+    ready, log = start()
+    tap(ready and cse_keys(CSE2_USER)[1] == ltk_a and read_record() == f"{uid_b}\n" and
+        f"[consumer] user {CSE2_USER}: {record}: not a uid, taken as absent" in log,
+        "a record that is not a uid: a warning, the start goes on, the record is replaced",
+        f"record {read_record()!r}\n{log}")
+
+    with open(record, "w") as f:
+        f.write(f"{uid_a}\n")
+    ready, log = start()
+    tap(ready and cse_keys() == (None, None) and cse_keys(CSE2_USER)[1] == ltk_a and
+        read_record() == f"{uid_b}\n" and "[consumer] user" not in log,
+        "a record naming a user without keys (after a reboot): nothing removed, nothing said, the record names B",
+        f"record {read_record()!r}\n{log}")
+    remove_keys(CSE2_USER)
+
+
 def backoff_scenario(tmp, mef, kpm):
     # MEF down on a fresh state: backoff with growing delays, then READY once it is back.
     port = mef.port

@@ -386,7 +386,18 @@ if [ $ROOT = 1 ]; then
                         not_ok "factory-reset without --yes"; }
 
         [ -e "$RT/state.json" ] || not_ok "no state.json from the agent's run before factory-reset"
+        # A previous [consumer] user with keys (as an agent started for it left them), which
+        # keyring.owner names: AGENT_USER_TEST serves, its own keys planted in its keyring.
+        PREV_UID=$(id -u "$AGENT_USER_TEST")
+        prev_ring() { keyctl session - sh -c "keyctl search \$(keyctl get_persistent @s $PREV_UID) keyring msce" > /dev/null 2>&1; }
+        keyctl session - sh -c "r=\$(keyctl newring msce \$(keyctl get_persistent @s $PREV_UID)) &&
+                keyctl add user msce:ltk 0123456789abcdef0123456789abcdef \$r" > /dev/null
+        echo "$PREV_UID" > "$T/state/keyring.owner"
+        prev_ring || not_ok "no msce keyring planted for $AGENT_USER_TEST"
         if ctl_run 0 --config "$T/good.conf" factory-reset --yes; then
+                grep -qx "Removed the keys of the previous \[consumer\] user $AGENT_USER_TEST." "$T/out" && ! prev_ring &&
+                        ok "factory-reset --yes: the keys of the previous [consumer] user keyring.owner names gone too" ||
+                        not_ok "factory-reset left the previous [consumer] user's keys ($(cat "$T/out"))"
                 ls "$T/state" > "$T/state.ls"
                 if [ ! -e "$RT/profile.json" ] && [ ! -e "$RT/state.json" ] && [ ! -s "$T/state.ls" ] &&
                    "$CTL" --config "$T/good.conf" check --no-network --agent-user root | grep -q "^WARN  keys: none filed for $CSE_USER"; then

@@ -3,7 +3,8 @@
  * store then restore, the restore refusals (absent, expired, another node or MEF, corrupted),
  * nothing half-loaded when profile.json cannot be written, working keys kept when it cannot be
  * replaced, a configuration error changes nothing, a profile the keyring refuses is not sealed,
- * a TPM that does not answer is retried, check/remove, a changed service user, and the lock. */
+ * a TPM that does not answer is retried, check/remove, a changed service user (and its record),
+ * and the lock. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include "agent/credential.h"
 #include "agent/custody.h"
 #include "tests/integration/sealing-loop.h"
+#include "keys/keyring-owner.h"
 #include "keys/keyring.h"
 #include "util/util.h"
 
@@ -339,24 +341,46 @@ Test(custody, remove) {
         cr_assert_eq(custody_remove(&cfg, true, &ci), 0, "%s", ci.failure.reason);
 }
 
-/* A reload to another [consumer] user: the previous one's keys go; the same user (or uid)
- * keeps them. The new user is only resolved, its keyring untouched: "nobody" serves. */
+/* Another [consumer] user than the uid the record names (a reload, or a restart: the record is a
+ * file in the state directory): that user's keys go; the same user keeps them; a record that is
+ * not a uid is taken as absent and replaced. The other user is only resolved and its keyring
+ * emptied: "nobody" serves. */
+static uid_t recorded(void) {
+        uid_t u = 0;
+        char name[CUSTODY_USER_MAX];
+        cr_assert_eq(keyring_owner_read(cfg.state_dir, &u, name, sizeof name), 0);
+        return u;
+}
+
 Test(custody, user_leave) {
         store("0000000000000000000000000000000a@mef.example.net", time(NULL) + 86400);
         custody_info_t ci;
-        cr_assert_eq(custody_user_leave(&cfg, &cfg, &ci), 0, "%s", ci.failure.reason);
+        char prev[CUSTODY_USER_MAX] = "";
+        /* no record yet (the first start of this version): nothing to remove, the record is made */
+        cr_assert_eq(custody_user_leave(&cfg, prev, &ci), 0, "%s", ci.failure.reason);
+        cr_assert_eq(recorded(), cse_uid);
+        cr_assert_eq(custody_user_leave(&cfg, prev, &ci), 0, "%s", ci.failure.reason);
         cr_assert(has_key("ltk"), "the same user lost its keys");
         uid_t nobody;
         if (user_resolve("nobody", &nobody, NULL) < 0)
                 cr_skip_test("no user nobody");
         agent_config_t other = cfg;
         other.service_user = "nobody";
-        cr_assert_eq(custody_user_leave(&cfg, &other, &ci), 1, "%s", ci.failure.reason);
+        cr_assert_eq(custody_user_leave(&other, prev, &ci), 1, "%s", ci.failure.reason);
+        cr_assert_str_eq(prev, cse_user);
         cr_assert(!has_key("ltk"), "the previous user kept its keys");
-        agent_config_t gone = cfg;
-        gone.service_user = "msce-t-no-such-user";
-        cr_assert_eq(custody_user_leave(&gone, &cfg, &ci), -ESRCH);
-        cr_assert_str_eq(ci.failure.reason, "cannot resolve the previous [consumer] user 'msce-t-no-such-user': no such user");
+        cr_assert_eq(recorded(), nobody);
+        /* back: "nobody" has no keys (as after a reboot, which empties the keyring): nothing said */
+        cr_assert_eq(custody_user_leave(&cfg, prev, &ci), 0, "%s", ci.failure.reason);
+        cr_assert_eq(recorded(), cse_uid);
+
+        _cleanup_free_ char *record = path_in(cfg.state_dir, KEYRING_OWNER_NAME);
+        cr_assert_eq(file_write_atomic(record, "garbage\n", 8, 0600), 0);
+        cr_assert_eq(custody_user_leave(&cfg, prev, &ci), -EBADMSG);
+        _cleanup_free_ char *reason = NULL;
+        cr_assert_geq(asprintf(&reason, "%s: not a uid, taken as absent (a previous user's keys may remain)", record), 0);
+        cr_assert_str_eq(ci.failure.reason, reason);
+        cr_assert_eq(recorded(), cse_uid, "the garbage record was not replaced");
 }
 
 /* What an expiry removes while an enrolment is under way: the keys and profile.json, not the

@@ -12,6 +12,7 @@
 #include "agent/exit-codes.h"
 #include "agent/manager-internal.h"
 #include "agent/message-ids.h"
+#include "keys/keyring-owner.h"
 #include "util/journal.h"
 #include "util/string-table.h"
 #include "util/util.h"
@@ -177,6 +178,12 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 
         /* The running exchange points into the old configuration: cancel it first. */
         states_cancel(m);
+        /* Whose keyring holds the keys: the record goes along to a new state directory, where the
+         * restore's user_leave() reads it (a new [consumer] user too: the previous one's go). */
+        uid_t owner;
+        char owner_name[CUSTODY_USER_MAX];
+        if (!streq(n.state_dir, m->cfg.state_dir) && keyring_owner_read(m->cfg.state_dir, &owner, owner_name, sizeof owner_name) == 0)
+                (void) keyring_owner_write(n.state_dir, owner);
         bool leds_changed = !streq(m->cfg.led_status ?: "", n.led_status ?: "") ||
                             !streq(m->cfg.led_error ?: "", n.led_error ?: "");
         agent_config_done(&m->cfg);

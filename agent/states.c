@@ -599,7 +599,8 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                                    f->reason, f->outcome == OUTCOME_MISMATCH ? "keys removed, " : "");
                 /* Another node's or MEF's keys go now (like a previous [consumer] user's): no expiry
                  * is watched for them. An absent or unusable one leaves a reload's profile in place,
-                 * its keys in use until the enrolment replaces them or it expires. */
+                 * its keys in use until the enrolment replaces them or it expires, if the CSE user
+                 * has them (a new [consumer] user has none: nothing is in place then). */
                 custody_info_t ri;
                 bool expired = f->outcome == OUTCOME_EXPIRED;
                 if (expired || f->outcome == OUTCOME_MISMATCH) {
@@ -607,7 +608,8 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                                 report_log_keid(m, ci->ke_id, LOG_ERR, NULL, 0, "Removing the profile: %s",
                                                 ri.failure.reason);
                         states_profile_forget(m);
-                }
+                } else if (custody_check(&m->cfg, &ri) < 0)
+                        states_profile_forget(m);
                 schedule_enrol(m);
                 return reload_settle(m);
         }

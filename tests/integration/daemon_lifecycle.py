@@ -472,8 +472,28 @@ def user_change_scenario(tmp, mef, kpm):
         f"[consumer] user changed from {CSE_USER} to {CSE2_USER}: the keys of {CSE_USER} are removed" in log,
         "[consumer] user changed to B, reloaded: A's keys are removed from its keyring, and the journal says so",
         f"A sees {cse_keys()}\n{log}")
-    a.stop()
-    remove_keys(CSE2_USER)
+
+    # Back to A and to a new state directory (no sealed profile there), the MEF down: the record of
+    # B goes along to the new directory, so B's keys go (they stayed); and A has no keys, so no
+    # profile is said to be in place while the enrolment backs off (B's KeID stayed in state.json).
+    write_conf(conf, mef.port, os.path.join(tmp, "state-user-2"), run_dir, kpm_file=kpm["1"])
+    mef.stop()
+    try:
+        log_before = len(open(os.path.join(tmp, "agent.log")).read())
+        p = run(MSCECTL, "--runtime-dir", run_dir, "reload", "--timeout", "30")
+        st = state_json_until(run_dir, lambda st: st.get("state") == "backoff")
+        log = open(os.path.join(tmp, "agent.log")).read()[log_before:]
+        tap(p.returncode == 0 and cse_keys(CSE2_USER) == (None, None) and
+            f"[consumer] user changed from {CSE2_USER} to {CSE_USER}: the keys of {CSE2_USER} are removed" in log,
+            "[consumer] user back to A with a new state directory, reloaded: B's keys are removed",
+            f"exit {p.returncode} {p.stdout} {p.stderr}\nB sees {cse_keys(CSE2_USER)}\n{log}")
+        tap(st is not None and st.get("state") == "backoff" and st.get("keID") is None and cse_keys() == (None, None),
+            "... its enrolment failing: no KeID said to be in place, A has no keys", f"{st}\n{log}")
+    finally:
+        a.stop()
+        mef.start()
+        remove_keys()
+        remove_keys(CSE2_USER)
 
 
 def user_restart_scenario(tmp, mef, kpm):

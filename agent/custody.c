@@ -153,25 +153,18 @@ static int dir_preflight(const agent_config_t *cfg, const char *agent_user, uid_
         return 0;
 }
 
-/* The free space where path is, or would be made (its nearest existing parent). */
-static int space_free(const char *path, uint64_t *ret) {
-        char p[PATH_MAX];
-        struct stat st;
-        struct statvfs sv;
-        int r = nearest_existing(path, p, &st);
-        if (r == 0 && statvfs(p, &sv) < 0)
-                r = negative_errno();
-        if (r == 0)
-                *ret = (uint64_t) sv.f_bavail * sv.f_frsize;
-        return r;
-}
-
 int custody_space_check(const agent_config_t *cfg, custody_info_t *info) {
         info_init(info);
         const char *dirs[] = { cfg->state_dir, cfg->runtime_dir };
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-                uint64_t avail;
-                if (space_free(dirs[i], &avail) == 0 && avail < CUSTODY_SPACE_MIN)
+                /* Where it is, or would be made (its nearest existing parent); unknown: not checked. */
+                char p[PATH_MAX];
+                struct stat st;
+                struct statvfs sv;
+                if (nearest_existing(dirs[i], p, &st) < 0 || statvfs(p, &sv) < 0)
+                        continue;
+                uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+                if (avail < CUSTODY_SPACE_MIN)
                         return failure_set(&info->failure, OUTCOME_FAILED, -ENOSPC,
                                            "no space left in %s (%llu bytes free, %u needed to keep a profile)", dirs[i],
                                            (unsigned long long) avail, CUSTODY_SPACE_MIN);

@@ -236,10 +236,6 @@ static int verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store) {
 
 /* ---- context ---- */
 
-static bool version_valid(tls_version_t v) {
-        return v == TLS_VERSION_1_2 || v == TLS_VERSION_1_3;
-}
-
 /* Distinguish a missing/unreadable file from bad content. */
 static int path_error(const char *path) {
         return access(path, R_OK) < 0 ? -errno : -EINVAL;
@@ -393,7 +389,7 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
 
         tls_version_t min = cfg->min_version ? cfg->min_version : TLS_VERSION_1_2;
         tls_version_t max = cfg->max_version ? cfg->max_version : TLS_VERSION_1_3;
-        if (!version_valid(min) || !version_valid(max) || min > max)
+        if (min < TLS_VERSION_1_2 || max > TLS_VERSION_1_3 || min > max)
                 return -EINVAL;
 
         bool want_psk = server ? cfg->psk_lookup != NULL : cfg->mode == TLS_MODE_PSK;

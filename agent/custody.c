@@ -222,19 +222,6 @@ static int keyring_fail(const char *user, uid_t uid, int r, const char *what, cu
                            denied ? " (the agent needs CAP_SETUID and CAP_SYS_ADMIN)" : "");
 }
 
-static int keys_install(const agent_config_t *cfg, uid_t uid, const stored_profile_t *p, custody_info_t *info) {
-        profile_keys_t k;
-        int r = profile_keys(p, &k);
-        if (r == 0)
-                r = keyring_install(uid, k.keys, k.n);
-        if (r == -EINVAL)
-                return failure_set(&info->failure, OUTCOME_FAILED, r,
-                                   "the profile's keys cannot be filed for user %s: invalid or duplicate kpsaID", cfg->service_user);
-        if (r < 0)
-                return keyring_fail(cfg->service_user, uid, r, "install", info);
-        return 0;
-}
-
 /* The non-secret profile for the CSE (docs/cse-integration.md), world-readable: written and
  * synced as a temporary file next to profile.json, for install() to rename into place. */
 static int profile_json_stage(const agent_config_t *cfg, const stored_profile_t *p, file_staged_t *ret,
@@ -286,9 +273,15 @@ static int install(const agent_config_t *cfg, const stored_profile_t *p, stored_
                 return r;
         int32_t serial;
         bool had_keys = keyring_find(uid, NULL, &serial) != -ENOKEY; /* an error counts as yes: nothing is taken out */
-        r = keys_install(cfg, uid, p, info);
+        profile_keys_t k;
+        r = profile_keys(p, &k);
+        if (r == 0)
+                r = keyring_install(uid, k.keys, k.n);
+        if (r == -EINVAL)
+                return failure_set(&info->failure, OUTCOME_FAILED, r,
+                                   "the profile's keys cannot be filed for user %s: invalid or duplicate kpsaID", cfg->service_user);
         if (r < 0)
-                return r;
+                return keyring_fail(cfg->service_user, uid, r, "install", info);
         r = file_staged_commit(&json);
         if (r < 0) {
                 /* json.tmp is "" once renamed: then only the directory's fsync failed */

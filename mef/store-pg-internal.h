@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 /* The PostgreSQL engine's insides, shared by mef/store-pg.c (statements, transactions, the
- * engine's db_ops_t) and mef/store-pg-wire.c (the connection: every exchange with the server
- * bounded, pipeline syncs, reconnecting). */
+ * engine's db_ops_t), mef/store-pg-uri.c (the URI: libpq's parse, the host lists) and
+ * mef/store-pg-wire.c (the connection: every exchange with the server bounded, pipeline syncs,
+ * reconnecting). */
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -6,7 +6,8 @@
 #    answered, and the MEF's URI names PgBouncer's socket only;
 #  - PgBouncer stopped under the MEF: 503 + Retry-After; started again: the same MEF process
 #    serves again by itself, and the enrolment made before is still served;
-#  - a PgBouncer in transaction mode (unsupported): the CLI and serve refuse with an error that
+#  - a PgBouncer in transaction mode (unsupported) that does not track prepared statements (as
+#    before 1.21, or max_prepared_statements = 0): the CLI and serve refuse with an error that
 #    names it, not "Input/output error".
 # Usage: pg-run.sh --tap bash mef-pgbouncer.sh PATH/TO/msce-mef (TAP). Skipped without openssl,
 # pgbouncer or PostgreSQL.
@@ -40,6 +41,13 @@ fi
 chmod 0711 "$T" "$P" # PgBouncer's user and the MEF reach the socket through both
 (umask 077 && printf '"msce" "%s"\n' "$(cat "$MSCE_TEST_PG_PASSWORD_FILE")" > "$P/users")
 [ -z "${PGB_USER:-}" ] || chown "$PGB_USER" "$P/users"
+# PgBouncer 1.21 and later track protocol-level prepared statements in transaction mode
+# (max_prepared_statements, on by default since 1.22: Debian 13's 1.24), so the refusal below only
+# shows with that off; the session state msce-mef keeps (its lock_timeout) is lost there anyway.
+pgb_version=$(pgbouncer --version | sed -n 's/^PgBouncer \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+read -r pgb_major pgb_minor <<< "$pgb_version"
+[ -n "${pgb_minor:-}" ] || fail "pgbouncer --version: cannot read the version in '$(pgbouncer --version | head -n1)'"
+pgb_tracks=$(( pgb_major > 1 || (pgb_major == 1 && pgb_minor >= 21) ))
 # pgb_start PORT MODE: a PgBouncer with pool_mode MODE on socket .s.PGSQL.PORT; REPLY its PID
 pgb_start() {
         cat > "$P/$1.ini" << EOF
@@ -55,6 +63,7 @@ pool_mode = $2
 logfile = $P/$1.log
 pidfile = $P/$1.pid
 EOF
+        [ "$pgb_tracks" = 0 ] || [ "$2" != transaction ] || echo "max_prepared_statements = 0" >> "$P/$1.ini"
         rm -f "$P/.s.PGSQL.$1" # one a killed PgBouncer left: the wait below is for this one's
         pgbouncer "${pgb_as[@]}" "$P/$1.ini" > /dev/null 2>&1 &
         REPLY=$!

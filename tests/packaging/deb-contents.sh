@@ -7,6 +7,7 @@
 #   - every /usr/share/doc path a man page names is in the package that ships the page
 #   - Debian policy for enablement: the agent enabled on installation, the MEF not; the rpm's
 #     presets say the same
+#   - upgrades restart a running service with systemctl --no-block (dpkg does not wait for it)
 #   - tpm2-tss and keyutils are Recommends in both (neither Requires nor Depends)
 #   - the crypto module is 0644 in both
 # Usage: deb-contents.sh SOURCEDIR      (the .debs in MSCE_DEBS_DIR; exit 77 without them)
@@ -65,6 +66,43 @@ check "msce-mef.service is not enabled on installation" "grep -q \"debian-instal
 check "the rpm's presets enable msce-agent.service and not msce-mef.service" \
         "grep -qx 'enable msce-agent.service' '$preset' && grep -qx 'disable msce-mef.service' '$preset'"
 check "the spec installs the presets" "grep -q '80-msce.preset' '$spec'"
+
+# upgrades restart a running service without waiting for its start job: both are Type=notify,
+# and an agent that cannot reach its MEF stays activating for ever (TimeoutStartSec=infinity)
+for p in agent mef; do
+        check "msce-$p's postinst restarts it on upgrade with systemctl --no-block, and nothing waits" \
+                "grep -q 'systemctl --no-block try-restart msce-$p.service' '$T/$p.ctl/postinst' && ! grep -qE 'deb-systemd-invoke .*(start|restart)' '$T/$p.ctl/postinst' && ! grep -qE '^[^#]*systemctl +(--system +)?(try-)?(re)?start' '$T/$p.ctl/postinst'"
+        check "msce-$p is not stopped before an upgrade (preinst)" \
+                "! grep -qs 'deb-systemd-invoke stop' '$T/$p.ctl/preinst'"
+done
+
+# ... and what the postinst runs: in a mount namespace with /run/systemd/system, a
+# policy-rc.d that says yes (0) or no (101), and stand-ins that log instead of acting
+if [ "$(id -u)" = 0 ] && unshare --mount true 2> /dev/null; then
+        mkdir "$T/bin"
+        for c in systemctl deb-systemd-helper deb-systemd-invoke systemd-sysusers systemd-tmpfiles udevadm; do
+                printf '#!/bin/sh\necho "%s $*" >> "$LOG"\n' "$c" > "$T/bin/$c"
+        done
+        printf '#!/bin/sh\necho "policy-rc.d $*" >> "$LOG"\nexit $POLICY\n' > "$T/bin/policy-rc.d"
+        chmod +x "$T"/bin/*
+        for p in agent mef; do
+                for run in 'configure:0' 'configure 0.0.9:0' 'configure 0.0.9:101'; do
+                        LOG=$T/log POLICY=${run#*:} unshare --mount --propagation private sh -ec '
+                                mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system
+                                mount -t tmpfs tmpfs /usr/sbin && cp "$1/bin/policy-rc.d" /usr/sbin/
+                                : > "$LOG"; PATH=$1/bin:$PATH; shift; sh "$@"' sh "$T" "$T/$p.ctl/postinst" ${run%:*}
+                        grep -E 'systemctl|policy-rc|invoke' "$T/log" | paste -sd';' > "$T/log.$p.${run// /_}"
+                done
+                check "msce-$p's postinst on installation: daemon-reload, no restart" \
+                        "[ \"\$(cat '$T/log.$p.configure:0')\" = 'systemctl --system daemon-reload' ]"
+                check "msce-$p on upgrade: asks policy-rc.d, then systemctl --no-block try-restart" \
+                        "[ \"\$(cat '$T/log.$p.configure_0.0.9:0')\" = 'systemctl --system daemon-reload;policy-rc.d msce-$p.service try-restart;systemctl --no-block try-restart msce-$p.service' ]"
+                check "msce-$p on upgrade with policy-rc.d 101: no restart" \
+                        "[ \"\$(cat '$T/log.$p.configure_0.0.9:101')\" = 'systemctl --system daemon-reload;policy-rc.d msce-$p.service try-restart' ]"
+        done
+else
+        ok "what the postinsts run on upgrade: not checked (needs root and a mount namespace) # SKIP"
+fi
 
 # dependencies
 deps=$(dpkg-deb -f "$agent" Depends)

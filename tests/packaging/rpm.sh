@@ -21,6 +21,20 @@ else
         echo "FAIL: %check did not run the unit suite"; status=1
 fi
 
+# The scriptlets. Upgrades restart a running service with systemctl --no-block, so that the
+# transaction does not wait for a Type=notify start job (the agent's never ends offline).
+for r in "$T"/rpms/msce-agent-[0-9]*.rpm "$T"/rpms/msce-mef-[0-9]*.rpm; do
+        n=$(rpm -qp --qf '%{NAME}' "$r")
+        rpm -qp --scripts "$r" | sed -n '/^postuninstall scriptlet/,/^[a-z]* *scriptlet/p' > "$T/$n.postun"
+        if grep -q "systemctl --no-block try-restart $n.service" "$T/$n.postun" &&
+           ! grep -qE 'systemctl +(--[a-z-]+ +)*(try-)?(reload-or-)?restart|mark-restart|update-helper' \
+                   <(grep -v -- '--no-block' "$T/$n.postun"); then
+                echo "ok - $n's %postun restarts it on upgrade with --no-block, nothing waits"
+        else
+                echo "FAIL: $n's %postun:"; cat "$T/$n.postun"; status=1
+        fi
+done
+
 debs=${MSCE_DEBS_DIR:-}
 if [ -z "$debs" ] || ! ls "$debs"/msce-agent_*.deb > /dev/null 2>&1; then
         echo "ok - modes not compared: no .debs (MSCE_DEBS_DIR) # SKIP"

@@ -34,6 +34,27 @@ for r in "$T"/rpms/msce-agent-[0-9]*.rpm "$T"/rpms/msce-mef-[0-9]*.rpm; do
                 echo "FAIL: $n's %postun:"; cat "$T/$n.postun"; status=1
         fi
 done
+# The users exist before %post's tmpfiles --create where rpm does not create them itself: on
+# RHEL 9 / Fedora 41, where systemd-rpm-macros defines %sysusers_create_package (stood in for
+# here, as are the restart macros), %post calls systemd-sysusers; on Fedora 42 rpm does.
+macros=(--define 'sysusers_create_package() :' --define 'systemd_postun_with_restart() WITH_RESTART %1'
+        --define 'systemd_postun() : %1')
+for dist in 'rhel 9' 'fedora 41' 'fedora 42'; do
+        rpmspec -P --define "$dist" "${macros[@]}" "$src/packaging/rpm/msce.spec" > "$T/spec.$dist" 2>&1 || true
+        for n in msce-agent msce-mef; do
+                post=$(sed -n "/^%post -n $n\$/,/^%preun/p" "$T/spec.$dist")
+                postun=$(sed -n "/^%postun -n $n\$/,/^%[a-z]/p" "$T/spec.$dist")
+                want=1; [ "$dist" = 'fedora 42' ] && want=0
+                got=0; grep -q "^[^#]*systemd-sysusers .*/$n.conf" <<< "$post" && got=1
+                if [ $got = $want ] && grep -q -- "--no-block try-restart $n.service" <<< "$postun" &&
+                   ! grep -q WITH_RESTART <<< "$postun"; then
+                        echo "ok - $dist: $n's %post $([ $want = 1 ] && echo calls || echo leaves) systemd-sysusers, %postun --no-block"
+                else
+                        echo "FAIL: $dist: $n's %post (systemd-sysusers wanted: $want) or %postun:"; echo "$post"; echo "$postun"
+                        status=1
+                fi
+        done
+done
 
 debs=${MSCE_DEBS_DIR:-}
 if [ -z "$debs" ] || ! ls "$debs"/msce-agent_*.deb > /dev/null 2>&1; then

@@ -183,6 +183,27 @@ EOF
 
 # Start the agent with the MEF down (it retries: the LED blinks), then bring the MEF up: it
 # enrols and becomes ready (the LED stays on).
+# An upgrade (the same .debs again: postinst configure with the old version) while the agent is
+# activating, its MEF down: the postinst restarts it without waiting for the start job, which
+# lasts until the MEF answers (Type=notify, TimeoutStartSec=infinity). debhelper's try-restart
+# waited for it: dpkg held its lock until the MEF answered (here: never, timeout kills it).
+check_upgrade_while_activating() {
+        local pid rc=0
+        pid=$(prop msce-agent.service MainPID)
+        timeout 120 dpkg -i "$IN"/debs/msce-agent_*.deb "$IN"/debs/msce-mef_*.deb > "$STATE/upgrade.log" 2>&1 || rc=$?
+        if [ "$rc" = 0 ]; then
+                pass "upgrade while the agent is activating (MEF down): dpkg returns"
+        else
+                fail "upgrade while the agent is activating (MEF down): dpkg returns" "exit $rc: $(tail -n1 "$STATE/upgrade.log")"
+        fi
+        new_agent() { local p; p=$(prop msce-agent.service MainPID); [ "$p" != 0 ] && [ "$p" != "$pid" ]; }
+        if wait_until 60 new_agent; then
+                pass "... and the agent was restarted on the new binaries (MainPID $pid -> $(prop msce-agent.service MainPID))"
+        else
+                fail "... and the agent was restarted on the new binaries" "MainPID still $(prop msce-agent.service MainPID)"
+        fi
+}
+
 enrol() {
         echo "== enrolment"
         local led=$STATE/led-1.txt t_start t_mef sampler
@@ -194,6 +215,7 @@ enrol() {
         # the agent retrying with the MEF down, and the LED blinking meanwhile
         await 60 "the LED to blink (3 transitions) while the MEF is down" led_seen "$led" "$t_start" 1 3
         echo "    agent before the MEF is up: $(systemctl is-active msce-agent.service), state '$(agent_state)', status '$(prop msce-agent.service StatusText)'"
+        check_upgrade_while_activating
         t_mef=$(now_usec)
         check "msce-mef.service starts (Type=notify)" systemctl start msce-mef.service
         if wait_until 90 is_active msce-agent.service; then

@@ -428,7 +428,8 @@ static int conn_handshake(conn_t *c) {
                 /* the store could not look the identity up: no credential was refused, and the
                  * cause says why (internal_error sent: the client retries soon) */
                 bool away = c->store_refused;
-                mef_metrics_failure(l->metrics, away           ? MEF_FAIL_STORE_UNAVAILABLE
+                mef_metrics_failure(l->metrics, away ? (store_error_is_transient(c->error) ? MEF_FAIL_STORE_UNAVAILABLE
+                                                                                          : MEF_FAIL_STORE_ERROR)
                                                 : r == -EACCES ? MEF_FAIL_AUTH
                                                 : r == -EPROTO ? MEF_FAIL_PROTOCOL
                                                                : MEF_FAIL_HANDSHAKE_OTHER);

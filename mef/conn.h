@@ -148,8 +148,9 @@ struct conn {
         /* that lookup failed (the database gone or busy) and the PSK came from the cache: the
          * request is answered 503 at once, never served with a key the store did not confirm */
         bool store_away;
-        /* that lookup failed so and no PSK was cached: the handshake is refused with
-         * internal_error (tls_conn_refuse_busy()), no credential was refused */
+        /* that lookup failed so and no PSK was cached, or failed for a fault of the store's
+         * own (c->error says which): the handshake is refused with internal_error
+         * (tls_conn_refuse_busy()), no credential was refused */
         bool store_refused;
         /* the admin API: the operator certificate's subject CN */
         char operator[CONN_IDENTITY_LOG_MAX + 1];

@@ -57,6 +57,7 @@ static const char *const failure_names[_MEF_FAIL_MAX] = {
         [MEF_FAIL_EVICTED] = "evicted",
         [MEF_FAIL_CLOSED] = "closed_in_handshake",
         [MEF_FAIL_STORE_UNAVAILABLE] = "store_unavailable",
+        [MEF_FAIL_STORE_ERROR] = "store_error",
 };
 
 DEFINE_STRING_TABLE_TO_STRING(mef_exchange, mef_exchange_t, exchange_names)

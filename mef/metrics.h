@@ -34,6 +34,9 @@ typedef enum mef_conn_failure {
         MEF_FAIL_CLOSED,         /* the peer closed during the handshake */
         MEF_FAIL_STORE_UNAVAILABLE, /* the handshake refused: the store could not look its PSK
                                      * identity up (tls_conn_refuse_busy()) */
+        MEF_FAIL_STORE_ERROR,    /* the handshake refused: the store's lookup failed for a cause
+                                  * of its own (a master key that does not open the identity's
+                                  * key, a permission), not the client's credential */
         _MEF_FAIL_MAX,
 } mef_conn_failure_t;
 

@@ -360,13 +360,17 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                 }
         } else {
                 psk_cache_drop(s->psks, identity);
-                /* for the handshake's failure line: not an unknown identity, but the store's own
-                 * fault (-EBADMSG: a master key that does not open the identity's key) */
-                if (r != -ENOENT)
+                /* not an unknown identity but the store's own fault (-EBADMSG: a master key that
+                 * does not open the identity's key): the line says so, and so does the alert,
+                 * lest the gateway wait as refused for what the operator must mend */
+                if (r != -ENOENT) {
                         conn_set_failure(c,
                                          r == -EBADMSG ? "the master key does not open this identity's key"
                                                        : "looking up the PSK identity",
                                          r, why);
+                        tls_conn_refuse_busy(c->tls);
+                        c->store_refused = true;
+                }
         }
         if (len > 0 && len <= key_max && len <= sizeof buf) {
                 memcpy(key, buf, len);

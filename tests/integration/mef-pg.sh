@@ -320,6 +320,8 @@ sed "s|^master_key = .*|master_key = $T/d/master.key|" "$T/mef.conf.in" > "$T/d.
 PORT=
 mef_start "$T/d.conf.in" "$T/d" || fail "msce-mef d did not start"
 port[d]=$PORT pid[d]=$MEF_PID
+wait_line 10 "$T/d/mef.out" '^metrics on ' || fail "msce-mef d did not report its metrics port"
+mports[d]=$(sed -n 's/^metrics on .*:\([0-9]*\)$/\1/p' "$T/d/mef.out")
 sed "s|^master_key = .*|master_key = $T/d/master.key|" "$T/rekey.conf" > "$T/d-rekey.conf"
 "$MEF" --config "$T/rekey.conf" rekey --prepare > "$T/prepare.out" || fail "rekey --prepare: $(cat "$T/prepare.out")"
 cp -p "$T/master.key.new" "$T/prepared.key"
@@ -342,13 +344,23 @@ ok "another host with its own key file: the key prepared and copied there first,
 "$MEF" --config "$T/rekey.conf" rekey --prepare > "$T/prepare.out" || fail "rekey --prepare: $(cat "$T/prepare.out")"
 rekey || fail "a second rekey: $(tail -n 3 "$T/rekey.log")"
 ! answers 201 enrol d || fail "d enrolled with a key file that does not open the store"
-grep -q 'TLS handshake failed: .*identity kpm-pg-1: the master key does not open this identity.s key: Bad message' \
-        "$T/d/mef.err" || fail "d's log does not say why the handshake failed"
+grep -q 'TLS handshake refused, identity kpm-pg-1: the master key does not open this identity.s key: Bad message' \
+        "$T/d/mef.err" || fail "d's log does not say why the handshake failed: $(grep -a kpm-pg-1 "$T/d/mef.err")"
+# the operator's fault, not the gateway's: internal_error (80, retried soon), not decrypt_error
+# (51, the credential refused), and counted as store_error, not as an authentication failure
+request GET /msce/enrolments/x x | PORT=${port[d]} psk_exchange "$kpm" kpm-pg-1 1.3 > "$T/out"
+[ -z "$(http_status < "$T/out")" ] && grep -q "alert number 80" "$T/out" ||
+        fail "d, the master key not opening the Kpm: not internal_error: $(grep -a alert "$T/out")"
+mport=${mports[d]}
+scrape > "$T/metrics.txt"
+[ "$(metric "$T/metrics.txt" 'msce_mef_connection_failures_total{reason="store_error"}')" = 2 ] &&
+        [ "$(metric "$T/metrics.txt" 'msce_mef_connection_failures_total{reason="authentication"}')" = 0 ] ||
+        fail "d's failed handshakes: $(grep -a connection_failures "$T/metrics.txt")"
 cp -p "$T/master.key" "$T/d/master.key.new"
 answers 201 enrol d || fail "enrol through d once the key is copied"
 "$MEF" --config "$T/d-rekey.conf" rekey > "$T/d-rekey.out" 2>&1 || fail "rekey on d: $(cat "$T/d-rekey.out")"
 cmp -s "$T/master.key" "$T/d/master.key" || fail "d's key file is not the second new key"
-ok "a rekey elsewhere without the copy: d's log names the master key as the cause; the key copied late, d serves again (same process)"
+ok "a rekey elsewhere without the copy: d refuses with internal_error, its log names the master key as the cause (store_error); the key copied late, d serves again (same process)"
 MEF_PID=${pid[d]} MEF_LOGS=$T/d
 mef_term_clean || fail "clean stop of d"
 

@@ -217,9 +217,12 @@ int custody_preflight(const agent_config_t *cfg, const char *agent_user, custody
 
 static int keyring_fail(const char *user, uid_t uid, int r, const char *what, custody_info_t *info) {
         bool denied = r == -EPERM || r == -EACCES; /* a configuration error: say what it takes */
-        return failure_set(&info->failure, denied ? OUTCOME_CONFIG : OUTCOME_FAILED, r, "cannot %s the keys of user %s (uid %u): %s%s",
-                           what, user, (unsigned) uid, keyring_strerror(r),
-                           denied ? " (the agent needs CAP_SETUID and CAP_SYS_ADMIN)" : "");
+        char bare[32]; /* a uid no user has: keyring_owner_read() names it "uid N" */
+        snprintf(bare, sizeof bare, "uid %u", (unsigned) uid);
+        bool named = !streq(user, bare);
+        return failure_set(&info->failure, denied ? OUTCOME_CONFIG : OUTCOME_FAILED, r, "cannot %s the keys of %s%s%s%s%s: %s%s", what,
+                           named ? "user " : "", named ? user : bare, named ? " (" : "", named ? bare : "", named ? ")" : "",
+                           keyring_strerror(r), denied ? " (the agent needs CAP_SETUID and CAP_SYS_ADMIN)" : "");
 }
 
 /* The non-secret profile for the CSE (docs/cse-integration.md), world-readable: written and

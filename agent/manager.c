@@ -181,8 +181,7 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         /* Whose keyring holds the keys: the record goes along to a new state directory, where the
          * restore's user_leave() reads it (a new [consumer] user too: the previous one's go). */
         uid_t owner;
-        char owner_name[CUSTODY_USER_MAX];
-        if (!streq(n.state_dir, m->cfg.state_dir) && keyring_owner_read(m->cfg.state_dir, &owner, owner_name, sizeof owner_name) == 0)
+        if (!streq(n.state_dir, m->cfg.state_dir) && keyring_owner_read(m->cfg.state_dir, &owner, NULL, 0) == 0)
                 (void) keyring_owner_write(n.state_dir, owner);
         bool leds_changed = !streq(m->cfg.led_status ?: "", n.led_status ?: "") ||
                             !streq(m->cfg.led_error ?: "", n.led_error ?: "");

@@ -658,12 +658,18 @@ static void user_leave(manager_t *m) {
         custody_info_t ci;
         char prev[CUSTODY_USER_MAX] = "";
         int r = custody_user_leave(&m->cfg, prev, &ci);
+        if (r == 0)
+                return;
+        char msg[CUSTODY_USER_MAX * 3 + sizeof ci.failure.reason + 64];
         if (r > 0)
-                report_log(m, LOG_NOTICE, NULL, 0, "[consumer] user changed from %s to %s: the keys of %s are removed", prev,
-                           m->cfg.service_user, prev);
-        else if (r < 0) /* a known previous user's keys may remain: an error; else the record's trouble: a warning */
-                report_log(m, prev[0] ? LOG_ERR : LOG_WARNING, NULL, r, "[consumer] user %s: %s", m->cfg.service_user,
-                           ci.failure.reason);
+                snprintf(msg, sizeof msg, "[consumer] user changed from %s to %s: the keys of %s are removed", prev,
+                         m->cfg.service_user, prev);
+        else
+                snprintf(msg, sizeof msg, "[consumer] user %s: %s", m->cfg.service_user, ci.failure.reason);
+        /* a known previous user's keys may remain: an error; else the record's trouble: a warning */
+        report_log(m, r > 0 ? LOG_NOTICE : prev[0] ? LOG_ERR : LOG_WARNING, NULL, MIN(r, 0), "%s", msg);
+        if (m->once) /* quiet but for its result: this changed another user's keys, say so */
+                fprintf(stderr, "msce-agent: %s\n", msg);
 }
 
 void states_restore(manager_t *m) {

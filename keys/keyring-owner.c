@@ -27,7 +27,7 @@ int keyring_owner_read(const char *dir, uid_t *ret_uid, char *ret_name, size_t s
         text[len - 1] = 0;
         if (parse_uint(text, (uid_t) -2, &v) < 0 || v == 0)
                 return -EBADMSG;
-        if (user_name((uid_t) v, ret_name, size) < 0)
+        if (ret_name && user_name((uid_t) v, ret_name, size) < 0)
                 snprintf(ret_name, size, "uid %llu", v);
         *ret_uid = (uid_t) v;
         return 0;

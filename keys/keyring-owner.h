@@ -9,7 +9,8 @@
 
 #define KEYRING_OWNER_NAME "keyring.owner"
 
-/* 0 with *ret_uid, and the user's name in ret_name (size bytes; "uid N" when no user has it);
+/* 0 with *ret_uid, and the user's name in ret_name (size bytes; "uid N" when no user has it;
+ * ret_name NULL: no name service lookup);
  * -ENOENT when there is no record, -EBADMSG when it is not a uid (empty, garbage, 0 or -1),
  * another -errno when it cannot be read. ret_name is not touched on failure. */
 int keyring_owner_read(const char *dir, uid_t *ret_uid, char *ret_name, size_t size);

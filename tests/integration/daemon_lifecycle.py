@@ -554,6 +554,17 @@ def user_restart_scenario(tmp, mef, kpm):
         read_record() == f"{uid_b}\n" and "[consumer] user" not in log,
         "a record naming a user without keys (after a reboot): nothing removed, nothing said, the record names B",
         f"record {read_record()!r}\n{log}")
+
+    # --once with the user changed back to A: it says what it did to B's keys, though it is
+    # quiet but for its result otherwise
+    write_conf(conf, mef.port, state, run_dir, kpm_file=kpm["1"])
+    p = run(AGENT, "--once", "-c", conf)
+    tap(p.returncode == 0 and cse_keys(CSE2_USER) == (None, None) and cse_keys()[1] == ltk_a and
+        read_record() == f"{uid_a}\n" and
+        f"msce-agent: [consumer] user changed from {CSE2_USER} to {CSE_USER}: the keys of {CSE2_USER} are removed" in p.stderr,
+        "--once with the user changed back to A: B's keys are removed, its stderr says so, the record names A",
+        f"exit {p.returncode}, record {read_record()!r}\n{p.stdout}{p.stderr}")
+    remove_keys()
     remove_keys(CSE2_USER)
 
 

@@ -60,6 +60,10 @@ Test(keyring_owner, round_trip) {
         cr_assert_eq(keyring_owner_read(dir, &uid, name, sizeof name), 0);
         cr_assert_eq(uid, gone);
         cr_assert_str_eq(name, "uid 4294960000");
+        /* no name wanted: the uid alone */
+        uid = 0;
+        cr_assert_eq(keyring_owner_read(dir, &uid, NULL, 0), 0);
+        cr_assert_eq(uid, gone);
 
         char path[PATH_MAX];
         struct stat st;

@@ -6,12 +6,12 @@
 #  - meanwhile another connection's TLS handshake (and its 403 answer) completes;
 #  - a client that closes while its request waits does not keep the loop busy;
 #  - once the lock is gone the next enrolment succeeds, with the same MEF process.
-# Usage: mef-store-lock.sh PATH/TO/msce-mef (TAP). Skipped without openssl or python3.
+# Usage: mef-store-lock.sh PATH/TO/msce-mef (TAP). Skipped without openssl, python3 or ss.
 set -euo pipefail
 
 MEF=${1:?usage: mef-store-lock.sh PATH/TO/msce-mef}
 . "$(dirname "$0")/lib.sh"
-need_cmds openssl python3
+need_cmds openssl python3 ss
 
 FQDN=mef.test
 NODE=urn:dev:ops:lock-1
@@ -33,13 +33,34 @@ rows() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).exec
 # Hold the write lock from another process until told to let go.
 sqlite_lock "$T/mef.db" || fail "could not lock the database"
 
+# The first enrolment's request goes in through a FIFO once its handshake is done, so that the
+# test sees it sent: the client's socket has sent more than the handshake, and msce-mef's socket
+# has received and read every byte of it. The loop reads the request and queues it for the store
+# in one go, so the handshake below, on the same loop, completes with it queued or running.
+tcp_of() { ss -tniH state established "( $1 = :$PORT )"; } # tcp_of sport|dport: one connection
+tcp_num() { grep -o "$1:[0-9]*" | cut -d: -f2; }            # tcp_num FIELD < ss OUTPUT
+client_sent() { tcp_of dport | tcp_num bytes_sent; }
+request_read() {
+        local srv sent
+        srv=$(tcp_of sport) sent=$(client_sent)
+        [ "${sent:-0}" -gt "$sent0" ] && [ "$(tcp_num bytes_received <<< "$srv")" = "$sent" ] &&
+                [ "$(awk 'NR == 1 {print $1}' <<< "$srv")" = 0 ]
+}
+mkfifo "$T/enrol.fifo"
 t0=$(ms)
-enrol > "$T/locked.out" &
+psk_exchange "$kpm" kpm-lock-1 < "$T/enrol.fifo" > "$T/locked.out" &
 enrol_pid=$!
+exec 4> "$T/enrol.fifo"
+wait_line 10 "$T/locked.out" 'Protocol *: TLSv1.3|^(New|Reused), TLSv1.3' "$enrol_pid" ||
+        { cp "$T/locked.out" "$T/out"; fail "the enrolment's handshake under the lock"; }
+[ "$(tcp_of dport | grep -c '^[0-9]')" = 1 ] || fail "expected one client connection: $(tcp_of dport)"
+sent0=$(client_sent)
+cat "$T/enrol.req" >&4
+exec 4>&-
+wait_for 10 request_read || fail "msce-mef did not read the enrolment request: $(tcp_of sport; tcp_of dport)"
 # Another connection while that enrolment waits for the store: its handshake (the PSK lookup
 # reads the database, which the lock does not hold up in WAL mode) completes, and the
 # enrolment is still waiting when it does.
-wait_line 10 "$T/locked.out" CONNECTED "$enrol_pid" || :
 t1=$(ms)
 psk_exchange "$kpm" kpm-lock-1 1.3 -no_ign_eof < /dev/null > "$T/out"
 t2=$(ms)

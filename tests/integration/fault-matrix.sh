@@ -87,9 +87,11 @@ VM=fmm$$        # veth, MEF side (MEF_IP)
 # The host side of the veth is on the host: two runs at once (the gcc and ASan builds, two
 # worktrees) must not pick the same network. Choosing and configuring it is done under a lock,
 # so the next run sees the address this one took; each run takes a /30 of its own (a /24 each
-# allowed three runs at once: a fourth skipped).
-exec 9> /run/lock/msce-fault-matrix.lock
-flock -w 300 9 || skip_all "another fault-matrix run holds /run/lock/msce-fault-matrix.lock"
+# allowed three runs at once: a fourth skipped). The lock is in /run/lock/msce, which
+# scripts/chroot.sh shares with the host, whose network namespace a run in there uses too.
+mkdir -p /run/lock/msce
+exec 9> /run/lock/msce/fault-matrix.lock
+flock -w 300 9 || skip_all "another fault-matrix run holds /run/lock/msce/fault-matrix.lock"
 HOST_IP=
 MEF_IP=
 for n in 192.0.2 198.51.100 203.0.113; do

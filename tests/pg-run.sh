@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run a command against a PostgreSQL of its own: initdb + pg_ctl in a mktemp directory, as an
-# unprivileged user (as root: a user made for this run and removed after it; otherwise the
+# Run a command against a PostgreSQL of its own: initdb + pg_ctl in /tmp/msce-pg.PID, as an
+# unprivileged user (as root: msce-pg-PID, made for this run and removed after it; otherwise the
 # caller), on a unix socket in that directory only (listen_addresses = ''), password
 # authentication (scram-sha-256). No system service is touched. The command gets:
 #   MSCE_TEST_PG_URI            postgresql:///msce?host=DIR&port=PORT&user=msce (no password)
@@ -28,7 +28,36 @@ fi
 [ -x "$bindir/initdb" ] && [ -x "$bindir/pg_ctl" ] ||
         skip "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql"
 
-dir=$(mktemp -d /tmp/msce-pg.XXXXXX)
+# Named after this process (/tmp/msce-pg.PID, user msce-pg-PID), so that a run killed before its
+# cleanup (meson's timeout: SIGTERM, then SIGKILL) is known by its PID being gone: its server
+# (pg_ctl detaches it), directory and user are removed here by the next run. A leftover of our
+# own PID is one of a process gone before us.
+gone() { [ "$1" = $$ ] || [ ! -d "/proc/$1" ]; }
+for d in /tmp/msce-pg.*; do
+        p=${d#/tmp/msce-pg.}
+        case $p in '' | *[!0-9]*) continue ;; esac
+        gone "$p" || continue
+        if [ -f "$d/data/postmaster.pid" ]; then
+                owner=$(stat -c %U "$d/data")
+                stop=("$bindir/pg_ctl" -D "$d/data" -m immediate -w stop)
+                [ "$(id -u)" != 0 ] || stop=(runuser -u "$owner" -- "${stop[@]}")
+                "${stop[@]}" >/dev/null 2>&1 || :
+        fi
+        rm -rf "$d" 2>/dev/null || :
+done
+if [ "$(id -u)" = 0 ]; then
+        for u in $(sed -n 's/^\(msce-pg-[0-9][0-9]*\):.*/\1/p' /etc/passwd); do
+                gone "${u#msce-pg-}" || continue
+                for _ in 1 2 3 4 5 6 7 8 9 10; do # /etc/passwd locked by another useradd/userdel
+                        userdel "$u" >/dev/null 2>&1 && break
+                        [ $? != 6 ] || break # no such user: a concurrent sweep took it
+                        sleep 0.5
+                done
+        done
+fi
+
+dir=/tmp/msce-pg.$$
+mkdir -m 0700 "$dir"
 user=
 as=()
 cleanup() {
@@ -42,7 +71,7 @@ trap cleanup EXIT
 
 if [ "$(id -u)" = 0 ]; then
         # initdb refuses root: a user of this run's own
-        user=msce-pg-$(basename "$dir" | cut -d. -f2 | tr 'A-Z' 'a-z')
+        user=msce-pg-$$
         useradd --system --no-create-home --home-dir "$dir" --shell /usr/sbin/nologin "$user" ||
                 skip "cannot create a user to run PostgreSQL as"
         chown "$user" "$dir"

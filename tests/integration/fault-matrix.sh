@@ -92,6 +92,17 @@ VM=fmm$$        # veth, MEF side (MEF_IP)
 mkdir -p /run/lock/msce
 exec 9> /run/lock/msce/fault-matrix.lock
 flock -w 300 9 || skip_all "another fault-matrix run holds /run/lock/msce/fault-matrix.lock"
+# The namespace and veths of runs killed before their cleanup (meson's timeout), known by their
+# PID being gone (one of our own PID is of a process gone before us); a veth pair goes with
+# either end, and the MEF's end with the namespace.
+fm_gone() { [ "$1" = $$ ] || [ ! -d "/proc/$1" ]; }
+for p in $(ip netns list | sed -n 's/^msce-fm-\([0-9][0-9]*\)\( .*\)\?$/\1/p'); do
+        fm_gone "$p" && ip netns del "msce-fm-$p"
+done
+for p in $(ip -o link show | sed -n 's/^[0-9]*: fm[hm]\([0-9][0-9]*\)[@:].*/\1/p' | sort -u); do
+        fm_gone "$p" || continue
+        ip link del "fmh$p" 2> /dev/null || ip link del "fmm$p" 2> /dev/null || :
+done
 HOST_IP=
 MEF_IP=
 for n in 192.0.2 198.51.100 203.0.113; do

@@ -38,13 +38,23 @@ mkdir -p /var/lib/msce /run/msce /var/lib/msce-mef /var/lib/other
 echo sealed > /var/lib/msce/profile.sealed
 echo x > /run/msce/state.json
 echo db > /var/lib/msce-mef/mef.db
-keyctl session - sh -c '
+# set -e in there too: keyctl session's status is the last command's, and a keyring that was
+# never made would be "gone after purge" all the same
+keyctl session - sh -ec '
         p=$(keyctl get_persistent @s 1000)
         r=$(keyctl newring msce "$p")
         keyctl add user msce:ltk not-a-real-key "$r" > /dev/null
         keyctl add user msce:kpsa:k1 not-a-real-key "$r" > /dev/null
         q=$(keyctl get_persistent @s 1001)
-        keyctl newring other "$q" > /dev/null' 2> /dev/null
+        keyctl newring other "$q" > /dev/null' > /dev/null
+# keyrings UID [RING]: the names in UID's persistent keyring, or in its keyring RING
+keyrings() {
+        keyctl session - sh -ec 'r=$(keyctl get_persistent @s "$1")
+                [ -z "$2" ] || r=$(keyctl search "$r" keyring "$2")
+                for k in $(keyctl rlist "$r"); do keyctl rdescribe "$k"; echo; done' _ "$1" "${2:-}" 2> /dev/null |
+                sed -n 's/.*;//p' | sort | tr '\n' ' '
+}
+echo "BEFORE uid1000: $(keyrings 1000)| msce: $(keyrings 1000 msce)| uid1001: $(keyrings 1001)"
 # /etc: an overlay whose upper layer is a tmpfs of this namespace, so that nothing the scripts
 # do there reaches this machine's /etc. What "mscectl setup" writes (the Kpm, its drop-in), a
 # drop-in of the administrator's own, and the package's conffile (dpkg has removed it by now).
@@ -69,8 +79,7 @@ if [ -z "$etc" ]; then
         sh "$T/agent/postrm" purge
         [ -e /etc/msce ] && etc="$etc, then /etc/msce stays" || etc="$etc, then gone"
 fi
-rings() { keyctl session - sh -c 'for k in $(keyctl rlist $(keyctl get_persistent @s '"$1"')); do keyctl rdescribe $k; echo; done' 2> /dev/null | sed -n 's/.*;//p' | sort | tr '\n' ' '; }
-echo "LEFT $(cd /var/lib && ls | sort | tr '\n' ' ')| run: $(ls /run | tr '\n' ' ')| uid1000: $(rings 1000)| uid1001: $(rings 1001)| etc: $etc"
+echo "LEFT $(cd /var/lib && ls | sort | tr '\n' ' ')| run: $(ls /run | tr '\n' ' ')| uid1000: $(keyrings 1000)| uid1001: $(keyrings 1001)| etc: $etc"
 EOS
 
 base=$((2100000000 + ($$ % 100000) * 2))
@@ -101,6 +110,9 @@ cat "$T/out"
 left=$(sed -n 's/^LEFT //p' "$T/out")
 status=0
 check() { if [ "$2" = "$3" ]; then echo "ok - $1"; else echo "FAIL: $1: '$2', expected '$3'"; status=1; fi; }
+# what "gone after purge" is measured against
+check "before purge: the agent's keyring msce with its keys, and another keyring" \
+        "$(sed -n 's/^BEFORE //p' "$T/out")" "uid1000: msce | msce: msce:kpsa:k1 msce:ltk | uid1001: other "
 check "/var/lib after purge: msce and msce-mef gone, other state kept" "$(echo "$left" | cut -d'|' -f1)" "other "
 check "/run after purge: msce gone" "$(echo "$left" | cut -d'|' -f2)" " run: "
 check "the agent's keyring unlinked from the CSE user's persistent keyring" "$(echo "$left" | cut -d'|' -f3)" " uid1000: "

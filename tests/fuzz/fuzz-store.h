@@ -4,6 +4,7 @@
  * (/dev/shm when writable: no disk syncs), removed at exit, and a second connection of the
  * fuzzer's own that snapshots the seeded tables into an in-memory database "seed", from which
  * the fuzzer puts them back after each input, so that inputs stay independent. */
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,7 @@
 #include "fuzz-util.h"
 #include "mef/store.h"
 
-static char fuzz_store_dir[64];
+static char fuzz_store_dir[PATH_MAX];
 static mef_store_t *store;
 static sqlite3 *db; /* our own connection: snapshot and reset */
 
@@ -29,20 +30,20 @@ static void exec_sql(const char *sql) {
 /* store: a new one in a directory named for the fuzzer. */
 static void fuzz_store_open(const char *name) {
         const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR") ?: "/tmp";
-        snprintf(fuzz_store_dir, sizeof fuzz_store_dir, "%s/fuzz-%s-XXXXXX", base, name);
+        fuzz_path(fuzz_store_dir, "%s/fuzz-%s-XXXXXX", base, name);
         check(mkdtemp(fuzz_store_dir));
         atexit(fuzz_store_close);
-        char path[128], mk[128];
-        snprintf(path, sizeof path, "%s/mef.db", fuzz_store_dir);
-        snprintf(mk, sizeof mk, "%s/master.key", fuzz_store_dir);
+        char path[PATH_MAX], mk[PATH_MAX];
+        fuzz_path(path, "%s/mef.db", fuzz_store_dir);
+        fuzz_path(mk, "%s/master.key", fuzz_store_dir);
         check(store_open(path, mk, true, &store) == 0);
 }
 
 /* db, and the snapshot of the seeded store: seed.nodes, seed.targets, seed.enrolments, then
  * what more_sql adds (the audit trail, as each fuzzer needs it). */
 static void fuzz_store_snapshot(const char *more_sql) {
-        char path[128];
-        snprintf(path, sizeof path, "%s/mef.db", fuzz_store_dir);
+        char path[PATH_MAX];
+        fuzz_path(path, "%s/mef.db", fuzz_store_dir);
         check(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
         sqlite3_busy_timeout(db, 5000);
         exec_sql("PRAGMA synchronous = OFF; ATTACH ':memory:' AS seed;"

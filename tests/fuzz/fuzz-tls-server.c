@@ -11,6 +11,7 @@
  * deterministic. Cert mode uses a self-signed P-256 certificate made with openssl(1) at start
  * (skipped, psk only, when openssl is missing). */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const uint8_t psk[32] = { 0x5a, 0x5a, 0x5a, 0x5a, 0x01, 0x02, 0x03, 0x04 };
 static tls_ctx_t *ctxs[8];
 static bool have_certs;
-static char dir[64], cert[96], key[96];
+static char dir[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
 
 
 static void cleanup(void) {
@@ -53,16 +54,17 @@ static unsigned lookup(void *userdata, const char *identity, uint8_t *out, unsig
 }
 
 static void setup(void) {
-        snprintf(dir, sizeof dir, "%s/fuzz-tls-XXXXXX", getenv("TMPDIR") ?: "/tmp");
+        fuzz_path(dir, "%s/fuzz-tls-XXXXXX", getenv("TMPDIR") ?: "/tmp");
         check(mkdtemp(dir));
         atexit(cleanup);
-        snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-        snprintf(key, sizeof key, "%s/key.pem", dir);
-        char cmd[512];
-        snprintf(cmd, sizeof cmd,
-                 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 "
-                 "-subj /CN=" HOST " -addext subjectAltName=DNS:" HOST " -keyout %s -out %s >/dev/null 2>&1",
-                 key, cert);
+        fuzz_path(cert, "%s/cert.pem", dir);
+        fuzz_path(key, "%s/key.pem", dir);
+        char cmd[2 * PATH_MAX + 256];
+        int n = snprintf(cmd, sizeof cmd,
+                         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 "
+                         "-subj /CN=" HOST " -addext subjectAltName=DNS:" HOST " -keyout '%s' -out '%s' >/dev/null 2>&1",
+                         key, cert);
+        check(n > 0 && (size_t) n < sizeof cmd);
         have_certs = system(cmd) == 0;
         if (!have_certs)
                 fprintf(stderr, "openssl failed or is missing: certificate mode not fuzzed\n");

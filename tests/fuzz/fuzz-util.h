@@ -3,6 +3,8 @@
 /* What several fuzz targets need: an abort that libFuzzer reports, a temporary tree removed at
  * exit, and a file holding the input for loaders that read a path. */
 #include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,21 @@
 
 static inline int fuzz_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
         return remove(path);
+}
+
+/* buf (PATH_MAX bytes) as printf(fmt, ...). A path that does not fit (a long $TMPDIR) stops the
+ * fuzzer saying so: cut short, its XXXXXX would be gone and mkdtemp() would fail for no
+ * visible reason. */
+__attribute__((format(printf, 2, 3))) static inline void fuzz_path(char *buf, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(buf, PATH_MAX, fmt, ap);
+        va_end(ap);
+        if (n < 0 || n >= PATH_MAX) {
+                fprintf(stderr, "fuzz: a path of %d bytes, longer than PATH_MAX - 1 (a long TMPDIR?): %.80s...\n", n,
+                        buf);
+                exit(EXIT_FAILURE);
+        }
 }
 
 /* Removes dir and all below it; "" is left alone. */

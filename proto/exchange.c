@@ -17,6 +17,7 @@
  * and trailers of 8 KiB: protocol.md's framing), so the buffer refuses nothing it accepts. */
 #define RESPONSE_BUF_MAX ((size_t) HTTP_MSG_MAX)
 #define READ_STEP ((size_t) 4096)
+#define CONNECT_SHARE_MIN_USEC (1000 * 1000ULL)
 
 /* poll() fd for events until the deadline: 0 when ready, -ETIMEDOUT, or an error. */
 static int fd_wait(int fd, short events, uint64_t deadline) {
@@ -77,11 +78,21 @@ int tcp_connect_until(const char *host, const char *port, uint64_t deadline, int
         int g = getaddrinfo(host, port, &hints, &res);
         if (g != 0)
                 return gai_error_to_errno(g);
+        size_t left = 0;
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+                left++;
         int r = -EHOSTUNREACH;
-        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-                r = connect_one(ai, deadline, ret_fd);
-                if (r == 0 || r == -ETIMEDOUT)
+        for (struct addrinfo *ai = res; ai && r != 0; ai = ai->ai_next, left--) {
+                /* Each address gets its share of the time left (at least a second, the whole
+                 * rest for the last): one that drops SYNs (IPv6 black-holed on the way) must
+                 * not take the time of the ones after it. */
+                uint64_t now = now_usec();
+                if (now >= deadline) {
+                        r = -ETIMEDOUT;
                         break;
+                }
+                uint64_t share = MAX((deadline - now) / left, CONNECT_SHARE_MIN_USEC);
+                r = connect_one(ai, left == 1 ? deadline : MIN(now + share, deadline), ret_fd);
         }
         freeaddrinfo(res);
         return r == -ENETUNREACH ? -EHOSTUNREACH : r;

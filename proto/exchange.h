@@ -11,8 +11,10 @@
 #include "proto/http.h"
 #include "proto/tls.h"
 
-/* Connect a non-blocking TCP socket to host:port (getaddrinfo, each address in turn).
- * -EHOSTUNREACH/-ECONNREFUSED/-ETIMEDOUT/-ENOENT (name not resolved). */
+/* Connect a non-blocking TCP socket to host:port (getaddrinfo, each address in turn, each
+ * with its share of the time left: at least a second, the last all of it). The deadline bounds
+ * the connects, not getaddrinfo(), which waits as long as the resolver does.
+ * -EHOSTUNREACH/-ECONNREFUSED/-ETIMEDOUT/-ENOENT (name not resolved): the last address's. */
 int tcp_connect_until(const char *host, const char *port, uint64_t deadline, int *ret_fd);
 
 /* tls_conn_handshake() and friends, waiting with poll(): -ETIMEDOUT past the deadline. The
@@ -38,7 +40,7 @@ typedef int (*exchange_request_t)(tls_conn_t *c, void *userdata, uint8_t **ret, 
 typedef struct exchange_spec {
         tls_ctx_t *ctx;
         const char *host, *port;
-        uint64_t connect_deadline;  /* name resolution and connect */
+        uint64_t connect_deadline;  /* TCP connect (name resolution is not bounded by it) */
         uint64_t deadline;          /* the whole exchange */
         exchange_request_t request;
         void *userdata;

@@ -117,10 +117,16 @@ void tls_wire_feed(tls_wire_t *w, const uint8_t *p, size_t n) {
                 }
                 size_t k = w->rec_left < n ? w->rec_left : n;
                 if (w->rec_type == REC_HANDSHAKE || w->rec_type == REC_ALERT) {
-                        if (k > sizeof w->hs - w->hs_len) {
+                        /* What fits, then the rest once parsed: the ServerHello starts a record
+                         * that may go on with the Certificate (TLS 1.2) far beyond hs. Full and
+                         * still unparsed: a message longer than hs (parse_handshake). */
+                        size_t room = sizeof w->hs - w->hs_len;
+                        if (room == 0) {
                                 w->done = true;
                                 return;
                         }
+                        if (k > room)
+                                k = room;
                         memcpy(w->hs + w->hs_len, p, k);
                         w->hs_len += k;
                 }

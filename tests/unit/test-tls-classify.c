@@ -152,7 +152,7 @@ static size_t put16(uint8_t *p, unsigned v) {
 /* A ServerHello record: version (legacy), random, suite, extensions as given. */
 static size_t server_hello(uint8_t *out, unsigned legacy, const uint8_t random[32], unsigned suite,
                            const uint8_t *ext, size_t ext_len) {
-        uint8_t body[512];
+        uint8_t body[2048];
         size_t n = 0;
         n += put16(body + n, legacy);
         memcpy(body + n, random, 32);
@@ -287,4 +287,42 @@ Test(tls_wire, alerts_and_garbage) {
         rec[n - 3] = 0xff; /* pre_shared_key: a length beyond the extension block */
         feed_both_ways(rec, n, &w, &b);
         cr_assert_not(w.server_hello);
+}
+
+/* A TLS 1.2 server may send ServerHello, Certificate and the rest in one record, longer than
+ * the reader's buffer: the ServerHello at its start is still read (a handshake_failure after
+ * it is a rejection, not an incompatibility: docs/protocol.md). */
+Test(tls_wire, server_hello_then_certificate_in_one_record) {
+        uint8_t rec[4096], random[32];
+        memset(random, 0x44, sizeof random);
+        size_t n = server_hello(rec, TLS12, random, 0xc02b, ext12, sizeof ext12);
+        size_t cert_len = 2000; /* the Certificate message's body, beyond TLS_WIRE_HS_MAX */
+        rec[n++] = 11;
+        rec[n++] = 0;
+        n += put16(rec + n, (unsigned) cert_len);
+        memset(rec + n, 0x5a, cert_len);
+        n += cert_len;
+        put16(rec + 3, (unsigned) (n - 5)); /* one record around both */
+        cr_assert_gt(n - 5, TLS_WIRE_HS_MAX);
+        tls_wire_t w, b;
+        feed_both_ways(rec, n, &w, &b);
+        cr_assert(w.server_hello && w.done);
+        cr_assert_eq(w.version, TLS12);
+        cr_assert_eq(w.suite, 0xc02b);
+        cr_assert_eq(w.random[0], 0x44);
+        /* in two reads, the first ending inside the ServerHello */
+        tls_wire_init(&w);
+        tls_wire_feed(&w, rec, 20);
+        tls_wire_feed(&w, rec + 20, n - 20);
+        cr_assert(w.server_hello);
+}
+
+/* A ServerHello longer than the buffer is not parsed: the reader gives up. */
+Test(tls_wire, server_hello_longer_than_buffer) {
+        uint8_t rec[4096], random[32] = {};
+        uint8_t ext[1200] = { 0xff, 0x01, 0x04, 0xac }; /* renegotiation_info of 1196 bytes */
+        size_t n = server_hello(rec, TLS12, random, 0xc02b, ext, sizeof ext);
+        tls_wire_t w, b;
+        feed_both_ways(rec, n, &w, &b);
+        cr_assert(w.done && !w.server_hello);
 }

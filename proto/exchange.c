@@ -209,6 +209,8 @@ int exchange_run(const exchange_spec_t *s, http_msg_t *ret, exchange_stage_t *re
         if (r >= 0) {
                 *ret_stage = EXCHANGE_STAGE_RESPONSE;
                 r = tls_conn_write_all_until(c, req, req_len, s->deadline);
+                if (r == -EPIPE) /* the MEF went away before the request: not a truncated response */
+                        r = -ECONNRESET;
         }
         if (r >= 0)
                 r = response_parse(c, s->deadline, &resp, &resp_size, ret);

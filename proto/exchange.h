@@ -49,8 +49,9 @@ typedef struct exchange_spec {
 /* One exchange: 0 with *ret the response (http_msg_done()), or a negative errno with
  * *ret_stage saying where it failed: the errors of tcp_connect_until() (CONNECT), of
  * tls_conn_handshake() (TLS) or of request() (TLS: it runs right after the handshake), and
- * for the response: -ETIMEDOUT, I/O errors, -EMSGSIZE (over the protocol limits), -EBADMSG
- * (malformed), -ENODATA (closed without a response), -EPIPE (truncated). version and cipher
+ * for the response: -ETIMEDOUT, I/O errors (-ECONNRESET too when the peer was gone while we
+ * sent the request), -EMSGSIZE (over the protocol limits), -EBADMSG (malformed), -ENODATA
+ * (closed without a response), -EPIPE (truncated). version and cipher
  * get the TLS version and suite once the handshake is done ("" before). */
 int exchange_run(const exchange_spec_t *s, http_msg_t *ret, exchange_stage_t *ret_stage, char version[16],
                  char cipher[64]);

@@ -74,6 +74,7 @@ typedef struct gw {
         size_t in_len, in_cap;
         http_parser_t parser;
         bool handshaken;
+        bool reconnecting;               /* connecting again for tls_conn_retry() */
 } gw_t;
 
 struct lg {
@@ -312,6 +313,25 @@ static int gw_request(gw_t *g) {
         return http_format_request(method, target, headers, body, body ? strlen(body) : 0, &g->out, &g->out_len);
 }
 
+/* A new connection to the MEF in g->fd (in place of the one before, if any), watched for its
+ * connect to complete. */
+static int gw_connect(gw_t *g) {
+        lg_t *lg = g->lg;
+        g->io = sd_event_source_disable_unref(g->io);
+        if (g->fd >= 0)
+                close(g->fd);
+        g->fd = socket(lg->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (g->fd < 0)
+                return -errno;
+        /* As msce-agent (proto/exchange.c): without it the client's Finished and its request
+         * wait on the server's delayed ACK, 40 ms an exchange that no agent pays. */
+        int one = 1;
+        (void) setsockopt(g->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(g->fd, (struct sockaddr *) &lg->addr, lg->addr_len) < 0 && errno != EINPROGRESS)
+                return -errno;
+        return sd_event_add_io(lg->event, &g->io, g->fd, EPOLLOUT, on_io, g);
+}
+
 static void gw_begin(gw_t *g) {
         lg_t *lg = g->lg;
         const lg_cred_t *peer = gw_peer(g);
@@ -325,7 +345,7 @@ static void gw_begin(gw_t *g) {
         g->running = true;
         lg->in_flight++;
         g->started = now_usec();
-        g->handshaken = false;
+        g->handshaken = g->reconnecting = false;
         g->out_off = 0;
         http_parser_init(&g->parser, HTTP_RESPONSE);
         if (g->step == STEP_ENROL || sustained(lg))
@@ -335,14 +355,7 @@ static void gw_begin(gw_t *g) {
         int r = tls_ctx_new_client(&tc, &g->ctx);
         if (r < 0)
                 return gw_fail(g, LG_CLASS_TLS, 0, false);
-        g->fd = socket(lg->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        /* As msce-agent (proto/exchange.c): without it the client's Finished and its request
-         * wait on the server's delayed ACK, 40 ms an exchange that no agent pays. */
-        int one = 1;
-        if (g->fd >= 0)
-                (void) setsockopt(g->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (g->fd < 0 || (connect(g->fd, (struct sockaddr *) &lg->addr, lg->addr_len) < 0 && errno != EINPROGRESS) ||
-            sd_event_add_io(lg->event, &g->io, g->fd, EPOLLOUT, on_io, g) < 0)
+        if (gw_connect(g) < 0)
                 return gw_fail(g, LG_CLASS_CONNECT, 0, false);
         uint64_t until = g->started + lg->opt->exchange_usec;
         gw_arm(g, sustained(lg) ? until : MIN(until, deadline(lg)));
@@ -542,13 +555,15 @@ static int gw_read(gw_t *g) {
 
 static void gw_step(gw_t *g) {
         int r;
-        if (!g->conn) {
+        if (!g->conn || g->reconnecting) {
                 int e = 0;
                 socklen_t l = sizeof e;
                 if (getsockopt(g->fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0 || e != 0)
                         return gw_fail(g, LG_CLASS_CONNECT, 0, false);
                 /* the SNI rule of the agent: none for an IP literal */
-                r = tls_conn_new_client(g->ctx, g->fd, g->lg->opt->host, &g->conn);
+                r = g->reconnecting ? tls_conn_retry(g->conn, g->fd)
+                                    : tls_conn_new_client(g->ctx, g->fd, g->lg->opt->host, &g->conn);
+                g->reconnecting = false;
                 if (r < 0)
                         return gw_fail(g, LG_CLASS_TLS, 0, false);
         }
@@ -556,6 +571,13 @@ static void gw_step(gw_t *g) {
                 r = tls_conn_handshake(g->conn);
                 if (r == -EAGAIN)
                         goto wait;
+                if (r == -ENOPROTOOPT) {
+                        /* a TLS 1.2 MEF (proto/tls.h): as the agent, again on a new connection */
+                        if (gw_connect(g) < 0)
+                                return gw_fail(g, LG_CLASS_CONNECT, 0, false);
+                        g->reconnecting = true;
+                        return;
+                }
                 if (r < 0)
                         return gw_fail(g, class_of_tls(r), 0, false);
                 g->handshaken = true;

@@ -94,10 +94,12 @@ void tls_conn_refuse_busy(tls_conn_t *c);
  *                     identity - the wire does not say which;
  *   -EREMOTEIO        the server aborted before its ServerHello with internal_error after a
  *                     TLS 1.3 PSK offer: a fault at the MEF, or (GnuTLS) an unknown identity;
- *   -ENOPROTOOPT      (psk mode, TLS 1.2 and 1.3 allowed) the server chose TLS 1.2, which
- *                     wolfSSL 5.5.4 cannot continue after a TLS 1.3 PSK offer: connect again to
- *                     the same address and call tls_conn_retry() (tls_conn_handshake_until
- *                     does this itself). Never twice for one connection.
+ *   -ENOPROTOOPT      (psk mode, TLS 1.2 allowed) the server chose TLS 1.2 and wolfSSL 5.5.4
+ *                     cannot go on with this attempt's context: after a TLS 1.3 PSK offer
+ *                     (VERSION_ERROR), or, TLS 1.2 only, when the server picked P-256
+ *                     (ECC_PEERKEY_ERROR). Connect again to the same address and call
+ *                     tls_conn_retry() (tls_conn_handshake_until does this itself); at most
+ *                     twice for one tls_conn_t (TLS 1.2, then P-256 only). docs/protocol.md.
  * Classes as in docs/protocol.md "Handshake failures". */
 int tls_conn_handshake(tls_conn_t *c);
 /* After -ENOPROTOOPT: continue with a TLS 1.2-only handshake on fd, a new connection to the

@@ -109,11 +109,37 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
 
 /* ---- signals ---- */
 
+/* --once interrupted: it has not done what it was run for (`msce-agent --once && start-cse`
+ * must not start the CSE): say what holds, and exit as a transient failure, to be retried. */
+static void once_interrupted(manager_t *m, const char *sig) {
+        char what[256];
+        if (m->sealing && m->sealing_kind == SEALING_STORE)
+                snprintf(what, sizeof what, "while sealing the profile enrolled with MEF %s: its keys are not "
+                         "installed (if its seal completed, the next run restores it)", m->cfg.mef_uri);
+        else if (m->exchange && m->exchange_is_enrol)
+                snprintf(what, sizeof what, "during the enrolment with MEF %s: no profile kept (a KeID the MEF may "
+                         "have issued stays unused)", m->cfg.mef_uri);
+        else
+                snprintf(what, sizeof what, "while restoring: nothing changed");
+        report_once_exit(m, AGENT_EXIT_TRANSIENT, "interrupted (signal %s) %s%s%s%s", sig, what,
+                         m->have_profile ? "; KeID " : "", m->have_profile ? m->profile.ke_id : "",
+                         m->have_profile ? " stays in place" : "");
+}
+
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         manager_t *m = userdata;
+        const char *sig = si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
+        int code;
+        if (m->once && sd_event_get_exit_code(m->event, &code) >= 0)
+                return 0; /* the run has ended already, with its result */
+        if (m->once) {
+                once_interrupted(m, sig);
+                states_cancel(m);
+                return 0;
+        }
         report_notify(m, "STOPPING=1");
         states_cancel(m);
-        report_state(m, STATE_STOPPING, LOG_INFO, "Stopping (%s)", si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        report_state(m, STATE_STOPPING, LOG_INFO, "Stopping (%s)", sig);
         (void) sd_event_exit(m->event, AGENT_EXIT_OK);
         return 0;
 }

@@ -52,5 +52,6 @@ static inline void manager_freep(manager_t **m) {
  * restores (it stays in place until the new one is kept). Call before manager_run(). */
 void manager_set_once(manager_t *m, bool reenrol);
 
-/* Run until SIGTERM/SIGINT (0) or a fatal error (the exit code, agent/exit-codes.h). */
+/* Run until SIGTERM/SIGINT (0; with --once 75, the run unfinished) or a fatal error (the exit
+ * code, agent/exit-codes.h). */
 int manager_run(manager_t *m);

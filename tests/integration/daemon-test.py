@@ -138,6 +138,44 @@ def hang_scenario(tmp, kpm):
         c.close()
 
 
+def once_term_scenario(tmp, kpm):
+    # msce-agent --once stopped by SIGTERM in the middle of its enrolment (a MEF that accepts and
+    # never answers): it has not provisioned anything, so `msce-agent --once && start-cse` must not
+    # go on. The old agent exited 0 and said nothing.
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    conns = []
+    silent_accept(srv, conns)
+    state = os.path.join(tmp, "state-once-term")
+    conf = os.path.join(tmp, "once-term.conf")
+    write_conf(conf, srv.getsockname()[1], state, os.path.join(tmp, "run-once-term"), kpm_file=kpm["1"],
+               extra="exchange_timeout = 60s\n")
+    p = subprocess.Popen([AGENT, "--once", "-c", conf], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def client_hello_in():  # the enrolment is under way: its ClientHello is out
+        try:
+            return conns[0].recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, IndexError):
+            return b""
+
+    sent = eventually(client_hello_in, 30)
+    p.send_signal(signal.SIGTERM)
+    try:
+        out, err = p.communicate(timeout=30)  # exchange_timeout is 60 s
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    tap(sent and p.returncode == 75 and out == "" and
+        "msce-agent: interrupted (signal SIGTERM) during the enrolment with MEF" in err and
+        not os.path.exists(os.path.join(state, "profile.sealed")),
+        "--once interrupted by SIGTERM while enrolling: exit 75, stderr says so, nothing on stdout, nothing sealed",
+        f"exit {p.returncode}\nstdout {out}\nstderr {err}")
+    srv.close()
+    for c in conns:
+        c.close()
+
+
 def tpm_hang_scenario(tmp, mef, kpm):
     # Sealing runs in a child on the loop: a TPM that never answers (a listener that accepts and
     # stays silent) holds neither the watchdog nor SIGTERM.
@@ -376,6 +414,7 @@ def main():
         resolver_scenario(tmp, mef, kpm)
         clock_scenario(tmp, mef, kpm)
         hang_scenario(tmp, kpm)
+        once_term_scenario(tmp, kpm)
         tpm_hang_scenario(tmp, mef, kpm)
         journal_scenario(tmp, mef, kpm)
         slow.join()

@@ -372,15 +372,17 @@ static bool clock_wait(manager_t *m) {
             time(NULL) >= (time_t) MSCE_BUILD_TIME)
                 return false;
         uint64_t now = now_usec();
-        if (m->clock_wait_until == 0) {
+        if (m->clock_wait_until == 0)
                 m->clock_wait_until = now + m->cfg.clock_wait_max_usec;
-                char build[32], d[32];
-                time_format_utc((time_t) MSCE_BUILD_TIME, build);
-                report_duration(m->cfg.clock_wait_max_usec, d);
-                report_state(m, STATE_WAIT_TIME, LOG_NOTICE,
-                                 "Waiting for time synchronisation (the clock is before %s; at most %s)", build, d);
-        }
         if (now < m->clock_wait_until) {
+                /* Said again after whatever came in between (a reload's restore): the wait goes on. */
+                if (m->state != STATE_WAIT_TIME) {
+                        char build[32], d[32];
+                        time_format_utc((time_t) MSCE_BUILD_TIME, build);
+                        report_duration(m->clock_wait_until - now, d);
+                        report_state(m, STATE_WAIT_TIME, LOG_NOTICE,
+                                     "Waiting for time synchronisation (the clock is before %s; at most %s)", build, d);
+                }
                 manager_action_schedule(m, ACTION_ENROL, CLOCK_POLL_USEC);
                 return true;
         }

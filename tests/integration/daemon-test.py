@@ -76,6 +76,27 @@ backoff_min = 10s
         f"after {waited or 0:.1f} s (clock_wait_max = 2s)", "\n".join(a.texts()))
     a.stop()
 
+    # A reload while waiting: its restore finds nothing and the wait goes on, said again (the old
+    # agent said "Restoring ..." until the wait was over, in STATUS=, state.json and the LEDs).
+    with open(conf) as f:
+        text = f.read().replace("clock_wait_max = 2s", "clock_wait_max = 1h").replace("-clock", "-clock-hup")
+    conf = os.path.join(tmp, "clock-hup.conf")
+    with open(conf, "w") as f:
+        f.write(text)
+    a = Agent(tmp, conf, env=env)
+    i = a.wait_for(lambda m: m.startswith("STATUS=Waiting for time synchronisation"), 30)
+    if i is not None:
+        a.signal(signal.SIGHUP)
+    r = a.wait_for(lambda m: m.startswith("STATUS=Restoring"), 30, i) if i is not None else None
+    j = a.wait_for(lambda m: m.startswith("STATUS=Waiting for time synchronisation"), 10, r) if r is not None else None
+    st = state_json_until(os.path.join(tmp, "run-clock-hup"), lambda st: st["state"] == "waiting-for-time"
+                          and st["reload_done"] == 1, 10, a.pump) if j is not None else None
+    tap(j is not None and re.search(r"at most (1 h|59 min|60 min)\)$", a.messages[j][1]) and st is not None
+        and st["state"] == "waiting-for-time" and st["reload_done"] == 1,
+        "SIGHUP while waiting for the time: after the restore, STATUS and state.json say waiting again "
+        "(for what is left of clock_wait_max)", "\n".join(a.texts()) + f"\n{st}")
+    a.stop()
+
     # psk mode needs no clock: the same fake time, no wait.
     conf = os.path.join(tmp, "clock-psk.conf")
     write_conf(conf, mef.port, os.path.join(tmp, "state-clock-psk"), os.path.join(tmp, "run-clock-psk"),

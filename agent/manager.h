@@ -5,7 +5,7 @@
  *   START -> RESTORE -> READY, or -> ENROL -> READY; ENROL -> BACKOFF | REJECTED | INCOMPATIBLE
  *   -> ENROL;
  *   READY -> ENROL (80% of the lifetime, the MEF says reenrol or no longer knows the KeID);
- *   READY -> REVOKED (the MEF says revoked: keys removed until SIGUSR1 or a restart);
+ *   READY -> REVOKED (the MEF says revoked: keys removed until SIGUSR1, a reload or a restart);
  *   the expiry passing without renewal removes the keys and enrols.
  *
  * with sd_notify (READY=1 once the keys are in the keyring, STATUS= at every change, WATCHDOG=1,

@@ -468,8 +468,10 @@ static void go_revoked(manager_t *m) {
                    m->cfg.mef_uri, m->profile.ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
         states_profile_forget(m);
         snprintf(m->last_error, sizeof m->last_error, "revoked by the MEF");
+        /* A reload enrols too: its restore finds no sealed profile, as a restart's does. */
         report_state(m, STATE_REVOKED, LOG_WARNING,
-                         "Revoked by MEF %s: keys removed; waiting for an operator (SIGUSR1 or restart)", m->cfg.mef_uri);
+                     "Revoked by MEF %s: keys removed; waiting for an operator (SIGUSR1, reload or restart)",
+                     m->cfg.mef_uri);
 }
 
 static void on_status_done(worker_t *x, int r, void *userdata) {

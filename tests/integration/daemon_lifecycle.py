@@ -350,6 +350,19 @@ def main_scenario(tmp, mef, kpm, figures):
     tap(j is not None and cse_keys()[1] is not None, "after revocation, SIGUSR1 enrols again",
         "\n".join(a.texts(start)))
 
+    # Revoked again: a reload (after fixing the configuration, say) enrols too, as a restart does.
+    mef.ctl("node", "revoke", "node-1")
+    mef.ctl("node", "activate", "node-1")
+    start = len(a.messages)
+    j = a.wait_for(lambda m: m.startswith("STATUS=Revoked by MEF"), 30, start)
+    if j is not None:
+        a.signal(signal.SIGHUP)
+    k = a.wait_for(lambda m: m.startswith("STATUS=Ready: KeID"), 30, j) if j is not None else None
+    tap(j is not None and a.messages[j][1].endswith("waiting for an operator (SIGUSR1, reload or restart)")
+        and k is not None and cse_keys()[1] is not None,
+        "revoked: STATUS names SIGUSR1, reload or restart; a reload (SIGHUP) enrols again",
+        "\n".join(a.texts(start)))
+
     figures["rss_ready"] = a.status_mem()
 
     # SIGTERM: STOPPING=1 and exit 0 (how fast is not asserted: 30 s is a deadline for a hang).

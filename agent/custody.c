@@ -84,9 +84,12 @@ static int service_uid(const agent_config_t *cfg, uid_t *ret, custody_info_t *in
         if (r == -ESRCH)
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [consumer] user: no such user '%s'", cfg->path,
                                    cfg->service_user);
+        /* Anything but "no such user" or a malformed name is the user database's trouble (sssd or
+         * LDAP not up yet at boot, a timeout): retried, not an operator's to fix. */
         if (r < 0)
-                return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [consumer] user: cannot resolve '%s': %s", cfg->path,
-                                   cfg->service_user, strerror(-r));
+                return failure_set(&info->failure, r == -EINVAL ? OUTCOME_CONFIG : OUTCOME_FAILED, r,
+                                   "%s: [consumer] user: cannot resolve '%s': %s", cfg->path, cfg->service_user,
+                                   strerror(-r));
         if (uid == 0)
                 return failure_set(&info->failure, OUTCOME_CONFIG, -EINVAL,
                                    "%s: [consumer] user: '%s' is root; the keys must go to the CSE's own user", cfg->path,

@@ -38,7 +38,8 @@ typedef struct custody_info {
  * cannot, owned by the agent, msce or root; or a missing one whose nearest existing parent the
  * agent can write), and with [seal] backend = tpm2 a build with TPM support and, for a
  * device: TCTI, the device node. Creates and changes nothing. OUTCOME_CONFIG and a reason of
- * the form "FILE: [section] key: ..." on failure. agent_user: the user the agent runs as (NULL:
+ * the form "FILE: [section] key: ..." on failure; OUTCOME_FAILED when the user database cannot
+ * answer now (retry later). agent_user: the user the agent runs as (NULL:
  * CUSTODY_AGENT_USER; mscectl check --agent-user gives another). */
 int custody_preflight(const agent_config_t *cfg, const char *agent_user, custody_info_t *info);
 

@@ -45,8 +45,8 @@ static void help(void) {
                "  %d  usage error\n"
                "  %d  internal error\n"
                "  %d  transient failure: MEF unreachable, timeout, overloaded, bad response, state\n"
-               "       directory or keyring failure, --once interrupted by SIGTERM or SIGINT; retry\n"
-               "       later\n"
+               "       directory, keyring or user database failure, --once interrupted by SIGTERM\n"
+               "       or SIGINT; retry later\n"
                "  %d  incompatible: the MEF accepted none of the TLS versions, suites or groups\n"
                "       offered\n"
                "  %d  rejected: the MEF refused the bootstrap credential or the request\n"
@@ -65,10 +65,11 @@ static void fatal(const char *msg) {
 static int run(const char *config, agent_config_t *cfg, bool once, bool reenrol) {
         _cleanup_(manager_freep) manager_t *m = NULL;
         char err[1024] = "";
-        int r = manager_new(config, cfg, &m, err, sizeof err);
+        int code;
+        int r = manager_new(config, cfg, &m, &code, err, sizeof err);
         if (r < 0) {
                 fatal(err[0] ? err : strerror(-r));
-                return r == -EBUSY ? AGENT_EXIT_TRANSIENT : r == -ENOMEM ? AGENT_EXIT_SOFTWARE : AGENT_EXIT_CONFIG;
+                return code;
         }
         if (once)
                 manager_set_once(m, reenrol);
@@ -151,7 +152,7 @@ int main(int argc, char *argv[]) {
         r = syntax_only || (!check && !once) ? 0 : custody_preflight(&cfg, NULL, &ci);
         if (r < 0) {
                 fatal(ci.failure.reason);
-                return ci.failure.outcome == OUTCOME_CONFIG ? AGENT_EXIT_CONFIG : AGENT_EXIT_SOFTWARE;
+                return manager_exit_code(ci.failure.outcome);
         }
         if (check) {
                 agent_config_dump(&cfg, stdout);

@@ -231,7 +231,9 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 
 /* ---- life cycle ---- */
 
-int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, char *err, size_t err_size) {
+int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, int *exit_code, char *err,
+                size_t err_size) {
+        *exit_code = AGENT_EXIT_SOFTWARE;
         _cleanup_(manager_freep) manager_t *m = calloc(1, sizeof *m);
         if (!m)
                 return -ENOMEM;
@@ -246,15 +248,19 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, c
                 return -ENOMEM;
 
         /* Everything local before anything is sent (msce-agent --check-config checks the same):
-         * manager_run() stops with it, in STATUS= and state.json. Nothing is created then. */
+         * manager_run() stops with a configuration error, in STATUS= and state.json. Nothing is
+         * created then. Another failure (the user database not answering yet) is retried by a
+         * restart, like a lock another agent holds. */
         custody_info_t ci;
         int r = custody_preflight(&m->cfg, NULL, &ci);
-        if (r < 0)
+        if (r < 0 && ci.failure.outcome == OUTCOME_CONFIG) {
                 report_copy(m->preflight_error, sizeof m->preflight_error, ci.failure.reason);
-        else {
-                r = custody_lock(&m->cfg, &m->lock_fd, &ci);
+        } else {
+                if (r == 0)
+                        r = custody_lock(&m->cfg, &m->lock_fd, &ci);
                 if (r < 0) {
                         snprintf(err, err_size, "%s", ci.failure.reason);
+                        *exit_code = manager_exit_code(ci.failure.outcome);
                         return r;
                 }
         }

@@ -13,6 +13,7 @@
  * (agent/report.c) and <runtime_dir>/state.json. */
 
 #include "agent/config.h"
+#include "agent/outcome.h"
 
 typedef enum agent_state {
         STATE_START,
@@ -37,9 +38,13 @@ const char *agent_state_to_string(agent_state_t s);
 typedef struct manager manager_t;
 
 /* Takes over cfg (moved out: *cfg is zeroed) loaded from config_path (NULL: the default; kept
- * for SIGHUP). Blocks the signals it handles. -EBUSY when another agent holds the state
- * directory; err says why. */
-int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, char *err, size_t err_size);
+ * for SIGHUP). Blocks the signals it handles. On failure err says why and *exit_code is the exit
+ * status for it (agent/exit-codes.h): -EBUSY when another agent holds the state directory
+ * (transient), a failure of the state directory or the user database by its class
+ * (manager_exit_code()), an internal one (the event loop, its signals, memory) 70. A
+ * configuration the preflight refuses is no failure here: manager_run() reports it. */
+int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, int *exit_code, char *err,
+                size_t err_size);
 manager_t *manager_free(manager_t *m);
 static inline void manager_freep(manager_t **m) {
         manager_free(*m);
@@ -55,3 +60,6 @@ void manager_set_once(manager_t *m, bool reenrol);
 /* Run until SIGTERM/SIGINT (0; with --once 75, the run unfinished) or a fatal error (the exit
  * code, agent/exit-codes.h). */
 int manager_run(manager_t *m);
+
+/* The exit code of a failure of class o (agent/outcome.h), as --once ends with it. */
+int manager_exit_code(outcome_t o);

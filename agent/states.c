@@ -93,6 +93,10 @@ static const class_action_t *class_action(outcome_t o) {
         return o >= 0 && o < _OUTCOME_MAX ? &class_actions[o] : &class_actions[OUTCOME_FAILED];
 }
 
+int manager_exit_code(outcome_t o) {
+        return class_action(o)->exit_code;
+}
+
 /* The row of failure f (error r), its reason kept as last_error; NULL when f is a
  * configuration error, which has ended the run (report_fatal()). */
 static const class_action_t *class_failed(manager_t *m, const failure_t *f, int r) {

@@ -197,6 +197,56 @@ def once_term_scenario(tmp, kpm):
         c.close()
 
 
+def start_failures_scenario(tmp, kpm):
+    # What a failure at start exits with, for msce-agent.service (RestartPreventExitStatus=78):
+    # only what an operator must fix is 78. The old agent exited 78 for both below.
+    import resource
+    state = os.path.join(tmp, "state-start-fail")
+    run_dir = os.path.join(tmp, "run-start-fail")
+    # The user database not answering (sssd or LDAP at boot, daemon-fake-nss.c): transient, 75,
+    # and systemd restarts the daemon; --once alike.
+    lib = os.environ.get("MSCE_FAKE_NSS_LIB") or os.path.join(build, "tests/integration/libdaemon-fake-nss.so")
+    if not os.path.exists(lib):
+        tap_skip("the user database failing: daemon-fake-nss not built")
+    else:
+        user = "msce-test-nss-down"
+        conf = os.path.join(tmp, "nss-down.conf")
+        write_conf(conf, 1, state, run_dir, kpm_file=kpm["1"], user=user)
+        env = dict(os.environ, LD_PRELOAD=lib, MSCE_FAKE_NSS_FAIL=user, ASAN_OPTIONS="verify_asan_link_order=0")
+        env.pop("NOTIFY_SOCKET", None)
+        daemon = run(AGENT, "-c", conf, env=env)
+        once = run(AGENT, "--once", "-c", conf, env=env)
+        why = f"[consumer] user: cannot resolve '{user}': Input/output error"
+        tap(daemon.returncode == 75 and why in daemon.stderr and once.returncode == 75 and why in once.stderr
+            and state_json(run_dir) is None,
+            "the user database cannot look up the service user (EIO): daemon and --once exit 75, not 78",
+            f"daemon: exit {daemon.returncode} {daemon.stderr}\n--once: exit {once.returncode} {once.stderr}")
+    # The event loop or its signals cannot be set up (no file descriptor left): internal, 70.
+    # The limit that fails there depends on what the agent inherits: try them in turn.
+    conf = os.path.join(tmp, "fd-limit.conf")
+    write_conf(conf, 1, state, run_dir, kpm_file=kpm["1"])
+    seen = []
+    for n in range(3, 16):
+        def limit(n=n):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+        p = subprocess.Popen([AGENT, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=limit, env={k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"})
+        err = ""
+        for line in p.stderr:  # until it exits, or runs: then it is past the set-up, stop it
+            err += line
+            if "Starting (node" in line:
+                p.terminate()
+        p.stderr.close()
+        rc = p.wait(30)
+        if re.search(r"cannot (create the event loop|watch SIGTERM, SIGINT, SIGHUP and SIGUSR1)", err):
+            seen.append((n, rc, err.strip()))
+        elif rc != 127:  # 127: too few to load the libraries
+            break
+    tap(seen and all(rc == 70 for _, rc, _ in seen),
+        "no file descriptor for the event loop or its signals: exit 70 (internal), not 78",
+        "\n".join(f"nofile {n}: exit {rc}: {e}" for n, rc, e in seen) or "the limit never hit the event loop")
+
+
 def tpm_hang_scenario(tmp, mef, kpm):
     # Sealing runs in a child on the loop: a TPM that never answers (a listener that accepts and
     # stays silent) holds neither the watchdog nor SIGTERM.
@@ -436,6 +486,7 @@ def main():
         clock_scenario(tmp, mef, kpm)
         hang_scenario(tmp, kpm)
         once_term_scenario(tmp, kpm)
+        start_failures_scenario(tmp, kpm)
         tpm_hang_scenario(tmp, mef, kpm)
         journal_scenario(tmp, mef, kpm)
         slow.join()

@@ -48,6 +48,21 @@ static int state_dir_create(const agent_config_t *cfg, custody_info_t *info) {
 #define LOCK_WAIT_TRIES 40u
 #define LOCK_WAIT_USEC 25000u
 
+/* flock(fd): -EBUSY when another agent holds it. The agent's children inherit the lock's
+ * descriptor for the moment between their fork and closing it (util/child.h): a killed agent's
+ * child may hold it until it dies too, which PR_SET_PDEATHSIG makes a matter of milliseconds.
+ * Wait that long, boundedly. */
+static int lock_wait(int fd) {
+        for (unsigned i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
+                if (errno != EWOULDBLOCK)
+                        return negative_errno();
+                if (i == LOCK_WAIT_TRIES)
+                        return -EBUSY;
+                (void) usleep(LOCK_WAIT_USEC);
+        }
+        return 0;
+}
+
 int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info) {
         info_init(info);
         int r = state_dir_create(cfg, info);
@@ -59,21 +74,26 @@ int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info) {
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "%s: [seal] state_dir: cannot open %s: %s", cfg->path,
                                    cfg->state_dir, strerror(-r));
         }
-        /* The agent's children inherit the lock's descriptor for the moment between their fork
-         * and closing it (util/child.h): a killed agent's child may hold it until it dies too,
-         * which PR_SET_PDEATHSIG makes a matter of milliseconds. Wait that long, boundedly. */
-        for (unsigned i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
-                r = negative_errno();
-                if (r != -EWOULDBLOCK)
-                        return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot lock the state directory %s: %s",
-                                           cfg->state_dir, strerror(-r));
-                if (i == LOCK_WAIT_TRIES)
-                        return failure_set(&info->failure, OUTCOME_FAILED, -EBUSY,
-                                           "another msce-agent is using the state directory %s", cfg->state_dir);
-                (void) usleep(LOCK_WAIT_USEC);
-        }
+        r = lock_wait(fd);
+        if (r == -EBUSY)
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "another msce-agent is using the state directory %s",
+                                   cfg->state_dir);
+        if (r < 0)
+                return failure_set(&info->failure, OUTCOME_FAILED, r, "cannot lock the state directory %s: %s",
+                                   cfg->state_dir, strerror(-r));
         remove_stale_temporaries(cfg->state_dir);
         remove_stale_temporaries(cfg->runtime_dir);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int custody_lock_existing(const agent_config_t *cfg, int *ret_fd) {
+        _cleanup_close_ int fd = open(cfg->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        int r = lock_wait(fd);
+        if (r < 0)
+                return r;
         *ret_fd = TAKE_FD(fd);
         return 0;
 }

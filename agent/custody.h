@@ -53,6 +53,10 @@ int custody_space_check(const agent_config_t *cfg, custody_info_t *info);
  * killed agent hold it until they die, which takes milliseconds). ret_fd is the lock; close it to
  * release (a killed agent releases it too). */
 int custody_lock(const agent_config_t *cfg, int *ret_fd, custody_info_t *info);
+/* The same lock, when the state directory exists, creating and cleaning nothing (the start of a
+ * configuration that failed custody_preflight(): may it write the runtime files?): -ENOENT when
+ * the directory does not exist, -EBUSY when another agent holds it, open()'s or flock()'s error. */
+int custody_lock_existing(const agent_config_t *cfg, int *ret_fd);
 
 /* Restoring the sealed profile, around an asynchronous unseal (agent/sealing.h): finish takes
  * what the unseal gave (r, err, the profile and method; err as sealing_result() gives it: the

@@ -50,6 +50,8 @@ struct manager {
         char status[STATUS_MAX];
         char last_error[512];
         char preflight_error[512]; /* custody_preflight() refused the configuration at start */
+        bool runtime_not_ours;      /* ... and another agent holds the state directory: state.json
+                                     * and the LEDs are that one's, left alone */
         time_t next_attempt;        /* wall clock of the next action, 0: none */
 
         bool have_profile;          /* a valid profile is in place (keys in the keyring) */

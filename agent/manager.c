@@ -255,6 +255,9 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, i
         int r = custody_preflight(&m->cfg, NULL, &ci);
         if (r < 0 && ci.failure.outcome == OUTCOME_CONFIG) {
                 report_copy(m->preflight_error, sizeof m->preflight_error, ci.failure.reason);
+                /* A second msce-agent of the same configuration (started by hand, where the Kpm
+                 * credential is not passed): state.json and the LEDs are the running one's. */
+                m->runtime_not_ours = custody_lock_existing(&m->cfg, &m->lock_fd) == -EBUSY;
         } else {
                 if (r == 0)
                         r = custody_lock(&m->cfg, &m->lock_fd, &ci);
@@ -313,7 +316,7 @@ manager_t *manager_free(manager_t *m) {
 int manager_run(manager_t *m) {
         /* Here, not in manager_new(): --once (manager_set_once(), called in between) drives no
          * LEDs, so it must neither request the lines nor warn that it cannot. */
-        if (!m->once)
+        if (!m->once && !m->runtime_not_ours)
                 report_leds_setup(m);
         report_state(m, STATE_START, LOG_INFO, "Starting (node %s, MEF %s)", m->cfg.node_id, m->cfg.mef_uri);
         if (m->preflight_error[0])

@@ -72,7 +72,7 @@ void report_notify(manager_t *m, const char *text) {
 }
 
 void report_state_json(manager_t *m) {
-        if (m->once)
+        if (m->once || m->runtime_not_ours)
                 return;
         char since[32], next[32] = "", exp[32] = "", path[PATH_MAX];
         time_format_iso(m->since, since);

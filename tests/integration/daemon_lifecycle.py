@@ -737,6 +737,22 @@ def rejected_scenario(tmp, mef, kpm):
         "wrong Kpm: STATUS 'Rejected by MEF: ...; retrying in 1 h'", "\n".join(a.texts()))
     st = state_json_until(run_dir, lambda st: st["state"] == "rejected")
     tap(st is not None and st["state"] == "rejected", "state.json: rejected", st)
+
+    # A second msce-agent on the same directories whose configuration the preflight refuses (as
+    # root by hand, the Kpm only in the credential store, alike): it exits 78 and leaves the
+    # running agent's state.json alone. The old one wrote its own there (configuration-error,
+    # its pid) for mscectl and monitoring to read while the first ran on.
+    second = os.path.join(tmp, "rejected-second.conf")
+    with open(conf) as f:
+        text = f.read().replace(f"user = {CSE_USER}", "user = msce-test-nosuchuser")
+    with open(second, "w") as f:
+        f.write(text)
+    p = run(AGENT, "-c", second)
+    st2 = state_json(run_dir)
+    tap(p.returncode == 78 and "no such user 'msce-test-nosuchuser'" in p.stderr and st2 is not None
+        and st2["pid"] == a.pid and st2["state"] == "rejected" and a.proc.poll() is None,
+        "a second agent refused by the preflight, the state directory held: exit 78, the running agent's "
+        "state.json untouched", f"exit {p.returncode}\n{p.stderr}\n{st2}")
     a.stop()
 
     # A configuration error the agent finds only when using it: exit 78.

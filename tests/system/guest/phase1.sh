@@ -491,6 +491,27 @@ check_credential() {
                 sh -c "mscectl logs -n 200 | grep -q 'Enrolled with the MEF: keys handed to the CSE'"
         check "mscectl logs shows the catalog text of the enrolment" \
                 sh -c "mscectl logs -n 200 | grep -q 'Enrolled with the MEF: keys handed to the CSE'"
+        # docs/configuration.md's recipe for --once with the Kpm in the credential store alone:
+        # through systemd-run as the service runs it (User=msce, its capabilities and umask)
+        local out keid2
+        systemctl stop msce-agent.service
+        out=$(systemd-run --quiet --pipe --wait -p User=msce -p Group=msce \
+                -p "AmbientCapabilities=CAP_SETUID CAP_SYS_ADMIN" -p UMask=0077 \
+                -p LoadCredentialEncrypted=msce.kpm msce-agent --once --reenrol 2>&1)
+        printf '%s\n' "$out" | sed 's/^/    /'
+        keid2=$(printf '%s\n' "$out" | sed -n 's/^  KeID: *//p')
+        if [ -n "$keid2" ] && [ "$keid2" != "$keid1" ]; then
+                pass "configuration.md's systemd-run recipe: msce-agent --once --reenrol enrolled with the credential alone (KeID $keid2)"
+        else
+                fail "configuration.md's systemd-run recipe: msce-agent --once --reenrol" "KeID '$keid1' -> '$keid2'"
+        fi
+        check "the recipe left the state directory the service's (nothing there owned by another user)" \
+                sh -c "[ -z \"\$(find /var/lib/msce ! -user msce)\" ] || { ls -la /var/lib/msce; false; }"
+        check "systemctl start msce-agent after the recipe" systemctl start msce-agent.service
+        wait_until 60 status_ready
+        check "the service restored the recipe's profile (KeID $keid2), no enrolment" \
+                sh -c "status_ready() { systemctl show -P StatusText msce-agent.service | grep -q '^Ready'; }
+                       status_ready && [ \"\$(mscectl status --json | jq -r '.state.keID // empty')\" = '$keid2' ]"
         # back to psk_file for the reboot and phase 2
         rm -f /etc/msce/agent.conf.d/90-systest-credential.conf /etc/credstore.encrypted/msce.kpm
         systemctl restart msce-agent.service

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <systemd/sd-event.h>
 
+#include "agent/enrol-mark.h"
 #include "agent/exit-codes.h"
 #include "agent/manager-internal.h"
 #include "agent/message-ids.h"
@@ -147,6 +148,7 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
 static int on_usr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         manager_t *m = userdata;
         report_log(m, LOG_NOTICE, NULL, 0, "Re-enrolment requested (SIGUSR1)");
+        m->enrol_requested = "SIGUSR1";
         m->failures = 0;
         m->first_attempt = false;
         states_enrol(m);
@@ -209,6 +211,13 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         uid_t owner;
         if (!streq(n.state_dir, m->cfg.state_dir) && keyring_owner_read(m->cfg.state_dir, &owner, NULL, 0) == 0)
                 (void) keyring_owner_write(n.state_dir, owner);
+        /* So does the mark of an enrolment that the cancel may have cut off after the MEF
+         * committed it: the restore asks the MEF about the KeID it restores (agent/enrol-mark.h). */
+        if (!streq(n.state_dir, m->cfg.state_dir) && enrol_mark_present(m->cfg.state_dir))
+                (void) enrol_mark_set(n.state_dir);
+        /* Another MEF's Retry-After is not this one's. */
+        if (!streq(n.mef_uri, m->cfg.mef_uri))
+                m->enrol_not_before = 0;
         bool leds_changed = !streq(m->cfg.led_status ?: "", n.led_status ?: "") ||
                             !streq(m->cfg.led_error ?: "", n.led_error ?: "");
         agent_config_done(&m->cfg);

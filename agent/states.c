@@ -12,6 +12,7 @@
 #include "agent/manager-internal.h"
 #include "agent/backoff.h"
 #include "agent/credential.h"
+#include "agent/enrol-mark.h"
 #include "agent/exit-codes.h"
 #include "agent/message-ids.h"
 #include "util/util.h"
@@ -208,6 +209,27 @@ static void go_ready(manager_t *m) {
 
 /* ---- ENROL ---- */
 
+/* The mark (agent/enrol-mark.h) goes down before each exchange: failing to write it does not
+ * stop the enrolment, only the recovery from an interrupted one. */
+static void enrol_mark(manager_t *m) {
+        int r = enrol_mark_set(m->cfg.state_dir);
+        if (r < 0 && !m->once)
+                report_log(m, LOG_WARNING, NULL, r, "Cannot write %s/%s: %s (an enrolment interrupted after the MEF "
+                           "committed it would be noticed at the next status check only)", m->cfg.state_dir,
+                           ENROL_MARK_NAME, strerror(-r));
+        m->enrol_marked = true; /* a previous one may be there all the same */
+}
+
+static void enrol_unmark(manager_t *m) {
+        if (!m->enrol_marked)
+                return;
+        int r = enrol_mark_clear(m->cfg.state_dir);
+        if (r < 0 && !m->once)
+                report_log(m, LOG_WARNING, NULL, r, "Cannot remove %s/%s: %s (the next start checks the status at once)",
+                           m->cfg.state_dir, ENROL_MARK_NAME, strerror(-r));
+        m->enrol_marked = r < 0;
+}
+
 /* A transient network failure by where it happened, for STATUS; NULL for other failures. */
 static const char *network_failure(int r, const exchange_info_t *info) {
         if (r != -ECONNREFUSED && r != -EHOSTUNREACH && r != -ENETUNREACH && r != -ETIMEDOUT && r != -ECONNRESET &&
@@ -257,6 +279,10 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
         char d[32], valid[VALID_MAX];
         still_valid(m, valid);
         class_retry(m, a, info, &m->failures, ACTION_ENROL, d);
+        /* what the MEF asked for holds until then, also for the enrolment an expiry starts */
+        if (a->delay == DELAY_BACKOFF && info->has_retry_after && m->action == ACTION_ENROL &&
+            sd_event_source_get_time(m->action_timer, &m->enrol_not_before) < 0)
+                m->enrol_not_before = 0;
         if (a->delay == DELAY_SLOW) {
                 const char *what = f->outcome == OUTCOME_INCOMPATIBLE ? "Incompatible with" : "Rejected by";
                 report_log(m, a->priority, a->message_id, r, "%s MEF %s: %s", what, m->cfg.mef_uri, f->reason);
@@ -291,6 +317,8 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
 static void store_done(manager_t *m, int r, stored_profile_t *res, const custody_info_t *ci,
                        const exchange_info_t *info) {
         const class_action_t *a = class_action(ci->failure.outcome);
+        if (r == 0 || ci->sealed)
+                m->enrol_requested = NULL; /* the restore installs a sealed one */
         if (r < 0 && m->once && ci->sealed)
                 return report_once_exit(m, a->exit_code, "enrolled as KeID %s and sealed the profile, but: %s "
                                         "(the next start installs it)", res->ke_id, ci->failure.reason);
@@ -317,6 +345,7 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
         if (m->have_profile)
                 snprintf(old, sizeof old, "%s", m->profile.ke_id);
         profile_adopt(m, res, ci->method);
+        enrol_unmark(m);
         if (m->once) {
                 printf("enrolled with MEF %s\n", m->cfg.mef_uri);
                 return report_once_print(m, info);
@@ -429,6 +458,8 @@ static void enrol_start(manager_t *m) {
                 report_state(m, STATE_ENROL, LOG_INFO, "Renewing KeID %s with %s", m->profile.ke_id, m->cfg.mef_uri);
         else
                 report_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s", m->cfg.mef_uri);
+        m->enrol_not_before = 0;
+        enrol_mark(m);
         exchange_info_t info;
         int r = worker_start(m->event, &m->cfg, WORKER_ENROL, m->have_profile ? m->profile.ke_id : NULL,
                              on_enrol_done, m, &m->exchange, &info);
@@ -447,19 +478,28 @@ void states_enrol(manager_t *m) {
                 reload_settle(m);
 }
 
-/* The first attempt after start waits a random 0..initial_delay_max (fleet-wide power-up). */
+/* The first attempt after start waits a random 0..initial_delay_max (fleet-wide power-up); a
+ * Retry-After of the MEF's that still holds (an expiry during its backoff) longer. */
 static void schedule_enrol(manager_t *m) {
-        uint64_t d = 0;
+        uint64_t d = 0, now = now_usec();
         if (m->first_attempt) {
                 m->first_attempt = false;
                 d = backoff_initial(m->cfg.initial_delay_max_usec, backoff_random());
         }
+        bool asked = m->enrol_not_before > now + d;
+        if (asked)
+                d = m->enrol_not_before - now;
         if (d == 0)
                 return states_enrol(m);
         char ds[32];
         report_duration(d, ds);
         manager_action_schedule(m, ACTION_ENROL, d);
-        report_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s in %s (random start delay)", m->cfg.mef_uri, ds);
+        if (asked)
+                report_state(m, STATE_BACKOFF, LOG_INFO, "Enrolling with %s in %s, as it asked (Retry-After)",
+                             m->cfg.mef_uri, ds);
+        else
+                report_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s in %s (random start delay)", m->cfg.mef_uri,
+                             ds);
 }
 
 /* ---- status checks while READY ---- */
@@ -494,10 +534,13 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                 case MSG_STATE_REENROL:
                         report_log(m, LOG_NOTICE, NULL, 0, "MEF %s asks to re-enrol KeID %s", m->cfg.mef_uri,
                                    m->profile.ke_id);
+                        m->enrol_requested = "the MEF's reenrol";
                         return states_enrol(m);
                 case MSG_STATE_REVOKED:
                         return go_revoked(m);
                 default:
+                        /* active: no enrolment after it was committed */
+                        enrol_unmark(m);
                         m->last_error[0] = 0;
                         return ready_status(m);
                 }
@@ -569,6 +612,24 @@ static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custo
 
 /* ---- RESTORE, at start and reload, and of the keys while READY ---- */
 
+/* After READY from a restore: an enrolment asked for before a reload cancelled it follows now;
+ * one that may have been committed at the MEF and not kept (the mark: stopped, killed or
+ * reloaded meanwhile) means the KeID restored may be retired: check now, not a poll later (a
+ * 404 re-enrols). */
+static void restored_unsettled(manager_t *m) {
+        if (m->enrol_requested) {
+                report_log(m, LOG_NOTICE, NULL, 0, "Re-enrolling as %s asked (a reload cancelled that enrolment)",
+                           m->enrol_requested);
+                return states_enrol(m);
+        }
+        m->enrol_marked = enrol_mark_present(m->cfg.state_dir);
+        if (!m->enrol_marked)
+                return;
+        report_log(m, LOG_NOTICE, NULL, 0, "An enrolment was interrupted (%s/%s): checking the status of KeID %s now",
+                   m->cfg.state_dir, ENROL_MARK_NAME, m->profile.ke_id);
+        states_status(m);
+}
+
 static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
         /* every way out settles a reload (reload_settle(), in go_ready() too): it is complete with what restoring led to */
         if (r == 0) {
@@ -583,7 +644,8 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                 }
                 report_log(m, LOG_INFO, MSCE_MESSAGE_RESTORED, 0, "Restored KeID %s from the sealed profile (%s)",
                            m->profile.ke_id, seal_method_to_string(ci->method) ?: "?");
-                return go_ready(m);
+                go_ready(m);
+                return restored_unsettled(m);
         }
         const failure_t *f = &ci->failure;
         const class_action_t *a = class_failed(m, f, r);

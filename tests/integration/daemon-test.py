@@ -10,7 +10,9 @@
 # the MEF's reenrol and revoke, backoff while the MEF is down, rejection, an unknown service
 # user (exit 78), a MEF named by host name, the clock wait in cert mode (time() before the build
 # time, daemon-fake-time.c), renewal at 80% and expiry of a 60 s profile (in threads, each with
-# its own MEF and CSE user; also with a renewal sealed but not installed), SIGTERM (also in the middle of a TLS handshake), the journal entries
+# its own MEF and CSE user; also with a renewal sealed but not installed, and during a Retry-After),
+# SIGTERM (also in the middle of a TLS handshake, and while sealing an enrolment the MEF committed:
+# the restart re-enrols at once), mscectl reprovision then reload, the journal entries
 # and their fields, state.json, and measures the time to READY on the restore path and the
 # agent's memory while ready.
 # The scenarios of a node's life are in daemon_lifecycle.py, the harness in daemon_harness.py.
@@ -440,7 +442,7 @@ def main():
         if not shutil.which(c):
             skip_all(f"{c} is missing")
     for u, tag in ((CSE_USER, "daemon"), (CSE2_USER, "daemon2"), (EXPIRY_USER, "expiry"), (EXPIRY2_USER, "expiry2"),
-                   (EXPIRY3_USER, "expiry3")):
+                   (EXPIRY3_USER, "expiry3"), (EXPIRY4_USER, "expiry4")):
         if run("id", "-u", u).returncode != 0 and \
                 run("sh", TEST_USER_SH, "add", RUN_PID, tag).stdout.strip() != u:
             skip_all(f"cannot create user {u}")
@@ -473,9 +475,13 @@ def main():
         slow3 = threading.Thread(
             target=lambda: expiry3.extend(expiry_after_renewal_sealed_scenario(os.path.join(tmp, "expiry3"))))
         slow3.start()
+        expiry4 = []
+        slow4 = threading.Thread(target=lambda: expiry4.extend(expiry_in_retry_after_scenario(os.path.join(tmp, "expiry4"))))
+        slow4.start()
         conf, state, run_dir = main_scenario(tmp, mef, kpm, figures)
         restore_scenario(tmp, mef, conf, state, run_dir, figures)
         reload_reprovision_scenario(tmp, mef, conf, state, run_dir)
+        interrupted_enrolment_scenario(tmp, mef, kpm)
         user_change_scenario(tmp, mef, kpm)
         user_restart_scenario(tmp, mef, kpm)
         backoff_scenario(tmp, mef, kpm)
@@ -492,7 +498,8 @@ def main():
         slow.join()
         slow2.join()
         slow3.join()
-        for ok, name, detail in expiry + expiry2 + expiry3:
+        slow4.join()
+        for ok, name, detail in expiry + expiry2 + expiry3 + expiry4:
             tap(ok, name, detail)
 
         log = "".join(open(os.path.join(d, f)).read() for d, _, fs in os.walk(tmp) for f in fs if f == "agent.log")
@@ -502,7 +509,7 @@ def main():
     finally:
         mef.stop()
         remove_keys()
-        run("sh", TEST_USER_SH, "del", CSE_USER, CSE2_USER, EXPIRY_USER, EXPIRY2_USER, EXPIRY3_USER)
+        run("sh", TEST_USER_SH, "del", CSE_USER, CSE2_USER, EXPIRY_USER, EXPIRY2_USER, EXPIRY3_USER, EXPIRY4_USER)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"1..{daemon_harness.n_tests}")
     sys.exit(1 if daemon_harness.n_failed else 0)

@@ -16,8 +16,8 @@ import time
 # Linux's SO_TIMESTAMP (= SCM_TIMESTAMP, struct timeval): Python 3.11 does not name it.
 SO_TIMESTAMP = getattr(socket, "SO_TIMESTAMP", 29)
 
-# Users of this run's own (test-user.sh: msce-t<PID>-daemon, -daemon2, -expiry, -expiry2 and
-# -expiry3; PID the first process of the run, passed on through the keyctl session re-exec): a
+# Users of this run's own (test-user.sh: msce-t<PID>-daemon, -daemon2, -expiry, -expiry2,
+# -expiry3 and -expiry4; PID the first process of the run, passed on through the keyctl session re-exec): a
 # run of this test in another build directory or worktree at the same time never shares their
 # keyrings.
 TEST_USER_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test-user.sh")
@@ -27,6 +27,7 @@ CSE2_USER = f"msce-t{RUN_PID}-daemon2"  # [consumer] user changed on reload
 EXPIRY_USER = f"msce-t{RUN_PID}-expiry"
 EXPIRY2_USER = f"msce-t{RUN_PID}-expiry2"
 EXPIRY3_USER = f"msce-t{RUN_PID}-expiry3"
+EXPIRY4_USER = f"msce-t{RUN_PID}-expiry4"
 
 build = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
 AGENT = os.path.join(build or ".", "msce-agent")
@@ -66,17 +67,18 @@ def run(*args, **kw):
 
 
 class Mef:
-    def __init__(self, tmp):
+    def __init__(self, tmp, extra=""):
         self.tmp = tmp
         self.port = None
         self.proc = None
+        self.extra = extra  # more of msce-mef's configuration ([limits] ...)
         self.conf = os.path.join(tmp, "mef.conf")
         self.write_conf(8443)
 
     def write_conf(self, port):
         with open(self.conf, "w") as f:
             f.write(f"[server]\nlisten = 127.0.0.1:{port}\nfqdn = 127.0.0.1\nbase = /msce\n"
-                    f"[store]\npath = {self.tmp}/mef.db\nmaster_key = {self.tmp}/master.key\n")
+                    f"[store]\npath = {self.tmp}/mef.db\nmaster_key = {self.tmp}/master.key\n{self.extra}")
 
     def ctl(self, *args):
         p = run(MEF, "--config", self.conf, *args)

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 # daemon-test.py's scenarios of a node's life: fresh start, signals, reenrol and revoke, restore
 # with the MEF down, a reload whose restore SIGUSR1 cancels, backoff, rejection, an incompatible
-# MEF, a MEF by host name, and renewal and expiry of a short profile (also while an enrolment is
-# under way, and after a renewal sealed its profile but could not install it).
+# MEF, a MEF by host name, a stop while sealing an enrolment the MEF committed and a reload after
+# SIGUSR1, and renewal and expiry of a short profile (also while an enrolment is under way, after a
+# renewal sealed its profile but could not install it, and during the MEF's Retry-After).
 import datetime
 import json
 import os
@@ -1030,3 +1031,125 @@ def expiry_after_renewal_sealed(tmp, mef, results, agents):
     results.append((keid1 and keid2 and sorted(e["keID"] for e in enrolled) == sorted([keid1, keid2]),
                     "the MEF saw two enrolments of the node (the first and the renewal), no third",
                     json.dumps(enrolled, indent=1)))
+
+
+def active_keids(mef, node):
+    return [e["keID"] for e in json.loads(mef.ctl("--json", "enrolments", node)) if e["state"] == "active"]
+
+
+def interrupted_enrolment_scenario(tmp, mef, kpm):
+    # The MEF commits an enrolment (retiring the node's others) before it answers. A stop while
+    # the agent seals what it got (host.key a FIFO: the sealing process blocks on it, after the
+    # MEF's commit) leaves the old sealed profile, whose KeID is retired. After the restart the
+    # agent asks the MEF at once and re-enrols; the old one stayed READY with the retired KeID
+    # until the next poll (an hour here). Then SIGUSR1 and SIGHUP (mscectl reprovision, then
+    # reload) with the MEF down: the reload keeps the request and enrols once the MEF is back;
+    # the old one dropped the request and stayed READY with the old KeID.
+    kpm_i = os.path.join(tmp, "kpm-i.hex")
+    mef.ctl("node", "add", "node-i", "--cse-id", "/mn-cse-i", "--cse-base", "https://in.example.net/~/in-cse",
+            "--psk-id", "kpm-i", "--generate-psk", kpm_i, "--target", "/in-cse", "--poll", "3600")
+    state = os.path.join(tmp, "state-interrupted")
+    run_dir = os.path.join(tmp, "run-interrupted")
+    conf = os.path.join(tmp, "interrupted.conf")
+    write_conf(conf, mef.port, state, run_dir, node="node-i", kpm_file=kpm_i)
+    remove_keys()
+    log_path = os.path.join(tmp, "agent.log")
+    ready = lambda st: st.get("state") == "ready" and st.get("keID")
+    a = Agent(tmp, conf)
+    b = w = saved = None
+    host_key = os.path.join(state, "host.key")
+    try:
+        i = a.wait_for(lambda m: m == "READY=1", 30)
+        keid1 = (state_json_until(run_dir, ready, wait=a.pump) or {}).get("keID") if i is not None else None
+        saved = sealed_to_fifo(host_key)
+        a.signal(signal.SIGUSR1)
+        committed = eventually(lambda: [k for k in active_keids(mef, "node-i") if k != keid1], 30, a.pump)
+        w = eventually(lambda: fifo_writer(host_key), 30, a.pump)  # the sealing process has it open
+        rc = a.stop()
+        os.close(w)
+        w = None
+        sealed_back(host_key, saved)
+        saved = None
+        keid2 = committed[0] if committed else None
+        tap(keid1 and keid2 and w is None and rc == 0 and active_keids(mef, "node-i") == [keid2],
+            "SIGTERM while sealing an enrolment the MEF committed: the MEF holds the new KeID, the old one "
+            "retired", f"KeIDs {keid1} {keid2}, exit {rc}\n" + "\n".join(a.texts()))
+        start = len(open(log_path).read())
+        b = Agent(tmp, conf)
+        j = b.wait_for(lambda m: m == "READY=1", 30)
+        now_active = lambda st: ready(st) and st["keID"] not in (keid1, keid2) and \
+            active_keids(mef, "node-i") == [st["keID"]]
+        st = state_json_until(run_dir, now_active, wait=b.pump)
+        log = open(log_path).read()[start:]
+        keid3 = (st or {}).get("keID")
+        tap(j is not None and st and now_active(st) and kpsa_name(keid3) in (cse_keys()[0] or []) and
+            "An enrolment was interrupted" in log and f"no longer knows KeID {keid1}" in log and
+            not os.path.exists(os.path.join(state, "enrolling")),
+            "restarted after that: READY=1, the status of the restored KeID asked at once (not a poll later), "
+            "re-enrolled: READY with a KeID the MEF says active, the mark removed",
+            f"KeIDs {keid1} {keid2}, state.json {st}, active {active_keids(mef, 'node-i')}\n" +
+            "\n".join(b.texts()) + "\n" + log[-3000:])
+
+        # mscectl reprovision; mscectl reload, the MEF down (so the request's enrolment cannot
+        # have ended before the reload cancels it)
+        mef.stop()
+        start = len(b.messages)
+        p1 = run(MSCECTL, "--runtime-dir", run_dir, "reprovision")
+        k = b.wait_for(lambda m: m.startswith("STATUS=MEF unreachable"), 30, start)
+        p2 = run(MSCECTL, "--runtime-dir", run_dir, "reload", "--timeout", "30")
+        r = b.wait_for(lambda m: m == "RELOADING=1", 30, start)
+        again = b.wait_for(lambda m: m.startswith("STATUS=Renewing KeID"), 30, r or start) if r is not None else None
+        mef.start()
+        st = state_json_until(run_dir, lambda st: now_active(st) and st["keID"] != keid3, wait=b.pump)
+        tap(p1.returncode == 0 and k is not None and p2.returncode == 0 and again is not None and st and
+            now_active(st) and st["keID"] != keid3,
+            "mscectl reprovision, then reload (the MEF down): the reload keeps the request, re-enrolled once "
+            "the MEF is back (a KeID the MEF says active)",
+            f"reprovision {p1.returncode} {p1.stderr}, reload {p2.returncode} {p2.stdout} {p2.stderr}\n"
+            f"state.json {st}, active {active_keids(mef, 'node-i')}\n" + "\n".join(b.texts(start)))
+    finally:
+        if w is not None:
+            os.close(w)
+        if saved:
+            sealed_back(host_key, saved)
+        if a.proc.poll() is None:
+            a.stop()
+        if b:
+            b.stop()
+        if not mef.proc:
+            mef.start()
+
+
+def expiry_in_retry_after_scenario(tmp):
+    """The expiry during a backoff the MEF asked for (a renewal refused 429 by [limits]
+    enrolments_per_node, its Retry-After capped at retry_after_max = 20s, past the expiry): the
+    enrolment that follows the expiry waits for that time. The old agent enrolled at the expiry.
+    Its own MEF and CSE user (in_thread())."""
+    return in_thread(tmp, EXPIRY4_USER, "expiry in a Retry-After scenario", expiry_in_retry_after)
+
+
+def expiry_in_retry_after(tmp, mef, results, agents):
+    user = EXPIRY4_USER
+    mef.extra = "[limits]\nenrolments_per_node = 1 per 10min\n"
+    conf, state, run_dir = short_profile_setup(tmp, mef, "h", user, "retry_after_max = 20s\n")
+    log_path = os.path.join(tmp, "agent.log")
+    a = Agent(tmp, conf)
+    agents.append(a)
+    i = a.wait_for(lambda m: m == "READY=1", 30)
+    # the renewal (at 80% of 60 s) refused: retrying in 20 s, which is past the expiry
+    j = a.wait_for(lambda m: m.startswith("STATUS=MEF failed (429, Retry-After") and "retrying in 20 s" in m, 90,
+                   i or 0) if i is not None else None
+    deadline = a.sent[j] + 20 if j is not None else None
+    expired = eventually(lambda: re.search(r"KeID \S+ expired at .* without renewal: removing its keys",
+                                           open(log_path).read()), 60, a.pump) if j is not None else None
+    k = a.wait_for(lambda m: re.fullmatch(r"STATUS=Enrolling with \S+", m) is not None, 60, j) if expired else None
+    early = deadline - a.sent[k] if k is not None else None
+    # the timer never fires early: the attempt is at the deadline or later (0.5 s: the STATUS of
+    # the failure went out just after the timer was armed)
+    results.append((k is not None and early < 0.5 and
+                    any(m.startswith("STATUS=Enrolling with") and "as it asked (Retry-After)" in m
+                        for m in a.texts(j)),
+                    "expiry during the MEF's Retry-After: the enrolment after it waits until then "
+                    f"({-early if early is not None else 0:.1f} s after the deadline)",
+                    "\n".join(f"{a.sent[n]:.3f} {m}" for n, (_, m) in enumerate(a.messages) if m != "WATCHDOG=1")
+                    + "\n" + open(log_path).read()[-2000:]))

@@ -147,5 +147,10 @@ void states_enrol(manager_t *m);
 void states_status(manager_t *m);
 /* An enrolment is under way: its exchange, or the sealing of what it brought. */
 bool states_enrol_in_progress(const manager_t *m);
+/* ---- agent/in-place.c ---- */
+
 /* No profile in place any more: its non-secret copy and its timers go. */
 void states_profile_forget(manager_t *m);
+/* Keep the non-secret fields of p (wiping its keys) and arm renewal, expiry and the keyring's
+ * keep-alive. */
+void states_profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backend);

@@ -123,67 +123,6 @@ static void class_retry(manager_t *m, const class_action_t *a, const exchange_in
 /* Enter the state of a's class (STATUS=, state.json, its LED, a journal line). */
 #define class_enter(m, a, ...) report_state((m), (a)->state, (a)->priority, __VA_ARGS__)
 
-/* ---- the profile in place ---- */
-
-void states_profile_forget(manager_t *m) {
-        m->have_profile = false;
-        stored_profile_wipe(&m->profile);
-        m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
-        m->expiry_timer = sd_event_source_disable_unref(m->expiry_timer);
-        m->keep_timer = sd_event_source_disable_unref(m->keep_timer);
-}
-
-static void realtime_arm(manager_t *m, sd_event_source **s, time_t at, sd_event_time_handler_t h) {
-        uint64_t when = at > 0 ? (uint64_t) at * USEC_PER_SEC : 1;
-        *s = sd_event_source_disable_unref(*s);
-        int r = sd_event_add_time(m->event, s, CLOCK_REALTIME, when, USEC_PER_SEC, h, m);
-        if (r < 0) {
-                report_log(m, LOG_ERR, NULL, r, "Cannot arm a timer: %s", strerror(-r));
-                (void) sd_event_exit(m->event, AGENT_EXIT_SOFTWARE);
-        }
-}
-
-/* The CSE user's persistent keyring expires unused (keys/keyring.h), and a poll may be a year
- * away: look the keys up, which refreshes it, at a third of its expiry (unreadable or 0: 3 days);
- * gone while READY with nothing under way: put them back as a status check does. s NULL: arm. */
-static int keep_keys(sd_event_source *s, uint64_t usec, void *userdata) {
-        manager_t *m = userdata;
-        unsigned long expiry = 0;
-        _cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/keys/persistent_keyring_expiry", "re");
-        if (!f || fscanf(f, "%lu", &expiry) != 1 || expiry == 0)
-                expiry = 3 * 86400;
-        realtime_arm(m, &m->keep_timer, time(NULL) + (time_t) MAX(expiry / 3, 1ul), keep_keys);
-        custody_info_t ci;
-        if (s && custody_check(&m->cfg, &ci) == -ENOKEY && m->state == STATE_READY && !m->exchange && !m->sealing)
-                states_status(m);
-        return 0;
-}
-
-/* Keep the non-secret fields of p (wiping its keys) and arm renewal, expiry and keep_keys(). */
-static void profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backend) {
-        states_profile_forget(m);
-        m->profile = *p;
-        stored_profile_wipe(p);
-        erase(m->profile.ltk, sizeof m->profile.ltk);
-        for (size_t i = 0; i < MSG_TARGETS_MAX; i++)
-                erase(m->profile.targets[i].kpsa, sizeof m->profile.targets[i].kpsa);
-        m->have_profile = true;
-        m->backend = backend;
-        time_format_utc(m->profile.exp_t, m->exp_utc);
-
-        time_t exp = m->profile.exp_t, obtained = m->profile.obtained;
-        time_t renew = exp > obtained ? obtained + (exp - obtained) / 5 * 4 : exp;
-        time_t now = time(NULL);
-        if (renew <= now && m->first_attempt) {
-                /* Restored past its renewal time: spread a fleet's renewals after an outage. */
-                uint64_t d = backoff_initial(m->cfg.initial_delay_max_usec, backoff_random());
-                renew = now + (time_t) (d / USEC_PER_SEC);
-        }
-        realtime_arm(m, &m->renew_timer, renew, manager_on_renew);
-        realtime_arm(m, &m->expiry_timer, exp, manager_on_expiry);
-        (void) keep_keys(NULL, 0, m);
-}
-
 /* ---- READY ---- */
 
 /* READY, the next status check a poll interval away. */
@@ -209,25 +148,20 @@ static void go_ready(manager_t *m) {
 
 /* ---- ENROL ---- */
 
-/* The mark (agent/enrol-mark.h) goes down before each exchange: failing to write it does not
- * stop the enrolment, only the recovery from an interrupted one. */
-static void enrol_mark(manager_t *m) {
-        int r = enrol_mark_set(m->cfg.state_dir);
-        if (r < 0 && !m->once)
-                report_log(m, LOG_WARNING, NULL, r, "Cannot write %s/%s: %s (an enrolment interrupted after the MEF "
-                           "committed it would be noticed at the next status check only)", m->cfg.state_dir,
-                           ENROL_MARK_NAME, strerror(-r));
-        m->enrol_marked = true; /* a previous one may be there all the same */
-}
-
-static void enrol_unmark(manager_t *m) {
-        if (!m->enrol_marked)
+/* The mark (agent/enrol-mark.h) goes down before each exchange and away once the enrolment is
+ * in place or the KeID in place found active: failing to write it does not stop the enrolment,
+ * only the recovery from an interrupted one. */
+static void enrol_mark(manager_t *m, bool set) {
+        if (!set && !m->enrol_marked)
                 return;
-        int r = enrol_mark_clear(m->cfg.state_dir);
+        int r = set ? enrol_mark_set(m->cfg.state_dir) : enrol_mark_clear(m->cfg.state_dir);
         if (r < 0 && !m->once)
-                report_log(m, LOG_WARNING, NULL, r, "Cannot remove %s/%s: %s (the next start checks the status at once)",
-                           m->cfg.state_dir, ENROL_MARK_NAME, strerror(-r));
-        m->enrol_marked = r < 0;
+                report_log(m, LOG_WARNING, NULL, r, "Cannot %s %s/%s: %s (%s)", set ? "write" : "remove", m->cfg.state_dir,
+                           ENROL_MARK_NAME, strerror(-r),
+                           set ? "an enrolment interrupted after the MEF committed it would be noticed at the next "
+                                 "status check only"
+                               : "the next start checks the status at once");
+        m->enrol_marked = set || r < 0; /* set: a previous one may be there all the same */
 }
 
 /* A transient network failure by where it happened, for STATUS; NULL for other failures. */
@@ -344,8 +278,8 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
         char old[MSG_KEID_MAX + 1] = "";
         if (m->have_profile)
                 snprintf(old, sizeof old, "%s", m->profile.ke_id);
-        profile_adopt(m, res, ci->method);
-        enrol_unmark(m);
+        states_profile_adopt(m, res, ci->method);
+        enrol_mark(m, false);
         if (m->once) {
                 printf("enrolled with MEF %s\n", m->cfg.mef_uri);
                 return report_once_print(m, info);
@@ -459,7 +393,7 @@ static void enrol_start(manager_t *m) {
         else
                 report_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s", m->cfg.mef_uri);
         m->enrol_not_before = 0;
-        enrol_mark(m);
+        enrol_mark(m, true);
         exchange_info_t info;
         int r = worker_start(m->event, &m->cfg, WORKER_ENROL, m->have_profile ? m->profile.ke_id : NULL,
                              on_enrol_done, m, &m->exchange, &info);
@@ -540,7 +474,7 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                         return go_revoked(m);
                 default:
                         /* active: no enrolment after it was committed */
-                        enrol_unmark(m);
+                        enrol_mark(m, false);
                         m->last_error[0] = 0;
                         return ready_status(m);
                 }
@@ -590,7 +524,7 @@ static void status_exchange(manager_t *m) {
 static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
         const class_action_t *a = class_action(ci->failure.outcome);
         if (r == 0) {
-                profile_adopt(m, p, ci->method);
+                states_profile_adopt(m, p, ci->method);
                 return status_exchange(m);
         }
         if (a->state == STATE_CONFIG_ERROR)
@@ -633,7 +567,7 @@ static void restored_unsettled(manager_t *m) {
 static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
         /* every way out settles a reload (reload_settle(), in go_ready() too): it is complete with what restoring led to */
         if (r == 0) {
-                profile_adopt(m, p, ci->method);
+                states_profile_adopt(m, p, ci->method);
                 if (m->once && !m->reenrol) {
                         printf("restored (KeID %s, no network needed)\n", m->profile.ke_id);
                         return report_once_print(m, NULL);

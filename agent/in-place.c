@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* The profile in place (agent/manager-internal.h): its non-secret copy and its three wall-clock
+ * timers, renewal, expiry and keeping the CSE user's keyring alive. */
+#include <stdio.h>
+
+#include "agent/manager-internal.h"
+#include "agent/backoff.h"
+#include "agent/exit-codes.h"
+#include "util/util.h"
+
+void states_profile_forget(manager_t *m) {
+        m->have_profile = false;
+        stored_profile_wipe(&m->profile);
+        m->renew_timer = sd_event_source_disable_unref(m->renew_timer);
+        m->expiry_timer = sd_event_source_disable_unref(m->expiry_timer);
+        m->keep_timer = sd_event_source_disable_unref(m->keep_timer);
+}
+
+static void realtime_arm(manager_t *m, sd_event_source **s, time_t at, sd_event_time_handler_t h) {
+        uint64_t when = at > 0 ? (uint64_t) at * USEC_PER_SEC : 1;
+        *s = sd_event_source_disable_unref(*s);
+        int r = sd_event_add_time(m->event, s, CLOCK_REALTIME, when, USEC_PER_SEC, h, m);
+        if (r < 0) {
+                report_log(m, LOG_ERR, NULL, r, "Cannot arm a timer: %s", strerror(-r));
+                (void) sd_event_exit(m->event, AGENT_EXIT_SOFTWARE);
+        }
+}
+
+/* The CSE user's persistent keyring expires unused (keys/keyring.h), and a poll may be a year
+ * away: look the keys up, which refreshes it, at a third of its expiry (unreadable or 0: 3 days);
+ * gone while READY with nothing under way: put them back as a status check does. s NULL: arm. */
+static int keep_keys(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_t *m = userdata;
+        unsigned long expiry = 0;
+        _cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/keys/persistent_keyring_expiry", "re");
+        if (!f || fscanf(f, "%lu", &expiry) != 1 || expiry == 0)
+                expiry = 3 * 86400;
+        realtime_arm(m, &m->keep_timer, time(NULL) + (time_t) MAX(expiry / 3, 1ul), keep_keys);
+        custody_info_t ci;
+        if (s && custody_check(&m->cfg, &ci) == -ENOKEY && m->state == STATE_READY && !m->exchange && !m->sealing)
+                states_status(m);
+        return 0;
+}
+
+void states_profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backend) {
+        states_profile_forget(m);
+        m->profile = *p;
+        stored_profile_wipe(p);
+        erase(m->profile.ltk, sizeof m->profile.ltk);
+        for (size_t i = 0; i < MSG_TARGETS_MAX; i++)
+                erase(m->profile.targets[i].kpsa, sizeof m->profile.targets[i].kpsa);
+        m->have_profile = true;
+        m->backend = backend;
+        time_format_utc(m->profile.exp_t, m->exp_utc);
+
+        time_t exp = m->profile.exp_t, obtained = m->profile.obtained;
+        time_t renew = exp > obtained ? obtained + (exp - obtained) / 5 * 4 : exp;
+        time_t now = time(NULL);
+        if (renew <= now && m->first_attempt) {
+                /* Restored past its renewal time: spread a fleet's renewals after an outage. */
+                uint64_t d = backoff_initial(m->cfg.initial_delay_max_usec, backoff_random());
+                renew = now + (time_t) (d / USEC_PER_SEC);
+        }
+        realtime_arm(m, &m->renew_timer, renew, manager_on_renew);
+        realtime_arm(m, &m->expiry_timer, exp, manager_on_expiry);
+        (void) keep_keys(NULL, 0, m);
+}

@@ -7,6 +7,11 @@ int store_peer_by_psk_id(mef_store_t *s, const char *identity, store_peer_t *ret
                          size_t *ret_key_len) {
         if (!s || !identity || !ret || !key || !ret_key_len)
                 return -EINVAL;
+        /* No KpmID or target identity is stored that is not one (store_node_add(),
+         * store_target_add()): the ClientHello's bytes are the client's, and a database would
+         * refuse some of them (PostgreSQL: not UTF-8), a fault the operator would be told of. */
+        if (!id_is_valid(identity, MSG_ID_MAX))
+                return -ENOENT;
         /* each part written only when found: at most one of them */
         row_part_t parts[] = {
                 { .type = &store_node_row, .first = 0, .out = &ret->node, .key = key, .key_len = ret_key_len },

@@ -263,6 +263,11 @@ Test(store, peer_by_psk_id_reads_node_or_target) {
         cr_assert_eq(store_peer_by_psk_id(s, "nope", &untouched, got, &len), -ENOENT);
         cr_assert_eq(untouched.kind, STORE_PEER_TARGET);
         cr_assert_eq(len, 5);
+        /* a ClientHello's identity that no KpmID can be (PostgreSQL refuses the bytes that are
+         * not UTF-8: the store's fault, 22021, before): unknown, as any other */
+        cr_assert_eq(store_peer_by_psk_id(s, "kpm-\xff", &untouched, got, &len), -ENOENT);
+        cr_assert_eq(store_peer_by_psk_id(s, "kpm 1", &untouched, got, &len), -ENOENT);
+        cr_assert_eq(untouched.kind, STORE_PEER_TARGET);
 
         /* data from before the add checks: the target's PSK identity is also the KpmID, and its
          * sealed key is damaged. The node's read wins, and the target's key is not opened. */

@@ -82,8 +82,10 @@ struct manager {
          * when it commits one). */
         bool enrol_marked;
         /* An enrolment asked for (SIGUSR1, the MEF's reenrol), NULL: none; kept until one seals
-         * its profile, so that a reload's restore does not drop it. */
+         * its profile, so that a reload's restore does not drop it; unless that restore
+         * installs another KeID than the one in place when it was asked (its seal completed). */
         const char *enrol_requested;
+        char enrol_requested_from[MSG_KEID_MAX + 1];
         /* CLOCK_MONOTONIC: the MEF's Retry-After put off the enrolments until then; 0: not. */
         uint64_t enrol_not_before;
         unsigned failures;          /* consecutive failed enrolments (transient) */
@@ -144,6 +146,8 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata);
 void states_cancel(manager_t *m);
 void states_restore(manager_t *m);
 void states_enrol(manager_t *m);
+/* Enrol now, or when the random start delay (the first attempt) or the MEF's Retry-After says. */
+void states_enrol_due(manager_t *m);
 void states_status(manager_t *m);
 /* An enrolment is under way: its exchange, or the sealing of what it brought. */
 bool states_enrol_in_progress(const manager_t *m);

@@ -83,7 +83,7 @@ int manager_on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
         if (!m->have_profile || states_enrol_in_progress(m) || m->state == STATE_REVOKED)
                 return 0;
         report_log(m, LOG_INFO, NULL, 0, "KeID %s reached 80%% of its lifetime: renewing", m->profile.ke_id);
-        states_enrol(m);
+        states_enrol_due(m); /* re-armed by a reload's restore: a Retry-After of the MEF's still holds */
         return 0;
 }
 
@@ -122,9 +122,10 @@ static void once_interrupted(manager_t *m, const char *sig) {
                          "have issued stays unused)", m->cfg.mef_uri);
         else
                 snprintf(what, sizeof what, "while restoring: nothing changed");
+        bool enrolling = m->sealing || m->exchange; /* the MEF may have committed it, retiring the KeID in place */
         report_once_exit(m, AGENT_EXIT_TRANSIENT, "interrupted (signal %s) %s%s%s%s", sig, what,
                          m->have_profile ? "; KeID " : "", m->have_profile ? m->profile.ke_id : "",
-                         m->have_profile ? " stays in place" : "");
+                         !m->have_profile ? "" : enrolling ? " stays in place (the MEF may have retired it)" : " stays in place");
 }
 
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -149,6 +150,7 @@ static int on_usr1(sd_event_source *s, const struct signalfd_siginfo *si, void *
         manager_t *m = userdata;
         report_log(m, LOG_NOTICE, NULL, 0, "Re-enrolment requested (SIGUSR1)");
         m->enrol_requested = "SIGUSR1";
+        snprintf(m->enrol_requested_from, sizeof m->enrol_requested_from, "%s", m->have_profile ? m->profile.ke_id : "");
         m->failures = 0;
         m->first_attempt = false;
         states_enrol(m);

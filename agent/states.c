@@ -413,8 +413,8 @@ void states_enrol(manager_t *m) {
 }
 
 /* The first attempt after start waits a random 0..initial_delay_max (fleet-wide power-up); a
- * Retry-After of the MEF's that still holds (an expiry during its backoff) longer. */
-static void schedule_enrol(manager_t *m) {
+ * Retry-After of the MEF's that still holds (an expiry or a reload during its backoff) longer. */
+void states_enrol_due(manager_t *m) {
         uint64_t d = 0, now = now_usec();
         if (m->first_attempt) {
                 m->first_attempt = false;
@@ -427,6 +427,8 @@ static void schedule_enrol(manager_t *m) {
                 return states_enrol(m);
         char ds[32];
         report_duration(d, ds);
+        if (m->exchange && !m->exchange_is_enrol) /* a status check's answer would put it off a poll */
+                m->exchange = worker_free(m->exchange);
         manager_action_schedule(m, ACTION_ENROL, d);
         if (asked)
                 report_state(m, STATE_BACKOFF, LOG_INFO, "Enrolling with %s in %s, as it asked (Retry-After)",
@@ -469,6 +471,7 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                         report_log(m, LOG_NOTICE, NULL, 0, "MEF %s asks to re-enrol KeID %s", m->cfg.mef_uri,
                                    m->profile.ke_id);
                         m->enrol_requested = "the MEF's reenrol";
+                        snprintf(m->enrol_requested_from, sizeof m->enrol_requested_from, "%s", m->profile.ke_id);
                         return states_enrol(m);
                 case MSG_STATE_REVOKED:
                         return go_revoked(m);
@@ -551,10 +554,12 @@ static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custo
  * reloaded meanwhile) means the KeID restored may be retired: check now, not a poll later (a
  * 404 re-enrols). */
 static void restored_unsettled(manager_t *m) {
+        if (m->enrol_requested && !streq(m->profile.ke_id, m->enrol_requested_from))
+                m->enrol_requested = NULL; /* its seal completed before the reload: restored */
         if (m->enrol_requested) {
                 report_log(m, LOG_NOTICE, NULL, 0, "Re-enrolling as %s asked (a reload cancelled that enrolment)",
                            m->enrol_requested);
-                return states_enrol(m);
+                return states_enrol_due(m);
         }
         m->enrol_marked = enrol_mark_present(m->cfg.state_dir);
         if (!m->enrol_marked)
@@ -569,6 +574,9 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
         if (r == 0) {
                 states_profile_adopt(m, p, ci->method);
                 if (m->once && !m->reenrol) {
+                        if (enrol_mark_present(m->cfg.state_dir)) /* the daemon checks the status at once */
+                                fprintf(stderr, "msce-agent: an enrolment was interrupted (%s/%s): the MEF may have "
+                                        "retired KeID %s\n", m->cfg.state_dir, ENROL_MARK_NAME, m->profile.ke_id);
                         printf("restored (KeID %s, no network needed)\n", m->profile.ke_id);
                         return report_once_print(m, NULL);
                 }
@@ -614,7 +622,7 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                         states_profile_forget(m);
                 } else if (custody_check(&m->cfg, &ri) < 0)
                         states_profile_forget(m);
-                schedule_enrol(m);
+                states_enrol_due(m);
                 return reload_settle(m);
         }
         char d[32];

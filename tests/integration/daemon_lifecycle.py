@@ -570,14 +570,22 @@ def user_restart_scenario(tmp, mef, kpm):
         f"record {read_record()!r}\n{log}")
 
     # --once with the user changed back to A: it says what it did to B's keys, though it is
-    # quiet but for its result otherwise
+    # quiet but for its result otherwise; and, the mark of an interrupted enrolment there, that
+    # the KeID it restores (without the network) may be retired
     write_conf(conf, mef.port, state, run_dir, kpm_file=kpm["1"])
+    with open(os.path.join(state, "enrolling"), "w") as f:
+        f.write("1\n")
     p = run(AGENT, "--once", "-c", conf)
     tap(p.returncode == 0 and cse_keys(CSE2_USER) == (None, None) and cse_keys()[1] == ltk_a and
         read_record() == f"{uid_a}\n" and
         f"msce-agent: [consumer] user changed from {CSE2_USER} to {CSE_USER}: the keys of {CSE2_USER} are removed" in p.stderr,
         "--once with the user changed back to A: B's keys are removed, its stderr says so, the record names A",
         f"exit {p.returncode}, record {read_record()!r}\n{p.stdout}{p.stderr}")
+    tap(p.returncode == 0 and "restored (KeID" in p.stdout and
+        re.search(r"^msce-agent: an enrolment was interrupted \(.*/enrolling\): the MEF may have retired KeID \S+$",
+                  p.stderr, re.M),
+        "--once restoring with an enrolment's mark there: restored, and its stderr says the KeID may be retired",
+        f"exit {p.returncode}\n{p.stdout}{p.stderr}")
     remove_keys()
     remove_keys(CSE2_USER)
 
@@ -1140,12 +1148,26 @@ def expiry_in_retry_after(tmp, mef, results, agents):
     j = a.wait_for(lambda m: m.startswith("STATUS=MEF failed (429, Retry-After") and "retrying in 20 s" in m, 90,
                    i or 0) if i is not None else None
     deadline = a.sent[j] + 20 if j is not None else None
+    # a reload meanwhile: its restore re-arms the renewal, already due; it waits for the deadline
+    # too (the old agent renewed at once, and was refused again)
+    r = None
+    if j is not None:
+        a.proc.send_signal(signal.SIGHUP)
+        r = a.wait_for(lambda m: m == "RELOADING=1", 30, j)
+    reloaded = a.wait_for(lambda m: m == "READY=1", 30, r) if r is not None else None
     expired = eventually(lambda: re.search(r"KeID \S+ expired at .* without renewal: removing its keys",
                                            open(log_path).read()), 60, a.pump) if j is not None else None
     k = a.wait_for(lambda m: re.fullmatch(r"STATUS=Enrolling with \S+", m) is not None, 60, j) if expired else None
     early = deadline - a.sent[k] if k is not None else None
     # the timer never fires early: the attempt is at the deadline or later (0.5 s: the STATUS of
     # the failure went out just after the timer was armed)
+    renewed_early = [f"{a.sent[n]:.3f} {m}" for n, (_, m) in enumerate(a.messages)
+                     if n > j and m.startswith("STATUS=Renewing KeID") and a.sent[n] < deadline - 0.5] \
+        if j is not None else None
+    results.append((reloaded is not None and renewed_early == [],
+                    "a reload during the MEF's Retry-After: no renewal before its time",
+                    f"renewed early: {renewed_early}\n" +
+                    "\n".join(f"{a.sent[n]:.3f} {m}" for n, (_, m) in enumerate(a.messages) if m != "WATCHDOG=1")))
     results.append((k is not None and early < 0.5 and
                     any(m.startswith("STATUS=Enrolling with") and "as it asked (Retry-After)" in m
                         for m in a.texts(j)),

@@ -430,12 +430,8 @@ void states_enrol_due(manager_t *m) {
         if (m->exchange && !m->exchange_is_enrol) /* a status check's answer would put it off a poll */
                 m->exchange = worker_free(m->exchange);
         manager_action_schedule(m, ACTION_ENROL, d);
-        if (asked)
-                report_state(m, STATE_BACKOFF, LOG_INFO, "Enrolling with %s in %s, as it asked (Retry-After)",
-                             m->cfg.mef_uri, ds);
-        else
-                report_state(m, STATE_ENROL, LOG_INFO, "Enrolling with %s in %s (random start delay)", m->cfg.mef_uri,
-                             ds);
+        report_state(m, asked ? STATE_BACKOFF : STATE_ENROL, LOG_INFO, "Enrolling with %s in %s%s", m->cfg.mef_uri, ds,
+                     asked ? ", as it asked (Retry-After)" : " (random start delay)");
 }
 
 /* ---- status checks while READY ---- */

@@ -126,17 +126,16 @@ static void once_interrupted(manager_t *m, const char *sig) {
         report_once_exit(m, AGENT_EXIT_TRANSIENT, "interrupted (signal %s) %s%s%s%s", sig, what,
                          m->have_profile ? "; KeID " : "", m->have_profile ? m->profile.ke_id : "",
                          !m->have_profile ? "" : enrolling ? " stays in place (the MEF may have retired it)" : " stays in place");
+        states_cancel(m);
 }
 
 static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         manager_t *m = userdata;
         const char *sig = si->ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
-        int code;
-        if (m->once && sd_event_get_exit_code(m->event, &code) >= 0)
-                return 0; /* the run has ended already, with its result */
         if (m->once) {
-                once_interrupted(m, sig);
-                states_cancel(m);
+                int code; /* a run that has ended already has said its result */
+                if (sd_event_get_exit_code(m->event, &code) < 0)
+                        once_interrupted(m, sig);
                 return 0;
         }
         report_notify(m, "STOPPING=1");

@@ -76,11 +76,6 @@ struct manager {
         sd_event_source *signals[4];
         leds_t *leds;               /* NULL without [leds] configured */
 
-        /* The mark of an enrolment under way is in the state directory (agent/enrol-mark.h):
-         * written before each exchange, removed once a new profile is installed or a status
-         * check finds the one in place active (the MEF retires the node's other enrolments
-         * when it commits one). */
-        bool enrol_marked;
         /* An enrolment asked for (SIGUSR1, the MEF's reenrol), NULL: none; kept until one seals
          * its profile, so that a reload's restore does not drop it; unless that restore
          * installs another KeID than the one in place when it was asked (its seal completed). */

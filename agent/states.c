@@ -152,7 +152,7 @@ static void go_ready(manager_t *m) {
  * in place or the KeID in place found active: failing to write it does not stop the enrolment,
  * only the recovery from an interrupted one. */
 static void enrol_mark(manager_t *m, bool set) {
-        if (!set && !m->enrol_marked)
+        if (!set && !enrol_mark_present(m->cfg.state_dir))
                 return;
         int r = set ? enrol_mark_set(m->cfg.state_dir) : enrol_mark_clear(m->cfg.state_dir);
         if (r < 0 && !m->once)
@@ -161,7 +161,6 @@ static void enrol_mark(manager_t *m, bool set) {
                            set ? "an enrolment interrupted after the MEF committed it would be noticed at the next "
                                  "status check only"
                                : "the next start checks the status at once");
-        m->enrol_marked = set || r < 0; /* set: a previous one may be there all the same */
 }
 
 /* A transient network failure by where it happened, for STATUS; NULL for other failures. */
@@ -557,8 +556,7 @@ static void restored_unsettled(manager_t *m) {
                            m->enrol_requested);
                 return states_enrol_due(m);
         }
-        m->enrol_marked = enrol_mark_present(m->cfg.state_dir);
-        if (!m->enrol_marked)
+        if (!enrol_mark_present(m->cfg.state_dir))
                 return;
         report_log(m, LOG_NOTICE, NULL, 0, "An enrolment was interrupted (%s/%s): checking the status of KeID %s now",
                    m->cfg.state_dir, ENROL_MARK_NAME, m->profile.ke_id);

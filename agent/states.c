@@ -508,15 +508,12 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
 static void status_exchange(manager_t *m) {
         exchange_info_t info;
         int r = worker_start(m->event, &m->cfg, WORKER_STATUS, m->profile.ke_id, on_status_done, m, &m->exchange, &info);
-        if (r < 0) {
-                /* Nothing was sent: report it like a failed check. */
-                if (!class_failed(m, &info.failure, r))
-                        return;
+        if (r == 0)
+                m->exchange_is_enrol = false;
+        else if (class_failed(m, &info.failure, r)) { /* nothing was sent: report it like a failed check */
                 report_log(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.failure.reason);
                 manager_action_schedule(m, ACTION_STATUS, m->cfg.backoff_max_usec);
-                return;
         }
-        m->exchange_is_enrol = false;
 }
 
 static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {

@@ -241,11 +241,13 @@ int custody_preflight(const agent_config_t *cfg, const char *agent_user, custody
 
 static int keyring_fail(const char *user, uid_t uid, int r, const char *what, custody_info_t *info) {
         bool denied = r == -EPERM || r == -EACCES; /* a configuration error: say what it takes */
-        char bare[32]; /* a uid no user has: keyring_owner_read() names it "uid N" */
+        char bare[32], who[CUSTODY_USER_MAX + sizeof bare + 8];
         snprintf(bare, sizeof bare, "uid %u", (unsigned) uid);
-        bool named = !streq(user, bare);
-        return failure_set(&info->failure, denied ? OUTCOME_CONFIG : OUTCOME_FAILED, r, "cannot %s the keys of %s%s%s%s%s: %s%s", what,
-                           named ? "user " : "", named ? user : bare, named ? " (" : "", named ? bare : "", named ? ")" : "",
+        if (streq(user, bare)) /* a uid no user has: keyring_owner_read() names it "uid N" */
+                snprintf(who, sizeof who, "%s", bare);
+        else
+                snprintf(who, sizeof who, "user %s (%s)", user, bare);
+        return failure_set(&info->failure, denied ? OUTCOME_CONFIG : OUTCOME_FAILED, r, "cannot %s the keys of %s: %s%s", what, who,
                            keyring_strerror(r), denied ? " (the agent needs CAP_SETUID and CAP_SYS_ADMIN)" : "");
 }
 

@@ -108,6 +108,12 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+void manager_enrol_requested(manager_t *m, const char *who) {
+        m->enrol_requested = who;
+        snprintf(m->enrol_requested_from, sizeof m->enrol_requested_from, "%s", m->have_profile ? m->profile.ke_id : "");
+        states_enrol(m);
+}
+
 /* ---- signals ---- */
 
 /* --once interrupted: it has not done what it was run for (`msce-agent --once && start-cse`
@@ -122,10 +128,11 @@ static void once_interrupted(manager_t *m, const char *sig) {
                          "have issued stays unused)", m->cfg.mef_uri);
         else
                 snprintf(what, sizeof what, "while restoring: nothing changed");
-        bool enrolling = m->sealing || m->exchange; /* the MEF may have committed it, retiring the KeID in place */
-        report_once_exit(m, AGENT_EXIT_TRANSIENT, "interrupted (signal %s) %s%s%s%s", sig, what,
-                         m->have_profile ? "; KeID " : "", m->have_profile ? m->profile.ke_id : "",
-                         !m->have_profile ? "" : enrolling ? " stays in place (the MEF may have retired it)" : " stays in place");
+        char kept[MSG_KEID_MAX + 64] = "";
+        if (m->have_profile) /* an enrolment the MEF may have committed retires the KeID in place */
+                snprintf(kept, sizeof kept, "; KeID %s stays in place%s", m->profile.ke_id,
+                         states_enrol_in_progress(m) ? " (the MEF may have retired it)" : "");
+        report_once_exit(m, AGENT_EXIT_TRANSIENT, "interrupted (signal %s) %s%s", sig, what, kept);
         states_cancel(m);
 }
 
@@ -148,11 +155,9 @@ static int on_term(sd_event_source *s, const struct signalfd_siginfo *si, void *
 static int on_usr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         manager_t *m = userdata;
         report_log(m, LOG_NOTICE, NULL, 0, "Re-enrolment requested (SIGUSR1)");
-        m->enrol_requested = "SIGUSR1";
-        snprintf(m->enrol_requested_from, sizeof m->enrol_requested_from, "%s", m->have_profile ? m->profile.ke_id : "");
         m->failures = 0;
         m->first_attempt = false;
-        states_enrol(m);
+        manager_enrol_requested(m, "SIGUSR1");
         return 0;
 }
 
@@ -209,13 +214,15 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         states_cancel(m);
         /* Whose keyring holds the keys: the record goes along to a new state directory, where the
          * restore's user_leave() reads it (a new [consumer] user too: the previous one's go). */
-        uid_t owner;
-        if (!streq(n.state_dir, m->cfg.state_dir) && keyring_owner_read(m->cfg.state_dir, &owner, NULL, 0) == 0)
-                (void) keyring_owner_write(n.state_dir, owner);
         /* So does the mark of an enrolment that the cancel may have cut off after the MEF
          * committed it: the restore asks the MEF about the KeID it restores (agent/enrol-mark.h). */
-        if (!streq(n.state_dir, m->cfg.state_dir) && enrol_mark_present(m->cfg.state_dir))
-                (void) enrol_mark_set(n.state_dir);
+        uid_t owner;
+        if (!streq(n.state_dir, m->cfg.state_dir)) {
+                if (keyring_owner_read(m->cfg.state_dir, &owner, NULL, 0) == 0)
+                        (void) keyring_owner_write(n.state_dir, owner);
+                if (enrol_mark_present(m->cfg.state_dir))
+                        (void) enrol_mark_set(n.state_dir);
+        }
         /* Another MEF's Retry-After is not this one's. */
         if (!streq(n.mef_uri, m->cfg.mef_uri))
                 m->enrol_not_before = 0;

@@ -465,9 +465,7 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                 case MSG_STATE_REENROL:
                         report_log(m, LOG_NOTICE, NULL, 0, "MEF %s asks to re-enrol KeID %s", m->cfg.mef_uri,
                                    m->profile.ke_id);
-                        m->enrol_requested = "the MEF's reenrol";
-                        snprintf(m->enrol_requested_from, sizeof m->enrol_requested_from, "%s", m->profile.ke_id);
-                        return states_enrol(m);
+                        return manager_enrol_requested(m, "the MEF's reenrol");
                 case MSG_STATE_REVOKED:
                         return go_revoked(m);
                 default:

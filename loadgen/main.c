@@ -88,8 +88,14 @@ static int creds_load(const char *path, bool unique, lg_cred_t **ret, size_t *re
                 return r;
         }
         size_t cap = 1, n = 0;
-        for (size_t i = 0; i < sec.len; i++)
+        for (size_t i = 0; i < sec.len; i++) {
+                /* a NUL would end the text early: the lines after it silently lost */
+                if (sec.data[i] == 0) {
+                        fprintf(stderr, "msce-loadgen: %s: line %zu: a NUL byte (not a text file?)\n", path, cap);
+                        return -EINVAL;
+                }
                 cap += sec.data[i] == '\n';
+        }
         cap = MIN(cap, (size_t) CREDS_MAX);
         lg_cred_t *c = calloc(cap, sizeof *c);
         _cleanup_free_ unsigned *lines = calloc(cap, sizeof *lines);
@@ -283,8 +289,8 @@ int main(int argc, char **argv) {
                            bmax = 600000, ramax = 3600, duration = 0, warmup = 1, v;
         pid_t pids[PIDS_MAX];
         size_t n_pids = 0;
-        int c;
-        while ((c = getopt_long(argc, argv, "h", longopts, NULL)) >= 0) {
+        int c, li;
+        while ((c = getopt_long(argc, argv, "h", longopts, &li)) >= 0) {
                 unsigned long long *dst = NULL, max = 0, min = 0;
                 switch (c) {
                 case 'h':
@@ -321,8 +327,8 @@ int main(int argc, char **argv) {
                         return EXIT_USAGE;
                 }
                 if (parse_uint(optarg, max, dst) < 0 || *dst < min) {
-                        fprintf(stderr, "msce-loadgen: %s: expected an integer from %llu to %llu\n", argv[optind - 2],
-                                min, max);
+                        fprintf(stderr, "msce-loadgen: --%s: expected an integer from %llu to %llu\n",
+                                longopts[li].name, min, max);
                         return EXIT_USAGE;
                 }
         }
@@ -415,9 +421,9 @@ int main(int argc, char **argv) {
                 }
         }
         if (duration > 0) {
-                usleep((useconds_t) (warmup * 1000000u));
+                sleep_usec(warmup * USEC_PER_SEC);
                 srv0 = servers_cpu_ns(pids, n_pids), ts0 = now_usec();
-                usleep((useconds_t) (duration * 1000000u));
+                sleep_usec(duration * USEC_PER_SEC);
                 srv1 = servers_cpu_ns(pids, n_pids), ts1 = now_usec();
         }
         int rc = 0;

@@ -245,11 +245,8 @@ int store_set_busy_timeout(mef_store_t *s, unsigned ms) {
 void store_step_pause(mef_store_t *s, usec_t began) {
         if (s->d->ops->dialect != DB_SQLITE)
                 return;
-        usec_t now = now_usec(), took = now > began ? now - began : 0;
-        struct timespec ts = { .tv_sec = (time_t) (took / USEC_PER_SEC),
-                               .tv_nsec = (long) (took % USEC_PER_SEC * 1000u) };
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
+        usec_t now = now_usec();
+        sleep_usec(now > began ? now - began : 0);
 }
 
 int store_begin(mef_store_t *s) {

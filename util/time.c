@@ -101,3 +101,10 @@ uint64_t now_usec(void) {
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
+
+void sleep_usec(usec_t usec) {
+        struct timespec ts = { .tv_sec = (time_t) (usec / USEC_PER_SEC),
+                               .tv_nsec = (long) (usec % USEC_PER_SEC * 1000u) };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}

@@ -13,6 +13,9 @@ typedef uint64_t usec_t;
 /* Monotonic clock in microseconds. */
 usec_t now_usec(void);
 
+/* Sleeps usec (any length: usleep() takes 32 bits), resumed after a signal's interruption. */
+void sleep_usec(usec_t usec);
+
 /* CPU time in nanoseconds, for the benchmarks: user + system of a struct rusage, and of a
  * running process's live threads from /proc/PID/task/TID/schedstat (0 when unknown; threads
  * that have ended are not counted). */

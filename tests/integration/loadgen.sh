@@ -102,6 +102,8 @@ store_fill() {
         sed -n 2p "$T/gateways" | sed 's/ [0-9a-f]*$/ 000102030405060708090a0b0c0d0e0f/' >"$T/wrong-key"
         { echo "# node-1 twice, after an empty line"; echo; sed -n 1,2p "$T/gateways"; sed -n 1p "$T/gateways"; } \
                 >"$T/dup-node"
+        # a NUL in line 2: the text would end there (and its erase ran past the copy)
+        { sed -n 1p "$T/gateways"; printf 'node-x\0 kpm-x 00\n'; sed -n 2p "$T/gateways"; } >"$T/nul-line"
 )
 ok "$GW nodes and a target in the store"
 
@@ -196,6 +198,16 @@ loadgen --gateways "$T/dup-node" --timeout 30 || rc=$?
 [[ $rc == 2 ]] || fail "a node on two lines of the gateways file: exit $rc, want 2"
 grep -q "dup-node: line 5: node node-1 is on line 3 already" "$T/lg.err" || fail "the repeated line was not named"
 ok "a node on two lines of the gateways file is refused (exit 2), naming the lines"
+
+rc=0
+loadgen --gateways "$T/nul-line" --timeout 30 || rc=$?
+[[ $rc == 2 ]] || fail "a NUL byte in the gateways file: exit $rc, want 2"
+grep -q "nul-line: line 2: a NUL byte" "$T/lg.err" || fail "the NUL byte's line was not named"
+rc=0
+loadgen --gateways "$T/dup-node" --count=abc || rc=$?
+[[ $rc == 2 ]] && grep -q "^msce-loadgen: --count: expected an integer" "$T/lg.err" ||
+        fail "--count=abc: exit $rc, or the option not named"
+ok "a gateways file with a NUL byte is refused naming its line; --count=abc names --count"
 
 # --timeout holds for a gateway queued for a connection slot: with one slot, the first gateway's
 # connection goes into a black hole (delay-relay) past the deadline; the second, queued behind

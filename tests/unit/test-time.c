@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -142,4 +144,21 @@ Test(time, monotonic) {
         usleep(2000);
         usec_t t2 = now_usec();
         cr_assert_geq(t2 - t1, 2 * USEC_PER_MSEC);
+}
+
+static void on_alarm(int sig) {
+}
+
+/* a whole second and its microseconds, the rest slept after a signal (SA_RESTART does not restart
+ * nanosleep) */
+Test(time, sleep_usec) {
+        struct sigaction sa = { .sa_handler = on_alarm }, old;
+        cr_assert_eq(sigaction(SIGALRM, &sa, &old), 0);
+        struct itimerval it = { .it_value = { .tv_usec = 100000 } };
+        cr_assert_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+        usec_t t1 = now_usec();
+        sleep_usec(USEC_PER_SEC + 250 * USEC_PER_MSEC);
+        usec_t t2 = now_usec();
+        sigaction(SIGALRM, &old, NULL);
+        cr_assert_geq(t2 - t1, USEC_PER_SEC + 250 * USEC_PER_MSEC, "slept %llu us", (unsigned long long) (t2 - t1));
 }

@@ -199,19 +199,17 @@ static int network_fail(const agent_config_t *cfg, const tls_ctx_t *ctx, exchang
                                    "fault at the MEF, or (as GnuTLS-based MEFs say it) it does not know PSK identity %s",
                                    cfg->psk_identity);
         case -EACCES:
-#if HAVE_WOLFSSL_CTX_ONLY_DHE_PSK
-                /* Offering psk_dhe_ke alone, we see a psk_ke-only MEF abort the handshake as one
-                 * that refused the key does (docs/interop.md, "wolfSSL 5.5 and 5.7"). */
-                if (cfg->mode == TLS_MODE_PSK && cfg->tls_max != TLS_VERSION_1_2)
-                        return failure_set(&info->failure, OUTCOME_REJECTED, r,
-                                           "TLS authentication failed: the MEF refused PSK identity %s, or the keys "
-                                           "differ, or it allows TLS 1.3 PSK only without (EC)DHE (psk_ke), which "
-                                           "this agent does not offer", cfg->psk_identity);
-#endif
+                /* Offering psk_dhe_ke alone (HAVE_WOLFSSL_CTX_ONLY_DHE_PSK), we see a psk_ke-only MEF
+                 * abort the handshake as one that refused the key does (docs/interop.md, "wolfSSL 5.5
+                 * and 5.7"). */
                 if (cfg->mode == TLS_MODE_PSK)
                         return failure_set(&info->failure, OUTCOME_REJECTED, r,
                                            "TLS authentication failed: the MEF refused PSK identity %s, or the keys "
-                                           "differ", cfg->psk_identity);
+                                           "differ%s", cfg->psk_identity,
+                                           HAVE_WOLFSSL_CTX_ONLY_DHE_PSK && cfg->tls_max != TLS_VERSION_1_2
+                                                   ? ", or it allows TLS 1.3 PSK only without (EC)DHE (psk_ke), "
+                                                     "which this agent does not offer"
+                                                   : "");
                 return failure_set(&info->failure, OUTCOME_REJECTED, r,
                                    "TLS authentication failed: the MEF refused our certificate, or its own did not verify "
                                    "against %s", cfg->ca_file);

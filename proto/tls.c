@@ -1,12 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* TLS connections on wolfSSL for both ends (proto/tls.h, protocol section 1); the contexts are
  * in proto/tls-ctx.c. */
-#include "proto/tls-internal.h" /* first: wolfssl/options.h, then util.h (see there) */
+#include "proto/tls-internal.h" /* first: wolfssl/options.h, util.h, wolfssl/ssl.h, tls-wire.h */
 #include "proto/tls-classify.h"
-#include "proto/tls-wire.h"
-#include "util/util.h"
 
-#include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
@@ -220,15 +217,9 @@ static bool conn_peer_leaf(tls_conn_t *c, const unsigned char **ret_der, int *re
         WOLFSSL_X509_CHAIN *chain = wolfSSL_get_peer_chain(c->ssl);
         if (!chain || wolfSSL_get_chain_count(chain) < 1)
                 return false;
-        const unsigned char *der = wolfSSL_get_chain_cert(chain, 0);
-        int len = wolfSSL_get_chain_length(chain, 0);
-        if (!der || len <= 0)
-                return false;
-        if (ret_der)
-                *ret_der = der;
-        if (ret_len)
-                *ret_len = len;
-        return true;
+        *ret_der = wolfSSL_get_chain_cert(chain, 0);
+        *ret_len = wolfSSL_get_chain_length(chain, 0);
+        return *ret_der && *ret_len > 0;
 }
 
 /* Which authentication the finished handshake used, checked against what we require. */
@@ -240,7 +231,9 @@ static int conn_post_handshake(tls_conn_t *c) {
         if (!cipher || !tls_in_list(t->ciphers, cipher))
                 return -EPROTO;
         bool cert_suite = !tls13 && strstr(cipher, "ECDSA");
-        bool peer_cert = conn_peer_leaf(c, NULL, NULL);
+        const unsigned char *der;
+        int der_len;
+        bool peer_cert = conn_peer_leaf(c, &der, &der_len);
 
         if (!t->server) {
                 if (t->psk) {

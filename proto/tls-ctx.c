@@ -2,13 +2,9 @@
 /* TLS contexts on wolfSSL for both ends (proto/tls.h, protocol section 1): library set-up,
  * versions and suites, PSK and certificates with their callbacks, and the socket I/O callbacks
  * every connection of a context uses. */
-#include "proto/tls-internal.h" /* first: wolfssl/options.h, then util.h (see there) */
-#include "proto/tls-classify.h"
+#include "proto/tls-internal.h" /* first: wolfssl/options.h, util.h, wolfssl/ssl.h, tls-wire.h */
 #include "proto/tls-name.h"
-#include "proto/tls-wire.h"
-#include "util/util.h"
 
-#include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/openssl/ec.h>
 #include <wolfssl/wolfcrypt/asn_public.h>

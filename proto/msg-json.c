@@ -13,13 +13,11 @@
  *
  * err never echoes input values (jansson's error text quotes the token near the error, which
  * may be a key): it names the member and, for bad JSON, the position. */
-#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 
 #include "proto/ids.h"
-#include "proto/msg-internal.h"
-#include "util/util.h"
+#include "proto/msg-internal.h" /* jansson.h, util/util.h */
 
 /* ---- jansson helpers ---- */
 

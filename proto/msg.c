@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The JSON messages of protocol section 3: each message's parser and formatter over the JSON
  * layer of proto/msg-json.c, which says how secrets are kept out of jansson's buffers. */
-#include <jansson.h>
 #include <math.h>
 
-#include "proto/msg-internal.h"
+#include "proto/msg-internal.h" /* jansson.h, util/util.h */
 #include "util/string-table.h"
-#include "util/util.h"
 
 static const char *const state_names[_MSG_STATE_MAX] = {
         [MSG_STATE_ACTIVE] = "active",

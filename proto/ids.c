@@ -119,10 +119,6 @@ int ids_check_target_id(const char *s, const char **ret_why) {
 
 #define NODE_RULE "not an M2M-Node-ID (A-Z a-z 0-9 - . _ ~ : @)"
 
-static bool node_char(char c) {
-        return is_unreserved(c) || c == ':' || c == '@';
-}
-
 /* urn:<NID>:<NSS> (RFC 8141), s starting with "urn:" */
 static int urn_check(const char *s, size_t n, const char **ret_why) {
         static const char rule[] = "not a URN (urn:<NID>:<NSS>, NID 2..32 letters, digits, '-')";
@@ -164,7 +160,7 @@ int ids_check_node_id(const char *s, const char **ret_why) {
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++)
-                if (!node_char(s[i]))
+                if (!is_unreserved(s[i]) && s[i] != ':' && s[i] != '@')
                         return fail(ret_why, -EINVAL, s[i] == '/' ? "not an M2M-Node-ID (contains '/')" : NODE_RULE);
         if (!is_alnum(s[0]))
                 return fail(ret_why, -EINVAL, "not an M2M-Node-ID (must start with a letter or a digit)");

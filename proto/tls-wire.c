@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "proto/tls-wire.h"
+#include "util/macro.h"
 
 #define REC_CHANGE_CIPHER_SPEC 20
 #define REC_ALERT 21
@@ -93,9 +94,7 @@ static void parse_handshake(tls_wire_t *w) {
 void tls_wire_feed(tls_wire_t *w, const uint8_t *p, size_t n) {
         while (n > 0 && !w->done) {
                 if (w->rec_left == 0) {
-                        size_t k = sizeof w->hdr - w->hdr_len;
-                        if (k > n)
-                                k = n;
+                        size_t k = MIN(sizeof w->hdr - w->hdr_len, n);
                         memcpy(w->hdr + w->hdr_len, p, k);
                         w->hdr_len += k;
                         p += k;
@@ -115,7 +114,7 @@ void tls_wire_feed(tls_wire_t *w, const uint8_t *p, size_t n) {
                         w->hs_len = w->rec_type == REC_ALERT ? 0 : w->hs_len;
                         continue;
                 }
-                size_t k = w->rec_left < n ? w->rec_left : n;
+                size_t k = MIN(w->rec_left, n);
                 if (w->rec_type == REC_HANDSHAKE || w->rec_type == REC_ALERT) {
                         /* What fits, then the rest once parsed: the ServerHello starts a record
                          * that may go on with the Certificate (TLS 1.2) far beyond hs. Full and
@@ -125,8 +124,7 @@ void tls_wire_feed(tls_wire_t *w, const uint8_t *p, size_t n) {
                                 w->done = true;
                                 return;
                         }
-                        if (k > room)
-                                k = room;
+                        k = MIN(k, room);
                         memcpy(w->hs + w->hs_len, p, k);
                         w->hs_len += k;
                 }

@@ -7,7 +7,6 @@
  * Every state change updates STATUS=, state.json and the journal; the important events carry
  * a MESSAGE_ID. */
 #include <signal.h>
-#include <systemd/sd-event.h>
 
 #include "agent/enrol-mark.h"
 #include "agent/exit-codes.h"

@@ -285,11 +285,9 @@ static int profile_json_stage(const agent_config_t *cfg, const stored_profile_t 
         return 0;
 }
 
-/* profile.json is staged first, so that a full or read-only /run or an I/O error fails while
- * nothing has changed; then the keys replace the old ones (which cannot be put back: the old
- * keyring is revoked), then profile.json is renamed into place. When only that rename fails the
- * new keys stay (they are the sealed profile's; a retry completes profile.json), unless there
- * were no keys before: then they are taken out again, nothing half-loaded. */
+/* The steps of custody_restore_finish() (agent/custody.h). profile.json is staged first so that a
+ * full or read-only /run fails while nothing has changed: the old keys cannot be put back once the
+ * new ones replace them (their keyring is revoked). */
 static int install(const agent_config_t *cfg, const stored_profile_t *p, stored_profile_t *ret_profile,
                    custody_info_t *info) {
         uid_t uid = (uid_t) -1;

@@ -83,9 +83,7 @@ int tcp_connect_until(const char *host, const char *port, uint64_t deadline, int
                 left++;
         int r = -EHOSTUNREACH;
         for (struct addrinfo *ai = res; ai && r != 0; ai = ai->ai_next, left--) {
-                /* Each address gets its share of the time left (at least a second, the whole
-                 * rest for the last): one that drops SYNs (IPv6 black-holed on the way) must
-                 * not take the time of the ones after it. */
+                /* A share each (exchange.h): one that drops SYNs (IPv6 black-holed) must not take all the time. */
                 uint64_t now = now_usec();
                 if (now >= deadline) {
                         r = -ETIMEDOUT;
@@ -98,8 +96,7 @@ int tcp_connect_until(const char *host, const char *port, uint64_t deadline, int
         return r == -ENETUNREACH ? -EHOSTUNREACH : r;
 }
 
-/* The TLS 1.2 retry of tls_conn_handshake, on a new connection to the same address, which
- * then replaces the caller's socket under the same fd number. */
+/* The TLS 1.2 retry of tls_conn_handshake_until() (exchange.h): the new socket dup3()'d over the old fd. */
 static int conn_reconnect(tls_conn_t *c, uint64_t deadline) {
         int old = tls_conn_fd(c);
         struct sockaddr_storage sa;

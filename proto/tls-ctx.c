@@ -524,10 +524,8 @@ static int ctx_new(const tls_config_t *cfg, bool server, bool p256_only, tls_ctx
                 return r;
         ctx_describe_offer(t, min, max);
 
-        /* After these errors tls_conn_retry() goes on with tls_ctx_fallback_new() (conn_error
-         * says when): wolfSSL 5.5.4 cannot go on when a TLS 1.2 server answers a TLS 1.3
-         * ClientHello that offered a PSK, and a TLS 1.2 psk connection reads the server's group
-         * as X25519 (above). */
+        /* The wolfSSL errors after which tls_conn_retry() goes on with tls_ctx_fallback_new():
+         * conn_error() says why and when. */
         if (!server && want_psk && min == TLS_VERSION_1_2)
                 t->retry_on = t->tls13 ? VERSION_ERROR : p256_only ? 0 : ECC_PEERKEY_ERROR;
 

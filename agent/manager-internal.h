@@ -134,8 +134,7 @@ void manager_action_schedule(manager_t *m, action_t a, uint64_t delay);
 /* The timers of renewal at 80% of the lifetime and of expiry. */
 int manager_on_renew(sd_event_source *s, uint64_t usec, void *userdata);
 int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata);
-/* states_enrol() as who asked (SIGUSR1, the MEF's reenrol): the request is kept until an
- * enrolment seals its profile (enrol_requested above). */
+/* states_enrol() as who asked (SIGUSR1, the MEF's reenrol), kept as enrol_requested (above). */
 void manager_enrol_requested(manager_t *m, const char *who);
 
 /* ---- agent/states.c ---- */

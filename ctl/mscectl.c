@@ -11,6 +11,7 @@
 #include "agent/config.h"
 #include "agent/credential.h"
 #include "agent/custody.h"
+#include "agent/enrol-mark.h"
 #include "agent/enrol.h"
 #include "ctl/check.h"
 #include "ctl/env.h"
@@ -352,6 +353,9 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
         /* no keys are left for it to name; a running agent's names its user, who gets them again */
         if (lock >= 0 && path_join(cfg.state_dir, KEYRING_OWNER_NAME, owner) == 0)
                 (void) unlink(owner);
+        /* no profile is left for it to have the next start check; a running agent's is its own */
+        if (lock >= 0)
+                (void) enrol_mark_clear(cfg.state_dir);
         if (agent > 0) {
                 if (kill(agent, SIGUSR1) < 0) {
                         fprintf(stderr, "mscectl: cannot signal msce-agent (pid %d): %m; restart it\n", (int) agent);

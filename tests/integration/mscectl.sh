@@ -10,7 +10,7 @@
 # s_server), Kpm file 0644, a secret the agent's user cannot read, a drop-in directory it cannot
 # list, a directory above the configuration it cannot enter), and as root after a real
 # enrolment: the keys check reads the key as the CSE user, factory-reset (refused without --yes,
-# removes keys, sealed profile and profile.json, --deregister with the MEF).
+# removes keys, sealed profile, profile.json and the enrolling mark, --deregister with the MEF).
 set -u
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
@@ -393,6 +393,7 @@ if [ $ROOT = 1 ]; then
         keyctl session - sh -c "r=\$(keyctl newring msce \$(keyctl get_persistent @s $PREV_UID)) &&
                 keyctl add user msce:ltk 0123456789abcdef0123456789abcdef \$r" > /dev/null
         echo "$PREV_UID" > "$T/state/keyring.owner"
+        date +%s > "$T/state/enrolling" # as an agent stopped mid-enrolment leaves it
         prev_ring || not_ok "no msce keyring planted for $AGENT_USER_TEST"
         if ctl_run 0 --config "$T/good.conf" factory-reset --yes; then
                 grep -qx "Removed the keys of the previous \[consumer\] user $AGENT_USER_TEST." "$T/out" && ! prev_ring &&
@@ -401,7 +402,7 @@ if [ $ROOT = 1 ]; then
                 ls "$T/state" > "$T/state.ls"
                 if [ ! -e "$RT/profile.json" ] && [ ! -e "$RT/state.json" ] && [ ! -s "$T/state.ls" ] &&
                    "$CTL" --config "$T/good.conf" check --no-network --agent-user root | grep -q "^WARN  keys: none filed for $CSE_USER"; then
-                        ok "factory-reset --yes: keys, sealed profile, host key, profile.json and the stopped agent's state.json gone"
+                        ok "factory-reset --yes: keys, sealed profile, host key, enrolling mark, profile.json and the stopped agent's state.json gone"
                 else
                         not_ok "factory-reset: something is left ($(cat "$T/state.ls"))"
                 fi

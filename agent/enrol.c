@@ -219,7 +219,9 @@ static int network_fail(const agent_config_t *cfg, const tls_ctx_t *ctx, exchang
 }
 
 /* A failure after the handshake: sending the request or reading the response. */
-static int response_fail(int r, exchange_info_t *info) {
+static int response_fail(int r, exchange_stage_t stage, exchange_info_t *info) {
+        if (stage == EXCHANGE_STAGE_REQUEST)
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "sending the request failed: %s", strerror(-r));
         switch (r) {
         case -ETIMEDOUT:
                 return failure_set(&info->failure, OUTCOME_TRANSIENT, r, "timed out waiting for the response");
@@ -271,10 +273,10 @@ static int exchange(const agent_config_t *cfg, request_t *req, http_msg_t *ret, 
                 return failure_set(&info->failure, OUTCOME_CONFIG, r, "cannot format the request: %s", strerror(-r));
         }
         /* -EACCES while reading: a TLS 1.3 MEF refusing our certificate after our Finished */
-        if (r < 0 && (stage != EXCHANGE_STAGE_RESPONSE || r == -EACCES))
+        if (r < 0 && (stage < EXCHANGE_STAGE_REQUEST || r == -EACCES))
                 return network_fail(cfg, ctx, stage, r, info);
         if (r < 0)
-                return response_fail(r, info);
+                return response_fail(r, stage, info);
         r = response_check(cfg, req, ret, info);
         if (r < 0)
                 http_msg_done(ret);

@@ -169,7 +169,7 @@ static const char *network_failure(int r, const exchange_info_t *info) {
             r != -ECONNABORTED)
                 return NULL;
         return info->stage == EXCHANGE_STAGE_TLS        ? "TLS failed"
-               : info->stage != EXCHANGE_STAGE_RESPONSE ? "cannot connect"
+               : info->stage < EXCHANGE_STAGE_REQUEST   ? "cannot connect"
                : r == -ETIMEDOUT                        ? "no response in time"
                                                         : "connection lost before the response";
 }

@@ -204,13 +204,15 @@ int exchange_run(const exchange_spec_t *s, http_msg_t *ret, exchange_stage_t *re
                 r = s->request(c, s->userdata, &req, &req_len);
         }
         if (r >= 0) {
-                *ret_stage = EXCHANGE_STAGE_RESPONSE;
+                *ret_stage = EXCHANGE_STAGE_REQUEST;
                 r = tls_conn_write_all_until(c, req, req_len, s->deadline);
                 if (r == -EPIPE) /* the MEF went away before the request: not a truncated response */
                         r = -ECONNRESET;
         }
-        if (r >= 0)
+        if (r >= 0) {
+                *ret_stage = EXCHANGE_STAGE_RESPONSE;
                 r = response_parse(c, s->deadline, &resp, &resp_size, ret);
+        }
         if (r >= 0)
                 *ret_stage = EXCHANGE_STAGE_NONE;
         erase_free(req, req_len); /* NULL is fine */

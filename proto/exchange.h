@@ -29,7 +29,8 @@ typedef enum exchange_stage {
         EXCHANGE_STAGE_NONE,       /* no network needed yet, or the response arrived */
         EXCHANGE_STAGE_CONNECT,    /* name resolution or TCP connect */
         EXCHANGE_STAGE_TLS,        /* the TLS handshake */
-        EXCHANGE_STAGE_RESPONSE,   /* sending the request or waiting for the response */
+        EXCHANGE_STAGE_REQUEST,    /* sending the request */
+        EXCHANGE_STAGE_RESPONSE,   /* waiting for the response */
         _EXCHANGE_STAGE_MAX,
 } exchange_stage_t;
 
@@ -48,10 +49,11 @@ typedef struct exchange_spec {
 
 /* One exchange: 0 with *ret the response (http_msg_done()), or a negative errno with
  * *ret_stage saying where it failed: the errors of tcp_connect_until() (CONNECT), of
- * tls_conn_handshake() (TLS) or of request() (TLS: it runs right after the handshake), and
- * for the response: -ETIMEDOUT, I/O errors (-ECONNRESET too when the peer was gone while we
- * sent the request), -EMSGSIZE (over the protocol limits), -EBADMSG (malformed), -ENODATA
- * (closed without a response), -EPIPE (truncated). version and cipher
+ * tls_conn_handshake() (TLS) or of request() (TLS: it runs right after the handshake), for
+ * the request -ETIMEDOUT and I/O errors (REQUEST: -ECONNRESET also for a peer gone, never
+ * -EPIPE), and for the response: -ETIMEDOUT, I/O errors, -EMSGSIZE (over the protocol
+ * limits), -EBADMSG (malformed), -ENODATA (closed without a response), -EPIPE (truncated).
+ * version and cipher
  * get the TLS version and suite once the handshake is done ("" before). */
 int exchange_run(const exchange_spec_t *s, http_msg_t *ret, exchange_stage_t *ret_stage, char version[16],
                  char cipher[64]);

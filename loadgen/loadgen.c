@@ -12,6 +12,7 @@
 #include "agent/backoff.h"
 #include "keys/kdf.h"
 #include "loadgen/loadgen.h"
+#include "proto/exchange.h"
 #include "proto/http.h"
 #include "proto/tls.h"
 #include "util/string-table.h"
@@ -609,6 +610,10 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         return 0;
 }
 
+/* The MEF's address for every gateway: its name's only one, else the first of them that takes
+ * a connection within the exchange timeout, tried in turn as the agent tries them (so that a
+ * black-holed first address, IPv6 dropped on the way, does not lose every gateway); the first
+ * when none does (the gateways retry it, as against an MEF that is down). */
 static int resolve(lg_t *lg) {
         const lg_options_t *o = lg->opt;
         struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
@@ -617,7 +622,16 @@ static int resolve(lg_t *lg) {
                 return -EHOSTUNREACH;
         memcpy(&lg->addr, res->ai_addr, res->ai_addrlen);
         lg->addr_len = res->ai_addrlen;
+        bool several = res->ai_next != NULL;
         freeaddrinfo(res);
+        _cleanup_close_ int fd = -1;
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof sa;
+        if (several && tcp_connect_until(o->host, o->port, now_usec() + o->exchange_usec, &fd) == 0 &&
+            getpeername(fd, (struct sockaddr *) &sa, &len) == 0) {
+                lg->addr = sa;
+                lg->addr_len = len;
+        }
         bool v6 = strchr(o->host, ':') != NULL, dflt = streq(o->port, "443");
         snprintf(lg->host_header, sizeof lg->host_header, "%s%s%s%s%s", v6 ? "[" : "", o->host, v6 ? "]" : "",
                  dflt ? "" : ":", dflt ? "" : o->port);

@@ -45,7 +45,7 @@ typedef enum lg_class {
 const char *lg_class_to_string(lg_class_t c);
 
 typedef struct lg_options {
-        const char *host;            /* IP literal or name of the MEF, resolved once */
+        const char *host;            /* IP literal or name of the MEF, resolved once (lg_run()) */
         const char *port;
         const char *base;            /* "/msce" */
         const char *fqdn;            /* MEF-FQDN for the KeID: host in lower case unless given */
@@ -76,7 +76,9 @@ typedef struct lg_result {
         uint32_t ready_hist[LG_HIST_N];   /* power-on to (first) enrolled, backoff included */
 } lg_result_t;
 
-/* Storm mode (duration 0): every gateway powers on at its time and runs enrol, a status check
+/* The MEF's name is resolved first; of several addresses every gateway uses the first that
+ * takes a connection within exchange_usec (each tried in turn, tcp_connect_until()).
+ * Storm mode (duration 0): every gateway powers on at its time and runs enrol, a status check
  * and one fetchCredentials per target named in its profile that is in targets, each step
  * retried on transient failures (429 and 503 included, as msce-agent) with full-jitter backoff
  * or the Retry-After the MEF sent.

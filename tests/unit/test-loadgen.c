@@ -2,7 +2,8 @@
 /* msce-loadgen's latency histograms (loadgen/loadgen.c): percentiles and the maximum keep the
  * magnitude of every value, from microseconds to the minutes a storm's power-on to enrolled
  * takes with its backoff, each within 0.8 % above it (a bucket's upper bound). And its engine
- * against a TLS 1.2-only server on loopback (a thread of the test). */
+ * against a TLS 1.2-only server on loopback (a thread of the test), also behind a name whose
+ * first address is a black hole. */
 #include <wolfssl/options.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -13,6 +14,7 @@
 #include "loadgen/loadgen.h"
 #include "proto/exchange.h"
 #include "proto/http.h"
+#include "tests/unit/addrs-fake.h"
 #include "util/util.h"
 
 #include <wolfssl/wolfcrypt/ecc.h>
@@ -142,42 +144,63 @@ static void *mef12_thread(void *arg) {
         return NULL;
 }
 
-/* The gateway reaches the MEF's answer (403 here): with wolfSSL 5.5.4 its handshake goes on
- * over TLS 1.2 on a new connection (-ENOPROTOOPT, proto/tls.h), as the agent's does; it was
- * counted as a TLS failure and retried the same way until lost. */
-Test(loadgen_tls12, handshake_retry_on_new_connection) {
-        mef12_t m = { .lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) };
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t alen = sizeof a;
-        cr_assert_eq(bind(m.lfd, (struct sockaddr *) &a, alen), 0);
-        cr_assert_eq(listen(m.lfd, 8), 0);
-        cr_assert_eq(getsockname(m.lfd, (struct sockaddr *) &a, &alen), 0);
-        char port[8];
-        snprintf(port, sizeof port, "%u", ntohs(a.sin_port));
-        pthread_t th;
-        cr_assert_eq(pthread_create(&th, NULL, mef12_thread, &m), 0);
-
-        lg_cred_t gw = { .id = "node-1", .psk_id = PSK_ID, .key_len = sizeof lg_psk };
+/* One gateway against host (port): 4 s of storm, each exchange within xtimeout. */
+static void run_one(const char *host, const char *port, uint64_t xtimeout, lg_result_t *res) {
+        static lg_cred_t gw = { .id = "node-1", .psk_id = PSK_ID, .key_len = sizeof lg_psk };
         memcpy(gw.key, lg_psk, sizeof lg_psk);
         lg_options_t o = {
-                .host = "127.0.0.1",
+                .host = host,
                 .port = port,
                 .base = "/msce",
                 .fqdn = "127.0.0.1",
                 .gateways = &gw,
                 .n_gateways = 1,
-                .exchange_usec = 10 * 1000000ULL,
+                .exchange_usec = xtimeout,
                 .deadline_usec = 4 * 1000000ULL,
                 .backoff_min_usec = 100 * 1000ULL,
                 .backoff_max_usec = 1000 * 1000ULL,
                 .retry_after_max_usec = 1000 * 1000ULL,
         };
+        cr_assert_eq(lg_run(&o, res), 0);
+}
+
+/* The gateway reaches the MEF's answer (403 here): with wolfSSL 5.5.4 its handshake goes on
+ * over TLS 1.2 on a new connection (-ENOPROTOOPT, proto/tls.h), as the agent's does; it was
+ * counted as a TLS failure and retried the same way until lost. */
+Test(loadgen_tls12, handshake_retry_on_new_connection) {
+        mef12_t m = { .lfd = addrs_fake_listener(8, &addrs_fake[0]) };
+        char port[8];
+        snprintf(port, sizeof port, "%u", ntohs(addrs_fake[0].sin_port));
+        pthread_t th;
+        cr_assert_eq(pthread_create(&th, NULL, mef12_thread, &m), 0);
         static lg_result_t res;
-        cr_assert_eq(lg_run(&o, &res), 0);
+        run_one("127.0.0.1", port, 10 * 1000000ULL, &res);
         pthread_join(th, NULL);
         close(m.lfd);
         cr_assert_eq(res.failures[LG_CLASS_TLS], 0, "TLS failures: %llu", (unsigned long long) res.failures[LG_CLASS_TLS]);
         cr_assert_eq(res.failures[LG_CLASS_REFUSED], 1);
         cr_assert(m.answered);
         cr_assert_eq(res.rejected, 1);
+}
+
+/* The MEF's name has two addresses, the first a black hole (IPv6 dropped on the way): the
+ * gateway reaches the MEF at the second and has its answer, as the agent would within its
+ * exchange timeout. Only the first was used: each exchange timed out on it until lost. */
+Test(loadgen_tls12, next_address_after_black_hole) {
+        int filler[2], hole = addrs_fake_black_hole(&addrs_fake[0], filler);
+        mef12_t m = { .lfd = addrs_fake_listener(8, &addrs_fake[1]) };
+        addrs_fake_n = 2;
+        pthread_t th;
+        cr_assert_eq(pthread_create(&th, NULL, mef12_thread, &m), 0);
+        static lg_result_t res;
+        run_one(ADDRS_FAKE_NAME, "1", 3 * 1000000ULL, &res);
+        pthread_join(th, NULL);
+        cr_assert_eq(res.failures[LG_CLASS_TIMEOUT], 0, "exchanges timed out: %llu",
+                     (unsigned long long) res.failures[LG_CLASS_TIMEOUT]);
+        cr_assert_eq(res.failures[LG_CLASS_REFUSED], 1);
+        cr_assert(m.answered);
+        close(m.lfd);
+        close(filler[0]);
+        close(filler[1]);
+        close(hole);
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run a command against a PostgreSQL of its own: initdb + pg_ctl in /tmp/msce-pg.PID, as an
-# unprivileged user (as root: msce-pg-PID, made for this run and removed after it; otherwise the
-# caller), on a unix socket in that directory only (listen_addresses = ''), password
-# authentication (scram-sha-256). No system service is touched. The command gets:
+# unprivileged user (as root: msce-t<PID>-pg, made for this run by integration/test-user.sh and
+# removed after it; otherwise the caller), on a unix socket in that directory only
+# (listen_addresses = ''), password authentication (scram-sha-256). No system service is touched. The command gets:
 #   MSCE_TEST_PG_URI            postgresql:///msce?host=DIR&port=PORT&user=msce (no password)
 #   MSCE_TEST_PG_PASSWORD_FILE  the password, 0600
 #   MSCE_TEST_PG_CTL            a script: stop | start | freeze | thaw (SIGSTOP/SIGCONT) this server
@@ -28,10 +28,11 @@ fi
 [ -x "$bindir/initdb" ] && [ -x "$bindir/pg_ctl" ] ||
         skip "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql"
 
-# Named after this process (/tmp/msce-pg.PID, user msce-pg-PID), so that a run killed before its
-# cleanup (meson's timeout: SIGTERM, then SIGKILL) is known by its PID being gone: its server
-# (pg_ctl detaches it), directory and user are removed here by the next run. A leftover of our
-# own PID is one of a process gone before us.
+# Named after this process (/tmp/msce-pg.PID, user msce-t<PID>-pg), so that a run killed before
+# its cleanup (meson's timeout: SIGTERM, then SIGKILL) is known by its PID being gone: its server
+# (pg_ctl detaches it) and directory are removed here by the next run, its user by the next
+# test-user.sh add. A leftover of our own PID is one of a process gone before us.
+test_user_sh=$(dirname "$0")/integration/test-user.sh
 gone() { [ "$1" = $$ ] || [ ! -d "/proc/$1" ]; }
 for d in /tmp/msce-pg.*; do
         p=${d#/tmp/msce-pg.}
@@ -46,13 +47,9 @@ for d in /tmp/msce-pg.*; do
         rm -rf "$d" 2>/dev/null || :
 done
 if [ "$(id -u)" = 0 ]; then
+        # the users of runs before they were test-user.sh's
         for u in $(sed -n 's/^\(msce-pg-[0-9][0-9]*\):.*/\1/p' /etc/passwd); do
-                gone "${u#msce-pg-}" || continue
-                for _ in 1 2 3 4 5 6 7 8 9 10; do # /etc/passwd locked by another useradd/userdel
-                        userdel "$u" >/dev/null 2>&1 && break
-                        [ $? != 6 ] || break # no such user: a concurrent sweep took it
-                        sleep 0.5
-                done
+                gone "${u#msce-pg-}" && sh "$test_user_sh" del "$u"
         done
 fi
 
@@ -65,14 +62,13 @@ cleanup() {
                 "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
         fi
         rm -rf "$dir"
-        [ -n "$user" ] && userdel "$user" 2>/dev/null || true
+        [ -z "$user" ] || sh "$test_user_sh" del "$user"
 }
 trap cleanup EXIT
 
 if [ "$(id -u)" = 0 ]; then
         # initdb refuses root: a user of this run's own
-        user=msce-pg-$$
-        useradd --system --no-create-home --home-dir "$dir" --shell /usr/sbin/nologin "$user" ||
+        user=$(sh "$test_user_sh" add $$ pg --home-dir "$dir" --shell /usr/sbin/nologin) ||
                 skip "cannot create a user to run PostgreSQL as"
         chown "$user" "$dir"
         as=(runuser -u "$user" --)

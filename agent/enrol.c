@@ -333,6 +333,11 @@ int enrol_run(const agent_config_t *cfg, const char *prev, stored_profile_t *ret
                 if (p == 0 && (p = tpm2_pcrs_check(cfg->tcti, cfg->pcrs)) == -ENXIO) /* tpm2_seal() would refuse */
                         return failure_set(&info->failure, OUTCOME_CONFIG, p, "not enrolling: %s: [seal] pcrs = %s: the TPM at %s "
                                            "has not all of them active", cfg->path, cfg->pcrs, cfg->tcti);
+                if (p == -EACCES) /* there, but not ours to open: the setup's (hw/tpm2.h) */
+                        return failure_set(&info->failure, OUTCOME_CONFIG, p,
+                                           "not enrolling: the TPM at %s is not accessible to uid %u: %s (make the "
+                                           "agent's user a member of the TPM device's group, tss)",
+                                           cfg->tcti, (unsigned) geteuid(), strerror(-p));
                 if (p < 0 && p != -ENODEV && p != -EOPNOTSUPP) /* there, but busy or failing: a retry */
                         return failure_set(&info->failure, OUTCOME_TRANSIENT, p, "not enrolling: the TPM at %s fails: %s",
                                            cfg->tcti, strerror(-p));

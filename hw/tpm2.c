@@ -5,7 +5,10 @@
 #include <tss2/tss2_tctildr.h>
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hw/tpm2.h"
 #include "hw/tpm2-names.h"
@@ -233,14 +236,42 @@ static void tpm2_ctx_done(tpm2_ctx_t *c) {
                 tss.Tss2_TctiLdr_Finalize(&c->tcti);
 }
 
+/* A device: TCTI's node opened and closed again, for why the TCTI could not open it, which tss2
+ * only logs: no node is no TPM (-ENODEV, and tss2 logs nothing), but a TPM that is there and not
+ * ours to open (-EACCES) or held by another process (/dev/tpmN, one opener at a time: -EBUSY) is
+ * not, or method auto would seal without it (keys/seal.h). */
+static int device_check(const char *tcti) {
+        if (strncmp(tcti, "device:", 7) != 0 || !tcti[7])
+                return 0;
+        int fd = open(tcti + 7, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd >= 0) {
+                close(fd);
+                return 0;
+        }
+        switch (errno) {
+        case ENOENT:
+        case ENOTDIR:
+        case ENODEV:
+        case ENXIO:
+                return -ENODEV;
+        case EACCES:
+        case EPERM:
+                return -EACCES;
+        case EBUSY:
+                return -EBUSY;
+        default:
+                return -EIO;
+        }
+}
+
 /* c starts as TPM2_CTX_NULL (its libmu may already be loaded). */
 static int tpm2_ctx_open(const char *tcti, tpm2_ctx_t *c) {
         if (!tcti || !*tcti)
                 tcti = TPM2_TCTI_DEFAULT;
-        /* No device node, no TPM: say so without tss2 logging its connection errors. */
-        if (strncmp(tcti, "device:", 7) == 0 && tcti[7] && access(tcti + 7, F_OK) < 0)
-                return -ENODEV;
-        int r = tss2_load_mu(&tss);
+        int r = device_check(tcti);
+        if (r < 0)
+                return r;
+        r = tss2_load_mu(&tss);
         if (r < 0)
                 return r;
         r = tss2_load_tctildr(&tss);

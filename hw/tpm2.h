@@ -25,7 +25,9 @@
  * "" means TPM2_TCTI_DEFAULT. pcrs: util/parse.h's PCR list,
  * "<bank>:<n>[,<n>...][+<bank>:...]", e.g. "sha256:0,7"; NULL or "" for no binding.
  *
- * Errors: -ENODEV the TCTI does not connect (no TPM), -EINVAL bad arguments or pcrs string,
+ * Errors: -ENODEV the TCTI does not connect (no TPM), -EACCES a device: TCTI's node is there but
+ * this process may not open it read-write, -EBUSY it is held by another process (/dev/tpmN),
+ * -EINVAL bad arguments or pcrs string,
  * -ENXIO (tpm2_seal) pcrs names a PCR the TPM has not active (a bank not allocated: PolicyPCR
  * would skip it and bind nothing),
  * -EBADMSG a blob that does not parse, -EKEYREJECTED the TPM refuses the blob (another TPM,

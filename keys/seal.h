@@ -63,7 +63,7 @@ seal_method_t seal_method_from_string(const char *s);
 
 /* Write p. *ret_method (may be NULL) gets the backend used (never AUTO).
  * -ENODEV method tpm2 and no TPM answers, -EOPNOTSUPP method tpm2 in a build without TPM
- * support, with method auto the TPM's error (-EIO, -EBUSY) when one is there but fails (only
+ * support, with method auto the TPM's error (-EIO, -EBUSY, -EACCES) when one is there but fails (only
  * without a TPM does auto use the host key), -EINVAL bad opts or profile, -EBADMSG an existing host.key that is not 32 bytes,
  * -EPERM an existing host.key readable by others, -ENOSPC/-EIO... from the write (the previous
  * envelope is then left as it was), TPM errors as in hw/tpm2.h. */

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/* hw/tpm2.c's reading of a device: TCTI whose node is there but not ours to open, and what
+ * keys/seal.c's method auto makes of it: the TPM's error, not a seal with the host key. As root,
+ * each case runs in a child that drops to uid/gid 65534 (nobody): root would open a mode 0000
+ * node. No TPM is needed: the node is a plain file, refused before tss2 opens it. The agent says
+ * so in words of its setup (agent/enrol.c, agent/custody.c). */
+#include "msce-config.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/config.h"
+#include "agent/custody.h"
+#include "agent/enrol.h"
+#include "agent/outcome.h"
+#include "hw/tpm2.h"
+#include "keys/seal.h"
+#include "tests/unit/profile-example.h"
+
+#if HAVE_TPM2
+#define NOBODY 65534
+
+static char dir[64], node[96], tcti[112];
+
+static void setup(void) {
+        strcpy(dir, "/tmp/msce-tpm2-device-XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+        cr_assert_eq(chmod(dir, 0755), 0);
+        snprintf(node, sizeof node, "%s/tpm0", dir);
+        snprintf(tcti, sizeof tcti, "device:%s", node);
+        int fd = open(node, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0);
+        cr_assert_geq(fd, 0);
+        close(fd);
+        cr_assert_eq(chmod(node, 0), 0);
+        if (geteuid() == 0) /* the host key's directory: the agent's own */
+                cr_assert_eq(chown(dir, NOBODY, NOBODY), 0);
+}
+
+static void teardown(void) {
+        char p[128];
+        static const char *const names[] = { "tpm0", SEAL_ENVELOPE_NAME, SEAL_HOST_KEY_NAME };
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+                snprintf(p, sizeof p, "%s/%s", dir, names[i]);
+                (void) unlink(p);
+        }
+        (void) rmdir(dir);
+}
+
+TestSuite(tpm2_device, .init = setup, .fini = teardown);
+
+/* fn's result (a -errno, 0..-125) as seen from a process without the privilege to open node. */
+static int unprivileged(int (*fn)(void)) {
+        if (geteuid() != 0)
+                return fn();
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+                if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
+                    setresuid(NOBODY, NOBODY, NOBODY) < 0)
+                        _exit(255);
+                _exit(-fn() & 0x7f);
+        }
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 255, "status %d", status);
+        return -WEXITSTATUS(status);
+}
+
+static int probe(void) {
+        return tpm2_probe(tcti);
+}
+
+static int store_auto(void) {
+        stored_profile_t p;
+        profile_example(&p, 1);
+        seal_opts_t o = { .state_dir = dir, .method = SEAL_METHOD_AUTO, .tcti = tcti };
+        return seal_store(&o, &p, NULL);
+}
+
+Test(tpm2_device, node_not_ours_is_not_absent) {
+        cr_assert_eq(unprivileged(probe), -EACCES);
+}
+
+Test(tpm2_device, auto_does_not_seal_with_the_host_key) {
+        cr_assert_eq(unprivileged(store_auto), -EACCES);
+        char p[128];
+        snprintf(p, sizeof p, "%s/%s", dir, SEAL_ENVELOPE_NAME);
+        cr_assert_eq(access(p, F_OK), -1, "%s written", p);
+        snprintf(p, sizeof p, "%s/%s", dir, SEAL_HOST_KEY_NAME);
+        cr_assert_eq(access(p, F_OK), -1, "%s written", p);
+}
+
+static int config_auto(agent_config_t *cfg) {
+        char text[512], err[512];
+        snprintf(text, sizeof text,
+                 "[node]\nid = urn:dev:ops:gw-tpm-access\n[mef]\nuri = https://127.0.0.1:1\npsk_identity = kpm-access\n"
+                 "psk_file = /nonexistent/kpm.hex\n[seal]\nbackend = auto\ntcti = %s\nstate_dir = %s\n",
+                 tcti, dir);
+        return agent_config_parse_buffer("t.conf", text, strlen(text), AGENT_CONFIG_NO_SECRETS, cfg, err, sizeof err);
+}
+
+/* The agent's enrolment (backend auto) stops before it sends anything, with a configuration
+ * error that names the node and the uid: not a retry, not an enrolment sealed with the host key. */
+static int enrol_auto(void) {
+        _cleanup_(agent_config_done) agent_config_t cfg = {};
+        if (config_auto(&cfg) < 0)
+                return -EINVAL;
+        stored_profile_t p;
+        exchange_info_t info;
+        char want[256];
+        snprintf(want, sizeof want, "not enrolling: the TPM at %s is not accessible to uid %u: ", tcti, (unsigned) geteuid());
+        int r = enrol_run(&cfg, NULL, &p, &info);
+        return r == -EACCES && info.failure.outcome == OUTCOME_CONFIG && strstr(info.failure.reason, want) ? 0 : -EPROTO;
+}
+
+Test(tpm2_device, enrolment_stops_as_a_configuration_error) {
+        cr_assert_eq(unprivileged(enrol_auto), 0);
+}
+
+/* An unseal that met the node so (a TPM profile under auto): the TPM's access, retried (udev
+ * may not have given the node its group yet at boot), not "cannot read the sealed profile". */
+static int restore_denied(void) {
+        _cleanup_(agent_config_done) agent_config_t cfg = {};
+        if (config_auto(&cfg) < 0)
+                return -EINVAL;
+        stored_profile_t p = {};
+        custody_info_t ci;
+        char want[256];
+        snprintf(want, sizeof want, "cannot unseal the profile: the TPM %s is not accessible to uid %u: ", node,
+                 (unsigned) geteuid());
+        int r = custody_restore_finish(&cfg, -EACCES, "", &p, _SEAL_METHOD_INVALID, NULL, &ci);
+        return r == -EACCES && ci.failure.outcome == OUTCOME_FAILED && strstr(ci.failure.reason, want) ? 0 : -EPROTO;
+}
+
+Test(tpm2_device, restore_names_the_tpm_s_access) {
+        cr_assert_eq(unprivileged(restore_denied), 0);
+}
+
+Test(tpm2_device, no_node_is_no_tpm) {
+        snprintf(tcti, sizeof tcti, "device:%s/tpm-none", dir);
+        cr_assert_eq(unprivileged(probe), -ENODEV);
+}
+#else
+Test(tpm2_device, no_tpm_support) {
+        cr_skip_test("built without TPM support");
+}
+#endif

@@ -127,6 +127,17 @@ void check_tpm(checker_t *c, const agent_config_t *cfg) {
                              seal_backend_to_string(cfg->seal_backend), required ? "" : ": the host key is used");
                 return;
         }
+        if (r == -EACCES && geteuid() != 0) {
+                check_report(c, L_WARN, "run mscectl check as root", "TPM: %s not checked (needs root)", cfg->tcti);
+                return;
+        }
+        if (r < 0 && r != -ENODEV) {
+                /* there, but failing: the agent does not enrol (agent/enrol.c), under auto too */
+                check_report(c, L_FAIL, r == -EBUSY ? "stop the other program that has the TPM open, or use device:/dev/tpmrm0"
+                                                    : "check the TPM: msce-agent does not enrol until it answers",
+                             "TPM: %s fails: %s", cfg->tcti, strerror(-r));
+                return;
+        }
         if (r < 0) {
                 if (required)
                         check_report(c, L_FAIL, "check that the TPM is enabled and [seal] tcti names it",
@@ -136,7 +147,18 @@ void check_tpm(checker_t *c, const agent_config_t *cfg) {
                                      "TPM: none answers on %s: the profile is sealed with the host key", cfg->tcti);
                 return;
         }
-        check_report(c, L_OK, NULL, "TPM: answers on %s", cfg->tcti);
+        /* as the agent's enrolment checks them: it stops with a configuration error */
+        r = tpm2_pcrs_check(cfg->tcti, cfg->pcrs);
+        if (r == -ENXIO)
+                check_report(c, L_FAIL, "set [seal] pcrs to PCRs of an active bank (tpm2_getcap pcrs), or allocate the bank",
+                             "[seal] pcrs = %s: the TPM at %s has not all of them active", cfg->pcrs, cfg->tcti);
+        else if (r < 0)
+                check_report(c, L_FAIL, NULL, "TPM: cannot read the active PCR banks on %s: %s", cfg->tcti, strerror(-r));
+        else
+                check_report(c, L_OK, NULL, "TPM: answers on %s%s%s", cfg->tcti, cfg->pcrs && cfg->pcrs[0] ? ", pcrs " : "",
+                             cfg->pcrs && cfg->pcrs[0] ? cfg->pcrs : "");
+        if (r < 0)
+                return;
         if (strncmp(cfg->tcti, "device:", 7) == 0 && cfg->tcti[7] == '/')
                 check_device(c, "TPM", cfg->tcti + 7,
                              "make the agent's user a member of the TPM device's group (tss): systemd-sysusers");

@@ -311,6 +311,45 @@ ctl_run 1 --config "$T/hw.conf" check --no-network --agent-user $AGENT_USER && {
         out_has '^WARN  TPM: none answers on device:/dev/tpmrm9: the profile is sealed with the host key' &&
                 ok "check: backend auto without a TPM: WARN, host key" || not_ok "check auto: findings"; }
 
+# [seal] pcrs of a bank the TPM has not active (sha1 deallocated on a swtpm of this run's own): the
+# agent's enrolment stops with a configuration error, so check FAILs; an active bank is OK.
+SW=$T/swtpm-pcrs
+swtpm_up() { [ -S "$SW/tpm" ] && [ -S "$SW/tpm.ctrl" ] && [ -s "$SW/pid" ]; }
+if ! grep -q '^#define HAVE_TPM2 1$' "$B/msce-config.h"; then
+        skip "check: pcrs of an inactive bank: built without TPM support"
+elif ! command -v swtpm > /dev/null || ! command -v swtpm_ioctl > /dev/null || ! command -v tpm2_pcrallocate > /dev/null ||
+     ! command -v tpm2_startup > /dev/null; then
+        skip "check: pcrs of an inactive bank: swtpm, swtpm_ioctl or tpm2-tools not installed"
+else
+        mkdir -m 0700 "$SW"
+        swtpm socket --tpm2 --server type=unixio,path="$SW/tpm" --ctrl type=unixio,path="$SW/tpm.ctrl" --tpmstate dir="$SW" \
+                --flags not-need-init,startup-clear --daemon --pid file="$SW/pid" && wait_for 30 swtpm_up &&
+                SWTPM_PID=$(cat "$SW/pid") || bail "swtpm did not start"
+        at_exit 'stop_pid "$SWTPM_PID"'
+        TCTI=swtpm:path=$SW/tpm
+        tpm2_pcrallocate -T "$TCTI" sha1:none+sha256:all > /dev/null 2>&1 && swtpm_ioctl --unix "$SW/tpm.ctrl" -i &&
+                tpm2_startup -T "$TCTI" -c || bail "swtpm: sha1 bank not deallocated"
+        sed "s|^backend = host\$|backend = tpm2\ntcti = $TCTI\npcrs = sha1:7|" "$T/good.conf" > "$T/pcrs.conf"
+        if ctl_run 1 --config "$T/pcrs.conf" check --no-network --agent-user $AGENT_USER; then
+                out_has "^FAIL  \[seal\] pcrs = sha1:7: the TPM at $TCTI has not all of them active" &&
+                        out_has '^      fix: set \[seal\] pcrs to PCRs of an active bank' &&
+                        ok "check: [seal] pcrs of a bank the TPM has not active: FAIL" || not_ok "check inactive bank: findings"
+        fi
+        sed -i 's/^pcrs = sha1:7$/pcrs = sha256:7/' "$T/pcrs.conf"
+        if ctl_run 0 --config "$T/pcrs.conf" check --no-network --agent-user $AGENT_USER; then
+                out_has "^OK    TPM: answers on $TCTI, pcrs sha256:7\$" &&
+                        ok "check: [seal] pcrs of an active bank: OK" || not_ok "check active bank: findings"
+        fi
+        # reset and not started: every command answers TPM_RC_INITIALIZE. Under auto the agent
+        # does not enrol then (and does not seal with the host key): a FAIL, not "no TPM".
+        swtpm_ioctl --unix "$SW/tpm.ctrl" -i || bail "swtpm_ioctl -i failed"
+        sed -i 's/^backend = tpm2$/backend = auto/' "$T/pcrs.conf"
+        if ctl_run 1 --config "$T/pcrs.conf" check --no-network --agent-user $AGENT_USER; then
+                out_has "^FAIL  TPM: $TCTI fails: " && ! out_has 'host key' &&
+                        ok "check: backend auto, a TPM that fails: FAIL, not the host key" || not_ok "check failing TPM: findings"
+        fi
+fi
+
 if [ $ROOT = 1 ]; then
         # The agent's user (here: the CSE test user) cannot read a root-owned 0600 Kpm.
         ctl_run 1 --config "$T/good.conf" check --no-network --agent-user $CSE_USER && {

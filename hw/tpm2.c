@@ -354,7 +354,9 @@ static void flush_leftovers(tpm2_ctx_t *c, const char *tcti) {
                 if (tss.Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_HANDLES, firsts[i],
                                            TPM2_MAX_CAP_HANDLES, &more, &data) != TSS2_RC_SUCCESS)
                         continue;
-                const TPML_HANDLE *l = &data->data.handles;
+                /* the union holds what the answer says it holds: another capability is no list */
+                const TPML_HANDLE none = { 0 };
+                const TPML_HANDLE *l = data->capability == TPM2_CAP_HANDLES ? &data->data.handles : &none;
                 /* as listed: a saved session may be listed with its HMAC session handle */
                 for (size_t j = 0; j < l->count && j < TPM2_MAX_CAP_HANDLES; j++)
                         (void) tss.Tss2_Sys_FlushContext(sys, l->handle[j]);
@@ -416,6 +418,11 @@ static int pcrs_active(tpm2_ctx_t *c, const TPML_PCR_SELECTION *sel) {
                                             &more, &data);
         if (rc != TSS2_RC_SUCCESS)
                 return rc_to_errno(rc, STEP_SETUP);
+        /* an answer about another capability (a TPM or proxy gone wrong) is no list of banks */
+        if (data->capability != TPM2_CAP_PCRS || data->data.assignedPCR.count > TPM2_NUM_PCR_BANKS) {
+                tss.Esys_Free(data);
+                return -EIO;
+        }
         const TPML_PCR_SELECTION *have = &data->data.assignedPCR;
         int r = 0;
         for (size_t i = 0; i < sel->count; i++) {

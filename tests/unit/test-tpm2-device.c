@@ -3,7 +3,8 @@
  * keys/seal.c's method auto makes of it: the TPM's error, not a seal with the host key. As root,
  * each case runs in a child that drops to uid/gid 65534 (nobody): root would open a mode 0000
  * node. No TPM is needed: the node is a plain file, refused before tss2 opens it. The agent says
- * so in words of its setup (agent/enrol.c, agent/custody.c). */
+ * so in words of its setup (agent/enrol.c, agent/custody.c). And a fake TPM on the cmd TCTI
+ * answering about another capability than asked. */
 #include "msce-config.h"
 
 #include <criterion/criterion.h>
@@ -144,6 +145,28 @@ Test(tpm2_device, restore_names_the_tpm_s_access) {
 Test(tpm2_device, no_node_is_no_tpm) {
         snprintf(tcti, sizeof tcti, "device:%s/tpm-none", dir);
         cr_assert_eq(unprivileged(probe), -ENODEV);
+}
+/* A "TPM" behind tss2's cmd TCTI (a program on its stdin and stdout) that answers the question
+ * about the PCR banks with a list of 20 handles, TPM2_CAP_HANDLES: no list of banks (and more
+ * entries than a TPML_PCR_SELECTION has), -EIO, never read as one. */
+Test(tpm2_device, an_answer_about_another_capability_is_no_list_of_banks) {
+        char script[sizeof dir + 16];
+        snprintf(script, sizeof script, "%s/fake-tpm", dir);
+        FILE *f = fopen(script, "we");
+        cr_assert_not_null(f);
+        /* GetCapability is 22 bytes; the answer: TPM_ST_NO_SESSIONS, 99 bytes, TPM_RC_SUCCESS,
+         * moreData NO, TPM2_CAP_HANDLES, count 20, 20 handles */
+        fprintf(f, "head -c 22 > /dev/null\nprintf '\\200\\001\\000\\000\\000\\143\\000\\000\\000\\000\\000"
+                   "\\000\\000\\000\\001\\000\\000\\000\\024'\nhead -c 80 /dev/zero\ncat > /dev/null\n");
+        cr_assert_eq(fclose(f), 0);
+        snprintf(tcti, sizeof tcti, "cmd:sh %s", script);
+        int r = tpm2_pcrs_check(tcti, "sha256:7");
+        (void) unlink(script);
+        if (r == -ENODEV || r == -EOPNOTSUPP) {
+                teardown(); /* criterion does not run .fini for a skipped test */
+                cr_skip_test("tss2's cmd TCTI (libtss2-tcti-cmd) not installed");
+        }
+        cr_assert_eq(r, -EIO);
 }
 #else
 Test(tpm2_device, no_tpm_support) {

@@ -176,6 +176,39 @@ void check_credentials(checker_t *c, const agent_config_t *cfg) {
         check_file(c, "[mef] trust_anchors", cfg->ca_file, false);
 }
 
+/* dir is missing and not systemd's to create (StateDirectory=, RuntimeDirectory=): the agent
+ * creates it, as its user, in the nearest directory above it that exists (agent/custody.c's
+ * preflight). false, with a FAIL in the agent's words, when it cannot. */
+static bool missing_dir_creatable(checker_t *c, const char *what, const char *dir, mode_t mode) {
+        char near[PATH_MAX], fix[PATH_MAX + 64], u[32];
+        struct stat st;
+        bool found = false;
+        if (snprintf(near, sizeof near, "%s", dir) >= (int) sizeof near)
+                return true; /* the agent's own check says it */
+        for (char *slash = strrchr(near, '/'); slash && !found; slash = strrchr(near, '/')) {
+                bool root = slash == near;
+                slash[root] = 0; /* "/a/b" -> "/a"; "/a" -> "/" */
+                found = stat(near, &st) == 0;
+                if (!found && (errno != ENOENT || root))
+                        return true; /* not this finding's: the preflight finding says it */
+        }
+        if (!found)
+                return true;
+        if (report_closed_parent(c, what, near))
+                return false;
+        if (!S_ISDIR(st.st_mode)) {
+                check_report(c, L_FAIL, NULL, "%s: cannot create %s: %s is not a directory", what, dir, near);
+                return false;
+        }
+        if (!check_agent_can(c, &st, W_OK | X_OK)) {
+                snprintf(fix, sizeof fix, "install -d -o %s -m %04o %s", c->user, (unsigned) mode, dir);
+                check_report(c, L_FAIL, fix, "%s: cannot create %s: %s is not writable by the agent's user %s (owner %s, mode %04o)",
+                             what, dir, near, c->user, check_user_name(st.st_uid, u), (unsigned) (st.st_mode & 07777));
+                return false;
+        }
+        return true;
+}
+
 void check_dir(checker_t *c, const char *what, const char *dir, const char *unit_dir, mode_t mode) {
         char fix[512], u[32];
         struct stat st;
@@ -184,10 +217,10 @@ void check_dir(checker_t *c, const char *what, const char *dir, const char *unit
                 check_report(c, L_WARN, fix, "%s: %s: msce-agent.service can write %s only", what, dir, unit_dir);
         }
         if (stat(dir, &st) < 0) {
-                if (errno == ENOENT)
-                        check_report(c, L_OK, NULL, "%s: %s does not exist yet (the agent creates it)", what, dir);
-                else
+                if (errno != ENOENT)
                         check_report(c, L_FAIL, NULL, "%s: %s: %m", what, dir);
+                else if (streq(dir, unit_dir) || missing_dir_creatable(c, what, dir, mode))
+                        check_report(c, L_OK, NULL, "%s: %s does not exist yet (the agent creates it)", what, dir);
                 return;
         }
         if (!S_ISDIR(st.st_mode)) {

@@ -477,6 +477,23 @@ if [ $ROOT = 1 ]; then
                 ! out_has '^FAIL' && out_has "^OK    \[seal\] state_dir: $T/state \(owner $AGENT_USER_TEST, mode 0700\)" &&
                         ok "check for an unprivileged agent user: its files are in order" || not_ok "check agent user: findings"
         fi
+        # A state directory to be created (not systemd's) where the agent's user may not: it cannot
+        # (msce-agent --check-config as that user says so); one where it may is OK.
+        mkdir -m 0755 "$T/rootonly"
+        sed "s|^state_dir = .*|state_dir = $T/rootonly/new/state|" "$T/daemon.conf" > "$T/rootonly.conf"
+        chmod 0644 "$T/rootonly.conf"
+        ctl_run 1 --config "$T/rootonly.conf" check --no-network --agent-user $AGENT_USER_TEST && {
+                out_has "^FAIL  \[seal\] state_dir: cannot create $T/rootonly/new/state: $T/rootonly is not writable by the agent's user $AGENT_USER_TEST \(owner root, mode 0755\)" &&
+                        out_has "^      fix: install -d -o $AGENT_USER_TEST -m 0700 $T/rootonly/new/state" &&
+                        setpriv --reuid=$AGENT_USER_TEST --regid=$AGENT_USER_TEST --init-groups "$AGENT" --check-config \
+                                --config "$T/rootonly.conf" 2>&1 | grep -q "cannot create $T/rootonly/new/state" &&
+                        ok "check: a state directory the agent's user cannot create: FAIL, as msce-agent says" ||
+                        not_ok "check uncreatable state directory: findings"; }
+        chown $AGENT_USER_TEST: "$T/rootonly"
+        ctl_run 0 --config "$T/rootonly.conf" check --no-network --agent-user $AGENT_USER_TEST && {
+                out_has "^OK    \[seal\] state_dir: $T/rootonly/new/state does not exist yet \(the agent creates it\)" &&
+                        ok "check: a state directory the agent's user can create: OK" || not_ok "check creatable state directory: findings"; }
+        rm -rf "$T/rootonly" "$T/rootonly.conf"
         # Out of the agent's reach whatever the files' own modes: a drop-in directory it may not
         # list (msce-agent then refuses to start), a directory above the configuration it may not
         # enter.

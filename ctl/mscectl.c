@@ -408,12 +408,11 @@ static int cmd_setup(const globals_t *g, int argc, char **argv) {
         if (!so.node_id || !so.mef_uri || !so.psk_identity || !so.kpm_file)
                 return usage_error("setup: --node-id, --mef-uri, --psk-identity and --kpm-file are required");
         char err[1536] = "", dropin[PATH_MAX], kpm[PATH_MAX];
-        int r = ctl_setup_run(&so, err, sizeof err, dropin, kpm);
+        bool refused;
+        int r = ctl_setup_run(&so, err, sizeof err, dropin, kpm, &refused);
         if (r < 0) {
                 fprintf(stderr, "mscectl: setup: %s\nmscectl: setup: nothing was changed\n", err);
-                return r == -EINVAL || r == -ENOENT || r == -ESRCH || r == -EPERM || r == -EACCES || r == -ENOTDIR
-                               ? EXIT_CONFIG
-                               : EXIT_FAILURE;
+                return refused ? EXIT_CONFIG : EXIT_FAILURE;
         }
         /* restart, not "enable --now": a running agent (a first setup that was rejected, say)
          * keeps the node, MEF and KpmID it started with until it is restarted */

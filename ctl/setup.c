@@ -116,7 +116,10 @@ static void saved_done(saved_t *s) {
         s->data = NULL;
 }
 
-int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *ret_dropin, char *ret_kpm) {
+int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *ret_dropin, char *ret_kpm,
+                  bool *ret_refused) {
+        bool ignored, *refused = ret_refused ?: &ignored;
+        *refused = false;
         const char *config = o->config ?: AGENT_CONFIG_DEFAULT;
         const struct {
                 const char *option, *key, *value;
@@ -128,20 +131,24 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
         };
         for (size_t i = 0; i < ELEMENTSOF(values); i++)
                 if ((values[i].value || i < 3) && !ini_value_ok(values[i].key, values[i].value)) {
+                        *refused = true;
                         if (!values[i].value)
                                 return fail(err, err_size, -EINVAL, "%s: required", values[i].option);
                         return fail(err, err_size, -EINVAL,
                                     "%s: not a value for the configuration (printable, no ; or #, at most %zu characters)",
                                     values[i].option, ini_value_max(values[i].key));
                 }
-        if (!o->kpm_file)
+        if (!o->kpm_file) {
+                *refused = true;
                 return fail(err, err_size, -EINVAL, "--kpm-file: required");
+        }
         struct stat st;
         if (stat(config, &st) < 0)
                 return fail(err, err_size, negative_errno(), "%s: %m (install msce-agent first)", config);
 
         const char *agent_user = o->agent_user ?: CTL_AGENT_USER;
         struct passwd *pw = getpwnam(agent_user);
+        *refused = !pw;
         if (!pw)
                 return fail(err, err_size, -ESRCH, "the agent's user %s does not exist (systemd-sysusers creates it)",
                             agent_user);
@@ -164,6 +171,7 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
                 const char *bad = r == -EINVAL || r == -EFBIG ? "does not hold a 16..64 byte Kpm as hex"
                                   : r == -ENODATA         ? "is empty"
                                                           : NULL;
+                *refused = bad;
                 if (bad)
                         return fail(err, err_size, -EINVAL, "--kpm-file: %s: %s", o->kpm_file, bad);
                 return fail(err, err_size, r, "--kpm-file: %s: %s", o->kpm_file, strerror(-r));
@@ -236,16 +244,19 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
 
         /* What the agent will see, checked as msce-agent --check-config checks it. */
         r = agent_config_load(config, 0, &cfg, why, sizeof why);
+        *refused = r < 0;
         if (r < 0) {
                 fail(err, err_size, r, "refused, as msce-agent --check-config would: %s", why[0] ? why : strerror(-r));
                 goto undo;
         }
-        if (setup_overridden(o, &cfg, kpm, why, sizeof why)) {
+        *refused = setup_overridden(o, &cfg, kpm, why, sizeof why);
+        if (*refused) {
                 r = fail(err, err_size, -EINVAL, "refused: the agent would not use it: %s", why);
                 goto undo;
         }
         cfg.check_only = true;
         r = custody_preflight(&cfg, agent_user, &ci);
+        *refused = r < 0;
         if (r < 0) {
                 fail(err, err_size, r, "refused, as msce-agent --check-config would: %s", ci.failure.reason);
                 goto undo;

@@ -22,8 +22,12 @@ typedef struct ctl_setup_opts {
 } ctl_setup_opts_t;
 
 /* 0, or a negative errno with err saying why (nothing changed then). On success ret_dropin
- * and ret_kpm (PATH_MAX each, may be NULL) name the files written. */
-int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *ret_dropin, char *ret_kpm);
+ * and ret_kpm (PATH_MAX each, may be NULL) name the files written. *ret_refused (may be NULL)
+ * says whether a failure is a refusal, whatever its errno: an option or the Kpm refused, the
+ * agent's user missing, or the result refused as msce-agent --check-config refuses it, or
+ * overridden (mscectl's exit 11); false for a failure to read or write (exit 1). */
+int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *ret_dropin, char *ret_kpm,
+                  bool *ret_refused);
 
 typedef struct ctl_logs_opts {
         bool follow;       /* -f */

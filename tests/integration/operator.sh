@@ -409,6 +409,15 @@ ctl_run 11 "${ARGS[@]}" --user $CSE_USER && {
 printf '[mef]\nuri = HTTPS://127.0.0.1:%s/msce/\n' "$PORT" > "$SETUP/agent.conf.d/60-local.conf"
 ctl_run 0 "${ARGS[@]}" --user $CSE_USER && ok "setup with a drop-in naming the same MEF URI otherwise written: taken"
 rm "$SETUP/agent.conf.d/60-local.conf"
+# a drop-in msce-agent --check-config refuses for its size (-EFBIG, past the 1 MiB a file may
+# have): refused as any other refusal, exit 11 (not 1), the previous setup stays
+cp "$SETUP/agent.conf.d/50-setup.conf" "$T/setup-before"
+head -c $((1024 * 1024 + 1)) /dev/zero | tr '\0' '#' > "$SETUP/agent.conf.d/60-large.conf"
+ctl_run 11 "${ARGS[@]}" --user $CSE_USER --psk-identity kpm-1c && {
+        grep -q "refused, as msce-agent --check-config would: .*60-large.conf.*too large" "$T/err" &&
+        cmp -s "$SETUP/agent.conf.d/50-setup.conf" "$T/setup-before" &&
+        ok "setup refused for a drop-in too large: exit 11, the previous setup stays" || not_ok "setup large drop-in: $(cat "$T/err")"; }
+rm "$SETUP/agent.conf.d/60-large.conf"
 # a 64-byte Kpm as upper-case hex with CR LF (130 bytes) is read whole and written normalised
 KPM64=$(printf '%0128X' 0 | tr 0 A)
 printf '%s\r\n' "$KPM64" > "$T/kpm-64.hex"

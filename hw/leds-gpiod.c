@@ -39,7 +39,26 @@ static const unsigned half_ms[_LED_PATTERN_MAX] = {
         [LED_INCOMPATIBLE] = 500,
 };
 
-/* Write only real changes, so a steady pattern costs no syscalls and the line sees no glitch. */
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* The retry of pending lines, from RETRY_MIN_USEC on: at leds_new(), and when a line is lost. */
+static int retry_arm(leds_t *l) {
+        l->retry_usec = RETRY_MIN_USEC;
+        uint64_t when = now_usec() + l->retry_usec;
+        if (l->retry) {
+                int r = sd_event_source_set_time(l->retry, when);
+                return r < 0 ? r : sd_event_source_set_enabled(l->retry, SD_EVENT_ONESHOT);
+        }
+        int r = sd_event_add_time(l->event, &l->retry, CLOCK_MONOTONIC, when, RETRY_ACCURACY_USEC, on_retry, l);
+        if (r < 0)
+                return r;
+        (void) sd_event_source_set_description(l->retry, "leds-retry");
+        return 0;
+}
+
+/* Write only real changes, so a steady pattern costs no syscalls and the line sees no glitch.
+ * A line whose chip went away (-ENODEV, -EBADF: unbound, unplugged) is released, reported and
+ * pending again, so the retry requests it anew once the chip is back: the handle is dead. */
 static int line_write(leds_t *l, int i, int v) {
         int r;
 
@@ -47,6 +66,13 @@ static int line_write(leds_t *l, int i, int v) {
                 return 0;
         r = gpio_line_set(l->line[i], v);
         l->value[i] = r < 0 ? -1 : v;
+        if (r == -ENODEV || r == -EBADF) {
+                l->line[i] = gpio_line_close(l->line[i]);
+                if (l->report)
+                        l->report((led_line_t) i, r, l->userdata);
+                l->error[i] = r;
+                (void) retry_arm(l); /* best effort: without it, the line stays dark */
+        }
         return r;
 }
 
@@ -200,12 +226,9 @@ int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_
                         pending = true;
         }
         if (pending) {
-                l->retry_usec = RETRY_MIN_USEC;
-                r = sd_event_add_time(e, &l->retry, CLOCK_MONOTONIC, now_usec() + l->retry_usec, RETRY_ACCURACY_USEC,
-                                      on_retry, l);
+                r = retry_arm(l);
                 if (r < 0)
                         return r;
-                (void) sd_event_source_set_description(l->retry, "leds-retry");
         }
 
         *ret = TAKE_PTR(l);
@@ -218,8 +241,10 @@ leds_t *leds_free(leds_t *l) {
         l->timer = sd_event_source_disable_unref(l->timer);
         l->retry = sd_event_source_disable_unref(l->retry);
         for (int i = 0; i < _LED_LINE_MAX; i++) {
-                /* Explicitly off: whether a released line keeps its value is up to the driver. */
-                (void) line_write(l, i, 0);
+                /* Explicitly off: whether a released line keeps its value is up to the driver
+                 * (not line_write(): a lost line arms no retry here). */
+                if (l->line[i] && l->value[i] != 0)
+                        (void) gpio_line_set(l->line[i], 0);
                 l->line[i] = gpio_line_close(l->line[i]);
         }
         sd_event_unref(l->event);

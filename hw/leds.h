@@ -63,8 +63,10 @@ typedef enum led_line {
 #define LEDS_RETRY_MAX_USEC (64ULL * 1000000ULL)
 
 /* Told about a configured line's request: r < 0 when it failed (at leds_new(), and again only
- * when a retry fails with another error: no repeats), 0 when a retry requested it after a
- * failure. Called from leds_new() and from the retry timer. */
+ * when a retry fails with another error: no repeats) or when a write found its chip gone
+ * (-ENODEV, -EBADF: the line is released and retried as one never requested), 0 when a retry
+ * requested it after a failure. Called from leds_new(), leds_set(), the blink and the retry
+ * timers. */
 typedef void (*leds_report_t)(led_line_t line, int r, void *userdata);
 
 /* Pure parser. Returns 1 with *ret filled for a LED, 0 for NULL or "" (no LED, *ret not
@@ -86,7 +88,8 @@ int leds_new(sd_event *e, const char *status_spec, const char *error_spec, leds_
 /* Show pattern p from now on; the previous pattern's timer is cancelled. Setting the pattern
  * already shown is a no-op (the blink phase is kept). l == NULL is a no-op, so a caller
  * without LEDs need not check. Returns -EINVAL for a bad pattern, or the error of the first
- * line write (the pattern is still switched: later edges retry). */
+ * line write (the pattern is still switched: later edges retry; a line whose chip is gone is
+ * requested again by the retry timer, see leds_report_t). */
 int leds_set(leds_t *l, led_pattern_t p);
 
 /* The pattern currently shown: LED_OFF for NULL, _LED_PATTERN_INVALID after leds_set()

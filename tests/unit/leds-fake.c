@@ -88,6 +88,10 @@ int __wrap_gpiod_line_set_value(struct gpiod_line *line, int value) {
                 errno = EPERM;
                 return -1;
         }
+        if (line->gone) {
+                errno = ENODEV;
+                return -1;
+        }
         if (fail_writes) {
                 errno = EIO;
                 return -1;
@@ -102,6 +106,7 @@ void __wrap_gpiod_line_release(struct gpiod_line *line) {
         if (!line->requested)
                 violations++;
         line->requested = false;
+        line->gone = false;
         line->releases++;
 }
 
@@ -120,6 +125,12 @@ static void fake_init(void) {
                         lines[c][o] = (struct gpiod_line) { .chip = &chips[c], .offset = o };
         lines[1][3].name = "LED_STATUS";
         lines[1][4].name = "LED_ERR";
+}
+
+void chip_remove(size_t c) {
+        chips[c].absent = true;
+        for (unsigned o = 0; o < chips[c].nlines; o++)
+                lines[c][o].gone = lines[c][o].requested;
 }
 
 /* Nothing may stay requested or open once every leds_t is freed. */

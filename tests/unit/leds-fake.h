@@ -27,6 +27,7 @@ struct gpiod_line {
         const char *name;
         bool requested;
         bool held_elsewhere; /* another consumer has it: requests fail with EBUSY */
+        bool gone;           /* its chip went away while it was requested: writes fail with ENODEV until released */
         int flags;
         int value;
         char consumer[32];
@@ -48,6 +49,9 @@ extern bool fail_writes; /* set: line writes fail with EIO */
 
 #define STATUS_LINE (&lines[0][17])
 #define ERROR_LINE (&lines[1][2])
+
+/* Chip c goes away (unbound, unplugged): it cannot be opened, and its requested lines are dead. */
+void chip_remove(size_t c);
 
 /* Nothing may stay requested or open once every leds_t is freed. */
 void assert_all_released(void);

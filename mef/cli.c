@@ -111,10 +111,7 @@ static int cli_open_flags(cli_t *c, unsigned flags) {
         }
         case -EPERM: {
                 char hint[PATH_MAX + 200];
-                if (mef_store_mode_hint(c->cfg, hint, sizeof hint))
-                        return cli_failf("open store %s: %s", name, hint);
-                return cli_failf("master key %s or password file: readable by group or others (chmod 0400 it)",
-                                 c->cfg->master_key_path);
+                return cli_failf("open store %s: %s", name, mef_store_mode_hint(c->cfg, hint, sizeof hint));
         }
         case -EBADMSG:
                 return cli_failf("master key %s: does not open store %s (wrong key file)", c->cfg->master_key_path, name);

@@ -38,12 +38,8 @@ static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
                 return MEF_EXIT_CONFIG;
         }
         char hint[PATH_MAX + 200];
-        if (r == -EPERM && mef_store_mode_hint(cfg, hint, sizeof hint)) {
-                log_error("store %s: %s", mef_store_name(cfg), hint);
-                return MEF_EXIT_CONFIG;
-        }
         if (r == -EPERM) {
-                log_error("master key %s is readable by group or others", cfg->master_key_path);
+                log_error("store %s: %s", mef_store_name(cfg), mef_store_mode_hint(cfg, hint, sizeof hint));
                 return MEF_EXIT_CONFIG;
         }
         if (r == -EPROTO) {

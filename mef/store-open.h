@@ -14,6 +14,6 @@ const char *mef_store_name(const mef_config_t *cfg);
  * ("directory D is not writable by uid N: SQLite makes its -wal and -shm files beside the
  * database"); NULL when access(2) finds nothing to say. */
 const char *mef_store_access_hint(const mef_config_t *cfg, char *buf, size_t size);
-/* For -EPERM from mef_store_open() on SQLite: which file of the store group or others may
- * reach, and what to do, in buf; NULL when none (the master key's or password file's mode). */
+/* For -EPERM from mef_store_open(): which file group or others may reach (a file of the SQLite
+ * store, the password_file, the master key), its mode and what to do, in buf; returns buf. */
 const char *mef_store_mode_hint(const mef_config_t *cfg, char *buf, size_t size);

@@ -425,7 +425,7 @@ fi
 # ---- the master key guards the store ----
 chmod 0440 "$T/keys/master.key"
 run 1 node list
-[[ $ERR == *"readable by group or others"* ]] || fail "group-readable master key: $ERR"
+[[ $ERR == *"master key $T/keys/master.key is mode 0440, not owner-only"* ]] || fail "group-readable master key: $ERR"
 chmod 0400 "$T/keys/master.key"
 cp "$T/keys/master.key" "$T/master.key.bak"
 chmod 0600 "$T/keys/master.key"; head -c 32 /dev/urandom >"$T/keys/master.key"; chmod 0400 "$T/keys/master.key"

@@ -4,7 +4,8 @@
 #    command but init, with the path named, and nothing is written: the file stays empty, no
 #    -wal, -shm or master key appears; init then makes the store in it;
 #  - a store group or others may read or write (the database, or its -wal or -shm) is refused
-#    by the commands and by serve, the file and its mode named, and opened again once 0600.
+#    by the commands and by serve, the file and its mode named, and opened again once 0600;
+#    so are a master key and a PostgreSQL password_file that are not owner-only.
 # Usage: mef-store-files.sh PATH/TO/msce-mef (TAP).
 set -euo pipefail
 MEF=${1:?usage: mef-store-files.sh PATH/TO/msce-mef}
@@ -58,16 +59,18 @@ init_makes_it() {
 check "init makes the store in the empty file; then it opens" init_makes_it
 
 # ---- modes ----
-# refused_mode FILE MODE: node list and serve refuse the store, naming FILE and MODE
+# refused_mode FILE MODE [TEXT [CONF]]: node list and serve with CONF (default $T/a/mef.conf)
+# refuse the store, naming FILE and MODE, then TEXT (default: a file of the store's)
 refused_mode() {
-        if a node list > "$T/out" 2>&1; then
+        local conf=${4:-$T/a/mef.conf}
+        if "$MEF" --config "$conf" node list > "$T/out" 2>&1; then
                 return 1
         fi
-        grep -q "$1 is mode $2: group or others may read or write it" "$T/out" || return 1
+        grep -qF "$1 is mode $2${3:-: group or others may read or write it}" "$T/out" || return 1
         local rc=0
-        timeout 30 "$MEF" --config "$T/a/mef.conf" serve > "$T/serve.out" 2>&1 || rc=$?
+        timeout 30 "$MEF" --config "$conf" serve > "$T/serve.out" 2>&1 || rc=$?
         cat "$T/serve.out" >> "$T/out"
-        [ "$rc" = 78 ] && grep -q "$1 is mode $2" "$T/serve.out"
+        [ "$rc" = 78 ] && grep -qF "$1 is mode $2${3:-}" "$T/serve.out"
 }
 chmod 0644 "$DB"
 check "mef.db 0644: refused by node list and serve" refused_mode "$DB" 0644
@@ -82,6 +85,24 @@ check "mef.db 0600 with a -wal 0604 beside it: refused, the -wal named" refused_
 rm -f "$DB-wal"
 opens() { a node list > "$T/out" 2>&1; } # its table is no TAP
 check "mef.db 0600 again: opens" opens
+chmod 0440 "$T/a/master.key"
+check "master.key 0440: refused, the master key named with its mode" \
+        refused_mode "master key $T/a/master.key" 0440 ", not owner-only"
+chmod 0400 "$T/a/master.key"
+check "master.key 0400 again: opens" opens
+# PostgreSQL: the password_file is read before connecting, so no server is needed to see it
+# refused; the master key beside it is 0400 and must not be the one named.
+mkdir -p "$T/b"
+printf '[server]\nlisten = 127.0.0.1:0\n[store]\nbackend = postgresql\nuri = postgresql:///msce?host=%s/b/none\npassword_file = %s/b/db.password\nmaster_key = %s/a/master.key\n' \
+        "$T" "$T" "$T" > "$T/b/mef.conf"
+printf 'a database password\n' > "$T/b/db.password"
+chmod 0640 "$T/b/db.password"
+if "$MEF" --config "$T/b/mef.conf" node list 2>&1 | grep -q "without PostgreSQL support"; then
+        skip "password_file 0640: this msce-mef is built without PostgreSQL"
+else
+        check "password_file 0640 (master key 0400): refused, the password_file named with its mode" \
+                refused_mode "password_file $T/b/db.password" 0640 ", not owner-only" "$T/b/mef.conf"
+fi
 rm -f "$DB" "$T/a/master.key"
 : > "$DB"
 chmod 0644 "$DB"

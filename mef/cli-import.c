@@ -42,8 +42,9 @@ int cmd_node_import(cli_t *c, const command_t *def, int argc, char **argv) {
                         return cli_failf("%s: %s:%u: %s (nothing imported)", cmd, path, rd.lineno, cli_strerror(r));
                 return cli_failf("%s: %s: %s (nothing imported)", cmd, path, cli_strerror(r));
         }
-        if (res.n_errors > IMPORT_ERRORS_SHOWN)
-                fprintf(stderr, "msce-mef: %s: %u more bad rows not shown\n", path, res.n_errors - IMPORT_ERRORS_SHOWN);
+        if (res.n_errors - res.n_loose > IMPORT_ERRORS_SHOWN)
+                fprintf(stderr, "msce-mef: %s: %u more bad rows not shown\n", path,
+                        res.n_errors - res.n_loose - IMPORT_ERRORS_SHOWN);
         bool changed = res.n_errors == 0 && !dry_run;
         if (c->json) {
                 json_t *j = json_pack("{s:s, s:b, s:b, s:I, s:I, s:I, s:o}", "file", path, "dryRun", dry_run,
@@ -55,6 +56,9 @@ int cmd_node_import(cli_t *c, const command_t *def, int argc, char **argv) {
                 r = cli_json_print(j);
                 return r ? r : res.n_errors ? MEF_EXIT_FAILURE : 0;
         }
+        if (res.n_loose)
+                return cli_failf("%s: %s: %u of %u rows are bad (%u for the file's mode): nothing imported", cmd, path,
+                                 res.n_errors, res.rows, res.n_loose);
         if (res.n_errors)
                 return cli_failf("%s: %s: %u of %u rows are bad: nothing imported", cmd, path, res.n_errors, res.rows);
         if (dry_run)

@@ -139,6 +139,12 @@ int import_line_next(import_reader_t *rd) {
         }
 }
 
+static void errors_add(json_t *errors, const import_reader_t *rd, const char *msg) {
+        if (errors)
+                (void) json_array_append_new(errors, json_pack("{s:I, s:s}", "line", (json_int_t) rd->lineno,
+                                                               "error", msg));
+}
+
 void import_row_error(unsigned *n_errors, const import_reader_t *rd, json_t *errors, const char *fmt, ...) {
         char msg[512];
         va_list ap;
@@ -147,9 +153,7 @@ void import_row_error(unsigned *n_errors, const import_reader_t *rd, json_t *err
         va_end(ap);
         if (++*n_errors <= IMPORT_ERRORS_SHOWN && rd->print_errors)
                 fprintf(stderr, "msce-mef: %s:%u: %s\n", rd->path, rd->lineno, msg);
-        if (errors)
-                (void) json_array_append_new(errors, json_pack("{s:I, s:s}", "line", (json_int_t) rd->lineno,
-                                                               "error", msg));
+        errors_add(errors, rd, msg);
 }
 
 int import_reader_open(import_reader_t *rd, const char *path) {
@@ -165,7 +169,7 @@ int import_reader_open(import_reader_t *rd, const char *path) {
                 return negative_errno();
         if (!S_ISREG(st.st_mode))
                 return -EISDIR;
-        rd->group_readable = st.st_mode & 0077;
+        rd->mode = st.st_mode & 07777;
         return 0;
 }
 
@@ -264,6 +268,9 @@ static bool flag_parse(const char *v, bool *ret) {
         return false;
 }
 
+/* A row's kpm in a file group or others may read: the file's fault, not the row's */
+static const char kpm_loose_rule[] = "kpm: the file holds keys and is readable by group or others (chmod 0600 it)";
+
 /* The rule the row breaks (static text, or msg), or NULL with row filled. */
 const char *import_row_parse(const mef_config_t *cfg, const import_reader_t *rd, const import_record_t *rec,
                              import_row_t *row, char *msg, size_t size) {
@@ -301,8 +308,8 @@ const char *import_row_parse(const mef_config_t *cfg, const import_reader_t *rd,
                         return "kpmID needs exactly one of kpm (hex), kpmFile (a path)";
                 snprintf(n->kpm_id, sizeof n->kpm_id, "%s", v[F_KPM_ID]);
                 if (v[F_KPM]) {
-                        if (rd->group_readable)
-                                return "kpm: the file holds keys and is readable by group or others (chmod 0600 it)";
+                        if (rd->mode & 0077)
+                                return kpm_loose_rule;
                         if (hex_key_parse(v[F_KPM], strlen(v[F_KPM]), MSG_KEY_MIN, MSG_KEY_MAX, row->kpm,
                                           &row->kpm_len) < 0)
                                 return "kpm: expected 16..64 bytes as hex";
@@ -497,6 +504,14 @@ int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, c
                 if (!why)
                         why = import_row_parse(cfg, rd, &rec, &row, msg, sizeof msg);
                 import_record_done(rd);
+                if (why == kpm_loose_rule) {
+                        if (res.n_loose++ == 0 && rd->print_errors)
+                                fprintf(stderr, "msce-mef: %s: mode %04o: the file holds keys and is readable by "
+                                        "group or others (chmod 0600 it): every row with a kpm is refused\n",
+                                        rd->path, (unsigned) rd->mode);
+                        errors_add(errors, rd, why);
+                        continue;
+                }
                 if (why) {
                         import_row_error(&res.n_errors, rd, errors, "%s", why);
                         continue;
@@ -527,6 +542,7 @@ int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, c
                         break; /* the store failed, not the row */
                 res.added++;
         }
+        res.n_errors += res.n_loose;
         if (r == 0 && res.n_errors == 0 && !dry_run && res.added) {
                 char detail[256];
                 snprintf(detail, sizeof detail, "%u added, %u unchanged", res.added, res.unchanged);

@@ -4,6 +4,7 @@
  * admin API's import and node add read them: the same fields, rules and messages. */
 #include <jansson.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "mef/ops.h"
 #include "util/util.h"
@@ -35,7 +36,7 @@ typedef struct import_reader {
         size_t alloc;
         unsigned lineno;
         bool jsonl;
-        bool group_readable;
+        mode_t mode;           /* the file's permission bits (0: a request body) */
         bool no_files;         /* kpmFile refused (the admin API: no server paths) */
         bool print_errors;     /* bad rows on stderr too (the CLI) */
         int cols[_F_MAX + 8]; /* CSV: field of each column, -1: ignored */
@@ -76,11 +77,14 @@ void import_row_error(unsigned *n_errors, const import_reader_t *rd, json_t *err
 
 typedef struct ops_import_result {
         unsigned rows, added, unchanged, n_errors;
-        bool imported; /* committed */
+        unsigned n_loose; /* of n_errors: rows with a kpm in a file group or others may read */
+        bool imported;    /* committed */
 } ops_import_result_t;
 /* Every row of rd in one transaction, committed (with one audit row by actor, subject name)
- * only when no row is bad and not dry_run; bad rows into errors ({line, error}). <0: the store
- * (or the reader: -EIO, -ENOMEM) failed at rd->lineno, nothing imported. */
+ * only when no row is bad and not dry_run; bad rows into errors ({line, error}). With
+ * print_errors, a file too open for its kpm is said once, at its first row with one, and the
+ * rows it makes bad are not printed each. <0: the store (or the reader: -EIO, -ENOMEM) failed
+ * at rd->lineno, nothing imported. */
 int ops_import_run(mef_store_t *s, const mef_config_t *cfg, const char *actor, const char *name,
                    import_reader_t *rd, bool dry_run, json_t *errors, ops_import_result_t *ret);
 

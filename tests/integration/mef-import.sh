@@ -114,11 +114,20 @@ run 0 a node show urn:dev:ops:imp-1
 run 1 a node show urn:dev:ops:new-1
 ok "every bad row named by line and rule; one bad row imports nothing"
 
-printf 'nodeID,kpmID,kpm,cseID,cseBase\nurn:dev:ops:open-1,kpm-open-1,%s,/mn-open-1,https://x.example/b\n' "$KPM1" > "$T/open.csv"
+{
+        printf 'nodeID,kpmID,kpm,cseID,cseBase\n'
+        for i in 1 2 3; do
+                printf 'urn:dev:ops:open-%s,kpm-open-%s,%s,/mn-open-%s,https://x.example/b\n' "$i" "$i" "$KPM1" "$i"
+        done
+} > "$T/open.csv"
 chmod 0644 "$T/open.csv"
 run 1 a node import "$T/open.csv"
-has_err "readable by group or others"
-ok "a file with Kpm values readable by others is refused"
+has_err "open.csv: mode 0644: the file holds keys and is readable by group or others (chmod 0600 it)"
+has_err "3 of 3 rows are bad (3 for the file's mode): nothing imported"
+[ "$(grep -c "holds keys" "$T/err")" = 1 ] || fail "the file's mode said more than once: $(cat "$T/err")"
+run 1 a --json node import "$T/open.csv"
+[ "$(jq -r '[.errors[].line] | join(" ")' "$T/out")" = "2 3 4" ] || fail "--json: not every row in errors: $(cat "$T/out")"
+ok "a file with Kpm values readable by others is refused, its mode said once for its 3 rows"
 
 # a spreadsheet's UTF-8 CSV: a byte order mark before the header, CRLF line ends
 printf '\xef\xbb\xbfnodeID,certFingerprint,cseID,cseBase\r\nurn:dev:ops:bom-1,%s,/mn-bom-1,https://x.example/b\r\n' \

@@ -57,9 +57,18 @@ int cmd_rekey(cli_t *c, const command_t *def, int argc, char **argv) {
         r = store_audit(c->store, cli_actor(), "rekey", c->cfg->master_key_path, detail);
         if (r < 0)
                 return cli_fail("audit", r);
-        printf("Rotated the master key %s%s: %" PRIu64 " secrets re-encrypted. A serving msce-mef picks the new "
-               "key up by itself; backups made before keep their own wrapped key.\n",
-               c->cfg->master_key_path, k.resumed ? " (finishing the rekey that had stopped)" : "", n);
+        /* Resumed with nothing left under the old key: only the rename was left to do. That is the
+         * normal end on each other host of a store (the rekey ran on one), and the end of a
+         * rekey here that stopped after its last secret: the store cannot tell the two apart. */
+        if (k.resumed && n == 0)
+                printf("The master key rotation was done already (by a rekey on another host of this store, or one "
+                       "here that stopped just before its end): %s renamed over %s, no secret left to re-encrypt. "
+                       "A serving msce-mef picks the new key up by itself.\n",
+                       pending, c->cfg->master_key_path);
+        else
+                printf("Rotated the master key %s%s: %" PRIu64 " secrets re-encrypted. A serving msce-mef picks the "
+                       "new key up by itself; backups made before keep their own wrapped key.\n",
+                       c->cfg->master_key_path, k.resumed ? " (finishing the rekey that had stopped)" : "", n);
         /* the rekey is done either way: a key file that cannot be read now costs only the line */
         char id[STORE_MASTER_KEY_ID_HEX];
         r = store_master_key_file_id(c->cfg->master_key_path, id);

@@ -14,7 +14,8 @@
 #    and the target fetches that enrolment's key with its own;
 #  - "msce-mef init" (text and --json) names the master key ID a backup made now carries, after
 #    "rekey --prepare" (the key file's, and the prepared key's) and during a rekey that stopped
-#    after its new key took over (the new key's, and the old one's).
+#    after its new key took over (the new key's, and the old one's);
+#  - with two hosts of one store, the second host's rekey says the rotation was done and renames.
 # Usage: mef-backup.sh PATH/TO/msce-mef (TAP). Skipped without openssl.
 set -euo pipefail
 mef=${1:?usage: mef-backup.sh PATH/TO/msce-mef}
@@ -342,7 +343,25 @@ conf "$tmp/e"
         fail "restore with the ID init printed during the rekey: $(cat "$tmp/out")"
 a rekey > "$tmp/out" || fail "rekey after the row was repaired: $(cat "$tmp/out")"
 [ "$(mef_key_id "$tmp/out")" = "$underway_id" ] || fail "the finished rekey's key: $(cat "$tmp/out")"
+grep -q "^Rotated the master key $tmp/a/master.key (finishing the rekey that had stopped): [1-9][0-9]* secrets re-encrypted" \
+        "$tmp/out" || fail "the finished rekey's line: $(cat "$tmp/out")"
 a --json init > "$tmp/init-done.json" || fail "init --json after the rekey"
 [ "$(init_json "$tmp/init-done.json")" = "$underway_id - - -" ] || fail "init --json after the rekey: $(cat "$tmp/init-done.json")"
 ok "init during a stopped rekey names the new key (the backup's, restored with --expect-master-key) and the old one"
+
+# Two hosts of one store, each with its own copy of the key file (d's beside a's): the next key
+# prepared on a and copied to d, the rekey made on a; d's rekey, the normal next step, says the
+# rotation was done and that it renamed its key file, not that it finished a stopped rekey.
+mkdir -p "$tmp/d"
+sed "s|^master_key = .*|master_key = $tmp/d/master.key|" "$tmp/a/mef.conf" > "$tmp/d/mef.conf"
+cp -p "$tmp/a/master.key" "$tmp/d/master.key"
+a rekey --prepare > "$tmp/out" || fail "rekey --prepare for two hosts: $(cat "$tmp/out")"
+cp -p "$tmp/a/master.key.new" "$tmp/d/master.key.new"
+a rekey > "$tmp/out" || fail "rekey on a, the first host: $(cat "$tmp/out")"
+"$mef" --config "$tmp/d/mef.conf" rekey > "$tmp/out" 2>&1 || fail "rekey on d, the second host: $(cat "$tmp/out")"
+grep -qF "The master key rotation was done already (by a rekey on another host of this store, or one here that stopped just before its end): $tmp/d/master.key.new renamed over $tmp/d/master.key" \
+        "$tmp/out" || fail "rekey on d, the second host: $(cat "$tmp/out")"
+! grep -q "finishing the rekey that had stopped" "$tmp/out" || fail "rekey on d, the second host: $(cat "$tmp/out")"
+cmp -s "$tmp/a/master.key" "$tmp/d/master.key" && [ ! -e "$tmp/d/master.key.new" ] || fail "d's key file is not a's new key"
+ok "the second host's rekey of a rotation made on the first: said done there, its key file renamed"
 tap_done

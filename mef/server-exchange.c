@@ -212,8 +212,15 @@ static int handle(conn_t *c, http_msg_t *msg) {
                 int r = mef_response_error(403, 4103, "client certificate required", &resp);
                 return r < 0 ? r : answer(c, &resp, http_msg_header(msg, "X-M2M-RI"));
         }
-        if (c->store_away)
-                return answer_error(c, 503, "store unavailable: retry later", http_msg_header(msg, "X-M2M-RI"));
+        if (c->store_away) {
+                /* the handshake's lookup failed, and its failure is this 503's cause in the log */
+                const char *what = c->failed;
+                int error = c->error;
+                store_reason_t why = c->reason;
+                int r = answer_error(c, 503, "store unavailable: retry later", http_msg_header(msg, "X-M2M-RI"));
+                conn_set_failure(c, what, error, &why);
+                return r;
+        }
         int r = submit(c, msg);
         if (r >= 0)
                 return 0;
@@ -350,9 +357,9 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
                 len = psk_cache_get(s->psks, identity, buf, now_usec());
                 c->store_away = true;
                 /* none cached: the handshake fails, and its line says the store was away and why
-                 * (not an unknown identity) */
+                 * (not an unknown identity); else the line of the 503 that follows does */
                 if (len > 0)
-                        conn_set_failure(c, NULL, 0, NULL);
+                        conn_set_failure(c, "store unavailable looking up the PSK identity (a cached key used)", r, why);
                 else {
                         conn_set_failure(c, "store unavailable looking up the PSK identity (no key cached)", r, why);
                         tls_conn_refuse_busy(c->tls); /* the client retries soon, not as refused */

@@ -70,12 +70,27 @@ static void pg_reason_note(pg_db_t *p, const PGresult *res, const char *state, i
         pg_reason_set(p, state, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), -1, r);
 }
 
-int pg_errno(pg_db_t *p, const PGresult *res) {
-        if (PQstatus(p->conn) != CONNECTION_OK)
+/* -ECONNRESET, its reason msce-mef's own unless it has one (the server's FATAL, pg_errno()): the
+ * line of the request it fails says why. */
+static int pg_lost(pg_db_t *p) {
+        if (p->base.reason_r == -ECONNRESET && p->base.reason.text[0])
                 return -ECONNRESET;
+        int n = snprintf(p->base.reason.text, sizeof p->base.reason.text, "connection to PostgreSQL lost");
+        pg_reason_clean(p, n, -ECONNRESET, false);
+        return -ECONNRESET;
+}
+
+int pg_errno(pg_db_t *p, const PGresult *res) {
         const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (PQstatus(p->conn) != CONNECTION_OK && !state)
+                return pg_lost(p);
         if (!state)
                 return -EIO;
+        if (PQstatus(p->conn) != CONNECTION_OK) {
+                /* the server's FATAL that ended it (57P01: an administrator's shutdown) */
+                pg_reason_note(p, res, state, -ECONNRESET);
+                return -ECONNRESET;
+        }
         int r = pg_state_errno(p, state);
         pg_reason_note(p, res, state, r);
         return r;
@@ -181,7 +196,7 @@ static int pg_next(pg_db_t *p, uint64_t *deadline, PGresult **ret) {
                         r = -ECONNRESET;
                 if (r < 0) {
                         pg_drop(p);
-                        return r == -ETIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
+                        return r == -ETIMEDOUT ? -ETIMEDOUT : pg_lost(p);
                 }
                 *deadline = now_usec() + pg_bound_usec(p);
         }
@@ -278,7 +293,7 @@ int pg_sync(pg_db_t *p, PGresult **ret_last) {
         int r = 0;
         if (!PQpipelineSync(p->conn)) {
                 pg_drop(p);
-                return -ECONNRESET;
+                return pg_lost(p);
         }
         uint64_t deadline = now_usec() + pg_bound_usec(p);
         for (int n = 0;;) {
@@ -288,7 +303,7 @@ int pg_sync(pg_db_t *p, PGresult **ret_last) {
                         break;
                 if (!res && PQstatus(p->conn) != CONNECTION_OK) {
                         pg_drop(p); /* libpq gave up on it (lost sync): no sync result comes */
-                        r = -ECONNRESET;
+                        r = pg_lost(p);
                         break;
                 }
                 if (!res)

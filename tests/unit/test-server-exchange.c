@@ -112,6 +112,11 @@ static void check_cached_key_answers_503(int failure) {
         cr_assert_eq(r, 1, "the request of a session keyed from the cache was handed to the store (%d)", r);
         cr_assert_eq(c.status, 503);
         cr_assert_not_null(memmem(c.out, c.out_len, "Retry-After: 7\r\n", 16));
+        /* its log line says why: the lookup's failure (before, "-> 503 (1 ms)" and nothing) */
+        char cause[CONN_CAUSE_MAX], want[CONN_CAUSE_MAX];
+        snprintf(want, sizeof want, ": store unavailable looking up the PSK identity (a cached key used): %s",
+                 strerror(-failure));
+        cr_assert_str_eq(conn_failure_cause(&c, cause, sizeof cause), want);
         conn_done(&c);
 }
 
@@ -164,11 +169,19 @@ Test(server_exchange, unknown_to_the_cache_fails_the_handshake) {
         cr_assert_str_eq(conn_failure_cause(&c, cause, sizeof cause),
                          ": store unavailable looking up the PSK identity (no key cached): Connection refused: "
                          "DB001: no answer within 5 s (connect_timeout)");
-        /* a cached key completes it: no failure to tell */
+        /* a cached key completes it: the failure is kept for the line of the 503 that follows */
         fail_with = 0;
         key_byte = 0x33;
         cr_assert_eq(handshake(&c, "kpm-3", key), KEY_LEN);
         fail_with = -ECONNREFUSED;
         cr_assert_eq(handshake(&c, "kpm-3", key), KEY_LEN);
-        cr_assert_str_eq(conn_failure_cause(&c, cause, sizeof cause), "");
+        cr_assert_str_eq(conn_failure_cause(&c, cause, sizeof cause),
+                         ": store unavailable looking up the PSK identity (a cached key used): Connection refused: "
+                         "DB001: no answer within 5 s (connect_timeout)");
+        cr_assert_eq(request(&c), 1);
+        cr_assert_eq(c.status, 503);
+        cr_assert_str_eq(conn_failure_cause(&c, cause, sizeof cause),
+                         ": store unavailable looking up the PSK identity (a cached key used): Connection refused: "
+                         "DB001: no answer within 5 s (connect_timeout)");
+        conn_done(&c);
 }

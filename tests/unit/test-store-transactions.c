@@ -377,6 +377,12 @@ Test(store, pg_connection_lost_in_transaction) {
         }
         r = store_commit(s);
         cr_assert(store_error_is_transient(r), "%d", r);
+        /* with a reason for the log line of the request it fails: the server's FATAL that ended
+         * the connection, or msce-mef's own when none came (pg_lost()) */
+        const store_reason_t *why = store_error_reason(s, r);
+        cr_assert_not_null(why, "%d: no reason", r);
+        cr_assert(strstr(why->text, "57P01: terminating connection") || strstr(why->text, "connection to PostgreSQL lost"),
+                  "%s", why->text);
         store_rollback(s);
 
         await_a1(s, &got);

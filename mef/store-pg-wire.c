@@ -556,6 +556,19 @@ static int pg_connect_noted(pg_db_t *p, int r) {
         return r;
 }
 
+/* A connection with nothing in flight and no transaction, whose socket is readable: the server
+ * said something unasked, which on msce-mef's connections (no LISTEN) is its end - a FATAL
+ * "terminating connection" (a restart, pg_terminate_backend(), idle_session_timeout) and EOF.
+ * libpq learns of that only when the connection is next used (PQstatus() stays CONNECTION_OK),
+ * which failed that request, however long after the restart. Not read through libpq: its
+ * FATAL, unasked, would go to stderr as a notice. */
+static bool pg_ended_while_idle(const pg_db_t *p) {
+        if (p->pipeline || PQtransactionStatus(p->conn) != PQTRANS_IDLE)
+                return false;
+        struct pollfd pfd = { .fd = PQsocket(p->conn), .events = POLLIN };
+        return pfd.fd >= 0 && poll(&pfd, 1, 0) > 0;
+}
+
 int pg_ensure(pg_db_t *p) {
         if (p->tx_lost)
                 return -ECONNRESET;
@@ -563,7 +576,7 @@ int pg_ensure(pg_db_t *p) {
                 p->read_only = false;
                 pg_drop(p);
         }
-        if (p->conn && !p->connecting && PQstatus(p->conn) == CONNECTION_OK)
+        if (p->conn && !p->connecting && PQstatus(p->conn) == CONNECTION_OK && !pg_ended_while_idle(p))
                 return 0;
         if (!p->connecting) {
                 pg_drop(p);

@@ -520,6 +520,18 @@ static void pg_closep(pg_db_t **p) {
                 pg_close(&(*p)->base);
 }
 
+/* r, with a reason that names the password file (strerror() alone, e.g. a file that msce-mef's
+ * user may not read, said nothing of which file). */
+static int pg_password_file_failed(pg_db_t *p, const char *path, int r) {
+        snprintf(p->base.reason.text, sizeof p->base.reason.text, "password_file %s%s", path,
+                 r == -EPERM    ? " is readable by group or others (0600 or 0400: its owner only)"
+                 : r == -ENODATA ? " is empty"
+                                 : "");
+        p->base.reason_r = r;
+        p->base.reason.servers = false;
+        return r;
+}
+
 /* db_pg_open()'s connection, on p. */
 static int pg_open(pg_db_t *p, const store_location_t *loc) {
         int r;
@@ -530,7 +542,7 @@ static int pg_open(pg_db_t *p, const store_location_t *loc) {
                 _cleanup_secret_ secret_t pw = { 0 };
                 r = secret_file_read(loc->password_file, 1024, &pw);
                 if (r < 0)
-                        return r;
+                        return pg_password_file_failed(p, loc->password_file, r);
                 size_t n = pw.len;
                 while (n > 0 && (pw.data[n - 1] == '\n' || pw.data[n - 1] == '\r'))
                         n--;

@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mef/store-pg-internal.h"
 #include "mef/store.h"
+#include "util/util.h"
 
 /* its numbers (its lists freed) */
 static pg_uri_t parsed(const char *uri) {
@@ -163,4 +165,36 @@ Test(store_pg_uri, password_file_of_two_lines) {
         /* one line, with or without its line end: read, then the connection fails */
         cr_assert_neq(open_with_password("secret\r\n", &why), -EINVAL, "%s", why.text);
         cr_assert_neq(open_with_password("secret", &why), -EINVAL, "%s", why.text);
+}
+
+/* A password file that cannot be read: the reason names it (before, "Permission denied" or "No
+ * such file or directory" alone, which file unsaid). Missing, readable by group, empty: as root
+ * no mode bits refuse a read (EACCES), and each takes the same path. */
+Test(store_pg_uri, password_file_unreadable) {
+        char pw[] = "/tmp/test-store-pg-uri.XXXXXX";
+        int fd = mkstemp(pw);
+        cr_assert_geq(fd, 0);
+        close(fd);
+        store_location_t loc = { .backend = STORE_BACKEND_POSTGRESQL,
+                                 .uri = "postgresql:///msce?host=/nonexistent-test-store-pg-uri&connect_timeout=2",
+                                 .password_file = pw };
+        struct {
+                mode_t mode; /* 0: the file removed */
+                int r;
+                const char *says;
+        } cases[] = { { 0640, -EPERM, " is readable by group or others" }, { 0600, -ENODATA, " is empty" }, { 0, -ENOENT, "" } };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                if (cases[i].mode)
+                        cr_assert_eq(chmod(pw, cases[i].mode), 0);
+                else
+                        cr_assert_eq(unlink(pw), 0);
+                store_reason_t why;
+                mef_store_t *s = NULL;
+                int r = store_open_at(&loc, "/nonexistent-test-store-pg-uri/master.key", 0, &s, &why);
+                cr_assert_null(s);
+                cr_assert_eq(r, cases[i].r, "%d: %s", r, why.text);
+                char want[128];
+                snprintf(want, sizeof want, "password_file %s%s", pw, cases[i].says);
+                cr_assert_eq(strncmp(why.text, want, strlen(want)), 0, "%s", why.text);
+        }
 }

@@ -521,12 +521,13 @@ static void pg_closep(pg_db_t **p) {
 }
 
 /* r, with a reason that names the password file (strerror() alone, e.g. a file that msce-mef's
- * user may not read, said nothing of which file). */
+ * user may not read, said nothing of which file); none for -EPERM, a mode group or others may
+ * read, which the caller's mef_store_mode_hint() names with the mode and the modes allowed. */
 static int pg_password_file_failed(pg_db_t *p, const char *path, int r) {
+        if (r == -EPERM)
+                return r;
         snprintf(p->base.reason.text, sizeof p->base.reason.text, "password_file %s%s", path,
-                 r == -EPERM    ? " is readable by group or others (0600 or 0400: its owner only)"
-                 : r == -ENODATA ? " is empty"
-                                 : "");
+                 r == -ENODATA ? " is empty" : "");
         p->base.reason_r = r;
         p->base.reason.servers = false;
         return r;

@@ -182,7 +182,7 @@ Test(store_pg_uri, password_file_unreadable) {
                 mode_t mode; /* 0: the file removed */
                 int r;
                 const char *says;
-        } cases[] = { { 0640, -EPERM, " is readable by group or others" }, { 0600, -ENODATA, " is empty" }, { 0, -ENOENT, "" } };
+        } cases[] = { { 0640, -EPERM, NULL }, { 0600, -ENODATA, " is empty" }, { 0, -ENOENT, "" } };
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
                 if (cases[i].mode)
                         cr_assert_eq(chmod(pw, cases[i].mode), 0);
@@ -193,6 +193,10 @@ Test(store_pg_uri, password_file_unreadable) {
                 int r = store_open_at(&loc, "/nonexistent-test-store-pg-uri/master.key", 0, &s, &why);
                 cr_assert_null(s);
                 cr_assert_eq(r, cases[i].r, "%d: %s", r, why.text);
+                if (!cases[i].says) { /* the caller's mode hint names it, with its mode (mef-store-files) */
+                        cr_assert_str_empty(why.text);
+                        continue;
+                }
                 char want[128];
                 snprintf(want, sizeof want, "password_file %s%s", pw, cases[i].says);
                 cr_assert_eq(strncmp(why.text, want, strlen(want)), 0, "%s", why.text);

@@ -28,7 +28,8 @@ static void print_time(const char *label, const char *prefix, const char *raw) {
         print_field(label, buf);
 }
 
-static int status_json(const char *dir, const ctl_state_t *s, bool running, const char *label, int code) {
+static int status_json(const char *dir, const ctl_state_t *s, bool running, const char *label, int code,
+                       const char *config_error) {
         json_auto_t *out = json_object();
         if (!out)
                 return -ENOMEM;
@@ -46,7 +47,8 @@ static int status_json(const char *dir, const ctl_state_t *s, bool running, cons
         }
         if (json_object_set_new(out, "running", json_boolean(s && running)) < 0 ||
             json_object_set_new(out, "health", json_string(label)) < 0 ||
-            json_object_set_new(out, "exit", json_integer(code)) < 0)
+            json_object_set_new(out, "exit", json_integer(code)) < 0 ||
+            json_object_set_new(out, "config_error", config_error[0] ? json_string(config_error) : json_null()) < 0)
                 return -ENOMEM;
         if (json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
                 return -EIO;
@@ -81,7 +83,7 @@ int cmd_status(const globals_t *g, int argc, char **argv) {
                 return EXIT_USAGE;
 
         _cleanup_free_ char *dir = NULL;
-        if (runtime_dir_get(g, &dir) < 0)
+        if (runtime_dir_get(g, &dir, NULL, 0) < 0)
                 return EXIT_FAILURE;
         _cleanup_(ctl_state_done) ctl_state_t s = {};
         _cleanup_(ctl_profile_done) ctl_profile_t p = {};
@@ -93,20 +95,33 @@ int cmd_status(const globals_t *g, int argc, char **argv) {
         bool running = alive != CTL_AGENT_GONE;
         bool expired = profile_expired(have_state ? &s : NULL, have_profile ? &p : NULL, time(NULL));
         ctl_health_t h = ctl_health_of(have_state ? s.state : NULL, running, expired);
+        /* Most configuration errors are found as the agent loads its files, before it writes
+         * state.json: what it finds at its next start is said here. */
+        char config_error[1024];
+        bool refused = config_refused(g, config_error, sizeof config_error) > 0;
+        if (refused && !running)
+                h = CTL_HEALTH_CONFIG;
         char buf[32];
         const char *label = ctl_health_label(h, have_state ? s.state : NULL, buf);
         int ret = ctl_health_exit(h);
 
         if (json)
-                return status_json(dir, have_state ? &s : NULL, running, label, ret) < 0 ? EXIT_FAILURE : ret;
+                return status_json(dir, have_state ? &s : NULL, running, label, ret, config_error) < 0 ? EXIT_FAILURE
+                                                                                                       : ret;
 
-        if (!have_state) {
-                printf("msce-agent: NO STATE (no %s/%s: not started since boot)\n", dir, CTL_STATE_FILE);
-        } else {
-                if (h == CTL_HEALTH_NOT_RUNNING || (!running && h == CTL_HEALTH_CONFIG))
-                        printf("msce-agent: %s (last state %s)\n", label, s.state);
-                else
-                        printf("msce-agent: %s\n", label);
+        if (!have_state)
+                printf("msce-agent: %s (no %s/%s%s)\n", label, dir, CTL_STATE_FILE,
+                       h == CTL_HEALTH_CONFIG ? "" : ": not started since boot");
+        else if (!running)
+                printf("msce-agent: %s (last state %s)\n", label, s.state);
+        else
+                printf("msce-agent: %s\n", label);
+        if (refused) {
+                print_field("Config error", config_error);
+                print_field("", running ? "the files as they are now: a reload or a restart refuses them"
+                                        : "msce-agent does not start with them");
+        }
+        if (have_state) {
                 print_field("Status", s.status);
                 print_time("State", running ? "since " : "reported since ", s.since);
                 if (s.pid > 0) {
@@ -146,7 +161,7 @@ int cmd_profile(const globals_t *g, int argc, char **argv) {
                 return EXIT_USAGE;
 
         _cleanup_free_ char *dir = NULL, *text = NULL;
-        if (runtime_dir_get(g, &dir) < 0)
+        if (runtime_dir_get(g, &dir, NULL, 0) < 0)
                 return EXIT_FAILURE;
         _cleanup_(ctl_profile_done) ctl_profile_t p = {};
         int r = profile_load(dir, &text, &p);

@@ -94,8 +94,10 @@ static int config_load(const globals_t *g, agent_config_t *cfg) {
 
 /* --runtime-dir, else the configuration's [seal] runtime_dir. Reading it needs no secret (the
  * credential files are not opened), so any user may; a configuration that does not load leaves
- * the default, said on stderr unless it is the default configuration and absent. */
-int runtime_dir_get(const globals_t *g, char **ret) {
+ * the default, said on stderr (or in why) unless it is the default configuration and absent. */
+int runtime_dir_get(const globals_t *g, char **ret, char *why, size_t why_size) {
+        if (why)
+                why[0] = 0;
         if (g->runtime_dir) {
                 *ret = strdup(g->runtime_dir);
                 return *ret ? 0 : -ENOMEM;
@@ -103,10 +105,31 @@ int runtime_dir_get(const globals_t *g, char **ret) {
         _cleanup_(agent_config_done) agent_config_t cfg = {};
         char err[1024] = "";
         int r = agent_config_load(g->config, AGENT_CONFIG_NO_SECRETS, &cfg, err, sizeof err);
-        if (r < 0 && (g->config || r != -ENOENT))
-                fprintf(stderr, "mscectl: %s; reading %s\n", err[0] ? err : strerror(-r), CTL_RUNTIME_DIR_DEFAULT);
+        if (r < 0 && (g->config || r != -ENOENT)) {
+                if (why)
+                        snprintf(why, why_size, "%s", err[0] ? err : strerror(-r));
+                else
+                        fprintf(stderr, "mscectl: %s; reading %s\n", err[0] ? err : strerror(-r), CTL_RUNTIME_DIR_DEFAULT);
+        }
         *ret = strdup(r == 0 ? cfg.runtime_dir : CTL_RUNTIME_DIR_DEFAULT);
         return *ret ? 0 : -ENOMEM;
+}
+
+int config_refused(const globals_t *g, char *err, size_t err_size) {
+        err[0] = 0;
+        /* Not installed (the default configuration absent): nothing to tell. */
+        if (!g->config && access(AGENT_CONFIG_DEFAULT, F_OK) < 0 && errno == ENOENT)
+                return 0;
+        _cleanup_(agent_config_done) agent_config_t cfg = {};
+        int r = agent_config_load(g->config, 0, &cfg, err, err_size);
+        /* A file this user may not read may well be the agent's to read: not known here. */
+        if (r == 0 || r == -ENOMEM || (r == -EACCES && geteuid() != 0)) {
+                err[0] = 0;
+                return 0;
+        }
+        if (!err[0])
+                snprintf(err, err_size, "%s", strerror(-r));
+        return 1;
 }
 
 /* ctl_runtime_load(): 1 loaded, 0 absent, negative errno (printed). */
@@ -224,7 +247,7 @@ static int cmd_reprovision(const globals_t *g, int argc, char **argv) {
         if (argc > 1)
                 return usage_error("reprovision: unexpected argument '%s'", argv[1]);
         _cleanup_free_ char *dir = NULL;
-        if (runtime_dir_get(g, &dir) < 0)
+        if (runtime_dir_get(g, &dir, NULL, 0) < 0)
                 return EXIT_FAILURE;
         pid_t pid = running_pid(dir);
         if (pid < 0)

@@ -23,8 +23,13 @@ typedef struct globals {
 int usage_error(const char *fmt, ...) _printf_(1, 2);
 /* getopt_long() returned o (':' or '?') for the option at argv[optind - 1] of cmd ("" for none). */
 int option_error(const char *cmd, int o, char **argv);
-/* --runtime-dir, else the configuration's [seal] runtime_dir. */
-int runtime_dir_get(const globals_t *g, char **ret);
+/* --runtime-dir, else the configuration's [seal] runtime_dir, else (it does not load) /run/msce;
+ * why (NULL: said on stderr instead) gets the reason it did not load, "" when it did. */
+int runtime_dir_get(const globals_t *g, char **ret, char *why, size_t why_size);
+/* Does the configuration fail to load as msce-agent loads it at its start (credential files
+ * read)? 1 with err saying why; 0 when it loads, or when that is not known here: the default
+ * configuration absent (not installed), a file that this user (not root) may not read. */
+int config_refused(const globals_t *g, char *err, size_t err_size);
 /* state.json: 1 loaded, 0 absent, negative errno (printed). */
 int state_load(const char *dir, ctl_state_t *ret);
 /* profile.json as text and parsed: 1 loaded, 0 absent, negative errno (printed). */

@@ -68,8 +68,11 @@ int cmd_reload(const globals_t *g, int argc, char **argv) {
                 return usage_error("reload: unexpected argument '%s'", argv[optind]);
 
         _cleanup_free_ char *dir = NULL;
-        if (runtime_dir_get(g, &dir) < 0)
+        char why[1024];
+        if (runtime_dir_get(g, &dir, why, sizeof why) < 0)
                 return EXIT_FAILURE;
+        if (why[0])
+                fprintf(stderr, "mscectl: %s; reading %s\n", why, dir);
         /* Watch before reading the count: no write after it goes unnoticed. */
         _cleanup_close_ int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
         if (ifd >= 0 && inotify_add_watch(ifd, dir, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
@@ -88,13 +91,24 @@ int cmd_reload(const globals_t *g, int argc, char **argv) {
                 return EXIT_NOT_RUNNING;
         }
         if (r == 0 || s.pid != pid) {
-                /* Not signalled: nothing changes. The usual cause: the configuration (read for
-                 * runtime_dir) names another runtime_dir than the agent's, which it refuses on reload. */
+                /* Not signalled: nothing changes. The causes: the configuration (read for
+                 * runtime_dir) does not load, so the default was read, or it names another
+                 * runtime_dir than the agent's, which it refuses on reload. */
+                char hint[sizeof why + 256];
+                if (why[0])
+                        snprintf(hint, sizeof hint,
+                                 "the configuration does not load (%s), so %s was read: give the agent's runtime "
+                                 "directory with --runtime-dir, also in ExecReload= where [seal] runtime_dir is "
+                                 "not %s",
+                                 why, dir, CTL_RUNTIME_DIR_DEFAULT);
+                else
+                        snprintf(hint, sizeof hint,
+                                 "if [seal] runtime_dir changed since the agent started: that takes a restart, "
+                                 "systemctl restart msce-agent");
                 fprintf(stderr,
                         "mscectl: %s/%s does not name msce-agent pid %d: cannot tell when it has reloaded, not "
-                        "signalled (if [seal] runtime_dir changed since the agent started: that takes a restart, "
-                        "systemctl restart msce-agent)\n",
-                        dir, CTL_STATE_FILE, (int) pid);
+                        "signalled (%s)\n",
+                        dir, CTL_STATE_FILE, (int) pid, hint);
                 return EXIT_FAILURE;
         }
         long long before = s.reloads, begun = s.reloads_begun;

@@ -360,11 +360,14 @@ static bool state_is(const char *state, const char *name) {
 }
 
 ctl_health_t ctl_health_of(const char *state, bool running, bool expired) {
-        if (!state)
-                return CTL_HEALTH_NO_STATE;
         /* The agent exits on a configuration error: its last state says why. */
         if (state_is(state, "configuration-error"))
                 return CTL_HEALTH_CONFIG;
+        /* No agent renews an expired profile (only msce-agent --once runs write no state.json). */
+        if (!running && expired)
+                return CTL_HEALTH_EXPIRED;
+        if (!state)
+                return CTL_HEALTH_NO_STATE;
         if (!running)
                 return CTL_HEALTH_NOT_RUNNING;
         /* The refusals say why the profile could not be renewed: they come first. */

@@ -94,15 +94,16 @@ void ctl_time_relative(time_t t, time_t now, char out[48]);
 /* What "mscectl status" says about the agent, and its exit status (mscectl(8)). */
 typedef enum ctl_health {
         CTL_HEALTH_READY,        /* 0: running, ready, the profile valid */
-        CTL_HEALTH_NOT_RUNNING,  /* 3: state.json names no running msce-agent */
-        CTL_HEALTH_NO_STATE,     /* 4: no state.json (not started since boot) */
+        CTL_HEALTH_NOT_RUNNING,  /* 3: state.json names no running msce-agent (the profile valid) */
+        CTL_HEALTH_NO_STATE,     /* 4: no state.json (not started since boot; the profile valid) */
         CTL_HEALTH_BUSY,         /* 5: starting, restoring, enrolling, waiting for the time, stopping */
         CTL_HEALTH_BACKOFF,      /* 6: a transient failure (MEF unreachable, busy...), retrying */
         CTL_HEALTH_REJECTED,     /* 7: the MEF refused the credential or the request */
         CTL_HEALTH_REVOKED,      /* 8: the MEF revoked the enrolment */
         CTL_HEALTH_INCOMPATIBLE, /* 9: no TLS version, suite or group in common with the MEF */
-        CTL_HEALTH_EXPIRED,      /* 10: the profile's expiry has passed */
-        CTL_HEALTH_CONFIG,       /* 11: the agent stopped on a configuration error (exit 78) */
+        CTL_HEALTH_EXPIRED,      /* 10: the profile's expiry has passed (running or not) */
+        CTL_HEALTH_CONFIG,       /* 11: the agent stopped on a configuration error (exit 78), or
+                                  * (mscectl status) does not run and its configuration does not load */
         _CTL_HEALTH_MAX,
         _CTL_HEALTH_INVALID = -22,
 } ctl_health_t;

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 # mscectl against a fake runtime directory and a real msce-mef on loopback (TAP output).
 # Usage: tests/integration/mscectl.sh BUILDDIR
-# Covers: status (ready, not running, no state, malformed, --json, /proc with hidepid), profile (JSON, --env read
+# Covers: status (ready, not running, no state, malformed, --json, /proc with hidepid, an expired
+# profile no agent renews, a configuration that does not load: agent stopped, none, running), profile (JSON, --env read
 # back by sh and by systemd's EnvironmentFile= parser, a kpsaID with a quote; none),
 # reprovision (SIGUSR1 reaches a process named msce-agent, never another one), reload (while
-# another operator's completes: waits for its own), check (all OK
+# another operator's completes: waits for its own; --pid with a configuration that does not load), check (all OK
 # against the MEF; wrong Kpm, MEF down, unresolvable MEF, no common TLS suite (openssl
 # s_server), Kpm file 0644, a secret the agent's user cannot read, a drop-in directory it cannot
 # list, a directory above the configuration it cannot enter), and as root after a real
@@ -98,6 +99,19 @@ if ctl_run 3 --runtime-dir "$RT" status; then
 fi
 ctl_run 3 --runtime-dir "$RT" status --json && { jq -e '.running == false' "$T/out" > /dev/null &&
         ok "status --json: running false" || not_ok "status --json not running"; }
+
+# An expired profile that no agent renews is EXPIRED, whether state.json names a stopped agent or
+# there is none (msce-agent --once only). The old code said NOT RUNNING (3) and NO STATE (4).
+printf '%s\n' "$PROFILE" | sed 's/"exp": "20991127T203000"/"exp": "20201127T203000"/' > "$RT/profile.json"
+sed 's/"exp":"20991127T203000"/"exp":"20201127T203000"/' "$RT/state.json" > "$RT/state.json.new" &&
+        mv "$RT/state.json.new" "$RT/state.json"
+ctl_run 10 --runtime-dir "$RT" status && { out_has '^msce-agent: EXPIRED \(last state ready\)$' &&
+        out_has 'Expires: EXPIRED 2020-11-27' && ok "status: expired profile, agent not running: EXPIRED, exit 10" ||
+        not_ok "status expired, not running: output"; }
+rm -f "$RT/state.json"
+ctl_run 10 --runtime-dir "$RT" status && { out_has '^msce-agent: EXPIRED \(no .*state\.json' &&
+        ok "status: expired profile.json, no state.json: EXPIRED, exit 10" || not_ok "status expired, no state: output"; }
+printf '%s\n' "$PROFILE" > "$RT/profile.json"
 
 # /proc mounted with hidepid=2 (in a mount namespace of its own): a user other than the agent's
 # sees no /proc entry for it. A live agent is running, its name unread; a gone pid stays gone.
@@ -294,6 +308,41 @@ conf open "https://127.0.0.1:$PORT/msce" "$T/open.hex"
 ctl_run 1 --config "$T/open.conf" check --agent-user $AGENT_USER && {
         out_has '^FAIL  configuration: .*psk_file: .*readable by group or others' &&
                 ok "check: Kpm file 0644: configuration FAIL, exit 1" || not_ok "check 0644: findings"; }
+
+# status with that configuration: msce-agent exits 78 as it loads its files, before it writes
+# state.json, so its refusal is what the next start finds: CONFIGURATION ERROR, exit 11 with the
+# reason. The old code said NOT RUNNING (3) for a stopped agent's state.json, NO STATE (4) without.
+state stopping $$
+ctl_run 3 --config "$T/good.conf" status && { ! out_has 'Config error' &&
+        ok "status, agent stopped, configuration loads: NOT RUNNING, exit 3" || not_ok "status good conf: output"; }
+if ctl_run 11 --config "$T/open.conf" status; then
+        out_has '^msce-agent: CONFIGURATION ERROR \(last state stopping\)$' &&
+                out_has 'Config error: .*psk_file: .*readable by group or others' && out_has '^ +msce-agent does not start with them$' &&
+                ok "status, agent stopped, Kpm file 0644: CONFIGURATION ERROR with the reason, exit 11" ||
+                not_ok "status 0644 stopped: output"
+fi
+ctl_run 11 --config "$T/open.conf" status --json && { jq -e '.health == "CONFIGURATION ERROR" and .exit == 11 and
+        (.config_error | test("readable by group or others"))' "$T/out" > /dev/null &&
+        ok "status --json: config_error with the reason" || not_ok "status --json config_error"; }
+rm -f "$RT/state.json"
+ctl_run 11 --config "$T/open.conf" status && { out_has '^msce-agent: CONFIGURATION ERROR \(no ' &&
+        ok "status, no state.json, Kpm file 0644: CONFIGURATION ERROR, exit 11" || not_ok "status 0644 no state: output"; }
+# A running agent keeps its state; the line says that a reload or restart would refuse the files.
+fake_agent
+state ready $FAKE_PID
+ctl_run 0 --config "$T/open.conf" status && { out_has '^msce-agent: READY$' &&
+        out_has 'Config error: .*readable by group or others' &&
+        out_has '^ +the files as they are now: a reload or a restart refuses them$' &&
+        ok "status, agent running, Kpm file 0644 now: READY, exit 0, the refusal said" || not_ok "status 0644 running: output"; }
+# mscectl reload --pid (ExecReload=) with a configuration that does not load reads /run/msce: it
+# says so and why, not the runtime_dir hint. The old code hinted at a changed runtime_dir.
+{ cat "$T/good.conf"; printf '[timing]\nbackoff_min = soon\n'; } > "$T/badtime.conf"
+ctl_run 1 --config "$T/badtime.conf" reload --pid $FAKE_PID && {
+        grep -q 'not signalled (the configuration does not load (.*backoff_min.*), so /run/msce was read: give the agent.s runtime directory with --runtime-dir' "$T/err" &&
+        kill -0 $FAKE_PID && ok "reload --pid, configuration does not load: not signalled, the reason and --runtime-dir said" ||
+        not_ok "reload broken conf: $(cat "$T/err")"; }
+stop_pid "$FAKE_PID"
+FAKE_PID=
 
 # Hardware findings (this machine may have neither a TPM nor GPIO at /dev/*9); a build without TPM
 # support says that instead of looking for one.

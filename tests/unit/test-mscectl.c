@@ -475,6 +475,10 @@ Test(health, per_state) {
         cr_assert_eq(ctl_health_of("incompatible", true, false), CTL_HEALTH_INCOMPATIBLE);
         /* the agent exits on a configuration error */
         cr_assert_eq(ctl_health_of("configuration-error", false, false), CTL_HEALTH_CONFIG);
+        cr_assert_eq(ctl_health_of("configuration-error", false, true), CTL_HEALTH_CONFIG);
+        /* no agent renews an expired profile: EXPIRED, with or without state.json */
+        cr_assert_eq(ctl_health_of("ready", false, true), CTL_HEALTH_EXPIRED);
+        cr_assert_eq(ctl_health_of(NULL, false, true), CTL_HEALTH_EXPIRED);
         cr_assert_eq(ctl_health_of("enrol", true, false), CTL_HEALTH_BUSY);
         cr_assert_str_eq(ctl_health_label(CTL_HEALTH_BUSY, "enrol", buf), "ENROLLING");
         cr_assert_str_eq(ctl_health_label(CTL_HEALTH_BUSY, "something-new", buf), "SOMETHING-NEW");

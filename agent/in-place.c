@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The profile in place (agent/manager-internal.h): its non-secret copy and its three wall-clock
- * timers, renewal, expiry and keeping the CSE user's keyring alive. */
+ * timers, renewal, expiry and keeping the CSE user's keyring alive; and, before an enrolment
+ * asked for, whether its keys are still there to keep it in place. */
 #include <stdio.h>
 
 #include "agent/manager-internal.h"
@@ -40,6 +41,15 @@ static int keep_keys(sd_event_source *s, uint64_t usec, void *userdata) {
         if (s && custody_check(&m->cfg, &ci) == -ENOKEY && m->state == STATE_READY && !m->exchange && !m->sealing)
                 states_status(m);
         return 0;
+}
+
+void states_profile_check_keys(manager_t *m) {
+        custody_info_t ci;
+        if (!m->have_profile || custody_check(&m->cfg, &ci) != -ENOKEY)
+                return;
+        report_log(m, LOG_NOTICE, NULL, -ENOKEY, "The keys of KeID %s are gone from the keyring (factory reset?): "
+                   "enrolling anew", m->profile.ke_id);
+        states_profile_forget(m);
 }
 
 void states_profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backend) {

@@ -152,6 +152,10 @@ bool states_enrol_in_progress(const manager_t *m);
 
 /* No profile in place any more: its non-secret copy and its timers go. */
 void states_profile_forget(manager_t *m);
+/* Before an enrolment asked for: a profile whose keys left the keyring (mscectl factory-reset
+ * removes them, and its sealed profile, then sends SIGUSR1) is in place no longer, and the
+ * enrolment is a fresh start, not its renewal (one log line says so). */
+void states_profile_check_keys(manager_t *m);
 /* Keep the non-secret fields of p (wiping its keys) and arm renewal, expiry and the keyring's
  * keep-alive. */
 void states_profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backend);

@@ -110,6 +110,7 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
 void manager_enrol_requested(manager_t *m, const char *who) {
         m->enrol_requested = who;
         snprintf(m->enrol_requested_from, sizeof m->enrol_requested_from, "%s", m->have_profile ? m->profile.ke_id : "");
+        states_profile_check_keys(m); /* after: a reload that restores the KeID asked from still enrols */
         states_enrol(m);
 }
 

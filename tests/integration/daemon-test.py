@@ -11,6 +11,7 @@
 # user (exit 78), a MEF named by host name, the clock wait in cert mode (time() before the build
 # time, daemon-fake-time.c), renewal at 80% and expiry of a 60 s profile (in threads, each with
 # its own MEF and CSE user; also with a renewal sealed but not installed, and during a Retry-After),
+# mscectl factory-reset while it runs (the MEF down: its KeID not kept in place),
 # SIGTERM (also in the middle of a TLS handshake, and while sealing an enrolment the MEF committed:
 # the restart re-enrols at once), mscectl reprovision then reload, the journal entries
 # and their fields, state.json, and measures the time to READY on the restore path and the
@@ -486,6 +487,7 @@ def main():
         user_restart_scenario(tmp, mef, kpm)
         backoff_scenario(tmp, mef, kpm)
         keys_in_place_scenario(tmp, mef, kpm)
+        factory_reset_scenario(tmp, mef, kpm)
         rejected_scenario(tmp, mef, kpm)
         incompatible_scenario(tmp, kpm)
         resolver_scenario(tmp, mef, kpm)

@@ -3,7 +3,8 @@
 # with the MEF down, a reload whose restore SIGUSR1 cancels, backoff, rejection, an incompatible
 # MEF, a MEF by host name, a stop while sealing an enrolment the MEF committed and a reload after
 # SIGUSR1, and renewal and expiry of a short profile (also while an enrolment is under way, after a
-# renewal sealed its profile but could not install it, and during the MEF's Retry-After).
+# renewal sealed its profile but could not install it, and during the MEF's Retry-After), and
+# mscectl factory-reset while it runs with the MEF down.
 import datetime
 import json
 import os
@@ -733,6 +734,53 @@ def keys_in_place_scenario(tmp, mef, kpm):
     finally:
         a.stop()
         mef.start()
+
+
+def factory_reset_scenario(tmp, mef, kpm):
+    # mscectl factory-reset while the agent runs removes the keys, the sealed profile and
+    # profile.json, then sends SIGUSR1; the MEF down, that enrolment fails. The KeID removed is in
+    # place no longer: a fresh enrolment (Enrolling, not Renewing), no "stays in place", no keID,
+    # expiry or backend in state.json, none in mscectl status. The old agent renewed it and kept
+    # it as in place, its keys gone. The MEF back: enrolled anew.
+    state, run_dir, conf = (os.path.join(tmp, n) for n in ("state-reset", "run-reset", "reset.conf"))
+    write_conf(conf, mef.port, state, run_dir, kpm_file=kpm["1"])
+    remove_keys()
+    a = Agent(tmp, conf)
+    stopped = False
+    try:
+        i = a.wait_for(lambda m: m == "READY=1", 30)
+        old = (state_json(run_dir) or {}).get("keID")
+        mef.stop()
+        stopped = True
+        start = len(a.messages)
+        p = run(MSCECTL, "--config", conf, "factory-reset", "--yes")
+        j = a.wait_for(lambda m: m.startswith("STATUS=MEF unreachable"), 30, start)
+        st = state_json_until(run_dir, lambda s: s["state"] == "backoff", 30, a.pump)
+        status = run(MSCECTL, "--runtime-dir", run_dir, "status")
+        log = open(os.path.join(tmp, "agent.log")).read()
+        texts = a.texts(start)
+        tap(i is not None and old and p.returncode == 0 and j is not None and
+            "stays in place" not in a.messages[j][1] and
+            any(m.startswith("STATUS=Enrolling with ") for m in texts) and
+            not any(m.startswith("STATUS=Renewing") for m in texts) and
+            st is not None and st["state"] == "backoff" and
+            all(st.get(k) is None for k in ("keID", "exp", "backend")) and
+            not re.search(r"^ *(KeID|Expires|Sealing):", status.stdout, re.M) and
+            f"The keys of KeID {old} are gone from the keyring (factory reset?): enrolling anew" in log,
+            "factory-reset while running, the MEF down: the KeID removed is not kept in place, enrolling anew",
+            f"ready {i}, KeID {old}, exit {p.returncode} {p.stdout} {p.stderr}\nstate.json {st}\n"
+            f"{status.stdout}\n" + "\n".join(texts))
+        mef.start()
+        stopped = False
+        k = a.wait_for(lambda m: m.startswith("STATUS=Ready"), 30, start)  # READY=1 was said before
+        new = (state_json(run_dir) or {}).get("keID")
+        tap(k is not None and new and new != old and cse_keys()[1] is not None,
+            "factory-reset while running: the MEF back, enrolled as a new KeID",
+            f"KeID {old} -> {new}\n" + "\n".join(a.texts(start)))
+    finally:
+        a.stop()
+        if stopped:
+            mef.start()
 
 
 def rejected_scenario(tmp, mef, kpm):

@@ -31,10 +31,22 @@ static uid_t cse_uid;
 static char dir[64];
 static agent_config_t cfg;
 
-static void spawn_wait(const char *path, char *const argv[]) {
+/* sh test-user.sh ARGS... (tests/integration/test-user.sh, from meson: its useradd and userdel
+ * wait out another test's lock of the user database); its exit status, -1 when it did not run. */
+static int user_sh(const char *verb, const char *arg1, const char *arg2) {
+        const char *sh = getenv("MSCE_TEST_USER_SH");
+        cr_assert_not_null(sh, "MSCE_TEST_USER_SH (the path of test-user.sh) is not set: run through meson");
+        char *argv[] = { "sh", (char *) sh, (char *) verb, (char *) arg1, (char *) arg2, NULL };
+        posix_spawn_file_actions_t fa;
         pid_t pid;
-        if (posix_spawn(&pid, path, NULL, NULL, argv, environ) == 0)
-                (void) waitpid(pid, NULL, 0);
+        int status;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0); /* the name it prints */
+        int r = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r != 0 || waitpid(pid, &status, 0) != pid)
+                return -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 static void user_ensure(const char *name, uid_t *uid) {
@@ -42,12 +54,9 @@ static void user_ensure(const char *name, uid_t *uid) {
                 return;
         if (access("/usr/sbin/useradd", X_OK) < 0)
                 cr_skip_test("useradd is missing: cannot create test user %s", name);
-        char *argv[] = { "useradd", "--system", "--no-create-home", (char *) name, NULL };
-        pid_t pid;
-        int status;
-        cr_assert_eq(posix_spawn(&pid, "/usr/sbin/useradd", NULL, NULL, argv, environ), 0);
-        cr_assert_eq(waitpid(pid, &status, 0), pid);
-        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "useradd %s failed", name);
+        char pid[16];
+        snprintf(pid, sizeof pid, "%d", (int) getpid());
+        cr_assert_eq(user_sh("add", pid, "custody"), 0, "test-user.sh add %s custody failed", pid);
         cr_assert_eq(user_resolve(name, uid, NULL), 0);
         cse_user_created = true;
 }
@@ -96,12 +105,8 @@ static void teardown(void) {
                 rm_rf(dir);
         agent_config_done(&cfg);
         if (cse_user_created) {
-                /* a later user may get this uid, and with it its persistent keyring: empty it */
-                key_serial_t p = keyctl_get_persistent(cse_uid, KEY_SPEC_SESSION_KEYRING);
-                if (p >= 0)
-                        (void) keyctl_clear(p);
-                char *argv[] = { "userdel", cse_user, NULL };
-                spawn_wait("/usr/sbin/userdel", argv);
+                /* it also empties the persistent keyring a later user of this uid would get */
+                (void) user_sh("del", cse_user, NULL);
                 cse_user_created = false;
         }
 }

@@ -3,8 +3,10 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <keyutils.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include "msce-config.h"
 
@@ -502,9 +504,25 @@ static int cmd_logs(const globals_t *g, int argc, char **argv) {
         return EXIT_FAILURE;
 }
 
+/* No command needs a capability unless run as root (check's key read as the CSE's user, setup,
+ * factory-reset): what a user other than root holds anyway - msce-agent.service's
+ * AmbientCapabilities= reach its ExecReload=, mscectl reload - goes before any input is read,
+ * and is not passed on to what mscectl runs (logs: journalctl). */
+static int capabilities_drop(void) {
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+                return negative_errno();
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct none[2] = {};
+        return syscall(SYS_capset, &h, none) < 0 ? negative_errno() : 0;
+}
+
 int main(int argc, char *argv[]) {
         /* factory-reset and check handle keys (the Kpm for the handshake, a key read in a child). */
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        if (geteuid() != 0 && capabilities_drop() < 0) {
+                fprintf(stderr, "mscectl: cannot drop capabilities: %m\n");
+                return EXIT_FAILURE;
+        }
         signal(SIGPIPE, SIG_IGN); /* wolfSSL writes without MSG_NOSIGNAL */
 
         enum { ARG_RUNTIME_DIR = 0x100 };

@@ -253,6 +253,28 @@ elif ctl_run 1 --runtime-dir "$RT" reload --timeout 20; then
 fi
 stop_pid "$RACE_PID"
 
+# mscectl as a user other than root drops what capabilities it is given, as the unit's
+# AmbientCapabilities= give them to its ExecReload= (mscectl reload): a journalctl of the test's
+# own, run by mscectl logs, shows what mscectl had left (ambient ones survive exec). The old code
+# passed CAP_SETUID and CAP_SYS_ADMIN on.
+if [ $ROOT = 1 ]; then
+        mkdir -m 0755 "$T/capbin"
+        printf '#!/bin/sh\ngrep "^Cap\\(Prm\\|Eff\\|Amb\\):" /proc/self/status\n' > "$T/capbin/journalctl"
+        chmod 0755 "$T/capbin/journalctl"
+        CAPS=-all,+setuid,+sys_admin
+        if setpriv --reuid=$AGENT_USER_TEST --regid=$AGENT_USER_TEST --init-groups --inh-caps=$CAPS --ambient-caps=$CAPS \
+                --bounding-set=$CAPS env PATH="$T/capbin:$PATH" "$CTL" --runtime-dir "$RT" logs -n 1 > "$T/caps.out" 2>&1 &&
+                [ "$(grep -c '^Cap\(Prm\|Eff\|Amb\):' "$T/caps.out")" = 3 ]; then
+                ! grep -v ':[[:space:]]*0*$' "$T/caps.out" | grep -q . &&
+                        ok "mscectl as the agent's user with CAP_SETUID and CAP_SYS_ADMIN: none left (nor passed on)" ||
+                        not_ok "mscectl kept capabilities: $(tr '\n' ' ' < "$T/caps.out")"
+        else
+                not_ok "mscectl logs with a journalctl of the test's own: $(cat "$T/caps.out")"
+        fi
+else
+        skip "mscectl drops capabilities: needs root, keyctl and setpriv"
+fi
+
 # ---- check against a real msce-mef ----
 # Every check below must leave the caller's session keyring as it was (compared further down).
 [ $ROOT = 1 ] && keyctl show @s > "$T/session.before" 2>&1

@@ -7,12 +7,14 @@
 #include <getopt.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <wolfssl/ssl.h>
 
 #include "loadgen/loadgen.h"
 #include "msce-config.h"
+#include "util/json-alloc.h"
 
 #define EXIT_LOST 1
 #define EXIT_USAGE 2
@@ -102,7 +104,7 @@ static int creds_load(const char *path, bool unique, lg_cred_t **ret, size_t *re
         char *text = strndup((const char *) sec.data, sec.len);
         if (!c || !lines || !text) {
                 free(c);
-                free(text);
+                erase_free(text, sec.len);
                 return -ENOMEM;
         }
         char *rest = text, *line;
@@ -260,6 +262,10 @@ static void report_storm(const lg_result_t *r, unsigned procs) {
 }
 
 int main(int argc, char **argv) {
+        /* Every gateway's Kpm is held for the whole run, and profiles may carry an ltk: no core
+         * dump, no ptrace by the same user, jansson's buffers wiped (inherited by the workers). */
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        json_alloc_install();
         enum { O_GATEWAYS = 256, O_TARGETS, O_COUNT, O_SPREAD, O_CONC, O_PROCS, O_TIMEOUT, O_XTIMEOUT,
                O_BMIN, O_BMAX, O_RAMAX, O_FQDN, O_DURATION, O_WARMUP, O_PID, O_DUP, O_VERSION };
         static const struct option longopts[] = {
@@ -408,12 +414,16 @@ int main(int argc, char **argv) {
                         .duration_usec = duration * 1000000u,
                         .warmup_usec = warmup * 1000000u,
                 };
+                pid_t parent = getpid();
                 children[p] = fork();
                 if (children[p] < 0) {
                         perror("msce-loadgen: fork");
                         return EXIT_LOST;
                 }
                 if (children[p] == 0) {
+                        /* msce-loadgen killed (a script's kill, timeout(1)): its load stops too */
+                        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
+                                _exit(EXIT_LOST);
                         int r = lg_run(&o, &res[p]);
                         if (r < 0)
                                 fprintf(stderr, "msce-loadgen: %s\n", strerror(-r));

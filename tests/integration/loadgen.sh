@@ -209,6 +209,43 @@ loadgen --gateways "$T/dup-node" --count=abc || rc=$?
         fail "--count=abc: exit $rc, or the option not named"
 ok "a gateways file with a NUL byte is refused naming its line; --count=abc names --count"
 
+# msce-loadgen holds every gateway's Kpm for its whole run: it is not dumpable (no core, no ptrace
+# by its own user), which the kernel shows for a process of a user other than root as the files
+# under its /proc entry owned by root. Run as nobody against a listener that takes the connection
+# and never answers; the old code's were nobody's. Killed, it takes its generator process with
+# it (the connection closes): the old code's went on until --timeout.
+if [[ $(id -u) == 0 ]] && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
+        ND=$(mktemp -d /tmp/msce-loadgen-nobody-XXXXXX)
+        at_exit "rm -rf '$ND'"
+        head -1 "$T/gateways" >"$ND/gw"
+        chown -R nobody "$ND" && chmod 0700 "$ND" && chmod 0600 "$ND/gw"
+        python3 -u -c '
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print("port", s.getsockname()[1])
+c, _ = s.accept(); print("accepted")
+while c.recv(4096): pass
+print("closed")
+sys.stdin.read()' <&- >"$T/hole.out" 2>&1 &
+        HOLE=$!
+        at_exit "stop_pid $HOLE"
+        wait_line 10 "$T/hole.out" '^port [0-9]+$' $HOLE || fail "the silent listener did not start"
+        HPORT=$(sed -n 's/^port //p' "$T/hole.out")
+        setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$LOADGEN" --gateways "$ND/gw" --timeout 60 \
+                --exchange-timeout 60 "https://127.0.0.1:$HPORT/msce" >/dev/null 2>&1 &
+        LG=$!
+        wait_line 10 "$T/hole.out" '^accepted$' $HOLE || fail "msce-loadgen did not connect to the silent listener"
+        owner=$(stat -c %U "/proc/$LG/environ")
+        stop_pid "$LG"
+        [[ $owner == root ]] || fail "msce-loadgen running as nobody is dumpable (/proc/$LG/environ owned by $owner)"
+        ok "msce-loadgen is not dumpable (it holds every gateway's Kpm)"
+        wait_line 10 "$T/hole.out" '^closed$' $HOLE || fail "msce-loadgen killed: its generator process went on"
+        stop_pid "$HOLE"
+        ok "msce-loadgen killed (SIGTERM): its generator process ends with it"
+else
+        skip "msce-loadgen not dumpable: needs root, setpriv and the user nobody"
+fi
+
 # --timeout holds for a gateway queued for a connection slot: with one slot, the first gateway's
 # connection goes into a black hole (delay-relay) past the deadline; the second, queued behind
 # it, is lost at the deadline rather than enrolled after it, when the first gives up.

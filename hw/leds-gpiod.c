@@ -145,12 +145,18 @@ static bool line_pending(const leds_t *l, int i) {
         return !l->line[i] && (l->spec[i].chip[0] || l->spec[i].name[0]);
 }
 
-/* Request pending line i. A failure is reported when it differs from the last one (a retry
- * that fails alike says nothing), a success after a failure too. */
+/* The failure of a request is the last one again: the same error, or the chip still away after
+ * its line was lost with it (the write's -ENODEV/-EBADF, then the request's -ENOENT: one event). */
+static bool failure_known(int last, int r) {
+        return r == last || ((last == -ENODEV || last == -EBADF) && (r == -ENOENT || r == -ENODEV));
+}
+
+/* Request pending line i. A failure is reported when it is not the last one (a retry that
+ * fails alike says nothing), a success after a failure too. */
 static int line_request(leds_t *l, int i) {
         int r = gpio_line_open(&l->spec[i], &l->line[i]);
         if (r < 0) {
-                if (r != l->error[i] && l->report)
+                if (!failure_known(l->error[i], r) && l->report)
                         l->report((led_line_t) i, r, l->userdata);
                 l->error[i] = r;
                 return r;

@@ -64,8 +64,9 @@ typedef enum led_line {
 
 /* Told about a configured line's request: r < 0 when it failed (at leds_new(), and again only
  * when a retry fails with another error: no repeats) or when a write found its chip gone
- * (-ENODEV, -EBADF: the line is released and retried as one never requested), 0 when a retry
- * requested it after a failure. Called from leds_new(), leds_set(), the blink and the retry
+ * (-ENODEV, -EBADF: the line is released and retried as one never requested; a retry finding
+ * the chip still away, -ENOENT, is that same failure), 0 when a retry requested it after a
+ * failure. Called from leds_new(), leds_set(), the blink and the retry
  * timers. */
 typedef void (*leds_report_t)(led_line_t line, int r, void *userdata);
 

@@ -138,7 +138,8 @@ Test(leds, busy_line_is_retried) {
 }
 
 /* The status LED's chip goes away while it blinks (unbound, a USB expander unplugged): the dead
- * line is released and reported, retried like one never requested, and requested anew once the
+ * line is released and reported, once (the retries that find the chip still away are that same
+ * event, not a warning each), retried like one never requested, and requested anew once the
  * chip is back, where the pattern goes on; the error LED is not touched meanwhile. */
 Test(leds, line_of_a_removed_chip_is_requested_again) {
         cr_assert_eq(leds_new(fx.e, "gpiochip0:17", "gpiochip1:2", record_report, NULL, &fx.l), 0);
@@ -154,16 +155,15 @@ Test(leds, line_of_a_removed_chip_is_requested_again) {
         cr_assert(reports[0].line == LED_LINE_STATUS && reports[0].r == -ENODEV);
         run_until(fx.e, fx.t0, 1700); /* retried at 1.6 s: the chip is still gone */
         cr_assert_eq(failed_lookups, 1);
-        cr_assert_eq(n_reports, 2);
-        cr_assert(reports[1].r == -ENOENT);
+        cr_assert_eq(n_reports, 1, "the chip still away (-ENOENT) is the loss reported already");
 
         chips[0].absent = false; /* retried at 3.6 s */
         size_t before = n_events;
         run_until(fx.e, fx.t0, 4000);
         cr_assert(STATUS_LINE->requested, "requested again once the chip is back");
-        cr_assert_eq(n_reports, 3);
-        cr_assert(reports[2].line == LED_LINE_STATUS && reports[2].r == 0);
-        cr_assert_eq(reports[2].t - fx.t0, 3600 * MSEC);
+        cr_assert_eq(n_reports, 2);
+        cr_assert(reports[1].line == LED_LINE_STATUS && reports[1].r == 0);
+        cr_assert_eq(reports[1].t - fx.t0, 3600 * MSEC);
         cr_assert_eq(n_events - before, 2, "the pattern goes on: on at 3.6 s, off at 3.8 s");
         cr_assert_eq(events[before].line, STATUS_LINE);
         cr_assert_eq(events[before].t - fx.t0, 3600 * MSEC);
@@ -171,6 +171,23 @@ Test(leds, line_of_a_removed_chip_is_requested_again) {
         cr_assert_eq(ERROR_LINE->value, 0);
         fx.l = leds_free(fx.l);
         assert_all_released();
+}
+
+/* After the loss, a retry that meets another failure than the chip still away says so: the chip
+ * is back and another consumer took the line. */
+Test(leds, removed_chip_back_with_its_line_taken_is_reported) {
+        cr_assert_eq(leds_new(fx.e, "gpiochip0:17", NULL, record_report, NULL, &fx.l), 0);
+        fx.t0 = now_usec();
+        cr_assert_eq(leds_set(fx.l, LED_ENROLLING), 0);
+        chip_remove(0);
+        run_until(fx.e, fx.t0, 300); /* the edge at 200 ms finds the chip gone */
+        cr_assert_eq(n_reports, 1);
+        cr_assert_eq(reports[0].r, -ENODEV);
+        chips[0].absent = false;
+        STATUS_LINE->held_elsewhere = true;
+        run_until(fx.e, fx.t0, 1300); /* retried at 1.2 s */
+        cr_assert_eq(n_reports, 2);
+        cr_assert(reports[1].line == LED_LINE_STATUS && reports[1].r == -EBUSY);
 }
 
 /* ---- patterns over time ---- */

@@ -19,9 +19,11 @@
 #include "agent/custody.h"
 #include "agent/enrol.h"
 #include "agent/outcome.h"
+#include "hw/tpm2-names.h"
 #include "hw/tpm2.h"
 #include "keys/seal.h"
 #include "tests/unit/profile-example.h"
+#include "util/util.h"
 
 #if HAVE_TPM2
 #define NOBODY 65534
@@ -167,6 +169,53 @@ Test(tpm2_device, an_answer_about_another_capability_is_no_list_of_banks) {
                 cr_skip_test("tss2's cmd TCTI (libtss2-tcti-cmd) not installed");
         }
         cr_assert_eq(r, -EIO);
+}
+
+/* The same on the cmd TCTI (no resource manager, so a seal first flushes what a dead process
+ * left): a TPM answering "which transient objects / sessions are loaded" with its properties,
+ * TPM2_CAP_TPM_PROPERTIES, lists no handle to flush. The fake logs each command's code and
+ * refuses all but GetCapability (TPM_RC_FAILURE), so the seal stops at CreatePrimary. */
+Test(tpm2_device, leftovers_are_not_read_from_an_answer_about_another_capability) {
+        char script[sizeof dir + 16], log[sizeof dir + 16];
+        snprintf(script, sizeof script, "%s/fake-tpm", dir);
+        snprintf(log, sizeof log, "%s/commands", dir);
+        FILE *f = fopen(script, "we");
+        cr_assert_not_null(f);
+        /* per command: the 10-byte header (tag, size, code), the rest of it; GetCapability's
+         * answer: TPM_ST_NO_SESSIONS, 35 bytes, success, moreData NO, TPM2_CAP_TPM_PROPERTIES,
+         * count 2: TPM2_PT_MANUFACTURER "IBM", TPM2_PT_VENDOR_STRING_1 "SW  " */
+        fprintf(f, "while h=$(head -c 10 | od -An -tx1 -v | tr -d ' \\n'); [ ${#h} -eq 20 ]; do\n"
+                   "  head -c $((0x$(echo $h | cut -c5-12) - 10)) > /dev/null\n"
+                   "  cc=$(echo $h | cut -c13-20); echo $cc >> %s\n"
+                   "  if [ $cc = 0000017a ]; then\n"
+                   "    printf '\\200\\001\\000\\000\\000\\043\\000\\000\\000\\000\\000\\000\\000\\000\\006"
+                   "\\000\\000\\000\\002\\000\\000\\001\\005\\111\\102\\115\\000\\000\\000\\001\\006"
+                   "\\123\\127\\040\\040'\n"
+                   "  else printf '\\200\\001\\000\\000\\000\\012\\000\\000\\001\\001'; fi\n"
+                   "done\n",
+                log);
+        cr_assert_eq(fclose(f), 0);
+        snprintf(tcti, sizeof tcti, "cmd:sh %s", script);
+        cr_assert_not(tpm2_tcti_is_resource_manager(tcti));
+        setenv("TSS2_LOG", "all+none", 1); /* the refusal is expected */
+        static const uint8_t secret[32] = { 1 };
+        uint8_t *blob = NULL;
+        size_t blob_len = 0;
+        int r = tpm2_seal(tcti, NULL, secret, sizeof secret, &blob, &blob_len);
+        (void) unlink(script);
+        _cleanup_free_ char *commands = NULL;
+        int q = file_read_all(log, 4096, &commands, NULL);
+        (void) unlink(log);
+        if (r == -ENODEV || r == -EOPNOTSUPP) {
+                teardown();
+                cr_skip_test("tss2's cmd TCTI (libtss2-tcti-cmd) not installed");
+        }
+        cr_assert_lt(r, 0, "the fake refuses CreatePrimary");
+        cr_assert_null(blob);
+        cr_assert_eq(q, 0);
+        /* GetCapability for transient objects, loaded and saved sessions, then CreatePrimary:
+         * no FlushContext (0x165) of a property read as a handle */
+        cr_assert_str_eq(commands, "0000017a\n0000017a\n0000017a\n00000131\n");
 }
 #else
 Test(tpm2_device, no_tpm_support) {

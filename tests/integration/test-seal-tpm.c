@@ -316,12 +316,13 @@ Test(seal, isolated_tpm2) {
 /* Without a resource manager (swtpm's socket TCTI, a /dev/tpmN node), what a process loaded
  * stays in the TPM after it ends: a sealing child killed on its timeout left its objects there,
  * and once the 3 object slots were taken every seal failed with TPM_RC_OBJECT_MEMORY. tpm2-tools
- * leave their objects the same way: fill the TPM, then seal. */
+ * leave their objects the same way: fill the TPM, then seal. Sessions too: a saved one
+ * (tpm2_startauthsession saves its context) and a loaded one (a raw StartAuthSession). */
 Test(seal, tpm2_direct_tcti_flushes_leftovers) {
         seal_opts_t o = tpm2_opts(NULL);
         cr_assert_not(tpm2_tcti_is_resource_manager(o.tcti));
-        if (!have_program("tpm2_createprimary") || !have_program("tpm2_startauthsession"))
-                skip("tpm2_createprimary or tpm2_startauthsession not installed");
+        if (!have_program("tpm2_createprimary") || !have_program("tpm2_startauthsession") || !have_program("tpm2_send"))
+                skip("tpm2_createprimary, tpm2_startauthsession or tpm2_send not installed");
         unsigned made = 0;
         bool full = false;
         for (unsigned i = 0; i < 16 && !full; i++) {
@@ -338,6 +339,25 @@ Test(seal, tpm2_direct_tcti_flushes_leftovers) {
         snprintf(session, sizeof session, "%s/left.session", tpm_a.dir);
         char *start[] = { "tpm2_startauthsession", "-T", tpm_a.tcti, "-S", session, NULL };
         cr_assert_eq(run(start, NULL, 0), 0);
+        /* a session left loaded, as a process killed before it flushed or saved one leaves it */
+        static const uint8_t raw[43] = {
+                0x80, 0x01, 0, 0, 0, 43, 0, 0, 0x01, 0x76, /* TPM_ST_NO_SESSIONS, size, StartAuthSession */
+                0x40, 0, 0, 0x07, 0x40, 0, 0, 0x07,        /* tpmKey, bind: TPM_RH_NULL */
+                0, 16, [36] = 0, 0,                        /* nonceCaller: 16 zero bytes; no salt */
+                0x00, 0x00, 0x10, 0x00, 0x0b,              /* TPM_SE_HMAC, TPM_ALG_NULL, TPM_ALG_SHA256 */
+        };
+        char cmd[PATH_MAX];
+        snprintf(cmd, sizeof cmd, "%s/start-session.cmd", tpm_a.dir);
+        _cleanup_close_ int fd = open(cmd, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(write(fd, raw, sizeof raw), (ssize_t) sizeof raw);
+        char *send[] = { "tpm2_send", "-T", tpm_a.tcti, cmd, NULL };
+        char out[512];
+        cr_assert_eq(run(send, out, sizeof out), 0);
+        char *loaded[] = { "tpm2_getcap", "-T", tpm_a.tcti, "handles-loaded-session", NULL };
+        cr_assert_eq(run(loaded, out, sizeof out), 0);
+        cr_assert(strncmp(out, "- 0x2", 5) == 0 && strchr(out, '\n') == out + strlen(out) - 1,
+                  "one session left loaded: %s", out);
 
         /* as the agent does it, in a child */
         stored_profile_t p, q;
@@ -347,7 +367,6 @@ Test(seal, tpm2_direct_tcti_flushes_leftovers) {
         /* nothing left behind: neither the leftovers nor the seal's own */
         static const char *const kinds[] = { "handles-transient", "handles-loaded-session", "handles-saved-session" };
         for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
-                char out[512];
                 char *getcap[] = { "tpm2_getcap", "-T", tpm_a.tcti, (char *) kinds[i], NULL };
                 cr_assert_eq(run(getcap, out, sizeof out), 0);
                 cr_assert_str_eq(out, "", "%s: %s", kinds[i], out);

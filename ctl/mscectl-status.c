@@ -82,8 +82,12 @@ int cmd_status(const globals_t *g, int argc, char **argv) {
         if (flag_parse("status", "json", argc, argv, &json) != 0)
                 return EXIT_USAGE;
 
+        /* Most configuration errors are found as the agent loads its files, before it writes
+         * state.json: what it finds at its next start is said here. */
         _cleanup_free_ char *dir = NULL;
-        if (runtime_dir_get(g, &dir, NULL, 0) < 0)
+        char config_error[1024];
+        int refused = config_refused(g, &dir, config_error, sizeof config_error);
+        if (refused < 0)
                 return EXIT_FAILURE;
         _cleanup_(ctl_state_done) ctl_state_t s = {};
         _cleanup_(ctl_profile_done) ctl_profile_t p = {};
@@ -95,10 +99,6 @@ int cmd_status(const globals_t *g, int argc, char **argv) {
         bool running = alive != CTL_AGENT_GONE;
         bool expired = profile_expired(have_state ? &s : NULL, have_profile ? &p : NULL, time(NULL));
         ctl_health_t h = ctl_health_of(have_state ? s.state : NULL, running, expired);
-        /* Most configuration errors are found as the agent loads its files, before it writes
-         * state.json: what it finds at its next start is said here. */
-        char config_error[1024];
-        bool refused = config_refused(g, config_error, sizeof config_error) > 0;
         if (refused && !running)
                 h = CTL_HEALTH_CONFIG;
         char buf[32];

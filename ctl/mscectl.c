@@ -117,21 +117,27 @@ int runtime_dir_get(const globals_t *g, char **ret, char *why, size_t why_size) 
         return *ret ? 0 : -ENOMEM;
 }
 
-int config_refused(const globals_t *g, char *err, size_t err_size) {
+int config_refused(const globals_t *g, char **ret_dir, char *err, size_t err_size) {
         err[0] = 0;
-        /* Not installed (the default configuration absent): nothing to tell. */
-        if (!g->config && access(AGENT_CONFIG_DEFAULT, F_OK) < 0 && errno == ENOENT)
-                return 0;
         _cleanup_(agent_config_done) agent_config_t cfg = {};
-        int r = agent_config_load(g->config, 0, &cfg, err, err_size);
+        /* Not installed (the default configuration absent): nothing to tell. */
+        bool installed = g->config || access(AGENT_CONFIG_DEFAULT, F_OK) == 0 || errno != ENOENT;
+        int r = installed ? agent_config_load(g->config, 0, &cfg, err, err_size) : -ENOENT;
         /* A file this user may not read may well be the agent's to read: not known here. */
-        if (r == 0 || r == -ENOMEM || (r == -EACCES && geteuid() != 0)) {
+        bool refused = installed && r < 0 && r != -ENOMEM && !(r == -EACCES && geteuid() != 0);
+        if (!refused)
                 err[0] = 0;
-                return 0;
-        }
-        if (!err[0])
+        else if (!err[0])
                 snprintf(err, err_size, "%s", strerror(-r));
-        return 1;
+        if (r == 0 && !g->runtime_dir) {
+                *ret_dir = strdup(cfg.runtime_dir);
+                return *ret_dir ? 0 : -ENOMEM;
+        }
+        /* Without the credential files, runtime_dir may still be known; a refusal's reason is
+         * said once, by the caller. */
+        char why[1024];
+        r = runtime_dir_get(g, ret_dir, refused ? why : NULL, sizeof why);
+        return r < 0 ? r : refused;
 }
 
 /* ctl_runtime_load(): 1 loaded, 0 absent, negative errno (printed). */

@@ -28,8 +28,9 @@ int option_error(const char *cmd, int o, char **argv);
 int runtime_dir_get(const globals_t *g, char **ret, char *why, size_t why_size);
 /* Does the configuration fail to load as msce-agent loads it at its start (credential files
  * read)? 1 with err saying why; 0 when it loads, or when that is not known here: the default
- * configuration absent (not installed), a file that this user (not root) may not read. */
-int config_refused(const globals_t *g, char *err, size_t err_size);
+ * configuration absent (not installed), a file that this user (not root) may not read. The same
+ * load gives *ret_dir as runtime_dir_get() does, which says on stderr only a reason not in err. */
+int config_refused(const globals_t *g, char **ret_dir, char *err, size_t err_size);
 /* state.json: 1 loaded, 0 absent, negative errno (printed). */
 int state_load(const char *dir, ctl_state_t *ret);
 /* profile.json as text and parsed: 1 loaded, 0 absent, negative errno (printed). */

@@ -3,8 +3,9 @@
 # mscectl against a fake runtime directory and a real msce-mef on loopback (TAP output).
 # Usage: tests/integration/mscectl.sh BUILDDIR
 # Covers: status (ready, not running, no state, malformed, --json, /proc with hidepid, an expired
-# profile no agent renews, a configuration that does not load: agent stopped, none, running), profile (JSON, --env read
-# back by sh and by systemd's EnvironmentFile= parser, a kpsaID with a quote; none),
+# profile no agent renews, a configuration that does not load: agent stopped, none, running, its
+# reason said once), profile (JSON, --env read back by sh and by systemd's EnvironmentFile=
+# parser, a kpsaID with a quote; none),
 # reprovision (SIGUSR1 reaches a process named msce-agent, never another one), reload (while
 # another operator's completes: waits for its own; --pid with a configuration that does not load), check (all OK
 # against the MEF; wrong Kpm, MEF down, unresolvable MEF, no common TLS suite (openssl
@@ -356,9 +357,15 @@ ctl_run 0 --config "$T/open.conf" status && { out_has '^msce-agent: READY$' &&
         out_has 'Config error: .*readable by group or others' &&
         out_has '^ +the files as they are now: a reload or a restart refuses them$' &&
         ok "status, agent running, Kpm file 0644 now: READY, exit 0, the refusal said" || not_ok "status 0644 running: output"; }
+# status with a configuration that does not parse (so /run/msce is read, whatever is there): its
+# reason once, in Config error (the old code also said it on stderr, loading the files twice).
+{ cat "$T/good.conf"; printf '[timing]\nbackoff_min = soon\n'; } > "$T/badtime.conf"
+"$CTL" --config "$T/badtime.conf" status > "$T/out" 2> "$T/err"
+out_has 'Config error: .*backoff_min' && [ "$(cat "$T/out" "$T/err" | grep -c 'backoff_min')" = 1 ] &&
+        ok "status, configuration does not parse: the reason said once" ||
+        not_ok "status badtime: $(cat "$T/out" "$T/err")"
 # mscectl reload --pid (ExecReload=) with a configuration that does not load reads /run/msce: it
 # says so and why, not the runtime_dir hint. The old code hinted at a changed runtime_dir.
-{ cat "$T/good.conf"; printf '[timing]\nbackoff_min = soon\n'; } > "$T/badtime.conf"
 ctl_run 1 --config "$T/badtime.conf" reload --pid $FAKE_PID && {
         grep -q 'not signalled (the configuration does not load (.*backoff_min.*), so /run/msce was read: give the agent.s runtime directory with --runtime-dir' "$T/err" &&
         kill -0 $FAKE_PID && ok "reload --pid, configuration does not load: not signalled, the reason and --runtime-dir said" ||
@@ -440,9 +447,9 @@ else
         skip "secret not readable by the agent's user: needs root"
 fi
 
-# The default configuration (/etc/msce/agent.conf) that does not load: status says why on
-# standard error, as with --config (it said nothing). /etc is an overlay in a mount namespace
-# of its own, so the machine's /etc is not touched.
+# The default configuration (/etc/msce/agent.conf) that does not load: status says why, once, as
+# with --config (it said nothing, then twice: on stderr and in Config error). /etc is an overlay
+# in a mount namespace of its own, so the machine's /etc is not touched.
 if [ $ROOT = 1 ] && command -v unshare > /dev/null; then
         mkdir -p "$T/etc-ovl"
         unshare -m sh -c 'mount -n -t tmpfs tmpfs "$1" && mkdir "$1/u" "$1/w" &&
@@ -453,8 +460,9 @@ if [ $ROOT = 1 ] && command -v unshare > /dev/null; then
         if [ $RC = 77 ]; then
                 skip "the default configuration broken: no overlay mount in a namespace"
         else
-                grep -q '^mscectl: /etc/msce/agent.conf:2: \[timing\] backoff_min: .*; reading /run/msce$' "$T/err" &&
-                        ok "status with the default configuration broken: says why on standard error" ||
+                grep -q 'Config error: /etc/msce/agent.conf:2: \[timing\] backoff_min: ' "$T/out" &&
+                        [ "$(cat "$T/out" "$T/err" | grep -c 'backoff_min')" = 1 ] &&
+                        ok "status with the default configuration broken: says why, once" ||
                         not_ok "status with the default configuration broken: exit $RC, $(cat "$T/err")"
         fi
 else

@@ -13,6 +13,7 @@
 #include "agent/credential.h"
 #include "agent/custody.h"
 #include "agent/enrol-mark.h"
+#include "hw/tpm2-names.h"
 #include "keys/keyring-owner.h"
 #include "keys/keyring.h"
 #include "util/util.h"
@@ -139,30 +140,20 @@ static int nearest_existing(const char *path, char p[PATH_MAX], struct stat *ret
         return 0;
 }
 
-/* A device: TCTI's node (the default's too), NULL for any other TCTI. */
-static const char *tcti_device(const char *tcti) {
-        if (!tcti || !tcti[0])
-                return "/dev/tpmrm0";
-        if (strncmp(tcti, "device:", 7) == 0)
-                return tcti[7] ? tcti + 7 : "/dev/tpmrm0";
-        return NULL;
-}
-
-/* The TPM's node is there, but not the agent's to open (hw/tpm2.h -EACCES): its setup. what
- * ends with ": " and names the configuration file when it is the configuration's fault. */
-static int tpm_denied(const char *what, const char *dev, outcome_t o, custody_info_t *info) {
-        return failure_set(&info->failure, o, -EACCES,
-                           "%sthe TPM %s is not accessible to uid %u: %s (make the agent's user a member of the TPM "
+int custody_tpm_denied(failure_t *f, outcome_t o, const char *what, const char *tcti) {
+        const char *node = tpm2_tcti_device(tcti);
+        return failure_set(f, o, -EACCES,
+                           "%sthe TPM %s%s is not accessible to uid %u: %s (make the agent's user a member of the TPM "
                            "device's group, tss)",
-                           what, dev, (unsigned) geteuid(), strerror(EACCES));
+                           what, node ? "" : "at ", node ?: tcti, (unsigned) geteuid(), strerror(EACCES));
 }
 
 /* -EACCES from sealing is the TPM's when its node is not ours to open (else a file's). */
-static const char *tpm_denied_dev(const agent_config_t *cfg) {
-        const char *dev = tcti_device(cfg->tcti);
-        if (!dev || faccessat(AT_FDCWD, dev, R_OK | W_OK, AT_EACCESS) == 0)
-                return NULL;
-        return errno == EACCES || errno == EPERM ? dev : NULL;
+static bool tpm_node_denied(const agent_config_t *cfg) {
+        const char *node = tpm2_tcti_device(cfg->tcti);
+        if (!node || faccessat(AT_FDCWD, node, R_OK | W_OK, AT_EACCESS) == 0)
+                return false;
+        return errno == EACCES || errno == EPERM;
 }
 
 /* A directory the agent keeps files in: see custody_preflight(). */
@@ -250,13 +241,13 @@ int custody_preflight(const agent_config_t *cfg, const char *agent_user, custody
                 return failure_set(&info->failure, OUTCOME_CONFIG, -EOPNOTSUPP,
                                    "%s: [seal] backend = tpm2, but this build has no TPM support", cfg->path);
 #else
-                const char *dev = tcti_device(cfg->tcti);
+                const char *dev = tpm2_tcti_device(cfg->tcti);
                 if (dev && faccessat(AT_FDCWD, dev, R_OK | W_OK, AT_EACCESS) < 0) {
                         int e = errno;
                         if (e == EACCES || e == EPERM) {
                                 char what[PATH_MAX + 64];
                                 snprintf(what, sizeof what, "%s: [seal] backend = tpm2, but ", cfg->path);
-                                return tpm_denied(what, dev, OUTCOME_CONFIG, info);
+                                return custody_tpm_denied(&info->failure, OUTCOME_CONFIG, what, cfg->tcti);
                         }
                         return failure_set(&info->failure, OUTCOME_CONFIG, -e, "%s: [seal] backend = tpm2, but the TPM %s is %s", cfg->path,
                                            dev, e == ENOENT ? "missing (no TPM, or its driver is not loaded)" : strerror(e));
@@ -383,9 +374,9 @@ static int seal_load_fail(const agent_config_t *cfg, int r, const char *err, cus
         if (*err && r != -ENODEV && r != -EOPNOTSUPP)
                 return failure_set(&info->failure, OUTCOME_FAILED, r, "the TPM at %s failed to unseal the profile %s/%s: %s",
                                    cfg->tcti, dir, SEAL_ENVELOPE_NAME, err);
-        const char *dev = r == -EACCES ? tpm_denied_dev(cfg) : NULL;
-        if (dev) /* a retry: at boot, udev may not have given the node its group yet */
-                return tpm_denied("cannot unseal the profile: ", dev, OUTCOME_FAILED, info);
+        /* a retry: at boot, udev may not have given the node its group yet */
+        if (r == -EACCES && tpm_node_denied(cfg))
+                return custody_tpm_denied(&info->failure, OUTCOME_FAILED, "cannot unseal the profile: ", cfg->tcti);
         switch (r) {
         case -ENOENT:
                 return failure_set(&info->failure, OUTCOME_ABSENT, r, "no sealed profile in %s", dir);
@@ -468,9 +459,8 @@ static int seal_store_fail(const agent_config_t *cfg, int r, const char *err, cu
         if (*err && r != -ENODEV && r != -ENXIO && r != -EOPNOTSUPP)
                 return failure_set(&info->failure, OUTCOME_FAILED, r, "the TPM at %s failed to seal the profile: %s", cfg->tcti,
                                    err);
-        const char *dev = r == -EACCES ? tpm_denied_dev(cfg) : NULL;
-        if (dev)
-                return tpm_denied("cannot seal the profile: ", dev, OUTCOME_CONFIG, info);
+        if (r == -EACCES && tpm_node_denied(cfg))
+                return custody_tpm_denied(&info->failure, OUTCOME_CONFIG, "cannot seal the profile: ", cfg->tcti);
         switch (r) {
         case -EBUSY:
                 return failure_set(&info->failure, OUTCOME_FAILED, r,

@@ -25,6 +25,11 @@ typedef struct custody_info {
         char ke_id[MSG_KEID_MAX + 1]; /* its KeID, also when refused (expired): "" when none */
 } custody_info_t;
 
+/* The TPM is there, but not the agent's to open (hw/tpm2.h -EACCES): its setup, said as
+ * "<what>the TPM <node, else at tcti> is not accessible to uid N: ..." (returns -EACCES). what
+ * ends with ": " and names the configuration file when it is the configuration's fault. */
+int custody_tpm_denied(failure_t *f, outcome_t o, const char *what, const char *tcti);
+
 /* The free space custody_space_check() wants in the state and runtime directories. */
 #define CUSTODY_SPACE_MIN (16u * 1024u)
 

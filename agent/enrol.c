@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "agent/credential.h"
+#include "agent/custody.h"
 #include "agent/enrol.h"
 #include "hw/tpm2.h"
 #include "proto/exchange.h"
@@ -334,10 +335,7 @@ int enrol_run(const agent_config_t *cfg, const char *prev, stored_profile_t *ret
                         return failure_set(&info->failure, OUTCOME_CONFIG, p, "not enrolling: %s: [seal] pcrs = %s: the TPM at %s "
                                            "has not all of them active", cfg->path, cfg->pcrs, cfg->tcti);
                 if (p == -EACCES) /* there, but not ours to open: the setup's (hw/tpm2.h) */
-                        return failure_set(&info->failure, OUTCOME_CONFIG, p,
-                                           "not enrolling: the TPM at %s is not accessible to uid %u: %s (make the "
-                                           "agent's user a member of the TPM device's group, tss)",
-                                           cfg->tcti, (unsigned) geteuid(), strerror(-p));
+                        return custody_tpm_denied(&info->failure, OUTCOME_CONFIG, "not enrolling: ", cfg->tcti);
                 if (p < 0 && p != -ENODEV && p != -EOPNOTSUPP) /* there, but busy or failing: a retry */
                         return failure_set(&info->failure, OUTCOME_TRANSIENT, p, "not enrolling: the TPM at %s fails: %s",
                                            cfg->tcti, strerror(-p));

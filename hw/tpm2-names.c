@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "hw/tpm2-names.h"
+#include "hw/tpm2.h"
 #include "util/util.h"
 
 bool tpm2_tcti_is_resource_manager(const char *tcti) {
@@ -35,6 +36,12 @@ bool tpm2_tcti_is_resource_manager(const char *tcti) {
         const char *slash = strrchr(conf, '/');
         const char *node = slash ? slash + 1 : conf;
         return strncmp(node, "tpmrm", 5) == 0;
+}
+
+const char *tpm2_tcti_device(const char *tcti) {
+        if (!tcti || !*tcti)
+                tcti = TPM2_TCTI_DEFAULT;
+        return strncmp(tcti, "device:", 7) == 0 && tcti[7] ? tcti + 7 : NULL;
 }
 
 /* The specification's names, indexed by the code's number within its format: a second row for a

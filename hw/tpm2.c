@@ -241,9 +241,10 @@ static void tpm2_ctx_done(tpm2_ctx_t *c) {
  * ours to open (-EACCES) or held by another process (/dev/tpmN, one opener at a time: -EBUSY) is
  * not, or method auto would seal without it (keys/seal.h). */
 static int device_check(const char *tcti) {
-        if (strncmp(tcti, "device:", 7) != 0 || !tcti[7])
+        const char *node = tpm2_tcti_device(tcti);
+        if (!node)
                 return 0;
-        int fd = open(tcti + 7, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        int fd = open(node, O_RDWR | O_CLOEXEC | O_NOCTTY);
         if (fd >= 0) {
                 close(fd);
                 return 0;

@@ -116,7 +116,7 @@ static int enrol_auto(void) {
         stored_profile_t p;
         exchange_info_t info;
         char want[256];
-        snprintf(want, sizeof want, "not enrolling: the TPM at %s is not accessible to uid %u: ", tcti, (unsigned) geteuid());
+        snprintf(want, sizeof want, "not enrolling: the TPM %s is not accessible to uid %u: ", node, (unsigned) geteuid());
         int r = enrol_run(&cfg, NULL, &p, &info);
         return r == -EACCES && info.failure.outcome == OUTCOME_CONFIG && strstr(info.failure.reason, want) ? 0 : -EPROTO;
 }

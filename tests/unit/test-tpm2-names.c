@@ -24,6 +24,16 @@ Test(tpm2_names, resource_managers) {
                 cr_assert(!tpm2_tcti_is_resource_manager(direct[i]), "%s", direct[i]);
 }
 
+/* The node a device: TCTI opens, which the agent names when it is not its to open. */
+Test(tpm2_names, device_nodes) {
+        cr_assert_str_eq(tpm2_tcti_device(NULL), "/dev/tpmrm0");
+        cr_assert_str_eq(tpm2_tcti_device(""), "/dev/tpmrm0");
+        cr_assert_str_eq(tpm2_tcti_device("device:/dev/tpm0"), "/dev/tpm0");
+        static const char *const none[] = { "device:", "device", "swtpm:host=127.0.0.1,port=2321", "tabrmd", "cmd:device:/x" };
+        for (size_t i = 0; i < sizeof none / sizeof *none; i++)
+                cr_assert_null(tpm2_tcti_device(none[i]), "%s", none[i]);
+}
+
 Test(tpm2_names, response_codes) {
         static const struct {
                 unsigned rc;

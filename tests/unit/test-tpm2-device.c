@@ -3,7 +3,8 @@
  * keys/seal.c's method auto makes of it: the TPM's error, not a seal with the host key. As root,
  * each case runs in a child that drops to uid/gid 65534 (nobody): root would open a mode 0000
  * node. No TPM is needed: the node is a plain file, refused before tss2 opens it. The agent says
- * so in words of its setup (agent/enrol.c, agent/custody.c). And a fake TPM on the cmd TCTI
+ * so in words of its setup (agent/enrol.c, agent/custody.c: enrolling, sealing, unsealing; a TPM
+ * busy while sealing is a retry). And a fake TPM on the cmd TCTI
  * answering about another capability than asked. */
 #include "msce-config.h"
 
@@ -142,6 +143,43 @@ static int restore_denied(void) {
 
 Test(tpm2_device, restore_names_the_tpm_s_access) {
         cr_assert_eq(unprivileged(restore_denied), 0);
+}
+
+/* A seal after an enrolment that met the node so: the TPM's access, a configuration error (the
+ * enrolment's probe found the TPM), not "cannot write the sealed profile". */
+static int store_denied(void) {
+        _cleanup_(agent_config_done) agent_config_t cfg = {};
+        if (config_auto(&cfg) < 0)
+                return -EINVAL;
+        stored_profile_t p;
+        profile_example(&p, 1);
+        custody_info_t ci;
+        char want[256];
+        snprintf(want, sizeof want, "cannot seal the profile: the TPM %s is not accessible to uid %u: ", node,
+                 (unsigned) geteuid());
+        int r = custody_store_finish(&cfg, -EACCES, "", 0, &p, _SEAL_METHOD_INVALID, NULL, &ci);
+        return r == -EACCES && ci.failure.outcome == OUTCOME_CONFIG && !ci.sealed && strstr(ci.failure.reason, want)
+                       ? 0
+                       : -EPROTO;
+}
+
+Test(tpm2_device, store_names_the_tpm_s_access) {
+        cr_assert_eq(unprivileged(store_denied), 0);
+}
+
+/* A seal that found the TPM held by another process (/dev/tpmN): a retry that says so. */
+Test(tpm2_device, store_busy_is_a_retry) {
+        _cleanup_(agent_config_done) agent_config_t cfg = {};
+        cr_assert_eq(config_auto(&cfg), 0);
+        stored_profile_t p;
+        profile_example(&p, 1);
+        custody_info_t ci;
+        char want[256];
+        snprintf(want, sizeof want, "the TPM at %s is busy (another process has it open) while sealing the profile", tcti);
+        cr_assert_eq(custody_store_finish(&cfg, -EBUSY, "", 0, &p, _SEAL_METHOD_INVALID, NULL, &ci), -EBUSY);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_FAILED);
+        cr_assert_str_eq(ci.failure.reason, want);
+        cr_assert(!ci.sealed);
 }
 
 Test(tpm2_device, no_node_is_no_tpm) {

@@ -439,18 +439,32 @@ static int pcrs_active(tpm2_ctx_t *c, const TPML_PCR_SELECTION *sel) {
         return r;
 }
 
+static int probe(tpm2_ctx_t *c) {
+        TPMI_YES_NO more;
+        TPMS_CAPABILITY_DATA *data = NULL;
+        TSS2_RC rc = tss.Esys_GetCapability(c->esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                            TPM2_CAP_TPM_PROPERTIES, TPM2_PT_MANUFACTURER, 1, &more, &data);
+        tss.Esys_Free(data);
+        return rc_to_errno(rc, STEP_SETUP);
+}
+
 int tpm2_probe(const char *tcti) {
         last_rc = 0;
         _cleanup_(tpm2_ctx_done) tpm2_ctx_t c = TPM2_CTX_NULL;
         int r = tpm2_ctx_open(tcti, &c);
-        if (r < 0)
+        return r < 0 ? r : probe(&c);
+}
+
+int tpm2_probe_pcrs(const char *tcti, const char *pcrs, int *ret_pcrs) {
+        last_rc = 0;
+        TPML_PCR_SELECTION sel;
+        int p = pcrs_parse(pcrs, &sel);
+        _cleanup_(tpm2_ctx_done) tpm2_ctx_t c = TPM2_CTX_NULL;
+        int r = tpm2_ctx_open(tcti, &c);
+        if (r < 0 || (r = probe(&c)) < 0)
                 return r;
-        TPMI_YES_NO more;
-        TPMS_CAPABILITY_DATA *data = NULL;
-        TSS2_RC rc = tss.Esys_GetCapability(c.esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                            TPM2_CAP_TPM_PROPERTIES, TPM2_PT_MANUFACTURER, 1, &more, &data);
-        tss.Esys_Free(data);
-        return rc_to_errno(rc, STEP_SETUP);
+        *ret_pcrs = p < 0 || sel.count == 0 ? p : pcrs_active(&c, &sel);
+        return 0;
 }
 
 int tpm2_pcrs_check(const char *tcti, const char *pcrs) {

@@ -52,6 +52,9 @@ int tpm2_probe(const char *tcti);
  * -ENXIO when not, as tpm2_seal() would refuse them; the errors of tpm2_probe() else. */
 int tpm2_pcrs_check(const char *tcti, const char *pcrs);
 
+/* Both on one connection: tpm2_probe()'s result, and when 0, tpm2_pcrs_check()'s in *ret_pcrs. */
+int tpm2_probe_pcrs(const char *tcti, const char *pcrs, int *ret_pcrs);
+
 /* Seal len (1..TPM2_SECRET_MAX) bytes; *ret_blob is heap memory (not secret) of *ret_blob_len. */
 int tpm2_seal(const char *tcti, const char *pcrs, const uint8_t *secret, size_t len, uint8_t **ret_blob,
               size_t *ret_blob_len);

@@ -10,10 +10,6 @@
 #include "hw/tpm2-names.h"
 #include "util/child.h"
 
-/* A TPM that stops answering must not hold the daemon's loop for good; an ECC P-256 primary
- * plus one seal or unseal takes well under a second on real TPMs. */
-#define SEALING_TIMEOUT_MS 20000u
-
 _Static_assert(1 + PROFILE_SERIALIZED_MAX <= CHILD_PAYLOAD_MAX, "a profile fits in a child's reply");
 
 typedef struct job {

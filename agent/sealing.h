@@ -22,6 +22,11 @@
 
 #include "keys/seal.h"
 
+/* A TPM that stops answering must not hold the daemon's loop for good; an ECC P-256 primary
+ * plus one seal or unseal takes well under a second on real TPMs. mscectl gives its own TPM
+ * work (ctl/tpm.h) the same deadline. */
+#define SEALING_TIMEOUT_MS 20000u
+
 typedef struct sealing sealing_t;
 typedef void (*sealing_done_t)(sealing_t *s, int r, void *userdata);
 int sealing_start(sd_event *e, const seal_opts_t *o, const stored_profile_t *p, sealing_done_t done, void *userdata,

@@ -10,9 +10,9 @@
 #include "agent/custody.h"
 #include "ctl/check-internal.h"
 #include "ctl/runtime.h"
+#include "ctl/tpm.h"
 #include "hw/gpio.h"
 #include "hw/leds.h"
-#include "hw/tpm2.h"
 #include "hw/tpm2-names.h"
 #include "keys/keyring.h"
 #include "keys/seal.h"
@@ -120,7 +120,16 @@ void check_tpm(checker_t *c, const agent_config_t *cfg) {
                 return;
         }
         bool required = cfg->seal_backend == SEAL_TPM2;
-        int r = tpm2_probe(cfg->tcti);
+        int pcrs = 0, r = ctl_tpm_probe(cfg->tcti, cfg->pcrs, &pcrs);
+        if (r == -ETIMEDOUT) {
+                check_report(c, L_FAIL, "check the TPM: msce-agent does not enrol until it answers",
+                             "TPM: the TPM at %s did not answer within %u s", cfg->tcti, CTL_TPM_TIMEOUT_S);
+                return;
+        }
+        if (r == -ECHILD || r == -EMSGSIZE) {
+                check_report(c, L_FAIL, NULL, "TPM: the process asking the TPM at %s ended without an answer", cfg->tcti);
+                return;
+        }
         if (r == -EOPNOTSUPP) {
                 check_report(c, required ? L_FAIL : L_OK, "set [seal] backend = host or auto",
                              "[seal] backend: %s, but this build has no TPM support%s",
@@ -148,7 +157,7 @@ void check_tpm(checker_t *c, const agent_config_t *cfg) {
                 return;
         }
         /* as the agent's enrolment checks them: it stops with a configuration error */
-        r = tpm2_pcrs_check(cfg->tcti, cfg->pcrs);
+        r = pcrs;
         if (r == -ENXIO)
                 check_report(c, L_FAIL, "set [seal] pcrs to PCRs of an active bank (tpm2_getcap pcrs), or allocate the bank",
                              "[seal] pcrs = %s: the TPM at %s has not all of them active", cfg->pcrs, cfg->tcti);
@@ -165,14 +174,14 @@ void check_tpm(checker_t *c, const agent_config_t *cfg) {
 }
 
 /* seal_load() failed with r: the agent's words for it (agent/custody.h, with the TPM's response
- * code when the TPM failed with one, as the sealing child reports it), and what the agent does
- * about it (agent/states.c): a profile it cannot use (corrupted, its key gone) it enrols again
+ * code rc when the TPM failed with one, as the child that unsealed reports it), and what the
+ * agent does about it (agent/states.c): a profile it cannot use (corrupted, its key gone) it enrols again
  * over; a failure it cannot tell from a passing one (the TPM refusing, not answering, a read
  * error) it retries with backoff and does not enrol, so it stays without a profile until the
  * cause goes; a host.key readable by others stops it. */
-static void check_sealed_failure(checker_t *c, const agent_config_t *cfg, int r) {
+static void check_sealed_failure(checker_t *c, const agent_config_t *cfg, int r, uint32_t rc) {
         char err[128];
-        tpm2_rc_describe(tpm2_last_rc(), err, sizeof err);
+        tpm2_rc_describe(rc, err, sizeof err);
         stored_profile_t none = {};
         custody_info_t ci;
         (void) custody_restore_finish(cfg, r, err, &none, _SEAL_METHOD_INVALID, NULL, &ci);
@@ -198,9 +207,9 @@ static void check_sealed_failure(checker_t *c, const agent_config_t *cfg, int r)
 
 void check_sealed(checker_t *c, const agent_config_t *cfg) {
         seal_opts_t so = credential_seal_opts(cfg);
-        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
-        seal_method_t m;
-        int r = seal_load(&so, &p, &m);
+        ctl_sealed_t p;
+        uint32_t rc;
+        int r = ctl_sealed_read(&so, &p, &rc);
         if (r == -ENOENT) {
                 check_report(c, L_WARN, "start msce-agent: it enrols with the MEF",
                              "sealed profile: none in %s (not enrolled yet)", cfg->state_dir);
@@ -210,14 +219,22 @@ void check_sealed(checker_t *c, const agent_config_t *cfg) {
                 check_report(c, L_WARN, "run mscectl check as root", "sealed profile: not checked (needs root)");
                 return;
         }
+        if (r == -ETIMEDOUT) {
+                check_report(c, L_FAIL,
+                             "msce-agent does not enrol again: it retries the restore with backoff (BACKOFF) until "
+                             "the TPM answers",
+                             "sealed profile: not opened: the TPM at %s did not answer within %u s", cfg->tcti,
+                             CTL_TPM_TIMEOUT_S);
+                return;
+        }
         if (r < 0) {
-                check_sealed_failure(c, cfg, r);
+                check_sealed_failure(c, cfg, r, rc);
                 return;
         }
         char when[32], rel[48];
         time_format_utc(p.exp_t, when);
         ctl_time_relative(p.exp_t, time(NULL), rel);
-        if (profile_is_expired(&p, time(NULL)))
+        if (p.expired)
                 check_report(c, L_FAIL, "start msce-agent (systemctl restart msce-agent): it enrols again",
                              "sealed profile: KeID %s expired %s (%s)", p.ke_id, when, rel);
         else if (!streq(p.node_id, cfg->node_id) || !streq(p.mef_uri, cfg->mef_uri))
@@ -225,7 +242,7 @@ void check_sealed(checker_t *c, const agent_config_t *cfg) {
                              "sealed profile: for node %s at %s, not this configuration's", p.node_id, p.mef_uri);
         else
                 check_report(c, L_OK, NULL, "sealed profile: KeID %s, expires %s (%s), %s backend", p.ke_id, when, rel,
-                             seal_method_to_string(m) ?: "?");
+                             seal_method_to_string(p.method) ?: "?");
 }
 
 void check_led(checker_t *c, const char *key, const char *spec) {

@@ -20,6 +20,7 @@
 #include "ctl/mscectl.h"
 #include "ctl/runtime.h"
 #include "ctl/setup.h"
+#include "ctl/tpm.h"
 #include "keys/keyring-owner.h"
 #include "keys/seal.h"
 #include "util/util.h"
@@ -290,14 +291,21 @@ static bool confirm(const agent_config_t *cfg) {
 }
 
 /* The KeID to deregister: from the sealed profile, else from profile.json. 0 with ret set,
- * -ENOENT when there is none (not enrolled). */
+ * -ENOENT when there is none (not enrolled). -ETIMEDOUT, -ECHILD or -EMSGSIZE (ctl/tpm.h) when
+ * the sealed profile's could not be read: the TPM did not answer in time, or the child asking it
+ * was lost: then profile.json's is not taken instead, the operator decides (factory-reset says
+ * how). */
 static int current_ke_id(const agent_config_t *cfg, char ret[MSG_KEID_MAX + 1]) {
         seal_opts_t so = credential_seal_opts(cfg);
-        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
-        if (seal_load(&so, &p, NULL) == 0) {
+        ctl_sealed_t p;
+        uint32_t rc;
+        int r = ctl_sealed_read(&so, &p, &rc);
+        if (r == 0) {
                 snprintf(ret, MSG_KEID_MAX + 1, "%s", p.ke_id);
                 return 0;
         }
+        if (r == -ETIMEDOUT || r == -ECHILD || r == -EMSGSIZE)
+                return r;
         _cleanup_(ctl_profile_done) ctl_profile_t pj = {};
         if (profile_load(cfg->runtime_dir, NULL, &pj) > 0) {
                 snprintf(ret, MSG_KEID_MAX + 1, "%s", pj.ke_id);
@@ -347,9 +355,21 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
 
         if (deregister) {
                 char ke_id[MSG_KEID_MAX + 1];
-                if (current_ke_id(&cfg, ke_id) < 0)
+                r = current_ke_id(&cfg, ke_id);
+                if (r == -ENOENT)
                         printf("Nothing to deregister: no profile.\n");
-                else {
+                else if (r < 0) {
+                        if (r == -ETIMEDOUT)
+                                fprintf(stderr, "mscectl: factory-reset: the TPM at %s did not answer within %u s: ",
+                                        cfg.tcti, CTL_TPM_TIMEOUT_S);
+                        else
+                                fprintf(stderr,
+                                        "mscectl: factory-reset: the process unsealing the profile ended without a result: ");
+                        fprintf(stderr, "cannot read the KeID of the sealed profile in %s to deregister it\n"
+                                        "mscectl: nothing was removed; retry, or reset without --deregister\n",
+                                cfg.state_dir);
+                        return EXIT_FAILURE;
+                } else {
                         exchange_info_t info;
                         r = enrol_deregister(&cfg, ke_id, &info);
                         if (r < 0) {

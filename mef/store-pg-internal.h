@@ -153,7 +153,8 @@ int pg_run(pg_db_t *p, const char *sql);
 int pg_set_lock_timeout(pg_db_t *p);
 
 /* A connection that failed: the errno of libpq's message m (PQERRORS_VERBOSE), and the server's
- * reason with it when it refused the connection. Each connection attempt's failure, the first's
+ * reason with it when it refused the connection, else libpq's own words ("cannot connect to
+ * PostgreSQL: ... failed: Connection refused"). Each connection attempt's failure, the first's
  * and a reconnect's, goes through it. */
 int pg_connect_errno(pg_db_t *p, const char *m);
 

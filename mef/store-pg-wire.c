@@ -104,13 +104,48 @@ static bool pg_is_state(const char *s) {
         return true;
 }
 
+/* The errno of libpq's message m for a connection attempt that failed without the server's
+ * SQLSTATE. */
+static int pg_libpq_errno(const char *m) {
+        if (m && (strstr(m, "password") || strstr(m, "authentication")))
+                return -EACCES;
+        if (m && strstr(m, "does not exist"))
+                return -ENOENT;
+        if (m && (strstr(m, "too many c") || strstr(m, "remaining connection slots")))
+                return -EUSERS; /* "too many clients/connections": not a server that is down */
+        return -ECONNREFUSED;
+}
+
+/* The reason of a connection attempt that failed without the server's SQLSTATE (no server
+ * there, no password given): libpq's message m, each attempt's line but not the hints under it
+ * (a tab first), "; " between - "cannot connect to PostgreSQL: connection to server on socket
+ * ... failed: No such file or directory", not a bare strerror(-r). msce-mef's own words. */
+static void pg_reason_libpq(pg_db_t *p, const char *m, int r) {
+        char *t = p->base.reason.text;
+        size_t size = sizeof p->base.reason.text;
+        int n = snprintf(t, size, "cannot connect to PostgreSQL");
+        const char *sep = ": ";
+        for (const char *line = m; line && *line;) {
+                const char *end = strchrnul(line, '\n');
+                if (end > line && *line != '\t' && (size_t) n < size) {
+                        n += snprintf(t + n, size - (size_t) n, "%s%.*s", sep, (int) (end - line), line);
+                        sep = "; ";
+                }
+                line = *end ? end + 1 : NULL;
+        }
+        if (streq(sep, ": ")) /* libpq said nothing */
+                n += snprintf(t + n, size - (size_t) n, ": %s", strerror(-r));
+        pg_reason_clean(p, n, r, false);
+}
+
 /* A connection that failed, from libpq's message for it in PQERRORS_VERBOSE: the server's
  * refusal reads "... failed: FATAL:  42501: permission denied for database "msce"\n" (then its
  * DETAIL on a line of its own, not taken), each attempt's on a line of its own; libpq's own
  * failures (no server there, no password given) have no SQLSTATE. The last refusal's SQLSTATE
  * and primary message become the reason of the errno returned: -EACCES for a role refused
  * (authentication, CONNECT privilege, LOGIN), -ENOENT for no such database, -EUSERS for too
- * many connections, else -ECONNREFUSED; without a SQLSTATE, what libpq says tells. */
+ * many connections, else -ECONNREFUSED; without a SQLSTATE, what libpq says tells, and is the
+ * reason (pg_reason_libpq()). */
 int pg_connect_errno(pg_db_t *p, const char *m) {
         const char *state = NULL, *text = NULL;
         int text_len = 0;
@@ -126,13 +161,9 @@ int pg_connect_errno(pg_db_t *p, const char *m) {
                 line = end ? end + 1 : NULL;
         }
         if (!state) {
-                if (m && (strstr(m, "password") || strstr(m, "authentication")))
-                        return -EACCES;
-                if (m && strstr(m, "does not exist"))
-                        return -ENOENT;
-                if (m && (strstr(m, "too many c") || strstr(m, "remaining connection slots")))
-                        return -EUSERS; /* "too many clients/connections": not a server that is down */
-                return -ECONNREFUSED;
+                int r = pg_libpq_errno(m);
+                pg_reason_libpq(p, m, r);
+                return r;
         }
         char code[6];
         memcpy(code, state, 5);
@@ -153,6 +184,19 @@ static uint64_t pg_bound_usec(const pg_db_t *p) {
         if (p->migrating)
                 return 3600ull * 1000000u;
         return MAX(2ull * p->lock_timeout_ms, 200ull) * 1000u;
+}
+
+/* -ETIMEDOUT: the server stayed silent in an exchange for its bound (pg_bound_usec(); before
+ * pg_drop(), which ends a migration's), said on the line of the request it fails as a lost
+ * connection is (pg_lost()). */
+static int pg_silent(pg_db_t *p) {
+        unsigned long long ms = pg_bound_usec(p) / 1000u;
+        int n = p->migrating ? snprintf(p->base.reason.text, sizeof p->base.reason.text,
+                                        "PostgreSQL did not answer within %llu s (a schema migration's bound)", ms / 1000u)
+                             : snprintf(p->base.reason.text, sizeof p->base.reason.text,
+                                        "PostgreSQL did not answer within %llu ms (twice the lock timeout)", ms);
+        pg_reason_clean(p, n, -ETIMEDOUT, false);
+        return -ETIMEDOUT;
 }
 
 /* How long one host's connection attempt may take: the URI's connect_timeout. */
@@ -195,6 +239,8 @@ static int pg_next(pg_db_t *p, uint64_t *deadline, PGresult **ret) {
                 if (r == 0 && !PQconsumeInput(p->conn))
                         r = -ECONNRESET;
                 if (r < 0) {
+                        if (r == -ETIMEDOUT)
+                                pg_silent(p);
                         pg_drop(p);
                         return r == -ETIMEDOUT ? -ETIMEDOUT : pg_lost(p);
                 }

@@ -60,12 +60,31 @@ ok "after the restart: 10 status checks in a row, all 200, no 503"
 answers 503 status || fail "status with PostgreSQL stopped: $(cat "$T/out")"
 wait_line 10 "$T/mef.err" ' -> 503 ' || fail "no log line of the 503"
 grep -a -m1 ' -> 503 ' "$T/mef.err" > "$T/503" || :
-grep -qE -- '-> 503 \([0-9]+ ms\): store unavailable looking up the PSK identity \(a cached key used\): .+' "$T/503" ||
+# libpq's own failure (no SQLSTATE): said in its words, not a bare "Connection refused"
+grep -qE -- '-> 503 \([0-9]+ ms\): store unavailable looking up the PSK identity \(a cached key used\): Connection refused: cannot connect to PostgreSQL: connection to server .* failed: .+' "$T/503" ||
         fail "the 503's line does not say why: $(cat "$T/503")"
 ok "PostgreSQL stopped: the 503's line says why: $(sed 's/.* -> 503 /-> 503 /' "$T/503")"
 "$MSCE_TEST_PG_CTL" start > /dev/null || fail "pg_ctl start"
 wait_for 30 pg_up || fail "PostgreSQL does not accept connections after its start"
 wait_for 10 answers 200 status || fail "status after the second start: $(cat "$T/out")"
+ok "served again"
+
+# PostgreSQL silent (its processes stopped) to a new msce-mef, its store connections open (made
+# at its start): the store gives up on the exchange after its bound, twice the lock timeout, and
+# the 503's line says so (the old one: "Connection timed out" alone)
+mef_term_clean || fail "clean stop"
+mef_start "$T/mef.conf.in" || fail "msce-mef did not start again"
+answers 200 status || fail "status after msce-mef's start: $(cat "$T/out")"
+at_exit '"$MSCE_TEST_PG_CTL" thaw 2> /dev/null'
+"$MSCE_TEST_PG_CTL" freeze || fail "pg freeze"
+answers 503 status || fail "status with PostgreSQL frozen: $(cat "$T/out")"
+"$MSCE_TEST_PG_CTL" thaw || fail "pg thaw"
+wait_line 10 "$T/mef.err" ' -> 503 ' || fail "no log line of the 503"
+grep -a -m1 ' -> 503 ' "$T/mef.err" > "$T/503" || :
+grep -qE -- '-> 503 \([0-9]+ ms\): .*Connection timed out: PostgreSQL did not answer within [0-9]+ ms \(twice the lock timeout\)' "$T/503" ||
+        fail "the 503's line with PostgreSQL frozen does not say why: $(cat "$T/503")"
+ok "PostgreSQL frozen: the 503's line says why: $(sed 's/.* -> 503 /-> 503 /' "$T/503")"
+wait_for 10 answers 200 status || fail "status after the thaw: $(cat "$T/out")"
 mef_term_clean || fail "clean stop"
 ok "served again; clean stop"
 tap_done

@@ -20,9 +20,24 @@ demo=$root/.demo
 rm -rf "$demo"
 mkdir -p "$demo"/{etc,mef,agent,state,run}
 chmod 0700 "$demo"/mef "$demo"/agent "$demo"/state
-for u in msce-demo-cse msce-demo-other; do
-        id "$u" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$u"
-done
+# A system user NAME, made again while another process holds the user database: useradd waits
+# about 15 s for its locks, then exits 1 or 10 ("cannot lock /etc/passwd; try again later").
+# Each try is a new attempt at the lock, for 60 s (tests/integration/test-user.sh does the same
+# for the tests; not used here, demo.sh needs nothing of tests/).
+demo_user() {
+        local end=$((SECONDS + 60)) rc
+        while ! id "$1" >/dev/null 2>&1; do
+                rc=0
+                useradd --system --no-create-home --shell /usr/sbin/nologin "$1" || rc=$?
+                case $rc in
+                0) return 0 ;;
+                1 | 10) [ "$SECONDS" -lt "$end" ] || return "$rc" ;;
+                *) id "$1" >/dev/null 2>&1 || return "$rc" ;; # 9: made meanwhile by another
+                esac
+                sleep 0.2
+        done
+}
+for u in msce-demo-cse msce-demo-other; do demo_user "$u"; done
 
 cat > "$demo/etc/mef.conf" <<CONF
 [server]

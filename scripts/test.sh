@@ -2,6 +2,10 @@
 # The whole test suite (README command 2), as root on Debian 12:
 #   - gcc build with -Werror: suites unit, integration, fuzz (corpus replay)
 #   - clang build with -Werror: compile only (warnings differ between compilers)
+#   - gcc build with -Werror and without the optional features (-Dtpm2=disabled -Dgpio=disabled
+#     -Dpostgresql=disabled: hw/tpm2-none.c, hw/leds-none.c, mef/store-pg-none.c): the unit
+#     suite and the integration tests whose checks depend on them (a TPM or LEDs asked for in
+#     the configuration, sealing, custody, --once with [leds]); about 3 minutes
 #   - gcc ASan+UBSan build: the same suites, failing on any sanitizer report (LSan reports from
 #     criterion's worker processes do not change exit codes, so tests/sanitize-wrap.sh scans
 #     the output and the report files it has ASan and LSan write)
@@ -28,6 +32,8 @@ echo "== gcc -Werror"
 setup build/gcc -Dwerror=true
 echo "== clang -Werror (compile only)"
 CC=clang setup build/clang -Dwerror=true
+echo "== gcc -Werror without TPM, LEDs and PostgreSQL"
+setup build/nohw -Dwerror=true -Dtpm2=disabled -Dgpio=disabled -Dpostgresql=disabled
 echo "== gcc ASan+UBSan"
 setup build/asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 
@@ -49,6 +55,12 @@ done
 echo "== tests (gcc)"
 MSCE_DEBS_DIR=$root/build/debs \
         meson test -C build/gcc "${suites[@]}" --suite packaging --suite system --print-errorlogs --num-processes 2 || status=1
+echo "== tests (without TPM, LEDs and PostgreSQL)"
+t0=$SECONDS
+meson test -C build/nohw --suite unit --print-errorlogs --num-processes 2 --logbase testlog-unit || status=1
+meson test -C build/nohw mscectl-cli operator seal custody-c agent-mef --print-errorlogs --num-processes 2 \
+        --logbase testlog-features || status=1
+echo "[nohw] tests: $((SECONDS - t0)) s"
 echo "== tests (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0 \
@@ -56,7 +68,8 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         meson test -C build/asan "${suites[@]}" --print-errorlogs --num-processes 2 \
         --wrapper "$root/tests/sanitize-wrap.sh" --timeout-multiplier 3 || status=1
 
-logs+=(build/gcc/meson-logs/testlog.json build/asan/meson-logs/testlog-sanitize-wrap.sh.json)
+logs+=(build/gcc/meson-logs/testlog.json build/asan/meson-logs/testlog-sanitize-wrap.sh.json
+      build/nohw/meson-logs/testlog-unit.json build/nohw/meson-logs/testlog-features.json)
 python3 - "${logs[@]}" <<'PY'
 import json, sys
 p = f = s = 0

@@ -3,7 +3,6 @@
  * audit row each outcome leaves. */
 #include "mef/handlers-internal.h"
 
-#define RI_ECHO_MAX 64u   /* X-M2M-RI echoed only when printable and at most this long */
 #define DETAIL_MAX 512u
 #define REFUSAL_AUDIT_KEYS 4096u /* identity, exchange, status; beyond, the oldest gives way */
 
@@ -33,6 +32,14 @@ void mef_response_done(mef_response_t *r) {
         r->body_len = 0;
 }
 
+bool mef_request_id_is_echoable(const char *ri) {
+        size_t n = 0;
+        for (; ri[n]; n++)
+                if ((unsigned char) ri[n] < 0x20 || (unsigned char) ri[n] > 0x7e)
+                        return false;
+        return n >= 1 && n <= MEF_RI_MAX;
+}
+
 int mef_response_format(const mef_response_t *r, const char *request_id, uint8_t **ret, size_t *ret_len) {
         char rsc[16], retry[16];
         const char *h[16];
@@ -43,7 +50,7 @@ int mef_response_format(const mef_response_t *r, const char *request_id, uint8_t
         snprintf(rsc, sizeof rsc, "%d", r->rsc);
         h[n++] = "X-M2M-RSC";
         h[n++] = rsc;
-        if (request_id && id_is_valid(request_id, RI_ECHO_MAX)) {
+        if (request_id && mef_request_id_is_echoable(request_id)) {
                 h[n++] = "X-M2M-RI";
                 h[n++] = request_id;
         }

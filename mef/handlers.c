@@ -154,6 +154,11 @@ static const char *request_check(const http_msg_t *req, bool needs_body, char *b
                         return buf;
                 }
         }
+        /* what would be executed unechoed is refused before anything is done */
+        if (!mef_request_id_is_echoable(http_msg_header(req, "X-M2M-RI"))) {
+                snprintf(buf, size, "X-M2M-RI: not 1..%u printable ASCII characters", MEF_RI_MAX);
+                return buf;
+        }
         if (!streq(http_msg_header(req, "X-M2M-RVI"), "3"))
                 return "X-M2M-RVI: unsupported release version (expected 3)";
         if (!id_is_valid(http_msg_header(req, "X-M2M-Origin"), MSG_KEID_MAX))

@@ -64,6 +64,11 @@ int mef_handle(const mef_config_t *cfg, mef_store_t *store, const mef_peer_t *pe
  * 503 when overloaded). */
 int mef_response_error(int status, int rsc, const char *reason, mef_response_t *ret);
 void mef_response_done(mef_response_t *r);
-/* Serialise with the protocol's headers (X-M2M-RSC, X-M2M-RI echoed when given, Content-Type,
- * Retry-After, Connection: close). */
+/* An X-M2M-RI the MEF can echo: 1..MEF_RI_MAX printable ASCII characters, spaces included (no
+ * control character or other byte that could split or garble a header line). mef_handle()
+ * refuses any other before it acts, so every request it executes has its RI echoed. */
+#define MEF_RI_MAX 1024u
+bool mef_request_id_is_echoable(const char *ri);
+/* Serialise with the protocol's headers (X-M2M-RSC, X-M2M-RI echoed when given and echoable,
+ * Content-Type, Retry-After, Connection: close). */
 int mef_response_format(const mef_response_t *r, const char *request_id, uint8_t **ret, size_t *ret_len);

@@ -13,6 +13,8 @@
 #  5. a request head of exactly 8 KiB is served, 8 KiB + 1 is answered 4xx / RSC 4000 and
 #     the connection closed (the client is not left waiting for a 60 s deadline); 65
 #     headers in a short head are answered 431;
+#  5c. an X-M2M-RI with a space or of 100 characters is echoed, one with a tab, a non-ASCII
+#      byte or of 1025 characters refused 400/4000 with nothing enrolled;
 #  6. a body over 64 KiB is answered 4xx / RSC 4000 and the connection closed;
 #  6b. a 64 KiB body in 8-byte chunks (104 KiB on the wire, within the framing limits) is served;
 #  7. 100 connect-and-close in a row, and 20 truncated ClientHellos;
@@ -79,11 +81,11 @@ mef_restart() {
 mef_restart 1000
 
 body="{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}"
-# enrol_request [PAD]: an enrol request; PAD bytes of an extra header pad the head.
+# enrol_request [PAD [RI]]: an enrol request; PAD bytes of an extra header pad the head.
 enrol_request() {
-        local pad=${1:-0}
-        printf 'POST /msce/enrolments HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: %s\r\nX-M2M-RI: ri-%05d\r\nX-M2M-RVI: 3\r\n' \
-                "$FQDN" "$NODE" "$RANDOM"
+        local pad=${1:-0} ri=${2:-ri-$RANDOM}
+        printf 'POST /msce/enrolments HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: %s\r\nX-M2M-RI: %s\r\nX-M2M-RVI: 3\r\n' \
+                "$FQDN" "$NODE" "$ri"
         [ "$pad" -gt 0 ] && printf 'X-Pad: %s\r\n' "$(head -c "$pad" /dev/zero | tr '\0' a)"
         printf 'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#body}" "$body"
 }
@@ -243,6 +245,26 @@ tls_send "$tmp/headers65.req" > "$tmp/headers65.out"
 st=$(status_of < "$tmp/headers65.out")
 [ "$st" = 431 ] || fail "65 headers in $(wc -c < "$tmp/headers65.req") bytes: status '$st', want 431"
 ok "65 headers in $(wc -c < "$tmp/headers65.req") bytes answered 431"
+
+# 5c. X-M2M-RI: an executed request has it echoed (a space, 100 characters); one that the HTTP
+# parser passes but the MEF could not echo (a tab, a non-ASCII byte, 1025 characters) is refused
+# 400/4000 before anything is enrolled.
+for ri in "ri with a space" "$(head -c 100 /dev/zero | tr '\0' r)"; do
+        enrol_request 0 "$ri" > "$tmp/ri.req"
+        tls_send "$tmp/ri.req" > "$tmp/ri.out"
+        [ "$(status_of < "$tmp/ri.out")" = 201 ] || fail "RI of ${#ri} characters: $(head -c 300 "$tmp/ri.out")"
+        grep -qxF "X-M2M-RI: $ri"$'\r' "$tmp/ri.out" || fail "RI '$ri' not echoed: $(head -c 300 "$tmp/ri.out")"
+done
+enrolments() { m enrolments "$NODE" | grep -c '@' || true; }
+before=$(enrolments)
+for ri in $'ri\tx' $'caf\xc3\xa9' "$(head -c 1025 /dev/zero | tr '\0' r)"; do
+        enrol_request 0 "$ri" > "$tmp/ri.req"
+        tls_send "$tmp/ri.req" > "$tmp/ri.out"
+        [ "$(status_of < "$tmp/ri.out")" = 400 ] && grep -qi '^X-M2M-RSC: 4000' "$tmp/ri.out" ||
+                fail "RI of ${#ri} characters the MEF cannot echo: $(head -c 300 "$tmp/ri.out")"
+done
+[ "$(enrolments)" = "$before" ] || fail "RIs the MEF cannot echo: enrolled ($before enrolments before, $(enrolments) after)"
+ok "X-M2M-RI with a space and of 100 characters echoed; with a tab, a non-ASCII byte or of 1025 characters 400/4000, nothing enrolled"
 
 # 6. Body over 64 KiB.
 {

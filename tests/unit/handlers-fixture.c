@@ -75,6 +75,8 @@ const store_target_t *call_target;
 ratelimit_t *call_limit;
 /* The fold of refusals in the audit trail (mef_peer_t.refusal_audit), as the server has it. */
 ratelimit_t *call_refusals;
+/* The request's X-M2M-RI; NULL: ri-0001. */
+const char *call_ri;
 
 void call(const char *psk_id, const uint8_t *ekm, const char *method, const char *target,
                  const char *origin, const char *body, unsigned flags, mef_response_t *resp) {
@@ -91,7 +93,7 @@ void call(const char *psk_id, const uint8_t *ekm, const char *method, const char
         if (!(flags & SKIP_ORIGIN))
                 HDR("X-M2M-Origin", origin);
         if (!(flags & SKIP_RI))
-                HDR("X-M2M-RI", "ri-0001");
+                HDR("X-M2M-RI", call_ri ? call_ri : "ri-0001");
         if (!(flags & SKIP_RVI))
                 HDR("x-m2m-rvi", flags & BAD_RVI ? "2a" : "3");
         HDR("Accept", "application/json");

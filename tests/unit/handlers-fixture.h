@@ -50,6 +50,7 @@ extern const store_target_t *call_target;
 extern ratelimit_t *call_limit;
 /* The fold of refusals in the audit trail, set up as the server's (NULL: every one audited). */
 extern ratelimit_t *call_refusals;
+extern const char *call_ri;
 /* How far ahead of the monotonic clock now_usec() runs (replaced at link time:
  * tests/unit/meson.build): a test past the refusal audit window without waiting for it. */
 extern usec_t clock_ahead;

@@ -114,11 +114,11 @@ Test(handlers, response_format) {
         http_msg_done(&m);
         free(out);
 
-        /* an RI that is too long or not printable is not echoed; no body: no Content-Type */
-        static const char *const bad_ri[] = {
-                "0123456789012345678901234567890123456789012345678901234567890123456789",
-                "a b",
-        };
+        /* an RI request_check would refuse is not echoed; no body: no Content-Type */
+        char long_ri[MEF_RI_MAX + 2];
+        memset(long_ri, 'r', MEF_RI_MAX + 1);
+        long_ri[MEF_RI_MAX + 1] = 0;
+        const char *const bad_ri[] = { long_ri, "a\tb", "caf\xc3\xa9" };
         for (size_t i = 0; i < ELEMENTSOF(bad_ri); i++) {
                 r = (mef_response_t) { .status = 200, .rsc = 2002 };
                 cr_assert_eq(mef_response_format(&r, bad_ri[i], &out, &out_len), 0);
@@ -131,6 +131,52 @@ Test(handlers, response_format) {
                 http_msg_done(&m);
                 free(out);
         }
+}
+
+/* Executed means echoed (protocol 3: "A response echoes X-M2M-RI"): an RI with a space, or up
+ * to MEF_RI_MAX characters, is acted on and echoed; one the MEF could not echo is refused
+ * 400/4000 before anything is done. */
+Test(handlers, request_id_echoed_or_refused) {
+        char body[512], ri_max[MEF_RI_MAX + 1], ri_over[MEF_RI_MAX + 2], ri_100[101];
+        memset(ri_max, 'm', MEF_RI_MAX);
+        ri_max[MEF_RI_MAX] = 0;
+        memset(ri_over, 'o', MEF_RI_MAX + 1);
+        ri_over[MEF_RI_MAX + 1] = 0;
+        memset(ri_100, 'h', 100);
+        ri_100[100] = 0;
+        enrol_body(NODE1, NULL, body, sizeof body);
+
+        const char *const bad[] = { ri_over, "a\tb", "a\x01", "caf\xc3\xa9", "a\x7f" };
+        char keid[MSG_KEID_MAX + 1];
+        uint8_t ke[KDF_KE_LEN];
+        store_enrolment_t e;
+        keid_of(ekm1, keid, ke);
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                call_ri = bad[i];
+                call_fails(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 400, 4000, "X-M2M-RI");
+                cr_assert_eq(store_enrolment_get(store, keid, &e, NULL, NULL), -ENOENT, "RI %zu: enrolled", i);
+        }
+
+        const char *const good[] = { "ri with a space", ri_100, ri_max };
+        const uint8_t *ekm[] = { ekm1, ekm2, ekm3 };
+        for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                mef_response_t r;
+                uint8_t *out = NULL;
+                size_t out_len = 0;
+                http_parser_t parser;
+                http_msg_t m;
+                call_ri = good[i];
+                call(KPM1, ekm[i], "POST", "/msce/enrolments", NODE1, body, 0, &r);
+                cr_assert_eq(r.status, 201, "RI %zu: status %d", i, r.status);
+                cr_assert_eq(mef_response_format(&r, good[i], &out, &out_len), 0);
+                mef_response_done(&r);
+                http_parser_init(&parser, HTTP_RESPONSE);
+                cr_assert_eq(http_parse(&parser, out, out_len, &m), 1);
+                cr_assert_str_eq(resp_header(&m, "X-M2M-RI"), good[i]);
+                http_msg_done(&m);
+                erase_free(out, out_len);
+        }
+        call_ri = NULL;
 }
 
 /* [limits] enrolments_per_node: past the limit a node gets 429 + Retry-After with nothing

@@ -60,13 +60,13 @@ int handler_fetch(const exchange_t *ex, const route_t *rt, mef_response_t *ret) 
          * not (or no longer) named for the node must not follow its enrolments. Without the node
          * no target can be told to be named: the same answer to all. */
         if (!has_node)
-                return handler_hidden_keid(ex, rt->ke_id, ret, "node removed");
+                return handler_unnamed_target(ex, rt->ke_id, ret, "node removed");
         bool named = false;
         for (size_t i = 0; i < node.n_targets && i < MSG_TARGETS_MAX; i++)
                 if (streq(node.targets[i], target.id))
                         named = true;
         if (!named)
-                return handler_hidden_keid(ex, rt->ke_id, ret, "target not named for the node");
+                return handler_unnamed_target(ex, rt->ke_id, ret, "target not named for the node");
         const char *why = handler_enrolment_unusable(&e, ex->now);
         if (why)
                 return handler_unknown_keid(ex, rt->ke_id, ret, why);

@@ -53,9 +53,9 @@ _printf_(4, 5) unsigned handler_audit_unchanged(const exchange_t *ex, const char
 int handler_fail_internal(const exchange_t *ex, const char *subject, mef_response_t *ret, int error, const char *what);
 /* 404 "unknown KeID", with why (a state, "expired") when not NULL. */
 int handler_unknown_keid(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why);
-/* 404 "unknown KeID" as for a KeID never issued, whatever its state; the audit row (folded as
- * handler_fail's) gets why (a peer that may not learn of the KeID). */
-int handler_hidden_keid(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why);
+/* 403 "target not named for that KeID", whatever the enrolment's state; the audit row (folded
+ * as handler_fail's) gets why. */
+int handler_unnamed_target(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why);
 /* 403 "peer is not an enrolee node": the peer is no node (or no longer one). */
 int handler_not_enrolee(const exchange_t *ex, const char *subject, mef_response_t *ret);
 /* NULL when e may be used at now, else why not (its state, or "expired"). */

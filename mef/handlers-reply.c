@@ -3,6 +3,7 @@
  * audit row each outcome leaves. */
 #include "mef/handlers-internal.h"
 
+#define UNNAMED_TARGET "target not named for that KeID"
 #define DETAIL_MAX 512u
 #define REFUSAL_AUDIT_KEYS 4096u /* identity, exchange, status; beyond, the oldest gives way */
 
@@ -202,12 +203,12 @@ int handler_unknown_keid(const exchange_t *ex, const char *ke_id, mef_response_t
         return handler_fail(ex, ke_id, ret, 404, 4004, "unknown KeID (%s)", why);
 }
 
-/* The answer of a KeID never issued, to the letter: a peer that may not learn of this one must
- * not tell its states apart. Only the audit row says why. */
-int handler_hidden_keid(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why) {
+/* One answer whatever the enrolment's state and whether its node is still there: a target that
+ * is not named for the KeID must not follow the node's enrolments. Only the audit row says why. */
+int handler_unnamed_target(const exchange_t *ex, const char *ke_id, mef_response_t *ret, const char *why) {
         char text[MSG_DBG_MAX];
-        snprintf(text, sizeof text, "unknown KeID (so answered: %s)", why);
-        return refuse(ex, ke_id, ret, 404, 4004, "unknown KeID", text);
+        snprintf(text, sizeof text, "%s (%s)", UNNAMED_TARGET, why);
+        return refuse(ex, ke_id, ret, 403, 4103, UNNAMED_TARGET, text);
 }
 
 int handler_not_enrolee(const exchange_t *ex, const char *subject, mef_response_t *ret) {

@@ -10,7 +10,7 @@
 # key file 0644 -> 78; the Kpm never appears in the agent's output; fetchCredentials returns the
 # Kpsa the agent derived (the service user reads msce:kpsa:<kpsaID> with keyctl, the target
 # fetches its key from the MEF with openssl s_client: equal) and a target not named for the
-# KeID gets 404/4004, as for an unknown KeID. Skipped (TAP) without root or keyctl/su; the fetch part needs openssl.
+# KeID gets 403/4103 (protocol 3.4). Skipped (TAP) without root or keyctl/su; the fetch part needs openssl.
 set -u
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
@@ -127,7 +127,7 @@ fetch() {
 
 # check_fetch WHAT: after an enrolment of a node that names /in-cse (its profile in $T/out), the
 # Kpsa the service user reads from msce:kpsa:<kpsaID> is the key /in-cse fetches from the MEF,
-# and /maf-x, not named, gets 404/4004 as for an unknown KeID.
+# and /maf-x, not named, gets 403/4103 (protocol 3.4).
 check_fetch() {
         keid=$(sed -n 's/^  KeID: *//p' "$T/out")
         kpsa_id=$(sed -n 's|^  target: */in-cse kpsaID ||p' "$T/out")
@@ -153,9 +153,9 @@ check_fetch() {
                 ok "$1: fetchCredentials by /in-cse returns the Kpsa $CSE_USER reads from msce:kpsa:$kpsa_id"
         fi
         fetch "$keid" /maf-x maf-x-psk "$T/target-maf-x.hex"
-        if grep -q '^HTTP/1.1 404 ' "$T/fetch.out" && grep -qi '^X-M2M-RSC: 4004' "$T/fetch.out" &&
-           ! grep -q '"key"' "$T/fetch.out"; then
-                ok "$1: fetchCredentials by /maf-x, not named for the KeID: 404/4004 without a key"
+        if grep -q '^HTTP/1.1 403 ' "$T/fetch.out" && grep -qi '^X-M2M-RSC: 4103' "$T/fetch.out" &&
+           grep -q 'target not named for that KeID' "$T/fetch.out" && ! grep -q '"key"' "$T/fetch.out"; then
+                ok "$1: fetchCredentials by /maf-x, not named for the KeID: 403/4103 without a key"
         else
                 not_ok "$1: fetchCredentials by /maf-x: $(head -c 600 "$T/fetch.out")"
         fi

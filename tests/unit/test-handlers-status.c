@@ -217,9 +217,9 @@ Test(handlers, fetch_refusals) {
         msg_profile_t p;
         enrol(KPM1, NODE1, ekm1, NULL, &p);
 
-        /* a target the node does not name: as an unknown KeID (fetch_unnamed_target) */
-        fetch_fails(TPSK_OTHER, TARGET_OTHER, p.ke_id, "tls", 404, 4004, NULL);
-        cr_assert(audit_has("fetch", p.ke_id, "404 unknown KeID (so answered: target not named for the node)"));
+        /* a target the node does not name: 403/4103 (fetch_unnamed_target) */
+        fetch_fails(TPSK_OTHER, TARGET_OTHER, p.ke_id, "tls", 403, 4103, "target not named for that KeID");
+        cr_assert(audit_has("fetch", p.ke_id, "403 target not named for that KeID (target not named for the node)"));
 
         /* Origin is not the authenticated target */
         fetch_fails(TPSK_IN, TARGET_OTHER, p.ke_id, "tls", 403, 4103, "X-M2M-Origin");
@@ -239,8 +239,8 @@ Test(handlers, fetch_refusals) {
         fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "tls", 404, 4004, NULL);
 }
 
-/* A target not named for a KeID's node gets the answer of a KeID never issued, byte for byte,
- * whatever the enrolment's state: it cannot follow a node it does not (or no longer) serve. */
+/* A target not named for a KeID's node gets 403/4103 (protocol 3.4), one answer byte for byte
+ * whatever the enrolment's state: it learns no more than that the KeID is not its to fetch. */
 static void fetch_answer(const char *tpsk, const char *origin, const char *keid, char *out, size_t size) {
         mef_response_t r;
         fetch(tpsk, origin, keid, "tls", &r);
@@ -260,10 +260,12 @@ Test(handlers, fetch_unnamed_target) {
         char got[ELEMENTSOF(keids)][512];
         for (size_t i = 0; i < ELEMENTSOF(keids); i++)
                 fetch_answer(TPSK_OTHER, TARGET_OTHER, keids[i], got[i], sizeof got[i]);
+        cr_assert_str_eq(got[0], "403 4103 {\"m2m:dbg\":\"target not named for that KeID\"}");
+        for (size_t i = 1; i < ELEMENTSOF(keids); i++)
+                cr_assert_str_eq(got[i], got[0], "KeID %zu", i);
+        /* an unknown KeID stays 404/4004 */
         fetch_answer(TPSK_OTHER, TARGET_OTHER, "0123456789abcdef0123456789abcdef@" FQDN, never, sizeof never);
         cr_assert_eq(strncmp(never, "404 4004 ", 9), 0, "%s", never);
-        for (size_t i = 0; i < ELEMENTSOF(keids); i++)
-                cr_assert_str_eq(got[i], never, "KeID %zu", i);
         /* the named target still learns why, and gets the active one's key */
         fetch_fails(TPSK_IN, TARGET_IN, retired.ke_id, "tls", 404, 4004, "retired");
         fetch_fails(TPSK_IN, TARGET_IN, revoked.ke_id, "tls", 404, 4004, "node revoked");

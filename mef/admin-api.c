@@ -8,6 +8,7 @@
 #include "mef/ops-import.h"
 #include "mef/ops.h"
 #include "proto/ids.h"
+#include "proto/tls.h"
 #include "util/hex.h"
 #include "util/json-alloc.h"
 #include "util/util.h"
@@ -496,6 +497,7 @@ static int target_add(request_t *q, admin_response_t *ret) {
         if (!j)
                 return r;
         const char *id = NULL, *psk_id = NULL, *psk = NULL, *fp = NULL, *why = NULL;
+        char rule[128];
         store_target_t t = {};
         _cleanup_erase_(64) uint8_t key[MSG_KEY_MAX];
         size_t key_len = 0;
@@ -505,9 +507,11 @@ static int target_add(request_t *q, admin_response_t *ret) {
                 ;
         else if (!!psk_id + !!fp != 1 || !!psk_id != !!psk)
                 why = "give pskID with psk, or certFingerprint";
-        else if (psk_id && !id_is_valid(psk_id, MSG_ID_MAX))
-                why = "pskID: expected 1..255 printable ASCII characters without spaces";
-        else if (psk && hex_key_parse(psk, strlen(psk), MSG_KEY_MIN, MSG_KEY_MAX, key, &key_len) < 0)
+        else if (psk_id && !id_is_valid(psk_id, TLS_PSK_ID_MAX)) {
+                snprintf(rule, sizeof rule, "pskID: expected 1..%u printable ASCII characters without spaces "
+                         "(the TLS PSK identity limit)", TLS_PSK_ID_MAX);
+                why = rule;
+        } else if (psk && hex_key_parse(psk, strlen(psk), MSG_KEY_MIN, MSG_KEY_MAX, key, &key_len) < 0)
                 why = "psk: expected 16..64 bytes as hex";
         else if (fp && ops_cert_fp_normalise(fp, t.cert_fp) < 0)
                 why = "certFingerprint: expected a SHA-256 fingerprint (64 hex digits)";

@@ -14,6 +14,7 @@
 #include "mef/cli-internal.h"
 #include "mef/store-backup.h"
 #include "mef/store-open.h"
+#include "proto/tls.h"
 
 #define PSK_GENERATED_LEN 32u
 
@@ -86,8 +87,11 @@ int credential_check(const char *cmd, const credential_opts_t *o) {
                 return cli_usage_error(cmd, "--psk-id needs exactly one of --psk-file, --generate-psk");
         if (!o->psk_id && (o->psk_file || o->generate_psk))
                 return cli_usage_error(cmd, "--psk-file and --generate-psk need --psk-id");
-        if (o->psk_id && !id_is_valid(o->psk_id, MSG_ID_MAX))
-                return cli_usage_error(cmd, "--psk-id: expected 1..%u printable ASCII characters without spaces", MSG_ID_MAX);
+        if (o->psk_id && !id_is_valid(o->psk_id, TLS_PSK_ID_MAX))
+                return cli_usage_error(cmd,
+                                       "--psk-id (%s): expected 1..%u printable ASCII characters without spaces "
+                                       "(the TLS PSK identity limit)",
+                                       streq(cmd, "node add") ? "the KpmID" : "the PSK identity", TLS_PSK_ID_MAX);
         if (o->cert_fp) {
                 char fp[STORE_FP_LEN + 1];
                 if (ops_cert_fp_normalise(o->cert_fp, fp) < 0)

@@ -6,6 +6,7 @@
 
 #include "mef/ops-import.h"
 #include "proto/ids.h"
+#include "proto/tls.h"
 #include "util/fs.h"
 #include "util/hex.h"
 #include "util/json-alloc.h"
@@ -302,8 +303,11 @@ const char *import_row_parse(const mef_config_t *cfg, const import_reader_t *rd,
         if (!!v[F_KPM_ID] + !!v[F_CERT_FP] != 1)
                 return "give exactly one of kpmID, certFingerprint";
         if (v[F_KPM_ID]) {
-                if (!id_is_valid(v[F_KPM_ID], MSG_ID_MAX))
-                        return "kpmID: expected 1..255 printable ASCII characters without spaces";
+                if (!id_is_valid(v[F_KPM_ID], TLS_PSK_ID_MAX)) {
+                        snprintf(msg, size, "kpmID: expected 1..%u printable ASCII characters without spaces "
+                                 "(the TLS PSK identity limit)", TLS_PSK_ID_MAX);
+                        return msg;
+                }
                 if (!!v[F_KPM] + !!v[F_KPM_FILE] != 1)
                         return "kpmID needs exactly one of kpm (hex), kpmFile (a path)";
                 snprintf(n->kpm_id, sizeof n->kpm_id, "%s", v[F_KPM_ID]);

@@ -2,6 +2,7 @@
 /* The store's nodes: add, look up (by node ID, KpmID, certificate, CSE-ID), state, status
  * checks, pages and the conflicts of an add; and the fleet's counts. */
 #include "mef/store-internal.h"
+#include "proto/tls.h"
 
 #include <jansson.h>
 #include <time.h>
@@ -74,7 +75,7 @@ static bool node_is_valid(const store_node_t *n, const uint8_t *kpm, size_t kpm_
         if (!id_is_valid(n->node_id, MSG_ID_MAX) || !id_is_valid(n->cse_id, MSG_ID_MAX) ||
             !id_is_valid(n->cse_base, MSG_URI_MAX))
                 return false;
-        if (psk && (!id_is_valid(n->kpm_id, MSG_ID_MAX) || n->cert_fp[0] || !key_len_valid(kpm, kpm_len)))
+        if (psk && (!id_is_valid(n->kpm_id, TLS_PSK_ID_MAX) || n->cert_fp[0] || !key_len_valid(kpm, kpm_len)))
                 return false;
         if (!psk && (!store_fp_is_valid(n->cert_fp) || kpm_len != 0))
                 return false;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The store's targets (IN-CSE, MAF...): the peers that fetch nodes' credentials. */
 #include "mef/store-internal.h"
+#include "proto/tls.h"
 
 #include <time.h>
 
@@ -37,7 +38,7 @@ int store_target_add(mef_store_t *s, const store_target_t *t, const uint8_t *psk
         if (!s || !t || !id_is_valid(t->id, MSG_ID_MAX))
                 return -EINVAL;
         bool is_psk = t->psk_id[0] != 0;
-        if (is_psk && (!id_is_valid(t->psk_id, MSG_ID_MAX) || t->cert_fp[0] || !key_len_valid(psk, psk_len)))
+        if (is_psk && (!id_is_valid(t->psk_id, TLS_PSK_ID_MAX) || t->cert_fp[0] || !key_len_valid(psk, psk_len)))
                 return -EINVAL;
         if (!is_psk && (!store_fp_is_valid(t->cert_fp) || psk_len != 0))
                 return -EINVAL;

@@ -17,9 +17,8 @@
 
 /* Index used for our pointers in wolfSSL's ex_data (CTX: tls_ctx_t, SSL: tls_conn_t). */
 #define TLS_EX_IDX 0
-/* Below wolfSSL's MAX_PSK_ID_LEN (128), leaving room for the NUL it expects inside that
- * length; the key limit is MAX_PSK_KEY_LEN = 64, as in the protocol. */
-#define TLS_PSK_ID_MAX 127u
+/* The key limit is wolfSSL's MAX_PSK_KEY_LEN = 64, as in the protocol (the identity's:
+ * TLS_PSK_ID_MAX, proto/tls.h). */
 #define TLS_PSK_MIN 16u
 #define TLS_PSK_MAX 64u
 /* The suite the TLS 1.3 PSK is bound to (SHA-256 hash), both ends. */

@@ -22,6 +22,10 @@ typedef enum tls_version {
         TLS_VERSION_1_3 = 13,
 } tls_version_t;
 
+/* The longest PSK identity (a KpmID, a target's PSK identity) a handshake can carry: below
+ * wolfSSL's MAX_PSK_ID_LEN (128), leaving room for the NUL it expects inside that length. */
+#define TLS_PSK_ID_MAX 127u
+
 /* Server side PSK lookup: copy the key for identity into key (at most key_max bytes), return
  * its length, or 0 to refuse the identity (handshake fails like a wrong key: the client sees
  * decrypt_error/bad_record_mac, so identities cannot be probed). It may be called more than
@@ -35,7 +39,7 @@ typedef struct tls_config {
         tls_version_t min_version;     /* floor: 1.2 (default) or 1.3 */
         tls_version_t max_version;     /* 0 = 1.3; tests pin 1.2 with this */
         /* client, psk mode (ca_file, cert_file, key_file are ignored) */
-        const char *psk_identity;      /* 1..127 bytes */
+        const char *psk_identity;      /* 1..TLS_PSK_ID_MAX bytes */
         const uint8_t *psk;            /* 16..64 bytes; copied into the context, wiped on free */
         size_t psk_len;
         /* server: mode is not used. PSK suites are offered when psk_lookup is set, certificate

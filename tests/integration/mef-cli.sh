@@ -215,6 +215,24 @@ run 0 --json target list
 jq -e 'length == 0' <<<"$OUT" >/dev/null || fail "a refused target was stored: $OUT"
 ok "malformed identifiers and a CSE-ID already assigned are refused with the rule named"
 
+# ---- a PSK identity is at most what a TLS handshake carries (127 bytes, proto/tls.h) ----
+K127=$(head -c 127 /dev/zero | tr '\0' k)
+rm -f "$T/long.hex"
+run 2 node add urn:dev:ops:gw-long --cse-id /mn-cse-long --cse-base $B --psk-id "${K127}k" --generate-psk "$T/long.hex"
+[[ $ERR == *"--psk-id (the KpmID): expected 1..127 printable ASCII characters without spaces (the TLS PSK identity limit)"* ]] ||
+        fail "128-character KpmID: '$ERR'"
+[[ ! -e $T/long.hex ]] || fail "128-character KpmID: wrote a PSK file"
+run 1 node show urn:dev:ops:gw-long
+run 2 target add /maf-long --psk-id "${K127}k" --generate-psk "$T/long.hex"
+[[ $ERR == *"--psk-id (the PSK identity): expected 1..127 "*"(the TLS PSK identity limit)"* && ! -e $T/long.hex ]] ||
+        fail "128-character target PSK identity: '$ERR'"
+run 0 node add urn:dev:ops:gw-long --cse-id /mn-cse-long --cse-base $B --psk-id "$K127" --generate-psk "$T/long.hex"
+run 0 --json node show urn:dev:ops:gw-long
+jq -e --arg k "$K127" '.kpmID == $k' <<<"$OUT" >/dev/null || fail "127-character KpmID not stored: $OUT"
+run 0 node remove urn:dev:ops:gw-long
+rm -f "$T/long.hex"
+ok "a KpmID or target PSK identity of 128 characters is refused naming the TLS limit, 127 accepted"
+
 # ---- targets ----
 run 0 target add /in-cse --psk-id in-cse-psk --generate-psk "$T/in-cse.hex"
 TPSK_HEX=$(head -n1 "$T/in-cse.hex")

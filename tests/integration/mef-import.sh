@@ -99,6 +99,7 @@ urn:dev:ops:new-7,kpm-new-7,$KPM1,,/mn-new-7,https://in.example.net/base,5
 urn:dev:ops:new-8,kpm-new-8,$KPM1,$FP3,/mn-new-8,https://in.example.net/base,600
 urn:dev:ops:new-9,kpm-new-9
 urn:dev:ops:new-1,kpm-new-10,$KPM1,,/mn-new-10,https://in.example.net/base,600
+urn:dev:ops:new-11,$(head -c 128 /dev/zero | tr '\0' k),$KPM1,,/mn-new-11,https://in.example.net/base,600
 EOF
 run 1 a node import "$T/bad.csv"
 for want in "bad.csv:3: nodeID: contains a space" "bad.csv:4: KpmID already in use" \
@@ -106,7 +107,8 @@ for want in "bad.csv:3: nodeID: contains a space" "bad.csv:4: KpmID already in u
             "bad.csv:8: node urn:dev:ops:imp-1 exists with another targets" "bad.csv:9: cseBase: " \
             "bad.csv:10: poll: expected seconds" "bad.csv:11: give exactly one of kpmID, certFingerprint" \
             "bad.csv:12: not as many fields as the header" "bad.csv:13: node urn:dev:ops:new-1 exists with another kpmID" \
-            "11 of 12 rows are bad: nothing imported"; do
+            "bad.csv:14: kpmID: expected 1..127 printable ASCII characters without spaces (the TLS PSK identity limit)" \
+            "12 of 13 rows are bad: nothing imported"; do
         has_err "$want"
 done
 grep -q "bad.csv:2:" "$T/err" && fail "a good row reported: $(cat "$T/err")"

@@ -9,6 +9,7 @@
 #include "mef/admin-api.h"
 #include "mef/ops-import.h"
 #include "mef/store.h"
+#include "proto/tls.h"
 #include "util/util.h"
 #include "store-fault.h"
 #include "store-tmp.h"
@@ -152,6 +153,36 @@ Test(admin_api, node_add_show_page_remove) {
         cr_assert_str_eq(list[3].detail, "POST -> 409: node ID already in use");
         cr_assert(strstr(list[2].detail, "POST -> 422: kpmFile"), "%s", list[2].detail);
         free(list);
+}
+
+/* A KpmID or a target's PSK identity is at most what a TLS handshake carries (TLS_PSK_ID_MAX):
+ * one longer could never authenticate. 422 naming the field and the limit; the limit itself passes. */
+static void add_with_psk_id(const char *target, const char *body, bool ok, const char *field) {
+        json_t *j;
+        cr_assert_eq(call("POST", target, body, &j), ok ? 201 : 422, "%s", body);
+        char rule[160];
+        snprintf(rule, sizeof rule, "%s: expected 1..%u printable ASCII characters without spaces (the TLS PSK identity "
+                 "limit)", field, TLS_PSK_ID_MAX);
+        const char *reason = json_string_value(json_object_get(j, "reason"));
+        cr_assert(ok || (reason && strstr(reason, rule)), "%s", reason);
+        json_decref(j);
+}
+
+Test(admin_api, psk_identity_limit) {
+        char id[TLS_PSK_ID_MAX + 2], body[512];
+        memset(id, 'k', TLS_PSK_ID_MAX + 1);
+        id[TLS_PSK_ID_MAX + 1] = 0;
+        for (int ok = 0; ok <= 1; ok++) {
+                if (ok)
+                        id[TLS_PSK_ID_MAX] = 0;
+                snprintf(body, sizeof body, "{\"nodeID\":\"urn:dev:ops:long\",\"kpmID\":\"%s\",\"kpm\":\"" KPM "\","
+                         "\"cseID\":\"/mn-long\",\"cseBase\":\"https://in.example.net/b\"}", id);
+                add_with_psk_id("/admin/v1/nodes", body, ok, "kpmID");
+                id[0] = 't'; /* not the node's KpmID */
+                snprintf(body, sizeof body, "{\"id\":\"/in-long\",\"pskID\":\"%s\",\"psk\":\"" KPM "\"}", id);
+                add_with_psk_id("/admin/v1/targets", body, ok, "pskID");
+                id[0] = 'k';
+        }
 }
 
 /* The node as GET answers it now, without its enrolments. */

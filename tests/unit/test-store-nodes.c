@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 
+#include "proto/tls.h"
 #include "tests/unit/store-fixture.h"
 #include "util/util.h"
 
@@ -158,6 +159,15 @@ Test(store, node_invalid) {
         bad = n;
         bad.state = _NODE_STATE_MAX;
         cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL);
+        /* a KpmID longer than a TLS PSK identity could never authenticate */
+        bad = n;
+        memset(bad.kpm_id, 'k', TLS_PSK_ID_MAX + 1);
+        bad.kpm_id[TLS_PSK_ID_MAX + 1] = 0;
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), -EINVAL, "KpmID of TLS_PSK_ID_MAX + 1");
+        bad.kpm_id[TLS_PSK_ID_MAX] = 0;
+        snprintf(bad.node_id, sizeof bad.node_id, "n-long");
+        snprintf(bad.cse_id, sizeof bad.cse_id, "/mn-long");
+        cr_assert_eq(store_node_add(s, &bad, kpm, 32), 0, "KpmID of TLS_PSK_ID_MAX");
         /* and the good one still goes in */
         cr_assert_eq(store_node_add(s, &n, kpm, MSG_KEY_MAX), 0);
         store_close(s);

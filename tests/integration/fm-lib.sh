@@ -3,7 +3,8 @@
 # TAP with the current scenario's logs, the network namespace's loss, the MEF, the relay, the
 # agent under a notify socket and what its state, notifications and the keyring say.
 CUR=     # the current scenario's directory, for the logs a failure shows
-not_ok() { # lib.sh's, with the current scenario's logs
+not_ok() { # lib.sh's, with the current scenario's logs (f local: alongside's loop has one)
+        local f
         N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $1"
         if [ -n "$CUR" ]; then
                 for f in "$CUR"/agent.log "$CUR"/notify.log "$CUR"/state.last "$RELAY_LOG.err" "$CUR"/extra.log; do
@@ -152,6 +153,7 @@ WATCHDOG_SEC=5 # as strict as the unit's ratio: WatchdogSec=30s = the default ex
 # its log (ready_after_key, s10's summary).
 agent_start() {
         : > "$CUR/notify.log"
+        rm -f "$CUR/notify.sock" # a previous start's: the wait below is for this listener's
         $PY "$HERE/fm-notify.py" "$CUR/notify.sock" "$CUR/notify.log" 2>> "$CUR/extra.log" &
         PID_NOTIFY=$!
         if [ "${1:-}" = watch ]; then

@@ -12,7 +12,7 @@
 
 #include "agent/credential.h"
 #include "agent/custody.h"
-#include "agent/enrol-mark.h"
+#include "agent/state-mark.h"
 #include "hw/tpm2-names.h"
 #include "keys/keyring-owner.h"
 #include "keys/keyring.h"
@@ -30,7 +30,7 @@ static void remove_stale_temporaries(const char *dir) {
                 return;
         static const char *const prefixes[] = {
                 SEAL_ENVELOPE_NAME ".tmp.", SEAL_HOST_KEY_NAME ".tmp.", CUSTODY_PROFILE_JSON ".tmp.", "state.json.tmp.",
-                KEYRING_OWNER_NAME ".tmp.", ENROL_MARK_NAME ".tmp.",
+                KEYRING_OWNER_NAME ".tmp.", ENROL_MARK_NAME ".tmp.", REVOKED_MARK_NAME ".tmp.",
         };
         struct dirent *de;
         while ((de = readdir(d)))

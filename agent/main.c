@@ -49,7 +49,8 @@ static void help(void) {
                "       or SIGINT; retry later\n"
                "  %d  incompatible: the MEF accepted none of the TLS versions, suites or groups\n"
                "       offered\n"
-               "  %d  rejected: the MEF refused the bootstrap credential or the request\n"
+               "  %d  rejected: the MEF refused the bootstrap credential or the request, or revoked\n"
+               "       the enrolment (until an operator acts: --once --reenrol, mscectl reprovision)\n"
                "  %d  configuration or bootstrap credential missing, invalid or too widely readable\n",
                AGENT_CONFIG_DEFAULT, AGENT_EXIT_OK, AGENT_EXIT_USAGE, AGENT_EXIT_SOFTWARE, AGENT_EXIT_TRANSIENT,
                AGENT_EXIT_INCOMPATIBLE, AGENT_EXIT_REJECTED, AGENT_EXIT_CONFIG);

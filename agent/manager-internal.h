@@ -142,6 +142,13 @@ void manager_enrol_requested(manager_t *m, const char *who);
 /* Cancel the pending action and the running exchange or sealing. */
 void states_cancel(manager_t *m);
 void states_restore(manager_t *m);
+/* At start: REVOKED while its mark is there (agent/state-mark.h; --once ends there, --once
+ * --reenrol removes it), else the restore. */
+void states_start(manager_t *m);
+/* An operator's act (SIGUSR1, a reload) ends REVOKED: its mark goes first. When it cannot, a
+ * revoked agent stays REVOKED (a restart would find the mark and remove the keys the enrolment
+ * brought): false then, the state said and a reload settled. */
+bool states_revoked_leave(manager_t *m);
 void states_enrol(manager_t *m);
 /* Enrol now, or when the random start delay (the first attempt) or the MEF's Retry-After says. */
 void states_enrol_due(manager_t *m);

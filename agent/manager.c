@@ -8,7 +8,7 @@
  * a MESSAGE_ID. */
 #include <signal.h>
 
-#include "agent/enrol-mark.h"
+#include "agent/state-mark.h"
 #include "agent/exit-codes.h"
 #include "agent/manager-internal.h"
 #include "agent/message-ids.h"
@@ -53,7 +53,7 @@ static int manager_on_action(sd_event_source *s, uint64_t usec, void *userdata) 
         action_t a = m->action;
         manager_action_cancel(m); /* a oneshot that fired: it is off already */
         if (a == ACTION_RESTORE)
-                states_restore(m);
+                states_start(m);
         else if (a == ACTION_ENROL)
                 states_enrol(m);
         else if (a == ACTION_STATUS && m->have_profile)
@@ -102,7 +102,7 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         states_profile_forget(m);
         if (!enrolling) {
                 m->failures = 0;
-                states_restore(m);
+                states_start(m);
         }
         return 0;
 }
@@ -157,7 +157,8 @@ static int on_usr1(sd_event_source *s, const struct signalfd_siginfo *si, void *
         report_log(m, LOG_NOTICE, NULL, 0, "Re-enrolment requested (SIGUSR1)");
         m->failures = 0;
         m->first_attempt = false;
-        manager_enrol_requested(m, "SIGUSR1");
+        if (states_revoked_leave(m))
+                manager_enrol_requested(m, "SIGUSR1");
         return 0;
 }
 
@@ -215,13 +216,15 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         /* Whose keyring holds the keys: the record goes along to a new state directory, where the
          * restore's user_leave() reads it (a new [consumer] user too: the previous one's go). */
         /* So does the mark of an enrolment that the cancel may have cut off after the MEF
-         * committed it: the restore asks the MEF about the KeID it restores (agent/enrol-mark.h). */
+         * committed it: the restore asks the MEF about the KeID it restores (agent/state-mark.h). */
         uid_t owner;
         if (!streq(n.state_dir, m->cfg.state_dir)) {
                 if (keyring_owner_read(m->cfg.state_dir, &owner, NULL, 0) == 0)
                         (void) keyring_owner_write(n.state_dir, owner);
-                if (enrol_mark_present(m->cfg.state_dir))
-                        (void) enrol_mark_set(n.state_dir);
+                if (state_mark_present(m->cfg.state_dir, ENROL_MARK_NAME))
+                        (void) state_mark_set(n.state_dir, ENROL_MARK_NAME, NULL);
+                /* A reload leaves REVOKED (an operator's act): no mark of it stays behind. */
+                (void) state_mark_clear(m->cfg.state_dir, REVOKED_MARK_NAME);
         }
         /* Another MEF's Retry-After is not this one's. */
         if (!streq(n.mef_uri, m->cfg.mef_uri))
@@ -242,7 +245,8 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         /* READY=1 follows when the restore has settled (reload_settle), even when it leads to an
          * enrolment, or when an enrolment cancels it (SIGUSR1, renewal, expiry): the reload itself
          * is complete then. */
-        states_restore(m);
+        if (states_revoked_leave(m))
+                states_start(m);
         return 0;
 }
 
@@ -339,7 +343,7 @@ int manager_run(manager_t *m) {
         if (m->preflight_error[0])
                 report_fatal(m, AGENT_EXIT_CONFIG, -EINVAL, "Configuration error: %s", m->preflight_error);
         else
-                states_restore(m);
+                states_start(m);
         int r = sd_event_loop(m->event);
         if (r < 0) {
                 report_log(m, LOG_ERR, NULL, r, "Event loop failed: %s", strerror(-r));

@@ -13,7 +13,7 @@
 #include "agent/config.h"
 #include "agent/credential.h"
 #include "agent/custody.h"
-#include "agent/enrol-mark.h"
+#include "agent/state-mark.h"
 #include "agent/enrol.h"
 #include "ctl/check.h"
 #include "ctl/env.h"
@@ -406,7 +406,15 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
                 (void) unlink(owner);
         /* no profile is left for it to have the next start check; a running agent's is its own */
         if (lock >= 0)
-                (void) enrol_mark_clear(cfg.state_dir);
+                (void) state_mark_clear(cfg.state_dir, ENROL_MARK_NAME);
+        /* an operator's act: a revoked agent enrols again (agent/state-mark.h), also a stopped one
+         * at its next start */
+        r = state_mark_clear(cfg.state_dir, REVOKED_MARK_NAME);
+        if (r < 0) {
+                fprintf(stderr, "mscectl: factory-reset: cannot remove %s/%s: %s (msce-agent stays revoked)\n",
+                        cfg.state_dir, REVOKED_MARK_NAME, strerror(-r));
+                return EXIT_FAILURE;
+        }
         if (agent > 0) {
                 if (kill(agent, SIGUSR1) < 0) {
                         fprintf(stderr, "mscectl: cannot signal msce-agent (pid %d): %m; restart it\n", (int) agent);

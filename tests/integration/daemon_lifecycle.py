@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-# daemon-test.py's scenarios of a node's life: fresh start, signals, reenrol and revoke, restore
+# daemon-test.py's scenarios of a node's life: fresh start, signals, reenrol and revoke (also
+# across a restart and --once, until an operator acts), restore
 # with the MEF down, a reload whose restore SIGUSR1 cancels, backoff, rejection, an incompatible
 # MEF, a MEF by host name, a stop while sealing an enrolment the MEF committed and a reload after
 # SIGUSR1, and renewal and expiry of a short profile (also while an enrolment is under way, after a
@@ -344,15 +345,47 @@ def main_scenario(tmp, mef, kpm, figures):
     tap(a.proc.poll() is None and not any(m.startswith("STATUS=Enrolling") for m in a.texts(j or 0)),
         "revoked: stays unprovisioned, running, without retrying")
 
-    # An operator acts: the node is allowed again, SIGUSR1 enrols.
+    # A restart alone (a power cut, the watchdog, a crash) is no operator's act: the agent starts
+    # revoked again, and sends the MEF nothing, although the MEF would enrol the node by now.
+    # state.json is the restarted agent's, and mscectl status says REVOKED (exit 8).
     mef.ctl("node", "activate", "node-1")
+    mef_err = os.path.join(tmp, "mef.err")
+    requests = lambda: len(re.findall(r" -> \d{3} \(", open(mef_err).read()))
+    enrolments = lambda: mef.ctl("--json", "enrolments", "node-1").count('"keID"')
+    before, enrolled = requests(), enrolments()
+    a.stop()
+    # msce-agent --once alike: exit 77 (as a refusal), nothing sent.
+    once = run(AGENT, "--once", "-c", conf)
+    tap(once.returncode == 77 and "revoked by MEF" in once.stderr and "not enrolling until an operator acts" in once.stderr
+        and requests() == before and os.path.exists(os.path.join(state, "revoked")),
+        "revoked, then msce-agent --once: exit 77, nothing sent to the MEF, the mark stays",
+        f"{once.returncode}\n{once.stdout}{once.stderr}")
+    a = Agent(tmp, conf, watchdog_usec=400000)
+    j = a.wait_for(lambda m: m.startswith("STATUS=Revoked by MEF"), 30)
+    st = state_json_until(run_dir, lambda st: st["pid"] == a.pid and st["state"] == "revoked", 10)
+    status = run(MSCECTL, "--runtime-dir", run_dir, "status")
+    a.drain(1.5)
+    tap(j is not None and before > 0 and requests() == before and enrolments() == enrolled
+        and not any(m.startswith("STATUS=Enrolling") or m == "READY=1" for m in a.texts())
+        and a.proc.poll() is None and st and st["keID"] is None and "revoked by MEF" in (st["last_error"] or "")
+        and status.returncode == 8 and "REVOKED" in status.stdout and cse_keys() == (None, None)
+        and a.messages[j][1].endswith("waiting for an operator (SIGUSR1 or reload)"),
+        "revoked, then restarted: starts revoked (state.json, STATUS=, mscectl status exit 8), no request "
+        "reaches the MEF, no READY=1",
+        "\n".join(a.texts()) + f"\n{st}\n{status.returncode} {status.stdout}{status.stderr}\n"
+        f"MEF requests {before} -> {requests()}, enrolments {enrolled} -> {enrolments()}")
+
+    # An operator acts: SIGUSR1 enrols (the node is allowed again at the MEF).
     start = len(a.messages)
     a.signal(signal.SIGUSR1)
     j = a.wait_for(lambda m: m.startswith("STATUS=Ready: KeID"), 30, start)
-    tap(j is not None and cse_keys()[1] is not None, "after revocation, SIGUSR1 enrols again",
+    k = a.wait_for(lambda m: m == "READY=1", 10, start)
+    tap(j is not None and k is not None and cse_keys()[1] is not None and requests() > before
+        and not os.path.exists(os.path.join(state, "revoked")),
+        "after revocation and a restart, SIGUSR1 enrols again (READY=1, the mark gone)",
         "\n".join(a.texts(start)))
 
-    # Revoked again: a reload (after fixing the configuration, say) enrols too, as a restart does.
+    # Revoked again: a reload (after fixing the configuration, say) enrols too.
     mef.ctl("node", "revoke", "node-1")
     mef.ctl("node", "activate", "node-1")
     start = len(a.messages)
@@ -360,10 +393,26 @@ def main_scenario(tmp, mef, kpm, figures):
     if j is not None:
         a.signal(signal.SIGHUP)
     k = a.wait_for(lambda m: m.startswith("STATUS=Ready: KeID"), 30, j) if j is not None else None
-    tap(j is not None and a.messages[j][1].endswith("waiting for an operator (SIGUSR1, reload or restart)")
-        and k is not None and cse_keys()[1] is not None,
-        "revoked: STATUS names SIGUSR1, reload or restart; a reload (SIGHUP) enrols again",
+    tap(j is not None and a.messages[j][1].endswith("waiting for an operator (SIGUSR1 or reload)")
+        and k is not None and cse_keys()[1] is not None and not os.path.exists(os.path.join(state, "revoked")),
+        "revoked: STATUS names SIGUSR1 or reload; a reload (SIGHUP) enrols again, the mark gone",
         "\n".join(a.texts(start)))
+
+    # Revoked once more, stopped: msce-agent --once --reenrol is an operator's act: it enrols, and
+    # the daemon started after it restores that profile.
+    mef.ctl("node", "revoke", "node-1")
+    mef.ctl("node", "activate", "node-1")
+    start = len(a.messages)
+    j = a.wait_for(lambda m: m.startswith("STATUS=Revoked by MEF"), 30, start)
+    a.stop()
+    once = run(AGENT, "--once", "--reenrol", "-c", conf)
+    a = Agent(tmp, conf, watchdog_usec=400000)
+    k = a.wait_for(lambda m: m == "READY=1", 30)
+    tap(j is not None and once.returncode == 0 and "enrolled with MEF" in once.stdout
+        and not os.path.exists(os.path.join(state, "revoked")) and k is not None
+        and not any(m.startswith("STATUS=Enrolling") for m in a.texts()),
+        "revoked, stopped, msce-agent --once --reenrol: enrols, the mark gone; the daemon restores that profile",
+        f"{once.returncode}\n{once.stdout}{once.stderr}\n" + "\n".join(a.texts()))
 
     figures["rss_ready"] = a.status_mem()
 

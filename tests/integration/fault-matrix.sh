@@ -451,9 +451,34 @@ scenario_9() {
                         keys_absent && ! sealed && ok "s9: REVOKED: keys removed from the keyring, profile.sealed removed" ||
                                 not_ok "s9: REVOKED but keys ($(tr '\n' ' ' < "$CUR/keys.out")) or profile.sealed remain"
                         status_matches 'revoked' && ok "s9: STATUS= says revoked" || not_ok "s9: STATUS= does not say revoked"
+                        scenario_9_restart
                 fi
         fi
         agent_stop
+}
+
+# 9, continued: the node allowed again at the MEF, the agent restarted (a power cut, the
+# watchdog): that is no operator's act, it starts REVOKED; SIGUSR1 (mscectl reprovision) enrols,
+# with the only enrolment request of node-9 the MEF has had since the restart.
+enrolments_9() { grep -c 'kpm-9 .*POST /msce/enrolments ' "$MEF_ERR"; }
+scenario_9_restart() {
+        local before
+        mefctl node activate node-9 || not_ok "s9: msce-mef node activate"
+        agent_stop
+        before=$(enrolments_9)
+        agent_start
+        if expect_within 15 "s9: REVOKED again after a restart, STATUS= says since before it" sh -c '
+                jq -e ".pid == $1 and .state == \"revoked\" and .keID == null" "$0/run/state.json" > /dev/null 2>&1 &&
+                grep -q " STATUS=Revoked by MEF .* before this start" "$0/notify.log"' "$CUR" "$PID_AGENT"; then
+                keys_absent && ! sealed && ok "s9: restarted: REVOKED, no keys, nothing sealed" ||
+                        not_ok "s9: restarted: REVOKED but keys ($(tr '\n' ' ' < "$CUR/keys.out")) or profile.sealed"
+                kill -USR1 "$PID_AGENT"
+                if expect_ready 15 "SIGUSR1 after the restart"; then
+                        [ "$(enrolments_9)" -eq $((before + 1)) ] &&
+                                ok "s9: one enrolment request since the restart: SIGUSR1's" ||
+                                not_ok "s9: $(($(enrolments_9) - before)) enrolment requests since the restart (want 1, SIGUSR1's)"
+                fi
+        fi
 }
 
 # 10. Re-enrolment asked by the MEF: new KeID, no moment without a key.

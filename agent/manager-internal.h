@@ -142,6 +142,24 @@ void manager_enrol_requested(manager_t *m, const char *who);
 /* Cancel the pending action and the running exchange or sealing. */
 void states_cancel(manager_t *m);
 void states_restore(manager_t *m);
+/* A previous [consumer] user (a reload's, or a restart's: the record says) is the CSE no longer: its
+ * keys go before the restore, whose install a failure, backoff or enrolment may put off for long. */
+void states_user_leave(manager_t *m);
+/* A reload (SIGHUP) is complete once its restore has settled, or has been cancelled for an
+ * enrolment (states_enrol()): say READY=1 again if it was, then count it in state.json, which
+ * mscectl reload waits for. A newer reload refused meanwhile (its SIGHUP came during this
+ * restore) stays the newest complete one, with its reason. */
+void states_reload_settle(manager_t *m);
+void states_enrol(manager_t *m);
+/* Enrol now, or when the random start delay (the first attempt) or the MEF's Retry-After says. */
+void states_enrol_due(manager_t *m);
+void states_status(manager_t *m);
+/* An enrolment is under way: its exchange, or the sealing of what it brought. */
+bool states_enrol_in_progress(const manager_t *m);
+/* ---- agent/revoked.c ---- */
+
+/* The MEF revoked the KeID in place: the mark, then the keys and the sealed profile go. */
+void states_revoked_enter(manager_t *m);
 /* At start: REVOKED while its mark is there (agent/state-mark.h; --once ends there, --once
  * --reenrol removes it), else the restore. */
 void states_start(manager_t *m);
@@ -149,12 +167,7 @@ void states_start(manager_t *m);
  * revoked agent stays REVOKED (a restart would find the mark and remove the keys the enrolment
  * brought): false then, the state said and a reload settled. */
 bool states_revoked_leave(manager_t *m);
-void states_enrol(manager_t *m);
-/* Enrol now, or when the random start delay (the first attempt) or the MEF's Retry-After says. */
-void states_enrol_due(manager_t *m);
-void states_status(manager_t *m);
-/* An enrolment is under way: its exchange, or the sealing of what it brought. */
-bool states_enrol_in_progress(const manager_t *m);
+
 /* ---- agent/in-place.c ---- */
 
 /* No profile in place any more: its non-secret copy and its timers go. */

@@ -242,9 +242,9 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
         m->failures = 0;
         m->reloading = number; /* a reload under way is cancelled: this one settles instead */
         report_log(m, LOG_INFO, NULL, 0, "Configuration reloaded from %s", m->cfg.path);
-        /* READY=1 follows when the restore has settled (reload_settle), even when it leads to an
-         * enrolment, or when an enrolment cancels it (SIGUSR1, renewal, expiry): the reload itself
-         * is complete then. */
+        /* READY=1 follows when the restore has settled (states_reload_settle()), even when it leads
+         * to an enrolment, or when an enrolment cancels it (SIGUSR1, renewal, expiry): the reload
+         * itself is complete then. */
         if (states_revoked_leave(m))
                 states_start(m);
         return 0;

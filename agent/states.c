@@ -41,11 +41,7 @@ bool states_enrol_in_progress(const manager_t *m) {
         return (m->exchange && m->exchange_is_enrol) || (m->sealing && m->sealing_kind == SEALING_STORE);
 }
 
-/* A reload (SIGHUP) is complete once its restore has settled, or has been cancelled for an
- * enrolment (states_enrol()): say READY=1 again if it was, then count it in state.json, which
- * mscectl reload waits for. A newer reload refused meanwhile (its SIGHUP came during this
- * restore) stays the newest complete one, with its reason. */
-static void reload_settle(manager_t *m) {
+void states_reload_settle(manager_t *m) {
         if (!m->reloading)
                 return;
         unsigned n = m->reloading;
@@ -143,7 +139,7 @@ static void go_ready(manager_t *m) {
         if (!m->ready_sent && !m->reloading)
                 report_notify(m, "READY=1");
         m->ready_sent = true;
-        reload_settle(m);
+        states_reload_settle(m);
 }
 
 /* ---- ENROL ---- */
@@ -409,7 +405,7 @@ void states_enrol(manager_t *m) {
          * reload complete, its configuration in force: settled after the enrolment's state, which
          * mscectl reload prints, unless that ended the run. */
         if (m->state != STATE_CONFIG_ERROR)
-                reload_settle(m);
+                states_reload_settle(m);
 }
 
 /* The first attempt after start waits a random 0..initial_delay_max (fleet-wide power-up); a
@@ -434,30 +430,6 @@ void states_enrol_due(manager_t *m) {
                      asked ? ", as it asked (Retry-After)" : " (random start delay)");
 }
 
-/* ---- REVOKED: until an operator acts (the mark, agent/state-mark.h) ---- */
-
-#define REVOKED_WAIT "waiting for an operator (SIGUSR1 or reload)"
-#define REVOKED_MARK_TEXT_MAX 2048
-
-static void go_revoked(manager_t *m) {
-        states_cancel(m);
-        /* The mark first: a power cut before the removal leaves keys that the next start removes,
-         * not a start that enrols. Without the mark the keys go all the same. */
-        char text[REVOKED_MARK_TEXT_MAX];
-        snprintf(text, sizeof text, "%s\n%s\n", m->profile.ke_id, m->cfg.mef_uri);
-        int w = state_mark_set(m->cfg.state_dir, REVOKED_MARK_NAME, text);
-        custody_info_t ci;
-        int r = custody_remove(&m->cfg, true, &ci);
-        report_log(m, LOG_WARNING, MSCE_MESSAGE_REVOKED, 0, "MEF %s revoked KeID %s: keys and sealed profile removed%s%s",
-                   m->cfg.mef_uri, m->profile.ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
-        if (w < 0)
-                report_log(m, LOG_ERR, NULL, w, "Cannot write %s/%s: %s (a restart would enrol again without an operator)",
-                           m->cfg.state_dir, REVOKED_MARK_NAME, strerror(-w));
-        states_profile_forget(m);
-        snprintf(m->last_error, sizeof m->last_error, "revoked by the MEF");
-        report_state(m, STATE_REVOKED, LOG_WARNING, "Revoked by MEF %s: keys removed; " REVOKED_WAIT, m->cfg.mef_uri);
-}
-
 /* ---- status checks while READY ---- */
 
 static void on_status_done(worker_t *x, int r, void *userdata) {
@@ -478,7 +450,7 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                                    m->profile.ke_id);
                         return manager_enrol_requested(m, "the MEF's reenrol");
                 case MSG_STATE_REVOKED:
-                        return go_revoked(m);
+                        return states_revoked_enter(m);
                 default:
                         /* active: no enrolment after it was committed */
                         enrol_mark(m, false);
@@ -570,7 +542,7 @@ static void restored_unsettled(manager_t *m) {
 }
 
 static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
-        /* every way out settles a reload (reload_settle(), in go_ready() too): it is complete with what restoring led to */
+        /* every way out settles a reload (states_reload_settle(), in go_ready() too): it is complete with what restoring led to */
         if (r == 0) {
                 states_profile_adopt(m, p, ci->method);
                 if (m->once && !m->reenrol) {
@@ -623,12 +595,12 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                 } else if (custody_check(&m->cfg, &ri) < 0)
                         states_profile_forget(m);
                 states_enrol_due(m);
-                return reload_settle(m);
+                return states_reload_settle(m);
         }
         char d[32];
         class_retry(m, a, NULL, &m->failures, ACTION_RESTORE, d);
         class_enter(m, a, "Cannot restore the sealed profile: %s; retrying in %s", f->reason, d);
-        reload_settle(m);
+        states_reload_settle(m);
 }
 
 static void on_unsealed(sealing_t *s, int r, void *userdata) {
@@ -664,9 +636,7 @@ static void unseal_start(manager_t *m, sealing_kind_t kind) {
         (kind == SEALING_REINSTALL ? reinstall_done : restore_done)(m, r, &p, &ci);
 }
 
-/* A previous [consumer] user (a reload's, or a restart's: the record says) is the CSE no longer: its
- * keys go before the restore, whose install a failure, backoff or enrolment may put off for long. */
-static void user_leave(manager_t *m) {
+void states_user_leave(manager_t *m) {
         custody_info_t ci;
         char prev[CUSTODY_USER_MAX] = "";
         int r = custody_user_leave(&m->cfg, prev, &ci);
@@ -686,7 +656,7 @@ static void user_leave(manager_t *m) {
 
 void states_restore(manager_t *m) {
         states_cancel(m);
-        user_leave(m);
+        states_user_leave(m);
         report_state(m, STATE_RESTORE, LOG_INFO, "Restoring the sealed profile from %s", m->cfg.state_dir);
         unseal_start(m, SEALING_RESTORE);
 }
@@ -704,71 +674,4 @@ void states_status(manager_t *m) {
         if (r < 0)
                 report_log(m, LOG_WARNING, NULL, r, "Cannot check the keyring: %s", ci.failure.reason);
         status_exchange(m);
-}
-
-/* ---- the start, and the operator's acts that end REVOKED ---- */
-
-/* What the mark says of the revocation, for STATUS=, state.json and --once: "by MEF URI before
- * this start (KeID K, at T)". */
-static void revoked_why(const manager_t *m, int r, time_t t, char *text, char *out, size_t size) {
-        if (r < 0) {
-                snprintf(out, size, "before this start (%s/%s says so: %s)", m->cfg.state_dir, REVOKED_MARK_NAME,
-                         r == -EBADMSG ? "no time on its first line" : strerror(-r));
-                return;
-        }
-        char when[TIME_TEXT_MAX], *keid = text, *mef = strchr(text, '\n');
-        if (mef) {
-                *mef++ = 0;
-                mef[strcspn(mef, "\n")] = 0;
-        }
-        time_format_utc(t, when);
-        snprintf(out, size, "by MEF %s before this start (KeID %s, at %s)", mef && *mef ? mef : "?", *keid ? keid : "?",
-                 when);
-}
-
-void states_start(manager_t *m) {
-        char text[REVOKED_MARK_TEXT_MAX] = "", why[REVOKED_MARK_TEXT_MAX + 256];
-        time_t t = 0;
-        int r = state_mark_read(m->cfg.state_dir, REVOKED_MARK_NAME, &t, text, sizeof text);
-        if (r == -ENOENT)
-                return states_restore(m);
-        revoked_why(m, r, t, text, why, sizeof why);
-        if (m->once && m->reenrol) { /* an operator's act */
-                r = state_mark_clear(m->cfg.state_dir, REVOKED_MARK_NAME);
-                if (r < 0)
-                        return report_once_exit(m, AGENT_EXIT_TRANSIENT, "revoked %s, and cannot remove %s/%s: %s: "
-                                                "not enrolling", why, m->cfg.state_dir, REVOKED_MARK_NAME, strerror(-r));
-                fprintf(stderr, "msce-agent: revoked %s: enrolling again as asked\n", why);
-                return states_restore(m);
-        }
-        /* Whatever the revocation left (a power cut after the mark) goes: revoked means no keys. */
-        user_leave(m);
-        custody_info_t ci;
-        r = custody_remove(&m->cfg, true, &ci);
-        if (m->once)
-                return report_once_exit(m, AGENT_EXIT_REJECTED, "revoked %s; not enrolling until an operator acts "
-                                        "(msce-agent --once --reenrol, mscectl reprovision or factory-reset)%s%s",
-                                        why, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
-        if (r < 0)
-                report_log(m, LOG_ERR, NULL, 0, "Removing what the revocation left: %s", ci.failure.reason);
-        m->first_attempt = false; /* what ends REVOKED is an operator's act, not a fleet's power-up */
-        char last[sizeof why + 16];
-        snprintf(last, sizeof last, "revoked %s", why);
-        report_copy(m->last_error, sizeof m->last_error, last);
-        report_state(m, STATE_REVOKED, LOG_WARNING, "Revoked %s: keys removed; " REVOKED_WAIT, why);
-}
-
-bool states_revoked_leave(manager_t *m) {
-        int r = state_mark_clear(m->cfg.state_dir, REVOKED_MARK_NAME);
-        if (r >= 0)
-                return true;
-        report_log(m, m->state == STATE_REVOKED ? LOG_ERR : LOG_WARNING, NULL, r, "Cannot remove %s/%s: %s%s",
-                   m->cfg.state_dir, REVOKED_MARK_NAME, strerror(-r),
-                   m->state == STATE_REVOKED ? ": staying revoked" : " (a restart would start revoked)");
-        if (m->state != STATE_REVOKED)
-                return true;
-        report_state(m, STATE_REVOKED, LOG_WARNING, "Revoked; cannot remove %s/%s (%s): fix it, then SIGUSR1 or reload",
-                     m->cfg.state_dir, REVOKED_MARK_NAME, strerror(-r));
-        reload_settle(m);
-        return false;
 }

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/* REVOKED until an operator acts (contract 3.2): the mark that outlives a restart
+ * (agent/state-mark.h), the start that honours it, and the acts that end it. */
+#include <stdio.h>
+
+#include "agent/exit-codes.h"
+#include "agent/manager-internal.h"
+#include "agent/message-ids.h"
+#include "agent/state-mark.h"
+#include "util/util.h"
+
+#define REVOKED_WAIT "waiting for an operator (SIGUSR1 or reload)"
+#define REVOKED_MARK_TEXT_MAX 2048
+
+void states_revoked_enter(manager_t *m) {
+        states_cancel(m);
+        /* The mark first: a power cut before the removal leaves keys that the next start removes,
+         * not a start that enrols. Without the mark the keys go all the same. */
+        char text[REVOKED_MARK_TEXT_MAX];
+        snprintf(text, sizeof text, "%s\n%s\n", m->profile.ke_id, m->cfg.mef_uri);
+        int w = state_mark_set(m->cfg.state_dir, REVOKED_MARK_NAME, text);
+        custody_info_t ci;
+        int r = custody_remove(&m->cfg, true, &ci);
+        report_log(m, LOG_WARNING, MSCE_MESSAGE_REVOKED, 0, "MEF %s revoked KeID %s: keys and sealed profile removed%s%s",
+                   m->cfg.mef_uri, m->profile.ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
+        if (w < 0)
+                report_log(m, LOG_ERR, NULL, w, "Cannot write %s/%s: %s (a restart would enrol again without an operator)",
+                           m->cfg.state_dir, REVOKED_MARK_NAME, strerror(-w));
+        states_profile_forget(m);
+        snprintf(m->last_error, sizeof m->last_error, "revoked by the MEF");
+        report_state(m, STATE_REVOKED, LOG_WARNING, "Revoked by MEF %s: keys removed; " REVOKED_WAIT, m->cfg.mef_uri);
+}
+
+/* What the mark says of the revocation, for STATUS=, state.json and --once: "by MEF URI before
+ * this start (KeID K, at T)". */
+static void revoked_why(const manager_t *m, int r, time_t t, char *text, char *out, size_t size) {
+        if (r < 0) {
+                snprintf(out, size, "before this start (%s/%s says so: %s)", m->cfg.state_dir, REVOKED_MARK_NAME,
+                         r == -EBADMSG ? "no time on its first line" : strerror(-r));
+                return;
+        }
+        char when[TIME_TEXT_MAX], *keid = text, *mef = strchr(text, '\n');
+        if (mef) {
+                *mef++ = 0;
+                mef[strcspn(mef, "\n")] = 0;
+        }
+        time_format_utc(t, when);
+        snprintf(out, size, "by MEF %s before this start (KeID %s, at %s)", mef && *mef ? mef : "?", *keid ? keid : "?",
+                 when);
+}
+
+void states_start(manager_t *m) {
+        char text[REVOKED_MARK_TEXT_MAX] = "", why[REVOKED_MARK_TEXT_MAX + 256];
+        time_t t = 0;
+        int r = state_mark_read(m->cfg.state_dir, REVOKED_MARK_NAME, &t, text, sizeof text);
+        if (r == -ENOENT)
+                return states_restore(m);
+        revoked_why(m, r, t, text, why, sizeof why);
+        if (m->once && m->reenrol) { /* an operator's act */
+                r = state_mark_clear(m->cfg.state_dir, REVOKED_MARK_NAME);
+                if (r < 0)
+                        return report_once_exit(m, AGENT_EXIT_TRANSIENT, "revoked %s, and cannot remove %s/%s: %s: "
+                                                "not enrolling", why, m->cfg.state_dir, REVOKED_MARK_NAME, strerror(-r));
+                fprintf(stderr, "msce-agent: revoked %s: enrolling again as asked\n", why);
+                return states_restore(m);
+        }
+        /* Whatever the revocation left (a power cut after the mark) goes: revoked means no keys. */
+        states_user_leave(m);
+        custody_info_t ci;
+        r = custody_remove(&m->cfg, true, &ci);
+        if (m->once)
+                return report_once_exit(m, AGENT_EXIT_REJECTED, "revoked %s; not enrolling until an operator acts "
+                                        "(msce-agent --once --reenrol, mscectl reprovision or factory-reset)%s%s",
+                                        why, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
+        if (r < 0)
+                report_log(m, LOG_ERR, NULL, 0, "Removing what the revocation left: %s", ci.failure.reason);
+        m->first_attempt = false; /* what ends REVOKED is an operator's act, not a fleet's power-up */
+        char last[sizeof why + 16];
+        snprintf(last, sizeof last, "revoked %s", why);
+        report_copy(m->last_error, sizeof m->last_error, last);
+        report_state(m, STATE_REVOKED, LOG_WARNING, "Revoked %s: keys removed; " REVOKED_WAIT, why);
+}
+
+bool states_revoked_leave(manager_t *m) {
+        int r = state_mark_clear(m->cfg.state_dir, REVOKED_MARK_NAME);
+        if (r >= 0)
+                return true;
+        report_log(m, m->state == STATE_REVOKED ? LOG_ERR : LOG_WARNING, NULL, r, "Cannot remove %s/%s: %s%s",
+                   m->cfg.state_dir, REVOKED_MARK_NAME, strerror(-r),
+                   m->state == STATE_REVOKED ? ": staying revoked" : " (a restart would start revoked)");
+        if (m->state != STATE_REVOKED)
+                return true;
+        report_state(m, STATE_REVOKED, LOG_WARNING, "Revoked; cannot remove %s/%s (%s): fix it, then SIGUSR1 or reload",
+                     m->cfg.state_dir, REVOKED_MARK_NAME, strerror(-r));
+        states_reload_settle(m);
+        return false;
+}

@@ -55,8 +55,11 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
         if (m->status < 200)
                 return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "malformed response: unexpected interim response %d",
                                    m->status);
+        /* The RI check catches a response to another request. A 503 without one is an MEF that
+         * answered before reading ours (msce-mef's per-node connection cap): it changes nothing
+         * and says when to come back, so its Retry-After holds (docs/protocol.md, "Responses"). */
         const char *echo = http_msg_header(m, "X-M2M-RI");
-        if (!echo || !streq(echo, req->ri))
+        if (echo ? !streq(echo, req->ri) : m->status != 503)
                 return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG,
                                    "response for another request (X-M2M-RI %s, expected %s)",
                                    echo ? "does not match" : "missing", req->ri);

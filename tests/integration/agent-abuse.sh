@@ -219,6 +219,11 @@ scenario busy-503-huge        75    '503.*\(Retry-After 999999999999 s, capped a
 scenario busy-503-30-digits   75    '503.*\(Retry-After of 30 digits, capped at \[timing\] retry_after_max\)$'
 scenario busy-503-zero        75    '503.*\(Retry-After 0 s\)$'
 scenario busy-503-date        75    '503.*\(Retry-After not in seconds: ignored\)$'
+# A 503 without X-M2M-RI (an MEF answering before the request: msce-mef's per-node connection
+# cap) keeps its Retry-After; a wrong RI, or no RI on another status, is not the MEF's answer.
+scenario busy-503-no-ri       75    '503.*\(Retry-After 7 s\)$'
+scenario busy-503-wrong-ri    75    'response for another request \(X-M2M-RI does not match'
+scenario error-500-no-ri      75    'response for another request \(X-M2M-RI missing'
 scenario error-500            75    '500 Internal Server Error'
 scenario forbidden-403        77    '403.*node blocked by fake-mef'
 scenario bad-request-400      77    '400.*fake-mef refuses this request'

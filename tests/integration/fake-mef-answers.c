@@ -120,6 +120,7 @@ typedef struct resp {
         const char *reason;
         const char *rsc;        /* NULL: no X-M2M-RSC */
         const char *ri;         /* NULL: echo the request's */
+        bool no_ri;             /* no X-M2M-RI at all */
         const char *extra;      /* more header lines, each ending in CRLF */
         framing_t framing;
         size_t head_size;       /* > 0: pad the head (blank line included) to exactly this */
@@ -129,7 +130,8 @@ typedef struct resp {
 static void response(buf_t *out, const exch_t *e, const resp_t *r, const buf_t *body) {
         buf_t head = {};
         buf_printf(&head, "HTTP/1.1 %d %s\r\n", r->status, r->reason);
-        buf_printf(&head, "X-M2M-RI: %s\r\n", r->ri ?: e->ri);
+        if (!r->no_ri)
+                buf_printf(&head, "X-M2M-RI: %s\r\n", r->ri ?: e->ri);
         if (r->rsc)
                 buf_printf(&head, "X-M2M-RSC: %s\r\n", r->rsc);
         buf_printf(&head, "Content-Type: application/json\r\nConnection: close\r\n%s", r->extra ?: "");
@@ -217,6 +219,16 @@ static const struct {
         { S_BUSY_503_30_DIGITS, BUSY_503("123456789012345678901234567890"), "fake-mef is overloaded" },
         { S_BUSY_503_ZERO, BUSY_503("0"), "fake-mef is overloaded" },
         { S_BUSY_503_DATE, BUSY_503("Fri, 31 Dec 2099 23:59:59 GMT"), "fake-mef is overloaded" },
+        { S_BUSY_503_NO_RI,
+          { .status = 503, .reason = "Service Unavailable", .rsc = "5000", .no_ri = true, .extra = "Retry-After: 7\r\n" },
+          "too many connections for this node: retry later" },
+        { S_BUSY_503_WRONG_RI,
+          { .status = 503, .reason = "Service Unavailable", .rsc = "5000", .ri = "fake-mef-another-request",
+            .extra = "Retry-After: 7\r\n" },
+          "fake-mef is overloaded" },
+        { S_ERROR_500_NO_RI,
+          { .status = 500, .reason = "Internal Server Error", .rsc = "5000", .no_ri = true, .extra = "Retry-After: 7\r\n" },
+          "fake-mef internal error" },
         { S_RATE_429,
           { .status = 429, .reason = "Too Many Requests", .rsc = "4000", .extra = "Retry-After: 9\r\n" },
           "enrolment rate limit: retry later" },
@@ -345,6 +357,9 @@ int build(const fake_t *f, exch_t *e, buf_t *out, prof_t *ret_prof) {
         case S_BUSY_503_30_DIGITS:
         case S_BUSY_503_ZERO:
         case S_BUSY_503_DATE:
+        case S_BUSY_503_NO_RI:
+        case S_BUSY_503_WRONG_RI:
+        case S_ERROR_500_NO_RI:
         case S_ERROR_500:
         case S_FORBIDDEN_403:
         case S_BAD_REQUEST_400:

@@ -72,6 +72,9 @@ static const struct {
         [S_BUSY_503_DATE] = { "busy-503-date", "503/5000 with Retry-After as an HTTP-date", SEND_ALL },
         [S_CHUNKED_MAX] = { "chunked-max", "201, 8 KiB head, 128 KiB of 1-byte chunks, 8 KiB trailers: the framing limit", SEND_ALL },
         [S_CHUNKED_MAX_1] = { "chunked-max+1", "as chunked-max with 1 byte more in the chunks", SEND_ALL },
+        [S_BUSY_503_NO_RI] = { "busy-503-no-ri", "503/5000 with Retry-After: 7, no X-M2M-RI (msce-mef's per-node connection cap)", SEND_ALL },
+        [S_BUSY_503_WRONG_RI] = { "busy-503-wrong-ri", "503/5000 with Retry-After: 7 and the X-M2M-RI of another request", SEND_ALL },
+        [S_ERROR_500_NO_RI] = { "error-500-no-ri", "500/5000 with Retry-After: 7, no X-M2M-RI", SEND_ALL },
 };
 
 /* ---- keys the agent may hold, for the test's leak scan ---- */

@@ -91,6 +91,9 @@ typedef enum scenario_id {
         S_BUSY_503_DATE,
         S_CHUNKED_MAX,
         S_CHUNKED_MAX_1,
+        S_BUSY_503_NO_RI,
+        S_BUSY_503_WRONG_RI,
+        S_ERROR_500_NO_RI,
         _S_MAX,
 } scenario_id_t;
 

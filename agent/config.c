@@ -41,6 +41,19 @@ static void coord_print(const void *base, const ini_key_t *k, char *buf, size_t 
 
 static const ini_type_t coord = { ini_double_parse, coord_print, ini_double_done };
 
+/* The KpmID goes into the ClientHello: TLS takes at most TLS_PSK_ID_MAX bytes, and a longer one
+ * would pass here only to fail at every handshake. */
+static int psk_identity_check(const char *s, const char **ret_why) {
+        static char why[128]; /* the configuration loads on one thread */
+        if (id_is_valid(s, TLS_PSK_ID_MAX))
+                return 0;
+        snprintf(why, sizeof why, "must be 1..%u printable ASCII characters without spaces (the longest PSK identity "
+                 "TLS takes)", TLS_PSK_ID_MAX);
+        if (ret_why)
+                *ret_why = why;
+        return -EINVAL;
+}
+
 #define F(f) offsetof(agent_config_t, f)
 #define STRING(check) (&(const ini_string_t) { check, NULL })
 #define MS 1000ull
@@ -64,7 +77,7 @@ static const ini_key_t keys[] = {
         { "mef", "uri", &ini_type_https_uri, F(mef_uri), NULL,
           &(const ini_uri_t) { F(mef_host), F(mef_port), F(mef_base) } },
         { "mef", "mode", &ini_type_enum, F(mode), "psk", ENUM(tls_modes, "psk", "cert") },
-        { "mef", "psk_identity", &ini_type_string, F(psk_identity), NULL, STRING(ini_check_id), INI_EMPTY_UNSETS },
+        { "mef", "psk_identity", &ini_type_string, F(psk_identity), NULL, STRING(psk_identity_check), INI_EMPTY_UNSETS },
         { "mef", "psk_file", &ini_type_string, F(psk_file), NULL, STRING(ini_check_absolute_path), INI_EMPTY_UNSETS },
         { "mef", "psk_credential", &ini_type_string, F(psk_credential), AGENT_PSK_CREDENTIAL_DEFAULT,
           STRING(credential_name_check) },

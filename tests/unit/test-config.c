@@ -219,6 +219,24 @@ Test(config, uri_of_1024_characters) {
         check_error(text, -EINVAL, "@DIR@/agent.conf:4: [mef] uri: too long");
 }
 
+/* The KpmID goes into the ClientHello: TLS_PSK_ID_MAX characters load, one more is refused here,
+ * naming the file, the key and the limit, rather than at every handshake. */
+Test(config, psk_identity_tls_limit) {
+        char id[TLS_PSK_ID_MAX + 2], text[512], conf[PATH_MAX], err[1024];
+        memset(id, 'k', TLS_PSK_ID_MAX);
+        id[TLS_PSK_ID_MAX] = 0;
+        snprintf(text, sizeof text, "[node]\nid = n\n[mef]\nuri = https://mef.example\npsk_identity = %s\npsk_file = @DIR@/kpm.hex\n", id);
+        write_file("agent.conf", text, 0644, conf);
+        agent_config_t c;
+        cr_assert_eq(agent_config_load(conf, 0, &c, err, sizeof err), 0, "%s", err);
+        cr_assert_eq(strlen(c.psk_identity), TLS_PSK_ID_MAX);
+        agent_config_done(&c);
+        strcpy(id + TLS_PSK_ID_MAX, "k");
+        snprintf(text, sizeof text, "[node]\nid = n\n[mef]\nuri = https://mef.example\npsk_identity = %s\npsk_file = @DIR@/kpm.hex\n", id);
+        check_error(text, -EINVAL, "@DIR@/agent.conf:5: [mef] psk_identity: must be 1..127 printable ASCII characters "
+                                   "without spaces (the longest PSK identity TLS takes)");
+}
+
 Test(config, dropins_override_in_lexical_order) {
         char conf[PATH_MAX], d[128];
         write_file("agent.conf",

@@ -300,6 +300,12 @@ static int enrol_complete(const agent_config_t *cfg, const request_t *req, const
         _cleanup_(msg_profile_wipe) msg_profile_t mp = {};
         char err[MSG_ERR_MAX];
         r = msg_profile_parse(m->body, m->body_len, &mp, err);
+        if (r == -E2BIG)
+                /* The MEF lists the node's targets: it will send the same again. Slow retry, as
+                 * for any MEF this agent cannot work with (each retry is an enrolment there). */
+                return failure_set(&info->failure, OUTCOME_INCOMPATIBLE, r,
+                                   "%s: more than this agent holds; the MEF's operator must name fewer targets for "
+                                   "node %s", err, cfg->node_id);
         if (r < 0)
                 return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "malformed profile: %s", err);
         if (!streq(mp.ke_id, ke_id))
@@ -311,6 +317,8 @@ static int enrol_complete(const agent_config_t *cfg, const request_t *req, const
 
         _cleanup_(stored_profile_wipe) stored_profile_t p;
         info->ltk_transported = mp.has_ltk;
+        info->poll_clamped = mp.poll_clamped;
+        info->poll_sent = mp.poll_sent;
         r = profile_from_msg(&mp, cfg->node_id, cfg->mef_uri, time(NULL), mp.has_ltk ? mp.ltk : ke,
                              mp.has_ltk ? mp.ltk_len : sizeof ke, &p);
         for (size_t i = 0; r >= 0 && i < p.n_targets; i++)
@@ -406,6 +414,8 @@ int enrol_status(const agent_config_t *cfg, const char *ke_id, msg_status_t *ret
         if (!streq(st.ke_id, ke_id))
                 return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG,
                                    "malformed status: msce:status.keID is not the KeID asked about");
+        info->poll_clamped = st.poll_clamped;
+        info->poll_sent = st.poll_sent;
         *ret = st;
         return 0;
 }

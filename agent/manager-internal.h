@@ -125,6 +125,9 @@ void report_fatal(manager_t *m, int code, int error, const char *fmt, ...) _prin
 void report_once_end(manager_t *m, int code);
 void report_once_exit(manager_t *m, int code, const char *fmt, ...) _printf_(3, 4);
 void report_once_print(manager_t *m, const exchange_info_t *enrolled);
+/* A warning when the MEF's poll (in its profile or status: what) was outside the agent's range
+ * and clamped into it (exchange_info_t.poll_clamped); on stderr with --once. */
+void report_poll_clamped(manager_t *m, const exchange_info_t *info, const char *what);
 
 /* ---- agent/manager.c ---- */
 

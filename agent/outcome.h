@@ -60,4 +60,6 @@ typedef struct exchange_info {
         char tls_version[16];
         char cipher[64];
         bool ltk_transported;     /* enrolment: the MEF sent the Long Term Key (else it is Ke) */
+        bool poll_clamped;        /* success: the MEF's poll was outside MSG_POLL_MIN..MSG_POLL_MAX, */
+        int64_t poll_sent;        /* ... this one: the nearest bound is used (the top layer warns) */
 } exchange_info_t;

@@ -206,6 +206,19 @@ void report_once_exit(manager_t *m, int code, const char *fmt, ...) {
         report_once_end(m, code);
 }
 
+void report_poll_clamped(manager_t *m, const exchange_info_t *info, const char *what) {
+        if (!info->poll_clamped)
+                return;
+        char msg[256];
+        snprintf(msg, sizeof msg, "MEF %s sent poll %" PRId64 " s in its %s, outside the %u..%u s this agent uses: "
+                 "checking every %u s", m->cfg.mef_uri, info->poll_sent, what, MSG_POLL_MIN, MSG_POLL_MAX,
+                 info->poll_sent < MSG_POLL_MIN ? MSG_POLL_MIN : MSG_POLL_MAX);
+        if (m->once)
+                fprintf(stderr, "msce-agent: warning: %s\n", msg);
+        else
+                report_log(m, LOG_WARNING, NULL, 0, "%s", msg);
+}
+
 /* The profile in place, non-secret parts only: never key bytes. Then the exit. */
 void report_once_print(manager_t *m, const exchange_info_t *enrolled) {
         const stored_profile_t *p = &m->profile;

@@ -311,6 +311,7 @@ static void on_enrol_done(worker_t *x, int r, void *userdata) {
         m->exchange = worker_free(x);
         if (r < 0)
                 return enrol_failed(m, r, &info);
+        report_poll_clamped(m, &info, "profile");
 
         custody_info_t ci;
         r = custody_store_begin(&m->cfg, &m->pending_envelope, &ci);
@@ -442,6 +443,7 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
 
         if (r == 0) {
                 m->status_failures = 0;
+                report_poll_clamped(m, &info, "status");
                 if (st.poll >= MSG_POLL_MIN)
                         m->profile.poll = st.poll;
                 switch (st.state) {

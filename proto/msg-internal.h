@@ -47,7 +47,9 @@ int mj_read_str(json_t *o, const char *path, const char *name, bool required, st
                     char *err);
 int mj_read_time(json_t *o, const char *path, const char *name, bool required, char out[16], time_t *ret_t,
                      char *err);
-int mj_read_poll(json_t *o, const char *path, uint32_t *ret, char *err);
+/* poll, clamped into MSG_POLL_MIN..MSG_POLL_MAX: *ret_clamped says whether it was, *ret_sent what
+ * was sent then. */
+int mj_read_poll(json_t *o, const char *path, uint32_t *ret, bool *ret_clamped, int64_t *ret_sent, char *err);
 int mj_read_number(json_t *o, const char *path, const char *name, bool required, double lo, double hi,
                        double *ret, char *err);
 int mj_read_key(json_t *o, const char *path, const char *name, bool required, uint8_t out[MSG_KEY_MAX],

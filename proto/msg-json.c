@@ -288,19 +288,23 @@ int mj_read_time(json_t *o, const char *path, const char *name, bool required, c
         return 1;
 }
 
-int mj_read_poll(json_t *o, const char *path, uint32_t *ret, char *err) {
+int mj_read_poll(json_t *o, const char *path, uint32_t *ret, bool *ret_clamped, int64_t *ret_sent, char *err) {
         json_t *v = NULL;
         int r = mj_get(o, path, "poll", false, J_INTEGER, &v, err);
         if (r < 0)
                 return r;
+        *ret_clamped = false;
+        *ret_sent = 0;
         if (r == 0) {
                 *ret = MSG_POLL_DEFAULT;
                 return 0;
         }
+        /* The protocol sets no range: a value outside ours is the MEF's to choose, and refusing
+         * the whole message for it would cost a well-formed profile (docs/protocol.md). */
         json_int_t p = json_integer_value(v);
-        if (p < MSG_POLL_MIN || p > MSG_POLL_MAX)
-                return mj_fail_member(err, path, "poll", "out of range (%u..%u)", MSG_POLL_MIN, MSG_POLL_MAX);
-        *ret = (uint32_t) p;
+        *ret = p < MSG_POLL_MIN ? MSG_POLL_MIN : p > MSG_POLL_MAX ? MSG_POLL_MAX : (uint32_t) p;
+        *ret_clamped = (json_int_t) *ret != p;
+        *ret_sent = *ret_clamped ? (int64_t) p : 0;
         return 1;
 }
 

@@ -138,8 +138,10 @@ int msg_profile_parse(const void *body, size_t len, msg_profile_t *ret, char err
             (r = mj_get(o, path, "targets", false, J_ARRAY, &targets, err)) < 0)
                 return r;
         if (r > 0) {
-                if (json_array_size(targets) > MSG_TARGETS_MAX)
-                        return mj_fail_member(err, path, "targets", "too many (max %u)", MSG_TARGETS_MAX);
+                if (json_array_size(targets) > MSG_TARGETS_MAX) {
+                        mj_fail_member(err, path, "targets", "too many (max %u)", MSG_TARGETS_MAX);
+                        return -E2BIG; /* well formed, but more than this end holds: not a passing fault */
+                }
                 for (size_t i = 0; i < json_array_size(targets); i++) {
                         r = read_target(json_array_get(targets, i), i, &m.targets[i], err);
                         if (r < 0)
@@ -155,7 +157,7 @@ int msg_profile_parse(const void *body, size_t len, msg_profile_t *ret, char err
                         }
                 }
         }
-        if ((r = mj_read_poll(o, path, &m.poll, err)) < 0 ||
+        if ((r = mj_read_poll(o, path, &m.poll, &m.poll_clamped, &m.poll_sent, err)) < 0 ||
             (r = mj_read_key(o, path, "ltk", false, m.ltk, &m.ltk_len, err)) < 0)
                 return r;
         m.has_ltk = r > 0;
@@ -248,7 +250,7 @@ int msg_status_parse(const void *body, size_t len, msg_status_t *ret, char err[M
         if (m.state < 0)
                 return mj_fail_member(err, path, "state", "not one of active, reenrol, revoked");
         if ((r = mj_read_time(o, path, "exp", true, m.exp, &m.exp_t, err)) < 0 ||
-            (r = mj_read_poll(o, path, &m.poll, err)) < 0)
+            (r = mj_read_poll(o, path, &m.poll, &m.poll_clamped, &m.poll_sent, err)) < 0)
                 return r;
         *ret = m;
         return 0;

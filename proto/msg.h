@@ -54,7 +54,9 @@ typedef struct msg_profile {
         time_t exp_t;   /* parsed */
         msg_target_t targets[MSG_TARGETS_MAX];
         size_t n_targets;
-        uint32_t poll;  /* MSG_POLL_DEFAULT when absent */
+        uint32_t poll;  /* MSG_POLL_DEFAULT when absent; clamped into MSG_POLL_MIN..MSG_POLL_MAX */
+        bool poll_clamped; /* ... it was: the sender's value is poll_sent (else 0) */
+        int64_t poll_sent;
         bool has_ltk;
         uint8_t ltk[MSG_KEY_MAX]; /* secret: msg_profile_wipe() */
         size_t ltk_len;
@@ -73,7 +75,9 @@ typedef struct msg_status {
         msg_state_t state;
         char exp[16];
         time_t exp_t;
-        uint32_t poll;
+        uint32_t poll;  /* as in msg_profile_t */
+        bool poll_clamped;
+        int64_t poll_sent;
 } msg_status_t;
 
 typedef struct msg_credential {
@@ -102,8 +106,12 @@ int msg_dbg_format(const char *reason, char **ret);
 
 /* Parsers: body is not NUL-terminated; on error return -EBADMSG (bad JSON, wrong type,
  * missing member, value out of range, nesting deeper than MSG_DEPTH_MAX) with err filled,
- * -EMSGSIZE when len > MSG_BODY_MAX, -ENOMEM. err may be NULL. *ret is only written on
- * success. status.exp is required, status.poll optional (MSG_POLL_DEFAULT). */
+ * -E2BIG (err filled) for a profile listing more than MSG_TARGETS_MAX targets (well formed, but
+ * more than this end can hold: the same answer will come again), -EMSGSIZE when
+ * len > MSG_BODY_MAX, -ENOMEM. err may be NULL. *ret is only written on success.
+ * status.exp is required, status.poll optional (MSG_POLL_DEFAULT). A poll outside
+ * MSG_POLL_MIN..MSG_POLL_MAX (the protocol sets no range) is clamped into it, not refused:
+ * poll_clamped and poll_sent tell the caller, whose top layer warns. */
 int msg_enrol_req_parse(const void *body, size_t len, msg_enrol_req_t *ret, char err[MSG_ERR_MAX]);
 int msg_profile_parse(const void *body, size_t len, msg_profile_t *ret, char err[MSG_ERR_MAX]);
 int msg_status_parse(const void *body, size_t len, msg_status_t *ret, char err[MSG_ERR_MAX]);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # msce-agent --once against a misbehaving MEF (fake-mef, one scripted answer per scenario), TAP.
-# For every scenario: the exit code class (0 enrolled, 75 transient, 77 rejected), never an exit
+# For every scenario: the exit code class (0 enrolled, 75 transient, 76 incompatible, 77 rejected), never an exit
 # by a signal; a one-line reason on stderr naming the problem; nothing stored on failure (no
 # profile.sealed, no profile.json, no "msce" keyring for the service user) and the profile
 # stored on success (the CSE user reads the ltk fake-mef derived); no key byte (Kpm, Ke, ltk,
@@ -159,6 +159,11 @@ EOF
         # "killed by signal"), never early; after a complete answer the agent does not wait for
         # the MEF to close (fake-mef says who closed first).
         case $name in
+        poll-huge | poll-zero)
+                [ $name = poll-huge ] && sent=99999999999 used=31622400 || sent=0 used=10
+                grep -q "^msce-agent: warning: MEF .* sent poll $sent s in its profile, outside the 10\.\.31622400 s this agent uses: checking every $used s\$" "$T/err" ||
+                        problem "no warning that poll $sent was clamped"
+                grep -q "^  poll: *$used s\$" "$T/out" || problem "poll is not $used s: $(grep poll: "$T/out")" ;;
         silent | drip) [ $ms -lt $((TIMEOUT_S * 1000 - 100)) ] && problem "gave up after $ms ms, before the timeout" ;;
         valid-hold) grep -q 'fake-mef: hold: the agent closed the connection' "$T/fake.err" ||
                 problem "waited for the MEF to close: $(grep 'fake-mef: hold' "$T/fake.err")" ;;
@@ -210,7 +215,11 @@ scenario wrong-ri             75    'X-M2M-RI'
 scenario bad-json             75    'invalid JSON'
 scenario no-cseid             75    'cseID: missing'
 scenario poll-string          75    'poll: not an integer'
-scenario too-many-targets     75    'targets: too many'
+# A poll outside the agent's range is clamped into it with a warning, not refused.
+scenario poll-huge            0     ''
+scenario poll-zero            0     ''
+# More targets than the agent holds: the MEF will send them again, so not transient (76, slow retry).
+scenario too-many-targets     76    'msce:profile\.targets: too many \(max 16\): more than this agent holds; the MEF.s operator must name fewer targets'
 scenario ltk-8                75    'ltk: wrong length'
 scenario expired              75    'exp: in the past'
 scenario busy-503             75    '503.*\(Retry-After 7 s\)$'

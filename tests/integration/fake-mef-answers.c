@@ -342,6 +342,12 @@ int build(const fake_t *f, exch_t *e, buf_t *out, prof_t *ret_prof) {
         case S_POLL_STRING:
                 p.poll = "\"3600\"";
                 break;
+        case S_POLL_HUGE:
+                p.poll = "99999999999";
+                break;
+        case S_POLL_ZERO:
+                p.poll = "0";
+                break;
         case S_TOO_MANY_TARGETS:
                 p.n_targets = MSG_TARGETS_MAX + 1;
                 break;

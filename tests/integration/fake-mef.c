@@ -74,6 +74,8 @@ static const struct {
         [S_CHUNKED_MAX_1] = { "chunked-max+1", "as chunked-max with 1 byte more in the chunks", SEND_ALL },
         [S_BUSY_503_NO_RI] = { "busy-503-no-ri", "503/5000 with Retry-After: 7, no X-M2M-RI (msce-mef's per-node connection cap)", SEND_ALL },
         [S_BUSY_503_WRONG_RI] = { "busy-503-wrong-ri", "503/5000 with Retry-After: 7 and the X-M2M-RI of another request", SEND_ALL },
+        [S_POLL_HUGE] = { "poll-huge", "201, profile with poll 99999999999 (above the agent's range)", SEND_ALL },
+        [S_POLL_ZERO] = { "poll-zero", "201, profile with poll 0 (below the agent's range)", SEND_ALL },
         [S_ERROR_500_NO_RI] = { "error-500-no-ri", "500/5000 with Retry-After: 7, no X-M2M-RI", SEND_ALL },
 };
 

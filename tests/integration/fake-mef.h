@@ -94,6 +94,8 @@ typedef enum scenario_id {
         S_BUSY_503_NO_RI,
         S_BUSY_503_WRONG_RI,
         S_ERROR_500_NO_RI,
+        S_POLL_HUGE,
+        S_POLL_ZERO,
         _S_MAX,
 } scenario_id_t;
 

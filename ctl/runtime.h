@@ -100,7 +100,8 @@ typedef enum ctl_health {
         CTL_HEALTH_BACKOFF,      /* 6: a transient failure (MEF unreachable, busy...), retrying */
         CTL_HEALTH_REJECTED,     /* 7: the MEF refused the credential or the request */
         CTL_HEALTH_REVOKED,      /* 8: the MEF revoked the enrolment */
-        CTL_HEALTH_INCOMPATIBLE, /* 9: no TLS version, suite or group in common with the MEF */
+        CTL_HEALTH_INCOMPATIBLE, /* 9: no TLS version, suite or group in common with the MEF, or a
+                                  * profile it cannot file (more than 16 targets) */
         CTL_HEALTH_EXPIRED,      /* 10: the profile's expiry has passed (running or not) */
         CTL_HEALTH_CONFIG,       /* 11: the agent stopped on a configuration error (exit 78), or
                                   * (mscectl status) does not run and its configuration does not load */

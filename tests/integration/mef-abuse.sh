@@ -83,7 +83,7 @@ mef_restart 1000
 body="{\"msce:enrolReq\": {\"nodeID\": \"$NODE\"}}"
 # enrol_request [PAD [RI]]: an enrol request; PAD bytes of an extra header pad the head.
 enrol_request() {
-        local pad=${1:-0} ri=${2:-ri-$RANDOM}
+        local pad=${1:-0} ri=${2:-$(printf 'ri-%05d' "$RANDOM")} # fixed length: the head sizes below count on it
         printf 'POST /msce/enrolments HTTP/1.1\r\nHost: %s\r\nX-M2M-Origin: %s\r\nX-M2M-RI: %s\r\nX-M2M-RVI: 3\r\n' \
                 "$FQDN" "$NODE" "$ri"
         [ "$pad" -gt 0 ] && printf 'X-Pad: %s\r\n' "$(head -c "$pad" /dev/zero | tr '\0' a)"

@@ -224,7 +224,10 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
                 if (state_mark_present(m->cfg.state_dir, ENROL_MARK_NAME))
                         (void) state_mark_set(n.state_dir, ENROL_MARK_NAME, NULL);
                 /* A reload leaves REVOKED (an operator's act): no mark of it stays behind. */
-                (void) state_mark_clear(m->cfg.state_dir, REVOKED_MARK_NAME);
+                int c = state_mark_clear(m->cfg.state_dir, REVOKED_MARK_NAME);
+                if (c < 0)
+                        report_log(m, LOG_WARNING, NULL, c, "Cannot remove %s/%s: %s (the state directory is now %s)",
+                                   m->cfg.state_dir, REVOKED_MARK_NAME, strerror(-c), n.state_dir);
         }
         /* Another MEF's Retry-After is not this one's. */
         if (!streq(n.mef_uri, m->cfg.mef_uri))

@@ -70,7 +70,7 @@ void states_start(manager_t *m) {
         r = custody_remove(&m->cfg, true, &ci);
         if (m->once)
                 return report_once_exit(m, AGENT_EXIT_REJECTED, "revoked %s; not enrolling until an operator acts "
-                                        "(msce-agent --once --reenrol, mscectl reprovision or factory-reset)%s%s",
+                                        "(msce-agent --once --reenrol; or mscectl factory-reset)%s%s",
                                         why, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
         if (r < 0)
                 report_log(m, LOG_ERR, NULL, 0, "Removing what the revocation left: %s", ci.failure.reason);
@@ -79,6 +79,7 @@ void states_start(manager_t *m) {
         snprintf(last, sizeof last, "revoked %s", why);
         report_copy(m->last_error, sizeof m->last_error, last);
         report_state(m, STATE_REVOKED, LOG_WARNING, "Revoked %s: keys removed; " REVOKED_WAIT, why);
+        states_reload_settle(m); /* a reload that found the mark is complete: it left it REVOKED */
 }
 
 bool states_revoked_leave(manager_t *m) {
@@ -87,7 +88,7 @@ bool states_revoked_leave(manager_t *m) {
                 return true;
         report_log(m, m->state == STATE_REVOKED ? LOG_ERR : LOG_WARNING, NULL, r, "Cannot remove %s/%s: %s%s",
                    m->cfg.state_dir, REVOKED_MARK_NAME, strerror(-r),
-                   m->state == STATE_REVOKED ? ": staying revoked" : " (a restart would start revoked)");
+                   m->state == STATE_REVOKED ? ": staying revoked" : " (while it is there, a start or reload is REVOKED)");
         if (m->state != STATE_REVOKED)
                 return true;
         report_state(m, STATE_REVOKED, LOG_WARNING, "Revoked; cannot remove %s/%s (%s): fix it, then SIGUSR1 or reload",

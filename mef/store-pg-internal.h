@@ -93,6 +93,7 @@ struct pg_db {
         uint64_t connect_started;
         unsigned lock_timeout_ms;
         uint64_t last_connect;
+        bool last_connected;  /* that attempt connected: a loss since is tried again at once */
         /* The reason the last connection attempt failed with ("" none, or it connected): what
          * pg_ensure() repeats while it does not try again (RECONNECT_USEC). */
         store_reason_t last_refusal;

@@ -595,6 +595,7 @@ static int pg_refused_again(pg_db_t *p, uint64_t ago) {
 /* pg_connect()'s r: the reason a failed attempt had (it may go on at the next call, then it is
  * not the last attempt's yet), none once it connected. */
 static int pg_connect_noted(pg_db_t *p, int r) {
+        p->last_connected = r == 0;
         if (r == 0)
                 p->last_refusal = (store_reason_t) { .text = "" };
         else if (!p->connecting)
@@ -629,7 +630,10 @@ int pg_ensure(pg_db_t *p) {
                 if (p->tx_lost)
                         return -ECONNRESET;
                 uint64_t now = now_usec();
-                if (p->last_connect != 0 && now - p->last_connect < RECONNECT_USEC)
+                /* RECONNECT_USEC paces failed attempts; a connection that broke after the last
+                 * attempt made it (PostgreSQL stopped) is tried again at once, so that its 503
+                 * says why (pg_refused_again() would have no reason to repeat). */
+                if (p->last_connect != 0 && !p->last_connected && now - p->last_connect < RECONNECT_USEC)
                         return pg_refused_again(p, now - p->last_connect);
                 p->last_connect = now;
         }

@@ -376,6 +376,8 @@ static int node_change(request_t *q, const char *id, ops_node_change_t change, a
         int r = ops_node_change(q->store, q->actor, id, change, detail, sizeof detail, &n);
         if (r == -ENOENT)
                 return fail(ret, 404, "no such node");
+        if (r == -EPERM)
+                return fail(ret, 409, "node is revoked: activate it first");
         if (r < 0)
                 return fail_store(ret, r, q);
         if (change == OPS_NODE_REMOVE)

@@ -261,6 +261,8 @@ int cmd_node_change(cli_t *c, const command_t *def, int argc, char **argv) {
                             sizeof detail, n);
         if (r == -ENOENT)
                 return cli_failf("%s %s: no such node", cmd, node_id);
+        if (r == -EPERM)
+                return cli_failf("%s: node %s is revoked: node activate first", cmd, node_id);
         if (r < 0)
                 return cli_failf("%s %s: %s", cmd, node_id, cli_strerror(r));
 

@@ -332,7 +332,8 @@ static const struct {
         { "node", "show", cmd_node_show, "node show NODE_ID", "Show a node and its enrolments.\n" },
         { "node", "remove", cmd_node_change, "node remove NODE_ID", "Remove a node and all its enrolments.\n" },
         { "node", "reenrol", cmd_node_change, "node reenrol NODE_ID",
-          "Ask the node to enrol again: its next status check answers \"reenrol\".\n" },
+          "Ask the node to enrol again: its next status check answers \"reenrol\".\n"
+          "A revoked node is refused (exit 1): 'node activate' it first.\n" },
         { "node", "revoke", cmd_node_revoke, "node revoke (NODE_ID | --from FILE)",
           "Revoke the node and its active enrolments: status checks answer \"revoked\" and its agent\n"
           "removes its keys; new enrolments are refused until 'node activate'.\n\n"

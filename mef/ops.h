@@ -52,7 +52,8 @@ typedef enum ops_node_change {
 } ops_node_change_t;
 const char *ops_node_change_to_string(ops_node_change_t c);
 ops_node_change_t ops_node_change_from_string(const char *s);
-/* In one transaction with its audit row: -ENOENT for no such node. detail gets
+/* In one transaction with its audit row: -ENOENT for no such node, -EPERM for reenrol of a
+ * revoked node (which stays revoked: new enrolments are refused until activate). detail gets
  * "state A -> B" (empty for remove); ret (may be NULL) the node as changed, read before the
  * change with its new state: what to answer without reading again after the commit, which
  * may fail when the change is done. */

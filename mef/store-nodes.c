@@ -194,7 +194,18 @@ int store_node_set_state(mef_store_t *s, const char *node_id, node_state_t state
         const char *v = node_state_to_string(state);
         if (!s || !node_id || !v)
                 return -EINVAL;
-        return store_update_one(s, "UPDATE nodes SET state = ?1 WHERE node_id = ?2", v, node_id);
+        if (state != NODE_REENROL)
+                return store_update_one(s, "UPDATE nodes SET state = ?1 WHERE node_id = ?2", v, node_id);
+        /* A revoked node stays so until activated: reenrol would let it enrol again. In the
+         * UPDATE itself, so that a revocation committed meanwhile is not overwritten
+         * (PostgreSQL evaluates the WHERE again on a row another transaction changed). */
+        int r = store_update_one(s, "UPDATE nodes SET state = ?1 WHERE node_id = ?2 AND state <> 'revoked'", v,
+                                 node_id);
+        if (r != -ENOENT)
+                return r;
+        store_node_t n;
+        r = store_node_get(s, node_id, &n);
+        return r < 0 ? r : -EPERM;
 }
 
 int store_node_remove(mef_store_t *s, const char *node_id) {

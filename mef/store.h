@@ -210,6 +210,7 @@ int store_node_by_cert(mef_store_t *s, const char *fp, store_node_t *ret);
 /* The node the CSE-ID is assigned to (the first by node ID should old data hold several). */
 int store_node_by_cse_id(mef_store_t *s, const char *cse_id, store_node_t *ret);
 int store_node_list(mef_store_t *s, store_node_t **ret, size_t *ret_n);
+/* -ENOENT for no such node; -EPERM for NODE_REENROL of a revoked node (activate it first). */
 int store_node_set_state(mef_store_t *s, const char *node_id, node_state_t state);
 /* Removes the node and its enrolments. */
 int store_node_remove(mef_store_t *s, const char *node_id);

@@ -351,6 +351,11 @@ ca = {T}/ops-ca.crt
         st, body = api("POST", f"/admin/v1/nodes/urn:dev:ops:api-1/{op}", expect=200)
         want = {"reenrol": "reenrol", "revoke": "revoked", "activate": "active"}[op]
         check(body["state"] == want, f"{op}Node: state {want}", body)
+        if op == "revoke":  # reenrol would let it enrol again (an enrolment sets it active)
+            st, body = api("POST", "/admin/v1/nodes/urn:dev:ops:api-1/reenrol", expect=409)
+            check(body["error"] == "conflict", "reenrolNode of a revoked node: 409", body)
+            st, body = api("GET", "/admin/v1/nodes/urn:dev:ops:api-1", expect=200)
+            check(body["state"] == "revoked", "reenrolNode of a revoked node: still revoked", body)
     st, body = api("GET", "/admin/v1/enrolments?node=urn:dev:ops:api-1", expect=200)
     check(body["items"][0]["state"] == "revoked", "revoke took the node's enrolment with it", body)
     api("POST", "/admin/v1/nodes/urn:dev:ops:nope/revoke", expect=404)

@@ -165,6 +165,13 @@ if ((HAVE_SQLITE)); then
 fi
 ok "node revoke revokes the node and its active enrolments"
 
+# reenrol would let a revoked node enrol again (an enrolment sets it active): refused
+run 1 node reenrol urn:dev:ops:gw-1
+[[ $ERR == "msce-mef: node reenrol: node urn:dev:ops:gw-1 is revoked: node activate first" ]] || fail "reenrol of a revoked node: $ERR"
+run 0 --json node show urn:dev:ops:gw-1
+[[ $(jq -r .state <<<"$OUT") == revoked ]] || fail "reenrol lifted the revocation: $OUT"
+ok "node reenrol of a revoked node is refused, the node stays revoked"
+
 node_to activate active
 ok "node activate"
 

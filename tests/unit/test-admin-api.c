@@ -234,6 +234,35 @@ Test(admin_api, change_committed_is_answered_when_a_read_after_it_fails) {
         free(list);
 }
 
+/* msce-mef(8): a revoked node's new enrolments are refused until activate; reenrol, which an
+ * enrolment ends by setting the node active, must not lift that. */
+Test(admin_api, reenrol_of_a_revoked_node_is_refused) {
+        const char *n1 = "{\"nodeID\":\"urn:dev:ops:rv1\",\"kpmID\":\"krv1\",\"kpm\":\"" KPM "\",\"cseID\":\"/mn-rv1\","
+                         "\"cseBase\":\"https://in.example.net/b\"}";
+        json_t *j;
+        cr_assert_eq(call("POST", "/admin/v1/nodes", n1, &j), 201);
+        json_decref(j);
+        cr_assert_eq(call("POST", "/admin/v1/nodes/urn:dev:ops:rv1/revoke", NULL, &j), 200);
+        json_decref(j);
+        expect_error("POST", "/admin/v1/nodes/urn:dev:ops:rv1/reenrol", NULL, 409, "conflict");
+        j = node_now("urn:dev:ops:rv1");
+        cr_assert_str_eq(json_string_value(json_object_get(j, "state")), "revoked");
+        json_decref(j);
+        store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_audit_list(store, 1, &list, &n), 0);
+        cr_assert_eq(n, 1);
+        cr_assert_str_eq(list[0].action, "api-refused");
+        cr_assert(strstr(list[0].detail, "409: node is revoked"), "%s", list[0].detail);
+        free(list);
+        /* activated, it may be asked to enrol again */
+        cr_assert_eq(call("POST", "/admin/v1/nodes/urn:dev:ops:rv1/activate", NULL, &j), 200);
+        json_decref(j);
+        cr_assert_eq(call("POST", "/admin/v1/nodes/urn:dev:ops:rv1/reenrol", NULL, &j), 200);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "state")), "reenrol");
+        json_decref(j);
+}
+
 Test(admin_api, import_bad_rows_change_nothing) {
         json_t *j;
         const char *csv = "nodeID,kpmID,kpm,cseID,cseBase\n"

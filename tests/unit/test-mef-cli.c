@@ -122,6 +122,29 @@ Test(mef_cli, change_committed_is_told_done_when_a_read_after_it_fails) {
         cr_assert(store_fault_committed);
 }
 
+/* msce-mef(8): a revoked node's new enrolments are refused until node activate; node reenrol,
+ * which an enrolment ends by setting the node active, must not lift that. */
+Test(mef_cli, reenrol_of_a_revoked_node_is_refused) {
+        cr_assert_eq(run((const char *const[]) { "init", NULL }), 0);
+        cr_assert_eq(run((const char *const[]) { "node", "add", "urn:dev:ops:v1", "--cse-id", "/mn-v1", "--cse-base",
+                                                  "https://in.example.net/b", "--cert-fp", FP, NULL }),
+                     0);
+        cr_assert_eq(run((const char *const[]) { "node", "revoke", "urn:dev:ops:v1", NULL }), 0);
+        cr_assert_eq(run((const char *const[]) { "node", "reenrol", "urn:dev:ops:v1", NULL }), 1);
+        _cleanup_free_ char *said = NULL;
+        size_t len;
+        cr_assert_eq(file_read_all(err_path, 4096, &said, &len), 0);
+        cr_assert_str_eq(said, "msce-mef: node reenrol: node urn:dev:ops:v1 is revoked: node activate first\n");
+        json_t *now = node_now("urn:dev:ops:v1");
+        cr_assert_str_eq(json_string_value(json_object_get(now, "state")), "revoked");
+        json_decref(now);
+        cr_assert_eq(run((const char *const[]) { "node", "activate", "urn:dev:ops:v1", NULL }), 0);
+        cr_assert_eq(run((const char *const[]) { "node", "reenrol", "urn:dev:ops:v1", NULL }), 0);
+        now = node_now("urn:dev:ops:v1");
+        cr_assert_str_eq(json_string_value(json_object_get(now, "state")), "reenrol");
+        json_decref(now);
+}
+
 /* A restore whose COMMIT went out and whose answer was lost (PostgreSQL's connection gone, its
  * bound passed) may have taken: the rows are then in the store, sealed under the key the restore
  * installed. Taking that key away (and PostgreSQL's check value) would leave them unopenable. */

@@ -71,6 +71,14 @@ Test(store, node_round_trip) {
         cr_assert_eq(store_node_set_state(s, "urn:dev:ops:1", NODE_REENROL), 0);
         cr_assert_eq(store_node_get(s, "urn:dev:ops:1", &r), 0);
         cr_assert_eq(r.state, NODE_REENROL);
+        /* a revoked node stays revoked until activated: reenrol would let it enrol again */
+        cr_assert_eq(store_node_set_state(s, "urn:dev:ops:1", NODE_REVOKED), 0);
+        cr_assert_eq(store_node_set_state(s, "urn:dev:ops:1", NODE_REENROL), -EPERM);
+        cr_assert_eq(store_node_get(s, "urn:dev:ops:1", &r), 0);
+        cr_assert_eq(r.state, NODE_REVOKED);
+        cr_assert_eq(store_node_set_state(s, "urn:dev:ops:1", NODE_ACTIVE), 0);
+        cr_assert_eq(store_node_set_state(s, "urn:dev:ops:1", NODE_REENROL), 0);
+        cr_assert_eq(store_node_set_state(s, "nope", NODE_REENROL), -ENOENT);
         cr_assert_eq(store_node_set_state(s, "nope", NODE_REVOKED), -ENOENT);
         cr_assert_eq(store_node_set_state(s, "urn:dev:ops:1", _NODE_STATE_MAX), -EINVAL);
         store_close(s);

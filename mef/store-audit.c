@@ -93,8 +93,13 @@ int store_prune_some(mef_store_t *s, int64_t before, uint64_t limit, store_prune
                 return -EINVAL;
         store_pruned_t p = {};
         int r = store_begin(s);
+        /* Never the newest row: SQLite gives a new row the largest id + 1 (no AUTOINCREMENT in
+         * the schema), so with the table emptied ids would start at 1 again, and a follower of
+         * "after this id" would miss every new row. PostgreSQL's identity never reuses one. */
         if (r >= 0)
-                r = delete_before(s, "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE ts < ?1 LIMIT ?2)",
+                r = delete_before(s,
+                                  "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE ts < ?1 "
+                                  "AND id < (SELECT max(id) FROM audit) LIMIT ?2)",
                                   before, limit, &p.audit);
         /* An enrolment that no longer serves (retired, revoked, deregistered) and has expired:
          * its KeID answers 404 like any unknown one, which is what it gets anyway once expired. */

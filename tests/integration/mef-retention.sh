@@ -76,8 +76,9 @@ m --json audit --limit 1 | grep -q '"action": *"prune"' || fail "prune not audit
 ok "msce-mef prune: nothing left to prune, and audited"
 
 # On a store another process holds locked: a clear error after the CLI's lock wait, with what
-# was pruned before it (nothing here).
-q "INSERT INTO audit (ts, actor, action, subject, detail) VALUES ($old, 'x', 'y', 'z', 'w');"
+# was pruned before it (nothing here). A recent row after the old one: the newest row is never
+# pruned (SQLite would number the next row 1 again in an emptied trail).
+q "INSERT INTO audit (ts, actor, action, subject, detail) VALUES ($old, 'x', 'y', 'z', 'w'), ($recent, 'x', 'y', 'z', 'w');"
 sqlite_lock "$tmp/mef.db" || fail "could not lock the database"
 if m prune > "$tmp/out" 2>&1; then fail "prune on a locked store succeeded"; fi
 sqlite_unlock || fail "the lock holder failed"
@@ -102,7 +103,8 @@ conf 90d "$(printf 'busy_timeout = 300\nthreads = 1')" "enrolments_per_node = 0"
         done > "$tmp/gateways"
 )
 q "WITH RECURSIVE i(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM i WHERE x < 1000000)
-   INSERT INTO audit (ts, actor, action, subject, detail) SELECT $old + x / 100, 'psk:kpm-ret-2', 'fetch', 'urn:dev:ops:ret-2', 'target /in-cse' FROM i;"
+   INSERT INTO audit (ts, actor, action, subject, detail) SELECT $old + x / 100, 'psk:kpm-ret-2', 'fetch', 'urn:dev:ops:ret-2', 'target /in-cse' FROM i;
+   INSERT INTO audit (ts, actor, action, subject, detail) VALUES ($recent, 'x', 'y', 'z', 'newest');"
 mef_start "$tmp/mef.conf.in" || fail "msce-mef did not start"
 # From before the pass starts (at most a second after start) to well into it.
 "$loadgen" --gateways "$tmp/gateways" --duration 3 --warmup 0 --concurrency 4 --exchange-timeout 10 \
@@ -121,4 +123,14 @@ if m prune > "$tmp/out" 2>&1; then fail "prune with keep = forever succeeded"; f
 grep -q 'keep = forever: nothing is pruned' "$tmp/out" || fail "prune with keep = forever: $(cat "$tmp/out")"
 [ "$(q "SELECT count(*) FROM audit WHERE ts = $old")" = 1 ] || fail "keep = forever pruned"
 ok "[audit] keep = forever keeps everything"
+
+# The newest row stays, however old: SQLite numbers a new row after the largest id left, and a
+# trail emptied would start again at 1, below what a follower of "audit --after ID" last saw.
+conf 90d
+newest=$(q "SELECT max(id) FROM audit")
+q "UPDATE audit SET ts = $old"
+out=$(m prune) || fail "msce-mef prune of an old trail failed"
+[ "$(q "SELECT group_concat(id) FROM audit WHERE ts = $old")" = "$newest" ] || fail "prune took the newest row: $out"
+[ "$(q "SELECT min(id) FROM audit WHERE ts > $old")" -gt "$newest" ] || fail "a new row's id is not after $newest"
+ok "prune keeps the newest audit row; the next one is numbered after it"
 tap_done

@@ -402,9 +402,10 @@ Test(store, prune_by_age) {
         cr_assert_eq(store_enrolment_get(s, "11@mef", &got, NULL, NULL), -ENOENT);
         cr_assert_eq(store_enrolment_get(s, "22@mef", &got, NULL, NULL), 0);
         cr_assert_eq(store_enrolment_get(s, "33@mef", &got, NULL, NULL), 0);
-        /* everything up to a day ahead: the audit rows go too, the revoked one expires at 186400 */
+        /* everything up to a day ahead: the audit rows go too (but the newest), the revoked one
+         * expires at 186400 */
         cr_assert_eq(store_prune(s, (int64_t) time(NULL) + 86400, &p), 0);
-        cr_assert_eq(p.audit, 5);
+        cr_assert_eq(p.audit, 4);
         cr_assert_eq(p.enrolments, 1);
         cr_assert_eq(store_enrolment_get(s, "22@mef", &got, NULL, NULL), 0, "active enrolments are never pruned");
         store_close(s);
@@ -429,11 +430,11 @@ Test(store, prune_in_steps) {
         cr_assert_eq(store_prune_some(s, before, 2, &p), 1);
         cr_assert_eq(p.audit, 4, "added to the tally");
         cr_assert_eq(p.enrolments, 3);
-        cr_assert_eq(store_prune_some(s, before, 2, &p), 0, "under both limits: done");
-        cr_assert_eq(p.audit, 5);
+        cr_assert_eq(store_prune_some(s, before, 2, &p), 0, "under both limits: done (the newest row stays)");
+        cr_assert_eq(p.audit, 4);
         cr_assert_eq(p.enrolments, 3);
         cr_assert_eq(store_prune_some(s, before, 2, &p), 0);
-        cr_assert_eq(p.audit, 5);
+        cr_assert_eq(p.audit, 4);
         store_enrolment_t got;
         cr_assert_eq(store_enrolment_get(s, "44@mef", &got, NULL, NULL), 0, "active enrolments are never pruned");
         /* newer than the cut-off: stays */
@@ -441,7 +442,35 @@ Test(store, prune_in_steps) {
         p = (store_pruned_t) {};
         cr_assert_eq(store_prune_some(s, (int64_t) time(NULL) - 60, 2, &p), 0);
         cr_assert_eq(p.audit, 0);
-        assert_audit(s, 1, "b", NULL);
+        assert_audit(s, 2, "b", "a");
+        store_close(s);
+}
+
+/* Retention never takes the newest audit row: SQLite numbers a new row after the largest id
+ * left, and a trail emptied would start again at 1, below the id a follower of
+ * "audit --after ID" (GET /admin/v1/audit?after=) last saw. */
+Test(store, prune_keeps_the_newest_audit_row) {
+        mef_store_t *s = open_new();
+        for (int i = 0; i < 3; i++)
+                cr_assert_eq(store_audit(s, "cli:root", "node-add", i == 2 ? "newest" : "old", NULL), 0);
+        store_audit_entry_t *list = NULL;
+        size_t n = 0;
+        cr_assert_eq(store_audit_list(s, 1, &list, &n), 0);
+        cr_assert_eq(n, 1);
+        int64_t newest = list[0].id;
+        free(list);
+        store_pruned_t p;
+        cr_assert_eq(store_prune(s, (int64_t) time(NULL) + 86400, &p), 0);
+        cr_assert_eq(p.audit, 2, "every row older than keep but the newest");
+        assert_audit(s, 1, "newest", "newest");
+        cr_assert_eq(store_prune(s, (int64_t) time(NULL) + 86400, &p), 0);
+        cr_assert_eq(p.audit, 0, "a pass again leaves it too");
+        cr_assert_eq(store_audit(s, "cli:root", "node-add", "next", NULL), 0);
+        cr_assert_eq(store_audit_list(s, 1, &list, &n), 0);
+        cr_assert_eq(n, 1);
+        cr_assert_str_eq(list[0].subject, "next");
+        cr_assert_gt(list[0].id, newest, "id %lld after %lld", (long long) list[0].id, (long long) newest);
+        free(list);
         store_close(s);
 }
 

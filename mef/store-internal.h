@@ -196,7 +196,9 @@ int store_master_key_read(const char *path, uint8_t key[STORE_MASTER_KEY_LEN]);
 int store_master_key_load(const char *path, bool create, uint8_t key[STORE_MASTER_KEY_LEN]);
 /* 1 and the blob when meta's check row exists, 0 when not. */
 int store_check_read(mef_store_t *s, uint8_t *blob, size_t size, size_t *ret_len);
-/* A new check value sealed under s's key into meta. */
+/* A new check value sealed under s's key into meta, unless there is one (another process
+ * created the store meanwhile): 1 written; 0 the one there opens with s's key; -EBADMSG it
+ * does not (another key's store). */
 int store_check_write(mef_store_t *s);
 /* -EBADMSG when blob is not the check value under s's key. */
 int store_check_verify(mef_store_t *s, const uint8_t *blob, size_t n);

@@ -149,13 +149,20 @@ int store_check_write(mef_store_t *s) {
         int r = store_secret_seal(s, "check", (const uint8_t *) CHECK_PLAINTEXT, strlen(CHECK_PLAINTEXT), blob, &n);
         if (r < 0)
                 return r;
+        /* Never over another's: two processes creating the store at once each read "no check
+         * value"; the second must not replace the first's key with its own. */
         _cleanup_stmt_ db_stmt_t *st = NULL;
-        TRY(prepare(s,
-                    "INSERT INTO meta (name, value) VALUES ('check', ?1) "
-                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                    &st));
+        TRY(prepare(s, "INSERT INTO meta (name, value) VALUES ('check', ?1) ON CONFLICT (name) DO NOTHING", &st));
         TRY(db_bind_blob(st, 1, blob, n));
-        return step_done(st);
+        r = step_done(st);
+        if (r < 0)
+                return r;
+        if (s->d->ops->changes(s->d) == 1)
+                return 1;
+        r = store_check_read(s, blob, sizeof blob, &n);
+        if (r < 0)
+                return r;
+        return r == 0 ? -EIO : store_check_verify(s, blob, n); /* -EIO: gone again (a restore's forget) */
 }
 
 static int secret_open_with(Aes *aes, const char *aad, const void *blob, size_t blob_len, uint8_t *out,

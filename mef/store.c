@@ -123,11 +123,14 @@ static int store_open_check(mef_store_t *s, const char *master_key_path, unsigne
                 r = has_check < 0 ? has_check
                     : has_check   ? store_check_verify(s, blob, blob_len)
                                   : store_check_write(s);
-                s->created = v == 0 && has_check == 0 && r == 0;
+                s->created = v == 0 && has_check == 0 && r == 1;
+                if (r > 0)
+                        r = 0;
         }
         /* The check value the key was verified against, not a read of it now: a rekey
          * committed in between would leave this handle with the old key and the new value,
-         * blind to the change. Read only when this open wrote it. */
+         * blind to the change. Read only when this open wrote it (or found, writing, another
+         * process's of the same key). */
         if (r == 0 && has_check > 0) {
                 memcpy(s->check, blob, blob_len);
                 s->check_len = blob_len;

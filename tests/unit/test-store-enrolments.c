@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include "mef/store-internal.h"
 #include "tests/unit/store-fixture.h"
 #include "util/util.h"
 
@@ -72,6 +73,31 @@ Test(store, wrong_master_key) {
         cr_assert_eq(open_db(0, &s), -EBADMSG);
         cr_assert_eq(open_db(STORE_OPEN_CREATE, &s), -EBADMSG);
         cr_assert_null(s);
+}
+
+/* Two processes creating the store at once each read "no check value" and write theirs: the
+ * second must be refused, not replace the first's (its key) with its own. */
+Test(store, check_value_of_another_key_is_not_replaced) {
+        mef_store_t *s = open_new();
+        uint8_t a[512], now[512], key_a[STORE_MASTER_KEY_LEN], key_b[STORE_MASTER_KEY_LEN];
+        int n = blob_read("SELECT value FROM meta WHERE name = 'check'", a, sizeof a);
+        cr_assert_gt(n, 0);
+        cr_assert_eq(store_master_key_read(key_path, key_a), 0);
+        cr_assert_eq(random_bytes(key_b, sizeof key_b), 0);
+        /* the creating path with key B, after A's process wrote its value */
+        cr_assert_eq(store_key_use(s, key_b), 0);
+        cr_assert_eq(store_check_write(s), -EBADMSG);
+        cr_assert_eq(blob_read("SELECT value FROM meta WHERE name = 'check'", now, sizeof now), n);
+        cr_assert_arr_eq(now, a, (size_t) n, "the first creator's check value was replaced");
+        /* with A's key (another process of the same key file got there first): adopted */
+        cr_assert_eq(store_key_use(s, key_a), 0);
+        cr_assert_eq(store_check_write(s), 0);
+        cr_assert_eq(blob_read("SELECT value FROM meta WHERE name = 'check'", now, sizeof now), n);
+        cr_assert_arr_eq(now, a, (size_t) n);
+        store_close(s);
+        s = NULL;
+        cr_assert_eq(open_db(0, &s), 0, "A's key still opens the store");
+        store_close(s);
 }
 
 Test(store, master_key_group_readable) {

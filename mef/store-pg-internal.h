@@ -149,6 +149,8 @@ void pg_pipeline_leave(pg_db_t *p);
 
 /* Constant SQL, possibly several statements: 0 or -errno. */
 int pg_run(pg_db_t *p, const char *sql);
+/* COMMIT outside pipeline mode: -EIO when the transaction was aborted (rolled back instead). */
+int pg_run_commit(pg_db_t *p);
 
 /* lock_timeout_ms to the session (at each connection) */
 int pg_set_lock_timeout(pg_db_t *p);

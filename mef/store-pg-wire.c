@@ -389,7 +389,8 @@ void pg_pipeline_leave(pg_db_t *p) {
         p->tx_r = 0;
 }
 
-int pg_run(pg_db_t *p, const char *sql) {
+/* want: the command status the last statement must answer, or NULL for any. */
+static int pg_run_as(pg_db_t *p, const char *sql, const char *want) {
         if (!PQsendQuery(p->conn, sql)) {
                 int r = pg_errno(p, NULL);
                 if (r == -ECONNRESET)
@@ -402,8 +403,19 @@ int pg_run(pg_db_t *p, const char *sql) {
                 return r;
         ExecStatusType status = PQresultStatus(res);
         r = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? 0 : pg_errno(p, res);
+        if (r == 0 && want && !streq(PQcmdStatus(res), want))
+                r = -EIO;
         PQclear(res);
         return r;
+}
+
+int pg_run(pg_db_t *p, const char *sql) {
+        return pg_run_as(p, sql, NULL);
+}
+
+int pg_run_commit(pg_db_t *p) {
+        /* a COMMIT of an aborted transaction is answered "ROLLBACK", not an error */
+        return pg_run_as(p, "COMMIT", "COMMIT");
 }
 
 int pg_set_lock_timeout(pg_db_t *p) {

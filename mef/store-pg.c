@@ -331,7 +331,7 @@ static int pg_exec_as(pg_db_t *p, const char *sql, db_txn_t t) {
         if (r < 0)
                 return rollback ? pg_rolled_back(p) : r;
         if (!p->pipeline)
-                return pg_run(p, sql);
+                return commit ? pg_run_commit(p) : pg_run(p, sql);
         if (commit)
                 return pg_commit(p);
         /* Anything else after what was queued, outside pipeline mode (which takes one statement

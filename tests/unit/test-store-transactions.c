@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "mef/store-backup.h"
+#include "mef/store-internal.h"
 #include "tests/unit/store-fixture.h"
 #include "util/util.h"
 
@@ -413,6 +414,23 @@ Test(store, pg_connection_lost_in_rollback) {
         kill_the_store_backend();
         store_rollback(s); /* its sync finds the connection gone */
         await_a1(s, &got);
+        store_close(s);
+}
+
+/* A COMMIT outside pipeline mode (a BEGIN of its own: a dump's snapshot, a migration, a
+ * restore) of a transaction a failed statement aborted is answered "ROLLBACK" with
+ * PGRES_COMMAND_OK: a failure, not the success it was taken for. */
+Test(store, pg_commit_of_an_aborted_transaction_fails) {
+        pg_only();
+        mef_store_t *s = open_new();
+        db_t *d = s->d;
+        cr_assert_eq(d->ops->exec(d, "BEGIN"), 0);
+        cr_assert_eq(d->ops->exec(d, "INSERT INTO meta (name, value) VALUES ('check', '')"), -EEXIST);
+        cr_assert_eq(d->ops->txn(d, DB_TXN_COMMIT), -EIO);
+        cr_assert_not(d->ops->in_transaction(d), "the server ended it");
+        cr_assert_eq(d->ops->exec(d, "BEGIN"), 0);
+        cr_assert_eq(d->ops->exec(d, "SELECT 1"), 0);
+        cr_assert_eq(d->ops->txn(d, DB_TXN_COMMIT), 0, "a good one commits");
         store_close(s);
 }
 

@@ -101,8 +101,11 @@ int store_prune_some(mef_store_t *s, int64_t before, uint64_t limit, store_prune
                                   "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE ts < ?1 "
                                   "AND id < (SELECT max(id) FROM audit) LIMIT ?2)",
                                   before, limit, &p.audit);
-        /* An enrolment that no longer serves (retired, revoked, deregistered) and has expired:
-         * its KeID answers 404 like any unknown one, which is what it gets anyway once expired. */
+        /* An enrolment that no longer serves (retired, revoked, deregistered) whose exp is
+         * keep past: its KeID then answers 404 like any unknown one. A retired or deregistered
+         * one got that already; a revoked one answered "revoked" to status checks until now
+         * (mef/handlers-status.c, expired or not), and its agent, told so, dropped its keys long
+         * before. One that asks now enrols again: refused while its node is revoked. */
         if (r >= 0)
                 r = delete_before(s,
                                   "DELETE FROM enrolments WHERE ke_id IN (SELECT ke_id FROM enrolments "

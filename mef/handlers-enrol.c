@@ -2,20 +2,38 @@
 /* 3.1 enrol: a node's new enrolment and the profile it gets. */
 #include "mef/handlers-internal.h"
 
-/* [limits] enrolments_per_node: 1 with *ret the 429 + Retry-After, 0 when the node may enrol.
- * Only the window's first refusal is audited: a node enrolling in a loop adds one audit row
- * per window, not one per attempt, and its log lines are bounded as other repeats are. */
-static int enrol_limit_check(const exchange_t *ex, const store_node_t *node, mef_response_t *ret) {
+/* The enrolment a node's allowance counted until it is stored: given back when the handler
+ * ends without it (the store failed, a KeID could not be derived...), so that a failure of ours
+ * does not turn into the node's 429s for the rest of the window. */
+typedef struct enrol_slot {
+        ratelimit_t *limit; /* NULL: nothing to give back (none taken, or the enrolment stored) */
+        const char *node_id;
+        uint64_t taken;
+} enrol_slot_t;
+
+static void enrol_slot_refund(enrol_slot_t *slot) {
+        if (slot->limit)
+                ratelimit_refund(slot->limit, slot->node_id, slot->taken);
+}
+
+/* [limits] enrolments_per_node: 1 with *ret the 429 + Retry-After, 0 when the node may enrol
+ * (*slot the allowance it took). Only the window's first refusal is audited: a node enrolling
+ * in a loop adds one audit row per window, not one per attempt, and its log lines are bounded
+ * as other repeats are. */
+static int enrol_limit_check(const exchange_t *ex, const store_node_t *node, enrol_slot_t *slot, mef_response_t *ret) {
         if (!ex->peer->enrol_limit)
                 return 0;
         unsigned refused = 0;
-        int r = ratelimit_take_counted(ex->peer->enrol_limit, node->node_id, now_usec(), &refused);
+        uint64_t now = now_usec();
+        int r = ratelimit_take_counted(ex->peer->enrol_limit, node->node_id, now, &refused);
         if (r < 0) {
                 r = handler_fail_internal(ex, node->node_id, ret, r, "enrolment rate limit");
                 return r < 0 ? r : 1;
         }
-        if (r == 0)
+        if (r == 0) {
+                *slot = (enrol_slot_t) { .limit = ex->peer->enrol_limit, .node_id = node->node_id, .taken = now };
                 return 0;
+        }
         if (refused == 1)
                 (void) handler_audit(ex, node->node_id, 429,
                                      "enrolment rate limit: more than %u in %u s, refused for %d s (not recorded again "
@@ -37,6 +55,7 @@ static int fail_revoked(const exchange_t *ex, const char *node_id, mef_response_
 int handler_enrol(const exchange_t *ex, mef_response_t *ret) {
         const char *origin = http_msg_header(ex->req, "X-M2M-Origin");
         store_node_t node;
+        _cleanup_(enrol_slot_refund) enrol_slot_t slot = {}; /* after node: refunded while node lives */
         int r;
 
         r = handler_peer_node(ex, &node);
@@ -71,7 +90,7 @@ int handler_enrol(const exchange_t *ex, mef_response_t *ret) {
                                     ": msce:enrolReq.nodeID: node not registered at this MEF with this credential");
         if (node.state == NODE_REVOKED)
                 return fail_revoked(ex, node.node_id, ret);
-        r = enrol_limit_check(ex, &node, ret);
+        r = enrol_limit_check(ex, &node, &slot, ret);
         if (r != 0)
                 return r < 0 ? r : 0;
         if (!ex->peer->ekm)
@@ -178,6 +197,7 @@ int handler_enrol(const exchange_t *ex, mef_response_t *ret) {
                         return handler_not_enrolee(ex, node.node_id, ret);
                 return handler_fail_internal(ex, e.ke_id, ret, r, "storing the enrolment");
         }
+        slot.limit = NULL; /* stored: the allowance is spent */
         snprintf(resp.node_id, sizeof resp.node_id, "%s", node.node_id);
         snprintf(resp.ke_id, sizeof resp.ke_id, "%s", e.ke_id);
         *ret = resp;

@@ -84,12 +84,16 @@ static entry_t *slot_pick(ratelimit_t *rl) {
         return oldest;
 }
 
+static entry_t *entry_find(ratelimit_t *rl, const char *key, uint64_t h) {
+        for (size_t i = 0; i < rl->max_keys; i++)
+                if (rl->entries[i].key && rl->entries[i].hash == h && streq(rl->entries[i].key, key))
+                        return &rl->entries[i];
+        return NULL;
+}
+
 static int take_locked(ratelimit_t *rl, const char *key, uint64_t now, unsigned *ret_refused) {
         uint64_t h = hash_string(key);
-        entry_t *e = NULL;
-        for (size_t i = 0; i < rl->max_keys && !e; i++)
-                if (rl->entries[i].key && rl->entries[i].hash == h && streq(rl->entries[i].key, key))
-                        e = &rl->entries[i];
+        entry_t *e = entry_find(rl, key, h);
         if (!e) {
                 char *copy = strdup(key);
                 if (!copy)
@@ -103,7 +107,9 @@ static int take_locked(ratelimit_t *rl, const char *key, uint64_t now, unsigned 
                 *e = (entry_t) { .hash = e->hash, .key = e->key, .opened = now, .refused_before = e->refused };
 
         if (e->count < rl->limit) {
+                /* told once: a refund may bring the count back to 0 */
                 *ret_refused = e->count++ == 0 ? e->refused_before : 0;
+                e->refused_before = 0;
                 return 0;
         }
         if (e->refused < UINT_MAX)
@@ -124,4 +130,15 @@ int ratelimit_take_counted(ratelimit_t *rl, const char *key, uint64_t now, unsig
         if (ret_refused)
                 *ret_refused = refused;
         return r;
+}
+
+void ratelimit_refund(ratelimit_t *rl, const char *key, uint64_t taken) {
+        if (!rl || !key)
+                return;
+        pthread_mutex_lock(&rl->lock);
+        entry_t *e = entry_find(rl, key, hash_string(key));
+        /* only the window that counted it (taken falls in it), not one opened since */
+        if (e && e->count > 0 && window_open(rl, e, taken))
+                e->count--;
+        pthread_mutex_unlock(&rl->lock);
 }

@@ -24,5 +24,9 @@ ratelimit_t *ratelimit_free(ratelimit_t *rl);
  * one worth recording); when allowed as the first event of a window, the refusals of the key's
  * window before (0 when the table forgot it); else 0. -ENOMEM. */
 int ratelimit_take_counted(ratelimit_t *rl, const char *key, uint64_t now, unsigned *ret_refused);
+/* Gives back an event ratelimit_take_counted() allowed for key at taken that did not happen
+ * after all (an enrolment the store failed): the key's window has it no more. Nothing when that
+ * window is over or the table forgot the key (a window after it is not the one that counted it). */
+void ratelimit_refund(ratelimit_t *rl, const char *key, uint64_t taken);
 /* Keys in the table (tests). */
 size_t ratelimit_size(ratelimit_t *rl);

@@ -179,15 +179,20 @@ Test(handlers, request_id_echoed_or_refused) {
         call_ri = NULL;
 }
 
+/* [limits] enrolments_per_node = 2 per 1min, as the server sets it up */
+static void enrol_limit_two_a_minute(void) {
+        cr_assert_eq(ratelimit_new(2, 60u * 1000000u, 16, &call_limit), 0);
+        cfg.enrolments_per_node = 2;
+        cfg.enrolment_window_s = 60;
+}
+
 /* [limits] enrolments_per_node: past the limit a node gets 429 + Retry-After with nothing
  * stored, another node still enrols, and one audit row records the window's refusals. */
 Test(handlers, enrol_rate_limit) {
         msg_profile_t p;
         mef_response_t r;
         char body[1024];
-        cr_assert_eq(ratelimit_new(2, 60u * 1000000u, 16, &call_limit), 0);
-        cfg.enrolments_per_node = 2;
-        cfg.enrolment_window_s = 60;
+        enrol_limit_two_a_minute();
         enrol(KPM1, NODE1, ekm1, NULL, &p);
         enrol(KPM1, NODE1, ekm2, NULL, &p);
         enrol_body(NODE1, NULL, body, sizeof body);
@@ -214,6 +219,30 @@ Test(handlers, enrol_rate_limit) {
                 }
         free(list);
         cr_assert_eq(refusals, 1, "%zu audit rows for the refusals of one window", refusals);
+        call_limit = ratelimit_free(call_limit);
+}
+
+/* An enrolment the MEF then fails (the store refuses the row: its KeID is taken; no keying
+ * material) gives its allowance back: after three 500s the node still enrols its full two. */
+Test(handlers, enrol_failed_gives_the_allowance_back) {
+        msg_profile_t p;
+        mef_response_t r;
+        char body[1024];
+        enrol_limit_two_a_minute();
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+        enrol_body(NODE1, NULL, body, sizeof body);
+        for (int i = 0; i < 2; i++) {
+                call(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 0, &r); /* the same KeID again */
+                expect_error(&r, 500, 5000, "internal error");
+                mef_response_done(&r);
+        }
+        call(KPM1, NULL, "POST", "/msce/enrolments", NODE1, body, 0, &r);
+        expect_error(&r, 500, 5000, "internal error");
+        mef_response_done(&r);
+        enrol(KPM1, NODE1, ekm2, NULL, &p);
+        call(KPM1, ekm3, "POST", "/msce/enrolments", NODE1, body, 0, &r);
+        expect_error(&r, 429, 4000, "too many enrolments");
+        mef_response_done(&r);
         call_limit = ratelimit_free(call_limit);
 }
 

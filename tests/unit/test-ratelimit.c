@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The per-node enrolment rate limit on a clock of the test's own: the limit per window, the
  * Retry-After until the window closes, one reported refusal per window, other keys unaffected,
- * the bounded table (closed windows give way first, else the oldest), and the refusals counted. */
+ * the bounded table (closed windows give way first, else the oldest), the refusals counted, and
+ * an event given back. */
 #include <criterion/criterion.h>
 
 #include "mef/ratelimit.h"
@@ -88,6 +89,53 @@ Test(ratelimit, refusals_counted) {
         cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 200 * S, &n), 0);
         cr_assert_eq(n, 0, "the window before refused none");
         cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 201 * S, NULL), 59);
+}
+
+/* An allowed event given back (an enrolment the store then failed) is no longer counted, in the
+ * window that counted it only: not in one opened since, nor for a key the table forgot. */
+Test(ratelimit, refund) {
+        unsigned n = 99;
+        cr_assert_eq(ratelimit_new(2, 60 * S, 2, &rl), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + S, NULL), 0);
+        ratelimit_refund(rl, "k", T0 + S);
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 2 * S, NULL), 0, "the refunded event still counted");
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 3 * S, &n), 57);
+        cr_assert_eq(n, 1);
+        /* a refund never goes below nothing, nor makes room beyond the limit */
+        ratelimit_refund(rl, "k", T0 + 2 * S);
+        ratelimit_refund(rl, "k", T0 + 2 * S);
+        ratelimit_refund(rl, "k", T0 + 2 * S);
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 4 * S, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 4 * S, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 4 * S, NULL), 56);
+
+        /* taken in the window before: the new window keeps its count */
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 60 * S, &n), 0);
+        cr_assert_eq(n, 2, "the window before refused 2");
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 61 * S, NULL), 0);
+        ratelimit_refund(rl, "k", T0 + 59 * S);
+        cr_assert_eq(ratelimit_take_counted(rl, "k", T0 + 62 * S, &n), 58, "refunded into the wrong window");
+        cr_assert_eq(n, 1);
+        /* the window's first event given back: the one after it is not told the refusals again */
+        cr_assert_eq(ratelimit_take_counted(rl, "j", T0 + 62 * S, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "j", T0 + 63 * S, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "j", T0 + 64 * S, NULL), 58);
+        cr_assert_eq(ratelimit_take_counted(rl, "j", T0 + 122 * S, &n), 0);
+        cr_assert_eq(n, 1);
+        ratelimit_refund(rl, "j", T0 + 122 * S);
+        cr_assert_eq(ratelimit_take_counted(rl, "j", T0 + 123 * S, &n), 0);
+        cr_assert_eq(n, 0, "the refusals of the window before told twice");
+
+        /* forgotten (two keys, x and y came): nothing to give back, nobody else's count touched */
+        cr_assert_eq(ratelimit_take_counted(rl, "x", T0 + 200 * S, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "y", T0 + 201 * S, NULL), 0);
+        ratelimit_refund(rl, "j", T0 + 123 * S);
+        ratelimit_refund(rl, "nobody", T0 + 201 * S);
+        ratelimit_refund(NULL, "x", T0);
+        cr_assert_eq(ratelimit_size(rl), 2);
+        cr_assert_eq(ratelimit_take_counted(rl, "y", T0 + 202 * S, NULL), 0);
+        cr_assert_eq(ratelimit_take_counted(rl, "y", T0 + 203 * S, NULL), 58);
 }
 
 Test(ratelimit, arguments) {

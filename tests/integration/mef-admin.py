@@ -12,7 +12,9 @@ Makes an operators' CA, the admin server's certificate, an operator's client cer
   msce did not write) and validates each answer's status and body against the description;
 - checks that every documented operation was called, that an undocumented path is 404, that
   no answer carries a key, and that the audit trail names api:alice for each change;
-- adds a node through the API, then enrols it with msce-loadgen (real PSK exchanges).
+- adds a node through the API, then enrols it with msce-loadgen (real PSK exchanges);
+- with rows written into the store as the server would: a node's 1001 enrolments come as the
+  newest 1000 and where the rest go on.
 Usage: mef-admin.py BUILDDIR [OPENAPI_JSON]. TAP; skips (1..0 # SKIP) without openssl.
 """
 import http.client
@@ -21,6 +23,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -424,6 +427,28 @@ ca = {T}/ops-ca.crt
     check(n_admin == 1 and len(body["items"]) == 1, "workers = 3: the admin API in one worker, serving", n_admin)
     log = open(f"{T}/mef.err").read()
     check(log.count("admin on https://127.0.0.1:") == 2, "each start says where the admin API is, once", log[-600:])
+
+    # ---- rows as the server writes them (the API adds no enrolment): a node enrolled 1001 times ----
+    mef.terminate()
+    mef.wait(10)
+    now = int(time.time())
+    db = sqlite3.connect(f"{T}/mef.db")
+    db.executemany("INSERT INTO enrolments (ke_id, node_id, key_enc, ltk_transported, state, created, exp) "
+                   "VALUES (?, 'urn:dev:ops:api-2', x'00', 0, 'retired', ?, ?)",
+                   [(f"{i:032x}@127.0.0.1", now - 2000 + i, now + 86400) for i in range(1001)])
+    db.commit()
+    db.close()
+    mef, ports, out = start(conf)
+    ADMIN_PORT = ports["admin"]
+
+    # ---- a node's enrolments are bounded as a page is ----
+    st, body = api("GET", "/admin/v1/nodes/urn:dev:ops:api-2", expect=200)
+    enr = body["enrolments"]
+    check(len(enr) == 1000 and enr[0]["keID"] == f"{1000:032x}@127.0.0.1" and body["enrolmentsNext"],
+          "getNode: the newest 1000 of 1001 enrolments, and enrolmentsNext", (len(enr), body.get("enrolmentsNext")))
+    st, rest = api("GET", "/admin/v1/enrolments?node=urn:dev:ops:api-2&after=" + body["enrolmentsNext"], expect=200)
+    check([e["keID"] for e in rest["items"]] == [f"{0:032x}@127.0.0.1"] and rest["next"] is None,
+          "listEnrolments after enrolmentsNext: the rest", rest)
 finally:
     if mef:
         mef.terminate()

@@ -123,6 +123,7 @@ Test(admin_api, node_add_show_page_remove) {
         /* percent-encoded path segment: the same node */
         cr_assert_eq(call("GET", "/admin/v1/nodes/urn%3Adev%3Aops%3An1", NULL, &j), 200);
         cr_assert_eq(json_array_size(json_object_get(j, "enrolments")), 0);
+        cr_assert(json_is_null(json_object_get(j, "enrolmentsNext")));
         json_decref(j);
         cr_assert_eq(call("GET", "/admin/v1/nodes?limit=1", NULL, &j), 200);
         cr_assert_str_eq(json_string_value(json_object_get(j, "next")), "urn:dev:ops:n1");
@@ -192,7 +193,44 @@ static json_t *node_now(const char *id) {
         snprintf(target, sizeof target, "/admin/v1/nodes/%s", id);
         cr_assert_eq(call("GET", target, NULL, &j), 200);
         json_object_del(j, "enrolments");
+        json_object_del(j, "enrolmentsNext");
         return j;
+}
+
+/* A node's enrolments in its GET are bounded as a page is (1000, newest first): a node enrolling
+ * in a loop keeps thousands. enrolmentsNext names where the list of its enrolments goes on. */
+Test(admin_api, node_enrolments_bounded) {
+        json_t *j;
+        const char *n1 = "{\"nodeID\":\"urn:dev:ops:e1\",\"kpmID\":\"ke1\",\"kpm\":\"" KPM "\",\"cseID\":\"/mn-e1\","
+                         "\"cseBase\":\"https://in.example.net/b\"}";
+        cr_assert_eq(call("POST", "/admin/v1/nodes", n1, &j), 201);
+        json_decref(j);
+        uint8_t ke[32] = { 1 };
+        cr_assert_eq(store_begin(store), 0);
+        for (int i = 0; i < 1001; i++) {
+                store_enrolment_t e = { .state = ENROLMENT_RETIRED, .created = 1000000 + i, .exp = 2000000 };
+                snprintf(e.ke_id, sizeof e.ke_id, "%032x@mef.example.net", i);
+                snprintf(e.node_id, sizeof e.node_id, "urn:dev:ops:e1");
+                cr_assert_eq(store_enrolment_add(store, &e, ke, sizeof ke), 0);
+        }
+        cr_assert_eq(store_commit(store), 0);
+        cr_assert_eq(call("GET", "/admin/v1/nodes/urn:dev:ops:e1", NULL, &j), 200);
+        json_t *list = json_object_get(j, "enrolments");
+        cr_assert_eq(json_array_size(list), 1000);
+        char want[64];
+        snprintf(want, sizeof want, "%032x@mef.example.net", 1000);
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "keID")), want, "newest first");
+        const char *next = json_string_value(json_object_get(j, "enrolmentsNext"));
+        cr_assert_not_null(next, "a full list without enrolmentsNext");
+        char target[160];
+        snprintf(target, sizeof target, "/admin/v1/enrolments?node=urn:dev:ops:e1&after=%s", next);
+        json_decref(j);
+        cr_assert_eq(call("GET", target, NULL, &j), 200);
+        list = json_object_get(j, "items");
+        cr_assert_eq(json_array_size(list), 1, "the rest: %zu", json_array_size(list));
+        snprintf(want, sizeof want, "%032x@mef.example.net", 0);
+        cr_assert_str_eq(json_string_value(json_object_get(json_array_get(list, 0), "keID")), want, "the oldest");
+        json_decref(j);
 }
 
 /* A change committed is answered as done, with the node as stored, though the store is busy

@@ -12,6 +12,10 @@ static void conn_job_done(store_job_t *job, int r) {
         conn_t *c = j->conn;
         if (c) {
                 c->job = NULL;
+                /* the timer may still be at the job's start deadline (conn_submit()): the answer
+                 * has the rest of the request's time to be written, as the other ways out of
+                 * CONN_STORE give it (conn_store_overdue(), on_conn_timer()) */
+                conn_set_deadline_at(c, c->deadline);
                 if (r >= 0)
                         r = j->answer(j, c);
                 else {

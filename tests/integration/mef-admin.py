@@ -14,7 +14,8 @@ Makes an operators' CA, the admin server's certificate, an operator's client cer
   no answer carries a key, and that the audit trail names api:alice for each change;
 - adds a node through the API, then enrols it with msce-loadgen (real PSK exchanges);
 - with rows written into the store as the server would: a node's 1001 enrolments come as the
-  newest 1000 and where the rest go on.
+  newest 1000 and where the rest go on; an export of MBs read by a client that first waits
+  past [store] busy_timeout arrives whole (request_timeout bounds its writing).
 Usage: mef-admin.py BUILDDIR [OPENAPI_JSON]. TAP; skips (1..0 # SKIP) without openssl.
 """
 import http.client
@@ -428,7 +429,8 @@ ca = {T}/ops-ca.crt
     log = open(f"{T}/mef.err").read()
     check(log.count("admin on https://127.0.0.1:") == 2, "each start says where the admin API is, once", log[-600:])
 
-    # ---- rows as the server writes them (the API adds no enrolment): a node enrolled 1001 times ----
+    # ---- rows as the server writes them (the API adds no enrolment, and 64 KiB a request makes
+    # MBs of nodes slow): a node enrolled 1001 times, 1500 nodes of about 4.7 KB each ----
     mef.terminate()
     mef.wait(10)
     now = int(time.time())
@@ -436,9 +438,15 @@ ca = {T}/ops-ca.crt
     db.executemany("INSERT INTO enrolments (ke_id, node_id, key_enc, ltk_transported, state, created, exp) "
                    "VALUES (?, 'urn:dev:ops:api-2', x'00', 0, 'retired', ?, ?)",
                    [(f"{i:032x}@127.0.0.1", now - 2000 + i, now + 86400) for i in range(1001)])
+    big_targets = json.dumps([f"/in-cse-{'t' * 200}-{k:02d}" for k in range(16)])
+    big_base = "https://in.example.net/" + "p" * 1000
+    db.executemany("INSERT INTO nodes (node_id, cert_fp, cse_id, cse_base, targets, poll, lifetime, created) "
+                   "VALUES (?, ?, ?, ?, ?, 600, 7200, ?)",
+                   [(f"urn:dev:ops:big-{i:04d}", f"{100000 + i:064x}", f"/mn-big-{i:04d}", big_base, big_targets, now)
+                    for i in range(1500)])
     db.commit()
     db.close()
-    mef, ports, out = start(conf)
+    mef, ports, out = start(conf.replace("[store]\n", "[store]\nbusy_timeout = 500\n"))
     ADMIN_PORT = ports["admin"]
 
     # ---- a node's enrolments are bounded as a page is ----
@@ -449,6 +457,37 @@ ca = {T}/ops-ca.crt
     st, rest = api("GET", "/admin/v1/enrolments?node=urn:dev:ops:api-2&after=" + body["enrolmentsNext"], expect=200)
     check([e["keID"] for e in rest["items"]] == [f"{0:032x}@127.0.0.1"] and rest["next"] is None,
           "listEnrolments after enrolmentsNext: the rest", rest)
+
+    # ---- an answer larger than the sockets hold, to a client that reads it late ----
+    # The store thread answers well within [store] busy_timeout; the answer then has the rest of
+    # request_timeout (10 s) to be written, not what is left of busy_timeout.
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: a small window
+    raw.settimeout(30)
+    raw.connect(("127.0.0.1", ADMIN_PORT))
+    tls = CTX.wrap_socket(raw, server_hostname="127.0.0.1")
+    tls.sendall(b"GET /admin/v1/export?limit=1500&after=urn:dev:ops:big- HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    time.sleep(1.5)  # the client not reading for 3 x busy_timeout: what the test is about, not a wait for a state
+    tls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    chunks, err = [], None
+    try:
+        while True:
+            chunk = tls.recv(1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError as e:  # ssl.SSLError among them
+        err = e
+    tls.close()
+    data = b"".join(chunks)
+    head, _, payload = data.partition(b"\r\n\r\n")
+    m = re.search(rb"\r\nContent-Length: (\d+)\r\n", head)
+    want = int(m.group(1)) if m else -1
+    check(head.startswith(b"HTTP/1.1 200 ") and want > 4_000_000 and len(payload) == want
+          and len(payload.splitlines()) == 1500,
+          f"exportNodes: {want} bytes read 1.5 s late arrive whole", (head[:200], len(payload), err))
+    log = open(f"{T}/mef.err").read()
+    check("timed out writing the response" not in log, "no write timed out", log[-600:])
 finally:
     if mef:
         mef.terminate()

@@ -32,12 +32,12 @@ void states_revoked_enter(manager_t *m) {
 }
 
 /* What the mark says of the revocation, for STATUS=, state.json and --once: "by MEF URI before
- * this start (KeID K, at T)". */
-static void revoked_why(const manager_t *m, int r, time_t t, char *text, char *out, size_t size) {
+ * this start (KeID K, at T)". Returns the MEF's URI (in text), NULL when the mark does not say. */
+static const char *revoked_why(const manager_t *m, int r, time_t t, char *text, char *out, size_t size) {
         if (r < 0) {
                 snprintf(out, size, "before this start (%s/%s says so: %s)", m->cfg.state_dir, REVOKED_MARK_NAME,
                          r == -EBADMSG ? "no time on its first line" : strerror(-r));
-                return;
+                return NULL;
         }
         char when[TIME_TEXT_MAX], *keid = text, *mef = strchr(text, '\n');
         if (mef) {
@@ -47,6 +47,7 @@ static void revoked_why(const manager_t *m, int r, time_t t, char *text, char *o
         time_format_utc(t, when);
         snprintf(out, size, "by MEF %s before this start (KeID %s, at %s)", mef && *mef ? mef : "?", *keid ? keid : "?",
                  when);
+        return mef && *mef ? mef : NULL;
 }
 
 void states_start(manager_t *m) {
@@ -55,14 +56,26 @@ void states_start(manager_t *m) {
         int r = state_mark_read(m->cfg.state_dir, REVOKED_MARK_NAME, &t, text, sizeof text);
         if (r == -ENOENT)
                 return states_restore(m);
-        revoked_why(m, r, t, text, why, sizeof why);
-        if (m->once && m->reenrol) { /* an operator's act */
+        const char *by = revoked_why(m, r, t, text, why, sizeof why);
+        /* An operator's act: asked for, or another MEF configured since (that revocation was not
+         * this one's to make). */
+        bool other_mef = by && !streq(by, m->cfg.mef_uri);
+        if ((m->once && m->reenrol) || other_mef) {
                 r = state_mark_clear(m->cfg.state_dir, REVOKED_MARK_NAME);
-                if (r < 0)
+                if (r < 0 && m->once)
                         return report_once_exit(m, AGENT_EXIT_TRANSIENT, "revoked %s, and cannot remove %s/%s: %s: "
                                                 "not enrolling", why, m->cfg.state_dir, REVOKED_MARK_NAME, strerror(-r));
-                fprintf(stderr, "msce-agent: revoked %s: enrolling again as asked\n", why);
-                return states_restore(m);
+                if (r < 0)
+                        report_log(m, LOG_ERR, NULL, r, "Cannot remove %s/%s: %s: staying revoked", m->cfg.state_dir,
+                                   REVOKED_MARK_NAME, strerror(-r));
+                else if (m->once)
+                        fprintf(stderr, "msce-agent: revoked %s: %s\n", why,
+                                other_mef ? "another MEF is configured now" : "enrolling again as asked");
+                else
+                        report_log(m, LOG_NOTICE, NULL, 0, "Revoked %s: MEF %s is configured now, not revoked there", why,
+                                   m->cfg.mef_uri);
+                if (r >= 0)
+                        return states_restore(m);
         }
         /* Whatever the revocation left (a power cut after the mark) goes: revoked means no keys. */
         states_user_leave(m);

@@ -414,6 +414,30 @@ def main_scenario(tmp, mef, kpm, figures):
         "revoked, stopped, msce-agent --once --reenrol: enrols, the mark gone; the daemon restores that profile",
         f"{once.returncode}\n{once.stdout}{once.stderr}\n" + "\n".join(a.texts()))
 
+    # Revoked, stopped, and the mark names another MEF than the one configured now (the
+    # configuration changed since; the old MEF's URI written into the mark here): that is an
+    # operator's act too, that MEF did not revoke it for this one: the start enrols.
+    mef.ctl("node", "revoke", "node-1")
+    mef.ctl("node", "activate", "node-1")
+    start = len(a.messages)
+    j = a.wait_for(lambda m: m.startswith("STATUS=Revoked by MEF"), 30, start)
+    a.stop()
+    mark = os.path.join(state, "revoked")
+    lines = open(mark).read().split("\n")
+    other = lines[:2] + ["https://old-mef.example.net:8443/msce"] + lines[3:]
+    with open(mark, "w") as f:
+        f.write("\n".join(other))
+    before = requests()
+    a = Agent(tmp, conf, watchdog_usec=400000)
+    k = a.wait_for(lambda m: m == "READY=1", 30)
+    log = open(os.path.join(tmp, "agent.log")).read()
+    tap(j is not None and k is not None and requests() > before and cse_keys()[1] is not None
+        and not os.path.exists(mark) and lines[2] == mef_url
+        and f"by MEF https://old-mef.example.net:8443/msce before this start" in log
+        and f"MEF {mef_url} is configured now, not revoked there" in log,
+        "revoked by a MEF other than the one configured now: the start enrols, the mark gone",
+        f"mark {lines}\n" + "\n".join(a.texts()) + log[-2000:])
+
     figures["rss_ready"] = a.status_mem()
 
     # SIGTERM: STOPPING=1 and exit 0 (how fast is not asserted: 30 s is a deadline for a hang).

@@ -29,7 +29,7 @@ static int listen_parse(void *base, const ini_key_t *k, const char *v, char why[
         char **hp = listen_fields(base, k);
         const char *host, *colon;
         size_t host_len;
-        snprintf(why, INI_WHY_MAX, "expected host:port or [ipv6]:port, port 1..65535");
+        snprintf(why, INI_WHY_MAX, "expected host:port or [ipv6]:port, port 0..65535 (0: the kernel picks)");
         if (v[0] == '[') {
                 const char *close = strchr(v, ']');
                 if (!close || close[1] != ':')

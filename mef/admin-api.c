@@ -88,16 +88,22 @@ int admin_response_error(int status, const char *reason, admin_response_t *ret) 
         return respond_json(ret, status, json_pack("{s:s, s:s}", "error", error_word(status), "reason", reason));
 }
 
+/* Peer text may be quoted in a reason: keep it printable ASCII (jansson refuses what is not
+ * UTF-8, which would turn the body's fault into a 500). */
+static char *printable(char *s) {
+        for (char *p = s; *p; p++)
+                if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
+                        *p = '?';
+        return s;
+}
+
 _printf_(3, 4) static int fail(admin_response_t *ret, int status, const char *fmt, ...) {
         char reason[512];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(reason, sizeof reason, fmt, ap);
         va_end(ap);
-        /* peer text may be quoted: keep it printable */
-        for (char *p = reason; *p; p++)
-                if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
-                        *p = '?';
+        printable(reason);
         return admin_response_error(status, reason, ret);
 }
 
@@ -397,6 +403,15 @@ static int node_change(request_t *q, const char *id, ops_node_change_t change, a
 
 /* ---- import, export ---- */
 
+/* ImportResult (docs/admin-api.openapi.json); takes errors */
+static int import_answer(admin_response_t *ret, int status, bool dry_run, const ops_import_result_t *res, json_t *errors) {
+        json_t *j = json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:o}", "dryRun", dry_run, "imported", res->imported,
+                              "rows", (json_int_t) res->rows, "added", (json_int_t) (res->imported ? res->added : 0),
+                              "wouldAdd", (json_int_t) res->added, "unchanged", (json_int_t) res->unchanged, "errors",
+                              errors);
+        return respond_json(ret, status, j);
+}
+
 static int import(request_t *q, admin_response_t *ret) {
         static const char *const allowed[] = { "dry_run", NULL };
         const char *bad = params_check(q, allowed);
@@ -410,12 +425,17 @@ static int import(request_t *q, admin_response_t *ret) {
         if (r == -ENODATA)
                 return fail(ret, 400, "the body must be CSV with a header row, or JSON Lines");
         const char *why = r < 0 ? NULL : import_reader_start(&rd, &r);
-        if (why || r == -E2BIG || r == -EBADMSG) /* the first line too long, or with a NUL */
-                return fail(ret, 422, "line %u: %s", rd.lineno, why ?: strerror(-r));
+        ops_import_result_t res = {};
+        if (why || r == -E2BIG || r == -EBADMSG) { /* the first line too long, or with a NUL */
+                /* the shape of every 422 of this route: the line in errors[], nothing imported */
+                char msg[256];
+                snprintf(msg, sizeof msg, "%s", why ?: strerror(-r));
+                json_t *line = json_pack("[{s:I, s:s}]", "line", (json_int_t) rd.lineno, "error", printable(msg));
+                return line ? import_answer(ret, 422, dry_run, &res, line) : -ENOMEM;
+        }
         if (r < 0)
                 return r; /* out of memory: 500, not the body's fault */
         json_t *errors = json_array();
-        ops_import_result_t res;
         char subject[96];
         snprintf(subject, sizeof subject, "request of %s", q->actor);
         r = ops_import_run(q->store, q->cfg, q->actor, subject, &rd, dry_run, errors, &res);
@@ -423,11 +443,7 @@ static int import(request_t *q, admin_response_t *ret) {
                 json_decref(errors);
                 return fail_store(ret, r, q);
         }
-        json_t *j = json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:o}", "dryRun", dry_run, "imported", res.imported,
-                              "rows", (json_int_t) res.rows, "added", (json_int_t) (res.imported ? res.added : 0),
-                              "wouldAdd", (json_int_t) res.added, "unchanged", (json_int_t) res.unchanged, "errors",
-                              errors);
-        return respond_json(ret, res.n_errors ? 422 : 200, j);
+        return import_answer(ret, res.n_errors ? 422 : 200, dry_run, &res, errors);
 }
 
 /* As `node export`: the import's fields, never a key; CSV or JSON Lines. At most EXPORT_MAX
@@ -679,8 +695,15 @@ static void audit_refused(const request_t *q, const admin_response_t *ret) {
                 subject[o++] = (unsigned char) *p >= 0x20 && (unsigned char) *p < 0x7f ? *p : '?';
         subject[o] = 0;
         json_t *j = ret->body ? json_loadb(ret->body, ret->body_len, 0, NULL) : NULL;
-        snprintf(detail, sizeof detail, "%s -> %d: %s", q->msg->method, ret->status,
-                 json_string_value(json_object_get(j, "reason")) ?: "-");
+        /* why: an error's reason, or an import's first bad line */
+        json_t *first = json_array_get(json_object_get(j, "errors"), 0);
+        const char *reason = json_string_value(json_object_get(j, "reason"));
+        if (reason || !first)
+                snprintf(detail, sizeof detail, "%s -> %d: %s", q->msg->method, ret->status, reason ?: "-");
+        else
+                snprintf(detail, sizeof detail, "%s -> %d: line %" JSON_INTEGER_FORMAT ": %s", q->msg->method,
+                         ret->status, json_integer_value(json_object_get(first, "line")),
+                         json_string_value(json_object_get(first, "error")) ?: "-");
         json_decref(j);
         (void) store_audit(q->store, q->actor, "api-refused", subject, detail);
 }

@@ -294,6 +294,14 @@ ca = {T}/ops-ca.crt
     st, body = api("POST", "/admin/v1/import", bad, ctype="text/csv", expect=422)
     check(body["errors"][0]["line"] == 4 and "kpm" in body["errors"][0]["error"] and not body["imported"],
           "importNodes: a bad row named by line and rule, nothing imported", body)
+    # a header that is not the import's: the same ImportResult shape as a bad row (api() checks the
+    # spec), a column name that is not UTF-8 quoted printable, not a 500
+    st, body = api("POST", "/admin/v1/import", "foo,bar\n1,2\n", ctype="text/csv", expect=422)
+    check(body["errors"] == [{"line": 1, "error": "header: unknown column 'foo'"}] and not body["imported"],
+          "importNodes: a bad header is 422 with line 1 in errors[], nothing imported", body)
+    st, body = api("POST", "/admin/v1/import", "nodeID,k\xff\n", ctype="text/csv", expect=422)
+    check(body["errors"][0]["error"] == "header: unknown column 'k?'",
+          "importNodes: a header's bytes that are not ASCII are quoted as '?'", body)
     st, body = api("POST", "/admin/v1/import", csv, ctype="text/csv", expect=200)
     check(body["imported"] and body["added"] == 2, "importNodes: CSV imported", body)
     jsonl = json.dumps({"nodeID": "urn:dev:ops:api-5", "certFingerprint": "ab" * 32, "cseID": "/mn-api-5",

@@ -20,6 +20,13 @@ static void enrol_slot_refund(enrol_slot_t *slot) {
  * (*slot the allowance it took). Only the window's first refusal is audited: a node enrolling
  * in a loop adds one audit row per window, not one per attempt, and its log lines are bounded
  * as other repeats are. */
+void mef_response_unstored(mef_response_t *r, ratelimit_t *enrol_limit) {
+        if (!r || !r->enrol_taken)
+                return;
+        ratelimit_refund(enrol_limit, r->node_id, r->enrol_taken);
+        r->enrol_taken = 0;
+}
+
 static int enrol_limit_check(const exchange_t *ex, const store_node_t *node, enrol_slot_t *slot, mef_response_t *ret) {
         if (!ex->peer->enrol_limit)
                 return 0;
@@ -197,7 +204,9 @@ int handler_enrol(const exchange_t *ex, mef_response_t *ret) {
                         return handler_not_enrolee(ex, node.node_id, ret);
                 return handler_fail_internal(ex, e.ke_id, ret, r, "storing the enrolment");
         }
-        slot.limit = NULL; /* stored: the allowance is spent */
+        /* stored: the allowance is spent, unless a batch this ran in does not commit */
+        resp.enrol_taken = slot.limit ? slot.taken : 0;
+        slot.limit = NULL;
         snprintf(resp.node_id, sizeof resp.node_id, "%s", node.node_id);
         snprintf(resp.ke_id, sizeof resp.ke_id, "%s", e.ke_id);
         *ret = resp;

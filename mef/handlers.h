@@ -52,6 +52,9 @@ typedef struct mef_response {
         /* a refusal (or a deregister that changed nothing) not audited (refusal_audit): how
          * many of its kind this window, this one included; 0: audited (or no refusal) */
         unsigned audit_folded;
+        /* a 201 enrolment: when the node's allowance it spent was taken (enrol_limit), 0 when
+         * none was; for mef_response_unstored() */
+        uint64_t enrol_taken;
 } mef_response_t;
 
 /* Always answers: request, authorisation and store errors become error responses (500/5000
@@ -64,6 +67,10 @@ int mef_handle(const mef_config_t *cfg, mef_store_t *store, const mef_peer_t *pe
  * 503 when overloaded). */
 int mef_response_error(int status, int rsc, const char *reason, mef_response_t *ret);
 void mef_response_done(mef_response_t *r);
+/* What r answers was not durably stored after all (the store's batch did not commit what the
+ * handler wrote): gives back the enrolment allowance it spent (enrol_limit, as in mef_peer_t),
+ * so that our failure does not count against the node. Once: r->enrol_taken is cleared. */
+void mef_response_unstored(mef_response_t *r, ratelimit_t *enrol_limit);
 /* An X-M2M-RI the MEF can echo: 1..MEF_RI_MAX printable ASCII characters, spaces included (no
  * control character or other byte that could split or garble a header line). mef_handle()
  * refuses any other before it acts, so every request it executes has its RI echoed. */

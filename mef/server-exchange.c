@@ -167,6 +167,13 @@ static int exchange_job_run(store_job_t *job, mef_store_t *store) {
         return r;
 }
 
+/* In a store thread: the enrolment answered was not committed after all (its batch's COMMIT
+ * failed): the 500 the client gets spends none of the node's allowance. */
+static void exchange_job_unstored(store_job_t *job) {
+        exchange_job_t *j = (exchange_job_t *) job;
+        mef_response_unstored(&j->resp, j->enrol_limit);
+}
+
 /* Back in the loop: the handlers' response. */
 static int exchange_job_answer(conn_job_t *base, conn_t *c) {
         exchange_job_t *j = (exchange_job_t *) base;
@@ -183,6 +190,7 @@ static int submit(conn_t *c, http_msg_t *msg) {
         if (!j)
                 return -ENOMEM;
         conn_job_init(&j->base, msg, exchange_job_run, exchange_job_answer, exchange_job_free);
+        j->base.job.unstored = exchange_job_unstored;
         j->cfg = s->cfg;
         j->metrics = s->metrics;
         j->enrol_limit = s->enrol_limit;

@@ -83,6 +83,13 @@ static bool job_due(const store_job_t *j, uint64_t now) {
         return j->deadline == 0 || now < j->deadline;
 }
 
+/* j's run() succeeded, but what it wrote went with its batch: it fails with r. */
+static void job_unstored(store_job_t *j, int r) {
+        if (j->unstored)
+                j->unstored(j);
+        j->result = r;
+}
+
 /* jobs[0..n) in one transaction where the store can (store_batch_begin()), one by one
  * otherwise. Nothing of a batch is answered before its commit: a failed commit, or a batch the
  * engine gave up, fails every job of it that had succeeded. A job that waited past its deadline
@@ -132,13 +139,13 @@ static void worker_run(worker_t *w, store_job_t **jobs, size_t n) {
                         /* the last job run took the batch down: it fails, and so do those
                          * before whose writes went with it */
                         if (jobs[i - 1]->result >= 0)
-                                jobs[i - 1]->result = -EIO;
+                                job_unstored(jobs[i - 1], -EIO);
                         r = jobs[i - 1]->result;
                 }
                 if (r < 0)
                         for (size_t k = 0; k < i; k++)
                                 if (run[k] && jobs[k]->result >= 0)
-                                        jobs[k]->result = r;
+                                        job_unstored(jobs[k], r);
                 /* after a lost batch, the rest in a new one */
                 jobs += i;
                 n -= i;

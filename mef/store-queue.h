@@ -23,6 +23,11 @@ struct store_job {
         /* In the loop, exactly once: r is what run() returned, -ETIME when the job was still
          * queued at its deadline (run() not called), -ECANCELED when the queue is freed first. */
         void (*done)(store_job_t *j, int r);
+        /* Optional, in the store thread: run() succeeded, but its batch did not commit what it
+         * wrote (the COMMIT failed, or a later job's error took the batch down), and done()
+         * will get that failure. For what run() counted as done beyond the store (an
+         * allowance spent): undo it here. */
+        void (*unstored)(store_job_t *j);
         /* CLOCK_MONOTONIC usec; 0: none (background work): run after those with one, and waits
          * for a lock 100 ms at most (-EBUSY then) */
         uint64_t deadline;

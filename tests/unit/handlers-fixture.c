@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The handler tests' fixture (handlers-fixture.h). */
+#include <sqlite3.h>
+
 #include "tests/unit/handlers-fixture.h"
 
 static char tmpdir[] = "/tmp/test-handlers-XXXXXX";
@@ -33,6 +35,15 @@ void add_target(const char *id, const char *psk_id) {
         uint8_t psk[32];
         memset(psk, 0x33, sizeof psk);
         cr_assert_eq(store_target_add(store, &t, psk, sizeof psk), 0);
+}
+
+void store_sql(const char *sql) {
+        char db_path[sizeof tmpdir + 16];
+        snprintf(db_path, sizeof db_path, "%s/mef.db", tmpdir);
+        sqlite3 *db = NULL;
+        cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s: %s", sql, sqlite3_errmsg(db));
+        sqlite3_close(db);
 }
 
 static void setup(void) {

@@ -44,6 +44,8 @@ extern mef_config_t cfg;
 extern uint8_t ekm1[KDF_EKM_LEN], ekm2[KDF_EKM_LEN], ekm3[KDF_EKM_LEN];
 void add_node(const char *node_id, const char *kpm_id, const char *cse_id, bool ltk, const char *const *targets);
 void add_target(const char *id, const char *psk_id);
+/* SQL run on the store's database behind its back, on a connection of its own. */
+void store_sql(const char *sql);
 /* What the server's PSK lookup found in the handshake (NULL: none), its enrolment rate limit. */
 extern const store_node_t *call_node;
 extern const store_target_t *call_target;

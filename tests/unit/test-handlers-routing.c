@@ -246,6 +246,45 @@ Test(handlers, enrol_failed_gives_the_allowance_back) {
         call_limit = ratelimit_free(call_limit);
 }
 
+/* An enrolment whose statements all succeed but whose COMMIT fails (a deferred foreign key its
+ * row breaks, set up behind the store's back) is answered 500 alone, and gives its allowance
+ * back. In a batch (group commit, mef/store-queue.c) the handler answers 201 and only the
+ * batch's COMMIT fails: the store thread then gives it back (mef_response_unstored()), not the
+ * handler. After three such failures the node still enrols its full two. */
+Test(handlers, enrol_commit_failed_gives_the_allowance_back) {
+        mef_response_t r;
+        char body[1024];
+        enrol_limit_two_a_minute();
+        store_sql("CREATE TABLE trap_parent (id INTEGER PRIMARY KEY);"
+                  "CREATE TABLE trap (p INTEGER REFERENCES trap_parent (id) DEFERRABLE INITIALLY DEFERRED);"
+                  "CREATE TRIGGER trap_enrol AFTER INSERT ON enrolments BEGIN INSERT INTO trap VALUES (1); END;");
+        enrol_body(NODE1, NULL, body, sizeof body);
+        call(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 0, &r);
+        expect_error(&r, 500, 5000, "internal error");
+        mef_response_done(&r);
+        for (int i = 0; i < 2; i++) {
+                cr_assert_eq(store_batch_begin(store), 0);
+                call(KPM1, ekm1, "POST", "/msce/enrolments", NODE1, body, 0, &r);
+                cr_assert_eq(r.status, 201, "the statements succeed in the batch");
+                cr_assert_lt(store_batch_end(store, true), 0, "the batch's COMMIT fails");
+                mef_response_unstored(&r, call_limit);
+                mef_response_done(&r);
+        }
+        store_sql("DROP TRIGGER trap_enrol");
+        store_enrolment_t e;
+        char keid[MSG_KEID_MAX + 1];
+        uint8_t ke[KDF_KE_LEN];
+        keid_of(ekm1, keid, ke);
+        cr_assert_eq(store_enrolment_get(store, keid, &e, NULL, NULL), -ENOENT, "the failed enrolment was stored");
+        msg_profile_t p;
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+        enrol(KPM1, NODE1, ekm2, NULL, &p);
+        call(KPM1, ekm3, "POST", "/msce/enrolments", NODE1, body, 0, &r);
+        expect_error(&r, 429, 4000, "too many enrolments");
+        mef_response_done(&r);
+        call_limit = ratelimit_free(call_limit);
+}
+
 /* ---- refusals in the audit trail ---- */
 
 static size_t audit_rows_of(const char *actor) {

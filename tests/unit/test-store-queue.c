@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -61,6 +62,7 @@ typedef struct test_job {
         bool batched; /* ran inside a batch */
         pid_t tid;    /* the thread it ran on */
         int ran, done, result;
+        int unstored; /* times told its writes went with the batch */
         unsigned done_seq; /* the order of its done() among all jobs' */
 } test_job_t;
 
@@ -90,6 +92,10 @@ static int job_run(store_job_t *j, mef_store_t *store) {
         return r;
 }
 
+static void job_unstored(store_job_t *j) {
+        ((test_job_t *) j)->unstored++;
+}
+
 static void job_done(store_job_t *j, int r) {
         test_job_t *t = (test_job_t *) j;
         t->done++;
@@ -105,8 +111,8 @@ static int job_submit(store_queue_t *q, test_job_t *t, uint64_t deadline) {
 
 /* job_submit() of a job of that kind and name, released already. */
 static void job_submit_kind(store_queue_t *q, test_job_t *t, job_kind_t kind, const char *name, uint64_t deadline) {
-        *t = (test_job_t) { .job = { .run = job_run, .done = job_done, .deadline = deadline }, .kind = kind,
-                            .name = name };
+        *t = (test_job_t) { .job = { .run = job_run, .done = job_done, .unstored = job_unstored, .deadline = deadline },
+                            .kind = kind, .name = name };
         atomic_store(&t->release, true);
         cr_assert_eq(store_queue_submit(q, &t->job), 0);
 }
@@ -286,23 +292,60 @@ Test(store_queue, woken_while_the_loop_is_never_idle) {
         store_queue_free(q);
 }
 
+/* Four jobs of these kinds (named "b" to "e"), queued behind a, then all run: the queue. */
+static store_queue_t *four_behind(test_job_t *a, test_job_t t[4], const job_kind_t kinds[4]) {
+        static const char *const names[] = { "b", "c", "d", "e" };
+        store_queue_t *q = queue_busy(8, a);
+        for (size_t i = 0; i < 4; i++)
+                job_submit_kind(q, &t[i], kinds[i], names[i], 0);
+        atomic_store(&a->release, true);
+        LOOP_UNTIL(event, a->done && t[0].done && t[1].done && t[2].done && t[3].done);
+        return q;
+}
+
 Test(store_queue, abandoned_batch_fails_its_jobs) {
-        test_job_t a, b, c, d, e;
-        store_queue_t *q = queue_busy(8, &a);
-        job_submit_kind(q, &b, JOB_AUDIT, "b", 0);
-        job_submit_kind(q, &c, JOB_ABANDON, "c", 0);
-        job_submit_kind(q, &d, JOB_AUDIT, "d", 0);
-        job_submit_kind(q, &e, JOB_AUDIT, "e", 0);
-        atomic_store(&a.release, true);
-        LOOP_UNTIL(event, a.done && b.done && c.done && d.done && e.done);
-        cr_assert_eq(b.result, -EIO, "its row went with the batch: not answered as stored");
-        cr_assert_eq(c.result, -EIO);
-        cr_assert(d.batched && e.batched, "the rest in a new batch");
-        cr_assert_eq(d.result, 0);
-        cr_assert_eq(e.result, 0);
+        test_job_t a, t[4], *b = &t[0], *c = &t[1], *d = &t[2], *e = &t[3];
+        store_queue_t *q = four_behind(&a, t, (const job_kind_t[]) { JOB_AUDIT, JOB_ABANDON, JOB_AUDIT, JOB_AUDIT });
+        cr_assert_eq(b->result, -EIO, "its row went with the batch: not answered as stored");
+        cr_assert_eq(c->result, -EIO);
+        cr_assert(b->unstored == 1 && c->unstored == 1, "b and c told: %d %d", b->unstored, c->unstored);
+        cr_assert(d->unstored == 0 && e->unstored == 0, "d and e committed");
+        cr_assert(d->batched && e->batched, "the rest in a new batch");
+        cr_assert_eq(d->result, 0);
+        cr_assert_eq(e->result, 0);
         char got[8];
         audit_subjects(got, sizeof got);
         cr_assert_str_eq(got, "de");
+        store_queue_free(q);
+}
+
+/* Every job of a batch succeeds, its COMMIT fails (a deferred foreign key c's row breaks, set
+ * up behind the store's back): each job that had succeeded fails with the COMMIT's error and
+ * is told its writes went (unstored()); the job that failed on its own (d) is not. */
+Test(store_queue, failed_commit_fails_its_jobs) {
+        sqlite3 *db = NULL;
+        cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_exec(db,
+                                  "CREATE TABLE trap_parent (id INTEGER PRIMARY KEY);"
+                                  "CREATE TABLE trap (p INTEGER REFERENCES trap_parent (id) DEFERRABLE INITIALLY DEFERRED);"
+                                  "CREATE TRIGGER trap_c AFTER INSERT ON audit WHEN NEW.subject = 'c' "
+                                  "BEGIN INSERT INTO trap VALUES (1); END;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK, "%s", sqlite3_errmsg(db));
+        sqlite3_close(db);
+        test_job_t a, t[4], *b = &t[0], *c = &t[1], *d = &t[2], *e = &t[3];
+        store_queue_t *q = four_behind(&a, t, (const job_kind_t[]) { JOB_AUDIT, JOB_AUDIT, JOB_FAIL, JOB_AUDIT });
+        cr_assert(b->batched && c->batched && e->batched, "b, c and e in one batch");
+        cr_assert_lt(b->result, 0, "its row went with the COMMIT: not answered as stored");
+        cr_assert_eq(c->result, b->result);
+        cr_assert_eq(e->result, b->result);
+        cr_assert_eq(d->result, -EPERM);
+        cr_assert(b->unstored == 1 && c->unstored == 1 && e->unstored == 1, "told: %d %d %d", b->unstored,
+                  c->unstored, e->unstored);
+        cr_assert_eq(d->unstored, 0, "failed on its own: nothing of it to undo");
+        char got[8];
+        audit_subjects(got, sizeof got);
+        cr_assert_str_eq(got, "");
         store_queue_free(q);
 }
 

@@ -319,22 +319,13 @@ static int node_get(request_t *q, const char *id, admin_response_t *ret) {
                 return fail(ret, 404, "no such node");
         if (r < 0)
                 return fail_store(ret, r, q);
-        json_t *o = ops_node_json(n);
-        /* The newest LIST_MAX, as a page of the enrolments' list: a node enrolling in a loop
-         * keeps thousands for [audit] keep. One more read tells whether there are more. */
-        store_page_t p = { .state = -1, .limit = LIST_MAX + 1 };
         _cleanup_free_ store_enrolment_t *enr = NULL;
         size_t n_enr = 0;
-        r = store_enrolment_page(q->store, id, &p, &enr, &n_enr);
-        if (r < 0) {
-                json_decref(o);
+        char last[STORE_ENROLMENT_CURSOR_MAX];
+        r = ops_node_enrolments(q->store, id, &enr, &n_enr, last);
+        if (r < 0)
                 return fail_store(ret, r, q);
-        }
-        char last[STORE_ENROLMENT_CURSOR_MAX] = "";
-        if (n_enr > LIST_MAX) {
-                n_enr = LIST_MAX;
-                store_enrolment_cursor(&enr[n_enr - 1], last);
-        }
+        json_t *o = ops_node_json(n);
         /* json_object_set_new() takes the value, also when o is NULL */
         if (json_object_set_new(o, "enrolments", ops_json_array(enr, n_enr, sizeof *enr, ops_enrolment_json)) < 0 ||
             json_object_set_new(o, "enrolmentsNext", last[0] ? json_string(last) : json_null()) < 0) {

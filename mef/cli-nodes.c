@@ -7,10 +7,15 @@
 
 /* ---- node ---- */
 
-static int node_print(cli_t *c, const store_node_t *n, const store_enrolment_t *enr, size_t n_enr) {
+/* enr: the newest of the node's enrolments (NULL: none shown), next the cursor of the rest
+ * (ops_node_enrolments()). */
+static int node_print(cli_t *c, const store_node_t *n, const store_enrolment_t *enr, size_t n_enr, const char *next) {
         if (c->json) {
                 json_t *o = ops_node_json(n);
-                if (o && enr && json_object_set_new(o, "enrolments", cli_enrolments_json(enr, n_enr)) < 0) {
+                /* as GET /admin/v1/nodes/{id} has them */
+                if (o && enr &&
+                    (json_object_set_new(o, "enrolments", cli_enrolments_json(enr, n_enr)) < 0 ||
+                     json_object_set_new(o, "enrolmentsNext", next[0] ? json_string(next) : json_null()) < 0)) {
                         json_decref(o);
                         o = NULL;
                 }
@@ -40,10 +45,16 @@ static int node_print(cli_t *c, const store_node_t *n, const store_enrolment_t *
         ops_time_format(n->last_seen, seen);
         printf("Status checks:   %" PRIu64 " (last %s)\n", n->status_checks, n->last_seen ? seen : "never");
         if (enr) {
-                printf("Enrolments:      %zu\n", n_enr);
+                if (next[0])
+                        printf("Enrolments:      the newest %zu, then more (listed below)\n", n_enr);
+                else
+                        printf("Enrolments:      %zu\n", n_enr);
                 if (n_enr) {
                         putchar('\n');
-                        return cli_enrolments_table(enr, n_enr);
+                        int r = cli_enrolments_table(enr, n_enr);
+                        if (r == 0 && next[0])
+                                printf("\nThe rest: msce-mef enrolments %s --after %s\n", n->node_id, next);
+                        return r;
                 }
         }
         return 0;
@@ -169,7 +180,7 @@ int cmd_node_add(cli_t *c, const command_t *def, int argc, char **argv) {
                 }
 
         if (c->json)
-                return node_print(c, n, NULL, 0);
+                return node_print(c, n, NULL, 0, NULL);
         credential_added_print("node", node_id, detail, &cr, "Kpm",
                                ": install it on the device as the agent's psk_file");
         return 0;
@@ -235,11 +246,12 @@ int cmd_node_show(cli_t *c, const command_t *def, int argc, char **argv) {
                 return r;
         _cleanup_free_ store_enrolment_t *enr = NULL;
         size_t n_enr = 0;
-        r = store_enrolment_list(c->store, node_id, &enr, &n_enr);
+        char next[STORE_ENROLMENT_CURSOR_MAX];
+        r = ops_node_enrolments(c->store, node_id, &enr, &n_enr, next);
         if (r < 0)
                 return cli_fail("node show", r);
         static const store_enrolment_t none;
-        return node_print(c, n, enr ?: &none, n_enr);
+        return node_print(c, n, enr ?: &none, n_enr, next);
 }
 
 /* remove, reenrol, revoke, activate: NODE_ID only. */
@@ -273,7 +285,7 @@ int cmd_node_change(cli_t *c, const command_t *def, int argc, char **argv) {
                 return 0;
         }
         if (c->json)
-                return node_print(c, n, NULL, 0);
+                return node_print(c, n, NULL, 0, NULL);
         printf("Node %s: %s.\n", node_id, detail);
         return 0;
 }

@@ -61,6 +61,25 @@ int ops_node_change(mef_store_t *s, const char *actor, const char *node_id, ops_
         return 0;
 }
 
+int ops_node_enrolments(mef_store_t *s, const char *node_id, store_enrolment_t **ret, size_t *ret_n,
+                        char next[static STORE_ENROLMENT_CURSOR_MAX]) {
+        /* as a page of the enrolments' list; one row more tells whether there are more */
+        store_page_t p = { .state = -1, .limit = OPS_NODE_ENROLMENTS_MAX + 1 };
+        _cleanup_free_ store_enrolment_t *list = NULL;
+        size_t n = 0;
+        int r = store_enrolment_page(s, node_id, &p, &list, &n);
+        if (r < 0)
+                return r;
+        next[0] = 0;
+        if (n > OPS_NODE_ENROLMENTS_MAX) {
+                n = OPS_NODE_ENROLMENTS_MAX;
+                store_enrolment_cursor(&list[n - 1], next);
+        }
+        *ret = TAKE_PTR(list);
+        *ret_n = n;
+        return 0;
+}
+
 int ops_cert_fp_normalise(const char *in, char out[STORE_FP_LEN + 1]) {
         size_t n = 0;
         for (const char *p = in; *p; p++) {

@@ -59,3 +59,9 @@ ops_node_change_t ops_node_change_from_string(const char *s);
  * may fail when the change is done. */
 int ops_node_change(mef_store_t *s, const char *actor, const char *node_id, ops_node_change_t change,
                     char *detail, size_t detail_size, store_node_t *ret);
+/* The enrolments a node's view shows (node show, GET /admin/v1/nodes/{id}): the newest
+ * OPS_NODE_ENROLMENTS_MAX, since a node enrolling in a loop keeps thousands for [audit] keep.
+ * next gets the cursor to list the rest from (store_enrolment_page()'s after), "" when none. */
+#define OPS_NODE_ENROLMENTS_MAX 1000u
+int ops_node_enrolments(mef_store_t *s, const char *node_id, store_enrolment_t **ret, size_t *ret_n,
+                        char next[static STORE_ENROLMENT_CURSOR_MAX]);

@@ -122,7 +122,7 @@ ok "node list --json has every field"
 run 0 node show urn:dev:ops:gw-1
 [[ $OUT == *"KpmID kpm-gw-1"* && $OUT == *"State:           active"* ]] || fail "node show: $OUT"
 run 0 --json node show urn:dev:ops:gw-1
-jq -e '.nodeID == "urn:dev:ops:gw-1" and .enrolments == []' <<<"$OUT" >/dev/null || fail "node show --json: $OUT"
+jq -e '.nodeID == "urn:dev:ops:gw-1" and .enrolments == [] and .enrolmentsNext == null' <<<"$OUT" >/dev/null || fail "node show --json: $OUT"
 run 1 node show urn:dev:ops:nobody
 [[ $ERR == "msce-mef: node show urn:dev:ops:nobody: no such node" ]] || fail "unknown node: $ERR"
 ok "node show"

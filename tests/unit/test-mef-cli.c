@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "mef/cli.h"
+#include "mef/ops.h"
 #include "util/util.h"
 #include "store-fault.h"
 #include "store-tmp.h"
@@ -73,12 +74,13 @@ static int run(const char *const *args) {
         return r;
 }
 
-/* The node as `node show --json` prints it now, without its enrolments. */
+/* The node as `node show --json` prints it now, without its enrolments (nor their cursor). */
 static json_t *node_now(const char *id) {
         cr_assert_eq(run((const char *const[]) { "--json", "node", "show", id, NULL }), 0);
         json_t *j = json_load_file(out_path, 0, NULL);
         cr_assert_not_null(j);
         json_object_del(j, "enrolments");
+        json_object_del(j, "enrolmentsNext");
         return j;
 }
 
@@ -186,4 +188,75 @@ Test(mef_cli, restore_keeps_its_key_when_its_commit_is_unanswered) {
         cr_assert(json_equal(before, now));
         json_decref(now);
         json_decref(before);
+}
+
+/* A node enrolling in a loop keeps thousands of enrolments: node show lists the newest
+ * OPS_NODE_ENROLMENTS_MAX (as GET /admin/v1/nodes/{id}), then how to list the rest, and the
+ * command it names lists exactly those. */
+Test(mef_cli, node_show_bounds_the_enrolments) {
+        enum { EXTRA = 2, N = OPS_NODE_ENROLMENTS_MAX + EXTRA };
+        const char *id = "urn:dev:ops:loop-1";
+        cr_assert_eq(run((const char *const[]) { "init", NULL }), 0);
+        cr_assert_eq(run((const char *const[]) { "node", "add", id, "--cse-id", "/mn-loop-1", "--cse-base",
+                                                  "https://in.example.net/b", "--cert-fp", FP, NULL }),
+                     0);
+        mef_store_t *s = NULL;
+        char db[sizeof tmpdir + 16], mk[sizeof tmpdir + 16];
+        snprintf(db, sizeof db, "%s/mef.db", tmpdir);
+        snprintf(mk, sizeof mk, "%s/mef.key", tmpdir);
+        cr_assert_eq(store_open(db, mk, false, &s), 0);
+        cr_assert_eq(store_begin(s), 0);
+        uint8_t key[32] = {};
+        for (int i = 0; i < N; i++) {
+                /* each one second after the one before, retired but the newest */
+                store_enrolment_t e = { .state = i == N - 1 ? ENROLMENT_ACTIVE : ENROLMENT_RETIRED,
+                                        .created = 1700000000 + i, .exp = 1800000000 };
+                snprintf(e.ke_id, sizeof e.ke_id, "%032x@mef.example.net", i);
+                snprintf(e.node_id, sizeof e.node_id, "%s", id);
+                cr_assert_eq(store_enrolment_add(s, &e, key, sizeof key), 0);
+        }
+        cr_assert_eq(store_commit(s), 0);
+        store_close(s);
+
+        cr_assert_eq(run((const char *const[]) { "node", "show", id, NULL }), 0);
+        _cleanup_free_ char *out = NULL;
+        size_t len;
+        cr_assert_eq(file_read_all(out_path, 1 << 20, &out, &len), 0);
+        char want[128];
+        snprintf(want, sizeof want, "Enrolments:      the newest %u, then more (listed below)\n",
+                 OPS_NODE_ENROLMENTS_MAX);
+        cr_assert_not_null(strstr(out, want), "%.300s", out);
+        char newest[64], oldest_shown[64], first_left[64];
+        snprintf(newest, sizeof newest, "%032x@", N - 1);
+        snprintf(oldest_shown, sizeof oldest_shown, "%032x@", EXTRA);
+        snprintf(first_left, sizeof first_left, "%032x@", EXTRA - 1);
+        cr_assert_not_null(strstr(out, newest));
+        cr_assert_not_null(strstr(out, oldest_shown));
+        cr_assert_null(strstr(out, first_left), "more than the newest %u shown", OPS_NODE_ENROLMENTS_MAX);
+        size_t rows = 0;
+        for (const char *p = out; (p = strstr(p, "@mef.example.net")); p++)
+                rows++;
+        cr_assert_eq(rows, OPS_NODE_ENROLMENTS_MAX);
+        snprintf(want, sizeof want, "\nThe rest: msce-mef enrolments %s --after ", id);
+        const char *rest = strstr(out, want);
+        cr_assert_not_null(rest, "no pointer to the rest: %s", out + len - MIN(len, 300u));
+        char after[64];
+        cr_assert_eq(sscanf(rest + strlen(want), "%63s", after), 1);
+
+        /* --json: the same, and the cursor as the API's enrolmentsNext */
+        cr_assert_eq(run((const char *const[]) { "--json", "node", "show", id, NULL }), 0);
+        json_t *j = json_load_file(out_path, 0, NULL);
+        cr_assert_not_null(j);
+        cr_assert_eq(json_array_size(json_object_get(j, "enrolments")), OPS_NODE_ENROLMENTS_MAX);
+        cr_assert_str_eq(json_string_value(json_object_get(j, "enrolmentsNext")), after);
+        json_decref(j);
+
+        /* the command named lists the rest, and only those */
+        cr_assert_eq(run((const char *const[]) { "--json", "enrolments", id, "--after", after, NULL }), 0);
+        j = json_load_file(out_path, 0, NULL);
+        cr_assert_not_null(j);
+        cr_assert_eq(json_array_size(j), EXTRA);
+        const char *ke = json_string_value(json_object_get(json_array_get(j, 0), "keID"));
+        cr_assert(ke && strncmp(ke, first_left, strlen(first_left)) == 0, "%s", ke);
+        json_decref(j);
 }

@@ -4,13 +4,20 @@
 
 #include "mef/cli-internal.h"
 #include "proto/ids.h"
+#include "proto/tls.h"
 
 /* ---- node ---- */
 
 /* enr: the newest of the node's enrolments (NULL: none shown), next the cursor of the rest
  * (ops_node_enrolments()). */
 static int node_print(cli_t *c, const store_node_t *n, const store_enrolment_t *enr, size_t n_enr, const char *next) {
+        bool long_kpm_id = strlen(n->kpm_id) > TLS_PSK_ID_MAX;
         if (c->json) {
+                if (long_kpm_id)
+                        fprintf(stderr, "msce-mef: warning: node %s: its KpmID is longer than %u characters, which no "
+                                        "TLS handshake can offer: it can never enrol (give it a shorter one: " OPS_LONG_KPM_ID_FIX
+                                        ")\n",
+                                n->node_id, TLS_PSK_ID_MAX);
                 json_t *o = ops_node_json(n);
                 /* as GET /admin/v1/nodes/{id} has them */
                 if (o && enr &&
@@ -31,6 +38,10 @@ static int node_print(cli_t *c, const store_node_t *n, const store_enrolment_t *
         printf("Node ID:         %s\n", n->node_id);
         if (n->kpm_id[0])
                 printf("Authentication:  psk, KpmID %s\n", n->kpm_id);
+        if (long_kpm_id)
+                printf("Warning:         the KpmID is longer than %u characters, which no TLS handshake can offer:\n"
+                       "                 this node can never enrol (give it a shorter one: " OPS_LONG_KPM_ID_FIX ")\n",
+                       TLS_PSK_ID_MAX);
         else
                 printf("Authentication:  cert, SHA-256 %s\n", n->cert_fp);
         printf("CSE-ID:          %s\n", n->cse_id);

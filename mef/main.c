@@ -10,6 +10,7 @@
 #include "mef/log.h"
 #include "mef/mef-config.h"
 #include "mef/metrics.h"
+#include "mef/ops.h"
 #include "mef/server.h"
 #include "mef/store-open.h"
 #include "mef/store.h"
@@ -70,6 +71,16 @@ static int serve_open_store(const mef_config_t *cfg, mef_store_t **ret) {
         return 0;
 }
 
+/* Once a start (not per worker): what the store holds that can never work, for the operator. */
+static void serve_check_store(const mef_config_t *cfg, mef_store_t *store) {
+        char said[OPS_LONG_KPM_IDS_NAMED * (MSG_ID_MAX + 2) + 512];
+        int r = ops_long_kpm_ids_said(store, said, sizeof said);
+        if (r < 0)
+                log_warning("store %s: cannot check the nodes' KpmIDs: %s", mef_store_name(cfg), strerror(-r));
+        else if (r > 0)
+                log_warning("store %s: %s", mef_store_name(cfg), said);
+}
+
 /* Made before any worker is forked: they all count into it (mef/metrics.h). NULL: off. */
 static mef_metrics_t *metrics;
 
@@ -78,6 +89,8 @@ static int serve(const mef_config_t *cfg) {
         int r = serve_open_store(cfg, &store);
         if (r != 0)
                 return r;
+        if (cfg->workers == 1) /* else the supervisor did */
+                serve_check_store(cfg, store);
         char err[MEF_SERVER_ERR_MAX] = "";
         r = mef_server_run(cfg, store, metrics, err, sizeof err);
         if (r < 0) {
@@ -145,6 +158,8 @@ int main(int argc, char **argv) {
                 /* create or check the store once, before the workers open their own connections */
                 mef_store_t *store = NULL;
                 r = serve_open_store(&cfg, &store);
+                if (r == 0)
+                        serve_check_store(&cfg, store);
                 store_close(store);
                 return r != 0 ? r : mef_workers_run(&cfg, metrics, serve);
         }

@@ -2,8 +2,10 @@
 /* A node's state changes (reenrol, revoke, activate) and its removal, each in one transaction
  * with its audit row; a certificate fingerprint as operators write it. */
 #include <ctype.h>
+#include <inttypes.h>
 
 #include "mef/ops.h"
+#include "proto/tls.h"
 #include "util/string-table.h"
 #include "util/util.h"
 
@@ -59,6 +61,30 @@ int ops_node_change(mef_store_t *s, const char *actor, const char *node_id, ops_
                 *ret = n;
         }
         return 0;
+}
+
+int ops_long_kpm_ids_said(mef_store_t *s, char *buf, size_t size) {
+        char ids[OPS_LONG_KPM_IDS_NAMED][MSG_ID_MAX + 1];
+        size_t n = 0;
+        uint64_t count = 0;
+        buf[0] = 0;
+        int r = store_node_long_kpm_ids(s, ids, ELEMENTSOF(ids), &n, &count);
+        if (r < 0)
+                return r;
+        if (count == 0)
+                return 0;
+        int k = snprintf(buf, size,
+                         "%" PRIu64 " node%s with a KpmID longer than %u characters (added before that limit), which "
+                         "no TLS handshake can offer, can never enrol:",
+                         count, count == 1 ? "" : "s", TLS_PSK_ID_MAX);
+        for (size_t i = 0; i < n && k >= 0 && (size_t) k < size; i++)
+                k += snprintf(buf + k, size - (size_t) k, "%s %s", i ? "," : "", ids[i]);
+        if (count > n && k >= 0 && (size_t) k < size)
+                k += snprintf(buf + k, size - (size_t) k, " and %" PRIu64 " more", count - n);
+        if (k >= 0 && (size_t) k < size)
+                (void) snprintf(buf + k, size - (size_t) k, "; give %s a shorter one (" OPS_LONG_KPM_ID_FIX ")",
+                                count == 1 ? "it" : "each");
+        return 1;
 }
 
 int ops_node_enrolments(mef_store_t *s, const char *node_id, store_enrolment_t **ret, size_t *ret_n,

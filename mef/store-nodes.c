@@ -236,6 +236,33 @@ int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret) {
         return 0;
 }
 
+int store_node_long_kpm_ids(mef_store_t *s, char (*ids)[MSG_ID_MAX + 1], size_t n_ids, size_t *ret_n,
+                            uint64_t *ret_count) {
+        if (!s || (n_ids && !ids) || !ret_n || !ret_count)
+                return -EINVAL;
+        /* a scan of every node: once at start, or when an operator asks */
+        _cleanup_stmt_ db_stmt_t *st = NULL;
+        TRY(prepare(s,
+                    "SELECT node_id, (SELECT count(*) FROM nodes WHERE length(kpm_id) > ?1) FROM nodes "
+                    "WHERE length(kpm_id) > ?1 ORDER BY node_id LIMIT ?2",
+                    &st));
+        TRY(db_bind_int64(st, 1, TLS_PSK_ID_MAX));
+        TRY(db_bind_int64(st, 2, (int64_t) MAX(n_ids, (size_t) 1)));
+        size_t n = 0;
+        uint64_t count = 0;
+        int r;
+        while ((r = step_row(st)) > 0) {
+                count = (uint64_t) db_column_int64(st, 1);
+                if (n < n_ids)
+                        snprintf(ids[n++], sizeof ids[0], "%s", db_column_str(st, 0) ?: "");
+        }
+        if (r < 0)
+                return r;
+        *ret_n = n;
+        *ret_count = count;
+        return 0;
+}
+
 int store_node_seen(mef_store_t *s, const char *node_id, int64_t now) {
         if (!s || !node_id)
                 return -EINVAL;

@@ -279,6 +279,12 @@ typedef struct store_counts {
         uint64_t enrolments_expired;
 } store_counts_t;
 int store_counts(mef_store_t *s, int64_t now, store_counts_t *ret);
+/* Nodes whose KpmID is longer than TLS_PSK_ID_MAX (proto/tls.h), which stores made before
+ * that limit may hold (up to 255 characters): no TLS handshake can offer such an identity, so
+ * they can never enrol. *ret_count: how many; ids: the first n_ids of them by node ID
+ * (*ret_n of them). */
+int store_node_long_kpm_ids(mef_store_t *s, char (*ids)[MSG_ID_MAX + 1], size_t n_ids, size_t *ret_n,
+                            uint64_t *ret_count);
 
 /* In a transaction that will store an enrolment (store_enrolment_add()), first: on PostgreSQL
  * the check that its key is sealed under the store's current master key, which holds the check

@@ -240,6 +240,36 @@ run 0 node remove urn:dev:ops:gw-long
 rm -f "$T/long.hex"
 ok "a KpmID or target PSK identity of 128 characters is refused naming the TLS limit, 127 accepted"
 
+# ---- a KpmID over 127 characters from a store older than that limit: said, nothing else changes ----
+if [[ $HAVE_SQLITE == 1 ]]; then
+        run 0 node add urn:dev:ops:gw-old --cse-id /mn-cse-old --cse-base $B --psk-id kpm-old --generate-psk "$T/old.hex"
+        sqlite3 "$T/state/mef.db" "UPDATE nodes SET kpm_id = '${K127}o' WHERE node_id = 'urn:dev:ops:gw-old'"
+        run 0 node show urn:dev:ops:gw-old
+        [[ $OUT == *"Warning:         the KpmID is longer than 127 characters"*"this node can never enrol"* ]] ||
+                fail "node show of a 128-character KpmID: $OUT"
+        run 0 --json node show urn:dev:ops:gw-old
+        [[ $ERR == *"warning: node urn:dev:ops:gw-old: its KpmID is longer than 127 characters"* ]] ||
+                fail "node show --json of a 128-character KpmID: $ERR"
+        jq -e --arg k "${K127}o" '.kpmID == $k' <<<"$OUT" >/dev/null || fail "node show --json: $OUT"
+        # serve says it once at start, naming the node, and serves
+        sed 's/^\[server\]$/[server]\nfqdn = mef.test/' "$T/mef.conf" >"$T/old.conf"
+        "$MEF" --config "$T/old.conf" serve >"$T/serve.out" 2>"$T/serve.err" &
+        old_pid=$!
+        serve_said() { grep -q "listening on" "$T/serve.out" "$T/serve.err" || ! kill -0 "$old_pid" 2>/dev/null; }
+        wait_for 30 serve_said || :
+        kill -TERM "$old_pid" 2>/dev/null || :
+        wait "$old_pid" || :
+        cat "$T/serve.err" >>"$ALL_OUT"
+        grep -q "1 node with a KpmID longer than 127 characters (added before that limit), which no TLS handshake can offer, can never enrol: urn:dev:ops:gw-old; give it a shorter one (node remove, node add --psk-id, and the agent's psk_identity)$" \
+                "$T/serve.err" || fail "serve did not warn of the 128-character KpmID: $(cat "$T/serve.err")"
+        grep -q "listening on" "$T/serve.out" "$T/serve.err" || fail "serve did not start: $(cat "$T/serve.err")"
+        run 0 node remove urn:dev:ops:gw-old
+        rm -f "$T/old.hex"
+        ok "a node whose KpmID is over 127 characters (an older store): node show and serve say it can never enrol"
+else
+        skip "sqlite3 is missing: a KpmID over 127 characters written behind the store's back"
+fi
+
 # ---- targets ----
 run 0 target add /in-cse --psk-id in-cse-psk --generate-psk "$T/in-cse.hex"
 TPSK_HEX=$(head -n1 "$T/in-cse.hex")

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include "mef/cli.h"
@@ -190,6 +191,16 @@ Test(mef_cli, restore_keeps_its_key_when_its_commit_is_unanswered) {
         json_decref(before);
 }
 
+/* The store of cfg ("mef", config_at()), opened past the CLI; its path into db. */
+static mef_store_t *store_of_config(char db[static sizeof tmpdir + 16]) {
+        char mk[sizeof tmpdir + 16];
+        snprintf(db, sizeof tmpdir + 16, "%s/mef.db", tmpdir);
+        snprintf(mk, sizeof mk, "%s/mef.key", tmpdir);
+        mef_store_t *s = NULL;
+        cr_assert_eq(store_open(db, mk, false, &s), 0);
+        return s;
+}
+
 /* A node enrolling in a loop keeps thousands of enrolments: node show lists the newest
  * OPS_NODE_ENROLMENTS_MAX (as GET /admin/v1/nodes/{id}), then how to list the rest, and the
  * command it names lists exactly those. */
@@ -200,11 +211,8 @@ Test(mef_cli, node_show_bounds_the_enrolments) {
         cr_assert_eq(run((const char *const[]) { "node", "add", id, "--cse-id", "/mn-loop-1", "--cse-base",
                                                   "https://in.example.net/b", "--cert-fp", FP, NULL }),
                      0);
-        mef_store_t *s = NULL;
-        char db[sizeof tmpdir + 16], mk[sizeof tmpdir + 16];
-        snprintf(db, sizeof db, "%s/mef.db", tmpdir);
-        snprintf(mk, sizeof mk, "%s/mef.key", tmpdir);
-        cr_assert_eq(store_open(db, mk, false, &s), 0);
+        char db[sizeof tmpdir + 16];
+        mef_store_t *s = store_of_config(db);
         cr_assert_eq(store_begin(s), 0);
         uint8_t key[32] = {};
         for (int i = 0; i < N; i++) {
@@ -259,4 +267,53 @@ Test(mef_cli, node_show_bounds_the_enrolments) {
         const char *ke = json_string_value(json_object_get(json_array_get(j, 0), "keID"));
         cr_assert(ke && strncmp(ke, first_left, strlen(first_left)) == 0, "%s", ke);
         json_decref(j);
+}
+
+/* Nodes whose KpmID is over TLS_PSK_ID_MAX (an older store; put there behind the store's back):
+ * node show says this one can never enrol, and what serve logs at start names the first
+ * OPS_LONG_KPM_IDS_NAMED and counts the rest. */
+Test(mef_cli, long_kpm_ids_are_said) {
+        cr_assert_eq(run((const char *const[]) { "init", NULL }), 0);
+        char id[32], cse[32], psk[32], hex[sizeof tmpdir + 32];
+        for (int i = 0; i < 8; i++) {
+                snprintf(id, sizeof id, "urn:dev:ops:k%d", i);
+                snprintf(cse, sizeof cse, "/mn-k%d", i);
+                snprintf(psk, sizeof psk, "kpm-%d", i);
+                snprintf(hex, sizeof hex, "%s/k%d.hex", tmpdir, i);
+                cr_assert_eq(run((const char *const[]) { "node", "add", id, "--cse-id", cse, "--cse-base",
+                                                          "https://in.example.net/b", "--psk-id", psk, "--generate-psk",
+                                                          hex, NULL }),
+                             0);
+        }
+        char db[sizeof tmpdir + 16];
+        mef_store_t *s = store_of_config(db);
+        char said[OPS_LONG_KPM_IDS_NAMED * (MSG_ID_MAX + 2) + 512];
+        cr_assert_eq(ops_long_kpm_ids_said(s, said, sizeof said), 0);
+        cr_assert_str_eq(said, "");
+        sqlite3 *raw = NULL;
+        cr_assert_eq(sqlite3_open_v2(db, &raw, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        /* k1..k7: 7 over the limit, k0 stays */
+        cr_assert_eq(sqlite3_exec(raw,
+                                  "UPDATE nodes SET kpm_id = kpm_id || printf('%.128c', 'k') WHERE node_id <> "
+                                  "'urn:dev:ops:k0'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK, "%s", sqlite3_errmsg(raw));
+        sqlite3_close(raw);
+        cr_assert_eq(ops_long_kpm_ids_said(s, said, sizeof said), 1);
+        cr_assert_str_eq(said, "7 nodes with a KpmID longer than 127 characters (added before that limit), which no TLS "
+                               "handshake can offer, can never enrol: urn:dev:ops:k1, urn:dev:ops:k2, urn:dev:ops:k3, "
+                               "urn:dev:ops:k4, urn:dev:ops:k5 and 2 more; give each a shorter one (node remove, node "
+                               "add --psk-id, and the agent's psk_identity)");
+        store_close(s);
+
+        cr_assert_eq(run((const char *const[]) { "node", "show", "urn:dev:ops:k3", NULL }), 0);
+        _cleanup_free_ char *out = NULL;
+        size_t len;
+        cr_assert_eq(file_read_all(out_path, 1 << 16, &out, &len), 0);
+        cr_assert_not_null(strstr(out, "\nWarning:         the KpmID is longer than 127 characters"), "%s", out);
+        cr_assert_eq(run((const char *const[]) { "node", "show", "urn:dev:ops:k0", NULL }), 0);
+        free(out);
+        out = NULL;
+        cr_assert_eq(file_read_all(out_path, 1 << 16, &out, &len), 0);
+        cr_assert_null(strstr(out, "Warning:"), "%s", out);
 }

@@ -2,6 +2,7 @@
 /* The store: nodes, targets, the audit trail, counts, pruning, keyset pages, conflicts (fixture:
  * store-fixture.h). */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <pthread.h>
 
 #include "proto/tls.h"
@@ -178,6 +179,45 @@ Test(store, node_invalid) {
         cr_assert_eq(store_node_add(s, &bad, kpm, 32), 0, "KpmID of TLS_PSK_ID_MAX");
         /* and the good one still goes in */
         cr_assert_eq(store_node_add(s, &n, kpm, MSG_KEY_MAX), 0);
+        store_close(s);
+}
+
+/* KpmIDs of 128..255 characters, from stores made before the TLS_PSK_ID_MAX limit (put there
+ * behind the store's back: node add refuses them now): how many, and the first by node ID. */
+Test(store, long_kpm_ids_found) {
+        uint8_t kpm[32];
+        mef_store_t *s = open_psk_nodes("abcde", kpm, 7);
+        char ids[2][MSG_ID_MAX + 1];
+        size_t n = 9;
+        uint64_t count = 9;
+        cr_assert_eq(store_node_long_kpm_ids(s, ids, ELEMENTSOF(ids), &n, &count), 0);
+        cr_assert(n == 0 && count == 0, "%zu %" PRIu64, n, count);
+        char sql[512], long_id[MSG_ID_MAX + 1];
+        static const char *const which[] = { "e", "b", "d" };
+        for (size_t i = 0; i < ELEMENTSOF(which); i++) {
+                size_t len = i == 0 ? MSG_ID_MAX : TLS_PSK_ID_MAX + 1;
+                memset(long_id, 'k', len);
+                long_id[len] = 0;
+                long_id[0] = which[i][0]; /* unique */
+                snprintf(sql, sizeof sql, "UPDATE nodes SET kpm_id = '%s' WHERE node_id = '%s'", long_id, which[i]);
+                sql_exec(sql, NULL, 0);
+        }
+        /* TLS_PSK_ID_MAX itself is an identity TLS can offer */
+        memset(long_id, 'k', TLS_PSK_ID_MAX);
+        long_id[TLS_PSK_ID_MAX] = 0;
+        snprintf(sql, sizeof sql, "UPDATE nodes SET kpm_id = '%s' WHERE node_id = 'a'", long_id);
+        sql_exec(sql, NULL, 0);
+        cr_assert_eq(store_node_long_kpm_ids(s, ids, ELEMENTSOF(ids), &n, &count), 0);
+        cr_assert_eq(count, 3);
+        cr_assert_eq(n, 2);
+        cr_assert_str_eq(ids[0], "b");
+        cr_assert_str_eq(ids[1], "d");
+        /* they stay listed */
+        store_node_t e;
+        cr_assert_eq(store_node_get(s, "e", &e), 0);
+        cr_assert_eq(strlen(e.kpm_id), MSG_ID_MAX);
+        cr_assert_eq(store_node_long_kpm_ids(s, NULL, 0, &n, &count), 0);
+        cr_assert(n == 0 && count == 3);
         store_close(s);
 }
 

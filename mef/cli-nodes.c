@@ -38,12 +38,12 @@ static int node_print(cli_t *c, const store_node_t *n, const store_enrolment_t *
         printf("Node ID:         %s\n", n->node_id);
         if (n->kpm_id[0])
                 printf("Authentication:  psk, KpmID %s\n", n->kpm_id);
+        else
+                printf("Authentication:  cert, SHA-256 %s\n", n->cert_fp);
         if (long_kpm_id)
                 printf("Warning:         the KpmID is longer than %u characters, which no TLS handshake can offer:\n"
                        "                 this node can never enrol (give it a shorter one: " OPS_LONG_KPM_ID_FIX ")\n",
                        TLS_PSK_ID_MAX);
-        else
-                printf("Authentication:  cert, SHA-256 %s\n", n->cert_fp);
         printf("CSE-ID:          %s\n", n->cse_id);
         printf("CSEBase:         %s\n", n->cse_base);
         printf("Targets:         %s\n", n->n_targets ? targets : "-");

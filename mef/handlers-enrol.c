@@ -16,10 +16,6 @@ static void enrol_slot_refund(enrol_slot_t *slot) {
                 ratelimit_refund(slot->limit, slot->node_id, slot->taken);
 }
 
-/* [limits] enrolments_per_node: 1 with *ret the 429 + Retry-After, 0 when the node may enrol
- * (*slot the allowance it took). Only the window's first refusal is audited: a node enrolling
- * in a loop adds one audit row per window, not one per attempt, and its log lines are bounded
- * as other repeats are. */
 void mef_response_unstored(mef_response_t *r, ratelimit_t *enrol_limit) {
         if (!r || !r->enrol_taken)
                 return;
@@ -27,6 +23,10 @@ void mef_response_unstored(mef_response_t *r, ratelimit_t *enrol_limit) {
         r->enrol_taken = 0;
 }
 
+/* [limits] enrolments_per_node: 1 with *ret the 429 + Retry-After, 0 when the node may enrol
+ * (*slot the allowance it took). Only the window's first refusal is audited: a node enrolling
+ * in a loop adds one audit row per window, not one per attempt, and its log lines are bounded
+ * as other repeats are. */
 static int enrol_limit_check(const exchange_t *ex, const store_node_t *node, enrol_slot_t *slot, mef_response_t *ret) {
         if (!ex->peer->enrol_limit)
                 return 0;

@@ -59,9 +59,6 @@ ops_node_change_t ops_node_change_from_string(const char *s);
  * may fail when the change is done. */
 int ops_node_change(mef_store_t *s, const char *actor, const char *node_id, ops_node_change_t change,
                     char *detail, size_t detail_size, store_node_t *ret);
-/* The enrolments a node's view shows (node show, GET /admin/v1/nodes/{id}): the newest
- * OPS_NODE_ENROLMENTS_MAX, since a node enrolling in a loop keeps thousands for [audit] keep.
- * next gets the cursor to list the rest from (store_enrolment_page()'s after), "" when none. */
 /* The nodes whose KpmID no TLS handshake can offer (store_node_long_kpm_ids()), said for an
  * operator, naming the first OPS_LONG_KPM_IDS_NAMED: 1 and buf filled, 0 (buf "") when there
  * are none, or a negative errno. */
@@ -69,6 +66,9 @@ int ops_node_change(mef_store_t *s, const char *actor, const char *node_id, ops_
 int ops_long_kpm_ids_said(mef_store_t *s, char *buf, size_t size);
 /* How such a node gets a shorter KpmID, for the messages that name one. */
 #define OPS_LONG_KPM_ID_FIX "node remove, node add --psk-id, and the agent's psk_identity"
+/* The enrolments a node's view shows (node show, GET /admin/v1/nodes/{id}): the newest
+ * OPS_NODE_ENROLMENTS_MAX, since a node enrolling in a loop keeps thousands for [audit] keep.
+ * next gets the cursor to list the rest from (store_enrolment_page()'s after), "" when none. */
 #define OPS_NODE_ENROLMENTS_MAX 1000u
 int ops_node_enrolments(mef_store_t *s, const char *node_id, store_enrolment_t **ret, size_t *ret_n,
                         char next[static STORE_ENROLMENT_CURSOR_MAX]);

@@ -341,8 +341,8 @@ int enrol_run(const agent_config_t *cfg, const char *prev, stored_profile_t *ret
          * gateway holding it (custody_preflight() checks a device: TCTI's node only). */
         if (cfg->seal_backend != SEAL_HOST) {
                 (void) setenv("TSS2_LOG", "all+none", 0);
-                int p = tpm2_probe(cfg->tcti);
-                if (p == 0 && (p = tpm2_pcrs_check(cfg->tcti, cfg->pcrs)) == -ENXIO) /* tpm2_seal() would refuse */
+                int pcrs = 0, p = tpm2_probe_pcrs(cfg->tcti, cfg->pcrs, &pcrs); /* one connection */
+                if (p == 0 && (p = pcrs) == -ENXIO) /* tpm2_seal() would refuse */
                         return failure_set(&info->failure, OUTCOME_CONFIG, p, "not enrolling: %s: [seal] pcrs = %s: the TPM at %s "
                                            "has not all of them active", cfg->path, cfg->pcrs, cfg->tcti);
                 if (p == -EACCES) /* there, but not ours to open: the setup's (hw/tpm2.h) */

@@ -14,7 +14,7 @@ typedef struct probe_job {
         const char *tcti, *pcrs;
 } probe_job_t;
 
-/* The reply: tpm2_pcrs_check()'s result. */
+/* The reply: tpm2_probe_pcrs()'s *ret_pcrs. */
 static int child_probe(void *userdata, uint8_t *out, size_t max, size_t *out_len) {
         const probe_job_t *j = userdata;
         int pcrs = 0, r = tpm2_probe_pcrs(j->tcti, j->pcrs, &pcrs);

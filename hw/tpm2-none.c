@@ -8,10 +8,6 @@ int tpm2_probe(const char *tcti) {
         return -EOPNOTSUPP;
 }
 
-int tpm2_pcrs_check(const char *tcti, const char *pcrs) {
-        return -EOPNOTSUPP;
-}
-
 int tpm2_probe_pcrs(const char *tcti, const char *pcrs, int *ret_pcrs) {
         return -EOPNOTSUPP;
 }

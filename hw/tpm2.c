@@ -467,17 +467,6 @@ int tpm2_probe_pcrs(const char *tcti, const char *pcrs, int *ret_pcrs) {
         return 0;
 }
 
-int tpm2_pcrs_check(const char *tcti, const char *pcrs) {
-        last_rc = 0;
-        TPML_PCR_SELECTION sel;
-        int r = pcrs_parse(pcrs, &sel);
-        if (r < 0 || sel.count == 0)
-                return r;
-        _cleanup_(tpm2_ctx_done) tpm2_ctx_t c = TPM2_CTX_NULL;
-        r = tpm2_ctx_open(tcti, &c);
-        return r < 0 ? r : pcrs_active(&c, &sel);
-}
-
 static int blob_marshal(const tss2_t *t, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
                         const TPML_PCR_SELECTION *sel, uint8_t **ret, size_t *ret_len) {
         size_t size = 1 + sizeof *pub + sizeof *priv + sizeof *sel, off = 0;

@@ -48,11 +48,10 @@
 /* 0 when a TPM answers on tcti (a GetCapability round trip). */
 int tpm2_probe(const char *tcti);
 
-/* 0 when the TPM on tcti has every PCR of pcrs active (and for no pcrs, without asking it),
- * -ENXIO when not, as tpm2_seal() would refuse them; the errors of tpm2_probe() else. */
-int tpm2_pcrs_check(const char *tcti, const char *pcrs);
-
-/* Both on one connection: tpm2_probe()'s result, and when 0, tpm2_pcrs_check()'s in *ret_pcrs. */
+/* tpm2_probe()'s result, and when 0, on the same connection, whether the TPM has every PCR of
+ * pcrs active in *ret_pcrs: 0 when it has (and for no pcrs, without asking it), -ENXIO when not,
+ * as tpm2_seal() would refuse them, -EINVAL for a pcrs string that does not parse, the errors of
+ * tpm2_probe() else. */
 int tpm2_probe_pcrs(const char *tcti, const char *pcrs, int *ret_pcrs);
 
 /* Seal len (1..TPM2_SECRET_MAX) bytes; *ret_blob is heap memory (not secret) of *ret_blob_len. */

@@ -4,8 +4,8 @@
  * each case runs in a child that drops to uid/gid 65534 (nobody): root would open a mode 0000
  * node. No TPM is needed: the node is a plain file, refused before tss2 opens it. The agent says
  * so in words of its setup (agent/enrol.c, agent/custody.c: enrolling, sealing, unsealing; a TPM
- * busy while sealing is a retry). And a fake TPM on the cmd TCTI
- * answering about another capability than asked. */
+ * busy while sealing is a retry). And a fake TPM on the cmd TCTI: answering about another
+ * capability than asked, and counting the connections the enrolment's probe makes. */
 #include "msce-config.h"
 
 #include <criterion/criterion.h>
@@ -99,13 +99,18 @@ Test(tpm2_device, auto_does_not_seal_with_the_host_key) {
         cr_assert_eq(access(p, F_OK), -1, "%s written", p);
 }
 
-static int config_auto(agent_config_t *cfg) {
+/* A configuration with tcti and dir, and seal's lines in [seal]. */
+static int config_seal(agent_config_t *cfg, const char *seal) {
         char text[512], err[512];
         snprintf(text, sizeof text,
                  "[node]\nid = urn:dev:ops:gw-tpm-access\n[mef]\nuri = https://127.0.0.1:1\npsk_identity = kpm-access\n"
-                 "psk_file = /nonexistent/kpm.hex\n[seal]\nbackend = auto\ntcti = %s\nstate_dir = %s\n",
-                 tcti, dir);
+                 "psk_file = /nonexistent/kpm.hex\n[seal]\n%stcti = %s\nstate_dir = %s\n",
+                 seal, tcti, dir);
         return agent_config_parse_buffer("t.conf", text, strlen(text), AGENT_CONFIG_NO_SECRETS, cfg, err, sizeof err);
+}
+
+static int config_auto(agent_config_t *cfg) {
+        return config_seal(cfg, "backend = auto\n");
 }
 
 /* The agent's enrolment (backend auto) stops before it sends anything, with a configuration
@@ -186,27 +191,102 @@ Test(tpm2_device, no_node_is_no_tpm) {
         snprintf(tcti, sizeof tcti, "device:%s/tpm-none", dir);
         cr_assert_eq(unprivileged(probe), -ENODEV);
 }
-/* A "TPM" behind tss2's cmd TCTI (a program on its stdin and stdout) that answers the question
- * about the PCR banks with a list of 20 handles, TPM2_CAP_HANDLES: no list of banks (and more
- * entries than a TPML_PCR_SELECTION has), -EIO, never read as one. */
-Test(tpm2_device, an_answer_about_another_capability_is_no_list_of_banks) {
+/* A "TPM" behind tss2's cmd TCTI (a program on its stdin and stdout, one per connection) that
+ * logs each connection and each command's code (for GetCapability, with the capability asked),
+ * answers the probe's question (TPM2_CAP_TPM_PROPERTIES) with TPM2_PT_MANUFACTURER "IBM", the
+ * question about the PCR banks (TPM2_CAP_PCRS) with pcrs_answer (printf octal escapes), and
+ * refuses everything else (TPM_RC_FAILURE). tcti names it; *ret_log is the log's path. */
+static void fake_tpm(const char *pcrs_answer, char *log, size_t log_size) {
         char script[sizeof dir + 16];
         snprintf(script, sizeof script, "%s/fake-tpm", dir);
+        snprintf(log, log_size, "%s/commands", dir);
         FILE *f = fopen(script, "we");
         cr_assert_not_null(f);
-        /* GetCapability is 22 bytes; the answer: TPM_ST_NO_SESSIONS, 99 bytes, TPM_RC_SUCCESS,
-         * moreData NO, TPM2_CAP_HANDLES, count 20, 20 handles */
-        fprintf(f, "head -c 22 > /dev/null\nprintf '\\200\\001\\000\\000\\000\\143\\000\\000\\000\\000\\000"
-                   "\\000\\000\\000\\001\\000\\000\\000\\024'\nhead -c 80 /dev/zero\ncat > /dev/null\n");
+        fprintf(f, "echo open >> %s\n"
+                   "while h=$(head -c 10 | od -An -tx1 -v | tr -d ' \\n'); [ ${#h} -eq 20 ]; do\n"
+                   "  b=$(head -c $((0x$(echo $h | cut -c5-12) - 10)) | od -An -tx1 -v | tr -d ' \\n')\n"
+                   "  cc=$(echo $h | cut -c13-20); [ $cc = 0000017a ] && cc=$cc:$(echo $b | cut -c1-8)\n"
+                   "  echo $cc >> %s\n"
+                   "  case $cc in\n"
+                   "  0000017a:00000006) printf '\\200\\001\\000\\000\\000\\033\\000\\000\\000\\000\\000\\000\\000\\000"
+                   "\\006\\000\\000\\000\\001\\000\\000\\001\\005\\111\\102\\115\\000';;\n"
+                   "  0000017a:00000005) printf '%s';;\n"
+                   "  *) printf '\\200\\001\\000\\000\\000\\012\\000\\000\\001\\001';;\n"
+                   "  esac\n"
+                   "done\n",
+                log, log, pcrs_answer);
         cr_assert_eq(fclose(f), 0);
         snprintf(tcti, sizeof tcti, "cmd:sh %s", script);
-        int r = tpm2_pcrs_check(tcti, "sha256:7");
+        setenv("TSS2_LOG", "all+none", 1); /* the refusals are expected */
+}
+
+/* The fake's log, and the fake and its log gone; skips when tss2 has no cmd TCTI (r). */
+static char *fake_tpm_done(const char *log, int r) {
+        char script[sizeof dir + 16];
+        snprintf(script, sizeof script, "%s/fake-tpm", dir);
         (void) unlink(script);
+        char *commands = NULL;
+        int q = file_read_all(log, 4096, &commands, NULL);
+        (void) unlink(log);
         if (r == -ENODEV || r == -EOPNOTSUPP) {
+                free(commands);
                 teardown(); /* criterion does not run .fini for a skipped test */
                 cr_skip_test("tss2's cmd TCTI (libtss2-tcti-cmd) not installed");
         }
-        cr_assert_eq(r, -EIO);
+        cr_assert_eq(q, 0);
+        return commands;
+}
+
+/* The answer about the PCR banks: TPM_ST_NO_SESSIONS, 99 bytes, TPM_RC_SUCCESS, moreData NO, a
+ * list of 20 handles, TPM2_CAP_HANDLES: no list of banks (and more entries than a
+ * TPML_PCR_SELECTION has), -EIO, never read as one. */
+Test(tpm2_device, an_answer_about_another_capability_is_no_list_of_banks) {
+        char log[sizeof dir + 16];
+        fake_tpm("\\200\\001\\000\\000\\000\\143\\000\\000\\000\\000\\000\\000\\000\\000\\001\\000\\000\\000\\024"
+                 "\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000"
+                 "\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000"
+                 "\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000"
+                 "\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000",
+                 log, sizeof log);
+        int pcrs = 0, r = tpm2_probe_pcrs(tcti, "sha256:7", &pcrs);
+        _cleanup_free_ char *commands = fake_tpm_done(log, r);
+        cr_assert_eq(r, 0, "the probe's answer is one");
+        cr_assert_eq(pcrs, -EIO);
+        cr_assert_str_eq(commands, "open\n0000017a:00000006\n0000017a:00000005\n");
+}
+
+/* No PCRs to check: the TPM is probed, and not asked about its banks. */
+Test(tpm2_device, no_pcrs_are_not_asked_about) {
+        char log[sizeof dir + 16];
+        fake_tpm("", log, sizeof log);
+        int pcrs = 1, r = tpm2_probe_pcrs(tcti, "", &pcrs);
+        _cleanup_free_ char *commands = fake_tpm_done(log, r);
+        cr_assert_eq(r, 0);
+        cr_assert_eq(pcrs, 0);
+        cr_assert_str_eq(commands, "open\n0000017a:00000006\n");
+}
+
+/* The agent's enrolment (backend tpm2, [seal] pcrs = sha256:7) asks a TPM whose sha256 bank has
+ * PCRs 0-6 only: a configuration error before anything is sent, the TPM probed and asked about
+ * its banks on one connection. The answer: TPM_ST_NO_SESSIONS, 25 bytes, TPM_RC_SUCCESS,
+ * moreData NO, TPM2_CAP_PCRS, count 1, TPM2_ALG_SHA256, sizeofSelect 3, 0x7f 0 0. */
+Test(tpm2_device, enrolment_probes_and_checks_the_pcrs_on_one_connection) {
+        char log[sizeof dir + 16];
+        fake_tpm("\\200\\001\\000\\000\\000\\031\\000\\000\\000\\000\\000\\000\\000\\000\\005\\000\\000\\000\\001"
+                 "\\000\\013\\003\\177\\000\\000",
+                 log, sizeof log);
+        _cleanup_(agent_config_done) agent_config_t cfg = {};
+        cr_assert_eq(config_seal(&cfg, "backend = tpm2\npcrs = sha256:7\n"), 0);
+        stored_profile_t p;
+        exchange_info_t info;
+        int r = enrol_run(&cfg, NULL, &p, &info);
+        _cleanup_free_ char *commands = fake_tpm_done(log, r);
+        cr_assert_eq(r, -ENXIO, "%d: %s", r, info.failure.reason);
+        cr_assert_eq(info.failure.outcome, OUTCOME_CONFIG);
+        cr_assert_not_null(strstr(info.failure.reason, "[seal] pcrs = sha256:7: the TPM at cmd:sh "),
+                           "%s", info.failure.reason);
+        cr_assert_not_null(strstr(info.failure.reason, " has not all of them active"), "%s", info.failure.reason);
+        cr_assert_str_eq(commands, "open\n0000017a:00000006\n0000017a:00000005\n", "one connection");
 }
 
 /* The same on the cmd TCTI (no resource manager, so a seal first flushes what a dead process

@@ -54,8 +54,8 @@ struct manager {
                                      * and the LEDs are that one's, left alone */
         time_t next_attempt;        /* wall clock of the next action, 0: none */
 
-        bool poll_warned;           /* report_poll_clamped() said poll_warned_sent: not again */
-        int64_t poll_warned_sent;
+        int64_t poll_warned;        /* the poll sent that report_poll_clamped() warned about: not
+                                     * again; POLL_WARNED_NONE since a value in range */
         bool have_profile;          /* a valid profile is in place (keys in the keyring) */
         stored_profile_t profile;   /* its non-secret fields: key bytes wiped */
         char exp_utc[TIME_TEXT_MAX]; /* its expiry as time_format_utc() gives it, for messages */
@@ -130,6 +130,8 @@ void report_once_print(manager_t *m, const exchange_info_t *enrolled);
 /* A warning when the MEF's poll (in its profile or status: what) was outside the agent's range
  * and clamped into it (exchange_info_t.poll_clamped), once per value sent; on stderr with --once. */
 void report_poll_clamped(manager_t *m, const exchange_info_t *info, const char *what);
+/* In range, so never a poll warned about: nothing warned. */
+#define POLL_WARNED_NONE ((int64_t) MSG_POLL_MIN)
 
 /* ---- agent/manager.c ---- */
 

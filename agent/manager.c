@@ -268,6 +268,7 @@ int manager_new(const char *config_path, agent_config_t *cfg, manager_t **ret, i
         m->first_attempt = true;
         m->since = time(NULL);
         m->backend = _SEAL_METHOD_INVALID;
+        m->poll_warned = POLL_WARNED_NONE;
         if (config_path && !(m->config_path = strdup(config_path)))
                 return -ENOMEM;
 

@@ -208,12 +208,13 @@ void report_once_exit(manager_t *m, int code, const char *fmt, ...) {
 
 void report_poll_clamped(manager_t *m, const exchange_info_t *info, const char *what) {
         /* once per value the MEF sends: a status check every 10 s must not warn every 10 s */
-        if (!info->poll_clamped || (m->poll_warned && m->poll_warned_sent == info->poll_sent)) {
-                m->poll_warned = m->poll_warned && info->poll_clamped;
+        if (!info->poll_clamped) {
+                m->poll_warned = POLL_WARNED_NONE; /* the next value out of range warns */
                 return;
         }
-        m->poll_warned = true;
-        m->poll_warned_sent = info->poll_sent;
+        if (m->poll_warned == info->poll_sent)
+                return;
+        m->poll_warned = info->poll_sent;
         char msg[256];
         snprintf(msg, sizeof msg, "MEF %s sent poll %" PRId64 " s in its %s, outside the %u..%u s this agent uses: "
                  "checking every %u s", m->cfg.mef_uri, info->poll_sent, what, MSG_POLL_MIN, MSG_POLL_MAX,

@@ -73,23 +73,46 @@ leak_patterns() { # hex values on stdin
         done | grep -v '^$'
 }
 
-# scenario NAME WANT_EXIT KEYWORD-ERE: one fake-mef, one agent run, all the checks.
-scenario() {
-        name=$1 want=$2 keyword=$3 todo=${4:-}
-        state=$T/$name/state run=$T/$name/run
-        mkdir -p "$T/$name"
+# fake_start SCENARIO [ARG...]: a fake-mef in the background (FAKE_PID), listening on $port;
+# false when it did not start.
+fake_start() {
         rm -f "$T/fake.out" "$T/fake.err" "$T/out" "$T/err" "$T/secrets"
-        "$FAKE" "$name" --psk-identity kpm-fake --psk-hex-file "$T/kpm.hex" --secrets-out "$T/secrets" \
+        "$FAKE" "$@" --psk-identity kpm-fake --psk-hex-file "$T/kpm.hex" --secrets-out "$T/secrets" \
                 > "$T/fake.out" 2> "$T/fake.err" &
         FAKE_PID=$!
         port=
         for _ in $(seq 100); do
                 port=$(sed -n 's/^port=//p' "$T/fake.out" 2> /dev/null)
-                [ -n "$port" ] && break
-                kill -0 $FAKE_PID 2> /dev/null || break
+                [ -n "$port" ] && return 0
+                kill -0 $FAKE_PID 2> /dev/null || return 1
                 sleep 0.05
         done
-        if [ -z "$port" ]; then
+        return 1
+}
+
+# agent_conf NAME: the agent's configuration for the fake-mef on $port (timeouts $t s),
+# $T/NAME/agent.conf.
+agent_conf() {
+        cat > "$T/$1/agent.conf" <<EOF
+[node]
+id = urn:dev:ops:abuse-1
+[mef]
+uri = https://127.0.0.1:$port/msce
+psk_identity = kpm-fake
+psk_file = $T/kpm.hex
+$(agent_custody "$CSE_USER" "$T/$1/state" "$T/$1/run")
+[timing]
+connect_timeout = ${t}s
+exchange_timeout = ${t}s
+EOF
+}
+
+# scenario NAME WANT_EXIT KEYWORD-ERE: one fake-mef, one agent run, all the checks.
+scenario() {
+        name=$1 want=$2 keyword=$3 todo=${4:-}
+        state=$T/$name/state run=$T/$name/run
+        mkdir -p "$T/$name"
+        if ! fake_start "$name"; then
                 not_ok "$name: fake-mef did not start"
                 return
         fi
@@ -98,18 +121,7 @@ scenario() {
         valid-hold) t=$HOLD_TIMEOUT_S ;;
         *) t=$OTHER_TIMEOUT_S ;;
         esac
-        cat > "$T/$name/agent.conf" <<EOF
-[node]
-id = urn:dev:ops:abuse-1
-[mef]
-uri = https://127.0.0.1:$port/msce
-psk_identity = kpm-fake
-psk_file = $T/kpm.hex
-$(agent_custody "$CSE_USER" "$state" "$run")
-[timing]
-connect_timeout = ${t}s
-exchange_timeout = ${t}s
-EOF
+        agent_conf "$name"
         start=$(date +%s%N)
         timeout -s KILL 60 "$AGENT" --once -c "$T/$name/agent.conf" > "$T/out" 2> "$T/err"
         rc=$?
@@ -250,5 +262,49 @@ scenario target-traversal     75    "msce:profile\.targets\[0\]\.id: '\.' or '\.
 scenario kpsaid-passwd        75    "msce:profile\.targets\[0\]\.kpsaID: not a kpsaID \(lower-case hex, optional \.<n>, '@', a host name\)"
 scenario csebase-no-uri       75    'msce:profile\.cseBase: not an absolute URI with scheme http, https'
 scenario keid-upper           75    "msce:profile\.keID: not a KeID \(lower-case hex, '@', a host name\)"
+
+# The daemon's status checks answered with a poll outside the agent's range: clamped into it, one
+# warning per value the MEF sends (a check every 10 s must not warn every 10 s), again for another
+# value, and for the same one after a value in range; the checks then 10 s apart (the profile's
+# poll is 11).
+status_polls() {
+        name=status-polls t=$OTHER_TIMEOUT_S
+        mkdir -p "$T/$name"
+        if ! fake_start $name --status-polls 1,1,2,10,2 -n 6; then
+                not_ok "$name: fake-mef did not start"
+                return
+        fi
+        agent_conf $name
+        "$AGENT" -c "$T/$name/agent.conf" > "$T/out" 2> "$T/err" &
+        agent=$!
+        # fake-mef ends after the fifth status check; the agent's line after it: the sixth "next check"
+        timeout 90 tail --pid=$FAKE_PID -f /dev/null
+        wait_for 10 sh -c '[ "$(grep -c "next check in" "$1")" -ge 6 ]' - "$T/err"
+        stop_pid $agent
+        stop_pid "$FAKE_PID"
+        FAKE_PID=
+        cat "$T/out" "$T/err" > "$T/$name/agent.log"
+        problems=
+        problem() { problems="$problems${problems:+; }$1"; }
+        [ "$(grep -c '^status poll=' "$T/fake.out")" -eq 5 ] || problem "fake-mef did not answer five status checks"
+        for sent_warned in 1:1 2:2; do
+                sent=${sent_warned%:*} warned=${sent_warned#*:}
+                n=$(grep -c "MEF .* sent poll $sent s in its status, outside the 10\.\.31622400 s this agent uses: checking every 10 s\$" "$T/err")
+                [ "$n" -eq "$warned" ] || problem "$n warnings that poll $sent was clamped, expected $warned"
+        done
+        checks=$(grep -o 'next check in [0-9]* s' "$T/err" | awk '{ print $4 }' | tr '\n' ' ')
+        [ "$checks" = "11 10 10 10 10 10 " ] || problem "the checks' intervals: $checks, expected 11 10 10 10 10 10"
+        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer' "$T/err" "$T/fake.err"; then
+                problem "sanitizer report"
+                cat "$T/err" "$T/fake.err" >&2 # for sanitize-wrap.sh
+        fi
+        keyring_clear $CSE_UID
+        if [ -z "$problems" ]; then
+                ok "$name: polls 1, 1, 2, 10, 2 sent: warned for 1, 2, 2; each check 10 s after the last"
+        else
+                not_ok "$name: $problems"
+        fi
+}
+status_polls
 
 tap_done

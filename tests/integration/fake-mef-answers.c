@@ -348,6 +348,17 @@ int build(const fake_t *f, exch_t *e, buf_t *out, prof_t *ret_prof) {
         case S_POLL_ZERO:
                 p.poll = "0";
                 break;
+        case S_STATUS_POLLS:
+                if (!e->status_poll) {
+                        p.poll = "11";
+                        break;
+                }
+                r = (resp_t) { .status = 200, .reason = "OK", .rsc = "2000" };
+                char exp[16];
+                time_format_basic(time(NULL) + 365 * 86400, exp);
+                buf_printf(&body, "{\"msce:status\":{\"keID\":\"%s\",\"state\":\"active\",\"exp\":\"%s\",\"poll\":%s}}",
+                           f->ke_id, exp, e->status_poll);
+                break;
         case S_TOO_MANY_TARGETS:
                 p.n_targets = MSG_TARGETS_MAX + 1;
                 break;

@@ -5,7 +5,7 @@
  * framing, headers, JSON, key confirmation, status codes, timing).
  *
  *   fake-mef SCENARIO --psk-identity ID --psk-hex-file FILE [--fqdn HOST] [--base /msce]
- *            [--port N] [-n COUNT] [--secrets-out FILE]
+ *            [--port N] [-n COUNT] [--secrets-out FILE] [--status-polls POLL,...]
  *   fake-mef --list
  *
  * Listens on 127.0.0.1:PORT (0, the default: the kernel picks one) and prints "port=N" first.
@@ -14,7 +14,7 @@
  * one line per key the agent may hold ("ke HEX", "ltk HEX", "kpsa KPSAID HEX"), for the test's
  * leak scan and key comparison. Exits 0 once COUNT connections were served as scripted (a peer
  * that gives up early is no error), 1 when a handshake or the request was not what an agent
- * sends, 2 on usage errors. */
+ * sends, 2 on usage errors. status-polls: see fake-mef.h. */
 #include "tests/integration/fake-mef.h"
 #include "tests/integration/listen-loopback.h"
 
@@ -76,6 +76,7 @@ static const struct {
         [S_BUSY_503_WRONG_RI] = { "busy-503-wrong-ri", "503/5000 with Retry-After: 7 and the X-M2M-RI of another request", SEND_ALL },
         [S_POLL_HUGE] = { "poll-huge", "201, profile with poll 99999999999 (above the agent's range)", SEND_ALL },
         [S_POLL_ZERO] = { "poll-zero", "201, profile with poll 0 (below the agent's range)", SEND_ALL },
+        [S_STATUS_POLLS] = { "status-polls", "201, profile with poll 11, then status checks answered with --status-polls", SEND_ALL },
         [S_ERROR_500_NO_RI] = { "error-500-no-ri", "500/5000 with Retry-After: 7, no X-M2M-RI", SEND_ALL },
 };
 
@@ -122,7 +123,8 @@ static int secrets_write(const fake_t *f, const exch_t *e, const prof_t *p) {
 
 /* ---- one connection ---- */
 
-/* Read one request; check it is an enrolment as the agent sends it. */
+/* Read one request; check it is an enrolment as the agent sends it (for status-polls after its
+ * enrolment: a status check of the KeID enrolled). */
 static int request_read(const fake_t *f, tls_conn_t *c, exch_t *e) {
         _cleanup_free_ uint8_t *in = malloc(REQUEST_MAX);
         if (!in)
@@ -148,13 +150,16 @@ static int request_read(const fake_t *f, tls_conn_t *c, exch_t *e) {
                         break;
         }
         char target[HTTP_TARGET_MAX + 1];
-        snprintf(target, sizeof target, "%s/enrolments", f->base);
-        const char *ri = http_msg_header(&m, "X-M2M-RI");
+        snprintf(target, sizeof target, "%s/enrolments%s%s", f->base, e->status_poll ? "/" : "",
+                 e->status_poll ? f->ke_id : "");
+        const char *ri = http_msg_header(&m, "X-M2M-RI"), *origin = http_msg_header(&m, "X-M2M-Origin");
         msg_enrol_req_t er;
-        if (!streq(m.method, "POST") || !streq(m.target, target) || !ri || strlen(ri) >= sizeof e->ri ||
-            !http_msg_header(&m, "X-M2M-Origin") || !http_msg_header(&m, "Host") ||
-            msg_enrol_req_parse(m.body, m.body_len, &er, NULL) < 0) {
-                fprintf(stderr, "fake-mef: not an enrolment request: %s %s\n", m.method, m.target);
+        bool status_ok = streq(m.method, "GET") && m.body_len == 0 && origin && streq(origin, f->ke_id);
+        if (!streq(m.target, target) || !ri || strlen(ri) >= sizeof e->ri || !origin || !http_msg_header(&m, "Host") ||
+            (e->status_poll ? !status_ok
+                            : !streq(m.method, "POST") || msg_enrol_req_parse(m.body, m.body_len, &er, NULL) < 0)) {
+                fprintf(stderr, "fake-mef: not an %s request: %s %s\n", e->status_poll ? "status" : "enrolment",
+                        m.method, m.target);
                 return -EBADMSG;
         }
         snprintf(e->ri, sizeof e->ri, "%s", ri);
@@ -183,7 +188,7 @@ static int send_bytes(tls_conn_t *c, const buf_t *out, delivery_t how) {
         return 0;
 }
 
-static int serve_tls(const fake_t *f, tls_ctx_t *ctx, int fd) {
+static int serve_tls(fake_t *f, tls_ctx_t *ctx, int fd) {
         tls_conn_t *c = NULL;
         int r = tls_conn_new_server(ctx, fd, &c);
         if (r < 0)
@@ -209,6 +214,8 @@ static int serve_tls(const fake_t *f, tls_ctx_t *ctx, int fd) {
                 goto finish;
         }
         snprintf(e.rel, sizeof e.rel, "%.*s", (int) (2 * KDF_REL_KEID_LEN), e.ke_id);
+        if (f->scenario == S_STATUS_POLLS && f->served > 0)
+                e.status_poll = f->polls[MIN(f->served - 1, f->n_polls - 1)];
         r = request_read(f, c, &e);
         if (r < 0) {
                 fprintf(stderr, "fake-mef: reading the request: %s\n", strerror(-r));
@@ -221,7 +228,13 @@ static int serve_tls(const fake_t *f, tls_ctx_t *ctx, int fd) {
                 fprintf(stderr, "fake-mef: building the response: %s\n", strerror(-r));
                 goto finish;
         }
+        if (f->scenario == S_STATUS_POLLS && !e.status_poll)
+                snprintf(f->ke_id, sizeof f->ke_id, "%s", e.ke_id);
         int w = send_bytes(c, &out, how);
+        if (e.status_poll) {
+                printf("status poll=%s\n", e.status_poll);
+                fflush(stdout);
+        }
         /* The agent giving up while we send (drip, oversized answers) is what some scenarios
          * test: not an error here. */
         fprintf(stderr, "fake-mef: %s: %zu bytes to send%s%s\n", scenarios[f->scenario].name, out.len,
@@ -268,7 +281,7 @@ static int serve_raw(const fake_t *f, int fd) {
 
 static int usage(void) {
         fprintf(stderr, "usage: fake-mef SCENARIO --psk-identity ID --psk-hex-file FILE [--fqdn HOST] [--base /msce]\n"
-                        "                [--port N] [-n COUNT] [--secrets-out FILE]\n"
+                        "                [--port N] [-n COUNT] [--secrets-out FILE] [--status-polls POLL,...]\n"
                         "       fake-mef --list\n");
         return 2;
 }
@@ -281,6 +294,7 @@ int main(int argc, char **argv) {
                 { "base", required_argument, NULL, 'b' },
                 { "port", required_argument, NULL, 'p' },
                 { "secrets-out", required_argument, NULL, 's' },
+                { "status-polls", required_argument, NULL, 'P' },
                 { "list", no_argument, NULL, 'l' },
                 {},
         };
@@ -315,6 +329,13 @@ int main(int argc, char **argv) {
                         if (parse_uint(optarg, 1000, &count) < 0 || count == 0)
                                 return usage();
                         break;
+                case 'P':
+                        for (char *save = NULL, *t = strtok_r(optarg, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                                if (f.n_polls == ELEMENTSOF(f.polls))
+                                        return usage();
+                                f.polls[f.n_polls++] = t;
+                        }
+                        break;
                 case 'l':
                         for (size_t i = 0; i < _S_MAX; i++)
                                 printf("%-20s %s\n", scenarios[i].name, scenarios[i].summary);
@@ -333,6 +354,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "fake-mef: unknown scenario '%s' (see --list)\n", argv[optind]);
                 return 2;
         }
+        if ((f.scenario == S_STATUS_POLLS) != (f.n_polls > 0))
+                return usage();
 
         int r = secret_hex_file_read(psk_file, MSG_KEY_MIN, MSG_KEY_MAX, f.psk.key, &f.psk.len);
         if (r < 0) {
@@ -368,6 +391,8 @@ int main(int argc, char **argv) {
                         r = serve_tls(&f, ctx, fd);
                 if (r < 0)
                         failed = 1;
+                else
+                        f.served++;
                 r = 0;
         }
         tls_ctx_free(ctx);

@@ -7,7 +7,7 @@
  * framing, headers, JSON, key confirmation, status codes, timing).
  *
  *   fake-mef SCENARIO --psk-identity ID --psk-hex-file FILE [--fqdn HOST] [--base /msce]
- *            [--port N] [-n COUNT] [--secrets-out FILE]
+ *            [--port N] [-n COUNT] [--secrets-out FILE] [--status-polls POLL,...]
  *   fake-mef --list
  *
  * Listens on 127.0.0.1:PORT (0, the default: the kernel picks one) and prints "port=N" first.
@@ -16,7 +16,10 @@
  * one line per key the agent may hold ("ke HEX", "ltk HEX", "kpsa KPSAID HEX"), for the test's
  * leak scan and key comparison. Exits 0 once COUNT connections were served as scripted (a peer
  * that gives up early is no error), 1 when a handshake or the request was not what an agent
- * sends, 2 on usage errors. */
+ * sends, 2 on usage errors. Scenario status-polls (for a daemon, -n 1 + the number of POLLs)
+ * answers the enrolment with a profile of poll 11, then each connection after it with a status
+ * check of that KeID, answered active with the next POLL (a raw JSON value), and prints
+ * "status poll=POLL" for each on stdout. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <fcntl.h>
@@ -96,6 +99,7 @@ typedef enum scenario_id {
         S_ERROR_500_NO_RI,
         S_POLL_HUGE,
         S_POLL_ZERO,
+        S_STATUS_POLLS,
         _S_MAX,
 } scenario_id_t;
 
@@ -111,6 +115,10 @@ typedef struct fake {
         const char *fqdn;
         const char *base;
         const char *secrets_out;
+        char *polls[16];          /* status-polls: --status-polls split */
+        unsigned n_polls;
+        unsigned served;          /* connections answered as scripted so far */
+        char ke_id[KDF_KEID_MAX + 1]; /* status-polls: the KeID enrolled */
 } fake_t;
 
 /* What one connection knows once the request is in. Holds key bytes: wiped. */
@@ -120,6 +128,7 @@ typedef struct exch {
         char rel[2 * KDF_REL_KEID_LEN + 1];
         uint8_t ke[KDF_KE_LEN];
         uint8_t ltk[KDF_KE_LEN];  /* a transported ltk (valid-ltk) */
+        const char *status_poll;  /* status-polls: a status check, answered with this poll */
 } exch_t;
 
 /* A growable output buffer; sticky out-of-memory. Wiped on free (bodies may carry an ltk). */

@@ -430,6 +430,9 @@ static int import_row_differs(mef_store_t *s, const import_row_t *row, const sto
 }
 
 
+/* a checked target ID fits rec->targets' share of it */
+_Static_assert(IDS_TARGET_ID_MAX <= MSG_ID_MAX, "");
+
 const char *import_record_from_json(json_t *o, import_record_t *rec) {
         if (!json_is_object(o))
                 return "not a JSON object";
@@ -450,9 +453,16 @@ const char *import_record_from_json(json_t *o, import_record_t *rec) {
                                 return "targets: expected an array of at most 16 target IDs";
                         }
                         json_array_foreach(v, i, t) {
-                                const char *s = json_string_value(t);
-                                if (!s || strlen(s) > MSG_ID_MAX || strchr(s, ' ')) {
+                                /* each element one target ID, checked here: joined, one holding
+                                 * a ';' would be split into two by import_row_parse(), and ""
+                                 * would vanish */
+                                const char *s = json_string_value(t), *why;
+                                if (!s)
                                         return "targets: expected an array of at most 16 target IDs";
+                                if (ids_check_target_id(s, &why) < 0) {
+                                        static _Thread_local char msg[160];
+                                        snprintf(msg, sizeof msg, "targets[%zu]: %s", i, why);
+                                        return msg;
                                 }
                                 if (i)
                                         strcat(rec->targets, " ");

@@ -279,6 +279,9 @@ ca = {T}/ops-ca.crt
     api("POST", "/admin/v1/nodes", node, expect=409)
     st, body = api("POST", "/admin/v1/nodes", {"nodeID": "urn:dev:ops:api-x", "cseID": "/x"}, expect=422)
     check("cseBase" in body["reason"], "addNode: a missing field is 422 with the import's rule", body)
+    st, body = api("POST", "/admin/v1/nodes", dict(node, nodeID="urn:dev:ops:api-t", kpmID="kpm-t", cseID="/mn-t",
+                                                   targets=["/in-cse;/other"]), expect=422)
+    check(body["reason"].startswith("targets[0]: "), "addNode: a target holding ';' is 422 naming the element", body)
     api("POST", "/admin/v1/nodes", dict(node, nodeID="urn:dev:ops:api-f", kpmID="kpm-f", kpm=None, kpmFile="/etc/shadow",
                                         cseID="/mn-f"), expect=422)
     ok("addNode: kpmFile (a path on the MEF) is refused")
@@ -308,6 +311,11 @@ ca = {T}/ops-ca.crt
                         "cseBase": "https://in.example.net/base"}) + "\n"
     st, body = api("POST", "/admin/v1/import", jsonl, ctype="application/jsonl", expect=200)
     check(body["added"] == 1, "importNodes: JSON Lines imported", body)
+    jsonl = json.dumps({"nodeID": "urn:dev:ops:api-6", "certFingerprint": "ac" * 32, "cseID": "/mn-api-6",
+                        "cseBase": "https://in.example.net/base", "targets": ["/in-cse", ""]}) + "\n"
+    st, body = api("POST", "/admin/v1/import", jsonl, ctype="application/jsonl", expect=422)
+    check(body["errors"][0]["error"] == "targets[1]: empty" and not body["imported"],
+          "importNodes: an empty target in JSON Lines is refused by its index", body)
 
     st, body = api("GET", "/admin/v1/nodes?limit=2", expect=200)
     check(len(body["items"]) == 2 and body["next"] == body["items"][1]["nodeID"], "listNodes: a full page says next", body)

@@ -249,3 +249,42 @@ Test(import, targets_are_split_without_allocating) {
         cr_assert_eq(row.n.n_targets, 2);
         cr_assert_str_eq(row.n.targets[1], "/in-cse/Cmaf01");
 }
+
+/* A JSON target is one target ID: joined with the others and split again, "/in-cse;/other"
+ * became two targets and "" none; each is now refused, by its index. */
+Test(import, json_targets_are_each_one_target_id) {
+        static const struct {
+                const char *targets, *why;
+        } t[] = {
+                { "[\"/in-cse;/other\"]", "targets[0]: not a target ID" },
+                { "[\"/in-cse\",\"\"]", "targets[1]: empty" },
+                { "[\"/in-cse\",\"in-cse\"]", "targets[1]: not an SP-relative target ID" },
+                { "[\"/in-cse\",\"/in-cse/Cmaf01\"]", NULL },
+        };
+        mef_config_t cfg = { .default_poll = 3600, .default_lifetime = 86400 };
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                _cleanup_free_ char *text = NULL;
+                cr_assert_gt(asprintf(&text,
+                                      "{\"nodeID\":\"urn:dev:ops:j%zu\",\"certFingerprint\":\"" KPM "\","
+                                      "\"cseID\":\"/mn-j\",\"cseBase\":\"https://in.example.net/b\",\"targets\":%s}\n",
+                                      i, t[i].targets),
+                             0);
+                _cleanup_(import_reader_done) import_reader_t rd = {};
+                reader_started(&rd, text);
+                import_record_t rec;
+                import_row_t row;
+                char msg[384];
+                const char *why;
+                cr_assert_eq(import_reader_next(&rd, &rec, &why), 1);
+                if (!why)
+                        why = import_row_parse(&cfg, &rd, &rec, &row, msg, sizeof msg);
+                if (!t[i].why) {
+                        cr_assert_null(why, "%s refused: %s", t[i].targets, why);
+                        cr_assert_eq(row.n.n_targets, 2);
+                        cr_assert_str_eq(row.n.targets[1], "/in-cse/Cmaf01");
+                        continue;
+                }
+                cr_assert_not_null(why, "%s accepted, %zu targets", t[i].targets, row.n.n_targets);
+                cr_assert(!strncmp(why, t[i].why, strlen(t[i].why)), "%s: %s", t[i].targets, why);
+        }
+}

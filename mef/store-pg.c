@@ -533,6 +533,15 @@ static int pg_password_file_failed(pg_db_t *p, const char *path, int r) {
         return r;
 }
 
+/* A password file that was read but cannot be the password: -EINVAL, the reason naming the
+ * file and why, never the password. */
+static int pg_password_file_bad(pg_db_t *p, const char *path, const char *why) {
+        snprintf(p->base.reason.text, sizeof p->base.reason.text, "%s: %s", path, why);
+        p->base.reason_r = -EINVAL;
+        p->base.reason.servers = false;
+        return -EINVAL;
+}
+
 /* db_pg_open()'s connection, on p. */
 static int pg_open(pg_db_t *p, const store_location_t *loc) {
         int r;
@@ -548,16 +557,12 @@ static int pg_open(pg_db_t *p, const store_location_t *loc) {
                 while (n > 0 && (pw.data[n - 1] == '\n' || pw.data[n - 1] == '\r'))
                         n--;
                 if (memchr(pw.data, 0, n))
-                        return -EINVAL;
+                        return pg_password_file_bad(p, loc->password_file, "holds a NUL byte");
                 /* The password is the file less its line end: a second line would go to the
                  * server as part of it, and fail as a wrong password (28P01) that names no file. */
-                if (memchr(pw.data, '\n', n) || memchr(pw.data, '\r', n)) {
-                        snprintf(p->base.reason.text, sizeof p->base.reason.text,
-                                 "%s: more than one line (the password is the file's only line)", loc->password_file);
-                        p->base.reason_r = -EINVAL;
-                        p->base.reason.servers = false;
-                        return -EINVAL;
-                }
+                if (memchr(pw.data, '\n', n) || memchr(pw.data, '\r', n))
+                        return pg_password_file_bad(p, loc->password_file,
+                                                    "more than one line (the password is the file's only line)");
                 p->password = malloc(n + 1); /* not strndup: the secret has no NUL to stop at */
                 if (!p->password)
                         return -ENOMEM;

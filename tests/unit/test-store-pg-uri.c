@@ -135,11 +135,11 @@ Test(store_pg_uri, hosts_outlive_the_string) {
  * before any connection, naming the file and nothing of its content; before, the two lines went
  * to the server as the password (28P01). The URI's socket directory does not exist: a password
  * that passes fails to connect instead. */
-static int open_with_password(const char *content, store_reason_t *why) {
+static int open_with_password_says(const char *content, size_t len, const char *says, store_reason_t *why) {
         char pw[] = "/tmp/test-store-pg-uri.XXXXXX";
         int fd = mkstemp(pw);
         cr_assert_geq(fd, 0);
-        cr_assert_eq(write(fd, content, strlen(content)), (ssize_t) strlen(content));
+        cr_assert_eq(write(fd, content, len), (ssize_t) len);
         close(fd);
         store_location_t loc = { .backend = STORE_BACKEND_POSTGRESQL,
                                  .uri = "postgresql:///msce?host=/nonexistent-test-store-pg-uri&connect_timeout=2",
@@ -149,10 +149,14 @@ static int open_with_password(const char *content, store_reason_t *why) {
         cr_assert_null(s);
         if (r == -EINVAL) {
                 cr_assert_not_null(strstr(why->text, pw), "%s", why->text);
-                cr_assert_not_null(strstr(why->text, "more than one line"), "%s", why->text);
+                cr_assert_not_null(strstr(why->text, says), "%s", why->text);
         }
         unlink(pw);
         return r;
+}
+
+static int open_with_password(const char *content, store_reason_t *why) {
+        return open_with_password_says(content, strlen(content), "more than one line", why);
 }
 
 Test(store_pg_uri, password_file_of_two_lines) {
@@ -165,6 +169,15 @@ Test(store_pg_uri, password_file_of_two_lines) {
         /* one line, with or without its line end: read, then the connection fails */
         cr_assert_neq(open_with_password("secret\r\n", &why), -EINVAL, "%s", why.text);
         cr_assert_neq(open_with_password("secret", &why), -EINVAL, "%s", why.text);
+}
+
+/* A NUL byte in the password: refused like a second line, naming the file (before, a bare
+ * -EINVAL: "Invalid argument", which file and why unsaid). */
+Test(store_pg_uri, password_file_with_a_nul_byte) {
+        static const char pw[] = "pw\0hunter2\n";
+        store_reason_t why;
+        cr_assert_eq(open_with_password_says(pw, sizeof pw - 1, "holds a NUL byte", &why), -EINVAL, "%s", why.text);
+        cr_assert_null(strstr(why.text, "hunter2"), "%s", why.text);
 }
 
 /* A password file that cannot be read: the reason names it (before, "Permission denied" or "No

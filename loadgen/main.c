@@ -89,16 +89,24 @@ static int creds_load(const char *path, bool unique, lg_cred_t **ret, size_t *re
                         r == -EPERM ? " (the file holds keys: chmod 0600)" : "");
                 return r;
         }
-        size_t cap = 1, n = 0;
+        /* the entries counted first, every one held or the file refused (the first CREDS_MAX
+         * were read and the rest silently dropped): a line not empty and not a comment */
+        size_t line_nr = 1, cap = 0, n = 0;
         for (size_t i = 0; i < sec.len; i++) {
                 /* a NUL would end the text early: the lines after it silently lost */
                 if (sec.data[i] == 0) {
-                        fprintf(stderr, "msce-loadgen: %s: line %zu: a NUL byte (not a text file?)\n", path, cap);
+                        fprintf(stderr, "msce-loadgen: %s: line %zu: a NUL byte (not a text file?)\n", path, line_nr);
                         return -EINVAL;
                 }
-                cap += sec.data[i] == '\n';
+                if ((i == 0 || sec.data[i - 1] == '\n') && sec.data[i] != '\n' && sec.data[i] != '#' &&
+                    ++cap > CREDS_MAX) {
+                        fprintf(stderr, "msce-loadgen: %s: line %zu: more than %u entries (the most it reads)\n", path,
+                                line_nr, CREDS_MAX);
+                        return -E2BIG;
+                }
+                line_nr += sec.data[i] == '\n';
         }
-        cap = MIN(cap, (size_t) CREDS_MAX);
+        cap = MAX(cap, (size_t) 1);
         lg_cred_t *c = calloc(cap, sizeof *c);
         _cleanup_free_ unsigned *lines = calloc(cap, sizeof *lines);
         char *text = strndup((const char *) sec.data, sec.len);
@@ -112,14 +120,30 @@ static int creds_load(const char *path, bool unique, lg_cred_t **ret, size_t *re
         r = 0;
         /* every line counts for the numbers the errors name, empty ones too (strtok_r skipped them) */
         while (n < cap && (line = strsep(&rest, "\n"))) {
-                char id[MSG_ID_MAX + 1], psk_id[MSG_ID_MAX + 1], hex[2 * MSG_KEY_MAX + 2];
+                /* each a byte longer than a field may be: one that fills it is too long (a
+                 * shorter buffer cut it there and read its rest as the next field) */
+                char id[MSG_ID_MAX + 2], psk_id[MSG_ID_MAX + 2], hex[2 * MSG_KEY_MAX + 2];
+                _Static_assert(MSG_ID_MAX == 255 && 2 * MSG_KEY_MAX == 128, "the widths below");
+                int end = -1;
                 line_no++;
                 if (line[0] == '#' || line[0] == 0)
                         continue;
-                if (sscanf(line, "%255s %255s %129s", id, psk_id, hex) != 3 ||
-                    hex_decode(hex, c[n].key, sizeof c[n].key, &c[n].key_len) < 0 || c[n].key_len < MSG_KEY_MIN) {
-                        fprintf(stderr, "msce-loadgen: %s: line %u: expected \"ID PSK_IDENTITY KEY_HEX\" "
-                                        "(16..64 bytes)\n", path, line_no);
+                const char *why = NULL;
+                int k = sscanf(line, "%256s %256s %129s %n", id, psk_id, hex, &end);
+                if (k >= 1 && strlen(id) > MSG_ID_MAX)
+                        why = "the ID is longer than 255 characters";
+                else if (k >= 2 && strlen(psk_id) > MSG_ID_MAX)
+                        why = "the PSK identity is longer than 255 characters";
+                else if (k == 3 && strlen(hex) > 2 * MSG_KEY_MAX)
+                        why = "the key is longer than 64 bytes";
+                else if (k != 3)
+                        why = "expected \"ID PSK_IDENTITY KEY_HEX\"";
+                else if (end < 0 || line[end] != 0)
+                        why = "text after the key (expected \"ID PSK_IDENTITY KEY_HEX\")";
+                else if (hex_decode(hex, c[n].key, sizeof c[n].key, &c[n].key_len) < 0 || c[n].key_len < MSG_KEY_MIN)
+                        why = "expected a key of 16..64 bytes as hex";
+                if (why) {
+                        fprintf(stderr, "msce-loadgen: %s: line %u: %s\n", path, line_no, why);
                         r = -EINVAL;
                 }
                 erase(hex, sizeof hex);

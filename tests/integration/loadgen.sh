@@ -104,6 +104,11 @@ store_fill() {
                 >"$T/dup-node"
         # a NUL in line 2: the text would end there (and its erase ran past the copy)
         { sed -n 1p "$T/gateways"; printf 'node-x\0 kpm-x 00\n'; sed -n 2p "$T/gateways"; } >"$T/nul-line"
+        # text after the key; an ID of 256 characters (its last one was read as the PSK identity,
+        # the identity as the key, and the line taken); one entry more than msce-loadgen reads
+        { sed -n 1p "$T/gateways"; sed -n 2p "$T/gateways" | sed 's/$/ junk/'; } >"$T/junk-line"
+        { sed -n 1p "$T/gateways"; printf '%0256d %s\n' 0 "$(sed -n 2p "$T/gateways" | cut -d' ' -f3)"; } >"$T/long-id"
+        { echo "# a comment is no entry"; awk 'BEGIN { for (i = 0; i <= 1000000; i++) print "x" }'; } >"$T/many"
 )
 ok "$GW nodes and a target in the store"
 
@@ -208,6 +213,18 @@ loadgen --gateways "$T/dup-node" --count=abc || rc=$?
 [[ $rc == 2 ]] && grep -q "^msce-loadgen: --count: expected an integer" "$T/lg.err" ||
         fail "--count=abc: exit $rc, or the option not named"
 ok "a gateways file with a NUL byte is refused naming its line; --count=abc names --count"
+
+# The gateways file's rules, each refused naming its line (exit 2): text after the key and an ID
+# over 255 characters were taken (the old code ran both files), entries past the millionth
+# silently dropped.
+for f in "junk-line:line 2: text after the key" "long-id:line 2: the ID is longer than 255 characters" \
+        "many:line 1000002: more than 1000000 entries"; do
+        rc=0
+        loadgen --gateways "$T/${f%%:*}" --timeout 30 2>/dev/null || rc=$?
+        [[ $rc == 2 ]] || fail "gateways file ${f%%:*}: exit $rc, want 2"
+        grep -qF "${f%%:*}: ${f#*:}" "$T/lg.err" || fail "gateways file ${f%%:*}: not refused as \"${f#*:}\""
+done
+ok "a gateways file with text after a key, an over-long ID or too many entries is refused naming the line"
 
 # msce-loadgen holds every gateway's Kpm for its whole run: it is not dumpable (no core, no ptrace
 # by its own user), which the kernel shows for a process of a user other than root as the files

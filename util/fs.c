@@ -24,7 +24,8 @@ int read_max(int fd, void *buf, size_t max, size_t *len) {
         }
 }
 
-static int fd_check_mode(int fd, mode_t refused) {
+/* ret_size: the size the file says it has (NULL: not wanted) */
+static int fd_check_mode(int fd, mode_t refused, off_t *ret_size) {
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
@@ -32,11 +33,13 @@ static int fd_check_mode(int fd, mode_t refused) {
                 return -EBADFD;
         if (st.st_mode & refused)
                 return -EPERM;
+        if (ret_size)
+                *ret_size = st.st_size;
         return 0;
 }
 
 int secret_fd_check_mode(int fd) {
-        return fd_check_mode(fd, S_IRWXG | S_IRWXO);
+        return fd_check_mode(fd, S_IRWXG | S_IRWXO, NULL);
 }
 
 int secret_file_read(const char *path, size_t max, secret_t *ret) {
@@ -47,13 +50,26 @@ int secret_file_read_flags(const char *path, size_t max, secret_flags_t flags, s
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return negative_errno();
-        int r = fd_check_mode(fd, flags & SECRET_CREDENTIAL ? S_IRWXO | S_IWGRP | S_IXGRP : S_IRWXG | S_IRWXO);
+        off_t st_size;
+        int r = fd_check_mode(fd, flags & SECRET_CREDENTIAL ? S_IRWXO | S_IWGRP | S_IXGRP : S_IRWXG | S_IRWXO,
+                              &st_size);
         if (r < 0)
                 return r;
-        _cleanup_secret_ secret_t s = { .data = malloc(max + 1), .len = 0 };
-        if (!s.data)
-                return -ENOMEM;
-        r = read_max(fd, s.data, max, &s.len);
+        /* A buffer for the file's size, not for max (msce-loadgen's is 400 MB), grown up to max
+         * when the file holds more than its size said (grown since the fstat(), or a /proc file
+         * of size 0); each holds one byte more, to tell "more than max" from "exactly max". */
+        _cleanup_secret_ secret_t s = {};
+        size_t size = 0, want = (uintmax_t) st_size < max ? (size_t) st_size : max;
+        for (;;) {
+                if (secret_buffer_grow(&s.data, &size, s.len, want + 1) < 0)
+                        return -ENOMEM;
+                size_t n;
+                r = read_max(fd, s.data + s.len, want - s.len, &n);
+                s.len += n;
+                if (r != -EFBIG || want == max)
+                        break;
+                want = want < max / 2 ? MIN(max, MAX(2 * want, (size_t) 4096)) : max;
+        }
         if (r < 0)
                 return r;
         if (s.len == 0)

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -367,4 +368,35 @@ Test(files, mkdir_p) {
         unlink(file);
         cr_assert_eq(rmdir(path), 0);
         cr_assert_eq(rmdir(sub), 0);
+}
+
+/* The buffer is as large as the file, not as max: msce-loadgen reads its credentials with a max
+ * of 400 MB, which was allocated whole for a file of a few lines. */
+Test(files, secret_buffer_is_the_files_size) {
+        char path[PATH_MAX];
+        write_file("key", "0123456789abcdef\n", 17, 0600, path);
+        _cleanup_secret_ secret_t s = {};
+        cr_assert_eq(secret_file_read(path, 400u << 20, &s), 0);
+        cr_assert_eq(s.len, 17);
+        cr_assert_lt(malloc_usable_size(s.data), 4096, "%zu bytes for a file of 17", malloc_usable_size(s.data));
+}
+
+/* A file that holds more than its size says (/proc's are of size 0, owner-only: auxv) is read
+ * whole all the same, growing the buffer, and still refused when it holds more than max. */
+Test(files, secret_file_longer_than_its_size) {
+        struct stat st;
+        cr_assert_eq(stat("/proc/self/auxv", &st), 0);
+        cr_assert_eq(st.st_size, 0);
+        char *all = NULL;
+        size_t len = 0;
+        cr_assert_eq(file_read_all("/proc/self/auxv", 1u << 20, &all, &len), 0);
+        cr_assert_gt(len, 16);
+        _cleanup_secret_ secret_t s = {};
+        cr_assert_eq(secret_file_read("/proc/self/auxv", 1u << 20, &s), 0);
+        cr_assert_eq(s.len, len);
+        cr_assert_arr_eq(s.data, all, len); /* the same process: the same vector */
+        secret_t small = {};
+        cr_assert_eq(secret_file_read("/proc/self/auxv", len - 1, &small), -EFBIG);
+        cr_assert_null(small.data);
+        free(all);
 }

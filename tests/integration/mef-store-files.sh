@@ -102,6 +102,14 @@ if "$MEF" --config "$T/b/mef.conf" node list 2>&1 | grep -q "without PostgreSQL 
 else
         check "password_file 0640 (master key 0400): refused, the password_file named with its mode" \
                 refused_mode "password_file $T/b/db.password" 0640 ", not owner-only" "$T/b/mef.conf"
+        # a NUL byte: the file named and why (was "Invalid argument" alone), nothing of the password
+        printf 'a data\0base password\n' > "$T/b/db.password"
+        chmod 0600 "$T/b/db.password"
+        refused_nul() {
+                ! "$MEF" --config "$T/b/mef.conf" node list > "$T/out" 2>&1 &&
+                        grep -qF "$T/b/db.password: holds a NUL byte" "$T/out" && ! grep -q "base password" "$T/out"
+        }
+        check "password_file with a NUL byte: refused, the file named" refused_nul
 fi
 rm -f "$DB" "$T/a/master.key"
 : > "$DB"

@@ -14,6 +14,7 @@
 
 #include "loadgen/loadgen.h"
 #include "msce-config.h"
+#include "proto/tls.h"
 #include "util/json-alloc.h"
 
 #define EXIT_LOST 1
@@ -123,7 +124,7 @@ static int creds_load(const char *path, bool unique, lg_cred_t **ret, size_t *re
                 /* each a byte longer than a field may be: one that fills it is too long (a
                  * shorter buffer cut it there and read its rest as the next field) */
                 char id[MSG_ID_MAX + 2], psk_id[MSG_ID_MAX + 2], hex[2 * MSG_KEY_MAX + 2];
-                _Static_assert(MSG_ID_MAX == 255 && 2 * MSG_KEY_MAX == 128, "the widths below");
+                _Static_assert(MSG_ID_MAX == 255 && 2 * MSG_KEY_MAX == 128 && TLS_PSK_ID_MAX < MSG_ID_MAX, "the widths below");
                 int end = -1;
                 line_no++;
                 if (line[0] == '#' || line[0] == 0)
@@ -132,8 +133,8 @@ static int creds_load(const char *path, bool unique, lg_cred_t **ret, size_t *re
                 int k = sscanf(line, "%256s %256s %129s %n", id, psk_id, hex, &end);
                 if (k >= 1 && strlen(id) > MSG_ID_MAX)
                         why = "the ID is longer than 255 characters";
-                else if (k >= 2 && strlen(psk_id) > MSG_ID_MAX)
-                        why = "the PSK identity is longer than 255 characters";
+                else if (k >= 2 && strlen(psk_id) > TLS_PSK_ID_MAX)
+                        why = "the PSK identity is longer than 127 characters (what TLS carries)";
                 else if (k == 3 && strlen(hex) > 2 * MSG_KEY_MAX)
                         why = "the key is longer than 64 bytes";
                 else if (k != 3)

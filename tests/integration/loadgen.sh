@@ -108,6 +108,7 @@ store_fill() {
         # the identity as the key, and the line taken); one entry more than msce-loadgen reads
         { sed -n 1p "$T/gateways"; sed -n 2p "$T/gateways" | sed 's/$/ junk/'; } >"$T/junk-line"
         { sed -n 1p "$T/gateways"; printf '%0256d %s\n' 0 "$(sed -n 2p "$T/gateways" | cut -d' ' -f3)"; } >"$T/long-id"
+        { sed -n 1p "$T/gateways"; sed -n 2p "$T/gateways" | awk '{ printf "%s %0128d %s\n", $1, 0, $3 }'; } >"$T/long-psk-id"
         { echo "# a comment is no entry"; awk 'BEGIN { for (i = 0; i <= 1000000; i++) print "x" }'; } >"$T/many"
 )
 ok "$GW nodes and a target in the store"
@@ -218,13 +219,14 @@ ok "a gateways file with a NUL byte is refused naming its line; --count=abc name
 # over 255 characters were taken (the old code ran both files), entries past the millionth
 # silently dropped.
 for f in "junk-line:line 2: text after the key" "long-id:line 2: the ID is longer than 255 characters" \
+        "long-psk-id:line 2: the PSK identity is longer than 127 characters" \
         "many:line 1000002: more than 1000000 entries"; do
         rc=0
         loadgen --gateways "$T/${f%%:*}" --timeout 30 2>/dev/null || rc=$?
         [[ $rc == 2 ]] || fail "gateways file ${f%%:*}: exit $rc, want 2"
         grep -qF "${f%%:*}: ${f#*:}" "$T/lg.err" || fail "gateways file ${f%%:*}: not refused as \"${f#*:}\""
 done
-ok "a gateways file with text after a key, an over-long ID or too many entries is refused naming the line"
+ok "a gateways file with text after a key, an over-long ID or PSK identity or too many entries is refused naming the line"
 
 # msce-loadgen holds every gateway's Kpm for its whole run: it is not dumpable (no core, no ptrace
 # by its own user), which the kernel shows for a process of a user other than root as the files

@@ -307,19 +307,36 @@ static int enrol_complete(const agent_config_t *cfg, const request_t *req, const
                                    "%s: more than this agent holds; the MEF's operator must name fewer targets for "
                                    "node %s", err, cfg->node_id);
         if (r < 0)
-                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "malformed profile: %s", err);
+                /* Protocol section 5 classes a malformed response transient, so this is, though
+                 * the MEF will likely answer the same and each retry is one more enrolment it
+                 * commits (-E2BIG differs: the binding sets no count, that profile is well formed).
+                 * Whose fault it is goes into the reason. */
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG,
+                                   "malformed profile: %s (the MEF's answer breaks the protocol: its operator must fix it)",
+                                   err);
         if (!streq(mp.ke_id, ke_id))
-                /* not quoted: the MEF's value is what went wrong, ours is what it should be */
+                /* Transient: protocol section 5 names key confirmation mismatch so. Not quoted:
+                 * the MEF's value is what went wrong, ours is what it should be. */
                 return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG,
                                    "key confirmation failed: msce:profile.keID is not the KeID derived here (%s)", ke_id);
-        if (mp.exp_t <= time(NULL))
-                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG, "malformed profile: msce:profile.exp: in the past");
+        time_t now = time(NULL);
+        if (mp.exp_t <= now) {
+                /* Well formed, and past by our clock, which nothing vouches for (psk mode never
+                 * waits for time synchronisation; cert mode only while the clock is before the
+                 * build, at most clock_wait_max; --once never): a clock ahead that NTP will step
+                 * back looks the same. Transient, and the reason names both. */
+                char clock[16];
+                time_format_basic(now, clock);
+                return failure_set(&info->failure, OUTCOME_TRANSIENT, -EBADMSG,
+                                   "profile already expired: msce:profile.exp: in the past by this gateway's clock (%s UTC): "
+                                   "the clock here is ahead, or the MEF's operator set an expiry already over", clock);
+        }
 
         _cleanup_(stored_profile_wipe) stored_profile_t p;
         info->ltk_transported = mp.has_ltk;
         info->poll_clamped = mp.poll_clamped;
         info->poll_sent = mp.poll_sent;
-        r = profile_from_msg(&mp, cfg->node_id, cfg->mef_uri, time(NULL), mp.has_ltk ? mp.ltk : ke,
+        r = profile_from_msg(&mp, cfg->node_id, cfg->mef_uri, now, mp.has_ltk ? mp.ltk : ke,
                              mp.has_ltk ? mp.ltk_len : sizeof ke, &p);
         for (size_t i = 0; r >= 0 && i < p.n_targets; i++)
                 r = kdf_kpsa(p.ltk, p.ltk_len, p.targets[i].id, p.targets[i].kpsa);

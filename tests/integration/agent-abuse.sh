@@ -202,6 +202,8 @@ scenario() {
         fi
 }
 
+# A profile the protocol calls malformed: transient (protocol section 5), the reason saying whose fault.
+MEF_FIX='\(the MEF.s answer breaks the protocol: its operator must fix it\)$'
 #        name                 exit  keyword in the reason (ERE)  [TODO: known agent bug]
 scenario valid                0     ''
 scenario valid-ltk            0     ''
@@ -224,16 +226,17 @@ scenario two-content-lengths  75    'malformed HTTP|Content-Length'
 scenario no-rsc               75    'no X-M2M-RSC'
 scenario rsc-mismatch         75    'X-M2M-RSC 4000 does not match HTTP status 201'
 scenario wrong-ri             75    'X-M2M-RI'
-scenario bad-json             75    'invalid JSON'
-scenario no-cseid             75    'cseID: missing'
-scenario poll-string          75    'poll: not an integer'
+scenario bad-json             75    "invalid JSON.*$MEF_FIX"
+scenario no-cseid             75    "msce:profile\.cseID: missing $MEF_FIX"
+scenario poll-string          75    "msce:profile\.poll: not an integer $MEF_FIX"
 # A poll outside the agent's range is clamped into it with a warning, not refused.
 scenario poll-huge            0     ''
 scenario poll-zero            0     ''
 # More targets than the agent holds: the MEF will send them again, so not transient (76, slow retry).
 scenario too-many-targets     76    'msce:profile\.targets: too many \(max 16\): more than this agent holds; the MEF.s operator must name fewer targets'
-scenario ltk-8                75    'ltk: wrong length'
-scenario expired              75    'exp: in the past'
+scenario ltk-8                75    "ltk: wrong length.*$MEF_FIX"
+# Past by the gateway's clock, which may be ahead: transient, and the reason says both.
+scenario expired              75    "profile already expired: msce:profile\.exp: in the past by this gateway.s clock \([0-9]{8}T[0-9]{6} UTC\): the clock here is ahead, or the MEF.s operator set an expiry already over$"
 scenario busy-503             75    '503.*\(Retry-After 7 s\)$'
 scenario rate-429             75    '429.*\(Retry-After 9 s\)$'
 scenario busy-503-huge        75    '503.*\(Retry-After 999999999999 s, capped at \[timing\] retry_after_max\)$'
@@ -254,14 +257,15 @@ scenario silent               75    'timed out'
 scenario drip                 75    'timed out'
 scenario extra-bytes          75    'malformed HTTP|after the response'
 scenario continue-100         75    'interim response'
-# Malformed identifiers: a malformed response (transient), the member and the rule named.
-scenario cseid-shell          75    "msce:profile\.cseID: not a CSE-ID \('/' and A-Z a-z 0-9 - \. _ ~\)"
-scenario cseid-no-slash       75    "msce:profile\.cseID: not an SP-relative CSE-ID \(must start with '/'\)"
-scenario cseid-space          75    'msce:profile\.cseID: contains a space'
-scenario target-traversal     75    "msce:profile\.targets\[0\]\.id: '\.' or '\.\.' segment"
-scenario kpsaid-passwd        75    "msce:profile\.targets\[0\]\.kpsaID: not a kpsaID \(lower-case hex, optional \.<n>, '@', a host name\)"
-scenario csebase-no-uri       75    'msce:profile\.cseBase: not an absolute URI with scheme http, https'
-scenario keid-upper           75    "msce:profile\.keID: not a KeID \(lower-case hex, '@', a host name\)"
+# Malformed identifiers: a malformed response (transient, protocol section 5), the member and
+# the rule named, and whose fault it is.
+scenario cseid-shell          75    "msce:profile\.cseID: not a CSE-ID \('/' and A-Z a-z 0-9 - \. _ ~\).*$MEF_FIX"
+scenario cseid-no-slash       75    "msce:profile\.cseID: not an SP-relative CSE-ID \(must start with '/'\).*$MEF_FIX"
+scenario cseid-space          75    "msce:profile\.cseID: contains a space.*$MEF_FIX"
+scenario target-traversal     75    "msce:profile\.targets\[0\]\.id: '\.' or '\.\.' segment.*$MEF_FIX"
+scenario kpsaid-passwd        75    "msce:profile\.targets\[0\]\.kpsaID: not a kpsaID \(lower-case hex, optional \.<n>, '@', a host name\).*$MEF_FIX"
+scenario csebase-no-uri       75    "msce:profile\.cseBase: not an absolute URI with scheme http, https.*$MEF_FIX"
+scenario keid-upper           75    "msce:profile\.keID: not a KeID \(lower-case hex, '@', a host name\).*$MEF_FIX"
 
 # The daemon's status checks answered with a poll outside the agent's range: clamped into it, one
 # warning per value the MEF sends (a check every 10 s must not warn every 10 s), again for another

@@ -47,47 +47,6 @@ bool admin_operator_is_valid(const char *cn) {
 
 /* ---- responses ---- */
 
-void admin_response_done(admin_response_t *r) {
-        if (!r)
-                return;
-        free(r->body);
-        free(r->next);
-        *r = (admin_response_t) {};
-}
-
-static const char *error_word(int status) {
-        switch (status) {
-        case 400: return "bad-request";
-        case 403: return "forbidden";
-        case 404: return "not-found";
-        case 405: return "method-not-allowed";
-        case 409: return "conflict";
-        case 413: return "too-large";
-        case 415: return "unsupported-media-type";
-        case 422: return "invalid";
-        case 431: return "too-large";
-        case 503: return "unavailable";
-        default: return "internal";
-        }
-}
-
-/* Takes j. */
-static int respond_json(admin_response_t *ret, int status, json_t *j) {
-        if (!j)
-                return -ENOMEM;
-        char *body = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(j);
-        if (!body)
-                return -ENOMEM;
-        *ret = (admin_response_t) { .status = status, .body = body, .body_len = strlen(body),
-                                    .content_type = "application/json" };
-        return 0;
-}
-
-int admin_response_error(int status, const char *reason, admin_response_t *ret) {
-        return respond_json(ret, status, json_pack("{s:s, s:s}", "error", error_word(status), "reason", reason));
-}
-
 /* Peer text may be quoted in a reason: keep it printable ASCII (jansson refuses what is not
  * UTF-8, which would turn the body's fault into a 500). */
 static char *printable(char *s) {
@@ -119,43 +78,6 @@ static int fail_store(admin_response_t *ret, int r, const request_t *q) {
         ret->store_error = r;
         store_reason_copy(q->store, r, &ret->store_reason);
         return k;
-}
-
-/* Our own head around a body of any size: http_format_response() holds answers to the
- * protocol's 64 KiB, and a page of nodes or an export is larger. Every header value here is
- * ours (static text or a number), never the client's. */
-int admin_response_format(const admin_response_t *r, uint8_t **ret, size_t *ret_len) {
-        char *head = NULL;
-        size_t head_len = 0;
-        FILE *f = open_memstream(&head, &head_len);
-        if (!f)
-                return -ENOMEM;
-        fprintf(f, "HTTP/1.1 %03d %s\r\n", r->status, http_reason(r->status));
-        if (r->body_len)
-                fprintf(f, "Content-Type: %s\r\n", r->content_type ?: "application/json");
-        fprintf(f, "Content-Length: %zu\r\nCache-Control: no-store\r\n", r->body_len);
-        if (r->retry_after)
-                fprintf(f, "Retry-After: %u\r\n", r->retry_after);
-        if (r->allow)
-                fprintf(f, "Allow: %s\r\n", r->allow);
-        if (r->next)
-                fprintf(f, "X-Next-After: %s\r\n", r->next);
-        fputs("Connection: close\r\n\r\n", f);
-        if (fclose(f) != 0) {
-                free(head);
-                return -ENOMEM;
-        }
-        uint8_t *out = realloc(head, head_len + r->body_len + 1);
-        if (!out) {
-                free(head);
-                return -ENOMEM;
-        }
-        if (r->body_len)
-                memcpy(out + head_len, r->body, r->body_len);
-        out[head_len + r->body_len] = 0;
-        *ret = out;
-        *ret_len = head_len + r->body_len;
-        return 0;
 }
 
 /* ---- the request ---- */
@@ -262,7 +184,7 @@ static const char *page_parse(const request_t *q, store_page_t *p, size_t def, s
 /* {"items": [...], "next": KEY or null}: next when the page was full. Takes items. */
 static int respond_page(admin_response_t *ret, json_t *items, const store_page_t *p, size_t n, const char *last) {
         json_t *next = p->limit && n == p->limit && last ? json_string(last) : json_null();
-        return respond_json(ret, 200, items ? json_pack("{s:o, s:o}", "items", items, "next", next) : NULL);
+        return admin_response_json(ret, 200, items ? json_pack("{s:o, s:o}", "items", items, "next", next) : NULL);
 }
 
 /* The request body as a JSON object, or the error answered. */
@@ -332,7 +254,7 @@ static int node_get(request_t *q, const char *id, admin_response_t *ret) {
                 json_decref(o);
                 o = NULL;
         }
-        return respond_json(ret, 200, o);
+        return admin_response_json(ret, 200, o);
 }
 
 /* A node from the import's fields (kpm as hex, never kpmFile). */
@@ -374,7 +296,7 @@ static int node_add(request_t *q, admin_response_t *ret) {
                 return fail(ret, 409, "%s already in use", field);
         if (r < 0)
                 return fail_store(ret, r, q);
-        return respond_json(ret, 201, ops_node_json(&row.n));
+        return admin_response_json(ret, 201, ops_node_json(&row.n));
 }
 
 static int node_change(request_t *q, const char *id, ops_node_change_t change, admin_response_t *ret) {
@@ -388,8 +310,8 @@ static int node_change(request_t *q, const char *id, ops_node_change_t change, a
         if (r < 0)
                 return fail_store(ret, r, q);
         if (change == OPS_NODE_REMOVE)
-                return respond_json(ret, 200, json_pack("{s:s}", "removed", id));
-        return respond_json(ret, 200, ops_node_json(&n));
+                return admin_response_json(ret, 200, json_pack("{s:s}", "removed", id));
+        return admin_response_json(ret, 200, ops_node_json(&n));
 }
 
 /* ---- import, export ---- */
@@ -400,7 +322,7 @@ static int import_answer(admin_response_t *ret, int status, bool dry_run, const 
                               "rows", (json_int_t) res->rows, "added", (json_int_t) (res->imported ? res->added : 0),
                               "wouldAdd", (json_int_t) res->added, "unchanged", (json_int_t) res->unchanged, "errors",
                               errors);
-        return respond_json(ret, status, j);
+        return admin_response_json(ret, status, j);
 }
 
 static int import(request_t *q, admin_response_t *ret) {
@@ -559,7 +481,7 @@ static int target_add(request_t *q, admin_response_t *ret) {
                 return fail(ret, 409, "target ID, PSK identity or certificate already in use");
         if (r < 0)
                 return fail_store(ret, r, q);
-        return respond_json(ret, 201, ops_target_json(&t));
+        return admin_response_json(ret, 201, ops_target_json(&t));
 }
 
 static int target_remove(request_t *q, const char *id, admin_response_t *ret) {
@@ -577,7 +499,7 @@ static int target_remove(request_t *q, const char *id, admin_response_t *ret) {
                 return fail(ret, 404, "no such target");
         if (r < 0)
                 return fail_store(ret, r, q);
-        return respond_json(ret, 200, json_pack("{s:s}", "removed", id));
+        return admin_response_json(ret, 200, json_pack("{s:s}", "removed", id));
 }
 
 /* ---- enrolments, audit ---- */

@@ -3,6 +3,8 @@
 /* The admin API's requests as functions from a request to a response over a store (no
  * sockets: mef/admin.c runs them in a store thread), and who the operator is. */
 
+#include <jansson.h>
+
 #include "mef/mef-config.h"
 #include "mef/store.h"
 #include "proto/http.h"
@@ -24,6 +26,10 @@ typedef struct admin_response {
  * an error could be built. Every change is audited with actor ("api:<CN>"). */
 int admin_api_handle(const mef_config_t *cfg, mef_store_t *store, const char *actor, const http_msg_t *req,
                      admin_response_t *ret);
+
+/* mef/admin-response.c: *ret with j as its body (takes j; NULL: -ENOMEM), an error
+ * {"error": the status's word, "reason"}, the whole answer as bytes (heap), freed. */
+int admin_response_json(admin_response_t *ret, int status, json_t *j);
 int admin_response_error(int status, const char *reason, admin_response_t *ret);
 int admin_response_format(const admin_response_t *r, uint8_t **ret, size_t *ret_len);
 void admin_response_done(admin_response_t *r);

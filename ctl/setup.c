@@ -210,6 +210,8 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
                 erase(hex, sizeof hex);
                 saved_done(&old_dropin);
                 saved_done(&old_kpm);
+                if (made_dir) /* "nothing was changed", as after undo: */
+                        (void) rmdir(dropin_dir);
                 return fail(err, err_size, r, "cannot read the previous %s or %s: %s", dropin, kpm, strerror(-r));
         }
 

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* mscectl's pure parts: state.json / profile.json parsing, times, shell quoting and the
- * profile --env lines, the /proc comm check and the permission-bit check. */
+ * profile --env lines, the /proc comm check, the permission-bit check and a setup refused
+ * before it writes. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -385,6 +387,37 @@ Test(runtime, read) {
         cr_expect_str_eq(text, "{\"state\":\"ready\"}\n");
         free(text);
         unlink(path);
+        rmdir(dir);
+}
+
+/* A Kpm path that is a symlink: setup refuses to replace it before anything is written, and
+ * the drop-in directory it made on the way is gone again ("nothing was changed"). */
+Test(setup, unreadable_previous_leaves_no_directory) {
+        char dir[] = "/tmp/test-mscectl-setup-XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char config[PATH_MAX], kpm_in[PATH_MAX], kpm[PATH_MAX], dropin_dir[PATH_MAX];
+        snprintf(config, sizeof config, "%s/agent.conf", dir);
+        snprintf(kpm_in, sizeof kpm_in, "%s/kpm.hex", dir);
+        snprintf(kpm, sizeof kpm, "%s/%s", dir, CTL_SETUP_KPM);
+        snprintf(dropin_dir, sizeof dropin_dir, "%s/agent.conf.d", dir);
+        cr_assert_eq(file_write_atomic(config, "", 0, 0644), 0);
+        cr_assert_eq(file_write_atomic(kpm_in, "00112233445566778899aabbccddeeff\n", 33, 0600), 0);
+        cr_assert_eq(symlink(kpm_in, kpm), 0);
+        struct passwd *pw = getpwuid(geteuid());
+        cr_assert_not_null(pw);
+        ctl_setup_opts_t o = { .config = config, .node_id = "node-1", .mef_uri = "https://mef.example.net/msce",
+                               .psk_identity = "kpm-1", .kpm_file = kpm_in, .agent_user = pw->pw_name };
+        char err[1536] = "";
+        bool refused = true;
+        cr_expect_eq(ctl_setup_run(&o, err, sizeof err, NULL, NULL, &refused), -EBADFD, "%s", err);
+        cr_expect_not(refused);
+        cr_expect(access(dropin_dir, F_OK) < 0 && errno == ENOENT, "%s left behind", dropin_dir);
+        struct stat st;
+        cr_expect(lstat(kpm, &st) == 0 && S_ISLNK(st.st_mode), "the symlink replaced");
+        unlink(kpm);
+        unlink(kpm_in);
+        unlink(config);
+        rmdir(dropin_dir);
         rmdir(dir);
 }
 

@@ -26,8 +26,14 @@ static int json_parse(const char *text, size_t len, json_t **ret, char *err, siz
                 return bad(err, err_size, "larger than %u bytes", CTL_JSON_MAX);
         json_error_t e;
         json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &e);
-        if (!o)
-                return bad(err, err_size, "not JSON (line %d: %s)", e.line, e.text);
+        if (!o) {
+                /* jansson's text quotes up to 20 bytes near the error as they are: no control
+                 * or non-ASCII byte of the file reaches the terminal */
+                for (char *p = e.text; *p; p++)
+                        if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
+                                *p = '?';
+                return bad(err, err_size, "not JSON (line %d column %d: %s)", e.line, e.column, e.text);
+        }
         if (!json_is_object(o)) {
                 json_decref(o);
                 return bad(err, err_size, "not a JSON object");

@@ -73,6 +73,26 @@ Test(state, control_characters_in_last_error_are_masked) {
         cr_assert_str_eq(s.last_error, "a?[2Jb?c");
 }
 
+/* jansson's error text quotes the bytes near the error: a control byte of a malformed file
+ * (outside a string, where nothing masks it) must not reach the terminal, nor a C1 one. */
+Test(state, malformed_json_error_has_no_control_bytes) {
+        const char *docs[] = { "{\"state\":\x1b[2J\"ready\"}", "\x1b]0;title\x07", "{\"state\":\xc2\x9b\x32J}",
+                               "{\"state\":\"ready\"}\x1b[2J" };
+        for (size_t i = 0; i < ELEMENTSOF(docs); i++) {
+                for (int profile = 0; profile < 2; profile++) {
+                        _cleanup_(ctl_state_done) ctl_state_t s = {};
+                        _cleanup_(ctl_profile_done) ctl_profile_t p = {};
+                        char err[256] = "";
+                        int r = profile ? profile_parse(docs[i], &p, err) : state_parse(docs[i], &s, err);
+                        cr_expect_eq(r, -EBADMSG, "doc %zu", i);
+                        cr_expect(strstr(err, "not JSON (line 1 column "), "doc %zu: %s", i, err);
+                        for (const char *c = err; *c; c++)
+                                cr_expect((unsigned char) *c >= 0x20 && (unsigned char) *c < 0x7f,
+                                          "doc %zu: byte 0x%02x in the error", i, (unsigned char) *c);
+                }
+        }
+}
+
 Test(state, rejected) {
         static const struct {
                 const char *json;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The LED spec parser: pure, built with and without libgpiod (--check-config uses it). */
+/* The LED spec parser: pure, built with and without libgpiod (mscectl check uses it; the
+ * agent's --check-config checks only that the value is printable, leds_new() parses it). */
 #include <string.h>
 
 #include "hw/leds.h"

@@ -22,7 +22,10 @@
 #define PROCS_MAX 16u
 #define PIDS_MAX 64u
 #define CREDS_MAX 1000000u
-#define FILE_MAX (CREDS_MAX * 400u)
+/* room for CREDS_MAX of the longest lines the rules allow (255 + 127 + 128 characters, two
+ * spaces, the line end): a file within them is never refused for its size */
+#define FILE_MAX (CREDS_MAX * 514u)
+_Static_assert(MSG_ID_MAX + TLS_PSK_ID_MAX + 2 * MSG_KEY_MAX + 3 <= 514, "FILE_MAX");
 
 static void usage(FILE *f) {
         fprintf(f, "Usage: msce-loadgen [OPTIONS] --gateways FILE https://MEF[:PORT]/BASE\n\n"
@@ -86,8 +89,11 @@ static int creds_load(const char *path, bool unique, lg_cred_t **ret, size_t *re
         _cleanup_secret_ secret_t sec = {};
         int r = secret_file_read(path, FILE_MAX, &sec);
         if (r < 0) {
-                fprintf(stderr, "msce-loadgen: %s: %s%s\n", path, strerror(-r),
-                        r == -EPERM ? " (the file holds keys: chmod 0600)" : "");
+                if (r == -EFBIG)
+                        fprintf(stderr, "msce-loadgen: %s: more than %u bytes\n", path, FILE_MAX);
+                else
+                        fprintf(stderr, "msce-loadgen: %s: %s%s\n", path, strerror(-r),
+                                r == -EPERM ? " (the file holds keys: chmod 0600)" : "");
                 return r;
         }
         /* the entries counted first, every one held or the file refused (the first CREDS_MAX

@@ -1280,16 +1280,17 @@ def expiry_in_retry_after(tmp, mef, results, agents):
                                            open(log_path).read()), 60, a.pump) if j is not None else None
     k = a.wait_for(lambda m: re.fullmatch(r"STATUS=Enrolling with \S+", m) is not None, 60, j) if expired else None
     early = deadline - a.sent[k] if k is not None else None
-    # the timer never fires early: the attempt is at the deadline or later (0.5 s: the STATUS of
-    # the failure went out just after the timer was armed)
+    # the timer never fires early: the attempt is at the deadline or later (2 s: the deadline is
+    # taken from when this test read the failure's STATUS, which went out after the timer was
+    # armed and may have been read late on a loaded machine; the old agent was 20 s early)
     renewed_early = [f"{a.sent[n]:.3f} {m}" for n, (_, m) in enumerate(a.messages)
-                     if n > j and m.startswith("STATUS=Renewing KeID") and a.sent[n] < deadline - 0.5] \
+                     if n > j and m.startswith("STATUS=Renewing KeID") and a.sent[n] < deadline - 2] \
         if j is not None else None
     results.append((reloaded is not None and renewed_early == [],
                     "a reload during the MEF's Retry-After: no renewal before its time",
                     f"renewed early: {renewed_early}\n" +
                     "\n".join(f"{a.sent[n]:.3f} {m}" for n, (_, m) in enumerate(a.messages) if m != "WATCHDOG=1")))
-    results.append((k is not None and early < 0.5 and
+    results.append((k is not None and early < 2 and
                     any(m.startswith("STATUS=Enrolling with") and "as it asked (Retry-After)" in m
                         for m in a.texts(j)),
                     "expiry during the MEF's Retry-After: the enrolment after it waits until then "

@@ -188,11 +188,13 @@ KEYCTL
 
 # ms: the wall clock in milliseconds, for durations
 ms() { date +%s%3N; }
+# wait_for SECONDS CMD...: until CMD succeeds; false after SECONDS (in ms: whole seconds gave
+# anything from SECONDS - 1 on)
 wait_for() {
-        lib_end=$(($(date +%s) + $1))
+        lib_end=$(($(ms) + $1 * 1000))
         shift
         while ! "$@"; do
-                [ "$(date +%s)" -lt $lib_end ] || return 1
+                [ "$(ms)" -lt $lib_end ] || return 1
                 sleep 0.1
         done
 }

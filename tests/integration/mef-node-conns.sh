@@ -127,7 +127,10 @@ for i in 7 8 9; do
         ! answered "$i" || { cp "$T/hold-$i.out" "$T/out"; fail "the target's held connection $i was answered"; }
 done
 ok "a target is not capped: 3 connections held and a fetch served"
-holders_stop() { for p in "${holder_pids[@]}"; do kill "$p" 2> /dev/null || :; done; }
+holders_stop() {
+        for p in "${holder_pids[@]}"; do kill "$p" 2> /dev/null || :; done
+        holder_pids=() # reaped: their pids may be reused
+}
 holders_stop
 
 # two_held_third_refused NAME WHO I J K: WHO's (hold's) connections I, J and K past their

@@ -156,8 +156,9 @@ static int creds_load(const char *path, bool unique, lg_cred_t **ret, size_t *re
                 erase(hex, sizeof hex);
                 if (r < 0)
                         break;
-                snprintf(c[n].id, sizeof c[n].id, "%s", id);
-                snprintf(c[n].psk_id, sizeof c[n].psk_id, "%s", psk_id);
+                /* checked above: each fits (255 characters, the assertion above) */
+                snprintf(c[n].id, sizeof c[n].id, "%.255s", id);
+                snprintf(c[n].psk_id, sizeof c[n].psk_id, "%.255s", psk_id);
                 lines[n++] = line_no;
         }
         erase_free(text, sec.len);

@@ -116,7 +116,12 @@ static int creds_load(const char *path, bool unique, lg_cred_t **ret, size_t *re
         cap = MAX(cap, (size_t) 1);
         lg_cred_t *c = calloc(cap, sizeof *c);
         _cleanup_free_ unsigned *lines = calloc(cap, sizeof *lines);
-        char *text = strndup((const char *) sec.data, sec.len);
+        /* not strndup(): the file's bytes end at sec.len, with no NUL after them to stop a read */
+        char *text = malloc(sec.len + 1);
+        if (text) {
+                memcpy(text, sec.data, sec.len);
+                text[sec.len] = 0;
+        }
         if (!c || !lines || !text) {
                 free(c);
                 erase_free(text, sec.len);

@@ -53,9 +53,12 @@ static int nodes_load(const char *path) {
                 fprintf(stderr, "%s: %s\n", path, strerror(-r));
                 return r;
         }
-        _cleanup_free_ char *text = strndup((const char *) sec.data, sec.len);
+        /* not strndup(): no NUL after the file's bytes to stop a read */
+        _cleanup_free_ char *text = malloc(sec.len + 1);
         if (!text)
                 return -ENOMEM;
+        memcpy(text, sec.data, sec.len);
+        text[sec.len] = 0;
         char *save = NULL;
         for (char *line = strtok_r(text, "\n", &save); line && n_nodes < NODES_MAX;
              line = strtok_r(NULL, "\n", &save)) {

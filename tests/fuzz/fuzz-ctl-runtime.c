@@ -160,7 +160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 fuzz_profile(text, len);
                 break;
         default: {
-                char *s = strndup(text, len);
+                char *s = fuzz_string((const uint8_t *) text, len);
                 if (!s)
                         return 0;
                 fuzz_time(s);

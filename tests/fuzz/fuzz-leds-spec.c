@@ -32,7 +32,7 @@ static void check_field(const char *f) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        char *spec = strndup((const char *) data, size);
+        char *spec = fuzz_string(data, size);
         if (!spec)
                 return 0;
         led_spec_t s, sentinel;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -16,6 +17,18 @@
                 if (!(x))        \
                         abort(); \
         } while (0)
+
+/* The input up to its first NUL as a string (heap; NULL: out of memory). Not strndup(): the
+ * input has no NUL after its last byte, and strndup() may look there (ASan's strict string
+ * checks report it). */
+static inline char *fuzz_string(const uint8_t *data, size_t size) {
+        char *s = malloc(size + 1);
+        if (s) {
+                memcpy(s, data, size);
+                s[size] = 0;
+        }
+        return s;
+}
 
 static inline int fuzz_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
         return remove(path);

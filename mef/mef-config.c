@@ -146,6 +146,12 @@ static int uri_check(const char *v, const char **ret_why) {
                 *ret_why = "must not carry a password: put it in password_file";
                 return -EINVAL;
         }
+        if (r == -ELIBACC) {
+                static char lib_why[INI_WHY_MAX]; /* the configuration is read by one thread */
+                snprintf(lib_why, sizeof lib_why, STORE_PG_LIB_HINT ": %s", store_pg_lib_error());
+                *ret_why = lib_why;
+                return -EINVAL;
+        }
         if (r == -EDOM) {
                 *ret_why = "connect_timeout must be a whole number of seconds";
                 return -EINVAL;

@@ -10,6 +10,23 @@
 
 #include "mef/store-db.h"
 
+/* libpq's functions msce-mef calls, through pointers that mef/store-pg-lib.c resolves on
+ * first use (sym_PQclear for PQclear, ...): the library is no link-time dependency. */
+#define PG_LIB_SONAME "libpq.so.5"
+#define PG_SYMS(X)                                                                                      \
+        X(PQclear) X(PQcmdStatus) X(PQcmdTuples) X(PQconnectPoll) X(PQconnectStartParams)              \
+        X(PQconninfoFree) X(PQconninfoParse) X(PQconsumeInput) X(PQenterPipelineMode) X(PQerrorMessage) \
+        X(PQexitPipelineMode) X(PQfinish) X(PQfreemem) X(PQgetResult) X(PQgetisnull) X(PQgetlength)    \
+        X(PQgetvalue) X(PQhost) X(PQisBusy) X(PQnfields) X(PQntuples) X(PQpipelineSync) X(PQport)      \
+        X(PQresultErrorField) X(PQresultStatus) X(PQsendPrepare) X(PQsendQuery) X(PQsendQueryParams)    \
+        X(PQsendQueryPrepared) X(PQsetErrorVerbosity) X(PQsocket) X(PQstatus) X(PQtransactionStatus)
+#define PG_SYM_DECLARE(sym) extern typeof(&sym) sym_##sym;
+PG_SYMS(PG_SYM_DECLARE)
+
+/* libpq loaded and every symbol above resolved, once per process (thread-safe): 0, or -ELIBACC
+ * (store_pg_lib_error() says why) for every call after a failed first. */
+int pg_lib_load(void);
+
 #define STMT_CACHE_MAX 32
 #define PARAMS_MAX 16
 #define RECONNECT_USEC (500u * 1000u)

@@ -7,6 +7,10 @@
 #include "mef/store-db.h"
 #include "mef/store.h"
 
+const char *store_pg_lib_error(void) {
+        return NULL;
+}
+
 int db_pg_open(const store_location_t *loc, db_t **ret, store_reason_t *reason) {
         return -EOPNOTSUPP;
 }

@@ -26,9 +26,9 @@ static int pg_uri_options(const char *uri, PQconninfoOption **ret) {
         if (!uri)
                 return -EINVAL;
         char *err = NULL;
-        *ret = PQconninfoParse(uri, &err);
+        *ret = sym_PQconninfoParse(uri, &err);
         if (!*ret) {
-                PQfreemem(err);
+                sym_PQfreemem(err);
                 return -EINVAL;
         }
         return 0;
@@ -96,9 +96,11 @@ void pg_uri_done(pg_uri_t *u) {
 
 int pg_uri_parse(const char *uri, pg_uri_t *ret) {
         PQconninfoOption *opts;
+        int r = pg_lib_load();
+        if (r < 0)
+                return r;
         if (pg_uri_options(uri, &opts) < 0)
                 return -EINVAL;
-        int r = 0;
         _cleanup_(pg_uri_done) pg_uri_t u = { .n_hosts = 1, .connect_timeout_sec = CONNECT_TIMEOUT_SEC };
         for (PQconninfoOption *o = opts; o->keyword; o++) {
                 if (!o->val)
@@ -120,7 +122,7 @@ int pg_uri_parse(const char *uri, pg_uri_t *ret) {
                                 u.connect_timeout_sec = (unsigned) MAX(sec, 2); /* libpq's minimum */
                 }
         }
-        PQconninfoFree(opts);
+        sym_PQconninfoFree(opts);
         if (r == 0 && ret) {
                 *ret = u;
                 u = (pg_uri_t) { 0 }; /* stolen */

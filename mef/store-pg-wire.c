@@ -67,7 +67,7 @@ static void pg_reason_set(pg_db_t *p, const char *state, const char *m, int m_le
 }
 
 static void pg_reason_note(pg_db_t *p, const PGresult *res, const char *state, int r) {
-        pg_reason_set(p, state, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), -1, r);
+        pg_reason_set(p, state, sym_PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), -1, r);
 }
 
 /* -ECONNRESET, its reason msce-mef's own unless it has one (the server's FATAL, pg_errno()): the
@@ -81,12 +81,12 @@ static int pg_lost(pg_db_t *p) {
 }
 
 int pg_errno(pg_db_t *p, const PGresult *res) {
-        const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-        if (PQstatus(p->conn) != CONNECTION_OK && !state)
+        const char *state = res ? sym_PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        if (sym_PQstatus(p->conn) != CONNECTION_OK && !state)
                 return pg_lost(p);
         if (!state)
                 return -EIO;
-        if (PQstatus(p->conn) != CONNECTION_OK) {
+        if (sym_PQstatus(p->conn) != CONNECTION_OK) {
                 /* the server's FATAL that ended it (57P01: an administrator's shutdown) */
                 pg_reason_note(p, res, state, -ECONNRESET);
                 return -ECONNRESET;
@@ -205,7 +205,7 @@ static uint64_t pg_connect_usec(const pg_db_t *p) {
 }
 
 static void pg_drop(pg_db_t *p) {
-        PQfinish(p->conn);
+        sym_PQfinish(p->conn);
         p->conn = NULL;
         p->connecting = false;
         p->migrating = false;
@@ -221,7 +221,7 @@ static int pg_wait(PGconn *c, short events, uint64_t deadline) {
         uint64_t now = now_usec();
         if (now >= deadline)
                 return -ETIMEDOUT;
-        struct pollfd pfd = { .fd = PQsocket(c), .events = events };
+        struct pollfd pfd = { .fd = sym_PQsocket(c), .events = events };
         if (pfd.fd < 0)
                 return -ECONNRESET;
         int n = poll(&pfd, 1, (int) MIN((deadline - now + 999) / 1000, (uint64_t) INT_MAX));
@@ -234,9 +234,9 @@ static int pg_wait(PGconn *c, short events, uint64_t deadline) {
  * *deadline, which what comes in moves on. -ETIMEDOUT or -ECONNRESET when the server did not
  * answer in time or the connection broke: then it is dropped. */
 static int pg_next(pg_db_t *p, uint64_t *deadline, PGresult **ret) {
-        while (PQisBusy(p->conn)) {
+        while (sym_PQisBusy(p->conn)) {
                 int r = pg_wait(p->conn, POLLIN, *deadline);
-                if (r == 0 && !PQconsumeInput(p->conn))
+                if (r == 0 && !sym_PQconsumeInput(p->conn))
                         r = -ECONNRESET;
                 if (r < 0) {
                         if (r == -ETIMEDOUT)
@@ -246,7 +246,7 @@ static int pg_next(pg_db_t *p, uint64_t *deadline, PGresult **ret) {
                 }
                 *deadline = now_usec() + pg_bound_usec(p);
         }
-        *ret = PQgetResult(p->conn);
+        *ret = sym_PQgetResult(p->conn);
         return 0;
 }
 
@@ -257,16 +257,16 @@ PGresult *pg_collect(pg_db_t *p, int *ret_r) {
                 PGresult *res;
                 int r = pg_next(p, &deadline, &res);
                 if (r < 0) {
-                        PQclear(keep);
+                        sym_PQclear(keep);
                         *ret_r = r;
                         return NULL;
                 }
                 if (!res)
                         break;
-                if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR)
-                        PQclear(res);
+                if (keep && sym_PQresultStatus(keep) == PGRES_FATAL_ERROR)
+                        sym_PQclear(res);
                 else {
-                        PQclear(keep);
+                        sym_PQclear(keep);
                         keep = res;
                 }
         }
@@ -289,7 +289,7 @@ static int pg_send_failed(pg_db_t *p) {
 }
 
 int pg_send(pg_db_t *p, const char *sql, const db_stmt_t *st) {
-        if (PQsendQueryParams(p->conn, sql, st ? st->n_params : 0, st ? st->types : NULL, st ? st->values : NULL,
+        if (sym_PQsendQueryParams(p->conn, sql, st ? st->n_params : 0, st ? st->types : NULL, st ? st->values : NULL,
                               st ? st->lengths : NULL, st ? st->formats : NULL, 0))
                 return pg_sent(p);
         return pg_send_failed(p);
@@ -298,7 +298,7 @@ int pg_send(pg_db_t *p, const char *sql, const db_stmt_t *st) {
 /* st prepared on the server under its name (cached statements only): in a pipeline queued before
  * it, its result checked at the sync; else at once. */
 static int pg_prepare_named(pg_db_t *p, db_stmt_t *st, const char *name) {
-        if (!PQsendPrepare(p->conn, name, st->sql, st->n_params, st->types))
+        if (!sym_PQsendPrepare(p->conn, name, st->sql, st->n_params, st->types))
                 return pg_send_failed(p);
         st->prepared_gen = p->gen;
         memcpy(st->prepared_types, st->types, sizeof st->types);
@@ -309,9 +309,9 @@ static int pg_prepare_named(pg_db_t *p, db_stmt_t *st, const char *name) {
         }
         int r = 0;
         PGresult *res = pg_collect(p, &r);
-        if (res && PQresultStatus(res) != PGRES_COMMAND_OK)
+        if (res && sym_PQresultStatus(res) != PGRES_COMMAND_OK)
                 r = pg_errno(p, res);
-        PQclear(res);
+        sym_PQclear(res);
         if (r < 0)
                 st->prepared_gen = 0;
         return r;
@@ -329,7 +329,7 @@ int pg_send_stmt(pg_db_t *p, db_stmt_t *st) {
         }
         if (st->prepared_gen != p->gen || memcmp(st->prepared_types, st->types, sizeof st->types) != 0)
                 return pg_send(p, st->sql, st);
-        if (PQsendQueryPrepared(p->conn, name, st->n_params, st->values, st->lengths, st->formats, 0))
+        if (sym_PQsendQueryPrepared(p->conn, name, st->n_params, st->values, st->lengths, st->formats, 0))
                 return pg_sent(p);
         return pg_send_failed(p);
 }
@@ -337,7 +337,7 @@ int pg_send_stmt(pg_db_t *p, db_stmt_t *st) {
 int pg_sync(pg_db_t *p, PGresult **ret_last) {
         PGresult *last = NULL;
         int r = 0;
-        if (!PQpipelineSync(p->conn)) {
+        if (!sym_PQpipelineSync(p->conn)) {
                 pg_drop(p);
                 return pg_lost(p);
         }
@@ -347,16 +347,16 @@ int pg_sync(pg_db_t *p, PGresult **ret_last) {
                 r = pg_next(p, &deadline, &res);
                 if (r < 0)
                         break;
-                if (!res && PQstatus(p->conn) != CONNECTION_OK) {
+                if (!res && sym_PQstatus(p->conn) != CONNECTION_OK) {
                         pg_drop(p); /* libpq gave up on it (lost sync): no sync result comes */
                         r = pg_lost(p);
                         break;
                 }
                 if (!res)
                         continue; /* between two statements' results */
-                ExecStatusType status = PQresultStatus(res);
+                ExecStatusType status = sym_PQresultStatus(res);
                 if (status == PGRES_PIPELINE_SYNC) {
-                        PQclear(res);
+                        sym_PQclear(res);
                         break;
                 }
                 if (status == PGRES_FATAL_ERROR && p->tx_r == 0)
@@ -366,24 +366,24 @@ int pg_sync(pg_db_t *p, PGresult **ret_last) {
                         if (p->preparing[i].result == n && status != PGRES_COMMAND_OK)
                                 p->preparing[i].st->prepared_gen = 0;
                 n++;
-                PQclear(last);
+                sym_PQclear(last);
                 last = res;
         }
         p->n_sent = 0;
         p->n_preparing = 0;
         if (r < 0 || p->tx_r < 0) {
-                PQclear(last);
+                sym_PQclear(last);
                 last = NULL;
         }
         if (ret_last)
                 *ret_last = last;
         else
-                PQclear(last);
+                sym_PQclear(last);
         return r < 0 ? r : p->tx_r;
 }
 
 void pg_pipeline_leave(pg_db_t *p) {
-        if (p->conn && !PQexitPipelineMode(p->conn))
+        if (p->conn && !sym_PQexitPipelineMode(p->conn))
                 pg_drop(p); /* results left unread: not expected after a sync */
         p->pipeline = false;
         p->tx_r = 0;
@@ -391,7 +391,7 @@ void pg_pipeline_leave(pg_db_t *p) {
 
 /* want: the command status the last statement must answer, or NULL for any. */
 static int pg_run_as(pg_db_t *p, const char *sql, const char *want) {
-        if (!PQsendQuery(p->conn, sql)) {
+        if (!sym_PQsendQuery(p->conn, sql)) {
                 int r = pg_errno(p, NULL);
                 if (r == -ECONNRESET)
                         pg_drop(p);
@@ -401,11 +401,11 @@ static int pg_run_as(pg_db_t *p, const char *sql, const char *want) {
         PGresult *res = pg_collect(p, &r);
         if (!res)
                 return r;
-        ExecStatusType status = PQresultStatus(res);
+        ExecStatusType status = sym_PQresultStatus(res);
         r = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK ? 0 : pg_errno(p, res);
-        if (r == 0 && want && !streq(PQcmdStatus(res), want))
+        if (r == 0 && want && !streq(sym_PQcmdStatus(res), want))
                 r = -EIO;
-        PQclear(res);
+        sym_PQclear(res);
         return r;
 }
 
@@ -452,13 +452,13 @@ static int pg_connect_start(pg_db_t *p, const char *const *keys, const char *con
                         v[n++] = hosts.values[i];
                 }
         k[n] = v[n] = NULL;
-        p->conn = PQconnectStartParams(k, v, 1);
+        p->conn = sym_PQconnectStartParams(k, v, 1);
         if (!p->conn)
                 return -ENOMEM;
         /* the server's refusal with its SQLSTATE in PQerrorMessage(); only while connecting (its
          * notices, printed on stderr, as before) */
-        PQsetErrorVerbosity(p->conn, PQERRORS_VERBOSE);
-        *polled = PQstatus(p->conn) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
+        sym_PQsetErrorVerbosity(p->conn, PQERRORS_VERBOSE);
+        *polled = sym_PQstatus(p->conn) == CONNECTION_BAD ? PGRES_POLLING_FAILED : PGRES_POLLING_WRITING;
         return 0;
 }
 
@@ -471,7 +471,7 @@ static int pg_connect_step(pg_db_t *p, PostgresPollingStatusType *polled, uint64
         int r;
         switch (*polled) {
         case PGRES_POLLING_OK:
-                PQsetErrorVerbosity(p->conn, PQERRORS_DEFAULT);
+                sym_PQsetErrorVerbosity(p->conn, PQERRORS_DEFAULT);
                 return 1;
         case PGRES_POLLING_READING:
                 r = pg_wait(p->conn, POLLIN, deadline);
@@ -480,11 +480,11 @@ static int pg_connect_step(pg_db_t *p, PostgresPollingStatusType *polled, uint64
                 r = pg_wait(p->conn, POLLOUT, deadline);
                 break;
         default:
-                return pg_connect_errno(p, PQerrorMessage(p->conn));
+                return pg_connect_errno(p, sym_PQerrorMessage(p->conn));
         }
         if (r < 0)
                 return r == -ETIMEDOUT ? r : -ECONNREFUSED;
-        *polled = PQconnectPoll(p->conn);
+        *polled = sym_PQconnectPoll(p->conn);
         return 0;
 }
 
@@ -492,7 +492,7 @@ static int pg_connect_step(pg_db_t *p, PostgresPollingStatusType *polled, uint64
  * refuse), after those in list (size bytes, ", " between) unless it is one of them already. */
 static void pg_host_note(const PGconn *c, char *list, size_t size) {
         char h[128];
-        const char *host = PQhost(c), *port = PQport(c);
+        const char *host = sym_PQhost(c), *port = sym_PQport(c);
         snprintf(h, sizeof h, "%s port %s", host && *host ? host : "?", port && *port ? port : "?");
         size_t n = strlen(h), used = strlen(list);
         for (const char *s = list; (s = strstr(s, h)); s += n)
@@ -622,9 +622,9 @@ static int pg_connect_noted(pg_db_t *p, int r) {
  * which failed that request, however long after the restart. Not read through libpq: its
  * FATAL, unasked, would go to stderr as a notice. */
 static bool pg_ended_while_idle(const pg_db_t *p) {
-        if (p->pipeline || PQtransactionStatus(p->conn) != PQTRANS_IDLE)
+        if (p->pipeline || sym_PQtransactionStatus(p->conn) != PQTRANS_IDLE)
                 return false;
-        struct pollfd pfd = { .fd = PQsocket(p->conn), .events = POLLIN };
+        struct pollfd pfd = { .fd = sym_PQsocket(p->conn), .events = POLLIN };
         return pfd.fd >= 0 && poll(&pfd, 1, 0) > 0;
 }
 
@@ -635,7 +635,7 @@ int pg_ensure(pg_db_t *p) {
                 p->read_only = false;
                 pg_drop(p);
         }
-        if (p->conn && !p->connecting && PQstatus(p->conn) == CONNECTION_OK && !pg_ended_while_idle(p))
+        if (p->conn && !p->connecting && sym_PQstatus(p->conn) == CONNECTION_OK && !pg_ended_while_idle(p))
                 return 0;
         if (!p->connecting) {
                 pg_drop(p);

@@ -50,7 +50,7 @@ static char *sql_convert(const char *in, int *ret_n) {
 }
 
 static void stmt_clear(db_stmt_t *st) {
-        PQclear(st->res);
+        sym_PQclear(st->res);
         st->res = NULL;
         st->row = st->n_rows = 0;
         for (int i = 0; i < PARAMS_MAX; i++) {
@@ -197,17 +197,17 @@ static int pg_step(db_stmt_t *st) {
                         if (!st->res)
                                 return r;
                 }
-                ExecStatusType status = PQresultStatus(st->res);
+                ExecStatusType status = sym_PQresultStatus(st->res);
                 if (status == PGRES_COMMAND_OK) {
-                        const char *t = PQcmdTuples(st->res);
+                        const char *t = sym_PQcmdTuples(st->res);
                         p->changes = t && *t ? strtoll(t, NULL, 10) : 0;
                         st->n_rows = 0;
                 } else if (status == PGRES_TUPLES_OK) {
-                        st->n_rows = PQntuples(st->res);
+                        st->n_rows = sym_PQntuples(st->res);
                         p->changes = 0;
                 } else {
                         r = pg_errno(p, st->res);
-                        PQclear(st->res);
+                        sym_PQclear(st->res);
                         st->res = NULL;
                         return r;
                 }
@@ -241,8 +241,8 @@ static int pg_step_later(db_stmt_t *st) {
 }
 
 static bool row_ok(db_stmt_t *st, int i) {
-        return st->res && st->row >= 0 && st->row < st->n_rows && i >= 0 && i < PQnfields(st->res) &&
-               !PQgetisnull(st->res, st->row, i);
+        return st->res && st->row >= 0 && st->row < st->n_rows && i >= 0 && i < sym_PQnfields(st->res) &&
+               !sym_PQgetisnull(st->res, st->row, i);
 }
 
 static const char *pg_column_text(db_stmt_t *st, int i, size_t *ret_len) {
@@ -250,22 +250,22 @@ static const char *pg_column_text(db_stmt_t *st, int i, size_t *ret_len) {
                 *ret_len = 0;
                 return NULL;
         }
-        *ret_len = (size_t) PQgetlength(st->res, st->row, i);
-        return PQgetvalue(st->res, st->row, i);
+        *ret_len = (size_t) sym_PQgetlength(st->res, st->row, i);
+        return sym_PQgetvalue(st->res, st->row, i);
 }
 
 static int64_t pg_column_int64(db_stmt_t *st, int i) {
         if (!row_ok(st, i))
                 return 0;
-        return strtoll(PQgetvalue(st->res, st->row, i), NULL, 10);
+        return strtoll(sym_PQgetvalue(st->res, st->row, i), NULL, 10);
 }
 
 static const void *pg_column_blob(db_stmt_t *st, int i, size_t *ret_len) {
         *ret_len = 0;
         if (!row_ok(st, i))
                 return NULL;
-        const char *v = PQgetvalue(st->res, st->row, i);
-        size_t n = (size_t) PQgetlength(st->res, st->row, i);
+        const char *v = sym_PQgetvalue(st->res, st->row, i);
+        size_t n = (size_t) sym_PQgetlength(st->res, st->row, i);
         if (n < 2 || v[0] != '\\' || v[1] != 'x')
                 return NULL; /* bytea_output = hex is the default since 9.0 */
         size_t want = (n - 2) / 2 + 1;
@@ -302,9 +302,9 @@ static int pg_commit(pg_db_t *p) {
                 r = r < 0 ? r : q;
         }
         /* a COMMIT of an aborted transaction is answered "ROLLBACK", not an error */
-        if (r == 0 && (!res || !streq(PQcmdStatus(res), "COMMIT")))
+        if (r == 0 && (!res || !streq(sym_PQcmdStatus(res), "COMMIT")))
                 r = -EIO;
-        PQclear(res);
+        sym_PQclear(res);
         pg_pipeline_leave(p);
         if (r == 0)
                 p->tx_lost = false; /* committed before the connection went */
@@ -357,7 +357,7 @@ static bool pg_in_transaction(db_t *d) {
                 return false;
         if (p->pipeline)
                 return true;
-        PGTransactionStatusType t = PQtransactionStatus(p->conn);
+        PGTransactionStatusType t = sym_PQtransactionStatus(p->conn);
         return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
 }
 
@@ -366,7 +366,7 @@ static int pg_begin(pg_db_t *p) {
         int r = pg_ensure(p);
         if (r < 0)
                 return r;
-        if (p->pipeline || PQtransactionStatus(p->conn) != PQTRANS_IDLE || !PQenterPipelineMode(p->conn))
+        if (p->pipeline || sym_PQtransactionStatus(p->conn) != PQTRANS_IDLE || !sym_PQenterPipelineMode(p->conn))
                 return pg_exec(&p->base, "BEGIN"); /* as before: a warning when in a transaction already */
         p->pipeline = true;
         p->tx_r = 0;
@@ -463,7 +463,7 @@ static void pg_close(db_t *d) {
                 free(st->sql);
         }
         if (p->conn)
-                PQfinish(p->conn);
+                sym_PQfinish(p->conn);
         if (p->password) {
                 erase_free(p->password, strlen(p->password));
         }
@@ -589,8 +589,12 @@ int db_pg_open(const store_location_t *loc, db_t **ret, store_reason_t *reason) 
                 return -ENOMEM;
         p->base.ops = &pg_ops;
         int r = pg_uri_parse(loc->uri, &p->uri);
+        if (r == -ELIBACC && reason) {
+                *reason = (store_reason_t) { .text = "" };
+                snprintf(reason->text, sizeof reason->text, "%s", store_pg_lib_error());
+        }
         if (r < 0)
-                return r == -ENOMEM ? r : -EINVAL;
+                return r == -ENOMEM || r == -ELIBACC ? r : -EINVAL;
         p->lock_timeout_ms = 5000;
         r = pg_open(p, loc);
         if (r < 0) {

@@ -135,9 +135,16 @@ enum {
 /* [store] uri as libpq will read it: 0 when it parses and carries no password; -EACCES when it
  * carries one in any form libpq takes (user:password@ in a URI, password= in its query, even
  * percent-encoded, or a password keyword with spaces around its '='); -EDOM when its
- * connect_timeout is not a whole number of seconds; -EINVAL when libpq cannot parse it. Built without libpq: a textual check of the same forms. mef.conf's loader
- * refuses what this refuses, so that no password reaches a log line naming the store. */
+ * connect_timeout is not a whole number of seconds; -EINVAL when libpq cannot parse it;
+ * -ELIBACC when libpq (loaded on first use) cannot be loaded: store_pg_lib_error() says why.
+ * Built without libpq: a textual check of the same forms. mef.conf's loader refuses what this
+ * refuses, so that no password reaches a log line naming the store. */
 int store_pg_uri_check(const char *uri);
+/* Why libpq could not be loaded (dlerror()'s words), or NULL when it was, was not tried, or this
+ * build has no PostgreSQL. */
+const char *store_pg_lib_error(void);
+/* The package that holds libpq, for the errors that need it. */
+#define STORE_PG_LIB_HINT "PostgreSQL needs libpq (" "libpq.so.5" "; Debian: libpq5, rpm: libpq)"
 
 /* What the CLI and serve say of -EPROTO from store_open_at(). */
 #define STORE_POOLER_HINT \

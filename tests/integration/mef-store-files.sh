@@ -5,7 +5,9 @@
 #    -wal, -shm or master key appears; init then makes the store in it;
 #  - a store group or others may read or write (the database, or its -wal or -shm) is refused
 #    by the commands and by serve, the file and its mode named, and opened again once 0600;
-#    so are a master key and a PostgreSQL password_file that are not owner-only.
+#    so are a master key and a PostgreSQL password_file that are not owner-only;
+#  - serve on SQLite never maps libpq; a PostgreSQL configuration where libpq cannot be loaded
+#    is refused (78), naming libpq, its package and why.
 # Usage: mef-store-files.sh PATH/TO/msce-mef (TAP).
 set -euo pipefail
 MEF=${1:?usage: mef-store-files.sh PATH/TO/msce-mef}
@@ -85,6 +87,16 @@ check "mef.db 0600 with a -wal 0604 beside it: refused, the -wal named" refused_
 rm -f "$DB-wal"
 opens() { a node list > "$T/out" 2>&1; } # its table is no TAP
 check "mef.db 0600 again: opens" opens
+# serve on SQLite never maps libpq (loaded only for a PostgreSQL store) nor what it pulls in
+sqlite_serve_maps() {
+        cp "$T/a/mef.conf" "$T/a/serve.conf.in"
+        PORT=0 mef_start "$T/a/serve.conf.in" "$T/a" || return 1
+        local maps
+        maps=$(cat "/proc/$MEF_PID/maps")
+        mef_stop
+        grep -q 'libsqlite3' <<< "$maps" && ! grep -qE 'libpq|libssl|libcrypto|libgnutls|libldap|libkrb5' <<< "$maps"
+}
+check "serve on SQLite: libpq, OpenSSL, GnuTLS, LDAP, Kerberos not mapped" sqlite_serve_maps
 chmod 0440 "$T/a/master.key"
 check "master.key 0440: refused, the master key named with its mode" \
         refused_mode "master key $T/a/master.key" 0440 ", not owner-only"
@@ -110,6 +122,21 @@ else
                         grep -qF "$T/b/db.password: holds a NUL byte" "$T/out" && ! grep -q "base password" "$T/out"
         }
         check "password_file with a NUL byte: refused, the file named" refused_nul
+        # libpq is loaded only for a PostgreSQL store: where it cannot be (a file that is no
+        # library, a library without libpq's functions, found first through LD_LIBRARY_PATH),
+        # the configuration is refused (78) naming libpq, its package and why
+        mkdir -p "$T/nolib" "$T/otherlib"
+        : > "$T/nolib/libpq.so.5"
+        cp "$(ldd "$MEF" | awk '$1 ~ /^libjansson/ { print $3 }')" "$T/otherlib/libpq.so.5"
+        refused_lib() {
+                local rc=0
+                LD_LIBRARY_PATH=$1 "$MEF" --config "$T/b/mef.conf" node list > "$T/out" 2>&1 || rc=$?
+                [ "$rc" = 78 ] && grep -qF "PostgreSQL needs libpq (libpq.so.5; Debian: libpq5, rpm: libpq): $2" "$T/out"
+        }
+        check "libpq.so.5 that is no library: refused (78), libpq and why named" \
+                refused_lib "$T/nolib" "$T/nolib/libpq.so.5: file too short"
+        check "libpq.so.5 without libpq's functions: refused (78), the function named" \
+                refused_lib "$T/otherlib" "libpq.so.5: no PQclear"
 fi
 rm -f "$DB" "$T/a/master.key"
 : > "$DB"

@@ -8,7 +8,8 @@
 #   - Debian policy for enablement: the agent enabled on installation, the MEF not; the rpm's
 #     presets say the same
 #   - upgrades restart a running service with systemctl --no-block (dpkg does not wait for it)
-#   - tpm2-tss and keyutils are Recommends in both (neither Requires nor Depends)
+#   - tpm2-tss and keyutils are Recommends in both (neither Requires nor Depends); so is libpq
+#     for msce-mef
 #   - the crypto module is 0644 in both
 # Usage: deb-contents.sh SOURCEDIR      (the .debs in MSCE_DEBS_DIR; exit 77 without them)
 set -euo pipefail
@@ -112,6 +113,12 @@ check "msce-agent Recommends keyutils and tpm2-tss (libtss2-*), Depends on neith
 spec_agent=$(sed -n '/^%package -n msce-agent/,/^%description -n msce-agent/p' "$spec")
 check "the spec's msce-agent Recommends keyutils and tpm2-tss, Requires neither" \
         "grep -qE '^Recommends: +keyutils' <<< \"\$spec_agent\" && grep -qE '^Recommends: +tpm2-tss' <<< \"\$spec_agent\" && ! grep -qE '^Requires: +(keyutils|tpm2-tss)' <<< \"\$spec_agent\""
+
+# libpq: dlopen()ed for a PostgreSQL store only
+spec_mef=$(sed -n '/^%package -n msce-mef/,/^%description -n msce-mef/p' "$spec")
+check "msce-mef Recommends libpq in both formats (libpq5 in Debian), Depends/Requires not" \
+        "grep -qE '(^|[ ,])libpq5' <<< '$(dpkg-deb -f "$mef" Recommends)' && ! grep -q libpq <<< '$(dpkg-deb -f "$mef" Depends)' &&
+        grep -qE '^Recommends: +libpq$' <<< \"\$spec_mef\" && ! grep -qE '^Requires: +libpq' <<< \"\$spec_mef\""
 
 # modes: the module the agent dlopen()s
 check "msce-agent-crypto.so is 0644 in the .deb" "grep -qE '^-rw-r--r-- /usr/lib/.*/msce/msce-agent-crypto.so$' '$T/agent.list'"

@@ -756,10 +756,11 @@ def keys_in_place_scenario(tmp, mef, kpm):
     uid = int(run("id", "-u", CSE_USER).stdout)
 
     def refreshed():
+        # the unlink's own success says the link was gone (looking again could already find the
+        # agent's next refresh, which comes every second); then the agent links it back
         serial = persistent_linked(uid)
-        if serial:
-            run("keyctl", "unlink", serial, "@s")
-        return serial and persistent_linked(uid) is None and eventually(lambda: persistent_linked(uid), 15, a.pump)
+        return bool(serial) and run("keyctl", "unlink", serial, "@s").returncode == 0 and \
+            bool(eventually(lambda: persistent_linked(uid), 15, a.pump))
 
     try:
         i = a.wait_for(lambda m: m == "READY=1", 30)

@@ -111,6 +111,16 @@ static int required(const char *v, const char *key, char *err, size_t err_size) 
         return v && v[0] ? 0 : bad(err, err_size, "\"%s\" is missing", key);
 }
 
+/* The expiry, which says whether the profile is still valid: a time ctl_time_parse() takes, or
+ * an error (an expiry it cannot read must not pass for one not yet reached). */
+static int exp_check(const char *v, char *err, size_t err_size) {
+        time_t t;
+        int r = ctl_time_parse(v, &t);
+        if (r == -ERANGE) /* well-formed: only digits and separators to quote */
+                return bad(err, err_size, "\"exp\" %s is outside 1970..9999", v);
+        return r < 0 ? bad(err, err_size, "\"exp\" is not a time") : 0;
+}
+
 void ctl_state_done(ctl_state_t *s) {
         if (!s)
                 return;
@@ -145,7 +155,7 @@ int ctl_state_parse(const char *text, size_t len, ctl_state_t *ret, char *err, s
             (r = get_string(o, "keID", MSG_KEID_MAX, true, &s.ke_id, err, err_size)) < 0 ||
             (r = get_time(o, "exp", &s.exp, err, err_size)) < 0 ||
             (r = get_string(o, "reload_error", CTL_FIELD_MAX, false, &s.reload_error, err, err_size)) < 0 ||
-            (r = required(s.state, "state", err, err_size)) < 0)
+            (r = required(s.state, "state", err, err_size)) < 0 || (s.exp && (r = exp_check(s.exp, err, err_size)) < 0))
                 return r;
         json_int_t pid = 0, reloads = -1, begun = -1, done = -1;
         if ((r = get_int(o, "pid", 1, INT_MAX, "a process ID", &pid, err, err_size)) < 0 ||
@@ -194,6 +204,8 @@ int ctl_profile_parse(const char *text, size_t len, ctl_profile_t *ret, char *er
         time_t exp;
         if (time_parse_basic(p.exp, &exp) < 0)
                 return bad(err, err_size, "\"exp\" is not YYYYMMDDTHHMMSS");
+        if ((r = exp_check(p.exp, err, err_size)) < 0)
+                return r;
 
         json_t *targets = json_object_get(o, "targets");
         if (targets && !json_is_null(targets)) {
@@ -283,49 +295,40 @@ static bool digits(const char *s, size_t n) {
         return true;
 }
 
-static int field(const char *s, size_t n) {
-        int v = 0;
-        for (size_t i = 0; i < n; i++)
-                v = v * 10 + (s[i] - '0');
-        return v;
-}
+/* 9999-12-31T23:59:59Z, the last second of a year of four digits (time_format_basic()'s). */
+#define CTL_TIME_MAX 253402300799ULL
 
 int ctl_time_parse(const char *s, time_t *ret) {
         size_t n = strlen(s);
         if (n >= 1 && n <= 20 && digits(s, n)) {
                 unsigned long long v;
-                if (parse_uint(s, ULLONG_MAX, &v) < 0)
-                        return -EINVAL;
+                int r = parse_uint(s, ULLONG_MAX, &v);
+                if (r < 0)
+                        return r == -ERANGE ? r : -EINVAL;
                 if (v > 100000000000ULL) /* past the year 5000 in seconds: microseconds */
                         v /= 1000000ULL;
-                if (v > (unsigned long long) INT64_MAX)
-                        return -EINVAL;
+                if (v > CTL_TIME_MAX || v != (unsigned long long) (time_t) v) /* a 32-bit time_t */
+                        return -ERANGE;
                 *ret = (time_t) v;
                 return 0;
         }
+        /* YYYY-MM-DDTHH:MM:SS[Z|+00:00] is read as YYYYMMDDTHHMMSS, whose parser checks the
+         * digits and that no field is out of range (normalised into another day or hour) */
+        char basic[16];
         if (n == 15)
-                return time_parse_basic(s, ret);
-        /* YYYY-MM-DDTHH:MM:SS[Z|+00:00] */
-        if ((n != 19 && n != 20 && n != 25) || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) || s[7] != '-' ||
-            !digits(s + 8, 2) || (s[10] != 'T' && s[10] != ' ') || !digits(s + 11, 2) || s[13] != ':' ||
-            !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
+                memcpy(basic, s, sizeof basic);
+        else if ((n == 19 || (n == 20 && s[19] == 'Z') || (n == 25 && streq(s + 19, "+00:00"))) && s[4] == '-' &&
+                 s[7] == '-' && (s[10] == 'T' || s[10] == ' ') && s[13] == ':' && s[16] == ':')
+                snprintf(basic, sizeof basic, "%.4s%.2s%.2sT%.2s%.2s%.2s", s, s + 5, s + 8, s + 11, s + 14, s + 17);
+        else
                 return -EINVAL;
-        if ((n == 20 && s[19] != 'Z') || (n == 25 && !streq(s + 19, "+00:00")))
+        time_t t;
+        if (time_parse_basic(basic, &t) < 0)
                 return -EINVAL;
-        struct tm tm = {
-                .tm_year = field(s, 4) - 1900,
-                .tm_mon = field(s + 5, 2) - 1,
-                .tm_mday = field(s + 8, 2),
-                .tm_hour = field(s + 11, 2),
-                .tm_min = field(s + 14, 2),
-                .tm_sec = field(s + 17, 2),
-        };
-        struct tm check = tm;
-        time_t t = timegm(&tm);
-        /* timegm() normalizes: a field out of range comes back changed. */
-        if (t == (time_t) -1 || tm.tm_mday != check.tm_mday || tm.tm_mon != check.tm_mon || tm.tm_hour != check.tm_hour ||
-            tm.tm_min != check.tm_min || tm.tm_sec != check.tm_sec)
-                return -EINVAL;
+        /* A well-formed time before 1970: no expiry or state time the agent writes (it keeps no
+         * profile that has expired), and nothing to compute with; its years end at 9999. */
+        if (t < 0)
+                return -ERANGE;
         *ret = t;
         return 0;
 }

@@ -85,7 +85,8 @@ ctl_agent_alive_t ctl_agent_alive(pid_t pid);
 
 /* A time as state.json or profile.json may carry it: decimal seconds since the epoch (or
  * microseconds, when larger than 10^11), "YYYYMMDDTHHMMSS", or "YYYY-MM-DDTHH:MM:SS" with an
- * optional "Z" or "+00:00", all UTC. -EINVAL otherwise. */
+ * optional "Z" or "+00:00", all UTC, from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+ * -ERANGE for a well-formed time outside that range, -EINVAL for anything else. */
 int ctl_time_parse(const char *s, time_t *ret);
 
 /* "3h 2min ago", "in 364 days", "now": the distance from now to t in its two largest units. */

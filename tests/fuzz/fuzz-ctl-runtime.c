@@ -4,8 +4,8 @@
  * (a time member, up to the first NUL); the rest is the input. What mscectl status, profile and
  * check print from them must not carry a control byte to the terminal: an accepted state or
  * profile has none in its strings, an error text none at all (it quotes no input byte but
- * printable ASCII). Every limit holds (at most 16 targets, each with a valid id and kpsaID),
- * and a failure leaves the output as it was. */
+ * printable ASCII). Every limit holds (at most 16 targets, each with a valid id and kpsaID,
+ * an expiry from 1970 to 9999), and a failure leaves the output as it was. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -77,6 +77,8 @@ static void fuzz_state(const char *text, size_t len) {
         check_str(s.since, 64);
         check_str(s.next_attempt, 64);
         check_str(s.exp, 64);
+        time_t t;
+        check(!s.exp || ctl_time_parse(s.exp, &t) == 0); /* the expiry status computes with */
         check(s.pid >= 0 && s.reloads >= -1 && s.reloads_begun >= -1 && s.reload_done >= -1);
         ctl_state_done(&s);
 }
@@ -96,7 +98,7 @@ static void fuzz_profile(const char *text, size_t len) {
         check_required(p.ke_id, MSG_KEID_MAX);
         check_required(p.exp, 15);
         time_t t;
-        check(time_parse_basic(p.exp, &t) == 0);
+        check(time_parse_basic(p.exp, &t) == 0 && ctl_time_parse(p.exp, &t) == 0);
         check(p.n_targets <= MSG_TARGETS_MAX);
         for (size_t i = 0; i < p.n_targets; i++) {
                 check(p.targets[i].id && id_is_valid(p.targets[i].id, MSG_ID_MAX));
@@ -116,25 +118,28 @@ static bool all_digits(const char *s, size_t n) {
 }
 
 /* Accepted: decimal seconds (or microseconds past 10^11), or a date and time that is one (no
- * field normalised into another day or hour): formatted back, the same digits. */
+ * field normalised into another day or hour): formatted back, the same digits; from 1970 to
+ * 9999 only. -ERANGE: such a number or date outside them. */
 static void fuzz_time(const char *s) {
         time_t t;
         memset(&t, PATTERN, sizeof t);
         int r = ctl_time_parse(s, &t);
+        size_t n = strlen(s);
         if (r < 0) {
-                check(r == -EINVAL && untouched(&t, sizeof t));
+                check((r == -EINVAL || r == -ERANGE) && untouched(&t, sizeof t));
+                /* a date's year first, as four digits: before 1970 */
+                check(r != -ERANGE || all_digits(s, n) || (all_digits(s, 4) && strncmp(s, "1970", 4) < 0));
                 return;
         }
-        check(r == 0);
-        size_t n = strlen(s);
+        check(r == 0 && t >= 0 && (long long) t <= 253402300799LL);
         if (all_digits(s, n)) {
                 unsigned long long v = strtoull(s, NULL, 10);
-                check(t >= 0 && (unsigned long long) t == (v > 100000000000ULL ? v / 1000000ULL : v));
+                check((unsigned long long) t == (v > 100000000000ULL ? v / 1000000ULL : v));
                 return;
         }
         struct tm tm;
         char back[32];
-        check(gmtime_r(&t, &tm) && tm.tm_year + 1900 >= 0 && tm.tm_year + 1900 <= 9999);
+        check(gmtime_r(&t, &tm) && tm.tm_year + 1900 >= 1970 && tm.tm_year + 1900 <= 9999);
         /* not strftime(): its %Y has no leading zeros before the year 1000 */
         snprintf(back, sizeof back, "%04d%02d%02dT%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                  tm.tm_hour, tm.tm_min, tm.tm_sec);

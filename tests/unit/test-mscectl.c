@@ -117,6 +117,10 @@ Test(state, rejected) {
                 { "{\"state\":\"ready\",\"reload_error\":5}", "\"reload_error\" is not a string" },
                 { "{\"state\":\"ready\",\"since\":-1}", "\"since\" is negative" },
                 { "{\"state\":\"ready\",\"since\":true}", "\"since\" is not a string" },
+                { "{\"state\":\"ready\",\"exp\":\"1969-12-31T23:59:59Z\"}",
+                  "\"exp\" 1969-12-31T23:59:59Z is outside 1970..9999" },
+                { "{\"state\":\"ready\",\"exp\":253402300800000000}", "\"exp\" 253402300800000000 is outside" },
+                { "{\"state\":\"ready\",\"exp\":\"soon\"}", "\"exp\" is not a time" },
                 { "{\"state\":\"ready\",\"state\":\"ready\"}", "not JSON" },
                 { "{\"state\":\"re\\u0000dy\"}", "NUL" },
         };
@@ -196,6 +200,10 @@ Test(profile, rejected) {
                 { "{\"cseBase\":\"b\",\"keID\":\"k\",\"exp\":\"20271127T203000\"}", "\"cseID\" is missing" },
                 { "{\"cseID\":\"c\",\"cseBase\":\"b\",\"keID\":\"k\"}", "\"exp\" is missing" },
                 { "{\"cseID\":\"c\",\"cseBase\":\"b\",\"keID\":\"k\",\"exp\":\"2027-11-27\"}", "\"exp\" is not" },
+                { "{\"cseID\":\"c\",\"cseBase\":\"b\",\"keID\":\"k\",\"exp\":\"19691231T235959\"}",
+                  "\"exp\" 19691231T235959 is outside 1970..9999" },
+                { "{\"cseID\":\"c\",\"cseBase\":\"b\",\"keID\":\"k\",\"exp\":\"00000101T000000\"}",
+                  "\"exp\" 00000101T000000 is outside" },
                 { "{\"cseID\":\"c\",\"cseBase\":\"b\\nX=1\",\"keID\":\"k\",\"exp\":\"20271127T203000\"}",
                   "control characters" },
                 { "{\"cseID\":\"c\",\"cseBase\":\"b\",\"keID\":\"k\",\"exp\":\"20271127T203000\",\"targets\":{}}",
@@ -454,6 +462,12 @@ Test(time, parse) {
                 { "1795811400", 1795811400 },
                 { "1795811400123456", 1795811400 }, /* microseconds */
                 { "0", 0 },
+                /* the range's ends: 1970-01-01T00:00:00Z .. 9999-12-31T23:59:59Z */
+                { "1970-01-01T00:00:00Z", 0 },
+                { "19700101T000000", 0 },
+                { "9999-12-31T23:59:59Z", 253402300799 },
+                { "99991231T235959", 253402300799 },
+                { "253402300799000000", 253402300799 },
         };
         for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
                 time_t t = -1;
@@ -469,6 +483,17 @@ Test(time, parse) {
                 time_t t = 77;
                 cr_expect_eq(ctl_time_parse(bad[i], &t), -EINVAL, "'%s'", bad[i]);
                 cr_expect_eq(t, 77, "'%s': output touched", bad[i]);
+        }
+        /* Well-formed but outside the range: before 1970 as -1 (which timegm() also returns for
+         * an error), -2 and year 0; microseconds past 9999; more than 64 bits. */
+        const char *range[] = {
+                "1969-12-31T23:59:59Z", "1969-12-31 23:59:58", "19691231T235959", "0000-01-01T00:00:00Z",
+                "00000101T000000",      "253402300800000000",  "99999999999999999999",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(range); i++) {
+                time_t t = 77;
+                cr_expect_eq(ctl_time_parse(range[i], &t), -ERANGE, "'%s'", range[i]);
+                cr_expect_eq(t, 77, "'%s': output touched", range[i]);
         }
 }
 

@@ -188,14 +188,16 @@ int ctl_setup_run(const ctl_setup_opts_t *o, char *err, size_t err_size, char *r
                 erase(hex, sizeof hex);
                 return fail(err, err_size, -ENAMETOOLONG, "%s: path too long", config);
         }
-        /* 0755 whatever root's umask: the agent lists it as its user, and refuses to start when
-         * it cannot */
-        bool made_dir = access(dropin_dir, F_OK) < 0;
-        r = mkdir_p(dropin_dir, 0755);
+        /* The drop-in directory alone, never a parent: its parent holds the configuration
+         * (stat() above), and one gone since is an error, not a directory made that a refusal
+         * would leave behind. 0755 whatever root's umask: the agent lists it as its user, and
+         * refuses to start when it cannot. Made here (1) or not: mkdir()'s own answer. */
+        r = mkdir_exact(dropin_dir, 0755);
         if (r < 0) {
                 erase(hex, sizeof hex);
                 return fail(err, err_size, r, "cannot create %s: %s", dropin_dir, strerror(-r));
         }
+        bool made_dir = r > 0;
 
         /* Declared before the first goto: the cleanups must not be jumped over. */
         _cleanup_free_ char *text = NULL;

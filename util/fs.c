@@ -187,12 +187,23 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
         return r < 0 ? r : file_staged_commit(&f);
 }
 
-/* mkdir with exactly mode, not narrowed by the umask (a unit's UMask=0077 would hide a
- * directory the CSE must reach); a directory there already is left as it is. */
-static int mkdir_exact(const char *path, mode_t mode) {
-        if (mkdir(path, mode) < 0)
-                return errno == EEXIST ? 0 : negative_errno();
-        return chmod(path, mode) < 0 ? negative_errno() : 0;
+/* Exactly mode, not narrowed by the umask: a unit's UMask=0077 would hide a directory the CSE
+ * must reach. */
+int mkdir_exact(const char *path, mode_t mode) {
+        if (mkdir(path, mode) < 0) {
+                if (errno != EEXIST)
+                        return negative_errno();
+                struct stat st;
+                if (stat(path, &st) < 0)
+                        return negative_errno();
+                return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+        }
+        if (chmod(path, mode) < 0) {
+                int r = negative_errno();
+                (void) rmdir(path);
+                return r;
+        }
+        return 1;
 }
 
 int mkdir_parents(const char *path, mode_t mode) {
@@ -216,12 +227,7 @@ int mkdir_p(const char *path, mode_t mode) {
         int r = mkdir_parents(path, 0755);
         if (r >= 0)
                 r = mkdir_exact(path, mode);
-        if (r < 0)
-                return r;
-        struct stat st;
-        if (stat(path, &st) < 0)
-                return negative_errno();
-        return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+        return r < 0 ? r : 0;
 }
 
 int path_join(const char *dir, const char *name, char out[PATH_MAX]) {

@@ -58,6 +58,10 @@ typedef struct file_staged {
 int file_stage(const char *path, const void *data, size_t len, unsigned mode, file_staged_t *ret);
 int file_staged_commit(file_staged_t *f);
 void file_staged_done(file_staged_t *f);
+/* mkdir of path alone, with exactly mode whatever the umask: 1 when made here, 0 when a
+ * directory (or a symlink to one) is there already, -ENOTDIR when something else is; a
+ * negative errno otherwise, and then nothing made. */
+int mkdir_exact(const char *path, mode_t mode);
 /* mkdir -p of the directories above path's last component, each new one with exactly mode,
  * whatever the umask (those already there are left as they are); the last component itself is
  * not made. */

@@ -344,30 +344,54 @@ Test(files, mkdir_parents) {
         cr_assert_eq(rmdir(sub), 0);
 }
 
+/* mkdir(path, 0755) by f under the unit's UMask=0077 */
+static int mkdir_umask_077(int (*f)(const char *, mode_t), const char *path) {
+        mode_t mask = umask(0077);
+        int r = f(path, 0755);
+        umask(mask);
+        return r;
+}
+
+static void expect_mode(const char *path, mode_t mode, const char *what) {
+        struct stat st;
+        cr_assert_eq(stat(path, &st), 0, "%s", what);
+        cr_assert_eq(st.st_mode & 0777, mode, "%s: %o", what, st.st_mode & 0777);
+}
+
 /* The runtime directory the agent makes (custody, state.json): the CSE must reach profile.json
  * in it under the unit's UMask=0077. */
 Test(files, mkdir_p) {
         char path[PATH_MAX], sub[PATH_MAX], file[PATH_MAX];
-        struct stat st;
         snprintf(path, sizeof path, "%s/r/un", dir);
-        mode_t mask = umask(0077);
-        int r = mkdir_p(path, 0755);
-        umask(mask);
-        cr_assert_eq(r, 0);
+        cr_assert_eq(mkdir_umask_077(mkdir_p, path), 0);
         snprintf(sub, sizeof sub, "%s/r", dir);
-        cr_assert_eq(stat(sub, &st), 0);
-        cr_assert_eq(st.st_mode & 0777, 0755, "a new parent: %o", st.st_mode & 0777);
-        cr_assert_eq(stat(path, &st), 0);
-        cr_assert_eq(st.st_mode & 0777, 0755, "the directory: %o", st.st_mode & 0777);
+        expect_mode(sub, 0755, "a new parent");
+        expect_mode(path, 0755, "the directory");
         cr_assert_eq(chmod(path, 0750), 0);
         cr_assert_eq(mkdir_p(path, 0755), 0, "there already");
-        cr_assert_eq(stat(path, &st), 0);
-        cr_assert_eq(st.st_mode & 0777, 0750, "one there already is left as it is");
+        expect_mode(path, 0750, "one there already is left as it is");
         write_file("r/un/f", "x", 1, 0600, file);
         cr_assert_eq(mkdir_p(file, 0755), -ENOTDIR, "a file in the way");
         unlink(file);
         cr_assert_eq(rmdir(path), 0);
         cr_assert_eq(rmdir(sub), 0);
+}
+
+/* mscectl setup's drop-in directory: whether it made it (its undo removes only that), made
+ * with exactly the mode whatever the umask, never a missing parent. */
+Test(files, mkdir_exact) {
+        char path[PATH_MAX], orphan[PATH_MAX], file[PATH_MAX];
+        snprintf(path, sizeof path, "%s/d", dir);
+        cr_assert_eq(mkdir_umask_077(mkdir_exact, path), 1, "made here");
+        expect_mode(path, 0755, "the directory");
+        cr_assert_eq(mkdir_exact(path, 0700), 0, "there already");
+        expect_mode(path, 0755, "one there already is left as it is");
+        snprintf(orphan, sizeof orphan, "%s/no/d", dir);
+        cr_assert_eq(mkdir_exact(orphan, 0755), -ENOENT, "no parent made");
+        write_file("f", "x", 1, 0600, file);
+        cr_assert_eq(mkdir_exact(file, 0755), -ENOTDIR, "a file in the way");
+        unlink(file);
+        cr_assert_eq(rmdir(path), 0);
 }
 
 /* The buffer is as large as the file, not as max: msce-loadgen reads its credentials with a max

@@ -5,6 +5,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -446,6 +447,60 @@ Test(setup, unreadable_previous_leaves_no_directory) {
         unlink(kpm_in);
         unlink(config);
         rmdir(dropin_dir);
+        rmdir(dir);
+}
+
+typedef struct setup_run {
+        ctl_setup_opts_t o;
+        char err[1536];
+        bool refused;
+        int r;
+} setup_run_t;
+
+static void *setup_thread(void *arg) {
+        setup_run_t *s = arg;
+        s->r = ctl_setup_run(&s->o, s->err, sizeof s->err, NULL, NULL, &s->refused);
+        return NULL;
+}
+
+/* The configuration's directory removed while setup runs (after its stat(), while it reads the
+ * Kpm from a FIFO): setup makes the drop-in directory alone, not that parent again, which its
+ * undo would then leave behind (mkdir -p did, 0755). A writer's open() of the FIFO returns once
+ * setup has opened it to read: past the stat(). */
+Test(setup, vanished_config_directory_is_not_made_again, .timeout = 30) {
+        char dir[] = "/tmp/test-mscectl-setup-gone-XXXXXX";
+        cr_assert_not_null(mkdtemp(dir));
+        char etc[PATH_MAX], config[PATH_MAX], fifo[PATH_MAX], dropin_dir[PATH_MAX], kpm[PATH_MAX];
+        cr_assert_eq(path_join(dir, "etc", etc) | path_join(etc, "agent.conf", config) |
+                             path_join(dir, "kpm.fifo", fifo) | path_join(etc, "agent.conf.d", dropin_dir) |
+                             path_join(etc, CTL_SETUP_KPM, kpm),
+                     0);
+        cr_assert_eq(mkdir(etc, 0755), 0);
+        cr_assert_eq(file_write_atomic(config, "", 0, 0644), 0);
+        cr_assert_eq(mkfifo(fifo, 0600), 0);
+        struct passwd *pw = getpwuid(geteuid());
+        cr_assert_not_null(pw);
+        setup_run_t s = { .o = { .config = config, .node_id = "node-1", .mef_uri = "https://mef.example.net/msce",
+                                 .psk_identity = "kpm-1", .kpm_file = fifo, .agent_user = pw->pw_name } };
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, setup_thread, &s), 0);
+        int fd = open(fifo, O_WRONLY | O_CLOEXEC);
+        cr_assert_geq(fd, 0);
+        cr_assert_eq(unlink(config), 0);
+        cr_assert_eq(rmdir(etc), 0);
+        cr_assert_eq(write(fd, "00112233445566778899aabbccddeeff\n", 33), 33);
+        close(fd);
+        cr_assert_eq(pthread_join(t, NULL), 0);
+        cr_expect_eq(s.r, -ENOENT, "%d: %s", s.r, s.err);
+        cr_expect(strstr(s.err, "cannot create"), "%s", s.err);
+        cr_expect_not(s.refused);
+        struct stat st = {};
+        cr_expect(stat(etc, &st) < 0 && errno == ENOENT, "%s made again (mode %o) and left behind", etc,
+                  (unsigned) st.st_mode & 07777);
+        unlink(kpm);
+        rmdir(dropin_dir);
+        rmdir(etc);
+        unlink(fifo);
         rmdir(dir);
 }
 

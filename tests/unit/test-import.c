@@ -250,6 +250,42 @@ Test(import, targets_are_split_without_allocating) {
         cr_assert_str_eq(row.n.targets[1], "/in-cse/Cmaf01");
 }
 
+/* The first row of text through the reader and the import's rules: NULL with row filled, or
+ * the rule it breaks (static text, or msg). */
+static const char *first_row(const char *text, import_row_t *row, char *msg, size_t size) {
+        static const mef_config_t cfg = { .default_poll = 3600, .default_lifetime = 86400 };
+        _cleanup_(import_reader_done) import_reader_t rd = {};
+        reader_started(&rd, text);
+        import_record_t rec;
+        const char *why;
+        cr_assert_eq(import_reader_next(&rd, &rec, &why), 1);
+        return why ?: import_row_parse(&cfg, &rd, &rec, row, msg, size);
+}
+
+/* msce-mef(8), FILE FORMATS: a CSV targets field holds its target IDs separated by spaces or
+ * ';', either or both, as the documentation's examples have them. */
+Test(import, csv_targets_separated_by_spaces_or_semicolons) {
+        static const char *const fields[] = { "/in-cse;/in-cse/Cmaf01", "/in-cse /in-cse/Cmaf01",
+                                              " ;/in-cse ; /in-cse/Cmaf01; ", "/in-cse;/in-cse" };
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                _cleanup_free_ char *text = NULL;
+                cr_assert_gt(asprintf(&text, "nodeID,certFingerprint,cseID,cseBase,targets\n"
+                                             "urn:dev:ops:s%zu," KPM ",/mn-s,https://in.example.net/b,%s\n", i, fields[i]),
+                             0);
+                import_row_t row;
+                char msg[384];
+                const char *why = first_row(text, &row, msg, sizeof msg);
+                if (i == ELEMENTSOF(fields) - 1) {
+                        cr_expect_str_eq(why ?: "", "targets: a target given twice");
+                        continue;
+                }
+                cr_assert_null(why, "'%s' refused: %s", fields[i], why);
+                cr_expect_eq(row.n.n_targets, 2, "'%s'", fields[i]);
+                cr_expect_str_eq(row.n.targets[0], "/in-cse");
+                cr_expect_str_eq(row.n.targets[1], "/in-cse/Cmaf01");
+        }
+}
+
 /* A JSON target is one target ID: joined with the others and split again, "/in-cse;/other"
  * became two targets and "" none; each is now refused, by its index. */
 Test(import, json_targets_are_each_one_target_id) {
@@ -261,7 +297,6 @@ Test(import, json_targets_are_each_one_target_id) {
                 { "[\"/in-cse\",\"in-cse\"]", "targets[1]: not an SP-relative target ID" },
                 { "[\"/in-cse\",\"/in-cse/Cmaf01\"]", NULL },
         };
-        mef_config_t cfg = { .default_poll = 3600, .default_lifetime = 86400 };
         for (size_t i = 0; i < ELEMENTSOF(t); i++) {
                 _cleanup_free_ char *text = NULL;
                 cr_assert_gt(asprintf(&text,
@@ -269,15 +304,9 @@ Test(import, json_targets_are_each_one_target_id) {
                                       "\"cseID\":\"/mn-j\",\"cseBase\":\"https://in.example.net/b\",\"targets\":%s}\n",
                                       i, t[i].targets),
                              0);
-                _cleanup_(import_reader_done) import_reader_t rd = {};
-                reader_started(&rd, text);
-                import_record_t rec;
                 import_row_t row;
                 char msg[384];
-                const char *why;
-                cr_assert_eq(import_reader_next(&rd, &rec, &why), 1);
-                if (!why)
-                        why = import_row_parse(&cfg, &rd, &rec, &row, msg, sizeof msg);
+                const char *why = first_row(text, &row, msg, sizeof msg);
                 if (!t[i].why) {
                         cr_assert_null(why, "%s refused: %s", t[i].targets, why);
                         cr_assert_eq(row.n.n_targets, 2);

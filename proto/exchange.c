@@ -212,6 +212,12 @@ int exchange_run(const exchange_spec_t *s, http_msg_t *ret, exchange_stage_t *re
         if (r >= 0) {
                 *ret_stage = EXCHANGE_STAGE_RESPONSE;
                 r = response_parse(c, s->deadline, &resp, &resp_size, ret);
+                /* The request met the MEF's reset and nothing it sent before was left to read
+                 * (tls_conn_read): lost while sending, as above. */
+                if ((r == -ECONNRESET || r == -EPIPE) && tls_conn_write_lost(c)) {
+                        *ret_stage = EXCHANGE_STAGE_REQUEST;
+                        r = -ECONNRESET;
+                }
         }
         if (r >= 0)
                 *ret_stage = EXCHANGE_STAGE_NONE;

@@ -40,13 +40,14 @@ static void wolfssl_init(void) {
 
 /* ---- socket I/O: recv/send with MSG_NOSIGNAL so a closed peer never raises SIGPIPE ---- */
 
-/* A failed recv() or send() (errno) as wolfSSL's I/O result; 0 when interrupted: try again. */
+/* A failed recv() or send() (errno) as wolfSSL's I/O result; 0 when interrupted: try again. After
+ * a lost write (io_send) the connection's error is that write's. */
 static int io_fail(tls_conn_t *c, int want) {
         if (errno == EINTR)
                 return 0;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return want;
-        c->io_errno = errno;
+        c->io_errno = c->write_lost ?: errno;
         return errno == ECONNRESET || errno == EPIPE ? WOLFSSL_CBIO_ERR_CONN_CLOSE : WOLFSSL_CBIO_ERR_GENERAL;
 }
 
@@ -80,7 +81,7 @@ static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
                         return (int) n;
                 }
                 if (n == 0) {
-                        c->io_errno = ECONNRESET;
+                        c->io_errno = c->write_lost ?: ECONNRESET;
                         return WOLFSSL_CBIO_ERR_CONN_CLOSE;
                 }
                 int r = io_fail(c, WOLFSSL_CBIO_ERR_WANT_READ);
@@ -110,11 +111,25 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *userdata) {
         }
         if (sz > 0)
                 c->sent_any = true;
+        if (c->write_lost)
+                return sz; /* gone with the connection, like the write before */
         for (;;) {
                 ssize_t n = send(c->fd, buf, (size_t) sz, MSG_NOSIGNAL | (c->corked ? MSG_MORE : 0));
                 if (n >= 0) {
                         c->second_flight |= c->received;
                         return (int) n;
+                }
+                /* A client whose peer has spoken may meet the peer's reset with its last words
+                 * still unread: a TLS 1.3 MEF that refuses our certificate sends its alert after
+                 * our Finished and closes with our request unread, and its RST can come before
+                 * we write. Linux keeps what arrived before a reset readable (measured: recv()
+                 * gives it, then EOF), but wolfSSL reads nothing after a failed write. So the
+                 * write counts as done, and the next read gives the alert (or an answer); with
+                 * nothing there, the read fails with this write's errno (io_fail, io_recv). Not a
+                 * second flight: the peer never got it. */
+                if (!c->ctx->server && c->received && (errno == ECONNRESET || errno == EPIPE)) {
+                        c->write_lost = errno;
+                        return sz;
                 }
                 int r = io_fail(c, WOLFSSL_CBIO_ERR_WANT_WRITE);
                 if (r != 0)

@@ -71,6 +71,7 @@ struct tls_conn {
         tls_wire_t wire;     /* client: what the server's first records said */
         bool received;       /* the peer sent something */
         bool second_flight;  /* we sent something after that (TLS 1.2: our ClientKeyExchange) */
+        int write_lost;      /* client: the errno of a write the peer's reset lost, 0 (io_send) */
         int failed;          /* sticky error after a failed post-handshake check */
         bool auth_failed;    /* our own verification refused the peer */
         uint8_t host_ip[16];   /* client: the address of an IP literal host, */

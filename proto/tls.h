@@ -111,9 +111,17 @@ int tls_conn_handshake(tls_conn_t *c);
  * checked: a server that shows it supports TLS 1.3 fails it with -EPROTO. */
 int tls_conn_retry(tls_conn_t *c, int fd);
 /* Short reads/writes allowed; 0 from read means clean EOF (close_notify); EOF without
- * close_notify is -ECONNRESET. Negative errno as above; -ENOTCONN before the handshake. */
+ * close_notify is -ECONNRESET. Negative errno as above; -ENOTCONN before the handshake.
+ * Client: a write (here, in the handshake or in tls_conn_shutdown) that meets a reset after the
+ * peer has sent something counts as done, and so does every write after it, so that the next
+ * read gives what the peer sent before its reset (a fatal alert: -EACCES for a refused
+ * certificate; or an answer); with nothing there, reads fail with the lost write's error
+ * (-ECONNRESET, or -EPIPE), and tls_conn_write_lost() says so. A TLS 1.3 handshake whose last
+ * flight was lost so reads at its end: it fails with the alert's class or that error. */
 ssize_t tls_conn_read(tls_conn_t *c, void *buf, size_t n);
 ssize_t tls_conn_write(tls_conn_t *c, const void *buf, size_t n);
+/* Client: a write was lost to the peer's reset (see tls_conn_read). */
+bool tls_conn_write_lost(const tls_conn_t *c);
 /* Send close_notify (best effort, never blocks). */
 void tls_conn_shutdown(tls_conn_t *c);
 /* The last words: from now on what is written (and close_notify) waits in the socket (MSG_MORE)

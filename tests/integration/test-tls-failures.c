@@ -395,40 +395,12 @@ static unsigned would_block_in_step(tls_conn_t *c, int fd) {
         return would_block;
 }
 
-/* One loopback connection with a psk server and client on it, neither stepped yet. */
-typedef struct {
-        int fd, lfd, afd; /* client, listener, server */
-        tls_ctx_t *sctx, *cctx;
-        tls_conn_t *s, *c;
-} conn_pair_t;
-
-static void conn_pair_open(conn_pair_t *p) {
-        tls_config_t scfg = psk_server(0, 0), ccfg = psk_client(0, 0);
-        *p = (conn_pair_t) { .fd = -1, .lfd = -1, .afd = -1 };
-        p->lfd = listen_connected(&p->fd);
-        p->afd = accept_one(p->lfd);
-        cr_assert_geq(p->afd, 0);
-        cr_assert_eq(tls_ctx_new_server(&scfg, &p->sctx), 0);
-        cr_assert_eq(tls_ctx_new_client(&ccfg, &p->cctx), 0);
-        cr_assert_eq(tls_conn_new_server(p->sctx, p->afd, &p->s), 0);
-        cr_assert_eq(tls_conn_new_client(p->cctx, p->fd, "mef.test", &p->c), 0);
-}
-
-static void conn_pair_close(conn_pair_t *p) {
-        tls_conn_free(p->s);
-        tls_conn_free(p->c);
-        tls_ctx_free(p->sctx);
-        tls_ctx_free(p->cctx);
-        closep(&p->afd);
-        closep(&p->lfd);
-        closep(&p->fd);
-}
-
 /* A handshake step with nothing to read asks the socket once, on either side: Debian's
  * wolfSSL turns on SSL_MODE_AUTO_RETRY, which asked 11 times in a row. */
 Test(tls, would_block_asked_once) {
         _cleanup_(conn_pair_close) conn_pair_t p;
-        conn_pair_open(&p);
+        tls_config_t scfg = psk_server(0, 0), ccfg = psk_client(0, 0);
+        conn_pair_open(&p, &scfg, &ccfg);
         tls_conn_t *s = p.s, *c = p.c;
         int fd = p.fd, afd = p.afd;
 
@@ -464,76 +436,6 @@ Test(tls, peer_closes) {
         tls_ctx_free(ctx);
 }
 
-/* The server completes its handshake, then resets the connection (SO_LINGER 0). */
-static void *reset_after_handshake_thread(void *arg) {
-        peer_t *p = arg;
-        int fd = accept_one(p->lfd);
-        tls_ctx_t *ctx = NULL;
-        tls_conn_t *c = NULL;
-        p->r = fd < 0 ? fd : tls_ctx_new_server(&p->cfg, &ctx);
-        if (p->r == 0)
-                p->r = tls_conn_new_server(ctx, fd, &c);
-        if (p->r == 0)
-                p->r = tls_conn_handshake_until(c, now_usec() + TIMEOUT_USEC);
-        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-        if (fd >= 0) {
-                setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-                close(fd);
-        }
-        tls_conn_free(c);
-        tls_ctx_free(ctx);
-        wc_ecc_fp_free();
-        return NULL;
-}
-
-/* The request of an exchange whose server reset the connection: built once the reset arrived
- * and its error was read (as a read would have), so that sending it fails with EPIPE. */
-static int request_after_reset(tls_conn_t *c, void *userdata, uint8_t **ret, size_t *ret_len) {
-        struct pollfd p = { .fd = tls_conn_fd(c) }; /* POLLERR/POLLHUP only */
-        cr_assert_eq(poll(&p, 1, (int) (TIMEOUT_USEC / 1000)), 1, "no reset from the server");
-        int err = 0;
-        socklen_t len = sizeof err;
-        cr_assert_eq(getsockopt(p.fd, SOL_SOCKET, SO_ERROR, &err, &len), 0);
-        cr_assert_eq(err, ECONNRESET);
-        static const char req[] = "GET /msce HTTP/1.1\r\nHost: mef.test\r\n\r\n";
-        *ret = (uint8_t *) strdup(req);
-        cr_assert_not_null(*ret);
-        *ret_len = sizeof req - 1;
-        return 0;
-}
-
-/* A MEF gone while the request is sent: the connection was lost (-ECONNRESET), not the response
- * truncated (-EPIPE, exchange.h), which the agent would report as "truncated response", and
- * while sending (REQUEST), which the agent reports as such. */
-Test(tls, request_to_gone_peer_is_reset) {
-        peer_t s = { .cfg = psk_server(0, 0) };
-        char port[8];
-        s.lfd = listen_any(port);
-        pthread_t th;
-        cr_assert_eq(pthread_create(&th, NULL, reset_after_handshake_thread, &s), 0);
-        tls_config_t cfg = psk_client(0, 0);
-        tls_ctx_t *ctx = NULL;
-        cr_assert_eq(tls_ctx_new_client(&cfg, &ctx), 0);
-        exchange_spec_t spec = {
-                .ctx = ctx,
-                .host = "127.0.0.1",
-                .port = port,
-                .connect_deadline = now_usec() + TIMEOUT_USEC,
-                .deadline = now_usec() + TIMEOUT_USEC,
-                .request = request_after_reset,
-        };
-        http_msg_t m = {};
-        exchange_stage_t stage;
-        char version[16], cipher[64];
-        int r = exchange_run(&spec, &m, &stage, version, cipher);
-        pthread_join(th, NULL);
-        close(s.lfd);
-        tls_ctx_free(ctx);
-        cr_assert_eq(s.r, 0, "server: %s", strerror(-s.r));
-        cr_assert_eq(r, -ECONNRESET, "got %s", strerror(-r));
-        cr_assert_eq(stage, EXCHANGE_STAGE_REQUEST, "stage %d: the agent would say reading the response failed", stage);
-}
-
 /* Both ends of one connection through their handshakes, each stepped when it would block. */
 static void handshake_both(tls_conn_t *s, int sfd, tls_conn_t *c, int cfd) {
         int rs = -EAGAIN, rc = -EAGAIN;
@@ -562,7 +464,8 @@ static unsigned data_segments_out(int fd) {
  * the answer and then a clean EOF. */
 Test(tls, corked_answer_is_one_segment) {
         _cleanup_(conn_pair_close) conn_pair_t p;
-        conn_pair_open(&p);
+        tls_config_t scfg = psk_server(0, 0), ccfg = psk_client(0, 0);
+        conn_pair_open(&p, &scfg, &ccfg);
         tls_conn_t *s = p.s, *c = p.c;
         int fd = p.fd, afd = p.afd;
         handshake_both(s, afd, c, fd);

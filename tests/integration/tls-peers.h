@@ -79,6 +79,16 @@ void client_run(peer_t *p, const char *port);
 void run_pair(peer_t *srv, peer_t *cli);
 void run_raw_client(peer_t *srv, peer_t *cli);
 
+/* One loopback connection with our server (scfg) and client (ccfg, host mef.test) on it, neither
+ * stepped yet: the test drives each end. */
+typedef struct conn_pair {
+        int fd, lfd, afd; /* client, listener, server */
+        tls_ctx_t *sctx, *cctx;
+        tls_conn_t *s, *c;
+} conn_pair_t;
+void conn_pair_open(conn_pair_t *p, const tls_config_t *scfg, const tls_config_t *ccfg);
+void conn_pair_close(conn_pair_t *p);
+
 tls_config_t psk_client(tls_version_t min, tls_version_t max);
 tls_config_t psk_server(tls_version_t min, tls_version_t max);
 tls_config_t cert_client(tls_version_t max);

@@ -9,6 +9,7 @@
 #include "agent/sealing.h"
 #include "hw/tpm2-names.h"
 #include "util/child.h"
+#include "util/text.h"
 
 _Static_assert(1 + PROFILE_SERIALIZED_MAX <= CHILD_PAYLOAD_MAX, "a profile fits in a child's reply");
 
@@ -37,11 +38,9 @@ static int child_failed(const crypto_ops_t *ops, int r, uint8_t *out, size_t *ou
 #define LOAD_ERR_MAX 255u
 
 static int child_load_failed(int r, const char *why, uint8_t *out, size_t *out_len) {
-        size_t n = strnlen(why, LOAD_ERR_MAX);
-        for (size_t i = 0; i < n; i++) {
-                unsigned char c = (unsigned char) why[i];
-                out[i] = c >= 0x20 && c <= 0x7e ? c : '?'; /* dlerror() quotes a path: any bytes */
-        }
+        char text[LOAD_ERR_MAX + 1];
+        size_t n = strlen(text_copy(why, TEXT_ASCII, text, sizeof text)); /* dlerror() quotes a path: any bytes */
+        memcpy(out, text, n);
         *out_len = n;
         return r;
 }

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 
 #include "ctl/runtime.h"
+#include "util/text.h"
 #include "util/util.h"
 
 static int _printf_(3, 4) bad(char *err, size_t err_size, const char *fmt, ...) {
@@ -29,10 +30,8 @@ static int json_parse(const char *text, size_t len, json_t **ret, char *err, siz
         if (!o) {
                 /* jansson's text quotes up to 20 bytes near the error as they are: no control
                  * or non-ASCII byte of the file reaches the terminal */
-                for (char *p = e.text; *p; p++)
-                        if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
-                                *p = '?';
-                return bad(err, err_size, "not JSON (line %d column %d: %s)", e.line, e.column, e.text);
+                return bad(err, err_size, "not JSON (line %d column %d: %s)", e.line, e.column,
+                           text_clean(e.text, TEXT_ASCII));
         }
         if (!json_is_object(o)) {
                 json_decref(o);
@@ -50,7 +49,8 @@ static bool has_control(const char *s, size_t n) {
 }
 
 /* A string member that may be absent or null. strict: control characters are an error
- * (values that go into an environment file), else they become '?' (values that are printed). */
+ * (values that go into an environment file), else they become '?' (values that are printed,
+ * C1 controls too). */
 static int get_string(json_t *o, const char *key, size_t max, bool strict, char **ret, char *err,
                       size_t err_size) {
         json_t *v = json_object_get(o, key);
@@ -66,12 +66,9 @@ static int get_string(json_t *o, const char *key, size_t max, bool strict, char 
                 return bad(err, err_size, "\"%s\" contains a NUL", key);
         if (strict && has_control(s, n))
                 return bad(err, err_size, "\"%s\" contains control characters", key);
-        char *d = strndup(s, n);
+        char *d = text_dup(s, TEXT_PRINTABLE); /* jansson's strings are UTF-8 */
         if (!d)
                 return -ENOMEM;
-        for (char *p = d; *p; p++)
-                if ((unsigned char) *p < 0x20 || *p == 0x7f)
-                        *p = '?';
         free(*ret);
         *ret = d;
         return 0;

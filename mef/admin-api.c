@@ -11,6 +11,7 @@
 #include "proto/tls.h"
 #include "util/hex.h"
 #include "util/json-alloc.h"
+#include "util/text.h"
 #include "util/util.h"
 
 #define PREFIX "/admin/v1/"
@@ -47,22 +48,15 @@ bool admin_operator_is_valid(const char *cn) {
 
 /* ---- responses ---- */
 
-/* Peer text may be quoted in a reason: keep it printable ASCII (jansson refuses what is not
- * UTF-8, which would turn the body's fault into a 500). */
-static char *printable(char *s) {
-        for (char *p = s; *p; p++)
-                if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
-                        *p = '?';
-        return s;
-}
-
 _printf_(3, 4) static int fail(admin_response_t *ret, int status, const char *fmt, ...) {
         char reason[512];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(reason, sizeof reason, fmt, ap);
         va_end(ap);
-        printable(reason);
+        /* peer text may be quoted: jansson refuses what is not UTF-8, which would turn the
+         * body's fault into a 500 */
+        text_clean(reason, TEXT_ASCII);
         return admin_response_error(status, reason, ret);
 }
 
@@ -343,7 +337,8 @@ static int import(request_t *q, admin_response_t *ret) {
                 /* the shape of every 422 of this route: the line in errors[], nothing imported */
                 char msg[256];
                 snprintf(msg, sizeof msg, "%s", why ?: strerror(-r));
-                json_t *line = json_pack("[{s:I, s:s}]", "line", (json_int_t) rd.lineno, "error", printable(msg));
+                json_t *line = json_pack("[{s:I, s:s}]", "line", (json_int_t) rd.lineno, "error",
+                                         text_clean(msg, TEXT_ASCII));
                 return line ? import_answer(ret, 422, dry_run, &res, line) : -ENOMEM;
         }
         if (r < 0)
@@ -602,11 +597,8 @@ static void audit_refused(const request_t *q, const admin_response_t *ret) {
         if (ret->status < 400 || ret->status >= 500)
                 return;
         char subject[AUDIT_TARGET_MAX + 1], detail[STORE_AUDIT_DETAIL_MAX + 1];
-        size_t o = 0;
         /* the target as the client sent it: printable, cut */
-        for (const char *p = q->msg->target; *p && o + 1 < sizeof subject; p++)
-                subject[o++] = (unsigned char) *p >= 0x20 && (unsigned char) *p < 0x7f ? *p : '?';
-        subject[o] = 0;
+        text_copy(q->msg->target, TEXT_ASCII, subject, sizeof subject);
         json_t *j = ret->body ? json_loadb(ret->body, ret->body_len, 0, NULL) : NULL;
         /* why: an error's reason, or an import's first bad line */
         json_t *first = json_array_get(json_object_get(j, "errors"), 0);

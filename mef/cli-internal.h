@@ -151,7 +151,7 @@ struct cli_table {
 void cli_table_free(cli_table_t *t);
 /* The rows printed go; the widths stay, for the next part of the same table. */
 void cli_table_clear(cli_table_t *t);
-/* n_cols values; NULL or "" prints "-", control bytes '?'. */
+/* n_cols values; NULL or "" prints "-", control bytes (C1 too) and bytes that are not UTF-8 '?'. */
 int cli_table_row(cli_table_t *t, ...);
 int cli_table_row_array(cli_table_t *t, const char *const *cells);
 /* Prints t, each column as wide as its widest cell so far, or the error r that stopped filling

@@ -3,17 +3,9 @@
 #include <stdarg.h>
 
 #include "mef/cli-internal.h"
+#include "util/text.h"
 
 /* ---- output ---- */
-
-/* A copy safe for a terminal: control bytes become '?'. */
-static char *printable(const char *s) {
-        char *p = strdup(s ?: "");
-        for (char *q = p; q && *q; q++)
-                if ((unsigned char) *q < 0x20 || *q == 0x7f)
-                        *q = '?';
-        return p;
-}
 
 void cli_table_free(cli_table_t *t) {
         for (size_t i = 0; i < t->n_cells; i++)
@@ -36,7 +28,7 @@ static int cli_table_add(cli_table_t *t, const char *v) {
                 t->cells = p;
                 t->alloc = na;
         }
-        char *s = printable(v && v[0] ? v : "-");
+        char *s = text_dup(v && v[0] ? v : "-", TEXT_PRINTABLE); /* for a terminal */
         if (!s)
                 return -ENOMEM;
         t->cells[t->n_cells++] = s;

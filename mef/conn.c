@@ -13,6 +13,7 @@
 #include "mef/log.h"
 #include "proto/tls-hello.h"
 #include "util/list.h"
+#include "util/text.h"
 #include "util/util.h"
 
 #define READ_CHUNK 16384u
@@ -28,13 +29,6 @@
 static void conn_step(conn_t *c);
 
 /* ---- helpers ---- */
-
-void conn_sanitize(const char *in, char *out, size_t size) {
-        size_t o = 0;
-        for (; in && *in && o + 1 < size; in++)
-                out[o++] = (*in >= 0x20 && *in < 0x7f) ? *in : '?';
-        out[o] = 0;
-}
 
 static void addr_format(const struct sockaddr_storage *sa, char *out, size_t size) {
         char host[INET6_ADDRSTRLEN] = "?";
@@ -223,7 +217,7 @@ void conn_resume(conn_t *c, int r) {
 static int conn_handle(conn_t *c, http_msg_t *msg) {
         listener_t *l = c->listener;
         snprintf(c->method, sizeof c->method, "%s", msg->method);
-        conn_sanitize(msg->target, c->path, sizeof c->path);
+        text_copy(msg->target, TEXT_ASCII, c->path, sizeof c->path);
         if (c->pool == POOL_OVERFLOW)
                 return l->ops->answer_error(c, 503, "overloaded: retry later", http_msg_header(msg, "X-M2M-RI"));
         return l->ops->handle(c, msg);

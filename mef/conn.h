@@ -206,8 +206,6 @@ int listener_start(listener_t *l);
 void listener_stop(listener_t *l);
 void listener_logbook_arm(listener_t *l);
 
-/* Peer-supplied text for a log line: printable ASCII, truncated. */
-void conn_sanitize(const char *in, char *out, size_t size);
 void conn_free(conn_t *c);
 /* Sends out (len bytes, taken) with status; moves on to writing. 1. */
 int conn_answer(conn_t *c, int status, uint8_t *out, size_t len);

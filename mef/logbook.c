@@ -5,6 +5,7 @@
 
 #include "mef/logbook.h"
 #include "util/hash.h"
+#include "util/text.h"
 #include "util/util.h"
 
 #define WINDOW_DEFAULT_USEC (10u * 1000u * 1000u)
@@ -109,13 +110,6 @@ static entry_t *entry_get(logbook_t *lb, const char *source, uint64_t now) {
         return spare;
 }
 
-static void sanitize(const char *in, char *out, size_t size) {
-        size_t o = 0;
-        for (; *in && o + 1 < size; in++)
-                out[o++] = (*in >= 0x20 && *in < 0x7f) ? *in : '?';
-        out[o] = 0;
-}
-
 static void entry_count(entry_t *e, uint64_t now, logbook_kind_t kind, const char *identity, int priority) {
         if (e->pending == 0) {
                 e->first_pending = now;
@@ -127,7 +121,7 @@ static void entry_count(entry_t *e, uint64_t now, logbook_kind_t kind, const cha
         if (!identity)
                 return;
         char id[IDENTITY_MAX + 1];
-        sanitize(identity, id, sizeof id);
+        text_copy(identity, TEXT_ASCII, id, sizeof id);
         for (unsigned i = 0; i < e->n_identities; i++)
                 if (streq(e->identities[i], id))
                         return;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The JSON of the MEF's rows, as the CLI's --json and the admin API show them: never a key. */
 #include "mef/ops.h"
+#include "util/text.h"
 #include "util/util.h"
 
 void ops_time_format(int64_t t, char out[32]) {
@@ -15,10 +16,7 @@ json_t *ops_jstr(const char *s) {
         if (j)
                 return j;
         /* not UTF-8 (only possible in audit text): show it, mangled but safe */
-        _cleanup_free_ char *p = strdup(s);
-        for (char *q = p; q && *q; q++)
-                if ((unsigned char) *q < 0x20 || (unsigned char) *q >= 0x7f)
-                        *q = '?';
+        _cleanup_free_ char *p = text_dup(s, TEXT_ASCII);
         return p ? json_string(p) : NULL;
 }
 

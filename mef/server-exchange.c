@@ -11,6 +11,7 @@
 #include "mef/psk-cache.h"
 #include "mef/server-internal.h"
 #include "proto/tls-hello.h"
+#include "util/text.h"
 #include "util/util.h"
 
 /* How long the handshake's read of the node or target stands for the request's (below). */
@@ -34,7 +35,7 @@ typedef struct exchange_job {
 static const char *peer_name(const conn_t *c, char *buf, size_t size) {
         if (c->psk_identity) {
                 char id[64];
-                conn_sanitize(c->psk_identity, id, sizeof id);
+                text_copy(c->psk_identity, TEXT_ASCII, id, sizeof id);
                 snprintf(buf, size, "psk:%s", id);
         } else if (c->cert_fp[0])
                 snprintf(buf, size, "cert:%.16s", c->cert_fp);
@@ -332,7 +333,7 @@ unsigned server_psk_lookup(void *userdata, const char *identity, uint8_t *key, u
         if (!identity || !*identity)
                 return 0;
         /* for the log when the handshake fails: identities are not secret */
-        conn_sanitize(identity, c->identity_tried, sizeof c->identity_tried);
+        text_copy(identity, TEXT_ASCII, c->identity_tried, sizeof c->identity_tried);
         int r;
         const store_reason_t *why = NULL; /* the store's reason for r */
         const psk_ahead_t *a = (const psk_ahead_t *) c->ahead;

@@ -4,12 +4,16 @@
 
 #include <time.h>
 
+#include "util/text.h"
 
-/* v, valid UTF-8 and cut to max bytes in buf (max + 1), which lives until the step. */
+
+/* v, valid UTF-8 and cut to max bytes in buf (max + 1), which lives until the step. Audit text
+ * comes from paths and peers; PostgreSQL refuses any other in a UTF8 database, and JSON (a
+ * backup, --json) cannot hold it. */
 static int bind_audit_text(db_stmt_t *st, int i, const char *v, size_t max, char *buf) {
         if (!v || !v[0])
                 return db_bind_text(st, i, NULL, 0);
-        return db_bind_text(st, i, store_utf8_copy(v, max, buf), -1);
+        return db_bind_text(st, i, text_copy(v, TEXT_UTF8, buf, max + 1), -1);
 }
 
 int store_audit(mef_store_t *s, const char *actor, const char *action, const char *subject, const char *detail) {

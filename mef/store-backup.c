@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "mef/store-backup.h"
+#include "util/text.h"
 
 typedef enum dump_type {
         DUMP_TEXT,
@@ -111,8 +112,8 @@ static json_t *dump_column(db_stmt_t *st, int i, dump_type_t type) {
                 if (j || strlen(v) != n)
                         return j;
                 /* audit text stored before store_audit() made it UTF-8: with '?', not a backup refused */
-                _cleanup_free_ char *fixed = malloc(n + 1);
-                return fixed ? json_string(store_utf8_copy(v, n, fixed)) : NULL;
+                _cleanup_free_ char *fixed = text_dup(v, TEXT_UTF8);
+                return fixed ? json_string(fixed) : NULL;
         }
         case DUMP_BLOB: {
                 const uint8_t *v = db_column_blob(st, i, &n);

@@ -177,11 +177,6 @@ int store_identity_end(mef_store_t *s, bool own, int r);
 /* A sealed secret, or SQL NULL when len is 0. */
 int store_bind_sealed(db_stmt_t *st, int i, const uint8_t *blob, size_t len);
 bool store_fp_is_valid(const char *fp);
-/* v as valid UTF-8 in at most max bytes, into buf (max + 1 bytes), which it returns: each byte
- * that starts no well-formed sequence becomes '?', and a cut never splits a character. Audit
- * text comes from paths and peers; PostgreSQL refuses any other in a UTF8 database, and JSON
- * (a backup, --json) cannot hold it. */
-char *store_utf8_copy(const char *v, size_t max, char *buf);
 
 /* ---- the master key and the secrets it seals (mef/store-key.c) ---- */
 

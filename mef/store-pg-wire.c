@@ -4,8 +4,10 @@
  * the connection re-established without blocking (pg_ensure(), pg_connect()). */
 #include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 
 #include "mef/store-pg-internal.h"
+#include "util/text.h"
 #include "util/util.h"
 
 static int pg_state_errno(pg_db_t *p, const char *state) {
@@ -40,15 +42,22 @@ static int pg_state_errno(pg_db_t *p, const char *state) {
         return -EIO;
 }
 
-/* The reason just written (n bytes, snprintf()'s count), for r, the server's words or
- * msce-mef's own (servers): control bytes become '?'. */
-static void pg_reason_clean(pg_db_t *p, int n, int r, bool servers) {
-        char *t = p->base.reason.text;
-        for (int i = 0; i < n && i < (int) sizeof p->base.reason.text - 1; i++)
-                if ((unsigned char) t[i] < 0x20 || t[i] == 0x7f)
-                        t[i] = '?';
+/* The reason just written, for r, the server's words or msce-mef's own (servers): what a
+ * terminal or the journal should not take becomes '?' (journald keeps a message that is not
+ * UTF-8 as a blob, which journalctl does not show). */
+static void pg_reason_clean(pg_db_t *p, int r, bool servers) {
+        text_clean(p->base.reason.text, TEXT_PRINTABLE);
         p->base.reason_r = r;
         p->base.reason.servers = servers;
+}
+
+/* The reason written and cleaned, cut to its room. */
+_printf_(4, 5) static void pg_reason_printf(pg_db_t *p, int r, bool servers, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->base.reason.text, sizeof p->base.reason.text, fmt, ap);
+        va_end(ap);
+        pg_reason_clean(p, r, servers);
 }
 
 /* The server's reason for res's error, for store_error_reason(): its SQLSTATE and primary
@@ -61,9 +70,7 @@ static void pg_reason_set(pg_db_t *p, const char *state, const char *m, int m_le
                 m = "a value the server refused (data exception)";
                 m_len = -1;
         }
-        int n = snprintf(p->base.reason.text, sizeof p->base.reason.text, "%s: %.*s", state,
-                         m_len < 0 ? INT_MAX : m_len, m);
-        pg_reason_clean(p, n, r, true);
+        pg_reason_printf(p, r, true, "%s: %.*s", state, m_len < 0 ? INT_MAX : m_len, m);
 }
 
 static void pg_reason_note(pg_db_t *p, const PGresult *res, const char *state, int r) {
@@ -75,8 +82,7 @@ static void pg_reason_note(pg_db_t *p, const PGresult *res, const char *state, i
 static int pg_lost(pg_db_t *p) {
         if (p->base.reason_r == -ECONNRESET && p->base.reason.text[0])
                 return -ECONNRESET;
-        int n = snprintf(p->base.reason.text, sizeof p->base.reason.text, "connection to PostgreSQL lost");
-        pg_reason_clean(p, n, -ECONNRESET, false);
+        pg_reason_printf(p, -ECONNRESET, false, "connection to PostgreSQL lost");
         return -ECONNRESET;
 }
 
@@ -135,7 +141,7 @@ static void pg_reason_libpq(pg_db_t *p, const char *m, int r) {
         }
         if (streq(sep, ": ")) /* libpq said nothing */
                 n += snprintf(t + n, size - (size_t) n, ": %s", strerror(-r));
-        pg_reason_clean(p, n, r, false);
+        pg_reason_clean(p, r, false);
 }
 
 /* A connection that failed, from libpq's message for it in PQERRORS_VERBOSE: the server's
@@ -191,11 +197,12 @@ static uint64_t pg_bound_usec(const pg_db_t *p) {
  * connection is (pg_lost()). */
 static int pg_silent(pg_db_t *p) {
         unsigned long long ms = pg_bound_usec(p) / 1000u;
-        int n = p->migrating ? snprintf(p->base.reason.text, sizeof p->base.reason.text,
-                                        "PostgreSQL did not answer within %llu s (a schema migration's bound)", ms / 1000u)
-                             : snprintf(p->base.reason.text, sizeof p->base.reason.text,
-                                        "PostgreSQL did not answer within %llu ms (twice the lock timeout)", ms);
-        pg_reason_clean(p, n, -ETIMEDOUT, false);
+        if (p->migrating)
+                pg_reason_printf(p, -ETIMEDOUT, false,
+                                 "PostgreSQL did not answer within %llu s (a schema migration's bound)", ms / 1000u);
+        else
+                pg_reason_printf(p, -ETIMEDOUT, false,
+                                 "PostgreSQL did not answer within %llu ms (twice the lock timeout)", ms);
         return -ETIMEDOUT;
 }
 
@@ -505,9 +512,8 @@ static void pg_host_note(const PGconn *c, char *list, size_t size) {
  * own (store_said() does not put it as the server's). given_up: after the URI's connect_timeout; else the attempt
  * goes on at the next call. */
 static void pg_reason_silent(pg_db_t *p, const char *hosts, bool given_up) {
-        int n = snprintf(p->base.reason.text, sizeof p->base.reason.text, "no answer from %s %s %u s (connect_timeout)",
-                         hosts, given_up ? "within" : "yet, waiting up to", p->uri.connect_timeout_sec);
-        pg_reason_clean(p, n, -ECONNREFUSED, false);
+        pg_reason_printf(p, -ECONNREFUSED, false, "no answer from %s %s %u s (connect_timeout)", hosts,
+                         given_up ? "within" : "yet, waiting up to", p->uri.connect_timeout_sec);
 }
 
 /* The attempt under way had a host's time without a connection (libpq waits on a silent host

@@ -179,50 +179,6 @@ int store_bind_sealed(db_stmt_t *st, int i, const uint8_t *blob, size_t len) {
         return db_bind_blob(st, i, len ? blob : NULL, len);
 }
 
-/* The length of the well-formed UTF-8 sequence (RFC 3629) at p, 0 for none; reads no further
- * than the first byte that breaks it, so never past the NUL. */
-static size_t utf8_sequence_len(const unsigned char *p) {
-        unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-        size_t n;
-        if (c < 0x80)
-                return 1;
-        if (c >= 0xc2 && c <= 0xdf)
-                n = 2;
-        else if (c >= 0xe0 && c <= 0xef) {
-                n = 3;
-                lo = c == 0xe0 ? 0xa0 : 0x80; /* not overlong */
-                hi = c == 0xed ? 0x9f : 0xbf; /* no surrogate */
-        } else if (c >= 0xf0 && c <= 0xf4) {
-                n = 4;
-                lo = c == 0xf0 ? 0x90 : 0x80; /* not overlong */
-                hi = c == 0xf4 ? 0x8f : 0xbf; /* at most U+10FFFF */
-        } else
-                return 0;
-        if (p[1] < lo || p[1] > hi)
-                return 0;
-        for (size_t i = 2; i < n; i++)
-                if ((p[i] & 0xc0) != 0x80)
-                        return 0;
-        return n;
-}
-
-char *store_utf8_copy(const char *v, size_t max, char *buf) {
-        size_t o = 0;
-        for (const unsigned char *p = (const unsigned char *) v; *p;) {
-                size_t n = utf8_sequence_len(p);
-                if (o + (n ? n : 1) > max)
-                        break;
-                if (n)
-                        memcpy(buf + o, p, n);
-                else
-                        buf[o] = '?';
-                o += n ? n : 1;
-                p += n ? n : 1;
-        }
-        buf[o] = 0;
-        return buf;
-}
-
 bool store_fp_is_valid(const char *fp) {
         if (strlen(fp) != STORE_FP_LEN)
                 return false;

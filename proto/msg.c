@@ -5,6 +5,7 @@
 
 #include "proto/msg-internal.h" /* jansson.h, util/util.h */
 #include "util/string-table.h"
+#include "util/text.h"
 
 static const char *const state_names[_MSG_STATE_MAX] = {
         [MSG_STATE_ACTIVE] = "active",
@@ -351,10 +352,7 @@ void msg_dbg_parse(const void *body, size_t len, char out[MSG_DBG_MAX]) {
         json_t *v = json_object_get(root, "m2m:dbg"); /* NULL when root is NULL or not an object */
         if (!json_is_string(v))
                 return;
-        /* Shown to operators: printable ASCII only, so no terminal escapes get through. */
-        const char *s = json_string_value(v);
-        size_t n = MIN(json_string_length(v), (size_t) MSG_DBG_MAX - 1);
-        for (size_t i = 0; i < n; i++)
-                out[i] = (unsigned char) s[i] >= 0x20 && (unsigned char) s[i] <= 0x7e ? s[i] : '?';
-        out[n] = 0;
+        /* Shown to operators: printable ASCII only, so no terminal escapes get through (no NUL
+         * either: jansson refuses \u0000 without JSON_ALLOW_NUL). */
+        text_copy(json_string_value(v), TEXT_ASCII, out, MSG_DBG_MAX);
 }

@@ -201,6 +201,22 @@ static mef_store_t *store_of_config(char db[static sizeof tmpdir + 16]) {
         return s;
 }
 
+/* sql on the store's file db, behind the store's back. */
+static void sql_behind(const char *db, const char *sql) {
+        sqlite3 *raw = NULL;
+        cr_assert_eq(sqlite3_open_v2(db, &raw, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        cr_assert_eq(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(raw));
+        sqlite3_close(raw);
+}
+
+/* What the last run() printed on stdout, for the caller to free. */
+static char *printed(void) {
+        char *out = NULL;
+        size_t len;
+        cr_assert_eq(file_read_all(out_path, 1 << 20, &out, &len), 0);
+        return out;
+}
+
 /* A node enrolling in a loop keeps thousands of enrolments: node show lists the newest
  * OPS_NODE_ENROLMENTS_MAX (as GET /admin/v1/nodes/{id}), then how to list the rest, and the
  * command it names lists exactly those. */
@@ -290,15 +306,8 @@ Test(mef_cli, long_kpm_ids_are_said) {
         char said[OPS_LONG_KPM_IDS_NAMED * (MSG_ID_MAX + 2) + 512];
         cr_assert_eq(ops_long_kpm_ids_said(s, said, sizeof said), 0);
         cr_assert_str_eq(said, "");
-        sqlite3 *raw = NULL;
-        cr_assert_eq(sqlite3_open_v2(db, &raw, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
         /* k1..k7: 7 over the limit, k0 stays */
-        cr_assert_eq(sqlite3_exec(raw,
-                                  "UPDATE nodes SET kpm_id = kpm_id || printf('%.128c', 'k') WHERE node_id <> "
-                                  "'urn:dev:ops:k0'",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK, "%s", sqlite3_errmsg(raw));
-        sqlite3_close(raw);
+        sql_behind(db, "UPDATE nodes SET kpm_id = kpm_id || printf('%.128c', 'k') WHERE node_id <> 'urn:dev:ops:k0'");
         cr_assert_eq(ops_long_kpm_ids_said(s, said, sizeof said), 1);
         cr_assert_str_eq(said, "7 nodes with a KpmID longer than 127 characters (added before that limit), which no TLS "
                                "handshake can offer, can never enrol: urn:dev:ops:k1, urn:dev:ops:k2, urn:dev:ops:k3, "
@@ -307,13 +316,31 @@ Test(mef_cli, long_kpm_ids_are_said) {
         store_close(s);
 
         cr_assert_eq(run((const char *const[]) { "node", "show", "urn:dev:ops:k3", NULL }), 0);
-        _cleanup_free_ char *out = NULL;
-        size_t len;
-        cr_assert_eq(file_read_all(out_path, 1 << 16, &out, &len), 0);
+        _cleanup_free_ char *out = printed();
         cr_assert_not_null(strstr(out, "\nWarning:         the KpmID is longer than 127 characters"), "%s", out);
         cr_assert_eq(run((const char *const[]) { "node", "show", "urn:dev:ops:k0", NULL }), 0);
         free(out);
-        out = NULL;
-        cr_assert_eq(file_read_all(out_path, 1 << 16, &out, &len), 0);
+        out = printed();
         cr_assert_null(strstr(out, "Warning:"), "%s", out);
+}
+
+/* The audit table is for a terminal: a control byte (C1 too: U+009B is a CSI to a terminal that
+ * takes it) or a byte that is not UTF-8 prints as '?', the rest of UTF-8 as it is. The store
+ * keeps the controls (store_audit() makes text UTF-8 only); the byte that is not UTF-8 is put
+ * there behind its back (a row from before store_audit() made it so). */
+Test(mef_cli, audit_table_masks_what_a_terminal_should_not_take) {
+        cr_assert_eq(run((const char *const[]) { "init", NULL }), 0);
+        char db[sizeof tmpdir + 16];
+        mef_store_t *s = store_of_config(db);
+        cr_assert_eq(store_begin(s), 0);
+        cr_assert_eq(store_audit(s, "cli:test", "node-import", "/srv/a\x1b[2J\xc2\x9b" "31m\x7f.csv", "x"), 0);
+        cr_assert_eq(store_commit(s), 0);
+        store_close(s);
+        /* "f\xc3\xa1brica \xff" */
+        sql_behind(db, "UPDATE audit SET detail = CAST(x'66c3a1627269636120ff' AS TEXT) WHERE action = 'node-import'");
+
+        cr_assert_eq(run((const char *const[]) { "audit", "--action", "node-import", NULL }), 0);
+        _cleanup_free_ char *out = printed();
+        cr_assert_not_null(strstr(out, "/srv/a?[2J??31m?.csv"), "%s", out);
+        cr_assert_not_null(strstr(out, "f\xc3\xa1" "brica ?\n"), "%s", out);
 }

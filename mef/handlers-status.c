@@ -2,8 +2,8 @@
 /* 3.2 status and 3.3 deregister: a node asking about, or giving up, one of its enrolments. */
 #include "mef/handlers-internal.h"
 
-/* 3.2 and 3.3: the peer must be a node, and the KeID one of its enrolments. 1 when found; 0
- * when *ret already holds the error answer. */
+/* 3.2 and 3.3: the peer must be a node, the originator the KeID (protocol section 3), and the
+ * KeID one of the node's enrolments. 1 when found; 0 when *ret already holds the error answer. */
 static int peer_enrolment(const exchange_t *ex, const route_t *rt, store_node_t *node, store_enrolment_t *e,
                           mef_response_t *ret) {
         int r = handler_peer_node(ex, node);
@@ -11,6 +11,10 @@ static int peer_enrolment(const exchange_t *ex, const route_t *rt, store_node_t 
                 return handler_not_enrolee(ex, rt->ke_id, ret);
         if (r < 0)
                 return handler_fail_internal(ex, rt->ke_id, ret, r, "node lookup");
+        /* Refused as enrol and fetch refuse an originator that is not the peer's (403/4103).
+         * Compared with the path before the KeID is looked up: the answer tells nothing of it. */
+        if (!streq(http_msg_header(ex->req, "X-M2M-Origin"), rt->ke_id))
+                return handler_fail(ex, rt->ke_id, ret, 403, 4103, "X-M2M-Origin: not the KeID in the path");
         r = handler_node_enrolment(ex, node, rt->ke_id, e);
         if (r == -ENOENT)
                 return handler_unknown_keid(ex, rt->ke_id, ret, NULL);

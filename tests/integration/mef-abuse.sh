@@ -15,6 +15,8 @@
 #     headers in a short head are answered 431;
 #  5c. an X-M2M-RI with a space or of 100 characters is echoed, one with a tab, a non-ASCII
 #      byte or of 1025 characters refused 400/4000 with nothing enrolled;
+#  5d. a status check or deregistration whose X-M2M-Origin is not the KeID is refused 403/4103,
+#      audited, the enrolment still active;
 #  6. a body over 64 KiB is answered 4xx / RSC 4000 and the connection closed;
 #  6b. a 64 KiB body in 8-byte chunks (104 KiB on the wire, within the framing limits) is served;
 #  7. 100 connect-and-close in a row, and 20 truncated ClientHellos;
@@ -265,6 +267,29 @@ for ri in $'ri\tx' $'caf\xc3\xa9' "$(head -c 1025 /dev/zero | tr '\0' r)"; do
 done
 [ "$(enrolments)" = "$before" ] || fail "RIs the MEF cannot echo: enrolled ($before enrolments before, $(enrolments) after)"
 ok "X-M2M-RI with a space and of 100 characters echoed; with a tab, a non-ASCII byte or of 1025 characters 400/4000, nothing enrolled"
+
+# 5d. A status check's and a deregistration's X-M2M-Origin is the KeID (protocol section 3): the
+# node's ID or another KeID there is refused 403/4103 with its reason, audited, nothing changed.
+enrol_ok "before the X-M2M-Origin checks"
+keid=$(json_str keID < "$tmp/ok.out")
+for method in GET DELETE; do
+        for origin in "$NODE" "00@other.example"; do
+                request "$method" "/msce/enrolments/$keid" "$origin" > "$tmp/origin.req"
+                tls_send "$tmp/origin.req" > "$tmp/origin.out"
+                [ "$(status_of < "$tmp/origin.out")" = 403 ] && grep -qi '^X-M2M-RSC: 4103' "$tmp/origin.out" &&
+                        grep -q '"m2m:dbg":"X-M2M-Origin: not the KeID in the path"' "$tmp/origin.out" ||
+                        fail "$method with X-M2M-Origin $origin: $(head -c 300 "$tmp/origin.out")"
+        done
+done
+m enrolments "$NODE" | grep -F "$keid" | grep -qw active || fail "refused deregistrations: $keid no longer active"
+for action in status deregister; do
+        m audit --action "$action" | grep -F "$keid" | grep -q '403 X-M2M-Origin: not the KeID in the path' ||
+                fail "no audit row for the $action refused for its X-M2M-Origin"
+done
+request GET "/msce/enrolments/$keid" "$keid" > "$tmp/origin.req"
+tls_send "$tmp/origin.req" > "$tmp/origin.out"
+grep -q '"state":"active"' "$tmp/origin.out" || fail "status with the KeID as X-M2M-Origin: $(head -c 300 "$tmp/origin.out")"
+ok "status and deregister with the node's ID or another KeID as X-M2M-Origin: 403/4103, audited, still active"
 
 # 6. Body over 64 KiB.
 {

@@ -112,7 +112,10 @@ ok "the log says why"
 for i in 1 2; do
         kill "${holder_pids[$((i - 1))]}" 2> /dev/null || :
 done
-served_a() { call a GET /msce/enrolments/00@$FQDN > "$T/out"; [ "$(http_status < "$T/out")" = 404 ]; }
+served_a() {
+        request GET "/msce/enrolments/00@$FQDN" "00@$FQDN" | psk_exchange "$(tr -d '\n' < "$T/kpm-a.hex")" kpm-conncap-a > "$T/out"
+        [ "$(http_status < "$T/out")" = 404 ]
+}
 wait_for 30 served_a || fail "node A not served after its holders closed"
 ok "node A is served again once its holders have closed"
 

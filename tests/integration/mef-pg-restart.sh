@@ -29,7 +29,7 @@ kpm2=$(tr -d '\n' < "$T/kpm2.hex")
 mef_start "$T/mef.conf.in" || fail "msce-mef did not start"
 
 enrol() { request POST /msce/enrolments urn:dev:ops:pgr-1 '{"msce:enrolReq": {"nodeID": "urn:dev:ops:pgr-1"}}' | psk_exchange "$kpm" kpm-pgr-1; }
-status() { request GET "/msce/enrolments/$keid" urn:dev:ops:pgr-1 | psk_exchange "$kpm" kpm-pgr-1; }
+status() { request GET "/msce/enrolments/$keid" "$keid" | psk_exchange "$kpm" kpm-pgr-1; }
 answers 201 enrol || fail "enrol: $(cat "$T/out")"
 keid=$(json_str keID < "$T/out")
 # more requests than there are threads, one after another: connections used, and idle

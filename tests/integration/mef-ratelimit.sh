@@ -46,7 +46,7 @@ ok "node 1's enrolments 4-6 get 429, Retry-After $ra s"
 enrol 2 > "$T/out"
 [ "$(http_status < "$T/out")" = 201 ] || fail "node 2 not enrolled while node 1 is limited"
 ok "node 2 still enrols"
-call 1 GET "/msce/enrolments/$keid" > "$T/out"
+request GET "/msce/enrolments/$keid" "$keid" | psk_exchange "$(tr -d '\n' < "$T/kpm-1.hex")" kpm-loop-1 > "$T/out"
 grep -q '"state":"active"' "$T/out" || fail "node 1's status check refused"
 ok "node 1's status checks still answer"
 

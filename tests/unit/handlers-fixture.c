@@ -173,10 +173,10 @@ void keid_of(const uint8_t *ekm, char keid[MSG_KEID_MAX + 1], uint8_t ke[KDF_KE_
         cr_assert_eq(kdf_split_ekm(ekm, FQDN, ke, keid, MSG_KEID_MAX + 1), 0);
 }
 
-void status_of(const char *kpm_id, const char *node_id, const char *keid, mef_response_t *r) {
+void status_of(const char *kpm_id, const char *keid, mef_response_t *r) {
         char target[512];
         snprintf(target, sizeof target, "/msce/enrolments/%s", keid);
-        call(kpm_id, NULL, "GET", target, node_id, NULL, 0, r);
+        call(kpm_id, NULL, "GET", target, keid, NULL, 0, r);
 }
 
 void fetch(const char *tpsk, const char *origin, const char *keid, const char *suid, mef_response_t *r) {

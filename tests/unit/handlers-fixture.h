@@ -70,7 +70,8 @@ void call_fails(const char *psk_id, const uint8_t *ekm, const char *method, cons
 void fetch_fails(const char *tpsk, const char *origin, const char *keid, const char *suid, int status, int rsc,
                  const char *dbg_part);
 void keid_of(const uint8_t *ekm, char keid[MSG_KEID_MAX + 1], uint8_t ke[KDF_KE_LEN]);
-void status_of(const char *kpm_id, const char *node_id, const char *keid, mef_response_t *r);
+/* A status check of keid as the peer kpm_id, its X-M2M-Origin the KeID (protocol section 3). */
+void status_of(const char *kpm_id, const char *keid, mef_response_t *r);
 void fetch(const char *tpsk, const char *origin, const char *keid, const char *suid, mef_response_t *r);
 /* fetch() that must answer 200/2000 with a credential, into *c */
 void fetch_credential(const char *tpsk, const char *origin, const char *keid, const char *suid, msg_credential_t *c);

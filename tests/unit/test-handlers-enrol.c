@@ -210,7 +210,7 @@ Test(handlers, prev_retires_old_enrolment) {
         cr_assert_eq(e.state, ENROLMENT_ACTIVE);
         cr_assert(audit_has("enrol", p2.ke_id, p1.ke_id), "prev not in the audit detail");
 
-        status_of(KPM1, NODE1, p1.ke_id, &r);
+        status_of(KPM1, p1.ke_id, &r);
         expect_error(&r, 404, 4004, NULL);
         mef_response_done(&r);
 

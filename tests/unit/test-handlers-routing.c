@@ -65,7 +65,7 @@ Test(handlers, path_keid_grammar) {
         }
         call_fails(KPM1, NULL, "GET", "/msce/enrolments/NOT-A-KEID", NODE1, NULL, 400, 4000,
                    "not a KeID (lower-case hex, '@', a host name)");
-        call_fails(KPM1, NULL, "GET", "/msce/enrolments/3f2a@" FQDN, NODE1, NULL, 404, 4004, NULL);
+        call_fails(KPM1, NULL, "GET", "/msce/enrolments/3f2a@" FQDN, "3f2a@" FQDN, NULL, 404, 4004, NULL);
         fetch_fails(TPSK_IN, TARGET_IN, "3f2a@" FQDN, "tls", 404, 4004, NULL);
 }
 
@@ -318,7 +318,8 @@ Test(handlers, refusals_audited_once_a_window) {
                 else if (i % 4 == 1)
                         call_fails(KPM1, NULL, "GET", "/msce/enrolments/NOT-A-KEID", NODE1, NULL, 400, 4000, NULL);
                 else if (i % 4 == 2)
-                        call_fails(KPM1, NULL, "GET", "/msce/enrolments/00@" FQDN, NODE1, NULL, 404, 4004, NULL);
+                        call_fails(KPM1, NULL, "GET", "/msce/enrolments/00@" FQDN, "00@" FQDN, NULL, 404, 4004,
+                                   NULL);
                 else
                         fetch_fails(KPM1, NODE1, "00@" FQDN, "tls", 403, 4103, NULL);
         }

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* Handlers: status and deregistration (3.2, 3.3), credentials for targets (3.4). */
+#include <ctype.h>
+
 #include "tests/unit/handlers-fixture.h"
 
 /* ---- 3.2 / 3.3 ---- */
 
 /* A status check answers 200 with state want. */
-static void status_is(const char *kpm_id, const char *node_id, const char *ke_id, msg_state_t want) {
+static void status_is(const char *kpm_id, const char *ke_id, msg_state_t want) {
         mef_response_t r;
         msg_status_t s;
         char err[MSG_ERR_MAX] = "";
-        status_of(kpm_id, node_id, ke_id, &r);
+        status_of(kpm_id, ke_id, &r);
         cr_assert_eq(r.status, 200);
         cr_assert_eq(msg_status_parse(r.body, r.body_len, &s, err), 0, "%s", err);
         cr_assert_eq(s.state, want);
@@ -17,9 +19,9 @@ static void status_is(const char *kpm_id, const char *node_id, const char *ke_id
 }
 
 /* A status check answers 404/4004: the KeID is not the node's, or not known. */
-static void status_unknown(const char *kpm_id, const char *node_id, const char *ke_id) {
+static void status_unknown(const char *kpm_id, const char *ke_id) {
         mef_response_t r;
-        status_of(kpm_id, node_id, ke_id, &r);
+        status_of(kpm_id, ke_id, &r);
         expect_error(&r, 404, 4004, NULL);
         mef_response_done(&r);
 }
@@ -32,7 +34,7 @@ Test(handlers, status_states) {
 
         enrol(KPM1, NODE1, ekm1, NULL, &p);
 
-        status_of(KPM1, NODE1, p.ke_id, &r);
+        status_of(KPM1, p.ke_id, &r);
         cr_assert_eq(r.status, 200);
         cr_assert_eq(r.rsc, 2000);
         cr_assert_eq(msg_status_parse(r.body, r.body_len, &s, err), 0, "%s", err);
@@ -43,7 +45,7 @@ Test(handlers, status_states) {
         mef_response_done(&r);
 
         cr_assert_eq(store_node_set_state(store, NODE1, NODE_REENROL), 0);
-        status_is(KPM1, NODE1, p.ke_id, MSG_STATE_REENROL);
+        status_is(KPM1, p.ke_id, MSG_STATE_REENROL);
 
         /* the re-enrolment the MEF asked for puts the node back to active */
         msg_profile_t p2;
@@ -51,12 +53,12 @@ Test(handlers, status_states) {
         store_node_t n;
         cr_assert_eq(store_node_get(store, NODE1, &n), 0);
         cr_assert_eq(n.state, NODE_ACTIVE);
-        status_is(KPM1, NODE1, p2.ke_id, MSG_STATE_ACTIVE);
+        status_is(KPM1, p2.ke_id, MSG_STATE_ACTIVE);
 
         cr_assert_eq(store_node_set_state(store, NODE1, NODE_REVOKED), 0);
         store_node_t before, after;
         cr_assert_eq(store_node_get(store, NODE1, &before), 0);
-        status_is(KPM1, NODE1, p2.ke_id, MSG_STATE_REVOKED);
+        status_is(KPM1, p2.ke_id, MSG_STATE_REVOKED);
         /* a status check is tallied on the node, not written to the audit trail */
         cr_assert_eq(store_node_get(store, NODE1, &after), 0);
         cr_assert_eq(after.status_checks, before.status_checks + 1);
@@ -69,21 +71,21 @@ Test(handlers, status_enrolment_revoked) {
         msg_profile_t p;
         enrol(KPM1, NODE1, ekm1, NULL, &p);
         cr_assert_eq(store_enrolment_set_state(store, p.ke_id, ENROLMENT_REVOKED), 0);
-        status_is(KPM1, NODE1, p.ke_id, MSG_STATE_REVOKED);
+        status_is(KPM1, p.ke_id, MSG_STATE_REVOKED);
 }
 
 Test(handlers, status_other_nodes_keid_is_unknown) {
         msg_profile_t p;
         enrol(KPM1, NODE1, ekm1, NULL, &p);
 
-        status_unknown(KPM2, NODE2, p.ke_id);
+        status_unknown(KPM2, p.ke_id);
 
         /* and cannot deregister it either */
         char target[512];
         snprintf(target, sizeof target, "/msce/enrolments/%s", p.ke_id);
-        call_fails(KPM2, NULL, "DELETE", target, NODE2, NULL, 404, 4004, NULL);
+        call_fails(KPM2, NULL, "DELETE", target, p.ke_id, NULL, 404, 4004, NULL);
 
-        status_unknown(KPM1, NODE1, "ffffffffffffffffffffffffffffffff@" FQDN);
+        status_unknown(KPM1, "ffffffffffffffffffffffffffffffff@" FQDN);
 
         store_enrolment_t e;
         cr_assert_eq(store_enrolment_get(store, p.ke_id, &e, NULL, NULL), 0);
@@ -100,7 +102,7 @@ Test(handlers, status_expired_is_unknown) {
         };
         uint8_t key[32] = { 1 };
         cr_assert_eq(store_enrolment_add(store, &e, key, sizeof key), 0);
-        status_unknown(KPM1, NODE1, e.ke_id);
+        status_unknown(KPM1, e.ke_id);
         fetch_fails(TPSK_IN, TARGET_IN, e.ke_id, "tls", 404, 4004, NULL);
 }
 
@@ -123,9 +125,52 @@ Test(handlers, deregister) {
         cr_assert_eq(e.state, ENROLMENT_DEREGISTERED);
         cr_assert(audit_has("deregister", p.ke_id, "200"));
 
-        status_unknown(KPM1, NODE1, p.ke_id);
+        status_unknown(KPM1, p.ke_id);
         call_fails(KPM1, NULL, "DELETE", target, p.ke_id, NULL, 404, 4004, NULL);
         fetch_fails(TPSK_IN, TARGET_IN, p.ke_id, "tls", 404, 4004, NULL);
+}
+
+/* Protocol section 3: a status check's and a deregistration's X-M2M-Origin is the KeID. Any
+ * other (the node's ID, another KeID, the KeID in other case) is refused 403/4103 as enrol and
+ * fetch refuse a wrong originator, audited, and changes nothing; also for a KeID the MEF does not
+ * know or another node's (the path is not looked up first). */
+Test(handlers, status_deregister_origin_not_keid) {
+        msg_profile_t p, p2;
+        mef_response_t r;
+        char target[512], upper[MSG_KEID_MAX + 1], other_target[512];
+
+        enrol(KPM1, NODE1, ekm1, NULL, &p);
+        enrol(KPM2, NODE2, ekm2, NULL, &p2);
+        snprintf(target, sizeof target, "/msce/enrolments/%s", p.ke_id);
+        snprintf(other_target, sizeof other_target, "/msce/enrolments/%s", p2.ke_id);
+        snprintf(upper, sizeof upper, "%s", p.ke_id);
+        for (char *c = upper; *c; c++)
+                *c = (char) toupper((unsigned char) *c);
+        const char *const origins[] = { NODE1, "00@other.example", p2.ke_id, upper };
+        for (size_t i = 0; i < ELEMENTSOF(origins); i++) {
+                call_fails(KPM1, NULL, "GET", target, origins[i], NULL, 403, 4103, "X-M2M-Origin: not the KeID in the path");
+                call_fails(KPM1, NULL, "DELETE", target, origins[i], NULL, 403, 4103,
+                           "X-M2M-Origin: not the KeID in the path");
+        }
+        cr_assert(audit_has("status", p.ke_id, "403 X-M2M-Origin: not the KeID in the path"));
+        cr_assert(audit_has("deregister", p.ke_id, "403 X-M2M-Origin: not the KeID in the path"));
+        /* another node's KeID and an unknown one: the same answer, before any lookup */
+        call_fails(KPM1, NULL, "GET", other_target, NODE1, NULL, 403, 4103, "X-M2M-Origin: not the KeID in the path");
+        call_fails(KPM1, NULL, "GET", "/msce/enrolments/ffff@" FQDN, NODE1, NULL, 403, 4103,
+                   "X-M2M-Origin: not the KeID in the path");
+
+        /* nothing changed: not deregistered, no status check tallied; the KeID as origin works */
+        store_enrolment_t e;
+        cr_assert_eq(store_enrolment_get(store, p.ke_id, &e, NULL, NULL), 0);
+        cr_assert_eq(e.state, ENROLMENT_ACTIVE);
+        store_node_t n;
+        cr_assert_eq(store_node_get(store, NODE1, &n), 0);
+        cr_assert_eq(n.status_checks, 0);
+        status_is(KPM1, p.ke_id, MSG_STATE_ACTIVE);
+        call(KPM1, NULL, "DELETE", target, p.ke_id, NULL, 0, &r);
+        cr_assert_eq(r.status, 200);
+        cr_assert_eq(r.rsc, 2002);
+        mef_response_done(&r);
 }
 
 static size_t audit_rows_of_action(const char *action, const char *detail_part) {

@@ -22,6 +22,7 @@ int kdf_split_ekm(const uint8_t ekm[KDF_EKM_LEN], const char *mef_fqdn, uint8_t 
                   char *ret_keid, size_t keid_size);
 
 /* Kpsa(target) and Km(maf): HMAC-SHA-256(key, label || id). key is Ke or the transported ltk.
- * -EINVAL unless 16 <= key_len <= 64 and id is 1..1024 printable ASCII characters. */
+ * -EINVAL unless 16 <= key_len <= 64 and id is 1..1024 printable ASCII characters. Km is derived
+ * by neither end: the binding names no MAF target and no place for it (docs/protocol.md, "Keys"). */
 int kdf_kpsa(const uint8_t *key, size_t key_len, const char *target_id, uint8_t ret[KDF_KEY_LEN]);
 int kdf_km(const uint8_t *key, size_t key_len, const char *maf_id, uint8_t ret[KDF_KEY_LEN]);

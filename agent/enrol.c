@@ -116,8 +116,8 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
                                            cfg->path, cfg->mef_uri, answer);
                 if (m->status == 404)
                         /* For a status check or deregistration: the MEF no longer knows the KeID
-                         * (the caller re-enrols). */
-                        return failure_set(&info->failure, OUTCOME_REJECTED, -ENOENT, "%s", answer);
+                         * (the daemon re-enrols; for a deregistration it is done already). */
+                        return failure_set(&info->failure, OUTCOME_UNKNOWN_KEID, -ENOENT, "%s", answer);
                 /* 400 and the other 4xx: the MEF refuses what we send. The same request will be
                  * refused again, so retrying fast cannot help: slow retry, shown distinctly. */
                 return failure_set(&info->failure, OUTCOME_REJECTED, -EINVAL, "%s", answer);
@@ -172,8 +172,8 @@ static int request_build(tls_conn_t *c, void *userdata, uint8_t **ret, size_t *r
 static int network_fail(const agent_config_t *cfg, const tls_ctx_t *ctx, exchange_stage_t stage, int r,
                         exchange_info_t *info) {
         if (stage == EXCHANGE_STAGE_CONNECT) {
-                /* -ENOENT is reserved for 404 (unknown KeID): a name that does not resolve is a
-                 * network problem like any other. */
+                /* A name that does not resolve is a network problem like any other ("MEF
+                 * unreachable"), not a missing file's -ENOENT. */
                 if (r == -ENOENT)
                         return failure_set(&info->failure, OUTCOME_TRANSIENT, -EHOSTUNREACH, "cannot resolve %s", cfg->mef_host);
                 if (r == -ETIMEDOUT)

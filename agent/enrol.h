@@ -22,9 +22,9 @@
  * section 5) -> the Long Term Key (the transported one, else Ke) -> one Kpsa per target. */
 int enrol_run(const agent_config_t *cfg, const char *prev, stored_profile_t *ret, exchange_info_t *info);
 
-/* Status check (3.2). -ENOENT for 404/4004. */
+/* Status check (3.2). 404/4004: -ENOENT with outcome OUTCOME_UNKNOWN_KEID (agent/outcome.h). */
 int enrol_status(const agent_config_t *cfg, const char *ke_id, msg_status_t *ret, exchange_info_t *info);
 
-/* Deregister (3.3). */
+/* Deregister (3.3). 404/4004 as for enrol_status(): the MEF has no active enrolment of that KeID. */
 int enrol_deregister(const agent_config_t *cfg, const char *ke_id, exchange_info_t *info);
 

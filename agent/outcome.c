@@ -11,6 +11,7 @@ static const char *const outcome_table[_OUTCOME_MAX] = {
         [OUTCOME_REJECTED] = "rejected",
         [OUTCOME_CONFIG] = "configuration",
         [OUTCOME_INCOMPATIBLE] = "incompatible",
+        [OUTCOME_UNKNOWN_KEID] = "unknown KeID",
         [OUTCOME_ABSENT] = "absent",
         [OUTCOME_MISMATCH] = "mismatch",
         [OUTCOME_EXPIRED] = "expired",

@@ -18,6 +18,9 @@ typedef enum outcome {
         OUTCOME_CONFIG,       /* configuration, bootstrap credential, service user, privileges,
                                * backend or state directory: operator action */
         OUTCOME_INCOMPATIBLE, /* no common TLS version, suite or group: slow retry */
+        OUTCOME_UNKNOWN_KEID, /* the MEF's 404 to a status check or deregistration: it no longer
+                               * knows the KeID (retired, expired, deregistered): enrol. A class of
+                               * its own: -ENOENT alone is also a missing Kpm file (config) */
         OUTCOME_ABSENT,       /* restore: no sealed profile: enrol */
         OUTCOME_MISMATCH,     /* restore: the sealed profile is for another node ID or MEF: enrol */
         OUTCOME_EXPIRED,      /* restore: past its expiry: enrol */
@@ -40,13 +43,16 @@ typedef struct failure {
 /* The one setter: outcome, error = r and the reason (printf-style); returns r. */
 int failure_set(failure_t *f, outcome_t o, int r, const char *fmt, ...) _printf_(4, 5);
 
-/* Return values of the three exchanges (negative errno, info->failure says what to do):
+/* Return values of the three exchanges (negative errno, info->failure says what to do: the
+ * class decides, never the errno alone):
  *   transient: -EHOSTUNREACH (also: name not resolved), -ECONNREFUSED, -ETIMEDOUT, -ECONNRESET,
  *              -EPROTO (TLS), -EBUSY (503), -EREMOTEIO (other 5xx), -EBADMSG (truncated or
  *              malformed response, another request's X-M2M-RI, key confirmation mismatch)
- *   rejected:  -EACCES (TLS authentication, 403), -ENOENT (404: unknown KeID), -EINVAL (400
- *              and other 4xx: the MEF refuses what we send)
- *   config:    whatever the Kpm file or the certificate files gave (-EPERM, -ENOENT, -EINVAL...)
+ *   rejected:  -EACCES (TLS authentication, 403), -EINVAL (400 and other 4xx: the MEF refuses
+ *              what we send)
+ *   unknown KeID: -ENOENT (404 to a status check or deregistration)
+ *   config:    whatever the Kpm file or the certificate files gave (-EPERM, -ENOENT, -EINVAL...),
+ *              -ENOENT also for 404 to an enrolment (no enrolment resource at [mef] uri)
  *   incompatible: -EPROTONOSUPPORT (no common TLS version, suite or group), -ENOKEY (that, or
  *              an unknown TLS 1.3 PSK identity: the MEF's alert does not say which) */
 typedef struct exchange_info {

@@ -79,6 +79,7 @@ static const class_action_t class_actions[_OUTCOME_MAX] = {
         [OUTCOME_FAILED] =       { STATE_BACKOFF,      DELAY_BACKOFF, LOG_ERR,     AGENT_EXIT_TRANSIENT },
         [OUTCOME_REJECTED] =     { STATE_REJECTED,     DELAY_SLOW,    LOG_WARNING, AGENT_EXIT_REJECTED,      MSCE_MESSAGE_REJECTED },
         [OUTCOME_INCOMPATIBLE] = { STATE_INCOMPATIBLE, DELAY_SLOW,    LOG_WARNING, AGENT_EXIT_INCOMPATIBLE,  MSCE_MESSAGE_INCOMPATIBLE },
+        [OUTCOME_UNKNOWN_KEID] = { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, AGENT_EXIT_TRANSIENT },
         [OUTCOME_CONFIG] =       { STATE_CONFIG_ERROR, DELAY_NONE,    LOG_ERR,     AGENT_EXIT_CONFIG },
         [OUTCOME_ABSENT] =       { STATE_ENROL,        DELAY_NONE,    LOG_INFO,    AGENT_EXIT_TRANSIENT },
         [OUTCOME_MISMATCH] =     { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, AGENT_EXIT_TRANSIENT,     MSCE_MESSAGE_UNSEAL_FAILED },
@@ -460,7 +461,8 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                         return ready_status(m);
                 }
         }
-        if (r == -ENOENT) {
+        /* the MEF's 404 only: the same errno from the Kpm file is a configuration error */
+        if (info.failure.outcome == OUTCOME_UNKNOWN_KEID) {
                 report_log(m, LOG_WARNING, NULL, r, "MEF %s no longer knows KeID %s: re-enrolling", m->cfg.mef_uri,
                            m->profile.ke_id);
                 return states_enrol(m);

@@ -92,7 +92,7 @@ int worker_reply_parse(worker_op_t op, int result, const uint8_t *buf, size_t le
         if (!terminated(i.tls_version, sizeof i.tls_version) || !terminated(i.cipher, sizeof i.cipher) ||
             !terminated(i.failure.reason, sizeof i.failure.reason) ||
             !terminated(i.retry_after_sent, sizeof i.retry_after_sent) || i.failure.outcome < 0 ||
-            i.failure.outcome > OUTCOME_INCOMPATIBLE ||
+            i.failure.outcome > OUTCOME_UNKNOWN_KEID || /* the classes after it are custody's */
             i.stage < 0 || i.stage >= _EXCHANGE_STAGE_MAX ||
             i.http_status < 0 || i.http_status > 999 ||
             (result == 0) != (i.failure.outcome == OUTCOME_OK))

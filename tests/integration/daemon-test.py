@@ -8,7 +8,8 @@
 # another [consumer] user; that user changed across a restart too),
 # SIGUSR1 (new KeID, no gap for a reader; during a reload's restore with the MEF down),
 # the MEF's reenrol and revoke, backoff while the MEF is down, rejection, an unknown service
-# user (exit 78), a MEF named by host name, the clock wait in cert mode (time() before the build
+# user (exit 78), the Kpm file gone while ready (exit 78, not a re-enrolment), a MEF named by
+# host name, the clock wait in cert mode (time() before the build
 # time, daemon-fake-time.c), renewal at 80% and expiry of a 60 s profile (in threads, each with
 # its own MEF and CSE user; also with a renewal sealed but not installed, and during a Retry-After),
 # mscectl factory-reset while it runs (the MEF down: its KeID not kept in place),
@@ -489,6 +490,7 @@ def main():
         keys_in_place_scenario(tmp, mef, kpm)
         factory_reset_scenario(tmp, mef, kpm)
         rejected_scenario(tmp, mef, kpm)
+        kpm_missing_scenario(tmp, mef)
         incompatible_scenario(tmp, kpm)
         resolver_scenario(tmp, mef, kpm)
         clock_scenario(tmp, mef, kpm)

@@ -4,8 +4,8 @@
 # with the MEF down, a reload whose restore SIGUSR1 cancels, backoff, rejection, an incompatible
 # MEF, a MEF by host name, a stop while sealing an enrolment the MEF committed and a reload after
 # SIGUSR1, and renewal and expiry of a short profile (also while an enrolment is under way, after a
-# renewal sealed its profile but could not install it, and during the MEF's Retry-After), and
-# mscectl factory-reset while it runs with the MEF down.
+# renewal sealed its profile but could not install it, and during the MEF's Retry-After),
+# mscectl factory-reset while it runs with the MEF down, and the Kpm file gone while ready.
 import datetime
 import json
 import os
@@ -905,6 +905,44 @@ def rejected_scenario(tmp, mef, kpm):
     tap(st is not None and st["state"] == "configuration-error" and "no such user" in (st["last_error"] or "")
         and not os.path.exists(os.path.join(tmp, "state-nouser")),
         "an unknown service user: checked before anything is sent or created; state.json: configuration-error", st)
+    a.stop()
+
+
+def kpm_missing_scenario(tmp, mef):
+    # The Kpm file gone while READY (moved away by hand, a deployment that replaces it): the next
+    # status check cannot set up its TLS, a configuration error: the agent stops with 78 and says
+    # why, its KeID still active at the MEF, its keys in place. The old agent took that file's
+    # ENOENT for the MEF's 404 ("no longer knows KeID ...: re-enrolling") and started a renewal,
+    # which retires a good KeID whenever the file is back before the enrolment reads it.
+    kpm_k = os.path.join(tmp, "kpm-k.hex")
+    mef.ctl("node", "add", "node-k", "--cse-id", "/mn-cse-k", "--cse-base", "https://in.example.net/~/in-cse",
+            "--psk-id", "kpm-k", "--generate-psk", kpm_k, "--target", "/in-cse", "--poll", "10")
+    run_dir = os.path.join(tmp, "run-kpm-missing")
+    conf = os.path.join(tmp, "kpm-missing.conf")
+    write_conf(conf, mef.port, os.path.join(tmp, "state-kpm-missing"), run_dir, node="node-k", kpm_file=kpm_k)
+    remove_keys()
+    log_path = os.path.join(tmp, "agent.log")
+    mark = len(open(log_path).read()) if os.path.exists(log_path) else 0
+    a = Agent(tmp, conf)
+    i = a.wait_for(lambda m: m == "READY=1", 30)
+    st = state_json_until(run_dir, lambda st: st["state"] == "ready" and st["keID"], wait=a.pump) if i is not None else None
+    keid = (st or {}).get("keID")
+    start = len(a.messages)
+    os.rename(kpm_k, kpm_k + ".away")
+    # the status check 10 s later; 60 s: a deadline for a hang
+    ended = eventually(lambda: a.proc.poll() is not None, 60, a.pump)
+    a.drain(0.2)
+    log = open(log_path).read()[mark:]
+    st = state_json(run_dir) or {}
+    why = f"{conf}: [mef] psk_file: cannot read {kpm_k}: No such file or directory"
+    tap(keid and ended and a.proc.returncode == 78 and f"STATUS=Configuration error: {why}" in a.texts(start)
+        and st.get("state") == "configuration-error" and (st.get("last_error") or "").endswith(why)
+        and "no longer knows" not in log and "Renewing KeID" not in log and active_keids(mef, "node-k") == [keid]
+        and kpsa_name(keid) in (cse_keys()[0] or []),
+        "the Kpm file gone while ready: the status check ends in a configuration error (exit 78, STATUS, "
+        "state.json), no re-enrolment, the KeID still active at the MEF and its keys in the keyring",
+        f"exit {a.proc.returncode}, KeID {keid}, active {active_keids(mef, 'node-k')}, state.json {st}\n"
+        + "\n".join(a.texts(start)) + "\n" + log[-3000:])
     a.stop()
 
 

@@ -221,6 +221,7 @@ Test(worker, info_values_out_of_range) {
                 int result;
         } cases[] = {
                 { "outcome _OUTCOME_MAX", -EACCES },
+                { "outcome ABSENT (custody's, never an exchange's)", -EACCES },
                 { "outcome -1", -EACCES },
                 { "outcome OK with result < 0", -EACCES },
                 { "result 0 with outcome TRANSIENT", 0 },
@@ -234,15 +235,18 @@ Test(worker, info_values_out_of_range) {
                         in.failure.outcome = _OUTCOME_MAX;
                         break;
                 case 1:
-                        in.failure.outcome = (outcome_t) -1;
+                        in.failure.outcome = OUTCOME_ABSENT;
                         break;
                 case 2:
-                        in.failure.outcome = OUTCOME_OK;
+                        in.failure.outcome = (outcome_t) -1;
                         break;
                 case 3:
-                        in.failure.outcome = OUTCOME_TRANSIENT;
+                        in.failure.outcome = OUTCOME_OK;
                         break;
                 case 4:
+                        in.failure.outcome = OUTCOME_TRANSIENT;
+                        break;
+                case 5:
                         in.http_status = 1000;
                         break;
                 default:
@@ -260,6 +264,12 @@ Test(worker, info_values_out_of_range) {
         size_t len;
         _cleanup_free_ uint8_t *b = reply(&in, NULL, 0, &len);
         cr_assert_eq(worker_reply_parse(WORKER_ENROL, -EPERM, b, len, &out, NULL, NULL), 0);
+        /* the last class an exchange gives: a status check's 404, kept apart from a missing Kpm's -ENOENT */
+        in.http_status = 404;
+        in.failure.outcome = OUTCOME_UNKNOWN_KEID;
+        _cleanup_free_ uint8_t *u = reply(&in, NULL, 0, &len);
+        cr_assert_eq(worker_reply_parse(WORKER_STATUS, -ENOENT, u, len, &out, NULL, NULL), 0);
+        cr_assert_eq(out.failure.outcome, OUTCOME_UNKNOWN_KEID);
 }
 
 Test(worker, result_and_op_out_of_range) {

@@ -471,9 +471,11 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
         if (!a)
                 return;
         /* The keys stay valid (READY, whatever the class): try again sooner than the poll
-         * interval, never later. */
+         * interval, never later; but never before the MEF's Retry-After (clamped to
+         * retry_after_max), which may be longer. */
         uint64_t delay = backoff_next(m, &info, &m->status_failures);
-        delay = MIN(delay, (uint64_t) m->profile.poll * USEC_PER_SEC);
+        if (!info.has_retry_after)
+                delay = MIN(delay, (uint64_t) m->profile.poll * USEC_PER_SEC);
         char d[32], extra[800], note[RETRY_AFTER_SENT_MAX + 64] = "";
         report_duration(delay, d);
         if (info.retry_after_sent[0])
@@ -483,8 +485,8 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                 report_log(m, a->priority, a->message_id, r, "MEF %s %s: %s", m->cfg.mef_uri,
                            incompatible ? "is incompatible" : "refused the status check", info.failure.reason);
         const char *net = network_failure(r, &info);
-        snprintf(extra, sizeof extra, "; status check failed (%s%s%s%s), retrying in %s", net ?: "", net ? ": " : "",
-                 info.failure.reason, note, d);
+        snprintf(extra, sizeof extra, "; status check failed (%s%s%s%s), retrying in %s%s", net ?: "", net ? ": " : "",
+                 info.failure.reason, note, d, info.has_retry_after && !info.retry_after_capped ? " as it asked" : "");
         manager_action_schedule(m, ACTION_STATUS, delay);
         /* ready_status() would say "next check in <poll>": say the truth instead. */
         report_state(m, STATE_READY, LOG_WARNING, "Ready: KeID %s, expires %s%s", m->profile.ke_id, m->exp_utc, extra);

@@ -107,6 +107,8 @@ exchange_timeout = ${t}s
 EOF
 }
 
+problem() { problems="$problems${problems:+; }$1"; }
+
 # scenario NAME WANT_EXIT KEYWORD-ERE: one fake-mef, one agent run, all the checks.
 scenario() {
         name=$1 want=$2 keyword=$3 todo=${4:-}
@@ -135,7 +137,6 @@ scenario() {
         cat "$T/out" "$T/err" > "$T/$name/agent.log"
 
         problems=
-        problem() { problems="$problems${problems:+; }$1"; }
         [ $rc -gt 128 ] && problem "killed by signal $((rc - 128))"
         [ $rc -ne "$want" ] && problem "exit $rc, expected $want"
         [ $frc -ne 0 ] && problem "fake-mef exited $frc"
@@ -267,30 +268,44 @@ scenario kpsaid-passwd        75    "msce:profile\.targets\[0\]\.kpsaID: not a k
 scenario csebase-no-uri       75    "msce:profile\.cseBase: not an absolute URI with scheme http, https.*$MEF_FIX"
 scenario keid-upper           75    "msce:profile\.keID: not a KeID \(lower-case hex, '@', a host name\).*$MEF_FIX"
 
-# The daemon's status checks answered with a poll outside the agent's range: clamped into it, one
-# warning per value the MEF sends (a check every 10 s must not warn every 10 s), again for another
-# value, and for the same one after a value in range; the checks then 10 s apart (the profile's
-# poll is 11).
-status_polls() {
-        name=status-polls t=$OTHER_TIMEOUT_S
+# status_daemon NAME POLLS COUNT LINES PATTERN [TIMING...]: the daemon against fake-mef's
+# status-polls, its status checks answered as POLLS says (fake-mef.h), the agent's [timing]
+# with TIMING lines more; once fake-mef has served COUNT connections and the agent's log has
+# LINES lines matching PATTERN (ERE), the agent is stopped. problems then holds what went wrong
+# (the scenario's own checks add to it), $T/err the agent's log. False when nothing ran.
+status_daemon() {
+        name=$1 polls=$2 count=$3 lines=$4 pattern=$5 t=$OTHER_TIMEOUT_S
+        shift 5
         mkdir -p "$T/$name"
-        if ! fake_start $name --status-polls 1,1,2,10,2 -n 6; then
+        problems=
+        if ! fake_start status-polls --status-polls "$polls" -n "$count"; then
                 not_ok "$name: fake-mef did not start"
-                return
+                return 1
         fi
         agent_conf $name
+        printf '%s\n' "$@" >> "$T/$name/agent.conf"
         "$AGENT" -c "$T/$name/agent.conf" > "$T/out" 2> "$T/err" &
         agent=$!
-        # fake-mef ends after the fifth status check; the agent's line after it: the sixth "next check"
         timeout 90 tail --pid=$FAKE_PID -f /dev/null
-        wait_for 10 sh -c '[ "$(grep -c "next check in" "$1")" -ge 6 ]' - "$T/err"
+        wait_for 10 sh -c '[ "$(grep -cE "$1" "$2")" -ge "$3" ]' - "$pattern" "$T/err" "$lines"
         stop_pid $agent
         stop_pid "$FAKE_PID"
         FAKE_PID=
         cat "$T/out" "$T/err" > "$T/$name/agent.log"
-        problems=
-        problem() { problems="$problems${problems:+; }$1"; }
-        [ "$(grep -c '^status poll=' "$T/fake.out")" -eq 5 ] || problem "fake-mef did not answer five status checks"
+        [ "$(grep -c '^status poll=' "$T/fake.out")" -eq $((count - 1)) ] ||
+                problem "fake-mef did not answer $((count - 1)) status checks"
+        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer' "$T/err" "$T/fake.err"; then
+                problem "sanitizer report"
+                cat "$T/err" "$T/fake.err" >&2 # for sanitize-wrap.sh
+        fi
+        keyring_clear $CSE_UID
+}
+# The daemon's status checks answered with a poll outside the agent's range: clamped into it, one
+# warning per value the MEF sends (a check every 10 s must not warn every 10 s), again for another
+# value, and for the same one after a value in range; the checks then 10 s apart (the profile's
+# poll is 11). fake-mef ends after the fifth status check; the agent's line after it: the sixth
+# "next check".
+if status_daemon status-polls 1,1,2,10,2 6 6 "next check in"; then
         for sent_warned in 1:1 2:2; do
                 sent=${sent_warned%:*} warned=${sent_warned#*:}
                 n=$(grep -c "MEF .* sent poll $sent s in its status, outside the 10\.\.31622400 s this agent uses: checking every 10 s\$" "$T/err")
@@ -298,17 +313,30 @@ status_polls() {
         done
         checks=$(grep -o 'next check in [0-9]* s' "$T/err" | awk '{ print $4 }' | tr '\n' ' ')
         [ "$checks" = "11 10 10 10 10 10 " ] || problem "the checks' intervals: $checks, expected 11 10 10 10 10 10"
-        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: UndefinedBehaviorSanitizer' "$T/err" "$T/fake.err"; then
-                problem "sanitizer report"
-                cat "$T/err" "$T/fake.err" >&2 # for sanitize-wrap.sh
-        fi
-        keyring_clear $CSE_UID
         if [ -z "$problems" ]; then
                 ok "$name: polls 1, 1, 2, 10, 2 sent: warned for 1, 2, 2; each check 10 s after the last"
         else
                 not_ok "$name: $problems"
         fi
-}
-status_polls
+fi
+
+# A failed status check is retried within the poll interval (11 s), whatever the backoff says
+# (backoff_min = 20s), but never before a Retry-After of the MEF's: the 500 after 11 s, the 503
+# with Retry-After 30 after 30..34 s (spread over an eighth more). As the agent announces it: the
+# test does not wait that long. The old agent retried that 503 after 11 s too.
+failed='status check failed \('
+if status_daemon status-busy 500,503:30 3 2 "$failed" "backoff_min = 20s"; then
+        grep -E "$failed" "$T/err" > "$T/failed"
+        plain=$(sed -n '1s/.*, retrying in \([0-9]* s\)$/\1/p' "$T/failed")
+        [ "$plain" = "11 s" ] || problem "after the 500: retrying in ${plain:-?}, expected 11 s (the poll interval)"
+        asked=$(sed -n '2s/.*; 503, Retry-After 30 s), retrying in \([0-9]*\) s as it asked$/\1/p' "$T/failed")
+        [ -n "$asked" ] && [ "$asked" -ge 30 ] && [ "$asked" -le 34 ] ||
+                problem "after the 503 with Retry-After 30: $(sed -n '2s/.*; //p' "$T/failed"), expected 30..34 s as it asked"
+        if [ -z "$problems" ]; then
+                ok "$name: a 500 retried after the poll interval (11 s, backoff_min 20 s), a 503 with Retry-After 30 after $asked s"
+        else
+                not_ok "$name: $problems"
+        fi
+fi
 
 tap_done

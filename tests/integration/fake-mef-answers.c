@@ -252,7 +252,7 @@ int build(const fake_t *f, exch_t *e, buf_t *out, prof_t *ret_prof) {
         prof_t p = { .n_targets = 1 };
         resp_t r = { .status = 201, .reason = "Created", .rsc = "2001" };
         _cleanup_(buf_done) buf_t body = {};
-        char keid[KDF_KEID_MAX + 1];
+        char keid[KDF_KEID_MAX + 1], retry_after[64];
 
         switch (f->scenario) {
         case S_VALID:
@@ -351,6 +351,17 @@ int build(const fake_t *f, exch_t *e, buf_t *out, prof_t *ret_prof) {
         case S_STATUS_POLLS:
                 if (!e->status_poll) {
                         p.poll = "11";
+                        break;
+                }
+                if (streq(e->status_poll, "500")) {
+                        r = (resp_t) { .status = 500, .reason = "Internal Server Error", .rsc = "5000" };
+                        dbg_body(&body, "fake-mef internal error");
+                        break;
+                }
+                if (strncmp(e->status_poll, "503:", 4) == 0) {
+                        snprintf(retry_after, sizeof retry_after, "Retry-After: %s\r\n", e->status_poll + 4);
+                        r = (resp_t) { .status = 503, .reason = "Service Unavailable", .rsc = "5000", .extra = retry_after };
+                        dbg_body(&body, "fake-mef is overloaded");
                         break;
                 }
                 r = (resp_t) { .status = 200, .reason = "OK", .rsc = "2000" };

@@ -76,7 +76,7 @@ static const struct {
         [S_BUSY_503_WRONG_RI] = { "busy-503-wrong-ri", "503/5000 with Retry-After: 7 and the X-M2M-RI of another request", SEND_ALL },
         [S_POLL_HUGE] = { "poll-huge", "201, profile with poll 99999999999 (above the agent's range)", SEND_ALL },
         [S_POLL_ZERO] = { "poll-zero", "201, profile with poll 0 (below the agent's range)", SEND_ALL },
-        [S_STATUS_POLLS] = { "status-polls", "201, profile with poll 11, then status checks answered with --status-polls", SEND_ALL },
+        [S_STATUS_POLLS] = { "status-polls", "201, profile with poll 11, then status checks answered as --status-polls says", SEND_ALL },
         [S_ERROR_500_NO_RI] = { "error-500-no-ri", "500/5000 with Retry-After: 7, no X-M2M-RI", SEND_ALL },
 };
 

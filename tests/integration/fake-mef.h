@@ -18,7 +18,8 @@
  * that gives up early is no error), 1 when a handshake or the request was not what an agent
  * sends, 2 on usage errors. Scenario status-polls (for a daemon, -n 1 + the number of POLLs)
  * answers the enrolment with a profile of poll 11, then each connection after it with a status
- * check of that KeID, answered active with the next POLL (a raw JSON value), and prints
+ * check of that KeID, answered active with the next POLL (a raw JSON value), or, for a POLL of
+ * "500", 500/5000 without Retry-After, of "503:N", 503/5000 with Retry-After: N; and prints
  * "status poll=POLL" for each on stdout. */
 #include <arpa/inet.h>
 #include <ctype.h>

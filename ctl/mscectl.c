@@ -372,14 +372,18 @@ static int cmd_factory_reset(const globals_t *g, int argc, char **argv) {
                 } else {
                         exchange_info_t info;
                         r = enrol_deregister(&cfg, ke_id, &info);
-                        if (r < 0) {
+                        if (r == 0)
+                                printf("Deregistered KeID %s with MEF %s.\n", ke_id, cfg.mef_uri);
+                        else if (info.failure.outcome == OUTCOME_UNKNOWN_KEID) /* 404: done already */
+                                printf("MEF %s no longer knows KeID %s: nothing to deregister (%s).\n", cfg.mef_uri,
+                                       ke_id, info.failure.reason);
+                        else {
                                 fprintf(stderr,
                                         "mscectl: deregistering KeID %s with MEF %s failed (%s): %s\n"
                                         "mscectl: nothing was removed; retry, or reset without --deregister\n",
                                         ke_id, cfg.mef_uri, outcome_to_string(info.failure.outcome) ?: "unknown", info.failure.reason);
                                 return EXIT_FAILURE;
                         }
-                        printf("Deregistered KeID %s with MEF %s.\n", ke_id, cfg.mef_uri);
                 }
         }
         /* A previous [consumer] user's keys too (the uid keyring.owner records, which the agent

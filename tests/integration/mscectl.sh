@@ -12,7 +12,8 @@
 # s_server), Kpm file 0644, a secret the agent's user cannot read, a drop-in directory it cannot
 # list, a directory above the configuration it cannot enter), and as root after a real
 # enrolment: the keys check reads the key as the CSE user, factory-reset (refused without --yes,
-# removes keys, sealed profile, profile.json and the enrolling mark, --deregister with the MEF).
+# removes keys, sealed profile, profile.json and the enrolling mark, --deregister with the MEF,
+# also of a KeID the MEF has retired).
 set -u
 
 [ $# -eq 1 ] || { echo "usage: $0 BUILDDIR" >&2; exit 2; }
@@ -547,6 +548,22 @@ if [ $ROOT = 1 ]; then
         ctl_run 0 --config "$T/good.conf" factory-reset --deregister --yes && { out_has '^Nothing to deregister' &&
                 ok "factory-reset --deregister without a profile: nothing to deregister, exit 0" ||
                 not_ok "factory-reset twice: output"; }
+        # A KeID the MEF no longer knows (another enrolment of the node retired it, as a reprovision
+        # from a copy of this gateway would; so do an expiry and a deregistration): 404, the goal of
+        # --deregister reached already. The reset goes on and says so. The old mscectl refused
+        # ("nothing was removed; retry"), and so every retry.
+        keyctl session - "$AGENT" --once --config "$T/good.conf" > "$T/agent.out" 2>&1 || { sed 's/^/# /' "$T/agent.out"; echo "Bail out! enrolment failed"; exit 1; }
+        KEID=$(jq -r .keID "$RT/profile.json")
+        mkdir -m 0700 "$T/state-other"
+        sed "s|^state_dir = .*|state_dir = $T/state-other|; s|^runtime_dir = .*|runtime_dir = $T/run-other|" \
+                "$T/good.conf" > "$T/other.conf"
+        keyctl session - "$AGENT" --once --config "$T/other.conf" > "$T/agent.out" 2>&1 || { sed 's/^/# /' "$T/agent.out"; echo "Bail out! enrolment failed"; exit 1; }
+        if ctl_run 0 --config "$T/good.conf" factory-reset --deregister --yes; then
+                out_has "^MEF https://127\.0\.0\.1:$PORT/msce no longer knows KeID $KEID: nothing to deregister \(MEF answered 404 .*unknown KeID \(retired\)\)\.$" &&
+                        ! out_has '^Deregistered' && [ ! -e "$RT/profile.json" ] && [ ! -e "$T/state/profile.sealed" ] &&
+                        ok "factory-reset --deregister of a KeID the MEF retired: 404 is done already, the reset goes on, exit 0" ||
+                        not_ok "factory-reset --deregister of a retired KeID: output or files left"
+        fi
 
         # The real daemon, run as msce-agent.service runs it: an unprivileged user with exactly
         # CAP_SETUID and CAP_SYS_ADMIN, owning its state and runtime directories and its Kpm.
@@ -642,7 +659,7 @@ if [ $ROOT = 1 ]; then
         fi
 else
         for t in "check reads the key as the CSE user" "check leaves the session keyring alone" "profile after enrolment" \
-                 "factory-reset without --yes" "factory-reset --yes" "factory-reset --deregister" "factory-reset twice" \
+                 "factory-reset without --yes" "factory-reset --yes" "factory-reset --deregister" "factory-reset twice" "factory-reset --deregister retired" \
                  "check configuration readable" "check for the agent user" "status of the daemon" "reprovision of the daemon" "factory-reset of the daemon" "status after SIGTERM"; do
                 skip "$t: needs root and keyctl"
         done

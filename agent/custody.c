@@ -554,17 +554,30 @@ int custody_user_leave(const agent_config_t *cfg, char ret_old[static CUSTODY_US
         return info->failure.error ?: had;
 }
 
-int custody_check(const agent_config_t *cfg, custody_info_t *info) {
+int custody_check(const agent_config_t *cfg, const stored_profile_t *p, custody_info_t *info) {
         uid_t uid = 0;
         int r = begin(cfg, &uid, info);
         if (r < 0)
                 return r;
-        int32_t serial;
-        r = keyring_find(uid, KEYRING_LTK, &serial);
-        if (r == -ENOKEY || r == -EKEYREVOKED || r == -EKEYEXPIRED)
-                return failure_set(&info->failure, OUTCOME_ABSENT, -ENOKEY, "the keys of user %s are no longer in the keyring",
-                                   cfg->service_user);
-        if (r < 0)
-                return keyring_fail(cfg->service_user, uid, r, "look up", info);
+        profile_keys_t k = { .keys[0].name = KEYRING_LTK, .n = 1 };
+        if (p)
+                (void) profile_keys(p, &k); /* the names (an adopted profile's are valid) */
+        for (size_t i = 0; i < k.n; i++) {
+                int32_t serial;
+                r = keyring_find(uid, k.keys[i].name, &serial);
+                if (r == -ENOKEY || r == -EKEYREVOKED || r == -EKEYEXPIRED)
+                        return failure_set(&info->failure, OUTCOME_ABSENT, -ENOKEY,
+                                           "the keys of user %s are no longer in the keyring (no " KEYRING_PREFIX "%s)",
+                                           cfg->service_user, k.keys[i].name);
+                if (r < 0)
+                        return keyring_fail(cfg->service_user, uid, r, "look up", info);
+        }
         return 0;
+}
+
+int custody_sealed_exists(const agent_config_t *cfg) {
+        char path[PATH_MAX];
+        return path_join(cfg->state_dir, SEAL_ENVELOPE_NAME, path) == 0 && access(path, F_OK) < 0 && errno == ENOENT
+                       ? -ENOENT
+                       : 0;
 }

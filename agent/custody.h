@@ -99,6 +99,11 @@ int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info)
 #define CUSTODY_USER_MAX 257
 int custody_user_leave(const agent_config_t *cfg, char ret_old[static CUSTODY_USER_MAX], custody_info_t *info);
 
-/* Are the keys still in the keyring? 0 yes, -ENOKEY no (reinstall from the sealed profile),
+/* Are the keys of p (its Long Term Key and the Kpsa of each target; NULL: a Long Term Key)
+ * still in the keyring? 0 yes, -ENOKEY when one is not (reinstall from the sealed profile),
  * other errors with info. Also keeps the persistent keyring from expiring. */
-int custody_check(const agent_config_t *cfg, custody_info_t *info);
+int custody_check(const agent_config_t *cfg, const stored_profile_t *p, custody_info_t *info);
+
+/* Is there a sealed profile (the file, not opened)? -ENOENT when not, else 0 (also when that
+ * cannot be told: the unsealing says why). */
+int custody_sealed_exists(const agent_config_t *cfg);

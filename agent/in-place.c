@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The profile in place (agent/manager-internal.h): its non-secret copy and its three wall-clock
- * timers, renewal, expiry and keeping the CSE user's keyring alive; and, before an enrolment
- * asked for, whether its keys are still there to keep it in place. */
+ * timers, renewal, expiry and keeping the CSE user's keyring alive, its keys put back when they
+ * went; and, before an enrolment asked for, whether it is still in place. */
 #include <stdio.h>
 
 #include "agent/manager-internal.h"
@@ -27,28 +27,71 @@ static void realtime_arm(manager_t *m, sd_event_source **s, time_t at, sd_event_
         }
 }
 
-/* The CSE user's persistent keyring expires unused (keys/keyring.h), and a poll may be a year
- * away: look the keys up, which refreshes it, at a third of its expiry (unreadable or 0: 3 days);
- * gone while READY with nothing under way: put them back as a status check does. s NULL: arm. */
-static int keep_keys(sd_event_source *s, uint64_t usec, void *userdata) {
-        manager_t *m = userdata;
+/* While what runs may put keys in (an enrolment, its seal, a restore) or ends where they can be
+ * put back: look again this soon (at the keep-alive's interval when that is shorter). */
+#define KEEP_SOON_SEC 5
+
+/* The keep-alive's interval: a third of the persistent keyring's expiry (unreadable or 0: 3
+ * days), at least 1 s. */
+static time_t keep_interval(void) {
         unsigned long expiry = 0;
         _cleanup_fclose_ FILE *f = fopen("/proc/sys/kernel/keys/persistent_keyring_expiry", "re");
         if (!f || fscanf(f, "%lu", &expiry) != 1 || expiry == 0)
                 expiry = 3 * 86400;
-        realtime_arm(m, &m->keep_timer, time(NULL) + (time_t) MAX(expiry / 3, 1ul), keep_keys);
+        return (time_t) MAX(expiry / 3, 1ul);
+}
+
+static int keep_keys(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void keep_arm(manager_t *m, time_t in) {
+        realtime_arm(m, &m->keep_timer, time(NULL) + in, keep_keys);
+}
+
+/* The CSE user's persistent keyring expires unused (keys/keyring.h), and a poll may be a year
+ * away: look the keys up, which refreshes it, at keep_interval(). Gone, they are put back from
+ * the sealed profile in every state: by a status check, running or due (READY, a reinstall's
+ * retry), now, as at a poll (an exchange running is killed, and made again after); after what
+ * runs (an enrolment, its seal, a restore); else alone, the state and its retry left as they are
+ * (a renewal in backoff, rejected, ...). s NULL: arm. */
+static int keep_keys(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_t *m = userdata;
+        time_t every = keep_interval();
+        keep_arm(m, every);
         custody_info_t ci;
-        if (s && custody_check(&m->cfg, &ci) == -ENOKEY && m->state == STATE_READY && !m->exchange && !m->sealing)
+        if (!s || custody_check(&m->cfg, &m->profile, &ci) != -ENOKEY)
+                return 0;
+        if (m->exchange ? !m->exchange_is_enrol : !m->sealing && m->action == ACTION_STATUS) {
+                m->exchange = worker_free(m->exchange);
                 states_status(m);
+        } else if (m->exchange || m->sealing)
+                keep_arm(m, MIN(every, (time_t) KEEP_SOON_SEC));
+        else {
+                report_log(m, LOG_WARNING, NULL, -ENOKEY, "%s: reinstalling them from the sealed profile", ci.failure.reason);
+                states_unseal(m, SEALING_PUT_BACK);
+        }
         return 0;
+}
+
+void states_put_back_done(manager_t *m, int r, const char *err, stored_profile_t *p, seal_method_t method) {
+        custody_info_t ci;
+        r = custody_restore_finish(&m->cfg, r, err, p, method, NULL, &ci);
+        if (r < 0) /* the keep-alive tries again */
+                report_log(m, LOG_WARNING, NULL, r, "Cannot reinstall the keys of KeID %s: %s", m->profile.ke_id,
+                           ci.failure.reason);
+        else
+                report_log(m, LOG_NOTICE, NULL, 0, "Reinstalled the keys of KeID %s from the sealed profile",
+                           m->profile.ke_id);
 }
 
 void states_profile_check_keys(manager_t *m) {
         custody_info_t ci;
-        if (!m->have_profile || custody_check(&m->cfg, &ci) != -ENOKEY)
+        if (!m->have_profile || custody_check(&m->cfg, &m->profile, &ci) != -ENOKEY)
                 return;
-        report_log(m, LOG_NOTICE, NULL, -ENOKEY, "The keys of KeID %s are gone from the keyring (factory reset?): "
-                   "enrolling anew", m->profile.ke_id);
+        /* The keys alone went (a user, an expired keyring), not a reset: keep_keys() puts them back. */
+        if (custody_sealed_exists(&m->cfg) == 0)
+                return keep_arm(m, MIN(keep_interval(), (time_t) KEEP_SOON_SEC));
+        report_log(m, LOG_NOTICE, NULL, -ENOKEY, "The keys of KeID %s are gone from the keyring, and its sealed profile "
+                   "(factory reset?): enrolling anew", m->profile.ke_id);
         states_profile_forget(m);
 }
 

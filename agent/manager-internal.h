@@ -34,6 +34,7 @@ typedef enum action {
 typedef enum sealing_kind {
         SEALING_RESTORE,   /* at start, reload, after a failure to keep a new profile */
         SEALING_REINSTALL, /* the keys went from the keyring: put them back, then the status check */
+        SEALING_PUT_BACK,  /* the same outside a status check: put them back, nothing else (in-place.c) */
         SEALING_STORE,     /* a new enrolment */
 } sealing_kind_t;
 
@@ -163,6 +164,8 @@ void states_enrol_due(manager_t *m);
 void states_status(manager_t *m);
 /* An enrolment is under way: its exchange, or the sealing of what it brought. */
 bool states_enrol_in_progress(const manager_t *m);
+/* Unseal the sealed profile in a child; kind says what follows. */
+void states_unseal(manager_t *m, sealing_kind_t kind);
 /* ---- agent/revoked.c ---- */
 
 /* The MEF revoked the KeID in place: the mark, then the keys and the sealed profile go. */
@@ -179,10 +182,14 @@ bool states_revoked_leave(manager_t *m);
 
 /* No profile in place any more: its non-secret copy and its timers go. */
 void states_profile_forget(manager_t *m);
-/* Before an enrolment asked for: a profile whose keys left the keyring (mscectl factory-reset
- * removes them, and its sealed profile, then sends SIGUSR1) is in place no longer, and the
- * enrolment is a fresh start, not its renewal (one log line says so). */
+/* Before an enrolment asked for: a profile whose keys left the keyring with its sealed profile
+ * (mscectl factory-reset removes both, then sends SIGUSR1) is in place no longer, and the
+ * enrolment is a fresh start, not its renewal (one log line says so). Its keys alone gone, it
+ * stays, and they are put back once that enrolment has ended (keep_keys()). */
 void states_profile_check_keys(manager_t *m);
+/* The end of SEALING_PUT_BACK's unseal (r, err, p and method as sealing_result() gave them; p
+ * the KeID in place): its keys installed again, or a line says why not. */
+void states_put_back_done(manager_t *m, int r, const char *err, stored_profile_t *p, seal_method_t method);
 /* Keep the non-secret fields of p (wiping its keys) and arm renewal, expiry and the keyring's
  * keep-alive. */
 void states_profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backend);

@@ -598,7 +598,7 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                                 report_log_keid(m, ci->ke_id, LOG_ERR, NULL, 0, "Removing the profile: %s",
                                                 ri.failure.reason);
                         states_profile_forget(m);
-                } else if (custody_check(&m->cfg, &ri) < 0)
+                } else if (custody_check(&m->cfg, m->have_profile ? &m->profile : NULL, &ri) < 0)
                         states_profile_forget(m);
                 states_enrol_due(m);
                 return states_reload_settle(m);
@@ -609,37 +609,40 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
         states_reload_settle(m);
 }
 
+/* What an unseal gave (sealing_result()'s r, err, profile and method) to what kind says follows. */
+static void unsealed(manager_t *m, sealing_kind_t kind, int r, const char *err, stored_profile_t *loaded,
+                     seal_method_t method) {
+        /* A put-back that finds another KeID sealed (a renewal's, not installed yet) restores it. */
+        if (kind == SEALING_PUT_BACK && (r < 0 || streq(loaded->ke_id, m->profile.ke_id)))
+                return states_put_back_done(m, r, err, loaded, method);
+        _cleanup_(stored_profile_wipe) stored_profile_t p = {};
+        custody_info_t ci;
+        r = custody_restore_finish(&m->cfg, r, err, loaded, method, &p, &ci);
+        (kind == SEALING_REINSTALL ? reinstall_done : restore_done)(m, r, &p, &ci);
+}
+
 static void on_unsealed(sealing_t *s, int r, void *userdata) {
         manager_t *m = userdata;
-        sealing_kind_t kind = m->sealing_kind;
-        _cleanup_(stored_profile_wipe) stored_profile_t loaded = {}, p = {};
+        _cleanup_(stored_profile_wipe) stored_profile_t loaded = {};
         seal_method_t method = _SEAL_METHOD_INVALID;
         char err[256] = "";
         r = sealing_result(s, &loaded, &method, err, sizeof err);
         m->sealing = sealing_free(s);
-        custody_info_t ci;
-        r = custody_restore_finish(&m->cfg, r, err, &loaded, method, &p, &ci);
-        (kind == SEALING_REINSTALL ? reinstall_done : restore_done)(m, r, &p, &ci);
+        unsealed(m, m->sealing_kind, r, err, &loaded, method);
 }
 
-/* Unseal in a child; kind says what follows (on_unsealed). */
-static void unseal_start(manager_t *m, sealing_kind_t kind) {
+void states_unseal(manager_t *m, sealing_kind_t kind) {
         seal_opts_t o = credential_seal_opts(&m->cfg);
         /* Nothing sealed (a first start): what the child would say, without one. */
-        char path[PATH_MAX];
-        int r = path_join(m->cfg.state_dir, SEAL_ENVELOPE_NAME, path);
-        if (r == 0 && access(path, F_OK) < 0 && errno == ENOENT)
-                r = -ENOENT;
-        else
+        int r = custody_sealed_exists(&m->cfg);
+        if (r == 0)
                 r = sealing_start(m->event, &o, NULL, on_unsealed, m, &m->sealing);
         if (r == 0) {
                 m->sealing_kind = kind;
                 return;
         }
         stored_profile_t p = {};
-        custody_info_t ci;
-        r = custody_restore_finish(&m->cfg, r, NULL, &p, _SEAL_METHOD_INVALID, NULL, &ci);
-        (kind == SEALING_REINSTALL ? reinstall_done : restore_done)(m, r, &p, &ci);
+        unsealed(m, kind, r, NULL, &p, _SEAL_METHOD_INVALID);
 }
 
 void states_user_leave(manager_t *m) {
@@ -664,7 +667,7 @@ void states_restore(manager_t *m) {
         states_cancel(m);
         states_user_leave(m);
         report_state(m, STATE_RESTORE, LOG_INFO, "Restoring the sealed profile from %s", m->cfg.state_dir);
-        unseal_start(m, SEALING_RESTORE);
+        states_unseal(m, SEALING_RESTORE);
 }
 
 void states_status(manager_t *m) {
@@ -672,10 +675,10 @@ void states_status(manager_t *m) {
         /* The persistent keyring expires when unused (3 days): look the keys up on every poll,
          * which also refreshes it, and put them back from the sealed profile if they went. */
         custody_info_t ci;
-        int r = custody_check(&m->cfg, &ci);
+        int r = custody_check(&m->cfg, &m->profile, &ci);
         if (r == -ENOKEY) {
                 report_log(m, LOG_WARNING, NULL, r, "%s: reinstalling them from the sealed profile", ci.failure.reason);
-                return unseal_start(m, SEALING_REINSTALL);
+                return states_unseal(m, SEALING_REINSTALL);
         }
         if (r < 0)
                 report_log(m, LOG_WARNING, NULL, r, "Cannot check the keyring: %s", ci.failure.reason);

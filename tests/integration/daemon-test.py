@@ -12,7 +12,8 @@
 # host name, the clock wait in cert mode (time() before the build
 # time, daemon-fake-time.c), renewal at 80% and expiry of a 60 s profile (in threads, each with
 # its own MEF and CSE user; also with a renewal sealed but not installed, and during a Retry-After),
-# mscectl factory-reset while it runs (the MEF down: its KeID not kept in place),
+# mscectl factory-reset while it runs (the MEF down: its KeID not kept in place), keys removed
+# from the keyring put back in every state (and SIGUSR1 then a renewal),
 # SIGTERM (also in the middle of a TLS handshake, and while sealing an enrolment the MEF committed:
 # the restart re-enrols at once), mscectl reprovision then reload, the journal entries
 # and their fields, state.json, and measures the time to READY on the restore path and the

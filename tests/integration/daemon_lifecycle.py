@@ -13,6 +13,7 @@ import re
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -270,7 +271,7 @@ def main_scenario(tmp, mef, kpm, figures):
 
     def reinstalled():
         log = open(log_path).read()[mark:]
-        i = log.find("are no longer in the keyring: reinstalling them from the sealed profile")
+        i = log.find("are no longer in the keyring (no msce:ltk): reinstalling them from the sealed profile")
         return i >= 0 and f"Ready: KeID {keid3}," in log[i:]
 
     # reading our socket meanwhile: the agent's sd_notify blocks once ten datagrams wait in it
@@ -734,13 +735,28 @@ def persistent_linked(uid):
     return m.group(1) if m else None
 
 
+def unlink_key(uid, name):
+    """Unlink the key name ("msce:kpsa:...") from uid's msce keyring, as root in a session of its
+    own (which possesses the keyring once it has linked the persistent keyring); True when done."""
+    return subprocess.run(["keyctl", "session", "-", "sh", "-c",
+                           f"keyctl get_persistent @s {uid} > /dev/null && r=$(keyctl search @s keyring msce) && "
+                           f"k=$(keyctl search $r user {name}) && keyctl unlink $k $r"],
+                          capture_output=True, timeout=30).returncode == 0
+
+
 def keys_in_place_scenario(tmp, mef, kpm):
     # The persistent keyring expires unused (3 days), the poll may be far longer: the agent
     # refreshes it on a timer of its own, at a third of persistent_keyring_expiry, whatever the
     # state. That sysctl is global: the agent reads 3 s from a file bound over it in a mount
     # namespace of its own (the kernel's expiry stays), so its timer fires every second. Seen as
     # the persistent keyring's link in the agent's session keyring coming back: several times
-    # within a few status polls (10 s apart), and while a renewal is retried in backoff. Then
+    # within a few status polls (10 s apart), and while a renewal is retried in backoff. That
+    # timer puts keys that went back from the sealed profile in every state: a Kpsa alone while
+    # ready, all of them during a status check the MEF does not answer (at once, the check made
+    # again) and while a renewal is retried in backoff, and when SIGUSR1 finds them gone with the
+    # sealed profile still there (a renewal, not the fresh start of a factory reset). The old agent
+    # looked at msce:ltk only, put keys back while ready with nothing under way only (after that
+    # status check, a refresh later: a day by default), and dropped the profile on SIGUSR1. Then
     # reloads: a sealed profile that does not open leaves the profile in place (its keys, its
     # expiry); one for another MEF has its keys removed at once. The old agent refreshed only at
     # each poll and retry, and any such restore dropped the profile's expiry with its keys.
@@ -771,13 +787,73 @@ def keys_in_place_scenario(tmp, mef, kpm):
         tap(seen == 6 and polls <= 3, "while ready, the persistent keyring is refreshed between status polls "
             "(a third of persistent_keyring_expiry)", f"ready {i}, {seen} refreshes, {polls} status polls\n" +
             "\n".join(a.texts()))
+
+        keid = (state_json(run_dir) or {}).get("keID")
+        names, ltk = cse_keys()
+        kpsa = kpsa_name(keid)
+        gone = kpsa in (names or []) and unlink_key(uid, kpsa)
+        back = eventually(lambda: kpsa in (cse_keys()[0] or []), 15, a.pump) if gone else None
+        tap(gone and back and cse_keys() == (names, ltk), "while ready, a Kpsa gone alone from the keyring is put back",
+            f"KeID {keid}, {kpsa} unlinked: {gone}, keys now {cse_keys()[0]}\n" + "\n".join(a.texts()))
+
+        # the MEF silent: a status check hangs until exchange_timeout (30 s)
         mef.stop()
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("127.0.0.1", mef.port))
+        srv.listen(8)
+        conns = []
+        silent_accept(srv, conns)
+        try:
+            hung = eventually(lambda: conns, 30, a.pump)  # the next poll's
+            start = len(a.messages)
+            remove_keys()
+            back = eventually(lambda: cse_keys()[1], 20, a.pump)
+            again = eventually(lambda: len(conns) > 1, 20, a.pump) if back else None
+            failed = [m for m in a.texts(start) if "status check failed" in m]
+            tap(hung and back == ltk and again and not failed,
+                "keys gone during a status check the MEF does not answer: put back at once, the check made again",
+                f"connections {len(conns)}, keys back {back is not None}, failed checks {failed}\n" +
+                "\n".join(a.texts(start)))
+        finally:
+            srv.shutdown(socket.SHUT_RDWR)  # not listening any more, its accept() woken (close() alone does neither)
+            srv.close()
+            for c in conns:
+                c.close()
+
         a.signal(signal.SIGUSR1)
         j = a.wait_for(lambda m: m.startswith("STATUS=MEF unreachable") and "stays in place" in m, 30, i or 0)
         tap(j is not None and refreshed(), "a renewal retried in backoff: the persistent keyring is still refreshed",
             f"ready {i}, backoff {j}\n" + "\n".join(a.texts()))
 
+        start = len(a.messages)
+        remove_keys()
+        back = eventually(lambda: cse_keys()[1], 15, a.pump)
+        st = state_json(run_dir) or {}
+        tap(back == ltk and st.get("keID") == keid and st.get("state") in ("backoff", "enrol") and
+            not any(m == "READY=1" or m.startswith("STATUS=Ready") for m in a.texts(start)),
+            "keys gone while a renewal is retried in backoff: put back from the sealed profile, still in backoff",
+            f"keys back {back is not None}, state.json {st}\n" + "\n".join(a.texts(start)))
+
+        # the sealed profile a FIFO meanwhile: no put-back can end before the signal
+        log_path = os.path.join(tmp, "agent.log")
+        log_start = len(open(log_path).read())
         sealed = os.path.join(state, "profile.sealed")
+        saved = sealed_to_fifo(sealed)
+        try:
+            remove_keys()
+            start = len(a.messages)
+            a.signal(signal.SIGUSR1)
+            k = a.wait_for(lambda m: m.startswith(("STATUS=Renewing KeID", "STATUS=Enrolling with")), 30, start)
+        finally:
+            sealed_back(sealed, saved)
+        back = eventually(lambda: cse_keys()[1], 15, a.pump)
+        log = open(log_path).read()[log_start:]
+        tap(k is not None and a.messages[k][1].startswith(f"STATUS=Renewing KeID {keid}") and back == ltk and
+            "factory reset?" not in log and (state_json(run_dir) or {}).get("keID") == keid,
+            "SIGUSR1 with the keys gone, the sealed profile there: a renewal of the profile in place, its keys put back",
+            f"keys back {back is not None}\n" + "\n".join(a.texts(start)) + "\n" + log[-2000:])
+
         good = open(sealed, "rb").read()
         with open(sealed, "r+b") as f:
             f.write(b"XXXX")
@@ -840,7 +916,8 @@ def factory_reset_scenario(tmp, mef, kpm):
             st is not None and st["state"] == "backoff" and
             all(st.get(k) is None for k in ("keID", "exp", "backend")) and
             not re.search(r"^ *(KeID|Expires|Sealing):", status.stdout, re.M) and
-            f"The keys of KeID {old} are gone from the keyring (factory reset?): enrolling anew" in log,
+            f"The keys of KeID {old} are gone from the keyring, and its sealed profile (factory reset?): "
+            "enrolling anew" in log,
             "factory-reset while running, the MEF down: the KeID removed is not kept in place, enrolling anew",
             f"ready {i}, KeID {old}, exit {p.returncode} {p.stdout} {p.stderr}\nstate.json {st}\n"
             f"{status.stdout}\n" + "\n".join(texts))

@@ -3,8 +3,8 @@
  * store then restore, the restore refusals (absent, expired, another node or MEF, corrupted),
  * nothing half-loaded when profile.json cannot be written, working keys kept when it cannot be
  * replaced, a configuration error changes nothing, a profile the keyring refuses is not sealed,
- * a TPM that does not answer is retried, check/remove, a changed service user (and its record),
- * and the lock. */
+ * a TPM that does not answer is retried, check (each of a profile's keys) and remove, a changed
+ * service user (and its record), and the lock. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -211,9 +211,10 @@ Test(custody, store_then_restore) {
 
         /* The keys go; restore brings them back from the sealed profile. */
         custody_info_t ci;
-        cr_assert_eq(custody_check(&cfg, &ci), 0, "%s", ci.failure.reason);
+        cr_assert_eq(custody_check(&cfg, NULL, &ci), 0, "%s", ci.failure.reason);
+        cr_assert_eq(custody_sealed_exists(&cfg), 0);
         cr_assert_eq(keyring_remove(cse_uid), 0);
-        cr_assert_eq(custody_check(&cfg, &ci), -ENOKEY);
+        cr_assert_eq(custody_check(&cfg, NULL, &ci), -ENOKEY);
         cr_assert_eq(ci.failure.outcome, OUTCOME_ABSENT);
 
         _cleanup_(stored_profile_wipe) stored_profile_t p;
@@ -223,7 +224,20 @@ Test(custody, store_then_restore) {
         cr_assert_eq(p.exp_t, exp);
         cr_assert_eq(p.n_targets, 2);
         cr_assert(has_key("ltk"));
-        cr_assert_eq(custody_check(&cfg, &ci), 0);
+        cr_assert_eq(custody_check(&cfg, &p, &ci), 0, "%s", ci.failure.reason);
+
+        /* A Kpsa alone gone: the profile's keys are not all there (its Long Term Key is). */
+        const char *kpsa = "kpsa:0123456789abcdef0123456789abcdef.2@mef.example.net";
+        int32_t ring, key;
+        cr_assert_eq(keyring_find(cse_uid, NULL, &ring), 0);
+        cr_assert_eq(keyring_find(cse_uid, kpsa, &key), 0);
+        cr_assert_eq(keyctl_unlink(key, ring), 0);
+        cr_assert_eq(custody_check(&cfg, &p, &ci), -ENOKEY);
+        cr_assert(strstr(ci.failure.reason, "msce:kpsa:0123456789abcdef0123456789abcdef.2@"), "%s", ci.failure.reason);
+        cr_assert_eq(custody_check(&cfg, NULL, &ci), 0, "%s", ci.failure.reason);
+        _cleanup_(stored_profile_wipe) stored_profile_t again;
+        cr_assert_eq(custody_restore(&cfg, &again, &ci), 0, "%s", ci.failure.reason);
+        cr_assert_eq(custody_check(&cfg, &p, &ci), 0, "%s", ci.failure.reason);
 
         _cleanup_free_ char *json = profile_json();
         cr_assert_not_null(json);
@@ -341,6 +355,7 @@ Test(custody, remove) {
         cr_assert_null(json);
         _cleanup_free_ char *path = path_in(cfg.state_dir, "profile.sealed");
         cr_assert_eq(access(path, F_OK), -1);
+        cr_assert_eq(custody_sealed_exists(&cfg), -ENOENT);
         cr_assert_eq(custody_restore(&cfg, NULL, &ci), -ENOENT);
         /* Nothing left to remove is fine too. */
         cr_assert_eq(custody_remove(&cfg, true, &ci), 0, "%s", ci.failure.reason);

@@ -142,7 +142,8 @@ void manager_action_schedule(manager_t *m, action_t a, uint64_t delay);
 /* The timers of renewal at 80% of the lifetime and of expiry. */
 int manager_on_renew(sd_event_source *s, uint64_t usec, void *userdata);
 int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata);
-/* states_enrol() as who asked (SIGUSR1, the MEF's reenrol), kept as enrol_requested (above). */
+/* states_enrol() as who asked (SIGUSR1, the MEF's reenrol), kept as enrol_requested (above); an
+ * enrolment under way (states_enrol_in_progress()) goes on as that one. */
 void manager_enrol_requested(manager_t *m, const char *who);
 
 /* ---- agent/states.c ---- */

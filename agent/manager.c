@@ -111,7 +111,11 @@ void manager_enrol_requested(manager_t *m, const char *who) {
         m->enrol_requested = who;
         snprintf(m->enrol_requested_from, sizeof m->enrol_requested_from, "%s", m->have_profile ? m->profile.ke_id : "");
         states_profile_check_keys(m); /* after: a reload that restores the KeID asked from still enrols */
-        states_enrol(m);
+        /* One under way is the enrolment asked for, as for the renewal: killing its seal would lose
+         * an enrolment the MEF has committed (retiring the KeID in place). */
+        if (!states_enrol_in_progress(m))
+                return states_enrol(m);
+        report_log(m, LOG_INFO, NULL, 0, "An enrolment is under way: it is the one %s asks for", who);
 }
 
 /* ---- signals ---- */

@@ -5,7 +5,8 @@
 # MEF, a MEF by host name, a stop while sealing an enrolment the MEF committed and a reload after
 # SIGUSR1, and renewal and expiry of a short profile (also while an enrolment is under way, after a
 # renewal sealed its profile but could not install it, and during the MEF's Retry-After),
-# mscectl factory-reset while it runs with the MEF down, and the Kpm file gone while ready.
+# mscectl factory-reset while it runs with the MEF down, the Kpm file gone while ready, and SIGUSR1
+# while an enrolment is sealed.
 import datetime
 import json
 import os
@@ -744,6 +745,15 @@ def unlink_key(uid, name):
                           capture_output=True, timeout=30).returncode == 0
 
 
+def proc_state(pid):
+    """The state letter of /proc/PID/stat ("S", "T", ...), None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def keys_in_place_scenario(tmp, mef, kpm):
     # The persistent keyring expires unused (3 days), the poll may be far longer: the agent
     # refreshes it on a timer of its own, at a third of persistent_keyring_expiry, whatever the
@@ -932,6 +942,67 @@ def factory_reset_scenario(tmp, mef, kpm):
         a.stop()
         if stopped:
             mef.start()
+
+
+def usr1_while_sealing_scenario(tmp, mef, kpm):
+    # SIGUSR1 while the agent seals an enrolment the MEF has committed (host.key a FIFO: the
+    # sealing process blocks opening it, after the commit): the enrolment under way is the one
+    # asked for, and its seal goes on (host.key put back and the process stopped and continued,
+    # which makes it open the file again): READY with the KeID the MEF committed, its only active
+    # one. The old agent killed that seal and enrolled again, the committed KeID lost.
+    kpm_s = os.path.join(tmp, "kpm-s.hex")
+    mef.ctl("node", "add", "node-s", "--cse-id", "/mn-cse-s", "--cse-base", "https://in.example.net/~/in-cse",
+            "--psk-id", "kpm-s", "--generate-psk", kpm_s, "--target", "/in-cse", "--poll", "3600")
+    state, run_dir, conf = (os.path.join(tmp, n) for n in ("state-usr1seal", "run-usr1seal", "usr1seal.conf"))
+    write_conf(conf, mef.port, state, run_dir, node="node-s", kpm_file=kpm_s)
+    remove_keys()
+    log_path = os.path.join(tmp, "agent.log")
+    ready = lambda st: st.get("state") == "ready" and st.get("keID")
+    host_key = os.path.join(state, "host.key")
+    a = Agent(tmp, conf)
+    saved = None
+    try:
+        i = a.wait_for(lambda m: m == "READY=1", 30)
+        keid1 = (state_json_until(run_dir, ready, wait=a.pump) or {}).get("keID") if i is not None else None
+        saved = sealed_to_fifo(host_key)
+        log_start = len(open(log_path).read())
+        a.signal(signal.SIGUSR1)
+        committed = eventually(lambda: [k for k in active_keids(mef, "node-s") if k != keid1], 30, a.pump)
+
+        def sealing():  # the child blocked opening host.key
+            for kid in children_of(a.pid):
+                try:
+                    if open(f"/proc/{kid}/wchan").read() == "wait_for_partner":
+                        return kid
+                except OSError:
+                    pass
+            return None
+
+        kid = eventually(sealing, 30, a.pump)
+        a.signal(signal.SIGUSR1)
+        seen = eventually(lambda: open(log_path).read()[log_start:].count("Re-enrolment requested (SIGUSR1)") == 2,
+                          30, a.pump)
+        sealed_back(host_key, saved)
+        saved = None
+        if kid:
+            try:
+                os.kill(kid, signal.SIGSTOP)
+                eventually(lambda: proc_state(kid) in ("T", None), 30, a.pump)
+                os.kill(kid, signal.SIGCONT)
+            except ProcessLookupError:  # killed (the old agent)
+                pass
+        keid2 = committed[0] if committed else None
+        st = state_json_until(run_dir, lambda st: ready(st) and st["keID"] != keid1, wait=a.pump)
+        log = open(log_path).read()[log_start:]
+        tap(keid1 and keid2 and kid and seen and st and st.get("keID") == keid2 and
+            active_keids(mef, "node-s") == [keid2] and "An enrolment is under way" in log,
+            "SIGUSR1 while sealing an enrolment the MEF committed: that seal goes on, READY with the committed KeID",
+            f"KeIDs {keid1} {keid2}, sealing process {kid}, state.json {st}, active {active_keids(mef, 'node-s')}\n"
+            + "\n".join(a.texts()) + "\n" + log[-3000:])
+    finally:
+        if saved:
+            sealed_back(host_key, saved)
+        a.stop()
 
 
 def rejected_scenario(tmp, mef, kpm):

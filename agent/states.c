@@ -579,26 +579,28 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                 if (m->once)
                         fprintf(stderr, "msce-agent: cannot restore (%s): %s; enrolling with MEF %s\n",
                                 outcome_to_string(f->outcome), f->reason, m->cfg.mef_uri);
+                /* Another node's or MEF's keys go now (like a previous [consumer] user's): no expiry
+                 * is watched for them; nor for keys that no profile in place vouches for (a restart's:
+                 * the keyring outlives the agent), which go too. An absent or unusable one leaves a
+                 * reload's profile in place, its keys in use until the enrolment replaces them or it
+                 * expires, if the CSE user has them (a new [consumer] user has none: nothing is in
+                 * place then). */
+                custody_info_t ri;
+                bool expired = f->outcome == OUTCOME_EXPIRED;
+                bool keys = custody_check(&m->cfg, m->have_profile ? &m->profile : NULL, &ri) == 0;
+                bool drop = expired || f->outcome == OUTCOME_MISMATCH || (keys && !m->have_profile);
                 if (f->outcome == OUTCOME_ABSENT)
-                        report_log(m, a->priority, a->message_id, 0, "No sealed profile (%s): enrolling", f->reason);
-                else if (f->outcome == OUTCOME_EXPIRED)
+                        report_log(m, a->priority, a->message_id, 0, "No sealed profile (%s): %senrolling", f->reason,
+                                   drop ? "keys removed, " : "");
+                else if (expired)
                         report_log_keid(m, ci->ke_id, a->priority, a->message_id, r, "%s: keys removed, enrolling",
                                         f->reason);
                 else
                         report_log(m, a->priority, a->message_id, r, "Cannot use the sealed profile: %s; %senrolling",
-                                   f->reason, f->outcome == OUTCOME_MISMATCH ? "keys removed, " : "");
-                /* Another node's or MEF's keys go now (like a previous [consumer] user's): no expiry
-                 * is watched for them. An absent or unusable one leaves a reload's profile in place,
-                 * its keys in use until the enrolment replaces them or it expires, if the CSE user
-                 * has them (a new [consumer] user has none: nothing is in place then). */
-                custody_info_t ri;
-                bool expired = f->outcome == OUTCOME_EXPIRED;
-                if (expired || f->outcome == OUTCOME_MISMATCH) {
-                        if (custody_remove(&m->cfg, expired, &ri) < 0)
-                                report_log_keid(m, ci->ke_id, LOG_ERR, NULL, 0, "Removing the profile: %s",
-                                                ri.failure.reason);
-                        states_profile_forget(m);
-                } else if (custody_check(&m->cfg, m->have_profile ? &m->profile : NULL, &ri) < 0)
+                                   f->reason, drop ? "keys removed, " : "");
+                if (drop && custody_remove(&m->cfg, expired, &ri) < 0)
+                        report_log_keid(m, ci->ke_id, LOG_ERR, NULL, 0, "Removing the profile: %s", ri.failure.reason);
+                if (drop || !keys)
                         states_profile_forget(m);
                 states_enrol_due(m);
                 return states_reload_settle(m);

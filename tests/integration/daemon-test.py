@@ -13,8 +13,9 @@
 # time, daemon-fake-time.c), renewal at 80% and expiry of a 60 s profile (in threads, each with
 # its own MEF and CSE user; also with a renewal sealed but not installed, and during a Retry-After),
 # mscectl factory-reset while it runs (the MEF down: its KeID not kept in place), keys removed
-# from the keyring put back in every state (and SIGUSR1 then a renewal), SIGUSR1 while sealing
-# an enrolment (that goes on),
+# from the keyring put back in every state (and SIGUSR1 then a renewal), a restart whose sealed
+# profile does not open (the keys it finds removed), SIGUSR1 while sealing an enrolment (that goes
+# on),
 # SIGTERM (also in the middle of a TLS handshake, and while sealing an enrolment the MEF committed:
 # the restart re-enrols at once), mscectl reprovision then reload, the journal entries
 # and their fields, state.json, and measures the time to READY on the restore path and the
@@ -491,6 +492,7 @@ def main():
         backoff_scenario(tmp, mef, kpm)
         keys_in_place_scenario(tmp, mef, kpm)
         factory_reset_scenario(tmp, mef, kpm)
+        restart_unsealed_scenario(tmp, mef, kpm)
         usr1_while_sealing_scenario(tmp, mef, kpm)
         rejected_scenario(tmp, mef, kpm)
         kpm_missing_scenario(tmp, mef)

@@ -5,8 +5,8 @@
 # MEF, a MEF by host name, a stop while sealing an enrolment the MEF committed and a reload after
 # SIGUSR1, and renewal and expiry of a short profile (also while an enrolment is under way, after a
 # renewal sealed its profile but could not install it, and during the MEF's Retry-After),
-# mscectl factory-reset while it runs with the MEF down, the Kpm file gone while ready, and SIGUSR1
-# while an enrolment is sealed.
+# mscectl factory-reset while it runs with the MEF down, the Kpm file gone while ready, a restart
+# whose sealed profile does not open, and SIGUSR1 while an enrolment is sealed.
 import datetime
 import json
 import os
@@ -942,6 +942,39 @@ def factory_reset_scenario(tmp, mef, kpm):
         a.stop()
         if stopped:
             mef.start()
+
+
+def restart_unsealed_scenario(tmp, mef, kpm):
+    # A restart (not a reboot: the keyring outlives the agent) that finds the sealed profile
+    # corrupted, the MEF down: the keys still in the keyring, which no profile in place vouches
+    # for (nothing would remove them at their expiry), are removed with profile.json, and the
+    # agent enrols. The old agent left them readable, their expiry watched by nothing.
+    state, run_dir, conf = (os.path.join(tmp, n) for n in ("state-unsealed", "run-unsealed", "unsealed.conf"))
+    write_conf(conf, mef.port, state, run_dir, kpm_file=kpm["1"])
+    remove_keys()
+    log_path = os.path.join(tmp, "agent.log")
+    a = Agent(tmp, conf)
+    i = a.wait_for(lambda m: m == "READY=1", 30)
+    ltk = cse_keys()[1]
+    rc = a.stop()
+    kept = cse_keys()[1]
+    with open(os.path.join(state, "profile.sealed"), "r+b") as f:
+        f.write(b"XXXX")
+    mef.stop()
+    log_start = len(open(log_path).read())
+    b = Agent(tmp, conf)
+    try:
+        j = b.wait_for(lambda m: m.startswith("STATUS=MEF unreachable"), 30)
+        log = open(log_path).read()[log_start:]
+        tap(i is not None and ltk and rc == 0 and kept == ltk and j is not None and
+            "stays in place" not in b.messages[j][1] and cse_keys() == (None, None) and
+            not os.path.exists(os.path.join(run_dir, "profile.json")) and "keys removed, enrolling" in log,
+            "restarted, the sealed profile corrupted, the MEF down: the keys left in the keyring are removed",
+            f"ready {i}, stop {rc}, keys kept over the stop {kept == ltk}, now {cse_keys()}\n" +
+            "\n".join(b.texts()) + "\n" + log[-2000:])
+    finally:
+        b.stop()
+        mef.start()
 
 
 def usr1_while_sealing_scenario(tmp, mef, kpm):

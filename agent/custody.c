@@ -519,6 +519,11 @@ int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info)
                 return ret;
         if (ret == 0 && (r = keyring_remove(uid)) < 0)
                 ret = keyring_fail(cfg->service_user, uid, r, "remove", info);
+        /* The files only once the keys are gone: while keys remain, the sealed profile and
+         * profile.json are what names them (a restore accounts for them again, mscectl and the
+         * CSE see whose they are). */
+        if (ret < 0 && info->failure.outcome == OUTCOME_FAILED)
+                return ret;
 
         seal_opts_t o = credential_seal_opts(cfg);
         r = sealed ? seal_remove(&o) : 0;

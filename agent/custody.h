@@ -88,8 +88,10 @@ int custody_store_finish(const agent_config_t *cfg, int r, const char *err, ino_
                          seal_method_t method, stored_profile_t *ret_profile, custody_info_t *info);
 
 /* Remove the keys and profile.json, and with sealed the sealed profile (and host.key) too
- * (without it they stay: a store under way may be writing them). Every step is tried; the
- * first error is returned. */
+ * (without it they stay: a store under way may be writing them, or a clock ahead took a valid
+ * one for expired; the next store overwrites them). The keys go first; when that fails for now
+ * (OUTCOME_FAILED: the user database not answering, the keyring) nothing else is removed, for
+ * the caller to retry; else every step is tried. The first error is returned. */
 int custody_remove(const agent_config_t *cfg, bool sealed, custody_info_t *info);
 
 /* Another [consumer] user than the uid the keys were filed for (KEYRING_OWNER_NAME in the state

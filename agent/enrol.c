@@ -98,7 +98,8 @@ static int response_check(const agent_config_t *cfg, const request_t *req, const
                                                    "node %s is not registered at this MEF with this credential "
                                                    "(check [node] id and %s): %s", cfg->node_id,
                                                    cfg->mode == TLS_MODE_PSK ? "psk_identity" : "certificate", answer);
-                        if (dbg_hint_is(dbg, MSG_HINT_NODE_REVOKED))
+                        info->node_revoked = dbg_hint_is(dbg, MSG_HINT_NODE_REVOKED);
+                        if (info->node_revoked)
                                 return failure_set(&info->failure, OUTCOME_REJECTED, -EACCES,
                                                    "node %s is revoked at this MEF (ask its operator to reinstate it): %s",
                                                    cfg->node_id, answer);

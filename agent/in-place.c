@@ -97,6 +97,7 @@ void states_profile_check_keys(manager_t *m) {
 
 void states_profile_adopt(manager_t *m, stored_profile_t *p, seal_method_t backend) {
         states_profile_forget(m);
+        states_removal_cancel(m); /* its keys replaced whatever a failed removal left */
         m->profile = *p;
         stored_profile_wipe(p);
         erase(m->profile.ltk, sizeof m->profile.ltk);

@@ -76,6 +76,8 @@ struct manager {
         sd_event_source *renew_timer;   /* CLOCK_REALTIME: 80% of the lifetime */
         sd_event_source *expiry_timer;  /* CLOCK_REALTIME: exp */
         sd_event_source *keep_timer;    /* CLOCK_REALTIME: a third of the persistent keyring's expiry */
+        sd_event_source *removal_timer; /* CLOCK_MONOTONIC: a removal that failed, tried again */
+        unsigned removal_failures;      /* ... consecutive, for its backoff */
         sd_event_source *signals[4];
         leds_t *leds;               /* NULL without [leds] configured */
 
@@ -86,6 +88,9 @@ struct manager {
         char enrol_requested_from[MSG_KEID_MAX + 1];
         /* CLOCK_MONOTONIC: the MEF's Retry-After put off the enrolments until then; 0: not. */
         uint64_t enrol_not_before;
+        /* CLOCK_MONOTONIC: an enrolment refused (REJECTED, INCOMPATIBLE) while a profile is in
+         * place is retried then; its status checks go on meanwhile. 0: none waits. */
+        uint64_t enrol_retry_at;
         unsigned failures;          /* consecutive failed enrolments (transient) */
         unsigned status_failures;   /* consecutive failed status checks */
         bool first_attempt;         /* the random initial delay still applies */
@@ -99,6 +104,7 @@ struct manager {
         unsigned reloads;           /* reloads complete (settled or refused; one cancelled by the
                                      * next SIGHUP is not), for mscectl reload of older versions */
         char reload_error[512];     /* why reload_done was refused; empty: it was not */
+        char revoked_why[STATUS_MAX]; /* REVOKED: "by MEF URI ...", for its STATUS= */
         bool state_json_failed;     /* say it once */
 };
 
@@ -178,6 +184,25 @@ void states_start(manager_t *m);
  * revoked agent stays REVOKED (a restart would find the mark and remove the keys the enrolment
  * brought): false then, the state said and a reload settled. */
 bool states_revoked_leave(manager_t *m);
+/* REVOKED's STATUS= (revoked_why): the keys removed (failed NULL), or not (failed: why; retry:
+ * when it is tried again, "" when not). */
+void states_revoked_report(manager_t *m, const char *failed, const char *retry);
+
+/* ---- agent/removal.c ---- */
+
+/* Remove what a profile no longer in place left: custody_remove(), info says why on failure. A
+ * failure that may pass (OUTCOME_FAILED: the user database not answering, the keyring) is tried
+ * again on a timer with backoff (the sealed profile with it only while REVOKED) until it
+ * succeeds, keys are installed again (states_profile_adopt()) or the agent stops (a restart
+ * removes them again: the revoked mark, the expired profile); retry says in how long, "" when
+ * it is not. --once never retries. */
+int states_keys_remove(manager_t *m, bool sealed, custody_info_t *info, char retry[32]);
+/* No more tries: keys installed since replaced what was left. */
+void states_removal_cancel(manager_t *m);
+/* An operator's act ends REVOKED: the removal still owed (the revoked profile's) is tried now,
+ * the sealed profile with it (a reload's restore must not install the revoked profile; nothing
+ * writes a new one yet). Nothing outside REVOKED. */
+void states_removal_flush(manager_t *m);
 
 /* ---- agent/in-place.c ---- */
 

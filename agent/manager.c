@@ -91,14 +91,18 @@ int manager_on_expiry(sd_event_source *s, uint64_t usec, void *userdata) {
         if (!m->have_profile)
                 return 0;
         /* The keys go, the sealed profile stays: an enrolment under way may be writing it, or a
-         * renewal sealed its successor and has not installed it. The restore that follows removes
-         * this one, expired, and enrols, or installs a newer one (without a restore: the next). */
+         * renewal sealed its successor and has not installed it. The restore that follows finds
+         * this one expired and enrols (the next store replaces it), or installs a newer one
+         * (without a restore: the next). */
         bool enrolling = states_enrol_in_progress(m);
         report_log(m, LOG_WARNING, enrolling ? MSCE_MESSAGE_EXPIRED : NULL, -EKEYEXPIRED,
                    "KeID %s expired at %s without renewal: removing its keys", m->profile.ke_id, m->exp_utc);
         custody_info_t ci;
-        if (custody_remove(&m->cfg, false, &ci) < 0)
-                report_log(m, LOG_ERR, NULL, 0, "Removing the expired profile: %s", ci.failure.reason);
+        char retry[32];
+        int r = states_keys_remove(m, false, &ci, retry);
+        if (r < 0)
+                report_log(m, retry[0] ? LOG_WARNING : LOG_ERR, NULL, r, "Removing the expired profile: %s%s%s",
+                           ci.failure.reason, retry[0] ? "; retrying in " : "", retry);
         states_profile_forget(m);
         if (!enrolling) {
                 m->failures = 0;
@@ -329,6 +333,7 @@ manager_t *manager_free(manager_t *m) {
                 return NULL;
         states_cancel(m);
         states_profile_forget(m); /* the profile's copy and its three timers */
+        states_removal_cancel(m);
         m->action_timer = sd_event_source_disable_unref(m->action_timer);
         for (size_t i = 0; i < ELEMENTSOF(m->signals); i++)
                 m->signals[i] = sd_event_source_disable_unref(m->signals[i]);

@@ -61,6 +61,7 @@ typedef struct exchange_info {
         int http_status;          /* 0 when no response */
         bool has_retry_after;     /* a 5xx carried a Retry-After in seconds (retry_after_parse()) */
         bool retry_after_capped;  /* ... above retry_after_max */
+        bool node_revoked;        /* a 403 with the MEF's node-revoked hint (docs/protocol.md) */
         unsigned retry_after;     /* ... in seconds, clamped to retry_after_max (0 is "now") */
         char retry_after_sent[RETRY_AFTER_SENT_MAX]; /* what the MEF sent, for messages; "" when none */
         char tls_version[16];

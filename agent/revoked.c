@@ -20,15 +20,29 @@ void states_revoked_enter(manager_t *m) {
         snprintf(text, sizeof text, "%s\n%s\n", m->profile.ke_id, m->cfg.mef_uri);
         int w = state_mark_set(m->cfg.state_dir, REVOKED_MARK_NAME, text);
         custody_info_t ci;
-        int r = custody_remove(&m->cfg, true, &ci);
-        report_log(m, LOG_WARNING, MSCE_MESSAGE_REVOKED, 0, "MEF %s revoked KeID %s: keys and sealed profile removed%s%s",
-                   m->cfg.mef_uri, m->profile.ke_id, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
+        char retry[32];
+        int r = states_keys_remove(m, true, &ci, retry);
+        if (r < 0)
+                report_log(m, LOG_WARNING, MSCE_MESSAGE_REVOKED, r, "MEF %s revoked KeID %s; but: %s%s%s", m->cfg.mef_uri,
+                           m->profile.ke_id, ci.failure.reason, retry[0] ? "; retrying in " : "", retry);
+        else
+                report_log(m, LOG_WARNING, MSCE_MESSAGE_REVOKED, 0, "MEF %s revoked KeID %s: keys and sealed profile removed",
+                           m->cfg.mef_uri, m->profile.ke_id);
         if (w < 0)
                 report_log(m, LOG_ERR, NULL, w, "Cannot write %s/%s: %s (a restart would enrol again without an operator)",
                            m->cfg.state_dir, REVOKED_MARK_NAME, strerror(-w));
         states_profile_forget(m);
         snprintf(m->last_error, sizeof m->last_error, "revoked by the MEF");
-        report_state(m, STATE_REVOKED, LOG_WARNING, "Revoked by MEF %s: keys removed; " REVOKED_WAIT, m->cfg.mef_uri);
+        snprintf(m->revoked_why, sizeof m->revoked_why, "by MEF %s", m->cfg.mef_uri);
+        states_revoked_report(m, r < 0 ? ci.failure.reason : NULL, retry);
+}
+
+void states_revoked_report(manager_t *m, const char *failed, const char *retry) {
+        if (!failed)
+                return report_state(m, STATE_REVOKED, LOG_WARNING, "Revoked %s: keys removed; " REVOKED_WAIT,
+                                    m->revoked_why);
+        report_state(m, STATE_REVOKED, LOG_WARNING, "Revoked %s; the keys cannot be removed%s (%s)%s%s; " REVOKED_WAIT,
+                     m->revoked_why, retry[0] ? " yet" : "", failed, retry[0] ? ", retrying in " : "", retry);
 }
 
 /* What the mark says of the revocation, for STATUS=, state.json and --once: "by MEF URI before
@@ -80,25 +94,30 @@ void states_start(manager_t *m) {
         /* Whatever the revocation left (a power cut after the mark) goes: revoked means no keys. */
         states_user_leave(m);
         custody_info_t ci;
-        r = custody_remove(&m->cfg, true, &ci);
+        char retry[32];
+        r = states_keys_remove(m, true, &ci, retry);
         if (m->once)
                 return report_once_exit(m, AGENT_EXIT_REJECTED, "revoked %s; not enrolling until an operator acts "
                                         "(msce-agent --once --reenrol; or mscectl factory-reset)%s%s",
                                         why, r < 0 ? "; but: " : "", r < 0 ? ci.failure.reason : "");
         if (r < 0)
-                report_log(m, LOG_ERR, NULL, 0, "Removing what the revocation left: %s", ci.failure.reason);
+                report_log(m, retry[0] ? LOG_WARNING : LOG_ERR, NULL, r, "Removing what the revocation left: %s%s%s",
+                           ci.failure.reason, retry[0] ? "; retrying in " : "", retry);
         m->first_attempt = false; /* what ends REVOKED is an operator's act, not a fleet's power-up */
         char last[sizeof why + 16];
         snprintf(last, sizeof last, "revoked %s", why);
         report_copy(m->last_error, sizeof m->last_error, last);
-        report_state(m, STATE_REVOKED, LOG_WARNING, "Revoked %s: keys removed; " REVOKED_WAIT, why);
+        report_copy(m->revoked_why, sizeof m->revoked_why, why);
+        states_revoked_report(m, r < 0 ? ci.failure.reason : NULL, retry);
         states_reload_settle(m); /* a reload that found the mark is complete: it left it REVOKED */
 }
 
 bool states_revoked_leave(manager_t *m) {
         int r = state_mark_clear(m->cfg.state_dir, REVOKED_MARK_NAME);
-        if (r >= 0)
+        if (r >= 0) {
+                states_removal_flush(m);
                 return true;
+        }
         report_log(m, m->state == STATE_REVOKED ? LOG_ERR : LOG_WARNING, NULL, r, "Cannot remove %s/%s: %s%s",
                    m->cfg.state_dir, REVOKED_MARK_NAME, strerror(-r),
                    m->state == STATE_REVOKED ? ": staying revoked" : " (while it is there, a start or reload is REVOKED)");

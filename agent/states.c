@@ -35,6 +35,7 @@ void states_cancel(manager_t *m) {
         m->exchange = worker_free(m->exchange);
         m->sealing = sealing_free(m->sealing);
         stored_profile_wipe(&m->pending);
+        m->enrol_retry_at = 0;
 }
 
 bool states_enrol_in_progress(const manager_t *m) {
@@ -122,6 +123,18 @@ static void class_retry(manager_t *m, const class_action_t *a, const exchange_in
 
 /* ---- READY ---- */
 
+/* The next status check delay from now; the retry of a refused enrolment instead when that
+ * comes first (enrol_retry_at). Returns true for a status check. */
+static bool status_schedule(manager_t *m, uint64_t delay) {
+        uint64_t now = now_usec();
+        if (m->enrol_retry_at && m->enrol_retry_at <= now + delay) {
+                manager_action_schedule(m, ACTION_ENROL, m->enrol_retry_at - MIN(m->enrol_retry_at, now));
+                return false;
+        }
+        manager_action_schedule(m, ACTION_STATUS, delay);
+        return true;
+}
+
 /* READY, the next status check a poll interval away. */
 static void ready_status(manager_t *m) {
         manager_action_schedule(m, ACTION_STATUS, (uint64_t) m->profile.poll * USEC_PER_SEC);
@@ -190,6 +203,20 @@ static void retry_after_note(const manager_t *m, const exchange_info_t *info, co
                  !info->has_retry_after ? ": ignored" : cap[0] ? ", capped at " : "", cap);
 }
 
+/* An enrolment refused while a profile is in place, its slow retry scheduled: until then the MEF
+ * is asked about the KeID in place as in READY, every poll, and at once when its refusal said the
+ * node is revoked: a revocation since the last check must not leave the keys with the CSE for
+ * the rest of their lifetime (the answer 'revoked' leads to REVOKED). Said in checks. */
+static void refused_checks(manager_t *m, bool node_revoked, char checks[64]) {
+        m->enrol_retry_at = now_usec() + m->cfg.rejected_retry_usec;
+        uint64_t delay = node_revoked ? 0 : (uint64_t) m->profile.poll * USEC_PER_SEC;
+        char d[32];
+        report_duration(delay, d);
+        if (status_schedule(m, delay))
+                snprintf(checks, 64, "; %s%s", node_revoked ? "checking its status now" : "next status check in ",
+                         node_revoked ? "" : d);
+}
+
 static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
         const failure_t *f = &info->failure;
         if (m->once) {
@@ -217,7 +244,10 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
         if (a->delay == DELAY_SLOW) {
                 const char *what = f->outcome == OUTCOME_INCOMPATIBLE ? "Incompatible with" : "Rejected by";
                 report_log(m, a->priority, a->message_id, r, "%s MEF %s: %s", what, m->cfg.mef_uri, f->reason);
-                return class_enter(m, a, "%s MEF: %s; retrying in %s%s", what, f->reason, d, valid);
+                char checks[64] = "";
+                if (m->have_profile)
+                        refused_checks(m, info->node_revoked, checks);
+                return class_enter(m, a, "%s MEF: %s; retrying in %s%s%s", what, f->reason, d, valid, checks);
         }
         const char *net = network_failure(r, info);
         if (net) {
@@ -432,7 +462,18 @@ void states_enrol_due(manager_t *m) {
                      asked ? ", as it asked (Retry-After)" : " (random start delay)");
 }
 
-/* ---- status checks while READY ---- */
+/* ---- status checks while READY, and while a profile is in place after a refusal ---- */
+
+/* The KeID in place is active, its renewal refused: the next check, or the enrolment's retry. */
+static void refused_active(manager_t *m) {
+        uint64_t poll = (uint64_t) m->profile.poll * USEC_PER_SEC, now = now_usec();
+        bool check = status_schedule(m, poll);
+        char d[32];
+        report_duration(check ? poll : m->enrol_retry_at - MIN(m->enrol_retry_at, now), d);
+        report_log(m, LOG_INFO, NULL, 0, "KeID %s is active at MEF %s; %s in %s", m->profile.ke_id, m->cfg.mef_uri,
+                   check ? "next status check" : "retrying the enrolment", d);
+        report_state_json(m); /* its next_attempt */
+}
 
 static void on_status_done(worker_t *x, int r, void *userdata) {
         manager_t *m = userdata;
@@ -457,6 +498,8 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                 default:
                         /* active: no enrolment after it was committed */
                         enrol_mark(m, false);
+                        if (m->enrol_retry_at) /* still refused: its state and reason stay */
+                                return refused_active(m);
                         m->last_error[0] = 0;
                         return ready_status(m);
                 }
@@ -487,7 +530,9 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
         const char *net = network_failure(r, &info);
         snprintf(extra, sizeof extra, "; status check failed (%s%s%s%s), retrying in %s%s", net ?: "", net ? ": " : "",
                  info.failure.reason, note, d, info.has_retry_after && !info.retry_after_capped ? " as it asked" : "");
-        manager_action_schedule(m, ACTION_STATUS, delay);
+        status_schedule(m, delay);
+        if (m->enrol_retry_at) /* REJECTED or INCOMPATIBLE stays what it says */
+                return report_log(m, LOG_WARNING, NULL, r, "KeID %s: %s", m->profile.ke_id, extra + 2);
         /* ready_status() would say "next check in <poll>": say the truth instead. */
         report_state(m, STATE_READY, LOG_WARNING, "Ready: KeID %s, expires %s%s", m->profile.ke_id, m->exp_utc, extra);
 }
@@ -499,7 +544,7 @@ static void status_exchange(manager_t *m) {
                 m->exchange_is_enrol = false;
         else if (class_failed(m, &info.failure, r)) { /* nothing was sent: report it like a failed check */
                 report_log(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.failure.reason);
-                manager_action_schedule(m, ACTION_STATUS, m->cfg.backoff_max_usec);
+                status_schedule(m, m->cfg.backoff_max_usec);
         }
 }
 
@@ -598,8 +643,14 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                 else
                         report_log(m, a->priority, a->message_id, r, "Cannot use the sealed profile: %s; %senrolling",
                                    f->reason, drop ? "keys removed, " : "");
-                if (drop && custody_remove(&m->cfg, expired, &ri) < 0)
-                        report_log_keid(m, ci->ke_id, LOG_ERR, NULL, 0, "Removing the profile: %s", ri.failure.reason);
+                /* The keys alone: the sealed profile stays for the next store to replace. An expired
+                 * one is expired by a clock that nothing vouches for (one ahead at boot, that NTP
+                 * steps back): it restores again at a later start. */
+                char retry[32];
+                if (drop && states_keys_remove(m, false, &ri, retry) < 0)
+                        report_log_keid(m, ci->ke_id, retry[0] ? LOG_WARNING : LOG_ERR, NULL, ri.failure.error,
+                                        "Removing the profile's keys: %s%s%s", ri.failure.reason,
+                                        retry[0] ? "; retrying in " : "", retry);
                 if (drop || !keys)
                         states_profile_forget(m);
                 states_enrol_due(m);

@@ -11,7 +11,9 @@
 # user (exit 78), the Kpm file gone while ready (exit 78, not a re-enrolment), a MEF named by
 # host name, the clock wait in cert mode (time() before the build
 # time, daemon-fake-time.c), renewal at 80% and expiry of a 60 s profile (in threads, each with
-# its own MEF and CSE user; also with a renewal sealed but not installed, and during a Retry-After),
+# its own MEF and CSE user; also with a renewal sealed but not installed, during a Retry-After, and
+# a renewal refused because the MEF revoked the node), a revocation while the user database does
+# not answer (daemon-fake-nss.c), a clock ahead at a restore,
 # mscectl factory-reset while it runs (the MEF down: its KeID not kept in place), keys removed
 # from the keyring put back in every state (and SIGUSR1 then a renewal), a restart whose sealed
 # profile does not open (the keys it finds removed), SIGUSR1 while sealing an enrolment (that goes
@@ -447,7 +449,7 @@ def main():
         if not shutil.which(c):
             skip_all(f"{c} is missing")
     for u, tag in ((CSE_USER, "daemon"), (CSE2_USER, "daemon2"), (EXPIRY_USER, "expiry"), (EXPIRY2_USER, "expiry2"),
-                   (EXPIRY3_USER, "expiry3"), (EXPIRY4_USER, "expiry4")):
+                   (EXPIRY3_USER, "expiry3"), (EXPIRY4_USER, "expiry4"), (REFUSED_USER, "refused")):
         if run("id", "-u", u).returncode != 0 and \
                 run("sh", TEST_USER_SH, "add", RUN_PID, tag).stdout.strip() != u:
             skip_all(f"cannot create user {u}")
@@ -483,6 +485,9 @@ def main():
         expiry4 = []
         slow4 = threading.Thread(target=lambda: expiry4.extend(expiry_in_retry_after_scenario(os.path.join(tmp, "expiry4"))))
         slow4.start()
+        refused = []
+        slow5 = threading.Thread(target=lambda: refused.extend(renewal_refused_revoked_scenario(os.path.join(tmp, "refused"))))
+        slow5.start()
         conf, state, run_dir = main_scenario(tmp, mef, kpm, figures)
         restore_scenario(tmp, mef, conf, state, run_dir, figures)
         reload_reprovision_scenario(tmp, mef, conf, state, run_dir)
@@ -496,6 +501,8 @@ def main():
         usr1_while_sealing_scenario(tmp, mef, kpm)
         rejected_scenario(tmp, mef, kpm)
         kpm_missing_scenario(tmp, mef)
+        removal_retry_scenario(tmp, mef)
+        clock_ahead_restore_scenario(tmp, mef)
         incompatible_scenario(tmp, kpm)
         resolver_scenario(tmp, mef, kpm)
         clock_scenario(tmp, mef, kpm)
@@ -508,7 +515,8 @@ def main():
         slow2.join()
         slow3.join()
         slow4.join()
-        for ok, name, detail in expiry + expiry2 + expiry3 + expiry4:
+        slow5.join()
+        for ok, name, detail in expiry + expiry2 + expiry3 + expiry4 + refused:
             tap(ok, name, detail)
 
         log = "".join(open(os.path.join(d, f)).read() for d, _, fs in os.walk(tmp) for f in fs if f == "agent.log")
@@ -518,7 +526,8 @@ def main():
     finally:
         mef.stop()
         remove_keys()
-        run("sh", TEST_USER_SH, "del", CSE_USER, CSE2_USER, EXPIRY_USER, EXPIRY2_USER, EXPIRY3_USER, EXPIRY4_USER)
+        run("sh", TEST_USER_SH, "del", CSE_USER, CSE2_USER, EXPIRY_USER, EXPIRY2_USER, EXPIRY3_USER, EXPIRY4_USER,
+            REFUSED_USER)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"1..{daemon_harness.n_tests}")
     sys.exit(1 if daemon_harness.n_failed else 0)

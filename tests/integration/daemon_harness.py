@@ -17,7 +17,7 @@ import time
 SO_TIMESTAMP = getattr(socket, "SO_TIMESTAMP", 29)
 
 # Users of this run's own (test-user.sh: msce-t<PID>-daemon, -daemon2, -expiry, -expiry2,
-# -expiry3 and -expiry4; PID the first process of the run, passed on through the keyctl session re-exec): a
+# -expiry3, -expiry4 and -refused; PID the first process of the run, passed on through the keyctl session re-exec): a
 # run of this test in another build directory or worktree at the same time never shares their
 # keyrings.
 TEST_USER_SH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "test-user.sh")
@@ -28,6 +28,7 @@ EXPIRY_USER = f"msce-t{RUN_PID}-expiry"
 EXPIRY2_USER = f"msce-t{RUN_PID}-expiry2"
 EXPIRY3_USER = f"msce-t{RUN_PID}-expiry3"
 EXPIRY4_USER = f"msce-t{RUN_PID}-expiry4"
+REFUSED_USER = f"msce-t{RUN_PID}-refused"
 
 build = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else None
 AGENT = os.path.join(build or ".", "msce-agent")

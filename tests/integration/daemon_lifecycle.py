@@ -4,9 +4,11 @@
 # with the MEF down, a reload whose restore SIGUSR1 cancels, backoff, rejection, an incompatible
 # MEF, a MEF by host name, a stop while sealing an enrolment the MEF committed and a reload after
 # SIGUSR1, and renewal and expiry of a short profile (also while an enrolment is under way, after a
-# renewal sealed its profile but could not install it, and during the MEF's Retry-After),
-# mscectl factory-reset while it runs with the MEF down, the Kpm file gone while ready, a restart
-# whose sealed profile does not open, and SIGUSR1 while an enrolment is sealed.
+# renewal sealed its profile but could not install it, and during the MEF's Retry-After), a
+# renewal refused with the node-revoked hint (its status checked at once: revoked), mscectl
+# factory-reset while it runs with the MEF down, the Kpm file gone while ready, a restart whose
+# sealed profile does not open, SIGUSR1 while an enrolment is sealed, a removal retried until the
+# user database answers, and a clock ahead at a restore (the sealed profile kept).
 import datetime
 import json
 import os
@@ -1127,6 +1129,110 @@ def kpm_missing_scenario(tmp, mef):
     a.stop()
 
 
+def preload_env(var, name, env):
+    """env and LD_PRELOAD of the test library that the variable var names (else the build's
+    name); None when it is not built."""
+    lib = os.environ.get(var) or os.path.join(build, "tests/integration", name)
+    return os.path.exists(lib) and dict(env, LD_PRELOAD=lib,
+                                        ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+
+
+def own_node(tmp, mef, n, *node_args):
+    """node-N added at mef (its Kpm generated), an agent configuration for it (CSE_USER, whose
+    keys are removed): (conf, state_dir, runtime_dir)."""
+    kpm = os.path.join(tmp, f"kpm-{n}.hex")
+    mef.ctl("node", "add", f"node-{n}", "--cse-id", f"/mn-cse-{n}", "--cse-base", "https://in.example.net/~/in-cse",
+            "--psk-id", f"kpm-{n}", "--generate-psk", kpm, "--target", "/in-cse", *node_args)
+    conf, state, run_dir = (os.path.join(tmp, f"{x}-{n}") for x in ("agent.conf", "state", "run"))
+    write_conf(conf, mef.port, state, run_dir, node=f"node-{n}", kpm_file=kpm)
+    remove_keys()
+    return conf, state, run_dir
+
+
+def removal_retry_scenario(tmp, mef):
+    # The MEF revokes while the user database does not answer (daemon-fake-nss.c: the [consumer]
+    # user's lookup fails with EIO while a file is there): the keys cannot be removed yet. STATUS
+    # says so and the removal is tried again with backoff; the sealed profile and profile.json,
+    # which name the keys, stay until they are gone. Once the database answers: all removed. The
+    # old agent said "keys removed", deleted the sealed profile and profile.json, left the keys
+    # with the CSE and never tried again.
+    down = os.path.join(tmp, "nss-down")
+    env = preload_env("MSCE_FAKE_NSS_LIB", "libdaemon-fake-nss.so",
+                      {"MSCE_FAKE_NSS_FAIL": CSE_USER, "MSCE_FAKE_NSS_WHILE": down})
+    if not env:
+        return tap_skip("a removal that fails is retried: daemon-fake-nss not built")
+    conf, state, run_dir = own_node(tmp, mef, "n", "--poll", "10")
+    sealed, pj = os.path.join(state, "profile.sealed"), os.path.join(run_dir, "profile.json")
+    a = Agent(tmp, conf, env=env)
+    try:
+        i = a.wait_for(lambda m: m == "READY=1", 30)
+        open(down, "w").close()
+        mef.ctl("node", "revoke", "node-n")
+        failing = lambda m: m.startswith("STATUS=Revoked by MEF") and "the keys cannot be removed yet" in m and \
+            f"cannot resolve '{CSE_USER}': Input/output error" in m and ", retrying in " in m
+        j = a.wait_for(failing, 30, i or 0)  # the next status check (poll 10 s)
+        k = a.wait_for(failing, 30, j + 1) if j is not None else None  # and tried again
+        keys = cse_keys()[1] is not None
+        kept = os.path.exists(sealed) and os.path.exists(pj)
+        st = state_json(run_dir)
+        tap(i is not None and k is not None and keys and kept and (st or {}).get("state") == "revoked" and
+            os.path.exists(os.path.join(state, "revoked")),
+            "revoked while the user database does not answer: STATUS says the keys cannot be removed yet and "
+            "the removal is retried; the sealed profile and profile.json stay while the keys do",
+            f"ready {i}, failing {j} {k}, keys readable {keys}, files kept {kept}, state.json {st}\n" +
+            "\n".join(a.texts()))
+        os.unlink(down)
+        n = a.wait_for(lambda m: m.startswith("STATUS=Revoked by MEF") and m.endswith(
+            ": keys removed; waiting for an operator (SIGUSR1 or reload)"), 60, k or 0) if k is not None else None
+        gone = eventually(lambda: cse_keys() == (None, None) and not os.path.exists(sealed) and
+                          not os.path.exists(pj), 30, a.pump)
+        tap(n is not None and gone,
+            "the user database answers again: the retry removes keys, sealed profile and profile.json; STATUS says "
+            "keys removed", f"removed {n}, all gone {gone}\n" + "\n".join(a.texts(k or 0)))
+    finally:
+        a.stop()
+        if os.path.exists(down):
+            os.unlink(down)
+        remove_keys()
+
+
+def clock_ahead_restore_scenario(tmp, mef):
+    # A clock ahead at start (daemon-fake-time.c: two days on) finds a valid sealed profile
+    # expired: its keys go, the sealed profile and host.key stay (the next store replaces them);
+    # with the right clock again, the MEF still down, it restores. The old agent deleted both, and
+    # the next start had nothing to restore. msce-agent --once, which restores as the daemon does.
+    env = preload_env("MSCE_FAKE_TIME_LIB", "libdaemon-fake-time.so",
+                      dict(os.environ, MSCE_FAKE_TIME=str(int(time.time()) + 2 * 86400)))
+    if not env:
+        return tap_skip("clock ahead at a restore: daemon-fake-time not built")
+    conf, state, run_dir = own_node(tmp, mef, "t", "--lifetime", "3600")
+    files = [os.path.join(state, f) for f in ("profile.sealed", "host.key")]
+    enrolled = run(AGENT, "--once", "-c", conf)
+    m_k = re.search(r"^  KeID: +(\S+)$", enrolled.stdout, re.M)
+    keid = m_k.group(1) if m_k else None
+    before = [open(f, "rb").read() if os.path.exists(f) else None for f in files]
+    mef.stop()
+    try:
+        ahead = run(AGENT, "--once", "-c", conf, env=env)
+        after = [open(f, "rb").read() if os.path.exists(f) else None for f in files]
+        keys = cse_keys()
+        tap(enrolled.returncode == 0 and keid and ahead.returncode == 75 and
+            f"cannot restore (expired): the sealed profile (KeID {keid}) expired at" in ahead.stderr and
+            keys == (None, None) and None not in before and after == before,
+            "--once with the clock two days ahead, the MEF down: the profile taken for expired, its keys removed, "
+            "profile.sealed and host.key kept unchanged; exit 75",
+            f"enrolled: exit {enrolled.returncode} {enrolled.stdout}{enrolled.stderr}\n"
+            f"ahead: exit {ahead.returncode} {ahead.stderr}\nkeys {keys}, files kept {after == before}")
+        back = run(AGENT, "--once", "-c", conf)
+        tap(back.returncode == 0 and f"restored (KeID {keid}, no network needed)" in back.stdout and
+            cse_keys()[1] is not None,
+            "then the right clock, the MEF still down: --once restores the same KeID (keys back)",
+            f"exit {back.returncode}\n{back.stdout}{back.stderr}")
+    finally:
+        mef.start()
+        remove_keys()
+
+
 def incompatible_scenario(tmp, kpm):
     """A TLS 1.2 MEF whose only suite this wolfSSL lacks: state incompatible, slow retry."""
     if not shutil.which("openssl"):
@@ -1240,14 +1346,17 @@ def expiry_scenario(tmp):
                         f"renewal at 80% of the lifetime ({before:.1f} s before the expiry), the MEF gone: backoff, "
                         "the keys stay in place", "\n".join(a.texts())))
         late = a.sent[e] - exp if e is not None and exp else -1
+        # the sealed profile stays for the next store to replace (a clock ahead takes a valid one
+        # for expired: agent/states.c restore_done())
         gone = eventually(lambda: cse_keys(user) == (None, None) and
-                          not os.path.exists(os.path.join(state, "profile.sealed")) and
-                          re.search(r"KeID \S+ expired at .* without renewal: removing its keys",
+                          not os.path.exists(os.path.join(run_dir, "profile.json")) and
+                          re.search(r"KeID \S+ expired at .* without renewal: removing its keys(.|\n)*"
+                                    r"the sealed profile \(KeID \S+\) expired at .*: keys removed, enrolling",
                                     open(os.path.join(tmp, "agent.log")).read()), 30)
         log = open(os.path.join(tmp, "agent.log")).read()
-        results.append((e is not None and late >= 0 and gone,
+        results.append((e is not None and late >= 0 and gone and os.path.exists(os.path.join(state, "profile.sealed")),
                         f"expiry passed without renewal (STATUS {late:.1f} s after exp, never before): keys and "
-                        "sealed profile removed, enrolling",
+                        "profile.json removed, the sealed profile kept for the next store, enrolling",
                         "\n".join(a.texts()) + "\n" + log[-2000:]))
     except Exception as ex:  # reported, not raised: this runs in a thread
         results.append((False, "expiry scenario", repr(ex)))
@@ -1517,3 +1626,41 @@ def expiry_in_retry_after(tmp, mef, results, agents):
                     f"({-early if early is not None else 0:.1f} s after the deadline)",
                     "\n".join(f"{a.sent[n]:.3f} {m}" for n, (_, m) in enumerate(a.messages) if m != "WATCHDOG=1")
                     + "\n" + open(log_path).read()[-2000:]))
+
+
+def renewal_refused_revoked_scenario(tmp):
+    """The MEF revokes the node after the last status check (poll 3600 s); the renewal at 80% of a
+    60 s lifetime is refused with its node-revoked hint: the status check that follows at once
+    finds the KeID revoked, and the agent goes to REVOKED before the expiry (keys, sealed profile
+    and profile.json removed, the mark written). The old agent stayed REJECTED with the revoked
+    keys readable until the expiry, retrying only the enrolment. Its own MEF and CSE user
+    (in_thread())."""
+    return in_thread(tmp, REFUSED_USER, "renewal refused, node revoked scenario", renewal_refused_revoked)
+
+
+def renewal_refused_revoked(tmp, mef, results, agents):
+    user = REFUSED_USER
+    conf, state, run_dir = short_profile_setup(tmp, mef, "r", user, "")
+    a = Agent(tmp, conf)
+    agents.append(a)
+    i = a.wait_for(lambda m: m == "READY=1", 30)
+    st = state_json_until(run_dir, lambda st: st["state"] == "ready" and st["exp"], wait=a.pump) if i is not None \
+        else None
+    exp = (datetime.datetime.strptime(st["exp"], "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp() if st and st.get("exp") else None)
+    keys = cse_keys(user)[1] is not None
+    mef.ctl("node", "revoke", "node-r")
+    j = a.wait_for(lambda m: m.startswith("STATUS=Rejected by MEF") and "is revoked at this MEF" in m, 90, i or 0) \
+        if i is not None else None
+    k = a.wait_for(lambda m: m.startswith("STATUS=Revoked by MEF"), 30, j) if j is not None else None
+    gone = eventually(lambda: cse_keys(user) == (None, None) and
+                      not os.path.exists(os.path.join(state, "profile.sealed")) and
+                      not os.path.exists(os.path.join(run_dir, "profile.json")), 30, a.pump) if k is not None else None
+    st = state_json_until(run_dir, lambda st: st["state"] == "revoked", 10, a.pump) if k is not None else None
+    results.append((keys and j is not None and "checking its status now" in a.messages[j][1] and k is not None and
+                    exp and a.sent[k] < exp and gone and st and st["state"] == "revoked" and st["keID"] is None and
+                    os.path.exists(os.path.join(state, "revoked")),
+                    "renewal refused with the node-revoked hint, a profile in place: its status checked at once, "
+                    "revoked before the expiry (keys, sealed profile, profile.json removed; the mark written)",
+                    f"ready {i}, rejected {j}, revoked {k} ({exp - a.sent[k] if k is not None and exp else 0:.1f} s "
+                    f"before exp), all gone {gone}, state.json {st}\n" + "\n".join(a.texts())))

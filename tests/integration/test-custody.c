@@ -3,12 +3,14 @@
  * store then restore, the restore refusals (absent, expired, another node or MEF, corrupted),
  * nothing half-loaded when profile.json cannot be written, working keys kept when it cannot be
  * replaced, a configuration error changes nothing, a profile the keyring refuses is not sealed,
- * a TPM that does not answer is retried, check (each of a profile's keys) and remove, a changed
- * service user (and its record), and the lock. */
+ * a TPM that does not answer is retried, check (each of a profile's keys) and remove (the files
+ * kept while the keys cannot go), a changed service user (and its record), and the lock. */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <keyutils.h>
+#include <pwd.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -109,6 +111,21 @@ static void teardown(void) {
                 (void) user_sh("del", cse_user, NULL);
                 cse_user_created = false;
         }
+}
+
+/* The user database not answering (sssd or LDAP at boot): getpwnam_r() fails with EIO for the
+ * user nss_down names, as daemon-fake-nss.c makes it for the daemon; the C library's otherwise. */
+static const char *nss_down;
+
+int getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t size, struct passwd **res);
+int getpwnam_r(const char *name, struct passwd *pw, char *buf, size_t size, struct passwd **res) {
+        if (nss_down && streq(name, nss_down)) {
+                *res = NULL;
+                return EIO;
+        }
+        int (*real)(const char *, struct passwd *, char *, size_t, struct passwd **) =
+                (int (*)(const char *, struct passwd *, char *, size_t, struct passwd **)) dlsym(RTLD_NEXT, "getpwnam_r");
+        return real ? real(name, pw, buf, size, res) : ENOSYS;
 }
 
 /* Restore and store as the manager does them: custody's halves around a seal in a child. */
@@ -401,6 +418,38 @@ Test(custody, user_leave) {
         cr_assert_geq(asprintf(&reason, "%s: not a uid, taken as absent (a previous user's keys may remain)", record), 0);
         cr_assert_str_eq(ci.failure.reason, reason);
         cr_assert_eq(recorded(), cse_uid, "the garbage record was not replaced");
+}
+
+/* Keys that cannot be removed for now (the user database not answering) keep what names them:
+ * the sealed profile and profile.json stay for the retry (agent/removal.c). A user that does
+ * not exist has no keys to wait for: the files go all the same. */
+Test(custody, remove_keeps_the_files_while_the_keys_stay) {
+        store("0000000000000000000000000000000b@mef.example.net", time(NULL) + 86400);
+        size_t len;
+        _cleanup_free_ char *sealed = envelope(&len);
+        custody_info_t ci;
+        nss_down = cse_user;
+        cr_assert_eq(custody_remove(&cfg, true, &ci), -EIO);
+        nss_down = NULL;
+        cr_assert_eq(ci.failure.outcome, OUTCOME_FAILED);
+        cr_assert(strstr(ci.failure.reason, "Input/output error"), "%s", ci.failure.reason);
+        cr_assert(has_key("ltk"));
+        _cleanup_free_ char *json = profile_json();
+        cr_assert_not_null(json, "profile.json went before the keys");
+        _cleanup_free_ char *path = path_in(cfg.state_dir, "profile.sealed");
+        cr_assert_eq(access(path, F_OK), 0, "the sealed profile went before the keys");
+        cr_assert_eq(custody_remove(&cfg, true, &ci), 0, "%s", ci.failure.reason);
+        cr_assert(!has_key("ltk"));
+        cr_assert_eq(access(path, F_OK), -1);
+
+        store("0000000000000000000000000000000c@mef.example.net", time(NULL) + 86400);
+        agent_config_t other = cfg;
+        other.service_user = "msce-test-nosuchuser";
+        cr_assert_lt(custody_remove(&other, true, &ci), 0);
+        cr_assert_eq(ci.failure.outcome, OUTCOME_CONFIG);
+        _cleanup_free_ char *json2 = profile_json();
+        cr_assert_null(json2);
+        cr_assert_eq(access(path, F_OK), -1);
 }
 
 /* What an expiry removes while an enrolment is under way: the keys and profile.json, not the

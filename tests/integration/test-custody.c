@@ -436,9 +436,11 @@ Test(custody, remove_keeps_the_files_while_the_keys_stay) {
         cr_assert(has_key("ltk"));
         _cleanup_free_ char *json = profile_json();
         cr_assert_not_null(json, "profile.json went before the keys");
-        _cleanup_free_ char *path = path_in(cfg.state_dir, "profile.sealed");
-        cr_assert_eq(access(path, F_OK), 0, "the sealed profile went before the keys");
+        size_t len_after;
+        _cleanup_free_ char *after = envelope(&len_after); /* there still, unchanged */
+        cr_assert(len == len_after && memcmp(sealed, after, len) == 0, "the sealed profile changed");
         cr_assert_eq(custody_remove(&cfg, true, &ci), 0, "%s", ci.failure.reason);
+        _cleanup_free_ char *path = path_in(cfg.state_dir, "profile.sealed");
         cr_assert(!has_key("ltk"));
         cr_assert_eq(access(path, F_OK), -1);
 

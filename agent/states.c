@@ -475,6 +475,13 @@ static void refused_active(manager_t *m) {
         report_state_json(m); /* its next_attempt */
 }
 
+/* A status check failed while refused (what: why, and when it is tried again): the state and its
+ * STATUS stay; state.json has the error and the next attempt. */
+static void refused_check_failed(manager_t *m, int r, const char *what) {
+        report_log(m, LOG_WARNING, NULL, r, "KeID %s: %s", m->profile.ke_id, what);
+        report_state_json(m);
+}
+
 static void on_status_done(worker_t *x, int r, void *userdata) {
         manager_t *m = userdata;
         exchange_info_t info = *worker_get_info(x);
@@ -532,7 +539,7 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                  info.failure.reason, note, d, info.has_retry_after && !info.retry_after_capped ? " as it asked" : "");
         status_schedule(m, delay);
         if (m->enrol_retry_at) /* REJECTED or INCOMPATIBLE stays what it says */
-                return report_log(m, LOG_WARNING, NULL, r, "KeID %s: %s", m->profile.ke_id, extra + 2);
+                return refused_check_failed(m, r, extra + 2);
         /* ready_status() would say "next check in <poll>": say the truth instead. */
         report_state(m, STATE_READY, LOG_WARNING, "Ready: KeID %s, expires %s%s", m->profile.ke_id, m->exp_utc, extra);
 }

@@ -1189,6 +1189,39 @@ def removal_retry_scenario(tmp, mef):
         tap(n is not None and gone,
             "the user database answers again: the retry removes keys, sealed profile and profile.json; STATUS says "
             "keys removed", f"removed {n}, all gone {gone}\n" + "\n".join(a.texts(k or 0)))
+        a.stop()
+
+        # Again, its retry an hour away, and an operator reloads once the database answers (the
+        # node allowed again): the revoked profile's keys and sealed profile go first, the reload
+        # enrols anew. Restored, the revoked KeID would be READY again until the next status check.
+        conf, state, run_dir = own_node(tmp, mef, "m", "--poll", "10")
+        with open(conf) as f:
+            text = f.read().replace("backoff_min = 200ms", "backoff_min = 1h").replace("backoff_max = 2s",
+                                                                                       "backoff_max = 1h")
+        with open(conf, "w") as f:
+            f.write(text)
+        sealed, pj = os.path.join(state, "profile.sealed"), os.path.join(run_dir, "profile.json")
+        a = Agent(tmp, conf, env=env)
+        i = a.wait_for(lambda m: m == "READY=1", 30)
+        old = (state_json_until(run_dir, lambda st: st["state"] == "ready" and st["keID"], wait=a.pump) or {}).get(
+            "keID") if i is not None else None
+        open(down, "w").close()
+        mef.ctl("node", "revoke", "node-m")
+        j = a.wait_for(lambda m: failing(m) and m.endswith("retrying in 1 h; waiting for an operator (SIGUSR1 or reload)"),
+                       30, i or 0)
+        mef.ctl("node", "activate", "node-m")
+        os.unlink(down)
+        p = run(MSCECTL, "--runtime-dir", run_dir, "reload", "--timeout", "30") if j is not None else None
+        st = state_json_until(run_dir, lambda st: st["state"] == "ready" and st["keID"] not in (None, old), 30,
+                              a.pump) if j is not None else None
+        log = open(os.path.join(tmp, "agent.log")).read()
+        tap(old and j is not None and p.returncode == 0 and st and st["state"] == "ready" and
+            st["keID"] not in (None, old) and f"Restored KeID {old}" not in log and
+            "Removed the keys of user" in log.split("Reloading the configuration (SIGHUP)")[-1],
+            "keys not removable yet, the retry an hour away: a reload once the database answers removes them and "
+            "the revoked sealed profile first, then enrols anew (never restores the revoked KeID)",
+            f"revoked KeID {old}, failing {j}, reload {p and p.returncode}, state.json {st}\n" +
+            "\n".join(a.texts()) + "\n" + log[-3000:])
     finally:
         a.stop()
         if os.path.exists(down):

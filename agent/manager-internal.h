@@ -188,6 +188,37 @@ bool states_revoked_leave(manager_t *m);
  * when it is tried again, "" when not). */
 void states_revoked_report(manager_t *m, const char *failed, const char *retry);
 
+/* ---- agent/classes.c: what a failure leads to, one row per class (agent/outcome.h) ---- */
+
+typedef enum delay_kind {
+        DELAY_NONE,    /* no retry to wait for: an enrolment fixes it, or the run ends */
+        DELAY_BACKOFF, /* capped exponential with jitter, or the MEF's Retry-After */
+        DELAY_SLOW,    /* [timing] rejected_retry: retrying sooner cannot help */
+} delay_kind_t;
+
+typedef struct class_action {
+        agent_state_t state;    /* the state a failure of this class leads to */
+        delay_kind_t delay;     /* before the retry */
+        int priority;           /* of its journal lines */
+        int exit_code;          /* --once ends with it; the daemon too in STATE_CONFIG_ERROR */
+        const char *message_id; /* of its journal line, NULL: none */
+} class_action_t;
+
+/* The row of outcome o (OUTCOME_FAILED's for one out of range). */
+const class_action_t *states_class_action(outcome_t o);
+/* The row of failure f (error r), its reason kept as last_error; NULL when f is a
+ * configuration error, which has ended the run (report_fatal()). */
+const class_action_t *states_class_failed(manager_t *m, const failure_t *f, int r);
+/* Schedule action after the delay before retrying a failure of class a (counter: its
+ * consecutive failures; info: a 5xx's Retry-After, may be NULL), formatted into d. */
+void states_class_retry(manager_t *m, const class_action_t *a, const exchange_info_t *info, unsigned *counter,
+                        action_t action, char d[32]);
+/* The next backoff delay (counter: the consecutive failures, counted here; info: a 5xx's
+ * Retry-After, may be NULL). */
+uint64_t states_backoff_next(const manager_t *m, const exchange_info_t *info, unsigned *counter);
+/* Enter the state of a's class (STATUS=, state.json, its LED, a journal line). */
+#define class_enter(m, a, ...) report_state((m), (a)->state, (a)->priority, __VA_ARGS__)
+
 /* ---- agent/removal.c ---- */
 
 /* Remove what a profile no longer in place left: custody_remove(), info says why on failure. A

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The agent's states and their transitions (agent/manager-internal.h): restore, enrol and keep,
- * READY with its status checks and renewal, revoked; and the one table from a failure's class
- * to what happens next. */
+ * READY with its status checks and renewal, revoked (the table from a failure's class to what
+ * happens next: agent/classes.c). */
 #include <ctype.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -16,19 +16,6 @@
 #include "agent/exit-codes.h"
 #include "agent/message-ids.h"
 #include "util/util.h"
-
-/* The next backoff delay (counter: the consecutive failures, counted here; info: a 5xx's
- * Retry-After, may be NULL). */
-static uint64_t backoff_next(const manager_t *m, const exchange_info_t *info, unsigned *counter) {
-        backoff_params_t bp = {
-                .min_usec = m->cfg.backoff_min_usec,
-                .max_usec = m->cfg.backoff_max_usec,
-                .retry_after_max_usec = m->cfg.retry_after_max_usec,
-        };
-        (*counter)++;
-        return info && info->has_retry_after ? backoff_retry_after(&bp, info->retry_after, backoff_random())
-                                             : backoff_delay(&bp, *counter, backoff_random());
-}
 
 void states_cancel(manager_t *m) {
         manager_action_cancel(m);
@@ -56,70 +43,6 @@ void states_reload_settle(manager_t *m) {
         }
         report_state_json(m);
 }
-
-/* ---- what a failure leads to: one row per class (agent/outcome.h) ---- */
-
-typedef enum delay_kind {
-        DELAY_NONE,    /* no retry to wait for: an enrolment fixes it, or the run ends */
-        DELAY_BACKOFF, /* capped exponential with jitter, or the MEF's Retry-After */
-        DELAY_SLOW,    /* [timing] rejected_retry: retrying sooner cannot help */
-} delay_kind_t;
-
-typedef struct class_action {
-        agent_state_t state;    /* the state a failure of this class leads to */
-        delay_kind_t delay;     /* before the retry */
-        int priority;           /* of its journal lines */
-        int exit_code;          /* --once ends with it; the daemon too in STATE_CONFIG_ERROR */
-        const char *message_id; /* of its journal line, NULL: none */
-} class_action_t;
-
-static const class_action_t class_actions[_OUTCOME_MAX] = {
-        /*                          state               delay          priority     exit code                 MESSAGE_ID */
-        [OUTCOME_OK] =           { STATE_READY,        DELAY_NONE,    LOG_INFO,    AGENT_EXIT_OK },
-        [OUTCOME_TRANSIENT] =    { STATE_BACKOFF,      DELAY_BACKOFF, LOG_WARNING, AGENT_EXIT_TRANSIENT },
-        [OUTCOME_FAILED] =       { STATE_BACKOFF,      DELAY_BACKOFF, LOG_ERR,     AGENT_EXIT_TRANSIENT },
-        [OUTCOME_REJECTED] =     { STATE_REJECTED,     DELAY_SLOW,    LOG_WARNING, AGENT_EXIT_REJECTED,      MSCE_MESSAGE_REJECTED },
-        [OUTCOME_INCOMPATIBLE] = { STATE_INCOMPATIBLE, DELAY_SLOW,    LOG_WARNING, AGENT_EXIT_INCOMPATIBLE,  MSCE_MESSAGE_INCOMPATIBLE },
-        [OUTCOME_UNKNOWN_KEID] = { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, AGENT_EXIT_TRANSIENT },
-        [OUTCOME_CONFIG] =       { STATE_CONFIG_ERROR, DELAY_NONE,    LOG_ERR,     AGENT_EXIT_CONFIG },
-        [OUTCOME_ABSENT] =       { STATE_ENROL,        DELAY_NONE,    LOG_INFO,    AGENT_EXIT_TRANSIENT },
-        [OUTCOME_MISMATCH] =     { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, AGENT_EXIT_TRANSIENT,     MSCE_MESSAGE_UNSEAL_FAILED },
-        [OUTCOME_EXPIRED] =      { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, AGENT_EXIT_TRANSIENT,     MSCE_MESSAGE_EXPIRED },
-        [OUTCOME_UNUSABLE] =     { STATE_ENROL,        DELAY_NONE,    LOG_WARNING, AGENT_EXIT_TRANSIENT,     MSCE_MESSAGE_UNSEAL_FAILED },
-};
-
-static const class_action_t *class_action(outcome_t o) {
-        return o >= 0 && o < _OUTCOME_MAX ? &class_actions[o] : &class_actions[OUTCOME_FAILED];
-}
-
-int manager_exit_code(outcome_t o) {
-        return class_action(o)->exit_code;
-}
-
-/* The row of failure f (error r), its reason kept as last_error; NULL when f is a
- * configuration error, which has ended the run (report_fatal()). */
-static const class_action_t *class_failed(manager_t *m, const failure_t *f, int r) {
-        const class_action_t *a = class_action(f->outcome);
-        report_copy(m->last_error, sizeof m->last_error, f->reason);
-        if (a->state != STATE_CONFIG_ERROR)
-                return a;
-        report_fatal(m, a->exit_code, r, "Configuration error: %s", f->reason);
-        return NULL;
-}
-
-/* Schedule action after the delay before retrying a failure of class a (counter: its
- * consecutive failures; info: a 5xx's Retry-After, may be NULL), formatted into d. */
-static void class_retry(manager_t *m, const class_action_t *a, const exchange_info_t *info, unsigned *counter,
-                        action_t action, char d[32]) {
-        uint64_t delay = a->delay == DELAY_SLOW      ? m->cfg.rejected_retry_usec
-                         : a->delay == DELAY_BACKOFF ? backoff_next(m, info, counter)
-                                                     : 0;
-        report_duration(delay, d);
-        manager_action_schedule(m, action, delay);
-}
-
-/* Enter the state of a's class (STATUS=, state.json, its LED, a journal line). */
-#define class_enter(m, a, ...) report_state((m), (a)->state, (a)->priority, __VA_ARGS__)
 
 /* ---- READY ---- */
 
@@ -229,14 +152,14 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
                         outcome_to_string(f->outcome) ?: "unknown", f->reason, retry);
                 if (m->have_profile)
                         fprintf(stderr, "msce-agent: KeID %s stays in place\n", m->profile.ke_id);
-                return report_once_end(m, class_action(f->outcome)->exit_code);
+                return report_once_end(m, states_class_action(f->outcome)->exit_code);
         }
-        const class_action_t *a = class_failed(m, f, r);
+        const class_action_t *a = states_class_failed(m, f, r);
         if (!a)
                 return;
         char d[32], valid[VALID_MAX];
         still_valid(m, valid);
-        class_retry(m, a, info, &m->failures, ACTION_ENROL, d);
+        states_class_retry(m, a, info, &m->failures, ACTION_ENROL, d);
         /* what the MEF asked for holds until then, also for the enrolment an expiry starts */
         if (a->delay == DELAY_BACKOFF && info->has_retry_after && m->action == ACTION_ENROL &&
             sd_event_source_get_time(m->action_timer, &m->enrol_not_before) < 0)
@@ -277,7 +200,7 @@ static void enrol_failed(manager_t *m, int r, const exchange_info_t *info) {
 /* The end of an enrolment: res is the new profile, r and ci what keeping it gave. */
 static void store_done(manager_t *m, int r, stored_profile_t *res, const custody_info_t *ci,
                        const exchange_info_t *info) {
-        const class_action_t *a = class_action(ci->failure.outcome);
+        const class_action_t *a = states_class_action(ci->failure.outcome);
         if (r == 0 || ci->sealed)
                 m->enrol_requested = NULL; /* the restore installs a sealed one */
         if (r < 0 && m->once && ci->sealed)
@@ -294,7 +217,7 @@ static void store_done(manager_t *m, int r, stored_profile_t *res, const custody
                                             ci->failure.reason);
                 char d[32], valid[VALID_MAX];
                 /* When the new profile is sealed, restoring it completes the hand-over. */
-                class_retry(m, a, NULL, &m->failures, ci->sealed ? ACTION_RESTORE : ACTION_ENROL, d);
+                states_class_retry(m, a, NULL, &m->failures, ci->sealed ? ACTION_RESTORE : ACTION_ENROL, d);
                 if (ci->sealed)
                         return class_enter(m, a, "Enrolled as KeID %s and sealed the profile, but: %s; retrying in %s",
                                            res->ke_id, ci->failure.reason, d);
@@ -397,7 +320,7 @@ static bool enrol_preflight(manager_t *m) {
                 r = custody_space_check(&m->cfg, &ci);
         if (r == 0)
                 return true;
-        const class_action_t *a = class_failed(m, &ci.failure, r);
+        const class_action_t *a = states_class_failed(m, &ci.failure, r);
         if (!a)
                 return false;
         if (m->once)
@@ -405,7 +328,7 @@ static bool enrol_preflight(manager_t *m) {
                                  m->have_profile ? "; the previous profile stays in place" : "");
         else {
                 char d[32], valid[VALID_MAX];
-                class_retry(m, a, NULL, &m->failures, ACTION_ENROL, d);
+                states_class_retry(m, a, NULL, &m->failures, ACTION_ENROL, d);
                 still_valid(m, valid);
                 class_enter(m, a, "Not enrolling: %s; retrying in %s%s", ci.failure.reason, d, valid);
         }
@@ -517,13 +440,13 @@ static void on_status_done(worker_t *x, int r, void *userdata) {
                            m->profile.ke_id);
                 return states_enrol(m);
         }
-        const class_action_t *a = class_failed(m, &info.failure, r);
+        const class_action_t *a = states_class_failed(m, &info.failure, r);
         if (!a)
                 return;
         /* The keys stay valid (READY, whatever the class): try again sooner than the poll
          * interval, never later; but never before the MEF's Retry-After (clamped to
          * retry_after_max), which may be longer. */
-        uint64_t delay = backoff_next(m, &info, &m->status_failures);
+        uint64_t delay = states_backoff_next(m, &info, &m->status_failures);
         if (!info.has_retry_after)
                 delay = MIN(delay, (uint64_t) m->profile.poll * USEC_PER_SEC);
         char d[32], extra[800], note[RETRY_AFTER_SENT_MAX + 64] = "";
@@ -549,14 +472,14 @@ static void status_exchange(manager_t *m) {
         int r = worker_start(m->event, &m->cfg, WORKER_STATUS, m->profile.ke_id, on_status_done, m, &m->exchange, &info);
         if (r == 0)
                 m->exchange_is_enrol = false;
-        else if (class_failed(m, &info.failure, r)) { /* nothing was sent: report it like a failed check */
+        else if (states_class_failed(m, &info.failure, r)) { /* nothing was sent: report it like a failed check */
                 report_log(m, LOG_WARNING, NULL, r, "Status check failed: %s", info.failure.reason);
                 status_schedule(m, m->cfg.backoff_max_usec);
         }
 }
 
 static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custody_info_t *ci) {
-        const class_action_t *a = class_action(ci->failure.outcome);
+        const class_action_t *a = states_class_action(ci->failure.outcome);
         if (r == 0) {
                 states_profile_adopt(m, p, ci->method);
                 return status_exchange(m);
@@ -573,7 +496,7 @@ static void reinstall_done(manager_t *m, int r, stored_profile_t *p, const custo
          * after a backoff, before the next status check, rather than at the poll after it. */
         report_copy(m->last_error, sizeof m->last_error, ci->failure.reason);
         char d[32];
-        class_retry(m, a, NULL, &m->status_failures, ACTION_STATUS, d);
+        states_class_retry(m, a, NULL, &m->status_failures, ACTION_STATUS, d);
         class_enter(m, a, "Cannot reinstall the keys of KeID %s: %s; retrying in %s", m->profile.ke_id,
                     ci->failure.reason, d);
 }
@@ -620,7 +543,7 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                 return restored_unsettled(m);
         }
         const failure_t *f = &ci->failure;
-        const class_action_t *a = class_failed(m, f, r);
+        const class_action_t *a = states_class_failed(m, f, r);
         if (!a)
                 return;
         if (m->once && a->state != STATE_ENROL)
@@ -664,7 +587,7 @@ static void restore_done(manager_t *m, int r, stored_profile_t *p, const custody
                 return states_reload_settle(m);
         }
         char d[32];
-        class_retry(m, a, NULL, &m->failures, ACTION_RESTORE, d);
+        states_class_retry(m, a, NULL, &m->failures, ACTION_RESTORE, d);
         class_enter(m, a, "Cannot restore the sealed profile: %s; retrying in %s", f->reason, d);
         states_reload_settle(m);
 }
